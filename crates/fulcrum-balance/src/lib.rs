@@ -1,0 +1,3 @@
+//! Pure server-selection algorithms: HAProxy's balance modes and LVS schedulers. No I/O, no clocks.
+
+pub mod lvs;

@@ -1,0 +1,5 @@
+//! The haproxy.cfg dialect.
+
+pub mod model;
+
+pub use model::*;

@@ -1,0 +1,366 @@
+//! The typed model of a haproxy.cfg, after parsing and validation.
+//!
+//! Everything here is plain, immutable data: `defaults` sections have already been applied to the proxies that
+//! follow them, `default-server` lines have been merged into each server, names have been resolved, and every
+//! value is in range. The proxy data path builds its runtime snapshot from this.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Location;
+
+/// A whole configuration: one `global` section (merged if given several times) and the proxies in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Process-wide settings.
+    pub global: Global,
+    /// Frontends, backends and listen sections, in the order they appear.
+    pub proxies: Vec<Proxy>,
+}
+
+impl Config {
+    /// The proxy called `name` that can act as a backend (a `backend` or a `listen`).
+    pub fn backend(&self, name: &str) -> Option<&Proxy> {
+        self.proxies
+            .iter()
+            .find(|p| p.name == name && p.kind.has_backend())
+    }
+}
+
+/// The `global` section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Global {
+    /// `maxconn N`: the process-wide limit of concurrent client connections.
+    pub maxconn: Option<u32>,
+    /// `nbthread N`: worker threads.
+    pub nbthread: Option<u16>,
+    /// `log TARGET [len N] [format F] FACILITY [LEVEL [MINLEVEL]]` lines.
+    pub logs: Vec<LogTarget>,
+    /// `stats socket PATH [mode M] [level L]` lines (served by the runtime API).
+    pub stats_sockets: Vec<StatsSocket>,
+    /// `user NAME` / `uid N`: the user to switch to after binding.
+    pub user: Option<String>,
+    /// `group NAME` / `gid N`: the group to switch to after binding.
+    pub group: Option<String>,
+    /// `daemon`: fork into the background (same as `-D`).
+    pub daemon: bool,
+    /// `chroot DIR`: chroot after binding.
+    pub chroot: Option<PathBuf>,
+    /// `pidfile PATH` (same as `-p`).
+    pub pidfile: Option<PathBuf>,
+}
+
+/// Where a `log` line sends messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogTarget {
+    /// The destination.
+    pub address: LogAddress,
+    /// `format rfc3164|rfc5424|raw|short`; rfc3164 when not given.
+    pub format: LogFormat,
+    /// Syslog facility name (`local0`, `daemon`, ...).
+    pub facility: String,
+    /// Highest level sent (`info` when not given... HAProxy sends everything up to debug when absent).
+    pub level: Option<String>,
+    /// Where the line was.
+    pub location: Location,
+}
+
+/// The destination of a `log` line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogAddress {
+    /// `stdout`
+    Stdout,
+    /// `stderr`
+    Stderr,
+    /// `IP[:PORT]` or `udp@IP:PORT`: syslog over UDP (port 514 when not given).
+    Udp(SocketAddr),
+    /// `/path/to/socket`: a unix datagram socket such as /dev/log.
+    Unix(PathBuf),
+}
+
+/// Syslog message format of a log target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `<PRI>Mmm dd hh:mm:ss host tag[pid]: msg`
+    #[default]
+    Rfc3164,
+    /// `<PRI>1 ISO-TIME host tag pid - - msg`
+    Rfc5424,
+    /// `<PRI>msg`
+    Short,
+    /// just the message
+    Raw,
+}
+
+/// A `stats socket` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsSocket {
+    /// The unix socket path (`ipv4@`/TCP stats sockets are not supported).
+    pub path: PathBuf,
+    /// `mode` in octal, as given.
+    pub mode: Option<u32>,
+    /// `level user|operator|admin`; HAProxy's default is `operator`... the documented default for stats socket is `admin`
+    /// in 2.6 for unix sockets created by the process.
+    pub level: StatsLevel,
+    /// Where the line was.
+    pub location: Location,
+}
+
+/// Access level of a runtime API socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum StatsLevel {
+    /// read-only, no sensitive data
+    User,
+    /// read-only plus a few non-sensitive changes
+    Operator,
+    /// everything
+    #[default]
+    Admin,
+}
+
+/// What kind of section declared a proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// `frontend NAME`: accepts connections, has no servers.
+    Frontend,
+    /// `backend NAME`: has servers, accepts nothing.
+    Backend,
+    /// `listen NAME`: both at once.
+    Listen,
+}
+
+impl ProxyKind {
+    /// Frontends and listens accept connections.
+    pub fn has_frontend(self) -> bool {
+        matches!(self, ProxyKind::Frontend | ProxyKind::Listen)
+    }
+    /// Backends and listens have servers.
+    pub fn has_backend(self) -> bool {
+        matches!(self, ProxyKind::Backend | ProxyKind::Listen)
+    }
+}
+
+/// `mode tcp|http`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// L4: bytes forwarded both ways.
+    #[default]
+    Tcp,
+    /// L7: HTTP/1.1 parsed, per-request balancing.
+    Http,
+}
+
+/// How HTTP connections are handled (`option http-keep-alive`, `option http-server-close`, `option httpclose`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpConnMode {
+    /// Keep-alive on both sides (the default).
+    #[default]
+    KeepAlive,
+    /// Keep-alive with the client, a new connection to the server for each request.
+    ServerClose,
+    /// Close both sides after each response.
+    Close,
+}
+
+/// The timeouts a proxy uses (`timeout NAME VALUE`); `None` means not set (no timeout).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `timeout connect`
+    pub connect: Option<Duration>,
+    /// `timeout client`
+    pub client: Option<Duration>,
+    /// `timeout server`
+    pub server: Option<Duration>,
+    /// `timeout http-request`: the whole request head must arrive within this.
+    pub http_request: Option<Duration>,
+    /// `timeout http-keep-alive`: idle time between two requests on a client connection.
+    pub http_keep_alive: Option<Duration>,
+    /// `timeout tunnel`: inactivity once a connection became a tunnel (WebSocket, CONNECT, tcp mode).
+    pub tunnel: Option<Duration>,
+    /// `timeout queue`
+    pub queue: Option<Duration>,
+    /// `timeout check`: extra read timeout of a health check once connected.
+    pub check: Option<Duration>,
+    /// `timeout client-fin`
+    pub client_fin: Option<Duration>,
+    /// `timeout server-fin`
+    pub server_fin: Option<Duration>,
+}
+
+/// `option forwardfor [except NET] [header NAME] [if-none]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardFor {
+    /// Do not add the header for clients in this network.
+    pub except: Option<(std::net::IpAddr, u8)>,
+    /// Header name; `X-Forwarded-For` by default.
+    pub header: String,
+    /// Only add the header when the request does not already have one.
+    pub if_none: bool,
+}
+
+/// `balance ALGO [args]`
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// `roundrobin`: weighted, smooth.
+    #[default]
+    RoundRobin,
+    /// `static-rr`
+    StaticRr,
+    /// `leastconn`
+    LeastConn,
+    /// `first`
+    First,
+    /// `source`: hash of the client address.
+    Source,
+    /// `uri [len N] [depth N] [whole]`
+    Uri {
+        /// only the first N characters are hashed
+        len: Option<usize>,
+        /// only the first N directories are hashed
+        depth: Option<usize>,
+        /// hash the query string too
+        whole: bool,
+    },
+    /// `url_param NAME`
+    UrlParam(String),
+    /// `hdr(NAME)`
+    Hdr(String),
+    /// `random[(N)]`: least loaded of N draws (2 by default).
+    Random(u32),
+}
+
+/// `hash-type map-based|consistent`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashType {
+    /// the key modulo the total weight
+    #[default]
+    MapBased,
+    /// a consistent ring
+    Consistent,
+}
+
+/// `option httpchk [METHOD] [URI] [VERSION]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// `OPTIONS` by default
+    pub method: String,
+    /// `/` by default
+    pub uri: String,
+    /// `HTTP/1.0` by default
+    pub version: String,
+    /// `Host` header (from `http-check send hdr Host X` or `option httpchk ... HTTP/1.1\r\nHost:\ x`)
+    pub host: Option<String>,
+}
+
+/// `http-check expect ...`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpExpect {
+    /// `status N` (or `status N-M`... only a single code here)
+    Status(u16),
+    /// `string TEXT`: the body contains TEXT
+    String(String),
+    /// `rstatus REGEX` kept as text
+    RStatus(String),
+}
+
+/// One `server` line, with `default-server` options already merged in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    /// The server's name, unique within its backend.
+    pub name: String,
+    /// Where traffic goes (host names are resolved while validating).
+    pub addr: SocketAddr,
+    /// `weight N` (0..=256, default 1)
+    pub weight: u32,
+    /// `backup`
+    pub backup: bool,
+    /// `check`: health checks are enabled.
+    pub check: bool,
+    /// `inter` (2 s by default)
+    pub inter: Duration,
+    /// `fastinter` (defaults to `inter`)
+    pub fastinter: Duration,
+    /// `downinter` (defaults to `inter`)
+    pub downinter: Duration,
+    /// `rise` (2)
+    pub rise: u32,
+    /// `fall` (3)
+    pub fall: u32,
+    /// `port N`: health checks go to this port instead of the traffic port.
+    pub check_port: Option<u16>,
+    /// `addr IP`: health checks go to this address.
+    pub check_addr: Option<std::net::IpAddr>,
+    /// `maxconn N` (0 or absent: no limit)
+    pub maxconn: Option<u32>,
+    /// `maxqueue N`
+    pub maxqueue: Option<u32>,
+    /// `slowstart T`
+    pub slowstart: Option<Duration>,
+    /// `disabled`: starts in maintenance.
+    pub disabled: bool,
+    /// Where the line was.
+    pub location: Location,
+}
+
+/// One `bind` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bind {
+    /// The addresses to listen on (a comma list and port ranges are expanded).
+    pub addrs: Vec<SocketAddr>,
+    /// `v6only`
+    pub v6only: bool,
+    /// Where the line was.
+    pub location: Location,
+}
+
+/// A frontend, a backend or a listen section, after `defaults` were applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proxy {
+    /// The section name.
+    pub name: String,
+    /// Which section declared it.
+    pub kind: ProxyKind,
+    /// Where the section header was.
+    pub location: Location,
+    /// `mode`
+    pub mode: Mode,
+    /// `bind` lines (frontends and listens only).
+    pub binds: Vec<Bind>,
+    /// `maxconn`: concurrent connections accepted by this frontend.
+    pub maxconn: Option<u32>,
+    /// `timeout ...`
+    pub timeouts: Timeouts,
+    /// `option http-keep-alive | http-server-close | httpclose`
+    pub http_conn_mode: HttpConnMode,
+    /// `option forwardfor`
+    pub forwardfor: Option<ForwardFor>,
+    /// `default_backend NAME` (frontends and listens); checked to exist.
+    pub default_backend: Option<String>,
+    /// `balance`
+    pub balance: Balance,
+    /// `hash-type`
+    pub hash_type: HashType,
+    /// `server` lines (backends and listens only).
+    pub servers: Vec<Server>,
+    /// `option httpchk`; `None` means TCP connect checks.
+    pub httpchk: Option<HttpCheck>,
+    /// `http-check expect`
+    pub http_expect: Option<HttpExpect>,
+    /// `retries N` (3 by default)
+    pub retries: u32,
+    /// `option redispatch`
+    pub redispatch: bool,
+    /// `option allbackups`
+    pub allbackups: bool,
+    /// `option httplog`
+    pub httplog: bool,
+    /// `option tcplog`
+    pub tcplog: bool,
+    /// `option dontlognull`
+    pub dontlognull: bool,
+    /// `log global` was given (or `log` lines of its own, kept in `logs`).
+    pub log_global: bool,
+    /// `log` lines of this proxy.
+    pub logs: Vec<LogTarget>,
+}

@@ -1,0 +1,1 @@
+//! Health checking: the pure rise/fall tracker and the probes (TCP connect, HTTP).
