@@ -1,1 +1,23 @@
 //! Health checking: the pure rise/fall tracker and the probes (TCP connect, HTTP).
+//!
+//! A checker task per server loops: run the server's [`Probe`], feed [`CheckOutcome::result`]
+//! to its [`Tracker`], log [`haproxy_log_line`] when a [`Transition`] comes back, and sleep
+//! [`Tracker::next_interval`].
+
+pub mod error;
+pub mod http;
+pub mod log;
+pub mod outcome;
+pub mod probe;
+pub mod response;
+pub mod tcp;
+pub mod tracker;
+
+pub use error::SpecError;
+pub use http::{http_check, HttpCheck};
+pub use log::{haproxy_log_line, no_server_available_line, LogContext};
+pub use outcome::{CheckOutcome, CheckStatus};
+pub use probe::Probe;
+pub use response::Expect;
+pub use tcp::tcp_check;
+pub use tracker::{CheckResult, Status, Tracker, Transition};

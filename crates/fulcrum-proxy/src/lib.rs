@@ -1,1 +1,198 @@
-//! The proxy data path.
+//! fulcrum's proxy data path: listeners, HTTP/1.1 and TCP forwarding, balancing and health checks.
+//!
+//! The path of a connection: [`listener`] binds one socket per worker and address; [`worker`] accepts on it and
+//! hands the connection to [`http::serve_client`] or [`tcp::serve_client`]; a server is chosen through
+//! [`select`] from the backend's [`snapshot`]; [`health`] runs checks on its own thread and flips server states.
+
+pub mod client_io;
+pub mod health;
+pub mod http;
+pub mod listener;
+pub mod origin;
+pub mod select;
+pub mod snapshot;
+pub mod tcp;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::{watch, Semaphore};
+
+use fulcrum_config::haproxy::Config;
+
+pub use snapshot::Snapshot;
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A bind address could not be listened on.
+    #[error("[ALERT] {location}: 'bind': cannot bind to {addr} for proxy '{proxy}': {source}")]
+    Bind {
+        /// The frontend.
+        proxy: String,
+        /// The address.
+        addr: SocketAddr,
+        /// The bind line.
+        location: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A running proxy; dropping it does not stop it, call [`RunningProxy::stop`].
+pub struct RunningProxy {
+    snapshot: Arc<Snapshot>,
+    stop: watch::Sender<bool>,
+    threads: Vec<JoinHandle<()>>,
+    bound: Vec<(String, SocketAddr)>,
+}
+
+impl RunningProxy {
+    /// The addresses actually listened on, per frontend (ports chosen by the kernel are resolved).
+    pub fn local_addrs(&self) -> &[(String, SocketAddr)] {
+        &self.bound
+    }
+
+    /// The live state (server states, counters).
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snapshot
+    }
+
+    /// Stops every worker and the health checker, and waits for their threads.
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Waits until the proxy stops (it only stops through [`RunningProxy::stop`] from another handle or a signal).
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+
+    /// A handle that can stop the proxy from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+}
+
+/// Stops a running proxy from anywhere.
+#[derive(Clone)]
+pub struct Stopper(watch::Sender<bool>);
+
+impl Stopper {
+    /// Asks every thread of the proxy to stop.
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// Worker threads to run: `nbthread`, else one per CPU.
+fn thread_count(config: &Config) -> usize {
+    config
+        .global
+        .nbthread
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+/// A configuration whose listening sockets are open, before any thread is started (so that the process may still
+/// fork into the background or drop privileges).
+pub struct Bound {
+    snapshot: Arc<Snapshot>,
+    per_worker: Vec<Vec<worker::Listener>>,
+    limits: worker::Limits,
+    bound: Vec<(String, SocketAddr)>,
+}
+
+/// Opens every listening socket of `config` (one per worker thread and address).
+pub fn bind(config: &Config) -> Result<Bound, StartError> {
+    let snapshot = Arc::new(Snapshot::build(config));
+    let threads = thread_count(config);
+    let limits = worker::Limits {
+        global: snapshot
+            .global_maxconn
+            .map(|n| Arc::new(Semaphore::new(n as usize))),
+    };
+    let mut per_worker: Vec<Vec<worker::Listener>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut bound = Vec::new();
+    let frontends = config.proxies.iter().filter(|p| p.kind.has_frontend());
+    for (fe, proxy) in snapshot.frontends.iter().zip(frontends) {
+        let limit = fe.maxconn.map(|n| Arc::new(Semaphore::new(n as usize)));
+        for bind in &proxy.binds {
+            for &addr in &bind.addrs {
+                let sockets =
+                    listener::bind_reuseport(addr, threads).map_err(|source| StartError::Bind {
+                        proxy: fe.name.clone(),
+                        addr,
+                        location: bind.location.to_string(),
+                        source,
+                    })?;
+                if let Some(a) = sockets.first().and_then(|s| s.local_addr().ok()) {
+                    bound.push((fe.name.clone(), a));
+                }
+                for (i, socket) in sockets.into_iter().enumerate() {
+                    per_worker[i].push(worker::Listener {
+                        frontend: fe.clone(),
+                        socket,
+                        limit: limit.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(Bound {
+        snapshot,
+        per_worker,
+        limits,
+        bound,
+    })
+}
+
+impl Bound {
+    /// The addresses listened on, per frontend.
+    pub fn local_addrs(&self) -> &[(String, SocketAddr)] {
+        &self.bound
+    }
+
+    /// Starts the worker threads and the health checker.
+    pub fn spawn(self) -> Result<RunningProxy, StartError> {
+        let (stop, stop_rx) = watch::channel(false);
+        let mut handles = Vec::new();
+        for (id, listeners) in self.per_worker.into_iter().enumerate() {
+            handles.push(
+                worker::spawn(
+                    id,
+                    self.snapshot.clone(),
+                    listeners,
+                    self.limits.clone(),
+                    stop_rx.clone(),
+                )
+                .map_err(StartError::Thread)?,
+            );
+        }
+        if let Some(h) = health::spawn(self.snapshot.clone(), stop_rx).map_err(StartError::Thread)? {
+            handles.push(h);
+        }
+        Ok(RunningProxy {
+            snapshot: self.snapshot,
+            stop,
+            threads: handles,
+            bound: self.bound,
+        })
+    }
+}
+
+/// Binds every listener and starts the workers and the health checker.
+pub fn start(config: &Config) -> Result<RunningProxy, StartError> {
+    bind(config)?.spawn()
+}

@@ -1,1 +1,28 @@
-fn main() {}
+//! The `fulcrum` binary: one program for the proxy, VRRP failover and the L4 virtual server.
+//!
+//! Invoked through a link named `ipvsadm` or `haproxy`, it behaves as that subcommand.
+
+mod cli;
+mod demo;
+mod logging;
+mod proxy_cmd;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("fulcrum")
+        .to_string();
+    let rest = args.iter().skip(1).cloned().collect::<Vec<_>>();
+    let code = match argv0.as_str() {
+        "haproxy" => proxy_cmd::main(rest),
+        _ => cli::main(args),
+    };
+    ExitCode::from(code)
+}

@@ -1,5 +1,172 @@
 //! The haproxy.cfg dialect.
+//!
+//! Text is split into words ([`lexer`]), grouped into sections (`sections`), each keyword line is parsed into
+//! per-section drafts (`global`, `proxy`, `bind`, `server`, `log`), and the drafts are checked against each
+//! other and turned into the [`model`] (`validate`). Every problem is collected; a [`Config`] is returned only
+//! when there is none.
 
+mod addr;
+mod bind;
+mod common;
+mod global;
+pub mod known;
+pub mod lexer;
+mod log;
 pub mod model;
+mod proxy;
+mod sections;
+mod server;
+pub mod units;
+mod validate;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 pub use model::*;
+
+use crate::{Diagnostic, Diagnostics, Location};
+use common::Sink;
+use sections::SectionKind;
+
+/// How environment variables and host names are looked up while parsing; tests inject their own.
+pub struct ParseOptions<'a> {
+    /// Returns the value of an environment variable (`$VAR`, `${VAR}`).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Resolves a host name and port to addresses (server and bind addresses given by name).
+    pub resolve: &'a dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>>,
+}
+
+impl Default for ParseOptions<'_> {
+    /// The process environment and the system resolver.
+    fn default() -> Self {
+        ParseOptions {
+            env: &lexer::process_env,
+            resolve: &addr::system_resolve,
+        }
+    }
+}
+
+/// Parses one file's text. `file_name` is used in diagnostics.
+pub fn parse_str(file_name: &str, text: &str) -> Result<Config, Diagnostics> {
+    parse_sources(&[(PathBuf::from(file_name), text.to_string())])
+}
+
+/// Parses several files as one configuration, in the order given; a section may continue into the next file.
+pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<Config, Diagnostics> {
+    parse_sources_with(sources, &ParseOptions::default())
+}
+
+/// [`parse_sources`] with explicit environment and resolver.
+pub fn parse_sources_with(sources: &[(PathBuf, String)], opts: &ParseOptions<'_>) -> Result<Config, Diagnostics> {
+    let mut sink = Sink::default();
+    let sections = sections::split(sources, opts.env, &mut sink);
+    let mut global = Global::default();
+    let mut current = proxy::Settings::default();
+    let mut named: HashMap<String, proxy::Settings> = HashMap::new();
+    let mut drafts = Vec::new();
+    for sec in sections {
+        let base = match &sec.from {
+            None => None,
+            Some(from) => match named.get(from) {
+                Some(s) => Some(s.clone()),
+                None => {
+                    sink.error(
+                        &sec.location,
+                        sec.kind.keyword(),
+                        format!("no defaults section named '{from}' was declared before this {}", sec.kind.keyword()),
+                    );
+                    continue;
+                }
+            },
+        };
+        match sec.kind {
+            SectionKind::Global => global::apply(&mut global, &sec.lines, opts.resolve, &mut sink),
+            SectionKind::Defaults => {
+                // A new defaults section starts afresh (or from `from NAME`) and replaces the previous one.
+                let mut s = base.unwrap_or_default();
+                let mut body = proxy::Body::default();
+                for line in &sec.lines {
+                    proxy::apply(sec.kind, line, &mut s, &mut body, opts.resolve, &mut sink);
+                }
+                if let Some(n) = &sec.name {
+                    named.insert(n.clone(), s.clone());
+                }
+                current = s;
+            }
+            SectionKind::Frontend | SectionKind::Backend | SectionKind::Listen => {
+                let mut s = base.unwrap_or_else(|| current.clone());
+                let mut body = proxy::Body::default();
+                for line in &sec.lines {
+                    proxy::apply(sec.kind, line, &mut s, &mut body, opts.resolve, &mut sink);
+                }
+                drafts.push(validate::ProxyDraft {
+                    name: sec.name.clone().unwrap_or_default(),
+                    kind: match sec.kind {
+                        SectionKind::Frontend => ProxyKind::Frontend,
+                        SectionKind::Backend => ProxyKind::Backend,
+                        _ => ProxyKind::Listen,
+                    },
+                    location: sec.location.clone(),
+                    settings: s,
+                    body,
+                });
+            }
+        }
+    }
+    let proxies = validate::proxies(drafts, opts.resolve, &mut sink);
+    if sink.diags.is_empty() {
+        Ok(Config { global, proxies })
+    } else {
+        Err(Diagnostics(sink.diags))
+    }
+}
+
+/// Implements `-f FILE|DIR` (repeatable): files are read in the order given; a directory contributes its `*.cfg`
+/// files in lexical order. Unreadable paths are reported along with every parse problem.
+pub fn load(paths: &[PathBuf]) -> Result<Config, Diagnostics> {
+    let mut diags = Vec::new();
+    let mut sources = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            match std::fs::read_dir(p) {
+                Ok(rd) => {
+                    let mut files: Vec<PathBuf> = rd
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|f| f.extension().is_some_and(|e| e == "cfg") && !f.is_dir())
+                        .collect();
+                    files.sort();
+                    for f in files {
+                        read(&f, &mut sources, &mut diags);
+                    }
+                }
+                Err(e) => diags.push(io_diag(p, &e)),
+            }
+        } else {
+            read(p, &mut sources, &mut diags);
+        }
+    }
+    match parse_sources(&sources) {
+        Ok(c) if diags.is_empty() => Ok(c),
+        Ok(_) => Err(Diagnostics(diags)),
+        Err(Diagnostics(mut more)) => {
+            diags.append(&mut more);
+            Err(Diagnostics(diags))
+        }
+    }
+}
+
+fn read(p: &Path, sources: &mut Vec<(PathBuf, String)>, diags: &mut Vec<Diagnostic>) {
+    match std::fs::read(p) {
+        Ok(bytes) => sources.push((p.to_path_buf(), String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) => diags.push(io_diag(p, &e)),
+    }
+}
+
+fn io_diag(p: &Path, e: &std::io::Error) -> Diagnostic {
+    Diagnostic {
+        location: Location::new(p, 0),
+        keyword: "-f".to_string(),
+        message: format!("cannot read '{}': {e}", p.display()),
+    }
+}

@@ -39,9 +39,9 @@ pub struct Global {
     pub logs: Vec<LogTarget>,
     /// `stats socket PATH [mode M] [level L]` lines (served by the runtime API).
     pub stats_sockets: Vec<StatsSocket>,
-    /// `user NAME` / `uid N`: the user to switch to after binding.
+    /// `user NAME` / `uid N`: the user to switch to after binding (`uid N` is kept as the decimal text of N).
     pub user: Option<String>,
-    /// `group NAME` / `gid N`: the group to switch to after binding.
+    /// `group NAME` / `gid N`: the group to switch to after binding (`gid N` is kept as the decimal text of N).
     pub group: Option<String>,
     /// `daemon`: fork into the background (same as `-D`).
     pub daemon: bool,
@@ -62,6 +62,10 @@ pub struct LogTarget {
     pub facility: String,
     /// Highest level sent (`info` when not given... HAProxy sends everything up to debug when absent).
     pub level: Option<String>,
+    /// Lowest level sent (the optional word after the level); `None`: no lower bound.
+    pub minlevel: Option<String>,
+    /// `len N`: longest line sent, in bytes (HAProxy's default is 1024).
+    pub max_len: Option<u32>,
     /// Where the line was.
     pub location: Location,
 }
@@ -103,6 +107,8 @@ pub struct StatsSocket {
     /// `level user|operator|admin`; HAProxy's default is `operator`... the documented default for stats socket is `admin`
     /// in 2.6 for unix sockets created by the process.
     pub level: StatsLevel,
+    /// `expose-fd listeners`: the socket may hand the listening sockets over (`-x` of a new process).
+    pub expose_fd_listeners: bool,
     /// Where the line was.
     pub location: Location,
 }
@@ -310,6 +316,10 @@ pub struct Bind {
     pub addrs: Vec<SocketAddr>,
     /// `v6only`
     pub v6only: bool,
+    /// `v4v6`: an IPv6 wildcard listener also accepts IPv4 (dual stack).
+    pub v4v6: bool,
+    /// `name NAME`: the listener's name in stats.
+    pub name: Option<String>,
     /// Where the line was.
     pub location: Location,
 }

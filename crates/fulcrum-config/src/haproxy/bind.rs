@@ -1,0 +1,100 @@
+//! `bind ADDR[:PORT][,ADDR...] [options]`
+
+use super::addr::{self, Host, Proto, Resolver};
+use super::common::{Line, Sink};
+use super::known;
+use super::model::Bind;
+
+/// Most addresses one `bind` line may expand to (port ranges included).
+const MAX_ADDRS: usize = 65536;
+
+/// Parses a `bind` line.
+pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bind> {
+    let loc = &line.location;
+    let Some(list) = line.words.get(1) else {
+        sink.error(loc, "bind", "expects 'bind ADDRESS:PORT[,ADDRESS:PORT...] [options]'");
+        return None;
+    };
+    let mut ok = true;
+    let mut addrs = Vec::new();
+    for item in list.split(',') {
+        match one(item, resolver) {
+            Ok(mut a) => {
+                if addrs.len() + a.len() > MAX_ADDRS {
+                    sink.error(loc, "bind", "too many addresses on one line");
+                    return None;
+                }
+                addrs.append(&mut a);
+            }
+            Err(e) => {
+                sink.error(loc, "bind", e);
+                ok = false;
+            }
+        }
+    }
+    let mut bind = Bind {
+        addrs,
+        v6only: false,
+        v4v6: false,
+        name: None,
+        location: loc.clone(),
+    };
+    let mut i = 2;
+    while i < line.words.len() {
+        let opt = line.word(i);
+        match opt {
+            "v4v6" => bind.v4v6 = true,
+            "v6only" => bind.v6only = true,
+            "name" => {
+                match line.words.get(i + 1) {
+                    Some(n) => bind.name = Some(n.clone()),
+                    None => {
+                        sink.error(loc, "bind name", "'name' expects a listener name");
+                        ok = false;
+                    }
+                }
+                i += 1;
+            }
+            _ => {
+                ok = false;
+                match known::BIND_UNSUPPORTED.iter().find(|(n, _)| *n == opt) {
+                    Some((_, arity)) => {
+                        sink.error(
+                            loc,
+                            &format!("bind {opt}"),
+                            format!("bind option '{opt}' is supported by HAProxy, not yet by fulcrum"),
+                        );
+                        i += arity;
+                    }
+                    None => sink.error(
+                        loc,
+                        &format!("bind {opt}"),
+                        format!("unknown bind option '{opt}': expected v4v6, v6only or name"),
+                    ),
+                }
+            }
+        }
+        i += 1;
+    }
+    if bind.v4v6 && bind.v6only {
+        sink.error(loc, "bind", "'v4v6' and 'v6only' contradict each other");
+        ok = false;
+    }
+    ok.then_some(bind)
+}
+
+fn one(item: &str, resolver: Resolver<'_>) -> Result<Vec<std::net::SocketAddr>, String> {
+    if item.is_empty() {
+        return Err("empty address in the list (expected ADDRESS:PORT)".into());
+    }
+    let s = addr::split(item, Proto::Stream)?;
+    let Some(port) = s.port.as_deref().filter(|p| !p.is_empty()) else {
+        return Err(format!("address '{item}' has no port: expected ADDRESS:PORT, :PORT or ADDRESS:FIRST-LAST"));
+    };
+    let (first, last) = addr::port_range(port)?;
+    let base = match (&s.host, s.family) {
+        (Host::Any, fam) => addr::any_addr(fam),
+        _ => addr::resolve(&s.host, s.family, first, resolver)?.ip(),
+    };
+    Ok((first..=last).map(|p| std::net::SocketAddr::new(base, p)).collect())
+}

@@ -1,0 +1,166 @@
+//! The `global` section.
+
+use std::path::PathBuf;
+
+use super::addr::Resolver;
+use super::common::{Line, Sink};
+use super::known;
+use super::log;
+use super::model::{Global, StatsLevel, StatsSocket};
+use super::proxy;
+
+/// Applies the keyword lines of one `global` section to `g` (several sections are merged).
+pub fn apply(g: &mut Global, lines: &[Line], resolver: Resolver<'_>, sink: &mut Sink) {
+    for line in lines {
+        keyword(g, line, resolver, sink);
+    }
+}
+
+fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink) {
+    let loc = &line.location;
+    let kw = line.word(0);
+    let arg = line.words.get(1).map(String::as_str);
+    match kw {
+        "maxconn" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 1, u64::from(u32::MAX)) {
+                    g.maxconn = Some(n as u32);
+                }
+            }
+        }
+        "nbthread" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 1, 4096) {
+                    g.nbthread = Some(n as u16);
+                }
+            }
+        }
+        "log" => {
+            if arg == Some("global") {
+                sink.error(loc, kw, "'log global' is only allowed in proxy sections (it refers to the global log targets)");
+            } else if let Some(t) = log::parse(line, resolver, sink) {
+                g.logs.push(t);
+            }
+        }
+        "stats" => match arg {
+            Some("socket") => stats_socket(g, line, sink),
+            Some(sub @ ("timeout" | "maxconn" | "bind-process")) => sink.unsupported(loc, &format!("stats {sub}")),
+            Some(sub) => sink.error(loc, kw, format!("unknown 'stats {sub}' in 'global' section: expected 'stats socket', 'stats timeout' or 'stats maxconn'")),
+            None => sink.error(loc, kw, "expects 'stats socket PATH ...'"),
+        },
+        "user" | "group" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some(a) if !a.is_empty() => {
+                        let v = Some(a.to_string());
+                        if kw == "user" { g.user = v } else { g.group = v }
+                    }
+                    _ => sink.error(loc, kw, format!("expects a {kw} name")),
+                }
+            }
+        }
+        "uid" | "gid" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 0, u64::from(u32::MAX)) {
+                    let v = Some(n.to_string());
+                    if kw == "uid" { g.user = v } else { g.group = v }
+                }
+            }
+        }
+        "daemon" => {
+            if sink.max_args(line, kw, 1, 0) {
+                g.daemon = true;
+            }
+        }
+        "chroot" | "pidfile" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some(a) if !a.is_empty() => {
+                        let v = Some(PathBuf::from(a));
+                        if kw == "chroot" { g.chroot = v } else { g.pidfile = v }
+                    }
+                    _ => sink.error(loc, kw, "expects a path"),
+                }
+            }
+        }
+        _ if known::global_unsupported(kw) => sink.unsupported(loc, kw),
+        _ if proxy::is_proxy_keyword(kw) => sink.error(
+            loc,
+            kw,
+            format!("'{kw}' is a proxy keyword: it belongs in 'defaults', 'frontend', 'backend' or 'listen' sections, not in 'global'"),
+        ),
+        _ => sink.error(loc, kw, format!("unknown keyword '{kw}' in 'global' section")),
+    }
+}
+
+fn stats_socket(g: &mut Global, line: &Line, sink: &mut Sink) {
+    let loc = &line.location;
+    let kw = "stats socket";
+    let Some(path) = line.words.get(2) else {
+        sink.error(loc, kw, "expects a unix socket path: 'stats socket PATH [mode OCTAL] [level user|operator|admin] [expose-fd listeners]'");
+        return;
+    };
+    let path = if let Some(p) = path.strip_prefix("unix@") {
+        p.to_string()
+    } else if path.starts_with('/') || !path.contains('@') && !path.contains(':') {
+        path.clone()
+    } else {
+        sink.error(loc, kw, format!("'{path}': only unix socket paths are supported by fulcrum for the stats socket"));
+        return;
+    };
+    let mut s = StatsSocket {
+        path: PathBuf::from(path),
+        mode: None,
+        level: StatsLevel::Admin,
+        expose_fd_listeners: false,
+        location: loc.clone(),
+    };
+    let mut ok = true;
+    let mut i = 3;
+    while i < line.words.len() {
+        let opt = line.word(i);
+        let val = line.words.get(i + 1).map(String::as_str);
+        match opt {
+            "mode" => match val.and_then(|v| u32::from_str_radix(v, 8).ok()).filter(|m| *m <= 0o7777) {
+                Some(m) => s.mode = Some(m),
+                None => {
+                    sink.error(loc, kw, format!("'mode' expects an octal permission such as 600, got '{}'", val.unwrap_or("")));
+                    ok = false;
+                }
+            },
+            "level" => match val {
+                Some("user") => s.level = StatsLevel::User,
+                Some("operator") => s.level = StatsLevel::Operator,
+                Some("admin") => s.level = StatsLevel::Admin,
+                _ => {
+                    sink.error(loc, kw, format!("'level' expects user, operator or admin, got '{}'", val.unwrap_or("")));
+                    ok = false;
+                }
+            },
+            "expose-fd" => match val {
+                Some("listeners") => s.expose_fd_listeners = true,
+                _ => {
+                    sink.error(loc, kw, format!("'expose-fd' expects 'listeners', got '{}'", val.unwrap_or("")));
+                    ok = false;
+                }
+            },
+            other => {
+                ok = false;
+                match known::BIND_UNSUPPORTED.iter().find(|(n, _)| *n == other) {
+                    Some((_, arity)) => {
+                        sink.error(loc, kw, format!("bind option '{other}' is supported by HAProxy on a stats socket, not yet by fulcrum"));
+                        i += 1 + arity;
+                        continue;
+                    }
+                    None => sink.error(loc, kw, format!("unknown option '{other}': expected mode, level or expose-fd")),
+                }
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    if ok {
+        g.stats_sockets.push(s);
+    }
+}

@@ -1,0 +1,132 @@
+//! `log TARGET [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]`, in `global` and in proxies.
+
+use std::path::PathBuf;
+
+use super::addr::{self, Proto, Resolver};
+use super::common::{Line, Sink};
+use super::model::{LogAddress, LogFormat, LogTarget};
+
+/// Syslog facilities HAProxy accepts.
+pub const FACILITIES: &[&str] = &[
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2", "ftp", "ntp", "audit",
+    "alert", "cron2", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+];
+
+/// Syslog levels, most severe first.
+pub const LEVELS: &[&str] = &["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
+
+/// Parses a `log` line whose target is at `words[1]` (not `log global`).
+pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<LogTarget> {
+    let loc = &line.location;
+    let w = &line.words;
+    let Some(target) = w.get(1) else {
+        sink.error(loc, "log", "expects 'log TARGET [len N] [format F] FACILITY [LEVEL [MINLEVEL]]' or 'log global'");
+        return None;
+    };
+    let address = match target_address(target, resolver) {
+        Ok(a) => a,
+        Err(e) => {
+            sink.error(loc, "log", e);
+            return None;
+        }
+    };
+    let mut i = 2;
+    let mut format = LogFormat::Rfc3164;
+    let mut max_len = None;
+    let mut ok = true;
+    loop {
+        match w.get(i).map(String::as_str) {
+            Some("len") => {
+                match sink.uint(loc, "log", w.get(i + 1).map(String::as_str), 80, 65535) {
+                    Some(n) => max_len = Some(n as u32),
+                    None => ok = false,
+                }
+                i += 2;
+            }
+            Some("format") => {
+                match w.get(i + 1).map(String::as_str) {
+                    Some("rfc3164") => format = LogFormat::Rfc3164,
+                    Some("rfc5424") => format = LogFormat::Rfc5424,
+                    Some("short") => format = LogFormat::Short,
+                    Some("raw") => format = LogFormat::Raw,
+                    Some(f @ ("priority" | "timed" | "iso" | "local")) => {
+                        sink.error(loc, "log", format!("log format '{f}' is supported by HAProxy, not yet by fulcrum"));
+                        ok = false;
+                    }
+                    Some(f) => {
+                        sink.error(loc, "log", format!("unknown log format '{f}': expected rfc3164, rfc5424, short or raw"));
+                        ok = false;
+                    }
+                    None => {
+                        sink.error(loc, "log", "'format' expects rfc3164, rfc5424, short or raw");
+                        ok = false;
+                    }
+                }
+                i += 2;
+            }
+            Some("sample") => {
+                sink.error(loc, "log", "'sample' is supported by HAProxy, not yet by fulcrum");
+                ok = false;
+                i += 2;
+            }
+            _ => break,
+        }
+    }
+    let Some(facility) = w.get(i) else {
+        sink.error(loc, "log", format!("missing facility: expected one of {}", FACILITIES.join(", ")));
+        return None;
+    };
+    if !FACILITIES.contains(&facility.as_str()) {
+        sink.error(loc, "log", format!("unknown facility '{facility}': expected one of {}", FACILITIES.join(", ")));
+        ok = false;
+    }
+    let mut levels = Vec::new();
+    for lv in w.iter().skip(i + 1) {
+        if levels.len() == 2 {
+            sink.error(loc, "log", format!("unexpected argument '{lv}' after the facility, level and minimum level"));
+            ok = false;
+            break;
+        }
+        if !LEVELS.contains(&lv.as_str()) {
+            sink.error(loc, "log", format!("unknown level '{lv}': expected one of {}", LEVELS.join(", ")));
+            ok = false;
+        }
+        levels.push(lv.clone());
+    }
+    if !ok {
+        return None;
+    }
+    Some(LogTarget {
+        address,
+        format,
+        facility: facility.clone(),
+        level: levels.first().cloned(),
+        minlevel: levels.get(1).cloned(),
+        max_len,
+        location: loc.clone(),
+    })
+}
+
+fn target_address(t: &str, resolver: Resolver<'_>) -> Result<LogAddress, String> {
+    match t {
+        "stdout" | "fd@1" => return Ok(LogAddress::Stdout),
+        "stderr" | "fd@2" => return Ok(LogAddress::Stderr),
+        "" => return Err("the log target is empty (environment variable missing?)".into()),
+        _ => {}
+    }
+    if t.starts_with('/') {
+        return Ok(LogAddress::Unix(PathBuf::from(t)));
+    }
+    if let Some(p) = t.strip_prefix("unix@") {
+        return Ok(LogAddress::Unix(PathBuf::from(p)));
+    }
+    let s = addr::split(t, Proto::Datagram)?;
+    if s.host == addr::Host::Any {
+        return Err(format!("log target '{t}' has no address"));
+    }
+    let port = match &s.port {
+        None => 514,
+        Some(p) => addr::port(p)?,
+    };
+    addr::resolve(&s.host, s.family, port, resolver).map(LogAddress::Udp)
+}

@@ -1,0 +1,722 @@
+//! Keywords of `defaults`, `frontend`, `backend` and `listen` sections.
+
+use std::time::Duration;
+
+use super::addr::Resolver;
+use super::bind;
+use super::common::{Line, Sink};
+use super::known;
+use super::log;
+use super::model::{Balance, Bind, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect, LogTarget, Mode, Timeouts};
+use super::sections::SectionKind;
+use super::server::{self, ServerDraft, ServerOpts};
+use crate::Location;
+
+/// Section bit: `defaults`.
+pub const D: u8 = 1;
+/// Section bit: `frontend`.
+pub const F: u8 = 2;
+/// Section bit: `listen`.
+pub const L: u8 = 4;
+/// Section bit: `backend`.
+pub const B: u8 = 8;
+const ALL: u8 = D | F | L | B;
+const FE: u8 = D | F | L;
+const BE: u8 = D | L | B;
+
+/// Supported keywords and the sections that allow them.
+const KEYWORDS: &[(&str, u8)] = &[
+    ("mode", ALL),
+    ("bind", F | L),
+    ("maxconn", FE),
+    ("timeout", ALL),
+    ("option", ALL),
+    ("http-check", BE),
+    ("default_backend", FE),
+    ("balance", BE),
+    ("hash-type", BE),
+    ("retries", BE),
+    ("log", ALL),
+    ("default-server", BE),
+    ("server", L | B),
+];
+
+/// `timeout` names and the sections that allow them (`None`: not supported yet).
+const TIMEOUTS: &[(&str, u8)] = &[
+    ("connect", BE),
+    ("client", FE),
+    ("server", BE),
+    ("http-request", ALL),
+    ("http-keep-alive", ALL),
+    ("tunnel", BE),
+    ("queue", BE),
+    ("check", BE),
+    ("client-fin", FE),
+    ("server-fin", BE),
+];
+
+/// Supported `option` names and the sections that allow them.
+const OPTIONS: &[(&str, u8)] = &[
+    ("http-keep-alive", ALL),
+    ("http-server-close", ALL),
+    ("httpclose", ALL),
+    ("forwardfor", ALL),
+    ("httpchk", BE),
+    ("redispatch", BE),
+    ("allbackups", BE),
+    ("httplog", FE),
+    ("tcplog", FE),
+    ("dontlognull", FE),
+];
+
+/// Legacy keywords HAProxy removed, with what to use instead.
+const LEGACY: &[(&str, &str)] = &[
+    ("contimeout", "timeout connect"),
+    ("clitimeout", "timeout client"),
+    ("srvtimeout", "timeout server"),
+    ("redisp", "option redispatch"),
+    ("redispatch", "option redispatch"),
+];
+
+/// The bit of a section kind (global has none).
+pub fn bit(kind: SectionKind) -> u8 {
+    match kind {
+        SectionKind::Global => 0,
+        SectionKind::Defaults => D,
+        SectionKind::Frontend => F,
+        SectionKind::Listen => L,
+        SectionKind::Backend => B,
+    }
+}
+
+fn mask_names(mask: u8) -> String {
+    [(D, "defaults"), (F, "frontend"), (L, "listen"), (B, "backend")]
+        .iter()
+        .filter(|(b, _)| mask & b != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether `kw` is a keyword of proxy sections (supported or not).
+pub fn is_proxy_keyword(kw: &str) -> bool {
+    KEYWORDS.iter().any(|(k, _)| *k == kw)
+        || known::PROXY_UNSUPPORTED.contains(&kw)
+        || LEGACY.iter().any(|(k, _)| *k == kw)
+}
+
+/// Everything a `defaults` section can set, and that a proxy inherits from it.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `mode`
+    pub mode: Mode,
+    /// `maxconn`
+    pub maxconn: Option<u32>,
+    /// `timeout ...`
+    pub timeouts: Timeouts,
+    /// `option http-keep-alive|http-server-close|httpclose`
+    pub http_conn_mode: HttpConnMode,
+    /// `option forwardfor`
+    pub forwardfor: Option<ForwardFor>,
+    /// `default_backend` and where it was set
+    pub default_backend: Option<(String, Location)>,
+    /// `balance`
+    pub balance: Balance,
+    /// `hash-type`
+    pub hash_type: HashType,
+    /// `option httpchk`
+    pub httpchk: Option<HttpCheck>,
+    /// `http-check expect`
+    pub http_expect: Option<HttpExpect>,
+    /// `retries`
+    pub retries: u32,
+    /// `option redispatch`
+    pub redispatch: bool,
+    /// `option allbackups`
+    pub allbackups: bool,
+    /// `option httplog`
+    pub httplog: bool,
+    /// `option tcplog`
+    pub tcplog: bool,
+    /// `option dontlognull`
+    pub dontlognull: bool,
+    /// `log global`
+    pub log_global: bool,
+    /// `log` lines
+    pub logs: Vec<LogTarget>,
+    /// `default-server` options in force
+    pub default_server: ServerOpts,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: Mode::Tcp,
+            maxconn: None,
+            timeouts: Timeouts::default(),
+            http_conn_mode: HttpConnMode::KeepAlive,
+            forwardfor: None,
+            default_backend: None,
+            balance: Balance::RoundRobin,
+            hash_type: HashType::MapBased,
+            httpchk: None,
+            http_expect: None,
+            retries: 3,
+            redispatch: false,
+            allbackups: false,
+            httplog: false,
+            tcplog: false,
+            dontlognull: false,
+            log_global: false,
+            logs: Vec::new(),
+            default_server: ServerOpts::default(),
+        }
+    }
+}
+
+/// What only proxies (not defaults) collect: listeners and servers.
+#[derive(Debug, Clone, Default)]
+pub struct Body {
+    /// `bind` lines
+    pub binds: Vec<Bind>,
+    /// `server` lines
+    pub servers: Vec<ServerDraft>,
+    /// How many `bind` lines were written, valid or not.
+    pub bind_lines: usize,
+}
+
+/// Applies one keyword line of a defaults or proxy section.
+pub fn apply(kind: SectionKind, line: &Line, s: &mut Settings, body: &mut Body, resolver: Resolver<'_>, sink: &mut Sink) {
+    let loc = &line.location;
+    let section = kind.keyword();
+    let mut kw = line.word(0);
+    let mut negate = false;
+    let mut first = 0;
+    if kw == "no" || kw == "default" {
+        match line.word(1) {
+            "option" | "log" if kw == "no" => {
+                negate = true;
+                first = 1;
+                kw = line.word(1);
+            }
+            "option" => {
+                sink.unsupported(loc, "default option");
+                return;
+            }
+            _ => {
+                sink.error(loc, kw, format!("'{kw}' must be followed by 'option' (or 'no log')"));
+                return;
+            }
+        }
+    }
+    let Some(&(_, mask)) = KEYWORDS.iter().find(|(k, _)| *k == kw) else {
+        if let Some((_, instead)) = LEGACY.iter().find(|(k, _)| *k == kw) {
+            sink.error(loc, kw, format!("'{kw}' is not supported (HAProxy removed it): use '{instead}'"));
+        } else if known::PROXY_UNSUPPORTED.contains(&kw) {
+            sink.unsupported(loc, kw);
+        } else if known::is_global_keyword(kw) {
+            sink.error(loc, kw, format!("'{kw}' is a 'global' keyword: it is not allowed in a '{section}' section"));
+        } else {
+            sink.error(loc, kw, format!("unknown keyword '{kw}' in '{section}' section"));
+        }
+        return;
+    };
+    if mask & bit(kind) == 0 {
+        sink.error(
+            loc,
+            kw,
+            format!("'{kw}' is not allowed in a '{section}' section (allowed in: {})", mask_names(mask)),
+        );
+        return;
+    }
+    let args = &line.words[first + 1..];
+    let arg = args.first().map(String::as_str);
+    match kw {
+        "mode" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some("tcp") => s.mode = Mode::Tcp,
+                    Some("http") => s.mode = Mode::Http,
+                    other => sink.error(loc, kw, format!("expects 'tcp' or 'http', got '{}'", other.unwrap_or(""))),
+                }
+            }
+        }
+        "bind" => {
+            body.bind_lines += 1;
+            if let Some(b) = bind::parse(line, resolver, sink) {
+                body.binds.push(b);
+            }
+        }
+        "maxconn" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 0, u64::from(u32::MAX)) {
+                    s.maxconn = Some(n as u32);
+                }
+            }
+        }
+        "retries" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 0, u64::from(u32::MAX)) {
+                    s.retries = n as u32;
+                }
+            }
+        }
+        "default_backend" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some(n) if !n.is_empty() => s.default_backend = Some((n.to_string(), loc.clone())),
+                    _ => sink.error(loc, kw, "expects the name of a backend"),
+                }
+            }
+        }
+        "timeout" => timeout(kind, line, s, sink),
+        "option" => option(kind, line, negate, &args[1.min(args.len())..], s, sink),
+        "http-check" => http_check(line, s, sink),
+        "balance" => {
+            if let Some(b) = balance(line, sink) {
+                s.balance = b;
+            }
+        }
+        "hash-type" => hash_type(line, s, sink),
+        "log" => {
+            if negate {
+                if sink.max_args(line, "no log", 2, 0) {
+                    s.logs.clear();
+                    s.log_global = false;
+                }
+            } else if arg == Some("global") {
+                if sink.max_args(line, "log global", 2, 0) {
+                    s.log_global = true;
+                }
+            } else if let Some(t) = log::parse(line, resolver, sink) {
+                s.logs.push(t);
+            }
+        }
+        "default-server" => {
+            if let Some(o) = server::parse_opts(line, 1, "default-server", sink) {
+                s.default_server = s.default_server.overlay(&o);
+            }
+        }
+        "server" => {
+            if let Some(d) = server::parse_server(line, &s.default_server, sink) {
+                body.servers.push(d);
+            }
+        }
+        _ => sink.error(loc, kw, format!("unknown keyword '{kw}' in '{section}' section")),
+    }
+}
+
+fn timeout(kind: SectionKind, line: &Line, s: &mut Settings, sink: &mut Sink) {
+    let loc = &line.location;
+    let name = line.word(1);
+    let key = format!("timeout {name}");
+    if name.is_empty() {
+        sink.error(loc, "timeout", "expects 'timeout NAME VALUE' (connect, client, server, http-request, http-keep-alive, tunnel, queue, check, client-fin, server-fin)");
+        return;
+    }
+    let Some(&(_, mask)) = TIMEOUTS.iter().find(|(n, _)| *n == name) else {
+        if known::TIMEOUT_UNSUPPORTED.contains(&name) {
+            sink.unsupported(loc, &key);
+        } else {
+            sink.error(loc, &key, format!("unknown timeout '{name}': expected connect, client, server, http-request, http-keep-alive, tunnel, queue, check, client-fin or server-fin"));
+        }
+        return;
+    };
+    if mask & bit(kind) == 0 {
+        sink.error(loc, &key, format!("'{key}' is not allowed in a '{}' section (allowed in: {})", kind.keyword(), mask_names(mask)));
+        return;
+    }
+    if !sink.max_args(line, &key, 2, 1) {
+        return;
+    }
+    let Some(d) = sink.time(loc, &key, line.words.get(2).map(String::as_str)) else { return };
+    let v: Option<Duration> = (!d.is_zero()).then_some(d);
+    let t = &mut s.timeouts;
+    match name {
+        "connect" => t.connect = v,
+        "client" => t.client = v,
+        "server" => t.server = v,
+        "http-request" => t.http_request = v,
+        "http-keep-alive" => t.http_keep_alive = v,
+        "tunnel" => t.tunnel = v,
+        "queue" => t.queue = v,
+        "check" => t.check = v,
+        "client-fin" => t.client_fin = v,
+        _ => t.server_fin = v,
+    }
+}
+
+fn option(kind: SectionKind, line: &Line, negate: bool, args: &[String], s: &mut Settings, sink: &mut Sink) {
+    let loc = &line.location;
+    let skip = if negate { 3 } else { 2 };
+    let name = line.word(skip - 1);
+    let key = format!("option {name}");
+    let shown = if negate { format!("no option {name}") } else { key.clone() };
+    if name.is_empty() {
+        sink.error(loc, "option", "expects an option name");
+        return;
+    }
+    let Some(&(_, mask)) = OPTIONS.iter().find(|(n, _)| *n == name) else {
+        if known::OPTION_UNSUPPORTED.contains(&name) {
+            sink.unsupported(loc, &key);
+        } else {
+            sink.error(loc, &key, format!("unknown option '{name}' in '{}' section", kind.keyword()));
+        }
+        return;
+    };
+    if mask & bit(kind) == 0 {
+        sink.error(loc, &key, format!("'{key}' is not allowed in a '{}' section (allowed in: {})", kind.keyword(), mask_names(mask)));
+        return;
+    }
+    let rest = &args[..];
+    if negate && matches!(name, "forwardfor" | "httpchk" | "httplog" | "tcplog") {
+        sink.error(loc, &shown, format!("'no option {name}' is not supported: this option cannot be negated"));
+        return;
+    }
+    match name {
+        "http-keep-alive" | "http-server-close" | "httpclose" => {
+            if sink.max_args(line, &shown, skip, 0) {
+                s.http_conn_mode = match (negate, name) {
+                    (true, _) => HttpConnMode::KeepAlive,
+                    (false, "http-keep-alive") => HttpConnMode::KeepAlive,
+                    (false, "http-server-close") => HttpConnMode::ServerClose,
+                    (false, _) => HttpConnMode::Close,
+                };
+            }
+        }
+        "redispatch" | "allbackups" | "httplog" | "tcplog" | "dontlognull" => {
+            if let Some(a) = rest.first() {
+                if (name == "redispatch" || name == "httplog") && !negate {
+                    sink.error(loc, &shown, format!("'{key} {a}' is supported by HAProxy, not yet by fulcrum"));
+                } else {
+                    sink.error(loc, &shown, format!("expects no argument, found '{a}'"));
+                }
+                return;
+            }
+            let v = !negate;
+            match name {
+                "redispatch" => s.redispatch = v,
+                "allbackups" => s.allbackups = v,
+                "httplog" => s.httplog = v,
+                "tcplog" => s.tcplog = v,
+                _ => s.dontlognull = v,
+            }
+        }
+        "forwardfor" => {
+            if let Some(f) = forwardfor(line, rest, sink) {
+                s.forwardfor = Some(f);
+            }
+        }
+        _ => {
+            if sink.max_args(line, &key, skip, 3) {
+                s.httpchk = Some(httpchk(rest));
+            }
+        }
+    }
+}
+
+fn forwardfor(line: &Line, rest: &[String], sink: &mut Sink) -> Option<ForwardFor> {
+    let loc = &line.location;
+    let key = "option forwardfor";
+    let mut f = ForwardFor {
+        except: None,
+        header: "X-Forwarded-For".to_string(),
+        if_none: false,
+    };
+    let mut ok = true;
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i].as_str() {
+            "except" => {
+                match rest.get(i + 1).map(|n| parse_net(n)) {
+                    Some(Ok(n)) => f.except = Some(n),
+                    Some(Err(e)) => {
+                        sink.error(loc, key, e);
+                        ok = false;
+                    }
+                    None => {
+                        sink.error(loc, key, "'except' expects a network such as 10.0.0.0/8");
+                        ok = false;
+                    }
+                }
+                i += 2;
+            }
+            "header" => {
+                match rest.get(i + 1).filter(|h| !h.is_empty()) {
+                    Some(h) => f.header = h.clone(),
+                    None => {
+                        sink.error(loc, key, "'header' expects a header name");
+                        ok = false;
+                    }
+                }
+                i += 2;
+            }
+            "if-none" => {
+                f.if_none = true;
+                i += 1;
+            }
+            other => {
+                sink.error(loc, key, format!("unexpected '{other}': expected 'except NETWORK', 'header NAME' or 'if-none'"));
+                ok = false;
+                i += 1;
+            }
+        }
+    }
+    ok.then_some(f)
+}
+
+/// Parses `IP[/MASK]` where MASK is a prefix length or (IPv4) a dotted mask.
+pub fn parse_net(s: &str) -> Result<(std::net::IpAddr, u8), String> {
+    let bad = || format!("invalid network '{s}': expected ADDRESS[/PREFIX] such as 10.0.0.0/8 or 10.0.0.0/255.0.0.0");
+    let (ip, mask) = match s.split_once('/') {
+        Some((a, m)) => (a, Some(m)),
+        None => (s, None),
+    };
+    let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = match mask {
+        None => max,
+        Some(m) => match m.parse::<u8>() {
+            Ok(n) if n <= max => n,
+            Ok(_) => return Err(bad()),
+            Err(_) => match (ip, m.parse::<std::net::Ipv4Addr>()) {
+                (std::net::IpAddr::V4(_), Ok(mask)) => {
+                    let bits = u32::from(mask);
+                    if bits.leading_ones() + bits.trailing_zeros() != 32 {
+                        return Err(bad());
+                    }
+                    bits.leading_ones() as u8
+                }
+                _ => return Err(bad()),
+            },
+        },
+    };
+    Ok((ip, len))
+}
+
+fn httpchk(rest: &[String]) -> HttpCheck {
+    let (method, uri, version) = match rest {
+        [] => ("OPTIONS", "/", "HTTP/1.0"),
+        [u] => ("OPTIONS", u.as_str(), "HTTP/1.0"),
+        [m, u] => (m.as_str(), u.as_str(), "HTTP/1.0"),
+        [m, u, v, ..] => (m.as_str(), u.as_str(), v.as_str()),
+    };
+    // `HTTP/1.1\r\nHost:\ example` carries headers after the version; keep the Host one.
+    let mut parts = version.split("\r\n");
+    let version = parts.next().unwrap_or("HTTP/1.0").to_string();
+    let host = parts.find_map(|h| {
+        let (n, v) = h.split_once(':')?;
+        n.trim().eq_ignore_ascii_case("host").then(|| v.trim().to_string())
+    });
+    HttpCheck {
+        method: method.to_string(),
+        uri: uri.to_string(),
+        version,
+        host,
+    }
+}
+
+fn http_check(line: &Line, s: &mut Settings, sink: &mut Sink) {
+    let loc = &line.location;
+    let action = line.word(1);
+    let key = format!("http-check {action}");
+    if action.is_empty() {
+        sink.error(loc, "http-check", "expects an action such as 'expect'");
+        return;
+    }
+    if action != "expect" {
+        if known::HTTP_CHECK_UNSUPPORTED.contains(&action) {
+            sink.unsupported(loc, &key);
+        } else {
+            sink.error(loc, &key, format!("unknown http-check action '{action}'"));
+        }
+        return;
+    }
+    let w = &line.words[2..];
+    let Some(first) = w.first() else {
+        sink.error(loc, &key, "expects 'status CODE', 'string TEXT' or 'rstatus REGEX'");
+        return;
+    };
+    if first.starts_with('!') {
+        sink.error(loc, &key, "negated expectations ('!') are supported by HAProxy, not yet by fulcrum");
+        return;
+    }
+    let (m, pattern) = (first.as_str(), w.get(1));
+    let expect = match (m, pattern) {
+        ("status", Some(p)) => match p.parse::<u16>() {
+            Ok(c) if (100..=599).contains(&c) => HttpExpect::Status(c),
+            _ if p.contains(['-', ',']) => {
+                sink.error(loc, &key, format!("status lists and ranges ('{p}') are supported by HAProxy, not yet by fulcrum"));
+                return;
+            }
+            _ => {
+                sink.error(loc, &key, format!("expects an HTTP status code between 100 and 599, got '{p}'"));
+                return;
+            }
+        },
+        ("string", Some(p)) => HttpExpect::String(p.clone()),
+        ("rstatus", Some(p)) => HttpExpect::RStatus(p.clone()),
+        ("status" | "string" | "rstatus", None) => {
+            sink.error(loc, &key, format!("'{m}' expects a pattern"));
+            return;
+        }
+        (
+            "rstring" | "hdr" | "fhdr" | "custom" | "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status"
+            | "on-success" | "on-error" | "status-code",
+            _,
+        ) => {
+            sink.error(loc, &key, format!("'{m}' is supported by HAProxy, not yet by fulcrum"));
+            return;
+        }
+        _ => {
+            sink.error(loc, &key, format!("unknown match '{m}': expected status, string or rstatus"));
+            return;
+        }
+    };
+    if sink.max_args(line, &key, 4, 0) {
+        s.http_expect = Some(expect);
+    }
+}
+
+fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {
+    let loc = &line.location;
+    let Some(algo) = line.words.get(1) else {
+        sink.error(loc, "balance", "expects an algorithm: roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr(NAME) or random");
+        return None;
+    };
+    let simple = |b: Balance, sink: &mut Sink| sink.max_args(line, "balance", 2, 0).then_some(b);
+    match algo.as_str() {
+        "roundrobin" => simple(Balance::RoundRobin, sink),
+        "static-rr" => simple(Balance::StaticRr, sink),
+        "leastconn" => simple(Balance::LeastConn, sink),
+        "first" => simple(Balance::First, sink),
+        "source" => simple(Balance::Source, sink),
+        "uri" => {
+            let (mut len, mut depth, mut whole) = (None, None, false);
+            let mut i = 2;
+            let mut ok = true;
+            while i < line.words.len() {
+                match line.word(i) {
+                    "len" | "depth" => {
+                        let which = line.word(i);
+                        match sink.uint(loc, "balance", line.words.get(i + 1).map(String::as_str), 1, u64::from(u32::MAX)) {
+                            Some(n) if which == "len" => len = Some(n as usize),
+                            Some(n) => depth = Some(n as usize),
+                            None => ok = false,
+                        }
+                        i += 2;
+                    }
+                    "whole" => {
+                        whole = true;
+                        i += 1;
+                    }
+                    "path-only" => {
+                        sink.error(loc, "balance", "'uri path-only' is supported by HAProxy, not yet by fulcrum");
+                        ok = false;
+                        i += 1;
+                    }
+                    other => {
+                        sink.error(loc, "balance", format!("unexpected '{other}' after 'uri': expected len N, depth N or whole"));
+                        ok = false;
+                        i += 1;
+                    }
+                }
+            }
+            ok.then_some(Balance::Uri { len, depth, whole })
+        }
+        "url_param" => match line.words.get(2) {
+            Some(p) if !p.is_empty() => {
+                if let Some(extra) = line.words.get(3) {
+                    sink.error(loc, "balance", format!("'url_param {p} {extra}' options are supported by HAProxy, not yet by fulcrum"));
+                    return None;
+                }
+                Some(Balance::UrlParam(p.clone()))
+            }
+            _ => {
+                sink.error(loc, "balance", "'url_param' expects a parameter name");
+                None
+            }
+        },
+        "rdp-cookie" | "hash" => {
+            sink.error(loc, "balance", format!("'balance {algo}' is supported by HAProxy, not yet by fulcrum"));
+            None
+        }
+        a if a.starts_with("rdp-cookie(") => {
+            sink.error(loc, "balance", format!("'balance {a}' is supported by HAProxy, not yet by fulcrum"));
+            None
+        }
+        a if a.starts_with("hdr(") => {
+            let name = a.strip_prefix("hdr(").and_then(|r| r.strip_suffix(')')).filter(|n| !n.is_empty());
+            let Some(name) = name else {
+                sink.error(loc, "balance", format!("'{a}': expected hdr(NAME)"));
+                return None;
+            };
+            if let Some(extra) = line.words.get(2) {
+                sink.error(loc, "balance", format!("'{extra}' after hdr(NAME) is supported by HAProxy, not yet by fulcrum"));
+                return None;
+            }
+            Some(Balance::Hdr(name.to_string()))
+        }
+        a if a == "random" || a.starts_with("random(") => {
+            let n = if a == "random" {
+                Some(2)
+            } else {
+                a.strip_prefix("random(").and_then(|r| r.strip_suffix(')')).and_then(|n| n.parse::<u32>().ok()).filter(|n| *n >= 1)
+            };
+            match n {
+                Some(n) => simple(Balance::Random(n), sink),
+                None => {
+                    sink.error(loc, "balance", format!("'{a}': expected random or random(N) with N >= 1"));
+                    None
+                }
+            }
+        }
+        other => {
+            sink.error(loc, "balance", format!("unknown algorithm '{other}': expected roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr(NAME) or random"));
+            None
+        }
+    }
+}
+
+fn hash_type(line: &Line, s: &mut Settings, sink: &mut Sink) {
+    let loc = &line.location;
+    let t = match line.word(1) {
+        "map-based" => HashType::MapBased,
+        "consistent" => HashType::Consistent,
+        other => {
+            sink.error(loc, "hash-type", format!("expects 'map-based' or 'consistent', got '{other}'"));
+            return;
+        }
+    };
+    let mut ok = true;
+    for (i, a) in line.words.iter().enumerate().skip(2) {
+        let valid = match i {
+            2 => matches!(a.as_str(), "sdbm" | "djb2" | "wt6" | "crc32" | "none" | "avalanche"),
+            3 => a == "avalanche" && line.word(2) != "avalanche",
+            _ => false,
+        };
+        if !valid {
+            sink.error(loc, "hash-type", format!("unexpected '{a}': expected 'hash-type map-based|consistent [sdbm|djb2|wt6|crc32|none] [avalanche]'"));
+            ok = false;
+        }
+    }
+    if ok {
+        s.hash_type = t;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nets() {
+        assert_eq!(parse_net("10.0.0.0/8"), Ok(("10.0.0.0".parse().unwrap(), 8)));
+        assert_eq!(parse_net("10.0.0.0/255.255.0.0"), Ok(("10.0.0.0".parse().unwrap(), 16)));
+        assert_eq!(parse_net("127.0.0.1"), Ok(("127.0.0.1".parse().unwrap(), 32)));
+        assert_eq!(parse_net("::1/128"), Ok(("::1".parse().unwrap(), 128)));
+        assert!(parse_net("10.0.0.0/33").is_err());
+        assert!(parse_net("10.0.0.0/255.0.255.0").is_err());
+        assert!(parse_net("x/8").is_err());
+    }
+}

@@ -1,0 +1,246 @@
+//! `server NAME ADDR:PORT [options]` and `default-server [options]`.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::addr::{self, Family, Host, Proto};
+use super::common::{Line, Sink};
+use super::known;
+use crate::Location;
+
+/// Server options as written; `None` means "not given here" so that `default-server` lines can be merged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerOpts {
+    /// `weight`
+    pub weight: Option<u32>,
+    /// `backup` / `no-backup`
+    pub backup: Option<bool>,
+    /// `check` / `no-check`
+    pub check: Option<bool>,
+    /// `inter`
+    pub inter: Option<Duration>,
+    /// `fastinter`
+    pub fastinter: Option<Duration>,
+    /// `downinter`
+    pub downinter: Option<Duration>,
+    /// `rise`
+    pub rise: Option<u32>,
+    /// `fall`
+    pub fall: Option<u32>,
+    /// `port`
+    pub check_port: Option<u16>,
+    /// `addr`
+    pub check_addr: Option<IpAddr>,
+    /// `maxconn` (0 stored as `Some(0)`: no limit)
+    pub maxconn: Option<u32>,
+    /// `maxqueue`
+    pub maxqueue: Option<u32>,
+    /// `slowstart`
+    pub slowstart: Option<Duration>,
+    /// `disabled` / `enabled`
+    pub disabled: Option<bool>,
+}
+
+impl ServerOpts {
+    /// `self` with every option given in `over` replaced by it.
+    pub fn overlay(&self, over: &ServerOpts) -> ServerOpts {
+        ServerOpts {
+            weight: over.weight.or(self.weight),
+            backup: over.backup.or(self.backup),
+            check: over.check.or(self.check),
+            inter: over.inter.or(self.inter),
+            fastinter: over.fastinter.or(self.fastinter),
+            downinter: over.downinter.or(self.downinter),
+            rise: over.rise.or(self.rise),
+            fall: over.fall.or(self.fall),
+            check_port: over.check_port.or(self.check_port),
+            check_addr: over.check_addr.or(self.check_addr),
+            maxconn: over.maxconn.or(self.maxconn),
+            maxqueue: over.maxqueue.or(self.maxqueue),
+            slowstart: over.slowstart.or(self.slowstart),
+            disabled: over.disabled.or(self.disabled),
+        }
+    }
+}
+
+/// A `server` line before its address is resolved; options already merged with `default-server`.
+#[derive(Debug, Clone)]
+pub struct ServerDraft {
+    /// name
+    pub name: String,
+    /// family prefix of the address
+    pub family: Family,
+    /// host part
+    pub host: Host,
+    /// traffic port
+    pub port: u16,
+    /// merged options
+    pub opts: ServerOpts,
+    /// where the line is
+    pub location: Location,
+}
+
+/// Parses the options from `words[start..]`. Returns `None` if any was wrong (all problems are reported).
+pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Option<ServerOpts> {
+    let loc = &line.location;
+    let mut o = ServerOpts::default();
+    let mut ok = true;
+    let mut i = start;
+    let w = &line.words;
+    while i < w.len() {
+        let opt = w[i].as_str();
+        let val = w.get(i + 1).map(String::as_str);
+        let okey = format!("{kw} {opt}");
+        let mut took_arg = true;
+        let good = match opt {
+            "check" | "no-check" => {
+                took_arg = false;
+                o.check = Some(opt == "check");
+                true
+            }
+            "backup" | "no-backup" => {
+                took_arg = false;
+                o.backup = Some(opt == "backup");
+                true
+            }
+            "disabled" | "enabled" => {
+                took_arg = false;
+                o.disabled = Some(opt == "disabled");
+                true
+            }
+            "inter" | "fastinter" | "downinter" => match sink.time(loc, &okey, val) {
+                Some(d) if d.is_zero() => {
+                    sink.error(loc, &okey, format!("'{opt}' must be greater than zero"));
+                    false
+                }
+                Some(d) => {
+                    let slot = match opt {
+                        "inter" => &mut o.inter,
+                        "fastinter" => &mut o.fastinter,
+                        _ => &mut o.downinter,
+                    };
+                    *slot = Some(d);
+                    true
+                }
+                None => false,
+            },
+            "slowstart" => sink.time(loc, &okey, val).map(|d| o.slowstart = Some(d)).is_some(),
+            "rise" | "fall" => match sink.uint(loc, &okey, val, 1, 1_000_000) {
+                Some(n) => {
+                    if opt == "rise" { o.rise = Some(n as u32) } else { o.fall = Some(n as u32) }
+                    true
+                }
+                None => false,
+            },
+            "weight" => sink.uint(loc, &okey, val, 0, 256).map(|n| o.weight = Some(n as u32)).is_some(),
+            "maxconn" | "maxqueue" => match sink.uint(loc, &okey, val, 0, u64::from(u32::MAX)) {
+                Some(n) => {
+                    if opt == "maxconn" { o.maxconn = Some(n as u32) } else { o.maxqueue = Some(n as u32) }
+                    true
+                }
+                None => false,
+            },
+            "port" => match val.map(addr::port) {
+                Some(Ok(p)) => {
+                    o.check_port = Some(p);
+                    true
+                }
+                Some(Err(e)) => {
+                    sink.error(loc, &okey, e);
+                    false
+                }
+                None => {
+                    sink.error(loc, &okey, "'port' expects a port number for health checks");
+                    false
+                }
+            },
+            "addr" => match val.map(|v| v.parse::<IpAddr>()) {
+                Some(Ok(ip)) => {
+                    o.check_addr = Some(ip);
+                    true
+                }
+                _ => {
+                    sink.error(loc, &okey, format!("'addr' expects an IP address for health checks, got '{}'", val.unwrap_or("")));
+                    false
+                }
+            },
+            _ => {
+                if let Some((_, arity)) = known::SERVER_UNSUPPORTED.iter().find(|(n, _)| *n == opt) {
+                    sink.error(
+                        loc,
+                        &okey,
+                        format!("server option '{opt}' is supported by HAProxy, not yet by fulcrum"),
+                    );
+                    i += 1 + arity;
+                } else {
+                    sink.error(
+                        loc,
+                        &okey,
+                        format!("unknown server option '{opt}': expected check, no-check, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, slowstart, disabled or enabled"),
+                    );
+                    i += 1;
+                }
+                ok = false;
+                continue;
+            }
+        };
+        ok &= good;
+        i += if took_arg { 2 } else { 1 };
+    }
+    ok.then_some(o)
+}
+
+/// Parses a `server` line; `defaults` are the `default-server` options in force.
+pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Option<ServerDraft> {
+    let loc = &line.location;
+    let (Some(name), Some(address)) = (line.words.get(1), line.words.get(2)) else {
+        sink.error(loc, "server", "expects 'server NAME ADDRESS:PORT [options]'");
+        return None;
+    };
+    if name.is_empty() {
+        sink.error(loc, "server", "the server name is empty");
+        return None;
+    }
+    let opts = parse_opts(line, 3, "server", sink);
+    let split = match addr::split(address, Proto::Stream) {
+        Ok(s) => s,
+        Err(e) => {
+            sink.error(loc, "server", format!("server '{name}': {e}"));
+            return None;
+        }
+    };
+    if split.host == Host::Any {
+        sink.error(loc, "server", format!("server '{name}': address '{address}' has no host"));
+        return None;
+    }
+    let port = match split.port.as_deref() {
+        None | Some("") => {
+            sink.error(
+                loc,
+                "server",
+                format!("server '{name}': address '{address}' has no port; fulcrum requires a port (HAProxy would reuse the client's destination port)"),
+            );
+            return None;
+        }
+        Some(p) if p.starts_with('+') || p.starts_with('-') => {
+            sink.error(loc, "server", format!("server '{name}': port offsets like '{p}' are supported by HAProxy, not yet by fulcrum"));
+            return None;
+        }
+        Some(p) => match addr::port(p) {
+            Ok(p) => p,
+            Err(e) => {
+                sink.error(loc, "server", format!("server '{name}': {e}"));
+                return None;
+            }
+        },
+    };
+    let opts = opts?;
+    Some(ServerDraft {
+        name: name.clone(),
+        family: split.family,
+        host: split.host,
+        port,
+        opts: defaults.overlay(&opts),
+        location: loc.clone(),
+    })
+}

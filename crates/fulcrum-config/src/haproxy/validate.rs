@@ -1,0 +1,201 @@
+//! Cross-section checks and the final model: names, references, modes, listeners, server addresses.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::addr::{self, Resolver};
+use super::common::Sink;
+use super::model::{Mode, Proxy, ProxyKind, Server};
+use super::proxy::{Body, Settings};
+use crate::Location;
+
+/// A proxy section after its lines were applied, before validation.
+#[derive(Debug, Clone)]
+pub struct ProxyDraft {
+    /// section name
+    pub name: String,
+    /// section kind
+    pub kind: ProxyKind,
+    /// header location
+    pub location: Location,
+    /// inherited and own settings
+    pub settings: Settings,
+    /// listeners and servers
+    pub body: Body,
+}
+
+fn kind_name(k: ProxyKind) -> &'static str {
+    match k {
+        ProxyKind::Frontend => "frontend",
+        ProxyKind::Backend => "backend",
+        ProxyKind::Listen => "listen",
+    }
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Tcp => "tcp",
+        Mode::Http => "http",
+    }
+}
+
+/// Checks the drafts against each other and builds the proxies of the model.
+pub fn proxies(drafts: Vec<ProxyDraft>, resolver: Resolver<'_>, sink: &mut Sink) -> Vec<Proxy> {
+    // Duplicate names among proxies sharing a capability (a frontend and a backend may share a name).
+    let mut seen_fe: HashMap<&str, &ProxyDraft> = HashMap::new();
+    let mut seen_be: HashMap<&str, &ProxyDraft> = HashMap::new();
+    for d in &drafts {
+        let mut clash = None;
+        if d.kind.has_frontend() {
+            clash = clash.or(seen_fe.get(d.name.as_str()).copied());
+        }
+        if d.kind.has_backend() {
+            clash = clash.or(seen_be.get(d.name.as_str()).copied());
+        }
+        if let Some(prev) = clash {
+            sink.error(
+                &d.location,
+                kind_name(d.kind),
+                format!(
+                    "{} '{}' has the same name as {} '{}' declared at {}",
+                    kind_name(d.kind),
+                    d.name,
+                    kind_name(prev.kind),
+                    prev.name,
+                    prev.location
+                ),
+            );
+            continue;
+        }
+        if d.kind.has_frontend() {
+            seen_fe.insert(&d.name, d);
+        }
+        if d.kind.has_backend() {
+            seen_be.insert(&d.name, d);
+        }
+    }
+
+    for d in &drafts {
+        let kn = kind_name(d.kind);
+        if d.kind.has_frontend() && d.body.bind_lines == 0 {
+            sink.error(
+                &d.location,
+                kn,
+                format!("{kn} '{}' has no 'bind' line: it would accept no connection (declare it as a backend if that was intended)", d.name),
+            );
+        }
+        if d.kind.has_frontend() {
+            if let Some((be_name, be_loc)) = &d.settings.default_backend {
+                match seen_be.get(be_name.as_str()) {
+                    None => sink.error(
+                        be_loc,
+                        "default_backend",
+                        format!("{kn} '{}': no backend or listen section named '{be_name}'", d.name),
+                    ),
+                    Some(be) => {
+                        let (fm, bm) = (d.settings.mode, be.settings.mode);
+                        if fm == Mode::Http && bm == Mode::Tcp {
+                            sink.error(
+                                be_loc,
+                                "default_backend",
+                                format!(
+                                    "http {kn} '{}' cannot use tcp backend '{be_name}' ({}): both must be 'mode http' (see 'mode')",
+                                    d.name, be.location
+                                ),
+                            );
+                        } else if fm != bm {
+                            sink.error(
+                                be_loc,
+                                "default_backend",
+                                format!(
+                                    "{} {kn} '{}' uses {} backend '{be_name}' ({}): HAProxy upgrades such connections to HTTP, fulcrum does not support that yet; use the same 'mode' on both",
+                                    mode_name(fm), d.name, mode_name(bm), be.location
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if d.kind.has_backend() {
+            let mut names: HashMap<&str, &Location> = HashMap::new();
+            for s in &d.body.servers {
+                if let Some(prev) = names.insert(&s.name, &s.location) {
+                    sink.error(
+                        &s.location,
+                        "server",
+                        format!("{kn} '{}' already has a server named '{}' (at {prev})", d.name, s.name),
+                    );
+                }
+            }
+        }
+    }
+
+    drafts.into_iter().map(|d| build(d, resolver, sink)).collect()
+}
+
+fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
+    let ProxyDraft {
+        name,
+        kind,
+        location,
+        settings: s,
+        body,
+    } = d;
+    let mut servers = Vec::new();
+    for sd in body.servers {
+        let addr = match addr::resolve(&sd.host, sd.family, sd.port, resolver) {
+            Ok(a) => a,
+            Err(e) => {
+                sink.error(&sd.location, "server", format!("server '{}/{}': {e}", name, sd.name));
+                continue;
+            }
+        };
+        let o = sd.opts;
+        let inter = o.inter.unwrap_or(Duration::from_secs(2));
+        servers.push(Server {
+            name: sd.name,
+            addr,
+            weight: o.weight.unwrap_or(1),
+            backup: o.backup.unwrap_or(false),
+            check: o.check.unwrap_or(false),
+            inter,
+            fastinter: o.fastinter.unwrap_or(inter),
+            downinter: o.downinter.unwrap_or(inter),
+            rise: o.rise.unwrap_or(2),
+            fall: o.fall.unwrap_or(3),
+            check_port: o.check_port,
+            check_addr: o.check_addr,
+            maxconn: o.maxconn.filter(|n| *n > 0),
+            maxqueue: o.maxqueue.filter(|n| *n > 0),
+            slowstart: o.slowstart.filter(|t| !t.is_zero()),
+            disabled: o.disabled.unwrap_or(false),
+            location: sd.location,
+        });
+    }
+    Proxy {
+        name,
+        kind,
+        location,
+        mode: s.mode,
+        binds: body.binds,
+        maxconn: s.maxconn,
+        timeouts: s.timeouts,
+        http_conn_mode: s.http_conn_mode,
+        forwardfor: s.forwardfor,
+        default_backend: if kind.has_frontend() { s.default_backend.map(|(n, _)| n) } else { None },
+        balance: s.balance,
+        hash_type: s.hash_type,
+        servers,
+        httpchk: s.httpchk,
+        http_expect: s.http_expect,
+        retries: s.retries,
+        redispatch: s.redispatch,
+        allbackups: s.allbackups,
+        httplog: s.httplog,
+        tcplog: s.tcplog,
+        dontlognull: s.dontlognull,
+        log_global: s.log_global,
+        logs: s.logs,
+    }
+}

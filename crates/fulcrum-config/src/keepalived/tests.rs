@@ -1,0 +1,681 @@
+//! Tests for every keepalived.conf keyword fulcrum understands, and for every error.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use super::*;
+
+fn ok(text: &str) -> Config {
+    match parse_str("test.conf", text) {
+        Ok(c) => c,
+        Err(d) => panic!("unexpected diagnostics:\n{d}"),
+    }
+}
+
+/// Parses text expected to fail; returns "line:keyword:message" strings.
+fn errs(text: &str) -> Vec<String> {
+    match parse_str("test.conf", text) {
+        Ok(_) => panic!("expected diagnostics"),
+        Err(d) => {
+            d.0.iter()
+                .map(|d| format!("{}:{}:{}", d.location.line, d.keyword, d.message))
+                .collect()
+        }
+    }
+}
+
+fn has(errs: &[String], needle: &str) -> bool {
+    errs.iter().any(|e| e.contains(needle))
+}
+
+const MINIMAL: &str = "
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        10.99.0.100
+    }
+}
+";
+
+fn inst(body: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {{\n 10.99.0.100\n }}\n{body}\n}}\n"
+    )
+}
+
+#[test]
+fn minimal_instance_defaults() {
+    let c = ok(MINIMAL);
+    assert_eq!(c.global, GlobalDefs::default());
+    let i = &c.instances[0];
+    assert_eq!(i.name, "VI_1");
+    assert_eq!(i.interface, "eth0");
+    assert_eq!(i.virtual_router_id, 51);
+    assert_eq!(i.priority, 100);
+    assert_eq!(i.advert_int, Duration::from_secs(1));
+    assert_eq!(i.version, 2);
+    assert!(i.preempt);
+    assert_eq!(i.state, None);
+    assert_eq!(i.location.line, 2);
+    let v = &i.virtual_ipaddress[0];
+    assert_eq!(v.addr, "10.99.0.100".parse::<IpAddr>().unwrap());
+    assert_eq!(v.prefix_len, 32);
+    assert!(!i.is_ipv6());
+}
+
+#[test]
+fn full_reference_style_config() {
+    let c = ok(r#"
+! Configuration File for keepalived
+global_defs {
+   notification_email {
+     admin@example.com
+   }
+   router_id LVS_DEVEL
+   vrrp_version 2
+   vrrp_garp_master_delay 3
+   vrrp_garp_master_repeat 4
+   vrrp_garp_master_refresh 60
+   vrrp_garp_master_refresh_repeat 2
+   script_user nobody nogroup
+   enable_script_security
+   vrrp_mcast_group4 224.0.0.19
+   vrrp_mcast_group6 ff02::13
+   v3_checksum_as_v2
+   vrrp_strict
+}
+
+vrrp_script chk_haproxy {
+    script "/usr/bin/killall -0 haproxy"
+    interval 2
+    timeout 3
+    fall 2
+    rise 3
+    weight -20 reverse
+    user root
+    init_fail
+}
+
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 2
+    nopreempt
+    preempt_delay 10
+    authentication {
+        auth_type PASS
+        auth_pass s3cret
+    }
+    virtual_ipaddress {
+        10.99.0.100/24 brd 10.99.0.255 dev eth1 scope global label eth0:vip
+        10.99.0.101
+    }
+    virtual_ipaddress_excluded {
+        10.99.1.1/24
+    }
+    virtual_routes {
+        10.100.0.0/16 via 10.99.0.254
+    }
+    unicast_src_ip 10.99.0.1
+    unicast_peer {
+        10.99.0.2
+        10.99.0.3
+    }
+    mcast_src_ip 10.99.0.1
+    track_script {
+        chk_haproxy weight -30
+    }
+    track_interface {
+        eth0
+        eth1 weight -10
+    }
+    notify_master "/etc/keepalived/master.sh arg"
+    notify_backup /etc/keepalived/backup.sh
+    notify_fault /etc/keepalived/fault.sh
+    notify_stop /etc/keepalived/stop.sh
+    notify /etc/keepalived/notify.sh
+    garp_master_delay 1
+    garp_master_repeat 3
+    garp_master_refresh 30
+    garp_master_refresh_repeat 2
+    accept
+    use_vmac vrrp.51
+    dont_track_primary
+    smtp_alert
+}
+"#);
+    let g = &c.global;
+    assert_eq!(g.router_id.as_deref(), Some("LVS_DEVEL"));
+    assert_eq!(g.garp_master_delay, Duration::from_secs(3));
+    assert_eq!(g.garp_master_repeat, 4);
+    assert_eq!(g.garp_master_refresh, Some(Duration::from_secs(60)));
+    assert_eq!(g.garp_master_refresh_repeat, 2);
+    assert_eq!(
+        g.script_user,
+        Some(ScriptUser {
+            user: "nobody".into(),
+            group: Some("nogroup".into())
+        })
+    );
+    assert!(g.enable_script_security && g.v3_checksum_as_v2 && g.vrrp_strict);
+    assert_eq!(g.mcast_group4, Ipv4Addr::new(224, 0, 0, 19));
+    assert_eq!(
+        g.mcast_group6,
+        "ff02::13".parse::<std::net::Ipv6Addr>().unwrap()
+    );
+
+    let s = &c.scripts[0];
+    assert_eq!(s.name, "chk_haproxy");
+    assert_eq!(s.script, "/usr/bin/killall -0 haproxy");
+    assert_eq!(s.interval, Duration::from_secs(2));
+    assert_eq!(s.timeout, Some(Duration::from_secs(3)));
+    assert_eq!(
+        (s.fall, s.rise, s.weight, s.reverse, s.init_fail),
+        (2, 3, -20, true, true)
+    );
+    assert_eq!(s.user.as_ref().unwrap().user, "root");
+    assert_eq!(c.script("chk_haproxy"), Some(s));
+
+    let i = &c.instances[0];
+    assert_eq!(i.state, Some(InitialState::Master));
+    assert_eq!(i.priority, 150);
+    assert_eq!(i.advert_int, Duration::from_secs(2));
+    assert!(!i.preempt);
+    assert_eq!(i.preempt_delay, Duration::from_secs(10));
+    assert_eq!(
+        i.authentication,
+        Some(Authentication::Pass("s3cret".into()))
+    );
+    let v = &i.virtual_ipaddress[0];
+    assert_eq!(v.prefix_len, 24);
+    assert_eq!(v.brd, Some(Ipv4Addr::new(10, 99, 0, 255)));
+    assert_eq!(v.dev.as_deref(), Some("eth1"));
+    assert_eq!(v.scope, Some(0));
+    assert_eq!(v.label.as_deref(), Some("eth0:vip"));
+    assert_eq!(i.virtual_ipaddress.len(), 2);
+    assert_eq!(i.virtual_ipaddress_excluded[0].prefix_len, 24);
+    assert_eq!(
+        i.virtual_routes[0].words,
+        vec!["10.100.0.0/16", "via", "10.99.0.254"]
+    );
+    assert_eq!(i.unicast_src_ip, Some("10.99.0.1".parse().unwrap()));
+    assert_eq!(i.unicast_peers.len(), 2);
+    assert_eq!(i.mcast_src_ip, Some("10.99.0.1".parse().unwrap()));
+    assert_eq!(i.track_scripts[0].name, "chk_haproxy");
+    assert_eq!(i.track_scripts[0].weight, Some(-30));
+    assert_eq!(
+        i.track_interfaces,
+        vec![
+            TrackInterface {
+                name: "eth0".into(),
+                weight: 0,
+                reverse: false
+            },
+            TrackInterface {
+                name: "eth1".into(),
+                weight: -10,
+                reverse: false
+            },
+        ]
+    );
+    assert_eq!(
+        i.notify.master.as_deref(),
+        Some("/etc/keepalived/master.sh arg")
+    );
+    assert_eq!(
+        i.notify.backup.as_deref(),
+        Some("/etc/keepalived/backup.sh")
+    );
+    assert_eq!(i.notify.fault.as_deref(), Some("/etc/keepalived/fault.sh"));
+    assert_eq!(i.notify.stop.as_deref(), Some("/etc/keepalived/stop.sh"));
+    assert_eq!(i.notify.any.as_deref(), Some("/etc/keepalived/notify.sh"));
+    assert_eq!(i.garp_master_delay, Some(Duration::from_secs(1)));
+    assert_eq!(i.garp_master_repeat, Some(3));
+    assert_eq!(i.garp_master_refresh, Some(Duration::from_secs(30)));
+    assert_eq!(i.garp_master_refresh_repeat, Some(2));
+    assert_eq!(i.accept, Some(true));
+    assert_eq!(i.use_vmac, Some(Some("vrrp.51".into())));
+    assert!(i.dont_track_primary);
+    let ignored: Vec<&str> = c.ignored.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(ignored, vec!["notification_email", "smtp_alert"]);
+}
+
+#[test]
+fn v3_ipv6_instance_with_fractional_interval() {
+    let c = ok("
+global_defs {
+  vrrp_version 3
+}
+vrrp_instance V6 {
+  interface eth0
+  virtual_router_id 7
+  advert_int 0.5
+  no_accept
+  preempt
+  virtual_ipaddress {
+    fe80::7/64
+    fd00::7/64 scope link
+  }
+}");
+    let i = &c.instances[0];
+    assert_eq!(i.version, 3);
+    assert!(i.is_ipv6());
+    assert_eq!(i.advert_int, Duration::from_millis(500));
+    assert_eq!(i.accept, Some(false));
+    assert_eq!(i.virtual_ipaddress[1].scope, Some(253));
+    assert_eq!(i.virtual_ipaddress[0].prefix_len, 64);
+}
+
+#[test]
+fn instance_version_overrides_global() {
+    let c = ok(&inst(
+        "version 3\nauthentication {\n auth_type PASS\n auth_pass x\n}",
+    ));
+    assert_eq!(c.instances[0].version, 3);
+    // VRRPv3 has no authentication: dropped, listed as ignored.
+    assert_eq!(c.instances[0].authentication, None);
+    assert!(c
+        .ignored
+        .iter()
+        .any(|(_, k)| k.starts_with("authentication")));
+}
+
+#[test]
+fn state_backup_and_ah() {
+    let c = ok(&inst(
+        "state BACKUP\nauthentication {\n auth_type AH\n auth_pass abc\n}",
+    ));
+    assert_eq!(c.instances[0].state, Some(InitialState::Backup));
+    assert_eq!(
+        c.instances[0].authentication,
+        Some(Authentication::Ah("abc".into()))
+    );
+}
+
+#[test]
+fn auth_pass_is_truncated_to_8_bytes() {
+    let c = ok(&inst(
+        "authentication {\n auth_type PASS\n auth_pass 0123456789\n}",
+    ));
+    assert_eq!(
+        c.instances[0].authentication,
+        Some(Authentication::Pass("01234567".into()))
+    );
+}
+
+#[test]
+fn sync_group() {
+    let c = ok("
+vrrp_sync_group G1 {
+  group {
+    VI_1
+    VI_2
+  }
+  notify_master /bin/m
+  notify /bin/n
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  virtual_ipaddress {
+    10.0.0.1
+  }
+}
+vrrp_instance VI_2 {
+  interface eth1
+  virtual_router_id 2
+  virtual_ipaddress {
+    10.0.1.1
+  }
+}");
+    let g = &c.sync_groups[0];
+    assert_eq!(g.name, "G1");
+    assert_eq!(g.members, vec!["VI_1", "VI_2"]);
+    assert_eq!(g.notify.master.as_deref(), Some("/bin/m"));
+    assert_eq!(g.notify.any.as_deref(), Some("/bin/n"));
+}
+
+#[test]
+fn braces_on_their_own_lines_and_one_line_blocks() {
+    let c = ok("
+vrrp_script chk { script /bin/true }
+vrrp_instance VI_1
+{
+  interface eth0
+  virtual_router_id 51
+  virtual_ipaddress
+  {
+    10.99.0.100
+  }
+  track_script { chk }
+}");
+    assert_eq!(c.instances[0].track_scripts[0].name, "chk");
+    assert_eq!(c.scripts[0].script, "/bin/true");
+}
+
+#[test]
+fn comments_everywhere() {
+    let c = ok("
+# hash comment
+! bang comment
+vrrp_instance VI_1 { # trailing
+  interface eth0 ! trailing bang
+  virtual_router_id 51
+  virtual_ipaddress {
+    10.99.0.100 # the VIP
+  }
+}");
+    assert_eq!(c.instances[0].virtual_ipaddress.len(), 1);
+}
+
+#[test]
+fn unknown_keywords_name_file_and_line() {
+    let e = errs(&inst("bogus_keyword 1"));
+    assert_eq!(e, vec!["7:bogus_keyword:unknown keyword in vrrp_instance"]);
+    let e = errs("global_defs {\n  what_is_this\n}\n");
+    assert_eq!(e, vec!["2:what_is_this:unknown keyword in global_defs"]);
+    let e = errs("frobnicate {\n}\n");
+    assert_eq!(e, vec!["1:frobnicate:unknown keyword in the top level"]);
+    let e = errs("vrrp_script s {\n script /bin/true\n nope 1\n}\n");
+    assert_eq!(e, vec!["3:nope:unknown keyword in vrrp_script"]);
+    let e = errs(&inst(
+        "authentication {\n auth_type PASS\n auth_pass x\n color red\n}",
+    ));
+    assert!(has(&e, "color:unknown keyword in authentication"));
+    // The rendered form names the file.
+    let d = parse_str("/etc/keepalived/keepalived.conf", "nope\n").unwrap_err();
+    assert_eq!(
+        d.to_string(),
+        "[ALERT] /etc/keepalived/keepalived.conf:1: 'nope': unknown keyword in the top level"
+    );
+}
+
+#[test]
+fn virtual_server_is_reported_not_supported() {
+    let e = errs(&format!(
+        "{MINIMAL}
+virtual_server 10.0.0.1 80 {{
+  delay_loop 6
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  real_server 10.0.1.1 80 {{
+    weight 1
+    TCP_CHECK {{
+      connect_timeout 3
+    }}
+  }}
+}}
+virtual_server_group G {{
+}}"
+    ));
+    assert_eq!(e.len(), 2);
+    assert!(e[0].starts_with("10:virtual_server:not supported yet"));
+    assert!(e[1].starts_with("22:virtual_server_group:not supported yet"));
+}
+
+#[test]
+fn value_range_errors() {
+    let e = errs(&inst("priority 0"));
+    assert!(has(
+        &e,
+        "priority:expected an integer from 1 to 255, got '0'"
+    ));
+    let e = errs(&inst("priority 256"));
+    assert!(has(&e, "priority:expected an integer from 1 to 255"));
+    let e = errs(&MINIMAL.replace("virtual_router_id 51", "virtual_router_id 0"));
+    assert!(has(
+        &e,
+        "virtual_router_id:expected an integer from 1 to 255"
+    ));
+    let e = errs(&MINIMAL.replace("virtual_router_id 51", "virtual_router_id 300"));
+    assert!(has(
+        &e,
+        "virtual_router_id:expected an integer from 1 to 255"
+    ));
+    let e = errs(&inst("advert_int 1.5"));
+    assert!(has(&e, "advert_int:VRRPv2 needs whole seconds"));
+    let e = errs(&inst("version 3\nadvert_int 50"));
+    assert!(has(&e, "advert_int:VRRPv3 needs 0.01 to 40.95 seconds"));
+    let e = errs(&inst("advert_int abc"));
+    assert!(has(&e, "advert_int:expected a number of seconds"));
+    let e = errs(&inst("version 4"));
+    assert!(has(&e, "version:expected an integer from 2 to 3"));
+    let e = errs(&inst("state SLAVE"));
+    assert!(has(&e, "state:expected MASTER or BACKUP"));
+    let e = errs(&inst("priority 1 2"));
+    assert!(has(&e, "priority:expected one argument, got 2"));
+    let e = errs(&inst("nopreempt yes"));
+    assert!(has(&e, "nopreempt:expected no argument, got 1"));
+    let e = errs(&inst("interface { eth0 }"));
+    assert!(has(&e, "interface:takes no block"));
+    let e = errs("global_defs {\n vrrp_version 5\n vrrp_mcast_group4 10.0.0.1\n vrrp_mcast_group6 fd00::1\n}\n");
+    assert_eq!(e.len(), 3);
+}
+
+#[test]
+fn vip_syntax_errors() {
+    let e = errs(&MINIMAL.replace("10.99.0.100", "10.99.0.300"));
+    assert!(has(&e, "10.99.0.300:'10.99.0.300' is not an address"));
+    let e = errs(&MINIMAL.replace("10.99.0.100", "10.99.0.100/33"));
+    assert!(has(&e, "bad prefix length '33'"));
+    let e = errs(&MINIMAL.replace("10.99.0.100", "10.99.0.100 dev"));
+    assert!(has(&e, "'dev' needs a value"));
+    let e = errs(&MINIMAL.replace("10.99.0.100", "10.99.0.100 scope galaxy"));
+    assert!(has(&e, "unknown scope 'galaxy'"));
+    let e = errs(&MINIMAL.replace("10.99.0.100", "10.99.0.100 colour red"));
+    assert!(has(&e, "unknown address option 'colour'"));
+    let e = errs(&MINIMAL.replace("10.99.0.100", "10.99.0.100 label abcdefghijklmnopq"));
+    assert!(has(&e, "longer than 15"));
+    let e = errs(&MINIMAL.replace("10.99.0.100", "10.99.0.100 brd fd00::1"));
+    assert!(has(&e, "bad broadcast address"));
+    let e = errs(&MINIMAL.replace("10.99.0.100", "10.99.0.100\n fd00::1"));
+    assert!(has(&e, "mixes IPv4 and IPv6"));
+    let e = errs(&MINIMAL.replace("10.99.0.100", "fd00::1"));
+    assert!(has(&e, "VRRPv2 carries IPv4 only"));
+}
+
+#[test]
+fn missing_required_keywords() {
+    let e = errs("vrrp_instance VI_1 {\n}\n");
+    assert!(has(&e, "1:vrrp_instance:needs an 'interface'"));
+    assert!(has(&e, "1:vrrp_instance:needs a 'virtual_router_id'"));
+    assert!(has(&e, "1:vrrp_instance:needs a 'virtual_ipaddress'"));
+    let e = errs("vrrp_instance {\n}\n");
+    assert!(has(&e, "expected exactly one name"));
+    let e = errs("vrrp_instance VI_1\n");
+    assert!(has(&e, "expected a '{ ... }' block"));
+    let e = errs("vrrp_script s {\n interval 1\n}\n");
+    assert!(has(&e, "1:vrrp_script:has no 'script' to run"));
+    let e = errs(&inst("authentication {\n auth_pass x\n}"));
+    assert!(has(&e, "needs 'auth_type PASS|AH'"));
+    let e = errs(&inst("authentication {\n auth_type PASS\n}"));
+    assert!(has(&e, "needs 'auth_pass'"));
+    let e = errs(&inst("authentication {\n auth_type MD5\n auth_pass x\n}"));
+    assert!(has(&e, "expected PASS or AH"));
+}
+
+#[test]
+fn references_are_checked() {
+    let e = errs(&inst("track_script {\n chk_missing\n}"));
+    assert!(has(&e, "8:track_script:no vrrp_script named 'chk_missing'"));
+    let e = errs(&format!(
+        "{MINIMAL}\nvrrp_sync_group G {{\n group {{\n VI_1\n VI_9\n }}\n}}\n"
+    ));
+    assert!(has(&e, "vrrp_sync_group:no vrrp_instance named 'VI_9'"));
+    let e = errs(&format!(
+        "{MINIMAL}\nvrrp_sync_group G {{\n group {{\n VI_1\n }}\n}}\nvrrp_sync_group H {{\n group {{\n VI_1\n }}\n}}\n"
+    ));
+    assert!(has(&e, "instance 'VI_1' is already in group 'G'"));
+    let e = errs("vrrp_sync_group G {\n notify /x\n}\n");
+    assert!(has(&e, "needs a 'group { INSTANCE ... }' block"));
+}
+
+#[test]
+fn duplicates_are_errors() {
+    let e = errs(&format!("{MINIMAL}{MINIMAL}"));
+    assert!(has(&e, "'VI_1' is defined twice"));
+    assert!(has(&e, "VRID 51 on eth0 is also used by instance 'VI_1'"));
+    let e = errs("vrrp_script a {\n script /x\n}\nvrrp_script a {\n script /y\n}\n");
+    assert!(has(&e, "4:vrrp_script:'a' is defined twice"));
+}
+
+#[test]
+fn track_entry_errors() {
+    let base = "vrrp_script chk {\n script /bin/true\n}\n";
+    let e = errs(&format!(
+        "{base}{}",
+        inst("track_script {\n chk weight 999\n}")
+    ));
+    assert!(has(&e, "expected NAME [weight W [reverse]]"));
+    let e = errs(&format!("{base}{}", inst("track_script {\n chk heavy\n}")));
+    assert!(has(&e, "expected NAME [weight W [reverse]]"));
+    let c = ok(&format!(
+        "{base}{}",
+        inst("track_script {\n chk weight 10 reverse\n}")
+    ));
+    assert_eq!(c.instances[0].track_scripts[0].weight, Some(10));
+    assert!(c.instances[0].track_scripts[0].reverse);
+    let e = errs(&inst("track_interface {\n eth1 weight\n}"));
+    assert!(has(&e, "expected INTERFACE [weight W [reverse]]"));
+    let e = errs("vrrp_script s {\n script /x\n weight 300\n}\n");
+    assert!(has(&e, "expected a weight from -253 to 253"));
+    let e = errs("vrrp_script s {\n script /x\n weight 3 forward\n}\n");
+    assert!(has(&e, "expected a weight from -253 to 253"));
+}
+
+#[test]
+fn unicast_family_checks() {
+    let e = errs(&inst("unicast_peer {\n fd00::2\n}"));
+    assert!(has(&e, "address fd00::2 is not of the instance's family"));
+    let e = errs(&inst("unicast_peer {\n not-an-ip\n}"));
+    assert!(has(&e, "'not-an-ip' is not an IP address"));
+}
+
+#[test]
+fn brace_errors() {
+    let e = errs("}\n");
+    assert!(has(&e, "1:}:'}' closes no block"));
+    let e = errs("vrrp_instance VI_1 {\n interface eth0\n");
+    assert!(has(&e, "1:vrrp_instance:block is never closed"));
+    let e = errs("{\n}\n");
+    assert!(has(&e, "block opened without a keyword"));
+    let e = errs("vrrp_script s {\n script \"/bin/true\n}\n");
+    assert!(has(&e, "unterminated quoted string"));
+}
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("fulcrum-kconf-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn include_with_glob_relative_to_including_file() {
+    let d = tempdir("inc");
+    std::fs::create_dir_all(d.join("conf.d")).unwrap();
+    std::fs::write(
+        d.join("keepalived.conf"),
+        "global_defs {\n router_id r1\n}\ninclude conf.d/*.conf\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("conf.d/a.conf"),
+        "vrrp_script chk {\n script /bin/true\n}\ninclude ../more/b.inc\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("conf.d/z.conf"), MINIMAL).unwrap();
+    std::fs::write(d.join("conf.d/ignored.txt"), "garbage\n").unwrap();
+    std::fs::create_dir_all(d.join("more")).unwrap();
+    std::fs::write(
+        d.join("more/b.inc"),
+        "vrrp_script chk2 {\n script /bin/false\n}\n",
+    )
+    .unwrap();
+    let c = load(d.join("keepalived.conf")).unwrap();
+    assert_eq!(c.global.router_id.as_deref(), Some("r1"));
+    assert_eq!(c.scripts.len(), 2);
+    assert_eq!(c.instances.len(), 1);
+    // Locations point into the included file.
+    assert!(c.instances[0].location.file.ends_with("conf.d/z.conf"));
+    assert_eq!(c.instances[0].location.line, 2);
+
+    // An error in an included file names that file.
+    std::fs::write(d.join("conf.d/m.conf"), "\n\nbad_kw\n").unwrap();
+    let e = load(d.join("keepalived.conf")).unwrap_err();
+    assert_eq!(e.0.len(), 1);
+    assert!(e.0[0].location.file.ends_with("conf.d/m.conf"));
+    assert_eq!(e.0[0].location.line, 3);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn include_inside_a_block_and_loops_and_missing() {
+    let d = tempdir("inc2");
+    std::fs::write(d.join("vips"), "10.99.0.100\n10.99.0.101\n").unwrap();
+    std::fs::write(
+        d.join("main.conf"),
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n include vips\n }\n}\n",
+    )
+    .unwrap();
+    let c = load(d.join("main.conf")).unwrap();
+    assert_eq!(c.instances[0].virtual_ipaddress.len(), 2);
+
+    std::fs::write(d.join("loop.conf"), "include loop.conf\n").unwrap();
+    let e = load(d.join("loop.conf")).unwrap_err();
+    assert!(e.0.iter().any(|d| d.message.contains("nested deeper")));
+
+    std::fs::write(d.join("miss.conf"), "include nothing-here-*.conf\n").unwrap();
+    let e = load(d.join("miss.conf")).unwrap_err();
+    assert!(e.0[0].message.contains("no file matches"));
+    assert_eq!(e.0[0].location.line, 1);
+
+    let e = load(d.join("does-not-exist.conf")).unwrap_err();
+    assert!(e.0[0].message.contains("cannot read"));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn parse_str_includes_relative_to_name() {
+    let d = tempdir("inc3");
+    std::fs::write(
+        d.join("s.conf"),
+        "vrrp_script chk {\n script /bin/true\n}\n",
+    )
+    .unwrap();
+    let c = parse_str(
+        d.join("virtual.conf"),
+        &format!("include s.conf\n{MINIMAL}"),
+    )
+    .unwrap();
+    assert_eq!(c.scripts.len(), 1);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn notify_takes_several_words() {
+    let c = ok(&inst("notify_master /bin/echo master now"));
+    assert_eq!(
+        c.instances[0].notify.master.as_deref(),
+        Some("/bin/echo master now")
+    );
+    let e = errs(&inst("notify_master"));
+    assert!(has(&e, "expected a script command line"));
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let e = errs("a\nb\nc\n");
+    assert_eq!(e.len(), 3);
+}
+
+proptest::proptest! {
+    #[test]
+    fn random_text_never_panics(text in "[a-z_{}\"#! \n0-9./]{0,300}") {
+        let _ = parse_str("fuzz.conf", &text);
+    }
+}

@@ -1,0 +1,433 @@
+//! Every supported keyword, parsed into the model; valid configurations are also checked by the real haproxy.
+
+#[path = "haproxy_util.rs"]
+mod util;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fulcrum_config::haproxy::*;
+use util::*;
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn backend<'a>(c: &'a Config, name: &str) -> &'a Proxy {
+    c.backend(name).expect("backend")
+}
+
+fn proxy<'a>(c: &'a Config, name: &str, kind: ProxyKind) -> &'a Proxy {
+    c.proxies.iter().find(|p| p.name == name && p.kind == kind).expect("proxy")
+}
+
+#[test]
+fn global_section() {
+    let c = ok_both(
+        "global\n maxconn 4096\n nbthread 2\n user haproxy\n group haproxy\n daemon\n chroot /var/empty\n pidfile /run/f.pid\n\
+         stats socket /run/f.sock mode 660 level operator expose-fd listeners\n stats socket /run/g.sock\n\
+         log stdout format raw local0\n log 127.0.0.1:5140 len 2048 format rfc5424 local1 info notice\n\
+         log udp@127.0.0.1 daemon\n log ipv4@10.0.0.1:1514 user err\n log /dev/log local2 debug\n log stderr format short local3\n",
+    );
+    let g = &c.global;
+    assert_eq!(g.maxconn, Some(4096));
+    assert_eq!(g.nbthread, Some(2));
+    assert_eq!(g.user.as_deref(), Some("haproxy"));
+    assert_eq!(g.group.as_deref(), Some("haproxy"));
+    assert!(g.daemon);
+    assert_eq!(g.chroot, Some(PathBuf::from("/var/empty")));
+    assert_eq!(g.pidfile, Some(PathBuf::from("/run/f.pid")));
+    assert_eq!(g.stats_sockets.len(), 2);
+    let s = &g.stats_sockets[0];
+    assert_eq!((s.path.to_str(), s.mode, s.level, s.expose_fd_listeners), (Some("/run/f.sock"), Some(0o660), StatsLevel::Operator, true));
+    assert_eq!(s.location.line, 9);
+    let s = &g.stats_sockets[1];
+    assert_eq!((s.mode, s.level, s.expose_fd_listeners), (None, StatsLevel::Admin, false));
+    let l = &g.logs;
+    assert_eq!(l.len(), 6);
+    assert_eq!((&l[0].address, l[0].format, l[0].facility.as_str()), (&LogAddress::Stdout, LogFormat::Raw, "local0"));
+    assert_eq!(l[0].level, None);
+    assert_eq!(l[1].address, LogAddress::Udp(sa("127.0.0.1:5140")));
+    assert_eq!((l[1].format, l[1].max_len), (LogFormat::Rfc5424, Some(2048)));
+    assert_eq!((l[1].level.as_deref(), l[1].minlevel.as_deref()), (Some("info"), Some("notice")));
+    assert_eq!(l[2].address, LogAddress::Udp(sa("127.0.0.1:514")));
+    assert_eq!(l[2].format, LogFormat::Rfc3164);
+    assert_eq!(l[3].address, LogAddress::Udp(sa("10.0.0.1:1514")));
+    assert_eq!(l[4].address, LogAddress::Unix(PathBuf::from("/dev/log")));
+    assert_eq!((&l[5].address, l[5].format), (&LogAddress::Stderr, LogFormat::Short));
+    assert_eq!(l[5].location.line, 16);
+}
+
+#[test]
+fn global_uid_gid_and_merge() {
+    let c = ok_both("global\n uid 100\nglobal\n gid 101\n maxconn 10\n");
+    assert_eq!(c.global.user.as_deref(), Some("100"));
+    assert_eq!(c.global.group.as_deref(), Some("101"));
+    assert_eq!(c.global.maxconn, Some(10));
+    assert!(c.proxies.is_empty());
+}
+
+#[test]
+fn empty_config_is_valid() {
+    let c = ok("");
+    assert_eq!(c.global, Global::default());
+    assert!(c.proxies.is_empty());
+    ok("# nothing\n\n   \n");
+}
+
+#[test]
+fn proxy_defaults_values() {
+    let c = ok("frontend f\n bind :18080\n default_backend b\nbackend b\n server s 127.0.0.1:18081\n");
+    let f = proxy(&c, "f", ProxyKind::Frontend);
+    assert_eq!(f.mode, Mode::Tcp);
+    assert_eq!(f.binds[0].addrs, [sa("0.0.0.0:18080")]);
+    assert_eq!(f.default_backend.as_deref(), Some("b"));
+    let b = backend(&c, "b");
+    assert_eq!((b.balance.clone(), b.hash_type, b.retries), (Balance::RoundRobin, HashType::MapBased, 3));
+    assert_eq!(b.timeouts, Timeouts::default());
+    assert_eq!(b.http_conn_mode, HttpConnMode::KeepAlive);
+    assert!(b.forwardfor.is_none() && b.httpchk.is_none() && b.http_expect.is_none());
+    assert!(!b.redispatch && !b.allbackups && !b.httplog && !b.tcplog && !b.dontlognull && !b.log_global);
+    let s = &b.servers[0];
+    assert_eq!(s.addr, sa("127.0.0.1:18081"));
+    assert_eq!((s.weight, s.backup, s.check, s.rise, s.fall), (1, false, false, 2, 3));
+    assert_eq!((s.inter, s.fastinter, s.downinter), (Duration::from_secs(2), Duration::from_secs(2), Duration::from_secs(2)));
+    assert_eq!((s.check_port, s.check_addr, s.maxconn, s.maxqueue, s.slowstart, s.disabled), (None, None, None, None, None, false));
+    assert_eq!(s.location.line, 5);
+    assert_eq!(b.location.line, 4);
+}
+
+#[test]
+fn all_timeouts_and_units() {
+    let c = ok_both(
+        "defaults\n timeout connect 5000\n timeout client 30s\n timeout server 1m\n timeout http-request 10s\n\
+         timeout http-keep-alive 500ms\n timeout tunnel 1h\n timeout queue 2s\n timeout check 1500\n\
+         timeout client-fin 1s\n timeout server-fin 1d\nbackend b\n",
+    );
+    let t = &backend(&c, "b").timeouts;
+    assert_eq!(t.connect, Some(Duration::from_secs(5)));
+    assert_eq!(t.client, Some(Duration::from_secs(30)));
+    assert_eq!(t.server, Some(Duration::from_secs(60)));
+    assert_eq!(t.http_request, Some(Duration::from_secs(10)));
+    assert_eq!(t.http_keep_alive, Some(Duration::from_millis(500)));
+    assert_eq!(t.tunnel, Some(Duration::from_secs(3600)));
+    assert_eq!(t.queue, Some(Duration::from_secs(2)));
+    assert_eq!(t.check, Some(Duration::from_millis(1500)));
+    assert_eq!(t.client_fin, Some(Duration::from_secs(1)));
+    assert_eq!(t.server_fin, Some(Duration::from_secs(86400)));
+    let c = ok("defaults\n timeout server 100us\n timeout connect 5s\nbackend b\n timeout connect 0\n");
+    let t = &backend(&c, "b").timeouts;
+    assert_eq!(t.server, Some(Duration::from_micros(100)));
+    assert_eq!(t.connect, None, "0 means no timeout");
+}
+
+#[test]
+fn modes_and_connection_options() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}listen a\n bind :18080\n option httpclose\nlisten b\n bind :18081\n option http-server-close\n\
+         listen c\n bind :18082\n option httpclose\n option http-keep-alive\nlisten d\n bind :18083\n option httpclose\n no option httpclose\n\
+         listen e\n bind :18084\n mode tcp\n option http-server-close\n option httpclose\n"
+    ));
+    let m = |n| backend(&c, n).http_conn_mode;
+    assert_eq!(m("a"), HttpConnMode::Close);
+    assert_eq!(m("b"), HttpConnMode::ServerClose);
+    assert_eq!(m("c"), HttpConnMode::KeepAlive);
+    assert_eq!(m("d"), HttpConnMode::KeepAlive);
+    assert_eq!(m("e"), HttpConnMode::Close, "the last one wins");
+    assert_eq!(backend(&c, "a").mode, Mode::Http);
+    assert_eq!(backend(&c, "e").mode, Mode::Tcp);
+}
+
+#[test]
+fn boolean_options_and_negation() {
+    let c = ok_both(&format!(
+        "{DEFAULTS} option redispatch\n option allbackups\n option httplog\n option dontlognull\n log global\n\
+         listen on\n bind :18080\nlisten off\n bind :18081\n no option redispatch\n no option allbackups\n no option dontlognull\n\
+         listen tcp\n mode tcp\n bind :18082\n option tcplog\n"
+    ));
+    let on = backend(&c, "on");
+    assert!(on.redispatch && on.allbackups && on.httplog && on.dontlognull && !on.tcplog);
+    let off = backend(&c, "off");
+    assert!(!off.redispatch && !off.allbackups && off.httplog && !off.dontlognull);
+    assert!(backend(&c, "tcp").tcplog);
+}
+
+#[test]
+fn forwardfor_forms() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}listen a\n bind :18080\n option forwardfor\nlisten b\n bind :18081\n option forwardfor except 10.0.0.0/8 header X-Client if-none\n\
+         listen c\n bind :18082\n option forwardfor except 192.168.0.0/255.255.0.0\n"
+    ));
+    let f = backend(&c, "a").forwardfor.clone().unwrap();
+    assert_eq!(f, ForwardFor { except: None, header: "X-Forwarded-For".into(), if_none: false });
+    let f = backend(&c, "b").forwardfor.clone().unwrap();
+    assert_eq!(f.except, Some(("10.0.0.0".parse().unwrap(), 8)));
+    assert_eq!((f.header.as_str(), f.if_none), ("X-Client", true));
+    let f = backend(&c, "c").forwardfor.clone().unwrap();
+    assert_eq!(f.except, Some(("192.168.0.0".parse().unwrap(), 16)));
+}
+
+#[test]
+fn httpchk_and_expect() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}backend a\n option httpchk\nbackend b\n option httpchk /health\n http-check expect status 204\n\
+         backend c\n option httpchk HEAD /ping\n http-check expect string OK\n\
+         backend d\n option httpchk GET /h HTTP/1.1\n http-check expect rstatus ^2\n"
+    ));
+    let h = |n| backend(&c, n).httpchk.clone().unwrap();
+    assert_eq!(h("a"), HttpCheck { method: "OPTIONS".into(), uri: "/".into(), version: "HTTP/1.0".into(), host: None });
+    assert_eq!((h("b").method, h("b").uri), ("OPTIONS".into(), "/health".into()));
+    assert_eq!((h("c").method, h("c").uri, h("c").version), ("HEAD".into(), "/ping".into(), "HTTP/1.0".into()));
+    assert_eq!(h("d").version, "HTTP/1.1");
+    assert_eq!(backend(&c, "b").http_expect, Some(HttpExpect::Status(204)));
+    assert_eq!(backend(&c, "c").http_expect, Some(HttpExpect::String("OK".into())));
+    assert_eq!(backend(&c, "d").http_expect, Some(HttpExpect::RStatus("^2".into())));
+    // the old way of sending a Host header, still accepted by HAProxy 2.6 with a deprecation warning
+    let c = ok(r"backend b
+ option httpchk GET /h HTTP/1.1\r\nHost:\ www.example.com
+");
+    let h = backend(&c, "b").httpchk.clone().unwrap();
+    assert_eq!((h.version.as_str(), h.host.as_deref()), ("HTTP/1.1", Some("www.example.com")));
+}
+
+#[test]
+fn balance_algorithms() {
+    let algos = [
+        ("roundrobin", Balance::RoundRobin),
+        ("static-rr", Balance::StaticRr),
+        ("leastconn", Balance::LeastConn),
+        ("first", Balance::First),
+        ("source", Balance::Source),
+        ("uri", Balance::Uri { len: None, depth: None, whole: false }),
+        ("uri len 10 depth 3 whole", Balance::Uri { len: Some(10), depth: Some(3), whole: true }),
+        ("url_param userid", Balance::UrlParam("userid".into())),
+        ("hdr(Host)", Balance::Hdr("Host".into())),
+        ("random", Balance::Random(2)),
+        ("random(5)", Balance::Random(5)),
+    ];
+    let mut text = DEFAULTS.to_string();
+    for (i, (a, _)) in algos.iter().enumerate() {
+        text.push_str(&format!("backend b{i}\n balance {a}\n"));
+    }
+    let c = ok_both(&text);
+    for (i, (a, want)) in algos.iter().enumerate() {
+        assert_eq!(&backend(&c, &format!("b{i}")).balance, want, "{a}");
+    }
+}
+
+#[test]
+fn hash_types() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}backend a\n hash-type consistent\nbackend b\n hash-type map-based\nbackend c\n hash-type consistent sdbm avalanche\n\
+         backend d\n balance source\n hash-type consistent djb2\n"
+    ));
+    assert_eq!(backend(&c, "a").hash_type, HashType::Consistent);
+    assert_eq!(backend(&c, "b").hash_type, HashType::MapBased);
+    assert_eq!(backend(&c, "c").hash_type, HashType::Consistent);
+    assert_eq!(backend(&c, "d").hash_type, HashType::Consistent);
+}
+
+#[test]
+fn retries_maxconn_default_backend() {
+    let c = ok_both(&format!(
+        "{DEFAULTS} maxconn 100\n retries 5\nfrontend f\n bind :18080\n maxconn 50\n default_backend b\nbackend b\n retries 0\n"
+    ));
+    let f = proxy(&c, "f", ProxyKind::Frontend);
+    assert_eq!(f.maxconn, Some(50));
+    assert_eq!(f.default_backend.as_deref(), Some("b"));
+    let b = backend(&c, "b");
+    assert_eq!(b.retries, 0);
+    assert_eq!(b.maxconn, Some(100), "inherited from defaults (only meaningful for frontends)");
+}
+
+#[test]
+fn proxy_log_lines() {
+    let c = ok_both(&format!(
+        "global\n log 127.0.0.1:5140 local0\n{DEFAULTS} log global\nfrontend a\n bind :18080\nfrontend b\n bind :18081\n no log\n\
+         frontend c\n bind :18082\n log 127.0.0.1:5141 local1 info\nfrontend d\n bind :18083\n no log\n log stdout format raw daemon\n"
+    ));
+    let p = |n| proxy(&c, n, ProxyKind::Frontend);
+    assert!(p("a").log_global && p("a").logs.is_empty());
+    assert!(!p("b").log_global && p("b").logs.is_empty());
+    assert!(p("c").log_global);
+    assert_eq!(p("c").logs.len(), 1);
+    assert_eq!(p("c").logs[0].address, LogAddress::Udp(sa("127.0.0.1:5141")));
+    assert!(!p("d").log_global);
+    assert_eq!(p("d").logs[0].address, LogAddress::Stdout);
+}
+
+#[test]
+fn bind_forms() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}frontend f\n bind 127.0.0.1:18080\n bind :18081\n bind *:18082\n bind [::1]:18083\n bind :::18084 v6only\n\
+         bind ipv4@:18085\n bind ipv6@:18086 v4v6 name dual\n bind 127.0.0.1:18087,127.0.0.1:18088\n bind 127.0.0.1:18090-18092\n\
+         bind ::1:18093\n default_backend b\nbackend b\n"
+    ));
+    let f = proxy(&c, "f", ProxyKind::Frontend);
+    let addrs: Vec<Vec<SocketAddr>> = f.binds.iter().map(|b| b.addrs.clone()).collect();
+    assert_eq!(
+        addrs,
+        vec![
+            vec![sa("127.0.0.1:18080")],
+            vec![sa("0.0.0.0:18081")],
+            vec![sa("0.0.0.0:18082")],
+            vec![sa("[::1]:18083")],
+            vec![sa("[::]:18084")],
+            vec![sa("0.0.0.0:18085")],
+            vec![sa("[::]:18086")],
+            vec![sa("127.0.0.1:18087"), sa("127.0.0.1:18088")],
+            vec![sa("127.0.0.1:18090"), sa("127.0.0.1:18091"), sa("127.0.0.1:18092")],
+            vec![sa("[::1]:18093")],
+        ]
+    );
+    assert!(f.binds[4].v6only && !f.binds[4].v4v6);
+    assert!(f.binds[6].v4v6);
+    assert_eq!(f.binds[6].name.as_deref(), Some("dual"));
+    assert_eq!(f.binds[0].location.line, 7);
+    // host names are resolved
+    let c = ok("frontend f\n bind app.test:18080\n");
+    assert_eq!(c.proxies[0].binds[0].addrs, [sa("127.0.0.2:18080")]);
+}
+
+#[test]
+fn server_options() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}backend b\n server a 127.0.0.1:18081 check inter 1s fastinter 200ms downinter 10s rise 5 fall 7 weight 256\n\
+         server c 127.0.0.1:18082 backup port 18099 addr 127.0.0.9 maxconn 30 maxqueue 40 slowstart 30s disabled\n\
+         server d 127.0.0.1:18083 check inter 3s weight 0\n server e [::1]:18084 disabled enabled\n server f ::1:18085\n\
+         server g ipv4@127.0.0.1:18086 maxconn 0\n"
+    ));
+    let b = backend(&c, "b");
+    let s = &b.servers;
+    assert_eq!(s.len(), 6);
+    assert!(s[0].check);
+    assert_eq!((s[0].inter, s[0].fastinter, s[0].downinter), (Duration::from_secs(1), Duration::from_millis(200), Duration::from_secs(10)));
+    assert_eq!((s[0].rise, s[0].fall, s[0].weight), (5, 7, 256));
+    assert!(s[1].backup && s[1].disabled && !s[1].check);
+    assert_eq!(s[1].check_port, Some(18099));
+    assert_eq!(s[1].check_addr, Some("127.0.0.9".parse().unwrap()));
+    assert_eq!((s[1].maxconn, s[1].maxqueue, s[1].slowstart), (Some(30), Some(40), Some(Duration::from_secs(30))));
+    assert_eq!((s[2].inter, s[2].fastinter, s[2].downinter), (Duration::from_secs(3), Duration::from_secs(3), Duration::from_secs(3)));
+    assert_eq!(s[2].weight, 0);
+    assert!(!s[3].disabled, "the last of disabled/enabled wins");
+    assert_eq!(s[3].addr, sa("[::1]:18084"));
+    assert_eq!(s[4].addr, sa("[::1]:18085"));
+    assert_eq!(s[5].maxconn, None, "maxconn 0 means no limit");
+}
+
+#[test]
+fn server_host_names_are_resolved() {
+    let c = ok("backend b\n server a app.test:80\n server b v6.test:81\n server c dual.test:82\n server d ipv4@dual.test:83\n server e ipv6@dual.test:84\n");
+    let a: Vec<SocketAddr> = backend(&c, "b").servers.iter().map(|s| s.addr).collect();
+    assert_eq!(a, [sa("127.0.0.2:80"), sa("[::1]:81"), sa("[::1]:82"), sa("127.0.0.3:83"), sa("[::1]:84")]);
+}
+
+#[test]
+fn server_with_system_resolver() {
+    let c = parse_str("sys.cfg", "backend b\n server a localhost:18081\n").unwrap();
+    assert!(c.proxies[0].servers[0].addr.ip().is_loopback());
+    assert_eq!(c.proxies[0].servers[0].addr.port(), 18081);
+}
+
+#[test]
+fn default_server_merge() {
+    let c = ok_both(&format!(
+        "{DEFAULTS} default-server inter 3s rise 4 weight 10\nbackend a\n server a1 127.0.0.1:18081\n\
+         default-server check fall 9 weight 20\n server a2 127.0.0.1:18082\n server a3 127.0.0.1:18083 no-check weight 5 rise 1\n\
+         backend b\n server b1 127.0.0.1:18084 check\n default-server backup disabled\n server b2 127.0.0.1:18085 no-backup enabled\n server b3 127.0.0.1:18086\n"
+    ));
+    let a = &backend(&c, "a").servers;
+    // a1: only the defaults' default-server applies (the backend's default-server comes after it)
+    assert_eq!((a[0].inter, a[0].rise, a[0].fall, a[0].weight, a[0].check), (Duration::from_secs(3), 4, 3, 10, false));
+    assert_eq!((a[1].inter, a[1].rise, a[1].fall, a[1].weight, a[1].check), (Duration::from_secs(3), 4, 9, 20, true));
+    assert_eq!((a[2].rise, a[2].fall, a[2].weight, a[2].check), (1, 9, 5, false), "the server line wins");
+    assert_eq!(a[1].fastinter, Duration::from_secs(3), "fastinter follows the merged inter");
+    let b = &backend(&c, "b").servers;
+    assert_eq!((b[0].weight, b[0].check, b[0].backup), (10, true, false));
+    assert_eq!((b[1].backup, b[1].disabled), (false, false));
+    assert_eq!((b[2].backup, b[2].disabled), (true, true));
+}
+
+#[test]
+fn defaults_apply_to_following_proxies_and_are_replaced() {
+    let c = ok_both(
+        "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n option forwardfor\n balance leastconn\n retries 7\n\
+         backend one\ndefaults\n mode tcp\n timeout connect 2s\n timeout client 2s\n timeout server 2s\nbackend two\n",
+    );
+    let one = backend(&c, "one");
+    assert_eq!((one.mode, one.balance.clone(), one.retries), (Mode::Http, Balance::LeastConn, 7));
+    assert!(one.forwardfor.is_some());
+    assert_eq!(one.timeouts.connect, Some(Duration::from_secs(1)));
+    let two = backend(&c, "two");
+    assert_eq!((two.mode, two.balance.clone(), two.retries), (Mode::Tcp, Balance::RoundRobin, 3), "nothing of the first defaults is left");
+    assert!(two.forwardfor.is_none());
+    assert_eq!(two.timeouts.connect, Some(Duration::from_secs(2)));
+    assert_eq!(two.timeouts.http_request, None);
+}
+
+#[test]
+fn proxy_overrides_defaults() {
+    let c = ok_both(&format!("{DEFAULTS} balance source\nbackend b\n mode tcp\n balance roundrobin\n timeout server 9s\n"));
+    let b = backend(&c, "b");
+    assert_eq!((b.mode, b.balance.clone()), (Mode::Tcp, Balance::RoundRobin));
+    assert_eq!(b.timeouts.server, Some(Duration::from_secs(9)));
+    assert_eq!(b.timeouts.client, Some(Duration::from_secs(1)));
+}
+
+#[test]
+fn named_defaults_and_from() {
+    let c = ok_both(
+        "defaults web\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         defaults tcp\n mode tcp\n timeout connect 2s\n timeout client 2s\n timeout server 2s\n\
+         backend implicit\nbackend explicit from web\ndefaults derived from web\n retries 9\nbackend last\n",
+    );
+    assert_eq!(backend(&c, "implicit").mode, Mode::Tcp, "the last defaults section applies");
+    assert_eq!(backend(&c, "explicit").mode, Mode::Http);
+    assert_eq!((backend(&c, "last").mode, backend(&c, "last").retries), (Mode::Http, 9));
+}
+
+#[test]
+fn frontend_and_backend_may_share_a_name() {
+    let c = ok_both(&format!("{DEFAULTS}frontend app\n bind :18080\n default_backend app\nbackend app\n"));
+    assert_eq!(c.proxies.len(), 2);
+    assert_eq!(c.backend("app").unwrap().kind, ProxyKind::Backend);
+}
+
+#[test]
+fn listen_is_both() {
+    let c = ok_both(&format!("{DEFAULTS}listen l\n bind :18080\n server s 127.0.0.1:18081\nfrontend f\n bind :18081\n default_backend l\n"));
+    assert_eq!(c.backend("l").unwrap().kind, ProxyKind::Listen);
+    assert_eq!(c.proxies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["l", "f"], "file order");
+}
+
+#[test]
+fn environment_variables_and_quotes() {
+    let c = ok(
+        "frontend f\n bind \"${FT_ADDR}:$FT_PORT\"\n bind ${FT_MISSING-127.0.0.1}:18081\n default_backend 'b'\n\
+         backend b\n server s $FT_ADDR:${FT_PORT} # a comment\n server \"x\\ y\" 127.0.0.1:1\n",
+    );
+    let f = proxy(&c, "f", ProxyKind::Frontend);
+    assert_eq!(f.binds[0].addrs, [sa("127.0.0.1:18080")]);
+    assert_eq!(f.binds[1].addrs, [sa("127.0.0.1:18081")]);
+    let b = backend(&c, "b");
+    assert_eq!(b.servers[0].addr, sa("127.0.0.1:18080"));
+    assert_eq!(b.servers[1].name, "x y");
+}
+
+#[test]
+fn sections_continue_across_sources() {
+    let opts = ParseOptions { env: &env, resolve: &resolve };
+    let c = parse_sources_with(
+        &[
+            (PathBuf::from("a.cfg"), "global\n maxconn 5\nbackend b\n server s1 127.0.0.1:1\n".into()),
+            (PathBuf::from("b.cfg"), " server s2 127.0.0.1:2\nfrontend f\n bind :18080\n".into()),
+        ],
+        &opts,
+    )
+    .unwrap();
+    let b = backend(&c, "b");
+    assert_eq!(b.servers.len(), 2);
+    assert_eq!(b.servers[1].location.file.to_str(), Some("b.cfg"));
+    assert_eq!(b.servers[1].location.line, 1);
+}

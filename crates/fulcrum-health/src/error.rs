@@ -1,0 +1,20 @@
+//! Errors in a health check's configuration.
+
+use thiserror::Error;
+
+/// Why an HTTP check could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SpecError {
+    /// The method is empty or holds characters other than an HTTP token's.
+    #[error("invalid HTTP check method {0:?}")]
+    Method(String),
+    /// The URI is empty or holds spaces or control characters.
+    #[error("invalid HTTP check URI {0:?}")]
+    Uri(String),
+    /// The Host value holds control characters.
+    #[error("invalid HTTP check Host header {0:?}")]
+    Host(String),
+    /// The version is neither `HTTP/1.0` nor `HTTP/1.1`.
+    #[error("unsupported HTTP check version {0:?} (HTTP/1.0 or HTTP/1.1)")]
+    Version(String),
+}

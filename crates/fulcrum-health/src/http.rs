@@ -1,0 +1,169 @@
+//! The HTTP probe (`option httpchk`): a hand-written HTTP/1.x request, a bounded read of the
+//! response, and a verdict per `http-check expect`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+use crate::error::SpecError;
+use crate::outcome::{CheckOutcome, CheckStatus};
+use crate::response::{evaluate, Expect, MAX_RESPONSE};
+use crate::tcp::{connect, error_text};
+
+/// A validated HTTP check: the request bytes, rendered once, and the expectation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    request: Vec<u8>,
+    expect: Expect,
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
+}
+
+impl HttpCheck {
+    /// Builds `METHOD URI VERSION` with an optional `Host` header and `Connection: close`.
+    ///
+    /// `version` is `HTTP/1.0` or `HTTP/1.1`; nothing may smuggle a line break into the request.
+    pub fn new(
+        method: &str,
+        uri: &str,
+        version: &str,
+        host: Option<&str>,
+        expect: Expect,
+    ) -> Result<Self, SpecError> {
+        if !is_token(method) {
+            return Err(SpecError::Method(method.to_owned()));
+        }
+        if uri.is_empty() || uri.bytes().any(|c| c <= b' ' || c == 0x7f) {
+            return Err(SpecError::Uri(uri.to_owned()));
+        }
+        if version != "HTTP/1.0" && version != "HTTP/1.1" {
+            return Err(SpecError::Version(version.to_owned()));
+        }
+        if let Some(h) = host {
+            if h.bytes().any(|c| c < b' ' || c == 0x7f) {
+                return Err(SpecError::Host(h.to_owned()));
+            }
+        }
+        let mut request = format!("{method} {uri} {version}\r\n");
+        if let Some(h) = host {
+            request.push_str("Host: ");
+            request.push_str(h);
+            request.push_str("\r\n");
+        }
+        request.push_str("Connection: close\r\n\r\n");
+        Ok(HttpCheck {
+            request: request.into_bytes(),
+            expect,
+        })
+    }
+
+    /// HAProxy's default `option httpchk`: `OPTIONS / HTTP/1.0`, any 2xx or 3xx passes.
+    pub fn options_default() -> Self {
+        HttpCheck {
+            request: b"OPTIONS / HTTP/1.0\r\nConnection: close\r\n\r\n".to_vec(),
+            expect: Expect::Default,
+        }
+    }
+
+    /// The request bytes sent to the server.
+    pub fn request(&self) -> &[u8] {
+        &self.request
+    }
+
+    /// What the response must show.
+    pub fn expect(&self) -> &Expect {
+        &self.expect
+    }
+}
+
+/// Sends `check`'s request to `addr` and judges the response, all within `timeout`.
+///
+/// At most [`MAX_RESPONSE`] bytes are read. Outcomes: `Layer7 check passed` (with the code),
+/// `Layer7 wrong status` (code and reason phrase), `Layer7 invalid response` (garbage, or
+/// `expect string` not found), `Layer7 timeout`, or the layer-4 outcomes of [`crate::tcp_check`].
+pub async fn http_check(addr: SocketAddr, check: &HttpCheck, timeout: Duration) -> CheckOutcome {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let stream = match connect(addr, start, deadline).await {
+        Ok(s) => s,
+        Err(outcome) => return outcome,
+    };
+    match timeout_at(deadline, exchange(stream, check, start)).await {
+        Ok(outcome) => outcome,
+        Err(_) => CheckOutcome::new(CheckStatus::L7Timeout, start.elapsed()),
+    }
+}
+
+async fn exchange(mut stream: TcpStream, check: &HttpCheck, start: Instant) -> CheckOutcome {
+    if let Err(e) = stream.write_all(&check.request).await {
+        return CheckOutcome::new(CheckStatus::L4Connection, start.elapsed())
+            .with_info(error_text(&e));
+    }
+    let mut buf = vec![0u8; MAX_RESPONSE];
+    let mut filled = 0;
+    loop {
+        let (eof, error) = match stream.read(&mut buf[filled..]).await {
+            Ok(0) => (true, None),
+            Ok(n) => {
+                filled += n;
+                (false, None)
+            }
+            Err(e) => (true, Some(e)),
+        };
+        if let (Some(e), 0) = (&error, filled) {
+            return CheckOutcome::new(CheckStatus::L4Connection, start.elapsed())
+                .with_info(error_text(e));
+        }
+        if let Some(v) = evaluate(&buf[..filled], eof, &check.expect) {
+            let mut outcome = CheckOutcome::new(v.status, start.elapsed());
+            outcome.code = v.code;
+            if let Some(info) = v.info {
+                outcome = outcome.with_info(info);
+            }
+            return outcome;
+        }
+        if eof {
+            // evaluate() always decides at end of stream; this is only a safety net.
+            return CheckOutcome::new(CheckStatus::L7Response, start.elapsed());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_requests() {
+        let c = HttpCheck::new("GET", "/health", "HTTP/1.1", Some("example.org"), Expect::Status(200))
+            .unwrap();
+        assert_eq!(
+            c.request(),
+            b"GET /health HTTP/1.1\r\nHost: example.org\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(c.expect(), &Expect::Status(200));
+        let d = HttpCheck::options_default();
+        assert_eq!(
+            HttpCheck::new("OPTIONS", "/", "HTTP/1.0", None, Expect::Default).unwrap(),
+            d
+        );
+    }
+
+    #[test]
+    fn rejects_injection() {
+        let e = Expect::Default;
+        assert!(matches!(HttpCheck::new("GET\r\n", "/", "HTTP/1.0", None, e.clone()), Err(SpecError::Method(_))));
+        assert!(matches!(HttpCheck::new("", "/", "HTTP/1.0", None, e.clone()), Err(SpecError::Method(_))));
+        assert!(matches!(HttpCheck::new("GET", "/ x", "HTTP/1.0", None, e.clone()), Err(SpecError::Uri(_))));
+        assert!(matches!(HttpCheck::new("GET", "", "HTTP/1.0", None, e.clone()), Err(SpecError::Uri(_))));
+        assert!(matches!(HttpCheck::new("GET", "/", "HTTP/2", None, e.clone()), Err(SpecError::Version(_))));
+        assert!(matches!(HttpCheck::new("GET", "/", "HTTP/1.1", Some("a\r\nX: y"), e), Err(SpecError::Host(_))));
+    }
+}

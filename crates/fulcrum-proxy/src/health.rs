@@ -1,0 +1,131 @@
+//! Active health checks. One thread runs a check loop per server with `check`; a state change flips the
+//! server's `up` flag, rebuilds its backend's balancing table and is logged in HAProxy's words.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info_span, warn, Instrument};
+
+use fulcrum_config::haproxy::HttpExpect;
+use fulcrum_health::{CheckOutcome, Expect, HttpCheck, LogContext, Tracker, Transition};
+
+use crate::snapshot::{BackendRt, ServerRt, Snapshot};
+
+/// Default `timeout check` when neither it nor `timeout connect` is set: the check interval.
+fn check_timeout(be: &BackendRt, server: &ServerRt) -> Duration {
+    // HAProxy: `timeout connect` bounds the connection, `timeout check` (if set) the reply; without either,
+    // the interval bounds the whole check.
+    let t = &be.timeouts;
+    match (t.connect, t.check) {
+        (Some(c), Some(k)) => c + k,
+        (Some(c), None) => c,
+        (None, Some(k)) => k,
+        (None, None) => server.config.inter,
+    }
+}
+
+/// Starts the health-check thread when at least one server has `check`.
+pub fn spawn(snapshot: Arc<Snapshot>, stop: watch::Receiver<bool>) -> std::io::Result<Option<JoinHandle<()>>> {
+    let checked: Vec<(Arc<BackendRt>, Arc<ServerRt>)> = snapshot
+        .backends
+        .iter()
+        .flat_map(|be| {
+            be.servers
+                .iter()
+                .filter(|s| s.config.check && !s.config.disabled)
+                .map(move |s| (be.clone(), s.clone()))
+        })
+        .collect();
+    if checked.is_empty() {
+        return Ok(None);
+    }
+    let handle = std::thread::Builder::new()
+        .name("fulcrum-health".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                warn!("health checks: cannot start their runtime");
+                return;
+            };
+            rt.block_on(async move {
+                let mut tasks = tokio::task::JoinSet::new();
+                for (be, server) in checked {
+                    let span = info_span!("check", server = %server.full_name);
+                    tasks.spawn(check_loop(be, server).instrument(span));
+                }
+                let mut stop = stop;
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+                tasks.abort_all();
+            });
+        })?;
+    Ok(Some(handle))
+}
+
+fn probe_for(be: &BackendRt) -> Option<HttpCheck> {
+    let chk = be.config.httpchk.as_ref()?;
+    let expect = match &be.config.http_expect {
+        Some(HttpExpect::Status(code)) => Expect::Status(*code),
+        Some(HttpExpect::String(s)) => Expect::String(s.clone()),
+        // A regular expression on the status is not evaluated yet: any 2xx/3xx passes, as without `expect`.
+        Some(HttpExpect::RStatus(_)) | None => Expect::Default,
+    };
+    match HttpCheck::new(&chk.method, &chk.uri, &chk.version, chk.host.as_deref(), expect) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            warn!(backend = %be.name, error = %e, "invalid httpchk request; using the default OPTIONS check");
+            Some(HttpCheck::options_default())
+        }
+    }
+}
+
+async fn run_probe(addr: SocketAddr, probe: Option<&HttpCheck>, timeout: Duration) -> CheckOutcome {
+    match probe {
+        Some(p) => fulcrum_health::http_check(addr, p, timeout).await,
+        None => fulcrum_health::tcp_check(addr, timeout).await,
+    }
+}
+
+async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
+    let c = &server.config;
+    let mut tracker = Tracker::new(c.rise, c.fall, c.inter, c.fastinter, c.downinter, true);
+    let target = SocketAddr::new(
+        c.check_addr.unwrap_or(server.addr.ip()),
+        c.check_port.unwrap_or(server.addr.port()),
+    );
+    let probe = probe_for(&be);
+    let timeout = check_timeout(&be, &server);
+    // Spread the first checks over the interval so that servers are not all probed at once.
+    let offset = c.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
+    tokio::time::sleep(Duration::from_millis(offset)).await;
+    loop {
+        let outcome = run_probe(target, probe.as_ref(), timeout).await;
+        if let Some(transition) = tracker.record(outcome.result()) {
+            server.set_up(transition == Transition::Up);
+            be.rebuild_farm();
+            let (active, backups) = be.servers_up();
+            let ctx = LogContext {
+                backup: server.config.backup,
+                active,
+                backups,
+                sessions_active: u64::from(server.cur.load(std::sync::atomic::Ordering::Relaxed)),
+                requeued: 0,
+                queued: 0,
+            };
+            let line = fulcrum_health::haproxy_log_line(&be.name, &server.config.name, transition, &outcome, &ctx);
+            warn!("{line}");
+            if active == 0 && backups == 0 {
+                tracing::error!("{}", fulcrum_health::no_server_available_line(&be.name));
+            }
+        }
+        tokio::time::sleep(tracker.next_interval()).await;
+    }
+}

@@ -1,0 +1,210 @@
+//! The path of one HTTP request: client connection -> headers adjusted -> server picked -> pooled connection ->
+//! response streamed back. Errors become HAProxy-style responses (503, 502, 504, 408).
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use http::{header, HeaderValue, Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioTimer;
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use fulcrum_config::haproxy::HttpConnMode;
+
+use super::body::ProxyBody;
+use super::errors::ProxyError;
+use super::headers;
+use super::pool;
+use super::tunnel;
+use crate::client_io::ClientIo;
+use crate::select::RequestKey;
+use crate::snapshot::{BackendRt, FrontendRt, ServerGuard};
+use crate::worker::Worker;
+
+/// Serves one client connection until it closes.
+pub async fn serve_client(
+    worker: Rc<Worker>,
+    fe: Arc<FrontendRt>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let io = ClientIo::new(stream);
+    let requests = Rc::new(Cell::new(0u64));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(fe.head_timeout())
+        .keep_alive(fe.conn_mode != HttpConnMode::Close);
+    let counted = requests.clone();
+    let svc_fe = fe.clone();
+    let service = service_fn(move |req| {
+        counted.set(counted.get() + 1);
+        handle(worker.clone(), svc_fe.clone(), peer, req)
+    });
+    let result = builder
+        .serve_connection(io.clone(), service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = result {
+        // A head that did not arrive in time: HAProxy answers 408 on a new connection or a partly received
+        // request, and closes silently an idle keep-alive connection.
+        if e.is_timeout() && (requests.get() == 0 || io.has_pending_input()) {
+            let _ = io
+                .write_all_direct(&ProxyError::RequestTimeout.raw_response())
+                .await;
+        }
+        debug!(frontend = %fe.name, %peer, error = %e, "client connection ended with an error");
+    }
+}
+
+fn error_response(e: ProxyError) -> Response<ProxyBody> {
+    let mut resp = Response::new(ProxyBody::fixed(e.body()));
+    *resp.status_mut() = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// The stricter of two connection modes (close beats server-close beats keep-alive), as HAProxy combines the
+/// frontend's and the backend's options.
+fn combined_mode(a: HttpConnMode, b: HttpConnMode) -> HttpConnMode {
+    use HttpConnMode::*;
+    match (a, b) {
+        (Close, _) | (_, Close) => Close,
+        (ServerClose, _) | (_, ServerClose) => ServerClose,
+        _ => KeepAlive,
+    }
+}
+
+async fn handle(
+    worker: Rc<Worker>,
+    fe: Arc<FrontendRt>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let Some(be) = fe.default_backend.clone() else {
+        return Ok(error_response(ProxyError::ServiceUnavailable));
+    };
+    Ok(forward(&worker, &fe, &be, peer, req)
+        .await
+        .unwrap_or_else(error_response))
+}
+
+async fn forward(
+    worker: &Worker,
+    fe: &FrontendRt,
+    be: &BackendRt,
+    peer: SocketAddr,
+    mut req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let mode = combined_mode(fe.conn_mode, be.conn_mode);
+    let upgrade = headers::wants_upgrade(req.headers());
+    headers::strip_hop_by_hop(req.headers_mut(), upgrade);
+    if let Some((ff, name)) = fe.forwardfor.as_ref().or(be.forwardfor.as_ref()) {
+        headers::add_forwarded_for(req.headers_mut(), ff, name, peer.ip());
+    }
+    *req.version_mut() = Version::HTTP_11;
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let key = RequestKey::for_request(be, peer.ip(), &req);
+
+    let mut failures = 0u32;
+    let mut previous: Option<usize> = None;
+    let (resp, guard) = loop {
+        let server = match previous {
+            // Retries stay on the same server unless `option redispatch` allows another one.
+            Some(index) if !be.redispatch => be.servers[index].clone(),
+            _ => worker
+                .pick(be, &key, previous)
+                .ok_or(ProxyError::ServiceUnavailable)?,
+        };
+        let guard = ServerGuard::new(server.clone());
+        let pooled = if mode == HttpConnMode::KeepAlive {
+            worker.pool.checkout(server.id)
+        } else {
+            None
+        };
+        let reused = pooled.is_some();
+        let mut sender = match pooled {
+            Some(s) => s,
+            None => match pool::connect(server.addr, be.timeouts.connect).await {
+                Ok(s) => s,
+                Err(e) => {
+                    debug!(server = %server.full_name, error = %e, "connect failed");
+                    failures += 1;
+                    if failures > be.retries {
+                        return Err(ProxyError::ServiceUnavailable);
+                    }
+                    previous = Some(server.index);
+                    continue;
+                }
+            },
+        };
+        let sent = sender.try_send_request(req);
+        let result = match be.timeouts.server {
+            Some(t) => tokio::time::timeout(t, sent)
+                .await
+                .map_err(|_| ProxyError::GatewayTimeout)?,
+            None => sent.await,
+        };
+        match result {
+            Ok(resp) => {
+                if mode == HttpConnMode::KeepAlive && client_upgrade.is_none() {
+                    worker.pool.checkin(server.id, sender);
+                }
+                break (resp, guard);
+            }
+            Err(mut e) => match e.take_message() {
+                // Never written to the server: a pooled connection that the server had just closed.
+                Some(unsent) => {
+                    req = unsent;
+                    if !reused {
+                        failures += 1;
+                        if failures > be.retries {
+                            return Err(ProxyError::ServiceUnavailable);
+                        }
+                    }
+                    previous = Some(server.index);
+                }
+                None => {
+                    debug!(server = %server.full_name, error = %e.error(), "invalid or aborted response");
+                    return Err(ProxyError::BadGateway);
+                }
+            },
+        }
+    };
+
+    let (mut parts, body) = resp.into_parts();
+    if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let mut server_resp = Response::from_parts(parts, body);
+            let server_upgrade = hyper::upgrade::on(&mut server_resp);
+            let (parts, _) = server_resp.into_parts();
+            tunnel::spawn(
+                client_upgrade,
+                server_upgrade,
+                be.timeouts.tunnel.or(be.timeouts.server),
+                guard,
+            );
+            return Ok(Response::from_parts(parts, ProxyBody::fixed(bytes::Bytes::new())));
+        }
+        return Err(ProxyError::BadGateway);
+    }
+    headers::strip_hop_by_hop(&mut parts.headers, false);
+    if mode == HttpConnMode::Close {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(Response::from_parts(
+        parts,
+        ProxyBody::Upstream(body, Some(guard)),
+    ))
+}

@@ -1,0 +1,233 @@
+//! The running configuration as the data path reads it: an immutable snapshot built once from the validated
+//! config model. Only per-server live state (up/down, current connections) and each backend's selection table
+//! change at run time, through atomics and an `ArcSwap`; nothing on the request path takes a lock.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::HeaderName;
+
+use fulcrum_config::haproxy::{
+    Balance, Config, ForwardFor, HashType, HttpConnMode, Mode, Proxy, Server, Timeouts,
+};
+
+use crate::select::Farm;
+
+/// Everything a worker needs to serve traffic.
+pub struct Snapshot {
+    /// Proxies that accept connections.
+    pub frontends: Vec<Arc<FrontendRt>>,
+    /// Proxies that have servers.
+    pub backends: Vec<Arc<BackendRt>>,
+    /// Every server of every backend, indexed by [`ServerRt::id`].
+    pub servers: Vec<Arc<ServerRt>>,
+    /// `global maxconn`.
+    pub global_maxconn: Option<u32>,
+}
+
+/// The frontend half of a `frontend` or `listen` section.
+pub struct FrontendRt {
+    /// Section name.
+    pub name: String,
+    /// tcp or http.
+    pub mode: Mode,
+    /// Addresses to listen on.
+    pub binds: Vec<SocketAddr>,
+    /// The backend requests go to.
+    pub default_backend: Option<Arc<BackendRt>>,
+    /// Client-side timeouts.
+    pub timeouts: Timeouts,
+    /// Keep-alive handling on this side.
+    pub conn_mode: HttpConnMode,
+    /// `option forwardfor`, with its header name pre-parsed.
+    pub forwardfor: Option<(ForwardFor, HeaderName)>,
+    /// `maxconn` of this frontend.
+    pub maxconn: Option<u32>,
+}
+
+impl FrontendRt {
+    /// How long the request head may take: `timeout http-request`, else `timeout client`.
+    pub fn head_timeout(&self) -> Option<Duration> {
+        self.timeouts.http_request.or(self.timeouts.client)
+    }
+}
+
+/// The backend half of a `backend` or `listen` section.
+pub struct BackendRt {
+    /// Index in [`Snapshot::backends`].
+    pub id: usize,
+    /// Section name.
+    pub name: String,
+    /// tcp or http.
+    pub mode: Mode,
+    /// Servers in configuration order.
+    pub servers: Vec<Arc<ServerRt>>,
+    /// The selection table, rebuilt when a server changes state.
+    pub farm: ArcSwap<Farm>,
+    /// `balance`
+    pub balance: Balance,
+    /// `hash-type`
+    pub hash_type: HashType,
+    /// `option allbackups`
+    pub allbackups: bool,
+    /// Server-side timeouts.
+    pub timeouts: Timeouts,
+    /// Keep-alive handling on this side.
+    pub conn_mode: HttpConnMode,
+    /// `option forwardfor` set in the backend.
+    pub forwardfor: Option<(ForwardFor, HeaderName)>,
+    /// `retries`
+    pub retries: u32,
+    /// `option redispatch`
+    pub redispatch: bool,
+    /// The section as configured (health-check settings, logging options).
+    pub config: Proxy,
+}
+
+impl BackendRt {
+    /// Rebuilds the selection table from the servers' current state; called by the control plane only.
+    pub fn rebuild_farm(&self) {
+        self.farm.store(Arc::new(Farm::build(self)));
+    }
+
+    /// Counts of (active, backup) servers currently up.
+    pub fn servers_up(&self) -> (usize, usize) {
+        let up = |backup: bool| {
+            self.servers
+                .iter()
+                .filter(|s| s.config.backup == backup && s.is_up())
+                .count()
+        };
+        (up(false), up(true))
+    }
+}
+
+/// One server and its live state.
+pub struct ServerRt {
+    /// Index in [`Snapshot::servers`] (also the key of per-worker connection pools).
+    pub id: usize,
+    /// Index inside its backend.
+    pub index: usize,
+    /// `backend/server`, as HAProxy names it in logs.
+    pub full_name: String,
+    /// Where traffic goes.
+    pub addr: SocketAddr,
+    /// The server line as configured.
+    pub config: Server,
+    up: AtomicBool,
+    /// Connections (tcp) or requests (http) in progress on this server.
+    pub cur: AtomicU32,
+    /// Total sessions handled.
+    pub total: AtomicU64,
+}
+
+impl ServerRt {
+    /// Whether the server may receive traffic (not down, not in maintenance).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Changes the state; the caller rebuilds the backend's farm.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Release);
+    }
+}
+
+/// Counts a request or connection on a server for as long as it lives (leastconn reads these counts).
+pub struct ServerGuard(pub Arc<ServerRt>);
+
+impl ServerGuard {
+    /// Starts counting on `server`.
+    pub fn new(server: Arc<ServerRt>) -> Self {
+        server.cur.fetch_add(1, Ordering::Relaxed);
+        server.total.fetch_add(1, Ordering::Relaxed);
+        ServerGuard(server)
+    }
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        self.0.cur.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn forwardfor(p: &Proxy) -> Option<(ForwardFor, HeaderName)> {
+    let ff = p.forwardfor.clone()?;
+    let name = HeaderName::from_bytes(ff.header.to_ascii_lowercase().as_bytes())
+        .unwrap_or(HeaderName::from_static("x-forwarded-for"));
+    Some((ff, name))
+}
+
+impl Snapshot {
+    /// Builds the runtime view of a validated configuration.
+    pub fn build(config: &Config) -> Snapshot {
+        let mut backends = Vec::new();
+        let mut servers = Vec::new();
+        for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
+            let mut list = Vec::new();
+            for (index, s) in p.servers.iter().enumerate() {
+                let srv = Arc::new(ServerRt {
+                    id: servers.len(),
+                    index,
+                    full_name: format!("{}/{}", p.name, s.name),
+                    addr: s.addr,
+                    config: s.clone(),
+                    up: AtomicBool::new(!s.disabled),
+                    cur: AtomicU32::new(0),
+                    total: AtomicU64::new(0),
+                });
+                servers.push(srv.clone());
+                list.push(srv);
+            }
+            let mut be = BackendRt {
+                id: backends.len(),
+                name: p.name.clone(),
+                mode: p.mode,
+                servers: list,
+                farm: ArcSwap::from_pointee(Farm::empty()),
+                balance: p.balance.clone(),
+                hash_type: p.hash_type,
+                allbackups: p.allbackups,
+                timeouts: p.timeouts.clone(),
+                conn_mode: p.http_conn_mode,
+                forwardfor: forwardfor(p),
+                retries: p.retries,
+                redispatch: p.redispatch,
+                config: p.clone(),
+            };
+            be.farm = ArcSwap::from_pointee(Farm::build(&be));
+            backends.push(Arc::new(be));
+        }
+        let find = |name: &str| backends.iter().find(|b| b.name == name).cloned();
+        let frontends = config
+            .proxies
+            .iter()
+            .filter(|p| p.kind.has_frontend())
+            .map(|p| {
+                let default_backend = match p.kind {
+                    fulcrum_config::haproxy::ProxyKind::Listen => find(&p.name),
+                    _ => p.default_backend.as_deref().and_then(find),
+                };
+                Arc::new(FrontendRt {
+                    name: p.name.clone(),
+                    mode: p.mode,
+                    binds: p.binds.iter().flat_map(|b| b.addrs.iter().copied()).collect(),
+                    default_backend,
+                    timeouts: p.timeouts.clone(),
+                    conn_mode: p.http_conn_mode,
+                    forwardfor: forwardfor(p),
+                    maxconn: p.maxconn,
+                })
+            })
+            .collect();
+        Snapshot {
+            frontends,
+            backends,
+            servers,
+            global_maxconn: config.global.maxconn,
+        }
+    }
+}

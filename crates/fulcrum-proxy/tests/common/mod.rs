@@ -1,0 +1,247 @@
+//! Test harness: free ports, origin servers, a fulcrum proxy started from haproxy.cfg text that is also checked by
+//! the real `haproxy -c`, and a small blocking HTTP/1.1 client that shows exactly what went over the wire.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use fulcrum_proxy::origin::Origin;
+use fulcrum_proxy::RunningProxy;
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `n` origins named s1..sn.
+pub fn origins(n: usize) -> Vec<Origin> {
+    (1..=n)
+        .map(|i| Origin::start(&format!("s{i}"), "127.0.0.1:0".parse().unwrap()).unwrap())
+        .collect()
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "fulcrum-test-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Whether a missing peer program must fail the test (CI) rather than skip the comparison.
+pub fn peers_required() -> bool {
+    std::env::var_os("FULCRUM_REQUIRE_NETNS").is_some() || std::env::var_os("CI").is_some()
+}
+
+/// Runs the real `haproxy -c` on `text`; panics when HAProxy rejects it (or is missing in CI).
+pub fn haproxy_accepts(text: &str) {
+    let path = temp_path("haproxy.cfg");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new("haproxy").arg("-c").arg("-f").arg(&path).output();
+    let _ = std::fs::remove_file(&path);
+    match out {
+        Ok(o) => assert!(
+            o.status.success(),
+            "haproxy -c rejects a config the tests use:\n{text}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) if !peers_required() => {
+            eprintln!("skipping the haproxy -c comparison: {e}");
+        }
+        Err(e) => panic!("haproxy is needed to check test configs: {e}"),
+    }
+}
+
+/// A proxy running in this process; stopped when dropped.
+pub struct Proxy {
+    pub running: Option<RunningProxy>,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop();
+        }
+    }
+}
+
+/// Parses `text` with fulcrum's parser (and checks it with haproxy -c), then starts it.
+pub fn start_proxy(text: &str) -> Proxy {
+    haproxy_accepts(text);
+    let config = fulcrum_config::haproxy::parse_str("test.cfg", text)
+        .unwrap_or_else(|e| panic!("fulcrum rejects the test config:\n{e}\n{text}"));
+    let running = fulcrum_proxy::start(&config).expect("proxy starts");
+    let addr = running.local_addrs()[0].1;
+    Proxy {
+        running: Some(running),
+        addr,
+    }
+}
+
+/// `defaults` most tests use.
+pub const DEFAULTS: &str = "\
+global
+    nbthread 1
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+";
+
+/// A server line for each origin: `server sN ADDR OPTIONS`.
+pub fn server_lines(origins: &[Origin], opts: &str) -> String {
+    origins
+        .iter()
+        .map(|o| format!("    server {} {} {}\n", o.name(), o.addr(), opts))
+        .collect()
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A client connection that can carry several requests.
+pub struct Client {
+    pub reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Client {
+            reader: BufReader::new(s),
+        }
+    }
+
+    /// Connects from a chosen local address (127.0.0.0/8 has many), for source-hash tests.
+    pub fn connect_from(addr: SocketAddr, local: &str) -> Client {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let local: SocketAddr = format!("{local}:0").parse().unwrap();
+        sock.bind(&local.into()).unwrap();
+        sock.connect(&addr.into()).unwrap();
+        let s: TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Client {
+            reader: BufReader::new(s),
+        }
+    }
+
+    pub fn send(&mut self, raw: &[u8]) {
+        self.reader.get_mut().write_all(raw).unwrap();
+    }
+
+    pub fn get(&mut self, path: &str) -> Resp {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        self.read_response(false)
+    }
+
+    /// Reads one response (`head_only` for answers to HEAD).
+    pub fn read_response(&mut self, head_only: bool) -> Resp {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("status line");
+        assert!(line.starts_with("HTTP/1."), "bad status line {line:?}");
+        let status: u16 = line[9..12].parse().unwrap();
+        let mut headers = Vec::new();
+        loop {
+            let mut l = String::new();
+            self.reader.read_line(&mut l).unwrap();
+            let l = l.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let (k, v) = l.split_once(':').unwrap();
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let mut resp = Resp {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
+            return resp;
+        }
+        if let Some(len) = resp.header("content-length") {
+            let mut body = vec![0; len.parse().unwrap()];
+            self.reader.read_exact(&mut body).unwrap();
+            resp.body = body;
+        } else if resp
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        {
+            loop {
+                let mut size = String::new();
+                self.reader.read_line(&mut size).unwrap();
+                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                let mut chunk = vec![0; n + 2];
+                self.reader.read_exact(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                resp.body.extend_from_slice(&chunk[..n]);
+            }
+        } else {
+            self.reader.read_to_end(&mut resp.body).unwrap();
+        }
+        resp
+    }
+
+    /// Whether the server closed the connection (reads EOF within `limit`).
+    pub fn closed_within(&mut self, limit: Duration) -> bool {
+        self.reader.get_ref().set_read_timeout(Some(limit)).unwrap();
+        let mut b = [0u8; 1];
+        matches!(self.reader.read(&mut b), Ok(0))
+    }
+}
+
+/// One request on a new connection.
+pub fn get(addr: SocketAddr, path: &str) -> Resp {
+    let mut c = Client::connect(addr);
+    c.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes());
+    c.read_response(false)
+}
+
+/// Polls `f` until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Who served a response (`x-served-by`).
+pub fn served_by(r: &Resp) -> String {
+    r.header("x-served-by").unwrap_or("-").to_string()
+}

@@ -1,0 +1,42 @@
+//! The top-level command line: `fulcrum SUBCOMMAND ...`. Each subcommand takes the flags of the tool it replaces,
+//! so their arguments are passed through untouched.
+
+use std::ffi::OsString;
+
+use clap::{Parser, Subcommand};
+
+/// fulcrum: an HAProxy-compatible proxy, VRRP failover and an ipvsadm-compatible L4 virtual server in one binary.
+#[derive(Parser, Debug)]
+#[command(name = "fulcrum", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the load-balancing proxy from haproxy.cfg files (HAProxy's flags: -f, -c, -p, -D, -v, -vv).
+    #[command(disable_help_flag = true)]
+    Proxy {
+        /// HAProxy-style arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Start three built-in HTTP backends and a balancer on 127.0.0.1, and show traffic spreading and failing over.
+    Demo(crate::demo::DemoArgs),
+}
+
+/// Parses the command line and runs the chosen subcommand; returns the exit code.
+pub fn main(args: Vec<OsString>) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli.command {
+        Command::Proxy { args } => crate::proxy_cmd::main(args),
+        Command::Demo(args) => crate::demo::main(args),
+    }
+}

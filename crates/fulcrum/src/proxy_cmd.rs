@@ -1,0 +1,247 @@
+//! `fulcrum proxy`: HAProxy's command line over fulcrum's proxy.
+//!
+//! Flags as HAProxy takes them: `-f FILE|DIR` (repeatable), `-c` (check and exit), `-p PIDFILE`, `-D` (daemon),
+//! `-d`/`-db` (foreground, debug), `-q`, `-V`, `-v`/`-vv`. Master-worker mode and seamless reloads (`-W`, `-Ws`,
+//! `-sf`, `-st`, `-x`) are refused with a clear message until fulcrum supports them.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{SigSet, Signal};
+
+use fulcrum_config::haproxy::{self, Config};
+
+const USAGE: &str = "\
+Usage: fulcrum proxy [-f <cfgfile|cfgdir>]* [-c] [-p <pidfile>] [-D] [-d] [-db] [-q] [-V] [-v|-vv]
+  -f  load a configuration file, or every *.cfg of a directory in lexical order (repeatable)
+  -c  check the configuration and exit: 0 when valid, 1 with one message per problem otherwise
+  -p  write the process id to <pidfile>
+  -D  run in the background (daemon)
+  -d, -db  stay in the foreground with debug logging / stay in the foreground
+  -q  quiet, -V verbose
+  -v  print the version, -vv the version and build options
+";
+
+/// What the command line asked for.
+#[derive(Debug, Default, PartialEq)]
+struct Options {
+    files: Vec<PathBuf>,
+    check: bool,
+    pidfile: Option<PathBuf>,
+    daemon: bool,
+    foreground: bool,
+    debug: bool,
+    quiet: bool,
+    verbose: bool,
+    version: u8,
+    help: bool,
+}
+
+fn parse(args: Vec<OsString>) -> Result<Options> {
+    let mut o = Options::default();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let Some(a) = arg.to_str() else {
+            bail!("argument {arg:?} is not valid UTF-8");
+        };
+        match a {
+            "-f" => {
+                let v = it.next().context("option '-f' needs a file or directory")?;
+                o.files.push(PathBuf::from(v));
+            }
+            "-p" => {
+                let v = it.next().context("option '-p' needs a pid file")?;
+                o.pidfile = Some(PathBuf::from(v));
+            }
+            "-c" => o.check = true,
+            "-D" => o.daemon = true,
+            "-d" => {
+                o.foreground = true;
+                o.debug = true;
+            }
+            "-db" => o.foreground = true,
+            "-q" => o.quiet = true,
+            "-V" => o.verbose = true,
+            "-v" => o.version = o.version.max(1),
+            "-vv" => o.version = 2,
+            "-h" | "--help" => o.help = true,
+            "-W" | "-Ws" | "-sf" | "-st" | "-x" | "-S" => bail!(
+                "option '{a}' (master-worker mode and seamless reloads) is not supported yet by fulcrum"
+            ),
+            "-N" | "-n" | "-m" | "-L" | "-C" | "-dM" | "-de" | "-dp" | "-dS" | "-dr" | "-dV" => {
+                bail!("HAProxy option '{a}' is not supported yet by fulcrum")
+            }
+            other if other.starts_with("-f") && other.len() > 2 => {
+                o.files.push(PathBuf::from(&other[2..]));
+            }
+            other => bail!("unknown option '{other}'\n{USAGE}"),
+        }
+    }
+    Ok(o)
+}
+
+fn print_version(level: u8) {
+    println!(
+        "fulcrum proxy version {} (haproxy.cfg dialect of HAProxy 2.6)",
+        env!("CARGO_PKG_VERSION")
+    );
+    if level > 1 {
+        println!("Build options: Rust, tokio {{worker per thread, SO_REUSEPORT}}, hyper 1 (HTTP/1.1)");
+        println!("Built with profile: {}", if cfg!(debug_assertions) { "debug" } else { "release" });
+    }
+}
+
+/// Runs `fulcrum proxy ARGS`; returns the exit code.
+pub fn main(args: Vec<OsString>) -> u8 {
+    let opts = match parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("[ALERT] {e:#}");
+            return 1;
+        }
+    };
+    if opts.help {
+        print!("{USAGE}");
+        return 0;
+    }
+    if opts.version > 0 {
+        print_version(opts.version);
+        return 0;
+    }
+    if opts.files.is_empty() {
+        eprintln!("[ALERT] No configuration file given: use -f <cfgfile|cfgdir>.\n{USAGE}");
+        return 1;
+    }
+    let config = match haproxy::load(&opts.files) {
+        Ok(c) => c,
+        Err(diags) => {
+            for d in &diags.0 {
+                eprintln!("{d}");
+            }
+            eprintln!("[ALERT] Fatal errors found in configuration.");
+            return 1;
+        }
+    };
+    if opts.check {
+        if !opts.quiet {
+            println!("Configuration file is valid");
+        }
+        return 0;
+    }
+    let level = if opts.debug {
+        "debug"
+    } else if opts.quiet {
+        "warn"
+    } else {
+        "info"
+    };
+    crate::logging::init(level);
+    match run(&opts, config) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("[ALERT] {e:#}");
+            1
+        }
+    }
+}
+
+fn run(opts: &Options, config: Config) -> Result<()> {
+    let bound = fulcrum_proxy::bind(&config)?;
+    let daemon = (opts.daemon || config.global.daemon) && !opts.foreground;
+    if daemon {
+        nix::unistd::daemon(false, false).context("cannot daemonize")?;
+    }
+    if let Some(pidfile) = opts.pidfile.as_ref().or(config.global.pidfile.as_ref()) {
+        std::fs::write(pidfile, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write pid file {}", pidfile.display()))?;
+    }
+    drop_privileges(&config)?;
+    // Block the stop signals before any thread starts, so that they are all delivered to this thread's sigwait.
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    signals.thread_block().context("cannot block signals")?;
+    let running = bound.spawn()?;
+    for (name, addr) in running.local_addrs() {
+        tracing::info!("Proxy {name} started, listening on {addr}.");
+    }
+    loop {
+        match signals.wait().context("waiting for signals")? {
+            Signal::SIGHUP => {
+                tracing::warn!("SIGHUP received: configuration reload is not supported yet; nothing changed")
+            }
+            s => {
+                tracing::warn!("{s:?} received: stopping.");
+                break;
+            }
+        }
+    }
+    running.stop();
+    Ok(())
+}
+
+fn drop_privileges(config: &Config) -> Result<()> {
+    use nix::unistd::{chdir, chroot, setgid, setgroups, setuid, Group, User};
+    let g = &config.global;
+    let gid = match &g.group {
+        Some(name) => Some(match name.parse::<u32>() {
+            Ok(n) => nix::unistd::Gid::from_raw(n),
+            Err(_) => Group::from_name(name)?
+                .with_context(|| format!("unknown group '{name}'"))?
+                .gid,
+        }),
+        None => None,
+    };
+    let uid = match &g.user {
+        Some(name) => Some(match name.parse::<u32>() {
+            Ok(n) => nix::unistd::Uid::from_raw(n),
+            Err(_) => User::from_name(name)?
+                .with_context(|| format!("unknown user '{name}'"))?
+                .uid,
+        }),
+        None => None,
+    };
+    if let Some(dir) = &g.chroot {
+        chroot(dir).with_context(|| format!("cannot chroot to {}", dir.display()))?;
+        chdir("/").context("chdir / after chroot")?;
+    }
+    if let Some(gid) = gid {
+        setgroups(&[gid]).context("setgroups")?;
+        setgid(gid).context("setgid")?;
+    }
+    if let Some(uid) = uid {
+        setuid(uid).context("setuid")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_haproxy_flags() {
+        let o = parse(args(&["-f", "a.cfg", "-f", "conf.d", "-c", "-p", "/run/p.pid", "-D"])).unwrap();
+        assert_eq!(o.files, vec![PathBuf::from("a.cfg"), PathBuf::from("conf.d")]);
+        assert!(o.check && o.daemon);
+        assert_eq!(o.pidfile, Some(PathBuf::from("/run/p.pid")));
+        assert_eq!(parse(args(&["-vv"])).unwrap().version, 2);
+        assert_eq!(parse(args(&["-fa.cfg"])).unwrap().files, vec![PathBuf::from("a.cfg")]);
+    }
+
+    #[test]
+    fn refuses_unsupported_and_unknown_flags() {
+        let e = parse(args(&["-sf", "123"])).unwrap_err().to_string();
+        assert!(e.contains("not supported yet"), "{e}");
+        let e = parse(args(&["--bogus"])).unwrap_err().to_string();
+        assert!(e.contains("unknown option '--bogus'"), "{e}");
+        let e = parse(args(&["-f"])).unwrap_err().to_string();
+        assert!(e.contains("needs a file"), "{e}");
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite uses, only those that are missing.
+set -euo pipefail
+
+packages=(haproxy keepalived nftables iproute2 conntrack curl socat procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing test dependencies: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The packages start their own services on install; the tests start the peers they need themselves.
+for svc in haproxy keepalived; do
+  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true; fi
+  $SUDO pkill -x "$svc" >/dev/null 2>&1 || true
+done
