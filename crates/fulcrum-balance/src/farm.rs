@@ -97,7 +97,9 @@ impl Farm {
     ) -> Result<Farm, BuildError> {
         match &algorithm {
             Algorithm::Random(0) => return Err(BuildError::ZeroDraws),
-            Algorithm::UrlParam(n) if n.is_empty() => return Err(BuildError::EmptyName("url_param")),
+            Algorithm::UrlParam(n) if n.is_empty() => {
+                return Err(BuildError::EmptyName("url_param"))
+            }
             Algorithm::Hdr(n) if n.is_empty() => return Err(BuildError::EmptyName("hdr()")),
             _ => {}
         }
@@ -132,8 +134,8 @@ impl Farm {
             .iter()
             .map(|&i| (i, slots[i as usize].weight))
             .collect();
-        let needs_sequence = matches!(algorithm, Algorithm::RoundRobin | Algorithm::StaticRr)
-            || algorithm.is_hash();
+        let needs_sequence =
+            matches!(algorithm, Algorithm::RoundRobin | Algorithm::StaticRr) || algorithm.is_hash();
         let sequence = if needs_sequence {
             interleave(&weighted)?
         } else {
@@ -153,7 +155,10 @@ impl Farm {
             hash_type,
             selected,
             weights: slots.iter().map(|s| s.weight).collect(),
-            maxconn: slots.iter().map(|s| s.maxconn.unwrap_or(u32::MAX)).collect(),
+            maxconn: slots
+                .iter()
+                .map(|s| s.maxconn.unwrap_or(u32::MAX))
+                .collect(),
             sequence,
             ring,
             on_backup,

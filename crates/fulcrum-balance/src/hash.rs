@@ -41,8 +41,9 @@ pub fn sdbm(data: &[u8]) -> u32 {
 /// DJB2 hash of `data`.
 #[inline]
 pub fn djb2(data: &[u8]) -> u32 {
-    data.iter()
-        .fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(u32::from(c)))
+    data.iter().fold(5381u32, |h, &c| {
+        h.wrapping_mul(33).wrapping_add(u32::from(c))
+    })
 }
 
 const CRC32_TABLE: [u32; 256] = {
@@ -52,7 +53,11 @@ const CRC32_TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         table[i] = c;
@@ -103,7 +108,13 @@ mod tests {
         assert_eq!(djb2(b"a"), 5381 * 33 + 97);
         assert_eq!(sdbm(b""), 0);
         assert_eq!(sdbm(b"a"), 97);
-        assert_eq!(sdbm(b"ab"), 98u32.wrapping_add(97 << 6).wrapping_add(97 << 16).wrapping_sub(97));
+        assert_eq!(
+            sdbm(b"ab"),
+            98u32
+                .wrapping_add(97 << 6)
+                .wrapping_add(97 << 16)
+                .wrapping_sub(97)
+        );
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub fn interleave(servers: &[(u32, u32)]) -> Result<Vec<u32>, BuildError> {
         .iter()
         .fold(0u64, |g, &(_, w)| gcd(g, u64::from(w)))
         .max(1);
-    let weights: Vec<i64> = servers.iter().map(|&(_, w)| (u64::from(w) / g) as i64).collect();
+    let weights: Vec<i64> = servers
+        .iter()
+        .map(|&(_, w)| (u64::from(w) / g) as i64)
+        .collect();
     let total: i64 = weights.iter().sum();
     let steps = (total as u64).saturating_mul(servers.len() as u64);
     if steps > MAX_BUILD_STEPS {

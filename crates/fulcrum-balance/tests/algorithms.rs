@@ -13,14 +13,25 @@ fn farm(slots: &[ServerSlot], algorithm: Algorithm) -> Farm {
 
 fn picks(farm: &Farm, key: &RequestKey<'_>, n: usize, load: impl Fn(usize) -> u32) -> Vec<usize> {
     let mut sel = Selector::new();
-    (0..n).map(|_| sel.pick(farm, key, &load, 0).unwrap()).collect()
+    (0..n)
+        .map(|_| sel.pick(farm, key, &load, 0).unwrap())
+        .collect()
 }
 
 #[test]
 fn roundrobin_three_to_one() {
-    let f = farm(&[ServerSlot::new(3), ServerSlot::new(1)], Algorithm::RoundRobin);
-    assert_eq!(picks(&f, &RequestKey::empty(), 8, |_| 0), [0, 0, 1, 0, 0, 0, 1, 0]);
-    let s = farm(&[ServerSlot::new(3), ServerSlot::new(1)], Algorithm::StaticRr);
+    let f = farm(
+        &[ServerSlot::new(3), ServerSlot::new(1)],
+        Algorithm::RoundRobin,
+    );
+    assert_eq!(
+        picks(&f, &RequestKey::empty(), 8, |_| 0),
+        [0, 0, 1, 0, 0, 0, 1, 0]
+    );
+    let s = farm(
+        &[ServerSlot::new(3), ServerSlot::new(1)],
+        Algorithm::StaticRr,
+    );
     assert_eq!(picks(&s, &RequestKey::empty(), 4, |_| 0), [0, 0, 1, 0]);
 }
 
@@ -41,7 +52,10 @@ fn roundrobin_skips_down_and_zero_weight() {
 
 #[test]
 fn selector_offset_and_avoid() {
-    let f = farm(&[ServerSlot::new(1), ServerSlot::new(1), ServerSlot::new(1)], Algorithm::RoundRobin);
+    let f = farm(
+        &[ServerSlot::new(1), ServerSlot::new(1), ServerSlot::new(1)],
+        Algorithm::RoundRobin,
+    );
     let mut sel = Selector::with_offset(1);
     let k = RequestKey::empty();
     assert_eq!(sel.pick(&f, &k, |_| 0, 0), Some(1));
@@ -52,10 +66,19 @@ fn selector_offset_and_avoid() {
 
 #[test]
 fn leastconn_ties_rotate() {
-    let f = farm(&[ServerSlot::new(1), ServerSlot::new(1), ServerSlot::new(1)], Algorithm::LeastConn);
-    assert_eq!(picks(&f, &RequestKey::empty(), 6, |_| 5), [0, 1, 2, 0, 1, 2]);
+    let f = farm(
+        &[ServerSlot::new(1), ServerSlot::new(1), ServerSlot::new(1)],
+        Algorithm::LeastConn,
+    );
+    assert_eq!(
+        picks(&f, &RequestKey::empty(), 6, |_| 5),
+        [0, 1, 2, 0, 1, 2]
+    );
     // (load + 1) / weight: server 1 at weight 4 with 6 connections beats server 0 with 2.
-    let w = farm(&[ServerSlot::new(1), ServerSlot::new(4)], Algorithm::LeastConn);
+    let w = farm(
+        &[ServerSlot::new(1), ServerSlot::new(4)],
+        Algorithm::LeastConn,
+    );
     let loads = [2u32, 6];
     assert_eq!(picks(&w, &RequestKey::empty(), 1, |i| loads[i]), [1]);
 }
@@ -90,9 +113,16 @@ fn hashing_falls_back_to_round_robin() {
         Algorithm::Hdr("host".into()),
     ] {
         for method in [HashMethod::MapBased, HashMethod::Consistent] {
-            let ht = HashType { method, ..HashType::default() };
+            let ht = HashType {
+                method,
+                ..HashType::default()
+            };
             let f = Farm::new(&slots, false, alg.clone(), ht).unwrap();
-            assert_eq!(picks(&f, &RequestKey::empty(), 4, |_| 0), [0, 1, 0, 1], "{alg:?}");
+            assert_eq!(
+                picks(&f, &RequestKey::empty(), 4, |_| 0),
+                [0, 1, 0, 1],
+                "{alg:?}"
+            );
         }
     }
 }
@@ -100,7 +130,13 @@ fn hashing_falls_back_to_round_robin() {
 #[test]
 fn hashing_uses_the_right_part() {
     let slots = vec![ServerSlot::new(1); 16];
-    let uri = farm(&slots, Algorithm::Uri(UriOptions { depth: Some(1), ..UriOptions::default() }));
+    let uri = farm(
+        &slots,
+        Algorithm::Uri(UriOptions {
+            depth: Some(1),
+            ..UriOptions::default()
+        }),
+    );
     let pick = |f: &Farm, k: RequestKey<'_>| Selector::new().pick(f, &k, |_| 0, 0);
     let a = pick(&uri, RequestKey::empty().with_uri(b"/img/a.png?x=1"));
     for other in [&b"/img/b.png"[..], b"/img", b"/img/c/d?y"] {
@@ -115,7 +151,12 @@ fn hashing_uses_the_right_part() {
     );
     let hdr = farm(&slots, Algorithm::Hdr("host".into()));
     let hosts: std::collections::BTreeSet<_> = (0..200)
-        .map(|i| pick(&hdr, RequestKey::empty().with_header(format!("h{i}.example").as_bytes())))
+        .map(|i| {
+            pick(
+                &hdr,
+                RequestKey::empty().with_header(format!("h{i}.example").as_bytes()),
+            )
+        })
         .collect();
     assert!(hosts.len() > 8, "header hashing spreads: {hosts:?}");
     let src = farm(&slots, Algorithm::Source);
@@ -129,14 +170,27 @@ fn hashing_uses_the_right_part() {
 
 #[test]
 fn random_two_prefers_the_less_loaded() {
-    let f = farm(&[ServerSlot::new(1), ServerSlot::new(1)], Algorithm::Random(2));
+    let f = farm(
+        &[ServerSlot::new(1), ServerSlot::new(1)],
+        Algorithm::Random(2),
+    );
     let loads = [0u32, 10];
     let mut sel = Selector::new();
     let busy = (0..4000u64)
-        .filter(|&r| sel.pick(&f, &RequestKey::empty(), |i| loads[i], r.wrapping_mul(0x9E37_79B9_7F4A_7C15)) == Some(1))
+        .filter(|&r| {
+            sel.pick(
+                &f,
+                &RequestKey::empty(),
+                |i| loads[i],
+                r.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            ) == Some(1)
+        })
         .count();
     // Only when both draws land on the busy server: about a quarter of the time.
-    assert!((700..1300).contains(&busy), "busy server picked {busy} times");
+    assert!(
+        (700..1300).contains(&busy),
+        "busy server picked {busy} times"
+    );
 }
 
 #[test]
@@ -155,7 +209,10 @@ fn backups() {
     assert_eq!(picks(&all, &RequestKey::empty(), 4, |_| 0), [2, 3, 2, 3]);
     let none = farm(&[ServerSlot::new(1).usable(false)], Algorithm::LeastConn);
     assert!(none.is_empty());
-    assert_eq!(Selector::new().pick(&none, &RequestKey::empty(), |_| 0, 0), None);
+    assert_eq!(
+        Selector::new().pick(&none, &RequestKey::empty(), |_| 0, 0),
+        None
+    );
 }
 
 #[test]

@@ -21,15 +21,19 @@ fn gcd(a: u32, b: u32) -> u32 {
 }
 
 fn slot_strategy() -> impl Strategy<Value = ServerSlot> {
-    (0u32..6, any::<bool>(), prop::bool::weighted(0.8), prop::option::of(0u32..4)).prop_map(
-        |(weight, backup, usable, maxconn)| ServerSlot {
+    (
+        0u32..6,
+        any::<bool>(),
+        prop::bool::weighted(0.8),
+        prop::option::of(0u32..4),
+    )
+        .prop_map(|(weight, backup, usable, maxconn)| ServerSlot {
             weight,
             backup,
             usable,
             maxconn,
             id: None,
-        },
-    )
+        })
 }
 
 fn algorithm_strategy() -> impl Strategy<Value = Algorithm> {

@@ -22,8 +22,18 @@ fn unmatched_quotes() {
 
 #[test]
 fn bad_escape_and_variable() {
-    err1("global\n maxconn \\x4\n", 2, "maxconn", "two hexadecimal digits");
-    err1("global\n maxconn ${FT_PORT\n", 2, "maxconn", "unterminated '${'");
+    err1(
+        "global\n maxconn \\x4\n",
+        2,
+        "maxconn",
+        "two hexadecimal digits",
+    );
+    err1(
+        "global\n maxconn ${FT_PORT\n",
+        2,
+        "maxconn",
+        "unterminated '${'",
+    );
 }
 
 #[test]
@@ -35,9 +45,23 @@ fn keyword_out_of_section() {
 
 #[test]
 fn unsupported_sections() {
-    for s in ["resolvers dns", "peers p", "userlist u", "cache c", "program p", "http-errors e", "ring r", "mailers m"] {
+    for s in [
+        "resolvers dns",
+        "peers p",
+        "userlist u",
+        "cache c",
+        "program p",
+        "http-errors e",
+        "ring r",
+        "mailers m",
+    ] {
         let kw = s.split(' ').next().unwrap();
-        err1(&format!("global\n{s}\n some line\n other line\n"), 2, kw, "not supported yet by fulcrum");
+        err1(
+            &format!("global\n{s}\n some line\n other line\n"),
+            2,
+            kw,
+            "not supported yet by fulcrum",
+        );
     }
 }
 
@@ -46,7 +70,12 @@ fn section_headers() {
     let e = err_both("backend\n server s 127.0.0.1:1\n");
     assert_eq!((e[0].0, e[0].1.as_str()), (1, "backend"));
     assert!(e[0].2.contains("expects a name"));
-    err1("frontend f x\n bind :18080\n", 1, "frontend", "unexpected argument 'x'");
+    err1(
+        "frontend f x\n bind :18080\n",
+        1,
+        "frontend",
+        "unexpected argument 'x'",
+    );
     err1("global x\n", 1, "global", "expects no argument");
     let e = err_both("backend a/b\n");
     assert_eq!(e[0].1, "backend");
@@ -61,7 +90,14 @@ fn section_headers() {
 #[test]
 fn global_unknown_keyword() {
     let e = err_both("global\n maxconn 10\n frobnicate 1\n");
-    assert_eq!(e, [(3, "frobnicate".to_string(), "unknown keyword 'frobnicate' in 'global' section".to_string())]);
+    assert_eq!(
+        e,
+        [(
+            3,
+            "frobnicate".to_string(),
+            "unknown keyword 'frobnicate' in 'global' section".to_string()
+        )]
+    );
 }
 
 #[test]
@@ -78,8 +114,17 @@ fn global_known_but_unsupported() {
         "master-worker",
         "stats timeout 30s",
     ] {
-        let word = if kw.starts_with("stats") { "stats timeout".to_string() } else { kw.split(' ').next().unwrap().to_string() };
-        err1(&format!("global\n{kw}\n"), 2, &word, &format!("'{word}' is a HAProxy keyword that fulcrum does not support yet"));
+        let word = if kw.starts_with("stats") {
+            "stats timeout".to_string()
+        } else {
+            kw.split(' ').next().unwrap().to_string()
+        };
+        err1(
+            &format!("global\n{kw}\n"),
+            2,
+            &word,
+            &format!("'{word}' is a HAProxy keyword that fulcrum does not support yet"),
+        );
     }
 }
 
@@ -92,7 +137,12 @@ fn proxy_keyword_in_global() {
 
 #[test]
 fn global_values() {
-    err1("global\n maxconn abc\n", 2, "maxconn", "expected an integer");
+    err1(
+        "global\n maxconn abc\n",
+        2,
+        "maxconn",
+        "expected an integer",
+    );
     err_both("global\n nbthread 0\n");
     err1("global\n nbthread 0\n", 2, "nbthread", "between 1 and 4096");
     err1("global\n maxconn 1 2\n", 2, "maxconn", "found an extra '2'");
@@ -106,18 +156,59 @@ fn global_values() {
 #[test]
 fn global_log_errors() {
     err_both("global\n log 127.0.0.1 local9\n");
-    err1("global\n log 127.0.0.1 local9\n", 2, "log", "unknown facility 'local9'");
+    err1(
+        "global\n log 127.0.0.1 local9\n",
+        2,
+        "log",
+        "unknown facility 'local9'",
+    );
     err_both("global\n log 127.0.0.1\n");
     err1("global\n log 127.0.0.1\n", 2, "log", "missing facility");
     err_both("global\n log 127.0.0.1 format json local0\n");
-    err1("global\n log 127.0.0.1 format json local0\n", 2, "log", "unknown log format 'json'");
-    err1("global\n log 127.0.0.1 local0 loud\n", 2, "log", "unknown level 'loud'");
-    err1("global\n log 127.0.0.1 local0 info err debug\n", 2, "log", "unexpected argument 'debug'");
-    err1("global\n log 127.0.0.1 sample 1:2 local0\n", 2, "log", "'sample' is supported by HAProxy, not yet by fulcrum");
-    err1("global\n log 127.0.0.1 len 10 local0\n", 2, "log", "between 80 and 65535");
-    err1("global\n log ring@buf local0\n", 2, "log", "not yet by fulcrum");
+    err1(
+        "global\n log 127.0.0.1 format json local0\n",
+        2,
+        "log",
+        "unknown log format 'json'",
+    );
+    err1(
+        "global\n log 127.0.0.1 local0 loud\n",
+        2,
+        "log",
+        "unknown level 'loud'",
+    );
+    err1(
+        "global\n log 127.0.0.1 local0 info err debug\n",
+        2,
+        "log",
+        "unexpected argument 'debug'",
+    );
+    err1(
+        "global\n log 127.0.0.1 sample 1:2 local0\n",
+        2,
+        "log",
+        "'sample' is supported by HAProxy, not yet by fulcrum",
+    );
+    err_both("global\n log 127.0.0.1 len 79 local0\n");
+    err1(
+        "global\n log 127.0.0.1 len 10 local0\n",
+        2,
+        "log",
+        "between 80 and 65535",
+    );
+    err1(
+        "global\n log ring@buf local0\n",
+        2,
+        "log",
+        "not yet by fulcrum",
+    );
     err_both("global\n log global\n");
-    err1("global\n log global\n", 2, "log", "only allowed in proxy sections");
+    err1(
+        "global\n log global\n",
+        2,
+        "log",
+        "only allowed in proxy sections",
+    );
     err_both("global\n log $FT_MISSING local0\n");
     err1("global\n log $FT_MISSING local0\n", 2, "log", "empty");
 }
@@ -125,12 +216,42 @@ fn global_log_errors() {
 #[test]
 fn stats_socket_errors() {
     err_both("global\n stats socket /tmp/x level god\n");
-    err1("global\n stats socket /tmp/x level god\n", 2, "stats socket", "'level' expects user, operator or admin");
-    err1("global\n stats socket /tmp/x mode 999\n", 2, "stats socket", "octal");
-    err1("global\n stats socket /tmp/x user haproxy\n", 2, "stats socket", "not yet by fulcrum");
-    err1("global\n stats socket /tmp/x frob\n", 2, "stats socket", "unknown option 'frob'");
-    err1("global\n stats socket ipv4@127.0.0.1:9999\n", 2, "stats socket", "only unix socket paths");
-    err1("global\n stats socket\n", 2, "stats socket", "expects a unix socket path");
+    err1(
+        "global\n stats socket /tmp/x level god\n",
+        2,
+        "stats socket",
+        "'level' expects user, operator or admin",
+    );
+    err1(
+        "global\n stats socket /tmp/x mode 999\n",
+        2,
+        "stats socket",
+        "octal",
+    );
+    err1(
+        "global\n stats socket /tmp/x user haproxy\n",
+        2,
+        "stats socket",
+        "not yet by fulcrum",
+    );
+    err1(
+        "global\n stats socket /tmp/x frob\n",
+        2,
+        "stats socket",
+        "unknown option 'frob'",
+    );
+    err1(
+        "global\n stats socket ipv4@127.0.0.1:9999\n",
+        2,
+        "stats socket",
+        "only unix socket paths",
+    );
+    err1(
+        "global\n stats socket\n",
+        2,
+        "stats socket",
+        "expects a unix socket path",
+    );
 }
 
 // ---------- proxies ----------
@@ -138,13 +259,28 @@ fn stats_socket_errors() {
 #[test]
 fn proxy_unknown_keyword() {
     let e = err_both(&format!("{D}backend b\n frobnicate 1\n"));
-    assert_eq!(e, [(7, "frobnicate".to_string(), "unknown keyword 'frobnicate' in 'backend' section".to_string())]);
+    assert_eq!(
+        e,
+        [(
+            7,
+            "frobnicate".to_string(),
+            "unknown keyword 'frobnicate' in 'backend' section".to_string()
+        )]
+    );
 }
 
 #[test]
 fn global_keyword_in_proxy() {
     let e = err_both(&format!("{D}backend b\n nbthread 2\n"));
-    assert_eq!(e, [(7, "nbthread".to_string(), "'nbthread' is a 'global' keyword: it is not allowed in a 'backend' section".to_string())]);
+    assert_eq!(
+        e,
+        [(
+            7,
+            "nbthread".to_string(),
+            "'nbthread' is a 'global' keyword: it is not allowed in a 'backend' section"
+                .to_string()
+        )]
+    );
 }
 
 #[test]
@@ -162,17 +298,51 @@ fn proxy_known_but_unsupported() {
     ] {
         err1(&format!("{D}listen l\n bind :18080\n {line}\n"), 8, kw, NS);
     }
-    err1(&format!("{D}listen l\n bind :18080\n option tcpka\n"), 8, "option tcpka", NS);
-    err1(&format!("{D}listen l\n bind :18080\n option httpslog\n"), 8, "option httpslog", NS);
-    err1(&format!("{D}listen l\n bind :18080\n timeout tarpit 1s\n"), 8, "timeout tarpit", NS);
-    err1(&format!("{D}listen l\n bind :18080\n http-check send meth GET\n"), 8, "http-check send", NS);
-    err1(&format!("{D}listen l\n bind :18080\n option httplog clf\n"), 8, "option httplog", "not yet by fulcrum");
-    err1(&format!("{D}listen l\n bind :18080\n default option redispatch\n"), 8, "default option", NS);
+    err1(
+        &format!("{D}listen l\n bind :18080\n option tcpka\n"),
+        8,
+        "option tcpka",
+        NS,
+    );
+    err1(
+        &format!("{D}listen l\n bind :18080\n option httpslog\n"),
+        8,
+        "option httpslog",
+        NS,
+    );
+    err1(
+        &format!("{D}listen l\n bind :18080\n timeout tarpit 1s\n"),
+        8,
+        "timeout tarpit",
+        NS,
+    );
+    err1(
+        &format!("{D}listen l\n bind :18080\n http-check send meth GET\n"),
+        8,
+        "http-check send",
+        NS,
+    );
+    err1(
+        &format!("{D}listen l\n bind :18080\n option httplog clf\n"),
+        8,
+        "option httplog",
+        "not yet by fulcrum",
+    );
+    err1(
+        &format!("{D}listen l\n bind :18080\n default option redispatch\n"),
+        8,
+        "default option",
+        NS,
+    );
 }
 
 #[test]
 fn legacy_timeouts() {
-    for (kw, instead) in [("clitimeout", "timeout client"), ("contimeout", "timeout connect"), ("srvtimeout", "timeout server")] {
+    for (kw, instead) in [
+        ("clitimeout", "timeout client"),
+        ("contimeout", "timeout connect"),
+        ("srvtimeout", "timeout server"),
+    ] {
         let e = err_both(&format!("defaults\n {kw} 5s\n"));
         assert_eq!((e[0].0, e[0].1.as_str()), (2, kw));
         assert!(e[0].2.contains(&format!("use '{instead}'")), "{}", e[0].2);
@@ -181,35 +351,131 @@ fn legacy_timeouts() {
 
 #[test]
 fn keywords_in_the_wrong_proxy_section() {
-    err1(&format!("{D}backend b\n bind :18080\n"), 7, "bind", "'bind' is not allowed in a 'backend' section (allowed in: frontend, listen)");
-    let e = err_both(&format!("{D}frontend f\n bind :18080\n server s 127.0.0.1:1\n"));
-    assert_eq!(e, [(8, "server".into(), "'server' is not allowed in a 'frontend' section (allowed in: listen, backend)".into())]);
-    err1("defaults\n server s 127.0.0.1:1\n", 2, "server", "(allowed in: listen, backend)");
-    err1("defaults\n bind :1\n", 2, "bind", "(allowed in: frontend, listen)");
-    err1(&format!("{D}backend b\n default_backend x\n"), 7, "default_backend", "(allowed in: defaults, frontend, listen)");
-    err1(&format!("{D}backend b\n maxconn 10\n"), 7, "maxconn", "(allowed in: defaults, frontend, listen)");
-    err1(&format!("{D}frontend f\n bind :18080\n balance roundrobin\n"), 8, "balance", "(allowed in: defaults, listen, backend)");
-    err1(&format!("{D}frontend f\n bind :18080\n default-server check\n"), 8, "default-server", "(allowed in: defaults, listen, backend)");
-    err1(&format!("{D}frontend f\n bind :18080\n timeout server 1s\n"), 8, "timeout server", "(allowed in: defaults, listen, backend)");
-    err1(&format!("{D}backend b\n timeout client 1s\n"), 7, "timeout client", "(allowed in: defaults, frontend, listen)");
-    err1(&format!("{D}frontend f\n bind :18080\n option httpchk\n"), 8, "option httpchk", "(allowed in: defaults, listen, backend)");
-    err1(&format!("{D}backend b\n option httplog\n"), 7, "option httplog", "(allowed in: defaults, frontend, listen)");
-    err1(&format!("{D}frontend f\n bind :18080\n http-check expect status 200\n"), 8, "http-check", "(allowed in: defaults, listen, backend)");
+    err1(
+        &format!("{D}backend b\n bind :18080\n"),
+        7,
+        "bind",
+        "'bind' is not allowed in a 'backend' section (allowed in: frontend, listen)",
+    );
+    let e = err_both(&format!(
+        "{D}frontend f\n bind :18080\n server s 127.0.0.1:1\n"
+    ));
+    assert_eq!(
+        e,
+        [(
+            8,
+            "server".into(),
+            "'server' is not allowed in a 'frontend' section (allowed in: listen, backend)".into()
+        )]
+    );
+    err1(
+        "defaults\n server s 127.0.0.1:1\n",
+        2,
+        "server",
+        "(allowed in: listen, backend)",
+    );
+    err1(
+        "defaults\n bind :1\n",
+        2,
+        "bind",
+        "(allowed in: frontend, listen)",
+    );
+    err1(
+        &format!("{D}backend b\n default_backend x\n"),
+        7,
+        "default_backend",
+        "(allowed in: defaults, frontend, listen)",
+    );
+    err1(
+        &format!("{D}backend b\n maxconn 10\n"),
+        7,
+        "maxconn",
+        "(allowed in: defaults, frontend, listen)",
+    );
+    err1(
+        &format!("{D}frontend f\n bind :18080\n balance roundrobin\n"),
+        8,
+        "balance",
+        "(allowed in: defaults, listen, backend)",
+    );
+    err1(
+        &format!("{D}frontend f\n bind :18080\n default-server check\n"),
+        8,
+        "default-server",
+        "(allowed in: defaults, listen, backend)",
+    );
+    err1(
+        &format!("{D}frontend f\n bind :18080\n timeout server 1s\n"),
+        8,
+        "timeout server",
+        "(allowed in: defaults, listen, backend)",
+    );
+    err1(
+        &format!("{D}backend b\n timeout client 1s\n"),
+        7,
+        "timeout client",
+        "(allowed in: defaults, frontend, listen)",
+    );
+    err1(
+        &format!("{D}frontend f\n bind :18080\n option httpchk\n"),
+        8,
+        "option httpchk",
+        "(allowed in: defaults, listen, backend)",
+    );
+    err1(
+        &format!("{D}backend b\n option httplog\n"),
+        7,
+        "option httplog",
+        "(allowed in: defaults, frontend, listen)",
+    );
+    err1(
+        &format!("{D}frontend f\n bind :18080\n http-check expect status 200\n"),
+        8,
+        "http-check",
+        "(allowed in: defaults, listen, backend)",
+    );
 }
 
 #[test]
 fn mode_and_timeout_values() {
     let e = err_both(&format!("{D}backend b\n mode udp\n"));
-    assert_eq!(e, [(7, "mode".into(), "expects 'tcp' or 'http', got 'udp'".into())]);
+    assert_eq!(
+        e,
+        [(
+            7,
+            "mode".into(),
+            "expects 'tcp' or 'http', got 'udp'".into()
+        )]
+    );
     let e = err_both(&format!("{D}backend b\n timeout server 5x\n"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "timeout server"));
     assert!(e[0].2.contains("expected a time"));
     let e = err_both(&format!("{D}backend b\n timeout frob 5s\n"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "timeout frob"));
-    err1(&format!("{D}backend b\n timeout server\n"), 7, "timeout server", "expects a time");
-    err1(&format!("{D}backend b\n timeout\n"), 7, "timeout", "expects 'timeout NAME VALUE'");
-    err1(&format!("{D}backend b\n timeout server 30d\n"), 7, "timeout server", "too large");
-    err1(&format!("{D}backend b\n retries x\n"), 7, "retries", "expected an integer");
+    err1(
+        &format!("{D}backend b\n timeout server\n"),
+        7,
+        "timeout server",
+        "expects a time",
+    );
+    err1(
+        &format!("{D}backend b\n timeout\n"),
+        7,
+        "timeout",
+        "expects 'timeout NAME VALUE'",
+    );
+    err1(
+        &format!("{D}backend b\n timeout server 30d\n"),
+        7,
+        "timeout server",
+        "too large",
+    );
+    err1(
+        &format!("{D}backend b\n retries x\n"),
+        7,
+        "retries",
+        "expected an integer",
+    );
 }
 
 #[test]
@@ -220,26 +486,93 @@ fn option_errors() {
     let e = err_both(&format!("{D}backend b\n no option forwardfor\n"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "no option forwardfor"));
     err_both(&format!("{D}backend b\n no option httpchk\n"));
-    err_both(&format!("{D}frontend f\n bind :18080\n no option httplog\n"));
-    err1(&format!("{D}backend b\n option forwardfor except 10.0.0.0/40\n"), 7, "option forwardfor", "invalid network");
-    err1(&format!("{D}backend b\n option forwardfor frob\n"), 7, "option forwardfor", "unexpected 'frob'");
-    err1(&format!("{D}backend b\n option redispatch 5\n"), 7, "option redispatch", "not yet by fulcrum");
-    err1(&format!("{D}backend b\n option allbackups x\n"), 7, "option allbackups", "expects no argument");
-    err1(&format!("{D}backend b\n option httpchk GET / HTTP/1.1 x\n"), 7, "option httpchk", "at most 3 arguments");
-    err1(&format!("{D}backend b\n no frob\n"), 7, "no", "must be followed by 'option'");
+    err_both(&format!(
+        "{D}frontend f\n bind :18080\n no option httplog\n"
+    ));
+    err1(
+        &format!("{D}backend b\n option forwardfor except 10.0.0.0/40\n"),
+        7,
+        "option forwardfor",
+        "invalid network",
+    );
+    err1(
+        &format!("{D}backend b\n option forwardfor frob\n"),
+        7,
+        "option forwardfor",
+        "unexpected 'frob'",
+    );
+    err1(
+        &format!("{D}backend b\n option redispatch 5\n"),
+        7,
+        "option redispatch",
+        "not yet by fulcrum",
+    );
+    err1(
+        &format!("{D}backend b\n option allbackups x\n"),
+        7,
+        "option allbackups",
+        "expects no argument",
+    );
+    err1(
+        &format!("{D}backend b\n option httpchk GET / HTTP/1.1 x\n"),
+        7,
+        "option httpchk",
+        "at most 3 arguments",
+    );
+    err1(
+        &format!("{D}backend b\n no frob\n"),
+        7,
+        "no",
+        "must be followed by 'option'",
+    );
 }
 
 #[test]
 fn http_check_errors() {
-    err1(&format!("{D}backend b\n http-check expect ! status 200\n"), 7, "http-check expect", "negated expectations");
-    err1(&format!("{D}backend b\n http-check expect !status 200\n"), 7, "http-check expect", "negated expectations");
+    err1(
+        &format!("{D}backend b\n http-check expect ! status 200\n"),
+        7,
+        "http-check expect",
+        "negated expectations",
+    );
+    err1(
+        &format!("{D}backend b\n http-check expect !status 200\n"),
+        7,
+        "http-check expect",
+        "negated expectations",
+    );
     err_both(&format!("{D}backend b\n http-check expect status abc\n"));
-    err1(&format!("{D}backend b\n http-check expect status abc\n"), 7, "http-check expect", "HTTP status code");
-    err1(&format!("{D}backend b\n http-check expect status 200-299\n"), 7, "http-check expect", "ranges");
-    err1(&format!("{D}backend b\n http-check expect rstring ok\n"), 7, "http-check expect", "not yet by fulcrum");
+    err1(
+        &format!("{D}backend b\n http-check expect status abc\n"),
+        7,
+        "http-check expect",
+        "HTTP status code",
+    );
+    err1(
+        &format!("{D}backend b\n http-check expect status 200-299\n"),
+        7,
+        "http-check expect",
+        "ranges",
+    );
+    err1(
+        &format!("{D}backend b\n http-check expect rstring ok\n"),
+        7,
+        "http-check expect",
+        "not yet by fulcrum",
+    );
     err_both(&format!("{D}backend b\n http-check expect frob 1\n"));
-    err1(&format!("{D}backend b\n http-check expect status\n"), 7, "http-check expect", "expects a pattern");
-    err1(&format!("{D}backend b\n http-check expect status 200 x\n"), 7, "http-check expect", "expects no argument");
+    err1(
+        &format!("{D}backend b\n http-check expect status\n"),
+        7,
+        "http-check expect",
+        "expects a pattern",
+    );
+    err1(
+        &format!("{D}backend b\n http-check expect status 200 x\n"),
+        7,
+        "http-check expect",
+        "expects no argument",
+    );
     err_both(&format!("{D}backend b\n http-check frob\n"));
 }
 
@@ -248,24 +581,90 @@ fn balance_and_hash_errors() {
     let e = err_both(&format!("{D}backend b\n balance fastest\n"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "balance"));
     assert!(e[0].2.contains("unknown algorithm 'fastest'"));
-    err1(&format!("{D}backend b\n balance rdp-cookie\n"), 7, "balance", "not yet by fulcrum");
-    err1(&format!("{D}backend b\n balance hash req.cookie(id)\n"), 7, "balance", "not yet by fulcrum");
-    err1(&format!("{D}backend b\n balance\n"), 7, "balance", "expects an algorithm");
-    err1(&format!("{D}backend b\n balance url_param\n"), 7, "balance", "parameter name");
-    err1(&format!("{D}backend b\n balance uri len x\n"), 7, "balance", "expected an integer");
-    err1(&format!("{D}backend b\n balance random(x)\n"), 7, "balance", "random(N)");
-    err1(&format!("{D}backend b\n balance hdr()\n"), 7, "balance", "hdr(NAME)");
-    err1(&format!("{D}backend b\n balance roundrobin x\n"), 7, "balance", "expects no argument");
+    err1(
+        &format!("{D}backend b\n balance rdp-cookie\n"),
+        7,
+        "balance",
+        "not yet by fulcrum",
+    );
+    err1(
+        &format!("{D}backend b\n balance hash req.cookie(id)\n"),
+        7,
+        "balance",
+        "not yet by fulcrum",
+    );
+    err1(
+        &format!("{D}backend b\n balance\n"),
+        7,
+        "balance",
+        "expects an algorithm",
+    );
+    err1(
+        &format!("{D}backend b\n balance url_param\n"),
+        7,
+        "balance",
+        "parameter name",
+    );
+    err1(
+        &format!("{D}backend b\n balance uri len x\n"),
+        7,
+        "balance",
+        "expected an integer",
+    );
+    err1(
+        &format!("{D}backend b\n balance random(x)\n"),
+        7,
+        "balance",
+        "random(N)",
+    );
+    err1(
+        &format!("{D}backend b\n balance hdr()\n"),
+        7,
+        "balance",
+        "hdr(NAME)",
+    );
+    err1(
+        &format!("{D}backend b\n balance roundrobin x\n"),
+        7,
+        "balance",
+        "expects no argument",
+    );
     err_both(&format!("{D}backend b\n hash-type ring\n"));
-    err1(&format!("{D}backend b\n hash-type ring\n"), 7, "hash-type", "'map-based' or 'consistent'");
-    err1(&format!("{D}backend b\n hash-type consistent sha1\n"), 7, "hash-type", "unexpected 'sha1'");
+    err1(
+        &format!("{D}backend b\n hash-type ring\n"),
+        7,
+        "hash-type",
+        "'map-based' or 'consistent'",
+    );
+    err_both(&format!("{D}backend b\n hash-type consistent none\n"));
+    err1(
+        &format!("{D}backend b\n hash-type consistent sha1\n"),
+        7,
+        "hash-type",
+        "unexpected 'sha1'",
+    );
 }
 
 #[test]
 fn log_in_proxies() {
-    err1(&format!("{D}backend b\n log global x\n"), 7, "log global", "expects no argument");
-    err1(&format!("{D}backend b\n no log x\n"), 7, "no log", "expects no argument");
-    err1(&format!("{D}backend b\n log\n"), 7, "log", "expects 'log TARGET");
+    err1(
+        &format!("{D}backend b\n log global x\n"),
+        7,
+        "log global",
+        "expects no argument",
+    );
+    err1(
+        &format!("{D}backend b\n no log x\n"),
+        7,
+        "no log",
+        "expects no argument",
+    );
+    err1(
+        &format!("{D}backend b\n log\n"),
+        7,
+        "log",
+        "expects 'log TARGET",
+    );
 }
 
 // ---------- bind ----------
@@ -281,13 +680,23 @@ fn bind_errors() {
     err_both(&f("bind :2005-2000"));
     err1(&f("bind :2005-2000"), 7, "bind", "invalid port range");
     err_both(&f("bind :18080 frobnicate"));
-    err1(&f("bind :18080 frobnicate"), 7, "bind frobnicate", "unknown bind option 'frobnicate'");
+    err1(
+        &f("bind :18080 frobnicate"),
+        7,
+        "bind frobnicate",
+        "unknown bind option 'frobnicate'",
+    );
     err1(&f("bind :18080,"), 7, "bind", "empty address");
     err1(&f("bind"), 7, "bind", "expects 'bind ADDRESS:PORT");
     err1(&f("bind :18080 v4v6 v6only"), 7, "bind", "contradict");
     err1(&f("bind /run/x.sock"), 7, "bind", "unix socket");
     err1(&f("bind unix@/run/x.sock"), 7, "bind", "not yet by fulcrum");
-    err1(&f("bind nohost.invalid:18080"), 7, "bind", "could not resolve");
+    err1(
+        &f("bind nohost.invalid:18080"),
+        7,
+        "bind",
+        "could not resolve",
+    );
     for (opt, kw) in [
         ("ssl crt /etc/x.pem", "bind ssl"),
         ("alpn h2,http/1.1", "bind alpn"),
@@ -298,7 +707,9 @@ fn bind_errors() {
     ] {
         let e = errs(&f(&format!("bind :18080 {opt}")));
         assert_eq!((e[0].0, e[0].1.as_str()), (7, kw), "{opt}");
-        assert!(e[0].2.contains("is supported by HAProxy, not yet by fulcrum"));
+        assert!(e[0]
+            .2
+            .contains("is supported by HAProxy, not yet by fulcrum"));
     }
     // `ssl crt X` gives two diagnostics (one per option), not three
     assert_eq!(errs(&f("bind :18080 ssl crt /etc/x.pem")).len(), 2);
@@ -306,8 +717,18 @@ fn bind_errors() {
 
 #[test]
 fn frontend_and_listen_need_a_bind() {
-    err1(&format!("{D}frontend f\n default_backend b\nbackend b\n"), 6, "frontend", "has no 'bind' line");
-    err1(&format!("{D}listen l\n server s 127.0.0.1:1\n"), 6, "listen", "has no 'bind' line");
+    err1(
+        &format!("{D}frontend f\n default_backend b\nbackend b\n"),
+        6,
+        "frontend",
+        "has no 'bind' line",
+    );
+    err1(
+        &format!("{D}listen l\n server s 127.0.0.1:1\n"),
+        6,
+        "listen",
+        "has no 'bind' line",
+    );
 }
 
 // ---------- server ----------
@@ -315,26 +736,76 @@ fn frontend_and_listen_need_a_bind() {
 #[test]
 fn server_errors() {
     let b = |l: &str| format!("{D}backend b\n {l}\n");
-    err1(&b("server s 127.0.0.1"), 7, "server", "fulcrum requires a port");
-    err1(&b("server s"), 7, "server", "expects 'server NAME ADDRESS:PORT");
+    err1(
+        &b("server s 127.0.0.1"),
+        7,
+        "server",
+        "fulcrum requires a port",
+    );
+    err1(
+        &b("server s"),
+        7,
+        "server",
+        "expects 'server NAME ADDRESS:PORT",
+    );
     err1(&b("server s :80"), 7, "server", "has no host");
     err1(&b("server s 127.0.0.1:+1"), 7, "server", "port offsets");
     err1(&b("server s 127.0.0.1:0"), 7, "server", "invalid port '0'");
     let e = err_both(&b("server s nohost.invalid:80"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "server"));
-    assert!(e[0].2.contains("could not resolve address 'nohost.invalid'"), "{}", e[0].2);
+    assert!(
+        e[0].2
+            .contains("could not resolve address 'nohost.invalid'"),
+        "{}",
+        e[0].2
+    );
     let e = err_both(&b("server s 127.0.0.1:1 weight 257"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "server weight"));
     assert!(e[0].2.contains("between 0 and 256"));
     err_both(&b("server s 127.0.0.1:1 inter 0"));
-    err1(&b("server s 127.0.0.1:1 inter 0"), 7, "server inter", "greater than zero");
-    err1(&b("server s 127.0.0.1:1 inter"), 7, "server inter", "expects a time");
-    err1(&b("server s 127.0.0.1:1 rise 0"), 7, "server rise", "between 1");
-    err1(&b("server s 127.0.0.1:1 port x"), 7, "server port", "invalid port 'x'");
-    err1(&b("server s 127.0.0.1:1 addr x"), 7, "server addr", "expects an IP address");
+    err1(
+        &b("server s 127.0.0.1:1 inter 0"),
+        7,
+        "server inter",
+        "greater than zero",
+    );
+    err1(
+        &b("server s 127.0.0.1:1 inter"),
+        7,
+        "server inter",
+        "expects a time",
+    );
+    err1(
+        &b("server s 127.0.0.1:1 rise 0"),
+        7,
+        "server rise",
+        "between 1",
+    );
+    err1(
+        &b("server s 127.0.0.1:1 port x"),
+        7,
+        "server port",
+        "invalid port 'x'",
+    );
+    err1(
+        &b("server s 127.0.0.1:1 addr x"),
+        7,
+        "server addr",
+        "expects an IP address",
+    );
     err_both(&b("server s 127.0.0.1:1 frobnicate"));
-    err1(&b("server s 127.0.0.1:1 frobnicate"), 7, "server frobnicate", "unknown server option 'frobnicate'");
-    err1(&b("default-server frobnicate"), 7, "default-server frobnicate", "unknown server option");
+    err1(
+        &b("server s 127.0.0.1:1 frobnicate"),
+        7,
+        "server frobnicate",
+        "unknown server option 'frobnicate'",
+    );
+    err1(
+        &b("default-server frobnicate"),
+        7,
+        "default-server frobnicate",
+        "unknown server option",
+    );
     for (opt, kw) in [
         ("send-proxy", "server send-proxy"),
         ("ssl verify none", "server ssl"),
@@ -347,42 +818,94 @@ fn server_errors() {
     ] {
         let e = errs(&b(&format!("server s 127.0.0.1:1 {opt}")));
         assert_eq!((e[0].0, e[0].1.as_str()), (7, kw), "{opt}");
-        assert!(e[0].2.contains("is supported by HAProxy, not yet by fulcrum"));
+        assert!(e[0]
+            .2
+            .contains("is supported by HAProxy, not yet by fulcrum"));
     }
     assert_eq!(errs(&b("server s 127.0.0.1:1 ssl verify none")).len(), 2);
 }
 
 #[test]
 fn duplicate_names() {
-    let e = err_both(&format!("{D}backend b\n server s 127.0.0.1:1\n server s 127.0.0.1:2\n"));
+    let e = err_both(&format!(
+        "{D}backend b\n server s 127.0.0.1:1\n server s 127.0.0.1:2\n"
+    ));
     assert_eq!((e[0].0, e[0].1.as_str()), (8, "server"));
-    assert!(e[0].2.contains("already has a server named 's' (at t.cfg:7)"), "{}", e[0].2);
+    assert!(
+        e[0].2
+            .contains("already has a server named 's' (at t.cfg:7)"),
+        "{}",
+        e[0].2
+    );
     let e = err_both(&format!("{D}backend b\nbackend b\n"));
-    assert_eq!(e, [(7, "backend".into(), "backend 'b' has the same name as backend 'b' declared at t.cfg:6".into())]);
-    let e = err_both(&format!("{D}listen b\n bind :18080\nfrontend b\n bind :18081\n"));
+    assert_eq!(
+        e,
+        [(
+            7,
+            "backend".into(),
+            "backend 'b' has the same name as backend 'b' declared at t.cfg:6".into()
+        )]
+    );
+    let e = err_both(&format!(
+        "{D}listen b\n bind :18080\nfrontend b\n bind :18081\n"
+    ));
     assert_eq!((e[0].0, e[0].1.as_str()), (8, "frontend"));
-    err1(&format!("{D}backend b\nlisten b\n bind :18080\n"), 7, "listen", "same name as backend 'b'");
+    err1(
+        &format!("{D}backend b\nlisten b\n bind :18080\n"),
+        7,
+        "listen",
+        "same name as backend 'b'",
+    );
 }
 
 // ---------- references and modes ----------
 
 #[test]
 fn default_backend_must_exist() {
-    let e = err_both(&format!("{D}frontend f\n bind :18080\n default_backend nope\n"));
-    assert_eq!(e, [(8, "default_backend".into(), "frontend 'f': no backend or listen section named 'nope'".into())]);
+    let e = err_both(&format!(
+        "{D}frontend f\n bind :18080\n default_backend nope\n"
+    ));
+    assert_eq!(
+        e,
+        [(
+            8,
+            "default_backend".into(),
+            "frontend 'f': no backend or listen section named 'nope'".into()
+        )]
+    );
     // a frontend of the same name is not a backend
-    err1(&format!("{D}frontend f\n bind :18080\n default_backend g\nfrontend g\n bind :18081\n"), 8, "default_backend", "named 'g'");
+    err1(
+        &format!("{D}frontend f\n bind :18080\n default_backend g\nfrontend g\n bind :18081\n"),
+        8,
+        "default_backend",
+        "named 'g'",
+    );
     // inherited from defaults: reported where it was written
-    err1("defaults\n default_backend nope\nfrontend f\n bind :18080\n", 2, "default_backend", "named 'nope'");
+    err1(
+        "defaults\n default_backend nope\nfrontend f\n bind :18080\n",
+        2,
+        "default_backend",
+        "named 'nope'",
+    );
 }
 
 #[test]
 fn frontend_and_backend_modes_must_match() {
     let e = err_both("defaults\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nfrontend f\n mode http\n bind :18080\n default_backend b\nbackend b\n mode tcp\n");
     assert_eq!((e[0].0, e[0].1.as_str()), (8, "default_backend"));
-    assert!(e[0].2.contains("http frontend 'f' cannot use tcp backend 'b' (t.cfg:9)"), "{}", e[0].2);
+    assert!(
+        e[0].2
+            .contains("http frontend 'f' cannot use tcp backend 'b' (t.cfg:9)"),
+        "{}",
+        e[0].2
+    );
     // HAProxy 2.6 accepts tcp -> http (it upgrades the stream); fulcrum does not yet
-    err1("frontend f\n mode tcp\n bind :18080\n default_backend b\nbackend b\n mode http\n", 4, "default_backend", "fulcrum does not support that yet");
+    err1(
+        "frontend f\n mode tcp\n bind :18080\n default_backend b\nbackend b\n mode http\n",
+        4,
+        "default_backend",
+        "fulcrum does not support that yet",
+    );
 }
 
 // ---------- collecting everything ----------
@@ -391,13 +914,27 @@ fn frontend_and_backend_modes_must_match() {
 fn all_problems_are_reported_in_order() {
     let e = errs("global\n frob\n maxconn x\nbackend b\n mode udp\n server s 127.0.0.1\n server t 127.0.0.1:1 weight 999\nfrontend f\n default_backend nope\n");
     let got: Vec<(usize, &str)> = e.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
-    assert_eq!(got, [(2, "frob"), (3, "maxconn"), (5, "mode"), (6, "server"), (7, "server weight"), (8, "frontend"), (9, "default_backend")]);
+    assert_eq!(
+        got,
+        [
+            (2, "frob"),
+            (3, "maxconn"),
+            (5, "mode"),
+            (6, "server"),
+            (7, "server weight"),
+            (8, "frontend"),
+            (9, "default_backend")
+        ]
+    );
 }
 
 #[test]
 fn display_is_alert_file_line_keyword() {
     let d = parse_str("conf/h.cfg", "global\n frob 1\n").unwrap_err();
-    assert_eq!(d.to_string(), "[ALERT] conf/h.cfg:2: 'frob': unknown keyword 'frob' in 'global' section");
+    assert_eq!(
+        d.to_string(),
+        "[ALERT] conf/h.cfg:2: 'frob': unknown keyword 'frob' in 'global' section"
+    );
     let d = parse_str("h.cfg", "global\n frob 1\n nope\n").unwrap_err();
     assert_eq!(d.to_string().lines().count(), 2);
 }

@@ -19,7 +19,10 @@ fn backend<'a>(c: &'a Config, name: &str) -> &'a Proxy {
 }
 
 fn proxy<'a>(c: &'a Config, name: &str, kind: ProxyKind) -> &'a Proxy {
-    c.proxies.iter().find(|p| p.name == name && p.kind == kind).expect("proxy")
+    c.proxies
+        .iter()
+        .find(|p| p.name == name && p.kind == kind)
+        .expect("proxy")
 }
 
 #[test]
@@ -40,22 +43,40 @@ fn global_section() {
     assert_eq!(g.pidfile, Some(PathBuf::from("/run/f.pid")));
     assert_eq!(g.stats_sockets.len(), 2);
     let s = &g.stats_sockets[0];
-    assert_eq!((s.path.to_str(), s.mode, s.level, s.expose_fd_listeners), (Some("/run/f.sock"), Some(0o660), StatsLevel::Operator, true));
+    assert_eq!(
+        (s.path.to_str(), s.mode, s.level, s.expose_fd_listeners),
+        (Some("/run/f.sock"), Some(0o660), StatsLevel::Operator, true)
+    );
     assert_eq!(s.location.line, 9);
     let s = &g.stats_sockets[1];
-    assert_eq!((s.mode, s.level, s.expose_fd_listeners), (None, StatsLevel::Admin, false));
+    assert_eq!(
+        (s.mode, s.level, s.expose_fd_listeners),
+        (None, StatsLevel::Admin, false)
+    );
     let l = &g.logs;
     assert_eq!(l.len(), 6);
-    assert_eq!((&l[0].address, l[0].format, l[0].facility.as_str()), (&LogAddress::Stdout, LogFormat::Raw, "local0"));
+    assert_eq!(
+        (&l[0].address, l[0].format, l[0].facility.as_str()),
+        (&LogAddress::Stdout, LogFormat::Raw, "local0")
+    );
     assert_eq!(l[0].level, None);
     assert_eq!(l[1].address, LogAddress::Udp(sa("127.0.0.1:5140")));
-    assert_eq!((l[1].format, l[1].max_len), (LogFormat::Rfc5424, Some(2048)));
-    assert_eq!((l[1].level.as_deref(), l[1].minlevel.as_deref()), (Some("info"), Some("notice")));
+    assert_eq!(
+        (l[1].format, l[1].max_len),
+        (LogFormat::Rfc5424, Some(2048))
+    );
+    assert_eq!(
+        (l[1].level.as_deref(), l[1].minlevel.as_deref()),
+        (Some("info"), Some("notice"))
+    );
     assert_eq!(l[2].address, LogAddress::Udp(sa("127.0.0.1:514")));
     assert_eq!(l[2].format, LogFormat::Rfc3164);
     assert_eq!(l[3].address, LogAddress::Udp(sa("10.0.0.1:1514")));
     assert_eq!(l[4].address, LogAddress::Unix(PathBuf::from("/dev/log")));
-    assert_eq!((&l[5].address, l[5].format), (&LogAddress::Stderr, LogFormat::Short));
+    assert_eq!(
+        (&l[5].address, l[5].format),
+        (&LogAddress::Stderr, LogFormat::Short)
+    );
     assert_eq!(l[5].location.line, 16);
 }
 
@@ -78,22 +99,53 @@ fn empty_config_is_valid() {
 
 #[test]
 fn proxy_defaults_values() {
-    let c = ok("frontend f\n bind :18080\n default_backend b\nbackend b\n server s 127.0.0.1:18081\n");
+    let c =
+        ok("frontend f\n bind :18080\n default_backend b\nbackend b\n server s 127.0.0.1:18081\n");
     let f = proxy(&c, "f", ProxyKind::Frontend);
     assert_eq!(f.mode, Mode::Tcp);
     assert_eq!(f.binds[0].addrs, [sa("0.0.0.0:18080")]);
     assert_eq!(f.default_backend.as_deref(), Some("b"));
     let b = backend(&c, "b");
-    assert_eq!((b.balance.clone(), b.hash_type, b.retries), (Balance::RoundRobin, HashType::MapBased, 3));
+    assert_eq!(
+        (b.balance.clone(), b.hash_type, b.retries),
+        (Balance::RoundRobin, HashType::MapBased, 3)
+    );
     assert_eq!(b.timeouts, Timeouts::default());
     assert_eq!(b.http_conn_mode, HttpConnMode::KeepAlive);
     assert!(b.forwardfor.is_none() && b.httpchk.is_none() && b.http_expect.is_none());
-    assert!(!b.redispatch && !b.allbackups && !b.httplog && !b.tcplog && !b.dontlognull && !b.log_global);
+    assert!(
+        !b.redispatch
+            && !b.allbackups
+            && !b.httplog
+            && !b.tcplog
+            && !b.dontlognull
+            && !b.log_global
+    );
     let s = &b.servers[0];
     assert_eq!(s.addr, sa("127.0.0.1:18081"));
-    assert_eq!((s.weight, s.backup, s.check, s.rise, s.fall), (1, false, false, 2, 3));
-    assert_eq!((s.inter, s.fastinter, s.downinter), (Duration::from_secs(2), Duration::from_secs(2), Duration::from_secs(2)));
-    assert_eq!((s.check_port, s.check_addr, s.maxconn, s.maxqueue, s.slowstart, s.disabled), (None, None, None, None, None, false));
+    assert_eq!(
+        (s.weight, s.backup, s.check, s.rise, s.fall),
+        (1, false, false, 2, 3)
+    );
+    assert_eq!(
+        (s.inter, s.fastinter, s.downinter),
+        (
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+            Duration::from_secs(2)
+        )
+    );
+    assert_eq!(
+        (
+            s.check_port,
+            s.check_addr,
+            s.maxconn,
+            s.maxqueue,
+            s.slowstart,
+            s.disabled
+        ),
+        (None, None, None, None, None, false)
+    );
     assert_eq!(s.location.line, 5);
     assert_eq!(b.location.line, 4);
 }
@@ -116,7 +168,8 @@ fn all_timeouts_and_units() {
     assert_eq!(t.check, Some(Duration::from_millis(1500)));
     assert_eq!(t.client_fin, Some(Duration::from_secs(1)));
     assert_eq!(t.server_fin, Some(Duration::from_secs(86400)));
-    let c = ok("defaults\n timeout server 100us\n timeout connect 5s\nbackend b\n timeout connect 0\n");
+    let c =
+        ok("defaults\n timeout server 100us\n timeout connect 5s\nbackend b\n timeout connect 0\n");
     let t = &backend(&c, "b").timeouts;
     assert_eq!(t.server, Some(Duration::from_micros(100)));
     assert_eq!(t.connect, None, "0 means no timeout");
@@ -160,7 +213,14 @@ fn forwardfor_forms() {
          listen c\n bind :18082\n option forwardfor except 192.168.0.0/255.255.0.0\n"
     ));
     let f = backend(&c, "a").forwardfor.clone().unwrap();
-    assert_eq!(f, ForwardFor { except: None, header: "X-Forwarded-For".into(), if_none: false });
+    assert_eq!(
+        f,
+        ForwardFor {
+            except: None,
+            header: "X-Forwarded-For".into(),
+            if_none: false
+        }
+    );
     let f = backend(&c, "b").forwardfor.clone().unwrap();
     assert_eq!(f.except, Some(("10.0.0.0".parse().unwrap(), 8)));
     assert_eq!((f.header.as_str(), f.if_none), ("X-Client", true));
@@ -176,19 +236,42 @@ fn httpchk_and_expect() {
          backend d\n option httpchk GET /h HTTP/1.1\n http-check expect rstatus ^2\n"
     ));
     let h = |n| backend(&c, n).httpchk.clone().unwrap();
-    assert_eq!(h("a"), HttpCheck { method: "OPTIONS".into(), uri: "/".into(), version: "HTTP/1.0".into(), host: None });
-    assert_eq!((h("b").method, h("b").uri), ("OPTIONS".into(), "/health".into()));
-    assert_eq!((h("c").method, h("c").uri, h("c").version), ("HEAD".into(), "/ping".into(), "HTTP/1.0".into()));
+    assert_eq!(
+        h("a"),
+        HttpCheck {
+            method: "OPTIONS".into(),
+            uri: "/".into(),
+            version: "HTTP/1.0".into(),
+            host: None
+        }
+    );
+    assert_eq!(
+        (h("b").method, h("b").uri),
+        ("OPTIONS".into(), "/health".into())
+    );
+    assert_eq!(
+        (h("c").method, h("c").uri, h("c").version),
+        ("HEAD".into(), "/ping".into(), "HTTP/1.0".into())
+    );
     assert_eq!(h("d").version, "HTTP/1.1");
     assert_eq!(backend(&c, "b").http_expect, Some(HttpExpect::Status(204)));
-    assert_eq!(backend(&c, "c").http_expect, Some(HttpExpect::String("OK".into())));
-    assert_eq!(backend(&c, "d").http_expect, Some(HttpExpect::RStatus("^2".into())));
+    assert_eq!(
+        backend(&c, "c").http_expect,
+        Some(HttpExpect::String("OK".into()))
+    );
+    assert_eq!(
+        backend(&c, "d").http_expect,
+        Some(HttpExpect::RStatus("^2".into()))
+    );
     // the old way of sending a Host header, still accepted by HAProxy 2.6 with a deprecation warning
     let c = ok(r"backend b
  option httpchk GET /h HTTP/1.1\r\nHost:\ www.example.com
 ");
     let h = backend(&c, "b").httpchk.clone().unwrap();
-    assert_eq!((h.version.as_str(), h.host.as_deref()), ("HTTP/1.1", Some("www.example.com")));
+    assert_eq!(
+        (h.version.as_str(), h.host.as_deref()),
+        ("HTTP/1.1", Some("www.example.com"))
+    );
 }
 
 #[test]
@@ -199,8 +282,22 @@ fn balance_algorithms() {
         ("leastconn", Balance::LeastConn),
         ("first", Balance::First),
         ("source", Balance::Source),
-        ("uri", Balance::Uri { len: None, depth: None, whole: false }),
-        ("uri len 10 depth 3 whole", Balance::Uri { len: Some(10), depth: Some(3), whole: true }),
+        (
+            "uri",
+            Balance::Uri {
+                len: None,
+                depth: None,
+                whole: false,
+            },
+        ),
+        (
+            "uri len 10 depth 3 whole",
+            Balance::Uri {
+                len: Some(10),
+                depth: Some(3),
+                whole: true,
+            },
+        ),
         ("url_param userid", Balance::UrlParam("userid".into())),
         ("hdr(Host)", Balance::Hdr("Host".into())),
         ("random", Balance::Random(2)),
@@ -238,7 +335,11 @@ fn retries_maxconn_default_backend() {
     assert_eq!(f.default_backend.as_deref(), Some("b"));
     let b = backend(&c, "b");
     assert_eq!(b.retries, 0);
-    assert_eq!(b.maxconn, Some(100), "inherited from defaults (only meaningful for frontends)");
+    assert_eq!(
+        b.maxconn,
+        Some(100),
+        "inherited from defaults (only meaningful for frontends)"
+    );
 }
 
 #[test]
@@ -252,7 +353,10 @@ fn proxy_log_lines() {
     assert!(!p("b").log_global && p("b").logs.is_empty());
     assert!(p("c").log_global);
     assert_eq!(p("c").logs.len(), 1);
-    assert_eq!(p("c").logs[0].address, LogAddress::Udp(sa("127.0.0.1:5141")));
+    assert_eq!(
+        p("c").logs[0].address,
+        LogAddress::Udp(sa("127.0.0.1:5141"))
+    );
     assert!(!p("d").log_global);
     assert_eq!(p("d").logs[0].address, LogAddress::Stdout);
 }
@@ -277,7 +381,11 @@ fn bind_forms() {
             vec![sa("0.0.0.0:18085")],
             vec![sa("[::]:18086")],
             vec![sa("127.0.0.1:18087"), sa("127.0.0.1:18088")],
-            vec![sa("127.0.0.1:18090"), sa("127.0.0.1:18091"), sa("127.0.0.1:18092")],
+            vec![
+                sa("127.0.0.1:18090"),
+                sa("127.0.0.1:18091"),
+                sa("127.0.0.1:18092")
+            ],
             vec![sa("[::1]:18093")],
         ]
     );
@@ -302,13 +410,30 @@ fn server_options() {
     let s = &b.servers;
     assert_eq!(s.len(), 6);
     assert!(s[0].check);
-    assert_eq!((s[0].inter, s[0].fastinter, s[0].downinter), (Duration::from_secs(1), Duration::from_millis(200), Duration::from_secs(10)));
+    assert_eq!(
+        (s[0].inter, s[0].fastinter, s[0].downinter),
+        (
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+            Duration::from_secs(10)
+        )
+    );
     assert_eq!((s[0].rise, s[0].fall, s[0].weight), (5, 7, 256));
     assert!(s[1].backup && s[1].disabled && !s[1].check);
     assert_eq!(s[1].check_port, Some(18099));
     assert_eq!(s[1].check_addr, Some("127.0.0.9".parse().unwrap()));
-    assert_eq!((s[1].maxconn, s[1].maxqueue, s[1].slowstart), (Some(30), Some(40), Some(Duration::from_secs(30))));
-    assert_eq!((s[2].inter, s[2].fastinter, s[2].downinter), (Duration::from_secs(3), Duration::from_secs(3), Duration::from_secs(3)));
+    assert_eq!(
+        (s[1].maxconn, s[1].maxqueue, s[1].slowstart),
+        (Some(30), Some(40), Some(Duration::from_secs(30)))
+    );
+    assert_eq!(
+        (s[2].inter, s[2].fastinter, s[2].downinter),
+        (
+            Duration::from_secs(3),
+            Duration::from_secs(3),
+            Duration::from_secs(3)
+        )
+    );
     assert_eq!(s[2].weight, 0);
     assert!(!s[3].disabled, "the last of disabled/enabled wins");
     assert_eq!(s[3].addr, sa("[::1]:18084"));
@@ -320,7 +445,16 @@ fn server_options() {
 fn server_host_names_are_resolved() {
     let c = ok("backend b\n server a app.test:80\n server b v6.test:81\n server c dual.test:82\n server d ipv4@dual.test:83\n server e ipv6@dual.test:84\n");
     let a: Vec<SocketAddr> = backend(&c, "b").servers.iter().map(|s| s.addr).collect();
-    assert_eq!(a, [sa("127.0.0.2:80"), sa("[::1]:81"), sa("[::1]:82"), sa("127.0.0.3:83"), sa("[::1]:84")]);
+    assert_eq!(
+        a,
+        [
+            sa("127.0.0.2:80"),
+            sa("[::1]:81"),
+            sa("[::1]:82"),
+            sa("127.0.0.3:83"),
+            sa("[::1]:84")
+        ]
+    );
 }
 
 #[test]
@@ -339,10 +473,24 @@ fn default_server_merge() {
     ));
     let a = &backend(&c, "a").servers;
     // a1: only the defaults' default-server applies (the backend's default-server comes after it)
-    assert_eq!((a[0].inter, a[0].rise, a[0].fall, a[0].weight, a[0].check), (Duration::from_secs(3), 4, 3, 10, false));
-    assert_eq!((a[1].inter, a[1].rise, a[1].fall, a[1].weight, a[1].check), (Duration::from_secs(3), 4, 9, 20, true));
-    assert_eq!((a[2].rise, a[2].fall, a[2].weight, a[2].check), (1, 9, 5, false), "the server line wins");
-    assert_eq!(a[1].fastinter, Duration::from_secs(3), "fastinter follows the merged inter");
+    assert_eq!(
+        (a[0].inter, a[0].rise, a[0].fall, a[0].weight, a[0].check),
+        (Duration::from_secs(3), 4, 3, 10, false)
+    );
+    assert_eq!(
+        (a[1].inter, a[1].rise, a[1].fall, a[1].weight, a[1].check),
+        (Duration::from_secs(3), 4, 9, 20, true)
+    );
+    assert_eq!(
+        (a[2].rise, a[2].fall, a[2].weight, a[2].check),
+        (1, 9, 5, false),
+        "the server line wins"
+    );
+    assert_eq!(
+        a[1].fastinter,
+        Duration::from_secs(3),
+        "fastinter follows the merged inter"
+    );
     let b = &backend(&c, "b").servers;
     assert_eq!((b[0].weight, b[0].check, b[0].backup), (10, true, false));
     assert_eq!((b[1].backup, b[1].disabled), (false, false));
@@ -356,11 +504,18 @@ fn defaults_apply_to_following_proxies_and_are_replaced() {
          backend one\ndefaults\n mode tcp\n timeout connect 2s\n timeout client 2s\n timeout server 2s\nbackend two\n",
     );
     let one = backend(&c, "one");
-    assert_eq!((one.mode, one.balance.clone(), one.retries), (Mode::Http, Balance::LeastConn, 7));
+    assert_eq!(
+        (one.mode, one.balance.clone(), one.retries),
+        (Mode::Http, Balance::LeastConn, 7)
+    );
     assert!(one.forwardfor.is_some());
     assert_eq!(one.timeouts.connect, Some(Duration::from_secs(1)));
     let two = backend(&c, "two");
-    assert_eq!((two.mode, two.balance.clone(), two.retries), (Mode::Tcp, Balance::RoundRobin, 3), "nothing of the first defaults is left");
+    assert_eq!(
+        (two.mode, two.balance.clone(), two.retries),
+        (Mode::Tcp, Balance::RoundRobin, 3),
+        "nothing of the first defaults is left"
+    );
     assert!(two.forwardfor.is_none());
     assert_eq!(two.timeouts.connect, Some(Duration::from_secs(2)));
     assert_eq!(two.timeouts.http_request, None);
@@ -370,7 +525,10 @@ fn defaults_apply_to_following_proxies_and_are_replaced() {
 fn proxy_overrides_defaults() {
     let c = ok_both(&format!("{DEFAULTS} balance source\nbackend b\n mode tcp\n balance roundrobin\n timeout server 9s\n"));
     let b = backend(&c, "b");
-    assert_eq!((b.mode, b.balance.clone()), (Mode::Tcp, Balance::RoundRobin));
+    assert_eq!(
+        (b.mode, b.balance.clone()),
+        (Mode::Tcp, Balance::RoundRobin)
+    );
     assert_eq!(b.timeouts.server, Some(Duration::from_secs(9)));
     assert_eq!(b.timeouts.client, Some(Duration::from_secs(1)));
 }
@@ -382,14 +540,23 @@ fn named_defaults_and_from() {
          defaults tcp\n mode tcp\n timeout connect 2s\n timeout client 2s\n timeout server 2s\n\
          backend implicit\nbackend explicit from web\ndefaults derived from web\n retries 9\nbackend last\n",
     );
-    assert_eq!(backend(&c, "implicit").mode, Mode::Tcp, "the last defaults section applies");
+    assert_eq!(
+        backend(&c, "implicit").mode,
+        Mode::Tcp,
+        "the last defaults section applies"
+    );
     assert_eq!(backend(&c, "explicit").mode, Mode::Http);
-    assert_eq!((backend(&c, "last").mode, backend(&c, "last").retries), (Mode::Http, 9));
+    assert_eq!(
+        (backend(&c, "last").mode, backend(&c, "last").retries),
+        (Mode::Http, 9)
+    );
 }
 
 #[test]
 fn frontend_and_backend_may_share_a_name() {
-    let c = ok_both(&format!("{DEFAULTS}frontend app\n bind :18080\n default_backend app\nbackend app\n"));
+    let c = ok_both(&format!(
+        "{DEFAULTS}frontend app\n bind :18080\n default_backend app\nbackend app\n"
+    ));
     assert_eq!(c.proxies.len(), 2);
     assert_eq!(c.backend("app").unwrap().kind, ProxyKind::Backend);
 }
@@ -398,7 +565,14 @@ fn frontend_and_backend_may_share_a_name() {
 fn listen_is_both() {
     let c = ok_both(&format!("{DEFAULTS}listen l\n bind :18080\n server s 127.0.0.1:18081\nfrontend f\n bind :18081\n default_backend l\n"));
     assert_eq!(c.backend("l").unwrap().kind, ProxyKind::Listen);
-    assert_eq!(c.proxies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["l", "f"], "file order");
+    assert_eq!(
+        c.proxies
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["l", "f"],
+        "file order"
+    );
 }
 
 #[test]
@@ -417,11 +591,20 @@ fn environment_variables_and_quotes() {
 
 #[test]
 fn sections_continue_across_sources() {
-    let opts = ParseOptions { env: &env, resolve: &resolve };
+    let opts = ParseOptions {
+        env: &env,
+        resolve: &resolve,
+    };
     let c = parse_sources_with(
         &[
-            (PathBuf::from("a.cfg"), "global\n maxconn 5\nbackend b\n server s1 127.0.0.1:1\n".into()),
-            (PathBuf::from("b.cfg"), " server s2 127.0.0.1:2\nfrontend f\n bind :18080\n".into()),
+            (
+                PathBuf::from("a.cfg"),
+                "global\n maxconn 5\nbackend b\n server s1 127.0.0.1:1\n".into(),
+            ),
+            (
+                PathBuf::from("b.cfg"),
+                " server s2 127.0.0.1:2\nfrontend f\n bind :18080\n".into(),
+            ),
         ],
         &opts,
     )

@@ -27,12 +27,18 @@ pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
         "dual.test" => &["::1", "127.0.0.3"],
         _ => return Err(io::Error::new(io::ErrorKind::NotFound, "host not found")),
     };
-    Ok(ips.iter().map(|i| SocketAddr::new(i.parse().unwrap(), port)).collect())
+    Ok(ips
+        .iter()
+        .map(|i| SocketAddr::new(i.parse().unwrap(), port))
+        .collect())
 }
 
 /// Parses `text` as file `t.cfg` with the test environment and resolver.
 pub fn parse(text: &str) -> Result<Config, Diagnostics> {
-    let opts = ParseOptions { env: &env, resolve: &resolve };
+    let opts = ParseOptions {
+        env: &env,
+        resolve: &resolve,
+    };
     parse_sources_with(&[(PathBuf::from("t.cfg"), text.to_string())], &opts)
 }
 
@@ -52,7 +58,9 @@ pub fn errs(text: &str) -> Vec<(usize, String, String)> {
         Ok(_) => panic!("expected diagnostics for:\n{text}"),
         Err(d) => {
             assert!(!d.0.is_empty());
-            d.0.into_iter().map(|d| (d.location.line, d.keyword, d.message)).collect()
+            d.0.into_iter()
+                .map(|d| (d.location.line, d.keyword, d.message))
+                .collect()
         }
     }
 }
@@ -61,10 +69,17 @@ pub fn errs(text: &str) -> Vec<(usize, String, String)> {
 #[track_caller]
 pub fn err1(text: &str, line: usize, keyword: &str, needle: &str) {
     let e = errs(text);
-    assert_eq!(e.len(), 1, "expected one diagnostic, got {e:#?}\n--- config:\n{text}");
+    assert_eq!(
+        e.len(),
+        1,
+        "expected one diagnostic, got {e:#?}\n--- config:\n{text}"
+    );
     let (l, k, m) = &e[0];
     assert_eq!((*l, k.as_str()), (line, keyword), "diagnostic {e:?}");
-    assert!(m.contains(needle), "message {m:?} does not contain {needle:?}");
+    assert!(
+        m.contains(needle),
+        "message {m:?} does not contain {needle:?}"
+    );
 }
 
 /// Whether tests must fail (rather than skip) when haproxy is missing.
@@ -74,9 +89,15 @@ pub fn haproxy_required() -> bool {
 
 /// Whether the real haproxy binary is available; panics when it is required and missing.
 pub fn have_haproxy() -> bool {
-    let found = Command::new("haproxy").arg("-v").output().is_ok_and(|o| o.status.success());
+    let found = Command::new("haproxy")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
-        assert!(!haproxy_required(), "haproxy is not on PATH but FULCRUM_REQUIRE_NETNS=1 or CI is set");
+        assert!(
+            !haproxy_required(),
+            "haproxy is not on PATH but FULCRUM_REQUIRE_NETNS=1 or CI is set"
+        );
         eprintln!("skipping the comparison with the real haproxy: not on PATH");
     }
     found
@@ -87,8 +108,17 @@ pub fn haproxy_check_file(path: &Path) -> Option<(bool, String)> {
     if !have_haproxy() {
         return None;
     }
-    let out = Command::new("haproxy").arg("-c").arg("-f").arg(path).output().expect("run haproxy");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(path)
+        .output()
+        .expect("run haproxy");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // `-c` on a configuration without any listener exits with 2 but calls it error-free
     let valid = out.status.success() || text.contains("Configuration file has no error");
     Some((valid, text))
@@ -112,7 +142,10 @@ pub fn haproxy_check(text: &str) -> Option<(bool, String)> {
 pub fn ok_both(text: &str) -> Config {
     let c = ok(text);
     if let Some((valid, out)) = haproxy_check(text) {
-        assert!(valid, "haproxy rejects a configuration fulcrum accepts:\n{out}\n--- config:\n{text}");
+        assert!(
+            valid,
+            "haproxy rejects a configuration fulcrum accepts:\n{out}\n--- config:\n{text}"
+        );
     }
     c
 }
@@ -122,10 +155,14 @@ pub fn ok_both(text: &str) -> Config {
 pub fn err_both(text: &str) -> Vec<(usize, String, String)> {
     let e = errs(text);
     if let Some((valid, out)) = haproxy_check(text) {
-        assert!(!valid, "haproxy accepts a configuration fulcrum rejects:\n{out}\n--- config:\n{text}");
+        assert!(
+            !valid,
+            "haproxy accepts a configuration fulcrum rejects:\n{out}\n--- config:\n{text}"
+        );
     }
     e
 }
 
 /// Timeouts good enough to keep haproxy -c free of warnings.
-pub const DEFAULTS: &str = "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n";
+pub const DEFAULTS: &str =
+    "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n";

@@ -142,8 +142,14 @@ mod tests {
 
     #[test]
     fn renders_requests() {
-        let c = HttpCheck::new("GET", "/health", "HTTP/1.1", Some("example.org"), Expect::Status(200))
-            .unwrap();
+        let c = HttpCheck::new(
+            "GET",
+            "/health",
+            "HTTP/1.1",
+            Some("example.org"),
+            Expect::Status(200),
+        )
+        .unwrap();
         assert_eq!(
             c.request(),
             b"GET /health HTTP/1.1\r\nHost: example.org\r\nConnection: close\r\n\r\n"
@@ -159,11 +165,29 @@ mod tests {
     #[test]
     fn rejects_injection() {
         let e = Expect::Default;
-        assert!(matches!(HttpCheck::new("GET\r\n", "/", "HTTP/1.0", None, e.clone()), Err(SpecError::Method(_))));
-        assert!(matches!(HttpCheck::new("", "/", "HTTP/1.0", None, e.clone()), Err(SpecError::Method(_))));
-        assert!(matches!(HttpCheck::new("GET", "/ x", "HTTP/1.0", None, e.clone()), Err(SpecError::Uri(_))));
-        assert!(matches!(HttpCheck::new("GET", "", "HTTP/1.0", None, e.clone()), Err(SpecError::Uri(_))));
-        assert!(matches!(HttpCheck::new("GET", "/", "HTTP/2", None, e.clone()), Err(SpecError::Version(_))));
-        assert!(matches!(HttpCheck::new("GET", "/", "HTTP/1.1", Some("a\r\nX: y"), e), Err(SpecError::Host(_))));
+        assert!(matches!(
+            HttpCheck::new("GET\r\n", "/", "HTTP/1.0", None, e.clone()),
+            Err(SpecError::Method(_))
+        ));
+        assert!(matches!(
+            HttpCheck::new("", "/", "HTTP/1.0", None, e.clone()),
+            Err(SpecError::Method(_))
+        ));
+        assert!(matches!(
+            HttpCheck::new("GET", "/ x", "HTTP/1.0", None, e.clone()),
+            Err(SpecError::Uri(_))
+        ));
+        assert!(matches!(
+            HttpCheck::new("GET", "", "HTTP/1.0", None, e.clone()),
+            Err(SpecError::Uri(_))
+        ));
+        assert!(matches!(
+            HttpCheck::new("GET", "/", "HTTP/2", None, e.clone()),
+            Err(SpecError::Version(_))
+        ));
+        assert!(matches!(
+            HttpCheck::new("GET", "/", "HTTP/1.1", Some("a\r\nX: y"), e),
+            Err(SpecError::Host(_))
+        ));
     }
 }

@@ -35,7 +35,11 @@ pub fn haproxy_log_line(
     ctx: &LogContext,
 ) -> String {
     let mut line = String::with_capacity(200);
-    let who = if ctx.backup { "Backup Server" } else { "Server" };
+    let who = if ctx.backup {
+        "Backup Server"
+    } else {
+        "Server"
+    };
     let state = match transition {
         Transition::Up => "UP",
         Transition::Down => "DOWN",
@@ -101,7 +105,11 @@ mod tests {
     #[test]
     fn down_connection_refused() {
         let o = CheckOutcome::new(CheckStatus::L4Connection, ms(0)).with_info("Connection refused");
-        let ctx = LogContext { active: 4, backups: 1, ..LogContext::default() };
+        let ctx = LogContext {
+            active: 4,
+            backups: 1,
+            ..LogContext::default()
+        };
         assert_eq!(
             haproxy_log_line("app", "s2", Transition::Down, &o, &ctx),
             "Server app/s2 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 4 active and 1 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
@@ -113,7 +121,11 @@ mod tests {
         let o = CheckOutcome::new(CheckStatus::L7Status, ms(0))
             .with_code(503)
             .with_info("Service Unavailable");
-        let ctx = LogContext { active: 3, backups: 1, ..LogContext::default() };
+        let ctx = LogContext {
+            active: 3,
+            backups: 1,
+            ..LogContext::default()
+        };
         assert_eq!(
             haproxy_log_line("app", "s3", Transition::Down, &o, &ctx),
             "Server app/s3 is DOWN, reason: Layer7 wrong status, code: 503, info: \"Service Unavailable\", check duration: 0ms. 3 active and 1 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
@@ -122,14 +134,22 @@ mod tests {
 
     #[test]
     fn down_invalid_timeout_and_mismatch() {
-        let ctx = LogContext { active: 2, backups: 1, ..LogContext::default() };
+        let ctx = LogContext {
+            active: 2,
+            backups: 1,
+            ..LogContext::default()
+        };
         let o = CheckOutcome::new(CheckStatus::L7Response, ms(2));
         assert_eq!(
             haproxy_log_line("app", "s4", Transition::Down, &o, &ctx),
             "Server app/s4 is DOWN, reason: Layer7 invalid response, check duration: 2ms. 2 active and 1 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
         );
         let t = CheckOutcome::new(CheckStatus::L7Timeout, ms(1001));
-        let ctx1 = LogContext { active: 1, backups: 1, ..LogContext::default() };
+        let ctx1 = LogContext {
+            active: 1,
+            backups: 1,
+            ..LogContext::default()
+        };
         assert_eq!(
             haproxy_log_line("app", "s5", Transition::Down, &t, &ctx1),
             "Server app/s5 is DOWN, reason: Layer7 timeout, check duration: 1001ms. 1 active and 1 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
@@ -150,13 +170,19 @@ mod tests {
     #[test]
     fn up_lines() {
         let o = CheckOutcome::new(CheckStatus::L7Ok, ms(1)).with_code(200);
-        let ctx = LogContext { active: 2, ..LogContext::default() };
+        let ctx = LogContext {
+            active: 2,
+            ..LogContext::default()
+        };
         assert_eq!(
             haproxy_log_line("app", "s2", Transition::Up, &o, &ctx),
             "Server app/s2 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue."
         );
         let l4 = CheckOutcome::new(CheckStatus::L4Ok, ms(0));
-        let ctx = LogContext { active: 3, ..LogContext::default() };
+        let ctx = LogContext {
+            active: 3,
+            ..LogContext::default()
+        };
         assert_eq!(
             haproxy_log_line("tcpb", "t2", Transition::Up, &l4, &ctx),
             "Server tcpb/t2 is UP, reason: Layer4 check passed, check duration: 0ms. 3 active and 0 backup servers online. 0 sessions requeued, 0 total in queue."
@@ -165,18 +191,31 @@ mod tests {
 
     #[test]
     fn backup_lines() {
-        let refused = CheckOutcome::new(CheckStatus::L4Connection, ms(0)).with_info("Connection refused");
-        let active_down = LogContext { active: 0, backups: 1, ..LogContext::default() };
+        let refused =
+            CheckOutcome::new(CheckStatus::L4Connection, ms(0)).with_info("Connection refused");
+        let active_down = LogContext {
+            active: 0,
+            backups: 1,
+            ..LogContext::default()
+        };
         assert_eq!(
             haproxy_log_line("m", "m1", Transition::Down, &refused, &active_down),
             "Server m/m1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 0 active and 1 backup servers left. Running on backup. 0 sessions active, 0 requeued, 0 remaining in queue."
         );
         let ok = CheckOutcome::new(CheckStatus::L7Ok, ms(0)).with_code(200);
-        let backup_up = LogContext { backup: true, active: 0, backups: 1, ..LogContext::default() };
+        let backup_up = LogContext {
+            backup: true,
+            active: 0,
+            backups: 1,
+            ..LogContext::default()
+        };
         assert_eq!(
             haproxy_log_line("m", "mb", Transition::Up, &ok, &backup_up),
             "Backup Server m/mb is UP, reason: Layer7 check passed, code: 200, check duration: 0ms. 0 active and 1 backup servers online. Running on backup. 0 sessions requeued, 0 total in queue."
         );
-        assert_eq!(no_server_available_line("m"), "backend m has no server available!");
+        assert_eq!(
+            no_server_available_line("m"),
+            "backend m has no server available!"
+        );
     }
 }

@@ -162,7 +162,10 @@ mod tests {
         let s = parse_status_line(b"HTTP/1.0 503 Service Unavailable").unwrap();
         assert_eq!((s.code, s.reason), (503, &b"Service Unavailable"[..]));
         assert_eq!(parse_status_line(b"HTTP/1.1 204").unwrap().reason, b"");
-        assert_eq!(parse_status_line(b"HTTP/1.1  404 Not Found").unwrap().code, 404);
+        assert_eq!(
+            parse_status_line(b"HTTP/1.1  404 Not Found").unwrap().code,
+            404
+        );
         for bad in [
             &b"garbage"[..],
             b"",
@@ -175,7 +178,12 @@ mod tests {
             b"HTTP/1.1200 OK",
             b"http/1.1 200 OK",
         ] {
-            assert_eq!(parse_status_line(bad), None, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                parse_status_line(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -183,17 +191,29 @@ mod tests {
     fn default_expectation() {
         let v = evaluate(b"HTTP/1.0 301 Moved\r\n", false, &Expect::Default).unwrap();
         assert_eq!((v.status, v.code), (CheckStatus::L7Ok, Some(301)));
-        let v = evaluate(b"HTTP/1.0 503 Service Unavailable\r\n", false, &Expect::Default).unwrap();
+        let v = evaluate(
+            b"HTTP/1.0 503 Service Unavailable\r\n",
+            false,
+            &Expect::Default,
+        )
+        .unwrap();
         assert_eq!(v.status, CheckStatus::L7Status);
         assert_eq!(v.info, Some(&b"Service Unavailable"[..]));
         assert_eq!(evaluate(b"HTTP/1.0 200", false, &Expect::Default), None);
         assert_eq!(
-            evaluate(b"HTTP/1.0 200", true, &Expect::Default).unwrap().status,
+            evaluate(b"HTTP/1.0 200", true, &Expect::Default)
+                .unwrap()
+                .status,
             CheckStatus::L7Response
         );
-        assert_eq!(evaluate(b"", true, &Expect::Default).unwrap().status, CheckStatus::L7Response);
         assert_eq!(
-            evaluate(&[b'x'; MAX_RESPONSE], false, &Expect::Default).unwrap().status,
+            evaluate(b"", true, &Expect::Default).unwrap().status,
+            CheckStatus::L7Response
+        );
+        assert_eq!(
+            evaluate(&[b'x'; MAX_RESPONSE], false, &Expect::Default)
+                .unwrap()
+                .status,
             CheckStatus::L7Response
         );
     }
@@ -202,7 +222,10 @@ mod tests {
     fn status_expectation() {
         let e = Expect::Status(201);
         let v = evaluate(b"HTTP/1.1 200 OK\r\n", false, &e).unwrap();
-        assert_eq!((v.status, v.code, v.info), (CheckStatus::L7Status, Some(200), Some(&b"OK"[..])));
+        assert_eq!(
+            (v.status, v.code, v.info),
+            (CheckStatus::L7Status, Some(200), Some(&b"OK"[..]))
+        );
         let v = evaluate(b"HTTP/1.1 201 Created\r\n", false, &e).unwrap();
         assert_eq!(v.status, CheckStatus::L7Ok);
     }
@@ -223,14 +246,26 @@ mod tests {
         assert_eq!(v.status, CheckStatus::L7Ok);
         let partial = b"HTTP/1.1 200 OK\r\n\r\nali";
         assert_eq!(evaluate(partial, false, &e), None);
-        assert_eq!(evaluate(partial, true, &e).unwrap().status, CheckStatus::L7Response);
-        assert_eq!(evaluate(b"HTTP/1.1 200 OK\r\n", true, &e).unwrap().status, CheckStatus::L7Response);
+        assert_eq!(
+            evaluate(partial, true, &e).unwrap().status,
+            CheckStatus::L7Response
+        );
+        assert_eq!(
+            evaluate(b"HTTP/1.1 200 OK\r\n", true, &e).unwrap().status,
+            CheckStatus::L7Response
+        );
     }
 
     #[test]
     fn content_lengths() {
-        assert_eq!(content_length(b"HTTP/1.1 200 OK\r\ncontent-LENGTH:  12 \r\n"), Some(12));
-        assert_eq!(content_length(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n"), None);
+        assert_eq!(
+            content_length(b"HTTP/1.1 200 OK\r\ncontent-LENGTH:  12 \r\n"),
+            Some(12)
+        );
+        assert_eq!(
+            content_length(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n"),
+            None
+        );
         assert_eq!(content_length(b"Content-Length: 3\r\n"), None);
     }
 

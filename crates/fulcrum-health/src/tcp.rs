@@ -27,8 +27,9 @@ pub(crate) async fn connect(
 ) -> Result<TcpStream, CheckOutcome> {
     match timeout_at(deadline, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(CheckOutcome::new(CheckStatus::L4Connection, start.elapsed())
-            .with_info(error_text(&e))),
+        Ok(Err(e)) => Err(
+            CheckOutcome::new(CheckStatus::L4Connection, start.elapsed()).with_info(error_text(&e)),
+        ),
         Err(_) => Err(CheckOutcome::new(CheckStatus::L4Timeout, start.elapsed())),
     }
 }

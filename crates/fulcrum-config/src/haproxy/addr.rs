@@ -56,17 +56,27 @@ pub fn split(s: &str, proto: Proto) -> Result<Split, String> {
                 ("tcp", Proto::Stream) | ("udp", Proto::Datagram) => Family::Any,
                 ("tcp4", Proto::Stream) | ("udp4", Proto::Datagram) => Family::V4,
                 ("tcp6", Proto::Stream) | ("udp6", Proto::Datagram) => Family::V6,
-                ("unix" | "abns" | "fd" | "sockpair" | "quic4" | "quic6" | "udp" | "udp4" | "udp6" | "tcp" | "tcp4" | "tcp6" | "ring", _) => {
+                (
+                    "unix" | "abns" | "fd" | "sockpair" | "quic4" | "quic6" | "udp" | "udp4"
+                    | "udp6" | "tcp" | "tcp4" | "tcp6" | "ring",
+                    _,
+                ) => {
                     return Err(format!("address prefix '{prefix}@' is supported by HAProxy but not yet by fulcrum here"));
                 }
-                _ => return Err(format!("unknown address prefix '{prefix}@' (expected 'ipv4@' or 'ipv6@')")),
+                _ => {
+                    return Err(format!(
+                        "unknown address prefix '{prefix}@' (expected 'ipv4@' or 'ipv6@')"
+                    ))
+                }
             };
             (family, &s[p + 1..])
         }
         None => (Family::Any, s),
     };
     if rest.starts_with('/') {
-        return Err(format!("unix socket address '{rest}' is not supported by fulcrum here"));
+        return Err(format!(
+            "unix socket address '{rest}' is not supported by fulcrum here"
+        ));
     }
     let (host_text, port) = if let Some(inner) = rest.strip_prefix('[') {
         let Some(close) = inner.find(']') else {
@@ -77,7 +87,11 @@ pub fn split(s: &str, proto: Proto) -> Result<Split, String> {
             "" => None,
             _ => match after.strip_prefix(':') {
                 Some(p) => Some(p.to_string()),
-                None => return Err(format!("unexpected '{after}' after ']' in address '{s}' (expected ':PORT')")),
+                None => {
+                    return Err(format!(
+                        "unexpected '{after}' after ']' in address '{s}' (expected ':PORT')"
+                    ))
+                }
             },
         };
         let h = &inner[..close];
@@ -98,11 +112,21 @@ pub fn split(s: &str, proto: Proto) -> Result<Split, String> {
     } else if host_text.parse::<Ipv6Addr>().is_err() && is_hostname(host_text) {
         Host::Name(host_text.to_string())
     } else {
-        return Err(format!("'{host_text}' is neither an IP address nor a host name"));
+        return Err(format!(
+            "'{host_text}' is neither an IP address nor a host name"
+        ));
     };
     match (family, &host) {
-        (Family::V4, Host::Ip(IpAddr::V6(_))) => return Err(format!("'{host_text}' is not an IPv4 address (ipv4@ prefix)")),
-        (Family::V6, Host::Ip(IpAddr::V4(_))) => return Err(format!("'{host_text}' is not an IPv6 address (ipv6@ prefix)")),
+        (Family::V4, Host::Ip(IpAddr::V6(_))) => {
+            return Err(format!(
+                "'{host_text}' is not an IPv4 address (ipv4@ prefix)"
+            ))
+        }
+        (Family::V6, Host::Ip(IpAddr::V4(_))) => {
+            return Err(format!(
+                "'{host_text}' is not an IPv6 address (ipv6@ prefix)"
+            ))
+        }
         _ => {}
     }
     Ok(Split { family, host, port })
@@ -112,7 +136,10 @@ fn is_hostname(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
 }
 
@@ -120,7 +147,9 @@ fn is_hostname(s: &str) -> bool {
 pub fn port(s: &str) -> Result<u16, String> {
     match s.parse::<u16>() {
         Ok(p) if p > 0 && !s.starts_with('+') => Ok(p),
-        _ => Err(format!("invalid port '{s}': expected a number between 1 and 65535")),
+        _ => Err(format!(
+            "invalid port '{s}': expected a number between 1 and 65535"
+        )),
     }
 }
 
@@ -131,7 +160,9 @@ pub fn port_range(s: &str) -> Result<(u16, u16), String> {
         Some((a, b)) => {
             let (a, b) = (port(a)?, port(b)?);
             if a > b {
-                return Err(format!("invalid port range '{s}': the first port must not be above the last"));
+                return Err(format!(
+                    "invalid port range '{s}': the first port must not be above the last"
+                ));
             }
             Ok((a, b))
         }
@@ -156,12 +187,18 @@ pub fn system_resolve(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>>
 }
 
 /// Turns a host into one socket address, resolving names and honouring the family prefix.
-pub fn resolve(host: &Host, family: Family, port: u16, resolver: Resolver<'_>) -> Result<SocketAddr, String> {
+pub fn resolve(
+    host: &Host,
+    family: Family,
+    port: u16,
+    resolver: Resolver<'_>,
+) -> Result<SocketAddr, String> {
     match host {
         Host::Any => Ok(SocketAddr::new(any_addr(family), port)),
         Host::Ip(ip) => Ok(SocketAddr::new(*ip, port)),
         Host::Name(name) => {
-            let addrs = resolver(name, port).map_err(|e| format!("could not resolve address '{name}': {e}"))?;
+            let addrs = resolver(name, port)
+                .map_err(|e| format!("could not resolve address '{name}': {e}"))?;
             addrs
                 .into_iter()
                 .find(|a| match family {
@@ -194,11 +231,16 @@ mod tests {
         assert_eq!(sp("example.com:80").host, Host::Name("example.com".into()));
         assert!(split("unix@/x", Proto::Stream).is_err());
         assert!(split("/run/x.sock", Proto::Stream).is_err());
-        assert!(split("bogus@1.2.3.4:1", Proto::Stream).unwrap_err().contains("unknown address prefix"));
+        assert!(split("bogus@1.2.3.4:1", Proto::Stream)
+            .unwrap_err()
+            .contains("unknown address prefix"));
         assert!(split("ipv4@::1:80", Proto::Stream).is_err());
         assert!(split("[::1:80", Proto::Stream).is_err());
         assert!(split("a b:80", Proto::Stream).is_err());
-        assert_eq!(split("udp@1.2.3.4:514", Proto::Datagram).unwrap().family, Family::Any);
+        assert_eq!(
+            split("udp@1.2.3.4:514", Proto::Datagram).unwrap().family,
+            Family::Any
+        );
     }
 
     #[test]

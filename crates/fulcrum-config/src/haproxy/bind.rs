@@ -12,7 +12,11 @@ const MAX_ADDRS: usize = 65536;
 pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bind> {
     let loc = &line.location;
     let Some(list) = line.words.get(1) else {
-        sink.error(loc, "bind", "expects 'bind ADDRESS:PORT[,ADDRESS:PORT...] [options]'");
+        sink.error(
+            loc,
+            "bind",
+            "expects 'bind ADDRESS:PORT[,ADDRESS:PORT...] [options]'",
+        );
         return None;
     };
     let mut ok = true;
@@ -62,7 +66,9 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
                         sink.error(
                             loc,
                             &format!("bind {opt}"),
-                            format!("bind option '{opt}' is supported by HAProxy, not yet by fulcrum"),
+                            format!(
+                                "bind option '{opt}' is supported by HAProxy, not yet by fulcrum"
+                            ),
                         );
                         i += arity;
                     }
@@ -89,12 +95,16 @@ fn one(item: &str, resolver: Resolver<'_>) -> Result<Vec<std::net::SocketAddr>, 
     }
     let s = addr::split(item, Proto::Stream)?;
     let Some(port) = s.port.as_deref().filter(|p| !p.is_empty()) else {
-        return Err(format!("address '{item}' has no port: expected ADDRESS:PORT, :PORT or ADDRESS:FIRST-LAST"));
+        return Err(format!(
+            "address '{item}' has no port: expected ADDRESS:PORT, :PORT or ADDRESS:FIRST-LAST"
+        ));
     };
     let (first, last) = addr::port_range(port)?;
     let base = match (&s.host, s.family) {
         (Host::Any, fam) => addr::any_addr(fam),
         _ => addr::resolve(&s.host, s.family, first, resolver)?.ip(),
     };
-    Ok((first..=last).map(|p| std::net::SocketAddr::new(base, p)).collect())
+    Ok((first..=last)
+        .map(|p| std::net::SocketAddr::new(base, p))
+        .collect())
 }

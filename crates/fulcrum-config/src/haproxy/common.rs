@@ -48,7 +48,12 @@ impl Sink {
     }
 
     /// Parses a time argument, recording a problem on failure.
-    pub fn time(&mut self, location: &Location, keyword: &str, arg: Option<&str>) -> Option<Duration> {
+    pub fn time(
+        &mut self,
+        location: &Location,
+        keyword: &str,
+        arg: Option<&str>,
+    ) -> Option<Duration> {
         match arg {
             None => {
                 self.error(location, keyword, "expects a time argument (such as '5s')");
@@ -65,7 +70,14 @@ impl Sink {
     }
 
     /// Parses an integer argument within `min..=max`, recording a problem on failure.
-    pub fn uint(&mut self, location: &Location, keyword: &str, arg: Option<&str>, min: u64, max: u64) -> Option<u64> {
+    pub fn uint(
+        &mut self,
+        location: &Location,
+        keyword: &str,
+        arg: Option<&str>,
+        min: u64,
+        max: u64,
+    ) -> Option<u64> {
         match arg {
             None => {
                 self.error(

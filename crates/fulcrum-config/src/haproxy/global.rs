@@ -105,7 +105,13 @@ fn stats_socket(g: &mut Global, line: &Line, sink: &mut Sink) {
     } else if path.starts_with('/') || !path.contains('@') && !path.contains(':') {
         path.clone()
     } else {
-        sink.error(loc, kw, format!("'{path}': only unix socket paths are supported by fulcrum for the stats socket"));
+        sink.error(
+            loc,
+            kw,
+            format!(
+                "'{path}': only unix socket paths are supported by fulcrum for the stats socket"
+            ),
+        );
         return;
     };
     let mut s = StatsSocket {
@@ -121,10 +127,20 @@ fn stats_socket(g: &mut Global, line: &Line, sink: &mut Sink) {
         let opt = line.word(i);
         let val = line.words.get(i + 1).map(String::as_str);
         match opt {
-            "mode" => match val.and_then(|v| u32::from_str_radix(v, 8).ok()).filter(|m| *m <= 0o7777) {
+            "mode" => match val
+                .and_then(|v| u32::from_str_radix(v, 8).ok())
+                .filter(|m| *m <= 0o7777)
+            {
                 Some(m) => s.mode = Some(m),
                 None => {
-                    sink.error(loc, kw, format!("'mode' expects an octal permission such as 600, got '{}'", val.unwrap_or("")));
+                    sink.error(
+                        loc,
+                        kw,
+                        format!(
+                            "'mode' expects an octal permission such as 600, got '{}'",
+                            val.unwrap_or("")
+                        ),
+                    );
                     ok = false;
                 }
             },
@@ -133,14 +149,28 @@ fn stats_socket(g: &mut Global, line: &Line, sink: &mut Sink) {
                 Some("operator") => s.level = StatsLevel::Operator,
                 Some("admin") => s.level = StatsLevel::Admin,
                 _ => {
-                    sink.error(loc, kw, format!("'level' expects user, operator or admin, got '{}'", val.unwrap_or("")));
+                    sink.error(
+                        loc,
+                        kw,
+                        format!(
+                            "'level' expects user, operator or admin, got '{}'",
+                            val.unwrap_or("")
+                        ),
+                    );
                     ok = false;
                 }
             },
             "expose-fd" => match val {
                 Some("listeners") => s.expose_fd_listeners = true,
                 _ => {
-                    sink.error(loc, kw, format!("'expose-fd' expects 'listeners', got '{}'", val.unwrap_or("")));
+                    sink.error(
+                        loc,
+                        kw,
+                        format!(
+                            "'expose-fd' expects 'listeners', got '{}'",
+                            val.unwrap_or("")
+                        ),
+                    );
                     ok = false;
                 }
             },
@@ -152,7 +182,11 @@ fn stats_socket(g: &mut Global, line: &Line, sink: &mut Sink) {
                         i += 1 + arity;
                         continue;
                     }
-                    None => sink.error(loc, kw, format!("unknown option '{other}': expected mode, level or expose-fd")),
+                    None => sink.error(
+                        loc,
+                        kw,
+                        format!("unknown option '{other}': expected mode, level or expose-fd"),
+                    ),
                 }
                 i += 1;
                 continue;

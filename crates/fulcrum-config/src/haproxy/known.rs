@@ -91,12 +91,16 @@ pub const GLOBAL_UNSUPPORTED_PREFIXES: &[&str] = &["tune.", "ssl-"];
 
 /// `global` keywords fulcrum implements.
 pub const GLOBAL_SUPPORTED: &[&str] = &[
-    "maxconn", "nbthread", "log", "stats", "user", "uid", "group", "gid", "daemon", "chroot", "pidfile",
+    "maxconn", "nbthread", "log", "stats", "user", "uid", "group", "gid", "daemon", "chroot",
+    "pidfile",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.
 pub fn global_unsupported(kw: &str) -> bool {
-    GLOBAL_UNSUPPORTED.contains(&kw) || GLOBAL_UNSUPPORTED_PREFIXES.iter().any(|p| kw.starts_with(p))
+    GLOBAL_UNSUPPORTED.contains(&kw)
+        || GLOBAL_UNSUPPORTED_PREFIXES
+            .iter()
+            .any(|p| kw.starts_with(p))
 }
 
 /// Whether `kw` is any `global` keyword (supported or not).

@@ -42,7 +42,10 @@ pub enum LexError {
 }
 
 /// Splits `line` into words. `env` looks environment variables up (tests pass their own).
-pub fn split_line(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, LexError> {
+pub fn split_line(
+    line: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, LexError> {
     let chars: Vec<char> = line.chars().collect();
     let mut words = Vec::new();
     let mut cur = String::new();
@@ -196,7 +199,8 @@ fn variable(
                 Some(p) => (&inner[..p], Some(&inner[p + 1..])),
                 None => (inner.as_str(), None),
             };
-            let valid = name.chars().next().is_some_and(is_name_start) && name.chars().all(is_name_char);
+            let valid =
+                name.chars().next().is_some_and(is_name_start) && name.chars().all(is_name_char);
             if !valid {
                 return Err(LexError::BadVarName {
                     name: inner.clone(),
@@ -277,7 +281,10 @@ mod tests {
         assert_eq!(split(r"x\x41y"), ["xAy"]);
         assert_eq!(split(r"fo\qo"), ["fo\\qo"]);
         assert_eq!(split(r"end\"), ["end\\"]);
-        assert_eq!(split_line(r"x\x4", &env), Err(LexError::BadHexEscape { column: 2 }));
+        assert_eq!(
+            split_line(r"x\x4", &env),
+            Err(LexError::BadHexEscape { column: 2 })
+        );
     }
 
     #[test]
@@ -289,19 +296,31 @@ mod tests {
         assert_eq!(split("a $NOPE b"), ["a", "", "b"]);
         assert_eq!(split("$SPACED"), ["a b"]);
         assert_eq!(split("cost $ 5 $1"), ["cost", "$", "5", "$1"]);
-        assert_eq!(split_line("${HOME", &env), Err(LexError::UnterminatedVar { column: 1 }));
-        assert!(matches!(split_line("${1x}", &env), Err(LexError::BadVarName { .. })));
+        assert_eq!(
+            split_line("${HOME", &env),
+            Err(LexError::UnterminatedVar { column: 1 })
+        );
+        assert!(matches!(
+            split_line("${1x}", &env),
+            Err(LexError::BadVarName { .. })
+        ));
     }
 
     #[test]
     fn unmatched_quotes() {
         assert_eq!(
             split_line(r#"a "b"#, &env),
-            Err(LexError::UnmatchedQuote { quote: '"', column: 3 })
+            Err(LexError::UnmatchedQuote {
+                quote: '"',
+                column: 3
+            })
         );
         assert_eq!(
             split_line(r"'fo\'o' x", &env),
-            Err(LexError::UnmatchedQuote { quote: '\'', column: 7 })
+            Err(LexError::UnmatchedQuote {
+                quote: '\'',
+                column: 7
+            })
         );
     }
 }

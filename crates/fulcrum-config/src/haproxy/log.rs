@@ -8,19 +8,26 @@ use super::model::{LogAddress, LogFormat, LogTarget};
 
 /// Syslog facilities HAProxy accepts.
 pub const FACILITIES: &[&str] = &[
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2", "ftp", "ntp", "audit",
-    "alert", "cron2", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
+    "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
 ];
 
 /// Syslog levels, most severe first.
-pub const LEVELS: &[&str] = &["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
+pub const LEVELS: &[&str] = &[
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
 
 /// Parses a `log` line whose target is at `words[1]` (not `log global`).
 pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<LogTarget> {
     let loc = &line.location;
     let w = &line.words;
     let Some(target) = w.get(1) else {
-        sink.error(loc, "log", "expects 'log TARGET [len N] [format F] FACILITY [LEVEL [MINLEVEL]]' or 'log global'");
+        sink.error(
+            loc,
+            "log",
+            "expects 'log TARGET [len N] [format F] FACILITY [LEVEL [MINLEVEL]]' or 'log global'",
+        );
         return None;
     };
     let address = match target_address(target, resolver) {
@@ -50,22 +57,40 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Log
                     Some("short") => format = LogFormat::Short,
                     Some("raw") => format = LogFormat::Raw,
                     Some(f @ ("priority" | "timed" | "iso" | "local")) => {
-                        sink.error(loc, "log", format!("log format '{f}' is supported by HAProxy, not yet by fulcrum"));
+                        sink.error(
+                            loc,
+                            "log",
+                            format!("log format '{f}' is supported by HAProxy, not yet by fulcrum"),
+                        );
                         ok = false;
                     }
                     Some(f) => {
-                        sink.error(loc, "log", format!("unknown log format '{f}': expected rfc3164, rfc5424, short or raw"));
+                        sink.error(
+                            loc,
+                            "log",
+                            format!(
+                                "unknown log format '{f}': expected rfc3164, rfc5424, short or raw"
+                            ),
+                        );
                         ok = false;
                     }
                     None => {
-                        sink.error(loc, "log", "'format' expects rfc3164, rfc5424, short or raw");
+                        sink.error(
+                            loc,
+                            "log",
+                            "'format' expects rfc3164, rfc5424, short or raw",
+                        );
                         ok = false;
                     }
                 }
                 i += 2;
             }
             Some("sample") => {
-                sink.error(loc, "log", "'sample' is supported by HAProxy, not yet by fulcrum");
+                sink.error(
+                    loc,
+                    "log",
+                    "'sample' is supported by HAProxy, not yet by fulcrum",
+                );
                 ok = false;
                 i += 2;
             }
@@ -73,22 +98,47 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Log
         }
     }
     let Some(facility) = w.get(i) else {
-        sink.error(loc, "log", format!("missing facility: expected one of {}", FACILITIES.join(", ")));
+        sink.error(
+            loc,
+            "log",
+            format!(
+                "missing facility: expected one of {}",
+                FACILITIES.join(", ")
+            ),
+        );
         return None;
     };
     if !FACILITIES.contains(&facility.as_str()) {
-        sink.error(loc, "log", format!("unknown facility '{facility}': expected one of {}", FACILITIES.join(", ")));
+        sink.error(
+            loc,
+            "log",
+            format!(
+                "unknown facility '{facility}': expected one of {}",
+                FACILITIES.join(", ")
+            ),
+        );
         ok = false;
     }
     let mut levels = Vec::new();
     for lv in w.iter().skip(i + 1) {
         if levels.len() == 2 {
-            sink.error(loc, "log", format!("unexpected argument '{lv}' after the facility, level and minimum level"));
+            sink.error(
+                loc,
+                "log",
+                format!("unexpected argument '{lv}' after the facility, level and minimum level"),
+            );
             ok = false;
             break;
         }
         if !LEVELS.contains(&lv.as_str()) {
-            sink.error(loc, "log", format!("unknown level '{lv}': expected one of {}", LEVELS.join(", ")));
+            sink.error(
+                loc,
+                "log",
+                format!(
+                    "unknown level '{lv}': expected one of {}",
+                    LEVELS.join(", ")
+                ),
+            );
             ok = false;
         }
         levels.push(lv.clone());

@@ -58,7 +58,10 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<Config, Diagnostic
 }
 
 /// [`parse_sources`] with explicit environment and resolver.
-pub fn parse_sources_with(sources: &[(PathBuf, String)], opts: &ParseOptions<'_>) -> Result<Config, Diagnostics> {
+pub fn parse_sources_with(
+    sources: &[(PathBuf, String)],
+    opts: &ParseOptions<'_>,
+) -> Result<Config, Diagnostics> {
     let mut sink = Sink::default();
     let sections = sections::split(sources, opts.env, &mut sink);
     let mut global = Global::default();
@@ -74,7 +77,10 @@ pub fn parse_sources_with(sources: &[(PathBuf, String)], opts: &ParseOptions<'_>
                     sink.error(
                         &sec.location,
                         sec.kind.keyword(),
-                        format!("no defaults section named '{from}' was declared before this {}", sec.kind.keyword()),
+                        format!(
+                            "no defaults section named '{from}' was declared before this {}",
+                            sec.kind.keyword()
+                        ),
                     );
                     continue;
                 }
@@ -158,7 +164,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, Diagnostics> {
 
 fn read(p: &Path, sources: &mut Vec<(PathBuf, String)>, diags: &mut Vec<Diagnostic>) {
     match std::fs::read(p) {
-        Ok(bytes) => sources.push((p.to_path_buf(), String::from_utf8_lossy(&bytes).into_owned())),
+        Ok(bytes) => sources.push((
+            p.to_path_buf(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )),
         Err(e) => diags.push(io_diag(p, &e)),
     }
 }

@@ -7,7 +7,10 @@ use super::bind;
 use super::common::{Line, Sink};
 use super::known;
 use super::log;
-use super::model::{Balance, Bind, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect, LogTarget, Mode, Timeouts};
+use super::model::{
+    Balance, Bind, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect, LogTarget, Mode,
+    Timeouts,
+};
 use super::sections::SectionKind;
 use super::server::{self, ServerDraft, ServerOpts};
 use crate::Location;
@@ -90,12 +93,17 @@ pub fn bit(kind: SectionKind) -> u8 {
 }
 
 fn mask_names(mask: u8) -> String {
-    [(D, "defaults"), (F, "frontend"), (L, "listen"), (B, "backend")]
-        .iter()
-        .filter(|(b, _)| mask & b != 0)
-        .map(|(_, n)| *n)
-        .collect::<Vec<_>>()
-        .join(", ")
+    [
+        (D, "defaults"),
+        (F, "frontend"),
+        (L, "listen"),
+        (B, "backend"),
+    ]
+    .iter()
+    .filter(|(b, _)| mask & b != 0)
+    .map(|(_, n)| *n)
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 /// Whether `kw` is a keyword of proxy sections (supported or not).
@@ -186,7 +194,14 @@ pub struct Body {
 }
 
 /// Applies one keyword line of a defaults or proxy section.
-pub fn apply(kind: SectionKind, line: &Line, s: &mut Settings, body: &mut Body, resolver: Resolver<'_>, sink: &mut Sink) {
+pub fn apply(
+    kind: SectionKind,
+    line: &Line,
+    s: &mut Settings,
+    body: &mut Body,
+    resolver: Resolver<'_>,
+    sink: &mut Sink,
+) {
     let loc = &line.location;
     let section = kind.keyword();
     let mut kw = line.word(0);
@@ -204,20 +219,36 @@ pub fn apply(kind: SectionKind, line: &Line, s: &mut Settings, body: &mut Body, 
                 return;
             }
             _ => {
-                sink.error(loc, kw, format!("'{kw}' must be followed by 'option' (or 'no log')"));
+                sink.error(
+                    loc,
+                    kw,
+                    format!("'{kw}' must be followed by 'option' (or 'no log')"),
+                );
                 return;
             }
         }
     }
     let Some(&(_, mask)) = KEYWORDS.iter().find(|(k, _)| *k == kw) else {
         if let Some((_, instead)) = LEGACY.iter().find(|(k, _)| *k == kw) {
-            sink.error(loc, kw, format!("'{kw}' is not supported (HAProxy removed it): use '{instead}'"));
+            sink.error(
+                loc,
+                kw,
+                format!("'{kw}' is not supported (HAProxy removed it): use '{instead}'"),
+            );
         } else if known::PROXY_UNSUPPORTED.contains(&kw) {
             sink.unsupported(loc, kw);
         } else if known::is_global_keyword(kw) {
-            sink.error(loc, kw, format!("'{kw}' is a 'global' keyword: it is not allowed in a '{section}' section"));
+            sink.error(
+                loc,
+                kw,
+                format!("'{kw}' is a 'global' keyword: it is not allowed in a '{section}' section"),
+            );
         } else {
-            sink.error(loc, kw, format!("unknown keyword '{kw}' in '{section}' section"));
+            sink.error(
+                loc,
+                kw,
+                format!("unknown keyword '{kw}' in '{section}' section"),
+            );
         }
         return;
     };
@@ -225,7 +256,10 @@ pub fn apply(kind: SectionKind, line: &Line, s: &mut Settings, body: &mut Body, 
         sink.error(
             loc,
             kw,
-            format!("'{kw}' is not allowed in a '{section}' section (allowed in: {})", mask_names(mask)),
+            format!(
+                "'{kw}' is not allowed in a '{section}' section (allowed in: {})",
+                mask_names(mask)
+            ),
         );
         return;
     }
@@ -237,7 +271,11 @@ pub fn apply(kind: SectionKind, line: &Line, s: &mut Settings, body: &mut Body, 
                 match arg {
                     Some("tcp") => s.mode = Mode::Tcp,
                     Some("http") => s.mode = Mode::Http,
-                    other => sink.error(loc, kw, format!("expects 'tcp' or 'http', got '{}'", other.unwrap_or(""))),
+                    other => sink.error(
+                        loc,
+                        kw,
+                        format!("expects 'tcp' or 'http', got '{}'", other.unwrap_or("")),
+                    ),
                 }
             }
         }
@@ -264,7 +302,9 @@ pub fn apply(kind: SectionKind, line: &Line, s: &mut Settings, body: &mut Body, 
         "default_backend" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {
-                    Some(n) if !n.is_empty() => s.default_backend = Some((n.to_string(), loc.clone())),
+                    Some(n) if !n.is_empty() => {
+                        s.default_backend = Some((n.to_string(), loc.clone()))
+                    }
                     _ => sink.error(loc, kw, "expects the name of a backend"),
                 }
             }
@@ -302,7 +342,11 @@ pub fn apply(kind: SectionKind, line: &Line, s: &mut Settings, body: &mut Body, 
                 body.servers.push(d);
             }
         }
-        _ => sink.error(loc, kw, format!("unknown keyword '{kw}' in '{section}' section")),
+        _ => sink.error(
+            loc,
+            kw,
+            format!("unknown keyword '{kw}' in '{section}' section"),
+        ),
     }
 }
 
@@ -323,13 +367,23 @@ fn timeout(kind: SectionKind, line: &Line, s: &mut Settings, sink: &mut Sink) {
         return;
     };
     if mask & bit(kind) == 0 {
-        sink.error(loc, &key, format!("'{key}' is not allowed in a '{}' section (allowed in: {})", kind.keyword(), mask_names(mask)));
+        sink.error(
+            loc,
+            &key,
+            format!(
+                "'{key}' is not allowed in a '{}' section (allowed in: {})",
+                kind.keyword(),
+                mask_names(mask)
+            ),
+        );
         return;
     }
     if !sink.max_args(line, &key, 2, 1) {
         return;
     }
-    let Some(d) = sink.time(loc, &key, line.words.get(2).map(String::as_str)) else { return };
+    let Some(d) = sink.time(loc, &key, line.words.get(2).map(String::as_str)) else {
+        return;
+    };
     let v: Option<Duration> = (!d.is_zero()).then_some(d);
     let t = &mut s.timeouts;
     match name {
@@ -346,12 +400,23 @@ fn timeout(kind: SectionKind, line: &Line, s: &mut Settings, sink: &mut Sink) {
     }
 }
 
-fn option(kind: SectionKind, line: &Line, negate: bool, args: &[String], s: &mut Settings, sink: &mut Sink) {
+fn option(
+    kind: SectionKind,
+    line: &Line,
+    negate: bool,
+    args: &[String],
+    s: &mut Settings,
+    sink: &mut Sink,
+) {
     let loc = &line.location;
     let skip = if negate { 3 } else { 2 };
     let name = line.word(skip - 1);
     let key = format!("option {name}");
-    let shown = if negate { format!("no option {name}") } else { key.clone() };
+    let shown = if negate {
+        format!("no option {name}")
+    } else {
+        key.clone()
+    };
     if name.is_empty() {
         sink.error(loc, "option", "expects an option name");
         return;
@@ -360,17 +425,33 @@ fn option(kind: SectionKind, line: &Line, negate: bool, args: &[String], s: &mut
         if known::OPTION_UNSUPPORTED.contains(&name) {
             sink.unsupported(loc, &key);
         } else {
-            sink.error(loc, &key, format!("unknown option '{name}' in '{}' section", kind.keyword()));
+            sink.error(
+                loc,
+                &key,
+                format!("unknown option '{name}' in '{}' section", kind.keyword()),
+            );
         }
         return;
     };
     if mask & bit(kind) == 0 {
-        sink.error(loc, &key, format!("'{key}' is not allowed in a '{}' section (allowed in: {})", kind.keyword(), mask_names(mask)));
+        sink.error(
+            loc,
+            &key,
+            format!(
+                "'{key}' is not allowed in a '{}' section (allowed in: {})",
+                kind.keyword(),
+                mask_names(mask)
+            ),
+        );
         return;
     }
-    let rest = &args[..];
+    let rest = args;
     if negate && matches!(name, "forwardfor" | "httpchk" | "httplog" | "tcplog") {
-        sink.error(loc, &shown, format!("'no option {name}' is not supported: this option cannot be negated"));
+        sink.error(
+            loc,
+            &shown,
+            format!("'no option {name}' is not supported: this option cannot be negated"),
+        );
         return;
     }
     match name {
@@ -387,7 +468,11 @@ fn option(kind: SectionKind, line: &Line, negate: bool, args: &[String], s: &mut
         "redispatch" | "allbackups" | "httplog" | "tcplog" | "dontlognull" => {
             if let Some(a) = rest.first() {
                 if (name == "redispatch" || name == "httplog") && !negate {
-                    sink.error(loc, &shown, format!("'{key} {a}' is supported by HAProxy, not yet by fulcrum"));
+                    sink.error(
+                        loc,
+                        &shown,
+                        format!("'{key} {a}' is supported by HAProxy, not yet by fulcrum"),
+                    );
                 } else {
                     sink.error(loc, &shown, format!("expects no argument, found '{a}'"));
                 }
@@ -467,7 +552,9 @@ fn forwardfor(line: &Line, rest: &[String], sink: &mut Sink) -> Option<ForwardFo
 
 /// Parses `IP[/MASK]` where MASK is a prefix length or (IPv4) a dotted mask.
 pub fn parse_net(s: &str) -> Result<(std::net::IpAddr, u8), String> {
-    let bad = || format!("invalid network '{s}': expected ADDRESS[/PREFIX] such as 10.0.0.0/8 or 10.0.0.0/255.0.0.0");
+    let bad = || {
+        format!("invalid network '{s}': expected ADDRESS[/PREFIX] such as 10.0.0.0/8 or 10.0.0.0/255.0.0.0")
+    };
     let (ip, mask) = match s.split_once('/') {
         Some((a, m)) => (a, Some(m)),
         None => (s, None),
@@ -506,7 +593,9 @@ fn httpchk(rest: &[String]) -> HttpCheck {
     let version = parts.next().unwrap_or("HTTP/1.0").to_string();
     let host = parts.find_map(|h| {
         let (n, v) = h.split_once(':')?;
-        n.trim().eq_ignore_ascii_case("host").then(|| v.trim().to_string())
+        n.trim()
+            .eq_ignore_ascii_case("host")
+            .then(|| v.trim().to_string())
     });
     HttpCheck {
         method: method.to_string(),
@@ -534,11 +623,19 @@ fn http_check(line: &Line, s: &mut Settings, sink: &mut Sink) {
     }
     let w = &line.words[2..];
     let Some(first) = w.first() else {
-        sink.error(loc, &key, "expects 'status CODE', 'string TEXT' or 'rstatus REGEX'");
+        sink.error(
+            loc,
+            &key,
+            "expects 'status CODE', 'string TEXT' or 'rstatus REGEX'",
+        );
         return;
     };
     if first.starts_with('!') {
-        sink.error(loc, &key, "negated expectations ('!') are supported by HAProxy, not yet by fulcrum");
+        sink.error(
+            loc,
+            &key,
+            "negated expectations ('!') are supported by HAProxy, not yet by fulcrum",
+        );
         return;
     }
     let (m, pattern) = (first.as_str(), w.get(1));
@@ -550,7 +647,11 @@ fn http_check(line: &Line, s: &mut Settings, sink: &mut Sink) {
                 return;
             }
             _ => {
-                sink.error(loc, &key, format!("expects an HTTP status code between 100 and 599, got '{p}'"));
+                sink.error(
+                    loc,
+                    &key,
+                    format!("expects an HTTP status code between 100 and 599, got '{p}'"),
+                );
                 return;
             }
         },
@@ -561,15 +662,23 @@ fn http_check(line: &Line, s: &mut Settings, sink: &mut Sink) {
             return;
         }
         (
-            "rstring" | "hdr" | "fhdr" | "custom" | "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status"
-            | "on-success" | "on-error" | "status-code",
+            "rstring" | "hdr" | "fhdr" | "custom" | "min-recv" | "comment" | "ok-status"
+            | "error-status" | "tout-status" | "on-success" | "on-error" | "status-code",
             _,
         ) => {
-            sink.error(loc, &key, format!("'{m}' is supported by HAProxy, not yet by fulcrum"));
+            sink.error(
+                loc,
+                &key,
+                format!("'{m}' is supported by HAProxy, not yet by fulcrum"),
+            );
             return;
         }
         _ => {
-            sink.error(loc, &key, format!("unknown match '{m}': expected status, string or rstatus"));
+            sink.error(
+                loc,
+                &key,
+                format!("unknown match '{m}': expected status, string or rstatus"),
+            );
             return;
         }
     };
@@ -599,7 +708,13 @@ fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {
                 match line.word(i) {
                     "len" | "depth" => {
                         let which = line.word(i);
-                        match sink.uint(loc, "balance", line.words.get(i + 1).map(String::as_str), 1, u64::from(u32::MAX)) {
+                        match sink.uint(
+                            loc,
+                            "balance",
+                            line.words.get(i + 1).map(String::as_str),
+                            1,
+                            u64::from(u32::MAX),
+                        ) {
                             Some(n) if which == "len" => len = Some(n as usize),
                             Some(n) => depth = Some(n as usize),
                             None => ok = false,
@@ -611,7 +726,11 @@ fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {
                         i += 1;
                     }
                     "path-only" => {
-                        sink.error(loc, "balance", "'uri path-only' is supported by HAProxy, not yet by fulcrum");
+                        sink.error(
+                            loc,
+                            "balance",
+                            "'uri path-only' is supported by HAProxy, not yet by fulcrum",
+                        );
                         ok = false;
                         i += 1;
                     }
@@ -638,21 +757,38 @@ fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {
             }
         },
         "rdp-cookie" | "hash" => {
-            sink.error(loc, "balance", format!("'balance {algo}' is supported by HAProxy, not yet by fulcrum"));
+            sink.error(
+                loc,
+                "balance",
+                format!("'balance {algo}' is supported by HAProxy, not yet by fulcrum"),
+            );
             None
         }
         a if a.starts_with("rdp-cookie(") => {
-            sink.error(loc, "balance", format!("'balance {a}' is supported by HAProxy, not yet by fulcrum"));
+            sink.error(
+                loc,
+                "balance",
+                format!("'balance {a}' is supported by HAProxy, not yet by fulcrum"),
+            );
             None
         }
         a if a.starts_with("hdr(") => {
-            let name = a.strip_prefix("hdr(").and_then(|r| r.strip_suffix(')')).filter(|n| !n.is_empty());
+            let name = a
+                .strip_prefix("hdr(")
+                .and_then(|r| r.strip_suffix(')'))
+                .filter(|n| !n.is_empty());
             let Some(name) = name else {
                 sink.error(loc, "balance", format!("'{a}': expected hdr(NAME)"));
                 return None;
             };
             if let Some(extra) = line.words.get(2) {
-                sink.error(loc, "balance", format!("'{extra}' after hdr(NAME) is supported by HAProxy, not yet by fulcrum"));
+                sink.error(
+                    loc,
+                    "balance",
+                    format!(
+                        "'{extra}' after hdr(NAME) is supported by HAProxy, not yet by fulcrum"
+                    ),
+                );
                 return None;
             }
             Some(Balance::Hdr(name.to_string()))
@@ -661,12 +797,19 @@ fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {
             let n = if a == "random" {
                 Some(2)
             } else {
-                a.strip_prefix("random(").and_then(|r| r.strip_suffix(')')).and_then(|n| n.parse::<u32>().ok()).filter(|n| *n >= 1)
+                a.strip_prefix("random(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .filter(|n| *n >= 1)
             };
             match n {
                 Some(n) => simple(Balance::Random(n), sink),
                 None => {
-                    sink.error(loc, "balance", format!("'{a}': expected random or random(N) with N >= 1"));
+                    sink.error(
+                        loc,
+                        "balance",
+                        format!("'{a}': expected random or random(N) with N >= 1"),
+                    );
                     None
                 }
             }
@@ -684,19 +827,23 @@ fn hash_type(line: &Line, s: &mut Settings, sink: &mut Sink) {
         "map-based" => HashType::MapBased,
         "consistent" => HashType::Consistent,
         other => {
-            sink.error(loc, "hash-type", format!("expects 'map-based' or 'consistent', got '{other}'"));
+            sink.error(
+                loc,
+                "hash-type",
+                format!("expects 'map-based' or 'consistent', got '{other}'"),
+            );
             return;
         }
     };
     let mut ok = true;
     for (i, a) in line.words.iter().enumerate().skip(2) {
         let valid = match i {
-            2 => matches!(a.as_str(), "sdbm" | "djb2" | "wt6" | "crc32" | "none" | "avalanche"),
+            2 => matches!(a.as_str(), "sdbm" | "djb2" | "wt6" | "crc32" | "avalanche"),
             3 => a == "avalanche" && line.word(2) != "avalanche",
             _ => false,
         };
         if !valid {
-            sink.error(loc, "hash-type", format!("unexpected '{a}': expected 'hash-type map-based|consistent [sdbm|djb2|wt6|crc32|none] [avalanche]'"));
+            sink.error(loc, "hash-type", format!("unexpected '{a}': expected 'hash-type map-based|consistent [sdbm|djb2|wt6|crc32] [avalanche]'"));
             ok = false;
         }
     }
@@ -711,9 +858,18 @@ mod tests {
 
     #[test]
     fn nets() {
-        assert_eq!(parse_net("10.0.0.0/8"), Ok(("10.0.0.0".parse().unwrap(), 8)));
-        assert_eq!(parse_net("10.0.0.0/255.255.0.0"), Ok(("10.0.0.0".parse().unwrap(), 16)));
-        assert_eq!(parse_net("127.0.0.1"), Ok(("127.0.0.1".parse().unwrap(), 32)));
+        assert_eq!(
+            parse_net("10.0.0.0/8"),
+            Ok(("10.0.0.0".parse().unwrap(), 8))
+        );
+        assert_eq!(
+            parse_net("10.0.0.0/255.255.0.0"),
+            Ok(("10.0.0.0".parse().unwrap(), 16))
+        );
+        assert_eq!(
+            parse_net("127.0.0.1"),
+            Ok(("127.0.0.1".parse().unwrap(), 32))
+        );
         assert_eq!(parse_net("::1/128"), Ok(("::1".parse().unwrap(), 128)));
         assert!(parse_net("10.0.0.0/33").is_err());
         assert!(parse_net("10.0.0.0/255.0.255.0").is_err());

@@ -63,7 +63,11 @@ pub struct Section {
 }
 
 /// Splits every source into lines and groups them into sections. Problems go to `sink`.
-pub fn split(sources: &[(PathBuf, String)], env: &dyn Fn(&str) -> Option<String>, sink: &mut Sink) -> Vec<Section> {
+pub fn split(
+    sources: &[(PathBuf, String)],
+    env: &dyn Fn(&str) -> Option<String>,
+    sink: &mut Sink,
+) -> Vec<Section> {
     let mut sections: Vec<Section> = Vec::new();
     // Whether we are inside an unsupported section whose lines are skipped.
     let mut skipping = false;
@@ -122,7 +126,12 @@ pub fn split(sources: &[(PathBuf, String)], env: &dyn Fn(&str) -> Option<String>
     sections
 }
 
-fn header(kind: SectionKind, words: &[String], location: &Location, sink: &mut Sink) -> Option<Section> {
+fn header(
+    kind: SectionKind,
+    words: &[String],
+    location: &Location,
+    sink: &mut Sink,
+) -> Option<Section> {
     let kw = kind.keyword();
     let mut section = Section {
         kind,
@@ -135,7 +144,11 @@ fn header(kind: SectionKind, words: &[String], location: &Location, sink: &mut S
     match kind {
         SectionKind::Global => {
             if let Some(extra) = args.first() {
-                sink.error(location, kw, format!("expects no argument, found '{extra}'"));
+                sink.error(
+                    location,
+                    kw,
+                    format!("expects no argument, found '{extra}'"),
+                );
             }
             return Some(section);
         }
@@ -154,7 +167,10 @@ fn header(kind: SectionKind, words: &[String], location: &Location, sink: &mut S
                 sink.error(location, kw, format!("'{kw}' expects a name: '{kw} NAME'"));
                 return None;
             };
-            if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
+            if let Some(bad) = name
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c)))
+            {
                 sink.error(
                     location,
                     kw,
@@ -178,10 +194,16 @@ fn parse_from(section: &mut Section, rest: &[String], location: &Location, sink:
     match rest {
         [] => {}
         [f, name] if f == "from" => section.from = Some(name.clone()),
-        [f] if f == "from" => sink.error(location, kw, "'from' expects the name of a defaults section"),
-        [f, _, extra, ..] if f == "from" => {
-            sink.error(location, kw, format!("unexpected argument '{extra}' after 'from NAME'"))
-        }
+        [f] if f == "from" => sink.error(
+            location,
+            kw,
+            "'from' expects the name of a defaults section",
+        ),
+        [f, _, extra, ..] if f == "from" => sink.error(
+            location,
+            kw,
+            format!("unexpected argument '{extra}' after 'from NAME'"),
+        ),
         [other, ..] => sink.error(
             location,
             kw,
@@ -196,13 +218,18 @@ mod tests {
 
     fn run(text: &str) -> (Vec<Section>, Sink) {
         let mut sink = Sink::default();
-        let s = split(&[(PathBuf::from("t.cfg"), text.to_string())], &|_| None, &mut sink);
+        let s = split(
+            &[(PathBuf::from("t.cfg"), text.to_string())],
+            &|_| None,
+            &mut sink,
+        );
         (s, sink)
     }
 
     #[test]
     fn groups_lines() {
-        let (s, sink) = run("global\n maxconn 1\n\ndefaults\nfrontend f from d\n bind :1\nbackend b\n");
+        let (s, sink) =
+            run("global\n maxconn 1\n\ndefaults\nfrontend f from d\n bind :1\nbackend b\n");
         assert!(sink.diags.is_empty(), "{:?}", sink.diags);
         assert_eq!(s.len(), 4);
         assert_eq!(s[0].lines.len(), 1);
@@ -213,9 +240,22 @@ mod tests {
 
     #[test]
     fn out_of_section_and_unsupported() {
-        let (s, sink) = run("maxconn 1\nresolvers dns\n nameserver a 1.1.1.1:53\nbackend\nbackend b x\n");
+        let (s, sink) =
+            run("maxconn 1\nresolvers dns\n nameserver a 1.1.1.1:53\nbackend\nbackend b x\n");
         assert!(s.len() == 1);
-        let msgs: Vec<_> = sink.diags.iter().map(|d| (d.location.line, d.keyword.as_str())).collect();
-        assert_eq!(msgs, [(1, "maxconn"), (2, "resolvers"), (4, "backend"), (5, "backend")]);
+        let msgs: Vec<_> = sink
+            .diags
+            .iter()
+            .map(|d| (d.location.line, d.keyword.as_str()))
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                (1, "maxconn"),
+                (2, "resolvers"),
+                (4, "backend"),
+                (5, "backend")
+            ]
+        );
     }
 }

@@ -124,18 +124,32 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 }
                 None => false,
             },
-            "slowstart" => sink.time(loc, &okey, val).map(|d| o.slowstart = Some(d)).is_some(),
+            "slowstart" => sink
+                .time(loc, &okey, val)
+                .map(|d| o.slowstart = Some(d))
+                .is_some(),
             "rise" | "fall" => match sink.uint(loc, &okey, val, 1, 1_000_000) {
                 Some(n) => {
-                    if opt == "rise" { o.rise = Some(n as u32) } else { o.fall = Some(n as u32) }
+                    if opt == "rise" {
+                        o.rise = Some(n as u32)
+                    } else {
+                        o.fall = Some(n as u32)
+                    }
                     true
                 }
                 None => false,
             },
-            "weight" => sink.uint(loc, &okey, val, 0, 256).map(|n| o.weight = Some(n as u32)).is_some(),
+            "weight" => sink
+                .uint(loc, &okey, val, 0, 256)
+                .map(|n| o.weight = Some(n as u32))
+                .is_some(),
             "maxconn" | "maxqueue" => match sink.uint(loc, &okey, val, 0, u64::from(u32::MAX)) {
                 Some(n) => {
-                    if opt == "maxconn" { o.maxconn = Some(n as u32) } else { o.maxqueue = Some(n as u32) }
+                    if opt == "maxconn" {
+                        o.maxconn = Some(n as u32)
+                    } else {
+                        o.maxqueue = Some(n as u32)
+                    }
                     true
                 }
                 None => false,
@@ -160,16 +174,26 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     true
                 }
                 _ => {
-                    sink.error(loc, &okey, format!("'addr' expects an IP address for health checks, got '{}'", val.unwrap_or("")));
+                    sink.error(
+                        loc,
+                        &okey,
+                        format!(
+                            "'addr' expects an IP address for health checks, got '{}'",
+                            val.unwrap_or("")
+                        ),
+                    );
                     false
                 }
             },
             _ => {
-                if let Some((_, arity)) = known::SERVER_UNSUPPORTED.iter().find(|(n, _)| *n == opt) {
+                if let Some((_, arity)) = known::SERVER_UNSUPPORTED.iter().find(|(n, _)| *n == opt)
+                {
                     sink.error(
                         loc,
                         &okey,
-                        format!("server option '{opt}' is supported by HAProxy, not yet by fulcrum"),
+                        format!(
+                            "server option '{opt}' is supported by HAProxy, not yet by fulcrum"
+                        ),
                     );
                     i += 1 + arity;
                 } else {
@@ -194,7 +218,11 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
 pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Option<ServerDraft> {
     let loc = &line.location;
     let (Some(name), Some(address)) = (line.words.get(1), line.words.get(2)) else {
-        sink.error(loc, "server", "expects 'server NAME ADDRESS:PORT [options]'");
+        sink.error(
+            loc,
+            "server",
+            "expects 'server NAME ADDRESS:PORT [options]'",
+        );
         return None;
     };
     if name.is_empty() {
@@ -210,7 +238,11 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
         }
     };
     if split.host == Host::Any {
-        sink.error(loc, "server", format!("server '{name}': address '{address}' has no host"));
+        sink.error(
+            loc,
+            "server",
+            format!("server '{name}': address '{address}' has no host"),
+        );
         return None;
     }
     let port = match split.port.as_deref() {

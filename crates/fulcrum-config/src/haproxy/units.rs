@@ -19,9 +19,18 @@ pub fn parse_time(s: &str) -> Result<Duration, String> {
         "us" => Duration::from_micros(n),
         "" | "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
-        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(expected)?,
-        "h" => n.checked_mul(3600).map(Duration::from_secs).ok_or_else(expected)?,
-        "d" => n.checked_mul(86400).map(Duration::from_secs).ok_or_else(expected)?,
+        "m" => n
+            .checked_mul(60)
+            .map(Duration::from_secs)
+            .ok_or_else(expected)?,
+        "h" => n
+            .checked_mul(3600)
+            .map(Duration::from_secs)
+            .ok_or_else(expected)?,
+        "d" => n
+            .checked_mul(86400)
+            .map(Duration::from_secs)
+            .ok_or_else(expected)?,
         _ => return Err(expected()),
     };
     if d.as_millis() > u128::from(MAX_TIMER_MS) {
@@ -34,7 +43,8 @@ pub fn parse_time(s: &str) -> Result<Duration, String> {
 
 /// Parses a size in bytes: a bare number, or with a `k`, `m` or `g` suffix (1024-based, either case).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let expected = || format!("expected a size such as '16384', '16k', '1m', '1g' (1024-based), got '{s}'");
+    let expected =
+        || format!("expected a size such as '16384', '16k', '1m', '1g' (1024-based), got '{s}'");
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 {
         return Err(expected());
@@ -54,10 +64,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 pub fn parse_uint(s: &str, min: u64, max: u64) -> Result<u64, String> {
     let n: u64 = match s.parse() {
         Ok(n) if !s.starts_with('+') => n,
-        _ => return Err(format!("expected an integer between {min} and {max}, got '{s}'")),
+        _ => {
+            return Err(format!(
+                "expected an integer between {min} and {max}, got '{s}'"
+            ))
+        }
     };
     if n < min || n > max {
-        return Err(format!("expected an integer between {min} and {max}, got '{s}'"));
+        return Err(format!(
+            "expected an integer between {min} and {max}, got '{s}'"
+        ));
     }
     Ok(n)
 }
@@ -76,7 +92,16 @@ mod tests {
         assert_eq!(parse_time("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_time("1d"), Ok(Duration::from_secs(86400)));
         assert_eq!(parse_time("0"), Ok(Duration::ZERO));
-        for bad in ["", "s", "5x", "-1", "1.5s", "5 s", "30d", "99999999999999999999999"] {
+        for bad in [
+            "",
+            "s",
+            "5x",
+            "-1",
+            "1.5s",
+            "5 s",
+            "30d",
+            "99999999999999999999999",
+        ] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
         assert!(parse_time("5x").unwrap_err().contains("expected a time"));
@@ -99,6 +124,8 @@ mod tests {
         assert_eq!(parse_uint("7", 0, 10), Ok(7));
         assert!(parse_uint("11", 0, 10).is_err());
         assert!(parse_uint("+1", 0, 10).is_err());
-        assert!(parse_uint("x", 0, 10).unwrap_err().contains("between 0 and 10"));
+        assert!(parse_uint("x", 0, 10)
+            .unwrap_err()
+            .contains("between 0 and 10"));
     }
 }

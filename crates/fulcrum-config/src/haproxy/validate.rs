@@ -90,7 +90,10 @@ pub fn proxies(drafts: Vec<ProxyDraft>, resolver: Resolver<'_>, sink: &mut Sink)
                     None => sink.error(
                         be_loc,
                         "default_backend",
-                        format!("{kn} '{}': no backend or listen section named '{be_name}'", d.name),
+                        format!(
+                            "{kn} '{}': no backend or listen section named '{be_name}'",
+                            d.name
+                        ),
                     ),
                     Some(be) => {
                         let (fm, bm) = (d.settings.mode, be.settings.mode);
@@ -124,14 +127,20 @@ pub fn proxies(drafts: Vec<ProxyDraft>, resolver: Resolver<'_>, sink: &mut Sink)
                     sink.error(
                         &s.location,
                         "server",
-                        format!("{kn} '{}' already has a server named '{}' (at {prev})", d.name, s.name),
+                        format!(
+                            "{kn} '{}' already has a server named '{}' (at {prev})",
+                            d.name, s.name
+                        ),
                     );
                 }
             }
         }
     }
 
-    drafts.into_iter().map(|d| build(d, resolver, sink)).collect()
+    drafts
+        .into_iter()
+        .map(|d| build(d, resolver, sink))
+        .collect()
 }
 
 fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
@@ -147,7 +156,11 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         let addr = match addr::resolve(&sd.host, sd.family, sd.port, resolver) {
             Ok(a) => a,
             Err(e) => {
-                sink.error(&sd.location, "server", format!("server '{}/{}': {e}", name, sd.name));
+                sink.error(
+                    &sd.location,
+                    "server",
+                    format!("server '{}/{}': {e}", name, sd.name),
+                );
                 continue;
             }
         };
@@ -183,7 +196,11 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         timeouts: s.timeouts,
         http_conn_mode: s.http_conn_mode,
         forwardfor: s.forwardfor,
-        default_backend: if kind.has_frontend() { s.default_backend.map(|(n, _)| n) } else { None },
+        default_backend: if kind.has_frontend() {
+            s.default_backend.map(|(n, _)| n)
+        } else {
+            None
+        },
         balance: s.balance,
         hash_type: s.hash_type,
         servers,
