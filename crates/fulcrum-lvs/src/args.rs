@@ -927,12 +927,9 @@ fn finish(mut st: State) -> Result<Invocation, ArgError> {
     let key = st.key;
     let ipv6 = key.is_some_and(|k| k.is_ipv6());
     let service_spec = |st: &State, key: ServiceKey| -> Result<ServiceSpec, ArgError> {
-        if let ServiceKey::Addr { proto, port: 0, .. } = key {
+        if let ServiceKey::Addr { port: 0, .. } = key {
             if !st.flags.persistent {
                 return fail("Zero port specified for non-persistent service");
-            }
-            if st.flags.one_packet && proto != Protocol::Udp {
-                return fail("One-Packet Scheduling is only for UDP virtual services");
             }
         }
         if let ServiceKey::Addr { proto, .. } = key {

@@ -1,43 +1,123 @@
-//! The client connection as hyper sees it, over a shared `TcpStream`.
+//! The client connection as hyper sees it, over a shared `TcpStream`, plus the connection's state that the proxy
+//! needs beside hyper.
 //!
 //! hyper takes ownership of the IO it serves. Sharing the stream lets the proxy still write a response of its own
-//! once hyper has given up on the connection (a 408 when the request head did not arrive in time), and tells
-//! whether any request bytes arrived since the last response, so an idle keep-alive connection is closed silently.
+//! once hyper has given up on the connection (a 408 when the request head did not arrive in time). The shared
+//! [`ConnState`] tells whether request bytes are waiting, how many requests are being served, and when the
+//! connection last moved a byte, so an idle keep-alive connection can be closed after `timeout http-keep-alive`.
+//!
+//! hyper answers a request it cannot parse with a bare `400 Bad Request`. Such a response is the only thing hyper
+//! writes while no request is being served, so [`ClientIo`] replaces it with the proxy's own error page.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
-/// A client connection shared between hyper and the proxy.
-#[derive(Clone)]
-pub struct ClientIo {
-    stream: Arc<TcpStream>,
+use crate::http::errors::ProxyError;
+
+/// What the proxy tracks about a client connection while hyper serves it.
+pub struct ConnState {
     /// Set when bytes were read since the last write: a request is partly received.
-    pending_input: Arc<AtomicBool>,
+    pending_input: AtomicBool,
+    /// Requests whose response is not completely written yet.
+    active: AtomicU32,
+    /// Milliseconds since `epoch` at the last byte read or written.
+    last_activity_ms: AtomicU64,
+    epoch: Instant,
 }
 
-impl ClientIo {
-    /// Wraps an accepted connection.
-    pub fn new(stream: TcpStream) -> Self {
-        ClientIo {
-            stream: Arc::new(stream),
-            pending_input: Arc::new(AtomicBool::new(false)),
-        }
+impl ConnState {
+    fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_activity_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// The underlying stream.
-    pub fn stream(&self) -> &TcpStream {
-        &self.stream
+    /// When the connection last moved a byte.
+    pub fn last_activity(&self) -> Instant {
+        self.epoch + std::time::Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed))
     }
 
     /// Whether request bytes arrived that no response has followed yet.
     pub fn has_pending_input(&self) -> bool {
         self.pending_input.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection waits for a new request with nothing received and nothing being answered.
+    pub fn is_idle(&self) -> bool {
+        !self.has_pending_input() && self.active.load(Ordering::Acquire) == 0
+    }
+}
+
+/// Counts a request as being served until its response is completely written (it travels with the response body).
+pub struct ActiveRequest(Arc<ConnState>);
+
+impl ActiveRequest {
+    /// Starts counting a request on `state`.
+    pub fn new(state: Arc<ConnState>) -> Self {
+        state.active.fetch_add(1, Ordering::AcqRel);
+        ActiveRequest(state)
+    }
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Where the replacement of an automatic error response stands.
+enum Replacing {
+    /// Nothing replaced: bytes go through.
+    No,
+    /// Writing the proxy's page; `.1` bytes of it are out.
+    Writing(Vec<u8>, usize),
+    /// The page is out; anything else hyper writes before closing is dropped.
+    Done,
+}
+
+/// A client connection shared between hyper and the proxy.
+pub struct ClientIo {
+    stream: Arc<TcpStream>,
+    state: Arc<ConnState>,
+    /// Progress of replacing hyper's bare error response by the proxy's error page.
+    replacing: Replacing,
+}
+
+impl ClientIo {
+    /// Wraps an accepted connection.
+    pub fn new(stream: TcpStream) -> Self {
+        let epoch = Instant::now();
+        ClientIo {
+            stream: Arc::new(stream),
+            state: Arc::new(ConnState {
+                pending_input: AtomicBool::new(false),
+                active: AtomicU32::new(0),
+                last_activity_ms: AtomicU64::new(0),
+                epoch,
+            }),
+            replacing: Replacing::No,
+        }
+    }
+
+    /// Another handle on the same connection (for writing after hyper is done).
+    pub fn handle(&self) -> ClientIo {
+        ClientIo {
+            stream: self.stream.clone(),
+            state: self.state.clone(),
+            replacing: Replacing::No,
+        }
+    }
+
+    /// The connection's shared state.
+    pub fn state(&self) -> &Arc<ConnState> {
+        &self.state
     }
 
     /// Writes `bytes` completely, bypassing hyper (used once hyper has stopped serving the connection).
@@ -52,6 +132,41 @@ impl ClientIo {
             }
         }
         Ok(())
+    }
+
+    fn poll_write_bytes(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        poll_write_stream(&self.stream, cx, buf)
+    }
+
+    fn wrote(&self) {
+        self.state.pending_input.store(false, Ordering::Relaxed);
+        self.state.touch();
+    }
+}
+
+fn poll_write_stream(
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &[u8],
+) -> Poll<io::Result<usize>> {
+    {
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            match stream.try_write(buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+/// hyper's automatic answer to an unparsable request head, if `buf` is one.
+fn automatic_error(buf: &[u8]) -> Option<ProxyError> {
+    let rest = buf.strip_prefix(b"HTTP/1.1 ")?;
+    match rest.get(..3)? {
+        b"400" => Some(ProxyError::BadRequest),
+        _ => None,
     }
 }
 
@@ -69,7 +184,8 @@ impl Read for ClientIo {
             match self.stream.try_read_buf(&mut unfilled) {
                 Ok(n) => {
                     if n > 0 {
-                        self.pending_input.store(true, Ordering::Relaxed);
+                        self.state.pending_input.store(true, Ordering::Relaxed);
+                        self.state.touch();
                     }
                     // SAFETY: `n` bytes were just initialised by the read.
                     unsafe { buf.advance(n) };
@@ -88,17 +204,36 @@ impl Write for ClientIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.stream.poll_write_ready(cx))?;
-            match self.stream.try_write(buf) {
-                Ok(n) => {
-                    self.pending_input.store(false, Ordering::Relaxed);
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
+        let this = self.get_mut();
+        if matches!(this.replacing, Replacing::No) && this.state.active.load(Ordering::Acquire) == 0
+        {
+            if let Some(e) = automatic_error(buf) {
+                this.replacing = Replacing::Writing(e.raw_response(), 0);
             }
         }
+        loop {
+            match &mut this.replacing {
+                Replacing::No => break,
+                Replacing::Writing(page, written) => {
+                    let n = ready!(poll_write_stream(&this.stream, cx, &page[*written..]))?;
+                    if n == 0 {
+                        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                    }
+                    *written += n;
+                    if *written == page.len() {
+                        this.replacing = Replacing::Done;
+                    }
+                }
+                // hyper's own bytes count as written; it closes the connection after an automatic error.
+                Replacing::Done => {
+                    this.wrote();
+                    return Poll::Ready(Ok(buf.len()));
+                }
+            }
+        }
+        let n = ready!(this.poll_write_bytes(cx, buf))?;
+        this.wrote();
+        Poll::Ready(Ok(n))
     }
 
     fn poll_write_vectored(
@@ -106,11 +241,22 @@ impl Write for ClientIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if !matches!(self.replacing, Replacing::No)
+            || self.state.active.load(Ordering::Acquire) == 0
+        {
+            // Rare: no request is being served, so this may be an automatic error; take the plain path.
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &b[..]);
+            return self.poll_write(cx, first);
+        }
+        let this = self.get_mut();
         loop {
-            ready!(self.stream.poll_write_ready(cx))?;
-            match self.stream.try_write_vectored(bufs) {
+            ready!(this.stream.poll_write_ready(cx))?;
+            match this.stream.try_write_vectored(bufs) {
                 Ok(n) => {
-                    self.pending_input.store(false, Ordering::Relaxed);
+                    this.wrote();
                     return Poll::Ready(Ok(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -134,5 +280,21 @@ impl Write for ClientIo {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),
             Err(e) => Poll::Ready(Err(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_hypers_automatic_errors_only() {
+        assert_eq!(
+            automatic_error(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"),
+            Some(ProxyError::BadRequest)
+        );
+        assert_eq!(automatic_error(b"HTTP/1.1 200 OK\r\n"), None);
+        assert_eq!(automatic_error(b"4\r\nbody"), None);
+        assert_eq!(automatic_error(b""), None);
     }
 }

@@ -28,7 +28,10 @@ fn check_timeout(be: &BackendRt, server: &ServerRt) -> Duration {
 }
 
 /// Starts the health-check thread when at least one server has `check`.
-pub fn spawn(snapshot: Arc<Snapshot>, stop: watch::Receiver<bool>) -> std::io::Result<Option<JoinHandle<()>>> {
+pub fn spawn(
+    snapshot: Arc<Snapshot>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<Option<JoinHandle<()>>> {
     let checked: Vec<(Arc<BackendRt>, Arc<ServerRt>)> = snapshot
         .backends
         .iter()
@@ -78,7 +81,13 @@ fn probe_for(be: &BackendRt) -> Option<HttpCheck> {
         // A regular expression on the status is not evaluated yet: any 2xx/3xx passes, as without `expect`.
         Some(HttpExpect::RStatus(_)) | None => Expect::Default,
     };
-    match HttpCheck::new(&chk.method, &chk.uri, &chk.version, chk.host.as_deref(), expect) {
+    match HttpCheck::new(
+        &chk.method,
+        &chk.uri,
+        &chk.version,
+        chk.host.as_deref(),
+        expect,
+    ) {
         Ok(c) => Some(c),
         Err(e) => {
             warn!(backend = %be.name, error = %e, "invalid httpchk request; using the default OPTIONS check");
@@ -120,7 +129,13 @@ async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                 requeued: 0,
                 queued: 0,
             };
-            let line = fulcrum_health::haproxy_log_line(&be.name, &server.config.name, transition, &outcome, &ctx);
+            let line = fulcrum_health::haproxy_log_line(
+                &be.name,
+                &server.config.name,
+                transition,
+                &outcome,
+                &ctx,
+            );
             warn!("{line}");
             if active == 0 && backups == 0 {
                 tracing::error!("{}", fulcrum_health::no_server_available_line(&be.name));

@@ -180,7 +180,9 @@ impl Bound {
                 .map_err(StartError::Thread)?,
             );
         }
-        if let Some(h) = health::spawn(self.snapshot.clone(), stop_rx).map_err(StartError::Thread)? {
+        if let Some(h) =
+            health::spawn(self.snapshot.clone(), stop_rx).map_err(StartError::Thread)?
+        {
             handles.push(h);
         }
         Ok(RunningProxy {

@@ -190,7 +190,11 @@ async fn handle(
     } else if path == "/headers" {
         let mut out = format!("{} {} {:?}\n", req.method(), req.uri(), req.version());
         for (k, v) in req.headers() {
-            out.push_str(&format!("{}: {}\n", k, String::from_utf8_lossy(v.as_bytes())));
+            out.push_str(&format!(
+                "{}: {}\n",
+                k,
+                String::from_utf8_lossy(v.as_bytes())
+            ));
         }
         text(StatusCode::OK, out)
     } else if path == "/count" {

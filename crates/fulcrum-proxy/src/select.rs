@@ -49,8 +49,8 @@ impl RequestKey {
                     .path_and_query()
                     .map_or("", |p| p.as_str())
                     .as_bytes();
-                key.param = fulcrum_balance::query_param_value(target, name.as_bytes())
-                    .map(<[u8]>::to_vec);
+                key.param =
+                    fulcrum_balance::query_param_value(target, name.as_bytes()).map(<[u8]>::to_vec);
             }
             Balance::Hdr(name) => {
                 key.header = req
@@ -147,7 +147,11 @@ impl Farm {
         rng: u64,
     ) -> Option<usize> {
         let farm = self.0.as_ref()?;
-        let load = |i: usize| be.servers.get(i).map_or(0, |s| s.cur.load(Ordering::Relaxed));
+        let load = |i: usize| {
+            be.servers
+                .get(i)
+                .map_or(0, |s| s.cur.load(Ordering::Relaxed))
+        };
         let key = key.borrow();
         match avoid {
             Some(a) => selector.pick_avoiding(farm, &key, load, rng, a),

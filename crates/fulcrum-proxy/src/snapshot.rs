@@ -214,7 +214,11 @@ impl Snapshot {
                 Arc::new(FrontendRt {
                     name: p.name.clone(),
                     mode: p.mode,
-                    binds: p.binds.iter().flat_map(|b| b.addrs.iter().copied()).collect(),
+                    binds: p
+                        .binds
+                        .iter()
+                        .flat_map(|b| b.addrs.iter().copied())
+                        .collect(),
                     default_backend,
                     timeouts: p.timeouts.clone(),
                     conn_mode: p.http_conn_mode,

@@ -20,7 +20,12 @@ use crate::snapshot::{FrontendRt, ServerGuard};
 use crate::worker::Worker;
 
 /// Serves one tcp-mode client connection.
-pub async fn serve_client(worker: Rc<Worker>, fe: Arc<FrontendRt>, mut client: TcpStream, peer: SocketAddr) {
+pub async fn serve_client(
+    worker: Rc<Worker>,
+    fe: Arc<FrontendRt>,
+    mut client: TcpStream,
+    peer: SocketAddr,
+) {
     let Some(be) = fe.default_backend.clone() else {
         return;
     };
@@ -57,10 +62,13 @@ pub async fn serve_client(worker: Rc<Worker>, fe: Arc<FrontendRt>, mut client: T
     };
     let _guard = guard;
     let _ = server.set_nodelay(true);
-    let idle = be.timeouts.tunnel.or(match (fe.timeouts.client, be.timeouts.server) {
-        (Some(c), Some(s)) => Some(c.min(s)),
-        (c, s) => c.or(s),
-    });
+    let idle = be
+        .timeouts
+        .tunnel
+        .or(match (fe.timeouts.client, be.timeouts.server) {
+            (Some(c), Some(s)) => Some(c.min(s)),
+            (c, s) => c.or(s),
+        });
     splice_bidirectional(&mut client, &mut server, idle).await;
 }
 

@@ -33,8 +33,16 @@ impl Worker {
         Worker {
             id,
             pool: Pool::new(snapshot.servers.len()),
-            selectors: RefCell::new(snapshot.backends.iter().map(|_| Selector::default()).collect()),
-            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9)),
+            selectors: RefCell::new(
+                snapshot
+                    .backends
+                    .iter()
+                    .map(|_| Selector::default())
+                    .collect(),
+            ),
+            rng: Cell::new(
+                0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+            ),
         }
     }
 
@@ -48,7 +56,12 @@ impl Worker {
     }
 
     /// Picks a server of `be` for a request, avoiding server index `avoid` when another one is usable.
-    pub fn pick(&self, be: &BackendRt, key: &RequestKey, avoid: Option<usize>) -> Option<Arc<ServerRt>> {
+    pub fn pick(
+        &self,
+        be: &BackendRt,
+        key: &RequestKey,
+        avoid: Option<usize>,
+    ) -> Option<Arc<ServerRt>> {
         let farm = be.farm.load();
         let mut selectors = self.selectors.borrow_mut();
         let selector = selectors.get_mut(be.id)?;
@@ -163,7 +176,12 @@ async fn accept_loop(
     }
 }
 
-async fn serve(worker: Rc<Worker>, fe: Arc<FrontendRt>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+async fn serve(
+    worker: Rc<Worker>,
+    fe: Arc<FrontendRt>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
     match fe.mode {
         Mode::Http => crate::http::serve_client(worker, fe, stream, peer).await,
         Mode::Tcp => crate::tcp::serve_client(worker, fe, stream, peer).await,

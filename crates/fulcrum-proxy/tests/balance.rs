@@ -105,7 +105,10 @@ listen app
         }
     }
     let distinct: std::collections::HashSet<_> = first.values().collect();
-    assert!(distinct.len() >= 2, "20 sources all on one server: {first:?}");
+    assert!(
+        distinct.len() >= 2,
+        "20 sources all on one server: {first:?}"
+    );
 }
 
 #[test]
@@ -174,5 +177,9 @@ listen app
     assert_eq!(r.status, 503);
     assert_eq!(r.header("content-type"), Some("text/html"));
     assert_eq!(r.header("cache-control"), Some("no-cache"));
-    assert!(r.text().contains("<h1>503 Service Unavailable</h1>"), "{}", r.text());
+    assert!(
+        r.text().contains("<h1>503 Service Unavailable</h1>"),
+        "{}",
+        r.text()
+    );
 }

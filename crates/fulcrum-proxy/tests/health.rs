@@ -17,7 +17,10 @@ listen app
     http-check expect status 200
 {}",
         free_port(),
-        server_lines(&o, "check inter 100ms fastinter 50ms downinter 100ms rise 2 fall 2")
+        server_lines(
+            &o,
+            "check inter 100ms fastinter 50ms downinter 100ms rise 2 fall 2"
+        )
     );
     let p = start_proxy(&cfg);
     let servers = p.running.as_ref().unwrap().snapshot().servers.clone();
@@ -25,12 +28,18 @@ listen app
     assert_eq!(both.len(), 2);
 
     o[1].set_healthy(false);
-    assert!(wait_until(Duration::from_secs(3), || !servers[1].is_up()), "s2 never went DOWN");
+    assert!(
+        wait_until(Duration::from_secs(3), || !servers[1].is_up()),
+        "s2 never went DOWN"
+    );
     for _ in 0..5 {
         assert_eq!(served_by(&get(p.addr, "/")), "s1");
     }
     o[1].set_healthy(true);
-    assert!(wait_until(Duration::from_secs(3), || servers[1].is_up()), "s2 never came back UP");
+    assert!(
+        wait_until(Duration::from_secs(3), || servers[1].is_up()),
+        "s2 never came back UP"
+    );
     let back: std::collections::HashSet<_> = (0..4).map(|_| served_by(&get(p.addr, "/"))).collect();
     assert_eq!(back.len(), 2);
 }
@@ -52,14 +61,21 @@ listen app
     let mut o = o;
     let s2 = o.pop().unwrap();
     s2.stop();
-    assert!(wait_until(Duration::from_secs(3), || !servers[1].is_up()), "s2 never went DOWN");
+    assert!(
+        wait_until(Duration::from_secs(3), || !servers[1].is_up()),
+        "s2 never went DOWN"
+    );
     for _ in 0..4 {
         assert_eq!(served_by(&get(p.addr, "/")), "s1");
     }
     // The server comes back on the same address.
     let again = fulcrum_proxy::origin::Origin::start("s2", addr2).unwrap();
-    assert!(wait_until(Duration::from_secs(3), || servers[1].is_up()), "s2 never came back");
-    let names: std::collections::HashSet<_> = (0..4).map(|_| served_by(&get(p.addr, "/"))).collect();
+    assert!(
+        wait_until(Duration::from_secs(3), || servers[1].is_up()),
+        "s2 never came back"
+    );
+    let names: std::collections::HashSet<_> =
+        (0..4).map(|_| served_by(&get(p.addr, "/"))).collect();
     assert!(names.contains("s2"));
     again.stop();
 }

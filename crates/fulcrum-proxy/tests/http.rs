@@ -72,10 +72,16 @@ X-Drop: secret\r\nKeep-Alive: timeout=5\r\nX-Forwarded-For: 198.18.0.1\r\nX-Keep
     );
     let r = c.read_response(false);
     let seen = r.text();
-    assert!(seen.starts_with("GET /headers?q=1&r=%20x HTTP/1.1\n"), "{seen}");
+    assert!(
+        seen.starts_with("GET /headers?q=1&r=%20x HTTP/1.1\n"),
+        "{seen}"
+    );
     assert!(seen.contains("host: www.example.test\n"), "{seen}");
     assert!(seen.contains("x-keep: yes\n"), "{seen}");
-    assert!(seen.contains("x-forwarded-for: 198.18.0.1\nx-forwarded-for: 127.0.0.1\n"), "{seen}");
+    assert!(
+        seen.contains("x-forwarded-for: 198.18.0.1\nx-forwarded-for: 127.0.0.1\n"),
+        "{seen}"
+    );
     assert!(!seen.contains("x-drop"), "{seen}");
     assert!(!seen.contains("keep-alive"), "{seen}");
 }
@@ -151,7 +157,11 @@ fn hundred_megabyte_bodies_stream_both_ways() {
         head.push(b[0]);
     }
     let head = String::from_utf8(head).unwrap();
-    assert!(head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
     let mut got = 0usize;
     loop {
         let mut line = String::new();
@@ -221,6 +231,13 @@ fn malformed_requests_get_400() {
         c.send(raw);
         let r = c.read_response(false);
         assert_eq!(r.status, 400, "for {:?}", String::from_utf8_lossy(raw));
+        assert_eq!(r.header("content-type"), Some("text/html"));
+        assert!(
+            r.text().contains("<h1>400 Bad request</h1>"),
+            "{}",
+            r.text()
+        );
+        assert!(c.closed_within(Duration::from_secs(2)));
     }
     assert_eq!(o[0].requests(), 0, "a malformed request reached the server");
 }
@@ -302,4 +319,28 @@ listen app
         assert_eq!(served_by(&r), "s1");
     }
     let _ = TcpStream::connect(p.addr);
+}
+
+#[test]
+fn keepalive_timeout_closes_idle_connections_only() {
+    let o = origins(1);
+    let p = start_proxy(&one_backend(
+        &o,
+        "    timeout http-request 5s\n    timeout http-keep-alive 300ms",
+    ));
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/").status, 200);
+    let start = Instant::now();
+    assert!(c.closed_within(Duration::from_secs(3)));
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    // A request that takes longer than the keep-alive timeout is not cut.
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/").status, 200);
+    let r = c.get("/sleep/800");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "slept\n");
 }

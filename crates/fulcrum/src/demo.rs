@@ -71,7 +71,10 @@ pub fn main(args: DemoArgs) -> u8 {
 fn get(addr: SocketAddr) -> Result<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n"
+    )?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
@@ -145,7 +148,8 @@ fn run(args: DemoArgs) -> Result<()> {
 }
 
 fn free_port(addr: SocketAddr) -> Result<u16> {
-    let l = std::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0)).context("finding a free port")?;
+    let l = std::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0))
+        .context("finding a free port")?;
     Ok(l.local_addr()?.port())
 }
 
@@ -155,7 +159,11 @@ fn start_proxy(listen: SocketAddr, backends: &[SocketAddr]) -> Result<fulcrum_pr
     Ok(fulcrum_proxy::bind(&config)?)
 }
 
-fn tour(service: SocketAddr, origins: &[Origin], running: &fulcrum_proxy::RunningProxy) -> Result<()> {
+fn tour(
+    service: SocketAddr,
+    origins: &[Origin],
+    running: &fulcrum_proxy::RunningProxy,
+) -> Result<()> {
     let servers = running.snapshot().servers.clone();
     println!("\n-- round robin: six requests --");
     for i in 1..=6 {
@@ -166,7 +174,11 @@ fn tour(service: SocketAddr, origins: &[Origin], running: &fulcrum_proxy::Runnin
     let down = wait_until(Duration::from_secs(10), || !servers[1].is_up());
     println!(
         "backend2 is {}",
-        if down { "DOWN" } else { "still UP (unexpected)" }
+        if down {
+            "DOWN"
+        } else {
+            "still UP (unexpected)"
+        }
     );
     for i in 1..=4 {
         println!("request {i}: {}", get(service)?);
@@ -174,7 +186,10 @@ fn tour(service: SocketAddr, origins: &[Origin], running: &fulcrum_proxy::Runnin
     println!("\n-- backend2 recovers --");
     origins[1].set_healthy(true);
     let up = wait_until(Duration::from_secs(10), || servers[1].is_up());
-    println!("backend2 is {}", if up { "UP" } else { "still DOWN (unexpected)" });
+    println!(
+        "backend2 is {}",
+        if up { "UP" } else { "still DOWN (unexpected)" }
+    );
     for i in 1..=3 {
         println!("request {i}: {}", get(service)?);
     }

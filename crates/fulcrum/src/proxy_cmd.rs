@@ -87,8 +87,17 @@ fn print_version(level: u8) {
         env!("CARGO_PKG_VERSION")
     );
     if level > 1 {
-        println!("Build options: Rust, tokio {{worker per thread, SO_REUSEPORT}}, hyper 1 (HTTP/1.1)");
-        println!("Built with profile: {}", if cfg!(debug_assertions) { "debug" } else { "release" });
+        println!(
+            "Build options: Rust, tokio {{worker per thread, SO_REUSEPORT}}, hyper 1 (HTTP/1.1)"
+        );
+        println!(
+            "Built with profile: {}",
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+        );
     }
 }
 
@@ -159,7 +168,12 @@ fn run(opts: &Options, config: Config) -> Result<()> {
     drop_privileges(&config)?;
     // Block the stop signals before any thread starts, so that they are all delivered to this thread's sigwait.
     let mut signals = SigSet::empty();
-    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1, Signal::SIGHUP] {
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGUSR1,
+        Signal::SIGHUP,
+    ] {
         signals.add(s);
     }
     signals.thread_block().context("cannot block signals")?;
@@ -170,7 +184,9 @@ fn run(opts: &Options, config: Config) -> Result<()> {
     loop {
         match signals.wait().context("waiting for signals")? {
             Signal::SIGHUP => {
-                tracing::warn!("SIGHUP received: configuration reload is not supported yet; nothing changed")
+                tracing::warn!(
+                    "SIGHUP received: configuration reload is not supported yet; nothing changed"
+                )
             }
             s => {
                 tracing::warn!("{s:?} received: stopping.");
@@ -188,18 +204,22 @@ fn drop_privileges(config: &Config) -> Result<()> {
     let gid = match &g.group {
         Some(name) => Some(match name.parse::<u32>() {
             Ok(n) => nix::unistd::Gid::from_raw(n),
-            Err(_) => Group::from_name(name)?
-                .with_context(|| format!("unknown group '{name}'"))?
-                .gid,
+            Err(_) => {
+                Group::from_name(name)?
+                    .with_context(|| format!("unknown group '{name}'"))?
+                    .gid
+            }
         }),
         None => None,
     };
     let uid = match &g.user {
         Some(name) => Some(match name.parse::<u32>() {
             Ok(n) => nix::unistd::Uid::from_raw(n),
-            Err(_) => User::from_name(name)?
-                .with_context(|| format!("unknown user '{name}'"))?
-                .uid,
+            Err(_) => {
+                User::from_name(name)?
+                    .with_context(|| format!("unknown user '{name}'"))?
+                    .uid
+            }
         }),
         None => None,
     };
@@ -227,12 +247,28 @@ mod tests {
 
     #[test]
     fn parses_haproxy_flags() {
-        let o = parse(args(&["-f", "a.cfg", "-f", "conf.d", "-c", "-p", "/run/p.pid", "-D"])).unwrap();
-        assert_eq!(o.files, vec![PathBuf::from("a.cfg"), PathBuf::from("conf.d")]);
+        let o = parse(args(&[
+            "-f",
+            "a.cfg",
+            "-f",
+            "conf.d",
+            "-c",
+            "-p",
+            "/run/p.pid",
+            "-D",
+        ]))
+        .unwrap();
+        assert_eq!(
+            o.files,
+            vec![PathBuf::from("a.cfg"), PathBuf::from("conf.d")]
+        );
         assert!(o.check && o.daemon);
         assert_eq!(o.pidfile, Some(PathBuf::from("/run/p.pid")));
         assert_eq!(parse(args(&["-vv"])).unwrap().version, 2);
-        assert_eq!(parse(args(&["-fa.cfg"])).unwrap().files, vec![PathBuf::from("a.cfg")]);
+        assert_eq!(
+            parse(args(&["-fa.cfg"])).unwrap().files,
+            vec![PathBuf::from("a.cfg")]
+        );
     }
 
     #[test]

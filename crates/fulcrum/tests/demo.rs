@@ -51,7 +51,9 @@ fn demo_serves_and_shows_failover() {
         .unwrap();
     assert!(text.contains("serving until Ctrl-C"), "{text}");
     let section = |start: &str, end: &str| -> String {
-        let a = text.find(start).unwrap_or_else(|| panic!("no {start:?} in:\n{text}"));
+        let a = text
+            .find(start)
+            .unwrap_or_else(|| panic!("no {start:?} in:\n{text}"));
         let b = text[a..].find(end).map_or(text.len(), |b| a + b);
         text[a..b].to_string()
     };
@@ -68,7 +70,8 @@ fn demo_serves_and_shows_failover() {
 
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     use std::io::{Read, Write};
-    s.write_all(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n").unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     assert!(resp.contains("Hello from backend"), "{resp}");

@@ -49,8 +49,14 @@ fn check_mode_reports_every_problem_with_file_and_line() {
     let (code, _, err) = check(&[&f]);
     assert_eq!(code, 1, "{err}");
     let name = f.display().to_string();
-    assert!(err.contains(&format!("{name}:3")) && err.contains("bogus_kw"), "{err}");
-    assert!(err.contains(&format!("{name}:8")) && err.contains("missing"), "{err}");
+    assert!(
+        err.contains(&format!("{name}:3")) && err.contains("bogus_kw"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{name}:8")) && err.contains("missing"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(d);
 }
 
@@ -63,7 +69,11 @@ fn check_mode_accepts_a_valid_directory_in_lexical_order() {
         "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nfrontend fe\n    bind 127.0.0.1:8080\n    default_backend be\n",
     )
     .unwrap();
-    std::fs::write(d.join("20-back.cfg"), "backend be\n    server s1 127.0.0.1:8081\n").unwrap();
+    std::fs::write(
+        d.join("20-back.cfg"),
+        "backend be\n    server s1 127.0.0.1:8081\n",
+    )
+    .unwrap();
     std::fs::write(d.join("README.txt"), "not a config\n").unwrap();
     let (code, out, err) = check(&[&d]);
     assert_eq!(code, 0, "{err}");
@@ -83,7 +93,8 @@ impl Drop for Running {
 fn http_get(port: u16) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -91,7 +102,8 @@ fn http_get(port: u16) -> String {
 
 #[test]
 fn runs_with_a_pidfile_and_stops_on_sigterm() {
-    let origin = fulcrum_proxy::origin::Origin::start("web1", "127.0.0.1:0".parse().unwrap()).unwrap();
+    let origin =
+        fulcrum_proxy::origin::Origin::start("web1", "127.0.0.1:0".parse().unwrap()).unwrap();
     let d = tempdir("run");
     let port = free_port();
     let cfg = d.join("haproxy.cfg");
@@ -117,15 +129,26 @@ fn runs_with_a_pidfile_and_stops_on_sigterm() {
     let mut running = Running(child);
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "proxy never listened");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "proxy never listened"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let resp = http_get(port);
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.ends_with("Hello from web1\n"), "{resp}");
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(pid as u32, running.0.id());
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let status = loop {
         if let Some(st) = running.0.try_wait().unwrap() {

@@ -57,10 +57,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     } else {
         None
     };
-    if headers.len() > 0 {
-        for name in HOP_BY_HOP.iter() {
-            headers.remove(name);
-        }
+    for name in HOP_BY_HOP.iter() {
+        headers.remove(name);
     }
     if let Some(value) = upgrade_value {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -70,7 +68,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 
 /// Applies `option forwardfor`: appends the client address as a new header line, unless the client is in the
 /// `except` network, or `if-none` is set and the header is already there.
-pub fn add_forwarded_for(headers: &mut HeaderMap, ff: &ForwardFor, name: &HeaderName, client: IpAddr) {
+pub fn add_forwarded_for(
+    headers: &mut HeaderMap,
+    ff: &ForwardFor,
+    name: &HeaderName,
+    client: IpAddr,
+) {
     if let Some((net, bits)) = ff.except {
         if in_network(client, net, bits) {
             return;
@@ -83,14 +86,9 @@ pub fn add_forwarded_for(headers: &mut HeaderMap, ff: &ForwardFor, name: &Header
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(client),
         v4 => v4,
     };
-    let mut buf = itoa_ip(client);
-    if let Ok(v) = HeaderValue::from_str(buf.as_mut_str()) {
+    if let Ok(v) = HeaderValue::from_str(&client.to_string()) {
         headers.append(name.clone(), v);
     }
-}
-
-fn itoa_ip(ip: IpAddr) -> String {
-    ip.to_string()
 }
 
 /// Whether `ip` lies in `net/bits`.

@@ -22,7 +22,7 @@ use super::errors::ProxyError;
 use super::headers;
 use super::pool;
 use super::tunnel;
-use crate::client_io::ClientIo;
+use crate::client_io::{ActiveRequest, ClientIo};
 use crate::select::RequestKey;
 use crate::snapshot::{BackendRt, FrontendRt, ServerGuard};
 use crate::worker::Worker;
@@ -35,6 +35,8 @@ pub async fn serve_client(
     peer: SocketAddr,
 ) {
     let io = ClientIo::new(stream);
+    let direct = io.handle();
+    let state = io.state().clone();
     let requests = Rc::new(Cell::new(0u64));
     let mut builder = http1::Builder::new();
     builder
@@ -43,19 +45,44 @@ pub async fn serve_client(
         .keep_alive(fe.conn_mode != HttpConnMode::Close);
     let counted = requests.clone();
     let svc_fe = fe.clone();
+    let svc_state = state.clone();
     let service = service_fn(move |req| {
         counted.set(counted.get() + 1);
-        handle(worker.clone(), svc_fe.clone(), peer, req)
+        let active = ActiveRequest::new(svc_state.clone());
+        let (worker, fe) = (worker.clone(), svc_fe.clone());
+        async move {
+            let resp = handle(worker, fe, peer, req).await;
+            resp.map(|r| r.map(|b| b.with_active(active)))
+        }
     });
-    let result = builder
-        .serve_connection(io.clone(), service)
-        .with_upgrades()
-        .await;
+    let conn = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    let result = match fe.timeouts.http_keep_alive {
+        None => conn.await,
+        // After a response, a connection that receives nothing for `timeout http-keep-alive` is closed.
+        Some(keep_alive) => {
+            let mut deadline = tokio::time::Instant::now() + keep_alive;
+            loop {
+                tokio::select! {
+                    r = &mut conn => break r,
+                    _ = tokio::time::sleep_until(deadline) => {
+                        let now = tokio::time::Instant::now();
+                        let idle_until = state.last_activity() + keep_alive;
+                        if requests.get() > 0 && state.is_idle() && idle_until <= now {
+                            debug!(frontend = %fe.name, %peer, "keep-alive timeout");
+                            return;
+                        }
+                        deadline = if idle_until > now { idle_until } else { now + keep_alive };
+                    }
+                }
+            }
+        }
+    };
     if let Err(e) = result {
         // A head that did not arrive in time: HAProxy answers 408 on a new connection or a partly received
         // request, and closes silently an idle keep-alive connection.
-        if e.is_timeout() && (requests.get() == 0 || io.has_pending_input()) {
-            let _ = io
+        if e.is_timeout() && (requests.get() == 0 || state.has_pending_input()) {
+            let _ = direct
                 .write_all_direct(&ProxyError::RequestTimeout.raw_response())
                 .await;
         }
@@ -193,7 +220,10 @@ async fn forward(
                 be.timeouts.tunnel.or(be.timeouts.server),
                 guard,
             );
-            return Ok(Response::from_parts(parts, ProxyBody::fixed(bytes::Bytes::new())));
+            return Ok(Response::from_parts(
+                parts,
+                ProxyBody::fixed(bytes::Bytes::new()),
+            ));
         }
         return Err(ProxyError::BadGateway);
     }
@@ -205,6 +235,6 @@ async fn forward(
     }
     Ok(Response::from_parts(
         parts,
-        ProxyBody::Upstream(body, Some(guard)),
+        ProxyBody::upstream(body, guard),
     ))
 }

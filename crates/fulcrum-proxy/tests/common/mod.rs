@@ -46,7 +46,11 @@ pub fn peers_required() -> bool {
 pub fn haproxy_accepts(text: &str) {
     let path = temp_path("haproxy.cfg");
     std::fs::write(&path, text).unwrap();
-    let out = Command::new("haproxy").arg("-c").arg("-f").arg(&path).output();
+    let out = Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(&path)
+        .output();
     let _ = std::fs::remove_file(&path);
     match out {
         Ok(o) => assert!(
@@ -144,7 +148,8 @@ impl Client {
 
     /// Connects from a chosen local address (127.0.0.0/8 has many), for source-hash tests.
     pub fn connect_from(addr: SocketAddr, local: &str) -> Client {
-        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         let local: SocketAddr = format!("{local}:0").parse().unwrap();
         sock.bind(&local.into()).unwrap();
         sock.connect(&addr.into()).unwrap();

@@ -1,0 +1,68 @@
+//! Data planes: where the table lives and how traffic follows it.
+//!
+//! A data plane loads the table (configuration plus live counters and connection counts) and stores a
+//! new table atomically. The command line works as load, change the model, store: the model is the
+//! single source of truth and every data plane renders the whole of it. Two data planes exist:
+//!
+//! - [`nft::NftPlane`]: the kernel's nftables (the default); see that module for the design.
+//! - [`file::FilePlane`]: a file holding the table's records, with no traffic at all; for tests and dry
+//!   runs (`FULCRUM_LVS_STATE=/path/to/file`).
+//!
+//! An XDP data plane can implement the same trait later.
+
+pub mod conntrack;
+pub mod file;
+pub mod nft;
+
+use crate::format::ConnEntry;
+use crate::model::Table;
+use crate::record::RecordError;
+
+/// Errors of a data plane.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaneError {
+    /// A helper program could not be started.
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A helper program failed.
+    #[error("{program} failed: {stderr}")]
+    Command {
+        /// The program.
+        program: String,
+        /// Its standard error, trimmed.
+        stderr: String,
+    },
+    /// The kernel's state could not be understood.
+    #[error("cannot read the table back: {0}")]
+    Parse(String),
+    /// A stored record is malformed.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// Reading or writing the state file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The table cannot be expressed by this data plane.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Where the virtual-server table lives.
+pub trait DataPlane {
+    /// The current table with live figures (counters, active/inactive connections).
+    fn load(&mut self) -> Result<Table, PlaneError>;
+    /// Replaces the whole table atomically; counters of entries that stay carry over from `table`'s
+    /// observed figures.
+    fn store(&mut self, table: &Table) -> Result<(), PlaneError>;
+    /// The connection entries of the virtual services.
+    fn connections(&mut self) -> Result<Vec<ConnEntry>, PlaneError>;
+}
