@@ -800,6 +800,13 @@ fn server_errors() {
         "server frobnicate",
         "unknown server option 'frobnicate'",
     );
+    // A misspelt option with an argument gives one message, not a second one for its argument.
+    err1(
+        &b("server s 127.0.0.1:1 wieght 3"),
+        7,
+        "server wieght",
+        "unknown server option 'wieght'",
+    );
     err1(
         &b("default-server frobnicate"),
         7,

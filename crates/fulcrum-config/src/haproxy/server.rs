@@ -202,7 +202,9 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                         &okey,
                         format!("unknown server option '{opt}': expected check, no-check, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, slowstart, disabled or enabled"),
                     );
-                    i += 1;
+                    // How many arguments an unknown option takes is unknown: the rest of the line is not read,
+                    // so that one typo gives one message.
+                    return None;
                 }
                 ok = false;
                 continue;
