@@ -192,6 +192,8 @@ pub struct Timeouts {
     pub client_fin: Option<Duration>,
     /// `timeout server-fin`
     pub server_fin: Option<Duration>,
+    /// `timeout tarpit` (defaults to `timeout connect` in HAProxy)
+    pub tarpit: Option<Duration>,
 }
 
 /// `option forwardfor [except NET] [header NAME] [if-none]`
@@ -373,4 +375,211 @@ pub struct Proxy {
     pub log_global: bool,
     /// `log` lines of this proxy.
     pub logs: Vec<LogTarget>,
+    /// ACLs, `use_backend`, `http-request`, `http-response`, `tcp-request connection`, `errorfile`.
+    pub rules: Rules,
+}
+
+/// What an ACL looks at in a request or connection (the part of `acl NAME FETCH ...` before the flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sample {
+    /// `path` (and the `path_beg`, `path_end`, `path_sub`, `path_reg` shorthands): the path, without the query.
+    Path,
+    /// `url_param(NAME)` / `urlp(NAME)`: the value of a query-string parameter.
+    UrlParam(String),
+    /// `hdr(NAME)` (and `hdr_beg`, `hdr_end`, `hdr_sub`, `hdr_reg`): every value of a header, comma-separated
+    /// values counted one by one as HAProxy does.
+    Hdr(String),
+    /// `src`: the client's address.
+    Src,
+    /// `dst_port`: the port the client connected to.
+    DstPort,
+    /// `method`: the request method.
+    Method,
+}
+
+/// How an ACL's sample is compared with its patterns (`-m METHOD`, or implied by the fetch name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchMethod {
+    /// equal
+    Str,
+    /// starts with
+    Beg,
+    /// ends with
+    End,
+    /// contains
+    Sub,
+    /// matches a regular expression (patterns validated as regexes by the parser)
+    Reg,
+    /// the sample exists (no pattern)
+    Found,
+    /// the address lies in one of the networks (`src`); patterns are `ADDR[/BITS]`
+    Ip,
+    /// an integer equal to, or within `LOW:HIGH` (`dst_port`)
+    Int,
+}
+
+/// One `acl` line (or an anonymous `{ ... }` ACL), after parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acl {
+    /// The ACL's name (empty for an anonymous ACL).
+    pub name: String,
+    /// What it looks at.
+    pub sample: Sample,
+    /// How it compares.
+    pub method: MatchMethod,
+    /// `-i`: case-insensitive comparison.
+    pub ignore_case: bool,
+    /// The patterns, from the line and from `-f FILE` (one per line, `#` comments and blank lines skipped).
+    pub patterns: Vec<String>,
+    /// Where it was declared.
+    pub location: Location,
+}
+
+/// One term of a condition: an ACL reference, possibly negated with `!`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CondTerm {
+    /// `!NAME`
+    pub negate: bool,
+    /// The name as written (`{...}` for an anonymous ACL), for messages.
+    pub name: String,
+    /// The declarations the term stands for: a named ACL declared on several lines matches when any of them
+    /// does; an anonymous ACL has exactly one.
+    pub acls: Vec<Acl>,
+}
+
+/// `if COND` / `unless COND`: terms joined by implicit AND, groups joined by `||` or `or`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// `unless`: the condition is inverted.
+    pub unless: bool,
+    /// OR of AND-groups.
+    pub any_of: Vec<Vec<CondTerm>>,
+}
+
+/// `use_backend NAME [if|unless COND]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseBackend {
+    /// The backend (checked to exist).
+    pub backend: String,
+    /// When it applies; always when `None`.
+    pub cond: Option<Condition>,
+    /// Where the line was.
+    pub location: Location,
+}
+
+/// What `redirect` / `http-request redirect` sends the client to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectTarget {
+    /// `location URL`: exactly this URL.
+    Location(String),
+    /// `prefix PFX`: PFX followed by the original path and query.
+    Prefix(String),
+    /// `scheme SCH`: the same host and path with another scheme.
+    Scheme(String),
+}
+
+/// `http-request redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// Where to.
+    pub target: RedirectTarget,
+    /// 301, 302 (default), 303, 307 or 308.
+    pub code: u16,
+    /// `drop-query` (prefix only): the query string is not kept.
+    pub drop_query: bool,
+    /// `append-slash` (prefix only): a `/` is added when the path does not end with one.
+    pub append_slash: bool,
+}
+
+/// The body of `http-request return`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReturnBody {
+    /// No body.
+    Empty,
+    /// `string TEXT`
+    Text(String),
+    /// `file PATH`: the file's contents, read while loading the configuration.
+    File(Vec<u8>),
+}
+
+/// An `http-request` action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpRequestAction {
+    /// `set-header NAME VALUE`: replaces every occurrence.
+    SetHeader(String, String),
+    /// `add-header NAME VALUE`: adds one more line.
+    AddHeader(String, String),
+    /// `del-header NAME`
+    DelHeader(String),
+    /// `replace-header NAME REGEX REPLACEMENT` (`\1`..`\9` refer to groups); applied to each value.
+    ReplaceHeader(String, String, String),
+    /// `set-path PATH`: the query string is kept.
+    SetPath(String),
+    /// `set-query QUERY`: the path is kept; an empty value removes the query.
+    SetQuery(String),
+    /// `redirect ...`
+    Redirect(Redirect),
+    /// `deny [deny_status N]` (403 by default)
+    Deny(u16),
+    /// `return [status N] [content-type T] [string S | file F]` (200 by default)
+    Return {
+        /// status code
+        status: u16,
+        /// `content-type`
+        content_type: Option<String>,
+        /// the body
+        body: ReturnBody,
+    },
+    /// `tarpit [deny_status N]`: hold the request for `timeout tarpit` then answer the status (500 by default).
+    Tarpit(u16),
+}
+
+/// An `http-response` action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpResponseAction {
+    /// `set-header NAME VALUE`
+    SetHeader(String, String),
+    /// `add-header NAME VALUE`
+    AddHeader(String, String),
+    /// `del-header NAME`
+    DelHeader(String),
+    /// `deny [deny_status N]`: the response is replaced by an error (502 by default, as HAProxy).
+    Deny(u16),
+}
+
+/// A rule: an action and the condition under which it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule<A> {
+    /// What to do.
+    pub action: A,
+    /// When; always when `None`.
+    pub cond: Option<Condition>,
+    /// Where the line was.
+    pub location: Location,
+}
+
+/// `tcp-request connection accept|reject [if|unless COND]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpConnAction {
+    /// stop evaluating, keep the connection
+    Accept,
+    /// close the connection at once
+    Reject,
+}
+
+/// The rules and ACLs of a proxy (frontend, backend or listen), in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Every `acl` line of the section (conditions already hold resolved copies).
+    pub acls: Vec<Acl>,
+    /// `use_backend` lines (frontends and listens).
+    pub use_backends: Vec<UseBackend>,
+    /// `http-request` lines (also `redirect` lines, as `http-request redirect`).
+    pub http_request: Vec<Rule<HttpRequestAction>>,
+    /// `http-response` lines.
+    pub http_response: Vec<Rule<HttpResponseAction>>,
+    /// `tcp-request connection` lines (frontends and listens).
+    pub tcp_connection: Vec<Rule<TcpConnAction>>,
+    /// `errorfile CODE FILE`: the file's raw contents (a complete HTTP response), by status code.
+    pub errorfiles: Vec<(u16, Vec<u8>)>,
 }

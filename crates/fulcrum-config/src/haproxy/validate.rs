@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::addr::{self, Resolver};
 use super::common::Sink;
-use super::model::{Mode, Proxy, ProxyKind, Server};
+use super::model::{Mode, Proxy, ProxyKind, Rules, Server};
 use super::proxy::{Body, Settings};
 use crate::Location;
 
@@ -214,5 +214,6 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         dontlognull: s.dontlognull,
         log_global: s.log_global,
         logs: s.logs,
+        rules: Rules::default(),
     }
 }
