@@ -9,6 +9,7 @@ pub mod health;
 pub mod http;
 pub mod listener;
 pub mod origin;
+pub mod rules;
 pub mod select;
 pub mod snapshot;
 pub mod tcp;
@@ -39,6 +40,9 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The rules of a proxy could not be compiled.
+    #[error("[ALERT] {0}")]
+    Rules(#[from] rules::http::RulesError),
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
@@ -116,7 +120,7 @@ pub struct Bound {
 
 /// Opens every listening socket of `config` (one per worker thread and address).
 pub fn bind(config: &Config) -> Result<Bound, StartError> {
-    let snapshot = Arc::new(Snapshot::build(config));
+    let snapshot = Arc::new(Snapshot::build(config)?);
     let threads = thread_count(config);
     let limits = worker::Limits {
         global: snapshot

@@ -11,9 +11,10 @@ use arc_swap::ArcSwap;
 use http::HeaderName;
 
 use fulcrum_config::haproxy::{
-    Balance, Config, ForwardFor, HashType, HttpConnMode, Mode, Proxy, Server, Timeouts,
+    Balance, Config, ForwardFor, HashType, HttpConnMode, Mode, Proxy, ProxyKind, Server, Timeouts,
 };
 
+use crate::rules::http::{ProxyRules, RulesError};
 use crate::select::Farm;
 
 /// Everything a worker needs to serve traffic.
@@ -46,6 +47,8 @@ pub struct FrontendRt {
     pub forwardfor: Option<(ForwardFor, HeaderName)>,
     /// `maxconn` of this frontend.
     pub maxconn: Option<u32>,
+    /// ACL-driven rules: http-request/response, use_backend, tcp-request connection, errorfiles.
+    pub rules: ProxyRules,
 }
 
 impl FrontendRt {
@@ -85,6 +88,9 @@ pub struct BackendRt {
     pub redispatch: bool,
     /// The section as configured (health-check settings, logging options).
     pub config: Proxy,
+    /// http-request/response rules (none for the backend side of a `listen`, whose frontend side runs them) and
+    /// errorfiles.
+    pub rules: ProxyRules,
 }
 
 impl BackendRt {
@@ -163,7 +169,7 @@ fn forwardfor(p: &Proxy) -> Option<(ForwardFor, HeaderName)> {
 
 impl Snapshot {
     /// Builds the runtime view of a validated configuration.
-    pub fn build(config: &Config) -> Snapshot {
+    pub fn build(config: &Config) -> Result<Snapshot, RulesError> {
         let mut backends = Vec::new();
         let mut servers = Vec::new();
         for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
@@ -197,41 +203,39 @@ impl Snapshot {
                 retries: p.retries,
                 redispatch: p.redispatch,
                 config: p.clone(),
+                rules: ProxyRules::compile(&p.rules, p.kind == ProxyKind::Backend, &|_| None)?,
             };
             be.farm = ArcSwap::from_pointee(Farm::build(&be));
             backends.push(Arc::new(be));
         }
         let find = |name: &str| backends.iter().find(|b| b.name == name).cloned();
-        let frontends = config
-            .proxies
-            .iter()
-            .filter(|p| p.kind.has_frontend())
-            .map(|p| {
-                let default_backend = match p.kind {
-                    fulcrum_config::haproxy::ProxyKind::Listen => find(&p.name),
-                    _ => p.default_backend.as_deref().and_then(find),
-                };
-                Arc::new(FrontendRt {
-                    name: p.name.clone(),
-                    mode: p.mode,
-                    binds: p
-                        .binds
-                        .iter()
-                        .flat_map(|b| b.addrs.iter().copied())
-                        .collect(),
-                    default_backend,
-                    timeouts: p.timeouts.clone(),
-                    conn_mode: p.http_conn_mode,
-                    forwardfor: forwardfor(p),
-                    maxconn: p.maxconn,
-                })
-            })
-            .collect();
-        Snapshot {
+        let mut frontends = Vec::new();
+        for p in config.proxies.iter().filter(|p| p.kind.has_frontend()) {
+            let default_backend = match p.kind {
+                ProxyKind::Listen => find(&p.name),
+                _ => p.default_backend.as_deref().and_then(find),
+            };
+            frontends.push(Arc::new(FrontendRt {
+                name: p.name.clone(),
+                mode: p.mode,
+                binds: p
+                    .binds
+                    .iter()
+                    .flat_map(|b| b.addrs.iter().copied())
+                    .collect(),
+                default_backend,
+                timeouts: p.timeouts.clone(),
+                conn_mode: p.http_conn_mode,
+                forwardfor: forwardfor(p),
+                maxconn: p.maxconn,
+                rules: ProxyRules::compile(&p.rules, true, &find)?,
+            }));
+        }
+        Ok(Snapshot {
             frontends,
             backends,
             servers,
             global_maxconn: config.global.maxconn,
-        }
+        })
     }
 }

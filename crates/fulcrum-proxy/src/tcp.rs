@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::rules::http::ConnFacts;
 use crate::select::RequestKey;
 use crate::snapshot::{FrontendRt, ServerGuard};
 use crate::worker::Worker;
@@ -25,8 +26,17 @@ pub async fn serve_client(
     fe: Arc<FrontendRt>,
     mut client: TcpStream,
     peer: SocketAddr,
+    local_port: u16,
 ) {
-    let Some(be) = fe.default_backend.clone() else {
+    let facts = ConnFacts {
+        src: peer.ip(),
+        dst_port: local_port,
+    };
+    let Some(be) = fe
+        .rules
+        .pick_backend(&facts)
+        .or_else(|| fe.default_backend.clone())
+    else {
         return;
     };
     let key = RequestKey::from_ip(peer.ip());

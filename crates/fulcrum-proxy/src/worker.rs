@@ -15,6 +15,7 @@ use tracing::{debug, info_span, warn, Instrument};
 use fulcrum_config::haproxy::Mode;
 
 use crate::http::pool::Pool;
+use crate::rules::http::ConnFacts;
 use crate::select::{RequestKey, Selector};
 use crate::snapshot::{BackendRt, FrontendRt, ServerRt, Snapshot};
 
@@ -149,6 +150,7 @@ async fn accept_loop(
     fe_limit: Option<Arc<Semaphore>>,
     limits: Limits,
 ) {
+    let local_port = listener.local_addr().map_or(0, |a| a.port());
     loop {
         // Stop accepting while a limit is reached, as HAProxy does; the kernel queues new connections.
         let Some(global) = acquire(&limits.global).await else {
@@ -166,12 +168,19 @@ async fn accept_loop(
                 continue;
             }
         };
+        if !fe.rules.accept_connection(&ConnFacts {
+            src: peer.ip(),
+            dst_port: local_port,
+        }) {
+            debug!(%peer, "connection rejected by tcp-request connection rules");
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let worker = worker.clone();
         let fe = fe.clone();
         tokio::task::spawn_local(async move {
             let _permits = (global, local);
-            serve(worker, fe, stream, peer).await;
+            serve(worker, fe, stream, peer, local_port).await;
         });
     }
 }
@@ -181,9 +190,10 @@ async fn serve(
     fe: Arc<FrontendRt>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
+    local_port: u16,
 ) {
     match fe.mode {
-        Mode::Http => crate::http::serve_client(worker, fe, stream, peer).await,
-        Mode::Tcp => crate::tcp::serve_client(worker, fe, stream, peer).await,
+        Mode::Http => crate::http::serve_client(worker, fe, stream, peer, local_port).await,
+        Mode::Tcp => crate::tcp::serve_client(worker, fe, stream, peer, local_port).await,
     }
 }

@@ -23,6 +23,20 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// The error the proxy generates with this status, if it is one of its own.
+    pub fn from_status(status: u16) -> Option<Self> {
+        Some(match status {
+            400 => ProxyError::BadRequest,
+            403 => ProxyError::Forbidden,
+            408 => ProxyError::RequestTimeout,
+            500 => ProxyError::Internal,
+            502 => ProxyError::BadGateway,
+            503 => ProxyError::ServiceUnavailable,
+            504 => ProxyError::GatewayTimeout,
+            _ => return None,
+        })
+    }
+
     /// The HTTP status code.
     pub fn status(self) -> u16 {
         match self {
@@ -105,4 +119,50 @@ mod tests {
             assert!(body.contains(&format!("<h1>{} ", e.status())));
         }
     }
+}
+
+/// The reason phrase HAProxy uses for a status it generates, or the standard one.
+fn reason_for(status: u16) -> &'static str {
+    match status {
+        400 => "Bad request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        408 => "Request Time-out",
+        410 => "Gone",
+        413 => "Payload Too Large",
+        425 => "Too Early",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Time-out",
+        _ => http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error"),
+    }
+}
+
+/// A generated page for any status (`deny_status`, tarpit): the same shape as the built-in errors.
+pub fn page_response(status: u16) -> http::Response<crate::http::body::ProxyBody> {
+    let body = Bytes::from(format!(
+        "<html><body><h1>{status} {}</h1>\nThe request was refused by a rule.\n</body></html>\n",
+        reason_for(status)
+    ));
+    let mut resp = http::Response::new(crate::http::body::ProxyBody::fixed(body));
+    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::FORBIDDEN);
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache"),
+    );
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html"),
+    );
+    resp
 }

@@ -18,11 +18,12 @@ use tracing::debug;
 use fulcrum_config::haproxy::HttpConnMode;
 
 use super::body::ProxyBody;
-use super::errors::ProxyError;
+use super::errors::{self, ProxyError};
 use super::headers;
 use super::pool;
 use super::tunnel;
 use crate::client_io::{ActiveRequest, ClientIo};
+use crate::rules::http::{RequestFacts, RequestLine, Verdict};
 use crate::select::RequestKey;
 use crate::snapshot::{BackendRt, FrontendRt, ServerGuard};
 use crate::worker::Worker;
@@ -33,6 +34,7 @@ pub async fn serve_client(
     fe: Arc<FrontendRt>,
     stream: TcpStream,
     peer: SocketAddr,
+    local_port: u16,
 ) {
     let io = ClientIo::new(stream);
     let direct = io.handle();
@@ -51,7 +53,7 @@ pub async fn serve_client(
         let active = ActiveRequest::new(svc_state.clone());
         let (worker, fe) = (worker.clone(), svc_fe.clone());
         async move {
-            let resp = handle(worker, fe, peer, req).await;
+            let resp = handle(worker, fe, peer, local_port, req).await;
             resp.map(|r| r.map(|b| b.with_active(active)))
         }
     });
@@ -90,7 +92,7 @@ pub async fn serve_client(
     }
 }
 
-fn error_response(e: ProxyError) -> Response<ProxyBody> {
+pub(crate) fn error_response(e: ProxyError) -> Response<ProxyBody> {
     let mut resp = Response::new(ProxyBody::fixed(e.body()));
     *resp.status_mut() = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
     let h = resp.headers_mut();
@@ -111,18 +113,81 @@ fn combined_mode(a: HttpConnMode, b: HttpConnMode) -> HttpConnMode {
     }
 }
 
+/// Which error page to send: the backend's errorfile, else the frontend's, else the built-in page.
+fn error_for(fe: &FrontendRt, be: Option<&BackendRt>, status: u16) -> Response<ProxyBody> {
+    match be
+        .and_then(|b| b.rules.errorfile(status))
+        .or_else(|| fe.rules.errorfile(status))
+    {
+        Some(f) => f.response(),
+        None => match ProxyError::from_status(status) {
+            Some(e) => error_response(e),
+            None => errors::page_response(status),
+        },
+    }
+}
+
 async fn handle(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     peer: SocketAddr,
-    req: Request<Incoming>,
+    dst_port: u16,
+    mut req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let Some(be) = fe.default_backend.clone() else {
-        return Ok(error_response(ProxyError::ServiceUnavailable));
+    let src = peer.ip();
+    // The frontend's http-request rules, then use_backend / default_backend, then the backend's rules.
+    match fe.rules.apply_request(&mut req, src, dst_port) {
+        Verdict::Continue => {}
+        Verdict::Respond(r) => return Ok(r),
+        Verdict::Tarpit(status) => return Ok(tarpit(&fe, None, status).await),
+    }
+    let facts = RequestFacts {
+        req: &req,
+        src,
+        dst_port,
     };
-    Ok(forward(&worker, &fe, &be, peer, req)
-        .await
-        .unwrap_or_else(error_response))
+    let Some(be) = fe
+        .rules
+        .pick_backend(&facts)
+        .or_else(|| fe.default_backend.clone())
+    else {
+        return Ok(error_for(&fe, None, 503));
+    };
+    match be.rules.apply_request(&mut req, src, dst_port) {
+        Verdict::Continue => {}
+        Verdict::Respond(r) => return Ok(r),
+        Verdict::Tarpit(status) => return Ok(tarpit(&fe, Some(&be), status).await),
+    }
+    let line =
+        (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            src,
+            dst_port,
+        });
+    let mut resp = match forward(&worker, &fe, &be, peer, req).await {
+        Ok(r) => r,
+        Err(e) => return Ok(error_for(&fe, Some(&be), e.status())),
+    };
+    if let Some(line) = line {
+        let denied = be
+            .rules
+            .apply_response(resp.headers_mut(), &line)
+            .or_else(|| fe.rules.apply_response(resp.headers_mut(), &line));
+        if let Some(status) = denied {
+            return Ok(error_for(&fe, Some(&be), status));
+        }
+    }
+    Ok(resp)
+}
+
+/// `http-request tarpit`: hold the request for `timeout tarpit` (else `timeout connect`), then answer.
+async fn tarpit(fe: &FrontendRt, be: Option<&BackendRt>, status: u16) -> Response<ProxyBody> {
+    let t = &fe.timeouts;
+    if let Some(wait) = t.tarpit.or(t.connect) {
+        tokio::time::sleep(wait).await;
+    }
+    error_for(fe, be, status)
 }
 
 async fn forward(

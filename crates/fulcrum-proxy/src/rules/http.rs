@@ -1,0 +1,637 @@
+//! `http-request` and `http-response` rules, `use_backend` and `errorfile`, compiled per proxy.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{PathAndQuery, Uri};
+use http::{Request, Response, StatusCode};
+use regex::Regex;
+
+use fulcrum_config::haproxy::{
+    HttpRequestAction, HttpResponseAction, Redirect, RedirectTarget, ReturnBody, Rules,
+    TcpConnAction,
+};
+
+use super::acl::AclError;
+use super::cond::{compile_opt, holds, CompiledCond, Facts};
+use crate::http::body::ProxyBody;
+use crate::snapshot::BackendRt;
+
+/// Why a proxy's rules could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    /// An ACL pattern.
+    #[error(transparent)]
+    Acl(#[from] AclError),
+    /// A header name or value that HTTP does not allow.
+    #[error("{location}: invalid header name or value in '{what}'")]
+    Header {
+        /// where
+        location: String,
+        /// the offending text
+        what: String,
+    },
+    /// A regular expression of `replace-header`.
+    #[error("{location}: invalid regular expression: {source}")]
+    Regex {
+        /// where
+        location: String,
+        /// the regex error
+        source: regex::Error,
+    },
+    /// An errorfile that is not an HTTP response.
+    #[error("errorfile for status {0} is not a valid HTTP response")]
+    ErrorFile(u16),
+}
+
+/// The facts a request offers to conditions.
+pub struct RequestFacts<'a, B> {
+    /// The request.
+    pub req: &'a Request<B>,
+    /// The client's address.
+    pub src: IpAddr,
+    /// The port the client connected to.
+    pub dst_port: u16,
+}
+
+fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
+    let q = uri.query()?;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then_some(v)
+    })
+}
+
+fn any_value(headers: &HeaderMap, name: &str, f: &mut dyn FnMut(&str) -> bool) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .any(&mut *f)
+    })
+}
+
+impl<B> Facts for RequestFacts<'_, B> {
+    fn src(&self) -> Option<IpAddr> {
+        Some(self.src)
+    }
+    fn dst_port(&self) -> Option<u16> {
+        Some(self.dst_port)
+    }
+    fn method(&self) -> Option<&str> {
+        Some(self.req.method().as_str())
+    }
+    fn path(&self) -> Option<&str> {
+        Some(self.req.uri().path())
+    }
+    fn url_param(&self, name: &str) -> Option<&str> {
+        query_param(self.req.uri(), name)
+    }
+    fn any_header_value(&self, name: &str, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        any_value(self.req.headers(), name, f)
+    }
+    fn has_header(&self, name: &str) -> bool {
+        self.req.headers().contains_key(name)
+    }
+}
+
+/// The request side of a response: what `http-response` conditions may read besides the response headers.
+pub struct RequestLine {
+    /// The request method.
+    pub method: http::Method,
+    /// The request target.
+    pub uri: Uri,
+    /// The client's address.
+    pub src: IpAddr,
+    /// The port the client connected to.
+    pub dst_port: u16,
+}
+
+/// The facts a response offers: the request's line and client, the response's headers (`hdr()` reads the
+/// response in `http-response` rules, as in HAProxy).
+struct ResponseFacts<'a> {
+    line: &'a RequestLine,
+    headers: &'a HeaderMap,
+}
+
+impl Facts for ResponseFacts<'_> {
+    fn src(&self) -> Option<IpAddr> {
+        Some(self.line.src)
+    }
+    fn dst_port(&self) -> Option<u16> {
+        Some(self.line.dst_port)
+    }
+    fn method(&self) -> Option<&str> {
+        Some(self.line.method.as_str())
+    }
+    fn path(&self) -> Option<&str> {
+        Some(self.line.uri.path())
+    }
+    fn url_param(&self, name: &str) -> Option<&str> {
+        query_param(&self.line.uri, name)
+    }
+    fn any_header_value(&self, name: &str, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        any_value(self.headers, name, f)
+    }
+    fn has_header(&self, name: &str) -> bool {
+        self.headers.contains_key(name)
+    }
+}
+
+/// The facts of a connection before any byte is read.
+pub struct ConnFacts {
+    /// The client's address.
+    pub src: IpAddr,
+    /// The port the client connected to.
+    pub dst_port: u16,
+}
+
+impl Facts for ConnFacts {
+    fn src(&self) -> Option<IpAddr> {
+        Some(self.src)
+    }
+    fn dst_port(&self) -> Option<u16> {
+        Some(self.dst_port)
+    }
+    fn method(&self) -> Option<&str> {
+        None
+    }
+    fn path(&self) -> Option<&str> {
+        None
+    }
+    fn url_param(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn any_header_value(&self, _: &str, _: &mut dyn FnMut(&str) -> bool) -> bool {
+        false
+    }
+    fn has_header(&self, _: &str) -> bool {
+        false
+    }
+}
+
+#[derive(Debug)]
+enum ReqAction {
+    SetHeader(HeaderName, HeaderValue),
+    AddHeader(HeaderName, HeaderValue),
+    DelHeader(HeaderName),
+    ReplaceHeader(HeaderName, Regex, String),
+    SetPath(String),
+    SetQuery(String),
+    Redirect(Redirect),
+    Deny(u16),
+    Return(u16, Option<HeaderValue>, Bytes),
+    Tarpit(u16),
+}
+
+#[derive(Debug)]
+enum RespAction {
+    SetHeader(HeaderName, HeaderValue),
+    AddHeader(HeaderName, HeaderValue),
+    DelHeader(HeaderName),
+    Deny(u16),
+}
+
+/// A complete response read from an `errorfile`.
+#[derive(Debug, Clone)]
+pub struct ErrorFile {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl ErrorFile {
+    /// Parses the raw contents of an errorfile.
+    pub fn parse(code: u16, raw: &[u8]) -> Result<Self, RulesError> {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut headers);
+        let head_len = match resp.parse(raw) {
+            Ok(httparse::Status::Complete(n)) => n,
+            _ => return Err(RulesError::ErrorFile(code)),
+        };
+        let status = resp
+            .code
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .ok_or(RulesError::ErrorFile(code))?;
+        let mut map = HeaderMap::new();
+        for h in resp.headers.iter() {
+            let name = HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|_| RulesError::ErrorFile(code))?;
+            let value =
+                HeaderValue::from_bytes(h.value).map_err(|_| RulesError::ErrorFile(code))?;
+            map.append(name, value);
+        }
+        // The body is whatever follows the head; the length is recomputed from it.
+        map.remove(header::CONTENT_LENGTH);
+        map.remove(header::TRANSFER_ENCODING);
+        Ok(ErrorFile {
+            status,
+            headers: map,
+            body: Bytes::copy_from_slice(&raw[head_len..]),
+        })
+    }
+
+    /// The response to send.
+    pub fn response(&self) -> Response<ProxyBody> {
+        let mut r = Response::new(ProxyBody::fixed(self.body.clone()));
+        *r.status_mut() = self.status;
+        *r.headers_mut() = self.headers.clone();
+        r
+    }
+}
+
+/// What the request rules decided.
+pub enum Verdict {
+    /// Go on with the request.
+    Continue,
+    /// Answer now with this response.
+    Respond(Response<ProxyBody>),
+    /// Hold the request for `timeout tarpit`, then answer this status.
+    Tarpit(u16),
+}
+
+/// The compiled rules of one proxy.
+#[derive(Default)]
+pub struct ProxyRules {
+    http_request: Vec<(ReqAction, Option<CompiledCond>)>,
+    http_response: Vec<(RespAction, Option<CompiledCond>)>,
+    /// `use_backend` rules with their backends resolved.
+    pub use_backends: Vec<(Arc<BackendRt>, Option<CompiledCond>)>,
+    tcp_connection: Vec<(TcpConnAction, Option<CompiledCond>)>,
+    errorfiles: HashMap<u16, ErrorFile>,
+}
+
+fn header_pair(
+    name: &str,
+    value: &str,
+    location: &str,
+) -> Result<(HeaderName, HeaderValue), RulesError> {
+    let err = || RulesError::Header {
+        location: location.to_string(),
+        what: format!("{name}: {value}"),
+    };
+    let n = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| err())?;
+    let v = HeaderValue::from_str(value).map_err(|_| err())?;
+    Ok((n, v))
+}
+
+fn header_name(name: &str, location: &str) -> Result<HeaderName, RulesError> {
+    HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| RulesError::Header {
+        location: location.to_string(),
+        what: name.to_string(),
+    })
+}
+
+impl ProxyRules {
+    /// Compiles the rules of a proxy. `with_http` is false for the backend side of a `listen` section, whose
+    /// rules its frontend side already runs. `backend` resolves `use_backend` names.
+    pub fn compile(
+        rules: &Rules,
+        with_http: bool,
+        backend: &dyn Fn(&str) -> Option<Arc<BackendRt>>,
+    ) -> Result<Self, RulesError> {
+        let mut out = ProxyRules::default();
+        for (code, raw) in &rules.errorfiles {
+            out.errorfiles.insert(*code, ErrorFile::parse(*code, raw)?);
+        }
+        if !with_http {
+            return Ok(out);
+        }
+        for r in &rules.http_request {
+            let loc = r.location.to_string();
+            let action = match &r.action {
+                HttpRequestAction::SetHeader(n, v) => {
+                    let (n, v) = header_pair(n, v, &loc)?;
+                    ReqAction::SetHeader(n, v)
+                }
+                HttpRequestAction::AddHeader(n, v) => {
+                    let (n, v) = header_pair(n, v, &loc)?;
+                    ReqAction::AddHeader(n, v)
+                }
+                HttpRequestAction::DelHeader(n) => ReqAction::DelHeader(header_name(n, &loc)?),
+                HttpRequestAction::ReplaceHeader(n, re, rep) => ReqAction::ReplaceHeader(
+                    header_name(n, &loc)?,
+                    Regex::new(re).map_err(|source| RulesError::Regex {
+                        location: loc.clone(),
+                        source,
+                    })?,
+                    rep.clone(),
+                ),
+                HttpRequestAction::SetPath(p) => ReqAction::SetPath(p.clone()),
+                HttpRequestAction::SetQuery(q) => ReqAction::SetQuery(q.clone()),
+                HttpRequestAction::Redirect(r) => ReqAction::Redirect(r.clone()),
+                HttpRequestAction::Deny(s) => ReqAction::Deny(*s),
+                HttpRequestAction::Return {
+                    status,
+                    content_type,
+                    body,
+                } => {
+                    let ct = match content_type {
+                        Some(t) => {
+                            Some(HeaderValue::from_str(t).map_err(|_| RulesError::Header {
+                                location: loc.clone(),
+                                what: t.clone(),
+                            })?)
+                        }
+                        None => None,
+                    };
+                    let body = match body {
+                        ReturnBody::Empty => Bytes::new(),
+                        ReturnBody::Text(s) => Bytes::from(s.clone()),
+                        ReturnBody::File(b) => Bytes::from(b.clone()),
+                    };
+                    ReqAction::Return(*status, ct, body)
+                }
+                HttpRequestAction::Tarpit(s) => ReqAction::Tarpit(*s),
+            };
+            out.http_request.push((action, compile_opt(&r.cond)?));
+        }
+        for r in &rules.http_response {
+            let loc = r.location.to_string();
+            let action = match &r.action {
+                HttpResponseAction::SetHeader(n, v) => {
+                    let (n, v) = header_pair(n, v, &loc)?;
+                    RespAction::SetHeader(n, v)
+                }
+                HttpResponseAction::AddHeader(n, v) => {
+                    let (n, v) = header_pair(n, v, &loc)?;
+                    RespAction::AddHeader(n, v)
+                }
+                HttpResponseAction::DelHeader(n) => RespAction::DelHeader(header_name(n, &loc)?),
+                HttpResponseAction::Deny(s) => RespAction::Deny(*s),
+            };
+            out.http_response.push((action, compile_opt(&r.cond)?));
+        }
+        for u in &rules.use_backends {
+            if let Some(be) = backend(&u.backend) {
+                out.use_backends.push((be, compile_opt(&u.cond)?));
+            }
+        }
+        for r in &rules.tcp_connection {
+            out.tcp_connection.push((r.action, compile_opt(&r.cond)?));
+        }
+        Ok(out)
+    }
+
+    /// Whether any `http-response` rule exists (so the request line must be kept for them).
+    pub fn has_response_rules(&self) -> bool {
+        !self.http_response.is_empty()
+    }
+
+    /// The errorfile for `status`, if one is configured.
+    pub fn errorfile(&self, status: u16) -> Option<&ErrorFile> {
+        self.errorfiles.get(&status)
+    }
+
+    /// Runs `tcp-request connection` rules: false means reject.
+    pub fn accept_connection(&self, facts: &ConnFacts) -> bool {
+        for (action, cond) in &self.tcp_connection {
+            if holds(cond, facts) {
+                return *action == TcpConnAction::Accept;
+            }
+        }
+        true
+    }
+
+    /// The backend chosen by the first matching `use_backend`, if any.
+    pub fn pick_backend(&self, facts: &dyn Facts) -> Option<Arc<BackendRt>> {
+        self.use_backends
+            .iter()
+            .find(|(_, cond)| holds(cond, facts))
+            .map(|(be, _)| be.clone())
+    }
+
+    /// Runs the `http-request` rules in order on `req`.
+    pub fn apply_request<B>(&self, req: &mut Request<B>, src: IpAddr, dst_port: u16) -> Verdict {
+        for (action, cond) in &self.http_request {
+            let facts = RequestFacts { req, src, dst_port };
+            if !holds(cond, &facts) {
+                continue;
+            }
+            match action {
+                ReqAction::SetHeader(n, v) => {
+                    req.headers_mut().insert(n.clone(), v.clone());
+                }
+                ReqAction::AddHeader(n, v) => {
+                    req.headers_mut().append(n.clone(), v.clone());
+                }
+                ReqAction::DelHeader(n) => {
+                    req.headers_mut().remove(n);
+                }
+                ReqAction::ReplaceHeader(n, re, rep) => {
+                    replace_header(req.headers_mut(), n, re, rep)
+                }
+                ReqAction::SetPath(p) => {
+                    let q = req.uri().query().map(str::to_string);
+                    set_path_and_query(req, p, q.as_deref());
+                }
+                ReqAction::SetQuery(q) => {
+                    let p = req.uri().path().to_string();
+                    set_path_and_query(req, &p, (!q.is_empty()).then_some(q.as_str()));
+                }
+                ReqAction::Redirect(r) => return Verdict::Respond(redirect(r, req)),
+                ReqAction::Deny(s) => return Verdict::Respond(self.status_response(*s)),
+                ReqAction::Return(status, ct, body) => {
+                    let mut r = Response::new(ProxyBody::fixed(body.clone()));
+                    *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+                    if let Some(ct) = ct {
+                        r.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
+                    }
+                    return Verdict::Respond(r);
+                }
+                ReqAction::Tarpit(s) => return Verdict::Tarpit(*s),
+            }
+        }
+        Verdict::Continue
+    }
+
+    /// Runs the `http-response` rules on a response's head; `Some(status)` means deny with that status.
+    pub fn apply_response(&self, headers: &mut HeaderMap, line: &RequestLine) -> Option<u16> {
+        for (action, cond) in &self.http_response {
+            let facts = ResponseFacts {
+                line,
+                headers: &*headers,
+            };
+            if !holds(cond, &facts) {
+                continue;
+            }
+            match action {
+                RespAction::SetHeader(n, v) => {
+                    headers.insert(n.clone(), v.clone());
+                }
+                RespAction::AddHeader(n, v) => {
+                    headers.append(n.clone(), v.clone());
+                }
+                RespAction::DelHeader(n) => {
+                    headers.remove(n);
+                }
+                RespAction::Deny(s) => return Some(*s),
+            }
+        }
+        None
+    }
+
+    /// The response for a status the proxy answers itself: the errorfile when configured, else the built-in page.
+    pub fn status_response(&self, status: u16) -> Response<ProxyBody> {
+        use crate::http::errors::{page_response, ProxyError};
+        match self.errorfile(status) {
+            Some(f) => f.response(),
+            None => match ProxyError::from_status(status) {
+                Some(e) if status != 403 && status != 500 => {
+                    crate::http::request::error_response(e)
+                }
+                _ => page_response(status),
+            },
+        }
+    }
+}
+
+/// `replace-header`: each value of the header that the regex matches is replaced by the replacement, where
+/// `\1`..`\9` stand for the regex's groups.
+fn replace_header(headers: &mut HeaderMap, name: &HeaderName, re: &Regex, rep: &str) {
+    let old: Vec<HeaderValue> = headers.get_all(name).iter().cloned().collect();
+    if old.is_empty() {
+        return;
+    }
+    headers.remove(name);
+    for v in old {
+        let text = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let new = match re.captures(&text) {
+            Some(caps) => {
+                let mut out = String::with_capacity(rep.len() + text.len());
+                let mut chars = rep.chars().peekable();
+                while let Some(c) = chars.next() {
+                    if c == '\\' {
+                        if let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                            chars.next();
+                            out.push_str(caps.get(d as usize).map_or("", |m| m.as_str()));
+                            continue;
+                        }
+                    }
+                    out.push(c);
+                }
+                HeaderValue::from_str(&out).unwrap_or(v)
+            }
+            None => v,
+        };
+        headers.append(name.clone(), new);
+    }
+}
+
+/// Replaces the path and query of the request target, keeping scheme and authority of an absolute-form target.
+fn set_path_and_query<B>(req: &mut Request<B>, path: &str, query: Option<&str>) {
+    let pq = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let Ok(pq) = PathAndQuery::try_from(pq) else {
+        return;
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(pq);
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
+}
+
+/// The response of a `redirect` rule.
+fn redirect<B>(r: &Redirect, req: &Request<B>) -> Response<ProxyBody> {
+    let uri = req.uri();
+    let location = match &r.target {
+        RedirectTarget::Location(l) => l.clone(),
+        RedirectTarget::Prefix(pfx) => {
+            let mut path = uri.path().to_string();
+            if r.append_slash && !path.ends_with('/') {
+                path.push('/');
+            }
+            let base = if pfx == "/" {
+                ""
+            } else {
+                pfx.trim_end_matches('/')
+            };
+            match uri.query().filter(|_| !r.drop_query) {
+                Some(q) => format!("{base}{path}?{q}"),
+                None => format!("{base}{path}"),
+            }
+        }
+        RedirectTarget::Scheme(scheme) => {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| uri.authority().map(|a| a.as_str()))
+                .unwrap_or("");
+            let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+            format!("{scheme}://{host}{pq}")
+        }
+    };
+    let mut resp = Response::new(ProxyBody::fixed(Bytes::new()));
+    *resp.status_mut() = StatusCode::from_u16(r.code).unwrap_or(StatusCode::FOUND);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_header_expands_groups() {
+        let mut h = HeaderMap::new();
+        h.append("x-a", HeaderValue::from_static("user=alice; role=admin"));
+        h.append("x-a", HeaderValue::from_static("nothing here"));
+        let re = Regex::new("user=([a-z]+); role=([a-z]+)").unwrap();
+        replace_header(&mut h, &HeaderName::from_static("x-a"), &re, "\\2:\\1");
+        let vals: Vec<_> = h.get_all("x-a").iter().collect();
+        assert_eq!(vals, ["admin:alice", "nothing here"]);
+    }
+
+    #[test]
+    fn paths_and_redirects() {
+        let mut req = Request::builder()
+            .uri("/old/x?a=1")
+            .header("host", "h.test")
+            .body(())
+            .unwrap();
+        set_path_and_query(&mut req, "/new/x", Some("a=1"));
+        assert_eq!(req.uri(), "/new/x?a=1");
+        let r = Redirect {
+            target: RedirectTarget::Prefix("https://h.test".into()),
+            code: 301,
+            drop_query: true,
+            append_slash: true,
+        };
+        let resp = redirect(&r, &req);
+        assert_eq!(resp.status(), 301);
+        assert_eq!(resp.headers()["location"], "https://h.test/new/x/");
+        let r = Redirect {
+            target: RedirectTarget::Scheme("https".into()),
+            code: 302,
+            drop_query: false,
+            append_slash: false,
+        };
+        assert_eq!(
+            redirect(&r, &req).headers()["location"],
+            "https://h.test/new/x?a=1"
+        );
+    }
+
+    #[test]
+    fn errorfile_parses_a_raw_response() {
+        let raw = b"HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nContent-Type: text/html\r\nContent-Length: 999\r\n\r\n<h1>busy</h1>\n";
+        let f = ErrorFile::parse(503, raw).unwrap();
+        let r = f.response();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["content-type"], "text/html");
+        assert!(r.headers().get("content-length").is_none());
+        assert!(ErrorFile::parse(503, b"not http").is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! ACLs and rules at run time: compiled once when the snapshot is built, evaluated per request or connection.
+//!
+//! `acl.rs` compiles each ACL into a matcher; `cond.rs` evaluates `if`/`unless` conditions over a [`Facts`]
+//! source; `http.rs` applies `http-request` / `http-response` actions.
+
+pub mod acl;
+pub mod cond;
+pub mod http;
+
+pub use cond::{CompiledCond, Facts};
