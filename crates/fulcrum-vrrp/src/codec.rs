@@ -299,7 +299,9 @@ impl Advert {
         out.push(count);
         match self.version {
             Version::V2 => {
-                if self.interval_cs == 0 || self.interval_cs % 100 != 0 || self.interval_cs > 25500
+                if self.interval_cs == 0
+                    || self.interval_cs.rem_euclid(100) != 0
+                    || self.interval_cs > 25500
                 {
                     return Err(EncodeError::BadInterval(self.interval_cs));
                 }

@@ -88,7 +88,7 @@ fn backup(c: InstanceConfig) -> (Instance, Instant) {
 
 /// An instance that became master at the returned time.
 fn master(c: InstanceConfig) -> (Instance, Instant) {
-    let (mut i, t0) = backup(c);
+    let (mut i, _t0) = backup(c);
     let t = i.poll_timeout().unwrap();
     let p = i.effective_priority();
     assert_eq!(i.handle(t, Event::Timer), master_actions(p));

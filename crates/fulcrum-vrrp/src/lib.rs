@@ -6,9 +6,11 @@
 //! - [`node`]: all instances of a node plus sync groups.
 //! - [`linux`]: sockets, netlink, scripts and the event loop behind [`cli_main`].
 
+pub mod cli;
 pub mod codec;
 pub mod frames;
 pub mod instance;
+pub mod linux;
 pub mod node;
 
 #[cfg(test)]
@@ -20,9 +22,75 @@ pub use instance::{
 };
 pub use node::{GroupConfig, Node, NodeAction};
 
-/// `fulcrum keepalived ARGS...`: keepalived's command line (args[0] is the program name); returns the exit code.
+/// `fulcrum keepalived ARGS...`: keepalived's command line (`args[0]` is the program name); returns the exit code.
+///
+/// `-t` checks the configuration (0 when valid, else every diagnostic on stderr and 1). Otherwise the daemon runs
+/// until SIGTERM/SIGINT (priority-0 adverts, addresses removed, exit 0); SIGHUP reloads, keeping the state of
+/// instances that are still configured.
 pub fn cli_main(args: Vec<std::ffi::OsString>) -> i32 {
-    let _ = args;
-    eprintln!("fulcrum keepalived: not implemented yet");
-    1
+    let opts = match cli::parse_args(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("fulcrum keepalived: {e}\n{}", cli::USAGE);
+            return 1;
+        }
+    };
+    if opts.help {
+        println!("{}", cli::USAGE);
+        return 0;
+    }
+    if opts.version {
+        println!("fulcrum keepalived {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    if opts.config_test {
+        return match fulcrum_config::keepalived::load(&opts.config) {
+            Ok(_) => 0,
+            Err(d) => {
+                for diag in &d.0 {
+                    eprintln!("{diag}");
+                }
+                1
+            }
+        };
+    }
+    if opts.checkers_only {
+        eprintln!("fulcrum keepalived: the checkers subsystem (-C) is not supported yet; use -P or no flag");
+        return 1;
+    }
+    let level = if opts.log_detail { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    if !opts.dont_fork {
+        // SAFETY: daemon(3) forks; called before any thread is started by us.
+        if unsafe { libc::daemon(0, i32::from(opts.log_console)) } != 0 {
+            eprintln!(
+                "fulcrum keepalived: daemon: {}",
+                std::io::Error::last_os_error()
+            );
+            return 1;
+        }
+    }
+    let mut daemon = match linux::daemon::Daemon::new(&opts.config) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    if let Some(p) = &opts.pid_file {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            tracing::warn!("cannot write pid file {}: {e}", p.display());
+        }
+    }
+    let code = daemon.run();
+    if let Some(p) = &opts.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    code
 }

@@ -22,6 +22,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Run VRRP failover from a keepalived.conf (keepalived's flags: -f, -n, -l, -D, -t, -p, -P).
+    #[command(disable_help_flag = true)]
+    Keepalived {
+        /// keepalived-style arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     /// Start three built-in HTTP backends and a balancer on 127.0.0.1, and show traffic spreading and failing over.
     Demo(crate::demo::DemoArgs),
 }
@@ -37,6 +44,14 @@ pub fn main(args: Vec<OsString>) -> u8 {
     };
     match cli.command {
         Command::Proxy { args } => crate::proxy_cmd::main(args),
+        Command::Keepalived { args } => keepalived(args),
         Command::Demo(args) => crate::demo::main(args),
     }
+}
+
+/// Runs `fulcrum keepalived ARGS`: keepalived's command line over fulcrum's VRRP.
+pub fn keepalived(args: Vec<OsString>) -> u8 {
+    let mut argv = vec![OsString::from("keepalived")];
+    argv.extend(args);
+    u8::try_from(fulcrum_vrrp::cli_main(argv)).unwrap_or(1)
 }

@@ -68,7 +68,10 @@ pub fn addr_message(add: bool, seq: u32, a: &AddrSpec) -> Vec<u8> {
         }
     }
     let (ty, flags) = if add {
-        (RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
+        (
+            RTM_NEWADDR,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )
     } else {
         (RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK)
     };
@@ -85,7 +88,7 @@ fn push_attr(m: &mut Vec<u8>, ty: u16, data: &[u8]) {
     m.extend_from_slice(&len.to_ne_bytes());
     m.extend_from_slice(&ty.to_ne_bytes());
     m.extend_from_slice(data);
-    while m.len() % 4 != 0 {
+    while m.len() & 3 != 0 {
         m.push(0);
     }
 }
@@ -131,7 +134,10 @@ pub struct AddrSocket {
 impl AddrSocket {
     /// Opens the socket.
     pub fn open() -> io::Result<AddrSocket> {
-        Ok(AddrSocket { fd: open(0)?, seq: 1 })
+        Ok(AddrSocket {
+            fd: open(0)?,
+            seq: 1,
+        })
     }
 
     /// Adds (or replaces) an address; an address already present is fine.
@@ -148,7 +154,10 @@ impl AddrSocket {
             Err(e)
                 if matches!(
                     e.raw_os_error(),
-                    Some(libc::EADDRNOTAVAIL) | Some(libc::ENOENT) | Some(libc::ESRCH) | Some(libc::ENODEV)
+                    Some(libc::EADDRNOTAVAIL)
+                        | Some(libc::ENOENT)
+                        | Some(libc::ESRCH)
+                        | Some(libc::ENODEV)
                 ) =>
             {
                 Ok(())
@@ -169,7 +178,8 @@ impl AddrSocket {
         let mut buf = vec![0u8; 8192];
         loop {
             // SAFETY: receives into a live buffer of its length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -275,7 +285,8 @@ impl LinkMonitor {
         let mut buf = vec![0u8; 16384];
         loop {
             // SAFETY: receives into a live buffer of its length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n <= 0 {
                 break;
             }
@@ -330,10 +341,12 @@ pub mod iface {
             }
             let Some(sa) = a.address else { continue };
             let ip = if v6 {
-                sa.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())).filter(|ip| match ip {
-                    IpAddr::V6(x) => is_ll(x),
-                    _ => false,
-                })
+                sa.as_sockaddr_in6()
+                    .map(|s| IpAddr::V6(s.ip()))
+                    .filter(|ip| match ip {
+                        IpAddr::V6(x) => is_ll(x),
+                        _ => false,
+                    })
             } else {
                 sa.as_sockaddr_in().map(|s| IpAddr::V4(s.ip()))
             };
@@ -366,7 +379,10 @@ mod tests {
             label: Some("eth0:v".into()),
         };
         let m = addr_message(true, 9, &a);
-        assert_eq!(u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize, m.len());
+        assert_eq!(
+            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
+            m.len()
+        );
         assert_eq!(u16::from_ne_bytes([m[4], m[5]]), RTM_NEWADDR);
         assert_eq!(m[16], libc::AF_INET as u8);
         assert_eq!(m[17], 24);
@@ -392,7 +408,10 @@ mod tests {
         m[4..6].copy_from_slice(&RTM_NEWLINK.to_ne_bytes());
         assert_eq!(
             parse_link_events(&m),
-            vec![LinkEvent { name: "veth0".into(), up: true }]
+            vec![LinkEvent {
+                name: "veth0".into(),
+                up: true
+            }]
         );
         m[4..6].copy_from_slice(&RTM_DELLINK.to_ne_bytes());
         assert!(!parse_link_events(&m)[0].up);

@@ -161,7 +161,11 @@ pub fn build(config: &Config, env: &dyn Env) -> Result<Plan, Vec<String>> {
     Ok(Plan {
         instances,
         groups,
-        group_notify: config.sync_groups.iter().map(|s| s.notify.clone()).collect(),
+        group_notify: config
+            .sync_groups
+            .iter()
+            .map(|s| s.notify.clone())
+            .collect(),
         checks,
         run_as,
     })
@@ -194,14 +198,23 @@ fn instance(config: &Config, i: &kc::VrrpInstance, env: &dyn Env) -> Result<Inst
     } else {
         (i.unicast_peers.clone(), None)
     };
-    let version = if i.version == 3 { Version::V3 } else { Version::V2 };
+    let version = if i.version == 3 {
+        Version::V3
+    } else {
+        Version::V2
+    };
     let auth = match (&i.authentication, version) {
         (Some(Authentication::Pass(p)), Version::V2) => Auth::pass(p),
-        (Some(Authentication::Ah(_)), Version::V2) => return Err("auth_type AH is not supported".into()),
+        (Some(Authentication::Ah(_)), Version::V2) => {
+            return Err("auth_type AH is not supported".into())
+        }
         _ => Auth::None,
     };
     let mut vips = Vec::new();
-    for (list, advertised) in [(&i.virtual_ipaddress, true), (&i.virtual_ipaddress_excluded, false)] {
+    for (list, advertised) in [
+        (&i.virtual_ipaddress, true),
+        (&i.virtual_ipaddress_excluded, false),
+    ] {
         for v in list {
             let ifname = v.dev.clone().unwrap_or_else(|| i.interface.clone());
             let idx = env
@@ -250,8 +263,13 @@ fn instance(config: &Config, i: &kc::VrrpInstance, env: &dyn Env) -> Result<Inst
     let garp = GarpSchedule {
         delay: i.garp_master_delay.unwrap_or(g.garp_master_delay),
         repeat: i.garp_master_repeat.unwrap_or(g.garp_master_repeat),
-        refresh: i.garp_master_refresh.or(g.garp_master_refresh).filter(|d| !d.is_zero()),
-        refresh_repeat: i.garp_master_refresh_repeat.unwrap_or(g.garp_master_refresh_repeat),
+        refresh: i
+            .garp_master_refresh
+            .or(g.garp_master_refresh)
+            .filter(|d| !d.is_zero()),
+        refresh_repeat: i
+            .garp_master_refresh_repeat
+            .unwrap_or(g.garp_master_refresh_repeat),
     };
     let advert_interval = match version {
         Version::V2 => Duration::from_secs(i.advert_int.as_secs().max(1)),
@@ -325,7 +343,10 @@ mod tests {
         }
         fn user(&self, user: &str, _: Option<&str>) -> Result<RunAs, String> {
             if user == "nobody" {
-                Ok(RunAs { uid: 65534, gid: 65534 })
+                Ok(RunAs {
+                    uid: 65534,
+                    gid: 65534,
+                })
             } else {
                 Err(format!("no user named '{user}'"))
             }
@@ -350,7 +371,10 @@ vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 150\n
         .unwrap();
         let i = &p.instances[0];
         assert_eq!(i.src, "198.18.0.1".parse::<IpAddr>().unwrap());
-        assert_eq!(i.destinations, vec!["224.0.0.18".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            i.destinations,
+            vec!["224.0.0.18".parse::<IpAddr>().unwrap()]
+        );
         assert!(i.cfg.check_ttl);
         assert_eq!(i.cfg.auth, Auth::pass("s3cret"));
         assert_eq!(i.cfg.garp.delay, Duration::from_secs(2));
@@ -358,7 +382,13 @@ vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 150\n
         assert_eq!(i.vips[0].spec.label.as_deref(), Some("eth0:v"));
         assert_eq!(i.cfg.tracks[0].weight, -20);
         assert_eq!(i.cfg.tracks[1].key, TrackKey::Interface("eth1".into()));
-        assert_eq!(p.checks[0].run_as, Some(RunAs { uid: 65534, gid: 65534 }));
+        assert_eq!(
+            p.checks[0].run_as,
+            Some(RunAs {
+                uid: 65534,
+                gid: 65534
+            })
+        );
         assert_eq!(announce_sets(i).len(), 2);
     }
 
@@ -381,7 +411,10 @@ vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 150\n
     #[test]
     fn errors_name_the_instance() {
         let e = plan("vrrp_instance X {\n interface nope0\n virtual_router_id 1\n virtual_ipaddress {\n 198.18.0.9\n }\n}\n").unwrap_err();
-        assert!(e[0].contains("vrrp_instance X: no interface named 'nope0'"), "{e:?}");
+        assert!(
+            e[0].contains("vrrp_instance X: no interface named 'nope0'"),
+            "{e:?}"
+        );
         let e = plan("global_defs {\n script_user ghost\n}\n").unwrap_err();
         assert!(e[0].contains("no user named 'ghost'"));
         let e = plan("vrrp_instance X {\n interface eth1\n virtual_router_id 1\n virtual_ipaddress {\n 198.18.0.9\n }\n}\n").unwrap_err();

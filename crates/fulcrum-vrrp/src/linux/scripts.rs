@@ -124,7 +124,8 @@ impl Notifier {
 
     /// Reaps finished children.
     pub fn reap(&mut self) {
-        self.children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        self.children
+            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
     }
 
     /// Whether scripts are still running.
@@ -195,7 +196,9 @@ impl Check {
     pub fn deadline(&self) -> Instant {
         match &self.running {
             // Poll a running child every 20 ms; give up at the timeout.
-            Some((_, started)) => (*started + self.spec.timeout).min(Instant::now() + Duration::from_millis(20)),
+            Some((_, started)) => {
+                (*started + self.spec.timeout).min(Instant::now() + Duration::from_millis(20))
+            }
             None => self.next_run,
         }
     }
@@ -260,8 +263,14 @@ mod tests {
     #[test]
     fn splits_like_a_shell() {
         assert_eq!(split_command("/bin/echo a  b"), vec!["/bin/echo", "a", "b"]);
-        assert_eq!(split_command(r#"sh -c 'exit 1'"#), vec!["sh", "-c", "exit 1"]);
-        assert_eq!(split_command(r#"x "a \"b\"" c\ d"#), vec!["x", "a \"b\"", "c d"]);
+        assert_eq!(
+            split_command(r#"sh -c 'exit 1'"#),
+            vec!["sh", "-c", "exit 1"]
+        );
+        assert_eq!(
+            split_command(r#"x "a \"b\"" c\ d"#),
+            vec!["x", "a \"b\"", "c d"]
+        );
         assert_eq!(split_command(r#"x ''"#), vec!["x", ""]);
         assert!(split_command("   ").is_empty());
     }
@@ -293,7 +302,10 @@ mod tests {
     #[test]
     fn failing_script_falls_after_fall_runs() {
         let mut c = Check::new(spec("/bin/false", 1, 2, true), Instant::now());
-        assert_eq!(run_until_change(&mut c, Duration::from_secs(5)), Some(false));
+        assert_eq!(
+            run_until_change(&mut c, Duration::from_secs(5)),
+            Some(false)
+        );
         assert!(!c.ok());
         assert!(c.bad >= 2);
     }
@@ -310,7 +322,10 @@ mod tests {
         s.timeout = Duration::from_millis(100);
         let mut c = Check::new(s, Instant::now());
         let t = Instant::now();
-        assert_eq!(run_until_change(&mut c, Duration::from_secs(3)), Some(false));
+        assert_eq!(
+            run_until_change(&mut c, Duration::from_secs(3)),
+            Some(false)
+        );
         assert!(t.elapsed() < Duration::from_secs(2));
     }
 
@@ -337,7 +352,10 @@ mod tests {
             n.reap();
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "INSTANCE VI_1 MASTER 150");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap().trim(),
+            "INSTANCE VI_1 MASTER 150"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -26,50 +26,85 @@ pub struct Received {
     pub payload: Vec<u8>,
 }
 
-/// A raw VRRP socket on one interface.
+/// Raw VRRP sockets on one interface: `tx` is bound to the source address (so the kernel sends from it, which the
+/// VRRPv3 pseudo-header checksum depends on); `rx` is not bound to an address, because a raw socket bound to a local
+/// address only receives packets sent to that address, and adverts go to the multicast group.
 #[derive(Debug)]
 pub struct VrrpSocket {
+    tx: Socket,
     sock: Socket,
     ifindex: u32,
     v6: bool,
 }
 
+fn raw(v6: bool, ifname: &str) -> io::Result<Socket> {
+    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let sock = Socket::new(
+        domain,
+        Type::RAW,
+        Some(Protocol::from(i32::from(IPPROTO_VRRP))),
+    )?;
+    sock.bind_device(Some(ifname.as_bytes()))?;
+    sock.set_nonblocking(true)?;
+    Ok(sock)
+}
+
 impl VrrpSocket {
-    /// Opens the socket on `ifname`, sending from `src`, joined to `group` when it is multicast.
-    pub fn open(ifname: &str, ifindex: u32, src: IpAddr, group: Option<IpAddr>) -> io::Result<VrrpSocket> {
+    /// Opens the sockets on `ifname`, sending from `src`, joined to `group` when it is multicast.
+    pub fn open(
+        ifname: &str,
+        ifindex: u32,
+        src: IpAddr,
+        group: Option<IpAddr>,
+    ) -> io::Result<VrrpSocket> {
         let v6 = src.is_ipv6();
-        let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
-        let sock = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(IPPROTO_VRRP))))?;
-        sock.bind_device(Some(ifname.as_bytes()))?;
+        let tx = raw(v6, ifname)?;
+        let sock = raw(v6, ifname)?;
+        // The sender never reads: keep its receive queue minimal.
+        tx.set_recv_buffer_size(1)?;
         match src {
             IpAddr::V4(a) => {
-                sock.set_ttl(u32::from(VRRP_TTL))?;
-                sock.set_multicast_ttl_v4(u32::from(VRRP_TTL))?;
-                sock.set_tos(0xc0)?;
-                sock.set_multicast_loop_v4(false)?;
-                sock.set_multicast_if_v4(&a)?;
+                tx.set_ttl(u32::from(VRRP_TTL))?;
+                tx.set_multicast_ttl_v4(u32::from(VRRP_TTL))?;
+                tx.set_tos(0xc0)?;
+                tx.set_multicast_loop_v4(false)?;
+                tx.set_multicast_if_v4(&a)?;
+                tx.bind(&SockAddr::from(SocketAddrV4::new(a, 0)))?;
                 if let Some(IpAddr::V4(g)) = group {
                     sock.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(ifindex))?;
                 }
-                sock.bind(&SockAddr::from(SocketAddrV4::new(a, 0)))?;
             }
             IpAddr::V6(a) => {
-                sock.set_unicast_hops_v6(u32::from(VRRP_TTL))?;
-                sock.set_multicast_hops_v6(u32::from(VRRP_TTL))?;
-                sock.set_multicast_loop_v6(false)?;
-                sock.set_multicast_if_v6(ifindex)?;
-                sock.set_tclass_v6(0xc0)?;
-                setsockopt_int(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
-                setsockopt_int(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+                tx.set_unicast_hops_v6(u32::from(VRRP_TTL))?;
+                tx.set_multicast_hops_v6(u32::from(VRRP_TTL))?;
+                tx.set_multicast_loop_v6(false)?;
+                tx.set_multicast_if_v6(ifindex)?;
+                tx.set_tclass_v6(0xc0)?;
+                let scope = if is_link_local(&a) { ifindex } else { 0 };
+                tx.bind(&SockAddr::from(SocketAddrV6::new(a, 0, 0, scope)))?;
+                setsockopt_int(
+                    sock.as_raw_fd(),
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_RECVHOPLIMIT,
+                    1,
+                )?;
+                setsockopt_int(
+                    sock.as_raw_fd(),
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_RECVPKTINFO,
+                    1,
+                )?;
                 if let Some(IpAddr::V6(g)) = group {
                     sock.join_multicast_v6(&g, ifindex)?;
                 }
-                let scope = if is_link_local(&a) { ifindex } else { 0 };
-                sock.bind(&SockAddr::from(SocketAddrV6::new(a, 0, 0, scope)))?;
             }
         }
-        sock.set_nonblocking(true)?;
-        Ok(VrrpSocket { sock, ifindex, v6 })
+        Ok(VrrpSocket {
+            tx,
+            sock,
+            ifindex,
+            v6,
+        })
     }
 
     /// The file descriptor, for poll(2).
@@ -82,11 +117,15 @@ impl VrrpSocket {
         let addr = match dst {
             IpAddr::V4(a) => SocketAddr::V4(SocketAddrV4::new(a, 0)),
             IpAddr::V6(a) => {
-                let scope = if is_link_local(&a) || a.is_multicast() { self.ifindex } else { 0 };
+                let scope = if is_link_local(&a) || a.is_multicast() {
+                    self.ifindex
+                } else {
+                    0
+                };
                 SocketAddr::V6(SocketAddrV6::new(a, 0, 0, scope))
             }
         };
-        self.sock.send_to(payload, &SockAddr::from(addr)).map(|_| ())
+        self.tx.send_to(payload, &SockAddr::from(addr)).map(|_| ())
     }
 
     /// Reads one packet; `Ok(None)` when nothing is waiting or the packet is not a well-formed IP packet.
@@ -106,7 +145,10 @@ impl VrrpSocket {
             Err(e) => return Err(e),
         };
         // SAFETY: recv initialised the first n bytes.
-        let data: Vec<u8> = buf[..n].iter().map(|b| unsafe { b.assume_init() }).collect();
+        let data: Vec<u8> = buf[..n]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
         Ok(parse_ipv4(&data))
     }
 
@@ -148,7 +190,8 @@ impl VrrpSocket {
                     let v = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
                     ttl = v.clamp(0, 255) as u8;
                 } else if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_PKTINFO {
-                    let p = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::in6_pktinfo);
+                    let p =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::in6_pktinfo);
                     dst = Some(Ipv6Addr::from(p.ipi6_addr.s6_addr));
                 }
                 c = libc::CMSG_NXTHDR(&msg, c);
@@ -213,9 +256,12 @@ mod tests {
     #[test]
     fn parses_captured_ipv4_header() {
         let mut p = vec![
-            0x45, 0xc0, 0x00, 0x28, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0xd0, 0x2e, 10, 99, 0, 1, 224, 0, 0, 18,
+            0x45, 0xc0, 0x00, 0x28, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0xd0, 0x2e, 10, 99, 0, 1,
+            224, 0, 0, 18,
         ];
-        p.extend_from_slice(&[0x21, 0x33, 0x96, 0x01, 0x01, 0x01, 0x00, 0xe9, 10, 99, 0, 100]);
+        p.extend_from_slice(&[
+            0x21, 0x33, 0x96, 0x01, 0x01, 0x01, 0x00, 0xe9, 10, 99, 0, 100,
+        ]);
         p.extend_from_slice(b"s3cret\0\0");
         let r = parse_ipv4(&p).unwrap();
         assert_eq!(r.ttl, 255);

@@ -1,0 +1,213 @@
+//! keepalived's command line: `-f FILE -n -l -D -t -p PIDFILE -P` (and their long forms).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Default configuration file, as keepalived's.
+pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+
+/// Parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliOptions {
+    /// `-f FILE` / `--use-file=FILE`.
+    pub config: PathBuf,
+    /// `-n` / `--dont-fork`: stay in the foreground.
+    pub dont_fork: bool,
+    /// `-l` / `--log-console`.
+    pub log_console: bool,
+    /// `-D` / `--log-detail`.
+    pub log_detail: bool,
+    /// `-t` / `--config-test`: check the configuration and exit.
+    pub config_test: bool,
+    /// `-p FILE` / `--pid=FILE`.
+    pub pid_file: Option<PathBuf>,
+    /// `-P` / `--vrrp`: VRRP only (the only subsystem fulcrum keepalived runs).
+    pub vrrp_only: bool,
+    /// `-C` / `--check`: checkers only (not supported yet).
+    pub checkers_only: bool,
+    /// `-v` / `--version`.
+    pub version: bool,
+    /// `-h` / `--help`.
+    pub help: bool,
+}
+
+impl Default for CliOptions {
+    fn default() -> Self {
+        CliOptions {
+            config: PathBuf::from(DEFAULT_CONFIG),
+            dont_fork: false,
+            log_console: false,
+            log_detail: false,
+            config_test: false,
+            pid_file: None,
+            vrrp_only: false,
+            checkers_only: false,
+            version: false,
+            help: false,
+        }
+    }
+}
+
+/// Usage text.
+pub const USAGE: &str = "Usage: fulcrum keepalived [OPTION...]
+  -f, --use-file=FILE      use the specified configuration file (default /etc/keepalived/keepalived.conf)
+  -P, --vrrp               only run the VRRP subsystem
+  -C, --check              only run the checkers subsystem (not supported yet)
+  -l, --log-console        log messages to the console
+  -D, --log-detail         detailed log messages
+  -n, --dont-fork          don't fork the daemon process
+  -t, --config-test        check the configuration for obvious errors and exit
+  -p, --pid=FILE           use the specified pidfile
+  -v, --version            print the version and exit
+  -h, --help               display this help and exit";
+
+/// Parses keepalived-style arguments (`args[0]` is the program name). Short flags may be grouped (`-nlD`).
+pub fn parse_args(args: &[OsString]) -> Result<CliOptions, String> {
+    let mut o = CliOptions::default();
+    let args: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| {
+            a.to_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("argument {a:?} is not UTF-8"))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        if let Some(long) = a.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            let mut value = |what: &str| -> Result<String, String> {
+                if let Some(v) = inline.clone() {
+                    return Ok(v);
+                }
+                let v = args
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("--{what} needs a value"))?;
+                i += 1;
+                Ok(v)
+            };
+            match name {
+                "use-file" => o.config = PathBuf::from(value("use-file")?),
+                "pid" => o.pid_file = Some(PathBuf::from(value("pid")?)),
+                "dont-fork" => o.dont_fork = true,
+                "log-console" => o.log_console = true,
+                "log-detail" => o.log_detail = true,
+                "config-test" => o.config_test = true,
+                "vrrp" => o.vrrp_only = true,
+                "check" => o.checkers_only = true,
+                "version" => o.version = true,
+                "help" => o.help = true,
+                _ => return Err(format!("unknown option --{name}")),
+            }
+            continue;
+        }
+        let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
+            return Err(format!("unexpected argument '{a}'"));
+        };
+        let chars: Vec<char> = flags.chars().collect();
+        let mut k = 0;
+        while k < chars.len() {
+            let c = chars[k];
+            k += 1;
+            match c {
+                'f' | 'p' => {
+                    let rest: String = chars[k..].iter().collect();
+                    let v = if !rest.is_empty() {
+                        k = chars.len();
+                        rest
+                    } else {
+                        let v = args
+                            .get(i)
+                            .cloned()
+                            .ok_or_else(|| format!("-{c} needs a value"))?;
+                        i += 1;
+                        v
+                    };
+                    if c == 'f' {
+                        o.config = PathBuf::from(v);
+                    } else {
+                        o.pid_file = Some(PathBuf::from(v));
+                    }
+                }
+                'n' => o.dont_fork = true,
+                'l' => o.log_console = true,
+                'D' => o.log_detail = true,
+                't' => o.config_test = true,
+                'P' => o.vrrp_only = true,
+                'C' => o.checkers_only = true,
+                'v' => o.version = true,
+                'h' => o.help = true,
+                _ => return Err(format!("unknown option -{c}")),
+            }
+        }
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<CliOptions, String> {
+        let mut v = vec![OsString::from("keepalived")];
+        v.extend(args.iter().map(OsString::from));
+        parse_args(&v)
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(p(&[]).unwrap(), CliOptions::default());
+        assert_eq!(CliOptions::default().config, PathBuf::from(DEFAULT_CONFIG));
+    }
+
+    #[test]
+    fn short_and_grouped_flags() {
+        let o = p(&["-nlD", "-f", "/x.conf", "-P", "-p/run/k.pid"]).unwrap();
+        assert!(o.dont_fork && o.log_console && o.log_detail && o.vrrp_only);
+        assert_eq!(o.config, PathBuf::from("/x.conf"));
+        assert_eq!(o.pid_file, Some(PathBuf::from("/run/k.pid")));
+        let o = p(&["-tf/y.conf"]).unwrap();
+        assert!(o.config_test);
+        assert_eq!(o.config, PathBuf::from("/y.conf"));
+        assert!(p(&["-C"]).unwrap().checkers_only);
+        assert!(p(&["-v"]).unwrap().version);
+        assert!(p(&["-h"]).unwrap().help);
+    }
+
+    #[test]
+    fn long_flags() {
+        let o = p(&[
+            "--use-file=/a",
+            "--dont-fork",
+            "--log-console",
+            "--log-detail",
+            "--pid",
+            "/p",
+            "--vrrp",
+        ])
+        .unwrap();
+        assert_eq!(o.config, PathBuf::from("/a"));
+        assert_eq!(o.pid_file, Some(PathBuf::from("/p")));
+        assert!(o.dont_fork && o.log_console && o.log_detail && o.vrrp_only);
+        assert!(p(&["--config-test"]).unwrap().config_test);
+        assert!(p(&["--use-file", "/b"]).is_ok());
+    }
+
+    #[test]
+    fn errors() {
+        assert!(p(&["-x"]).unwrap_err().contains("unknown option -x"));
+        assert!(p(&["--bogus"])
+            .unwrap_err()
+            .contains("unknown option --bogus"));
+        assert!(p(&["-f"]).unwrap_err().contains("-f needs a value"));
+        assert!(p(&["--pid"]).unwrap_err().contains("--pid needs a value"));
+        assert!(p(&["stray"]).unwrap_err().contains("unexpected argument"));
+    }
+}

@@ -1,0 +1,519 @@
+//! The event loop: poll(2) over the VRRP sockets, the link monitor and a signalfd; feeds the sans-IO [`Node`] and
+//! carries out its actions (adverts, addresses, GARP/NA, notify scripts).
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use super::garp;
+use super::netlink::{iface, AddrSocket, LinkMonitor};
+use super::plan::{self, InstancePlan, Plan, SystemEnv};
+use super::scripts::{Check, Notifier, RunAs};
+use super::socket::VrrpSocket;
+use crate::codec::Advert;
+use crate::instance::{Action, Event, NotifyState, State, TrackKey};
+use crate::node::{Node, NodeAction};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration has errors.
+    #[error("{0}")]
+    Config(fulcrum_config::Diagnostics),
+    /// The configuration does not fit this system (missing interface, user...).
+    #[error("{}", .0.join("\n"))]
+    Plan(Vec<String>),
+    /// A system call failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct Slot {
+    plan: InstancePlan,
+    sock: Option<VrrpSocket>,
+}
+
+/// A running `fulcrum keepalived`.
+pub struct Daemon {
+    path: PathBuf,
+    node: Node,
+    slots: Vec<Slot>,
+    group_notify: Vec<fulcrum_config::keepalived::Notify>,
+    group_names: Vec<String>,
+    checks: Vec<Check>,
+    notifier: Notifier,
+    run_as: Option<RunAs>,
+    addrs: AddrSocket,
+    links: LinkMonitor,
+    signals: SignalFd,
+}
+
+fn load_plan(path: &Path) -> Result<Plan, StartError> {
+    let config = fulcrum_config::keepalived::load(path).map_err(StartError::Config)?;
+    for (loc, kw) in &config.ignored {
+        tracing::warn!("{loc}: '{kw}' has no effect in fulcrum");
+    }
+    plan::build(&config, &SystemEnv).map_err(StartError::Plan)
+}
+
+impl Daemon {
+    /// Loads the configuration, blocks SIGTERM/SIGINT/SIGHUP into a signalfd and opens the sockets.
+    pub fn new(path: &Path) -> Result<Daemon, StartError> {
+        let plan = load_plan(path)?;
+        let mut mask = SigSet::empty();
+        for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+            mask.add(s);
+        }
+        mask.thread_block().map_err(std::io::Error::from)?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(std::io::Error::from)?;
+        let mut d = Daemon {
+            path: path.to_path_buf(),
+            node: Node::new(Vec::new(), Vec::new()),
+            slots: Vec::new(),
+            group_notify: Vec::new(),
+            group_names: Vec::new(),
+            checks: Vec::new(),
+            notifier: Notifier::default(),
+            run_as: None,
+            addrs: AddrSocket::open()?,
+            links: LinkMonitor::open()?,
+            signals,
+        };
+        d.install(plan, Vec::new(), Instant::now());
+        Ok(d)
+    }
+
+    /// Runs until SIGTERM/SIGINT; returns the exit code.
+    pub fn run(&mut self) -> i32 {
+        loop {
+            let now = Instant::now();
+            let mut deadline = now + Duration::from_secs(1);
+            if let Some(t) = self.node.poll_timeout() {
+                deadline = deadline.min(t);
+            }
+            for c in &self.checks {
+                deadline = deadline.min(c.deadline());
+            }
+            if self.notifier.busy() {
+                deadline = deadline.min(now + Duration::from_millis(100));
+            }
+            let mut fds = vec![
+                libc::pollfd {
+                    fd: self.signals.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.links.fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            let mut owners = Vec::new();
+            for (i, s) in self.slots.iter().enumerate() {
+                if let Some(sock) = &s.sock {
+                    fds.push(libc::pollfd {
+                        fd: sock.fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                    owners.push(i);
+                }
+            }
+            let wait = deadline.saturating_duration_since(now);
+            let ms = wait.as_millis().min(1000) as i32
+                + i32::from(!wait.is_zero() && wait.as_millis() == 0);
+            // SAFETY: fds is a live array of pollfd of the given length.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                tracing::error!("poll: {}", std::io::Error::last_os_error());
+            }
+            if fds[0].revents != 0 {
+                while let Ok(Some(info)) = self.signals.read_signal() {
+                    match Signal::try_from(info.ssi_signo as i32) {
+                        Ok(Signal::SIGHUP) => self.reload(),
+                        Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => {
+                            self.shutdown();
+                            return 0;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if fds[1].revents != 0 {
+                for ev in self.links.read() {
+                    self.link_changed(&ev.name, ev.up);
+                }
+            }
+            for (k, &i) in owners.iter().enumerate() {
+                if fds[k + 2].revents != 0 {
+                    self.receive(i);
+                }
+            }
+            let now = Instant::now();
+            for c in 0..self.checks.len() {
+                if let Some(ok) = self.checks[c].poll(now) {
+                    let name = self.checks[c].spec.name.clone();
+                    tracing::info!(script = %name, ok, "vrrp_script changed");
+                    let acts = self.node.broadcast(
+                        now,
+                        Event::TrackChanged {
+                            key: TrackKey::Script(name),
+                            ok,
+                        },
+                    );
+                    self.execute(acts);
+                }
+            }
+            if self.node.poll_timeout().is_some_and(|t| t <= now) {
+                let acts = self.node.broadcast(now, Event::Timer);
+                self.execute(acts);
+            }
+            self.notifier.reap();
+        }
+    }
+
+    fn receive(&mut self, i: usize) {
+        for _ in 0..64 {
+            let pkt = match self.slots[i].sock.as_ref().map(VrrpSocket::recv) {
+                Some(Ok(Some(p))) => p,
+                Some(Err(e)) => {
+                    tracing::debug!("recv: {e}");
+                    return;
+                }
+                _ => return,
+            };
+            let decoded = match Advert::decode(&pkt.payload, pkt.src, pkt.dst) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::debug!(src = %pkt.src, "bad VRRP packet: {e}");
+                    continue;
+                }
+            };
+            if decoded.advert.vrid != self.slots[i].plan.cfg.vrid {
+                continue;
+            }
+            let acts = self.node.handle(
+                Instant::now(),
+                i,
+                Event::AdvertReceived {
+                    src: pkt.src,
+                    advert: decoded.advert,
+                    ttl: pkt.ttl,
+                },
+            );
+            self.execute(acts);
+        }
+    }
+
+    fn link_changed(&mut self, ifname: &str, up: bool) {
+        let now = Instant::now();
+        for i in 0..self.slots.len() {
+            let p = &self.slots[i].plan;
+            if p.cfg.interface == ifname {
+                if up && self.slots[i].sock.is_none() {
+                    self.slots[i].sock = open_socket(&self.slots[i].plan);
+                }
+                if !self.slots[i].plan.dont_track_primary {
+                    let ev = if up {
+                        Event::InterfaceUp
+                    } else {
+                        Event::InterfaceDown
+                    };
+                    let acts = self.node.handle(now, i, ev);
+                    self.execute(acts);
+                }
+            }
+            let acts = self.node.handle(
+                now,
+                i,
+                Event::TrackChanged {
+                    key: TrackKey::Interface(ifname.to_string()),
+                    ok: up,
+                },
+            );
+            self.execute(acts);
+        }
+    }
+
+    /// Puts a plan in place: carried instances keep their state, others start.
+    fn install(
+        &mut self,
+        plan: Plan,
+        mut old: Vec<(InstancePlan, Option<crate::instance::Instance>)>,
+        now: Instant,
+    ) {
+        let mut node = Node::new(
+            plan.instances.iter().map(|p| p.cfg.clone()).collect(),
+            plan.groups.clone(),
+        );
+        let mut slots = Vec::new();
+        for (ni, p) in plan.instances.iter().enumerate() {
+            let carried = old.iter_mut().find(|(op, inst)| {
+                inst.is_some()
+                    && op.cfg.name == p.cfg.name
+                    && op.cfg.interface == p.cfg.interface
+                    && op.cfg.vrid == p.cfg.vrid
+                    && op.src.is_ipv6() == p.src.is_ipv6()
+            });
+            if let Some((op, inst)) = carried {
+                let mut inst = inst.take().expect("checked is_some");
+                inst.reconfigure(p.cfg.clone());
+                if inst.state() == State::Master {
+                    let gone: Vec<_> = op.vips.iter().filter(|v| !p.vips.contains(v)).collect();
+                    for v in gone {
+                        if let Err(e) = self.addrs.remove(&v.spec) {
+                            tracing::warn!("removing {}: {e}", v.spec.addr);
+                        }
+                    }
+                    for v in p.vips.iter().filter(|v| !op.vips.contains(v)) {
+                        if let Err(e) = self.addrs.add(&v.spec) {
+                            tracing::warn!("adding {}: {e}", v.spec.addr);
+                        }
+                    }
+                }
+                tracing::info!(instance = %p.cfg.name, state = ?inst.state(), "kept across reload");
+                node.adopt(ni, inst);
+            }
+            slots.push(Slot {
+                plan: p.clone(),
+                sock: open_socket(p),
+            });
+        }
+        // Instances that are gone stop the way a shutdown does.
+        let leftovers: Vec<_> = old
+            .into_iter()
+            .filter_map(|(p, i)| i.map(|i| (p, i)))
+            .collect();
+        if !leftovers.is_empty() {
+            let (plans, insts): (Vec<_>, Vec<_>) = leftovers.into_iter().unzip();
+            let mut gone = Node::new(plans.iter().map(|p| p.cfg.clone()).collect(), Vec::new());
+            for (k, inst) in insts.into_iter().enumerate() {
+                gone.adopt(k, inst);
+            }
+            let saved = std::mem::replace(&mut self.node, gone);
+            let saved_slots = std::mem::replace(
+                &mut self.slots,
+                plans
+                    .into_iter()
+                    .map(|p| Slot {
+                        sock: open_socket(&p),
+                        plan: p,
+                    })
+                    .collect(),
+            );
+            let acts = self.node.broadcast(now, Event::Shutdown);
+            self.execute(acts);
+            self.node = saved;
+            self.slots = saved_slots;
+        }
+        let old_checks = std::mem::take(&mut self.checks);
+        self.checks = plan
+            .checks
+            .iter()
+            .map(|s| {
+                let mut c = Check::new(s.clone(), now);
+                if let Some(o) = old_checks.iter().find(|o| o.spec.name == s.name) {
+                    c.carry_state(o);
+                }
+                c
+            })
+            .collect();
+        self.node = node;
+        self.slots = slots;
+        self.group_notify = plan.group_notify;
+        self.group_names = plan.groups.iter().map(|g| g.name.clone()).collect();
+        self.run_as = plan.run_as;
+        // Initial health, then start whatever is not running yet.
+        let mut acts = Vec::new();
+        for c in &self.checks {
+            acts.extend(self.node.broadcast(
+                now,
+                Event::TrackChanged {
+                    key: TrackKey::Script(c.spec.name.clone()),
+                    ok: c.ok(),
+                },
+            ));
+        }
+        let mut ifnames: Vec<String> = Vec::new();
+        for s in &self.slots {
+            ifnames.push(s.plan.cfg.interface.clone());
+            for t in &s.plan.cfg.tracks {
+                if let TrackKey::Interface(n) = &t.key {
+                    ifnames.push(n.clone());
+                }
+            }
+        }
+        ifnames.sort();
+        ifnames.dedup();
+        for n in ifnames {
+            if !iface::is_up(&n) {
+                for i in 0..self.slots.len() {
+                    if self.slots[i].plan.cfg.interface == n
+                        && !self.slots[i].plan.dont_track_primary
+                    {
+                        acts.extend(self.node.handle(now, i, Event::InterfaceDown));
+                    }
+                    acts.extend(self.node.handle(
+                        now,
+                        i,
+                        Event::TrackChanged {
+                            key: TrackKey::Interface(n.clone()),
+                            ok: false,
+                        },
+                    ));
+                }
+            }
+        }
+        acts.extend(self.node.broadcast(now, Event::Start));
+        self.execute(acts);
+    }
+
+    fn reload(&mut self) {
+        tracing::info!(path = %self.path.display(), "reloading");
+        let plan = match load_plan(&self.path) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("reload failed, keeping the running configuration:\n{e}");
+                return;
+            }
+        };
+        let node = std::mem::replace(&mut self.node, Node::new(Vec::new(), Vec::new()));
+        let slots = std::mem::take(&mut self.slots);
+        let old = slots
+            .into_iter()
+            .map(|s| s.plan)
+            .zip(node.into_instances().into_iter().map(Some))
+            .collect();
+        self.install(plan, old, Instant::now());
+    }
+
+    fn shutdown(&mut self) {
+        tracing::info!("stopping");
+        let acts = self.node.broadcast(Instant::now(), Event::Shutdown);
+        self.execute(acts);
+        let end = Instant::now() + Duration::from_secs(2);
+        while self.notifier.busy() && Instant::now() < end {
+            self.notifier.reap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn execute(&mut self, actions: Vec<NodeAction>) {
+        for a in actions {
+            match a {
+                NodeAction::Instance { index, action } => self.instance_action(index, action),
+                NodeAction::GroupNotify { group, state } => {
+                    let (Some(n), Some(name)) =
+                        (self.group_notify.get(group), self.group_names.get(group))
+                    else {
+                        continue;
+                    };
+                    let (n, name) = (n.clone(), name.clone());
+                    self.notify(&n, "GROUP", &name, state, 0);
+                }
+            }
+        }
+    }
+
+    fn instance_action(&mut self, i: usize, action: Action) {
+        let Some(slot) = self.slots.get(i) else {
+            return;
+        };
+        let p = &slot.plan;
+        match action {
+            Action::SendAdvert { priority } => {
+                let Some(sock) = &slot.sock else {
+                    return;
+                };
+                let advert = match self.node.instances().get(i) {
+                    Some(inst) => inst.advert(priority),
+                    None => return,
+                };
+                for dst in &p.destinations {
+                    match advert.encode(p.src, *dst, p.checksum) {
+                        Ok(bytes) => {
+                            if let Err(e) = sock.send(*dst, &bytes) {
+                                tracing::warn!(instance = %p.cfg.name, %dst, "send: {e}");
+                            }
+                        }
+                        Err(e) => tracing::error!(instance = %p.cfg.name, "encode: {e}"),
+                    }
+                }
+            }
+            Action::AddVips => {
+                for v in &p.vips {
+                    if let Err(e) = self.addrs.add(&v.spec) {
+                        tracing::error!(instance = %p.cfg.name, "adding {}/{}: {e}", v.spec.addr, v.spec.prefix_len);
+                    }
+                }
+            }
+            Action::RemoveVips => {
+                for v in &p.vips {
+                    if let Err(e) = self.addrs.remove(&v.spec) {
+                        tracing::warn!(instance = %p.cfg.name, "removing {}: {e}", v.spec.addr);
+                    }
+                }
+            }
+            Action::SendGarp { count } => {
+                for ((ifname, ifindex), addrs) in plan::announce_sets(p) {
+                    let Some(mac) = iface::mac(&ifname) else {
+                        continue;
+                    };
+                    if let Err(e) = garp::announce(&ifname, ifindex, mac, &addrs, count) {
+                        tracing::warn!(instance = %p.cfg.name, "gratuitous ARP/NA on {ifname}: {e}");
+                    }
+                }
+            }
+            Action::Notify { state, priority } => {
+                let (n, name) = (p.notify.clone(), p.cfg.name.clone());
+                tracing::info!(instance = %name, state = state.as_str(), priority, "state change");
+                self.notify(&n, "INSTANCE", &name, state, priority);
+            }
+        }
+    }
+
+    fn notify(
+        &mut self,
+        n: &fulcrum_config::keepalived::Notify,
+        kind: &str,
+        name: &str,
+        state: NotifyState,
+        prio: u8,
+    ) {
+        let specific = match state {
+            NotifyState::Master => &n.master,
+            NotifyState::Backup => &n.backup,
+            NotifyState::Fault => &n.fault,
+            NotifyState::Stop => &n.stop,
+        };
+        if let Some(s) = specific {
+            if let Err(e) = self.notifier.spawn(s, &[], self.run_as) {
+                tracing::warn!("notify script {s}: {e}");
+            }
+        }
+        if let Some(s) = &n.any {
+            let p = prio.to_string();
+            if let Err(e) = self
+                .notifier
+                .spawn(s, &[kind, name, state.as_str(), &p], self.run_as)
+            {
+                tracing::warn!("notify script {s}: {e}");
+            }
+        }
+    }
+}
+
+fn open_socket(p: &InstancePlan) -> Option<VrrpSocket> {
+    match VrrpSocket::open(&p.cfg.interface, p.ifindex, p.src, p.group) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(instance = %p.cfg.name, interface = %p.cfg.interface, "cannot open VRRP socket: {e}");
+            None
+        }
+    }
+}
