@@ -45,14 +45,21 @@ pub struct SystemNames {
 impl SystemNames {
     /// Reads `/etc/services` and `/etc/hosts` (missing files mean no names).
     pub fn load() -> Self {
-        let services = std::fs::read_to_string("/etc/services").map(|s| parse_services(&s)).unwrap_or_default();
-        let hosts = std::fs::read_to_string("/etc/hosts").map(|s| parse_hosts(&s)).unwrap_or_default();
+        let services = std::fs::read_to_string("/etc/services")
+            .map(|s| parse_services(&s))
+            .unwrap_or_default();
+        let hosts = std::fs::read_to_string("/etc/hosts")
+            .map(|s| parse_hosts(&s))
+            .unwrap_or_default();
         SystemNames { services, hosts }
     }
 
     /// Builds from the text of a services file and a hosts file.
     pub fn from_text(services: &str, hosts: &str) -> Self {
-        SystemNames { services: parse_services(services), hosts: parse_hosts(hosts) }
+        SystemNames {
+            services: parse_services(services),
+            hosts: parse_hosts(hosts),
+        }
     }
 }
 
@@ -61,9 +68,15 @@ fn parse_services(text: &str) -> Vec<(String, u16, String)> {
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("");
         let mut it = line.split_whitespace();
-        let (Some(name), Some(pp)) = (it.next(), it.next()) else { continue };
-        let Some((port, proto)) = pp.split_once('/') else { continue };
-        let Ok(port) = port.parse::<u16>() else { continue };
+        let (Some(name), Some(pp)) = (it.next(), it.next()) else {
+            continue;
+        };
+        let Some((port, proto)) = pp.split_once('/') else {
+            continue;
+        };
+        let Ok(port) = port.parse::<u16>() else {
+            continue;
+        };
         v.push((name.to_string(), port, proto.to_string()));
         for alias in it {
             v.push((alias.to_string(), port, proto.to_string()));
@@ -77,7 +90,9 @@ fn parse_hosts(text: &str) -> Vec<(IpAddr, String)> {
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("");
         let mut it = line.split_whitespace();
-        let (Some(ip), Some(name)) = (it.next(), it.next()) else { continue };
+        let (Some(ip), Some(name)) = (it.next(), it.next()) else {
+            continue;
+        };
         if let Ok(ip) = ip.parse::<IpAddr>() {
             v.push((ip, name.to_string()));
         }
@@ -87,15 +102,24 @@ fn parse_hosts(text: &str) -> Vec<(IpAddr, String)> {
 
 impl Names for SystemNames {
     fn host(&self, ip: IpAddr) -> Option<String> {
-        self.hosts.iter().find(|(a, _)| *a == ip).map(|(_, n)| n.clone())
+        self.hosts
+            .iter()
+            .find(|(a, _)| *a == ip)
+            .map(|(_, n)| n.clone())
     }
 
     fn port_name(&self, port: u16, proto: &str) -> Option<String> {
-        self.services.iter().find(|(_, p, pr)| *p == port && pr == proto).map(|(n, _, _)| n.clone())
+        self.services
+            .iter()
+            .find(|(_, p, pr)| *p == port && pr == proto)
+            .map(|(n, _, _)| n.clone())
     }
 
     fn port_number(&self, name: &str, proto: &str) -> Option<u16> {
-        self.services.iter().find(|(n, _, pr)| n == name && pr == proto).map(|(_, p, _)| *p)
+        self.services
+            .iter()
+            .find(|(n, _, pr)| n == name && pr == proto)
+            .map(|(_, p, _)| *p)
     }
 
     fn resolve(&self, name: &str) -> Option<IpAddr> {
@@ -103,7 +127,11 @@ impl Names for SystemNames {
             return Some(*ip);
         }
         let addrs: Vec<IpAddr> = (name, 0).to_socket_addrs().ok()?.map(|a| a.ip()).collect();
-        addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied()
+        addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .copied()
     }
 }
 
@@ -133,7 +161,9 @@ fn parse_host(s: &str, names: &dyn Names) -> Option<IpAddr> {
     if let Ok(a) = s.parse::<IpAddr>() {
         return Some(a);
     }
-    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
         return names.resolve(s);
     }
     None
@@ -148,15 +178,27 @@ pub fn parse_host_port(s: &str, proto: &str, names: &dyn Names) -> Option<HostPo
             "" => None,
             p => Some(parse_port(p.strip_prefix(':')?, proto, names)?),
         };
-        return Some(HostPort { addr: IpAddr::V6(addr), port });
+        return Some(HostPort {
+            addr: IpAddr::V6(addr),
+            port,
+        });
     }
     if s.matches(':').count() >= 2 {
         let addr: Ipv6Addr = s.parse().ok()?;
-        return Some(HostPort { addr: IpAddr::V6(addr), port: None });
+        return Some(HostPort {
+            addr: IpAddr::V6(addr),
+            port: None,
+        });
     }
     match s.split_once(':') {
-        Some((h, p)) => Some(HostPort { addr: parse_host(h, names)?, port: Some(parse_port(p, proto, names)?) }),
-        None => Some(HostPort { addr: parse_host(s, names)?, port: None }),
+        Some((h, p)) => Some(HostPort {
+            addr: parse_host(h, names)?,
+            port: Some(parse_port(p, proto, names)?),
+        }),
+        None => Some(HostPort {
+            addr: parse_host(s, names)?,
+            port: None,
+        }),
     }
 }
 
@@ -203,11 +245,28 @@ mod tests {
         assert_eq!(p("10.0.0.1:80").map(|h| h.port), Some(Some(80)));
         assert_eq!(p("10.0.0.1").map(|h| h.port), Some(None));
         assert_eq!(p("10.0.0.1:www").map(|h| h.port), Some(Some(80)));
-        assert_eq!(p("web5:http").map(|h| h.addr.to_string()), Some("10.0.0.5".into()));
-        assert_eq!(p("[2001:db8::1]:443").map(|h| (h.addr.to_string(), h.port)), Some(("2001:db8::1".into(), Some(443))));
+        assert_eq!(
+            p("web5:http").map(|h| h.addr.to_string()),
+            Some("10.0.0.5".into())
+        );
+        assert_eq!(
+            p("[2001:db8::1]:443").map(|h| (h.addr.to_string(), h.port)),
+            Some(("2001:db8::1".into(), Some(443)))
+        );
         assert_eq!(p("[2001:db8::1]").map(|h| h.port), Some(None));
         assert_eq!(p("2001:db8::1").map(|h| h.port), Some(None));
-        for bad in ["", ":80", "10.0.0.1:", "10.0.0.1:65536", "10.0.0.1:nosuch", "[::1", "[::1]x", "[1.2.3.4]:1", "a b", "1.2.3.4:-1"] {
+        for bad in [
+            "",
+            ":80",
+            "10.0.0.1:",
+            "10.0.0.1:65536",
+            "10.0.0.1:nosuch",
+            "[::1",
+            "[::1]x",
+            "[1.2.3.4]:1",
+            "a b",
+            "1.2.3.4:-1",
+        ] {
             assert_eq!(p(bad), None, "{bad}");
         }
     }
@@ -216,11 +275,23 @@ mod tests {
     fn formats() {
         let n = names();
         let v4: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 5));
-        assert_eq!(format_addr_port(v4, 80, Some(Protocol::Tcp), true, &n), "10.0.0.5:80");
-        assert_eq!(format_addr_port(v4, 80, Some(Protocol::Tcp), false, &n), "web5:http");
-        assert_eq!(format_addr_port(v4, 53, Some(Protocol::Tcp), false, &n), "web5:53");
+        assert_eq!(
+            format_addr_port(v4, 80, Some(Protocol::Tcp), true, &n),
+            "10.0.0.5:80"
+        );
+        assert_eq!(
+            format_addr_port(v4, 80, Some(Protocol::Tcp), false, &n),
+            "web5:http"
+        );
+        assert_eq!(
+            format_addr_port(v4, 53, Some(Protocol::Tcp), false, &n),
+            "web5:53"
+        );
         assert_eq!(format_addr_port(v4, 0, None, false, &n), "web5:0");
         let v6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
-        assert_eq!(format_addr_port(v6, 53, Some(Protocol::Udp), false, &n), "[2001:db8::1]:domain");
+        assert_eq!(
+            format_addr_port(v6, 53, Some(Protocol::Udp), false, &n),
+            "[2001:db8::1]:domain"
+        );
     }
 }

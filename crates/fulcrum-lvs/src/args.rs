@@ -596,14 +596,21 @@ impl State {
                     return fail("illegal virtual server address[:port] specified");
                 };
                 self.key_port_given = hp.port.is_some();
-                self.key = Some(ServiceKey::Addr { proto, addr: hp.addr, port: hp.port.unwrap_or(0) });
+                self.key = Some(ServiceKey::Addr {
+                    proto,
+                    addr: hp.addr,
+                    port: hp.port.unwrap_or(0),
+                });
             }
             Key::Fwmark => {
                 self.set_opt(Opt::Service)?;
                 let Some(mark) = number(&arg_s, 1, i64::from(u32::MAX)) else {
                     return fail(format!("invalid fwmark value `{arg_s}' specified"));
                 };
-                self.key = Some(ServiceKey::Fwmark { mark: mark as u32, ipv6: false });
+                self.key = Some(ServiceKey::Fwmark {
+                    mark: mark as u32,
+                    ipv6: false,
+                });
             }
             Key::Ipv6 => match &mut self.key {
                 Some(ServiceKey::Fwmark { ipv6, .. }) => *ipv6 = true,
@@ -718,7 +725,9 @@ impl State {
                 self.set_opt(Opt::McastGroup)?;
                 match arg_s.parse::<IpAddr>() {
                     Ok(a) if a.is_multicast() => {}
-                    _ if arg_s.contains(':') => return fail(format!("invalid IPv6 mcast-group `{arg_s}'")),
+                    _ if arg_s.contains(':') => {
+                        return fail(format!("invalid IPv6 mcast-group `{arg_s}'"))
+                    }
                     _ => return fail(format!("invalid IPv4 mcast-group `{arg_s}'")),
                 }
             }
@@ -819,7 +828,10 @@ pub fn parse(args: &[String], names: &dyn Names) -> Result<Invocation, ArgError>
                 None => (long, None),
             };
             let Some(&(_, key, arity)) = LONG.iter().find(|(n, _, _)| *n == name) else {
-                return Err(ArgError::Parser { option: format!("--{name}"), reason: "unknown option" });
+                return Err(ArgError::Parser {
+                    option: format!("--{name}"),
+                    reason: "unknown option",
+                });
             };
             let arg = match arity {
                 Arity::None => {
@@ -838,7 +850,10 @@ pub fn parse(args: &[String], names: &dyn Names) -> Result<Invocation, ArgError>
                         Some(args[i - 1].clone())
                     }
                     None => {
-                        return Err(ArgError::Parser { option: format!("--{name}"), reason: "missing argument" })
+                        return Err(ArgError::Parser {
+                            option: format!("--{name}"),
+                            reason: "missing argument",
+                        })
                     }
                 },
                 Arity::Optional => match inline {
@@ -861,7 +876,10 @@ pub fn parse(args: &[String], names: &dyn Names) -> Result<Invocation, ArgError>
             let c = chars[k];
             k += 1;
             let Some((key, arity)) = short(c) else {
-                return Err(ArgError::Parser { option: format!("-{c}"), reason: "unknown option" });
+                return Err(ArgError::Parser {
+                    option: format!("-{c}"),
+                    reason: "unknown option",
+                });
             };
             let rest: String = chars[k..].iter().collect();
             let arg = match arity {
@@ -875,7 +893,10 @@ pub fn parse(args: &[String], names: &dyn Names) -> Result<Invocation, ArgError>
                     Some(args[i - 1].clone())
                 }
                 Arity::Required => {
-                    return Err(ArgError::Parser { option: format!("-{c}"), reason: "missing argument" })
+                    return Err(ArgError::Parser {
+                        option: format!("-{c}"),
+                        reason: "missing argument",
+                    })
                 }
                 Arity::Optional if !rest.is_empty() => {
                     k = chars.len();
@@ -902,7 +923,11 @@ pub fn parse(args: &[String], names: &dyn Names) -> Result<Invocation, ArgError>
 }
 
 fn finish(mut st: State) -> Result<Invocation, ArgError> {
-    let mut timeouts = Timeouts { tcp: 0, tcpfin: 0, udp: 0 };
+    let mut timeouts = Timeouts {
+        tcp: 0,
+        tcpfin: 0,
+        udp: 0,
+    };
     let mut leftover = std::mem::take(&mut st.leftover).into_iter();
     if st.cmd == Some(Cmd::Timeout) {
         let vals: Vec<String> = leftover.by_ref().take(3).collect();
@@ -916,7 +941,11 @@ fn finish(mut st: State) -> Result<Invocation, ArgError> {
                 None => return fail(format!("invalid timeout value `{v}' specified")),
             }
         }
-        timeouts = Timeouts { tcp: parsed[0], tcpfin: parsed[1], udp: parsed[2] };
+        timeouts = Timeouts {
+            tcp: parsed[0],
+            tcpfin: parsed[1],
+            udp: parsed[2],
+        };
     }
     if let Some(extra) = leftover.next() {
         return fail(format!("unexpected argument {extra}"));
@@ -943,33 +972,41 @@ fn finish(mut st: State) -> Result<Invocation, ArgError> {
             (Some(Netmask::Prefix(p)), false) if p > 32 => {
                 return fail("illegal virtual server persistent mask specified")
             }
-            (Some(Netmask::Prefix(p)), false) => {
-                Netmask::V4(Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(p)).unwrap_or(0)))
-            }
+            (Some(Netmask::Prefix(p)), false) => Netmask::V4(Ipv4Addr::from(
+                u32::MAX.checked_shl(32 - u32::from(p)).unwrap_or(0),
+            )),
             (Some(m), _) => m,
         };
         Ok(ServiceSpec {
             key,
-            scheduler: st.sched.clone().unwrap_or_else(|| DEFAULT_SCHEDULER.to_string()),
+            scheduler: st
+                .sched
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SCHEDULER.to_string()),
             flags: st.flags,
             timeout: if st.flags.persistent { st.timeout } else { 0 },
             netmask,
             pe: st.pe.clone(),
         })
     };
-    let need_key = || key.ok_or_else(|| ArgError::Usage("You need to supply the 'service-address' option".into()));
+    let need_key = || {
+        key.ok_or_else(|| ArgError::Usage("You need to supply the 'service-address' option".into()))
+    };
     Ok(match cmd {
         Cmd::Add => Invocation::AddService(service_spec(&st, need_key()?)?),
         Cmd::Edit => Invocation::EditService(service_spec(&st, need_key()?)?),
         Cmd::Delete => Invocation::DeleteService(need_key()?),
         Cmd::Flush => Invocation::Clear,
         Cmd::Restore => Invocation::Restore,
-        Cmd::Save => Invocation::Save { numeric: st.has(Opt::Numeric) },
+        Cmd::Save => Invocation::Save {
+            numeric: st.has(Opt::Numeric),
+        },
         Cmd::Zero => Invocation::Zero(key),
         Cmd::Timeout => Invocation::SetTimeouts(timeouts),
-        Cmd::StartDaemon | Cmd::StopDaemon => {
-            Invocation::Daemon { start: cmd == Cmd::StartDaemon, state: st.daemon_state.clone() }
-        }
+        Cmd::StartDaemon | Cmd::StopDaemon => Invocation::Daemon {
+            start: cmd == Cmd::StartDaemon,
+            state: st.daemon_state.clone(),
+        },
         Cmd::List => {
             let what = if st.has(Opt::Connection) {
                 ListWhat::Connections
@@ -1014,7 +1051,11 @@ fn finish(mut st: State) -> Result<Invocation, ArgError> {
             }
             check_tunnel(&st, forward)?;
             let u = st.u_thr;
-            let l = st.l_thr.unwrap_or(if st.has(Opt::UThreshold) { u * 3 / 4 } else { 0 });
+            let l = st.l_thr.unwrap_or(if st.has(Opt::UThreshold) {
+                u * 3 / 4
+            } else {
+                0
+            });
             let d = DestSpec {
                 addr,
                 port,
@@ -1022,7 +1063,11 @@ fn finish(mut st: State) -> Result<Invocation, ArgError> {
                 weight: st.weight.unwrap_or(1),
                 u_threshold: u,
                 l_threshold: l,
-                tunnel: if forward == Forward::Tunnel { st.tunnel } else { Tunnel::default() },
+                tunnel: if forward == Forward::Tunnel {
+                    st.tunnel
+                } else {
+                    Tunnel::default()
+                },
             };
             if cmd == Cmd::AddDest {
                 Invocation::AddDest(key, d)
@@ -1047,7 +1092,11 @@ fn check_matrix(cmd: Cmd, options: u64) -> Result<(), ArgError> {
                 ))
             }
             (b'x', true) => {
-                return fail(format!("Illegal '{}' option with the '{}' command", o.name(), cmd.name()))
+                return fail(format!(
+                    "Illegal '{}' option with the '{}' command",
+                    o.name(),
+                    cmd.name()
+                ))
             }
             (b'1', true) => {
                 one_of += 1;
@@ -1062,7 +1111,13 @@ fn check_matrix(cmd: Cmd, options: u64) -> Result<(), ArgError> {
 }
 
 fn check_tunnel(st: &State, forward: Forward) -> Result<(), ArgError> {
-    let tun_opts = [Opt::TunType, Opt::TunPort, Opt::TunNoCsum, Opt::TunCsum, Opt::TunRemCsum];
+    let tun_opts = [
+        Opt::TunType,
+        Opt::TunPort,
+        Opt::TunNoCsum,
+        Opt::TunCsum,
+        Opt::TunRemCsum,
+    ];
     if forward != Forward::Tunnel {
         if tun_opts.iter().any(|o| st.has(*o)) {
             return fail("Tunnel options conflict with forward method");
@@ -1072,22 +1127,33 @@ fn check_tunnel(st: &State, forward: Forward) -> Result<(), ArgError> {
     let kind = st.tunnel.kind;
     let t = kind.name();
     let (required, illegal): (&[Opt], &[Opt]) = match kind {
-        TunType::Ipip => (&[], &[Opt::TunPort, Opt::TunNoCsum, Opt::TunCsum, Opt::TunRemCsum]),
+        TunType::Ipip => (
+            &[],
+            &[Opt::TunPort, Opt::TunNoCsum, Opt::TunCsum, Opt::TunRemCsum],
+        ),
         TunType::Gue => (&[Opt::TunPort], &[]),
         TunType::Gre => (&[], &[Opt::TunPort, Opt::TunRemCsum]),
     };
     for o in required {
         if !st.has(*o) {
-            return fail(format!("You need to supply the '{}' option for the '{t}' tunnel type", o.name()));
+            return fail(format!(
+                "You need to supply the '{}' option for the '{t}' tunnel type",
+                o.name()
+            ));
         }
     }
     for o in illegal {
         if st.has(*o) {
-            return fail(format!("Illegal '{}' option with the '{t}' tunnel type", o.name()));
+            return fail(format!(
+                "Illegal '{}' option with the '{t}' tunnel type",
+                o.name()
+            ));
         }
     }
-    let csums: Vec<Opt> =
-        [Opt::TunNoCsum, Opt::TunCsum, Opt::TunRemCsum].into_iter().filter(|o| st.has(*o)).collect();
+    let csums: Vec<Opt> = [Opt::TunNoCsum, Opt::TunCsum, Opt::TunRemCsum]
+        .into_iter()
+        .filter(|o| st.has(*o))
+        .collect();
     if csums.len() > 1 {
         return fail(format!(
             "The option '{}' conflicts with the '{}' option in the '{t}' tunnel type",
@@ -1103,7 +1169,10 @@ fn check_tunnel(st: &State, forward: Forward) -> Result<(), ArgError> {
 pub fn split_restore_line(line: &str) -> Option<Vec<String>> {
     let line = line.split('#').next().unwrap_or("");
     let mut words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-    if words.first().is_some_and(|w| w == "ipvsadm" || w.ends_with("/ipvsadm")) {
+    if words
+        .first()
+        .is_some_and(|w| w == "ipvsadm" || w.ends_with("/ipvsadm"))
+    {
         words.remove(0);
     }
     (!words.is_empty()).then_some(words)

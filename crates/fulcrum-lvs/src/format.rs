@@ -3,7 +3,10 @@
 
 use crate::addr::{format_addr_port, Names};
 use crate::args::ListFormat;
-use crate::model::{Forward, Protocol, RealServer, Service, ServiceKey, Table, TunCsum, TunType, Timeouts, IPVS_TABLE_SIZE, IPVS_VERSION};
+use crate::model::{
+    Forward, Protocol, RealServer, Service, ServiceKey, Table, Timeouts, TunCsum, TunType,
+    IPVS_TABLE_SIZE, IPVS_VERSION,
+};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -107,10 +110,10 @@ fn dest_name(s: &Service, d: &RealServer, rule: bool, numeric: bool, names: &dyn
     }
 }
 
-fn sorted_dests<'a>(s: &'a Service, nosort: bool) -> Vec<&'a RealServer> {
+fn sorted_dests(s: &Service, nosort: bool) -> Vec<&RealServer> {
     let mut v: Vec<&RealServer> = s.dests.iter().collect();
     if !nosort {
-        v.sort_by(|a, b| (a.addr.is_ipv6(), a.addr, a.port).cmp(&(b.addr.is_ipv6(), b.addr, b.port)));
+        v.sort_by_key(|d| (d.addr.is_ipv6(), d.addr, d.port));
     }
     v
 }
@@ -142,9 +145,25 @@ pub fn service_entry(s: &Service, f: &ListFormat, names: &dyn Names) -> String {
     let rt = &s.observed.rates;
     let ln = |v: u64| largenum(v, f.exact);
     if f.stats {
-        let _ = writeln!(out, "{name:<33}{}{}{}{}{}", ln(st.conns), ln(st.inpkts), ln(st.outpkts), ln(st.inbytes), ln(st.outbytes));
+        let _ = writeln!(
+            out,
+            "{name:<33}{}{}{}{}{}",
+            ln(st.conns),
+            ln(st.inpkts),
+            ln(st.outpkts),
+            ln(st.inbytes),
+            ln(st.outbytes)
+        );
     } else if f.rate {
-        let _ = writeln!(out, "{name:<33}{}{}{}{}{}", ln(rt.cps), ln(rt.inpps), ln(rt.outpps), ln(rt.inbps), ln(rt.outbps));
+        let _ = writeln!(
+            out,
+            "{name:<33}{}{}{}{}{}",
+            ln(rt.cps),
+            ln(rt.inpps),
+            ln(rt.outpps),
+            ln(rt.inbps),
+            ln(rt.outbps)
+        );
     } else {
         let _ = write!(out, "{name} {}", s.scheduler);
         if s.flags.any_sched() {
@@ -169,18 +188,57 @@ pub fn service_entry(s: &Service, f: &ListFormat, names: &dyn Names) -> String {
         let o = &d.observed;
         if f.stats {
             let st = &o.stats;
-            let _ = writeln!(out, "  -> {dn:<28}{}{}{}{}{}", ln(st.conns), ln(st.inpkts), ln(st.outpkts), ln(st.inbytes), ln(st.outbytes));
+            let _ = writeln!(
+                out,
+                "  -> {dn:<28}{}{}{}{}{}",
+                ln(st.conns),
+                ln(st.inpkts),
+                ln(st.outpkts),
+                ln(st.inbytes),
+                ln(st.outbytes)
+            );
         } else if f.rate {
             let r = &o.rates;
-            let _ = writeln!(out, "  -> {dn:<28} {:>8} {:>8} {:>8}{}{}", r.cps, r.inpps, r.outpps, ln(r.inbps), ln(r.outbps));
+            let _ = writeln!(
+                out,
+                "  -> {dn:<28} {:>8} {:>8} {:>8}{}{}",
+                r.cps,
+                r.inpps,
+                r.outpps,
+                ln(r.inbps),
+                ln(r.outbps)
+            );
         } else if f.thresholds {
-            let _ = writeln!(out, "  -> {dn:<28} {:<10} {:<10} {:<10} {:<10}", d.u_threshold, d.l_threshold, o.active, o.inactive);
+            let _ = writeln!(
+                out,
+                "  -> {dn:<28} {:<10} {:<10} {:<10} {:<10}",
+                d.u_threshold, d.l_threshold, o.active, o.inactive
+            );
         } else if f.persistent_conn {
-            let _ = writeln!(out, "  -> {dn:<28} {:<9} {:<11} {:<10} {:<10}", d.weight, o.persist, o.active, o.inactive);
+            let _ = writeln!(
+                out,
+                "  -> {dn:<28} {:<9} {:<11} {:<10} {:<10}",
+                d.weight, o.persist, o.active, o.inactive
+            );
         } else if f.tun_info {
-            let _ = writeln!(out, "  -> {dn:<28} {:<7} {:<13} {:<6} {:<10} {:<10}", d.forward.label(), tun_info(d), d.weight, o.active, o.inactive);
+            let _ = writeln!(
+                out,
+                "  -> {dn:<28} {:<7} {:<13} {:<6} {:<10} {:<10}",
+                d.forward.label(),
+                tun_info(d),
+                d.weight,
+                o.active,
+                o.inactive
+            );
         } else {
-            let _ = writeln!(out, "  -> {dn:<28} {:<7} {:<6} {:<10} {:<10}", d.forward.label(), d.weight, o.active, o.inactive);
+            let _ = writeln!(
+                out,
+                "  -> {dn:<28} {:<7} {:<6} {:<10} {:<10}",
+                d.forward.label(),
+                d.weight,
+                o.active,
+                o.inactive
+            );
         }
     }
     out
@@ -213,7 +271,10 @@ pub fn list_service(s: &Service, f: &ListFormat, names: &dyn Names) -> String {
 
 /// `ipvsadm -L --timeout`.
 pub fn timeouts(t: &Timeouts) -> String {
-    format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcpfin, t.udp)
+    format!(
+        "Timeout (tcp tcpfin udp): {} {} {}\n",
+        t.tcp, t.tcpfin, t.udp
+    )
 }
 
 /// `ipvsadm -S`: the table as `-R` input.
@@ -240,7 +301,12 @@ pub fn save(t: &Table, numeric: bool, names: &dyn Names) -> String {
         out.push('\n');
         for d in sorted_dests(s, false) {
             let dn = dest_name(s, d, true, numeric, names);
-            let _ = write!(out, "-a {name} -r {dn} {} -w {}", d.forward.switch(), d.weight);
+            let _ = write!(
+                out,
+                "-a {name} -r {dn} {} -w {}",
+                d.forward.switch(),
+                d.weight
+            );
             if d.forward == Forward::Tunnel {
                 let tt = d.tunnel.kind.name();
                 match d.tunnel.kind {
@@ -248,7 +314,12 @@ pub fn save(t: &Table, numeric: bool, names: &dyn Names) -> String {
                         let _ = write!(out, " --tun-type {tt}");
                     }
                     TunType::Gue => {
-                        let _ = write!(out, " --tun-type {tt} --tun-port {} {}", d.tunnel.port, d.tunnel.csum.switch());
+                        let _ = write!(
+                            out,
+                            " --tun-type {tt} --tun-port {} {}",
+                            d.tunnel.port,
+                            d.tunnel.csum.switch()
+                        );
                     }
                     TunType::Gre => {
                         let _ = write!(out, " --tun-type {tt} {}", d.tunnel.csum.switch());
@@ -282,9 +353,9 @@ pub struct ConnEntry {
 pub fn connections(conns: &[ConnEntry], f: &ListFormat, names: &dyn Names) -> String {
     let mut out = String::from("IPVS connection entries\n");
     if f.persistent_conn {
-        let _ = writeln!(out, "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} {}", "state", "source", "virtual", "destination", "pe name", "pe_data");
+        out.push_str("pro expire state       source             virtual            destination        pe name          pe_data\n");
     } else {
-        let _ = writeln!(out, "pro expire {:<11} {:<18} {:<18} {}", "state", "source", "virtual", "destination");
+        out.push_str("pro expire state       source             virtual            destination\n");
     }
     for c in conns {
         let p = Some(c.proto);
@@ -293,9 +364,22 @@ pub fn connections(conns: &[ConnEntry], f: &ListFormat, names: &dyn Names) -> St
         let dst = format_addr_port(c.dest.0, c.dest.1, p, f.numeric, names);
         let expire = format!("{:02}:{:02}", c.expire / 60, c.expire % 60);
         if f.persistent_conn {
-            let _ = writeln!(out, "{:<3} {:<6} {:<11} {src:<18} {virt:<18} {dst:<18} {:<16} ", c.proto.label(), expire, c.state, "");
+            let _ = writeln!(
+                out,
+                "{:<3} {:<6} {:<11} {src:<18} {virt:<18} {dst:<18} {:<16} ",
+                c.proto.label(),
+                expire,
+                c.state,
+                ""
+            );
         } else {
-            let _ = writeln!(out, "{:<3} {:<6} {:<11} {src:<18} {virt:<18} {dst}", c.proto.label(), expire, c.state);
+            let _ = writeln!(
+                out,
+                "{:<3} {:<6} {:<11} {src:<18} {virt:<18} {dst}",
+                c.proto.label(),
+                expire,
+                c.state
+            );
         }
     }
     out

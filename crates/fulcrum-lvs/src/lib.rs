@@ -1,1 +1,18 @@
 //! The L4 virtual-server table, the ipvsadm command line and output formats, and the data-plane backends.
+//!
+//! - [`model`]: the table (services, real servers, timeouts), independent of any data plane.
+//! - [`args`]: ipvsadm's command line; [`format`]: its output formats; [`usage`]: `-h`.
+//! - [`record`]: the compact encoding the data planes store next to their rules.
+//! - [`plane`]: data planes (nftables, a state file).
+//! - [`cli`]: [`cli_main`], the `ipvsadm` entry point.
+
+pub mod addr;
+pub mod args;
+pub mod cli;
+pub mod format;
+pub mod model;
+pub mod plane;
+pub mod record;
+pub mod usage;
+
+pub use cli::cli_main;

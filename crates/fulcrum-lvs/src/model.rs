@@ -131,7 +131,11 @@ impl ServiceKey {
 impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServiceKey::Addr { proto, addr: IpAddr::V6(a), port } => {
+            ServiceKey::Addr {
+                proto,
+                addr: IpAddr::V6(a),
+                port,
+            } => {
                 write!(f, "{} [{a}]:{port}", proto.label())
             }
             ServiceKey::Addr { proto, addr, port } => write!(f, "{} {addr}:{port}", proto.label()),
@@ -499,7 +503,11 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { tcp: 900, tcpfin: 120, udp: 300 }
+        Timeouts {
+            tcp: 900,
+            tcpfin: 120,
+            udp: 300,
+        }
     }
 }
 
@@ -533,8 +541,9 @@ pub enum TableError {
 }
 
 /// Schedulers the table accepts.
-pub const SCHEDULERS: [&str; 13] =
-    ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"];
+pub const SCHEDULERS: [&str; 13] = [
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh",
+];
 
 fn check_spec(spec: &ServiceSpec) -> Result<(), TableError> {
     if !SCHEDULERS.contains(&spec.scheduler.as_str()) {
@@ -613,7 +622,9 @@ impl Table {
             return Err(TableError::NoSuchService);
         }
         check_spec(&spec)?;
-        let s = self.service_mut(&spec.key).ok_or(TableError::NoSuchService)?;
+        let s = self
+            .service_mut(&spec.key)
+            .ok_or(TableError::NoSuchService)?;
         s.scheduler = spec.scheduler;
         s.flags = spec.flags;
         s.timeout = spec.timeout;
@@ -677,7 +688,12 @@ impl Table {
     }
 
     /// `-d`: removes a real server.
-    pub fn delete_dest(&mut self, key: &ServiceKey, addr: IpAddr, port: u16) -> Result<(), TableError> {
+    pub fn delete_dest(
+        &mut self,
+        key: &ServiceKey,
+        addr: IpAddr,
+        port: u16,
+    ) -> Result<(), TableError> {
         let s = self.service_mut(key).ok_or(TableError::ServiceNotDefined)?;
         let before = s.dests.len();
         s.dests.retain(|x| !(x.addr == addr && x.port == port));
@@ -735,7 +751,13 @@ mod tests {
     use super::*;
 
     fn key(port: u16) -> ServiceKey {
-        ServiceKey::Addr { proto: Protocol::Tcp, addr: "10.0.0.1".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), port }
+        ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: "10.0.0.1"
+                .parse()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            port,
+        }
     }
 
     fn spec(port: u16, sched: &str) -> ServiceSpec {
@@ -765,26 +787,56 @@ mod tests {
     fn service_lifecycle_and_errors() {
         let mut t = Table::new();
         assert_eq!(t.add_service(spec(80, "rr")), Ok(()));
-        assert_eq!(t.add_service(spec(80, "rr")), Err(TableError::ServiceExists));
-        assert_eq!(t.add_service(spec(81, "bogus")), Err(TableError::SchedulerNotFound));
-        assert_eq!(t.edit_service(spec(81, "rr")), Err(TableError::NoSuchService));
-        assert_eq!(t.edit_service(spec(81, "bogus")), Err(TableError::NoSuchService));
-        assert_eq!(t.edit_service(spec(80, "bogus")), Err(TableError::SchedulerNotFound));
+        assert_eq!(
+            t.add_service(spec(80, "rr")),
+            Err(TableError::ServiceExists)
+        );
+        assert_eq!(
+            t.add_service(spec(81, "bogus")),
+            Err(TableError::SchedulerNotFound)
+        );
+        assert_eq!(
+            t.edit_service(spec(81, "rr")),
+            Err(TableError::NoSuchService)
+        );
+        assert_eq!(
+            t.edit_service(spec(81, "bogus")),
+            Err(TableError::NoSuchService)
+        );
+        assert_eq!(
+            t.edit_service(spec(80, "bogus")),
+            Err(TableError::SchedulerNotFound)
+        );
         assert_eq!(t.edit_service(spec(80, "wrr")), Ok(()));
-        assert_eq!(t.service(&key(80)).map(|s| s.scheduler.as_str()), Some("wrr"));
-        assert_eq!(t.add_dest(&key(81), dest(1, 1)), Err(TableError::ServiceNotDefined));
+        assert_eq!(
+            t.service(&key(80)).map(|s| s.scheduler.as_str()),
+            Some("wrr")
+        );
+        assert_eq!(
+            t.add_dest(&key(81), dest(1, 1)),
+            Err(TableError::ServiceNotDefined)
+        );
         assert_eq!(t.add_dest(&key(80), dest(1, 1)), Ok(()));
-        assert_eq!(t.add_dest(&key(80), dest(1, 1)), Err(TableError::DestExists));
+        assert_eq!(
+            t.add_dest(&key(80), dest(1, 1)),
+            Err(TableError::DestExists)
+        );
         assert_eq!(t.add_dest(&key(80), dest(2, 3)), Ok(()));
         let mut bad = dest(3, 1);
         bad.l_threshold = 5;
         assert_eq!(t.add_dest(&key(80), bad), Err(TableError::OutOfRange));
-        assert_eq!(t.edit_dest(&key(80), dest(9, 1)), Err(TableError::NoSuchDest));
+        assert_eq!(
+            t.edit_dest(&key(80), dest(9, 1)),
+            Err(TableError::NoSuchDest)
+        );
         assert_eq!(t.edit_dest(&key(80), dest(2, 0)), Ok(()));
         let ids: Vec<u32> = t.services[0].dests.iter().map(|d| d.id).collect();
         assert_eq!(ids, vec![0, 1]);
         assert_eq!(t.delete_dest(&key(80), dest(1, 1).addr, 80), Ok(()));
-        assert_eq!(t.delete_dest(&key(80), dest(1, 1).addr, 80), Err(TableError::NoSuchDest));
+        assert_eq!(
+            t.delete_dest(&key(80), dest(1, 1).addr, 80),
+            Err(TableError::NoSuchDest)
+        );
         assert_eq!(t.zero(Some(&key(99))), Err(TableError::NoSuchService));
         assert_eq!(t.delete_service(&key(80)), Ok(()));
         assert_eq!(t.delete_service(&key(80)), Err(TableError::NoSuchService));
@@ -793,15 +845,37 @@ mod tests {
     #[test]
     fn timeouts_zero_keeps() {
         let mut t = Table::new();
-        t.set_timeouts(Timeouts { tcp: 0, tcpfin: 60, udp: 0 });
-        assert_eq!(t.timeouts, Timeouts { tcp: 900, tcpfin: 60, udp: 300 });
+        t.set_timeouts(Timeouts {
+            tcp: 0,
+            tcpfin: 60,
+            udp: 0,
+        });
+        assert_eq!(
+            t.timeouts,
+            Timeouts {
+                tcp: 900,
+                tcpfin: 60,
+                udp: 300
+            }
+        );
     }
 
     #[test]
     fn sort_order() {
-        let fw = ServiceKey::Fwmark { mark: 1, ipv6: false };
-        let udp = ServiceKey::Addr { proto: Protocol::Udp, addr: IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1)), port: 1 };
-        let tcp6 = ServiceKey::Addr { proto: Protocol::Tcp, addr: "::1".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), port: 1 };
+        let fw = ServiceKey::Fwmark {
+            mark: 1,
+            ipv6: false,
+        };
+        let udp = ServiceKey::Addr {
+            proto: Protocol::Udp,
+            addr: IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1)),
+            port: 1,
+        };
+        let tcp6 = ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: "::1".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            port: 1,
+        };
         let mut v = vec![fw, tcp6, udp, key(80)];
         v.sort_by(ServiceKey::sort_cmp);
         assert_eq!(v, vec![key(80), udp, tcp6, fw]);
@@ -813,7 +887,11 @@ mod tests {
             let f = ServiceFlags::from_bits(b);
             assert_eq!(ServiceFlags::from_bits(f.bits()), f);
         }
-        let f = ServiceFlags { sched1: true, sched2: true, ..Default::default() };
+        let f = ServiceFlags {
+            sched1: true,
+            sched2: true,
+            ..Default::default()
+        };
         assert_eq!(f.sched_names("sh"), "sh-fallback,sh-port");
         assert_eq!(f.sched_names("wlc"), "flag-1,flag-2");
     }

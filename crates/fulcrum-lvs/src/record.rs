@@ -9,8 +9,8 @@
 //! ```
 
 use crate::model::{
-    Forward, Netmask, Observed, Protocol, RealServer, Service, ServiceFlags, ServiceKey, Table, Timeouts,
-    TunCsum, TunType, Tunnel,
+    Forward, Netmask, Observed, Protocol, RealServer, Service, ServiceFlags, ServiceKey, Table,
+    Timeouts, TunCsum, TunType, Tunnel,
 };
 use std::net::IpAddr;
 
@@ -91,8 +91,14 @@ pub fn encode(t: &Table) -> Vec<String> {
 fn parse_key(s: &str) -> Option<ServiceKey> {
     let parts: Vec<&str> = s.split('/').collect();
     match parts.as_slice() {
-        ["fwm", m] => Some(ServiceKey::Fwmark { mark: m.parse().ok()?, ipv6: false }),
-        ["fwm6", m] => Some(ServiceKey::Fwmark { mark: m.parse().ok()?, ipv6: true }),
+        ["fwm", m] => Some(ServiceKey::Fwmark {
+            mark: m.parse().ok()?,
+            ipv6: false,
+        }),
+        ["fwm6", m] => Some(ServiceKey::Fwmark {
+            mark: m.parse().ok()?,
+            ipv6: true,
+        }),
         [p, a, port] => {
             let proto = match *p {
                 "tcp" => Protocol::Tcp,
@@ -100,14 +106,20 @@ fn parse_key(s: &str) -> Option<ServiceKey> {
                 "sctp" => Protocol::Sctp,
                 _ => return None,
             };
-            Some(ServiceKey::Addr { proto, addr: a.parse().ok()?, port: port.parse().ok()? })
+            Some(ServiceKey::Addr {
+                proto,
+                addr: a.parse().ok()?,
+                port: port.parse().ok()?,
+            })
         }
         _ => None,
     }
 }
 
 fn parse_service(w: &[&str]) -> Option<Service> {
-    let [id, key, sched, bits, timeout, mask, pe] = w else { return None };
+    let [id, key, sched, bits, timeout, mask, pe] = w else {
+        return None;
+    };
     let netmask = if let Some(m) = mask.strip_prefix('m') {
         Netmask::V4(m.parse().ok()?)
     } else {
@@ -127,7 +139,9 @@ fn parse_service(w: &[&str]) -> Option<Service> {
 }
 
 fn parse_dest(w: &[&str]) -> Option<(u32, RealServer)> {
-    let [sid, id, addr, port, fwd, weight, u, l, tt, tp, csum] = w else { return None };
+    let [sid, id, addr, port, fwd, weight, u, l, tt, tp, csum] = w else {
+        return None;
+    };
     let forward = match *fwd {
         "m" => Forward::Masq,
         "g" => Forward::Route,
@@ -152,7 +166,11 @@ fn parse_dest(w: &[&str]) -> Option<(u32, RealServer)> {
             weight: weight.parse().ok()?,
             u_threshold: u.parse().ok()?,
             l_threshold: l.parse().ok()?,
-            tunnel: Tunnel { kind: TunType::from_name(tt)?, port: tp.parse().ok()?, csum },
+            tunnel: Tunnel {
+                kind: TunType::from_name(tt)?,
+                port: tp.parse().ok()?,
+                csum,
+            },
             observed: Observed::default(),
         },
     ))
@@ -181,7 +199,11 @@ pub fn decode<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<Table, Rec
         }
     }
     for (sid, d) in dests {
-        let s = t.services.iter_mut().find(|s| s.id == sid).ok_or_else(|| RecordError(format!("R {sid} ...")))?;
+        let s = t
+            .services
+            .iter_mut()
+            .find(|s| s.id == sid)
+            .ok_or_else(|| RecordError(format!("R {sid} ...")))?;
         s.dests.push(d);
     }
     Ok(t)
@@ -199,7 +221,9 @@ mod tests {
         t.timeouts.tcp = 1000;
         let key = ServiceKey::Addr {
             proto: Protocol::Sctp,
-            addr: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            addr: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+                .parse()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             port: 65535,
         };
         let spec = ServiceSpec {
@@ -212,17 +236,33 @@ mod tests {
         };
         assert!(t.add_service(spec).is_ok());
         let d = DestSpec {
-            addr: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            addr: "fd00:ffff:ffff:ffff:ffff:ffff:ffff:fffe"
+                .parse()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             port: 65535,
             forward: Forward::Tunnel,
             weight: 2_147_483_647,
             u_threshold: 65535,
             l_threshold: 65535,
-            tunnel: Tunnel { kind: TunType::Gue, port: 65535, csum: TunCsum::RemCsum },
+            tunnel: Tunnel {
+                kind: TunType::Gue,
+                port: 65535,
+                csum: TunCsum::RemCsum,
+            },
         };
         assert!(t.add_dest(&key, d).is_ok());
-        let fw = ServiceKey::Fwmark { mark: u32::MAX, ipv6: true };
-        let spec = ServiceSpec { key: fw, scheduler: "rr".into(), flags: ServiceFlags::default(), timeout: 0, netmask: Netmask::V4(Ipv4Addr::BROADCAST), pe: None };
+        let fw = ServiceKey::Fwmark {
+            mark: u32::MAX,
+            ipv6: true,
+        };
+        let spec = ServiceSpec {
+            key: fw,
+            scheduler: "rr".into(),
+            flags: ServiceFlags::default(),
+            timeout: 0,
+            netmask: Netmask::V4(Ipv4Addr::BROADCAST),
+            pe: None,
+        };
         assert!(t.add_service(spec).is_ok());
         let lines = encode(&t);
         assert!(lines.iter().all(|l| l.len() < 128), "{lines:?}");
@@ -232,7 +272,13 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for l in ["X", "T 1 2", "S 0 tcp/1.2.3.4/80 rr 0 0 m255.255.255.255", "R 0 0 1.2.3.4 80 z 1 0 0 ipip 0 n", "S a b c d e f g"] {
+        for l in [
+            "X",
+            "T 1 2",
+            "S 0 tcp/1.2.3.4/80 rr 0 0 m255.255.255.255",
+            "R 0 0 1.2.3.4 80 z 1 0 0 ipip 0 n",
+            "S a b c d e f g",
+        ] {
             assert!(decode([l]).is_err(), "{l}");
         }
         assert!(decode(["R 7 0 1.2.3.4 80 m 1 0 0 ipip 0 n"]).is_err());

@@ -17,13 +17,17 @@ pub struct Tracked {
 /// Parses `conntrack -L` (or /proc/net/nf_conntrack) text; lines without a usable mark, unknown
 /// protocols or malformed fields are skipped.
 pub fn parse(text: &str, wanted: impl Fn(u32) -> bool) -> Vec<Tracked> {
-    text.lines().filter_map(|l| parse_line(l, &wanted)).collect()
+    text.lines()
+        .filter_map(|l| parse_line(l, &wanted))
+        .collect()
 }
 
 fn parse_line(line: &str, wanted: &impl Fn(u32) -> bool) -> Option<Tracked> {
     let words: Vec<&str> = line.split_whitespace().collect();
     // Skip an optional "ipv4 2" prefix (the /proc format).
-    let start = words.iter().position(|w| matches!(*w, "tcp" | "udp" | "sctp"))?;
+    let start = words
+        .iter()
+        .position(|w| matches!(*w, "tcp" | "udp" | "sctp"))?;
     let proto = match words[start] {
         "tcp" => Protocol::Tcp,
         "udp" => Protocol::Udp,
@@ -74,7 +78,10 @@ pub fn read() -> Option<String> {
     let mut out = String::new();
     let mut ok = false;
     for family in ["ipv4", "ipv6"] {
-        if let Ok(o) = std::process::Command::new("conntrack").args(["-L", "-f", family]).output() {
+        if let Ok(o) = std::process::Command::new("conntrack")
+            .args(["-L", "-f", family])
+            .output()
+        {
             if o.status.success() {
                 ok = true;
                 out.push_str(&String::from_utf8_lossy(&o.stdout));
@@ -101,7 +108,15 @@ garbage line\n";
         assert_eq!(v.len(), 2);
         assert_eq!(v[0].entry.state, "ESTABLISHED");
         assert_eq!(v[0].entry.expire, 431999);
-        assert_eq!(v[0].entry.dest, ("198.18.1.2".parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)), 8080));
+        assert_eq!(
+            v[0].entry.dest,
+            (
+                "198.18.1.2"
+                    .parse()
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+                8080
+            )
+        );
         assert_eq!(v[1].entry.state, "UDP");
         assert_eq!(v[1].entry.proto, Protocol::Udp);
     }

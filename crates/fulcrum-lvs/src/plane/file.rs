@@ -19,7 +19,10 @@ impl FilePlane {
     }
 
     fn io(&self, source: std::io::Error) -> PlaneError {
-        PlaneError::Io { path: self.path.display().to_string(), source }
+        PlaneError::Io {
+            path: self.path.display().to_string(),
+            source,
+        }
     }
 }
 
