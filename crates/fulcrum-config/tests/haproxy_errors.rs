@@ -286,14 +286,14 @@ fn global_keyword_in_proxy() {
 #[test]
 fn proxy_known_but_unsupported() {
     for (line, kw) in [
-        ("acl is_api path_beg /api", "acl"),
-        ("http-request set-header X-A b", "http-request"),
-        ("http-response del-header Server", "http-response"),
-        ("use_backend b if TRUE", "use_backend"),
         ("stick-table type ip size 1m", "stick-table"),
-        ("tcp-request connection accept", "tcp-request"),
         ("compression algo gzip", "compression"),
-        ("errorfile 503 /etc/x.http", "errorfile"),
+        ("errorloc 503 http://x/", "errorloc"),
+        ("errorfiles myerrors", "errorfiles"),
+        (
+            "http-after-response set-header X-A b",
+            "http-after-response",
+        ),
         ("stats enable", "stats"),
     ] {
         err1(&format!("{D}listen l\n bind :18080\n {line}\n"), 8, kw, NS);
@@ -308,12 +308,6 @@ fn proxy_known_but_unsupported() {
         &format!("{D}listen l\n bind :18080\n option httpslog\n"),
         8,
         "option httpslog",
-        NS,
-    );
-    err1(
-        &format!("{D}listen l\n bind :18080\n timeout tarpit 1s\n"),
-        8,
-        "timeout tarpit",
         NS,
     );
     err1(

@@ -166,3 +166,24 @@ pub fn err_both(text: &str) -> Vec<(usize, String, String)> {
 /// Timeouts good enough to keep haproxy -c free of warnings.
 pub const DEFAULTS: &str =
     "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n";
+
+/// [`err1`], and the real haproxy (when present) rejects `text` too.
+#[track_caller]
+pub fn err1_both(text: &str, line: usize, keyword: &str, needle: &str) {
+    err1(text, line, keyword, needle);
+    if let Some((valid, out)) = haproxy_check(text) {
+        assert!(
+            !valid,
+            "haproxy accepts a configuration fulcrum rejects:\n{out}\n--- config:\n{text}"
+        );
+    }
+}
+
+/// Writes `contents` to a file named `name` in a per-process temporary directory; returns its absolute path.
+pub fn temp_file(name: &str, contents: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("fulcrum-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p.to_str().unwrap().to_string()
+}

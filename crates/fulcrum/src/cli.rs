@@ -29,6 +29,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Manage the L4 virtual server with ipvsadm's command line (-A -E -D -C -a -e -d -L -S -R -Z --set ...).
+    #[command(disable_help_flag = true)]
+    Ipvsadm {
+        /// ipvsadm-style arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     /// Start three built-in HTTP backends and a balancer on 127.0.0.1, and show traffic spreading and failing over.
     Demo(crate::demo::DemoArgs),
 }
@@ -45,6 +52,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
     match cli.command {
         Command::Proxy { args } => crate::proxy_cmd::main(args),
         Command::Keepalived { args } => keepalived(args),
+        Command::Ipvsadm { args } => ipvsadm(args),
         Command::Demo(args) => crate::demo::main(args),
     }
 }
@@ -54,4 +62,18 @@ pub fn keepalived(args: Vec<OsString>) -> u8 {
     let mut argv = vec![OsString::from("keepalived")];
     argv.extend(args);
     u8::try_from(fulcrum_vrrp::cli_main(argv)).unwrap_or(1)
+}
+
+/// Runs `fulcrum ipvsadm ARGS`: ipvsadm's command line over fulcrum's L4 data plane.
+pub fn ipvsadm(args: Vec<OsString>) -> u8 {
+    let mut argv = vec![OsString::from("ipvsadm")];
+    argv.extend(args);
+    let stdin = std::io::stdin();
+    let code = fulcrum_lvs::cli_main(
+        argv,
+        &mut stdin.lock(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    u8::try_from(code).unwrap_or(255)
 }

@@ -1,6 +1,6 @@
 //! The `fulcrum` binary: one program for the proxy, VRRP failover and the L4 virtual server.
 //!
-//! Invoked through a link named `haproxy` or `keepalived`, it behaves as that subcommand.
+//! Invoked through a link named `haproxy`, `keepalived` or `ipvsadm`, it behaves as that subcommand.
 
 mod cli;
 mod demo;
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     let code = match argv0.as_str() {
         "haproxy" => proxy_cmd::main(rest),
         "keepalived" => cli::keepalived(rest),
+        "ipvsadm" => cli::ipvsadm(rest),
         _ => cli::main(args),
     };
     ExitCode::from(code)

@@ -14,6 +14,7 @@ pub mod lexer;
 mod log;
 pub mod model;
 mod proxy;
+mod rules;
 mod sections;
 mod server;
 pub mod units;
@@ -93,7 +94,16 @@ pub fn parse_sources_with(
                 let mut s = base.unwrap_or_default();
                 let mut body = proxy::Body::default();
                 for line in &sec.lines {
-                    proxy::apply(sec.kind, line, &mut s, &mut body, opts.resolve, &mut sink);
+                    let named = sec.name.is_some();
+                    proxy::apply(
+                        sec.kind,
+                        named,
+                        line,
+                        &mut s,
+                        &mut body,
+                        opts.resolve,
+                        &mut sink,
+                    );
                 }
                 if let Some(n) = &sec.name {
                     named.insert(n.clone(), s.clone());
@@ -104,7 +114,15 @@ pub fn parse_sources_with(
                 let mut s = base.unwrap_or_else(|| current.clone());
                 let mut body = proxy::Body::default();
                 for line in &sec.lines {
-                    proxy::apply(sec.kind, line, &mut s, &mut body, opts.resolve, &mut sink);
+                    proxy::apply(
+                        sec.kind,
+                        true,
+                        line,
+                        &mut s,
+                        &mut body,
+                        opts.resolve,
+                        &mut sink,
+                    );
                 }
                 drafts.push(validate::ProxyDraft {
                     name: sec.name.clone().unwrap_or_default(),

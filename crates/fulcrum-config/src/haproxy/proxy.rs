@@ -11,6 +11,7 @@ use super::model::{
     Balance, Bind, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect, LogTarget, Mode,
     Timeouts,
 };
+use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
 use super::server::{self, ServerDraft, ServerOpts};
 use crate::Location;
@@ -42,7 +43,18 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("log", ALL),
     ("default-server", BE),
     ("server", L | B),
+    ("acl", F | L | B),
+    ("use_backend", F | L),
+    ("http-request", F | L | B),
+    ("http-response", F | L | B),
+    ("tcp-request", F | L | B),
+    ("redirect", F | L | B),
+    ("errorfile", ALL),
 ];
+
+/// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections and applies them from named
+/// ones to the proxies using `from`, which fulcrum does not support yet.
+const RULE_KEYWORDS: &[&str] = &["acl", "http-request", "http-response", "tcp-request"];
 
 /// `timeout` names and the sections that allow them (`None`: not supported yet).
 const TIMEOUTS: &[(&str, u8)] = &[
@@ -56,6 +68,7 @@ const TIMEOUTS: &[(&str, u8)] = &[
     ("check", BE),
     ("client-fin", FE),
     ("server-fin", BE),
+    ("tarpit", ALL),
 ];
 
 /// Supported `option` names and the sections that allow them.
@@ -154,6 +167,8 @@ pub struct Settings {
     pub logs: Vec<LogTarget>,
     /// `default-server` options in force
     pub default_server: ServerOpts,
+    /// `errorfile CODE FILE` pages (code, raw contents)
+    pub errorfiles: Vec<(u16, Vec<u8>)>,
 }
 
 impl Default for Settings {
@@ -178,6 +193,7 @@ impl Default for Settings {
             log_global: false,
             logs: Vec::new(),
             default_server: ServerOpts::default(),
+            errorfiles: Vec::new(),
         }
     }
 }
@@ -191,11 +207,15 @@ pub struct Body {
     pub servers: Vec<ServerDraft>,
     /// How many `bind` lines were written, valid or not.
     pub bind_lines: usize,
+    /// `acl`, `use_backend`, `http-request`, `http-response`, `tcp-request`, `redirect` lines
+    pub rules: RulesDraft,
 }
 
-/// Applies one keyword line of a defaults or proxy section.
+/// Applies one keyword line of a defaults or proxy section (`named`: the section has a name; only matters for
+/// `defaults`).
 pub fn apply(
     kind: SectionKind,
+    named: bool,
     line: &Line,
     s: &mut Settings,
     body: &mut Body,
@@ -252,6 +272,22 @@ pub fn apply(
         }
         return;
     };
+    if kind == SectionKind::Defaults && RULE_KEYWORDS.contains(&kw) {
+        if named {
+            sink.error(
+                loc,
+                kw,
+                format!("'{kw}' in a named 'defaults' section is not supported yet by fulcrum (HAProxy applies such rules to the proxies declared 'from' it); write it in each proxy"),
+            );
+        } else {
+            sink.error(
+                loc,
+                kw,
+                format!("'{kw}' is not allowed in an anonymous 'defaults' section (allowed in: frontend, listen, backend)"),
+            );
+        }
+        return;
+    }
     if mask & bit(kind) == 0 {
         sink.error(
             loc,
@@ -342,6 +378,13 @@ pub fn apply(
                 body.servers.push(d);
             }
         }
+        "acl" => rules::acl(line, &mut body.rules, sink),
+        "use_backend" => rules::use_backend(line, &mut body.rules, sink),
+        "http-request" => rules::http_request(line, &mut body.rules, sink),
+        "http-response" => rules::http_response(line, &mut body.rules, sink),
+        "tcp-request" => rules::tcp_request(kind, line, &mut body.rules, sink),
+        "redirect" => rules::redirect_line(line, &mut body.rules, sink),
+        "errorfile" => rules::errorfile(line, &mut s.errorfiles, sink),
         _ => sink.error(
             loc,
             kw,
@@ -355,14 +398,14 @@ fn timeout(kind: SectionKind, line: &Line, s: &mut Settings, sink: &mut Sink) {
     let name = line.word(1);
     let key = format!("timeout {name}");
     if name.is_empty() {
-        sink.error(loc, "timeout", "expects 'timeout NAME VALUE' (connect, client, server, http-request, http-keep-alive, tunnel, queue, check, client-fin, server-fin)");
+        sink.error(loc, "timeout", "expects 'timeout NAME VALUE' (connect, client, server, http-request, http-keep-alive, tunnel, queue, check, client-fin, server-fin, tarpit)");
         return;
     }
     let Some(&(_, mask)) = TIMEOUTS.iter().find(|(n, _)| *n == name) else {
         if known::TIMEOUT_UNSUPPORTED.contains(&name) {
             sink.unsupported(loc, &key);
         } else {
-            sink.error(loc, &key, format!("unknown timeout '{name}': expected connect, client, server, http-request, http-keep-alive, tunnel, queue, check, client-fin or server-fin"));
+            sink.error(loc, &key, format!("unknown timeout '{name}': expected connect, client, server, http-request, http-keep-alive, tunnel, queue, check, client-fin, server-fin or tarpit"));
         }
         return;
     };
@@ -396,6 +439,7 @@ fn timeout(kind: SectionKind, line: &Line, s: &mut Settings, sink: &mut Sink) {
         "queue" => t.queue = v,
         "check" => t.check = v,
         "client-fin" => t.client_fin = v,
+        "tarpit" => t.tarpit = v,
         _ => t.server_fin = v,
     }
 }

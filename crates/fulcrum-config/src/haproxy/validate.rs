@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use super::addr::{self, Resolver};
 use super::common::Sink;
-use super::model::{Mode, Proxy, ProxyKind, Rules, Server};
+use super::model::{Mode, Proxy, ProxyKind, Server};
 use super::proxy::{Body, Settings};
+use super::rules;
 use crate::Location;
 
 /// A proxy section after its lines were applied, before validation.
@@ -86,38 +87,10 @@ pub fn proxies(drafts: Vec<ProxyDraft>, resolver: Resolver<'_>, sink: &mut Sink)
         }
         if d.kind.has_frontend() {
             if let Some((be_name, be_loc)) = &d.settings.default_backend {
-                match seen_be.get(be_name.as_str()) {
-                    None => sink.error(
-                        be_loc,
-                        "default_backend",
-                        format!(
-                            "{kn} '{}': no backend or listen section named '{be_name}'",
-                            d.name
-                        ),
-                    ),
-                    Some(be) => {
-                        let (fm, bm) = (d.settings.mode, be.settings.mode);
-                        if fm == Mode::Http && bm == Mode::Tcp {
-                            sink.error(
-                                be_loc,
-                                "default_backend",
-                                format!(
-                                    "http {kn} '{}' cannot use tcp backend '{be_name}' ({}): both must be 'mode http' (see 'mode')",
-                                    d.name, be.location
-                                ),
-                            );
-                        } else if fm != bm {
-                            sink.error(
-                                be_loc,
-                                "default_backend",
-                                format!(
-                                    "{} {kn} '{}' uses {} backend '{be_name}' ({}): HAProxy upgrades such connections to HTTP, fulcrum does not support that yet; use the same 'mode' on both",
-                                    mode_name(fm), d.name, mode_name(bm), be.location
-                                ),
-                            );
-                        }
-                    }
-                }
+                backend_ref(d, "default_backend", be_name, be_loc, &seen_be, sink);
+            }
+            for (be_name, be_loc) in d.body.rules.use_backend_refs() {
+                backend_ref(d, "use_backend", be_name, be_loc, &seen_be, sink);
             }
         }
         if d.kind.has_backend() {
@@ -143,6 +116,51 @@ pub fn proxies(drafts: Vec<ProxyDraft>, resolver: Resolver<'_>, sink: &mut Sink)
         .collect()
 }
 
+/// Checks that the backend `be_name` a frontend refers to (`default_backend`, `use_backend`) exists and has a
+/// compatible mode.
+fn backend_ref(
+    d: &ProxyDraft,
+    kw: &str,
+    be_name: &str,
+    be_loc: &Location,
+    seen_be: &HashMap<&str, &ProxyDraft>,
+    sink: &mut Sink,
+) {
+    let kn = kind_name(d.kind);
+    match seen_be.get(be_name) {
+        None => sink.error(
+            be_loc,
+            kw,
+            format!(
+                "{kn} '{}': no backend or listen section named '{be_name}'",
+                d.name
+            ),
+        ),
+        Some(be) => {
+            let (fm, bm) = (d.settings.mode, be.settings.mode);
+            if fm == Mode::Http && bm == Mode::Tcp {
+                sink.error(
+                    be_loc,
+                    kw,
+                    format!(
+                        "http {kn} '{}' cannot use tcp backend '{be_name}' ({}): both must be 'mode http' (see 'mode')",
+                        d.name, be.location
+                    ),
+                );
+            } else if fm != bm {
+                sink.error(
+                    be_loc,
+                    kw,
+                    format!(
+                        "{} {kn} '{}' uses {} backend '{be_name}' ({}): HAProxy upgrades such connections to HTTP, fulcrum does not support that yet; use the same 'mode' on both",
+                        mode_name(fm), d.name, mode_name(bm), be.location
+                    ),
+                );
+            }
+        }
+    }
+}
+
 fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
     let ProxyDraft {
         name,
@@ -151,6 +169,13 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         settings: s,
         body,
     } = d;
+    let rules = rules::finish(
+        body.rules,
+        s.mode,
+        &format!("{} '{name}'", kind_name(kind)),
+        s.errorfiles,
+        sink,
+    );
     let mut servers = Vec::new();
     for sd in body.servers {
         let addr = match addr::resolve(&sd.host, sd.family, sd.port, resolver) {
@@ -214,6 +239,6 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         dontlognull: s.dontlognull,
         log_global: s.log_global,
         logs: s.logs,
-        rules: Rules::default(),
+        rules,
     }
 }

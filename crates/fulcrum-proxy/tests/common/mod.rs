@@ -223,7 +223,12 @@ impl Client {
     pub fn closed_within(&mut self, limit: Duration) -> bool {
         self.reader.get_ref().set_read_timeout(Some(limit)).unwrap();
         let mut b = [0u8; 1];
-        matches!(self.reader.read(&mut b), Ok(0))
+        // A peer that closes with unread input resets the connection instead of sending FIN.
+        match self.reader.read(&mut b) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        }
     }
 }
 

@@ -1,0 +1,1603 @@
+//! ACLs, conditions and the rules that use them: `acl`, `use_backend`, `http-request`, `http-response`,
+//! `tcp-request connection`, `redirect`, and `errorfile`.
+//!
+//! A section's lines are parsed into a [`RulesDraft`]; [`finish`] resolves ACL names once the whole section is
+//! known and checks that every condition can match where it is used.
+//!
+//! Name resolution follows HAProxy 2.6: an ACL name must have been declared (by at least one `acl` line of the same
+//! section) before a condition uses it, otherwise HAProxy reports "no such ACL". Every `acl` line of that name in
+//! the section is part of it though, including lines after the use (HAProxy appends them to the same ACL). An ACL
+//! declared by the user hides a predefined ACL of the same name from the lines that follow it.
+//!
+//! Where a condition is evaluated limits what it can test, as in HAProxy (which only warns that such ACLs never
+//! match; fulcrum reports an error): `tcp-request connection` only `src` and `dst_port`; `http-response` no request
+//! fetch (`path`, `url_param`, `hdr`) but response headers through `res.hdr` / `shdr*`, so that in an `http-response`
+//! condition `Sample::Hdr` always means a response header, and everywhere else a request header; `use_backend` in
+//! a `mode tcp` proxy only `src` and `dst_port`.
+
+use std::net::IpAddr;
+
+use super::common::{Line, Sink};
+use super::known;
+use super::model::{
+    Acl, CondTerm, Condition, HttpRequestAction, HttpResponseAction, MatchMethod, Mode, Redirect,
+    RedirectTarget, ReturnBody, Rule, Rules, Sample, TcpConnAction, UseBackend,
+};
+use super::proxy::parse_net;
+use super::sections::SectionKind;
+use crate::Location;
+
+/// The status codes `errorfile` handles, which are also the only ones `deny` and `tarpit` may answer with (they
+/// have no body of their own).
+pub const ERROR_CODES: &[u16] = &[
+    200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
+];
+
+fn ns(what: impl std::fmt::Display) -> String {
+    format!("{what} is not supported yet by fulcrum")
+}
+
+fn codes_list() -> String {
+    ERROR_CODES
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An ACL with what the model does not keep: the fetch as written, and whether it looks at the response.
+#[derive(Debug, Clone)]
+pub struct DraftAcl {
+    acl: Acl,
+    /// The fetch name as written, without arguments (`hdr_beg`, `res.hdr`), for messages.
+    fetch: String,
+    /// `res.hdr` / `shdr*`: a response header (`Sample::Hdr` then means the response's header, which only
+    /// `http-response` conditions can test).
+    response: bool,
+}
+
+/// One term of a condition before the section is complete.
+#[derive(Debug, Clone)]
+struct TermDraft {
+    negate: bool,
+    name: String,
+    /// `None`: an ACL declared in the section, resolved by name in [`finish`]; `Some`: anonymous or predefined.
+    acls: Option<Vec<DraftAcl>>,
+}
+
+/// `if|unless COND` before the section is complete.
+#[derive(Debug, Clone)]
+pub struct CondDraft {
+    unless: bool,
+    any_of: Vec<Vec<TermDraft>>,
+}
+
+/// A rule before the section is complete.
+#[derive(Debug, Clone)]
+pub struct RuleDraft<A> {
+    action: A,
+    cond: Option<CondDraft>,
+    location: Location,
+    /// The keyword the line is reported under.
+    keyword: String,
+}
+
+/// The rules of a section as its lines are read.
+#[derive(Debug, Clone, Default)]
+pub struct RulesDraft {
+    /// `acl` lines in order.
+    acls: Vec<DraftAcl>,
+    /// `use_backend` lines: the backend name is the action.
+    pub use_backends: Vec<RuleDraft<String>>,
+    http_request: Vec<RuleDraft<HttpRequestAction>>,
+    http_response: Vec<RuleDraft<HttpResponseAction>>,
+    tcp_connection: Vec<RuleDraft<TcpConnAction>>,
+    /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
+    missing: Vec<(String, Location, String)>,
+}
+
+impl RulesDraft {
+    /// The `use_backend` lines: backend name and location.
+    pub fn use_backend_refs(&self) -> impl Iterator<Item = (&str, &Location)> {
+        self.use_backends
+            .iter()
+            .map(|r| (r.action.as_str(), &r.location))
+    }
+}
+
+// ---------- acl ----------
+
+/// `acl NAME FETCH [flags] [--] [patterns]`
+pub fn acl(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let loc = &line.location;
+    let name = line.word(1);
+    if name.is_empty() {
+        sink.error(
+            loc,
+            "acl",
+            "expects 'acl NAME FETCH [flags] [--] [patterns]'",
+        );
+        return;
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c)))
+    {
+        sink.error(
+            loc,
+            "acl",
+            format!("character '{bad}' is not permitted in acl name '{name}' (letters, digits, '-', '_', '.' and ':' only)"),
+        );
+        return;
+    }
+    if line.words.len() < 3 {
+        sink.error(
+            loc,
+            "acl",
+            format!("acl '{name}': missing fetch method: expects 'acl {name} FETCH [flags] [--] [patterns]'"),
+        );
+        return;
+    }
+    if let Some(a) = expr(name, &line.words[2..], loc, "acl", sink) {
+        rules.acls.push(a);
+    }
+}
+
+/// What an ACL is called in messages.
+fn acl_desc(name: &str) -> String {
+    if name.is_empty() {
+        "anonymous acl".to_string()
+    } else {
+        format!("acl '{name}'")
+    }
+}
+
+/// Parses `FETCH [flags] [--] [patterns]` (a named or an anonymous ACL).
+fn expr(
+    name: &str,
+    words: &[String],
+    loc: &Location,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<DraftAcl> {
+    let who = acl_desc(name);
+    let Some(fetch_word) = words.first().filter(|w| !w.is_empty()) else {
+        sink.error(loc, kw, format!("{who}: missing fetch method"));
+        return None;
+    };
+    let (sample, implied, response) = match fetch(fetch_word) {
+        Ok(f) => f,
+        Err(m) => {
+            sink.error(loc, kw, format!("{who}: {m}"));
+            return None;
+        }
+    };
+    let mut method = implied;
+    let mut ignore_case = false;
+    let mut dashdash = false;
+    let mut from_file = false;
+    // (pattern, where it came from for messages)
+    let mut pats: Vec<(String, Option<String>)> = Vec::new();
+    let mut i = 1;
+    while i < words.len() {
+        let w = words[i].as_str();
+        if !w.starts_with('-') {
+            break;
+        }
+        match w {
+            "--" => {
+                dashdash = true;
+                i += 1;
+                break;
+            }
+            "-i" => ignore_case = true,
+            "-m" => {
+                let m = words.get(i + 1).map(String::as_str).unwrap_or("");
+                method = match m {
+                    "str" => MatchMethod::Str,
+                    "beg" => MatchMethod::Beg,
+                    "end" => MatchMethod::End,
+                    "sub" => MatchMethod::Sub,
+                    "reg" => MatchMethod::Reg,
+                    "found" => MatchMethod::Found,
+                    "ip" => MatchMethod::Ip,
+                    "int" => MatchMethod::Int,
+                    m if known::MATCH_UNSUPPORTED.contains(&m) => {
+                        sink.error(
+                            loc,
+                            kw,
+                            format!("{who}: {}", ns(format!("matching method '-m {m}'"))),
+                        );
+                        return None;
+                    }
+                    m => {
+                        sink.error(
+                            loc,
+                            kw,
+                            format!("{who}: unknown matching method '{m}' (expected str, beg, end, sub, reg, found, ip or int)"),
+                        );
+                        return None;
+                    }
+                };
+                i += 1;
+            }
+            "-f" => {
+                from_file = true;
+                let f = words.get(i + 1).map(String::as_str).unwrap_or("");
+                if f.is_empty() {
+                    sink.error(loc, kw, format!("{who}: '-f' expects a file name"));
+                    return None;
+                }
+                match std::fs::read(f) {
+                    Ok(bytes) => {
+                        let text = String::from_utf8_lossy(&bytes);
+                        for (n, l) in text.lines().enumerate() {
+                            let l = l.trim();
+                            if l.is_empty() || l.starts_with('#') {
+                                continue;
+                            }
+                            pats.push((l.to_string(), Some(format!("{f}:{}", n + 1))));
+                        }
+                    }
+                    Err(e) => {
+                        sink.error(
+                            loc,
+                            kw,
+                            format!("{who}: cannot read pattern file '{f}': {e}"),
+                        );
+                        return None;
+                    }
+                }
+                i += 1;
+            }
+            "-n" | "-M" | "-u" => {
+                sink.error(loc, kw, format!("{who}: {}", ns(format!("ACL flag '{w}'"))));
+                return None;
+            }
+            _ => {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("{who}: '{w}' is not a valid ACL flag (-i, -m METHOD, -f FILE); put '--' before a pattern that begins with '-'"),
+                );
+                return None;
+            }
+        }
+        i += 1;
+    }
+    pats.extend(words[i..].iter().map(|p| (p.clone(), None)));
+
+    let fname = fetch_word.split(['(', ',']).next().unwrap_or("");
+    if sample == Sample::Method && matches!(method, MatchMethod::Ip | MatchMethod::Int) {
+        let m = if method == MatchMethod::Ip {
+            "ip"
+        } else {
+            "int"
+        };
+        sink.error(
+            loc,
+            kw,
+            format!("{who}: matching method '{m}' cannot be used with fetch '{fname}'"),
+        );
+        return None;
+    }
+    if method == MatchMethod::Found {
+        if let Some((p, _)) = pats.first() {
+            sink.error(
+                loc,
+                kw,
+                format!("{who}: '-m found' only tests that '{fname}' exists and takes no pattern, found '{p}'"),
+            );
+            return None;
+        }
+    } else if pats.is_empty() && !dashdash && !from_file {
+        sink.error(
+            loc,
+            kw,
+            format!("{who}: no pattern to match '{fname}' against, so it would never match (add '--' if that is intended, or use '-m found' to test that it exists)"),
+        );
+        return None;
+    }
+    let mut patterns = Vec::with_capacity(pats.len());
+    for (p, origin) in pats {
+        let checked = match method {
+            MatchMethod::Reg => regex::RegexBuilder::new(&p)
+                .case_insensitive(ignore_case)
+                .build()
+                .map(|_| p.clone())
+                .map_err(|e| format!("invalid regex '{p}': {e}")),
+            MatchMethod::Ip => ip_pattern(&p),
+            MatchMethod::Int => int_pattern(&p),
+            _ => Ok(p.clone()),
+        };
+        match checked {
+            Ok(v) => patterns.push(v),
+            Err(m) => {
+                let at = origin.map(|o| format!(" (at {o})")).unwrap_or_default();
+                sink.error(loc, kw, format!("{who}: {m}{at}"));
+                return None;
+            }
+        }
+    }
+    Some(DraftAcl {
+        acl: Acl {
+            name: name.to_string(),
+            sample,
+            method,
+            ignore_case,
+            patterns,
+            location: loc.clone(),
+        },
+        fetch: fname.to_string(),
+        response,
+    })
+}
+
+/// `FETCH` or `FETCH(ARGS)`: the sample, the matching method its name implies, and whether it is a response
+/// header (`res.hdr`, `shdr*`).
+fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
+    let (base, args, after) = match word.find('(') {
+        Some(p) => {
+            let rest = &word[p + 1..];
+            match rest.find(')') {
+                Some(c) => (&word[..p], Some(&rest[..c]), &rest[c + 1..]),
+                None => return Err(format!("'{word}': expected ')' after the arguments")),
+            }
+        }
+        None => match word.find(',') {
+            Some(c) => (&word[..c], None, &word[c..]),
+            None => (word, None, ""),
+        },
+    };
+    use MatchMethod as M;
+    let (sample, method, arg): (fn(String) -> Sample, MatchMethod, bool) = match base {
+        "path" => (|_| Sample::Path, M::Str, false),
+        "path_beg" => (|_| Sample::Path, M::Beg, false),
+        "path_end" => (|_| Sample::Path, M::End, false),
+        "path_sub" => (|_| Sample::Path, M::Sub, false),
+        "path_reg" => (|_| Sample::Path, M::Reg, false),
+        "url_param" | "urlp" => (Sample::UrlParam, M::Str, true),
+        "urlp_beg" => (Sample::UrlParam, M::Beg, true),
+        "urlp_end" => (Sample::UrlParam, M::End, true),
+        "urlp_sub" => (Sample::UrlParam, M::Sub, true),
+        "urlp_reg" => (Sample::UrlParam, M::Reg, true),
+        "hdr" | "req.hdr" => (Sample::Hdr, M::Str, true),
+        "hdr_beg" => (Sample::Hdr, M::Beg, true),
+        "hdr_end" => (Sample::Hdr, M::End, true),
+        "hdr_sub" => (Sample::Hdr, M::Sub, true),
+        "hdr_reg" => (Sample::Hdr, M::Reg, true),
+        "res.hdr" | "shdr" => (Sample::Hdr, M::Str, true),
+        "shdr_beg" => (Sample::Hdr, M::Beg, true),
+        "shdr_end" => (Sample::Hdr, M::End, true),
+        "shdr_sub" => (Sample::Hdr, M::Sub, true),
+        "shdr_reg" => (Sample::Hdr, M::Reg, true),
+        "src" => (|_| Sample::Src, M::Ip, false),
+        "dst_port" => (|_| Sample::DstPort, M::Int, false),
+        "method" => (|_| Sample::Method, M::Str, false),
+        b if known::FETCHES.contains(&b) => return Err(ns(format!("fetch '{b}'"))),
+        b => return Err(format!("unknown fetch method '{b}'")),
+    };
+    if !after.is_empty() {
+        return Err(if after.starts_with(',') {
+            ns(format!("converters ('{after}' after '{base}')"))
+        } else {
+            format!("'{word}': unexpected '{after}' after ')'")
+        });
+    }
+    if !arg {
+        return match args {
+            Some(a) => Err(format!("fetch '{base}' takes no argument, found '({a})'")),
+            None => Ok((sample(String::new()), method, false)),
+        };
+    }
+    let response = base == "res.hdr" || base.starts_with("shdr");
+    let what = if base.contains("hdr") {
+        "header name"
+    } else {
+        "parameter name"
+    };
+    let args = args.unwrap_or("");
+    let mut parts = args.split(',');
+    let first = parts.next().unwrap_or("");
+    if first.is_empty() {
+        return Err(ns(format!(
+            "'{base}' without a {what} (expected {base}(NAME))"
+        )));
+    }
+    if let Some(extra) = parts.next() {
+        return Err(ns(format!("the second argument of '{base}' ('{extra}')")));
+    }
+    Ok((sample(first.to_string()), method, response))
+}
+
+/// An IP pattern: `ADDR` or `ADDR/BITS` (IPv4 also `ADDR/MASK`), normalized to `NETWORK/BITS`.
+fn ip_pattern(p: &str) -> Result<String, String> {
+    let (ip, len) = parse_net(p).map_err(|_| {
+        format!("'{p}' is not a valid IPv4 or IPv6 address or network (ADDR or ADDR/BITS; host names are not supported yet by fulcrum)")
+    })?;
+    let net = match ip {
+        IpAddr::V4(a) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
+            IpAddr::from(std::net::Ipv4Addr::from(u32::from(a) & m))
+        }
+        IpAddr::V6(a) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
+            IpAddr::from(std::net::Ipv6Addr::from(u128::from(a) & m))
+        }
+    };
+    Ok(format!("{net}/{len}"))
+}
+
+/// An integer pattern: `N`, or a range `LOW:HIGH`, `LOW:` (no upper bound) or `:HIGH` (no lower bound) with
+/// LOW <= HIGH, as HAProxy; numbers are normalized to plain decimal. HAProxy also takes a negative `N`, which fulcrum
+/// does not support yet (the samples it compares, ports and decimal texts, are never negative).
+fn int_pattern(p: &str) -> Result<String, String> {
+    if matches!(p, "eq" | "ge" | "gt" | "le" | "lt") {
+        return Err(ns(format!("the integer operator '{p}'")));
+    }
+    let num = |s: &str| -> Option<i64> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    match p.split_once(':') {
+        Some((lo, hi)) => {
+            let bad = || format!("'{p}' is not a valid number range LOW:HIGH");
+            let lo = if lo.is_empty() {
+                None
+            } else {
+                Some(num(lo).ok_or_else(bad)?)
+            };
+            let hi = if hi.is_empty() {
+                None
+            } else {
+                Some(num(hi).ok_or_else(bad)?)
+            };
+            match (lo, hi) {
+                (None, None) => Err(bad()),
+                (Some(l), Some(h)) if l > h => Err(bad()),
+                (l, h) => Ok(format!(
+                    "{}:{}",
+                    l.map(|v| v.to_string()).unwrap_or_default(),
+                    h.map(|v| v.to_string()).unwrap_or_default()
+                )),
+            }
+        }
+        None => match (p.strip_prefix('-').map(num), num(p)) {
+            (Some(Some(_)), _) => Err(ns(format!("the negative integer '{p}'"))),
+            (_, Some(v)) => Ok(v.to_string()),
+            _ => Err(format!("'{p}' is not a number")),
+        },
+    }
+}
+
+/// The predefined ACLs fulcrum supports, as ordinary ACLs evaluated like any other:
+/// - `TRUE`: `src -m found` (a connection always has a source, at every layer);
+/// - `FALSE`: `src -m ip` with no pattern (never matches);
+/// - `LOCALHOST`: `src 127.0.0.0/8`;
+/// - `HTTP`: `method -m found` (every HTTP request has a method; layer 7, like HAProxy's `req.proto_http`);
+/// - `METH_GET`: `method GET HEAD`; `METH_CONNECT`, `METH_DELETE`, `METH_HEAD`, `METH_OPTIONS`, `METH_POST`,
+///   `METH_PUT`, `METH_TRACE`: `method NAME` (case-sensitive, as in HAProxy).
+fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
+    let (sample, method, pats): (Sample, MatchMethod, &[&str]) = match name {
+        "TRUE" => (Sample::Src, MatchMethod::Found, &[]),
+        "FALSE" => (Sample::Src, MatchMethod::Ip, &[]),
+        "LOCALHOST" => (Sample::Src, MatchMethod::Ip, &["127.0.0.0/8"]),
+        "HTTP" => (Sample::Method, MatchMethod::Found, &[]),
+        "METH_GET" => (Sample::Method, MatchMethod::Str, &["GET", "HEAD"]),
+        "METH_CONNECT" => (Sample::Method, MatchMethod::Str, &["CONNECT"]),
+        "METH_DELETE" => (Sample::Method, MatchMethod::Str, &["DELETE"]),
+        "METH_HEAD" => (Sample::Method, MatchMethod::Str, &["HEAD"]),
+        "METH_OPTIONS" => (Sample::Method, MatchMethod::Str, &["OPTIONS"]),
+        "METH_POST" => (Sample::Method, MatchMethod::Str, &["POST"]),
+        "METH_PUT" => (Sample::Method, MatchMethod::Str, &["PUT"]),
+        "METH_TRACE" => (Sample::Method, MatchMethod::Str, &["TRACE"]),
+        _ => return None,
+    };
+    let fetch = if sample == Sample::Src {
+        "src"
+    } else {
+        "method"
+    };
+    Some(DraftAcl {
+        acl: Acl {
+            name: name.to_string(),
+            sample,
+            method,
+            ignore_case: false,
+            patterns: pats.iter().map(|p| p.to_string()).collect(),
+            location: loc.clone(),
+        },
+        fetch: fetch.to_string(),
+        response: false,
+    })
+}
+
+// ---------- conditions ----------
+
+/// Parses what follows `if` / `unless` (`words[0]` is that word). Problems are reported; `None` then.
+fn condition(
+    words: &[String],
+    loc: &Location,
+    kw: &str,
+    rules: &mut RulesDraft,
+    sink: &mut Sink,
+) -> Option<CondDraft> {
+    let unless = words[0] == "unless";
+    let which = &words[0];
+    let mut any_of: Vec<Vec<TermDraft>> = Vec::new();
+    let mut group: Vec<TermDraft> = Vec::new();
+    let mut negate = false;
+    let mut i = 1;
+    while i < words.len() {
+        let raw = words[i].as_str();
+        let mut word = raw;
+        while let Some(rest) = word.strip_prefix('!') {
+            negate = !negate;
+            word = rest;
+        }
+        if word.is_empty() {
+            i += 1;
+            continue;
+        }
+        if word == "||" || word.eq_ignore_ascii_case("or") {
+            if group.is_empty() || negate {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("condition: '{raw}' must be preceded by an ACL"),
+                );
+                return None;
+            }
+            any_of.push(std::mem::take(&mut group));
+            i += 1;
+            continue;
+        }
+        let term = if word == "{" {
+            let Some(end) = words[i + 1..].iter().position(|w| w == "}") else {
+                sink.error(loc, kw, "condition: missing closing '}'");
+                return None;
+            };
+            let inner = &words[i + 1..i + 1 + end];
+            i += end + 2;
+            let a = expr("", inner, loc, kw, sink)?;
+            TermDraft {
+                negate,
+                name: format!("{{ {} }}", inner.join(" ")),
+                acls: Some(vec![a]),
+            }
+        } else {
+            i += 1;
+            let acls = if rules.acls.iter().any(|a| a.acl.name == word) {
+                None
+            } else if let Some(a) = predefined(word, loc) {
+                Some(vec![a])
+            } else if known::PREDEFINED_ACL_UNSUPPORTED.contains(&word) {
+                sink.error(loc, kw, ns(format!("the predefined ACL '{word}'")));
+                return None;
+            } else {
+                rules
+                    .missing
+                    .push((word.to_string(), loc.clone(), kw.to_string()));
+                return None;
+            };
+            TermDraft {
+                negate,
+                name: word.to_string(),
+                acls,
+            }
+        };
+        negate = false;
+        group.push(term);
+    }
+    if negate {
+        sink.error(loc, kw, "condition: '!' must be followed by an ACL");
+        return None;
+    }
+    if group.is_empty() {
+        let msg = if any_of.is_empty() {
+            format!("expects a condition after '{which}'")
+        } else {
+            "condition: '||' / 'or' must be followed by an ACL".to_string()
+        };
+        sink.error(loc, kw, msg);
+        return None;
+    }
+    any_of.push(group);
+    Some(CondDraft { unless, any_of })
+}
+
+/// The optional `if|unless COND` at `line.words[i..]`. `Err` when something else is there or the condition is
+/// invalid (already reported).
+fn tail(
+    line: &Line,
+    i: usize,
+    kw: &str,
+    rules: &mut RulesDraft,
+    sink: &mut Sink,
+) -> Result<Option<CondDraft>, ()> {
+    match line.words.get(i).map(String::as_str) {
+        None => Ok(None),
+        Some("if" | "unless") => condition(&line.words[i..], &line.location, kw, rules, sink)
+            .map(Some)
+            .ok_or(()),
+        Some(other) => {
+            sink.error(
+                &line.location,
+                kw,
+                format!("expects 'if' or 'unless' followed by a condition, found '{other}'"),
+            );
+            Err(())
+        }
+    }
+}
+
+/// A value that HAProxy reads as a log-format string: `%%` is a literal `%`; any other `%` starts an expression,
+/// which fulcrum does not evaluate yet.
+fn plain(value: &str, loc: &Location, kw: &str, sink: &mut Sink) -> Option<String> {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            if chars.peek() == Some(&'%') {
+                chars.next();
+            } else {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("'{value}': log-format expressions are not supported yet by fulcrum (write '%%' for a literal '%')"),
+                );
+                return None;
+            }
+        }
+        out.push(c);
+    }
+    Some(out)
+}
+
+/// The word at `i` when it is present and not empty.
+fn arg(line: &Line, i: usize) -> Option<&str> {
+    line.words
+        .get(i)
+        .map(String::as_str)
+        .filter(|w| !w.is_empty())
+}
+
+fn regex_ok(re: &str, loc: &Location, kw: &str, sink: &mut Sink) -> bool {
+    match regex::Regex::new(re) {
+        Ok(_) => true,
+        Err(e) => {
+            sink.error(loc, kw, format!("invalid regex '{re}': {e}"));
+            false
+        }
+    }
+}
+
+// ---------- use_backend ----------
+
+/// `use_backend NAME [if|unless COND]`
+pub fn use_backend(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let loc = &line.location;
+    let kw = "use_backend";
+    let Some(name) = arg(line, 1) else {
+        sink.error(loc, kw, "expects a backend name");
+        return;
+    };
+    let Some(name) = plain(name, loc, kw, sink) else {
+        return;
+    };
+    if let Ok(cond) = tail(line, 2, kw, rules, sink) {
+        rules.use_backends.push(RuleDraft {
+            action: name,
+            cond,
+            location: loc.clone(),
+            keyword: kw.to_string(),
+        });
+    }
+}
+
+// ---------- redirect / http-request ----------
+
+/// `redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]` from `line.words[start..]`;
+/// returns it and the index of what follows.
+fn redirect(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Option<(Redirect, usize)> {
+    let loc = &line.location;
+    let mut target = None;
+    let mut code = 302;
+    let (mut drop_query, mut append_slash) = (false, false);
+    let mut i = start;
+    while let Some(w) = line.words.get(i).map(String::as_str) {
+        match w {
+            "location" | "prefix" | "scheme" => {
+                let Some(v) = arg(line, i + 1) else {
+                    sink.error(loc, kw, format!("'{w}' expects an argument"));
+                    return None;
+                };
+                let v = plain(v, loc, kw, sink)?;
+                target = Some(match w {
+                    "location" => RedirectTarget::Location(v),
+                    "prefix" => RedirectTarget::Prefix(v),
+                    _ => RedirectTarget::Scheme(v),
+                });
+                i += 2;
+            }
+            "code" => {
+                let Some(v) = arg(line, i + 1) else {
+                    sink.error(loc, kw, "'code' expects an argument");
+                    return None;
+                };
+                match v.parse::<u16>() {
+                    Ok(c @ (301 | 302 | 303 | 307 | 308)) => code = c,
+                    _ => {
+                        sink.error(
+                            loc,
+                            kw,
+                            format!("'code': unsupported HTTP code '{v}' (must be one of 301, 302, 303, 307 or 308)"),
+                        );
+                        return None;
+                    }
+                }
+                i += 2;
+            }
+            "drop-query" => {
+                drop_query = true;
+                i += 1;
+            }
+            "append-slash" => {
+                append_slash = true;
+                i += 1;
+            }
+            "set-cookie" | "clear-cookie" | "ignore-empty" => {
+                sink.error(loc, kw, ns(format!("redirect option '{w}'")));
+                return None;
+            }
+            "if" | "unless" => break,
+            other => {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("expects 'location', 'prefix', 'scheme', 'code', 'drop-query' or 'append-slash', found '{other}'"),
+                );
+                return None;
+            }
+        }
+    }
+    let Some(target) = target else {
+        sink.error(
+            loc,
+            kw,
+            "expects a redirection type: 'location', 'prefix' or 'scheme'",
+        );
+        return None;
+    };
+    Some((
+        Redirect {
+            target,
+            code,
+            drop_query,
+            append_slash,
+        },
+        i,
+    ))
+}
+
+/// Old-style `redirect ... [if|unless COND]`: the same as `http-request redirect`.
+pub fn redirect_line(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let kw = "redirect";
+    let Some((r, i)) = redirect(line, 1, kw, sink) else {
+        return;
+    };
+    if let Ok(cond) = tail(line, i, kw, rules, sink) {
+        rules.http_request.push(RuleDraft {
+            action: HttpRequestAction::Redirect(r),
+            cond,
+            location: line.location.clone(),
+            keyword: kw.to_string(),
+        });
+    }
+}
+
+/// `deny` / `tarpit` options from `line.words[start..]`: the status and the index of what follows.
+fn deny_opts(
+    line: &Line,
+    start: usize,
+    default: u16,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<(u16, usize)> {
+    let loc = &line.location;
+    let mut status = default;
+    let mut i = start;
+    while let Some(w) = line.words.get(i).map(String::as_str) {
+        match w {
+            "deny_status" | "status" => {
+                let Some(v) = arg(line, i + 1) else {
+                    sink.error(loc, kw, format!("'{w}' expects a status code"));
+                    return None;
+                };
+                match v.parse::<u16>() {
+                    Ok(c) if ERROR_CODES.contains(&c) => status = c,
+                    _ => {
+                        sink.error(
+                            loc,
+                            kw,
+                            format!("'{w}': status code '{v}' is not one HAProxy has an error page for (expected one of {})", codes_list()),
+                        );
+                        return None;
+                    }
+                }
+                i += 2;
+            }
+            "content-type" | "string" | "file" | "lf-string" | "lf-file" | "errorfile"
+            | "errorfiles" | "default-errorfiles" | "hdr" => {
+                sink.error(loc, kw, ns(format!("option '{w}' of '{kw}'")));
+                return None;
+            }
+            _ => break,
+        }
+    }
+    Some((status, i))
+}
+
+/// `return [status N] [content-type T] [string S | file F]` options from `line.words[start..]`.
+fn return_opts(
+    line: &Line,
+    start: usize,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<(HttpRequestAction, usize)> {
+    let loc = &line.location;
+    let mut status = 200;
+    let mut content_type = None;
+    let mut body = ReturnBody::Empty;
+    let mut body_kw: Option<&str> = None;
+    let mut i = start;
+    while let Some(w) = line.words.get(i).map(String::as_str) {
+        match w {
+            "status" => {
+                let Some(v) = arg(line, i + 1) else {
+                    sink.error(loc, kw, "'status' expects a status code");
+                    return None;
+                };
+                match v.parse::<u16>() {
+                    Ok(c) if (200..=599).contains(&c) => status = c,
+                    _ => {
+                        sink.error(
+                            loc,
+                            kw,
+                            format!("'status': unexpected status code '{v}' (expected 200 to 599)"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            "content-type" => {
+                let Some(v) = arg(line, i + 1) else {
+                    sink.error(loc, kw, "'content-type' expects a media type");
+                    return None;
+                };
+                content_type = Some(v.to_string());
+            }
+            "string" | "file" => {
+                if let Some(prev) = body_kw {
+                    sink.error(
+                        loc,
+                        kw,
+                        format!("unexpected '{w}': '{prev}' was already given"),
+                    );
+                    return None;
+                }
+                body_kw = Some(w);
+                let Some(v) = arg(line, i + 1) else {
+                    let what = if w == "string" {
+                        "a text"
+                    } else {
+                        "a file name"
+                    };
+                    sink.error(loc, kw, format!("'{w}' expects {what}"));
+                    return None;
+                };
+                body = if w == "string" {
+                    ReturnBody::Text(v.to_string())
+                } else {
+                    match std::fs::read(v) {
+                        Ok(b) if b.is_empty() => ReturnBody::Empty,
+                        Ok(b) => ReturnBody::File(b),
+                        Err(e) => {
+                            sink.error(loc, kw, format!("cannot read file '{v}': {e}"));
+                            return None;
+                        }
+                    }
+                };
+            }
+            "lf-string" | "lf-file" => {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("'{w}': log-format expressions are not supported yet by fulcrum"),
+                );
+                return None;
+            }
+            "errorfile" | "errorfiles" | "default-errorfiles" | "hdr" => {
+                sink.error(loc, kw, ns(format!("option '{w}' of '{kw}'")));
+                return None;
+            }
+            _ => break,
+        }
+        i += 2;
+    }
+    if body != ReturnBody::Empty {
+        if content_type.is_none() {
+            sink.error(
+                loc,
+                kw,
+                "a 'content-type' must be given with a non-empty body",
+            );
+            return None;
+        }
+        if matches!(status, 204 | 304) {
+            sink.error(loc, kw, format!("a {status} response has no body"));
+            return None;
+        }
+    } else {
+        // As HAProxy: the content type of an empty reply is ignored.
+        content_type = None;
+    }
+    Some((
+        HttpRequestAction::Return {
+            status,
+            content_type,
+            body,
+        },
+        i,
+    ))
+}
+
+/// The action name without its `(ARGS)` part, for messages.
+fn base_action(a: &str) -> &str {
+    a.split('(').next().unwrap_or(a)
+}
+
+/// `http-request ACTION ... [if|unless COND]`
+pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let loc = &line.location;
+    let action = line.word(1);
+    let kw = format!("http-request {action}");
+    let kw = kw.as_str();
+    let (act, next) = match action {
+        "" => {
+            sink.error(
+                loc,
+                "http-request",
+                "expects an action: set-header, add-header, del-header, replace-header, set-path, set-query, redirect, deny, return or tarpit",
+            );
+            return;
+        }
+        "set-header" | "add-header" => {
+            let (Some(n), Some(v)) = (arg(line, 2), arg(line, 3)) else {
+                sink.error(loc, kw, "expects a header name and a value");
+                return;
+            };
+            let Some(v) = plain(v, loc, kw, sink) else {
+                return;
+            };
+            let a = if action == "set-header" {
+                HttpRequestAction::SetHeader(n.to_string(), v)
+            } else {
+                HttpRequestAction::AddHeader(n.to_string(), v)
+            };
+            (a, 4)
+        }
+        "del-header" => {
+            let Some(n) = arg(line, 2) else {
+                sink.error(loc, kw, "expects a header name");
+                return;
+            };
+            if line.word(3) == "-m" {
+                sink.error(loc, kw, ns("'del-header NAME -m METHOD'"));
+                return;
+            }
+            (HttpRequestAction::DelHeader(n.to_string()), 3)
+        }
+        "replace-header" => {
+            let (Some(n), Some(re), Some(rep)) = (arg(line, 2), arg(line, 3), arg(line, 4)) else {
+                sink.error(loc, kw, "expects a header name, a regex and a replacement");
+                return;
+            };
+            if !regex_ok(re, loc, kw, sink) {
+                return;
+            }
+            let Some(rep) = plain(rep, loc, kw, sink) else {
+                return;
+            };
+            (
+                HttpRequestAction::ReplaceHeader(n.to_string(), re.to_string(), rep),
+                5,
+            )
+        }
+        "set-path" | "set-query" => {
+            let Some(v) = arg(line, 2) else {
+                let what = if action == "set-path" {
+                    "a path"
+                } else {
+                    "a query string"
+                };
+                sink.error(loc, kw, format!("expects {what}"));
+                return;
+            };
+            let Some(v) = plain(v, loc, kw, sink) else {
+                return;
+            };
+            let a = if action == "set-path" {
+                HttpRequestAction::SetPath(v)
+            } else {
+                HttpRequestAction::SetQuery(v)
+            };
+            (a, 3)
+        }
+        "redirect" => {
+            let Some((r, i)) = redirect(line, 2, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::Redirect(r), i)
+        }
+        "deny" | "tarpit" => {
+            let default = if action == "deny" { 403 } else { 500 };
+            let Some((s, i)) = deny_opts(line, 2, default, kw, sink) else {
+                return;
+            };
+            let a = if action == "deny" {
+                HttpRequestAction::Deny(s)
+            } else {
+                HttpRequestAction::Tarpit(s)
+            };
+            (a, i)
+        }
+        "return" => match return_opts(line, 2, kw, sink) {
+            Some(r) => r,
+            None => return,
+        },
+        other => {
+            let base = base_action(other);
+            if known::listed(known::HTTP_REQUEST_UNSUPPORTED, base) {
+                sink.error(
+                    loc,
+                    &format!("http-request {base}"),
+                    ns(format!("http-request action '{base}'")),
+                );
+            } else {
+                sink.error(
+                    loc,
+                    "http-request",
+                    format!("unknown http-request action '{other}'"),
+                );
+            }
+            return;
+        }
+    };
+    if let Ok(cond) = tail(line, next, kw, rules, sink) {
+        rules.http_request.push(RuleDraft {
+            action: act,
+            cond,
+            location: loc.clone(),
+            keyword: kw.to_string(),
+        });
+    }
+}
+
+/// `http-response set-header|add-header|del-header|deny ... [if|unless COND]`
+pub fn http_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let loc = &line.location;
+    let action = line.word(1);
+    let kw = format!("http-response {action}");
+    let kw = kw.as_str();
+    let (act, next) = match action {
+        "" => {
+            sink.error(
+                loc,
+                "http-response",
+                "expects an action: set-header, add-header, del-header or deny",
+            );
+            return;
+        }
+        "set-header" | "add-header" => {
+            let (Some(n), Some(v)) = (arg(line, 2), arg(line, 3)) else {
+                sink.error(loc, kw, "expects a header name and a value");
+                return;
+            };
+            let Some(v) = plain(v, loc, kw, sink) else {
+                return;
+            };
+            let a = if action == "set-header" {
+                HttpResponseAction::SetHeader(n.to_string(), v)
+            } else {
+                HttpResponseAction::AddHeader(n.to_string(), v)
+            };
+            (a, 4)
+        }
+        "del-header" => {
+            let Some(n) = arg(line, 2) else {
+                sink.error(loc, kw, "expects a header name");
+                return;
+            };
+            if line.word(3) == "-m" {
+                sink.error(loc, kw, ns("'del-header NAME -m METHOD'"));
+                return;
+            }
+            (HttpResponseAction::DelHeader(n.to_string()), 3)
+        }
+        "deny" => {
+            let Some((s, i)) = deny_opts(line, 2, 502, kw, sink) else {
+                return;
+            };
+            (HttpResponseAction::Deny(s), i)
+        }
+        other => {
+            let base = base_action(other);
+            if known::listed(known::HTTP_RESPONSE_UNSUPPORTED, base) {
+                sink.error(
+                    loc,
+                    &format!("http-response {base}"),
+                    ns(format!("http-response action '{base}'")),
+                );
+            } else {
+                sink.error(
+                    loc,
+                    "http-response",
+                    format!("unknown http-response action '{other}'"),
+                );
+            }
+            return;
+        }
+    };
+    if let Ok(cond) = tail(line, next, kw, rules, sink) {
+        rules.http_response.push(RuleDraft {
+            action: act,
+            cond,
+            location: loc.clone(),
+            keyword: kw.to_string(),
+        });
+    }
+}
+
+/// `tcp-request connection accept|reject [if|unless COND]`; the other `tcp-request` forms are not supported yet.
+pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let loc = &line.location;
+    let which = line.word(1);
+    match which {
+        "connection" | "session" if kind == SectionKind::Backend => {
+            sink.error(
+                loc,
+                &format!("tcp-request {which}"),
+                format!("'tcp-request {which}' is not allowed in a 'backend' section (allowed in: frontend, listen)"),
+            );
+        }
+        "connection" => {
+            let action = line.word(2);
+            let kw = "tcp-request connection";
+            let act = match action {
+                "accept" => TcpConnAction::Accept,
+                "reject" => TcpConnAction::Reject,
+                "" => {
+                    sink.error(loc, kw, "expects an action: 'accept' or 'reject'");
+                    return;
+                }
+                other if known::listed(known::TCP_CONNECTION_UNSUPPORTED, base_action(other)) => {
+                    let base = base_action(other);
+                    sink.error(
+                        loc,
+                        &format!("{kw} {base}"),
+                        ns(format!("tcp-request connection action '{base}'")),
+                    );
+                    return;
+                }
+                other => {
+                    sink.error(
+                        loc,
+                        kw,
+                        format!("unknown action '{other}': expected 'accept' or 'reject'"),
+                    );
+                    return;
+                }
+            };
+            if let Ok(cond) = tail(line, 3, kw, rules, sink) {
+                rules.tcp_connection.push(RuleDraft {
+                    action: act,
+                    cond,
+                    location: loc.clone(),
+                    keyword: kw.to_string(),
+                });
+            }
+        }
+        "content" | "inspect-delay" | "session" => {
+            let kw = format!("tcp-request {which}");
+            sink.error(loc, &kw, ns(format!("'{kw}'")));
+        }
+        other => sink.error(
+            loc,
+            "tcp-request",
+            format!(
+                "expects 'connection', 'content', 'inspect-delay' or 'session', found '{other}'"
+            ),
+        ),
+    }
+}
+
+// ---------- errorfile ----------
+
+/// `errorfile CODE FILE`: replaces the page of that code in `pages`.
+pub fn errorfile(line: &Line, pages: &mut Vec<(u16, Vec<u8>)>, sink: &mut Sink) {
+    let loc = &line.location;
+    let kw = "errorfile";
+    let (Some(code), Some(file)) = (arg(line, 1), arg(line, 2)) else {
+        sink.error(loc, kw, "expects 'errorfile CODE FILE'");
+        return;
+    };
+    if !sink.max_args(line, kw, 1, 2) {
+        return;
+    }
+    let code = match code.parse::<u16>() {
+        Ok(c) if ERROR_CODES.contains(&c) => c,
+        _ => {
+            sink.error(
+                loc,
+                kw,
+                format!(
+                    "status code '{code}' is not handled (expected one of {})",
+                    codes_list()
+                ),
+            );
+            return;
+        }
+    };
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            sink.error(loc, kw, format!("cannot read '{file}': {e}"));
+            return;
+        }
+    };
+    if let Err(m) = check_http_response(&bytes) {
+        sink.error(loc, kw, format!("'{file}': {m}"));
+        return;
+    }
+    match pages.iter_mut().find(|(c, _)| *c == code) {
+        Some(p) => p.1 = bytes,
+        None => pages.push((code, bytes)),
+    }
+}
+
+/// Checks that an error file holds a complete HTTP response: status line, headers, blank line, then a body whose
+/// size matches `Content-Length` when there is one. An empty file is allowed (nothing is sent).
+fn check_http_response(b: &[u8]) -> Result<(), String> {
+    if b.is_empty() {
+        return Ok(());
+    }
+    if !b.starts_with(b"HTTP/") {
+        return Err("it must be a complete HTTP response starting with a status line such as 'HTTP/1.0 503 Service Unavailable'".into());
+    }
+    let crlf = b.windows(4).position(|w| w == b"\r\n\r\n").map(|p| (p, 4));
+    let lf = b.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2));
+    let (end, sep) = match (crlf, lf) {
+        (Some(a), Some(b)) => {
+            if a.0 < b.0 {
+                a
+            } else {
+                b
+            }
+        }
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        (None, None) => {
+            return Err(
+                "the headers are not followed by an empty line: not a complete HTTP response"
+                    .into(),
+            )
+        }
+    };
+    let head = String::from_utf8_lossy(&b[..end]);
+    let body_len = b.len() - end - sep;
+    for (n, l) in head.split('\n').enumerate().skip(1) {
+        let l = l.strip_suffix('\r').unwrap_or(l);
+        let Some((name, value)) = l.split_once(':').filter(|(n, _)| !n.trim().is_empty()) else {
+            return Err(format!(
+                "line {} is not a header ('NAME: VALUE'): '{l}'",
+                n + 1
+            ));
+        };
+        if name.trim().eq_ignore_ascii_case("content-length") {
+            match value.trim().parse::<usize>() {
+                Ok(cl) if cl == body_len => {}
+                Ok(cl) => {
+                    return Err(format!(
+                        "the body is {body_len} bytes long but Content-Length announces {cl}"
+                    ))
+                }
+                Err(_) => return Err(format!("invalid Content-Length '{}'", value.trim())),
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------- end of section ----------
+
+/// A condition resolved against the section's ACLs, before it becomes a [`Condition`].
+type Groups = Vec<Vec<(bool, String, Vec<DraftAcl>)>>;
+
+/// Resolves the named terms of `c`: each stands for every `acl` line of that name in `acls`.
+fn resolve(c: CondDraft, acls: &[DraftAcl]) -> (bool, Groups) {
+    let groups = c
+        .any_of
+        .into_iter()
+        .map(|g| {
+            g.into_iter()
+                .map(|t| {
+                    let list = t.acls.unwrap_or_else(|| {
+                        acls.iter()
+                            .filter(|a| a.acl.name == t.name)
+                            .cloned()
+                            .collect()
+                    });
+                    (t.negate, t.name, list)
+                })
+                .collect()
+        })
+        .collect();
+    (c.unless, groups)
+}
+
+fn to_condition((unless, groups): (bool, Groups)) -> Condition {
+    Condition {
+        unless,
+        any_of: groups
+            .into_iter()
+            .map(|g| {
+                g.into_iter()
+                    .map(|(negate, name, acls)| CondTerm {
+                        negate,
+                        name,
+                        acls: acls.into_iter().map(|a| a.acl).collect(),
+                    })
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// The first term that uses an ACL for which `bad` holds: how to call it and the fetch it uses.
+fn find_bad(groups: &Groups, bad: fn(&DraftAcl) -> bool) -> Option<(String, String)> {
+    groups.iter().flatten().find_map(|(_, name, acls)| {
+        acls.iter().find(|a| bad(a)).map(|a| {
+            let who = if a.acl.name.is_empty() {
+                format!("anonymous acl {name}")
+            } else {
+                format!("acl '{name}'")
+            };
+            (who, a.fetch.clone())
+        })
+    })
+}
+
+/// Needs an HTTP message.
+fn layer7(a: &DraftAcl) -> bool {
+    !matches!(a.acl.sample, Sample::Src | Sample::DstPort)
+}
+
+/// Can only be known while the request is processed.
+fn request_only(a: &DraftAcl) -> bool {
+    matches!(a.acl.sample, Sample::Path | Sample::UrlParam(_))
+        || (matches!(a.acl.sample, Sample::Hdr(_)) && !a.response)
+}
+
+/// Can only be known once the response is there.
+fn response_only(a: &DraftAcl) -> bool {
+    a.response
+}
+
+/// Where a condition is evaluated.
+#[derive(Clone, Copy)]
+enum Place {
+    /// `http-request`, `redirect`, and `use_backend` in an HTTP proxy
+    Request,
+    /// `use_backend` in a tcp proxy
+    TcpSwitch,
+    /// `http-response`
+    Response,
+    /// `tcp-request connection`
+    Connection,
+}
+
+/// Resolves a rule's condition and checks that it can match where it is used; `None` after reporting a problem.
+fn check(
+    cond: Option<CondDraft>,
+    place: Place,
+    acls: &[DraftAcl],
+    proxy: &str,
+    loc: &Location,
+    kw: &str,
+    sink: &mut Sink,
+) -> Result<Option<Condition>, ()> {
+    let Some(c) = cond else {
+        return Ok(None);
+    };
+    let r = resolve(c, acls);
+    let problem = match place {
+        Place::Request => find_bad(&r.1, response_only).map(|(t, f)| {
+            format!("{t} would never match in '{kw}': '{f}' is a response fetch (only 'http-response' conditions can test the response)")
+        }),
+        Place::TcpSwitch => find_bad(&r.1, layer7).map(|(t, f)| {
+            format!("{t} uses '{f}', which needs an HTTP message, but {proxy} is in 'mode tcp' (HAProxy can inspect HTTP in tcp mode after 'tcp-request inspect-delay', which is not supported yet by fulcrum)")
+        }),
+        Place::Response => find_bad(&r.1, request_only).map(|(t, f)| {
+            let hint = if f.contains("hdr") {
+                " (use res.hdr(NAME) or shdr(NAME) to test a response header)"
+            } else {
+                ""
+            };
+            format!("{t} would never match in 'http-response': '{f}' is a request fetch{hint}")
+        }),
+        Place::Connection => find_bad(&r.1, layer7).map(|(t, f)| {
+            format!("{t} would never match in 'tcp-request connection': '{f}' needs an HTTP message, and only src and dst_port are known when a connection is accepted")
+        }),
+    };
+    match problem {
+        Some(m) => {
+            sink.error(loc, kw, m);
+            Err(())
+        }
+        None => Ok(Some(to_condition(r))),
+    }
+}
+
+/// Resolves the section's ACL names and checks where each condition is used. `proxy` names the section for
+/// messages ("frontend 'f'").
+pub fn finish(
+    d: RulesDraft,
+    mode: Mode,
+    proxy: &str,
+    errorfiles: Vec<(u16, Vec<u8>)>,
+    sink: &mut Sink,
+) -> Rules {
+    for (name, loc, kw) in &d.missing {
+        match d.acls.iter().find(|a| &a.acl.name == name) {
+            Some(later) => sink.error(
+                loc,
+                kw,
+                format!("no such ACL '{name}' yet: it is declared later, at {} (HAProxy requires an ACL to be declared before a condition uses it)", later.acl.location),
+            ),
+            None => sink.error(loc, kw, format!("no such ACL '{name}' in {proxy}")),
+        }
+    }
+    let acls = &d.acls;
+    fn rules_of<A>(
+        list: Vec<RuleDraft<A>>,
+        place: Place,
+        acls: &[DraftAcl],
+        proxy: &str,
+        sink: &mut Sink,
+    ) -> Vec<Rule<A>> {
+        list.into_iter()
+            .filter_map(|r| {
+                let cond = check(r.cond, place, acls, proxy, &r.location, &r.keyword, sink).ok()?;
+                Some(Rule {
+                    action: r.action,
+                    cond,
+                    location: r.location,
+                })
+            })
+            .collect()
+    }
+    let switch = if mode == Mode::Tcp {
+        Place::TcpSwitch
+    } else {
+        Place::Request
+    };
+    let use_backends = rules_of(d.use_backends, switch, acls, proxy, sink)
+        .into_iter()
+        .map(|r| UseBackend {
+            backend: r.action,
+            cond: r.cond,
+            location: r.location,
+        })
+        .collect();
+    Rules {
+        acls: acls.iter().map(|a| a.acl.clone()).collect(),
+        use_backends,
+        http_request: rules_of(d.http_request, Place::Request, acls, proxy, sink),
+        http_response: rules_of(d.http_response, Place::Response, acls, proxy, sink),
+        tcp_connection: rules_of(d.tcp_connection, Place::Connection, acls, proxy, sink),
+        errorfiles,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_patterns() {
+        assert_eq!(ip_pattern("10.1.2.3/8").unwrap(), "10.0.0.0/8");
+        assert_eq!(ip_pattern("10.1.2.3").unwrap(), "10.1.2.3/32");
+        assert_eq!(ip_pattern("10.1.2.3/255.255.0.0").unwrap(), "10.1.0.0/16");
+        assert_eq!(ip_pattern("0.0.0.0/0").unwrap(), "0.0.0.0/0");
+        assert_eq!(ip_pattern("2001:db8::1/32").unwrap(), "2001:db8::/32");
+        assert_eq!(ip_pattern("::/0").unwrap(), "::/0");
+        assert!(ip_pattern("1.2.3").is_err());
+        assert!(ip_pattern("1.2.3.4/33").is_err());
+        assert!(ip_pattern("localhost").is_err());
+    }
+
+    #[test]
+    fn int_patterns() {
+        assert_eq!(int_pattern("80").unwrap(), "80");
+        assert!(int_pattern("+80").is_err());
+        assert!(int_pattern("-5").unwrap_err().contains("not supported yet"));
+        assert_eq!(int_pattern("0080").unwrap(), "80");
+        assert!(int_pattern("-1:1").is_err());
+        assert!(int_pattern("1:-1").is_err());
+        assert!(int_pattern("3:1").is_err());
+        assert!(int_pattern("1:2:3").is_err());
+        assert!(int_pattern("99999999999999999999").is_err());
+        assert_eq!(int_pattern("80:90").unwrap(), "80:90");
+        assert_eq!(int_pattern("1024:").unwrap(), "1024:");
+        assert_eq!(int_pattern(":5").unwrap(), ":5");
+        assert!(int_pattern(":").is_err());
+        assert!(int_pattern("x").is_err());
+        assert!(int_pattern("1:x").is_err());
+        assert!(int_pattern("le").unwrap_err().contains("not supported yet"));
+    }
+
+    #[test]
+    fn http_responses() {
+        assert!(check_http_response(b"").is_ok());
+        assert!(check_http_response(b"HTTP/1.0 503 x\r\nA: b\r\n\r\nbody").is_ok());
+        assert!(check_http_response(b"HTTP/1.0 503 x\n\n").is_ok());
+        assert!(check_http_response(b"HTTP/1.0 503 x\r\nContent-Length: 4\r\n\r\nbody").is_ok());
+        assert!(check_http_response(b"HTTP/1.0 503 x\r\nContent-Length: 3\r\n\r\nbody").is_err());
+        assert!(check_http_response(b"hello\n").is_err());
+        assert!(check_http_response(b"HTTP/1.0 503 x\n").is_err());
+        assert!(check_http_response(b"HTTP/1.0 503 x\r\nFoo\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn fetches() {
+        assert_eq!(
+            fetch("path_beg").unwrap(),
+            (Sample::Path, MatchMethod::Beg, false)
+        );
+        assert_eq!(
+            fetch("hdr_sub(host)").unwrap(),
+            (Sample::Hdr("host".into()), MatchMethod::Sub, false)
+        );
+        assert_eq!(
+            fetch("shdr_sub(server)").unwrap(),
+            (Sample::Hdr("server".into()), MatchMethod::Sub, true)
+        );
+        assert_eq!(
+            fetch("res.hdr(server)").unwrap(),
+            (Sample::Hdr("server".into()), MatchMethod::Str, true)
+        );
+        assert_eq!(
+            fetch("urlp(id)").unwrap(),
+            (Sample::UrlParam("id".into()), MatchMethod::Str, false)
+        );
+        assert!(fetch("ssl_fc").unwrap_err().contains("not supported yet"));
+        assert!(fetch("frob").unwrap_err().contains("unknown fetch method"));
+        assert!(fetch("hdr(host,1)")
+            .unwrap_err()
+            .contains("not supported yet"));
+        assert!(fetch("path,lower").unwrap_err().contains("converters"));
+        assert!(fetch("path(x)").unwrap_err().contains("takes no argument"));
+        assert!(fetch("hdr(host").unwrap_err().contains("expected ')'"));
+    }
+}

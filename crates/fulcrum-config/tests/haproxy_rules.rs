@@ -1,0 +1,1628 @@
+//! ACLs, conditions, use_backend, http-request, http-response, tcp-request connection, redirect, errorfile and
+//! timeout tarpit: parsed into the model, and every problem with its line and keyword. Valid configurations and
+//! the invalid ones HAProxy 2.6 rejects too are also checked by the real haproxy.
+
+#[path = "haproxy_util.rs"]
+mod util;
+
+use std::time::Duration;
+
+use fulcrum_config::haproxy::*;
+use util::*;
+
+const D: &str = DEFAULTS; // 5 lines
+const NS: &str = "not supported yet by fulcrum";
+
+/// A frontend `f` (line 6) with a bind (line 7) and `body` from line 8, plus backends `b` and `c`.
+fn fe(body: &str) -> String {
+    format!("{D}frontend f\n bind :18080\n{body}backend b\n server s 127.0.0.1:1\nbackend c\n server s 127.0.0.1:2\n")
+}
+
+/// A backend `b` (line 6) with `body` from line 7.
+fn be(body: &str) -> String {
+    format!("{D}backend b\n{body}")
+}
+
+fn proxy<'a>(c: &'a Config, name: &str) -> &'a Proxy {
+    c.proxies.iter().find(|p| p.name == name).expect("proxy")
+}
+
+fn acl<'a>(p: &'a Proxy, name: &str) -> &'a Acl {
+    p.rules.acls.iter().find(|a| a.name == name).expect("acl")
+}
+
+fn pats(a: &Acl) -> Vec<&str> {
+    a.patterns.iter().map(String::as_str).collect()
+}
+
+// ---------- acl ----------
+
+#[test]
+fn every_fetch_implies_its_method() {
+    let c = ok_both(&be(
+        " acl a1 path /x\n acl a2 path_beg /api\n acl a3 path_end .jpg .png\n acl a4 path_sub adm\n\
+          acl a5 path_reg ^/v[0-9]+/\n acl a6 url_param(id) 42\n acl a7 urlp(id) 43\n acl a8 urlp_beg(id) 4\n\
+          acl a9 urlp_end(id) 2\n acl a10 urlp_sub(id) x\n acl a11 urlp_reg(id) ^[0-9]+$\n acl a12 hdr(host) example.com\n\
+          acl a13 hdr_beg(host) www.\n acl a14 hdr_end(host) .org\n acl a15 hdr_sub(user-agent) curl\n\
+          acl a16 hdr_reg(host) ^a.*$\n acl a17 req.hdr(x-a) y\n acl a18 src 10.0.0.0/8 192.168.1.7 ::1 2001:db8::/32\n\
+          acl a19 dst_port 80 8000:8080\n acl a20 method GET POST\n server s 127.0.0.1:1\n",
+    ));
+    let p = proxy(&c, "b");
+    use MatchMethod as M;
+    let want: &[(&str, Sample, MatchMethod, &[&str])] = &[
+        ("a1", Sample::Path, M::Str, &["/x"]),
+        ("a2", Sample::Path, M::Beg, &["/api"]),
+        ("a3", Sample::Path, M::End, &[".jpg", ".png"]),
+        ("a4", Sample::Path, M::Sub, &["adm"]),
+        ("a5", Sample::Path, M::Reg, &["^/v[0-9]+/"]),
+        ("a6", Sample::UrlParam("id".into()), M::Str, &["42"]),
+        ("a7", Sample::UrlParam("id".into()), M::Str, &["43"]),
+        ("a8", Sample::UrlParam("id".into()), M::Beg, &["4"]),
+        ("a9", Sample::UrlParam("id".into()), M::End, &["2"]),
+        ("a10", Sample::UrlParam("id".into()), M::Sub, &["x"]),
+        ("a11", Sample::UrlParam("id".into()), M::Reg, &["^[0-9]+$"]),
+        ("a12", Sample::Hdr("host".into()), M::Str, &["example.com"]),
+        ("a13", Sample::Hdr("host".into()), M::Beg, &["www."]),
+        ("a14", Sample::Hdr("host".into()), M::End, &[".org"]),
+        ("a15", Sample::Hdr("user-agent".into()), M::Sub, &["curl"]),
+        ("a16", Sample::Hdr("host".into()), M::Reg, &["^a.*$"]),
+        ("a17", Sample::Hdr("x-a".into()), M::Str, &["y"]),
+        (
+            "a18",
+            Sample::Src,
+            M::Ip,
+            &["10.0.0.0/8", "192.168.1.7/32", "::1/128", "2001:db8::/32"],
+        ),
+        ("a19", Sample::DstPort, M::Int, &["80", "8000:8080"]),
+        ("a20", Sample::Method, M::Str, &["GET", "POST"]),
+    ];
+    assert_eq!(p.rules.acls.len(), want.len());
+    for (i, (name, sample, method, patterns)) in want.iter().enumerate() {
+        let a = &p.rules.acls[i];
+        assert_eq!(a.name, *name);
+        assert_eq!((&a.sample, a.method), (sample, *method), "{name}");
+        assert_eq!(pats(a), *patterns, "{name}");
+        assert!(!a.ignore_case);
+        assert_eq!(a.location.line, 7 + i);
+    }
+}
+
+#[test]
+fn acl_flags() {
+    let c = ok_both(&be(
+        " acl i path_beg -i /API\n acl m path -m beg /x\n acl m2 path_beg -m sub x\n acl f hdr(host) -m found\n\
+          acl r hdr(host) -i -m reg ^www\\.\n acl dd path -- -i\n acl ip hdr(x-forwarded-for) -m ip 10.1.2.3/8\n\
+          acl int url_param(n) -m int 5 :3 7:\n acl e path -m end .css\n acl s src -m str 127.0.0.1\n\
+          acl none path --\n acl neg dst_port 0:1 010\n server s 127.0.0.1:1\n",
+    ));
+    let p = proxy(&c, "b");
+    let a = acl(p, "i");
+    assert!(a.ignore_case);
+    assert_eq!((a.method, pats(a)), (MatchMethod::Beg, vec!["/API"]));
+    assert_eq!(acl(p, "m").method, MatchMethod::Beg);
+    assert_eq!(acl(p, "m2").method, MatchMethod::Sub);
+    let a = acl(p, "f");
+    assert_eq!((a.method, a.patterns.len()), (MatchMethod::Found, 0));
+    let a = acl(p, "r");
+    assert!(a.ignore_case);
+    assert_eq!((a.method, pats(a)), (MatchMethod::Reg, vec!["^www\\."]));
+    assert_eq!(pats(acl(p, "dd")), ["-i"]);
+    assert!(!acl(p, "dd").ignore_case);
+    let a = acl(p, "ip");
+    assert_eq!(
+        (&a.sample, a.method, pats(a)),
+        (
+            &Sample::Hdr("x-forwarded-for".into()),
+            MatchMethod::Ip,
+            vec!["10.0.0.0/8"]
+        )
+    );
+    let a = acl(p, "int");
+    assert_eq!(a.method, MatchMethod::Int);
+    assert_eq!(pats(a), ["5", ":3", "7:"]);
+    assert_eq!(acl(p, "e").method, MatchMethod::End);
+    let a = acl(p, "s");
+    assert_eq!((&a.sample, a.method), (&Sample::Src, MatchMethod::Str));
+    assert!(acl(p, "none").patterns.is_empty());
+    assert_eq!(pats(acl(p, "neg")), ["0:1", "10"]);
+}
+
+#[test]
+fn acl_patterns_from_files() {
+    let f1 = temp_file(
+        "rules-pats1.txt",
+        b"/a\n\n# comment\n  /b  \n\t/c\r\n   # indented comment\n",
+    );
+    let f2 = temp_file("rules-pats2.txt", b"10.0.0.0/8\n::1\n");
+    let empty = temp_file("rules-empty.txt", b"");
+    let c = ok_both(&be(&format!(
+        " acl p path_beg -f {f1} /d\n acl ips src -f {f2} -f {empty}\n acl e path -f {empty}\n server s 127.0.0.1:1\n"
+    )));
+    let p = proxy(&c, "b");
+    assert_eq!(pats(acl(p, "p")), ["/a", "/b", "/c", "/d"]);
+    assert_eq!(pats(acl(p, "ips")), ["10.0.0.0/8", "::1/128"]);
+    assert!(acl(p, "e").patterns.is_empty());
+
+    // relative paths are relative to the current directory
+    let cwd = std::env::current_dir().unwrap();
+    let rel = format!(
+        "{}{}",
+        "../".repeat(cwd.components().count()),
+        f1.trim_start_matches('/')
+    );
+    let c = ok_both(&be(&format!(" acl p path -f {rel}\n")));
+    assert_eq!(pats(acl(proxy(&c, "b"), "p")), ["/a", "/b", "/c"]);
+
+    // patterns from a file are validated like the others, and the message says where
+    let bad = temp_file("rules-badips.txt", b"10.0.0.1\n\nnot-an-ip\n");
+    err1_both(
+        &be(&format!(" acl a src -f {bad}\n")),
+        7,
+        "acl",
+        "rules-badips.txt:3)",
+    );
+    err1_both(
+        &be(" acl a path -f /nonexistent/fulcrum-pats\n"),
+        7,
+        "acl",
+        "cannot read pattern file '/nonexistent/fulcrum-pats'",
+    );
+    err1_both(
+        &be(" acl a path -f\n"),
+        7,
+        "acl",
+        "'-f' expects a file name",
+    );
+}
+
+#[test]
+fn acl_errors_haproxy_rejects_too() {
+    for (line, needle) in [
+        ("acl a frob /x", "unknown fetch method 'frob'"),
+        ("acl a path(x) /x", "fetch 'path' takes no argument"),
+        ("acl a hdr(host /x", "expected ')'"),
+        ("acl a path -m bogus x", "unknown matching method 'bogus'"),
+        ("acl a path -m", "unknown matching method ''"),
+        ("acl a path -x /a", "'-x' is not a valid ACL flag"),
+        (
+            "acl a method -m ip 1.2.3.4",
+            "matching method 'ip' cannot be used with fetch 'method'",
+        ),
+        (
+            "acl a method -m int 1",
+            "matching method 'int' cannot be used with fetch 'method'",
+        ),
+        ("acl a path_reg ^(x", "invalid regex '^(x'"),
+        ("acl a path -i -m reg ^(x", "invalid regex '^(x'"),
+        ("acl a hdr_reg(host) [z-a]", "invalid regex '[z-a]'"),
+        (
+            "acl a src 1.2.3.4/33",
+            "'1.2.3.4/33' is not a valid IPv4 or IPv6 address",
+        ),
+        ("acl a src foo.invalid", "'foo.invalid' is not a valid IPv4"),
+        ("acl a dst_port x", "'x' is not a number"),
+        (
+            "acl a dst_port 80:90 1:x",
+            "'1:x' is not a valid number range",
+        ),
+        (
+            "acl a dst_port -- -1:1",
+            "'-1:1' is not a valid number range",
+        ),
+        ("acl a dst_port 3:1", "'3:1' is not a valid number range"),
+        ("acl a dst_port +5", "'+5' is not a number"),
+        ("acl a dst_port 99999999999999999999", "is not a number"),
+        ("acl a dst_port -5", "'-5' is not a valid ACL flag"),
+        (
+            "acl a/b path /x",
+            "character '/' is not permitted in acl name 'a/b'",
+        ),
+        ("acl a", "missing fetch method"),
+    ] {
+        err1_both(&be(&format!(" {line}\n")), 7, "acl", needle);
+    }
+}
+
+#[test]
+fn acl_errors_fulcrum_only() {
+    for (line, needle) in [
+        // HAProxy fetches, flags and methods fulcrum does not implement
+        (
+            "acl a ssl_fc",
+            "fetch 'ssl_fc' is not supported yet by fulcrum",
+        ),
+        (
+            "acl a req.ssl_sni -i a.com",
+            "fetch 'req.ssl_sni' is not supported yet by fulcrum",
+        ),
+        ("acl a hdr_cnt(host) 1", "fetch 'hdr_cnt' is not"),
+        ("acl a base /x", "fetch 'base' is not"),
+        ("acl a url /x", "fetch 'url' is not"),
+        ("acl a query x", "fetch 'query' is not"),
+        ("acl a path_dir x", "fetch 'path_dir' is not"),
+        ("acl a path_len 3", "fetch 'path_len' is not"),
+        ("acl a req.len 3", "fetch 'req.len' is not"),
+        ("acl a req.body x", "fetch 'req.body' is not"),
+        ("acl a cook(s) x", "fetch 'cook' is not"),
+        ("acl a capture.req.uri x", "fetch 'capture.req.uri' is not"),
+        ("acl a hdr(host,1) x", "second argument of 'hdr'"),
+        ("acl a hdr x", "'hdr' without a header name"),
+        ("acl a url_param x", "'url_param' without a parameter name"),
+        ("acl a path,lower /x", "converters (',lower' after 'path')"),
+        (
+            "acl a path -m len 3",
+            "matching method '-m len' is not supported",
+        ),
+        ("acl a path -m dom x", "'-m dom' is not supported"),
+        ("acl a path -n /x", "ACL flag '-n' is not supported"),
+        (
+            "acl a dst_port le 3",
+            "integer operator 'le' is not supported",
+        ),
+        (
+            "acl a dst_port -- -5",
+            "the negative integer '-5' is not supported yet by fulcrum",
+        ),
+        ("acl a src 1.2.3", "'1.2.3' is not a valid IPv4"),
+        ("acl a src localhost", "host names are not supported yet"),
+        // stricter than HAProxy, which only warns that such ACLs never match
+        (
+            "acl a path_beg",
+            "no pattern to match 'path_beg' against, so it would never match (add '--'",
+        ),
+        (
+            "acl a hdr(host) -m found x",
+            "'-m found' only tests that 'hdr' exists and takes no pattern, found 'x'",
+        ),
+    ] {
+        err1(&be(&format!(" {line}\n")), 7, "acl", needle);
+    }
+}
+
+#[test]
+fn rules_in_defaults() {
+    // anonymous defaults: rejected by HAProxy 2.6
+    for kw in [
+        "acl a path /x",
+        "http-request deny",
+        "http-response del-header x",
+        "tcp-request connection reject",
+    ] {
+        let k = kw.split(' ').next().unwrap();
+        err1_both(
+            &format!("defaults\n {kw}\nbackend b\n"),
+            2,
+            k,
+            "not allowed in an anonymous 'defaults' section",
+        );
+        // named defaults: HAProxy applies them to the proxies using `from`; fulcrum not yet
+        err1(
+            &format!("defaults d\n {kw}\nbackend b from d\n"),
+            2,
+            k,
+            "in a named 'defaults' section is not supported yet by fulcrum",
+        );
+    }
+    for kw in ["use_backend b", "redirect prefix /x"] {
+        let k = kw.split(' ').next().unwrap();
+        err1_both(
+            &format!("defaults\n {kw}\nbackend b\n"),
+            2,
+            k,
+            "is not allowed in a 'defaults' section",
+        );
+        err1_both(
+            &format!("defaults d\n {kw}\nbackend b\n"),
+            2,
+            k,
+            "is not allowed in a 'defaults' section",
+        );
+    }
+}
+
+// ---------- conditions ----------
+
+fn terms(c: &Condition) -> Vec<Vec<(bool, &str)>> {
+    c.any_of
+        .iter()
+        .map(|g| g.iter().map(|t| (t.negate, t.name.as_str())).collect())
+        .collect()
+}
+
+fn cond(r: &Rule<HttpRequestAction>) -> &Condition {
+    r.cond.as_ref().expect("condition")
+}
+
+#[test]
+fn conditions() {
+    let c = ok_both(&fe(" acl a path /a\n acl b path /b\n acl c path /c\n\
+          http-request deny if a\n\
+          http-request deny unless a\n\
+          http-request deny if a !b\n\
+          http-request deny if a || b c or !c OR a\n\
+          http-request deny if ! a !!b\n\
+          http-request deny if { path_beg -i /x /y } !{ src 10.0.0.0/8 } || { method -- }\n\
+          http-request deny\n"));
+    let r = &proxy(&c, "f").rules.http_request;
+    assert_eq!(r.len(), 7);
+    assert!(!cond(&r[0]).unless);
+    assert_eq!(terms(cond(&r[0])), [[(false, "a")]]);
+    assert!(cond(&r[1]).unless);
+    assert_eq!(terms(cond(&r[1])), [[(false, "a")]]);
+    assert_eq!(terms(cond(&r[2])), [[(false, "a"), (true, "b")]]);
+    assert_eq!(
+        terms(cond(&r[3])),
+        vec![
+            vec![(false, "a")],
+            vec![(false, "b"), (false, "c")],
+            vec![(true, "c")],
+            vec![(false, "a")]
+        ]
+    );
+    assert_eq!(terms(cond(&r[4])), [[(true, "a"), (false, "b")]]);
+    let c5 = cond(&r[5]);
+    assert_eq!(
+        terms(c5),
+        vec![
+            vec![
+                (false, "{ path_beg -i /x /y }"),
+                (true, "{ src 10.0.0.0/8 }")
+            ],
+            vec![(false, "{ method -- }")]
+        ]
+    );
+    let anon = &c5.any_of[0][0].acls;
+    assert_eq!(anon.len(), 1);
+    assert_eq!(anon[0].name, "");
+    assert_eq!(
+        (&anon[0].sample, anon[0].method, anon[0].ignore_case),
+        (&Sample::Path, MatchMethod::Beg, true)
+    );
+    assert_eq!(pats(&anon[0]), ["/x", "/y"]);
+    assert_eq!(anon[0].location.line, 16);
+    assert!(r[6].cond.is_none());
+    // named terms carry copies of the ACL lines
+    assert_eq!(cond(&r[0]).any_of[0][0].acls[0].patterns, ["/a"]);
+    assert_eq!(r[0].location.line, 11);
+}
+
+#[test]
+fn a_name_stands_for_every_line_of_that_name() {
+    // HAProxy requires a declaration before the first use, and appends later lines to the same ACL
+    let c = ok_both(&fe(
+        " acl api path_beg /api\n acl api hdr(host) api.example.com\n use_backend c if api\n\
+          acl api src 10.0.0.0/8\n acl other path /o\n",
+    ));
+    let p = proxy(&c, "f");
+    assert_eq!(p.rules.acls.len(), 4);
+    let u = &p.rules.use_backends[0];
+    let acls = &u.cond.as_ref().unwrap().any_of[0][0].acls;
+    assert_eq!(
+        acls.iter().map(|a| a.location.line).collect::<Vec<_>>(),
+        [8, 9, 11]
+    );
+    assert_eq!(acls[2].sample, Sample::Src);
+}
+
+#[test]
+fn predefined_acls() {
+    let c = ok_both(&fe(
+        " http-request deny if TRUE\n http-request deny if FALSE\n http-request deny if HTTP\n\
+          http-request deny if LOCALHOST\n http-request deny if METH_GET\n http-request deny if METH_POST\n\
+          http-request deny if METH_HEAD\n http-request deny if METH_OPTIONS\n http-request deny if METH_PUT\n\
+          http-request deny if METH_DELETE\n http-request deny if METH_CONNECT\n http-request deny if METH_TRACE\n",
+    ));
+    let r = &proxy(&c, "f").rules.http_request;
+    let one = |i: usize| -> &Acl {
+        let t = &cond(&r[i]).any_of[0][0];
+        assert_eq!(t.acls.len(), 1);
+        &t.acls[0]
+    };
+    use MatchMethod as M;
+    let want: &[(&str, Sample, MatchMethod, &[&str])] = &[
+        ("TRUE", Sample::Src, M::Found, &[]),
+        ("FALSE", Sample::Src, M::Ip, &[]),
+        ("HTTP", Sample::Method, M::Found, &[]),
+        ("LOCALHOST", Sample::Src, M::Ip, &["127.0.0.0/8"]),
+        ("METH_GET", Sample::Method, M::Str, &["GET", "HEAD"]),
+        ("METH_POST", Sample::Method, M::Str, &["POST"]),
+        ("METH_HEAD", Sample::Method, M::Str, &["HEAD"]),
+        ("METH_OPTIONS", Sample::Method, M::Str, &["OPTIONS"]),
+        ("METH_PUT", Sample::Method, M::Str, &["PUT"]),
+        ("METH_DELETE", Sample::Method, M::Str, &["DELETE"]),
+        ("METH_CONNECT", Sample::Method, M::Str, &["CONNECT"]),
+        ("METH_TRACE", Sample::Method, M::Str, &["TRACE"]),
+    ];
+    for (i, (name, sample, method, patterns)) in want.iter().enumerate() {
+        let a = one(i);
+        assert_eq!(a.name, *name);
+        assert_eq!((&a.sample, a.method), (sample, *method), "{name}");
+        assert_eq!(pats(a), *patterns, "{name}");
+        assert!(!a.ignore_case);
+        assert_eq!(a.location.line, 8 + i);
+    }
+    // predefined ACLs are not listed among the section's own
+    assert!(proxy(&c, "f").rules.acls.is_empty());
+
+    // a user ACL declared before hides the predefined one
+    let c = ok_both(&fe(" acl TRUE path /t\n http-request deny if TRUE\n"));
+    let a = &cond(&proxy(&c, "f").rules.http_request[0]).any_of[0][0].acls;
+    assert_eq!((a.len(), &a[0].sample), (1, &Sample::Path));
+}
+
+#[test]
+fn condition_errors_haproxy_rejects_too() {
+    let kw = "http-request deny";
+    err1_both(
+        &fe(" http-request deny if nope\n"),
+        8,
+        kw,
+        "no such ACL 'nope' in frontend 'f'",
+    );
+    err1_both(
+        &fe(" http-request deny if a\n acl a path /x\n"),
+        8,
+        kw,
+        "no such ACL 'a' yet: it is declared later, at t.cfg:9",
+    );
+    err1_both(
+        &fe(" acl a path /x\n http-request deny if a x\n"),
+        9,
+        kw,
+        "no such ACL 'x'",
+    );
+    err1_both(
+        &fe(" http-request deny if {path /x}\n"),
+        8,
+        kw,
+        "no such ACL '{path'",
+    );
+    err1_both(&fe(" http-request deny if }\n"), 8, kw, "no such ACL '}'");
+    err1_both(&fe(" http-request deny if IF\n"), 8, kw, "no such ACL 'IF'");
+    err1_both(
+        &fe(" http-request deny if { path /x\n"),
+        8,
+        kw,
+        "missing closing '}'",
+    );
+    err1_both(
+        &fe(" http-request deny if { }\n"),
+        8,
+        kw,
+        "missing fetch method",
+    );
+    err1_both(
+        &fe(" http-request deny if { path -- } }\n"),
+        8,
+        kw,
+        "no such ACL '}'",
+    );
+    err1_both(
+        &fe(" http-request deny if { frob x }\n"),
+        8,
+        kw,
+        "unknown fetch method 'frob'",
+    );
+    err1_both(
+        &fe(" http-request deny if { path_reg ( }\n"),
+        8,
+        kw,
+        "anonymous acl: invalid regex '('",
+    );
+    // ACLs of another section are not visible
+    err1_both(
+        &format!("{D}backend c\n acl a path /x\nfrontend f\n bind :18080\n use_backend c if a\n"),
+        10,
+        "use_backend",
+        "no such ACL 'a' in frontend 'f'",
+    );
+}
+
+#[test]
+fn condition_errors_fulcrum_only() {
+    let kw = "http-request deny";
+    // HAProxy accepts these empty conditions
+    err1(
+        &fe(" http-request deny if\n"),
+        8,
+        kw,
+        "expects a condition after 'if'",
+    );
+    err1(
+        &fe(" http-request deny unless\n"),
+        8,
+        kw,
+        "expects a condition after 'unless'",
+    );
+    err1(
+        &fe(" http-request deny if TRUE ||\n"),
+        8,
+        kw,
+        "'||' / 'or' must be followed by an ACL",
+    );
+    err1(
+        &fe(" http-request deny if || TRUE\n"),
+        8,
+        kw,
+        "'||' must be preceded by an ACL",
+    );
+    err1(
+        &fe(" http-request deny if TRUE or or TRUE\n"),
+        8,
+        kw,
+        "'or' must be preceded by an ACL",
+    );
+    err1(
+        &fe(" http-request deny if TRUE !\n"),
+        8,
+        kw,
+        "'!' must be followed by an ACL",
+    );
+    err1(
+        &fe(" http-request deny if HTTP_1.1\n"),
+        8,
+        kw,
+        "the predefined ACL 'HTTP_1.1' is not supported yet by fulcrum",
+    );
+    err1(
+        &fe(" http-request deny if { ssl_fc }\n"),
+        8,
+        kw,
+        "anonymous acl: fetch 'ssl_fc' is not supported yet by fulcrum",
+    );
+}
+
+// ---------- use_backend ----------
+
+#[test]
+fn use_backend() {
+    let c = ok_both(&format!(
+        "{D}frontend f\n bind :18080\n acl api path_beg /api\n use_backend c if api\n use_backend l unless {{ src 10.0.0.0/8 }}\n\
+         use_backend b\n default_backend b\nbackend b\n server s 127.0.0.1:1\nbackend c\n server s 127.0.0.1:2\n\
+         listen l\n bind :18081\n use_backend c if TRUE\n server s 127.0.0.1:3\n"
+    ));
+    let u = &proxy(&c, "f").rules.use_backends;
+    assert_eq!(u.len(), 3);
+    assert_eq!((u[0].backend.as_str(), u[0].location.line), ("c", 9));
+    assert_eq!(terms(u[0].cond.as_ref().unwrap()), [[(false, "api")]]);
+    assert_eq!(u[1].backend, "l");
+    assert!(u[1].cond.as_ref().unwrap().unless);
+    assert_eq!((u[2].backend.as_str(), u[2].cond.is_none()), ("b", true));
+    assert_eq!(proxy(&c, "l").rules.use_backends[0].backend, "c");
+    // tcp frontends may switch on layer-4 fetches
+    let c = ok_both(&format!(
+        "{D}frontend f\n mode tcp\n bind :18080\n use_backend c if {{ src 10.0.0.0/8 }} {{ dst_port 443 }}\n\
+         backend c\n mode tcp\n server s 127.0.0.1:2\n"
+    ));
+    assert_eq!(proxy(&c, "f").rules.use_backends.len(), 1);
+}
+
+#[test]
+fn use_backend_errors() {
+    let kw = "use_backend";
+    err1_both(&fe(" use_backend\n"), 8, kw, "expects a backend name");
+    err1_both(
+        &fe(" use_backend b x\n"),
+        8,
+        kw,
+        "expects 'if' or 'unless' followed by a condition, found 'x'",
+    );
+    err1_both(
+        &fe(" use_backend nope\n"),
+        8,
+        kw,
+        "frontend 'f': no backend or listen section named 'nope'",
+    );
+    err1_both(&fe(" use_backend b if nope\n"), 8, kw, "no such ACL 'nope'");
+    err1_both(
+        &format!("{D}frontend f\n bind :18080\n use_backend f2\nfrontend f2\n bind :18081\n"),
+        8,
+        kw,
+        "no backend or listen section named 'f2'",
+    );
+    err1_both(
+        &format!("{D}frontend f\n bind :18080\n use_backend b\nbackend b\n mode tcp\n server s 127.0.0.1:1\n"),
+        8,
+        kw,
+        "http frontend 'f' cannot use tcp backend 'b' (t.cfg:9)",
+    );
+    err1_both(
+        &be(" use_backend b\n"),
+        7,
+        kw,
+        "not allowed in a 'backend' section",
+    );
+    // fulcrum only
+    err1(
+        &format!("{D}frontend f\n bind :18080\n mode tcp\n use_backend b\nbackend b\n server s 127.0.0.1:1\n"),
+        9,
+        kw,
+        "HAProxy upgrades such connections to HTTP, fulcrum does not support that yet",
+    );
+    err1(
+        &format!("{D}frontend f\n mode tcp\n bind :18080\n use_backend b if {{ path /x }}\nbackend b\n mode tcp\n server s 127.0.0.1:1\n"),
+        9,
+        kw,
+        "anonymous acl { path /x } uses 'path', which needs an HTTP message, but frontend 'f' is in 'mode tcp'",
+    );
+    err1(
+        &format!("{D}frontend f\n bind :18080\n use_backend b if HTTP\n mode tcp\nbackend b\n mode tcp\n server s 127.0.0.1:1\n"),
+        8,
+        kw,
+        "acl 'HTTP' uses 'method'",
+    );
+    err1(
+        &fe(" use_backend %[req.hdr(host)]\n"),
+        8,
+        kw,
+        "log-format expressions are not supported yet by fulcrum",
+    );
+}
+
+// ---------- http-request ----------
+
+#[test]
+fn http_request_actions() {
+    let page = temp_file("rules-page.html", b"<h1>hi</h1>\n");
+    let empty = temp_file("rules-empty.html", b"");
+    let c = ok_both(&be(&format!(
+        " http-request set-header X-A \"a b\"\n http-request add-header X-B 100%%\n http-request del-header X-C\n\
+          http-request replace-header Host ^(.*):80$ \\1\n http-request set-path /new\n http-request set-query a=1&b=2\n\
+          http-request redirect location https://example.com/\n\
+          http-request redirect prefix /v2 code 301 drop-query append-slash\n\
+          http-request redirect scheme https code 308 if !{{ dst_port 443 }}\n\
+          http-request deny\n http-request deny deny_status 429\n http-request deny status 404 if METH_POST\n\
+          http-request tarpit\n http-request tarpit deny_status 503\n\
+          http-request return\n http-request return status 204\n\
+          http-request return status 404 content-type text/plain string \"not here\"\n\
+          http-request return content-type text/html file {page} if {{ path /p }}\n\
+          http-request return status 503 content-type text/plain\n http-request return content-type text/html file {empty}\n\
+          server s 127.0.0.1:1\n"
+    )));
+    use HttpRequestAction as A;
+    let r = &proxy(&c, "b").rules.http_request;
+    let actions: Vec<&A> = r.iter().map(|r| &r.action).collect();
+    assert_eq!(
+        actions,
+        [
+            &A::SetHeader("X-A".into(), "a b".into()),
+            &A::AddHeader("X-B".into(), "100%".into()),
+            &A::DelHeader("X-C".into()),
+            &A::ReplaceHeader("Host".into(), "^(.*):80$".into(), "\\1".into()),
+            &A::SetPath("/new".into()),
+            &A::SetQuery("a=1&b=2".into()),
+            &A::Redirect(Redirect {
+                target: RedirectTarget::Location("https://example.com/".into()),
+                code: 302,
+                drop_query: false,
+                append_slash: false
+            }),
+            &A::Redirect(Redirect {
+                target: RedirectTarget::Prefix("/v2".into()),
+                code: 301,
+                drop_query: true,
+                append_slash: true
+            }),
+            &A::Redirect(Redirect {
+                target: RedirectTarget::Scheme("https".into()),
+                code: 308,
+                drop_query: false,
+                append_slash: false
+            }),
+            &A::Deny(403),
+            &A::Deny(429),
+            &A::Deny(404),
+            &A::Tarpit(500),
+            &A::Tarpit(503),
+            &A::Return {
+                status: 200,
+                content_type: None,
+                body: ReturnBody::Empty
+            },
+            &A::Return {
+                status: 204,
+                content_type: None,
+                body: ReturnBody::Empty
+            },
+            &A::Return {
+                status: 404,
+                content_type: Some("text/plain".into()),
+                body: ReturnBody::Text("not here".into())
+            },
+            &A::Return {
+                status: 200,
+                content_type: Some("text/html".into()),
+                body: ReturnBody::File(b"<h1>hi</h1>\n".to_vec())
+            },
+            // as HAProxy: the content type of an empty reply is dropped
+            &A::Return {
+                status: 503,
+                content_type: None,
+                body: ReturnBody::Empty
+            },
+            &A::Return {
+                status: 200,
+                content_type: None,
+                body: ReturnBody::Empty
+            },
+        ]
+    );
+    assert_eq!(r[0].location.line, 7);
+    assert!(r[0].cond.is_none());
+    assert_eq!(
+        terms(r[8].cond.as_ref().unwrap()),
+        [[(true, "{ dst_port 443 }")]]
+    );
+    assert_eq!(
+        terms(r[11].cond.as_ref().unwrap()),
+        [[(false, "METH_POST")]]
+    );
+    assert!(r[17].cond.is_some());
+}
+
+#[test]
+fn old_style_redirect() {
+    let c = ok_both(&fe(
+        " redirect prefix /x code 301 if TRUE\n redirect location /y unless { path /y }\n http-request deny\n",
+    ));
+    let r = &proxy(&c, "f").rules.http_request;
+    assert_eq!(r.len(), 3);
+    assert_eq!(
+        r[0].action,
+        HttpRequestAction::Redirect(Redirect {
+            target: RedirectTarget::Prefix("/x".into()),
+            code: 301,
+            drop_query: false,
+            append_slash: false
+        })
+    );
+    assert!(r[1].cond.as_ref().unwrap().unless);
+    assert_eq!(r[2].action, HttpRequestAction::Deny(403));
+    let c = ok_both(&be(" redirect scheme https\n server s 127.0.0.1:1\n"));
+    assert_eq!(proxy(&c, "b").rules.http_request.len(), 1);
+    err1_both(
+        &be(" redirect prefix /x frob\n"),
+        7,
+        "redirect",
+        "expects 'location', 'prefix', 'scheme', 'code', 'drop-query' or 'append-slash', found 'frob'",
+    );
+    err1_both(
+        &be(" redirect\n"),
+        7,
+        "redirect",
+        "expects a redirection type",
+    );
+}
+
+#[test]
+fn http_request_errors_haproxy_rejects_too() {
+    for (line, kw, needle) in [
+        (
+            "http-request set-header X-A",
+            "http-request set-header",
+            "expects a header name and a value",
+        ),
+        (
+            "http-request set-header X-A \"\"",
+            "http-request set-header",
+            "expects a header name and a value",
+        ),
+        (
+            "http-request add-header",
+            "http-request add-header",
+            "expects a header name and a value",
+        ),
+        (
+            "http-request set-header X-A \"a b\" c",
+            "http-request set-header",
+            "expects 'if' or 'unless' followed by a condition, found 'c'",
+        ),
+        (
+            "http-request del-header",
+            "http-request del-header",
+            "expects a header name",
+        ),
+        (
+            "http-request del-header X-A x",
+            "http-request del-header",
+            "found 'x'",
+        ),
+        (
+            "http-request replace-header X-A ^(x y",
+            "http-request replace-header",
+            "invalid regex '^(x'",
+        ),
+        (
+            "http-request replace-header X-A x",
+            "http-request replace-header",
+            "expects a header name, a regex and a replacement",
+        ),
+        (
+            "http-request set-path",
+            "http-request set-path",
+            "expects a path",
+        ),
+        (
+            "http-request set-path /a /b",
+            "http-request set-path",
+            "found '/b'",
+        ),
+        (
+            "http-request set-query",
+            "http-request set-query",
+            "expects a query string",
+        ),
+        (
+            "http-request set-query \"\"",
+            "http-request set-query",
+            "expects a query string",
+        ),
+        (
+            "http-request frob",
+            "http-request",
+            "unknown http-request action 'frob'",
+        ),
+        ("http-request", "http-request", "expects an action"),
+        (
+            "http-request redirect",
+            "http-request redirect",
+            "expects a redirection type",
+        ),
+        (
+            "http-request redirect location",
+            "http-request redirect",
+            "'location' expects an argument",
+        ),
+        (
+            "http-request redirect location \"\"",
+            "http-request redirect",
+            "'location' expects an argument",
+        ),
+        (
+            "http-request redirect frob /x",
+            "http-request redirect",
+            "found 'frob'",
+        ),
+        (
+            "http-request redirect location /x code 304",
+            "http-request redirect",
+            "unsupported HTTP code '304'",
+        ),
+        (
+            "http-request redirect location /x code x",
+            "http-request redirect",
+            "unsupported HTTP code 'x'",
+        ),
+        (
+            "http-request redirect location /x code",
+            "http-request redirect",
+            "'code' expects an argument",
+        ),
+        (
+            "http-request deny deny_status 999",
+            "http-request deny",
+            "status code '999'",
+        ),
+        (
+            "http-request deny deny_status 302",
+            "http-request deny",
+            "status code '302'",
+        ),
+        (
+            "http-request deny deny_status",
+            "http-request deny",
+            "'deny_status' expects a status code",
+        ),
+        ("http-request deny x", "http-request deny", "found 'x'"),
+        (
+            "http-request tarpit deny_status 600",
+            "http-request tarpit",
+            "status code '600'",
+        ),
+        (
+            "http-request return status 100",
+            "http-request return",
+            "unexpected status code '100'",
+        ),
+        (
+            "http-request return status 600",
+            "http-request return",
+            "unexpected status code '600'",
+        ),
+        (
+            "http-request return string x",
+            "http-request return",
+            "a 'content-type' must be given with a non-empty body",
+        ),
+        (
+            "http-request return status 204 content-type text/plain string x",
+            "http-request return",
+            "a 204 response has no body",
+        ),
+        (
+            "http-request return status 304 content-type text/plain string x",
+            "http-request return",
+            "a 304 response has no body",
+        ),
+        (
+            "http-request return content-type text/plain file /nonexistent/x",
+            "http-request return",
+            "cannot read file '/nonexistent/x'",
+        ),
+        (
+            "http-request return content-type text/plain string x file /dev/null",
+            "http-request return",
+            "unexpected 'file': 'string' was already given",
+        ),
+        (
+            "http-request return content-type text/plain string",
+            "http-request return",
+            "'string' expects a text",
+        ),
+        (
+            "http-request return content-type \"\" string x",
+            "http-request return",
+            "'content-type' expects a media type",
+        ),
+        (
+            "http-request return status 200 frob",
+            "http-request return",
+            "found 'frob'",
+        ),
+    ] {
+        err1_both(&be(&format!(" {line}\n")), 7, kw, needle);
+    }
+}
+
+#[test]
+fn http_request_errors_fulcrum_only() {
+    for (line, kw, needle) in [
+        (
+            "http-request set-var(txn.x) str(a)",
+            "http-request set-var",
+            "http-request action 'set-var' is not supported yet by fulcrum",
+        ),
+        (
+            "http-request capture req.hdr(host) len 10",
+            "http-request capture",
+            "action 'capture' is not supported",
+        ),
+        (
+            "http-request auth realm x",
+            "http-request auth",
+            "action 'auth' is not supported",
+        ),
+        (
+            "http-request track-sc0 src",
+            "http-request track-sc0",
+            "action 'track-sc0' is not supported",
+        ),
+        (
+            "http-request set-log-level silent",
+            "http-request set-log-level",
+            "action 'set-log-level' is not",
+        ),
+        (
+            "http-request use-service prometheus-exporter",
+            "http-request use-service",
+            "action 'use-service' is not",
+        ),
+        (
+            "http-request allow",
+            "http-request allow",
+            "action 'allow' is not",
+        ),
+        (
+            "http-request set-header X-A %[src]",
+            "http-request set-header",
+            "log-format expressions are not supported yet by fulcrum",
+        ),
+        (
+            "http-request add-header X-A %ci",
+            "http-request add-header",
+            "log-format expressions are not supported yet",
+        ),
+        (
+            "http-request set-path /%[path]",
+            "http-request set-path",
+            "log-format expressions",
+        ),
+        (
+            "http-request set-query %[query]",
+            "http-request set-query",
+            "log-format expressions",
+        ),
+        (
+            "http-request replace-header X ^(.*)$ %[src]",
+            "http-request replace-header",
+            "log-format expressions",
+        ),
+        (
+            "http-request redirect location /%[path]",
+            "http-request redirect",
+            "log-format expressions",
+        ),
+        (
+            "http-request redirect prefix /x set-cookie A=b",
+            "http-request redirect",
+            "redirect option 'set-cookie' is not supported",
+        ),
+        (
+            "http-request redirect prefix /x clear-cookie A",
+            "http-request redirect",
+            "redirect option 'clear-cookie' is not supported",
+        ),
+        (
+            "http-request deny content-type text/plain string hi",
+            "http-request deny",
+            "option 'content-type' of 'http-request deny' is not supported",
+        ),
+        (
+            "http-request tarpit string hi",
+            "http-request tarpit",
+            "option 'string' of 'http-request tarpit' is not supported",
+        ),
+        (
+            "http-request return content-type text/plain lf-string %[src]",
+            "http-request return",
+            "'lf-string': log-format expressions are not supported",
+        ),
+        (
+            "http-request return content-type text/plain lf-file /x",
+            "http-request return",
+            "'lf-file': log-format",
+        ),
+        (
+            "http-request return content-type text/plain string x hdr X-A b",
+            "http-request return",
+            "option 'hdr' of 'http-request return' is not supported",
+        ),
+        (
+            "http-request return status 503 default-errorfiles",
+            "http-request return",
+            "option 'default-errorfiles'",
+        ),
+        (
+            "http-request del-header X-A -m beg",
+            "http-request del-header",
+            "-m METHOD' is not supported",
+        ),
+    ] {
+        err1(&be(&format!(" {line}\n")), 7, kw, needle);
+    }
+}
+
+// ---------- http-response ----------
+
+#[test]
+fn http_response_actions() {
+    let c = ok_both(&fe(
+        " http-response set-header X-A b\n http-response add-header X-B \"c d\"\n http-response del-header Server\n\
+          http-response deny\n http-response deny deny_status 503 if METH_POST\n\
+          http-response deny if { src 10.0.0.0/8 } || { dst_port 80 }\n",
+    ));
+    use HttpResponseAction as A;
+    let r = &proxy(&c, "f").rules.http_response;
+    let actions: Vec<&A> = r.iter().map(|r| &r.action).collect();
+    assert_eq!(
+        actions,
+        [
+            &A::SetHeader("X-A".into(), "b".into()),
+            &A::AddHeader("X-B".into(), "c d".into()),
+            &A::DelHeader("Server".into()),
+            &A::Deny(502),
+            &A::Deny(503),
+            &A::Deny(502),
+        ]
+    );
+    assert_eq!(r[4].location.line, 12);
+    assert!(r[4].cond.is_some());
+}
+
+#[test]
+fn http_response_errors() {
+    err1_both(
+        &fe(" http-response frob\n"),
+        8,
+        "http-response",
+        "unknown http-response action 'frob'",
+    );
+    err1_both(
+        &fe(" http-response deny deny_status 302\n"),
+        8,
+        "http-response deny",
+        "status code '302'",
+    );
+    err1_both(
+        &fe(" http-response set-header X\n"),
+        8,
+        "http-response set-header",
+        "expects a header name and a value",
+    );
+    err1_both(
+        &fe(" http-response del-header\n"),
+        8,
+        "http-response del-header",
+        "expects a header name",
+    );
+    err1_both(
+        &fe(" http-response deny if nope\n"),
+        8,
+        "http-response deny",
+        "no such ACL 'nope'",
+    );
+    err1(
+        &fe(" http-response replace-header X y z\n"),
+        8,
+        "http-response replace-header",
+        "http-response action 'replace-header' is not supported yet by fulcrum",
+    );
+    err1(
+        &fe(" http-response set-status 404\n"),
+        8,
+        "http-response set-status",
+        NS,
+    );
+    err1(
+        &fe(" http-response set-header X %[src]\n"),
+        8,
+        "http-response set-header",
+        "log-format",
+    );
+    // HAProxy warns that these never match
+    err1(
+        &fe(" http-response deny if { path /x }\n"),
+        8,
+        "http-response deny",
+        "anonymous acl { path /x } would never match in 'http-response': 'path' is a request fetch",
+    );
+    err1(
+        &fe(" acl a src 10.0.0.0/8\n acl a hdr(x) y\n http-response deny if a\n"),
+        10,
+        "http-response deny",
+        "acl 'a' would never match in 'http-response': 'hdr' is a request fetch (use res.hdr(NAME) or shdr(NAME) to test a response header)",
+    );
+    for (cond, f) in [
+        ("{ hdr(content-type) x }", "hdr"),
+        ("{ req.hdr(content-type) x }", "req.hdr"),
+        ("{ hdr_beg(content-type) x }", "hdr_beg"),
+        ("{ url_param(a) x }", "url_param"),
+    ] {
+        err1(
+            &fe(&format!(" http-response deny if {cond}\n")),
+            8,
+            "http-response deny",
+            &format!("'{f}' is a request fetch"),
+        );
+    }
+    // response headers cannot be tested before there is a response (HAProxy warns they never match)
+    for (line, kw) in [
+        ("http-request deny if { res.hdr(x) y }", "http-request deny"),
+        ("use_backend b if { shdr(x) y }", "use_backend"),
+        ("redirect location /x if { shdr_beg(x) y }", "redirect"),
+    ] {
+        err1(
+            &fe(&format!(" {line}\n")),
+            8,
+            kw,
+            &format!("would never match in '{kw}': '"),
+        );
+    }
+    err1(
+        &fe(" acl ct res.hdr(content-type) text/html\n http-request deny if ct\n"),
+        9,
+        "http-request deny",
+        "acl 'ct' would never match in 'http-request deny': 'res.hdr' is a response fetch",
+    );
+    err1(
+        &fe(" tcp-request connection reject if { shdr(x) y }\n"),
+        8,
+        "tcp-request connection",
+        "'shdr' needs an HTTP message",
+    );
+}
+
+#[test]
+fn response_header_fetches() {
+    let c = ok_both(&fe(
+        " acl html res.hdr(content-type) -m beg text/html\n\
+          http-response set-header X-Html 1 if html\n\
+          http-response deny if { shdr(x-secret) -m found } || { shdr_beg(server) apache } { shdr_end(via) x }\n\
+          http-response del-header Server if { shdr_sub(server) nginx } !{ shdr_reg(x-a) ^[0-9]+$ } METH_GET\n",
+    ));
+    let p = proxy(&c, "f");
+    let a = acl(p, "html");
+    assert_eq!(
+        (&a.sample, a.method, pats(a)),
+        (
+            &Sample::Hdr("content-type".into()),
+            MatchMethod::Beg,
+            vec!["text/html"]
+        )
+    );
+    let r = &p.rules.http_response;
+    assert_eq!(r.len(), 3);
+    let g = &r[1].cond.as_ref().unwrap().any_of;
+    assert_eq!(g[0][0].acls[0].method, MatchMethod::Found);
+    assert_eq!(g[1][0].acls[0].method, MatchMethod::Beg);
+    assert_eq!(g[1][1].acls[0].method, MatchMethod::End);
+    let g = &r[2].cond.as_ref().unwrap().any_of;
+    assert_eq!(
+        (g[0][0].acls[0].method, g[0][1].acls[0].method),
+        (MatchMethod::Sub, MatchMethod::Reg)
+    );
+}
+
+// ---------- tcp-request ----------
+
+#[test]
+fn tcp_request_connection() {
+    let c = ok_both(&format!(
+        "{D}frontend f\n mode tcp\n bind :18080\n acl net src 10.0.0.0/8\n tcp-request connection accept if net\n\
+         tcp-request connection reject if !{{ dst_port 80 443 }} || LOCALHOST\n tcp-request connection reject\n\
+         tcp-request connection accept if TRUE !FALSE\n default_backend b\nbackend b\n mode tcp\n server s 127.0.0.1:1\n"
+    ));
+    let r = &proxy(&c, "f").rules.tcp_connection;
+    assert_eq!(
+        r.iter().map(|r| r.action).collect::<Vec<_>>(),
+        [
+            TcpConnAction::Accept,
+            TcpConnAction::Reject,
+            TcpConnAction::Reject,
+            TcpConnAction::Accept
+        ]
+    );
+    assert_eq!(r[0].location.line, 10);
+    assert!(r[2].cond.is_none());
+    assert_eq!(
+        terms(r[1].cond.as_ref().unwrap()),
+        vec![
+            vec![(true, "{ dst_port 80 443 }")],
+            vec![(false, "LOCALHOST")]
+        ]
+    );
+    // listen too
+    ok_both(&format!(
+        "{D}listen l\n bind :18080\n tcp-request connection reject if {{ src 1.2.3.4 }}\n server s 127.0.0.1:1\n"
+    ));
+}
+
+#[test]
+fn tcp_request_errors() {
+    err1_both(
+        &be(" tcp-request connection reject\n"),
+        7,
+        "tcp-request connection",
+        "'tcp-request connection' is not allowed in a 'backend' section",
+    );
+    err1_both(
+        &fe(" tcp-request connection frob\n"),
+        8,
+        "tcp-request connection",
+        "unknown action 'frob'",
+    );
+    err1_both(
+        &fe(" tcp-request connection\n"),
+        8,
+        "tcp-request connection",
+        "expects an action",
+    );
+    err1_both(
+        &fe(" tcp-request connection accept x\n"),
+        8,
+        "tcp-request connection",
+        "found 'x'",
+    );
+    err1_both(
+        &fe(" tcp-request frob\n"),
+        8,
+        "tcp-request",
+        "expects 'connection', 'content', 'inspect-delay' or 'session'",
+    );
+    err1_both(
+        &fe(" tcp-request\n"),
+        8,
+        "tcp-request",
+        "expects 'connection'",
+    );
+    err1_both(
+        &fe(" tcp-request connection reject if nope\n"),
+        8,
+        "tcp-request connection",
+        "no such ACL 'nope'",
+    );
+    // not supported yet
+    err1(
+        &fe(" tcp-request content reject\n"),
+        8,
+        "tcp-request content",
+        NS,
+    );
+    err1(
+        &fe(" tcp-request inspect-delay 5s\n"),
+        8,
+        "tcp-request inspect-delay",
+        NS,
+    );
+    err1(
+        &fe(" tcp-request session reject\n"),
+        8,
+        "tcp-request session",
+        NS,
+    );
+    err1(
+        &be(" tcp-request content reject\n"),
+        7,
+        "tcp-request content",
+        NS,
+    );
+    err1(
+        &fe(" tcp-request connection expect-proxy layer4\n"),
+        8,
+        "tcp-request connection expect-proxy",
+        "tcp-request connection action 'expect-proxy' is not supported yet by fulcrum",
+    );
+    err1(
+        &fe(" tcp-request connection track-sc0 src\n"),
+        8,
+        "tcp-request connection track-sc0",
+        NS,
+    );
+    // HAProxy warns that layer-7 fetches never match when the connection is accepted
+    for (cond, what) in [
+        (
+            "{ path /x }",
+            "anonymous acl { path /x } would never match in 'tcp-request connection': 'path'",
+        ),
+        ("{ hdr(host) x }", "'hdr' needs an HTTP message"),
+        ("{ method GET }", "'method' needs"),
+        ("{ url_param(x) y }", "'url_param' needs"),
+        ("HTTP", "acl 'HTTP' would never match"),
+        ("METH_GET", "acl 'METH_GET' would never match"),
+    ] {
+        err1(
+            &fe(&format!(" tcp-request connection reject if {cond}\n")),
+            8,
+            "tcp-request connection",
+            what,
+        );
+    }
+    err1(
+        &fe(" acl a src 1.2.3.4\n acl a path /x\n tcp-request connection reject if TRUE a\n"),
+        10,
+        "tcp-request connection",
+        "acl 'a' would never match",
+    );
+}
+
+// ---------- errorfile and timeout tarpit ----------
+
+const PAGE: &[u8] = b"HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nContent-Type: text/html\r\n\r\n<h1>down</h1>\n";
+
+#[test]
+fn errorfiles_and_tarpit_are_inherited() {
+    let p503 = temp_file("rules-503.http", PAGE);
+    let p403 = temp_file(
+        "rules-403.http",
+        b"HTTP/1.1 403 Forbidden\nContent-Length: 2\n\nno",
+    );
+    let other = temp_file("rules-503b.http", b"HTTP/1.0 503 x\r\n\r\n");
+    let empty = temp_file("rules-empty.http", b"");
+    let c = ok_both(&format!(
+        "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n timeout tarpit 3s\n\
+         errorfile 503 {p503}\n errorfile 403 {p403}\n\
+         frontend f\n bind :18080\n errorfile 503 {other}\n errorfile 400 {empty}\n default_backend b\n\
+         backend b\n timeout tarpit 0\n server s 127.0.0.1:1\n"
+    ));
+    let f = proxy(&c, "f");
+    assert_eq!(f.timeouts.tarpit, Some(Duration::from_secs(3)));
+    assert_eq!(
+        f.rules.errorfiles,
+        [
+            (503, b"HTTP/1.0 503 x\r\n\r\n".to_vec()),
+            (
+                403,
+                b"HTTP/1.1 403 Forbidden\nContent-Length: 2\n\nno".to_vec()
+            ),
+            (400, Vec::new()),
+        ]
+    );
+    let b = proxy(&c, "b");
+    assert_eq!(b.timeouts.tarpit, None);
+    assert_eq!(
+        b.rules.errorfiles,
+        [
+            (503, PAGE.to_vec()),
+            (
+                403,
+                b"HTTP/1.1 403 Forbidden\nContent-Length: 2\n\nno".to_vec()
+            )
+        ]
+    );
+    // every code HAProxy handles
+    for code in [
+        200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
+    ] {
+        let c = ok(&be(&format!(" errorfile {code} {p503}\n")));
+        assert_eq!(proxy(&c, "b").rules.errorfiles[0].0, code);
+    }
+    // a new defaults section starts afresh
+    let c = ok(&format!(
+        "defaults\n errorfile 503 {p503}\n timeout tarpit 1s\ndefaults\nbackend b\n"
+    ));
+    assert!(proxy(&c, "b").rules.errorfiles.is_empty());
+    assert_eq!(proxy(&c, "b").timeouts.tarpit, None);
+}
+
+#[test]
+fn errorfile_errors() {
+    let good = temp_file("rules-good.http", PAGE);
+    let bad = temp_file("rules-bad.http", b"hello\n");
+    let nohdrend = temp_file("rules-nohdrend.http", b"HTTP/1.0 503 x\n");
+    let cl = temp_file(
+        "rules-cl.http",
+        b"HTTP/1.0 503 x\r\nContent-Length: 3\r\n\r\nabcdef",
+    );
+    let badhdr = temp_file("rules-badhdr.http", b"HTTP/1.0 503 x\r\nFoo\r\n\r\n");
+    let lower = temp_file("rules-lower.http", b"http/1.0 503 x\r\n\r\n");
+    let kw = "errorfile";
+    err1_both(
+        &be(&format!(" errorfile 503 {bad}\n")),
+        7,
+        kw,
+        "must be a complete HTTP response",
+    );
+    err1_both(
+        &be(&format!(" errorfile 503 {lower}\n")),
+        7,
+        kw,
+        "must be a complete HTTP response",
+    );
+    err1_both(
+        &be(&format!(" errorfile 503 {nohdrend}\n")),
+        7,
+        kw,
+        "not followed by an empty line",
+    );
+    err1_both(
+        &be(&format!(" errorfile 503 {cl}\n")),
+        7,
+        kw,
+        "the body is 6 bytes long but Content-Length announces 3",
+    );
+    err1_both(
+        &be(&format!(" errorfile 503 {badhdr}\n")),
+        7,
+        kw,
+        "line 2 is not a header",
+    );
+    err1_both(
+        &be(" errorfile 503 /nonexistent/x.http\n"),
+        7,
+        kw,
+        "cannot read '/nonexistent/x.http'",
+    );
+    err1_both(&be(" errorfile 503 /tmp\n"), 7, kw, "cannot read '/tmp'");
+    err1_both(
+        &be(&format!(" errorfile 999 {good}\n")),
+        7,
+        kw,
+        "status code '999' is not handled",
+    );
+    err1_both(
+        &be(&format!(" errorfile 302 {good}\n")),
+        7,
+        kw,
+        "status code '302' is not handled",
+    );
+    err1_both(
+        &be(&format!(" errorfile x {good}\n")),
+        7,
+        kw,
+        "status code 'x' is not handled",
+    );
+    err1_both(
+        &be(" errorfile 503\n"),
+        7,
+        kw,
+        "expects 'errorfile CODE FILE'",
+    );
+    err1_both(&be(" errorfile\n"), 7, kw, "expects 'errorfile CODE FILE'");
+    err1_both(
+        &format!("defaults\n errorfile 503 {bad}\nbackend b\n"),
+        2,
+        kw,
+        "must be a complete",
+    );
+    // fulcrum only: HAProxy ignores extra words
+    err1(
+        &be(&format!(" errorfile 503 {good} x\n")),
+        7,
+        kw,
+        "found an extra 'x'",
+    );
+    // timeout tarpit
+    err1_both(&be(" timeout tarpit x\n"), 7, "timeout tarpit", "");
+    let c = ok_both(&format!(
+        "{D}listen l\n bind :18080\n timeout tarpit 1m\n server s 127.0.0.1:1\n"
+    ));
+    assert_eq!(
+        proxy(&c, "l").timeouts.tarpit,
+        Some(Duration::from_secs(60))
+    );
+}
+
+#[test]
+fn full_example() {
+    let c = ok_both(&format!(
+        "{D}frontend www\n bind :18080\n\
+         acl is_api path_beg -i /api/\n acl is_static path_end .css .js .png\n acl host_admin hdr(host) -i admin.example.com\n\
+         acl internal src 10.0.0.0/8 192.168.0.0/16\n\
+         tcp-request connection reject if {{ src 203.0.113.0/24 }}\n\
+         http-request deny if host_admin !internal\n\
+         http-request redirect scheme https code 301 unless {{ dst_port 443 }}\n\
+         http-request set-header X-Forwarded-Proto https\n\
+         http-request return status 200 content-type text/plain string ok if {{ path /healthz }}\n\
+         http-response del-header Server\n\
+         use_backend api if is_api\n use_backend static if is_static || METH_GET {{ path_beg /assets/ }}\n\
+         default_backend web\n\
+         backend api\n server a 127.0.0.1:8001\nbackend static\n server s 127.0.0.1:8002\nbackend web\n server w 127.0.0.1:8003\n"
+    ));
+    let r = &proxy(&c, "www").rules;
+    assert_eq!(r.acls.len(), 4);
+    assert_eq!(r.tcp_connection.len(), 1);
+    assert_eq!(r.http_request.len(), 4);
+    assert_eq!(r.http_response.len(), 1);
+    assert_eq!(r.use_backends.len(), 2);
+    assert_eq!(
+        terms(r.use_backends[1].cond.as_ref().unwrap()),
+        vec![
+            vec![(false, "is_static")],
+            vec![(false, "METH_GET"), (false, "{ path_beg /assets/ }")]
+        ]
+    );
+    for p in &c.proxies {
+        if p.name != "www" {
+            assert_eq!(p.rules, Rules::default());
+        }
+    }
+}
+
+#[test]
+fn http_rules_in_tcp_proxies_are_kept() {
+    // HAProxy only warns that they are ignored in tcp mode; the model keeps them and the data path ignores them
+    let c = ok_both(&format!(
+        "{D}frontend f\n mode tcp\n bind :18080\n http-request deny\n http-response del-header Server\n default_backend b\n\
+         backend b\n mode tcp\n http-request set-header X-A b\n server s 127.0.0.1:1\n"
+    ));
+    assert_eq!(proxy(&c, "f").rules.http_request.len(), 1);
+    assert_eq!(proxy(&c, "f").rules.http_response.len(), 1);
+    assert_eq!(proxy(&c, "b").rules.http_request.len(), 1);
+}
+
+#[test]
+fn errorfiles_from_named_defaults() {
+    let p = temp_file("rules-named.http", PAGE);
+    let c = ok_both(&format!(
+        "defaults d\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n errorfile 503 {p}\n\
+         timeout tarpit 2s\ndefaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         backend x from d\n server s 127.0.0.1:1\nbackend y\n server s 127.0.0.1:1\n"
+    ));
+    assert_eq!(proxy(&c, "x").rules.errorfiles, [(503, PAGE.to_vec())]);
+    assert_eq!(proxy(&c, "x").timeouts.tarpit, Some(Duration::from_secs(2)));
+    assert!(proxy(&c, "y").rules.errorfiles.is_empty());
+}
+
+#[test]
+fn rule_keywords_outside_proxies() {
+    for kw in [
+        "acl",
+        "use_backend",
+        "http-request",
+        "tcp-request",
+        "errorfile",
+    ] {
+        let e = err_both(&format!("global\n {kw} x\n"));
+        assert_eq!((e[0].0, e[0].1.as_str()), (2, kw), "{e:?}");
+    }
+}

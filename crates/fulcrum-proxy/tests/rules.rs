@@ -1,0 +1,323 @@
+//! ACLs, use_backend, http-request / http-response rules, tcp-request connection and errorfile through a real
+//! proxy. Every configuration is also checked by the real `haproxy -c`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A frontend with `rules`, routing to backends `a` (origin s1) and `b` (origin s2); `default_backend a`.
+fn two_backends(rules: &str, o: &[fulcrum_proxy::origin::Origin]) -> Proxy {
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+{rules}
+    default_backend a
+backend a
+    server s1 {}
+backend b
+    server s2 {}
+",
+        free_port(),
+        o[0].addr(),
+        o[1].addr()
+    );
+    start_proxy(&cfg)
+}
+
+fn request(p: &Proxy, raw: &str) -> Resp {
+    let mut c = Client::connect(p.addr);
+    c.send(raw.as_bytes());
+    c.read_response(raw.starts_with("HEAD"))
+}
+
+fn via(p: &Proxy, path: &str, headers: &str) -> String {
+    served_by(&request(
+        p,
+        &format!("GET {path} HTTP/1.1\r\nHost: t\r\n{headers}Connection: close\r\n\r\n"),
+    ))
+}
+
+#[test]
+fn path_fetches_route_with_use_backend() {
+    let o = origins(2);
+    let p = two_backends(
+        "    acl api path_beg /api/
+    acl img path_end .png .jpg
+    acl adm path_sub -i admin
+    acl ver path_reg ^/v[0-9]+/
+    acl exact path /exact
+    use_backend b if api || img
+    use_backend b if adm or ver
+    use_backend b if exact",
+        &o,
+    );
+    for (path, want) in [
+        ("/api/x", "s2"),
+        ("/apix", "s1"),
+        ("/a/b.png", "s2"),
+        ("/a/b.gif", "s1"),
+        ("/x/ADMIN/y", "s2"),
+        ("/v12/z", "s2"),
+        ("/vx/z", "s1"),
+        ("/exact", "s2"),
+        ("/exact/no", "s1"),
+        ("/exact?q=1", "s2"),
+    ] {
+        assert_eq!(via(&p, path, ""), want, "path {path}");
+    }
+}
+
+#[test]
+fn header_param_method_and_flags() {
+    let o = origins(2);
+    let p = two_backends(
+        "    acl host_www hdr(host) -i WWW.example.test
+    acl ua_beg hdr_beg(user-agent) curl
+    acl ua_end hdr_end(x-end) -m str zz
+    acl has_x hdr(x-flag) -m found
+    acl lang hdr_sub(accept-language) fr
+    acl p url_param(user) alice
+    acl post method POST
+    use_backend b if host_www
+    use_backend b if ua_beg
+    use_backend b if has_x
+    use_backend b if lang
+    use_backend b if p
+    use_backend b if post",
+        &o,
+    );
+    let host = |h: &str| {
+        served_by(&request(
+            &p,
+            &format!("GET / HTTP/1.1\r\nHost: {h}\r\nConnection: close\r\n\r\n"),
+        ))
+    };
+    assert_eq!(host("www.Example.TEST"), "s2");
+    assert_eq!(host("api.example.test"), "s1");
+    assert_eq!(via(&p, "/", "User-Agent: curl/8\r\n"), "s2");
+    assert_eq!(via(&p, "/", "User-Agent: wget/1\r\n"), "s1");
+    assert_eq!(via(&p, "/", "X-Flag: \r\n"), "s2");
+    assert_eq!(via(&p, "/", "Accept-Language: en, fr;q=0.5\r\n"), "s2");
+    assert_eq!(via(&p, "/?user=alice&x=1", ""), "s2");
+    assert_eq!(via(&p, "/?user=bob", ""), "s1");
+    let post = request(
+        &p,
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(served_by(&post), "s2");
+}
+
+#[test]
+fn negation_unless_anonymous_and_implicit_and() {
+    let o = origins(2);
+    let p = two_backends(
+        "    acl api path_beg /api
+    acl get method GET
+    use_backend b if api !get
+    use_backend b if { path_end .css }
+    use_backend b unless { path_beg /api } || { path_beg /static } || { path_end .css }",
+        &o,
+    );
+    let post = |path: &str| {
+        served_by(&request(
+            &p,
+            &format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        ))
+    };
+    assert_eq!(post("/api/x"), "s2");
+    assert_eq!(via(&p, "/api/x", ""), "s1");
+    assert_eq!(via(&p, "/static/a.css", ""), "s2");
+    assert_eq!(via(&p, "/static/a.js", ""), "s1");
+    assert_eq!(via(&p, "/other", ""), "s2");
+}
+
+#[test]
+fn src_and_dst_port_and_pattern_files() {
+    let o = origins(2);
+    let dir = std::env::temp_dir().join(format!("fulcrum-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("nets.lst");
+    std::fs::write(&list, "# blocked clients\n127.0.0.5\n\n127.0.1.0/24\n").unwrap();
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    acl listed src -f {}
+    acl local_port dst_port {port}
+    acl other_port dst_port 1:79
+    use_backend b if listed local_port !other_port
+    default_backend a
+backend a
+    server s1 {}
+backend b
+    server s2 {}
+",
+        list.display(),
+        o[0].addr(),
+        o[1].addr()
+    );
+    let p = start_proxy(&cfg);
+    for (src, want) in [("127.0.0.5", "s2"), ("127.0.1.77", "s2"), ("127.0.0.6", "s1")] {
+        let mut c = Client::connect_from(p.addr, src);
+        assert_eq!(served_by(&c.get("/")), want, "from {src}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn header_and_path_rewrites() {
+    let o = origins(2);
+    let p = two_backends(
+        "    http-request set-header X-Set one
+    http-request add-header X-Add two
+    http-request add-header X-Add three
+    http-request del-header X-Drop
+    http-request replace-header X-User ^user=([a-z]+)$ name:\\1
+    http-request set-path /headers if { path /rewrite-me }
+    http-request set-query debug=1 if { path /headers }",
+        &o,
+    );
+    let r = request(
+        &p,
+        "GET /rewrite-me?old=1 HTTP/1.1\r\nHost: t\r\nX-Set: zero\r\nX-Drop: x\r\nX-User: user=alice\r\nConnection: close\r\n\r\n",
+    );
+    let seen = r.text();
+    assert!(seen.starts_with("GET /headers?debug=1 HTTP/1.1\n"), "{seen}");
+    assert!(seen.contains("x-set: one\n") && !seen.contains("x-set: zero"), "{seen}");
+    assert!(seen.contains("x-add: two\nx-add: three\n"), "{seen}");
+    assert!(!seen.contains("x-drop"), "{seen}");
+    assert!(seen.contains("x-user: name:alice\n"), "{seen}");
+}
+
+#[test]
+fn redirects_deny_return_and_tarpit() {
+    let o = origins(2);
+    let dir = std::env::temp_dir().join(format!("fulcrum-ret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("maint.html");
+    std::fs::write(&file, "<p>maintenance</p>\n").unwrap();
+    let p = two_backends(
+        &format!(
+            "    timeout tarpit 300ms
+    http-request redirect location https://example.test/new code 301 if {{ path /old }}
+    http-request redirect prefix https://example.test drop-query if {{ path_beg /pfx }}
+    http-request redirect scheme https code 308 if {{ path /secure }}
+    http-request deny if {{ path /deny }}
+    http-request deny deny_status 429 if {{ path /slow-down }}
+    http-request return status 200 content-type text/plain string pong if {{ path /ping }}
+    http-request return status 503 content-type text/html file {} if {{ path /maint }}
+    http-request tarpit if {{ path /tarpit }}",
+            file.display()
+        ),
+        &o,
+    );
+    let r = request(&p, "GET /old HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!((r.status, r.header("location")), (301, Some("https://example.test/new")));
+    let r = request(&p, "GET /pfx/a?b=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!((r.status, r.header("location")), (302, Some("https://example.test/pfx/a")));
+    let r = request(&p, "GET /secure?x=2 HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n");
+    assert_eq!((r.status, r.header("location")), (308, Some("https://h.test/secure?x=2")));
+    let r = request(&p, "GET /deny HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("<h1>403 Forbidden</h1>"), "{}", r.text());
+    let r = request(&p, "GET /slow-down HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 429);
+    let r = request(&p, "GET /ping HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!((r.status, r.header("content-type"), r.text().as_str()), (200, Some("text/plain"), "pong"));
+    let r = request(&p, "GET /maint HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!((r.status, r.text().as_str()), (503, "<p>maintenance</p>\n"));
+    let start = Instant::now();
+    let r = request(&p, "GET /tarpit HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 500);
+    assert!(start.elapsed() >= Duration::from_millis(250), "{:?}", start.elapsed());
+    assert_eq!(o[0].requests() + o[1].requests(), 0, "a request answered by a rule reached a server");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn http_response_rules() {
+    let o = origins(2);
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+    http-response add-header X-Frontend fe
+    default_backend a
+backend a
+    http-response deny if {{ res.hdr(content-type) application/octet-stream }}
+    http-response set-header X-Served-By hidden
+    http-response add-header X-Type text if {{ res.hdr(content-type) -m beg text/ }}
+    server s1 {}
+",
+        free_port(),
+        o[0].addr()
+    );
+    let p = start_proxy(&cfg);
+    let r = request(&p, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.header("x-served-by"), Some("hidden"));
+    assert_eq!(r.header("x-frontend"), Some("fe"));
+    assert_eq!(r.header("x-type"), Some("text"));
+    assert_eq!(r.text(), "Hello from s1\n");
+    let r = request(&p, "GET /bytes/10 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 502);
+}
+
+#[test]
+fn tcp_request_connection_reject() {
+    let o = origins(1);
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+    tcp-request connection reject if {{ src 127.0.0.9 }}
+    tcp-request connection accept if {{ src 127.0.0.0/8 }}
+    tcp-request connection reject
+    default_backend a
+backend a
+    server s1 {}
+",
+        free_port(),
+        o[0].addr()
+    );
+    let p = start_proxy(&cfg);
+    let mut ok = Client::connect_from(p.addr, "127.0.0.8");
+    assert_eq!(ok.get("/").status, 200);
+    let mut rejected = Client::connect_from(p.addr, "127.0.0.9");
+    rejected.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(rejected.closed_within(Duration::from_secs(2)));
+    assert_eq!(o[0].requests(), 1);
+}
+
+#[test]
+fn errorfile_replaces_generated_errors() {
+    let dir = std::env::temp_dir().join(format!("fulcrum-errf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f503 = dir.join("503.http");
+    std::fs::write(
+        &f503,
+        "HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nContent-Type: text/html\r\n\r\n<h1>We'll be back</h1>\n",
+    )
+    .unwrap();
+    let cfg = format!(
+        "{DEFAULTS}
+    errorfile 503 {}
+frontend fe
+    bind 127.0.0.1:{}
+    default_backend a
+backend a
+    server dead 127.0.0.1:{}
+",
+        f503.display(),
+        free_port(),
+        free_port()
+    );
+    let p = start_proxy(&cfg);
+    let r = get(p.addr, "/");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.text(), "<h1>We'll be back</h1>\n");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,82 @@
+//! `fulcrum ipvsadm` and the binary called through a link named `ipvsadm` (file-backed table, no kernel needed).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run(program: &Path, sub: bool, state: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(program);
+    if sub {
+        cmd.arg("ipvsadm");
+    }
+    let out = cmd
+        .args(args)
+        .env("FULCRUM_LVS_STATE", state)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn subcommand_and_link_share_the_table() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("fulcrum-ipvs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("table");
+    let bin = Path::new(env!("CARGO_BIN_EXE_fulcrum"));
+    let link = dir.join("ipvsadm");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(bin, &link).unwrap();
+
+    assert_eq!(
+        run(
+            bin,
+            true,
+            &state,
+            &["-A", "-t", "198.18.0.100:80", "-s", "rr"]
+        )
+        .0,
+        0
+    );
+    let (code, _, err) = run(
+        &link,
+        false,
+        &state,
+        &[
+            "-a",
+            "-t",
+            "198.18.0.100:80",
+            "-r",
+            "198.18.1.1:8080",
+            "-m",
+            "-w",
+            "3",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(&link, false, &state, &["-S", "-n"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.1.1:8080 -m -w 3\n"
+    );
+    let (code, out, _) = run(bin, true, &state, &["-L", "-n"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("TCP  198.18.0.100:80 rr\n"), "{out}");
+    assert!(
+        out.contains("  -> 198.18.1.1:8080              Masq    3      0          0         \n"),
+        "{out}"
+    );
+    // An error as ipvsadm words it, with a non-zero exit.
+    let (code, _, err) = run(
+        bin,
+        true,
+        &state,
+        &["-d", "-t", "198.18.0.100:80", "-r", "198.18.9.9:1"],
+    );
+    assert_ne!(code, 0);
+    assert!(!err.is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
