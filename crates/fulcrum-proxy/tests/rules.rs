@@ -124,7 +124,9 @@ fn negation_unless_anonymous_and_implicit_and() {
     let post = |path: &str| {
         served_by(&request(
             &p,
-            &format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
         ))
     };
     assert_eq!(post("/api/x"), "s2");
@@ -161,7 +163,11 @@ backend b
         o[1].addr()
     );
     let p = start_proxy(&cfg);
-    for (src, want) in [("127.0.0.5", "s2"), ("127.0.1.77", "s2"), ("127.0.0.6", "s1")] {
+    for (src, want) in [
+        ("127.0.0.5", "s2"),
+        ("127.0.1.77", "s2"),
+        ("127.0.0.6", "s1"),
+    ] {
         let mut c = Client::connect_from(p.addr, src);
         assert_eq!(served_by(&c.get("/")), want, "from {src}");
     }
@@ -186,8 +192,14 @@ fn header_and_path_rewrites() {
         "GET /rewrite-me?old=1 HTTP/1.1\r\nHost: t\r\nX-Set: zero\r\nX-Drop: x\r\nX-User: user=alice\r\nConnection: close\r\n\r\n",
     );
     let seen = r.text();
-    assert!(seen.starts_with("GET /headers?debug=1 HTTP/1.1\n"), "{seen}");
-    assert!(seen.contains("x-set: one\n") && !seen.contains("x-set: zero"), "{seen}");
+    assert!(
+        seen.starts_with("GET /headers?debug=1 HTTP/1.1\n"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("x-set: one\n") && !seen.contains("x-set: zero"),
+        "{seen}"
+    );
     assert!(seen.contains("x-add: two\nx-add: three\n"), "{seen}");
     assert!(!seen.contains("x-drop"), "{seen}");
     assert!(seen.contains("x-user: name:alice\n"), "{seen}");
@@ -215,26 +227,70 @@ fn redirects_deny_return_and_tarpit() {
         ),
         &o,
     );
-    let r = request(&p, "GET /old HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
-    assert_eq!((r.status, r.header("location")), (301, Some("https://example.test/new")));
-    let r = request(&p, "GET /pfx/a?b=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
-    assert_eq!((r.status, r.header("location")), (302, Some("https://example.test/pfx/a")));
-    let r = request(&p, "GET /secure?x=2 HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n");
-    assert_eq!((r.status, r.header("location")), (308, Some("https://h.test/secure?x=2")));
-    let r = request(&p, "GET /deny HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    let r = request(
+        &p,
+        "GET /old HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        (r.status, r.header("location")),
+        (301, Some("https://example.test/new"))
+    );
+    let r = request(
+        &p,
+        "GET /pfx/a?b=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        (r.status, r.header("location")),
+        (302, Some("https://example.test/pfx/a"))
+    );
+    let r = request(
+        &p,
+        "GET /secure?x=2 HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        (r.status, r.header("location")),
+        (308, Some("https://h.test/secure?x=2"))
+    );
+    let r = request(
+        &p,
+        "GET /deny HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(r.status, 403);
     assert!(r.text().contains("<h1>403 Forbidden</h1>"), "{}", r.text());
-    let r = request(&p, "GET /slow-down HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    let r = request(
+        &p,
+        "GET /slow-down HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(r.status, 429);
-    let r = request(&p, "GET /ping HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
-    assert_eq!((r.status, r.header("content-type"), r.text().as_str()), (200, Some("text/plain"), "pong"));
-    let r = request(&p, "GET /maint HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    let r = request(
+        &p,
+        "GET /ping HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        (r.status, r.header("content-type"), r.text().as_str()),
+        (200, Some("text/plain"), "pong")
+    );
+    let r = request(
+        &p,
+        "GET /maint HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!((r.status, r.text().as_str()), (503, "<p>maintenance</p>\n"));
     let start = Instant::now();
-    let r = request(&p, "GET /tarpit HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    let r = request(
+        &p,
+        "GET /tarpit HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(r.status, 500);
-    assert!(start.elapsed() >= Duration::from_millis(250), "{:?}", start.elapsed());
-    assert_eq!(o[0].requests() + o[1].requests(), 0, "a request answered by a rule reached a server");
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        o[0].requests() + o[1].requests(),
+        0,
+        "a request answered by a rule reached a server"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -262,7 +318,10 @@ backend a
     assert_eq!(r.header("x-frontend"), Some("fe"));
     assert_eq!(r.header("x-type"), Some("text"));
     assert_eq!(r.text(), "Hello from s1\n");
-    let r = request(&p, "GET /bytes/10 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    let r = request(
+        &p,
+        "GET /bytes/10 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(r.status, 502);
 }
 
