@@ -8,6 +8,7 @@ pub mod client_io;
 pub mod health;
 pub mod http;
 pub mod listener;
+pub mod log;
 pub mod origin;
 pub mod rules;
 pub mod select;
@@ -54,6 +55,7 @@ pub struct RunningProxy {
     stop: watch::Sender<bool>,
     threads: Vec<JoinHandle<()>>,
     bound: Vec<(String, SocketAddr)>,
+    logger: Option<log::Logger>,
 }
 
 impl RunningProxy {
@@ -73,12 +75,19 @@ impl RunningProxy {
         for t in self.threads {
             let _ = t.join();
         }
+        // The workers are gone: write what they logged, then stop the logger.
+        if let Some(l) = self.logger {
+            l.shutdown();
+        }
     }
 
     /// Waits until the proxy stops (it only stops through [`RunningProxy::stop`] from another handle or a signal).
     pub fn join(self) {
         for t in self.threads {
             let _ = t.join();
+        }
+        if let Some(l) = self.logger {
+            l.shutdown();
         }
     }
 
@@ -120,7 +129,15 @@ pub struct Bound {
 
 /// Opens every listening socket of `config` (one per worker thread and address).
 pub fn bind(config: &Config) -> Result<Bound, StartError> {
-    let snapshot = Arc::new(Snapshot::build(config)?);
+    bind_with_log_formats(config, &|_| None)
+}
+
+/// [`bind`], with a compiled `log-format` for the frontends `log_format` returns one for (by proxy name).
+pub fn bind_with_log_formats(
+    config: &Config,
+    log_format: &dyn Fn(&str) -> Option<log::LogFormat>,
+) -> Result<Bound, StartError> {
+    let snapshot = Arc::new(Snapshot::build_with_log_formats(config, log_format)?);
     let threads = thread_count(config);
     let limits = worker::Limits {
         global: snapshot
@@ -170,6 +187,7 @@ impl Bound {
 
     /// Starts the worker threads and the health checker.
     pub fn spawn(self) -> Result<RunningProxy, StartError> {
+        let logger = self.snapshot.logging.start().map_err(StartError::Thread)?;
         let (stop, stop_rx) = watch::channel(false);
         let mut handles = Vec::new();
         for (id, listeners) in self.per_worker.into_iter().enumerate() {
@@ -194,6 +212,7 @@ impl Bound {
             stop,
             threads: handles,
             bound: self.bound,
+            logger,
         })
     }
 }

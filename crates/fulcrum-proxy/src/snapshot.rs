@@ -27,6 +27,10 @@ pub struct Snapshot {
     pub servers: Vec<Arc<ServerRt>>,
     /// `global maxconn`.
     pub global_maxconn: Option<u32>,
+    /// Client connections open in the whole process (`actconn`, `%ac` in logs).
+    pub actconn: Arc<AtomicU32>,
+    /// Access logging: targets, queue and the logger thread's counters.
+    pub logging: crate::log::Logging,
 }
 
 /// The frontend half of a `frontend` or `listen` section.
@@ -49,6 +53,31 @@ pub struct FrontendRt {
     pub maxconn: Option<u32>,
     /// ACL-driven rules: http-request/response, use_backend, tcp-request connection, errorfiles.
     pub rules: ProxyRules,
+    /// Access logging, when the frontend logs.
+    pub log: Option<Arc<crate::log::FrontendLog>>,
+    /// Client connections open on this frontend (`feconn`, `%fc` in logs).
+    pub cur: AtomicU32,
+    /// The process-wide count of client connections, shared with [`Snapshot::actconn`].
+    pub actconn: Arc<AtomicU32>,
+}
+
+/// Counts a client connection on its frontend and in the process for as long as it lives.
+pub struct ConnGuard(Arc<FrontendRt>);
+
+impl ConnGuard {
+    /// Starts counting a connection accepted by `fe`.
+    pub fn new(fe: Arc<FrontendRt>) -> Self {
+        fe.cur.fetch_add(1, Ordering::Relaxed);
+        fe.actconn.fetch_add(1, Ordering::Relaxed);
+        ConnGuard(fe)
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.cur.fetch_sub(1, Ordering::Relaxed);
+        self.0.actconn.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl FrontendRt {
@@ -91,6 +120,9 @@ pub struct BackendRt {
     /// http-request/response rules (none for the backend side of a `listen`, whose frontend side runs them) and
     /// errorfiles.
     pub rules: ProxyRules,
+    /// Requests (http) or connections (tcp) being served by this backend (`beconn`, `%bc` in logs), counted
+    /// while logging.
+    pub cur: AtomicU32,
 }
 
 impl BackendRt {
@@ -170,6 +202,14 @@ fn forwardfor(p: &Proxy) -> Option<(ForwardFor, HeaderName)> {
 impl Snapshot {
     /// Builds the runtime view of a validated configuration.
     pub fn build(config: &Config) -> Result<Snapshot, RulesError> {
+        Snapshot::build_with_log_formats(config, &|_| None)
+    }
+
+    /// Builds the runtime view, with a `log-format` for the frontends `log_format` names (by proxy name).
+    pub fn build_with_log_formats(
+        config: &Config,
+        log_format: &dyn Fn(&str) -> Option<crate::log::LogFormat>,
+    ) -> Result<Snapshot, RulesError> {
         let mut backends = Vec::new();
         let mut servers = Vec::new();
         for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
@@ -204,11 +244,14 @@ impl Snapshot {
                 redispatch: p.redispatch,
                 config: p.clone(),
                 rules: ProxyRules::compile(&p.rules, p.kind == ProxyKind::Backend, &|_| None)?,
+                cur: AtomicU32::new(0),
             };
             be.farm = ArcSwap::from_pointee(Farm::build(&be));
             backends.push(Arc::new(be));
         }
         let find = |name: &str| backends.iter().find(|b| b.name == name).cloned();
+        let logging = crate::log::Logging::new(config);
+        let actconn = Arc::new(AtomicU32::new(0));
         let mut frontends = Vec::new();
         for p in config.proxies.iter().filter(|p| p.kind.has_frontend()) {
             let default_backend = match p.kind {
@@ -229,6 +272,9 @@ impl Snapshot {
                 forwardfor: forwardfor(p),
                 maxconn: p.maxconn,
                 rules: ProxyRules::compile(&p.rules, true, &find)?,
+                log: logging.frontend_with_format(p, log_format(&p.name)),
+                cur: AtomicU32::new(0),
+                actconn: actconn.clone(),
             }));
         }
         Ok(Snapshot {
@@ -236,6 +282,8 @@ impl Snapshot {
             backends,
             servers,
             global_maxconn: config.global.maxconn,
+            actconn,
+            logging,
         })
     }
 }

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::log::tcp::TcpLog;
 use crate::rules::http::ConnFacts;
 use crate::select::RequestKey;
 use crate::snapshot::{FrontendRt, ServerGuard};
@@ -28,6 +29,7 @@ pub async fn serve_client(
     peer: SocketAddr,
     local_port: u16,
 ) {
+    let mut log = TcpLog::begin(&fe, peer, client.local_addr().ok());
     let facts = ConnFacts {
         src: peer.ip(),
         dst_port: local_port,
@@ -37,19 +39,35 @@ pub async fn serve_client(
         .pick_backend(&facts)
         .or_else(|| fe.default_backend.clone())
     else {
+        if let Some(mut l) = log {
+            l.term(b"SC");
+            l.end(0, 0);
+        }
         return;
     };
+    if let Some(l) = &mut log {
+        l.backend(&be);
+    }
     let key = RequestKey::from_ip(peer.ip());
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
-    let (mut server, guard) = loop {
+    let (mut server, _guard) = loop {
         let server = match previous {
             Some(index) if !be.redispatch => be.servers[index].clone(),
             _ => match worker.pick(&be, &key, previous) {
                 Some(s) => s,
-                None => return,
+                None => {
+                    if let Some(mut l) = log {
+                        l.term(b"SC");
+                        l.end(0, 0);
+                    }
+                    return;
+                }
             },
         };
+        if let Some(l) = &mut log {
+            l.server(&server);
+        }
         let guard = ServerGuard::new(server.clone());
         let connect = TcpStream::connect(server.addr);
         let result = match be.timeouts.connect {
@@ -64,13 +82,27 @@ pub async fn serve_client(
                 debug!(server = %server.full_name, error = %e, "connect failed");
                 failures += 1;
                 if failures > be.retries {
+                    if let Some(mut l) = log {
+                        drop(guard);
+                        l.term(if e.kind() == io::ErrorKind::TimedOut {
+                            b"sC"
+                        } else {
+                            b"SC"
+                        });
+                        l.end(0, 0);
+                    }
                     return;
+                }
+                if let Some(l) = &mut log {
+                    l.retry();
                 }
                 previous = Some(server.index);
             }
         }
     };
-    let _guard = guard;
+    if let Some(l) = &mut log {
+        l.connected(server.local_addr().ok());
+    }
     let _ = server.set_nodelay(true);
     let idle = be
         .timeouts
@@ -79,48 +111,109 @@ pub async fn serve_client(
             (Some(c), Some(s)) => Some(c.min(s)),
             (c, s) => c.or(s),
         });
-    splice_bidirectional(&mut client, &mut server, idle).await;
+    let end = splice_bidirectional(&mut client, &mut server, idle).await;
+    if let Some(mut l) = log {
+        drop(_guard);
+        if end.timed_out {
+            // The idle limit is the smaller of the two timeouts: name the side whose timeout it is.
+            let client_side = match (fe.timeouts.client, be.timeouts.server) {
+                (Some(c), Some(s)) => c <= s,
+                (c, _) => c.is_some(),
+            };
+            l.term(if client_side && be.timeouts.tunnel.is_none() {
+                b"cD"
+            } else {
+                b"sD"
+            });
+        } else if end.a_failed {
+            l.term(b"CD");
+        } else if end.b_failed {
+            l.term(b"SD");
+        }
+        l.end(end.a_to_b, end.b_to_a);
+    }
+}
+
+/// How a splice ended.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpliceEnd {
+    /// Bytes read from the first stream (and written to the second).
+    pub a_to_b: u64,
+    /// Bytes read from the second stream.
+    pub b_to_a: u64,
+    /// The first stream failed (reset, broken pipe).
+    pub a_failed: bool,
+    /// The second stream failed.
+    pub b_failed: bool,
+    /// Nothing moved for the idle timeout.
+    pub timed_out: bool,
 }
 
 /// Copies both ways until both directions ended, or until nothing moved for `idle`.
-pub async fn splice_bidirectional<A, B>(a: &mut A, b: &mut B, idle: Option<Duration>)
+pub async fn splice_bidirectional<A, B>(a: &mut A, b: &mut B, idle: Option<Duration>) -> SpliceEnd
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let Some(idle) = idle else {
-        let _ = tokio::io::copy_bidirectional(a, b).await;
-        return;
-    };
-    let last = Rc::new(Cell::new(Instant::now()));
-    let mut a = Activity {
-        inner: a,
-        last: last.clone(),
-    };
-    let mut b = Activity {
-        inner: b,
-        last: last.clone(),
-    };
-    let copy = tokio::io::copy_bidirectional(&mut a, &mut b);
-    tokio::pin!(copy);
-    loop {
-        let deadline = last.get() + idle;
-        tokio::select! {
-            _ = &mut copy => return,
-            _ = tokio::time::sleep_until(deadline) => {
-                if last.get() + idle <= Instant::now() {
-                    debug!("tunnel idle timeout");
-                    return;
+    let last = idle.map(|_| Rc::new(Cell::new(Instant::now())));
+    let mut a = Activity::new(a, last.clone());
+    let mut b = Activity::new(b, last.clone());
+    let mut timed_out = false;
+    {
+        let copy = tokio::io::copy_bidirectional(&mut a, &mut b);
+        tokio::pin!(copy);
+        match (idle, &last) {
+            (Some(idle), Some(last)) => loop {
+                let deadline = last.get() + idle;
+                tokio::select! {
+                    _ = &mut copy => break,
+                    _ = tokio::time::sleep_until(deadline) => {
+                        if last.get() + idle <= Instant::now() {
+                            debug!("tunnel idle timeout");
+                            timed_out = true;
+                            break;
+                        }
+                    }
                 }
+            },
+            _ => {
+                let _ = copy.await;
             }
         }
     }
+    SpliceEnd {
+        a_to_b: a.read,
+        b_to_a: b.read,
+        a_failed: a.failed,
+        b_failed: b.failed,
+        timed_out,
+    }
 }
 
-/// Records the time of the last byte moved through a stream.
+/// Counts the bytes read from a stream, notes whether it failed, and records the time of the last byte moved
+/// (when an idle timeout applies).
 struct Activity<'a, T> {
     inner: &'a mut T,
-    last: Rc<Cell<Instant>>,
+    last: Option<Rc<Cell<Instant>>>,
+    read: u64,
+    failed: bool,
+}
+
+impl<'a, T> Activity<'a, T> {
+    fn new(inner: &'a mut T, last: Option<Rc<Cell<Instant>>>) -> Self {
+        Activity {
+            inner,
+            last,
+            read: 0,
+            failed: false,
+        }
+    }
+
+    fn touch(&self) {
+        if let Some(l) = &self.last {
+            l.set(Instant::now());
+        }
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Activity<'_, T> {
@@ -131,8 +224,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Activity<'_, T> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut *self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.last.set(Instant::now());
+        let n = buf.filled().len() - before;
+        if n > 0 {
+            self.read += n as u64;
+            self.touch();
+        }
+        if let Poll::Ready(Err(_)) = polled {
+            self.failed = true;
         }
         polled
     }
@@ -145,10 +243,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<'_, T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut *self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = polled {
-            if n > 0 {
-                self.last.set(Instant::now());
-            }
+        match polled {
+            Poll::Ready(Ok(n)) if n > 0 => self.touch(),
+            Poll::Ready(Err(_)) => self.failed = true,
+            _ => {}
         }
         polled
     }

@@ -17,7 +17,7 @@ use fulcrum_config::haproxy::Mode;
 use crate::http::pool::Pool;
 use crate::rules::http::ConnFacts;
 use crate::select::{RequestKey, Selector};
-use crate::snapshot::{BackendRt, FrontendRt, ServerRt, Snapshot};
+use crate::snapshot::{BackendRt, ConnGuard, FrontendRt, ServerRt, Snapshot};
 
 /// The per-thread state of a worker.
 pub struct Worker {
@@ -192,6 +192,7 @@ async fn serve(
     peer: SocketAddr,
     local_port: u16,
 ) {
+    let _counted = ConnGuard::new(fe.clone());
     match fe.mode {
         Mode::Http => crate::http::serve_client(worker, fe, stream, peer, local_port).await,
         Mode::Tcp => crate::tcp::serve_client(worker, fe, stream, peer, local_port).await,

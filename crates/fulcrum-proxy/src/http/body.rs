@@ -7,6 +7,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::client_io::ActiveRequest;
+use crate::log::http::HttpTxn;
 use crate::snapshot::ServerGuard;
 
 /// A response body for the client. It keeps the request counted on its client connection until hyper has
@@ -14,6 +15,10 @@ use crate::snapshot::ServerGuard;
 pub struct ProxyBody {
     inner: Inner,
     active: Option<ActiveRequest>,
+    /// The request's access-log record, handed back when the body ends or is dropped.
+    log: Option<Box<HttpTxn>>,
+    ended: bool,
+    failed: bool,
 }
 
 enum Inner {
@@ -27,6 +32,9 @@ impl ProxyBody {
         ProxyBody {
             inner: Inner::Upstream(body, Some(server)),
             active: None,
+            log: None,
+            ended: false,
+            failed: false,
         }
     }
 
@@ -35,6 +43,9 @@ impl ProxyBody {
         ProxyBody {
             inner: Inner::Fixed(Some(bytes)),
             active: None,
+            log: None,
+            ended: false,
+            failed: false,
         }
     }
 
@@ -42,6 +53,21 @@ impl ProxyBody {
     pub fn with_active(mut self, active: ActiveRequest) -> Self {
         self.active = Some(active);
         self
+    }
+
+    /// Attaches the request's access-log record.
+    pub fn with_log(mut self, log: Option<Box<HttpTxn>>) -> Self {
+        self.log = log;
+        self
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        if let Some(log) = self.log.take() {
+            let complete = self.ended || self.is_end_stream();
+            log.body_done(complete, self.failed);
+        }
     }
 }
 
@@ -53,7 +79,8 @@ impl Body for ProxyBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match &mut self.get_mut().inner {
+        let this = self.get_mut();
+        let polled = match &mut this.inner {
             Inner::Upstream(body, guard) => {
                 let polled = Pin::new(body).poll_frame(cx);
                 if let Poll::Ready(None) = polled {
@@ -62,7 +89,13 @@ impl Body for ProxyBody {
                 polled
             }
             Inner::Fixed(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+        };
+        match &polled {
+            Poll::Ready(None) => this.ended = true,
+            Poll::Ready(Some(Err(_))) => this.failed = true,
+            _ => {}
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

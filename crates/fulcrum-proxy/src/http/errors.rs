@@ -99,28 +99,6 @@ impl ProxyError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn raw_response_is_well_formed() {
-        for e in [
-            ProxyError::BadRequest,
-            ProxyError::RequestTimeout,
-            ProxyError::BadGateway,
-            ProxyError::ServiceUnavailable,
-            ProxyError::GatewayTimeout,
-        ] {
-            let raw = String::from_utf8(e.raw_response()).unwrap();
-            let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-            assert!(head.starts_with(&format!("HTTP/1.1 {} ", e.status())));
-            assert!(head.contains(&format!("content-length: {}", body.len())));
-            assert!(body.contains(&format!("<h1>{} ", e.status())));
-        }
-    }
-}
-
 /// The reason phrase HAProxy uses for a status it generates, or the standard one.
 fn reason_for(status: u16) -> &'static str {
     match status {
@@ -165,4 +143,26 @@ pub fn page_response(status: u16) -> http::Response<crate::http::body::ProxyBody
         http::HeaderValue::from_static("text/html"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_response_is_well_formed() {
+        for e in [
+            ProxyError::BadRequest,
+            ProxyError::RequestTimeout,
+            ProxyError::BadGateway,
+            ProxyError::ServiceUnavailable,
+            ProxyError::GatewayTimeout,
+        ] {
+            let raw = String::from_utf8(e.raw_response()).unwrap();
+            let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+            assert!(head.starts_with(&format!("HTTP/1.1 {} ", e.status())));
+            assert!(head.contains(&format!("content-length: {}", body.len())));
+            assert!(body.contains(&format!("<h1>{} ", e.status())));
+        }
+    }
 }

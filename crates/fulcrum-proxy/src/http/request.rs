@@ -23,6 +23,7 @@ use super::headers;
 use super::pool;
 use super::tunnel;
 use crate::client_io::{ActiveRequest, ClientIo};
+use crate::log::http::{ConnLog, LogIo, TxnSlot};
 use crate::rules::http::{RequestFacts, RequestLine, Verdict};
 use crate::select::RequestKey;
 use crate::snapshot::{BackendRt, FrontendRt, ServerGuard};
@@ -36,6 +37,7 @@ pub async fn serve_client(
     peer: SocketAddr,
     local_port: u16,
 ) {
+    let conn_log = ConnLog::new(&fe, peer, stream.local_addr().ok());
     let io = ClientIo::new(stream);
     let direct = io.handle();
     let state = io.state().clone();
@@ -48,16 +50,23 @@ pub async fn serve_client(
     let counted = requests.clone();
     let svc_fe = fe.clone();
     let svc_state = state.clone();
+    let svc_log = conn_log.clone();
     let service = service_fn(move |req| {
         counted.set(counted.get() + 1);
         let active = ActiveRequest::new(svc_state.clone());
         let (worker, fe) = (worker.clone(), svc_fe.clone());
+        let mut txn = TxnSlot::begin(svc_log.as_ref(), &req);
         async move {
-            let resp = handle(worker, fe, peer, local_port, req).await;
-            resp.map(|r| r.map(|b| b.with_active(active)))
+            let resp = handle(worker, fe, peer, local_port, req, &mut txn).await;
+            resp.map(|r| {
+                let log = txn.into_body_log(r.status().as_u16());
+                r.map(|b| b.with_active(active).with_log(log))
+            })
         }
     });
-    let conn = builder.serve_connection(io, service).with_upgrades();
+    let conn = builder
+        .serve_connection(LogIo::new(io, conn_log.clone()), service)
+        .with_upgrades();
     tokio::pin!(conn);
     let result = match fe.timeouts.http_keep_alive {
         None => conn.await,
@@ -72,6 +81,9 @@ pub async fn serve_client(
                         let idle_until = state.last_activity() + keep_alive;
                         if requests.get() > 0 && state.is_idle() && idle_until <= now {
                             debug!(frontend = %fe.name, %peer, "keep-alive timeout");
+                            if let Some(l) = &conn_log {
+                                l.close(None, false);
+                            }
                             return;
                         }
                         deadline = if idle_until > now { idle_until } else { now + keep_alive };
@@ -80,15 +92,21 @@ pub async fn serve_client(
             }
         }
     };
-    if let Err(e) = result {
+    if let Err(e) = &result {
         // A head that did not arrive in time: HAProxy answers 408 on a new connection or a partly received
         // request, and closes silently an idle keep-alive connection.
-        if e.is_timeout() && (requests.get() == 0 || state.has_pending_input()) {
+        let answer = e.is_timeout() && (requests.get() == 0 || state.has_pending_input());
+        if answer {
             let _ = direct
                 .write_all_direct(&ProxyError::RequestTimeout.raw_response())
                 .await;
         }
+        if let Some(l) = &conn_log {
+            l.close(Some(e), answer);
+        }
         debug!(frontend = %fe.name, %peer, error = %e, "client connection ended with an error");
+    } else if let Some(l) = &conn_log {
+        l.close(None, false);
     }
 }
 
@@ -133,13 +151,17 @@ async fn handle(
     peer: SocketAddr,
     dst_port: u16,
     mut req: Request<Incoming>,
+    txn: &mut TxnSlot,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let src = peer.ip();
     // The frontend's http-request rules, then use_backend / default_backend, then the backend's rules.
     match fe.rules.apply_request(&mut req, src, dst_port) {
         Verdict::Continue => {}
-        Verdict::Respond(r) => return Ok(r),
-        Verdict::Tarpit(status) => return Ok(tarpit(&fe, None, status).await),
+        Verdict::Respond(r) => return Ok(rule_response(txn, r)),
+        Verdict::Tarpit(status) => {
+            txn.term(b"PT");
+            return Ok(tarpit(&fe, None, status).await);
+        }
     }
     let facts = RequestFacts {
         req: &req,
@@ -151,12 +173,17 @@ async fn handle(
         .pick_backend(&facts)
         .or_else(|| fe.default_backend.clone())
     else {
+        txn.term(b"SC");
         return Ok(error_for(&fe, None, 503));
     };
+    txn.backend(&be);
     match be.rules.apply_request(&mut req, src, dst_port) {
         Verdict::Continue => {}
-        Verdict::Respond(r) => return Ok(r),
-        Verdict::Tarpit(status) => return Ok(tarpit(&fe, Some(&be), status).await),
+        Verdict::Respond(r) => return Ok(rule_response(txn, r)),
+        Verdict::Tarpit(status) => {
+            txn.term(b"PT");
+            return Ok(tarpit(&fe, Some(&be), status).await);
+        }
     }
     let line =
         (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
@@ -165,9 +192,12 @@ async fn handle(
             src,
             dst_port,
         });
-    let mut resp = match forward(&worker, &fe, &be, peer, req).await {
+    let mut resp = match forward(&worker, &fe, &be, peer, req, txn).await {
         Ok(r) => r,
-        Err(e) => return Ok(error_for(&fe, Some(&be), e.status())),
+        Err(e) => {
+            txn.error_status(e.status());
+            return Ok(error_for(&fe, Some(&be), e.status()));
+        }
     };
     if let Some(line) = line {
         let denied = be
@@ -175,10 +205,22 @@ async fn handle(
             .apply_response(resp.headers_mut(), &line)
             .or_else(|| fe.rules.apply_response(resp.headers_mut(), &line));
         if let Some(status) = denied {
+            txn.term(b"PH");
             return Ok(error_for(&fe, Some(&be), status));
         }
     }
     Ok(resp)
+}
+
+/// A response made by an `http-request` rule: HAProxy logs `PR` for a denial, `LR` for a locally generated
+/// answer (`return`, `redirect`); the status tells them apart.
+fn rule_response(txn: &mut TxnSlot, r: Response<ProxyBody>) -> Response<ProxyBody> {
+    txn.term(if r.status().as_u16() >= 400 {
+        b"PR"
+    } else {
+        b"LR"
+    });
+    r
 }
 
 /// `http-request tarpit`: hold the request for `timeout tarpit` (else `timeout connect`), then answer.
@@ -196,6 +238,7 @@ async fn forward(
     be: &BackendRt,
     peer: SocketAddr,
     mut req: Request<Incoming>,
+    txn: &mut TxnSlot,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let mode = combined_mode(fe.conn_mode, be.conn_mode);
     let upgrade = headers::wants_upgrade(req.headers());
@@ -217,6 +260,7 @@ async fn forward(
                 .pick(be, &key, previous)
                 .ok_or(ProxyError::ServiceUnavailable)?,
         };
+        txn.server(&server);
         let guard = ServerGuard::new(server.clone());
         let pooled = if mode == HttpConnMode::KeepAlive {
             worker.pool.checkout(server.id)
@@ -234,11 +278,13 @@ async fn forward(
                     if failures > be.retries {
                         return Err(ProxyError::ServiceUnavailable);
                     }
+                    txn.retry();
                     previous = Some(server.index);
                     continue;
                 }
             },
         };
+        txn.connected();
         let sent = sender.try_send_request(req);
         let result = match be.timeouts.server {
             Some(t) => tokio::time::timeout(t, sent)
@@ -248,6 +294,7 @@ async fn forward(
         };
         match result {
             Ok(resp) => {
+                txn.response_head();
                 if mode == HttpConnMode::KeepAlive && client_upgrade.is_none() {
                     worker.pool.checkin(server.id, sender);
                 }
@@ -262,11 +309,13 @@ async fn forward(
                         if failures > be.retries {
                             return Err(ProxyError::ServiceUnavailable);
                         }
+                        txn.retry();
                     }
                     previous = Some(server.index);
                 }
                 None => {
                     debug!(server = %server.full_name, error = %e.error(), "invalid or aborted response");
+                    txn.term(if e.error().is_parse() { b"PH" } else { b"SH" });
                     return Err(ProxyError::BadGateway);
                 }
             },
@@ -290,6 +339,7 @@ async fn forward(
                 ProxyBody::fixed(bytes::Bytes::new()),
             ));
         }
+        txn.term(b"PH");
         return Err(ProxyError::BadGateway);
     }
     headers::strip_hop_by_hop(&mut parts.headers, false);

@@ -1,0 +1,589 @@
+//! Access logs compared with the real HAProxy: the same configuration and the same requests are run through
+//! `haproxy -db` and through fulcrum, each logging to its own UDP syslog socket, and the lines are compared field
+//! by field (values that legitimately differ — pid, dates, client ports, timer values — only by shape).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::*;
+use fulcrum_proxy::log::LogFormat;
+
+/// Collects the datagrams sent to a UDP socket.
+struct Syslog {
+    addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+    _thread: JoinHandle<()>,
+}
+
+impl Syslog {
+    fn start() -> Syslog {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let addr = sock.local_addr().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l = lines.clone();
+        let thread = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            // Bounded: a test never lasts this long.
+            let until = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < until && Arc::strong_count(&l) > 1 {
+                if let Ok(n) = sock.recv(&mut buf) {
+                    l.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+            }
+        });
+        Syslog {
+            addr,
+            lines,
+            _thread: thread,
+        }
+    }
+
+    /// Waits until `n` lines arrived (or 5 s passed), then a little more to catch extra ones.
+    fn wait(&self, n: usize) -> Vec<String> {
+        wait_until(Duration::from_secs(5), || {
+            self.lines.lock().unwrap().len() >= n
+        });
+        std::thread::sleep(Duration::from_millis(150));
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+/// A real haproxy, killed (by its pid) when dropped.
+struct Haproxy {
+    child: Child,
+    cfg: std::path::PathBuf,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.cfg);
+    }
+}
+
+/// Whether haproxy can be run; panics when it must (CI) and cannot.
+fn haproxy_present() -> bool {
+    match Command::new("haproxy").arg("-v").output() {
+        Ok(o) if o.status.success() => true,
+        r => {
+            assert!(
+                !peers_required(),
+                "haproxy is needed for the log comparisons: {r:?}"
+            );
+            eprintln!("haproxy missing: skipping the comparison with HAProxy");
+            false
+        }
+    }
+}
+
+fn start_haproxy(cfg: &str, addr: SocketAddr) -> Haproxy {
+    let path = std::env::temp_dir().join(format!(
+        "fulcrum-logtest-{}-{}.cfg",
+        std::process::id(),
+        addr.port()
+    ));
+    std::fs::write(&path, cfg).unwrap();
+    let child = Command::new("haproxy")
+        .arg("-f")
+        .arg(&path)
+        .arg("-db")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("haproxy starts");
+    let h = Haproxy { child, cfg: path };
+    assert!(
+        wait_until(Duration::from_secs(5), || TcpStream::connect(addr).is_ok()),
+        "haproxy does not listen on {addr}"
+    );
+    // The probe connection above logs nothing with dontlognull, and 'Connect from'/400 CR lines otherwise:
+    // every config here sets dontlognull on the probed frontend or the caller skips those lines.
+    h
+}
+
+/// Builds the config for `log_port`, runs `drive` against haproxy then fulcrum, and returns the syslog lines
+/// of each (`expect` lines awaited). `formats` gives fulcrum the `log-format` of named proxies (the config
+/// keyword is not parsed by fulcrum yet).
+fn run_both(
+    cfg: impl Fn(u16, u16) -> String,
+    formats: &[(&str, &str)],
+    expect: usize,
+    drive: impl Fn(SocketAddr),
+) -> Option<(Vec<String>, Vec<String>)> {
+    if !haproxy_present() {
+        return None;
+    }
+    let hap_log = Syslog::start();
+    let port = free_port();
+    let hap_cfg = cfg(port, hap_log.addr.port());
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let hap_lines = {
+        let _h = start_haproxy(&hap_cfg, addr);
+        let before = hap_log.lines.lock().unwrap().len();
+        hap_log.lines.lock().unwrap().clear();
+        let _ = before;
+        drive(addr);
+        hap_log.wait(expect)
+    };
+
+    let ful_log = Syslog::start();
+    let port = free_port();
+    let text = strip_log_format(&cfg(port, ful_log.addr.port()));
+    haproxy_accepts(&cfg(port, ful_log.addr.port()));
+    let config = fulcrum_config::haproxy::parse_str("test.cfg", &text)
+        .unwrap_or_else(|e| panic!("fulcrum rejects the test config:\n{e}\n{text}"));
+    let formats: Vec<(String, LogFormat)> = formats
+        .iter()
+        .map(|(n, f)| (n.to_string(), LogFormat::parse(f).unwrap()))
+        .collect();
+    let running = fulcrum_proxy::bind_with_log_formats(&config, &|name| {
+        formats
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, f)| f.clone())
+    })
+    .expect("binds")
+    .spawn()
+    .expect("starts");
+    let addr = running.local_addrs()[0].1;
+    drive(addr);
+    // Lines are emitted when connections end: wait for them before stopping the workers.
+    let ful_lines = ful_log.wait(expect);
+    running.stop();
+    Some((hap_lines, ful_lines))
+}
+
+/// fulcrum's parser does not know `log-format` yet: the tests hand it the format directly.
+fn strip_log_format(cfg: &str) -> String {
+    cfg.lines()
+        .filter(|l| !l.trim_start().starts_with("log-format"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// A syslog frame split into (PRI, header shape, message).
+fn split_rfc3164(frame: &str) -> (String, String) {
+    let frame = frame.strip_suffix('\n').expect("frames end with a newline");
+    let (head, msg) = frame.split_once("]: ").expect("rfc3164 header");
+    let pri = head[..head.find('>').unwrap() + 1].to_string();
+    // <134>Nov 24 21:49:47 TAG[PID
+    let rest = &head[pri.len()..];
+    assert!(
+        regex::Regex::new(r"^[A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d [a-z]+\[\d+$")
+            .unwrap()
+            .is_match(rest),
+        "bad rfc3164 header {head:?}"
+    );
+    (pri, msg.to_string())
+}
+
+/// The comparable fields of an httplog message.
+fn http_fields(msg: &str, compare_bytes: bool) -> Vec<String> {
+    let (head, request) = match msg.find('"') {
+        Some(i) => (&msg[..i], &msg[i..]),
+        None => (msg, ""),
+    };
+    let f: Vec<&str> = head.split_whitespace().collect();
+    assert_eq!(f.len(), 12, "httplog shape: {msg}");
+    let (ip, _port) = f[0].rsplit_once(':').unwrap();
+    assert!(
+        regex::Regex::new(r"^\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\]$")
+            .unwrap()
+            .is_match(f[1]),
+        "date {}",
+        f[1]
+    );
+    let timers: Vec<String> = f[4]
+        .split('/')
+        .map(|t| {
+            let v: i64 = t.parse().unwrap();
+            if v < 0 { "-1" } else { "n" }.to_string()
+        })
+        .collect();
+    assert_eq!(timers.len(), 5, "{msg}");
+    vec![
+        ip.to_string(),
+        f[2].to_string(),
+        f[3].to_string(),
+        timers.join("/"),
+        f[5].to_string(),
+        if compare_bytes {
+            f[6].to_string()
+        } else {
+            "B".into()
+        },
+        f[7].to_string(),
+        f[8].to_string(),
+        f[9].to_string(),
+        f[10].to_string(),
+        f[11].to_string(),
+        request.to_string(),
+    ]
+}
+
+fn http_cfg(extra_global: &str, body: &str) -> impl Fn(u16, u16) -> String {
+    let (g, b) = (extra_global.to_string(), body.to_string());
+    move |port, log| {
+        format!(
+            "global
+    nbthread 1
+    log 127.0.0.1:{log} local0
+{g}
+defaults
+    mode http
+    log global
+    option httplog
+    option dontlognull
+    retries 0
+    timeout connect 1s
+    timeout client 5s
+    timeout server 1s
+    timeout http-request 700ms
+
+listen app
+    bind 127.0.0.1:{port}
+{}",
+            b.replace("PORT", &port.to_string())
+        )
+    }
+}
+
+fn both_messages(hap: &[String], ful: &[String]) -> Vec<(String, String)> {
+    assert_eq!(
+        hap.len(),
+        ful.len(),
+        "line counts differ:\nhaproxy: {hap:#?}\nfulcrum: {ful:#?}"
+    );
+    hap.iter()
+        .zip(ful)
+        .map(|(h, f)| {
+            let (hp, hm) = split_rfc3164(h);
+            let (fp, fm) = split_rfc3164(f);
+            assert_eq!(hp, fp, "PRI differs:\n{h}\n{f}");
+            assert!(f.contains(" fulcrum["), "fulcrum's tag: {f}");
+            (hm, fm)
+        })
+        .collect()
+}
+
+fn send_raw(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// `%B` of an httplog message.
+fn bytes_of(msg: &str) -> usize {
+    msg.split_whitespace().nth(6).unwrap().parse().unwrap()
+}
+
+#[test]
+fn httplog_normal_404_and_keepalive_match_haproxy() {
+    let o = origins(1);
+    let cfg = http_cfg("", &server_lines(&o, ""));
+    let sizes = Mutex::new(Vec::new());
+    let Some((hap, ful)) = run_both(cfg, &[], 4, |addr| {
+        let r = send_raw(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        assert!(r.starts_with(b"HTTP/1.1 200"));
+        let r404 = send_raw(
+            addr,
+            b"GET /status/404 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        assert!(r404.starts_with(b"HTTP/1.1 404"));
+        sizes.lock().unwrap().push((r.len(), r404.len()));
+        let mut c = Client::connect(addr);
+        assert_eq!(c.get("/a?b=c").status, 200);
+        assert_eq!(c.get("/status/204").status, 204);
+    }) else {
+        return;
+    };
+    let msgs = both_messages(&hap, &ful);
+    for (h, f) in &msgs {
+        assert_eq!(http_fields(h, false), http_fields(f, false), "\n{h}\n{f}");
+        assert!(h.contains(" ---- "), "{h}");
+    }
+    // fulcrum's %B is the exact count of bytes the client received. HAProxy 2.6 logs the size of the response
+    // as it came from the server, minus one, without the `connection: close` it adds: a little less.
+    let (ok, not_found) = sizes.lock().unwrap()[1];
+    assert_eq!(bytes_of(&msgs[0].1), ok);
+    assert_eq!(bytes_of(&msgs[1].1), not_found);
+    for (i, wire) in [(0, ok), (1, not_found)] {
+        let h = bytes_of(&msgs[i].0);
+        assert!(h < wire && h + 21 > wire, "{h} vs {wire}");
+    }
+}
+
+#[test]
+fn httplog_errors_match_haproxy() {
+    let o = origins(1);
+    let dead = free_port();
+    let body = format!(
+        "    use_backend down if {{ path /down }}
+    use_backend maint if {{ path /maint }}
+    http-request deny if {{ path /deny }}
+{}
+backend down
+    server s9 127.0.0.1:{dead}
+backend maint
+    server s8 127.0.0.1:{dead} disabled
+",
+        server_lines(&o, "")
+    );
+    let cfg = http_cfg("", &body);
+    let Some((hap, ful)) = run_both(cfg, &[], 5, |addr| {
+        assert_eq!(get(addr, "/down").status, 503);
+        assert_eq!(get(addr, "/maint").status, 503);
+        assert_eq!(get(addr, "/sleep/1500").status, 504);
+        assert_eq!(get(addr, "/deny").status, 403);
+        let r = send_raw(addr, b"GARBAGE\r\n\r\n");
+        assert!(r.starts_with(b"HTTP/1.1 400"), "{r:?}");
+    }) else {
+        return;
+    };
+    let msgs = both_messages(&hap, &ful);
+    let expected = [
+        ("app down/s9 ", "SC--"),
+        ("app maint/<NOSRV> ", "SC--"),
+        ("app app/s1 ", "sH--"),
+        ("app app/<NOSRV> ", "PR--"),
+        ("app app/<NOSRV> ", "PR--"),
+    ];
+    for ((h, f), (names, term)) in msgs.iter().zip(expected) {
+        // Error pages are the proxy's own and HAProxy counts bytes its way: sizes are not compared.
+        assert_eq!(http_fields(h, false), http_fields(f, false), "\n{h}\n{f}");
+        assert!(h.contains(names) && h.contains(term), "{h}");
+    }
+    assert!(
+        msgs[4]
+            .1
+            .ends_with("400 0 - - PR-- 1/1/0/0/0 0/0 \"<BADREQ>\""),
+        "{}",
+        msgs[4].1
+    );
+}
+
+#[test]
+fn request_timeout_and_dontlognull_match_haproxy() {
+    let o = origins(1);
+    let cfg = http_cfg("", &server_lines(&o, ""));
+    let Some((hap, ful)) = run_both(cfg, &[], 2, |addr| {
+        // Nothing sent: no line with dontlognull (and none for the 408 either).
+        drop(TcpStream::connect(addr).unwrap());
+        let r = send_raw(addr, b"");
+        assert!(r.is_empty() || r.starts_with(b"HTTP/1.1 408"));
+        // A partial head that times out: 408, cR.
+        let r = send_raw(addr, b"GET / HTTP/1.1\r\n");
+        assert!(r.starts_with(b"HTTP/1.1 408"), "{r:?}");
+        assert_eq!(get(addr, "/").status, 200);
+    }) else {
+        return;
+    };
+    let msgs = both_messages(&hap, &ful);
+    for (h, f) in &msgs {
+        assert_eq!(http_fields(h, false), http_fields(f, false), "\n{h}\n{f}");
+    }
+    assert!(msgs[0].1.contains(" 408 0 - - cR-- "), "{}", msgs[0].1);
+}
+
+#[test]
+fn tcplog_matches_haproxy() {
+    let o = origins(1);
+    let cfg = move |port: u16, log: u16| {
+        format!(
+            "global
+    nbthread 1
+    log 127.0.0.1:{log} local0
+
+defaults
+    mode tcp
+    log global
+    option tcplog
+    option dontlognull
+    retries 0
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen app
+    bind 127.0.0.1:{port}
+    server s1 {}
+",
+            o[0].addr()
+        )
+    };
+    let Some((hap, ful)) = run_both(cfg, &[], 1, |addr| {
+        // Nothing sent: not logged (dontlognull).
+        drop(TcpStream::connect(addr).unwrap());
+        let r = send_raw(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        );
+        assert!(r.starts_with(b"HTTP/1.1 200"));
+    }) else {
+        return;
+    };
+    for (h, f) in both_messages(&hap, &ful) {
+        let shape = |m: &str| {
+            let f: Vec<String> = m.split(' ').map(str::to_string).collect();
+            assert_eq!(f.len(), 9, "tcplog shape: {m}");
+            assert!(f[5].parse::<u64>().unwrap() > 100, "{m}");
+            let timers: Vec<&str> = f[4]
+                .split('/')
+                .map(|t| if t.starts_with('-') { "-1" } else { "n" })
+                .collect();
+            vec![
+                f[0].rsplit_once(':').unwrap().0.to_string(),
+                f[2].clone(),
+                f[3].clone(),
+                timers.join("/"),
+                f[6].clone(),
+                f[7].clone(),
+                f[8].clone(),
+            ]
+        };
+        assert_eq!(shape(&h), shape(&f), "\n{h}\n{f}");
+        assert!(h.contains(" -- "), "{h}");
+    }
+}
+
+#[test]
+fn log_format_matches_haproxy() {
+    let o = origins(1);
+    const FMT: &str = "%ci|%fi|%si:%sp|%f|%b|%s|%ST|%ts|%tsc|%HM|%HU|%HP|%HQ|%HV|%{+Q}r|%{+Q}b|%ID|%rc  %hr %hs end%%";
+    let cfg = http_cfg(
+        "",
+        &format!("    log-format \"{FMT}\"\n{}", server_lines(&o, "")),
+    );
+    let Some((hap, ful)) = run_both(cfg, &[("app", FMT)], 2, |addr| {
+        assert_eq!(get(addr, "/p/q?x=1&y=%22").status, 200);
+        assert_eq!(get(addr, "/status/404").status, 404);
+    }) else {
+        return;
+    };
+    for (h, f) in both_messages(&hap, &ful) {
+        assert_eq!(h, f);
+    }
+}
+
+#[test]
+fn rfc5424_framing_matches_haproxy() {
+    let o = origins(1);
+    let cfg = move |port: u16, log: u16| {
+        format!(
+            "global
+    nbthread 1
+    log 127.0.0.1:{log} format rfc5424 local3 info
+
+defaults
+    mode http
+    log global
+    option httplog
+    option dontlognull
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen app
+    bind 127.0.0.1:{port}
+{}",
+            server_lines(&o, "")
+        )
+    };
+    let Some((hap, ful)) = run_both(cfg, &[], 1, |addr| {
+        assert_eq!(get(addr, "/").status, 200);
+    }) else {
+        return;
+    };
+    assert_eq!(hap.len(), 1, "{hap:?}");
+    assert_eq!(ful.len(), 1, "{ful:?}");
+    let re = regex::Regex::new(
+        r#"^<(\d+)>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d - ([a-z]+) \d+ - - (\S+) \[[^\]]+\] (.*)\n$"#,
+    )
+    .unwrap();
+    let h = re.captures(&hap[0]).unwrap_or_else(|| panic!("{}", hap[0]));
+    let f = re.captures(&ful[0]).unwrap_or_else(|| panic!("{}", ful[0]));
+    assert_eq!(&h[1], "158");
+    assert_eq!(&f[1], "158");
+    assert_eq!(&h[2], "haproxy");
+    assert_eq!(&f[2], "fulcrum");
+    assert_eq!(
+        h[3].rsplit_once(':').unwrap().0,
+        f[3].rsplit_once(':').unwrap().0
+    );
+    let tail = |s: &str| {
+        let (_, after) = s.split_once(' ').unwrap();
+        after.split(' ').skip(2).collect::<Vec<_>>().join(" ")
+    };
+    let strip_bytes = |s: String| {
+        let mut w: Vec<&str> = s.split(' ').collect();
+        w[1] = "B";
+        w.join(" ")
+    };
+    assert_eq!(
+        strip_bytes(tail(&h[4])),
+        strip_bytes(tail(&f[4])),
+        "\n{}\n{}",
+        &h[4],
+        &f[4]
+    );
+}
+
+#[test]
+fn connect_line_without_httplog() {
+    let o = origins(1);
+    let cfg = move |port: u16, log: u16| {
+        format!(
+            "global
+    nbthread 1
+    log 127.0.0.1:{log} local0
+
+defaults
+    mode tcp
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen plain
+    bind 127.0.0.1:{port}
+{}",
+            server_lines(&o, "")
+        )
+    };
+    // The readiness probe on haproxy logs one line too: count it on both sides.
+    let Some((hap, ful)) = run_both(cfg, &[], 1, |addr| {
+        let r = send_raw(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        );
+        assert!(r.starts_with(b"HTTP/1.1 200"));
+    }) else {
+        return;
+    };
+    let re =
+        regex::Regex::new(r"^Connect from 127\.0\.0\.1:\d+ to 127\.0\.0\.1:\d+ \(plain/TCP\)$")
+            .unwrap();
+    for l in hap.iter().chain(&ful) {
+        let (_, msg) = split_rfc3164(l);
+        assert!(re.is_match(&msg), "{l}");
+    }
+    assert!(!ful.is_empty() && !hap.is_empty());
+}
