@@ -129,15 +129,7 @@ pub struct Bound {
 
 /// Opens every listening socket of `config` (one per worker thread and address).
 pub fn bind(config: &Config) -> Result<Bound, StartError> {
-    bind_with_log_formats(config, &|_| None)
-}
-
-/// [`bind`], with a compiled `log-format` for the frontends `log_format` returns one for (by proxy name).
-pub fn bind_with_log_formats(
-    config: &Config,
-    log_format: &dyn Fn(&str) -> Option<log::LogFormat>,
-) -> Result<Bound, StartError> {
-    let snapshot = Arc::new(Snapshot::build_with_log_formats(config, log_format)?);
+    let snapshot = Arc::new(Snapshot::build(config)?);
     let threads = thread_count(config);
     let limits = worker::Limits {
         global: snapshot
@@ -215,6 +207,14 @@ impl Bound {
             logger,
         })
     }
+}
+
+/// Checks what only the proxy can check (rules compiled, `log-format` strings), without binding anything:
+/// `fulcrum proxy -c` runs it after the configuration parsed.
+pub fn check(config: &Config) -> Result<(), StartError> {
+    Snapshot::build(config)
+        .map(|_| ())
+        .map_err(StartError::from)
 }
 
 /// Binds every listener and starts the workers and the health checker.

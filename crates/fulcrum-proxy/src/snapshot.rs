@@ -199,17 +199,22 @@ fn forwardfor(p: &Proxy) -> Option<(ForwardFor, HeaderName)> {
     Some((ff, name))
 }
 
-impl Snapshot {
-    /// Builds the runtime view of a validated configuration.
-    pub fn build(config: &Config) -> Result<Snapshot, RulesError> {
-        Snapshot::build_with_log_formats(config, &|_| None)
-    }
+/// Compiles a proxy's `log-format`, for its mode; errors name the line.
+fn compile_log_format(p: &Proxy) -> Result<Option<crate::log::LogFormat>, RulesError> {
+    let Some(line) = &p.log_format else {
+        return Ok(None);
+    };
+    crate::log::LogFormat::parse_for_mode(&line.format, p.mode == Mode::Http)
+        .map(Some)
+        .map_err(|e| RulesError::LogFormat {
+            location: line.location.to_string(),
+            message: e.to_string(),
+        })
+}
 
-    /// Builds the runtime view, with a `log-format` for the frontends `log_format` names (by proxy name).
-    pub fn build_with_log_formats(
-        config: &Config,
-        log_format: &dyn Fn(&str) -> Option<crate::log::LogFormat>,
-    ) -> Result<Snapshot, RulesError> {
+impl Snapshot {
+    /// Builds the runtime view of a validated configuration: compiles ACLs, rules and `log-format` strings.
+    pub fn build(config: &Config) -> Result<Snapshot, RulesError> {
         let mut backends = Vec::new();
         let mut servers = Vec::new();
         for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
@@ -272,7 +277,7 @@ impl Snapshot {
                 forwardfor: forwardfor(p),
                 maxconn: p.maxconn,
                 rules: ProxyRules::compile(&p.rules, true, &find)?,
-                log: logging.frontend_with_format(p, log_format(&p.name)),
+                log: logging.frontend_with_format(p, compile_log_format(p)?),
                 cur: AtomicU32::new(0),
                 actconn: actconn.clone(),
             }));

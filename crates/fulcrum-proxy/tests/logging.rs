@@ -12,7 +12,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fulcrum_proxy::log::LogFormat;
 
 /// Collects the datagrams sent to a UDP socket.
 struct Syslog {
@@ -114,11 +113,9 @@ fn start_haproxy(cfg: &str, addr: SocketAddr) -> Haproxy {
 }
 
 /// Builds the config for `log_port`, runs `drive` against haproxy then fulcrum, and returns the syslog lines
-/// of each (`expect` lines awaited). `formats` gives fulcrum the `log-format` of named proxies (the config
-/// keyword is not parsed by fulcrum yet).
+/// of each (`expect` lines awaited).
 fn run_both(
     cfg: impl Fn(u16, u16) -> String,
-    formats: &[(&str, &str)],
     expect: usize,
     drive: impl Fn(SocketAddr),
 ) -> Option<(Vec<String>, Vec<String>)> {
@@ -140,37 +137,20 @@ fn run_both(
 
     let ful_log = Syslog::start();
     let port = free_port();
-    let text = strip_log_format(&cfg(port, ful_log.addr.port()));
-    haproxy_accepts(&cfg(port, ful_log.addr.port()));
+    let text = cfg(port, ful_log.addr.port());
+    haproxy_accepts(&text);
     let config = fulcrum_config::haproxy::parse_str("test.cfg", &text)
         .unwrap_or_else(|e| panic!("fulcrum rejects the test config:\n{e}\n{text}"));
-    let formats: Vec<(String, LogFormat)> = formats
-        .iter()
-        .map(|(n, f)| (n.to_string(), LogFormat::parse(f).unwrap()))
-        .collect();
-    let running = fulcrum_proxy::bind_with_log_formats(&config, &|name| {
-        formats
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, f)| f.clone())
-    })
-    .expect("binds")
-    .spawn()
-    .expect("starts");
+    let running = fulcrum_proxy::bind(&config)
+        .expect("binds")
+        .spawn()
+        .expect("starts");
     let addr = running.local_addrs()[0].1;
     drive(addr);
     // Lines are emitted when connections end: wait for them before stopping the workers.
     let ful_lines = ful_log.wait(expect);
     running.stop();
     Some((hap_lines, ful_lines))
-}
-
-/// fulcrum's parser does not know `log-format` yet: the tests hand it the format directly.
-fn strip_log_format(cfg: &str) -> String {
-    cfg.lines()
-        .filter(|l| !l.trim_start().starts_with("log-format"))
-        .map(|l| format!("{l}\n"))
-        .collect()
 }
 
 /// A syslog frame split into (PRI, header shape, message).
@@ -297,7 +277,7 @@ fn httplog_normal_404_and_keepalive_match_haproxy() {
     let o = origins(1);
     let cfg = http_cfg("", &server_lines(&o, ""));
     let sizes = Mutex::new(Vec::new());
-    let Some((hap, ful)) = run_both(cfg, &[], 4, |addr| {
+    let Some((hap, ful)) = run_both(cfg, 4, |addr| {
         let r = send_raw(
             addr,
             b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -348,7 +328,7 @@ backend maint
         server_lines(&o, "")
     );
     let cfg = http_cfg("", &body);
-    let Some((hap, ful)) = run_both(cfg, &[], 5, |addr| {
+    let Some((hap, ful)) = run_both(cfg, 5, |addr| {
         assert_eq!(get(addr, "/down").status, 503);
         assert_eq!(get(addr, "/maint").status, 503);
         assert_eq!(get(addr, "/sleep/1500").status, 504);
@@ -384,7 +364,7 @@ backend maint
 fn request_timeout_and_dontlognull_match_haproxy() {
     let o = origins(1);
     let cfg = http_cfg("", &server_lines(&o, ""));
-    let Some((hap, ful)) = run_both(cfg, &[], 2, |addr| {
+    let Some((hap, ful)) = run_both(cfg, 2, |addr| {
         // Nothing sent: no line with dontlognull (and none for the 408 either).
         drop(TcpStream::connect(addr).unwrap());
         let r = send_raw(addr, b"");
@@ -429,7 +409,7 @@ listen app
             o[0].addr()
         )
     };
-    let Some((hap, ful)) = run_both(cfg, &[], 1, |addr| {
+    let Some((hap, ful)) = run_both(cfg, 1, |addr| {
         // Nothing sent: not logged (dontlognull).
         drop(TcpStream::connect(addr).unwrap());
         let r = send_raw(
@@ -472,7 +452,7 @@ fn log_format_matches_haproxy() {
         "",
         &format!("    log-format \"{FMT}\"\n{}", server_lines(&o, "")),
     );
-    let Some((hap, ful)) = run_both(cfg, &[("app", FMT)], 2, |addr| {
+    let Some((hap, ful)) = run_both(cfg, 2, |addr| {
         assert_eq!(get(addr, "/p/q?x=1&y=%22").status, 200);
         assert_eq!(get(addr, "/status/404").status, 404);
     }) else {
@@ -507,7 +487,7 @@ listen app
             server_lines(&o, "")
         )
     };
-    let Some((hap, ful)) = run_both(cfg, &[], 1, |addr| {
+    let Some((hap, ful)) = run_both(cfg, 1, |addr| {
         assert_eq!(get(addr, "/").status, 200);
     }) else {
         return;
@@ -569,7 +549,7 @@ listen plain
         )
     };
     // The readiness probe on haproxy logs one line too: count it on both sides.
-    let Some((hap, ful)) = run_both(cfg, &[], 1, |addr| {
+    let Some((hap, ful)) = run_both(cfg, 1, |addr| {
         let r = send_raw(
             addr,
             b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",

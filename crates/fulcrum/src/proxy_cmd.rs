@@ -133,6 +133,12 @@ pub fn main(args: Vec<OsString>) -> u8 {
         }
     };
     if opts.check {
+        // What only the proxy can check: rules and log-format strings compile.
+        if let Err(e) = fulcrum_proxy::check(&config) {
+            eprintln!("{e}");
+            eprintln!("[ALERT] Fatal errors found in configuration.");
+            return 1;
+        }
         if !opts.quiet {
             println!("Configuration file is valid");
         }

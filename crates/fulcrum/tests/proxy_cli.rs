@@ -160,3 +160,23 @@ fn runs_with_a_pidfile_and_stops_on_sigterm() {
     assert!(status.success(), "{status:?}");
     let _ = std::fs::remove_dir_all(d);
 }
+
+#[test]
+fn check_mode_compiles_log_formats() {
+    let d = tempdir("logfmt");
+    let f = d.join("logfmt.cfg");
+    let text = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nfrontend fe\n    bind 127.0.0.1:8080\n    log-format \"%ci [%tr] %nosuchvar\"\n    default_backend be\nbackend be\n    server s1 127.0.0.1:8081\n";
+    std::fs::write(&f, text).unwrap();
+    let (code, _, err) = check(&[&f]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("{}:8", f.display())) && err.contains("nosuchvar"),
+        "{err}"
+    );
+    // The same line with a valid format passes.
+    std::fs::write(&f, text.replace(" %nosuchvar", " %ST %B")).unwrap();
+    let (code, out, err) = check(&[&f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Configuration file is valid"));
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -137,7 +137,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "id",
     "ignore-persist",
     "load-server-state-from-file",
-    "log-format",
     "log-format-sd",
     "log-tag",
     "max-keep-alive-queue",

@@ -377,6 +377,18 @@ pub struct Proxy {
     pub logs: Vec<LogTarget>,
     /// ACLs, `use_backend`, `http-request`, `http-response`, `tcp-request connection`, `errorfile`.
     pub rules: Rules,
+    /// `log-format STRING` (inherited from defaults); compiled and checked by the proxy when the configuration is
+    /// applied or checked with `-c`.
+    pub log_format: Option<LogFormatLine>,
+}
+
+/// A `log-format` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFormatLine {
+    /// The format, its words joined by single spaces as HAProxy does.
+    pub format: String,
+    /// Where the line was.
+    pub location: Location,
 }
 
 /// What an ACL looks at in a request or connection (the part of `acl NAME FETCH ...` before the flags).

@@ -8,8 +8,8 @@ use super::common::{Line, Sink};
 use super::known;
 use super::log;
 use super::model::{
-    Balance, Bind, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect, LogTarget, Mode,
-    Timeouts,
+    Balance, Bind, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect, LogFormatLine,
+    LogTarget, Mode, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
@@ -50,6 +50,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("tcp-request", F | L | B),
     ("redirect", F | L | B),
     ("errorfile", ALL),
+    ("log-format", FE),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections and applies them from named
@@ -169,6 +170,8 @@ pub struct Settings {
     pub default_server: ServerOpts,
     /// `errorfile CODE FILE` pages (code, raw contents)
     pub errorfiles: Vec<(u16, Vec<u8>)>,
+    /// `log-format`
+    pub log_format: Option<LogFormatLine>,
 }
 
 impl Default for Settings {
@@ -194,6 +197,7 @@ impl Default for Settings {
             logs: Vec::new(),
             default_server: ServerOpts::default(),
             errorfiles: Vec::new(),
+            log_format: None,
         }
     }
 }
@@ -326,6 +330,16 @@ pub fn apply(
                 if let Some(n) = sink.uint(loc, kw, arg, 0, u64::from(u32::MAX)) {
                     s.maxconn = Some(n as u32);
                 }
+            }
+        }
+        "log-format" => {
+            if line.words.len() < 2 {
+                sink.error(loc, kw, "expects a format string");
+            } else {
+                s.log_format = Some(LogFormatLine {
+                    format: line.words[1..].join(" "),
+                    location: loc.clone(),
+                });
             }
         }
         "retries" => {

@@ -240,5 +240,6 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         log_global: s.log_global,
         logs: s.logs,
         rules,
+        log_format: s.log_format,
     }
 }

@@ -42,6 +42,14 @@ pub enum RulesError {
         /// the regex error
         source: regex::Error,
     },
+    /// A `log-format` string that does not compile.
+    #[error("{location}: 'log-format': {message}")]
+    LogFormat {
+        /// where
+        location: String,
+        /// what is wrong
+        message: String,
+    },
     /// An errorfile that is not an HTTP response.
     #[error("errorfile for status {0} is not a valid HTTP response")]
     ErrorFile(u16),
