@@ -10,6 +10,7 @@ pub mod http;
 pub mod listener;
 pub mod log;
 pub mod origin;
+pub mod queue;
 pub mod rules;
 pub mod select;
 pub mod snapshot;

@@ -14,6 +14,7 @@ use fulcrum_config::haproxy::{
     Balance, Config, ForwardFor, HashType, HttpConnMode, Mode, Proxy, ProxyKind, Server, Timeouts,
 };
 
+use crate::queue::Queue;
 use crate::rules::http::{ProxyRules, RulesError};
 use crate::select::Farm;
 
@@ -91,6 +92,8 @@ impl FrontendRt {
 pub struct BackendRt {
     /// Index in [`Snapshot::backends`].
     pub id: usize,
+    /// Requests waiting for a server slot (`maxconn`).
+    pub queue: Arc<Queue>,
     /// Section name.
     pub name: String,
     /// tcp or http.
@@ -160,6 +163,9 @@ pub struct ServerRt {
     pub cur: AtomicU32,
     /// Total sessions handled.
     pub total: AtomicU64,
+    /// `slowstart`: when the current ramp began (microseconds since a process-wide epoch, plus one), 0 when
+    /// the server is not ramping up.
+    ramp_since: AtomicU64,
 }
 
 impl ServerRt {
@@ -172,23 +178,75 @@ impl ServerRt {
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::Release);
     }
+
+    /// A monotonic clock in microseconds, shared by every server of the process.
+    fn clock(now: std::time::Instant) -> u64 {
+        static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+        u64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Starts the `slowstart` ramp at `now` (the server just came back UP); returns the ramp's stamp, or
+    /// `None` when the server has no `slowstart`.
+    pub fn begin_slowstart(&self, now: std::time::Instant) -> Option<u64> {
+        self.config.slowstart?;
+        let stamp = Self::clock(now) + 1;
+        self.ramp_since.store(stamp, Ordering::Release);
+        Some(stamp)
+    }
+
+    /// Ends the ramp: any ramp (`None`), or only the one `begin_slowstart` stamped `stamp`.
+    pub fn end_slowstart(&self, stamp: Option<u64>) {
+        match stamp {
+            None => self.ramp_since.store(0, Ordering::Release),
+            Some(s) => {
+                let _ = self
+                    .ramp_since
+                    .compare_exchange(s, 0, Ordering::AcqRel, Ordering::Acquire);
+            }
+        }
+    }
+
+    /// The stamp of the ramp in progress (0: none).
+    pub fn slowstart_stamp(&self) -> u64 {
+        self.ramp_since.load(Ordering::Acquire)
+    }
+
+    /// While ramping up at `now`: (time since the server came back, the `slowstart` period); `None` once the
+    /// period is over or when there is no ramp.
+    pub fn slowstart_progress(&self, now: std::time::Instant) -> Option<(Duration, Duration)> {
+        let period = self.config.slowstart?;
+        let since = self.slowstart_stamp().checked_sub(1)?;
+        let elapsed = Duration::from_micros(Self::clock(now).saturating_sub(since));
+        (elapsed < period).then_some((elapsed, period))
+    }
 }
 
-/// Counts a request or connection on a server for as long as it lives (leastconn reads these counts).
-pub struct ServerGuard(pub Arc<ServerRt>);
+/// Counts a request or connection on a server for as long as it lives (leastconn reads these counts); a server
+/// with `maxconn` also wakes a queued request when the slot is released.
+pub struct ServerGuard(pub Arc<ServerRt>, Option<Arc<Queue>>);
 
 impl ServerGuard {
-    /// Starts counting on `server`.
+    /// Starts counting on `server` (no `maxconn` to respect).
     pub fn new(server: Arc<ServerRt>) -> Self {
         server.cur.fetch_add(1, Ordering::Relaxed);
         server.total.fetch_add(1, Ordering::Relaxed);
-        ServerGuard(server)
+        ServerGuard(server, None)
+    }
+
+    /// A guard for a slot already counted in `server.cur` by [`crate::queue::try_take`].
+    pub fn counted(server: Arc<ServerRt>, queue: Arc<Queue>) -> Self {
+        server.total.fetch_add(1, Ordering::Relaxed);
+        ServerGuard(server, Some(queue))
     }
 }
 
 impl Drop for ServerGuard {
     fn drop(&mut self) {
-        self.0.cur.fetch_sub(1, Ordering::Relaxed);
+        self.0.cur.fetch_sub(1, Ordering::AcqRel);
+        if let Some(q) = &self.1 {
+            q.release();
+        }
     }
 }
 
@@ -229,6 +287,7 @@ impl Snapshot {
                     up: AtomicBool::new(!s.disabled),
                     cur: AtomicU32::new(0),
                     total: AtomicU64::new(0),
+                    ramp_since: AtomicU64::new(0),
                 });
                 servers.push(srv.clone());
                 list.push(srv);
@@ -250,6 +309,7 @@ impl Snapshot {
                 config: p.clone(),
                 rules: ProxyRules::compile(&p.rules, p.kind == ProxyKind::Backend, &|_| None)?,
                 cur: AtomicU32::new(0),
+                queue: Arc::new(Queue::new(p.servers.iter().map(|s| s.maxqueue))),
             };
             be.farm = ArcSwap::from_pointee(Farm::build(&be));
             backends.push(Arc::new(be));

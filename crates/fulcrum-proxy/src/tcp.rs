@@ -16,9 +16,10 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use crate::log::tcp::TcpLog;
+use crate::queue;
 use crate::rules::http::ConnFacts;
 use crate::select::RequestKey;
-use crate::snapshot::{FrontendRt, ServerGuard};
+use crate::snapshot::FrontendRt;
 use crate::worker::Worker;
 
 /// Serves one tcp-mode client connection.
@@ -52,23 +53,18 @@ pub async fn serve_client(
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
     let (mut server, _guard) = loop {
-        let server = match previous {
-            Some(index) if !be.redispatch => be.servers[index].clone(),
-            _ => match worker.pick(&be, &key, previous) {
-                Some(s) => s,
-                None => {
-                    if let Some(mut l) = log {
-                        l.term(b"SC");
-                        l.end(0, 0);
-                    }
-                    return;
-                }
-            },
+        // Retries stay on the same server unless `option redispatch` allows another one.
+        let same = previous.filter(|_| !be.redispatch).map(|i| &be.servers[i]);
+        let Ok((server, guard)) = queue::acquire(&worker, &be, &key, previous, same).await else {
+            if let Some(mut l) = log {
+                l.term(b"SC");
+                l.end(0, 0);
+            }
+            return;
         };
         if let Some(l) = &mut log {
             l.server(&server);
         }
-        let guard = ServerGuard::new(server.clone());
         let connect = TcpStream::connect(server.addr);
         let result = match be.timeouts.connect {
             Some(t) => tokio::time::timeout(t, connect)

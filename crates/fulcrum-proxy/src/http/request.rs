@@ -24,9 +24,10 @@ use super::pool;
 use super::tunnel;
 use crate::client_io::{ActiveRequest, ClientIo};
 use crate::log::http::{ConnLog, LogIo, TxnSlot};
+use crate::queue;
 use crate::rules::http::{RequestFacts, RequestLine, Verdict};
 use crate::select::RequestKey;
-use crate::snapshot::{BackendRt, FrontendRt, ServerGuard};
+use crate::snapshot::{BackendRt, FrontendRt};
 use crate::worker::Worker;
 
 /// Serves one client connection until it closes.
@@ -253,15 +254,12 @@ async fn forward(
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
     let (resp, guard) = loop {
-        let server = match previous {
-            // Retries stay on the same server unless `option redispatch` allows another one.
-            Some(index) if !be.redispatch => be.servers[index].clone(),
-            _ => worker
-                .pick(be, &key, previous)
-                .ok_or(ProxyError::ServiceUnavailable)?,
-        };
+        // Retries stay on the same server unless `option redispatch` allows another one.
+        let same = previous.filter(|_| !be.redispatch).map(|i| &be.servers[i]);
+        let (server, guard) = queue::acquire(worker, be, &key, previous, same)
+            .await
+            .map_err(|_| ProxyError::ServiceUnavailable)?;
         txn.server(&server);
-        let guard = ServerGuard::new(server.clone());
         let pooled = if mode == HttpConnMode::KeepAlive {
             worker.pool.checkout(server.id)
         } else {

@@ -1,0 +1,113 @@
+//! Server maxconn, the backend queue, maxqueue and timeout queue through a real proxy.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn listen(extra: &str, servers: &str) -> Proxy {
+    let cfg = format!(
+        "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{}
+{extra}
+{servers}",
+        free_port()
+    );
+    start_proxy(&cfg)
+}
+
+fn concurrent(
+    p: &Proxy,
+    paths: &[&'static str],
+    stagger: Duration,
+) -> Vec<(u16, Duration, String)> {
+    let addr = p.addr;
+    let start = Instant::now();
+    let handles: Vec<_> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let path = *path;
+            std::thread::spawn(move || {
+                std::thread::sleep(stagger * i as u32);
+                let r = get(addr, path);
+                (r.status, start.elapsed(), served_by(&r))
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn maxconn_queues_requests_instead_of_exceeding_it() {
+    let o = origins(1);
+    let p = listen("    timeout queue 5s", &server_lines(&o, "maxconn 1"));
+    let results = concurrent(
+        &p,
+        &["/sleep/300", "/sleep/300", "/sleep/300"],
+        Duration::from_millis(20),
+    );
+    assert!(results.iter().all(|r| r.0 == 200), "{results:?}");
+    // One at a time: the last one finishes after three sleeps.
+    let last = results.iter().map(|r| r.1).max().unwrap();
+    assert!(
+        last >= Duration::from_millis(850),
+        "requests overlapped: {results:?}"
+    );
+}
+
+#[test]
+fn queue_timeout_answers_503() {
+    let o = origins(1);
+    let p = listen("    timeout queue 200ms", &server_lines(&o, "maxconn 1"));
+    let results = concurrent(
+        &p,
+        &["/sleep/1000", "/sleep/10"],
+        Duration::from_millis(100),
+    );
+    assert_eq!(results[0].0, 200, "{results:?}");
+    assert_eq!(results[1].0, 503, "{results:?}");
+    // Answered when the queue timeout expired, long before the slot was released.
+    assert!(results[1].1 < Duration::from_millis(800), "{results:?}");
+}
+
+#[test]
+fn full_queue_answers_503_at_once() {
+    let o = origins(1);
+    let p = listen(
+        "    timeout queue 5s",
+        &server_lines(&o, "maxconn 1 maxqueue 1"),
+    );
+    let results = concurrent(
+        &p,
+        &["/sleep/800", "/sleep/10", "/sleep/10"],
+        Duration::from_millis(100),
+    );
+    assert_eq!(results[0].0, 200, "{results:?}");
+    assert_eq!(results[1].0, 200, "queued one must be served: {results:?}");
+    assert_eq!(results[2].0, 503, "{results:?}");
+    assert!(results[2].1 < Duration::from_millis(600), "{results:?}");
+}
+
+#[test]
+fn a_full_server_is_skipped_for_a_free_one() {
+    let o = origins(2);
+    let p = listen("    timeout queue 5s", &server_lines(&o, "maxconn 1"));
+    let results = concurrent(
+        &p,
+        &["/sleep/500", "/sleep/500", "/sleep/500", "/sleep/500"],
+        Duration::from_millis(20),
+    );
+    assert!(results.iter().all(|r| r.0 == 200), "{results:?}");
+    // Two requests ran at once (one per server), then the two queued ones.
+    assert_eq!((o[0].requests(), o[1].requests()), (2, 2), "{results:?}");
+    let early = results.iter().filter(|r| r.1 < Duration::from_millis(800)).count();
+    assert_eq!(early, 2, "{results:?}");
+    let last = results.iter().map(|r| r.1).max().unwrap();
+    assert!(
+        last >= Duration::from_millis(950),
+        "more than one request per server at once: {results:?}"
+    );
+}
