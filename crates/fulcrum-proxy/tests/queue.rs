@@ -103,7 +103,10 @@ fn a_full_server_is_skipped_for_a_free_one() {
     assert!(results.iter().all(|r| r.0 == 200), "{results:?}");
     // Two requests ran at once (one per server), then the two queued ones.
     assert_eq!((o[0].requests(), o[1].requests()), (2, 2), "{results:?}");
-    let early = results.iter().filter(|r| r.1 < Duration::from_millis(800)).count();
+    let early = results
+        .iter()
+        .filter(|r| r.1 < Duration::from_millis(800))
+        .count();
     assert_eq!(early, 2, "{results:?}");
     let last = results.iter().map(|r| r.1).max().unwrap();
     assert!(

@@ -145,7 +145,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "monitor-uri",
     "persist",
     "rate-limit",
-    "retry-on",
     "server-state-file-name",
     "server-template",
     "source",

@@ -377,15 +377,54 @@ pub struct Proxy {
     pub logs: Vec<LogTarget>,
     /// ACLs, `use_backend`, `http-request`, `http-response`, `tcp-request connection`, `errorfile`.
     pub rules: Rules,
+    /// `retry-on ...` (HAProxy's default: `conn-failure`)
+    pub retry_on: RetryOn,
     /// `log-format STRING` (inherited from defaults); compiled and checked by the proxy when the configuration is
     /// applied or checked with `-c`.
     pub log_format: Option<LogFormatLine>,
 }
 
+/// `retry-on`: which failures of an attempt are retried (up to `retries`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryOn {
+    /// `conn-failure`: the connection to the server could not be made.
+    pub conn_failure: bool,
+    /// `empty-response`: the server closed without answering.
+    pub empty_response: bool,
+    /// `junk-response`: the server answered something that is not HTTP.
+    pub junk_response: bool,
+    /// `response-timeout`: `timeout server` expired before the response head.
+    pub response_timeout: bool,
+    /// Status codes (404, 408, 425, 500, 501, 502, 503, 504) whose responses are retried.
+    pub statuses: Vec<u16>,
+}
+
+impl Default for RetryOn {
+    fn default() -> Self {
+        RetryOn {
+            conn_failure: true,
+            empty_response: false,
+            junk_response: false,
+            response_timeout: false,
+            statuses: Vec::new(),
+        }
+    }
+}
+
+impl RetryOn {
+    /// Whether anything beyond connection failures is retried: the request must then be kept to be sent again.
+    pub fn replays(&self) -> bool {
+        self.empty_response
+            || self.junk_response
+            || self.response_timeout
+            || !self.statuses.is_empty()
+    }
+}
+
 /// A `log-format` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogFormatLine {
-    /// The format, its words joined by single spaces as HAProxy does.
+    /// The format string (one word: quoted, or with its spaces escaped, as HAProxy requires).
     pub format: String,
     /// Where the line was.
     pub location: Location,

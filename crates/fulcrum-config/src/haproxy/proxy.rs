@@ -9,7 +9,7 @@ use super::known;
 use super::log;
 use super::model::{
     Balance, Bind, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect, LogFormatLine,
-    LogTarget, Mode, Timeouts,
+    LogTarget, Mode, RetryOn, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
@@ -51,6 +51,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("redirect", F | L | B),
     ("errorfile", ALL),
     ("log-format", FE),
+    ("retry-on", BE),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections and applies them from named
@@ -172,6 +173,8 @@ pub struct Settings {
     pub errorfiles: Vec<(u16, Vec<u8>)>,
     /// `log-format`
     pub log_format: Option<LogFormatLine>,
+    /// `retry-on`
+    pub retry_on: RetryOn,
 }
 
 impl Default for Settings {
@@ -198,6 +201,7 @@ impl Default for Settings {
             default_server: ServerOpts::default(),
             errorfiles: Vec::new(),
             log_format: None,
+            retry_on: RetryOn::default(),
         }
     }
 }
@@ -332,12 +336,58 @@ pub fn apply(
                 }
             }
         }
-        "log-format" => {
+        "retry-on" => {
             if line.words.len() < 2 {
-                sink.error(loc, kw, "expects a format string");
+                sink.error(loc, kw, "expects one or more failure types (conn-failure, empty-response, junk-response, response-timeout, 404, 408, 425, 500, 501, 502, 503, 504, all-retryable-errors or none)");
+            } else {
+                let mut r = RetryOn {
+                    conn_failure: false,
+                    ..RetryOn::default()
+                };
+                for w in &line.words[1..] {
+                    match w.as_str() {
+                        "none" if line.words.len() == 2 => {}
+                        "conn-failure" => r.conn_failure = true,
+                        "empty-response" => r.empty_response = true,
+                        "junk-response" => r.junk_response = true,
+                        "response-timeout" => r.response_timeout = true,
+                        "all-retryable-errors" => {
+                            r.conn_failure = true;
+                            r.empty_response = true;
+                            r.junk_response = true;
+                            r.response_timeout = true;
+                            r.statuses.extend([500, 502, 503, 504]);
+                        }
+                        "404" | "408" | "425" | "500" | "501" | "502" | "503" | "504" => {
+                            r.statuses.push(w.parse().unwrap_or(0))
+                        }
+                        "0rtt-rejected" => sink.error(
+                            loc,
+                            kw,
+                            "'0rtt-rejected' is supported by HAProxy, not yet by fulcrum (no TLS yet)",
+                        ),
+                        other => sink.error(
+                            loc,
+                            kw,
+                            format!("unknown failure type '{other}': expected conn-failure, empty-response, junk-response, response-timeout, 404, 408, 425, 500, 501, 502, 503, 504, all-retryable-errors or none (alone)"),
+                        ),
+                    }
+                }
+                r.statuses.sort_unstable();
+                r.statuses.dedup();
+                s.retry_on = r;
+            }
+        }
+        "log-format" => {
+            if line.words.len() != 2 {
+                sink.error(
+                    loc,
+                    kw,
+                    "expects exactly one format string: quote it or escape its spaces",
+                );
             } else {
                 s.log_format = Some(LogFormatLine {
-                    format: line.words[1..].join(" "),
+                    format: line.words[1].clone(),
                     location: loc.clone(),
                 });
             }

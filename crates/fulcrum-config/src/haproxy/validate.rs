@@ -241,5 +241,6 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         logs: s.logs,
         rules,
         log_format: s.log_format,
+        retry_on: s.retry_on,
     }
 }

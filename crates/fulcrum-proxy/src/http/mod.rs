@@ -5,6 +5,7 @@ pub mod body;
 pub mod errors;
 pub mod headers;
 pub mod pool;
+pub mod reqbody;
 pub mod request;
 pub mod tunnel;
 

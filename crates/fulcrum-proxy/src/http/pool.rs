@@ -7,7 +7,6 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -16,7 +15,7 @@ use tokio::net::TcpStream;
 const MAX_IDLE_PER_SERVER: usize = 256;
 
 /// A connection to a server able to carry one request at a time.
-pub type Sender = SendRequest<Incoming>;
+pub type Sender = SendRequest<super::reqbody::ReqBody>;
 
 /// Why a connection to a server could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -21,6 +21,7 @@ use super::body::ProxyBody;
 use super::errors::{self, ProxyError};
 use super::headers;
 use super::pool;
+use super::reqbody::{Replay, ReqBody};
 use super::tunnel;
 use crate::client_io::{ActiveRequest, ClientIo};
 use crate::log::http::{ConnLog, LogIo, TxnSlot};
@@ -251,8 +252,25 @@ async fn forward(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let key = RequestKey::for_request(be, peer.ip(), &req);
 
+    let mut req = req.map(ReqBody::Stream);
+    let retry_on = &be.config.retry_on;
+    // Failures after the request was written are retried only for a bodiless request kept for replay.
+    let replay = if retry_on.replays() && client_upgrade.is_none() {
+        Replay::of(&req)
+    } else {
+        None
+    };
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
+    // Counts a failed attempt; false when no retry is left.
+    let mut retry = |txn: &mut TxnSlot| {
+        failures += 1;
+        if failures > be.retries {
+            return false;
+        }
+        txn.retry();
+        true
+    };
     let (resp, guard) = loop {
         // Retries stay on the same server unless `option redispatch` allows another one.
         let same = previous.filter(|_| !be.redispatch).map(|i| &be.servers[i]);
@@ -272,11 +290,9 @@ async fn forward(
                 Ok(s) => s,
                 Err(e) => {
                     debug!(server = %server.full_name, error = %e, "connect failed");
-                    failures += 1;
-                    if failures > be.retries {
+                    if !retry_on.conn_failure || !retry(txn) {
                         return Err(ProxyError::ServiceUnavailable);
                     }
-                    txn.retry();
                     previous = Some(server.index);
                     continue;
                 }
@@ -285,9 +301,17 @@ async fn forward(
         txn.connected();
         let sent = sender.try_send_request(req);
         let result = match be.timeouts.server {
-            Some(t) => tokio::time::timeout(t, sent)
-                .await
-                .map_err(|_| ProxyError::GatewayTimeout)?,
+            Some(t) => match tokio::time::timeout(t, sent).await {
+                Ok(r) => r,
+                Err(_) => match &replay {
+                    Some(again) if retry_on.response_timeout && retry(txn) => {
+                        req = again.request();
+                        previous = Some(server.index);
+                        continue;
+                    }
+                    _ => return Err(ProxyError::GatewayTimeout),
+                },
+            },
             None => sent.await,
         };
         match result {
@@ -296,24 +320,41 @@ async fn forward(
                 if mode == HttpConnMode::KeepAlive && client_upgrade.is_none() {
                     worker.pool.checkin(server.id, sender);
                 }
+                if let Some(again) = &replay {
+                    if retry_on.statuses.contains(&resp.status().as_u16()) && retry(txn) {
+                        debug!(server = %server.full_name, status = %resp.status(), "retrying on status");
+                        req = again.request();
+                        previous = Some(server.index);
+                        continue;
+                    }
+                }
                 break (resp, guard);
             }
             Err(mut e) => match e.take_message() {
                 // Never written to the server: a pooled connection that the server had just closed.
                 Some(unsent) => {
                     req = unsent;
-                    if !reused {
-                        failures += 1;
-                        if failures > be.retries {
-                            return Err(ProxyError::ServiceUnavailable);
-                        }
-                        txn.retry();
+                    if !reused && (!retry_on.conn_failure || !retry(txn)) {
+                        return Err(ProxyError::ServiceUnavailable);
                     }
                     previous = Some(server.index);
                 }
                 None => {
                     debug!(server = %server.full_name, error = %e.error(), "invalid or aborted response");
-                    txn.term(if e.error().is_parse() { b"PH" } else { b"SH" });
+                    let junk = e.error().is_parse();
+                    let wanted = if junk {
+                        retry_on.junk_response
+                    } else {
+                        retry_on.empty_response
+                    };
+                    if let Some(again) = replay.as_ref().filter(|_| wanted) {
+                        if retry(txn) {
+                            req = again.request();
+                            previous = Some(server.index);
+                            continue;
+                        }
+                    }
+                    txn.term(if junk { b"PH" } else { b"SH" });
                     return Err(ProxyError::BadGateway);
                 }
             },
