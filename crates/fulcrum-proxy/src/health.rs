@@ -1,10 +1,11 @@
 //! Active health checks. One thread runs a check loop per server with `check`; a state change flips the
-//! server's `up` flag, rebuilds its backend's balancing table and is logged in HAProxy's words.
+//! server's `up` flag, rebuilds its backend's balancing table and is logged in HAProxy's words. A server with
+//! `slowstart` that comes back UP ramps up: the table is rebuilt at every step of the ramp until full weight.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::{info_span, warn, Instrument};
@@ -103,6 +104,35 @@ async fn run_probe(addr: SocketAddr, probe: Option<&HttpCheck>, timeout: Duratio
     }
 }
 
+/// How often the farm is rebuilt while a server ramps up over `period`.
+fn ramp_step(period: Duration) -> Duration {
+    (period / crate::select::RAMP_STEPS).max(Duration::from_millis(100))
+}
+
+/// Rebuilds the backend's farm at every step of the `slowstart` ramp stamped `stamp`, until the server runs at
+/// full weight; stops early when the server goes down or a newer ramp starts.
+async fn slowstart_ramp(be: Arc<BackendRt>, server: Arc<ServerRt>, stamp: u64) {
+    let Some(period) = server.config.slowstart else {
+        return;
+    };
+    let step = ramp_step(period);
+    loop {
+        tokio::time::sleep(step).await;
+        if server.slowstart_stamp() != stamp || !server.is_up() {
+            return;
+        }
+        let done = server.slowstart_progress(Instant::now()).is_none();
+        if done {
+            server.end_slowstart(Some(stamp));
+        }
+        be.rebuild_farm();
+        if done {
+            tracing::debug!("slowstart over: full weight");
+            return;
+        }
+    }
+}
+
 async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     let c = &server.config;
     let mut tracker = Tracker::new(c.rise, c.fall, c.inter, c.fastinter, c.downinter, true);
@@ -118,8 +148,19 @@ async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     loop {
         let outcome = run_probe(target, probe.as_ref(), timeout).await;
         if let Some(transition) = tracker.record(outcome.result()) {
-            server.set_up(transition == Transition::Up);
+            let up = transition == Transition::Up;
+            // A server coming back UP ramps up over `slowstart` (a DOWN one ends any ramp in progress).
+            let ramp = if up {
+                server.begin_slowstart(Instant::now())
+            } else {
+                server.end_slowstart(None);
+                None
+            };
+            server.set_up(up);
             be.rebuild_farm();
+            if let Some(stamp) = ramp.filter(|_| crate::select::is_dynamic(&be.balance)) {
+                tokio::spawn(slowstart_ramp(be.clone(), server.clone(), stamp).in_current_span());
+            }
             let (active, backups) = be.servers_up();
             let ctx = LogContext {
                 backup: server.config.backup,
@@ -142,5 +183,23 @@ async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             }
         }
         tokio::time::sleep(tracker.next_interval()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ramp_steps_are_a_twentieth_of_the_period_but_at_least_100ms() {
+        assert_eq!(
+            ramp_step(Duration::from_secs(2)),
+            Duration::from_millis(100)
+        );
+        assert_eq!(ramp_step(Duration::from_secs(60)), Duration::from_secs(3));
+        assert_eq!(
+            ramp_step(Duration::from_millis(500)),
+            Duration::from_millis(100)
+        );
     }
 }

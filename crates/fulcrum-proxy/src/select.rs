@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use http::Request;
 
@@ -105,19 +106,84 @@ fn hash_type(h: CfgHashType) -> HashType {
     }
 }
 
+/// Whether `slowstart` applies to `b`: HAProxy's dynamic algorithms (roundrobin, leastconn, random). Static
+/// round robin, `first` and the hashing algorithms keep their configured weights.
+pub fn is_dynamic(b: &Balance) -> bool {
+    matches!(
+        b,
+        Balance::RoundRobin | Balance::LeastConn | Balance::Random(_)
+    )
+}
+
+/// Steps of a `slowstart` ramp: a server that comes back starts at 1/`RAMP_STEPS` of its weight.
+pub const RAMP_STEPS: u32 = 20;
+
+/// Bound on the work of one farm build while a server ramps up (interleave steps, ring points).
+const RAMP_BUDGET: u64 = 1 << 22;
+
+/// How much every weight is multiplied by while a server ramps up, so that even `weight 1` servers can run at
+/// a fraction of their weight: [`RAMP_STEPS`], less when the farm's tables would grow too large.
+pub fn ramp_scale(total_weight: u64, servers: u64) -> u32 {
+    let per_unit = servers.max(u64::from(fulcrum_balance::ring::POINTS_PER_WEIGHT));
+    let cost = total_weight.max(1).saturating_mul(per_unit);
+    u32::try_from((RAMP_BUDGET / cost).clamp(1, u64::from(RAMP_STEPS))).unwrap_or(1)
+}
+
+/// The effective (scaled) weight at `elapsed` into a `slowstart` of `period`: rises linearly from
+/// 1/[`RAMP_STEPS`] of `weight * scale` at 0 to all of it at `period`, rounded down; never 0 unless `weight`
+/// is 0.
+pub fn ramp_weight(weight: u32, scale: u32, elapsed: Duration, period: Duration) -> u32 {
+    let full = u64::from(weight) * u64::from(scale.max(1));
+    if full == 0 || elapsed >= period || period.is_zero() {
+        return u32::try_from(full).unwrap_or(u32::MAX);
+    }
+    let steps = u128::from(RAMP_STEPS);
+    let (e, p) = (elapsed.as_nanos(), period.as_nanos());
+    // full * (1 + (steps - 1) * e / p) / steps, rounded down (but at least 1).
+    let num = u128::from(full) * (p + (steps - 1) * e);
+    let w = (num / (steps * p)).clamp(1, u128::from(full));
+    u32::try_from(w).unwrap_or(u32::MAX)
+}
+
 impl Farm {
     /// A farm with no server in use (every pick answers none).
     pub fn empty() -> Self {
         Farm(None)
     }
 
-    /// The farm for the servers' current state.
+    /// The farm for the servers' current state, with the weights of servers in their `slowstart` ramp reduced
+    /// (dynamic algorithms only).
     pub fn build(be: &BackendRt) -> Self {
-        let slots: Vec<ServerSlot> = be
+        let now = Instant::now();
+        let ramps: Vec<Option<(Duration, Duration)>> = be
             .servers
             .iter()
             .map(|s| {
-                ServerSlot::new(s.config.weight)
+                if is_dynamic(&be.balance) && s.is_up() {
+                    s.slowstart_progress(now)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let scale = if ramps.iter().any(Option::is_some) {
+            let total: u64 = be.servers.iter().map(|s| u64::from(s.config.weight)).sum();
+            ramp_scale(total, be.servers.len() as u64)
+        } else {
+            1
+        };
+        let slots: Vec<ServerSlot> = be
+            .servers
+            .iter()
+            .zip(&ramps)
+            .map(|(s, ramp)| {
+                let weight = match ramp {
+                    Some((elapsed, period)) => {
+                        ramp_weight(s.config.weight, scale, *elapsed, *period)
+                    }
+                    None => s.config.weight.saturating_mul(scale),
+                };
+                ServerSlot::new(weight)
                     .backup(s.config.backup)
                     .usable(s.is_up())
                     .maxconn(s.config.maxconn.filter(|&m| m > 0))
@@ -157,5 +223,74 @@ impl Farm {
             Some(a) => selector.pick_avoiding(farm, &key, load, rng, a),
             None => selector.pick(farm, &key, load, rng),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(2);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn ramp_starts_at_a_twentieth_and_never_at_zero() {
+        assert_eq!(ramp_weight(1, 20, Duration::ZERO, T), 1);
+        assert_eq!(ramp_weight(20, 1, Duration::ZERO, T), 1);
+        assert_eq!(ramp_weight(100, 1, Duration::ZERO, T), 5);
+        // A weight too small to split still gets 1.
+        assert_eq!(ramp_weight(1, 1, Duration::ZERO, T), 1);
+        assert_eq!(ramp_weight(3, 1, ms(1), T), 1);
+    }
+
+    #[test]
+    fn ramp_is_linear_up_to_the_full_weight() {
+        // 1/20 + 19/20 * t/T of 20 units, rounded down: 1 at 0, 10.5 -> 10 at T/2, 20 at T.
+        assert_eq!(ramp_weight(1, 20, ms(1), T), 1);
+        assert_eq!(ramp_weight(1, 20, ms(1000), T), 10);
+        assert_eq!(ramp_weight(1, 20, ms(500), T), 5);
+        assert_eq!(ramp_weight(1, 20, ms(1999), T), 19);
+        assert_eq!(ramp_weight(1, 20, T, T), 20);
+        assert_eq!(ramp_weight(1, 20, ms(5000), T), 20);
+        assert_eq!(ramp_weight(256, 20, T, T), 5120);
+        let mut last = 0;
+        for t in (0..=2000).step_by(50) {
+            let w = ramp_weight(10, 20, ms(t), T);
+            assert!(w >= last && (1..=200).contains(&w), "{t}ms: {w}");
+            last = w;
+        }
+        assert_eq!(last, 200);
+    }
+
+    #[test]
+    fn ramp_edge_cases() {
+        assert_eq!(ramp_weight(0, 20, Duration::ZERO, T), 0);
+        assert_eq!(ramp_weight(0, 20, ms(1000), T), 0);
+        assert_eq!(ramp_weight(7, 20, ms(5), Duration::ZERO), 140);
+        assert_eq!(ramp_weight(u32::MAX, 20, Duration::ZERO, T), u32::MAX);
+    }
+
+    #[test]
+    fn scale_shrinks_for_large_farms() {
+        assert_eq!(ramp_scale(2, 2), RAMP_STEPS);
+        assert_eq!(ramp_scale(0, 0), RAMP_STEPS);
+        assert_eq!(ramp_scale(256 * 100, 100), 1);
+        let s = ramp_scale(256 * 50, 50);
+        assert!((2..RAMP_STEPS).contains(&s), "{s}");
+        assert!(u64::from(s) * 256 * 50 * 50 <= RAMP_BUDGET);
+    }
+
+    #[test]
+    fn only_dynamic_algorithms_ramp() {
+        assert!(is_dynamic(&Balance::RoundRobin));
+        assert!(is_dynamic(&Balance::LeastConn));
+        assert!(is_dynamic(&Balance::Random(2)));
+        assert!(!is_dynamic(&Balance::StaticRr));
+        assert!(!is_dynamic(&Balance::First));
+        assert!(!is_dynamic(&Balance::Source));
+        assert!(!is_dynamic(&Balance::Hdr("x".into())));
     }
 }
