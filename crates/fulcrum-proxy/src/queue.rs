@@ -1,26 +1,33 @@
-//! Server `maxconn` and the queue of requests waiting for a free slot (`maxqueue`, `timeout queue`).
+//! Server `maxconn` and the queues of requests waiting for a free slot, as HAProxy keeps them.
 //!
-//! A server with `maxconn` takes a slot with a compare-and-swap on its request counter; when every server the
-//! algorithm offers is full, the request waits in its backend's queue until a slot is released or `timeout queue`
-//! (else `timeout connect`, as in HAProxy) expires, which answers 503. Waiting uses a `Notify` shared by the
-//! backend's workers; nothing is locked and nothing waits while a slot is free.
+//! A server with `maxconn` takes a slot with a compare-and-swap on its request counter. When no server the
+//! algorithm offers has room, the request waits:
+//! - in the chosen server's own queue when it is bound to that server (a hashing algorithm, or a retry without
+//!   `option redispatch`), unless that queue already holds `maxqueue` requests: then it is redispatched, as HAProxy
+//!   does, to the backend's queue where any server will do;
+//! - otherwise in the backend's queue (no limit).
+//!
+//! A released slot wakes a request of its server's queue first, else one of the backend's queue. A request that
+//! waited `timeout queue` (else `timeout connect`, as in HAProxy) gets a 503. Nothing is locked: counters are
+//! atomics and waiting uses `Notify`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use fulcrum_config::haproxy::Balance;
 
 use crate::select::RequestKey;
 use crate::snapshot::{BackendRt, ServerGuard, ServerRt};
 use crate::worker::Worker;
 
-/// The queue of one backend.
+/// The backend's queue, for requests any server may take.
 pub struct Queue {
     notify: Notify,
     waiting: AtomicU32,
-    /// Most requests that may wait: the sum of the servers' `maxqueue` when every server sets one.
-    capacity: Option<u32>,
     /// The highest number of requests that waited at once.
     pub max_waiting: AtomicU32,
 }
@@ -31,40 +38,37 @@ pub enum QueueError {
     /// No server is usable at all.
     #[error("no server available")]
     NoServer,
-    /// Every server is full and the queue is full too (`maxqueue`).
-    #[error("queue full")]
-    Full,
     /// The request waited `timeout queue` without a free slot.
     #[error("queue timeout")]
     Timeout,
 }
 
+impl Default for Queue {
+    fn default() -> Self {
+        Queue::new()
+    }
+}
+
 impl Queue {
-    /// The queue of a backend whose servers have the given `maxqueue` values.
-    pub fn new(maxqueues: impl Iterator<Item = Option<u32>>) -> Self {
-        let mut total: Option<u32> = Some(0);
-        for m in maxqueues {
-            total = match (total, m.filter(|&m| m > 0)) {
-                (Some(t), Some(m)) => Some(t.saturating_add(m)),
-                _ => None,
-            };
-        }
+    /// An empty queue.
+    pub fn new() -> Self {
         Queue {
             notify: Notify::new(),
             waiting: AtomicU32::new(0),
-            capacity: total.filter(|&t| t > 0),
             max_waiting: AtomicU32::new(0),
         }
     }
 
     /// Requests waiting now.
     pub fn waiting(&self) -> u32 {
-        self.waiting.load(Ordering::Acquire)
+        self.waiting.load(Ordering::SeqCst)
     }
 
-    /// A slot was released: wake one waiting request, if any.
-    pub fn release(&self) {
-        if self.waiting.load(Ordering::Acquire) > 0 {
+    /// A slot of `server` was released: wake a request of its own queue, else one of the backend's.
+    pub fn release(&self, server: &ServerRt) {
+        if server.queued.load(Ordering::SeqCst) > 0 {
+            server.slot_free.notify_one();
+        } else if self.waiting.load(Ordering::SeqCst) > 0 {
             self.notify.notify_one();
         }
     }
@@ -75,14 +79,14 @@ pub fn try_take(server: &Arc<ServerRt>, queue: &Arc<Queue>) -> Option<ServerGuar
     let Some(max) = server.config.maxconn.filter(|&m| m > 0) else {
         return Some(ServerGuard::new(server.clone()));
     };
-    let mut cur = server.cur.load(Ordering::Relaxed);
+    let mut cur = server.cur.load(Ordering::SeqCst);
     loop {
         if cur >= max {
             return None;
         }
         match server
             .cur
-            .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange_weak(cur, cur + 1, Ordering::SeqCst, Ordering::SeqCst)
         {
             Ok(_) => return Some(ServerGuard::counted(server.clone(), queue.clone())),
             Err(now) => cur = now,
@@ -90,8 +94,46 @@ pub fn try_take(server: &Arc<ServerRt>, queue: &Arc<Queue>) -> Option<ServerGuar
     }
 }
 
-/// Picks a server with a free slot: the algorithm's choice, else its next choices (round robin moves on), else
-/// waits in the queue. `same` pins the request to one server (a retry without `option redispatch`).
+/// Whether the algorithm binds a request to one server (hashing), so that it waits in that server's queue.
+fn binds_to_server(b: &Balance) -> bool {
+    matches!(
+        b,
+        Balance::Source | Balance::Uri { .. } | Balance::UrlParam(_) | Balance::Hdr(_)
+    )
+}
+
+/// Waits on `notify` (registered before `counter` is raised and `retry` runs, so no wake-up is lost) until
+/// `retry` succeeds or `deadline` passes.
+async fn wait_for<T>(
+    notify: &Notify,
+    counter: &AtomicU32,
+    deadline: Instant,
+    mut retry: impl FnMut() -> Result<Option<T>, QueueError>,
+    on_wait: impl Fn(u32),
+) -> Result<T, QueueError> {
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let now_waiting = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        on_wait(now_waiting);
+        let outcome = match retry() {
+            Ok(Some(got)) => Some(Ok(got)),
+            Err(e) => Some(Err(e)),
+            Ok(None) => match tokio::time::timeout_at(deadline, notified).await {
+                Ok(()) => None,
+                Err(_) => Some(Err(QueueError::Timeout)),
+            },
+        };
+        counter.fetch_sub(1, Ordering::SeqCst);
+        if let Some(result) = outcome {
+            return result;
+        }
+    }
+}
+
+/// Picks a server with a free slot, waiting in a queue when none has room. `same` pins the request to one server
+/// (a retry without `option redispatch`).
 pub async fn acquire(
     worker: &Worker,
     be: &BackendRt,
@@ -99,10 +141,8 @@ pub async fn acquire(
     avoid: Option<usize>,
     same: Option<&Arc<ServerRt>>,
 ) -> Result<(Arc<ServerRt>, ServerGuard), QueueError> {
-    let attempt = || -> Result<Option<(Arc<ServerRt>, ServerGuard)>, QueueError> {
-        if let Some(s) = same {
-            return Ok(try_take(s, &be.queue).map(|g| (s.clone(), g)));
-        }
+    // The algorithm's choices; round robin moves on to the next server at each pick.
+    let any = || -> Result<Option<(Arc<ServerRt>, ServerGuard)>, QueueError> {
         for _ in 0..be.servers.len().max(1) {
             let s = worker.pick(be, key, avoid).ok_or(QueueError::NoServer)?;
             if let Some(g) = try_take(&s, &be.queue) {
@@ -111,7 +151,18 @@ pub async fn acquire(
         }
         Ok(None)
     };
-    if let Some(got) = attempt()? {
+    let bound = match same {
+        Some(s) => Some(s.clone()),
+        None if binds_to_server(&be.balance) => {
+            Some(worker.pick(be, key, avoid).ok_or(QueueError::NoServer)?)
+        }
+        None => None,
+    };
+    if let Some(s) = &bound {
+        if let Some(g) = try_take(s, &be.queue) {
+            return Ok((s.clone(), g));
+        }
+    } else if let Some(got) = any()? {
         return Ok(got);
     }
     let wait = be
@@ -119,41 +170,37 @@ pub async fn acquire(
         .queue
         .or(be.timeouts.connect)
         .unwrap_or(Duration::from_secs(3600));
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let q = &be.queue;
-        if q.capacity.is_some_and(|c| q.waiting() >= c) {
-            return Err(QueueError::Full);
+    let deadline = Instant::now() + wait;
+    if let Some(s) = bound {
+        let room = s
+            .config
+            .maxqueue
+            .filter(|&m| m > 0)
+            .is_none_or(|m| s.queued.load(Ordering::SeqCst) < m);
+        if room {
+            let retry = || Ok(try_take(&s, &be.queue).map(|g| (s.clone(), g)));
+            return wait_for(&s.slot_free, &s.queued, deadline, retry, |_| {}).await;
         }
-        let notified = q.notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let now_waiting = q.waiting.fetch_add(1, Ordering::AcqRel) + 1;
-        q.max_waiting.fetch_max(now_waiting, Ordering::Relaxed);
-        // Re-check after registering, so a slot released in between is not missed.
-        let outcome = match attempt() {
-            Ok(Some(got)) => Some(Ok(got)),
-            Err(e) => Some(Err(e)),
-            Ok(None) => match tokio::time::timeout_at(deadline, notified).await {
-                Ok(()) => None,
-                Err(_) => Some(Err(QueueError::Timeout)),
-            },
+        // The server's queue is full: redispatched to whichever server frees a slot first.
+        let take_any = || {
+            Ok(be
+                .servers
+                .iter()
+                .filter(|c| c.is_up() && c.config.weight > 0)
+                .find_map(|c| try_take(c, &be.queue).map(|g| (c.clone(), g))))
         };
-        q.waiting.fetch_sub(1, Ordering::AcqRel);
-        if let Some(result) = outcome {
-            return result;
+        if let Some(got) = take_any()? {
+            return Ok(got);
         }
+        let q = &be.queue;
+        return wait_for(&q.notify, &q.waiting, deadline, take_any, |n| {
+            q.max_waiting.fetch_max(n, Ordering::Relaxed);
+        })
+        .await;
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn capacity_is_the_sum_of_maxqueue_when_every_server_sets_one() {
-        assert_eq!(Queue::new([Some(2), Some(3)].into_iter()).capacity, Some(5));
-        assert_eq!(Queue::new([Some(2), None].into_iter()).capacity, None);
-        assert_eq!(Queue::new([Some(0), Some(0)].into_iter()).capacity, None);
-    }
+    let q = &be.queue;
+    wait_for(&q.notify, &q.waiting, deadline, any, |n| {
+        q.max_waiting.fetch_max(n, Ordering::Relaxed);
+    })
+    .await
 }

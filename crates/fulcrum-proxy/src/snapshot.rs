@@ -166,6 +166,10 @@ pub struct ServerRt {
     /// `slowstart`: when the current ramp began (microseconds since a process-wide epoch, plus one), 0 when
     /// the server is not ramping up.
     ramp_since: AtomicU64,
+    /// Requests waiting in this server's own queue (bound to it by a hash or a retry).
+    pub queued: AtomicU32,
+    /// Woken when a slot of this server is released and requests wait for it.
+    pub slot_free: tokio::sync::Notify,
 }
 
 impl ServerRt {
@@ -243,9 +247,11 @@ impl ServerGuard {
 
 impl Drop for ServerGuard {
     fn drop(&mut self) {
-        self.0.cur.fetch_sub(1, Ordering::AcqRel);
+        // SeqCst pairs with the waiters' SeqCst increment of their queue counter then re-check of `cur`: one side
+        // always sees the other, so no release goes unnoticed.
+        self.0.cur.fetch_sub(1, Ordering::SeqCst);
         if let Some(q) = &self.1 {
-            q.release();
+            q.release(&self.0);
         }
     }
 }
@@ -288,6 +294,8 @@ impl Snapshot {
                     cur: AtomicU32::new(0),
                     total: AtomicU64::new(0),
                     ramp_since: AtomicU64::new(0),
+                    queued: AtomicU32::new(0),
+                    slot_free: tokio::sync::Notify::new(),
                 });
                 servers.push(srv.clone());
                 list.push(srv);
@@ -309,7 +317,7 @@ impl Snapshot {
                 config: p.clone(),
                 rules: ProxyRules::compile(&p.rules, p.kind == ProxyKind::Backend, &|_| None)?,
                 cur: AtomicU32::new(0),
-                queue: Arc::new(Queue::new(p.servers.iter().map(|s| s.maxqueue))),
+                queue: Arc::new(Queue::new()),
             };
             be.farm = ArcSwap::from_pointee(Farm::build(&be));
             backends.push(Arc::new(be));

@@ -74,21 +74,44 @@ fn queue_timeout_answers_503() {
 }
 
 #[test]
-fn full_queue_answers_503_at_once() {
-    let o = origins(1);
+fn a_full_server_queue_redispatches_to_another_server() {
+    // balance uri binds every request for one path to one server: they wait in that server's queue, which holds
+    // `maxqueue 1`; the next one is redispatched to the other server, as HAProxy does.
+    let o = origins(2);
     let p = listen(
-        "    timeout queue 5s",
+        "    balance uri\n    timeout queue 5s",
         &server_lines(&o, "maxconn 1 maxqueue 1"),
     );
     let results = concurrent(
         &p,
-        &["/sleep/800", "/sleep/10", "/sleep/10"],
+        &["/sleep/800", "/sleep/800", "/sleep/800"],
+        Duration::from_millis(150),
+    );
+    assert!(results.iter().all(|r| r.0 == 200), "{results:?}");
+    let mut counts = [o[0].requests(), o[1].requests()];
+    counts.sort_unstable();
+    assert_eq!(counts, [1, 2], "{results:?}");
+    // The redispatched third request finished before the queued second one.
+    assert!(results[2].1 < results[1].1, "{results:?}");
+}
+
+#[test]
+fn a_bound_request_times_out_in_its_server_queue() {
+    let o = origins(2);
+    let p = listen(
+        "    balance uri\n    timeout queue 200ms",
+        &server_lines(&o, "maxconn 1"),
+    );
+    let results = concurrent(
+        &p,
+        &["/sleep/1000", "/sleep/1000"],
         Duration::from_millis(100),
     );
     assert_eq!(results[0].0, 200, "{results:?}");
-    assert_eq!(results[1].0, 200, "queued one must be served: {results:?}");
-    assert_eq!(results[2].0, 503, "{results:?}");
-    assert!(results[2].1 < Duration::from_millis(600), "{results:?}");
+    assert_eq!(results[1].0, 503, "{results:?}");
+    assert!(results[1].1 < Duration::from_millis(800), "{results:?}");
+    // It waited for its own server, not for the idle one.
+    assert_eq!(o[0].requests() + o[1].requests(), 1);
 }
 
 #[test]
