@@ -158,7 +158,9 @@ async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             };
             server.set_up(up);
             be.rebuild_farm();
-            if let Some(stamp) = ramp.filter(|_| crate::select::is_dynamic(&be.balance)) {
+            if let Some(stamp) =
+                ramp.filter(|_| crate::select::is_dynamic(&be.balance, be.hash_type))
+            {
                 tokio::spawn(slowstart_ramp(be.clone(), server.clone(), stamp).in_current_span());
             }
             let (active, backups) = be.servers_up();

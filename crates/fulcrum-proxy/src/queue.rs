@@ -79,6 +79,7 @@ pub fn try_take(server: &Arc<ServerRt>, queue: &Arc<Queue>) -> Option<ServerGuar
     let Some(max) = server.config.maxconn.filter(|&m| m > 0) else {
         return Some(ServerGuard::new(server.clone()));
     };
+    let max = effective_maxconn(server, max);
     let mut cur = server.cur.load(Ordering::SeqCst);
     loop {
         if cur >= max {
@@ -91,6 +92,14 @@ pub fn try_take(server: &Arc<ServerRt>, queue: &Arc<Queue>) -> Option<ServerGuar
             Ok(_) => return Some(ServerGuard::counted(server.clone(), queue.clone())),
             Err(now) => cur = now,
         }
+    }
+}
+
+/// `maxconn` during a `slowstart` ramp rises with the weight, as in HAProxy: from 1/20 of it (at least 1) to all.
+fn effective_maxconn(server: &ServerRt, max: u32) -> u32 {
+    match server.slowstart_progress(std::time::Instant::now()) {
+        Some((elapsed, period)) => crate::select::ramp_weight(max, 1, elapsed, period),
+        None => max,
     }
 }
 

@@ -106,13 +106,18 @@ fn hash_type(h: CfgHashType) -> HashType {
     }
 }
 
-/// Whether `slowstart` applies to `b`: HAProxy's dynamic algorithms (roundrobin, leastconn, random). Static
-/// round robin, `first` and the hashing algorithms keep their configured weights.
-pub fn is_dynamic(b: &Balance) -> bool {
-    matches!(
-        b,
-        Balance::RoundRobin | Balance::LeastConn | Balance::Random(_)
-    )
+/// Whether `slowstart` applies to `b`: HAProxy's dynamic algorithms (roundrobin, leastconn, random, and the
+/// hashing algorithms with `hash-type consistent`). Static round robin, `first` and map-based hashing keep their
+/// configured weights.
+pub fn is_dynamic(b: &Balance, h: CfgHashType) -> bool {
+    match b {
+        Balance::RoundRobin | Balance::LeastConn | Balance::Random(_) => true,
+        // HAProxy: hashing is dynamic with `hash-type consistent`, static when map-based.
+        Balance::Source | Balance::Uri { .. } | Balance::UrlParam(_) | Balance::Hdr(_) => {
+            h == CfgHashType::Consistent
+        }
+        Balance::StaticRr | Balance::First => false,
+    }
 }
 
 /// Steps of a `slowstart` ramp: a server that comes back starts at 1/`RAMP_STEPS` of its weight.
@@ -159,7 +164,7 @@ impl Farm {
             .servers
             .iter()
             .map(|s| {
-                if is_dynamic(&be.balance) && s.is_up() {
+                if is_dynamic(&be.balance, be.hash_type) && s.is_up() {
                     s.slowstart_progress(now)
                 } else {
                     None
@@ -228,6 +233,16 @@ impl Farm {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn maxconn_ramp_uses_the_same_curve() {
+        let p = Duration::from_secs(10);
+        assert_eq!(ramp_weight(20, 1, Duration::ZERO, p), 1);
+        assert_eq!(ramp_weight(20, 1, Duration::from_secs(5), p), 10);
+        assert_eq!(ramp_weight(20, 1, p, p), 20);
+        assert_eq!(ramp_weight(3, 1, Duration::ZERO, p), 1);
+    }
+
     use super::*;
 
     const T: Duration = Duration::from_secs(2);
@@ -285,12 +300,18 @@ mod tests {
 
     #[test]
     fn only_dynamic_algorithms_ramp() {
-        assert!(is_dynamic(&Balance::RoundRobin));
-        assert!(is_dynamic(&Balance::LeastConn));
-        assert!(is_dynamic(&Balance::Random(2)));
-        assert!(!is_dynamic(&Balance::StaticRr));
-        assert!(!is_dynamic(&Balance::First));
-        assert!(!is_dynamic(&Balance::Source));
-        assert!(!is_dynamic(&Balance::Hdr("x".into())));
+        let map = CfgHashType::MapBased;
+        assert!(is_dynamic(&Balance::RoundRobin, map));
+        assert!(is_dynamic(&Balance::LeastConn, map));
+        assert!(is_dynamic(&Balance::Random(2), map));
+        assert!(!is_dynamic(&Balance::StaticRr, map));
+        assert!(!is_dynamic(&Balance::First, map));
+        assert!(!is_dynamic(&Balance::Source, map));
+        assert!(!is_dynamic(&Balance::Hdr("x".into()), map));
+        assert!(is_dynamic(&Balance::Source, CfgHashType::Consistent));
+        assert!(is_dynamic(
+            &Balance::Hdr("x".into()),
+            CfgHashType::Consistent
+        ));
     }
 }

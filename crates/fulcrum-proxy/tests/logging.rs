@@ -447,7 +447,7 @@ listen app
 #[test]
 fn log_format_matches_haproxy() {
     let o = origins(1);
-    const FMT: &str = "%ci|%fi|%si:%sp|%f|%b|%s|%ST|%ts|%tsc|%HM|%HU|%HP|%HQ|%HV|%{+Q}r|%{+Q}b|%ID|%rc  %hr %hs end%%";
+    const FMT: &str = "%ci|%fi|%bi|%si:%sp|%f|%b|%s|%ST|%ts|%tsc|%HM|%HU|%HP|%HQ|%HV|%{+Q}r|%{+Q}b|%ID|%rc  %hr %hs end%%";
     let cfg = http_cfg(
         "",
         &format!("    log-format \"{FMT}\"\n{}", server_lines(&o, "")),

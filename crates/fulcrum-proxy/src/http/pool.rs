@@ -31,10 +31,18 @@ pub enum ConnectError {
     Handshake(#[from] hyper::Error),
 }
 
+/// A connection to a server and its local address (logged as `%bi:%bp`).
+pub struct Conn {
+    /// Sends requests on the connection.
+    pub sender: Sender,
+    /// The connection's local address.
+    pub local: Option<SocketAddr>,
+}
+
 /// The idle connections of one worker, indexed by server id.
 #[derive(Default)]
 pub struct Pool {
-    idle: RefCell<Vec<Vec<Sender>>>,
+    idle: RefCell<Vec<Vec<Conn>>>,
 }
 
 impl Pool {
@@ -46,15 +54,15 @@ impl Pool {
     }
 
     /// An idle connection to server `id` that can take a request now, if there is one.
-    pub fn checkout(&self, id: usize) -> Option<Sender> {
+    pub fn checkout(&self, id: usize) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(id)?;
         let mut i = list.len();
         while i > 0 {
             i -= 1;
-            if list[i].is_closed() {
+            if list[i].sender.is_closed() {
                 list.swap_remove(i);
-            } else if list[i].is_ready() {
+            } else if list[i].sender.is_ready() {
                 return Some(list.swap_remove(i));
             }
         }
@@ -62,21 +70,21 @@ impl Pool {
     }
 
     /// Hands a connection back for reuse.
-    pub fn checkin(&self, id: usize, sender: Sender) {
-        if sender.is_closed() {
+    pub fn checkin(&self, id: usize, conn: Conn) {
+        if conn.sender.is_closed() {
             return;
         }
         let mut idle = self.idle.borrow_mut();
         if let Some(list) = idle.get_mut(id) {
             if list.len() < MAX_IDLE_PER_SERVER {
-                list.push(sender);
+                list.push(conn);
             }
         }
     }
 }
 
 /// Opens a new HTTP/1 connection to `addr`; its driver task runs on the current worker.
-pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> Result<Sender, ConnectError> {
+pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> Result<Conn, ConnectError> {
     let stream = match timeout {
         Some(t) => tokio::time::timeout(t, TcpStream::connect(addr))
             .await
@@ -84,6 +92,7 @@ pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> Result<Send
         None => TcpStream::connect(addr).await?,
     };
     let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().ok();
     let (sender, conn) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await?;
@@ -92,5 +101,5 @@ pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> Result<Send
             tracing::debug!(error = %e, "server connection ended with an error");
         }
     });
-    Ok(sender)
+    Ok(Conn { sender, local })
 }

@@ -284,7 +284,7 @@ async fn forward(
             None
         };
         let reused = pooled.is_some();
-        let mut sender = match pooled {
+        let mut conn = match pooled {
             Some(s) => s,
             None => match pool::connect(server.addr, be.timeouts.connect).await {
                 Ok(s) => s,
@@ -298,8 +298,8 @@ async fn forward(
                 }
             },
         };
-        txn.connected();
-        let sent = sender.try_send_request(req);
+        txn.connected(conn.local);
+        let sent = conn.sender.try_send_request(req);
         let result = match be.timeouts.server {
             Some(t) => match tokio::time::timeout(t, sent).await {
                 Ok(r) => r,
@@ -318,7 +318,7 @@ async fn forward(
             Ok(resp) => {
                 txn.response_head();
                 if mode == HttpConnMode::KeepAlive && client_upgrade.is_none() {
-                    worker.pool.checkin(server.id, sender);
+                    worker.pool.checkin(server.id, conn);
                 }
                 if let Some(again) = &replay {
                     if retry_on.statuses.contains(&resp.status().as_u16()) && retry(txn) {

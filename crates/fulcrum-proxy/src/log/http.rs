@@ -170,7 +170,7 @@ impl ConnLog {
         let fields = Fields {
             client: Some(self.client),
             frontend_addr: self.local,
-            backend_src: None,
+            backend_src: txn.backend_src,
             server_addr: txn.server.as_ref().map(|s| s.addr),
             accept_us: self.wall(txn.start),
             request_us: self.wall(txn.first_byte),
@@ -262,6 +262,8 @@ pub struct HttpTxn {
     server: Option<Arc<ServerRt>>,
     t_queue: Option<Instant>,
     t_connected: Option<Instant>,
+    /// The local address of the connection to the server (`%bi:%bp`).
+    backend_src: Option<SocketAddr>,
     t_response: Option<Instant>,
     status: i32,
     term: [u8; 2],
@@ -283,6 +285,7 @@ impl HttpTxn {
             server: None,
             t_queue: None,
             t_connected: None,
+            backend_src: None,
             t_response: None,
             status: -1,
             term: *b"--",
@@ -414,10 +417,11 @@ impl TxnSlot {
         }
     }
 
-    /// The connection to the server is ready (new or pooled).
-    pub fn connected(&mut self) {
+    /// The connection to the server is ready (new or pooled); `local` is its local address.
+    pub fn connected(&mut self, local: Option<SocketAddr>) {
         if let Some(t) = &mut self.0 {
             t.t_connected = Some(Instant::now());
+            t.backend_src = local;
         }
     }
 
