@@ -279,6 +279,28 @@ mod tests {
     /// Lines per second through the queue and the logger thread to a UDP socket (run with --ignored
     /// --nocapture; a reader thread drains the socket).
     #[test]
+    fn delivers_to_a_unix_datagram_socket() {
+        let path = std::env::temp_dir().join(format!("fulcrum-log-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let rx = UnixDatagram::bind(&path).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (sink, queue) = channel(16);
+        let target = Target {
+            dest: Dest::Unix(path.clone()),
+            framing: Framing::Short,
+            ..udp_target("127.0.0.1:1".parse().unwrap())
+        };
+        let logger = spawn(&sink, queue, vec![vec![target]], "t".into()).unwrap();
+        sink.send(0, 6, 0, b"hello");
+        let mut buf = [0u8; 64];
+        let n = rx.recv(&mut buf).unwrap();
+        // short framing, as HAProxy 2.6 writes it: the level alone (info = 6), no facility.
+        assert_eq!(&buf[..n], b"<6>hello\n");
+        logger.shutdown();
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
     #[ignore]
     fn throughput() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
