@@ -967,6 +967,46 @@ fn base_action(a: &str) -> &str {
     a.split('(').next().unwrap_or(a)
 }
 
+/// A header action shared by `http-request` and `http-response`.
+enum HeaderAction {
+    Set(String, String),
+    Add(String, String),
+    Del(String),
+}
+
+/// Parses `set-header NAME VALUE`, `add-header NAME VALUE` or `del-header NAME` (words from 2); returns the
+/// action and the index of the first word after it.
+fn header_action(
+    line: &Line,
+    action: &str,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<(HeaderAction, usize)> {
+    let loc = &line.location;
+    if action == "del-header" {
+        let Some(n) = arg(line, 2) else {
+            sink.error(loc, kw, "expects a header name");
+            return None;
+        };
+        if line.word(3) == "-m" {
+            sink.error(loc, kw, ns("'del-header NAME -m METHOD'"));
+            return None;
+        }
+        return Some((HeaderAction::Del(n.to_string()), 3));
+    }
+    let (Some(n), Some(v)) = (arg(line, 2), arg(line, 3)) else {
+        sink.error(loc, kw, "expects a header name and a value");
+        return None;
+    };
+    let v = plain(v, loc, kw, sink)?;
+    let a = if action == "set-header" {
+        HeaderAction::Set(n.to_string(), v)
+    } else {
+        HeaderAction::Add(n.to_string(), v)
+    };
+    Some((a, 4))
+}
+
 /// `http-request ACTION ... [if|unless COND]`
 pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     let loc = &line.location;
@@ -982,31 +1022,16 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             );
             return;
         }
-        "set-header" | "add-header" => {
-            let (Some(n), Some(v)) = (arg(line, 2), arg(line, 3)) else {
-                sink.error(loc, kw, "expects a header name and a value");
+        "set-header" | "add-header" | "del-header" => {
+            let Some((h, next)) = header_action(line, action, kw, sink) else {
                 return;
             };
-            let Some(v) = plain(v, loc, kw, sink) else {
-                return;
+            let a = match h {
+                HeaderAction::Set(n, v) => HttpRequestAction::SetHeader(n, v),
+                HeaderAction::Add(n, v) => HttpRequestAction::AddHeader(n, v),
+                HeaderAction::Del(n) => HttpRequestAction::DelHeader(n),
             };
-            let a = if action == "set-header" {
-                HttpRequestAction::SetHeader(n.to_string(), v)
-            } else {
-                HttpRequestAction::AddHeader(n.to_string(), v)
-            };
-            (a, 4)
-        }
-        "del-header" => {
-            let Some(n) = arg(line, 2) else {
-                sink.error(loc, kw, "expects a header name");
-                return;
-            };
-            if line.word(3) == "-m" {
-                sink.error(loc, kw, ns("'del-header NAME -m METHOD'"));
-                return;
-            }
-            (HttpRequestAction::DelHeader(n.to_string()), 3)
+            (a, next)
         }
         "replace-header" => {
             let (Some(n), Some(re), Some(rep)) = (arg(line, 2), arg(line, 3), arg(line, 4)) else {
@@ -1109,31 +1134,16 @@ pub fn http_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             );
             return;
         }
-        "set-header" | "add-header" => {
-            let (Some(n), Some(v)) = (arg(line, 2), arg(line, 3)) else {
-                sink.error(loc, kw, "expects a header name and a value");
+        "set-header" | "add-header" | "del-header" => {
+            let Some((h, next)) = header_action(line, action, kw, sink) else {
                 return;
             };
-            let Some(v) = plain(v, loc, kw, sink) else {
-                return;
+            let a = match h {
+                HeaderAction::Set(n, v) => HttpResponseAction::SetHeader(n, v),
+                HeaderAction::Add(n, v) => HttpResponseAction::AddHeader(n, v),
+                HeaderAction::Del(n) => HttpResponseAction::DelHeader(n),
             };
-            let a = if action == "set-header" {
-                HttpResponseAction::SetHeader(n.to_string(), v)
-            } else {
-                HttpResponseAction::AddHeader(n.to_string(), v)
-            };
-            (a, 4)
-        }
-        "del-header" => {
-            let Some(n) = arg(line, 2) else {
-                sink.error(loc, kw, "expects a header name");
-                return;
-            };
-            if line.word(3) == "-m" {
-                sink.error(loc, kw, ns("'del-header NAME -m METHOD'"));
-                return;
-            }
-            (HttpResponseAction::DelHeader(n.to_string()), 3)
+            (a, next)
         }
         "deny" => {
             let Some((s, i)) = deny_opts(line, 2, 502, kw, sink) else {
