@@ -16,17 +16,8 @@ use fulcrum_config::haproxy::{LogAddress, LogFormat as Framing, LogTarget};
 use super::clock;
 use super::format::push_uint;
 
-/// Syslog facilities, in code order.
-pub const FACILITIES: &[&str] = &[
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
-    "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
-    "local5", "local6", "local7",
-];
-
-/// Syslog levels, in code order (most severe first).
-pub const LEVELS: &[&str] = &[
-    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-];
+/// Syslog facilities (in code order) and levels (most severe first), as the configuration accepts them.
+pub use fulcrum_config::haproxy::{SYSLOG_FACILITIES as FACILITIES, SYSLOG_LEVELS as LEVELS};
 
 /// The level of access logs.
 pub const INFO: u8 = 6;
