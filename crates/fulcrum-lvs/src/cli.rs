@@ -25,12 +25,90 @@ pub fn cli_main(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
+    if argv.get(1).is_some_and(|a| a == CONTROLLER_FLAG) {
+        return controller_main(&argv[2..], stderr);
+    }
     let mut plane: Box<dyn DataPlane> = match std::env::var_os(STATE_ENV) {
         Some(p) if !p.is_empty() => Box::new(FilePlane::new(p)),
         _ => Box::new(NftPlane::default()),
     };
     let names = SystemNames::load();
     run(argv, plane.as_mut(), &names, stdin, stdout, stderr)
+}
+
+/// Environment variable overriding the `--rate` sampling time, in milliseconds (100..=10000).
+pub const RATE_ENV: &str = "FULCRUM_LVS_RATE_MS";
+
+/// The non-standard option that runs the controller ([`crate::controller`]) in the foreground.
+pub const CONTROLLER_FLAG: &str = "--controller";
+/// Environment variable overriding the controller's interval, in milliseconds.
+pub const CONTROLLER_INTERVAL_ENV: &str = "FULCRUM_LVS_CONTROLLER_INTERVAL_MS";
+
+mod signals {
+    //! SIGTERM/SIGINT set a flag (the only thing the handler does, which is async-signal-safe).
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    pub static STOP: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_signal(_: i32) {
+        STOP.store(true, Ordering::SeqCst);
+    }
+
+    extern "C" {
+        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+    }
+
+    pub fn install() {
+        const SIGINT: i32 = 2;
+        const SIGTERM: i32 = 15;
+        // SAFETY: signal(2) from the C library the standard library links; the handler only stores
+        // into an atomic.
+        unsafe {
+            signal(SIGTERM, on_signal);
+            signal(SIGINT, on_signal);
+        }
+    }
+}
+
+/// `ipvsadm --controller`: runs the controller until SIGTERM/SIGINT.
+fn controller_main(rest: &[OsString], stderr: &mut dyn Write) -> i32 {
+    if let Some(extra) = rest.first() {
+        let _ = writeln!(
+            stderr,
+            "{CONTROLLER_FLAG} takes no other option (got {})",
+            extra.to_string_lossy()
+        );
+        return 2;
+    }
+    if std::env::var_os(STATE_ENV).is_some_and(|p| !p.is_empty()) {
+        let _ = writeln!(
+            stderr,
+            "{CONTROLLER_FLAG} needs the nftables data plane ({STATE_ENV} is set)"
+        );
+        return 2;
+    }
+    let interval = std::env::var(CONTROLLER_INTERVAL_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| (10..=60_000).contains(ms))
+        .map_or(
+            crate::controller::DEFAULT_INTERVAL,
+            std::time::Duration::from_millis,
+        );
+    signals::install();
+    let _ = writeln!(
+        stderr,
+        "fulcrum ipvsadm controller: re-weighting lc/wlc/sed/nq/fo/ovf/lblc/lblcr and thresholds every {} ms until SIGTERM",
+        interval.as_millis()
+    );
+    let _ = stderr.flush();
+    match crate::controller::run_controller(&mut NftPlane::default(), &signals::STOP, interval) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(stderr, "{e}");
+            1
+        }
+    }
 }
 
 /// Runs ipvsadm with `argv` against `plane`, resolving names with `names`.
@@ -121,6 +199,23 @@ impl<'a> Session<'a> {
             .ok_or_else(|| Stop::Msg("internal error".into(), 2))
     }
 
+    /// Reads the table twice, [`crate::rate::SAMPLE`] apart (or `FULCRUM_LVS_RATE_MS`), and keeps the
+    /// second reading with its rates.
+    fn sample_rates(&mut self) -> Result<(), Stop> {
+        let wait = std::env::var(RATE_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|ms| (100..=10_000).contains(ms))
+            .map_or(crate::rate::SAMPLE, std::time::Duration::from_millis);
+        let before = self.plane.load()?;
+        let t0 = std::time::Instant::now();
+        std::thread::sleep(wait);
+        let mut after = self.plane.load()?;
+        crate::rate::estimate(&before, &mut after, t0.elapsed());
+        self.table = Some(after);
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<(), PlaneError> {
         if self.dirty {
             if let Some(t) = &self.table {
@@ -209,6 +304,13 @@ impl<'a> Session<'a> {
             }
             Invocation::List(what, f) => {
                 let names = self.names;
+                if f.rate
+                    && !self.dirty
+                    && self.plane.live()
+                    && matches!(what, ListWhat::All | ListWhat::Service(_))
+                {
+                    self.sample_rates()?;
+                }
                 let text = match what {
                     ListWhat::All => format::list_all(self.table()?, &f, names),
                     ListWhat::Service(k) => match self.table()?.service(&k) {

@@ -95,6 +95,13 @@ Daemon Options:
   --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)
   --mcast-port port                   UDP port (default=8848)
   --mcast-ttl ttl                     Multicast TTL (default=1)
+
+fulcrum (nftables data plane):
+  --controller                        run, in the foreground until SIGTERM, the controller that re-weights
+                                      lc/wlc/sed/nq/fo/ovf/lblc/lblcr from live connection counts every
+                                      200 ms and enforces -x/-y; without it these schedulers are static
+                                      weighted choices and thresholds are not enforced
+  --rate listings read the counters twice, one second apart (an exact one-second average)
 ",
     );
     s

@@ -1,331 +1,9 @@
-//! End-to-end tests of the nftables data plane in network namespaces: a client, a director and two real
-//! servers on a bridge, real TCP and UDP traffic, listings read back from the kernel by fresh processes.
-//!
-//! Needs root, `ip`, `nft`, `conntrack` and `python3`. Without them the tests print a skip notice and
-//! pass, unless `FULCRUM_REQUIRE_NETNS=1`, which turns the skip into a failure.
+//! End-to-end tests of the nftables NAT data plane in network namespaces (see `common` for the lab):
+//! real TCP and UDP traffic, listings read back from the kernel by fresh processes.
 
-use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+mod common;
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-const VIP: &str = "198.19.0.100";
-
-const SERVER: &str = r#"
-import socket, sys, threading
-name = sys.argv[1].encode()
-def udp():
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("0.0.0.0", 5353))
-    while True:
-        d, a = u.recvfrom(100)
-        u.sendto(name, a)
-threading.Thread(target=udp, daemon=True).start()
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 8080))
-s.listen(256)
-while True:
-    c, _ = s.accept()
-    try:
-        c.sendall(name)
-    finally:
-        c.close()
-"#;
-
-const CLIENT: &str = r#"
-import socket, sys, time
-proto, host, port, n, tries = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-for i in range(n):
-    for attempt in range(tries):
-        try:
-            if proto == "tcp":
-                c = socket.create_connection((host, port), timeout=2 if tries > 1 else 0.5)
-                data = b""
-                while True:
-                    d = c.recv(100)
-                    if not d:
-                        break
-                    data += d
-                c.close()
-            else:
-                c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                c.settimeout(1)
-                c.sendto(b"hi", (host, port))
-                data, _ = c.recvfrom(100)
-                c.close()
-            print(data.decode(), flush=True)
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        print("FAIL", flush=True)
-"#;
-
-fn sh(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{args:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Namespaces and processes of one test; everything is removed on drop, even after a failure.
-struct Lab {
-    prefix: String,
-    namespaces: Vec<String>,
-    children: Vec<Child>,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for ns in &self.namespaces {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-impl Lab {
-    fn ns(&self, role: &str) -> String {
-        format!("{}-{role}", self.prefix)
-    }
-
-    fn exec(&self, role: &str, args: &[&str]) -> Result<String, String> {
-        let ns = self.ns(role);
-        let mut v = vec!["ip", "netns", "exec", ns.as_str()];
-        v.extend_from_slice(args);
-        sh(&v)
-    }
-
-    /// Runs the ipvsadm binary on the director; returns (exit code, stdout, stderr).
-    fn ipvsadm(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
-        use std::io::Write;
-        let ns = self.ns("d");
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns.as_str(),
-                env!("CARGO_BIN_EXE_fulcrum-ipvsadm"),
-            ])
-            .args(args)
-            .env_remove("FULCRUM_LVS_STATE")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
-        let Ok(mut child) = child else {
-            return (-1, String::new(), "spawn failed".into());
-        };
-        if let Some(mut i) = child.stdin.take() {
-            let _ = i.write_all(stdin.as_bytes());
-        }
-        match child.wait_with_output() {
-            Ok(o) => (
-                o.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            ),
-            Err(e) => (-1, String::new(), e.to_string()),
-        }
-    }
-
-    fn ok(&self, line: &str) -> String {
-        let args: Vec<&str> = line.split_whitespace().collect();
-        let (code, out, err) = self.ipvsadm(&args, "");
-        assert_eq!((code, err.as_str()), (0, ""), "ipvsadm {line}");
-        out
-    }
-
-    /// Makes `n` connections (tcp) or requests (udp) from the client; returns replies per server.
-    fn traffic(&self, proto: &str, port: u16, n: usize) -> HashMap<String, usize> {
-        self.traffic_tries(proto, port, n, 50)
-    }
-
-    /// Like [`Lab::traffic`] with `tries` attempts per connection.
-    fn traffic_tries(
-        &self,
-        proto: &str,
-        port: u16,
-        n: usize,
-        tries: u32,
-    ) -> HashMap<String, usize> {
-        let (port, n, tries) = (port.to_string(), n.to_string(), tries.to_string());
-        let out = self
-            .exec(
-                "c",
-                &["python3", "-c", CLIENT, proto, VIP, &port, &n, &tries],
-            )
-            .unwrap_or_else(|e| panic!("client: {e}"));
-        let mut m = HashMap::new();
-        for l in out.lines() {
-            *m.entry(l.to_string()).or_insert(0) += 1;
-        }
-        m
-    }
-}
-
-fn skip(why: &str) -> Option<Lab> {
-    if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
-        panic!("network namespace test cannot run: {why}");
-    }
-    eprintln!("skipping network namespace test: {why}");
-    None
-}
-
-fn setup() -> Option<Lab> {
-    if nix_uid() != 0 {
-        return skip("not root");
-    }
-    for tool in [
-        ["nft", "--version"],
-        ["conntrack", "--version"],
-        ["python3", "--version"],
-    ] {
-        if sh(&tool).is_err() {
-            return skip(&format!("{} missing", tool[0]));
-        }
-    }
-    let prefix = format!(
-        "fulcrum-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    );
-    let mut lab = Lab {
-        prefix,
-        namespaces: Vec::new(),
-        children: Vec::new(),
-    };
-    for role in ["c", "d", "r1", "r2"] {
-        let ns = lab.ns(role);
-        if let Err(e) = sh(&["ip", "netns", "add", &ns]) {
-            return skip(&format!("ip netns add failed: {e}"));
-        }
-        lab.namespaces.push(ns);
-    }
-    let (c, d, r1, r2) = (lab.ns("c"), lab.ns("d"), lab.ns("r1"), lab.ns("r2"));
-    let steps: Vec<Vec<String>> = vec![
-        vec![
-            "ip", "link", "add", "c0", "netns", &c, "type", "veth", "peer", "d0", "netns", &d,
-        ],
-        vec!["ip", "-n", &c, "addr", "add", "198.18.0.2/24", "dev", "c0"],
-        vec!["ip", "-n", &c, "link", "set", "c0", "up"],
-        vec!["ip", "-n", &c, "link", "set", "lo", "up"],
-        vec![
-            "ip",
-            "-n",
-            &c,
-            "route",
-            "add",
-            "default",
-            "via",
-            "198.18.0.1",
-        ],
-        vec!["ip", "-n", &d, "addr", "add", "198.18.0.1/24", "dev", "d0"],
-        vec!["ip", "-n", &d, "link", "set", "d0", "up"],
-        vec!["ip", "-n", &d, "link", "set", "lo", "up"],
-        vec!["ip", "-n", &d, "link", "add", "br0", "type", "bridge"],
-        vec!["ip", "-n", &d, "addr", "add", "198.18.1.1/24", "dev", "br0"],
-        vec!["ip", "-n", &d, "link", "set", "br0", "up"],
-        vec![
-            "ip",
-            "netns",
-            "exec",
-            &d,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ],
-    ]
-    .into_iter()
-    .map(|v| v.into_iter().map(String::from).collect())
-    .collect();
-    let mut all = steps;
-    for (i, (role, ns)) in [("r1", &r1), ("r2", &r2)].into_iter().enumerate() {
-        let port = format!("p{i}");
-        let addr = format!("198.18.1.{}/24", i + 2);
-        for v in [
-            vec![
-                "ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", &port, "netns",
-                &d,
-            ],
-            vec!["ip", "-n", &d, "link", "set", &port, "master", "br0"],
-            vec!["ip", "-n", &d, "link", "set", &port, "up"],
-            vec!["ip", "-n", ns, "addr", "add", &addr, "dev", "eth0"],
-            vec!["ip", "-n", ns, "link", "set", "eth0", "up"],
-            vec!["ip", "-n", ns, "link", "set", "lo", "up"],
-            vec![
-                "ip",
-                "-n",
-                ns,
-                "route",
-                "add",
-                "default",
-                "via",
-                "198.18.1.1",
-            ],
-        ] {
-            all.push(v.into_iter().map(String::from).collect());
-        }
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, "python3", "-c", SERVER, role])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        match child {
-            Ok(c) => lab.children.push(c),
-            Err(e) => panic!("cannot start server: {e}"),
-        }
-    }
-    for v in all {
-        let args: Vec<&str> = v.iter().map(String::as_str).collect();
-        if let Err(e) = sh(&args) {
-            panic!("setup: {e}");
-        }
-    }
-    // Wait for both servers to listen.
-    for role in ["r1", "r2"] {
-        let mut up = false;
-        for _ in 0..100 {
-            if lab
-                .exec(role, &["ss", "-ltn"])
-                .is_ok_and(|o| o.contains(":8080"))
-            {
-                up = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(up, "server {role} did not start");
-    }
-    Some(lab)
-}
-
-fn nix_uid() -> u32 {
-    sh(&["id", "-u"])
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(u32::MAX)
-}
-
-fn counts(m: &HashMap<String, usize>) -> (usize, usize) {
-    (
-        m.get("r1").copied().unwrap_or(0),
-        m.get("r2").copied().unwrap_or(0),
-    )
-}
+use common::{counts, setup, VIP, VIP6};
 
 #[test]
 fn nat_schedulers_quiescing_and_listings() {
@@ -461,4 +139,104 @@ fn nat_schedulers_quiescing_and_listings() {
     let (a, b) = counts(&lab.traffic("tcp", 80, 4));
     assert_eq!(a + b, 4);
     eprintln!("netns NAT test took {:?}", t0.elapsed());
+}
+
+/// Minutes:seconds of the `-c` line of a connection matching `pat`, in seconds.
+fn expire_of(conns: &str, pat: &str) -> Option<u64> {
+    let l = conns.lines().find(|l| l.contains(pat))?;
+    let (m, s) = l.split_whitespace().nth(1)?.split_once(':')?;
+    Some(m.parse::<u64>().ok()? * 60 + s.parse::<u64>().ok()?)
+}
+
+#[test]
+fn nat_fwmark_ipv6_quiescing_rate_and_timeouts() {
+    let Some(lab) = setup() else { return };
+    let t0 = std::time::Instant::now();
+    // fwmark service: the director's own mangle rule marks VIP:8080; real servers without a port keep it.
+    lab.run_all(
+        "d",
+        &[
+            "nft add table ip fulcrum_test_mark",
+            "nft add chain ip fulcrum_test_mark pre { type filter hook prerouting priority mangle ; }",
+            "nft add rule ip fulcrum_test_mark pre ip daddr 198.19.0.100 tcp dport 8080 meta mark set 7",
+        ],
+    );
+    lab.ok("-A -f 7 -s rr");
+    lab.ok("-a -f 7 -r 198.18.1.2 -m");
+    lab.ok("-a -f 7 -r 198.18.1.3 -m");
+    assert_eq!(counts(&lab.traffic("tcp", 8080, 10)), (5, 5), "fwmark rr");
+    assert!(lab.ok("-L -n").contains("FWM  7 rr\n  -> 198.18.1.2:0"));
+
+    // IPv6 NAT, TCP and UDP (port mapping 80 -> 8080, 53 -> 5353).
+    lab.ok(&format!("-A -t [{VIP6}]:80 -s rr"));
+    lab.ok(&format!("-a -t [{VIP6}]:80 -r [fd00:1::2]:8080 -m"));
+    lab.ok(&format!("-a -t [{VIP6}]:80 -r [fd00:1::3]:8080 -m"));
+    assert_eq!(
+        counts(&lab.traffic_to(VIP6, "tcp", 80, 10, 50)),
+        (5, 5),
+        "IPv6 rr"
+    );
+    lab.ok(&format!("-A -u [{VIP6}]:53 -s sh"));
+    lab.ok(&format!("-a -u [{VIP6}]:53 -r [fd00:1::2]:5353 -m"));
+    lab.ok(&format!("-a -u [{VIP6}]:53 -r [fd00:1::3]:5353 -m"));
+    let (a, b) = counts(&lab.traffic_to(VIP6, "udp", 53, 6, 50));
+    assert!((a, b) == (6, 0) || (a, b) == (0, 6), "IPv6 UDP sh: {a}/{b}");
+    let list = lab.ok("-L -n");
+    assert!(
+        list.contains(&format!("TCP  [{VIP6}]:80 rr\n  -> [fd00:1::2]:8080")),
+        "{list}"
+    );
+
+    // --rate: two readings one second apart while traffic flows.
+    let bg = lab.traffic_background(VIP6, "tcp", 80, 3000);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let rate = lab.ok("-L -n --rate");
+    drop(bg);
+    let cps: u64 = rate
+        .lines()
+        .find(|l| l.starts_with(&format!("TCP  [{VIP6}]:80")))
+        .and_then(|l| l.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+        .unwrap_or(0);
+    assert!(cps > 0, "{rate}");
+
+    // Weight 0 quiesces a server: no new connections, established ones continue.
+    lab.ok(&format!("-A -t {VIP}:81 -s rr"));
+    lab.ok(&format!("-a -t {VIP}:81 -r 198.18.1.2:8081 -m"));
+    lab.ok(&format!("-a -t {VIP}:81 -r 198.18.1.3:8081 -m"));
+    let mut held = lab.hold(VIP, 81, 2);
+    lab.ok(&format!("-e -t {VIP}:81 -r 198.18.1.2:8081 -m -w 0"));
+    let more = lab.hold(VIP, 81, 3);
+    assert!(more.names.iter().all(|n| n == "r2"), "{:?}", more.names);
+    assert_eq!(held.ping(), 2, "quiesced server keeps its connections");
+
+    // --set: conntrack timeouts of the services' new connections follow tcp / udp.
+    lab.ok("--set 100 20 30");
+    assert_eq!(
+        lab.ok("-L --timeout"),
+        "Timeout (tcp tcpfin udp): 100 20 30\n"
+    );
+    lab.ok(&format!("-A -u {VIP}:53 -s rr"));
+    lab.ok(&format!("-a -u {VIP}:53 -r 198.18.1.2:5353 -m"));
+    assert_eq!(counts(&lab.traffic("udp", 53, 1)), (1, 0));
+    let fresh = lab.hold(VIP, 81, 1);
+    let conns = lab.ok("-L -n -c");
+    let udp = expire_of(&conns, &format!("{VIP}:53 ")).unwrap_or(u64::MAX);
+    assert!(
+        (1..=30).contains(&udp),
+        "UDP expire <= udp timeout:\n{conns}"
+    );
+    let est: Vec<u64> = conns
+        .lines()
+        .filter(|l| l.contains("ESTABLISHED") && l.contains(&format!("{VIP}:81 ")))
+        .filter_map(|l| expire_of(l, "ESTABLISHED"))
+        .collect();
+    assert!(
+        est.iter().any(|e| (1..=100).contains(e)),
+        "a new TCP connection gets the tcp timeout:\n{conns}"
+    );
+    drop((fresh, more, held));
+    eprintln!(
+        "netns fwmark/IPv6/rate/timeouts test took {:?}",
+        t0.elapsed()
+    );
 }

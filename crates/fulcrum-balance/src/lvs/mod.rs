@@ -9,13 +9,15 @@
 //! [`overload_after`]) gets no new connections, and the "overhead" of a server is `active * 256 + inactive`.
 //!
 //! Data planes that cannot run code per connection (nftables) use the table builders instead:
-//! [`wrr_sequence`], [`HashTable`] (sh, dh) and [`Maglev`] (mh).
+//! [`wrr_sequence`], [`HashTable`] (sh, dh) and [`Maglev`] (mh), and [`next_picks`] for the
+//! connection-count schedulers (what they would pick next, re-asked whenever the counts change).
 
 mod failover;
 mod hashing;
 mod least;
 mod locality;
 mod maglev;
+mod picks;
 mod round_robin;
 
 pub use failover::{Failover, Overflow};
@@ -23,6 +25,7 @@ pub use hashing::{flow_hash, DestinationHash, HashTable, SourceHash, HASH_TABLE_
 pub use least::{LeastConnection, NeverQueue, ShortestExpectedDelay, WeightedLeastConnection};
 pub use locality::{LocalityLeastConnection, LocalityReplicated};
 pub use maglev::{is_prime, Maglev, MaglevError, MaglevHash, MAGLEV_DEFAULT_SIZE};
+pub use picks::next_picks;
 pub use round_robin::{wrr_sequence, RoundRobin, WeightedRoundRobin};
 
 use std::net::{IpAddr, Ipv4Addr};

@@ -73,13 +73,14 @@ fn parse_line(line: &str, wanted: &impl Fn(u32) -> bool) -> Option<Tracked> {
     })
 }
 
-/// Reads the conntrack table: `conntrack -L` when the tool exists, else /proc/net/nf_conntrack.
+/// Reads the conntrack entries carrying this data plane's mark tag: `conntrack -L --mark` when the tool
+/// exists (the kernel filters), else all of /proc/net/nf_conntrack.
 pub fn read() -> Option<String> {
     let mut out = String::new();
     let mut ok = false;
     for family in ["ipv4", "ipv6"] {
         if let Ok(o) = std::process::Command::new("conntrack")
-            .args(["-L", "-f", family])
+            .args(["-L", "-f", family, "--mark", "0x4c000000/0xff000000"])
             .output()
         {
             if o.status.success() {

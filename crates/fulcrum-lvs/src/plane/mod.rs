@@ -4,7 +4,8 @@
 //! new table atomically. The command line works as load, change the model, store: the model is the
 //! single source of truth and every data plane renders the whole of it. Two data planes exist:
 //!
-//! - [`nft::NftPlane`]: the kernel's nftables (the default); see that module for the design.
+//! - [`nft::NftPlane`]: the kernel's nftables (the default); see that module for the design and
+//!   [`render`] for the script it writes.
 //! - [`file::FilePlane`]: a file holding the table's records, with no traffic at all; for tests and dry
 //!   runs (`FULCRUM_LVS_STATE=/path/to/file`).
 //!
@@ -13,6 +14,7 @@
 pub mod conntrack;
 pub mod file;
 pub mod nft;
+pub mod render;
 
 use crate::format::ConnEntry;
 use crate::model::Table;
@@ -65,4 +67,8 @@ pub trait DataPlane {
     fn store(&mut self, table: &Table) -> Result<(), PlaneError>;
     /// The connection entries of the virtual services.
     fn connections(&mut self) -> Result<Vec<ConnEntry>, PlaneError>;
+    /// True when the data plane carries traffic (its counters move, so rates are worth sampling).
+    fn live(&self) -> bool {
+        false
+    }
 }

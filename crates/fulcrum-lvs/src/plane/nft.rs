@@ -2,21 +2,21 @@
 //!
 //! # Why `nft -f` text in and `nft -j` JSON out
 //! The table is written by piping a generated script into `nft -f -` and read back with
-//! `nft -j list table inet fulcrum_lvs`. The nft text language is nftables' documented, stable
-//! interface; one `nft -f` run is one kernel transaction, so a store replaces the whole table
-//! atomically (traffic never sees half a table). Reading JSON gives counters, set elements and rule
-//! comments without parsing the text form. A netlink implementation would avoid spawning `nft`, but no
-//! well-kept nftables netlink crate was available and the expression encoding is large; a CLI run spawns
-//! `nft` twice, which is fast enough for an administrative command.
+//! `nft -j list table inet fulcrum_lvs` (and `netdev fulcrum_lvs`). The nft text language is nftables'
+//! documented, stable interface; one `nft -f` run is one kernel transaction, so a store replaces the
+//! whole table atomically (traffic never sees half a table). Reading JSON gives counters, set elements
+//! and rule comments without parsing the text form. A netlink implementation would avoid spawning `nft`,
+//! but no well-kept nftables netlink crate was available and the expression encoding is large; a CLI run
+//! spawns `nft` a few times, which is fast enough for an administrative command.
 //!
-//! # Layout of table `inet fulcrum_lvs`
+//! # Layout of table `inet fulcrum_lvs` (NAT, `-m`)
 //! - chain `model`: one rule per table record ([`crate::record`]) in its comment, so that `-L`/`-S` in a
 //!   fresh process read back exactly the configured table.
 //! - chains `prerouting` (nat, dstnat) and `output` (nat, for clients on the director): one rule per
 //!   service matching `ip daddr VIP tcp dport PORT` (or `meta mark M` for fwmark services) jumping to
 //!   the service chain `sN`.
-//! - chain `sN`: persistence lookups (`ip saddr & MASK @sN_pD jump rN_D`, one dynamic set with timeouts
-//!   per real server), then the scheduling verdict map:
+//! - chain `sN` (the scheduling chain): persistence lookups (`ip saddr & MASK @sN_pD jump rN_D`, one
+//!   dynamic set with timeouts per real server), then the scheduling verdict map:
 //!   `numgen inc mod K vmap` over the wrr cycle for rr/wrr (weights by repeated entries),
 //!   `jhash ip saddr mod 256 vmap` over the sh bucket table, `jhash ip daddr` for dh, and
 //!   `jhash ip saddr mod 4093 vmap` over a precomputed Maglev table for mh. Weight-0 servers are left
@@ -25,47 +25,57 @@
 //!   server id), counts the connection, and DNATs to the real server. Conntrack reverses the replies.
 //! - chain `counters` (filter, forward): `counter name ct mark map @...` counts packets and bytes per
 //!   direction for every real server and service.
+//! - `ct timeout` objects `to_tcp4/6`, `to_udp4/6` built from `--set tcp tcpfin udp` (established and
+//!   fin_wait; replied and unreplied), attached by chains `timeouts_prerouting`/`timeouts_output`
+//!   (priority -140: after conntrack created the entry and after mangle marks, before NAT and before the
+//!   entry is confirmed, the only place the kernel accepts a policy) to every TCP and UDP service's new
+//!   connections. A store re-creates the objects; connections opened before it fall back to conntrack's
+//!   defaults.
 //!
-//! ActiveConn/InActConn and `-c` come from conntrack entries carrying the mark.
+//! ActiveConn/InActConn and `-c` of NAT servers come from conntrack entries carrying the mark.
+//!
+//! # Layout of table `netdev fulcrum_lvs` (direct routing, `-g`)
+//! The ingress hook of the director's devices (all but `lo`, or the comma-separated list in
+//! `FULCRUM_LVS_DR_DEVICES`) runs before the IP stack, so direct-routed packets never reach conntrack or
+//! NAT. Chain `ingress` matches the service and jumps to `vN`, which looks the flow
+//! (`saddr . sport . dport`) up in the per-server flow sets `sN_fD` (open) and `sN_xD` (closing, after a
+//! FIN or RST). A known flow goes on to `eN_D`/`xN_D`: refresh or move the flow entry, count, and
+//! `fwd ip to RIP device DEV`, which rewrites the destination MAC to the real server's and sends the
+//! unchanged IP packet out of the device the route to RIP uses (only real servers on a directly connected
+//! segment are members). An unknown TCP flow is scheduled only on a SYN (other packets go on to the
+//! stack), through scheduling chain `sN` (same maps as NAT), into `nN_D` which adds the flow and counts
+//! the connection. Flow entries expire after the `--set` tcp (open), tcpfin (closing) or udp timeout;
+//! ActiveConn is the open TCP flows, InActConn the closing ones and UDP flows; `-c` lists them.
+//! Real servers answer the client directly: OutPkts/OutBytes stay 0, as with IPVS.
+//!
+//! # The controller
+//! [`crate::controller`] rewrites only scheduling chains (`flush chain` + rules, one transaction); the
+//! first rule then carries a `ctl <digest>` comment so a later pass sees what is in force.
 //!
 //! # Limits, honestly
-//! - NAT (`-m`) is forwarded. Direct routing (`-g`) and tunnel (`-i`) servers are stored and listed,
-//!   but this data plane does not forward to them yet (netdev-ingress `fwd` and IPIP are planned).
-//! - lc, wlc, sed, nq, lblc and lblcr are rendered as weighted round robin by static weight; fo and
-//!   ovf send to the highest-weight server. Re-weighting them from live conntrack counts needs a
-//!   controller loop, which does not exist yet. Thresholds (`-x`/`-y`) are stored, not enforced.
-//! - A store re-creates the table: counters carry over (read just before), persistence entries restart.
-//! - `--rate` prints zeros (no rate estimator); `--set` timeouts are stored and listed only.
+//! - A store re-creates both tables: counters carry over (read just before), and the elements of
+//!   persistence and flow sets are read and written back with their remaining time; packets counted or
+//!   flows opened between that read and the write are lost.
+//! - Tunnel (`-i`) servers are stored and listed but not forwarded. Direct routing does not apply to
+//!   fwmark services (the mark is set after the ingress hook) or to real servers behind a gateway.
+//! - In a service mixing `-g` and `-m` servers, the ingress hook takes every new connection for the `-g`
+//!   servers while one of them has a weight above 0.
 
+use super::render::{self, mark_ids, Family, Host, CTL_PREFIX, TABLE};
 use super::{conntrack, DataPlane, PlaneError};
 use crate::format::ConnEntry;
-use crate::model::{Forward, Netmask, Service, ServiceKey, Stats, Table};
+use crate::model::{Forward, Protocol, ServiceKey, Stats, Table};
 use crate::record;
-use fulcrum_balance::lvs::{wrr_sequence, DestState, HashTable, Maglev};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
-/// The nftables table name.
-pub const TABLE: &str = "fulcrum_lvs";
-/// The high byte of conntrack marks set by this data plane.
-pub const MARK_TAG: u32 = 0x4c;
-/// Maglev table size used in nft maps (prime; > 100 x servers for up to 40 servers).
-pub const NFT_MAGLEV_SIZE: usize = 4093;
-/// Longest wrr cycle rendered into a numgen map.
-pub const MAX_WRR_SLOTS: usize = 1024;
+pub use render::{mark, render, MARK_TAG, MAX_WRR_SLOTS, NFT_MAGLEV_SIZE};
 
-/// The conntrack mark of real server `dest` of service `svc`.
-pub fn mark(svc: u32, dest: u32) -> u32 {
-    MARK_TAG << 24 | (svc & 0xfff) << 12 | (dest & 0xfff)
-}
-
-fn mark_ids(m: u32) -> Option<(u32, u32)> {
-    (m >> 24 == MARK_TAG).then_some(((m >> 12) & 0xfff, m & 0xfff))
-}
+/// Environment variable naming the devices whose ingress hook direct routing uses (comma-separated).
+pub const DR_DEVICES_ENV: &str = "FULCRUM_LVS_DR_DEVICES";
 
 /// The nftables data plane (see the module documentation).
 #[derive(Debug, Default, Clone)]
@@ -74,83 +84,220 @@ pub struct NftPlane {
     pub nft: Option<String>,
 }
 
+/// One direct-routed flow from a flow set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrFlow {
+    /// Service id.
+    pub sid: u32,
+    /// Real-server id.
+    pub did: u32,
+    /// True while open (flow set `f`), false once closing (set `x`).
+    pub open: bool,
+    /// Client address.
+    pub saddr: IpAddr,
+    /// Client port.
+    pub sport: u16,
+    /// Virtual port.
+    pub dport: u16,
+    /// Seconds left.
+    pub expires: u64,
+}
+
+/// Everything one reading of both tables gives.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The table with live figures.
+    pub table: Table,
+    /// The controller's marker (weights digest) of each scheduling chain that carries one.
+    pub markers: HashMap<(Family, u32), String>,
+    /// (service, real server) pairs forwarded by the direct-routing chains.
+    pub dr_members: HashSet<(u32, u32)>,
+    /// Direct-routed flows.
+    pub dr_flows: Vec<DrFlow>,
+    /// Set elements as nft text, by `family/set` (with the set's type), to write back on a store.
+    pub keep: HashMap<String, (String, Vec<String>)>,
+}
+
+fn run_program(prog: &str, args: &[&str], input: Option<&str>) -> Result<String, PlaneError> {
+    let mut cmd = Command::new(prog);
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let spawn_err = |source| PlaneError::Spawn {
+        program: prog.to_string(),
+        source,
+    };
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(text.as_bytes()).map_err(spawn_err)?;
+    }
+    let out = child.wait_with_output().map_err(spawn_err)?;
+    if !out.status.success() {
+        return Err(PlaneError::Command {
+            program: prog.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 impl NftPlane {
     fn program(&self) -> &str {
         self.nft.as_deref().unwrap_or("nft")
     }
 
     fn run(&self, args: &[&str], input: Option<&str>) -> Result<String, PlaneError> {
-        let prog = self.program();
-        let mut cmd = Command::new(prog);
-        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        let mut child = cmd.spawn().map_err(|source| PlaneError::Spawn {
-            program: prog.to_string(),
-            source,
-        })?;
-        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-            stdin
-                .write_all(text.as_bytes())
-                .map_err(|source| PlaneError::Spawn {
-                    program: prog.to_string(),
-                    source,
-                })?;
+        run_program(self.program(), args, input)
+    }
+
+    /// `nft -j list table FAMILY fulcrum_lvs`, or `None` when the table does not exist.
+    fn list(&self, fam: Family) -> Result<Option<Value>, PlaneError> {
+        match self.run(&["-j", "list", "table", fam.name(), TABLE], None) {
+            Ok(j) => serde_json::from_str(&j)
+                .map(Some)
+                .map_err(|e| PlaneError::Parse(e.to_string())),
+            Err(PlaneError::Command { stderr, .. })
+                if stderr.contains("No such file or directory") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|source| PlaneError::Spawn {
-                program: prog.to_string(),
-                source,
-            })?;
-        if !out.status.success() {
-            return Err(PlaneError::Command {
-                program: prog.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
+    }
+
+    /// Runs an `nft -f` script (one transaction).
+    pub fn apply(&mut self, script: &str) -> Result<(), PlaneError> {
+        self.run(&["-f", "-"], Some(script)).map(|_| ())
+    }
+
+    /// Reads both tables and conntrack: the table with live figures, and what the controller needs.
+    pub fn snapshot(&mut self) -> Result<Snapshot, PlaneError> {
+        let Some(inet) = self.list(Family::Inet)? else {
+            return Ok(Snapshot::default());
+        };
+        let netdev = self.list(Family::Netdev)?;
+        let mut snap = read_docs(&inet, netdev.as_ref())?;
+        if let Some(text) = conntrack::read() {
+            apply_connections(
+                &mut snap.table,
+                &conntrack::parse(&text, |m| mark_ids(m).is_some()),
+            );
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(snap)
     }
 }
 
 impl DataPlane for NftPlane {
     fn load(&mut self) -> Result<Table, PlaneError> {
-        let json = match self.run(&["-j", "list", "table", "inet", TABLE], None) {
-            Ok(j) => j,
-            Err(PlaneError::Command { stderr, .. })
-                if stderr.contains("No such file or directory") =>
-            {
-                return Ok(Table::new())
-            }
-            Err(e) => return Err(e),
-        };
-        let mut table = readback(&json)?;
-        if let Some(text) = conntrack::read() {
-            apply_connections(
-                &mut table,
-                &conntrack::parse(&text, |m| mark_ids(m).is_some()),
-            );
-        }
-        Ok(table)
+        Ok(self.snapshot()?.table)
     }
 
     fn store(&mut self, table: &Table) -> Result<(), PlaneError> {
-        let script = render(table)?;
-        self.run(&["-f", "-"], Some(&script)).map(|_| ())
+        let keep = match self.list(Family::Inet)? {
+            Some(inet) => read_docs(&inet, self.list(Family::Netdev)?.as_ref())?.keep,
+            None => HashMap::new(),
+        };
+        let host = discover_host(table, keep);
+        let script = render(table, &host)?;
+        self.apply(&script)
     }
 
     fn connections(&mut self) -> Result<Vec<ConnEntry>, PlaneError> {
-        let Some(text) = conntrack::read() else {
-            return Ok(Vec::new());
+        let snap = self.snapshot()?;
+        let mut v: Vec<ConnEntry> = match conntrack::read() {
+            Some(text) => conntrack::parse(&text, |m| mark_ids(m).is_some())
+                .into_iter()
+                .map(|t| t.entry)
+                .collect(),
+            None => Vec::new(),
         };
-        Ok(conntrack::parse(&text, |m| mark_ids(m).is_some())
-            .into_iter()
-            .map(|t| t.entry)
-            .collect())
+        for f in &snap.dr_flows {
+            let Some(s) = snap.table.services.iter().find(|s| s.id == f.sid) else {
+                continue;
+            };
+            let Some(d) = s.dests.iter().find(|d| d.id == f.did) else {
+                continue;
+            };
+            let ServiceKey::Addr { proto, addr, .. } = s.key else {
+                continue;
+            };
+            let state = match (proto, f.open) {
+                (Protocol::Udp, _) => "UDP",
+                (_, true) => "ESTABLISHED",
+                (_, false) => "FIN_WAIT",
+            };
+            v.push(ConnEntry {
+                proto,
+                expire: f.expires,
+                state: state.into(),
+                client: (f.saddr, f.sport),
+                virt: (addr, f.dport),
+                dest: (d.addr, f.dport),
+            });
+        }
+        Ok(v)
     }
+
+    fn live(&self) -> bool {
+        true
+    }
+}
+
+/// Finds what rendering needs from the host: ingress devices and the on-link real servers (only when
+/// some real server uses direct routing), plus the set elements to keep.
+pub fn discover_host(table: &Table, keep: HashMap<String, (String, Vec<String>)>) -> Host {
+    let mut host = Host {
+        keep,
+        ..Host::default()
+    };
+    let routed: HashSet<IpAddr> = table
+        .services
+        .iter()
+        .filter(|s| matches!(s.key, ServiceKey::Addr { .. }))
+        .flat_map(|s| s.dests.iter())
+        .filter(|d| d.forward == Forward::Route)
+        .map(|d| d.addr)
+        .collect();
+    if routed.is_empty() {
+        return host;
+    }
+    host.ingress = match std::env::var(DR_DEVICES_ENV) {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(',')
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty())
+            .collect(),
+        _ => run_program("ip", &["-j", "link", "show"], None)
+            .ok()
+            .and_then(|j| serde_json::from_str::<Value>(&j).ok())
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|l| l.get("ifname").and_then(Value::as_str))
+            .filter(|n| *n != "lo")
+            .map(String::from)
+            .collect(),
+    };
+    for a in routed {
+        let addr = a.to_string();
+        let Ok(j) = run_program("ip", &["-j", "route", "get", &addr], None) else {
+            continue;
+        };
+        let Some(r) = serde_json::from_str::<Value>(&j)
+            .ok()
+            .and_then(|v| v.as_array().and_then(|a| a.first().cloned()))
+        else {
+            continue;
+        };
+        let dev = r.get("dev").and_then(Value::as_str).unwrap_or("lo");
+        if r.get("gateway").is_none() && dev != "lo" {
+            host.onlink.insert(a, dev.to_string());
+        }
+    }
+    host
 }
 
 /// Counts active (TCP established) and inactive connections per real server.
@@ -173,340 +320,203 @@ pub fn apply_connections(table: &mut Table, tracked: &[conntrack::Tracked]) {
     }
 }
 
-fn family(addr: &IpAddr) -> &'static str {
-    if addr.is_ipv6() {
-        "ip6"
-    } else {
-        "ip"
-    }
+fn items(v: &Value) -> Result<&Vec<Value>, PlaneError> {
+    v.get("nftables")
+        .and_then(Value::as_array)
+        .ok_or_else(|| PlaneError::Parse("no \"nftables\" array".into()))
 }
 
-fn service_match(s: &Service) -> String {
-    match s.key {
-        ServiceKey::Addr { proto, addr, port } => {
-            let fam = family(&addr);
-            if port == 0 {
-                format!("{fam} daddr {addr} meta l4proto {}", proto.name())
-            } else {
-                format!("{fam} daddr {addr} {} dport {port}", proto.name())
+fn val_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Object(o) => {
+            if let Some(Value::Array(parts)) = o.get("concat") {
+                let p: Option<Vec<String>> = parts.iter().map(val_text).collect();
+                return p.map(|p| p.join(" . "));
             }
+            let p = o.get("prefix")?;
+            Some(format!(
+                "{}/{}",
+                val_text(p.get("addr")?)?,
+                p.get("len")?.as_u64()?
+            ))
         }
-        ServiceKey::Fwmark { mark, ipv6 } => {
-            format!(
-                "meta nfproto {} meta mark {mark:#x}",
-                if ipv6 { "ipv6" } else { "ipv4" }
-            )
-        }
+        _ => None,
     }
 }
 
-fn saddr_masked(s: &Service) -> String {
-    let ipv6 = s.key.is_ipv6();
-    let fam = if ipv6 { "ip6" } else { "ip" };
-    if s.netmask.is_default() {
-        return format!("{fam} saddr");
-    }
-    match s.netmask {
-        Netmask::V4(m) => format!("{fam} saddr & {m}"),
-        Netmask::Prefix(p) => {
-            let bits: u128 = if p >= 128 {
-                u128::MAX
-            } else {
-                !(u128::MAX >> p)
-            };
-            format!("{fam} saddr & {}", std::net::Ipv6Addr::from(bits))
+/// An element of `nft -j` output: its value, and its timeout and seconds left when it has them.
+fn elem_parts(e: &Value) -> Option<(&Value, Option<u64>, Option<u64>)> {
+    match e.get("elem") {
+        Some(inner) => {
+            let val = inner.get("val")?;
+            Some((
+                val,
+                inner.get("timeout").and_then(Value::as_u64),
+                inner.get("expires").and_then(Value::as_u64),
+            ))
         }
+        None => Some((e, None, None)),
     }
 }
 
-fn counter_decl(out: &mut String, name: &str, packets: u64, bytes: u64) {
-    let _ = writeln!(
-        out,
-        "  counter {name} {{\n    packets {packets} bytes {bytes}\n  }}"
-    );
-}
-
-fn vmap(out: &mut String, key: &str, slots: &[Option<usize>], chains: &[String]) {
-    let entries: Vec<String> = slots
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| {
-            s.and_then(|d| chains.get(d))
-                .map(|c| format!("{i} : jump {c}"))
-        })
-        .collect();
-    if entries.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "    {key} mod {} vmap {{ {} }}",
-        slots.len(),
-        entries.join(", ")
-    );
-}
-
-/// Renders the whole table as an `nft -f` script that atomically replaces `inet fulcrum_lvs`.
-pub fn render(table: &Table) -> Result<String, PlaneError> {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{"
-    );
-    let mut in_map: Vec<(u32, String)> = Vec::new();
-    let mut out_map: Vec<(u32, String)> = Vec::new();
-    let mut svc_in_map: Vec<(u32, String)> = Vec::new();
-    let mut svc_out_map: Vec<(u32, String)> = Vec::new();
-    let mut chains = String::new();
-    let mut hooks = String::new();
-    for s in &table.services {
-        let _span = tracing::debug_span!("virtual_service", service = %s.key).entered();
-        if s.id > 0xfff || s.dests.iter().any(|d| d.id > 0xfff) {
-            return Err(PlaneError::Unsupported(
-                "more than 4096 services or real servers".into(),
-            ));
-        }
-        let sid = s.id;
-        let st = &s.observed.stats;
-        counter_decl(&mut out, &format!("s{sid}_in"), st.inpkts, st.inbytes);
-        counter_decl(&mut out, &format!("s{sid}_out"), st.outpkts, st.outbytes);
-        counter_decl(&mut out, &format!("s{sid}_conn"), st.conns, 0);
-        let _ = writeln!(hooks, "    {} jump s{sid}", service_match(s));
-        let ipv6 = s.key.is_ipv6();
-        let set_type = if ipv6 { "ipv6_addr" } else { "ipv4_addr" };
-        let masked = saddr_masked(s);
-        let dest_chain: Vec<String> = s.dests.iter().map(|d| format!("r{sid}_{}", d.id)).collect();
-        let _ = writeln!(chains, "  chain s{sid} {{");
-        for (d, chain) in s.dests.iter().zip(&dest_chain) {
-            let did = d.id;
-            let ds = &d.observed.stats;
-            counter_decl(&mut out, &format!("r{sid}_{did}_in"), ds.inpkts, ds.inbytes);
-            counter_decl(
-                &mut out,
-                &format!("r{sid}_{did}_out"),
-                ds.outpkts,
-                ds.outbytes,
-            );
-            counter_decl(&mut out, &format!("r{sid}_{did}_conn"), ds.conns, 0);
-            let m = mark(sid, did);
-            in_map.push((m, format!("r{sid}_{did}_in")));
-            out_map.push((m, format!("r{sid}_{did}_out")));
-            svc_in_map.push((m, format!("s{sid}_in")));
-            svc_out_map.push((m, format!("s{sid}_out")));
-            if s.flags.persistent {
-                let _ = writeln!(
-                    out,
-                    "  set s{sid}_p{did} {{\n    type {set_type}\n    flags dynamic,timeout\n    timeout {}s\n  }}",
-                    s.timeout.max(1)
-                );
-                if d.forward == Forward::Masq {
-                    let _ = writeln!(chains, "    {masked} @s{sid}_p{did} jump {chain}");
-                }
-            }
-        }
-        // Only NAT servers with weight > 0 take new connections in this data plane.
-        let eligible: Vec<DestState> = s
-            .dests
+fn set_type(s: &Value) -> String {
+    match s.get("type") {
+        Some(Value::Array(a)) => a
             .iter()
-            .map(|d| {
-                DestState::with_id(
-                    u64::from(d.id) + 1,
-                    if d.forward == Forward::Masq {
-                        d.weight
-                    } else {
-                        0
-                    },
-                )
-            })
-            .collect();
-        let weights: Vec<u32> = eligible.iter().map(|d| d.weight).collect();
-        let (saddr, daddr) = if ipv6 {
-            ("ip6 saddr", "ip6 daddr")
-        } else {
-            ("ip saddr", "ip daddr")
-        };
-        let src_key = match (s.flags.sched2, s.key.protocol()) {
-            (true, Some(p)) if p.name() != "sctp" => format!("{saddr} . {} sport", p.name()),
-            _ => saddr.to_string(),
-        };
-        match s.scheduler.as_str() {
-            "sh" | "dh" => {
-                let t =
-                    HashTable::build_with(&eligible, fulcrum_balance::lvs::HASH_TABLE_SIZE, false);
-                let key = if s.scheduler == "sh" {
-                    src_key.clone()
-                } else {
-                    daddr.to_string()
-                };
-                vmap(
-                    &mut chains,
-                    &format!("jhash {key}"),
-                    t.buckets(),
-                    &dest_chain,
-                );
-            }
-            "mh" => {
-                let ids: Vec<u64> = eligible.iter().map(|d| d.id).collect();
-                if let Ok(t) = Maglev::build(&ids, &weights, NFT_MAGLEV_SIZE) {
-                    vmap(
-                        &mut chains,
-                        &format!("jhash {src_key}"),
-                        t.table(),
-                        &dest_chain,
-                    );
-                }
-            }
-            "fo" | "ovf" => {
-                let best = weights.iter().enumerate().filter(|(_, w)| **w > 0).fold(
-                    None::<(usize, u32)>,
-                    |b, (i, &w)| match b {
-                        Some((_, bw)) if bw >= w => b,
-                        _ => Some((i, w)),
-                    },
-                );
-                if let Some((i, _)) = best {
-                    let _ = writeln!(chains, "    jump {}", dest_chain[i]);
-                }
-            }
-            "rr" => {
-                let slots: Vec<Option<usize>> = (0..weights.len())
-                    .filter(|&i| weights[i] > 0)
-                    .map(Some)
-                    .collect();
-                vmap(&mut chains, "numgen inc", &slots, &dest_chain);
-            }
-            _ => {
-                let slots: Vec<Option<usize>> = wrr_sequence(&weights, MAX_WRR_SLOTS)
-                    .into_iter()
-                    .map(Some)
-                    .collect();
-                vmap(&mut chains, "numgen inc", &slots, &dest_chain);
-            }
-        }
-        let _ = writeln!(chains, "  }}");
-        for (d, chain) in s.dests.iter().zip(&dest_chain) {
-            let _ = writeln!(chains, "  chain {chain} {{");
-            if s.flags.persistent {
-                let _ = writeln!(chains, "    update @s{sid}_p{} {{ {masked} }}", d.id);
-            }
-            let m = mark(sid, d.id);
-            let target = match (d.addr, d.port) {
-                (IpAddr::V6(a), 0) => format!("ip6 to {a}"),
-                (IpAddr::V6(a), p) => format!("ip6 to [{a}]:{p}"),
-                (a, 0) => format!("ip to {a}"),
-                (a, p) => format!("ip to {a}:{p}"),
-            };
-            let l4 = match s.key.protocol() {
-                _ if d.port == 0 => String::new(),
-                Some(p) => format!("meta l4proto {} ", p.name()),
-                None => "meta l4proto { tcp, udp, sctp } ".to_string(),
-            };
-            let _ = writeln!(
-                chains,
-                "    ct mark set {m:#x} counter name \"r{sid}_{}_conn\" counter name \"s{sid}_conn\"",
-                d.id
-            );
-            if d.forward == Forward::Masq && (d.addr.is_ipv6() == ipv6) {
-                let _ = writeln!(chains, "    {l4}dnat {target}");
-            }
-            let _ = writeln!(chains, "  }}");
-        }
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" . "),
+        Some(Value::String(t)) => t.clone(),
+        _ => String::new(),
     }
-    for (name, entries) in [
-        ("ct_in", &in_map),
-        ("ct_out", &out_map),
-        ("svc_in", &svc_in_map),
-        ("svc_out", &svc_out_map),
-    ] {
-        let _ = write!(out, "  map {name} {{\n    type mark : counter\n");
-        if !entries.is_empty() {
-            let e: Vec<String> = entries
-                .iter()
-                .map(|(m, c)| format!("{m:#x} : \"{c}\""))
-                .collect();
-            let _ = writeln!(out, "    elements = {{ {} }}", e.join(", "));
-        }
-        let _ = writeln!(out, "  }}");
-    }
-    let _ = writeln!(out, "  chain model {{");
-    for r in record::encode(table) {
-        if r.len() >= 128 || r.contains('"') {
-            return Err(PlaneError::Unsupported(format!(
-                "record too long for an nft comment: {r}"
-            )));
-        }
-        let _ = writeln!(out, "    counter comment \"{r}\"");
-    }
-    let _ = writeln!(out, "  }}");
-    out.push_str(&chains);
-    let _ = writeln!(
-        out,
-        "  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n{hooks}  }}"
-    );
-    let _ = writeln!(
-        out,
-        "  chain output {{\n    type nat hook output priority -100; policy accept;\n{hooks}  }}"
-    );
-    let _ = writeln!(
-        out,
-        "  chain counters {{\n    type filter hook forward priority -150; policy accept;\n    \
-         ct direction original counter name ct mark map @ct_in\n    \
-         ct direction reply counter name ct mark map @ct_out\n    \
-         ct direction original counter name ct mark map @svc_in\n    \
-         ct direction reply counter name ct mark map @svc_out\n  }}"
-    );
-    out.push_str("}\n");
-    Ok(out)
 }
 
-fn counters(items: &[Value]) -> HashMap<String, (u64, u64)> {
-    let mut m = HashMap::new();
-    for it in items {
-        if let Some(c) = it.get("counter") {
-            let name = c
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let p = c.get("packets").and_then(Value::as_u64).unwrap_or(0);
-            let b = c.get("bytes").and_then(Value::as_u64).unwrap_or(0);
-            m.insert(name, (p, b));
+fn sum_counters(docs: &[&Value], m: &mut HashMap<String, (u64, u64)>) -> Result<(), PlaneError> {
+    for d in docs {
+        for it in items(d)? {
+            if let Some(c) = it.get("counter") {
+                let name = c
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let p = c.get("packets").and_then(Value::as_u64).unwrap_or(0);
+                let b = c.get("bytes").and_then(Value::as_u64).unwrap_or(0);
+                let e = m.entry(name).or_insert((0, 0));
+                e.0 = e.0.saturating_add(p);
+                e.1 = e.1.saturating_add(b);
+            }
         }
     }
-    m
+    Ok(())
+}
+
+/// Parses `sN_<kind>D` set names.
+fn set_ids(name: &str, kind: char) -> Option<(u32, u32)> {
+    let rest = name.strip_prefix('s')?;
+    let (sid, did) = rest.split_once(['_'])?;
+    let did = did.strip_prefix(kind)?;
+    Some((sid.parse().ok()?, did.parse().ok()?))
 }
 
 /// Rebuilds the table (configuration from the `model` chain's comments, counters and persistence
 /// entries from the counters and sets) from `nft -j list table inet fulcrum_lvs` output.
 pub fn readback(json: &str) -> Result<Table, PlaneError> {
     let v: Value = serde_json::from_str(json).map_err(|e| PlaneError::Parse(e.to_string()))?;
-    let items = v
-        .get("nftables")
-        .and_then(Value::as_array)
-        .ok_or_else(|| PlaneError::Parse("no \"nftables\" array".into()))?;
-    let comments: Vec<&str> = items
+    Ok(read_docs(&v, None)?.table)
+}
+
+/// Reads the `inet` table's JSON and, when it exists, the `netdev` table's.
+pub fn read_docs(inet: &Value, netdev: Option<&Value>) -> Result<Snapshot, PlaneError> {
+    let inet_items = items(inet)?;
+    let comments: Vec<&str> = inet_items
         .iter()
         .filter_map(|it| it.get("rule"))
         .filter(|r| r.get("chain").and_then(Value::as_str) == Some("model"))
         .filter_map(|r| r.get("comment").and_then(Value::as_str))
         .collect();
-    let mut table = record::decode(comments)?;
-    let c = counters(items);
+    let mut snap = Snapshot {
+        table: record::decode(comments)?,
+        ..Snapshot::default()
+    };
+    let mut docs = vec![(Family::Inet, inet)];
+    if let Some(n) = netdev {
+        items(n)?;
+        docs.push((Family::Netdev, n));
+    }
+    let mut c = HashMap::new();
+    sum_counters(&docs.iter().map(|d| d.1).collect::<Vec<_>>(), &mut c)?;
     let get = |n: &str| c.get(n).copied().unwrap_or((0, 0));
-    let mut set_sizes: HashMap<String, u32> = HashMap::new();
-    for it in items {
-        if let Some(s) = it.get("set") {
-            let name = s
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let n = s.get("elem").and_then(Value::as_array).map_or(0, Vec::len);
-            set_sizes.insert(name, u32::try_from(n).unwrap_or(u32::MAX));
+    let mut persist: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut open: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut closing: HashMap<(u32, u32), u32> = HashMap::new();
+    for (fam, doc) in &docs {
+        for it in items(doc)? {
+            if let Some(r) = it.get("rule") {
+                let chain = r.get("chain").and_then(Value::as_str).unwrap_or_default();
+                let comment = r.get("comment").and_then(Value::as_str).unwrap_or_default();
+                if let (Some(sid), Some(digest)) = (
+                    chain.strip_prefix('s').and_then(|x| x.parse::<u32>().ok()),
+                    comment.strip_prefix(CTL_PREFIX),
+                ) {
+                    snap.markers.insert((*fam, sid), digest.to_string());
+                }
+                continue;
+            }
+            let Some(s) = it.get("set") else { continue };
+            let name = s.get("name").and_then(Value::as_str).unwrap_or_default();
+            let elems: &[Value] = s
+                .get("elem")
+                .and_then(Value::as_array)
+                .map_or(&[], Vec::as_slice);
+            let n = u32::try_from(elems.len()).unwrap_or(u32::MAX);
+            let set_timeout = s.get("timeout").and_then(Value::as_u64);
+            let mut texts = Vec::new();
+            for e in elems {
+                let Some((val, timeout, expires)) = elem_parts(e) else {
+                    continue;
+                };
+                let Some(text) = val_text(val) else { continue };
+                // An element whose timeout is the set's shows only `expires`; write both back so
+                // that a changed set timeout cannot make `expires` exceed it.
+                match (timeout.or(set_timeout), expires) {
+                    (_, Some(0)) => {}
+                    (Some(t), Some(x)) => {
+                        texts.push(format!("{text} timeout {t}s expires {}s", x.min(t)))
+                    }
+                    _ => texts.push(text),
+                }
+            }
+            snap.keep
+                .insert(format!("{}/{name}", fam.name()), (set_type(s), texts));
+            if let Some(ids) = set_ids(name, 'p') {
+                *persist.entry(ids).or_default() += n;
+            }
+            if *fam == Family::Netdev {
+                for (kind, counts, is_open) in [('f', &mut open, true), ('x', &mut closing, false)]
+                {
+                    let Some(ids) = set_ids(name, kind) else {
+                        continue;
+                    };
+                    if is_open {
+                        snap.dr_members.insert(ids);
+                    }
+                    *counts.entry(ids).or_default() += n;
+                    for e in elems {
+                        let Some((Value::Object(o), _, expires)) = elem_parts(e) else {
+                            continue;
+                        };
+                        let Some(Value::Array(p)) = o.get("concat") else {
+                            continue;
+                        };
+                        let (Some(saddr), Some(sport), Some(dport)) = (
+                            p.first()
+                                .and_then(Value::as_str)
+                                .and_then(|a| a.parse().ok()),
+                            p.get(1).and_then(Value::as_u64),
+                            p.get(2).and_then(Value::as_u64),
+                        ) else {
+                            continue;
+                        };
+                        snap.dr_flows.push(DrFlow {
+                            sid: ids.0,
+                            did: ids.1,
+                            open: is_open,
+                            saddr,
+                            sport: u16::try_from(sport).unwrap_or(0),
+                            dport: u16::try_from(dport).unwrap_or(0),
+                            expires: expires.unwrap_or(0),
+                        });
+                    }
+                }
+            }
         }
     }
-    for s in &mut table.services {
+    for s in &mut snap.table.services {
         let sid = s.id;
+        let udp = s.key.protocol() == Some(Protocol::Udp);
         let (inp, inb) = get(&format!("s{sid}_in"));
         let (outp, outb) = get(&format!("s{sid}_out"));
         let (conns, _) = get(&format!("s{sid}_conn"));
@@ -529,13 +539,18 @@ pub fn readback(json: &str) -> Result<Table, PlaneError> {
                 inbytes: inb,
                 outbytes: outb,
             };
-            d.observed.persist = set_sizes
-                .get(&format!("s{sid}_p{did}"))
-                .copied()
-                .unwrap_or(0);
+            d.observed.persist = persist.get(&(sid, did)).copied().unwrap_or(0);
+            let o = open.get(&(sid, did)).copied().unwrap_or(0);
+            let x = closing.get(&(sid, did)).copied().unwrap_or(0);
+            if udp {
+                d.observed.inactive += o + x;
+            } else {
+                d.observed.active += o;
+                d.observed.inactive += x;
+            }
         }
     }
-    Ok(table)
+    Ok(snap)
 }
 
 #[cfg(test)]
@@ -543,16 +558,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn marks_round_trip() {
-        assert_eq!(mark_ids(mark(5, 7)), Some((5, 7)));
-        assert_eq!(mark_ids(0), None);
-        assert_eq!(mark(0, 0), 0x4c00_0000);
-    }
-
-    #[test]
     fn readback_rejects_garbage() {
         assert!(readback("not json").is_err());
         assert!(readback("{}").is_err());
         assert_eq!(readback("{\"nftables\": []}").ok(), Some(Table::new()));
+    }
+
+    #[test]
+    fn reads_flow_sets_markers_and_elements() {
+        let inet = serde_json::json!({"nftables": [
+            {"rule": {"chain": "model", "comment": "T 900 120 300"}},
+            {"rule": {"chain": "model", "comment": "S 0 tcp/198.19.0.100/80 wlc 0 0 m255.255.255.255 -"}},
+            {"rule": {"chain": "model", "comment": "R 0 0 198.18.1.2 80 g 1 0 0 ipip 0 n"}},
+            {"rule": {"chain": "s0", "comment": "ctl 00ff"}},
+            {"counter": {"name": "s0_in", "packets": 5, "bytes": 500}},
+        ]});
+        let netdev = serde_json::json!({"nftables": [
+            {"counter": {"name": "s0_in", "packets": 2, "bytes": 100}},
+            {"set": {"name": "s0_f0", "type": ["ipv4_addr", "inet_service", "inet_service"],
+              "elem": [{"elem": {"val": {"concat": ["198.18.0.2", 40000, 80]}, "timeout": 900, "expires": 800}}]}},
+            {"set": {"name": "s0_x0", "type": ["ipv4_addr", "inet_service", "inet_service"], "elem": [
+              {"elem": {"val": {"concat": ["198.18.0.2", 40001, 80]}, "timeout": 120, "expires": 100}},
+              {"elem": {"val": {"concat": ["198.18.0.2", 40002, 80]}, "timeout": 120, "expires": 0}}]}},
+        ]});
+        let snap = read_docs(&inet, Some(&netdev)).unwrap_or_default();
+        let s = &snap.table.services[0];
+        assert_eq!(s.observed.stats.inpkts, 7);
+        assert_eq!(
+            (s.dests[0].observed.active, s.dests[0].observed.inactive),
+            (1, 2)
+        );
+        assert_eq!(
+            snap.markers.get(&(Family::Inet, 0)).map(String::as_str),
+            Some("00ff")
+        );
+        assert!(snap.dr_members.contains(&(0, 0)));
+        assert_eq!(snap.dr_flows.len(), 3);
+        assert_eq!(
+            snap.keep.get("netdev/s0_x0").map(|k| k.1.clone()),
+            Some(vec![
+                "198.18.0.2 . 40001 . 80 timeout 120s expires 100s".to_string()
+            ])
+        );
     }
 }

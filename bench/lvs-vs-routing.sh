@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# L4 director benchmark: connections/s and packets/s through fulcrum's nftables director (NAT, direct
+# routing) against plain routed forwarding, in the same namespaces and topology.
+#
+#   bench/lvs-vs-routing.sh [--runs N] [--duration SECS] [--threads N]
+#
+# Topology (network namespaces fulcrum-<pid>-bench-{c,d,r1,r2}, addresses from 198.18.0.0/15):
+#   client c (198.18.0.2) -- veth -- director d (198.18.0.1 | br0 198.18.1.1) -- bridge -- r1 198.18.1.2, r2 198.18.1.3
+# Modes (TCP port 8080, 8081, 8082 respectively; UDP 5353), each measured with the same client and servers (examples/lvs-load.rs: TCP connect / read / close
+# loops for connections per second, UDP 64-byte request/reply with a window in flight for packets per second):
+#   routed: the client addresses the real servers (alternating); the director only routes.
+#   nat:    ipvsadm -A -t VIP:8081 -s rr, two -m servers; the client addresses the VIP (198.19.0.100).
+#   dr:     the same with -g (VIP:8082): ingress forwarding on the director; the real servers hold the VIP on lo.
+#           Replies are routed back by the director (same return path as "routed", no NAT). The
+#           servers' UDP sockets are bound to their own address and to the VIP so that replies leave
+#           from the address the client sent to.
+# The director's conntrack TIME_WAIT timeout is lowered to 5 s in every mode so the table never fills.
+# Not part of `make test`: it takes about a minute and its numbers only mean something on a quiet machine.
+set -euo pipefail
+
+RUNS=3
+DURATION=5
+THREADS=4
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
+for tool in ip nft conntrack awk; do
+  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
+done
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$top/target}
+cargo build --release --quiet --manifest-path "$top/Cargo.toml" -p fulcrum-lvs --example lvs-load --bin fulcrum-ipvsadm
+LOAD="$CARGO_TARGET_DIR/release/examples/lvs-load"
+IPVSADM="$CARGO_TARGET_DIR/release/fulcrum-ipvsadm"
+
+P="fulcrum-$$-bench"
+C=$P-c D=$P-d R1=$P-r1 R2=$P-r2
+VIP=198.19.0.100
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  for ns in $C $D $R1 $R2; do ip netns del "$ns" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+for ns in $C $D $R1 $R2; do ip netns add "$ns"; done
+ip link add c0 netns $C type veth peer d0 netns $D
+ip -n $C addr add 198.18.0.2/24 dev c0; ip -n $C link set c0 up; ip -n $C link set lo up
+ip -n $C route add default via 198.18.0.1
+ip netns exec $C sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
+ip -n $D addr add 198.18.0.1/24 dev d0; ip -n $D link set d0 up; ip -n $D link set lo up
+ip -n $D link add br0 type bridge; ip -n $D addr add 198.18.1.1/24 dev br0; ip -n $D link set br0 up
+ip netns exec $D sysctl -qw net.ipv4.ip_forward=1
+i=0
+for ns in $R1 $R2; do
+  ip link add eth0 netns "$ns" type veth peer p$i netns $D
+  ip -n $D link set p$i master br0; ip -n $D link set p$i up
+  ip -n "$ns" addr add 198.18.1.$((i + 2))/24 dev eth0; ip -n "$ns" link set eth0 up; ip -n "$ns" link set lo up
+  ip -n "$ns" route add default via 198.18.1.1
+  ip -n "$ns" addr add $VIP/32 dev lo
+  ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+    net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2 net.ipv4.tcp_tw_reuse=1
+  ip netns exec "$ns" "$LOAD" serve r$((i + 1)) 8080,8081,8082 5353 2 198.18.1.$((i + 2)) $VIP & pids+=($!)
+  i=$((i + 1))
+done
+sleep 0.5
+
+ipvsadm() { ip netns exec $D "$IPVSADM" "$@"; }
+# Conntrack is global per namespace once any rule uses it; keep TIME_WAIT short in every mode.
+tw() { ip netns exec $D sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=5 2>/dev/null || true; }
+
+setup_mode() {
+  ipvsadm -C
+  ip netns exec $D conntrack -F >/dev/null 2>&1 || true
+  case $1 in
+    routed) ;;
+    nat|dr)
+      local f=-m p; [ "$1" = dr ] && f=-g
+      p=$(port "$1")
+      ipvsadm -A -t $VIP:$p -s rr
+      ipvsadm -a -t $VIP:$p -r 198.18.1.2:$p $f
+      ipvsadm -a -t $VIP:$p -r 198.18.1.3:$p $f
+      ipvsadm -A -u $VIP:5353 -s rr
+      ipvsadm -a -u $VIP:5353 -r 198.18.1.2:5353 $f
+      ipvsadm -a -u $VIP:5353 -r 198.18.1.3:5353 $f ;;
+  esac
+  tw
+}
+
+# One TCP port per mode: the real servers' TIME_WAIT sockets of one mode would otherwise meet the
+# same client ports with timestamps from another mode (the client's timestamp offset depends on the
+# destination address) and drop their SYNs (PAWS).
+port() { case $1 in routed) echo 8080 ;; nat) echo 8081 ;; dr) echo 8082 ;; esac; }
+
+targets() {
+  local port=$2
+  if [ "$1" = routed ]; then echo "198.18.1.2:$port 198.18.1.3:$port"; else echo "$VIP:$port"; fi
+}
+
+measure() { # mode kind -> number
+  local mode=$1 kind=$2 out
+  if [ "$kind" = cps ]; then
+    # shellcheck disable=SC2046
+    out=$(ip netns exec $C "$LOAD" cps "$DURATION" "$THREADS" $(targets "$mode" "$(port "$mode")"))
+    echo "  $mode: $out" >&2
+    echo "$out" | sed -n 's/^cps=\([0-9]*\).*/\1/p'
+  else
+    # shellcheck disable=SC2046
+    out=$(ip netns exec $C "$LOAD" pps "$DURATION" "$THREADS" 32 $(targets "$mode" 5353))
+    echo "$out" | sed -n 's/.* pps=\([0-9]*\).*/\1/p'
+  fi
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A res
+for mode in ${MODES:-routed nat dr}; do
+  setup_mode $mode
+  measure $mode cps >/dev/null # warm-up (ARP, conntrack, caches)
+  for kind in cps pps; do
+    vals=""
+    for _ in $(seq "$RUNS"); do vals="$vals $(measure $mode $kind)"; done
+    res[$mode.$kind]=$(echo "$vals" | median)
+    echo "$mode $kind runs:$vals -> median ${res[$mode.$kind]}" >&2
+  done
+done
+ipvsadm -C
+
+printf '%-8s %12s %12s %10s %10s\n' mode conn/s pkt/s "cps/routed" "pps/routed"
+for mode in routed nat dr; do
+  printf '%-8s %12s %12s %10s %10s\n' $mode "${res[$mode.cps]}" "${res[$mode.pps]}" \
+    "$(awk -v a="${res[$mode.cps]}" -v b="${res[routed.cps]}" 'BEGIN {printf "%.2f", a / b}')" \
+    "$(awk -v a="${res[$mode.pps]}" -v b="${res[routed.pps]}" 'BEGIN {printf "%.2f", a / b}')"
+done
