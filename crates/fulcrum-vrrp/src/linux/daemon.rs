@@ -47,6 +47,7 @@ pub struct Daemon {
     notifier: Notifier,
     run_as: Option<RunAs>,
     addrs: AddrSocket,
+    announcer: garp::Announcer,
     links: LinkMonitor,
     signals: SignalFd,
 }
@@ -80,6 +81,7 @@ impl Daemon {
             notifier: Notifier::default(),
             run_as: None,
             addrs: AddrSocket::open()?,
+            announcer: garp::Announcer::new(),
             links: LinkMonitor::open()?,
             signals,
         };
@@ -464,7 +466,10 @@ impl Daemon {
                     let Some(mac) = iface::mac(&ifname) else {
                         continue;
                     };
-                    if let Err(e) = garp::announce(&ifname, ifindex, mac, &addrs, count) {
+                    if let Err(e) = self
+                        .announcer
+                        .announce(&ifname, ifindex, mac, &addrs, count)
+                    {
                         tracing::warn!(instance = %p.cfg.name, "gratuitous ARP/NA on {ifname}: {e}");
                     }
                 }
