@@ -514,7 +514,6 @@ impl Builder {
             preempt_delay: Duration::ZERO,
             virtual_ipaddress: Vec::new(),
             virtual_ipaddress_excluded: Vec::new(),
-            virtual_routes: Vec::new(),
             unicast_src_ip: None,
             unicast_peers: Vec::new(),
             mcast_src_ip: None,
@@ -526,8 +525,6 @@ impl Builder {
             garp_master_repeat: None,
             garp_master_refresh: None,
             garp_master_refresh_repeat: None,
-            accept: None,
-            use_vmac: None,
             dont_track_primary: false,
         };
         let mut advert_stmt: Option<&Stmt> = None;
@@ -589,16 +586,10 @@ impl Builder {
                     let a = self.addresses(c);
                     v.virtual_ipaddress_excluded.extend(a);
                 }
-                "virtual_routes" => {
-                    if let Some(b) = self.block(c) {
-                        for r in b {
-                            v.virtual_routes.push(VirtualRoute {
-                                words: r.words.clone(),
-                                location: r.loc.clone(),
-                            });
-                        }
-                    }
-                }
+                "virtual_routes" => self.err(
+                    c,
+                    "not supported yet: fulcrum does not install virtual routes (add them from a notify script)",
+                ),
                 "unicast_src_ip" => {
                     if let Some(a) = self.arg(c) {
                         v.unicast_src_ip = self.ip(c, a);
@@ -646,23 +637,18 @@ impl Builder {
                     v.garp_master_refresh = self.num::<u64>(c, 0, 86400).map(Duration::from_secs)
                 }
                 "garp_master_refresh_repeat" => v.garp_master_refresh_repeat = self.num(c, 1, 255),
+                // fulcrum never filters traffic to the virtual addresses, which is what `accept` asks for.
                 "accept" => {
-                    if self.flag(c) {
-                        v.accept = Some(true);
-                    }
+                    self.flag(c);
                 }
-                "no_accept" => {
-                    if self.flag(c) {
-                        v.accept = Some(false);
-                    }
-                }
-                "use_vmac" => {
-                    if c.block.is_some() || c.args().len() > 1 {
-                        self.err(c, "expected an optional interface name");
-                    } else {
-                        v.use_vmac = Some(c.args().first().cloned());
-                    }
-                }
+                "no_accept" => self.err(
+                    c,
+                    "not supported yet: fulcrum does not filter traffic to virtual addresses it does not own",
+                ),
+                "use_vmac" => self.err(
+                    c,
+                    "not supported yet: fulcrum sends adverts and GARPs from the interface's own MAC address",
+                ),
                 "dont_track_primary" => v.dont_track_primary = self.flag(c),
                 k if IGNORED_INSTANCE.contains(&k) => self.ignored.push((c.loc.clone(), k.into())),
                 _ => self.unknown(c, "vrrp_instance"),

@@ -139,15 +139,6 @@ pub struct VirtualAddress {
     pub location: Location,
 }
 
-/// A `virtual_routes` line, kept as written (applied by a later version).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VirtualRoute {
-    /// The words of the line.
-    pub words: Vec<String>,
-    /// Where it is written.
-    pub location: Location,
-}
-
 /// `track_script { NAME [weight W [reverse]] }` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackScript {
@@ -223,8 +214,6 @@ pub struct VrrpInstance {
     pub virtual_ipaddress: Vec<VirtualAddress>,
     /// `virtual_ipaddress_excluded` (added and removed with the VIPs, not advertised).
     pub virtual_ipaddress_excluded: Vec<VirtualAddress>,
-    /// `virtual_routes`.
-    pub virtual_routes: Vec<VirtualRoute>,
     /// `unicast_src_ip`.
     pub unicast_src_ip: Option<IpAddr>,
     /// `unicast_peer { ... }`: when non-empty, adverts go to these peers instead of multicast.
@@ -247,10 +236,6 @@ pub struct VrrpInstance {
     pub garp_master_refresh: Option<Duration>,
     /// `garp_master_refresh_repeat`.
     pub garp_master_refresh_repeat: Option<u32>,
-    /// `accept` (true) / `no_accept` (false); None when unset.
-    pub accept: Option<bool>,
-    /// `use_vmac [NAME]` (parsed; not implemented by the driver yet).
-    pub use_vmac: Option<Option<String>>,
     /// `dont_track_primary`: the instance's own interface going down does not mean FAULT.
     pub dont_track_primary: bool,
 }

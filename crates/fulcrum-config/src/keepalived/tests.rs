@@ -116,9 +116,6 @@ vrrp_instance VI_1 {
     virtual_ipaddress_excluded {
         10.99.1.1/24
     }
-    virtual_routes {
-        10.100.0.0/16 via 10.99.0.254
-    }
     unicast_src_ip 10.99.0.1
     unicast_peer {
         10.99.0.2
@@ -142,7 +139,6 @@ vrrp_instance VI_1 {
     garp_master_refresh 30
     garp_master_refresh_repeat 2
     accept
-    use_vmac vrrp.51
     dont_track_primary
     smtp_alert
 }
@@ -197,10 +193,6 @@ vrrp_instance VI_1 {
     assert_eq!(v.label.as_deref(), Some("eth0:vip"));
     assert_eq!(i.virtual_ipaddress.len(), 2);
     assert_eq!(i.virtual_ipaddress_excluded[0].prefix_len, 24);
-    assert_eq!(
-        i.virtual_routes[0].words,
-        vec!["10.100.0.0/16", "via", "10.99.0.254"]
-    );
     assert_eq!(i.unicast_src_ip, Some("10.99.0.1".parse().unwrap()));
     assert_eq!(i.unicast_peers.len(), 2);
     assert_eq!(i.mcast_src_ip, Some("10.99.0.1".parse().unwrap()));
@@ -236,8 +228,6 @@ vrrp_instance VI_1 {
     assert_eq!(i.garp_master_repeat, Some(3));
     assert_eq!(i.garp_master_refresh, Some(Duration::from_secs(30)));
     assert_eq!(i.garp_master_refresh_repeat, Some(2));
-    assert_eq!(i.accept, Some(true));
-    assert_eq!(i.use_vmac, Some(Some("vrrp.51".into())));
     assert!(i.dont_track_primary);
     let ignored: Vec<&str> = c.ignored.iter().map(|(_, k)| k.as_str()).collect();
     assert_eq!(ignored, vec!["notification_email", "smtp_alert"]);
@@ -253,7 +243,6 @@ vrrp_instance V6 {
   interface eth0
   virtual_router_id 7
   advert_int 0.5
-  no_accept
   preempt
   virtual_ipaddress {
     fe80::7/64
@@ -264,7 +253,6 @@ vrrp_instance V6 {
     assert_eq!(i.version, 3);
     assert!(i.is_ipv6());
     assert_eq!(i.advert_int, Duration::from_millis(500));
-    assert_eq!(i.accept, Some(false));
     assert_eq!(i.virtual_ipaddress[1].scope, Some(253));
     assert_eq!(i.virtual_ipaddress[0].prefix_len, 64);
 }
@@ -678,4 +666,31 @@ proptest::proptest! {
     fn random_text_never_panics(text in "[a-z_{}\"#! \n0-9./]{0,300}") {
         let _ = parse_str("fuzz.conf", &text);
     }
+}
+
+#[test]
+fn keywords_whose_behaviour_is_missing_are_errors_not_silence() {
+    let e = errs(
+        "vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        198.18.0.100/24
+    }
+    virtual_routes {
+        198.19.0.0/16 via 198.18.0.254
+    }
+    use_vmac
+    no_accept
+    accept
+}
+",
+    );
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(
+        e[0].starts_with("7:virtual_routes:not supported yet"),
+        "{e:?}"
+    );
+    assert!(e[1].starts_with("10:use_vmac:not supported yet"), "{e:?}");
+    assert!(e[2].starts_with("11:no_accept:not supported yet"), "{e:?}");
 }
