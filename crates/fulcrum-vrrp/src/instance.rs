@@ -122,6 +122,19 @@ pub struct InstanceConfig {
     pub garp: GarpSchedule,
     /// Tracked scripts and interfaces.
     pub tracks: Vec<Tracked>,
+    /// The instance has `virtual_routes`: [`Action::AddRoutes`] / [`Action::RemoveRoutes`] are emitted.
+    pub routes: bool,
+    /// RFC 5798 Accept_Mode (`accept`, the default). When off (`no_accept`) and the priority is below 255,
+    /// [`Action::BlockVips`] / [`Action::UnblockVips`] are emitted around the time as master.
+    pub accept: bool,
+}
+
+impl InstanceConfig {
+    /// Whether traffic to the virtual addresses is dropped while master: `no_accept` and not the address owner
+    /// (the owner always accepts it).
+    pub fn blocks_vips(&self) -> bool {
+        !self.accept && self.priority != 255
+    }
 }
 
 /// An input to the state machine.
@@ -167,6 +180,16 @@ pub enum Action {
     AddVips,
     /// Remove every virtual address from the interface (absent ones are fine).
     RemoveVips,
+    /// Add every virtual route (after [`Action::AddVips`], so a route's `src` may be a virtual address;
+    /// present ones are fine).
+    AddRoutes,
+    /// Remove every virtual route (before [`Action::RemoveVips`]; absent ones are fine).
+    RemoveRoutes,
+    /// `no_accept`: start dropping traffic to the virtual addresses (other than VRRP and neighbour discovery);
+    /// comes before [`Action::AddVips`], so no packet is accepted in between.
+    BlockVips,
+    /// `no_accept`: stop dropping traffic to the virtual addresses (after [`Action::RemoveVips`]).
+    UnblockVips,
     /// Send a burst of gratuitous ARPs / unsolicited NAs for every virtual address.
     SendGarp {
         /// Frames per address.
@@ -428,13 +451,32 @@ impl Instance {
             self.preempt_until = Some(now + self.cfg.preempt_delay);
         }
         if self.is_faulty() {
-            out.push(Action::RemoveVips);
+            self.remove_stale(out);
             self.enter_fault(out);
         } else if self.effective_priority() == 255 {
             self.become_master(now, out);
         } else {
-            out.push(Action::RemoveVips);
+            self.remove_stale(out);
             self.become_backup(now, false, out);
+        }
+    }
+
+    /// What a previous run may have left behind (after SIGKILL): routes, then addresses.
+    fn remove_stale(&self, out: &mut Vec<Action>) {
+        if self.cfg.routes {
+            out.push(Action::RemoveRoutes);
+        }
+        out.push(Action::RemoveVips);
+    }
+
+    /// Gives up what a master holds: its routes, its addresses, then the `no_accept` filter.
+    fn release(&self, out: &mut Vec<Action>) {
+        if self.cfg.routes {
+            out.push(Action::RemoveRoutes);
+        }
+        out.push(Action::RemoveVips);
+        if self.cfg.blocks_vips() {
+            out.push(Action::UnblockVips);
         }
     }
 
@@ -444,7 +486,7 @@ impl Instance {
         }
         if self.state == State::Master {
             out.push(Action::SendAdvert { priority: 0 });
-            out.push(Action::RemoveVips);
+            self.release(out);
         }
         tracing::info!("entering STOP");
         self.state = State::Initialize;
@@ -588,7 +630,13 @@ impl Instance {
         self.master_adv_interval = self.cfg.advert_interval;
         let priority = self.effective_priority();
         out.push(Action::SendAdvert { priority });
+        if self.cfg.blocks_vips() {
+            out.push(Action::BlockVips);
+        }
         out.push(Action::AddVips);
+        if self.cfg.routes {
+            out.push(Action::AddRoutes);
+        }
         out.push(Action::SendGarp {
             count: self.cfg.garp.repeat,
         });
@@ -606,7 +654,7 @@ impl Instance {
     fn become_backup(&mut self, now: Instant, from_master: bool, out: &mut Vec<Action>) {
         tracing::info!(priority = self.effective_priority(), "entering BACKUP");
         if from_master {
-            out.push(Action::RemoveVips);
+            self.release(out);
         } else {
             self.master_adv_interval = self.cfg.advert_interval;
         }
@@ -625,7 +673,7 @@ impl Instance {
             if self.iface_up {
                 out.push(Action::SendAdvert { priority: 0 });
             }
-            out.push(Action::RemoveVips);
+            self.release(out);
         }
         self.state = State::Fault;
         self.clear_timers();

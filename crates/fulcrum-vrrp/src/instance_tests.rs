@@ -35,6 +35,8 @@ fn cfg(priority: u8) -> InstanceConfig {
         check_ttl: true,
         garp: GarpSchedule::default(),
         tracks: vec![],
+        routes: false,
+        accept: true,
     }
 }
 
@@ -653,6 +655,231 @@ fn advert_uses_config() {
     assert_eq!(a.auth, Auth::pass("s3cret"));
     let j = Instance::new(v3cfg(100));
     assert_eq!(j.advert(1).auth, Auth::None);
+}
+
+// ---- virtual_routes and no_accept ----
+
+/// An instance with virtual routes and `no_accept`.
+fn routed(priority: u8) -> InstanceConfig {
+    InstanceConfig {
+        routes: true,
+        accept: false,
+        ..cfg(priority)
+    }
+}
+
+/// What becoming master does with routes and no_accept: block, addresses, routes, then GARPs.
+fn routed_master_actions(p: u8) -> Vec<Action> {
+    vec![
+        Action::SendAdvert { priority: p },
+        Action::BlockVips,
+        Action::AddVips,
+        Action::AddRoutes,
+        Action::SendGarp { count: 5 },
+        notify(NotifyState::Master, p),
+    ]
+}
+
+/// Leaving master: routes, addresses, then the filter.
+const RELEASE: [Action; 3] = [
+    Action::RemoveRoutes,
+    Action::RemoveVips,
+    Action::UnblockVips,
+];
+
+#[test]
+fn routes_and_filter_follow_the_master_state() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(routed(100));
+    // Start: stale routes, then stale addresses, are removed; nothing is blocked while backup.
+    assert_eq!(
+        i.handle(t0, Event::Start),
+        vec![
+            Action::RemoveRoutes,
+            Action::RemoveVips,
+            notify(NotifyState::Backup, 100)
+        ]
+    );
+    // Nothing before the master-down timer.
+    let deadline = i.poll_timeout().unwrap();
+    assert!(i.handle(deadline - ms(1), Event::Timer).is_empty());
+    assert_eq!(i.handle(deadline, Event::Timer), routed_master_actions(100));
+    // Adverts and GARP repeats while master touch neither routes nor the filter.
+    let t = deadline + Duration::from_secs(1);
+    assert_eq!(
+        i.handle(t, Event::Timer),
+        vec![Action::SendAdvert { priority: 100 }]
+    );
+    let t = deadline + Duration::from_secs(5);
+    let acts = i.handle(t, Event::Timer);
+    assert!(acts.contains(&Action::SendGarp { count: 5 }), "{acts:?}");
+    assert!(!acts.iter().any(|a| matches!(
+        a,
+        Action::AddRoutes | Action::RemoveRoutes | Action::BlockVips | Action::UnblockVips
+    )));
+    // A higher-priority master: back to backup, giving everything up.
+    let ev = rx(&i, HIGHER, 200);
+    let mut want = RELEASE.to_vec();
+    want.push(notify(NotifyState::Backup, 100));
+    assert_eq!(i.handle(t + ms(10), ev), want);
+    // Adverts received as backup do nothing to routes.
+    let ev = rx(&i, HIGHER, 200);
+    assert!(i.handle(t + ms(500), ev).is_empty());
+}
+
+#[test]
+fn routes_and_filter_are_released_on_fault_and_shutdown() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(routed(100));
+    i.handle(t0, Event::Start);
+    let t = i.poll_timeout().unwrap();
+    assert_eq!(i.handle(t, Event::Timer), routed_master_actions(100));
+    // FAULT (interface down: no advert).
+    let mut want = RELEASE.to_vec();
+    want.push(notify(NotifyState::Fault, 100));
+    assert_eq!(i.handle(t, Event::InterfaceDown), want);
+    // Back up: backup, nothing to add.
+    assert_eq!(
+        i.handle(t + ms(5), Event::InterfaceUp),
+        vec![notify(NotifyState::Backup, 100)]
+    );
+    let t = i.poll_timeout().unwrap();
+    assert_eq!(i.handle(t, Event::Timer), routed_master_actions(100));
+    // Shutdown: priority 0, then the release.
+    let mut want = vec![Action::SendAdvert { priority: 0 }];
+    want.extend(RELEASE);
+    want.push(notify(NotifyState::Stop, 100));
+    assert_eq!(i.handle(t, Event::Shutdown), want);
+    // A backup shutting down has nothing to give up.
+    let mut b = Instance::new(routed(100));
+    b.handle(t0, Event::Start);
+    assert_eq!(
+        b.handle(t0, Event::Shutdown),
+        vec![notify(NotifyState::Stop, 100)]
+    );
+}
+
+#[test]
+fn owner_accepts_even_with_no_accept() {
+    // Priority 255 owns the addresses: no_accept never blocks them, routes still come and go.
+    let t0 = Instant::now();
+    let c = routed(255);
+    assert!(!c.blocks_vips());
+    let mut i = Instance::new(c);
+    assert_eq!(
+        i.handle(t0, Event::Start),
+        vec![
+            Action::SendAdvert { priority: 255 },
+            Action::AddVips,
+            Action::AddRoutes,
+            Action::SendGarp { count: 5 },
+            notify(NotifyState::Master, 255)
+        ]
+    );
+    assert_eq!(
+        i.handle(t0, Event::Shutdown),
+        vec![
+            Action::SendAdvert { priority: 0 },
+            Action::RemoveRoutes,
+            Action::RemoveVips,
+            notify(NotifyState::Stop, 255)
+        ]
+    );
+}
+
+#[test]
+fn routes_without_no_accept_and_no_accept_without_routes() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(InstanceConfig {
+        routes: true,
+        ..cfg(100)
+    });
+    i.handle(t0, Event::Start);
+    let t = i.poll_timeout().unwrap();
+    assert_eq!(
+        i.handle(t, Event::Timer),
+        vec![
+            Action::SendAdvert { priority: 100 },
+            Action::AddVips,
+            Action::AddRoutes,
+            Action::SendGarp { count: 5 },
+            notify(NotifyState::Master, 100)
+        ]
+    );
+    let c = InstanceConfig {
+        accept: false,
+        ..cfg(100)
+    };
+    let t0 = Instant::now();
+    let mut j = Instance::new(c);
+    // No routes: the start removes only addresses.
+    assert_eq!(
+        j.handle(t0, Event::Start),
+        vec![Action::RemoveVips, notify(NotifyState::Backup, 100)]
+    );
+    let t = j.poll_timeout().unwrap();
+    assert_eq!(
+        j.handle(t, Event::Timer),
+        vec![
+            Action::SendAdvert { priority: 100 },
+            Action::BlockVips,
+            Action::AddVips,
+            Action::SendGarp { count: 5 },
+            notify(NotifyState::Master, 100)
+        ]
+    );
+    let ev = rx(&j, HIGHER, 200);
+    assert_eq!(
+        j.handle(t, ev),
+        vec![
+            Action::RemoveVips,
+            Action::UnblockVips,
+            notify(NotifyState::Backup, 100)
+        ]
+    );
+}
+
+#[test]
+fn sync_group_peer_dragged_to_master_adds_its_routes() {
+    let mut a = routed(100);
+    a.name = "VI_A".into();
+    let mut b = routed(100);
+    b.name = "VI_B".into();
+    b.vrid = 52;
+    let mut node = Node::new(
+        vec![a, b],
+        vec![GroupConfig {
+            name: "G".into(),
+            members: vec![0, 1],
+        }],
+    );
+    let t0 = Instant::now();
+    node.broadcast(t0, Event::Start);
+    let ev = rx(&node.instances()[1], HIGHER, 150);
+    node.handle(t0 + Duration::from_secs(3), 1, ev);
+    let t = node.instances()[0].poll_timeout().unwrap();
+    let acts = node.handle(t, 0, Event::Timer);
+    let of_b: Vec<Action> = acts
+        .iter()
+        .filter_map(|a| match a {
+            NodeAction::Instance { index: 1, action } => Some(*action),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(of_b, routed_master_actions(100));
+    // A steps down: B follows and gives its routes up.
+    let ev = rx(&node.instances()[0], HIGHER, 200);
+    let acts = node.handle(t + ms(100), 0, ev);
+    let of_b: Vec<Action> = acts
+        .iter()
+        .filter_map(|a| match a {
+            NodeAction::Instance { index: 1, action } => Some(*action),
+            _ => None,
+        })
+        .collect();
+    let mut want = RELEASE.to_vec();
+    want.push(notify(NotifyState::Backup, 100));
+    assert_eq!(of_b, want);
 }
 
 // ---- sync groups ----

@@ -498,6 +498,219 @@ impl Builder {
         Some(v)
     }
 
+    /// One `virtual_routes` line (keepalived's, which follows `ip route add`):
+    /// `[src IP] [to] [unicast|blackhole|unreachable|prohibit] DEST|default [via|gw GW] [dev IF] [src IP]
+    /// [metric|preference|priority N] [table T] [scope S] [proto|protocol P] [no_track]`.
+    fn route(&mut self, s: &Stmt) -> Option<VirtualRoute> {
+        const SHAPE: &str =
+            "expected [to] [blackhole|unreachable|prohibit] DEST[/LEN]|default [via GW] [dev IF] \
+                             [src IP] [metric N] [table T] [scope S] [proto P]";
+        if s.block.is_some() {
+            self.err(s, "unexpected block in virtual_routes");
+            return None;
+        }
+        let mut dest: Option<(Option<IpAddr>, u8)> = None;
+        let mut r = VirtualRoute {
+            dest: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            prefix_len: 0,
+            kind: RouteKind::Unicast,
+            via: None,
+            dev: None,
+            src: None,
+            metric: None,
+            table: None,
+            scope: None,
+            protocol: None,
+            location: s.loc.clone(),
+        };
+        let mut kind_seen = false;
+        let words = &s.words;
+        let mut i = 0;
+        while i < words.len() {
+            let w = words[i].as_str();
+            let kind = match w {
+                "unicast" => Some(RouteKind::Unicast),
+                "blackhole" => Some(RouteKind::Blackhole),
+                "unreachable" => Some(RouteKind::Unreachable),
+                "prohibit" => Some(RouteKind::Prohibit),
+                _ => None,
+            };
+            if let Some(k) = kind {
+                if kind_seen || dest.is_some() {
+                    self.err(
+                        s,
+                        format!("'{w}' must come once, before the destination; {SHAPE}"),
+                    );
+                    return None;
+                }
+                r.kind = k;
+                kind_seen = true;
+                i += 1;
+                continue;
+            }
+            if w == "no_track" {
+                // fulcrum never watches its routes, which is what no_track asks for.
+                i += 1;
+                continue;
+            }
+            let is_option = matches!(
+                w,
+                "to" | "via"
+                    | "gw"
+                    | "dev"
+                    | "src"
+                    | "metric"
+                    | "preference"
+                    | "priority"
+                    | "table"
+                    | "scope"
+                    | "proto"
+                    | "protocol"
+            );
+            if !is_option {
+                // The destination, written without `to`.
+                if dest.is_some() {
+                    self.err(
+                        s,
+                        format!("unknown route option '{w}' (via, dev, src, metric, table, scope, proto, no_track)"),
+                    );
+                    return None;
+                }
+                dest = Some(self.route_dest(s, w)?);
+                i += 1;
+                continue;
+            }
+            let Some(val) = words.get(i + 1).map(String::as_str) else {
+                self.err(s, format!("'{w}' needs a value"));
+                return None;
+            };
+            let dup = match w {
+                "to" => dest.is_some(),
+                "via" | "gw" => r.via.is_some(),
+                "dev" => r.dev.is_some(),
+                "src" => r.src.is_some(),
+                "metric" | "preference" | "priority" => r.metric.is_some(),
+                "table" => r.table.is_some(),
+                "scope" => r.scope.is_some(),
+                _ => r.protocol.is_some(),
+            };
+            if dup {
+                self.err(s, format!("'{w}' is given twice"));
+                return None;
+            }
+            match w {
+                "to" => dest = Some(self.route_dest(s, val)?),
+                "via" | "gw" => match val.parse::<IpAddr>() {
+                    Ok(a) => r.via = Some(a),
+                    Err(_) => {
+                        self.err(s, format!("'{val}' is not a gateway address"));
+                        return None;
+                    }
+                },
+                "dev" => r.dev = Some(val.to_string()),
+                "src" => match val.parse::<IpAddr>() {
+                    Ok(a) => r.src = Some(a),
+                    Err(_) => {
+                        self.err(s, format!("'{val}' is not a source address"));
+                        return None;
+                    }
+                },
+                "metric" | "preference" | "priority" => match val.parse::<u32>() {
+                    Ok(n) => r.metric = Some(n),
+                    Err(_) => {
+                        self.err(s, format!("bad metric '{val}' (0-4294967295)"));
+                        return None;
+                    }
+                },
+                "table" => match parse_table(val) {
+                    Some(t) => r.table = Some(t),
+                    None => {
+                        self.err(
+                            s,
+                            format!("unknown table '{val}' (main, local, default or 1-4294967295)"),
+                        );
+                        return None;
+                    }
+                },
+                "scope" => match parse_scope(val) {
+                    Some(sc) => r.scope = Some(sc),
+                    None => {
+                        self.err(s, format!("unknown scope '{val}' (global, site, link, host, nowhere or 0-255)"));
+                        return None;
+                    }
+                },
+                _ => match parse_route_protocol(val) {
+                    Some(p) => r.protocol = Some(p),
+                    None => {
+                        self.err(s, format!("unknown route protocol '{val}' (boot, static, kernel, keepalived, ... or 0-255)"));
+                        return None;
+                    }
+                },
+            }
+            i += 2;
+        }
+        let Some((addr, len)) = dest else {
+            self.err(s, format!("no destination: {SHAPE}"));
+            return None;
+        };
+        // `default` takes its family from the gateway or the source, else IPv4.
+        let v6 = match addr {
+            Some(a) => a.is_ipv6(),
+            None => r.via.or(r.src).is_some_and(|a| a.is_ipv6()),
+        };
+        r.dest = addr.unwrap_or(if v6 {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        });
+        r.prefix_len = len;
+        for (what, a) in [("gateway", r.via), ("source", r.src)] {
+            if let Some(a) = a {
+                if a.is_ipv6() != v6 {
+                    self.err(s, format!("{what} {a} is not of the destination's family"));
+                    return None;
+                }
+            }
+        }
+        if r.kind != RouteKind::Unicast && (r.via.is_some() || r.dev.is_some()) {
+            self.err(
+                s,
+                "a blackhole, unreachable or prohibit route takes no 'via' or 'dev'",
+            );
+            return None;
+        }
+        Some(r)
+    }
+
+    /// A route destination: `ADDR[/LEN]` or `default` (None: the family is decided later).
+    fn route_dest(&mut self, s: &Stmt, w: &str) -> Option<(Option<IpAddr>, u8)> {
+        if w == "default" {
+            return Some((None, 0));
+        }
+        let (addr_s, len_s) = match w.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (w, None),
+        };
+        let Ok(addr) = addr_s.parse::<IpAddr>() else {
+            self.err(
+                s,
+                format!("'{w}' is not a route destination (ADDR[/LEN] or default); options: via, dev, src, metric, table, scope, proto, blackhole, unreachable, prohibit"),
+            );
+            return None;
+        };
+        let max = if addr.is_ipv6() { 128 } else { 32 };
+        match len_s {
+            None => Some((Some(addr), max)),
+            Some(l) => match l.parse::<u8>() {
+                Ok(n) if n <= max => Some((Some(addr), n)),
+                _ => {
+                    self.err(s, format!("bad prefix length '{l}' (0-{max})"));
+                    None
+                }
+            },
+        }
+    }
+
     fn vrrp_instance(&mut self, s: &Stmt, global: &GlobalDefs) -> Option<VrrpInstance> {
         let name = self.name(s)?;
         let body = self.block(s)?;
@@ -526,8 +739,11 @@ impl Builder {
             garp_master_refresh: None,
             garp_master_refresh_repeat: None,
             dont_track_primary: false,
+            virtual_routes: Vec::new(),
+            accept: true,
         };
         let mut advert_stmt: Option<&Stmt> = None;
+        let mut accept: Option<bool> = None;
         let mut vrid_seen = false;
         for c in body {
             if self.notify_kw(c, &mut v.notify) {
@@ -586,10 +802,15 @@ impl Builder {
                     let a = self.addresses(c);
                     v.virtual_ipaddress_excluded.extend(a);
                 }
-                "virtual_routes" => self.err(
-                    c,
-                    "not supported yet: fulcrum does not install virtual routes (add them from a notify script)",
-                ),
+                "virtual_routes" => {
+                    if let Some(b) = self.block(c) {
+                        for r in b {
+                            if let Some(route) = self.route(r) {
+                                v.virtual_routes.push(route);
+                            }
+                        }
+                    }
+                }
                 "unicast_src_ip" => {
                     if let Some(a) = self.arg(c) {
                         v.unicast_src_ip = self.ip(c, a);
@@ -637,14 +858,16 @@ impl Builder {
                     v.garp_master_refresh = self.num::<u64>(c, 0, 86400).map(Duration::from_secs)
                 }
                 "garp_master_refresh_repeat" => v.garp_master_refresh_repeat = self.num(c, 1, 255),
-                // fulcrum never filters traffic to the virtual addresses, which is what `accept` asks for.
                 "accept" => {
-                    self.flag(c);
+                    if self.flag(c) {
+                        accept = Some(true);
+                    }
                 }
-                "no_accept" => self.err(
-                    c,
-                    "not supported yet: fulcrum does not filter traffic to virtual addresses it does not own",
-                ),
+                "no_accept" => {
+                    if self.flag(c) {
+                        accept = Some(false);
+                    }
+                }
                 "use_vmac" => self.err(
                     c,
                     "not supported yet: fulcrum sends adverts and GARPs from the interface's own MAC address",
@@ -654,6 +877,9 @@ impl Builder {
                 _ => self.unknown(c, "vrrp_instance"),
             }
         }
+        // keepalived: under vrrp_strict an instance that says neither accept nor no_accept drops traffic to its
+        // addresses (the address owner, priority 255, always accepts it).
+        v.accept = accept.unwrap_or(!global.vrrp_strict);
         // Per-instance validation.
         if v.interface.is_empty() {
             self.err(s, "needs an 'interface'");
@@ -921,6 +1147,44 @@ fn parse_scope(s: &str) -> Option<u8> {
         "nowhere" => Some(255),
         n => n.parse().ok(),
     }
+}
+
+/// Routing table names as `ip route` knows them without /etc/iproute2, or a number.
+fn parse_table(s: &str) -> Option<u32> {
+    match s {
+        "main" => Some(254),
+        "local" => Some(255),
+        "default" => Some(253),
+        n => n.parse().ok().filter(|&t| t != 0),
+    }
+}
+
+/// Route protocol names of iproute2's rt_protos, or a number.
+fn parse_route_protocol(s: &str) -> Option<u8> {
+    let n = match s {
+        "redirect" => 1,
+        "kernel" => 2,
+        "boot" => 3,
+        "static" => 4,
+        "gated" => 8,
+        "ra" => 9,
+        "mrt" => 10,
+        "zebra" => 11,
+        "bird" => 12,
+        "dnrouted" => 13,
+        "xorp" => 14,
+        "ntk" => 15,
+        "dhcp" => 16,
+        "keepalived" => 18,
+        "babel" => 42,
+        "bgp" => 186,
+        "isis" => 187,
+        "ospf" => 188,
+        "rip" => 189,
+        "eigrp" => 192,
+        n => return n.parse().ok(),
+    };
+    Some(n)
 }
 
 #[cfg(test)]

@@ -139,6 +139,54 @@ pub struct VirtualAddress {
     pub location: Location,
 }
 
+/// What a virtual route does with the packets it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// Forward them (through `via` and / or out of `dev`).
+    Unicast,
+    /// `blackhole DEST`: drop them silently.
+    Blackhole,
+    /// `unreachable DEST`: drop them, answering ICMP host unreachable.
+    Unreachable,
+    /// `prohibit DEST`: drop them, answering ICMP administratively prohibited.
+    Prohibit,
+}
+
+/// One `virtual_routes` line: `[to] [blackhole|unreachable|prohibit] DEST [via|gw GW] [dev IF] [src IP] [metric N]
+/// [table T] [scope S] [proto P]`, installed while the instance is master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualRoute {
+    /// The destination network (`default` is 0.0.0.0/0 or ::/0).
+    pub dest: IpAddr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+    /// Unicast, or a type that drops the packets.
+    pub kind: RouteKind,
+    /// `via` / `gw`: the next hop.
+    pub via: Option<IpAddr>,
+    /// `dev`: the output interface (for a unicast route without `via`, the instance's interface when absent).
+    pub dev: Option<String>,
+    /// `src`: the preferred source address (often a virtual address).
+    pub src: Option<IpAddr>,
+    /// `metric` (also `preference`, `priority`).
+    pub metric: Option<u32>,
+    /// `table`: routing table id (`main` 254, `local` 255, `default` 253; main when absent).
+    pub table: Option<u32>,
+    /// `scope`: numeric rtnetlink scope (as for addresses).
+    pub scope: Option<u8>,
+    /// `proto` / `protocol`: rtnetlink protocol (`boot` 3 when absent, as `ip route add`).
+    pub protocol: Option<u8>,
+    /// Where it is written.
+    pub location: Location,
+}
+
+impl VirtualRoute {
+    /// Whether the route is IPv6.
+    pub fn is_ipv6(&self) -> bool {
+        self.dest.is_ipv6()
+    }
+}
+
 /// `track_script { NAME [weight W [reverse]] }` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackScript {
@@ -238,6 +286,11 @@ pub struct VrrpInstance {
     pub garp_master_refresh_repeat: Option<u32>,
     /// `dont_track_primary`: the instance's own interface going down does not mean FAULT.
     pub dont_track_primary: bool,
+    /// `virtual_routes`: added when the instance becomes master (after its addresses), removed when it leaves.
+    pub virtual_routes: Vec<VirtualRoute>,
+    /// RFC 5798 Accept_Mode: `accept` (the default, true) or `no_accept` (false: while master and not the address
+    /// owner, traffic to the virtual addresses other than VRRP and neighbour discovery is dropped).
+    pub accept: bool,
 }
 
 impl VrrpInstance {

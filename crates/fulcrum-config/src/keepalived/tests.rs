@@ -229,6 +229,9 @@ vrrp_instance VI_1 {
     assert_eq!(i.garp_master_refresh, Some(Duration::from_secs(30)));
     assert_eq!(i.garp_master_refresh_repeat, Some(2));
     assert!(i.dont_track_primary);
+    // `accept` written out wins over vrrp_strict's default.
+    assert!(i.accept);
+    assert!(i.virtual_routes.is_empty());
     let ignored: Vec<&str> = c.ignored.iter().map(|(_, k)| k.as_str()).collect();
     assert_eq!(ignored, vec!["notification_email", "smtp_alert"]);
 }
@@ -686,11 +689,141 @@ fn keywords_whose_behaviour_is_missing_are_errors_not_silence() {
 }
 ",
     );
-    assert_eq!(e.len(), 3, "{e:?}");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("10:use_vmac:not supported yet"), "{e:?}");
+}
+
+#[test]
+fn virtual_routes_in_keepalived_syntax() {
+    use std::net::Ipv6Addr;
+    let c = ok(&inst(
+        " virtual_routes {
+    198.19.5.0/24 via 198.18.0.2
+    src 198.18.0.100 to 198.19.6.0/24 via 198.18.0.254 dev eth1 metric 10 table 100 scope global proto static
+    198.19.7.0/24 dev eth1 scope link no_track
+    0.0.0.0/0 gw 198.18.0.1 table main
+    default via fd00::1 table 7 protocol keepalived
+    blackhole 198.19.8.0/24
+    unreachable fd00:99::/64 metric 5
+    prohibit 198.19.9.9 priority 3
+    to fd00:5::/48 via fe80::1 dev eth0 src fd00::100 preference 1024 table local
+ }",
+    ));
+    let r = &c.instances[0].virtual_routes;
+    assert_eq!(r.len(), 9);
+    assert_eq!(r[0].dest, "198.19.5.0".parse::<IpAddr>().unwrap());
+    assert_eq!(r[0].prefix_len, 24);
+    assert_eq!(r[0].kind, RouteKind::Unicast);
+    assert_eq!(r[0].via, Some("198.18.0.2".parse().unwrap()));
+    assert_eq!(
+        (r[0].dev.as_deref(), r[0].src, r[0].metric, r[0].table),
+        (None, None, None, None)
+    );
+    assert_eq!((r[0].scope, r[0].protocol), (None, None));
+    assert_eq!(r[0].location.line, 8);
+    assert_eq!(r[1].src, Some("198.18.0.100".parse().unwrap()));
+    assert_eq!(r[1].dest, "198.19.6.0".parse::<IpAddr>().unwrap());
+    assert_eq!(r[1].dev.as_deref(), Some("eth1"));
+    assert_eq!(
+        (r[1].metric, r[1].table, r[1].scope, r[1].protocol),
+        (Some(10), Some(100), Some(0), Some(4))
+    );
+    assert_eq!((r[2].via, r[2].scope), (None, Some(253)));
+    assert_eq!(r[3].dest, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    assert_eq!((r[3].prefix_len, r[3].table), (0, Some(254)));
+    // `default` takes the gateway's family.
+    assert_eq!(r[4].dest, IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    assert!(r[4].is_ipv6());
+    assert_eq!((r[4].table, r[4].protocol), (Some(7), Some(18)));
+    assert_eq!(r[5].kind, RouteKind::Blackhole);
+    assert_eq!(r[5].prefix_len, 24);
+    assert_eq!(r[6].kind, RouteKind::Unreachable);
+    assert_eq!((r[6].prefix_len, r[6].metric), (64, Some(5)));
+    assert_eq!(r[7].kind, RouteKind::Prohibit);
+    assert_eq!((r[7].prefix_len, r[7].metric), (32, Some(3)));
+    assert_eq!(r[8].via, Some("fe80::1".parse().unwrap()));
+    assert_eq!((r[8].metric, r[8].table), (Some(1024), Some(255)));
+}
+
+#[test]
+fn virtual_route_errors_name_file_and_line() {
+    let e = errs(&inst(
+        " virtual_routes {
+    198.19.5.0/24 via 198.18.0.2 mtu 1400
+    198.19.6.0/24 via 198.18.0.2 or 198.18.0.3
+    198.19.7.0/33 dev eth0
+    bogus via 198.18.0.1
+    198.19.8.0/24 via
+    198.19.9.0/24 via fd00::1
+    default src fd00::1 via 198.18.0.1
+    blackhole 198.19.10.0/24 via 198.18.0.1
+    198.19.11.0/24 metric -1
+    198.19.12.0/24 table sideways
+    198.19.13.0/24 scope galaxy
+    198.19.14.0/24 proto smoke-signals
+    198.19.15.0/24 dev eth0 dev eth1
+    via 198.18.0.1
+    198.19.16.0/24 blackhole
+    198.19.17.0/24 table 0
+ }",
+    ));
+    assert_eq!(e.len(), 16, "{e:?}");
     assert!(
-        e[0].starts_with("7:virtual_routes:not supported yet"),
+        e[0].starts_with("8:198.19.5.0/24:unknown route option 'mtu'"),
         "{e:?}"
     );
-    assert!(e[1].starts_with("10:use_vmac:not supported yet"), "{e:?}");
-    assert!(e[2].starts_with("11:no_accept:not supported yet"), "{e:?}");
+    assert!(
+        e[1].starts_with("9:198.19.6.0/24:unknown route option 'or'"),
+        "{e:?}"
+    );
+    assert!(e[2].contains("bad prefix length '33'"), "{e:?}");
+    assert!(
+        e[3].starts_with("11:bogus:'bogus' is not a route destination"),
+        "{e:?}"
+    );
+    assert!(e[4].contains("'via' needs a value"), "{e:?}");
+    assert!(
+        e[5].contains("gateway fd00::1 is not of the destination's family"),
+        "{e:?}"
+    );
+    assert!(
+        e[6].contains("14:default:source fd00::1 is not of the destination's family"),
+        "{e:?}"
+    );
+    assert!(e[7].contains("takes no 'via' or 'dev'"), "{e:?}");
+    assert!(e[8].contains("bad metric '-1'"), "{e:?}");
+    assert!(e[9].contains("unknown table 'sideways'"), "{e:?}");
+    assert!(e[10].contains("unknown scope 'galaxy'"), "{e:?}");
+    assert!(
+        e[11].contains("unknown route protocol 'smoke-signals'"),
+        "{e:?}"
+    );
+    assert!(e[12].contains("'dev' is given twice"), "{e:?}");
+    assert!(e[13].starts_with("21:via:no destination"), "{e:?}");
+    assert!(
+        e[14].contains("'blackhole' must come once, before the destination"),
+        "{e:?}"
+    );
+    assert!(e[15].contains("unknown table '0'"), "{e:?}");
+    let e = errs(&inst(" virtual_routes 198.19.5.0/24"));
+    assert!(
+        has(&e, "virtual_routes:expected a '{ ... }' block"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn accept_mode_defaults_and_keywords() {
+    // accept is the default; no_accept turns it off; the last keyword wins.
+    assert!(ok(MINIMAL).instances[0].accept);
+    assert!(!ok(&inst(" no_accept")).instances[0].accept);
+    assert!(ok(&inst(" no_accept\n accept")).instances[0].accept);
+    // Under vrrp_strict an instance that says neither drops traffic to its addresses, as keepalived does.
+    let strict = |body: &str| ok(&format!("global_defs {{\n vrrp_strict\n}}\n{}", inst(body)));
+    assert!(!strict("").instances[0].accept);
+    assert!(strict(" accept").instances[0].accept);
+    let e = errs(&inst(" no_accept yes"));
+    assert!(has(&e, "no_accept:expected no argument, got 1"), "{e:?}");
+    let e = errs(&inst(" accept { }"));
+    assert!(has(&e, "accept:takes no block"), "{e:?}");
 }

@@ -1,5 +1,5 @@
 //! The event loop: poll(2) over the VRRP sockets, the link monitor and a signalfd; feeds the sans-IO [`Node`] and
-//! carries out its actions (adverts, addresses, GARP/NA, notify scripts).
+//! carries out its actions (adverts, addresses, routes, the `no_accept` filter, GARP/NA, notify scripts).
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use super::filter::Nft;
 use super::garp;
-use super::netlink::{iface, AddrSocket, LinkMonitor};
+use super::netlink::{iface, AddrSocket, LinkMonitor, RouteSpec};
 use super::plan::{self, InstancePlan, Plan, SystemEnv};
 use super::scripts::{Check, Notifier, RunAs};
 use super::socket::VrrpSocket;
@@ -47,6 +48,7 @@ pub struct Daemon {
     notifier: Notifier,
     run_as: Option<RunAs>,
     addrs: AddrSocket,
+    nft: Nft,
     announcer: garp::Announcer,
     links: LinkMonitor,
     signals: SignalFd,
@@ -81,11 +83,13 @@ impl Daemon {
             notifier: Notifier::default(),
             run_as: None,
             addrs: AddrSocket::open()?,
+            nft: Nft::default(),
             announcer: garp::Announcer::new(),
             links: LinkMonitor::open()?,
             signals,
         };
-        d.install(plan, Vec::new(), Instant::now());
+        d.install(plan, Vec::new(), Instant::now(), true)
+            .map_err(|e| StartError::Plan(vec![e]))?;
         Ok(d)
     }
 
@@ -242,13 +246,16 @@ impl Daemon {
         }
     }
 
-    /// Puts a plan in place: carried instances keep their state, others start.
+    /// Puts a plan in place: carried instances keep their state, others start. The `no_accept` table is rebuilt
+    /// before anything starts; when that fails at start (`initial`) nothing starts and the error is returned, on a
+    /// reload it is logged and the instances run without the filter.
     fn install(
         &mut self,
         plan: Plan,
         mut old: Vec<(InstancePlan, Option<crate::instance::Instance>)>,
         now: Instant,
-    ) {
+        initial: bool,
+    ) -> Result<(), String> {
         let mut node = Node::new(
             plan.instances.iter().map(|p| p.cfg.clone()).collect(),
             plan.groups.clone(),
@@ -266,6 +273,9 @@ impl Daemon {
                 let mut inst = inst.take().expect("checked is_some");
                 inst.reconfigure(p.cfg.clone());
                 if inst.state() == State::Master {
+                    for r in op.routes.iter().filter(|r| !p.routes.contains(r)) {
+                        self.remove_route(&p.cfg.name, r);
+                    }
                     let gone: Vec<_> = op.vips.iter().filter(|v| !p.vips.contains(v)).collect();
                     for v in gone {
                         if let Err(e) = self.addrs.remove(&v.spec) {
@@ -276,6 +286,9 @@ impl Daemon {
                         if let Err(e) = self.addrs.add(&v.spec) {
                             tracing::warn!("adding {}: {e}", v.spec.addr);
                         }
+                    }
+                    for r in p.routes.iter().filter(|r| !op.routes.contains(r)) {
+                        self.add_route(&p.cfg.name, r);
                     }
                 }
                 tracing::info!(instance = %p.cfg.name, state = ?inst.state(), "kept across reload");
@@ -330,6 +343,24 @@ impl Daemon {
         self.group_notify = plan.group_notify;
         self.group_names = plan.groups.iter().map(|g| g.name.clone()).collect();
         self.run_as = plan.run_as;
+        // The no_accept table, with the addresses of carried masters that drop traffic.
+        let filters: Vec<_> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.plan.filter.as_ref())
+            .collect();
+        let blocked: Vec<_> = self
+            .slots
+            .iter()
+            .zip(self.node.instances())
+            .filter(|(_, inst)| inst.state() == State::Master)
+            .filter_map(|(s, _)| s.plan.filter.as_ref())
+            .collect();
+        match self.nft.install(&filters, &blocked) {
+            Ok(()) => {}
+            Err(e) if initial => return Err(e),
+            Err(e) => tracing::error!("{e}; traffic to the virtual addresses is not filtered"),
+        }
         // Initial health, then start whatever is not running yet.
         let mut acts = Vec::new();
         for c in &self.checks {
@@ -373,6 +404,7 @@ impl Daemon {
         }
         acts.extend(self.node.broadcast(now, Event::Start));
         self.execute(acts);
+        Ok(())
     }
 
     fn reload(&mut self) {
@@ -391,13 +423,15 @@ impl Daemon {
             .map(|s| s.plan)
             .zip(node.into_instances().into_iter().map(Some))
             .collect();
-        self.install(plan, old, Instant::now());
+        // Only the filter can fail here, and install logs that itself.
+        let _ = self.install(plan, old, Instant::now(), false);
     }
 
     fn shutdown(&mut self) {
         tracing::info!("stopping");
         let acts = self.node.broadcast(Instant::now(), Event::Shutdown);
         self.execute(acts);
+        self.nft.remove();
         let end = Instant::now() + Duration::from_secs(2);
         while self.notifier.busy() && Instant::now() < end {
             self.notifier.reap();
@@ -461,6 +495,36 @@ impl Daemon {
                     }
                 }
             }
+            Action::AddRoutes => {
+                let (name, routes) = (p.cfg.name.clone(), p.routes.clone());
+                for r in &routes {
+                    self.add_route(&name, r);
+                }
+            }
+            Action::RemoveRoutes => {
+                let (name, routes) = (p.cfg.name.clone(), p.routes.clone());
+                for r in &routes {
+                    self.remove_route(&name, r);
+                }
+            }
+            Action::BlockVips => {
+                if let Some(f) = &p.filter {
+                    if self.nft.active() {
+                        if let Err(e) = self.nft.block(f) {
+                            tracing::error!(instance = %p.cfg.name, "no_accept: {e}");
+                        }
+                    }
+                }
+            }
+            Action::UnblockVips => {
+                if let Some(f) = &p.filter {
+                    if self.nft.active() {
+                        if let Err(e) = self.nft.unblock(f) {
+                            tracing::warn!(instance = %p.cfg.name, "no_accept: {e}");
+                        }
+                    }
+                }
+            }
             Action::SendGarp { count } => {
                 for ((ifname, ifindex), addrs) in plan::announce_sets(p) {
                     let Some(mac) = iface::mac(&ifname) else {
@@ -479,6 +543,27 @@ impl Daemon {
                 tracing::info!(instance = %name, state = state.as_str(), priority, "state change");
                 self.notify(&n, "INSTANCE", &name, state, priority);
             }
+        }
+    }
+
+    fn add_route(&mut self, instance: &str, r: &RouteSpec) {
+        match self.addrs.add_route(r) {
+            Ok(true) => tracing::debug!(instance, "route {}/{} added", r.dst, r.dst_len),
+            Ok(false) => tracing::info!(
+                instance,
+                "route {}/{} already present, left as it is",
+                r.dst,
+                r.dst_len
+            ),
+            Err(e) => tracing::error!(instance, "adding route {}/{}: {e}", r.dst, r.dst_len),
+        }
+    }
+
+    fn remove_route(&mut self, instance: &str, r: &RouteSpec) {
+        match self.addrs.remove_route(r) {
+            Ok(true) => tracing::debug!(instance, "route {}/{} removed", r.dst, r.dst_len),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(instance, "removing route {}/{}: {e}", r.dst, r.dst_len),
         }
     }
 

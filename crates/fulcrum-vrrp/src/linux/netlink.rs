@@ -1,4 +1,5 @@
-//! Virtual addresses through rtnetlink (RTM_NEWADDR / RTM_DELADDR) and link-state events (RTMGRP_LINK).
+//! Virtual addresses (RTM_NEWADDR / RTM_DELADDR) and virtual routes (RTM_NEWROUTE / RTM_DELROUTE) through
+//! rtnetlink, and link-state events (RTMGRP_LINK).
 //!
 //! The messages are small fixed structures plus a few attributes, so they are built here directly over a
 //! `NETLINK_ROUTE` socket: no async runtime and no version churn of the netlink crates.
@@ -11,12 +12,25 @@ const NLMSG_HDRLEN: usize = 16;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_REPLACE: u16 = 0x100;
+const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const NLMSG_ERROR: u16 = 2;
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
+const RTA_PREFSRC: u16 = 7;
+const RTA_TABLE: u16 = 15;
+/// `RT_SCOPE_NOWHERE`: in a delete request, "any scope".
+const RT_SCOPE_NOWHERE: u8 = 255;
+/// `RT_TABLE_UNSPEC`: the table is in RTA_TABLE.
+const RT_TABLE_UNSPEC: u8 = 0;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_LABEL: u16 = 3;
@@ -41,6 +55,107 @@ pub struct AddrSpec {
     pub scope: u8,
     /// IPv4 label.
     pub label: Option<String>,
+}
+
+/// One route to add or remove (rtnetlink's view of a `virtual_routes` line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Destination network.
+    pub dst: IpAddr,
+    /// Its prefix length.
+    pub dst_len: u8,
+    /// Route type: `RTN_UNICAST` (1), `RTN_BLACKHOLE` (6), `RTN_UNREACHABLE` (7), `RTN_PROHIBIT` (8).
+    pub kind: u8,
+    /// Next hop.
+    pub gateway: Option<IpAddr>,
+    /// Output interface index.
+    pub oif: Option<u32>,
+    /// Preferred source address.
+    pub prefsrc: Option<IpAddr>,
+    /// Metric (RTA_PRIORITY).
+    pub metric: Option<u32>,
+    /// Routing table id (254: main).
+    pub table: u32,
+    /// rtnetlink scope (used when adding).
+    pub scope: u8,
+    /// rtnetlink protocol (used when adding).
+    pub protocol: u8,
+}
+
+/// `RTN_UNICAST`.
+pub const RTN_UNICAST: u8 = 1;
+/// `RTN_BLACKHOLE`.
+pub const RTN_BLACKHOLE: u8 = 6;
+/// `RTN_UNREACHABLE`.
+pub const RTN_UNREACHABLE: u8 = 7;
+/// `RTN_PROHIBIT`.
+pub const RTN_PROHIBIT: u8 = 8;
+
+fn ip_bytes(a: IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(v) => v.octets().to_vec(),
+        IpAddr::V6(v) => v.octets().to_vec(),
+    }
+}
+
+/// Builds an RTM_NEWROUTE (create, exclusive: an existing route answers EEXIST) or RTM_DELROUTE request.
+///
+/// A delete names what identifies our route (destination, table, type, gateway, interface, source, metric) and
+/// leaves scope (`RT_SCOPE_NOWHERE`) and protocol (0) open, as `ip route del` does, so a route left by an earlier
+/// run with the same spec is found whatever created it.
+pub fn route_message(add: bool, seq: u32, r: &RouteSpec) -> Vec<u8> {
+    let mut m = vec![0u8; NLMSG_HDRLEN];
+    let family = if r.dst.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    } as u8;
+    let table = u8::try_from(r.table)
+        .ok()
+        .filter(|&t| t != 0)
+        .unwrap_or(RT_TABLE_UNSPEC);
+    let (protocol, scope) = if add {
+        (r.protocol, r.scope)
+    } else {
+        (0, RT_SCOPE_NOWHERE)
+    };
+    // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
+    m.extend_from_slice(&[family, r.dst_len, 0, 0, table, protocol, scope, r.kind]);
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    if r.dst_len > 0 {
+        push_attr(&mut m, RTA_DST, &ip_bytes(r.dst));
+    }
+    push_attr(&mut m, RTA_TABLE, &r.table.to_ne_bytes());
+    if let Some(g) = r.gateway {
+        push_attr(&mut m, RTA_GATEWAY, &ip_bytes(g));
+    }
+    if let Some(o) = r.oif {
+        push_attr(&mut m, RTA_OIF, &o.to_ne_bytes());
+    }
+    if let Some(s) = r.prefsrc {
+        push_attr(&mut m, RTA_PREFSRC, &ip_bytes(s));
+    }
+    if let Some(p) = r.metric {
+        push_attr(&mut m, RTA_PRIORITY, &p.to_ne_bytes());
+    }
+    let (ty, flags) = if add {
+        (
+            RTM_NEWROUTE,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )
+    } else {
+        (RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK)
+    };
+    finish(&mut m, ty, flags, seq);
+    m
+}
+
+fn finish(m: &mut [u8], ty: u16, flags: u16, seq: u32) {
+    let len = m.len() as u32;
+    m[0..4].copy_from_slice(&len.to_ne_bytes());
+    m[4..6].copy_from_slice(&ty.to_ne_bytes());
+    m[6..8].copy_from_slice(&flags.to_ne_bytes());
+    m[8..12].copy_from_slice(&seq.to_ne_bytes());
 }
 
 /// Builds an RTM_NEWADDR / RTM_DELADDR request.
@@ -75,11 +190,7 @@ pub fn addr_message(add: bool, seq: u32, a: &AddrSpec) -> Vec<u8> {
     } else {
         (RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK)
     };
-    let len = m.len() as u32;
-    m[0..4].copy_from_slice(&len.to_ne_bytes());
-    m[4..6].copy_from_slice(&ty.to_ne_bytes());
-    m[6..8].copy_from_slice(&flags.to_ne_bytes());
-    m[8..12].copy_from_slice(&seq.to_ne_bytes());
+    finish(&mut m, ty, flags, seq);
     m
 }
 
@@ -124,7 +235,7 @@ fn open(groups: u32) -> io::Result<OwnedFd> {
     Ok(owned)
 }
 
-/// A request/acknowledge rtnetlink socket for addresses.
+/// A request/acknowledge rtnetlink socket for addresses and routes.
 #[derive(Debug)]
 pub struct AddrSocket {
     fd: OwnedFd,
@@ -166,10 +277,42 @@ impl AddrSocket {
         }
     }
 
+    /// Adds a route; returns false when it (or another route with the same destination, table and metric) was
+    /// there already (EEXIST), which is left as it is.
+    pub fn add_route(&mut self, r: &RouteSpec) -> io::Result<bool> {
+        self.seq = self.seq.wrapping_add(1);
+        match self.send(route_message(true, self.seq, r)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes a route; returns false when there was none (ESRCH), or its interface is gone.
+    pub fn remove_route(&mut self, r: &RouteSpec) -> io::Result<bool> {
+        self.seq = self.seq.wrapping_add(1);
+        match self.send(route_message(false, self.seq, r)) {
+            Ok(()) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ESRCH) | Some(libc::ENOENT) | Some(libc::ENODEV)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn request(&mut self, add: bool, a: &AddrSpec) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
+        self.send(addr_message(add, self.seq, a))
+    }
+
+    /// Sends one request (its sequence number is `self.seq`) and waits for its acknowledgement.
+    fn send(&mut self, msg: Vec<u8>) -> io::Result<()> {
         let seq = self.seq;
-        let msg = addr_message(add, seq, a);
         // SAFETY: sends a live buffer of its length.
         let r = unsafe { libc::send(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
         if r < 0 {
@@ -393,6 +536,113 @@ mod tests {
         let d = addr_message(false, 10, &a);
         assert_eq!(u16::from_ne_bytes([d[4], d[5]]), RTM_DELADDR);
         assert_eq!(d.len(), 16 + 8 + 8 + 8);
+    }
+
+    fn attrs(body: &[u8]) -> Vec<(u16, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut a = body;
+        while a.len() >= 4 {
+            let alen = usize::from(u16::from_ne_bytes([a[0], a[1]]));
+            out.push((u16::from_ne_bytes([a[2], a[3]]), a[4..alen].to_vec()));
+            a = &a[((alen + 3) & !3).min(a.len())..];
+        }
+        out
+    }
+
+    #[test]
+    fn route_message_layout() {
+        let r = RouteSpec {
+            dst: "198.19.5.0".parse().unwrap(),
+            dst_len: 24,
+            kind: RTN_UNICAST,
+            gateway: Some("198.18.0.2".parse().unwrap()),
+            oif: Some(7),
+            prefsrc: Some("198.18.0.100".parse().unwrap()),
+            metric: Some(10),
+            table: 254,
+            scope: 0,
+            protocol: 3,
+        };
+        let m = route_message(true, 5, &r);
+        assert_eq!(
+            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
+            m.len()
+        );
+        assert_eq!(u16::from_ne_bytes([m[4], m[5]]), RTM_NEWROUTE);
+        assert_eq!(
+            u16::from_ne_bytes([m[6], m[7]]),
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+        );
+        assert_eq!(u32::from_ne_bytes(m[8..12].try_into().unwrap()), 5);
+        // rtmsg: AF_INET, /24, src_len 0, tos 0, table main, proto boot, scope universe, unicast.
+        assert_eq!(&m[16..24], &[libc::AF_INET as u8, 24, 0, 0, 254, 3, 0, 1]);
+        let a = attrs(&m[28..]);
+        let types: Vec<u16> = a.iter().map(|(t, _)| *t).collect();
+        assert_eq!(
+            types,
+            vec![
+                RTA_DST,
+                RTA_TABLE,
+                RTA_GATEWAY,
+                RTA_OIF,
+                RTA_PREFSRC,
+                RTA_PRIORITY
+            ]
+        );
+        assert_eq!(a[0].1, vec![198, 19, 5, 0]);
+        assert_eq!(a[1].1, 254u32.to_ne_bytes().to_vec());
+        assert_eq!(a[2].1, vec![198, 18, 0, 2]);
+        assert_eq!(a[3].1, 7u32.to_ne_bytes().to_vec());
+        assert_eq!(a[4].1, vec![198, 18, 0, 100]);
+        assert_eq!(a[5].1, 10u32.to_ne_bytes().to_vec());
+        // Delete: any scope and protocol, same identifying attributes.
+        let d = route_message(false, 6, &r);
+        assert_eq!(u16::from_ne_bytes([d[4], d[5]]), RTM_DELROUTE);
+        assert_eq!(u16::from_ne_bytes([d[6], d[7]]), NLM_F_REQUEST | NLM_F_ACK);
+        assert_eq!(&d[16..24], &[libc::AF_INET as u8, 24, 0, 0, 254, 0, 255, 1]);
+        assert_eq!(attrs(&d[28..]), a);
+    }
+
+    #[test]
+    fn route_message_v6_default_blackhole_big_table() {
+        let r = RouteSpec {
+            dst: "::".parse().unwrap(),
+            dst_len: 0,
+            kind: RTN_BLACKHOLE,
+            gateway: None,
+            oif: None,
+            prefsrc: None,
+            metric: None,
+            table: 1000,
+            scope: 0,
+            protocol: 4,
+        };
+        let m = route_message(true, 1, &r);
+        // Table ids above 255 go in RTA_TABLE only; a default route has no RTA_DST.
+        assert_eq!(&m[16..24], &[libc::AF_INET6 as u8, 0, 0, 0, 0, 4, 0, 6]);
+        assert_eq!(
+            attrs(&m[28..]),
+            vec![(RTA_TABLE, 1000u32.to_ne_bytes().to_vec())]
+        );
+        let v6 = RouteSpec {
+            dst: "fd00:5::".parse().unwrap(),
+            dst_len: 48,
+            gateway: Some("fe80::1".parse().unwrap()),
+            ..r
+        };
+        let a = attrs(&route_message(true, 2, &v6)[28..]);
+        assert_eq!(a[0].1.len(), 16);
+        assert_eq!(
+            a[2],
+            (
+                RTA_GATEWAY,
+                "fe80::1"
+                    .parse::<std::net::Ipv6Addr>()
+                    .unwrap()
+                    .octets()
+                    .to_vec()
+            )
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use fulcrum_config::keepalived::{self as kc, Authentication, Config};
 
-use super::netlink::AddrSpec;
+use super::filter::FilterPlan;
+use super::netlink::{AddrSpec, RouteSpec};
 use super::scripts::{resolve_user, CheckSpec, RunAs};
 use crate::codec::{Auth, V3Ipv4Checksum, Version};
 use crate::instance::{GarpSchedule, InstanceConfig, TrackKey, Tracked};
@@ -71,6 +72,10 @@ pub struct InstancePlan {
     pub checksum: V3Ipv4Checksum,
     /// Addresses added when master.
     pub vips: Vec<VipPlan>,
+    /// `virtual_routes`, added when master (after the addresses).
+    pub routes: Vec<RouteSpec>,
+    /// `no_accept` below priority 255: the nftables sets that drop traffic to the addresses while master.
+    pub filter: Option<FilterPlan>,
     /// Notify scripts.
     pub notify: kc::Notify,
     /// The instance's own interface going down does not mean FAULT.
@@ -106,10 +111,18 @@ pub fn build(config: &Config, env: &dyn Env) -> Result<Plan, Vec<String>> {
         },
         None => None,
     };
-    let mut instances = Vec::new();
-    for i in &config.instances {
+    let mut instances: Vec<InstancePlan> = Vec::new();
+    for (n, i) in config.instances.iter().enumerate() {
         match instance(config, i, env) {
-            Ok(p) => instances.push(p),
+            Ok(mut p) => {
+                if p.cfg.blocks_vips() {
+                    let taken: Vec<FilterPlan> =
+                        instances.iter().filter_map(|o| o.filter.clone()).collect();
+                    let addrs = p.vips.iter().map(|v| v.spec.addr).collect();
+                    p.filter = Some(FilterPlan::new(&i.name, n, addrs, &taken));
+                }
+                instances.push(p)
+            }
             Err(e) => errors.push(format!("{}: vrrp_instance {}: {e}", i.location, i.name)),
         }
     }
@@ -238,6 +251,10 @@ fn instance(config: &Config, i: &kc::VrrpInstance, env: &dyn Env) -> Result<Inst
             });
         }
     }
+    let mut routes = Vec::new();
+    for r in &i.virtual_routes {
+        routes.push(route(i, r, env)?);
+    }
     let mut tracks = Vec::new();
     for t in &i.track_scripts {
         let s = config
@@ -291,6 +308,8 @@ fn instance(config: &Config, i: &kc::VrrpInstance, env: &dyn Env) -> Result<Inst
             check_ttl: group.is_some(),
             garp,
             tracks,
+            routes: !routes.is_empty(),
+            accept: i.accept,
         },
         ifindex,
         src,
@@ -302,8 +321,58 @@ fn instance(config: &Config, i: &kc::VrrpInstance, env: &dyn Env) -> Result<Inst
             V3Ipv4Checksum::WithPseudoHeader
         },
         vips,
+        routes,
+        filter: None,
         notify: i.notify.clone(),
         dont_track_primary: i.dont_track_primary,
+    })
+}
+
+/// One `virtual_routes` line as rtnetlink is asked. Without `dev`, a unicast route without a gateway, or with an
+/// IPv6 link-local one, goes out of the instance's interface. Scope and protocol default as `ip route add` has them
+/// (link for a gatewayless IPv4 unicast route, else global; protocol boot); the table defaults to main.
+fn route(i: &kc::VrrpInstance, r: &kc::VirtualRoute, env: &dyn Env) -> Result<RouteSpec, String> {
+    let link_local_gw =
+        matches!(r.via, Some(IpAddr::V6(g)) if (g.segments()[0] & 0xffc0) == 0xfe80);
+    let unicast = r.kind == kc::RouteKind::Unicast;
+    let dev = match &r.dev {
+        Some(d) => Some(d.clone()),
+        None if unicast && (r.via.is_none() || link_local_gw) => Some(i.interface.clone()),
+        None => None,
+    };
+    let oif = match dev {
+        Some(d) => Some(env.ifindex(&d).ok_or_else(|| {
+            format!(
+                "{}: no interface named '{d}' for route {}/{}",
+                r.location, r.dest, r.prefix_len
+            )
+        })?),
+        None => None,
+    };
+    let kind = match r.kind {
+        kc::RouteKind::Unicast => super::netlink::RTN_UNICAST,
+        kc::RouteKind::Blackhole => super::netlink::RTN_BLACKHOLE,
+        kc::RouteKind::Unreachable => super::netlink::RTN_UNREACHABLE,
+        kc::RouteKind::Prohibit => super::netlink::RTN_PROHIBIT,
+    };
+    let scope = r
+        .scope
+        .unwrap_or(if unicast && r.via.is_none() && !r.is_ipv6() {
+            253
+        } else {
+            0
+        });
+    Ok(RouteSpec {
+        dst: r.dest,
+        dst_len: r.prefix_len,
+        kind,
+        gateway: r.via,
+        oif,
+        prefsrc: r.src,
+        metric: r.metric,
+        table: r.table.unwrap_or(254),
+        scope,
+        protocol: r.protocol.unwrap_or(3),
     })
 }
 
@@ -406,6 +475,75 @@ vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 150\n
         assert_eq!(i.cfg.advert_interval, Duration::from_millis(500));
         assert_eq!(i.vips[0].spec.scope, 253);
         assert_eq!(i.checksum, V3Ipv4Checksum::WithoutPseudoHeader);
+    }
+
+    #[test]
+    fn virtual_routes_and_no_accept() {
+        let p = plan(
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 150\n no_accept
+ virtual_ipaddress {\n 198.18.0.100/24\n }\n virtual_ipaddress_excluded {\n fd00::100\n }
+ virtual_routes {\n 198.19.5.0/24 via 198.18.0.2\n 198.19.6.0/24 src 198.18.0.100 metric 7 table 100
+ blackhole 198.19.7.0/24\n fd00:5::/48 via fe80::1\n default via 198.18.0.254 dev eth1 proto static scope 0\n }\n}
+vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 52\n priority 255\n no_accept
+ virtual_ipaddress {\n 198.18.0.200\n }\n}
+vrrp_instance VI_3 {\n interface eth0\n virtual_router_id 53\n virtual_ipaddress {\n 198.18.0.201\n }\n}\n",
+        )
+        .unwrap();
+        let i = &p.instances[0];
+        assert!(i.cfg.routes);
+        assert!(!i.cfg.accept);
+        let r = &i.routes;
+        assert_eq!(r.len(), 5);
+        // Through a gateway: no interface, global scope, protocol boot, main table.
+        assert_eq!(
+            r[0],
+            RouteSpec {
+                dst: "198.19.5.0".parse().unwrap(),
+                dst_len: 24,
+                kind: super::super::netlink::RTN_UNICAST,
+                gateway: Some("198.18.0.2".parse().unwrap()),
+                oif: None,
+                prefsrc: None,
+                metric: None,
+                table: 254,
+                scope: 0,
+                protocol: 3,
+            }
+        );
+        // Without a gateway: the instance's interface, scope link.
+        assert_eq!(
+            (r[1].oif, r[1].scope, r[1].table, r[1].metric),
+            (Some(2), 253, 100, Some(7))
+        );
+        assert_eq!(r[1].prefsrc, Some("198.18.0.100".parse().unwrap()));
+        assert_eq!(
+            (r[2].kind, r[2].oif, r[2].scope),
+            (super::super::netlink::RTN_BLACKHOLE, None, 0)
+        );
+        // A link-local IPv6 gateway needs the interface.
+        assert_eq!((r[3].oif, r[3].scope), (Some(2), 0));
+        assert_eq!((r[4].oif, r[4].protocol, r[4].dst_len), (Some(3), 4, 0));
+        let f = i.filter.as_ref().unwrap();
+        assert_eq!(f.set4, "vips4_VI_1");
+        assert_eq!(
+            f.addrs,
+            vec![
+                "198.18.0.100".parse::<IpAddr>().unwrap(),
+                "fd00::100".parse().unwrap()
+            ]
+        );
+        // The owner accepts whatever it says; accept is the default.
+        assert!(p.instances[1].filter.is_none());
+        assert!(!p.instances[1].cfg.routes);
+        assert!(p.instances[2].filter.is_none());
+        assert!(p.instances[2].cfg.accept);
+        let e = plan("vrrp_instance X {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 198.18.0.9\n }\n virtual_routes {\n 198.19.0.0/16 dev nope0\n }\n}\n").unwrap_err();
+        assert!(
+            e[0].contains(
+                "vrrp_instance X: t.conf:8: no interface named 'nope0' for route 198.19.0.0/16"
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
