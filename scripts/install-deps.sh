@@ -2,12 +2,19 @@
 # Installs the system packages the test suite uses, only those that are missing.
 set -euo pipefail
 
-packages=(haproxy keepalived nftables iproute2 conntrack curl socat procps)
+packages=(haproxy keepalived nftables iproute2 conntrack curl socat procps chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The stats tests parse the Prometheus exposition with the reference parser.
+ensure_prometheus_client() {
+  python3 -c "import prometheus_client" >/dev/null 2>&1 && return 0
+  python3 -m pip install --quiet prometheus-client >/dev/null 2>&1 \
+    || python3 -m pip install --quiet --break-system-packages prometheus-client >/dev/null
+}
 if [ ${#missing[@]} -eq 0 ]; then
+  ensure_prometheus_client
   exit 0
 fi
 echo "installing test dependencies: ${missing[*]}"
@@ -21,3 +28,4 @@ for svc in haproxy keepalived; do
   if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true; fi
   $SUDO pkill -x "$svc" >/dev/null 2>&1 || true
 done
+ensure_prometheus_client

@@ -294,7 +294,8 @@ fn proxy_known_but_unsupported() {
             "http-after-response set-header X-A b",
             "http-after-response",
         ),
-        ("stats enable", "stats"),
+        ("stats scope app", "stats scope"),
+        ("monitor fail if TRUE", "monitor"),
     ] {
         err1(&format!("{D}listen l\n bind :18080\n {line}\n"), 8, kw, NS);
     }

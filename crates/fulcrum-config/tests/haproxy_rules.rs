@@ -1003,9 +1003,9 @@ fn http_request_errors_fulcrum_only() {
             "action 'set-log-level' is not",
         ),
         (
-            "http-request use-service prometheus-exporter",
+            "http-request use-service lua.hello",
             "http-request use-service",
-            "action 'use-service' is not",
+            "unknown service 'lua.hello'",
         ),
         (
             "http-request allow",

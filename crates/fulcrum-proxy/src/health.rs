@@ -39,7 +39,8 @@ pub fn spawn(
         .flat_map(|be| {
             be.servers
                 .iter()
-                .filter(|s| s.config.check && !s.config.disabled)
+                // Servers in maintenance (`disabled`) get a loop too: it probes once they leave maintenance.
+                .filter(|s| s.config.check)
                 .map(move |s| (be.clone(), s.clone()))
         })
         .collect();
@@ -133,7 +134,8 @@ async fn slowstart_ramp(be: Arc<BackendRt>, server: Arc<ServerRt>, stamp: u64) {
     }
 }
 
-async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
+/// The checks of one server, until it is deleted (`del server`) or the task is dropped.
+pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     let c = &server.config;
     let mut tracker = Tracker::new(c.rise, c.fall, c.inter, c.fastinter, c.downinter, true);
     let target = SocketAddr::new(
@@ -146,7 +148,20 @@ async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     let offset = c.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
     tokio::time::sleep(Duration::from_millis(offset)).await;
     loop {
+        if server.is_deleted() {
+            return;
+        }
+        // In maintenance, or after `disable health` on the runtime API, the checks leave the state alone.
+        let paused = || server.in_maint() || server.checks_frozen();
+        if paused() {
+            tokio::time::sleep(c.inter).await;
+            continue;
+        }
         let outcome = run_probe(target, probe.as_ref(), timeout).await;
+        server.stats.check.record(&outcome);
+        if paused() {
+            continue;
+        }
         if let Some(transition) = tracker.record(outcome.result()) {
             let up = transition == Transition::Up;
             // A server coming back UP ramps up over `slowstart` (a DOWN one ends any ramp in progress).
@@ -164,6 +179,7 @@ async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                 tokio::spawn(slowstart_ramp(be.clone(), server.clone(), stamp).in_current_span());
             }
             let (active, backups) = be.servers_up();
+            be.stats.state.set(active + backups > 0);
             let ctx = LogContext {
                 backup: server.config.backup,
                 active,

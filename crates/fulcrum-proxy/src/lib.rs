@@ -5,6 +5,7 @@
 //! [`select`] from the backend's [`snapshot`]; [`health`] runs checks on its own thread and flips server states.
 
 pub mod client_io;
+pub mod counters;
 pub mod health;
 pub mod http;
 pub mod listener;
@@ -12,8 +13,11 @@ pub mod log;
 pub mod origin;
 pub mod queue;
 pub mod rules;
+pub mod runtime_api;
 pub mod select;
+pub mod server_list;
 pub mod snapshot;
+pub mod stats;
 pub mod tcp;
 pub mod worker;
 
@@ -48,6 +52,16 @@ pub enum StartError {
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    /// A `stats socket` could not be created.
+    #[error("[ALERT] {location}: 'stats socket': cannot bind UNIX socket '{path}': {source}")]
+    StatsSocket {
+        /// The socket path.
+        path: String,
+        /// The `stats socket` line.
+        location: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// A running proxy; dropping it does not stop it, call [`RunningProxy::stop`].
@@ -123,6 +137,11 @@ fn thread_count(config: &Config) -> usize {
 /// fork into the background or drop privileges).
 pub struct Bound {
     snapshot: Arc<Snapshot>,
+    /// The runtime API and its `stats socket` listeners.
+    runtime: (
+        Arc<runtime_api::RuntimeApi>,
+        Vec<runtime_api::StatsListener>,
+    ),
     per_worker: Vec<Vec<worker::Listener>>,
     limits: worker::Limits,
     bound: Vec<(String, SocketAddr)>,
@@ -164,7 +183,19 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
             }
         }
     }
+    let mut stats_sockets = Vec::new();
+    for s in &config.global.stats_sockets {
+        stats_sockets.push(runtime_api::bind_socket(s).map_err(|source| {
+            StartError::StatsSocket {
+                path: s.path.display().to_string(),
+                location: s.location.to_string(),
+                source,
+            }
+        })?);
+    }
+    let api = runtime_api::RuntimeApi::new(config, snapshot.clone(), threads, bound.len());
     Ok(Bound {
+        runtime: (Arc::new(api), stats_sockets),
         snapshot,
         per_worker,
         limits,
@@ -194,6 +225,12 @@ impl Bound {
                 )
                 .map_err(StartError::Thread)?,
             );
+        }
+        let (api, stats_sockets) = self.runtime;
+        if let Some(h) = runtime_api::spawn(api.clone(), stats_sockets, stop_rx.clone())
+            .map_err(StartError::Thread)?
+        {
+            handles.push(h);
         }
         if let Some(h) =
             health::spawn(self.snapshot.clone(), stop_rx).map_err(StartError::Thread)?

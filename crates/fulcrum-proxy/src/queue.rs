@@ -188,14 +188,17 @@ pub async fn acquire(
             .is_none_or(|m| s.queued.load(Ordering::SeqCst) < m);
         if room {
             let retry = || Ok(try_take(&s, &be.queue).map(|g| (s.clone(), g)));
-            return wait_for(&s.slot_free, &s.queued, deadline, retry, |_| {}).await;
+            return wait_for(&s.slot_free, &s.queued, deadline, retry, |n| {
+                s.stats.qmax.fetch_max(n, Ordering::Relaxed);
+            })
+            .await;
         }
         // The server's queue is full: redispatched to whichever server frees a slot first.
         let take_any = || {
             Ok(be
                 .servers
                 .iter()
-                .filter(|c| c.is_up() && c.config.weight > 0)
+                .filter(|c| c.is_up() && c.weight() > 0)
                 .find_map(|c| try_take(c, &be.queue).map(|g| (c.clone(), g))))
         };
         if let Some(got) = take_any()? {

@@ -160,9 +160,10 @@ impl Farm {
     /// (dynamic algorithms only).
     pub fn build(be: &BackendRt) -> Self {
         let now = Instant::now();
+        // Every slot, deleted servers included, so that the table's indices are the servers' indices.
         let ramps: Vec<Option<(Duration, Duration)>> = be
             .servers
-            .iter()
+            .slots()
             .map(|s| {
                 if is_dynamic(&be.balance, be.hash_type) && s.is_up() {
                     s.slowstart_progress(now)
@@ -172,21 +173,20 @@ impl Farm {
             })
             .collect();
         let scale = if ramps.iter().any(Option::is_some) {
-            let total: u64 = be.servers.iter().map(|s| u64::from(s.config.weight)).sum();
+            let total: u64 = be.servers.slots().map(|s| u64::from(s.weight())).sum();
             ramp_scale(total, be.servers.len() as u64)
         } else {
             1
         };
         let slots: Vec<ServerSlot> = be
             .servers
-            .iter()
+            .slots()
             .zip(&ramps)
             .map(|(s, ramp)| {
                 let weight = match ramp {
-                    Some((elapsed, period)) => {
-                        ramp_weight(s.config.weight, scale, *elapsed, *period)
-                    }
-                    None => s.config.weight.saturating_mul(scale),
+                    Some((elapsed, period)) => ramp_weight(s.weight(), scale, *elapsed, *period),
+                    // The runtime weight (`set weight`), 0 while draining.
+                    None => s.weight().saturating_mul(scale),
                 };
                 ServerSlot::new(weight)
                     .backup(s.config.backup)

@@ -3,7 +3,7 @@
 //! change at run time, through atomics and an `ArcSwap`; nothing on the request path takes a lock.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub actconn: Arc<AtomicU32>,
     /// Access logging: targets, queue and the logger thread's counters.
     pub logging: crate::log::Logging,
+    /// Every proxy in configuration order: its index in `frontends` and in `backends` (a listen has both).
+    pub order: Vec<(Option<usize>, Option<usize>)>,
 }
 
 /// The frontend half of a `frontend` or `listen` section.
@@ -60,6 +62,10 @@ pub struct FrontendRt {
     pub cur: AtomicU32,
     /// The process-wide count of client connections, shared with [`Snapshot::actconn`].
     pub actconn: Arc<AtomicU32>,
+    /// `show stat` counters.
+    pub stats: crate::counters::Counters,
+    /// The section as configured (stats page, monitor-uri).
+    pub config: Proxy,
 }
 
 /// Counts a client connection on its frontend and in the process for as long as it lives.
@@ -68,8 +74,10 @@ pub struct ConnGuard(Arc<FrontendRt>);
 impl ConnGuard {
     /// Starts counting a connection accepted by `fe`.
     pub fn new(fe: Arc<FrontendRt>) -> Self {
-        fe.cur.fetch_add(1, Ordering::Relaxed);
+        let now = fe.cur.fetch_add(1, Ordering::Relaxed) + 1;
         fe.actconn.fetch_add(1, Ordering::Relaxed);
+        fe.stats.seen(now);
+        fe.stats.sessions.fetch_add(1, Ordering::Relaxed);
         ConnGuard(fe)
     }
 }
@@ -98,8 +106,8 @@ pub struct BackendRt {
     pub name: String,
     /// tcp or http.
     pub mode: Mode,
-    /// Servers in configuration order.
-    pub servers: Vec<Arc<ServerRt>>,
+    /// Servers in configuration order, then those added at run time (`add server`); indices are stable.
+    pub servers: crate::server_list::ServerList,
     /// The selection table, rebuilt when a server changes state.
     pub farm: ArcSwap<Farm>,
     /// `balance`
@@ -126,6 +134,8 @@ pub struct BackendRt {
     /// Requests (http) or connections (tcp) being served by this backend (`beconn`, `%bc` in logs), counted
     /// while logging.
     pub cur: AtomicU32,
+    /// `show stat` counters.
+    pub stats: crate::counters::Counters,
 }
 
 impl BackendRt {
@@ -159,6 +169,16 @@ pub struct ServerRt {
     /// The server line as configured.
     pub config: Server,
     up: AtomicBool,
+    /// `srv_id` in `show servers state`: 1 + the highest id in the backend when the server was created.
+    pub puid: u32,
+    /// Runtime API: administrative flags ([`ServerRt::ADMIN_FMAINT`], ...).
+    admin: AtomicU8,
+    /// Runtime API: the weight set with `set weight` (starts at `config.weight`).
+    uweight: AtomicU32,
+    /// Runtime API: `disable health` freezes the state the checks set.
+    checks_frozen: AtomicBool,
+    /// When the state last changed, in seconds since the Unix epoch.
+    last_change: AtomicU64,
     /// Connections (tcp) or requests (http) in progress on this server.
     pub cur: AtomicU32,
     /// Total sessions handled.
@@ -170,17 +190,134 @@ pub struct ServerRt {
     pub queued: AtomicU32,
     /// Woken when a slot of this server is released and requests wait for it.
     pub slot_free: tokio::sync::Notify,
+    /// `show stat` counters.
+    pub stats: crate::counters::Counters,
 }
 
 impl ServerRt {
+    /// Admin flag: forced maintenance (`set server ... state maint`, `disable server`, `disabled`).
+    pub const ADMIN_FMAINT: u8 = 0x01;
+    /// Admin flag: started in maintenance by the configuration (`disabled`); informational.
+    pub const ADMIN_CMAINT: u8 = 0x04;
+    /// Admin flag: forced drain (`set server ... state drain`).
+    pub const ADMIN_FDRAIN: u8 = 0x08;
+    /// Admin flag (fulcrum's own): removed by `del server`; the slot stays so that indices do not move.
+    pub const ADMIN_DELETED: u8 = 0x80;
+
+    /// The admin flags a configured server starts with.
+    fn initial_admin(config: &Server) -> u8 {
+        if config.disabled {
+            Self::ADMIN_FMAINT | Self::ADMIN_CMAINT
+        } else {
+            0
+        }
+    }
+
+    /// A server added at run time (`add server`), in maintenance: `index` in its backend's list, process-wide
+    /// `id`, `srv_id` `puid`.
+    pub fn added(id: usize, index: usize, puid: u32, backend: &str, config: Server) -> Self {
+        ServerRt {
+            id,
+            index,
+            full_name: format!("{backend}/{}", config.name),
+            addr: config.addr,
+            up: AtomicBool::new(true),
+            puid,
+            admin: AtomicU8::new(Self::ADMIN_FMAINT),
+            uweight: AtomicU32::new(config.weight),
+            checks_frozen: AtomicBool::new(false),
+            last_change: AtomicU64::new(unix_now()),
+            config,
+            cur: AtomicU32::new(0),
+            total: AtomicU64::new(0),
+            ramp_since: AtomicU64::new(0),
+            queued: AtomicU32::new(0),
+            slot_free: tokio::sync::Notify::new(),
+            stats: crate::counters::Counters::default(),
+        }
+    }
+
     /// Whether the server may receive traffic (not down, not in maintenance).
     pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire) && !self.in_maint()
+    }
+
+    /// Whether the health checks consider the server up (whatever its administrative state).
+    pub fn is_checked_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
     }
 
-    /// Changes the state; the caller rebuilds the backend's farm.
+    /// The administrative flags.
+    pub fn admin(&self) -> u8 {
+        self.admin.load(Ordering::Acquire)
+    }
+
+    /// Replaces the administrative flags; the caller rebuilds the backend's farm.
+    pub fn set_admin(&self, flags: u8) {
+        if self.admin.swap(flags, Ordering::AcqRel) != flags {
+            self.touch();
+        }
+    }
+
+    /// In maintenance (or deleted): takes no traffic.
+    pub fn in_maint(&self) -> bool {
+        self.admin() & (Self::ADMIN_FMAINT | Self::ADMIN_DELETED) != 0
+    }
+
+    /// Draining: no new traffic, connections in progress continue.
+    pub fn is_draining(&self) -> bool {
+        self.admin() & Self::ADMIN_FDRAIN != 0
+    }
+
+    /// Removed by `del server`.
+    pub fn is_deleted(&self) -> bool {
+        self.admin() & Self::ADMIN_DELETED != 0
+    }
+
+    /// The weight the balancing table uses: the runtime weight, 0 while draining.
+    pub fn weight(&self) -> u32 {
+        if self.is_draining() {
+            0
+        } else {
+            self.user_weight()
+        }
+    }
+
+    /// The weight set at run time (`set weight`), else the configured one.
+    pub fn user_weight(&self) -> u32 {
+        self.uweight.load(Ordering::Acquire)
+    }
+
+    /// Sets the runtime weight; the caller rebuilds the backend's farm.
+    pub fn set_user_weight(&self, w: u32) {
+        self.uweight.store(w, Ordering::Release);
+    }
+
+    /// Whether `disable health` froze the state the checks set.
+    pub fn checks_frozen(&self) -> bool {
+        self.checks_frozen.load(Ordering::Acquire)
+    }
+
+    /// `disable health` (`true`) / `enable health` (`false`).
+    pub fn set_checks_frozen(&self, frozen: bool) {
+        self.checks_frozen.store(frozen, Ordering::Release);
+    }
+
+    /// When the state last changed, in seconds since the Unix epoch.
+    pub fn last_change(&self) -> u64 {
+        self.last_change.load(Ordering::Relaxed)
+    }
+
+    fn touch(&self) {
+        self.last_change.store(unix_now(), Ordering::Relaxed);
+    }
+
+    /// Changes the state the health checks see; the caller rebuilds the backend's farm.
     pub fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::Release);
+        if self.up.swap(up, Ordering::AcqRel) != up {
+            self.touch();
+        }
+        self.stats.state.set(up);
     }
 
     /// A monotonic clock in microseconds, shared by every server of the process.
@@ -233,7 +370,8 @@ pub struct ServerGuard(pub Arc<ServerRt>, Option<Arc<Queue>>);
 impl ServerGuard {
     /// Starts counting on `server` (no `maxconn` to respect).
     pub fn new(server: Arc<ServerRt>) -> Self {
-        server.cur.fetch_add(1, Ordering::Relaxed);
+        let now = server.cur.fetch_add(1, Ordering::Relaxed) + 1;
+        server.stats.seen(now);
         server.total.fetch_add(1, Ordering::Relaxed);
         ServerGuard(server, None)
     }
@@ -241,6 +379,7 @@ impl ServerGuard {
     /// A guard for a slot already counted in `server.cur` by [`crate::queue::try_take`].
     pub fn counted(server: Arc<ServerRt>, queue: Arc<Queue>) -> Self {
         server.total.fetch_add(1, Ordering::Relaxed);
+        server.stats.seen(server.cur.load(Ordering::Relaxed));
         ServerGuard(server, Some(queue))
     }
 }
@@ -254,6 +393,13 @@ impl Drop for ServerGuard {
             q.release(&self.0);
         }
     }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn forwardfor(p: &Proxy) -> Option<(ForwardFor, HeaderName)> {
@@ -279,6 +425,7 @@ fn compile_log_format(p: &Proxy) -> Result<Option<crate::log::LogFormat>, RulesE
 impl Snapshot {
     /// Builds the runtime view of a validated configuration: compiles ACLs, rules and `log-format` strings.
     pub fn build(config: &Config) -> Result<Snapshot, RulesError> {
+        crate::counters::epoch();
         let mut backends = Vec::new();
         let mut servers = Vec::new();
         for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
@@ -290,13 +437,20 @@ impl Snapshot {
                     full_name: format!("{}/{}", p.name, s.name),
                     addr: s.addr,
                     config: s.clone(),
-                    up: AtomicBool::new(!s.disabled),
+                    up: AtomicBool::new(true),
+                    puid: index as u32 + 1,
+                    admin: AtomicU8::new(ServerRt::initial_admin(s)),
+                    uweight: AtomicU32::new(s.weight),
+                    checks_frozen: AtomicBool::new(false),
+                    last_change: AtomicU64::new(unix_now()),
                     cur: AtomicU32::new(0),
                     total: AtomicU64::new(0),
                     ramp_since: AtomicU64::new(0),
                     queued: AtomicU32::new(0),
                     slot_free: tokio::sync::Notify::new(),
+                    stats: crate::counters::Counters::default(),
                 });
+                srv.stats.state.set(true);
                 servers.push(srv.clone());
                 list.push(srv);
             }
@@ -304,7 +458,7 @@ impl Snapshot {
                 id: backends.len(),
                 name: p.name.clone(),
                 mode: p.mode,
-                servers: list,
+                servers: crate::server_list::ServerList::new(list),
                 farm: ArcSwap::from_pointee(Farm::empty()),
                 balance: p.balance.clone(),
                 hash_type: p.hash_type,
@@ -318,8 +472,11 @@ impl Snapshot {
                 rules: ProxyRules::compile(&p.rules, p.kind == ProxyKind::Backend, &|_| None)?,
                 cur: AtomicU32::new(0),
                 queue: Arc::new(Queue::new()),
+                stats: crate::counters::Counters::default(),
             };
             be.farm = ArcSwap::from_pointee(Farm::build(&be));
+            let (active, backup) = be.servers_up();
+            be.stats.state.set(active + backup > 0);
             backends.push(Arc::new(be));
         }
         let find = |name: &str| backends.iter().find(|b| b.name == name).cloned();
@@ -348,9 +505,29 @@ impl Snapshot {
                 log: logging.frontend_with_format(p, compile_log_format(p)?),
                 cur: AtomicU32::new(0),
                 actconn: actconn.clone(),
+                stats: crate::counters::Counters::default(),
+                config: p.clone(),
             }));
         }
+        let order = config
+            .proxies
+            .iter()
+            .map(|p| {
+                let fe = p
+                    .kind
+                    .has_frontend()
+                    .then(|| frontends.iter().position(|f| f.name == p.name))
+                    .flatten();
+                let be = p
+                    .kind
+                    .has_backend()
+                    .then(|| backends.iter().position(|b| b.name == p.name))
+                    .flatten();
+                (fe, be)
+            })
+            .collect();
         Ok(Snapshot {
+            order,
             frontends,
             backends,
             servers,

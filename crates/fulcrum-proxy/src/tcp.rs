@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::counters::{self, Counters, Done};
 use crate::log::tcp::TcpLog;
 use crate::queue;
 use crate::rules::http::ConnFacts;
@@ -49,6 +50,7 @@ pub async fn serve_client(
     if let Some(l) = &mut log {
         l.backend(&be);
     }
+    let mut done = Done::new(be.clone(), std::time::Instant::now());
     let key = RequestKey::from_ip(peer.ip());
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
@@ -65,6 +67,13 @@ pub async fn serve_client(
         if let Some(l) = &mut log {
             l.server(&server);
         }
+        done.server(&server);
+        Counters::inc(&server.stats.lbtot);
+        if let Some(p) = previous.filter(|&p| p != server.index) {
+            Counters::inc(&be.stats.redispatches);
+            Counters::inc(&be.servers[p].stats.redispatches);
+        }
+        let attempt = std::time::Instant::now();
         let connect = TcpStream::connect(server.addr);
         let result = match be.timeouts.connect {
             Some(t) => tokio::time::timeout(t, connect)
@@ -73,9 +82,15 @@ pub async fn serve_client(
             None => connect.await,
         };
         match result {
-            Ok(s) => break (s, guard),
+            Ok(s) => {
+                Counters::inc(&server.stats.connect);
+                counters::connect_time(&be, &server, attempt.elapsed());
+                break (s, guard);
+            }
             Err(e) => {
                 debug!(server = %server.full_name, error = %e, "connect failed");
+                Counters::inc(&be.stats.err_conn);
+                Counters::inc(&server.stats.err_conn);
                 failures += 1;
                 if failures > be.retries {
                     if let Some(mut l) = log {
@@ -89,6 +104,8 @@ pub async fn serve_client(
                     }
                     return;
                 }
+                Counters::inc(&be.stats.retries);
+                Counters::inc(&server.stats.retries);
                 if let Some(l) = &mut log {
                     l.retry();
                 }
@@ -108,6 +125,11 @@ pub async fn serve_client(
             (c, s) => c.or(s),
         });
     let end = splice_bidirectional(&mut client, &mut server, idle).await;
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    fe.stats.bytes_in.fetch_add(end.a_to_b, relaxed);
+    fe.stats.bytes_out.fetch_add(end.b_to_a, relaxed);
+    done.bytes_in = end.a_to_b;
+    done.bytes_out = end.b_to_a;
     if let Some(mut l) = log {
         drop(_guard);
         if end.timed_out {

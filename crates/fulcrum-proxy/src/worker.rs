@@ -25,15 +25,18 @@ pub struct Worker {
     pub id: usize,
     /// Idle server connections of this worker.
     pub pool: Pool,
+    /// The running configuration (read by the stats page and the Prometheus exporter).
+    pub snapshot: Arc<Snapshot>,
     selectors: RefCell<Vec<Selector>>,
     rng: Cell<u64>,
 }
 
 impl Worker {
-    fn new(id: usize, snapshot: &Snapshot) -> Self {
+    fn new(id: usize, snapshot: &Arc<Snapshot>) -> Self {
         Worker {
             id,
             pool: Pool::new(snapshot.servers.len()),
+            snapshot: snapshot.clone(),
             selectors: RefCell::new(
                 snapshot
                     .backends
@@ -168,10 +171,16 @@ async fn accept_loop(
                 continue;
             }
         };
+        fe.stats
+            .conn_tot
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !fe.rules.accept_connection(&ConnFacts {
             src: peer.ip(),
             dst_port: local_port,
         }) {
+            fe.stats
+                .denied_conn
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             debug!(%peer, "connection rejected by tcp-request connection rules");
             continue;
         }

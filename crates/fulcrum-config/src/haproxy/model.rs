@@ -382,6 +382,54 @@ pub struct Proxy {
     /// `log-format STRING` (inherited from defaults); compiled and checked by the proxy when the configuration is
     /// applied or checked with `-c`.
     pub log_format: Option<LogFormatLine>,
+    /// `stats enable|uri|realm|auth|refresh|hide-version|admin ...`: the stats page this proxy serves.
+    pub stats: Option<StatsPage>,
+    /// `monitor-uri PATH`: answered with 200 by the proxy itself, never forwarded.
+    pub monitor_uri: Option<String>,
+}
+
+/// The stats page of a proxy (`stats ...` lines; any of them enables the page, as in HAProxy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsPage {
+    /// `stats uri PREFIX` (`/haproxy?stats` by default): requests whose URI starts with it get the page.
+    pub uri: String,
+    /// `stats realm REALM` (`HAProxy Statistics` by default) for the Basic authentication challenge.
+    pub realm: Option<String>,
+    /// `stats auth USER:PASSWORD` lines; none: no authentication.
+    pub auth: Vec<(String, String)>,
+    /// `stats refresh TIME`: the page reloads itself.
+    pub refresh: Option<Duration>,
+    /// `stats hide-version`
+    pub hide_version: bool,
+    /// `stats show-node [NAME]`: the node name shown in the heading (the host name when no name is given).
+    pub show_node: Option<String>,
+    /// `stats show-legends`: server addresses and balance algorithms are shown (hidden otherwise, as HAProxy).
+    pub show_legends: bool,
+    /// Where the first `stats` line was.
+    pub location: Location,
+}
+
+impl StatsPage {
+    /// The page with HAProxy's defaults, enabled at `location`.
+    pub fn new(location: Location) -> Self {
+        StatsPage {
+            uri: "/haproxy?stats".to_string(),
+            realm: None,
+            auth: Vec::new(),
+            refresh: None,
+            hide_version: false,
+            show_node: None,
+            show_legends: false,
+            location,
+        }
+    }
+}
+
+/// A service that `http-request use-service` hands a request to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// `prometheus-exporter`: the metrics in Prometheus text exposition.
+    PrometheusExporter,
 }
 
 /// `retry-on`: which failures of an attempt are retried (up to `retries`).
@@ -583,6 +631,8 @@ pub enum HttpRequestAction {
     },
     /// `tarpit [deny_status N]`: hold the request for `timeout tarpit` then answer the status (500 by default).
     Tarpit(u16),
+    /// `use-service NAME`: the request is answered by a built-in service.
+    UseService(Service),
 }
 
 /// An `http-response` action.
@@ -633,4 +683,6 @@ pub struct Rules {
     pub tcp_connection: Vec<Rule<TcpConnAction>>,
     /// `errorfile CODE FILE`: the file's raw contents (a complete HTTP response), by status code.
     pub errorfiles: Vec<(u16, Vec<u8>)>,
+    /// `stats admin if|unless COND` lines: when one matches, the stats page allows admin actions.
+    pub stats_admin: Vec<Rule<()>>,
 }

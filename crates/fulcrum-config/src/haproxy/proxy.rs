@@ -9,7 +9,7 @@ use super::known;
 use super::log;
 use super::model::{
     Balance, Bind, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect, LogFormatLine,
-    LogTarget, Mode, RetryOn, Timeouts,
+    LogTarget, Mode, RetryOn, StatsPage, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
@@ -52,6 +52,8 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("errorfile", ALL),
     ("log-format", FE),
     ("retry-on", BE),
+    ("stats", ALL),
+    ("monitor-uri", FE),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections and applies them from named
@@ -175,6 +177,10 @@ pub struct Settings {
     pub log_format: Option<LogFormatLine>,
     /// `retry-on`
     pub retry_on: RetryOn,
+    /// `stats ...`
+    pub stats: Option<StatsPage>,
+    /// `monitor-uri`
+    pub monitor_uri: Option<String>,
 }
 
 impl Default for Settings {
@@ -202,6 +208,8 @@ impl Default for Settings {
             errorfiles: Vec::new(),
             log_format: None,
             retry_on: RetryOn::default(),
+            stats: None,
+            monitor_uri: None,
         }
     }
 }
@@ -449,11 +457,108 @@ pub fn apply(
         "tcp-request" => rules::tcp_request(kind, line, &mut body.rules, sink),
         "redirect" => rules::redirect_line(line, &mut body.rules, sink),
         "errorfile" => rules::errorfile(line, &mut s.errorfiles, sink),
+        "stats" => stats(kind, line, s, body, sink),
+        "monitor-uri" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some(u) if !u.is_empty() => s.monitor_uri = Some(u.to_string()),
+                    _ => sink.error(loc, kw, "expects a URI such as /health"),
+                }
+            }
+        }
         _ => sink.error(
             loc,
             kw,
             format!("unknown keyword '{kw}' in '{section}' section"),
         ),
+    }
+}
+
+/// `stats enable|uri|realm|auth|refresh|hide-version|show-node|show-legends|admin ...`: any of them enables the
+/// page, as in HAProxy.
+fn stats(kind: SectionKind, line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
+    let loc = &line.location;
+    let sub = line.word(1);
+    let key = format!("stats {sub}");
+    fn page<'a>(s: &'a mut Settings, loc: &crate::Location) -> &'a mut StatsPage {
+        s.stats.get_or_insert_with(|| StatsPage::new(loc.clone()))
+    }
+    let one = |sink: &mut Sink, what: &str| -> Option<String> {
+        match line.words.get(2).filter(|w| !w.is_empty()) {
+            None => {
+                sink.error(loc, &key, format!("expects {what}"));
+                None
+            }
+            Some(_) if line.words.len() > 3 => {
+                sink.error(
+                    loc,
+                    &key,
+                    format!("expects {what} only, found '{}'", line.words[3]),
+                );
+                None
+            }
+            Some(w) => Some(w.clone()),
+        }
+    };
+    match sub {
+        "" => sink.error(loc, "stats", "expects enable, uri, realm, auth, refresh, hide-version, show-node, show-legends or admin"),
+        "enable" | "hide-version" | "show-legends" => {
+            if sink.max_args(line, &key, 2, 0) {
+                let p = page(s, loc);
+                match sub {
+                    "hide-version" => p.hide_version = true,
+                    "show-legends" => p.show_legends = true,
+                    _ => {}
+                }
+            }
+        }
+        "uri" => {
+            if let Some(u) = one(sink, "a URI prefix such as /stats") {
+                page(s, loc).uri = u;
+            }
+        }
+        "realm" => {
+            if let Some(r) = one(sink, "a realm name (spaces escaped with '\\')") {
+                page(s, loc).realm = Some(r);
+            }
+        }
+        "auth" => {
+            if let Some(a) = one(sink, "USER:PASSWORD") {
+                match a.split_once(':') {
+                    Some((u, p)) if !u.is_empty() => page(s, loc).auth.push((u.to_string(), p.to_string())),
+                    _ => sink.error(loc, &key, format!("expects USER:PASSWORD, got '{a}'")),
+                }
+            }
+        }
+        "refresh" => {
+            if let Some(t) = one(sink, "a delay such as 10s") {
+                if let Some(d) = sink.time(loc, &key, Some(&t)) {
+                    page(s, loc).refresh = (!d.is_zero()).then_some(d);
+                }
+            }
+        }
+        "show-node" => {
+            if sink.max_args(line, &key, 2, 1) {
+                let name = line.words.get(2).cloned().unwrap_or_else(|| {
+                    std::fs::read_to_string("/proc/sys/kernel/hostname")
+                        .map(|h| h.trim().to_string())
+                        .unwrap_or_default()
+                });
+                page(s, loc).show_node = Some(name);
+            }
+        }
+        "admin" => {
+            if kind == SectionKind::Defaults {
+                sink.error(loc, &key, "'stats admin' is not allowed in a 'defaults' section (allowed in: frontend, listen, backend)");
+            } else {
+                page(s, loc);
+                rules::stats_admin(line, &mut body.rules, sink);
+            }
+        }
+        "scope" | "show-desc" | "show-modules" | "http-request" | "bind-process" => {
+            sink.unsupported(loc, &key)
+        }
+        other => sink.error(loc, &key, format!("unknown 'stats {other}': expected enable, uri, realm, auth, refresh, hide-version, show-node, show-legends or admin")),
     }
 }
 

@@ -21,7 +21,7 @@ use super::common::{Line, Sink};
 use super::known;
 use super::model::{
     Acl, CondTerm, Condition, HttpRequestAction, HttpResponseAction, MatchMethod, Mode, Redirect,
-    RedirectTarget, ReturnBody, Rule, Rules, Sample, TcpConnAction, UseBackend,
+    RedirectTarget, ReturnBody, Rule, Rules, Sample, Service, TcpConnAction, UseBackend,
 };
 use super::proxy::parse_net;
 use super::sections::SectionKind;
@@ -92,6 +92,8 @@ pub struct RulesDraft {
     http_request: Vec<RuleDraft<HttpRequestAction>>,
     http_response: Vec<RuleDraft<HttpResponseAction>>,
     tcp_connection: Vec<RuleDraft<TcpConnAction>>,
+    /// `stats admin if|unless COND` lines.
+    stats_admin: Vec<RuleDraft<()>>,
     /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
     missing: Vec<(String, Location, String)>,
 }
@@ -1087,6 +1089,24 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (a, i)
         }
+        "use-service" => match line.word(2) {
+            "prometheus-exporter" => (
+                HttpRequestAction::UseService(Service::PrometheusExporter),
+                3,
+            ),
+            "" => {
+                sink.error(loc, kw, "expects a service name: prometheus-exporter");
+                return;
+            }
+            other => {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("unknown service '{other}': fulcrum has 'prometheus-exporter'"),
+                );
+                return;
+            }
+        },
         "return" => match return_opts(line, 2, kw, sink) {
             Some(r) => r,
             None => return,
@@ -1114,6 +1134,27 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             action: act,
             cond,
             location: loc.clone(),
+            keyword: kw.to_string(),
+        });
+    }
+}
+
+/// `stats admin if|unless COND` (the words from `stats`).
+pub fn stats_admin(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let kw = "stats admin";
+    if !matches!(line.word(2), "if" | "unless") {
+        sink.error(
+            &line.location,
+            kw,
+            "expects 'if' or 'unless' followed by a condition (such as 'stats admin if TRUE')",
+        );
+        return;
+    }
+    if let Ok(cond) = tail(line, 2, kw, rules, sink) {
+        rules.stats_admin.push(RuleDraft {
+            action: (),
+            cond,
+            location: line.location.clone(),
             keyword: kw.to_string(),
         });
     }
@@ -1527,6 +1568,7 @@ pub fn finish(
         http_response: rules_of(d.http_response, Place::Response, acls, proxy, sink),
         tcp_connection: rules_of(d.tcp_connection, Place::Connection, acls, proxy, sink),
         errorfiles,
+        stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
     }
 }
 

@@ -242,5 +242,11 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         rules,
         log_format: s.log_format,
         retry_on: s.retry_on,
+        stats: s.stats,
+        monitor_uri: if kind.has_frontend() {
+            s.monitor_uri
+        } else {
+            None
+        },
     }
 }

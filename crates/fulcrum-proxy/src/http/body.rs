@@ -19,6 +19,8 @@ pub struct ProxyBody {
     log: Option<Box<HttpTxn>>,
     ended: bool,
     failed: bool,
+    /// The request's stats record (backend, server, total time, bytes), closed when the body is dropped.
+    done: Option<crate::counters::Done>,
 }
 
 enum Inner {
@@ -35,6 +37,7 @@ impl ProxyBody {
             log: None,
             ended: false,
             failed: false,
+            done: None,
         }
     }
 
@@ -46,12 +49,19 @@ impl ProxyBody {
             log: None,
             ended: false,
             failed: false,
+            done: None,
         }
     }
 
     /// Attaches the client connection's request counter.
     pub fn with_active(mut self, active: ActiveRequest) -> Self {
         self.active = Some(active);
+        self
+    }
+
+    /// Attaches the request's stats record.
+    pub fn with_done(mut self, done: crate::counters::Done) -> Self {
+        self.done = Some(done);
         self
     }
 
@@ -91,6 +101,11 @@ impl Body for ProxyBody {
             Inner::Fixed(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         };
         match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(d), Some(data)) = (&mut this.done, frame.data_ref()) {
+                    d.bytes_out += data.len() as u64;
+                }
+            }
             Poll::Ready(None) => this.ended = true,
             Poll::Ready(Some(Err(_))) => this.failed = true,
             _ => {}

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
@@ -15,7 +16,7 @@ use hyper_util::rt::TokioTimer;
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use fulcrum_config::haproxy::HttpConnMode;
+use fulcrum_config::haproxy::{HttpConnMode, ProxyKind};
 
 use super::body::ProxyBody;
 use super::errors::{self, ProxyError};
@@ -24,6 +25,7 @@ use super::pool;
 use super::reqbody::{Replay, ReqBody};
 use super::tunnel;
 use crate::client_io::{ActiveRequest, ClientIo};
+use crate::counters::{self, CountIo, Counters, Done};
 use crate::log::http::{ConnLog, LogIo, TxnSlot};
 use crate::queue;
 use crate::rules::http::{RequestFacts, RequestLine, Verdict};
@@ -59,15 +61,19 @@ pub async fn serve_client(
         let (worker, fe) = (worker.clone(), svc_fe.clone());
         let mut txn = TxnSlot::begin(svc_log.as_ref(), &req);
         async move {
-            let resp = handle(worker, fe, peer, local_port, req, &mut txn).await;
+            let resp = handle(worker, fe.clone(), peer, local_port, req, &mut txn).await;
             resp.map(|r| {
+                fe.stats.response(r.status().as_u16());
                 let log = txn.into_body_log(r.status().as_u16());
                 r.map(|b| b.with_active(active).with_log(log))
             })
         }
     });
     let conn = builder
-        .serve_connection(LogIo::new(io, conn_log.clone()), service)
+        .serve_connection(
+            CountIo::new(LogIo::new(io, conn_log.clone()), fe.clone()),
+            service,
+        )
         .with_upgrades();
     tokio::pin!(conn);
     let result = match fe.timeouts.http_keep_alive {
@@ -98,6 +104,10 @@ pub async fn serve_client(
         // A head that did not arrive in time: HAProxy answers 408 on a new connection or a partly received
         // request, and closes silently an idle keep-alive connection.
         let answer = e.is_timeout() && (requests.get() == 0 || state.has_pending_input());
+        if answer || e.is_parse() || e.is_parse_too_large() {
+            Counters::inc(&fe.stats.err_req);
+            fe.stats.response(if answer { 408 } else { 400 });
+        }
         if answer {
             let _ = direct
                 .write_all_direct(&ProxyError::RequestTimeout.raw_response())
@@ -156,14 +166,44 @@ async fn handle(
     txn: &mut TxnSlot,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let src = peer.ip();
-    // The frontend's http-request rules, then use_backend / default_backend, then the backend's rules.
+    let start = Instant::now();
+    Counters::inc(&fe.stats.requests);
+    // `monitor-uri` is answered before anything else.
+    if fe
+        .config
+        .monitor_uri
+        .as_deref()
+        .is_some_and(|m| m == req.uri().path())
+    {
+        Counters::inc(&fe.stats.intercepted);
+        txn.term(b"LR");
+        return Ok(crate::stats::monitor_response());
+    }
+    // The frontend's http-request rules, then its stats page, then use_backend / default_backend, then the
+    // backend's stats page and rules.
     match fe.rules.apply_request(&mut req, src, dst_port) {
         Verdict::Continue => {}
-        Verdict::Respond(r) => return Ok(rule_response(txn, r)),
+        Verdict::Respond(r) => return Ok(rule_response(txn, &fe.stats, *r)),
+        Verdict::Service(_) => {
+            Counters::inc(&fe.stats.intercepted);
+            txn.term(b"LR");
+            return Ok(crate::stats::prometheus_response(&worker.snapshot));
+        }
         Verdict::Tarpit(status) => {
+            Counters::inc(&fe.stats.denied_req);
             txn.term(b"PT");
             return Ok(tarpit(&fe, None, status).await);
         }
+    }
+    if let Some(page) = fe
+        .config
+        .stats
+        .as_ref()
+        .filter(|p| crate::stats::is_stats_request(p, &req))
+    {
+        Counters::inc(&fe.stats.intercepted);
+        txn.term(b"LR");
+        return Ok(crate::stats::stats_response(page, &req, &worker.snapshot));
     }
     let facts = RequestFacts {
         req: &req,
@@ -179,13 +219,42 @@ async fn handle(
         return Ok(error_for(&fe, None, 503));
     };
     txn.backend(&be);
-    match be.rules.apply_request(&mut req, src, dst_port) {
-        Verdict::Continue => {}
-        Verdict::Respond(r) => return Ok(rule_response(txn, r)),
-        Verdict::Tarpit(status) => {
-            txn.term(b"PT");
-            return Ok(tarpit(&fe, Some(&be), status).await);
+    let mut done = Done::new(be.clone(), start);
+    Counters::inc(&be.stats.requests);
+    done.bytes_in = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    // A `backend` section's own stats page (a listen's was checked as a frontend).
+    if let Some(page) =
+        be.config.stats.as_ref().filter(|p| {
+            be.config.kind == ProxyKind::Backend && crate::stats::is_stats_request(p, &req)
+        })
+    {
+        Counters::inc(&be.stats.intercepted);
+        txn.term(b"LR");
+        let r = crate::stats::stats_response(page, &req, &worker.snapshot);
+        be.stats.response(r.status().as_u16());
+        return Ok(r.map(|b| b.with_done(done)));
+    }
+    let resp = match be.rules.apply_request(&mut req, src, dst_port) {
+        Verdict::Continue => None,
+        Verdict::Respond(r) => Some(rule_response(txn, &be.stats, *r)),
+        Verdict::Service(_) => {
+            Counters::inc(&be.stats.intercepted);
+            txn.term(b"LR");
+            Some(crate::stats::prometheus_response(&worker.snapshot))
         }
+        Verdict::Tarpit(status) => {
+            Counters::inc(&be.stats.denied_req);
+            txn.term(b"PT");
+            Some(tarpit(&fe, Some(&be), status).await)
+        }
+    };
+    if let Some(r) = resp {
+        be.stats.response(r.status().as_u16());
+        return Ok(r.map(|b| b.with_done(done)));
     }
     let line =
         (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
@@ -194,11 +263,12 @@ async fn handle(
             src,
             dst_port,
         });
-    let mut resp = match forward(&worker, &fe, &be, peer, req, txn).await {
+    let mut resp = match forward(&worker, &fe, &be, peer, req, txn, &mut done).await {
         Ok(r) => r,
         Err(e) => {
             txn.error_status(e.status());
-            return Ok(error_for(&fe, Some(&be), e.status()));
+            be.stats.response(e.status());
+            return Ok(error_for(&fe, Some(&be), e.status()).map(|b| b.with_done(done)));
         }
     };
     if let Some(line) = line {
@@ -208,20 +278,30 @@ async fn handle(
             .or_else(|| fe.rules.apply_response(resp.headers_mut(), &line));
         if let Some(status) = denied {
             txn.term(b"PH");
-            return Ok(error_for(&fe, Some(&be), status));
+            Counters::inc(&fe.stats.denied_resp);
+            Counters::inc(&be.stats.denied_resp);
+            be.stats.response(status);
+            return Ok(error_for(&fe, Some(&be), status).map(|b| b.with_done(done)));
         }
     }
-    Ok(resp)
+    be.stats.response(resp.status().as_u16());
+    Ok(resp.map(|b| b.with_done(done)))
 }
 
 /// A response made by an `http-request` rule: HAProxy logs `PR` for a denial, `LR` for a locally generated
 /// answer (`return`, `redirect`); the status tells them apart.
-fn rule_response(txn: &mut TxnSlot, r: Response<ProxyBody>) -> Response<ProxyBody> {
-    txn.term(if r.status().as_u16() >= 400 {
-        b"PR"
+fn rule_response(
+    txn: &mut TxnSlot,
+    stats: &Counters,
+    r: Response<ProxyBody>,
+) -> Response<ProxyBody> {
+    let denied = r.status().as_u16() >= 400;
+    Counters::inc(if denied {
+        &stats.denied_req
     } else {
-        b"LR"
+        &stats.intercepted
     });
+    txn.term(if denied { b"PR" } else { b"LR" });
     r
 }
 
@@ -241,6 +321,7 @@ async fn forward(
     peer: SocketAddr,
     mut req: Request<Incoming>,
     txn: &mut TxnSlot,
+    done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let mode = combined_mode(fe.conn_mode, be.conn_mode);
     let upgrade = headers::wants_upgrade(req.headers());
@@ -263,11 +344,13 @@ async fn forward(
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
     // Counts a failed attempt; false when no retry is left.
-    let mut retry = |txn: &mut TxnSlot| {
+    let mut retry = |txn: &mut TxnSlot, server: &crate::snapshot::ServerRt| {
         failures += 1;
         if failures > be.retries {
             return false;
         }
+        Counters::inc(&be.stats.retries);
+        Counters::inc(&server.stats.retries);
         txn.retry();
         true
     };
@@ -278,6 +361,13 @@ async fn forward(
             .await
             .map_err(|_| ProxyError::ServiceUnavailable)?;
         txn.server(&server);
+        done.server(&server);
+        Counters::inc(&server.stats.lbtot);
+        if let Some(p) = previous.filter(|&p| p != server.index) {
+            Counters::inc(&be.stats.redispatches);
+            Counters::inc(&be.servers[p].stats.redispatches);
+        }
+        let attempt = Instant::now();
         let pooled = if mode == HttpConnMode::KeepAlive {
             worker.pool.checkout(server.id)
         } else {
@@ -285,12 +375,22 @@ async fn forward(
         };
         let reused = pooled.is_some();
         let mut conn = match pooled {
-            Some(s) => s,
+            Some(s) => {
+                Counters::inc(&server.stats.reuse);
+                counters::connect_time(be, &server, std::time::Duration::ZERO);
+                s
+            }
             None => match pool::connect(server.addr, be.timeouts.connect).await {
-                Ok(s) => s,
+                Ok(s) => {
+                    Counters::inc(&server.stats.connect);
+                    counters::connect_time(be, &server, attempt.elapsed());
+                    s
+                }
                 Err(e) => {
                     debug!(server = %server.full_name, error = %e, "connect failed");
-                    if !retry_on.conn_failure || !retry(txn) {
+                    Counters::inc(&be.stats.err_conn);
+                    Counters::inc(&server.stats.err_conn);
+                    if !retry_on.conn_failure || !retry(txn, &server) {
                         return Err(ProxyError::ServiceUnavailable);
                     }
                     previous = Some(server.index);
@@ -299,29 +399,36 @@ async fn forward(
             },
         };
         txn.connected(conn.local);
+        let sent_at = Instant::now();
         let sent = conn.sender.try_send_request(req);
         let result = match be.timeouts.server {
             Some(t) => match tokio::time::timeout(t, sent).await {
                 Ok(r) => r,
-                Err(_) => match &replay {
-                    Some(again) if retry_on.response_timeout && retry(txn) => {
-                        req = again.request();
-                        previous = Some(server.index);
-                        continue;
+                Err(_) => {
+                    Counters::inc(&be.stats.err_resp);
+                    Counters::inc(&server.stats.err_resp);
+                    match &replay {
+                        Some(again) if retry_on.response_timeout && retry(txn, &server) => {
+                            req = again.request();
+                            previous = Some(server.index);
+                            continue;
+                        }
+                        _ => return Err(ProxyError::GatewayTimeout),
                     }
-                    _ => return Err(ProxyError::GatewayTimeout),
-                },
+                }
             },
             None => sent.await,
         };
         match result {
             Ok(resp) => {
                 txn.response_head();
+                counters::response_time(be, &server, sent_at.elapsed());
+                server.stats.response(resp.status().as_u16());
                 if mode == HttpConnMode::KeepAlive && client_upgrade.is_none() {
                     worker.pool.checkin(server.id, conn);
                 }
                 if let Some(again) = &replay {
-                    if retry_on.statuses.contains(&resp.status().as_u16()) && retry(txn) {
+                    if retry_on.statuses.contains(&resp.status().as_u16()) && retry(txn, &server) {
                         debug!(server = %server.full_name, status = %resp.status(), "retrying on status");
                         req = again.request();
                         previous = Some(server.index);
@@ -334,13 +441,15 @@ async fn forward(
                 // Never written to the server: a pooled connection that the server had just closed.
                 Some(unsent) => {
                     req = unsent;
-                    if !reused && (!retry_on.conn_failure || !retry(txn)) {
+                    if !reused && (!retry_on.conn_failure || !retry(txn, &server)) {
                         return Err(ProxyError::ServiceUnavailable);
                     }
                     previous = Some(server.index);
                 }
                 None => {
                     debug!(server = %server.full_name, error = %e.error(), "invalid or aborted response");
+                    Counters::inc(&be.stats.err_resp);
+                    Counters::inc(&server.stats.err_resp);
                     let junk = e.error().is_parse();
                     let wanted = if junk {
                         retry_on.junk_response
@@ -348,7 +457,7 @@ async fn forward(
                         retry_on.empty_response
                     };
                     if let Some(again) = replay.as_ref().filter(|_| wanted) {
-                        if retry(txn) {
+                        if retry(txn, &server) {
                             req = again.request();
                             previous = Some(server.index);
                             continue;

@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode};
 use regex::Regex;
 
 use fulcrum_config::haproxy::{
-    HttpRequestAction, HttpResponseAction, Redirect, RedirectTarget, ReturnBody, Rules,
+    HttpRequestAction, HttpResponseAction, Redirect, RedirectTarget, ReturnBody, Rules, Service,
     TcpConnAction,
 };
 
@@ -194,6 +194,7 @@ enum ReqAction {
     Deny(u16),
     Return(u16, Option<HeaderValue>, Bytes),
     Tarpit(u16),
+    Service(Service),
 }
 
 #[derive(Debug)]
@@ -257,9 +258,11 @@ pub enum Verdict {
     /// Go on with the request.
     Continue,
     /// Answer now with this response.
-    Respond(Response<ProxyBody>),
+    Respond(Box<Response<ProxyBody>>),
     /// Hold the request for `timeout tarpit`, then answer this status.
     Tarpit(u16),
+    /// Hand the request to a built-in service (`use-service`).
+    Service(Service),
 }
 
 /// The compiled rules of one proxy.
@@ -355,6 +358,7 @@ impl ProxyRules {
                     ReqAction::Return(*status, ct, body)
                 }
                 HttpRequestAction::Tarpit(s) => ReqAction::Tarpit(*s),
+                HttpRequestAction::UseService(s) => ReqAction::Service(*s),
             };
             out.http_request.push((action, compile_opt(&r.cond)?));
         }
@@ -441,17 +445,18 @@ impl ProxyRules {
                     let p = req.uri().path().to_string();
                     set_path_and_query(req, &p, (!q.is_empty()).then_some(q.as_str()));
                 }
-                ReqAction::Redirect(r) => return Verdict::Respond(redirect(r, req)),
-                ReqAction::Deny(s) => return Verdict::Respond(self.status_response(*s)),
+                ReqAction::Redirect(r) => return Verdict::Respond(Box::new(redirect(r, req))),
+                ReqAction::Deny(s) => return Verdict::Respond(Box::new(self.status_response(*s))),
                 ReqAction::Return(status, ct, body) => {
                     let mut r = Response::new(ProxyBody::fixed(body.clone()));
                     *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
                     if let Some(ct) = ct {
                         r.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
                     }
-                    return Verdict::Respond(r);
+                    return Verdict::Respond(Box::new(r));
                 }
                 ReqAction::Tarpit(s) => return Verdict::Tarpit(*s),
+                ReqAction::Service(s) => return Verdict::Service(*s),
             }
         }
         Verdict::Continue

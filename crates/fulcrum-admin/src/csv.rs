@@ -1,0 +1,315 @@
+//! `show stat` / `<stats uri>;csv`: HAProxy 2.6's CSV, with its exact column order. Columns fulcrum does not
+//! measure are left empty, as HAProxy does for the ones a row does not support.
+
+use std::fmt::Write as _;
+
+use crate::stats::{Row, Stats};
+
+/// HAProxy 2.6's columns, in order (`-` separates the core columns from the per-module ones).
+pub const COLUMNS: &[&str] = &[
+    "pxname",
+    "svname",
+    "qcur",
+    "qmax",
+    "scur",
+    "smax",
+    "slim",
+    "stot",
+    "bin",
+    "bout",
+    "dreq",
+    "dresp",
+    "ereq",
+    "econ",
+    "eresp",
+    "wretr",
+    "wredis",
+    "status",
+    "weight",
+    "act",
+    "bck",
+    "chkfail",
+    "chkdown",
+    "lastchg",
+    "downtime",
+    "qlimit",
+    "pid",
+    "iid",
+    "sid",
+    "throttle",
+    "lbtot",
+    "tracked",
+    "type",
+    "rate",
+    "rate_lim",
+    "rate_max",
+    "check_status",
+    "check_code",
+    "check_duration",
+    "hrsp_1xx",
+    "hrsp_2xx",
+    "hrsp_3xx",
+    "hrsp_4xx",
+    "hrsp_5xx",
+    "hrsp_other",
+    "hanafail",
+    "req_rate",
+    "req_rate_max",
+    "req_tot",
+    "cli_abrt",
+    "srv_abrt",
+    "comp_in",
+    "comp_out",
+    "comp_byp",
+    "comp_rsp",
+    "lastsess",
+    "last_chk",
+    "last_agt",
+    "qtime",
+    "ctime",
+    "rtime",
+    "ttime",
+    "agent_status",
+    "agent_code",
+    "agent_duration",
+    "check_desc",
+    "agent_desc",
+    "check_rise",
+    "check_fall",
+    "check_health",
+    "agent_rise",
+    "agent_fall",
+    "agent_health",
+    "addr",
+    "cookie",
+    "mode",
+    "algo",
+    "conn_rate",
+    "conn_rate_max",
+    "conn_tot",
+    "intercepted",
+    "dcon",
+    "dses",
+    "wrew",
+    "connect",
+    "reuse",
+    "cache_lookups",
+    "cache_hits",
+    "srv_icur",
+    "src_ilim",
+    "qtime_max",
+    "ctime_max",
+    "rtime_max",
+    "ttime_max",
+    "eint",
+    "idle_conn_cur",
+    "safe_conn_cur",
+    "used_conn_cur",
+    "need_conn_est",
+    "uweight",
+    "agg_server_status",
+    "agg_server_check_status",
+    "agg_check_status",
+    "-",
+    "ssl_sess",
+    "ssl_reused_sess",
+    "ssl_failed_handshake",
+    "h2_headers_rcvd",
+    "h2_data_rcvd",
+    "h2_settings_rcvd",
+    "h2_rst_stream_rcvd",
+    "h2_goaway_rcvd",
+    "h2_detected_conn_protocol_errors",
+    "h2_detected_strm_protocol_errors",
+    "h2_rst_stream_resp",
+    "h2_goaway_resp",
+    "h2_open_connections",
+    "h2_backend_open_streams",
+    "h2_total_connections",
+    "h2_backend_total_streams",
+    "h1_open_connections",
+    "h1_open_streams",
+    "h1_total_connections",
+    "h1_total_streams",
+    "h1_bytes_in",
+    "h1_bytes_out",
+    "h1_spliced_bytes_in",
+    "h1_spliced_bytes_out",
+];
+
+/// The header line, as HAProxy prints it (`# pxname,svname,...,` with a trailing comma).
+pub fn header() -> String {
+    let mut s = String::from("# ");
+    for c in COLUMNS {
+        s.push_str(c);
+        s.push(',');
+    }
+    s
+}
+
+/// The whole CSV: the header line, one line per row, and an empty line at the end (as `show stat`).
+pub fn render(stats: &Stats) -> String {
+    let mut out = header();
+    out.push('\n');
+    for row in stats.rows() {
+        render_row(row, &mut out);
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
+/// CSV-escapes a text cell: HAProxy quotes a field holding a comma, a quote or a line break.
+fn text(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_default()
+}
+
+/// Mean of a histogram in whole milliseconds (HAProxy's qtime/ctime/rtime/ttime are averages in ms).
+fn mean_ms(h: &crate::HistogramSnapshot) -> String {
+    if h.count == 0 {
+        "0".into()
+    } else {
+        ((h.sum_seconds * 1000.0 / h.count as f64) as u64).to_string()
+    }
+}
+
+/// One cell of `row`.
+pub fn cell(row: &Row, column: &str) -> String {
+    let hrsp = |i: usize| row.hrsp.map(|h| h[i].to_string()).unwrap_or_default();
+    match column {
+        "pxname" => text(&row.pxname),
+        "svname" => text(&row.svname),
+        "qcur" => opt(row.qcur),
+        "qmax" => opt(row.qmax),
+        "scur" => row.scur.to_string(),
+        "smax" => row.smax.to_string(),
+        "slim" => opt(row.slim),
+        "stot" => row.stot.to_string(),
+        "bin" => row.bin.to_string(),
+        "bout" => row.bout.to_string(),
+        "dreq" => opt(row.dreq),
+        "dresp" => row.dresp.to_string(),
+        "ereq" => opt(row.ereq),
+        "econ" => opt(row.econ),
+        "eresp" => opt(row.eresp),
+        "wretr" => opt(row.wretr),
+        "wredis" => opt(row.wredis),
+        "status" => row.state.text().to_string(),
+        "weight" => opt(row.weight),
+        "act" => opt(row.act),
+        "bck" => opt(row.bck),
+        "chkfail" => opt(row.chkfail),
+        "chkdown" => opt(row.chkdown),
+        "lastchg" => opt(row.lastchg),
+        "downtime" => opt(row.downtime),
+        "qlimit" => opt(row.qlimit),
+        "pid" => "1".into(),
+        "iid" => row.iid.to_string(),
+        "sid" => row.sid.to_string(),
+        "throttle" => opt(row.throttle),
+        "lbtot" => opt(row.lbtot),
+        "type" => row.kind.code().to_string(),
+        "check_status" => row.check_status.as_deref().map(text).unwrap_or_default(),
+        "check_code" => opt(row.check_code),
+        "check_duration" => opt(row.check_duration),
+        "hrsp_1xx" => hrsp(0),
+        "hrsp_2xx" => hrsp(1),
+        "hrsp_3xx" => hrsp(2),
+        "hrsp_4xx" => hrsp(3),
+        "hrsp_5xx" => hrsp(4),
+        "hrsp_other" => hrsp(5),
+        "req_tot" => opt(row.req_tot),
+        "cli_abrt" => opt(row.cli_abrt),
+        "srv_abrt" => opt(row.srv_abrt),
+        "lastsess" => row.lastsess.map(|n| n.to_string()).unwrap_or_default(),
+        "qtime" => row
+            .timings
+            .as_ref()
+            .map(|_| "0".to_string())
+            .unwrap_or_default(),
+        "ctime" => row
+            .timings
+            .as_ref()
+            .map(|t| mean_ms(&t.connect))
+            .unwrap_or_default(),
+        "rtime" => row
+            .timings
+            .as_ref()
+            .map(|t| mean_ms(&t.response))
+            .unwrap_or_default(),
+        "ttime" => row
+            .timings
+            .as_ref()
+            .map(|t| mean_ms(&t.total))
+            .unwrap_or_default(),
+        "check_desc" => row.check_desc.as_deref().map(text).unwrap_or_default(),
+        "check_rise" => opt(row.check_rise_fall_health.map(|t| t.0)),
+        "check_fall" => opt(row.check_rise_fall_health.map(|t| t.1)),
+        "check_health" => opt(row.check_rise_fall_health.map(|t| t.2)),
+        "addr" => row.addr.as_deref().map(text).unwrap_or_default(),
+        "mode" => text(&row.mode),
+        "algo" => row.algo.as_deref().map(text).unwrap_or_default(),
+        "conn_tot" => opt(row.conn_tot),
+        "intercepted" => opt(row.intercepted),
+        "connect" => opt(row.connect),
+        "reuse" => opt(row.reuse),
+        "uweight" => opt(row.uweight),
+        "-" => "-".into(),
+        // Rates, compression, agents, caches, TLS and per-protocol modules: not measured by fulcrum.
+        _ => String::new(),
+    }
+}
+
+/// Appends `row` as one CSV line (with HAProxy's trailing comma).
+pub fn render_row(row: &Row, out: &mut String) {
+    for c in COLUMNS {
+        let _ = write!(out, "{},", cell(row, c));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::ProxyStats;
+
+    #[test]
+    fn header_has_haproxy_26_columns_in_order() {
+        assert_eq!(COLUMNS.len(), 128);
+        assert!(header().starts_with("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,"));
+        assert!(header().ends_with(",h1_spliced_bytes_in,h1_spliced_bytes_out,"));
+    }
+
+    #[test]
+    fn rows_have_one_cell_per_column_and_escape_text() {
+        let stats = Stats {
+            proxies: vec![ProxyStats {
+                name: "a,b".into(),
+                frontend: Some(Row {
+                    pxname: "a,b".into(),
+                    svname: "FRONTEND".into(),
+                    hrsp: Some([0, 5, 0, 0, 1, 0]),
+                    ..Row::default()
+                }),
+                ..ProxyStats::default()
+            }],
+            ..Stats::default()
+        };
+        let csv = render(&stats);
+        let line = csv.lines().nth(1).unwrap();
+        assert!(line.starts_with("\"a,b\",FRONTEND,"));
+        assert!(line.contains(",OPEN,"));
+        let i = COLUMNS.iter().position(|c| *c == "hrsp_2xx").unwrap();
+        // The escaped name holds one comma: count cells after it.
+        let cells: Vec<&str> = line["\"a,b\",".len()..].split(',').collect();
+        assert_eq!(cells.len(), COLUMNS.len());
+        assert_eq!(cells[i - 1], "5");
+    }
+}

@@ -1,0 +1,12 @@
+//! fulcrum's administration surface: the plain-data stats model built from the proxy's counters,
+//! and its renderers (HAProxy's CSV, the HTML stats page, Prometheus text exposition).
+
+pub mod csv;
+pub mod histogram;
+pub mod html;
+pub mod prometheus;
+pub mod runtime;
+pub mod stats;
+
+pub use histogram::{Histogram, HistogramSnapshot};
+pub use stats::{Row, RowKind, Stats};

@@ -1,0 +1,457 @@
+//! One command: words in, HAProxy 2.6's answer out. Answers are the command's output without the empty line
+//! that ends every answer (the session adds it); a few HAProxy messages have no newline of their own, so they
+//! end up followed by a single newline, exactly as HAProxy prints them.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+use super::format::{render_info, render_servers_state};
+use super::{AdminState, Control, CtlError, Level, NewServer, Weight, MAX_WEIGHT};
+
+/// What a command asks of the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Output to send (the session then adds the closing newline).
+    Text(String),
+    /// `quit`: close the connection.
+    Quit,
+    /// `prompt`: toggle the interactive mode.
+    TogglePrompt,
+    /// `user` / `operator`: lower the session's level.
+    SetLevel(Level),
+}
+
+/// The commands fulcrum implements: usage, what it does. Sorted like HAProxy's list, with `help`, `prompt` and
+/// `quit` last.
+const COMMANDS: &[(&str, &str)] = &[
+    (
+        "add server <bk>/<srv>",
+        "add a server at run time, in maintenance (ADDR:PORT [weight N] [maxconn N] [check] [backup])",
+    ),
+    (
+        "del server <bk>/<srv>",
+        "remove a server that is in maintenance and has no connection",
+    ),
+    (
+        "disable health",
+        "freeze a server's state: health checks stop changing it",
+    ),
+    (
+        "disable server <bk>/<srv>",
+        "put a server in maintenance (same as 'set server <bk>/<srv> state maint')",
+    ),
+    (
+        "enable health",
+        "let the health checks change a server's state again",
+    ),
+    (
+        "enable server <bk>/<srv>",
+        "take a server out of maintenance",
+    ),
+    (
+        "get weight <bk>/<srv>",
+        "print a server's current and configured weights",
+    ),
+    ("operator", "lower this session's level to operator"),
+    (
+        "set server <bk>/<srv> [opts]",
+        "change a server's state (ready, drain, maint) or weight",
+    ),
+    (
+        "set weight <bk>/<srv> <w>[%]",
+        "change a server's weight (same as 'set server <bk>/<srv> weight')",
+    ),
+    ("show backend", "list the backends"),
+    ("show cli level", "print this session's level"),
+    ("show info", "information about the running process"),
+    (
+        "show servers state [<backend>]",
+        "server states in the server-state-file format (all or one backend)",
+    ),
+    ("show stat", "counters of every proxy and server, as CSV"),
+    ("user", "lower this session's level to user"),
+    ("help [<command>]", "list all the commands, or those starting with <command>"),
+    ("prompt", "toggle the interactive mode with a prompt"),
+    ("quit", "close the connection"),
+];
+
+fn help_line(out: &mut String, usage: &str, what: &str) {
+    let _ = writeln!(out, "  {usage:<40}: {what}");
+}
+
+/// The help lines whose usage starts with `words` (every line when empty), then `help`, `prompt` and `quit`.
+pub fn help_lines(words: &[&str]) -> String {
+    let mut out = String::new();
+    let n = COMMANDS.len() - 3;
+    for (usage, what) in &COMMANDS[..n] {
+        let u: Vec<&str> = usage.split_whitespace().collect();
+        if words.len() <= u.len() && u.iter().zip(words).all(|(a, b)| a == b) {
+            help_line(&mut out, usage, what);
+        }
+    }
+    for (usage, what) in &COMMANDS[n..] {
+        help_line(&mut out, usage, what);
+    }
+    out
+}
+
+/// HAProxy's answer to an unknown command: the commands sharing the most leading words with it, or all.
+fn unknown(words: &[&str]) -> String {
+    let n = COMMANDS.len() - 3;
+    let shared = |usage: &str| {
+        usage
+            .split_whitespace()
+            .zip(words)
+            .take_while(|(a, b)| a == *b)
+            .count()
+    };
+    let best = COMMANDS[..n]
+        .iter()
+        .map(|(u, _)| shared(u))
+        .max()
+        .unwrap_or(0);
+    if best == 0 {
+        return format!(
+            "Unknown command. Please enter one of the following commands only:\n{}",
+            help_lines(&[])
+        );
+    }
+    let mut out =
+        String::from("Unknown command, but maybe one of the following ones is a better match:\n");
+    for (usage, what) in &COMMANDS[..n] {
+        if shared(usage) == best {
+            help_line(&mut out, usage, what);
+        }
+    }
+    for (usage, what) in &COMMANDS[n..] {
+        help_line(&mut out, usage, what);
+    }
+    out
+}
+
+const DENIED: &str = "Permission denied\n";
+const REQUIRE_BS: &str = "Require 'backend/server'.\n";
+
+fn text(s: impl Into<String>) -> Reply {
+    Reply::Text(s.into())
+}
+
+/// HAProxy's message for a refusal; `bare` for the commands whose messages have no newline of their own.
+fn refusal(e: &CtlError, bare: bool) -> String {
+    let msg = match e {
+        CtlError::NoBackend => "No such backend.",
+        CtlError::NoServer => "No such server.",
+        CtlError::StaticWeight => {
+            "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'."
+        }
+        CtlError::NotDynamic => {
+            "Backend must use a dynamic load balancing to support dynamic servers."
+        }
+        CtlError::AlreadyExists => "Already exists a server with the same name in backend.",
+        CtlError::NotInMaint => "Only servers in maintenance mode can be deleted.",
+        CtlError::HasConnections => {
+            "Server still has connections attached to it, cannot remove it."
+        }
+        CtlError::Other(m) => m.as_str(),
+    };
+    if bare {
+        msg.to_string()
+    } else {
+        format!("{msg}\n")
+    }
+}
+
+fn answer(r: Result<(), CtlError>) -> Reply {
+    text(match r {
+        Ok(()) => String::new(),
+        Err(e) => refusal(&e, false),
+    })
+}
+
+/// Splits `backend/server`.
+fn split_bs<'a>(word: Option<&&'a str>) -> Option<(&'a str, &'a str)> {
+    let (b, s) = word?.split_once('/')?;
+    Some((b, s))
+}
+
+/// Parses `N` or `N%` like HAProxy, with its messages.
+fn parse_weight(word: Option<&&str>) -> Result<Weight, String> {
+    let Some(w) = word else {
+        return Err("Require <weight> or <weight%>.\n".into());
+    };
+    let (neg, digits) = match w.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, w.strip_prefix('+').unwrap_or(w)),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    if end == 0 {
+        return Err("Empty weight string empty or preceded by garbage".into());
+    }
+    let rest = &digits[end..];
+    let relative = match rest {
+        "" => false,
+        "%" => true,
+        _ => return Err("Trailing garbage in weight string".into()),
+    };
+    let n: u64 = digits[..end].parse().unwrap_or(u64::MAX);
+    if relative {
+        if neg {
+            return Err("Relative weight must be positive.\n".into());
+        }
+        return Ok(Weight::Relative(u32::try_from(n).unwrap_or(u32::MAX)));
+    }
+    if neg || n > u64::from(MAX_WEIGHT) {
+        return Err("Absolute weight can only be between 0 and 256 inclusive.\n".into());
+    }
+    Ok(Weight::Absolute(n as u32))
+}
+
+fn set_weight(ctl: &dyn Control, bs: Option<&&str>, w: Option<&&str>) -> Reply {
+    let Some((b, s)) = split_bs(bs) else {
+        return text(REQUIRE_BS);
+    };
+    if let Err(e) = ctl.lookup(b, s) {
+        return text(refusal(&e, false));
+    }
+    match parse_weight(w) {
+        Ok(w) => answer(ctl.set_weight(b, s, w)),
+        Err(m) => text(m),
+    }
+}
+
+fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
+    let Some((b, s)) = split_bs(words.get(2)) else {
+        return text(REQUIRE_BS.trim_end());
+    };
+    if !ctl.backends().iter().any(|n| n == b) {
+        return text(refusal(&CtlError::NoBackend, true));
+    }
+    let Some(addr) = words.get(3) else {
+        return text("'server' expects <name> and <addr>[:<port>] as arguments.\n");
+    };
+    let Ok(addr) = addr.parse::<SocketAddr>() else {
+        return text(format!(
+            "'server {b}/{s}' : fulcrum expects a numeric address with a port (IP:PORT), got '{addr}'.\n"
+        ));
+    };
+    let mut new = NewServer {
+        addr,
+        weight: 1,
+        check: false,
+        backup: false,
+        maxconn: None,
+    };
+    let mut i = 4;
+    while i < words.len() {
+        match words[i] {
+            "check" => new.check = true,
+            "backup" => new.backup = true,
+            kw @ ("weight" | "maxconn") => {
+                let v = words.get(i + 1).and_then(|v| v.parse::<i64>().ok());
+                i += 1;
+                if kw == "weight" {
+                    match v {
+                        Some(w) if (0..=i64::from(MAX_WEIGHT)).contains(&w) => {
+                            new.weight = w as u32;
+                        }
+                        _ => {
+                            return text(format!(
+                                "'server {b}/{s}' : weight of server {s} is not within 0 and 256 ({}).\n",
+                                v.map_or(String::new(), |w| w.to_string())
+                            ))
+                        }
+                    }
+                } else {
+                    match v.and_then(|m| u32::try_from(m).ok()) {
+                        Some(m) => new.maxconn = Some(m),
+                        None => {
+                            return text(format!(
+                                "'server {b}/{s}' : 'maxconn' expects an integer argument.\n"
+                            ))
+                        }
+                    }
+                }
+            }
+            other => {
+                return text(format!(
+                    "'server {b}/{s}' : unknown keyword '{other}' (fulcrum takes weight, maxconn, check and backup here).\n"
+                ))
+            }
+        }
+        i += 1;
+    }
+    match ctl.add_server(b, s, &new) {
+        Ok(()) => text("New server registered.\n"),
+        Err(e @ (CtlError::NotDynamic | CtlError::NoBackend)) => text(refusal(&e, true)),
+        Err(e) => text(refusal(&e, false)),
+    }
+}
+
+fn del_server(ctl: &dyn Control, bs: Option<&&str>) -> Reply {
+    let Some((b, s)) = split_bs(bs) else {
+        return text(REQUIRE_BS.trim_end());
+    };
+    match ctl.del_server(b, s) {
+        Ok(()) => text("Server deleted."),
+        Err(e) => text(refusal(&e, true)),
+    }
+}
+
+fn set_server(ctl: &dyn Control, words: &[&str]) -> Reply {
+    let Some((b, s)) = split_bs(words.get(2)) else {
+        return text(REQUIRE_BS);
+    };
+    if let Err(e) = ctl.lookup(b, s) {
+        return text(refusal(&e, false));
+    }
+    match words.get(3).copied() {
+        Some("state") => {
+            let state = match words.get(4).copied() {
+                Some("ready") => AdminState::Ready,
+                Some("drain") => AdminState::Drain,
+                Some("maint") => AdminState::Maint,
+                _ => {
+                    return text("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n")
+                }
+            };
+            answer(ctl.set_state(b, s, state))
+        }
+        Some("weight") => match parse_weight(words.get(4)) {
+            Ok(w) => answer(ctl.set_weight(b, s, w)),
+            Err(m) => text(m),
+        },
+        _ => text("usage: set server <backend>/<server> state | weight\n"),
+    }
+}
+
+/// Whether the command changes something (HAProxy's admin-level commands).
+fn needs_admin(words: &[&str]) -> bool {
+    matches!(
+        words,
+        ["set", "weight", ..]
+            | ["set", "server", ..]
+            | ["enable" | "disable", "server" | "health", ..]
+            | ["add" | "del", "server", ..]
+    )
+}
+
+/// Runs one command (the words of one `;`-separated part of a line) at `level`.
+pub fn execute(command: &str, level: Level, ctl: &dyn Control) -> Reply {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    if needs_admin(&words) && level < Level::Admin {
+        return text(DENIED);
+    }
+    match words.as_slice() {
+        [] => text(format!(
+            "Unknown command. Please enter one of the following commands only:\n{}",
+            help_lines(&[])
+        )),
+        ["help", rest @ ..] => text(format!(
+            "The following commands are valid at this level:\n{}",
+            help_lines(rest)
+        )),
+        ["prompt", ..] => Reply::TogglePrompt,
+        ["quit", ..] => Reply::Quit,
+        ["user", ..] => Reply::SetLevel(Level::User),
+        ["operator", ..] if level >= Level::Operator => Reply::SetLevel(Level::Operator),
+        ["operator", ..] => text(DENIED),
+        ["show", "info", ..] => text(render_info(&ctl.info())),
+        ["show", "stat", ..] => text(ctl.stat_csv().unwrap_or_else(|| {
+            "'show stat' is not available yet in fulcrum: use the stats page's CSV.\n".into()
+        })),
+        ["show", "servers", "state", rest @ ..] => match ctl.servers_state(rest.first().copied()) {
+            Some(rows) => text(render_servers_state(&rows)),
+            None => text("Can't find backend.\n"),
+        },
+        ["show", "backend", ..] => {
+            let mut out = String::from("# name\n");
+            for b in ctl.backends() {
+                out.push_str(&b);
+                out.push('\n');
+            }
+            text(out)
+        }
+        ["show", "cli", "level", ..] => text(format!("{}\n", level.name())),
+        ["get", "weight", rest @ ..] => {
+            let Some((b, s)) = split_bs(rest.first()) else {
+                return text(REQUIRE_BS);
+            };
+            match ctl.weight(b, s) {
+                Ok((cur, initial)) => text(format!("{cur} (initial {initial})\n")),
+                Err(e) => text(refusal(&e, false)),
+            }
+        }
+        ["set", "weight", rest @ ..] => set_weight(ctl, rest.first(), rest.get(1)),
+        ["set", "server", ..] => set_server(ctl, &words),
+        [op @ ("enable" | "disable"), what @ ("server" | "health"), rest @ ..] => {
+            let Some((b, s)) = split_bs(rest.first()) else {
+                return text(REQUIRE_BS);
+            };
+            let enable = *op == "enable";
+            answer(if *what == "server" {
+                ctl.set_maint(b, s, !enable)
+            } else {
+                ctl.set_health(b, s, enable)
+            })
+        }
+        ["add", "server", ..] => add_server(ctl, &words),
+        ["del", "server", rest @ ..] => del_server(ctl, rest.first()),
+        _ => text(unknown(&words)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_parse_with_haproxy_messages() {
+        let p = |w: &str| parse_weight(Some(&w));
+        assert_eq!(p("10"), Ok(Weight::Absolute(10)));
+        assert_eq!(p("50%"), Ok(Weight::Relative(50)));
+        assert_eq!(p("0"), Ok(Weight::Absolute(0)));
+        assert_eq!(
+            p("257"),
+            Err("Absolute weight can only be between 0 and 256 inclusive.\n".into())
+        );
+        assert_eq!(
+            p("-1"),
+            Err("Absolute weight can only be between 0 and 256 inclusive.\n".into())
+        );
+        assert_eq!(p("-5%"), Err("Relative weight must be positive.\n".into()));
+        assert_eq!(
+            p("abc"),
+            Err("Empty weight string empty or preceded by garbage".into())
+        );
+        assert_eq!(p("5x"), Err("Trailing garbage in weight string".into()));
+        assert_eq!(
+            parse_weight(None),
+            Err("Require <weight> or <weight%>.\n".into())
+        );
+        assert_eq!(Weight::Relative(50).resolve(20), 10);
+        assert_eq!(Weight::Relative(1000).resolve(200), 256);
+    }
+
+    #[test]
+    fn help_lines_have_haproxy_shape() {
+        let all = help_lines(&[]);
+        for line in all.lines() {
+            assert!(line.starts_with("  "), "{line}");
+            assert_eq!(line.as_bytes()[42], b':', "{line}");
+        }
+        assert!(all.ends_with("  quit                                    : close the connection\n"));
+        let get = help_lines(&["get"]);
+        assert_eq!(get.lines().count(), 4, "{get}");
+        assert!(get.starts_with("  get weight <bk>/<srv>"));
+    }
+
+    #[test]
+    fn changes_need_admin() {
+        assert!(needs_admin(&["set", "weight", "a/b", "1"]));
+        assert!(needs_admin(&["disable", "health", "a/b"]));
+        assert!(!needs_admin(&["get", "weight", "a/b"]));
+        assert!(!needs_admin(&["show", "servers", "state"]));
+    }
+}

@@ -1,0 +1,134 @@
+//! Outputs whose format scripts depend on: `show servers state` (the server-state-file format) and
+//! `show info` (`Key: value` lines).
+
+use std::fmt::Write;
+
+use super::{Info, ServerState};
+
+/// The column line of `show servers state`, after the format version line `1`.
+pub const SERVERS_STATE_HEADER: &str = "# be_id be_name srv_id srv_name srv_addr srv_op_state \
+srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result \
+srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord \
+srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port";
+
+/// `show servers state`: the version line, the columns, one line per server.
+pub fn render_servers_state(rows: &[ServerState]) -> String {
+    let mut out = String::from("1\n");
+    out.push_str(SERVERS_STATE_HEADER);
+    out.push('\n');
+    for r in rows {
+        let check_addr = r.check_addr.map_or("-".to_string(), |a| a.to_string());
+        let _ = writeln!(
+            out,
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 - {} - 0 {} {} - 0",
+            r.be_id,
+            r.be_name,
+            r.srv_id,
+            r.srv_name,
+            r.addr,
+            r.op_state,
+            r.admin_state,
+            r.uweight,
+            r.iweight,
+            r.since_last_change,
+            r.check_status,
+            r.check_result,
+            r.check_health,
+            r.check_state,
+            r.port,
+            r.check_port,
+            check_addr,
+        );
+    }
+    out
+}
+
+/// `show info`: HAProxy's field names and order, for the fields fulcrum knows.
+pub fn render_info(i: &Info) -> String {
+    let secs = i.uptime.as_secs();
+    let uptime = format!(
+        "{}d {}h{:02}m{:02}s",
+        secs / 86_400,
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    );
+    let mut out = String::new();
+    let mut kv = |k: &str, v: &dyn std::fmt::Display| {
+        let _ = writeln!(out, "{k}: {v}");
+    };
+    kv("Name", &"fulcrum");
+    kv("Version", &i.version);
+    kv("Nbthread", &i.nbthread);
+    kv("Nbproc", &1);
+    kv("Process_num", &1);
+    kv("Pid", &i.pid);
+    kv("Uptime", &uptime);
+    kv("Uptime_sec", &secs);
+    kv("Ulimit-n", &i.ulimit_n);
+    kv("Maxconn", &i.maxconn);
+    kv("Hard_maxconn", &i.maxconn);
+    kv("CurrConns", &i.curr_conns);
+    if let Some(n) = i.cum_conns {
+        kv("CumConns", &n);
+    }
+    if let Some(n) = i.cum_req {
+        kv("CumReq", &n);
+    }
+    kv("node", &i.node);
+    kv("Stopping", &u8::from(i.stopping));
+    kv("Listeners", &i.listeners);
+    kv("DroppedLogs", &i.dropped_logs);
+    kv("Build info", &i.version);
+    kv("Start_time_sec", &i.start_time_sec);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn servers_state_has_the_version_line_the_columns_and_25_fields_per_server() {
+        let row = ServerState {
+            be_id: 3,
+            be_name: "app".into(),
+            srv_id: 1,
+            srv_name: "s1".into(),
+            addr: "127.0.0.1".parse().unwrap(),
+            port: 8080,
+            op_state: 2,
+            admin_state: 0,
+            uweight: 10,
+            iweight: 10,
+            since_last_change: 3,
+            check_status: 6,
+            check_result: 3,
+            check_health: 4,
+            check_state: 6,
+            check_port: 0,
+            check_addr: None,
+        };
+        let out = render_servers_state(&[row]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "1");
+        assert_eq!(lines[1].split(' ').count(), 26);
+        assert_eq!(
+            lines[2],
+            "3 app 1 s1 127.0.0.1 2 0 10 10 3 6 3 4 6 0 0 0 - 8080 - 0 0 - - 0"
+        );
+    }
+
+    #[test]
+    fn info_uptime_reads_like_haproxy() {
+        let i = Info {
+            uptime: Duration::from_secs(90_061),
+            ..Default::default()
+        };
+        let out = render_info(&i);
+        assert!(out.starts_with("Name: fulcrum\n"), "{out}");
+        assert!(out.contains("Uptime: 1d 1h01m01s\n"), "{out}");
+        assert!(out.contains("Uptime_sec: 90061\n"), "{out}");
+    }
+}

@@ -1,0 +1,213 @@
+//! HAProxy's runtime API (the `stats socket` command line), without any I/O.
+//!
+//! [`Session`] is the line protocol of one connection (one command per line, several separated by `;`,
+//! non-interactive by default, `prompt` for the interactive mode); [`execute`] parses one command, checks the
+//! session's [`Level`] and answers in HAProxy 2.6's words, asking a [`Control`] (implemented by the proxy over
+//! its live snapshot) for the facts and the changes. The socket itself lives in `fulcrum_proxy::runtime_api`.
+
+mod commands;
+mod format;
+mod session;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+pub use commands::{execute, help_lines, Reply};
+pub use format::{render_info, render_servers_state, SERVERS_STATE_HEADER};
+pub use session::Session;
+
+/// Access level of a runtime API session (`stats socket ... level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Read-only.
+    User,
+    /// Read-only plus a few non-sensitive changes (none of the commands fulcrum implements).
+    Operator,
+    /// Everything.
+    Admin,
+}
+
+impl Level {
+    /// The name `show cli level` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::User => "user",
+            Level::Operator => "operator",
+            Level::Admin => "admin",
+        }
+    }
+}
+
+/// The administrative state asked for by `set server B/S state ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminState {
+    /// Takes traffic (leaves maintenance and drain).
+    Ready,
+    /// No new traffic; connections in progress continue.
+    Drain,
+    /// Maintenance: no traffic at all.
+    Maint,
+}
+
+/// A weight change: `N` or `N%` of the configured weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weight {
+    /// `N`, 0 to 256.
+    Absolute(u32),
+    /// `N%` of the configured (initial) weight.
+    Relative(u32),
+}
+
+impl Weight {
+    /// The weight to use for a server configured with `initial`, capped at 256.
+    pub fn resolve(self, initial: u32) -> u32 {
+        match self {
+            Weight::Absolute(w) => w,
+            Weight::Relative(p) => {
+                u32::try_from((u64::from(initial) * u64::from(p) / 100).min(MAX_WEIGHT as u64))
+                    .unwrap_or(MAX_WEIGHT)
+            }
+        }
+    }
+}
+
+/// Highest server weight.
+pub const MAX_WEIGHT: u32 = 256;
+
+/// A server to create with `add server B/S ADDR:PORT [weight N] [check] [backup] [disabled]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewServer {
+    /// Where traffic goes.
+    pub addr: SocketAddr,
+    /// `weight N` (1 when absent).
+    pub weight: u32,
+    /// `check`: run health checks (with the backend's check settings and the default intervals).
+    pub check: bool,
+    /// `backup`
+    pub backup: bool,
+    /// `maxconn N`
+    pub maxconn: Option<u32>,
+}
+
+/// Why the proxy refused a change or a lookup; rendered in HAProxy's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CtlError {
+    /// The backend does not exist.
+    NoBackend,
+    /// The server does not exist in that backend.
+    NoServer,
+    /// A weight change other than 0% / 100% on a static algorithm.
+    StaticWeight,
+    /// `add server` on a backend whose algorithm cannot take new servers.
+    NotDynamic,
+    /// `add server` with a name already used in the backend.
+    AlreadyExists,
+    /// `del server` on a server that is not in maintenance.
+    NotInMaint,
+    /// `del server` on a server that still has connections (or queued requests).
+    HasConnections,
+    /// Anything else, already worded.
+    Other(String),
+}
+
+/// One line of `show servers state` (HAProxy's server-state-file format version 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerState {
+    /// The backend's numeric id.
+    pub be_id: u32,
+    /// The backend's name.
+    pub be_name: String,
+    /// The server's numeric id inside its backend.
+    pub srv_id: u32,
+    /// The server's name.
+    pub srv_name: String,
+    /// Its address.
+    pub addr: IpAddr,
+    /// Its port.
+    pub port: u16,
+    /// 0 stopped, 2 running (1 starting, 3 stopping).
+    pub op_state: u8,
+    /// HAProxy's admin flags: 0x01 forced maintenance, 0x04 maintenance from the configuration (`disabled`),
+    /// 0x08 forced drain.
+    pub admin_state: u8,
+    /// The current (user) weight.
+    pub uweight: u32,
+    /// The configured (initial) weight.
+    pub iweight: u32,
+    /// Seconds since the last state change.
+    pub since_last_change: u64,
+    /// HAProxy's check status code (1 initializing, 6 layer-4 OK, 8 layer-4 connection problem, 15 layer-7 OK).
+    pub check_status: u8,
+    /// 0 unknown, 2 failed, 3 passed.
+    pub check_result: u8,
+    /// The check's health counter (0 .. rise + fall - 1).
+    pub check_health: u32,
+    /// HAProxy's check flags: 0x02 configured, 0x04 enabled, 0x08 paused.
+    pub check_state: u32,
+    /// `port` of the check when it differs.
+    pub check_port: u16,
+    /// `addr` of the check when it differs.
+    pub check_addr: Option<IpAddr>,
+}
+
+/// Process facts for `show info`; the fields fulcrum cannot fill are left out of the output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Info {
+    /// `fulcrum`'s version.
+    pub version: String,
+    /// Worker threads.
+    pub nbthread: u32,
+    /// Process id.
+    pub pid: u32,
+    /// Time since the proxy started.
+    pub uptime: Duration,
+    /// When it started, in seconds since the Unix epoch.
+    pub start_time_sec: u64,
+    /// The file descriptor limit.
+    pub ulimit_n: u64,
+    /// `global maxconn` (0 when unlimited).
+    pub maxconn: u32,
+    /// Client connections open now.
+    pub curr_conns: u64,
+    /// Client connections accepted since the start, when counted.
+    pub cum_conns: Option<u64>,
+    /// Requests received since the start, when counted.
+    pub cum_req: Option<u64>,
+    /// Listening sockets.
+    pub listeners: u64,
+    /// Log lines dropped.
+    pub dropped_logs: u64,
+    /// The host name.
+    pub node: String,
+    /// Whether the process is stopping.
+    pub stopping: bool,
+}
+
+/// What the runtime API reads from and changes in the running proxy.
+pub trait Control {
+    /// Process facts.
+    fn info(&self) -> Info;
+    /// Backend names in configuration order.
+    fn backends(&self) -> Vec<String>;
+    /// The state of the servers of `backend` (of all backends when `None`); `None` when the backend does not
+    /// exist.
+    fn servers_state(&self, backend: Option<&str>) -> Option<Vec<ServerState>>;
+    /// Checks that `backend/server` exists.
+    fn lookup(&self, backend: &str, server: &str) -> Result<(), CtlError>;
+    /// (current, configured) weight.
+    fn weight(&self, backend: &str, server: &str) -> Result<(u32, u32), CtlError>;
+    /// Changes the weight.
+    fn set_weight(&self, backend: &str, server: &str, weight: Weight) -> Result<(), CtlError>;
+    /// Changes the administrative state.
+    fn set_state(&self, backend: &str, server: &str, state: AdminState) -> Result<(), CtlError>;
+    /// `enable server` (`true`: leaves maintenance) / `disable server` (`false`: enters it).
+    fn set_maint(&self, backend: &str, server: &str, maint: bool) -> Result<(), CtlError>;
+    /// Lets the health checks change the server's state, or freezes it.
+    fn set_health(&self, backend: &str, server: &str, enabled: bool) -> Result<(), CtlError>;
+    /// Creates a server, in maintenance.
+    fn add_server(&self, backend: &str, server: &str, new: &NewServer) -> Result<(), CtlError>;
+    /// Removes a server in maintenance with no connection.
+    fn del_server(&self, backend: &str, server: &str) -> Result<(), CtlError>;
+    /// The `show stat` CSV, when the stats renderer is available.
+    fn stat_csv(&self) -> Option<String>;
+}

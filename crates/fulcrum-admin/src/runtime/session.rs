@@ -1,0 +1,248 @@
+//! The line protocol of one runtime API connection, as HAProxy 2.6 speaks it: commands end with a newline and
+//! several may share a line separated by `;`. A session starts non-interactive: it answers the lines it has
+//! received, then the connection closes (what `socat` and `nc -U` expect). `prompt` switches to the interactive
+//! mode: every answer is followed by a `> ` prompt and the connection stays open until `quit`.
+
+use super::commands::{execute, Reply};
+use super::{Control, Level};
+
+/// The longest line accepted; a longer one closes the connection.
+const MAX_LINE: usize = 64 * 1024;
+
+/// One connection's state.
+pub struct Session {
+    level: Level,
+    interactive: bool,
+    buf: Vec<u8>,
+    closed: bool,
+}
+
+impl Session {
+    /// A new session at the socket's level.
+    pub fn new(level: Level) -> Self {
+        Session {
+            level,
+            interactive: false,
+            buf: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// Whether the connection must now be closed (after sending what [`Session::receive`] returned).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether the session is in the interactive (prompt) mode.
+    pub fn is_interactive(&self) -> bool {
+        self.interactive
+    }
+
+    /// The session's current level.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// Takes bytes from the client, runs every complete line, and returns what to send back.
+    pub fn receive(&mut self, data: &[u8], ctl: &dyn Control) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.closed {
+            return out;
+        }
+        self.buf.extend_from_slice(data);
+        let mut ran = false;
+        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line[..pos]);
+            let line = line.strip_suffix('\r').unwrap_or(&line);
+            ran = true;
+            self.run_line(line, ctl, &mut out);
+            if self.closed {
+                return out;
+            }
+        }
+        if (ran && !self.interactive) || self.buf.len() > MAX_LINE {
+            self.closed = true;
+        }
+        out
+    }
+
+    fn run_line(&mut self, line: &str, ctl: &dyn Control, out: &mut Vec<u8>) {
+        for part in line.split(';') {
+            match execute(part, self.level, ctl) {
+                Reply::Text(t) => {
+                    out.extend_from_slice(t.as_bytes());
+                    out.push(b'\n');
+                }
+                Reply::Quit => {
+                    self.closed = true;
+                    return;
+                }
+                Reply::TogglePrompt => {
+                    self.interactive = !self.interactive;
+                    out.push(b'\n');
+                }
+                Reply::SetLevel(l) => {
+                    self.level = l;
+                    out.push(b'\n');
+                }
+            }
+            if self.interactive {
+                out.extend_from_slice(b"> ");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+    use super::*;
+
+    struct Fake;
+
+    impl Control for Fake {
+        fn info(&self) -> Info {
+            Info::default()
+        }
+        fn backends(&self) -> Vec<String> {
+            vec!["app".into()]
+        }
+        fn servers_state(&self, _: Option<&str>) -> Option<Vec<ServerState>> {
+            None
+        }
+        fn lookup(&self, b: &str, s: &str) -> Result<(), CtlError> {
+            match (b, s) {
+                ("app", "s1") => Ok(()),
+                ("app", _) => Err(CtlError::NoServer),
+                _ => Err(CtlError::NoBackend),
+            }
+        }
+        fn weight(&self, b: &str, s: &str) -> Result<(u32, u32), CtlError> {
+            self.lookup(b, s).map(|()| (10, 10))
+        }
+        fn set_weight(&self, b: &str, s: &str, _: Weight) -> Result<(), CtlError> {
+            self.lookup(b, s)
+        }
+        fn set_state(&self, b: &str, s: &str, _: AdminState) -> Result<(), CtlError> {
+            self.lookup(b, s)
+        }
+        fn set_maint(&self, b: &str, s: &str, _: bool) -> Result<(), CtlError> {
+            self.lookup(b, s)
+        }
+        fn set_health(&self, b: &str, s: &str, _: bool) -> Result<(), CtlError> {
+            self.lookup(b, s)
+        }
+        fn add_server(&self, _: &str, _: &str, _: &NewServer) -> Result<(), CtlError> {
+            Ok(())
+        }
+        fn del_server(&self, b: &str, s: &str) -> Result<(), CtlError> {
+            self.lookup(b, s).and(Err(CtlError::NotInMaint))
+        }
+        fn stat_csv(&self) -> Option<String> {
+            None
+        }
+    }
+
+    fn run(level: Level, input: &str) -> (String, bool) {
+        let mut s = Session::new(level);
+        let out = s.receive(input.as_bytes(), &Fake);
+        (String::from_utf8(out).unwrap(), s.is_closed())
+    }
+
+    #[test]
+    fn non_interactive_answers_then_closes() {
+        assert_eq!(
+            run(Level::Admin, "get weight app/s1\n"),
+            ("10 (initial 10)\n\n".into(), true)
+        );
+        assert_eq!(
+            run(Level::Admin, "get weight app/s1;get weight app/s2\n"),
+            ("10 (initial 10)\n\nNo such server.\n\n".into(), true)
+        );
+        assert_eq!(
+            run(Level::Admin, "set weight app/s1 5\n"),
+            ("\n".into(), true)
+        );
+        assert_eq!(run(Level::Admin, "quit\n"), (String::new(), true));
+        // Nothing runs until the newline.
+        assert_eq!(
+            run(Level::Admin, "get weight app/s1"),
+            (String::new(), false)
+        );
+    }
+
+    #[test]
+    fn prompt_mode_answers_with_a_prompt_until_quit() {
+        let mut s = Session::new(Level::Admin);
+        let out = s.receive(b"prompt\n", &Fake);
+        assert_eq!(out, b"\n> ");
+        assert!(!s.is_closed());
+        let out = s.receive(b"get weight app/s1;get weight app/s1\n", &Fake);
+        assert_eq!(out, b"10 (initial 10)\n\n> 10 (initial 10)\n\n> ");
+        let out = s.receive(b"set weight app/s1 x\n", &Fake);
+        assert_eq!(out, b"Empty weight string empty or preceded by garbage\n> ");
+        let out = s.receive(b"quit\n", &Fake);
+        assert!(out.is_empty());
+        assert!(s.is_closed());
+    }
+
+    #[test]
+    fn levels_refuse_changes_with_haproxy_words() {
+        for level in [Level::User, Level::Operator] {
+            for cmd in [
+                "set weight app/s1 3",
+                "set server app/s1 state maint",
+                "disable server app/s1",
+                "enable health app/s1",
+                "add server app/s9 127.0.0.1:1",
+                "del server app/s1",
+            ] {
+                assert_eq!(
+                    run(level, &format!("{cmd}\n")),
+                    ("Permission denied\n\n".into(), true),
+                    "{cmd}"
+                );
+            }
+            assert_eq!(run(level, "get weight app/s1\n").0, "10 (initial 10)\n\n");
+        }
+        let mut s = Session::new(Level::Admin);
+        s.receive(b"prompt\nuser\n", &Fake);
+        assert_eq!(s.level(), Level::User);
+        assert_eq!(s.receive(b"operator\n", &Fake), b"Permission denied\n\n> ");
+    }
+
+    #[test]
+    fn refusals_keep_haproxy_newlines() {
+        assert_eq!(
+            run(Level::Admin, "del server app/s1\n").0,
+            "Only servers in maintenance mode can be deleted.\n"
+        );
+        assert_eq!(
+            run(Level::Admin, "del server app\n").0,
+            "Require 'backend/server'.\n"
+        );
+        assert_eq!(
+            run(Level::Admin, "add server nope/x 1.2.3.4:5\n").0,
+            "No such backend.\n"
+        );
+        assert_eq!(
+            run(Level::Admin, "get weight app\n").0,
+            "Require 'backend/server'.\n\n"
+        );
+        assert_eq!(
+            run(Level::Admin, "set server app/s1 state foo\n").0,
+            "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n"
+        );
+        assert_eq!(
+            run(Level::Admin, "show servers state nope\n").0,
+            "Can't find backend.\n\n"
+        );
+        assert!(run(Level::Admin, "show servers\n")
+            .0
+            .starts_with("Unknown command, but maybe one of the following ones is a better match:\n  show servers state"));
+        assert!(run(Level::Admin, "\n")
+            .0
+            .starts_with("Unknown command. Please enter one of the following commands only:\n"));
+    }
+}

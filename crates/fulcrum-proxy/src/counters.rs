@@ -1,0 +1,342 @@
+//! Live counters of frontends, backends and servers, as HAProxy keeps them for `show stat`: relaxed atomic adds
+//! on the request path, read (never locked) by [`crate::stats::collect`].
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use fulcrum_admin::Histogram;
+use hyper::rt::{Read, ReadBufCursor, Write};
+
+use crate::snapshot::{BackendRt, FrontendRt, ServerRt};
+
+/// Milliseconds since the process's stats epoch (the first snapshot built).
+pub fn now_ms() -> u64 {
+    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// When the stats clock started.
+pub fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Latency histograms of a backend or a server.
+#[derive(Default)]
+pub struct Timings {
+    /// Request head received to last response byte.
+    pub total: Histogram,
+    /// Connection set-up to the server (0 for a reused one).
+    pub connect: Histogram,
+    /// Request sent to response head received.
+    pub response: Histogram,
+}
+
+/// The counters of one frontend, backend or server. Which ones apply depends on the kind, as in HAProxy.
+#[derive(Default)]
+pub struct Counters {
+    /// Sessions in progress (backends; frontends and servers have their own `cur`).
+    pub cur: AtomicU32,
+    /// Most sessions at once.
+    pub smax: AtomicU32,
+    /// Sessions since start (frontend: connections kept; backend: requests or connections routed to it).
+    pub sessions: AtomicU64,
+    /// Connections accepted (frontends), before `tcp-request connection` rules.
+    pub conn_tot: AtomicU64,
+    /// Connections refused by `tcp-request connection reject`.
+    pub denied_conn: AtomicU64,
+    /// Bytes received from clients.
+    pub bytes_in: AtomicU64,
+    /// Bytes sent to clients.
+    pub bytes_out: AtomicU64,
+    /// HTTP requests.
+    pub requests: AtomicU64,
+    /// HTTP responses by class: 1xx, 2xx, 3xx, 4xx, 5xx, other.
+    pub hrsp: [AtomicU64; 6],
+    /// Requests denied by rules.
+    pub denied_req: AtomicU64,
+    /// Responses denied by rules.
+    pub denied_resp: AtomicU64,
+    /// Invalid or timed-out requests.
+    pub err_req: AtomicU64,
+    /// Failed connection attempts to servers.
+    pub err_conn: AtomicU64,
+    /// Invalid, aborted or timed-out responses.
+    pub err_resp: AtomicU64,
+    /// Retries.
+    pub retries: AtomicU64,
+    /// Redispatches to another server.
+    pub redispatches: AtomicU64,
+    /// Requests answered by the proxy itself (stats, monitor, services, redirects, returns).
+    pub intercepted: AtomicU64,
+    /// Times a server was selected.
+    pub lbtot: AtomicU64,
+    /// New connections to servers.
+    pub connect: AtomicU64,
+    /// Idle server connections reused.
+    pub reuse: AtomicU64,
+    /// Most requests waiting at once in a server's own queue.
+    pub qmax: AtomicU32,
+    /// Latency histograms (backends and servers).
+    pub timings: Timings,
+    /// Health state tracking (servers and backends).
+    pub state: StateClock,
+    /// The last health check (servers).
+    pub check: CheckStats,
+}
+
+impl Counters {
+    /// Adds one to a counter.
+    #[inline]
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a response status in its class.
+    #[inline]
+    pub fn response(&self, status: u16) {
+        self.hrsp[fulcrum_admin::Row::class_of(status)].fetch_add(1, Relaxed);
+    }
+
+    /// Notes `now_current` sessions in progress for `smax`.
+    #[inline]
+    pub fn seen(&self, now_current: u32) {
+        self.smax.fetch_max(now_current, Relaxed);
+    }
+}
+
+/// When the state of a server or backend last changed, and how long it was down.
+#[derive(Default)]
+pub struct StateClock {
+    /// 0 unknown (initial), 1 up, 2 down.
+    state: AtomicU8,
+    /// [`now_ms`] at the last change.
+    pub changed_ms: AtomicU64,
+    /// Milliseconds spent down before the current down period.
+    down_ms: AtomicU64,
+    /// UP to DOWN transitions.
+    pub downs: AtomicU64,
+}
+
+impl StateClock {
+    /// Records the state; a change stamps the time and accounts downtime. Called by the control plane only.
+    pub fn set(&self, up: bool) {
+        let new = if up { 1 } else { 2 };
+        let old = self.state.swap(new, Relaxed);
+        if old == new {
+            return;
+        }
+        let now = now_ms();
+        let since = self.changed_ms.swap(now, Relaxed);
+        if old == 2 {
+            self.down_ms.fetch_add(now.saturating_sub(since), Relaxed);
+        }
+        if old == 1 && new == 2 {
+            self.downs.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Seconds since the last change (since start when it never changed).
+    pub fn last_change_secs(&self) -> u64 {
+        now_ms().saturating_sub(self.changed_ms.load(Relaxed)) / 1000
+    }
+
+    /// Seconds spent down, including the current down period.
+    pub fn downtime_secs(&self) -> u64 {
+        let mut ms = self.down_ms.load(Relaxed);
+        if self.state.load(Relaxed) == 2 {
+            ms += now_ms().saturating_sub(self.changed_ms.load(Relaxed));
+        }
+        ms / 1000
+    }
+}
+
+/// The last health check of a server.
+#[derive(Default)]
+pub struct CheckStats {
+    /// Index + 1 in [`CHECK_STATUSES`] (0: no check ran yet).
+    pub status: AtomicU8,
+    /// HTTP status of the last check (0: none).
+    pub code: AtomicU32,
+    /// Duration of the last check in ms.
+    pub duration_ms: AtomicU64,
+    /// Failed checks.
+    pub failures: AtomicU64,
+}
+
+/// The check statuses in the order [`CheckStats::status`] stores them.
+pub const CHECK_STATUSES: [fulcrum_health::CheckStatus; 8] = [
+    fulcrum_health::CheckStatus::L4Ok,
+    fulcrum_health::CheckStatus::L4Timeout,
+    fulcrum_health::CheckStatus::L4Connection,
+    fulcrum_health::CheckStatus::L7Ok,
+    fulcrum_health::CheckStatus::L7Timeout,
+    fulcrum_health::CheckStatus::L7Response,
+    fulcrum_health::CheckStatus::L7Status,
+    fulcrum_health::CheckStatus::SocketError,
+];
+
+impl CheckStats {
+    /// Records a check's outcome.
+    pub fn record(&self, o: &fulcrum_health::CheckOutcome) {
+        let i = CHECK_STATUSES
+            .iter()
+            .position(|s| *s == o.status)
+            .unwrap_or(0);
+        self.status.store(i as u8 + 1, Relaxed);
+        self.code.store(o.code.map_or(0, u32::from), Relaxed);
+        self.duration_ms.store(
+            u64::try_from(o.duration.as_millis()).unwrap_or(u64::MAX),
+            Relaxed,
+        );
+        if !o.ok() {
+            self.failures.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The last status, if a check ran.
+    pub fn last(&self) -> Option<fulcrum_health::CheckStatus> {
+        let i = self.status.load(Relaxed);
+        (i > 0).then(|| CHECK_STATUSES[usize::from(i - 1)])
+    }
+}
+
+/// Counts a request (http) or connection (tcp) on a backend for as long as it is served, and records its total
+/// time, response bytes and server when it ends.
+pub struct Done {
+    start: Instant,
+    be: Arc<BackendRt>,
+    server: Option<Arc<ServerRt>>,
+    /// Response body bytes sent.
+    pub bytes_out: u64,
+    /// Request bytes received.
+    pub bytes_in: u64,
+}
+
+impl Done {
+    /// Starts counting on `be` a request whose head arrived at `start`.
+    pub fn new(be: Arc<BackendRt>, start: Instant) -> Self {
+        let now = be.stats.cur.fetch_add(1, Relaxed) + 1;
+        be.stats.seen(now);
+        Counters::inc(&be.stats.sessions);
+        Done {
+            start,
+            be,
+            server: None,
+            bytes_out: 0,
+            bytes_in: 0,
+        }
+    }
+
+    /// The server that served it.
+    pub fn server(&mut self, s: &Arc<ServerRt>) {
+        if !self.server.as_ref().is_some_and(|c| Arc::ptr_eq(c, s)) {
+            self.server = Some(s.clone());
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<BackendRt> {
+        &self.be
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        let elapsed = self.start.elapsed();
+        let b = &self.be.stats;
+        b.cur.fetch_sub(1, Relaxed);
+        b.timings.total.observe(elapsed);
+        b.bytes_out.fetch_add(self.bytes_out, Relaxed);
+        b.bytes_in.fetch_add(self.bytes_in, Relaxed);
+        if let Some(s) = &self.server {
+            s.stats.timings.total.observe(elapsed);
+            s.stats.bytes_out.fetch_add(self.bytes_out, Relaxed);
+            s.stats.bytes_in.fetch_add(self.bytes_in, Relaxed);
+        }
+    }
+}
+
+/// Records a connect time on a backend and its server.
+pub fn connect_time(be: &BackendRt, s: &ServerRt, d: Duration) {
+    be.stats.timings.connect.observe(d);
+    s.stats.timings.connect.observe(d);
+}
+
+/// Records a response time (request sent to response head) on a backend and its server.
+pub fn response_time(be: &BackendRt, s: &ServerRt, d: Duration) {
+    be.stats.timings.response.observe(d);
+    s.stats.timings.response.observe(d);
+}
+
+/// The client connection as hyper sees it, counting the bytes on the frontend.
+pub struct CountIo<T> {
+    inner: T,
+    fe: Arc<FrontendRt>,
+}
+
+impl<T> CountIo<T> {
+    /// Wraps `inner`, counting on `fe`.
+    pub fn new(inner: T, fe: Arc<FrontendRt>) -> Self {
+        CountIo { inner, fe }
+    }
+}
+
+impl<T: Read + Unpin> Read for CountIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        // SAFETY: `rb` only exposes the cursor's memory to the inner read, which initialises what it reports;
+        // the cursor is then advanced by exactly that many bytes.
+        let n = unsafe {
+            let mut rb = hyper::rt::ReadBuf::uninit(buf.as_mut());
+            ready!(Pin::new(&mut this.inner).poll_read(cx, rb.unfilled()))?;
+            rb.filled().len()
+        };
+        // SAFETY: `n` bytes were initialised by the read above.
+        unsafe { buf.advance(n) };
+        this.fe.stats.bytes_in.fetch_add(n as u64, Relaxed);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: Write + Unpin> Write for CountIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        this.fe.stats.bytes_out.fetch_add(n as u64, Relaxed);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
+        this.fe.stats.bytes_out.fetch_add(n as u64, Relaxed);
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}

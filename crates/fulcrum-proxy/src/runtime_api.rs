@@ -1,0 +1,549 @@
+//! The runtime API (`stats socket PATH [mode M] [level L]`): unix stream sockets served by one thread, each
+//! connection a [`fulcrum_admin::runtime::Session`]; [`RuntimeApi`] answers the commands from the live
+//! [`Snapshot`] and applies the changes: admin state and weight (atomics on [`ServerRt`], then the backend's
+//! balancing table is rebuilt), frozen health checks, and servers added or deleted at run time
+//! ([`crate::server_list::ServerList`]). Workers never wait on any of it.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixListener as StdUnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use fulcrum_admin::runtime::{
+    AdminState, Control, CtlError, Info, Level, NewServer, ServerState, Session, Weight,
+};
+use fulcrum_config::haproxy::{Config, Server, StatsLevel, StatsSocket};
+
+use crate::snapshot::{BackendRt, ServerRt, Snapshot};
+
+/// How long a connection may stay silent (HAProxy's default `stats timeout`).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound `stats socket`.
+pub struct StatsListener {
+    path: PathBuf,
+    level: Level,
+    listener: StdUnixListener,
+    /// The socket file's inode, so that only our own file is removed at stop.
+    ino: u64,
+}
+
+fn level(l: StatsLevel) -> Level {
+    match l {
+        StatsLevel::User => Level::User,
+        StatsLevel::Operator => Level::Operator,
+        StatsLevel::Admin => Level::Admin,
+    }
+}
+
+/// Binds a `stats socket` line: the socket is created under a temporary name with the configured mode, then
+/// renamed over `path`, which replaces a stale socket file atomically (HAProxy does the same).
+pub fn bind_socket(s: &StatsSocket) -> std::io::Result<StatsListener> {
+    let mut tmp = s.path.clone().into_os_string();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let listener = StdUnixListener::bind(&tmp)?;
+    let done = (|| {
+        if let Some(mode) = s.mode {
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        }
+        std::fs::rename(&tmp, &s.path)?;
+        std::fs::metadata(&s.path)
+    })();
+    match done {
+        Ok(meta) => Ok(StatsListener {
+            path: s.path.clone(),
+            level: level(s.level),
+            listener,
+            ino: meta.ino(),
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Removes the socket file if it is still ours.
+fn remove_socket(path: &Path, ino: u64) {
+    if std::fs::metadata(path).is_ok_and(|m| m.ino() == ino) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// What the runtime API reads and changes; shared by every `stats socket` of the process.
+pub struct RuntimeApi {
+    snapshot: Arc<Snapshot>,
+    /// HAProxy's numeric id of each backend (by [`BackendRt::id`]).
+    be_ids: Vec<u32>,
+    nbthread: u32,
+    listeners: u64,
+    started: Instant,
+    start_unix: u64,
+    /// The next process-wide server id (`ServerRt::id`) for `add server`.
+    next_id: AtomicUsize,
+    /// Serializes changes made from several connections.
+    changes: Mutex<()>,
+    /// The runtime of the API thread, which runs the checks of servers added at run time.
+    handle: OnceLock<tokio::runtime::Handle>,
+}
+
+impl RuntimeApi {
+    /// The API over `snapshot`, built from `config`, with `nbthread` workers and `listeners` listening sockets.
+    pub fn new(
+        config: &Config,
+        snapshot: Arc<Snapshot>,
+        nbthread: usize,
+        listeners: usize,
+    ) -> Self {
+        // HAProxy numbers proxies in configuration order from 2 (1 is its own CLI proxy).
+        let be_ids = snapshot
+            .backends
+            .iter()
+            .map(|b| {
+                config
+                    .proxies
+                    .iter()
+                    .position(|p| p.kind.has_backend() && p.name == b.name)
+                    .map_or(0, |i| i as u32 + 2)
+            })
+            .collect();
+        RuntimeApi {
+            next_id: AtomicUsize::new(snapshot.servers.len()),
+            snapshot,
+            be_ids,
+            nbthread: nbthread as u32,
+            listeners: listeners as u64,
+            started: Instant::now(),
+            start_unix: unix_now(),
+            changes: Mutex::new(()),
+            handle: OnceLock::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.changes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn backend(&self, name: &str) -> Result<&Arc<BackendRt>, CtlError> {
+        self.snapshot
+            .backends
+            .iter()
+            .find(|b| b.name == name)
+            .ok_or(CtlError::NoBackend)
+    }
+
+    fn find(&self, b: &str, s: &str) -> Result<(Arc<BackendRt>, Arc<ServerRt>), CtlError> {
+        let be = self.backend(b)?;
+        let srv = be
+            .servers
+            .iter()
+            .find(|x| x.config.name == s)
+            .ok_or(CtlError::NoServer)?;
+        Ok((be.clone(), srv.clone()))
+    }
+
+    fn state_of(&self, be: &BackendRt, s: &ServerRt) -> ServerState {
+        let c = &s.config;
+        let maint = s.in_maint();
+        let checked_up = s.is_checked_up();
+        let (check_status, check_result, check_health, check_state) = if c.check {
+            let flags = 0x02 | if s.checks_frozen() || maint { 0 } else { 0x04 };
+            if checked_up {
+                let ok = if be.config.httpchk.is_some() { 15 } else { 6 };
+                (ok, 3, c.rise + c.fall - 1, flags)
+            } else {
+                (8, 2, 0, flags)
+            }
+        } else {
+            let paused = if s.admin() & ServerRt::ADMIN_CMAINT != 0 {
+                0x08
+            } else {
+                0
+            };
+            (1, 0, if checked_up && !maint { c.rise } else { 0 }, paused)
+        };
+        ServerState {
+            be_id: self.be_ids.get(be.id).copied().unwrap_or(0),
+            be_name: be.name.clone(),
+            srv_id: s.puid,
+            srv_name: c.name.clone(),
+            addr: s.addr.ip(),
+            port: s.addr.port(),
+            op_state: if checked_up && !maint { 2 } else { 0 },
+            admin_state: s.admin() & 0x7f,
+            uweight: s.user_weight(),
+            iweight: c.weight,
+            since_last_change: unix_now().saturating_sub(s.last_change()),
+            check_status,
+            check_result,
+            check_health,
+            check_state,
+            check_port: c.check_port.unwrap_or(0),
+            check_addr: c.check_addr,
+        }
+    }
+
+    /// Applies new admin flags to a server, rebuilds the backend's table and logs the change in HAProxy's words.
+    fn change_admin(&self, be: &BackendRt, s: &ServerRt, flags: u8) {
+        let before = s.admin();
+        if before == flags {
+            if flags & ServerRt::ADMIN_FDRAIN != 0 && flags & ServerRt::ADMIN_FMAINT == 0 {
+                warn!("{} remains in forced drain mode.", who(s));
+            }
+            return;
+        }
+        s.set_admin(flags);
+        be.rebuild_farm();
+        let was_maint = before & ServerRt::ADMIN_FMAINT != 0;
+        let was_drain = before & ServerRt::ADMIN_FDRAIN != 0;
+        let maint = flags & ServerRt::ADMIN_FMAINT != 0;
+        let drain = flags & ServerRt::ADMIN_FDRAIN != 0;
+        let (active, backup) = usable(be);
+        let up = s.is_checked_up();
+        let line = if maint && !was_maint {
+            if up {
+                format!(
+                    "{} is going DOWN for maintenance. {active} active and {backup} backup servers left. {} sessions active, 0 requeued, 0 remaining in queue.",
+                    who(s),
+                    s.cur.load(Ordering::Relaxed)
+                )
+            } else {
+                format!("{} was DOWN and now enters maintenance.", who(s))
+            }
+        } else if was_maint && !maint {
+            let state = match (up, drain) {
+                (false, _) => "DOWN",
+                (true, true) => "UP/DRAIN",
+                (true, false) => "UP/READY",
+            };
+            format!("{} is {state} (leaving forced maintenance).", who(s))
+        } else if drain && !was_drain {
+            format!(
+                "{} enters drain state. {active} active and {backup} backup servers online. 0 sessions requeued, 0 total in queue.",
+                who(s)
+            )
+        } else if was_drain && !drain {
+            format!("{} is UP (leaving forced drain).", who(s))
+        } else {
+            return;
+        };
+        warn!("{line}");
+        if active == 0 && backup == 0 {
+            tracing::error!("{}", fulcrum_health::no_server_available_line(&be.name));
+        }
+    }
+
+    /// Starts the checks of a server added at run time.
+    fn start_checks(&self, be: Arc<BackendRt>, s: Arc<ServerRt>) {
+        if let Some(h) = self.handle.get() {
+            h.spawn(crate::health::check_loop(be, s));
+        }
+    }
+}
+
+/// `Server app/s1` or `Backup Server app/s1`, as HAProxy starts its state messages.
+fn who(s: &ServerRt) -> String {
+    let kind = if s.config.backup {
+        "Backup Server"
+    } else {
+        "Server"
+    };
+    format!("{kind} {}", s.full_name)
+}
+
+/// (active, backup) servers that can take new traffic: up, not in maintenance, weight above 0.
+fn usable(be: &BackendRt) -> (usize, usize) {
+    let n = |backup: bool| {
+        be.servers
+            .iter()
+            .filter(|s| s.config.backup == backup && s.is_up() && s.weight() > 0)
+            .count()
+    };
+    (n(false), n(true))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn nofile_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid rlimit to write into.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+        r.rlim_cur
+    } else {
+        0
+    }
+}
+
+impl Control for RuntimeApi {
+    fn info(&self) -> Info {
+        let snap = &self.snapshot;
+        Info {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            nbthread: self.nbthread,
+            pid: std::process::id(),
+            uptime: self.started.elapsed(),
+            start_time_sec: self.start_unix,
+            ulimit_n: nofile_limit(),
+            maxconn: snap.global_maxconn.unwrap_or(0),
+            curr_conns: u64::from(snap.actconn.load(Ordering::Relaxed)),
+            cum_conns: None,
+            cum_req: None,
+            listeners: self.listeners,
+            dropped_logs: snap.logging.stats().dropped.load(Ordering::Relaxed),
+            node: hostname(),
+            stopping: false,
+        }
+    }
+
+    fn backends(&self) -> Vec<String> {
+        self.snapshot
+            .backends
+            .iter()
+            .map(|b| b.name.clone())
+            .collect()
+    }
+
+    fn servers_state(&self, backend: Option<&str>) -> Option<Vec<ServerState>> {
+        let backends: Vec<&Arc<BackendRt>> = match backend {
+            Some(name) => vec![self.backend(name).ok()?],
+            None => self.snapshot.backends.iter().collect(),
+        };
+        Some(
+            backends
+                .into_iter()
+                .flat_map(|be| be.servers.iter().map(|s| self.state_of(be, s)))
+                .collect(),
+        )
+    }
+
+    fn lookup(&self, backend: &str, server: &str) -> Result<(), CtlError> {
+        self.find(backend, server).map(|_| ())
+    }
+
+    fn weight(&self, backend: &str, server: &str) -> Result<(u32, u32), CtlError> {
+        let (_, s) = self.find(backend, server)?;
+        Ok((s.user_weight(), s.config.weight))
+    }
+
+    fn set_weight(&self, backend: &str, server: &str, weight: Weight) -> Result<(), CtlError> {
+        let _g = self.lock();
+        let (be, s) = self.find(backend, server)?;
+        let w = weight.resolve(s.config.weight);
+        // Static algorithms take only 0% and 100% (HAProxy's rule).
+        if !crate::select::is_dynamic(&be.balance, be.hash_type) && w != 0 && w != s.config.weight {
+            return Err(CtlError::StaticWeight);
+        }
+        s.set_user_weight(w);
+        be.rebuild_farm();
+        Ok(())
+    }
+
+    fn set_state(&self, backend: &str, server: &str, state: AdminState) -> Result<(), CtlError> {
+        let _g = self.lock();
+        let (be, s) = self.find(backend, server)?;
+        let keep = s.admin() & ServerRt::ADMIN_CMAINT;
+        let flags = match state {
+            AdminState::Ready => keep,
+            AdminState::Drain => keep | ServerRt::ADMIN_FDRAIN,
+            // Entering maintenance ends a drain (HAProxy does the same).
+            AdminState::Maint => (s.admin() & !ServerRt::ADMIN_FDRAIN) | ServerRt::ADMIN_FMAINT,
+        };
+        self.change_admin(&be, &s, flags);
+        Ok(())
+    }
+
+    fn set_maint(&self, backend: &str, server: &str, maint: bool) -> Result<(), CtlError> {
+        let _g = self.lock();
+        let (be, s) = self.find(backend, server)?;
+        let flags = if maint {
+            (s.admin() & !ServerRt::ADMIN_FDRAIN) | ServerRt::ADMIN_FMAINT
+        } else {
+            s.admin() & !ServerRt::ADMIN_FMAINT
+        };
+        self.change_admin(&be, &s, flags);
+        Ok(())
+    }
+
+    fn set_health(&self, backend: &str, server: &str, enabled: bool) -> Result<(), CtlError> {
+        let (_, s) = self.find(backend, server)?;
+        s.set_checks_frozen(!enabled);
+        Ok(())
+    }
+
+    fn add_server(&self, backend: &str, server: &str, new: &NewServer) -> Result<(), CtlError> {
+        let _g = self.lock();
+        let be = self.backend(backend)?.clone();
+        if !crate::select::is_dynamic(&be.balance, be.hash_type) {
+            return Err(CtlError::NotDynamic);
+        }
+        if be.servers.iter().any(|s| s.config.name == server) {
+            return Err(CtlError::AlreadyExists);
+        }
+        let config = Server {
+            name: server.to_string(),
+            addr: new.addr,
+            weight: new.weight,
+            backup: new.backup,
+            check: new.check,
+            inter: Duration::from_secs(2),
+            fastinter: Duration::from_secs(2),
+            downinter: Duration::from_secs(2),
+            rise: 2,
+            fall: 3,
+            check_port: None,
+            check_addr: None,
+            maxconn: new.maxconn,
+            maxqueue: None,
+            slowstart: None,
+            disabled: false,
+            location: fulcrum_config::Location::new("<runtime API>", 0),
+        };
+        let puid = be.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let index = be
+            .servers
+            .push_with(|index| Arc::new(ServerRt::added(id, index, puid, &be.name, config)));
+        let s = be.servers[index].clone();
+        be.rebuild_farm();
+        info!("'server {}' : New server registered.", s.full_name);
+        if s.config.check {
+            self.start_checks(be, s);
+        }
+        Ok(())
+    }
+
+    fn del_server(&self, backend: &str, server: &str) -> Result<(), CtlError> {
+        let _g = self.lock();
+        let (be, s) = self.find(backend, server)?;
+        if s.admin() & ServerRt::ADMIN_FMAINT == 0 {
+            return Err(CtlError::NotInMaint);
+        }
+        if s.cur.load(Ordering::SeqCst) > 0 || s.queued.load(Ordering::SeqCst) > 0 {
+            return Err(CtlError::HasConnections);
+        }
+        s.set_admin(s.admin() | ServerRt::ADMIN_DELETED);
+        be.rebuild_farm();
+        info!("Server {} deleted.", s.full_name);
+        Ok(())
+    }
+
+    fn stat_csv(&self) -> Option<String> {
+        Some(fulcrum_admin::csv::render(&crate::stats::collect(
+            &self.snapshot,
+        )))
+    }
+}
+
+/// Starts the thread serving `listeners` until `stop` turns true; removes the socket files then.
+pub fn spawn(
+    api: Arc<RuntimeApi>,
+    listeners: Vec<StatsListener>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<Option<JoinHandle<()>>> {
+    if listeners.is_empty() {
+        return Ok(None);
+    }
+    let handle = std::thread::Builder::new()
+        .name("fulcrum-cli".into())
+        .spawn(move || {
+            let files: Vec<(PathBuf, u64)> =
+                listeners.iter().map(|l| (l.path.clone(), l.ino)).collect();
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(run(api, listeners, stop)),
+                Err(e) => warn!("runtime API: cannot start its runtime: {e}"),
+            }
+            for (path, ino) in files {
+                remove_socket(&path, ino);
+            }
+        })?;
+    Ok(Some(handle))
+}
+
+async fn run(api: Arc<RuntimeApi>, listeners: Vec<StatsListener>, mut stop: watch::Receiver<bool>) {
+    let _ = api.handle.set(tokio::runtime::Handle::current());
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners {
+        if let Err(e) = l.listener.set_nonblocking(true) {
+            warn!(path = %l.path.display(), "runtime API: {e}");
+            continue;
+        }
+        match UnixListener::from_std(l.listener) {
+            Ok(listener) => {
+                tasks.spawn(accept_loop(api.clone(), listener, l.level));
+            }
+            Err(e) => warn!(path = %l.path.display(), "runtime API: {e}"),
+        }
+    }
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            break;
+        }
+    }
+    tasks.abort_all();
+}
+
+async fn accept_loop(api: Arc<RuntimeApi>, listener: UnixListener, level: Level) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                conns.spawn(serve(api.clone(), stream, level));
+            }
+            Err(e) => {
+                warn!("runtime API: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        while conns.try_join_next().is_some() {}
+    }
+}
+
+async fn serve(api: Arc<RuntimeApi>, mut stream: UnixStream, level: Level) {
+    let mut session = Session::new(level);
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => break,
+        };
+        let out = session.receive(&buf[..n], api.as_ref());
+        if !out.is_empty() && stream.write_all(&out).await.is_err() {
+            break;
+        }
+        if session.is_closed() {
+            break;
+        }
+    }
+    let _ = stream.shutdown().await;
+}

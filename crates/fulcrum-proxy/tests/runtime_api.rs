@@ -1,0 +1,633 @@
+//! The runtime API on a `stats socket`: every command, refusals by level, state and weight changes felt by
+//! traffic, servers added and deleted at run time, the socket file's mode and life, the prompt mode, and the
+//! output formats compared side by side with the real HAProxy 2.6.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+
+fn sock_path(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "fulcrum-rt-{}-{}-{tag}.sock",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Sends `input` as `socat` does (then half-closes) and reads the answer until the server closes.
+fn cli(path: &Path, input: &str) -> String {
+    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(input.as_bytes()).unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// One command, non-interactive.
+fn cmd(path: &Path, c: &str) -> String {
+    cli(path, &format!("{c}\n"))
+}
+
+/// A two-server `listen app` with a stats socket at each of `sockets` (path, options).
+fn config(
+    origins: &[fulcrum_proxy::origin::Origin],
+    sockets: &[(&Path, &str)],
+    opts: &str,
+) -> String {
+    let mut global = String::from("global\n    nbthread 1\n");
+    for (p, o) in sockets {
+        global.push_str(&format!("    stats socket {} {o}\n", p.display()));
+    }
+    format!(
+        "{global}
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen app
+    bind 127.0.0.1:{}
+    balance roundrobin
+{}",
+        free_port(),
+        server_lines(origins, opts)
+    )
+}
+
+fn spread(p: &Proxy, n: usize) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for _ in 0..n {
+        *seen.entry(served_by(&get(p.addr, "/"))).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// The real HAProxy on the same configuration, for side-by-side output checks; `None` when it is not
+/// installed (a failure in CI).
+struct Haproxy {
+    child: Child,
+    sock: PathBuf,
+    cfg: PathBuf,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.sock);
+        let _ = std::fs::remove_file(&self.cfg);
+    }
+}
+
+fn start_haproxy(text: &str, sock: &Path) -> Option<Haproxy> {
+    let cfg = sock.with_extension("cfg");
+    std::fs::write(&cfg, text).unwrap();
+    let child = Command::new("haproxy")
+        .arg("-f")
+        .arg(&cfg)
+        .arg("-db")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) if !peers_required() => {
+            eprintln!("skipping the comparison with haproxy: {e}");
+            let _ = std::fs::remove_file(&cfg);
+            return None;
+        }
+        Err(e) => panic!("haproxy is needed for the runtime API comparison: {e}"),
+    };
+    let h = Haproxy {
+        child,
+        sock: sock.to_path_buf(),
+        cfg,
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || UnixStream::connect(sock).is_ok()),
+        "haproxy did not open its stats socket"
+    );
+    Some(h)
+}
+
+/// `show servers state` rows without the columns that depend on time and on check history.
+fn stable_state(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            if f.len() == 25 && !l.starts_with('#') {
+                let mut keep: Vec<&str> = f[..9].to_vec();
+                keep.extend(&f[14..]);
+                keep.join(" ")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn outputs_and_refusals_match_haproxy() {
+    let o = origins(2);
+    let ours = sock_path("ours");
+    let theirs = sock_path("haproxy");
+    let ours_user = sock_path("ours-user");
+    let theirs_user = sock_path("haproxy-user");
+    let text_ours = config(
+        &o,
+        &[(&ours, "level admin"), (&ours_user, "level user")],
+        "weight 10",
+    );
+    let p = start_proxy(&text_ours);
+    let text_theirs = text_ours
+        .replace(&ours.display().to_string(), &theirs.display().to_string())
+        .replace(
+            &ours_user.display().to_string(),
+            &theirs_user.display().to_string(),
+        )
+        .replace(&p.addr.port().to_string(), &free_port().to_string());
+    let Some(_h) = start_haproxy(&text_theirs, &theirs) else {
+        return;
+    };
+    let same = [
+        "show backend",
+        "show cli level",
+        "get weight app/s1",
+        "get weight app/zz",
+        "get weight nope/s1",
+        "get weight app",
+        "get weight",
+        "set weight app/s2 300",
+        "set weight app/s2 -1",
+        "set weight app/s2 abc",
+        "set weight app/s2 5x",
+        "set weight app/s2 -5%",
+        "set weight app/s2",
+        "set weight app/zz 3",
+        "set server app/s2 state foo",
+        "set server app/s2 state",
+        "set server app/s2 weight 999",
+        "set server app/s2 weight",
+        "set server app/zz state ready",
+        "set server app",
+        "show servers state nope",
+        "disable server app/zz",
+        "disable server nope/x",
+        "enable server app",
+        "enable health app",
+        "disable health nope/x",
+        "enable health app/zz",
+        "del server app",
+        "del server nope/x",
+        "del server app/zz",
+        "del server app/s1",
+        "add server app",
+        "add server nope/x 127.0.0.1:5",
+        "add server app/s1 127.0.0.1:5",
+        "add server app/s3",
+        "set weight app/s2 50%;get weight app/s2",
+        "set server app/s2 weight 200%;get weight app/s2",
+        "set weight app/s2 10;get weight app/s2",
+        "set server app/s2 state drain;set server app/s2 state ready",
+        "quit",
+        "",
+    ];
+    for c in same {
+        let (a, b) = (cmd(&ours, c), cmd(&theirs, c));
+        if c.is_empty() {
+            // Both list the commands after the same heading.
+            let head = "Unknown command. Please enter one of the following commands only:\n";
+            assert!(a.starts_with(head) && b.starts_with(head), "{a}\n{b}");
+            continue;
+        }
+        assert_eq!(a, b, "command {c:?}");
+    }
+    for c in [
+        "set weight app/s1 3",
+        "set server app/s1 state maint",
+        "set server app/s1 weight 3",
+        "disable server app/s1",
+        "enable server app/s1",
+        "disable health app/s1",
+        "enable health app/s1",
+        "add server app/s9 127.0.0.1:9",
+        "del server app/s1",
+    ] {
+        let (a, b) = (cmd(&ours_user, c), cmd(&theirs_user, c));
+        assert_eq!(a, "Permission denied\n\n", "{c}");
+        assert_eq!(a, b, "{c}");
+    }
+    for c in ["get weight app/s1", "show backend", "show cli level"] {
+        assert_eq!(cmd(&ours_user, c), cmd(&theirs_user, c), "{c}");
+    }
+
+    // show servers state: same header and the same rows (time and check history aside), before and after
+    // state changes.
+    for step in [
+        "",
+        "set server app/s2 state maint",
+        "set server app/s1 state drain",
+        "set weight app/s1 7",
+        "set server app/s2 state ready",
+        "disable server app/s1",
+        "enable server app/s1",
+    ] {
+        if !step.is_empty() {
+            assert_eq!(cmd(&ours, step), cmd(&theirs, step), "{step}");
+        }
+        let (a, b) = (
+            cmd(&ours, "show servers state"),
+            cmd(&theirs, "show servers state app"),
+        );
+        assert_eq!(stable_state(&a), stable_state(&b), "after {step:?}");
+        let header: Vec<&str> = a.lines().take(2).collect();
+        assert_eq!(header, b.lines().take(2).collect::<Vec<_>>());
+    }
+
+    // The prompt mode, byte for byte.
+    let session = "prompt\nget weight app/s1\nset weight app/s1 x\nget weight app/s1;get weight app/s2\nprompt\nget weight app/s1\n";
+    assert_eq!(cli(&ours, session), cli(&theirs, session));
+
+    // help: HAProxy's shape (a heading, `  usage<pad to 40>: text` lines, help/prompt/quit last).
+    for (who, path) in [("fulcrum", &ours), ("haproxy", &theirs)] {
+        let help = cmd(path, "help");
+        let mut lines = help.lines();
+        assert_eq!(
+            lines.next(),
+            Some("The following commands are valid at this level:"),
+            "{who}"
+        );
+        let body: Vec<&str> = help.lines().skip(1).filter(|l| !l.is_empty()).collect();
+        for l in &body {
+            assert!(l.starts_with("  ") && l.len() > 44, "{who}: {l}");
+            assert_eq!(&l[42..44], ": ", "{who}: {l}");
+        }
+        let last: Vec<&str> = body[body.len() - 3..]
+            .iter()
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(last, ["help", "prompt", "quit"], "{who}");
+        assert!(help.ends_with("\n\n"), "{who}");
+    }
+    let help_get = cmd(&ours, "help get");
+    assert!(help_get.contains("  get weight <bk>/<srv>"), "{help_get}");
+    assert!(!help_get.contains("show info"), "{help_get}");
+}
+
+#[test]
+fn show_info_backend_stat_and_servers_state() {
+    let o = origins(2);
+    let sock = sock_path("show");
+    let p = start_proxy(&config(&o, &[(&sock, "level admin")], "weight 3"));
+    let info = cmd(&sock, "show info");
+    assert!(info.starts_with("Name: fulcrum\nVersion: "), "{info}");
+    assert!(
+        info.contains(&format!("\nPid: {}\n", std::process::id())),
+        "{info}"
+    );
+    assert!(info.contains("\nNbthread: 1\n"), "{info}");
+    assert!(info.contains("\nCurrConns: "), "{info}");
+    assert!(info.contains("\nUptime: 0d 0h00m0"), "{info}");
+    assert!(info.ends_with("\n\n"), "{info}");
+    assert_eq!(cmd(&sock, "show backend"), "# name\napp\n\n");
+    let state = cmd(&sock, "show servers state app");
+    let lines: Vec<&str> = state.lines().collect();
+    assert_eq!(lines[0], "1");
+    assert!(lines[1].starts_with("# be_id be_name srv_id srv_name srv_addr"));
+    let row: Vec<&str> = lines[2].split(' ').collect();
+    assert_eq!(row.len(), 25);
+    assert_eq!(
+        &row[..9],
+        ["2", "app", "1", "s1", "127.0.0.1", "2", "0", "3", "3"]
+    );
+    assert_eq!(row[18], o[0].addr().port().to_string());
+    assert_eq!(cmd(&sock, "show servers state"), state);
+    let stat = cmd(&sock, "show stat");
+    assert!(stat.starts_with("# pxname,svname,"), "{stat}");
+    assert!(stat.contains("\napp,s1,"), "{stat}");
+    drop(p);
+}
+
+#[test]
+fn maint_stops_traffic_and_ready_brings_it_back() {
+    let o = origins(2);
+    let sock = sock_path("maint");
+    let p = start_proxy(&config(&o, &[(&sock, "level admin")], ""));
+    assert_eq!(spread(&p, 4).len(), 2);
+    assert_eq!(cmd(&sock, "set server app/s2 state maint"), "\n");
+    assert_eq!(spread(&p, 10), HashMap::from([("s1".to_string(), 10)]));
+    let row = cmd(&sock, "show servers state app");
+    assert!(row.contains("\n2 app 2 s2 127.0.0.1 0 1 1 1 "), "{row}");
+    assert_eq!(cmd(&sock, "set server app/s2 state ready"), "\n");
+    assert_eq!(spread(&p, 4).len(), 2);
+    // disable / enable server are the same thing.
+    assert_eq!(cmd(&sock, "disable server app/s1"), "\n");
+    assert_eq!(spread(&p, 6), HashMap::from([("s2".to_string(), 6)]));
+    assert_eq!(cmd(&sock, "enable server app/s1"), "\n");
+    assert_eq!(spread(&p, 4).len(), 2);
+    // Both in maintenance: 503.
+    cmd(&sock, "disable server app/s1;disable server app/s2");
+    assert_eq!(get(p.addr, "/").status, 503);
+}
+
+#[test]
+fn a_server_disabled_in_the_configuration_can_be_enabled() {
+    let o = origins(2);
+    let sock = sock_path("disabled");
+    let mut text = config(&o, &[(&sock, "level admin")], "");
+    text = text.replace(
+        &format!("server s2 {} \n", o[1].addr()),
+        &format!("server s2 {} disabled\n", o[1].addr()),
+    );
+    let p = start_proxy(&text);
+    assert_eq!(spread(&p, 4), HashMap::from([("s1".to_string(), 4)]));
+    let row = cmd(&sock, "show servers state app");
+    assert!(row.contains(" s2 127.0.0.1 0 5 "), "{row}");
+    cmd(&sock, "set server app/s2 state ready");
+    assert_eq!(spread(&p, 4).len(), 2);
+    let row = cmd(&sock, "show servers state app");
+    assert!(row.contains(" s2 127.0.0.1 2 4 "), "{row}");
+}
+
+#[test]
+fn drain_takes_no_new_traffic_but_connections_in_progress_continue() {
+    let o = origins(2);
+    let sock = sock_path("drain");
+    let text = config(&o, &[(&sock, "level admin")], "").replace("mode http", "mode tcp");
+    let p = start_proxy(&text);
+    // A TCP connection through the proxy; find the server it reached.
+    let mut c = Client::connect(p.addr);
+    let first = served_by(&c.get("/"));
+    let other = if first == "s1" { "s2" } else { "s1" };
+    assert_eq!(
+        cmd(&sock, &format!("set server app/{first} state drain")),
+        "\n"
+    );
+    assert_eq!(
+        cmd(&sock, &format!("get weight app/{first}")),
+        "1 (initial 1)\n\n"
+    );
+    for _ in 0..6 {
+        assert_eq!(served_by(&get(p.addr, "/")), other);
+    }
+    // The connection opened before the drain still reaches its server.
+    assert_eq!(served_by(&c.get("/")), first);
+    // Maintenance does not cut it either, but del server is refused while it is open.
+    assert_eq!(
+        cmd(&sock, &format!("set server app/{first} state maint")),
+        "\n"
+    );
+    assert_eq!(
+        cmd(&sock, &format!("del server app/{first}")),
+        "Server still has connections attached to it, cannot remove it.\n"
+    );
+    assert_eq!(served_by(&c.get("/")), first);
+    drop(c);
+    assert!(wait_until(Duration::from_secs(3), || {
+        cmd(&sock, &format!("del server app/{first}")) == "Server deleted.\n"
+    }));
+    assert_eq!(
+        cmd(&sock, &format!("get weight app/{first}")),
+        "No such server.\n\n"
+    );
+}
+
+#[test]
+fn weights_change_the_distribution() {
+    let o = origins(2);
+    let sock = sock_path("weight");
+    let p = start_proxy(&config(&o, &[(&sock, "level admin")], "weight 10"));
+    let even = spread(&p, 20);
+    assert_eq!((even["s1"], even["s2"]), (10, 10));
+    assert_eq!(cmd(&sock, "set weight app/s1 30"), "\n");
+    assert_eq!(cmd(&sock, "get weight app/s1"), "30 (initial 10)\n\n");
+    let w = spread(&p, 40);
+    assert_eq!((w["s1"], w["s2"]), (30, 10), "{w:?}");
+    // N% is relative to the configured weight.
+    assert_eq!(cmd(&sock, "set server app/s2 weight 300%"), "\n");
+    assert_eq!(cmd(&sock, "get weight app/s2"), "30 (initial 10)\n\n");
+    let w = spread(&p, 40);
+    assert_eq!((w["s1"], w["s2"]), (20, 20), "{w:?}");
+    assert_eq!(cmd(&sock, "set weight app/s1 0"), "\n");
+    assert_eq!(spread(&p, 6), HashMap::from([("s2".to_string(), 6)]));
+}
+
+#[test]
+fn static_algorithms_take_only_0_and_100_percent() {
+    let o = origins(2);
+    let sock = sock_path("static");
+    let text = config(&o, &[(&sock, "level admin")], "weight 10")
+        .replace("balance roundrobin", "balance static-rr");
+    let _p = start_proxy(&text);
+    assert_eq!(
+        cmd(&sock, "set weight app/s1 5"),
+        "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n\n"
+    );
+    assert_eq!(cmd(&sock, "set weight app/s1 0%"), "\n");
+    assert_eq!(cmd(&sock, "set weight app/s1 100%"), "\n");
+    assert_eq!(
+        cmd(&sock, "add server app/s3 127.0.0.1:1"),
+        "Backend must use a dynamic load balancing to support dynamic servers.\n"
+    );
+}
+
+#[test]
+fn add_and_del_server_at_run_time() {
+    let o = origins(3);
+    let sock = sock_path("add");
+    let p = start_proxy(&config(&o[..2], &[(&sock, "level admin")], ""));
+    let add = format!("add server app/s3 {} weight 2", o[2].addr());
+    assert_eq!(cmd(&sock, &add), "New server registered.\n\n");
+    assert_eq!(
+        cmd(&sock, &add),
+        "Already exists a server with the same name in backend.\n\n"
+    );
+    // A new server starts in maintenance.
+    let state = cmd(&sock, "show servers state app");
+    assert!(state.contains("\n2 app 3 s3 127.0.0.1 0 1 2 2 "), "{state}");
+    assert!(!spread(&p, 6).contains_key("s3"));
+    assert_eq!(cmd(&sock, "set server app/s3 state ready"), "\n");
+    let w = spread(&p, 8);
+    assert_eq!((w["s1"], w["s2"], w["s3"]), (2, 2, 4), "{w:?}");
+    assert_eq!(
+        cmd(&sock, "del server app/s3"),
+        "Only servers in maintenance mode can be deleted.\n"
+    );
+    cmd(&sock, "set server app/s3 state maint");
+    assert_eq!(cmd(&sock, "del server app/s3"), "Server deleted.\n");
+    assert!(!cmd(&sock, "show servers state app").contains(" s3 "));
+    let w = spread(&p, 6);
+    assert_eq!((w["s1"], w["s2"], w.get("s3")), (3, 3, None), "{w:?}");
+    // The name can be used again; the id follows the highest one in use.
+    assert_eq!(
+        cmd(&sock, &format!("add server app/s3 {}", o[2].addr())),
+        "New server registered.\n\n"
+    );
+    assert!(cmd(&sock, "show servers state app").contains("\n2 app 3 s3 "));
+    assert_eq!(
+        cmd(&sock, "add server app/s4 nohost:80"),
+        "'server app/s4' : fulcrum expects a numeric address with a port (IP:PORT), got 'nohost:80'.\n\n"
+    );
+    assert!(cmd(&sock, "add server app/s4 127.0.0.1:1 weight 300")
+        .starts_with("'server app/s4' : weight of server s4 is not within 0 and 256 (300)."));
+}
+
+#[test]
+fn added_server_with_check_is_checked() {
+    let o = origins(3);
+    let sock = sock_path("addcheck");
+    let p = start_proxy(&config(&o[..2], &[(&sock, "level admin")], ""));
+    let snapshot = p.running.as_ref().unwrap().snapshot().clone();
+    // A server that refuses connections, added with `check`, goes DOWN once out of maintenance.
+    let dead = format!("127.0.0.1:{}", free_port());
+    assert_eq!(
+        cmd(&sock, &format!("add server app/s9 {dead} check")),
+        "New server registered.\n\n"
+    );
+    cmd(&sock, "enable server app/s9");
+    let be = snapshot.backends[0].clone();
+    let s9 = be
+        .servers
+        .iter()
+        .find(|s| s.config.name == "s9")
+        .unwrap()
+        .clone();
+    assert!(
+        wait_until(Duration::from_secs(10), || !s9.is_checked_up()),
+        "the added server's checks never ran"
+    );
+    assert!(!spread(&p, 6).contains_key("s9"));
+}
+
+#[test]
+fn disable_health_freezes_the_state() {
+    let o = origins(2);
+    let sock = sock_path("health");
+    let text = config(
+        &o,
+        &[(&sock, "level admin")],
+        "check inter 100ms rise 1 fall 1",
+    )
+    .replace(
+        "balance roundrobin",
+        "balance roundrobin\n    option httpchk GET /health",
+    );
+    let p = start_proxy(&text);
+    let servers = p.running.as_ref().unwrap().snapshot().servers.clone();
+    assert_eq!(cmd(&sock, "disable health app/s2"), "\n");
+    o[1].set_healthy(false);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        servers[1].is_up(),
+        "s2 went down while its checks were disabled"
+    );
+    assert_eq!(cmd(&sock, "enable health app/s2"), "\n");
+    assert!(
+        wait_until(Duration::from_secs(3), || !servers[1].is_up()),
+        "s2 never went DOWN after enable health"
+    );
+}
+
+#[test]
+fn socket_file_mode_stale_file_and_removal() {
+    let o = origins(1);
+    let sock = sock_path("mode");
+    let sock2 = sock_path("mode2");
+    // A stale file where the socket goes is replaced.
+    std::fs::write(&sock, "stale").unwrap();
+    let p = start_proxy(&config(
+        &o,
+        &[
+            (&sock, "mode 600 level admin"),
+            (&sock2, "mode 660 level operator"),
+        ],
+        "",
+    ));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&sock), 0o600);
+    assert_eq!(mode(&sock2), 0o660);
+    assert_eq!(cmd(&sock, "show cli level"), "admin\n\n");
+    assert_eq!(cmd(&sock2, "show cli level"), "operator\n\n");
+    assert_eq!(
+        cmd(&sock2, "disable server app/s1"),
+        "Permission denied\n\n"
+    );
+    drop(p);
+    assert!(
+        !sock.exists() && !sock2.exists(),
+        "socket files left behind"
+    );
+}
+
+#[test]
+fn prompt_mode_keeps_the_connection_until_quit() {
+    let o = origins(1);
+    let sock = sock_path("prompt");
+    let _p = start_proxy(&config(&o, &[(&sock, "level admin")], ""));
+    let mut s = UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let read_prompt = |s: &mut UnixStream| {
+        let mut got = Vec::new();
+        let mut b = [0u8; 1];
+        while !got.ends_with(b"> ") {
+            let n = s.read(&mut b).unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+            got.push(b[0]);
+        }
+        String::from_utf8(got).unwrap()
+    };
+    s.write_all(b"prompt\n").unwrap();
+    assert_eq!(read_prompt(&mut s), "\n> ");
+    s.write_all(b"get weight app/s1\n").unwrap();
+    assert_eq!(read_prompt(&mut s), "1 (initial 1)\n\n> ");
+    s.write_all(b"show backend;show cli level\n").unwrap();
+    assert_eq!(read_prompt(&mut s), "# name\napp\n\n> ");
+    assert_eq!(read_prompt(&mut s), "admin\n\n> ");
+    s.write_all(b"user\n").unwrap();
+    assert_eq!(read_prompt(&mut s), "\n> ");
+    s.write_all(b"set weight app/s1 2\n").unwrap();
+    assert_eq!(read_prompt(&mut s), "Permission denied\n\n> ");
+    s.write_all(b"quit\n").unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+}
+
+#[test]
+fn socat_one_command_per_connection() {
+    let o = origins(1);
+    let sock = sock_path("socat");
+    let _p = start_proxy(&config(&o, &[(&sock, "level admin")], ""));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo 'show backend' | socat - UNIX:{}",
+            sock.display()
+        ))
+        .output();
+    match out {
+        Ok(o) if o.status.success() && !o.stdout.is_empty() => {
+            assert_eq!(String::from_utf8_lossy(&o.stdout), "# name\napp\n\n");
+        }
+        other if !peers_required() => eprintln!("skipping the socat check: {other:?}"),
+        other => panic!("socat is needed: {other:?}"),
+    }
+    // Two lines sent at once are both answered, then the connection closes.
+    assert_eq!(
+        cli(&sock, "get weight app/s1\nshow cli level\n"),
+        "1 (initial 1)\n\nadmin\n\n"
+    );
+}
