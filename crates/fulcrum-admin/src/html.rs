@@ -17,7 +17,18 @@ pub struct PageOptions {
     pub hide_version: bool,
     /// `stats show-node` / a title: shown in the heading when set.
     pub node: Option<String>,
+    /// `stats admin` allows this request: each backend gets a form to change its servers' state.
+    pub admin: bool,
 }
+
+/// The admin actions the page offers (`action` field of the form), as HAProxy names them.
+pub const ADMIN_ACTIONS: &[(&str, &str)] = &[
+    ("ready", "Set state to READY"),
+    ("drain", "Set state to DRAIN"),
+    ("maint", "Set state to MAINT"),
+    ("dhlth", "Health: disable checks"),
+    ("ehlth", "Health: enable checks"),
+];
 
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {
@@ -95,7 +106,7 @@ const HEAD: &str = "<tr><th rowspan=2></th><th colspan=3>Queue</th><th colspan=5
 <th>1xx</th><th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th><th>other</th>\
 <th>Status</th><th>LastChk</th><th>Wght</th><th>Act</th><th>Bck</th><th>Chk</th><th>Dwn</th><th>Dwntme</th><th>Addr</th></tr>\n";
 
-fn row_html(out: &mut String, row: &Row, backup: bool) {
+fn row_html(out: &mut String, row: &Row, backup: bool, admin: bool) {
     let status = match (row.kind, row.lastchg) {
         (RowKind::Frontend, _) | (_, None) => row.state.text().to_string(),
         (_, Some(s)) => format!("{} {}", human_secs(s), row.state.text()),
@@ -153,30 +164,62 @@ fn row_html(out: &mut String, row: &Row, backup: bool) {
     ];
     let _ = write!(
         out,
-        "<tr class=\"{}\" data-name=\"{}\"><td class=name>{}</td>",
+        "<tr class=\"{}\" data-name=\"{}\">",
         class(row, backup),
         escape(&row.svname),
-        escape(&row.svname)
     );
+    if admin {
+        if row.kind == RowKind::Server {
+            let _ = write!(
+                out,
+                "<td><input type=checkbox name=s value=\"{}\"></td>",
+                escape(&row.svname)
+            );
+        } else {
+            out.push_str("<td></td>");
+        }
+    }
+    let _ = write!(out, "<td class=name>{}</td>", escape(&row.svname));
     for c in cells {
         let _ = write!(out, "<td>{}</td>", escape(&c));
     }
     out.push_str("</tr>\n");
 }
 
-fn proxy_html(out: &mut String, p: &ProxyStats) {
+fn proxy_html(out: &mut String, p: &ProxyStats, opts: &PageOptions) {
+    let admin = opts.admin && !p.servers.is_empty();
+    if admin {
+        let _ = writeln!(
+            out,
+            "<form method=post action=\"{}\"><input type=hidden name=b value=\"{}\">",
+            escape(&opts.uri),
+            escape(&p.name)
+        );
+    }
+    let head = if admin {
+        HEAD.replacen("<tr>", "<tr><th rowspan=2></th>", 1)
+    } else {
+        HEAD.to_string()
+    };
     let _ = write!(
         out,
-        "<table class=px id=\"px-{}\"><caption>{} <small>({})</small></caption>\n{HEAD}",
+        "<table class=px id=\"px-{}\"><caption>{} <small>({})</small></caption>\n{head}",
         escape(&p.name),
         escape(&p.name),
         escape(&p.mode)
     );
     for row in p.rows() {
         let backup = row.kind == RowKind::Server && row.bck == Some(1);
-        row_html(out, row, backup);
+        row_html(out, row, backup, admin);
     }
     out.push_str("</table>\n");
+    if admin {
+        out.push_str("Choose the action to perform on the checked servers: <select name=action>");
+        for (value, label) in ADMIN_ACTIONS {
+            let _ = write!(out, "<option value={value}>{label}</option>");
+        }
+        out.push_str("</select> <input type=submit value=Apply></form>\n");
+    }
 }
 
 /// Renders the page.
@@ -237,7 +280,7 @@ pub fn render(stats: &Stats, opts: &PageOptions) -> String {
     }
     out.push_str("</div>\n<p></p>\n");
     for p in &stats.proxies {
-        proxy_html(&mut out, p);
+        proxy_html(&mut out, p, opts);
     }
     out.push_str("</body></html>\n");
     out
@@ -272,8 +315,26 @@ mod tests {
             refresh: Some(Duration::from_secs(5)),
             hide_version: false,
             node: None,
+            admin: false,
         };
         let page = render(&stats, &opts);
+        assert!(!page.contains("<form"));
+        let admin = render(
+            &stats,
+            &PageOptions {
+                admin: true,
+                ..opts.clone()
+            },
+        );
+        assert!(
+            admin.contains("<form method=post action=\"/stats\">"),
+            "{admin}"
+        );
+        assert!(
+            admin.contains("<input type=checkbox name=s value="),
+            "{admin}"
+        );
+        assert!(admin.contains("<option value=maint>"), "{admin}");
         assert!(page.contains("&lt;app&gt;"));
         assert!(page.contains("s&amp;1"));
         assert!(page.contains("<tr class=\"down\""));

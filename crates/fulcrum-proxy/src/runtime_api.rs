@@ -195,52 +195,7 @@ impl RuntimeApi {
 
     /// Applies new admin flags to a server, rebuilds the backend's table and logs the change in HAProxy's words.
     fn change_admin(&self, be: &BackendRt, s: &ServerRt, flags: u8) {
-        let before = s.admin();
-        if before == flags {
-            if flags & ServerRt::ADMIN_FDRAIN != 0 && flags & ServerRt::ADMIN_FMAINT == 0 {
-                warn!("{} remains in forced drain mode.", who(s));
-            }
-            return;
-        }
-        s.set_admin(flags);
-        be.rebuild_farm();
-        let was_maint = before & ServerRt::ADMIN_FMAINT != 0;
-        let was_drain = before & ServerRt::ADMIN_FDRAIN != 0;
-        let maint = flags & ServerRt::ADMIN_FMAINT != 0;
-        let drain = flags & ServerRt::ADMIN_FDRAIN != 0;
-        let (active, backup) = usable(be);
-        let up = s.is_checked_up();
-        let line = if maint && !was_maint {
-            if up {
-                format!(
-                    "{} is going DOWN for maintenance. {active} active and {backup} backup servers left. {} sessions active, 0 requeued, 0 remaining in queue.",
-                    who(s),
-                    s.cur.load(Ordering::Relaxed)
-                )
-            } else {
-                format!("{} was DOWN and now enters maintenance.", who(s))
-            }
-        } else if was_maint && !maint {
-            let state = match (up, drain) {
-                (false, _) => "DOWN",
-                (true, true) => "UP/DRAIN",
-                (true, false) => "UP/READY",
-            };
-            format!("{} is {state} (leaving forced maintenance).", who(s))
-        } else if drain && !was_drain {
-            format!(
-                "{} enters drain state. {active} active and {backup} backup servers online. 0 sessions requeued, 0 total in queue.",
-                who(s)
-            )
-        } else if was_drain && !drain {
-            format!("{} is UP (leaving forced drain).", who(s))
-        } else {
-            return;
-        };
-        warn!("{line}");
-        if active == 0 && backup == 0 {
-            tracing::error!("{}", fulcrum_health::no_server_available_line(&be.name));
-        }
+        apply_admin(be, s, flags);
     }
 
     /// Starts the checks of a server added at run time.
@@ -252,6 +207,68 @@ impl RuntimeApi {
 }
 
 /// `Server app/s1` or `Backup Server app/s1`, as HAProxy starts its state messages.
+/// The admin flags that put `s` in `state`.
+pub fn admin_flags(s: &ServerRt, state: AdminState) -> u8 {
+    let keep = s.admin() & ServerRt::ADMIN_CMAINT;
+    match state {
+        AdminState::Ready => keep,
+        AdminState::Drain => keep | ServerRt::ADMIN_FDRAIN,
+        // Entering maintenance ends a drain (HAProxy does the same).
+        AdminState::Maint => (s.admin() & !ServerRt::ADMIN_FDRAIN) | ServerRt::ADMIN_FMAINT,
+    }
+}
+
+/// Changes a server's admin state (READY/DRAIN/MAINT flags), rebuilds its backend's farm and logs the change in
+/// HAProxy's words; shared by the runtime API and the stats page's admin form.
+pub fn apply_admin(be: &BackendRt, s: &ServerRt, flags: u8) {
+    let before = s.admin();
+    if before == flags {
+        if flags & ServerRt::ADMIN_FDRAIN != 0 && flags & ServerRt::ADMIN_FMAINT == 0 {
+            warn!("{} remains in forced drain mode.", who(s));
+        }
+        return;
+    }
+    s.set_admin(flags);
+    be.rebuild_farm();
+    let was_maint = before & ServerRt::ADMIN_FMAINT != 0;
+    let was_drain = before & ServerRt::ADMIN_FDRAIN != 0;
+    let maint = flags & ServerRt::ADMIN_FMAINT != 0;
+    let drain = flags & ServerRt::ADMIN_FDRAIN != 0;
+    let (active, backup) = usable(be);
+    let up = s.is_checked_up();
+    let line = if maint && !was_maint {
+        if up {
+            format!(
+                "{} is going DOWN for maintenance. {active} active and {backup} backup servers left. {} sessions active, 0 requeued, 0 remaining in queue.",
+                who(s),
+                s.cur.load(Ordering::Relaxed)
+            )
+        } else {
+            format!("{} was DOWN and now enters maintenance.", who(s))
+        }
+    } else if was_maint && !maint {
+        let state = match (up, drain) {
+            (false, _) => "DOWN",
+            (true, true) => "UP/DRAIN",
+            (true, false) => "UP/READY",
+        };
+        format!("{} is {state} (leaving forced maintenance).", who(s))
+    } else if drain && !was_drain {
+        format!(
+            "{} enters drain state. {active} active and {backup} backup servers online. 0 sessions requeued, 0 total in queue.",
+            who(s)
+        )
+    } else if was_drain && !drain {
+        format!("{} is UP (leaving forced drain).", who(s))
+    } else {
+        return;
+    };
+    warn!("{line}");
+    if active == 0 && backup == 0 {
+        tracing::error!("{}", fulcrum_health::no_server_available_line(&be.name));
+    }
+}
+
 fn who(s: &ServerRt) -> String {
     let kind = if s.config.backup {
         "Backup Server"
@@ -369,14 +386,7 @@ impl Control for RuntimeApi {
     fn set_state(&self, backend: &str, server: &str, state: AdminState) -> Result<(), CtlError> {
         let _g = self.lock();
         let (be, s) = self.find(backend, server)?;
-        let keep = s.admin() & ServerRt::ADMIN_CMAINT;
-        let flags = match state {
-            AdminState::Ready => keep,
-            AdminState::Drain => keep | ServerRt::ADMIN_FDRAIN,
-            // Entering maintenance ends a drain (HAProxy does the same).
-            AdminState::Maint => (s.admin() & !ServerRt::ADMIN_FDRAIN) | ServerRt::ADMIN_FMAINT,
-        };
-        self.change_admin(&be, &s, flags);
+        self.change_admin(&be, &s, admin_flags(&s, state));
         Ok(())
     }
 

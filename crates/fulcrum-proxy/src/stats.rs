@@ -337,6 +337,7 @@ pub fn stats_response<B>(
     page: &StatsPage,
     req: &Request<B>,
     snap: &Snapshot,
+    admin: bool,
 ) -> Response<ProxyBody> {
     if !authorized(page, req) {
         let realm = page.realm.as_deref().unwrap_or("HAProxy Statistics");
@@ -373,8 +374,137 @@ pub fn stats_response<B>(
         refresh: page.refresh.filter(|_| !rest.contains(";norefresh")),
         hide_version: page.hide_version,
         node: page.show_node.clone(),
+        admin,
     };
     text_response(200, "text/html", fulcrum_admin::html::render(&stats, &opts))
+}
+
+/// Whether `stats admin if|unless COND` allows this request to change server states from the page.
+pub fn admin_allowed<B>(
+    rules: &[fulcrum_config::haproxy::Rule<()>],
+    req: &Request<B>,
+    src: std::net::IpAddr,
+    dst_port: u16,
+) -> bool {
+    let facts = crate::rules::http::RequestFacts { req, src, dst_port };
+    rules.iter().any(|r| match &r.cond {
+        None => true,
+        Some(c) => crate::rules::CompiledCond::compile(c).is_ok_and(|c| c.eval(&facts)),
+    })
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component.
+fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The outcome of an admin form, reported as HAProxy does with `;st=` on the page it redirects to.
+fn apply_admin_form(body: &str, snap: &Snapshot) -> &'static str {
+    use fulcrum_admin::runtime::AdminState;
+    let mut backend = None;
+    let mut action = None;
+    let mut servers = Vec::new();
+    for pair in body.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "b" => backend = Some(form_decode(v)),
+            "action" => action = Some(form_decode(v)),
+            "s" => servers.push(form_decode(v)),
+            _ => {}
+        }
+    }
+    let (Some(backend), Some(action)) = (backend, action) else {
+        return "ERRP";
+    };
+    let Some(be) = snap.backends.iter().find(|b| b.name == backend) else {
+        return "ERRP";
+    };
+    if servers.is_empty() {
+        return "NONE";
+    }
+    let mut done = 0;
+    for name in &servers {
+        let Some(s) = be.servers.iter().find(|s| &s.config.name == name) else {
+            continue;
+        };
+        match action.as_str() {
+            "ready" => crate::runtime_api::apply_admin(
+                be,
+                s,
+                crate::runtime_api::admin_flags(s, AdminState::Ready),
+            ),
+            "drain" => crate::runtime_api::apply_admin(
+                be,
+                s,
+                crate::runtime_api::admin_flags(s, AdminState::Drain),
+            ),
+            "maint" => crate::runtime_api::apply_admin(
+                be,
+                s,
+                crate::runtime_api::admin_flags(s, AdminState::Maint),
+            ),
+            "dhlth" => s.set_checks_frozen(true),
+            "ehlth" => s.set_checks_frozen(false),
+            _ => return "ERRP",
+        }
+        done += 1;
+    }
+    match done {
+        0 => "NONE",
+        n if n == servers.len() => "DONE",
+        _ => "PART",
+    }
+}
+
+/// Answers a POST of the stats page's admin form: applies it when `stats admin` allows the request, then redirects
+/// (303) to the page with `;st=DONE|PART|NONE|ERRP|DENY`, as HAProxy does.
+pub async fn stats_admin_post(
+    page: &StatsPage,
+    req: Request<hyper::body::Incoming>,
+    snap: &Snapshot,
+    allowed: bool,
+) -> Response<ProxyBody> {
+    use http_body_util::BodyExt;
+    if !authorized(page, &req) {
+        return stats_response(page, &req, snap, false);
+    }
+    let status = if !allowed {
+        "DENY"
+    } else {
+        // A form is small; a body over 64 KiB is refused rather than buffered.
+        match http_body_util::Limited::new(req.into_body(), 64 * 1024)
+            .collect()
+            .await
+        {
+            Ok(b) => apply_admin_form(&String::from_utf8_lossy(&b.to_bytes()), snap),
+            Err(_) => "ERRP",
+        }
+    };
+    let mut r = text_response(303, "text/plain", String::new());
+    if let Ok(v) = HeaderValue::from_str(&format!("{};st={status}", page.uri)) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
 }
 
 #[cfg(test)]

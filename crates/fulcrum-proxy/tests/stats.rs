@@ -518,3 +518,82 @@ backend app
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn post_form(addr: SocketAddr, path: &str, body: &str) -> Resp {
+    let mut c = Client::connect(addr);
+    c.send(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    c.read_response(false)
+}
+
+#[test]
+fn stats_admin_form_changes_server_states() {
+    let o = origins(2);
+    let cfg = format!(
+        "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{}
+    stats enable
+    stats uri /stats
+    stats admin if LOCALHOST
+{}
+listen ro
+    bind 127.0.0.1:{}
+    stats enable
+    stats uri /stats
+    stats admin if {{ src 198.18.0.1 }}
+{}",
+        free_port(),
+        server_lines(&o, ""),
+        free_port(),
+        server_lines(&o, "")
+    );
+    let p = start_proxy(&cfg);
+    let running = p.running.as_ref().unwrap();
+    let ro = running.local_addrs()[1].1;
+    // The page offers the form only where `stats admin` allows it.
+    assert!(get(p.addr, "/stats").text().contains("<form method=post"));
+    assert!(!get(ro, "/stats").text().contains("<form method=post"));
+
+    let r = post_form(p.addr, "/stats", "b=app&s=s1&action=maint");
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/stats;st=DONE"))
+    );
+    for _ in 0..4 {
+        assert_eq!(served_by(&get(p.addr, "/")), "s2");
+    }
+    let csv = get(p.addr, "/stats;csv").text();
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with("app,s1,"))
+        .unwrap()
+        .to_string();
+    assert!(line.contains(",MAINT,"), "{line}");
+
+    let r = post_form(p.addr, "/stats", "b=app&s=s1&s=nosuch&action=ready");
+    assert_eq!(r.header("location"), Some("/stats;st=PART"));
+    let names: std::collections::HashSet<_> =
+        (0..4).map(|_| served_by(&get(p.addr, "/"))).collect();
+    assert!(names.contains("s1"), "{names:?}");
+
+    assert_eq!(
+        post_form(p.addr, "/stats", "b=app&s=s1&action=bogus").header("location"),
+        Some("/stats;st=ERRP")
+    );
+    // Not allowed from this client: nothing changes.
+    let r = post_form(ro, "/stats", "b=ro&s=s1&action=maint");
+    assert_eq!(r.header("location"), Some("/stats;st=DENY"));
+    let csv = get(ro, "/stats;csv").text();
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with("ro,s1,"))
+        .unwrap()
+        .to_string();
+    assert!(!line.contains(",MAINT,"), "{line}");
+}

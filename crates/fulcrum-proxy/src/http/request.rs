@@ -203,7 +203,16 @@ async fn handle(
     {
         Counters::inc(&fe.stats.intercepted);
         txn.term(b"LR");
-        return Ok(crate::stats::stats_response(page, &req, &worker.snapshot));
+        let admin = crate::stats::admin_allowed(&fe.config.rules.stats_admin, &req, src, dst_port);
+        if req.method() == http::Method::POST {
+            return Ok(crate::stats::stats_admin_post(page, req, &worker.snapshot, admin).await);
+        }
+        return Ok(crate::stats::stats_response(
+            page,
+            &req,
+            &worker.snapshot,
+            admin,
+        ));
     }
     let facts = RequestFacts {
         req: &req,
@@ -234,7 +243,12 @@ async fn handle(
     {
         Counters::inc(&be.stats.intercepted);
         txn.term(b"LR");
-        let r = crate::stats::stats_response(page, &req, &worker.snapshot);
+        let admin = crate::stats::admin_allowed(&be.config.rules.stats_admin, &req, src, dst_port);
+        let r = if req.method() == http::Method::POST {
+            crate::stats::stats_admin_post(page, req, &worker.snapshot, admin).await
+        } else {
+            crate::stats::stats_response(page, &req, &worker.snapshot, admin)
+        };
         be.stats.response(r.status().as_u16());
         return Ok(r.map(|b| b.with_done(done)));
     }
