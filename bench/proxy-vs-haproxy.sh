@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: fulcrum proxy vs HAProxy with the same haproxy.cfg, the same origin, pinned the same way.
 #
-#   bench/proxy-vs-haproxy.sh [--runs N] [--duration SECS] [--scenarios "ka close 64k 1m"]
+#   bench/proxy-vs-haproxy.sh [--runs N] [--duration SECS] [--scenarios "ka close 64k 1m tcp idle"]
+#
+# Scenarios: ka (keep-alive, 11-byte body), close (Connection: close), 64k / 1m (response sizes), tcp (the same
+# 1 MiB responses through a `mode tcp` proxy: MB per proxy CPU-second), idle (RSS per idle keep-alive client
+# connection with 8,000 of them open).
 #
 # The proxy under test runs alone on CPU 0 with one worker thread; wrk and the origin (an HAProxy instance that
 # answers every request itself with `http-request return`, so it is never the bottleneck) share CPU 1.
@@ -81,15 +85,20 @@ backend be
 CFG
 }
 proxy_cfg > "$work/proxy.cfg"
-haproxy -c -q -f "$work/proxy.cfg"
-"$FULCRUM" proxy -c -q -f "$work/proxy.cfg"
+proxy_cfg | sed 's/^    mode http$/    mode tcp/' > "$work/proxy-tcp.cfg"
+proxy_cfg | sed 's/^    nbthread 1$/    nbthread 1\n    maxconn 9000/' > "$work/proxy-idle.cfg"
+for c in proxy proxy-tcp proxy-idle; do
+  haproxy -c -q -f "$work/$c.cfg"
+  "$FULCRUM" proxy -c -q -f "$work/$c.cfg"
+done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 start_proxy() {
+  local cfg="$work/${2:-proxy}.cfg"
   case "$1" in
-    haproxy) taskset -c 0 haproxy -f "$work/proxy.cfg" -db >/dev/null 2>&1 & ;;
-    fulcrum) taskset -c 0 "$FULCRUM" proxy -q -f "$work/proxy.cfg" >/dev/null 2>&1 & ;;
+    haproxy) taskset -c 0 haproxy -f "$cfg" -db >/dev/null 2>&1 & ;;
+    fulcrum) taskset -c 0 "$FULCRUM" proxy -q -f "$cfg" >/dev/null 2>&1 & ;;
   esac
   local pid=$!
   for _ in $(seq 100); do
@@ -101,14 +110,16 @@ start_proxy() {
 
 # One measurement: prints "rps rps_per_cpu p50_ms p99_ms errors".
 measure() {
-  local who=$1 scenario=$2 path=/ hdr=()
+  local who=$1 scenario=$2 path=/ hdr=() cfg=proxy
   case "$scenario" in
     ka) ;;
     close) hdr=(-H "Connection: close") ;;
     64k) path=/64k ;;
     1m) path=/1m ;;
+    tcp) path=/1m; cfg=proxy-tcp ;;
+    idle) measure_idle "$who"; return ;;
   esac
-  local pid; pid=$(start_proxy "$who")
+  local pid; pid=$(start_proxy "$who" "$cfg")
   # warm up
   taskset -c 1 wrk -t1 -c"$CONNS" -d1s "${hdr[@]}" "http://127.0.0.1:$PROXY_PORT$path" >/dev/null 2>&1 || true
   local t0; t0=$(cpu_ticks "$pid")
@@ -118,6 +129,10 @@ measure() {
   kill "$pid"; wait "$pid" 2>/dev/null || true
   local hz; hz=$(getconf CLK_TCK)
   local total; total=$(echo "$out" | awk '/requests in/ {print $1}')
+  if [ "$scenario" = tcp ]; then
+    # MB moved per proxy CPU-second instead of requests (1 MiB per request).
+    total=$(echo "$out" | awk '/requests in/ {print $1 * 1.048576}')
+  fi
   local errs; errs=$(echo "$out" | awk '/Socket errors|Non-2xx/ {for(i=1;i<=NF;i++) if ($i ~ /^[0-9]+,?$/) s+=$i} END {print s+0}')
   local p50; p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   local p99; p99=$(echo "$out" | awk '$1=="99%" {print $2}')
@@ -127,9 +142,45 @@ measure() {
     BEGIN { printf "%.0f %.0f %.3f %.3f %d\n", n/d, (c > 0 ? n/c : 0), ms(p50), ms(p99), e }'
 }
 
+# RSS per idle keep-alive client connection: opens 8,000 connections (the hard FD limit here is 20,000 and
+# HAProxy needs two descriptors per connection) that each made one request, then reads
+# VmRSS; prints "0 KiB_per_conn 0 0 errors" so the table keeps its columns (KiB per connection in column 2).
+measure_idle() {
+  local who=$1
+  local pid; pid=$(start_proxy "$who" proxy-idle)
+  local before; before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  local out
+  out=$(python3 - "$PROXY_PORT" "$pid" <<'PY'
+import resource, socket, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+resource.setrlimit(resource.RLIMIT_NOFILE, (19000, 19000))
+conns, errors = [], 0
+deadline = time.time() + 60
+for i in range(8000):
+    if time.time() > deadline:
+        break
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: b\r\n\r\n")
+        s.recv(4096)
+        conns.append(s)
+    except OSError:
+        errors += 1
+time.sleep(1)
+rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
+print(len(conns), rss, errors)
+PY
+)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  local n rss errs; read -r n rss errs <<<"$out"
+  awk -v b="$before" -v a="$rss" -v n="$n" -v e="$errs" 'BEGIN { printf "0 %.2f 0 0 %d\n", (n > 0 ? (a - b) / n : 0), e }'
+}
+
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 printf "%-6s %-8s %12s %14s %9s %9s %7s\n" scen proxy "req/s" "req/cpu-s" "p50 ms" "p99 ms" errors
+ulimit -n 65536 2>/dev/null || true
+echo "(tcp: column req/cpu-s is MB per proxy CPU-second; idle: it is KiB of RSS per idle connection, lower is better)"
 for scen in $SCENARIOS; do
   : > "$work/haproxy.$scen"; : > "$work/fulcrum.$scen"
   for i in $(seq "$RUNS"); do
@@ -145,6 +196,7 @@ for scen in $SCENARIOS; do
   gawk -v s="$scen" 'NR==FNR {h1[FNR]=$1; h2[FNR]=$2; h4[FNR]=$4; next} {f1[FNR]=$1; f2[FNR]=$2; f4[FNR]=$4}
     END {
       n=asort(h1); asort(f1); asort(h2); asort(f2); asort(h4); asort(f4); m=int((n+1)/2);
+      if (s == "idle") { printf "%-6s ratio fulcrum/haproxy: RSS per idle connection %.2f\n", s, (h2[m] > 0 ? f2[m]/h2[m] : 0); exit }
       printf "%-6s ratio fulcrum/haproxy: req/s %.2f  req/cpu-s %.2f  p99 %.2f\n", s, f1[m]/h1[m], f2[m]/h2[m], (h4[m] > 0 ? f4[m]/h4[m] : 0)
     }' "$work/haproxy.$scen" "$work/fulcrum.$scen"
 done
