@@ -109,6 +109,23 @@ pub fn bit(kind: SectionKind) -> u8 {
     }
 }
 
+/// Whether a keyword whose sections are `mask` may stand in a `kind` section; reports it when not.
+fn allowed_in(mask: u8, kind: SectionKind, loc: &Location, key: &str, sink: &mut Sink) -> bool {
+    if mask & bit(kind) != 0 {
+        return true;
+    }
+    sink.error(
+        loc,
+        key,
+        format!(
+            "'{key}' is not allowed in a '{}' section (allowed in: {})",
+            kind.keyword(),
+            mask_names(mask)
+        ),
+    );
+    false
+}
+
 fn mask_names(mask: u8) -> String {
     [
         (D, "defaults"),
@@ -304,15 +321,7 @@ pub fn apply(
         }
         return;
     }
-    if mask & bit(kind) == 0 {
-        sink.error(
-            loc,
-            kw,
-            format!(
-                "'{kw}' is not allowed in a '{section}' section (allowed in: {})",
-                mask_names(mask)
-            ),
-        );
+    if !allowed_in(mask, kind, loc, kw, sink) {
         return;
     }
     let args = &line.words[first + 1..];
@@ -578,16 +587,7 @@ fn timeout(kind: SectionKind, line: &Line, s: &mut Settings, sink: &mut Sink) {
         }
         return;
     };
-    if mask & bit(kind) == 0 {
-        sink.error(
-            loc,
-            &key,
-            format!(
-                "'{key}' is not allowed in a '{}' section (allowed in: {})",
-                kind.keyword(),
-                mask_names(mask)
-            ),
-        );
+    if !allowed_in(mask, kind, loc, &key, sink) {
         return;
     }
     if !sink.max_args(line, &key, 2, 1) {
@@ -646,16 +646,7 @@ fn option(
         }
         return;
     };
-    if mask & bit(kind) == 0 {
-        sink.error(
-            loc,
-            &key,
-            format!(
-                "'{key}' is not allowed in a '{}' section (allowed in: {})",
-                kind.keyword(),
-                mask_names(mask)
-            ),
-        );
+    if !allowed_in(mask, kind, loc, &key, sink) {
         return;
     }
     let rest = args;
