@@ -30,6 +30,8 @@ pub struct ConnState {
     /// Milliseconds since `epoch` at the last byte read or written.
     last_activity_ms: AtomicU64,
     epoch: Instant,
+    /// Set while hyper is being ended on an idle connection that stays open: its shutdown is then skipped.
+    parking: AtomicBool,
 }
 
 impl ConnState {
@@ -46,6 +48,11 @@ impl ConnState {
     /// Whether request bytes arrived that no response has followed yet.
     pub fn has_pending_input(&self) -> bool {
         self.pending_input.load(Ordering::Relaxed)
+    }
+
+    /// Marks hyper's end on this connection as a parking (the socket stays open) or not.
+    pub fn set_parking(&self, parking: bool) {
+        self.parking.store(parking, Ordering::Relaxed);
     }
 
     /// Whether the connection waits for a new request with nothing received and nothing being answered.
@@ -101,6 +108,7 @@ impl ClientIo {
                 active: AtomicU32::new(0),
                 last_activity_ms: AtomicU64::new(0),
                 epoch,
+                parking: AtomicBool::new(false),
             }),
             replacing: Replacing::No,
         }
@@ -113,6 +121,11 @@ impl ClientIo {
             state: self.state.clone(),
             replacing: Replacing::No,
         }
+    }
+
+    /// Waits until the connection has bytes (or an end) to read.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.stream.readable().await
     }
 
     /// The connection's shared state.
@@ -162,12 +175,16 @@ fn poll_write_stream(
 }
 
 /// hyper's automatic answer to an unparsable request head, if `buf` is one.
+/// hyper's is a bare head (`content-length: 0`); the proxy's own 400 pages carry a body.
 fn automatic_error(buf: &[u8]) -> Option<ProxyError> {
     let rest = buf.strip_prefix(b"HTTP/1.1 ")?;
-    match rest.get(..3)? {
-        b"400" => Some(ProxyError::BadRequest),
-        _ => None,
+    if rest.get(..3)? != b"400" {
+        return None;
     }
+    let empty = b"\r\ncontent-length: 0\r\n";
+    buf.windows(empty.len())
+        .any(|w| w.eq_ignore_ascii_case(empty))
+        .then_some(ProxyError::BadRequest)
 }
 
 impl Read for ClientIo {
@@ -176,24 +193,55 @@ impl Read for ClientIo {
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        loop {
-            ready!(self.stream.poll_read_ready(cx))?;
-            // SAFETY: the cursor's unfilled part is handed to `try_read_buf`, which only writes into it and
-            // returns how many bytes it initialised; the cursor is then advanced by exactly that count.
-            let mut unfilled = unsafe { buf.as_mut() };
-            match self.stream.try_read_buf(&mut unfilled) {
-                Ok(n) => {
-                    if n > 0 {
-                        self.state.pending_input.store(true, Ordering::Relaxed);
-                        self.state.touch();
-                    }
-                    // SAFETY: `n` bytes were just initialised by the read.
-                    unsafe { buf.advance(n) };
-                    return Poll::Ready(Ok(()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
+        // SAFETY: the cursor's unfilled part is handed to `recv`, which only writes into it and returns how many
+        // bytes it initialised; the cursor is then advanced by exactly that count.
+        let n = ready!(poll_recv(&self.stream, cx, unsafe { buf.as_mut() }))?;
+        if n > 0 {
+            self.state.pending_input.store(true, Ordering::Relaxed);
+            self.state.touch();
+        }
+        // SAFETY: `n` bytes were just initialised by the read.
+        unsafe { buf.advance(n) };
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Reads from `stream` into `buf` once it is readable.
+///
+/// A read that returns fewer bytes than asked for has emptied the socket's receive queue, so it also clears the
+/// stream's readiness: the next read then waits for the reactor instead of first making a `recv` that fails with
+/// EAGAIN (tokio does the same in its own `AsyncRead`, which a shared stream cannot use). Bytes arriving after the
+/// read raise a new edge-triggered event, so no wake-up is lost.
+pub(crate) fn poll_recv(
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> Poll<io::Result<usize>> {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    loop {
+        ready!(stream.poll_read_ready(cx))?;
+        let mut short = None;
+        let result = stream.try_io(tokio::io::Interest::READABLE, || {
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
             }
+            let n = n as usize;
+            if n > 0 && n < buf.len() {
+                // Report "would block" to tokio so that it clears the readiness; the bytes are kept in `short`.
+                short = Some(n);
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match (result, short) {
+            (_, Some(n)) => return Poll::Ready(Ok(n)),
+            (Ok(n), None) => return Poll::Ready(Ok(n)),
+            (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            (Err(e), None) if e.kind() == io::ErrorKind::Interrupted => continue,
+            (Err(e), None) => return Poll::Ready(Err(e)),
         }
     }
 }
@@ -241,14 +289,15 @@ impl Write for ClientIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        // A response whose body ended before hyper wrote it leaves no request counted as active: only hyper's
+        // own error head needs the plain (replacing) path, everything else goes out in one vectored write.
         if !matches!(self.replacing, Replacing::No)
-            || self.state.active.load(Ordering::Acquire) == 0
+            || (self.state.active.load(Ordering::Acquire) == 0 && automatic_error(first).is_some())
         {
-            // Rare: no request is being served, so this may be an automatic error; take the plain path.
-            let first = bufs
-                .iter()
-                .find(|b| !b.is_empty())
-                .map_or(&[][..], |b| &b[..]);
             return self.poll_write(cx, first);
         }
         let this = self.get_mut();
@@ -274,6 +323,9 @@ impl Write for ClientIo {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.state.parking.load(Ordering::Relaxed) {
+            return Poll::Ready(Ok(()));
+        }
         let sock = socket2::SockRef::from(self.stream.as_ref());
         match sock.shutdown(std::net::Shutdown::Write) {
             Ok(()) => Poll::Ready(Ok(())),
@@ -292,6 +344,10 @@ mod tests {
         assert_eq!(
             automatic_error(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"),
             Some(ProxyError::BadRequest)
+        );
+        assert_eq!(
+            automatic_error(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 90\r\n\r\n"),
+            None
         );
         assert_eq!(automatic_error(b"HTTP/1.1 200 OK\r\n"), None);
         assert_eq!(automatic_error(b"4\r\nbody"), None);

@@ -202,8 +202,20 @@ async fn serve(
     local_port: u16,
 ) {
     let _counted = ConnGuard::new(fe.clone());
+    // Boxed: a task is as large as the largest future it may run, and an idle HTTP connection should not pay
+    // for the size of a tcp-mode one.
     match fe.mode {
-        Mode::Http => crate::http::serve_client(worker, fe, stream, peer, local_port).await,
-        Mode::Tcp => crate::tcp::serve_client(worker, fe, stream, peer, local_port).await,
+        Mode::Http => {
+            Box::pin(crate::http::serve_client(
+                worker, fe, stream, peer, local_port,
+            ))
+            .await
+        }
+        Mode::Tcp => {
+            Box::pin(crate::tcp::serve_client(
+                worker, fe, stream, peer, local_port,
+            ))
+            .await
+        }
     }
 }

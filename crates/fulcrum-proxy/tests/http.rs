@@ -344,3 +344,63 @@ fn keepalive_timeout_closes_idle_connections_only() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "slept\n");
 }
+
+#[test]
+fn idle_keepalive_connections_are_parked_and_resumed() {
+    // A keep-alive connection idle for longer than the parking delay (200 ms) gives up its HTTP state; the next
+    // request on it, whole or arriving in pieces, is served as before, over the same pooled server connection.
+    let o = origins(1);
+    let p = start_proxy(&one_backend(&o, ""));
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/").status, 200);
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(400));
+        let r = c.get("/");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "Hello from s1\n");
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    c.send(b"GET /headers HTTP/1.1\r\n");
+    std::thread::sleep(Duration::from_millis(400));
+    c.send(b"Host: parked.test\r\n\r\n");
+    let r = c.read_response(false);
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("parked.test"), "{}", r.text());
+    // Two pipelined requests sent together after a pause both get answers.
+    std::thread::sleep(Duration::from_millis(400));
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read_response(false).status, 200);
+    assert_eq!(c.read_response(false).status, 200);
+    assert_eq!(o[0].requests(), 7);
+    assert_eq!(o[0].connections(), 1);
+}
+
+#[test]
+fn parked_connections_still_obey_the_idle_timeouts() {
+    // `timeout http-keep-alive` longer than the parking delay: closed after it, not before.
+    let o = origins(1);
+    let p = start_proxy(&one_backend(
+        &o,
+        "    timeout http-request 5s\n    timeout http-keep-alive 900ms",
+    ));
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/").status, 200);
+    let start = Instant::now();
+    assert!(c.closed_within(Duration::from_secs(4)));
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    // Without http-keep-alive, `timeout http-request` bounds the wait for the next request, silently.
+    let p = start_proxy(&one_backend(&o, "    timeout http-request 700ms"));
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/").status, 200);
+    let start = Instant::now();
+    assert!(c.closed_within(Duration::from_secs(4)));
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(600) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}

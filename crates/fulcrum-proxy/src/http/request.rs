@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
@@ -33,6 +33,20 @@ use crate::select::RequestKey;
 use crate::snapshot::{BackendRt, FrontendRt};
 use crate::worker::Worker;
 
+/// How long a keep-alive connection may wait for its next request before its HTTP state and buffers are
+/// released: the socket alone stays open, and a new HTTP/1 state is built when the next request arrives.
+const PARK_AFTER: Duration = Duration::from_millis(200);
+
+/// What ended one run of hyper on a client connection.
+enum Run {
+    /// hyper finished (the client closed, an error, or `Connection: close`).
+    Finished(hyper::Result<()>),
+    /// The connection sat idle for `timeout http-keep-alive` and is closed.
+    KeepAliveTimeout,
+    /// The connection sat idle and hyper's state was released; the socket is still open.
+    Parked,
+}
+
 /// Serves one client connection until it closes.
 pub async fn serve_client(
     worker: Rc<Worker>,
@@ -43,59 +57,36 @@ pub async fn serve_client(
 ) {
     let conn_log = ConnLog::new(&fe, peer, stream.local_addr().ok());
     let io = ClientIo::new(stream);
-    let direct = io.handle();
     let state = io.state().clone();
     let requests = Rc::new(Cell::new(0u64));
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(fe.head_timeout())
-        .keep_alive(fe.conn_mode != HttpConnMode::Close);
-    let counted = requests.clone();
-    let svc_fe = fe.clone();
-    let svc_state = state.clone();
-    let svc_log = conn_log.clone();
-    let service = service_fn(move |req| {
-        counted.set(counted.get() + 1);
-        let active = ActiveRequest::new(svc_state.clone());
-        let (worker, fe) = (worker.clone(), svc_fe.clone());
-        let mut txn = TxnSlot::begin(svc_log.as_ref(), &req);
-        async move {
-            let resp = handle(worker, fe.clone(), peer, local_port, req, &mut txn).await;
-            resp.map(|r| {
-                fe.stats.response(r.status().as_u16());
-                let log = txn.into_body_log(r.status().as_u16());
-                r.map(|b| b.with_active(active).with_log(log))
-            })
-        }
-    });
-    let conn = builder
-        .serve_connection(
-            CountIo::new(LogIo::new(io, conn_log.clone()), fe.clone()),
-            service,
-        )
-        .with_upgrades();
-    tokio::pin!(conn);
-    let result = match fe.timeouts.http_keep_alive {
-        None => conn.await,
-        // After a response, a connection that receives nothing for `timeout http-keep-alive` is closed.
-        Some(keep_alive) => {
-            let mut deadline = tokio::time::Instant::now() + keep_alive;
-            loop {
-                tokio::select! {
-                    r = &mut conn => break r,
-                    _ = tokio::time::sleep_until(deadline) => {
-                        let now = tokio::time::Instant::now();
-                        let idle_until = state.last_activity() + keep_alive;
-                        if requests.get() > 0 && state.is_idle() && idle_until <= now {
-                            debug!(frontend = %fe.name, %peer, "keep-alive timeout");
-                            if let Some(l) = &conn_log {
-                                l.close(None, false);
-                            }
-                            return;
-                        }
-                        deadline = if idle_until > now { idle_until } else { now + keep_alive };
+    // How long an idle keep-alive connection is kept: HAProxy's `timeout http-keep-alive`, else the time allowed
+    // for a request head.
+    let idle_limit = fe.timeouts.http_keep_alive.or(fe.head_timeout());
+    let result = loop {
+        let run = serve_run(&worker, &fe, &io, &requests, &conn_log, peer, local_port);
+        match Box::pin(run).await {
+            Run::Finished(r) => break r,
+            Run::KeepAliveTimeout => {
+                debug!(frontend = %fe.name, %peer, "keep-alive timeout");
+                if let Some(l) = &conn_log {
+                    l.close(None, false);
+                }
+                return;
+            }
+            Run::Parked => {
+                let readable = io.readable();
+                let woke = match idle_limit {
+                    Some(limit) => tokio::time::timeout_at(state.last_activity() + limit, readable)
+                        .await
+                        .ok(),
+                    None => Some(readable.await),
+                };
+                if !matches!(woke, Some(Ok(()))) {
+                    debug!(frontend = %fe.name, %peer, "idle keep-alive connection closed");
+                    if let Some(l) = &conn_log {
+                        l.close(None, false);
                     }
+                    return;
                 }
             }
         }
@@ -109,7 +100,7 @@ pub async fn serve_client(
             fe.stats.response(if answer { 408 } else { 400 });
         }
         if answer {
-            let _ = direct
+            let _ = io
                 .write_all_direct(&ProxyError::RequestTimeout.raw_response())
                 .await;
         }
@@ -119,6 +110,91 @@ pub async fn serve_client(
         debug!(frontend = %fe.name, %peer, error = %e, "client connection ended with an error");
     } else if let Some(l) = &conn_log {
         l.close(None, false);
+    }
+}
+
+/// Runs hyper on the connection until it finishes, the keep-alive timeout expires, or the connection has been
+/// idle long enough to be parked. Boxed by the caller so that a parked connection keeps none of hyper's state.
+async fn serve_run(
+    worker: &Rc<Worker>,
+    fe: &Arc<FrontendRt>,
+    io: &ClientIo,
+    requests: &Rc<Cell<u64>>,
+    conn_log: &Option<Arc<ConnLog>>,
+    peer: SocketAddr,
+    local_port: u16,
+) -> Run {
+    let state = io.state().clone();
+    let keep_alive = fe.conn_mode != HttpConnMode::Close;
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(fe.head_timeout())
+        .keep_alive(keep_alive);
+    let counted = requests.clone();
+    let svc_fe = fe.clone();
+    let svc_state = state.clone();
+    let svc_log = conn_log.clone();
+    let svc_worker = worker.clone();
+    let service = service_fn(move |req| {
+        counted.set(counted.get() + 1);
+        let active = ActiveRequest::new(svc_state.clone());
+        let (worker, fe) = (svc_worker.clone(), svc_fe.clone());
+        let mut txn = TxnSlot::begin(svc_log.as_ref(), &req);
+        async move {
+            let resp = handle(worker, fe.clone(), peer, local_port, req, &mut txn).await;
+            resp.map(|r| {
+                fe.stats.response(r.status().as_u16());
+                let log = txn.into_body_log(r.status().as_u16());
+                r.map(|b| b.with_active(active).with_log(log))
+            })
+        }
+    });
+    let conn = builder
+        .serve_connection(
+            CountIo::new(LogIo::new(io.handle(), conn_log.clone()), fe.clone()),
+            service,
+        )
+        .with_upgrades();
+    tokio::pin!(conn);
+    let keep_alive_timeout = fe.timeouts.http_keep_alive;
+    let next_check = |idle_since: tokio::time::Instant| {
+        let park = idle_since + PARK_AFTER;
+        match keep_alive_timeout {
+            Some(t) => park.min(idle_since + t),
+            None => park,
+        }
+    };
+    let mut deadline = tokio::time::Instant::now() + PARK_AFTER;
+    loop {
+        tokio::select! {
+            r = &mut conn => return Run::Finished(r),
+            _ = tokio::time::sleep_until(deadline) => {
+                let now = tokio::time::Instant::now();
+                let idle_since = state.last_activity();
+                if requests.get() > 0 && state.is_idle() {
+                    // After a response, a connection that receives nothing for `timeout http-keep-alive` is
+                    // closed.
+                    if keep_alive_timeout.is_some_and(|t| idle_since + t <= now) {
+                        return Run::KeepAliveTimeout;
+                    }
+                    if keep_alive && idle_since + PARK_AFTER <= now {
+                        // hyper is waiting for a request and holds no unparsed bytes (none arrived since the
+                        // last write): ending it loses nothing, and it leaves the socket open.
+                        state.set_parking(true);
+                        conn.as_mut().graceful_shutdown();
+                        let ended = conn.await;
+                        state.set_parking(false);
+                        return match ended {
+                            Ok(()) => Run::Parked,
+                            Err(e) => Run::Finished(Err(e)),
+                        };
+                    }
+                }
+                let next = next_check(idle_since);
+                deadline = if next > now { next } else { now + PARK_AFTER };
+            }
+        }
     }
 }
 
