@@ -1,55 +1,117 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: fulcrum proxy vs HAProxy with the same haproxy.cfg, the same origin, pinned the same way.
 #
-#   bench/proxy-vs-haproxy.sh [--runs N] [--duration SECS] [--scenarios "ka close 64k 1m tcp idle"]
+#   bench/proxy-vs-haproxy.sh [--runs N] [--duration SECS] [--scenarios "ka close 64k 1m tcp idle"] [--conns N]
+#                             [--threads 1|2] [--client wrk|h2load] [--idle-conns N] [--port BASE] [--smoke]
 #
 # Scenarios: ka (keep-alive, 11-byte body), close (Connection: close), 64k / 1m (response sizes), tcp (the same
 # 1 MiB responses through a `mode tcp` proxy: MB per proxy CPU-second), idle (RSS per idle keep-alive client
-# connection with 8,000 of them open).
+# connection with --idle-conns of them open, 10,000 by default).
 #
-# The proxy under test runs alone on CPU 0 with one worker thread; wrk and the origin (an HAProxy instance that
-# answers every request itself with `http-request return`, so it is never the bottleneck) share CPU 1.
+# --threads 1 (default): the proxy under test runs alone on CPU 0 with one worker thread (`nbthread 1`); the load
+# client (one thread) and the origin (an HAProxy that answers every request itself with `http-request return`, so
+# it is never the bottleneck) share CPU 1.
+# --threads 2: both proxies get `nbthread 2`; this machine has two CPUs, so the proxy, the client (two threads) and
+# the origin (`nbthread 2`) all run on CPUs 0-1 and the figures are those of the whole shared machine.
+# --client wrk (default) or h2load (`h2load --h1`, HTTP/1.1); the idle scenario always uses its own Python client.
 # Runs alternate A B B A ... and the script prints medians of requests/s, requests per proxy CPU-second
 # (utime+stime from /proc), p50/p99 latency, errors, and the fulcrum/haproxy ratios.
-# Not part of `make test`: it takes minutes and its numbers only mean something on a quiet machine.
+# --smoke: one 1 s run of ka, tcp and idle (200 connections) with 4 client connections and no warm-up, then checks
+# that both proxies served requests without errors and held every idle connection; exits non-zero otherwise.
+# FULCRUM_BIN=path uses that fulcrum binary instead of building the release one (the smoke test passes its debug
+# build). --port BASE: the origin listens on BASE, the proxies on BASE+1 (default 19080).
+# Not part of `make test` (only the --smoke check is): it takes minutes and its numbers only mean something on a
+# quiet machine.
 set -euo pipefail
 
-RUNS=3
-DURATION=10
-SCENARIOS="ka close 64k 1m"
-CONNS=50
+RUNS="" DURATION="" SCENARIOS="" CONNS="" IDLE_CONNS="" THREADS=1 CLIENT=wrk PORT=19080 SMOKE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --scenarios) SCENARIOS=$2; shift 2 ;;
     --conns) CONNS=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --client) CLIENT=$2; shift 2 ;;
+    --idle-conns) IDLE_CONNS=$2; shift 2 ;;
+    --port) PORT=$2; shift 2 ;;
+    --smoke) SMOKE=1; shift ;;
+    -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+if [ -n "$SMOKE" ]; then
+  : "${RUNS:=1}" "${DURATION:=1}" "${SCENARIOS:=ka tcp idle}" "${CONNS:=4}" "${IDLE_CONNS:=200}"
+else
+  : "${RUNS:=3}" "${DURATION:=10}" "${SCENARIOS:=ka close 64k 1m}" "${CONNS:=50}" "${IDLE_CONNS:=10000}"
+fi
+case "$THREADS" in 1 | 2) ;; *) echo "--threads must be 1 or 2" >&2; exit 2 ;; esac
+case "$CLIENT" in wrk | h2load) ;; *) echo "--client must be wrk or h2load" >&2; exit 2 ;; esac
+for scen in $SCENARIOS; do
+  case "$scen" in ka | close | 64k | 1m | tcp | idle) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
+done
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-for tool in haproxy wrk taskset gawk bc; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install haproxy wrk gawk bc)" >&2; exit 1; }
+need=(haproxy "$CLIENT" taskset gawk bc curl)
+case " $SCENARIOS " in *" idle "*) need+=(python3) ;; esac
+for tool in "${need[@]}"; do
+  command -v "$tool" >/dev/null && continue
+  case "$tool" in
+    h2load) echo "missing h2load (apt-get install -y nghttp2-client)" >&2 ;;
+    *) echo "missing $tool (apt-get install haproxy wrk gawk bc curl python3 util-linux)" >&2 ;;
+  esac
+  exit 1
 done
-cargo build --release --quiet --manifest-path "$top/Cargo.toml" -p fulcrum
-FULCRUM="$top/target/release/fulcrum"
+if [ -n "${FULCRUM_BIN:-}" ]; then
+  FULCRUM=$FULCRUM_BIN
+else
+  cargo build --release --quiet --manifest-path "$top/Cargo.toml" -p fulcrum
+  FULCRUM="${CARGO_TARGET_DIR:-$top/target}/release/fulcrum"
+fi
+[ -x "$FULCRUM" ] || { echo "no fulcrum binary at $FULCRUM" >&2; exit 1; }
+
+# Every process started here inherits the highest descriptor limit allowed (the idle scenario needs it).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+case " $SCENARIOS " in
+  *" idle "*)
+    if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 50)) ]; then
+      echo "warning: descriptor limit $(ulimit -n) is too low for $IDLE_CONNS idle connections (see ulimit -Hn)" >&2
+    fi ;;
+esac
+
+if [ "$THREADS" = 1 ]; then
+  PROXY_CPUS=0 LOAD_CPUS=1
+else
+  PROXY_CPUS="0-$(($(nproc) - 1))" LOAD_CPUS=$PROXY_CPUS
+fi
 
 work=$(mktemp -d /tmp/fulcrum-bench.XXXXXX)
 pids=()
 cleanup() {
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]:-}"; do if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi; done
+  # the proxy under test, when interrupted in the middle of a measurement
+  if [ -s "$work/proxy.pid" ]; then kill "$(cat "$work/proxy.pid")" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-ORIGIN_PORT=19080
-PROXY_PORT=19081
+ORIGIN_PORT=$PORT
+PROXY_PORT=$((PORT + 1))
+# Both proxies and HAProxy's origin bind with SO_REUSEPORT: a leftover listener would silently take part of the load.
+for p in $ORIGIN_PORT $PROXY_PORT; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "127.0.0.1:$p is already in use (another benchmark running?); choose other ports with --port" >&2
+    exit 1
+  fi
+done
 head -c 65536 /dev/zero | tr '\0' 'x' > "$work/64k"
 head -c 1048576 /dev/zero | tr '\0' 'x' > "$work/1m"
 cat > "$work/origin.cfg" <<CFG
 global
-    nbthread 1
+    nbthread $THREADS
+    # enough connections for the proxies' server side in the idle scenario (one descriptor each here)
+    maxconn $((IDLE_CONNS + 10))
+    no strict-limits
     # large enough for the 1 MiB answer of http-request return
     tune.bufsize 1049600
 defaults
@@ -63,7 +125,7 @@ frontend origin
     http-request return status 200 content-type application/octet-stream file $work/1m if { path /1m }
     http-request return status 200 content-type text/plain string "hello world" 
 CFG
-taskset -c 1 haproxy -f "$work/origin.cfg" -db >"$work/origin.log" 2>&1 &
+taskset -c "$LOAD_CPUS" haproxy -f "$work/origin.cfg" -db >"$work/origin.log" 2>&1 &
 pids+=($!)
 sleep 0.5
 curl -fsS -o /dev/null "http://127.0.0.1:$ORIGIN_PORT/" || { echo "the origin did not start:" >&2; cat "$work/origin.log" >&2; exit 1; }
@@ -71,7 +133,7 @@ curl -fsS -o /dev/null "http://127.0.0.1:$ORIGIN_PORT/" || { echo "the origin di
 proxy_cfg() {
   cat <<CFG
 global
-    nbthread 1
+    nbthread $THREADS
 defaults
     mode http
     timeout connect 5s
@@ -86,103 +148,214 @@ CFG
 }
 proxy_cfg > "$work/proxy.cfg"
 proxy_cfg | sed 's/^    mode http$/    mode tcp/' > "$work/proxy-tcp.cfg"
-proxy_cfg | sed 's/^    nbthread 1$/    nbthread 1\n    maxconn 9000/' > "$work/proxy-idle.cfg"
+proxy_cfg | sed "s/^    nbthread $THREADS\$/    nbthread $THREADS\n    maxconn $((IDLE_CONNS + 10))/" > "$work/proxy-idle.cfg"
+# HAProxy only, idle scenario: with maxconn 10010 it sizes its descriptor table for two per connection (20,034),
+# above this machine's hard limit of 20,000, and by default (strict-limits) refuses to start; `no strict-limits`
+# makes it warn and run (one descriptor per idle client connection is all the scenario needs). fulcrum does not
+# know the keyword (it never raises its own limit), so it goes in a second file given only to HAProxy.
+printf 'global\n    no strict-limits\n' > "$work/haproxy-only-idle.cfg"
 for c in proxy proxy-tcp proxy-idle; do
-  haproxy -c -q -f "$work/$c.cfg"
+  extra=()
+  [ "$c" = proxy-idle ] && extra=(-f "$work/haproxy-only-idle.cfg")
+  haproxy -c -q -f "$work/$c.cfg" "${extra[@]}"
   "$FULCRUM" proxy -c -q -f "$work/$c.cfg"
 done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 start_proxy() {
-  local cfg="$work/${2:-proxy}.cfg"
-  case "$1" in
-    haproxy) taskset -c 0 haproxy -f "$cfg" -db >/dev/null 2>&1 & ;;
-    fulcrum) taskset -c 0 "$FULCRUM" proxy -q -f "$cfg" >/dev/null 2>&1 & ;;
+  local who=$1 cfg="$work/${2:-proxy}.cfg"
+  case "$who" in
+    haproxy)
+      local extra=()
+      [ "${2:-}" = proxy-idle ] && extra=(-f "$work/haproxy-only-idle.cfg")
+      taskset -c "$PROXY_CPUS" haproxy -f "$cfg" "${extra[@]}" -db >"$work/$who.log" 2>&1 &
+      ;;
+    fulcrum) taskset -c "$PROXY_CPUS" "$FULCRUM" proxy -q -f "$cfg" >"$work/$who.log" 2>&1 & ;;
   esac
   local pid=$!
+  echo "$pid" > "$work/proxy.pid"
   for _ in $(seq 100); do
-    if (exec 3<>/dev/tcp/127.0.0.1/$PROXY_PORT) 2>/dev/null; then break; fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PROXY_PORT") 2>/dev/null; then echo "$pid"; return; fi
     sleep 0.05
   done
-  echo "$pid"
+  echo "$who did not start listening on 127.0.0.1:$PROXY_PORT:" >&2
+  cat "$work/$who.log" >&2
+  kill "$pid" 2>/dev/null || true
+  return 1
+}
+
+# The proxy is not a child of this shell (start_proxy runs in a command substitution), so `wait` cannot reap it:
+# poll until it is gone (or a zombie) so that the next one never shares the port with it (SO_REUSEPORT).
+stop_proxy() {
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 200); do
+    [ -e "/proc/$1" ] || return 0
+    [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && return 0
+    sleep 0.05
+  done
+  kill -9 "$1" 2>/dev/null || true
+}
+
+# nearest-rank percentiles of microsecond values on stdin: prints "p50_ms p99_ms"
+percentiles_us() {
+  sort -n | awk '{a[NR]=$1} END {
+    if (NR == 0) { print "0 0"; exit }
+    i50 = int(NR * 0.50 + 0.999999); i99 = int(NR * 0.99 + 0.999999)
+    printf "%.3f %.3f\n", a[i50] / 1000, a[i99] / 1000 }'
+}
+
+# One run of the load client. Prints "requests req_per_s p50_ms p99_ms errors" (all zero but errors when it fails).
+# h2load: p50/p99 come from its --log-file (per-request times), errors are `failed` (which includes 4xx/5xx and
+# `errored`, a subset of it) + 3xx (h2load counts them as successes) + requests that never completed.
+# `Connection: close` with -D hangs at the end of the duration in h2load 1.52 (nghttp2 issue #2250, fixed upstream
+# in 2024), so close mode runs a bounded -n (H2_CLOSE_N, sized from the warm-up run); h2load reconnects after each
+# response there.
+run_client() {
+  local secs=$1 path=$2 close=$3 url="http://127.0.0.1:$PROXY_PORT$2" hdr=()
+  [ "$close" = 1 ] && hdr=(-H "Connection: close")
+  if [ "$CLIENT" = wrk ]; then
+    local out
+    out=$(taskset -c "$LOAD_CPUS" wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency "${hdr[@]}" "$url" 2>&1) || true
+    [ -n "${BENCH_DEBUG:-}" ] && echo "$out" >&2
+    echo "$out" | awk -v d="$secs" '
+      function ms(x) { if (x ~ /us$/) return x/1000; if (x ~ /ms$/) return x+0; if (x ~ /s$/) return x*1000; return x }
+      /requests in/ { n = $1 }
+      /Socket errors|Non-2xx/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) e += $i }
+      $1 == "50%" { p50 = ms($2) }
+      $1 == "99%" { p99 = ms($2) }
+      END { if (n == "") { print "0 0 0 0 1"; exit } printf "%d %.2f %.3f %.3f %d\n", n, n/d, p50, p99, e }'
+    return
+  fi
+  local log="$work/h2load.log" mode=(-D "$secs") limit=$((secs * 3 + 30))
+  if [ "$close" = 1 ]; then mode=(-n "$H2_CLOSE_N"); limit=$((secs * 10 + 30)); fi
+  rm -f "$log"
+  local out
+  out=$(taskset -c "$LOAD_CPUS" timeout "$limit" h2load --h1 -t"$THREADS" -c"$CONNS" "${mode[@]}" \
+    --log-file="$log" "${hdr[@]}" "$url" 2>&1) || true
+  [ -n "${BENCH_DEBUG:-}" ] && echo "$out" >&2
+  local lat; lat=$(awk -F'\t' '$2 != -1 {print $3}' "$log" 2>/dev/null | percentiles_us)
+  echo "$out" | awk -v lat="$lat" '
+    /^finished in/ { rps = $4; fin = 1 }
+    /^requests:/ { for (i = 2; i < NF; i++) { v = $i + 0; k = $(i+1); sub(/,$/, "", k)
+                     if (k == "total") t = v; if (k == "done") d = v; if (k == "failed") f = v } }
+    /^status codes:/ { for (i = 3; i < NF; i++) if ($(i+1) ~ /^3xx/) x3 = $i + 0 }
+    END { if (!fin) { print "0 0 0 0 1"; exit }
+          printf "%d %.2f %s %d\n", d, rps, lat, f + x3 + (t - d) }'
 }
 
 # One measurement: prints "rps rps_per_cpu p50_ms p99_ms errors".
 measure() {
-  local who=$1 scenario=$2 path=/ hdr=() cfg=proxy
+  local who=$1 scenario=$2 path=/ close=0 cfg=proxy
   case "$scenario" in
     ka) ;;
-    close) hdr=(-H "Connection: close") ;;
+    close) close=1 ;;
     64k) path=/64k ;;
     1m) path=/1m ;;
     tcp) path=/1m; cfg=proxy-tcp ;;
     idle) measure_idle "$who"; return ;;
   esac
-  local pid; pid=$(start_proxy "$who" "$cfg")
-  # warm up
-  taskset -c 1 wrk -t1 -c"$CONNS" -d1s "${hdr[@]}" "http://127.0.0.1:$PROXY_PORT$path" >/dev/null 2>&1 || true
-  local t0; t0=$(cpu_ticks "$pid")
-  local out; out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" "http://127.0.0.1:$PROXY_PORT$path" 2>&1)
-  local t1; t1=$(cpu_ticks "$pid")
-  [ -n "${BENCH_DEBUG:-}" ] && echo "$out" >&2
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  local hz; hz=$(getconf CLK_TCK)
-  local total; total=$(echo "$out" | awk '/requests in/ {print $1}')
-  if [ "$scenario" = tcp ]; then
-    # MB moved per proxy CPU-second instead of requests (1 MiB per request).
-    total=$(echo "$out" | awk '/requests in/ {print $1 * 1.048576}')
+  local pid; pid=$(start_proxy "$who" "$cfg") || { echo "0 0 0 0 1"; return; }
+  if [ "$CLIENT" = h2load ] && [ "$close" = 1 ]; then
+    # warm-up that sizes the bounded run to about --duration seconds (at least 10 requests per connection)
+    H2_CLOSE_N=$((CONNS * 200))
+    local rps; rps=$(run_client 1 "$path" 1 | cut -d' ' -f2)
+    H2_CLOSE_N=$(awk -v r="$rps" -v d="$DURATION" -v c="$CONNS" 'BEGIN { n = int(r * d); print (n < c * 10 ? c * 10 : n) }')
+  elif [ -z "$SMOKE" ]; then
+    run_client 1 "$path" "$close" >/dev/null  # warm up
   fi
-  local errs; errs=$(echo "$out" | awk '/Socket errors|Non-2xx/ {for(i=1;i<=NF;i++) if ($i ~ /^[0-9]+,?$/) s+=$i} END {print s+0}')
-  local p50; p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-  local p99; p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  local t0; t0=$(cpu_ticks "$pid")
+  local res; res=$(run_client "$DURATION" "$path" "$close")
+  local t1; t1=$(cpu_ticks "$pid")
+  stop_proxy "$pid"
+  local hz; hz=$(getconf CLK_TCK)
   local cpu; cpu=$(echo "($t1 - $t0) / $hz" | bc -l)
-  awk -v n="$total" -v d="$DURATION" -v c="$cpu" -v p50="$p50" -v p99="$p99" -v e="$errs" '
-    function ms(x) { if (x ~ /us$/) return x/1000; if (x ~ /ms$/) return x+0; if (x ~ /s$/) return x*1000; return x }
-    BEGIN { printf "%.0f %.0f %.3f %.3f %d\n", n/d, (c > 0 ? n/c : 0), ms(p50), ms(p99), e }'
+  local total rps p50 p99 errs; read -r total rps p50 p99 errs <<<"$res"
+  # tcp: MB moved per proxy CPU-second instead of requests (1 MiB per request).
+  [ "$scenario" = tcp ] && total=$(awk -v n="$total" 'BEGIN {print n * 1.048576}')
+  awk -v n="$total" -v r="$rps" -v c="$cpu" -v p50="$p50" -v p99="$p99" -v e="$errs" '
+    BEGIN { printf "%.0f %.0f %.3f %.3f %d\n", r, (c > 0 ? n/c : 0), p50, p99, e }'
 }
 
-# RSS per idle keep-alive client connection: opens 8,000 connections (the hard FD limit here is 20,000 and
-# HAProxy needs two descriptors per connection) that each made one request, then reads
-# VmRSS; prints "0 KiB_per_conn 0 0 errors" so the table keeps its columns (KiB per connection in column 2).
+# RSS per idle keep-alive client connection: opens --idle-conns connections (10,000; the hard FD limit here is
+# 20,000) that each made one request, then reads VmRSS and counts the client connections the proxy holds (its
+# descriptors that are established TCP sockets on the proxy port, from /proc/PID/fd and /proc/net/tcp).
+# Prints "0 KiB_per_conn 0 0 errors" so the table keeps its columns (KiB per connection in column 2); errors are
+# the connections not held at the end (failed to open, closed by the proxy, or not accepted). The count held goes
+# to $work/WHO.idle.held.
 measure_idle() {
   local who=$1
-  local pid; pid=$(start_proxy "$who" proxy-idle)
+  local pid; pid=$(start_proxy "$who" proxy-idle) || { echo "0 0 0 0 $IDLE_CONNS"; return; }
   local before; before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
   local out
-  out=$(python3 - "$PROXY_PORT" "$pid" <<'PY'
-import resource, socket, sys, time
-port, pid = int(sys.argv[1]), sys.argv[2]
-resource.setrlimit(resource.RLIMIT_NOFILE, (19000, 19000))
-conns, errors = [], 0
+  out=$(taskset -c "$LOAD_CPUS" python3 - "$PROXY_PORT" "$pid" "$IDLE_CONNS" <<'PY'
+import os, resource, select, socket, sys, time
+port, pid, want = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+soft = want + 100 if hard == resource.RLIM_INFINITY else min(hard, want + 100)
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+conns, failed = [], 0
 deadline = time.time() + 60
-for i in range(8000):
+for i in range(want):
     if time.time() > deadline:
+        failed += want - i
         break
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.sendall(b"GET / HTTP/1.1\r\nHost: b\r\n\r\n")
-        s.recv(4096)
+        if not s.recv(4096):
+            raise OSError("closed before answering")
         conns.append(s)
-    except OSError:
-        errors += 1
+    except OSError as e:
+        failed += 1
+        if failed <= 3:
+            print(f"idle connection {i}: {e}", file=sys.stderr)
 time.sleep(1)
 rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
-print(len(conns), rss, errors)
+# client side: still open (not readable: no EOF or reset from the proxy)
+poll = select.poll()
+for s in conns:
+    poll.register(s, select.POLLIN)
+client_open = len(conns) - len(poll.poll(0))
+# proxy side: its descriptors that are established sockets with local port = the proxy port
+est = set()
+for line in open("/proc/net/tcp").readlines()[1:]:
+    f = line.split()
+    if int(f[1].split(":")[1], 16) == port and f[3] == "01":
+        est.add(f[9])
+held = 0
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        link = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        continue
+    if link.startswith("socket:[") and link[8:-1] in est:
+        held += 1
+print(min(held, client_open), rss, want - min(held, client_open))
 PY
 )
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop_proxy "$pid"
   local n rss errs; read -r n rss errs <<<"$out"
-  awk -v b="$before" -v a="$rss" -v n="$n" -v e="$errs" 'BEGIN { printf "0 %.2f 0 0 %d\n", (n > 0 ? (a - b) / n : 0), e }'
+  echo "${n:-0}" >> "$work/$who.idle.held"
+  awk -v b="$before" -v a="${rss:-0}" -v n="${n:-0}" -v e="${errs:-$IDLE_CONNS}" \
+    'BEGIN { printf "0 %.2f 0 0 %d\n", (n > 0 ? (a - b) / n : 0), e }'
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 printf "%-6s %-8s %12s %14s %9s %9s %7s\n" scen proxy "req/s" "req/cpu-s" "p50 ms" "p99 ms" errors
-ulimit -n 65536 2>/dev/null || true
+if [ "$THREADS" = 1 ]; then
+  echo "(threads 1: nbthread 1; the proxy alone on CPU $PROXY_CPUS, $CLIENT (1 thread, $CONNS connections) and the origin on CPU $LOAD_CPUS)"
+else
+  echo "(threads $THREADS: nbthread $THREADS; the proxy, $CLIENT ($THREADS threads, $CONNS connections) and the origin (nbthread $THREADS) all on CPUs $PROXY_CPUS: figures of the whole shared machine)"
+fi
+if [ "$CLIENT" = h2load ]; then
+  echo "(h2load --h1: p50/p99 from per-request times (--log-file); close: a bounded -n sized from the warm-up, h2load reconnecting after each response)"
+fi
 echo "(tcp: column req/cpu-s is MB per proxy CPU-second; idle: it is KiB of RSS per idle connection, lower is better)"
+smoke_fail=()
 for scen in $SCENARIOS; do
-  : > "$work/haproxy.$scen"; : > "$work/fulcrum.$scen"
+  : > "$work/haproxy.$scen"; : > "$work/fulcrum.$scen"; : > "$work/haproxy.idle.held"; : > "$work/fulcrum.idle.held"
   for i in $(seq "$RUNS"); do
     if [ $((i % 2)) -eq 1 ]; then order="haproxy fulcrum"; else order="fulcrum haproxy"; fi
     for who in $order; do measure "$who" "$scen" >> "$work/$who.$scen"; done
@@ -192,11 +365,29 @@ for scen in $SCENARIOS; do
     printf "%-6s %-8s %12s %14s %9s %9s %7s\n" "$scen" "$who" \
       "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)" \
       "$(cut -d' ' -f3 "$f" | median)" "$(cut -d' ' -f4 "$f" | median)" "$(cut -d' ' -f5 "$f" | median)"
+    if [ -n "$SMOKE" ]; then
+      # every run must have worked, not only the median
+      while read -r rps _ _ _ errs; do
+        if [ "$errs" != 0 ]; then smoke_fail+=("$scen $who: $errs errors"); fi
+        if [ "$scen" != idle ] && [ "$rps" -le 0 ]; then smoke_fail+=("$scen $who: no requests served"); fi
+      done < "$f"
+    fi
   done
+  if [ "$scen" = idle ]; then
+    printf "%-6s connections held by the proxy at the end (median): haproxy %s, fulcrum %s, of %s opened\n" "$scen" \
+      "$(median < "$work/haproxy.idle.held")" "$(median < "$work/fulcrum.idle.held")" "$IDLE_CONNS"
+  fi
   gawk -v s="$scen" 'NR==FNR {h1[FNR]=$1; h2[FNR]=$2; h4[FNR]=$4; next} {f1[FNR]=$1; f2[FNR]=$2; f4[FNR]=$4}
     END {
       n=asort(h1); asort(f1); asort(h2); asort(f2); asort(h4); asort(f4); m=int((n+1)/2);
       if (s == "idle") { printf "%-6s ratio fulcrum/haproxy: RSS per idle connection %.2f\n", s, (h2[m] > 0 ? f2[m]/h2[m] : 0); exit }
-      printf "%-6s ratio fulcrum/haproxy: req/s %.2f  req/cpu-s %.2f  p99 %.2f\n", s, f1[m]/h1[m], f2[m]/h2[m], (h4[m] > 0 ? f4[m]/h4[m] : 0)
+      printf "%-6s ratio fulcrum/haproxy: req/s %.2f  req/cpu-s %.2f  p99 %.2f\n", s, (h1[m] > 0 ? f1[m]/h1[m] : 0), (h2[m] > 0 ? f2[m]/h2[m] : 0), (h4[m] > 0 ? f4[m]/h4[m] : 0)
     }' "$work/haproxy.$scen" "$work/fulcrum.$scen"
 done
+if [ -n "$SMOKE" ]; then
+  if [ ${#smoke_fail[@]} -gt 0 ]; then
+    printf 'smoke: FAIL: %s\n' "${smoke_fail[@]}"
+    exit 1
+  fi
+  echo "smoke: ok (both proxies served every scenario without errors)"
+fi

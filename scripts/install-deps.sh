@@ -2,7 +2,9 @@
 # Installs the system packages the test suite uses, only those that are missing.
 set -euo pipefail
 
-packages=(haproxy keepalived nftables iproute2 conntrack curl socat procps chromium)
+# wrk, gawk and bc: the benchmark smoke test (bench/proxy-vs-haproxy.sh --smoke); nghttp2-client: h2load for the
+# benchmark itself.
+packages=(haproxy keepalived nftables iproute2 conntrack curl socat procps chromium wrk gawk bc nghttp2-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
