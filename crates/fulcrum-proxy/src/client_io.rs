@@ -21,8 +21,12 @@ use tokio::time::Instant;
 
 use crate::http::errors::ProxyError;
 
-/// What the proxy tracks about a client connection while hyper serves it.
+/// A client connection's socket and what the proxy tracks about it while hyper serves it (one allocation: an idle
+/// connection keeps little else).
 pub struct ConnState {
+    stream: TcpStream,
+    /// Requests received on the connection so far.
+    requests: AtomicU64,
     /// Set when bytes were read since the last write: a request is partly received.
     pending_input: AtomicBool,
     /// Requests whose response is not completely written yet.
@@ -55,6 +59,16 @@ impl ConnState {
         self.parking.store(parking, Ordering::Relaxed);
     }
 
+    /// Counts a request received on the connection.
+    pub fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests received on the connection so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     /// Whether the connection waits for a new request with nothing received and nothing being answered.
     pub fn is_idle(&self) -> bool {
         !self.has_pending_input() && self.active.load(Ordering::Acquire) == 0
@@ -83,15 +97,15 @@ impl Drop for ActiveRequest {
 enum Replacing {
     /// Nothing replaced: bytes go through.
     No,
-    /// Writing the proxy's page; `.1` bytes of it are out.
-    Writing(Vec<u8>, usize),
+    /// Writing the proxy's page; `.1` bytes of it are out (boxed: the connection is small while nothing is
+    /// replaced).
+    Writing(Box<(Vec<u8>, usize)>),
     /// The page is out; anything else hyper writes before closing is dropped.
     Done,
 }
 
 /// A client connection shared between hyper and the proxy.
 pub struct ClientIo {
-    stream: Arc<TcpStream>,
     state: Arc<ConnState>,
     /// Progress of replacing hyper's bare error response by the proxy's error page.
     replacing: Replacing,
@@ -102,8 +116,9 @@ impl ClientIo {
     pub fn new(stream: TcpStream) -> Self {
         let epoch = Instant::now();
         ClientIo {
-            stream: Arc::new(stream),
             state: Arc::new(ConnState {
+                stream,
+                requests: AtomicU64::new(0),
                 pending_input: AtomicBool::new(false),
                 active: AtomicU32::new(0),
                 last_activity_ms: AtomicU64::new(0),
@@ -117,15 +132,31 @@ impl ClientIo {
     /// Another handle on the same connection (for writing after hyper is done).
     pub fn handle(&self) -> ClientIo {
         ClientIo {
-            stream: self.stream.clone(),
             state: self.state.clone(),
             replacing: Replacing::No,
         }
     }
 
-    /// Waits until the connection has bytes (or an end) to read.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.stream.readable().await
+    /// Waits until the connection has bytes (or an end) to read, or until `deadline`; false when the deadline
+    /// came first or the socket failed. Keeps no state but a timer: the read waker lives in the socket's
+    /// registration.
+    pub async fn readable_before(&self, deadline: Option<Instant>) -> bool {
+        let mut sleep = std::pin::pin!(deadline.map(tokio::time::sleep_until));
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = self.state.stream.poll_read_ready(cx) {
+                return Poll::Ready(r.is_ok());
+            }
+            let expired = sleep
+                .as_mut()
+                .as_pin_mut()
+                .is_some_and(|s| std::future::Future::poll(s, cx).is_ready());
+            if expired {
+                Poll::Ready(false)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 
     /// The connection's shared state.
@@ -136,8 +167,8 @@ impl ClientIo {
     /// Writes `bytes` completely, bypassing hyper (used once hyper has stopped serving the connection).
     pub async fn write_all_direct(&self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
-            self.stream.writable().await?;
-            match self.stream.try_write(bytes) {
+            self.state.stream.writable().await?;
+            match self.state.stream.try_write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => bytes = &bytes[n..],
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -148,7 +179,7 @@ impl ClientIo {
     }
 
     fn poll_write_bytes(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        poll_write_stream(&self.stream, cx, buf)
+        poll_write_stream(&self.state.stream, cx, buf)
     }
 
     fn wrote(&self) {
@@ -195,7 +226,7 @@ impl Read for ClientIo {
     ) -> Poll<io::Result<()>> {
         // SAFETY: the cursor's unfilled part is handed to `recv`, which only writes into it and returns how many
         // bytes it initialised; the cursor is then advanced by exactly that count.
-        let n = ready!(poll_recv(&self.stream, cx, unsafe { buf.as_mut() }))?;
+        let n = ready!(poll_recv(&self.state.stream, cx, unsafe { buf.as_mut() }))?;
         if n > 0 {
             self.state.pending_input.store(true, Ordering::Relaxed);
             self.state.touch();
@@ -256,14 +287,15 @@ impl Write for ClientIo {
         if matches!(this.replacing, Replacing::No) && this.state.active.load(Ordering::Acquire) == 0
         {
             if let Some(e) = automatic_error(buf) {
-                this.replacing = Replacing::Writing(e.raw_response(), 0);
+                this.replacing = Replacing::Writing(Box::new((e.raw_response(), 0)));
             }
         }
         loop {
             match &mut this.replacing {
                 Replacing::No => break,
-                Replacing::Writing(page, written) => {
-                    let n = ready!(poll_write_stream(&this.stream, cx, &page[*written..]))?;
+                Replacing::Writing(progress) => {
+                    let (page, written) = &mut **progress;
+                    let n = ready!(poll_write_stream(&this.state.stream, cx, &page[*written..]))?;
                     if n == 0 {
                         return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                     }
@@ -302,8 +334,8 @@ impl Write for ClientIo {
         }
         let this = self.get_mut();
         loop {
-            ready!(this.stream.poll_write_ready(cx))?;
-            match this.stream.try_write_vectored(bufs) {
+            ready!(this.state.stream.poll_write_ready(cx))?;
+            match this.state.stream.try_write_vectored(bufs) {
                 Ok(n) => {
                     this.wrote();
                     return Poll::Ready(Ok(n));
@@ -326,7 +358,7 @@ impl Write for ClientIo {
         if self.state.parking.load(Ordering::Relaxed) {
             return Poll::Ready(Ok(()));
         }
-        let sock = socket2::SockRef::from(self.stream.as_ref());
+        let sock = socket2::SockRef::from(&self.state.stream);
         match sock.shutdown(std::net::Shutdown::Write) {
             Ok(()) => Poll::Ready(Ok(())),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),

@@ -2,7 +2,6 @@
 //! pools and balancing state, so a request never crosses threads and never waits on a lock.
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -185,37 +184,33 @@ async fn accept_loop(
             continue;
         }
         let _ = stream.set_nodelay(true);
+        let ticket = ConnTicket {
+            _counted: ConnGuard::new(fe.clone()),
+            _permits: (global, local),
+        };
         let worker = worker.clone();
-        let fe = fe.clone();
-        tokio::task::spawn_local(async move {
-            let _permits = (global, local);
-            serve(worker, fe, stream, peer, local_port).await;
-        });
+        match fe.mode {
+            // Its own task, with nothing around it: an idle HTTP connection is then a single small allocation.
+            Mode::Http => {
+                let fe = fe.clone();
+                tokio::task::spawn_local(crate::http::serve_client(
+                    worker, fe, stream, peer, local_port, ticket,
+                ));
+            }
+            Mode::Tcp => {
+                let fe = fe.clone();
+                tokio::task::spawn_local(async move {
+                    let _ticket = ticket;
+                    crate::tcp::serve_client(worker, fe, stream, peer, local_port).await;
+                });
+            }
+        }
     }
 }
 
-async fn serve(
-    worker: Rc<Worker>,
-    fe: Arc<FrontendRt>,
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    local_port: u16,
-) {
-    let _counted = ConnGuard::new(fe.clone());
-    // Boxed: a task is as large as the largest future it may run, and an idle HTTP connection should not pay
-    // for the size of a tcp-mode one.
-    match fe.mode {
-        Mode::Http => {
-            Box::pin(crate::http::serve_client(
-                worker, fe, stream, peer, local_port,
-            ))
-            .await
-        }
-        Mode::Tcp => {
-            Box::pin(crate::tcp::serve_client(
-                worker, fe, stream, peer, local_port,
-            ))
-            .await
-        }
-    }
+/// What an accepted connection holds until it closes: its count in the frontend's current sessions and its places
+/// under the global and frontend `maxconn`.
+pub struct ConnTicket {
+    _counted: ConnGuard,
+    _permits: (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>),
 }

@@ -1,7 +1,6 @@
 //! The path of one HTTP request: client connection -> headers adjusted -> server picked -> pooled connection ->
 //! response streamed back. Errors become HAProxy-style responses (503, 502, 504, 408).
 
-use std::cell::Cell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -31,7 +30,7 @@ use crate::queue;
 use crate::rules::http::{RequestFacts, RequestLine, Verdict};
 use crate::select::RequestKey;
 use crate::snapshot::{BackendRt, FrontendRt};
-use crate::worker::Worker;
+use crate::worker::{ConnTicket, Worker};
 
 /// How long a keep-alive connection may wait for its next request before its HTTP state and buffers are
 /// released: the socket alone stays open, and a new HTTP/1 state is built when the next request arrives.
@@ -54,16 +53,16 @@ pub async fn serve_client(
     stream: TcpStream,
     peer: SocketAddr,
     local_port: u16,
+    _ticket: ConnTicket,
 ) {
     let conn_log = ConnLog::new(&fe, peer, stream.local_addr().ok());
     let io = ClientIo::new(stream);
     let state = io.state().clone();
-    let requests = Rc::new(Cell::new(0u64));
     // How long an idle keep-alive connection is kept: HAProxy's `timeout http-keep-alive`, else the time allowed
     // for a request head.
     let idle_limit = fe.timeouts.http_keep_alive.or(fe.head_timeout());
     let result = loop {
-        let run = serve_run(&worker, &fe, &io, &requests, &conn_log, peer, local_port);
+        let run = serve_run(&worker, &fe, &io, &conn_log, peer, local_port);
         match Box::pin(run).await {
             Run::Finished(r) => break r,
             Run::KeepAliveTimeout => {
@@ -74,14 +73,9 @@ pub async fn serve_client(
                 return;
             }
             Run::Parked => {
-                let readable = io.readable();
-                let woke = match idle_limit {
-                    Some(limit) => tokio::time::timeout_at(state.last_activity() + limit, readable)
-                        .await
-                        .ok(),
-                    None => Some(readable.await),
-                };
-                if !matches!(woke, Some(Ok(()))) {
+                let deadline = idle_limit.map(|limit| state.last_activity() + limit);
+                let woke = io.readable_before(deadline).await;
+                if !woke {
                     debug!(frontend = %fe.name, %peer, "idle keep-alive connection closed");
                     if let Some(l) = &conn_log {
                         l.close(None, false);
@@ -94,7 +88,7 @@ pub async fn serve_client(
     if let Err(e) = &result {
         // A head that did not arrive in time: HAProxy answers 408 on a new connection or a partly received
         // request, and closes silently an idle keep-alive connection.
-        let answer = e.is_timeout() && (requests.get() == 0 || state.has_pending_input());
+        let answer = e.is_timeout() && (state.requests() == 0 || state.has_pending_input());
         if answer || e.is_parse() || e.is_parse_too_large() {
             Counters::inc(&fe.stats.err_req);
             fe.stats.response(if answer { 408 } else { 400 });
@@ -119,7 +113,6 @@ async fn serve_run(
     worker: &Rc<Worker>,
     fe: &Arc<FrontendRt>,
     io: &ClientIo,
-    requests: &Rc<Cell<u64>>,
     conn_log: &Option<Arc<ConnLog>>,
     peer: SocketAddr,
     local_port: u16,
@@ -131,13 +124,12 @@ async fn serve_run(
         .timer(TokioTimer::new())
         .header_read_timeout(fe.head_timeout())
         .keep_alive(keep_alive);
-    let counted = requests.clone();
     let svc_fe = fe.clone();
     let svc_state = state.clone();
     let svc_log = conn_log.clone();
     let svc_worker = worker.clone();
     let service = service_fn(move |req| {
-        counted.set(counted.get() + 1);
+        svc_state.count_request();
         let active = ActiveRequest::new(svc_state.clone());
         let (worker, fe) = (svc_worker.clone(), svc_fe.clone());
         let mut txn = TxnSlot::begin(svc_log.as_ref(), &req);
@@ -172,7 +164,7 @@ async fn serve_run(
             _ = tokio::time::sleep_until(deadline) => {
                 let now = tokio::time::Instant::now();
                 let idle_since = state.last_activity();
-                if requests.get() > 0 && state.is_idle() {
+                if state.requests() > 0 && state.is_idle() {
                     // After a response, a connection that receives nothing for `timeout http-keep-alive` is
                     // closed.
                     if keep_alive_timeout.is_some_and(|t| idle_since + t <= now) {
