@@ -31,22 +31,21 @@ pub struct ConnState {
     pending_input: AtomicBool,
     /// Requests whose response is not completely written yet.
     active: AtomicU32,
-    /// Milliseconds since `epoch` at the last byte read or written.
+    /// [`coarse_ms`] at the last byte read or written.
     last_activity_ms: AtomicU64,
-    epoch: Instant,
     /// Set while hyper is being ended on an idle connection that stays open: its shutdown is then skipped.
     parking: AtomicBool,
 }
 
 impl ConnState {
     fn touch(&self) {
-        let ms = self.epoch.elapsed().as_millis() as u64;
-        self.last_activity_ms.store(ms, Ordering::Relaxed);
+        self.last_activity_ms.store(coarse_ms(), Ordering::Relaxed);
     }
 
-    /// When the connection last moved a byte.
+    /// When the connection last moved a byte (to within a few milliseconds).
     pub fn last_activity(&self) -> Instant {
-        self.epoch + std::time::Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed))
+        let ago = coarse_ms().saturating_sub(self.last_activity_ms.load(Ordering::Relaxed));
+        Instant::now() - std::time::Duration::from_millis(ago)
     }
 
     /// Whether request bytes arrived that no response has followed yet.
@@ -73,6 +72,18 @@ impl ConnState {
     pub fn is_idle(&self) -> bool {
         !self.has_pending_input() && self.active.load(Ordering::Acquire) == 0
     }
+}
+
+/// Milliseconds of the coarse monotonic clock: stamping every read and write with it costs a few nanoseconds, and
+/// its resolution (a few milliseconds) is plenty for idle timeouts.
+fn coarse_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into; CLOCK_MONOTONIC_COARSE exists on every Linux we run on.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
 /// Counts a request as being served until its response is completely written (it travels with the response body).
@@ -114,15 +125,13 @@ pub struct ClientIo {
 impl ClientIo {
     /// Wraps an accepted connection.
     pub fn new(stream: TcpStream) -> Self {
-        let epoch = Instant::now();
         ClientIo {
             state: Arc::new(ConnState {
                 stream,
                 requests: AtomicU64::new(0),
                 pending_input: AtomicBool::new(false),
                 active: AtomicU32::new(0),
-                last_activity_ms: AtomicU64::new(0),
-                epoch,
+                last_activity_ms: AtomicU64::new(coarse_ms()),
                 parking: AtomicBool::new(false),
             }),
             replacing: Replacing::No,
@@ -333,6 +342,12 @@ impl Write for ClientIo {
             return self.poll_write(cx, first);
         }
         let this = self.get_mut();
+        if bufs.iter().filter(|b| !b.is_empty()).count() <= 1 {
+            // One buffer: send(2) is cheaper than writev(2).
+            let n = ready!(this.poll_write_bytes(cx, first))?;
+            this.wrote();
+            return Poll::Ready(Ok(n));
+        }
         loop {
             ready!(this.state.stream.poll_write_ready(cx))?;
             match this.state.stream.try_write_vectored(bufs) {

@@ -97,6 +97,9 @@ pub fn try_take(server: &Arc<ServerRt>, queue: &Arc<Queue>) -> Option<ServerGuar
 
 /// `maxconn` during a `slowstart` ramp rises with the weight, as in HAProxy: from 1/20 of it (at least 1) to all.
 fn effective_maxconn(server: &ServerRt, max: u32) -> u32 {
+    if server.config.slowstart.is_none() {
+        return max;
+    }
     match server.slowstart_progress(std::time::Instant::now()) {
         Some((elapsed, period)) => crate::select::ramp_weight(max, 1, elapsed, period),
         None => max,

@@ -404,3 +404,21 @@ fn parked_connections_still_obey_the_idle_timeouts() {
         "{waited:?}"
     );
 }
+
+#[test]
+fn proxy_adds_no_date_header() {
+    // As HAProxy: the proxy's own answers carry no Date, and a server's responses keep only what the server sent.
+    let o = origins(1);
+    let p = start_proxy(&one_backend(
+        &o,
+        "    http-request return status 200 content-type text/plain string local if { path /local }",
+    ));
+    let mut c = Client::connect(p.addr);
+    let local = c.get("/local");
+    assert_eq!(local.status, 200);
+    assert_eq!(local.header("date"), None);
+    let proxied = c.get("/");
+    assert_eq!(proxied.status, 200);
+    // The built-in origin (hyper) sends a Date; it is passed through.
+    assert!(proxied.header("date").is_some());
+}

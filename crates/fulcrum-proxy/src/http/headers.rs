@@ -37,6 +37,10 @@ fn tokens(v: &HeaderValue) -> impl Iterator<Item = &str> {
 /// Removes hop-by-hop headers and every header named in `Connection`. When `upgrade` is true the message is a
 /// protocol switch: `Connection: upgrade` and `Upgrade` are kept so the next hop sees the request for it.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none: one pass over the names instead of a lookup per hop-by-hop name.
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
     // Only allocate when Connection names extra headers, which is rare.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)

@@ -7,6 +7,7 @@ pub mod headers;
 pub mod pool;
 pub mod reqbody;
 pub mod request;
+pub mod server_io;
 pub mod tunnel;
 
 pub use request::serve_client;

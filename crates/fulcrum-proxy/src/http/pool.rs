@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// Most idle connections kept per server and worker.
@@ -94,7 +93,7 @@ pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> Result<Conn
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
     let (sender, conn) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
+        .handshake(super::server_io::ServerIo(stream))
         .await?;
     tokio::task::spawn_local(async move {
         if let Err(e) = conn.with_upgrades().await {

@@ -123,6 +123,8 @@ async fn serve_run(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(fe.head_timeout())
+        // As HAProxy: no Date header added to responses (a server's own is passed on).
+        .auto_date_header(false)
         .keep_alive(keep_alive);
     let svc_fe = fe.clone();
     let svc_state = state.clone();
