@@ -168,6 +168,11 @@ impl ClientIo {
         .await
     }
 
+    /// The connection's local address.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.state.stream.local_addr().ok()
+    }
+
     /// The connection's shared state.
     pub fn state(&self) -> &Arc<ConnState> {
         &self.state

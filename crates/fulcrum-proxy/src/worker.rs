@@ -193,8 +193,9 @@ async fn accept_loop(
             // Its own task, with nothing around it: an idle HTTP connection is then a single small allocation.
             Mode::Http => {
                 let fe = fe.clone();
+                let io = crate::client_io::ClientIo::new(stream);
                 tokio::task::spawn_local(crate::http::serve_client(
-                    worker, fe, stream, peer, local_port, ticket,
+                    worker, fe, io, peer, local_port, ticket,
                 ));
             }
             Mode::Tcp => {

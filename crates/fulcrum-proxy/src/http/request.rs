@@ -12,7 +12,6 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioTimer;
-use tokio::net::TcpStream;
 use tracing::debug;
 
 use fulcrum_config::haproxy::{HttpConnMode, ProxyKind};
@@ -50,17 +49,13 @@ enum Run {
 pub async fn serve_client(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
-    stream: TcpStream,
+    io: ClientIo,
     peer: SocketAddr,
     local_port: u16,
     _ticket: ConnTicket,
 ) {
-    let conn_log = ConnLog::new(&fe, peer, stream.local_addr().ok());
-    let io = ClientIo::new(stream);
-    let state = io.state().clone();
-    // How long an idle keep-alive connection is kept: HAProxy's `timeout http-keep-alive`, else the time allowed
-    // for a request head.
-    let idle_limit = fe.timeouts.http_keep_alive.or(fe.head_timeout());
+    // Everything held here stays allocated while the connection is idle: keep it to the socket and references.
+    let conn_log = ConnLog::new(&fe, peer, io.local_addr());
     let result = loop {
         let run = serve_run(&worker, &fe, &io, &conn_log, peer, local_port);
         match Box::pin(run).await {
@@ -73,7 +68,13 @@ pub async fn serve_client(
                 return;
             }
             Run::Parked => {
-                let deadline = idle_limit.map(|limit| state.last_activity() + limit);
+                // How long an idle keep-alive connection is kept: HAProxy's `timeout http-keep-alive`, else the
+                // time allowed for a request head.
+                let deadline = fe
+                    .timeouts
+                    .http_keep_alive
+                    .or(fe.head_timeout())
+                    .map(|limit| io.state().last_activity() + limit);
                 let woke = io.readable_before(deadline).await;
                 if !woke {
                     debug!(frontend = %fe.name, %peer, "idle keep-alive connection closed");
@@ -88,6 +89,7 @@ pub async fn serve_client(
     if let Err(e) = &result {
         // A head that did not arrive in time: HAProxy answers 408 on a new connection or a partly received
         // request, and closes silently an idle keep-alive connection.
+        let state = io.state();
         let answer = e.is_timeout() && (state.requests() == 0 || state.has_pending_input());
         if answer || e.is_parse() || e.is_parse_too_large() {
             Counters::inc(&fe.stats.err_req);
