@@ -17,6 +17,7 @@ pub mod runtime_api;
 pub mod select;
 pub mod server_list;
 pub mod snapshot;
+pub mod splice;
 pub mod stats;
 pub mod tcp;
 pub mod worker;
