@@ -10,6 +10,7 @@ pub mod health;
 pub mod http;
 pub mod listener;
 pub mod log;
+pub mod memory;
 pub mod origin;
 pub mod queue;
 pub mod rules;

@@ -422,3 +422,42 @@ fn proxy_adds_no_date_header() {
     // The built-in origin (hyper) sends a Date; it is passed through.
     assert!(proxied.header("date").is_some());
 }
+
+#[test]
+fn keepalive_timeout_longer_than_http_request_applies_to_idle_connections() {
+    // As HAProxy: between requests the limit is `timeout http-keep-alive`, even when `timeout http-request` is
+    // shorter (the latter bounds a request head once it has started).
+    let o = origins(1);
+    let p = start_proxy(&one_backend(
+        &o,
+        "    timeout http-request 300ms\n    timeout http-keep-alive 1500ms",
+    ));
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/").status, 200);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        c.get("/").status,
+        200,
+        "closed before timeout http-keep-alive"
+    );
+    let start = Instant::now();
+    assert!(c.closed_within(Duration::from_secs(5)));
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1300) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    // A head that starts but does not finish still gets its 408 after `timeout http-request`.
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/").status, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    c.send(b"GET / HTTP/1.1\r\n");
+    let start = Instant::now();
+    let r = c.read_response(false);
+    assert_eq!(r.status, 408);
+    assert!(
+        start.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -11,24 +11,19 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// mimalloc instead of the C library's allocator: it returns the pages that parked keep-alive connections free to
-/// the system (see docs/PERFORMANCE.md), which the C library's heap keeps.
+/// mimalloc instead of the C library's allocator: with a forced collection after keep-alive connections park, it
+/// gives the pages they freed back to the system (the C library's heap keeps them; see docs/PERFORMANCE.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay`: its position in mimalloc 3's `mi_option_e` (libmimalloc-sys does not name it).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Gives pages back as soon as they are wholly free, instead of 1 s later and only if the thread allocates
-/// again: a worker whose connections all went idle would otherwise keep the memory they freed. Costs a few dozen
-/// `madvise` calls per second under load.
-fn release_free_memory_promptly() {
-    // SAFETY: setting an allocator option is allowed at any time; this one only changes when pages are purged.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+/// Returns the calling thread's free pages to the system.
+fn release_free_memory() {
+    // SAFETY: mi_collect only walks and trims the allocator's own structures; any thread may call it at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 fn main() -> ExitCode {
-    release_free_memory_promptly();
+    fulcrum_proxy::memory::set_release(release_free_memory);
     let args: Vec<OsString> = std::env::args_os().collect();
     let argv0 = args
         .first()

@@ -93,6 +93,9 @@ pub async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> Result<Conn
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
     let (sender, conn) = http1::Builder::new()
+        // Reads from a server of at most 256 KiB at a time (hyper's default grows to ~400 KiB): large responses
+        // interleave more evenly between connections, for less tail latency and no measurable CPU.
+        .max_buf_size(256 * 1024)
         .handshake(super::server_io::ServerIo(stream))
         .await?;
     tokio::task::spawn_local(async move {

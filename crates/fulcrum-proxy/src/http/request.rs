@@ -32,7 +32,9 @@ use crate::snapshot::{BackendRt, FrontendRt};
 use crate::worker::{ConnTicket, Worker};
 
 /// How long a keep-alive connection may wait for its next request before its HTTP state and buffers are
-/// released: the socket alone stays open, and a new HTTP/1 state is built when the next request arrives.
+/// released: the socket alone stays open, and a new HTTP/1 state is built when the next request arrives. Shorter
+/// when the time allowed for a request head is under twice this, so that hyper's head timer never runs out on an
+/// idle connection: the idle limit is then `timeout http-keep-alive`, as in HAProxy.
 const PARK_AFTER: Duration = Duration::from_millis(200);
 
 /// What ended one run of hyper on a client connection.
@@ -68,6 +70,7 @@ pub async fn serve_client(
                 return;
             }
             Run::Parked => {
+                crate::memory::connection_parked();
                 // How long an idle keep-alive connection is kept: HAProxy's `timeout http-keep-alive`, else the
                 // time allowed for a request head.
                 let deadline = fe
@@ -154,14 +157,17 @@ async fn serve_run(
         .with_upgrades();
     tokio::pin!(conn);
     let keep_alive_timeout = fe.timeouts.http_keep_alive;
+    let park_after = fe
+        .head_timeout()
+        .map_or(PARK_AFTER, |t| PARK_AFTER.min(t / 2));
     let next_check = |idle_since: tokio::time::Instant| {
-        let park = idle_since + PARK_AFTER;
+        let park = idle_since + park_after;
         match keep_alive_timeout {
             Some(t) => park.min(idle_since + t),
             None => park,
         }
     };
-    let mut deadline = tokio::time::Instant::now() + PARK_AFTER;
+    let mut deadline = tokio::time::Instant::now() + park_after;
     loop {
         tokio::select! {
             r = &mut conn => return Run::Finished(r),
@@ -174,7 +180,7 @@ async fn serve_run(
                     if keep_alive_timeout.is_some_and(|t| idle_since + t <= now) {
                         return Run::KeepAliveTimeout;
                     }
-                    if keep_alive && idle_since + PARK_AFTER <= now {
+                    if keep_alive && idle_since + park_after <= now {
                         // hyper is waiting for a request and holds no unparsed bytes (none arrived since the
                         // last write): ending it loses nothing, and it leaves the socket open.
                         state.set_parking(true);
@@ -188,7 +194,7 @@ async fn serve_run(
                     }
                 }
                 let next = next_check(idle_since);
-                deadline = if next > now { next } else { now + PARK_AFTER };
+                deadline = if next > now { next } else { now + park_after };
             }
         }
     }
