@@ -614,3 +614,36 @@ fn sections_continue_across_sources() {
     assert_eq!(b.servers[1].location.file.to_str(), Some("b.cfg"));
     assert_eq!(b.servers[1].location.line, 1);
 }
+
+#[test]
+fn splice_keywords() {
+    // `nosplice` turns splicing off; the `option splice-*` hints load unchanged in every proxy section, negated or
+    // not (fulcrum splices every tcp-mode connection and no HTTP body, whatever they say).
+    let c = ok_both(
+        "global\n nosplice\ndefaults\n mode tcp\n option splice-auto\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         frontend f\n bind 127.0.0.1:8080\n option splice-request\n default_backend b\n\
+         backend b\n option splice-response\n no option splice-auto\n server s 127.0.0.1:80\n\
+         listen l\n mode http\n bind 127.0.0.1:8081\n option splice-auto\n server s 127.0.0.1:80\n",
+    );
+    assert!(c.global.nosplice);
+    let c = ok_both("global\n nbthread 1\n");
+    assert!(!c.global.nosplice);
+}
+
+#[test]
+fn splice_keywords_take_no_argument() {
+    let e = parse_str("t.cfg", "global\n nosplice 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("t.cfg:2") && e.contains("'nosplice'") && e.contains("expects no argument"),
+        "{e}"
+    );
+    let e = parse_str("t.cfg", "defaults\n option splice-auto on\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("t.cfg:2") && e.contains("option splice-auto"),
+        "{e}"
+    );
+}

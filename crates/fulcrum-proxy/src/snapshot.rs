@@ -50,6 +50,8 @@ pub struct FrontendRt {
     pub timeouts: Timeouts,
     /// Keep-alive handling on this side.
     pub conn_mode: HttpConnMode,
+    /// `mode tcp` moves bytes with splice(2) (off with the global `nosplice`).
+    pub splice: bool,
     /// `option forwardfor`, with its header name pre-parsed.
     pub forwardfor: Option<(ForwardFor, HeaderName)>,
     /// `maxconn` of this frontend.
@@ -489,6 +491,7 @@ impl Snapshot {
                 _ => p.default_backend.as_deref().and_then(find),
             };
             frontends.push(Arc::new(FrontendRt {
+                splice: !config.global.nosplice,
                 name: p.name.clone(),
                 mode: p.mode,
                 binds: p

@@ -47,6 +47,11 @@ pub async fn bidirectional(a: &TcpStream, b: &TcpStream, idle: Option<Duration>)
     run(a, b, idle, mode).await
 }
 
+/// The same through a user-space buffer only (the global `nosplice`).
+pub async fn copy_bidirectional(a: &TcpStream, b: &TcpStream, idle: Option<Duration>) -> SpliceEnd {
+    run(a, b, idle, Mode::Copy).await
+}
+
 /// Whether a write to a broken socket may raise SIGPIPE without killing the process. Unlike send(2) with
 /// MSG_NOSIGNAL (what the copy path uses), splice(2) into a socket raises SIGPIPE, so splicing is only used when the
 /// signal is ignored or handled, as it is in every Rust program unless it opts out. Checked once.

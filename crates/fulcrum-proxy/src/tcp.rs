@@ -124,7 +124,11 @@ pub async fn serve_client(
             (Some(c), Some(s)) => Some(c.min(s)),
             (c, s) => c.or(s),
         });
-    let end = crate::splice::bidirectional(&client, &server, idle).await;
+    let end = if fe.splice {
+        crate::splice::bidirectional(&client, &server, idle).await
+    } else {
+        crate::splice::copy_bidirectional(&client, &server, idle).await
+    };
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     fe.stats.bytes_in.fetch_add(end.a_to_b, relaxed);
     fe.stats.bytes_out.fetch_add(end.b_to_a, relaxed);

@@ -83,3 +83,33 @@ listen app
     let names: Vec<String> = (0..4).map(|_| served_by(&get(p.addr, "/"))).collect();
     assert_eq!(names, ["s1", "s2", "s1", "s2"]);
 }
+
+#[test]
+fn nosplice_copies_through_user_space_with_the_same_result() {
+    let a = counting_server("a");
+    let cfg = format!(
+        "global
+    nbthread 1
+    nosplice
+defaults
+    mode tcp
+    option splice-auto
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen l
+    bind 127.0.0.1:{}
+    server a {a}
+",
+        free_port()
+    );
+    haproxy_accepts(&cfg);
+    let p = start_proxy(&cfg);
+    let mut s = TcpStream::connect(p.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&vec![b'z'; 3_000_000]).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "a:3000000");
+}

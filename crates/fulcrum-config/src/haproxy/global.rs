@@ -72,6 +72,11 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 g.daemon = true;
             }
         }
+        "nosplice" => {
+            if sink.max_args(line, kw, 1, 0) {
+                g.nosplice = true;
+            }
+        }
         "chroot" | "pidfile" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {

@@ -59,7 +59,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "nokqueue",
     "nopoll",
     "noreuseport",
-    "nosplice",
     "numa-cpu-mapping",
     "pp2-never-send-local",
     "presetenv",
@@ -92,7 +91,7 @@ pub const GLOBAL_UNSUPPORTED_PREFIXES: &[&str] = &["tune.", "ssl-"];
 /// `global` keywords fulcrum implements.
 pub const GLOBAL_SUPPORTED: &[&str] = &[
     "maxconn", "nbthread", "log", "stats", "user", "uid", "group", "gid", "daemon", "chroot",
-    "pidfile",
+    "pidfile", "nosplice",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.
@@ -192,9 +191,6 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "redis-check",
     "smtpchk",
     "socket-stats",
-    "splice-auto",
-    "splice-request",
-    "splice-response",
     "spop-check",
     "srvtcpka",
     "ssl-hello-chk",

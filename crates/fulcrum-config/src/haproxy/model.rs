@@ -49,6 +49,8 @@ pub struct Global {
     pub chroot: Option<PathBuf>,
     /// `pidfile PATH` (same as `-p`).
     pub pidfile: Option<PathBuf>,
+    /// `nosplice`: `mode tcp` copies through user space instead of splice(2).
+    pub nosplice: bool,
 }
 
 /// Where a `log` line sends messages.

@@ -87,6 +87,11 @@ const OPTIONS: &[(&str, u8)] = &[
     ("httplog", FE),
     ("tcplog", FE),
     ("dontlognull", FE),
+    // fulcrum splices every `mode tcp` connection (unless `nosplice`) and never HTTP bodies, whatever these say:
+    // accepted so that tuned HAProxy configurations load unchanged (the bytes forwarded are the same).
+    ("splice-auto", ALL),
+    ("splice-request", ALL),
+    ("splice-response", ALL),
 ];
 
 /// Legacy keywords HAProxy removed, with what to use instead.
@@ -668,6 +673,9 @@ fn option(
                     (false, _) => HttpConnMode::Close,
                 };
             }
+        }
+        "splice-auto" | "splice-request" | "splice-response" => {
+            sink.max_args(line, &shown, skip, 0);
         }
         "redispatch" | "allbackups" | "httplog" | "tcplog" | "dontlognull" => {
             if let Some(a) = rest.first() {
