@@ -202,20 +202,47 @@ impl ClientIo {
     }
 }
 
-fn poll_write_stream(
+/// Writes `buf` to `stream` once it is writable (send(2)).
+pub(crate) fn poll_write_stream(
     stream: &TcpStream,
     cx: &mut Context<'_>,
     buf: &[u8],
 ) -> Poll<io::Result<usize>> {
-    {
-        loop {
-            ready!(stream.poll_write_ready(cx))?;
-            match stream.try_write(buf) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+    loop {
+        ready!(stream.poll_write_ready(cx))?;
+        match stream.try_write(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
         }
+    }
+}
+
+/// Writes `bufs` to `stream` once it is writable: one non-empty buffer with send(2), which is cheaper, several
+/// with writev(2).
+pub(crate) fn poll_write_vectored_stream(
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    let mut filled = bufs.iter().filter(|b| !b.is_empty());
+    let first = filled.next().map_or(&[][..], |b| &b[..]);
+    if filled.next().is_none() {
+        return poll_write_stream(stream, cx, first);
+    }
+    loop {
+        ready!(stream.poll_write_ready(cx))?;
+        match stream.try_write_vectored(bufs) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
+        }
+    }
+}
+
+/// Shuts down the writing side of `stream`; a socket the peer already reset counts as shut down.
+pub(crate) fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
+    match socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write) {
+        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -347,23 +374,9 @@ impl Write for ClientIo {
             return self.poll_write(cx, first);
         }
         let this = self.get_mut();
-        if bufs.iter().filter(|b| !b.is_empty()).count() <= 1 {
-            // One buffer: send(2) is cheaper than writev(2).
-            let n = ready!(this.poll_write_bytes(cx, first))?;
-            this.wrote();
-            return Poll::Ready(Ok(n));
-        }
-        loop {
-            ready!(this.state.stream.poll_write_ready(cx))?;
-            match this.state.stream.try_write_vectored(bufs) {
-                Ok(n) => {
-                    this.wrote();
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        let n = ready!(poll_write_vectored_stream(&this.state.stream, cx, bufs))?;
+        this.wrote();
+        Poll::Ready(Ok(n))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -378,12 +391,7 @@ impl Write for ClientIo {
         if self.state.parking.load(Ordering::Relaxed) {
             return Poll::Ready(Ok(()));
         }
-        let sock = socket2::SockRef::from(&self.state.stream);
-        match sock.shutdown(std::net::Shutdown::Write) {
-            Ok(()) => Poll::Ready(Ok(())),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        Poll::Ready(shutdown_write(&self.state.stream))
     }
 }
 

@@ -11,7 +11,7 @@ use std::task::{ready, Context, Poll};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use tokio::net::TcpStream;
 
-use crate::client_io::poll_recv;
+use crate::client_io::{poll_recv, poll_write_stream, poll_write_vectored_stream, shutdown_write};
 
 /// A connection to a server.
 pub struct ServerIo(pub TcpStream);
@@ -37,13 +37,7 @@ impl Write for ServerIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                r => return Poll::Ready(r),
-            }
-        }
+        poll_write_stream(&self.0, cx, buf)
     }
 
     fn poll_write_vectored(
@@ -51,18 +45,7 @@ impl Write for ServerIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let mut filled = bufs.iter().filter(|b| !b.is_empty());
-        let first = filled.next().map_or(&[][..], |b| &b[..]);
-        if filled.next().is_none() {
-            return self.poll_write(cx, first);
-        }
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                r => return Poll::Ready(r),
-            }
-        }
+        poll_write_vectored_stream(&self.0, cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -74,9 +57,6 @@ impl Write for ServerIo {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match socket2::SockRef::from(&self.0).shutdown(std::net::Shutdown::Write) {
-            Err(e) if e.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(e)),
-            _ => Poll::Ready(Ok(())),
-        }
+        Poll::Ready(shutdown_write(&self.0))
     }
 }
