@@ -23,7 +23,7 @@ pub struct Worker {
     /// Worker index, 0-based.
     pub id: usize,
     /// Idle server connections of this worker.
-    pub pool: Pool,
+    pub pool: Rc<Pool>,
     /// The running configuration (read by the stats page and the Prometheus exporter).
     pub snapshot: Arc<Snapshot>,
     selectors: RefCell<Vec<Selector>>,
@@ -34,7 +34,7 @@ impl Worker {
     fn new(id: usize, snapshot: &Arc<Snapshot>) -> Self {
         Worker {
             id,
-            pool: Pool::new(snapshot.servers.len()),
+            pool: Rc::new(Pool::new(snapshot.servers.len())),
             snapshot: snapshot.clone(),
             selectors: RefCell::new(
                 snapshot

@@ -4,11 +4,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 
+use super::upstream_body::UpstreamBody;
 use crate::client_io::ActiveRequest;
 use crate::log::http::HttpTxn;
-use crate::snapshot::ServerGuard;
 
 /// A response body for the client. It keeps the request counted on its client connection until hyper has
 /// written it all, and on its server (for leastconn) until the server's body ends.
@@ -24,15 +24,15 @@ pub struct ProxyBody {
 }
 
 enum Inner {
-    Upstream(Incoming, Option<ServerGuard>),
+    Upstream(UpstreamBody),
     Fixed(Option<Bytes>),
 }
 
 impl ProxyBody {
     /// A body streamed from a server.
-    pub fn upstream(body: Incoming, server: ServerGuard) -> Self {
+    pub fn upstream(body: UpstreamBody) -> Self {
         ProxyBody {
-            inner: Inner::Upstream(body, Some(server)),
+            inner: Inner::Upstream(body),
             active: None,
             log: None,
             ended: false,
@@ -83,21 +83,15 @@ impl Drop for ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
         let polled = match &mut this.inner {
-            Inner::Upstream(body, guard) => {
-                let polled = Pin::new(body).poll_frame(cx);
-                if let Poll::Ready(None) = polled {
-                    guard.take();
-                }
-                polled
-            }
+            Inner::Upstream(body) => Pin::new(body).poll_frame(cx),
             Inner::Fixed(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         };
         match &polled {
@@ -115,14 +109,14 @@ impl Body for ProxyBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.inner {
-            Inner::Upstream(body, _) => body.is_end_stream(),
+            Inner::Upstream(body) => body.is_end_stream(),
             Inner::Fixed(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
-            Inner::Upstream(body, _) => body.size_hint(),
+            Inner::Upstream(body) => body.size_hint(),
             Inner::Fixed(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Inner::Fixed(None) => SizeHint::with_exact(0),
         }

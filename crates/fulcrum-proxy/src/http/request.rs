@@ -19,9 +19,10 @@ use fulcrum_config::haproxy::{HttpConnMode, ProxyKind};
 use super::body::ProxyBody;
 use super::errors::{self, ProxyError};
 use super::headers;
-use super::pool;
 use super::reqbody::{Replay, ReqBody};
+use super::server_conn::{SendError, ServerConn};
 use super::tunnel;
+use super::upstream_body::{Reuse, UpstreamBody};
 use crate::client_io::{ActiveRequest, ClientIo};
 use crate::counters::{self, CountIo, Counters, Done};
 use crate::log::http::{ConnLog, LogIo, TxnSlot};
@@ -446,7 +447,7 @@ async fn forward(
         txn.retry();
         true
     };
-    let (resp, guard) = loop {
+    let (exchange, conn, server_id, guard) = loop {
         // Retries stay on the same server unless `option redispatch` allows another one.
         let same = previous.filter(|_| !be.redispatch).map(|i| &be.servers[i]);
         let (server, guard) = queue::acquire(worker, be, &key, previous, same)
@@ -472,7 +473,7 @@ async fn forward(
                 counters::connect_time(be, &server, std::time::Duration::ZERO);
                 s
             }
-            None => match pool::connect(server.addr, be.timeouts.connect).await {
+            None => match ServerConn::connect(server.addr, be.timeouts.connect).await {
                 Ok(s) => {
                     Counters::inc(&server.stats.connect);
                     counters::connect_time(be, &server, attempt.elapsed());
@@ -492,9 +493,9 @@ async fn forward(
         };
         txn.connected(conn.local);
         let sent_at = Instant::now();
-        let sent = conn.sender.try_send_request(req);
+        let idempotent = is_idempotent(req.method());
         let result = match be.timeouts.server {
-            Some(t) => match tokio::time::timeout(t, sent).await {
+            Some(t) => match tokio::time::timeout(t, conn.send(req)).await {
                 Ok(r) => r,
                 Err(_) => {
                     Counters::inc(&be.stats.err_resp);
@@ -509,68 +510,85 @@ async fn forward(
                     }
                 }
             },
-            None => sent.await,
+            None => conn.send(req).await,
         };
         match result {
-            Ok(resp) => {
+            Ok(exchange) => {
+                let status = exchange.head.status.as_u16();
                 txn.response_head();
                 counters::response_time(be, &server, sent_at.elapsed());
-                server.stats.response(resp.status().as_u16());
-                if mode == HttpConnMode::KeepAlive && client_upgrade.is_none() {
-                    worker.pool.checkin(server.id, conn);
-                }
+                server.stats.response(status);
                 if let Some(again) = &replay {
-                    if retry_on.statuses.contains(&resp.status().as_u16()) && retry(txn, &server) {
-                        debug!(server = %server.full_name, status = %resp.status(), "retrying on status");
+                    if retry_on.statuses.contains(&status) && retry(txn, &server) {
+                        debug!(server = %server.full_name, status, "retrying on status");
                         req = again.request();
                         previous = Some(server.index);
                         continue;
                     }
                 }
-                break (resp, guard);
+                break (exchange, conn, server.id, guard);
             }
-            Err(mut e) => match e.take_message() {
-                // Never written to the server: a pooled connection that the server had just closed.
-                Some(unsent) => {
-                    req = unsent;
-                    if !reused && (!retry_on.conn_failure || !retry(txn, &server)) {
-                        return Err(ProxyError::ServiceUnavailable);
-                    }
-                    previous = Some(server.index);
+            // Nothing reached the server, or a reused connection that the server had just closed dropped a
+            // request that can safely go again: a fresh connection takes it.
+            Err(SendError::Unsent(unsent, _)) => {
+                req = *unsent;
+                if !reused && (!retry_on.conn_failure || !retry(txn, &server)) {
+                    return Err(ProxyError::ServiceUnavailable);
                 }
-                None => {
-                    debug!(server = %server.full_name, error = %e.error(), "invalid or aborted response");
-                    Counters::inc(&be.stats.err_resp);
-                    Counters::inc(&server.stats.err_resp);
-                    let junk = e.error().is_parse();
-                    let wanted = if junk {
-                        retry_on.junk_response
-                    } else {
-                        retry_on.empty_response
-                    };
-                    if let Some(again) = replay.as_ref().filter(|_| wanted) {
-                        if retry(txn, &server) {
-                            req = again.request();
-                            previous = Some(server.index);
-                            continue;
-                        }
+                previous = Some(server.index);
+            }
+            Err(SendError::Closed {
+                request: Some(unsent),
+                response_started: false,
+            }) if reused && idempotent => {
+                debug!(server = %server.full_name, "reused connection closed by the server; sending again");
+                req = *unsent;
+                previous = Some(server.index);
+            }
+            Err(SendError::ClientBody(e)) => {
+                debug!(server = %server.full_name, error = %e, "client aborted its request body");
+                txn.term(b"CD");
+                return Err(ProxyError::BadRequest);
+            }
+            Err(e) => {
+                debug!(server = %server.full_name, error = %e, "invalid or aborted response");
+                Counters::inc(&be.stats.err_resp);
+                Counters::inc(&server.stats.err_resp);
+                let junk = matches!(e, SendError::Invalid(_));
+                let wanted = if junk {
+                    retry_on.junk_response
+                } else {
+                    retry_on.empty_response
+                };
+                if let Some(again) = replay.as_ref().filter(|_| wanted) {
+                    if retry(txn, &server) {
+                        req = again.request();
+                        previous = Some(server.index);
+                        continue;
                     }
-                    txn.term(if junk { b"PH" } else { b"SH" });
-                    return Err(ProxyError::BadGateway);
                 }
-            },
+                txn.term(if junk { b"PH" } else { b"SH" });
+                return Err(ProxyError::BadGateway);
+            }
         }
     };
 
-    let (mut parts, body) = resp.into_parts();
+    let head = exchange.head;
+    let mut parts = http::response::Builder::new()
+        .status(head.status)
+        .version(head.version)
+        .body(())
+        .map_err(|_| ProxyError::BadGateway)?
+        .into_parts()
+        .0;
+    parts.headers = head.headers;
     if parts.status == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
-            let mut server_resp = Response::from_parts(parts, body);
-            let server_upgrade = hyper::upgrade::on(&mut server_resp);
-            let (parts, _) = server_resp.into_parts();
+            let (stream, early) = conn.into_upgraded();
             tunnel::spawn(
                 client_upgrade,
-                server_upgrade,
+                stream,
+                early,
                 be.timeouts.tunnel.or(be.timeouts.server),
                 guard,
             );
@@ -588,8 +606,25 @@ async fn forward(
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    Ok(Response::from_parts(
-        parts,
-        ProxyBody::upstream(body, guard),
-    ))
+    let reuse = (mode == HttpConnMode::KeepAlive && head.keep_alive && exchange.request_complete)
+        .then(|| Reuse {
+            pool: worker.pool.clone(),
+            server: server_id,
+        });
+    let body = UpstreamBody::new(conn, head.framing, reuse, guard);
+    Ok(Response::from_parts(parts, ProxyBody::upstream(body)))
+}
+
+/// Methods that may be sent twice with the same effect (RFC 9110 section 9.2.2).
+fn is_idempotent(m: &http::Method) -> bool {
+    use http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(m)
 }

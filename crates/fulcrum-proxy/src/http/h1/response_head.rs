@@ -1,0 +1,299 @@
+//! The response head read from a server: status line, headers, and how the body that follows is delimited
+//! (RFC 9112 section 6.3).
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{StatusCode, Version};
+
+/// The largest response head accepted, in bytes.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// The most header lines accepted in a response head (HAProxy's `tune.http.maxhdr` default).
+pub const MAX_HEADERS: usize = 101;
+
+/// How the body after a response head ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// There is no body (HEAD request, 1xx, 204, 304).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Everything until the server closes the connection.
+    UntilClose,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub struct ResponseHead {
+    /// The status code.
+    pub status: StatusCode,
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// The header lines, in order (hop-by-hop ones included).
+    pub headers: HeaderMap,
+    /// How the body ends.
+    pub framing: Framing,
+    /// Whether the connection can carry another request once the body has been read.
+    pub keep_alive: bool,
+}
+
+/// Why a response head is invalid.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HeadError {
+    /// Not HTTP/1.x syntax.
+    #[error("invalid response head: {0}")]
+    Syntax(httparse::Error),
+    /// Larger than [`MAX_HEAD`].
+    #[error("response head larger than {MAX_HEAD} bytes")]
+    TooLarge,
+    /// A status code outside 100-999.
+    #[error("invalid status code")]
+    Status,
+    /// A header name or value the HTTP types refuse.
+    #[error("invalid header line")]
+    Header,
+    /// A `Content-Length` that is not one non-negative number.
+    #[error("invalid content-length")]
+    ContentLength,
+}
+
+/// Parses a response head at the start of `buf`. On success the head's bytes are removed from `buf` (what follows
+/// is body) and header values share one buffer with no copy. `Ok(None)`: more bytes are needed.
+/// `head_request`: the request was a HEAD, so the response has no body whatever its headers say.
+pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHead>, HeadError> {
+    // Offsets of each name and value inside `buf`, recorded so the head can be split off and shared.
+    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    let (len, code, minor, count) = {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut headers);
+        let len = match resp.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                return if buf.len() > MAX_HEAD {
+                    Err(HeadError::TooLarge)
+                } else {
+                    Ok(None)
+                };
+            }
+            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+            Err(e) => return Err(HeadError::Syntax(e)),
+        };
+        if len > MAX_HEAD {
+            return Err(HeadError::TooLarge);
+        }
+        let base = buf.as_ptr() as usize;
+        let mut count = 0;
+        for (h, span) in resp.headers.iter().zip(spans.iter_mut()) {
+            *span = (
+                h.name.as_ptr() as usize - base,
+                h.name.len(),
+                h.value.as_ptr() as usize - base,
+                h.value.len(),
+            );
+            count += 1;
+        }
+        (
+            len,
+            resp.code.unwrap_or(0),
+            resp.version.unwrap_or(1),
+            count,
+        )
+    };
+    let head: Bytes = buf.split_to(len).freeze();
+    let status = StatusCode::from_u16(code).map_err(|_| HeadError::Status)?;
+    let version = if minor == 0 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let mut headers = HeaderMap::with_capacity(count);
+    for &(n, nl, v, vl) in &spans[..count] {
+        let name = HeaderName::from_bytes(&head[n..n + nl]).map_err(|_| HeadError::Header)?;
+        let value =
+            HeaderValue::from_maybe_shared(head.slice(v..v + vl)).map_err(|_| HeadError::Header)?;
+        headers.append(name, value);
+    }
+    let mut keep_alive = connection_allows_reuse(&headers, version);
+    let framing = if head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        Framing::Empty
+    } else if headers.contains_key(header::TRANSFER_ENCODING) {
+        // With both, the length is ignored and the connection is not trusted with another request.
+        if headers.contains_key(header::CONTENT_LENGTH) {
+            keep_alive = false;
+        }
+        if ends_with_chunked(&headers) {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        }
+    } else if headers.contains_key(header::CONTENT_LENGTH) {
+        Framing::Length(content_length(&headers)?)
+    } else {
+        Framing::UntilClose
+    };
+    if framing == Framing::UntilClose {
+        keep_alive = false;
+    }
+    Ok(Some(ResponseHead {
+        status,
+        version,
+        headers,
+        framing,
+        keep_alive,
+    }))
+}
+
+fn tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
+    headers.get_all(name).into_iter().flat_map(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .map(|t| t.trim_ascii())
+            .filter(|t| !t.is_empty())
+    })
+}
+
+/// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+fn connection_allows_reuse(headers: &HeaderMap, version: Version) -> bool {
+    let mut close = false;
+    let mut keep = false;
+    for t in tokens(headers, header::CONNECTION) {
+        close |= t.eq_ignore_ascii_case(b"close");
+        keep |= t.eq_ignore_ascii_case(b"keep-alive");
+    }
+    !close && (version == Version::HTTP_11 || keep)
+}
+
+/// Whether the last transfer coding is `chunked`.
+fn ends_with_chunked(headers: &HeaderMap) -> bool {
+    tokens(headers, header::TRANSFER_ENCODING)
+        .last()
+        .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"))
+}
+
+/// The body length; repeated values must all agree (`Content-Length: 5, 5` is 5).
+fn content_length(headers: &HeaderMap) -> Result<u64, HeadError> {
+    let mut found = None;
+    for t in tokens(headers, header::CONTENT_LENGTH) {
+        if t.is_empty() || t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {
+            return Err(HeadError::ContentLength);
+        }
+        let n = t.iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+        if found.is_some_and(|f| f != n) {
+            return Err(HeadError::ContentLength);
+        }
+        found = Some(n);
+    }
+    found.ok_or(HeadError::ContentLength)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str, head: bool) -> Result<Option<ResponseHead>, HeadError> {
+        parse(&mut BytesMut::from(s), head)
+    }
+
+    #[test]
+    fn parses_head_and_leaves_the_body() {
+        let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello");
+        let h = parse(&mut buf, false).unwrap().unwrap();
+        assert_eq!(h.status, StatusCode::OK);
+        assert_eq!(h.version, Version::HTTP_11);
+        assert_eq!(h.framing, Framing::Length(5));
+        assert!(h.keep_alive);
+        assert_eq!(h.headers["x-a"], "b");
+        assert_eq!(&buf[..], b"hello");
+    }
+
+    #[test]
+    fn partial_heads_wait_for_more() {
+        assert!(parse_str("HTTP/1.1 200 OK\r\nContent-Le", false)
+            .unwrap()
+            .is_none());
+        assert!(parse_str("", false).unwrap().is_none());
+    }
+
+    #[test]
+    fn framing_rules() {
+        let f = |s: &str, head| parse_str(s, head).unwrap().unwrap();
+        assert_eq!(
+            f("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true).framing,
+            Framing::Empty
+        );
+        assert_eq!(f("HTTP/1.1 204 No\r\n\r\n", false).framing, Framing::Empty);
+        assert_eq!(f("HTTP/1.1 304 No\r\n\r\n", false).framing, Framing::Empty);
+        assert_eq!(
+            f("HTTP/1.1 100 Continue\r\n\r\n", false).framing,
+            Framing::Empty
+        );
+        let chunked = f(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            false,
+        );
+        assert_eq!(chunked.framing, Framing::Chunked);
+        assert!(chunked.keep_alive);
+        let both = f(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            false,
+        );
+        assert_eq!(both.framing, Framing::Chunked);
+        assert!(!both.keep_alive);
+        let close = f("HTTP/1.1 200 OK\r\n\r\n", false);
+        assert_eq!(close.framing, Framing::UntilClose);
+        assert!(!close.keep_alive);
+        assert_eq!(
+            f("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false).framing,
+            Framing::UntilClose
+        );
+        assert_eq!(
+            f("HTTP/1.1 200 OK\r\nContent-Length: 4, 4\r\n\r\n", false).framing,
+            Framing::Length(4)
+        );
+    }
+
+    #[test]
+    fn connection_reuse_by_version() {
+        let f = |s: &str| parse_str(s, false).unwrap().unwrap().keep_alive;
+        assert!(!f(
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!f("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        assert!(f(
+            "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n"
+        ));
+    }
+
+    #[test]
+    fn invalid_heads_are_errors() {
+        assert!(matches!(
+            parse_str("junk\r\n\r\n", false),
+            Err(HeadError::Syntax(_))
+        ));
+        for cl in ["-1", "1, 2", "x", "", "99999999999999999999"] {
+            assert_eq!(
+                parse_str(
+                    &format!("HTTP/1.1 200 OK\r\nContent-Length: {cl}\r\n\r\n"),
+                    false
+                )
+                .unwrap_err(),
+                HeadError::ContentLength,
+                "{cl}"
+            );
+        }
+        let big = format!("HTTP/1.1 200 OK\r\nX: {}", "a".repeat(MAX_HEAD + 1));
+        assert_eq!(parse_str(&big, false).unwrap_err(), HeadError::TooLarge);
+        let many: String = (0..MAX_HEADERS + 1)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect();
+        assert_eq!(
+            parse_str(&format!("HTTP/1.1 200 OK\r\n{many}\r\n"), false).unwrap_err(),
+            HeadError::TooLarge
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! One HTTP/1.1 connection to a server, driven by the request task itself: the request head is written, the
+//! request body streamed while the response head is awaited, and the response body then read by
+//! [`super::upstream_body::UpstreamBody`]. There is no separate task per server connection and no channel between
+//! the request and its connection.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, StatusCode};
+use hyper::body::Body;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+use super::h1::request_head::{self, BodyFraming};
+use super::h1::response_head::{self, HeadError, ResponseHead};
+use super::reqbody::ReqBody;
+use crate::client_io::{poll_recv, poll_write_stream, poll_write_vectored_stream};
+
+/// Room kept free in the read buffer before a read.
+const READ_MIN: usize = 4 * 1024;
+/// Size of a fresh read buffer.
+const READ_INITIAL: usize = 8 * 1024;
+/// A pooled connection's buffers larger than this are released while it is idle.
+const IDLE_BUF_MAX: usize = 16 * 1024;
+
+/// Why a connection to a server could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// `timeout connect` expired.
+    #[error("connection timeout")]
+    Timeout,
+    /// The TCP connect failed (refused, unreachable...).
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Why a request got no usable response head.
+#[derive(thiserror::Error)]
+pub enum SendError {
+    /// The connection failed before the server could have seen anything: the request is handed back intact.
+    #[error("request not sent: {1}")]
+    Unsent(Box<Request<ReqBody>>, io::Error),
+    /// The server closed or reset the connection before a complete response head. `request` is the request
+    /// handed back when its body was empty (nothing of it was consumed); `response_started` tells whether any
+    /// response byte had arrived.
+    #[error("connection closed before a response head")]
+    Closed {
+        /// The request, when it can still be sent again.
+        request: Option<Box<Request<ReqBody>>>,
+        /// Whether part of a response had arrived.
+        response_started: bool,
+    },
+    /// The response head is invalid.
+    #[error("{0}")]
+    Invalid(#[from] HeadError),
+    /// Reading the request body from the client failed.
+    #[error("client request body: {0}")]
+    ClientBody(hyper::Error),
+}
+
+impl std::fmt::Debug for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SendError({self})")
+    }
+}
+
+/// An HTTP/1.1 connection to a server.
+pub struct ServerConn {
+    stream: TcpStream,
+    /// Bytes read from the server and not yet consumed: the start of a response, or body bytes.
+    pub(super) buf: BytesMut,
+    /// The request head being written; kept between requests to avoid an allocation per request.
+    wbuf: Vec<u8>,
+    /// The connection's local address (logged as `%bi:%bp`).
+    pub local: Option<SocketAddr>,
+}
+
+/// What a request sent on a connection got back.
+pub struct Exchange {
+    /// The final response head (interim 1xx responses other than 101 are skipped).
+    pub head: ResponseHead,
+    /// False when the request body was not sent completely (the server answered first): the connection cannot
+    /// carry another request.
+    pub request_complete: bool,
+}
+
+impl ServerConn {
+    /// Opens a connection to `addr`, within `timeout` when one is set.
+    pub async fn connect(
+        addr: SocketAddr,
+        timeout: Option<Duration>,
+    ) -> Result<Self, ConnectError> {
+        let stream = match timeout {
+            Some(t) => tokio::time::timeout(t, TcpStream::connect(addr))
+                .await
+                .map_err(|_| ConnectError::Timeout)??,
+            None => TcpStream::connect(addr).await?,
+        };
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().ok();
+        Ok(ServerConn {
+            stream,
+            buf: BytesMut::new(),
+            wbuf: Vec::new(),
+            local,
+        })
+    }
+
+    /// Whether an idle connection can take a request: the server has neither closed it nor sent anything since
+    /// its last response. Costs no system call unless the socket was signalled readable.
+    pub fn is_idle_usable(&self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.stream.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            // Readable: a close, stray bytes, or only a readiness not yet cleared. A peek tells them apart.
+            Poll::Ready(Ok(())) => {
+                use std::os::fd::AsRawFd;
+                let fd = self.stream.as_raw_fd();
+                let peeked = self.stream.try_io(Interest::READABLE, || {
+                    let mut byte = 0u8;
+                    // SAFETY: one byte of valid, writable memory.
+                    let n = unsafe {
+                        libc::recv(
+                            fd,
+                            (&mut byte as *mut u8).cast(),
+                            1,
+                            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                        )
+                    };
+                    if n < 0 {
+                        Err(io::Error::last_os_error())
+                    } else {
+                        Ok(n)
+                    }
+                });
+                matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+        }
+    }
+
+    /// Releases large buffers before the connection waits in the pool.
+    pub fn shrink_idle(&mut self) {
+        if self.buf.capacity() > IDLE_BUF_MAX {
+            self.buf = BytesMut::new();
+        }
+        if self.wbuf.capacity() > IDLE_BUF_MAX {
+            self.wbuf = Vec::new();
+        }
+    }
+
+    /// Sends `req` and waits for the final response head. The request body is streamed while the head is
+    /// awaited, so a server answering before reading the whole body is seen at once.
+    pub async fn send(&mut self, req: Request<ReqBody>) -> Result<Exchange, SendError> {
+        let head_request = req.method() == Method::HEAD;
+        let (parts, mut body) = req.into_parts();
+        let has_body = !body.is_end_stream();
+        let framing = request_head::body_framing(&parts.headers, has_body);
+        self.wbuf.clear();
+        request_head::encode(
+            &mut self.wbuf,
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            framing,
+        );
+        if let Err(e) = write_all(&self.stream, &self.wbuf).await {
+            return Err(SendError::Unsent(
+                Box::new(Request::from_parts(parts, body)),
+                e,
+            ));
+        }
+        let mut writer = (has_body && framing != BodyFraming::None).then(|| BodyWriter {
+            chunked: framing == BodyFraming::Chunked,
+            pending: None,
+            finished: false,
+        });
+        let mut write_failed = false;
+        let stream = &self.stream;
+        let buf = &mut self.buf;
+        let read = poll_fn(|cx| {
+            if let Some(w) = &mut writer {
+                match w.poll_write(cx, stream, &mut body) {
+                    Poll::Ready(Ok(())) => writer = None,
+                    Poll::Ready(Err(BodyWriteError::Client(e))) => {
+                        return Poll::Ready(Err(SendError::ClientBody(e)))
+                    }
+                    // The server may still have answered (and closed): read what it sent.
+                    Poll::Ready(Err(BodyWriteError::Server(e))) => {
+                        tracing::debug!(error = %e, "request body not fully sent to the server");
+                        write_failed = true;
+                        writer = None;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            loop {
+                match ready!(poll_head(stream, buf, cx, head_request)) {
+                    Ok(h)
+                        if h.status.is_informational()
+                            && h.status != StatusCode::SWITCHING_PROTOCOLS =>
+                    {
+                        continue
+                    }
+                    other => return Poll::Ready(other.map_err(SendError::from)),
+                }
+            }
+        })
+        .await;
+        let request_complete = writer.is_none() && !write_failed;
+        match read {
+            Ok(head) => Ok(Exchange {
+                head,
+                request_complete,
+            }),
+            Err(SendError::Closed {
+                response_started, ..
+            }) => Err(SendError::Closed {
+                request: (!has_body).then(|| Box::new(Request::from_parts(parts, ReqBody::Empty))),
+                response_started,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads more bytes from the server into the buffer, at most `max`. `Ok(0)`: the server closed.
+    pub(super) fn poll_fill(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        fill(&self.stream, &mut self.buf, cx, max)
+    }
+
+    /// The socket and the bytes already read past the response head, for a protocol switch.
+    pub fn into_upgraded(self) -> (TcpStream, Bytes) {
+        (self.stream, self.buf.freeze())
+    }
+}
+
+fn fill(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+    max: usize,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < READ_MIN {
+        buf.reserve(READ_INITIAL.max(max.min(256 * 1024)));
+    }
+    let spare = buf.spare_capacity_mut();
+    let want = spare.len().min(max.max(READ_MIN));
+    let n = ready!(poll_recv(stream, cx, &mut spare[..want]))?;
+    // SAFETY: `poll_recv` initialised the first `n` bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Poll::Ready(Ok(n))
+}
+
+/// Why no response head was read.
+enum HeadRead {
+    Invalid(HeadError),
+    Closed { started: bool },
+}
+
+impl From<HeadRead> for SendError {
+    fn from(h: HeadRead) -> Self {
+        match h {
+            HeadRead::Invalid(e) => SendError::Invalid(e),
+            HeadRead::Closed { started } => SendError::Closed {
+                request: None,
+                response_started: started,
+            },
+        }
+    }
+}
+
+fn poll_head(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+    head_request: bool,
+) -> Poll<Result<ResponseHead, HeadRead>> {
+    loop {
+        if !buf.is_empty() {
+            match response_head::parse(buf, head_request) {
+                Ok(Some(h)) => return Poll::Ready(Ok(h)),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(HeadRead::Invalid(e))),
+            }
+        }
+        match ready!(fill(stream, buf, cx, READ_INITIAL)) {
+            Ok(0) | Err(_) => {
+                return Poll::Ready(Err(HeadRead::Closed {
+                    started: !buf.is_empty(),
+                }))
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    poll_fn(|cx| {
+        while !bytes.is_empty() {
+            let n = ready!(poll_write_stream(stream, cx, bytes))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            bytes = &bytes[n..];
+        }
+        Poll::Ready(Ok(()))
+    })
+    .await
+}
+
+enum BodyWriteError {
+    Client(hyper::Error),
+    Server(io::Error),
+}
+
+/// Streams a request body to the server, chunking it when it has no length.
+struct BodyWriter {
+    chunked: bool,
+    /// Bytes of the current piece still to write: chunk size line, data, CRLF.
+    pending: Option<Pending>,
+    finished: bool,
+}
+
+struct Pending {
+    parts: [Bytes; 3],
+    idx: usize,
+}
+
+impl Pending {
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 && self.idx < 3 {
+            let part = &mut self.parts[self.idx];
+            let k = n.min(part.len());
+            let _ = part.split_to(k);
+            n -= k;
+            if part.is_empty() {
+                self.idx += 1;
+            }
+        }
+        while self.idx < 3 && self.parts[self.idx].is_empty() {
+            self.idx += 1;
+        }
+    }
+}
+
+impl BodyWriter {
+    fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &TcpStream,
+        body: &mut ReqBody,
+    ) -> Poll<Result<(), BodyWriteError>> {
+        loop {
+            if let Some(p) = &mut self.pending {
+                let slices: Vec<io::IoSlice<'_>> = p.parts[p.idx..]
+                    .iter()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| io::IoSlice::new(b))
+                    .collect();
+                let n = ready!(poll_write_vectored_stream(stream, cx, &slices))
+                    .map_err(BodyWriteError::Server)?;
+                if n == 0 {
+                    return Poll::Ready(Err(BodyWriteError::Server(
+                        io::ErrorKind::WriteZero.into(),
+                    )));
+                }
+                p.advance(n);
+                if p.idx == 3 {
+                    self.pending = None;
+                }
+                continue;
+            }
+            if self.finished {
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    // Trailers are not passed on.
+                    if let Ok(data) = frame.into_data() {
+                        if !data.is_empty() {
+                            self.pending = Some(if self.chunked {
+                                Pending {
+                                    parts: [
+                                        Bytes::from(request_head::chunk_prefix(data.len())),
+                                        data,
+                                        Bytes::from_static(b"\r\n"),
+                                    ],
+                                    idx: 0,
+                                }
+                            } else {
+                                Pending {
+                                    parts: [data, Bytes::new(), Bytes::new()],
+                                    idx: 0,
+                                }
+                            });
+                        }
+                    }
+                }
+                Some(Err(e)) => return Poll::Ready(Err(BodyWriteError::Client(e))),
+                None => {
+                    self.finished = true;
+                    if self.chunked {
+                        self.pending = Some(Pending {
+                            parts: [
+                                Bytes::from_static(request_head::LAST_CHUNK),
+                                Bytes::new(),
+                                Bytes::new(),
+                            ],
+                            idx: 0,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! A response body read straight from the server's connection as the client side asks for it. Once the body has
+//! ended cleanly the connection goes back to the worker's pool, ready for the next request.
+
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+
+use super::h1::chunked::{self, Decoded};
+use super::h1::response_head::Framing;
+use super::pool::Pool;
+use super::server_conn::ServerConn;
+use crate::snapshot::ServerGuard;
+
+/// The most bytes handed on in one piece (and read from the server at once).
+const MAX_PIECE: usize = 256 * 1024;
+
+enum State {
+    Length(u64),
+    Chunked(chunked::Decoder),
+    UntilClose,
+    Done,
+}
+
+/// Where a connection goes back once its response body has been read.
+pub struct Reuse {
+    /// The worker's pool.
+    pub pool: Rc<Pool>,
+    /// The server's id.
+    pub server: usize,
+}
+
+/// A response body being read from a server.
+pub struct UpstreamBody {
+    conn: Option<ServerConn>,
+    state: State,
+    reuse: Option<Reuse>,
+    /// Keeps the request counted on its server (leastconn) until the body has ended.
+    guard: Option<ServerGuard>,
+}
+
+impl UpstreamBody {
+    /// The body that follows a response head with `framing` on `conn`. `reuse`: where the connection goes when
+    /// the body ends cleanly; `None` closes it.
+    pub fn new(
+        conn: ServerConn,
+        framing: Framing,
+        reuse: Option<Reuse>,
+        guard: ServerGuard,
+    ) -> Self {
+        let state = match framing {
+            Framing::Empty => State::Length(0),
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::Chunked(chunked::Decoder::default()),
+            Framing::UntilClose => State::UntilClose,
+        };
+        let mut body = UpstreamBody {
+            conn: Some(conn),
+            state,
+            reuse,
+            guard: Some(guard),
+        };
+        if matches!(body.state, State::Length(0)) {
+            body.finish();
+        }
+        body
+    }
+
+    /// The body has been read completely: release the server and keep the connection when it is clean.
+    fn finish(&mut self) {
+        self.state = State::Done;
+        self.guard.take();
+        if let (Some(mut conn), Some(reuse)) = (self.conn.take(), self.reuse.take()) {
+            // Bytes after the body mean the server does not speak HTTP/1.1 properly: drop the connection.
+            if conn.buf.is_empty() {
+                conn.shrink_idle();
+                reuse.pool.checkin(reuse.server, conn);
+            }
+        }
+    }
+
+    fn data(&mut self, data: Bytes) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        Poll::Ready(Some(Ok(Frame::data(data))))
+    }
+}
+
+fn truncated() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "server closed the connection before the end of the body",
+    )
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        loop {
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let want = match &mut this.state {
+                State::Done => return Poll::Ready(None),
+                State::Length(left) => {
+                    if !conn.buf.is_empty() {
+                        let n = conn.buf.len().min(MAX_PIECE);
+                        let n = usize::try_from(*left).map_or(n, |l| n.min(l));
+                        *left -= n as u64;
+                        let data = conn.buf.split_to(n).freeze();
+                        if *left == 0 {
+                            this.finish();
+                        }
+                        return this.data(data);
+                    }
+                    usize::try_from(*left).map_or(MAX_PIECE, |l| l.min(MAX_PIECE))
+                }
+                State::Chunked(decoder) => match decoder.decode(&mut conn.buf, MAX_PIECE) {
+                    Ok(Decoded::Data(data)) => return this.data(data),
+                    Ok(Decoded::End) => {
+                        this.finish();
+                        return Poll::Ready(None);
+                    }
+                    Ok(Decoded::NeedMore) => MAX_PIECE,
+                    Err(e) => {
+                        this.conn = None;
+                        this.state = State::Done;
+                        return Poll::Ready(Some(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            e,
+                        ))));
+                    }
+                },
+                State::UntilClose => {
+                    if !conn.buf.is_empty() {
+                        let n = conn.buf.len().min(MAX_PIECE);
+                        let data = conn.buf.split_to(n).freeze();
+                        return this.data(data);
+                    }
+                    MAX_PIECE
+                }
+            };
+            match ready!(conn.poll_fill(cx, want)) {
+                Ok(0) if matches!(this.state, State::UntilClose) => {
+                    this.conn = None;
+                    this.state = State::Done;
+                    this.guard.take();
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    this.conn = None;
+                    this.state = State::Done;
+                    return Poll::Ready(Some(Err(truncated())));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    this.conn = None;
+                    this.state = State::Done;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.state {
+            State::Length(n) => SizeHint::with_exact(n),
+            State::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
