@@ -42,6 +42,11 @@ impl ConnState {
         self.last_activity_ms.store(coarse_ms(), Ordering::Relaxed);
     }
 
+    /// The connection's socket.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
     /// When the connection last moved a byte (to within a few milliseconds).
     pub fn last_activity(&self) -> Instant {
         let ago = coarse_ms().saturating_sub(self.last_activity_ms.load(Ordering::Relaxed));
@@ -144,28 +149,6 @@ impl ClientIo {
             state: self.state.clone(),
             replacing: Replacing::No,
         }
-    }
-
-    /// Waits until the connection has bytes (or an end) to read, or until `deadline`; false when the deadline
-    /// came first or the socket failed. Keeps no state but a timer: the read waker lives in the socket's
-    /// registration.
-    pub async fn readable_before(&self, deadline: Option<Instant>) -> bool {
-        let mut sleep = std::pin::pin!(deadline.map(tokio::time::sleep_until));
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = self.state.stream.poll_read_ready(cx) {
-                return Poll::Ready(r.is_ok());
-            }
-            let expired = sleep
-                .as_mut()
-                .as_pin_mut()
-                .is_some_and(|s| std::future::Future::poll(s, cx).is_ready());
-            if expired {
-                Poll::Ready(false)
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
     }
 
     /// The connection's local address.

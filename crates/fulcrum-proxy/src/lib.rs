@@ -12,6 +12,7 @@ pub mod listener;
 pub mod log;
 pub mod memory;
 pub mod origin;
+pub mod parking;
 pub mod queue;
 pub mod rules;
 pub mod runtime_api;

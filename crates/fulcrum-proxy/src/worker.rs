@@ -14,6 +14,8 @@ use tracing::{debug, info_span, warn, Instrument};
 use fulcrum_config::haproxy::Mode;
 
 use crate::http::pool::Pool;
+use crate::http::request::ClientConn;
+use crate::parking::Lot;
 use crate::rules::http::ConnFacts;
 use crate::select::{RequestKey, Selector};
 use crate::snapshot::{BackendRt, ConnGuard, FrontendRt, ServerRt, Snapshot};
@@ -24,6 +26,8 @@ pub struct Worker {
     pub id: usize,
     /// Idle server connections of this worker.
     pub pool: Rc<Pool>,
+    /// Idle keep-alive client connections, waiting for their next request without a task.
+    pub parked: Lot<ClientConn>,
     /// The running configuration (read by the stats page and the Prometheus exporter).
     pub snapshot: Arc<Snapshot>,
     selectors: RefCell<Vec<Selector>>,
@@ -35,6 +39,7 @@ impl Worker {
         Worker {
             id,
             pool: Rc::new(Pool::new(snapshot.servers.len())),
+            parked: Lot::default(),
             snapshot: snapshot.clone(),
             selectors: RefCell::new(
                 snapshot
@@ -115,6 +120,21 @@ pub fn spawn(
             let local = LocalSet::new();
             local.block_on(&rt, async move {
                 let worker = Rc::new(Worker::new(id, &snapshot));
+                let lot = worker.clone();
+                tokio::task::spawn_local(async move {
+                    let resume = lot.clone();
+                    lot.parked
+                        .run(
+                            |conn| {
+                                tokio::task::spawn_local(crate::http::request::serve(
+                                    resume.clone(),
+                                    conn,
+                                ));
+                            },
+                            ClientConn::close_idle,
+                        )
+                        .await
+                });
                 for l in listeners {
                     let listener = match TcpListener::from_std(l.socket) {
                         Ok(s) => s,

@@ -48,24 +48,74 @@ enum Run {
     Parked,
 }
 
-/// Serves one client connection until it closes.
+/// What an HTTP client connection owns, carried from one run of hyper to the next and kept in the worker's
+/// parking lot (`crate::parking`) while the connection is idle.
+pub struct ClientConn {
+    fe: Arc<FrontendRt>,
+    io: ClientIo,
+    peer: SocketAddr,
+    local_port: u16,
+    conn_log: Option<Arc<ConnLog>>,
+    _ticket: ConnTicket,
+}
+
+impl crate::parking::Parkable for ClientConn {
+    fn stream(&self) -> &tokio::net::TcpStream {
+        self.io.state().stream()
+    }
+}
+
+impl ClientConn {
+    /// Closes a connection that stayed idle for its whole keep-alive time.
+    pub fn close_idle(self) {
+        debug!(frontend = %self.fe.name, peer = %self.peer, "idle keep-alive connection closed");
+        if let Some(l) = &self.conn_log {
+            l.close(None, false);
+        }
+    }
+}
+
+/// Serves one client connection until it closes or parks.
 pub async fn serve_client(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     io: ClientIo,
     peer: SocketAddr,
     local_port: u16,
-    _ticket: ConnTicket,
+    ticket: ConnTicket,
 ) {
-    // Everything held here stays allocated while the connection is idle: keep it to the socket and references.
     let conn_log = ConnLog::new(&fe, peer, io.local_addr());
+    serve(
+        worker,
+        ClientConn {
+            fe,
+            io,
+            peer,
+            local_port,
+            conn_log,
+            _ticket: ticket,
+        },
+    )
+    .await;
+}
+
+/// Serves a connection: a new one, or a parked one whose next request is arriving. An idle connection is handed to
+/// the worker's parking lot and this task ends; the lot starts a new one when the client sends again.
+pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
     let result = loop {
-        let run = serve_run(&worker, &fe, &io, &conn_log, peer, local_port);
+        let run = serve_run(
+            &worker,
+            &conn.fe,
+            &conn.io,
+            &conn.conn_log,
+            conn.peer,
+            conn.local_port,
+        );
         match Box::pin(run).await {
             Run::Finished(r) => break r,
             Run::KeepAliveTimeout => {
-                debug!(frontend = %fe.name, %peer, "keep-alive timeout");
-                if let Some(l) = &conn_log {
+                debug!(frontend = %conn.fe.name, peer = %conn.peer, "keep-alive timeout");
+                if let Some(l) = &conn.conn_log {
                     l.close(None, false);
                 }
                 return;
@@ -74,22 +124,27 @@ pub async fn serve_client(
                 crate::memory::connection_parked();
                 // How long an idle keep-alive connection is kept: HAProxy's `timeout http-keep-alive`, else the
                 // time allowed for a request head.
-                let deadline = fe
+                let deadline = conn
+                    .fe
                     .timeouts
                     .http_keep_alive
-                    .or(fe.head_timeout())
-                    .map(|limit| io.state().last_activity() + limit);
-                let woke = io.readable_before(deadline).await;
-                if !woke {
-                    debug!(frontend = %fe.name, %peer, "idle keep-alive connection closed");
-                    if let Some(l) = &conn_log {
-                        l.close(None, false);
-                    }
-                    return;
+                    .or(conn.fe.head_timeout())
+                    .map(|limit| conn.io.state().last_activity() + limit);
+                match worker.parked.park(conn, deadline) {
+                    Ok(()) => return,
+                    // Bytes arrived meanwhile: serve them at once.
+                    Err(back) => conn = back,
                 }
             }
         }
     };
+    let ClientConn {
+        fe,
+        io,
+        peer,
+        conn_log,
+        ..
+    } = &conn;
     if let Err(e) = &result {
         // A head that did not arrive in time: HAProxy answers 408 on a new connection or a partly received
         // request, and closes silently an idle keep-alive connection.
@@ -107,7 +162,7 @@ pub async fn serve_client(
         if let Some(l) = &conn_log {
             l.close(Some(e), answer);
         }
-        debug!(frontend = %fe.name, %peer, error = %e, "client connection ended with an error");
+        debug!(frontend = %fe.name, peer = %peer, error = %e, "client connection ended with an error");
     } else if let Some(l) = &conn_log {
         l.close(None, false);
     }
