@@ -38,8 +38,12 @@ impl Pool {
         None
     }
 
-    /// Hands a connection back for reuse.
+    /// Hands a connection back for reuse. The readiness check also leaves a no-op waker on the socket, so the
+    /// request task that read the last response is not kept allocated by the idle connection.
     pub fn checkin(&self, id: usize, conn: ServerConn) {
+        if !conn.is_idle_usable() {
+            return;
+        }
         let mut idle = self.idle.borrow_mut();
         if let Some(list) = idle.get_mut(id) {
             if list.len() < MAX_IDLE_PER_SERVER {

@@ -364,12 +364,13 @@ impl BodyWriter {
     ) -> Poll<Result<(), BodyWriteError>> {
         loop {
             if let Some(p) = &mut self.pending {
-                let slices: Vec<io::IoSlice<'_>> = p.parts[p.idx..]
-                    .iter()
-                    .filter(|b| !b.is_empty())
-                    .map(|b| io::IoSlice::new(b))
-                    .collect();
-                let n = ready!(poll_write_vectored_stream(stream, cx, &slices))
+                let mut slices = [io::IoSlice::new(&[]); 3];
+                let mut count = 0;
+                for part in p.parts[p.idx..].iter().filter(|b| !b.is_empty()) {
+                    slices[count] = io::IoSlice::new(part);
+                    count += 1;
+                }
+                let n = ready!(poll_write_vectored_stream(stream, cx, &slices[..count]))
                     .map_err(BodyWriteError::Server)?;
                 if n == 0 {
                     return Poll::Ready(Err(BodyWriteError::Server(
