@@ -26,7 +26,8 @@ pub fn wants_upgrade(headers: &HeaderMap) -> bool {
             .any(|v| tokens(v).any(|t| t.eq_ignore_ascii_case("upgrade")))
 }
 
-fn tokens(v: &HeaderValue) -> impl Iterator<Item = &str> {
+/// The comma-separated tokens of a list-valued header (`Connection`, `Transfer-Encoding`...), trimmed.
+pub(crate) fn tokens(v: &HeaderValue) -> impl Iterator<Item = &str> {
     v.to_str()
         .unwrap_or("")
         .split(',')

@@ -210,7 +210,7 @@ impl ServerConn {
                     {
                         continue
                     }
-                    other => return Poll::Ready(other.map_err(SendError::from)),
+                    other => return Poll::Ready(other),
                 }
             }
         })
@@ -263,42 +263,25 @@ fn fill(
     Poll::Ready(Ok(n))
 }
 
-/// Why no response head was read.
-enum HeadRead {
-    Invalid(HeadError),
-    Closed { started: bool },
-}
-
-impl From<HeadRead> for SendError {
-    fn from(h: HeadRead) -> Self {
-        match h {
-            HeadRead::Invalid(e) => SendError::Invalid(e),
-            HeadRead::Closed { started } => SendError::Closed {
-                request: None,
-                response_started: started,
-            },
-        }
-    }
-}
-
 fn poll_head(
     stream: &TcpStream,
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
     head_request: bool,
-) -> Poll<Result<ResponseHead, HeadRead>> {
+) -> Poll<Result<ResponseHead, SendError>> {
     loop {
         if !buf.is_empty() {
             match response_head::parse(buf, head_request) {
                 Ok(Some(h)) => return Poll::Ready(Ok(h)),
                 Ok(None) => {}
-                Err(e) => return Poll::Ready(Err(HeadRead::Invalid(e))),
+                Err(e) => return Poll::Ready(Err(SendError::Invalid(e))),
             }
         }
         match ready!(fill(stream, buf, cx, READ_INITIAL)) {
             Ok(0) | Err(_) => {
-                return Poll::Ready(Err(HeadRead::Closed {
-                    started: !buf.is_empty(),
+                return Poll::Ready(Err(SendError::Closed {
+                    request: None,
+                    response_started: !buf.is_empty(),
                 }))
             }
             Ok(_) => {}

@@ -81,10 +81,10 @@ impl UpstreamBody {
             }
         }
     }
+}
 
-    fn data(&mut self, data: Bytes) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        Poll::Ready(Some(Ok(Frame::data(data))))
-    }
+fn piece(data: Bytes) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    Poll::Ready(Some(Ok(Frame::data(data))))
 }
 
 fn truncated() -> io::Error {
@@ -118,12 +118,12 @@ impl Body for UpstreamBody {
                         if *left == 0 {
                             this.finish();
                         }
-                        return this.data(data);
+                        return piece(data);
                     }
                     usize::try_from(*left).map_or(MAX_PIECE, |l| l.min(MAX_PIECE))
                 }
                 State::Chunked(decoder) => match decoder.decode(&mut conn.buf, MAX_PIECE) {
-                    Ok(Decoded::Data(data)) => return this.data(data),
+                    Ok(Decoded::Data(data)) => return piece(data),
                     Ok(Decoded::End) => {
                         this.finish();
                         return Poll::Ready(None);
@@ -142,7 +142,7 @@ impl Body for UpstreamBody {
                     if !conn.buf.is_empty() {
                         let n = conn.buf.len().min(MAX_PIECE);
                         let data = conn.buf.split_to(n).freeze();
-                        return this.data(data);
+                        return piece(data);
                     }
                     MAX_PIECE
                 }

@@ -148,13 +148,11 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHe
     }))
 }
 
-fn tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
-    headers.get_all(name).into_iter().flat_map(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .map(|t| t.trim_ascii())
-            .filter(|t| !t.is_empty())
-    })
+fn tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .flat_map(crate::http::headers::tokens)
 }
 
 /// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
@@ -162,8 +160,8 @@ fn connection_allows_reuse(headers: &HeaderMap, version: Version) -> bool {
     let mut close = false;
     let mut keep = false;
     for t in tokens(headers, header::CONNECTION) {
-        close |= t.eq_ignore_ascii_case(b"close");
-        keep |= t.eq_ignore_ascii_case(b"keep-alive");
+        close |= t.eq_ignore_ascii_case("close");
+        keep |= t.eq_ignore_ascii_case("keep-alive");
     }
     !close && (version == Version::HTTP_11 || keep)
 }
@@ -172,17 +170,19 @@ fn connection_allows_reuse(headers: &HeaderMap, version: Version) -> bool {
 fn ends_with_chunked(headers: &HeaderMap) -> bool {
     tokens(headers, header::TRANSFER_ENCODING)
         .last()
-        .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"))
+        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
 }
 
 /// The body length; repeated values must all agree (`Content-Length: 5, 5` is 5).
 fn content_length(headers: &HeaderMap) -> Result<u64, HeadError> {
     let mut found = None;
     for t in tokens(headers, header::CONTENT_LENGTH) {
-        if t.is_empty() || t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {
+        if t.len() > 19 || !t.bytes().all(|b| b.is_ascii_digit()) {
             return Err(HeadError::ContentLength);
         }
-        let n = t.iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+        let n = t
+            .bytes()
+            .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
         if found.is_some_and(|f| f != n) {
             return Err(HeadError::ContentLength);
         }
