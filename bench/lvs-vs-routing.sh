@@ -36,9 +36,10 @@ done
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$top/target}
-cargo build --release --quiet --manifest-path "$top/Cargo.toml" -p fulcrum-lvs --example lvs-load --bin fulcrum-ipvsadm
+cargo build --release --quiet --manifest-path "$top/Cargo.toml" -p fulcrum-lvs --example lvs-load
+cargo build --release --quiet --manifest-path "$top/Cargo.toml" -p fulcrum --bin fulcrum
 LOAD="$CARGO_TARGET_DIR/release/examples/lvs-load"
-IPVSADM="$CARGO_TARGET_DIR/release/fulcrum-ipvsadm"
+FULCRUM="$CARGO_TARGET_DIR/release/fulcrum"
 
 P="fulcrum-$$-bench"
 C=$P-c D=$P-d R1=$P-r1 R2=$P-r2
@@ -73,7 +74,7 @@ for ns in $R1 $R2; do
 done
 sleep 0.5
 
-ipvsadm() { ip netns exec $D "$IPVSADM" "$@"; }
+ipvsadm() { ip netns exec $D "$FULCRUM" ipvsadm "$@"; }
 # Conntrack is global per namespace once any rule uses it; keep TIME_WAIT short in every mode.
 tw() { ip netns exec $D sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=5 2>/dev/null || true; }
 

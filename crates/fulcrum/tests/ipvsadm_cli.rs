@@ -80,3 +80,50 @@ fn subcommand_and_link_share_the_table() {
     assert!(!err.is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The link named `ipvsadm` restores from stdin (`-R`), prints ipvsadm's help and its usage errors.
+#[test]
+fn link_restores_from_stdin_and_reports_like_ipvsadm() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("fulcrum-ipvs-restore-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("table");
+    let link = dir.join("ipvsadm");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_fulcrum"), &link).unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(&link)
+            .args(args)
+            .env("FULCRUM_LVS_STATE", &state)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(mut i) = child.stdin.take() {
+            let _ = i.write_all(stdin.as_bytes());
+        }
+        child.wait_with_output().unwrap()
+    };
+    let saved = "-A -t 10.0.0.7:80 -s rr\n-a -t 10.0.0.7:80 -r 10.0.0.2:80 -g -w 1\n\
+                 -a -t 10.0.0.7:80 -r 10.0.0.1:80 -m -w 2\n-A -u 10.0.0.7:53 -s wlc\n";
+    let o = run(&["-R"], saved);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&["-S", "-n"], "");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "-A -t 10.0.0.7:80 -s rr\n-a -t 10.0.0.7:80 -r 10.0.0.1:80 -m -w 2\n\
+         -a -t 10.0.0.7:80 -r 10.0.0.2:80 -g -w 1\n-A -u 10.0.0.7:53 -s wlc\n"
+    );
+    let o = run(&["-h"], "");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("  ipvsadm -D virtual-service"));
+    let o = run(&["-A", "-t", "1.2.3.4"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "Zero port specified for non-persistent service\n"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

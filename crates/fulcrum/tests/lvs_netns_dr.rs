@@ -3,6 +3,7 @@
 //! and answer the client straight over a second leg of the client on the servers' segment, so replies
 //! never pass through the director.
 
+#[path = "lvs_common/mod.rs"]
 mod common;
 
 use common::{counts, setup, VIP};

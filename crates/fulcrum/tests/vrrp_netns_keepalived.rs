@@ -1,12 +1,13 @@
 //! End-to-end interop with real keepalived (2.2.x) in network namespaces.
 //!
 //! Each test builds two namespaces joined by a veth pair (addresses from 198.18.0.0/15 and fd00::/8), runs
-//! `fulcrum-vrrp-test-node` (a thin `cli_main` wrapper) in one and keepalived in the other, and checks elections,
+//! `fulcrum keepalived` in one and keepalived in the other, and checks elections,
 //! takeover times and that exactly one node holds the VIP. Everything is torn down by Drop guards, processes by PID.
 //!
 //! Needs root, `ip netns` and keepalived. Without them a test prints "skip" and passes, unless
 //! FULCRUM_REQUIRE_NETNS=1, in which case it fails.
 
+#[path = "vrrp_common/mod.rs"]
 mod common;
 
 use std::path::Path;
@@ -206,8 +207,8 @@ fn config_test_flag_reports_diagnostics() {
     let bad = dir.join("bad.conf");
     std::fs::write(&bad, "vrrp_instance X {\n  interface eth0\n  bogus 1\n}\n").unwrap();
     let run = |p: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_fulcrum-vrrp-test-node"))
-            .arg("-t")
+        Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+            .args(["keepalived", "-t"])
             .arg("-f")
             .arg(p)
             .output()

@@ -8,6 +8,7 @@
 //!
 //! Needs root, `ip netns` and keepalived; skips without them unless FULCRUM_REQUIRE_NETNS=1.
 
+#[path = "vrrp_common/mod.rs"]
 mod common;
 
 use std::net::Ipv4Addr;

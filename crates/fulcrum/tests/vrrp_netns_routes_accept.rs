@@ -9,6 +9,7 @@
 //!
 //! Needs root, `ip netns`, keepalived and nft; skips without them unless FULCRUM_REQUIRE_NETNS=1.
 
+#[path = "vrrp_common/mod.rs"]
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
@@ -348,7 +349,8 @@ fn no_accept_without_nft_refuses_to_start() {
         .args(["netns", "exec", &lab.a, "env"])
         .arg(format!("PATH={}", empty.display()))
         .args([
-            env!("CARGO_BIN_EXE_fulcrum-vrrp-test-node"),
+            env!("CARGO_BIN_EXE_fulcrum"),
+            "keepalived",
             "-n",
             "-l",
             "-f",

@@ -1,6 +1,7 @@
 //! The controller (`ipvsadm --controller`) in network namespaces: wlc follows live connection counts
 //! and upper thresholds stop new connections, with real long-lived TCP connections through NAT.
 
+#[path = "lvs_common/mod.rs"]
 mod common;
 
 use common::{setup, Lab, VIP};

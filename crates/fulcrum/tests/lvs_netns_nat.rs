@@ -1,6 +1,7 @@
 //! End-to-end tests of the nftables NAT data plane in network namespaces (see `common` for the lab):
 //! real TCP and UDP traffic, listings read back from the kernel by fresh processes.
 
+#[path = "lvs_common/mod.rs"]
 mod common;
 
 use common::{counts, setup, VIP, VIP6};

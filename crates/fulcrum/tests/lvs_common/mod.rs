@@ -268,7 +268,8 @@ impl Lab {
                 "netns",
                 "exec",
                 ns.as_str(),
-                env!("CARGO_BIN_EXE_fulcrum-ipvsadm"),
+                env!("CARGO_BIN_EXE_fulcrum"),
+                "ipvsadm",
             ])
             .args(args)
             .env_remove("FULCRUM_LVS_STATE")
@@ -296,7 +297,7 @@ impl Lab {
     pub fn controller(&self) -> Proc {
         self.spawn(
             "d",
-            &[env!("CARGO_BIN_EXE_fulcrum-ipvsadm"), "--controller"],
+            &[env!("CARGO_BIN_EXE_fulcrum"), "ipvsadm", "--controller"],
         )
     }
 

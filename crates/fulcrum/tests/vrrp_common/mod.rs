@@ -188,8 +188,8 @@ impl Lab {
 
     /// Starts fulcrum in namespace `ns`; returns its index in `children`.
     pub fn fulcrum(&mut self, ns: &str, conf: &Path) -> usize {
-        let bin = env!("CARGO_BIN_EXE_fulcrum-vrrp-test-node");
-        let fixed = [bin, "-n", "-l", "-D", "-f"];
+        let bin = env!("CARGO_BIN_EXE_fulcrum");
+        let fixed = [bin, "keepalived", "-n", "-l", "-D", "-f"];
         let args: Vec<&std::ffi::OsStr> = fixed
             .iter()
             .map(std::ffi::OsStr::new)
