@@ -417,3 +417,11 @@ fn save_clear_restore_round_trip() {
     let s = e.ok("-S -n");
     assert!(s.contains("10.0.0.8:80") && !s.contains("10.0.0.9:80"));
 }
+
+#[test]
+fn save_lists_services_and_servers_in_ipvsadm_order() {
+    let mut e = Env::new();
+    let (code, _, err) = e.run_in("-R", EXAMPLE);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(e.ok("-S -n"), SORTED);
+}
