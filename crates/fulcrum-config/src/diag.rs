@@ -41,6 +41,51 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+/// How HAProxy labels a message that does not stop the configuration from loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// `[WARNING]`: always shown (`.warning` lines).
+    Warning,
+    /// `[NOTICE]`: always shown (`.notice` lines).
+    Notice,
+    /// `[DIAG]`: shown only in diagnostic mode, HAProxy's `-dD` (`.diag` lines).
+    Diag,
+}
+
+impl Severity {
+    /// The label HAProxy prints, such as `[WARNING]`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Warning => "[WARNING]",
+            Severity::Notice => "[NOTICE]",
+            Severity::Diag => "[DIAG]",
+        }
+    }
+}
+
+/// A message about a configuration that still loads; displayed like a [`Diagnostic`], with its own label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// How it is labelled, and whether it is shown outside diagnostic mode.
+    pub severity: Severity,
+    /// Where it comes from, and what it says.
+    pub diagnostic: Diagnostic,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.diagnostic;
+        write!(
+            f,
+            "{} {}: '{}': {}",
+            self.severity.label(),
+            d.location,
+            d.keyword,
+            d.message
+        )
+    }
+}
+
 /// Every problem found in one configuration; never empty when returned as an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", render(.0))]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::units;
+use crate::diag::{Severity, Warning};
 use crate::{Diagnostic, Location};
 
 /// One non-empty configuration line, split into words.
@@ -26,6 +27,8 @@ impl Line {
 pub struct Sink {
     /// Problems in the order found.
     pub diags: Vec<Diagnostic>,
+    /// Messages that do not stop the load (`.warning`, `.notice`, `.diag`), in the order found.
+    pub warnings: Vec<Warning>,
 }
 
 impl Sink {
@@ -35,6 +38,24 @@ impl Sink {
             location: location.clone(),
             keyword: keyword.to_string(),
             message: message.into(),
+        });
+    }
+
+    /// Records a message that does not stop the load.
+    pub fn warn(
+        &mut self,
+        severity: Severity,
+        location: &Location,
+        keyword: &str,
+        message: impl Into<String>,
+    ) {
+        self.warnings.push(Warning {
+            severity,
+            diagnostic: Diagnostic {
+                location: location.clone(),
+                keyword: keyword.to_string(),
+                message: message.into(),
+            },
         });
     }
 

@@ -1,6 +1,7 @@
 //! The haproxy.cfg dialect.
 //!
-//! Text is split into words ([`lexer`]), grouped into sections (`sections`), each keyword line is parsed into
+//! Text is split into words ([`lexer`]), conditional blocks are resolved (`directives`, with conditions evaluated
+//! by [`cond`]), the lines left are grouped into sections (`sections`), each keyword line is parsed into
 //! per-section drafts (`global`, `proxy`, `bind`, `server`, `log`), and the drafts are checked against each
 //! other and turned into the [`model`] (`validate`). Every problem is collected; a [`Config`] is returned only
 //! when there is none.
@@ -8,6 +9,8 @@
 mod addr;
 mod bind;
 mod common;
+pub mod cond;
+mod directives;
 mod global;
 pub mod known;
 pub mod lexer;
@@ -141,7 +144,11 @@ pub fn parse_sources_with(
     }
     let proxies = validate::proxies(drafts, opts.resolve, &mut sink);
     if sink.diags.is_empty() {
-        Ok(Config { global, proxies })
+        Ok(Config {
+            global,
+            proxies,
+            warnings: sink.warnings,
+        })
     } else {
         Err(Diagnostics(sink.diags))
     }

@@ -17,6 +17,9 @@ pub struct Config {
     pub global: Global,
     /// Frontends, backends and listen sections, in the order they appear.
     pub proxies: Vec<Proxy>,
+    /// What `.warning`, `.notice` and `.diag` lines in taken branches said, in file order; `.diag` ones are for
+    /// diagnostic mode only.
+    pub warnings: Vec<crate::diag::Warning>,
 }
 
 impl Config {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::common::{Line, Sink};
+use super::directives::Blocks;
 use super::known;
 use super::lexer;
 use crate::Location;
@@ -62,7 +63,8 @@ pub struct Section {
     pub lines: Vec<Line>,
 }
 
-/// Splits every source into lines and groups them into sections. Problems go to `sink`.
+/// Splits every source into lines and groups them into sections. Conditional blocks (`.if` ... `.endif`) are
+/// resolved per file on the way, and the lines of branches not taken are dropped. Problems go to `sink`.
 pub fn split(
     sources: &[(PathBuf, String)],
     env: &dyn Fn(&str) -> Option<String>,
@@ -75,6 +77,7 @@ pub fn split(
     let mut opened = false;
     for (path, text) in sources {
         let file = Arc::new(path.clone());
+        let mut blocks = Blocks::default();
         for (idx, raw) in text.lines().enumerate() {
             let location = Location {
                 file: file.clone(),
@@ -85,10 +88,14 @@ pub fn split(
                 Err(e) => {
                     let kw = raw.split_whitespace().next().unwrap_or("").to_string();
                     sink.error(&location, &kw, e.to_string());
+                    blocks.unsplit_line(&kw, &location);
                     continue;
                 }
             };
             let Some(first) = words.first() else { continue };
+            if !blocks.line(&words, &location, env, sink) {
+                continue;
+            }
             if let Some(kind) = SectionKind::from_keyword(first) {
                 opened = true;
                 skipping = false;
@@ -122,6 +129,7 @@ pub fn split(
                 ),
             }
         }
+        blocks.end_of_file(sink);
     }
     sections
 }
