@@ -3,9 +3,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test deps fmt-check clippy unit demo
+.PHONY: test deps fmt-check clippy unit readme demo
 
-test: deps fmt-check clippy unit
+test: deps fmt-check clippy unit readme
 
 deps:
 	@scripts/install-deps.sh
@@ -18,6 +18,9 @@ clippy:
 
 unit:
 	$(CARGO) test --workspace
+
+readme:
+	@scripts/readme-check.sh
 
 demo:
 	$(CARGO) run --release -- demo
