@@ -241,16 +241,22 @@ fn stats_socket_errors() {
         "unknown option 'frob'",
     );
     err1(
-        "global\n stats socket ipv4@127.0.0.1:9999\n",
+        "global\n stats socket ipv4@127.0.0.1\n",
         2,
         "stats socket",
-        "only unix socket paths",
+        "has no port",
+    );
+    err1(
+        "global\n stats socket fd@x\n",
+        2,
+        "stats socket",
+        "expected 'fd@N'",
     );
     err1(
         "global\n stats socket\n",
         2,
         "stats socket",
-        "expects a unix socket path",
+        "expects an address",
     );
 }
 

@@ -25,6 +25,40 @@ fn proxy<'a>(c: &'a Config, name: &str, kind: ProxyKind) -> &'a Proxy {
         .expect("proxy")
 }
 
+/// `fd@N` (a listening socket inherited from the parent, as systemd and HAProxy's test harness pass them) on
+/// `bind` and `stats socket`, and TCP stats sockets. (haproxy -c also checks that the descriptors are open, which
+/// fulcrum checks when it binds and under -c, in fulcrum-proxy; so this one is not given to haproxy.)
+#[test]
+fn inherited_and_tcp_listeners() {
+    let c = ok(
+        "global\n stats socket fd@7 level admin\n stats socket ipv4@127.0.0.1:9999\n stats socket unix@/run/u.sock\n\
+         defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+         frontend f\n bind fd@8\n bind \"fd@${NOPE-9}\",127.0.0.1:18080\n default_backend b\n\
+         backend b\n server s 127.0.0.1:18081\n",
+    );
+    let socks: Vec<StatsAddr> = c
+        .global
+        .stats_sockets
+        .iter()
+        .map(|s| s.addr.clone())
+        .collect();
+    assert_eq!(
+        socks,
+        [
+            StatsAddr::Fd(7),
+            StatsAddr::Tcp(sa("127.0.0.1:9999")),
+            StatsAddr::Unix(PathBuf::from("/run/u.sock"))
+        ]
+    );
+    let f = proxy(&c, "f", ProxyKind::Frontend);
+    assert_eq!(
+        (f.binds[0].fds.as_slice(), f.binds[0].addrs.len()),
+        (&[8][..], 0)
+    );
+    assert_eq!(f.binds[1].fds, [9]);
+    assert_eq!(f.binds[1].addrs, [sa("127.0.0.1:18080")]);
+}
+
 #[test]
 fn global_section() {
     let c = ok_both(
@@ -44,8 +78,13 @@ fn global_section() {
     assert_eq!(g.stats_sockets.len(), 2);
     let s = &g.stats_sockets[0];
     assert_eq!(
-        (s.path.to_str(), s.mode, s.level, s.expose_fd_listeners),
-        (Some("/run/f.sock"), Some(0o660), StatsLevel::Operator, true)
+        (s.addr.to_string(), s.mode, s.level, s.expose_fd_listeners),
+        (
+            "/run/f.sock".to_string(),
+            Some(0o660),
+            StatsLevel::Operator,
+            true
+        )
     );
     assert_eq!(s.location.line, 9);
     let s = &g.stats_sockets[1];

@@ -30,7 +30,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{watch, Semaphore};
 
-use fulcrum_config::haproxy::Config;
+use fulcrum_config::haproxy::{Config, StatsAddr};
 
 pub use snapshot::Snapshot;
 
@@ -49,6 +49,16 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// An inherited socket (`fd@N`) cannot be used.
+    #[error("[ALERT] {location}: '{keyword}': {source}")]
+    Inherit {
+        /// `bind` or `stats socket`.
+        keyword: &'static str,
+        /// The line.
+        location: String,
+        /// What is wrong with the descriptor.
+        source: listener::InheritError,
+    },
     /// The rules of a proxy could not be compiled.
     #[error("[ALERT] {0}")]
     Rules(#[from] rules::http::RulesError),
@@ -56,9 +66,9 @@ pub enum StartError {
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
     /// A `stats socket` could not be created.
-    #[error("[ALERT] {location}: 'stats socket': cannot bind UNIX socket '{path}': {source}")]
+    #[error("[ALERT] {location}: 'stats socket': cannot bind '{path}': {source}")]
     StatsSocket {
-        /// The socket path.
+        /// The socket address.
         path: String,
         /// The `stats socket` line.
         location: String,
@@ -161,8 +171,39 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
     };
     let mut per_worker: Vec<Vec<worker::Listener>> = (0..threads).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
-    let frontends = config.proxies.iter().filter(|p| p.kind.has_frontend());
-    for (fe, proxy) in snapshot.frontends.iter().zip(frontends) {
+    // Inherited sockets are claimed before anything is bound, so that an `fd@N` can only name a descriptor
+    // the process was given, never one it opened itself.
+    let mut claims = listener::Claims::default();
+    let frontends: Vec<_> = config
+        .proxies
+        .iter()
+        .filter(|p| p.kind.has_frontend())
+        .collect();
+    for (fe, proxy) in snapshot.frontends.iter().zip(&frontends) {
+        let limit = fe.maxconn.map(|n| Arc::new(Semaphore::new(n as usize)));
+        for bind in &proxy.binds {
+            for &fd in &bind.fds {
+                let inherit_error = |source| StartError::Inherit {
+                    keyword: "bind",
+                    location: bind.location.to_string(),
+                    source,
+                };
+                claims.claim(fd).map_err(inherit_error)?;
+                let sockets = listener::inherit_tcp(fd, threads).map_err(inherit_error)?;
+                add_listeners(&mut per_worker, &mut bound, fe, &limit, sockets);
+            }
+        }
+    }
+    for s in &config.global.stats_sockets {
+        if let StatsAddr::Fd(fd) = s.addr {
+            claims.claim(fd).map_err(|source| StartError::Inherit {
+                keyword: "stats socket",
+                location: s.location.to_string(),
+                source,
+            })?;
+        }
+    }
+    for (fe, proxy) in snapshot.frontends.iter().zip(&frontends) {
         let limit = fe.maxconn.map(|n| Arc::new(Semaphore::new(n as usize)));
         for bind in &proxy.binds {
             for &addr in &bind.addrs {
@@ -173,27 +214,23 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                         location: bind.location.to_string(),
                         source,
                     })?;
-                if let Some(a) = sockets.first().and_then(|s| s.local_addr().ok()) {
-                    bound.push((fe.name.clone(), a));
-                }
-                for (i, socket) in sockets.into_iter().enumerate() {
-                    per_worker[i].push(worker::Listener {
-                        frontend: fe.clone(),
-                        socket,
-                        limit: limit.clone(),
-                    });
-                }
+                add_listeners(&mut per_worker, &mut bound, fe, &limit, sockets);
             }
         }
     }
     let mut stats_sockets = Vec::new();
     for s in &config.global.stats_sockets {
-        stats_sockets.push(runtime_api::bind_socket(s).map_err(|source| {
-            StartError::StatsSocket {
-                path: s.path.display().to_string(),
+        stats_sockets.push(runtime_api::bind_socket(s).map_err(|e| match e {
+            runtime_api::BindError::Inherit(source) => StartError::Inherit {
+                keyword: "stats socket",
                 location: s.location.to_string(),
                 source,
-            }
+            },
+            runtime_api::BindError::Io(source) => StartError::StatsSocket {
+                path: s.addr.to_string(),
+                location: s.location.to_string(),
+                source,
+            },
         })?);
     }
     let api = runtime_api::RuntimeApi::new(config, snapshot.clone(), threads, bound.len());
@@ -204,6 +241,26 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
         limits,
         bound,
     })
+}
+
+/// Gives one socket of a listening address to each worker, and records the address as bound.
+fn add_listeners(
+    per_worker: &mut [Vec<worker::Listener>],
+    bound: &mut Vec<(String, SocketAddr)>,
+    fe: &Arc<snapshot::FrontendRt>,
+    limit: &Option<Arc<Semaphore>>,
+    sockets: Vec<std::net::TcpListener>,
+) {
+    if let Some(a) = sockets.first().and_then(|s| s.local_addr().ok()) {
+        bound.push((fe.name.clone(), a));
+    }
+    for (i, socket) in sockets.into_iter().enumerate() {
+        per_worker[i].push(worker::Listener {
+            frontend: fe.clone(),
+            socket,
+            limit: limit.clone(),
+        });
+    }
 }
 
 impl Bound {
@@ -250,12 +307,39 @@ impl Bound {
     }
 }
 
-/// Checks what only the proxy can check (rules compiled, `log-format` strings), without binding anything:
-/// `fulcrum proxy -c` runs it after the configuration parsed.
+/// Checks what only the proxy can check (rules compiled, `log-format` strings, inherited `fd@N` sockets open
+/// and listening), without binding anything: `fulcrum proxy -c` runs it after the configuration parsed.
 pub fn check(config: &Config) -> Result<(), StartError> {
-    Snapshot::build(config)
-        .map(|_| ())
-        .map_err(StartError::from)
+    Snapshot::build(config).map_err(StartError::from)?;
+    let inherited = config
+        .proxies
+        .iter()
+        .flat_map(|p| &p.binds)
+        .flat_map(|b| b.fds.iter().map(move |fd| ("bind", *fd, &b.location)));
+    let stats = config
+        .global
+        .stats_sockets
+        .iter()
+        .filter_map(|s| match s.addr {
+            StatsAddr::Fd(fd) => Some(("stats socket", fd, &s.location)),
+            _ => None,
+        });
+    let mut claims = listener::Claims::default();
+    for (keyword, fd, location) in inherited.chain(stats) {
+        let checked = claims.claim(fd).and_then(|()| {
+            if keyword == "bind" {
+                listener::check_inherited_kind(fd, listener::InheritKind::Tcp)
+            } else {
+                listener::check_inherited(fd).map(|_| ())
+            }
+        });
+        checked.map_err(|source| StartError::Inherit {
+            keyword,
+            location: location.to_string(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// Binds every listener and starts the workers and the health checker.

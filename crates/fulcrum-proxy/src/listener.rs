@@ -30,3 +30,107 @@ pub fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListe
     }
     Ok(out)
 }
+
+/// Why an inherited descriptor (`fd@N`) cannot be used as a listener.
+#[derive(Debug, thiserror::Error)]
+pub enum InheritError {
+    /// The descriptor is not open in this process.
+    #[error("cannot use file descriptor '{0}': {1}")]
+    NotOpen(i32, io::Error),
+    /// It is open but not a listening stream socket of the expected family.
+    #[error("file descriptor '{0}' is not a listening {1} socket")]
+    NotListening(i32, &'static str),
+    /// Two listeners name the same descriptor.
+    #[error("file descriptor '{0}' is already used by another listener")]
+    Twice(i32),
+}
+
+/// Which kind of listening socket an inherited descriptor must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InheritKind {
+    /// TCP over IPv4 or IPv6 (proxies, TCP stats sockets).
+    Tcp,
+    /// A unix stream socket (stats sockets).
+    Unix,
+}
+
+/// Checks that `fd` is open and is a listening stream socket, without taking it; says which kind it is.
+pub fn check_inherited(fd: i32) -> Result<InheritKind, InheritError> {
+    use std::os::fd::BorrowedFd;
+    if fd < 0 {
+        return Err(InheritError::NotOpen(
+            fd,
+            io::Error::from_raw_os_error(libc::EBADF),
+        ));
+    }
+    // SAFETY: F_GETFD only reads the descriptor's flags; an fd that is not open yields EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(InheritError::NotOpen(fd, io::Error::last_os_error()));
+    }
+    // SAFETY: the descriptor was just seen open, and is only borrowed for the getsockopt calls below.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let sock = socket2::SockRef::from(&borrowed);
+    let listening = sock.is_listener().unwrap_or(false);
+    let stream = sock.r#type().is_ok_and(|t| t == Type::STREAM);
+    match sock.domain() {
+        Ok(d) if listening && stream && (d == Domain::IPV4 || d == Domain::IPV6) => {
+            Ok(InheritKind::Tcp)
+        }
+        Ok(d) if listening && stream && d == Domain::UNIX => Ok(InheritKind::Unix),
+        _ => Err(InheritError::NotListening(fd, "stream")),
+    }
+}
+
+/// Checks that `fd` is an inherited listening socket of `kind`.
+pub fn check_inherited_kind(fd: i32, kind: InheritKind) -> Result<(), InheritError> {
+    match check_inherited(fd)? {
+        k if k == kind => Ok(()),
+        _ => Err(InheritError::NotListening(
+            fd,
+            match kind {
+                InheritKind::Tcp => "TCP",
+                InheritKind::Unix => "unix stream",
+            },
+        )),
+    }
+}
+
+/// Takes ownership of the inherited listening socket `fd` (after [`check_inherited`]) for `count` workers: the
+/// first gets the descriptor, the others duplicates of it, so they share one accept queue. The descriptor is
+/// marked close-on-exec and non-blocking.
+pub fn inherit_tcp(fd: i32, count: usize) -> Result<Vec<TcpListener>, InheritError> {
+    use std::os::fd::FromRawFd;
+    check_inherited_kind(fd, InheritKind::Tcp)?;
+    // SAFETY: the descriptor is open, is a listening TCP socket (checked above), was handed to this process by
+    // its parent, and the caller claims each descriptor number once ([`Claims`]), so nothing else owns it.
+    let first = unsafe { TcpListener::from_raw_fd(fd) };
+    let setup = |l: &TcpListener| -> io::Result<()> {
+        l.set_nonblocking(true)?;
+        socket2::SockRef::from(l).set_cloexec(true)
+    };
+    setup(&first).map_err(|e| InheritError::NotOpen(fd, e))?;
+    let mut out = Vec::with_capacity(count.max(1));
+    for _ in 1..count.max(1) {
+        let dup = first
+            .try_clone()
+            .map_err(|e| InheritError::NotOpen(fd, e))?;
+        out.push(dup);
+    }
+    out.insert(0, first);
+    Ok(out)
+}
+
+/// The inherited descriptors already taken by a listener, so that none is taken (and later closed) twice.
+#[derive(Debug, Default)]
+pub struct Claims(std::collections::HashSet<i32>);
+
+impl Claims {
+    /// Records `fd` as taken; an error when it already was.
+    pub fn claim(&mut self, fd: i32) -> Result<(), InheritError> {
+        if self.0.insert(fd) {
+            Ok(())
+        } else {
+            Err(InheritError::Twice(fd))
+        }
+    }
+}

@@ -12,15 +12,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use fulcrum_admin::runtime::{
     AdminState, Control, CtlError, Info, Level, NewServer, ServerState, Session, Weight,
 };
-use fulcrum_config::haproxy::{Config, Server, StatsLevel, StatsSocket};
+use fulcrum_config::haproxy::{Config, Server, StatsAddr, StatsLevel, StatsSocket};
 
 use crate::snapshot::{BackendRt, ServerRt, Snapshot};
 
@@ -29,11 +29,33 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound `stats socket`.
 pub struct StatsListener {
-    path: PathBuf,
     level: Level,
-    listener: StdUnixListener,
-    /// The socket file's inode, so that only our own file is removed at stop.
-    ino: u64,
+    socket: Bound,
+}
+
+/// The listening socket of a `stats socket`.
+enum Bound {
+    /// A unix socket the process created: its file is removed at stop if it is still ours (same inode).
+    Created {
+        path: PathBuf,
+        listener: StdUnixListener,
+        ino: u64,
+    },
+    /// An inherited unix socket (`fd@N`): its file, if any, belongs to whoever made it.
+    Unix(StdUnixListener),
+    /// A TCP listener, bound here or inherited.
+    Tcp(std::net::TcpListener),
+}
+
+/// Why a `stats socket` could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// Binding the address failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The inherited descriptor is unusable.
+    #[error("{0}")]
+    Inherit(#[from] crate::listener::InheritError),
 }
 
 fn level(l: StatsLevel) -> Level {
@@ -44,25 +66,53 @@ fn level(l: StatsLevel) -> Level {
     }
 }
 
-/// Binds a `stats socket` line: the socket is created under a temporary name with the configured mode, then
-/// renamed over `path`, which replaces a stale socket file atomically (HAProxy does the same).
-pub fn bind_socket(s: &StatsSocket) -> std::io::Result<StatsListener> {
-    let mut tmp = s.path.clone().into_os_string();
+/// Binds a `stats socket` line. A unix socket is created under a temporary name with the configured mode, then
+/// renamed over its path, which replaces a stale socket file atomically (HAProxy does the same); a TCP address is
+/// bound; an inherited `fd@N` is taken as it is (the caller claimed it once).
+pub fn bind_socket(s: &StatsSocket) -> Result<StatsListener, BindError> {
+    let socket = match &s.addr {
+        StatsAddr::Unix(path) => bind_unix(path, s.mode)?,
+        StatsAddr::Tcp(addr) => {
+            let mut l = crate::listener::bind_reuseport(*addr, 1)?;
+            Bound::Tcp(l.remove(0))
+        }
+        StatsAddr::Fd(fd) => {
+            use std::os::fd::FromRawFd;
+            let kind = crate::listener::check_inherited(*fd)?;
+            // SAFETY: the descriptor is an open listening socket of the kind matched below, handed to the
+            // process by its parent and claimed once by `crate::bind`, so nothing else owns it.
+            match kind {
+                crate::listener::InheritKind::Tcp => {
+                    Bound::Tcp(unsafe { std::net::TcpListener::from_raw_fd(*fd) })
+                }
+                crate::listener::InheritKind::Unix => {
+                    Bound::Unix(unsafe { StdUnixListener::from_raw_fd(*fd) })
+                }
+            }
+        }
+    };
+    Ok(StatsListener {
+        level: level(s.level),
+        socket,
+    })
+}
+
+fn bind_unix(path: &Path, mode: Option<u32>) -> std::io::Result<Bound> {
+    let mut tmp = path.to_path_buf().into_os_string();
     tmp.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
     let listener = StdUnixListener::bind(&tmp)?;
     let done = (|| {
-        if let Some(mode) = s.mode {
+        if let Some(mode) = mode {
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
         }
-        std::fs::rename(&tmp, &s.path)?;
-        std::fs::metadata(&s.path)
+        std::fs::rename(&tmp, path)?;
+        std::fs::metadata(path)
     })();
     match done {
-        Ok(meta) => Ok(StatsListener {
-            path: s.path.clone(),
-            level: level(s.level),
+        Ok(meta) => Ok(Bound::Created {
+            path: path.to_path_buf(),
             listener,
             ino: meta.ino(),
         }),
@@ -484,8 +534,13 @@ pub fn spawn(
     let handle = std::thread::Builder::new()
         .name("fulcrum-cli".into())
         .spawn(move || {
-            let files: Vec<(PathBuf, u64)> =
-                listeners.iter().map(|l| (l.path.clone(), l.ino)).collect();
+            let files: Vec<(PathBuf, u64)> = listeners
+                .iter()
+                .filter_map(|l| match &l.socket {
+                    Bound::Created { path, ino, .. } => Some((path.clone(), *ino)),
+                    _ => None,
+                })
+                .collect();
             match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -504,15 +559,23 @@ async fn run(api: Arc<RuntimeApi>, listeners: Vec<StatsListener>, mut stop: watc
     let _ = api.handle.set(tokio::runtime::Handle::current());
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
-        if let Err(e) = l.listener.set_nonblocking(true) {
-            warn!(path = %l.path.display(), "runtime API: {e}");
-            continue;
-        }
-        match UnixListener::from_std(l.listener) {
-            Ok(listener) => {
-                tasks.spawn(accept_loop(api.clone(), listener, l.level));
-            }
-            Err(e) => warn!(path = %l.path.display(), "runtime API: {e}"),
+        let level = l.level;
+        let started = match l.socket {
+            Bound::Created { listener, .. } | Bound::Unix(listener) => listener
+                .set_nonblocking(true)
+                .and_then(|()| UnixListener::from_std(listener))
+                .map(|listener| {
+                    tasks.spawn(accept_loop(api.clone(), listener, level));
+                }),
+            Bound::Tcp(listener) => listener
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(listener))
+                .map(|listener| {
+                    tasks.spawn(accept_loop(api.clone(), listener, level));
+                }),
+        };
+        if let Err(e) = started {
+            warn!("runtime API: {e}");
         }
     }
     while !*stop.borrow() {
@@ -523,11 +586,33 @@ async fn run(api: Arc<RuntimeApi>, listeners: Vec<StatsListener>, mut stop: watc
     tasks.abort_all();
 }
 
-async fn accept_loop(api: Arc<RuntimeApi>, listener: UnixListener, level: Level) {
+/// A listener the runtime API accepts on: unix or TCP.
+trait Accept: Send + 'static {
+    /// The accepted connection.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept_one(&self)
+        -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Accept for UnixListener {
+    type Stream = UnixStream;
+    async fn accept_one(&self) -> std::io::Result<UnixStream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+impl Accept for TcpListener {
+    type Stream = TcpStream;
+    async fn accept_one(&self) -> std::io::Result<TcpStream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+async fn accept_loop<L: Accept + Sync>(api: Arc<RuntimeApi>, listener: L, level: Level) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
+        match listener.accept_one().await {
+            Ok(stream) => {
                 conns.spawn(serve(api.clone(), stream, level));
             }
             Err(e) => {
@@ -539,7 +624,11 @@ async fn accept_loop(api: Arc<RuntimeApi>, listener: UnixListener, level: Level)
     }
 }
 
-async fn serve(api: Arc<RuntimeApi>, mut stream: UnixStream, level: Level) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    api: Arc<RuntimeApi>,
+    mut stream: S,
+    level: Level,
+) {
     let mut session = Session::new(level);
     let mut buf = vec![0u8; 8192];
     loop {

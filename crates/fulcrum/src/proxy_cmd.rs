@@ -10,12 +10,16 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{SigSet, Signal};
 
+use fulcrum_config::diag::Severity;
 use fulcrum_config::haproxy::{self, Config};
 
 const USAGE: &str = "\
-Usage: fulcrum proxy [-f <cfgfile|cfgdir>]* [-c] [-p <pidfile>] [-D] [-d] [-db] [-q] [-V] [-v|-vv]
+Usage: fulcrum proxy [-f <cfgfile|cfgdir>]* [-c] [-cc <cond>] [-L <name>] [-p <pidfile>] [-D] [-d] [-db] [-dD] [-q] [-V] [-v|-vv]
   -f  load a configuration file, or every *.cfg of a directory in lexical order (repeatable)
   -c  check the configuration and exit: 0 when valid, 1 with one message per problem otherwise
+  -cc evaluate a condition as '.if' does: exit 0 when true, 1 when false, 2 when it cannot be evaluated
+  -L  set the local peer name (exported to the configuration as HAPROXY_LOCALPEER)
+  -dD diagnostic mode: also print '.diag' messages
   -p  write the process id to <pidfile>
   -D  run in the background (daemon)
   -d, -db  stay in the foreground with debug logging / stay in the foreground
@@ -36,6 +40,12 @@ struct Options {
     verbose: bool,
     version: u8,
     help: bool,
+    /// `-L NAME`: the local peer name (also exported as HAPROXY_LOCALPEER for the configuration).
+    localpeer: Option<String>,
+    /// `-cc EXPR`: evaluate a condition and exit.
+    condition: Option<String>,
+    /// `-dD`: diagnostic mode (`.diag` messages are shown).
+    diag: bool,
 }
 
 fn parse(args: Vec<OsString>) -> Result<Options> {
@@ -55,6 +65,21 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
                 o.pidfile = Some(PathBuf::from(v));
             }
             "-c" => o.check = true,
+            "-cc" => {
+                let v = it.next().context("option '-cc' needs a condition")?;
+                let Some(v) = v.to_str() else {
+                    bail!("the condition of '-cc' is not valid UTF-8");
+                };
+                o.condition = Some(v.to_string());
+            }
+            "-L" => {
+                let v = it.next().context("option '-L' needs a local peer name")?;
+                let Some(v) = v.to_str() else {
+                    bail!("the peer name of '-L' is not valid UTF-8");
+                };
+                o.localpeer = Some(v.to_string());
+            }
+            "-dD" => o.diag = true,
             "-D" => o.daemon = true,
             "-d" => {
                 o.foreground = true;
@@ -69,7 +94,7 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
             "-W" | "-Ws" | "-sf" | "-st" | "-x" | "-S" => bail!(
                 "option '{a}' (master-worker mode and seamless reloads) is not supported yet by fulcrum"
             ),
-            "-N" | "-n" | "-m" | "-L" | "-C" | "-dM" | "-de" | "-dp" | "-dS" | "-dr" | "-dV" => {
+            "-N" | "-n" | "-m" | "-C" | "-dM" | "-de" | "-dp" | "-dS" | "-dr" | "-dV" => {
                 bail!("HAProxy option '{a}' is not supported yet by fulcrum")
             }
             other if other.starts_with("-f") && other.len() > 2 => {
@@ -118,6 +143,24 @@ pub fn main(args: Vec<OsString>) -> u8 {
         print_version(opts.version);
         return 0;
     }
+    if let Some(expr) = &opts.condition {
+        return match haproxy::cond::evaluate(expr, &|name| std::env::var(name).ok()) {
+            Ok(true) => 0,
+            Ok(false) => 1,
+            Err(e) => {
+                eprintln!("[ALERT] config : Failed to evaluate condition: {e}");
+                2
+            }
+        };
+    }
+    // HAProxy exports the local peer name (-L, else the host name) to the configuration it reads.
+    let localpeer = opts.localpeer.clone().unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default()
+    });
+    std::env::set_var("HAPROXY_LOCALPEER", &localpeer);
     if opts.files.is_empty() {
         eprintln!("[ALERT] No configuration file given: use -f <cfgfile|cfgdir>.\n{USAGE}");
         return 1;
@@ -132,6 +175,11 @@ pub fn main(args: Vec<OsString>) -> u8 {
             return 1;
         }
     };
+    for w in &config.warnings {
+        if w.severity != Severity::Diag || opts.diag {
+            eprintln!("{w}");
+        }
+    }
     if opts.check {
         // What only the proxy can check: rules and log-format strings compile.
         if let Err(e) = fulcrum_proxy::check(&config) {

@@ -180,3 +180,149 @@ fn check_mode_compiles_log_formats() {
     assert!(out.contains("Configuration file is valid"));
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// A listening socket the child inherits (close-on-exec cleared), as systemd and HAProxy's test harness pass them.
+fn inheritable_listener() -> (std::net::TcpListener, i32) {
+    use std::os::fd::AsRawFd;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let fd = l.as_raw_fd();
+    // SAFETY: F_SETFD on a descriptor this function owns; only the close-on-exec flag changes.
+    assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }, 0);
+    (l, fd)
+}
+
+/// Sends one command over a TCP stats socket and reads the answer until the socket closes.
+fn cli_tcp(addr: std::net::SocketAddr, cmd: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// `bind fd@N` and `stats socket fd@N` serve on sockets inherited from the parent, `stats socket IP:PORT` on TCP;
+/// `-L` is accepted, `-c` checks that an `fd@` names an open listening socket, and the inherited sockets work.
+#[test]
+fn inherited_listeners_and_tcp_stats_sockets() {
+    let d = tempdir("fd");
+    let (fe, fe_fd) = inheritable_listener();
+    let (cli, cli_fd) = inheritable_listener();
+    let tcp_cli = free_port();
+    let cfg = d.join("fd.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n    stats socket fd@{cli_fd} level admin\n    stats socket ipv4@127.0.0.1:{tcp_cli} level operator\n\
+             defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+             frontend fe\n    bind \"fd@${{FE_FD}}\"\n    http-request return status 200 content-type text/plain string inherited\n"
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("proxy")
+            .args(args)
+            .arg("-f")
+            .arg(&cfg)
+            .env("FE_FD", fe_fd.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let out = run(&["-c", "-L", "peer1"]).wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An fd@ naming a descriptor that is not open fails -c with the line, as haproxy -c does.
+    let bad = d.join("bad.cfg");
+    std::fs::write(&bad, "frontend fe\n    mode http\n    bind fd@987\n").unwrap();
+    let (code, _, err) = check(&[&bad]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("bad.cfg:3") && err.contains("file descriptor '987'"),
+        "{err}"
+    );
+
+    let mut child = Running(run(&["-d", "-L", "peer1"]));
+    let fe_addr = fe.local_addr().unwrap();
+    let cli_addr = cli.local_addr().unwrap();
+    drop((fe, cli));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let mut s = TcpStream::connect(fe_addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        if !out.is_empty() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("inherited"),
+        "{answer}"
+    );
+    assert!(
+        cli_tcp(cli_addr, "show info").contains("Name: "),
+        "inherited stats socket"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stat = loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", tcp_cli)) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"show stat\n").unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            break out;
+        }
+        assert!(Instant::now() < deadline, "TCP stats socket never opened");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(stat.starts_with("# pxname,svname,"), "{stat}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.0.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "no exit after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// `-cc EXPR` answers as haproxy does: 0 true, 1 false, 2 with an alert when the condition does not parse.
+#[test]
+fn condition_check_exit_codes() {
+    let cc = |expr: &str| {
+        let out = Command::new(BIN)
+            .args(["proxy", "-cc", expr])
+            .env("FULCRUM_CC_VAR", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(cc("version_atleast(2.5-dev0)").0, 0);
+    assert_eq!(cc("feature(OPENSSL)").0, 1);
+    assert_eq!(
+        cc("defined(FULCRUM_CC_VAR) && streq(\"$FULCRUM_CC_VAR\",1)").0,
+        0
+    );
+    let (code, err) = cc("200rrr");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("[ALERT]") && err.contains("condition"),
+        "{err}"
+    );
+}

@@ -45,20 +45,37 @@ pub enum Proto {
     Datagram,
 }
 
+/// Reads `fd@N`, a socket inherited from the parent process: `None` when `s` has another form.
+pub fn inherited_fd(s: &str) -> Option<Result<i32, String>> {
+    let n = s.strip_prefix("fd@")?;
+    let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    Some(
+        n.parse::<i32>()
+            .ok()
+            .filter(|_| digits)
+            .ok_or_else(|| format!("'{s}': expected 'fd@N' with N a file descriptor number")),
+    )
+}
+
 /// Splits `s` into family, host and port text. Errors say what was expected.
 pub fn split(s: &str, proto: Proto) -> Result<Split, String> {
     let (family, rest) = match s.find('@') {
         Some(p) => {
             let prefix = &s[..p];
             let family = match (prefix, proto) {
+                ("fd", _) => {
+                    return Err(format!(
+                        "'{s}': an inherited socket 'fd@N' is not accepted by this keyword"
+                    ))
+                }
                 ("ipv4", _) => Family::V4,
                 ("ipv6", _) => Family::V6,
                 ("tcp", Proto::Stream) | ("udp", Proto::Datagram) => Family::Any,
                 ("tcp4", Proto::Stream) | ("udp4", Proto::Datagram) => Family::V4,
                 ("tcp6", Proto::Stream) | ("udp6", Proto::Datagram) => Family::V6,
                 (
-                    "unix" | "abns" | "fd" | "sockpair" | "quic4" | "quic6" | "udp" | "udp4"
-                    | "udp6" | "tcp" | "tcp4" | "tcp6" | "ring",
+                    "unix" | "abns" | "sockpair" | "quic4" | "quic6" | "udp" | "udp4" | "udp6"
+                    | "tcp" | "tcp4" | "tcp6" | "ring",
                     _,
                 ) => {
                     return Err(format!("address prefix '{prefix}@' is supported by HAProxy but not yet by fulcrum here"));

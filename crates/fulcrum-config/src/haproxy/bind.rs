@@ -21,7 +21,18 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
     };
     let mut ok = true;
     let mut addrs = Vec::new();
+    let mut fds = Vec::new();
     for item in list.split(',') {
+        if let Some(fd) = addr::inherited_fd(item) {
+            match fd {
+                Ok(fd) => fds.push(fd),
+                Err(e) => {
+                    sink.error(loc, "bind", e);
+                    ok = false;
+                }
+            }
+            continue;
+        }
         match one(item, resolver) {
             Ok(mut a) => {
                 if addrs.len() + a.len() > MAX_ADDRS {
@@ -38,6 +49,7 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
     }
     let mut bind = Bind {
         addrs,
+        fds,
         v6only: false,
         v4v6: false,
         name: None,

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use super::addr::Resolver;
+use super::addr::{self, Proto, Resolver};
 use super::common::{Line, Sink};
 use super::known;
 use super::log;
-use super::model::{Global, StatsLevel, StatsSocket};
+use super::model::{Global, StatsAddr, StatsLevel, StatsSocket};
 use super::proxy;
 
 /// Applies the keyword lines of one `global` section to `g` (several sections are merged).
@@ -43,7 +43,7 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
             }
         }
         "stats" => match arg {
-            Some("socket") => stats_socket(g, line, sink),
+            Some("socket") => stats_socket(g, line, resolver, sink),
             Some(sub @ ("timeout" | "maxconn" | "bind-process")) => sink.unsupported(loc, &format!("stats {sub}")),
             Some(sub) => sink.error(loc, kw, format!("unknown 'stats {sub}' in 'global' section: expected 'stats socket', 'stats timeout' or 'stats maxconn'")),
             None => sink.error(loc, kw, "expects 'stats socket PATH ...'"),
@@ -98,29 +98,42 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
     }
 }
 
-fn stats_socket(g: &mut Global, line: &Line, sink: &mut Sink) {
+/// Where a `stats socket` listens: `fd@N`, a unix path (`unix@PATH`, an absolute path, or a word with no `:` and
+/// no `@`), else an IP address and port.
+fn stats_addr(text: &str, resolver: Resolver<'_>) -> Result<StatsAddr, String> {
+    if let Some(fd) = addr::inherited_fd(text) {
+        return fd.map(StatsAddr::Fd);
+    }
+    if let Some(p) = text.strip_prefix("unix@") {
+        return Ok(StatsAddr::Unix(PathBuf::from(p)));
+    }
+    if text.starts_with('/') || !text.contains('@') && !text.contains(':') {
+        return Ok(StatsAddr::Unix(PathBuf::from(text)));
+    }
+    let split = addr::split(text, Proto::Stream)?;
+    let Some(port) = split.port.as_deref().filter(|p| !p.is_empty()) else {
+        return Err(format!("address '{text}' has no port: expected IP:PORT"));
+    };
+    let port = addr::port(port)?;
+    addr::resolve(&split.host, split.family, port, resolver).map(StatsAddr::Tcp)
+}
+
+fn stats_socket(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink) {
     let loc = &line.location;
     let kw = "stats socket";
     let Some(path) = line.words.get(2) else {
-        sink.error(loc, kw, "expects a unix socket path: 'stats socket PATH [mode OCTAL] [level user|operator|admin] [expose-fd listeners]'");
+        sink.error(loc, kw, "expects an address: 'stats socket PATH|IP:PORT|fd@N [mode OCTAL] [level user|operator|admin] [expose-fd listeners]'");
         return;
     };
-    let path = if let Some(p) = path.strip_prefix("unix@") {
-        p.to_string()
-    } else if path.starts_with('/') || !path.contains('@') && !path.contains(':') {
-        path.clone()
-    } else {
-        sink.error(
-            loc,
-            kw,
-            format!(
-                "'{path}': only unix socket paths are supported by fulcrum for the stats socket"
-            ),
-        );
-        return;
+    let addr = match stats_addr(path, resolver) {
+        Ok(a) => a,
+        Err(e) => {
+            sink.error(loc, kw, e);
+            return;
+        }
     };
     let mut s = StatsSocket {
-        path: PathBuf::from(path),
+        addr,
         mode: None,
         level: StatsLevel::Admin,
         expose_fd_listeners: false,

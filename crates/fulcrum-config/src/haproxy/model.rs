@@ -102,11 +102,32 @@ pub enum LogFormat {
     Raw,
 }
 
+/// Where a `stats socket` listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsAddr {
+    /// `PATH` or `unix@PATH`: a unix stream socket created by the process.
+    Unix(PathBuf),
+    /// `IP:PORT`, `ipv4@IP:PORT`, `ipv6@[IP]:PORT`: a TCP listener.
+    Tcp(SocketAddr),
+    /// `fd@N`: a listening socket inherited from the parent process (systemd, a test harness, a master).
+    Fd(i32),
+}
+
+impl std::fmt::Display for StatsAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatsAddr::Unix(p) => write!(f, "{}", p.display()),
+            StatsAddr::Tcp(a) => write!(f, "{a}"),
+            StatsAddr::Fd(n) => write!(f, "fd@{n}"),
+        }
+    }
+}
+
 /// A `stats socket` line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsSocket {
-    /// The unix socket path (`ipv4@`/TCP stats sockets are not supported).
-    pub path: PathBuf,
+    /// Where it listens: a unix socket path, a TCP address or an inherited socket.
+    pub addr: StatsAddr,
     /// `mode` in octal, as given.
     pub mode: Option<u32>,
     /// `level user|operator|admin`; HAProxy's default is `operator`... the documented default for stats socket is `admin`
@@ -321,6 +342,8 @@ pub struct Server {
 pub struct Bind {
     /// The addresses to listen on (a comma list and port ranges are expanded).
     pub addrs: Vec<SocketAddr>,
+    /// Listening sockets inherited from the parent process (`fd@N`), used as they are.
+    pub fds: Vec<i32>,
     /// `v6only`
     pub v6only: bool,
     /// `v4v6`: an IPv6 wildcard listener also accepts IPv4 (dual stack).
