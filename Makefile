@@ -3,9 +3,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test deps fmt-check clippy unit readme demo
+.PHONY: test deps fmt-check clippy unit readme conformance-regress conformance demo
 
-test: deps fmt-check clippy unit readme
+test: deps fmt-check clippy unit readme conformance-regress
 
 deps:
 	@scripts/install-deps.sh
@@ -21,6 +21,16 @@ unit:
 
 readme:
 	@scripts/readme-check.sh
+
+# HAProxy's own regression suite (HAPROXY_REGTESTS, by default ../shared/haproxy-reg-tests beside the checkout):
+# `make test` runs the tests listed in conformance/passing.txt and fails when one stops passing; `make conformance`
+# runs them all and prints each verdict with its first reason and the tally by directory.
+
+conformance-regress:
+	@scripts/conformance.sh --expect conformance/passing.txt
+
+conformance:
+	@scripts/conformance.sh
 
 demo:
 	$(CARGO) run --release -- demo

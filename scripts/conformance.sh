@@ -8,14 +8,23 @@
 #   scripts/conformance.sh TEST.vtc ...    just these tests (paths relative to reg-tests/, or absolute)
 #
 # The suite is HAProxy's (GPL) and is never copied into this repository: HAPROXY_REGTESTS names it, by default
-# ../shared/haproxy-reg-tests beside the checkout. Without it the script says so and exits 0, except in CI
+# ../shared/haproxy-reg-tests beside the checkout (or beside the main checkout, for a git worktree). Without it the
+# script says so and exits 0, except in CI
 # (FULCRUM_REQUIRE_NETNS=1), where a missing suite is an error. The binary under test is the release build of
 # fulcrum, run through a link named `haproxy` (fulcrum behaves as `fulcrum proxy` when called so). Set
 # HAPROXY_PROGRAM to run the same tests against another program, e.g. /usr/sbin/haproxy, for comparison.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-suite=${HAPROXY_REGTESTS:-$top/../shared/haproxy-reg-tests}
+# The suite beside this checkout, or beside the repository it is a worktree of.
+suite=${HAPROXY_REGTESTS:-}
+if [ -z "$suite" ]; then
+  suite=$top/../shared/haproxy-reg-tests
+  common=$(git -C "$top" rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+  if [ ! -d "$suite/reg-tests" ] && [ -n "$common" ] && [ -d "$common/../../shared/haproxy-reg-tests/reg-tests" ]; then
+    suite=$common/../../shared/haproxy-reg-tests
+  fi
+fi
 jobs=${CONFORMANCE_JOBS:-2}
 out="$top/target/conformance"
 

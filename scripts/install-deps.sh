@@ -3,8 +3,8 @@
 set -euo pipefail
 
 # wrk, gawk and bc: the benchmark smoke test (bench/proxy-vs-haproxy.sh --smoke); nghttp2-client: h2load for the
-# benchmark itself.
-packages=(haproxy keepalived nftables iproute2 conntrack curl socat procps chromium wrk gawk bc nghttp2-client)
+# benchmark itself; varnish: varnishtest, which runs HAProxy's regression suite (scripts/conformance.sh).
+packages=(haproxy keepalived nftables iproute2 conntrack curl socat procps chromium wrk gawk bc nghttp2-client varnish)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,10 +24,16 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The packages start their own services on install; the tests start the peers they need themselves.
-for svc in haproxy keepalived; do
-  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true; fi
-  $SUDO pkill -x "$svc" >/dev/null 2>&1 || true
-done
+# The packages would start their own services (haproxy, keepalived, varnishd) on install; the tests start the
+# peers they need themselves, so a policy-rc.d keeps every service down while installing (and nothing is stopped
+# by name afterwards).
+policy=/usr/sbin/policy-rc.d
+placed=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod +x "$policy" && placed=1
+fi
+status=0
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+if [ "$placed" = 1 ]; then $SUDO rm -f "$policy"; fi
+[ "$status" = 0 ] || exit "$status"
 ensure_prometheus_client

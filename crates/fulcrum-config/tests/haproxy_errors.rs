@@ -51,7 +51,6 @@ fn unsupported_sections() {
         "userlist u",
         "cache c",
         "program p",
-        "http-errors e",
         "ring r",
         "mailers m",
     ] {
@@ -295,7 +294,6 @@ fn proxy_known_but_unsupported() {
         ("stick-table type ip size 1m", "stick-table"),
         ("compression algo gzip", "compression"),
         ("errorloc 503 http://x/", "errorloc"),
-        ("errorfiles myerrors", "errorfiles"),
         (
             "http-after-response set-header X-A b",
             "http-after-response",
@@ -318,9 +316,9 @@ fn proxy_known_but_unsupported() {
         NS,
     );
     err1(
-        &format!("{D}listen l\n bind :18080\n http-check send meth GET\n"),
+        &format!("{D}listen l\n bind :18080\n http-check send-state\n"),
         8,
-        "http-check send",
+        "http-check send-state",
         NS,
     );
     err1(
@@ -945,4 +943,54 @@ fn display_is_alert_file_line_keyword() {
     );
     let d = parse_str("h.cfg", "global\n frob 1\n nope\n").unwrap_err();
     assert_eq!(d.to_string().lines().count(), 2);
+}
+
+/// `capture request|response header NAME len N`: malformed lines are refused by both; `capture cookie` is not yet.
+#[test]
+fn capture_lines() {
+    let fe = |line: &str| {
+        format!("{DEFAULTS}frontend f\n bind :18080\n {line}\n default_backend b\nbackend b\n server s 127.0.0.1:18081\n")
+    };
+    let c = ok_both(&fe("capture request header Host len 32"));
+    assert_eq!(
+        c.proxies[0].capture_request,
+        [fulcrum_config::haproxy::Capture {
+            name: "Host".into(),
+            len: 32
+        }]
+    );
+    err1_both(
+        &fe("capture request header Host"),
+        8,
+        "capture",
+        "expects 'capture request header NAME len LENGTH'",
+    );
+    // haproxy reads a non-numeric length as 0; fulcrum is stricter, as with every number.
+    err1(
+        &fe("capture response header Host len x"),
+        8,
+        "capture",
+        "'len' expects a length",
+    );
+    err1_both(
+        &fe("capture request"),
+        8,
+        "capture",
+        "expects 'capture request header NAME len N'",
+    );
+    err1(
+        &fe("capture cookie SRV len 32"),
+        8,
+        "capture cookie",
+        "not yet by fulcrum",
+    );
+    // haproxy warns and ignores it in a backend; fulcrum refuses a keyword in the wrong section.
+    err1(
+        &format!(
+            "{DEFAULTS}backend b\n capture request header Host len 3\n server s 127.0.0.1:18081\n"
+        ),
+        7,
+        "capture",
+        "",
+    );
 }

@@ -281,7 +281,8 @@ fn httpchk_and_expect() {
             method: "OPTIONS".into(),
             uri: "/".into(),
             version: "HTTP/1.0".into(),
-            host: None
+            headers: vec![],
+            body: None,
         }
     );
     assert_eq!(
@@ -308,9 +309,148 @@ fn httpchk_and_expect() {
 ");
     let h = backend(&c, "b").httpchk.clone().unwrap();
     assert_eq!(
-        (h.version.as_str(), h.host.as_deref()),
-        ("HTTP/1.1", Some("www.example.com"))
+        (h.version.as_str(), h.headers.clone()),
+        ("HTTP/1.1", vec![("Host".into(), "www.example.com".into())])
     );
+}
+
+/// `http-check send` merged with `option httpchk` as HAProxy 2.6 merges them, and the ruleset of a defaults
+/// section dropped by a backend that starts its own (`option httpchk` or any `http-check` line).
+#[test]
+fn http_check_send() {
+    let hdrs = |l: &[(&str, &str)]| -> Vec<(String, String)> {
+        l.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    let c = ok_both(&format!(
+        r#"{DEFAULTS} option httpchk GET /status HTTP/1.1\r\nHdr:\ must-be-removed
+ http-check send hdr Host "my-www-host" hdr X-test true body "test"
+ http-check expect status 200
+backend inherits
+ server s 127.0.0.1:8080 check
+backend option
+ option httpchk
+ server s 127.0.0.1:8080 check
+backend send
+ http-check send hdr Host other body "other test" comment "why"
+ server s 127.0.0.1:8080 check
+backend upgrade
+ http-check send meth GET uri / ver HTTP/1.1 hdr connection upgrade hdr upgrade raw-proto
+ http-check expect status 101
+ server s 127.0.0.1:8080 check
+backend send_then_option
+ http-check send meth HEAD hdr X-a 1
+ option httpchk GET /x
+ server s 127.0.0.1:8080 check
+"#
+    ));
+    let chk = |n| backend(&c, n).httpchk.clone().unwrap();
+    let i = chk("inherits");
+    assert_eq!(
+        (i.method.as_str(), i.uri.as_str(), i.version.as_str()),
+        ("GET", "/status", "HTTP/1.1")
+    );
+    assert_eq!(
+        i.headers,
+        hdrs(&[("Host", "my-www-host"), ("X-test", "true")])
+    );
+    assert_eq!(i.body.as_deref(), Some("test"));
+    assert_eq!(
+        backend(&c, "inherits").http_expect,
+        Some(HttpExpect::Status(200))
+    );
+    // `option httpchk` in the backend: HAProxy's defaults again, no expect rule.
+    let o = chk("option");
+    assert_eq!(
+        (o.method.as_str(), o.uri.as_str(), o.version.as_str()),
+        ("OPTIONS", "/", "HTTP/1.0")
+    );
+    assert!(o.headers.is_empty() && o.body.is_none());
+    assert_eq!(backend(&c, "option").http_expect, None);
+    // `http-check send` alone: still an HTTP check (the type comes from the defaults), its own request.
+    let s = chk("send");
+    assert_eq!(
+        (s.method.as_str(), s.version.as_str()),
+        ("OPTIONS", "HTTP/1.0")
+    );
+    assert_eq!(s.headers, hdrs(&[("Host", "other")]));
+    assert_eq!(s.body.as_deref(), Some("other test"));
+    assert_eq!(backend(&c, "send").http_expect, None);
+    let u = chk("upgrade");
+    assert_eq!(
+        u.headers,
+        hdrs(&[("connection", "upgrade"), ("upgrade", "raw-proto")])
+    );
+    assert_eq!(
+        backend(&c, "upgrade").http_expect,
+        Some(HttpExpect::Status(101))
+    );
+    // `option httpchk` after `http-check send` overwrites what it sets, keeps the rest.
+    let m = chk("send_then_option");
+    assert_eq!((m.method.as_str(), m.uri.as_str()), ("GET", "/x"));
+    assert_eq!(m.headers, hdrs(&[("X-a", "1")]));
+}
+
+#[test]
+fn http_check_send_errors() {
+    let be = |body: &str| {
+        format!("{DEFAULTS}backend b\n option httpchk\n{body} server s 127.0.0.1:8080 check\n")
+    };
+    // The first line of `body` is line 8 (after the 5 of DEFAULTS, 'backend' and 'option httpchk').
+    err1_both(
+        &be(" http-check send foo\n"),
+        8,
+        "http-check send",
+        "but got 'foo' as argument",
+    );
+    err1_both(
+        &be(" http-check send meth GET\n http-check send meth HEAD\n"),
+        9,
+        "http-check send",
+        "missing connect rule",
+    );
+    err1_both(
+        &be(" http-check expect status 200\n http-check send meth HEAD\n"),
+        9,
+        "http-check send",
+        "missing connect rule",
+    );
+    // What HAProxy accepts and fulcrum does not do yet.
+    err1(
+        &be(" http-check send uri-lf /%[srv_name]\n"),
+        8,
+        "http-check send",
+        "not yet by fulcrum",
+    );
+    err1(
+        &be(" http-check send hdr x-test %[srv_name]\n"),
+        8,
+        "http-check send",
+        "not yet by fulcrum",
+    );
+    err1(
+        &be(" http-check send ver HTTP/2.0\n"),
+        8,
+        "http-check send",
+        "HTTP/1.0 or HTTP/1.1",
+    );
+    err1(
+        &be(" http-check send-state\n"),
+        8,
+        "http-check send-state",
+        "not support yet",
+    );
+}
+
+#[test]
+fn log_health_checks() {
+    let c = ok_both(&format!(
+        "{DEFAULTS} option log-health-checks\nbackend a\n server s 127.0.0.1:8080 check\n\
+         backend b\n no option log-health-checks\n server s 127.0.0.1:8080 check\n"
+    ));
+    assert!(backend(&c, "a").log_health_checks);
+    assert!(!backend(&c, "b").log_health_checks);
 }
 
 #[test]

@@ -714,37 +714,55 @@ fn http_request_actions() {
             &A::Deny(404),
             &A::Tarpit(500),
             &A::Tarpit(503),
-            &A::Return {
-                status: 200,
-                content_type: None,
-                body: ReturnBody::Empty
-            },
-            &A::Return {
-                status: 204,
-                content_type: None,
-                body: ReturnBody::Empty
-            },
-            &A::Return {
-                status: 404,
-                content_type: Some("text/plain".into()),
-                body: ReturnBody::Text("not here".into())
-            },
-            &A::Return {
-                status: 200,
-                content_type: Some("text/html".into()),
-                body: ReturnBody::File(b"<h1>hi</h1>\n".to_vec())
-            },
+            &A::Return(
+                200,
+                Reply::Built {
+                    content_type: None,
+                    headers: vec![],
+                    body: ReturnBody::Empty
+                }
+            ),
+            &A::Return(
+                204,
+                Reply::Built {
+                    content_type: None,
+                    headers: vec![],
+                    body: ReturnBody::Empty
+                }
+            ),
+            &A::Return(
+                404,
+                Reply::Built {
+                    content_type: Some("text/plain".into()),
+                    headers: vec![],
+                    body: ReturnBody::Text("not here".into())
+                }
+            ),
+            &A::Return(
+                200,
+                Reply::Built {
+                    content_type: Some("text/html".into()),
+                    headers: vec![],
+                    body: ReturnBody::File(b"<h1>hi</h1>\n".to_vec())
+                }
+            ),
             // as HAProxy: the content type of an empty reply is dropped
-            &A::Return {
-                status: 503,
-                content_type: None,
-                body: ReturnBody::Empty
-            },
-            &A::Return {
-                status: 200,
-                content_type: None,
-                body: ReturnBody::Empty
-            },
+            &A::Return(
+                503,
+                Reply::Built {
+                    content_type: None,
+                    headers: vec![],
+                    body: ReturnBody::Empty
+                }
+            ),
+            &A::Return(
+                200,
+                Reply::Built {
+                    content_type: None,
+                    headers: vec![],
+                    body: ReturnBody::Empty
+                }
+            ),
         ]
     );
     assert_eq!(r[0].location.line, 7);
@@ -932,7 +950,7 @@ fn http_request_errors_haproxy_rejects_too() {
         (
             "http-request return string x",
             "http-request return",
-            "a 'content-type' must be given with a non-empty body",
+            "a content type must be defined when non-empty payload is configured",
         ),
         (
             "http-request return status 204 content-type text/plain string x",
@@ -1053,11 +1071,6 @@ fn http_request_errors_fulcrum_only() {
             "redirect option 'clear-cookie' is not supported",
         ),
         (
-            "http-request deny content-type text/plain string hi",
-            "http-request deny",
-            "option 'content-type' of 'http-request deny' is not supported",
-        ),
-        (
             "http-request tarpit string hi",
             "http-request tarpit",
             "option 'string' of 'http-request tarpit' is not supported",
@@ -1065,27 +1078,7 @@ fn http_request_errors_fulcrum_only() {
         (
             "http-request return content-type text/plain lf-string %[src]",
             "http-request return",
-            "'lf-string': log-format expressions are not supported",
-        ),
-        (
-            "http-request return content-type text/plain lf-file /x",
-            "http-request return",
-            "'lf-file': log-format",
-        ),
-        (
-            "http-request return content-type text/plain string x hdr X-A b",
-            "http-request return",
-            "option 'hdr' of 'http-request return' is not supported",
-        ),
-        (
-            "http-request return status 503 default-errorfiles",
-            "http-request return",
-            "option 'default-errorfiles'",
-        ),
-        (
-            "http-request del-header X-A -m beg",
-            "http-request del-header",
-            "-m METHOD' is not supported",
+            "'%[src]': log-format expressions are not supported",
         ),
     ] {
         err1(&be(&format!(" {line}\n")), 7, kw, needle);
@@ -1419,12 +1412,12 @@ fn errorfiles_and_tarpit_are_inherited() {
     assert_eq!(
         f.rules.errorfiles,
         [
-            (503, b"HTTP/1.0 503 x\r\n\r\n".to_vec()),
+            (503, Reply::Errorfile(b"HTTP/1.0 503 x\r\n\r\n".to_vec())),
             (
                 403,
-                b"HTTP/1.1 403 Forbidden\nContent-Length: 2\n\nno".to_vec()
+                Reply::Errorfile(b"HTTP/1.1 403 Forbidden\nContent-Length: 2\n\nno".to_vec())
             ),
-            (400, Vec::new()),
+            (400, Reply::Errorfile(Vec::new())),
         ]
     );
     let b = proxy(&c, "b");
@@ -1432,10 +1425,10 @@ fn errorfiles_and_tarpit_are_inherited() {
     assert_eq!(
         b.rules.errorfiles,
         [
-            (503, PAGE.to_vec()),
+            (503, Reply::Errorfile(PAGE.to_vec())),
             (
                 403,
-                b"HTTP/1.1 403 Forbidden\nContent-Length: 2\n\nno".to_vec()
+                Reply::Errorfile(b"HTTP/1.1 403 Forbidden\nContent-Length: 2\n\nno".to_vec())
             )
         ]
     );
@@ -1608,7 +1601,10 @@ fn errorfiles_from_named_defaults() {
          timeout tarpit 2s\ndefaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
          backend x from d\n server s 127.0.0.1:1\nbackend y\n server s 127.0.0.1:1\n"
     ));
-    assert_eq!(proxy(&c, "x").rules.errorfiles, [(503, PAGE.to_vec())]);
+    assert_eq!(
+        proxy(&c, "x").rules.errorfiles,
+        [(503, Reply::Errorfile(PAGE.to_vec()))]
+    );
     assert_eq!(proxy(&c, "x").timeouts.tarpit, Some(Duration::from_secs(2)));
     assert!(proxy(&c, "y").rules.errorfiles.is_empty());
 }
@@ -1625,4 +1621,263 @@ fn rule_keywords_outside_proxies() {
         let e = err_both(&format!("global\n {kw} x\n"));
         assert_eq!((e[0].0, e[0].1.as_str()), (2, kw), "{e:?}");
     }
+}
+
+// ---------- http-errors, errorfiles, http-error, reply options ----------
+
+fn page(tag: &str, code: u16) -> Vec<u8> {
+    format!("HTTP/1.1 {code} x\r\nx-tag: {tag}\r\n\r\n").into_bytes()
+}
+
+#[test]
+fn http_errors_sections_and_errorfiles() {
+    let a400 = temp_file("he-a400.http", &page("a", 400));
+    let a403 = temp_file("he-a403.http", &page("a", 403));
+    let b400 = temp_file("he-b400.http", &page("b", 400));
+    let own = temp_file("he-own500.http", &page("own", 500));
+    let d404 = temp_file("he-d404.http", &page("d", 404));
+    // The section may come after the proxies that import it; `defaults` lines come first, later lines win.
+    let c = ok_both(&format!(
+        "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         errorfiles ea\n errorfile 404 {d404}\n\
+         frontend f\n bind :18080\n errorfile 500 {own}\n errorfiles eb 400\n\
+         http-error status 403 default-errorfiles\n http-error status 500 errorfiles ea\n\
+         http-error status 408 content-type text/plain hdr X-A b string late\n\
+         default_backend b\n\
+         backend b\n errorfiles eb\n server s 127.0.0.1:1\n\
+         http-errors ea\n errorfile 400 {a400}\n errorfile 403 {a403}\n\
+         http-errors eb\n errorfile 400 {b400}\n"
+    ));
+    let f = &proxy(&c, "f").rules.errorfiles;
+    let codes: Vec<u16> = f.iter().map(|(c, _)| *c).collect();
+    // 403 reset by `default-errorfiles`; 500 not in `ea`, so the proxy's own error (none) is used.
+    assert_eq!(codes, [400, 404, 408]);
+    assert_eq!(f[0].1, Reply::Errorfile(page("b", 400)));
+    assert_eq!(f[1].1, Reply::Errorfile(page("d", 404)));
+    assert_eq!(
+        f[2].1,
+        Reply::Built {
+            content_type: Some("text/plain".into()),
+            headers: vec![("X-A".into(), "b".into())],
+            body: ReturnBody::Text("late".into()),
+        }
+    );
+    let b = &proxy(&c, "b").rules.errorfiles;
+    assert_eq!(
+        b,
+        &[
+            (400, Reply::Errorfile(page("b", 400))),
+            (403, Reply::Errorfile(page("a", 403))),
+            (404, Reply::Errorfile(page("d", 404))),
+        ]
+    );
+    // HAProxy warns about a status the section does not declare
+    assert!(c
+        .warnings
+        .iter()
+        .any(|w| w.diagnostic.message.contains("status '500' not declared")));
+}
+
+#[test]
+fn http_errors_problems() {
+    let p = temp_file("he-p400.http", &page("p", 400));
+    let base =
+        "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n";
+    err1_both(
+        &format!("{base}http-errors e\n errorfile 400 {p}\nhttp-errors e\n"),
+        8,
+        "http-errors",
+        "http-errors section 'e' already exists",
+    );
+    err1_both(
+        &format!("{base}http-errors\n"),
+        6,
+        "http-errors",
+        "missing name",
+    );
+    err1_both(
+        &format!("{base}http-errors e\n foo bar\n"),
+        7,
+        "foo",
+        "unknown keyword 'foo' in 'http-errors' section",
+    );
+    err1_both(
+        &format!("{base}http-errors e\n errorfile 999 {p}\n"),
+        7,
+        "errorfile",
+        "status code '999' is not handled",
+    );
+    err1_both(
+        &format!("{base}backend b\n errorfiles nosuch\n"),
+        7,
+        "errorfiles",
+        "unknown http-errors section 'nosuch'",
+    );
+    err1_both(
+        &format!("{base}backend b\n errorfiles\n"),
+        7,
+        "errorfiles",
+        "expects 'errorfiles NAME",
+    );
+    err1_both(
+        &format!("{base}backend b\n errorfiles e 999\nhttp-errors e\n"),
+        7,
+        "errorfiles",
+        "status code '999' is not handled",
+    );
+    err1_both(
+        &format!("{base}backend b\n http-error status 999\n"),
+        7,
+        "http-error",
+        "status code '999' is not handled",
+    );
+    err1_both(
+        &format!("{base}backend b\n http-error\n"),
+        7,
+        "http-error",
+        "expects 'http-error status CODE",
+    );
+    err1_both(
+        &format!("{base}backend b\n http-error status 400 string foo\n"),
+        7,
+        "http-error",
+        "a content type must be defined",
+    );
+    err1_both(
+        &format!("{base}backend b\n http-request return status 400 errorfiles nosuch\n"),
+        7,
+        "http-request return",
+        "unknown http-errors section 'nosuch'",
+    );
+    err1_both(
+        &format!("{base}backend b\n http-request return status 201 errorfiles e\nhttp-errors e\n"),
+        7,
+        "http-request return",
+        "status code '201' is not one HAProxy has an error page for",
+    );
+    err1_both(
+        &format!("{base}backend b\n http-request deny deny_status 500 string x\n"),
+        7,
+        "http-request deny",
+        "a content type must be defined",
+    );
+    err1(
+        &format!("{base}backend b\n http-request return hdr x-a \"%[path]\"\n"),
+        7,
+        "http-request return",
+        "log-format expressions are not supported yet",
+    );
+}
+
+#[test]
+fn return_and_deny_replies() {
+    let p = temp_file("he-r400.http", &page("r", 400));
+    let body = temp_file("he-lf.txt", b"100%% sure\n");
+    let c = ok_both(&format!(
+        "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         frontend f\n bind :18080\n\
+         http-request return status 400 default-errorfiles if {{ path /a }}\n\
+         http-request return status 400 errorfile {p} if {{ path /b }}\n\
+         http-request return status 400 errorfiles e if {{ path /c }}\n\
+         http-request return hdr x-a b if {{ path /d }}\n\
+         http-request return content-type text/plain lf-string \"50%% off\" hdr X-B c if {{ path /e }}\n\
+         http-request return content-type text/plain lf-file {body} if {{ path /f }}\n\
+         http-request deny deny_status 404 errorfiles e if {{ path /g }}\n\
+         http-request deny status 500 content-type text/plain string oops if {{ path /h }}\n\
+         http-request deny status 403 default-errorfiles if {{ path /i }}\n\
+         http-request deny deny_status 400 errorfile /dev/null if {{ path /j }}\n\
+         default_backend b\n\
+         backend b\n server s 127.0.0.1:1\n\
+         http-errors e\n errorfile 400 {p}\n"
+    ));
+    use HttpRequestAction as A;
+    let built = |ct: Option<&str>, headers: &[(&str, &str)], body: ReturnBody| Reply::Built {
+        content_type: ct.map(str::to_string),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        body,
+    };
+    let actions: Vec<A> = proxy(&c, "f")
+        .rules
+        .http_request
+        .iter()
+        .map(|r| r.action.clone())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            A::Return(400, Reply::ProxyError),
+            A::Return(400, Reply::Errorfile(page("r", 400))),
+            A::Return(400, Reply::Errorfile(page("r", 400))),
+            A::Return(200, built(None, &[("x-a", "b")], ReturnBody::Empty)),
+            A::Return(
+                200,
+                built(
+                    Some("text/plain"),
+                    &[("X-B", "c")],
+                    ReturnBody::Text("50% off".into())
+                )
+            ),
+            A::Return(
+                200,
+                built(
+                    Some("text/plain"),
+                    &[],
+                    ReturnBody::Text("100% sure\n".into())
+                )
+            ),
+            // not in the section: the proxy's error
+            A::DenyWith(404, Reply::ProxyError),
+            A::DenyWith(
+                500,
+                built(Some("text/plain"), &[], ReturnBody::Text("oops".into()))
+            ),
+            A::Deny(403),
+            A::DenyWith(400, Reply::Errorfile(Vec::new())),
+        ]
+    );
+}
+
+#[test]
+fn del_header_match_methods() {
+    let c = ok_both(&fe(
+        " http-request del-header X-A -m str\n http-request del-header x-b -m beg\n\
+          http-request del-header -c -m end\n http-request del-header sub -m sub\n\
+          http-request del-header ^x.reg.$ -m reg if TRUE\n http-response del-header x-b -m beg\n",
+    ));
+    use HttpRequestAction as A;
+    let r: Vec<&A> = proxy(&c, "f")
+        .rules
+        .http_request
+        .iter()
+        .map(|r| &r.action)
+        .collect();
+    assert_eq!(
+        r,
+        [
+            &A::DelHeader("X-A".into()),
+            &A::DelHeaderMatch("x-b".into(), MatchMethod::Beg),
+            &A::DelHeaderMatch("-c".into(), MatchMethod::End),
+            &A::DelHeaderMatch("sub".into(), MatchMethod::Sub),
+            &A::DelHeaderMatch("^x.reg.$".into(), MatchMethod::Reg),
+        ]
+    );
+    assert_eq!(
+        proxy(&c, "f").rules.http_response[0].action,
+        HttpResponseAction::DelHeaderMatch("x-b".into(), MatchMethod::Beg)
+    );
+    err1_both(
+        &fe(" http-request del-header a -m foo\n"),
+        8,
+        "http-request del-header",
+        "-m with unsupported matching method 'foo'",
+    );
+    err1(
+        &fe(" http-request del-header ( -m reg\n"),
+        8,
+        "http-request del-header",
+        "invalid regex",
+    );
 }

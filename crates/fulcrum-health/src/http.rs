@@ -27,14 +27,17 @@ fn is_token(s: &str) -> bool {
 }
 
 impl HttpCheck {
-    /// Builds `METHOD URI VERSION` with an optional `Host` header and `Connection: close`.
+    /// Builds `METHOD URI VERSION`, then `headers` in order, `Connection: close` unless a `Connection` header
+    /// is given, `Content-Length` when there is a `body` (unless given), and the body: the request
+    /// `http-check send` describes, as HAProxy writes it.
     ///
-    /// `version` is `HTTP/1.0` or `HTTP/1.1`; nothing may smuggle a line break into the request.
+    /// `version` is `HTTP/1.0` or `HTTP/1.1`; nothing may smuggle a line break into the request head.
     pub fn new(
         method: &str,
         uri: &str,
         version: &str,
-        host: Option<&str>,
+        headers: &[(String, String)],
+        body: Option<&str>,
         expect: Expect,
     ) -> Result<Self, SpecError> {
         if !is_token(method) {
@@ -46,18 +49,30 @@ impl HttpCheck {
         if version != "HTTP/1.0" && version != "HTTP/1.1" {
             return Err(SpecError::Version(version.to_owned()));
         }
-        if let Some(h) = host {
-            if h.bytes().any(|c| c < b' ' || c == 0x7f) {
-                return Err(SpecError::Host(h.to_owned()));
+        for (name, value) in headers {
+            if !is_token(name) {
+                return Err(SpecError::HeaderName(name.to_owned()));
+            }
+            if value.bytes().any(|c| (c < b' ' && c != b'\t') || c == 0x7f) {
+                return Err(SpecError::HeaderValue(value.to_owned()));
             }
         }
+        let has = |n: &str| headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
         let mut request = format!("{method} {uri} {version}\r\n");
-        if let Some(h) = host {
-            request.push_str("Host: ");
-            request.push_str(h);
+        for (name, value) in headers {
+            request.push_str(name);
+            request.push_str(": ");
+            request.push_str(value);
             request.push_str("\r\n");
         }
-        request.push_str("Connection: close\r\n\r\n");
+        if !has("connection") {
+            request.push_str("Connection: close\r\n");
+        }
+        if let Some(b) = body.filter(|_| !has("content-length")) {
+            request.push_str(&format!("Content-Length: {}\r\n", b.len()));
+        }
+        request.push_str("\r\n");
+        request.push_str(body.unwrap_or_default());
         Ok(HttpCheck {
             request: request.into_bytes(),
             expect,
@@ -140,13 +155,20 @@ async fn exchange(mut stream: TcpStream, check: &HttpCheck, start: Instant) -> C
 mod tests {
     use super::*;
 
+    fn hdrs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn renders_requests() {
         let c = HttpCheck::new(
             "GET",
             "/health",
             "HTTP/1.1",
-            Some("example.org"),
+            &hdrs(&[("Host", "example.org")]),
+            None,
             Expect::Status(200),
         )
         .unwrap();
@@ -157,37 +179,75 @@ mod tests {
         assert_eq!(c.expect(), &Expect::Status(200));
         let d = HttpCheck::options_default();
         assert_eq!(
-            HttpCheck::new("OPTIONS", "/", "HTTP/1.0", None, Expect::Default).unwrap(),
+            HttpCheck::new("OPTIONS", "/", "HTTP/1.0", &[], None, Expect::Default).unwrap(),
             d
+        );
+    }
+
+    #[test]
+    fn renders_headers_and_body() {
+        let c = HttpCheck::new(
+            "GET",
+            "/status",
+            "HTTP/1.1",
+            &hdrs(&[("Host", "my-www-host"), ("X-test", "true")]),
+            Some("test"),
+            Expect::Default,
+        )
+        .unwrap();
+        assert_eq!(
+            c.request(),
+            &b"GET /status HTTP/1.1\r\nHost: my-www-host\r\nX-test: true\r\nConnection: close\r\nContent-Length: 4\r\n\r\ntest"[..]
+        );
+        // A Connection header of the user's replaces `Connection: close` (an upgrade check, say).
+        let ws = HttpCheck::new(
+            "GET",
+            "/",
+            "HTTP/1.1",
+            &hdrs(&[("connection", "upgrade"), ("upgrade", "raw-proto")]),
+            None,
+            Expect::Status(101),
+        )
+        .unwrap();
+        assert_eq!(
+            ws.request(),
+            b"GET / HTTP/1.1\r\nconnection: upgrade\r\nupgrade: raw-proto\r\n\r\n"
         );
     }
 
     #[test]
     fn rejects_injection() {
         let e = Expect::Default;
+        let new = |m: &str, u: &str, v: &str, h: &[(&str, &str)]| {
+            HttpCheck::new(m, u, v, &hdrs(h), None, e.clone())
+        };
         assert!(matches!(
-            HttpCheck::new("GET\r\n", "/", "HTTP/1.0", None, e.clone()),
+            new("GET\r\n", "/", "HTTP/1.0", &[]),
             Err(SpecError::Method(_))
         ));
         assert!(matches!(
-            HttpCheck::new("", "/", "HTTP/1.0", None, e.clone()),
+            new("", "/", "HTTP/1.0", &[]),
             Err(SpecError::Method(_))
         ));
         assert!(matches!(
-            HttpCheck::new("GET", "/ x", "HTTP/1.0", None, e.clone()),
+            new("GET", "/ x", "HTTP/1.0", &[]),
             Err(SpecError::Uri(_))
         ));
         assert!(matches!(
-            HttpCheck::new("GET", "", "HTTP/1.0", None, e.clone()),
+            new("GET", "", "HTTP/1.0", &[]),
             Err(SpecError::Uri(_))
         ));
         assert!(matches!(
-            HttpCheck::new("GET", "/", "HTTP/2", None, e.clone()),
+            new("GET", "/", "HTTP/2", &[]),
             Err(SpecError::Version(_))
         ));
         assert!(matches!(
-            HttpCheck::new("GET", "/", "HTTP/1.1", Some("a\r\nX: y"), e),
-            Err(SpecError::Host(_))
+            new("GET", "/", "HTTP/1.1", &[("Host", "a\r\nX: y")]),
+            Err(SpecError::HeaderValue(_))
+        ));
+        assert!(matches!(
+            new("GET", "/", "HTTP/1.1", &[("bad name", "x")]),
+            Err(SpecError::HeaderName(_))
         ));
     }
 }

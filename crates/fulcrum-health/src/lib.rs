@@ -15,7 +15,9 @@ pub mod tracker;
 
 pub use error::SpecError;
 pub use http::{http_check, HttpCheck};
-pub use log::{haproxy_log_line, no_server_available_line, LogContext};
+pub use log::{
+    haproxy_log_line, health_check_line, no_server_available_line, CheckProgress, LogContext,
+};
 pub use outcome::{CheckOutcome, CheckStatus};
 pub use probe::Probe;
 pub use response::Expect;

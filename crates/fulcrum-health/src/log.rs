@@ -84,6 +84,59 @@ pub fn haproxy_log_line(
     line
 }
 
+/// Where a server's health counter stands, for [`health_check_line`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckProgress {
+    /// Progress shown before the slash ([`crate::Tracker::log_status`]).
+    pub step: u32,
+    /// Out of.
+    pub of: u32,
+    /// Whether the counter says UP.
+    pub up: bool,
+    /// The server's weight is 0: an UP server shows `DRAIN`.
+    pub drain: bool,
+}
+
+/// The line `option log-health-checks` logs when a check's status or the health counter changed, e.g.
+///
+/// `Health check for server be1/srv1 succeeded, reason: Layer4 check passed, check duration: 0ms, status: 1/1 UP.`
+pub fn health_check_line(
+    backend: &str,
+    server: &str,
+    backup: bool,
+    outcome: &CheckOutcome,
+    progress: CheckProgress,
+) -> String {
+    let mut line = String::with_capacity(160);
+    let verdict = if outcome.ok() { "succeeded" } else { "failed" };
+    let backup = if backup { "backup " } else { "" };
+    // Writing to a String cannot fail.
+    let _ = write!(
+        line,
+        "Health check for {backup}server {backend}/{server} {verdict}, reason: {}",
+        outcome.description()
+    );
+    if let Some(code) = outcome.code {
+        let _ = write!(line, ", code: {code}");
+    }
+    if let Some(info) = &outcome.info {
+        let _ = write!(line, ", info: \"{info}\"");
+    }
+    let state = match (progress.up, progress.drain) {
+        (false, _) => "DOWN",
+        (true, true) => "DRAIN",
+        (true, false) => "UP",
+    };
+    let _ = write!(
+        line,
+        ", check duration: {}ms, status: {}/{} {state}.",
+        outcome.duration_ms(),
+        progress.step,
+        progress.of
+    );
+    line
+}
+
 /// The alert HAProxy logs when a backend has no usable server left.
 pub fn no_server_available_line(backend: &str) -> String {
     format!("backend {backend} has no server available!")
@@ -186,6 +239,38 @@ mod tests {
         assert_eq!(
             haproxy_log_line("tcpb", "t2", Transition::Up, &l4, &ctx),
             "Server tcpb/t2 is UP, reason: Layer4 check passed, check duration: 0ms. 3 active and 0 backup servers online. 0 sessions requeued, 0 total in queue."
+        );
+    }
+
+    #[test]
+    fn health_check_lines() {
+        let up = CheckProgress {
+            step: 1,
+            of: 1,
+            up: true,
+            drain: false,
+        };
+        let ok = CheckOutcome::new(CheckStatus::L4Ok, ms(0));
+        assert_eq!(
+            health_check_line("be1", "srv1", false, &ok, up),
+            "Health check for server be1/srv1 succeeded, reason: Layer4 check passed, check duration: 0ms, status: 1/1 UP."
+        );
+        let http = CheckOutcome::new(CheckStatus::L7Ok, ms(1)).with_code(200);
+        assert_eq!(
+            health_check_line("be2", "srv", true, &http, CheckProgress { drain: true, ..up }),
+            "Health check for backup server be2/srv succeeded, reason: Layer7 check passed, code: 200, check duration: 1ms, status: 1/1 DRAIN."
+        );
+        let refused =
+            CheckOutcome::new(CheckStatus::L4Connection, ms(0)).with_info("Connection refused");
+        let down = CheckProgress {
+            step: 0,
+            of: 2,
+            up: false,
+            drain: false,
+        };
+        assert_eq!(
+            health_check_line("be4", "srv4", false, &refused, down),
+            "Health check for server be4/srv4 failed, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms, status: 0/2 DOWN."
         );
     }
 

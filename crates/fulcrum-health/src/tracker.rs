@@ -120,6 +120,16 @@ impl Tracker {
         self.health
     }
 
+    /// The counter as `option log-health-checks` lines show it (`status: 1/3 UP`): (progress, out of, whether
+    /// the counter says UP). At or above `rise`, progress counts from 1 to `fall`; below it, from 0 to `rise - 1`.
+    pub fn log_status(&self) -> (u32, u32, bool) {
+        if self.health >= self.rise {
+            (self.health - self.rise + 1, self.fall, true)
+        } else {
+            (self.health, self.rise, false)
+        }
+    }
+
     /// Forces the state (runtime API `set server ... health up|down`): fully UP or fully DOWN.
     /// Returns the transition if the state changed.
     pub fn force(&mut self, up: bool) -> Option<Transition> {
@@ -265,6 +275,25 @@ mod tests {
         assert_eq!(t.record(Passed), None);
         let zero = tracker(0, 0, false);
         assert_eq!(zero.health(), 0);
+    }
+
+    #[test]
+    fn log_status_counts_like_haproxy() {
+        let mut t = tracker(2, 3, true);
+        assert_eq!(t.log_status(), (1, 3, true));
+        t.record(Passed);
+        assert_eq!(t.log_status(), (3, 3, true));
+        t.record(Failed);
+        assert_eq!(t.log_status(), (2, 3, true));
+        t.record(Failed);
+        t.record(Failed);
+        assert_eq!(t.log_status(), (0, 2, false));
+        t.record(Passed);
+        assert_eq!(t.log_status(), (1, 2, false));
+        let mut one = tracker(1, 1, true);
+        assert_eq!(one.log_status(), (1, 1, true));
+        one.record(Failed);
+        assert_eq!(one.log_status(), (0, 1, false));
     }
 
     #[test]

@@ -67,7 +67,8 @@ async fn silent() -> SocketAddr {
 }
 
 fn check(expect: Expect) -> HttpCheck {
-    HttpCheck::new("GET", "/health", "HTTP/1.1", Some("app.local"), expect).unwrap()
+    let host = [("Host".to_string(), "app.local".to_string())];
+    HttpCheck::new("GET", "/health", "HTTP/1.1", &host, None, expect).unwrap()
 }
 
 #[tokio::test]

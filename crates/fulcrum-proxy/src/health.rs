@@ -87,7 +87,8 @@ fn probe_for(be: &BackendRt) -> Option<HttpCheck> {
         &chk.method,
         &chk.uri,
         &chk.version,
-        chk.host.as_deref(),
+        &chk.headers,
+        chk.body.as_deref(),
         expect,
     ) {
         Ok(c) => Some(c),
@@ -147,6 +148,9 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     // Spread the first checks over the interval so that servers are not all probed at once.
     let offset = c.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
     tokio::time::sleep(Duration::from_millis(offset)).await;
+    // The status of the previous check (`None` before the first): `option log-health-checks` logs a check whose
+    // status differs from it, or that moved the health counter.
+    let mut last_status = None;
     loop {
         if server.is_deleted() {
             return;
@@ -162,7 +166,15 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         if paused() {
             continue;
         }
-        if let Some(transition) = tracker.record(outcome.result()) {
+        let health_before = tracker.health();
+        let transition = tracker.record(outcome.result());
+        if be.config.log_health_checks
+            && (last_status != Some(outcome.status) || tracker.health() != health_before)
+        {
+            log_check(&be, &server, &tracker, &outcome);
+        }
+        last_status = Some(outcome.status);
+        if let Some(transition) = transition {
             let up = transition == Transition::Up;
             // A server coming back UP ramps up over `slowstart` (a DOWN one ends any ramp in progress).
             let ramp = if up {
@@ -196,12 +208,41 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                 &ctx,
             );
             warn!("{line}");
+            let level = if up {
+                crate::log::syslog::NOTICE
+            } else {
+                crate::log::syslog::ALERT
+            };
+            be.log_event(level, &line);
             if active == 0 && backups == 0 {
-                tracing::error!("{}", fulcrum_health::no_server_available_line(&be.name));
+                let line = fulcrum_health::no_server_available_line(&be.name);
+                tracing::error!("{line}");
+                be.log_event(crate::log::syslog::EMERG, &line);
             }
         }
         tokio::time::sleep(tracker.next_interval()).await;
     }
+}
+
+/// Logs one check's result as `option log-health-checks` does: a warning on fulcrum's own log and a notice to
+/// the backend's `log` targets.
+fn log_check(be: &BackendRt, server: &ServerRt, tracker: &Tracker, outcome: &CheckOutcome) {
+    let (step, of, up) = tracker.log_status();
+    let progress = fulcrum_health::CheckProgress {
+        step,
+        of,
+        up,
+        drain: server.user_weight() == 0,
+    };
+    let line = fulcrum_health::health_check_line(
+        &be.name,
+        &server.config.name,
+        server.config.backup,
+        outcome,
+        progress,
+    );
+    warn!("{line}");
+    be.log_event(crate::log::syslog::NOTICE, &line);
 }
 
 #[cfg(test)]

@@ -264,6 +264,11 @@ fn add_listeners(
 }
 
 impl Bound {
+    /// Serves the runtime API on one more listener besides the `stats socket` lines (the master's channel).
+    pub fn add_cli_listener(&mut self, listener: runtime_api::StatsListener) {
+        self.runtime.1.push(listener);
+    }
+
     /// The addresses listened on, per frontend.
     pub fn local_addrs(&self) -> &[(String, SocketAddr)] {
         &self.bound

@@ -33,6 +33,17 @@ pub struct StatsListener {
     socket: Bound,
 }
 
+impl StatsListener {
+    /// A unix listener made by the caller (the master process's channel to its worker), served at `level`; its
+    /// file, if any, belongs to the caller.
+    pub fn unix(listener: StdUnixListener, level: StatsLevel) -> StatsListener {
+        StatsListener {
+            level: self::level(level),
+            socket: Bound::Unix(listener),
+        }
+    }
+}
+
 /// The listening socket of a `stats socket`.
 enum Bound {
     /// A unix socket the process created: its file is removed at stop if it is still ours (same inode).
@@ -207,7 +218,9 @@ impl RuntimeApi {
         let maint = s.in_maint();
         let checked_up = s.is_checked_up();
         let (check_status, check_result, check_health, check_state) = if c.check {
-            let flags = 0x02 | if s.checks_frozen() || maint { 0 } else { 0x04 };
+            // CONFIGURED, ENABLED unless `disable health`, PAUSED while in maintenance (as HAProxy's check state).
+            let flags =
+                0x02 | if s.checks_frozen() { 0 } else { 0x04 } | if maint { 0x08 } else { 0 };
             if checked_up {
                 let ok = if be.config.httpchk.is_some() { 15 } else { 6 };
                 (ok, 3, c.rise + c.fall - 1, flags)
@@ -314,8 +327,17 @@ pub fn apply_admin(be: &BackendRt, s: &ServerRt, flags: u8) {
         return;
     };
     warn!("{line}");
+    // Also to the backend's `log` targets, at HAProxy's levels (alert for a server going down).
+    let level = if maint && !was_maint && up {
+        crate::log::syslog::ALERT
+    } else {
+        crate::log::syslog::NOTICE
+    };
+    be.log_event(level, &line);
     if active == 0 && backup == 0 {
-        tracing::error!("{}", fulcrum_health::no_server_available_line(&be.name));
+        let line = fulcrum_health::no_server_available_line(&be.name);
+        tracing::error!("{line}");
+        be.log_event(crate::log::syslog::EMERG, &line);
     }
 }
 

@@ -34,6 +34,9 @@ pub struct Snapshot {
     pub logging: crate::log::Logging,
     /// Every proxy in configuration order: its index in `frontends` and in `backends` (a listen has both).
     pub order: Vec<(Option<usize>, Option<usize>)>,
+    /// The stats id (`iid`) of the first proxy in `order`, the others following: 2 when a `stats socket` is
+    /// configured (HAProxy's internal `GLOBAL` proxy then takes 1), else 1.
+    pub first_iid: u64,
 }
 
 /// The frontend half of a `frontend` or `listen` section.
@@ -58,6 +61,8 @@ pub struct FrontendRt {
     pub maxconn: Option<u32>,
     /// ACL-driven rules: http-request/response, use_backend, tcp-request connection, errorfiles.
     pub rules: ProxyRules,
+    /// `capture request|response header` (for `%hr` / `%hs`), header names parsed once.
+    pub captures: crate::log::capture::Captures,
     /// Access logging, when the frontend logs.
     pub log: Option<Arc<crate::log::FrontendLog>>,
     /// Client connections open on this frontend (`feconn`, `%fc` in logs).
@@ -122,6 +127,8 @@ pub struct BackendRt {
     pub timeouts: Timeouts,
     /// Keep-alive handling on this side.
     pub conn_mode: HttpConnMode,
+    /// `http-reuse`: which idle server connections a request may take.
+    pub reuse: fulcrum_config::haproxy::HttpReuse,
     /// `option forwardfor` set in the backend.
     pub forwardfor: Option<(ForwardFor, HeaderName)>,
     /// `retries`
@@ -138,9 +145,18 @@ pub struct BackendRt {
     pub cur: AtomicU32,
     /// `show stat` counters.
     pub stats: crate::counters::Counters,
+    /// Where health-check results and server state changes are logged (the backend's `log` targets).
+    pub events: Option<Arc<crate::log::EventLog>>,
 }
 
 impl BackendRt {
+    /// Logs a server state change or check result to the backend's `log` targets (if any), at syslog `level`.
+    pub fn log_event(&self, level: u8, msg: &str) {
+        if let Some(ev) = &self.events {
+            ev.send(level, msg);
+        }
+    }
+
     /// Rebuilds the selection table from the servers' current state; called by the control plane only.
     pub fn rebuild_farm(&self) {
         self.farm.store(Arc::new(Farm::build(self)));
@@ -428,6 +444,7 @@ impl Snapshot {
     /// Builds the runtime view of a validated configuration: compiles ACLs, rules and `log-format` strings.
     pub fn build(config: &Config) -> Result<Snapshot, RulesError> {
         crate::counters::epoch();
+        let logging = crate::log::Logging::new(config);
         let mut backends = Vec::new();
         let mut servers = Vec::new();
         for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
@@ -467,6 +484,7 @@ impl Snapshot {
                 allbackups: p.allbackups,
                 timeouts: p.timeouts.clone(),
                 conn_mode: p.http_conn_mode,
+                reuse: p.http_reuse,
                 forwardfor: forwardfor(p),
                 retries: p.retries,
                 redispatch: p.redispatch,
@@ -475,6 +493,7 @@ impl Snapshot {
                 cur: AtomicU32::new(0),
                 queue: Arc::new(Queue::new()),
                 stats: crate::counters::Counters::default(),
+                events: logging.events(p),
             };
             be.farm = ArcSwap::from_pointee(Farm::build(&be));
             let (active, backup) = be.servers_up();
@@ -482,7 +501,6 @@ impl Snapshot {
             backends.push(Arc::new(be));
         }
         let find = |name: &str| backends.iter().find(|b| b.name == name).cloned();
-        let logging = crate::log::Logging::new(config);
         let actconn = Arc::new(AtomicU32::new(0));
         let mut frontends = Vec::new();
         for p in config.proxies.iter().filter(|p| p.kind.has_frontend()) {
@@ -505,6 +523,7 @@ impl Snapshot {
                 forwardfor: forwardfor(p),
                 maxconn: p.maxconn,
                 rules: ProxyRules::compile(&p.rules, true, &find)?,
+                captures: crate::log::capture::Captures::new(p),
                 log: logging.frontend_with_format(p, compile_log_format(p)?),
                 cur: AtomicU32::new(0),
                 actconn: actconn.clone(),
@@ -531,6 +550,11 @@ impl Snapshot {
             .collect();
         Ok(Snapshot {
             order,
+            first_iid: if config.global.stats_sockets.is_empty() {
+                1
+            } else {
+                2
+            },
             frontends,
             backends,
             servers,

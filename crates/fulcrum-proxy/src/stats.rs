@@ -156,7 +156,14 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
 fn backend_row(be: &BackendRt, iid: u64) -> Row {
     let c = &be.stats;
     let http = be.mode == Mode::Http;
-    let (active, backup) = be.servers_up();
+    // As HAProxy's `act`/`bck`: servers that can take traffic (a draining server, weight 0, does not count).
+    let usable = |backup: bool| {
+        be.servers
+            .iter()
+            .filter(|s| s.config.backup == backup && s.is_up() && s.weight() > 0)
+            .count()
+    };
+    let (active, backup) = (usable(false), usable(true));
     let weight: u64 = be
         .servers
         .iter()
@@ -212,7 +219,7 @@ fn backend_row(be: &BackendRt, iid: u64) -> Row {
 pub fn collect(snap: &Snapshot) -> Stats {
     let mut proxies = Vec::with_capacity(snap.order.len());
     for (i, &(fe, be)) in snap.order.iter().enumerate() {
-        let iid = i as u64 + 1;
+        let iid = i as u64 + snap.first_iid;
         let fe = fe.and_then(|i| snap.frontends.get(i));
         let be = be.and_then(|i| snap.backends.get(i));
         let Some(name) = fe.map(|f| &f.name).or(be.map(|b| &b.name)) else {
@@ -251,6 +258,13 @@ fn text_response(status: u16, content_type: &'static str, body: String) -> Respo
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
+}
+
+/// Whether a request for `uri` is the `monitor-uri` `m`, as HAProxy matches it (case-sensitively): the URI as
+/// received equals `m`, or `m` starts with `/` and equals the URI's path and query (so `monitor-uri /health`
+/// matches `GET http://host/health` too, while `monitor-uri http://host/health` matches only that absolute form).
+pub fn is_monitor_uri(m: &str, uri: &http::Uri) -> bool {
+    (m.starts_with('/') && uri.path_and_query().is_some_and(|p| p.as_str() == m)) || *uri == *m
 }
 
 /// The answer to `monitor-uri`: 200, never forwarded.
@@ -357,6 +371,13 @@ pub fn stats_response<B>(
         .path_and_query()
         .map_or("", |pq| pq.as_str().get(page.uri.len()..).unwrap_or(""));
     let mut stats = collect(snap);
+    if let Some(scope) = scope(rest) {
+        // As HAProxy: only the proxies whose name contains the scope, ignoring case.
+        let scope = scope.to_ascii_lowercase();
+        stats
+            .proxies
+            .retain(|p| p.name.to_ascii_lowercase().contains(&scope));
+    }
     if !page.show_legends {
         // HAProxy shows addresses and algorithms on the page only with `stats show-legends`.
         for p in &mut stats.proxies {
@@ -377,6 +398,17 @@ pub fn stats_response<B>(
         admin,
     };
     text_response(200, "text/html", fulcrum_admin::html::render(&stats, &opts))
+}
+
+/// The `scope=NAME` part of the stats page's URI (after the page's own URI), up to the next `;`, `&` or `#`:
+/// the page then shows only the proxies whose name contains it. HAProxy keeps at most 20 characters of it.
+fn scope(rest: &str) -> Option<&str> {
+    let at = rest.find("scope=")? + "scope=".len();
+    let value = &rest[at..];
+    let end = value.find([';', '&', '#']).unwrap_or(value.len());
+    let value = &value[..end];
+    let cut = value.char_indices().nth(20).map_or(value.len(), |(i, _)| i);
+    Some(&value[..cut]).filter(|v| !v.is_empty())
 }
 
 /// Whether `stats admin if|unless COND` allows this request to change server states from the page.
@@ -436,7 +468,17 @@ fn apply_admin_form(body: &str, snap: &Snapshot) -> &'static str {
     let (Some(backend), Some(action)) = (backend, action) else {
         return "ERRP";
     };
-    let Some(be) = snap.backends.iter().find(|b| b.name == backend) else {
+    // HAProxy's page names the backend by its stats id, `#IID`.
+    let by_iid = |iid: &str| {
+        let i = iid.parse::<u64>().ok()?.checked_sub(snap.first_iid)?;
+        snap.backends
+            .get(snap.order.get(usize::try_from(i).ok()?)?.1?)
+    };
+    let found = match backend.strip_prefix('#') {
+        Some(iid) => by_iid(iid),
+        None => snap.backends.iter().find(|b| b.name == backend),
+    };
+    let Some(be) = found else {
         return "ERRP";
     };
     if servers.is_empty() {
@@ -488,6 +530,11 @@ pub async fn stats_admin_post(
     if !authorized(page, &req) {
         return stats_response(page, &req, snap, false);
     }
+    let req_scope = req
+        .uri()
+        .path_and_query()
+        .and_then(|pq| scope(pq.as_str().get(page.uri.len()..)?))
+        .map(str::to_string);
     let status = if !allowed {
         "DENY"
     } else {
@@ -501,7 +548,9 @@ pub async fn stats_admin_post(
         }
     };
     let mut r = text_response(303, "text/plain", String::new());
-    if let Ok(v) = HeaderValue::from_str(&format!("{};st={status}", page.uri)) {
+    // The page the form came from keeps its scope, as HAProxy's redirect does.
+    let scope = req_scope.map_or(String::new(), |s| format!("?scope={s}"));
+    if let Ok(v) = HeaderValue::from_str(&format!("{};st={status}{scope}", page.uri)) {
         r.headers_mut().insert(header::LOCATION, v);
     }
     r
@@ -510,6 +559,23 @@ pub async fn stats_admin_post(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn monitor_uri_matches_path_or_whole_uri() {
+        let uri = |u: &str| u.parse::<http::Uri>().unwrap();
+        assert!(is_monitor_uri("/health", &uri("/health")));
+        assert!(is_monitor_uri(
+            "/health",
+            &uri("http://www.haproxy.org/health")
+        ));
+        assert!(!is_monitor_uri("/health", &uri("/hEAlth")));
+        assert!(!is_monitor_uri("/health", &uri("/health?x=1")));
+        assert!(is_monitor_uri("/health?x=1", &uri("/health?x=1")));
+        let abs = "http://www.haproxy.org/health";
+        assert!(is_monitor_uri(abs, &uri(abs)));
+        assert!(!is_monitor_uri(abs, &uri("/health")));
+        assert!(!is_monitor_uri(abs, &uri("http://other.org/health")));
+    }
 
     #[test]
     fn base64() {

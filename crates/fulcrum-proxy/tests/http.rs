@@ -41,10 +41,14 @@ fn client_keepalive_and_server_pooling() {
     // 50 requests on one client connection, carried by one pooled server connection.
     assert_eq!(o[0].requests(), 50);
     assert_eq!(o[0].connections(), 1);
-    // A second client reuses the idle server connection too.
+    // A second client's first request gets a server connection of its own (`http-reuse safe`, the default);
+    // its next requests take idle ones.
     let mut c2 = Client::connect(p.addr);
     assert_eq!(c2.get("/").status, 200);
-    assert_eq!(o[0].connections(), 1);
+    assert_eq!(o[0].connections(), 2);
+    assert_eq!(c2.get("/").status, 200);
+    assert_eq!(c.get("/").status, 200);
+    assert_eq!(o[0].connections(), 2);
 }
 
 #[test]

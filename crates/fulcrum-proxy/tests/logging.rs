@@ -567,3 +567,51 @@ listen plain
     }
     assert!(!ful.is_empty() && !hap.is_empty());
 }
+
+/// `capture request header` / `capture response header`: the last value, cut to its length, with HAProxy's `#XX`
+/// encoding, in `%hr`/`%hs`/`%hrl`/`%hsl` and in the httplog line, as haproxy writes them.
+#[test]
+fn header_captures_match_haproxy() {
+    let o = origins(1);
+    let captures = "    capture request header X-Cap len 6\n    capture request header Absent len 4\n    \
+                    capture request header Host len 32\n    capture response header Content-Length len 3\n    \
+                    capture response header Nope len 3\n";
+    for format in ["    log-format \"%hr|%hs|%hrl|%hsl|%{+Q}r\"\n", ""] {
+        let cfg = http_cfg("", &format!("{format}{captures}{}", server_lines(&o, "")));
+        let Some((hap, ful)) = run_both(cfg, 2, |addr| {
+            let r = send_raw(
+                addr,
+                b"GET /a HTTP/1.1\r\nHost: cap.example\r\nX-Cap: first\r\nX-Cap: a|{b}\"#c-long\r\nConnection: close\r\n\r\n",
+            );
+            assert!(
+                r.starts_with(b"HTTP/1.1 200"),
+                "{}",
+                String::from_utf8_lossy(&r)
+            );
+            let r = send_raw(
+                addr,
+                b"GET /status/404 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+            );
+            assert!(
+                r.starts_with(b"HTTP/1.1 404"),
+                "{}",
+                String::from_utf8_lossy(&r)
+            );
+        }) else {
+            return;
+        };
+        for (h, f) in both_messages(&hap, &ful) {
+            if format.is_empty() {
+                // httplog: compare everything but the client port, dates and timers.
+                let cut = |m: &str| {
+                    m.split_once(" {")
+                        .map(|(_, rest)| rest.to_string())
+                        .unwrap()
+                };
+                assert_eq!(cut(&h), cut(&f), "\n{h}\n{f}");
+            } else {
+                assert_eq!(h, f);
+            }
+        }
+    }
+}

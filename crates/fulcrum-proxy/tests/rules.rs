@@ -380,3 +380,117 @@ backend a
     assert_eq!(r.text(), "<h1>We'll be back</h1>\n");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn http_errors_errorfiles_http_error_and_replies() {
+    let o = origins(1);
+    let dir = std::env::temp_dir().join(format!("fulcrum-herr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = |name: &str, code: u16, tag: &str| {
+        let f = dir.join(name);
+        std::fs::write(
+            &f,
+            format!("HTTP/1.1 {code} x\r\nContent-Type: text/html\r\nx-tag: {tag}\r\n\r\n<p>{tag}</p>\n"),
+        )
+        .unwrap();
+        f.display().to_string()
+    };
+    let (e400, own403, e403) = (
+        page("e400.http", 400, "e1"),
+        page("own403.http", 403, "own"),
+        page("e403.http", 403, "e1"),
+    );
+    let cfg = format!(
+        "{DEFAULTS}
+    errorfiles e1
+    errorfile 408 /dev/null
+frontend fe
+    bind 127.0.0.1:{}
+    errorfile 403 {own403}
+    http-error status 404 content-type text/plain hdr X-A b string \"none here\"
+    http-request deny deny_status 400 if {{ path /400 }}
+    http-request deny if {{ path /403 }}
+    http-request deny deny_status 404 if {{ path /404 }}
+    http-request deny deny_status 408 if {{ path /408 }}
+    http-request deny deny_status 403 errorfiles e1 if {{ path /403-e1 }}
+    http-request return status 400 errorfile {e400} if {{ path /r400 }}
+    http-request return hdr X-B c if {{ path /empty }}
+    default_backend a
+backend a
+    http-request deny deny_status 404 if {{ path /be404 }}
+    server s1 {}
+http-errors e1
+    errorfile 400 {e400}
+    errorfile 403 {e403}
+",
+        free_port(),
+        o[0].addr()
+    );
+    let p = start_proxy(&cfg);
+    let r = get(p.addr, "/400");
+    assert_eq!((r.status, r.header("x-tag")), (400, Some("e1")));
+    assert_eq!(r.text(), "<p>e1</p>\n");
+    // the frontend's own errorfile replaces the one imported from defaults
+    let r = get(p.addr, "/403");
+    assert_eq!((r.status, r.header("x-tag")), (403, Some("own")));
+    let r = get(p.addr, "/404");
+    assert_eq!(
+        (r.status, r.header("x-a"), r.header("content-type")),
+        (404, Some("b"), Some("text/plain"))
+    );
+    assert_eq!(r.text(), "none here");
+    // an empty errorfile: the connection is closed without an answer
+    let mut c = Client::connect(p.addr);
+    c.send(b"GET /408 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(c.closed_within(Duration::from_secs(2)));
+    let r = get(p.addr, "/403-e1");
+    assert_eq!((r.status, r.header("x-tag")), (403, Some("e1")));
+    let r = get(p.addr, "/r400");
+    assert_eq!((r.status, r.header("x-tag")), (400, Some("e1")));
+    let r = get(p.addr, "/empty");
+    assert_eq!(
+        (r.status, r.header("x-b"), r.header("content-length")),
+        (200, Some("c"), Some("0"))
+    );
+    // a backend's deny uses the backend's errors (it has the 400 and 403 of defaults), then the frontend's
+    let r = get(p.addr, "/be404");
+    assert_eq!((r.status, r.header("x-a")), (404, Some("b")));
+    assert_eq!(o[0].requests(), 0);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn del_header_with_match_methods() {
+    let o = origins(2);
+    let p = two_backends(
+        "    http-request del-header x-str -m str
+    http-request del-header x-beg -m beg
+    http-request del-header -end -m end
+    http-request del-header sub -m sub
+    http-request del-header ^x.reg.$ -m reg
+    http-response set-header X-Resp-A 1
+    http-response set-header X-Resp-B 2
+    http-response set-header X-Keep 3
+    http-response del-header x-resp- -m beg",
+        &o,
+    );
+    let r = request(
+        &p,
+        "GET /headers HTTP/1.1\r\nHost: t\r\nX-Str: 1\r\nX-Str-Not: 1\r\nX-Beg1: 1\r\nX-Beg2: 1\r\nA-End: 1\r\nX-Subx: 1\r\nX-Reg1: 1\r\nX-Reg12: 1\r\nConnection: close\r\n\r\n",
+    );
+    let seen = r.text();
+    for gone in ["x-str:", "x-beg1", "x-beg2", "a-end", "x-subx", "x-reg1:"] {
+        assert!(!seen.contains(gone), "{gone} in {seen}");
+    }
+    for kept in ["x-str-not: 1", "x-reg12: 1"] {
+        assert!(seen.contains(kept), "{kept} not in {seen}");
+    }
+    assert_eq!(
+        (
+            r.header("x-resp-a"),
+            r.header("x-resp-b"),
+            r.header("x-keep")
+        ),
+        (None, None, Some("3"))
+    );
+}

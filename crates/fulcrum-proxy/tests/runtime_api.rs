@@ -182,6 +182,8 @@ fn outputs_and_refusals_match_haproxy() {
         "set server app/s2 weight 999",
         "set server app/s2 weight",
         "set server app/zz state ready",
+        "set server app/s2 fqdn www.example.net",
+        "set server app/s2 fqdn",
         "set server app",
         "show servers state nope",
         "disable server app/zz",

@@ -159,7 +159,9 @@ fn reused_connection_dropped_after_the_request_retries_only_idempotent_requests(
             .unwrap();
         true
     });
-    let p = proxy_to(addr, "");
+    // `always`: the first requests of the later clients take pooled connections too (under the default `safe`
+    // they would get new ones).
+    let p = proxy_to(addr, "    http-reuse always");
     let mut c = Client::connect(p.addr);
     assert_eq!(c.get("/").text(), "ok");
     // Sent on the pooled connection, dropped unanswered, sent again on a new one.

@@ -5,6 +5,7 @@
 mod cli;
 mod demo;
 mod logging;
+mod master;
 mod proxy_cmd;
 
 use std::ffi::OsString;

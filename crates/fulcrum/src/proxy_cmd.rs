@@ -1,7 +1,8 @@
 //! `fulcrum proxy`: HAProxy's command line over fulcrum's proxy.
 //!
 //! Flags as HAProxy takes them: `-f FILE|DIR` (repeatable), `-c` (check and exit), `-p PIDFILE`, `-D` (daemon),
-//! `-d`/`-db` (foreground, debug), `-q`, `-V`, `-v`/`-vv`. Master-worker mode and seamless reloads (`-W`, `-Ws`,
+//! `-d`/`-db` (foreground, debug), `-q`, `-V`, `-v`/`-vv`. `-W` runs a master process that forks the worker
+//! and serves the master CLI (`-S`, see [`crate::master`]); systemd notification and seamless reloads (`-Ws`,
 //! `-sf`, `-st`, `-x`) are refused with a clear message until fulcrum supports them.
 
 use std::ffi::OsString;
@@ -20,6 +21,8 @@ Usage: fulcrum proxy [-f <cfgfile|cfgdir>]* [-c] [-cc <cond>] [-L <name>] [-p <p
   -cc evaluate a condition as '.if' does: exit 0 when true, 1 when false, 2 when it cannot be evaluated
   -L  set the local peer name (exported to the configuration as HAPROXY_LOCALPEER)
   -dD diagnostic mode: also print '.diag' messages
+  -W  master-worker mode: a master process forks the worker and forwards signals to it
+  -S  master CLI socket (with -W): a unix path, ipv4@IP:PORT or fd@N (repeatable)
   -p  write the process id to <pidfile>
   -D  run in the background (daemon)
   -d, -db  stay in the foreground with debug logging / stay in the foreground
@@ -46,6 +49,10 @@ struct Options {
     condition: Option<String>,
     /// `-dD`: diagnostic mode (`.diag` messages are shown).
     diag: bool,
+    /// `-W`: master-worker mode.
+    master_worker: bool,
+    /// `-S ADDR` (repeatable): master CLI sockets.
+    master_cli: Vec<String>,
 }
 
 fn parse(args: Vec<OsString>) -> Result<Options> {
@@ -91,8 +98,16 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
             "-v" => o.version = o.version.max(1),
             "-vv" => o.version = 2,
             "-h" | "--help" => o.help = true,
-            "-W" | "-Ws" | "-sf" | "-st" | "-x" | "-S" => bail!(
-                "option '{a}' (master-worker mode and seamless reloads) is not supported yet by fulcrum"
+            "-W" => o.master_worker = true,
+            "-S" => {
+                let v = it.next().context("option '-S' needs a socket address")?;
+                let Some(v) = v.to_str() else {
+                    bail!("the address of '-S' is not valid UTF-8");
+                };
+                o.master_cli.push(v.to_string());
+            }
+            "-Ws" | "-sf" | "-st" | "-x" => bail!(
+                "option '{a}' (systemd notification and seamless reloads) is not supported yet by fulcrum"
             ),
             "-N" | "-n" | "-m" | "-C" | "-dM" | "-de" | "-dp" | "-dS" | "-dr" | "-dV" => {
                 bail!("HAProxy option '{a}' is not supported yet by fulcrum")
@@ -165,6 +180,10 @@ pub fn main(args: Vec<OsString>) -> u8 {
         eprintln!("[ALERT] No configuration file given: use -f <cfgfile|cfgdir>.\n{USAGE}");
         return 1;
     }
+    if !opts.master_cli.is_empty() && !opts.master_worker {
+        eprintln!("[ALERT] the master CLI (-S) needs master-worker mode (-W).");
+        return 1;
+    }
     let config = match haproxy::load(&opts.files) {
         Ok(c) => c,
         Err(diags) => {
@@ -200,8 +219,33 @@ pub fn main(args: Vec<OsString>) -> u8 {
         "info"
     };
     crate::logging::init(level);
-    match run(&opts, config) {
-        Ok(()) => 0,
+    let daemon = (opts.daemon || config.global.daemon) && !opts.foreground;
+    let pidfile = opts.pidfile.clone().or(config.global.pidfile.clone());
+    let result = if opts.master_worker {
+        let master = crate::master::MasterOptions {
+            cli: &opts.master_cli,
+            pidfile: pidfile.as_deref(),
+            daemon,
+        };
+        // The worker: the master already daemonized and wrote the pid file.
+        crate::master::run(&master, |channel| {
+            let channel = fulcrum_proxy::runtime_api::StatsListener::unix(
+                channel,
+                fulcrum_config::haproxy::StatsLevel::Admin,
+            );
+            match run(false, None, config, Some(channel)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("[ALERT] {e:#}");
+                    1
+                }
+            }
+        })
+    } else {
+        run(daemon, pidfile.as_deref(), config, None).map(|()| 0)
+    };
+    match result {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("[ALERT] {e:#}");
             1
@@ -209,13 +253,22 @@ pub fn main(args: Vec<OsString>) -> u8 {
     }
 }
 
-fn run(opts: &Options, config: Config) -> Result<()> {
-    let bound = fulcrum_proxy::bind(&config)?;
-    let daemon = (opts.daemon || config.global.daemon) && !opts.foreground;
+/// Runs the proxy until a stop signal: binds, daemonizes when asked, writes the pid file, drops privileges, starts
+/// the workers. `master` is the master's channel to this process's runtime API in master-worker mode.
+fn run(
+    daemon: bool,
+    pidfile: Option<&std::path::Path>,
+    config: Config,
+    master: Option<fulcrum_proxy::runtime_api::StatsListener>,
+) -> Result<()> {
+    let mut bound = fulcrum_proxy::bind(&config)?;
+    if let Some(channel) = master {
+        bound.add_cli_listener(channel);
+    }
     if daemon {
         nix::unistd::daemon(false, false).context("cannot daemonize")?;
     }
-    if let Some(pidfile) = opts.pidfile.as_ref().or(config.global.pidfile.as_ref()) {
+    if let Some(pidfile) = pidfile {
         std::fs::write(pidfile, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write pid file {}", pidfile.display()))?;
     }
@@ -328,6 +381,11 @@ mod tests {
     #[test]
     fn refuses_unsupported_and_unknown_flags() {
         let e = parse(args(&["-sf", "123"])).unwrap_err().to_string();
+        assert!(e.contains("not supported yet"), "{e}");
+        let o = parse(args(&["-W", "-S", "/run/m.sock", "-S", "fd@7"])).unwrap();
+        assert!(o.master_worker);
+        assert_eq!(o.master_cli, ["/run/m.sock", "fd@7"]);
+        let e = parse(args(&["-Ws"])).unwrap_err().to_string();
         assert!(e.contains("not supported yet"), "{e}");
         let e = parse(args(&["--bogus"])).unwrap_err().to_string();
         assert!(e.contains("unknown option '--bogus'"), "{e}");

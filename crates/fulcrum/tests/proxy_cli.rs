@@ -326,3 +326,103 @@ fn condition_check_exit_codes() {
         "{err}"
     );
 }
+
+fn unix_cli(path: &Path, cmd: &str) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// `-W -S`: a master process writes the pid file, forks the worker that serves, answers `show proc` and passes
+/// `@1`/`@!PID` commands to the worker; SIGINT stops both (exit 130, as HAProxy's master) and removes the master
+/// CLI socket.
+#[test]
+fn master_worker_with_master_cli() {
+    let d = tempdir("mw");
+    let port = free_port();
+    let cfg = d.join("mw.cfg");
+    let pidfile = d.join("pid");
+    let mcli = d.join("master.sock");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    http-request return status 200 content-type text/plain string worker\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["proxy", "-W", "-db", "-S"])
+            .arg(&mcli)
+            .arg("-p")
+            .arg(&pidfile)
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let master = child.0.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let served =
+        || TcpStream::connect(("127.0.0.1", port)).is_ok() && http_get(port).ends_with("worker");
+    while !(mcli.exists() && served()) {
+        assert!(Instant::now() < deadline, "master-worker never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{master}\n")
+    );
+    let procs = unix_cli(&mcli, "show proc");
+    let lines: Vec<&str> = procs.lines().collect();
+    assert!(lines[0].starts_with("#<PID>          <type>"), "{procs}");
+    assert!(
+        lines[1].starts_with(&format!("{master:<15} master ")),
+        "{procs}"
+    );
+    assert_eq!(lines[2], "# workers", "{procs}");
+    let worker: u32 = lines[3].split_whitespace().next().unwrap().parse().unwrap();
+    assert_ne!(worker, master);
+    let info = unix_cli(&mcli, "@1 show info");
+    assert!(info.contains(&format!("\nPid: {worker}\n")), "{info}");
+    let info = unix_cli(&mcli, &format!("@!{worker} show info"));
+    assert!(info.contains("Process_num: 1"), "{info}");
+    assert!(unix_cli(&mcli, "@7 show info").contains("Can't find the target PID"));
+    // Prompt mode keeps the connection and prompts after each answer.
+    let mut s = std::os::unix::net::UnixStream::connect(&mcli).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"prompt\nshow proc\nquit\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(
+        out.starts_with("master> #<PID>") && out.contains("# programs\n\nmaster> "),
+        "{out:?}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(master as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert!(!mcli.exists(), "the master CLI socket is removed");
+    // The worker is gone too.
+    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(worker as i32), None).is_err());
+    assert!(!std::env::temp_dir()
+        .join(format!("fulcrum-master-{master}"))
+        .exists());
+    let _ = std::fs::remove_dir_all(d);
+}

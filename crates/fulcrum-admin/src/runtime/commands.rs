@@ -322,7 +322,15 @@ fn set_server(ctl: &dyn Control, words: &[&str]) -> Reply {
             Ok(w) => answer(ctl.set_weight(b, s, w)),
             Err(m) => text(m),
         },
-        _ => text("usage: set server <backend>/<server> state | weight\n"),
+        // A new name only means something to a server whose address is resolved at run time, which takes a
+        // `resolvers` section; fulcrum has none yet, so no server has resolution configured (HAProxy's answer).
+        Some("fqdn") => match words.get(4) {
+            Some(_) => {
+                text("set server <b>/<s> fqdn failed because no resolution is configured.\n")
+            }
+            None => text("set server <b>/<s> fqdn requires a FQDN.\n"),
+        },
+        _ => text("usage: set server <backend>/<server> state | weight | fqdn\n"),
     }
 }
 

@@ -77,6 +77,7 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 g.nosplice = true;
             }
         }
+        "tune.idle-pool.shared" => idle_pool_shared(line, sink),
         "chroot" | "pidfile" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {
@@ -95,6 +96,27 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
             format!("'{kw}' is a proxy keyword: it belongs in 'defaults', 'frontend', 'backend' or 'listen' sections, not in 'global'"),
         ),
         _ => sink.error(loc, kw, format!("unknown keyword '{kw}' in 'global' section")),
+    }
+}
+
+/// `tune.idle-pool.shared on|off`: whether idle server connections may be taken by any thread. fulcrum's idle
+/// connections always belong to the worker thread that opened them (a request never crosses threads), which is
+/// what `off` asks for; `on` (HAProxy's default) is accepted with a warning saying so.
+fn idle_pool_shared(line: &Line, sink: &mut Sink) {
+    let kw = line.word(0);
+    let loc = &line.location;
+    if !sink.max_args(line, kw, 1, 1) {
+        return;
+    }
+    match line.word(1) {
+        "off" => {}
+        "on" => sink.warn(
+            crate::diag::Severity::Warning,
+            loc,
+            kw,
+            "fulcrum keeps idle server connections per worker thread and never shares them between threads, as with 'off'",
+        ),
+        other => sink.error(loc, kw, format!("expects either 'on' or 'off' but got '{other}'")),
     }
 }
 

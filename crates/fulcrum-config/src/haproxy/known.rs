@@ -90,8 +90,19 @@ pub const GLOBAL_UNSUPPORTED_PREFIXES: &[&str] = &["tune.", "ssl-"];
 
 /// `global` keywords fulcrum implements.
 pub const GLOBAL_SUPPORTED: &[&str] = &[
-    "maxconn", "nbthread", "log", "stats", "user", "uid", "group", "gid", "daemon", "chroot",
-    "pidfile", "nosplice",
+    "maxconn",
+    "nbthread",
+    "log",
+    "stats",
+    "user",
+    "uid",
+    "group",
+    "gid",
+    "daemon",
+    "chroot",
+    "pidfile",
+    "nosplice",
+    "tune.idle-pool.shared",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.
@@ -110,16 +121,13 @@ pub fn is_global_keyword(kw: &str) -> bool {
 /// Proxy-section keywords (defaults, frontend, listen, backend) fulcrum does not support yet.
 pub const PROXY_UNSUPPORTED: &[&str] = &[
     "backlog",
-    "capture",
     "compression",
     "cookie",
     "declare",
     "description",
     "disabled",
-    "dispatch",
     "email-alert",
     "enabled",
-    "errorfiles",
     "errorloc",
     "errorloc302",
     "errorloc303",
@@ -130,8 +138,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "grace",
     "hash-balance-factor",
     "http-after-response",
-    "http-error",
-    "http-reuse",
     "http-send-name-header",
     "id",
     "ignore-persist",
@@ -179,7 +185,6 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "idle-close-on-response",
     "independent-streams",
     "ldap-check",
-    "log-health-checks",
     "log-separate-errors",
     "logasap",
     "mysql-check",
@@ -204,12 +209,11 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
 /// `timeout` names fulcrum does not support yet.
 pub const TIMEOUT_UNSUPPORTED: &[&str] = &[];
 
-/// `http-check` actions fulcrum does not support yet (`expect` is supported).
+/// `http-check` actions fulcrum does not support yet (`send` and `expect` are supported).
 pub const HTTP_CHECK_UNSUPPORTED: &[&str] = &[
     "comment",
     "connect",
     "disable-on-404",
-    "send",
     "send-state",
     "set-var",
     "unset-var",
@@ -378,7 +382,6 @@ pub const SECTIONS_UNSUPPORTED: &[&str] = &[
     "userlist",
     "cache",
     "program",
-    "http-errors",
     "ring",
     "mailers",
     "log-forward",

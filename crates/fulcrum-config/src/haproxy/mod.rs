@@ -73,6 +73,7 @@ pub fn parse_sources_with(
     let mut current = proxy::Settings::default();
     let mut named: HashMap<String, proxy::Settings> = HashMap::new();
     let mut drafts = Vec::new();
+    let mut http_errors = rules::HttpErrorsSections::new();
     for sec in sections {
         let base = match &sec.from {
             None => None,
@@ -93,6 +94,13 @@ pub fn parse_sources_with(
         };
         match sec.kind {
             SectionKind::Global => global::apply(&mut global, &sec.lines, opts.resolve, &mut sink),
+            SectionKind::HttpErrors => rules::http_errors_section(
+                sec.name.as_deref().unwrap_or_default(),
+                &sec.location,
+                &sec.lines,
+                &mut http_errors,
+                &mut sink,
+            ),
             SectionKind::Defaults => {
                 // A new defaults section starts afresh (or from `from NAME`) and replaces the previous one.
                 let mut s = base.unwrap_or_default();
@@ -142,7 +150,7 @@ pub fn parse_sources_with(
             }
         }
     }
-    let proxies = validate::proxies(drafts, opts.resolve, &mut sink);
+    let proxies = validate::proxies(drafts, opts.resolve, &http_errors, &mut sink);
     if sink.diags.is_empty() {
         Ok(Config {
             global,

@@ -195,6 +195,35 @@ pub enum HttpConnMode {
     Close,
 }
 
+/// Which idle server connections a request may use (`http-reuse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpReuse {
+    /// A server connection belongs to the client connection that opened it and is closed with it.
+    Never,
+    /// The first request of a client connection gets a new server connection; later ones may use any idle one
+    /// (HAProxy's default).
+    #[default]
+    Safe,
+    /// As `Safe`, except that a first request may use an idle connection that has already carried more than
+    /// one request.
+    Aggressive,
+    /// Any request may use any idle connection.
+    Always,
+}
+
+impl HttpReuse {
+    /// The mode named `s` (`never`, `safe`, `aggressive`, `always`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "never" => HttpReuse::Never,
+            "safe" => HttpReuse::Safe,
+            "aggressive" => HttpReuse::Aggressive,
+            "always" => HttpReuse::Always,
+            _ => return None,
+        })
+    }
+}
+
 /// The timeouts a proxy uses (`timeout NAME VALUE`); `None` means not set (no timeout).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeouts {
@@ -274,7 +303,8 @@ pub enum HashType {
     Consistent,
 }
 
-/// `option httpchk [METHOD] [URI] [VERSION]`
+/// The request of an HTTP check: `option httpchk [METHOD] [URI] [VERSION]` merged with `http-check send`, as
+/// HAProxy merges them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpCheck {
     /// `OPTIONS` by default
@@ -283,8 +313,10 @@ pub struct HttpCheck {
     pub uri: String,
     /// `HTTP/1.0` by default
     pub version: String,
-    /// `Host` header (from `http-check send hdr Host X` or `option httpchk ... HTTP/1.1\r\nHost:\ x`)
-    pub host: Option<String>,
+    /// Headers in order (`http-check send hdr NAME VALUE`, or `option httpchk ... HTTP/1.1\r\nHost:\ x`)
+    pub headers: Vec<(String, String)>,
+    /// `http-check send body TEXT`
+    pub body: Option<String>,
 }
 
 /// `http-check expect ...`
@@ -373,6 +405,8 @@ pub struct Proxy {
     pub timeouts: Timeouts,
     /// `option http-keep-alive | http-server-close | httpclose`
     pub http_conn_mode: HttpConnMode,
+    /// `http-reuse` (backends; `safe` by default)
+    pub http_reuse: HttpReuse,
     /// `option forwardfor`
     pub forwardfor: Option<ForwardFor>,
     /// `default_backend NAME` (frontends and listens); checked to exist.
@@ -399,6 +433,8 @@ pub struct Proxy {
     pub tcplog: bool,
     /// `option dontlognull`
     pub dontlognull: bool,
+    /// `option log-health-checks`: every change of a server's check status is logged (backends).
+    pub log_health_checks: bool,
     /// `log global` was given (or `log` lines of its own, kept in `logs`).
     pub log_global: bool,
     /// `log` lines of this proxy.
@@ -414,6 +450,19 @@ pub struct Proxy {
     pub stats: Option<StatsPage>,
     /// `monitor-uri PATH`: answered with 200 by the proxy itself, never forwarded.
     pub monitor_uri: Option<String>,
+    /// `capture request header NAME len N` lines (frontends), in order: `%hr` in the logs.
+    pub capture_request: Vec<Capture>,
+    /// `capture response header NAME len N` lines (frontends), in order: `%hs` in the logs.
+    pub capture_response: Vec<Capture>,
+}
+
+/// One `capture request|response header NAME len N` line: the last value of that header, cut to `len` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    /// The header name, as written.
+    pub name: String,
+    /// The most bytes kept.
+    pub len: usize,
 }
 
 /// The stats page of a proxy (`stats ...` lines; any of them enables the page, as in HAProxy).
@@ -629,6 +678,30 @@ pub enum ReturnBody {
     File(Vec<u8>),
 }
 
+/// A response the proxy makes up itself (what HAProxy calls an HTTP reply): `errorfile`, `http-error`, and the
+/// options of `return` and `deny`. Its status is kept beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `default-errorfiles`: the proxy's error for the status (the backend's, else the frontend's errorfiles, else
+    /// the built-in page).
+    ProxyError,
+    /// `errorfile FILE`: a complete HTTP response, sent as it is. An empty file means the connection is closed
+    /// without an answer.
+    Errorfile(Vec<u8>),
+    /// `errorfiles NAME`: that `http-errors` section's page for the status, else the proxy's error. Loading the
+    /// configuration resolves it to [`Reply::Errorfile`] or [`Reply::ProxyError`]: a loaded `Config` never holds it.
+    Errorfiles(String),
+    /// A response built from parts (`content-type`, `string`/`file`/`lf-string`/`lf-file`, `hdr`).
+    Built {
+        /// `content-type` (none for an empty body)
+        content_type: Option<String>,
+        /// `hdr NAME VALUE` lines, in order
+        headers: Vec<(String, String)>,
+        /// the body
+        body: ReturnBody,
+    },
+}
+
 /// An `http-request` action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpRequestAction {
@@ -638,6 +711,8 @@ pub enum HttpRequestAction {
     AddHeader(String, String),
     /// `del-header NAME`
     DelHeader(String),
+    /// `del-header NAME -m beg|end|sub|reg`: every header whose (lower-case) name matches.
+    DelHeaderMatch(String, MatchMethod),
     /// `replace-header NAME REGEX REPLACEMENT` (`\1`..`\9` refer to groups); applied to each value.
     ReplaceHeader(String, String, String),
     /// `set-path PATH`: the query string is kept.
@@ -646,17 +721,12 @@ pub enum HttpRequestAction {
     SetQuery(String),
     /// `redirect ...`
     Redirect(Redirect),
-    /// `deny [deny_status N]` (403 by default)
+    /// `deny [deny_status N]` (403 by default): the proxy's error for the status.
     Deny(u16),
-    /// `return [status N] [content-type T] [string S | file F]` (200 by default)
-    Return {
-        /// status code
-        status: u16,
-        /// `content-type`
-        content_type: Option<String>,
-        /// the body
-        body: ReturnBody,
-    },
+    /// `deny [status N] REPLY-OPTIONS`: a deny answered with its own reply.
+    DenyWith(u16, Reply),
+    /// `return [status N] REPLY-OPTIONS` (200 by default)
+    Return(u16, Reply),
     /// `tarpit [deny_status N]`: hold the request for `timeout tarpit` then answer the status (500 by default).
     Tarpit(u16),
     /// `use-service NAME`: the request is answered by a built-in service.
@@ -672,6 +742,8 @@ pub enum HttpResponseAction {
     AddHeader(String, String),
     /// `del-header NAME`
     DelHeader(String),
+    /// `del-header NAME -m beg|end|sub|reg`
+    DelHeaderMatch(String, MatchMethod),
     /// `deny [deny_status N]`: the response is replaced by an error (502 by default, as HAProxy).
     Deny(u16),
 }
@@ -709,8 +781,9 @@ pub struct Rules {
     pub http_response: Vec<Rule<HttpResponseAction>>,
     /// `tcp-request connection` lines (frontends and listens).
     pub tcp_connection: Vec<Rule<TcpConnAction>>,
-    /// `errorfile CODE FILE`: the file's raw contents (a complete HTTP response), by status code.
-    pub errorfiles: Vec<(u16, Vec<u8>)>,
+    /// The proxy's error replies by status, from `errorfile`, `errorfiles` and `http-error` (those of `defaults`
+    /// first, a later line replacing an earlier one): [`Reply::Errorfile`] or [`Reply::Built`].
+    pub errorfiles: Vec<(u16, Reply)>,
     /// `stats admin if|unless COND` lines: when one matches, the stats page allows admin actions.
     pub stats_admin: Vec<Rule<()>>,
 }

@@ -8,8 +8,8 @@ use super::common::{Line, Sink};
 use super::known;
 use super::log;
 use super::model::{
-    Balance, Bind, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect, LogFormatLine,
-    LogTarget, Mode, RetryOn, StatsPage, Timeouts,
+    Balance, Bind, Capture, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect, HttpReuse,
+    LogFormatLine, LogTarget, Mode, RetryOn, StatsPage, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
@@ -50,10 +50,15 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("tcp-request", F | L | B),
     ("redirect", F | L | B),
     ("errorfile", ALL),
+    ("errorfiles", ALL),
+    ("http-error", ALL),
     ("log-format", FE),
     ("retry-on", BE),
     ("stats", ALL),
     ("monitor-uri", FE),
+    ("http-reuse", BE),
+    ("dispatch", L | B),
+    ("capture", F | L),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections and applies them from named
@@ -87,6 +92,7 @@ const OPTIONS: &[(&str, u8)] = &[
     ("httplog", FE),
     ("tcplog", FE),
     ("dontlognull", FE),
+    ("log-health-checks", BE),
     // fulcrum splices every `mode tcp` connection (unless `nosplice`) and never HTTP bodies, whatever these say:
     // accepted so that tuned HAProxy configurations load unchanged (the bytes forwarded are the same).
     ("splice-auto", ALL),
@@ -106,7 +112,7 @@ const LEGACY: &[(&str, &str)] = &[
 /// The bit of a section kind (global has none).
 pub fn bit(kind: SectionKind) -> u8 {
     match kind {
-        SectionKind::Global => 0,
+        SectionKind::Global | SectionKind::HttpErrors => 0,
         SectionKind::Defaults => D,
         SectionKind::Frontend => F,
         SectionKind::Listen => L,
@@ -171,10 +177,14 @@ pub struct Settings {
     pub balance: Balance,
     /// `hash-type`
     pub hash_type: HashType,
-    /// `option httpchk`
-    pub httpchk: Option<HttpCheck>,
+    /// `option httpchk`: checks are HTTP
+    pub httpchk: bool,
+    /// The check's request: implied by `option httpchk`'s arguments, merged with `http-check send`
+    pub http_send: Option<CheckSend>,
     /// `http-check expect`
     pub http_expect: Option<HttpExpect>,
+    /// `http-check` lines were given (warned about when `option httpchk` is not)
+    pub http_check_rules: bool,
     /// `retries`
     pub retries: u32,
     /// `option redispatch`
@@ -187,14 +197,16 @@ pub struct Settings {
     pub tcplog: bool,
     /// `option dontlognull`
     pub dontlognull: bool,
+    /// `option log-health-checks`
+    pub log_health_checks: bool,
     /// `log global`
     pub log_global: bool,
     /// `log` lines
     pub logs: Vec<LogTarget>,
     /// `default-server` options in force
     pub default_server: ServerOpts,
-    /// `errorfile CODE FILE` pages (code, raw contents)
-    pub errorfiles: Vec<(u16, Vec<u8>)>,
+    /// `errorfile`, `errorfiles` and `http-error` lines in order, resolved once every `http-errors` section is known
+    pub errorfiles: Vec<rules::ErrorEntry>,
     /// `log-format`
     pub log_format: Option<LogFormatLine>,
     /// `retry-on`
@@ -203,6 +215,8 @@ pub struct Settings {
     pub stats: Option<StatsPage>,
     /// `monitor-uri`
     pub monitor_uri: Option<String>,
+    /// `http-reuse`
+    pub http_reuse: HttpReuse,
 }
 
 impl Default for Settings {
@@ -216,14 +230,17 @@ impl Default for Settings {
             default_backend: None,
             balance: Balance::RoundRobin,
             hash_type: HashType::MapBased,
-            httpchk: None,
+            httpchk: false,
+            http_send: None,
             http_expect: None,
+            http_check_rules: false,
             retries: 3,
             redispatch: false,
             allbackups: false,
             httplog: false,
             tcplog: false,
             dontlognull: false,
+            log_health_checks: false,
             log_global: false,
             logs: Vec::new(),
             default_server: ServerOpts::default(),
@@ -232,6 +249,7 @@ impl Default for Settings {
             retry_on: RetryOn::default(),
             stats: None,
             monitor_uri: None,
+            http_reuse: HttpReuse::Safe,
         }
     }
 }
@@ -247,6 +265,76 @@ pub struct Body {
     pub bind_lines: usize,
     /// `acl`, `use_backend`, `http-request`, `http-response`, `tcp-request`, `redirect` lines
     pub rules: RulesDraft,
+    /// `dispatch ADDR:PORT`, as the server every request goes to
+    pub dispatch: Option<ServerDraft>,
+    /// `capture request header` lines
+    pub capture_request: Vec<Capture>,
+    /// `capture response header` lines
+    pub capture_response: Vec<Capture>,
+    /// This section started its own HTTP check ruleset (`option httpchk` or `http-check`): the one of the
+    /// defaults section is no longer inherited, as in HAProxy.
+    pub own_check_rules: bool,
+}
+
+/// An `http-check send` rule, or the one `option httpchk ARGS` implies; what is unset takes HAProxy's default
+/// (`OPTIONS / HTTP/1.0`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckSend {
+    /// `meth`
+    pub method: Option<String>,
+    /// `uri`
+    pub uri: Option<String>,
+    /// `ver`
+    pub version: Option<String>,
+    /// `hdr NAME VALUE`, in order
+    pub headers: Vec<(String, String)>,
+    /// `body`
+    pub body: Option<String>,
+    /// Implied by `option httpchk` (not an `http-check send` line)
+    pub from_option: bool,
+}
+
+impl CheckSend {
+    /// Overwrites what `new` sets (HAProxy's merge of `option httpchk` with `http-check send`): method, URI,
+    /// version and body one by one, the headers as a whole.
+    fn overwrite(&mut self, new: CheckSend) {
+        if new.method.is_some() {
+            self.method = new.method;
+        }
+        if new.uri.is_some() {
+            self.uri = new.uri;
+        }
+        if new.version.is_some() {
+            self.version = new.version;
+        }
+        if !new.headers.is_empty() {
+            self.headers = new.headers;
+        }
+        if new.body.is_some() {
+            self.body = new.body;
+        }
+    }
+
+    /// The request, HAProxy's defaults filled in.
+    pub fn resolve(self) -> HttpCheck {
+        HttpCheck {
+            method: self.method.unwrap_or_else(|| "OPTIONS".into()),
+            uri: self.uri.unwrap_or_else(|| "/".into()),
+            version: self.version.unwrap_or_else(|| "HTTP/1.0".into()),
+            headers: self.headers,
+            body: self.body,
+        }
+    }
+}
+
+/// Starts the section's own HTTP check ruleset on its first `option httpchk` / `http-check` line: HAProxy then
+/// drops the send and expect rules of the defaults section (the check type, `option httpchk`, stays).
+fn own_check_rules(s: &mut Settings, body: &mut Body) {
+    if !body.own_check_rules {
+        body.own_check_rules = true;
+        s.http_send = None;
+        s.http_expect = None;
+    }
 }
 
 /// Applies one keyword line of a defaults or proxy section (`named`: the section has a name; only matters for
@@ -432,8 +520,16 @@ pub fn apply(
             }
         }
         "timeout" => timeout(kind, line, s, sink),
-        "option" => option(kind, line, negate, &args[1.min(args.len())..], s, sink),
-        "http-check" => http_check(line, s, sink),
+        "option" => option(
+            kind,
+            line,
+            negate,
+            &args[1.min(args.len())..],
+            s,
+            body,
+            sink,
+        ),
+        "http-check" => http_check(line, s, body, sink),
         "balance" => {
             if let Some(b) = balance(line, sink) {
                 s.balance = b;
@@ -471,7 +567,23 @@ pub fn apply(
         "tcp-request" => rules::tcp_request(kind, line, &mut body.rules, sink),
         "redirect" => rules::redirect_line(line, &mut body.rules, sink),
         "errorfile" => rules::errorfile(line, &mut s.errorfiles, sink),
+        "errorfiles" => rules::errorfiles(line, &mut s.errorfiles, sink),
+        "http-error" => rules::http_error(line, &mut s.errorfiles, sink),
         "stats" => stats(kind, line, s, body, sink),
+        "http-reuse" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match HttpReuse::parse(arg.unwrap_or("")) {
+                    Some(r) => s.http_reuse = r,
+                    None => sink.error(
+                        loc,
+                        kw,
+                        "only supports 'never', 'safe', 'aggressive', 'always'",
+                    ),
+                }
+            }
+        }
+        "dispatch" => dispatch(line, body, sink),
+        "capture" => capture(line, body, sink),
         "monitor-uri" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {
@@ -488,8 +600,105 @@ pub fn apply(
     }
 }
 
+/// Most header captures of one direction per proxy (HAProxy's limit on capture slots is far above any real use;
+/// this one keeps a hostile configuration from asking for unbounded work per request).
+const MAX_CAPTURES: usize = 64;
+
+/// `capture request header NAME len N` / `capture response header NAME len N`; `capture cookie` is not yet.
+fn capture(line: &Line, body: &mut Body, sink: &mut Sink) {
+    let loc = &line.location;
+    let words: Vec<&str> = line.words.iter().map(String::as_str).collect();
+    let (dir, name, len) = match words.as_slice() {
+        ["capture", "cookie", ..] => {
+            sink.error(
+                loc,
+                "capture cookie",
+                "'capture cookie' is supported by HAProxy, not yet by fulcrum",
+            );
+            return;
+        }
+        ["capture", dir @ ("request" | "response"), "header", name, "len", len] => {
+            (*dir, *name, *len)
+        }
+        ["capture", dir @ ("request" | "response"), "header", ..] => {
+            sink.error(
+                loc,
+                "capture",
+                format!("'capture {dir} header' expects 'capture {dir} header NAME len LENGTH'"),
+            );
+            return;
+        }
+        _ => {
+            sink.error(
+                loc,
+                "capture",
+                "expects 'capture request header NAME len N', 'capture response header NAME len N' or 'capture cookie'",
+            );
+            return;
+        }
+    };
+    let Some(len) = len.parse::<usize>().ok().filter(|n| *n <= 65536) else {
+        sink.error(
+            loc,
+            "capture",
+            format!("'len' expects a length between 0 and 65536, got '{len}'"),
+        );
+        return;
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+        sink.error(loc, "capture", format!("'{name}' is not a header name"));
+        return;
+    }
+    let list = if dir == "request" {
+        &mut body.capture_request
+    } else {
+        &mut body.capture_response
+    };
+    if list.len() >= MAX_CAPTURES {
+        sink.error(
+            loc,
+            "capture",
+            format!("too many '{dir}' captures (at most {MAX_CAPTURES})"),
+        );
+        return;
+    }
+    list.push(Capture {
+        name: name.to_string(),
+        len,
+    });
+}
+
 /// `stats enable|uri|realm|auth|refresh|hide-version|show-node|show-legends|admin ...`: any of them enables the
 /// page, as in HAProxy.
+/// `dispatch ADDR:PORT`: every request goes to that address, whatever the servers (HAProxy turns load balancing
+/// off); kept as an implicit server named `dispatch` (validation refuses it beside `server` lines).
+fn dispatch(line: &Line, body: &mut Body, sink: &mut Sink) {
+    let loc = &line.location;
+    if !sink.max_args(line, "dispatch", 1, 1) {
+        return;
+    }
+    let Some(address) = line.words.get(1) else {
+        sink.error(
+            loc,
+            "dispatch",
+            "expects an address: 'dispatch ADDRESS:PORT'",
+        );
+        return;
+    };
+    let as_server = Line {
+        location: loc.clone(),
+        words: vec!["server".into(), "dispatch".into(), address.clone()],
+    };
+    let before = sink.diags.len();
+    if let Some(d) = server::parse_server(&as_server, &ServerOpts::default(), sink) {
+        body.dispatch = Some(d);
+    }
+    for d in &mut sink.diags[before..] {
+        d.keyword = "dispatch".into();
+        d.message = d.message.replacen("server 'dispatch': ", "", 1);
+    }
+}
+
 fn stats(kind: SectionKind, line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
     let loc = &line.location;
     let sub = line.word(1);
@@ -624,6 +833,7 @@ fn option(
     negate: bool,
     args: &[String],
     s: &mut Settings,
+    body: &mut Body,
     sink: &mut Sink,
 ) {
     let loc = &line.location;
@@ -677,7 +887,8 @@ fn option(
         "splice-auto" | "splice-request" | "splice-response" => {
             sink.max_args(line, &shown, skip, 0);
         }
-        "redispatch" | "allbackups" | "httplog" | "tcplog" | "dontlognull" => {
+        "redispatch" | "allbackups" | "httplog" | "tcplog" | "dontlognull"
+        | "log-health-checks" => {
             if let Some(a) = rest.first() {
                 if (name == "redispatch" || name == "httplog") && !negate {
                     sink.error(
@@ -696,6 +907,7 @@ fn option(
                 "allbackups" => s.allbackups = v,
                 "httplog" => s.httplog = v,
                 "tcplog" => s.tcplog = v,
+                "log-health-checks" => s.log_health_checks = v,
                 _ => s.dontlognull = v,
             }
         }
@@ -706,7 +918,14 @@ fn option(
         }
         _ => {
             if sink.max_args(line, &key, skip, 3) {
-                s.httpchk = Some(httpchk(rest));
+                s.httpchk = true;
+                own_check_rules(s, body);
+                let implied = httpchk(rest);
+                // An `http-check send` of this section's ruleset keeps what `option httpchk` does not set.
+                match &mut s.http_send {
+                    Some(send) if !send.from_option => send.overwrite(implied),
+                    _ => s.http_send = Some(implied),
+                }
             }
         }
     }
@@ -793,36 +1012,138 @@ pub fn parse_net(s: &str) -> Result<(std::net::IpAddr, u8), String> {
     Ok((ip, len))
 }
 
-fn httpchk(rest: &[String]) -> HttpCheck {
+fn httpchk(rest: &[String]) -> CheckSend {
     let (method, uri, version) = match rest {
-        [] => ("OPTIONS", "/", "HTTP/1.0"),
-        [u] => ("OPTIONS", u.as_str(), "HTTP/1.0"),
-        [m, u] => (m.as_str(), u.as_str(), "HTTP/1.0"),
-        [m, u, v, ..] => (m.as_str(), u.as_str(), v.as_str()),
+        [] => (None, None, None),
+        [u] => (None, Some(u), None),
+        [m, u] => (Some(m), Some(u), None),
+        [m, u, v, ..] => (Some(m), Some(u), Some(v)),
     };
-    // `HTTP/1.1\r\nHost:\ example` carries headers after the version; keep the Host one.
-    let mut parts = version.split("\r\n");
-    let version = parts.next().unwrap_or("HTTP/1.0").to_string();
-    let host = parts.find_map(|h| {
-        let (n, v) = h.split_once(':')?;
-        n.trim()
-            .eq_ignore_ascii_case("host")
-            .then(|| v.trim().to_string())
-    });
-    HttpCheck {
-        method: method.to_string(),
-        uri: uri.to_string(),
+    // `HTTP/1.1\r\nHost:\ example` carries headers (and, after an empty line, a body) after the version.
+    let (version, headers, body) = match version {
+        None => (None, Vec::new(), None),
+        Some(v) => {
+            let (head, body) = match v.split_once("\r\n\r\n") {
+                Some((h, b)) => (h, Some(b.to_string())),
+                None => (v.as_str(), None),
+            };
+            let mut parts = head.split("\r\n");
+            let version = parts.next().unwrap_or_default().to_string();
+            let headers = parts
+                .filter_map(|h| {
+                    let (n, v) = h.split_once(':')?;
+                    Some((n.trim().to_string(), v.trim().to_string()))
+                })
+                .collect();
+            (Some(version), headers, body.filter(|b| !b.is_empty()))
+        }
+    };
+    CheckSend {
+        method: method.cloned(),
+        uri: uri.cloned(),
         version,
-        host,
+        headers,
+        body,
+        from_option: true,
     }
 }
 
-fn http_check(line: &Line, s: &mut Settings, sink: &mut Sink) {
+/// `http-check send [meth M] [uri U] [ver V] [hdr NAME VALUE]... [body TEXT] [comment TEXT]`
+fn http_check_send(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
+    let loc = &line.location;
+    let key = "http-check send";
+    let mut send = CheckSend::default();
+    let w = &line.words[2.min(line.words.len())..];
+    let mut i = 0;
+    while i < w.len() {
+        let arg = w[i].as_str();
+        let value = w.get(i + 1).cloned();
+        let need = |what: &str, sink: &mut Sink| {
+            sink.error(loc, key, format!("'{arg}' expects {what}"));
+        };
+        match arg {
+            "meth" | "uri" | "ver" | "body" | "comment" => {
+                let Some(v) = value else {
+                    need("an argument", sink);
+                    return;
+                };
+                match arg {
+                    "meth" => send.method = Some(v),
+                    "uri" => send.uri = Some(v),
+                    "ver" => {
+                        if v != "HTTP/1.0" && v != "HTTP/1.1" {
+                            sink.error(
+                                loc,
+                                key,
+                                format!(
+                                    "'ver {v}': fulcrum sends HTTP/1.0 or HTTP/1.1 checks only"
+                                ),
+                            );
+                            return;
+                        }
+                        send.version = Some(v);
+                    }
+                    "body" => send.body = Some(v),
+                    _ => {}
+                }
+                i += 2;
+            }
+            "hdr" => {
+                let (Some(name), Some(v)) = (value, w.get(i + 2).cloned()) else {
+                    need("a header name and a value", sink);
+                    return;
+                };
+                if v.contains('%') {
+                    sink.error(loc, key, format!("'hdr {name}': log-format values ('%') are supported by HAProxy, not yet by fulcrum"));
+                    return;
+                }
+                send.headers.push((name, v));
+                i += 3;
+            }
+            "uri-lf" | "body-lf" => {
+                sink.error(
+                    loc,
+                    key,
+                    format!("'{arg}' is supported by HAProxy, not yet by fulcrum"),
+                );
+                return;
+            }
+            _ => {
+                sink.error(loc, key, format!("expects 'comment', 'meth', 'uri', 'uri-lf', 'ver', 'hdr', 'body' or 'body-lf' but got '{arg}' as argument"));
+                return;
+            }
+        }
+    }
+    own_check_rules(s, body);
+    // One request per check: a second `send`, or one after an `expect`, needs `http-check connect` between them.
+    if s.http_expect.is_some() || s.http_send.as_ref().is_some_and(|r| !r.from_option) {
+        sink.error(
+            loc,
+            key,
+            "unable to add http-check send rule (missing connect rule): one request per check ('http-check connect' is supported by HAProxy, not yet by fulcrum)",
+        );
+        return;
+    }
+    s.http_check_rules = true;
+    match &mut s.http_send {
+        Some(implied) => {
+            implied.overwrite(send);
+            implied.from_option = false;
+        }
+        None => s.http_send = Some(send),
+    }
+}
+
+fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
     let loc = &line.location;
     let action = line.word(1);
     let key = format!("http-check {action}");
     if action.is_empty() {
         sink.error(loc, "http-check", "expects an action such as 'expect'");
+        return;
+    }
+    if action == "send" {
+        http_check_send(line, s, body, sink);
         return;
     }
     if action != "expect" {
@@ -895,6 +1216,8 @@ fn http_check(line: &Line, s: &mut Settings, sink: &mut Sink) {
         }
     };
     if sink.max_args(line, &key, 4, 0) {
+        own_check_rules(s, body);
+        s.http_check_rules = true;
         s.http_expect = Some(expect);
     }
 }

@@ -15,16 +15,18 @@
 //! condition `Sample::Hdr` always means a response header, and everywhere else a request header; `use_backend` in
 //! a `mode tcp` proxy only `src` and `dst_port`.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::common::{Line, Sink};
 use super::known;
 use super::model::{
     Acl, CondTerm, Condition, HttpRequestAction, HttpResponseAction, MatchMethod, Mode, Redirect,
-    RedirectTarget, ReturnBody, Rule, Rules, Sample, Service, TcpConnAction, UseBackend,
+    RedirectTarget, Reply, ReturnBody, Rule, Rules, Sample, Service, TcpConnAction, UseBackend,
 };
 use super::proxy::parse_net;
 use super::sections::SectionKind;
+use crate::diag::Severity;
 use crate::Location;
 
 /// The status codes `errorfile` handles, which are also the only ones `deny` and `tarpit` may answer with (they
@@ -850,47 +852,99 @@ fn deny_opts(
     Some((status, i))
 }
 
-/// `return [status N] [content-type T] [string S | file F]` options from `line.words[start..]`.
-fn return_opts(
+/// Which body option of a reply was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKw {
+    DefaultErrorfiles,
+    Errorfile,
+    Errorfiles,
+    File,
+    LfFile,
+    Text,
+    LfText,
+}
+
+/// The reply options shared by `return`, `deny` and `http-error` (`line.words[start..]`, up to `if`/`unless` or
+/// the end): `[status N] [content-type T] [default-errorfiles | errorfile F | errorfiles NAME | file F | lf-file F
+/// | string S | lf-string S] [hdr NAME VALUE]*`. `status_kws` names the words that set the status (`status`,
+/// `deny_status`), none for `http-error` (whose status comes first). Returns the status if given, the reply, whether
+/// any option other than the status was given, and the index of what follows.
+fn reply_opts(
     line: &Line,
     start: usize,
+    status_kws: &[&str],
     kw: &str,
     sink: &mut Sink,
-) -> Option<(HttpRequestAction, usize)> {
+) -> Option<(Option<u16>, Reply, bool, usize)> {
     let loc = &line.location;
-    let mut status = 200;
-    let mut content_type = None;
-    let mut body = ReturnBody::Empty;
-    let mut body_kw: Option<&str> = None;
+    let mut status = None;
+    let mut content_type: Option<String> = None;
+    let mut headers = Vec::new();
+    let mut body: Option<(BodyKw, &str, String)> = None;
     let mut i = start;
     while let Some(w) = line.words.get(i).map(String::as_str) {
+        if w == "if" || w == "unless" {
+            break;
+        }
+        if w == "default-errorfiles" {
+            if let Some((_, prev, _)) = &body {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("unexpected '{w}': '{prev}' was already given"),
+                );
+                return None;
+            }
+            body = Some((BodyKw::DefaultErrorfiles, w, String::new()));
+            i += 1;
+            continue;
+        }
+        if !KNOWN_REPLY_OPTS.contains(&w) && !status_kws.contains(&w) {
+            reply_unexpected(w, status_kws, loc, kw, sink);
+            return None;
+        }
+        let Some(v) = arg(line, i + 1) else {
+            let what = match w {
+                _ if status_kws.contains(&w) => "a status code",
+                "content-type" => "a media type",
+                "hdr" => "a header name and a value",
+                "string" | "lf-string" => "a text",
+                "errorfiles" => "the name of an http-errors section",
+                _ => "a file name",
+            };
+            sink.error(loc, kw, format!("'{w}' expects {what}"));
+            return None;
+        };
         match w {
-            "status" => {
-                let Some(v) = arg(line, i + 1) else {
-                    sink.error(loc, kw, "'status' expects a status code");
-                    return None;
-                };
+            _ if status_kws.contains(&w) => {
                 match v.parse::<u16>() {
-                    Ok(c) if (200..=599).contains(&c) => status = c,
+                    Ok(c) if (200..=599).contains(&c) => status = Some(c),
                     _ => {
                         sink.error(
                             loc,
                             kw,
-                            format!("'status': unexpected status code '{v}' (expected 200 to 599)"),
+                            format!("'{w}': unexpected status code '{v}' (expected 200 to 599)"),
                         );
                         return None;
                     }
                 }
+                i += 2;
             }
             "content-type" => {
-                let Some(v) = arg(line, i + 1) else {
-                    sink.error(loc, kw, "'content-type' expects a media type");
+                content_type = Some(v.to_string());
+                i += 2;
+            }
+            "hdr" => {
+                let Some(value) = arg(line, i + 2) else {
+                    sink.error(loc, kw, "'hdr' expects a header name and a value");
                     return None;
                 };
-                content_type = Some(v.to_string());
+                let value = plain(value, loc, kw, sink)?;
+                headers.push((v.to_string(), value));
+                i += 3;
             }
-            "string" | "file" => {
-                if let Some(prev) = body_kw {
+            _ => {
+                if let Some((_, prev, _)) = &body {
                     sink.error(
                         loc,
                         kw,
@@ -898,70 +952,145 @@ fn return_opts(
                     );
                     return None;
                 }
-                body_kw = Some(w);
-                let Some(v) = arg(line, i + 1) else {
-                    let what = if w == "string" {
-                        "a text"
-                    } else {
-                        "a file name"
-                    };
-                    sink.error(loc, kw, format!("'{w}' expects {what}"));
-                    return None;
+                let k = match w {
+                    "errorfile" => BodyKw::Errorfile,
+                    "errorfiles" => BodyKw::Errorfiles,
+                    "file" => BodyKw::File,
+                    "lf-file" => BodyKw::LfFile,
+                    "string" => BodyKw::Text,
+                    _ => BodyKw::LfText,
                 };
-                body = if w == "string" {
-                    ReturnBody::Text(v.to_string())
+                body = Some((k, w, v.to_string()));
+                i += 2;
+            }
+        }
+    }
+    let any = body.is_some() || content_type.is_some() || !headers.is_empty();
+    let built = |content_type: Option<String>, headers, b: ReturnBody| {
+        if b == ReturnBody::Empty {
+            // As HAProxy: the content type of an empty reply is ignored.
+            return Some(Reply::Built {
+                content_type: None,
+                headers,
+                body: b,
+            });
+        }
+        Some(Reply::Built {
+            content_type,
+            headers,
+            body: b,
+        })
+    };
+    let reply = match body {
+        None => built(None, headers, ReturnBody::Empty)?,
+        Some((k, _, v)) => match k {
+            BodyKw::DefaultErrorfiles | BodyKw::Errorfile | BodyKw::Errorfiles => {
+                // HAProxy only warns that these are ignored with an errorfile.
+                if let Some(t) = &content_type {
+                    sink.warn(Severity::Warning, loc, kw, format!("content-type '{t}' ignored by the http reply when used with an errorfile"));
+                }
+                if !headers.is_empty() {
+                    sink.warn(
+                        Severity::Warning,
+                        loc,
+                        kw,
+                        "hdr parameters ignored by the http reply when used with an errorfile",
+                    );
+                }
+                match k {
+                    BodyKw::DefaultErrorfiles => Reply::ProxyError,
+                    BodyKw::Errorfiles => Reply::Errorfiles(v),
+                    _ => Reply::Errorfile(load_errorfile(&v, loc, kw, sink)?),
+                }
+            }
+            BodyKw::Text | BodyKw::LfText => {
+                let text = if k == BodyKw::Text {
+                    v
                 } else {
-                    match std::fs::read(v) {
-                        Ok(b) if b.is_empty() => ReturnBody::Empty,
-                        Ok(b) => ReturnBody::File(b),
-                        Err(e) => {
-                            sink.error(loc, kw, format!("cannot read file '{v}': {e}"));
-                            return None;
-                        }
+                    plain(&v, loc, kw, sink)?
+                };
+                if content_type.is_none() {
+                    sink.error(loc, kw, "a content type must be defined when non-empty payload is configured ('content-type TYPE')");
+                    return None;
+                }
+                built(content_type, headers, ReturnBody::Text(text))?
+            }
+            BodyKw::File | BodyKw::LfFile => {
+                let bytes = match std::fs::read(&v) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        sink.error(loc, kw, format!("cannot read file '{v}': {e}"));
+                        return None;
                     }
                 };
+                let b = if bytes.is_empty() {
+                    ReturnBody::Empty
+                } else if k == BodyKw::File {
+                    ReturnBody::File(bytes)
+                } else {
+                    let text = String::from_utf8_lossy(&bytes);
+                    ReturnBody::Text(plain(&text, loc, kw, sink)?)
+                };
+                if b != ReturnBody::Empty && content_type.is_none() {
+                    sink.error(loc, kw, "a content type must be defined when non-empty payload is configured ('content-type TYPE')");
+                    return None;
+                }
+                built(content_type, headers, b)?
             }
-            "lf-string" | "lf-file" => {
-                sink.error(
-                    loc,
-                    kw,
-                    format!("'{w}': log-format expressions are not supported yet by fulcrum"),
-                );
-                return None;
-            }
-            "errorfile" | "errorfiles" | "default-errorfiles" | "hdr" => {
-                sink.error(loc, kw, ns(format!("option '{w}' of '{kw}'")));
-                return None;
-            }
-            _ => break,
+        },
+    };
+    if let (Some(s @ (204 | 304)), Reply::Built { body, .. }) = (status, &reply) {
+        if *body != ReturnBody::Empty {
+            sink.error(loc, kw, format!("a {s} response has no body"));
+            return None;
         }
-        i += 2;
     }
-    if body != ReturnBody::Empty {
-        if content_type.is_none() {
+    if let (Some(s), Reply::ProxyError | Reply::Errorfiles(_)) = (status, &reply) {
+        if !ERROR_CODES.contains(&s) {
             sink.error(
                 loc,
                 kw,
-                "a 'content-type' must be given with a non-empty body",
+                format!("status code '{s}' is not one HAProxy has an error page for (expected one of {})", codes_list()),
             );
             return None;
         }
-        if matches!(status, 204 | 304) {
-            sink.error(loc, kw, format!("a {status} response has no body"));
-            return None;
-        }
-    } else {
-        // As HAProxy: the content type of an empty reply is ignored.
-        content_type = None;
     }
-    Some((
-        HttpRequestAction::Return {
-            status,
-            content_type,
-            body,
-        },
-        i,
-    ))
+    Some((status, reply, any, i))
+}
+
+const KNOWN_REPLY_OPTS: &[&str] = &[
+    "content-type",
+    "default-errorfiles",
+    "errorfile",
+    "errorfiles",
+    "file",
+    "lf-file",
+    "string",
+    "lf-string",
+    "hdr",
+];
+
+fn reply_unexpected(w: &str, status_kws: &[&str], loc: &Location, kw: &str, sink: &mut Sink) {
+    let status = status_kws
+        .iter()
+        .map(|s| format!("'{s}', "))
+        .collect::<String>();
+    sink.error(
+        loc,
+        kw,
+        format!("expects {status}'content-type', 'default-errorfiles', 'errorfile', 'errorfiles', 'file', 'lf-file', 'string', 'lf-string', 'hdr', or 'if'/'unless' followed by a condition, found '{w}'"),
+    );
+}
+
+/// `return [status N] REPLY-OPTIONS` from `line.words[start..]`.
+fn return_opts(
+    line: &Line,
+    start: usize,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<(HttpRequestAction, usize)> {
+    let (status, reply, _, i) = reply_opts(line, start, &["status"], kw, sink)?;
+    Some((HttpRequestAction::Return(status.unwrap_or(200), reply), i))
 }
 
 /// The action name without its `(ARGS)` part, for messages.
@@ -973,7 +1102,8 @@ fn base_action(a: &str) -> &str {
 enum HeaderAction {
     Set(String, String),
     Add(String, String),
-    Del(String),
+    /// `del-header NAME [-m METHOD]`: `None` for an exact name (`-m str`).
+    Del(String, Option<MatchMethod>),
 }
 
 /// Parses `set-header NAME VALUE`, `add-header NAME VALUE` or `del-header NAME` (words from 2); returns the
@@ -990,11 +1120,38 @@ fn header_action(
             sink.error(loc, kw, "expects a header name");
             return None;
         };
-        if line.word(3) == "-m" {
-            sink.error(loc, kw, ns("'del-header NAME -m METHOD'"));
-            return None;
+        if line.word(3) != "-m" {
+            return Some((HeaderAction::Del(n.to_string(), None), 3));
         }
-        return Some((HeaderAction::Del(n.to_string()), 3));
+        let method = match line.word(4) {
+            "str" => None,
+            "beg" => Some(MatchMethod::Beg),
+            "end" => Some(MatchMethod::End),
+            "sub" => Some(MatchMethod::Sub),
+            "reg" => {
+                if !regex_ok(n, loc, kw, sink) {
+                    return None;
+                }
+                Some(MatchMethod::Reg)
+            }
+            "" => {
+                sink.error(
+                    loc,
+                    kw,
+                    "'-m' expects a matching method: str, beg, end, sub or reg",
+                );
+                return None;
+            }
+            other => {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("-m with unsupported matching method '{other}' (expected str, beg, end, sub or reg)"),
+                );
+                return None;
+            }
+        };
+        return Some((HeaderAction::Del(n.to_string(), method), 5));
     }
     let (Some(n), Some(v)) = (arg(line, 2), arg(line, 3)) else {
         sink.error(loc, kw, "expects a header name and a value");
@@ -1031,7 +1188,8 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             let a = match h {
                 HeaderAction::Set(n, v) => HttpRequestAction::SetHeader(n, v),
                 HeaderAction::Add(n, v) => HttpRequestAction::AddHeader(n, v),
-                HeaderAction::Del(n) => HttpRequestAction::DelHeader(n),
+                HeaderAction::Del(n, None) => HttpRequestAction::DelHeader(n),
+                HeaderAction::Del(n, Some(m)) => HttpRequestAction::DelHeaderMatch(n, m),
             };
             (a, next)
         }
@@ -1077,17 +1235,34 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (HttpRequestAction::Redirect(r), i)
         }
-        "deny" | "tarpit" => {
-            let default = if action == "deny" { 403 } else { 500 };
-            let Some((s, i)) = deny_opts(line, 2, default, kw, sink) else {
+        "deny" => {
+            let Some((s, reply, any, i)) =
+                reply_opts(line, 2, &["deny_status", "status"], kw, sink)
+            else {
                 return;
             };
-            let a = if action == "deny" {
+            let s = s.unwrap_or(403);
+            // As HAProxy: `deny [deny_status N]` alone is `deny status N default-errorfiles`.
+            let a = if !any || reply == Reply::ProxyError {
+                if !ERROR_CODES.contains(&s) {
+                    sink.error(
+                        loc,
+                        kw,
+                        format!("status code '{s}' is not one HAProxy has an error page for (expected one of {})", codes_list()),
+                    );
+                    return;
+                }
                 HttpRequestAction::Deny(s)
             } else {
-                HttpRequestAction::Tarpit(s)
+                HttpRequestAction::DenyWith(s, reply)
             };
             (a, i)
+        }
+        "tarpit" => {
+            let Some((s, i)) = deny_opts(line, 2, 500, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::Tarpit(s), i)
         }
         "use-service" => match line.word(2) {
             "prometheus-exporter" => (
@@ -1182,7 +1357,8 @@ pub fn http_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             let a = match h {
                 HeaderAction::Set(n, v) => HttpResponseAction::SetHeader(n, v),
                 HeaderAction::Add(n, v) => HttpResponseAction::AddHeader(n, v),
-                HeaderAction::Del(n) => HttpResponseAction::DelHeader(n),
+                HeaderAction::Del(n, None) => HttpResponseAction::DelHeader(n),
+                HeaderAction::Del(n, Some(m)) => HttpResponseAction::DelHeaderMatch(n, m),
             };
             (a, next)
         }
@@ -1285,19 +1461,41 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
 
 // ---------- errorfile ----------
 
-/// `errorfile CODE FILE`: replaces the page of that code in `pages`.
-pub fn errorfile(line: &Line, pages: &mut Vec<(u16, Vec<u8>)>, sink: &mut Sink) {
-    let loc = &line.location;
-    let kw = "errorfile";
-    let (Some(code), Some(file)) = (arg(line, 1), arg(line, 2)) else {
-        sink.error(loc, kw, "expects 'errorfile CODE FILE'");
-        return;
-    };
-    if !sink.max_args(line, kw, 1, 2) {
-        return;
-    }
-    let code = match code.parse::<u16>() {
-        Ok(c) if ERROR_CODES.contains(&c) => c,
+/// One line that sets a proxy's error replies (`errorfile`, `errorfiles`, `http-error`), kept in order until every
+/// `http-errors` section is known.
+#[derive(Debug, Clone)]
+pub enum ErrorEntry {
+    /// `errorfile CODE FILE`, `http-error status CODE ...`
+    Set(u16, Reply),
+    /// `http-error status CODE default-errorfiles`: back to the error the proxy would have without any.
+    Reset(u16),
+    /// `http-error status CODE errorfiles NAME`: the section's page for CODE, else the proxy's error.
+    FromSection {
+        /// the status
+        code: u16,
+        /// the `http-errors` section
+        name: String,
+        /// where the line is
+        location: Location,
+    },
+    /// `errorfiles NAME [CODE ...]`: the section's pages (all of them when no code is given).
+    Import {
+        /// the `http-errors` section
+        name: String,
+        /// the codes to import
+        codes: Vec<u16>,
+        /// where the line is
+        location: Location,
+    },
+}
+
+/// The `http-errors` sections by name: where each was declared and its pages.
+pub type HttpErrorsSections = HashMap<String, (Location, Vec<(u16, Vec<u8>)>)>;
+
+/// A status code that `errorfile`, `errorfiles` and `http-error` handle.
+fn error_code(code: &str, loc: &Location, kw: &str, sink: &mut Sink) -> Option<u16> {
+    match code.parse::<u16>() {
+        Ok(c) if ERROR_CODES.contains(&c) => Some(c),
         _ => {
             sink.error(
                 loc,
@@ -1307,24 +1505,243 @@ pub fn errorfile(line: &Line, pages: &mut Vec<(u16, Vec<u8>)>, sink: &mut Sink) 
                     codes_list()
                 ),
             );
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Reads an errorfile and checks that it is a complete HTTP response (or empty).
+fn load_errorfile(file: &str, loc: &Location, kw: &str, sink: &mut Sink) -> Option<Vec<u8>> {
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
         Err(e) => {
             sink.error(loc, kw, format!("cannot read '{file}': {e}"));
-            return;
+            return None;
         }
     };
     if let Err(m) = check_http_response(&bytes) {
         sink.error(loc, kw, format!("'{file}': {m}"));
+        return None;
+    }
+    Some(bytes)
+}
+
+/// `errorfile CODE FILE` (in a proxy or an `http-errors` section).
+pub fn errorfile(line: &Line, entries: &mut Vec<ErrorEntry>, sink: &mut Sink) {
+    let loc = &line.location;
+    let kw = "errorfile";
+    let (Some(code), Some(file)) = (arg(line, 1), arg(line, 2)) else {
+        sink.error(loc, kw, "expects 'errorfile CODE FILE'");
+        return;
+    };
+    if !sink.max_args(line, kw, 1, 2) {
         return;
     }
-    match pages.iter_mut().find(|(c, _)| *c == code) {
-        Some(p) => p.1 = bytes,
-        None => pages.push((code, bytes)),
+    let Some(code) = error_code(code, loc, kw, sink) else {
+        return;
+    };
+    if let Some(bytes) = load_errorfile(file, loc, kw, sink) {
+        entries.push(ErrorEntry::Set(code, Reply::Errorfile(bytes)));
     }
+}
+
+/// `errorfiles NAME [CODE ...]`
+pub fn errorfiles(line: &Line, entries: &mut Vec<ErrorEntry>, sink: &mut Sink) {
+    let loc = &line.location;
+    let kw = "errorfiles";
+    let Some(name) = arg(line, 1) else {
+        sink.error(loc, kw, "expects 'errorfiles NAME [CODE ...]'");
+        return;
+    };
+    let mut codes = Vec::new();
+    for c in &line.words[2..] {
+        let Some(c) = error_code(c, loc, kw, sink) else {
+            return;
+        };
+        codes.push(c);
+    }
+    entries.push(ErrorEntry::Import {
+        name: name.to_string(),
+        codes,
+        location: loc.clone(),
+    });
+}
+
+/// `http-error status CODE REPLY-OPTIONS`
+pub fn http_error(line: &Line, entries: &mut Vec<ErrorEntry>, sink: &mut Sink) {
+    let loc = &line.location;
+    let kw = "http-error";
+    let (Some("status"), Some(code)) = (arg(line, 1), arg(line, 2)) else {
+        sink.error(loc, kw, "expects 'http-error status CODE [content-type TYPE] [default-errorfiles | errorfile FILE | errorfiles NAME | file FILE | lf-file FILE | string TEXT | lf-string TEXT] [hdr NAME VALUE]*'");
+        return;
+    };
+    let Some(code) = error_code(code, loc, kw, sink) else {
+        return;
+    };
+    let Some((_, reply, _, i)) = reply_opts(line, 3, &[], kw, sink) else {
+        return;
+    };
+    if let Some(w) = line.words.get(i) {
+        reply_unexpected(w, &[], loc, kw, sink);
+        return;
+    }
+    entries.push(match reply {
+        Reply::ProxyError => ErrorEntry::Reset(code),
+        Reply::Errorfiles(name) => ErrorEntry::FromSection {
+            code,
+            name,
+            location: loc.clone(),
+        },
+        r => ErrorEntry::Set(code, r),
+    });
+}
+
+/// An `http-errors NAME` section: its `errorfile` lines.
+pub fn http_errors_section(
+    name: &str,
+    location: &Location,
+    lines: &[Line],
+    sections: &mut HttpErrorsSections,
+    sink: &mut Sink,
+) {
+    if let Some((prev, _)) = sections.get(name) {
+        sink.error(
+            location,
+            "http-errors",
+            format!("http-errors section '{name}' already exists (declared at {prev})"),
+        );
+        return;
+    }
+    let mut entries = Vec::new();
+    for line in lines {
+        match line.word(0) {
+            "errorfile" => errorfile(line, &mut entries, sink),
+            other => sink.error(
+                &line.location,
+                other,
+                format!("unknown keyword '{other}' in 'http-errors' section (expected 'errorfile CODE FILE')"),
+            ),
+        }
+    }
+    let mut pages: Vec<(u16, Vec<u8>)> = Vec::new();
+    for e in entries {
+        if let ErrorEntry::Set(code, Reply::Errorfile(bytes)) = e {
+            match pages.iter_mut().find(|(c, _)| *c == code) {
+                Some(p) => p.1 = bytes,
+                None => pages.push((code, bytes)),
+            }
+        }
+    }
+    sections.insert(name.to_string(), (location.clone(), pages));
+}
+
+/// The page of `code` in the `http-errors` section `name`; `None` when the section lacks it (the proxy's error
+/// is used then, as in HAProxy, which warns). An unknown section is an error.
+fn section_page(
+    name: &str,
+    code: u16,
+    sections: &HttpErrorsSections,
+    proxy: &str,
+    loc: &Location,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<Vec<u8>> {
+    let Some((_, pages)) = sections.get(name) else {
+        sink.error(
+            loc,
+            kw,
+            format!("{proxy}: unknown http-errors section '{name}'"),
+        );
+        return None;
+    };
+    let page = pages
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, b)| b.clone());
+    if page.is_none() {
+        sink.warn(
+                Severity::Warning,
+            loc,
+            kw,
+            format!("{proxy}: status '{code}' not declared in http-errors section '{name}': the proxy's error is used"),
+        );
+    }
+    page
+}
+
+/// Applies a proxy's `errorfile` / `errorfiles` / `http-error` lines in order: the error replies by status.
+pub fn resolve_errors(
+    entries: Vec<ErrorEntry>,
+    sections: &HttpErrorsSections,
+    proxy: &str,
+    sink: &mut Sink,
+) -> Vec<(u16, Reply)> {
+    let mut out: Vec<(u16, Reply)> = Vec::new();
+    fn set(out: &mut Vec<(u16, Reply)>, code: u16, r: Option<Reply>) {
+        let at = out.iter().position(|(c, _)| *c == code);
+        match (at, r) {
+            (Some(i), Some(r)) => out[i].1 = r,
+            (None, Some(r)) => out.push((code, r)),
+            (Some(i), None) => {
+                out.remove(i);
+            }
+            (None, None) => {}
+        }
+    }
+    for e in entries {
+        match e {
+            ErrorEntry::FromSection {
+                code,
+                name,
+                location,
+            } => {
+                if sections.contains_key(&name) {
+                    let page =
+                        section_page(&name, code, sections, proxy, &location, "http-error", sink);
+                    set(&mut out, code, page.map(Reply::Errorfile));
+                } else {
+                    sink.error(
+                        &location,
+                        "http-error",
+                        format!("{proxy}: unknown http-errors section '{name}'"),
+                    );
+                }
+            }
+            ErrorEntry::Set(code, r) => set(&mut out, code, Some(r)),
+            ErrorEntry::Reset(code) => set(&mut out, code, None),
+            ErrorEntry::Import {
+                name,
+                codes,
+                location,
+            } => {
+                let Some((_, pages)) = sections.get(&name) else {
+                    sink.error(
+                        &location,
+                        "errorfiles",
+                        format!("{proxy}: unknown http-errors section '{name}'"),
+                    );
+                    continue;
+                };
+                if codes.is_empty() {
+                    for (c, b) in pages {
+                        set(&mut out, *c, Some(Reply::Errorfile(b.clone())));
+                    }
+                }
+                for c in codes {
+                    match pages.iter().find(|(pc, _)| *pc == c) {
+                        Some((_, b)) => set(&mut out, c, Some(Reply::Errorfile(b.clone()))),
+                        None => sink.warn(
+                Severity::Warning,
+                            &location,
+                            "errorfiles",
+                            format!("{proxy}: status '{c}' not declared in http-errors section '{name}'"),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Checks that an error file holds a complete HTTP response: status line, headers, blank line, then a body whose
@@ -1516,9 +1933,11 @@ pub fn finish(
     d: RulesDraft,
     mode: Mode,
     proxy: &str,
-    errorfiles: Vec<(u16, Vec<u8>)>,
+    errorfiles: Vec<ErrorEntry>,
+    sections: &HttpErrorsSections,
     sink: &mut Sink,
 ) -> Rules {
+    let errorfiles = resolve_errors(errorfiles, sections, proxy, sink);
     for (name, loc, kw) in &d.missing {
         match d.acls.iter().find(|a| &a.acl.name == name) {
             Some(later) => sink.error(
@@ -1561,10 +1980,37 @@ pub fn finish(
             location: r.location,
         })
         .collect();
+    let mut http_request = rules_of(d.http_request, Place::Request, acls, proxy, sink);
+    for r in &mut http_request {
+        // `errorfiles NAME` in `return` / `deny`: the section's page, else the proxy's error.
+        let kw = match r.action {
+            HttpRequestAction::Return(..) => "http-request return",
+            _ => "http-request deny",
+        };
+        if let HttpRequestAction::Return(code, reply) | HttpRequestAction::DenyWith(code, reply) =
+            &mut r.action
+        {
+            if let Reply::Errorfiles(name) = reply {
+                if sections.contains_key(name.as_str()) {
+                    *reply = match section_page(name, *code, sections, proxy, &r.location, kw, sink)
+                    {
+                        Some(page) => Reply::Errorfile(page),
+                        None => Reply::ProxyError,
+                    };
+                } else {
+                    sink.error(
+                        &r.location,
+                        kw,
+                        format!("{proxy}: unknown http-errors section '{name}'"),
+                    );
+                }
+            }
+        }
+    }
     Rules {
         acls: acls.iter().map(|a| a.acl.clone()).collect(),
         use_backends,
-        http_request: rules_of(d.http_request, Place::Request, acls, proxy, sink),
+        http_request,
         http_response: rules_of(d.http_response, Place::Response, acls, proxy, sink),
         tcp_connection: rules_of(d.tcp_connection, Place::Connection, acls, proxy, sink),
         errorfiles,

@@ -22,6 +22,8 @@ pub enum SectionKind {
     Backend,
     /// `listen NAME`
     Listen,
+    /// `http-errors NAME`: `errorfile` lines that proxies import with `errorfiles NAME`.
+    HttpErrors,
 }
 
 impl SectionKind {
@@ -33,6 +35,7 @@ impl SectionKind {
             SectionKind::Frontend => "frontend",
             SectionKind::Backend => "backend",
             SectionKind::Listen => "listen",
+            SectionKind::HttpErrors => "http-errors",
         }
     }
 
@@ -43,6 +46,7 @@ impl SectionKind {
             "frontend" => SectionKind::Frontend,
             "backend" => SectionKind::Backend,
             "listen" => SectionKind::Listen,
+            "http-errors" => SectionKind::HttpErrors,
             _ => return None,
         })
     }
@@ -169,6 +173,24 @@ fn header(
                 _ => args,
             };
             parse_from(&mut section, rest, location, sink);
+        }
+        SectionKind::HttpErrors => {
+            let Some(name) = args.first() else {
+                sink.error(
+                    location,
+                    kw,
+                    "missing name for http-errors section: expects 'http-errors NAME'",
+                );
+                return None;
+            };
+            if let Some(extra) = args.get(1) {
+                sink.error(
+                    location,
+                    kw,
+                    format!("unexpected argument '{extra}' after 'http-errors NAME'"),
+                );
+            }
+            section.name = Some(name.clone());
         }
         _ => {
             let Some(name) = args.first().filter(|n| n.as_str() != "from") else {

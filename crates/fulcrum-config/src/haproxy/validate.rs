@@ -41,7 +41,13 @@ fn mode_name(m: Mode) -> &'static str {
 }
 
 /// Checks the drafts against each other and builds the proxies of the model.
-pub fn proxies(drafts: Vec<ProxyDraft>, resolver: Resolver<'_>, sink: &mut Sink) -> Vec<Proxy> {
+/// `http_errors` are the `http-errors` sections, which `errorfiles NAME` refers to.
+pub fn proxies(
+    drafts: Vec<ProxyDraft>,
+    resolver: Resolver<'_>,
+    http_errors: &rules::HttpErrorsSections,
+    sink: &mut Sink,
+) -> Vec<Proxy> {
     // Duplicate names among proxies sharing a capability (a frontend and a backend may share a name).
     let mut seen_fe: HashMap<&str, &ProxyDraft> = HashMap::new();
     let mut seen_be: HashMap<&str, &ProxyDraft> = HashMap::new();
@@ -112,7 +118,7 @@ pub fn proxies(drafts: Vec<ProxyDraft>, resolver: Resolver<'_>, sink: &mut Sink)
 
     drafts
         .into_iter()
-        .map(|d| build(d, resolver, sink))
+        .map(|d| build(d, resolver, http_errors, sink))
         .collect()
 }
 
@@ -161,7 +167,12 @@ fn backend_ref(
     }
 }
 
-fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
+fn build(
+    d: ProxyDraft,
+    resolver: Resolver<'_>,
+    http_errors: &rules::HttpErrorsSections,
+    sink: &mut Sink,
+) -> Proxy {
     let ProxyDraft {
         name,
         kind,
@@ -174,10 +185,33 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         s.mode,
         &format!("{} '{name}'", kind_name(kind)),
         s.errorfiles,
+        http_errors,
         sink,
     );
+    if s.http_check_rules && !s.httpchk && kind.has_backend() {
+        sink.warn(
+            crate::diag::Severity::Warning,
+            &location,
+            "http-check",
+            format!("{} '{name}' uses http-check rules without 'option httpchk', so the rules are ignored", kind_name(kind)),
+        );
+    }
     let mut servers = Vec::new();
-    for sd in body.servers {
+    let mut drafts = body.servers;
+    if let Some(d) = body.dispatch {
+        match drafts.first() {
+            Some(first) => sink.error(
+                &d.location,
+                "dispatch",
+                format!(
+                    "'{name}' has both 'dispatch' and 'server' lines ({}): HAProxy then sends every request to the dispatch address and balances nothing; fulcrum refuses this, keep one of them",
+                    first.location
+                ),
+            ),
+            None => drafts.push(d),
+        }
+    }
+    for sd in drafts {
         let addr = match addr::resolve(&sd.host, sd.family, sd.port, resolver) {
             Ok(a) => a,
             Err(e) => {
@@ -220,6 +254,7 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         maxconn: s.maxconn,
         timeouts: s.timeouts,
         http_conn_mode: s.http_conn_mode,
+        http_reuse: s.http_reuse,
         forwardfor: s.forwardfor,
         default_backend: if kind.has_frontend() {
             s.default_backend.map(|(n, _)| n)
@@ -229,7 +264,9 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         balance: s.balance,
         hash_type: s.hash_type,
         servers,
-        httpchk: s.httpchk,
+        httpchk: s
+            .httpchk
+            .then(|| s.http_send.clone().unwrap_or_default().resolve()),
         http_expect: s.http_expect,
         retries: s.retries,
         redispatch: s.redispatch,
@@ -237,6 +274,7 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         httplog: s.httplog,
         tcplog: s.tcplog,
         dontlognull: s.dontlognull,
+        log_health_checks: s.log_health_checks,
         log_global: s.log_global,
         logs: s.logs,
         rules,
@@ -248,5 +286,7 @@ fn build(d: ProxyDraft, resolver: Resolver<'_>, sink: &mut Sink) -> Proxy {
         } else {
             None
         },
+        capture_request: body.capture_request,
+        capture_response: body.capture_response,
     }
 }

@@ -6,6 +6,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use fulcrum_config::haproxy::ForwardFor;
 
+use super::errors::ProxyError;
+
 /// Headers that only describe one hop and are never forwarded as they are.
 const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
@@ -36,12 +38,19 @@ pub(crate) fn tokens(v: &HeaderValue) -> impl Iterator<Item = &str> {
 }
 
 /// Removes hop-by-hop headers and every header named in `Connection`. When `upgrade` is true the message is a
-/// protocol switch: `Connection: upgrade` and `Upgrade` are kept so the next hop sees the request for it.
+/// protocol switch: `Connection: upgrade` and `Upgrade` are kept so the next hop sees the request for it. A `TE`
+/// listing the bare token `trailers` becomes `TE: trailers` (its other codings and any parameters are dropped), as
+/// HAProxy forwards it.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     // Most messages carry none: one pass over the names instead of a lookup per hop-by-hop name.
     if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
         return;
     }
+    let te_trailers = headers
+        .get_all(header::TE)
+        .iter()
+        .flat_map(tokens)
+        .any(|t| t.eq_ignore_ascii_case("trailers"));
     // Only allocate when Connection names extra headers, which is rare.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -68,6 +77,37 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     if let Some(value) = upgrade_value {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, value);
+    }
+    if te_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// What HAProxy answers to a request whose `Transfer-Encoding` hyper accepted (hyper already refuses one that
+/// does not end with `chunked`): `chunked` applied twice is a framing error (400), any other coding 422.
+pub fn request_coding_error(headers: &HeaderMap) -> Option<ProxyError> {
+    let mut values = headers.get_all(header::TRANSFER_ENCODING).iter().peekable();
+    values.peek()?;
+    let mut chunked = 0;
+    let mut other = false;
+    for v in values {
+        if tokens(v).next().is_none() {
+            return Some(ProxyError::BadRequest);
+        }
+        for t in tokens(v) {
+            if t.eq_ignore_ascii_case("chunked") {
+                chunked += 1;
+            } else {
+                other = true;
+            }
+        }
+    }
+    if chunked > 1 {
+        Some(ProxyError::BadRequest)
+    } else if other {
+        Some(ProxyError::UnprocessableContent)
+    } else {
+        None
     }
 }
 
@@ -143,7 +183,7 @@ mod tests {
             ("connection", "keep-alive, x-secret"),
             ("keep-alive", "timeout=5"),
             ("x-secret", "1"),
-            ("te", "trailers"),
+            ("te", "gzip"),
             ("transfer-encoding", "chunked"),
             ("host", "example"),
             ("x-kept", "yes"),
@@ -151,6 +191,30 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, vec!["host", "x-kept"]);
+    }
+
+    #[test]
+    fn request_transfer_codings() {
+        let err = |v: &str| request_coding_error(&map(&[("transfer-encoding", v)]));
+        assert_eq!(err("chunked"), None);
+        assert_eq!(err("Chunked"), None);
+        assert_eq!(err("chunked, chunked"), Some(ProxyError::BadRequest));
+        assert_eq!(err("chunked, gzip, chunked"), Some(ProxyError::BadRequest));
+        assert_eq!(err("gzip, chunked"), Some(ProxyError::UnprocessableContent));
+        assert_eq!(request_coding_error(&map(&[("host", "a")])), None);
+    }
+
+    #[test]
+    fn te_keeps_only_a_bare_trailers() {
+        let te = |v: &str| {
+            let mut h = map(&[("te", v), ("host", "example")]);
+            strip_hop_by_hop(&mut h, false);
+            h.get("te").map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(te("trailers, gzip").as_deref(), Some("trailers"));
+        assert_eq!(te("gzip, Trailers").as_deref(), Some("trailers"));
+        assert_eq!(te("gzip"), None);
+        assert_eq!(te("trailers;q=0.5"), None);
     }
 
     #[test]

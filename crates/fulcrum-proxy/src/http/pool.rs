@@ -26,11 +26,21 @@ impl Pool {
     }
 
     /// An idle connection to server `id` that can take a request now, if there is one. The most recently used
-    /// one is tried first.
-    pub fn checkout(&self, id: usize) -> Option<ServerConn> {
+    /// one is tried first. `proven`: only a connection that has already carried more than one request (the
+    /// server showed it keeps connections open), as `http-reuse aggressive` asks for a client's first request.
+    pub fn checkout(&self, id: usize, proven: bool) -> Option<ServerConn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(id)?;
-        while let Some(conn) = list.pop() {
+        if !proven {
+            while let Some(conn) = list.pop() {
+                if conn.is_idle_usable() {
+                    return Some(conn);
+                }
+            }
+            return None;
+        }
+        while let Some(at) = list.iter().rposition(|c| c.served > 1) {
+            let conn = list.remove(at);
             if conn.is_idle_usable() {
                 return Some(conn);
             }
@@ -49,6 +59,36 @@ impl Pool {
             if list.len() < MAX_IDLE_PER_SERVER {
                 list.push(conn);
             }
+        }
+    }
+}
+
+/// The server connection a client connection keeps for itself under `http-reuse never`: it carries only that
+/// client's requests and is closed with it.
+#[derive(Default)]
+pub struct SessionConn {
+    idle: RefCell<Option<(usize, ServerConn)>>,
+}
+
+impl SessionConn {
+    /// The kept connection, when it goes to server `id` and can take a request now.
+    pub fn take(&self, id: usize) -> Option<ServerConn> {
+        let mut idle = self.idle.borrow_mut();
+        match idle.take() {
+            Some((server, conn)) if server == id && conn.is_idle_usable() => Some(conn),
+            // Another server's connection is kept until a request for it comes (a closed one is dropped).
+            Some(other) if other.0 != id && other.1.is_idle_usable() => {
+                *idle = Some(other);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Keeps `conn` (to server `id`) for the client's next request, closing the one kept before.
+    pub fn put(&self, id: usize, conn: ServerConn) {
+        if conn.is_idle_usable() {
+            *self.idle.borrow_mut() = Some((id, conn));
         }
     }
 }

@@ -14,11 +14,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioTimer;
 use tracing::debug;
 
-use fulcrum_config::haproxy::{HttpConnMode, ProxyKind};
+use fulcrum_config::haproxy::{HttpConnMode, HttpReuse, ProxyKind};
 
 use super::body::ProxyBody;
 use super::errors::{self, ProxyError};
 use super::headers;
+use super::pool::SessionConn;
 use super::reqbody::{Replay, ReqBody};
 use super::server_conn::{SendError, ServerConn};
 use super::tunnel;
@@ -56,6 +57,8 @@ pub struct ClientConn {
     peer: SocketAddr,
     local_port: u16,
     conn_log: Option<Arc<ConnLog>>,
+    /// The server connection kept for this client alone (`http-reuse never`).
+    session: Rc<SessionConn>,
     _ticket: ConnTicket,
 }
 
@@ -93,6 +96,7 @@ pub async fn serve_client(
             peer,
             local_port,
             conn_log,
+            session: Rc::default(),
             _ticket: ticket,
         },
     )
@@ -108,6 +112,7 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
             &conn.fe,
             &conn.io,
             &conn.conn_log,
+            &conn.session,
             conn.peer,
             conn.local_port,
         );
@@ -175,6 +180,7 @@ async fn serve_run(
     fe: &Arc<FrontendRt>,
     io: &ClientIo,
     conn_log: &Option<Arc<ConnLog>>,
+    session: &Rc<SessionConn>,
     peer: SocketAddr,
     local_port: u16,
 ) -> Run {
@@ -191,14 +197,28 @@ async fn serve_run(
     let svc_state = state.clone();
     let svc_log = conn_log.clone();
     let svc_worker = worker.clone();
+    let svc_session = session.clone();
     let service = service_fn(move |req| {
+        let stream_state = svc_state.clone();
         svc_state.count_request();
+        let client = Client {
+            peer,
+            dst_port: local_port,
+            first: svc_state.requests() == 1,
+            session: svc_session.clone(),
+        };
         let active = ActiveRequest::new(svc_state.clone());
         let (worker, fe) = (svc_worker.clone(), svc_fe.clone());
         let mut txn = TxnSlot::begin(svc_log.as_ref(), &req);
         async move {
-            let resp = handle(worker, fe.clone(), peer, local_port, req, &mut txn).await;
+            let resp = handle(worker, fe.clone(), client, req, &mut txn).await;
             resp.map(|r| {
+                if r.extensions().get::<errors::CloseSilently>().is_some() {
+                    // An empty errorfile: the connection is closed without an answer, and hyper's write of
+                    // this response fails.
+                    let _ = socket2::SockRef::from(stream_state.stream())
+                        .shutdown(std::net::Shutdown::Both);
+                }
                 fe.stats.response(r.status().as_u16());
                 let log = txn.into_body_log(r.status().as_u16());
                 r.map(|b| b.with_active(active).with_log(log))
@@ -277,37 +297,49 @@ fn combined_mode(a: HttpConnMode, b: HttpConnMode) -> HttpConnMode {
     }
 }
 
-/// Which error page to send: the backend's errorfile, else the frontend's, else the built-in page.
+/// Which error page to send: the backend's error reply, else the frontend's, else the built-in page.
 fn error_for(fe: &FrontendRt, be: Option<&BackendRt>, status: u16) -> Response<ProxyBody> {
-    match be
-        .and_then(|b| b.rules.errorfile(status))
-        .or_else(|| fe.rules.errorfile(status))
-    {
-        Some(f) => f.response(),
-        None => match ProxyError::from_status(status) {
-            Some(e) => error_response(e),
-            None => errors::page_response(status),
-        },
+    let fe_pages = fe.rules.error_pages();
+    match be {
+        Some(b) => errors::error_for(status, &[b.rules.error_pages(), fe_pages]),
+        None => errors::error_for(status, &[fe_pages]),
     }
+}
+
+/// The client connection a request came on, as the request path needs it.
+struct Client {
+    peer: SocketAddr,
+    /// The local port the client connected to.
+    dst_port: u16,
+    /// The first request of the connection (`http-reuse safe` and `aggressive` treat it apart).
+    first: bool,
+    /// The server connection kept for this client alone (`http-reuse never`).
+    session: Rc<SessionConn>,
 }
 
 async fn handle(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
-    peer: SocketAddr,
-    dst_port: u16,
+    client: Client,
     mut req: Request<Incoming>,
     txn: &mut TxnSlot,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    let (peer, dst_port) = (client.peer, client.dst_port);
     let src = peer.ip();
     let start = Instant::now();
     Counters::inc(&fe.stats.requests);
+    // Transfer codings HAProxy refuses and hyper lets through.
+    if let Some(e) = headers::request_coding_error(req.headers()) {
+        Counters::inc(&fe.stats.err_req);
+        txn.term(b"PR");
+        return Ok(error_for(&fe, None, e.status()));
+    }
     // `monitor-uri` is answered before anything else.
     if fe
         .config
         .monitor_uri
         .as_deref()
-        .is_some_and(|m| m == req.uri().path())
+        .is_some_and(|m| crate::stats::is_monitor_uri(m, req.uri()))
     {
         Counters::inc(&fe.stats.intercepted);
         txn.term(b"LR");
@@ -315,7 +347,7 @@ async fn handle(
     }
     // The frontend's http-request rules, then its stats page, then use_backend / default_backend, then the
     // backend's stats page and rules.
-    match fe.rules.apply_request(&mut req, src, dst_port) {
+    match fe.rules.apply_request(&mut req, src, dst_port, None) {
         Verdict::Continue => {}
         Verdict::Respond(r) => return Ok(rule_response(txn, &fe.stats, *r)),
         Verdict::Service(_) => {
@@ -386,7 +418,10 @@ async fn handle(
         be.stats.response(r.status().as_u16());
         return Ok(r.map(|b| b.with_done(done)));
     }
-    let resp = match be.rules.apply_request(&mut req, src, dst_port) {
+    let resp = match be
+        .rules
+        .apply_request(&mut req, src, dst_port, Some(&fe.rules))
+    {
         Verdict::Continue => None,
         Verdict::Respond(r) => Some(rule_response(txn, &be.stats, *r)),
         Verdict::Service(_) => {
@@ -411,7 +446,7 @@ async fn handle(
             src,
             dst_port,
         });
-    let mut resp = match forward(&worker, &fe, &be, peer, req, txn, &mut done).await {
+    let mut resp = match forward(&worker, &fe, &be, &client, req, txn, &mut done).await {
         Ok(r) => r,
         Err(e) => {
             txn.error_status(e.status());
@@ -466,11 +501,12 @@ async fn forward(
     worker: &Worker,
     fe: &FrontendRt,
     be: &BackendRt,
-    peer: SocketAddr,
+    client: &Client,
     mut req: Request<Incoming>,
     txn: &mut TxnSlot,
     done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    let peer = client.peer;
     let mode = combined_mode(fe.conn_mode, be.conn_mode);
     let upgrade = headers::wants_upgrade(req.headers());
     headers::strip_hop_by_hop(req.headers_mut(), upgrade);
@@ -517,7 +553,7 @@ async fn forward(
         }
         let attempt = Instant::now();
         let pooled = if mode == HttpConnMode::KeepAlive {
-            worker.pool.checkout(server.id)
+            idle_conn(worker, be.reuse, client, server.id)
         } else {
             None
         };
@@ -570,7 +606,7 @@ async fn forward(
         match result {
             Ok(exchange) => {
                 let status = exchange.head.status.as_u16();
-                txn.response_head();
+                txn.response_head(&exchange.head.headers);
                 counters::response_time(be, &server, sent_at.elapsed());
                 server.stats.response(status);
                 if let Some(again) = &replay {
@@ -631,7 +667,9 @@ async fn forward(
     let head = exchange.head;
     let mut parts = http::response::Builder::new()
         .status(head.status)
-        .version(head.version)
+        // As HAProxy: the client gets an HTTP/1.1 response whatever version the server spoke (a body the server
+        // delimited by closing is then chunked for an HTTP/1.1 client).
+        .version(Version::HTTP_11)
         .body(())
         .map_err(|_| ProxyError::BadGateway)?
         .into_parts()
@@ -662,12 +700,31 @@ async fn forward(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     let reuse = (mode == HttpConnMode::KeepAlive && head.keep_alive && exchange.request_complete)
-        .then(|| Reuse {
-            pool: worker.pool.clone(),
-            server: server_id,
+        .then(|| match be.reuse {
+            HttpReuse::Never => Reuse::Session {
+                slot: client.session.clone(),
+                server: server_id,
+            },
+            _ => Reuse::Pool {
+                pool: worker.pool.clone(),
+                server: server_id,
+            },
         });
     let body = UpstreamBody::new(conn, head.framing, reuse, guard);
     Ok(Response::from_parts(parts, ProxyBody::upstream(body)))
+}
+
+/// An idle connection to server `id` that `http-reuse` lets this request take: under `never` only the one its
+/// own client connection kept; under `safe` none for a client's first request (it gets a connection of its own,
+/// so a server closing an idle connection at that moment cannot cost it), under `aggressive` one that has already
+/// carried more than one request; otherwise (and under `always`) the most recently used one.
+fn idle_conn(worker: &Worker, reuse: HttpReuse, client: &Client, id: usize) -> Option<ServerConn> {
+    match reuse {
+        HttpReuse::Never => client.session.take(id),
+        HttpReuse::Safe if client.first => None,
+        HttpReuse::Aggressive if client.first => worker.pool.checkout(id, true),
+        _ => worker.pool.checkout(id, false),
+    }
 }
 
 /// Methods that may be sent twice with the same effect (RFC 9110 section 9.2.2).

@@ -78,6 +78,9 @@ pub struct ServerConn {
     wbuf: Vec<u8>,
     /// The connection's local address (logged as `%bi:%bp`).
     pub local: Option<SocketAddr>,
+    /// Responses read to their end on this connection (`http-reuse aggressive` lets a client's first request use
+    /// an idle connection only once it has carried two).
+    pub(super) served: u32,
 }
 
 /// What a request sent on a connection got back.
@@ -108,6 +111,7 @@ impl ServerConn {
             buf: BytesMut::new(),
             wbuf: Vec::new(),
             local,
+            served: 0,
         })
     }
 

@@ -11,7 +11,7 @@ use hyper::body::{Body, Frame, SizeHint};
 
 use super::h1::chunked::{self, Decoded};
 use super::h1::response_head::Framing;
-use super::pool::Pool;
+use super::pool::{Pool, SessionConn};
 use super::server_conn::ServerConn;
 use crate::snapshot::ServerGuard;
 
@@ -26,11 +26,21 @@ enum State {
 }
 
 /// Where a connection goes back once its response body has been read.
-pub struct Reuse {
-    /// The worker's pool.
-    pub pool: Rc<Pool>,
-    /// The server's id.
-    pub server: usize,
+pub enum Reuse {
+    /// The worker's pool, for server `server`.
+    Pool {
+        /// The worker's pool.
+        pool: Rc<Pool>,
+        /// The server's id.
+        server: usize,
+    },
+    /// The client connection's own slot (`http-reuse never`).
+    Session {
+        /// The slot.
+        slot: Rc<SessionConn>,
+        /// The server's id.
+        server: usize,
+    },
 }
 
 /// A response body being read from a server.
@@ -77,7 +87,11 @@ impl UpstreamBody {
             // Bytes after the body mean the server does not speak HTTP/1.1 properly: drop the connection.
             if conn.buf.is_empty() {
                 conn.shrink_idle();
-                reuse.pool.checkin(reuse.server, conn);
+                conn.served += 1;
+                match reuse {
+                    Reuse::Pool { pool, server } => pool.checkin(server, conn),
+                    Reuse::Session { slot, server } => slot.put(server, conn),
+                }
             }
         }
     }

@@ -62,6 +62,8 @@ pub struct Fields<'a> {
     pub retries: u32,
     /// The request line as received (`%r`), `None` for `<BADREQ>`.
     pub request: Option<&'a [u8]>,
+    /// Captured request and response headers (`%hr`, `%hs`), empty when none is configured.
+    pub captures: [&'a [Option<Box<[u8]>>]; 2],
 }
 
 impl Default for Fields<'_> {
@@ -91,6 +93,7 @@ impl Default for Fields<'_> {
             conns: [0; 4],
             retries: 0,
             request: None,
+            captures: [&[], &[]],
         }
     }
 }
@@ -172,6 +175,7 @@ enum Var {
     Method,
     Uri,
     Path,
+    PathOnly,
     Query,
     Version,
     UniqueId,
@@ -233,6 +237,7 @@ const VARS: &[(&str, Var, bool)] = &[
     ("HM", Var::Method, true),
     ("HU", Var::Uri, true),
     ("HP", Var::Path, true),
+    ("HPO", Var::PathOnly, true),
     ("HQ", Var::Query, true),
     ("HV", Var::Version, true),
     ("ID", Var::UniqueId, false),
@@ -551,6 +556,23 @@ fn split_request(r: &[u8]) -> (&[u8], &[u8], &[u8]) {
     }
 }
 
+/// The path of a request target without scheme, authority or query (`%HPO`): `http://h/p?q` gives `/p`; an
+/// authority-form target (`CONNECT h:443`) has none.
+fn path_only(uri: &[u8]) -> &[u8] {
+    let uri = uri.split(|&c| c == b'?').next().unwrap_or(uri);
+    if matches!(uri.first(), Some(b'/' | b'*')) {
+        return uri;
+    }
+    let Some(scheme_end) = uri.windows(3).position(|w| w == b"://") else {
+        return b"";
+    };
+    let after = &uri[scheme_end + 3..];
+    match after.iter().position(|&c| c == b'/') {
+        Some(slash) => &after[slash..],
+        None => b"",
+    }
+}
+
 fn sum(parts: &[i64]) -> i64 {
     if parts.iter().any(|&p| p < 0) {
         -1
@@ -627,13 +649,16 @@ fn render_var(v: Var, o: Opts, f: &Fields<'_>, out: &mut Vec<u8>) -> bool {
         Var::SrvConn => push_uint(out, u64::from(f.conns[3])),
         Var::Retries => push_uint(out, u64::from(f.retries)),
         Var::SrvQueue | Var::BackendQueue => out.push(b'0'),
-        // No header captures are configured: HAProxy writes nothing at all.
-        Var::HdrReq | Var::HdrResp | Var::HdrReqList | Var::HdrRespList => {}
+        // Without `capture` lines these write nothing at all, as HAProxy does.
+        Var::HdrReq => super::capture::write_braced(out, f.captures[0]),
+        Var::HdrResp => super::capture::write_braced(out, f.captures[1]),
+        Var::HdrReqList => super::capture::write_list(out, f.captures[0]),
+        Var::HdrRespList => super::capture::write_list(out, f.captures[1]),
         Var::RequestLine => match f.request {
             Some(r) => push_encoded(out, r, o),
             None => push_encoded(out, b"<BADREQ>", o),
         },
-        Var::Method | Var::Uri | Var::Path | Var::Query | Var::Version => {
+        Var::Method | Var::Uri | Var::Path | Var::PathOnly | Var::Query | Var::Version => {
             let Some(r) = f.request else {
                 push_str(out, None, o);
                 return true;
@@ -644,6 +669,7 @@ fn render_var(v: Var, o: Opts, f: &Fields<'_>, out: &mut Vec<u8>) -> bool {
                 Var::Uri => u,
                 Var::Version => ver,
                 Var::Path => u.split(|&c| c == b'?').next().unwrap_or(u),
+                Var::PathOnly => path_only(u),
                 _ => match u.iter().position(|&c| c == b'?') {
                     Some(q) => &u[q..],
                     None => b"",
@@ -743,6 +769,15 @@ mod tests {
             ),
             "\"127.0.0.1\" 151 7F000001:C4E4 1795556987 795 text%lit {brace}"
         );
+        f.request = Some(b"GET http://h.test/r/4?q=4 HTTP/1.1");
+        assert_eq!(
+            render("%HPO|%HP|%HU|%HQ", &f),
+            "/r/4|http://h.test/r/4|http://h.test/r/4?q=4|?q=4"
+        );
+        f.request = Some(b"GET /r/1 HTTP/1.1");
+        assert_eq!(render("%HPO|%HP|%HQ|", &f), "/r/1|/r/1||");
+        f.request = Some(b"CONNECT h.test:443 HTTP/1.1");
+        assert_eq!(render("%HPO|%{+Q}HPO", &f), "-|\"\"");
         assert_eq!(
             render("%T|%trg|%Tl", &f),
             "24/Nov/2026:21:49:47 +0000|24/Nov/2026:21:49:47 +0000|24/Nov/2026:21:49:47 +0000"

@@ -209,6 +209,7 @@ impl ConnLog {
             ],
             retries: txn.retries,
             request: if txn.bad { None } else { Some(&txn.request) },
+            captures: [&txn.captures[0], &txn.captures[1]],
         };
         self.log.emit(self.wall(end), &fields);
     }
@@ -271,6 +272,8 @@ pub struct HttpTxn {
     retries: u32,
     end: Option<Instant>,
     conn: Option<Arc<ConnLog>>,
+    /// `capture request header` and `capture response header` values.
+    captures: [super::capture::Captured; 2],
 }
 
 impl HttpTxn {
@@ -293,6 +296,7 @@ impl HttpTxn {
             retries: 0,
             end: None,
             conn: None,
+            captures: [Vec::new(), Vec::new()],
         }
     }
 
@@ -379,6 +383,7 @@ impl TxnSlot {
         t.start = start;
         t.first_byte = first_byte;
         t.request = request;
+        t.captures[0] = conn.fe.captures.request(req.headers());
         t.conn = Some(conn.clone());
         TxnSlot(Some(t))
     }
@@ -425,10 +430,13 @@ impl TxnSlot {
         }
     }
 
-    /// The server's response head arrived.
-    pub fn response_head(&mut self) {
+    /// The server's response head arrived, with these headers.
+    pub fn response_head(&mut self, headers: &http::HeaderMap) {
         if let Some(t) = &mut self.0 {
             t.t_response = Some(Instant::now());
+            if let Some(conn) = &t.conn {
+                t.captures[1] = conn.fe.captures.response(headers);
+            }
         }
     }
 

@@ -14,6 +14,7 @@
 //! The syslog tag is `fulcrum` (HAProxy writes its program name, `haproxy`); the rest of each frame is identical
 //! to HAProxy 2.6's.
 
+pub mod capture;
 pub mod clock;
 pub mod format;
 pub mod http;
@@ -85,6 +86,21 @@ impl FrontendLog {
     }
 }
 
+/// A proxy's event log: what HAProxy sends to a proxy's `log` targets besides traffic logs (health checks,
+/// server state changes, `backend X has no server available!`).
+pub struct EventLog {
+    set: u32,
+    sink: Sink,
+}
+
+impl EventLog {
+    /// Sends `msg` at syslog `level` (see [`syslog::NOTICE`] and its neighbours), stamped now.
+    pub fn send(&self, level: u8, msg: &str) {
+        let us = clock::unix_us(std::time::SystemTime::now());
+        self.sink.send(self.set, level, us, msg.as_bytes());
+    }
+}
+
 thread_local! {
     /// The buffer lines are rendered into on each worker (reused, so rendering does not allocate).
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
@@ -123,14 +139,7 @@ impl Logging {
         p: &Proxy,
         custom: Option<LogFormat>,
     ) -> Option<Arc<FrontendLog>> {
-        let mut targets: Vec<Target> = Vec::new();
-        if p.log_global {
-            targets.extend(self.global.iter().cloned());
-        }
-        targets.extend(p.logs.iter().map(Target::from_config));
-        if targets.is_empty() {
-            return None;
-        }
+        let set = self.target_set(p)?;
         let http = p.mode == Mode::Http;
         let kind = match custom {
             Some(f) => LogKind::Format(f),
@@ -139,14 +148,6 @@ impl Logging {
             None if p.httplog || p.tcplog => LogKind::Format(default_tcplog()),
             None => LogKind::Connect,
         };
-        let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
-        let set = match sets.iter().position(|s| *s == targets) {
-            Some(i) => i,
-            None => {
-                sets.push(targets);
-                sets.len() - 1
-            }
-        } as u32;
         Some(Arc::new(FrontendLog {
             kind,
             dontlognull: p.dontlognull,
@@ -155,6 +156,37 @@ impl Logging {
             set,
             sink: self.sink.clone(),
         }))
+    }
+
+    /// The log of proxy `p`'s events (health checks, server state changes), sent to its targets; `None` when it
+    /// has none.
+    pub fn events(&self, p: &Proxy) -> Option<Arc<EventLog>> {
+        let set = self.target_set(p)?;
+        Some(Arc::new(EventLog {
+            set,
+            sink: self.sink.clone(),
+        }))
+    }
+
+    /// The index of `p`'s target list (`log global` and its own `log` lines), registered on first use.
+    fn target_set(&self, p: &Proxy) -> Option<u32> {
+        let mut targets: Vec<Target> = Vec::new();
+        if p.log_global {
+            targets.extend(self.global.iter().cloned());
+        }
+        targets.extend(p.logs.iter().map(Target::from_config));
+        if targets.is_empty() {
+            return None;
+        }
+        let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
+        let set = match sets.iter().position(|s| *s == targets) {
+            Some(i) => i,
+            None => {
+                sets.push(targets);
+                sets.len() - 1
+            }
+        };
+        Some(set as u32)
     }
 
     /// Starts the logger thread (once; later calls return `None`). Nothing is started when no proxy logs.

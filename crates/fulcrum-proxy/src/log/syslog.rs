@@ -21,6 +21,12 @@ pub use fulcrum_config::haproxy::{SYSLOG_FACILITIES as FACILITIES, SYSLOG_LEVELS
 
 /// The level of access logs.
 pub const INFO: u8 = 6;
+/// `emerg`: a backend has no server left.
+pub const EMERG: u8 = 0;
+/// `alert`: a server goes DOWN.
+pub const ALERT: u8 = 1;
+/// `notice`: health-check results, a server comes UP.
+pub const NOTICE: u8 = 5;
 
 /// Default longest frame (`len`).
 pub const DEFAULT_MAX_LEN: usize = 1024;

@@ -150,6 +150,7 @@ impl TcpLog {
             ],
             retries: self.retries,
             request: None,
+            captures: [&[], &[]],
         };
         self.log.emit(wall(end), &fields);
     }

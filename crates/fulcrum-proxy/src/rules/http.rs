@@ -1,6 +1,5 @@
 //! `http-request` and `http-response` rules, `use_backend` and `errorfile`, compiled per proxy.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -11,13 +10,14 @@ use http::{Request, Response, StatusCode};
 use regex::Regex;
 
 use fulcrum_config::haproxy::{
-    HttpRequestAction, HttpResponseAction, Redirect, RedirectTarget, ReturnBody, Rules, Service,
+    HttpRequestAction, HttpResponseAction, MatchMethod, Redirect, RedirectTarget, Rules, Service,
     TcpConnAction,
 };
 
 use super::acl::AclError;
 use super::cond::{compile_opt, holds, CompiledCond, Facts};
 use crate::http::body::ProxyBody;
+use crate::http::errors::{respond, ErrorPages, Reply, ReplyError};
 use crate::snapshot::BackendRt;
 
 /// Why a proxy's rules could not be compiled.
@@ -50,9 +50,14 @@ pub enum RulesError {
         /// what is wrong
         message: String,
     },
-    /// An errorfile that is not an HTTP response.
-    #[error("errorfile for status {0} is not a valid HTTP response")]
-    ErrorFile(u16),
+    /// An errorfile that is not an HTTP response, or a reply header HTTP does not allow.
+    #[error("{location}: {source}")]
+    Reply {
+        /// where (the proxy, or the rule's line)
+        location: String,
+        /// what is wrong
+        source: ReplyError,
+    },
 }
 
 /// The facts a request offers to conditions.
@@ -187,12 +192,13 @@ enum ReqAction {
     SetHeader(HeaderName, HeaderValue),
     AddHeader(HeaderName, HeaderValue),
     DelHeader(HeaderName),
+    DelHeaderMatch(NameMatch),
     ReplaceHeader(HeaderName, Regex, String),
     SetPath(String),
     SetQuery(String),
     Redirect(Redirect),
-    Deny(u16),
-    Return(u16, Option<HeaderValue>, Bytes),
+    /// `deny`, `return`: answer with this reply and status.
+    Answer(u16, Reply),
     Tarpit(u16),
     Service(Service),
 }
@@ -202,54 +208,54 @@ enum RespAction {
     SetHeader(HeaderName, HeaderValue),
     AddHeader(HeaderName, HeaderValue),
     DelHeader(HeaderName),
+    DelHeaderMatch(NameMatch),
     Deny(u16),
 }
 
-/// A complete response read from an `errorfile`.
-#[derive(Debug, Clone)]
-pub struct ErrorFile {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
+/// `del-header NAME -m beg|end|sub|reg`: which header names match (lower case, as names are kept).
+#[derive(Debug)]
+enum NameMatch {
+    Beg(String),
+    End(String),
+    Sub(String),
+    Reg(Regex),
 }
 
-impl ErrorFile {
-    /// Parses the raw contents of an errorfile.
-    pub fn parse(code: u16, raw: &[u8]) -> Result<Self, RulesError> {
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut headers);
-        let head_len = match resp.parse(raw) {
-            Ok(httparse::Status::Complete(n)) => n,
-            _ => return Err(RulesError::ErrorFile(code)),
-        };
-        let status = resp
-            .code
-            .and_then(|c| StatusCode::from_u16(c).ok())
-            .ok_or(RulesError::ErrorFile(code))?;
-        let mut map = HeaderMap::new();
-        for h in resp.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes())
-                .map_err(|_| RulesError::ErrorFile(code))?;
-            let value =
-                HeaderValue::from_bytes(h.value).map_err(|_| RulesError::ErrorFile(code))?;
-            map.append(name, value);
-        }
-        // The body is whatever follows the head; the length is recomputed from it.
-        map.remove(header::CONTENT_LENGTH);
-        map.remove(header::TRANSFER_ENCODING);
-        Ok(ErrorFile {
-            status,
-            headers: map,
-            body: Bytes::copy_from_slice(&raw[head_len..]),
+impl NameMatch {
+    fn compile(name: &str, method: MatchMethod, location: &str) -> Result<Self, RulesError> {
+        let n = name.to_ascii_lowercase();
+        Ok(match method {
+            MatchMethod::Beg => NameMatch::Beg(n),
+            MatchMethod::End => NameMatch::End(n),
+            MatchMethod::Reg => {
+                NameMatch::Reg(Regex::new(name).map_err(|source| RulesError::Regex {
+                    location: location.to_string(),
+                    source,
+                })?)
+            }
+            _ => NameMatch::Sub(n),
         })
     }
 
-    /// The response to send.
-    pub fn response(&self) -> Response<ProxyBody> {
-        let mut r = Response::new(ProxyBody::fixed(self.body.clone()));
-        *r.status_mut() = self.status;
-        *r.headers_mut() = self.headers.clone();
-        r
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            NameMatch::Beg(p) => name.starts_with(p.as_str()),
+            NameMatch::End(p) => name.ends_with(p.as_str()),
+            NameMatch::Sub(p) => name.contains(p.as_str()),
+            NameMatch::Reg(re) => re.is_match(name),
+        }
+    }
+
+    /// Removes every header whose name matches.
+    fn remove_from(&self, headers: &mut HeaderMap) {
+        let names: Vec<HeaderName> = headers
+            .keys()
+            .filter(|n| self.matches(n.as_str()))
+            .cloned()
+            .collect();
+        for n in names {
+            headers.remove(&n);
+        }
     }
 }
 
@@ -273,7 +279,7 @@ pub struct ProxyRules {
     /// `use_backend` rules with their backends resolved.
     pub use_backends: Vec<(Arc<BackendRt>, Option<CompiledCond>)>,
     tcp_connection: Vec<(TcpConnAction, Option<CompiledCond>)>,
-    errorfiles: HashMap<u16, ErrorFile>,
+    errorfiles: ErrorPages,
 }
 
 fn header_pair(
@@ -305,10 +311,15 @@ impl ProxyRules {
         with_http: bool,
         backend: &dyn Fn(&str) -> Option<Arc<BackendRt>>,
     ) -> Result<Self, RulesError> {
-        let mut out = ProxyRules::default();
-        for (code, raw) in &rules.errorfiles {
-            out.errorfiles.insert(*code, ErrorFile::parse(*code, raw)?);
-        }
+        let errorfiles =
+            ErrorPages::compile(&rules.errorfiles).map_err(|source| RulesError::Reply {
+                location: "errorfile".to_string(),
+                source,
+            })?;
+        let mut out = ProxyRules {
+            errorfiles,
+            ..ProxyRules::default()
+        };
         if !with_http {
             return Ok(out);
         }
@@ -324,6 +335,9 @@ impl ProxyRules {
                     ReqAction::AddHeader(n, v)
                 }
                 HttpRequestAction::DelHeader(n) => ReqAction::DelHeader(header_name(n, &loc)?),
+                HttpRequestAction::DelHeaderMatch(n, m) => {
+                    ReqAction::DelHeaderMatch(NameMatch::compile(n, *m, &loc)?)
+                }
                 HttpRequestAction::ReplaceHeader(n, re, rep) => ReqAction::ReplaceHeader(
                     header_name(n, &loc)?,
                     Regex::new(re).map_err(|source| RulesError::Regex {
@@ -335,27 +349,13 @@ impl ProxyRules {
                 HttpRequestAction::SetPath(p) => ReqAction::SetPath(p.clone()),
                 HttpRequestAction::SetQuery(q) => ReqAction::SetQuery(q.clone()),
                 HttpRequestAction::Redirect(r) => ReqAction::Redirect(r.clone()),
-                HttpRequestAction::Deny(s) => ReqAction::Deny(*s),
-                HttpRequestAction::Return {
-                    status,
-                    content_type,
-                    body,
-                } => {
-                    let ct = match content_type {
-                        Some(t) => {
-                            Some(HeaderValue::from_str(t).map_err(|_| RulesError::Header {
-                                location: loc.clone(),
-                                what: t.clone(),
-                            })?)
-                        }
-                        None => None,
-                    };
-                    let body = match body {
-                        ReturnBody::Empty => Bytes::new(),
-                        ReturnBody::Text(s) => Bytes::from(s.clone()),
-                        ReturnBody::File(b) => Bytes::from(b.clone()),
-                    };
-                    ReqAction::Return(*status, ct, body)
+                HttpRequestAction::Deny(s) => ReqAction::Answer(*s, Reply::ProxyError),
+                HttpRequestAction::DenyWith(s, r) | HttpRequestAction::Return(s, r) => {
+                    let reply = Reply::compile(*s, r).map_err(|source| RulesError::Reply {
+                        location: loc.clone(),
+                        source,
+                    })?;
+                    ReqAction::Answer(*s, reply)
                 }
                 HttpRequestAction::Tarpit(s) => ReqAction::Tarpit(*s),
                 HttpRequestAction::UseService(s) => ReqAction::Service(*s),
@@ -374,6 +374,9 @@ impl ProxyRules {
                     RespAction::AddHeader(n, v)
                 }
                 HttpResponseAction::DelHeader(n) => RespAction::DelHeader(header_name(n, &loc)?),
+                HttpResponseAction::DelHeaderMatch(n, m) => {
+                    RespAction::DelHeaderMatch(NameMatch::compile(n, *m, &loc)?)
+                }
                 HttpResponseAction::Deny(s) => RespAction::Deny(*s),
             };
             out.http_response.push((action, compile_opt(&r.cond)?));
@@ -394,9 +397,9 @@ impl ProxyRules {
         !self.http_response.is_empty()
     }
 
-    /// The errorfile for `status`, if one is configured.
-    pub fn errorfile(&self, status: u16) -> Option<&ErrorFile> {
-        self.errorfiles.get(&status)
+    /// The proxy's error replies (`errorfile`, `errorfiles`, `http-error`).
+    pub fn error_pages(&self) -> &ErrorPages {
+        &self.errorfiles
     }
 
     /// Runs `tcp-request connection` rules: false means reject.
@@ -417,8 +420,15 @@ impl ProxyRules {
             .map(|(be, _)| be.clone())
     }
 
-    /// Runs the `http-request` rules in order on `req`.
-    pub fn apply_request<B>(&self, req: &mut Request<B>, src: IpAddr, dst_port: u16) -> Verdict {
+    /// Runs the `http-request` rules in order on `req`. `outer` is the frontend when these are a backend's rules:
+    /// its error replies back the backend's.
+    pub fn apply_request<B>(
+        &self,
+        req: &mut Request<B>,
+        src: IpAddr,
+        dst_port: u16,
+        outer: Option<&ProxyRules>,
+    ) -> Verdict {
         for (action, cond) in &self.http_request {
             let facts = RequestFacts { req, src, dst_port };
             if !holds(cond, &facts) {
@@ -434,6 +444,7 @@ impl ProxyRules {
                 ReqAction::DelHeader(n) => {
                     req.headers_mut().remove(n);
                 }
+                ReqAction::DelHeaderMatch(m) => m.remove_from(req.headers_mut()),
                 ReqAction::ReplaceHeader(n, re, rep) => {
                     replace_header(req.headers_mut(), n, re, rep)
                 }
@@ -446,14 +457,10 @@ impl ProxyRules {
                     set_path_and_query(req, &p, (!q.is_empty()).then_some(q.as_str()));
                 }
                 ReqAction::Redirect(r) => return Verdict::Respond(Box::new(redirect(r, req))),
-                ReqAction::Deny(s) => return Verdict::Respond(Box::new(self.status_response(*s))),
-                ReqAction::Return(status, ct, body) => {
-                    let mut r = Response::new(ProxyBody::fixed(body.clone()));
-                    *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
-                    if let Some(ct) = ct {
-                        r.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
-                    }
-                    return Verdict::Respond(Box::new(r));
+                ReqAction::Answer(status, reply) => {
+                    let mut pages = vec![&self.errorfiles];
+                    pages.extend(outer.map(|o| &o.errorfiles));
+                    return Verdict::Respond(Box::new(respond(*status, reply, &pages)));
                 }
                 ReqAction::Tarpit(s) => return Verdict::Tarpit(*s),
                 ReqAction::Service(s) => return Verdict::Service(*s),
@@ -482,24 +489,11 @@ impl ProxyRules {
                 RespAction::DelHeader(n) => {
                     headers.remove(n);
                 }
+                RespAction::DelHeaderMatch(m) => m.remove_from(headers),
                 RespAction::Deny(s) => return Some(*s),
             }
         }
         None
-    }
-
-    /// The response for a status the proxy answers itself: the errorfile when configured, else the built-in page.
-    pub fn status_response(&self, status: u16) -> Response<ProxyBody> {
-        use crate::http::errors::{page_response, ProxyError};
-        match self.errorfile(status) {
-            Some(f) => f.response(),
-            None => match ProxyError::from_status(status) {
-                Some(e) if status != 403 && status != 500 => {
-                    crate::http::request::error_response(e)
-                }
-                _ => page_response(status),
-            },
-        }
     }
 }
 
@@ -635,16 +629,5 @@ mod tests {
             redirect(&r, &req).headers()["location"],
             "https://h.test/new/x?a=1"
         );
-    }
-
-    #[test]
-    fn errorfile_parses_a_raw_response() {
-        let raw = b"HTTP/1.0 503 Service Unavailable\r\nCache-Control: no-cache\r\nContent-Type: text/html\r\nContent-Length: 999\r\n\r\n<h1>busy</h1>\n";
-        let f = ErrorFile::parse(503, raw).unwrap();
-        let r = f.response();
-        assert_eq!(r.status(), 503);
-        assert_eq!(r.headers()["content-type"], "text/html");
-        assert!(r.headers().get("content-length").is_none());
-        assert!(ErrorFile::parse(503, b"not http").is_err());
     }
 }

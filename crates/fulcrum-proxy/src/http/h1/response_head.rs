@@ -56,6 +56,9 @@ pub enum HeadError {
     /// A `Content-Length` that is not one non-negative number.
     #[error("invalid content-length")]
     ContentLength,
+    /// A `Transfer-Encoding` other than one `chunked` (HAProxy refuses any other coding, and `chunked` twice).
+    #[error("invalid transfer-encoding")]
+    TransferEncoding,
 }
 
 /// Parses a response head at the start of `buf`. On success the head's bytes are removed from `buf` (what follows
@@ -122,15 +125,15 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHe
     {
         Framing::Empty
     } else if headers.contains_key(header::TRANSFER_ENCODING) {
-        // With both, the length is ignored and the connection is not trusted with another request.
-        if headers.contains_key(header::CONTENT_LENGTH) {
+        // With both, the length is ignored (and removed, so that it is not passed on with a body of another
+        // length) and the connection is not trusted with another request (RFC 9112 section 6.3).
+        if headers.remove(header::CONTENT_LENGTH).is_some() {
             keep_alive = false;
         }
-        if ends_with_chunked(&headers) {
-            Framing::Chunked
-        } else {
-            Framing::UntilClose
+        if !only_one_chunked(&headers) {
+            return Err(HeadError::TransferEncoding);
         }
+        Framing::Chunked
     } else if headers.contains_key(header::CONTENT_LENGTH) {
         Framing::Length(content_length(&headers)?)
     } else {
@@ -166,11 +169,10 @@ fn connection_allows_reuse(headers: &HeaderMap, version: Version) -> bool {
     !close && (version == Version::HTTP_11 || keep)
 }
 
-/// Whether the last transfer coding is `chunked`.
-fn ends_with_chunked(headers: &HeaderMap) -> bool {
-    tokens(headers, header::TRANSFER_ENCODING)
-        .last()
-        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+/// Whether the transfer codings are exactly one `chunked`.
+fn only_one_chunked(headers: &HeaderMap) -> bool {
+    let mut t = tokens(headers, header::TRANSFER_ENCODING);
+    t.next().is_some_and(|c| c.eq_ignore_ascii_case("chunked")) && t.next().is_none()
 }
 
 /// The body length; repeated values must all agree (`Content-Length: 5, 5` is 5).
@@ -233,7 +235,7 @@ mod tests {
             Framing::Empty
         );
         let chunked = f(
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n",
             false,
         );
         assert_eq!(chunked.framing, Framing::Chunked);
@@ -244,13 +246,24 @@ mod tests {
         );
         assert_eq!(both.framing, Framing::Chunked);
         assert!(!both.keep_alive);
+        assert!(!both.headers.contains_key(header::CONTENT_LENGTH));
         let close = f("HTTP/1.1 200 OK\r\n\r\n", false);
         assert_eq!(close.framing, Framing::UntilClose);
         assert!(!close.keep_alive);
-        assert_eq!(
-            f("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false).framing,
-            Framing::UntilClose
-        );
+        // As HAProxy: any coding but one `chunked` makes the response invalid (502).
+        for te in [
+            "gzip",
+            "gzip, chunked",
+            "chunked, chunked",
+            "chunked, gzip",
+            "",
+        ] {
+            let r = parse_str(
+                &format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {te}\r\n\r\n"),
+                false,
+            );
+            assert!(matches!(r, Err(HeadError::TransferEncoding)), "{te}");
+        }
         assert_eq!(
             f("HTTP/1.1 200 OK\r\nContent-Length: 4, 4\r\n\r\n", false).framing,
             Framing::Length(4)

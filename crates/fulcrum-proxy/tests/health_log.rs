@@ -1,0 +1,159 @@
+//! `option log-health-checks` and server state changes on a backend's `log` targets, and the request
+//! `http-check send` writes, against live servers on loopback.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Collects the datagrams sent to a UDP socket, on its own thread, for the life of the test.
+fn syslog() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let addr = sock.local_addr().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let l = lines.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until && Arc::strong_count(&l) > 1 {
+            if let Ok(n) = sock.recv(&mut buf) {
+                l.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    });
+    (addr, lines)
+}
+
+/// Waits until a line containing `needle` arrived; returns it.
+fn line_with(lines: &Mutex<Vec<String>>, needle: &str) -> String {
+    let found = || {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains(needle))
+            .cloned()
+    };
+    wait_until(Duration::from_secs(5), || found().is_some());
+    found().unwrap_or_else(|| panic!("no line with {needle:?} in {:#?}", lines.lock().unwrap()))
+}
+
+#[test]
+fn health_check_results_and_state_changes_reach_the_backend_log() {
+    let o = origins(1);
+    let (log, lines) = syslog();
+    let cfg = format!(
+        "{DEFAULTS}
+    option log-health-checks
+
+listen app
+    bind 127.0.0.1:{}
+    log {log} local0
+    option httpchk GET /health
+{}",
+        free_port(),
+        server_lines(&o, "check inter 50ms rise 1 fall 1")
+    );
+    let _p = start_proxy(&cfg);
+    let pid = std::process::id();
+    // local0 (16) * 8 + notice (5) = 133: the first check's status differs from none, so it is logged.
+    let up = line_with(&lines, "Health check for server app/s1 succeeded");
+    assert!(up.starts_with("<133>"), "{up}");
+    assert!(up.contains(&format!(" fulcrum[{pid}]: Health check for server app/s1 succeeded, reason: Layer7 check passed, code: 200, check duration: ")), "{up}");
+    assert!(up.ends_with("ms, status: 1/1 UP.\n"), "{up}");
+
+    o[0].set_healthy(false);
+    let failed = line_with(&lines, "Health check for server app/s1 failed");
+    assert!(failed.starts_with("<133>"), "{failed}");
+    assert!(
+        failed.contains("failed, reason: Layer7 wrong status, code: 503, info: \"Service Unavailable\", check duration: "),
+        "{failed}"
+    );
+    assert!(failed.ends_with("ms, status: 0/1 DOWN.\n"), "{failed}");
+    // The state change, at alert (<129>), then the backend's emergency (<128>).
+    let down = line_with(&lines, "Server app/s1 is DOWN");
+    assert!(down.starts_with("<129>"), "{down}");
+    let none = line_with(&lines, "backend app has no server available!");
+    assert!(none.starts_with("<128>"), "{none}");
+
+    o[0].set_healthy(true);
+    let back = line_with(&lines, "Server app/s1 is UP");
+    assert!(back.starts_with("<133>"), "{back}");
+    // Checks that change nothing are not logged: one line per change only.
+    std::thread::sleep(Duration::from_millis(300));
+    let checks = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("Health check for"))
+        .count();
+    assert_eq!(checks, 3, "{:#?}", lines.lock().unwrap());
+}
+
+#[test]
+fn without_the_option_only_state_changes_are_logged() {
+    let o = origins(1);
+    let (log, lines) = syslog();
+    let cfg = format!(
+        "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{}
+    log {log} local0
+    option httpchk GET /health
+{}",
+        free_port(),
+        server_lines(&o, "check inter 50ms rise 1 fall 1")
+    );
+    let _p = start_proxy(&cfg);
+    o[0].set_healthy(false);
+    line_with(&lines, "Server app/s1 is DOWN");
+    assert!(
+        !lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("Health check")),
+        "{:#?}",
+        lines.lock().unwrap()
+    );
+}
+
+/// The request an `http-check send` line describes, merged with `option httpchk`'s, as the server reads it.
+#[test]
+fn http_check_send_writes_headers_and_body() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let port = free_port();
+    let cfg = format!(
+        r#"{DEFAULTS}
+listen app
+    bind 127.0.0.1:{port}
+    option httpchk GET /status HTTP/1.1\r\nHdr:\ dropped
+    http-check send hdr Host "my-www-host" hdr X-test true body "test"
+    server s1 {addr} check inter 5s
+"#
+    );
+    let _p = start_proxy(&cfg);
+    server.set_nonblocking(false).unwrap();
+    let (mut conn, _) = server.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let want: &[u8] = b"GET /status HTTP/1.1\r\nHost: my-www-host\r\nX-test: true\r\nConnection: close\r\nContent-Length: 4\r\n\r\ntest";
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while got.len() < want.len() {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+    let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+}

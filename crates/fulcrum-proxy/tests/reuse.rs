@@ -1,0 +1,153 @@
+//! `http-reuse never|safe|aggressive|always`: which idle server connection a request may take, seen from a server
+//! that numbers its connections and the requests on each.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+
+/// A server answering every request with `x-conn: N` (its connection, from 1) and `x-req: K` (the request on
+/// that connection, from 1). Returns its address and the number of connections it saw closed.
+fn numbering_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let seen = closed.clone();
+    std::thread::spawn(move || {
+        for (n, s) in l.incoming().take(64).enumerate() {
+            let Ok(s) = s else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut out = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                for k in 1.. {
+                    let mut line = String::new();
+                    // Reads a bodiless request head.
+                    loop {
+                        line.clear();
+                        match r.read_line(&mut line) {
+                            Ok(0) | Err(_) => {
+                                seen.fetch_add(1, Ordering::SeqCst);
+                                return;
+                            }
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nx-conn: {}\r\nx-req: {k}\r\n\r\n",
+                        n + 1
+                    );
+                    if out.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, closed)
+}
+
+/// (connection, request on it) as the server numbered them.
+fn seen(r: &Resp) -> (u32, u32) {
+    assert_eq!(r.status, 200, "{r:?}");
+    let n = |h| r.header(h).unwrap().parse().unwrap();
+    (n("x-conn"), n("x-req"))
+}
+
+fn proxy(mode: &str, server: SocketAddr) -> Proxy {
+    start_proxy(&format!(
+        "{DEFAULTS}\nlisten app\n    bind 127.0.0.1:{}\n    http-reuse {mode}\n    server s1 {server}\n",
+        free_port()
+    ))
+}
+
+/// `never`: a server connection carries only the requests of the client connection that opened it, and closes
+/// with it.
+#[test]
+fn never_keeps_a_server_connection_per_client() {
+    let (server, closed) = numbering_server();
+    let p = proxy("never", server);
+    let mut a = Client::connect(p.addr);
+    assert_eq!(seen(&a.get("/")), (1, 1));
+    assert_eq!(seen(&a.get("/")), (1, 2));
+    let mut b = Client::connect(p.addr);
+    // Connection 1 is idle, but it is a's.
+    assert_eq!(seen(&b.get("/")), (2, 1));
+    assert_eq!(seen(&a.get("/")), (1, 3));
+    assert_eq!(seen(&b.get("/")), (2, 2));
+    drop(a);
+    assert!(wait_until(Duration::from_secs(5), || closed
+        .load(Ordering::SeqCst)
+        == 1));
+    let mut c = Client::connect(p.addr);
+    assert_eq!(seen(&c.get("/")), (3, 1));
+}
+
+/// `safe` (the default): a client's first request gets a connection of its own; later ones take idle ones.
+#[test]
+fn safe_gives_a_first_request_its_own_connection() {
+    let (server, _) = numbering_server();
+    let p = proxy("safe", server);
+    let mut a = Client::connect(p.addr);
+    assert_eq!(seen(&a.get("/")), (1, 1));
+    drop(a);
+    let mut b = Client::connect(p.addr);
+    assert_eq!(seen(&b.get("/")), (2, 1));
+    // The most recently used idle connection: b's own.
+    assert_eq!(seen(&b.get("/")), (2, 2));
+    // Without the keyword: the same.
+    let (server, _) = numbering_server();
+    let p = start_proxy(&format!(
+        "{DEFAULTS}\nlisten app\n    bind 127.0.0.1:{}\n    server s1 {server}\n",
+        free_port()
+    ));
+    assert_eq!(seen(&Client::connect(p.addr).get("/")), (1, 1));
+    assert_eq!(seen(&Client::connect(p.addr).get("/")), (2, 1));
+}
+
+/// `aggressive`: a first request takes an idle connection only once it has carried more than one request.
+#[test]
+fn aggressive_reuses_proven_connections_for_first_requests() {
+    let (server, _) = numbering_server();
+    let p = proxy("aggressive", server);
+    let mut a = Client::connect(p.addr);
+    assert_eq!(seen(&a.get("/")), (1, 1));
+    drop(a);
+    let mut b = Client::connect(p.addr);
+    // Connection 1 carried one request only.
+    assert_eq!(seen(&b.get("/")), (2, 1));
+    assert_eq!(seen(&b.get("/")), (2, 2));
+    drop(b);
+    let mut c = Client::connect(p.addr);
+    assert_eq!(seen(&c.get("/")), (2, 3));
+}
+
+/// `always`: any request takes any idle connection.
+#[test]
+fn always_reuses_for_first_requests() {
+    let (server, _) = numbering_server();
+    let p = proxy("always", server);
+    let mut a = Client::connect(p.addr);
+    assert_eq!(seen(&a.get("/")), (1, 1));
+    drop(a);
+    let mut b = Client::connect(p.addr);
+    assert_eq!(seen(&b.get("/")), (1, 2));
+}
+
+/// `dispatch ADDR:PORT` sends every request there.
+#[test]
+fn dispatch_sends_to_its_address() {
+    let (server, _) = numbering_server();
+    let p = start_proxy(&format!(
+        "{DEFAULTS}\nlisten app\n    bind 127.0.0.1:{}\n    dispatch {server}\n",
+        free_port()
+    ));
+    assert_eq!(seen(&get(p.addr, "/")).1, 1);
+}

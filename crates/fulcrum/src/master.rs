@@ -1,0 +1,468 @@
+//! Master-worker mode (`fulcrum proxy -W [-S ADDR]`), as HAProxy runs it: the master parses the configuration,
+//! forks one worker that runs the proxy, forwards stop signals to it, and serves the master CLI on the `-S`
+//! sockets. The master CLI answers `show proc` itself and passes `@1 CMD`, `@!PID CMD` to the worker's runtime
+//! API, through a unix socket in a directory only the master's user can enter.
+//!
+//! Reloads (SIGUSR2, SIGHUP, the `reload` command) are not supported yet: they are answered with a warning and
+//! change nothing.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+
+/// The processes the master knows, for `show proc` and `@` routing.
+#[derive(Debug, Clone)]
+pub struct Procs {
+    /// The master's pid and start.
+    pub master: (u32, Instant),
+    /// The current worker's pid and start.
+    pub worker: (u32, Instant),
+    /// The worker's runtime API socket, reached by the master only.
+    pub worker_cli: PathBuf,
+    /// The version both run.
+    pub version: &'static str,
+}
+
+/// What the master CLI does with one command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Send this text, then a newline.
+    Text(String),
+    /// Send the command to the worker's runtime API and relay its answer.
+    Forward(String),
+    /// Switch the prompt on or off.
+    TogglePrompt,
+    /// Close the connection.
+    Quit,
+}
+
+const HELP: &[(&str, &str)] = &[
+    ("@!<pid>", "send a command to the <pid> process"),
+    (
+        "@<relative pid>",
+        "send a command to the <relative pid> process",
+    ),
+    ("@master", "send a command to the master process"),
+    ("reload", "reload haproxy (not supported yet by fulcrum)"),
+    ("show proc", "show processes status"),
+    ("show version", "show version of the current process"),
+    ("help [<command>]", "list matching or all commands"),
+    ("prompt", "toggle interactive mode with prompt"),
+    ("quit", "disconnect"),
+];
+
+fn help_text(head: &str, filter: Option<&str>) -> String {
+    let mut out = format!("{head}\n");
+    for (cmd, what) in HELP {
+        if filter.is_none_or(|f| cmd.starts_with(f)) {
+            out.push_str(&format!("  {cmd:<40}: {what}\n"));
+        }
+    }
+    out
+}
+
+/// `0d00h00m01s`, HAProxy's uptime in `show proc`.
+fn uptime(since: Instant) -> String {
+    let s = since.elapsed().as_secs();
+    format!(
+        "{}d{:02}h{:02}m{:02}s",
+        s / 86400,
+        s / 3600 % 24,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// `show proc`: the master, then its workers, then the programs (none).
+pub fn show_proc(p: &Procs) -> String {
+    let mut out = format!(
+        "{:<15} {:<15} {:<15} {:<15} {:<15}\n",
+        "#<PID>", "<type>", "<reloads>", "<uptime>", "<version>"
+    );
+    out.push_str(&format!(
+        "{:<15} {:<15} {:<15} {:<15} {}\n",
+        p.master.0,
+        "master",
+        "0 [failed: 0]",
+        uptime(p.master.1),
+        p.version
+    ));
+    out.push_str("# workers\n");
+    out.push_str(&format!(
+        "{:<15} {:<15} {:<15} {:<15} {}\n",
+        p.worker.0,
+        "worker",
+        "0",
+        uptime(p.worker.1),
+        p.version
+    ));
+    out.push_str("# programs\n");
+    out
+}
+
+/// Answers one command line of the master CLI (without its newline).
+pub fn answer(line: &str, p: &Procs) -> Reply {
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix('@') {
+        let (target, cmd) = rest.split_once(' ').unwrap_or((rest, ""));
+        let to_worker = match target {
+            "master" => false,
+            "1" => true,
+            t => match t.strip_prefix('!').and_then(|n| n.parse::<u32>().ok()) {
+                Some(pid) if pid == p.master.0 => false,
+                Some(pid) if pid == p.worker.0 => true,
+                _ => {
+                    return Reply::Text(format!(
+                        "Can't find the target PID matching the prefix '@{target}'"
+                    ))
+                }
+            },
+        };
+        let cmd = cmd.trim();
+        return if to_worker {
+            Reply::Forward(cmd.to_string())
+        } else {
+            answer(cmd, p)
+        };
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["show", "proc"] => Reply::Text(show_proc(p)),
+        ["show", "version"] => Reply::Text(p.version.to_string()),
+        ["help", rest @ ..] => Reply::Text(help_text(
+            "The following commands are valid at this level:",
+            rest.first().copied(),
+        )),
+        ["prompt"] => Reply::TogglePrompt,
+        ["quit"] => Reply::Quit,
+        ["reload"] => Reply::Text(
+            "reload is not supported yet by fulcrum: the worker keeps running unchanged".into(),
+        ),
+        _ => Reply::Text(help_text(
+            "Unknown command, but maybe one of the following ones is a better match:",
+            words.first().copied(),
+        )),
+    }
+}
+
+/// One master CLI listener (`-S`): a unix path, `fd@N` (unix or TCP), or a TCP address.
+enum Listener {
+    /// With the path of the socket file the master created (removed when it exits).
+    Unix(UnixListener, Option<PathBuf>),
+    Tcp(TcpListener),
+}
+
+/// Binds a `-S` argument. HAProxy's `,mode,...` options are refused.
+fn bind_master_cli(arg: &str) -> Result<Listener> {
+    use std::os::fd::FromRawFd;
+    if arg.contains(',') {
+        bail!("'-S {arg}': master CLI socket options are not supported yet by fulcrum");
+    }
+    if let Some(n) = arg.strip_prefix("fd@") {
+        let fd: i32 = n
+            .parse()
+            .ok()
+            .filter(|_| n.bytes().all(|b| b.is_ascii_digit()))
+            .with_context(|| format!("'-S {arg}': expected fd@N"))?;
+        let kind =
+            fulcrum_proxy::listener::check_inherited(fd).with_context(|| format!("'-S {arg}'"))?;
+        // SAFETY: the descriptor is an open listening socket of this kind, given to the process by its parent,
+        // and only this `-S` names it.
+        return Ok(match kind {
+            fulcrum_proxy::listener::InheritKind::Tcp => {
+                Listener::Tcp(unsafe { TcpListener::from_raw_fd(fd) })
+            }
+            fulcrum_proxy::listener::InheritKind::Unix => {
+                Listener::Unix(unsafe { UnixListener::from_raw_fd(fd) }, None)
+            }
+        });
+    }
+    let tcp = arg
+        .strip_prefix("ipv4@")
+        .or_else(|| arg.strip_prefix("ipv6@"))
+        .or(arg.parse::<std::net::SocketAddr>().ok().map(|_| arg));
+    if let Some(addr) = tcp {
+        let l = TcpListener::bind(addr).with_context(|| format!("'-S {arg}': cannot bind"))?;
+        return Ok(Listener::Tcp(l));
+    }
+    let path = PathBuf::from(arg.strip_prefix("unix@").unwrap_or(arg));
+    let _ = std::fs::remove_file(&path);
+    let l = UnixListener::bind(&path).with_context(|| format!("'-S {arg}': cannot bind"))?;
+    Ok(Listener::Unix(l, Some(path)))
+}
+
+/// Sends `cmd` to the worker's runtime API and returns its whole answer.
+fn forward(p: &Procs, cmd: &str) -> String {
+    let run = || -> std::io::Result<String> {
+        let mut s = UnixStream::connect(&p.worker_cli)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        s.write_all(format!("{cmd}\n").as_bytes())?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    };
+    run().unwrap_or_else(|e| format!("the worker did not answer: {e}\n"))
+}
+
+/// Serves one master CLI connection: non-interactive (answer, then close) until `prompt`.
+fn serve<S: Read + Write>(stream: S, p: &Procs) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    let mut interactive = false;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut out = String::new();
+        let mut quit = false;
+        for part in line.trim_end_matches(['\r', '\n']).split(';') {
+            match answer(part, p) {
+                Reply::Text(t) => {
+                    out.push_str(&t);
+                    out.push('\n');
+                }
+                Reply::Forward(cmd) => out.push_str(&forward(p, &cmd)),
+                Reply::TogglePrompt => interactive = !interactive,
+                Reply::Quit => {
+                    quit = true;
+                    break;
+                }
+            }
+        }
+        if interactive && !quit {
+            out.push_str("master> ");
+        }
+        reader.get_mut().write_all(out.as_bytes())?;
+        if quit || !interactive {
+            return Ok(());
+        }
+    }
+}
+
+/// Accepts on every `-S` listener, one thread each, a thread per connection.
+fn spawn_cli(listeners: Vec<Listener>, p: Arc<Procs>) {
+    for l in listeners {
+        let p = p.clone();
+        let _ = std::thread::Builder::new()
+            .name("fulcrum-mcli".into())
+            .spawn(move || match l {
+                Listener::Unix(l, _) => {
+                    for s in l.incoming().flatten() {
+                        let p = p.clone();
+                        std::thread::spawn(move || serve(s, &p));
+                    }
+                }
+                Listener::Tcp(l) => {
+                    for s in l.incoming().flatten() {
+                        let p = p.clone();
+                        std::thread::spawn(move || serve::<TcpStream>(s, &p));
+                    }
+                }
+            });
+    }
+}
+
+/// What the master needs from the command line.
+pub struct MasterOptions<'a> {
+    /// `-S` arguments.
+    pub cli: &'a [String],
+    /// `-p`
+    pub pidfile: Option<&'a Path>,
+    /// `-D` (and not `-d`/`-db`)
+    pub daemon: bool,
+}
+
+/// Runs the master: forks the worker (which runs `worker` and exits with its code) and supervises it. Returns the
+/// master's exit code.
+pub fn run(opts: &MasterOptions<'_>, worker: impl FnOnce(UnixListener) -> u8) -> Result<u8> {
+    if opts.daemon {
+        nix::unistd::daemon(false, false).context("cannot daemonize")?;
+    }
+    let master_pid = std::process::id();
+    if let Some(pidfile) = opts.pidfile {
+        std::fs::write(pidfile, format!("{master_pid}\n"))
+            .with_context(|| format!("cannot write pid file {}", pidfile.display()))?;
+    }
+    let dir = std::env::temp_dir().join(format!("fulcrum-master-{master_pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let _cleanup = RemoveDir(dir.clone());
+    let worker_cli = dir.join("worker.sock");
+    let worker_listener = UnixListener::bind(&worker_cli)
+        .with_context(|| format!("cannot bind {}", worker_cli.display()))?;
+    let listeners = opts
+        .cli
+        .iter()
+        .map(|a| bind_master_cli(a))
+        .collect::<Result<Vec<_>>>()?;
+    let mut signals = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGUSR1,
+        Signal::SIGHUP,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+    ] {
+        signals.add(s);
+    }
+    signals.thread_block().context("cannot block signals")?;
+    // SAFETY: the process has one thread here (no runtime, logger or CLI thread was started yet), so the child
+    // may run anything.
+    let child = match unsafe { nix::unistd::fork() }.context("cannot fork the worker")? {
+        ForkResult::Child => {
+            drop(listeners);
+            std::mem::forget(_cleanup);
+            std::process::exit(i32::from(worker(worker_listener)));
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(worker_listener);
+    let now = Instant::now();
+    let notice = format!("[NOTICE]   ({master_pid}) : New worker ({child}) forked\n");
+    let _ = std::io::stderr().write_all(notice.as_bytes());
+    let procs = Arc::new(Procs {
+        master: (master_pid, now),
+        worker: (child.as_raw() as u32, now),
+        worker_cli,
+        version: env!("CARGO_PKG_VERSION"),
+    });
+    let created: Vec<PathBuf> = listeners
+        .iter()
+        .filter_map(|l| match l {
+            Listener::Unix(_, path) => path.clone(),
+            Listener::Tcp(_) => None,
+        })
+        .collect();
+    spawn_cli(listeners, procs);
+    let code = supervise(&signals, child);
+    for path in created {
+        let _ = std::fs::remove_file(path);
+    }
+    code
+}
+
+/// Waits for signals: stop signals go to the worker, whose end ends the master with its exit code; after SIGINT
+/// the master exits with 130 (128 + SIGINT), as HAProxy's master does, after SIGTERM or SIGUSR1 with the
+/// worker's code.
+fn supervise(signals: &SigSet, child: Pid) -> Result<u8> {
+    let mut stopping = false;
+    let mut interrupted = false;
+    loop {
+        match signals.wait().context("waiting for signals")? {
+            Signal::SIGCHLD => {
+                if let Some(code) = reap(child)? {
+                    if !stopping {
+                        eprintln!(
+                            "[ALERT]    ({}) : Current worker ({child}) exited with code {code}",
+                            std::process::id()
+                        );
+                    }
+                    return Ok(if interrupted { 130 } else { code });
+                }
+            }
+            s @ (Signal::SIGHUP | Signal::SIGUSR2) => eprintln!(
+                "[WARNING]  ({}) : {s:?} received: reloads are not supported yet by fulcrum; nothing changed",
+                std::process::id()
+            ),
+            s => {
+                stopping = true;
+                interrupted |= s == Signal::SIGINT;
+                let _ = nix::sys::signal::kill(child, s);
+            }
+        }
+    }
+}
+
+/// The worker's exit code once it has ended.
+fn reap(child: Pid) -> Result<Option<u8>> {
+    loop {
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Some(u8::try_from(code).unwrap_or(1))),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Some(128 + sig as u8)),
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waitpid"),
+        }
+    }
+}
+
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn procs() -> Procs {
+        let now = Instant::now();
+        Procs {
+            master: (100, now),
+            worker: (101, now),
+            worker_cli: PathBuf::from("/nonexistent"),
+            version: "0.1.0",
+        }
+    }
+
+    #[test]
+    fn show_proc_has_haproxy_columns() {
+        let out = show_proc(&procs());
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "#<PID>          <type>          <reloads>       <uptime>        <version>      "
+        );
+        assert_eq!(
+            lines[1],
+            "100             master          0 [failed: 0]   0d00h00m00s     0.1.0"
+        );
+        assert_eq!(lines[2], "# workers");
+        assert!(lines[3].starts_with("101             worker          0    "));
+        assert_eq!(lines[4], "# programs");
+    }
+
+    #[test]
+    fn routes_by_prefix() {
+        let p = procs();
+        assert_eq!(
+            answer("@1 show info", &p),
+            Reply::Forward("show info".into())
+        );
+        assert_eq!(
+            answer("@!101 show stat", &p),
+            Reply::Forward("show stat".into())
+        );
+        assert_eq!(answer("@!100 show proc", &p), Reply::Text(show_proc(&p)));
+        assert_eq!(answer("@master show proc", &p), Reply::Text(show_proc(&p)));
+        assert_eq!(
+            answer("@9 show info", &p),
+            Reply::Text("Can't find the target PID matching the prefix '@9'".into())
+        );
+        assert_eq!(answer("prompt", &p), Reply::TogglePrompt);
+        assert_eq!(answer("quit", &p), Reply::Quit);
+        let Reply::Text(t) = answer("show info", &p) else {
+            panic!("text expected")
+        };
+        assert!(t.starts_with("Unknown command, but maybe"), "{t}");
+        assert!(t.contains("  show proc ") && !t.contains("@master"), "{t}");
+    }
+}
