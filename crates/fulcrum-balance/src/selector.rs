@@ -30,6 +30,13 @@ impl Selector {
         }
     }
 
+    /// Moves the round-robin cursor to `position` (taken modulo the farm's sequence at the next pick): threads
+    /// that share one order, as HAProxy's `roundrobin` does across its threads, each take a position from a
+    /// shared counter before picking.
+    pub fn seek_rr(&mut self, position: usize) {
+        self.rr = position;
+    }
+
     /// Picks a server index for a request, or `None` when no server is usable.
     ///
     /// `load(i)` returns server `i`'s current connections (used by `leastconn`, `first` and

@@ -994,3 +994,20 @@ fn capture_lines() {
         "",
     );
 }
+
+/// `log ... sample RANGES:SIZE`.
+#[test]
+fn log_sample() {
+    let g = |s: &str| format!("global\n log 127.0.0.1:514 sample {s} local0\n");
+    let c = ok_both(&g("1,3-4:5"));
+    assert_eq!(
+        c.global.logs[0].sample,
+        Some(fulcrum_config::haproxy::LogSample {
+            ranges: vec![(1, 1), (3, 4)],
+            size: 5
+        })
+    );
+    for bad in ["0:5", "6:5", "1:0", "4-2:5", "1", "a:5"] {
+        err1_both(&g(bad), 2, "log", "invalid sample");
+    }
+}

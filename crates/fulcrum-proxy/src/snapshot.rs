@@ -129,6 +129,8 @@ pub struct BackendRt {
     pub conn_mode: HttpConnMode,
     /// `http-reuse`: which idle server connections a request may take.
     pub reuse: fulcrum_config::haproxy::HttpReuse,
+    /// The next position in the round-robin order, shared by every worker thread.
+    pub rr_position: std::sync::atomic::AtomicUsize,
     /// `option forwardfor` set in the backend.
     pub forwardfor: Option<(ForwardFor, HeaderName)>,
     /// `retries`
@@ -485,6 +487,7 @@ impl Snapshot {
                 timeouts: p.timeouts.clone(),
                 conn_mode: p.http_conn_mode,
                 reuse: p.http_reuse,
+                rr_position: std::sync::atomic::AtomicUsize::new(0),
                 forwardfor: forwardfor(p),
                 retries: p.retries,
                 redispatch: p.redispatch,

@@ -74,6 +74,12 @@ impl Worker {
         let mut selectors = self.selectors.borrow_mut();
         let selector = selectors.get_mut(be.id)?;
         let rng = self.random();
+        // One round-robin order per backend for all threads, as in HAProxy: consecutive requests go to consecutive
+        // servers whichever thread accepted them.
+        selector.seek_rr(
+            be.rr_position
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
         farm.pick(selector, be, key, avoid, rng)
             .map(|i| be.servers[i].clone())
     }

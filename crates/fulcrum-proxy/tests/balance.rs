@@ -183,3 +183,23 @@ listen app
         r.text()
     );
 }
+
+/// With several worker threads, new connections land on whichever thread accepts them, and still follow one
+/// round-robin order per backend, as in HAProxy (HAProxy's reg-test balance/balance-rr.vtc checks the same).
+#[test]
+fn roundrobin_order_is_shared_by_worker_threads() {
+    let o = origins(4);
+    let cfg = format!(
+        "{}
+listen app
+    bind 127.0.0.1:{}
+{}",
+        DEFAULTS.replace("nbthread 1", "nbthread 4"),
+        free_port(),
+        server_lines(&o, "")
+    );
+    let p = start_proxy(&cfg);
+    let order: Vec<String> = (0..12).map(|_| served_by(&get(p.addr, "/"))).collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("s{}", i % 4 + 1)).collect();
+    assert_eq!(order, expected);
+}

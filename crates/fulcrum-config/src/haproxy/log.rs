@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::addr::{self, Proto, Resolver};
 use super::common::{Line, Sink};
-use super::model::{LogAddress, LogFormat, LogTarget};
+use super::model::{LogAddress, LogFormat, LogSample, LogTarget};
 
 /// Syslog facilities HAProxy accepts.
 pub const FACILITIES: &[&str] = &[
@@ -40,6 +40,7 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Log
     let mut i = 2;
     let mut format = LogFormat::Rfc3164;
     let mut max_len = None;
+    let mut sample = None;
     let mut ok = true;
     loop {
         match w.get(i).map(String::as_str) {
@@ -86,12 +87,17 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Log
                 i += 2;
             }
             Some("sample") => {
-                sink.error(
-                    loc,
-                    "log",
-                    "'sample' is supported by HAProxy, not yet by fulcrum",
-                );
-                ok = false;
+                match w.get(i + 1).map(|v| parse_sample(v)) {
+                    Some(Ok(s)) => sample = Some(s),
+                    Some(Err(e)) => {
+                        sink.error(loc, "log", e);
+                        ok = false;
+                    }
+                    None => {
+                        sink.error(loc, "log", "'sample' expects RANGES:SIZE, such as 1,3-4:5");
+                        ok = false;
+                    }
+                }
                 i += 2;
             }
             _ => break,
@@ -153,8 +159,28 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Log
         level: levels.first().cloned(),
         minlevel: levels.get(1).cloned(),
         max_len,
+        sample,
         location: loc.clone(),
     })
+}
+
+/// `RANGES:SIZE`: ranks `N` or `N-M` separated by commas, each within `1..=SIZE`.
+fn parse_sample(v: &str) -> Result<LogSample, String> {
+    let bad = || {
+        format!("invalid sample '{v}': expected RANGES:SIZE such as 1,3-4:5 (ranks from 1 to SIZE)")
+    };
+    let (ranges, size) = v.rsplit_once(':').ok_or_else(bad)?;
+    let size: u32 = size.parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
+    let mut out = Vec::new();
+    for r in ranges.split(',') {
+        let (a, b) = r.split_once('-').unwrap_or((r, r));
+        let (a, b): (u32, u32) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        if a == 0 || a > b || b > size {
+            return Err(bad());
+        }
+        out.push((a, b));
+    }
+    Ok(LogSample { ranges: out, size })
 }
 
 fn target_address(t: &str, resolver: Resolver<'_>) -> Result<LogAddress, String> {

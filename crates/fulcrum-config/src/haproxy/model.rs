@@ -71,8 +71,27 @@ pub struct LogTarget {
     pub minlevel: Option<String>,
     /// `len N`: longest line sent, in bytes (HAProxy's default is 1024).
     pub max_len: Option<u32>,
+    /// `sample RANGES:SIZE`: only these lines of every SIZE go to this target.
+    pub sample: Option<LogSample>,
     /// Where the line was.
     pub location: Location,
+}
+
+/// `sample RANGES:SIZE` of a `log` line: of every `size` lines, those whose 1-based rank is in one of `ranges`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSample {
+    /// Inclusive ranks, each within `1..=size`.
+    pub ranges: Vec<(u32, u32)>,
+    /// The period.
+    pub size: u32,
+}
+
+impl LogSample {
+    /// Whether the line of 0-based sequence number `n` is sent.
+    pub fn takes(&self, n: u64) -> bool {
+        let rank = (n % u64::from(self.size)) as u32 + 1;
+        self.ranges.iter().any(|(a, b)| (*a..=*b).contains(&rank))
+    }
 }
 
 /// The destination of a `log` line.

@@ -211,7 +211,10 @@ fn run(rx: Receiver<Cmd>, sets: Vec<Vec<Target>>, tag: String, stats: &LogStats)
                 }
                 Cmd::Line(line) => {
                     let targets = sets.get(line.set as usize).map_or(&[][..], |s| &s[..]);
-                    for t in targets.iter().filter(|t| t.accepts(line.level)) {
+                    for t in targets
+                        .iter()
+                        .filter(|t| t.accepts(line.level) && t.samples_next())
+                    {
                         frame.clear();
                         t.frame(&tag, pid, line.level, line.us, &line.msg, &mut frame);
                         if out.write(&t.dest, &frame).is_err() {
@@ -245,6 +248,7 @@ mod tests {
             max_level: 7,
             min_level: 0,
             max_len: DEFAULT_MAX_LEN,
+            sample: None,
         }
     }
 

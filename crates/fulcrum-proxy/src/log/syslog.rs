@@ -10,8 +10,10 @@
 //! The same framing is written to stdout and stderr targets.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use fulcrum_config::haproxy::{LogAddress, LogFormat as Framing, LogTarget};
+use fulcrum_config::haproxy::{LogAddress, LogFormat as Framing, LogSample, LogTarget};
 
 use super::clock;
 use super::format::push_uint;
@@ -59,7 +61,26 @@ pub struct Target {
     pub min_level: u8,
     /// Longest frame, `\n` excluded.
     pub max_len: usize,
+    /// `sample RANGES:SIZE`: the lines this target takes, counted per `log` line.
+    pub sample: Option<Arc<Sampler>>,
 }
+
+/// The sampling of one `log` line and its count of lines offered so far (shared by every proxy using it through
+/// `log global`, as HAProxy's logger is).
+#[derive(Debug)]
+pub struct Sampler {
+    sample: LogSample,
+    seen: AtomicU64,
+}
+
+impl PartialEq for Sampler {
+    /// The same `log` line: the same sampler.
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for Sampler {}
 
 fn code(list: &[&str], name: Option<&str>, default: u8) -> u8 {
     name.and_then(|n| list.iter().position(|l| *l == n))
@@ -81,6 +102,20 @@ impl Target {
             max_level: code(LEVELS, t.level.as_deref(), 7),
             min_level: code(LEVELS, t.minlevel.as_deref(), 0),
             max_len: t.max_len.map_or(DEFAULT_MAX_LEN, |n| n as usize),
+            sample: t.sample.clone().map(|sample| {
+                Arc::new(Sampler {
+                    sample,
+                    seen: AtomicU64::new(0),
+                })
+            }),
+        }
+    }
+
+    /// Whether the next line offered to this target is one its `sample` takes (always, without one).
+    pub fn samples_next(&self) -> bool {
+        match &self.sample {
+            None => true,
+            Some(s) => s.sample.takes(s.seen.fetch_add(1, Ordering::Relaxed)),
         }
     }
 
@@ -142,6 +177,7 @@ mod tests {
             max_level: 7,
             min_level: 0,
             max_len: DEFAULT_MAX_LEN,
+            sample: None,
         }
     }
 
@@ -187,5 +223,40 @@ mod tests {
         t.max_len = 1024;
         t.min_level = 7;
         assert!(frame(&t, 0).starts_with("<151>"));
+    }
+}
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+
+    #[test]
+    fn sample_takes_the_listed_ranks_of_every_period() {
+        let mut t = Target {
+            dest: Dest::Stdout,
+            framing: Framing::Raw,
+            facility: 16,
+            max_level: 7,
+            min_level: 0,
+            max_len: DEFAULT_MAX_LEN,
+            sample: None,
+        };
+        assert!((0..7).all(|_| t.samples_next()));
+        t.sample = Some(Arc::new(Sampler {
+            sample: LogSample {
+                ranges: vec![(1, 1), (3, 4)],
+                size: 5,
+            },
+            seen: AtomicU64::new(0),
+        }));
+        let taken: Vec<bool> = (0..10).map(|_| t.samples_next()).collect();
+        assert_eq!(
+            taken,
+            [true, false, true, true, false, true, false, true, true, false]
+        );
+        // A clone (`log global` in another proxy) shares the count.
+        let other = t.clone();
+        assert!(other.samples_next());
+        assert!(!t.samples_next());
     }
 }
