@@ -78,14 +78,20 @@ run_one() {
     verdict=PASS reason=""
   elif grep -q "^#.* TEST .* skipped" "$log"; then
     verdict=SKIP
-    reason=$(grep -m1 -E "=== feature cmd" "$log" | sed 's/^.*=== //' | cut -c1-160)
+    reason=$(grep -E "=== feature cmd" "$log" | tail -1 | sed 's/^.*=== //' | cut -c1-160)
     [ -n "$reason" ] || reason=$(grep -m1 -E "SKIPPING" "$log" | sed 's/^[*# ]*top *//' | cut -c1-160)
   else
     verdict=FAIL
     # The first [ALERT] the program printed (its text may come on the next output line), else the first
     # expectation that failed.
-    reason=$(awk '/\[ALERT\]/ && !found { found = 1; sub(/.*\[ALERT\] */, ""); line = $0; if (line ~ /^ *$/) { want = 1; next } print "[ALERT] " line; exit }
-                  want { sub(/.*debug\|/, ""); print "[ALERT] " $0; exit }' "$log" | cut -c1-200)
+    reason=$(awk '
+      # fulcrum writes an [ALERT] in several pieces; varnishtest logs each piece as a `debug|` line.
+      /debug\|/ && (found || /\[ALERT\]/) {
+        piece = $0; sub(/.*debug\|/, "", piece)
+        text = text piece; found++
+        if (found >= 6 || text ~ /: .*: /) { print text; exit }
+      }
+      END { if (found && found < 6 && text !~ /: .*: /) print text }' "$log" | sed 's/^.*\[ALERT\] */[ALERT] /' | cut -c1-200)
     [ -n "$reason" ] || reason=$(grep -m1 -E '^---- ' "$log" | sed 's/^---- *//' | cut -c1-200)
     [ -n "$reason" ] || reason="varnishtest exited with $code"
   fi
