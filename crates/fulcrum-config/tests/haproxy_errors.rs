@@ -183,10 +183,10 @@ fn global_log_errors() {
         "unexpected argument 'debug'",
     );
     err1(
-        "global\n log 127.0.0.1 sample 1:2 local0\n",
+        "global\n log 127.0.0.1 sample 3:2 local0\n",
         2,
         "log",
-        "'sample' is supported by HAProxy, not yet by fulcrum",
+        "invalid sample '3:2'",
     );
     err_both("global\n log 127.0.0.1 len 79 local0\n");
     err1(
