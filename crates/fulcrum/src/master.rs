@@ -324,6 +324,13 @@ pub fn run(opts: &MasterOptions<'_>, worker: impl FnOnce(UnixListener) -> u8) ->
     // may run anything.
     let child = match unsafe { nix::unistd::fork() }.context("cannot fork the worker")? {
         ForkResult::Child => {
+            // A worker never outlives its master (a master killed with SIGKILL, say): it is stopped like by a
+            // SIGTERM then. The check after the request covers a master gone before it was made.
+            let orphaned = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).is_err()
+                || nix::unistd::getppid().as_raw() as u32 != master_pid;
+            if orphaned {
+                std::process::exit(1);
+            }
             drop(listeners);
             std::mem::forget(_cleanup);
             std::process::exit(i32::from(worker(worker_listener)));

@@ -426,3 +426,62 @@ fn master_worker_with_master_cli() {
         .exists());
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// A worker does not outlive its master: killed with SIGKILL, the master takes the worker along.
+#[test]
+fn worker_stops_when_the_master_is_killed() {
+    let d = tempdir("mwkill");
+    let port = free_port();
+    let cfg = d.join("mw.cfg");
+    let mcli = d.join("master.sock");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    http-request return status 200 content-type text/plain string worker\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["proxy", "-W", "-db", "-S"])
+            .arg(&mcli)
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(mcli.exists() && TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+        assert!(Instant::now() < deadline, "master-worker never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let procs = unix_cli(&mcli, "show proc");
+    let worker: i32 = procs
+        .lines()
+        .nth(3)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Gone (or a zombie until init reaps it): either way its port closes.
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if Instant::now() > deadline {
+            // Stop it by its PID before failing, so that a failure leaves nothing behind.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(worker),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("the worker {worker} outlived its master");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
