@@ -95,6 +95,29 @@ pub fn check_inherited_kind(fd: i32, kind: InheritKind) -> Result<(), InheritErr
     }
 }
 
+/// An inherited listening socket, taken over by [`take_inherited`].
+pub enum Inherited {
+    /// A TCP listener.
+    Tcp(TcpListener),
+    /// A unix stream listener.
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// Takes ownership of the inherited listening socket `fd`, of whichever kind it is. The caller names each
+/// descriptor once (see [`Claims`]).
+pub fn take_inherited(fd: i32) -> Result<Inherited, InheritError> {
+    use std::os::fd::FromRawFd;
+    let kind = check_inherited(fd)?;
+    // SAFETY: the descriptor is an open listening socket of the kind matched below, handed to the process by its
+    // parent, and the caller takes each descriptor number once, so nothing else owns it.
+    Ok(match kind {
+        InheritKind::Tcp => Inherited::Tcp(unsafe { TcpListener::from_raw_fd(fd) }),
+        InheritKind::Unix => {
+            Inherited::Unix(unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) })
+        }
+    })
+}
+
 /// Takes ownership of the inherited listening socket `fd` (after [`check_inherited`]) for `count` workers: the
 /// first gets the descriptor, the others duplicates of it, so they share one accept queue. The descriptor is
 /// marked close-on-exec and non-blocking.

@@ -87,20 +87,11 @@ pub fn bind_socket(s: &StatsSocket) -> Result<StatsListener, BindError> {
             let mut l = crate::listener::bind_reuseport(*addr, 1)?;
             Bound::Tcp(l.remove(0))
         }
-        StatsAddr::Fd(fd) => {
-            use std::os::fd::FromRawFd;
-            let kind = crate::listener::check_inherited(*fd)?;
-            // SAFETY: the descriptor is an open listening socket of the kind matched below, handed to the
-            // process by its parent and claimed once by `crate::bind`, so nothing else owns it.
-            match kind {
-                crate::listener::InheritKind::Tcp => {
-                    Bound::Tcp(unsafe { std::net::TcpListener::from_raw_fd(*fd) })
-                }
-                crate::listener::InheritKind::Unix => {
-                    Bound::Unix(unsafe { StdUnixListener::from_raw_fd(*fd) })
-                }
-            }
-        }
+        // Claimed once by `crate::bind`.
+        StatsAddr::Fd(fd) => match crate::listener::take_inherited(*fd)? {
+            crate::listener::Inherited::Tcp(l) => Bound::Tcp(l),
+            crate::listener::Inherited::Unix(l) => Bound::Unix(l),
+        },
     };
     Ok(StatsListener {
         level: level(s.level),

@@ -163,28 +163,20 @@ enum Listener {
 
 /// Binds a `-S` argument. HAProxy's `,mode,...` options are refused.
 fn bind_master_cli(arg: &str) -> Result<Listener> {
-    use std::os::fd::FromRawFd;
     if arg.contains(',') {
         bail!("'-S {arg}': master CLI socket options are not supported yet by fulcrum");
     }
-    if let Some(n) = arg.strip_prefix("fd@") {
-        let fd: i32 = n
-            .parse()
-            .ok()
-            .filter(|_| n.bytes().all(|b| b.is_ascii_digit()))
-            .with_context(|| format!("'-S {arg}': expected fd@N"))?;
-        let kind =
-            fulcrum_proxy::listener::check_inherited(fd).with_context(|| format!("'-S {arg}'"))?;
-        // SAFETY: the descriptor is an open listening socket of this kind, given to the process by its parent,
-        // and only this `-S` names it.
-        return Ok(match kind {
-            fulcrum_proxy::listener::InheritKind::Tcp => {
-                Listener::Tcp(unsafe { TcpListener::from_raw_fd(fd) })
-            }
-            fulcrum_proxy::listener::InheritKind::Unix => {
-                Listener::Unix(unsafe { UnixListener::from_raw_fd(fd) }, None)
-            }
-        });
+    if let Some(fd) = fulcrum_config::haproxy::inherited_fd(arg) {
+        let fd = fd.map_err(anyhow::Error::msg).context("-S")?;
+        // Only this `-S` names the descriptor (the proxy's own `fd@` lines are taken in the worker).
+        return Ok(
+            match fulcrum_proxy::listener::take_inherited(fd)
+                .with_context(|| format!("'-S {arg}'"))?
+            {
+                fulcrum_proxy::listener::Inherited::Tcp(l) => Listener::Tcp(l),
+                fulcrum_proxy::listener::Inherited::Unix(l) => Listener::Unix(l, None),
+            },
+        );
     }
     let tcp = arg
         .strip_prefix("ipv4@")

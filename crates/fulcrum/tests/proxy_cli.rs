@@ -336,16 +336,20 @@ fn unix_cli(path: &Path, cmd: &str) -> String {
     out
 }
 
-/// `-W -S`: a master process writes the pid file, forks the worker that serves, answers `show proc` and passes
-/// `@1`/`@!PID` commands to the worker; SIGINT stops both (exit 130, as HAProxy's master) and removes the master
-/// CLI socket.
-#[test]
-fn master_worker_with_master_cli() {
-    let d = tempdir("mw");
+/// A master-worker proxy (`-W -db -S DIR/master.sock -p DIR/pid`) whose frontend answers "worker" on `port`,
+/// once it serves; the process is killed when the guard drops.
+struct MasterWorker {
+    child: Running,
+    dir: PathBuf,
+    port: u16,
+    mcli: PathBuf,
+}
+
+fn start_master_worker(tag: &str) -> MasterWorker {
+    let dir = tempdir(tag);
     let port = free_port();
-    let cfg = d.join("mw.cfg");
-    let pidfile = d.join("pid");
-    let mcli = d.join("master.sock");
+    let cfg = dir.join("mw.cfg");
+    let mcli = dir.join("master.sock");
     std::fs::write(
         &cfg,
         format!(
@@ -354,12 +358,12 @@ fn master_worker_with_master_cli() {
         ),
     )
     .unwrap();
-    let mut child = Running(
+    let child = Running(
         Command::new(BIN)
             .args(["proxy", "-W", "-db", "-S"])
             .arg(&mcli)
             .arg("-p")
-            .arg(&pidfile)
+            .arg(dir.join("pid"))
             .arg("-f")
             .arg(&cfg)
             .stdout(Stdio::null())
@@ -367,7 +371,6 @@ fn master_worker_with_master_cli() {
             .spawn()
             .unwrap(),
     );
-    let master = child.0.id();
     let deadline = Instant::now() + Duration::from_secs(10);
     let served =
         || TcpStream::connect(("127.0.0.1", port)).is_ok() && http_get(port).ends_with("worker");
@@ -375,6 +378,23 @@ fn master_worker_with_master_cli() {
         assert!(Instant::now() < deadline, "master-worker never served");
         std::thread::sleep(Duration::from_millis(50));
     }
+    MasterWorker {
+        child,
+        dir,
+        port,
+        mcli,
+    }
+}
+
+/// `-W -S`: a master process writes the pid file, forks the worker that serves, answers `show proc` and passes
+/// `@1`/`@!PID` commands to the worker; SIGINT stops both (exit 130, as HAProxy's master) and removes the master
+/// CLI socket.
+#[test]
+fn master_worker_with_master_cli() {
+    let mw = start_master_worker("mw");
+    let (mut child, mcli, d) = (mw.child, mw.mcli, mw.dir);
+    let pidfile = d.join("pid");
+    let master = child.0.id();
     assert_eq!(
         std::fs::read_to_string(&pidfile).unwrap(),
         format!("{master}\n")
@@ -430,34 +450,8 @@ fn master_worker_with_master_cli() {
 /// A worker does not outlive its master: killed with SIGKILL, the master takes the worker along.
 #[test]
 fn worker_stops_when_the_master_is_killed() {
-    let d = tempdir("mwkill");
-    let port = free_port();
-    let cfg = d.join("mw.cfg");
-    let mcli = d.join("master.sock");
-    std::fs::write(
-        &cfg,
-        format!(
-            "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
-             frontend fe\n    bind 127.0.0.1:{port}\n    http-request return status 200 content-type text/plain string worker\n"
-        ),
-    )
-    .unwrap();
-    let mut child = Running(
-        Command::new(BIN)
-            .args(["proxy", "-W", "-db", "-S"])
-            .arg(&mcli)
-            .arg("-f")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(mcli.exists() && TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-        assert!(Instant::now() < deadline, "master-worker never served");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mw = start_master_worker("mwkill");
+    let (mut child, mcli, port, d) = (mw.child, mw.mcli, mw.port, mw.dir);
     let procs = unix_cli(&mcli, "show proc");
     let worker: i32 = procs
         .lines()

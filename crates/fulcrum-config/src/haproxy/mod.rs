@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use addr::inherited_fd;
 pub use log::{FACILITIES as SYSLOG_FACILITIES, LEVELS as SYSLOG_LEVELS};
 pub use model::*;
 

@@ -864,6 +864,25 @@ enum BodyKw {
     LfText,
 }
 
+/// Reports `w` when a reply body was already given (only one of the body options may be); true if it was.
+fn second_body(
+    body: &Option<(BodyKw, &str, String)>,
+    w: &str,
+    loc: &Location,
+    kw: &str,
+    sink: &mut Sink,
+) -> bool {
+    let Some((_, prev, _)) = body else {
+        return false;
+    };
+    sink.error(
+        loc,
+        kw,
+        format!("unexpected '{w}': '{prev}' was already given"),
+    );
+    true
+}
+
 /// The reply options shared by `return`, `deny` and `http-error` (`line.words[start..]`, up to `if`/`unless` or
 /// the end): `[status N] [content-type T] [default-errorfiles | errorfile F | errorfiles NAME | file F | lf-file F
 /// | string S | lf-string S] [hdr NAME VALUE]*`. `status_kws` names the words that set the status (`status`,
@@ -887,12 +906,7 @@ fn reply_opts(
             break;
         }
         if w == "default-errorfiles" {
-            if let Some((_, prev, _)) = &body {
-                sink.error(
-                    loc,
-                    kw,
-                    format!("unexpected '{w}': '{prev}' was already given"),
-                );
+            if second_body(&body, w, loc, kw, sink) {
                 return None;
             }
             body = Some((BodyKw::DefaultErrorfiles, w, String::new()));
@@ -944,12 +958,7 @@ fn reply_opts(
                 i += 3;
             }
             _ => {
-                if let Some((_, prev, _)) = &body {
-                    sink.error(
-                        loc,
-                        kw,
-                        format!("unexpected '{w}': '{prev}' was already given"),
-                    );
+                if second_body(&body, w, loc, kw, sink) {
                     return None;
                 }
                 let k = match w {

@@ -169,7 +169,7 @@ impl Target {
 mod tests {
     use super::*;
 
-    fn target(framing: Framing) -> Target {
+    pub(super) fn target(framing: Framing) -> Target {
         Target {
             dest: Dest::Stdout,
             framing,
@@ -232,15 +232,7 @@ mod sample_tests {
 
     #[test]
     fn sample_takes_the_listed_ranks_of_every_period() {
-        let mut t = Target {
-            dest: Dest::Stdout,
-            framing: Framing::Raw,
-            facility: 16,
-            max_level: 7,
-            min_level: 0,
-            max_len: DEFAULT_MAX_LEN,
-            sample: None,
-        };
+        let mut t = tests::target(Framing::Raw);
         assert!((0..7).all(|_| t.samples_next()));
         t.sample = Some(Arc::new(Sampler {
             sample: LogSample {
