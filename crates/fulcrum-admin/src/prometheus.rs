@@ -537,6 +537,13 @@ pub fn render(stats: &Stats) -> String {
         );
         let _ = writeln!(out, "haproxy_process_max_connections {m}");
     }
+    head(
+        &mut out,
+        "haproxy_process_dropped_logs_total",
+        "counter",
+        "Log lines lost since the process started: dropped at the logger's queue or not delivered to a target.",
+    );
+    let _ = writeln!(out, "haproxy_process_dropped_logs_total {}", i.dropped_logs);
 
     let fe: Vec<&Row> = stats
         .proxies
@@ -598,6 +605,20 @@ pub fn render(stats: &Stats) -> String {
 mod tests {
     use super::*;
     use crate::stats::{ProxyStats, RowKind};
+
+    #[test]
+    fn dropped_logs_is_a_process_counter() {
+        let stats = Stats {
+            info: crate::stats::Info {
+                dropped_logs: 42,
+                ..Default::default()
+            },
+            ..Stats::default()
+        };
+        let text = render(&stats);
+        assert!(text.contains("# TYPE haproxy_process_dropped_logs_total counter\n"));
+        assert!(text.contains("\nhaproxy_process_dropped_logs_total 42\n"));
+    }
 
     #[test]
     fn families_are_declared_once_with_escaped_labels() {

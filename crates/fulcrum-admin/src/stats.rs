@@ -17,6 +17,8 @@ pub struct Info {
     pub current_connections: u64,
     /// `global maxconn`, if set.
     pub max_connections: Option<u64>,
+    /// Log lines lost since the start: dropped at the logger's queue or not delivered to a target.
+    pub dropped_logs: u64,
 }
 
 /// Every row of every proxy.

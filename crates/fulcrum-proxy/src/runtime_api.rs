@@ -397,7 +397,7 @@ impl Control for RuntimeApi {
             cum_conns: None,
             cum_req: None,
             listeners: self.listeners,
-            dropped_logs: snap.logging.stats().dropped.load(Ordering::Relaxed),
+            dropped_logs: snap.logging.stats().lost(),
             node: hostname(),
             stopping: false,
         }

@@ -246,6 +246,7 @@ pub fn collect(snap: &Snapshot) -> Stats {
             uptime_secs: crate::counters::epoch().elapsed().as_secs(),
             current_connections: u64::from(snap.actconn.load(Relaxed)),
             max_connections: snap.global_maxconn.map(u64::from),
+            dropped_logs: snap.logging.stats().lost(),
         },
         proxies,
     }

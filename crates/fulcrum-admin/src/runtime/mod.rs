@@ -175,7 +175,7 @@ pub struct Info {
     pub cum_req: Option<u64>,
     /// Listening sockets.
     pub listeners: u64,
-    /// Log lines dropped.
+    /// Log lines lost: dropped at the logger's queue or not delivered to a target.
     pub dropped_logs: u64,
     /// The host name.
     pub node: String,
