@@ -3,13 +3,15 @@
 use crate::addr::{Names, SystemNames};
 use crate::args::{self, ArgError, Invocation, ListWhat};
 use crate::format;
-use crate::model::Table;
+use crate::model::{Forward, Table};
 use crate::plane::file::FilePlane;
 use crate::plane::nft::NftPlane;
 use crate::plane::{DataPlane, PlaneError};
 use crate::usage;
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
+use std::net::IpAddr;
+use std::path::Path;
 
 /// Environment variable selecting the file data plane (a path) instead of nftables.
 pub const STATE_ENV: &str = "FULCRUM_LVS_STATE";
@@ -34,6 +36,28 @@ pub fn cli_main(
     };
     let names = SystemNames::load();
     run(argv, plane.as_mut(), &names, stdin, stdout, stderr)
+}
+
+/// Where the kernel's settings are read, as seen from the current network namespace.
+pub const PROC_SYS: &str = "/proc/sys";
+
+/// The one-line warning for a NAT (`-m`) real server at `addr` when packet forwarding for its address
+/// family is off: `net.ipv4.ip_forward` or `net.ipv6.conf.all.forwarding` read under `proc_sys`
+/// (normally [`PROC_SYS`]). `None` when forwarding is on or the setting cannot be read.
+pub fn forwarding_warning(proc_sys: &Path, addr: IpAddr) -> Option<String> {
+    let name = if addr.is_ipv4() {
+        "net.ipv4.ip_forward"
+    } else {
+        "net.ipv6.conf.all.forwarding"
+    };
+    let value = std::fs::read_to_string(proc_sys.join(name.replace('.', "/"))).ok()?;
+    if value.trim() != "0" {
+        return None;
+    }
+    Some(format!(
+        "Warning: {name} is 0: this host forwards no packets, so masquerading (-m) real servers on other \
+         hosts get no traffic; enable it with: sysctl -w {name}=1"
+    ))
 }
 
 /// Environment variable overriding the `--rate` sampling time, in milliseconds (100..=10000).
@@ -120,6 +144,27 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
+    run_at(
+        argv,
+        plane,
+        names,
+        Path::new(PROC_SYS),
+        stdin,
+        stdout,
+        stderr,
+    )
+}
+
+/// [`run`] reading kernel settings under `proc_sys` instead of [`PROC_SYS`].
+fn run_at(
+    argv: Vec<OsString>,
+    plane: &mut dyn DataPlane,
+    names: &dyn Names,
+    proc_sys: &Path,
+    stdin: &mut dyn BufRead,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> i32 {
     let mut it = argv.into_iter();
     let program = it
         .next()
@@ -141,6 +186,8 @@ pub fn run(
         program,
         out: Vec::new(),
         err: Vec::new(),
+        proc_sys,
+        forwarding_checked: [false; 2],
     };
     let code = s.run_args(&args, Some(stdin));
     let code = match s.flush() {
@@ -168,6 +215,10 @@ struct Session<'a> {
     program: String,
     out: Vec<u8>,
     err: Vec<u8>,
+    /// Where [`forwarding_warning`] reads the kernel's settings.
+    proc_sys: &'a Path,
+    /// Whether forwarding was checked in this run, for IPv4 and IPv6 (one warning per family).
+    forwarding_checked: [bool; 2],
 }
 
 /// Why a command stopped.
@@ -226,6 +277,20 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// After a NAT real server at `nat` was added or edited on a data plane that carries traffic: warns
+    /// once per run and address family when the host does not forward that family.
+    fn check_forwarding(&mut self, nat: Option<IpAddr>) {
+        let Some(addr) = nat else { return };
+        let family = usize::from(addr.is_ipv6());
+        if self.forwarding_checked[family] || !self.plane.live() {
+            return;
+        }
+        self.forwarding_checked[family] = true;
+        if let Some(w) = forwarding_warning(self.proc_sys, addr) {
+            let _ = writeln!(self.err, "{w}");
+        }
+    }
+
     fn run_args(&mut self, args: &[String], stdin: Option<&mut dyn BufRead>) -> i32 {
         match self.execute(args, stdin) {
             Ok(code) => code,
@@ -278,11 +343,17 @@ impl<'a> Session<'a> {
             }),
             Invocation::AddDest(key, d) => {
                 let _span = tracing::debug_span!("virtual_service", service = %key).entered();
-                self.mutate(|t| t.add_dest(&key, d))
+                let nat = (d.forward == Forward::Masq).then_some(d.addr);
+                let code = self.mutate(|t| t.add_dest(&key, d))?;
+                self.check_forwarding(nat);
+                Ok(code)
             }
             Invocation::EditDest(key, d) => {
                 let _span = tracing::debug_span!("virtual_service", service = %key).entered();
-                self.mutate(|t| t.edit_dest(&key, d))
+                let nat = (d.forward == Forward::Masq).then_some(d.addr);
+                let code = self.mutate(|t| t.edit_dest(&key, d))?;
+                self.check_forwarding(nat);
+                Ok(code)
             }
             Invocation::DeleteDest(key, addr, port) => {
                 self.mutate(|t| t.delete_dest(&key, addr, port))
@@ -353,5 +424,162 @@ impl<'a> Session<'a> {
                 Ok(code)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::NumericNames;
+    use crate::format::ConnEntry;
+    use std::path::PathBuf;
+
+    /// A data plane in memory that says it carries traffic (as nftables does).
+    struct Live(Table);
+
+    impl DataPlane for Live {
+        fn load(&mut self) -> Result<Table, PlaneError> {
+            Ok(self.0.clone())
+        }
+        fn store(&mut self, table: &Table) -> Result<(), PlaneError> {
+            self.0 = table.clone();
+            Ok(())
+        }
+        fn connections(&mut self) -> Result<Vec<ConnEntry>, PlaneError> {
+            Ok(Vec::new())
+        }
+        fn live(&self) -> bool {
+            true
+        }
+    }
+
+    /// A fake `/proc/sys` with the two forwarding settings.
+    fn proc_sys(tag: &str, v4: &str, v6: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("fulcrum-lvs-procsys-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("net/ipv4")).unwrap();
+        std::fs::create_dir_all(dir.join("net/ipv6/conf/all")).unwrap();
+        std::fs::write(dir.join("net/ipv4/ip_forward"), format!("{v4}\n")).unwrap();
+        std::fs::write(dir.join("net/ipv6/conf/all/forwarding"), format!("{v6}\n")).unwrap();
+        dir
+    }
+
+    /// Runs `ipvsadm <line>` with `stdin` on `plane`; returns (code, stderr).
+    fn ipvsadm(plane: &mut dyn DataPlane, sys: &Path, line: &str, stdin: &str) -> (i32, String) {
+        let mut argv: Vec<OsString> = vec!["ipvsadm".into()];
+        argv.extend(line.split_whitespace().map(OsString::from));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run_at(
+            argv,
+            plane,
+            &NumericNames,
+            sys,
+            &mut stdin.as_bytes(),
+            &mut out,
+            &mut err,
+        );
+        (code, String::from_utf8_lossy(&err).into_owned())
+    }
+
+    #[test]
+    fn forwarding_warning_names_the_family_sysctl() {
+        let off = proc_sys("off", "0", "0");
+        let v4: IpAddr = "198.18.1.2".parse().unwrap();
+        let v6: IpAddr = "fd00:1::2".parse().unwrap();
+        let w = forwarding_warning(&off, v4).unwrap_or_default();
+        assert!(
+            w.contains("net.ipv4.ip_forward is 0")
+                && w.ends_with("sysctl -w net.ipv4.ip_forward=1")
+                && !w.contains('\n'),
+            "{w}"
+        );
+        let w = forwarding_warning(&off, v6).unwrap_or_default();
+        assert!(
+            w.contains("net.ipv6.conf.all.forwarding is 0")
+                && w.ends_with("sysctl -w net.ipv6.conf.all.forwarding=1"),
+            "{w}"
+        );
+        let on = proc_sys("on", "1", "1");
+        assert_eq!(forwarding_warning(&on, v4), None);
+        assert_eq!(forwarding_warning(&on, v6), None);
+        // Unreadable (IPv6 disabled, no /proc): nothing is claimed.
+        assert_eq!(forwarding_warning(&on.join("missing"), v4), None);
+        let _ = std::fs::remove_dir_all(off);
+        let _ = std::fs::remove_dir_all(on);
+    }
+
+    #[test]
+    fn nat_servers_warn_once_per_family_when_forwarding_is_off() {
+        let sys = proc_sys("session", "0", "1");
+        let mut plane = Live(Table::default());
+        assert_eq!(
+            ipvsadm(&mut plane, &sys, "-A -t 198.19.0.100:80", ""),
+            (0, String::new())
+        );
+        // Direct routing does not need forwarding.
+        assert_eq!(
+            ipvsadm(
+                &mut plane,
+                &sys,
+                "-a -t 198.19.0.100:80 -r 198.18.1.3 -g",
+                ""
+            ),
+            (0, String::new())
+        );
+        let (code, err) = ipvsadm(
+            &mut plane,
+            &sys,
+            "-a -t 198.19.0.100:80 -r 198.18.1.2:8080 -m",
+            "",
+        );
+        assert_eq!(code, 0);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("sysctl -w net.ipv4.ip_forward=1"), "{err}");
+        let (code, err) = ipvsadm(
+            &mut plane,
+            &sys,
+            "-e -t 198.19.0.100:80 -r 198.18.1.2:8080 -m -w 2",
+            "",
+        );
+        assert_eq!(code, 0);
+        assert!(err.contains("net.ipv4.ip_forward"), "{err}");
+        // A failed command warns about nothing.
+        let (code, err) = ipvsadm(
+            &mut plane,
+            &sys,
+            "-a -t 198.19.0.100:80 -r 198.18.1.2:8080 -m",
+            "",
+        );
+        assert_eq!(code, 255);
+        assert!(!err.contains("forward"), "{err}");
+        // A restore warns once for IPv4, and not for IPv6, whose forwarding is on.
+        let (code, err) = ipvsadm(
+            &mut plane,
+            &sys,
+            "-R",
+            "-C\n-A -t 198.19.0.100:80\n-a -t 198.19.0.100:80 -r 198.18.1.2:8080 -m\n\
+             -a -t 198.19.0.100:80 -r 198.18.1.3:8080 -m\n-A -t [fd00:19::100]:80\n\
+             -a -t [fd00:19::100]:80 -r [fd00:1::2]:8080 -m\n",
+        );
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(err.matches("Warning:").count(), 1, "{err}");
+        assert!(err.contains("net.ipv4.ip_forward"), "{err}");
+        // The file data plane carries no traffic: no warning.
+        let mut file = crate::plane::file::FilePlane::new(sys.join("table"));
+        assert_eq!(
+            ipvsadm(&mut file, &sys, "-A -t 198.19.0.100:80", ""),
+            (0, String::new())
+        );
+        assert_eq!(
+            ipvsadm(
+                &mut file,
+                &sys,
+                "-a -t 198.19.0.100:80 -r 198.18.1.2:8080 -m",
+                ""
+            ),
+            (0, String::new())
+        );
+        let _ = std::fs::remove_dir_all(sys);
     }
 }

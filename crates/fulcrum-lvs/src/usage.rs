@@ -104,5 +104,29 @@ fulcrum (nftables data plane):
   --rate listings read the counters twice, one second apart (an exact one-second average)
 ",
     );
+    s.push_str(&see_also());
     s
+}
+
+/// The "See also" block after ipvsadm's own text: where the table lives, the controller, the docs.
+fn see_also() -> String {
+    use crate::cli::{CONTROLLER_FLAG, CONTROLLER_INTERVAL_ENV, RATE_ENV, STATE_ENV};
+    use crate::plane::nft::DR_DEVICES_ENV;
+    use crate::plane::render::TABLE;
+    format!(
+        "
+See also:
+  the table       nftables tables 'inet {TABLE}' (NAT, -m) and 'netdev {TABLE}' (direct routing,
+                  -g), rewritten whole by every change; to look: nft list table inet {TABLE}
+  dry run         {STATE_ENV}=FILE keeps the table in FILE instead: no nftables, no traffic
+  lc/wlc/sed/nq   (and fo/ovf/lblc/lblcr, -x/-y) follow connection counts only while
+                  '{CONTROLLER_FLAG}' runs; {CONTROLLER_INTERVAL_ENV} sets its interval
+  NAT (-m)        needs forwarding on: sysctl -w net.ipv4.ip_forward=1
+                  (IPv6 real servers: sysctl -w net.ipv6.conf.all.forwarding=1)
+  environment     {RATE_ENV}: --rate sampling time in ms; {DR_DEVICES_ENV}: devices whose
+                  ingress takes -g traffic (default: all but lo)
+  docs            in fulcrum's source tree: docs/COMPATIBILITY.md (what is supported, and how),
+                  docs/ARCHITECTURE.md (the path of a command)
+"
+    )
 }

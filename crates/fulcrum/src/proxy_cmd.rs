@@ -30,6 +30,25 @@ Usage: fulcrum proxy [-f <cfgfile|cfgdir>]* [-c] [-cc <cond>] [-L <name>] [-p <p
   -v  print the version, -vv the version and build options
 ";
 
+/// What `-h`/`--help` prints after [`USAGE`] (usage errors print only [`USAGE`]).
+const SEE_ALSO: &str = "
+Signals:
+  SIGTERM, SIGINT  stop at once: listeners and open connections are closed
+  SIGUSR1          the same (HAProxy's graceful soft stop is not implemented yet)
+  SIGHUP, SIGUSR2  logged; nothing changes (configuration reload is not supported yet)
+  with -W          the master passes SIGTERM, SIGINT and SIGUSR1 to the worker and exits with its code
+                   (130 after SIGINT); SIGHUP and SIGUSR2 to the master: a warning, nothing changes
+
+See also:
+  stats page       any 'stats' line in a frontend, listen or backend section, e.g. 'stats uri /stats'
+                   (default URI /haproxy?stats; '<uri>;csv' is the CSV)
+  Prometheus       'http-request use-service prometheus-exporter if { path /metrics }'
+  runtime API      'stats socket /run/fulcrum/admin.sock mode 600 level admin' in global (also ipv4@,
+                   ipv6@, IP:PORT, fd@N); with -W, '@1 <command>' on the master CLI (-S) too
+  docs             in fulcrum's source tree: docs/OPERATIONS.md (stats page, metrics, runtime API),
+                   docs/COMPATIBILITY.md (flags, signals and keywords: what is supported)
+";
+
 /// What the command line asked for.
 #[derive(Debug, Default, PartialEq)]
 struct Options {
@@ -151,7 +170,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         }
     };
     if opts.help {
-        print!("{USAGE}");
+        print!("{USAGE}{SEE_ALSO}");
         return 0;
     }
     if opts.version > 0 {
@@ -280,6 +299,7 @@ fn run(
         Signal::SIGINT,
         Signal::SIGUSR1,
         Signal::SIGHUP,
+        Signal::SIGUSR2,
     ] {
         signals.add(s);
     }
@@ -290,9 +310,10 @@ fn run(
     }
     loop {
         match signals.wait().context("waiting for signals")? {
-            Signal::SIGHUP => {
+            // HAProxy's reload signals: a reload is not implemented yet, and ending the process would be worse.
+            s @ (Signal::SIGHUP | Signal::SIGUSR2) => {
                 tracing::warn!(
-                    "SIGHUP received: configuration reload is not supported yet; nothing changed"
+                    "{s:?} received: configuration reload is not supported yet; nothing changed"
                 )
             }
             s => {

@@ -127,3 +127,45 @@ fn link_restores_from_stdin_and_reports_like_ipvsadm() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `-h` keeps ipvsadm's usage text as it was and ends with fulcrum's "See also" block: the nftables tables, the
+/// dry-run file, the controller, forwarding for NAT, and docs that exist.
+#[test]
+fn help_ends_with_a_see_also_block() {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("fulcrum-ipvs-help-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_fulcrum"));
+    let (code, help, err) = run(bin, true, &dir.join("table"), &["-h"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(help.starts_with("ipvsadm v1.31 2019/12/24"), "{help}");
+    // ipvsadm's own text, then fulcrum's block, then "See also" last.
+    let own = help
+        .find("  --mcast-ttl ttl                     Multicast TTL (default=1)\n")
+        .expect("ipvsadm's daemon options");
+    let fulcrum = help
+        .find("\nfulcrum (nftables data plane):\n")
+        .expect("fulcrum's options");
+    let see_also = help.find("\n\nSee also:\n").expect("a See also block");
+    assert!(own < fulcrum && fulcrum < see_also, "{help}");
+    let block = &help[see_also..];
+    for s in [
+        "'inet fulcrum_lvs' (NAT, -m)",
+        "'netdev fulcrum_lvs' (direct routing",
+        "nft list table inet fulcrum_lvs",
+        "FULCRUM_LVS_STATE=FILE",
+        "lc/wlc/sed/nq",
+        "'--controller' runs",
+        "FULCRUM_LVS_CONTROLLER_INTERVAL_MS",
+        "sysctl -w net.ipv4.ip_forward=1",
+        "sysctl -w net.ipv6.conf.all.forwarding=1",
+    ] {
+        assert!(block.contains(s), "{s:?} missing:\n{block}");
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for doc in ["docs/COMPATIBILITY.md", "docs/ARCHITECTURE.md"] {
+        assert!(block.contains(doc), "{doc} missing:\n{block}");
+        assert!(root.join(doc).is_file(), "{doc} does not exist");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -144,6 +144,16 @@ fn runs_with_a_pidfile_and_stops_on_sigterm() {
         .parse()
         .unwrap();
     assert_eq!(pid as u32, running.0.id());
+    // HAProxy's reload signals do not end the process (a reload is not implemented: nothing changes).
+    for sig in [
+        nix::sys::signal::Signal::SIGHUP,
+        nix::sys::signal::Signal::SIGUSR2,
+    ] {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(running.0.try_wait().unwrap().is_none(), "{sig:?} ended it");
+        assert!(http_get(port).starts_with("HTTP/1.1 200"));
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGTERM,
@@ -477,5 +487,109 @@ fn worker_stops_when_the_master_is_killed() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// The tutorial's `balance round-robin` (refused by HAProxy) runs as `roundrobin` with a warning naming file, line
+/// and the right spelling; any other misspelling stays an error, as in HAProxy.
+#[test]
+fn tutorial_round_robin_spelling_is_accepted_with_a_warning() {
+    let d = tempdir("rr-spelling");
+    let body = |algo: &str| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+             frontend fe\n    bind 127.0.0.1:{}\n    default_backend be\n\
+             backend be\n    balance {algo}\n    server s1 127.0.0.1:1\n",
+            free_port()
+        )
+    };
+    let ok = d.join("tutorial.cfg");
+    std::fs::write(&ok, body("round-robin")).unwrap();
+    let (code, out, err) = check(&[&ok]);
+    assert_eq!(code, 0, "{out}{err}");
+    let name = ok.display().to_string();
+    assert!(
+        err.contains("[WARNING]") && err.contains(&format!("{name}:10")),
+        "{err}"
+    );
+    assert!(err.contains("'roundrobin'"), "{err}");
+    let bad = d.join("typo.cfg");
+    std::fs::write(&bad, body("round_robin")).unwrap();
+    let (code, _, err) = check(&[&bad]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("{}:10", bad.display())) && err.contains("round_robin"),
+        "{err}"
+    );
+    // HAProxy itself refuses the tutorial's spelling: the warning is a deliberate kindness, not a copy.
+    if let Ok(out) = Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(&ok)
+        .output()
+    {
+        assert_ne!(out.status.code(), Some(0), "haproxy accepted round-robin");
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// `--help` ends with the signals and where the stats page, the metrics and the runtime API are configured; the
+/// keywords it shows are ones `-c` accepts and the docs it names exist. Usage errors print the usage alone.
+#[test]
+fn help_lists_signals_and_where_to_look() {
+    let out = Command::new(BIN)
+        .args(["proxy", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.starts_with("Usage: fulcrum proxy "), "{help}");
+    let signals = help.find("\nSignals:\n").expect("a Signals block");
+    let see_also = help.find("\nSee also:\n").expect("a See also block");
+    assert!(signals < see_also, "{help}");
+    for s in [
+        "SIGTERM, SIGINT  stop at once",
+        "SIGUSR1",
+        "SIGHUP",
+        "SIGUSR2",
+        "with -W",
+        "stats uri /stats",
+        "http-request use-service prometheus-exporter if { path /metrics }",
+        "stats socket /run/fulcrum/admin.sock mode 600 level admin",
+    ] {
+        assert!(help[signals..].contains(s), "{s:?} missing:\n{help}");
+    }
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for doc in ["docs/OPERATIONS.md", "docs/COMPATIBILITY.md"] {
+        assert!(help[see_also..].contains(doc), "{doc} missing:\n{help}");
+        assert!(docs.join(doc).is_file(), "{doc} does not exist");
+    }
+
+    let d = tempdir("help-keywords");
+    let cfg = d.join("stats.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n    stats socket {}/admin.sock mode 600 level admin\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+             frontend fe\n    bind 127.0.0.1:{}\n    stats uri /stats\n\
+             \x20   http-request use-service prometheus-exporter if {{ path /metrics }}\n    default_backend be\n\
+             backend be\n    server s1 127.0.0.1:1\n",
+            d.display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = check(&[&cfg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.is_empty(), "{err}");
+
+    let out = Command::new(BIN).args(["proxy", "-Z"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Usage: fulcrum proxy") && !err.contains("See also:"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(d);
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::addr::Resolver;
 use super::bind;
 use super::common::{Line, Sink};
+use crate::diag::Severity;
 use super::known;
 use super::log;
 use super::model::{
@@ -1231,6 +1232,19 @@ fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {
     let simple = |b: Balance, sink: &mut Sink| sink.max_args(line, "balance", 2, 0).then_some(b);
     match algo.as_str() {
         "roundrobin" => simple(Balance::RoundRobin, sink),
+        // The spelling of a widely read keepalived + HAProxy tutorial, which HAProxy refuses: accepted with a
+        // warning that names the right one, so a reader who follows it gets a running balancer. No other
+        // misspelling is accepted.
+        "round-robin" => {
+            let b = simple(Balance::RoundRobin, sink)?;
+            sink.warn(
+                Severity::Warning,
+                loc,
+                "balance",
+                "'round-robin' is not a HAProxy algorithm (HAProxy refuses it); using 'roundrobin', the right spelling",
+            );
+            Some(b)
+        }
         "static-rr" => simple(Balance::StaticRr, sink),
         "leastconn" => simple(Balance::LeastConn, sink),
         "first" => simple(Balance::First, sink),
