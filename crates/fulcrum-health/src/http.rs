@@ -20,6 +20,11 @@ pub struct HttpCheck {
     expect: Expect,
 }
 
+/// A request target that cannot break the request line: not empty, no spaces or control characters.
+pub(crate) fn is_valid_uri(uri: &str) -> bool {
+    !uri.is_empty() && !uri.bytes().any(|c| c <= b' ' || c == 0x7f)
+}
+
 fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -43,7 +48,7 @@ impl HttpCheck {
         if !is_token(method) {
             return Err(SpecError::Method(method.to_owned()));
         }
-        if uri.is_empty() || uri.bytes().any(|c| c <= b' ' || c == 0x7f) {
+        if !is_valid_uri(uri) {
             return Err(SpecError::Uri(uri.to_owned()));
         }
         if version != "HTTP/1.0" && version != "HTTP/1.1" {

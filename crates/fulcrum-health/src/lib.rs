@@ -1,4 +1,5 @@
-//! Health checking: the pure rise/fall tracker and the probes (TCP connect, HTTP).
+//! Health checking: the pure rise/fall tracker and the probes (TCP connect, HTTP), and keepalived's
+//! real-server checkers in [`keepalived`].
 //!
 //! A checker task per server loops: run the server's [`Probe`], feed [`CheckOutcome::result`]
 //! to its [`Tracker`], log [`haproxy_log_line`] when a [`Transition`] comes back, and sleep
@@ -6,6 +7,7 @@
 
 pub mod error;
 pub mod http;
+pub mod keepalived;
 pub mod log;
 pub mod outcome;
 pub mod probe;

@@ -88,7 +88,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Where the body starts (after the blank line ending the head), if the head is complete.
-fn body_start(buf: &[u8]) -> Option<usize> {
+pub(crate) fn body_start(buf: &[u8]) -> Option<usize> {
     let crlf = find(buf, b"\r\n\r\n").map(|p| p + 4);
     let lf = find(buf, b"\n\n").map(|p| p + 2);
     match (crlf, lf) {
@@ -98,7 +98,7 @@ fn body_start(buf: &[u8]) -> Option<usize> {
 }
 
 /// The `Content-Length` of a response head, if present and valid.
-fn content_length(head: &[u8]) -> Option<usize> {
+pub(crate) fn content_length(head: &[u8]) -> Option<usize> {
     head.split(|&c| c == b'\n').skip(1).find_map(|line| {
         let colon = line.iter().position(|&c| c == b':')?;
         if !line[..colon].eq_ignore_ascii_case(b"content-length") {

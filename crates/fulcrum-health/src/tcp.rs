@@ -4,7 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{timeout_at, Instant};
 
 use crate::outcome::{CheckOutcome, CheckStatus};
@@ -25,7 +25,30 @@ pub(crate) async fn connect(
     start: Instant,
     deadline: Instant,
 ) -> Result<TcpStream, CheckOutcome> {
-    match timeout_at(deadline, TcpStream::connect(addr)).await {
+    connect_from(addr, None, start, deadline).await
+}
+
+/// Connects to `addr` before `deadline`, from `bind` when given (keepalived's `bindto` / `bind_port`;
+/// port 0 lets the system choose). A socket that cannot be created or bound is a `Socket error`.
+pub(crate) async fn connect_from(
+    addr: SocketAddr,
+    bind: Option<SocketAddr>,
+    start: Instant,
+    deadline: Instant,
+) -> Result<TcpStream, CheckOutcome> {
+    let socket_error = |e: io::Error| {
+        CheckOutcome::new(CheckStatus::SocketError, start.elapsed()).with_info(error_text(&e))
+    };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(socket_error)?;
+    if let Some(local) = bind {
+        socket.bind(local).map_err(socket_error)?;
+    }
+    match timeout_at(deadline, socket.connect(addr)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(
             CheckOutcome::new(CheckStatus::L4Connection, start.elapsed()).with_info(error_text(&e)),

@@ -18,7 +18,7 @@
 //! robin by weight; fo/ovf: the highest weight) and thresholds are not enforced. `ipvsadm --controller`
 //! runs it in the foreground until SIGTERM or SIGINT, after which the static rendering is restored.
 
-use crate::model::Service;
+use crate::model::{Service, ServiceKey};
 use crate::plane::nft::{NftPlane, Snapshot};
 use crate::plane::render::{self, sched_update, static_weights, weights_digest, Family, Host};
 use crate::plane::PlaneError;
@@ -75,8 +75,13 @@ pub struct Controller {
 impl Controller {
     /// The scheduling-chain updates one snapshot calls for (empty when everything is in force).
     pub fn pass(&mut self, snap: &Snapshot) -> String {
+        self.pass_for(snap, &|_| true)
+    }
+
+    /// [`Controller::pass`] for the services `mine` selects only (a process controls the services it owns).
+    pub fn pass_for(&mut self, snap: &Snapshot, mine: &dyn Fn(&ServiceKey) -> bool) -> String {
         let mut script = String::new();
-        for s in &snap.table.services {
+        for s in snap.table.services.iter().filter(|s| mine(&s.key)) {
             let over: Vec<bool> = s
                 .dests
                 .iter()
@@ -109,8 +114,17 @@ impl Controller {
 
     /// One pass: read, decide, write if needed. Returns true when something was rewritten.
     pub fn tick(&mut self, plane: &mut NftPlane) -> Result<bool, PlaneError> {
+        self.tick_for(plane, &|_| true)
+    }
+
+    /// [`Controller::tick`] for the services `mine` selects only.
+    pub fn tick_for(
+        &mut self,
+        plane: &mut NftPlane,
+        mine: &dyn Fn(&ServiceKey) -> bool,
+    ) -> Result<bool, PlaneError> {
         let snap = plane.snapshot()?;
-        let script = self.pass(&snap);
+        let script = self.pass_for(&snap, mine);
         if script.is_empty() {
             return Ok(false);
         }

@@ -56,10 +56,33 @@ pub const USAGE: &str = "Usage: fulcrum keepalived [OPTION...]
   -l, --log-console        log messages to the console
   -D, --log-detail         detailed log messages
   -n, --dont-fork          don't fork the daemon process
-  -t, --config-test        check the configuration for obvious errors and exit
+  -t, --config-test        check the configuration (and the interfaces and scripts it names) and exit
+  -e, --all-config         a missing configuration file is an error (always the case in fulcrum)
   -p, --pid=FILE           use the specified pidfile
   -v, --version            print the version and exit
   -h, --help               display this help and exit";
+
+/// What `-h`/`--help` prints after [`USAGE`] (usage errors print only [`USAGE`]).
+pub const SEE_ALSO: &str = "
+
+Exit codes of -t (as keepalived's):
+  0  nothing to report
+  4  the configuration file is missing
+  5  problems were reported, also those keepalived corrects and runs with (e.g. a script that is not found)
+  6  scripts are set up but global_defs has no enable_script_security
+
+Signals:
+  SIGTERM, SIGINT  stop: a master sends a priority-0 advert and removes its virtual addresses and routes,
+                   notify_stop and notify scripts run, fulcrum's nftables table is deleted; exit 0
+  SIGHUP           reload the configuration file: instances with the same name, interface, VRID and family
+                   keep their state; a file with errors changes nothing (the errors are logged)
+  SIGUSR1, SIGUSR2 not handled (keepalived's data and stats dumps are not implemented): their default action
+                   ends the process at once, leaving the virtual addresses in place
+
+See also:
+  docs             in fulcrum's source tree: docs/COMPATIBILITY.md, section 'keepalived' (flags, signals,
+                   keywords: what is supported and how fulcrum differs)
+";
 
 /// Parses keepalived-style arguments (`args[0]` is the program name). Short flags may be grouped (`-nlD`).
 pub fn parse_args(args: &[OsString]) -> Result<CliOptions, String> {
@@ -101,6 +124,7 @@ pub fn parse_args(args: &[OsString]) -> Result<CliOptions, String> {
                 "log-detail" => o.log_detail = true,
                 "config-test" => o.config_test = true,
                 "vrrp" => o.vrrp_only = true,
+                "all-config" => {}
                 "check" => o.checkers_only = true,
                 "version" => o.version = true,
                 "help" => o.help = true,
@@ -141,6 +165,8 @@ pub fn parse_args(args: &[OsString]) -> Result<CliOptions, String> {
                 'D' => o.log_detail = true,
                 't' => o.config_test = true,
                 'P' => o.vrrp_only = true,
+                // A missing file is always an error in fulcrum.
+                'e' => {}
                 'C' => o.checkers_only = true,
                 'v' => o.version = true,
                 'h' => o.help = true,
@@ -198,6 +224,8 @@ mod tests {
         assert!(o.dont_fork && o.log_console && o.log_detail && o.vrrp_only);
         assert!(p(&["--config-test"]).unwrap().config_test);
         assert!(p(&["--use-file", "/b"]).is_ok());
+        // keepalived's -e / --all-config is what fulcrum always does: accepted, nothing changes.
+        assert_eq!(p(&["-te", "--all-config"]).unwrap(), p(&["-t"]).unwrap());
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use node::{GroupConfig, Node, NodeAction};
 
 /// `fulcrum keepalived ARGS...`: keepalived's command line (`args[0]` is the program name); returns the exit code.
 ///
-/// `-t` checks the configuration (0 when valid, else every diagnostic on stderr and 1). Otherwise the daemon runs
+/// `-t` checks the configuration, with keepalived's exit codes (see [`config_test`]). Otherwise the daemon runs
 /// until SIGTERM/SIGINT (priority-0 adverts, addresses removed, exit 0); SIGHUP reloads, keeping the state of
 /// instances that are still configured.
 pub fn cli_main(args: Vec<std::ffi::OsString>) -> i32 {
@@ -36,7 +36,7 @@ pub fn cli_main(args: Vec<std::ffi::OsString>) -> i32 {
         }
     };
     if opts.help {
-        println!("{}", cli::USAGE);
+        print!("{}{}", cli::USAGE, cli::SEE_ALSO);
         return 0;
     }
     if opts.version {
@@ -44,15 +44,7 @@ pub fn cli_main(args: Vec<std::ffi::OsString>) -> i32 {
         return 0;
     }
     if opts.config_test {
-        return match fulcrum_config::keepalived::load(&opts.config) {
-            Ok(_) => 0,
-            Err(d) => {
-                for diag in &d.0 {
-                    eprintln!("{diag}");
-                }
-                1
-            }
-        };
+        return config_test(&opts.config);
     }
     if opts.checkers_only {
         eprintln!("fulcrum keepalived: the checkers subsystem (-C) is not supported yet; use -P or no flag");
@@ -93,4 +85,43 @@ pub fn cli_main(args: Vec<std::ffi::OsString>) -> i32 {
         let _ = std::fs::remove_file(p);
     }
     code
+}
+
+/// `-t -f PATH`: checks the file and then the system (interfaces, scripts, users) as keepalived's `-t` does, prints
+/// every problem on stderr and returns keepalived's exit code: 0 when nothing is reported, 4 when the file is missing
+/// (keepalived's code with `-e`; fulcrum never runs without its file), 5 when problems are reported (also those that
+/// keepalived corrects and runs with), 6 when scripts are set up without `enable_script_security`.
+pub fn config_test(path: &std::path::Path) -> i32 {
+    use linux::check;
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("[ALERT] configuration file '{}' is missing", path.display());
+            return check::EXIT_MISSING_FILE;
+        }
+        Ok(m) if m.is_dir() => {
+            eprintln!(
+                "[ALERT] configuration file '{}' is a directory",
+                path.display()
+            );
+            return check::EXIT_MISSING_FILE;
+        }
+        _ => {}
+    }
+    let config = match fulcrum_config::keepalived::load(path) {
+        Ok(c) => c,
+        Err(d) => {
+            for diag in &d.0 {
+                eprintln!("{diag}");
+            }
+            return check::EXIT_CONFIG;
+        }
+    };
+    for w in &config.warnings {
+        eprintln!("{w}");
+    }
+    let report = check::check(&config, &check::Live);
+    for line in report.lines() {
+        eprintln!("{line}");
+    }
+    report.exit_code(config.warnings.len())
 }

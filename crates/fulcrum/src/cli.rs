@@ -38,6 +38,8 @@ enum Command {
     },
     /// Start three built-in HTTP backends and a balancer on 127.0.0.1, and show traffic spreading and failing over.
     Demo(crate::demo::DemoArgs),
+    /// Print the MD5 digest of a web page's body, for HTTP_GET/SSL_GET `digest` (keepalived's genhash flags).
+    Genhash(crate::genhash::GenhashArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand; returns the exit code.
@@ -54,6 +56,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         Command::Keepalived { args } => keepalived(args),
         Command::Ipvsadm { args } => ipvsadm(args),
         Command::Demo(args) => crate::demo::main(args),
+        Command::Genhash(args) => crate::genhash::main(args),
     }
 }
 
@@ -61,7 +64,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
 pub fn keepalived(args: Vec<OsString>) -> u8 {
     let mut argv = vec![OsString::from("keepalived")];
     argv.extend(args);
-    u8::try_from(fulcrum_vrrp::cli_main(argv)).unwrap_or(1)
+    u8::try_from(crate::keepalived_cmd::main(argv)).unwrap_or(1)
 }
 
 /// Runs `fulcrum ipvsadm ARGS`: ipvsadm's command line over fulcrum's L4 data plane.

@@ -4,6 +4,8 @@
 
 mod cli;
 mod demo;
+mod genhash;
+mod keepalived_cmd;
 mod logging;
 mod master;
 mod proxy_cmd;

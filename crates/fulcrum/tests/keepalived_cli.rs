@@ -1,6 +1,53 @@
-//! `fulcrum keepalived` as a user runs it: `-t` checks keepalived.conf and reports problems with file:line.
+//! `fulcrum keepalived` as a user runs it: `-t` checks keepalived.conf and reports problems with file:line, with
+//! keepalived's exit codes; `--help` tells the signals and where the documentation is.
 
 use std::process::Command;
+
+/// Whether the tests that need root and network namespaces run here; prints why not, and fails when
+/// FULCRUM_REQUIRE_NETNS=1 asks for them.
+fn netns_available() -> bool {
+    let required = std::env::var("FULCRUM_REQUIRE_NETNS").is_ok_and(|v| v == "1");
+    let probe = format!("fulcrum-{}-probe", std::process::id());
+    let why = if !nix::unistd::getuid().is_root() {
+        Some("not root".to_string())
+    } else {
+        match Command::new("ip").args(["netns", "add", &probe]).output() {
+            Ok(o) if o.status.success() => {
+                let _ = Command::new("ip").args(["netns", "del", &probe]).output();
+                None
+            }
+            Ok(o) => Some(format!(
+                "ip netns does not work: {}",
+                String::from_utf8_lossy(&o.stderr)
+            )),
+            Err(e) => Some(format!("no ip command: {e}")),
+        }
+    };
+    match why {
+        None => true,
+        Some(w) if required => panic!("FULCRUM_REQUIRE_NETNS=1 but {w}"),
+        Some(w) => {
+            eprintln!("skip: {w}");
+            false
+        }
+    }
+}
+
+/// A non-loopback interface with multicast on this machine (VRRP refuses the others), if there is one.
+fn usable_interface() -> Option<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.into_iter().find(|n| {
+        std::fs::read_to_string(format!("/sys/class/net/{n}/flags"))
+            .ok()
+            .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+            .is_some_and(|f| f & 0x8 == 0 && f & 0x1000 != 0)
+    })
+}
 
 fn run_check(text: &str, tag: &str) -> (i32, String) {
     let path = std::env::temp_dir().join(format!("fulcrum-kcli-{}-{tag}.conf", std::process::id()));
@@ -25,7 +72,7 @@ global_defs {
 }
 vrrp_instance VI_1 {
     state MASTER
-    interface lo
+    interface IFACE
     virtual_router_id 51
     priority 150
     advert_int 1
@@ -41,8 +88,41 @@ vrrp_instance VI_1 {
 
 #[test]
 fn check_accepts_a_valid_config() {
-    let (code, err) = run_check(VALID, "ok");
+    let Some(dev) = usable_interface() else {
+        assert!(
+            netns_available(),
+            "no interface to check a valid configuration with"
+        );
+        // A namespace has what this machine lacks: a veth pair, multicast-capable.
+        let ns = Netns::new("ok");
+        let path =
+            std::env::temp_dir().join(format!("fulcrum-kcli-{}-okns.conf", std::process::id()));
+        std::fs::write(&path, VALID.replace("IFACE", "ck0")).unwrap();
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.0,
+                env!("CARGO_BIN_EXE_fulcrum"),
+                "keepalived",
+                "-t",
+                "-f",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    };
+    let (code, err) = run_check(&VALID.replace("IFACE", &dev), "ok");
     assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
 }
 
 #[test]
@@ -52,6 +132,213 @@ fn check_names_file_line_and_keyword() {
         "    advert_int 1\n    frobnicate yes\n",
     );
     let (code, err) = run_check(&bad, "bad");
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 5, "{err}");
     assert!(err.contains("K:10") && err.contains("frobnicate"), "{err}");
+}
+
+#[test]
+fn check_reports_an_interface_that_does_not_exist() {
+    // keepalived -t: "interface ... doesn't exist", "Non-existent interface specified in configuration", exit 5.
+    let (code, err) = run_check(&VALID.replace("IFACE", "nxfulcrum0"), "noif");
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("[ALERT] K:4: 'interface': interface 'nxfulcrum0' for vrrp_instance VI_1 does not exist"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the configuration names interfaces that do not exist"),
+        "{err}"
+    );
+    let no_track = VALID.replace("IFACE", "nxfulcrum0").replace(
+        "    advert_int 1\n",
+        "    advert_int 1\n    track_interface {\n        nxfulcrum1\n    }\n",
+    );
+    let (code, err) = run_check(&no_track, "notrack");
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains(
+            "'track_interface': interface 'nxfulcrum1' for track_interface of vrrp_instance VI_1"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_exit_codes_for_a_missing_file_and_warnings() {
+    let missing =
+        std::env::temp_dir().join(format!("fulcrum-kcli-{}-none.conf", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args(["keepalived", "-t", "-f"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("is missing"), "{err}");
+    // What keepalived corrects and runs with still fails the check (exit 5), printed as a warning.
+    let long = VALID
+        .replace("IFACE", "nxfulcrum0")
+        .replace("auth_pass s3cret", "auth_pass s3cret-and-more");
+    let (code, err) = run_check(&long, "long");
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("[WARNING] K:12: 'auth_pass': is longer than 8 characters"),
+        "{err}"
+    );
+}
+
+/// A network namespace `fulcrum-<pid>-<n>` with a veth pair ck0 <-> ck0p, up; deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let ns = Netns(format!("fulcrum-{}-{n}{tag}", std::process::id()));
+        let ip = |args: &[&str]| {
+            let o = Command::new("ip").args(args).output().unwrap();
+            assert!(
+                o.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        ip(&["netns", "add", &ns.0]);
+        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n", &ns.0, "link", "add", "ck0", "type", "veth", "peer", "name", "ck0p",
+        ]);
+        ip(&["-n", &ns.0, "addr", "add", "198.18.0.1/24", "dev", "ck0"]);
+        ip(&["-n", &ns.0, "link", "set", "ck0p", "up"]);
+        ip(&["-n", &ns.0, "link", "set", "ck0", "up"]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+#[test]
+fn help_tells_signals_exit_codes_and_docs() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args(["keepalived", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Usage: fulcrum keepalived",
+        "Exit codes of -t",
+        "  4  the configuration file is missing",
+        "  5  problems were reported",
+        "  6  scripts are set up but global_defs has no enable_script_security",
+        "SIGTERM, SIGINT  stop: a master sends a priority-0 advert and removes its virtual addresses",
+        "SIGHUP           reload the configuration file",
+        "SIGUSR1, SIGUSR2 not handled",
+        "docs/COMPATIBILITY.md, section 'keepalived'",
+    ] {
+        assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
+    }
+    // The documentation it names is there, with that section and the signals in it.
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/COMPATIBILITY.md");
+    let doc = std::fs::read_to_string(doc).unwrap();
+    assert!(doc.contains("## keepalived (`fulcrum keepalived`)"));
+    assert!(doc.contains("| SIGTERM / SIGINT |") && doc.contains("| SIGHUP |"));
+    // A usage error prints the options only.
+    let out = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args(["keepalived", "--bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown option --bogus") && !err.contains("Signals:"),
+        "{err}"
+    );
+}
+
+/// What the help says of SIGUSR1 is what happens: the process ends at once (killed by the signal) and a master's
+/// virtual address stays, where SIGTERM removes it and exits 0.
+#[test]
+fn sigusr1_ends_the_process_and_leaves_the_address_sigterm_cleans_up() {
+    if !netns_available() {
+        return;
+    }
+    for (sig, expect_code, vip_left) in
+        [(libc::SIGUSR1, None, true), (libc::SIGTERM, Some(0), false)]
+    {
+        let ns = Netns::new("sig");
+        let conf =
+            std::env::temp_dir().join(format!("fulcrum-kcli-{}-sig{sig}.conf", std::process::id()));
+        std::fs::write(
+            &conf,
+            "vrrp_instance VI_1 {\n    interface ck0\n    virtual_router_id 51\n    priority 255\n    \
+             virtual_ipaddress {\n        198.18.0.100/24\n    }\n}\n",
+        )
+        .unwrap();
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.0,
+                env!("CARGO_BIN_EXE_fulcrum"),
+                "keepalived",
+                "-n",
+                "-l",
+                "-f",
+            ])
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // `ip netns exec` execs the command: the child is fulcrum itself. Killed by PID on every way out.
+        struct Kill(std::process::Child);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let mut child = Kill(child);
+        let has_vip = || {
+            let o = Command::new("ip")
+                .args(["-n", &ns.0, "-4", "addr", "show", "dev", "ck0"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).contains("198.18.0.100/24")
+        };
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !has_vip() {
+            assert!(
+                std::time::Instant::now() < end,
+                "the owner never took its address"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let pid = i32::try_from(child.0.id()).unwrap();
+        // SAFETY: kill(2) on the PID of our own child, which has not been reaped.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = child.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "signal {sig} did not end the process"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let _ = std::fs::remove_file(&conf);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.code(), expect_code, "signal {sig}: {status:?}");
+        if expect_code.is_none() {
+            assert_eq!(status.signal(), Some(sig));
+        }
+        assert_eq!(has_vip(), vip_left, "signal {sig}");
+    }
 }

@@ -13,30 +13,7 @@ use std::time::Instant;
 fn direct_routing_rr_replies_bypass_the_director() {
     let Some(lab) = setup() else { return };
     let t0 = Instant::now();
-    let (c, d) = (lab.ns("c"), lab.ns("d"));
-    // The client's second leg on the servers' segment: the return path that skips the director.
-    for l in [
-        format!("ip link add c1 netns {c} type veth peer pc netns {d}"),
-        format!("ip -n {d} link set pc master br0"),
-        format!("ip -n {d} link set pc up"),
-        format!("ip -n {c} addr add 198.18.1.9/24 dev c1"),
-        format!("ip -n {c} link set c1 up"),
-        format!("ip netns exec {c} sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.c1.rp_filter=0 net.ipv4.conf.c0.rp_filter=0"),
-    ] {
-        let args: Vec<&str> = l.split_whitespace().collect();
-        common::sh(&args).unwrap_or_else(|e| panic!("{e}"));
-    }
-    for r in ["r1", "r2"] {
-        lab.run_all(
-            r,
-            &[
-                "ip addr add 198.19.0.100/32 dev lo",
-                "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2",
-                "sysctl -qw net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2",
-                "ip route add 198.18.0.0/24 via 198.18.1.9",
-            ],
-        );
-    }
+    lab.direct_routing_legs();
     lab.ok(&format!("-A -t {VIP}:8080 -s rr"));
     lab.ok(&format!("-a -t {VIP}:8080 -r 198.18.1.2 -g"));
     lab.ok(&format!("-a -t {VIP}:8080 -r 198.18.1.3"));

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use super::model::*;
 use super::tree::Stmt;
+use crate::diag::{Severity, Warning};
 use crate::{Diagnostic, Location};
+
+mod virtual_server;
 
 /// Global keywords accepted for compatibility that do nothing in fulcrum (mail alerts, checker tuning, ...).
 const IGNORED_GLOBAL: &[&str] = &[
@@ -45,6 +48,7 @@ const IGNORED_INSTANCE: &[&str] = &[
 pub(crate) struct Builder {
     pub diags: Vec<Diagnostic>,
     ignored: Vec<(Location, String)>,
+    warnings: Vec<Warning>,
 }
 
 impl Builder {
@@ -52,7 +56,20 @@ impl Builder {
         Builder {
             diags,
             ignored: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    /// Something keepalived's `-t` reports although keepalived runs with it (see [`Config::warnings`]).
+    fn warn_at(&mut self, loc: &Location, kw: &str, msg: impl Into<String>) {
+        self.warnings.push(Warning {
+            severity: Severity::Warning,
+            diagnostic: Diagnostic {
+                location: loc.clone(),
+                keyword: kw.to_string(),
+                message: msg.into(),
+            },
+        });
     }
 
     fn err(&mut self, s: &Stmt, msg: impl Into<String>) {
@@ -153,6 +170,7 @@ impl Builder {
         let mut raw_instances = Vec::new();
         let mut scripts = Vec::new();
         let mut groups = Vec::new();
+        let (mut raw_vs, mut vs_groups) = (Vec::new(), Vec::new());
         for s in stmts {
             match s.keyword() {
                 "global_defs" => {
@@ -171,10 +189,12 @@ impl Builder {
                         groups.push(g);
                     }
                 }
-                "virtual_server" | "virtual_server_group" => self.err(
-                    s,
-                    "not supported yet: fulcrum keepalived runs VRRP only; use `fulcrum ipvsadm` for virtual servers",
-                ),
+                "virtual_server" => raw_vs.push(s),
+                "virtual_server_group" => {
+                    if let Some(g) = self.vs_group(s) {
+                        vs_groups.push(g);
+                    }
+                }
                 "static_ipaddress" | "static_routes" | "static_rules" | "vrrp_track_process"
                 | "vrrp_track_file" | "track_file" | "linkbeat_use_polling" | "net_namespace" => {
                     self.err(s, "not supported yet")
@@ -189,14 +209,24 @@ impl Builder {
                 instances.push(i);
             }
         }
+        let mut virtual_servers = Vec::new();
+        for s in raw_vs {
+            if let Some(v) = self.virtual_server(s, global.script_user.as_ref()) {
+                virtual_servers.push(v);
+            }
+        }
         self.validate(&scripts, &instances, &groups);
+        self.validate_virtual_servers(&virtual_servers, &vs_groups);
         if self.diags.is_empty() {
             Ok(Config {
                 global,
                 scripts,
                 instances,
                 sync_groups: groups,
+                virtual_servers,
+                vs_groups,
                 ignored: self.ignored,
+                warnings: self.warnings,
             })
         } else {
             Err(self.diags)
@@ -745,17 +775,29 @@ impl Builder {
         let mut advert_stmt: Option<&Stmt> = None;
         let mut accept: Option<bool> = None;
         let mut vrid_seen = false;
+        // Where keywords that later checks name were written.
+        let mut state_stmt: Option<&Stmt> = None;
+        let mut version_stmt: Option<&Stmt> = None;
+        let mut nopreempt_stmt: Option<&Stmt> = None;
+        let mut unicast_stmt: Option<&Stmt> = None;
+        let mut auth_stmt: Option<&Stmt> = None;
+        let mut accept_stmt: Option<&Stmt> = None;
+        let mut preempt_delay_stmt: Option<&Stmt> = None;
+        let mut track_if_locs: Vec<Location> = Vec::new();
         for c in body {
             if self.notify_kw(c, &mut v.notify) {
                 continue;
             }
             match c.keyword() {
-                "state" => match self.arg(c) {
-                    Some("MASTER") => v.state = Some(InitialState::Master),
-                    Some("BACKUP") => v.state = Some(InitialState::Backup),
-                    Some(o) => self.err(c, format!("expected MASTER or BACKUP, got '{o}'")),
-                    None => {}
-                },
+                "state" => {
+                    state_stmt = Some(c);
+                    match self.arg(c) {
+                        Some("MASTER") => v.state = Some(InitialState::Master),
+                        Some("BACKUP") => v.state = Some(InitialState::Backup),
+                        Some(o) => self.err(c, format!("expected MASTER or BACKUP, got '{o}'")),
+                        None => {}
+                    }
+                }
                 "interface" => {
                     if let Some(a) = self.arg(c) {
                         v.interface = a.to_string();
@@ -774,10 +816,16 @@ impl Builder {
                         advert_stmt = Some(c);
                     }
                 }
-                "version" => v.version = self.num(c, 2, 3).unwrap_or(v.version),
+                "version" => {
+                    if let Some(n) = self.num(c, 2, 3) {
+                        v.version = n;
+                        version_stmt = Some(c);
+                    }
+                }
                 "nopreempt" => {
                     if self.flag(c) {
                         v.preempt = false;
+                        nopreempt_stmt = Some(c);
                     }
                 }
                 "preempt" => {
@@ -791,6 +839,7 @@ impl Builder {
                             self.err(c, "expected at most 1000 seconds");
                         } else {
                             v.preempt_delay = d;
+                            preempt_delay_stmt = Some(c);
                         }
                     }
                 }
@@ -812,6 +861,7 @@ impl Builder {
                     }
                 }
                 "unicast_src_ip" => {
+                    unicast_stmt = unicast_stmt.or(Some(c));
                     if let Some(a) = self.arg(c) {
                         v.unicast_src_ip = self.ip(c, a);
                     }
@@ -822,10 +872,10 @@ impl Builder {
                     }
                 }
                 "unicast_peer" => {
+                    unicast_stmt = unicast_stmt.or(Some(c));
                     if let Some(b) = self.block(c) {
                         for p in b {
-                            // keepalived allows per-peer options (min_ttl, max_ttl); only the address is used.
-                            if let Some(ip) = self.ip(p, p.keyword()) {
+                            if let Some(ip) = self.unicast_peer(p) {
                                 v.unicast_peers.push(ip);
                             }
                         }
@@ -844,12 +894,24 @@ impl Builder {
                     if let Some(b) = self.block(c) {
                         for t in b {
                             if let Some(ti) = self.track_interface(t) {
-                                v.track_interfaces.push(ti);
+                                if v.track_interfaces.iter().any(|o| o.name == ti.name) {
+                                    self.warn_at(
+                                        &t.loc,
+                                        &ti.name,
+                                        "is tracked twice: this line is not used",
+                                    );
+                                } else {
+                                    track_if_locs.push(t.loc.clone());
+                                    v.track_interfaces.push(ti);
+                                }
                             }
                         }
                     }
                 }
-                "authentication" => v.authentication = self.authentication(c),
+                "authentication" => {
+                    auth_stmt = Some(c);
+                    v.authentication = self.authentication(c);
+                }
                 "garp_master_delay" => {
                     v.garp_master_delay = self.num::<u64>(c, 0, 3600).map(Duration::from_secs)
                 }
@@ -861,6 +923,7 @@ impl Builder {
                 "accept" => {
                     if self.flag(c) {
                         accept = Some(true);
+                        accept_stmt = Some(c);
                     }
                 }
                 "no_accept" => {
@@ -877,9 +940,129 @@ impl Builder {
                 _ => self.unknown(c, "vrrp_instance"),
             }
         }
+        // VRRPv2 carries IPv4 only: an IPv6 instance that does not say `version` runs VRRPv3 whatever vrrp_version
+        // says, as keepalived does, silently. An explicit `version 2` is turned into 3 under vrrp_strict (keepalived
+        // reports it); without vrrp_strict keepalived sends its own VRRPv2 over IPv6, which fulcrum does not speak.
+        if v.is_ipv6() && v.version == 2 {
+            match version_stmt {
+                None => v.version = 3,
+                Some(c) if global.vrrp_strict => {
+                    self.warn_at(
+                        &c.loc,
+                        "version",
+                        "VRRPv2 cannot carry IPv6 addresses under vrrp_strict: VRRPv3 is used",
+                    );
+                    v.version = 3;
+                }
+                Some(c) => self.err(
+                    c,
+                    "fulcrum runs IPv6 instances with VRRPv3 only (keepalived would send its non-standard VRRPv2 \
+                     over IPv6): write 'version 3' or leave 'version' out",
+                ),
+            }
+        }
         // keepalived: under vrrp_strict an instance that says neither accept nor no_accept drops traffic to its
         // addresses (the address owner, priority 255, always accepts it).
         v.accept = accept.unwrap_or(!global.vrrp_strict);
+        // What keepalived corrects and reports (its -t fails) but runs with: fulcrum corrects it the same way.
+        if let Some(c) = unicast_stmt {
+            if v.unicast_peers.is_empty() {
+                self.warn_at(
+                    &c.loc,
+                    c.keyword(),
+                    "is given without any unicast peer: adverts are sent by multicast",
+                );
+            }
+        }
+        if v.version == 3 && v.authentication.is_some() {
+            let loc = auth_stmt.map_or(&s.loc, |c| &c.loc).clone();
+            self.warn_at(
+                &loc,
+                "authentication",
+                "VRRPv3 has no authentication: it is not used",
+            );
+            v.authentication = None;
+        }
+        if global.vrrp_strict {
+            if v.authentication.is_some() {
+                let loc = auth_stmt.map_or(&s.loc, |c| &c.loc).clone();
+                self.warn_at(
+                    &loc,
+                    "authentication",
+                    "vrrp_strict allows no authentication: it is not used",
+                );
+                v.authentication = None;
+            }
+            if let (Some(c), Some(InitialState::Master)) = (state_stmt, v.state) {
+                if v.priority != 255 {
+                    self.warn_at(
+                        &c.loc,
+                        "state",
+                        "under vrrp_strict only the address owner (priority 255) starts as MASTER: the instance \
+                         starts as BACKUP",
+                    );
+                    v.state = Some(InitialState::Backup);
+                }
+            }
+            if let Some(c) = preempt_delay_stmt.filter(|_| !v.preempt_delay.is_zero()) {
+                self.warn_at(
+                    &c.loc,
+                    "preempt_delay",
+                    "vrrp_strict allows no preempt_delay: it is not used",
+                );
+                v.preempt_delay = Duration::ZERO;
+            }
+            if let (Some(c), true) = (accept_stmt, v.version == 2) {
+                self.warn_at(
+                    &c.loc,
+                    "accept",
+                    "under vrrp_strict VRRPv2 (RFC 3768) has no accept mode: 'no_accept' is used",
+                );
+                v.accept = false;
+            }
+            if let Some(first) = v.virtual_ipaddress.first() {
+                if let IpAddr::V6(a) = first.addr {
+                    if (a.segments()[0] & 0xffc0) != 0xfe80 {
+                        let loc = first.location.clone();
+                        self.warn_at(
+                            &loc,
+                            "virtual_ipaddress",
+                            "under vrrp_strict the first IPv6 address must be link-local (fe80::/10)",
+                        );
+                    }
+                }
+            }
+        }
+        if let (Some(c), Some(InitialState::Master)) = (nopreempt_stmt, v.state) {
+            if !v.preempt {
+                self.warn_at(
+                    &c.loc,
+                    "nopreempt",
+                    "does not work with 'state MASTER': it is cleared, the instance preempts",
+                );
+                v.preempt = true;
+            }
+        }
+        if let Some(c) = preempt_delay_stmt.filter(|_| !v.preempt && !v.preempt_delay.is_zero()) {
+            self.warn_at(
+                &c.loc,
+                "preempt_delay",
+                "has no effect with 'nopreempt': it is not used",
+            );
+            v.preempt_delay = Duration::ZERO;
+        }
+        if let Some(k) = v
+            .track_interfaces
+            .iter()
+            .position(|t| t.name == v.interface)
+        {
+            self.warn_at(
+                &track_if_locs[k],
+                &v.interface,
+                "is the instance's own interface: this track_interface line is not used",
+            );
+            v.track_interfaces.remove(k);
+        }
         // Per-instance validation.
         if v.interface.is_empty() {
             self.err(s, "needs an 'interface'");
@@ -901,12 +1084,6 @@ impl Builder {
                 self.err_at(&loc, "virtual_ipaddress", "mixes IPv4 and IPv6 addresses (use virtual_ipaddress_excluded for the other family)");
             }
         }
-        if v6 && v.version == 2 {
-            self.err(
-                s,
-                "VRRPv2 carries IPv4 only: set 'version 3' for IPv6 addresses",
-            );
-        }
         if let Some(c) = advert_stmt {
             let cs = v.advert_int.as_millis() / 10;
             if v.version == 2
@@ -927,12 +1104,60 @@ impl Builder {
                 self.err(s, format!("address {p} is not of the instance's family"));
             }
         }
-        if v.version == 3 && v.authentication.is_some() {
-            self.ignored
-                .push((s.loc.clone(), "authentication (VRRPv3 has none)".into()));
-            v.authentication = None;
-        }
         Some(v)
+    }
+
+    /// One `unicast_peer` line: `ADDR [min_ttl N] [max_ttl N]`. fulcrum does not check the TTL of unicast adverts,
+    /// so the limits are checked and listed as ignored.
+    fn unicast_peer(&mut self, p: &Stmt) -> Option<IpAddr> {
+        if p.block.is_some() {
+            self.err(p, "unexpected block in unicast_peer");
+            return None;
+        }
+        let ip = self.ip(p, p.keyword())?;
+        let (mut min, mut max) = (None, None);
+        let a = p.args();
+        let mut i = 0;
+        while i < a.len() {
+            let k = a[i].as_str();
+            if k != "min_ttl" && k != "max_ttl" {
+                self.err(
+                    p,
+                    format!("unknown unicast_peer option '{k}' (min_ttl, max_ttl)"),
+                );
+                return None;
+            }
+            let Some(val) = a.get(i + 1) else {
+                self.err(p, format!("'{k}' needs a value"));
+                return None;
+            };
+            let Ok(n) = val.parse::<u8>() else {
+                self.err(
+                    p,
+                    format!("{k}: expected an integer from 0 to 255, got '{val}'"),
+                );
+                return None;
+            };
+            if k == "min_ttl" {
+                min = Some(n);
+            } else {
+                max = Some(n);
+            }
+            self.ignored.push((p.loc.clone(), k.into()));
+            i += 2;
+        }
+        if let (Some(lo), Some(hi)) = (min, max) {
+            if lo > hi {
+                self.warn_at(
+                    &p.loc,
+                    p.keyword(),
+                    format!(
+                        "min_ttl {lo} is above max_ttl {hi}: keepalived would discard every advert of this peer"
+                    ),
+                );
+            }
+        }
+        Some(ip)
     }
 
     fn track_script(&mut self, t: &Stmt) -> Option<TrackScript> {
@@ -1015,7 +1240,14 @@ impl Builder {
                 },
                 "auth_pass" => {
                     if let Some(p) = self.arg(c) {
-                        // keepalived keeps the first 8 bytes (and warns); we keep them silently.
+                        // keepalived keeps the first 8 bytes, and reports it.
+                        if p.len() > 8 {
+                            self.warn_at(
+                                &c.loc,
+                                "auth_pass",
+                                "is longer than 8 characters: only the first 8 are used",
+                            );
+                        }
                         let mut end = p.len().min(8);
                         while !p.is_char_boundary(end) {
                             end -= 1;

@@ -3,7 +3,8 @@
 //! [`load`] reads a file (and its `include`s), [`parse_str`] reads text; both return the typed, validated [`Config`]
 //! or every problem found as [`Diagnostics`](crate::Diagnostics) naming file, line and keyword. Unknown keywords
 //! are errors; a few keywords that have no effect in fulcrum (mail alerts and the like) are accepted and listed in
-//! [`Config::ignored`]. `virtual_server` blocks are parsed and reported as not supported yet.
+//! [`Config::ignored`]. The VRRP half is in [`model`], the LVS half (`virtual_server`, real servers and their
+//! checkers) in [`virtual_server`].
 //!
 //! Layers: [`lexer`] (tokens, comments, quotes, includes) -> [`tree`] (statements and blocks) -> [`build`]
 //! (keywords into the [`model`], then whole-file validation).
@@ -12,13 +13,17 @@ mod build;
 mod lexer;
 pub mod model;
 mod tree;
+pub mod virtual_server;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod virtual_server_tests;
 
 use std::path::Path;
 
 pub use model::*;
+pub use virtual_server::*;
 
 use crate::Diagnostics;
 

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use super::virtual_server::{VirtualServer, VirtualServerGroup};
 use crate::Location;
 
 /// A whole keepalived.conf (with its includes), validated.
@@ -16,8 +17,16 @@ pub struct Config {
     pub instances: Vec<VrrpInstance>,
     /// `vrrp_sync_group` blocks, in file order.
     pub sync_groups: Vec<SyncGroup>,
+    /// `virtual_server` blocks, in file order.
+    pub virtual_servers: Vec<VirtualServer>,
+    /// `virtual_server_group` blocks, in file order.
+    pub vs_groups: Vec<VirtualServerGroup>,
     /// Keywords accepted for compatibility that have no effect in fulcrum (for warnings).
     pub ignored: Vec<(Location, String)>,
+    /// Problems that keepalived's `-t` reports (exiting 5) although keepalived runs with them, corrected as
+    /// keepalived does (a truncated password, authentication dropped in VRRPv3, ...): `-t` prints them and fails,
+    /// the daemon logs them and runs.
+    pub warnings: Vec<crate::diag::Warning>,
 }
 
 impl Config {

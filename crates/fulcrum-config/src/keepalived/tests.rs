@@ -28,6 +28,14 @@ fn has(errs: &[String], needle: &str) -> bool {
     errs.iter().any(|e| e.contains(needle))
 }
 
+/// Whether the configuration loaded with a warning that reads "line:keyword:message..." from its start.
+fn warned(c: &Config, prefix: &str) -> bool {
+    c.warnings.iter().any(|w| {
+        let d = &w.diagnostic;
+        format!("{}:{}:{}", d.location.line, d.keyword, d.message).starts_with(prefix)
+    })
+}
+
 const MINIMAL: &str = "
 vrrp_instance VI_1 {
     interface eth0
@@ -176,15 +184,28 @@ vrrp_instance VI_1 {
     assert_eq!(c.script("chk_haproxy"), Some(s));
 
     let i = &c.instances[0];
-    assert_eq!(i.state, Some(InitialState::Master));
+    // vrrp_strict corrects what it does not allow, as keepalived does, and says so.
+    let warnings: Vec<String> = c
+        .warnings
+        .iter()
+        .map(|w| format!("{}:{}", w.diagnostic.location.line, w.diagnostic.keyword))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "40:authentication",
+            "33:state",
+            "39:preempt_delay",
+            "73:accept",
+            "61:eth0"
+        ]
+    );
+    assert_eq!(i.state, Some(InitialState::Backup));
     assert_eq!(i.priority, 150);
     assert_eq!(i.advert_int, Duration::from_secs(2));
     assert!(!i.preempt);
-    assert_eq!(i.preempt_delay, Duration::from_secs(10));
-    assert_eq!(
-        i.authentication,
-        Some(Authentication::Pass("s3cret".into()))
-    );
+    assert_eq!(i.preempt_delay, Duration::ZERO);
+    assert_eq!(i.authentication, None);
     let v = &i.virtual_ipaddress[0];
     assert_eq!(v.prefix_len, 24);
     assert_eq!(v.brd, Some(Ipv4Addr::new(10, 99, 0, 255)));
@@ -198,20 +219,14 @@ vrrp_instance VI_1 {
     assert_eq!(i.mcast_src_ip, Some("10.99.0.1".parse().unwrap()));
     assert_eq!(i.track_scripts[0].name, "chk_haproxy");
     assert_eq!(i.track_scripts[0].weight, Some(-30));
+    // The instance's own interface is not tracked again.
     assert_eq!(
         i.track_interfaces,
-        vec![
-            TrackInterface {
-                name: "eth0".into(),
-                weight: 0,
-                reverse: false
-            },
-            TrackInterface {
-                name: "eth1".into(),
-                weight: -10,
-                reverse: false
-            },
-        ]
+        vec![TrackInterface {
+            name: "eth1".into(),
+            weight: -10,
+            reverse: false
+        },]
     );
     assert_eq!(
         i.notify.master.as_deref(),
@@ -229,8 +244,8 @@ vrrp_instance VI_1 {
     assert_eq!(i.garp_master_refresh, Some(Duration::from_secs(30)));
     assert_eq!(i.garp_master_refresh_repeat, Some(2));
     assert!(i.dont_track_primary);
-    // `accept` written out wins over vrrp_strict's default.
-    assert!(i.accept);
+    // vrrp_strict leaves VRRPv2 no accept mode, even written out.
+    assert!(!i.accept);
     assert!(i.virtual_routes.is_empty());
     let ignored: Vec<&str> = c.ignored.iter().map(|(_, k)| k.as_str()).collect();
     assert_eq!(ignored, vec!["notification_email", "smtp_alert"]);
@@ -266,12 +281,13 @@ fn instance_version_overrides_global() {
         "version 3\nauthentication {\n auth_type PASS\n auth_pass x\n}",
     ));
     assert_eq!(c.instances[0].version, 3);
-    // VRRPv3 has no authentication: dropped, listed as ignored.
+    // VRRPv3 has no authentication: dropped with a warning, as keepalived does.
     assert_eq!(c.instances[0].authentication, None);
-    assert!(c
-        .ignored
-        .iter()
-        .any(|(_, k)| k.starts_with("authentication")));
+    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(
+        c.warnings[0].to_string(),
+        "[WARNING] test.conf:8: 'authentication': VRRPv3 has no authentication: it is not used"
+    );
 }
 
 #[test]
@@ -295,6 +311,12 @@ fn auth_pass_is_truncated_to_8_bytes() {
         c.instances[0].authentication,
         Some(Authentication::Pass("01234567".into()))
     );
+    assert!(warned(&c, "9:auth_pass:is longer than 8 characters"));
+    assert!(ok(&inst(
+        "authentication {\n auth_type PASS\n auth_pass 01234567\n}"
+    ))
+    .warnings
+    .is_empty());
 }
 
 #[test]
@@ -385,7 +407,7 @@ fn unknown_keywords_name_file_and_line() {
 }
 
 #[test]
-fn virtual_server_is_reported_not_supported() {
+fn virtual_server_beside_vrrp_and_an_empty_group() {
     let e = errs(&format!(
         "{MINIMAL}
 virtual_server 10.0.0.1 80 {{
@@ -403,9 +425,7 @@ virtual_server 10.0.0.1 80 {{
 virtual_server_group G {{
 }}"
     ));
-    assert_eq!(e.len(), 2);
-    assert!(e[0].starts_with("10:virtual_server:not supported yet"));
-    assert!(e[1].starts_with("22:virtual_server_group:not supported yet"));
+    assert_eq!(e, ["22:virtual_server_group:has no members"]);
 }
 
 #[test]
@@ -465,8 +485,8 @@ fn vip_syntax_errors() {
     assert!(has(&e, "bad broadcast address"));
     let e = errs(&MINIMAL.replace("10.99.0.100", "10.99.0.100\n fd00::1"));
     assert!(has(&e, "mixes IPv4 and IPv6"));
-    let e = errs(&MINIMAL.replace("10.99.0.100", "fd00::1"));
-    assert!(has(&e, "VRRPv2 carries IPv4 only"));
+    let e = errs(&MINIMAL.replace("10.99.0.100", "fd00::1\n 10.99.0.100"));
+    assert!(has(&e, "mixes IPv4 and IPv6"));
 }
 
 #[test]
@@ -821,9 +841,174 @@ fn accept_mode_defaults_and_keywords() {
     // Under vrrp_strict an instance that says neither drops traffic to its addresses, as keepalived does.
     let strict = |body: &str| ok(&format!("global_defs {{\n vrrp_strict\n}}\n{}", inst(body)));
     assert!(!strict("").instances[0].accept);
-    assert!(strict(" accept").instances[0].accept);
+    // VRRPv2 has no accept mode under vrrp_strict: `accept` is reset with a warning; VRRPv3 keeps it.
+    let c = strict(" accept");
+    assert!(!c.instances[0].accept);
+    assert!(warned(&c, "10:accept:under vrrp_strict VRRPv2"));
+    let c = strict(" version 3\n accept");
+    assert!(c.instances[0].accept && c.warnings.is_empty());
     let e = errs(&inst(" no_accept yes"));
     assert!(has(&e, "no_accept:expected no argument, got 1"), "{e:?}");
     let e = errs(&inst(" accept { }"));
     assert!(has(&e, "accept:takes no block"), "{e:?}");
+}
+
+/// An instance with `addrs` as its virtual addresses, `body` before them and `global` as global_defs.
+fn inst6(global: &str, body: &str, addrs: &str) -> String {
+    format!(
+        "global_defs {{\n{global}\n}}\nvrrp_instance V6 {{\n interface eth0\n virtual_router_id 7\n{body}\n \
+         virtual_ipaddress {{\n{addrs}\n }}\n}}\n"
+    )
+}
+
+#[test]
+fn ipv6_without_version_runs_vrrp_v3_silently() {
+    // keepalived runs VRRPv3 for IPv6 addresses whatever vrrp_version says, and its -t reports nothing.
+    for global in ["", " vrrp_version 2", " vrrp_version 3"] {
+        let c = ok(&inst6(global, "", " fd00::7/64"));
+        assert_eq!(c.instances[0].version, 3, "{global}");
+        assert!(c.instances[0].is_ipv6());
+        assert!(c.warnings.is_empty(), "{global}: {:?}", c.warnings);
+    }
+    // So VRRPv3's fractional intervals are fine, and authentication is dropped with VRRPv3's warning.
+    let c = ok(&inst6("", " advert_int 0.5", " fd00::7"));
+    assert_eq!(c.instances[0].advert_int, Duration::from_millis(500));
+    let c = ok(&inst6(
+        "",
+        " authentication {\n auth_type PASS\n auth_pass x\n }",
+        " fd00::7",
+    ));
+    assert_eq!(c.instances[0].authentication, None);
+    assert!(warned(&c, "7:authentication:VRRPv3 has no authentication"));
+    // IPv4 follows vrrp_version; an instance's own `version` wins.
+    let v4 =
+        |global: &str, body: &str| ok(&inst6(global, body, " 198.18.0.7")).instances[0].version;
+    assert_eq!(v4("", ""), 2);
+    assert_eq!(v4(" vrrp_version 3", ""), 3);
+    assert_eq!(v4(" vrrp_version 3", " version 2"), 2);
+    // An explicit `version 3` with IPv6 is what it was.
+    assert!(ok(&inst6(" vrrp_version 2", " version 3", " fd00::7"))
+        .warnings
+        .is_empty());
+}
+
+#[test]
+fn ipv6_with_an_explicit_version_2() {
+    // keepalived would send its non-standard VRRPv2 over IPv6; fulcrum refuses, naming the line.
+    let e = errs(&inst6("", " version 2", " fd00::7"));
+    assert!(
+        has(&e, "7:version:fulcrum runs IPv6 instances with VRRPv3 only"),
+        "{e:?}"
+    );
+    // Under vrrp_strict keepalived turns it into VRRPv3 and reports it; fulcrum does the same.
+    let c = ok(&inst6(" vrrp_strict", " version 2", " fe80::7\n fd00::7"));
+    assert_eq!(c.instances[0].version, 3);
+    assert!(warned(
+        &c,
+        "7:version:VRRPv2 cannot carry IPv6 addresses under vrrp_strict"
+    ));
+    assert_eq!(c.warnings.len(), 1);
+    // vrrp_strict also wants the first IPv6 address link-local.
+    let c = ok(&inst6(" vrrp_strict", "", " fd00::7\n fe80::7"));
+    assert!(warned(
+        &c,
+        "9:virtual_ipaddress:under vrrp_strict the first IPv6 address must be link-local"
+    ));
+    assert!(ok(&inst6(" vrrp_strict", "", " fe80::7\n fd00::7"))
+        .warnings
+        .is_empty());
+    assert!(ok(&inst6("", "", " fd00::7\n fe80::7")).warnings.is_empty());
+}
+
+#[test]
+fn unicast_peer_options_and_unicast_without_peers() {
+    let c = ok(&inst(
+        "unicast_peer {\n 10.99.0.2 min_ttl 0 max_ttl 255\n 10.99.0.3\n}",
+    ));
+    assert_eq!(c.instances[0].unicast_peers.len(), 2);
+    assert!(c.warnings.is_empty());
+    let ignored: Vec<&str> = c.ignored.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(ignored, ["min_ttl", "max_ttl"]);
+    let e = errs(&inst("unicast_peer {\n 10.99.0.2 frob 1\n}"));
+    assert!(
+        has(&e, "8:10.99.0.2:unknown unicast_peer option 'frob'"),
+        "{e:?}"
+    );
+    let e = errs(&inst("unicast_peer {\n 10.99.0.2 min_ttl\n}"));
+    assert!(has(&e, "'min_ttl' needs a value"), "{e:?}");
+    let e = errs(&inst("unicast_peer {\n 10.99.0.2 max_ttl 256\n}"));
+    assert!(
+        has(&e, "max_ttl: expected an integer from 0 to 255, got '256'"),
+        "{e:?}"
+    );
+    let c = ok(&inst("unicast_peer {\n 10.99.0.2 min_ttl 10 max_ttl 5\n}"));
+    assert!(warned(&c, "8:10.99.0.2:min_ttl 10 is above max_ttl 5"));
+    // A unicast keyword without any peer: multicast, with keepalived's warning.
+    let c = ok(&inst("unicast_peer {\n}"));
+    assert!(c.instances[0].unicast_peers.is_empty());
+    assert!(warned(
+        &c,
+        "7:unicast_peer:is given without any unicast peer"
+    ));
+    let c = ok(&inst("unicast_src_ip 10.99.0.1"));
+    assert!(warned(
+        &c,
+        "7:unicast_src_ip:is given without any unicast peer"
+    ));
+    assert_eq!(c.warnings.len(), 1);
+}
+
+#[test]
+fn what_keepalived_corrects_is_corrected_with_a_warning() {
+    // nopreempt cannot hold with state MASTER: cleared.
+    let c = ok(&inst("state MASTER\nnopreempt"));
+    assert!(c.instances[0].preempt);
+    assert!(warned(&c, "8:nopreempt:does not work with 'state MASTER'"));
+    assert!(!ok(&inst("state BACKUP\nnopreempt")).instances[0].preempt);
+    // preempt_delay means nothing without preemption.
+    let c = ok(&inst("nopreempt\npreempt_delay 5"));
+    assert_eq!(c.instances[0].preempt_delay, Duration::ZERO);
+    assert!(warned(&c, "8:preempt_delay:has no effect with 'nopreempt'"));
+    assert_eq!(
+        ok(&inst("preempt_delay 5")).instances[0].preempt_delay,
+        Duration::from_secs(5)
+    );
+    // track_interface: the instance's own interface and a second line for one interface are not used.
+    let c = ok(&inst(
+        "track_interface {\n eth1\n eth0 weight -5\n eth1 weight 3\n}",
+    ));
+    let names: Vec<&str> = c.instances[0]
+        .track_interfaces
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(names, ["eth1"]);
+    assert_eq!(c.instances[0].track_interfaces[0].weight, 0);
+    assert!(warned(&c, "10:eth1:is tracked twice"));
+    assert!(warned(&c, "9:eth0:is the instance's own interface"));
+    // vrrp_strict: only the owner starts as MASTER, no authentication, no preempt_delay.
+    let strict = |body: &str| ok(&format!("global_defs {{\n vrrp_strict\n}}\n{}", inst(body)));
+    let c =
+        strict("state MASTER\nauthentication {\n auth_type PASS\n auth_pass x\n}\npreempt_delay 3");
+    let i = &c.instances[0];
+    assert_eq!(i.state, Some(InitialState::Backup));
+    assert_eq!(i.authentication, None);
+    assert_eq!(i.preempt_delay, Duration::ZERO);
+    assert!(warned(
+        &c,
+        "10:state:under vrrp_strict only the address owner"
+    ));
+    assert!(warned(
+        &c,
+        "11:authentication:vrrp_strict allows no authentication"
+    ));
+    assert!(warned(
+        &c,
+        "15:preempt_delay:vrrp_strict allows no preempt_delay"
+    ));
+    let c = strict("state MASTER\npriority 255");
+    assert_eq!(c.instances[0].state, Some(InitialState::Master));
+    assert!(c.warnings.is_empty());
+    // A configuration with nothing to correct has no warnings.
+    assert!(ok(MINIMAL).warnings.is_empty());
 }

@@ -52,13 +52,29 @@ pub struct Daemon {
     announcer: garp::Announcer,
     links: LinkMonitor,
     signals: SignalFd,
+    /// Told of SIGHUP (after VRRP reloaded) and of SIGTERM/SIGINT (before VRRP stops): how the process that
+    /// runs other subsystems beside VRRP (keepalived's checkers) follows the same signals.
+    hook: Option<Box<dyn FnMut(Signal)>>,
 }
 
+/// Loads the configuration and checks it against the system as `-t` does: what keepalived refuses stops the start
+/// (or the reload), what it corrects (disabled scripts and instances) is logged and corrected the same way.
 fn load_plan(path: &Path) -> Result<Plan, StartError> {
-    let config = fulcrum_config::keepalived::load(path).map_err(StartError::Config)?;
+    let mut config = fulcrum_config::keepalived::load(path).map_err(StartError::Config)?;
     for (loc, kw) in &config.ignored {
         tracing::warn!("{loc}: '{kw}' has no effect in fulcrum");
     }
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let report = super::check::check(&config, &super::check::Live);
+    if !report.startable() {
+        return Err(StartError::Plan(report.lines()));
+    }
+    for line in report.lines() {
+        tracing::warn!("{line}");
+    }
+    report.apply(&mut config);
     plan::build(&config, &SystemEnv).map_err(StartError::Plan)
 }
 
@@ -87,10 +103,16 @@ impl Daemon {
             announcer: garp::Announcer::new(),
             links: LinkMonitor::open()?,
             signals,
+            hook: None,
         };
         d.install(plan, Vec::new(), Instant::now(), true)
             .map_err(|e| StartError::Plan(vec![e]))?;
         Ok(d)
+    }
+
+    /// Calls `hook` on SIGHUP (after VRRP reloaded) and on SIGTERM/SIGINT (before VRRP stops).
+    pub fn set_signal_hook(&mut self, hook: Box<dyn FnMut(Signal)>) {
+        self.hook = Some(hook);
     }
 
     /// Runs until SIGTERM/SIGINT; returns the exit code.
@@ -141,8 +163,16 @@ impl Daemon {
             if fds[0].revents != 0 {
                 while let Ok(Some(info)) = self.signals.read_signal() {
                     match Signal::try_from(info.ssi_signo as i32) {
-                        Ok(Signal::SIGHUP) => self.reload(),
-                        Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => {
+                        Ok(Signal::SIGHUP) => {
+                            self.reload();
+                            if let Some(h) = self.hook.as_mut() {
+                                h(Signal::SIGHUP);
+                            }
+                        }
+                        Ok(sig @ (Signal::SIGTERM | Signal::SIGINT)) => {
+                            if let Some(h) = self.hook.as_mut() {
+                                h(sig);
+                            }
                             self.shutdown();
                             return 0;
                         }

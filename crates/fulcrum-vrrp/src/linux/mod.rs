@@ -2,6 +2,7 @@
 //! GARP/NA, the nftables table of `no_accept`, vrrp_script checks and notify scripts, and the poll(2) event loop in
 //! [`daemon`].
 
+pub mod check;
 pub mod daemon;
 pub mod filter;
 pub mod garp;

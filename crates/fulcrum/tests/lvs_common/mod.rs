@@ -376,6 +376,34 @@ impl Lab {
             .unwrap_or(0)
     }
 
+    /// Direct routing's setting: a second leg of the client on the servers' segment (198.18.1.9, the return
+    /// path that skips the director), and the VIP on each real server's `lo` with ARP kept quiet about it.
+    pub fn direct_routing_legs(&self) {
+        let (c, d) = (self.ns("c"), self.ns("d"));
+        for l in [
+            format!("ip link add c1 netns {c} type veth peer pc netns {d}"),
+            format!("ip -n {d} link set pc master br0"),
+            format!("ip -n {d} link set pc up"),
+            format!("ip -n {c} addr add 198.18.1.9/24 dev c1"),
+            format!("ip -n {c} link set c1 up"),
+            format!("ip netns exec {c} sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.c1.rp_filter=0 net.ipv4.conf.c0.rp_filter=0"),
+        ] {
+            let args: Vec<&str> = l.split_whitespace().collect();
+            sh(&args).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for r in ["r1", "r2"] {
+            self.run_all(
+                r,
+                &[
+                    &format!("ip addr add {VIP}/32 dev lo"),
+                    "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2",
+                    "sysctl -qw net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2",
+                    "ip route add 198.18.0.0/24 via 198.18.1.9",
+                ],
+            );
+        }
+    }
+
     /// Waits (bounded) until `f` holds.
     pub fn wait_until(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
         let t0 = Instant::now();

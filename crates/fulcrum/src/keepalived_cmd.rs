@@ -1,0 +1,167 @@
+//! `fulcrum keepalived`: keepalived's two halves in one process. VRRP (fulcrum-vrrp) runs on the main thread;
+//! when the configuration has `virtual_server` blocks, the checkers (fulcrum-checkers) run beside it and keep
+//! the L4 table of `fulcrum ipvsadm` in line with the real servers' health. `-P` runs VRRP only, `-C` the
+//! checkers only, as keepalived. SIGHUP reloads both (each keeps what did not change); SIGTERM/SIGINT stop
+//! both, and the checkers remove the services they created.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use fulcrum_checkers::{Checkers, Plane, Reloader};
+use fulcrum_config::keepalived;
+use fulcrum_lvs::plane::file::FilePlane;
+use fulcrum_lvs::plane::nft::NftPlane;
+use fulcrum_vrrp::cli::{self, CliOptions};
+use nix::sys::signal::{SigSet, Signal};
+
+/// Runs `fulcrum keepalived` with `argv` (`argv[0]` is the program name); returns the exit code.
+pub fn main(argv: Vec<OsString>) -> i32 {
+    let opts = match cli::parse_args(&argv) {
+        Ok(o) => o,
+        // Usage errors, -h, -v and -t are VRRP's command line as it stands.
+        Err(_) => return fulcrum_vrrp::cli_main(argv),
+    };
+    if opts.help || opts.version || opts.config_test {
+        return fulcrum_vrrp::cli_main(argv);
+    }
+    // Whether the checkers run is known from the configuration; an unreadable one is reported by the VRRP
+    // path exactly as before.
+    let Ok(config) = keepalived::load(&opts.config) else {
+        return fulcrum_vrrp::cli_main(argv);
+    };
+    let checkers_wanted = !opts.vrrp_only && !config.virtual_servers.is_empty();
+    if !checkers_wanted && !opts.checkers_only {
+        return fulcrum_vrrp::cli_main(argv);
+    }
+    run(&opts, config)
+}
+
+fn plane() -> Plane {
+    match std::env::var_os(fulcrum_lvs::cli::STATE_ENV) {
+        Some(p) if !p.is_empty() => Plane::File(FilePlane::new(p)),
+        _ => Plane::Nft(NftPlane::default()),
+    }
+}
+
+fn run(opts: &CliOptions, config: keepalived::Config) -> i32 {
+    let level = if opts.log_detail { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    if !opts.dont_fork {
+        // SAFETY: daemon(3) forks; no thread has been started yet.
+        if unsafe { libc::daemon(0, i32::from(opts.log_console)) } != 0 {
+            eprintln!(
+                "fulcrum keepalived: daemon: {}",
+                std::io::Error::last_os_error()
+            );
+            return 1;
+        }
+    }
+    // Every thread started from here on inherits the blocked signals; the VRRP daemon (or the loop below)
+    // takes them from a signalfd / sigwait.
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        mask.add(s);
+    }
+    if let Err(e) = mask.thread_block() {
+        eprintln!("fulcrum keepalived: cannot block signals: {e}");
+        return 1;
+    }
+    for (loc, kw) in &config.ignored {
+        tracing::warn!("{loc}: '{kw}' has no effect in fulcrum");
+    }
+    let checkers = if opts.vrrp_only {
+        None
+    } else {
+        match Checkers::start(config, plane()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("{e}");
+                tracing::error!("{e}");
+                return 1;
+            }
+        }
+    };
+    write_pid(opts.pid_file.as_deref());
+    let code = if opts.checkers_only {
+        wait_for_signals(&mask, &opts.config, checkers.as_ref())
+    } else {
+        run_vrrp(&opts.config, checkers.as_ref())
+    };
+    if let Some(c) = checkers {
+        c.stop();
+    }
+    if let Some(p) = &opts.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    code
+}
+
+fn write_pid(path: Option<&Path>) {
+    if let Some(p) = path {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            tracing::warn!("cannot write pid file {}: {e}", p.display());
+        }
+    }
+}
+
+fn reload_with(path: &Path, r: &Reloader) {
+    match keepalived::load(path) {
+        Ok(config) => {
+            if let Err(e) = r.reload(config) {
+                tracing::error!("reload refused, the running checkers stay: {e}");
+            }
+        }
+        Err(d) => tracing::error!("reload failed, keeping the running configuration:\n{d}"),
+    }
+}
+
+/// VRRP on this thread until SIGTERM/SIGINT, the checkers following its SIGHUPs.
+fn run_vrrp(path: &Path, checkers: Option<&Checkers>) -> i32 {
+    let mut daemon = match fulcrum_vrrp::linux::daemon::Daemon::new(path) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    // The hook outlives this frame, so it holds a reloader of its own.
+    let reload = checkers.map(Checkers::reloader);
+    let path_owned = path.to_path_buf();
+    daemon.set_signal_hook(Box::new(move |sig| {
+        if sig == Signal::SIGHUP {
+            if let Some(r) = &reload {
+                reload_with(&path_owned, r);
+            }
+        }
+    }));
+    daemon.run()
+}
+
+/// `-C`: no VRRP; wait for signals here.
+fn wait_for_signals(mask: &SigSet, path: &Path, checkers: Option<&Checkers>) -> i32 {
+    loop {
+        match mask.wait() {
+            Ok(Signal::SIGHUP) => {
+                tracing::info!(path = %path.display(), "reloading");
+                if let Some(c) = checkers {
+                    reload_with(path, &c.reloader());
+                }
+            }
+            Ok(_) => {
+                tracing::info!("stopping");
+                return 0;
+            }
+            Err(e) => {
+                tracing::error!("sigwait: {e}");
+                return 1;
+            }
+        }
+    }
+}

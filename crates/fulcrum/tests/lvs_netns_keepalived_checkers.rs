@@ -1,0 +1,293 @@
+//! `fulcrum keepalived` driving the L4 table from its checkers, end to end in network namespaces (the lab of
+//! `lvs_common`): a NAT `virtual_server` with HTTP_GET, TCP_CHECK and MISC_CHECK checkers, real TCP traffic
+//! from the client, a real server that dies and comes back, quorum lost to the sorry server, a SIGHUP that
+//! changes the scheduler and keeps the checkers' verdicts, a service added by hand that is left alone, and
+//! SIGTERM removing exactly the services keepalived created; and a direct-routing service driven the same way.
+
+#[path = "lvs_common/mod.rs"]
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{counts, setup, Lab, VIP};
+
+/// `fulcrum keepalived -n -l -C -f FILE` on the director, killed by PID when dropped; its log is kept.
+struct Keepalived {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Keepalived {
+    fn start(lab: &Lab, conf: &std::path::Path, log: std::path::PathBuf) -> Keepalived {
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &lab.ns("d")])
+            .arg(env!("CARGO_BIN_EXE_fulcrum"))
+            .args(["keepalived", "-n", "-l", "-C", "-f"])
+            .arg(conf)
+            .env_remove("FULCRUM_LVS_STATE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Keepalived { child, log }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args([sig, &pid]).status();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit code (bounded wait).
+    fn terminate(&mut self) -> Option<i32> {
+        self.signal("-TERM");
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(dir: &std::path::Path, sched: &str) -> String {
+    let flag = dir.join("r2-ok");
+    format!(
+        "global_defs {{
+    router_id fulcrum-test
+}}
+virtual_server {VIP} 80 {{
+    delay_loop 1
+    lb_algo {sched}
+    lb_kind NAT
+    protocol TCP
+    sorry_server 198.18.1.12 8080
+    real_server 198.18.1.2 8080 {{
+        weight 1
+        HTTP_GET {{
+            url {{
+                path /
+                status_code 200
+            }}
+            connect_port 8000
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }}
+    }}
+    real_server 198.18.1.3 8080 {{
+        weight 1
+        TCP_CHECK {{
+            connect_port 8000
+            connect_timeout 1
+            retry 0
+        }}
+        MISC_CHECK {{
+            misc_path \"/usr/bin/test -e {}\"
+            misc_timeout 2
+        }}
+    }}
+}}
+",
+        flag.display()
+    )
+}
+
+/// A web server on port 8000 in a real server's namespace (what HTTP_GET and TCP_CHECK probe).
+fn web(lab: &Lab, role: &str) -> common::Proc {
+    let docroot = std::env::temp_dir().join(format!("{}-www", lab.prefix));
+    let _ = std::fs::create_dir_all(&docroot);
+    std::fs::write(docroot.join("index.html"), "ok\n").unwrap();
+    let root = docroot.display().to_string();
+    let p = lab.spawn(role, &["python3", "-m", "http.server", "8000", "-d", &root]);
+    lab.wait_until(
+        &format!("web server in {role}"),
+        Duration::from_secs(5),
+        || {
+            lab.exec(role, &["ss", "-ltn"])
+                .is_ok_and(|o| o.contains(":8000"))
+        },
+    );
+    p
+}
+
+/// The listing of keepalived's service only (`-L -n -t VIP:80`; empty when it does not exist).
+fn listing(lab: &Lab) -> String {
+    lab.ipvsadm(&["-L", "-n", "-t", &format!("{VIP}:80")], "").1
+}
+
+#[test]
+fn checkers_drive_the_table() {
+    let Some(lab) = setup() else { return };
+    let dir = std::env::temp_dir().join(format!("{}-kachk", lab.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("r2-ok"), "").unwrap();
+    // The sorry server: a second address of r1 (its servers listen on every address).
+    lab.run_all("r1", &["ip addr add 198.18.1.12/24 dev eth0"]);
+    let mut w1 = Some(web(&lab, "r1"));
+    let _w2 = web(&lab, "r2");
+    // A service added by hand, which keepalived must leave alone.
+    lab.ok(&format!("-A -t {VIP}:81 -s rr"));
+    lab.ok(&format!("-a -t {VIP}:81 -r 198.18.1.3:8080 -m"));
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(&conf, config(&dir, "rr")).unwrap();
+    let mut k = Keepalived::start(&lab, &conf, dir.join("keepalived.log"));
+
+    let both = |l: &str| l.contains("198.18.1.2:8080") && l.contains("198.18.1.3:8080");
+    lab.wait_until(
+        "both real servers in the table",
+        Duration::from_secs(10),
+        || both(&listing(&lab)),
+    );
+    let l = listing(&lab);
+    assert!(l.contains(&format!("TCP  {VIP}:80 rr")), "{l}");
+    assert!(l.contains("Masq"), "{l}");
+    assert!(
+        !l.contains("198.18.1.12"),
+        "sorry server only without quorum:\n{l}"
+    );
+    assert_eq!(
+        counts(&lab.traffic("tcp", 80, 20)),
+        (10, 10),
+        "rr over both"
+    );
+
+    // r1's web server dies: HTTP_GET fails twice (retry 1) and r1 leaves the table, within
+    // delay_loop + retry x delay_before_retry + timeouts.
+    let t0 = Instant::now();
+    drop(w1.take());
+    lab.wait_until("r1 removed", Duration::from_secs(8), || {
+        !listing(&lab).contains("198.18.1.2:8080")
+    });
+    let removed_after = t0.elapsed();
+    assert_eq!(counts(&lab.traffic("tcp", 80, 10)), (0, 10), "only r2");
+    // It answers again: back after one passing check.
+    w1 = Some(web(&lab, "r1"));
+    lab.wait_until("r1 back", Duration::from_secs(5), || {
+        listing(&lab).contains("198.18.1.2:8080")
+    });
+    assert_eq!(counts(&lab.traffic("tcp", 80, 20)), (10, 10), "both again");
+
+    // MISC_CHECK fails on r2 (its flag file goes): r2 leaves even though its TCP_CHECK passes.
+    std::fs::remove_file(dir.join("r2-ok")).unwrap();
+    lab.wait_until("r2 removed by MISC_CHECK", Duration::from_secs(6), || {
+        !listing(&lab).contains("198.18.1.3:8080")
+    });
+    // SIGHUP with another scheduler: the service changes in place, r2 stays out (its verdict is kept).
+    std::fs::write(&conf, config(&dir, "wlc")).unwrap();
+    k.signal("-HUP");
+    lab.wait_until("wlc after SIGHUP", Duration::from_secs(5), || {
+        listing(&lab).contains(&format!("TCP  {VIP}:80 wlc"))
+    });
+    let l = listing(&lab);
+    assert!(
+        l.contains("198.18.1.2:8080") && !l.contains("198.18.1.3:8080"),
+        "verdicts survive the reload:\n{l}"
+    );
+
+    // Every real server down: quorum lost, the sorry server alone takes the traffic.
+    drop(w1.take());
+    lab.wait_until("sorry server in", Duration::from_secs(8), || {
+        let l = listing(&lab);
+        l.contains("198.18.1.12:8080") && !l.contains("198.18.1.2:8080")
+    });
+    assert_eq!(
+        counts(&lab.traffic("tcp", 80, 6)),
+        (6, 0),
+        "sorry server (on r1)"
+    );
+    std::fs::write(dir.join("r2-ok"), "").unwrap();
+    lab.wait_until(
+        "quorum back, sorry server out",
+        Duration::from_secs(6),
+        || {
+            let l = listing(&lab);
+            l.contains("198.18.1.3:8080") && !l.contains("198.18.1.12:8080")
+        },
+    );
+
+    // SIGTERM: keepalived's service goes, the hand-made one stays.
+    assert_eq!(k.terminate(), Some(0), "{}", k.log());
+    let l = lab.ok("-L -n");
+    assert!(!l.contains(&format!("{VIP}:80 ")), "{l}");
+    assert!(l.contains(&format!("{VIP}:81 rr")), "{l}");
+    let log = k.log();
+    assert!(log.contains("HTTP_GET"), "{log}");
+    eprintln!("r1 removed {removed_after:?} after its web server stopped");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A direct-routing `virtual_server` (`lb_kind DR`) follows its TCP_CHECKs like a NAT one: the table lists the
+/// real servers as `Route`, traffic reaches both without passing back through the director, and a server whose
+/// check fails leaves.
+#[test]
+fn checkers_drive_a_direct_routing_service() {
+    let Some(lab) = setup() else { return };
+    lab.direct_routing_legs();
+    let dir = std::env::temp_dir().join(format!("{}-kadr", lab.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    let w1 = web(&lab, "r1");
+    let _w2 = web(&lab, "r2");
+    let conf = dir.join("keepalived.conf");
+    let rs = |ip: &str| {
+        format!(
+            "    real_server {ip} 8080 {{
+        TCP_CHECK {{
+            connect_port 8000
+            connect_timeout 1
+            retry 0
+        }}
+    }}
+"
+        )
+    };
+    std::fs::write(
+        &conf,
+        format!(
+            "virtual_server {VIP} 8080 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n{}{}}}\n",
+            rs("198.18.1.2"),
+            rs("198.18.1.3")
+        ),
+    )
+    .unwrap();
+    let mut k = Keepalived::start(&lab, &conf, dir.join("keepalived.log"));
+    let list = || {
+        lab.ipvsadm(&["-L", "-n", "-t", &format!("{VIP}:8080")], "")
+            .1
+    };
+    lab.wait_until("both real servers routed", Duration::from_secs(10), || {
+        let l = list();
+        l.contains("198.18.1.2:8080              Route")
+            && l.contains("198.18.1.3:8080              Route")
+    });
+    let d0_tx = lab.link_stat("d", "d0", "tx", "packets");
+    assert_eq!(counts(&lab.traffic("tcp", 8080, 20)), (10, 10), "DR rr");
+    let d0_tx = lab.link_stat("d", "d0", "tx", "packets") - d0_tx;
+    assert!(
+        d0_tx < 10,
+        "replies do not pass through the director: {d0_tx}"
+    );
+    drop(w1);
+    lab.wait_until("r1 removed", Duration::from_secs(6), || {
+        !list().contains("198.18.1.2:8080")
+    });
+    assert_eq!(counts(&lab.traffic("tcp", 8080, 10)), (0, 10), "only r2");
+    assert_eq!(k.terminate(), Some(0), "{}", k.log());
+    assert!(list().is_empty() || !list().contains("Route"), "{}", list());
+    let _ = std::fs::remove_dir_all(&dir);
+}
