@@ -1,4 +1,4 @@
-//! keepalived's command line: `-f FILE -n -l -D -t -p PIDFILE -P` (and their long forms).
+//! keepalived's command line: `-f FILE -n -l -D -t -e -p PIDFILE -P` (and their long forms).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -21,9 +21,9 @@ pub struct CliOptions {
     pub config_test: bool,
     /// `-p FILE` / `--pid=FILE`.
     pub pid_file: Option<PathBuf>,
-    /// `-P` / `--vrrp`: VRRP only (the only subsystem fulcrum keepalived runs).
+    /// `-P` / `--vrrp`: VRRP only.
     pub vrrp_only: bool,
-    /// `-C` / `--check`: checkers only (not supported yet).
+    /// `-C` / `--check`: checkers only (the `virtual_server` blocks).
     pub checkers_only: bool,
     /// `-v` / `--version`.
     pub version: bool,
@@ -52,7 +52,7 @@ impl Default for CliOptions {
 pub const USAGE: &str = "Usage: fulcrum keepalived [OPTION...]
   -f, --use-file=FILE      use the specified configuration file (default /etc/keepalived/keepalived.conf)
   -P, --vrrp               only run the VRRP subsystem
-  -C, --check              only run the checkers subsystem (not supported yet)
+  -C, --check              only run the checkers subsystem (virtual_server blocks)
   -l, --log-console        log messages to the console
   -D, --log-detail         detailed log messages
   -n, --dont-fork          don't fork the daemon process
@@ -73,9 +73,11 @@ Exit codes of -t (as keepalived's):
 
 Signals:
   SIGTERM, SIGINT  stop: a master sends a priority-0 advert and removes its virtual addresses and routes,
-                   notify_stop and notify scripts run, fulcrum's nftables table is deleted; exit 0
+                   notify_stop and notify scripts run, the nftables table of no_accept is deleted, the
+                   virtual servers the checkers created are removed from the L4 table; exit 0
   SIGHUP           reload the configuration file: instances with the same name, interface, VRID and family
-                   keep their state; a file with errors changes nothing (the errors are logged)
+                   keep their state, and checkers whose settings did not change keep their verdicts;
+                   a file with errors changes nothing (the errors are logged)
   SIGUSR1, SIGUSR2 not handled (keepalived's data and stats dumps are not implemented): their default action
                    ends the process at once, leaving the virtual addresses in place
 

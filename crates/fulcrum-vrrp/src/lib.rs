@@ -46,10 +46,6 @@ pub fn cli_main(args: Vec<std::ffi::OsString>) -> i32 {
     if opts.config_test {
         return config_test(&opts.config);
     }
-    if opts.checkers_only {
-        eprintln!("fulcrum keepalived: the checkers subsystem (-C) is not supported yet; use -P or no flag");
-        return 1;
-    }
     let level = if opts.log_detail { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));

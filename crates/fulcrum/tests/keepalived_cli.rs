@@ -260,16 +260,18 @@ fn help_tells_signals_exit_codes_and_docs() {
     );
 }
 
-/// What the help says of SIGUSR1 is what happens: the process ends at once (killed by the signal) and a master's
-/// virtual address stays, where SIGTERM removes it and exits 0.
+/// What the help says of SIGUSR1 and SIGUSR2 is what happens: the process ends at once (killed by the signal) and
+/// a master's virtual address stays, where SIGTERM removes it and exits 0.
 #[test]
-fn sigusr1_ends_the_process_and_leaves_the_address_sigterm_cleans_up() {
+fn sigusr_ends_the_process_and_leaves_the_address_sigterm_cleans_up() {
     if !netns_available() {
         return;
     }
-    for (sig, expect_code, vip_left) in
-        [(libc::SIGUSR1, None, true), (libc::SIGTERM, Some(0), false)]
-    {
+    for (sig, expect_code, vip_left) in [
+        (libc::SIGUSR1, None, true),
+        (libc::SIGUSR2, None, true),
+        (libc::SIGTERM, Some(0), false),
+    ] {
         let ns = Netns::new("sig");
         let conf =
             std::env::temp_dir().join(format!("fulcrum-kcli-{}-sig{sig}.conf", std::process::id()));
@@ -341,4 +343,39 @@ fn sigusr1_ends_the_process_and_leaves_the_address_sigterm_cleans_up() {
         }
         assert_eq!(has_vip(), vip_left, "signal {sig}");
     }
+}
+
+/// At start-up, what `-t` refuses stops the daemon too, before it opens anything: exit 1 with the same messages.
+#[test]
+fn start_refuses_an_interface_that_does_not_exist() {
+    let path = std::env::temp_dir().join(format!("fulcrum-kcli-{}-start.conf", std::process::id()));
+    std::fs::write(&path, VALID.replace("IFACE", "nxfulcrum0")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args(["keepalived", "-n", "-l", "-f"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if std::time::Instant::now() > end {
+            // Killed by its own PID, so that a failure leaves nothing running.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let _ = std::fs::remove_file(&path);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(
+        err.contains("interface 'nxfulcrum0' for vrrp_instance VI_1 does not exist"),
+        "{err}"
+    );
 }

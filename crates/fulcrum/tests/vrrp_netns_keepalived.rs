@@ -217,7 +217,11 @@ fn config_test_flag_reports_diagnostics() {
     let out = run(&good);
     assert_eq!(out.status.code(), Some(0));
     let out = run(&bad);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "keepalived -t exits 5 on errors"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.conf:3: 'bogus'"), "{err}");
     assert!(err.contains("needs a 'virtual_router_id'"), "{err}");

@@ -5,7 +5,6 @@ use std::time::Duration;
 use super::addr::Resolver;
 use super::bind;
 use super::common::{Line, Sink};
-use crate::diag::Severity;
 use super::known;
 use super::log;
 use super::model::{
@@ -15,6 +14,7 @@ use super::model::{
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
 use super::server::{self, ServerDraft, ServerOpts};
+use crate::diag::Severity;
 use crate::Location;
 
 /// Section bit: `defaults`.

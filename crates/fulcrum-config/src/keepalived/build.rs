@@ -195,10 +195,14 @@ impl Builder {
                         vs_groups.push(g);
                     }
                 }
-                "static_ipaddress" | "static_routes" | "static_rules" | "vrrp_track_process"
-                | "vrrp_track_file" | "track_file" | "linkbeat_use_polling" | "net_namespace" => {
-                    self.err(s, "not supported yet")
-                }
+                "static_ipaddress"
+                | "static_routes"
+                | "static_rules"
+                | "vrrp_track_process"
+                | "vrrp_track_file"
+                | "track_file"
+                | "linkbeat_use_polling"
+                | "net_namespace" => self.err(s, "not supported yet"),
                 _ => self.unknown(s, "the top level"),
             }
         }

@@ -130,8 +130,8 @@ impl Report {
         out.extend(self.warnings.iter().map(ToString::to_string));
         if let Some(loc) = &self.insecure {
             out.push(format!(
-                "[WARNING] {loc}: 'enable_script_security': security violation: scripts are set up to run but global_defs has \
-                 no 'enable_script_security'"
+                "[WARNING] {loc}: 'enable_script_security': security violation: scripts are set up to run but \
+                 global_defs has no 'enable_script_security'"
             ));
         }
         out

@@ -154,7 +154,8 @@ impl VrrpSocket {
 
     fn recv_v6(&self) -> io::Result<Option<Received>> {
         let mut data = vec![0u8; 2048];
-        let mut ctrl = [0u8; 256];
+        // u64 elements: the control messages the kernel writes here must be aligned for cmsghdr.
+        let mut ctrl = [0u64; 32];
         // SAFETY: zeroed sockaddr_in6 / msghdr are valid initial values.
         let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
         let mut iov = libc::iovec {
@@ -167,7 +168,7 @@ impl VrrpSocket {
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = ctrl.as_mut_ptr().cast();
-        msg.msg_controllen = ctrl.len();
+        msg.msg_controllen = std::mem::size_of_val(&ctrl);
         // SAFETY: every pointer in msg refers to live buffers of the stated lengths.
         let n = unsafe { libc::recvmsg(self.fd(), &mut msg, 0) };
         if n < 0 {
