@@ -91,16 +91,20 @@ fn forward(k: LbKind) -> Forward {
     }
 }
 
-fn dest(rs: &RealServer, weight: u32) -> DestSpec {
+fn dest(addr: SocketAddr, kind: LbKind, weight: u32, thresholds: (u32, u32)) -> DestSpec {
     DestSpec {
-        addr: rs.addr.ip(),
-        port: rs.addr.port(),
-        forward: forward(rs.lb_kind),
+        addr: addr.ip(),
+        port: addr.port(),
+        forward: forward(kind),
         weight,
-        u_threshold: rs.uthreshold,
-        l_threshold: rs.lthreshold,
+        u_threshold: thresholds.0,
+        l_threshold: thresholds.1,
         tunnel: Tunnel::default(),
     }
+}
+
+fn real(rs: &RealServer, weight: u32) -> DestSpec {
+    dest(rs.addr, rs.lb_kind, weight, (rs.uthreshold, rs.lthreshold))
 }
 
 /// Sum of the weights of the live real servers.
@@ -129,24 +133,15 @@ pub fn dests(vs: &VirtualServer, health: &[Health], quorum: bool) -> Vec<DestSpe
     let mut out = Vec::new();
     for (rs, h) in vs.real_servers.iter().zip(health) {
         if h.up && !sorry_in_use {
-            out.push(dest(rs, h.weight));
+            out.push(real(rs, h.weight));
         } else if rs.inhibit_on_failure {
-            out.push(dest(rs, 0));
+            out.push(real(rs, 0));
         }
     }
     if let Some(addr) = vs.sorry_server {
-        let kind = vs.sorry_server_lb_kind.unwrap_or(vs.lb_kind);
-        let weight = u32::from(sorry_in_use);
         if sorry_in_use || vs.sorry_server_inhibit {
-            out.push(DestSpec {
-                addr: addr.ip(),
-                port: addr.port(),
-                forward: forward(kind),
-                weight,
-                u_threshold: 0,
-                l_threshold: 0,
-                tunnel: Tunnel::default(),
-            });
+            let kind = vs.sorry_server_lb_kind.unwrap_or(vs.lb_kind);
+            out.push(dest(addr, kind, u32::from(sorry_in_use), (0, 0)));
         }
     }
     out
@@ -257,6 +252,21 @@ virtual_server group G {
             .collect();
         assert_eq!(got, ["198.18.1.3:80=0", "198.18.1.9:80=1"]);
         assert_eq!(live_weight(&[up(2), down(2), up(5)]), 7);
+    }
+
+    /// The schedulers keepalived.conf accepts are exactly those of the L4 table (two lists in two crates
+    /// that must not drift apart).
+    #[test]
+    fn configured_schedulers_are_the_tables() {
+        for s in fulcrum_lvs::model::SCHEDULERS {
+            let text = format!("virtual_server 198.18.0.1 80 {{\n lb_algo {s}\n}}\n");
+            assert_eq!(vs(&text).0.scheduler, s);
+        }
+        assert!(parse_str(
+            "t.conf",
+            "virtual_server 198.18.0.1 80 {\n lb_algo twos\n}\n"
+        )
+        .is_err());
     }
 
     #[test]

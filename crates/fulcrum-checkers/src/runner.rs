@@ -10,7 +10,6 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -584,7 +583,6 @@ async fn check_loop(
     if initially_up {
         tracker.force(true);
     }
-    let probe = Arc::new(probe);
     if let Some(w) = c.warmup.filter(|w| !w.is_zero()) {
         tokio::time::sleep(random_below(w, id)).await;
     }

@@ -1,4 +1,5 @@
-//! `fulcrum keepalived`: keepalived's two halves in one process. VRRP (fulcrum-vrrp) runs on the main thread;
+//! `fulcrum keepalived`, the process shell (flags, logging, daemonizing, pid file, signals) around keepalived's two
+//! halves in one process. VRRP (fulcrum-vrrp) runs on the main thread;
 //! when the configuration has `virtual_server` blocks, the checkers (fulcrum-checkers) run beside it and keep
 //! the L4 table of `fulcrum ipvsadm` in line with the real servers' health. `-P` runs VRRP only, `-C` the
 //! checkers only, as keepalived. SIGHUP reloads both (each keeps what did not change); SIGTERM/SIGINT stop
@@ -18,22 +19,42 @@ use nix::sys::signal::{SigSet, Signal};
 pub fn main(argv: Vec<OsString>) -> i32 {
     let opts = match cli::parse_args(&argv) {
         Ok(o) => o,
-        // Usage errors, -h, -v and -t are VRRP's command line as it stands.
-        Err(_) => return fulcrum_vrrp::cli_main(argv),
+        Err(e) => {
+            eprintln!("fulcrum keepalived: {e}\n{}", cli::USAGE);
+            return 1;
+        }
     };
-    if opts.help || opts.version || opts.config_test {
-        return fulcrum_vrrp::cli_main(argv);
+    if opts.help {
+        print!("{}{}", cli::USAGE, cli::SEE_ALSO);
+        return 0;
     }
-    // Whether the checkers run is known from the configuration; an unreadable one is reported by the VRRP
-    // path exactly as before.
-    let Ok(config) = keepalived::load(&opts.config) else {
-        return fulcrum_vrrp::cli_main(argv);
-    };
-    let checkers_wanted = !opts.vrrp_only && !config.virtual_servers.is_empty();
-    if !checkers_wanted && !opts.checkers_only {
-        return fulcrum_vrrp::cli_main(argv);
+    if opts.version {
+        println!("fulcrum keepalived {}", env!("CARGO_PKG_VERSION"));
+        return 0;
     }
-    run(&opts, config)
+    if opts.config_test {
+        return fulcrum_vrrp::config_test(&opts.config);
+    }
+    init_logging(opts.log_detail);
+    match keepalived::load(&opts.config) {
+        Ok(config) => run(&opts, config),
+        Err(d) => {
+            eprintln!("{d}");
+            tracing::error!("{d}");
+            1
+        }
+    }
+}
+
+fn init_logging(detail: bool) {
+    let level = if detail { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 fn plane() -> Plane {
@@ -44,14 +65,6 @@ fn plane() -> Plane {
 }
 
 fn run(opts: &CliOptions, config: keepalived::Config) -> i32 {
-    let level = if opts.log_detail { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
     if !opts.dont_fork {
         // SAFETY: daemon(3) forks; no thread has been started yet.
         if unsafe { libc::daemon(0, i32::from(opts.log_console)) } != 0 {
@@ -72,10 +85,17 @@ fn run(opts: &CliOptions, config: keepalived::Config) -> i32 {
         eprintln!("fulcrum keepalived: cannot block signals: {e}");
         return 1;
     }
-    for (loc, kw) in &config.ignored {
-        tracing::warn!("{loc}: '{kw}' has no effect in fulcrum");
+    // With VRRP, the daemon's own load reports these; without it, nobody else does.
+    if opts.checkers_only {
+        for (loc, kw) in &config.ignored {
+            tracing::warn!("{loc}: '{kw}' has no effect in fulcrum");
+        }
+        for w in &config.warnings {
+            tracing::warn!("{w}");
+        }
     }
-    let checkers = if opts.vrrp_only {
+    // The checkers run when there is something to check (or -C asks for them alone), and never with -P.
+    let checkers = if opts.vrrp_only || (config.virtual_servers.is_empty() && !opts.checkers_only) {
         None
     } else {
         match Checkers::start(config, plane()) {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 
-fn ok(text: &str) -> Config {
+pub(super) fn ok(text: &str) -> Config {
     match parse_str("test.conf", text) {
         Ok(c) => c,
         Err(d) => panic!("unexpected diagnostics:\n{d}"),
@@ -13,7 +13,7 @@ fn ok(text: &str) -> Config {
 }
 
 /// Parses text expected to fail; returns "line:keyword:message" strings.
-fn errs(text: &str) -> Vec<String> {
+pub(super) fn errs(text: &str) -> Vec<String> {
     match parse_str("test.conf", text) {
         Ok(_) => panic!("expected diagnostics"),
         Err(d) => {

@@ -3,25 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::tests::{errs, ok};
 use super::*;
-
-fn ok(text: &str) -> Config {
-    match parse_str("test.conf", text) {
-        Ok(c) => c,
-        Err(d) => panic!("unexpected diagnostics:\n{d}"),
-    }
-}
-
-fn errs(text: &str) -> Vec<String> {
-    match parse_str("test.conf", text) {
-        Ok(_) => panic!("expected diagnostics"),
-        Err(d) => {
-            d.0.iter()
-                .map(|d| format!("{}:{}:{}", d.location.line, d.keyword, d.message))
-                .collect()
-        }
-    }
-}
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
