@@ -8,7 +8,7 @@
 //! state, and the real servers' and services' states with them: only the differences move.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -157,6 +157,8 @@ struct CheckerIdentity {
     keys: Vec<ServiceKey>,
     rs: SocketAddr,
     conf: CheckerConf,
+    /// With `ha_suspend`: the virtual addresses, one of which must be on this host for the checker to run.
+    suspend_on: Option<Vec<IpAddr>>,
 }
 
 struct Task {
@@ -266,6 +268,7 @@ impl Control {
                         keys: keys.clone(),
                         rs: rs.addr,
                         conf: c.clone(),
+                        suspend_on: suspend_addresses(vs, &keys),
                     };
                     let kept = old_tasks
                         .iter()
@@ -287,6 +290,7 @@ impl Control {
                         c.clone(),
                         rs.addr,
                         initially_up,
+                        suspend_addresses(vs, &keys),
                         self.tx.clone(),
                     ));
                     self.tasks.insert(
@@ -561,7 +565,40 @@ impl Control {
     }
 }
 
-/// One checker's loop: probe, feed the tracker, report, wait.
+/// The addresses `ha_suspend` waits for: the service's virtual addresses (none for fwmark services, which
+/// are never suspended).
+fn suspend_addresses(vs: &VirtualServer, keys: &[ServiceKey]) -> Option<Vec<IpAddr>> {
+    let addrs: Vec<IpAddr> = keys
+        .iter()
+        .filter_map(|k| match k {
+            ServiceKey::Addr { addr, .. } => Some(*addr),
+            ServiceKey::Fwmark { .. } => None,
+        })
+        .collect();
+    (vs.ha_suspend && !addrs.is_empty()).then_some(addrs)
+}
+
+/// True when one of `addrs` is an address of this host (what a VRRP master adds, so `ha_suspend` follows
+/// the instance holding the VIP).
+fn any_local(addrs: &[IpAddr]) -> bool {
+    let Ok(ifs) = nix::ifaddrs::getifaddrs() else {
+        return true;
+    };
+    ifs.filter_map(|i| i.address).any(|a| {
+        let ip = a
+            .as_sockaddr_in()
+            .map(|v| IpAddr::V4(v.ip()))
+            .or_else(|| a.as_sockaddr_in6().map(|v| IpAddr::V6(v.ip())));
+        ip.is_some_and(|ip| addrs.contains(&ip))
+    })
+}
+
+/// How often a suspended checker looks for its virtual address again.
+const SUSPEND_POLL: Duration = Duration::from_millis(500);
+
+/// One checker's loop: probe, feed the tracker, report, wait. With `suspend_on` (`ha_suspend`), it probes
+/// only while one of those addresses is on this host; while suspended, the verdict stays as it was.
+#[allow(clippy::too_many_arguments)]
 async fn check_loop(
     id: u64,
     probe: Probe,
@@ -569,6 +606,7 @@ async fn check_loop(
     conf: CheckerConf,
     rs: SocketAddr,
     initially_up: bool,
+    suspend_on: Option<Vec<IpAddr>>,
     tx: mpsc::Sender<Msg>,
 ) {
     let c = &conf.common;
@@ -586,7 +624,25 @@ async fn check_loop(
     if let Some(w) = c.warmup.filter(|w| !w.is_zero()) {
         tokio::time::sleep(random_below(w, id)).await;
     }
+    let mut suspended = false;
     loop {
+        if let Some(vips) = &suspend_on {
+            let here = any_local(vips);
+            if here == suspended {
+                suspended = !here;
+                tracing::info!(
+                    "{} on {}: {} (ha_suspend: the virtual address is {} this host)",
+                    conf.name(),
+                    rs_name(rs),
+                    if suspended { "suspended" } else { "resumed" },
+                    if suspended { "not on" } else { "on" }
+                );
+            }
+            if suspended {
+                tokio::time::sleep(SUSPEND_POLL).await;
+                continue;
+            }
+        }
         let result = probe.run(target).await;
         let transition = tracker.record(if result.up {
             CheckResult::Passed

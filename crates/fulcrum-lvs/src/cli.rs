@@ -3,7 +3,7 @@
 use crate::addr::{Names, SystemNames};
 use crate::args::{self, ArgError, Invocation, ListWhat};
 use crate::format;
-use crate::model::{Forward, Table};
+use crate::model::{Forward, Table, TunType};
 use crate::plane::file::FilePlane;
 use crate::plane::nft::NftPlane;
 use crate::plane::{DataPlane, PlaneError};
@@ -291,6 +291,18 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// After a tunnel real server of a type the data plane stores but does not forward: says so.
+    fn check_tunnel(&mut self, kind: Option<TunType>) {
+        if let Some(k) = kind.filter(|_| self.plane.live()) {
+            let _ = writeln!(
+                self.err,
+                "{}: warning: --tun-type {} real servers are listed but get no traffic: only ipip tunnels are forwarded",
+                self.program,
+                k.name()
+            );
+        }
+    }
+
     fn run_args(&mut self, args: &[String], stdin: Option<&mut dyn BufRead>) -> i32 {
         match self.execute(args, stdin) {
             Ok(code) => code,
@@ -344,15 +356,21 @@ impl<'a> Session<'a> {
             Invocation::AddDest(key, d) => {
                 let _span = tracing::debug_span!("virtual_service", service = %key).entered();
                 let nat = (d.forward == Forward::Masq).then_some(d.addr);
+                let unforwarded = (d.forward == Forward::Tunnel && d.tunnel.kind != TunType::Ipip)
+                    .then_some(d.tunnel.kind);
                 let code = self.mutate(|t| t.add_dest(&key, d))?;
                 self.check_forwarding(nat);
+                self.check_tunnel(unforwarded);
                 Ok(code)
             }
             Invocation::EditDest(key, d) => {
                 let _span = tracing::debug_span!("virtual_service", service = %key).entered();
                 let nat = (d.forward == Forward::Masq).then_some(d.addr);
+                let unforwarded = (d.forward == Forward::Tunnel && d.tunnel.kind != TunType::Ipip)
+                    .then_some(d.tunnel.kind);
                 let code = self.mutate(|t| t.edit_dest(&key, d))?;
                 self.check_forwarding(nat);
+                self.check_tunnel(unforwarded);
                 Ok(code)
             }
             Invocation::DeleteDest(key, addr, port) => {

@@ -2,7 +2,8 @@
 //! `lvs_common`): a NAT `virtual_server` with HTTP_GET, TCP_CHECK and MISC_CHECK checkers, real TCP traffic
 //! from the client, a real server that dies and comes back, quorum lost to the sorry server, a SIGHUP that
 //! changes the scheduler and keeps the checkers' verdicts, a service added by hand that is left alone, and
-//! SIGTERM removing exactly the services keepalived created; and a direct-routing service driven the same way.
+//! SIGTERM removing exactly the services keepalived created; and direct-routing and tunnel services driven the
+//! same way.
 
 #[path = "lvs_common/mod.rs"]
 mod common;
@@ -237,9 +238,26 @@ fn checkers_drive_the_table() {
 /// check fails leaves.
 #[test]
 fn checkers_drive_a_direct_routing_service() {
+    direct_service("DR", "Route");
+}
+
+/// `lb_kind TUN`: the same with IP-in-IP to the real servers (see lvs_netns_tunnel.rs), which see no packet
+/// for the VIP unencapsulated.
+#[test]
+fn checkers_drive_a_tunnel_service() {
+    direct_service("TUN", "Tunnel");
+}
+
+/// A service whose real servers answer the client directly (`lb_kind` DR or TUN, listed as `listed`).
+fn direct_service(kind: &str, listed: &str) {
     let Some(lab) = setup() else { return };
     lab.direct_routing_legs();
-    let dir = std::env::temp_dir().join(format!("{}-kadr", lab.prefix));
+    let _ends = if kind == "TUN" {
+        lab.tunnel_ends()
+    } else {
+        Vec::new()
+    };
+    let dir = std::env::temp_dir().join(format!("{}-ka{kind}", lab.prefix));
     std::fs::create_dir_all(&dir).unwrap();
     let w1 = web(&lab, "r1");
     let _w2 = web(&lab, "r2");
@@ -259,7 +277,7 @@ fn checkers_drive_a_direct_routing_service() {
     std::fs::write(
         &conf,
         format!(
-            "virtual_server {VIP} 8080 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n{}{}}}\n",
+            "virtual_server {VIP} 8080 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind {kind}\n{}{}}}\n",
             rs("198.18.1.2"),
             rs("198.18.1.3")
         ),
@@ -270,13 +288,19 @@ fn checkers_drive_a_direct_routing_service() {
         lab.ipvsadm(&["-L", "-n", "-t", &format!("{VIP}:8080")], "")
             .1
     };
-    lab.wait_until("both real servers routed", Duration::from_secs(10), || {
+    lab.wait_until("both real servers listed", Duration::from_secs(10), || {
         let l = list();
-        l.contains("198.18.1.2:8080              Route")
-            && l.contains("198.18.1.3:8080              Route")
+        l.contains(&format!("198.18.1.2:8080              {listed}"))
+            && l.contains(&format!("198.18.1.3:8080              {listed}"))
     });
     let d0_tx = lab.link_stat("d", "d0", "tx", "packets");
-    assert_eq!(counts(&lab.traffic("tcp", 8080, 20)), (10, 10), "DR rr");
+    assert_eq!(counts(&lab.traffic("tcp", 8080, 20)), (10, 10), "{kind} rr");
+    if kind == "TUN" {
+        for r in ["r1", "r2"] {
+            let (tunnelled, plain) = lab.tunnel_seen(r);
+            assert!(tunnelled >= 30 && plain == 0, "{r}: {tunnelled} {plain}");
+        }
+    }
     let d0_tx = lab.link_stat("d", "d0", "tx", "packets") - d0_tx;
     assert!(
         d0_tx < 10,
@@ -288,6 +312,54 @@ fn checkers_drive_a_direct_routing_service() {
     });
     assert_eq!(counts(&lab.traffic("tcp", 8080, 10)), (0, 10), "only r2");
     assert_eq!(k.terminate(), Some(0), "{}", k.log());
-    assert!(list().is_empty() || !list().contains("Route"), "{}", list());
+    assert!(list().is_empty() || !list().contains(listed), "{}", list());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `ha_suspend`: checks wait while the virtual address is not on the director (a VRRP backup's state), so a
+/// dead real server stays as it was; once the address arrives (the instance became master) they run and it
+/// leaves.
+#[test]
+fn ha_suspend_checks_only_while_the_vip_is_here() {
+    let Some(lab) = setup() else { return };
+    let dir = std::env::temp_dir().join(format!("{}-kasusp", lab.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _w1 = web(&lab, "r1");
+    let conf = dir.join("keepalived.conf");
+    let rs = |ip: &str| {
+        format!(
+            "    real_server {ip} 8080 {{\n        TCP_CHECK {{\n            connect_port 8000\n            connect_timeout 1\n            retry 0\n        }}\n    }}\n"
+        )
+    };
+    std::fs::write(
+        &conf,
+        format!(
+            "virtual_server {VIP} 8080 {{\n    ha_suspend\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n{}{}}}\n",
+            rs("198.18.1.2"),
+            rs("198.18.1.3")
+        ),
+    )
+    .unwrap();
+    let mut k = Keepalived::start(&lab, &conf, dir.join("keepalived.log"));
+    let list = || {
+        lab.ipvsadm(&["-L", "-n", "-t", &format!("{VIP}:8080")], "")
+            .1
+    };
+    lab.wait_until("the service", Duration::from_secs(10), || {
+        list().contains("198.18.1.3:8080")
+    });
+    // r2 has no web server on 8000, but nothing checks it while the VIP is elsewhere.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(list().contains("198.18.1.3:8080"), "{}", list());
+    assert!(k.log().contains("suspended"), "{}", k.log());
+    lab.run_all("d", &[&format!("ip addr add {VIP}/32 dev lo")]);
+    let t0 = Instant::now();
+    lab.wait_until("r2 removed once checks run", Duration::from_secs(6), || {
+        !list().contains("198.18.1.3:8080")
+    });
+    eprintln!("checks resumed and removed r2 in {:?}", t0.elapsed());
+    assert!(list().contains("198.18.1.2:8080"), "{}", list());
+    assert!(k.log().contains("resumed"), "{}", k.log());
+    assert_eq!(k.terminate(), Some(0), "{}", k.log());
     let _ = std::fs::remove_dir_all(&dir);
 }

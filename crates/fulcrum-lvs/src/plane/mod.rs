@@ -9,12 +9,14 @@
 //! - [`file::FilePlane`]: a file holding the table's records, with no traffic at all; for tests and dry
 //!   runs (`FULCRUM_LVS_STATE=/path/to/file`).
 //!
-//! An XDP data plane can implement the same trait later.
+//! Tunnel real servers are forwarded by the nftables plane with an encapsulation program at the egress
+//! hook ([`tunnel`]). An XDP data plane can implement the same trait later.
 
 pub mod conntrack;
 pub mod file;
 pub mod nft;
 pub mod render;
+pub mod tunnel;
 
 use crate::format::ConnEntry;
 use crate::model::Table;

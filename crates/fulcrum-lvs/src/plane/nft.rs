@@ -56,13 +56,14 @@
 //! - A store re-creates both tables: counters carry over (read just before), and the elements of
 //!   persistence and flow sets are read and written back with their remaining time; packets counted or
 //!   flows opened between that read and the write are lost.
-//! - Tunnel (`-i`) servers are stored and listed but not forwarded. Direct routing does not apply to
-//!   fwmark services (the mark is set after the ingress hook) or to real servers behind a gateway.
+//! - Direct routing does not apply to fwmark services (the mark is set after the ingress hook) or to real
+//!   servers behind a gateway; tunnel servers (`-i`, see [`super::tunnel`]) may be anywhere routable, but
+//!   only with `--tun-type ipip`, and not for fwmark services either.
 //! - In a service mixing `-g` and `-m` servers, the ingress hook takes every new connection for the `-g`
 //!   servers while one of them has a weight above 0.
 
-use super::render::{self, mark_ids, Family, Host, CTL_PREFIX, TABLE};
-use super::{conntrack, DataPlane, PlaneError};
+use super::render::{self, mark_ids, Family, Host, CTL_PREFIX, TABLE, TUN_PREFIX};
+use super::{conntrack, tunnel, DataPlane, PlaneError};
 use crate::format::ConnEntry;
 use crate::model::{Forward, Protocol, ServiceKey, Stats, Table};
 use crate::record;
@@ -116,6 +117,8 @@ pub struct Snapshot {
     pub dr_flows: Vec<DrFlow>,
     /// Set elements as nft text, by `family/set` (with the set's type), to write back on a store.
     pub keep: HashMap<String, (String, Vec<String>)>,
+    /// The devices the tunnel forward rules send to (each carries an encapsulation filter).
+    pub tun_devs: HashSet<String>,
 }
 
 fn run_program(prog: &str, args: &[&str], input: Option<&str>) -> Result<String, PlaneError> {
@@ -196,13 +199,23 @@ impl DataPlane for NftPlane {
     }
 
     fn store(&mut self, table: &Table) -> Result<(), PlaneError> {
-        let keep = match self.list(Family::Inet)? {
-            Some(inet) => read_docs(&inet, self.list(Family::Netdev)?.as_ref())?.keep,
-            None => HashMap::new(),
+        let old = match self.list(Family::Inet)? {
+            Some(inet) => read_docs(&inet, self.list(Family::Netdev)?.as_ref())?,
+            None => Snapshot::default(),
         };
-        let host = discover_host(table, keep);
+        let host = discover_host(table, old.keep);
         let script = render(table, &host)?;
-        self.apply(&script)
+        // The encapsulation programs go in before the rules that mark packets for them, and the filters
+        // of devices no longer used come out after the rules are gone.
+        let encaps = render::tunnel_encaps(table, &host);
+        for (dev, dests) in &encaps {
+            tunnel::attach::attach(dev, dests)?;
+        }
+        self.apply(&script)?;
+        for dev in old.tun_devs.iter().filter(|d| !encaps.contains_key(*d)) {
+            tunnel::attach::detach(dev);
+        }
+        Ok(())
     }
 
     fn connections(&mut self) -> Result<Vec<ConnEntry>, PlaneError> {
@@ -253,15 +266,19 @@ pub fn discover_host(table: &Table, keep: HashMap<String, (String, Vec<String>)>
         keep,
         ..Host::default()
     };
-    let routed: HashSet<IpAddr> = table
-        .services
-        .iter()
-        .filter(|s| matches!(s.key, ServiceKey::Addr { .. }))
-        .flat_map(|s| s.dests.iter())
-        .filter(|d| d.forward == Forward::Route)
-        .map(|d| d.addr)
-        .collect();
-    if routed.is_empty() {
+    let direct = |f: Forward| -> HashSet<IpAddr> {
+        table
+            .services
+            .iter()
+            .filter(|s| matches!(s.key, ServiceKey::Addr { .. }))
+            .flat_map(|s| s.dests.iter())
+            .filter(|d| d.forward == f)
+            .map(|d| d.addr)
+            .collect()
+    };
+    let routed = direct(Forward::Route);
+    let tunnelled = direct(Forward::Tunnel);
+    if routed.is_empty() && tunnelled.is_empty() {
         return host;
     }
     host.ingress = match std::env::var(DR_DEVICES_ENV) {
@@ -282,22 +299,40 @@ pub fn discover_host(table: &Table, keep: HashMap<String, (String, Vec<String>)>
             .collect(),
     };
     for a in routed {
-        let addr = a.to_string();
-        let Ok(j) = run_program("ip", &["-j", "route", "get", &addr], None) else {
-            continue;
-        };
-        let Some(r) = serde_json::from_str::<Value>(&j)
-            .ok()
-            .and_then(|v| v.as_array().and_then(|a| a.first().cloned()))
-        else {
-            continue;
-        };
-        let dev = r.get("dev").and_then(Value::as_str).unwrap_or("lo");
-        if r.get("gateway").is_none() && dev != "lo" {
-            host.onlink.insert(a, dev.to_string());
+        let Some(r) = route_to(a) else { continue };
+        if r.nexthop == a {
+            host.onlink.insert(a, r.dev);
+        }
+    }
+    for a in tunnelled {
+        if let Some(r) = route_to(a) {
+            host.tunnels.insert(a, r);
         }
     }
     host
+}
+
+/// The route the director takes to `addr` (`ip route get`): device, next hop and source address; none
+/// when `addr` is the director's own or unreachable.
+fn route_to(addr: IpAddr) -> Option<tunnel::TunnelRoute> {
+    let j = run_program("ip", &["-j", "route", "get", &addr.to_string()], None).ok()?;
+    let r = serde_json::from_str::<Value>(&j)
+        .ok()
+        .and_then(|v| v.as_array().and_then(|a| a.first().cloned()))?;
+    let dev = r.get("dev").and_then(Value::as_str).unwrap_or("lo");
+    if dev == "lo" {
+        return None;
+    }
+    let ip = |k: &str| {
+        r.get(k)
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse().ok())
+    };
+    Some(tunnel::TunnelRoute {
+        dev: dev.to_string(),
+        nexthop: ip("gateway").unwrap_or(addr),
+        src: ip("prefsrc")?,
+    })
 }
 
 /// Counts active (TCP established) and inactive connections per real server.
@@ -437,6 +472,9 @@ pub fn read_docs(inet: &Value, netdev: Option<&Value>) -> Result<Snapshot, Plane
             if let Some(r) = it.get("rule") {
                 let chain = r.get("chain").and_then(Value::as_str).unwrap_or_default();
                 let comment = r.get("comment").and_then(Value::as_str).unwrap_or_default();
+                if let (Family::Netdev, Some(dev)) = (fam, comment.strip_prefix(TUN_PREFIX)) {
+                    snap.tun_devs.insert(dev.to_string());
+                }
                 if let (Some(sid), Some(digest)) = (
                     chain.strip_prefix('s').and_then(|x| x.parse::<u32>().ok()),
                     comment.strip_prefix(CTL_PREFIX),

@@ -4,8 +4,9 @@
 //! Rendering is pure: everything it needs from the host (ingress devices, which real servers are on a
 //! directly connected segment, set elements to keep) comes in a [`Host`].
 
+use super::tunnel::{program::Encap, tun_mark, TunnelRoute};
 use super::PlaneError;
-use crate::model::{Forward, Netmask, Protocol, Service, ServiceKey, Table};
+use crate::model::{Forward, Netmask, Protocol, Service, ServiceKey, Table, TunType};
 use crate::record;
 use fulcrum_balance::lvs::{wrr_sequence, DestState, HashTable, Maglev};
 use std::collections::HashMap;
@@ -31,6 +32,31 @@ pub fn mark(svc: u32, dest: u32) -> u32 {
 /// The (service, real server) ids of a conntrack mark set by this data plane.
 pub fn mark_ids(m: u32) -> Option<(u32, u32)> {
     (m >> 24 == MARK_TAG).then_some(((m >> 12) & 0xfff, m & 0xfff))
+}
+
+/// Prefix of the comment on a tunnel forward rule, followed by the egress device (the devices whose
+/// encapsulation filter a later store may have to remove).
+pub const TUN_PREFIX: &str = "tun:";
+
+/// The tunnel destinations of `table` by egress device: what the encapsulation program of each device
+/// must know.
+pub fn tunnel_encaps(table: &Table, host: &Host) -> HashMap<String, Vec<Encap>> {
+    let mut out: HashMap<String, Vec<Encap>> = HashMap::new();
+    for s in &table.services {
+        for d in &s.dests {
+            if d.forward != Forward::Tunnel || !member(s, d, Family::Netdev, host) {
+                continue;
+            }
+            if let Some(t) = host.tunnels.get(&d.addr) {
+                out.entry(t.dev.clone()).or_default().push(Encap {
+                    mark: tun_mark(s.id, d.id),
+                    src: t.src,
+                    dst: d.addr,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Which of the two nftables tables a scheduling chain lives in.
@@ -59,6 +85,8 @@ pub struct Host {
     pub ingress: Vec<String>,
     /// The egress device of every direct-routing real server on a directly connected segment.
     pub onlink: HashMap<IpAddr, String>,
+    /// The route to every tunnel real server that can be reached (see [`super::tunnel`]).
+    pub tunnels: HashMap<IpAddr, TunnelRoute>,
     /// Set elements to keep across a store, by `family/set`: the set's type and the elements as nft text.
     pub keep: HashMap<String, (String, Vec<String>)>,
 }
@@ -77,10 +105,14 @@ pub fn member(s: &Service, d: &crate::model::RealServer, fam: Family, host: &Hos
     match fam {
         Family::Inet => d.forward == Forward::Masq && same,
         Family::Netdev => {
-            d.forward == Forward::Route
-                && same
-                && matches!(s.key, ServiceKey::Addr { .. })
-                && host.onlink.contains_key(&d.addr)
+            let reached = match d.forward {
+                Forward::Route => host.onlink.contains_key(&d.addr),
+                Forward::Tunnel => {
+                    d.tunnel.kind == TunType::Ipip && host.tunnels.contains_key(&d.addr)
+                }
+                Forward::Masq | Forward::Local => false,
+            };
+            reached && same && matches!(s.key, ServiceKey::Addr { .. })
         }
     }
 }
@@ -579,10 +611,19 @@ fn render_netdev(
             chains,
             "    update @s{sid}_f{did} {{ {key} }}\n    goto x{sid}_{did}\n  }}"
         );
+        let forward = match host.tunnels.get(&d.addr) {
+            Some(t) if d.forward == Forward::Tunnel => format!(
+                "meta mark set {:#x} fwd {fam} to {} device \"{}\" comment \"{TUN_PREFIX}{}\"",
+                tun_mark(sid, did),
+                t.nexthop,
+                t.dev,
+                t.dev
+            ),
+            _ => format!("fwd {fam} to {} device \"{dev}\"", d.addr),
+        };
         let _ = writeln!(
             chains,
-            "  chain x{sid}_{did} {{\n    counter name \"r{sid}_{did}_in\" counter name \"s{sid}_in\"\n    fwd {fam} to {} device \"{dev}\"\n  }}",
-            d.addr
+            "  chain x{sid}_{did} {{\n    counter name \"r{sid}_{did}_in\" counter name \"s{sid}_in\"\n    {forward}\n  }}"
         );
     }
 }
@@ -690,6 +731,47 @@ mod tests {
         // 198.18.1.3 is not on a connected segment: not a member.
         assert!(!script.contains("chain n0_1"), "{script}");
         assert!(script.contains("numgen inc mod 1 vmap { 0 : jump n0_0 }"));
+    }
+
+    #[test]
+    fn tunnel_servers_are_marked_and_sent_to_the_next_hop() {
+        let mut t = table(Forward::Tunnel);
+        let mut host = Host {
+            ingress: vec!["d0".into()],
+            ..Host::default()
+        };
+        let gw = IpAddr::from([198, 18, 9, 1]);
+        for last in [2u8, 3] {
+            host.tunnels.insert(
+                IpAddr::from([198, 18, 1, last]),
+                TunnelRoute {
+                    dev: "eth1".into(),
+                    nexthop: gw,
+                    src: IpAddr::from([198, 18, 9, 2]),
+                },
+            );
+        }
+        // A gue server is stored but not forwarded.
+        t.services[0].dests[1].tunnel.kind = TunType::Gue;
+        let script = render(&t, &host).unwrap_or_default();
+        assert!(
+            script.contains(
+                "meta mark set 0x4d000000 fwd ip to 198.18.9.1 device \"eth1\" comment \"tun:eth1\""
+            ),
+            "{script}"
+        );
+        assert!(!script.contains("chain x0_1"), "{script}");
+        let encaps = tunnel_encaps(&t, &host);
+        assert_eq!(
+            encaps.get("eth1").map(Vec::as_slice),
+            Some(
+                &[Encap {
+                    mark: 0x4d00_0000,
+                    src: IpAddr::from([198, 18, 9, 2]),
+                    dst: IpAddr::from([198, 18, 1, 2]),
+                }][..]
+            )
+        );
     }
 
     #[test]

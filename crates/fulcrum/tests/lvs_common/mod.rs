@@ -94,6 +94,22 @@ for i in range(n):
         print("FAIL", flush=True)
 "#;
 
+/// Stand-in for the kernel's `tunl0` on a real server (this test kernel has no `ipip` module): IP-in-IP
+/// packets in from a raw socket, the inner packets handed to the stack through a TUN device named `tunl0`.
+/// IPv6 in IPv6 (next header 41) arrives without its outer header on a raw IPv6 socket.
+const DECAP: &str = r#"
+import fcntl, os, select, socket, struct
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"tunl0", 0x0001 | 0x1000))
+v4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
+v6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 41)
+print("ready", flush=True)
+while True:
+    for s in select.select([v4, v6], [], [])[0]:
+        pkt = s.recv(65535)
+        os.write(fd, pkt[(pkt[0] & 15) * 4:] if s is v4 else pkt)
+"#;
+
 /// Opens n connections to the echo port and keeps them; prints each server's name, then on every
 /// "ping" line from stdin sends a byte on every connection and prints how many echoed it.
 const HOLDER: &str = r#"
@@ -148,6 +164,21 @@ impl Proc {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+}
+
+impl Proc {
+    /// Reads one line of the process's output (empty at its end).
+    pub fn read_line(&mut self) -> String {
+        use std::io::Read;
+        let mut line = Vec::new();
+        if let Some(out) = self.child.stdout.as_mut() {
+            let mut b = [0u8; 1];
+            while out.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
+                line.push(b[0]);
+            }
+        }
+        String::from_utf8_lossy(&line).into_owned()
     }
 }
 
@@ -402,6 +433,47 @@ impl Lab {
                 ],
             );
         }
+    }
+
+    /// The real servers' side of a tunnel (after [`Lab::direct_routing_legs`]): the VIP moves from `lo` to
+    /// `tunl0` (a stand-in for the kernel's, see `DECAP`), reverse-path filtering off, and
+    /// unencapsulated packets for the VIP dropped (with a counter of the encapsulated ones).
+    pub fn tunnel_ends(&self) -> Vec<Proc> {
+        let mut procs = Vec::new();
+        for r in ["r1", "r2"] {
+            let mut p = self.spawn(r, &["python3", "-u", "-c", DECAP]);
+            let _ = p.read_line();
+            procs.push(p);
+            self.run_all(
+                r,
+                &[
+                    &format!("ip addr del {VIP}/32 dev lo"),
+                    "ip link set tunl0 up",
+                    &format!("ip addr add {VIP}/32 dev tunl0"),
+                    "sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0",
+                    &format!("ip addr add {VIP6}/128 dev tunl0 nodad"),
+                    "nft add table inet tun",
+                    "nft add chain inet tun pre { type filter hook prerouting priority -300 ; }",
+                    "nft add rule inet tun pre iifname eth0 meta l4proto { 4, 41 } counter",
+                    &format!("nft add rule inet tun pre iifname eth0 ip daddr {VIP} counter drop"),
+                    &format!("nft add rule inet tun pre iifname eth0 ip6 daddr {VIP6} counter drop"),
+                ],
+            );
+        }
+        procs
+    }
+
+    /// Packets (encapsulated, dropped plain: IPv4 and IPv6 together) counted by a real server's rules.
+    pub fn tunnel_seen(&self, r: &str) -> (u64, u64) {
+        let out = self
+            .exec(r, &["nft", "list", "chain", "inet", "tun", "pre"])
+            .unwrap_or_default();
+        let n: Vec<u64> = out
+            .lines()
+            .filter_map(|l| l.split("packets ").nth(1))
+            .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+            .collect();
+        (n.first().copied().unwrap_or(0), n.iter().skip(1).sum())
     }
 
     /// Waits (bounded) until `f` holds.
