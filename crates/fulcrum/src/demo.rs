@@ -30,9 +30,15 @@ pub struct DemoArgs {
     /// Skip the scripted tour; just serve.
     #[arg(long)]
     no_tour: bool,
-    /// Print the haproxy.cfg equivalent of what the demo runs (for `fulcrum proxy -f`) and exit.
+    /// Print the haproxy.cfg equivalent of what the demo runs (for `fulcrum proxy -f`) and exit; with
+    /// --cluster, the cluster's haproxy.cfg and keepalived.conf files.
     #[arg(long)]
     print_config: bool,
+    /// Build the "HAProxy + keepalived" tutorial cluster in network namespaces (a client, two directors
+    /// running `fulcrum proxy` and `fulcrum keepalived`, two web servers) and walk through a failover, then
+    /// remove it all. Linux, root, iproute2.
+    #[arg(long, conflicts_with_all = ["listen", "stats", "no_tour"])]
+    cluster: bool,
 }
 
 /// The name of the frontend serving the balanced service.
@@ -140,6 +146,9 @@ frontend {STATS_FE}
 
 /// Runs the demo; returns the exit code.
 pub fn main(args: DemoArgs) -> u8 {
+    if args.cluster {
+        return crate::demo_cluster::main(args.print_config);
+    }
     if args.print_config {
         // The socket of a printed configuration lives at a fixed path: the per-run directory of the demo would
         // not exist when `fulcrum proxy -f` runs it.

@@ -4,6 +4,7 @@
 
 mod cli;
 mod demo;
+mod demo_cluster;
 mod genhash;
 mod keepalived_cmd;
 mod logging;
