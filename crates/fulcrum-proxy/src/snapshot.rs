@@ -152,6 +152,13 @@ pub struct BackendRt {
 }
 
 impl BackendRt {
+    /// How long a retry waits after a connection error that was not a timeout, as HAProxy does: the smaller of
+    /// one second and `timeout connect`, so that a restarting server is not hammered.
+    pub fn turn_around(&self) -> std::time::Duration {
+        let second = std::time::Duration::from_secs(1);
+        self.timeouts.connect.map_or(second, |c| c.min(second))
+    }
+
     /// Logs a server state change or check result to the backend's `log` targets (if any), at syslog `level`.
     pub fn log_event(&self, level: u8, msg: &str) {
         if let Some(ev) = &self.events {

@@ -109,6 +109,9 @@ pub async fn serve_client(
                 if let Some(l) = &mut log {
                     l.retry();
                 }
+                if e.kind() != io::ErrorKind::TimedOut {
+                    tokio::time::sleep(be.turn_around()).await;
+                }
                 previous = Some(server.index);
             }
         }

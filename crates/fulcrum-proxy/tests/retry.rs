@@ -139,3 +139,38 @@ fn retry_on_none_does_not_retry_connection_failures() {
     assert_eq!(get(p.addr, "/").status, 503);
     assert_eq!(o[0].requests(), 0);
 }
+
+/// A refused connection is retried after HAProxy's turn-around, the smaller of one second and `timeout
+/// connect` (here 300 ms), in http and tcp mode: two retries make the 503 (or the closed connection) come
+/// after about 600 ms, not at once.
+#[test]
+fn refused_connections_are_retried_after_the_turn_around() {
+    let dead = free_port();
+    for mode in ["http", "tcp"] {
+        let p = start_proxy(&format!(
+            "{DEFAULTS}
+listen app
+    mode {mode}
+    bind 127.0.0.1:{}
+    retries 2
+    timeout connect 300ms
+    server dead 127.0.0.1:{dead}
+",
+            free_port()
+        ));
+        let t0 = std::time::Instant::now();
+        if mode == "http" {
+            assert_eq!(get(p.addr, "/").status, 503);
+        } else {
+            let mut c = std::net::TcpStream::connect(p.addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 16];
+            assert_eq!(c.read(&mut buf).unwrap_or(0), 0);
+        }
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_millis(550) && took < Duration::from_millis(1500),
+            "{mode}: {took:?}"
+        );
+    }
+}

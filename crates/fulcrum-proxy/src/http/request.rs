@@ -21,7 +21,7 @@ use super::errors::{self, ProxyError};
 use super::headers;
 use super::pool::SessionConn;
 use super::reqbody::{Replay, ReqBody};
-use super::server_conn::{SendError, ServerConn};
+use super::server_conn::{ConnectError, SendError, ServerConn};
 use super::tunnel;
 use super::upstream_body::{Reuse, UpstreamBody};
 use crate::client_io::{ActiveRequest, ClientIo};
@@ -576,6 +576,9 @@ async fn forward(
                     Counters::inc(&server.stats.err_conn);
                     if !retry_on.conn_failure || !retry(txn, &server) {
                         return Err(ProxyError::ServiceUnavailable);
+                    }
+                    if !matches!(e, ConnectError::Timeout) {
+                        tokio::time::sleep(be.turn_around()).await;
                     }
                     previous = Some(server.index);
                     continue;
