@@ -54,6 +54,7 @@ pub async fn serve_client(
     let key = RequestKey::from_ip(peer.ip());
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
+    let mut refused = false;
     let (server, _guard) = loop {
         // Retries stay on the same server unless `option redispatch` allows another one.
         let same = previous.filter(|_| !be.redispatch).map(|i| &be.servers[i]);
@@ -64,6 +65,10 @@ pub async fn serve_client(
             }
             return;
         };
+        // A retry on the server that just refused waits HAProxy's turn-around (another server does not).
+        if std::mem::take(&mut refused) && previous == Some(server.index) {
+            tokio::time::sleep(be.turn_around()).await;
+        }
         if let Some(l) = &mut log {
             l.server(&server);
         }
@@ -109,9 +114,7 @@ pub async fn serve_client(
                 if let Some(l) = &mut log {
                     l.retry();
                 }
-                if e.kind() != io::ErrorKind::TimedOut {
-                    tokio::time::sleep(be.turn_around()).await;
-                }
+                refused = e.kind() != io::ErrorKind::TimedOut;
                 previous = Some(server.index);
             }
         }

@@ -140,9 +140,9 @@ fn retry_on_none_does_not_retry_connection_failures() {
     assert_eq!(o[0].requests(), 0);
 }
 
-/// A refused connection is retried after HAProxy's turn-around, the smaller of one second and `timeout
-/// connect` (here 300 ms), in http and tcp mode: two retries make the 503 (or the closed connection) come
-/// after about 600 ms, not at once.
+/// A refused connection is retried on the same server after HAProxy's turn-around, the smaller of one second
+/// and `timeout connect` (here 300 ms), in http and tcp mode: two retries make the 503 (or the closed
+/// connection) come after about 600 ms, not at once.
 #[test]
 fn refused_connections_are_retried_after_the_turn_around() {
     let dead = free_port();
@@ -171,6 +171,29 @@ listen app
         assert!(
             took >= Duration::from_millis(550) && took < Duration::from_millis(1500),
             "{mode}: {took:?}"
+        );
+    }
+    // With `option redispatch` and another server, the retry goes there at once (as haproxy 2.6 does).
+    let o = origins(1);
+    let p = start_proxy(&format!(
+        "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{}
+    retries 3
+    option redispatch
+    server dead 127.0.0.1:{dead}
+    server s1 {}
+",
+        free_port(),
+        o[0].addr()
+    ));
+    for _ in 0..2 {
+        let t0 = std::time::Instant::now();
+        assert_eq!(get(p.addr, "/").status, 200);
+        assert!(
+            t0.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t0.elapsed()
         );
     }
 }

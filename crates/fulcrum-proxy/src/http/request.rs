@@ -527,6 +527,8 @@ async fn forward(
     };
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
+    // The last attempt's connection was refused (not timed out).
+    let mut refused = false;
     // Counts a failed attempt; false when no retry is left.
     let mut retry = |txn: &mut TxnSlot, server: &crate::snapshot::ServerRt| {
         failures += 1;
@@ -544,6 +546,10 @@ async fn forward(
         let (server, guard) = queue::acquire(worker, be, &key, previous, same)
             .await
             .map_err(|_| ProxyError::ServiceUnavailable)?;
+        // A retry on the server that just refused waits HAProxy's turn-around (another server does not).
+        if std::mem::take(&mut refused) && previous == Some(server.index) {
+            tokio::time::sleep(be.turn_around()).await;
+        }
         txn.server(&server);
         done.server(&server);
         Counters::inc(&server.stats.lbtot);
@@ -577,9 +583,7 @@ async fn forward(
                     if !retry_on.conn_failure || !retry(txn, &server) {
                         return Err(ProxyError::ServiceUnavailable);
                     }
-                    if !matches!(e, ConnectError::Timeout) {
-                        tokio::time::sleep(be.turn_around()).await;
-                    }
+                    refused = !matches!(e, ConnectError::Timeout);
                     previous = Some(server.index);
                     continue;
                 }
