@@ -509,6 +509,8 @@ impl Control {
 
     fn store(&mut self, desired: &[Desired]) -> Result<(), PlaneError> {
         let plane = self.plane.get();
+        // Held until the store: an ipvsadm command in between would otherwise be undone.
+        let _lock = plane.lock()?;
         let mut table = plane.load()?.config_only();
         let changed = reconcile(&mut table, desired, &self.owned)
             .map_err(|e| PlaneError::Unsupported(e.to_string()))?;

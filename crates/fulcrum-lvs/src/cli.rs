@@ -179,6 +179,7 @@ fn run_at(
         .unwrap_or_else(|| "ipvsadm".into());
     let args: Vec<String> = it.map(|a| a.to_string_lossy().into_owned()).collect();
     let mut s = Session {
+        lock: None,
         plane,
         names,
         table: None,
@@ -209,6 +210,8 @@ fn run_at(
 
 struct Session<'a> {
     plane: &'a mut dyn DataPlane,
+    /// The table lock, taken at the first change and held until the session ends (after its store).
+    lock: Option<crate::plane::lock::TableLock>,
     names: &'a dyn Names,
     table: Option<Table>,
     dirty: bool,
@@ -317,6 +320,13 @@ impl<'a> Session<'a> {
         &mut self,
         f: impl FnOnce(&mut Table) -> Result<(), crate::model::TableError>,
     ) -> Result<i32, Stop> {
+        if self.lock.is_none() {
+            if let Some(l) = self.plane.lock()? {
+                // What was read before the lock (a listing earlier in this session) may be stale now.
+                self.lock = Some(l);
+                self.table = None;
+            }
+        }
         let t = self.table()?;
         match f(t) {
             Ok(()) => {

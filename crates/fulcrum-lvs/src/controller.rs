@@ -21,6 +21,7 @@
 use crate::model::{Service, ServiceKey};
 use crate::plane::nft::{NftPlane, Snapshot};
 use crate::plane::render::{self, sched_update, static_weights, weights_digest, Family, Host};
+use crate::plane::DataPlane as _;
 use crate::plane::PlaneError;
 use fulcrum_balance::lvs::{next_picks, overload_after, DestState, SchedFlags, SchedulerKind};
 use std::collections::HashMap;
@@ -123,6 +124,7 @@ impl Controller {
         plane: &mut NftPlane,
         mine: &dyn Fn(&ServiceKey) -> bool,
     ) -> Result<bool, PlaneError> {
+        let _lock = plane.lock()?;
         let snap = plane.snapshot()?;
         let script = self.pass_for(&snap, mine);
         if script.is_empty() {
@@ -180,6 +182,7 @@ pub fn run_controller(
             std::thread::sleep(Duration::from_millis(20).min(interval));
         }
     }
+    let _lock = plane.lock()?;
     let snap = plane.snapshot()?;
     let script = restore_static(&snap);
     if !script.is_empty() {

@@ -14,6 +14,7 @@
 
 pub mod conntrack;
 pub mod file;
+pub mod lock;
 pub mod nft;
 pub mod render;
 pub mod tunnel;
@@ -72,5 +73,10 @@ pub trait DataPlane {
     /// True when the data plane carries traffic (its counters move, so rates are worth sampling).
     fn live(&self) -> bool {
         false
+    }
+    /// Takes the lock every writer holds from the read its change is based on until its write
+    /// ([`lock`]); none for a plane only one process uses.
+    fn lock(&mut self) -> Result<Option<lock::TableLock>, PlaneError> {
+        Ok(None)
     }
 }

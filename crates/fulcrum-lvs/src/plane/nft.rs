@@ -257,6 +257,10 @@ impl DataPlane for NftPlane {
     fn live(&self) -> bool {
         true
     }
+
+    fn lock(&mut self) -> Result<Option<super::lock::TableLock>, PlaneError> {
+        super::lock::TableLock::acquire().map(Some)
+    }
 }
 
 /// Finds what rendering needs from the host: ingress devices and the on-link real servers (only when
