@@ -1,0 +1,562 @@
+//! Name resolution: from the cut text ([`crate::parse`]) to typed [`Fetch`] and [`Conv`] values,
+//! with arguments parsed and checked (integers, addresses, masks, regexes, variable names,
+//! keywords such as `json`'s input mode), and the load-time type check of the chain. Generic
+//! argument rules live in [`crate::args`]; the checks particular to a keyword live here.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use regex::bytes::RegexBuilder;
+
+use crate::args::{args, Kind};
+use crate::codec::JsonInput;
+use crate::conv::{ArithOp, Conv, DigestAlg, Hash32};
+use crate::error::Error;
+use crate::fetch::{Dir, Fetch, MAX_HDR_HISTORY};
+use crate::parse::{RawCall, RawExpr};
+use crate::text;
+use crate::timefmt::Format;
+use crate::value::Type;
+
+use Kind::{Int as I, Ipv4 as V4, Ipv6 as V6, Mask4 as M4, Mask6 as M6, Str as S};
+
+/// Fetches HAProxy 2.6 has that fulcrum does not implement (exact names, then prefixes).
+const UNSUPPORTED_FETCHES: &[&str] = &[
+    "base32",
+    "base32+src",
+    "baseq",
+    "be_id",
+    "be_conn",
+    "be_sess_rate",
+    "capture.req.hdr",
+    "capture.req.method",
+    "capture.req.uri",
+    "capture.req.ver",
+    "capture.res.hdr",
+    "capture.res.ver",
+    "connslots",
+    "cookie",
+    "fe_id",
+    "fe_conn",
+    "hdr_ip",
+    "hdr_val",
+    "hostname",
+    "http_auth",
+    "http_auth_bearer",
+    "http_auth_group",
+    "http_auth_pass",
+    "http_auth_type",
+    "http_auth_user",
+    "http_first_req",
+    "nbproc",
+    "nbsrv",
+    "proc",
+    "req.body",
+    "req.body_len",
+    "req.body_param",
+    "req.body_size",
+    "req.len",
+    "req.payload",
+    "req.payload_lv",
+    "req.proto_http",
+    "req.rdp_cookie",
+    "req.ver",
+    "req_ver",
+    "res.body",
+    "res.len",
+    "res.payload",
+    "res.ver",
+    "resp_ver",
+    "set-cookie",
+    "srv_conn",
+    "srv_id",
+    "srv_is_up",
+    "stopping",
+    "thread",
+    "unique-id",
+    "url32",
+    "url32+src",
+    "url_ip",
+    "url_port",
+    "urlp_val",
+    "uuid",
+];
+const UNSUPPORTED_FETCH_PREFIXES: &[&str] = &[
+    "ssl_", "sc_", "sc0_", "sc1_", "sc2_", "src_", "table_", "fc_", "bc_", "req.ssl_", "res.ssl_",
+    "51d.", "da-", "wurfl-", "so_", "quic_", "lat_", "cpu_",
+];
+/// Converters HAProxy 2.6 has that fulcrum does not implement.
+const UNSUPPORTED_CONVERTERS: &[&str] = &[
+    "51d.single",
+    "aes_gcm_dec",
+    "capture-req",
+    "capture-res",
+    "da-csv-conv",
+    "debug",
+    "fix_is_valid",
+    "fix_tag_value",
+    "hmac",
+    "host_only",
+    "in_table",
+    "json_query",
+    "jwt_header_query",
+    "jwt_payload_query",
+    "jwt_verify",
+    "language",
+    "mqtt_field_value",
+    "mqtt_is_valid",
+    "nbsrv",
+    "port_only",
+    "protobuf",
+    "set-var",
+    "srv_queue",
+    "ungrpc",
+    "unset-var",
+    "wt6",
+];
+const UNSUPPORTED_CONVERTER_PREFIXES: &[&str] = &["map", "table_"];
+
+fn unknown_fetch(call: &RawCall<'_>) -> Error {
+    let n = call.name;
+    if UNSUPPORTED_FETCHES.contains(&n)
+        || UNSUPPORTED_FETCH_PREFIXES.iter().any(|p| n.starts_with(p))
+    {
+        Error::Unsupported {
+            kind: "fetch method",
+            name: n.to_string(),
+            at: call.at,
+        }
+    } else {
+        Error::UnknownFetch {
+            name: n.to_string(),
+            at: call.at,
+        }
+    }
+}
+
+fn unknown_conv(call: &RawCall<'_>) -> Error {
+    let n = call.name;
+    if UNSUPPORTED_CONVERTERS.contains(&n)
+        || UNSUPPORTED_CONVERTER_PREFIXES
+            .iter()
+            .any(|p| n.starts_with(p))
+    {
+        Error::Unsupported {
+            kind: "converter",
+            name: n.to_string(),
+            at: call.at,
+        }
+    } else {
+        Error::UnknownConverter {
+            name: n.to_string(),
+            at: call.at,
+        }
+    }
+}
+
+/// Resolves a fetch and its arguments.
+pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
+    let hdr = |dir: Dir, full: bool| -> Result<Fetch, Error> {
+        let a = args(call, &[S, I], 0)?;
+        let occ = a.int(1).unwrap_or(0);
+        if occ < -(MAX_HDR_HISTORY as i64) {
+            return Err(a.bad(
+                1,
+                format!("header occurrence must be >= -{MAX_HDR_HISTORY}"),
+            ));
+        }
+        Ok(Fetch::Hdr {
+            dir,
+            name: a.str(0).map(|s| s.as_bytes().into()),
+            occ,
+            full,
+        })
+    };
+    let hdr_cnt = |dir: Dir, full: bool| -> Result<Fetch, Error> {
+        let a = args(call, &[S], 0)?;
+        Ok(Fetch::HdrCnt {
+            dir,
+            name: a.str(0).map(|s| s.as_bytes().into()),
+            full,
+        })
+    };
+    let cook = |dir: Dir, count: bool| -> Result<Fetch, Error> {
+        let a = args(call, &[S], 0)?;
+        let name = a.bytes(0);
+        Ok(if count {
+            Fetch::CookCnt { dir, name }
+        } else {
+            Fetch::Cook { dir, name }
+        })
+    };
+    let simple = |f: Fetch| -> Result<Fetch, Error> {
+        args(call, &[], 0)?;
+        Ok(f)
+    };
+    match call.name {
+        "str" => Ok(Fetch::Str(args(call, &[S], 1)?.bytes(0))),
+        "int" => Ok(Fetch::Int(args(call, &[I], 1)?.int(0).unwrap_or(0))),
+        "bool" => {
+            let a = args(call, &[S], 1)?;
+            match a.str(0).unwrap_or_default().to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(Fetch::Bool(true)),
+                "false" | "0" => Ok(Fetch::Bool(false)),
+                _ => Err(a.bad(0, "expected 'true', 'false', '0' or '1'")),
+            }
+        }
+        "always_true" => simple(Fetch::Bool(true)),
+        "always_false" => simple(Fetch::Bool(false)),
+        "ipv4" => Ok(Fetch::Ipv4(
+            args(call, &[V4], 1)?
+                .ipv4(0)
+                .unwrap_or(Ipv4Addr::UNSPECIFIED),
+        )),
+        "ipv6" => Ok(Fetch::Ipv6(
+            args(call, &[V6], 1)?
+                .ipv6(0)
+                .unwrap_or(Ipv6Addr::UNSPECIFIED),
+        )),
+        "bin" => {
+            let a = args(call, &[S], 1)?;
+            let s = a.str(0).unwrap_or_default();
+            if s.is_empty() || s.len() % 2 != 0 {
+                return Err(a.bad(0, "expected an even, non-zero number of hexadecimal digits"));
+            }
+            let bytes: Option<Vec<u8>> = s
+                .as_bytes()
+                .chunks(2)
+                .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+                .collect();
+            match bytes {
+                Some(b) => Ok(Fetch::Bin(b.into())),
+                None => Err(a.bad(0, "expected hexadecimal digits")),
+            }
+        }
+        "meth" => {
+            let a = args(call, &[S], 1)?;
+            let m = a.str(0).unwrap_or_default();
+            let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+            if !m.bytes().all(token) {
+                return Err(a.bad(0, "expected an HTTP method (a token)"));
+            }
+            Ok(Fetch::Meth(m.as_bytes().into()))
+        }
+        "var" => {
+            let a = args(call, &[S, S], 1)?;
+            Ok(Fetch::Var {
+                name: a.var(0)?,
+                default: a.str(1).map(|s| s.as_bytes().into()),
+            })
+        }
+        "env" => Ok(Fetch::Env(
+            args(call, &[S], 1)?.str(0).unwrap_or_default().into(),
+        )),
+        "method" => simple(Fetch::Method),
+        "path" => simple(Fetch::Path { with_query: false }),
+        "pathq" => simple(Fetch::Path { with_query: true }),
+        "query" => simple(Fetch::Query),
+        "url" => simple(Fetch::Url),
+        "base" => simple(Fetch::Base { with_query: false }),
+        "req.hdr" => hdr(Dir::Req, false),
+        "hdr" => hdr(Dir::Current, false),
+        "res.hdr" | "shdr" => hdr(Dir::Res, false),
+        "req.fhdr" => hdr(Dir::Req, true),
+        "res.fhdr" => hdr(Dir::Res, true),
+        "req.hdr_cnt" | "hdr_cnt" => hdr_cnt(Dir::Req, false),
+        "res.hdr_cnt" | "shdr_cnt" => hdr_cnt(Dir::Res, false),
+        "req.fhdr_cnt" => hdr_cnt(Dir::Req, true),
+        "res.fhdr_cnt" => hdr_cnt(Dir::Res, true),
+        "status" => simple(Fetch::Status),
+        "src" => simple(Fetch::Src),
+        "src_port" => simple(Fetch::SrcPort),
+        "dst" => simple(Fetch::Dst),
+        "dst_port" => simple(Fetch::DstPort),
+        "fe_name" => simple(Fetch::FeName),
+        "be_name" => simple(Fetch::BeName),
+        "srv_name" => simple(Fetch::SrvName),
+        "url_param" | "urlp" => {
+            let a = args(call, &[S, S], 0)?;
+            let delim = match a.str(1) {
+                None => b'?',
+                Some(d) => *d
+                    .as_bytes()
+                    .first()
+                    .ok_or_else(|| a.bad(1, "expected a delimiter character"))?,
+            };
+            Ok(Fetch::UrlParam {
+                name: a.bytes(0),
+                delim,
+            })
+        }
+        "req.cook" | "cook" => cook(Dir::Req, false),
+        "res.cook" | "scook" => cook(Dir::Res, false),
+        "req.cook_cnt" | "cook_cnt" => cook(Dir::Req, true),
+        "res.cook_cnt" | "scook_cnt" => cook(Dir::Res, true),
+        "date" => {
+            let a = args(call, &[I, S], 0)?;
+            Ok(Fetch::Date {
+                offset: a.int(0).unwrap_or(0),
+                unit: a.unit(1)?,
+            })
+        }
+        "date_us" => simple(Fetch::DateUs),
+        "rand" => Ok(Fetch::Rand(args(call, &[I], 0)?.int(0))),
+        _ => Err(unknown_fetch(call)),
+    }
+}
+
+/// Resolves a converter and its arguments.
+pub(crate) fn conv(call: &RawCall<'_>) -> Result<Conv, Error> {
+    let simple = |c: Conv| -> Result<Conv, Error> {
+        args(call, &[], 0)?;
+        Ok(c)
+    };
+    let arith = |op: ArithOp| -> Result<Conv, Error> {
+        let a = args(call, &[S], 1)?;
+        Ok(Conv::Arith(op, a.int_or_var(0)?))
+    };
+    let hash = |h: Hash32| -> Result<Conv, Error> {
+        let a = args(call, &[I], 0)?;
+        Ok(Conv::Hash32(h, a.int(0).unwrap_or(0) != 0))
+    };
+    let field = |word: bool| -> Result<Conv, Error> {
+        let a = args(call, &[I, S, I], 2)?;
+        let index = a.int(0).unwrap_or(0);
+        if index == 0 {
+            return Err(a.bad(0, "the index counts from 1 (or from -1 at the end), not 0"));
+        }
+        let delims = a.bytes(1);
+        if delims.is_empty() {
+            return Err(a.bad(1, "the list of delimiters is empty"));
+        }
+        let count = a.int(2).unwrap_or(1);
+        Ok(if word {
+            Conv::Word {
+                index,
+                delims,
+                count,
+            }
+        } else {
+            Conv::Field {
+                index,
+                delims,
+                count,
+            }
+        })
+    };
+    let time = |local: bool| -> Result<Conv, Error> {
+        let a = args(call, &[S, I], 1)?;
+        Ok(Conv::Time {
+            local,
+            format: Format::compile(a.str(0).unwrap_or_default().as_bytes()),
+            offset: a.int(1).unwrap_or(0),
+        })
+    };
+    match call.name {
+        "lower" => simple(Conv::Lower),
+        "upper" => simple(Conv::Upper),
+        "length" => simple(Conv::Length),
+        "base64" => simple(Conv::Base64),
+        "b64dec" => simple(Conv::B64Dec),
+        "ub64enc" => simple(Conv::Ub64Enc),
+        "ub64dec" => simple(Conv::Ub64Dec),
+        "url_dec" => Ok(Conv::UrlDec {
+            in_form: args(call, &[I], 0)?.int(0).unwrap_or(0) != 0,
+        }),
+        "url_enc" => {
+            let a = args(call, &[S], 1)?;
+            match a.str(0) {
+                None | Some("") | Some("query") => Ok(Conv::UrlEnc),
+                Some(_) => Err(a.bad(0, "the only encoding is 'query'")),
+            }
+        }
+        "hex" => simple(Conv::Hex),
+        "hex2i" => simple(Conv::Hex2i),
+        "bytes" => {
+            let a = args(call, &[I, I], 1)?;
+            Ok(Conv::Bytes {
+                offset: a.int(0).unwrap_or(0),
+                length: a.int(1),
+            })
+        }
+        "field" => field(false),
+        "word" => field(true),
+        "regsub" => {
+            let a = args(call, &[S, S, S], 2)?;
+            let flags = a.str(2).unwrap_or_default();
+            if let Some(f) = flags.chars().find(|c| !matches!(c, 'i' | 'g')) {
+                return Err(a.bad(
+                    2,
+                    format!("invalid flag '{f}', only 'i' and 'g' are supported"),
+                ));
+            }
+            let re = RegexBuilder::new(a.str(0).unwrap_or_default())
+                .case_insensitive(flags.contains('i'))
+                .unicode(false)
+                .build()
+                .map_err(|e| a.bad(0, format!("invalid or unsupported regex: {e}")))?;
+            let subst = text::compile_subst(a.str(1).unwrap_or_default().as_bytes())
+                .map_err(|e| a.bad(1, e))?;
+            Ok(Conv::Regsub {
+                re,
+                subst,
+                global: flags.contains('g'),
+            })
+        }
+        "json" => {
+            let a = args(call, &[S], 1)?;
+            JsonInput::parse(a.str(0).unwrap_or_default())
+                .map(Conv::Json)
+                .ok_or_else(|| a.bad(0, "expected 'ascii', 'utf8', 'utf8s', 'utf8p' or 'utf8ps'"))
+        }
+        "add" => arith(ArithOp::Add),
+        "sub" => arith(ArithOp::Sub),
+        "mul" => arith(ArithOp::Mul),
+        "div" => arith(ArithOp::Div),
+        "mod" => arith(ArithOp::Mod),
+        "and" => arith(ArithOp::And),
+        "or" => arith(ArithOp::Or),
+        "xor" => arith(ArithOp::Xor),
+        "neg" => simple(Conv::Neg),
+        "cpl" => simple(Conv::Cpl),
+        "bool" => simple(Conv::Bool),
+        "not" => simple(Conv::Not),
+        "odd" => simple(Conv::Odd),
+        "even" => simple(Conv::Even),
+        "concat" => {
+            let a = args(call, &[S, S, S], 1)?;
+            Ok(Conv::Concat {
+                start: a.bytes(0),
+                var: a.opt_var(1)?,
+                end: a.bytes(2),
+            })
+        }
+        "add_item" => {
+            let a = args(call, &[S, S, S], 2)?;
+            let var = a.opt_var(1)?;
+            let suffix = a.bytes(2);
+            if var.is_none() && suffix.is_empty() {
+                return Err(a.bad(1, "a variable or a suffix is needed"));
+            }
+            Ok(Conv::AddItem {
+                delim: a.bytes(0),
+                var,
+                suffix,
+            })
+        }
+        "strcmp" => Ok(Conv::Strcmp(args(call, &[S], 1)?.var(0)?)),
+        "secure_memcmp" => Ok(Conv::SecureMemcmp(args(call, &[S], 1)?.var(0)?)),
+        "crc32" => hash(Hash32::Crc32),
+        "crc32c" => hash(Hash32::Crc32c),
+        "djb2" => hash(Hash32::Djb2),
+        "sdbm" => hash(Hash32::Sdbm),
+        "xxh32" => Ok(Conv::Xxh32(args(call, &[I], 0)?.int(0).unwrap_or(0) as u32)),
+        "xxh64" => Ok(Conv::Xxh64(args(call, &[I], 0)?.int(0).unwrap_or(0) as u64)),
+        "xxh3" => Ok(Conv::Xxh3(args(call, &[I], 0)?.int(0).unwrap_or(0) as u64)),
+        "sha1" => simple(Conv::Digest(DigestAlg::Sha1)),
+        "sha2" => {
+            let a = args(call, &[I], 0)?;
+            match a.int(0) {
+                None | Some(0) | Some(256) => Ok(Conv::Digest(DigestAlg::Sha256)),
+                Some(224) => Ok(Conv::Digest(DigestAlg::Sha224)),
+                Some(384) => Ok(Conv::Digest(DigestAlg::Sha384)),
+                Some(512) => Ok(Conv::Digest(DigestAlg::Sha512)),
+                Some(_) => Err(a.bad(0, "expected 224, 256, 384 or 512 bits")),
+            }
+        }
+        "digest" => {
+            let a = args(call, &[S], 1)?;
+            DigestAlg::from_name(a.str(0).unwrap_or_default())
+                .map(Conv::Digest)
+                .ok_or_else(|| {
+                    a.bad(
+                        0,
+                        "expected md5, sha1, sha224, sha256, sha384, sha512, sha512-224 or sha512-256",
+                    )
+                })
+        }
+        "ipmask" => {
+            let a = args(call, &[M4, M6], 1)?;
+            Ok(Conv::IpMask {
+                v4: a.ipv4(0).unwrap_or(Ipv4Addr::UNSPECIFIED),
+                v6: a.ipv6(1),
+            })
+        }
+        "ltime" => time(true),
+        "utime" => time(false),
+        "http_date" => {
+            let a = args(call, &[I, S], 0)?;
+            Ok(Conv::HttpDate {
+                offset: a.int(0).unwrap_or(0),
+                unit: a.unit(1)?,
+            })
+        }
+        "be2dec" => {
+            let a = args(call, &[S, I, I], 1)?;
+            let chunk = a.int(1).unwrap_or(0);
+            if !(1..=8).contains(&chunk) {
+                return Err(a.bad(1, "the chunk size must be between 1 and 8"));
+            }
+            Ok(Conv::Be2Dec {
+                sep: a.bytes(0),
+                chunk: chunk as usize,
+                truncate: a.flag01(2)?,
+            })
+        }
+        "be2hex" => {
+            let a = args(call, &[S, I, I], 0)?;
+            let sep = a.bytes(0);
+            let chunk = a.int(1).unwrap_or(0);
+            let truncate = a.flag01(2)?;
+            if chunk <= 0 && (!sep.is_empty() || truncate) {
+                return Err(a.bad(1, "the chunk size must be positive"));
+            }
+            Ok(Conv::Be2Hex {
+                sep,
+                chunk: usize::try_from(chunk).unwrap_or(0).min(1 << 20),
+                truncate,
+            })
+        }
+        "ltrim" => Ok(Conv::Ltrim(args(call, &[S], 1)?.bytes(0))),
+        "rtrim" => Ok(Conv::Rtrim(args(call, &[S], 1)?.bytes(0))),
+        "cut_crlf" => simple(Conv::CutCrlf),
+        "iif" => {
+            let a = args(call, &[S, S], 2)?;
+            Ok(Conv::Iif(a.bytes(0), a.bytes(1)))
+        }
+        "htonl" => simple(Conv::Htonl),
+        _ => Err(unknown_conv(call)),
+    }
+}
+
+/// A resolved and type-checked expression.
+pub(crate) struct Compiled {
+    pub fetch: Fetch,
+    pub convs: Vec<Conv>,
+    pub out_type: Type,
+}
+
+/// Resolves every keyword of `raw` and checks that each converter's input can be reached from
+/// the previous output.
+pub(crate) fn compile(raw: &RawExpr<'_>) -> Result<Compiled, Error> {
+    let fetch = fetch(&raw.fetch)?;
+    let mut prev = fetch.out_type();
+    let mut convs = Vec::with_capacity(raw.convs.len());
+    for call in &raw.convs {
+        let c = conv(call)?;
+        if !prev.casts_to(c.in_type()) {
+            return Err(Error::CannotApply {
+                converter: call.name.to_string(),
+                input: prev,
+                expected: c.in_type(),
+                at: call.at,
+            });
+        }
+        prev = c.out_type();
+        convs.push(c);
+    }
+    Ok(Compiled {
+        fetch,
+        convs,
+        out_type: prev,
+    })
+}

@@ -1,0 +1,291 @@
+//! What an expression may ask of the request it runs on: the trait the proxy implements.
+//!
+//! Every method has a default that answers "not available" (except the clock and the random
+//! source, which a pure crate must not invent), so a context only implements what it has, and new
+//! fetches can add methods without breaking existing implementations. Methods return borrowed
+//! data, so that fetching a header, the path or a name does not allocate.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use crate::value::Value;
+
+/// The lifetime of a variable (`txn.name`, `sess.name`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// `proc.`: shared by the whole process.
+    Proc,
+    /// `sess.`: one client connection.
+    Sess,
+    /// `txn.`: one request and its response.
+    Txn,
+    /// `req.`: the request processing only.
+    Req,
+    /// `res.`: the response processing only.
+    Res,
+    /// `check.`: one health check.
+    Check,
+}
+
+impl Scope {
+    /// The prefix written before the dot.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Proc => "proc",
+            Scope::Sess => "sess",
+            Scope::Txn => "txn",
+            Scope::Req => "req",
+            Scope::Res => "res",
+            Scope::Check => "check",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A variable reference, `scope.name`, as `var()`, `concat()` and the arithmetic converters take.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VarName {
+    scope: Scope,
+    name: Box<str>,
+}
+
+/// Why a variable name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VarNameError {
+    /// The name does not start with `proc.`, `sess.`, `txn.`, `req.`, `res.` or `check.`, or
+    /// nothing follows the dot.
+    #[error("invalid variable name '{0}': it must start with its scope ('proc.', 'sess.', 'txn.', 'req.', 'res.' or 'check.') followed by a name")]
+    Scope(String),
+    /// The name holds a character other than a letter, a digit, `.` or `_`.
+    #[error("invalid variable name '{0}': only letters, digits, '.' and '_' may follow the scope")]
+    Syntax(String),
+}
+
+impl VarName {
+    /// The variable's scope.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// The name after the scope's dot.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl FromStr for VarName {
+    type Err = VarNameError;
+
+    /// Parses `scope.name` (HAProxy's rules: the scope is lower case, the name is made of letters,
+    /// digits, `.` and `_`).
+    fn from_str(s: &str) -> Result<VarName, VarNameError> {
+        let scopes = [
+            ("proc.", Scope::Proc),
+            ("sess.", Scope::Sess),
+            ("txn.", Scope::Txn),
+            ("req.", Scope::Req),
+            ("res.", Scope::Res),
+            ("check.", Scope::Check),
+        ];
+        let (scope, name) = scopes
+            .iter()
+            .find_map(|(p, sc)| s.strip_prefix(p).map(|n| (*sc, n)))
+            .filter(|(_, n)| !n.is_empty())
+            .ok_or_else(|| VarNameError::Scope(s.to_string()))?;
+        if !name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_')
+        {
+            return Err(VarNameError::Syntax(s.to_string()));
+        }
+        Ok(VarName {
+            scope,
+            name: name.into(),
+        })
+    }
+}
+
+impl fmt::Display for VarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.scope, self.name)
+    }
+}
+
+/// A header visitor: called with each header's name and value in order; return
+/// [`ControlFlow::Break`] to stop early.
+pub type HeaderVisitor<'v, 's> = dyn FnMut(&'s [u8], &'s [u8]) -> ControlFlow<()> + 'v;
+
+/// The request (and response) an expression runs on, as the proxy sees it.
+///
+/// Implementations hand out borrowed data; a header visitor receives slices that live as long as
+/// the context, so a fetch can return them without copying.
+pub trait Context {
+    /// The request method as received (`None` outside HTTP).
+    fn method(&self) -> Option<&[u8]> {
+        None
+    }
+
+    /// The request target as received on the request line (`/path?query`, or an absolute URI);
+    /// `path`, `query`, `url`, `base` and `url_param` are derived from it.
+    fn uri(&self) -> Option<&[u8]> {
+        None
+    }
+
+    /// Calls `visit` with each request header, in order, until it breaks.
+    fn req_headers<'s>(&'s self, visit: &mut HeaderVisitor<'_, 's>) {
+        let _ = visit;
+    }
+
+    /// Calls `visit` with each response header, in order, until it breaks.
+    fn res_headers<'s>(&'s self, visit: &mut HeaderVisitor<'_, 's>) {
+        let _ = visit;
+    }
+
+    /// Whether the expression runs on the response (`http-response` rules, `%[...]` in logs after
+    /// the response): `hdr()` then reads the response headers, as in HAProxy.
+    fn is_response(&self) -> bool {
+        false
+    }
+
+    /// The response status code, once a response exists.
+    fn status(&self) -> Option<u16> {
+        None
+    }
+
+    /// The client's address (`src`, `src_port`).
+    fn src(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    /// The address the client connected to (`dst`, `dst_port`).
+    fn dst(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    /// The frontend's name (`fe_name`).
+    fn frontend_name(&self) -> Option<&str> {
+        None
+    }
+
+    /// The backend's name, once one is chosen (`be_name`).
+    fn backend_name(&self) -> Option<&str> {
+        None
+    }
+
+    /// The server's name, once one is chosen (`srv_name`).
+    fn server_name(&self) -> Option<&str> {
+        None
+    }
+
+    /// A variable's value, `None` when it is not set.
+    fn var(&self, name: &VarName) -> Option<Value<'_>> {
+        let _ = name;
+        None
+    }
+
+    /// An environment variable of the process (`env(NAME)`), read through the context so that
+    /// tests control it and the proxy can sample the environment once at start-up.
+    fn env(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        let _ = name;
+        None
+    }
+
+    /// The current date (`date`, `date_us`).
+    fn now(&self) -> SystemTime;
+
+    /// A uniformly distributed 32-bit random number (`rand`).
+    fn random_u32(&self) -> u32;
+
+    /// The local time zone's offset from UTC, in seconds east, at `unix_secs` (`ltime`); the
+    /// default is UTC.
+    fn utc_offset(&self, unix_secs: i64) -> i32 {
+        let _ = unix_secs;
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn var_names() {
+        let v: VarName = "txn.a.b_c9".parse().unwrap();
+        assert_eq!(v.scope(), Scope::Txn);
+        assert_eq!(v.name(), "a.b_c9");
+        assert_eq!(v.to_string(), "txn.a.b_c9");
+        for (s, scope) in [
+            ("proc.x", Scope::Proc),
+            ("sess.x", Scope::Sess),
+            ("req.x", Scope::Req),
+            ("res.x", Scope::Res),
+            ("check.x", Scope::Check),
+        ] {
+            assert_eq!(s.parse::<VarName>().unwrap().scope(), scope);
+        }
+        // observed with haproxy 2.6.12: var(nope), var(TXN.x) and var(txn.a-b) are load errors
+        assert!(matches!(
+            "nope".parse::<VarName>(),
+            Err(VarNameError::Scope(_))
+        ));
+        assert!(matches!(
+            "TXN.x".parse::<VarName>(),
+            Err(VarNameError::Scope(_))
+        ));
+        assert!(matches!(
+            "txn.".parse::<VarName>(),
+            Err(VarNameError::Scope(_))
+        ));
+        assert!(matches!(
+            "txn.a-b".parse::<VarName>(),
+            Err(VarNameError::Syntax(_))
+        ));
+        assert_eq!(Scope::Check.to_string(), "check");
+    }
+
+    struct Bare;
+    impl Context for Bare {
+        fn now(&self) -> SystemTime {
+            SystemTime::UNIX_EPOCH
+        }
+        fn random_u32(&self) -> u32 {
+            4
+        }
+    }
+
+    #[test]
+    fn defaults_answer_not_available() {
+        let c = Bare;
+        assert!(c.method().is_none());
+        assert!(c.uri().is_none());
+        let mut n = 0;
+        c.req_headers(&mut |_, _| {
+            n += 1;
+            ControlFlow::Continue(())
+        });
+        c.res_headers(&mut |_, _| {
+            n += 1;
+            ControlFlow::Continue(())
+        });
+        assert_eq!(n, 0);
+        assert!(!c.is_response());
+        assert!(c.status().is_none());
+        assert!(c.src().is_none() && c.dst().is_none());
+        assert!(c.frontend_name().is_none());
+        assert!(c.backend_name().is_none() && c.server_name().is_none());
+        assert!(c.var(&"txn.x".parse().unwrap()).is_none());
+        assert!(c.env("HOME").is_none());
+        assert_eq!(c.utc_offset(0), 0);
+        assert_eq!(c.random_u32(), 4);
+        assert_eq!(c.now(), SystemTime::UNIX_EPOCH);
+    }
+}

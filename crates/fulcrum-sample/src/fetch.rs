@@ -1,0 +1,419 @@
+//! Fetches: where a sample comes from (a constant, the request, the connection, a variable, the
+//! clock), and how each one reads the [`Context`].
+//!
+//! Header fetches follow HAProxy: `hdr`/`req.hdr` split values on commas, `fhdr` returns whole
+//! lines; without an occurrence the last value is returned; occurrence `n > 0` counts from the
+//! first, `n < 0` from the last (down to -10). Names are matched case-insensitively.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::ControlFlow;
+use std::time::UNIX_EPOCH;
+
+use crate::context::{Context, VarName};
+use crate::http;
+use crate::timefmt::Unit;
+use crate::value::{Type, Value};
+
+/// How many values back a negative header occurrence may reach (HAProxy's MAX_HDR_HISTORY).
+pub(crate) const MAX_HDR_HISTORY: usize = 10;
+
+/// Which message's headers a fetch reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    /// The request.
+    Req,
+    /// The response.
+    Res,
+    /// The one the rule runs on (`hdr`).
+    Current,
+}
+
+/// A fetch with its arguments, resolved and typed at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fetch {
+    /// `str(s)`
+    Str(Box<[u8]>),
+    /// `int(n)`
+    Int(i64),
+    /// `bool(b)`, `always_true`, `always_false`
+    Bool(bool),
+    /// `ipv4(a)`
+    Ipv4(Ipv4Addr),
+    /// `ipv6(a)`
+    Ipv6(Ipv6Addr),
+    /// `bin(hex)`
+    Bin(Box<[u8]>),
+    /// `meth(m)`
+    Meth(Box<[u8]>),
+    /// `var(name[,default])`
+    Var {
+        /// The variable.
+        name: VarName,
+        /// Returned as a string when the variable is not set.
+        default: Option<Box<[u8]>>,
+    },
+    /// `env(NAME)`
+    Env(Box<str>),
+    /// `method`
+    Method,
+    /// `path` (`pathq` with the query)
+    Path {
+        /// Keep the query string.
+        with_query: bool,
+    },
+    /// `query`
+    Query,
+    /// `url`
+    Url,
+    /// `base` (`baseq` with the query)
+    Base {
+        /// Keep the query string.
+        with_query: bool,
+    },
+    /// `req.hdr`, `hdr`, `res.hdr`, `shdr`, `req.fhdr`, `res.fhdr`
+    Hdr {
+        /// Request, response or the current direction.
+        dir: Dir,
+        /// `None` without arguments (never found); empty matches any header.
+        name: Option<Box<[u8]>>,
+        /// 0 for the last value.
+        occ: i64,
+        /// Whole lines (`fhdr`) instead of comma-separated values.
+        full: bool,
+    },
+    /// `req.hdr_cnt`, `hdr_cnt`, `res.hdr_cnt`, `req.fhdr_cnt`, `res.fhdr_cnt`
+    HdrCnt {
+        /// Request or response.
+        dir: Dir,
+        /// `None` or empty counts every header.
+        name: Option<Box<[u8]>>,
+        /// Count lines instead of values.
+        full: bool,
+    },
+    /// `status`
+    Status,
+    /// `src`
+    Src,
+    /// `src_port`
+    SrcPort,
+    /// `dst`
+    Dst,
+    /// `dst_port`
+    DstPort,
+    /// `fe_name`
+    FeName,
+    /// `be_name`
+    BeName,
+    /// `srv_name`
+    SrvName,
+    /// `url_param(name[,delim])`, `urlp`
+    UrlParam {
+        /// Empty for the first parameter that has a value.
+        name: Box<[u8]>,
+        /// Where the parameters start (`?` by default).
+        delim: u8,
+    },
+    /// `req.cook(name)`, `cook`, `res.cook`, `scook`
+    Cook {
+        /// `Cookie` (request) or `Set-Cookie` (response).
+        dir: Dir,
+        /// Empty for the first cookie.
+        name: Box<[u8]>,
+    },
+    /// `req.cook_cnt(name)`, `cook_cnt`, `res.cook_cnt`
+    CookCnt {
+        /// `Cookie` (request) or `Set-Cookie` (response).
+        dir: Dir,
+        /// Empty counts every cookie.
+        name: Box<[u8]>,
+    },
+    /// `date([offset[,unit]])`
+    Date {
+        /// Added to the date, in `unit`.
+        offset: i64,
+        /// Seconds, milliseconds or microseconds.
+        unit: Unit,
+    },
+    /// `date_us`
+    DateUs,
+    /// `rand([range])`
+    Rand(Option<i64>),
+}
+
+impl Fetch {
+    /// The type the fetch declares (what the load-time type check uses; `src` and `dst` may
+    /// return IPv6 at run time, as in HAProxy).
+    pub(crate) fn out_type(&self) -> Type {
+        match self {
+            Fetch::Str(_)
+            | Fetch::Env(_)
+            | Fetch::Path { .. }
+            | Fetch::Query
+            | Fetch::Url
+            | Fetch::Base { .. }
+            | Fetch::Hdr { .. }
+            | Fetch::FeName
+            | Fetch::BeName
+            | Fetch::SrvName
+            | Fetch::UrlParam { .. }
+            | Fetch::Cook { .. } => Type::Str,
+            Fetch::Int(_)
+            | Fetch::HdrCnt { .. }
+            | Fetch::Status
+            | Fetch::SrcPort
+            | Fetch::DstPort
+            | Fetch::CookCnt { .. }
+            | Fetch::Date { .. }
+            | Fetch::DateUs
+            | Fetch::Rand(_) => Type::Int,
+            Fetch::Bool(_) => Type::Bool,
+            Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
+            Fetch::Ipv6(_) => Type::Ipv6,
+            Fetch::Bin(_) => Type::Bin,
+            Fetch::Meth(_) | Fetch::Method => Type::Meth,
+            Fetch::Var { .. } => Type::Any,
+        }
+    }
+
+    /// Whether the fetch reads the response.
+    pub(crate) fn reads_response(&self) -> bool {
+        match self {
+            Fetch::Status => true,
+            Fetch::Hdr { dir, .. }
+            | Fetch::HdrCnt { dir, .. }
+            | Fetch::Cook { dir, .. }
+            | Fetch::CookCnt { dir, .. } => *dir == Dir::Res,
+            _ => false,
+        }
+    }
+
+    /// Whether the fetch reads the request's URI, headers or cookies.
+    pub(crate) fn reads_request(&self) -> bool {
+        match self {
+            Fetch::Path { .. } | Fetch::Query | Fetch::Url | Fetch::Base { .. } => true,
+            Fetch::UrlParam { .. } => true,
+            Fetch::Hdr { dir, .. }
+            | Fetch::HdrCnt { dir, .. }
+            | Fetch::Cook { dir, .. }
+            | Fetch::CookCnt { dir, .. } => *dir == Dir::Req,
+            _ => false,
+        }
+    }
+
+    /// Reads the sample from `ctx`; `None` when it is not there.
+    pub(crate) fn eval<'a, C: Context + ?Sized>(&'a self, ctx: &'a C) -> Option<Value<'a>> {
+        Some(match self {
+            Fetch::Str(s) => Value::Str(Cow::Borrowed(s)),
+            Fetch::Int(i) => Value::Int(*i),
+            Fetch::Bool(b) => Value::Bool(*b),
+            Fetch::Ipv4(a) => Value::Ipv4(*a),
+            Fetch::Ipv6(a) => Value::Ipv6(*a),
+            Fetch::Bin(b) => Value::Bin(Cow::Borrowed(b)),
+            Fetch::Meth(m) => Value::Str(Cow::Borrowed(m)),
+            Fetch::Var { name, default } => match ctx.var(name) {
+                Some(v) => v,
+                None => Value::Str(Cow::Borrowed(default.as_deref()?)),
+            },
+            Fetch::Env(name) => Value::Str(ctx.env(name)?),
+            Fetch::Method => Value::str(ctx.method()?),
+            Fetch::Path { with_query } => Value::str(http::path(ctx.uri()?, *with_query)?),
+            Fetch::Query => Value::str(http::query(ctx.uri()?)?),
+            Fetch::Url => Value::str(ctx.uri()?),
+            Fetch::Base { with_query } => base(ctx, *with_query)?,
+            Fetch::Hdr {
+                dir,
+                name,
+                occ,
+                full,
+            } => Value::str(header(ctx, *dir, name.as_deref()?, *occ, *full)?),
+            Fetch::HdrCnt { dir, name, full } => {
+                let name = name.as_deref().unwrap_or_default();
+                let mut n = 0i64;
+                for_each_header_value(ctx, *dir, name, *full, &mut |_| {
+                    n += 1;
+                    ControlFlow::Continue(())
+                });
+                Value::Int(n)
+            }
+            Fetch::Status => Value::Int(i64::from(ctx.status()?)),
+            Fetch::Src => ip(ctx.src()?.ip()),
+            Fetch::Dst => ip(ctx.dst()?.ip()),
+            Fetch::SrcPort => Value::Int(i64::from(ctx.src()?.port())),
+            Fetch::DstPort => Value::Int(i64::from(ctx.dst()?.port())),
+            Fetch::FeName => Value::str(ctx.frontend_name()?.as_bytes()),
+            Fetch::BeName => Value::str(ctx.backend_name()?.as_bytes()),
+            Fetch::SrvName => Value::str(ctx.server_name()?.as_bytes()),
+            Fetch::UrlParam { name, delim } => {
+                Value::str(http::url_param(ctx.uri()?, name, *delim)?)
+            }
+            Fetch::Cook { dir, name } => {
+                // without a name the first cookie, with one the last occurrence
+                let mut found = None;
+                for_each_cookie(ctx, *dir, name, &mut |v| {
+                    found = Some(v);
+                    if name.is_empty() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                });
+                Value::str(found?)
+            }
+            Fetch::CookCnt { dir, name } => {
+                let mut n = 0i64;
+                for_each_cookie(ctx, *dir, name, &mut |_| {
+                    n += 1;
+                    ControlFlow::Continue(())
+                });
+                Value::Int(n)
+            }
+            Fetch::Date { offset, unit } => {
+                let d = ctx.now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                let micros = i64::from(d.subsec_micros());
+                let t = match unit {
+                    Unit::S => secs,
+                    Unit::Ms => secs.wrapping_mul(1000).wrapping_add(micros / 1000),
+                    Unit::Us => secs.wrapping_mul(1_000_000).wrapping_add(micros),
+                };
+                Value::Int(t.wrapping_add(*offset))
+            }
+            Fetch::DateUs => {
+                let d = ctx.now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                Value::Int(i64::from(d.subsec_micros()))
+            }
+            Fetch::Rand(range) => {
+                let r = u64::from(ctx.random_u32());
+                Value::Int(match range {
+                    // scaled, not reduced with a modulo, to use every bit
+                    Some(range) => (r.wrapping_mul(*range as u64) >> 32) as i64,
+                    None => r as i64,
+                })
+            }
+        })
+    }
+}
+
+fn ip(a: IpAddr) -> Value<'static> {
+    match a {
+        IpAddr::V4(a) => Value::Ipv4(a),
+        IpAddr::V6(a) => Value::Ipv6(a),
+    }
+}
+
+fn visit_headers<'s, C: Context + ?Sized>(
+    ctx: &'s C,
+    dir: Dir,
+    visit: &mut dyn FnMut(&'s [u8], &'s [u8]) -> ControlFlow<()>,
+) {
+    let response = match dir {
+        Dir::Req => false,
+        Dir::Res => true,
+        Dir::Current => ctx.is_response(),
+    };
+    if response {
+        ctx.res_headers(visit)
+    } else {
+        ctx.req_headers(visit)
+    }
+}
+
+/// Calls `f` with each value (each line when `full`) of the headers called `name` (any header
+/// when `name` is empty), until `f` breaks.
+fn for_each_header_value<'s, C: Context + ?Sized>(
+    ctx: &'s C,
+    dir: Dir,
+    name: &[u8],
+    full: bool,
+    f: &mut dyn FnMut(&'s [u8]) -> ControlFlow<()>,
+) {
+    visit_headers(ctx, dir, &mut |n, v| {
+        if name.is_empty() || n.eq_ignore_ascii_case(name) {
+            http::for_each_value(v, full, f)
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+}
+
+/// Occurrence `occ` of header `name`: 0 is the last, `n > 0` the n-th from the first, `n < 0`
+/// the n-th from the last (no further back than [`MAX_HDR_HISTORY`]).
+fn header<'s, C: Context + ?Sized>(
+    ctx: &'s C,
+    dir: Dir,
+    name: &[u8],
+    occ: i64,
+    full: bool,
+) -> Option<&'s [u8]> {
+    let occ = if occ == 0 { -1 } else { occ };
+    if occ > 0 {
+        let mut left = occ;
+        let mut found = None;
+        for_each_header_value(ctx, dir, name, full, &mut |v| {
+            left -= 1;
+            if left == 0 {
+                found = Some(v);
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        return found;
+    }
+    let back = usize::try_from(occ.unsigned_abs()).ok()?;
+    if back > MAX_HDR_HISTORY {
+        return None;
+    }
+    // a ring of the last values seen, so that no allocation is needed
+    let mut ring: [&[u8]; MAX_HDR_HISTORY] = [&[]; MAX_HDR_HISTORY];
+    let mut seen = 0usize;
+    for_each_header_value(ctx, dir, name, full, &mut |v| {
+        ring[seen % MAX_HDR_HISTORY] = v;
+        seen += 1;
+        ControlFlow::Continue(())
+    });
+    if back > seen {
+        return None;
+    }
+    Some(ring[(seen - back) % MAX_HDR_HISTORY])
+}
+
+/// Calls `f` with each value of cookie `name` (every cookie when empty): `Cookie` headers of
+/// the request, or the first pair of each `Set-Cookie` header of the response.
+fn for_each_cookie<'s, C: Context + ?Sized>(
+    ctx: &'s C,
+    dir: Dir,
+    name: &[u8],
+    f: &mut dyn FnMut(&'s [u8]) -> ControlFlow<()>,
+) {
+    let response = dir == Dir::Res;
+    let header: &[u8] = if response { b"set-cookie" } else { b"cookie" };
+    for_each_header_value(ctx, dir, header, false, &mut |v| {
+        if v.len() < name.len() + 1 {
+            return ControlFlow::Continue(());
+        }
+        http::for_each_cookie(v, name, !response, f)
+    });
+}
+
+/// `base`: the first `Host` value followed by the path (when it starts with `/`), or the path
+/// alone without a `Host`.
+fn base<'a, C: Context + ?Sized>(ctx: &'a C, with_query: bool) -> Option<Value<'a>> {
+    let mut host = None;
+    for_each_header_value(ctx, Dir::Req, b"host", false, &mut |v| {
+        host = Some(v);
+        ControlFlow::Break(())
+    });
+    let path = ctx.uri().and_then(|u| http::path(u, with_query));
+    match host.filter(|h| !h.is_empty()) {
+        None => Some(Value::str(path?)),
+        Some(h) => {
+            let mut out = h.to_vec();
+            if let Some(p) = path.filter(|p| p.first() == Some(&b'/')) {
+                out.extend_from_slice(p);
+            }
+            Some(Value::Str(Cow::Owned(out)))
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The 32-bit hashes of the `djb2`, `sdbm`, `crc32` and `crc32c` converters and the avalanche mix
+//! their optional argument applies.
+//!
+//! CRC-32 and CRC-32C come from crates. DJB2 and SDBM are written here: they are classic public
+//! hashes of a few lines each. The avalanche is Bob Jenkins' public-domain 6-shift integer hash
+//! followed by a multiplication by 3221225473 (the figures match haproxy 2.6.12's outputs), which
+//! differs from the murmur finalizer other code calls "avalanche". HAProxy's own `wt6` hash is not
+//! documented, so fulcrum does not offer it.
+
+/// DJB2: `h = h * 33 + c` from 5381.
+pub(crate) fn djb2(data: &[u8]) -> u32 {
+    data.iter().fold(5381u32, |h, &c| {
+        h.wrapping_mul(33).wrapping_add(u32::from(c))
+    })
+}
+
+/// SDBM: `h = c + (h << 6) + (h << 16) - h` from 0.
+pub(crate) fn sdbm(data: &[u8]) -> u32 {
+    data.iter().fold(0u32, |h, &c| {
+        u32::from(c)
+            .wrapping_add(h << 6)
+            .wrapping_add(h << 16)
+            .wrapping_sub(h)
+    })
+}
+
+/// CRC-32 (IEEE 802.3, as in zlib and Ethernet).
+pub(crate) fn crc32(data: &[u8]) -> u32 {
+    crc32fast::hash(data)
+}
+
+/// CRC-32C (Castagnoli, RFC 4960 appendix B).
+pub(crate) fn crc32c(data: &[u8]) -> u32 {
+    const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+    CASTAGNOLI.checksum(data)
+}
+
+/// Bob Jenkins' full avalanche 32-bit integer hash, followed by HAProxy's multiplication by
+/// the prime 3221225473 to spread values over the whole range.
+pub(crate) fn avalanche(mut a: u32) -> u32 {
+    a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
+    a = (a ^ 0xc761_c23c) ^ (a >> 19);
+    a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
+    a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
+    a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
+    a = (a ^ 0xb55a_4f09) ^ (a >> 16);
+    a.wrapping_mul(3_221_225_473)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_observed_with_haproxy() {
+        // all observed with haproxy 2.6.12: str(abc),<conv>
+        assert_eq!(crc32(b"abc"), 891568578);
+        assert_eq!(avalanche(crc32(b"abc")), 930845320);
+        assert_eq!(djb2(b"abc"), 193485963);
+        assert_eq!(avalanche(djb2(b"abc")), 2235766107);
+        assert_eq!(sdbm(b"abc"), 807794786);
+        assert_eq!(avalanche(sdbm(b"abc")), 659243622);
+        assert_eq!(crc32c(b"abc"), 910901175);
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(djb2(b""), 5381);
+        assert_eq!(sdbm(b""), 0);
+        // observed with haproxy 2.6.12: str(),crc32(1), str(),djb2(1), str(a),djb2(1)
+        assert_eq!(avalanche(0), 2874071335);
+        assert_eq!(avalanche(5381), 3719394183);
+        assert_eq!(avalanche(djb2(b"a")), 3548763807);
+    }
+}
