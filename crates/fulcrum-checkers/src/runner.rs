@@ -21,6 +21,7 @@ use fulcrum_lvs::plane::file::FilePlane;
 use fulcrum_lvs::plane::nft::NftPlane;
 use fulcrum_lvs::plane::{DataPlane, PlaneError};
 
+use crate::announce::{AnnounceError, Announcer};
 use crate::plan::{self, Health};
 use crate::probe::{self, Probe};
 use crate::reconcile::{reconcile, Desired};
@@ -59,6 +60,9 @@ pub enum StartError {
     /// The tokio runtime or the control thread could not start.
     #[error("cannot start the checkers: {0}")]
     Io(#[from] std::io::Error),
+    /// Announcing to a routing daemon cannot start.
+    #[error(transparent)]
+    Announce(#[from] AnnounceError),
 }
 
 /// What the checker tasks and the caller tell the control thread.
@@ -99,6 +103,7 @@ impl Checkers {
             owned: HashSet::new(),
             controller: Controller::default(),
             dirty: true,
+            announcer: None,
         };
         control.install(config)?;
         let thread = std::thread::Builder::new()
@@ -195,6 +200,8 @@ struct Control {
     controller: Controller,
     /// The table must be brought in line (a change, or a failed store to retry).
     dirty: bool,
+    /// Routes for a routing daemon (`fulcrum_announce_table`).
+    announcer: Option<Announcer>,
 }
 
 /// The address a checker probes: `connect_ip`/`connect_port` over the real server's.
@@ -243,6 +250,15 @@ impl Control {
                 per_rs.push(per_ck);
             }
             probes.push(per_rs);
+        }
+        // The announcement device follows the configuration (a new table or protocol: new routes).
+        let wanted = config.global.announce;
+        if self.announcer.as_ref().map(Announcer::conf) != wanted {
+            self.announcer = None;
+            if let Some(a) = wanted {
+                self.announcer = Some(Announcer::open(a)?);
+            }
+            self.dirty = true;
         }
         let old_services = std::mem::take(&mut self.services);
         let mut old_tasks = std::mem::take(&mut self.tasks);
@@ -502,9 +518,32 @@ impl Control {
             Ok(()) => {
                 self.owned = desired.iter().map(|d| d.spec.key).collect();
                 self.dirty = false;
+                self.announce();
             }
             Err(e) => tracing::error!("checkers: cannot update the virtual-server table: {e}"),
         }
+    }
+
+    /// Announces the addresses all of whose services hold their quorum, once the table serves them.
+    fn announce(&mut self) {
+        let Some(a) = &mut self.announcer else {
+            return;
+        };
+        let mut healthy = std::collections::BTreeSet::new();
+        let mut unhealthy = std::collections::BTreeSet::new();
+        for vs in &self.services {
+            for key in &vs.keys {
+                if let ServiceKey::Addr { addr, .. } = key {
+                    if vs.quorum {
+                        healthy.insert(*addr);
+                    } else {
+                        unhealthy.insert(*addr);
+                    }
+                }
+            }
+        }
+        let wanted = healthy.difference(&unhealthy).copied().collect();
+        a.set(&wanted);
     }
 
     fn store(&mut self, desired: &[Desired]) -> Result<(), PlaneError> {
@@ -545,6 +584,8 @@ impl Control {
     }
 
     fn shutdown(&mut self) {
+        // Withdrawn first, so that the routers stop sending before the services go.
+        self.announcer = None;
         for (_, t) in self.tasks.drain() {
             t.handle.abort();
         }

@@ -290,6 +290,31 @@ impl Builder {
                 }
                 "v3_checksum_as_v2" => g.v3_checksum_as_v2 = self.flag(s),
                 "vrrp_strict" => g.vrrp_strict = self.flag(s),
+                "fulcrum_announce_table" => {
+                    // Not 0 (unspec) nor 253-255 (default, main, local): a table of its own.
+                    match self.num::<u32>(s, 1, u32::MAX - 1) {
+                        Some(t @ 253..=255) => self.err(
+                            s,
+                            format!("table {t} is one of the kernel's own (default, main, local); announce into a table of its own"),
+                        ),
+                        Some(t) => {
+                            let protocol = g.announce.map_or(ANNOUNCE_PROTOCOL, |a| a.protocol);
+                            g.announce = Some(Announce { table: t, protocol });
+                        }
+                        None => {}
+                    }
+                }
+                "fulcrum_announce_protocol" => {
+                    if let Some(p) = self.num::<u8>(s, 5, 254) {
+                        match &mut g.announce {
+                            Some(a) => a.protocol = p,
+                            None => self.err(
+                                s,
+                                "comes without fulcrum_announce_table (put that first)".to_string(),
+                            ),
+                        }
+                    }
+                }
                 k if IGNORED_GLOBAL.contains(&k) => self.ignored.push((s.loc.clone(), k.into())),
                 _ => self.unknown(s, "global_defs"),
             }

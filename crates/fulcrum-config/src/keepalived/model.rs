@@ -72,7 +72,22 @@ pub struct GlobalDefs {
     pub v3_checksum_as_v2: bool,
     /// `vrrp_strict`.
     pub vrrp_strict: bool,
+    /// fulcrum only: `fulcrum_announce_table` and `fulcrum_announce_protocol`.
+    pub announce: Option<Announce>,
 }
+
+/// fulcrum only (keepalived has no such keyword): the kernel routing table the addresses of healthy virtual
+/// services are put in, for a routing daemon (BIRD, FRR) to announce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Announce {
+    /// `fulcrum_announce_table N`.
+    pub table: u32,
+    /// `fulcrum_announce_protocol N` (default 200), the routes' protocol number.
+    pub protocol: u8,
+}
+
+/// The default protocol number of announced routes.
+pub const ANNOUNCE_PROTOCOL: u8 = 200;
 
 impl Default for GlobalDefs {
     fn default() -> Self {
@@ -89,6 +104,7 @@ impl Default for GlobalDefs {
             mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
             v3_checksum_as_v2: false,
             vrrp_strict: false,
+            announce: None,
         }
     }
 }

@@ -1012,3 +1012,32 @@ fn what_keepalived_corrects_is_corrected_with_a_warning() {
     // A configuration with nothing to correct has no warnings.
     assert!(ok(MINIMAL).warnings.is_empty());
 }
+
+#[test]
+fn fulcrum_announce_table_and_protocol() {
+    let c = ok("global_defs {\n    fulcrum_announce_table 100\n}\n");
+    assert_eq!(
+        c.global.announce,
+        Some(Announce {
+            table: 100,
+            protocol: ANNOUNCE_PROTOCOL
+        })
+    );
+    let c = ok(
+        "global_defs {\n    fulcrum_announce_table 4000\n    fulcrum_announce_protocol 201\n}\n",
+    );
+    assert_eq!(
+        c.global.announce,
+        Some(Announce {
+            table: 4000,
+            protocol: 201
+        })
+    );
+    assert_eq!(ok("global_defs {\n}\n").global.announce, None);
+    let e = errs("global_defs {\n    fulcrum_announce_table 254\n}\n");
+    assert!(has(&e, "table 254 is one of the kernel's own"), "{e:?}");
+    let e = errs("global_defs {\n    fulcrum_announce_protocol 201\n}\n");
+    assert!(has(&e, "without fulcrum_announce_table"), "{e:?}");
+    let e = errs("global_defs {\n    fulcrum_announce_table 0\n}\n");
+    assert!(has(&e, "expected an integer"), "{e:?}");
+}
