@@ -50,7 +50,6 @@ fn unsupported_sections() {
         "peers p",
         "userlist u",
         "cache c",
-        "program p",
         "ring r",
         "mailers m",
     ] {
@@ -108,9 +107,8 @@ fn global_known_but_unsupported() {
         "ssl-default-bind-options no-sslv3",
         "ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256",
         "tune.ssl.default-dh-param 2048",
-        "tune.bufsize 16384",
+        "tune.http.maxhdr 101",
         "hard-stop-after 30s",
-        "master-worker",
         "stats timeout 30s",
     ] {
         let word = if kw.starts_with("stats") {
@@ -820,7 +818,7 @@ fn server_errors() {
         ("cookie s1", "server cookie"),
         ("resolvers dns", "server resolvers"),
         ("init-addr none", "server init-addr"),
-        ("agent-check", "server agent-check"),
+        ("check-ssl", "server check-ssl"),
     ] {
         let e = errs(&b(&format!("server s 127.0.0.1:1 {opt}")));
         assert_eq!((e[0].0, e[0].1.as_str()), (7, kw), "{opt}");
@@ -1010,4 +1008,64 @@ fn log_sample() {
     for bad in ["0:5", "6:5", "1:0", "4-2:5", "1", "a:5"] {
         err1_both(&g(bad), 2, "log", "invalid sample");
     }
+}
+
+/// `program` sections: a name and a command are required, one section per name, only HAProxy's keywords.
+#[test]
+fn program_section_errors() {
+    const MW: &str = "global\n master-worker\n";
+    err1_both(
+        &format!("{MW}program\n command sleep 1\n"),
+        3,
+        "program",
+        "expects an <id> argument",
+    );
+    err1_both(
+        &format!("{MW}program p x\n command sleep 1\n"),
+        3,
+        "program",
+        "unexpected argument 'x'",
+    );
+    err1_both(
+        &format!("{MW}program p\n user nobody\n"),
+        3,
+        "program",
+        "The program section 'p' lacks a command to launch.",
+    );
+    err1_both(
+        &format!("{MW}program p\n command\n"),
+        4,
+        "command",
+        "expects a command with optional arguments",
+    );
+    err1_both(
+        &format!("{MW}program p\n command sleep 1\nprogram p\n command sleep 2\n"),
+        5,
+        "program",
+        "'p' program section already exists",
+    );
+    err1_both(
+        &format!("{MW}program p\n command sleep 1\n bogus 1\n"),
+        5,
+        "bogus",
+        "unknown keyword 'bogus' in 'program' section",
+    );
+    err1_both(
+        &format!("{MW}program p\n command sleep 1\n option foo\n"),
+        5,
+        "option",
+        "unknown option 'foo'",
+    );
+    err1_both(
+        &format!("{MW}program p\n command sleep 1\n user\n"),
+        5,
+        "user",
+        "'user' expects a user name",
+    );
+    err1_both(
+        "global\n master-worker foo\n",
+        2,
+        "master-worker",
+        "only supports 'no-exit-on-failure'",
+    );
 }

@@ -826,3 +826,23 @@ fn splice_keywords_take_no_argument() {
         "{e}"
     );
 }
+
+/// `program NAME` sections (run by the master process) and `master-worker` in global.
+#[test]
+fn program_sections_and_master_worker() {
+    let c = ok_both(
+        "global\n master-worker\nprogram foo\n command sleep \"10 s\" x\n user nobody\n group nogroup\n option start-on-reload\n no option start-on-reload\nprogram bar\n command /bin/true\n option start-on-reload\n",
+    );
+    assert!(c.global.master_worker);
+    assert_eq!(c.programs.len(), 2);
+    let foo = &c.programs[0];
+    assert_eq!(foo.name, "foo");
+    assert_eq!(foo.command, ["sleep", "10 s", "x"]);
+    assert_eq!(foo.user.as_deref(), Some("nobody"));
+    assert_eq!(foo.group.as_deref(), Some("nogroup"));
+    assert!(!foo.start_on_reload);
+    assert_eq!(foo.location.line, 3);
+    assert_eq!(c.programs[1].command, ["/bin/true"]);
+    assert!(c.programs[1].start_on_reload);
+    assert!(!ok("global\n maxconn 10\n").global.master_worker);
+}

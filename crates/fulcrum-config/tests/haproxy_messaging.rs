@@ -1,4 +1,5 @@
-//! Keywords of HTTP messaging and server-connection handling: `http-reuse`, `dispatch`, `tune.idle-pool.shared`.
+//! Keywords of HTTP messaging and server-connection handling: `http-reuse`, `dispatch`, `tune.idle-pool.shared`,
+//! `tune.bufsize`, `tune.maxrewrite`, `option http-buffer-request`, `wait-for-body`, `option abortonclose`.
 //! Valid configurations are also checked by the real haproxy.
 
 #[path = "haproxy_util.rs"]
@@ -80,5 +81,134 @@ fn idle_pool_shared() {
         2,
         "tune.idle-pool.shared",
         "extra",
+    );
+}
+
+#[test]
+fn buffer_sizes() {
+    let c = ok_both("global\n tune.bufsize 2040\n tune.maxrewrite 128\n");
+    // Rounded up to a multiple of 16, as HAProxy does.
+    assert_eq!(
+        (c.global.tune_bufsize, c.global.tune_maxrewrite),
+        (Some(2048), Some(128))
+    );
+    assert_eq!((c.global.bufsize(), c.global.maxrewrite()), (2048, 128));
+    // HAProxy's defaults, and maxrewrite capped at half the buffer.
+    let c = ok_both("global\n tune.bufsize 1024\n");
+    assert_eq!((c.global.bufsize(), c.global.maxrewrite()), (1024, 512));
+    let c = ok_both("global\n nbthread 1\n");
+    assert_eq!((c.global.bufsize(), c.global.maxrewrite()), (16384, 1024));
+    // HAProxy reads `16k` as 16 (atol); fulcrum refuses it.
+    err1("global\n tune.bufsize 16k\n", 2, "tune.bufsize", "");
+    err1("global\n tune.bufsize 0\n", 2, "tune.bufsize", "");
+    err1("global\n tune.maxrewrite\n", 2, "tune.maxrewrite", "");
+}
+
+#[test]
+fn body_buffering_and_abortonclose_options() {
+    let c = ok_both(&format!(
+        "{DEFAULTS} option http-buffer-request\n option abortonclose\nfrontend f\n bind 127.0.0.1:8080\n \
+         default_backend b\nbackend b\n no option http-buffer-request\n server s 127.0.0.1:80\n\
+         backend c\n no option abortonclose\n server s 127.0.0.1:80\n"
+    ));
+    let f = c.proxies.iter().find(|p| p.name == "f").unwrap();
+    assert!(f.http_buffer_request);
+    let (b, cc) = (c.backend("b").unwrap(), c.backend("c").unwrap());
+    assert!(!b.http_buffer_request && b.abortonclose);
+    assert!(cc.http_buffer_request && !cc.abortonclose);
+    // `abortonclose` is a backend option (HAProxy warns and ignores it in a frontend; fulcrum refuses it).
+    err1(
+        &format!("{DEFAULTS}frontend f\n bind 127.0.0.1:8080\n option abortonclose\n"),
+        8,
+        "option abortonclose",
+        "not allowed in a 'frontend' section",
+    );
+    err1(
+        &format!("{DEFAULTS}backend b\n option http-buffer-request now\n"),
+        7,
+        "option http-buffer-request",
+        "expects no argument",
+    );
+}
+
+#[test]
+fn wait_for_body_actions() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}frontend f\n bind 127.0.0.1:8080\n \
+         http-request wait-for-body time 100ms if {{ path /a }}\n \
+         http-request wait-for-body time 1s at-least 1k\n default_backend b\n\
+         backend b\n http-response wait-for-body time 100ms at-least 1000 if {{ status eq 200 }}\n \
+         server s 127.0.0.1:80\n"
+    ));
+    let f = c.proxies.iter().find(|p| p.name == "f").unwrap();
+    let actions: Vec<_> = f.rules.http_request.iter().map(|r| &r.action).collect();
+    assert_eq!(
+        actions,
+        [
+            &HttpRequestAction::WaitForBody(WaitForBody {
+                time: std::time::Duration::from_millis(100),
+                at_least: 0
+            }),
+            &HttpRequestAction::WaitForBody(WaitForBody {
+                time: std::time::Duration::from_secs(1),
+                at_least: 1024
+            }),
+        ]
+    );
+    assert!(f.rules.http_request[0].cond.is_some());
+    let b = c.backend("b").unwrap();
+    assert_eq!(
+        b.rules.http_response[0].action,
+        HttpResponseAction::WaitForBody(WaitForBody {
+            time: std::time::Duration::from_millis(100),
+            at_least: 1000
+        })
+    );
+    for (rule, needle) in [
+        ("wait-for-body", "expects 'time TIME"),
+        ("wait-for-body at-least 10", "expects 'time TIME"),
+        ("wait-for-body time soon", "'time': expected a time"),
+        (
+            "wait-for-body time 1s at-least lots",
+            "'at-least': expected a size",
+        ),
+        ("wait-for-body time 1s forever", "unexpected 'forever'"),
+    ] {
+        err1_both(
+            &format!("{DEFAULTS}backend b\n http-request {rule}\n server s 127.0.0.1:80\n"),
+            7,
+            "http-request wait-for-body",
+            needle,
+        );
+    }
+    // `status` is known to response rules only.
+    err1(
+        &format!("{DEFAULTS}backend b\n http-request deny if {{ status eq 200 }}\n server s 127.0.0.1:80\n"),
+        7,
+        "http-request deny",
+        "'status' is a response fetch",
+    );
+}
+
+#[test]
+fn strict_mode_actions() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}backend b\n http-request strict-mode off\n http-response strict-mode on if {{ status eq 200 }}\n \
+         server s 127.0.0.1:80\n"
+    ));
+    let b = c.backend("b").unwrap();
+    assert_eq!(
+        b.rules.http_request[0].action,
+        HttpRequestAction::StrictMode(false)
+    );
+    assert_eq!(
+        b.rules.http_response[0].action,
+        HttpResponseAction::StrictMode(true)
+    );
+    err1_both(
+        &format!("{DEFAULTS}backend b\n http-request strict-mode maybe\n server s 127.0.0.1:80\n"),
+        7,
+        "http-request strict-mode",
+        "expects 'on' or 'off'",
     );
 }

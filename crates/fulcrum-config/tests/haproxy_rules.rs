@@ -87,6 +87,25 @@ fn every_fetch_implies_its_method() {
     }
 }
 
+/// HAProxy's integer operators apply to the patterns after them; `status` is an integer fetch of responses.
+#[test]
+fn integer_operators_and_status() {
+    let c = ok_both(&be(
+        " acl a dst_port ge 1024 lt 80 8000:8080 eq 443\n acl b dst_port gt 9 le 3\n\
+          http-response deny if { status eq 500 }\n server s 127.0.0.1:1\n",
+    ));
+    let p = proxy(&c, "b");
+    assert_eq!(pats(&p.rules.acls[0]), ["1024:", ":79", "8000:8080", "443"]);
+    assert_eq!(pats(&p.rules.acls[1]), ["10:", ":3"]);
+    let cond = p.rules.http_response[0].cond.as_ref().unwrap();
+    let acl = &cond.any_of[0][0].acls[0];
+    assert_eq!(
+        (&acl.sample, acl.method),
+        (&Sample::Status, MatchMethod::Int)
+    );
+    assert_eq!(pats(acl), ["500"]);
+}
+
 #[test]
 fn acl_flags() {
     let c = ok_both(&be(
@@ -256,10 +275,6 @@ fn acl_errors_fulcrum_only() {
         ("acl a path -m dom x", "'-m dom' is not supported"),
         ("acl a path -n /x", "ACL flag '-n' is not supported"),
         (
-            "acl a dst_port le 3",
-            "integer operator 'le' is not supported",
-        ),
-        (
             "acl a dst_port -- -5",
             "the negative integer '-5' is not supported yet by fulcrum",
         ),
@@ -295,13 +310,11 @@ fn rules_in_defaults() {
             k,
             "not allowed in an anonymous 'defaults' section",
         );
-        // named defaults: HAProxy applies them to the proxies using `from`; fulcrum not yet
-        err1(
-            &format!("defaults d\n {kw}\nbackend b from d\n"),
-            2,
-            k,
-            "in a named 'defaults' section is not supported yet by fulcrum",
+        // named defaults: applied to the proxies using them
+        let text = format!(
+            "defaults d\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n {kw}\nfrontend f from d\n bind :18080\n"
         );
+        ok_both(&text);
     }
     for kw in ["use_backend b", "redirect prefix /x"] {
         let k = kw.split(' ').next().unwrap();
@@ -1880,4 +1893,112 @@ fn del_header_match_methods() {
         "http-request del-header",
         "invalid regex",
     );
+}
+
+/// Named defaults sections with TCP/HTTP rules (HAProxy 2.5+): the proxies using them, explicitly (`from NAME`) or
+/// as the last defaults section, run the defaults' rules before their own, in each list.
+#[test]
+fn defaults_rules_run_before_the_proxy_own() {
+    let c = ok_both(
+        "defaults d\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         acl blocked path /blocked\n http-request deny if blocked\n http-request set-header X-From d\n\
+         http-response set-header X-Resp d\n tcp-request connection accept if { src 10.0.0.0/8 }\n\
+         frontend f from d\n bind :18080\n http-request set-header X-From f\n tcp-request connection reject\n\
+         http-response del-header X-Resp\n default_backend b\n\
+         frontend g\n bind :18081\n default_backend b\n\
+         defaults plain\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         backend b\n http-request set-header X-Be b\n server s 127.0.0.1:1\n",
+    );
+    let f = proxy(&c, "f");
+    let lines = |rules: &[Rule<HttpRequestAction>]| -> Vec<usize> {
+        rules.iter().map(|r| r.location.line).collect()
+    };
+    assert_eq!(lines(&f.rules.http_request), [7, 8, 13]);
+    assert!(matches!(
+        f.rules.http_request[1].action,
+        HttpRequestAction::SetHeader(ref n, ref v) if n == "X-From" && v == "d"
+    ));
+    assert_eq!(
+        f.rules
+            .http_response
+            .iter()
+            .map(|r| r.location.line)
+            .collect::<Vec<_>>(),
+        [9, 15]
+    );
+    let conn: Vec<(usize, TcpConnAction)> = f
+        .rules
+        .tcp_connection
+        .iter()
+        .map(|r| (r.location.line, r.action))
+        .collect();
+    assert_eq!(
+        conn,
+        [(10, TcpConnAction::Accept), (14, TcpConnAction::Reject)]
+    );
+    // The defaults' ACL serves its own rules; it is not one of the proxy's ACLs.
+    assert_eq!(
+        cond(&f.rules.http_request[0]).any_of[0][0].acls[0]
+            .location
+            .line,
+        6
+    );
+    assert!(f.rules.acls.is_empty());
+    // `g` uses `d` implicitly (the last defaults section before it); `b` the anonymous-free `plain`.
+    assert_eq!(lines(&proxy(&c, "g").rules.http_request), [7, 8]);
+    assert_eq!(lines(&proxy(&c, "b").rules.http_request), [26]);
+}
+
+/// What HAProxy 2.6 refuses about rules in defaults sections, with its words.
+#[test]
+fn defaults_rules_refusals() {
+    const T: &str = " timeout connect 1s\n timeout client 1s\n timeout server 1s\n";
+    // A defaults section defining rules cannot be the base of another defaults section...
+    err1_both(
+        &format!("defaults d\n mode http\n{T} http-request deny\ndefaults e from d\n mode http\n"),
+        7,
+        "defaults",
+        "a defaults section cannot inherit from a defaults section defining TCP/HTTP rules (defaults section at",
+    );
+    // ... nor of a listen section...
+    err1_both(
+        &format!("defaults d\n mode http\n{T} http-request deny\nlisten l from d\n bind :18080\n server s 127.0.0.1:1\n"),
+        7,
+        "listen",
+        "a listen section cannot inherit from a defaults section defining TCP/HTTP rules.",
+    );
+    // ... nor of frontends and backends both (explicit or implicit use).
+    for (uses, line) in [("from d", 10), ("", 10)] {
+        err1_both(
+            &format!("defaults d\n mode http\n{T} http-request deny\nfrontend f {uses}\n bind :18080\n default_backend b\nbackend b {uses}\n server s 127.0.0.1:1\n"),
+            line,
+            "backend",
+            "frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules",
+        );
+    }
+    // A backend cannot run `tcp-request connection` rules.
+    err1_both(
+        &format!("defaults d\n mode tcp\n{T} tcp-request connection accept\nbackend b from d\n server s 127.0.0.1:1\n"),
+        7,
+        "backend",
+        "a backend section cannot inherit from a defaults section defining 'tcp-request connection' or 'tcp-request session' rules",
+    );
+    // The defaults' ACLs are not visible from the proxy's lines, and its rules see only ACLs declared before them.
+    err1_both(
+        &format!("defaults d\n mode http\n{T} acl a path /x\n http-request deny if a\nbackend b from d\n http-request deny if a\n server s 127.0.0.1:1\n"),
+        9,
+        "http-request deny",
+        "no such ACL 'a' in backend 'b'",
+    );
+    err1_both(
+        &format!("defaults d\n mode http\n{T} http-request deny if a\n acl a path /x\nbackend b from d\n server s 127.0.0.1:1\n"),
+        6,
+        "http-request deny",
+        "no such ACL 'a' yet",
+    );
+    // Allowed: several frontends on one defaults; a defaults with ACLs only under a listen; the rules of an unused
+    // defaults section; `http-response` rules in a frontend.
+    ok_both(&format!("defaults d\n mode http\n{T} http-request deny\n http-response del-header x\nfrontend f from d\n bind :18080\nfrontend g from d\n bind :18081\n"));
+    ok_both(&format!("defaults d\n mode http\n{T} acl a path /x\nlisten l from d\n bind :18080\n server s 127.0.0.1:1\n"));
+    ok_both(&format!("defaults d\n mode http\n{T} http-request deny\ndefaults\n mode http\n{T}listen l\n bind :18080\n server s 127.0.0.1:1\n"));
 }

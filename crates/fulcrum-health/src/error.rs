@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-/// Why an HTTP check could not be set up.
+/// Why an HTTP or protocol check could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SpecError {
     /// The method is empty or holds characters other than an HTTP token's.
@@ -20,4 +20,13 @@ pub enum SpecError {
     /// The version is neither `HTTP/1.0` nor `HTTP/1.1`.
     #[error("unsupported HTTP check version {0:?} (HTTP/1.0 or HTTP/1.1)")]
     Version(String),
+    /// The SMTP hello command is neither `HELO` nor `EHLO`.
+    #[error("invalid SMTP hello command {0:?} (HELO or EHLO)")]
+    SmtpHello(String),
+    /// The SMTP domain is empty or holds spaces or control characters.
+    #[error("invalid SMTP check domain {0:?}")]
+    SmtpDomain(String),
+    /// A database user name is empty, too long, or holds a NUL.
+    #[error("invalid database check user {0:?}")]
+    DatabaseUser(String),
 }

@@ -20,6 +20,9 @@ pub struct LogContext {
     pub requeued: u64,
     /// Requests waiting in queues.
     pub queued: u64,
+    /// `option log-health-checks` already logged the check that caused the change: HAProxy then leaves the
+    /// reason out (`Server app/s2 is DOWN. 0 active and ...`).
+    pub check_logged: bool,
 }
 
 /// The line HAProxy logs when a check changes a server's state, e.g.
@@ -45,18 +48,19 @@ pub fn haproxy_log_line(
         Transition::Down => "DOWN",
     };
     // Writing to a String cannot fail.
-    let _ = write!(
-        line,
-        "{who} {backend}/{server} is {state}, reason: {}",
-        outcome.description()
-    );
-    if let Some(code) = outcome.code {
-        let _ = write!(line, ", code: {code}");
+    let _ = write!(line, "{who} {backend}/{server} is {state}");
+    if ctx.check_logged {
+        line.push_str(". ");
+    } else {
+        let _ = write!(line, ", reason: {}", outcome.description());
+        if let Some(code) = outcome.code {
+            let _ = write!(line, ", code: {code}");
+        }
+        if let Some(info) = &outcome.info {
+            let _ = write!(line, ", info: \"{info}\"");
+        }
+        let _ = write!(line, ", check duration: {}ms. ", outcome.duration_ms());
     }
-    if let Some(info) = &outcome.info {
-        let _ = write!(line, ", info: \"{info}\"");
-    }
-    let _ = write!(line, ", check duration: {}ms. ", outcome.duration_ms());
     let verb = match transition {
         Transition::Up => "online",
         Transition::Down => "left",
@@ -107,13 +111,37 @@ pub fn health_check_line(
     outcome: &CheckOutcome,
     progress: CheckProgress,
 ) -> String {
+    check_line("Health", backend, server, backup, outcome, progress)
+}
+
+/// The line `option log-health-checks` logs when an agent check's status changed, e.g.
+///
+/// `Agent check for server be1/srv failed, reason: Layer7 wrong status, code: 0, info: "via agent : down", check duration: 0ms, status: 0/1 DOWN.`
+pub fn agent_check_line(
+    backend: &str,
+    server: &str,
+    backup: bool,
+    outcome: &CheckOutcome,
+    progress: CheckProgress,
+) -> String {
+    check_line("Agent", backend, server, backup, outcome, progress)
+}
+
+fn check_line(
+    kind: &str,
+    backend: &str,
+    server: &str,
+    backup: bool,
+    outcome: &CheckOutcome,
+    progress: CheckProgress,
+) -> String {
     let mut line = String::with_capacity(160);
     let verdict = if outcome.ok() { "succeeded" } else { "failed" };
     let backup = if backup { "backup " } else { "" };
     // Writing to a String cannot fail.
     let _ = write!(
         line,
-        "Health check for {backup}server {backend}/{server} {verdict}, reason: {}",
+        "{kind} check for {backup}server {backend}/{server} {verdict}, reason: {}",
         outcome.description()
     );
     if let Some(code) = outcome.code {
@@ -301,6 +329,59 @@ mod tests {
         assert_eq!(
             no_server_available_line("m"),
             "backend m has no server available!"
+        );
+    }
+
+    #[test]
+    fn agent_and_protocol_lines() {
+        let down = CheckOutcome::new(CheckStatus::L7Status, ms(0))
+            .with_code(0)
+            .with_info("via agent : down");
+        let progress = CheckProgress {
+            step: 0,
+            of: 1,
+            up: false,
+            drain: false,
+        };
+        assert_eq!(
+            agent_check_line("be1", "srv", false, &down, progress),
+            "Agent check for server be1/srv failed, reason: Layer7 wrong status, code: 0, info: \"via agent : down\", check duration: 0ms, status: 0/1 DOWN."
+        );
+        let redis = CheckOutcome::new(CheckStatus::L7Ok, ms(0))
+            .with_code(0)
+            .with_info("Redis server is ok");
+        let up = CheckProgress {
+            step: 1,
+            of: 1,
+            up: true,
+            drain: false,
+        };
+        assert_eq!(
+            health_check_line("be1", "srv", false, &redis, up),
+            "Health check for server be1/srv succeeded, reason: Layer7 check passed, code: 0, info: \"Redis server is ok\", check duration: 0ms, status: 1/1 UP."
+        );
+    }
+
+    #[test]
+    fn lines_after_a_logged_check_leave_the_reason_out() {
+        let o = CheckOutcome::new(CheckStatus::L7Timeout, ms(301));
+        let down = LogContext {
+            check_logged: true,
+            ..LogContext::default()
+        };
+        assert_eq!(
+            haproxy_log_line("be1", "srv", Transition::Down, &o, &down),
+            "Server be1/srv is DOWN. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
+        );
+        let ok = CheckOutcome::new(CheckStatus::L7Ok, ms(0)).with_code(0);
+        let up = LogContext {
+            active: 1,
+            check_logged: true,
+            ..LogContext::default()
+        };
+        assert_eq!(
+            haproxy_log_line("be1", "srv", Transition::Up, &ok, &up),
+            "Server be1/srv is UP. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue."
         );
     }
 }

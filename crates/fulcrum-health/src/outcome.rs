@@ -80,8 +80,8 @@ pub struct CheckOutcome {
     pub duration: Duration,
 }
 
-/// Longest `info` kept from network input.
-pub const MAX_INFO_LEN: usize = 64;
+/// Longest `info` kept from network input (a MySQL error message runs past 100 bytes).
+pub const MAX_INFO_LEN: usize = 256;
 
 impl CheckOutcome {
     /// An outcome with `status`, no code and no info.
@@ -149,7 +149,7 @@ mod tests {
         let o = CheckOutcome::new(CheckStatus::L7Status, Duration::ZERO)
             .with_info(b"Service \"Unavailable\"\r\n\x00\xff");
         assert_eq!(o.info.as_deref(), Some("Service Unavailable"));
-        let long = CheckOutcome::new(CheckStatus::L7Status, Duration::ZERO).with_info([b'a'; 200]);
+        let long = CheckOutcome::new(CheckStatus::L7Status, Duration::ZERO).with_info([b'a'; 400]);
         assert_eq!(long.info.unwrap().len(), MAX_INFO_LEN);
         let empty = CheckOutcome::new(CheckStatus::L7Status, Duration::ZERO).with_info(" ");
         assert_eq!(empty.info, None);

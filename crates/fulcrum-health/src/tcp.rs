@@ -1,10 +1,11 @@
-//! The TCP connect probe (HAProxy's default check) and the connection step shared with HTTP.
+//! The TCP connect probe (HAProxy's default check) and the connection step shared with the other probes.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::{TcpSocket, TcpStream};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 use crate::outcome::{CheckOutcome, CheckStatus};
@@ -19,13 +20,81 @@ pub fn error_text(e: &io::Error) -> String {
     }
 }
 
-/// Connects to `addr` before `deadline`; on failure, the layer-4 outcome to report.
+/// Why a connection could not be made.
+enum ConnectError {
+    /// The socket could not be created or bound.
+    Socket(io::Error),
+    /// `connect()` itself failed (unreachable network, ...), before any packet was answered.
+    Immediate(io::Error),
+    /// The connection attempt failed (refused, reset, host unreachable...).
+    Failed(io::Error),
+    /// The handshake did not finish before the deadline.
+    Timeout,
+}
+
+/// Connects to `addr` before `deadline`, from `bind` when given, telling a failure of the `connect()` call from
+/// one of the attempt.
+async fn try_connect(
+    addr: SocketAddr,
+    bind: Option<SocketAddr>,
+    deadline: Instant,
+) -> Result<TcpStream, ConnectError> {
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )
+    .map_err(ConnectError::Socket)?;
+    if let Some(local) = bind {
+        socket.bind(&local.into()).map_err(ConnectError::Socket)?;
+    }
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => {}
+        Err(e) => return Err(ConnectError::Immediate(e)),
+    }
+    let stream =
+        TcpStream::from_std(std::net::TcpStream::from(socket)).map_err(ConnectError::Socket)?;
+    match timeout_at(deadline, stream.writable()).await {
+        Err(_) => Err(ConnectError::Timeout),
+        Ok(Err(e)) => Err(ConnectError::Failed(e)),
+        Ok(Ok(())) => match stream.take_error() {
+            Ok(None) => Ok(stream),
+            Ok(Some(e)) | Err(e) => Err(ConnectError::Failed(e)),
+        },
+    }
+}
+
+/// Connects to `addr` before `deadline`; on failure, the layer-4 outcome HAProxy reports: a `connect()` that
+/// fails at once is a `General socket error (...)` (an unreachable network), a refused or failed attempt
+/// names the system's error.
 pub(crate) async fn connect(
     addr: SocketAddr,
     start: Instant,
     deadline: Instant,
 ) -> Result<TcpStream, CheckOutcome> {
-    connect_from(addr, None, start, deadline).await
+    try_connect(addr, None, deadline)
+        .await
+        .map_err(|e| match e {
+            ConnectError::Immediate(e) => {
+                CheckOutcome::new(CheckStatus::L4Connection, start.elapsed())
+                    .with_info(format!("General socket error ({})", error_text(&e)))
+            }
+            other => l4_outcome(other, start),
+        })
+}
+
+/// The outcome of a failed connection, worded without HAProxy's distinctions.
+fn l4_outcome(e: ConnectError, start: Instant) -> CheckOutcome {
+    match e {
+        ConnectError::Socket(e) => {
+            CheckOutcome::new(CheckStatus::SocketError, start.elapsed()).with_info(error_text(&e))
+        }
+        ConnectError::Immediate(e) | ConnectError::Failed(e) => {
+            CheckOutcome::new(CheckStatus::L4Connection, start.elapsed()).with_info(error_text(&e))
+        }
+        ConnectError::Timeout => CheckOutcome::new(CheckStatus::L4Timeout, start.elapsed()),
+    }
 }
 
 /// Connects to `addr` before `deadline`, from `bind` when given (keepalived's `bindto` / `bind_port`;
@@ -36,25 +105,9 @@ pub(crate) async fn connect_from(
     start: Instant,
     deadline: Instant,
 ) -> Result<TcpStream, CheckOutcome> {
-    let socket_error = |e: io::Error| {
-        CheckOutcome::new(CheckStatus::SocketError, start.elapsed()).with_info(error_text(&e))
-    };
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(socket_error)?;
-    if let Some(local) = bind {
-        socket.bind(local).map_err(socket_error)?;
-    }
-    match timeout_at(deadline, socket.connect(addr)).await {
-        Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(
-            CheckOutcome::new(CheckStatus::L4Connection, start.elapsed()).with_info(error_text(&e)),
-        ),
-        Err(_) => Err(CheckOutcome::new(CheckStatus::L4Timeout, start.elapsed())),
-    }
+    try_connect(addr, bind, deadline)
+        .await
+        .map_err(|e| l4_outcome(e, start))
 }
 
 /// Checks that a TCP connection to `addr` completes within `timeout`.

@@ -8,6 +8,12 @@
 //!
 //! hyper answers a request it cannot parse with a bare `400 Bad Request`. Such a response is the only thing hyper
 //! writes while no request is being served, so [`ClientIo`] replaces it with the proxy's own error page.
+//!
+//! hyper also refuses any HTTP/1.0 request carrying `Transfer-Encoding`, which HAProxy accepts (as chunked, closing
+//! the connection after the response, as RFC 9112 section 6.1 asks). The connection's first request head is
+//! therefore looked at before hyper sees it ([`sniff_head`]): an HTTP/1.0 head with a `Transfer-Encoding` header
+//! reaches hyper as HTTP/1.1, so that it goes through hyper's HTTP/1.1 framing rules (and the proxy's own checks of
+//! the codings), and [`ConnState::take_http10_coded`] tells the request path to restore HTTP/1.0 and close.
 
 use std::io;
 use std::pin::Pin;
@@ -35,6 +41,9 @@ pub struct ConnState {
     last_activity_ms: AtomicU64,
     /// Set while hyper is being ended on an idle connection that stays open: its shutdown is then skipped.
     parking: AtomicBool,
+    /// Set when the connection's first request head was HTTP/1.0 with `Transfer-Encoding` and reached hyper as
+    /// HTTP/1.1 (see [`sniff_head`]).
+    http10_coded: AtomicBool,
 }
 
 impl ConnState {
@@ -71,6 +80,50 @@ impl ConnState {
     /// Requests received on the connection so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Whether the request hyper has just parsed was an HTTP/1.0 head with `Transfer-Encoding` that reached hyper
+    /// as HTTP/1.1; true once.
+    pub fn take_http10_coded(&self) -> bool {
+        self.http10_coded.swap(false, Ordering::Relaxed)
+    }
+
+    /// Resolves once the client has closed its side of the connection (or reset it). While bytes the client sent
+    /// wait unread on the socket (a request body being streamed, a pipelined request), a close behind them cannot
+    /// be seen: this then never resolves.
+    pub async fn closed(&self) {
+        use std::os::fd::AsRawFd;
+        let fd = self.stream.as_raw_fd();
+        loop {
+            if self.stream.readable().await.is_err() {
+                return;
+            }
+            let peeked = self.stream.try_io(tokio::io::Interest::READABLE, || {
+                let mut byte = 0u8;
+                // SAFETY: one byte of valid, writable memory.
+                let n = unsafe {
+                    libc::recv(
+                        fd,
+                        (&mut byte as *mut u8).cast(),
+                        1,
+                        libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                    )
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n)
+                }
+            });
+            match peeked {
+                Ok(0) => return,
+                Ok(_) => std::future::pending::<()>().await,
+                // The readiness was stale (and is now cleared): wait again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
     }
 
     /// Whether the connection waits for a new request with nothing received and nothing being answered.
@@ -120,11 +173,27 @@ enum Replacing {
     Done,
 }
 
+/// Where the look at the connection's first request head stands (see [`sniff_head`]).
+enum Sniff {
+    /// Bytes go straight to hyper.
+    Off,
+    /// The first request head is being received; the bytes held back from hyper so far (none while its request
+    /// line is still incomplete in a single read, which is almost always).
+    Head(Vec<u8>),
+    /// The held bytes are being handed to hyper; `.1` of them are handed.
+    Release(Vec<u8>, usize),
+}
+
+/// The most bytes of a first request head held back from hyper; a longer head goes to hyper as it is.
+const SNIFF_LIMIT: usize = 64 * 1024;
+
 /// A client connection shared between hyper and the proxy.
 pub struct ClientIo {
     state: Arc<ConnState>,
     /// Progress of replacing hyper's bare error response by the proxy's error page.
     replacing: Replacing,
+    /// The look at the connection's first request head.
+    sniff: Sniff,
 }
 
 impl ClientIo {
@@ -138,16 +207,25 @@ impl ClientIo {
                 active: AtomicU32::new(0),
                 last_activity_ms: AtomicU64::new(coarse_ms()),
                 parking: AtomicBool::new(false),
+                http10_coded: AtomicBool::new(false),
             }),
             replacing: Replacing::No,
+            sniff: Sniff::Off,
         }
     }
 
-    /// Another handle on the same connection (for writing after hyper is done).
+    /// Another handle on the same connection (for hyper, or for writing after hyper is done). On a connection
+    /// that has received nothing yet, the handle looks at the first request head before handing it on.
     pub fn handle(&self) -> ClientIo {
+        let fresh = self.state.requests() == 0 && !self.state.has_pending_input();
         ClientIo {
             state: self.state.clone(),
             replacing: Replacing::No,
+            sniff: if fresh {
+                Sniff::Head(Vec::new())
+            } else {
+                Sniff::Off
+            },
         }
     }
 
@@ -229,11 +307,12 @@ pub(crate) fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
     }
 }
 
-/// hyper's automatic answer to an unparsable request head, if `buf` is one.
-/// hyper's is a bare head (`content-length: 0`); the proxy's own 400 pages carry a body.
+/// hyper's automatic answer to an unparsable request head, if `buf` is one: a 400, or a 431 for a head longer
+/// than allowed, which HAProxy answers with 400 too. hyper's is a bare head (`content-length: 0`); the proxy's
+/// own 400 pages carry a body.
 fn automatic_error(buf: &[u8]) -> Option<ProxyError> {
     let rest = buf.strip_prefix(b"HTTP/1.1 ")?;
-    if rest.get(..3)? != b"400" {
+    if !matches!(rest.get(..3)?, b"400" | b"431") {
         return None;
     }
     let empty = b"\r\ncontent-length: 0\r\n";
@@ -242,19 +321,168 @@ fn automatic_error(buf: &[u8]) -> Option<ProxyError> {
         .then_some(ProxyError::BadRequest)
 }
 
+/// What the start of a connection's first request head calls for.
+#[derive(Debug, PartialEq, Eq)]
+enum HeadSniff {
+    /// Hand the bytes to hyper as they are.
+    Pass,
+    /// The request line, or the head of an HTTP/1.0 request, is not complete yet.
+    NeedMore,
+    /// An HTTP/1.0 head with a `Transfer-Encoding` header: the byte at this index (the `0` of `HTTP/1.0`) is to
+    /// become `1`.
+    Rewrite(usize),
+}
+
+/// Looks at the first bytes of a connection: whether they are an HTTP/1.0 request head with a
+/// `Transfer-Encoding` header. Empty lines before the request line are skipped, as hyper does; a head longer than
+/// [`SNIFF_LIMIT`] passes as it is.
+fn sniff_head(buf: &[u8]) -> HeadSniff {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let more = if buf.len() >= SNIFF_LIMIT {
+        HeadSniff::Pass
+    } else {
+        HeadSniff::NeedMore
+    };
+    let Some(eol) = buf[start..].iter().position(|&b| b == b'\n') else {
+        return more;
+    };
+    let line_end = start + eol;
+    let line = &buf[start..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if !line.ends_with(b" HTTP/1.0") {
+        return HeadSniff::Pass;
+    }
+    let digit = start + line.len() - 1;
+    // The header lines, up to the empty line that ends the head.
+    let mut at = line_end + 1;
+    loop {
+        let Some(eol) = buf[at..].iter().position(|&b| b == b'\n') else {
+            return more;
+        };
+        let field = &buf[at..at + eol];
+        let field = field.strip_suffix(b"\r").unwrap_or(field);
+        if field.is_empty() {
+            return HeadSniff::Pass;
+        }
+        let name = field.split(|&b| b == b':').next().unwrap_or(field);
+        if field.len() > name.len() && name.eq_ignore_ascii_case(b"transfer-encoding") {
+            return HeadSniff::Rewrite(digit);
+        }
+        at += eol + 1;
+    }
+}
+
+impl ClientIo {
+    /// Reads from the socket into `buf`, counting the bytes as request input.
+    fn poll_read_socket(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let n = ready!(poll_recv(&self.state.stream, cx, buf))?;
+        if n > 0 {
+            self.state.pending_input.store(true, Ordering::Relaxed);
+            self.state.touch();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// Reads while the connection's first request head is being looked at: bytes are held back from hyper until
+    /// [`sniff_head`] has decided, then handed on (rewritten when it says so).
+    fn poll_read_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            let Sniff::Head(held) = &mut self.sniff else {
+                return Poll::Ready(Ok(()));
+            };
+            // The cursor's free space serves as the read buffer; it is advanced only for bytes handed on.
+            // SAFETY: `recv` only writes into the unfilled part and returns how many bytes it initialised.
+            let unfilled = unsafe { buf.as_mut() };
+            let n = ready!(poll_recv(&self.state.stream, cx, unfilled))?;
+            // SAFETY: the first `n` bytes of the unfilled part were just initialised by the read, and
+            // `MaybeUninit<u8>` has the layout of `u8`.
+            let read = unsafe {
+                &mut *(&mut unfilled[..n] as *mut [std::mem::MaybeUninit<u8>] as *mut [u8])
+            };
+            if n > 0 {
+                self.state.pending_input.store(true, Ordering::Relaxed);
+                self.state.touch();
+            }
+            if held.is_empty() {
+                let verdict = if n == 0 {
+                    HeadSniff::Pass
+                } else {
+                    sniff_head(read)
+                };
+                match verdict {
+                    HeadSniff::NeedMore => held.extend_from_slice(read),
+                    other => {
+                        if let HeadSniff::Rewrite(i) = other {
+                            read[i] = b'1';
+                            self.state.http10_coded.store(true, Ordering::Relaxed);
+                        }
+                        self.sniff = Sniff::Off;
+                        // SAFETY: `n` bytes were initialised by the read.
+                        unsafe { buf.advance(n) };
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                continue;
+            }
+            held.extend_from_slice(read);
+            let verdict = if n == 0 {
+                HeadSniff::Pass
+            } else {
+                sniff_head(held)
+            };
+            match verdict {
+                HeadSniff::NeedMore => continue,
+                HeadSniff::Rewrite(i) => {
+                    held[i] = b'1';
+                    self.state.http10_coded.store(true, Ordering::Relaxed);
+                }
+                HeadSniff::Pass => {}
+            }
+            self.sniff = Sniff::Release(std::mem::take(held), 0);
+            return self.poll_release(buf);
+        }
+    }
+
+    /// Hands held bytes to hyper.
+    fn poll_release(&mut self, buf: &mut ReadBufCursor<'_>) -> Poll<io::Result<()>> {
+        if let Sniff::Release(held, at) = &mut self.sniff {
+            let n = buf.remaining().min(held.len() - *at);
+            buf.put_slice(&held[*at..*at + n]);
+            *at += n;
+            if *at == held.len() {
+                self.sniff = Sniff::Off;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl Read for ClientIo {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.sniff {
+            Sniff::Off => {}
+            Sniff::Head(_) => return this.poll_read_head(cx, &mut buf),
+            Sniff::Release(..) => return this.poll_release(&mut buf),
+        }
         // SAFETY: the cursor's unfilled part is handed to `recv`, which only writes into it and returns how many
         // bytes it initialised; the cursor is then advanced by exactly that count.
-        let n = ready!(poll_recv(&self.state.stream, cx, unsafe { buf.as_mut() }))?;
-        if n > 0 {
-            self.state.pending_input.store(true, Ordering::Relaxed);
-            self.state.touch();
-        }
+        let n = ready!(this.poll_read_socket(cx, unsafe { buf.as_mut() }))?;
         // SAFETY: `n` bytes were just initialised by the read.
         unsafe { buf.advance(n) };
         Poll::Ready(Ok(()))
@@ -392,8 +620,56 @@ mod tests {
             automatic_error(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 90\r\n\r\n"),
             None
         );
+        assert_eq!(
+            automatic_error(
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n"
+            ),
+            Some(ProxyError::BadRequest)
+        );
         assert_eq!(automatic_error(b"HTTP/1.1 200 OK\r\n"), None);
         assert_eq!(automatic_error(b"4\r\nbody"), None);
         assert_eq!(automatic_error(b""), None);
+    }
+
+    #[test]
+    fn sniffs_http10_heads_with_transfer_encoding() {
+        let head = b"POST / HTTP/1.0\r\nHost: a\r\ntransfer-Encoding: chunked\r\n\r\n0\r\n";
+        assert_eq!(sniff_head(head), HeadSniff::Rewrite(14));
+        assert_eq!(head[14], b'0');
+        // Leading empty lines, bare LF line ends.
+        assert_eq!(
+            sniff_head(b"\r\nGET / HTTP/1.0\nTransfer-Encoding: chunked\n\n"),
+            HeadSniff::Rewrite(15)
+        );
+        // HTTP/1.1, or HTTP/1.0 without the header (a name that only contains it, a value that mentions it).
+        assert_eq!(
+            sniff_head(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            HeadSniff::Pass
+        );
+        assert_eq!(
+            sniff_head(
+                b"GET / HTTP/1.0\r\nX-Transfer-Encoding: a\r\nA: transfer-encoding:\r\n\r\n"
+            ),
+            HeadSniff::Pass
+        );
+        assert_eq!(
+            sniff_head(b"GET / HTTP/1.0\r\ntransfer-encoding\r\n\r\n"),
+            HeadSniff::Pass
+        );
+        // Incomplete: the request line, or an HTTP/1.0 head; an HTTP/1.1 head is decided by its request line.
+        assert_eq!(sniff_head(b"POST / HTTP/1."), HeadSniff::NeedMore);
+        assert_eq!(sniff_head(b"\r\n"), HeadSniff::NeedMore);
+        assert_eq!(
+            sniff_head(b"POST / HTTP/1.0\r\nHost: a\r\n"),
+            HeadSniff::NeedMore
+        );
+        assert_eq!(sniff_head(b"POST / HTTP/1.1\r\nHo"), HeadSniff::Pass);
+        // A head too long to hold passes as it is.
+        let mut long = b"GET / HTTP/1.0\r\nX: ".to_vec();
+        long.resize(SNIFF_LIMIT, b'a');
+        assert_eq!(sniff_head(&long), HeadSniff::Pass);
+        let mut line = b"GET /".to_vec();
+        line.resize(SNIFF_LIMIT, b'a');
+        assert_eq!(sniff_head(&line), HeadSniff::Pass);
     }
 }

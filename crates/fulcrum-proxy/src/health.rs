@@ -10,25 +10,32 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{info_span, warn, Instrument};
 
-use fulcrum_config::haproxy::HttpExpect;
-use fulcrum_health::{CheckOutcome, Expect, HttpCheck, LogContext, Tracker, Transition};
+use fulcrum_admin::runtime::AdminState;
+use fulcrum_config::haproxy::{HttpExpect, ProtocolCheck as CheckOption};
+use fulcrum_health::agent::AgentAdmin;
+use fulcrum_health::protocol::{MysqlCheck, PgsqlCheck, SmtpCheck};
+use fulcrum_health::{
+    AgentReply, AgentReport, CheckOutcome, Expect, HttpCheck, LogContext, Probe, ProtocolCheck,
+    Tracker, Transition,
+};
 
 use crate::snapshot::{BackendRt, ServerRt, Snapshot};
 
-/// Default `timeout check` when neither it nor `timeout connect` is set: the check interval.
+/// How long one check may take, as HAProxy bounds it: without `timeout check`, `inter` bounds the whole check;
+/// with it, the connection gets `min(timeout connect, inter)` and the reply `timeout check` more.
 fn check_timeout(be: &BackendRt, server: &ServerRt) -> Duration {
-    // HAProxy: `timeout connect` bounds the connection, `timeout check` (if set) the reply; without either,
-    // the interval bounds the whole check.
-    let t = &be.timeouts;
-    match (t.connect, t.check) {
-        (Some(c), Some(k)) => c + k,
-        (Some(c), None) => c,
-        (None, Some(k)) => k,
-        (None, None) => server.config.inter,
+    bounded(server.config.inter, be.timeouts.connect, be.timeouts.check)
+}
+
+/// HAProxy's bound on a check run every `inter`, given `timeout connect` and `timeout check`.
+fn bounded(inter: Duration, connect: Option<Duration>, check: Option<Duration>) -> Duration {
+    match check {
+        None => inter,
+        Some(k) => connect.map_or(inter, |c| c.min(inter)) + k,
     }
 }
 
-/// Starts the health-check thread when at least one server has `check`.
+/// Starts the health-check thread when at least one server has `check` or `agent-check`.
 pub fn spawn(
     snapshot: Arc<Snapshot>,
     stop: watch::Receiver<bool>,
@@ -40,7 +47,7 @@ pub fn spawn(
             be.servers
                 .iter()
                 // Servers in maintenance (`disabled`) get a loop too: it probes once they leave maintenance.
-                .filter(|s| s.config.check)
+                .filter(|s| s.config.check || s.config.agent.is_some())
                 .map(move |s| (be.clone(), s.clone()))
         })
         .collect();
@@ -60,8 +67,14 @@ pub fn spawn(
             rt.block_on(async move {
                 let mut tasks = tokio::task::JoinSet::new();
                 for (be, server) in checked {
-                    let span = info_span!("check", server = %server.full_name);
-                    tasks.spawn(check_loop(be, server).instrument(span));
+                    if server.config.agent.is_some() {
+                        let span = info_span!("agent", server = %server.full_name);
+                        tasks.spawn(agent_loop(be.clone(), server.clone()).instrument(span));
+                    }
+                    if server.config.check {
+                        let span = info_span!("check", server = %server.full_name);
+                        tasks.spawn(check_loop(be, server).instrument(span));
+                    }
                 }
                 let mut stop = stop;
                 while !*stop.borrow() {
@@ -75,7 +88,38 @@ pub fn spawn(
     Ok(Some(handle))
 }
 
-fn probe_for(be: &BackendRt) -> Option<HttpCheck> {
+/// The check of `be`'s servers: HTTP, a server protocol, or a TCP connect.
+fn probe_for(be: &BackendRt) -> Probe {
+    if let Some(http) = http_probe(be) {
+        return Probe::Http(http);
+    }
+    match be.config.protocol_check.as_ref().map(protocol_probe) {
+        Some(Ok(check)) => Probe::Protocol(check),
+        Some(Err(e)) => {
+            // The configuration refuses what would fail here; a TCP connect is the fallback.
+            warn!(backend = %be.name, error = %e, "invalid check option; checking TCP connections instead");
+            Probe::Tcp
+        }
+        None => Probe::Tcp,
+    }
+}
+
+fn protocol_probe(option: &CheckOption) -> Result<ProtocolCheck, fulcrum_health::SpecError> {
+    Ok(match option {
+        CheckOption::Smtp { verb, domain } => ProtocolCheck::Smtp(SmtpCheck::new(verb, domain)?),
+        CheckOption::Redis => ProtocolCheck::Redis,
+        CheckOption::Pgsql { user } => ProtocolCheck::Pgsql(PgsqlCheck::new(user)?),
+        CheckOption::Mysql { user: None, .. } => ProtocolCheck::Mysql(MysqlCheck::handshake_only()),
+        CheckOption::Mysql {
+            user: Some(user),
+            pre41,
+        } => ProtocolCheck::Mysql(MysqlCheck::login(user, !pre41)?),
+        CheckOption::Ldap => ProtocolCheck::Ldap,
+        CheckOption::Spop => ProtocolCheck::Spop,
+    })
+}
+
+fn http_probe(be: &BackendRt) -> Option<HttpCheck> {
     let chk = be.config.httpchk.as_ref()?;
     let expect = match &be.config.http_expect {
         Some(HttpExpect::Status(code)) => Expect::Status(*code),
@@ -96,13 +140,6 @@ fn probe_for(be: &BackendRt) -> Option<HttpCheck> {
             warn!(backend = %be.name, error = %e, "invalid httpchk request; using the default OPTIONS check");
             Some(HttpCheck::options_default())
         }
-    }
-}
-
-async fn run_probe(addr: SocketAddr, probe: Option<&HttpCheck>, timeout: Duration) -> CheckOutcome {
-    match probe {
-        Some(p) => fulcrum_health::http_check(addr, p, timeout).await,
-        None => fulcrum_health::tcp_check(addr, timeout).await,
     }
 }
 
@@ -161,7 +198,7 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             tokio::time::sleep(c.inter).await;
             continue;
         }
-        let outcome = run_probe(target, probe.as_ref(), timeout).await;
+        let outcome = probe.run(target, timeout).await;
         server.stats.check.record(&outcome);
         if paused() {
             continue;
@@ -183,6 +220,7 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                 server.end_slowstart(None);
                 None
             };
+            let was_up = server.is_checked_up();
             server.set_up(up);
             be.rebuild_farm();
             if let Some(stamp) =
@@ -190,38 +228,150 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             {
                 tokio::spawn(slowstart_ramp(be.clone(), server.clone(), stamp).in_current_span());
             }
-            let (active, backups) = be.servers_up();
-            be.stats.state.set(active + backups > 0);
-            let ctx = LogContext {
-                backup: server.config.backup,
-                active,
-                backups,
-                sessions_active: u64::from(server.cur.load(std::sync::atomic::Ordering::Relaxed)),
-                requeued: 0,
-                queued: 0,
-            };
-            let line = fulcrum_health::haproxy_log_line(
-                &be.name,
-                &server.config.name,
-                transition,
-                &outcome,
-                &ctx,
-            );
-            warn!("{line}");
-            let level = if up {
-                crate::log::syslog::NOTICE
-            } else {
-                crate::log::syslog::ALERT
-            };
-            be.log_event(level, &line);
-            if active == 0 && backups == 0 {
-                let line = fulcrum_health::no_server_available_line(&be.name);
-                tracing::error!("{line}");
-                be.log_event(crate::log::syslog::EMERG, &line);
+            // While an agent holds the server DOWN, the checks' verdict changes nothing visible.
+            if server.is_checked_up() != was_up {
+                announce(&be, &server, transition, &outcome);
             }
         }
         tokio::time::sleep(tracker.next_interval()).await;
     }
+}
+
+/// Logs a server's change of state in HAProxy's words, on fulcrum's log and to the backend's `log` targets, and
+/// says when the backend has no usable server left.
+fn announce(be: &BackendRt, server: &ServerRt, transition: Transition, outcome: &CheckOutcome) {
+    let (active, backups) = be.servers_up();
+    be.stats.state.set(active + backups > 0);
+    let ctx = LogContext {
+        backup: server.config.backup,
+        active,
+        backups,
+        sessions_active: u64::from(server.cur.load(std::sync::atomic::Ordering::Relaxed)),
+        requeued: 0,
+        queued: 0,
+        check_logged: be.config.log_health_checks,
+    };
+    let line =
+        fulcrum_health::haproxy_log_line(&be.name, &server.config.name, transition, outcome, &ctx);
+    warn!("{line}");
+    let level = if transition == Transition::Up {
+        crate::log::syslog::NOTICE
+    } else {
+        crate::log::syslog::ALERT
+    };
+    be.log_event(level, &line);
+    if active == 0 && backups == 0 {
+        let line = fulcrum_health::no_server_available_line(&be.name);
+        tracing::error!("{line}");
+        be.log_event(crate::log::syslog::EMERG, &line);
+    }
+}
+
+/// How long one agent exchange may take: `agent-inter`, unless `timeout check` is set (then as for checks).
+fn agent_timeout(be: &BackendRt, inter: Duration) -> Duration {
+    bounded(inter, be.timeouts.connect, be.timeouts.check)
+}
+
+/// The agent checks of one server (`agent-check`): every `agent-inter`, ask the agent and apply its report,
+/// until the server is deleted or the task is dropped.
+pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
+    let Some(agent) = server.config.agent.clone() else {
+        return;
+    };
+    let target = SocketAddr::new(agent.addr.unwrap_or(server.addr.ip()), agent.port);
+    let timeout = agent_timeout(&be, agent.inter);
+    let send = agent.send.map(String::into_bytes);
+    let offset = agent.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
+    tokio::time::sleep(Duration::from_millis(offset)).await;
+    // The status of the last agent verdict logged (`option log-health-checks` logs changes).
+    let mut last_status = None;
+    loop {
+        if server.is_deleted() {
+            return;
+        }
+        match fulcrum_health::agent_exchange(target, send.as_deref(), timeout).await {
+            // The regular checks judge connectivity; an unreachable agent changes nothing.
+            AgentReply::Unreachable(outcome) => {
+                tracing::debug!(reason = %outcome.description(), "agent unreachable");
+            }
+            AgentReply::Empty(outcome) => {
+                if last_status != Some(outcome.status) {
+                    log_agent(&be, &server, &outcome);
+                }
+                last_status = Some(outcome.status);
+            }
+            AgentReply::Line { report, duration } => {
+                apply_agent(&be, &server, &report);
+                if let Some(outcome) = report.outcome(duration) {
+                    let was_up = server.is_checked_up();
+                    server.set_agent_up(outcome.ok());
+                    be.rebuild_farm();
+                    if last_status != Some(outcome.status) {
+                        log_agent(&be, &server, &outcome);
+                    }
+                    last_status = Some(outcome.status);
+                    let now_up = server.is_checked_up();
+                    if now_up != was_up && !server.in_maint() {
+                        let transition = if now_up {
+                            Transition::Up
+                        } else {
+                            Transition::Down
+                        };
+                        announce(&be, &server, transition, &outcome);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(agent.inter).await;
+    }
+}
+
+/// Applies an agent's weight, `maxconn` and administrative state to `server`.
+fn apply_agent(be: &BackendRt, server: &ServerRt, report: &AgentReport) {
+    let mut changed = false;
+    if let Some(w) = report.weight(server.config.weight) {
+        changed |= server.user_weight() != w;
+        server.set_user_weight(w);
+    }
+    if let Some(n) = report.maxconn {
+        changed |= server.maxconn() != Some(n).filter(|&m| m > 0);
+        server.set_maxconn(n);
+    }
+    if changed {
+        be.rebuild_farm();
+    }
+    if let Some(admin) = report.admin {
+        let state = match admin {
+            AgentAdmin::Ready => AdminState::Ready,
+            AgentAdmin::Drain => AdminState::Drain,
+            AgentAdmin::Maint => AdminState::Maint,
+        };
+        crate::runtime_api::apply_admin(be, server, crate::runtime_api::admin_flags(server, state));
+    }
+}
+
+/// Logs an agent's verdict as `option log-health-checks` does (`Agent check for server ...`); the agent's
+/// health counts 1/1.
+fn log_agent(be: &BackendRt, server: &ServerRt, outcome: &CheckOutcome) {
+    if !be.config.log_health_checks {
+        return;
+    }
+    let up = server.is_checked_up();
+    let progress = fulcrum_health::CheckProgress {
+        step: u32::from(up),
+        of: 1,
+        up,
+        drain: server.user_weight() == 0,
+    };
+    let line = fulcrum_health::agent_check_line(
+        &be.name,
+        &server.config.name,
+        server.config.backup,
+        outcome,
+        progress,
+    );
+    warn!("{line}");
+    be.log_event(crate::log::syslog::NOTICE, &line);
 }
 
 /// Logs one check's result as `option log-health-checks` does: a warning on fulcrum's own log and a notice to
@@ -248,6 +398,48 @@ fn log_check(be: &BackendRt, server: &ServerRt, tracker: &Tracker, outcome: &Che
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checks_are_bounded_as_haproxy_bounds_them() {
+        let ms = Duration::from_millis;
+        // Without `timeout check`, `inter` bounds the whole check, whatever `timeout connect` says.
+        assert_eq!(bounded(ms(200), Some(ms(5000)), None), ms(200));
+        assert_eq!(bounded(ms(200), None, None), ms(200));
+        // With it: min(connect, inter) for the connection, then `timeout check`.
+        assert_eq!(bounded(ms(2000), Some(ms(500)), Some(ms(300))), ms(800));
+        assert_eq!(bounded(ms(200), Some(ms(5000)), Some(ms(300))), ms(500));
+        assert_eq!(bounded(ms(200), None, Some(ms(300))), ms(500));
+    }
+
+    #[test]
+    fn check_options_become_probes() {
+        let mysql = protocol_probe(&CheckOption::Mysql {
+            user: Some("u".into()),
+            pre41: true,
+        })
+        .unwrap();
+        assert_eq!(
+            mysql,
+            ProtocolCheck::Mysql(MysqlCheck::login("u", false).unwrap())
+        );
+        let smtp = protocol_probe(&CheckOption::Smtp {
+            verb: "EHLO".into(),
+            domain: "example.org".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            smtp,
+            ProtocolCheck::Smtp(SmtpCheck::new("EHLO", "example.org").unwrap())
+        );
+        assert!(protocol_probe(&CheckOption::Pgsql {
+            user: String::new()
+        })
+        .is_err());
+        assert_eq!(
+            protocol_probe(&CheckOption::Spop).unwrap(),
+            ProtocolCheck::Spop
+        );
+    }
 
     #[test]
     fn ramp_steps_are_a_twentieth_of_the_period_but_at_least_100ms() {

@@ -76,7 +76,7 @@ impl Queue {
 
 /// Takes a slot on `server` if it has room (`maxconn`), counting the request on it.
 pub fn try_take(server: &Arc<ServerRt>, queue: &Arc<Queue>) -> Option<ServerGuard> {
-    let Some(max) = server.config.maxconn.filter(|&m| m > 0) else {
+    let Some(max) = server.maxconn() else {
         return Some(ServerGuard::new(server.clone()));
     };
     let max = effective_maxconn(server, max);

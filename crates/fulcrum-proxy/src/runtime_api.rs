@@ -18,9 +18,10 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use fulcrum_admin::runtime::{
-    AdminState, Control, CtlError, Info, Level, NewServer, ServerState, Session, Weight,
+    AclError, AdminState, Control, CtlError, Info, Level, MuxProto, NewServer, PatternEntry,
+    PatternRef, ServerState, Session, Weight,
 };
-use fulcrum_config::haproxy::{Config, Server, StatsAddr, StatsLevel, StatsSocket};
+use fulcrum_config::haproxy::{Config, Mode, Server, StatsAddr, StatsLevel, StatsSocket};
 
 use crate::snapshot::{BackendRt, ServerRt, Snapshot};
 
@@ -213,7 +214,8 @@ impl RuntimeApi {
             let flags =
                 0x02 | if s.checks_frozen() { 0 } else { 0x04 } | if maint { 0x08 } else { 0 };
             if checked_up {
-                let ok = if be.config.httpchk.is_some() { 15 } else { 6 };
+                let layer7 = be.config.httpchk.is_some() || be.config.protocol_check.is_some();
+                let ok = if layer7 { 15 } else { 6 };
                 (ok, 3, c.rise + c.fall - 1, flags)
             } else {
                 (8, 2, 0, flags)
@@ -477,6 +479,23 @@ impl Control for RuntimeApi {
         if !crate::select::is_dynamic(&be.balance, be.hash_type) {
             return Err(CtlError::NotDynamic);
         }
+        match new.proto {
+            // Every multiplexer HAProxy has for servers is an HTTP one, except `none`, which only HTTP backends
+            // take too.
+            Some(_) if be.mode == Mode::Tcp => {
+                return Err(CtlError::Other(
+                    "MUX protocol is not usable for server.".into(),
+                ))
+            }
+            // What fulcrum speaks to servers anyway.
+            None | Some(MuxProto::H1) => {}
+            Some(p) => {
+                return Err(CtlError::Other(format!(
+                    "'proto {}' is not supported yet by fulcrum: it speaks HTTP/1.1 to servers ('proto h1').",
+                    p.name()
+                )))
+            }
+        }
         if be.servers.iter().any(|s| s.config.name == server) {
             return Err(CtlError::AlreadyExists);
         }
@@ -496,6 +515,7 @@ impl Control for RuntimeApi {
             maxconn: new.maxconn,
             maxqueue: None,
             slowstart: None,
+            agent: None,
             disabled: false,
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };
@@ -532,6 +552,26 @@ impl Control for RuntimeApi {
         Some(fulcrum_admin::csv::render(&crate::stats::collect(
             &self.snapshot,
         )))
+    }
+
+    fn acl_refs(&self) -> Vec<PatternRef> {
+        self.snapshot.pattern_refs.list()
+    }
+
+    fn acl_entries(&self, reference: &str) -> Option<Vec<PatternEntry>> {
+        self.snapshot.pattern_refs.show(reference)
+    }
+
+    fn add_acl(&self, reference: &str, pattern: &str) -> Result<(), AclError> {
+        self.snapshot.pattern_refs.add(reference, pattern)
+    }
+
+    fn del_acl(&self, reference: &str, key: &str) -> Result<(), AclError> {
+        self.snapshot.pattern_refs.del(reference, key)
+    }
+
+    fn clear_acl(&self, reference: &str) -> Result<(), AclError> {
+        self.snapshot.pattern_refs.clear(reference)
     }
 }
 

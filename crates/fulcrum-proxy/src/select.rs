@@ -191,7 +191,7 @@ impl Farm {
                 ServerSlot::new(weight)
                     .backup(s.config.backup)
                     .usable(s.is_up())
-                    .maxconn(s.config.maxconn.filter(|&m| m > 0))
+                    .maxconn(s.maxconn())
             })
             .collect();
         match fulcrum_balance::Farm::new(

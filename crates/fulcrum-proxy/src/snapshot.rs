@@ -16,6 +16,7 @@ use fulcrum_config::haproxy::{
 
 use crate::queue::Queue;
 use crate::rules::http::{ProxyRules, RulesError};
+use crate::rules::patref::PatternRefs;
 use crate::select::Farm;
 
 /// Everything a worker needs to serve traffic.
@@ -37,6 +38,11 @@ pub struct Snapshot {
     /// The stats id (`iid`) of the first proxy in `order`, the others following: 2 when a `stats socket` is
     /// configured (HAProxy's internal `GLOBAL` proxy then takes 1), else 1.
     pub first_iid: u64,
+    /// The ACLs' pattern references, which the runtime API changes (`add acl`, `del acl`).
+    pub pattern_refs: Arc<PatternRefs>,
+    /// `tune.bufsize` and `tune.maxrewrite`: how large a message head may be, and how much of a body a wait
+    /// gathers.
+    pub buf_limits: crate::http::buffered::BufLimits,
 }
 
 /// The frontend half of a `frontend` or `listen` section.
@@ -204,6 +210,10 @@ pub struct ServerRt {
     uweight: AtomicU32,
     /// Runtime API: `disable health` freezes the state the checks set.
     checks_frozen: AtomicBool,
+    /// `agent-check`: the agent's last word on the operational state (`up` / `down`); true without an agent.
+    agent_up: AtomicBool,
+    /// The `maxconn` in force (0: no limit): the configured one, or the last an agent sent.
+    maxconn: AtomicU32,
     /// When the state last changed, in seconds since the Unix epoch.
     last_change: AtomicU64,
     /// Connections (tcp) or requests (http) in progress on this server.
@@ -253,6 +263,8 @@ impl ServerRt {
             admin: AtomicU8::new(Self::ADMIN_FMAINT),
             uweight: AtomicU32::new(config.weight),
             checks_frozen: AtomicBool::new(false),
+            agent_up: AtomicBool::new(true),
+            maxconn: AtomicU32::new(config.maxconn.unwrap_or(0)),
             last_change: AtomicU64::new(unix_now()),
             config,
             cur: AtomicU32::new(0),
@@ -266,12 +278,36 @@ impl ServerRt {
 
     /// Whether the server may receive traffic (not down, not in maintenance).
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Acquire) && !self.in_maint()
+        self.is_checked_up() && !self.in_maint()
     }
 
-    /// Whether the health checks consider the server up (whatever its administrative state).
+    /// Whether the health checks (and the agent, if any) consider the server up, whatever its administrative
+    /// state.
     pub fn is_checked_up(&self) -> bool {
+        self.up.load(Ordering::Acquire) && self.agent_up.load(Ordering::Acquire)
+    }
+
+    /// Whether the health checks alone consider the server up.
+    pub fn health_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
+    }
+
+    /// Records the agent's `up` / `down`; the caller rebuilds the backend's farm.
+    pub fn set_agent_up(&self, up: bool) {
+        if self.agent_up.swap(up, Ordering::AcqRel) != up {
+            self.touch();
+        }
+        self.stats.state.set(self.is_checked_up());
+    }
+
+    /// The `maxconn` in force, `None` when unlimited.
+    pub fn maxconn(&self) -> Option<u32> {
+        Some(self.maxconn.load(Ordering::Acquire)).filter(|&m| m > 0)
+    }
+
+    /// Sets the `maxconn` (an agent's `maxconn:N`; 0: no limit); the caller rebuilds the backend's farm.
+    pub fn set_maxconn(&self, n: u32) {
+        self.maxconn.store(n, Ordering::Release);
     }
 
     /// The administrative flags.
@@ -344,7 +380,7 @@ impl ServerRt {
         if self.up.swap(up, Ordering::AcqRel) != up {
             self.touch();
         }
-        self.stats.state.set(up);
+        self.stats.state.set(self.is_checked_up());
     }
 
     /// A monotonic clock in microseconds, shared by every server of the process.
@@ -454,6 +490,7 @@ impl Snapshot {
     pub fn build(config: &Config) -> Result<Snapshot, RulesError> {
         crate::counters::epoch();
         let logging = crate::log::Logging::new(config);
+        let pattern_refs = Arc::new(PatternRefs::from_config(config));
         let mut backends = Vec::new();
         let mut servers = Vec::new();
         for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
@@ -470,6 +507,8 @@ impl Snapshot {
                     admin: AtomicU8::new(ServerRt::initial_admin(s)),
                     uweight: AtomicU32::new(s.weight),
                     checks_frozen: AtomicBool::new(false),
+                    agent_up: AtomicBool::new(true),
+                    maxconn: AtomicU32::new(s.maxconn.unwrap_or(0)),
                     last_change: AtomicU64::new(unix_now()),
                     cur: AtomicU32::new(0),
                     total: AtomicU64::new(0),
@@ -499,7 +538,12 @@ impl Snapshot {
                 retries: p.retries,
                 redispatch: p.redispatch,
                 config: p.clone(),
-                rules: ProxyRules::compile(&p.rules, p.kind == ProxyKind::Backend, &|_| None)?,
+                rules: ProxyRules::compile(
+                    &p.rules,
+                    p.kind == ProxyKind::Backend,
+                    &|_| None,
+                    &pattern_refs,
+                )?,
                 cur: AtomicU32::new(0),
                 queue: Arc::new(Queue::new()),
                 stats: crate::counters::Counters::default(),
@@ -532,7 +576,7 @@ impl Snapshot {
                 conn_mode: p.http_conn_mode,
                 forwardfor: forwardfor(p),
                 maxconn: p.maxconn,
-                rules: ProxyRules::compile(&p.rules, true, &find)?,
+                rules: ProxyRules::compile(&p.rules, true, &find, &pattern_refs)?,
                 captures: crate::log::capture::Captures::new(p),
                 log: logging.frontend_with_format(p, compile_log_format(p)?),
                 cur: AtomicU32::new(0),
@@ -571,6 +615,8 @@ impl Snapshot {
             global_maxconn: config.global.maxconn,
             actconn,
             logging,
+            pattern_refs,
+            buf_limits: crate::http::buffered::BufLimits::new(&config.global),
         })
     }
 }

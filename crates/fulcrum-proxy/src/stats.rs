@@ -109,7 +109,7 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
         qmax: Some(u64::from(c.qmax.load(Relaxed))),
         scur: u64::from(s.cur.load(Relaxed)),
         smax: u64::from(c.smax.load(Relaxed)),
-        slim: s.config.maxconn.map(u64::from),
+        slim: s.maxconn().map(u64::from),
         stot: s.total.load(Relaxed),
         bin: ld(&c.bytes_in),
         bout: ld(&c.bytes_out),
@@ -521,12 +521,16 @@ fn apply_admin_form(body: &str, snap: &Snapshot) -> &'static str {
 
 /// Answers a POST of the stats page's admin form: applies it when `stats admin` allows the request, then redirects
 /// (303) to the page with `;st=DONE|PART|NONE|ERRP|DENY`, as HAProxy does.
-pub async fn stats_admin_post(
+pub async fn stats_admin_post<B>(
     page: &StatsPage,
-    req: Request<hyper::body::Incoming>,
+    req: Request<B>,
     snap: &Snapshot,
     allowed: bool,
-) -> Response<ProxyBody> {
+) -> Response<ProxyBody>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     use http_body_util::BodyExt;
     if !authorized(page, &req) {
         return stats_response(page, &req, snap, false);

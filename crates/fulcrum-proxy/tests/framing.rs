@@ -88,7 +88,8 @@ fn response_codings() {
     let r = get(proxy(addr).addr, "/");
     assert_eq!((r.status, r.header("content-length")), (200, None));
     assert!(r.body.is_empty());
-    // An HTTP/1.0 server: the client still gets HTTP/1.1, chunked.
+    // An HTTP/1.0 server: the client still gets HTTP/1.1, chunked; HTTP/1.0 with Transfer-Encoding is faulty
+    // framing (RFC 9112 section 6.1), so the client connection is closed after it, as HAProxy does.
     let (addr, _) = server("HTTP/1.0 200 Ok\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
     let p = proxy(addr);
     let mut c = Client::connect(p.addr);
@@ -96,6 +97,17 @@ fn response_codings() {
     let mut line = String::new();
     c.reader.read_line(&mut line).unwrap();
     assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    let mut rest = String::new();
+    while !rest.ends_with("\r\n0\r\n\r\n") {
+        if c.reader.read_line(&mut rest).unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    assert!(
+        rest.to_ascii_lowercase().contains("connection: close\r\n"),
+        "{rest}"
+    );
+    assert!(c.closed_within(Duration::from_secs(1)));
     // Any other coding, or chunked twice: 502.
     for answer in [
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
@@ -105,4 +117,61 @@ fn response_codings() {
         let (addr, _) = server(answer);
         assert_eq!(get(proxy(addr).addr, "/").status, 502, "{answer}");
     }
+}
+
+/// An HTTP/1.0 request with `Transfer-Encoding: chunked` (which hyper alone refuses) is read as chunked, as
+/// HAProxy does, even when its head arrives in pieces; the `Content-Length` beside it is dropped, the answer says
+/// `Connection: close` and the connection closes, keep-alive asked or not (RFC 9112 section 6.1). The codings are
+/// checked as for HTTP/1.1. Later on a keep-alive connection such a request is refused (a difference from
+/// HAProxy, which accepts it there too).
+#[test]
+fn http10_request_with_transfer_encoding() {
+    let (addr, heads) = server("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    let p = proxy(addr);
+    let mut c = Client::connect(p.addr);
+    for piece in [
+        "POST /a HTT",
+        "P/1.0\r\nConnection: keep-alive\r\nContent-Length: 12\r\nTransfer-Enc",
+        "oding: chunked\r\n",
+        "\r\n0\r\n\r\n",
+    ] {
+        c.send(piece.as_bytes());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = c.read_response(false);
+    assert_eq!((r.status, r.header("connection")), (200, Some("close")));
+    assert!(c.closed_within(Duration::from_secs(2)));
+    let head = heads.recv().unwrap();
+    assert!(head.starts_with("POST /a HTTP/1."), "{head}");
+    assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    // In one piece, without keep-alive.
+    let mut c = Client::connect(p.addr);
+    c.send(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    assert_eq!(c.read_response(false).status, 200);
+    assert!(c.closed_within(Duration::from_secs(2)));
+    assert!(heads.recv().is_ok());
+    // The codings are checked as for HTTP/1.1.
+    for (te, status) in [
+        ("chunked, chunked", 400),
+        ("gzip, chunked", 422),
+        ("gzip", 400),
+    ] {
+        let mut c = Client::connect(p.addr);
+        c.send(format!("POST / HTTP/1.0\r\nTransfer-Encoding: {te}\r\n\r\n0\r\n\r\n").as_bytes());
+        assert_eq!(c.read_response(false).status, status, "{te}");
+    }
+    assert!(heads.try_recv().is_err(), "nothing reached the server");
+    // A plain HTTP/1.0 request is untouched: HTTP/1.0 framing, closed after the answer.
+    let mut c = Client::connect(p.addr);
+    c.send(b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(c.read_response(false).status, 200);
+    assert!(c.closed_within(Duration::from_secs(2)));
+    assert!(heads.recv().is_ok());
+    // Not as a later request of a keep-alive connection.
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/").status, 200);
+    assert!(heads.recv().is_ok());
+    c.send(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    assert_eq!(c.read_response(false).status, 400);
 }

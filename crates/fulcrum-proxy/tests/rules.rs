@@ -494,3 +494,80 @@ fn del_header_with_match_methods() {
         (None, None, Some("3"))
     );
 }
+
+/// Rules of a named defaults section run before the proxy's own, in the frontend and in the backend that use it
+/// (HAProxy 2.5+): the defaults' `return` answers before the frontend's `deny`, and a header both set ends with the
+/// proxy's value; the defaults' ACL serves its own rules.
+#[test]
+fn named_defaults_rules_run_first() {
+    let o = origins(1);
+    let cfg = format!(
+        "global
+    nbthread 1
+
+defaults base
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+defaults front from base
+    acl early path /early
+    http-request return status 200 content-type text/plain string from-defaults if early
+    http-request set-header X-Order defaults
+    http-response set-header X-Resp defaults
+
+defaults back from base
+    http-request add-header X-Seen defaults-back
+    http-response add-header X-Back defaults-back
+
+frontend fe from front
+    bind 127.0.0.1:{}
+    http-request deny if {{ path /early }} || {{ path /denied }}
+    http-request set-header X-Order frontend
+    http-response set-header X-Resp frontend
+    default_backend be
+
+backend be from back
+    http-request add-header X-Seen backend
+    http-response add-header X-Back backend
+    server s1 {}
+",
+        free_port(),
+        o[0].addr()
+    );
+    let p = start_proxy(&cfg);
+    let r = request(
+        &p,
+        "GET /early HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "from-defaults"));
+    assert_eq!(
+        request(
+            &p,
+            "GET /denied HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .status,
+        403
+    );
+    let r = request(
+        &p,
+        "GET /headers HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let seen = r.text();
+    assert!(seen.contains("x-order: frontend\n"), "{seen}");
+    let order: Vec<&str> = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("x-seen: "))
+        .collect();
+    assert_eq!(order, ["defaults-back", "backend"], "{seen}");
+    assert_eq!(r.header("x-resp"), Some("frontend"));
+    let back: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("x-back"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(back, ["defaults-back", "backend"]);
+}

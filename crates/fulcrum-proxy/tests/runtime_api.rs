@@ -633,3 +633,218 @@ fn socat_one_command_per_connection() {
         "1 (initial 1)\n\nadmin\n\n"
     );
 }
+
+/// `show acl` lines without their `0xID` (pattern ids differ between processes).
+fn acl_patterns(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| match l.split_once(' ') {
+            Some((id, rest)) if id.starts_with("0x") => rest.to_string(),
+            _ => l.to_string(),
+        })
+        .collect()
+}
+
+/// ACL patterns at run time: `add acl` / `del acl` / `clear acl` on a `-f FILE` reference change every ACL that
+/// loads the file, `#ID` names an ACL line's own patterns, values keep their escaped spaces and semicolons, and
+/// the answers (refusals, invalid patterns, listings) are HAProxy's.
+#[test]
+fn acl_patterns_change_at_run_time() {
+    let o = origins(1);
+    let ours = sock_path("acl");
+    let theirs = sock_path("acl-haproxy");
+    let paths = temp_pattern_files();
+    let text = format!(
+        "global\n    nbthread 1\n    stats socket {} level admin\n{}\
+listen app
+    bind 127.0.0.1:{}
+    acl a1 path /x /y
+    acl a2 path -f {paths}
+    acl net src -f {paths}.ips
+    acl port dst_port 1:2
+    acl re path -m reg ^/re/
+    http-request deny if {{ hdr(user-agent) -i -f {paths} }}
+    http-request deny if a1 || a2 || net || port || re
+{}",
+        ours.display(),
+        DEFAULTS.trim_start_matches("global\n    nbthread 1\n"),
+        free_port(),
+        server_lines(&o, ""),
+    );
+    let p = start_proxy(&text);
+    let status = |path: &str, agent: &str| {
+        let mut c = Client::connect(p.addr);
+        c.send(
+            format!("GET {path} HTTP/1.1\r\nHost: t\r\nUser-Agent: {agent}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        ;
+        c.read_response(false).status
+    };
+    assert_eq!(status("/x", "a"), 403);
+    assert_eq!(status("/blocked", "a"), 403);
+    assert_eq!(status("/ok", "a"), 200);
+    assert_eq!(status("/ok", "Mon User Agent;"), 200);
+
+    // The file's reference is shared: both ACLs that load it see the new pattern.
+    assert_eq!(
+        cmd(&ours, &format!("add acl {paths} Mon\\ User\\ Agent\\;")),
+        "\n"
+    );
+    assert_eq!(
+        status("/ok", "mon user agent;"),
+        403,
+        "-i ACL sees the added pattern"
+    );
+    assert_eq!(cmd(&ours, &format!("add acl {paths} /added")), "\n");
+    assert_eq!(status("/added", "a"), 403, "path ACL sees it too");
+    assert_eq!(status("/ok", "/ADDED"), 403, "and the -i header one");
+    let listed = acl_patterns(&cmd(&ours, &format!("show acl {paths}")));
+    assert_eq!(listed, ["/blocked", "Mon User Agent;", "/added", ""]);
+    assert_eq!(
+        cmd(&ours, &format!("del acl {paths} Mon\\ User\\ Agent\\;")),
+        "\n"
+    );
+    assert_eq!(cmd(&ours, &format!("del acl {paths} /added")), "\n");
+    assert_eq!(status("/ok", "Mon User Agent;"), 200);
+    assert_eq!(status("/added", "a"), 200);
+    // `#ID` is an ACL line's own patterns, numbered as HAProxy numbers them.
+    assert_eq!(acl_patterns(&cmd(&ours, "show acl #0")), ["/x", "/y", ""]);
+    assert_eq!(cmd(&ours, "add acl #0 /z"), "\n");
+    assert_eq!(status("/z", "a"), 403);
+    assert_eq!(cmd(&ours, "del acl #0 /x"), "\n");
+    assert_eq!(status("/x", "a"), 200);
+    assert_eq!(cmd(&ours, "clear acl #0"), "\n");
+    assert_eq!(status("/z", "a"), 200);
+    // A pattern id from `show acl` deletes that one pattern.
+    let show = cmd(&ours, &format!("show acl {paths}"));
+    let id = show.split_whitespace().next().unwrap();
+    assert_eq!(cmd(&ours, &format!("del acl {paths} #{id}")), "\n");
+    assert_eq!(status("/blocked", "a"), 200);
+    let list = cmd(&ours, "show acl");
+    let descriptions: Vec<&str> = list
+        .lines()
+        .map(|l| l.split(" file '").next().unwrap())
+        .collect();
+    assert_eq!(
+        descriptions,
+        [
+            "# id (file) description",
+            "0 () acl 'path'",
+            &format!("1 ({paths}) pattern loaded from")[..],
+            "2 () acl 'path'",
+            &format!("3 ({paths}.ips) pattern loaded from")[..],
+            "4 () acl 'src'",
+            "5 () acl 'dst_port'",
+            "6 () acl 'path'",
+            "7 () acl 'hdr'",
+            "",
+        ],
+        "{list}"
+    );
+    assert!(
+        list.contains(&format!(
+            "1 ({paths}) pattern loaded from file '{paths}' used by acl at file 'test.cfg' line 13, by acl at file 'test.cfg' line 17. curr_ver=0 next_ver=0 entry_cnt=0\n"
+        )),
+        "{list}"
+    );
+
+    // Refusals and invalid patterns, compared with HAProxy on the same configuration.
+    let text_theirs = text
+        .replace(&ours.display().to_string(), &theirs.display().to_string())
+        .replace(&p.addr.port().to_string(), &free_port().to_string());
+    let Some(_h) = start_haproxy(&text_theirs, &theirs) else {
+        return;
+    };
+    // Ours was cleared above.
+    assert_eq!(cmd(&theirs, "clear acl #0"), "\n");
+    for c in [
+        "show acl nope",
+        "show acl #99",
+        "show acl #x",
+        "add acl",
+        &format!("add acl {paths}")[..],
+        "add acl nope x",
+        "del acl",
+        "del acl #0",
+        "del acl nope x",
+        "del acl #0 /nothing",
+        "clear acl",
+        "clear acl nope",
+        &format!("add acl {paths}.ips notanip")[..],
+        "add acl #5 x",
+        "add acl #5 9:8",
+        &format!("add acl {paths}.ips 10.1.0.0/255.255.0.0")[..],
+        "show acl #5",
+        &format!("show acl {paths}.ips")[..],
+        "add acl #0 a\\ b\\;c;show acl #0",
+    ] {
+        let (a, b) = (cmd(&ours, c), cmd(&theirs, c));
+        let listing = c.starts_with("show acl #")
+            || c.starts_with(&format!("show acl {paths}"))
+            || c.starts_with("add acl #0 a");
+        if listing {
+            assert_eq!(acl_patterns(&a), acl_patterns(&b), "command {c:?}");
+        } else {
+            assert_eq!(a, b, "command {c:?}");
+        }
+    }
+}
+
+/// A pattern file with `/blocked` (and its `.ips` sibling with a network), in a per-process directory.
+fn temp_pattern_files() -> String {
+    let dir = std::env::temp_dir().join(format!("fulcrum-rt-acl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("patterns.acl");
+    std::fs::write(&f, "/blocked\n").unwrap();
+    std::fs::write(dir.join("patterns.acl.ips"), "192.0.2.0/24\n").unwrap();
+    f.display().to_string()
+}
+
+/// `add server ... proto NAME`: a tcp backend takes no multiplexer, an unknown or missing name is refused with
+/// HAProxy's words; an http backend takes `h1` (what fulcrum speaks to servers) and refuses `h2` as not supported
+/// yet.
+#[test]
+fn add_server_proto() {
+    let ours = sock_path("proto");
+    let theirs = sock_path("proto-haproxy");
+    let text = format!(
+        "global\n    nbthread 1\n    stats socket {} level admin\n{}\
+frontend fe
+    bind 127.0.0.1:{}
+    default_backend test
+backend test
+    balance random
+backend other2
+    balance random
+    mode tcp
+",
+        ours.display(),
+        DEFAULTS.trim_start_matches("global\n    nbthread 1\n"),
+        free_port(),
+    );
+    let p = start_proxy(&text);
+    let same = [
+        "add server other2/s1 127.0.0.1:80 proto h2",
+        "add server other2/s2 127.0.0.1:80 proto h1",
+        "add server other2/s3 127.0.0.1:80 proto fcgi",
+        "add server test/s6 127.0.0.1:80 proto foo",
+        "add server test/s7 127.0.0.1:80 proto",
+        "add server test/s8 127.0.0.1:80 proto h1",
+    ];
+    let answers: Vec<String> = same.iter().map(|c| cmd(&ours, c)).collect();
+    assert_eq!(answers[0], "MUX protocol is not usable for server.\n\n");
+    assert_eq!(answers[5], "New server registered.\n\n");
+    assert_eq!(
+        cmd(&ours, "add server test/s9 127.0.0.1:80 proto h2"),
+        "'proto h2' is not supported yet by fulcrum: it speaks HTTP/1.1 to servers ('proto h1').\n\n"
+    );
+    let text_theirs = text
+        .replace(&ours.display().to_string(), &theirs.display().to_string())
+        .replace(&p.addr.port().to_string(), &free_port().to_string());
+    let Some(_h) = start_haproxy(&text_theirs, &theirs) else {
+        return;
+    };
+    for (c, a) in same.iter().zip(answers) {
+        assert_eq!(a, cmd(&theirs, c), "command {c:?}");
+    }
+}

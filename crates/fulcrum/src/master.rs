@@ -3,6 +3,10 @@
 //! sockets. The master CLI answers `show proc` itself and passes `@1 CMD`, `@!PID CMD` to the worker's runtime
 //! API, through a unix socket in a directory only the master's user can enter.
 //!
+//! `program` sections are started by the master before the worker, get the same stop signals, and are listed by
+//! `show proc`; one that fails (an exit code other than 0, 130 or 143) while nothing is stopping makes the master
+//! stop everything with SIGTERM, as HAProxy's `exit-on-failure` does.
+//!
 //! Reloads (SIGUSR2, SIGHUP, the `reload` command) are not supported yet: they are answered with a warning and
 //! change nothing.
 
@@ -10,8 +14,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -19,8 +25,28 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
+/// Writes one line to stderr in one write (`eprintln!` writes it in pieces, which readers of the output, such as
+/// HAProxy's test harness, may see as several lines).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let line = format!("{}\n", format_args!($($arg)*));
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }};
+}
+
+/// A running `program`: its section's name, pid and start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramProc {
+    /// The `program` section's name.
+    pub name: String,
+    /// Its process id.
+    pub pid: u32,
+    /// When it was started.
+    pub started: Instant,
+}
+
 /// The processes the master knows, for `show proc` and `@` routing.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Procs {
     /// The master's pid and start.
     pub master: (u32, Instant),
@@ -30,6 +56,8 @@ pub struct Procs {
     pub worker_cli: PathBuf,
     /// The version both run.
     pub version: &'static str,
+    /// The programs still running, in configuration order.
+    pub programs: Mutex<Vec<ProgramProc>>,
 }
 
 /// What the master CLI does with one command.
@@ -82,7 +110,7 @@ fn uptime(since: Instant) -> String {
     )
 }
 
-/// `show proc`: the master, then its workers, then the programs (none).
+/// `show proc`: the master, then its workers, then the programs.
 pub fn show_proc(p: &Procs) -> String {
     let mut out = format!(
         "{:<15} {:<15} {:<15} {:<15} {:<15}\n",
@@ -106,6 +134,17 @@ pub fn show_proc(p: &Procs) -> String {
         p.version
     ));
     out.push_str("# programs\n");
+    let programs = p.programs.lock().unwrap_or_else(|e| e.into_inner());
+    for prog in programs.iter() {
+        out.push_str(&format!(
+            "{:<15} {:<15} {:<15} {:<15} {:<15}\n",
+            prog.pid,
+            prog.name,
+            "0",
+            uptime(prog.started),
+            "-"
+        ));
+    }
     out
 }
 
@@ -205,6 +244,26 @@ fn forward(p: &Procs, cmd: &str) -> String {
     run().unwrap_or_else(|e| format!("the worker did not answer: {e}\n"))
 }
 
+/// Splits a command line at each `;` that no backslash escapes, as HAProxy's CLI does (the escapes stay, for the
+/// worker's runtime API to read: `@1 add acl F a\ b\;;@1 show acl F` is two commands).
+fn split_commands(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == ';' {
+            out.push(&line[start..i]);
+            start = i + 1;
+        }
+    }
+    out.push(&line[start..]);
+    out
+}
+
 /// Serves one master CLI connection: non-interactive (answer, then close) until `prompt`.
 fn serve<S: Read + Write>(stream: S, p: &Procs) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
@@ -217,7 +276,7 @@ fn serve<S: Read + Write>(stream: S, p: &Procs) -> std::io::Result<()> {
         }
         let mut out = String::new();
         let mut quit = false;
-        for part in line.trim_end_matches(['\r', '\n']).split(';') {
+        for part in split_commands(line.trim_end_matches(['\r', '\n'])) {
             match answer(part, p) {
                 Reply::Text(t) => {
                     out.push_str(&t);
@@ -272,6 +331,8 @@ pub struct MasterOptions<'a> {
     pub pidfile: Option<&'a Path>,
     /// `-D` (and not `-d`/`-db`)
     pub daemon: bool,
+    /// The `program` sections to start.
+    pub programs: &'a [fulcrum_config::haproxy::Program],
 }
 
 /// Runs the master: forks the worker (which runs `worker` and exits with its code) and supervises it. Returns the
@@ -312,6 +373,8 @@ pub fn run(opts: &MasterOptions<'_>, worker: impl FnOnce(UnixListener) -> u8) ->
         signals.add(s);
     }
     signals.thread_block().context("cannot block signals")?;
+    // Programs first, then the worker, as HAProxy does.
+    let programs = start_programs(opts.programs, master_pid)?;
     // SAFETY: the process has one thread here (no runtime, logger or CLI thread was started yet), so the child
     // may run anything.
     let child = match unsafe { nix::unistd::fork() }.context("cannot fork the worker")? {
@@ -325,6 +388,8 @@ pub fn run(opts: &MasterOptions<'_>, worker: impl FnOnce(UnixListener) -> u8) ->
             }
             drop(listeners);
             std::mem::forget(_cleanup);
+            // The programs are the master's: this process does not know them.
+            drop(programs);
             std::process::exit(i32::from(worker(worker_listener)));
         }
         ForkResult::Parent { child } => child,
@@ -338,6 +403,7 @@ pub fn run(opts: &MasterOptions<'_>, worker: impl FnOnce(UnixListener) -> u8) ->
         worker: (child.as_raw() as u32, now),
         worker_cli,
         version: env!("CARGO_PKG_VERSION"),
+        programs: Mutex::new(programs),
     });
     let created: Vec<PathBuf> = listeners
         .iter()
@@ -346,55 +412,193 @@ pub fn run(opts: &MasterOptions<'_>, worker: impl FnOnce(UnixListener) -> u8) ->
             Listener::Tcp(_) => None,
         })
         .collect();
-    spawn_cli(listeners, procs);
-    let code = supervise(&signals, child);
+    spawn_cli(listeners, procs.clone());
+    let code = supervise(&signals, child, &procs);
     for path in created {
         let _ = std::fs::remove_file(path);
     }
     code
 }
 
-/// Waits for signals: stop signals go to the worker, whose end ends the master with its exit code; after SIGINT
-/// the master exits with 130 (128 + SIGINT), as HAProxy's master does, after SIGTERM or SIGUSR1 with the
-/// worker's code.
-fn supervise(signals: &SigSet, child: Pid) -> Result<u8> {
+/// Starts the `program` sections' commands (no shell), each as the user and group it names, with no signal blocked
+/// and the stop signals at their default actions.
+fn start_programs(
+    programs: &[fulcrum_config::haproxy::Program],
+    master_pid: u32,
+) -> Result<Vec<ProgramProc>> {
+    let mut out = Vec::with_capacity(programs.len());
+    for p in programs {
+        let Some((cmd, args)) = p.command.split_first() else {
+            continue;
+        };
+        let mut c = Command::new(cmd);
+        c.args(args);
+        if let Some(g) = &p.group {
+            c.gid(resolve_group(g)?);
+        }
+        if let Some(u) = &p.user {
+            c.uid(resolve_user(u)?);
+        }
+        // SAFETY: the closure runs in the child between fork and exec and only calls sigprocmask and signal,
+        // which are async-signal-safe.
+        unsafe {
+            c.pre_exec(|| {
+                // The master blocks the signals it waits for; the program gets them as they come, with their
+                // default actions (as HAProxy's handlers are reset by exec).
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+                for sig in [
+                    libc::SIGINT,
+                    libc::SIGTERM,
+                    libc::SIGUSR1,
+                    libc::SIGUSR2,
+                    libc::SIGHUP,
+                    libc::SIGQUIT,
+                ] {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
+        let child = c
+            .spawn()
+            .with_context(|| format!("cannot start program '{}' ({cmd})", p.name))?;
+        let pid = child.id();
+        // Reaped by `supervise` through waitpid, not through this handle.
+        drop(child);
+        say!(
+            "[NOTICE]   ({master_pid}) : New program '{}' ({pid}) forked",
+            p.name
+        );
+        out.push(ProgramProc {
+            name: p.name.clone(),
+            pid,
+            started: Instant::now(),
+        });
+    }
+    Ok(out)
+}
+
+/// The uid of a user name (or number), as a `program`'s `user` line names it.
+pub fn resolve_user(name: &str) -> Result<u32> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Ok(n);
+    }
+    match nix::unistd::User::from_name(name) {
+        Ok(Some(u)) => Ok(u.uid.as_raw()),
+        _ => bail!("cannot find user id for '{name}'"),
+    }
+}
+
+/// The gid of a group name (or number), as a `program`'s `group` line names it.
+pub fn resolve_group(name: &str) -> Result<u32> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Ok(n);
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        _ => bail!("cannot find group id for '{name}'"),
+    }
+}
+
+/// HAProxy's words for an exit code: `Exit`, or the name of the signal for 128 + N.
+fn exit_reason(code: u8) -> String {
+    if code < 128 {
+        return "Exit".to_string();
+    }
+    // SAFETY: strsignal returns a pointer to a static (or thread-local) NUL-terminated string, copied at once.
+    let text = unsafe {
+        let p = libc::strsignal(i32::from(code - 128));
+        if p.is_null() {
+            return "Exit".to_string();
+        }
+        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+    };
+    text
+}
+
+/// Sends `sig` to the worker and every running program.
+fn signal_all(child: Pid, procs: &Procs, sig: Signal) {
+    let _ = nix::sys::signal::kill(child, sig);
+    let programs = procs.programs.lock().unwrap_or_else(|e| e.into_inner());
+    for p in programs.iter() {
+        let _ = nix::sys::signal::kill(Pid::from_raw(p.pid as i32), sig);
+    }
+}
+
+/// Waits for signals: stop signals go to the worker and the programs; the worker's end ends the master with its
+/// exit code; after SIGINT the master exits with 130 (128 + SIGINT), as HAProxy's master does, after SIGTERM or
+/// SIGUSR1 with the worker's code. A program that fails while nothing is stopping stops everything with SIGTERM
+/// (HAProxy's `exit-on-failure`), and the master then exits with the program's code.
+fn supervise(signals: &SigSet, child: Pid, procs: &Procs) -> Result<u8> {
+    let master = std::process::id();
     let mut stopping = false;
     let mut interrupted = false;
+    let mut failure: Option<u8> = None;
     loop {
         match signals.wait().context("waiting for signals")? {
             Signal::SIGCHLD => {
-                if let Some(code) = reap(child)? {
-                    if !stopping {
-                        eprintln!(
-                            "[ALERT]    ({}) : Current worker ({child}) exited with code {code}",
-                            std::process::id()
-                        );
+                for (pid, code) in reap_all()? {
+                    if pid == child {
+                        if !stopping {
+                            say!(
+                                "[ALERT]    ({master}) : Current worker ({child}) exited with code {code}"
+                            );
+                        }
+                        // The programs do not outlive the master.
+                        signal_all(child, procs, Signal::SIGTERM);
+                        return Ok(match failure {
+                            Some(f) => f,
+                            None if interrupted => 130,
+                            None => code,
+                        });
                     }
-                    return Ok(if interrupted { 130 } else { code });
+                    let name = {
+                        let mut programs = procs.programs.lock().unwrap_or_else(|e| e.into_inner());
+                        let Some(i) = programs.iter().position(|p| p.pid as i32 == pid.as_raw())
+                        else {
+                            continue;
+                        };
+                        programs.remove(i).name
+                    };
+                    say!(
+                        "[ALERT]    ({master}) : Current program '{name}' ({pid}) exited with code {code} ({})",
+                        exit_reason(code)
+                    );
+                    if !stopping && !matches!(code, 0 | 130 | 143) {
+                        say!(
+                            "[ALERT]    ({master}) : exit-on-failure: killing every processes with SIGTERM"
+                        );
+                        failure = Some(code);
+                        stopping = true;
+                        signal_all(child, procs, Signal::SIGTERM);
+                    }
                 }
             }
-            s @ (Signal::SIGHUP | Signal::SIGUSR2) => eprintln!(
-                "[WARNING]  ({}) : {s:?} received: reloads are not supported yet by fulcrum; nothing changed",
-                std::process::id()
+            s @ (Signal::SIGHUP | Signal::SIGUSR2) => say!(
+                "[WARNING]  ({master}) : {s:?} received: reloads are not supported yet by fulcrum; nothing changed"
             ),
             s => {
                 stopping = true;
                 interrupted |= s == Signal::SIGINT;
-                let _ = nix::sys::signal::kill(child, s);
+                signal_all(child, procs, s);
             }
         }
     }
 }
 
-/// The worker's exit code once it has ended.
-fn reap(child: Pid) -> Result<Option<u8>> {
+/// Every child that has ended, with its exit code (128 + N when killed by signal N).
+fn reap_all() -> Result<Vec<(Pid, u8)>> {
+    let mut out = Vec::new();
     loop {
-        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(Some(u8::try_from(code).unwrap_or(1))),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Some(128 + sig as u8)),
-            Ok(WaitStatus::StillAlive) => return Ok(None),
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => out.push((pid, u8::try_from(code).unwrap_or(1))),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => out.push((pid, 128 + sig as u8)),
+            Ok(WaitStatus::StillAlive) => return Ok(out),
             Ok(_) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::ECHILD) => return Ok(out),
             Err(e) => return Err(e).context("waitpid"),
         }
     }
@@ -419,6 +623,7 @@ mod tests {
             worker: (101, now),
             worker_cli: PathBuf::from("/nonexistent"),
             version: "0.1.0",
+            programs: Mutex::new(Vec::new()),
         }
     }
 
@@ -437,6 +642,50 @@ mod tests {
         assert_eq!(lines[2], "# workers");
         assert!(lines[3].starts_with("101             worker          0    "));
         assert_eq!(lines[4], "# programs");
+        assert_eq!(lines.len(), 5);
+    }
+
+    #[test]
+    fn show_proc_lists_programs_in_order() {
+        let p = procs();
+        p.programs.lock().unwrap().extend([
+            ProgramProc {
+                name: "foo".into(),
+                pid: 102,
+                started: Instant::now(),
+            },
+            ProgramProc {
+                name: "bar".into(),
+                pid: 103,
+                started: Instant::now(),
+            },
+        ]);
+        let out = show_proc(&p);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[4], "# programs");
+        assert_eq!(
+            lines[5],
+            "102             foo             0               0d00h00m00s     -              "
+        );
+        assert!(lines[6].starts_with("103             bar             0   "));
+        assert_eq!(lines.len(), 7);
+    }
+
+    #[test]
+    fn exit_reasons_are_haproxy_words() {
+        assert_eq!(exit_reason(0), "Exit");
+        assert_eq!(exit_reason(1), "Exit");
+        assert_eq!(exit_reason(130), "Interrupt");
+        assert_eq!(exit_reason(143), "Terminated");
+    }
+
+    #[test]
+    fn escaped_semicolons_do_not_split() {
+        assert_eq!(
+            split_commands("@1 add acl f a\\ b\\;;@1 show acl f"),
+            ["@1 add acl f a\\ b\\;", "@1 show acl f"]
+        );
+        assert_eq!(split_commands("show proc"), ["show proc"]);
     }
 
     #[test]

@@ -199,10 +199,6 @@ pub fn main(args: Vec<OsString>) -> u8 {
         eprintln!("[ALERT] No configuration file given: use -f <cfgfile|cfgdir>.\n{USAGE}");
         return 1;
     }
-    if !opts.master_cli.is_empty() && !opts.master_worker {
-        eprintln!("[ALERT] the master CLI (-S) needs master-worker mode (-W).");
-        return 1;
-    }
     let config = match haproxy::load(&opts.files) {
         Ok(c) => c,
         Err(diags) => {
@@ -213,6 +209,17 @@ pub fn main(args: Vec<OsString>) -> u8 {
             return 1;
         }
     };
+    // `master-worker` in global is the same as -W.
+    let master_worker = opts.master_worker || config.global.master_worker;
+    if !opts.master_cli.is_empty() && !master_worker {
+        eprintln!("[ALERT] the master CLI (-S) needs master-worker mode (-W).");
+        return 1;
+    }
+    if let Err(e) = check_programs(&config, master_worker) {
+        eprintln!("{e}");
+        eprintln!("[ALERT] Fatal errors found in configuration.");
+        return 1;
+    }
     for w in &config.warnings {
         if w.severity != Severity::Diag || opts.diag {
             eprintln!("{w}");
@@ -240,11 +247,13 @@ pub fn main(args: Vec<OsString>) -> u8 {
     crate::logging::init(level);
     let daemon = (opts.daemon || config.global.daemon) && !opts.foreground;
     let pidfile = opts.pidfile.clone().or(config.global.pidfile.clone());
-    let result = if opts.master_worker {
+    let result = if master_worker {
+        let programs = config.programs.clone();
         let master = crate::master::MasterOptions {
             cli: &opts.master_cli,
             pidfile: pidfile.as_deref(),
             daemon,
+            programs: &programs,
         };
         // The worker: the master already daemonized and wrote the pid file.
         crate::master::run(&master, |channel| {
@@ -269,6 +278,38 @@ pub fn main(args: Vec<OsString>) -> u8 {
             eprintln!("[ALERT] {e:#}");
             1
         }
+    }
+}
+
+/// What only this process can check of `program` sections: they need master-worker mode (as in HAProxy 2.6), and
+/// the users and groups they name must exist.
+fn check_programs(config: &Config, master_worker: bool) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for p in &config.programs {
+        for (what, name) in [("user", &p.user), ("group", &p.group)] {
+            let Some(name) = name else { continue };
+            let found = if what == "user" {
+                crate::master::resolve_user(name)
+            } else {
+                crate::master::resolve_group(name)
+            };
+            if let Err(e) = found {
+                problems.push(format!(
+                    "[ALERT] {}: '{what}': program '{}': {e}",
+                    p.location, p.name
+                ));
+            }
+        }
+    }
+    if !config.programs.is_empty() && !master_worker {
+        problems.push(
+            "[ALERT] config : Can't use a 'program' section without master worker mode.".into(),
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
     }
 }
 

@@ -593,3 +593,162 @@ fn help_lists_signals_and_where_to_look() {
     );
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// Kills the given processes by PID when dropped (programs a failed test would leave behind).
+struct KillPids(Vec<i32>);
+
+impl Drop for KillPids {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `program` sections: the master starts each command beside the worker, `show proc` lists them under
+/// `# programs`, and a stop signal reaches them too; `-c` refuses them without master-worker mode (`-W` or
+/// `master-worker` in global), as HAProxy 2.6 does.
+#[test]
+fn program_sections_run_beside_the_worker() {
+    let d = tempdir("programs");
+    let port = free_port();
+    let cfg = d.join("p.cfg");
+    let mcli = d.join("master.sock");
+    let body = format!(
+        "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    http-request return status 200 content-type text/plain string worker\n\
+         program foo\n    command sleep 30\nprogram bar\n    command sleep 31\n"
+    );
+    std::fs::write(&cfg, &body).unwrap();
+    let (code, _, err) = check(&[&cfg]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("Can't use a 'program' section without master worker mode."),
+        "{err}"
+    );
+    let out = Command::new(BIN)
+        .args(["proxy", "-c", "-W", "-f"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let global = d.join("g.cfg");
+    std::fs::write(&global, format!("global\n    master-worker\n{body}")).unwrap();
+    assert_eq!(check(&[&global]).0, 0);
+
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["proxy", "-W", "-db", "-S"])
+            .arg(&mcli)
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(mcli.exists() && TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+        assert!(Instant::now() < deadline, "master-worker never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let procs = unix_cli(&mcli, "show proc");
+    let lines: Vec<&str> = procs.lines().collect();
+    assert_eq!(lines[4], "# programs", "{procs}");
+    let pid_of = |line: &str, name: &str| -> i32 {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(w.get(1), Some(&name), "{procs}");
+        assert_eq!(w.get(4), Some(&"-"), "{procs}");
+        w[0].parse().unwrap()
+    };
+    let programs = KillPids(vec![pid_of(lines[5], "foo"), pid_of(lines[6], "bar")]);
+    for pid in &programs.0 {
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(cmdline.starts_with("sleep\u{0}3"), "{cmdline:?}");
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_exit(&mut child.0, "no exit after SIGTERM");
+    assert!(status.code().is_some(), "{status:?}");
+    // The programs got the signal (sleep ends on it): gone, or zombies until init reaps them.
+    for pid in &programs.0 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z ") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "program {pid} still runs: {stat}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// A program that fails (exit code 3) stops everything with SIGTERM and the master exits with its code, as
+/// HAProxy's `exit-on-failure`.
+#[test]
+fn a_failing_program_stops_the_master() {
+    let d = tempdir("progfail");
+    let port = free_port();
+    let cfg = d.join("p.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    http-request return status 200\n\
+             program fails\n    command sh -c \"sleep 0.3; exit 3\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["proxy", "-W", "-db", "-f"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let status = wait_exit(
+        &mut child.0,
+        "the master did not stop after its program failed",
+    );
+    assert_eq!(status.code(), Some(3));
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("New program 'fails' (")
+            && err.contains("Current program 'fails' (")
+            && err.contains(") exited with code 3 (Exit)")
+            && err.contains("exit-on-failure: killing every processes with SIGTERM"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -6,7 +6,9 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 
 use super::format::{render_info, render_servers_state};
-use super::{AdminState, Control, CtlError, Level, NewServer, Weight, MAX_WEIGHT};
+use super::{
+    AclError, AdminState, Control, CtlError, Level, MuxProto, NewServer, Weight, MAX_WEIGHT,
+};
 
 /// What a command asks of the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,9 +26,15 @@ pub enum Reply {
 /// The commands fulcrum implements: usage, what it does. Sorted like HAProxy's list, with `help`, `prompt` and
 /// `quit` last.
 const COMMANDS: &[(&str, &str)] = &[
+    ("add acl <acl> <pattern>", "add an acl entry"),
     (
         "add server <bk>/<srv>",
-        "add a server at run time, in maintenance (ADDR:PORT [weight N] [maxconn N] [check] [backup])",
+        "add a server at run time, in maintenance (ADDR:PORT [weight N] [maxconn N] [check] [backup] [proto h1])",
+    ),
+    ("clear acl <acl>", "clear the contents of this acl"),
+    (
+        "del acl <acl> [<key>|#<ref>]",
+        "delete acl entries matching <key>",
     ),
     (
         "del server <bk>/<srv>",
@@ -60,6 +68,10 @@ const COMMANDS: &[(&str, &str)] = &[
     (
         "set weight <bk>/<srv> <w>[%]",
         "change a server's weight (same as 'set server <bk>/<srv> weight')",
+    ),
+    (
+        "show acl [<acl>]",
+        "report available acls or dump an acl's contents",
     ),
     ("show backend", "list the backends"),
     ("show cli level", "print this session's level"),
@@ -242,12 +254,25 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
         check: false,
         backup: false,
         maxconn: None,
+        proto: None,
     };
     let mut i = 4;
     while i < words.len() {
         match words[i] {
             "check" => new.check = true,
             "backup" => new.backup = true,
+            "proto" => {
+                i += 1;
+                match words.get(i) {
+                    None => return text("'proto' : missing value.\n"),
+                    Some(p) => match MuxProto::parse(p) {
+                        Some(p) => new.proto = Some(p),
+                        None => {
+                            return text(format!("'proto' :  unknown MUX protocol '{p}'.\n"))
+                        }
+                    },
+                }
+            }
             kw @ ("weight" | "maxconn") => {
                 let v = words.get(i + 1).and_then(|v| v.parse::<i64>().ok());
                 i += 1;
@@ -276,7 +301,7 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
             }
             other => {
                 return text(format!(
-                    "'server {b}/{s}' : unknown keyword '{other}' (fulcrum takes weight, maxconn, check and backup here).\n"
+                    "'server {b}/{s}' : unknown keyword '{other}' (fulcrum takes weight, maxconn, check, backup and proto here).\n"
                 ))
             }
         }
@@ -334,6 +359,127 @@ fn set_server(ctl: &dyn Control, words: &[&str]) -> Reply {
     }
 }
 
+const UNKNOWN_ACL: &str = "Unknown ACL identifier. Please use #<id> or <file>.\n";
+
+fn acl_refusal(e: AclError, unknown: &str) -> Reply {
+    text(match e {
+        AclError::UnknownRef => unknown.to_string(),
+        AclError::KeyNotFound => "Key not found.\n".to_string(),
+        AclError::Invalid(m) => format!("{m}\n"),
+    })
+}
+
+/// `show acl [REF]`: the references (`# id (file) description`), or the patterns of one (`0xID PATTERN`).
+fn show_acl(ctl: &dyn Control, reference: Option<&str>) -> Reply {
+    let Some(r) = reference else {
+        let mut out = String::from("# id (file) description\n");
+        for p in ctl.acl_refs() {
+            let _ = writeln!(
+                out,
+                "{} ({}) {}. curr_ver=0 next_ver=0 entry_cnt={}",
+                p.id,
+                p.file.as_deref().unwrap_or(""),
+                p.display,
+                p.entries
+            );
+        }
+        return text(out);
+    };
+    match ctl.acl_entries(r) {
+        Some(entries) => {
+            let mut out = String::new();
+            for e in entries {
+                let _ = writeln!(out, "{:#x} {}", e.id, e.text);
+            }
+            text(out)
+        }
+        None => text(UNKNOWN_ACL),
+    }
+}
+
+fn acl_command(ctl: &dyn Control, words: &[&str]) -> Reply {
+    match words {
+        ["add", "acl", r, pattern, ..] => match ctl.add_acl(r, pattern) {
+            Ok(()) => text(""),
+            Err(e) => acl_refusal(e, UNKNOWN_ACL),
+        },
+        ["add", "acl", ..] => {
+            text("'add acl' expects two parameters: ACL identifier and pattern.\n")
+        }
+        // HAProxy 2.6 says "map" here.
+        ["del", "acl", r, key, ..] => match ctl.del_acl(r, key) {
+            Ok(()) => text(""),
+            Err(e) => acl_refusal(e, "Unknown map identifier. Please use #<id> or <file>.\n"),
+        },
+        ["del", "acl", ..] => {
+            text("This command expects two parameters: ACL identifier and key.\n")
+        }
+        ["clear", "acl", r, ..] => match ctl.clear_acl(r) {
+            Ok(()) => text(""),
+            Err(e) => acl_refusal(e, UNKNOWN_ACL),
+        },
+        _ => text("Missing ACL identifier.\n"),
+    }
+}
+
+/// Splits a command line into its commands at each `;` that no backslash escapes (the backslashes stay, for
+/// [`split_words`]).
+pub fn split_commands(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == ';' {
+            out.push(&line[start..i]);
+            start = i + 1;
+        }
+    }
+    out.push(&line[start..]);
+    out
+}
+
+/// Splits one command into words as HAProxy's CLI does: at spaces and tabs that no backslash escapes; then a
+/// backslash keeps the character after it (`\ ` a space, `\;` a semicolon, `\\` a backslash) and goes.
+pub fn split_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = command.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+/// Whether the command changes ACL patterns (HAProxy's operator-level commands).
+fn needs_operator(words: &[&str]) -> bool {
+    matches!(words, ["add" | "del" | "clear", "acl", ..])
+}
+
 /// Whether the command changes something (HAProxy's admin-level commands).
 fn needs_admin(words: &[&str]) -> bool {
     matches!(
@@ -347,8 +493,11 @@ fn needs_admin(words: &[&str]) -> bool {
 
 /// Runs one command (the words of one `;`-separated part of a line) at `level`.
 pub fn execute(command: &str, level: Level, ctl: &dyn Control) -> Reply {
-    let words: Vec<&str> = command.split_whitespace().collect();
-    if needs_admin(&words) && level < Level::Admin {
+    let owned = split_words(command);
+    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
+    if (needs_admin(&words) && level < Level::Admin)
+        || (needs_operator(&words) && level < Level::Operator)
+    {
         return text(DENIED);
     }
     match words.as_slice() {
@@ -373,6 +522,8 @@ pub fn execute(command: &str, level: Level, ctl: &dyn Control) -> Reply {
             Some(rows) => text(render_servers_state(&rows)),
             None => text("Can't find backend.\n"),
         },
+        ["show", "acl", rest @ ..] => show_acl(ctl, rest.first().copied()),
+        ["add" | "del" | "clear", "acl", ..] => acl_command(ctl, &words),
         ["show", "backend", ..] => {
             let mut out = String::from("# name\n");
             for b in ctl.backends() {
@@ -456,10 +607,26 @@ mod tests {
     }
 
     #[test]
+    fn commands_and_words_split_as_haproxy() {
+        assert_eq!(split_commands("a b;c\\;d;;e"), ["a b", "c\\;d", "", "e"]);
+        assert_eq!(split_commands("x\\\\;y"), ["x\\\\", "y"]);
+        assert_eq!(
+            split_words("add acl f Mon\\ User\\ Agent\\;"),
+            ["add", "acl", "f", "Mon User Agent;"]
+        );
+        assert_eq!(split_words("  a\t b\\\\c  "), ["a", "b\\c"]);
+        assert_eq!(split_words("a\\"), ["a"]);
+        assert!(split_words("   ").is_empty());
+    }
+
+    #[test]
     fn changes_need_admin() {
         assert!(needs_admin(&["set", "weight", "a/b", "1"]));
         assert!(needs_admin(&["disable", "health", "a/b"]));
         assert!(!needs_admin(&["get", "weight", "a/b"]));
         assert!(!needs_admin(&["show", "servers", "state"]));
+        assert!(needs_operator(&["add", "acl", "f", "x"]));
+        assert!(needs_operator(&["clear", "acl", "f"]));
+        assert!(!needs_operator(&["show", "acl"]));
     }
 }

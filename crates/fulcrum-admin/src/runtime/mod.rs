@@ -12,7 +12,7 @@ mod session;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-pub use commands::{execute, help_lines, Reply};
+pub use commands::{execute, help_lines, split_commands, split_words, Reply};
 pub use format::{render_info, render_servers_state, SERVERS_STATE_HEADER};
 pub use session::Session;
 
@@ -87,6 +87,44 @@ pub struct NewServer {
     pub backup: bool,
     /// `maxconn N`
     pub maxconn: Option<u32>,
+    /// `proto NAME`: the multiplexer towards the server.
+    pub proto: Option<MuxProto>,
+}
+
+/// The multiplexers HAProxy 2.6 knows for servers (`proto NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MuxProto {
+    /// `h1`: HTTP/1.1, what fulcrum speaks to servers anyway.
+    H1,
+    /// `h2`: HTTP/2 with prior knowledge.
+    H2,
+    /// `fcgi`: FastCGI.
+    Fcgi,
+    /// `none`: pass-through.
+    None,
+}
+
+impl MuxProto {
+    /// The name as written after `proto`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MuxProto::H1 => "h1",
+            MuxProto::H2 => "h2",
+            MuxProto::Fcgi => "fcgi",
+            MuxProto::None => "none",
+        }
+    }
+
+    /// Parses a `proto` argument.
+    pub fn parse(s: &str) -> Option<MuxProto> {
+        Some(match s {
+            "h1" => MuxProto::H1,
+            "h2" => MuxProto::H2,
+            "fcgi" => MuxProto::Fcgi,
+            "none" => MuxProto::None,
+            _ => return None,
+        })
+    }
 }
 
 /// Why the proxy refused a change or a lookup; rendered in HAProxy's words.
@@ -183,6 +221,39 @@ pub struct Info {
     pub stopping: bool,
 }
 
+/// One pattern reference, as `show acl` lists them: an ACL's `-f FILE`, or the patterns written on one ACL line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternRef {
+    /// `#ID`
+    pub id: u32,
+    /// The file it was loaded from, if any.
+    pub file: Option<String>,
+    /// HAProxy's description (`acl 'path' file 'haproxy.cfg' line 12`).
+    pub display: String,
+    /// How many patterns it holds now.
+    pub entries: usize,
+}
+
+/// One pattern of a reference, with the unique id `show acl REF` prints and `del acl REF #ID` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternEntry {
+    /// Unique among the process's patterns.
+    pub id: u64,
+    /// The pattern as it was given.
+    pub text: String,
+}
+
+/// Why an ACL command failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclError {
+    /// No reference with that `#ID` or file name.
+    UnknownRef,
+    /// `del acl`: no pattern with that text or id.
+    KeyNotFound,
+    /// A pattern that an ACL using the reference cannot match with (already worded, as HAProxy words it).
+    Invalid(String),
+}
+
 /// What the runtime API reads from and changes in the running proxy.
 pub trait Control {
     /// Process facts.
@@ -210,4 +281,28 @@ pub trait Control {
     fn del_server(&self, backend: &str, server: &str) -> Result<(), CtlError>;
     /// The `show stat` CSV, when the stats renderer is available.
     fn stat_csv(&self) -> Option<String>;
+    /// The ACL pattern references, by id (`show acl`).
+    fn acl_refs(&self) -> Vec<PatternRef> {
+        Vec::new()
+    }
+    /// The patterns of a reference named `#ID` or by its file (`show acl REF`); `None` when there is none.
+    fn acl_entries(&self, reference: &str) -> Option<Vec<PatternEntry>> {
+        let _ = reference;
+        None
+    }
+    /// Adds a pattern to a reference: every ACL using it matches it from now on (`add acl REF PATTERN`).
+    fn add_acl(&self, reference: &str, pattern: &str) -> Result<(), AclError> {
+        let _ = (reference, pattern);
+        Err(AclError::UnknownRef)
+    }
+    /// Removes the patterns equal to `key`, or the one whose id is `#ID` (`del acl REF KEY|#ID`).
+    fn del_acl(&self, reference: &str, key: &str) -> Result<(), AclError> {
+        let _ = (reference, key);
+        Err(AclError::UnknownRef)
+    }
+    /// Removes every pattern of a reference (`clear acl REF`).
+    fn clear_acl(&self, reference: &str) -> Result<(), AclError> {
+        let _ = reference;
+        Err(AclError::UnknownRef)
+    }
 }

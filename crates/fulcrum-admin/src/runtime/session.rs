@@ -1,9 +1,10 @@
 //! The line protocol of one runtime API connection, as HAProxy 2.6 speaks it: commands end with a newline and
-//! several may share a line separated by `;`. A session starts non-interactive: it answers the lines it has
-//! received, then the connection closes (what `socat` and `nc -U` expect). `prompt` switches to the interactive
-//! mode: every answer is followed by a `> ` prompt and the connection stays open until `quit`.
+//! several may share a line separated by `;` (`\;` is a semicolon inside a word). A session starts
+//! non-interactive: it answers the lines it has received, then the connection closes (what `socat` and `nc -U`
+//! expect). `prompt` switches to the interactive mode: every answer is followed by a `> ` prompt and the
+//! connection stays open until `quit`.
 
-use super::commands::{execute, Reply};
+use super::commands::{execute, split_commands, Reply};
 use super::{Control, Level};
 
 /// The longest line accepted; a longer one closes the connection.
@@ -68,7 +69,7 @@ impl Session {
     }
 
     fn run_line(&mut self, line: &str, ctl: &dyn Control, out: &mut Vec<u8>) {
-        for part in line.split(';') {
+        for part in split_commands(line) {
             match execute(part, self.level, ctl) {
                 Reply::Text(t) => {
                     out.extend_from_slice(t.as_bytes());
@@ -142,6 +143,37 @@ mod tests {
         fn stat_csv(&self) -> Option<String> {
             None
         }
+        fn acl_refs(&self) -> Vec<PatternRef> {
+            vec![PatternRef {
+                id: 0,
+                file: Some("/f.acl".into()),
+                display: "pattern loaded from file '/f.acl' used by acl at file 'h.cfg' line 3"
+                    .into(),
+                entries: 1,
+            }]
+        }
+        fn acl_entries(&self, r: &str) -> Option<Vec<PatternEntry>> {
+            (r == "/f.acl" || r == "#0").then(|| {
+                vec![PatternEntry {
+                    id: 0x2a,
+                    text: "a b;".into(),
+                }]
+            })
+        }
+        fn add_acl(&self, r: &str, p: &str) -> Result<(), AclError> {
+            match (r, p) {
+                ("/f.acl", "a b;") => Ok(()),
+                ("/f.acl", _) => Err(AclError::Invalid(format!("'{p}' is not a number."))),
+                _ => Err(AclError::UnknownRef),
+            }
+        }
+        fn del_acl(&self, r: &str, k: &str) -> Result<(), AclError> {
+            match (r, k) {
+                ("/f.acl", "a b;" | "#0x2a") => Ok(()),
+                ("/f.acl", _) => Err(AclError::KeyNotFound),
+                _ => Err(AclError::UnknownRef),
+            }
+        }
     }
 
     fn run(level: Level, input: &str) -> (String, bool) {
@@ -210,6 +242,67 @@ mod tests {
         s.receive(b"prompt\nuser\n", &Fake);
         assert_eq!(s.level(), Level::User);
         assert_eq!(s.receive(b"operator\n", &Fake), b"Permission denied\n\n> ");
+    }
+
+    #[test]
+    fn acl_commands_answer_as_haproxy() {
+        assert_eq!(
+            run(Level::Admin, "show acl\n").0,
+            "# id (file) description\n0 (/f.acl) pattern loaded from file '/f.acl' used by acl at file 'h.cfg' line 3. curr_ver=0 next_ver=0 entry_cnt=1\n\n"
+        );
+        assert_eq!(run(Level::Admin, "show acl #0\n").0, "0x2a a b;\n\n");
+        assert_eq!(
+            run(Level::Admin, "show acl #1\n").0,
+            "Unknown ACL identifier. Please use #<id> or <file>.\n\n"
+        );
+        // Escaped spaces and semicolons are part of the pattern; the next `;` starts a command.
+        assert_eq!(
+            run(Level::Admin, "add acl /f.acl a\\ b\\;;show acl /f.acl\n").0,
+            "\n0x2a a b;\n\n"
+        );
+        assert_eq!(
+            run(Level::Admin, "add acl /f.acl x\n").0,
+            "'x' is not a number.\n\n"
+        );
+        assert_eq!(
+            run(Level::Admin, "add acl /f.acl\n").0,
+            "'add acl' expects two parameters: ACL identifier and pattern.\n\n"
+        );
+        assert_eq!(
+            run(Level::Admin, "add acl nope x\n").0,
+            "Unknown ACL identifier. Please use #<id> or <file>.\n\n"
+        );
+        assert_eq!(run(Level::Admin, "del acl /f.acl #0x2a\n").0, "\n");
+        assert_eq!(
+            run(Level::Admin, "del acl /f.acl zz\n").0,
+            "Key not found.\n\n"
+        );
+        assert_eq!(
+            run(Level::Admin, "del acl nope zz\n").0,
+            "Unknown map identifier. Please use #<id> or <file>.\n\n"
+        );
+        assert_eq!(
+            run(Level::Admin, "del acl /f.acl\n").0,
+            "This command expects two parameters: ACL identifier and key.\n\n"
+        );
+        assert_eq!(
+            run(Level::Admin, "clear acl\n").0,
+            "Missing ACL identifier.\n\n"
+        );
+        // The default `clear_acl` knows no reference.
+        assert_eq!(
+            run(Level::Admin, "clear acl /f.acl\n").0,
+            "Unknown ACL identifier. Please use #<id> or <file>.\n\n"
+        );
+        assert_eq!(
+            run(Level::Operator, "del acl /f.acl zz\n").0,
+            "Key not found.\n\n"
+        );
+        assert_eq!(
+            run(Level::User, "add acl /f.acl a\\ b\\;\n").0,
+            "Permission denied\n\n"
+        );
+        assert_eq!(run(Level::User, "show acl #0\n").0, "0x2a a b;\n\n");
     }
 
     #[test]

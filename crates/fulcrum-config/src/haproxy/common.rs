@@ -29,6 +29,8 @@ pub struct Sink {
     pub diags: Vec<Diagnostic>,
     /// Messages that do not stop the load (`.warning`, `.notice`, `.diag`), in the order found.
     pub warnings: Vec<Warning>,
+    /// ACL expressions numbered so far ([`super::model::Acl::expr_id`]).
+    pub acl_exprs: u32,
 }
 
 impl Sink {

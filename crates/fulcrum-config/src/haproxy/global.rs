@@ -77,7 +77,33 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 g.nosplice = true;
             }
         }
+        "master-worker" => match arg {
+            None => g.master_worker = true,
+            Some("no-exit-on-failure") => sink.error(
+                loc,
+                kw,
+                "'master-worker no-exit-on-failure' is supported by HAProxy, not yet by fulcrum",
+            ),
+            Some(other) => sink.error(
+                loc,
+                kw,
+                format!("only supports 'no-exit-on-failure' option, found '{other}'"),
+            ),
+        },
         "tune.idle-pool.shared" => idle_pool_shared(line, sink),
+        "tune.bufsize" | "tune.maxrewrite" => {
+            if sink.max_args(line, kw, 1, 1) {
+                let min = u64::from(kw == "tune.bufsize");
+                if let Some(n) = sink.uint(loc, kw, arg, min, 1 << 30) {
+                    if kw == "tune.bufsize" {
+                        // As HAProxy: rounded up to a multiple of two pointers.
+                        g.tune_bufsize = Some((n as u32).next_multiple_of(16));
+                    } else {
+                        g.tune_maxrewrite = Some(n as u32);
+                    }
+                }
+            }
+        }
         "chroot" | "pidfile" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {

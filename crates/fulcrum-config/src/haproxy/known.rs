@@ -41,7 +41,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "lua-load",
     "lua-load-per-thread",
     "lua-prepend-path",
-    "master-worker",
     "maxcompcpuusage",
     "maxcomprate",
     "maxconnrate",
@@ -102,7 +101,10 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "chroot",
     "pidfile",
     "nosplice",
+    "master-worker",
     "tune.idle-pool.shared",
+    "tune.bufsize",
+    "tune.maxrewrite",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.
@@ -164,7 +166,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
 
 /// `option` names fulcrum does not support yet.
 pub const OPTION_UNSUPPORTED: &[&str] = &[
-    "abortonclose",
     "accept-invalid-http-request",
     "accept-invalid-http-response",
     "checkcache",
@@ -175,7 +176,6 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "external-check",
     "h1-case-adjust-bogus-client",
     "h1-case-adjust-bogus-server",
-    "http-buffer-request",
     "http-ignore-probes",
     "http-no-delay",
     "http-pretend-keepalive",
@@ -184,19 +184,13 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "httpslog",
     "idle-close-on-response",
     "independent-streams",
-    "ldap-check",
     "log-separate-errors",
     "logasap",
-    "mysql-check",
     "nolinger",
     "originalto",
     "persist",
-    "pgsql-check",
     "prefer-last-server",
-    "redis-check",
-    "smtpchk",
     "socket-stats",
-    "spop-check",
     "srvtcpka",
     "ssl-hello-chk",
     "tcp-check",
@@ -290,11 +284,6 @@ pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
 
 /// `server` / `default-server` options fulcrum does not support yet, with their number of arguments.
 pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
-    ("agent-addr", 1),
-    ("agent-check", 0),
-    ("agent-inter", 1),
-    ("agent-port", 1),
-    ("agent-send", 1),
     ("allow-0rtt", 0),
     ("alpn", 1),
     ("ca-file", 1),
@@ -323,7 +312,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("max-reuse", 1),
     ("minconn", 1),
     ("namespace", 1),
-    ("no-agent-check", 0),
     ("no-check-ssl", 0),
     ("no-send-proxy", 0),
     ("no-send-proxy-v2", 0),
@@ -381,7 +369,6 @@ pub const SECTIONS_UNSUPPORTED: &[&str] = &[
     "peers",
     "userlist",
     "cache",
-    "program",
     "ring",
     "mailers",
     "log-forward",
@@ -951,10 +938,8 @@ pub const HTTP_REQUEST_UNSUPPORTED: &[&str] = &[
     "set-var*",
     "set-var-fmt*",
     "silent-drop",
-    "strict-mode",
     "track-sc*",
     "unset-var*",
-    "wait-for-body",
     "wait-for-handshake",
 ];
 
@@ -983,10 +968,8 @@ pub const HTTP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "set-var*",
     "set-var-fmt*",
     "silent-drop",
-    "strict-mode",
     "track-sc*",
     "unset-var*",
-    "wait-for-body",
 ];
 
 /// `tcp-request connection` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept` and

@@ -196,13 +196,33 @@ fn target_address(t: &str, resolver: Resolver<'_>) -> Result<LogAddress, String>
     if let Some(p) = t.strip_prefix("unix@") {
         return Ok(LogAddress::Unix(PathBuf::from(p)));
     }
+    // A target without an address (`:514`, or `:` when the variables of `${HOST}:${PORT}` are unset) is the
+    // wildcard address, which the system delivers locally: HAProxy accepts it and sends there.
     let s = addr::split(t, Proto::Datagram)?;
-    if s.host == addr::Host::Any {
-        return Err(format!("log target '{t}' has no address"));
-    }
-    let port = match &s.port {
-        None => 514,
+    let port = match s.port.as_deref() {
+        None | Some("") => 514,
         Some(p) => addr::port(p)?,
     };
     addr::resolve(&s.host, s.family, port, resolver).map(LogAddress::Udp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_dns(host: &str, _: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        Err(std::io::Error::other(format!("no DNS in tests ({host})")))
+    }
+
+    #[test]
+    fn a_target_without_address_is_the_wildcard() {
+        let udp = |t: &str| match target_address(t, &no_dns) {
+            Ok(LogAddress::Udp(a)) => a.to_string(),
+            other => panic!("{t}: {other:?}"),
+        };
+        assert_eq!(udp(":"), "0.0.0.0:514");
+        assert_eq!(udp(":5555"), "0.0.0.0:5555");
+        assert_eq!(udp("127.0.0.1"), "127.0.0.1:514");
+        assert!(target_address("", &no_dns).is_err());
+    }
 }

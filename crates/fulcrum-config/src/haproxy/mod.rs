@@ -16,6 +16,7 @@ pub mod known;
 pub mod lexer;
 mod log;
 pub mod model;
+mod program;
 mod proxy;
 mod rules;
 mod sections;
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 pub use addr::inherited_fd;
 pub use log::{FACILITIES as SYSLOG_FACILITIES, LEVELS as SYSLOG_LEVELS};
 pub use model::*;
+pub use rules::acl_pattern;
 
 use crate::{Diagnostic, Diagnostics, Location};
 use common::Sink;
@@ -75,6 +77,11 @@ pub fn parse_sources_with(
     let mut named: HashMap<String, proxy::Settings> = HashMap::new();
     let mut drafts = Vec::new();
     let mut http_errors = rules::HttpErrorsSections::new();
+    let mut programs = Vec::new();
+    // The rule sets of the named defaults sections that define TCP/HTTP rules, and which side (frontend: true)
+    // first used each one.
+    let mut defaults_rules: Vec<validate::DefaultsRules> = Vec::new();
+    let mut rules_users: HashMap<usize, bool> = HashMap::new();
     for sec in sections {
         let base = match &sec.from {
             None => None,
@@ -102,9 +109,23 @@ pub fn parse_sources_with(
                 &mut http_errors,
                 &mut sink,
             ),
+            SectionKind::Program => program::section(
+                sec.name.as_deref().unwrap_or_default(),
+                &sec.location,
+                &sec.lines,
+                &mut programs,
+                &mut sink,
+            ),
             SectionKind::Defaults => {
                 // A new defaults section starts afresh (or from `from NAME`) and replaces the previous one.
                 let mut s = base.unwrap_or_default();
+                if let Some(r) = s.rules_from.take() {
+                    sink.error(
+                        &sec.location,
+                        "defaults",
+                        format!("a defaults section cannot inherit from a defaults section defining TCP/HTTP rules (defaults section at {})", r.location),
+                    );
+                }
                 let mut body = proxy::Body::default();
                 for line in &sec.lines {
                     let named = sec.name.is_some();
@@ -118,6 +139,22 @@ pub fn parse_sources_with(
                         &mut sink,
                     );
                 }
+                // Finished with the proxies (its problems reported once, used or not); inherited when it has
+                // rules.
+                if !body.rules.is_empty() {
+                    if body.rules.has_rules() {
+                        s.rules_from = Some(proxy::InheritedRules {
+                            index: defaults_rules.len(),
+                            location: sec.location.clone(),
+                            frontend_only: body.rules.has_tcp_connection(),
+                        });
+                    }
+                    defaults_rules.push(validate::DefaultsRules {
+                        name: sec.name.clone().unwrap_or_default(),
+                        mode: s.mode,
+                        rules: body.rules,
+                    });
+                }
                 if let Some(n) = &sec.name {
                     named.insert(n.clone(), s.clone());
                 }
@@ -125,6 +162,7 @@ pub fn parse_sources_with(
             }
             SectionKind::Frontend | SectionKind::Backend | SectionKind::Listen => {
                 let mut s = base.unwrap_or_else(|| current.clone());
+                inherit_rules(sec.kind, &sec.location, &mut s, &mut rules_users, &mut sink);
                 let mut body = proxy::Body::default();
                 for line in &sec.lines {
                     proxy::apply(
@@ -151,15 +189,62 @@ pub fn parse_sources_with(
             }
         }
     }
-    let proxies = validate::proxies(drafts, opts.resolve, &http_errors, &mut sink);
+    let proxies = validate::proxies(
+        drafts,
+        defaults_rules,
+        opts.resolve,
+        &http_errors,
+        &mut sink,
+    );
     if sink.diags.is_empty() {
         Ok(Config {
             global,
             proxies,
             warnings: sink.warnings,
+            programs,
         })
     } else {
         Err(Diagnostics(sink.diags))
+    }
+}
+
+/// Checks that a proxy section may run the rules of the defaults section it comes from (HAProxy 2.6's rules: no
+/// listen section; no backend for `tcp-request connection` rules; not frontends and backends both); drops them
+/// after reporting a problem.
+fn inherit_rules(
+    kind: SectionKind,
+    location: &crate::Location,
+    s: &mut proxy::Settings,
+    users: &mut HashMap<usize, bool>,
+    sink: &mut Sink,
+) {
+    let Some(r) = &s.rules_from else { return };
+    let frontend = kind == SectionKind::Frontend;
+    let problem = match kind {
+        SectionKind::Listen => Some(
+            "a listen section cannot inherit from a defaults section defining TCP/HTTP rules."
+                .to_string(),
+        ),
+        SectionKind::Backend if r.frontend_only => Some(format!(
+            "a backend section cannot inherit from a defaults section defining 'tcp-request connection' or 'tcp-request session' rules (defaults section at {}).",
+            r.location
+        )),
+        _ => match users.get(&r.index) {
+            Some(&fe) if fe != frontend => Some(format!(
+                "frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at {}).",
+                r.location
+            )),
+            _ => None,
+        },
+    };
+    match problem {
+        Some(m) => {
+            sink.error(location, kind.keyword(), m);
+            s.rules_from = None;
+        }
+        None => {
+            users.entry(r.index).or_insert(frontend);
+        }
     }
 }
 

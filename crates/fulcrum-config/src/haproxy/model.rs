@@ -20,6 +20,25 @@ pub struct Config {
     /// What `.warning`, `.notice` and `.diag` lines in taken branches said, in file order; `.diag` ones are for
     /// diagnostic mode only.
     pub warnings: Vec<crate::diag::Warning>,
+    /// `program` sections, in file order (the master process runs them; they need master-worker mode).
+    pub programs: Vec<Program>,
+}
+
+/// A `program NAME` section: a command the master process starts beside the worker and stops with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    /// The section's name (`show proc` lists the process under it).
+    pub name: String,
+    /// `command CMD [ARGS...]`: the program and its arguments, run without a shell.
+    pub command: Vec<String>,
+    /// `user NAME`: the user the program runs as.
+    pub user: Option<String>,
+    /// `group NAME`: the group the program runs as.
+    pub group: Option<String>,
+    /// `option start-on-reload` (HAProxy restarts the program on each reload; fulcrum does not reload yet).
+    pub start_on_reload: bool,
+    /// Where the section starts.
+    pub location: Location,
 }
 
 impl Config {
@@ -54,6 +73,27 @@ pub struct Global {
     pub pidfile: Option<PathBuf>,
     /// `nosplice`: `mode tcp` copies through user space instead of splice(2).
     pub nosplice: bool,
+    /// `master-worker`: run a master process that forks the worker (same as `-W`).
+    pub master_worker: bool,
+    /// `tune.bufsize N`: the size of a message buffer (rounded up to a multiple of 16, as HAProxy does); see
+    /// [`Global::bufsize`].
+    pub tune_bufsize: Option<u32>,
+    /// `tune.maxrewrite N`: the room kept in a buffer for rewriting headers; see [`Global::maxrewrite`].
+    pub tune_maxrewrite: Option<u32>,
+}
+
+impl Global {
+    /// HAProxy's buffer size: `tune.bufsize`, 16384 by default. A request or response head and the body bytes
+    /// waited for (`option http-buffer-request`, `wait-for-body`) must fit in it, less [`Global::maxrewrite`].
+    pub fn bufsize(&self) -> u32 {
+        self.tune_bufsize.unwrap_or(16384)
+    }
+
+    /// The room kept for header rewrites: `tune.maxrewrite`, 1024 by default, at most half of [`Global::bufsize`]
+    /// (as HAProxy caps it).
+    pub fn maxrewrite(&self) -> u32 {
+        self.tune_maxrewrite.unwrap_or(1024).min(self.bufsize() / 2)
+    }
 }
 
 /// Where a `log` line sends messages.
@@ -349,6 +389,37 @@ pub enum HttpExpect {
     RStatus(String),
 }
 
+/// A health check in the server's own protocol (`option smtpchk`, `option redis-check`...), in place of a TCP
+/// connect or an HTTP check. The last check option of a section wins, as in HAProxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolCheck {
+    /// `option smtpchk [HELO|EHLO DOMAIN]`: the hello command and domain (`HELO localhost` by default).
+    Smtp {
+        /// `HELO` or `EHLO`
+        verb: String,
+        /// the domain presented
+        domain: String,
+    },
+    /// `option redis-check`
+    Redis,
+    /// `option pgsql-check user NAME`
+    Pgsql {
+        /// the user of the StartupMessage
+        user: String,
+    },
+    /// `option mysql-check [user NAME [post-41|pre-41]]`
+    Mysql {
+        /// the user that logs in; `None`: only the server's handshake is read
+        user: Option<String>,
+        /// `pre-41`: an older client authentication packet (`post-41` is the default)
+        pre41: bool,
+    },
+    /// `option ldap-check`
+    Ldap,
+    /// `option spop-check`
+    Spop,
+}
+
 /// One `server` line, with `default-server` options already merged in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Server {
@@ -384,8 +455,23 @@ pub struct Server {
     pub slowstart: Option<Duration>,
     /// `disabled`: starts in maintenance.
     pub disabled: bool,
+    /// `agent-check` with its `agent-*` options: an agent reports the server's weight and state.
+    pub agent: Option<AgentCheck>,
     /// Where the line was.
     pub location: Location,
+}
+
+/// `agent-check agent-port PORT [agent-addr IP] [agent-send STRING] [agent-inter TIME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentCheck {
+    /// `agent-addr` (the server's address by default)
+    pub addr: Option<std::net::IpAddr>,
+    /// `agent-port`
+    pub port: u16,
+    /// `agent-send`: written once connected
+    pub send: Option<String>,
+    /// `agent-inter` (2 s by default)
+    pub inter: Duration,
 }
 
 /// One `bind` line.
@@ -440,6 +526,9 @@ pub struct Proxy {
     pub httpchk: Option<HttpCheck>,
     /// `http-check expect`
     pub http_expect: Option<HttpExpect>,
+    /// `option smtpchk`, `redis-check`, `pgsql-check`, `mysql-check`, `ldap-check` or `spop-check`: checks in the
+    /// server's protocol (then `httpchk` is `None`).
+    pub protocol_check: Option<ProtocolCheck>,
     /// `retries N` (3 by default)
     pub retries: u32,
     /// `option redispatch`
@@ -454,6 +543,12 @@ pub struct Proxy {
     pub dontlognull: bool,
     /// `option log-health-checks`: every change of a server's check status is logged (backends).
     pub log_health_checks: bool,
+    /// `option http-buffer-request`: the request body is waited for (until it is complete or fills the buffer)
+    /// before the proxy's rules run.
+    pub http_buffer_request: bool,
+    /// `option abortonclose` (backends): a request whose client has closed is given up while it waits for a
+    /// server connection (in the queue, connecting, or between retries).
+    pub abortonclose: bool,
     /// `log global` was given (or `log` lines of its own, kept in `logs`).
     pub log_global: bool,
     /// `log` lines of this proxy.
@@ -590,6 +685,8 @@ pub enum Sample {
     DstPort,
     /// `method`: the request method.
     Method,
+    /// `status`: the response status code (`http-response` conditions only).
+    Status,
 }
 
 /// How an ACL's sample is compared with its patterns (`-m METHOD`, or implied by the fetch name).
@@ -628,6 +725,23 @@ pub struct Acl {
     pub patterns: Vec<String>,
     /// Where it was declared.
     pub location: Location,
+    /// Where the patterns came from: the first ones from these `-f` files, in this order; the others from the
+    /// line. A file is a pattern reference the runtime API changes by its name (`add acl FILE PATTERN`).
+    pub files: Vec<PatternFile>,
+    /// The fetch as written, without its arguments (`req.hdr`), as HAProxy describes the ACL in `show acl`.
+    pub fetch: String,
+    /// The expression's number, in the order the configuration declares them (`None` for the predefined ACLs):
+    /// the runtime API numbers pattern references (`#ID`) in that order, as HAProxy does.
+    pub expr_id: Option<u32>,
+}
+
+/// The patterns an ACL read from one `-f FILE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternFile {
+    /// The file name as written, which names the pattern reference.
+    pub path: String,
+    /// How many patterns it gave (they come first in [`Acl::patterns`], in file order).
+    pub count: usize,
 }
 
 /// One term of a condition: an ACL reference, possibly negated with `!`.
@@ -750,6 +864,22 @@ pub enum HttpRequestAction {
     Tarpit(u16),
     /// `use-service NAME`: the request is answered by a built-in service.
     UseService(Service),
+    /// `wait-for-body time T [at-least N]`: wait up to T for the request body, until it is complete, N bytes of it
+    /// have arrived (0: no such limit) or it fills the buffer.
+    WaitForBody(WaitForBody),
+    /// `strict-mode on|off`: whether a rewrite that fails (the buffer is full) answers 500, for the rules after
+    /// it in this proxy's ruleset (on at the start of each).
+    StrictMode(bool),
+}
+
+/// `http-request|http-response wait-for-body time T [at-least N]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitForBody {
+    /// The longest wait.
+    pub time: Duration,
+    /// Stop waiting once this many body bytes have arrived (0: only a complete body or a full buffer ends the
+    /// wait).
+    pub at_least: u64,
 }
 
 /// An `http-response` action.
@@ -765,6 +895,11 @@ pub enum HttpResponseAction {
     DelHeaderMatch(String, MatchMethod),
     /// `deny [deny_status N]`: the response is replaced by an error (502 by default, as HAProxy).
     Deny(u16),
+    /// `wait-for-body time T [at-least N]`: wait up to T for the response body (see
+    /// [`HttpRequestAction::WaitForBody`]).
+    WaitForBody(WaitForBody),
+    /// `strict-mode on|off` (see [`HttpRequestAction::StrictMode`]).
+    StrictMode(bool),
 }
 
 /// A rule: an action and the condition under which it runs.

@@ -9,7 +9,7 @@ use super::known;
 use super::log;
 use super::model::{
     Balance, Bind, Capture, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect, HttpReuse,
-    LogFormatLine, LogTarget, Mode, RetryOn, StatsPage, Timeouts,
+    LogFormatLine, LogTarget, Mode, ProtocolCheck, RetryOn, StatsPage, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
@@ -44,11 +44,11 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("log", ALL),
     ("default-server", BE),
     ("server", L | B),
-    ("acl", F | L | B),
+    ("acl", ALL),
     ("use_backend", F | L),
-    ("http-request", F | L | B),
-    ("http-response", F | L | B),
-    ("tcp-request", F | L | B),
+    ("http-request", ALL),
+    ("http-response", ALL),
+    ("tcp-request", ALL),
     ("redirect", F | L | B),
     ("errorfile", ALL),
     ("errorfiles", ALL),
@@ -62,8 +62,8 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("capture", F | L),
 ];
 
-/// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections and applies them from named
-/// ones to the proxies using `from`, which fulcrum does not support yet.
+/// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
+/// rules to the proxies that use it, before their own.
 const RULE_KEYWORDS: &[&str] = &["acl", "http-request", "http-response", "tcp-request"];
 
 /// `timeout` names and the sections that allow them (`None`: not supported yet).
@@ -88,12 +88,20 @@ const OPTIONS: &[(&str, u8)] = &[
     ("httpclose", ALL),
     ("forwardfor", ALL),
     ("httpchk", BE),
+    ("smtpchk", BE),
+    ("redis-check", BE),
+    ("pgsql-check", BE),
+    ("mysql-check", BE),
+    ("ldap-check", BE),
+    ("spop-check", BE),
     ("redispatch", BE),
     ("allbackups", BE),
     ("httplog", FE),
     ("tcplog", FE),
     ("dontlognull", FE),
     ("log-health-checks", BE),
+    ("http-buffer-request", ALL),
+    ("abortonclose", BE),
     // fulcrum splices every `mode tcp` connection (unless `nosplice`) and never HTTP bodies, whatever these say:
     // accepted so that tuned HAProxy configurations load unchanged (the bytes forwarded are the same).
     ("splice-auto", ALL),
@@ -113,7 +121,7 @@ const LEGACY: &[(&str, &str)] = &[
 /// The bit of a section kind (global has none).
 pub fn bit(kind: SectionKind) -> u8 {
     match kind {
-        SectionKind::Global | SectionKind::HttpErrors => 0,
+        SectionKind::Global | SectionKind::HttpErrors | SectionKind::Program => 0,
         SectionKind::Defaults => D,
         SectionKind::Frontend => F,
         SectionKind::Listen => L,
@@ -180,6 +188,8 @@ pub struct Settings {
     pub hash_type: HashType,
     /// `option httpchk`: checks are HTTP
     pub httpchk: bool,
+    /// `option smtpchk`, `redis-check`... (the last check option wins over `option httpchk` and the others)
+    pub protocol_check: Option<ProtocolCheck>,
     /// The check's request: implied by `option httpchk`'s arguments, merged with `http-check send`
     pub http_send: Option<CheckSend>,
     /// `http-check expect`
@@ -198,6 +208,10 @@ pub struct Settings {
     pub tcplog: bool,
     /// `option dontlognull`
     pub dontlognull: bool,
+    /// `option http-buffer-request`
+    pub http_buffer_request: bool,
+    /// `option abortonclose`
+    pub abortonclose: bool,
     /// `option log-health-checks`
     pub log_health_checks: bool,
     /// `log global`
@@ -218,6 +232,20 @@ pub struct Settings {
     pub monitor_uri: Option<String>,
     /// `http-reuse`
     pub http_reuse: HttpReuse,
+    /// The TCP/HTTP rules of the named `defaults` section this one comes from, if it defines any.
+    pub rules_from: Option<InheritedRules>,
+}
+
+/// The TCP/HTTP rules a named `defaults` section defines, as the sections using it see them: they run before the
+/// section's own rules.
+#[derive(Debug, Clone)]
+pub struct InheritedRules {
+    /// Which defaults section's rules (an index into the rule sets of the named defaults sections).
+    pub index: usize,
+    /// Where that section starts.
+    pub location: Location,
+    /// It has `tcp-request connection` (or `session`) rules, which backends cannot run.
+    pub frontend_only: bool,
 }
 
 impl Default for Settings {
@@ -232,6 +260,7 @@ impl Default for Settings {
             balance: Balance::RoundRobin,
             hash_type: HashType::MapBased,
             httpchk: false,
+            protocol_check: None,
             http_send: None,
             http_expect: None,
             http_check_rules: false,
@@ -242,6 +271,8 @@ impl Default for Settings {
             tcplog: false,
             dontlognull: false,
             log_health_checks: false,
+            http_buffer_request: false,
+            abortonclose: false,
             log_global: false,
             logs: Vec::new(),
             default_server: ServerOpts::default(),
@@ -251,6 +282,7 @@ impl Default for Settings {
             stats: None,
             monitor_uri: None,
             http_reuse: HttpReuse::Safe,
+            rules_from: None,
         }
     }
 }
@@ -399,20 +431,12 @@ pub fn apply(
         }
         return;
     };
-    if kind == SectionKind::Defaults && RULE_KEYWORDS.contains(&kw) {
-        if named {
-            sink.error(
-                loc,
-                kw,
-                format!("'{kw}' in a named 'defaults' section is not supported yet by fulcrum (HAProxy applies such rules to the proxies declared 'from' it); write it in each proxy"),
-            );
-        } else {
-            sink.error(
-                loc,
-                kw,
-                format!("'{kw}' is not allowed in an anonymous 'defaults' section (allowed in: frontend, listen, backend)"),
-            );
-        }
+    if kind == SectionKind::Defaults && !named && RULE_KEYWORDS.contains(&kw) {
+        sink.error(
+            loc,
+            kw,
+            format!("'{kw}' is not allowed in an anonymous 'defaults' section (allowed in: frontend, listen, backend, and named 'defaults' sections, whose rules apply to the proxies using them)"),
+        );
         return;
     }
     if !allowed_in(mask, kind, loc, kw, sink) {
@@ -866,7 +890,21 @@ fn option(
         return;
     }
     let rest = args;
-    if negate && matches!(name, "forwardfor" | "httpchk" | "httplog" | "tcplog") {
+    if negate
+        && matches!(
+            name,
+            "forwardfor"
+                | "httpchk"
+                | "httplog"
+                | "tcplog"
+                | "smtpchk"
+                | "redis-check"
+                | "pgsql-check"
+                | "mysql-check"
+                | "ldap-check"
+                | "spop-check"
+        )
+    {
         sink.error(
             loc,
             &shown,
@@ -888,8 +926,14 @@ fn option(
         "splice-auto" | "splice-request" | "splice-response" => {
             sink.max_args(line, &shown, skip, 0);
         }
-        "redispatch" | "allbackups" | "httplog" | "tcplog" | "dontlognull"
-        | "log-health-checks" => {
+        "redispatch"
+        | "allbackups"
+        | "httplog"
+        | "tcplog"
+        | "dontlognull"
+        | "log-health-checks"
+        | "http-buffer-request"
+        | "abortonclose" => {
             if let Some(a) = rest.first() {
                 if (name == "redispatch" || name == "httplog") && !negate {
                     sink.error(
@@ -909,6 +953,8 @@ fn option(
                 "httplog" => s.httplog = v,
                 "tcplog" => s.tcplog = v,
                 "log-health-checks" => s.log_health_checks = v,
+                "http-buffer-request" => s.http_buffer_request = v,
+                "abortonclose" => s.abortonclose = v,
                 _ => s.dontlognull = v,
             }
         }
@@ -917,9 +963,16 @@ fn option(
                 s.forwardfor = Some(f);
             }
         }
+        "smtpchk" | "redis-check" | "pgsql-check" | "mysql-check" | "ldap-check" | "spop-check" => {
+            if let Some(check) = protocol_check(name, rest, loc, &key, sink) {
+                s.httpchk = false;
+                s.protocol_check = Some(check);
+            }
+        }
         _ => {
             if sink.max_args(line, &key, skip, 3) {
                 s.httpchk = true;
+                s.protocol_check = None;
                 own_check_rules(s, body);
                 let implied = httpchk(rest);
                 // An `http-check send` of this section's ruleset keeps what `option httpchk` does not set.
@@ -929,6 +982,88 @@ fn option(
                 }
             }
         }
+    }
+}
+
+/// `option smtpchk|redis-check|pgsql-check|mysql-check|ldap-check|spop-check ARGS`, with HAProxy's rules for the
+/// arguments and its wording for their errors.
+fn protocol_check(
+    name: &str,
+    rest: &[String],
+    loc: &Location,
+    key: &str,
+    sink: &mut Sink,
+) -> Option<ProtocolCheck> {
+    let mut fail = |msg: String| {
+        sink.error(loc, key, msg);
+        None
+    };
+    let unexpected = |a: &str| format!("cannot handle unexpected argument '{a}'");
+    // A user name or a domain goes into the request as is: no empty word, no control character or space.
+    let bad_word = |w: &str| w.is_empty() || w.chars().any(|c| c.is_control() || c == ' ');
+    match (name, rest) {
+        ("smtpchk", [_, _, extra, ..]) => fail(unexpected(extra)),
+        ("smtpchk", [verb, domain]) if verb == "HELO" || verb == "EHLO" => {
+            if bad_word(domain) {
+                return fail(format!(
+                    "invalid domain '{domain}': spaces and control characters are not allowed"
+                ));
+            }
+            Some(ProtocolCheck::Smtp {
+                verb: verb.clone(),
+                domain: domain.clone(),
+            })
+        }
+        // HAProxy sends its default for any other hello command, or for one without a domain.
+        ("smtpchk", _) => Some(ProtocolCheck::Smtp {
+            verb: "HELO".into(),
+            domain: "localhost".into(),
+        }),
+        ("pgsql-check", [u, user]) if u == "user" => {
+            if bad_word(user) {
+                return fail(format!("invalid user name '{user}'"));
+            }
+            Some(ProtocolCheck::Pgsql { user: user.clone() })
+        }
+        ("pgsql-check", [u, _, extra, ..]) if u == "user" => fail(unexpected(extra)),
+        ("pgsql-check", [] | [_]) if rest.iter().all(|u| u == "user") => {
+            fail("expects 'user <username>' as argument".into())
+        }
+        ("pgsql-check", _) => fail("only supports optional values: 'user'".into()),
+        ("mysql-check", []) => Some(ProtocolCheck::Mysql {
+            user: None,
+            pre41: false,
+        }),
+        ("mysql-check", [u]) if u == "user" => {
+            fail("'option mysql-check user' expects <username> as argument".into())
+        }
+        ("mysql-check", [u, user, tail @ ..]) if u == "user" => {
+            let pre41 = match tail {
+                [] => false,
+                [v] if v == "post-41" => false,
+                [v] if v == "pre-41" => true,
+                [v] => {
+                    return fail(format!(
+                        "keyword 'user' only supports 'post-41' and 'pre-41' (got '{v}')"
+                    ))
+                }
+                [_, extra, ..] => return fail(unexpected(extra)),
+            };
+            if bad_word(user) {
+                return fail(format!("invalid user name '{user}'"));
+            }
+            Some(ProtocolCheck::Mysql {
+                user: Some(user.clone()),
+                pre41,
+            })
+        }
+        ("mysql-check", [other, ..]) => fail(format!(
+            "only supports optional values: 'user' (got '{other}')"
+        )),
+        (_, [extra, ..]) => fail(unexpected(extra)),
+        ("redis-check", []) => Some(ProtocolCheck::Redis),
+        ("ldap-check", []) => Some(ProtocolCheck::Ldap),
+        (_, []) => Some(ProtocolCheck::Spop),
     }
 }
 

@@ -21,8 +21,9 @@ use std::net::IpAddr;
 use super::common::{Line, Sink};
 use super::known;
 use super::model::{
-    Acl, CondTerm, Condition, HttpRequestAction, HttpResponseAction, MatchMethod, Mode, Redirect,
-    RedirectTarget, Reply, ReturnBody, Rule, Rules, Sample, Service, TcpConnAction, UseBackend,
+    Acl, CondTerm, Condition, HttpRequestAction, HttpResponseAction, MatchMethod, Mode,
+    PatternFile, Redirect, RedirectTarget, Reply, ReturnBody, Rule, Rules, Sample, Service,
+    TcpConnAction, UseBackend, WaitForBody,
 };
 use super::proxy::parse_net;
 use super::sections::SectionKind;
@@ -101,6 +102,27 @@ pub struct RulesDraft {
 }
 
 impl RulesDraft {
+    /// Whether the section defines TCP/HTTP rules (`acl` lines alone are not rules).
+    pub fn has_rules(&self) -> bool {
+        !(self.http_request.is_empty()
+            && self.http_response.is_empty()
+            && self.tcp_connection.is_empty())
+    }
+
+    /// Whether nothing was declared: no ACL, no rule, no condition naming an ACL that does not exist.
+    pub fn is_empty(&self) -> bool {
+        !self.has_rules()
+            && self.acls.is_empty()
+            && self.use_backends.is_empty()
+            && self.stats_admin.is_empty()
+            && self.missing.is_empty()
+    }
+
+    /// Whether the section has `tcp-request connection` rules (which only frontends run).
+    pub fn has_tcp_connection(&self) -> bool {
+        !self.tcp_connection.is_empty()
+    }
+
     /// The `use_backend` lines: backend name and location.
     pub fn use_backend_refs(&self) -> impl Iterator<Item = (&str, &Location)> {
         self.use_backends
@@ -182,6 +204,7 @@ fn expr(
     let mut from_file = false;
     // (pattern, where it came from for messages)
     let mut pats: Vec<(String, Option<String>)> = Vec::new();
+    let mut files: Vec<PatternFile> = Vec::new();
     let mut i = 1;
     while i < words.len() {
         let w = words[i].as_str();
@@ -235,6 +258,7 @@ fn expr(
                 match std::fs::read(f) {
                     Ok(bytes) => {
                         let text = String::from_utf8_lossy(&bytes);
+                        let before = pats.len();
                         for (n, l) in text.lines().enumerate() {
                             let l = l.trim();
                             if l.is_empty() || l.starts_with('#') {
@@ -242,6 +266,10 @@ fn expr(
                             }
                             pats.push((l.to_string(), Some(format!("{f}:{}", n + 1))));
                         }
+                        files.push(PatternFile {
+                            path: f.to_string(),
+                            count: pats.len() - before,
+                        });
                     }
                     Err(e) => {
                         sink.error(
@@ -303,18 +331,19 @@ fn expr(
         return None;
     }
     let mut patterns = Vec::with_capacity(pats.len());
+    // HAProxy's integer operators (`status eq 200`, `dst_port ge 1024`) apply to the line's patterns after them.
+    let mut op = "eq";
     for (p, origin) in pats {
-        let checked = match method {
-            MatchMethod::Reg => regex::RegexBuilder::new(&p)
-                .case_insensitive(ignore_case)
-                .build()
-                .map(|_| p.clone())
-                .map_err(|e| format!("invalid regex '{p}': {e}")),
-            MatchMethod::Ip => ip_pattern(&p),
-            MatchMethod::Int => int_pattern(&p),
-            _ => Ok(p.clone()),
+        let p = if method == MatchMethod::Int && origin.is_none() {
+            if let Some(o) = ["eq", "ge", "gt", "le", "lt"].into_iter().find(|o| *o == p) {
+                op = o;
+                continue;
+            }
+            int_operator(op, p)
+        } else {
+            p
         };
-        match checked {
+        match acl_pattern(method, ignore_case, &p) {
             Ok(v) => patterns.push(v),
             Err(m) => {
                 let at = origin.map(|o| format!(" (at {o})")).unwrap_or_default();
@@ -323,6 +352,8 @@ fn expr(
             }
         }
     }
+    let expr_id = sink.acl_exprs;
+    sink.acl_exprs += 1;
     Some(DraftAcl {
         acl: Acl {
             name: name.to_string(),
@@ -331,10 +362,29 @@ fn expr(
             ignore_case,
             patterns,
             location: loc.clone(),
+            files,
+            fetch: fname.to_string(),
+            expr_id: Some(expr_id),
         },
         fetch: fname.to_string(),
         response,
     })
+}
+
+/// Checks one pattern for an ACL matching with `method` and returns it as the ACL keeps it (networks in their
+/// canonical `ADDR/BITS` form); the message says what is wrong. The parser checks every pattern of the
+/// configuration with it, and the runtime API the patterns it adds (`add acl`).
+pub fn acl_pattern(method: MatchMethod, ignore_case: bool, p: &str) -> Result<String, String> {
+    match method {
+        MatchMethod::Reg => regex::RegexBuilder::new(p)
+            .case_insensitive(ignore_case)
+            .build()
+            .map(|_| p.to_string())
+            .map_err(|e| format!("invalid regex '{p}': {e}")),
+        MatchMethod::Ip => ip_pattern(p),
+        MatchMethod::Int => int_pattern(p),
+        _ => Ok(p.to_string()),
+    }
 }
 
 /// `FETCH` or `FETCH(ARGS)`: the sample, the matching method its name implies, and whether it is a response
@@ -378,6 +428,7 @@ fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
         "src" => (|_| Sample::Src, M::Ip, false),
         "dst_port" => (|_| Sample::DstPort, M::Int, false),
         "method" => (|_| Sample::Method, M::Str, false),
+        "status" => (|_| Sample::Status, M::Int, false),
         b if known::FETCHES.contains(&b) => return Err(ns(format!("fetch '{b}'"))),
         b => return Err(format!("unknown fetch method '{b}'")),
     };
@@ -391,7 +442,8 @@ fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
     if !arg {
         return match args {
             Some(a) => Err(format!("fetch '{base}' takes no argument, found '({a})'")),
-            None => Ok((sample(String::new()), method, false)),
+            // `status` is the one response fetch without argument.
+            None => Ok((sample(String::new()), method, base == "status")),
         };
     }
     let response = base == "res.hdr" || base.starts_with("shdr");
@@ -438,6 +490,24 @@ fn ip_pattern(p: &str) -> Result<String, String> {
         }
     };
     Ok(format!("{net}/{len}"))
+}
+
+/// An integer pattern written after an operator (`ge 1024`) as the range it stands for (`1024:`); a range, or a
+/// pattern after `eq`, stays as it is.
+fn int_operator(op: &str, p: String) -> String {
+    let Ok(n) = p.parse::<u64>() else {
+        return p;
+    };
+    match op {
+        "ge" => format!("{n}:"),
+        "gt" => format!("{}:", n.saturating_add(1)),
+        "le" => format!(":{n}"),
+        // `lt 0` matches no (non-negative) sample; HAProxy reads it as `:-1`.
+        "lt" => n
+            .checked_sub(1)
+            .map_or(":-1".to_string(), |m| format!(":{m}")),
+        _ => p,
+    }
 }
 
 /// An integer pattern: `N`, or a range `LOW:HIGH`, `LOW:` (no upper bound) or `:HIGH` (no lower bound) with
@@ -520,6 +590,9 @@ fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
             ignore_case: false,
             patterns: pats.iter().map(|p| p.to_string()).collect(),
             location: loc.clone(),
+            files: Vec::new(),
+            fetch: fetch.to_string(),
+            expr_id: None,
         },
         fetch: fetch.to_string(),
         response: false,
@@ -1175,6 +1248,59 @@ fn header_action(
     Some((a, 4))
 }
 
+/// `wait-for-body time T [at-least N]` (the words after the action), and where the condition may start.
+fn wait_for_body(line: &Line, kw: &str, sink: &mut Sink) -> Option<(WaitForBody, usize)> {
+    let loc = &line.location;
+    let mut time = None;
+    let mut at_least = 0;
+    let mut i = 2;
+    loop {
+        match line.word(i) {
+            "time" => match super::units::parse_time(line.word(i + 1)) {
+                Ok(t) => time = Some(t),
+                Err(e) => {
+                    sink.error(loc, kw, format!("'time': {e}"));
+                    return None;
+                }
+            },
+            "at-least" => match super::units::parse_size(line.word(i + 1)) {
+                Ok(n) => at_least = n,
+                Err(e) => {
+                    sink.error(loc, kw, format!("'at-least': {e}"));
+                    return None;
+                }
+            },
+            "" | "if" | "unless" => break,
+            other => {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("unexpected '{other}': expects 'time TIME [at-least BYTES]'"),
+                );
+                return None;
+            }
+        }
+        i += 2;
+    }
+    let Some(time) = time else {
+        sink.error(loc, kw, "expects 'time TIME [at-least BYTES]'");
+        return None;
+    };
+    Some((WaitForBody { time, at_least }, i))
+}
+
+/// `strict-mode on|off`.
+fn strict_mode(line: &Line, kw: &str, sink: &mut Sink) -> Option<bool> {
+    match line.word(2) {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => {
+            sink.error(&line.location, kw, "expects 'on' or 'off'");
+            None
+        }
+    }
+}
+
 /// `http-request ACTION ... [if|unless COND]`
 pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     let loc = &line.location;
@@ -1295,6 +1421,18 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             Some(r) => r,
             None => return,
         },
+        "wait-for-body" => {
+            let Some((w, i)) = wait_for_body(line, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::WaitForBody(w), i)
+        }
+        "strict-mode" => {
+            let Some(on) = strict_mode(line, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::StrictMode(on), 3)
+        }
         other => {
             let base = base_action(other);
             if known::listed(known::HTTP_REQUEST_UNSUPPORTED, base) {
@@ -1376,6 +1514,18 @@ pub fn http_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
                 return;
             };
             (HttpResponseAction::Deny(s), i)
+        }
+        "wait-for-body" => {
+            let Some((w, i)) = wait_for_body(line, kw, sink) else {
+                return;
+            };
+            (HttpResponseAction::WaitForBody(w), i)
+        }
+        "strict-mode" => {
+            let Some(on) = strict_mode(line, kw, sink) else {
+                return;
+            };
+            (HttpResponseAction::StrictMode(on), 3)
         }
         other => {
             let base = base_action(other);
@@ -2062,6 +2212,18 @@ mod tests {
         assert!(int_pattern("x").is_err());
         assert!(int_pattern("1:x").is_err());
         assert!(int_pattern("le").unwrap_err().contains("not supported yet"));
+    }
+
+    #[test]
+    fn int_operators() {
+        let op = |o: &str, p: &str| int_operator(o, p.to_string());
+        assert_eq!(op("eq", "200"), "200");
+        assert_eq!(op("ge", "1024"), "1024:");
+        assert_eq!(op("gt", "1024"), "1025:");
+        assert_eq!(op("le", "5"), ":5");
+        assert_eq!(op("lt", "5"), ":4");
+        assert_eq!(op("ge", "1:5"), "1:5");
+        assert_eq!(op("ge", "x"), "x");
     }
 
     #[test]

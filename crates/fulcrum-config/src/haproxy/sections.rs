@@ -24,6 +24,8 @@ pub enum SectionKind {
     Listen,
     /// `http-errors NAME`: `errorfile` lines that proxies import with `errorfiles NAME`.
     HttpErrors,
+    /// `program NAME`: a command the master process runs.
+    Program,
 }
 
 impl SectionKind {
@@ -36,6 +38,7 @@ impl SectionKind {
             SectionKind::Backend => "backend",
             SectionKind::Listen => "listen",
             SectionKind::HttpErrors => "http-errors",
+            SectionKind::Program => "program",
         }
     }
 
@@ -47,6 +50,7 @@ impl SectionKind {
             "backend" => SectionKind::Backend,
             "listen" => SectionKind::Listen,
             "http-errors" => SectionKind::HttpErrors,
+            "program" => SectionKind::Program,
             _ => return None,
         })
     }
@@ -189,6 +193,21 @@ fn header(
                     kw,
                     format!("unexpected argument '{extra}' after 'http-errors NAME'"),
                 );
+            }
+            section.name = Some(name.clone());
+        }
+        SectionKind::Program => {
+            let Some(name) = args.first() else {
+                sink.error(location, kw, "'program' expects an <id> argument");
+                return None;
+            };
+            if let Some(extra) = args.get(1) {
+                sink.error(
+                    location,
+                    kw,
+                    format!("'program' cannot handle unexpected argument '{extra}'."),
+                );
+                return None;
             }
             section.name = Some(name.clone());
         }

@@ -39,6 +39,16 @@ pub struct ServerOpts {
     pub slowstart: Option<Duration>,
     /// `disabled` / `enabled`
     pub disabled: Option<bool>,
+    /// `agent-check` / `no-agent-check`
+    pub agent_check: Option<bool>,
+    /// `agent-addr`
+    pub agent_addr: Option<IpAddr>,
+    /// `agent-port`
+    pub agent_port: Option<u16>,
+    /// `agent-send`
+    pub agent_send: Option<String>,
+    /// `agent-inter`
+    pub agent_inter: Option<Duration>,
 }
 
 impl ServerOpts {
@@ -59,6 +69,11 @@ impl ServerOpts {
             maxqueue: over.maxqueue.or(self.maxqueue),
             slowstart: over.slowstart.or(self.slowstart),
             disabled: over.disabled.or(self.disabled),
+            agent_check: over.agent_check.or(self.agent_check),
+            agent_addr: over.agent_addr.or(self.agent_addr),
+            agent_port: over.agent_port.or(self.agent_port),
+            agent_send: over.agent_send.clone().or_else(|| self.agent_send.clone()),
+            agent_inter: over.agent_inter.or(self.agent_inter),
         }
     }
 }
@@ -108,6 +123,63 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 o.disabled = Some(opt == "disabled");
                 true
             }
+            "agent-check" | "no-agent-check" => {
+                took_arg = false;
+                o.agent_check = Some(opt == "agent-check");
+                true
+            }
+            "agent-port" => match val.map(addr::port) {
+                Some(Ok(p)) => {
+                    o.agent_port = Some(p);
+                    true
+                }
+                Some(Err(e)) => {
+                    sink.error(loc, &okey, e);
+                    false
+                }
+                None => {
+                    sink.error(loc, &okey, "'agent-port' expects a port number");
+                    false
+                }
+            },
+            "agent-addr" => match val.map(|v| v.parse::<IpAddr>()) {
+                Some(Ok(ip)) => {
+                    o.agent_addr = Some(ip);
+                    true
+                }
+                _ => {
+                    sink.error(
+                        loc,
+                        &okey,
+                        format!(
+                            "'agent-addr' expects an IP address (host names are supported by HAProxy, not yet by fulcrum), got '{}'",
+                            val.unwrap_or("")
+                        ),
+                    );
+                    false
+                }
+            },
+            "agent-send" => match val {
+                Some(v) if !v.is_empty() => {
+                    o.agent_send = Some(v.to_owned());
+                    true
+                }
+                _ => {
+                    sink.error(loc, &okey, "'agent-send' expects a string as argument");
+                    false
+                }
+            },
+            "agent-inter" => match sink.time(loc, &okey, val) {
+                Some(d) if d.is_zero() => {
+                    sink.error(loc, &okey, "'agent-inter' must be greater than zero");
+                    false
+                }
+                Some(d) => {
+                    o.agent_inter = Some(d);
+                    true
+                }
+                None => false,
+            },
             "inter" | "fastinter" | "downinter" => match sink.time(loc, &okey, val) {
                 Some(d) if d.is_zero() => {
                     sink.error(loc, &okey, format!("'{opt}' must be greater than zero"));
@@ -200,7 +272,7 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     sink.error(
                         loc,
                         &okey,
-                        format!("unknown server option '{opt}': expected check, no-check, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, slowstart, disabled or enabled"),
+                        format!("unknown server option '{opt}': expected check, no-check, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, slowstart, disabled, enabled, agent-check, agent-addr, agent-port, agent-send or agent-inter"),
                     );
                     // How many arguments an unknown option takes is unknown: the rest of the line is not read,
                     // so that one typo gives one message.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::addr::{self, Resolver};
 use super::common::Sink;
-use super::model::{Mode, Proxy, ProxyKind, Server};
+use super::model::{AgentCheck, Mode, Proxy, ProxyKind, Rules, Server};
 use super::proxy::{Body, Settings};
 use super::rules;
 use crate::Location;
@@ -23,6 +23,17 @@ pub struct ProxyDraft {
     pub settings: Settings,
     /// listeners and servers
     pub body: Body,
+}
+
+/// The TCP/HTTP rules of a named `defaults` section, before its ACL names are resolved.
+#[derive(Debug)]
+pub struct DefaultsRules {
+    /// The section's name.
+    pub name: String,
+    /// Its `mode` at the end of the section.
+    pub mode: Mode,
+    /// Its `acl` lines and rules.
+    pub rules: rules::RulesDraft,
 }
 
 fn kind_name(k: ProxyKind) -> &'static str {
@@ -44,6 +55,7 @@ fn mode_name(m: Mode) -> &'static str {
 /// `http_errors` are the `http-errors` sections, which `errorfiles NAME` refers to.
 pub fn proxies(
     drafts: Vec<ProxyDraft>,
+    defaults: Vec<DefaultsRules>,
     resolver: Resolver<'_>,
     http_errors: &rules::HttpErrorsSections,
     sink: &mut Sink,
@@ -116,10 +128,44 @@ pub fn proxies(
         }
     }
 
+    // A defaults section's ACL names resolve among its own `acl` lines only, once for every proxy using it.
+    let defaults: Vec<Rules> = defaults
+        .into_iter()
+        .map(|d| {
+            rules::finish(
+                d.rules,
+                d.mode,
+                &format!("defaults '{}'", d.name),
+                Vec::new(),
+                http_errors,
+                sink,
+            )
+        })
+        .collect();
     drafts
         .into_iter()
-        .map(|d| build(d, resolver, http_errors, sink))
+        .map(|d| {
+            let inherited = d
+                .settings
+                .rules_from
+                .as_ref()
+                .and_then(|r| defaults.get(r.index));
+            build(d, inherited, resolver, http_errors, sink)
+        })
         .collect()
+}
+
+/// The rules of a proxy that uses a defaults section defining rules: the defaults' rules of each list first, then
+/// the proxy's own (HAProxy evaluates them in that order). The defaults' ACLs stay out of the proxy's `acls`: they
+/// are not visible from its own lines.
+fn prepend(inherited: &Rules, mut own: Rules) -> Rules {
+    fn before<T: Clone>(first: &[T], then: Vec<T>) -> Vec<T> {
+        first.iter().cloned().chain(then).collect()
+    }
+    own.http_request = before(&inherited.http_request, own.http_request);
+    own.http_response = before(&inherited.http_response, own.http_response);
+    own.tcp_connection = before(&inherited.tcp_connection, own.tcp_connection);
+    own
 }
 
 /// Checks that the backend `be_name` a frontend refers to (`default_backend`, `use_backend`) exists and has a
@@ -169,6 +215,7 @@ fn backend_ref(
 
 fn build(
     d: ProxyDraft,
+    inherited: Option<&Rules>,
     resolver: Resolver<'_>,
     http_errors: &rules::HttpErrorsSections,
     sink: &mut Sink,
@@ -188,6 +235,10 @@ fn build(
         http_errors,
         sink,
     );
+    let rules = match inherited {
+        Some(r) => prepend(r, rules),
+        None => rules,
+    };
     if s.http_check_rules && !s.httpchk && kind.has_backend() {
         sink.warn(
             crate::diag::Severity::Warning,
@@ -225,6 +276,26 @@ fn build(
         };
         let o = sd.opts;
         let inter = o.inter.unwrap_or(Duration::from_secs(2));
+        let agent = match (o.agent_check, o.agent_port) {
+            (Some(true), None) => {
+                sink.error(
+                    &sd.location,
+                    "server agent-check",
+                    format!(
+                        "'server {name}/{}': server {} does not have agent port",
+                        sd.name, sd.name
+                    ),
+                );
+                continue;
+            }
+            (Some(true), Some(port)) => Some(AgentCheck {
+                addr: o.agent_addr,
+                port,
+                send: o.agent_send.clone(),
+                inter: o.agent_inter.unwrap_or(Duration::from_secs(2)),
+            }),
+            _ => None,
+        };
         servers.push(Server {
             name: sd.name,
             addr,
@@ -241,6 +312,7 @@ fn build(
             maxconn: o.maxconn.filter(|n| *n > 0),
             maxqueue: o.maxqueue.filter(|n| *n > 0),
             slowstart: o.slowstart.filter(|t| !t.is_zero()),
+            agent,
             disabled: o.disabled.unwrap_or(false),
             location: sd.location,
         });
@@ -268,6 +340,7 @@ fn build(
             .httpchk
             .then(|| s.http_send.clone().unwrap_or_default().resolve()),
         http_expect: s.http_expect,
+        protocol_check: s.protocol_check,
         retries: s.retries,
         redispatch: s.redispatch,
         allbackups: s.allbackups,
@@ -275,6 +348,8 @@ fn build(
         tcplog: s.tcplog,
         dontlognull: s.dontlognull,
         log_health_checks: s.log_health_checks,
+        http_buffer_request: s.http_buffer_request,
+        abortonclose: s.abortonclose,
         log_global: s.log_global,
         logs: s.logs,
         rules,

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
+use super::buffered::{Prefetched, Waited};
 use super::upstream_body::UpstreamBody;
 use crate::client_io::ActiveRequest;
 use crate::log::http::HttpTxn;
@@ -25,6 +26,8 @@ pub struct ProxyBody {
 
 enum Inner {
     Upstream(UpstreamBody),
+    /// Streamed from a server, its first bytes already read (`http-response wait-for-body`).
+    Prefetched(Box<Prefetched<UpstreamBody>>),
     Fixed(Option<Bytes>),
 }
 
@@ -70,6 +73,34 @@ impl ProxyBody {
         self.log = log;
         self
     }
+
+    /// The body bytes already read from the server and not yet handed on.
+    pub fn buffered(&self) -> usize {
+        match &self.inner {
+            Inner::Upstream(b) => b.buffered(),
+            Inner::Prefetched(p) => p.len() + p.rest().map_or(0, UpstreamBody::buffered),
+            Inner::Fixed(_) => 0,
+        }
+    }
+
+    /// Waits for the server's body (see [`Prefetched::wait`]); a generated body is all there.
+    pub async fn wait(
+        &mut self,
+        want: usize,
+        deadline: Option<tokio::time::Instant>,
+        idle: Option<std::time::Duration>,
+    ) -> Waited {
+        if let Inner::Upstream(_) = self.inner {
+            let Inner::Upstream(b) = std::mem::replace(&mut self.inner, Inner::Fixed(None)) else {
+                unreachable!("checked just above")
+            };
+            self.inner = Inner::Prefetched(Box::new(Prefetched::new(b)));
+        }
+        match &mut self.inner {
+            Inner::Prefetched(p) => p.wait(want, deadline, idle).await,
+            _ => Waited::Done,
+        }
+    }
 }
 
 impl Drop for ProxyBody {
@@ -92,6 +123,7 @@ impl Body for ProxyBody {
         let this = self.get_mut();
         let polled = match &mut this.inner {
             Inner::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Inner::Prefetched(body) => Pin::new(&mut **body).poll_frame(cx),
             Inner::Fixed(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         };
         match &polled {
@@ -110,6 +142,7 @@ impl Body for ProxyBody {
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             Inner::Upstream(body) => body.is_end_stream(),
+            Inner::Prefetched(body) => body.is_end_stream(),
             Inner::Fixed(bytes) => bytes.is_none(),
         }
     }
@@ -117,6 +150,7 @@ impl Body for ProxyBody {
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             Inner::Upstream(body) => body.size_hint(),
+            Inner::Prefetched(body) => body.size_hint(),
             Inner::Fixed(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Inner::Fixed(None) => SizeHint::with_exact(0),
         }

@@ -2,6 +2,7 @@
 //! the backend's balancing algorithm over a pooled connection that the request task drives itself.
 
 pub mod body;
+pub mod buffered;
 pub mod errors;
 pub mod h1;
 pub mod headers;

@@ -1,19 +1,61 @@
-//! The body of a request sent to a server: streamed from the client, or empty when a bodiless request is sent
-//! again after a failed attempt (`retry-on`). A request whose body was streamed is never replayed.
+//! The body of a request sent to a server: streamed from the client (its first bytes possibly waited for, by
+//! `option http-buffer-request` or `wait-for-body`), or empty when a bodiless request is sent again after a failed
+//! attempt (`retry-on`). A request whose body was streamed is never replayed.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::Request;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+use tokio::time::Instant;
+
+use super::buffered::{Prefetched, Waited};
 
 /// A request body for a server.
 pub enum ReqBody {
     /// Streamed from the client.
     Stream(Incoming),
+    /// Streamed from the client, its first bytes already read (waited for).
+    Prefetched(Box<Prefetched<Incoming>>),
     /// No body.
     Empty,
+}
+
+impl ReqBody {
+    /// Waits for the client's body (see [`Prefetched::wait`]).
+    pub async fn wait(
+        &mut self,
+        want: usize,
+        deadline: Option<Instant>,
+        idle: Option<Duration>,
+    ) -> Waited {
+        if let ReqBody::Stream(_) = self {
+            let ReqBody::Stream(b) = std::mem::replace(self, ReqBody::Empty) else {
+                unreachable!("checked just above")
+            };
+            *self = ReqBody::Prefetched(Box::new(Prefetched::new(b)));
+        }
+        match self {
+            ReqBody::Prefetched(p) => p.wait(want, deadline, idle).await,
+            _ => Waited::Done,
+        }
+    }
+
+    /// The body bytes read ahead (waited for) and not yet sent on.
+    pub fn prefetched(&self) -> usize {
+        match self {
+            ReqBody::Prefetched(p) => p.len(),
+            _ => 0,
+        }
+    }
+
+    /// Whether the client's body failed (it closed or sent something invalid) while it was waited for.
+    pub fn failed(&self) -> bool {
+        matches!(self, ReqBody::Prefetched(p) if p.failed())
+    }
 }
 
 impl Body for ReqBody {
@@ -26,6 +68,7 @@ impl Body for ReqBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             ReqBody::Stream(b) => Pin::new(b).poll_frame(cx),
+            ReqBody::Prefetched(b) => Pin::new(&mut **b).poll_frame(cx),
             ReqBody::Empty => Poll::Ready(None),
         }
     }
@@ -33,6 +76,7 @@ impl Body for ReqBody {
     fn is_end_stream(&self) -> bool {
         match self {
             ReqBody::Stream(b) => b.is_end_stream(),
+            ReqBody::Prefetched(b) => b.is_end_stream(),
             ReqBody::Empty => true,
         }
     }
@@ -40,6 +84,7 @@ impl Body for ReqBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             ReqBody::Stream(b) => b.size_hint(),
+            ReqBody::Prefetched(b) => b.size_hint(),
             ReqBody::Empty => SizeHint::with_exact(0),
         }
     }

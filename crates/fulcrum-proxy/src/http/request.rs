@@ -17,6 +17,7 @@ use tracing::debug;
 use fulcrum_config::haproxy::{HttpConnMode, HttpReuse, ProxyKind};
 
 use super::body::ProxyBody;
+use super::buffered::{self, Waited};
 use super::errors::{self, ProxyError};
 use super::headers;
 use super::pool::SessionConn;
@@ -26,9 +27,9 @@ use super::tunnel;
 use super::upstream_body::{Reuse, UpstreamBody};
 use crate::client_io::{ActiveRequest, ClientIo};
 use crate::counters::{self, CountIo, Counters, Done};
-use crate::log::http::{ConnLog, LogIo, TxnSlot};
+use crate::log::http::{ConnLog, LogIo, Phase, TxnSlot};
 use crate::queue;
-use crate::rules::http::{RequestFacts, RequestLine, Verdict};
+use crate::rules::http::{RequestFacts, RequestLine, RespVerdict, Resume, Verdict};
 use crate::select::RequestKey;
 use crate::snapshot::{BackendRt, FrontendRt};
 use crate::worker::{ConnTicket, Worker};
@@ -192,27 +193,46 @@ async fn serve_run(
         .header_read_timeout(fe.head_timeout())
         // As HAProxy: no Date header added to responses (a server's own is passed on).
         .auto_date_header(false)
+        // As HAProxy: `GET /  HTTP/1.1` is read as `GET / HTTP/1.1`.
+        .allow_multiple_spaces_in_request_line_delimiters(true)
+        // As HAProxy: a client that closes (or shuts down its side) once its request is sent still gets the
+        // response; `option abortonclose` gives the request up instead (`handle`).
+        .half_close(true)
+        // A head longer than this on the wire cannot fit in HAProxy's buffer (`handle` checks the exact size):
+        // hyper refuses it as soon as it is that long.
+        .max_header_size(worker.snapshot.buf_limits.fill().max(1))
         .keep_alive(keep_alive);
     let svc_fe = fe.clone();
     let svc_state = state.clone();
     let svc_log = conn_log.clone();
     let svc_worker = worker.clone();
     let svc_session = session.clone();
-    let service = service_fn(move |req| {
+    let service = service_fn(move |mut req: Request<Incoming>| {
         let stream_state = svc_state.clone();
         svc_state.count_request();
+        // An HTTP/1.0 request with Transfer-Encoding reached hyper as HTTP/1.1 (`client_io.rs`): as HAProxy, it is
+        // read as chunked and the connection closes after the response (RFC 9112 section 6.1).
+        let http10_coded = svc_state.take_http10_coded();
+        if http10_coded {
+            *req.version_mut() = Version::HTTP_10;
+        }
         let client = Client {
             peer,
             dst_port: local_port,
             first: svc_state.requests() == 1,
             session: svc_session.clone(),
+            conn: svc_state.clone(),
         };
         let active = ActiveRequest::new(svc_state.clone());
         let (worker, fe) = (svc_worker.clone(), svc_fe.clone());
         let mut txn = TxnSlot::begin(svc_log.as_ref(), &req);
         async move {
             let resp = handle(worker, fe.clone(), client, req, &mut txn).await;
-            resp.map(|r| {
+            resp.map(|mut r| {
+                if http10_coded {
+                    r.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 if r.extensions().get::<errors::CloseSilently>().is_some() {
                     // An empty errorfile: the connection is closed without an answer, and hyper's write of
                     // this response fails.
@@ -315,13 +335,15 @@ struct Client {
     first: bool,
     /// The server connection kept for this client alone (`http-reuse never`).
     session: Rc<SessionConn>,
+    /// The client connection's state (its socket, to notice the client closing: `option abortonclose`).
+    conn: Arc<crate::client_io::ConnState>,
 }
 
 async fn handle(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     client: Client,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     txn: &mut TxnSlot,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let (peer, dst_port) = (client.peer, client.dst_port);
@@ -334,6 +356,18 @@ async fn handle(
         txn.term(b"PR");
         return Ok(error_for(&fe, None, e.status()));
     }
+    // A head that does not fit in HAProxy's buffer (`tune.bufsize` less `tune.maxrewrite`).
+    let limits = worker.snapshot.buf_limits;
+    let head_size = buffered::request_head_size(&req);
+    if head_size > limits.fill() {
+        Counters::inc(&fe.stats.err_req);
+        txn.term(b"PR");
+        return Ok(error_for(&fe, None, 400));
+    }
+    let mut req = req.map(ReqBody::Stream);
+    let body_room = limits.body_room(head_size);
+    // The room header rewrites have in the buffer, less what the body bytes waited for take.
+    let mut room = MsgRoom::new(limits, head_size);
     // `monitor-uri` is answered before anything else.
     if fe
         .config
@@ -345,20 +379,44 @@ async fn handle(
         txn.term(b"LR");
         return Ok(crate::stats::monitor_response());
     }
+    // `option http-buffer-request` in the frontend: the body is waited for before its rules.
+    if fe.config.http_buffer_request {
+        let deadline = fe.timeouts.http_request.map(|t| Instant::now() + t);
+        if let Err(r) = wait_request_body(&fe, None, &mut req, body_room, deadline, txn).await {
+            return Ok(r);
+        }
+        room.body(req.body().prefetched());
+    }
     // The frontend's http-request rules, then its stats page, then use_backend / default_backend, then the
     // backend's stats page and rules.
-    match fe.rules.apply_request(&mut req, src, dst_port, None) {
-        Verdict::Continue => {}
-        Verdict::Respond(r) => return Ok(rule_response(txn, &fe.stats, *r)),
-        Verdict::Service(_) => {
-            Counters::inc(&fe.stats.intercepted);
-            txn.term(b"LR");
-            return Ok(crate::stats::prometheus_response(&worker.snapshot));
-        }
-        Verdict::Tarpit(status) => {
-            Counters::inc(&fe.stats.denied_req);
-            txn.term(b"PT");
-            return Ok(tarpit(&fe, None, status).await);
+    let mut at = Resume::default();
+    loop {
+        match fe
+            .rules
+            .apply_request_from(at, &mut req, src, dst_port, None, &mut room.room)
+        {
+            Verdict::Continue => break,
+            Verdict::Respond(r) => return Ok(rule_response(txn, &fe.stats, *r)),
+            Verdict::Service(_) => {
+                Counters::inc(&fe.stats.intercepted);
+                txn.term(b"LR");
+                return Ok(crate::stats::prometheus_response(&worker.snapshot));
+            }
+            Verdict::Tarpit(status) => {
+                Counters::inc(&fe.stats.denied_req);
+                txn.term(b"PT");
+                return Ok(tarpit(&fe, None, status).await);
+            }
+            Verdict::WaitForBody { wait, resume } => {
+                let want = wait_want(body_room, wait.at_least);
+                let deadline = Some(Instant::now() + wait.time);
+                if let Err(r) = wait_request_body(&fe, None, &mut req, want, deadline, txn).await {
+                    return Ok(r);
+                }
+                room.body(req.body().prefetched());
+                at = resume;
+            }
+            Verdict::RewriteFailed => return Ok(rewrite_failed(&fe, None, txn, b"IR")),
         }
     }
     if let Some(page) = fe
@@ -418,25 +476,61 @@ async fn handle(
         be.stats.response(r.status().as_u16());
         return Ok(r.map(|b| b.with_done(done)));
     }
-    let resp = match be
-        .rules
-        .apply_request(&mut req, src, dst_port, Some(&fe.rules))
-    {
-        Verdict::Continue => None,
-        Verdict::Respond(r) => Some(rule_response(txn, &be.stats, *r)),
-        Verdict::Service(_) => {
-            Counters::inc(&be.stats.intercepted);
-            txn.term(b"LR");
-            Some(crate::stats::prometheus_response(&worker.snapshot))
+    // `option http-buffer-request` in the backend: the body is waited for before its rules.
+    if be.config.http_buffer_request && be.config.kind == ProxyKind::Backend {
+        let deadline = be.timeouts.http_request.map(|t| Instant::now() + t);
+        if let Err(r) = wait_request_body(&fe, Some(&be), &mut req, body_room, deadline, txn).await
+        {
+            return Ok(r.map(|b| b.with_done(done)));
         }
-        Verdict::Tarpit(status) => {
-            Counters::inc(&be.stats.denied_req);
-            txn.term(b"PT");
-            Some(tarpit(&fe, Some(&be), status).await)
+        room.body(req.body().prefetched());
+    }
+    let mut at = Resume::default();
+    let resp = loop {
+        match be.rules.apply_request_from(
+            at,
+            &mut req,
+            src,
+            dst_port,
+            Some(&fe.rules),
+            &mut room.room,
+        ) {
+            Verdict::Continue => break None,
+            Verdict::Respond(r) => break Some(rule_response(txn, &be.stats, *r)),
+            Verdict::Service(_) => {
+                Counters::inc(&be.stats.intercepted);
+                txn.term(b"LR");
+                break Some(crate::stats::prometheus_response(&worker.snapshot));
+            }
+            Verdict::Tarpit(status) => {
+                Counters::inc(&be.stats.denied_req);
+                txn.term(b"PT");
+                break Some(tarpit(&fe, Some(&be), status).await);
+            }
+            Verdict::WaitForBody { wait, resume } => {
+                let want = wait_want(body_room, wait.at_least);
+                let deadline = Some(Instant::now() + wait.time);
+                if let Err(r) =
+                    wait_request_body(&fe, Some(&be), &mut req, want, deadline, txn).await
+                {
+                    break Some(r);
+                }
+                room.body(req.body().prefetched());
+                at = resume;
+            }
+            Verdict::RewriteFailed => break Some(rewrite_failed(&fe, Some(&be), txn, b"IR")),
         }
     };
     if let Some(r) = resp {
         be.stats.response(r.status().as_u16());
+        return Ok(r.map(|b| b.with_done(done)));
+    }
+    // The client closed (or sent an invalid body) while its body was waited for: HAProxy gives the request up
+    // before connecting (`CR`), and nothing is answered.
+    if req.body().failed() {
+        txn.abort(b"CR");
+        let mut r = error_for(&fe, Some(&be), 400);
+        r.extensions_mut().insert(errors::CloseSilently);
         return Ok(r.map(|b| b.with_done(done)));
     }
     let line =
@@ -446,7 +540,32 @@ async fn handle(
             src,
             dst_port,
         });
-    let mut resp = match forward(&worker, &fe, &be, &client, req, txn, &mut done).await {
+    let forwarded = if be.config.abortonclose {
+        // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
+        // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
+        let fwd = forward(&worker, &fe, &be, &client, req, txn, &mut done);
+        tokio::select! {
+            // The request goes as far as it can before the client's close is looked at.
+            biased;
+            r = fwd => Some(r),
+            () = client.conn.closed() => None,
+        }
+    } else {
+        Some(forward(&worker, &fe, &be, &client, req, txn, &mut done).await)
+    };
+    let Some(forwarded) = forwarded else {
+        let (term, status) = match txn.phase() {
+            Phase::Queue => (b"CQ", None),
+            Phase::Connect => (b"CC", None),
+            Phase::Response => (b"CH", Some(400)),
+        };
+        debug!(backend = %be.name, "client closed: request given up (option abortonclose)");
+        txn.abort_with(term, status);
+        let mut r = error_for(&fe, Some(&be), 400);
+        r.extensions_mut().insert(errors::CloseSilently);
+        return Ok(r.map(|b| b.with_done(done)));
+    };
+    let mut resp = match forwarded {
         Ok(r) => r,
         Err(e) => {
             txn.error_status(e.status());
@@ -455,10 +574,70 @@ async fn handle(
         }
     };
     if let Some(line) = line {
-        let denied = be
-            .rules
-            .apply_response(resp.headers_mut(), &line)
-            .or_else(|| fe.rules.apply_response(resp.headers_mut(), &line));
+        // The backend's http-response rules, then the frontend's.
+        let status = resp.status().as_u16();
+        let head_size = response_head_size(&resp);
+        let body_room = limits.body_room(head_size);
+        let mut room = MsgRoom::new(limits, head_size);
+        room.body(resp.body().buffered());
+        let mut denied = None;
+        for rules in [&be.rules, &fe.rules] {
+            let mut at = Resume::default();
+            loop {
+                match rules.apply_response_from(
+                    at,
+                    status,
+                    resp.headers_mut(),
+                    &line,
+                    &mut room.room,
+                ) {
+                    RespVerdict::Continue => break,
+                    RespVerdict::Deny(s) => {
+                        denied = Some(s);
+                        break;
+                    }
+                    RespVerdict::RewriteFailed => {
+                        let r = rewrite_failed(&fe, Some(&be), txn, b"IH");
+                        be.stats.response(500);
+                        return Ok(r.map(|b| b.with_done(done)));
+                    }
+                    RespVerdict::WaitForBody { wait, resume } => {
+                        let want = wait_want(body_room, wait.at_least);
+                        let deadline = Some(tokio::time::Instant::now() + wait.time);
+                        match resp
+                            .body_mut()
+                            .wait(want, deadline, be.timeouts.server)
+                            .await
+                        {
+                            Waited::Done => {}
+                            // HAProxy answers 504 when the server's body does not come in time, and 502 when
+                            // it fails.
+                            Waited::Deadline | Waited::Idle => {
+                                Counters::inc(&be.stats.err_resp);
+                                txn.term(b"sH");
+                                be.stats.response(504);
+                                return Ok(
+                                    error_for(&fe, Some(&be), 504).map(|b| b.with_done(done))
+                                );
+                            }
+                            Waited::Failed => {
+                                Counters::inc(&be.stats.err_resp);
+                                txn.term(b"SH");
+                                be.stats.response(502);
+                                return Ok(
+                                    error_for(&fe, Some(&be), 502).map(|b| b.with_done(done))
+                                );
+                            }
+                        }
+                        room.body(resp.body().buffered());
+                        at = resume;
+                    }
+                }
+            }
+            if denied.is_some() {
+                break;
+            }
+        }
         if let Some(status) = denied {
             txn.term(b"PH");
             Counters::inc(&fe.stats.denied_resp);
@@ -469,6 +648,88 @@ async fn handle(
     }
     be.stats.response(resp.status().as_u16());
     Ok(resp.map(|b| b.with_done(done)))
+}
+
+/// The room header rewrites have in a message's buffer (HAProxy's, of `tune.bufsize` bytes): what its head and
+/// the body bytes in the buffer leave.
+struct MsgRoom {
+    room: buffered::Room,
+    limits: buffered::BufLimits,
+    head: usize,
+    /// What the body bytes in the buffer take.
+    body: usize,
+}
+
+impl MsgRoom {
+    fn new(limits: buffered::BufLimits, head: usize) -> Self {
+        MsgRoom {
+            room: buffered::Room::new(limits.size, head),
+            limits,
+            head,
+            body: 0,
+        }
+    }
+
+    /// `len` body bytes are in the buffer now.
+    fn body(&mut self, len: usize) {
+        let cost = buffered::body_cost(&self.limits, self.head, len);
+        self.room.take(cost as isize - self.body as isize);
+        self.body = cost;
+    }
+}
+
+/// A rewrite that did not fit under `strict-mode on`: HAProxy answers 500 (`term`: `IR` for a request, `IH` for
+/// a response).
+fn rewrite_failed(
+    fe: &FrontendRt,
+    be: Option<&BackendRt>,
+    txn: &mut TxnSlot,
+    term: &[u8; 2],
+) -> Response<ProxyBody> {
+    txn.term(term);
+    error_for(fe, be, 500)
+}
+
+/// How many body bytes a `wait-for-body` waits for: `at-least` (0: no such limit), within `room`.
+fn wait_want(room: usize, at_least: u64) -> usize {
+    match usize::try_from(at_least) {
+        Ok(0) => room,
+        Ok(n) => n.min(room),
+        Err(_) => room,
+    }
+}
+
+/// [`buffered::head_size`] of a response head (its reason is the standard one, as fulcrum sends it).
+fn response_head_size(resp: &Response<ProxyBody>) -> usize {
+    let reason = resp.status().canonical_reason().map_or(0, str::len);
+    buffered::head_size(["HTTP/1.1".len(), 3, reason], resp.headers())
+}
+
+/// Waits for the request body (`option http-buffer-request`, `wait-for-body`): until it is complete, `want`
+/// bytes of it are there, or `deadline`. The client's inactivity (`timeout client`) or the deadline passing
+/// answers 408 (`cD`, `cR`), as HAProxy does; a client that closes meanwhile is noted in the body and the request
+/// goes on, to be given up before a server is contacted.
+async fn wait_request_body(
+    fe: &FrontendRt,
+    be: Option<&BackendRt>,
+    req: &mut Request<ReqBody>,
+    want: usize,
+    deadline: Option<Instant>,
+    txn: &mut TxnSlot,
+) -> Result<(), Response<ProxyBody>> {
+    let deadline = deadline.map(tokio::time::Instant::from_std);
+    match req
+        .body_mut()
+        .wait(want, deadline, fe.timeouts.client)
+        .await
+    {
+        Waited::Done | Waited::Failed => Ok(()),
+        waited => {
+            Counters::inc(&fe.stats.err_req);
+            txn.term(if waited == Waited::Idle { b"cD" } else { b"cR" });
+            Err(error_for(fe, be, 408))
+        }
+    }
 }
 
 /// A response made by an `http-request` rule: HAProxy logs `PR` for a denial, `LR` for a locally generated
@@ -502,7 +763,7 @@ async fn forward(
     fe: &FrontendRt,
     be: &BackendRt,
     client: &Client,
-    mut req: Request<Incoming>,
+    mut req: Request<ReqBody>,
     txn: &mut TxnSlot,
     done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -517,7 +778,6 @@ async fn forward(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let key = RequestKey::for_request(be, peer.ip(), &req);
 
-    let mut req = req.map(ReqBody::Stream);
     let retry_on = &be.config.retry_on;
     // Failures after the request was written are retried only for a bodiless request kept for replay.
     let replay = if retry_on.replays() && client_upgrade.is_none() {
@@ -672,6 +932,16 @@ async fn forward(
     };
 
     let head = exchange.head;
+    // A head that does not fit in HAProxy's buffer (`tune.bufsize` less `tune.maxrewrite`).
+    let reason = head.status.canonical_reason().map_or(0, str::len);
+    if buffered::head_size(["HTTP/1.1".len(), 3, reason], &head.headers)
+        > worker.snapshot.buf_limits.fill()
+    {
+        debug!(status = head.status.as_u16(), "response head too large");
+        Counters::inc(&be.stats.err_resp);
+        txn.term(b"PH");
+        return Err(ProxyError::BadGateway);
+    }
     let mut parts = http::response::Builder::new()
         .status(head.status)
         // As HAProxy: the client gets an HTTP/1.1 response whatever version the server spoke (a body the server
@@ -681,6 +951,10 @@ async fn forward(
         .map_err(|_| ProxyError::BadGateway)?
         .into_parts()
         .0;
+    // An HTTP/1.0 response with Transfer-Encoding: read as chunked, and, as HAProxy does (RFC 9112 section 6.1),
+    // the client connection is closed after it.
+    let faulty_framing =
+        head.version == Version::HTTP_10 && head.headers.contains_key(header::TRANSFER_ENCODING);
     parts.headers = head.headers;
     if parts.status == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
@@ -701,7 +975,7 @@ async fn forward(
         return Err(ProxyError::BadGateway);
     }
     headers::strip_hop_by_hop(&mut parts.headers, false);
-    if mode == HttpConnMode::Close {
+    if mode == HttpConnMode::Close || faulty_framing {
         parts
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

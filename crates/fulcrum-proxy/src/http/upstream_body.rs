@@ -79,6 +79,20 @@ impl UpstreamBody {
         body
     }
 
+    /// The body bytes read from the server and not yet handed on (with a chunked body, its framing too).
+    pub fn buffered(&self) -> usize {
+        let Some(conn) = &self.conn else {
+            return 0;
+        };
+        match self.state {
+            State::Length(left) => {
+                usize::try_from(left).map_or(conn.buf.len(), |l| l.min(conn.buf.len()))
+            }
+            State::Done => 0,
+            _ => conn.buf.len(),
+        }
+    }
+
     /// The body has been read completely: release the server and keep the connection when it is clean.
     fn finish(&mut self) {
         self.state = State::Done;

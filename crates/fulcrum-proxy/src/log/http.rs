@@ -184,7 +184,7 @@ impl ConnLog {
             } else {
                 ms(Some(txn.first_byte), Some(txn.head))
             },
-            tw: if txn.server.is_some() {
+            tw: if txn.server.is_some() || txn.t_queue.is_some() {
                 ms(Some(txn.head), txn.t_queue)
             } else {
                 -1
@@ -343,6 +343,17 @@ impl Drop for HttpTxn {
     }
 }
 
+/// Where a request stands on its way to a server, as the termination state's second letter tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for a server (`Q`).
+    Queue,
+    /// Connecting to the server, or waiting to try again (`C`).
+    Connect,
+    /// Waiting for the response head (`H`).
+    Response,
+}
+
 /// The log record of a request, if its frontend logs (all methods do nothing otherwise).
 #[derive(Default)]
 pub struct TxnSlot(Option<Box<HttpTxn>>);
@@ -454,6 +465,40 @@ impl TxnSlot {
             504 => self.term(b"sH"),
             502 => self.term(b"SH"),
             _ => self.term(b"PR"),
+        }
+    }
+
+    /// Ends the record now, with termination state `term` and no status: the request is given up and nothing
+    /// will be answered.
+    pub fn abort(&mut self, term: &[u8; 2]) {
+        self.abort_with(term, None);
+    }
+
+    /// [`TxnSlot::abort`], logging `status` as the status (HAProxy logs 400 for a request its client gave up
+    /// while the response head was awaited, under `option abortonclose`).
+    pub fn abort_with(&mut self, term: &[u8; 2], status: Option<u16>) {
+        // A request given up in the queue (`CQ`) logs the time it waited there (`%Tw`), though no server was
+        // picked.
+        let in_queue = term[1] == b'Q';
+        if let Some(mut t) = self.0.take() {
+            t.set_term(*term);
+            if let Some(s) = status {
+                t.status = i32::from(s);
+            }
+            if in_queue {
+                t.t_queue = Some(Instant::now());
+            }
+            // Dropping a record that still belongs to its connection logs it.
+        }
+    }
+
+    /// Where the request stands on its way to a server (from what was recorded; [`Phase::Queue`] when the
+    /// request is not logged).
+    pub fn phase(&self) -> Phase {
+        match &self.0 {
+            Some(t) if t.t_connected.is_some() => Phase::Response,
+            Some(t) if t.t_queue.is_some() => Phase::Connect,
+            _ => Phase::Queue,
         }
     }
 

@@ -1,8 +1,10 @@
-//! One ACL compiled into a matcher: patterns pre-lowercased for `-i`, regexes compiled, networks and port ranges
-//! parsed. Matching allocates nothing except when `-i` must lowercase a sample.
+//! One ACL compiled into matchers: patterns pre-lowercased for `-i`, regexes compiled, networks and port ranges
+//! parsed; one matcher per pattern reference the ACL uses (`patref.rs`), which the runtime API may swap. Matching
+//! allocates nothing except when `-i` must lowercase a sample.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use regex::{Regex, RegexBuilder};
 
@@ -10,9 +12,11 @@ use fulcrum_config::haproxy::{Acl, MatchMethod, Sample};
 
 use crate::http::headers::in_network;
 
-/// How samples are compared.
+use super::patref::{Part, PatternRefs};
+
+/// How samples are compared, with the patterns of one reference.
 #[derive(Debug)]
-enum Matcher {
+pub enum Matcher {
     Str(Vec<String>),
     Beg(Vec<String>),
     End(Vec<String>),
@@ -29,7 +33,9 @@ pub struct CompiledAcl {
     /// What it looks at.
     pub sample: Sample,
     ignore_case: bool,
-    matcher: Matcher,
+    method: MatchMethod,
+    /// One per pattern reference: the ACL matches when one of them does.
+    parts: Vec<Arc<Part>>,
 }
 
 /// Why an ACL could not be compiled (the parser validates patterns, so this means a parser bug).
@@ -52,6 +58,14 @@ pub enum AclError {
         name: String,
         /// the pattern
         pattern: String,
+    },
+    /// A pattern its reference holds that the ACL cannot take.
+    #[error("acl '{name}': {message}")]
+    Reference {
+        /// ACL name
+        name: String,
+        /// what is wrong
+        message: String,
     },
 }
 
@@ -85,79 +99,65 @@ fn parse_range(p: &str) -> Option<(u64, u64)> {
     }
 }
 
-impl CompiledAcl {
-    /// Compiles a parsed ACL.
-    pub fn compile(acl: &Acl) -> Result<Self, AclError> {
+impl Matcher {
+    /// No pattern: matches nothing (except for `-m found`).
+    pub fn empty() -> Matcher {
+        Matcher::Str(Vec::new())
+    }
+
+    /// Compiles checked patterns for `method`; the error is the pattern that does not compile.
+    pub fn build(
+        method: MatchMethod,
+        ignore_case: bool,
+        patterns: &[String],
+    ) -> Result<Matcher, String> {
         let fold = |p: &String| {
-            if acl.ignore_case {
+            if ignore_case {
                 p.to_lowercase()
             } else {
                 p.clone()
             }
         };
-        let bad = |p: &String| AclError::Pattern {
-            name: acl.name.clone(),
-            pattern: p.clone(),
-        };
-        let matcher = match acl.method {
-            MatchMethod::Str => Matcher::Str(acl.patterns.iter().map(fold).collect()),
-            MatchMethod::Beg => Matcher::Beg(acl.patterns.iter().map(fold).collect()),
-            MatchMethod::End => Matcher::End(acl.patterns.iter().map(fold).collect()),
-            MatchMethod::Sub => Matcher::Sub(acl.patterns.iter().map(fold).collect()),
+        Ok(match method {
+            MatchMethod::Str => Matcher::Str(patterns.iter().map(fold).collect()),
+            MatchMethod::Beg => Matcher::Beg(patterns.iter().map(fold).collect()),
+            MatchMethod::End => Matcher::End(patterns.iter().map(fold).collect()),
+            MatchMethod::Sub => Matcher::Sub(patterns.iter().map(fold).collect()),
             MatchMethod::Reg => Matcher::Reg(
-                acl.patterns
+                patterns
                     .iter()
                     .map(|p| {
                         RegexBuilder::new(p)
-                            .case_insensitive(acl.ignore_case)
+                            .case_insensitive(ignore_case)
                             .build()
-                            .map_err(|source| AclError::Regex {
-                                name: acl.name.clone(),
-                                pattern: p.clone(),
-                                source,
-                            })
+                            .map_err(|_| p.clone())
                     })
                     .collect::<Result<_, _>>()?,
             ),
             MatchMethod::Found => Matcher::Found,
             MatchMethod::Ip => Matcher::Ip(
-                acl.patterns
+                patterns
                     .iter()
-                    .map(|p| parse_net(p).ok_or_else(|| bad(p)))
+                    .map(|p| parse_net(p).ok_or_else(|| p.clone()))
                     .collect::<Result<_, _>>()?,
             ),
             MatchMethod::Int => Matcher::Int(
-                acl.patterns
+                patterns
                     .iter()
-                    .map(|p| parse_range(p).ok_or_else(|| bad(p)))
+                    .map(|p| parse_range(p).ok_or_else(|| p.clone()))
                     .collect::<Result<_, _>>()?,
             ),
-        };
-        Ok(CompiledAcl {
-            sample: acl.sample.clone(),
-            ignore_case: acl.ignore_case,
-            matcher,
         })
     }
 
-    /// Whether the ACL only asks whether the sample exists (`-m found`).
-    pub fn is_found(&self) -> bool {
-        matches!(self.matcher, Matcher::Found)
-    }
-
-    /// Whether a text sample matches.
-    pub fn match_text(&self, sample: &str) -> bool {
-        let s: Cow<'_, str> = if self.ignore_case && !matches!(self.matcher, Matcher::Reg(_)) {
-            Cow::Owned(sample.to_lowercase())
-        } else {
-            Cow::Borrowed(sample)
-        };
-        match &self.matcher {
-            Matcher::Str(p) => p.iter().any(|p| *p == *s),
+    /// Whether a text sample (already lowercased for `-i`, except for regexes) matches.
+    fn text(&self, s: &str) -> bool {
+        match self {
+            Matcher::Str(p) => p.iter().any(|p| p == s),
             Matcher::Beg(p) => p.iter().any(|p| s.starts_with(p.as_str())),
             Matcher::End(p) => p.iter().any(|p| s.ends_with(p.as_str())),
             Matcher::Sub(p) => p.iter().any(|p| s.contains(p.as_str())),
-            Matcher::Reg(r) => r.iter().any(|r| r.is_match(&s)),
+            Matcher::Reg(r) => r.iter().any(|r| r.is_match(s)),
             Matcher::Found => true,
             Matcher::Ip(nets) => s
                 .parse::<IpAddr>()
@@ -168,21 +168,84 @@ impl CompiledAcl {
                 .is_ok_and(|v| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&v))),
         }
     }
+}
+
+impl CompiledAcl {
+    /// Compiles a parsed ACL on its own, outside any set of pattern references (nothing can change it).
+    pub fn compile(acl: &Acl) -> Result<Self, AclError> {
+        Self::compile_with(acl, &PatternRefs::default())
+    }
+
+    /// Compiles a parsed ACL whose patterns live in `refs`, where the runtime API can change them.
+    pub fn compile_with(acl: &Acl, refs: &PatternRefs) -> Result<Self, AclError> {
+        let bad = |p: &String| AclError::Pattern {
+            name: acl.name.clone(),
+            pattern: p.clone(),
+        };
+        // The parser checked every pattern; a regex is checked here again for its own error.
+        if acl.method == MatchMethod::Reg {
+            for p in &acl.patterns {
+                RegexBuilder::new(p)
+                    .case_insensitive(acl.ignore_case)
+                    .build()
+                    .map_err(|source| AclError::Regex {
+                        name: acl.name.clone(),
+                        pattern: p.clone(),
+                        source,
+                    })?;
+            }
+        }
+        Matcher::build(acl.method, acl.ignore_case, &acl.patterns).map_err(|p| bad(&p))?;
+        let parts = refs.parts(acl).map_err(|message| AclError::Reference {
+            name: acl.name.clone(),
+            message,
+        })?;
+        Ok(CompiledAcl {
+            sample: acl.sample.clone(),
+            ignore_case: acl.ignore_case,
+            method: acl.method,
+            parts,
+        })
+    }
+
+    /// Whether the ACL only asks whether the sample exists (`-m found`).
+    pub fn is_found(&self) -> bool {
+        self.method == MatchMethod::Found
+    }
+
+    /// Whether a text sample matches.
+    pub fn match_text(&self, sample: &str) -> bool {
+        if self.is_found() {
+            return true;
+        }
+        let s: Cow<'_, str> = if self.ignore_case && self.method != MatchMethod::Reg {
+            Cow::Owned(sample.to_lowercase())
+        } else {
+            Cow::Borrowed(sample)
+        };
+        self.parts.iter().any(|p| p.matcher().text(&s))
+    }
 
     /// Whether an address sample matches.
     pub fn match_ip(&self, ip: IpAddr) -> bool {
-        match &self.matcher {
-            Matcher::Ip(nets) => nets.iter().any(|(n, b)| in_network(ip, *n, *b)),
-            Matcher::Found => true,
+        match self.method {
+            MatchMethod::Found => true,
+            MatchMethod::Ip => self.parts.iter().any(|p| match &**p.matcher() {
+                Matcher::Ip(nets) => nets.iter().any(|(n, b)| in_network(ip, *n, *b)),
+                _ => false,
+            }),
             _ => self.match_text(&ip.to_string()),
         }
     }
 
     /// Whether an integer sample matches.
     pub fn match_int(&self, v: u64) -> bool {
-        match &self.matcher {
-            Matcher::Int(ranges) => ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&v)),
-            Matcher::Found => true,
+        match self.method {
+            MatchMethod::Found => true,
+            MatchMethod::Int => self.parts.iter().any(|p| match &**p.matcher() {
+                Matcher::Int(ranges) => ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&v)),
+                _ => false,
+            }),
             _ => self.match_text(&v.to_string()),
         }
     }
@@ -201,6 +264,9 @@ mod tests {
             ignore_case: i,
             patterns: pats.iter().map(|s| s.to_string()).collect(),
             location: Location::new("t.cfg", 1),
+            files: Vec::new(),
+            fetch: "t".into(),
+            expr_id: None,
         })
         .unwrap()
     }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use fulcrum_config::haproxy::{Condition, Sample};
 
 use super::acl::{AclError, CompiledAcl};
+use super::patref::PatternRefs;
 
 /// What a condition can look at. A connection offers only `src` and `dst_port`; a request offers everything.
 pub trait Facts {
@@ -24,6 +25,10 @@ pub trait Facts {
     fn any_header_value(&self, name: &str, f: &mut dyn FnMut(&str) -> bool) -> bool;
     /// Whether header `name` is present.
     fn has_header(&self, name: &str) -> bool;
+    /// The response status (known only to `http-response` conditions).
+    fn status(&self) -> Option<u16> {
+        None
+    }
 }
 
 fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> bool {
@@ -33,6 +38,7 @@ fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> bool {
             .dst_port()
             .is_some_and(|p| acl.match_int(u64::from(p))),
         Sample::Method => facts.method().is_some_and(|m| acl.match_text(m)),
+        Sample::Status => facts.status().is_some_and(|s| acl.match_int(u64::from(s))),
         Sample::Path => facts.path().is_some_and(|p| acl.match_text(p)),
         Sample::UrlParam(name) => facts.url_param(name).is_some_and(|v| acl.match_text(v)),
         Sample::Hdr(name) => {
@@ -60,8 +66,13 @@ pub struct CompiledCond {
 }
 
 impl CompiledCond {
-    /// Compiles a parsed condition.
+    /// Compiles a parsed condition on its own (its patterns in no reference the runtime API can change).
     pub fn compile(c: &Condition) -> Result<Self, AclError> {
+        Self::compile_with(c, &PatternRefs::default())
+    }
+
+    /// Compiles a parsed condition whose ACL patterns live in `refs`.
+    pub fn compile_with(c: &Condition, refs: &PatternRefs) -> Result<Self, AclError> {
         let any_of = c
             .any_of
             .iter()
@@ -74,7 +85,7 @@ impl CompiledCond {
                             acls: t
                                 .acls
                                 .iter()
-                                .map(CompiledAcl::compile)
+                                .map(|a| CompiledAcl::compile_with(a, refs))
                                 .collect::<Result<_, _>>()?,
                         })
                     })
@@ -103,7 +114,12 @@ pub fn holds(cond: &Option<CompiledCond>, facts: &dyn Facts) -> bool {
     cond.as_ref().is_none_or(|c| c.eval(facts))
 }
 
-/// Compiles an optional condition.
-pub fn compile_opt(c: &Option<Condition>) -> Result<Option<CompiledCond>, AclError> {
-    c.as_ref().map(CompiledCond::compile).transpose()
+/// Compiles an optional condition, its ACL patterns in `refs`.
+pub fn compile_opt(
+    c: &Option<Condition>,
+    refs: &PatternRefs,
+) -> Result<Option<CompiledCond>, AclError> {
+    c.as_ref()
+        .map(|c| CompiledCond::compile_with(c, refs))
+        .transpose()
 }

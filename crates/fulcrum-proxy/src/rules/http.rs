@@ -11,12 +11,13 @@ use regex::Regex;
 
 use fulcrum_config::haproxy::{
     HttpRequestAction, HttpResponseAction, MatchMethod, Redirect, RedirectTarget, Rules, Service,
-    TcpConnAction,
+    TcpConnAction, WaitForBody,
 };
 
 use super::acl::AclError;
 use super::cond::{compile_opt, holds, CompiledCond, Facts};
 use crate::http::body::ProxyBody;
+use crate::http::buffered::{header_cost, headers_cost, Room};
 use crate::http::errors::{respond, ErrorPages, Reply, ReplyError};
 use crate::snapshot::BackendRt;
 
@@ -128,6 +129,7 @@ pub struct RequestLine {
 /// response in `http-response` rules, as in HAProxy).
 struct ResponseFacts<'a> {
     line: &'a RequestLine,
+    status: u16,
     headers: &'a HeaderMap,
 }
 
@@ -152,6 +154,9 @@ impl Facts for ResponseFacts<'_> {
     }
     fn has_header(&self, name: &str) -> bool {
         self.headers.contains_key(name)
+    }
+    fn status(&self) -> Option<u16> {
+        Some(self.status)
     }
 }
 
@@ -201,6 +206,8 @@ enum ReqAction {
     Answer(u16, Reply),
     Tarpit(u16),
     Service(Service),
+    WaitForBody(WaitForBody),
+    StrictMode(bool),
 }
 
 #[derive(Debug)]
@@ -210,6 +217,8 @@ enum RespAction {
     DelHeader(HeaderName),
     DelHeaderMatch(NameMatch),
     Deny(u16),
+    WaitForBody(WaitForBody),
+    StrictMode(bool),
 }
 
 /// `del-header NAME -m beg|end|sub|reg`: which header names match (lower case, as names are kept).
@@ -269,6 +278,54 @@ pub enum Verdict {
     Tarpit(u16),
     /// Hand the request to a built-in service (`use-service`).
     Service(Service),
+    /// Wait for the request body as `wait-for-body` says, then go on where `resume` says
+    /// ([`ProxyRules::apply_request_from`]).
+    WaitForBody {
+        /// How long and for how much.
+        wait: WaitForBody,
+        /// Where the rules go on.
+        resume: Resume,
+    },
+    /// A rewrite did not fit in the buffer under `strict-mode on`: HAProxy answers 500.
+    RewriteFailed,
+}
+
+/// Where the evaluation of a proxy's rules stands: the rule to run next, and whether a rewrite that does not fit
+/// is an error (`strict-mode`, on at the start of each ruleset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// The index of the next rule.
+    pub next: usize,
+    /// `strict-mode on`
+    pub strict: bool,
+}
+
+impl Default for Resume {
+    fn default() -> Self {
+        Resume {
+            next: 0,
+            strict: true,
+        }
+    }
+}
+
+/// What the response rules decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RespVerdict {
+    /// Go on with the response.
+    Continue,
+    /// Replace the response with the proxy's error for this status.
+    Deny(u16),
+    /// Wait for the response body as `wait-for-body` says, then go on where `resume` says
+    /// ([`ProxyRules::apply_response_from`]).
+    WaitForBody {
+        /// How long and for how much.
+        wait: WaitForBody,
+        /// Where the rules go on.
+        resume: Resume,
+    },
+    /// A rewrite did not fit in the buffer under `strict-mode on`: HAProxy answers 500.
+    RewriteFailed,
 }
 
 /// The compiled rules of one proxy.
@@ -305,11 +362,13 @@ fn header_name(name: &str, location: &str) -> Result<HeaderName, RulesError> {
 
 impl ProxyRules {
     /// Compiles the rules of a proxy. `with_http` is false for the backend side of a `listen` section, whose
-    /// rules its frontend side already runs. `backend` resolves `use_backend` names.
+    /// rules its frontend side already runs. `backend` resolves `use_backend` names; the ACLs' patterns live in
+    /// `refs`.
     pub fn compile(
         rules: &Rules,
         with_http: bool,
         backend: &dyn Fn(&str) -> Option<Arc<BackendRt>>,
+        refs: &super::patref::PatternRefs,
     ) -> Result<Self, RulesError> {
         let errorfiles =
             ErrorPages::compile(&rules.errorfiles).map_err(|source| RulesError::Reply {
@@ -359,8 +418,10 @@ impl ProxyRules {
                 }
                 HttpRequestAction::Tarpit(s) => ReqAction::Tarpit(*s),
                 HttpRequestAction::UseService(s) => ReqAction::Service(*s),
+                HttpRequestAction::WaitForBody(w) => ReqAction::WaitForBody(*w),
+                HttpRequestAction::StrictMode(on) => ReqAction::StrictMode(*on),
             };
-            out.http_request.push((action, compile_opt(&r.cond)?));
+            out.http_request.push((action, compile_opt(&r.cond, refs)?));
         }
         for r in &rules.http_response {
             let loc = r.location.to_string();
@@ -378,16 +439,20 @@ impl ProxyRules {
                     RespAction::DelHeaderMatch(NameMatch::compile(n, *m, &loc)?)
                 }
                 HttpResponseAction::Deny(s) => RespAction::Deny(*s),
+                HttpResponseAction::WaitForBody(w) => RespAction::WaitForBody(*w),
+                HttpResponseAction::StrictMode(on) => RespAction::StrictMode(*on),
             };
-            out.http_response.push((action, compile_opt(&r.cond)?));
+            out.http_response
+                .push((action, compile_opt(&r.cond, refs)?));
         }
         for u in &rules.use_backends {
             if let Some(be) = backend(&u.backend) {
-                out.use_backends.push((be, compile_opt(&u.cond)?));
+                out.use_backends.push((be, compile_opt(&u.cond, refs)?));
             }
         }
         for r in &rules.tcp_connection {
-            out.tcp_connection.push((r.action, compile_opt(&r.cond)?));
+            out.tcp_connection
+                .push((r.action, compile_opt(&r.cond, refs)?));
         }
         Ok(out)
     }
@@ -420,8 +485,8 @@ impl ProxyRules {
             .map(|(be, _)| be.clone())
     }
 
-    /// Runs the `http-request` rules in order on `req`. `outer` is the frontend when these are a backend's rules:
-    /// its error replies back the backend's.
+    /// Runs the `http-request` rules in order on `req`, no rewrite limited by a buffer. `outer` is the frontend
+    /// when these are a backend's rules: its error replies back the backend's.
     pub fn apply_request<B>(
         &self,
         req: &mut Request<B>,
@@ -429,32 +494,46 @@ impl ProxyRules {
         dst_port: u16,
         outer: Option<&ProxyRules>,
     ) -> Verdict {
-        for (action, cond) in &self.http_request {
+        let mut room = Room::unlimited();
+        self.apply_request_from(Resume::default(), req, src, dst_port, outer, &mut room)
+    }
+
+    /// Runs the `http-request` rules from where `at` says (the start, or the rule after a `wait-for-body`), the
+    /// rewrites within `room`.
+    pub fn apply_request_from<B>(
+        &self,
+        at: Resume,
+        req: &mut Request<B>,
+        src: IpAddr,
+        dst_port: u16,
+        outer: Option<&ProxyRules>,
+        room: &mut Room,
+    ) -> Verdict {
+        let mut strict = at.strict;
+        for (index, (action, cond)) in self.http_request.iter().enumerate().skip(at.next) {
             let facts = RequestFacts { req, src, dst_port };
             if !holds(cond, &facts) {
                 continue;
             }
-            match action {
-                ReqAction::SetHeader(n, v) => {
-                    req.headers_mut().insert(n.clone(), v.clone());
-                }
-                ReqAction::AddHeader(n, v) => {
-                    req.headers_mut().append(n.clone(), v.clone());
-                }
-                ReqAction::DelHeader(n) => {
-                    req.headers_mut().remove(n);
-                }
-                ReqAction::DelHeaderMatch(m) => m.remove_from(req.headers_mut()),
+            let done = match action {
+                ReqAction::SetHeader(n, v) => set_header(req.headers_mut(), n, v, room),
+                ReqAction::AddHeader(n, v) => add_header(req.headers_mut(), n, v, room),
+                ReqAction::DelHeader(n) => del_header(req.headers_mut(), n, room),
+                ReqAction::DelHeaderMatch(m) => del_header_match(req.headers_mut(), m, room),
                 ReqAction::ReplaceHeader(n, re, rep) => {
-                    replace_header(req.headers_mut(), n, re, rep)
+                    replace_header_within(req.headers_mut(), n, re, rep, room)
                 }
                 ReqAction::SetPath(p) => {
                     let q = req.uri().query().map(str::to_string);
-                    set_path_and_query(req, p, q.as_deref());
+                    set_uri_within(req, p, q.as_deref(), room)
                 }
                 ReqAction::SetQuery(q) => {
                     let p = req.uri().path().to_string();
-                    set_path_and_query(req, &p, (!q.is_empty()).then_some(q.as_str()));
+                    set_uri_within(req, &p, (!q.is_empty()).then_some(q.as_str()), room)
+                }
+                ReqAction::StrictMode(on) => {
+                    strict = *on;
+                    true
                 }
                 ReqAction::Redirect(r) => return Verdict::Respond(Box::new(redirect(r, req))),
                 ReqAction::Answer(status, reply) => {
@@ -464,37 +543,153 @@ impl ProxyRules {
                 }
                 ReqAction::Tarpit(s) => return Verdict::Tarpit(*s),
                 ReqAction::Service(s) => return Verdict::Service(*s),
+                ReqAction::WaitForBody(w) => {
+                    return Verdict::WaitForBody {
+                        wait: *w,
+                        resume: Resume {
+                            next: index + 1,
+                            strict,
+                        },
+                    }
+                }
+            };
+            if !done && strict {
+                return Verdict::RewriteFailed;
             }
         }
         Verdict::Continue
     }
 
-    /// Runs the `http-response` rules on a response's head; `Some(status)` means deny with that status.
-    pub fn apply_response(&self, headers: &mut HeaderMap, line: &RequestLine) -> Option<u16> {
-        for (action, cond) in &self.http_response {
+    /// Runs the `http-response` rules on a response's head from where `at` says (the start, or the rule after a
+    /// `wait-for-body`), the rewrites within `room`.
+    pub fn apply_response_from(
+        &self,
+        at: Resume,
+        status: u16,
+        headers: &mut HeaderMap,
+        line: &RequestLine,
+        room: &mut Room,
+    ) -> RespVerdict {
+        let mut strict = at.strict;
+        for (index, (action, cond)) in self.http_response.iter().enumerate().skip(at.next) {
             let facts = ResponseFacts {
                 line,
+                status,
                 headers: &*headers,
             };
             if !holds(cond, &facts) {
                 continue;
             }
-            match action {
-                RespAction::SetHeader(n, v) => {
-                    headers.insert(n.clone(), v.clone());
+            let done = match action {
+                RespAction::SetHeader(n, v) => set_header(headers, n, v, room),
+                RespAction::AddHeader(n, v) => add_header(headers, n, v, room),
+                RespAction::DelHeader(n) => del_header(headers, n, room),
+                RespAction::DelHeaderMatch(m) => del_header_match(headers, m, room),
+                RespAction::StrictMode(on) => {
+                    strict = *on;
+                    true
                 }
-                RespAction::AddHeader(n, v) => {
-                    headers.append(n.clone(), v.clone());
+                RespAction::Deny(s) => return RespVerdict::Deny(*s),
+                RespAction::WaitForBody(w) => {
+                    return RespVerdict::WaitForBody {
+                        wait: *w,
+                        resume: Resume {
+                            next: index + 1,
+                            strict,
+                        },
+                    }
                 }
-                RespAction::DelHeader(n) => {
-                    headers.remove(n);
-                }
-                RespAction::DelHeaderMatch(m) => m.remove_from(headers),
-                RespAction::Deny(s) => return Some(*s),
+            };
+            if !done && strict {
+                return RespVerdict::RewriteFailed;
             }
         }
-        None
+        RespVerdict::Continue
     }
+}
+
+/// The buffer space the lines of header `name` take.
+fn header_lines_cost(headers: &HeaderMap, name: &HeaderName) -> usize {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| header_cost(name.as_str().len(), v.len()))
+        .sum()
+}
+
+/// `set-header`: the header's lines are removed, then the new one added if it fits (as HAProxy, the removal
+/// stays when it does not).
+fn set_header(headers: &mut HeaderMap, n: &HeaderName, v: &HeaderValue, room: &mut Room) -> bool {
+    let freed = header_lines_cost(headers, n);
+    if room.rewrite(freed, header_cost(n.as_str().len(), v.len())) {
+        headers.insert(n.clone(), v.clone());
+        return true;
+    }
+    headers.remove(n);
+    room.take(-(freed as isize));
+    false
+}
+
+/// `add-header`, if the line fits.
+fn add_header(headers: &mut HeaderMap, n: &HeaderName, v: &HeaderValue, room: &mut Room) -> bool {
+    let fits = room.rewrite(0, header_cost(n.as_str().len(), v.len()));
+    if fits {
+        headers.append(n.clone(), v.clone());
+    }
+    fits
+}
+
+/// `del-header NAME`: always done, and frees room.
+fn del_header(headers: &mut HeaderMap, n: &HeaderName, room: &mut Room) -> bool {
+    room.take(-(header_lines_cost(headers, n) as isize));
+    headers.remove(n);
+    true
+}
+
+/// `del-header NAME -m ...`: always done, and frees room.
+fn del_header_match(headers: &mut HeaderMap, m: &NameMatch, room: &mut Room) -> bool {
+    let before = headers_cost(headers);
+    m.remove_from(headers);
+    room.take(headers_cost(headers) as isize - before as isize);
+    true
+}
+
+/// `replace-header`, if the new values fit (otherwise nothing changes).
+fn replace_header_within(
+    headers: &mut HeaderMap,
+    n: &HeaderName,
+    re: &Regex,
+    rep: &str,
+    room: &mut Room,
+) -> bool {
+    let old: Vec<HeaderValue> = headers.get_all(n).iter().cloned().collect();
+    let before = header_lines_cost(headers, n);
+    replace_header(headers, n, re, rep);
+    if room.rewrite(before, header_lines_cost(headers, n)) {
+        return true;
+    }
+    headers.remove(n);
+    for v in old {
+        headers.append(n.clone(), v);
+    }
+    false
+}
+
+/// `set-path` / `set-query`, if the new request target fits (otherwise nothing changes).
+fn set_uri_within<B>(
+    req: &mut Request<B>,
+    path: &str,
+    query: Option<&str>,
+    room: &mut Room,
+) -> bool {
+    let old = req.uri().clone();
+    set_path_and_query(req, path, query);
+    let len = |u: &Uri| u.path_and_query().map_or(0, |pq| pq.as_str().len());
+    if room.rewrite(len(&old), len(req.uri())) {
+        return true;
+    }
+    *req.uri_mut() = old;
+    false
 }
 
 /// `replace-header`: each value of the header that the regex matches is replaced by the replacement, where

@@ -6,5 +6,6 @@
 pub mod acl;
 pub mod cond;
 pub mod http;
+pub mod patref;
 
 pub use cond::{CompiledCond, Facts};
