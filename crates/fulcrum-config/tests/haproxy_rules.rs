@@ -260,7 +260,10 @@ fn acl_errors_fulcrum_only() {
         ("acl a query x", "fetch 'query' is not"),
         ("acl a path_dir x", "fetch 'path_dir' is not"),
         ("acl a path_len 3", "fetch 'path_len' is not"),
-        ("acl a req.len 3", "fetch 'req.len' is not"),
+        (
+            "acl a req.payload_lv(0,1) x",
+            "fetch 'req.payload_lv' is not",
+        ),
         ("acl a req.body x", "fetch 'req.body' is not"),
         ("acl a cook(s) x", "fetch 'cook' is not"),
         ("acl a capture.req.uri x", "fetch 'capture.req.uri' is not"),

@@ -1,5 +1,7 @@
 //! mode tcp: bytes forwarded both ways between the client and a server, with half-close passed through
-//! (EOF from one side shuts down writing towards the other, the other direction goes on).
+//! (EOF from one side shuts down writing towards the other, the other direction goes on). When the frontend has
+//! `tcp-request content` rules, the client's first bytes are buffered and inspected first ([`inspect`]); the
+//! server gets them before anything else.
 
 use std::cell::Cell;
 use std::io;
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
@@ -18,7 +20,7 @@ use tracing::debug;
 use crate::counters::{self, Counters, Done};
 use crate::log::tcp::TcpLog;
 use crate::queue;
-use crate::rules::http::ConnFacts;
+use crate::rules::http::ContentFacts;
 use crate::select::RequestKey;
 use crate::snapshot::FrontendRt;
 use crate::worker::Worker;
@@ -32,9 +34,36 @@ pub async fn serve_client(
     local_port: u16,
 ) {
     let mut log = TcpLog::begin(&fe, peer, client.local_addr().ok());
-    let facts = ConnFacts {
+    let mut first = Vec::new();
+    if fe.rules.has_content_rules() {
+        match inspect(&fe, &client, peer, local_port).await {
+            Inspected::Accept(buf) => first = buf,
+            Inspected::Reject(buf) => {
+                debug!(%peer, "connection rejected by tcp-request content rules");
+                Counters::inc(&fe.stats.denied_req);
+                // HAProxy kills the connection (a reset, not a close).
+                #[allow(deprecated)]
+                let _ = client.set_linger(Some(Duration::ZERO));
+                if let Some(mut l) = log {
+                    l.term(b"PR");
+                    l.end(buf.len() as u64, 0);
+                }
+                return;
+            }
+            Inspected::Aborted(buf) => {
+                if let Some(mut l) = log {
+                    l.term(b"CR");
+                    l.end(buf.len() as u64, 0);
+                }
+                return;
+            }
+        }
+    }
+    let facts = ContentFacts {
         src: peer.ip(),
         dst_port: local_port,
+        buf: &first,
+        may_change: false,
     };
     let Some(be) = fe
         .rules
@@ -123,6 +152,7 @@ pub async fn serve_client(
         l.connected(server.local_addr().ok());
     }
     let _ = server.set_nodelay(true);
+    let mut server = server;
     let idle = be
         .timeouts
         .tunnel
@@ -130,11 +160,35 @@ pub async fn serve_client(
             (Some(c), Some(s)) => Some(c.min(s)),
             (c, s) => c.or(s),
         });
-    let end = if fe.splice {
+    if !first.is_empty() {
+        // The bytes the content rules looked at go first.
+        let write = server.write_all(&first);
+        let written = match idle {
+            Some(t) => tokio::time::timeout(t, write)
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+            None => write.await,
+        };
+        if let Err(e) = written {
+            debug!(error = %e, "forwarding the inspected bytes failed");
+            if let Some(mut l) = log {
+                drop(_guard);
+                l.term(if e.kind() == io::ErrorKind::TimedOut {
+                    b"sD"
+                } else {
+                    b"SD"
+                });
+                l.end(0, 0);
+            }
+            return;
+        }
+    }
+    let mut end = if fe.splice {
         crate::splice::bidirectional(&client, &server, idle).await
     } else {
         crate::splice::copy_bidirectional(&client, &server, idle).await
     };
+    end.a_to_b += first.len() as u64;
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     fe.stats.bytes_in.fetch_add(end.a_to_b, relaxed);
     fe.stats.bytes_out.fetch_add(end.b_to_a, relaxed);
@@ -159,6 +213,78 @@ pub async fn serve_client(
             l.term(b"SD");
         }
         l.end(end.a_to_b, end.b_to_a);
+    }
+}
+
+/// How many request bytes are inspected at most: HAProxy's buffer (`tune.bufsize`, 16384) less the room it keeps
+/// for rewrites (`tune.maxrewrite`, 1024); the rules decide once it is full, whatever the delay left.
+pub const INSPECT_MAX: usize = 16384 - 1024;
+
+/// What the `tcp-request content` rules decided, with the bytes buffered.
+enum Inspected {
+    Accept(Vec<u8>),
+    Reject(Vec<u8>),
+    /// The client's connection failed while the rules waited.
+    Aborted(Vec<u8>),
+}
+
+/// Buffers the client's first bytes and runs the frontend's `tcp-request content` rules over them each time bytes
+/// arrive, as HAProxy's `tcp_inspect_request`: a rule whose condition cannot be decided yet waits for more bytes
+/// until `tcp-request inspect-delay` expires, the client closes or the buffer is full; then the rules run a last
+/// time on what arrived. Without an inspect delay, they run once on the bytes already there. No rule matching
+/// accepts.
+async fn inspect(
+    fe: &FrontendRt,
+    client: &TcpStream,
+    peer: SocketAddr,
+    local_port: u16,
+) -> Inspected {
+    let deadline = fe.rules.inspect_delay().map(|d| Instant::now() + d);
+    let mut buf = Vec::new();
+    let mut closed = false;
+    loop {
+        // Take every byte already there (without waiting).
+        while !closed && buf.len() < INSPECT_MAX {
+            let old = buf.len();
+            buf.resize(INSPECT_MAX, 0);
+            match client.try_read(&mut buf[old..]) {
+                Ok(0) => {
+                    buf.truncate(old);
+                    closed = true;
+                }
+                Ok(n) => buf.truncate(old + n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    buf.truncate(old);
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(old),
+                Err(e) => {
+                    debug!(%peer, error = %e, "client failed during tcp-request inspection");
+                    buf.truncate(old);
+                    return Inspected::Aborted(buf);
+                }
+            }
+        }
+        let waiting = deadline.filter(|d| Instant::now() < *d);
+        let facts = ContentFacts {
+            src: peer.ip(),
+            dst_port: local_port,
+            buf: &buf,
+            may_change: !closed && buf.len() < INSPECT_MAX && waiting.is_some(),
+        };
+        match fe.rules.inspect_content(&facts) {
+            Some(true) => return Inspected::Accept(buf),
+            Some(false) => return Inspected::Reject(buf),
+            None => {}
+        }
+        // Undecided: only while more bytes may come, so there is a deadline ahead.
+        let Some(d) = waiting else {
+            return Inspected::Accept(buf);
+        };
+        if let Ok(Err(e)) = tokio::time::timeout_at(d, client.readable()).await {
+            debug!(%peer, error = %e, "client failed during tcp-request inspection");
+            return Inspected::Aborted(buf);
+        }
     }
 }
 

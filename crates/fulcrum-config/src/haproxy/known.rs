@@ -508,7 +508,6 @@ pub const FETCHES: &[&str] = &[
     "path_reg",
     "path_sub",
     "pathq",
-    "payload",
     "payload_lv",
     "prio_class",
     "prio_offset",
@@ -535,8 +534,6 @@ pub const FETCHES: &[&str] = &[
     "req.hdr_val",
     "req.hdrs",
     "req.hdrs_bin",
-    "req.len",
-    "req.payload",
     "req.payload_lv",
     "req.proto_http",
     "req.rdp_cookie",
@@ -548,7 +545,6 @@ pub const FETCHES: &[&str] = &[
     "req.ssl_st_ext",
     "req.ssl_ver",
     "req.ver",
-    "req_len",
     "req_proto_http",
     "req_rdp_cookie",
     "req_rdp_cookie_cnt",
@@ -880,7 +876,7 @@ pub const FETCHES: &[&str] = &[
 ];
 
 /// `-m` matching methods HAProxy 2.6 has and fulcrum does not support yet.
-pub const MATCH_UNSUPPORTED: &[&str] = &["bool", "bin", "len", "dir", "dom"];
+pub const MATCH_UNSUPPORTED: &[&str] = &["bool", "len", "dir", "dom"];
 
 /// Predefined ACLs of HAProxy 2.6 that fulcrum does not support yet (`TRUE`, `FALSE`, `HTTP`, `LOCALHOST` and
 /// the `METH_*` ones are supported).
@@ -991,6 +987,34 @@ pub const TCP_CONNECTION_UNSUPPORTED: &[&str] = &[
     "silent-drop",
     "track-sc*",
     "unset-var*",
+];
+
+/// `tcp-request content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept` and
+/// `reject` are supported.
+pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
+    "capture",
+    "do-resolve*",
+    "lua.*",
+    "sc-inc-gpc*",
+    "sc-set-gpt*",
+    "send-spoe-group",
+    "set-dst",
+    "set-dst-port",
+    "set-log-level",
+    "set-mark",
+    "set-nice",
+    "set-priority-class",
+    "set-priority-offset",
+    "set-src",
+    "set-src-port",
+    "set-tos",
+    "set-var*",
+    "set-var-fmt*",
+    "silent-drop",
+    "switch-mode",
+    "track-sc*",
+    "unset-var*",
+    "use-service",
 ];
 
 /// Whether `name` is in `list`, where an entry ending in `*` matches every name starting with the rest.

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 pub use addr::inherited_fd;
 pub use log::{FACILITIES as SYSLOG_FACILITIES, LEVELS as SYSLOG_LEVELS};
 pub use model::*;
-pub use rules::acl_pattern;
+pub use rules::{acl_pattern, bin_pattern};
 
 use crate::{Diagnostic, Diagnostics, Location};
 use common::Sink;

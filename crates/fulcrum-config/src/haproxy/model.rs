@@ -687,6 +687,24 @@ pub enum Sample {
     Method,
     /// `status`: the response status code (`http-response` conditions only).
     Status,
+    /// `req.len` / `req_len`: how many bytes of the request are buffered (`tcp-request content` in `mode tcp`).
+    ReqLen,
+    /// `req.payload(OFFSET,LENGTH)` / `payload(...)`: `LENGTH` bytes of the buffered request from `OFFSET`
+    /// (`LENGTH` 0: to the end), as a binary sample.
+    ReqPayload {
+        /// where the bytes start
+        offset: u32,
+        /// how many (0: every byte after `offset`)
+        length: u32,
+    },
+}
+
+impl Sample {
+    /// Whether the sample looks at the buffered request bytes (`req.len`, `req.payload`), which only
+    /// `tcp-request content` rules (and `use_backend` in `mode tcp`) can test.
+    pub fn is_content(&self) -> bool {
+        matches!(self, Sample::ReqLen | Sample::ReqPayload { .. })
+    }
 }
 
 /// How an ACL's sample is compared with its patterns (`-m METHOD`, or implied by the fetch name).
@@ -708,6 +726,9 @@ pub enum MatchMethod {
     Ip,
     /// an integer equal to, or within `LOW:HIGH` (`dst_port`)
     Int,
+    /// the bytes equal a pattern written in hexadecimal (`-m bin`, the default of `req.payload`); patterns are
+    /// kept as the hex digits written
+    Bin,
 }
 
 /// One `acl` line (or an anonymous `{ ... }` ACL), after parsing.
@@ -922,6 +943,15 @@ pub enum TcpConnAction {
     Reject,
 }
 
+/// `tcp-request content accept|reject [if|unless COND]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpContentAction {
+    /// stop evaluating, forward the connection (with every byte buffered so far)
+    Accept,
+    /// close the connection
+    Reject,
+}
+
 /// The rules and ACLs of a proxy (frontend, backend or listen), in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rules {
@@ -935,6 +965,10 @@ pub struct Rules {
     pub http_response: Vec<Rule<HttpResponseAction>>,
     /// `tcp-request connection` lines (frontends and listens).
     pub tcp_connection: Vec<Rule<TcpConnAction>>,
+    /// `tcp-request content` lines (frontends and listens in `mode tcp`), run on the client's first bytes.
+    pub tcp_content: Vec<Rule<TcpContentAction>>,
+    /// `tcp-request inspect-delay`: how long `tcp-request content` rules may wait for the client's bytes.
+    pub inspect_delay: Option<std::time::Duration>,
     /// The proxy's error replies by status, from `errorfile`, `errorfiles` and `http-error` (those of `defaults`
     /// first, a later line replacing an earlier one): [`Reply::Errorfile`] or [`Reply::Built`].
     pub errorfiles: Vec<(u16, Reply)>,

@@ -23,7 +23,7 @@ use super::known;
 use super::model::{
     Acl, CondTerm, Condition, HttpRequestAction, HttpResponseAction, MatchMethod, Mode,
     PatternFile, Redirect, RedirectTarget, Reply, ReturnBody, Rule, Rules, Sample, Service,
-    TcpConnAction, UseBackend, WaitForBody,
+    TcpConnAction, TcpContentAction, UseBackend, WaitForBody,
 };
 use super::proxy::parse_net;
 use super::sections::SectionKind;
@@ -95,6 +95,9 @@ pub struct RulesDraft {
     http_request: Vec<RuleDraft<HttpRequestAction>>,
     http_response: Vec<RuleDraft<HttpResponseAction>>,
     tcp_connection: Vec<RuleDraft<TcpConnAction>>,
+    tcp_content: Vec<RuleDraft<TcpContentAction>>,
+    /// `tcp-request inspect-delay` (the last line wins) and where it was.
+    inspect_delay: Option<(std::time::Duration, Location)>,
     /// `stats admin if|unless COND` lines.
     stats_admin: Vec<RuleDraft<()>>,
     /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
@@ -106,7 +109,8 @@ impl RulesDraft {
     pub fn has_rules(&self) -> bool {
         !(self.http_request.is_empty()
             && self.http_response.is_empty()
-            && self.tcp_connection.is_empty())
+            && self.tcp_connection.is_empty()
+            && self.tcp_content.is_empty())
     }
 
     /// Whether nothing was declared: no ACL, no rule, no condition naming an ACL that does not exist.
@@ -199,6 +203,7 @@ fn expr(
         }
     };
     let mut method = implied;
+    let mut explicit = false;
     let mut ignore_case = false;
     let mut dashdash = false;
     let mut from_file = false;
@@ -220,6 +225,7 @@ fn expr(
             "-i" => ignore_case = true,
             "-m" => {
                 let m = words.get(i + 1).map(String::as_str).unwrap_or("");
+                explicit = true;
                 method = match m {
                     "str" => MatchMethod::Str,
                     "beg" => MatchMethod::Beg,
@@ -229,6 +235,7 @@ fn expr(
                     "found" => MatchMethod::Found,
                     "ip" => MatchMethod::Ip,
                     "int" => MatchMethod::Int,
+                    "bin" => MatchMethod::Bin,
                     m if known::MATCH_UNSUPPORTED.contains(&m) => {
                         sink.error(
                             loc,
@@ -241,7 +248,7 @@ fn expr(
                         sink.error(
                             loc,
                             kw,
-                            format!("{who}: unknown matching method '{m}' (expected str, beg, end, sub, reg, found, ip or int)"),
+                            format!("{who}: unknown matching method '{m}' (expected str, beg, end, sub, reg, found, ip, int or bin)"),
                         );
                         return None;
                     }
@@ -300,7 +307,18 @@ fn expr(
     pats.extend(words[i..].iter().map(|p| (p.clone(), None)));
 
     let fname = fetch_word.split(['(', ',']).next().unwrap_or("");
-    if sample == Sample::Method && matches!(method, MatchMethod::Ip | MatchMethod::Int) {
+    if matches!(sample, Sample::ReqPayload { .. }) && !explicit {
+        sink.error(
+            loc,
+            kw,
+            format!("{who}: matching method must be specified first (using '-m') when using a sample fetch of this type ('{fname}')"),
+        );
+        return None;
+    }
+    let text_only = matches!(sample, Sample::Method | Sample::ReqPayload { .. });
+    if (text_only && matches!(method, MatchMethod::Ip | MatchMethod::Int))
+        || (sample == Sample::ReqLen && method == MatchMethod::Ip)
+    {
         let m = if method == MatchMethod::Ip {
             "ip"
         } else {
@@ -383,8 +401,61 @@ pub fn acl_pattern(method: MatchMethod, ignore_case: bool, p: &str) -> Result<St
             .map_err(|e| format!("invalid regex '{p}': {e}")),
         MatchMethod::Ip => ip_pattern(p),
         MatchMethod::Int => int_pattern(p),
+        MatchMethod::Bin => bin_pattern(p).map(|_| p.to_string()),
         _ => Ok(p.to_string()),
     }
+}
+
+/// The bytes a `-m bin` pattern stands for: pairs of hexadecimal digits, as HAProxy's `parse_binary`.
+pub fn bin_pattern(p: &str) -> Result<Vec<u8>, String> {
+    if !p.len().is_multiple_of(2) {
+        return Err(format!(
+            "'{p}' is not a binary pattern: it needs an even number of hexadecimal digits"
+        ));
+    }
+    let digit = |c: u8| (c as char).to_digit(16);
+    p.as_bytes()
+        .chunks(2)
+        .map(|pair| match (digit(pair[0]), digit(pair[1])) {
+            (Some(h), Some(l)) => Ok((h * 16 + l) as u8),
+            _ => Err(format!(
+                "'{p}' is not a binary pattern: '{}' is not a hexadecimal byte",
+                String::from_utf8_lossy(pair)
+            )),
+        })
+        .collect()
+}
+
+/// HAProxy's `tune.bufsize`: a payload reaching past it can never match.
+const BUFSIZE: u64 = 16384;
+
+/// The arguments of `req.payload(OFFSET,LENGTH)`.
+fn payload_args(base: &str, args: Option<&str>) -> Result<Sample, String> {
+    let usage = format!("'{base}' expects two arguments: {base}(OFFSET,LENGTH)");
+    let Some(args) = args else {
+        return Err(usage);
+    };
+    let mut parts = args.split(',');
+    let (Some(o), Some(l), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(usage);
+    };
+    let num = |s: &str, what: &str| -> Result<u32, String> {
+        let s = s.trim();
+        s.parse::<u32>()
+            .ok()
+            .filter(|n| u64::from(*n) <= BUFSIZE)
+            .ok_or_else(|| {
+                format!("'{base}': {what} '{s}' is not a number between 0 and {BUFSIZE}")
+            })
+    };
+    let offset = num(o, "offset")?;
+    let length = num(l, "length")?;
+    if u64::from(offset) + u64::from(length) > BUFSIZE {
+        return Err(format!(
+            "'{base}({offset},{length})' reaches past the {BUFSIZE}-byte buffer and would never match"
+        ));
+    }
+    Ok(Sample::ReqPayload { offset, length })
 }
 
 /// `FETCH` or `FETCH(ARGS)`: the sample, the matching method its name implies, and whether it is a response
@@ -429,6 +500,16 @@ fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
         "dst_port" => (|_| Sample::DstPort, M::Int, false),
         "method" => (|_| Sample::Method, M::Str, false),
         "status" => (|_| Sample::Status, M::Int, false),
+        "req.len" | "req_len" => (|_| Sample::ReqLen, M::Int, false),
+        "req.payload" | "payload" => {
+            if after.starts_with(',') {
+                return Err(ns(format!("converters ('{after}' after '{base}')")));
+            }
+            if !after.is_empty() {
+                return Err(format!("'{word}': unexpected '{after}' after ')'"));
+            }
+            return Ok((payload_args(base, args)?, M::Bin, false));
+        }
         b if known::FETCHES.contains(&b) => return Err(ns(format!("fetch '{b}'"))),
         b => return Err(format!("unknown fetch method '{b}'")),
     };
@@ -1555,7 +1636,9 @@ pub fn http_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     }
 }
 
-/// `tcp-request connection accept|reject [if|unless COND]`; the other `tcp-request` forms are not supported yet.
+/// `tcp-request connection|content accept|reject [if|unless COND]` and `tcp-request inspect-delay TIME`;
+/// `tcp-request session`, other actions, and content inspection in backends and defaults sections are not
+/// supported yet.
 pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     let loc = &line.location;
     let which = line.word(1);
@@ -1604,7 +1687,82 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
                 });
             }
         }
-        "content" | "inspect-delay" | "session" => {
+        "content" | "inspect-delay"
+            if kind != SectionKind::Frontend && kind != SectionKind::Listen =>
+        {
+            let kw = format!("tcp-request {which}");
+            sink.error(
+                loc,
+                &kw,
+                ns(format!(
+                    "'{kw}' in a '{}' section (only in frontend and listen sections)",
+                    kind.keyword()
+                )),
+            );
+        }
+        "inspect-delay" => {
+            let kw = "tcp-request inspect-delay";
+            if line.words.len() > 3 {
+                sink.error(
+                    loc,
+                    kw,
+                    format!(
+                        "expects exactly one time argument, found '{}' after it",
+                        line.word(3)
+                    ),
+                );
+                return;
+            }
+            if line.word(2).is_empty() {
+                sink.error(
+                    loc,
+                    kw,
+                    "expects a time (e.g. 'tcp-request inspect-delay 5s')",
+                );
+                return;
+            }
+            if let Some(d) = sink.time(loc, kw, Some(line.word(2))) {
+                rules.inspect_delay = Some((d, loc.clone()));
+            }
+        }
+        "content" => {
+            let action = line.word(2);
+            let kw = "tcp-request content";
+            let act = match action {
+                "accept" => TcpContentAction::Accept,
+                "reject" => TcpContentAction::Reject,
+                "" => {
+                    sink.error(loc, kw, "expects an action: 'accept' or 'reject'");
+                    return;
+                }
+                other if known::listed(known::TCP_CONTENT_UNSUPPORTED, base_action(other)) => {
+                    let base = base_action(other);
+                    sink.error(
+                        loc,
+                        &format!("{kw} {base}"),
+                        ns(format!("tcp-request content action '{base}'")),
+                    );
+                    return;
+                }
+                other => {
+                    sink.error(
+                        loc,
+                        kw,
+                        format!("unknown action '{other}': expected 'accept' or 'reject'"),
+                    );
+                    return;
+                }
+            };
+            if let Ok(cond) = tail(line, 3, kw, rules, sink) {
+                rules.tcp_content.push(RuleDraft {
+                    action: act,
+                    cond,
+                    location: loc.clone(),
+                    keyword: kw.to_string(),
+                });
+            }
+        }
+        "session" => {
             let kw = format!("tcp-request {which}");
             sink.error(loc, &kw, ns(format!("'{kw}'")));
         }
@@ -2017,7 +2175,12 @@ fn find_bad(groups: &Groups, bad: fn(&DraftAcl) -> bool) -> Option<(String, Stri
 
 /// Needs an HTTP message.
 fn layer7(a: &DraftAcl) -> bool {
-    !matches!(a.acl.sample, Sample::Src | Sample::DstPort)
+    !matches!(a.acl.sample, Sample::Src | Sample::DstPort) && !a.acl.sample.is_content()
+}
+
+/// Looks at the buffered request bytes (`req.len`, `req.payload`).
+fn content(a: &DraftAcl) -> bool {
+    a.acl.sample.is_content()
 }
 
 /// Can only be known while the request is processed.
@@ -2042,6 +2205,8 @@ enum Place {
     Response,
     /// `tcp-request connection`
     Connection,
+    /// `tcp-request content` (in `mode tcp`)
+    Content,
 }
 
 /// Resolves a rule's condition and checks that it can match where it is used; `None` after reporting a problem.
@@ -2058,7 +2223,21 @@ fn check(
         return Ok(None);
     };
     let r = resolve(c, acls);
+    let content_elsewhere = |t: String, f: &str| {
+        format!(
+            "{t} uses '{f}', which looks at the buffered request bytes: {}",
+            ns(format!(
+                "'{f}' outside 'tcp-request content' rules and 'use_backend' in 'mode tcp'"
+            ))
+        )
+    };
     let problem = match place {
+        Place::Request | Place::Response => {
+            find_bad(&r.1, content).map(|(t, f)| content_elsewhere(t, &f))
+        }
+        _ => None,
+    };
+    let problem = problem.or_else(|| match place {
         Place::Request => find_bad(&r.1, response_only).map(|(t, f)| {
             format!("{t} would never match in '{kw}': '{f}' is a response fetch (only 'http-response' conditions can test the response)")
         }),
@@ -2073,10 +2252,19 @@ fn check(
             };
             format!("{t} would never match in 'http-response': '{f}' is a request fetch{hint}")
         }),
-        Place::Connection => find_bad(&r.1, layer7).map(|(t, f)| {
-            format!("{t} would never match in 'tcp-request connection': '{f}' needs an HTTP message, and only src and dst_port are known when a connection is accepted")
+        Place::Connection => find_bad(&r.1, content)
+            .map(|(t, f)| {
+                format!("{t} would never match in 'tcp-request connection': '{f}' looks at request bytes, and none is read when a connection is accepted (use 'tcp-request content' with 'tcp-request inspect-delay')")
+            })
+            .or_else(|| {
+                find_bad(&r.1, layer7).map(|(t, f)| {
+                    format!("{t} would never match in 'tcp-request connection': '{f}' needs an HTTP message, and only src and dst_port are known when a connection is accepted")
+                })
+            }),
+        Place::Content => find_bad(&r.1, layer7).map(|(t, f)| {
+            format!("{t} uses '{f}', which needs an HTTP message: {}", ns("HTTP fetches in 'tcp-request content' rules"))
         }),
-    };
+    });
     match problem {
         Some(m) => {
             sink.error(loc, kw, m);
@@ -2140,6 +2328,15 @@ pub fn finish(
         })
         .collect();
     let mut http_request = rules_of(d.http_request, Place::Request, acls, proxy, sink);
+    if mode != Mode::Tcp {
+        if let Some(r) = d.tcp_content.first() {
+            sink.error(&r.location, &r.keyword, ns(format!("'tcp-request content' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
+        } else if let Some((_, loc)) = &d.inspect_delay {
+            sink.error(loc, "tcp-request inspect-delay", ns(format!("'tcp-request inspect-delay' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
+        }
+    }
+    let tcp_content = rules_of(d.tcp_content, Place::Content, acls, proxy, sink);
+    let inspect_delay = d.inspect_delay.map(|(t, _)| t);
     for r in &mut http_request {
         // `errorfiles NAME` in `return` / `deny`: the section's page, else the proxy's error.
         let kw = match r.action {
@@ -2172,6 +2369,8 @@ pub fn finish(
         http_request,
         http_response: rules_of(d.http_response, Place::Response, acls, proxy, sink),
         tcp_connection: rules_of(d.tcp_connection, Place::Connection, acls, proxy, sink),
+        tcp_content,
+        inspect_delay,
         errorfiles,
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use regex::{Regex, RegexBuilder};
 
-use fulcrum_config::haproxy::{Acl, MatchMethod, Sample};
+use fulcrum_config::haproxy::{bin_pattern, Acl, MatchMethod, Sample};
 
 use crate::http::headers::in_network;
 
@@ -25,6 +25,8 @@ pub enum Matcher {
     Found,
     Ip(Vec<(IpAddr, u8)>),
     Int(Vec<(u64, u64)>),
+    /// `-m bin`: the bytes the hex patterns stand for.
+    Bin(Vec<Vec<u8>>),
 }
 
 /// A compiled ACL.
@@ -147,6 +149,12 @@ impl Matcher {
                     .map(|p| parse_range(p).ok_or_else(|| p.clone()))
                     .collect::<Result<_, _>>()?,
             ),
+            MatchMethod::Bin => Matcher::Bin(
+                patterns
+                    .iter()
+                    .map(|p| bin_pattern(p).map_err(|_| p.clone()))
+                    .collect::<Result<_, _>>()?,
+            ),
         })
     }
 
@@ -166,7 +174,26 @@ impl Matcher {
                 .trim()
                 .parse::<u64>()
                 .is_ok_and(|v| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&v))),
+            Matcher::Bin(p) => p.iter().any(|p| p == s.as_bytes()),
         }
+    }
+
+    /// Whether a binary sample (already ASCII-lowercased for `-i`) matches: bytes compared with bytes for the
+    /// string methods and `-m bin`, as HAProxy casts a binary sample to a string; `None` for the methods that
+    /// need a text.
+    fn bytes(&self, s: &[u8]) -> Option<bool> {
+        Some(match self {
+            Matcher::Str(p) => p.iter().any(|p| p.as_bytes() == s),
+            Matcher::Beg(p) => p.iter().any(|p| s.starts_with(p.as_bytes())),
+            Matcher::End(p) => p.iter().any(|p| s.ends_with(p.as_bytes())),
+            Matcher::Sub(p) => p.iter().any(|p| {
+                let p = p.as_bytes();
+                p.is_empty() || s.windows(p.len()).any(|w| w == p)
+            }),
+            Matcher::Bin(p) => p.iter().any(|p| p == s),
+            Matcher::Found => true,
+            Matcher::Reg(_) | Matcher::Ip(_) | Matcher::Int(_) => return None,
+        })
     }
 }
 
@@ -224,6 +251,25 @@ impl CompiledAcl {
             Cow::Borrowed(sample)
         };
         self.parts.iter().any(|p| p.matcher().text(&s))
+    }
+
+    /// Whether a binary sample (`req.payload`) matches.
+    pub fn match_bytes(&self, sample: &[u8]) -> bool {
+        if self.is_found() {
+            return true;
+        }
+        let folded;
+        let s = if self.ignore_case && self.method != MatchMethod::Bin {
+            folded = sample.to_ascii_lowercase();
+            &folded[..]
+        } else {
+            sample
+        };
+        self.parts.iter().any(|p| {
+            let m = p.matcher();
+            m.bytes(s)
+                .unwrap_or_else(|| m.text(&String::from_utf8_lossy(sample)))
+        })
     }
 
     /// Whether an address sample matches.

@@ -29,10 +29,99 @@ pub trait Facts {
     fn status(&self) -> Option<u16> {
         None
     }
+    /// The request bytes buffered so far (known only to `tcp-request content` rules and `use_backend` in
+    /// `mode tcp`).
+    fn payload(&self) -> Option<&[u8]> {
+        None
+    }
+    /// Whether more request bytes may still arrive before the rules must decide: then a `req.len` that does not
+    /// match, or a `req.payload` reaching past the bytes there, cannot be decided yet (HAProxy's
+    /// `SMP_F_MAY_CHANGE` without `SMP_OPT_FINAL`).
+    fn payload_may_change(&self) -> bool {
+        false
+    }
 }
 
-fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> bool {
-    match &acl.sample {
+/// HAProxy's three-valued ACL result: `Miss` is a result that may change once more request bytes arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tri {
+    Fail = 0,
+    Miss = 1,
+    Pass = 3,
+}
+
+impl Tri {
+    fn from_bits(b: u8) -> Tri {
+        match b {
+            0 => Tri::Fail,
+            3 => Tri::Pass,
+            _ => Tri::Miss,
+        }
+    }
+    fn or(self, o: Tri) -> Tri {
+        Tri::from_bits(self as u8 | o as u8)
+    }
+    fn and(self, o: Tri) -> Tri {
+        Tri::from_bits(self as u8 & o as u8)
+    }
+    fn not(self) -> Tri {
+        match self {
+            Tri::Fail => Tri::Pass,
+            Tri::Pass => Tri::Fail,
+            Tri::Miss => Tri::Miss,
+        }
+    }
+}
+
+/// A result that may still change: a miss while more bytes may come, else a failure.
+fn not_yet(facts: &dyn Facts) -> Tri {
+    if facts.payload_may_change() {
+        Tri::Miss
+    } else {
+        Tri::Fail
+    }
+}
+
+fn eval_content(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
+    let Some(buf) = facts.payload() else {
+        return Tri::Fail;
+    };
+    match acl.sample {
+        Sample::ReqLen => {
+            if acl.match_int(buf.len() as u64) {
+                Tri::Pass
+            } else {
+                not_yet(facts)
+            }
+        }
+        Sample::ReqPayload { offset, length } => {
+            let start = offset as usize;
+            let end = start.saturating_add(length as usize);
+            if end > buf.len() {
+                return not_yet(facts);
+            }
+            let bytes = if length == 0 {
+                buf.get(start..)
+            } else {
+                buf.get(start..end)
+            };
+            match bytes {
+                Some(b) if acl.match_bytes(b) => Tri::Pass,
+                // To the end of the buffer: more bytes may change the sample.
+                Some(_) if length == 0 => not_yet(facts),
+                _ => Tri::Fail,
+            }
+        }
+        _ => Tri::Fail,
+    }
+}
+
+fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
+    if acl.sample.is_content() {
+        return eval_content(acl, facts);
+    }
+    let pass = match &acl.sample {
+        Sample::ReqLen | Sample::ReqPayload { .. } => false,
         Sample::Src => facts.src().is_some_and(|ip| acl.match_ip(ip)),
         Sample::DstPort => facts
             .dst_port()
@@ -48,6 +137,11 @@ fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> bool {
                 facts.any_header_value(name, &mut |v| acl.match_text(v))
             }
         }
+    };
+    if pass {
+        Tri::Pass
+    } else {
+        Tri::Fail
     }
 }
 
@@ -100,13 +194,43 @@ impl CompiledCond {
 
     /// Evaluates the condition.
     pub fn eval(&self, facts: &dyn Facts) -> bool {
-        let holds = self.any_of.iter().any(|group| {
-            group
-                .iter()
-                .all(|t| t.acls.iter().any(|a| eval_acl(a, facts)) != t.negate)
-        });
-        holds != self.unless
+        self.decide(facts).unwrap_or(false)
     }
+
+    /// Evaluates the condition as HAProxy does while request bytes may still arrive: `None` when it cannot be
+    /// decided yet (a `req.len` or `req.payload` whose result may change with more bytes), else whether it holds.
+    pub fn decide(&self, facts: &dyn Facts) -> Option<bool> {
+        let mut res = Tri::Fail;
+        for group in &self.any_of {
+            let mut all = Tri::Pass;
+            for t in group {
+                let mut any = Tri::Fail;
+                for a in &t.acls {
+                    any = any.or(eval_acl(a, facts));
+                    if any == Tri::Pass {
+                        break;
+                    }
+                }
+                all = all.and(if t.negate { any.not() } else { any });
+                if all == Tri::Fail {
+                    break;
+                }
+            }
+            res = res.or(all);
+            if res == Tri::Pass {
+                break;
+            }
+        }
+        match res {
+            Tri::Miss => None,
+            r => Some((r == Tri::Pass) != self.unless),
+        }
+    }
+}
+
+/// Decides an optional condition (see [`CompiledCond::decide`]): no condition always holds.
+pub fn decide(cond: &Option<CompiledCond>, facts: &dyn Facts) -> Option<bool> {
+    cond.as_ref().map_or(Some(true), |c| c.decide(facts))
 }
 
 /// Evaluates an optional condition: no condition always holds.

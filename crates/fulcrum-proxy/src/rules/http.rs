@@ -11,11 +11,11 @@ use regex::Regex;
 
 use fulcrum_config::haproxy::{
     HttpRequestAction, HttpResponseAction, MatchMethod, Redirect, RedirectTarget, Rules, Service,
-    TcpConnAction, WaitForBody,
+    TcpConnAction, TcpContentAction, WaitForBody,
 };
 
 use super::acl::AclError;
-use super::cond::{compile_opt, holds, CompiledCond, Facts};
+use super::cond::{compile_opt, decide, holds, CompiledCond, Facts};
 use crate::http::body::ProxyBody;
 use crate::http::buffered::{header_cost, headers_cost, Room};
 use crate::http::errors::{respond, ErrorPages, Reply, ReplyError};
@@ -192,6 +192,49 @@ impl Facts for ConnFacts {
     }
 }
 
+/// The facts of a tcp-mode connection whose first bytes are buffered (`tcp-request content`, `use_backend`).
+pub struct ContentFacts<'a> {
+    /// The client's address.
+    pub src: IpAddr,
+    /// The port the client connected to.
+    pub dst_port: u16,
+    /// The bytes the client sent so far.
+    pub buf: &'a [u8],
+    /// Whether more bytes may still come before the rules must decide (the inspect delay runs, the client did not
+    /// close, the buffer is not full).
+    pub may_change: bool,
+}
+
+impl Facts for ContentFacts<'_> {
+    fn src(&self) -> Option<IpAddr> {
+        Some(self.src)
+    }
+    fn dst_port(&self) -> Option<u16> {
+        Some(self.dst_port)
+    }
+    fn method(&self) -> Option<&str> {
+        None
+    }
+    fn path(&self) -> Option<&str> {
+        None
+    }
+    fn url_param(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn any_header_value(&self, _: &str, _: &mut dyn FnMut(&str) -> bool) -> bool {
+        false
+    }
+    fn has_header(&self, _: &str) -> bool {
+        false
+    }
+    fn payload(&self) -> Option<&[u8]> {
+        Some(self.buf)
+    }
+    fn payload_may_change(&self) -> bool {
+        self.may_change
+    }
+}
+
 #[derive(Debug)]
 enum ReqAction {
     SetHeader(HeaderName, HeaderValue),
@@ -336,6 +379,8 @@ pub struct ProxyRules {
     /// `use_backend` rules with their backends resolved.
     pub use_backends: Vec<(Arc<BackendRt>, Option<CompiledCond>)>,
     tcp_connection: Vec<(TcpConnAction, Option<CompiledCond>)>,
+    tcp_content: Vec<(TcpContentAction, Option<CompiledCond>)>,
+    inspect_delay: Option<std::time::Duration>,
     errorfiles: ErrorPages,
 }
 
@@ -454,6 +499,11 @@ impl ProxyRules {
             out.tcp_connection
                 .push((r.action, compile_opt(&r.cond, refs)?));
         }
+        for r in &rules.tcp_content {
+            out.tcp_content
+                .push((r.action, compile_opt(&r.cond, refs)?));
+        }
+        out.inspect_delay = rules.inspect_delay;
         Ok(out)
     }
 
@@ -475,6 +525,28 @@ impl ProxyRules {
             }
         }
         true
+    }
+
+    /// Whether the proxy has `tcp-request content` rules to run on the client's first bytes.
+    pub fn has_content_rules(&self) -> bool {
+        !self.tcp_content.is_empty()
+    }
+
+    /// `tcp-request inspect-delay`: how long the content rules may wait for bytes.
+    pub fn inspect_delay(&self) -> Option<std::time::Duration> {
+        self.inspect_delay
+    }
+
+    /// Runs `tcp-request content` rules in order over the bytes buffered so far: `Some(true)` accepts (also when
+    /// no rule matches), `Some(false)` rejects, `None` waits for more bytes (a rule whose condition cannot be
+    /// decided yet, which only happens while `facts.may_change`).
+    pub fn inspect_content(&self, facts: &ContentFacts<'_>) -> Option<bool> {
+        for (action, cond) in &self.tcp_content {
+            if decide(cond, facts)? {
+                return Some(*action == TcpContentAction::Accept);
+            }
+        }
+        Some(true)
     }
 
     /// The backend chosen by the first matching `use_backend`, if any.

@@ -1,0 +1,209 @@
+//! `tcp-request inspect-delay`, `tcp-request content accept|reject` and the fetches they use (`req.len`,
+//! `req.payload`, `-m bin`): parsed into the model, and every problem with its line and keyword. Valid
+//! configurations and the invalid ones HAProxy 2.6 rejects too are also checked by the real haproxy.
+
+#[path = "haproxy_util.rs"]
+mod util;
+
+use std::time::Duration;
+
+use fulcrum_config::haproxy::*;
+use util::*;
+
+const NS: &str = "not supported yet by fulcrum";
+
+/// A tcp-mode listen section `l` (line 6) with a bind (line 7) and `body` from line 8, then its server.
+fn li(body: &str) -> String {
+    format!(
+        "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         listen l\n bind :18080\n{body} server s 127.0.0.1:1\n"
+    )
+}
+
+fn proxy<'a>(c: &'a Config, name: &str) -> &'a Proxy {
+    c.proxies.iter().find(|p| p.name == name).expect("proxy")
+}
+
+#[test]
+fn content_rules_and_inspect_delay_parse() {
+    let c = ok_both(&li(concat!(
+        " tcp-request inspect-delay 100ms\n",
+        " acl big req.len gt 100\n",
+        " tcp-request content reject if big\n",
+        " tcp-request content accept if { req_len eq 14 } { req.payload(0,14) -m str \"*1\\r\\n\\$4\\r\\nPING\\r\\n\" }\n",
+        " tcp-request content accept if { req.payload(0,4) -m bin 0000004e } !{ payload(4,0) -m sub x }\n",
+        " tcp-request content reject\n",
+    )));
+    let p = proxy(&c, "l");
+    let r = &p.rules;
+    assert_eq!(r.inspect_delay, Some(Duration::from_millis(100)));
+    let actions: Vec<_> = r.tcp_content.iter().map(|r| r.action).collect();
+    use TcpContentAction::*;
+    assert_eq!(actions, [Reject, Accept, Accept, Reject]);
+    assert_eq!(r.tcp_content[0].location.line, 10);
+    let big = r.acls.iter().find(|a| a.name == "big").unwrap();
+    assert_eq!(big.sample, Sample::ReqLen);
+    assert_eq!(big.method, MatchMethod::Int);
+    assert_eq!(big.patterns, ["101:"]);
+    let cond = r.tcp_content[1].cond.as_ref().unwrap();
+    let terms = &cond.any_of[0];
+    assert_eq!(terms[0].acls[0].sample, Sample::ReqLen);
+    assert_eq!(
+        terms[1].acls[0].sample,
+        Sample::ReqPayload {
+            offset: 0,
+            length: 14
+        }
+    );
+    assert_eq!(terms[1].acls[0].method, MatchMethod::Str);
+    assert_eq!(terms[1].acls[0].patterns, ["*1\r\n$4\r\nPING\r\n"]);
+    let cond = r.tcp_content[2].cond.as_ref().unwrap();
+    let a = &cond.any_of[0][0].acls[0];
+    assert_eq!(a.method, MatchMethod::Bin);
+    assert_eq!(a.patterns, ["0000004e"]);
+    // As in HAProxy, a binary fetch needs its matching method.
+    let e = err_both(&li(
+        " tcp-request inspect-delay 1s\n tcp-request content accept if { req.payload(0,2) 1603 }\n",
+    ));
+    assert!(
+        e[0].2.contains("matching method must be specified first"),
+        "{e:?}"
+    );
+    assert_eq!(bin_pattern("1603").unwrap(), [0x16, 0x03]);
+}
+
+#[test]
+fn content_rules_without_inspect_delay_are_accepted() {
+    let c = ok_both(&li(" tcp-request content accept if { req.len gt 0 }\n"));
+    assert_eq!(proxy(&c, "l").rules.inspect_delay, None);
+    assert_eq!(proxy(&c, "l").rules.tcp_content.len(), 1);
+}
+
+#[test]
+fn bad_patterns_and_arguments() {
+    let e = err_both(&li(
+        " tcp-request inspect-delay 1s\n tcp-request content accept if { req.payload(0,2) -m bin 0G }\n",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, 9);
+    assert!(e[0].2.contains("not a hexadecimal byte"), "{e:?}");
+    let e = err_both(&li(
+        " tcp-request inspect-delay 1s\n tcp-request content accept if { req.payload(0,2) -m int 1 }\n",
+    ));
+    assert!(
+        e[0].2.contains("cannot be used with fetch 'req.payload'"),
+        "{e:?}"
+    );
+    err1(
+        &li(" tcp-request content accept if { req.payload(0,2) -m bin 123 }\n"),
+        8,
+        "tcp-request content",
+        "even number of hexadecimal digits",
+    );
+    err1(
+        &li(" tcp-request content accept if { req.payload(0) -m bin 12 }\n"),
+        8,
+        "tcp-request content",
+        "expects two arguments",
+    );
+    err1(
+        &li(" tcp-request inspect-delay soon\n"),
+        8,
+        "tcp-request inspect-delay",
+        "",
+    );
+    err1(
+        &li(" tcp-request inspect-delay\n"),
+        8,
+        "tcp-request inspect-delay",
+        "expects a time",
+    );
+    err1(
+        &li(" tcp-request content\n"),
+        8,
+        "tcp-request content",
+        "expects an action",
+    );
+    err1(
+        &li(" tcp-request content frobnicate\n"),
+        8,
+        "tcp-request content",
+        "unknown action 'frobnicate'",
+    );
+}
+
+#[test]
+fn unsupported_forms_are_refused_with_their_line() {
+    err1(
+        &li(" tcp-request content set-var(sess.x) int(1)\n"),
+        8,
+        "tcp-request content set-var",
+        NS,
+    );
+    err1(
+        &li(" tcp-request content track-sc0 src\n"),
+        8,
+        "tcp-request content track-sc0",
+        NS,
+    );
+    err1(
+        &li(" tcp-request session accept\n"),
+        8,
+        "tcp-request session",
+        NS,
+    );
+    // HTTP fetches in content rules, and content fetches in HTTP rules.
+    err1(
+        &li(" tcp-request content reject if { path /x }\n"),
+        8,
+        "tcp-request content",
+        "needs an HTTP message",
+    );
+    err1(
+        &li(" tcp-request connection reject if { req.len gt 3 }\n"),
+        8,
+        "tcp-request connection",
+        "none is read when a connection is accepted",
+    );
+    let http =
+        "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+                frontend f\n bind :18080\n";
+    err1(
+        &format!("{http} http-request deny if {{ req.len gt 3 }}\n default_backend b\nbackend b\n server s 127.0.0.1:1\n"),
+        8,
+        "http-request deny",
+        NS,
+    );
+    err1(
+        &format!("{http} tcp-request inspect-delay 1s\n tcp-request content reject\n default_backend b\nbackend b\n server s 127.0.0.1:1\n"),
+        9,
+        "tcp-request content",
+        "'mode http'",
+    );
+    let tcp_be =
+        "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+                  backend b\n";
+    err1(
+        &format!("{tcp_be} tcp-request content reject\n server s 127.0.0.1:1\n"),
+        7,
+        "tcp-request content",
+        NS,
+    );
+    err1(
+        &format!("{tcp_be} tcp-request inspect-delay 1s\n server s 127.0.0.1:1\n"),
+        7,
+        "tcp-request inspect-delay",
+        NS,
+    );
+}
+
+#[test]
+fn use_backend_in_tcp_mode_may_look_at_the_payload() {
+    let c = ok_both(
+        "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         frontend f\n bind :18080\n tcp-request inspect-delay 1s\n tcp-request content accept if { req.len ge 3 }\n\
+         use_backend c if { req.payload(0,3) -m str TLS }\n default_backend b\n\
+         backend b\n server s 127.0.0.1:1\nbackend c\n server s 127.0.0.1:2\n",
+    );
+    assert_eq!(proxy(&c, "f").rules.use_backends.len(), 1);
+}

@@ -1,0 +1,211 @@
+//! mode tcp: `tcp-request inspect-delay` and `tcp-request content accept|reject` on `req.len` and `req.payload`
+//! through a real proxy. Every configuration is also checked by the real `haproxy -c`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A server that reads until the client half-closes, then sends back every byte it read and closes; counts the
+/// connections it accepted.
+fn echo_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            c.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut all = Vec::new();
+                let _ = s.read_to_end(&mut all);
+                let _ = s.write_all(&all);
+            });
+        }
+    });
+    (addr, count)
+}
+
+/// A tcp-mode listen section with `rules` in front of `server`.
+fn proxy(rules: &str, server: SocketAddr) -> Proxy {
+    let cfg = format!(
+        "global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen li
+    bind 127.0.0.1:{}
+{rules}
+    server s1 {server}
+",
+        free_port()
+    );
+    start_proxy(&cfg)
+}
+
+fn connect(p: &Proxy) -> TcpStream {
+    let s = TcpStream::connect(p.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// Sends `parts` with a pause between them, half-closes and reads what comes back (the error, if the proxy reset
+/// the connection, as empty).
+fn exchange(p: &Proxy, parts: &[&[u8]], pause: Duration) -> Vec<u8> {
+    let mut s = connect(p);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(pause);
+        }
+        if s.write_all(part).is_err() {
+            return Vec::new();
+        }
+    }
+    let _ = s.shutdown(Shutdown::Write);
+    let mut back = Vec::new();
+    let _ = s.read_to_end(&mut back);
+    back
+}
+
+#[test]
+fn content_rules_accept_on_length_and_payload_across_segments() {
+    let (srv, count) = echo_server();
+    let p = proxy(
+        r#"    tcp-request inspect-delay 5s
+    tcp-request content accept if { req.len eq 14 } { req.payload(0,14) -m str "*1\r\n\$4\r\nPING\r\n" }
+    tcp-request content reject"#,
+        srv,
+    );
+    // The request arrives in three pieces: the rules wait for the 14 bytes, then accept at once (not after 5s).
+    let start = Instant::now();
+    let back = exchange(
+        &p,
+        &[b"*1\r\n", b"$4\r\nPI", b"NG\r\n"],
+        Duration::from_millis(100),
+    );
+    assert_eq!(back, b"*1\r\n$4\r\nPING\r\n");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    // Other bytes of the same length are rejected before any server connection.
+    let back = exchange(&p, &[b"*1\r\n$4\r\nPONG\r\n"], Duration::ZERO);
+    assert!(back.is_empty());
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn content_rules_binary_patterns_and_bytes_forwarded_intact() {
+    let (srv, count) = echo_server();
+    let p = proxy(
+        "    tcp-request inspect-delay 5s
+    tcp-request content reject if { req.payload(4,2) -m bin FFFF }
+    tcp-request content accept if { req.payload(0,4) -m bin 00000017 } { req.len ge 8 }
+    tcp-request content reject",
+        srv,
+    );
+    // 100 kB after a matching head: the inspected bytes and every later one reach the server in order.
+    let mut big = vec![0u8, 0, 0, 0x17];
+    big.extend((0..100_000u32).map(|i| (i % 251) as u8));
+    let back = exchange(
+        &p,
+        &[&big[..3], &big[3..6], &big[6..]],
+        Duration::from_millis(50),
+    );
+    assert_eq!(back.len(), big.len());
+    assert!(back == big);
+    // A first rule that matches rejects, even though the second one would accept.
+    assert!(exchange(&p, &[&[0, 0, 0, 0x17, 0xff, 0xff, 3, 4]], Duration::ZERO).is_empty());
+    // Too short for the second rule once the client closed: the last rule rejects.
+    assert!(exchange(&p, &[&[0, 0, 0, 0x17, 1]], Duration::ZERO).is_empty());
+    // Lowercase hex matches too.
+    let p2 = proxy(
+        "    tcp-request inspect-delay 5s
+    tcp-request content accept if { req.payload(0,2) -m bin abcd }
+    tcp-request content reject",
+        srv,
+    );
+    assert_eq!(
+        exchange(&p2, &[&[0xab, 0xcd, 9]], Duration::ZERO),
+        [0xab, 0xcd, 9]
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn content_rules_decide_when_the_delay_expires() {
+    let (srv, count) = echo_server();
+    // Too few bytes: `req.len ge 10` cannot be decided until the delay expires, then fails: the next rule rejects.
+    let p = proxy(
+        "    tcp-request inspect-delay 400ms
+    tcp-request content accept if { req.len ge 10 }
+    tcp-request content reject",
+        srv,
+    );
+    let mut s = connect(&p);
+    s.write_all(b"abc").unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0);
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+
+    // A payload reaching past the bytes there waits too; when the delay expires no rule matches: accepted, with
+    // the bytes that came.
+    let p = proxy(
+        "    tcp-request inspect-delay 400ms
+    tcp-request content reject if { req.payload(0,4) -m str EVIL }",
+        srv,
+    );
+    let mut s = connect(&p);
+    s.write_all(b"EV").unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    s.write_all(b"IL").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    assert_eq!(back, b"EVIL");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn content_rules_without_inspect_delay_decide_at_once() {
+    let (srv, count) = echo_server();
+    let p = proxy(
+        "    tcp-request content accept if { req.len gt 0 }
+    tcp-request content reject",
+        srv,
+    );
+    // Nothing sent yet: the rules run once on no byte, and reject.
+    let mut s = connect(&p);
+    let start = Instant::now();
+    let mut buf = [0u8; 4];
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn content_rules_final_when_the_client_closes() {
+    let (srv, _) = echo_server();
+    // The client half-closes after 2 bytes: the rules decide at once (no more byte can come), not after 5s.
+    let p = proxy(
+        "    tcp-request inspect-delay 5s
+    tcp-request content accept if { req.len ge 4 }
+    tcp-request content reject",
+        srv,
+    );
+    let start = Instant::now();
+    assert_eq!(exchange(&p, &[b"ab"], Duration::ZERO), b"");
+    assert_eq!(exchange(&p, &[b"abcd"], Duration::ZERO), b"abcd");
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
