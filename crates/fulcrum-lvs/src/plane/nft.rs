@@ -19,7 +19,8 @@
 //!   dynamic set with timeouts per real server), then the scheduling verdict map:
 //!   `numgen inc mod K vmap` over the wrr cycle for rr/wrr (weights by repeated entries),
 //!   `jhash ip saddr mod 256 vmap` over the sh bucket table, `jhash ip daddr` for dh, and
-//!   `jhash ip saddr mod 4093 vmap` over a precomputed Maglev table for mh. Weight-0 servers are left
+//!   `jhash ip saddr mod 4093 vmap` over a precomputed Maglev table for mh, always with the same seed
+//!   ([`render::JHASH_SEED`]) so that a client keeps its real server across stores and directors. Weight-0 servers are left
 //!   out of the maps (no new connections) but keep their persistence entries and existing connections.
 //! - chain `rN_D`: refreshes the persistence set, sets the conntrack mark (`0x4c` << 24 | service id << 12 |
 //!   server id), counts the connection, and DNATs to the real server. Conntrack reverses the replies.

@@ -192,6 +192,12 @@ fn set_decl(out: &mut String, fam: Family, name: &str, ty: &str, timeout: u32, h
     out.push_str("  }\n");
 }
 
+/// The seed of every `jhash` the plane writes. Without one, nftables draws a random seed each time a rule is
+/// created, so every store (even of another service) would move the clients of `sh`, `dh` and `mh` to other
+/// real servers, and two directors would never agree: with a fixed seed, the same table on any director
+/// sends the same client to the same real server, as IPVS's hashing schedulers do.
+pub const JHASH_SEED: u32 = 0x6675_6c63;
+
 fn vmap(key: &str, slots: &[Option<usize>], chains: &[String]) -> Option<String> {
     let entries: Vec<String> = slots
         .iter()
@@ -204,8 +210,13 @@ fn vmap(key: &str, slots: &[Option<usize>], chains: &[String]) -> Option<String>
     if entries.is_empty() {
         return None;
     }
+    let seed = if key.starts_with("jhash ") {
+        format!(" seed {JHASH_SEED:#x}")
+    } else {
+        String::new()
+    };
     Some(format!(
-        "{key} mod {} vmap {{ {} }}",
+        "{key} mod {}{seed} vmap {{ {} }}",
         slots.len(),
         entries.join(", ")
     ))
