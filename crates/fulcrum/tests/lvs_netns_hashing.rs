@@ -1,6 +1,7 @@
 //! The hashing schedulers (`sh`, `mh`) keep each client on its real server across stores, as IPVS does: eight
 //! client addresses map to the two real servers, and the mapping stays the same after unrelated changes to the
-//! table and after the whole table is cleared and rebuilt (what another director with the same table does).
+//! table and after the whole table is cleared and rebuilt (what another director with the same table does), and
+//! for Maglev whatever order the servers were added in.
 //! nftables seeds `jhash` at random when no seed is given; fulcrum always gives the same one.
 
 #[path = "lvs_common/mod.rs"]
@@ -59,5 +60,17 @@ fn hashing_schedulers_keep_clients_across_stores() {
         build();
         assert_eq!(mapping(&lab, &srcs), first, "{sched} after a rebuild");
         lab.ok("-C");
+        if sched == "mh" {
+            // Maglev names servers by address and port: the order they were added in does not matter.
+            lab.ok(&format!("-A -t {VIP}:8080 -s mh"));
+            lab.ok(&format!("-a -t {VIP}:8080 -r 198.18.1.3 -m"));
+            lab.ok(&format!("-a -t {VIP}:8080 -r 198.18.1.2 -m"));
+            assert_eq!(
+                mapping(&lab, &srcs),
+                first,
+                "mh with the servers added the other way round"
+            );
+            lab.ok("-C");
+        }
     }
 }

@@ -222,6 +222,20 @@ fn vmap(key: &str, slots: &[Option<usize>], chains: &[String]) -> Option<String>
     ))
 }
 
+/// A real server's Maglev name: FNV-1a over its address and port (stable across processes and directors).
+pub fn maglev_name(addr: IpAddr, port: u16) -> u64 {
+    let bytes: Vec<u8> = match addr {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    bytes
+        .iter()
+        .chain(port.to_be_bytes().iter())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
 /// The new-connection target chain of real server `did` of service `sid` in `fam`.
 fn target_chain(fam: Family, sid: u32, did: u32) -> String {
     match fam {
@@ -270,7 +284,13 @@ pub fn sched_rules(s: &Service, fam: Family, members: &[bool], weights: &[u32]) 
             vmap(&format!("jhash {key}"), t.buckets(), &targets)
         }
         "mh" => {
-            let ids: Vec<u64> = eligible.iter().map(|d| d.id).collect();
+            // Named by address and port, not by the order servers were added in: directors that list the
+            // same servers in any order build the same table (Maglev's backend names).
+            let ids: Vec<u64> = s
+                .dests
+                .iter()
+                .map(|d| maglev_name(d.addr, d.port))
+                .collect();
             Maglev::build(&ids, weights, NFT_MAGLEV_SIZE)
                 .ok()
                 .and_then(|t| vmap(&format!("jhash {src_key}"), t.table(), &targets))
