@@ -1012,11 +1012,6 @@ fn http_request_errors_haproxy_rejects_too() {
 fn http_request_errors_fulcrum_only() {
     for (line, kw, needle) in [
         (
-            "http-request set-var(txn.x) str(a)",
-            "http-request set-var",
-            "http-request action 'set-var' is not supported yet by fulcrum",
-        ),
-        (
             "http-request capture req.hdr(host) len 10",
             "http-request capture",
             "action 'capture' is not supported",
@@ -1047,34 +1042,19 @@ fn http_request_errors_fulcrum_only() {
             "action 'allow' is not",
         ),
         (
-            "http-request set-header X-A %[src]",
-            "http-request set-header",
-            "log-format expressions are not supported yet by fulcrum",
-        ),
-        (
-            "http-request add-header X-A %ci",
+            "http-request add-header X-A %Tq",
             "http-request add-header",
-            "log-format expressions are not supported yet",
+            "log-format variable '%Tq' is not supported yet by fulcrum",
         ),
         (
-            "http-request set-path /%[path]",
+            "http-request set-path /%[str(a),wt6]",
             "http-request set-path",
-            "log-format expressions",
+            "'wt6' is supported by HAProxy, not yet by fulcrum",
         ),
         (
-            "http-request set-query %[query]",
-            "http-request set-query",
-            "log-format expressions",
-        ),
-        (
-            "http-request replace-header X ^(.*)$ %[src]",
-            "http-request replace-header",
-            "log-format expressions",
-        ),
-        (
-            "http-request redirect location /%[path]",
-            "http-request redirect",
-            "log-format expressions",
+            "http-request set-var(txn.x,ifexists) str(a)",
+            "http-request set-var",
+            "conditions of 'set-var'",
         ),
         (
             "http-request redirect prefix /x set-cookie A=b",
@@ -1090,11 +1070,6 @@ fn http_request_errors_fulcrum_only() {
             "http-request tarpit string hi",
             "http-request tarpit",
             "option 'string' of 'http-request tarpit' is not supported",
-        ),
-        (
-            "http-request return content-type text/plain lf-string %[src]",
-            "http-request return",
-            "'%[src]': log-format expressions are not supported",
         ),
     ] {
         err1(&be(&format!(" {line}\n")), 7, kw, needle);
@@ -1173,10 +1148,10 @@ fn http_response_errors() {
         NS,
     );
     err1(
-        &fe(" http-response set-header X %[src]\n"),
+        &fe(" http-response set-header X %[ssl_fc]\n"),
         8,
         "http-response set-header",
-        "log-format",
+        "fetch method 'ssl_fc' is supported by HAProxy, not yet by fulcrum",
     );
     // HAProxy warns that these never match
     err1(
@@ -1778,10 +1753,10 @@ fn http_errors_problems() {
         "a content type must be defined",
     );
     err1(
-        &format!("{base}backend b\n http-request return hdr x-a \"%[path]\"\n"),
+        &format!("{base}backend b\n http-request return hdr x-a \"%[nope]\"\n"),
         7,
         "http-request return",
-        "log-format expressions are not supported yet",
+        "unknown fetch method 'nope'",
     );
 }
 
@@ -1811,7 +1786,7 @@ fn return_and_deny_replies() {
         content_type: ct.map(str::to_string),
         headers: headers
             .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .map(|(n, v)| (n.to_string(), (*v).into()))
             .collect(),
         body,
     };

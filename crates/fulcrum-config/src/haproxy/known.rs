@@ -930,12 +930,8 @@ pub const HTTP_REQUEST_UNSUPPORTED: &[&str] = &[
     "set-src-port",
     "set-timeout",
     "set-tos",
-    "set-uri",
-    "set-var*",
-    "set-var-fmt*",
     "silent-drop",
     "track-sc*",
-    "unset-var*",
     "wait-for-handshake",
 ];
 
@@ -961,11 +957,8 @@ pub const HTTP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "set-nice",
     "set-status",
     "set-tos",
-    "set-var*",
-    "set-var-fmt*",
     "silent-drop",
     "track-sc*",
-    "unset-var*",
 ];
 
 /// `tcp-request connection` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept` and

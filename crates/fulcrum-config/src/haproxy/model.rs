@@ -797,15 +797,121 @@ pub struct UseBackend {
     pub location: Location,
 }
 
+/// A log-format string (`%[expr]`, `%ci`, `%%`), parsed and compiled once when the configuration is loaded.
+///
+/// Two formats are equal when both are constant and say the same text, or when they were written the same way.
+#[derive(Debug, Clone)]
+pub struct Fmt {
+    format: std::sync::Arc<fulcrum_sample::LogFormat>,
+    /// The text, when the format holds no expression and no variable.
+    literal: Option<String>,
+}
+
+impl Fmt {
+    /// Parses and compiles a log-format string.
+    pub fn parse(s: &str) -> Result<Fmt, fulcrum_sample::Error> {
+        let format = fulcrum_sample::LogFormat::parse(s)?;
+        let literal = format.is_constant().then(|| {
+            format
+                .segments()
+                .iter()
+                .map(|seg| match seg {
+                    fulcrum_sample::Segment::Literal(l) => l.as_str(),
+                    _ => "",
+                })
+                .collect()
+        });
+        Ok(Fmt {
+            format: std::sync::Arc::new(format),
+            literal,
+        })
+    }
+
+    /// A constant format saying `text` (a `%` in it is a literal `%`).
+    pub fn literal(text: &str) -> Fmt {
+        Fmt::parse(&text.replace('%', "%%")).unwrap_or_else(|_| Fmt {
+            format: std::sync::Arc::new(
+                fulcrum_sample::LogFormat::parse("").expect("empty format"),
+            ),
+            literal: Some(text.to_string()),
+        })
+    }
+
+    /// The compiled format.
+    pub fn format(&self) -> &fulcrum_sample::LogFormat {
+        &self.format
+    }
+
+    /// The text of a constant format (no expression, no variable).
+    pub fn as_literal(&self) -> Option<&str> {
+        self.literal.as_deref()
+    }
+
+    /// The format as written.
+    pub fn source(&self) -> &str {
+        self.format.source()
+    }
+}
+
+impl PartialEq for Fmt {
+    fn eq(&self, other: &Fmt) -> bool {
+        match (&self.literal, &other.literal) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.source() == other.source(),
+        }
+    }
+}
+
+impl Eq for Fmt {}
+
+impl PartialEq<str> for Fmt {
+    fn eq(&self, other: &str) -> bool {
+        self.literal.as_deref() == Some(other)
+    }
+}
+
+impl From<&str> for Fmt {
+    fn from(text: &str) -> Fmt {
+        Fmt::literal(text)
+    }
+}
+
+impl std::fmt::Display for Fmt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.source())
+    }
+}
+
+/// A sample expression (`set-var(txn.x) EXPR`), compiled once when the configuration is loaded; two are equal
+/// when written the same way.
+#[derive(Debug, Clone)]
+pub struct SampleExpr(pub std::sync::Arc<fulcrum_sample::Expr>);
+
+impl PartialEq for SampleExpr {
+    fn eq(&self, other: &SampleExpr) -> bool {
+        self.0.source() == other.0.source()
+    }
+}
+
+impl Eq for SampleExpr {}
+
+pub use fulcrum_sample::{Scope as VarScope, VarName};
+
+/// The log variables a log-format string in a rule may use (`%ci` ...): client and frontend addresses and
+/// ports, frontend and backend names, the process id, the date, and the request's method, URI, path and query.
+pub const RULE_LOG_VARS: &[&str] = &[
+    "ci", "cp", "fi", "fp", "f", "ft", "b", "pid", "Ts", "HM", "HU", "HP", "HQ",
+];
+
 /// What `redirect` / `http-request redirect` sends the client to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedirectTarget {
-    /// `location URL`: exactly this URL.
-    Location(String),
+    /// `location URL`: exactly this URL (a log-format string).
+    Location(Fmt),
     /// `prefix PFX`: PFX followed by the original path and query.
-    Prefix(String),
+    Prefix(Fmt),
     /// `scheme SCH`: the same host and path with another scheme.
-    Scheme(String),
+    Scheme(Fmt),
 }
 
 /// `http-request redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`
@@ -828,6 +934,8 @@ pub enum ReturnBody {
     Empty,
     /// `string TEXT`
     Text(String),
+    /// `lf-string TEXT` or `lf-file PATH`: a log-format string rendered per request.
+    Format(Fmt),
     /// `file PATH`: the file's contents, read while loading the configuration.
     File(Vec<u8>),
 }
@@ -849,8 +957,8 @@ pub enum Reply {
     Built {
         /// `content-type` (none for an empty body)
         content_type: Option<String>,
-        /// `hdr NAME VALUE` lines, in order
-        headers: Vec<(String, String)>,
+        /// `hdr NAME VALUE` lines, in order (values are log-format strings)
+        headers: Vec<(String, Fmt)>,
         /// the body
         body: ReturnBody,
     },
@@ -860,19 +968,27 @@ pub enum Reply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpRequestAction {
     /// `set-header NAME VALUE`: replaces every occurrence.
-    SetHeader(String, String),
+    SetHeader(String, Fmt),
     /// `add-header NAME VALUE`: adds one more line.
-    AddHeader(String, String),
+    AddHeader(String, Fmt),
     /// `del-header NAME`
     DelHeader(String),
     /// `del-header NAME -m beg|end|sub|reg`: every header whose (lower-case) name matches.
     DelHeaderMatch(String, MatchMethod),
     /// `replace-header NAME REGEX REPLACEMENT` (`\1`..`\9` refer to groups); applied to each value.
-    ReplaceHeader(String, String, String),
+    ReplaceHeader(String, String, Fmt),
     /// `set-path PATH`: the query string is kept.
-    SetPath(String),
+    SetPath(Fmt),
     /// `set-query QUERY`: the path is kept; an empty value removes the query.
-    SetQuery(String),
+    SetQuery(Fmt),
+    /// `set-uri URI`: the whole request target.
+    SetUri(Fmt),
+    /// `set-var(scope.name) EXPR`
+    SetVar(VarName, SampleExpr),
+    /// `set-var-fmt(scope.name) FMT`: the rendered string.
+    SetVarFmt(VarName, Fmt),
+    /// `unset-var(scope.name)`
+    UnsetVar(VarName),
     /// `redirect ...`
     Redirect(Redirect),
     /// `deny [deny_status N]` (403 by default): the proxy's error for the status.
@@ -907,9 +1023,15 @@ pub struct WaitForBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpResponseAction {
     /// `set-header NAME VALUE`
-    SetHeader(String, String),
+    SetHeader(String, Fmt),
     /// `add-header NAME VALUE`
-    AddHeader(String, String),
+    AddHeader(String, Fmt),
+    /// `set-var(scope.name) EXPR`
+    SetVar(VarName, SampleExpr),
+    /// `set-var-fmt(scope.name) FMT`
+    SetVarFmt(VarName, Fmt),
+    /// `unset-var(scope.name)`
+    UnsetVar(VarName),
     /// `del-header NAME`
     DelHeader(String),
     /// `del-header NAME -m beg|end|sub|reg`

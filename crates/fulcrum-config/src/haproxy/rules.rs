@@ -21,9 +21,9 @@ use std::net::IpAddr;
 use super::common::{Line, Sink};
 use super::known;
 use super::model::{
-    Acl, CondTerm, Condition, HttpRequestAction, HttpResponseAction, MatchMethod, Mode,
-    PatternFile, Redirect, RedirectTarget, Reply, ReturnBody, Rule, Rules, Sample, Service,
-    TcpConnAction, TcpContentAction, UseBackend, WaitForBody,
+    Acl, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Mode,
+    PatternFile, Redirect, RedirectTarget, Reply, ReturnBody, Rule, Rules, Sample, SampleExpr,
+    Service, TcpConnAction, TcpContentAction, UseBackend, VarName, WaitForBody, RULE_LOG_VARS,
 };
 use super::proxy::parse_net;
 use super::sections::SectionKind;
@@ -822,6 +822,162 @@ fn plain(value: &str, loc: &Location, kw: &str, sink: &mut Sink) -> Option<Strin
     Some(out)
 }
 
+/// Which rules a log-format string or an expression runs in: what its fetches may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// `http-request` rules and the replies they make.
+    Request,
+    /// `http-response` rules.
+    Response,
+}
+
+/// Refuses an expression that reads what `phase` does not have (as HAProxy does when loading).
+fn expr_fits(
+    e: &fulcrum_sample::Expr,
+    phase: Phase,
+    loc: &Location,
+    kw: &str,
+    sink: &mut Sink,
+) -> bool {
+    let needs = e.needs();
+    let why = match phase {
+        Phase::Request if needs.response => "the response, which 'http-request' rules cannot see",
+        Phase::Response if needs.request => {
+            "the request's URI, headers or cookies, which HAProxy does not offer to 'http-response' rules"
+        }
+        _ => return true,
+    };
+    sink.error(
+        loc,
+        kw,
+        format!("sample fetch '{}' reads {why}", e.fetch_name()),
+    );
+    false
+}
+
+/// A value that HAProxy reads as a log-format string: literal text, `%%`, `%[expr]` and the log variables of
+/// [`RULE_LOG_VARS`], compiled now; errors carry fulcrum-sample's message.
+fn lf(value: &str, phase: Phase, loc: &Location, kw: &str, sink: &mut Sink) -> Option<Fmt> {
+    let f = match Fmt::parse(value) {
+        Ok(f) => f,
+        Err(e) => {
+            sink.error(loc, kw, format!("'{value}': {e}"));
+            return None;
+        }
+    };
+    for seg in f.format().segments() {
+        match seg {
+            fulcrum_sample::Segment::Var { name, .. }
+                if !RULE_LOG_VARS.contains(&name.as_str()) =>
+            {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("'{value}': log-format variable '%{name}' is not supported yet by fulcrum in rules (supported: {}; use '%[...]' sample expressions, or '%%' for a literal '%')", RULE_LOG_VARS.iter().map(|v| format!("%{v}")).collect::<Vec<_>>().join(" ")),
+                );
+                return None;
+            }
+            fulcrum_sample::Segment::Expr { expr, .. }
+                if !expr_fits(expr, phase, loc, kw, sink) =>
+            {
+                return None;
+            }
+            _ => {}
+        }
+    }
+    Some(f)
+}
+
+/// `set-var(scope.name) EXPR`, `set-var-fmt(scope.name) FMT`, `unset-var(scope.name)`: the action and the index
+/// of the first word after it; `None` (nothing reported) when `action` is none of them.
+enum VarAction {
+    Set(VarName, SampleExpr),
+    SetFmt(VarName, Fmt),
+    Unset(VarName),
+}
+
+fn var_action(
+    line: &Line,
+    action: &str,
+    phase: Phase,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<Result<(VarAction, usize), ()>> {
+    let loc = &line.location;
+    let (base, rest) = action.split_once('(')?;
+    if !matches!(base, "set-var" | "set-var-fmt" | "unset-var") {
+        return None;
+    }
+    let kw = &format!("{} {base}", kw.split(' ').next().unwrap_or(kw));
+    let Some(inner) = rest.strip_suffix(')') else {
+        sink.error(
+            loc,
+            kw,
+            format!("'{action}': missing ')' after the variable name"),
+        );
+        return Some(Err(()));
+    };
+    if inner.contains(',') {
+        sink.error(
+            loc,
+            kw,
+            ns(format!(
+                "'{action}': conditions of '{base}' ('ifexists', 'ifgt', ...)"
+            )),
+        );
+        return Some(Err(()));
+    }
+    let name: VarName = match inner.parse() {
+        Ok(n) => n,
+        Err(e) => {
+            sink.error(loc, kw, e.to_string());
+            return Some(Err(()));
+        }
+    };
+    if name.scope() == fulcrum_sample::Scope::Check {
+        sink.error(
+            loc,
+            kw,
+            format!("'{name}': 'check.' variables only exist in health checks"),
+        );
+        return Some(Err(()));
+    }
+    if base == "unset-var" {
+        return Some(Ok((VarAction::Unset(name), 2)));
+    }
+    let Some(v) = line.words.get(2).map(String::as_str) else {
+        let what = if base == "set-var" {
+            "a sample expression"
+        } else {
+            "a log-format string"
+        };
+        sink.error(loc, kw, format!("'{action}' expects {what}"));
+        return Some(Err(()));
+    };
+    if base == "set-var-fmt" {
+        return Some(
+            lf(v, phase, loc, kw, sink)
+                .map(|f| (VarAction::SetFmt(name, f), 3))
+                .ok_or(()),
+        );
+    }
+    match fulcrum_sample::Expr::parse(v) {
+        Ok(e) => {
+            if !expr_fits(&e, phase, loc, kw, sink) {
+                return Some(Err(()));
+            }
+            Some(Ok((
+                VarAction::Set(name, SampleExpr(std::sync::Arc::new(e))),
+                3,
+            )))
+        }
+        Err(e) => {
+            sink.error(loc, kw, format!("'{v}': {e}"));
+            Some(Err(()))
+        }
+    }
+}
+
 /// The word at `i` when it is present and not empty.
 fn arg(line: &Line, i: usize) -> Option<&str> {
     line.words
@@ -880,7 +1036,7 @@ fn redirect(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Option<(Red
                     sink.error(loc, kw, format!("'{w}' expects an argument"));
                     return None;
                 };
-                let v = plain(v, loc, kw, sink)?;
+                let v = lf(v, Phase::Request, loc, kw, sink)?;
                 target = Some(match w {
                     "location" => RedirectTarget::Location(v),
                     "prefix" => RedirectTarget::Prefix(v),
@@ -1049,6 +1205,15 @@ fn reply_opts(
     kw: &str,
     sink: &mut Sink,
 ) -> Option<(Option<u16>, Reply, bool, usize)> {
+    // `http-error` replies are made where no request is at hand: their log-format strings are not evaluated yet.
+    let with_lf = kw != "http-error";
+    let fmt = |v: &str, sink: &mut Sink| -> Option<Fmt> {
+        if with_lf {
+            lf(v, Phase::Request, loc_of(line), kw, sink)
+        } else {
+            plain(v, loc_of(line), kw, sink).map(|t| Fmt::literal(&t))
+        }
+    };
     let loc = &line.location;
     let mut status = None;
     let mut content_type: Option<String> = None;
@@ -1107,7 +1272,7 @@ fn reply_opts(
                     sink.error(loc, kw, "'hdr' expects a header name and a value");
                     return None;
                 };
-                let value = plain(value, loc, kw, sink)?;
+                let value = fmt(value, sink)?;
                 headers.push((v.to_string(), value));
                 i += 3;
             }
@@ -1167,16 +1332,16 @@ fn reply_opts(
                 }
             }
             BodyKw::Text | BodyKw::LfText => {
-                let text = if k == BodyKw::Text {
-                    v
+                let b = if k == BodyKw::Text {
+                    ReturnBody::Text(v)
                 } else {
-                    plain(&v, loc, kw, sink)?
+                    text_body(fmt(&v, sink)?)
                 };
                 if content_type.is_none() {
                     sink.error(loc, kw, "a content type must be defined when non-empty payload is configured ('content-type TYPE')");
                     return None;
                 }
-                built(content_type, headers, ReturnBody::Text(text))?
+                built(content_type, headers, b)?
             }
             BodyKw::File | BodyKw::LfFile => {
                 let bytes = match std::fs::read(&v) {
@@ -1192,7 +1357,7 @@ fn reply_opts(
                     ReturnBody::File(bytes)
                 } else {
                     let text = String::from_utf8_lossy(&bytes);
-                    ReturnBody::Text(plain(&text, loc, kw, sink)?)
+                    text_body(fmt(&text, sink)?)
                 };
                 if b != ReturnBody::Empty && content_type.is_none() {
                     sink.error(loc, kw, "a content type must be defined when non-empty payload is configured ('content-type TYPE')");
@@ -1219,6 +1384,18 @@ fn reply_opts(
         }
     }
     Some((status, reply, any, i))
+}
+
+fn loc_of(line: &Line) -> &Location {
+    &line.location
+}
+
+/// The body of an `lf-string` / `lf-file`: plain text when it holds no expression.
+fn text_body(f: Fmt) -> ReturnBody {
+    match f.as_literal() {
+        Some(t) => ReturnBody::Text(t.to_string()),
+        None => ReturnBody::Format(f),
+    }
 }
 
 const KNOWN_REPLY_OPTS: &[&str] = &[
@@ -1263,8 +1440,8 @@ fn base_action(a: &str) -> &str {
 
 /// A header action shared by `http-request` and `http-response`.
 enum HeaderAction {
-    Set(String, String),
-    Add(String, String),
+    Set(String, Fmt),
+    Add(String, Fmt),
     /// `del-header NAME [-m METHOD]`: `None` for an exact name (`-m str`).
     Del(String, Option<MatchMethod>),
 }
@@ -1274,6 +1451,7 @@ enum HeaderAction {
 fn header_action(
     line: &Line,
     action: &str,
+    phase: Phase,
     kw: &str,
     sink: &mut Sink,
 ) -> Option<(HeaderAction, usize)> {
@@ -1320,7 +1498,7 @@ fn header_action(
         sink.error(loc, kw, "expects a header name and a value");
         return None;
     };
-    let v = plain(v, loc, kw, sink)?;
+    let v = lf(v, phase, loc, kw, sink)?;
     let a = if action == "set-header" {
         HeaderAction::Set(n.to_string(), v)
     } else {
@@ -1398,7 +1576,7 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             return;
         }
         "set-header" | "add-header" | "del-header" => {
-            let Some((h, next)) = header_action(line, action, kw, sink) else {
+            let Some((h, next)) = header_action(line, action, Phase::Request, kw, sink) else {
                 return;
             };
             let a = match h {
@@ -1417,7 +1595,7 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             if !regex_ok(re, loc, kw, sink) {
                 return;
             }
-            let Some(rep) = plain(rep, loc, kw, sink) else {
+            let Some(rep) = lf(rep, Phase::Request, loc, kw, sink) else {
                 return;
             };
             (
@@ -1425,23 +1603,23 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
                 5,
             )
         }
-        "set-path" | "set-query" => {
+        "set-path" | "set-query" | "set-uri" => {
             let Some(v) = arg(line, 2) else {
-                let what = if action == "set-path" {
-                    "a path"
-                } else {
-                    "a query string"
+                let what = match action {
+                    "set-path" => "a path",
+                    "set-uri" => "a URI",
+                    _ => "a query string",
                 };
                 sink.error(loc, kw, format!("expects {what}"));
                 return;
             };
-            let Some(v) = plain(v, loc, kw, sink) else {
+            let Some(v) = lf(v, Phase::Request, loc, kw, sink) else {
                 return;
             };
-            let a = if action == "set-path" {
-                HttpRequestAction::SetPath(v)
-            } else {
-                HttpRequestAction::SetQuery(v)
+            let a = match action {
+                "set-path" => HttpRequestAction::SetPath(v),
+                "set-uri" => HttpRequestAction::SetUri(v),
+                _ => HttpRequestAction::SetQuery(v),
             };
             (a, 3)
         }
@@ -1514,6 +1692,14 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (HttpRequestAction::StrictMode(on), 3)
         }
+        other if var_action(line, other, Phase::Request, kw, &mut Sink::default()).is_some() => {
+            match var_action(line, other, Phase::Request, kw, sink) {
+                Some(Ok((VarAction::Set(n, e), i))) => (HttpRequestAction::SetVar(n, e), i),
+                Some(Ok((VarAction::SetFmt(n, f), i))) => (HttpRequestAction::SetVarFmt(n, f), i),
+                Some(Ok((VarAction::Unset(n), i))) => (HttpRequestAction::UnsetVar(n), i),
+                _ => return,
+            }
+        }
         other => {
             let base = base_action(other);
             if known::listed(known::HTTP_REQUEST_UNSUPPORTED, base) {
@@ -1579,7 +1765,7 @@ pub fn http_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             return;
         }
         "set-header" | "add-header" | "del-header" => {
-            let Some((h, next)) = header_action(line, action, kw, sink) else {
+            let Some((h, next)) = header_action(line, action, Phase::Response, kw, sink) else {
                 return;
             };
             let a = match h {
@@ -1607,6 +1793,14 @@ pub fn http_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
                 return;
             };
             (HttpResponseAction::StrictMode(on), 3)
+        }
+        other if var_action(line, other, Phase::Response, kw, &mut Sink::default()).is_some() => {
+            match var_action(line, other, Phase::Response, kw, sink) {
+                Some(Ok((VarAction::Set(n, e), i))) => (HttpResponseAction::SetVar(n, e), i),
+                Some(Ok((VarAction::SetFmt(n, f), i))) => (HttpResponseAction::SetVarFmt(n, f), i),
+                Some(Ok((VarAction::Unset(n), i))) => (HttpResponseAction::UnsetVar(n), i),
+                _ => return,
+            }
         }
         other => {
             let base = base_action(other);

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use fulcrum_config::haproxy::{Reply as ConfigReply, ReturnBody};
+use fulcrum_config::haproxy::{Fmt, Reply as ConfigReply, ReturnBody};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 
@@ -241,6 +241,53 @@ pub enum Reply {
         /// the body
         body: Bytes,
     },
+    /// A reply with log-format parts (`lf-string`, `lf-file`, `hdr NAME %[...]`), rendered per request.
+    Template(Template),
+}
+
+/// A built reply whose header values or body are log-format strings.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// `content-type`, then the `hdr` lines, in order.
+    headers: Vec<(HeaderName, Fmt)>,
+    body: TemplateBody,
+}
+
+#[derive(Debug, Clone)]
+enum TemplateBody {
+    Fixed(Bytes),
+    Format(Fmt),
+}
+
+impl Template {
+    /// The response for `status`, each format rendered by `render` (which appends it).
+    pub fn render(
+        &self,
+        status: u16,
+        render: &mut dyn FnMut(&Fmt, &mut Vec<u8>),
+    ) -> http::Response<ProxyBody> {
+        let body = match &self.body {
+            TemplateBody::Fixed(b) => b.clone(),
+            TemplateBody::Format(f) => {
+                let mut out = Vec::new();
+                render(f, &mut out);
+                Bytes::from(out)
+            }
+        };
+        let mut r = http::Response::new(ProxyBody::fixed(body));
+        *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        let h = r.headers_mut();
+        let mut out = Vec::new();
+        for (n, f) in &self.headers {
+            out.clear();
+            render(f, &mut out);
+            // As HAProxy, a value that renders empty still makes its header line.
+            if let Ok(v) = HeaderValue::from_bytes(&out) {
+                h.append(n.clone(), v);
+            }
+        }
+        r
+    }
 }
 
 /// A reply that does not compile: an errorfile that is not HTTP, or a header HTTP does not allow.
@@ -266,6 +313,31 @@ impl Reply {
                 headers,
                 body,
             } => {
+                let dynamic = headers.iter().any(|(_, v)| v.as_literal().is_none())
+                    || matches!(body, ReturnBody::Format(_));
+                if dynamic {
+                    let mut list = Vec::new();
+                    if let Some(t) = content_type {
+                        HeaderValue::from_str(t)
+                            .map_err(|_| ReplyError::Header(format!("content-type: {t}")))?;
+                        list.push((http::header::CONTENT_TYPE, Fmt::literal(t)));
+                    }
+                    for (n, v) in headers {
+                        let name = HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes())
+                            .map_err(|_| ReplyError::Header(format!("{n}: {v}")))?;
+                        list.push((name, v.clone()));
+                    }
+                    let body = match body {
+                        ReturnBody::Empty => TemplateBody::Fixed(Bytes::new()),
+                        ReturnBody::Text(s) => TemplateBody::Fixed(Bytes::from(s.clone())),
+                        ReturnBody::File(b) => TemplateBody::Fixed(Bytes::from(b.clone())),
+                        ReturnBody::Format(f) => TemplateBody::Format(f.clone()),
+                    };
+                    return Ok(Reply::Template(Template {
+                        headers: list,
+                        body,
+                    }));
+                }
                 let mut map = HeaderMap::new();
                 let bad = |n: &str, v: &str| ReplyError::Header(format!("{n}: {v}"));
                 if let Some(t) = content_type {
@@ -273,6 +345,7 @@ impl Reply {
                     map.insert(http::header::CONTENT_TYPE, v);
                 }
                 for (n, v) in headers {
+                    let v = v.as_literal().unwrap_or_default();
                     let name = HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes())
                         .map_err(|_| bad(n, v))?;
                     let value = HeaderValue::from_str(v).map_err(|_| bad(n, v))?;
@@ -282,6 +355,7 @@ impl Reply {
                     ReturnBody::Empty => Bytes::new(),
                     ReturnBody::Text(s) => Bytes::from(s.clone()),
                     ReturnBody::File(b) => Bytes::from(b.clone()),
+                    ReturnBody::Format(f) => Bytes::from(f.source().to_string()),
                 };
                 Reply::Built { headers: map, body }
             }
@@ -334,6 +408,14 @@ pub fn respond(status: u16, reply: &Reply, pages: &[&ErrorPages]) -> http::Respo
             *r.headers_mut() = headers.clone();
             r
         }
+        // Without a request at hand, only the literal parts of a template are written.
+        Reply::Template(t) => t.render(status, &mut |f, out| {
+            for seg in f.format().segments() {
+                if let fulcrum_sample::Segment::Literal(l) = seg {
+                    out.extend_from_slice(l.as_bytes());
+                }
+            }
+        }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The path of one HTTP request: client connection -> headers adjusted -> server picked -> pooled connection ->
 //! response streamed back. Errors become HAProxy-style responses (503, 502, 504, 408).
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -30,6 +31,7 @@ use crate::counters::{self, CountIo, Counters, Done};
 use crate::log::http::{ConnLog, LogIo, Phase, TxnSlot};
 use crate::queue;
 use crate::rules::http::{RequestFacts, RequestLine, RespVerdict, Resume, Verdict};
+use crate::rules::sample::{Stream, VarMap};
 use crate::select::RequestKey;
 use crate::snapshot::{BackendRt, FrontendRt};
 use crate::worker::{ConnTicket, Worker};
@@ -60,6 +62,8 @@ pub struct ClientConn {
     conn_log: Option<Arc<ConnLog>>,
     /// The server connection kept for this client alone (`http-reuse never`).
     session: Rc<SessionConn>,
+    /// `sess.` variables.
+    vars: Rc<RefCell<VarMap>>,
     _ticket: ConnTicket,
 }
 
@@ -98,6 +102,7 @@ pub async fn serve_client(
             local_port,
             conn_log,
             session: Rc::default(),
+            vars: Rc::default(),
             _ticket: ticket,
         },
     )
@@ -108,15 +113,7 @@ pub async fn serve_client(
 /// the worker's parking lot and this task ends; the lot starts a new one when the client sends again.
 pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
     let result = loop {
-        let run = serve_run(
-            &worker,
-            &conn.fe,
-            &conn.io,
-            &conn.conn_log,
-            &conn.session,
-            conn.peer,
-            conn.local_port,
-        );
+        let run = serve_run(&worker, &conn);
         match Box::pin(run).await {
             Run::Finished(r) => break r,
             Run::KeepAliveTimeout => {
@@ -176,15 +173,16 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
 
 /// Runs hyper on the connection until it finishes, the keep-alive timeout expires, or the connection has been
 /// idle long enough to be parked. Boxed by the caller so that a parked connection keeps none of hyper's state.
-async fn serve_run(
-    worker: &Rc<Worker>,
-    fe: &Arc<FrontendRt>,
-    io: &ClientIo,
-    conn_log: &Option<Arc<ConnLog>>,
-    session: &Rc<SessionConn>,
-    peer: SocketAddr,
-    local_port: u16,
-) -> Run {
+async fn serve_run(worker: &Rc<Worker>, conn: &ClientConn) -> Run {
+    let ClientConn {
+        fe,
+        io,
+        conn_log,
+        session,
+        vars,
+        ..
+    } = conn;
+    let (peer, local_port) = (conn.peer, conn.local_port);
     let state = io.state().clone();
     let keep_alive = fe.conn_mode != HttpConnMode::Close;
     let mut builder = http1::Builder::new();
@@ -207,6 +205,7 @@ async fn serve_run(
     let svc_log = conn_log.clone();
     let svc_worker = worker.clone();
     let svc_session = session.clone();
+    let svc_vars = vars.clone();
     let service = service_fn(move |mut req: Request<Incoming>| {
         let stream_state = svc_state.clone();
         svc_state.count_request();
@@ -221,6 +220,7 @@ async fn serve_run(
             dst_port: local_port,
             first: svc_state.requests() == 1,
             session: svc_session.clone(),
+            vars: svc_vars.clone(),
             conn: svc_state.clone(),
         };
         let active = ActiveRequest::new(svc_state.clone());
@@ -337,6 +337,8 @@ struct Client {
     session: Rc<SessionConn>,
     /// The client connection's state (its socket, to notice the client closing: `option abortonclose`).
     conn: Arc<crate::client_io::ConnState>,
+    /// `sess.` variables.
+    vars: Rc<RefCell<VarMap>>,
 }
 
 async fn handle(
@@ -348,6 +350,16 @@ async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let (peer, dst_port) = (client.peer, client.dst_port);
     let src = peer.ip();
+    let dst = || client.conn.stream().local_addr().ok();
+    let mut stream = Stream {
+        src: peer,
+        dst_port,
+        dst: &dst,
+        frontend: &fe.name,
+        backend: None,
+        txn: VarMap::new(),
+        sess: &client.vars,
+    };
     let start = Instant::now();
     Counters::inc(&fe.stats.requests);
     // Transfer codings HAProxy refuses and hyper lets through.
@@ -393,7 +405,7 @@ async fn handle(
     loop {
         match fe
             .rules
-            .apply_request_from(at, &mut req, src, dst_port, None, &mut room.room)
+            .apply_request_from(at, &mut req, &mut stream, None, &mut room.room)
         {
             Verdict::Continue => break,
             Verdict::Respond(r) => return Ok(rule_response(txn, &fe.stats, *r)),
@@ -452,6 +464,7 @@ async fn handle(
         return Ok(error_for(&fe, None, 503));
     };
     txn.backend(&be);
+    stream.backend = Some(be.clone());
     let mut done = Done::new(be.clone(), start);
     Counters::inc(&be.stats.requests);
     done.bytes_in = req
@@ -490,8 +503,7 @@ async fn handle(
         match be.rules.apply_request_from(
             at,
             &mut req,
-            src,
-            dst_port,
+            &mut stream,
             Some(&fe.rules),
             &mut room.room,
         ) {
@@ -589,6 +601,7 @@ async fn handle(
                     status,
                     resp.headers_mut(),
                     &line,
+                    &mut stream,
                     &mut room.room,
                 ) {
                     RespVerdict::Continue => break,

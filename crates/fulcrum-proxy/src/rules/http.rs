@@ -10,12 +10,13 @@ use http::{Request, Response, StatusCode};
 use regex::Regex;
 
 use fulcrum_config::haproxy::{
-    HttpRequestAction, HttpResponseAction, MatchMethod, Redirect, RedirectTarget, Rules, Service,
-    TcpConnAction, TcpContentAction, WaitForBody,
+    Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Redirect, RedirectTarget, Rules,
+    SampleExpr, Service, TcpConnAction, TcpContentAction, VarName, WaitForBody,
 };
 
 use super::acl::AclError;
 use super::cond::{compile_opt, decide, holds, CompiledCond, Facts};
+use super::sample::{Ctx, Msg, Stream};
 use crate::http::body::ProxyBody;
 use crate::http::buffered::{header_cost, headers_cost, Room};
 use crate::http::errors::{respond, ErrorPages, Reply, ReplyError};
@@ -235,15 +236,79 @@ impl Facts for ContentFacts<'_> {
     }
 }
 
+/// A header value of a rule: constant, or a log-format string rendered per message.
+#[derive(Debug)]
+enum HdrVal {
+    Const(HeaderValue),
+    Lf(Fmt),
+}
+
+impl HdrVal {
+    fn compile(name: &str, v: &Fmt, location: &str) -> Result<Self, RulesError> {
+        match v.as_literal() {
+            Some(l) => Ok(HdrVal::Const(HeaderValue::from_str(l).map_err(|_| {
+                RulesError::Header {
+                    location: location.to_string(),
+                    what: format!("{name}: {l}"),
+                }
+            })?)),
+            None => Ok(HdrVal::Lf(v.clone())),
+        }
+    }
+
+    /// The value; `None` when the rendered text is not a valid header value (the rule then does nothing).
+    fn value<'a, 's: 'a>(&self, ctx: impl FnOnce() -> Ctx<'a, 's>) -> Option<HeaderValue> {
+        match self {
+            HdrVal::Const(v) => Some(v.clone()),
+            HdrVal::Lf(f) => {
+                let mut out = Vec::new();
+                ctx().render(f, &mut out);
+                HeaderValue::from_maybe_shared(Bytes::from(out)).ok()
+            }
+        }
+    }
+}
+
+/// `set-var` / `set-var-fmt` / `unset-var`.
+#[derive(Debug)]
+enum VarAct {
+    Set(VarName, SampleExpr),
+    SetFmt(VarName, Fmt),
+    Unset(VarName),
+}
+
+impl VarAct {
+    /// Runs the action over `msg`, then changes the variable in `stream`.
+    fn run(&self, msg: Msg<'_>, stream: &mut Stream<'_>) {
+        match self {
+            VarAct::Unset(n) => stream.unset_var(n),
+            VarAct::Set(n, e) => {
+                let v = e.0.eval(&Ctx::new(msg, stream)).map(|v| v.into_owned());
+                // As HAProxy: an absent sample leaves the variable as it was.
+                if let Some(v) = v {
+                    stream.set_var(n, v);
+                }
+            }
+            VarAct::SetFmt(n, f) => {
+                let mut out = Vec::new();
+                Ctx::new(msg, stream).render(f, &mut out);
+                stream.set_var(n, fulcrum_sample::Value::string(out));
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 enum ReqAction {
-    SetHeader(HeaderName, HeaderValue),
-    AddHeader(HeaderName, HeaderValue),
+    SetHeader(HeaderName, HdrVal),
+    AddHeader(HeaderName, HdrVal),
     DelHeader(HeaderName),
     DelHeaderMatch(NameMatch),
-    ReplaceHeader(HeaderName, Regex, String),
-    SetPath(String),
-    SetQuery(String),
+    ReplaceHeader(HeaderName, Regex, Fmt),
+    SetPath(Fmt),
+    SetQuery(Fmt),
+    SetUri(Fmt),
+    Var(VarAct),
     Redirect(Redirect),
     /// `deny`, `return`: answer with this reply and status.
     Answer(u16, Reply),
@@ -255,8 +320,9 @@ enum ReqAction {
 
 #[derive(Debug)]
 enum RespAction {
-    SetHeader(HeaderName, HeaderValue),
-    AddHeader(HeaderName, HeaderValue),
+    SetHeader(HeaderName, HdrVal),
+    AddHeader(HeaderName, HdrVal),
+    Var(VarAct),
     DelHeader(HeaderName),
     DelHeaderMatch(NameMatch),
     Deny(u16),
@@ -386,16 +452,16 @@ pub struct ProxyRules {
 
 fn header_pair(
     name: &str,
-    value: &str,
+    value: &Fmt,
     location: &str,
-) -> Result<(HeaderName, HeaderValue), RulesError> {
-    let err = || RulesError::Header {
-        location: location.to_string(),
-        what: format!("{name}: {value}"),
-    };
-    let n = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| err())?;
-    let v = HeaderValue::from_str(value).map_err(|_| err())?;
-    Ok((n, v))
+) -> Result<(HeaderName, HdrVal), RulesError> {
+    let n = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
+        RulesError::Header {
+            location: location.to_string(),
+            what: format!("{name}: {value}"),
+        }
+    })?;
+    Ok((n, HdrVal::compile(name, value, location)?))
 }
 
 fn header_name(name: &str, location: &str) -> Result<HeaderName, RulesError> {
@@ -452,6 +518,14 @@ impl ProxyRules {
                 ),
                 HttpRequestAction::SetPath(p) => ReqAction::SetPath(p.clone()),
                 HttpRequestAction::SetQuery(q) => ReqAction::SetQuery(q.clone()),
+                HttpRequestAction::SetUri(u) => ReqAction::SetUri(u.clone()),
+                HttpRequestAction::SetVar(n, e) => {
+                    ReqAction::Var(VarAct::Set(n.clone(), e.clone()))
+                }
+                HttpRequestAction::SetVarFmt(n, f) => {
+                    ReqAction::Var(VarAct::SetFmt(n.clone(), f.clone()))
+                }
+                HttpRequestAction::UnsetVar(n) => ReqAction::Var(VarAct::Unset(n.clone())),
                 HttpRequestAction::Redirect(r) => ReqAction::Redirect(r.clone()),
                 HttpRequestAction::Deny(s) => ReqAction::Answer(*s, Reply::ProxyError),
                 HttpRequestAction::DenyWith(s, r) | HttpRequestAction::Return(s, r) => {
@@ -484,6 +558,13 @@ impl ProxyRules {
                     RespAction::DelHeaderMatch(NameMatch::compile(n, *m, &loc)?)
                 }
                 HttpResponseAction::Deny(s) => RespAction::Deny(*s),
+                HttpResponseAction::SetVar(n, e) => {
+                    RespAction::Var(VarAct::Set(n.clone(), e.clone()))
+                }
+                HttpResponseAction::SetVarFmt(n, f) => {
+                    RespAction::Var(VarAct::SetFmt(n.clone(), f.clone()))
+                }
+                HttpResponseAction::UnsetVar(n) => RespAction::Var(VarAct::Unset(n.clone())),
                 HttpResponseAction::WaitForBody(w) => RespAction::WaitForBody(*w),
                 HttpResponseAction::StrictMode(on) => RespAction::StrictMode(*on),
             };
@@ -562,12 +643,11 @@ impl ProxyRules {
     pub fn apply_request<B>(
         &self,
         req: &mut Request<B>,
-        src: IpAddr,
-        dst_port: u16,
+        stream: &mut Stream<'_>,
         outer: Option<&ProxyRules>,
     ) -> Verdict {
         let mut room = Room::unlimited();
-        self.apply_request_from(Resume::default(), req, src, dst_port, outer, &mut room)
+        self.apply_request_from(Resume::default(), req, stream, outer, &mut room)
     }
 
     /// Runs the `http-request` rules from where `at` says (the start, or the rule after a `wait-for-body`), the
@@ -576,42 +656,75 @@ impl ProxyRules {
         &self,
         at: Resume,
         req: &mut Request<B>,
-        src: IpAddr,
-        dst_port: u16,
+        stream: &mut Stream<'_>,
         outer: Option<&ProxyRules>,
         room: &mut Room,
     ) -> Verdict {
         let mut strict = at.strict;
+        let (src, dst_port) = (stream.src.ip(), stream.dst_port);
         for (index, (action, cond)) in self.http_request.iter().enumerate().skip(at.next) {
             let facts = RequestFacts { req, src, dst_port };
             if !holds(cond, &facts) {
                 continue;
             }
+            let render =
+                |f: &Fmt, stream: &Stream<'_>| -> String { req_ctx(req, stream).render_string(f) };
             let done = match action {
-                ReqAction::SetHeader(n, v) => set_header(req.headers_mut(), n, v, room),
-                ReqAction::AddHeader(n, v) => add_header(req.headers_mut(), n, v, room),
+                ReqAction::SetHeader(n, v) => match v.value(|| req_ctx(req, stream)) {
+                    Some(v) => set_header(req.headers_mut(), n, &v, room),
+                    None => true,
+                },
+                ReqAction::AddHeader(n, v) => match v.value(|| req_ctx(req, stream)) {
+                    Some(v) => add_header(req.headers_mut(), n, &v, room),
+                    None => true,
+                },
                 ReqAction::DelHeader(n) => del_header(req.headers_mut(), n, room),
                 ReqAction::DelHeaderMatch(m) => del_header_match(req.headers_mut(), m, room),
                 ReqAction::ReplaceHeader(n, re, rep) => {
-                    replace_header_within(req.headers_mut(), n, re, rep, room)
+                    let rep = render(rep, stream);
+                    replace_header_within(req.headers_mut(), n, re, &rep, room)
                 }
                 ReqAction::SetPath(p) => {
+                    let p = render(p, stream);
                     let q = req.uri().query().map(str::to_string);
-                    set_uri_within(req, p, q.as_deref(), room)
+                    set_uri_within(req, &p, q.as_deref(), room)
                 }
                 ReqAction::SetQuery(q) => {
+                    let q = render(q, stream);
                     let p = req.uri().path().to_string();
                     set_uri_within(req, &p, (!q.is_empty()).then_some(q.as_str()), room)
+                }
+                ReqAction::SetUri(u) => {
+                    let u = render(u, stream);
+                    set_whole_uri_within(req, &u, room)
+                }
+                ReqAction::Var(v) => {
+                    v.run(req_msg(req), stream);
+                    true
                 }
                 ReqAction::StrictMode(on) => {
                     strict = *on;
                     true
                 }
-                ReqAction::Redirect(r) => return Verdict::Respond(Box::new(redirect(r, req))),
+                ReqAction::Redirect(r) => {
+                    let target = match &r.target {
+                        RedirectTarget::Location(f)
+                        | RedirectTarget::Prefix(f)
+                        | RedirectTarget::Scheme(f) => render(f, stream),
+                    };
+                    return Verdict::Respond(Box::new(redirect(r, &target, req)));
+                }
                 ReqAction::Answer(status, reply) => {
                     let mut pages = vec![&self.errorfiles];
                     pages.extend(outer.map(|o| &o.errorfiles));
-                    return Verdict::Respond(Box::new(respond(*status, reply, &pages)));
+                    let resp = match reply {
+                        Reply::Template(t) => {
+                            let ctx = req_ctx(req, stream);
+                            t.render(*status, &mut |f, out| ctx.render(f, out))
+                        }
+                        _ => respond(*status, reply, &pages),
+                    };
+                    return Verdict::Respond(Box::new(resp));
                 }
                 ReqAction::Tarpit(s) => return Verdict::Tarpit(*s),
                 ReqAction::Service(s) => return Verdict::Service(*s),
@@ -640,6 +753,7 @@ impl ProxyRules {
         status: u16,
         headers: &mut HeaderMap,
         line: &RequestLine,
+        stream: &mut Stream<'_>,
         room: &mut Room,
     ) -> RespVerdict {
         let mut strict = at.strict;
@@ -652,9 +766,25 @@ impl ProxyRules {
             if !holds(cond, &facts) {
                 continue;
             }
+            let msg = |headers| Msg::Response {
+                method: &line.method,
+                uri: &line.uri,
+                status,
+                headers,
+            };
             let done = match action {
-                RespAction::SetHeader(n, v) => set_header(headers, n, v, room),
-                RespAction::AddHeader(n, v) => add_header(headers, n, v, room),
+                RespAction::SetHeader(n, v) => match v.value(|| Ctx::new(msg(&*headers), stream)) {
+                    Some(v) => set_header(headers, n, &v, room),
+                    None => true,
+                },
+                RespAction::AddHeader(n, v) => match v.value(|| Ctx::new(msg(&*headers), stream)) {
+                    Some(v) => add_header(headers, n, &v, room),
+                    None => true,
+                },
+                RespAction::Var(v) => {
+                    v.run(msg(&*headers), stream);
+                    true
+                }
                 RespAction::DelHeader(n) => del_header(headers, n, room),
                 RespAction::DelHeaderMatch(m) => del_header_match(headers, m, room),
                 RespAction::StrictMode(on) => {
@@ -678,6 +808,19 @@ impl ProxyRules {
         }
         RespVerdict::Continue
     }
+}
+
+/// What expressions in `http-request` rules read: the request as it stands.
+fn req_msg<B>(req: &Request<B>) -> Msg<'_> {
+    Msg::Request {
+        method: req.method(),
+        uri: req.uri(),
+        headers: req.headers(),
+    }
+}
+
+fn req_ctx<'a, 's, B>(req: &'a Request<B>, stream: &'a Stream<'s>) -> Ctx<'a, 's> {
+    Ctx::new(req_msg(req), stream)
 }
 
 /// The buffer space the lines of header `name` take.
@@ -764,6 +907,19 @@ fn set_uri_within<B>(
     false
 }
 
+/// `set-uri`, if the new request target is valid and fits (otherwise nothing changes).
+fn set_whole_uri_within<B>(req: &mut Request<B>, uri: &str, room: &mut Room) -> bool {
+    let Ok(new) = Uri::try_from(uri) else {
+        return true;
+    };
+    let len = |u: &Uri| u.to_string().len();
+    if room.rewrite(len(req.uri()), len(&new)) {
+        *req.uri_mut() = new;
+        return true;
+    }
+    false
+}
+
 /// `replace-header`: each value of the header that the regex matches is replaced by the replacement, where
 /// `\1`..`\9` stand for the regex's groups.
 fn replace_header(headers: &mut HeaderMap, name: &HeaderName, re: &Regex, rep: &str) {
@@ -812,12 +968,13 @@ fn set_path_and_query<B>(req: &mut Request<B>, path: &str, query: Option<&str>) 
     }
 }
 
-/// The response of a `redirect` rule.
-fn redirect<B>(r: &Redirect, req: &Request<B>) -> Response<ProxyBody> {
+/// The response of a `redirect` rule whose location, prefix or scheme rendered as `target`.
+fn redirect<B>(r: &Redirect, target: &str, req: &Request<B>) -> Response<ProxyBody> {
     let uri = req.uri();
     let location = match &r.target {
-        RedirectTarget::Location(l) => l.clone(),
-        RedirectTarget::Prefix(pfx) => {
+        RedirectTarget::Location(_) => target.to_string(),
+        RedirectTarget::Prefix(_) => {
+            let pfx = target;
             let mut path = uri.path().to_string();
             if r.append_slash && !path.ends_with('/') {
                 path.push('/');
@@ -832,7 +989,8 @@ fn redirect<B>(r: &Redirect, req: &Request<B>) -> Response<ProxyBody> {
                 None => format!("{base}{path}"),
             }
         }
-        RedirectTarget::Scheme(scheme) => {
+        RedirectTarget::Scheme(_) => {
+            let scheme = target;
             let host = req
                 .headers()
                 .get(header::HOST)
@@ -883,7 +1041,7 @@ mod tests {
             drop_query: true,
             append_slash: true,
         };
-        let resp = redirect(&r, &req);
+        let resp = redirect(&r, "https://h.test", &req);
         assert_eq!(resp.status(), 301);
         assert_eq!(resp.headers()["location"], "https://h.test/new/x/");
         let r = Redirect {
@@ -893,7 +1051,7 @@ mod tests {
             append_slash: false,
         };
         assert_eq!(
-            redirect(&r, &req).headers()["location"],
+            redirect(&r, "https", &req).headers()["location"],
             "https://h.test/new/x?a=1"
         );
     }

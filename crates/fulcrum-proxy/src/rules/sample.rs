@@ -1,0 +1,304 @@
+//! Sample expressions at run time: the variables of a transaction, a client connection and the process, and
+//! [`Ctx`], the `fulcrum_sample::Context` over a request or a response that `%[...]`, `set-var` and `var()` read.
+//!
+//! Expressions and log-format strings were compiled when the configuration was loaded
+//! (`fulcrum_config::haproxy::Fmt`); here they are only evaluated. A context borrows the message, the names and
+//! the variables, so the common fetches (a header, the path, a `txn.` variable) copy nothing.
+
+use std::borrow::Cow;
+use std::cell::{Ref, RefCell};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use fulcrum_config::haproxy::{Fmt, VarName, VarScope};
+use fulcrum_sample::{Context, Flags, HeaderVisitor, Value};
+use http::{HeaderMap, Uri};
+
+/// Variables by name (the scope is part of the name).
+pub type VarMap = BTreeMap<VarName, Value<'static>>;
+
+/// `proc.` variables: one map for the whole process, shared by the worker threads.
+static PROC_VARS: Mutex<VarMap> = Mutex::new(BTreeMap::new());
+
+/// What a transaction's rules know besides its messages: addresses, proxy names and variables.
+pub struct Stream<'a> {
+    /// The client's address.
+    pub src: SocketAddr,
+    /// The port the client connected to.
+    pub dst_port: u16,
+    /// The address the client connected to, asked of the socket only when an expression reads it.
+    pub dst: &'a dyn Fn() -> Option<SocketAddr>,
+    /// The frontend's name.
+    pub frontend: &'a str,
+    /// The backend, once one is chosen.
+    pub backend: Option<std::sync::Arc<crate::snapshot::BackendRt>>,
+    /// `txn.`, `req.` and `res.` variables: one transaction.
+    pub txn: VarMap,
+    /// `sess.` variables: the client connection's.
+    pub sess: &'a RefCell<VarMap>,
+}
+
+impl Stream<'_> {
+    /// Sets a variable (`set-var`).
+    pub fn set_var(&mut self, name: &VarName, v: Value<'static>) {
+        match name.scope() {
+            VarScope::Proc => {
+                lock_proc().insert(name.clone(), v);
+            }
+            VarScope::Sess => {
+                self.sess.borrow_mut().insert(name.clone(), v);
+            }
+            _ => {
+                self.txn.insert(name.clone(), v);
+            }
+        }
+    }
+
+    /// Removes a variable (`unset-var`).
+    pub fn unset_var(&mut self, name: &VarName) {
+        match name.scope() {
+            VarScope::Proc => {
+                lock_proc().remove(name);
+            }
+            VarScope::Sess => {
+                self.sess.borrow_mut().remove(name);
+            }
+            _ => {
+                self.txn.remove(name);
+            }
+        }
+    }
+}
+
+fn lock_proc() -> std::sync::MutexGuard<'static, VarMap> {
+    // A thread that panicked while holding the lock left a consistent map: every change is one insert or remove.
+    PROC_VARS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The message an expression runs on.
+pub enum Msg<'a> {
+    /// `http-request` rules: the request.
+    Request {
+        /// The method.
+        method: &'a http::Method,
+        /// The request target.
+        uri: &'a Uri,
+        /// The request's headers.
+        headers: &'a HeaderMap,
+    },
+    /// `http-response` rules: the request line and the response.
+    Response {
+        /// The request's method.
+        method: &'a http::Method,
+        /// The request target.
+        uri: &'a Uri,
+        /// The status.
+        status: u16,
+        /// The response's headers.
+        headers: &'a HeaderMap,
+    },
+}
+
+/// The `fulcrum_sample::Context` of one evaluation.
+pub struct Ctx<'a, 's> {
+    method: &'a http::Method,
+    uri: &'a Uri,
+    /// The request target as received: borrowed for the origin form, written out for an absolute one.
+    uri_text: Cow<'a, str>,
+    req_headers: Option<&'a HeaderMap>,
+    res: Option<(u16, &'a HeaderMap)>,
+    stream: &'a Stream<'s>,
+    sess: Ref<'a, VarMap>,
+}
+
+impl<'a, 's> Ctx<'a, 's> {
+    /// A context over `msg` in `stream`.
+    pub fn new(msg: Msg<'a>, stream: &'a Stream<'s>) -> Self {
+        let (method, uri, req_headers, res) = match msg {
+            Msg::Request {
+                method,
+                uri,
+                headers,
+            } => (method, uri, Some(headers), None),
+            Msg::Response {
+                method,
+                uri,
+                status,
+                headers,
+            } => (method, uri, None, Some((status, headers))),
+        };
+        let uri_text = match (uri.scheme(), uri.path_and_query()) {
+            (None, Some(pq)) => Cow::Borrowed(pq.as_str()),
+            _ => Cow::Owned(uri.to_string()),
+        };
+        Ctx {
+            method,
+            uri,
+            uri_text,
+            req_headers,
+            res,
+            stream,
+            sess: stream.sess.borrow(),
+        }
+    }
+
+    /// Renders `f` into `out`: expressions through this context, the log variables of `RULE_LOG_VARS` from
+    /// the stream.
+    pub fn render(&self, f: &Fmt, out: &mut Vec<u8>) {
+        if let Some(l) = f.as_literal() {
+            out.extend_from_slice(l.as_bytes());
+            return;
+        }
+        f.format().render(self, out, &mut |name, flags, out| {
+            self.log_var(name, flags, out)
+        });
+    }
+
+    /// Renders `f` as a string.
+    pub fn render_string(&self, f: &Fmt) -> String {
+        let mut out = Vec::new();
+        self.render(f, &mut out);
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    fn log_var(&self, name: &str, flags: Flags, out: &mut Vec<u8>) -> ControlFlow<()> {
+        use std::io::Write;
+        let quote = flags.quote == Some(true);
+        if quote {
+            out.push(b'"');
+        }
+        let s = self.stream;
+        let _ = match name {
+            "ci" => write!(out, "{}", s.src.ip()),
+            "cp" => write!(out, "{}", s.src.port()),
+            "fi" => match (s.dst)() {
+                Some(a) => write!(out, "{}", a.ip()),
+                None => write!(out, "-"),
+            },
+            "fp" => match (s.dst)() {
+                Some(a) => write!(out, "{}", a.port()),
+                None => write!(out, "-"),
+            },
+            "f" | "ft" => write!(out, "{}", s.frontend),
+            "b" => write!(
+                out,
+                "{}",
+                s.backend.as_ref().map_or(s.frontend, |b| b.name.as_str())
+            ),
+            "pid" => write!(out, "{}", std::process::id()),
+            "Ts" => write!(
+                out,
+                "{}",
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+            ),
+            "HM" => write!(out, "{}", self.method),
+            "HU" => write!(out, "{}", self.uri_text),
+            "HP" => write!(out, "{}", self.uri.path()),
+            "HQ" => match self.uri.query() {
+                Some(q) => write!(out, "?{q}"),
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        };
+        if quote {
+            out.push(b'"');
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn visit<'s>(h: &'s HeaderMap, visit: &mut HeaderVisitor<'_, 's>) {
+    for (n, v) in h {
+        if visit(n.as_str().as_bytes(), v.as_bytes()).is_break() {
+            return;
+        }
+    }
+}
+
+impl Context for Ctx<'_, '_> {
+    fn method(&self) -> Option<&[u8]> {
+        Some(self.method.as_str().as_bytes())
+    }
+    fn uri(&self) -> Option<&[u8]> {
+        Some(self.uri_text.as_bytes())
+    }
+    fn req_headers<'s>(&'s self, v: &mut HeaderVisitor<'_, 's>) {
+        if let Some(h) = self.req_headers {
+            visit(h, v);
+        }
+    }
+    fn res_headers<'s>(&'s self, v: &mut HeaderVisitor<'_, 's>) {
+        if let Some((_, h)) = self.res {
+            visit(h, v);
+        }
+    }
+    fn is_response(&self) -> bool {
+        self.res.is_some()
+    }
+    fn status(&self) -> Option<u16> {
+        self.res.map(|(s, _)| s)
+    }
+    fn src(&self) -> Option<SocketAddr> {
+        Some(self.stream.src)
+    }
+    fn dst(&self) -> Option<SocketAddr> {
+        (self.stream.dst)()
+    }
+    fn frontend_name(&self) -> Option<&str> {
+        Some(self.stream.frontend)
+    }
+    fn backend_name(&self) -> Option<&str> {
+        // As HAProxy: before a backend is chosen, the stream's backend is its frontend.
+        Some(
+            self.stream
+                .backend
+                .as_ref()
+                .map_or(self.stream.frontend, |b| b.name.as_str()),
+        )
+    }
+    fn var(&self, name: &VarName) -> Option<Value<'_>> {
+        match name.scope() {
+            VarScope::Proc => lock_proc().get(name).cloned(),
+            VarScope::Sess => self.sess.get(name).map(Value::reborrow),
+            VarScope::Check => None,
+            _ => self.stream.txn.get(name).map(Value::reborrow),
+        }
+    }
+    fn env(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        std::env::var_os(name).map(|v| Cow::Owned(v.into_encoded_bytes()))
+    }
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn random_u32(&self) -> u32 {
+        random_u32()
+    }
+}
+
+/// A per-thread xorshift generator seeded from the clock and the thread: `rand` needs no cryptographic quality.
+fn random_u32() -> u32 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let t = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            let here = &t as *const u64 as u64;
+            (t ^ here.rotate_left(32)) | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 32) as u32
+    })
+}

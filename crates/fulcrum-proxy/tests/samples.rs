@@ -1,0 +1,123 @@
+//! Sample expressions in rules: headers set from `%[...]`, variables carried from the request to the response
+//! and across a connection, and `return` replies rendered per request.
+
+mod common;
+
+use common::*;
+
+fn proxy(rules: &str, o: &fulcrum_proxy::origin::Origin) -> Proxy {
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+{rules}
+    default_backend app
+backend app
+    server s1 {}
+",
+        free_port(),
+        o.addr()
+    );
+    start_proxy(&cfg)
+}
+
+fn get(p: &Proxy, path: &str, headers: &str) -> Resp {
+    let mut c = Client::connect(p.addr);
+    c.send(
+        format!("GET {path} HTTP/1.1\r\nHost: h.test\r\n{headers}Connection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    c.read_response(false)
+}
+
+#[test]
+fn headers_set_from_expressions() {
+    let o = origins(1);
+    let p = proxy(
+        "    http-request set-header X-Path \"%[path,upper] 100%%\"
+    http-request add-header X-Fe %f-%[fe_name]
+    http-request set-header X-Missing \"<%[req.hdr(nope)]>\"
+    http-response set-header X-Status %[status]
+    http-response set-header X-B64 %[str(abc),base64]",
+        &o[0],
+    );
+    let r = get(&p, "/headers", "");
+    assert_eq!(r.status, 200);
+    let body = r.text().to_ascii_lowercase();
+    assert!(body.contains("x-path: /headers 100%"), "{body}");
+    assert!(body.contains("x-fe: fe-fe"), "{body}");
+    // An absent sample renders as nothing.
+    assert!(body.contains("x-missing: <>"), "{body}");
+    assert_eq!(r.header("x-status"), Some("200"));
+    assert_eq!(r.header("x-b64"), Some("YWJj"));
+}
+
+#[test]
+fn variables_across_request_and_response() {
+    let o = origins(1);
+    let p = proxy(
+        "    http-request set-var(txn.host) req.hdr(host),lower
+    http-request set-var(req.n) str(41),add(1)
+    http-request set-var-fmt(txn.f) \"%[var(txn.host)]:%[var(req.n)]\"
+    http-request set-var(txn.gone) str(x)
+    http-request unset-var(txn.gone)
+    http-request set-var(txn.only_if) str(yes) if { path /cond }
+    http-response set-header X-Host %[var(txn.host)]
+    http-response set-header X-N %[var(req.n),mul(2)]
+    http-response set-header X-F %[var(txn.f)]
+    http-response set-header X-Gone \"<%[var(txn.gone)]>\"
+    http-response set-var(res.s) status
+    http-response set-header X-S %[var(res.s)]
+    http-response set-header X-Cond \"<%[var(txn.only_if)]>\"
+    http-response set-header X-Backend %[be_name]",
+        &o[0],
+    );
+    let r = get(&p, "/", "");
+    assert_eq!(r.header("x-host"), Some("h.test"));
+    assert_eq!(r.header("x-n"), Some("84"));
+    assert_eq!(r.header("x-f"), Some("h.test:42"));
+    assert_eq!(r.header("x-gone"), Some("<>"));
+    assert_eq!(r.header("x-s"), Some("200"));
+    assert_eq!(r.header("x-cond"), Some("<>"));
+    assert_eq!(r.header("x-backend"), Some("app"));
+    assert_eq!(get(&p, "/cond", "").header("x-cond"), Some("<yes>"));
+}
+
+#[test]
+fn session_variables_live_as_long_as_the_connection() {
+    let o = origins(1);
+    let p = proxy(
+        "    http-request set-var(sess.seen) str(yes) if { path /first }
+    http-response set-header X-Seen \"<%[var(sess.seen)]>\"",
+        &o[0],
+    );
+    let mut c = Client::connect(p.addr);
+    c.send(b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(c.read_response(false).header("x-seen"), Some("<yes>"));
+    c.send(b"GET /second HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert_eq!(c.read_response(false).header("x-seen"), Some("<yes>"));
+    // A new connection starts without them.
+    assert_eq!(get(&p, "/second", "").header("x-seen"), Some("<>"));
+}
+
+#[test]
+fn return_bodies_and_redirects_from_formats() {
+    let o = origins(1);
+    let p = proxy(
+        "    http-request return status 200 content-type text/plain lf-string \"path is %[path] from %ci\" hdr X-Url %[url] if { path_beg /ret }
+    http-request deny status 403 content-type text/plain hdr X-Why \"denied %[path]\" string no if { path /deny }
+    http-request redirect location /new%[path] code 301 if { path_beg /old }",
+        &o[0],
+    );
+    let r = get(&p, "/ret?a=1", "");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "path is /ret from 127.0.0.1");
+    assert_eq!(r.header("x-url"), Some("/ret?a=1"));
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    let r = get(&p, "/deny", "");
+    assert_eq!((r.status, r.text().as_str()), (403, "no"));
+    assert_eq!(r.header("x-why"), Some("denied /deny"));
+    let r = get(&p, "/old/x", "");
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("/new/old/x"));
+}
