@@ -169,51 +169,40 @@ fn takes(n: usize) -> String {
     }
 }
 
+/// Runs `$body` with `$at` bound to the offset every variant carries (by reference, as `$e` is borrowed).
+macro_rules! with_offset {
+    ($e:expr, $at:ident => $body:expr) => {
+        match $e {
+            Error::MissingFetch { $at }
+            | Error::UnknownFetch { $at, .. }
+            | Error::UnknownConverter { $at, .. }
+            | Error::Unsupported { $at, .. }
+            | Error::MissingConverter { $at }
+            | Error::MissingComma { $at, .. }
+            | Error::UnclosedParen { $at, .. }
+            | Error::UnclosedQuote { $at, .. }
+            | Error::DanglingEscape { $at, .. }
+            | Error::TooManyArgs { $at, .. }
+            | Error::MissingArg { $at, .. }
+            | Error::BadArg { $at, .. }
+            | Error::CannotApply { $at, .. }
+            | Error::UnclosedExpr { $at, .. }
+            | Error::UnclosedFlags { $at }
+            | Error::BadFlag { $at, .. }
+            | Error::Dangling { $at } => $body,
+        }
+    };
+}
+
 impl Error {
     /// Byte offset in the parsed text where the problem was found.
     pub fn at(&self) -> usize {
-        match self {
-            Error::MissingFetch { at }
-            | Error::UnknownFetch { at, .. }
-            | Error::UnknownConverter { at, .. }
-            | Error::Unsupported { at, .. }
-            | Error::MissingConverter { at }
-            | Error::MissingComma { at, .. }
-            | Error::UnclosedParen { at, .. }
-            | Error::UnclosedQuote { at, .. }
-            | Error::DanglingEscape { at, .. }
-            | Error::TooManyArgs { at, .. }
-            | Error::MissingArg { at, .. }
-            | Error::BadArg { at, .. }
-            | Error::CannotApply { at, .. }
-            | Error::UnclosedExpr { at, .. }
-            | Error::UnclosedFlags { at }
-            | Error::BadFlag { at, .. }
-            | Error::Dangling { at } => *at,
-        }
+        with_offset!(self, at => *at)
     }
 
     /// The same error with its offset moved by `by` (an expression parsed inside a larger text).
     pub(crate) fn shifted(mut self, by: usize) -> Error {
-        match &mut self {
-            Error::MissingFetch { at }
-            | Error::UnknownFetch { at, .. }
-            | Error::UnknownConverter { at, .. }
-            | Error::Unsupported { at, .. }
-            | Error::MissingConverter { at }
-            | Error::MissingComma { at, .. }
-            | Error::UnclosedParen { at, .. }
-            | Error::UnclosedQuote { at, .. }
-            | Error::DanglingEscape { at, .. }
-            | Error::TooManyArgs { at, .. }
-            | Error::MissingArg { at, .. }
-            | Error::BadArg { at, .. }
-            | Error::CannotApply { at, .. }
-            | Error::UnclosedExpr { at, .. }
-            | Error::UnclosedFlags { at }
-            | Error::BadFlag { at, .. }
-            | Error::Dangling { at } => *at += by,
-        }
+        with_offset!(&mut self, at => *at += by);
         self
     }
 }

@@ -458,6 +458,42 @@ fn payload_args(base: &str, args: Option<&str>) -> Result<Sample, String> {
     Ok(Sample::ReqPayload { offset, length })
 }
 
+/// The action word of a `tcp-request connection|content` line (`accept` is true, `reject` false); anything else is
+/// reported (an action HAProxy has that fulcrum does not support yet, or an unknown one) and gives none.
+fn accept_or_reject(
+    line: &Line,
+    loc: &Location,
+    kw: &str,
+    unsupported: &[&str],
+    sink: &mut Sink,
+) -> Option<bool> {
+    match line.word(2) {
+        "accept" => Some(true),
+        "reject" => Some(false),
+        "" => {
+            sink.error(loc, kw, "expects an action: 'accept' or 'reject'");
+            None
+        }
+        other if known::listed(unsupported, base_action(other)) => {
+            let base = base_action(other);
+            sink.error(
+                loc,
+                &format!("{kw} {base}"),
+                ns(format!("{kw} action '{base}'")),
+            );
+            None
+        }
+        other => {
+            sink.error(
+                loc,
+                kw,
+                format!("unknown action '{other}': expected 'accept' or 'reject'"),
+            );
+            None
+        }
+    }
+}
+
 /// `FETCH` or `FETCH(ARGS)`: the sample, the matching method its name implies, and whether it is a response
 /// header (`res.hdr`, `shdr*`).
 fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
@@ -1845,32 +1881,16 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             );
         }
         "connection" => {
-            let action = line.word(2);
             let kw = "tcp-request connection";
-            let act = match action {
-                "accept" => TcpConnAction::Accept,
-                "reject" => TcpConnAction::Reject,
-                "" => {
-                    sink.error(loc, kw, "expects an action: 'accept' or 'reject'");
-                    return;
-                }
-                other if known::listed(known::TCP_CONNECTION_UNSUPPORTED, base_action(other)) => {
-                    let base = base_action(other);
-                    sink.error(
-                        loc,
-                        &format!("{kw} {base}"),
-                        ns(format!("tcp-request connection action '{base}'")),
-                    );
-                    return;
-                }
-                other => {
-                    sink.error(
-                        loc,
-                        kw,
-                        format!("unknown action '{other}': expected 'accept' or 'reject'"),
-                    );
-                    return;
-                }
+            let Some(accept) =
+                accept_or_reject(line, loc, kw, known::TCP_CONNECTION_UNSUPPORTED, sink)
+            else {
+                return;
+            };
+            let act = if accept {
+                TcpConnAction::Accept
+            } else {
+                TcpConnAction::Reject
             };
             if let Ok(cond) = tail(line, 3, kw, rules, sink) {
                 rules.tcp_connection.push(RuleDraft {
@@ -1920,32 +1940,16 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             }
         }
         "content" => {
-            let action = line.word(2);
             let kw = "tcp-request content";
-            let act = match action {
-                "accept" => TcpContentAction::Accept,
-                "reject" => TcpContentAction::Reject,
-                "" => {
-                    sink.error(loc, kw, "expects an action: 'accept' or 'reject'");
-                    return;
-                }
-                other if known::listed(known::TCP_CONTENT_UNSUPPORTED, base_action(other)) => {
-                    let base = base_action(other);
-                    sink.error(
-                        loc,
-                        &format!("{kw} {base}"),
-                        ns(format!("tcp-request content action '{base}'")),
-                    );
-                    return;
-                }
-                other => {
-                    sink.error(
-                        loc,
-                        kw,
-                        format!("unknown action '{other}': expected 'accept' or 'reject'"),
-                    );
-                    return;
-                }
+            let Some(accept) =
+                accept_or_reject(line, loc, kw, known::TCP_CONTENT_UNSUPPORTED, sink)
+            else {
+                return;
+            };
+            let act = if accept {
+                TcpContentAction::Accept
+            } else {
+                TcpContentAction::Reject
             };
             if let Ok(cond) = tail(line, 3, kw, rules, sink) {
                 rules.tcp_content.push(RuleDraft {

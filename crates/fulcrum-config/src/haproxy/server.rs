@@ -128,20 +128,12 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 o.agent_check = Some(opt == "agent-check");
                 true
             }
-            "agent-port" => match val.map(addr::port) {
-                Some(Ok(p)) => {
-                    o.agent_port = Some(p);
-                    true
-                }
-                Some(Err(e)) => {
-                    sink.error(loc, &okey, e);
-                    false
-                }
-                None => {
-                    sink.error(loc, &okey, "'agent-port' expects a port number");
-                    false
-                }
-            },
+            "agent-port" => {
+                o.agent_port = port_value(val, "'agent-port' expects a port number", |e| {
+                    sink.error(loc, &okey, e)
+                });
+                o.agent_port.is_some()
+            }
             "agent-addr" => match val.map(|v| v.parse::<IpAddr>()) {
                 Some(Ok(ip)) => {
                     o.agent_addr = Some(ip);
@@ -226,20 +218,13 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 }
                 None => false,
             },
-            "port" => match val.map(addr::port) {
-                Some(Ok(p)) => {
-                    o.check_port = Some(p);
-                    true
-                }
-                Some(Err(e)) => {
-                    sink.error(loc, &okey, e);
-                    false
-                }
-                None => {
-                    sink.error(loc, &okey, "'port' expects a port number for health checks");
-                    false
-                }
-            },
+            "port" => {
+                o.check_port =
+                    port_value(val, "'port' expects a port number for health checks", |e| {
+                        sink.error(loc, &okey, e)
+                    });
+                o.check_port.is_some()
+            }
             "addr" => match val.map(|v| v.parse::<IpAddr>()) {
                 Some(Ok(ip)) => {
                     o.check_addr = Some(ip);
@@ -349,4 +334,20 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
         opts: defaults.overlay(&opts),
         location: loc.clone(),
     })
+}
+
+/// The port argument of a server option (`port`, `agent-port`); an error (`missing` when there is no argument)
+/// goes to `report` and gives none.
+fn port_value(val: Option<&str>, missing: &str, mut report: impl FnMut(String)) -> Option<u16> {
+    match val.map(addr::port) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            report(e.to_string());
+            None
+        }
+        None => {
+            report(missing.to_string());
+            None
+        }
+    }
 }

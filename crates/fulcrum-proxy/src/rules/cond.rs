@@ -14,17 +14,27 @@ pub trait Facts {
     fn src(&self) -> Option<IpAddr>;
     /// The local port the client connected to.
     fn dst_port(&self) -> Option<u16>;
-    /// The request method.
-    fn method(&self) -> Option<&str>;
+    /// The request method (unknown before an HTTP request was read, as are the facts below).
+    fn method(&self) -> Option<&str> {
+        None
+    }
     /// The request path, without the query string.
-    fn path(&self) -> Option<&str>;
+    fn path(&self) -> Option<&str> {
+        None
+    }
     /// The first value of a query-string parameter.
-    fn url_param(&self, name: &str) -> Option<&str>;
+    fn url_param(&self, _name: &str) -> Option<&str> {
+        None
+    }
     /// Calls `f` on each value of header `name` (comma-separated values one by one) until it returns true;
     /// returns whether it did.
-    fn any_header_value(&self, name: &str, f: &mut dyn FnMut(&str) -> bool) -> bool;
+    fn any_header_value(&self, _name: &str, _f: &mut dyn FnMut(&str) -> bool) -> bool {
+        false
+    }
     /// Whether header `name` is present.
-    fn has_header(&self, name: &str) -> bool;
+    fn has_header(&self, _name: &str) -> bool {
+        false
+    }
     /// The response status (known only to `http-response` conditions).
     fn status(&self) -> Option<u16> {
         None

@@ -176,21 +176,6 @@ impl Facts for ConnFacts {
     fn dst_port(&self) -> Option<u16> {
         Some(self.dst_port)
     }
-    fn method(&self) -> Option<&str> {
-        None
-    }
-    fn path(&self) -> Option<&str> {
-        None
-    }
-    fn url_param(&self, _: &str) -> Option<&str> {
-        None
-    }
-    fn any_header_value(&self, _: &str, _: &mut dyn FnMut(&str) -> bool) -> bool {
-        false
-    }
-    fn has_header(&self, _: &str) -> bool {
-        false
-    }
 }
 
 /// The facts of a tcp-mode connection whose first bytes are buffered (`tcp-request content`, `use_backend`).
@@ -212,21 +197,6 @@ impl Facts for ContentFacts<'_> {
     }
     fn dst_port(&self) -> Option<u16> {
         Some(self.dst_port)
-    }
-    fn method(&self) -> Option<&str> {
-        None
-    }
-    fn path(&self) -> Option<&str> {
-        None
-    }
-    fn url_param(&self, _: &str) -> Option<&str> {
-        None
-    }
-    fn any_header_value(&self, _: &str, _: &mut dyn FnMut(&str) -> bool) -> bool {
-        false
-    }
-    fn has_header(&self, _: &str) -> bool {
-        false
     }
     fn payload(&self) -> Option<&[u8]> {
         Some(self.buf)
