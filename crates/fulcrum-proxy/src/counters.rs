@@ -1,16 +1,13 @@
 //! Live counters of frontends, backends and servers, as HAProxy keeps them for `show stat`: relaxed atomic adds
 //! on the request path, read (never locked) by [`crate::stats::collect`].
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use fulcrum_admin::Histogram;
-use hyper::rt::{Read, ReadBufCursor, Write};
 
-use crate::snapshot::{BackendRt, FrontendRt, ServerRt};
+use crate::snapshot::{BackendRt, ServerRt};
 
 /// Milliseconds since the process's stats epoch (the first snapshot built).
 pub fn now_ms() -> u64 {
@@ -269,74 +266,4 @@ pub fn connect_time(be: &BackendRt, s: &ServerRt, d: Duration) {
 pub fn response_time(be: &BackendRt, s: &ServerRt, d: Duration) {
     be.stats.timings.response.observe(d);
     s.stats.timings.response.observe(d);
-}
-
-/// The client connection as hyper sees it, counting the bytes on the frontend.
-pub struct CountIo<T> {
-    inner: T,
-    fe: Arc<FrontendRt>,
-}
-
-impl<T> CountIo<T> {
-    /// Wraps `inner`, counting on `fe`.
-    pub fn new(inner: T, fe: Arc<FrontendRt>) -> Self {
-        CountIo { inner, fe }
-    }
-}
-
-impl<T: Read + Unpin> Read for CountIo<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        // SAFETY: `rb` only exposes the cursor's memory to the inner read, which initialises what it reports;
-        // the cursor is then advanced by exactly that many bytes.
-        let n = unsafe {
-            let mut rb = hyper::rt::ReadBuf::uninit(buf.as_mut());
-            ready!(Pin::new(&mut this.inner).poll_read(cx, rb.unfilled()))?;
-            rb.filled().len()
-        };
-        // SAFETY: `n` bytes were initialised by the read above.
-        unsafe { buf.advance(n) };
-        this.fe.stats.bytes_in.fetch_add(n as u64, Relaxed);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<T: Write + Unpin> Write for CountIo<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
-        this.fe.stats.bytes_out.fetch_add(n as u64, Relaxed);
-        Poll::Ready(Ok(n))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
-        this.fe.stats.bytes_out.fetch_add(n as u64, Relaxed);
-        Poll::Ready(Ok(n))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
 }

@@ -528,7 +528,7 @@ pub async fn stats_admin_post<B>(
     allowed: bool,
 ) -> Response<ProxyBody>
 where
-    B: hyper::body::Body,
+    B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     use http_body_util::BodyExt;

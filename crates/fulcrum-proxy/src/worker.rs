@@ -13,8 +13,8 @@ use tracing::{debug, info_span, warn, Instrument};
 
 use fulcrum_config::haproxy::Mode;
 
+use crate::http::client::ClientConn;
 use crate::http::pool::Pool;
-use crate::http::request::ClientConn;
 use crate::parking::Lot;
 use crate::rules::http::ConnFacts;
 use crate::select::{RequestKey, Selector};
@@ -132,7 +132,7 @@ pub fn spawn(
                     lot.parked
                         .run(
                             |conn| {
-                                tokio::task::spawn_local(crate::http::request::serve(
+                                tokio::task::spawn_local(crate::http::client::serve(
                                     resume.clone(),
                                     conn,
                                 ));
@@ -219,9 +219,8 @@ async fn accept_loop(
             // Its own task, with nothing around it: an idle HTTP connection is then a single small allocation.
             Mode::Http => {
                 let fe = fe.clone();
-                let io = crate::client_io::ClientIo::new(stream);
                 tokio::task::spawn_local(crate::http::serve_client(
-                    worker, fe, io, peer, local_port, ticket,
+                    worker, fe, stream, peer, local_port, ticket,
                 ));
             }
             Mode::Tcp => {

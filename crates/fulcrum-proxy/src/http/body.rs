@@ -4,18 +4,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame, SizeHint};
 
 use super::buffered::{Prefetched, Waited};
+use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
-use crate::client_io::ActiveRequest;
 use crate::log::http::HttpTxn;
 
-/// A response body for the client. It keeps the request counted on its client connection until hyper has
-/// written it all, and on its server (for leastconn) until the server's body ends.
+/// A response body for the client. It keeps the request counted on its server (for leastconn) until the server's
+/// body ends.
 pub struct ProxyBody {
     inner: Inner,
-    active: Option<ActiveRequest>,
     /// The request's access-log record, handed back when the body ends or is dropped.
     log: Option<Box<HttpTxn>>,
     ended: bool,
@@ -29,6 +28,8 @@ enum Inner {
     /// Streamed from a server, its first bytes already read (`http-response wait-for-body`).
     Prefetched(Box<Prefetched<UpstreamBody>>),
     Fixed(Option<Bytes>),
+    /// No body: the connection switches protocols and becomes this tunnel once the head is written.
+    Tunnel(Option<Box<Tunnel>>),
 }
 
 impl ProxyBody {
@@ -36,7 +37,6 @@ impl ProxyBody {
     pub fn upstream(body: UpstreamBody) -> Self {
         ProxyBody {
             inner: Inner::Upstream(body),
-            active: None,
             log: None,
             ended: false,
             failed: false,
@@ -48,7 +48,6 @@ impl ProxyBody {
     pub fn fixed(bytes: Bytes) -> Self {
         ProxyBody {
             inner: Inner::Fixed(Some(bytes)),
-            active: None,
             log: None,
             ended: false,
             failed: false,
@@ -56,10 +55,19 @@ impl ProxyBody {
         }
     }
 
-    /// Attaches the client connection's request counter.
-    pub fn with_active(mut self, active: ActiveRequest) -> Self {
-        self.active = Some(active);
-        self
+    /// The empty body of a `101 Switching Protocols` response, carrying the tunnel the connection becomes.
+    pub fn tunnel(tunnel: Tunnel) -> Self {
+        let mut body = ProxyBody::fixed(Bytes::new());
+        body.inner = Inner::Tunnel(Some(Box::new(tunnel)));
+        body
+    }
+
+    /// The tunnel the connection becomes after this response, if it switches protocols.
+    pub fn take_tunnel(&mut self) -> Option<Box<Tunnel>> {
+        match &mut self.inner {
+            Inner::Tunnel(t) => t.take(),
+            _ => None,
+        }
     }
 
     /// Attaches the request's stats record.
@@ -79,7 +87,7 @@ impl ProxyBody {
         match &self.inner {
             Inner::Upstream(b) => b.buffered(),
             Inner::Prefetched(p) => p.len() + p.rest().map_or(0, UpstreamBody::buffered),
-            Inner::Fixed(_) => 0,
+            Inner::Fixed(_) | Inner::Tunnel(_) => 0,
         }
     }
 
@@ -125,6 +133,7 @@ impl Body for ProxyBody {
             Inner::Upstream(body) => Pin::new(body).poll_frame(cx),
             Inner::Prefetched(body) => Pin::new(&mut **body).poll_frame(cx),
             Inner::Fixed(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Tunnel(_) => Poll::Ready(None),
         };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -144,6 +153,7 @@ impl Body for ProxyBody {
             Inner::Upstream(body) => body.is_end_stream(),
             Inner::Prefetched(body) => body.is_end_stream(),
             Inner::Fixed(bytes) => bytes.is_none(),
+            Inner::Tunnel(_) => true,
         }
     }
 
@@ -152,7 +162,7 @@ impl Body for ProxyBody {
             Inner::Upstream(body) => body.size_hint(),
             Inner::Prefetched(body) => body.size_hint(),
             Inner::Fixed(Some(b)) => SizeHint::with_exact(b.len() as u64),
-            Inner::Fixed(None) => SizeHint::with_exact(0),
+            Inner::Fixed(None) | Inner::Tunnel(_) => SizeHint::with_exact(0),
         }
     }
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
 
 use fulcrum_config::haproxy::Global;

@@ -1,16 +1,19 @@
-//! mode http: one hyper HTTP/1.1 server connection per client; each request is forwarded to a server chosen by
-//! the backend's balancing algorithm over a pooled connection that the request task drives itself.
+//! mode http: each client connection is served by its own loop ([`client`]) over fulcrum's HTTP/1 codec
+//! (`fulcrum-http`); each request is forwarded to a server chosen by the backend's balancing algorithm
+//! ([`request`]) over a pooled connection that the request task drives itself ([`server_conn`]).
 
 pub mod body;
 pub mod buffered;
+pub mod client;
+pub mod client_body;
 pub mod errors;
-pub mod h1;
 pub mod headers;
 pub mod pool;
 pub mod reqbody;
 pub mod request;
+pub mod respond;
 pub mod server_conn;
 pub mod tunnel;
 pub mod upstream_body;
 
-pub use request::serve_client;
+pub use client::serve_client;

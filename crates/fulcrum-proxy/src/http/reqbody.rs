@@ -9,17 +9,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use http_body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
 
 use super::buffered::{Prefetched, Waited};
+use super::client_body::ClientBody;
 
 /// A request body for a server.
 pub enum ReqBody {
     /// Streamed from the client.
-    Stream(Incoming),
+    Stream(ClientBody),
     /// Streamed from the client, its first bytes already read (waited for).
-    Prefetched(Box<Prefetched<Incoming>>),
+    Prefetched(Box<Prefetched<ClientBody>>),
     /// No body.
     Empty,
 }
@@ -60,12 +61,12 @@ impl ReqBody {
 
 impl Body for ReqBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match self.get_mut() {
             ReqBody::Stream(b) => Pin::new(b).poll_frame(cx),
             ReqBody::Prefetched(b) => Pin::new(&mut **b).poll_frame(cx),

@@ -1,18 +1,15 @@
-//! The path of one HTTP request: client connection -> headers adjusted -> server picked -> pooled connection ->
-//! response streamed back. Errors become HAProxy-style responses (503, 502, 504, 408).
+//! The path of one HTTP request, once its head is read: rules -> backend -> server picked -> pooled connection ->
+//! response head back. Errors become HAProxy-style responses (503, 502, 504, 408). The client connection's loop
+//! (`super::client`) writes the response.
 
 use std::cell::RefCell;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use fulcrum_http::headers::{strip_hop_by_hop, wants_upgrade};
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioTimer;
 use tracing::debug;
 
 use fulcrum_config::haproxy::{HttpConnMode, HttpReuse, ProxyKind};
@@ -24,277 +21,17 @@ use super::headers;
 use super::pool::SessionConn;
 use super::reqbody::{Replay, ReqBody};
 use super::server_conn::{ConnectError, SendError, ServerConn};
-use super::tunnel;
+use super::tunnel::Tunnel;
 use super::upstream_body::{Reuse, UpstreamBody};
-use crate::client_io::{ActiveRequest, ClientIo};
-use crate::counters::{self, CountIo, Counters, Done};
-use crate::log::http::{ConnLog, LogIo, Phase, TxnSlot};
+use crate::client_io::ClientIo;
+use crate::counters::{self, Counters, Done};
+use crate::log::http::{Phase, TxnSlot};
 use crate::queue;
 use crate::rules::http::{RequestFacts, RequestLine, RespVerdict, Resume, Verdict};
 use crate::rules::sample::{Stream, VarMap};
 use crate::select::RequestKey;
 use crate::snapshot::{BackendRt, FrontendRt};
-use crate::worker::{ConnTicket, Worker};
-
-/// How long a keep-alive connection may wait for its next request before its HTTP state and buffers are
-/// released: the socket alone stays open, and a new HTTP/1 state is built when the next request arrives. Shorter
-/// when the time allowed for a request head is under twice this, so that hyper's head timer never runs out on an
-/// idle connection: the idle limit is then `timeout http-keep-alive`, as in HAProxy.
-const PARK_AFTER: Duration = Duration::from_millis(200);
-
-/// What ended one run of hyper on a client connection.
-enum Run {
-    /// hyper finished (the client closed, an error, or `Connection: close`).
-    Finished(hyper::Result<()>),
-    /// The connection sat idle for `timeout http-keep-alive` and is closed.
-    KeepAliveTimeout,
-    /// The connection sat idle and hyper's state was released; the socket is still open.
-    Parked,
-}
-
-/// What an HTTP client connection owns, carried from one run of hyper to the next and kept in the worker's
-/// parking lot (`crate::parking`) while the connection is idle.
-pub struct ClientConn {
-    fe: Arc<FrontendRt>,
-    io: ClientIo,
-    peer: SocketAddr,
-    local_port: u16,
-    conn_log: Option<Arc<ConnLog>>,
-    /// The server connection kept for this client alone (`http-reuse never`).
-    session: Rc<SessionConn>,
-    /// `sess.` variables.
-    vars: Rc<RefCell<VarMap>>,
-    _ticket: ConnTicket,
-}
-
-impl crate::parking::Parkable for ClientConn {
-    fn stream(&self) -> &tokio::net::TcpStream {
-        self.io.state().stream()
-    }
-}
-
-impl ClientConn {
-    /// Closes a connection that stayed idle for its whole keep-alive time.
-    pub fn close_idle(self) {
-        debug!(frontend = %self.fe.name, peer = %self.peer, "idle keep-alive connection closed");
-        if let Some(l) = &self.conn_log {
-            l.close(None, false);
-        }
-    }
-}
-
-/// Serves one client connection until it closes or parks.
-pub async fn serve_client(
-    worker: Rc<Worker>,
-    fe: Arc<FrontendRt>,
-    io: ClientIo,
-    peer: SocketAddr,
-    local_port: u16,
-    ticket: ConnTicket,
-) {
-    let conn_log = ConnLog::new(&fe, peer, io.local_addr());
-    serve(
-        worker,
-        ClientConn {
-            fe,
-            io,
-            peer,
-            local_port,
-            conn_log,
-            session: Rc::default(),
-            vars: Rc::default(),
-            _ticket: ticket,
-        },
-    )
-    .await;
-}
-
-/// Serves a connection: a new one, or a parked one whose next request is arriving. An idle connection is handed to
-/// the worker's parking lot and this task ends; the lot starts a new one when the client sends again.
-pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
-    let result = loop {
-        let run = serve_run(&worker, &conn);
-        match Box::pin(run).await {
-            Run::Finished(r) => break r,
-            Run::KeepAliveTimeout => {
-                debug!(frontend = %conn.fe.name, peer = %conn.peer, "keep-alive timeout");
-                if let Some(l) = &conn.conn_log {
-                    l.close(None, false);
-                }
-                return;
-            }
-            Run::Parked => {
-                crate::memory::connection_parked();
-                // How long an idle keep-alive connection is kept: HAProxy's `timeout http-keep-alive`, else the
-                // time allowed for a request head.
-                let deadline = conn
-                    .fe
-                    .timeouts
-                    .http_keep_alive
-                    .or(conn.fe.head_timeout())
-                    .map(|limit| conn.io.state().last_activity() + limit);
-                match worker.parked.park(conn, deadline) {
-                    Ok(()) => return,
-                    // Bytes arrived meanwhile: serve them at once.
-                    Err(back) => conn = back,
-                }
-            }
-        }
-    };
-    let ClientConn {
-        fe,
-        io,
-        peer,
-        conn_log,
-        ..
-    } = &conn;
-    if let Err(e) = &result {
-        // A head that did not arrive in time: HAProxy answers 408 on a new connection or a partly received
-        // request, and closes silently an idle keep-alive connection.
-        let state = io.state();
-        let answer = e.is_timeout() && (state.requests() == 0 || state.has_pending_input());
-        if answer || e.is_parse() || e.is_parse_too_large() {
-            Counters::inc(&fe.stats.err_req);
-            fe.stats.response(if answer { 408 } else { 400 });
-        }
-        if answer {
-            let _ = io
-                .write_all_direct(&ProxyError::RequestTimeout.raw_response())
-                .await;
-        }
-        if let Some(l) = &conn_log {
-            l.close(Some(e), answer);
-        }
-        debug!(frontend = %fe.name, peer = %peer, error = %e, "client connection ended with an error");
-    } else if let Some(l) = &conn_log {
-        l.close(None, false);
-    }
-}
-
-/// Runs hyper on the connection until it finishes, the keep-alive timeout expires, or the connection has been
-/// idle long enough to be parked. Boxed by the caller so that a parked connection keeps none of hyper's state.
-async fn serve_run(worker: &Rc<Worker>, conn: &ClientConn) -> Run {
-    let ClientConn {
-        fe,
-        io,
-        conn_log,
-        session,
-        vars,
-        ..
-    } = conn;
-    let (peer, local_port) = (conn.peer, conn.local_port);
-    let state = io.state().clone();
-    let keep_alive = fe.conn_mode != HttpConnMode::Close;
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(fe.head_timeout())
-        // As HAProxy: no Date header added to responses (a server's own is passed on).
-        .auto_date_header(false)
-        // As HAProxy: `GET /  HTTP/1.1` is read as `GET / HTTP/1.1`.
-        .allow_multiple_spaces_in_request_line_delimiters(true)
-        // As HAProxy: a client that closes (or shuts down its side) once its request is sent still gets the
-        // response; `option abortonclose` gives the request up instead (`handle`).
-        .half_close(true)
-        // A head longer than this on the wire cannot fit in HAProxy's buffer (`handle` checks the exact size):
-        // hyper refuses it as soon as it is that long.
-        .max_header_size(worker.snapshot.buf_limits.fill().max(1))
-        .keep_alive(keep_alive);
-    let svc_fe = fe.clone();
-    let svc_state = state.clone();
-    let svc_log = conn_log.clone();
-    let svc_worker = worker.clone();
-    let svc_session = session.clone();
-    let svc_vars = vars.clone();
-    let service = service_fn(move |mut req: Request<Incoming>| {
-        let stream_state = svc_state.clone();
-        svc_state.count_request();
-        // An HTTP/1.0 request with Transfer-Encoding reached hyper as HTTP/1.1 (`client_io.rs`): as HAProxy, it is
-        // read as chunked and the connection closes after the response (RFC 9112 section 6.1).
-        let http10_coded = svc_state.take_http10_coded();
-        if http10_coded {
-            *req.version_mut() = Version::HTTP_10;
-        }
-        let client = Client {
-            peer,
-            dst_port: local_port,
-            first: svc_state.requests() == 1,
-            session: svc_session.clone(),
-            vars: svc_vars.clone(),
-            conn: svc_state.clone(),
-        };
-        let active = ActiveRequest::new(svc_state.clone());
-        let (worker, fe) = (svc_worker.clone(), svc_fe.clone());
-        let mut txn = TxnSlot::begin(svc_log.as_ref(), &req);
-        async move {
-            let resp = handle(worker, fe.clone(), client, req, &mut txn).await;
-            resp.map(|mut r| {
-                if http10_coded {
-                    r.headers_mut()
-                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                }
-                if r.extensions().get::<errors::CloseSilently>().is_some() {
-                    // An empty errorfile: the connection is closed without an answer, and hyper's write of
-                    // this response fails.
-                    let _ = socket2::SockRef::from(stream_state.stream())
-                        .shutdown(std::net::Shutdown::Both);
-                }
-                fe.stats.response(r.status().as_u16());
-                let log = txn.into_body_log(r.status().as_u16());
-                r.map(|b| b.with_active(active).with_log(log))
-            })
-        }
-    });
-    let conn = builder
-        .serve_connection(
-            CountIo::new(LogIo::new(io.handle(), conn_log.clone()), fe.clone()),
-            service,
-        )
-        .with_upgrades();
-    tokio::pin!(conn);
-    let keep_alive_timeout = fe.timeouts.http_keep_alive;
-    let park_after = fe
-        .head_timeout()
-        .map_or(PARK_AFTER, |t| PARK_AFTER.min(t / 2));
-    let next_check = |idle_since: tokio::time::Instant| {
-        let park = idle_since + park_after;
-        match keep_alive_timeout {
-            Some(t) => park.min(idle_since + t),
-            None => park,
-        }
-    };
-    let mut deadline = tokio::time::Instant::now() + park_after;
-    loop {
-        tokio::select! {
-            r = &mut conn => return Run::Finished(r),
-            _ = tokio::time::sleep_until(deadline) => {
-                let now = tokio::time::Instant::now();
-                let idle_since = state.last_activity();
-                if state.requests() > 0 && state.is_idle() {
-                    // After a response, a connection that receives nothing for `timeout http-keep-alive` is
-                    // closed.
-                    if keep_alive_timeout.is_some_and(|t| idle_since + t <= now) {
-                        return Run::KeepAliveTimeout;
-                    }
-                    if keep_alive && idle_since + park_after <= now {
-                        // hyper is waiting for a request and holds no unparsed bytes (none arrived since the
-                        // last write): ending it loses nothing, and it leaves the socket open.
-                        state.set_parking(true);
-                        conn.as_mut().graceful_shutdown();
-                        let ended = conn.await;
-                        state.set_parking(false);
-                        return match ended {
-                            Ok(()) => Run::Parked,
-                            Err(e) => Run::Finished(Err(e)),
-                        };
-                    }
-                }
-                let next = next_check(idle_since);
-                deadline = if next > now { next } else { now + park_after };
-            }
-        }
-    }
-}
+use crate::worker::Worker;
 
 pub(crate) fn error_response(e: ProxyError) -> Response<ProxyBody> {
     let mut resp = Response::new(ProxyBody::fixed(e.body()));
@@ -318,7 +55,11 @@ fn combined_mode(a: HttpConnMode, b: HttpConnMode) -> HttpConnMode {
 }
 
 /// Which error page to send: the backend's error reply, else the frontend's, else the built-in page.
-fn error_for(fe: &FrontendRt, be: Option<&BackendRt>, status: u16) -> Response<ProxyBody> {
+pub(crate) fn error_for(
+    fe: &FrontendRt,
+    be: Option<&BackendRt>,
+    status: u16,
+) -> Response<ProxyBody> {
     let fe_pages = fe.rules.error_pages();
     match be {
         Some(b) => errors::error_for(status, &[b.rules.error_pages(), fe_pages]),
@@ -327,27 +68,40 @@ fn error_for(fe: &FrontendRt, be: Option<&BackendRt>, status: u16) -> Response<P
 }
 
 /// The client connection a request came on, as the request path needs it.
-struct Client {
-    peer: SocketAddr,
+pub(crate) struct Client {
+    pub(crate) peer: SocketAddr,
     /// The local port the client connected to.
-    dst_port: u16,
+    pub(crate) dst_port: u16,
     /// The first request of the connection (`http-reuse safe` and `aggressive` treat it apart).
-    first: bool,
+    pub(crate) first: bool,
     /// The server connection kept for this client alone (`http-reuse never`).
-    session: Rc<SessionConn>,
-    /// The client connection's state (its socket, to notice the client closing: `option abortonclose`).
-    conn: Arc<crate::client_io::ConnState>,
+    pub(crate) session: Rc<SessionConn>,
+    /// The client connection (its socket, to notice the client closing: `option abortonclose`).
+    pub(crate) conn: Rc<ClientIo>,
     /// `sess.` variables.
-    vars: Rc<RefCell<VarMap>>,
+    pub(crate) vars: Rc<RefCell<VarMap>>,
 }
 
-async fn handle(
+/// Serves one request: its answer, made here or streamed from a server.
+pub(crate) async fn handle(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     client: Client,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     txn: &mut TxnSlot,
-) -> Result<Response<ProxyBody>, Infallible> {
+) -> Response<ProxyBody> {
+    match handle_inner(worker, fe, client, req, txn).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn handle_inner(
+    worker: Rc<Worker>,
+    fe: Arc<FrontendRt>,
+    client: Client,
+    mut req: Request<ReqBody>,
+    txn: &mut TxnSlot,
+) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
     let (peer, dst_port) = (client.peer, client.dst_port);
     let src = peer.ip();
     let dst = || client.conn.stream().local_addr().ok();
@@ -362,12 +116,6 @@ async fn handle(
     };
     let start = Instant::now();
     Counters::inc(&fe.stats.requests);
-    // Transfer codings HAProxy refuses and hyper lets through.
-    if let Some(e) = headers::request_coding_error(req.headers()) {
-        Counters::inc(&fe.stats.err_req);
-        txn.term(b"PR");
-        return Ok(error_for(&fe, None, e.status()));
-    }
     // A head that does not fit in HAProxy's buffer (`tune.bufsize` less `tune.maxrewrite`).
     let limits = worker.snapshot.buf_limits;
     let head_size = buffered::request_head_size(&req);
@@ -376,7 +124,6 @@ async fn handle(
         txn.term(b"PR");
         return Ok(error_for(&fe, None, 400));
     }
-    let mut req = req.map(ReqBody::Stream);
     let body_room = limits.body_room(head_size);
     // The room header rewrites have in the buffer, less what the body bytes waited for take.
     let mut room = MsgRoom::new(limits, head_size);
@@ -782,18 +529,17 @@ async fn forward(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let peer = client.peer;
     let mode = combined_mode(fe.conn_mode, be.conn_mode);
-    let upgrade = headers::wants_upgrade(req.headers());
-    headers::strip_hop_by_hop(req.headers_mut(), upgrade);
+    let upgrade = wants_upgrade(req.headers());
+    strip_hop_by_hop(req.headers_mut(), upgrade);
     if let Some((ff, name)) = fe.forwardfor.as_ref().or(be.forwardfor.as_ref()) {
         headers::add_forwarded_for(req.headers_mut(), ff, name, peer.ip());
     }
     *req.version_mut() = Version::HTTP_11;
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let key = RequestKey::for_request(be, peer.ip(), &req);
 
     let retry_on = &be.config.retry_on;
     // Failures after the request was written are retried only for a bodiless request kept for replay.
-    let replay = if retry_on.replays() && client_upgrade.is_none() {
+    let replay = if retry_on.replays() && !upgrade {
         Replay::of(&req)
     } else {
         None
@@ -970,24 +716,18 @@ async fn forward(
         head.version == Version::HTTP_10 && head.headers.contains_key(header::TRANSFER_ENCODING);
     parts.headers = head.headers;
     if parts.status == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(client_upgrade) = client_upgrade {
+        if upgrade {
             let (stream, early) = conn.into_upgraded();
-            tunnel::spawn(
-                client_upgrade,
-                stream,
-                early,
-                be.timeouts.tunnel.or(be.timeouts.server),
-                guard,
-            );
+            let idle = be.timeouts.tunnel.or(be.timeouts.server);
             return Ok(Response::from_parts(
                 parts,
-                ProxyBody::fixed(bytes::Bytes::new()),
+                ProxyBody::tunnel(Tunnel::new(stream, early, idle, guard)),
             ));
         }
         txn.term(b"PH");
         return Err(ProxyError::BadGateway);
     }
-    headers::strip_hop_by_hop(&mut parts.headers, false);
+    strip_hop_by_hop(&mut parts.headers, false);
     if mode == HttpConnMode::Close || faulty_framing {
         parts
             .headers

@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{Method, Request, StatusCode};
-use hyper::body::Body;
+use http_body::Body;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use super::h1::request_head::{self, BodyFraming};
-use super::h1::response_head::{self, HeadError, ResponseHead};
 use super::reqbody::ReqBody;
 use crate::client_io::{poll_recv, poll_write_stream, poll_write_vectored_stream};
+use fulcrum_http::request_out::{self as request_head, BodyFraming};
+use fulcrum_http::response_in::{self as response_head, HeadError, ResponseHead};
 
 /// Room kept free in the read buffer before a read.
 const READ_MIN: usize = 4 * 1024;
@@ -60,7 +60,7 @@ pub enum SendError {
     Invalid(#[from] HeadError),
     /// Reading the request body from the client failed.
     #[error("client request body: {0}")]
-    ClientBody(hyper::Error),
+    ClientBody(io::Error),
 }
 
 impl std::fmt::Debug for SendError {
@@ -308,7 +308,7 @@ async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
 }
 
 enum BodyWriteError {
-    Client(hyper::Error),
+    Client(io::Error),
     Server(io::Error),
 }
 

@@ -1,42 +1,57 @@
-//! A connection that switched protocols (WebSocket) becomes a bidirectional byte tunnel.
+//! A connection that switched protocols (WebSocket) becomes a bidirectional byte tunnel between the client and the
+//! server, once the `101` head has reached the client.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::debug;
 
 use crate::snapshot::ServerGuard;
 
-/// Joins the client's upgraded connection, once hyper has switched it, to the server's socket. `early`: bytes the
-/// server sent right after its 101 head, read along with it; they go to the client first.
-pub fn spawn(
-    client: OnUpgrade,
+/// The server side of a tunnel, waiting for the client's side.
+pub struct Tunnel {
     server: TcpStream,
+    /// Bytes the server sent right after its `101` head, read along with it; they go to the client first.
     early: Bytes,
     idle: Option<Duration>,
-    guard: ServerGuard,
-) {
-    tokio::task::spawn_local(async move {
-        let _guard = guard;
-        let client = match client.await {
-            Ok(c) => c,
-            Err(e) => {
-                debug!(error = %e, "upgrade failed");
-                return;
-            }
-        };
-        let mut client = TokioIo::new(client);
-        let mut server = server;
-        if !early.is_empty() {
-            if let Err(e) = client.write_all(&early).await {
+    /// Keeps the server counted (leastconn) while the tunnel lasts.
+    _guard: ServerGuard,
+}
+
+impl Tunnel {
+    /// The server's socket, what it sent past its `101` head, the tunnel's idle limit (`timeout tunnel`), and the
+    /// server's place in its count.
+    pub fn new(
+        server: TcpStream,
+        early: Bytes,
+        idle: Option<Duration>,
+        guard: ServerGuard,
+    ) -> Self {
+        Tunnel {
+            server,
+            early,
+            idle,
+            _guard: guard,
+        }
+    }
+
+    /// Joins `client` to the server until either side closes or the tunnel is idle too long. `client_early`:
+    /// bytes the client sent after its request head, read along with it; they go to the server first.
+    pub async fn run(mut self, client: &mut TcpStream, client_early: &[u8]) {
+        if !self.early.is_empty() {
+            if let Err(e) = client.write_all(&self.early).await {
                 debug!(error = %e, "tunnel ended before it started");
                 return;
             }
         }
-        crate::tcp::splice_bidirectional(&mut client, &mut server, idle).await;
-    });
+        if !client_early.is_empty() {
+            if let Err(e) = self.server.write_all(client_early).await {
+                debug!(error = %e, "tunnel ended before it started");
+                return;
+            }
+        }
+        crate::tcp::splice_bidirectional(client, &mut self.server, self.idle).await;
+    }
 }

@@ -7,13 +7,13 @@ use std::rc::Rc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame, SizeHint};
 
-use super::h1::chunked::{self, Decoded};
-use super::h1::response_head::Framing;
 use super::pool::{Pool, SessionConn};
 use super::server_conn::ServerConn;
 use crate::snapshot::ServerGuard;
+use fulcrum_http::chunked::{self, Decoded};
+use fulcrum_http::response_in::Framing;
 
 /// The most bytes handed on in one piece (and read from the server at once).
 const MAX_PIECE: usize = 256 * 1024;

@@ -1,23 +1,17 @@
 //! Access logs of `mode http`.
 //!
-//! [`ConnLog`] follows one client connection: it counts the bytes read and written (through [`LogIo`], which
-//! wraps the connection hyper serves), the first byte of each request, and holds the request whose response has
+//! [`ConnLog`] follows one client connection: it counts the bytes read and written (the client connection,
+//! `crate::client_io`, reports them), the first byte of each request, and holds the request whose response has
 //! ended. [`TxnSlot`] is one request: the request path marks its steps (backend chosen, server picked, connected,
 //! response head) and the response body ([`crate::http::body::ProxyBody`]) hands it back when its last byte was
-//! given to hyper. The line is emitted at the next flush of the connection — when hyper has written the whole
-//! response to the socket — so `%B` counts exactly the bytes sent to the client (status line, headers, chunk
-//! framing and body), as HAProxy does.
+//! written. The line is emitted once the whole response is on the socket — so `%B` counts exactly the bytes sent
+//! to the client (status line, headers, chunk framing and body), as HAProxy does.
 
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
-
-use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
 
 use super::format::Fields;
 use super::{clock, ms, FrontendLog, LogKind};
@@ -26,8 +20,7 @@ use crate::snapshot::{BackendRt, FrontendRt, ServerRt};
 /// Longest request line kept for `%r` (HAProxy's `tune.http.logurilen`).
 const MAX_REQUEST_LINE: usize = 1024;
 
-/// A request whose response has ended, waiting for its bytes to be flushed. A lock-free slot: hyper requires
-/// the connection it serves to be `Send`, so the state it shares with the request path is atomics only.
+/// A request whose response has ended, waiting for its bytes to be flushed. A lock-free slot.
 struct Pending(AtomicPtr<HttpTxn>);
 
 impl Pending {
@@ -141,8 +134,21 @@ impl ConnLog {
         }
     }
 
+    /// Counts `n` bytes read from the client; the first byte of a request starts its clock.
+    pub fn on_read(&self, n: usize) {
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        if self.awaiting_request.load(Ordering::Relaxed) && self.first_byte.get().is_none() {
+            self.first_byte.set(Some(self.ns(Instant::now())));
+        }
+    }
+
+    /// Counts `n` bytes written to the client.
+    pub fn on_written(&self, n: usize) {
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     /// Emits the line of the request whose response ended, once its bytes are all out.
-    fn flush_pending(&self) {
+    pub fn flush_pending(&self) {
         let Some(txn) = self.pending.take() else {
             return;
         };
@@ -216,18 +222,18 @@ impl ConnLog {
 
     /// Called when the connection ends: logs a pending request, and what HAProxy logs for a connection that
     /// ends without a complete request (`408` on a timeout, `400` on a bad or truncated request head).
-    pub fn close(&self, error: Option<&hyper::Error>, timeout_answered: bool) {
+    pub fn close(&self, end: Option<ConnEnd>, timeout_answered: bool) {
         self.flush_pending();
         let got_bytes =
             self.read.load(Ordering::Relaxed) > self.logged_read.load(Ordering::Relaxed);
-        let (status, term) = match error {
-            Some(e) if e.is_timeout() => {
+        let (status, term) = match end {
+            Some(ConnEnd::Timeout) => {
                 if !timeout_answered {
                     return;
                 }
                 (408, *b"cR")
             }
-            Some(e) if e.is_parse() || e.is_parse_too_large() => (400, *b"PR"),
+            Some(ConnEnd::BadHead(status)) => (i32::from(status), *b"PR"),
             // A closed or reset connection before a complete request.
             Some(_) | None if self.requests.load(Ordering::Relaxed) == 0 || got_bytes => {
                 (400, *b"CR")
@@ -250,6 +256,17 @@ impl ConnLog {
         txn.end = Some(Instant::now());
         self.emit_txn(&txn);
     }
+}
+
+/// How a client connection ended without a complete request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnEnd {
+    /// The request head did not arrive in time.
+    Timeout,
+    /// The request head was invalid or too large; the status it was answered with.
+    BadHead(u16),
+    /// The client closed or reset the connection, or a read failed.
+    Closed,
 }
 
 /// One request being served.
@@ -300,7 +317,7 @@ impl HttpTxn {
         }
     }
 
-    /// The response has been handed to hyper completely (`complete`), or dropped before (the client went away),
+    /// The response has been written completely (`complete`), or dropped before (the client went away),
     /// or the server's body failed (`server_failed`).
     pub fn body_done(mut self: Box<Self>, complete: bool, server_failed: bool) {
         if server_failed {
@@ -333,7 +350,7 @@ impl HttpTxn {
 
 impl Drop for HttpTxn {
     fn drop(&mut self) {
-        // Dropped without a response handed to the client (hyper gave up on the request): log it now.
+        // Dropped without a response handed to the client (the connection ended under it): log it now.
         if let Some(conn) = self.conn.take() {
             self.set_term(*b"CH");
             self.finish();
@@ -507,97 +524,5 @@ impl TxnSlot {
         let mut t = self.0.take()?;
         t.status = i32::from(status);
         Some(t)
-    }
-}
-
-/// The client connection as hyper sees it, counting the bytes for the logs and emitting a finished request's
-/// line when hyper flushes (its buffer is then empty).
-pub struct LogIo<T> {
-    inner: T,
-    conn: Option<Arc<ConnLog>>,
-}
-
-impl<T> LogIo<T> {
-    /// Wraps `inner`; without `conn` it only passes calls through.
-    pub fn new(inner: T, conn: Option<Arc<ConnLog>>) -> Self {
-        LogIo { inner, conn }
-    }
-}
-
-impl<T: Read + Unpin> Read for LogIo<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let Some(conn) = &this.conn else {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
-        };
-        // SAFETY: the inner read only writes initialised bytes into this memory and reports them through `rb`;
-        // the outer cursor is advanced by exactly that many bytes.
-        let n = unsafe {
-            let mut rb = ReadBuf::uninit(buf.as_mut());
-            ready!(Pin::new(&mut this.inner).poll_read(cx, rb.unfilled()))?;
-            rb.filled().len()
-        };
-        // SAFETY: `n` bytes were initialised by the read above.
-        unsafe { buf.advance(n) };
-        if n > 0 {
-            conn.read.fetch_add(n as u64, Ordering::Relaxed);
-            if conn.awaiting_request.load(Ordering::Relaxed) && conn.first_byte.get().is_none() {
-                conn.first_byte.set(Some(conn.ns(Instant::now())));
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<T: Write + Unpin> Write for LogIo<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
-        if let Some(c) = &this.conn {
-            c.written.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        Poll::Ready(Ok(n))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
-        if let Some(c) = &this.conn {
-            c.written.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        Poll::Ready(Ok(n))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let r = ready!(Pin::new(&mut this.inner).poll_flush(cx));
-        if let Some(c) = &this.conn {
-            c.flush_pending();
-        }
-        Poll::Ready(r)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if let Some(c) = &this.conn {
-            c.flush_pending();
-        }
-        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }

@@ -1,4 +1,5 @@
-//! The request head sent to a server: request line and header lines, as HTTP/1.1.
+//! The request head written to a server: request line and header lines, as HTTP/1.1, and the framing of the
+//! request body that follows it.
 
 use http::{HeaderMap, Method, Uri};
 

@@ -3,6 +3,8 @@
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::headers as hdr;
 use http::{StatusCode, Version};
 
 /// The largest response head accepted, in bytes.
@@ -117,7 +119,7 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHe
             HeaderValue::from_maybe_shared(head.slice(v..v + vl)).map_err(|_| HeadError::Header)?;
         headers.append(name, value);
     }
-    let mut keep_alive = connection_allows_reuse(&headers, version);
+    let mut keep_alive = hdr::connection_allows_reuse(&headers, version);
     let framing = if head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -130,12 +132,12 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHe
         if headers.remove(header::CONTENT_LENGTH).is_some() {
             keep_alive = false;
         }
-        if !only_one_chunked(&headers) {
+        if !hdr::only_one_chunked(&headers) {
             return Err(HeadError::TransferEncoding);
         }
         Framing::Chunked
     } else if headers.contains_key(header::CONTENT_LENGTH) {
-        Framing::Length(content_length(&headers)?)
+        Framing::Length(hdr::content_length(&headers).ok_or(HeadError::ContentLength)?)
     } else {
         Framing::UntilClose
     };
@@ -149,48 +151,6 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHe
         framing,
         keep_alive,
     }))
-}
-
-fn tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
-    headers
-        .get_all(name)
-        .into_iter()
-        .flat_map(crate::http::headers::tokens)
-}
-
-/// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
-fn connection_allows_reuse(headers: &HeaderMap, version: Version) -> bool {
-    let mut close = false;
-    let mut keep = false;
-    for t in tokens(headers, header::CONNECTION) {
-        close |= t.eq_ignore_ascii_case("close");
-        keep |= t.eq_ignore_ascii_case("keep-alive");
-    }
-    !close && (version == Version::HTTP_11 || keep)
-}
-
-/// Whether the transfer codings are exactly one `chunked`.
-fn only_one_chunked(headers: &HeaderMap) -> bool {
-    let mut t = tokens(headers, header::TRANSFER_ENCODING);
-    t.next().is_some_and(|c| c.eq_ignore_ascii_case("chunked")) && t.next().is_none()
-}
-
-/// The body length; repeated values must all agree (`Content-Length: 5, 5` is 5).
-fn content_length(headers: &HeaderMap) -> Result<u64, HeadError> {
-    let mut found = None;
-    for t in tokens(headers, header::CONTENT_LENGTH) {
-        if t.len() > 19 || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(HeadError::ContentLength);
-        }
-        let n = t
-            .bytes()
-            .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
-        if found.is_some_and(|f| f != n) {
-            return Err(HeadError::ContentLength);
-        }
-        found = Some(n);
-    }
-    found.ok_or(HeadError::ContentLength)
 }
 
 #[cfg(test)]

@@ -1,0 +1,181 @@
+//! Header handling shared by requests and responses: list-valued headers, hop-by-hop headers (RFC 9110 section
+//! 7.6.1), connection reuse and body-length fields.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::Version;
+
+/// Headers that only describe one hop and are never forwarded as they are.
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// The comma-separated tokens of a list-valued header (`Connection`, `Transfer-Encoding`...), trimmed.
+pub fn tokens(v: &HeaderValue) -> impl Iterator<Item = &str> {
+    v.to_str()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The tokens of every `name` header line.
+pub fn all_tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
+    headers.get_all(name).into_iter().flat_map(tokens)
+}
+
+/// Whether the message asks to switch protocols (`Connection: upgrade` plus an `Upgrade` header).
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && all_tokens(headers, header::CONNECTION).any(|t| t.eq_ignore_ascii_case("upgrade"))
+}
+
+/// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+pub fn connection_allows_reuse(headers: &HeaderMap, version: Version) -> bool {
+    let mut close = false;
+    let mut keep = false;
+    for t in all_tokens(headers, header::CONNECTION) {
+        close |= t.eq_ignore_ascii_case("close");
+        keep |= t.eq_ignore_ascii_case("keep-alive");
+    }
+    !close && (version == Version::HTTP_11 || keep)
+}
+
+/// Whether the transfer codings are exactly one `chunked`.
+pub fn only_one_chunked(headers: &HeaderMap) -> bool {
+    let mut t = all_tokens(headers, header::TRANSFER_ENCODING);
+    t.next().is_some_and(|c| c.eq_ignore_ascii_case("chunked")) && t.next().is_none()
+}
+
+/// The body length the `Content-Length` lines give; repeated values must all agree (`Content-Length: 5, 5` is 5).
+/// `None`: absent, or not one non-negative number.
+pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let mut found = None;
+    for t in all_tokens(headers, header::CONTENT_LENGTH) {
+        if t.len() > 19 || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n = t
+            .bytes()
+            .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+        if found.is_some_and(|f| f != n) {
+            return None;
+        }
+        found = Some(n);
+    }
+    found
+}
+
+/// Removes hop-by-hop headers and every header named in `Connection`. When `upgrade` is true the message is a
+/// protocol switch: `Connection: upgrade` and `Upgrade` are kept so the next hop sees the request for it. A `TE`
+/// listing the bare token `trailers` becomes `TE: trailers` (its other codings and any parameters are dropped), as
+/// HAProxy forwards it.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none: one pass over the names instead of a lookup per hop-by-hop name.
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
+    let te_trailers = all_tokens(headers, header::TE).any(|t| t.eq_ignore_ascii_case("trailers"));
+    // Only allocate when Connection names extra headers, which is rare.
+    let named: Vec<HeaderName> = all_tokens(headers, header::CONNECTION)
+        .filter(|t| {
+            !t.eq_ignore_ascii_case("close")
+                && !t.eq_ignore_ascii_case("keep-alive")
+                && !t.eq_ignore_ascii_case("upgrade")
+        })
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    let upgrade_value = if upgrade {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    for name in HOP_BY_HOP.iter() {
+        headers.remove(name);
+    }
+    if let Some(value) = upgrade_value {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, value);
+    }
+    if te_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_named_headers() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("te", "gzip"),
+            ("transfer-encoding", "chunked"),
+            ("host", "example"),
+            ("x-kept", "yes"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, vec!["host", "x-kept"]);
+    }
+
+    #[test]
+    fn te_keeps_only_a_bare_trailers() {
+        let te = |v: &str| {
+            let mut h = map(&[("te", v), ("host", "example")]);
+            strip_hop_by_hop(&mut h, false);
+            h.get("te").map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(te("trailers, gzip").as_deref(), Some("trailers"));
+        assert_eq!(te("gzip, Trailers").as_deref(), Some("trailers"));
+        assert_eq!(te("gzip"), None);
+        assert_eq!(te("trailers;q=0.5"), None);
+    }
+
+    #[test]
+    fn keeps_upgrade_when_switching() {
+        let mut h = map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "abc"),
+        ]);
+        assert!(wants_upgrade(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["sec-websocket-key"], "abc");
+    }
+
+    #[test]
+    fn content_lengths_must_agree() {
+        let cl = |v: &str| content_length(&map(&[("content-length", v)]));
+        assert_eq!(cl("5"), Some(5));
+        assert_eq!(cl("5, 5"), Some(5));
+        for bad in ["-1", "1, 2", "x", "", "99999999999999999999"] {
+            assert_eq!(cl(bad), None, "{bad}");
+        }
+        assert_eq!(content_length(&HeaderMap::new()), None);
+    }
+}

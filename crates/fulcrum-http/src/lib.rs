@@ -1,0 +1,16 @@
+//! fulcrum's HTTP/1 codec, sans-IO: no sockets, no runtime, nothing of the proxy's data path. Both sides of the
+//! proxy use it:
+//!
+//! - from a client: [`request_in`] reads a request head and decides how its body is delimited (RFC 9112 section
+//!   6); [`response_out`] writes the response head and decides how its body is framed for that client;
+//! - towards a server: [`request_out`] writes the request head; [`response_in`] reads the response head back;
+//! - on both: [`chunked`] decodes the chunked transfer coding, [`headers`] handles hop-by-hop headers.
+//!
+//! Heads are parsed with `httparse` into the `http` crate's types; header values share the receive buffer's bytes.
+
+pub mod chunked;
+pub mod headers;
+pub mod request_in;
+pub mod request_out;
+pub mod response_in;
+pub mod response_out;

@@ -1,0 +1,308 @@
+//! The request head read from a client: request line, headers, and how the body that follows is delimited
+//! (RFC 9112 section 6.3), with HAProxy's answers to the framings it refuses.
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Uri, Version};
+
+use crate::headers as hdr;
+
+/// The most header lines accepted in a request head (HAProxy's `tune.http.maxhdr` default).
+pub const MAX_HEADERS: usize = 101;
+
+/// How the body after a request head ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLength {
+    /// No body.
+    Empty,
+    /// Exactly this many bytes (more than zero).
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+}
+
+/// A parsed request head.
+#[derive(Debug)]
+pub struct RequestHead {
+    /// The method.
+    pub method: Method,
+    /// The request target.
+    pub uri: Uri,
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// The header lines, in order (hop-by-hop ones included). A `Content-Length` beside a `Transfer-Encoding` has
+    /// been removed.
+    pub headers: HeaderMap,
+    /// How the body ends.
+    pub body: BodyLength,
+    /// Whether the client lets the connection carry another request after this one (its version and `Connection`
+    /// header), and the framing does not forbid it.
+    pub keep_alive: bool,
+    /// The client waits for `100 Continue` before it sends its body (`Expect: 100-continue` on HTTP/1.1).
+    pub expect_continue: bool,
+    /// The head's size on the wire.
+    pub wire_len: usize,
+}
+
+/// Why a request head is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// Not HTTP/1.x syntax.
+    #[error("invalid request head: {0}")]
+    Syntax(httparse::Error),
+    /// Longer than allowed, or more header lines than [`MAX_HEADERS`].
+    #[error("request head too large")]
+    TooLarge,
+    /// A request target the URI type refuses.
+    #[error("invalid request target")]
+    Target,
+    /// A header name or value the HTTP types refuse.
+    #[error("invalid header line")]
+    Header,
+    /// A `Content-Length` that is not one non-negative number.
+    #[error("invalid content-length")]
+    ContentLength,
+    /// A `Transfer-Encoding` that does not end with one `chunked`, or lists it twice.
+    #[error("invalid transfer-encoding")]
+    Framing,
+    /// A transfer coding other than `chunked` before the final `chunked` (HAProxy answers 422).
+    #[error("unsupported transfer coding")]
+    Coding,
+}
+
+impl RequestError {
+    /// The status HAProxy answers it with.
+    pub fn status(&self) -> u16 {
+        match self {
+            RequestError::Coding => 422,
+            _ => 400,
+        }
+    }
+}
+
+/// Parses a request head at the start of `buf`, skipping empty lines before the request line. On success the
+/// head's bytes are removed from `buf` (what follows is body, or the next request) and header values share one
+/// buffer with no copy. `Ok(None)`: more bytes are needed. A head (or the part received) longer than `max_head`
+/// bytes is refused.
+pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<RequestHead>, RequestError> {
+    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    let (len, method, target, minor, count) = {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        let parsed = httparse::ParserConfig::default()
+            // As HAProxy: `GET /  HTTP/1.1` is read as `GET / HTTP/1.1`.
+            .allow_multiple_spaces_in_request_line_delimiters(true)
+            .parse_request(&mut req, buf);
+        let len = match parsed {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                return if buf.len() > max_head {
+                    Err(RequestError::TooLarge)
+                } else {
+                    Ok(None)
+                };
+            }
+            Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooLarge),
+            Err(e) => return Err(RequestError::Syntax(e)),
+        };
+        if len > max_head {
+            return Err(RequestError::TooLarge);
+        }
+        let base = buf.as_ptr() as usize;
+        let mut count = 0;
+        for (h, span) in req.headers.iter().zip(spans.iter_mut()) {
+            *span = (
+                h.name.as_ptr() as usize - base,
+                h.name.len(),
+                h.value.as_ptr() as usize - base,
+                h.value.len(),
+            );
+            count += 1;
+        }
+        let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
+            .map_err(|_| RequestError::Syntax(httparse::Error::Token))?;
+        let path = req.path.unwrap_or("");
+        let target = (path.as_ptr() as usize - base, path.len());
+        (len, method, target, req.version.unwrap_or(1), count)
+    };
+    let head: Bytes = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1))
+        .map_err(|_| RequestError::Target)?;
+    let version = if minor == 0 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let mut headers = HeaderMap::with_capacity(count);
+    for &(n, nl, v, vl) in &spans[..count] {
+        let name = HeaderName::from_bytes(&head[n..n + nl]).map_err(|_| RequestError::Header)?;
+        let value = HeaderValue::from_maybe_shared(head.slice(v..v + vl))
+            .map_err(|_| RequestError::Header)?;
+        headers.append(name, value);
+    }
+    let mut keep_alive = hdr::connection_allows_reuse(&headers, version);
+    let body = if headers.contains_key(header::TRANSFER_ENCODING) {
+        check_codings(&headers)?;
+        // With both, the length is ignored and removed, and the connection is not trusted with another request
+        // (RFC 9112 section 6.3). An HTTP/1.0 message with a transfer coding is read as chunked, and the
+        // connection closed after it (section 6.1).
+        if headers.remove(header::CONTENT_LENGTH).is_some() || version == Version::HTTP_10 {
+            keep_alive = false;
+        }
+        BodyLength::Chunked
+    } else if headers.contains_key(header::CONTENT_LENGTH) {
+        match hdr::content_length(&headers).ok_or(RequestError::ContentLength)? {
+            0 => BodyLength::Empty,
+            n => BodyLength::Length(n),
+        }
+    } else {
+        BodyLength::Empty
+    };
+    let expect_continue = version == Version::HTTP_11
+        && headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    Ok(Some(RequestHead {
+        method,
+        uri,
+        version,
+        headers,
+        body,
+        keep_alive,
+        expect_continue,
+        wire_len: len,
+    }))
+}
+
+/// Checks a request's transfer codings as HAProxy does: they must end with one `chunked` (400 otherwise, and
+/// for `chunked` listed twice or an empty value), and any other coding before it is refused with 422.
+fn check_codings(headers: &HeaderMap) -> Result<(), RequestError> {
+    let mut chunked = 0;
+    let mut other = false;
+    let mut last_chunked = false;
+    for v in headers.get_all(header::TRANSFER_ENCODING) {
+        if hdr::tokens(v).next().is_none() {
+            return Err(RequestError::Framing);
+        }
+        for t in hdr::tokens(v) {
+            last_chunked = t.eq_ignore_ascii_case("chunked");
+            if last_chunked {
+                chunked += 1;
+            } else {
+                other = true;
+            }
+        }
+    }
+    if chunked != 1 || !last_chunked {
+        Err(RequestError::Framing)
+    } else if other {
+        Err(RequestError::Coding)
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> Result<Option<RequestHead>, RequestError> {
+        parse(&mut BytesMut::from(s), 16 * 1024)
+    }
+
+    fn head(s: &str) -> RequestHead {
+        parse_str(s).unwrap().unwrap()
+    }
+
+    #[test]
+    fn parses_head_and_leaves_the_rest() {
+        let mut buf = BytesMut::from(
+            "\r\nPOST /p?q=1  HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET",
+        );
+        let h = parse(&mut buf, 1024).unwrap().unwrap();
+        assert_eq!(h.method, Method::POST);
+        assert_eq!(h.uri, "/p?q=1");
+        assert_eq!(h.version, Version::HTTP_11);
+        assert_eq!(h.headers["host"], "a");
+        assert_eq!(h.body, BodyLength::Length(5));
+        assert!(h.keep_alive);
+        assert!(!h.expect_continue);
+        assert_eq!(&buf[..], b"helloGET");
+        assert!(parse_str("GET / HTTP/1.1\r\nHo").unwrap().is_none());
+    }
+
+    #[test]
+    fn keep_alive_by_version_and_connection() {
+        assert!(!head("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(!head("GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
+        assert!(head("GET / HTTP/1.1\r\nExpect: 100-Continue\r\n\r\n").expect_continue);
+        assert!(!head("GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n").expect_continue);
+    }
+
+    #[test]
+    fn framing_rules() {
+        assert_eq!(head("GET / HTTP/1.1\r\n\r\n").body, BodyLength::Empty);
+        assert_eq!(
+            head("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").body,
+            BodyLength::Empty
+        );
+        let both =
+            head("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(both.body, BodyLength::Chunked);
+        assert!(!both.keep_alive);
+        assert!(!both.headers.contains_key(header::CONTENT_LENGTH));
+        let old =
+            head("POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(old.body, BodyLength::Chunked);
+        assert!(!old.keep_alive);
+        let err = |te: &str| {
+            parse_str(&format!(
+                "POST / HTTP/1.1\r\nTransfer-Encoding: {te}\r\n\r\n"
+            ))
+            .unwrap_err()
+        };
+        assert_eq!(err("chunked, chunked"), RequestError::Framing);
+        assert_eq!(err("chunked, gzip"), RequestError::Framing);
+        assert_eq!(err(""), RequestError::Framing);
+        assert_eq!(err("gzip, chunked"), RequestError::Coding);
+        assert_eq!(err("gzip, chunked").status(), 422);
+        assert_eq!(
+            parse_str("POST / HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\n").unwrap_err(),
+            RequestError::ContentLength
+        );
+    }
+
+    #[test]
+    fn refuses_invalid_and_oversized_heads() {
+        assert!(matches!(
+            parse_str("GET / HTTP/2.0\r\n\r\n"),
+            Err(RequestError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_str("junk\r\n\r\n"),
+            Err(RequestError::Syntax(_))
+        ));
+        let mut big = BytesMut::from(&b"GET / HTTP/1.1\r\nX: "[..]);
+        big.extend_from_slice(&[b'a'; 200]);
+        assert_eq!(parse(&mut big, 100).unwrap_err(), RequestError::TooLarge);
+        let many: String = (0..MAX_HEADERS + 1)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect();
+        assert_eq!(
+            parse_str(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(),
+            RequestError::TooLarge
+        );
+    }
+
+    proptest::proptest! {
+        /// Any bytes: an error or a head, never a panic; a head consumes what it reports.
+        #[test]
+        fn never_panics(input in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let mut buf = BytesMut::from(&input[..]);
+            if let Ok(Some(h)) = parse(&mut buf, 4096) {
+                proptest::prop_assert_eq!(buf.len() + h.wire_len, input.len());
+            }
+        }
+    }
+}

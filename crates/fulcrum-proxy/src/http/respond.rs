@@ -1,0 +1,127 @@
+//! Writing a response to the client: the head as [`fulcrum_http::response_out`] frames it, then the body's pieces
+//! as they come, each written together with its chunk framing (and the first with the head when it is already
+//! there) in one vectored write.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::Poll;
+
+use bytes::Bytes;
+use fulcrum_http::headers::all_tokens;
+use fulcrum_http::response_out::{self, BodyOut, ConnectionLine};
+use http::{header, Method, Response, Version};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+
+use super::body::ProxyBody;
+use crate::client_io::ClientIo;
+
+/// How writing a response went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// All of it is on the socket; `close`: the connection ends after it (the head said so).
+    Complete {
+        /// The connection closes after this response.
+        close: bool,
+    },
+    /// The response could not be completed (the client went away, or the server's body failed): the connection
+    /// ends.
+    Broken,
+}
+
+/// The body's next frame if it is ready now; `None` if it is not.
+async fn frame_now(body: &mut ProxyBody) -> Option<Option<Result<Frame<Bytes>, io::Error>>> {
+    poll_fn(|cx| match Pin::new(&mut *body).poll_frame(cx) {
+        Poll::Ready(f) => Poll::Ready(Some(f)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
+/// Writes `resp` to the client, which sent its request with `method` as `version`. `close`: the connection ends
+/// after this response, whatever the response says. `wbuf` is the connection's head buffer.
+pub async fn write_response(
+    io: &ClientIo,
+    wbuf: &mut Vec<u8>,
+    resp: &mut Response<ProxyBody>,
+    method: &Method,
+    version: Version,
+    close: bool,
+) -> Written {
+    let known = resp.body().size_hint().exact();
+    let framing = response_out::frame(resp.status(), method, version, resp.headers(), known);
+    let (mut has_close, mut has_keep) = (false, false);
+    for t in all_tokens(resp.headers(), header::CONNECTION) {
+        has_close |= t.eq_ignore_ascii_case("close");
+        has_keep |= t.eq_ignore_ascii_case("keep-alive");
+    }
+    let closing = close || framing.until_close || has_close;
+    let line = if closing && !has_close {
+        ConnectionLine::Close
+    } else if !closing && version == Version::HTTP_10 && !has_keep {
+        ConnectionLine::KeepAlive
+    } else {
+        ConnectionLine::None
+    };
+    wbuf.clear();
+    response_out::encode(wbuf, resp.status(), resp.headers(), &framing, line);
+    let body = resp.body_mut();
+    let chunked = framing.body == BodyOut::Chunked;
+    let mut head_sent = false;
+    let mut prefix = Vec::with_capacity(16);
+    loop {
+        let frame = if head_sent {
+            body.frame().await
+        } else {
+            match frame_now(body).await {
+                Some(f) => f,
+                None => {
+                    // The body is not there yet: the head goes alone.
+                    if io.write_all(&[wbuf]).await.is_err() {
+                        return Written::Broken;
+                    }
+                    head_sent = true;
+                    continue;
+                }
+            }
+        };
+        let head: &[u8] = if head_sent { &[] } else { wbuf };
+        match frame {
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    // Trailers are not passed on.
+                    continue;
+                };
+                if data.is_empty() || framing.body == BodyOut::None {
+                    continue;
+                }
+                let sent = if chunked {
+                    prefix.clear();
+                    response_out::chunk_prefix(&mut prefix, data.len());
+                    io.write_all(&[head, &prefix, &data, b"\r\n"]).await
+                } else {
+                    io.write_all(&[head, &data]).await
+                };
+                if sent.is_err() {
+                    return Written::Broken;
+                }
+                head_sent = true;
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "response body failed");
+                if !head_sent {
+                    let _ = io.write_all(&[head]).await;
+                }
+                return Written::Broken;
+            }
+            None => {
+                let last: &[u8] = if chunked { b"0\r\n\r\n" } else { b"" };
+                if io.write_all(&[head, last]).await.is_err() {
+                    return Written::Broken;
+                }
+                return Written::Complete { close: closing };
+            }
+        }
+    }
+}
