@@ -68,6 +68,10 @@ pub enum RequestError {
     /// A transfer coding other than `chunked` before the final `chunked` (HAProxy answers 422).
     #[error("unsupported transfer coding")]
     Coding,
+    /// `Host` lines that disagree, or a `Host` other than an absolute-form target's authority (RFC 9112
+    /// section 3.2).
+    #[error("conflicting Host")]
+    Host,
 }
 
 impl RequestError {
@@ -85,6 +89,7 @@ impl RequestError {
 /// buffer with no copy. `Ok(None)`: more bytes are needed. A head (or the part received) longer than `max_head`
 /// bytes is refused.
 pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<RequestHead>, RequestError> {
+    lower_minor_version(buf);
     let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
     let (len, method, target, minor, count) = {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -158,6 +163,7 @@ pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<RequestHead>,
     } else {
         BodyLength::Empty
     };
+    check_host(&uri, &method, &headers)?;
     let expect_continue = version == Version::HTTP_11
         && headers
             .get(header::EXPECT)
@@ -172,6 +178,53 @@ pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<RequestHead>,
         expect_continue,
         wire_len: len,
     }))
+}
+
+/// An HTTP/1 minor version above 1 is read as HTTP/1.1, the highest this side speaks (RFC 9110 section 2.5), as
+/// HAProxy reads it: the digit is changed in place once the request line is complete.
+fn lower_minor_version(buf: &mut BytesMut) {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let Some(eol) = buf[start..].iter().position(|&b| b == b'\n') else {
+        return;
+    };
+    let mut end = start + eol;
+    if end > start && buf[end - 1] == b'\r' {
+        end -= 1;
+    }
+    let line = &buf[start..end];
+    if line.len() > 9
+        && line[line.len() - 9] == b' '
+        && line[line.len() - 8..].starts_with(b"HTTP/1.")
+        && matches!(line[line.len() - 1], b'2'..=b'9')
+    {
+        buf[end - 1] = b'1';
+    }
+}
+
+/// `Host` lines must agree, and match an absolute-form target's authority.
+fn check_host(uri: &Uri, method: &Method, headers: &HeaderMap) -> Result<(), RequestError> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let Some(host) = hosts.next() else {
+        return Ok(());
+    };
+    if hosts.any(|other| other != host) {
+        return Err(RequestError::Host);
+    }
+    match uri.authority() {
+        Some(authority)
+            if *method != Method::CONNECT
+                && !authority
+                    .as_str()
+                    .as_bytes()
+                    .eq_ignore_ascii_case(host.as_bytes()) =>
+        {
+            Err(RequestError::Host)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks a request's transfer codings as HAProxy does: they must end with one `chunked` (400 otherwise, and
@@ -271,6 +324,26 @@ mod tests {
             parse_str("POST / HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\n").unwrap_err(),
             RequestError::ContentLength
         );
+    }
+
+    #[test]
+    fn host_rules_and_minor_versions() {
+        assert!(parse_str("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n").is_ok());
+        assert_eq!(
+            parse_str("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").unwrap_err(),
+            RequestError::Host
+        );
+        assert!(parse_str("GET http://A/p HTTP/1.1\r\nHost: a\r\n\r\n").is_ok());
+        assert_eq!(
+            parse_str("GET http://a/p HTTP/1.1\r\nHost: b\r\n\r\n").unwrap_err(),
+            RequestError::Host
+        );
+        assert!(parse_str("CONNECT a:443 HTTP/1.1\r\nHost: b\r\n\r\n").is_ok());
+        assert_eq!(
+            head("GET / HTTP/1.2\r\nHost: a\r\n\r\n").version,
+            Version::HTTP_11
+        );
+        assert!(parse_str("GET / HTTP/2.0\r\n\r\n").is_err());
     }
 
     #[test]

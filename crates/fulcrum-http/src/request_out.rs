@@ -1,7 +1,7 @@
-//! The request head written to a server: request line and header lines, as HTTP/1.1, and the framing of the
-//! request body that follows it.
+//! The request head written to a server: request line and header lines, in the client's HTTP version (as HAProxy
+//! forwards it), and the framing of the request body that follows it.
 
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Method, Uri, Version};
 
 /// How a request body is framed towards the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +26,13 @@ pub fn body_framing(headers: &HeaderMap, has_body: bool) -> BodyFraming {
 }
 
 /// Appends the request line and headers to `out`, ending with the empty line. Chunked framing adds
-/// `transfer-encoding: chunked` (the client's own was removed as hop-by-hop).
+/// `transfer-encoding: chunked` (the client's own was removed as hop-by-hop). An HTTP/1.0 request goes as HTTP/1.0,
+/// unless its body is chunked, which only HTTP/1.1 can carry.
 pub fn encode(
     out: &mut Vec<u8>,
     method: &Method,
     uri: &Uri,
+    version: Version,
     headers: &HeaderMap,
     framing: BodyFraming,
 ) {
@@ -46,7 +48,11 @@ pub fn encode(
         },
         (Some(_), _) => out.extend_from_slice(uri.to_string().as_bytes()),
     }
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if version == Version::HTTP_10 && framing != BodyFraming::Chunked {
+        out.extend_from_slice(b" HTTP/1.0\r\n");
+    } else {
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+    }
     for (name, value) in headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
@@ -80,7 +86,14 @@ mod tests {
         h.append("x-a", HeaderValue::from_static("2"));
         let mut out = Vec::new();
         let uri: Uri = "/p?q=1".parse().unwrap();
-        encode(&mut out, &Method::GET, &uri, &h, BodyFraming::None);
+        encode(
+            &mut out,
+            &Method::GET,
+            &uri,
+            Version::HTTP_11,
+            &h,
+            BodyFraming::None,
+        );
         assert_eq!(
             out,
             b"GET /p?q=1 HTTP/1.1\r\nhost: example.test\r\nx-a: 1\r\nx-a: 2\r\n\r\n"
@@ -95,6 +108,7 @@ mod tests {
             &mut out,
             &Method::POST,
             &uri,
+            Version::HTTP_10,
             &HeaderMap::new(),
             BodyFraming::Chunked,
         );
@@ -102,6 +116,16 @@ mod tests {
             out,
             b"POST http://a.test/x HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n"
         );
+        out.clear();
+        encode(
+            &mut out,
+            &Method::GET,
+            &"/".parse().unwrap(),
+            Version::HTTP_10,
+            &HeaderMap::new(),
+            BodyFraming::None,
+        );
+        assert_eq!(out, b"GET / HTTP/1.0\r\n\r\n");
     }
 
     #[test]

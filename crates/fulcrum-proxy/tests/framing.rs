@@ -161,12 +161,16 @@ fn http10_request_with_transfer_encoding() {
         assert_eq!(c.read_response(false).status, status, "{te}");
     }
     assert!(heads.try_recv().is_err(), "nothing reached the server");
-    // A plain HTTP/1.0 request is untouched: HTTP/1.0 framing, closed after the answer.
+    // A plain HTTP/1.0 request goes to the server as HTTP/1.0, asking it to keep the connection (as HAProxy
+    // sends it); the client gets HTTP/1.0 framing and the connection closes after the answer.
     let mut c = Client::connect(p.addr);
     c.send(b"GET / HTTP/1.0\r\n\r\n");
-    assert_eq!(c.read_response(false).status, 200);
+    let r = c.read_response(false);
+    assert_eq!((r.status, r.header("connection")), (200, Some("close")));
     assert!(c.closed_within(Duration::from_secs(2)));
-    assert!(heads.recv().is_ok());
+    let head = heads.recv().unwrap();
+    assert!(head.starts_with("GET / HTTP/1.0\r\n"), "{head}");
+    assert!(head.contains("connection: keep-alive\r\n"), "{head}");
     // As a later request of a keep-alive connection too (HAProxy reads every request alike).
     let mut c = Client::connect(p.addr);
     assert_eq!(c.get("/").status, 200);
@@ -176,4 +180,35 @@ fn http10_request_with_transfer_encoding() {
     assert_eq!((r.status, r.header("connection")), (200, Some("close")));
     assert!(c.closed_within(Duration::from_secs(2)));
     assert!(heads.recv().is_ok());
+}
+
+/// An HTTP/1.0 client that asks for keep-alive keeps its connection and is told so (`Connection: keep-alive`), as
+/// HAProxy answers; a request with a body and a request pipelined right behind it, in one segment, are served in
+/// order on the same connection.
+#[test]
+fn http10_keep_alive_and_pipelined_bodies() {
+    let (addr, heads) = server("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let p = proxy(addr);
+    let mut c = Client::connect(p.addr);
+    for _ in 0..2 {
+        c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        let r = c.read_response(false);
+        assert_eq!(
+            (r.status, r.header("connection")),
+            (200, Some("keep-alive"))
+        );
+        assert!(heads.recv().unwrap().starts_with("GET / HTTP/1.0\r\n"));
+    }
+    let (addr, heads) = server("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+    let p = proxy(addr);
+    let mut c = Client::connect(p.addr);
+    c.send(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read_response(false).status, 403);
+    assert!(heads.recv().is_ok());
+    c.send(b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read_response(false).status, 403);
+    assert_eq!(c.read_response(false).status, 403);
+    let heads: Vec<String> = heads.iter().take(2).collect();
+    assert!(heads[0].starts_with("POST /b "), "{heads:?}");
+    assert!(heads[1].starts_with("GET /c "), "{heads:?}");
 }

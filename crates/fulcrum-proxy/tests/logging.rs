@@ -6,7 +6,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -55,61 +54,6 @@ impl Syslog {
         std::thread::sleep(Duration::from_millis(150));
         self.lines.lock().unwrap().clone()
     }
-}
-
-/// A real haproxy, killed (by its pid) when dropped.
-struct Haproxy {
-    child: Child,
-    cfg: std::path::PathBuf,
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.cfg);
-    }
-}
-
-/// Whether haproxy can be run; panics when it must (CI) and cannot.
-fn haproxy_present() -> bool {
-    match Command::new("haproxy").arg("-v").output() {
-        Ok(o) if o.status.success() => true,
-        r => {
-            assert!(
-                !peers_required(),
-                "haproxy is needed for the log comparisons: {r:?}"
-            );
-            eprintln!("haproxy missing: skipping the comparison with HAProxy");
-            false
-        }
-    }
-}
-
-fn start_haproxy(cfg: &str, addr: SocketAddr) -> Haproxy {
-    let path = std::env::temp_dir().join(format!(
-        "fulcrum-logtest-{}-{}.cfg",
-        std::process::id(),
-        addr.port()
-    ));
-    std::fs::write(&path, cfg).unwrap();
-    let child = Command::new("haproxy")
-        .arg("-f")
-        .arg(&path)
-        .arg("-db")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("haproxy starts");
-    let h = Haproxy { child, cfg: path };
-    assert!(
-        wait_until(Duration::from_secs(5), || TcpStream::connect(addr).is_ok()),
-        "haproxy does not listen on {addr}"
-    );
-    // The probe connection above logs nothing with dontlognull, and 'Connect from'/400 CR lines otherwise:
-    // every config here sets dontlognull on the probed frontend or the caller skips those lines.
-    h
 }
 
 /// Builds the config for `log_port`, runs `drive` against haproxy then fulcrum, and returns the syslog lines

@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use fulcrum_config::haproxy::HttpConnMode;
 use fulcrum_http::request_in::{self, RequestHead};
 use http::Request;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tracing::debug;
 
 use super::client_body::{BodyCursor, ClientBody};
@@ -56,6 +57,8 @@ pub struct ClientConn {
     vars: Rc<RefCell<VarMap>>,
     /// The response head being written; kept between requests.
     wbuf: Vec<u8>,
+    /// The connection's timer, kept between requests (see [`next_head`]).
+    timer: Option<Pin<Box<Sleep>>>,
     _ticket: ConnTicket,
 }
 
@@ -99,6 +102,7 @@ pub async fn serve_client(
             session: Rc::default(),
             vars: Rc::default(),
             wbuf: Vec::new(),
+            timer: None,
             _ticket: ticket,
         },
     )
@@ -134,7 +138,7 @@ enum After {
 /// the worker's parking lot and this task ends; the lot starts a new one when the client sends again.
 pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
     let end = loop {
-        match next_head(&worker, &conn).await {
+        match next_head(&worker, &mut conn).await {
             Next::Head(head) => match serve_request(&worker, &mut conn, head).await {
                 After::Next => continue,
                 After::Close => break None,
@@ -151,6 +155,7 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
                 crate::memory::connection_parked();
                 conn.io.release_buffers();
                 conn.wbuf = Vec::new();
+                conn.timer = None;
                 // How long an idle keep-alive connection is kept: HAProxy's `timeout http-keep-alive`, else the
                 // time allowed for a request head.
                 let deadline = conn
@@ -184,9 +189,12 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
     if let Some(end) = end {
         // A head that did not arrive in time: HAProxy answers 408 on a new connection or a partly received
         // request, and closes silently an idle keep-alive connection. An invalid head gets its error status.
+        // A head cut short by the client's close gets a 400, as HAProxy answers it (the client may still read).
+        let partial = io.rbuf().iter().any(|&b| b != b'\r' && b != b'\n');
         let status = match end {
             ConnEnd::Timeout if io.requests() == 0 || io.has_buffered() => Some(408),
             ConnEnd::BadHead(status) => Some(status),
+            ConnEnd::Closed if partial => Some(400),
             _ => None,
         };
         if let Some(status) = status {
@@ -215,7 +223,11 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
 }
 
 /// Waits for the next request head, within the connection's timeouts.
-async fn next_head(worker: &Worker, conn: &ClientConn) -> Next {
+///
+/// The connection's timer is set to the earliest deadline only when it would otherwise fire too late; one that
+/// fires early (the connection moved since it was set) is set again. So a busy keep-alive connection does not
+/// touch the runtime's timer wheel on every request, only every [`PARK_AFTER`] or so.
+async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
     let io = &conn.io;
     let fe = &conn.fe;
     let max_head = worker.snapshot.buf_limits.fill().max(1);
@@ -267,14 +279,29 @@ async fn next_head(worker: &Worker, conn: &ClientConn) -> Next {
             }
         };
         let read = match deadline {
-            Some((at, expiry)) => tokio::select! {
-                r = io.fill(HEAD_READ) => r,
-                () = tokio::time::sleep_until(at) => return match expiry {
-                    Expiry::Head => Next::Failed(ConnEnd::Timeout),
-                    Expiry::Idle => Next::KeepAliveTimeout,
-                    Expiry::Park => Next::Park,
-                },
-            },
+            Some((at, expiry)) => {
+                let timer = conn
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                if timer.deadline() > at {
+                    timer.as_mut().reset(at);
+                }
+                tokio::select! {
+                    r = io.fill(HEAD_READ) => r,
+                    () = timer.as_mut() => {
+                        if Instant::now() < at {
+                            // Set for an earlier deadline that no longer holds.
+                            timer.as_mut().reset(at);
+                            continue;
+                        }
+                        return match expiry {
+                            Expiry::Head => Next::Failed(ConnEnd::Timeout),
+                            Expiry::Idle => Next::KeepAliveTimeout,
+                            Expiry::Park => Next::Park,
+                        };
+                    }
+                }
+            }
             None => io.fill(HEAD_READ).await,
         };
         match read {

@@ -94,6 +94,7 @@ impl Body for ReqBody {
 /// The head of a bodiless request, kept so that it can be sent again.
 pub struct Replay {
     method: http::Method,
+    version: http::Version,
     uri: http::Uri,
     headers: http::HeaderMap,
 }
@@ -103,6 +104,7 @@ impl Replay {
     pub fn of(req: &Request<ReqBody>) -> Option<Self> {
         req.body().is_end_stream().then(|| Replay {
             method: req.method().clone(),
+            version: req.version(),
             uri: req.uri().clone(),
             headers: req.headers().clone(),
         })
@@ -114,7 +116,7 @@ impl Replay {
         *r.method_mut() = self.method.clone();
         *r.uri_mut() = self.uri.clone();
         *r.headers_mut() = self.headers.clone();
-        *r.version_mut() = http::Version::HTTP_11;
+        *r.version_mut() = self.version;
         r
     }
 }

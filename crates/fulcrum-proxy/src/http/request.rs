@@ -326,6 +326,12 @@ async fn handle_inner(
     };
     let mut resp = match forwarded {
         Ok(r) => r,
+        // The client closed before the end of its body: as HAProxy, nothing is answered (`CD`).
+        Err(ProxyError::BadRequest) if client.conn.eof() => {
+            let mut r = error_for(&fe, Some(&be), 400);
+            r.extensions_mut().insert(errors::CloseSilently);
+            return Ok(r.map(|b| b.with_done(done)));
+        }
         Err(e) => {
             txn.error_status(e.status());
             be.stats.response(e.status());
@@ -534,7 +540,12 @@ async fn forward(
     if let Some((ff, name)) = fe.forwardfor.as_ref().or(be.forwardfor.as_ref()) {
         headers::add_forwarded_for(req.headers_mut(), ff, name, peer.ip());
     }
-    *req.version_mut() = Version::HTTP_11;
+    // An HTTP/1.0 request goes as HTTP/1.0, as HAProxy sends it, asking the server to keep the connection when
+    // it may be reused.
+    if req.version() == Version::HTTP_10 && mode == HttpConnMode::KeepAlive {
+        req.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    }
     let key = RequestKey::for_request(be, peer.ip(), &req);
 
     let retry_on = &be.config.retry_on;

@@ -173,6 +173,7 @@ impl ServerConn {
             &mut self.wbuf,
             &parts.method,
             &parts.uri,
+            parts.version,
             &parts.headers,
             framing,
         );

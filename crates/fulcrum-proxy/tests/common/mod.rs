@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -254,4 +254,59 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// Who served a response (`x-served-by`).
 pub fn served_by(r: &Resp) -> String {
     r.header("x-served-by").unwrap_or("-").to_string()
+}
+
+/// A real haproxy, killed (by its pid) when dropped.
+pub struct Haproxy {
+    child: Child,
+    cfg: std::path::PathBuf,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.cfg);
+    }
+}
+
+/// Whether haproxy can be run; panics when it must (CI) and cannot.
+pub fn haproxy_present() -> bool {
+    match Command::new("haproxy").arg("-v").output() {
+        Ok(o) if o.status.success() => true,
+        r => {
+            assert!(
+                !peers_required(),
+                "haproxy is needed for the comparisons with HAProxy: {r:?}"
+            );
+            eprintln!("haproxy missing: skipping the comparison with HAProxy");
+            false
+        }
+    }
+}
+
+pub fn start_haproxy(cfg: &str, addr: SocketAddr) -> Haproxy {
+    let path = std::env::temp_dir().join(format!(
+        "fulcrum-haproxy-{}-{}.cfg",
+        std::process::id(),
+        addr.port()
+    ));
+    std::fs::write(&path, cfg).unwrap();
+    let child = Command::new("haproxy")
+        .arg("-f")
+        .arg(&path)
+        .arg("-db")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("haproxy starts");
+    let h = Haproxy { child, cfg: path };
+    assert!(
+        wait_until(Duration::from_secs(5), || TcpStream::connect(addr).is_ok()),
+        "haproxy does not listen on {addr}"
+    );
+    // The probe connection above logs nothing with dontlognull, and 'Connect from'/400 CR lines otherwise: a
+    // caller comparing logs sets dontlognull on the probed frontend or skips those lines.
+    h
 }

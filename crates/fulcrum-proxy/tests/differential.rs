@@ -1,0 +1,423 @@
+//! The same raw bytes sent to haproxy and to fulcrum, behind the same haproxy.cfg and each in front of its own
+//! recording server: what the client gets back (the statuses, in order) and what reaches the server (each
+//! request's line and body length) must be the same, or fulcrum stricter for a reason written down here.
+//!
+//! The cases cover request framing (Content-Length lists, Content-Length with Transfer-Encoding, transfer-coding
+//! lists, chunk sizes and extensions), line ends, folded and invalid header lines, control bytes, request-line
+//! forms and versions, Host rules, size limits, pipelining, half-closed and early-closed clients.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use common::*;
+use fulcrum_http::chunked::{Decoded, Decoder};
+use fulcrum_http::request_in::{self, BodyLength};
+
+/// A server that records every request it reads as `METHOD TARGET VERSION +BODYLEN` and answers each with a
+/// 2-byte 200.
+fn recording_server() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { return };
+            let record = record.clone();
+            std::thread::spawn(move || serve_recorded(s, &record));
+        }
+    });
+    (addr, seen)
+}
+
+fn serve_recorded(mut s: TcpStream, record: &Mutex<Vec<String>>) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        let head = loop {
+            match request_in::parse(&mut buf, 1 << 20) {
+                Ok(Some(h)) => break h,
+                Ok(None) => {}
+                Err(e) => {
+                    record.lock().unwrap().push(format!("server refused: {e}"));
+                    return;
+                }
+            }
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let mut body = 0u64;
+        match head.body {
+            BodyLength::Empty => {}
+            BodyLength::Length(n) => {
+                while (buf.len() as u64) < n {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+                let _ = buf.split_to(n as usize);
+                body = n;
+            }
+            BodyLength::Chunked => {
+                let mut d = Decoder::default();
+                loop {
+                    match d.decode(&mut buf, 1 << 20) {
+                        Ok(Decoded::Data(b)) => body += b.len() as u64,
+                        Ok(Decoded::End) => break,
+                        Ok(Decoded::NeedMore) => match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        },
+                        Err(_) => return,
+                    }
+                }
+            }
+        }
+        let version = if head.version == http::Version::HTTP_10 {
+            "HTTP/1.0"
+        } else {
+            "HTTP/1.1"
+        };
+        record
+            .lock()
+            .unwrap()
+            .push(format!("{} {} {version} +{body}", head.method, head.uri));
+        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// One case: the bytes sent (in pieces, a short pause between them), and whether the client then shuts its
+/// sending side.
+struct Case {
+    name: &'static str,
+    pieces: Vec<Vec<u8>>,
+    half_close: bool,
+}
+
+fn case(name: &'static str, raw: &str) -> Case {
+    Case {
+        name,
+        pieces: vec![raw.as_bytes().to_vec()],
+        half_close: false,
+    }
+}
+
+fn half_closed(name: &'static str, raw: &str) -> Case {
+    Case {
+        half_close: true,
+        ..case(name, raw)
+    }
+}
+
+fn bytes_case(name: &'static str, raw: Vec<u8>) -> Case {
+    Case {
+        name,
+        pieces: vec![raw],
+        half_close: false,
+    }
+}
+
+/// The statuses of the responses in `raw`, in order.
+fn statuses(raw: &[u8]) -> Vec<u16> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = raw[at..]
+        .windows(9)
+        .position(|w| w == b"HTTP/1.1 " || w == b"HTTP/1.0 ")
+    {
+        let start = at + i + 9;
+        if let Some(code) = raw
+            .get(start..start + 3)
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .and_then(|c| c.parse().ok())
+        {
+            out.push(code);
+        }
+        at = start;
+    }
+    out
+}
+
+/// Sends a case to `addr` and returns the statuses the client got.
+fn run(addr: SocketAddr, c: &Case) -> Vec<u16> {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return vec![];
+    };
+    for (i, piece) in c.pieces.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        if s.write_all(piece).is_err() {
+            break;
+        }
+    }
+    if c.half_close {
+        let _ = s.shutdown(Shutdown::Write);
+    }
+    // Everything until the proxy closes, or nothing new for 400 ms (bounded at 3 s).
+    let _ = s.set_read_timeout(Some(Duration::from_millis(400)));
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    statuses(&got)
+}
+
+fn cases() -> Vec<Case> {
+    let big_header = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(17 * 1024)
+    );
+    let many_headers = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
+        (0..110)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "u".repeat(8000));
+    vec![
+        case("plain GET", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        // Content-Length
+        case("CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"),
+        case("CL twice, equal", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
+        case("CL list, equal", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc"),
+        case("CL list, different", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\nabcd"),
+        case("CL twice, different", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"),
+        case("CL negative", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"),
+        case("CL plus sign", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc"),
+        case("CL hex", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x3\r\n\r\nabc"),
+        case("CL empty", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n"),
+        case("CL huge", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+        case("CL leading zeros", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 003\r\n\r\nabc"),
+        // Transfer-Encoding
+        case("chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        case("CL and TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        case("TE chunked twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"),
+        case("TE gzip, chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+        case("TE chunked, gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"),
+        case("TE identity", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"),
+        case("TE upper case", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n"),
+        case("TE two lines", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        case("chunk extension", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\n\r\n"),
+        case("chunk size with zeros", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0003\r\nabc\r\n0\r\n\r\n"),
+        case("chunk size upper hex", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n"),
+        case("chunk size overflow", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\nabc\r\n0\r\n\r\n"),
+        case("chunk size not hex", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
+        case("chunk data too long", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n"),
+        case("chunk with trailers", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"),
+        // Line ends, folding, bytes
+        case("bare LF head", "GET / HTTP/1.1\nHost: a\n\n"),
+        case("obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n"),
+        bytes_case("NUL in value", b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\0c\r\n\r\n".to_vec()),
+        bytes_case("control byte in value", b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x01c\r\n\r\n".to_vec()),
+        bytes_case("DEL in value", b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x7fc\r\n\r\n".to_vec()),
+        bytes_case("high byte in value", b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\xe9c\r\n\r\n".to_vec()),
+        case("space in header name", "GET / HTTP/1.1\r\nHost: a\r\nX A: b\r\n\r\n"),
+        case("space before colon", "GET / HTTP/1.1\r\nHost: a\r\nX-A : b\r\n\r\n"),
+        case("at sign in header name", "GET / HTTP/1.1\r\nHost: a\r\nX@A: b\r\n\r\n"),
+        case("empty header name", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n"),
+        case("no colon", "GET / HTTP/1.1\r\nHost: a\r\nX-A\r\n\r\n"),
+        case("no space after colon", "GET / HTTP/1.1\r\nHost: a\r\nX-A:b\r\n\r\n"),
+        // Request lines
+        case("absolute form", "GET http://a/p HTTP/1.1\r\nHost: a\r\n\r\n"),
+        case("OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"),
+        case("unknown method", "FOO / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        case("lower-case method", "get / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        case("two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        case("trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n"),
+        case("tab separator", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+        case("HTTP/1.0", "GET / HTTP/1.0\r\n\r\n"),
+        case("HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n"),
+        case("HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n"),
+        case("lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n"),
+        case("HTTP/0.9 line", "GET /\r\n\r\n"),
+        case("no version", "GET / \r\nHost: a\r\n\r\n"),
+        bytes_case("DEL in target", b"GET /a\x7fb HTTP/1.1\r\nHost: a\r\n\r\n".to_vec()),
+        case("space in target", "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"),
+        case("empty lines before", "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        // Host
+        case("no Host on HTTP/1.1", "GET / HTTP/1.1\r\n\r\n"),
+        case("two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        case("two equal Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+        case("Host list", "GET / HTTP/1.1\r\nHost: a, b\r\n\r\n"),
+        case("absolute form, other Host", "GET http://a/p HTTP/1.1\r\nHost: b\r\n\r\n"),
+        // Limits
+        case("17 KiB header", &big_header),
+        case("110 headers", &many_headers),
+        case("8000-byte target", &long_uri),
+        // Connections
+        case("pipelined GETs", "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        case(
+            "pipelined GET, POST, GET",
+            "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nxyGET /3 HTTP/1.1\r\nHost: a\r\n\r\n",
+        ),
+        case("Connection: close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+        half_closed("half-closed GET", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        half_closed("half-closed HEAD", "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        half_closed("half-closed chunked POST", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        half_closed("half-closed OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"),
+        half_closed("half-closed partial head", "GET / HTTP/1.1\r\nHost: a\r\n"),
+        half_closed("half-closed partial body", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc"),
+        Case {
+            name: "head in pieces",
+            pieces: vec![b"GET / HT".to_vec(), b"TP/1.1\r\nHo".to_vec(), b"st: a\r\n\r\n".to_vec()],
+            half_close: false,
+        },
+        case("Expect: 100-continue", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc"),
+    ]
+}
+
+/// Cases where fulcrum is stricter than haproxy 2.6, and why. Each still runs: fulcrum must refuse it with a 400
+/// and forward nothing.
+const STRICTER: &[(&str, &str)] = &[
+    (
+        "obs-fold",
+        "a folded header line is refused (RFC 9112 section 5.2 allows it) rather than unfolded: folding is a known \
+         way to make two parsers disagree on a header",
+    ),
+    (
+        "NUL in value",
+        "NUL is never valid in a field value (RFC 9110 section 5.5); haproxy forwards it to the server",
+    ),
+    (
+        "control byte in value",
+        "control bytes are not valid in a field value (RFC 9110 section 5.5); haproxy forwards them",
+    ),
+    (
+        "DEL in value",
+        "DEL is not valid in a field value (RFC 9110 section 5.5); haproxy forwards it",
+    ),
+    (
+        "DEL in target",
+        "DEL is not valid in a request target (RFC 3986); haproxy forwards it",
+    ),
+    (
+        "tab separator",
+        "the request line's separators are single spaces (RFC 9112 section 3); a tab is refused",
+    ),
+    (
+        "HTTP/2.0",
+        "an HTTP/1 request line claiming HTTP/2.0 is refused: HTTP/2 has no request line (haproxy forwards it as \
+         HTTP/1.1)",
+    ),
+];
+
+/// What a proxy did with one case: the statuses its client got, and the requests its server got.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    statuses: Vec<u16>,
+    forwarded: Vec<String>,
+}
+
+/// One proxy's configuration: a `listen` section per case, each with its own port and recording server.
+struct Side {
+    ports: Vec<u16>,
+    seen: Vec<Arc<Mutex<Vec<String>>>>,
+    cfg: String,
+}
+
+/// Builds both sides for `n` cases: every recording server listens before any proxy port is chosen, and no port is
+/// chosen twice, so no two listeners of the test can collide.
+fn sides(n: usize) -> (Side, Side) {
+    let servers: Vec<Vec<_>> = (0..2)
+        .map(|_| (0..n).map(|_| recording_server()).collect())
+        .collect();
+    let mut taken = std::collections::HashSet::new();
+    let mut port = || loop {
+        let p = free_port();
+        if taken.insert(p) {
+            return p;
+        }
+    };
+    let mut sides = servers.into_iter().map(|servers| {
+        let mut cfg = String::from(
+            "global\n    nbthread 1\n\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 2s\n    \
+             timeout server 2s\n    timeout http-request 1s\n",
+        );
+        let (mut ports, mut seen) = (Vec::new(), Vec::new());
+        for (i, (server, record)) in servers.into_iter().enumerate() {
+            let p = port();
+            cfg.push_str(&format!(
+                "\nlisten case{i}\n    bind 127.0.0.1:{p}\n    server s1 {server}\n"
+            ));
+            ports.push(p);
+            seen.push(record);
+        }
+        Side { ports, seen, cfg }
+    });
+    let hap = sides.next().unwrap();
+    let ful = sides.next().unwrap();
+    (hap, ful)
+}
+
+#[test]
+fn raw_requests_get_what_haproxy_gives() {
+    if !haproxy_present() {
+        return;
+    }
+    let cases = cases();
+    let (hap, ful) = sides(cases.len());
+    let hap_addr: SocketAddr = format!("127.0.0.1:{}", hap.ports[0]).parse().unwrap();
+    let _haproxy = start_haproxy(&hap.cfg, hap_addr);
+    let _fulcrum = start_proxy(&ful.cfg);
+    let addr = |port: u16| -> SocketAddr { format!("127.0.0.1:{port}").parse().unwrap() };
+    // Each case on its own thread (most wait for an idle connection): the whole table takes a few seconds.
+    let statuses: Vec<(Vec<u16>, Vec<u16>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (h, f) = (addr(hap.ports[i]), addr(ful.ports[i]));
+                scope.spawn(move || (run(h, c), run(f, c)))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Let the servers record the last requests.
+    std::thread::sleep(Duration::from_millis(300));
+    let outcome = |s: &Side, i: usize, statuses: &[u16]| Outcome {
+        statuses: statuses.to_vec(),
+        forwarded: s.seen[i].lock().unwrap().clone(),
+    };
+    let mut report = Vec::new();
+    for (i, (c, (h, f))) in cases.iter().zip(&statuses).enumerate() {
+        let (h, f) = (outcome(&hap, i, h), outcome(&ful, i, f));
+        let stricter = STRICTER.iter().find(|(n, _)| *n == c.name);
+        if let Some((_, why)) = stricter {
+            if f.statuses != [400] || !f.forwarded.is_empty() {
+                report.push(format!(
+                    "{:<28} should be refused ({why}): fulcrum {f:?}",
+                    c.name
+                ));
+            }
+        } else if h != f {
+            report.push(format!(
+                "{:<28} haproxy {h:?}\n{:<28} fulcrum {f:?}",
+                c.name, ""
+            ));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "fulcrum differs from haproxy:\n{}",
+        report.join("\n")
+    );
+}
