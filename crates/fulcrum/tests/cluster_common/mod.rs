@@ -360,8 +360,9 @@ pub fn prerequisites() -> Option<()> {
     Some(())
 }
 
-/// Builds the cluster described in the module documentation, with the HTTP servers not yet started.
-pub fn setup() -> Option<Cluster> {
+/// An empty lab: the namespaces of `roles` (with `lo` up), each named `<prefix>-<role>`, and a directory for
+/// files, all removed when the returned guard drops.
+pub fn namespaces(roles: &[&str]) -> Option<Cluster> {
     prerequisites()?;
     let prefix = format!(
         "fulcrum-{}-{}",
@@ -376,7 +377,7 @@ pub fn setup() -> Option<Cluster> {
         dir,
         namespaces: Vec::new(),
     };
-    for role in ["sw", "c", "d1", "d2", "r1", "r2", "s"] {
+    for role in roles {
         let ns = cl.ns(role);
         if let Err(e) = sh(&["ip", "netns", "add", &ns]) {
             return skip(&format!("ip netns add failed: {e}"));
@@ -384,6 +385,21 @@ pub fn setup() -> Option<Cluster> {
         cl.namespaces.push(ns);
         cl.ip(role, "link set lo up");
     }
+    Some(cl)
+}
+
+/// Whether `args` (a tool's version command) runs; when not, a skip notice naming `package` (None), or a panic
+/// under `FULCRUM_REQUIRE_NETNS=1`.
+pub fn tool(args: &[&str], package: &str) -> Option<()> {
+    if sh(args).is_err() {
+        skip(&format!("{} (package {package}) is missing", args[0]))?;
+    }
+    Some(())
+}
+
+/// Builds the cluster described in the module documentation, with the HTTP servers not yet started.
+pub fn setup() -> Option<Cluster> {
+    let cl = namespaces(&["sw", "c", "d1", "d2", "r1", "r2", "s"])?;
     cl.ip("sw", "link add brf type bridge mcast_snooping 0");
     cl.ip("sw", "link add brb type bridge mcast_snooping 0");
     cl.ip("sw", "link set brf up");
@@ -399,17 +415,8 @@ pub fn setup() -> Option<Cluster> {
         ("r2", "eth0", "brb", "r2b", "198.18.1.3/24"),
         ("s", "eth0", "brb", "sb", "198.18.1.9/24"),
     ];
-    let sw = cl.ns("sw");
     for (role, dev, br, port, addr) in legs {
-        let ns = cl.ns(role);
-        sh(&[
-            "ip", "link", "add", dev, "netns", &ns, "type", "veth", "peer", port, "netns", &sw,
-        ])
-        .unwrap_or_else(|e| panic!("setup: {e}"));
-        cl.ip("sw", &format!("link set {port} master {br}"));
-        cl.ip("sw", &format!("link set {port} up"));
-        cl.ip(role, &format!("addr add {addr} dev {dev}"));
-        cl.ip(role, &format!("link set {dev} up"));
+        cl.leg(role, dev, br, port, addr);
     }
     cl.ip("c", &format!("route add default via {VIP}"));
     for role in ["r1", "r2", "s"] {
@@ -433,6 +440,20 @@ impl Cluster {
         let mut v = vec!["ip", "-n", ns.as_str()];
         v.extend(args.split_whitespace());
         sh(&v).unwrap_or_else(|e| panic!("{role}: {e}"));
+    }
+
+    /// Joins `role` to bridge `br` of namespace `sw` (which must exist): a veth pair with `dev` in `role`
+    /// holding `addr` (with its prefix length) and `port` in `sw`; both ends up.
+    pub fn leg(&self, role: &str, dev: &str, br: &str, port: &str, addr: &str) {
+        let (ns, sw) = (self.ns(role), self.ns("sw"));
+        sh(&[
+            "ip", "link", "add", dev, "netns", &ns, "type", "veth", "peer", port, "netns", &sw,
+        ])
+        .unwrap_or_else(|e| panic!("setup: {e}"));
+        self.ip("sw", &format!("link set {port} master {br}"));
+        self.ip("sw", &format!("link set {port} up"));
+        self.ip(role, &format!("addr add {addr} dev {dev}"));
+        self.ip(role, &format!("link set {dev} up"));
     }
 
     /// Runs `args` in `role`'s namespace.
