@@ -9,6 +9,7 @@
 //! - [`cli`]: [`cli_main`], the `ipvsadm` entry point.
 
 pub mod addr;
+pub mod announce;
 pub mod args;
 pub mod cli;
 pub mod controller;
