@@ -16,7 +16,7 @@
 //! - a director whose checks all fail withdraws within its check interval and BGP's reaction, and receives
 //!   no new flows; a director whose fulcrum is killed with SIGKILL is withdrawn (how, and how fast, is
 //!   measured: the routes go with fulcrum's TUN device while the BGP session stays up); a director whose
-//!   link is cut is withdrawn by BGP's hold timer;
+//!   link is cut is withdrawn by BGP's hold timer, one whose BIRD dies when its session closes;
 //! - long-lived connections opened before these events keep echoing through all of them: those whose
 //!   director stays keep it, the others continue on another director to the same real server, because
 //!   every director builds the same Maglev table and schedules a flow it does not know on any packet.
@@ -547,6 +547,10 @@ fn three_directors_share_a_vip_behind_ecmp() {
     drop(servers.remove("r3"));
     let gone = until(Duration::from_secs(8), || every_director_lists(&cl, 2));
     assert!(gone.is_some(), "r3 still listed: {}", cl.listing("d1"));
+    eprintln!(
+        "r3 stopped: out of every director's table {:?} later (delay_loop 1)",
+        gone.unwrap_or_default()
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let second = spread(&cl, 10000, 3000, 40);
     assert_eq!(tally(&second).get("FAIL"), None, "{:?}", tally(&second));
@@ -696,6 +700,17 @@ fn three_directors_share_a_vip_behind_ecmp() {
         holder.ping(),
         Vec::<u16>::new(),
         "connections lost when d2's link was cut"
+    );
+
+    // 8. BIRD on d1, the last director, killed: its BGP socket closes with it and the router drops the route.
+    let killed = Instant::now();
+    drop(birds.remove(1));
+    while !next_hops(&cl).is_empty() && killed.elapsed() < Duration::from_secs(8) {}
+    let t = killed.elapsed();
+    until_hops(&cl, &[], Duration::ZERO, "BIRD killed on d1");
+    eprintln!(
+        "d1 withdrawn {t:?} after its BIRD was killed; session: {}",
+        session(&cl, "d1")
     );
     eprintln!("whole test {:?}", t0.elapsed());
     drop(holder);
