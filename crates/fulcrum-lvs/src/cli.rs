@@ -419,10 +419,27 @@ impl<'a> Session<'a> {
                 t.set_timeouts(to);
                 Ok(())
             }),
-            Invocation::Daemon { .. } => Err(Stop::Msg(
-                "Operation not supported: fulcrum has no connection sync daemon".into(),
+            Invocation::Daemon { .. } if !self.plane.live() => Err(Stop::Msg(
+                "Operation not supported: the sync daemon carries the kernel's connections; the dry-run \
+                 table (FULCRUM_LVS_STATE) has none"
+                    .into(),
                 KERNEL_ERROR,
             )),
+            Invocation::Daemon { start, spec } => {
+                let r = if start {
+                    if spec.interface.is_empty() {
+                        Err(crate::sync::SyncError::NoDevice(
+                            "no --mcast-interface given".into(),
+                        ))
+                    } else {
+                        crate::sync::start(&spec)
+                    }
+                } else {
+                    crate::sync::stop(spec.role)
+                };
+                r.map(|()| 0)
+                    .map_err(|e| Stop::Msg(e.to_string(), KERNEL_ERROR))
+            }
             Invocation::Save { numeric } => {
                 let names = self.names;
                 let text = format::save(self.table()?, numeric, names);
@@ -445,7 +462,10 @@ impl<'a> Session<'a> {
                         None => return Err(Stop::Msg("No such service".into(), 1)),
                     },
                     ListWhat::Timeouts => format::timeouts(&self.table()?.timeouts),
-                    ListWhat::Daemons => String::new(),
+                    ListWhat::Daemons => crate::sync::running()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
                     ListWhat::Connections => {
                         let conns = self.plane.connections()?;
                         format::connections(&conns, &f, names)

@@ -18,6 +18,7 @@ pub mod model;
 pub mod plane;
 pub mod rate;
 pub mod record;
+pub mod sync;
 pub mod usage;
 
 pub use cli::cli_main;

@@ -25,11 +25,9 @@
 mod cluster;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cluster::{until, Cluster, Keepalived, Proc};
+use cluster::{until, Cluster, Holder, Keepalived, Proc};
 
 const VIP: &str = "198.19.0.100";
 const PORT: u16 = 8080;
@@ -39,31 +37,6 @@ const REALS: [(&str, &str); 3] = [
     ("r2", "198.18.1.3"),
     ("r3", "198.18.1.4"),
 ];
-
-/// A real server: on port 8080 of every address (the VIP on `lo` included), sends its name, then echoes
-/// until the client closes.
-const SERVER: &str = r#"
-import socket, sys, threading
-name = sys.argv[1].encode()
-def echo(c):
-    try:
-        c.sendall(name)
-        while True:
-            d = c.recv(100)
-            if not d:
-                break
-            c.sendall(d)
-    except OSError:
-        pass
-    c.close()
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 8080))
-s.listen(1024)
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=echo, args=(c,), daemon=True).start()
-"#;
 
 /// `n` connections from source ports `first`, `first + 1`, ... to host:port, each reading the server's name
 /// and closing with a reset (no TIME_WAIT, so the same ports can be used again); prints `PORT NAME` or
@@ -87,41 +60,6 @@ for p in range(first, first + n):
             pass
         s.close()
     print(p, name, flush=True)
-"#;
-
-/// Opens n connections and keeps them, printing `PORT NAME` for each; then on every line read from stdin
-/// sends one byte on each and waits (at most the given seconds in all) for it to come back; prints
-/// `OK` followed by the ports that failed (reset, closed, or no echo in time).
-const HOLDER: &str = r#"
-import select, socket, sys, time
-host, port, n, wait = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-conns = []
-for i in range(n):
-    c = socket.create_connection((host, port), timeout=3)
-    conns.append(c)
-    print(c.getsockname()[1], c.recv(100).decode(), flush=True)
-for line in sys.stdin:
-    pending = {}
-    for c in conns:
-        try:
-            c.sendall(b"x")
-            pending[c] = c.getsockname()[1]
-        except OSError:
-            pass
-    failed = [c.getsockname()[1] for c in conns if c not in pending]
-    end = time.time() + wait
-    while pending and time.time() < end:
-        ready, _, _ = select.select(list(pending), [], [], max(0.0, end - time.time()))
-        for c in ready:
-            try:
-                d = c.recv(100)
-            except OSError:
-                d = b""
-            if d != b"x":
-                failed.append(pending[c])
-            del pending[c]
-    failed.extend(pending.values())
-    print("OK", *failed, flush=True)
 "#;
 
 fn router_bird() -> String {
@@ -346,66 +284,6 @@ fn tally(m: &BTreeMap<u16, String>) -> BTreeMap<String, usize> {
     t
 }
 
-/// Long-lived connections from the client (see `HOLDER`).
-struct Holder {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    /// Real server of each connection, by client port.
-    names: BTreeMap<u16, String>,
-}
-
-impl Holder {
-    fn open(cl: &Cluster, n: usize) -> Holder {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &cl.ns("c"), "python3", "-c", HOLDER, VIP])
-            .args([PORT.to_string(), n.to_string(), "4".to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("holder: {e}"));
-        let stdin = child.stdin.take().unwrap_or_else(|| panic!("stdin"));
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
-        let mut h = Holder {
-            child,
-            stdin,
-            stdout: BufReader::new(stdout),
-            names: BTreeMap::new(),
-        };
-        for _ in 0..n {
-            let mut line = String::new();
-            if h.stdout.read_line(&mut line).unwrap_or(0) == 0 {
-                panic!("the holder could not open its connections");
-            }
-            if let Some((p, name)) = line.trim().split_once(' ') {
-                h.names.insert(p.parse().unwrap_or(0), name.to_string());
-            }
-        }
-        h
-    }
-
-    /// Sends a byte on every connection; returns the client ports of those that did not echo it.
-    fn ping(&mut self) -> Vec<u16> {
-        let _ = writeln!(self.stdin, "ping");
-        let _ = self.stdin.flush();
-        let mut line = String::new();
-        let _ = self.stdout.read_line(&mut line);
-        assert!(line.starts_with("OK"), "the holder died: {line:?}");
-        line.split_whitespace()
-            .skip(1)
-            .filter_map(|p| p.parse().ok())
-            .collect()
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The director whose flow table holds each client port (from `ipvsadm -L -n -c`).
 fn flow_directors(cl: &Cluster, ports: &[u16]) -> HashMap<u16, String> {
     let mut out = HashMap::new();
@@ -482,7 +360,7 @@ fn three_directors_share_a_vip_behind_ecmp() {
     };
     let mut servers: HashMap<&str, Proc> = REALS
         .iter()
-        .map(|(r, _)| (*r, cl.spawn(r, &["python3", "-c", SERVER, r])))
+        .map(|(r, _)| (*r, cl.echo_server(r, r)))
         .collect();
     let rconf = file("rt-bird.conf", &router_bird());
     let rsock = cl.dir.join("rt.ctl").display().to_string();
@@ -574,12 +452,12 @@ fn three_directors_share_a_vip_behind_ecmp() {
         moved_kept * 20 < stayed.len(),
         "{moved_kept} of r1/r2's flows moved"
     );
-    servers.insert("r3", cl.spawn("r3", &["python3", "-c", SERVER, "r3"]));
+    servers.insert("r3", cl.echo_server("r3", "r3"));
     let back = until(Duration::from_secs(8), || every_director_lists(&cl, 3));
     assert!(back.is_some(), "r3 not back: {}", cl.listing("d1"));
 
     // 4. Long-lived connections, spread over the directors.
-    let mut holder = Holder::open(&cl, 90);
+    let mut holder = Holder::open(&cl, VIP, PORT, 90);
     let ports: Vec<u16> = holder.names.keys().copied().collect();
     let home = flow_directors(&cl, &ports);
     eprintln!(

@@ -22,9 +22,10 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -88,6 +89,66 @@ for i in range(n):
             time.sleep(0.05)
     else:
         print("FAIL", flush=True)
+"#;
+
+/// An echo server on port 8080 of every address (a VIP on `lo` included): sends its name (argv[1]), then
+/// echoes until the client closes.
+const ECHO_SERVER: &str = r#"
+import socket, sys, threading
+name = sys.argv[1].encode()
+def echo(c):
+    try:
+        c.sendall(name)
+        while True:
+            d = c.recv(100)
+            if not d:
+                break
+            c.sendall(d)
+    except OSError:
+        pass
+    c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8080))
+s.listen(1024)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=echo, args=(c,), daemon=True).start()
+"#;
+
+/// Opens n connections and keeps them, printing `PORT NAME` for each; then on every line read from stdin
+/// sends one byte on each and waits (at most the given seconds in all) for it to come back; prints
+/// `OK` followed by the ports that failed (reset, closed, or no echo in time).
+const HOLDER: &str = r#"
+import select, socket, sys, time
+host, port, n, wait = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+conns = []
+for i in range(n):
+    c = socket.create_connection((host, port), timeout=3)
+    conns.append(c)
+    print(c.getsockname()[1], c.recv(100).decode(), flush=True)
+for line in sys.stdin:
+    pending = {}
+    for c in conns:
+        try:
+            c.sendall(b"x")
+            pending[c] = c.getsockname()[1]
+        except OSError:
+            pass
+    failed = [c.getsockname()[1] for c in conns if c not in pending]
+    end = time.time() + wait
+    while pending and time.time() < end:
+        ready, _, _ = select.select(list(pending), [], [], max(0.0, end - time.time()))
+        for c in ready:
+            try:
+                d = c.recv(100)
+            except OSError:
+                d = b""
+            if d != b"x":
+                failed.append(pending[c])
+            del pending[c]
+    failed.extend(pending.values())
+    print("OK", *failed, flush=True)
 "#;
 
 pub fn sh(args: &[&str]) -> Result<String, String> {
@@ -489,6 +550,17 @@ impl Cluster {
         p
     }
 
+    /// Starts the echo server answering `name` on port 8080 in `role` and waits (bounded) for it to listen.
+    pub fn echo_server(&self, role: &str, name: &str) -> Proc {
+        let p = self.spawn(role, &["python3", "-c", ECHO_SERVER, name]);
+        let ok = until(Duration::from_secs(5), || {
+            self.exec(role, &["ss", "-Hltn", "sport = :8080"])
+                .is_ok_and(|o| o.contains(":8080"))
+        });
+        assert!(ok.is_some(), "the echo server in {role} never listened");
+        p
+    }
+
     /// Starts `fulcrum keepalived` in `role` with `conf` (written to the cluster's directory).
     pub fn keepalived(&self, role: &str, conf: &str) -> Keepalived {
         let path = self.dir.join(format!("{role}.conf"));
@@ -543,5 +615,67 @@ impl Cluster {
             ],
         )
         .unwrap_or_else(|e| panic!("client: {e}"))
+    }
+}
+
+/// Long-lived connections from the client (see `HOLDER`).
+pub struct Holder {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    /// Real server of each connection, by client port.
+    pub names: BTreeMap<u16, String>,
+}
+
+impl Holder {
+    /// Opens `n` connections from the client `c` to `host:port` (the echo server's), each ping waiting at
+    /// most 4 s in all for the echoes.
+    pub fn open(cl: &Cluster, host: &str, port: u16, n: usize) -> Holder {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &cl.ns("c"), "python3", "-c", HOLDER, host])
+            .args([port.to_string(), n.to_string(), "4".to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("holder: {e}"));
+        let stdin = child.stdin.take().unwrap_or_else(|| panic!("stdin"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
+        let mut h = Holder {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            names: BTreeMap::new(),
+        };
+        for _ in 0..n {
+            let mut line = String::new();
+            if h.stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                panic!("the holder could not open its connections");
+            }
+            if let Some((p, name)) = line.trim().split_once(' ') {
+                h.names.insert(p.parse().unwrap_or(0), name.to_string());
+            }
+        }
+        h
+    }
+
+    /// Sends a byte on every connection; returns the client ports of those that did not echo it.
+    pub fn ping(&mut self) -> Vec<u16> {
+        let _ = writeln!(self.stdin, "ping");
+        let _ = self.stdin.flush();
+        let mut line = String::new();
+        let _ = self.stdout.read_line(&mut line);
+        assert!(line.starts_with("OK"), "the holder died: {line:?}");
+        line.split_whitespace()
+            .skip(1)
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
