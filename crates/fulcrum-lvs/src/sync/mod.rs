@@ -7,6 +7,7 @@
 //! that `-L --daemon` prints. Files left by a daemon that died are removed before the next start.
 
 pub mod conf;
+pub mod follower;
 pub mod spec;
 
 use std::net::IpAddr;
