@@ -176,6 +176,11 @@ fn connections_survive_the_masters_death(cl: &Cluster) {
     );
     let mut fresh = Holder::open(cl, VIP, PORT, 10);
     assert_eq!(fresh.ping(), Vec::<u16>::new());
+    // The dead master's daemon left its files; the next command there finds it gone and removes them.
+    let n1 = cl.ns("d1");
+    assert_eq!(ipvsadm_in(&n1, &["-L", "--daemon"]), "");
+    let stale = ipvsadm_text(&n1, &["--stop-daemon", "master"]);
+    assert!(stale.contains("No daemon is running"), "{stale}");
 }
 
 #[test]

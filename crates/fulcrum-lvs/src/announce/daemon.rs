@@ -12,7 +12,7 @@ use super::serving::serving;
 use super::{AnnounceError, Announcer, Settings, DEFAULT_PROTOCOL};
 use crate::controller::{restore_static_maps, Controller};
 use crate::plane::nft::NftPlane;
-use crate::plane::{DataPlane as _, PlaneError};
+use crate::plane::PlaneError;
 
 /// The option naming the routing table (it makes `ipvsadm` run as the announcing daemon).
 pub const TABLE_FLAG: &str = "--announce-table";
@@ -113,7 +113,7 @@ pub fn run(
                 tracing::warn!(error = %e, "controller pass failed");
             }
         }
-        match plane.load() {
+        match plane.model() {
             Ok(table) => announcer.set(&serving(&table)),
             Err(e) => tracing::warn!(error = %e, "cannot read the table; routes kept as they are"),
         }

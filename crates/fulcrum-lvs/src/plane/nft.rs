@@ -195,6 +195,18 @@ impl NftPlane {
     }
 }
 
+impl NftPlane {
+    /// The configured table only: one `nft` listing, no netdev flows and no conntrack read (what a loop that
+    /// polls the configuration, such as the announcer, needs; a full [`NftPlane::snapshot`] reads every
+    /// connection).
+    pub fn model(&mut self) -> Result<Table, PlaneError> {
+        let Some(inet) = self.list(Family::Inet)? else {
+            return Ok(Table::default());
+        };
+        Ok(read_docs(&inet, None)?.table)
+    }
+}
+
 impl DataPlane for NftPlane {
     fn load(&mut self) -> Result<Table, PlaneError> {
         Ok(self.snapshot()?.table)

@@ -61,7 +61,7 @@ fn answers(f: &Files) -> bool {
 }
 
 fn remove(f: &Files) {
-    for p in [&f.conf, &f.ctl, &f.lock, &f.spec] {
+    for p in [&f.conf, &f.ctl, &f.lock, &f.log, &f.spec] {
         let _ = std::fs::remove_file(p);
     }
 }
