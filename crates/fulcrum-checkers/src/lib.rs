@@ -10,7 +10,6 @@
 //! - [`runner`]: the running subsystem ([`Checkers`]): one task per checker, one control thread.
 //! - [`scripts`]: notify and quorum scripts.
 
-pub mod announce;
 pub mod plan;
 pub mod probe;
 pub mod reconcile;

@@ -75,7 +75,9 @@ pub fn service_spec(vs: &VirtualServer, key: ServiceKey) -> ServiceSpec {
         flags: ServiceFlags {
             persistent: vs.persistence_timeout.is_some(),
             one_packet: vs.ops,
-            ..ServiceFlags::default()
+            sched1: vs.sched_flags[0],
+            sched2: vs.sched_flags[1],
+            sched3: vs.sched_flags[2],
         },
         timeout: vs.persistence_timeout.unwrap_or(0),
         netmask,

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use fulcrum_config::keepalived::{Checker as CheckerConf, Config, RealServer, VirtualServer};
 use fulcrum_health::{CheckResult, Tracker, Transition};
+use fulcrum_lvs::announce::{AnnounceError, Announcer, Settings};
 use fulcrum_lvs::controller::Controller;
 use fulcrum_lvs::model::ServiceKey;
 use fulcrum_lvs::plane::file::FilePlane;
 use fulcrum_lvs::plane::nft::NftPlane;
 use fulcrum_lvs::plane::{DataPlane, PlaneError};
 
-use crate::announce::{AnnounceError, Announcer};
 use crate::plan::{self, Health};
 use crate::probe::{self, Probe};
 use crate::reconcile::{reconcile, Desired};
@@ -252,7 +252,10 @@ impl Control {
             probes.push(per_rs);
         }
         // The announcement device follows the configuration (a new table or protocol: new routes).
-        let wanted = config.global.announce;
+        let wanted = config.global.announce.map(|a| Settings {
+            table: a.table,
+            protocol: a.protocol,
+        });
         if self.announcer.as_ref().map(Announcer::conf) != wanted {
             self.announcer = None;
             if let Some(a) = wanted {

@@ -6,6 +6,7 @@ use crate::model::{
     DestSpec, Forward, Netmask, Protocol, ServiceFlags, ServiceKey, ServiceSpec, Timeouts, TunCsum,
     TunType, Tunnel, DEFAULT_PERSISTENCE, DEFAULT_SCHEDULER, MAX_TIMEOUT,
 };
+use crate::sync::{Role, SyncSpec};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// A command-line error: the message ipvsadm prints on stderr and its exit code.
@@ -362,12 +363,12 @@ pub enum Invocation {
     Zero(Option<ServiceKey>),
     /// `--set`.
     SetTimeouts(Timeouts),
-    /// `--start-daemon` / `--stop-daemon` (not supported by fulcrum's data plane).
+    /// `--start-daemon` / `--stop-daemon` (the interface is empty when `--mcast-interface` was not given).
     Daemon {
         /// True for start.
         start: bool,
-        /// `master` or `backup`.
-        state: String,
+        /// The role and settings.
+        spec: SyncSpec,
     },
 }
 
@@ -529,6 +530,17 @@ fn number(s: &str, min: i64, max: i64) -> Option<i64> {
     (min..=max).contains(&v).then_some(v)
 }
 
+/// The sync daemon's options as given.
+#[derive(Default)]
+struct Sync {
+    interface: Option<String>,
+    syncid: Option<u8>,
+    maxlen: Option<u16>,
+    group: Option<IpAddr>,
+    port: Option<u16>,
+    ttl: Option<u8>,
+}
+
 #[derive(Default)]
 struct State {
     cmd: Option<Cmd>,
@@ -547,6 +559,7 @@ struct State {
     l_thr: Option<u32>,
     tunnel: Tunnel,
     daemon_state: String,
+    sync: Sync,
     leftover: Vec<String>,
 }
 
@@ -710,21 +723,26 @@ impl State {
             }
             Key::SyncId => {
                 self.set_opt(Opt::SyncId)?;
-                if number(&arg_s, 0, 255).is_none() {
-                    return fail("illegal syncid specified");
+                match number(&arg_s, 0, 255) {
+                    Some(n) => self.sync.syncid = Some(n as u8),
+                    None => return fail("illegal syncid specified"),
                 }
             }
             Key::SyncMaxlen => {
                 self.set_opt(Opt::SyncMaxlen)?;
-                if number(&arg_s, 1, 65535 - 20 - 8).is_none() {
-                    return fail("illegal sync-maxlen specified");
+                match number(&arg_s, 1, 65535 - 20 - 8) {
+                    Some(n) => self.sync.maxlen = Some(n as u16),
+                    None => return fail("illegal sync-maxlen specified"),
                 }
             }
-            Key::McastIf => self.set_opt(Opt::Mcast)?,
+            Key::McastIf => {
+                self.set_opt(Opt::Mcast)?;
+                self.sync.interface = Some(arg_s.clone());
+            }
             Key::McastGroup => {
                 self.set_opt(Opt::McastGroup)?;
                 match arg_s.parse::<IpAddr>() {
-                    Ok(a) if a.is_multicast() => {}
+                    Ok(a) if a.is_multicast() => self.sync.group = Some(a),
                     _ if arg_s.contains(':') => {
                         return fail(format!("invalid IPv6 mcast-group `{arg_s}'"))
                     }
@@ -733,14 +751,16 @@ impl State {
             }
             Key::McastPort => {
                 self.set_opt(Opt::McastPort)?;
-                if number(&arg_s, 1, 65535).is_none() {
-                    return fail("illegal mcast-port specified");
+                match number(&arg_s, 1, 65535) {
+                    Some(n) => self.sync.port = Some(n as u16),
+                    None => return fail("illegal mcast-port specified"),
                 }
             }
             Key::McastTtl => {
                 self.set_opt(Opt::McastTtl)?;
-                if number(&arg_s, 1, 255).is_none() {
-                    return fail("illegal mcast-ttl specified");
+                match number(&arg_s, 1, 255) {
+                    Some(n) => self.sync.ttl = Some(n as u8),
+                    None => return fail("illegal mcast-ttl specified"),
                 }
             }
             Key::TunType => {
@@ -1003,10 +1023,22 @@ fn finish(mut st: State) -> Result<Invocation, ArgError> {
         },
         Cmd::Zero => Invocation::Zero(key),
         Cmd::Timeout => Invocation::SetTimeouts(timeouts),
-        Cmd::StartDaemon | Cmd::StopDaemon => Invocation::Daemon {
-            start: cmd == Cmd::StartDaemon,
-            state: st.daemon_state.clone(),
-        },
+        Cmd::StartDaemon | Cmd::StopDaemon => {
+            let role = Role::parse(&st.daemon_state).unwrap_or(Role::Master);
+            let mut spec = SyncSpec::new(
+                role,
+                st.sync.interface.as_deref().unwrap_or_default(),
+                st.sync.syncid.unwrap_or(0),
+            );
+            spec.maxlen = st.sync.maxlen.unwrap_or(spec.maxlen);
+            spec.group = st.sync.group.unwrap_or(spec.group);
+            spec.port = st.sync.port.unwrap_or(spec.port);
+            spec.ttl = st.sync.ttl.unwrap_or(spec.ttl);
+            Invocation::Daemon {
+                start: cmd == Cmd::StartDaemon,
+                spec,
+            }
+        }
         Cmd::List => {
             let what = if st.has(Opt::Connection) {
                 ListWhat::Connections

@@ -1,6 +1,7 @@
 //! `ipvsadm` as a function: parse, load the table from the data plane, apply, print, store.
 
 use crate::addr::{Names, SystemNames};
+use crate::announce::daemon;
 use crate::args::{self, ArgError, Invocation, ListWhat};
 use crate::format;
 use crate::model::{Forward, Table, TunType};
@@ -27,8 +28,12 @@ pub fn cli_main(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
-    if argv.get(1).is_some_and(|a| a == CONTROLLER_FLAG) {
-        return controller_main(&argv[2..], stderr);
+    if argv.get(1).is_some_and(|a| {
+        let a = a.to_string_lossy();
+        let name = a.split('=').next().unwrap_or_default();
+        [CONTROLLER_FLAG, daemon::TABLE_FLAG, daemon::PROTOCOL_FLAG].contains(&name)
+    }) {
+        return daemon_main(&argv[1..], stderr);
     }
     let mut plane: Box<dyn DataPlane> = match std::env::var_os(STATE_ENV) {
         Some(p) if !p.is_empty() => Box::new(FilePlane::new(p)),
@@ -94,20 +99,25 @@ mod signals {
     }
 }
 
-/// `ipvsadm --controller`: runs the controller until SIGTERM/SIGINT.
-fn controller_main(rest: &[OsString], stderr: &mut dyn Write) -> i32 {
-    if let Some(extra) = rest.first() {
-        let _ = writeln!(
-            stderr,
-            "{CONTROLLER_FLAG} takes no other option (got {})",
-            extra.to_string_lossy()
-        );
-        return 2;
-    }
+/// `ipvsadm --controller` and/or `--announce-table N [--announce-protocol P]`: runs the controller, the
+/// announcer or both until SIGTERM/SIGINT.
+fn daemon_main(args: &[OsString], stderr: &mut dyn Write) -> i32 {
+    let opts = match daemon::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = writeln!(stderr, "{e}");
+            return 2;
+        }
+    };
     if std::env::var_os(STATE_ENV).is_some_and(|p| !p.is_empty()) {
         let _ = writeln!(
             stderr,
-            "{CONTROLLER_FLAG} needs the nftables data plane ({STATE_ENV} is set)"
+            "{} needs the nftables data plane ({STATE_ENV} is set)",
+            if opts.announce.is_some() {
+                daemon::TABLE_FLAG
+            } else {
+                CONTROLLER_FLAG
+            }
         );
         return 2;
     }
@@ -120,13 +130,31 @@ fn controller_main(rest: &[OsString], stderr: &mut dyn Write) -> i32 {
             std::time::Duration::from_millis,
         );
     signals::install();
-    let _ = writeln!(
-        stderr,
-        "fulcrum ipvsadm controller: re-weighting lc/wlc/sed/nq/fo/ovf/lblc/lblcr and thresholds every {} ms until SIGTERM",
-        interval.as_millis()
-    );
+    if opts.controller {
+        let _ = writeln!(
+            stderr,
+            "fulcrum ipvsadm controller: re-weighting lc/wlc/sed/nq/fo/ovf/lblc/lblcr and thresholds every {} ms until SIGTERM",
+            interval.as_millis()
+        );
+    }
+    if let Some(a) = opts.announce {
+        let _ = writeln!(
+            stderr,
+            "fulcrum ipvsadm announcer: routing every virtual address whose services each have a real server of weight above 0 in table {} (protocol {}), checked every {} ms until SIGTERM",
+            a.table,
+            a.protocol,
+            interval.as_millis()
+        );
+    }
     let _ = stderr.flush();
-    match crate::controller::run_controller(&mut NftPlane::default(), &signals::STOP, interval) {
+    let mut plane = NftPlane::default();
+    let result = match opts.announce {
+        Some(a) => daemon::run(&mut plane, a, opts.controller, &signals::STOP, interval)
+            .map_err(|e| e.to_string()),
+        None => crate::controller::run_controller(&mut plane, &signals::STOP, interval)
+            .map_err(|e| e.to_string()),
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => {
             let _ = writeln!(stderr, "{e}");
@@ -391,10 +419,27 @@ impl<'a> Session<'a> {
                 t.set_timeouts(to);
                 Ok(())
             }),
-            Invocation::Daemon { .. } => Err(Stop::Msg(
-                "Operation not supported: fulcrum has no connection sync daemon".into(),
+            Invocation::Daemon { .. } if !self.plane.live() => Err(Stop::Msg(
+                "Operation not supported: the sync daemon carries the kernel's connections; the dry-run \
+                 table (FULCRUM_LVS_STATE) has none"
+                    .into(),
                 KERNEL_ERROR,
             )),
+            Invocation::Daemon { start, spec } => {
+                let r = if start {
+                    if spec.interface.is_empty() {
+                        Err(crate::sync::SyncError::NoDevice(
+                            "no --mcast-interface given".into(),
+                        ))
+                    } else {
+                        crate::sync::start(&spec)
+                    }
+                } else {
+                    crate::sync::stop(spec.role)
+                };
+                r.map(|()| 0)
+                    .map_err(|e| Stop::Msg(e.to_string(), KERNEL_ERROR))
+            }
             Invocation::Save { numeric } => {
                 let names = self.names;
                 let text = format::save(self.table()?, numeric, names);
@@ -417,7 +462,10 @@ impl<'a> Session<'a> {
                         None => return Err(Stop::Msg("No such service".into(), 1)),
                     },
                     ListWhat::Timeouts => format::timeouts(&self.table()?.timeouts),
-                    ListWhat::Daemons => String::new(),
+                    ListWhat::Daemons => crate::sync::running()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
                     ListWhat::Connections => {
                         let conns = self.plane.connections()?;
                         format::connections(&conns, &f, names)

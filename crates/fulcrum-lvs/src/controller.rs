@@ -182,13 +182,19 @@ pub fn run_controller(
             std::thread::sleep(Duration::from_millis(20).min(interval));
         }
     }
+    restore_static_maps(plane)?;
+    tracing::info!(updates = c.updates, "LVS controller stopped");
+    Ok(())
+}
+
+/// Puts back the static scheduling maps wherever a controller rewrote them (when it stops).
+pub fn restore_static_maps(plane: &mut NftPlane) -> Result<(), PlaneError> {
     let _lock = plane.lock()?;
     let snap = plane.snapshot()?;
     let script = restore_static(&snap);
     if !script.is_empty() {
         plane.apply(&script)?;
     }
-    tracing::info!(updates = c.updates, "LVS controller stopped");
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! - [`cli`]: [`cli_main`], the `ipvsadm` entry point.
 
 pub mod addr;
+pub mod announce;
 pub mod args;
 pub mod cli;
 pub mod controller;
@@ -17,6 +18,7 @@ pub mod model;
 pub mod plane;
 pub mod rate;
 pub mod record;
+pub mod sync;
 pub mod usage;
 
 pub use cli::cli_main;

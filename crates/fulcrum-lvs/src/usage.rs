@@ -101,6 +101,12 @@ fulcrum (nftables data plane):
                                       lc/wlc/sed/nq/fo/ovf/lblc/lblcr from live connection counts every
                                       200 ms and enforces -x/-y; without it these schedulers are static
                                       weighted choices and thresholds are not enforced
+  --announce-table N [--announce-protocol P]
+                                      run, in the foreground until SIGTERM (with --controller
+                                      too if given), the announcer: a route in table N (protocol P,
+                                      default 200) for every virtual address whose services each have a
+                                      real server of weight above 0, for a routing daemon (BIRD, FRR) to
+                                      announce over BGP; gone when it stops or dies
   --rate listings read the counters twice, one second apart (an exact one-second average)
 ",
     );

@@ -346,7 +346,7 @@ fn table_errors_exit_255() {
     e.err(
         "--start-daemon master",
         255,
-        "Operation not supported: fulcrum has no connection sync daemon",
+        "Operation not supported: the sync daemon carries the kernel's connections; the dry-run table (FULCRUM_LVS_STATE) has none",
     );
 }
 

@@ -3,7 +3,8 @@
 //! when the configuration has `virtual_server` blocks, the checkers (fulcrum-checkers) run beside it and keep
 //! the L4 table of `fulcrum ipvsadm` in line with the real servers' health. `-P` runs VRRP only, `-C` the
 //! checkers only, as keepalived. SIGHUP reloads both (each keeps what did not change); SIGTERM/SIGINT stop
-//! both, and the checkers remove the services they created.
+//! both, and the checkers remove the services they created. With `lvs_sync_daemon`, the connection sync daemon
+//! (conntrackd, see `fulcrum_lvs::sync`) is the backup until its VRRP instance becomes MASTER, then the master.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -12,6 +13,8 @@ use fulcrum_checkers::{Checkers, Plane, Reloader};
 use fulcrum_config::keepalived;
 use fulcrum_lvs::plane::file::FilePlane;
 use fulcrum_lvs::plane::nft::NftPlane;
+use fulcrum_lvs::sync::follower::{Follower, RoleSender};
+use fulcrum_lvs::sync::{Role, SyncSpec};
 use fulcrum_vrrp::cli::{self, CliOptions};
 use nix::sys::signal::{SigSet, Signal};
 
@@ -94,6 +97,25 @@ fn run(opts: &CliOptions, config: keepalived::Config) -> i32 {
             tracing::warn!("{w}");
         }
     }
+    // The sync daemon follows its VRRP instance, so it runs with VRRP (not with -C), and needs the kernel table.
+    let sync = match &config.global.lvs_sync_daemon {
+        Some(d) if !opts.checkers_only => {
+            if std::env::var_os(fulcrum_lvs::cli::STATE_ENV).is_some_and(|p| !p.is_empty()) {
+                tracing::warn!("lvs_sync_daemon: no sync daemon for the dry-run table");
+                None
+            } else {
+                match sync_follower(d) {
+                    Ok(f) => Some((d.instance.clone(), f)),
+                    Err(e) => {
+                        eprintln!("lvs_sync_daemon: {e}");
+                        tracing::error!("lvs_sync_daemon: {e}");
+                        return 1;
+                    }
+                }
+            }
+        }
+        _ => None,
+    };
     // The checkers run when there is something to check (or -C asks for them alone), and never with -P.
     let checkers = if opts.vrrp_only || (config.virtual_servers.is_empty() && !opts.checkers_only) {
         None
@@ -111,8 +133,11 @@ fn run(opts: &CliOptions, config: keepalived::Config) -> i32 {
     let code = if opts.checkers_only {
         wait_for_signals(&mask, &opts.config, checkers.as_ref())
     } else {
-        run_vrrp(&opts.config, checkers.as_ref())
+        let follow = sync.as_ref().map(|(i, f)| (i.clone(), f.sender()));
+        run_vrrp(&opts.config, checkers.as_ref(), follow)
     };
+    // Stopped (both roles) once VRRP has stopped.
+    drop(sync);
     if let Some(c) = checkers {
         c.stop();
     }
@@ -141,8 +166,19 @@ fn reload_with(path: &Path, r: &Reloader) {
     }
 }
 
-/// VRRP on this thread until SIGTERM/SIGINT, the checkers following its SIGHUPs.
-fn run_vrrp(path: &Path, checkers: Option<&Checkers>) -> i32 {
+/// `lvs_sync_daemon`'s thread, the backup daemon started.
+fn sync_follower(d: &keepalived::LvsSyncDaemon) -> std::io::Result<Follower> {
+    let mut spec = SyncSpec::new(Role::Backup, &d.interface, d.syncid);
+    spec.maxlen = d.maxlen.unwrap_or(spec.maxlen);
+    spec.port = d.port.unwrap_or(spec.port);
+    spec.ttl = d.ttl.unwrap_or(spec.ttl);
+    spec.group = d.group.unwrap_or(spec.group);
+    Follower::start(spec)
+}
+
+/// VRRP on this thread until SIGTERM/SIGINT, the checkers following its SIGHUPs and the sync daemon (instance,
+/// role sender) its instance's state.
+fn run_vrrp(path: &Path, checkers: Option<&Checkers>, sync: Option<(String, RoleSender)>) -> i32 {
     let mut daemon = match fulcrum_vrrp::linux::daemon::Daemon::new(path) {
         Ok(d) => d,
         Err(e) => {
@@ -161,6 +197,17 @@ fn run_vrrp(path: &Path, checkers: Option<&Checkers>) -> i32 {
             }
         }
     }));
+    if let Some((instance, roles)) = sync {
+        daemon.set_state_hook(Box::new(move |name, state| {
+            if name == instance {
+                match state {
+                    "MASTER" => roles.follow(Role::Master),
+                    "BACKUP" | "FAULT" => roles.follow(Role::Backup),
+                    _ => {}
+                }
+            }
+        }));
+    }
     daemon.run()
 }
 

@@ -220,6 +220,15 @@ impl Builder {
             }
         }
         self.validate(&scripts, &instances, &groups);
+        if let Some(d) = &global.lvs_sync_daemon {
+            if !instances.iter().any(|i| i.name == d.instance) {
+                self.err_at(
+                    &d.location,
+                    "lvs_sync_daemon",
+                    format!("no vrrp_instance named '{}'", d.instance),
+                );
+            }
+        }
         self.validate_virtual_servers(&virtual_servers, &vs_groups);
         if self.diags.is_empty() {
             Ok(Config {
@@ -290,6 +299,7 @@ impl Builder {
                 }
                 "v3_checksum_as_v2" => g.v3_checksum_as_v2 = self.flag(s),
                 "vrrp_strict" => g.vrrp_strict = self.flag(s),
+                "lvs_sync_daemon" => g.lvs_sync_daemon = self.lvs_sync_daemon(s),
                 "fulcrum_announce_table" => {
                     // Not 0 (unspec) nor 253-255 (default, main, local): a table of its own.
                     match self.num::<u32>(s, 1, u32::MAX - 1) {
@@ -319,6 +329,65 @@ impl Builder {
                 _ => self.unknown(s, "global_defs"),
             }
         }
+    }
+
+    fn lvs_sync_daemon(&mut self, s: &Stmt) -> Option<LvsSyncDaemon> {
+        let args = s.args();
+        if s.block.is_some() || args.len() < 2 {
+            self.err(
+                s,
+                "expected INTERFACE VRRP_INSTANCE [id N] [maxlen L] [port P] [ttl T] [group ADDR]",
+            );
+            return None;
+        }
+        let mut d = LvsSyncDaemon {
+            location: s.loc.clone(),
+            interface: args[0].clone(),
+            instance: args[1].clone(),
+            syncid: 0,
+            maxlen: None,
+            port: None,
+            ttl: None,
+            group: None,
+        };
+        let mut rest = args[2..].iter();
+        while let Some(k) = rest.next() {
+            let Some(v) = rest.next() else {
+                self.err(s, format!("'{k}' needs a value"));
+                return None;
+            };
+            let bad = |what: &str| format!("'{v}' is not {what} for '{k}'");
+            match k.as_str() {
+                "id" => match v.parse::<u8>() {
+                    Ok(n) => d.syncid = n,
+                    Err(_) => self.err(s, bad("a sync id (0-255)")),
+                },
+                "maxlen" => match v.parse::<u16>() {
+                    Ok(n) if (1..=65507).contains(&n) => d.maxlen = Some(n),
+                    _ => self.err(s, bad("a length (1-65507)")),
+                },
+                "port" => match v.parse::<u16>() {
+                    Ok(n) if n > 0 => d.port = Some(n),
+                    _ => self.err(s, bad("a port (1-65535)")),
+                },
+                "ttl" => match v.parse::<u8>() {
+                    Ok(n) if n > 0 => d.ttl = Some(n),
+                    _ => self.err(s, bad("a TTL (1-255)")),
+                },
+                "group" => match v.parse::<std::net::IpAddr>() {
+                    Ok(a) if a.is_multicast() => d.group = Some(a),
+                    _ => self.err(s, bad("a multicast address")),
+                },
+                _ => {
+                    self.err(
+                        s,
+                        format!("unknown option '{k}' (id, maxlen, port, ttl or group)"),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(d)
     }
 
     fn script_user(&mut self, s: &Stmt) -> Option<ScriptUser> {

@@ -74,6 +74,30 @@ pub struct GlobalDefs {
     pub vrrp_strict: bool,
     /// fulcrum only: `fulcrum_announce_table` and `fulcrum_announce_protocol`.
     pub announce: Option<Announce>,
+    /// `lvs_sync_daemon`.
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+}
+
+/// `lvs_sync_daemon INTERFACE VRRP_INSTANCE [id N] [maxlen L] [port P] [ttl T] [group G]`: the connection sync
+/// daemon, master while the instance is MASTER and backup otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LvsSyncDaemon {
+    /// Where it is defined.
+    pub location: Location,
+    /// The interface sync messages use.
+    pub interface: String,
+    /// The VRRP instance whose state it follows.
+    pub instance: String,
+    /// `id` (0-255, default 0).
+    pub syncid: u8,
+    /// `maxlen`.
+    pub maxlen: Option<u16>,
+    /// `port`.
+    pub port: Option<u16>,
+    /// `ttl`.
+    pub ttl: Option<u8>,
+    /// `group` (a multicast address).
+    pub group: Option<std::net::IpAddr>,
 }
 
 /// fulcrum only (keepalived has no such keyword): the kernel routing table the addresses of healthy virtual
@@ -105,6 +129,7 @@ impl Default for GlobalDefs {
             v3_checksum_as_v2: false,
             vrrp_strict: false,
             announce: None,
+            lvs_sync_daemon: None,
         }
     }
 }

@@ -1041,3 +1041,55 @@ fn fulcrum_announce_table_and_protocol() {
     let e = errs("global_defs {\n    fulcrum_announce_table 0\n}\n");
     assert!(has(&e, "expected an integer"), "{e:?}");
 }
+
+#[test]
+fn lvs_sync_daemon_follows_an_instance() {
+    let inst = "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    priority 100\n    virtual_ipaddress {\n        198.18.0.100/24\n    }\n}\n";
+    let c = ok(&format!(
+        "global_defs {{\n    lvs_sync_daemon eth1 VI_1 id 7 port 9000 group 239.1.1.1\n}}\n{inst}"
+    ));
+    let d = c
+        .global
+        .lvs_sync_daemon
+        .unwrap_or_else(|| panic!("no daemon"));
+    assert_eq!(
+        (
+            d.interface.as_str(),
+            d.instance.as_str(),
+            d.syncid,
+            d.port,
+            d.maxlen
+        ),
+        ("eth1", "VI_1", 7, Some(9000), None)
+    );
+    assert_eq!(d.group, Some("239.1.1.1".parse().unwrap()));
+    for (line, want) in [
+        (
+            "lvs_sync_daemon eth1",
+            "2:lvs_sync_daemon:expected INTERFACE VRRP_INSTANCE",
+        ),
+        (
+            "lvs_sync_daemon eth1 VI_9",
+            "2:lvs_sync_daemon:no vrrp_instance named 'VI_9'",
+        ),
+        (
+            "lvs_sync_daemon eth1 VI_1 id 300",
+            "2:lvs_sync_daemon:'300' is not a sync id",
+        ),
+        (
+            "lvs_sync_daemon eth1 VI_1 group 10.0.0.1",
+            "2:lvs_sync_daemon:'10.0.0.1' is not a multicast",
+        ),
+        (
+            "lvs_sync_daemon eth1 VI_1 weight 3",
+            "2:lvs_sync_daemon:unknown option 'weight'",
+        ),
+        (
+            "lvs_sync_daemon eth1 VI_1 id",
+            "2:lvs_sync_daemon:'id' needs a value",
+        ),
+    ] {
+        let e = errs(&format!("global_defs {{\n    {line}\n}}\n{inst}"));
+        assert!(e.iter().any(|l| l.starts_with(want)), "{line}: {e:?}");
+    }
+}

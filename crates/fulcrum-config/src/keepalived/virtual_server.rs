@@ -233,6 +233,9 @@ pub struct VirtualServer {
     pub omega: bool,
     /// `ops`: one-packet scheduling (UDP).
     pub ops: bool,
+    /// The scheduler flags 1, 2 and 3: `flag-1` (= `sh-fallback`, `mh-fallback`), `flag-2` (= `sh-port`,
+    /// `mh-port`: hash the client's port too), `flag-3`; ipvsadm's `-b`.
+    pub sched_flags: [bool; 3],
     /// `ip_family inet|inet6` for fwmark services (else from the real servers).
     pub ipv6: bool,
     /// The real servers, in file order.

@@ -263,3 +263,36 @@ virtual_server group NOPE {
     }
     assert_eq!(e.len(), want.len(), "{e:#?}");
 }
+
+#[test]
+fn scheduler_flags_set_ipvsadms_bits_and_must_fit_the_scheduler() {
+    let c = ok("
+virtual_server 198.18.0.100 80 {
+    lb_algo mh
+    mh-port
+    mh-fallback
+}
+virtual_server 198.18.0.100 81 {
+    flag-3
+    lb_algo rr
+}
+");
+    assert_eq!(c.virtual_servers[0].sched_flags, [true, true, false]);
+    assert_eq!(c.virtual_servers[1].sched_flags, [false, false, true]);
+    let e = errs(
+        "
+virtual_server 198.18.0.100 80 {
+    sh-port
+    lb_algo mh
+    mh-port 1
+}
+",
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with("3:sh-port:a flag of the sh scheduler, but lb_algo is mh")
+            || e[1].starts_with("3:sh-port:a flag of the sh scheduler, but lb_algo is mh"),
+        "{e:?}"
+    );
+    assert!(e.iter().any(|l| l.starts_with("5:mh-port:")), "{e:?}");
+}

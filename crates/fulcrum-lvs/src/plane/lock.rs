@@ -24,11 +24,16 @@ pub struct TableLock {
     _file: File,
 }
 
+/// The inode number of this process's network namespace (0 when it cannot be read): what tells the files of
+/// one namespace's table and daemons from another's under [`LOCK_DIR`].
+pub fn netns_inode() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino())
+}
+
 /// The lock file of the current network namespace.
 pub fn lock_path() -> String {
-    use std::os::unix::fs::MetadataExt;
-    let ns = std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino());
-    format!("{LOCK_DIR}/lvs-{ns}.lock")
+    format!("{LOCK_DIR}/lvs-{}.lock", netns_inode())
 }
 
 impl TableLock {

@@ -45,7 +45,8 @@
 //! unchanged IP packet out of the device the route to RIP uses (only real servers on a directly connected
 //! segment are members). An unknown TCP flow is scheduled only on a SYN (other packets go on to the
 //! stack), through scheduling chain `sN` (same maps as NAT), into `nN_D` which adds the flow and counts
-//! the connection. Flow entries expire after the `--set` tcp (open), tcpfin (closing) or udp timeout;
+//! the connection; with the hashing schedulers (`sh`, `dh`, `mh`) on any packet, so that a flow an ECMP
+//! router moves here from another director reaches the same real server ([`render::picks_by_packet`]). Flow entries expire after the `--set` tcp (open), tcpfin (closing) or udp timeout;
 //! ActiveConn is the open TCP flows, InActConn the closing ones and UDP flows; `-c` lists them.
 //! Real servers answer the client directly: OutPkts/OutBytes stay 0, as with IPVS.
 //!
@@ -191,6 +192,18 @@ impl NftPlane {
             );
         }
         Ok(snap)
+    }
+}
+
+impl NftPlane {
+    /// The configured table only: one `nft` listing, no netdev flows and no conntrack read (what a loop that
+    /// polls the configuration, such as the announcer, needs; a full [`NftPlane::snapshot`] reads every
+    /// connection).
+    pub fn model(&mut self) -> Result<Table, PlaneError> {
+        let Some(inet) = self.list(Family::Inet)? else {
+            return Ok(Table::default());
+        };
+        Ok(read_docs(&inet, None)?.table)
     }
 }
 

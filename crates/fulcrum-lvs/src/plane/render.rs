@@ -537,6 +537,15 @@ pub fn render(table: &Table, host: &Host) -> Result<String, PlaneError> {
     Ok(out)
 }
 
+/// True for the schedulers whose pick depends only on the packet and the table (`sh`, `dh`, `mh`): with them an
+/// unknown TCP flow is scheduled on any packet, not only on a SYN, as IPVS does with `net.ipv4.vs.sloppy_tcp=1`.
+/// A flow that an ECMP router moves to another director in the middle of its life (the director it used died or
+/// withdrew) then reaches the same real server there, which holds its TCP state, instead of being dropped.
+/// The other schedulers would pick a server that knows nothing of the flow, so they keep waiting for a SYN.
+pub fn picks_by_packet(scheduler: &str) -> bool {
+    matches!(scheduler, "sh" | "dh" | "mh")
+}
+
 /// The direct-routing part of service `s`: counters, flow sets, and the chains
 /// `v<s>` (known flows), `s<s>` (scheduling), `n<s>_<d>` (new flow), `e<s>_<d>` (established),
 /// `x<s>_<d>` (forward).
@@ -577,7 +586,7 @@ fn render_netdev(
             let _ = writeln!(chains, "    {key} @s{sid}_x{did} jump x{sid}_{did}");
         }
     }
-    if tcp {
+    if tcp && !picks_by_packet(&s.scheduler) {
         // Only a SYN opens a flow (as IPVS schedules TCP); other unknown packets go on to the stack.
         let _ = writeln!(chains, "    tcp flags & (syn | ack) != syn return");
     }
@@ -762,6 +771,32 @@ mod tests {
         // 198.18.1.3 is not on a connected segment: not a member.
         assert!(!script.contains("chain n0_1"), "{script}");
         assert!(script.contains("numgen inc mod 1 vmap { 0 : jump n0_0 }"));
+    }
+
+    #[test]
+    fn hashing_schedulers_take_unknown_flows_on_any_packet() {
+        let mut t = table(Forward::Route);
+        let mut host = Host {
+            ingress: vec!["d0".into()],
+            ..Host::default()
+        };
+        for last in [2u8, 3] {
+            host.onlink
+                .insert(IpAddr::from([198, 18, 1, last]), "br0".into());
+        }
+        const SYN_ONLY: &str = "tcp flags & (syn | ack) != syn return";
+        for (sched, syn_only) in [
+            ("rr", true),
+            ("wlc", true),
+            ("sh", false),
+            ("dh", false),
+            ("mh", false),
+        ] {
+            t.services[0].scheduler = sched.into();
+            let script = render(&t, &host).unwrap_or_default();
+            assert!(script.contains("chain v0 {"), "{sched}: {script}");
+            assert_eq!(script.contains(SYN_ONLY), syn_only, "{sched}: {script}");
+        }
     }
 
     #[test]

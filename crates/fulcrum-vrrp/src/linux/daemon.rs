@@ -55,7 +55,13 @@ pub struct Daemon {
     /// Told of SIGHUP (after VRRP reloaded) and of SIGTERM/SIGINT (before VRRP stops): how the process that
     /// runs other subsystems beside VRRP (keepalived's checkers) follows the same signals.
     hook: Option<Box<dyn FnMut(Signal)>>,
+    /// Told of every instance's state change (name, `MASTER`/`BACKUP`/`FAULT`/`STOP`), as its notify scripts
+    /// are: how the sync daemon follows its instance.
+    state_hook: Option<StateHook>,
 }
+
+/// A callback told of instance state changes (see [`Daemon::set_state_hook`]).
+pub type StateHook = Box<dyn FnMut(&str, &'static str)>;
 
 /// Loads the configuration and checks it against the system as `-t` does: what keepalived refuses stops the start
 /// (or the reload), what it corrects (disabled scripts and instances) is logged and corrected the same way.
@@ -104,6 +110,7 @@ impl Daemon {
             links: LinkMonitor::open()?,
             signals,
             hook: None,
+            state_hook: None,
         };
         d.install(plan, Vec::new(), Instant::now(), true)
             .map_err(|e| StartError::Plan(vec![e]))?;
@@ -113,6 +120,11 @@ impl Daemon {
     /// Calls `hook` on SIGHUP (after VRRP reloaded) and on SIGTERM/SIGINT (before VRRP stops).
     pub fn set_signal_hook(&mut self, hook: Box<dyn FnMut(Signal)>) {
         self.hook = Some(hook);
+    }
+
+    /// Calls `hook` with an instance's name and new state at every state change, when its notify scripts run.
+    pub fn set_state_hook(&mut self, hook: StateHook) {
+        self.state_hook = Some(hook);
     }
 
     /// Runs until SIGTERM/SIGINT; returns the exit code.
@@ -571,6 +583,9 @@ impl Daemon {
             Action::Notify { state, priority } => {
                 let (n, name) = (p.notify.clone(), p.cfg.name.clone());
                 tracing::info!(instance = %name, state = state.as_str(), priority, "state change");
+                if let Some(h) = self.state_hook.as_mut() {
+                    h(&name, state.as_str());
+                }
                 self.notify(&n, "INSTANCE", &name, state, priority);
             }
         }

@@ -22,9 +22,10 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -88,6 +89,66 @@ for i in range(n):
             time.sleep(0.05)
     else:
         print("FAIL", flush=True)
+"#;
+
+/// An echo server on port 8080 of every address (a VIP on `lo` included): sends its name (argv[1]), then
+/// echoes until the client closes.
+const ECHO_SERVER: &str = r#"
+import socket, sys, threading
+name = sys.argv[1].encode()
+def echo(c):
+    try:
+        c.sendall(name)
+        while True:
+            d = c.recv(100)
+            if not d:
+                break
+            c.sendall(d)
+    except OSError:
+        pass
+    c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8080))
+s.listen(1024)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=echo, args=(c,), daemon=True).start()
+"#;
+
+/// Opens n connections and keeps them, printing `PORT NAME` for each; then on every line read from stdin
+/// sends one byte on each and waits (at most the given seconds in all) for it to come back; prints
+/// `OK` followed by the ports that failed (reset, closed, or no echo in time).
+const HOLDER: &str = r#"
+import select, socket, sys, time
+host, port, n, wait = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+conns = []
+for i in range(n):
+    c = socket.create_connection((host, port), timeout=3)
+    conns.append(c)
+    print(c.getsockname()[1], c.recv(100).decode(), flush=True)
+for line in sys.stdin:
+    pending = {}
+    for c in conns:
+        try:
+            c.sendall(b"x")
+            pending[c] = c.getsockname()[1]
+        except OSError:
+            pass
+    failed = [c.getsockname()[1] for c in conns if c not in pending]
+    end = time.time() + wait
+    while pending and time.time() < end:
+        ready, _, _ = select.select(list(pending), [], [], max(0.0, end - time.time()))
+        for c in ready:
+            try:
+                d = c.recv(100)
+            except OSError:
+                d = b""
+            if d != b"x":
+                failed.append(pending[c])
+            del pending[c]
+    failed.extend(pending.values())
+    print("OK", *failed, flush=True)
 "#;
 
 pub fn sh(args: &[&str]) -> Result<String, String> {
@@ -360,8 +421,9 @@ pub fn prerequisites() -> Option<()> {
     Some(())
 }
 
-/// Builds the cluster described in the module documentation, with the HTTP servers not yet started.
-pub fn setup() -> Option<Cluster> {
+/// An empty lab: the namespaces of `roles` (with `lo` up), each named `<prefix>-<role>`, and a directory for
+/// files, all removed when the returned guard drops.
+pub fn namespaces(roles: &[&str]) -> Option<Cluster> {
     prerequisites()?;
     let prefix = format!(
         "fulcrum-{}-{}",
@@ -376,7 +438,7 @@ pub fn setup() -> Option<Cluster> {
         dir,
         namespaces: Vec::new(),
     };
-    for role in ["sw", "c", "d1", "d2", "r1", "r2", "s"] {
+    for role in roles {
         let ns = cl.ns(role);
         if let Err(e) = sh(&["ip", "netns", "add", &ns]) {
             return skip(&format!("ip netns add failed: {e}"));
@@ -384,6 +446,21 @@ pub fn setup() -> Option<Cluster> {
         cl.namespaces.push(ns);
         cl.ip(role, "link set lo up");
     }
+    Some(cl)
+}
+
+/// Whether `args` (a tool's version command) runs; when not, a skip notice naming `package` (None), or a panic
+/// under `FULCRUM_REQUIRE_NETNS=1`.
+pub fn tool(args: &[&str], package: &str) -> Option<()> {
+    if sh(args).is_err() {
+        skip(&format!("{} (package {package}) is missing", args[0]))?;
+    }
+    Some(())
+}
+
+/// Builds the cluster described in the module documentation, with the HTTP servers not yet started.
+pub fn setup() -> Option<Cluster> {
+    let cl = namespaces(&["sw", "c", "d1", "d2", "r1", "r2", "s"])?;
     cl.ip("sw", "link add brf type bridge mcast_snooping 0");
     cl.ip("sw", "link add brb type bridge mcast_snooping 0");
     cl.ip("sw", "link set brf up");
@@ -399,17 +476,8 @@ pub fn setup() -> Option<Cluster> {
         ("r2", "eth0", "brb", "r2b", "198.18.1.3/24"),
         ("s", "eth0", "brb", "sb", "198.18.1.9/24"),
     ];
-    let sw = cl.ns("sw");
     for (role, dev, br, port, addr) in legs {
-        let ns = cl.ns(role);
-        sh(&[
-            "ip", "link", "add", dev, "netns", &ns, "type", "veth", "peer", port, "netns", &sw,
-        ])
-        .unwrap_or_else(|e| panic!("setup: {e}"));
-        cl.ip("sw", &format!("link set {port} master {br}"));
-        cl.ip("sw", &format!("link set {port} up"));
-        cl.ip(role, &format!("addr add {addr} dev {dev}"));
-        cl.ip(role, &format!("link set {dev} up"));
+        cl.leg(role, dev, br, port, addr);
     }
     cl.ip("c", &format!("route add default via {VIP}"));
     for role in ["r1", "r2", "s"] {
@@ -433,6 +501,20 @@ impl Cluster {
         let mut v = vec!["ip", "-n", ns.as_str()];
         v.extend(args.split_whitespace());
         sh(&v).unwrap_or_else(|e| panic!("{role}: {e}"));
+    }
+
+    /// Joins `role` to bridge `br` of namespace `sw` (which must exist): a veth pair with `dev` in `role`
+    /// holding `addr` (with its prefix length) and `port` in `sw`; both ends up.
+    pub fn leg(&self, role: &str, dev: &str, br: &str, port: &str, addr: &str) {
+        let (ns, sw) = (self.ns(role), self.ns("sw"));
+        sh(&[
+            "ip", "link", "add", dev, "netns", &ns, "type", "veth", "peer", port, "netns", &sw,
+        ])
+        .unwrap_or_else(|e| panic!("setup: {e}"));
+        self.ip("sw", &format!("link set {port} master {br}"));
+        self.ip("sw", &format!("link set {port} up"));
+        self.ip(role, &format!("addr add {addr} dev {dev}"));
+        self.ip(role, &format!("link set {dev} up"));
     }
 
     /// Runs `args` in `role`'s namespace.
@@ -465,6 +547,17 @@ impl Cluster {
                 .is_ok_and(|o| o.contains(":8080"))
         });
         assert!(ok.is_some(), "the HTTP server in {role} never listened");
+        p
+    }
+
+    /// Starts the echo server answering `name` on port 8080 in `role` and waits (bounded) for it to listen.
+    pub fn echo_server(&self, role: &str, name: &str) -> Proc {
+        let p = self.spawn(role, &["python3", "-c", ECHO_SERVER, name]);
+        let ok = until(Duration::from_secs(5), || {
+            self.exec(role, &["ss", "-Hltn", "sport = :8080"])
+                .is_ok_and(|o| o.contains(":8080"))
+        });
+        assert!(ok.is_some(), "the echo server in {role} never listened");
         p
     }
 
@@ -522,5 +615,67 @@ impl Cluster {
             ],
         )
         .unwrap_or_else(|e| panic!("client: {e}"))
+    }
+}
+
+/// Long-lived connections from the client (see `HOLDER`).
+pub struct Holder {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    /// Real server of each connection, by client port.
+    pub names: BTreeMap<u16, String>,
+}
+
+impl Holder {
+    /// Opens `n` connections from the client `c` to `host:port` (the echo server's), each ping waiting at
+    /// most 4 s in all for the echoes.
+    pub fn open(cl: &Cluster, host: &str, port: u16, n: usize) -> Holder {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &cl.ns("c"), "python3", "-c", HOLDER, host])
+            .args([port.to_string(), n.to_string(), "4".to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("holder: {e}"));
+        let stdin = child.stdin.take().unwrap_or_else(|| panic!("stdin"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
+        let mut h = Holder {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            names: BTreeMap::new(),
+        };
+        for _ in 0..n {
+            let mut line = String::new();
+            if h.stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                panic!("the holder could not open its connections");
+            }
+            if let Some((p, name)) = line.trim().split_once(' ') {
+                h.names.insert(p.parse().unwrap_or(0), name.to_string());
+            }
+        }
+        h
+    }
+
+    /// Sends a byte on every connection; returns the client ports of those that did not echo it.
+    pub fn ping(&mut self) -> Vec<u16> {
+        let _ = writeln!(self.stdin, "ping");
+        let _ = self.stdin.flush();
+        let mut line = String::new();
+        let _ = self.stdout.read_line(&mut line);
+        assert!(line.starts_with("OK"), "the holder died: {line:?}");
+        line.split_whitespace()
+            .skip(1)
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

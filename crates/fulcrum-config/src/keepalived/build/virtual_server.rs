@@ -197,8 +197,11 @@ impl Builder {
             ha_suspend: false,
             omega: false,
             ops: false,
+            sched_flags: [false; 3],
             real_servers: Vec::new(),
         };
+        // Scheduler flags named for one scheduler (`mh-port`), checked once `lb_algo` is known.
+        let mut named_flags: Vec<(&Stmt, &str)> = Vec::new();
         let mut inh = Inherited::default();
         let mut family: Option<bool> = None;
         let mut real = Vec::new();
@@ -264,20 +267,32 @@ impl Builder {
                     Some(o) => self.err(c, format!("unknown family '{o}' (inet or inet6)")),
                     None => {}
                 },
-                "persistence_engine"
-                | "lvs_flags"
-                | "flag-1"
-                | "flag-2"
-                | "flag-3"
-                | "sh-port"
-                | "sh-fallback"
-                | "mh-port"
-                | "mh-fallback"
-                | "one_packet_scheduling" => {
+                kw @ ("flag-1" | "flag-2" | "flag-3" | "sh-fallback" | "sh-port"
+                | "mh-fallback" | "mh-port") => {
+                    if self.flag(c) {
+                        let (bit, sched) = sched_flag(kw);
+                        vs.sched_flags[bit] = true;
+                        if let Some(sched) = sched {
+                            named_flags.push((c, sched));
+                        }
+                    }
+                }
+                "persistence_engine" | "lvs_flags" | "one_packet_scheduling" => {
                     self.err(c, "supported by keepalived, not yet by fulcrum keepalived")
                 }
                 k if IGNORED_VS.contains(&k) => self.ignored.push((c.loc.clone(), k.into())),
                 _ => self.unknown(c, "virtual_server"),
+            }
+        }
+        for (c, sched) in named_flags {
+            if vs.scheduler != sched {
+                self.err(
+                    c,
+                    format!(
+                        "a flag of the {sched} scheduler, but lb_algo is {}",
+                        vs.scheduler
+                    ),
+                );
             }
         }
         vs.delay_loop = inh.delay_loop.unwrap_or(vs.delay_loop);
@@ -735,4 +750,17 @@ fn expand_range(words: &[String]) -> Result<Vec<SocketAddr>, String> {
         return Err(format!("range {ip} names more than 256 addresses"));
     }
     Ok(out)
+}
+
+/// The bit (0, 1, 2 for flags 1, 2, 3) of a scheduler-flag keyword, and the scheduler it belongs to.
+fn sched_flag(kw: &str) -> (usize, Option<&'static str>) {
+    match kw {
+        "sh-fallback" => (0, Some("sh")),
+        "mh-fallback" => (0, Some("mh")),
+        "sh-port" => (1, Some("sh")),
+        "mh-port" => (1, Some("mh")),
+        "flag-1" => (0, None),
+        "flag-2" => (1, None),
+        _ => (2, None),
+    }
 }

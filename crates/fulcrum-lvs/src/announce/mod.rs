@@ -1,22 +1,25 @@
-//! Announcing healthy services to a routing daemon (fulcrum only; `fulcrum_announce_table` in `global_defs`).
+//! Announcing healthy services to a routing daemon (fulcrum only: `fulcrum_announce_table` in keepalived.conf's
+//! `global_defs`, `--announce-table` for `fulcrum ipvsadm`).
 //!
 //! Directors that run side by side behind ECMP each announce the virtual addresses over BGP, through a routing
 //! daemon such as BIRD or FRR (fulcrum does not speak BGP). The conventional interface is the kernel routing
-//! table: fulcrum puts a host route for the virtual address of every service that is healthy (its quorum
-//! holds, as keepalived counts it) in a table of its own, with its own protocol number; the daemon learns that
-//! table and exports the routes, and withdraws one as soon as fulcrum deletes it.
+//! table: fulcrum puts a host route for the virtual address of every service that is healthy in a table of its
+//! own, with its own protocol number; the daemon learns that table and exports the routes, and withdraws one as
+//! soon as fulcrum deletes it. What "healthy" means is the caller's: keepalived's checkers count the quorum,
+//! `ipvsadm --announce-table` asks whether a real server can take new connections ([`serving`]).
 //!
 //! The routes point at a TUN device that fulcrum creates and holds open without making it persistent
 //! (`fulcrum-ann`): should fulcrum die, even by SIGKILL, the kernel destroys the device with its last
 //! descriptor, the routes through it vanish, and the daemon withdraws them at once instead of announcing a
 //! director that no longer checks anything. Nothing is ever sent through the device.
 
+pub mod daemon;
+pub mod serving;
+
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
-
-use fulcrum_config::keepalived::Announce;
 
 /// The device the announced routes point at.
 pub const DEVICE: &str = "fulcrum-ann";
@@ -32,9 +35,37 @@ pub enum AnnounceError {
     Command(String),
 }
 
+/// Where announced routes go: a routing table of fulcrum's own and the routes' protocol number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// The table (1 to 2^32-2, not 253-255: those are the kernel's own).
+    pub table: u32,
+    /// The routes' protocol number (5 to 254; 200 by default).
+    pub protocol: u8,
+}
+
+/// The default protocol number of announced routes.
+pub const DEFAULT_PROTOCOL: u8 = 200;
+
+impl Settings {
+    /// Checks the numbers; the error says what is wrong.
+    pub fn new(table: u32, protocol: u8) -> Result<Settings, String> {
+        match table {
+            0 | u32::MAX => Err(format!("table {table} is out of range (1 to 4294967294)")),
+            253..=255 => Err(format!(
+                "table {table} is one of the kernel's own (default, main, local); announce into a table of its own"
+            )),
+            _ if !(5..=254).contains(&protocol) => Err(format!(
+                "protocol {protocol} is out of range (5 to 254: 0-4 and 255 are the kernel's own)"
+            )),
+            _ => Ok(Settings { table, protocol }),
+        }
+    }
+}
+
 /// The routes in force and the device holding them.
 pub struct Announcer {
-    conf: Announce,
+    conf: Settings,
     _device: OwnedFd,
     announced: BTreeSet<IpAddr>,
 }
@@ -85,7 +116,7 @@ fn route_args<'a>(verb: &'a str, dest: &'a str, table: &'a str, proto: &'a str) 
 
 impl Announcer {
     /// Creates the device; nothing is announced yet.
-    pub fn open(conf: Announce) -> Result<Announcer, AnnounceError> {
+    pub fn open(conf: Settings) -> Result<Announcer, AnnounceError> {
         let device = tun_device().map_err(AnnounceError::Device)?;
         ip(&["link", "set", DEVICE, "up"]).map_err(AnnounceError::Command)?;
         Ok(Announcer {
@@ -96,7 +127,7 @@ impl Announcer {
     }
 
     /// The settings it runs with.
-    pub fn conf(&self) -> Announce {
+    pub fn conf(&self) -> Settings {
         self.conf
     }
 
@@ -155,6 +186,17 @@ fn host_route(a: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_refuse_the_kernels_tables_and_protocols() {
+        assert!(Settings::new(100, DEFAULT_PROTOCOL).is_ok());
+        for t in [0, 253, 254, 255, u32::MAX] {
+            assert!(Settings::new(t, DEFAULT_PROTOCOL).is_err(), "table {t}");
+        }
+        for p in [0, 4, 255] {
+            assert!(Settings::new(100, p).is_err(), "protocol {p}");
+        }
+    }
 
     #[test]
     fn routes_are_host_routes_in_the_table_through_the_device() {
