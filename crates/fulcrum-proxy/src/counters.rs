@@ -1,13 +1,10 @@
 //! Live counters of frontends, backends and servers, as HAProxy keeps them for `show stat`: relaxed atomic adds
-//! on the request path, read (never locked) by [`crate::stats::collect`].
+//! on the request path, read (never locked) by the stats collector.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fulcrum_admin::Histogram;
-
-use crate::snapshot::{BackendRt, ServerRt};
 
 /// Milliseconds since the process's stats epoch (the first snapshot built).
 pub fn now_ms() -> u64 {
@@ -198,72 +195,4 @@ impl CheckStats {
         let i = self.status.load(Relaxed);
         (i > 0).then(|| CHECK_STATUSES[usize::from(i - 1)])
     }
-}
-
-/// Counts a request (http) or connection (tcp) on a backend for as long as it is served, and records its total
-/// time, response bytes and server when it ends.
-pub struct Done {
-    start: Instant,
-    be: Arc<BackendRt>,
-    server: Option<Arc<ServerRt>>,
-    /// Response body bytes sent.
-    pub bytes_out: u64,
-    /// Request bytes received.
-    pub bytes_in: u64,
-}
-
-impl Done {
-    /// Starts counting on `be` a request whose head arrived at `start`.
-    pub fn new(be: Arc<BackendRt>, start: Instant) -> Self {
-        let now = be.stats.cur.fetch_add(1, Relaxed) + 1;
-        be.stats.seen(now);
-        Counters::inc(&be.stats.sessions);
-        Done {
-            start,
-            be,
-            server: None,
-            bytes_out: 0,
-            bytes_in: 0,
-        }
-    }
-
-    /// The server that served it.
-    pub fn server(&mut self, s: &Arc<ServerRt>) {
-        if !self.server.as_ref().is_some_and(|c| Arc::ptr_eq(c, s)) {
-            self.server = Some(s.clone());
-        }
-    }
-
-    /// The backend.
-    pub fn backend(&self) -> &Arc<BackendRt> {
-        &self.be
-    }
-}
-
-impl Drop for Done {
-    fn drop(&mut self) {
-        let elapsed = self.start.elapsed();
-        let b = &self.be.stats;
-        b.cur.fetch_sub(1, Relaxed);
-        b.timings.total.observe(elapsed);
-        b.bytes_out.fetch_add(self.bytes_out, Relaxed);
-        b.bytes_in.fetch_add(self.bytes_in, Relaxed);
-        if let Some(s) = &self.server {
-            s.stats.timings.total.observe(elapsed);
-            s.stats.bytes_out.fetch_add(self.bytes_out, Relaxed);
-            s.stats.bytes_in.fetch_add(self.bytes_in, Relaxed);
-        }
-    }
-}
-
-/// Records a connect time on a backend and its server.
-pub fn connect_time(be: &BackendRt, s: &ServerRt, d: Duration) {
-    be.stats.timings.connect.observe(d);
-    s.stats.timings.connect.observe(d);
-}
-
-/// Records a response time (request sent to response head) on a backend and its server.
-pub fn response_time(be: &BackendRt, s: &ServerRt, d: Duration) {
-    be.stats.timings.response.observe(d);
-    s.stats.timings.response.observe(d);
 }

@@ -19,7 +19,8 @@ use fulcrum_health::{
     Tracker, Transition,
 };
 
-use crate::snapshot::{BackendRt, ServerRt, Snapshot};
+use crate::server::ServerRt;
+use crate::snapshot::{BackendRt, Snapshot};
 
 /// How long one check may take, as HAProxy bounds it: without `timeout check`, `inter` bounds the whole check;
 /// with it, the connection gets `min(timeout connect, inter)` and the reply `timeout check` more.
@@ -145,7 +146,7 @@ fn http_probe(be: &BackendRt) -> Option<HttpCheck> {
 
 /// How often the farm is rebuilt while a server ramps up over `period`.
 fn ramp_step(period: Duration) -> Duration {
-    (period / crate::select::RAMP_STEPS).max(Duration::from_millis(100))
+    (period / crate::ramp::RAMP_STEPS).max(Duration::from_millis(100))
 }
 
 /// Rebuilds the backend's farm at every step of the `slowstart` ramp stamped `stamp`, until the server runs at
@@ -346,7 +347,7 @@ fn apply_agent(be: &BackendRt, server: &ServerRt, report: &AgentReport) {
             AgentAdmin::Drain => AdminState::Drain,
             AgentAdmin::Maint => AdminState::Maint,
         };
-        crate::runtime_api::apply_admin(be, server, crate::runtime_api::admin_flags(server, state));
+        crate::admin_state::apply_admin(be, server, crate::admin_state::admin_flags(server, state));
     }
 }
 

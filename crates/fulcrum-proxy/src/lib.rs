@@ -4,6 +4,7 @@
 //! hands the connection to [`http::serve_client`] or [`tcp::serve_client`]; a server is chosen through
 //! [`select`] from the backend's [`snapshot`]; [`health`] runs checks on its own thread and flips server states.
 
+pub mod admin_state;
 pub mod client_io;
 pub mod counters;
 pub mod health;
@@ -14,15 +15,21 @@ pub mod memory;
 pub mod origin;
 pub mod parking;
 pub mod queue;
+pub mod ramp;
+pub mod relay;
 pub mod rules;
 pub mod runtime_api;
 pub mod select;
+pub mod server;
 pub mod server_list;
+pub mod slot;
 pub mod snapshot;
 pub mod splice;
 pub mod stats;
 pub mod tcp;
+pub mod totals;
 pub mod worker;
+pub mod worker_state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

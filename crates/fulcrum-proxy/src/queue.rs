@@ -21,16 +21,11 @@ use tokio::time::Instant;
 use fulcrum_config::haproxy::Balance;
 
 use crate::select::RequestKey;
-use crate::snapshot::{BackendRt, ServerGuard, ServerRt};
-use crate::worker::Worker;
-
-/// The backend's queue, for requests any server may take.
-pub struct Queue {
-    notify: Notify,
-    waiting: AtomicU32,
-    /// The highest number of requests that waited at once.
-    pub max_waiting: AtomicU32,
-}
+use crate::server::ServerRt;
+use crate::slot::try_take;
+use crate::slot::ServerGuard;
+use crate::snapshot::BackendRt;
+use crate::worker_state::Worker;
 
 /// Why no server slot could be had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -41,69 +36,6 @@ pub enum QueueError {
     /// The request waited `timeout queue` without a free slot.
     #[error("queue timeout")]
     Timeout,
-}
-
-impl Default for Queue {
-    fn default() -> Self {
-        Queue::new()
-    }
-}
-
-impl Queue {
-    /// An empty queue.
-    pub fn new() -> Self {
-        Queue {
-            notify: Notify::new(),
-            waiting: AtomicU32::new(0),
-            max_waiting: AtomicU32::new(0),
-        }
-    }
-
-    /// Requests waiting now.
-    pub fn waiting(&self) -> u32 {
-        self.waiting.load(Ordering::SeqCst)
-    }
-
-    /// A slot of `server` was released: wake a request of its own queue, else one of the backend's.
-    pub fn release(&self, server: &ServerRt) {
-        if server.queued.load(Ordering::SeqCst) > 0 {
-            server.slot_free.notify_one();
-        } else if self.waiting.load(Ordering::SeqCst) > 0 {
-            self.notify.notify_one();
-        }
-    }
-}
-
-/// Takes a slot on `server` if it has room (`maxconn`), counting the request on it.
-pub fn try_take(server: &Arc<ServerRt>, queue: &Arc<Queue>) -> Option<ServerGuard> {
-    let Some(max) = server.maxconn() else {
-        return Some(ServerGuard::new(server.clone()));
-    };
-    let max = effective_maxconn(server, max);
-    let mut cur = server.cur.load(Ordering::SeqCst);
-    loop {
-        if cur >= max {
-            return None;
-        }
-        match server
-            .cur
-            .compare_exchange_weak(cur, cur + 1, Ordering::SeqCst, Ordering::SeqCst)
-        {
-            Ok(_) => return Some(ServerGuard::counted(server.clone(), queue.clone())),
-            Err(now) => cur = now,
-        }
-    }
-}
-
-/// `maxconn` during a `slowstart` ramp rises with the weight, as in HAProxy: from 1/20 of it (at least 1) to all.
-fn effective_maxconn(server: &ServerRt, max: u32) -> u32 {
-    if server.config.slowstart.is_none() {
-        return max;
-    }
-    match server.slowstart_progress(std::time::Instant::now()) {
-        Some((elapsed, period)) => crate::select::ramp_weight(max, 1, elapsed, period),
-        None => max,
-    }
 }
 
 /// Whether the algorithm binds a request to one server (hashing), so that it waits in that server's queue.

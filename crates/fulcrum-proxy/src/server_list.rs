@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::snapshot::ServerRt;
+use crate::server::ServerRt;
 
 /// Slots in the first chunk; chunk `k` holds `FIRST << k`.
 const FIRST: usize = 16;

@@ -3,7 +3,7 @@
 //! Each direction is a small pump driven by tokio's readiness on the two sockets: when the source is readable it
 //! splices what it can into an empty pipe, then splices the pipe out to the destination until it is empty, and only
 //! then reads again. EOF from the source, once the pipe is drained, becomes `shutdown(SHUT_WR)` on the destination
-//! while the other direction goes on (half-close), exactly as [`crate::tcp::splice_bidirectional`] does.
+//! while the other direction goes on (half-close), exactly as [`crate::relay::splice_bidirectional`] does.
 //!
 //! Pipes come from a small per-thread pool and go back to it whenever a pump waits for its source, so a quiet
 //! connection holds no pipe. A pipe that still holds bytes is closed, never pooled.
@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::tcp::SpliceEnd;
+use crate::relay::SpliceEnd;
 
 /// Capacity asked for each new pipe (F_SETPIPE_SZ); the kernel may round it or refuse it, then the default stays.
 const PIPE_SIZE: usize = 256 * 1024;

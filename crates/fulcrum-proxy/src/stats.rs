@@ -13,7 +13,8 @@ use fulcrum_config::haproxy::{Balance, Mode, StatsPage};
 
 use crate::counters::Counters;
 use crate::http::body::ProxyBody;
-use crate::snapshot::{BackendRt, FrontendRt, ServerRt, Snapshot};
+use crate::server::ServerRt;
+use crate::snapshot::{BackendRt, FrontendRt, Snapshot};
 
 fn mode(m: Mode) -> String {
     match m {
@@ -491,20 +492,20 @@ fn apply_admin_form(body: &str, snap: &Snapshot) -> &'static str {
             continue;
         };
         match action.as_str() {
-            "ready" => crate::runtime_api::apply_admin(
+            "ready" => crate::admin_state::apply_admin(
                 be,
                 s,
-                crate::runtime_api::admin_flags(s, AdminState::Ready),
+                crate::admin_state::admin_flags(s, AdminState::Ready),
             ),
-            "drain" => crate::runtime_api::apply_admin(
+            "drain" => crate::admin_state::apply_admin(
                 be,
                 s,
-                crate::runtime_api::admin_flags(s, AdminState::Drain),
+                crate::admin_state::admin_flags(s, AdminState::Drain),
             ),
-            "maint" => crate::runtime_api::apply_admin(
+            "maint" => crate::admin_state::apply_admin(
                 be,
                 s,
-                crate::runtime_api::admin_flags(s, AdminState::Maint),
+                crate::admin_state::admin_flags(s, AdminState::Maint),
             ),
             "dhlth" => s.set_checks_frozen(true),
             "ehlth" => s.set_checks_frozen(false),

@@ -1,7 +1,6 @@
 //! Worker threads: each runs its own single-threaded tokio runtime with its own listening sockets, connection
 //! pools and balancing state, so a request never crosses threads and never waits on a lock.
 
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -13,77 +12,9 @@ use tracing::{debug, info_span, warn, Instrument};
 
 use fulcrum_config::haproxy::Mode;
 
-use crate::http::client::ClientConn;
-use crate::http::pool::Pool;
-use crate::parking::Lot;
 use crate::rules::http::ConnFacts;
-use crate::select::{RequestKey, Selector};
-use crate::snapshot::{BackendRt, ConnGuard, FrontendRt, ServerRt, Snapshot};
-
-/// The per-thread state of a worker.
-pub struct Worker {
-    /// Worker index, 0-based.
-    pub id: usize,
-    /// Idle server connections of this worker.
-    pub pool: Rc<Pool>,
-    /// Idle keep-alive client connections, waiting for their next request without a task.
-    pub parked: Lot<ClientConn>,
-    /// The running configuration (read by the stats page and the Prometheus exporter).
-    pub snapshot: Arc<Snapshot>,
-    selectors: RefCell<Vec<Selector>>,
-    rng: Cell<u64>,
-}
-
-impl Worker {
-    fn new(id: usize, snapshot: &Arc<Snapshot>) -> Self {
-        Worker {
-            id,
-            pool: Rc::new(Pool::new(snapshot.servers.len())),
-            parked: Lot::default(),
-            snapshot: snapshot.clone(),
-            selectors: RefCell::new(
-                snapshot
-                    .backends
-                    .iter()
-                    .map(|_| Selector::default())
-                    .collect(),
-            ),
-            rng: Cell::new(
-                0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
-            ),
-        }
-    }
-
-    /// A fresh pseudo-random number (splitmix64), for algorithms that draw at random.
-    pub fn random(&self) -> u64 {
-        let mut z = self.rng.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-        self.rng.set(z);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Picks a server of `be` for a request, avoiding server index `avoid` when another one is usable.
-    pub fn pick(
-        &self,
-        be: &BackendRt,
-        key: &RequestKey,
-        avoid: Option<usize>,
-    ) -> Option<Arc<ServerRt>> {
-        let farm = be.farm.load();
-        let mut selectors = self.selectors.borrow_mut();
-        let selector = selectors.get_mut(be.id)?;
-        let rng = self.random();
-        // One round-robin order per backend for all threads, as in HAProxy: consecutive requests go to consecutive
-        // servers whichever thread accepted them.
-        selector.seek_rr(
-            be.rr_position
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        );
-        farm.pick(selector, be, key, avoid, rng)
-            .map(|i| be.servers[i].clone())
-    }
-}
+use crate::snapshot::{ConnGuard, FrontendRt, Snapshot};
+use crate::worker_state::{ConnTicket, Worker};
 
 /// Connection limits shared by all workers: `global maxconn` and each frontend's `maxconn`.
 #[derive(Clone)]
@@ -126,21 +57,7 @@ pub fn spawn(
             let local = LocalSet::new();
             local.block_on(&rt, async move {
                 let worker = Rc::new(Worker::new(id, &snapshot));
-                let lot = worker.clone();
-                tokio::task::spawn_local(async move {
-                    let resume = lot.clone();
-                    lot.parked
-                        .run(
-                            |conn| {
-                                tokio::task::spawn_local(crate::http::client::serve(
-                                    resume.clone(),
-                                    conn,
-                                ));
-                            },
-                            ClientConn::close_idle,
-                        )
-                        .await
-                });
+                tokio::task::spawn_local(crate::http::client::run_parking_lot(worker.clone()));
                 for l in listeners {
                     let listener = match TcpListener::from_std(l.socket) {
                         Ok(s) => s,
@@ -232,11 +149,4 @@ async fn accept_loop(
             }
         }
     }
-}
-
-/// What an accepted connection holds until it closes: its count in the frontend's current sessions and its places
-/// under the global and frontend `maxconn`.
-pub struct ConnTicket {
-    _counted: ConnGuard,
-    _permits: (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>),
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fulcrum_proxy::snapshot::ServerRt;
+use fulcrum_proxy::server::ServerRt;
 
 fn config(o: &[fulcrum_proxy::origin::Origin], balance: &str) -> String {
     format!(

@@ -20,7 +20,7 @@ pub struct ProxyBody {
     ended: bool,
     failed: bool,
     /// The request's stats record (backend, server, total time, bytes), closed when the body is dropped.
-    done: Option<crate::counters::Done>,
+    done: Option<crate::totals::Done>,
 }
 
 enum Inner {
@@ -71,7 +71,7 @@ impl ProxyBody {
     }
 
     /// Attaches the request's stats record.
-    pub fn with_done(mut self, done: crate::counters::Done) -> Self {
+    pub fn with_done(mut self, done: crate::totals::Done) -> Self {
         self.done = Some(done);
         self
     }

@@ -31,9 +31,10 @@ use super::tunnel::Tunnel;
 use crate::client_io::ClientIo;
 use crate::counters::Counters;
 use crate::log::http::{ConnEnd, ConnLog, TxnSlot};
+use crate::parking::Lot;
 use crate::rules::sample::VarMap;
 use crate::snapshot::FrontendRt;
-use crate::worker::{ConnTicket, Worker};
+use crate::worker_state::{ConnTicket, Worker};
 
 /// How long a keep-alive connection may wait for its next request before its task and buffers are released: the
 /// socket alone stays open, parked. Shorter when the head timeout is under twice this.
@@ -77,6 +78,24 @@ impl ClientConn {
             l.close(None, false);
         }
     }
+}
+
+thread_local! {
+    /// The worker thread's idle keep-alive connections, waiting for their next request without a task.
+    static PARKED: Rc<Lot<ClientConn>> = Rc::new(Lot::default());
+}
+
+/// Runs the worker thread's parking lot: a parked connection whose client sends again gets a new task, one idle
+/// for its whole keep-alive time is closed.
+pub async fn run_parking_lot(worker: Rc<Worker>) {
+    let lot = PARKED.with(Rc::clone);
+    lot.run(
+        |conn| {
+            tokio::task::spawn_local(serve(worker.clone(), conn));
+        },
+        ClientConn::close_idle,
+    )
+    .await
 }
 
 /// Serves one accepted client connection until it closes or parks.
@@ -164,7 +183,7 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
                     .http_keep_alive
                     .or(conn.fe.head_timeout())
                     .map(|limit| conn.io.last_activity() + limit);
-                match worker.parked.park(conn, deadline) {
+                match PARKED.with(Rc::clone).park(conn, deadline) {
                     Ok(()) => return,
                     // Bytes arrived meanwhile: serve them at once.
                     Err(back) => conn = back,

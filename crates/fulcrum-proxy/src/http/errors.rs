@@ -8,8 +8,6 @@ use fulcrum_config::haproxy::{Fmt, Reply as ConfigReply, ReturnBody};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 
-use crate::http::body::ProxyBody;
-
 /// A status the proxy can answer with on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyError {
@@ -140,13 +138,36 @@ fn reason_for(status: u16) -> &'static str {
     }
 }
 
+/// An answer the proxy makes up (an error page, a rule's reply, a redirect): a response whose body is all there.
+pub type Page = http::Response<Bytes>;
+
+/// The built-in page of one of the proxy's own errors; the connection closes after it.
+pub fn error_response(e: ProxyError) -> Page {
+    let mut resp = http::Response::new(e.body());
+    *resp.status_mut() = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache"),
+    );
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html"),
+    );
+    h.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
 /// A generated page for any status (`deny_status`, tarpit): the same shape as the built-in errors.
-pub fn page_response(status: u16) -> http::Response<ProxyBody> {
+pub fn page_response(status: u16) -> Page {
     let body = Bytes::from(format!(
         "<html><body><h1>{status} {}</h1>\nThe request was refused by a rule.\n</body></html>\n",
         reason_for(status)
     ));
-    let mut resp = http::Response::new(ProxyBody::fixed(body));
+    let mut resp = http::Response::new(body);
     *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::FORBIDDEN);
     let h = resp.headers_mut();
     h.insert(
@@ -162,9 +183,9 @@ pub fn page_response(status: u16) -> http::Response<ProxyBody> {
 
 /// The built-in page for `status`: the proxy's own errors (400, 408, 502, 503, 504) close the connection; the
 /// statuses rules answer with (403, 500, `deny_status`) keep it.
-pub fn builtin(status: u16) -> http::Response<ProxyBody> {
+pub fn builtin(status: u16) -> Page {
     match ProxyError::from_status(status) {
-        Some(e) if status != 403 && status != 500 => crate::http::request::error_response(e),
+        Some(e) if status != 403 && status != 500 => error_response(e),
         _ => page_response(status),
     }
 }
@@ -217,8 +238,8 @@ impl ErrorFile {
     }
 
     /// The response to send.
-    pub fn response(&self) -> http::Response<ProxyBody> {
-        let mut r = http::Response::new(ProxyBody::fixed(self.body.clone()));
+    pub fn response(&self) -> Page {
+        let mut r = http::Response::new(self.body.clone());
         *r.status_mut() = self.status;
         *r.headers_mut() = self.headers.clone();
         r
@@ -261,11 +282,7 @@ enum TemplateBody {
 
 impl Template {
     /// The response for `status`, each format rendered by `render` (which appends it).
-    pub fn render(
-        &self,
-        status: u16,
-        render: &mut dyn FnMut(&Fmt, &mut Vec<u8>),
-    ) -> http::Response<ProxyBody> {
+    pub fn render(&self, status: u16, render: &mut dyn FnMut(&Fmt, &mut Vec<u8>)) -> Page {
         let body = match &self.body {
             TemplateBody::Fixed(b) => b.clone(),
             TemplateBody::Format(f) => {
@@ -274,7 +291,7 @@ impl Template {
                 Bytes::from(out)
             }
         };
-        let mut r = http::Response::new(ProxyBody::fixed(body));
+        let mut r = http::Response::new(body);
         *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
         let h = r.headers_mut();
         let mut out = Vec::new();
@@ -385,7 +402,7 @@ impl ErrorPages {
 
 /// The one place that turns a made-up answer into a response: `reply` for `status`; [`Reply::ProxyError`] looks
 /// the status up in `pages` (the backend's first, then the frontend's) and falls back to the built-in page.
-pub fn respond(status: u16, reply: &Reply, pages: &[&ErrorPages]) -> http::Response<ProxyBody> {
+pub fn respond(status: u16, reply: &Reply, pages: &[&ErrorPages]) -> Page {
     let reply = match reply {
         Reply::ProxyError => match pages.iter().find_map(|p| p.0.get(&status)) {
             Some(r) => r,
@@ -397,13 +414,13 @@ pub fn respond(status: u16, reply: &Reply, pages: &[&ErrorPages]) -> http::Respo
         Reply::ProxyError => builtin(status),
         Reply::File(f) => f.response(),
         Reply::Close => {
-            let mut r = http::Response::new(ProxyBody::fixed(Bytes::new()));
+            let mut r = http::Response::new(Bytes::new());
             *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
             r.extensions_mut().insert(CloseSilently);
             r
         }
         Reply::Built { headers, body } => {
-            let mut r = http::Response::new(ProxyBody::fixed(body.clone()));
+            let mut r = http::Response::new(body.clone());
             *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             *r.headers_mut() = headers.clone();
             r
@@ -420,7 +437,7 @@ pub fn respond(status: u16, reply: &Reply, pages: &[&ErrorPages]) -> http::Respo
 }
 
 /// The proxy's error for `status`: the first of `pages` that configures it, else the built-in page.
-pub fn error_for(status: u16, pages: &[&ErrorPages]) -> http::Response<ProxyBody> {
+pub fn error_for(status: u16, pages: &[&ErrorPages]) -> Page {
     respond(status, &Reply::ProxyError, pages)
 }
 

@@ -7,6 +7,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use fulcrum_config::haproxy::ForwardFor;
 
+use crate::rules::matcher::in_network;
+
 /// Applies `option forwardfor`: appends the client address as a new header line, unless the client is in the
 /// `except` network, or `if-none` is set and the header is already there.
 pub fn add_forwarded_for(
@@ -29,32 +31,6 @@ pub fn add_forwarded_for(
     };
     if let Ok(v) = HeaderValue::from_str(&client.to_string()) {
         headers.append(name.clone(), v);
-    }
-}
-
-/// Whether `ip` lies in `net/bits`.
-pub fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(bits.min(32)))
-            };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(bits.min(128)))
-            };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V4(_)) => a
-            .to_ipv4_mapped()
-            .is_some_and(|a| in_network(IpAddr::V4(a), net, bits)),
-        _ => false,
     }
 }
 
@@ -97,29 +73,5 @@ mod tests {
         assert!(h.is_empty());
         add_forwarded_for(&mut h, &ff, &name, "::ffff:198.18.0.9".parse().unwrap());
         assert_eq!(h[&name], "198.18.0.9");
-    }
-
-    #[test]
-    fn networks() {
-        assert!(in_network(
-            "198.18.3.4".parse().unwrap(),
-            "198.18.0.0".parse().unwrap(),
-            15
-        ));
-        assert!(!in_network(
-            "198.20.0.1".parse().unwrap(),
-            "198.18.0.0".parse().unwrap(),
-            15
-        ));
-        assert!(in_network(
-            "fd00::1".parse().unwrap(),
-            "fd00::".parse().unwrap(),
-            8
-        ));
-        assert!(in_network(
-            "1.2.3.4".parse().unwrap(),
-            "0.0.0.0".parse().unwrap(),
-            0
-        ));
     }
 }

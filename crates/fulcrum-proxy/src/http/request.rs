@@ -24,24 +24,15 @@ use super::server_conn::{ConnectError, SendError, ServerConn};
 use super::tunnel::Tunnel;
 use super::upstream_body::{Reuse, UpstreamBody};
 use crate::client_io::ClientIo;
-use crate::counters::{self, Counters, Done};
+use crate::counters::Counters;
 use crate::log::http::{Phase, TxnSlot};
 use crate::queue;
 use crate::rules::http::{RequestFacts, RequestLine, RespVerdict, Resume, Verdict};
 use crate::rules::sample::{Stream, VarMap};
 use crate::select::RequestKey;
 use crate::snapshot::{BackendRt, FrontendRt};
-use crate::worker::Worker;
-
-pub(crate) fn error_response(e: ProxyError) -> Response<ProxyBody> {
-    let mut resp = Response::new(ProxyBody::fixed(e.body()));
-    *resp.status_mut() = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    resp
-}
+use crate::totals::{self, Done};
+use crate::worker_state::Worker;
 
 /// The stricter of two connection modes (close beats server-close beats keep-alive), as HAProxy combines the
 /// frontend's and the backend's options.
@@ -65,6 +56,7 @@ pub(crate) fn error_for(
         Some(b) => errors::error_for(status, &[b.rules.error_pages(), fe_pages]),
         None => errors::error_for(status, &[fe_pages]),
     }
+    .map(ProxyBody::fixed)
 }
 
 /// The client connection a request came on, as the request path needs it.
@@ -205,6 +197,7 @@ async fn handle_inner(
     let Some(be) = fe
         .rules
         .pick_backend(&facts)
+        .map(|i| worker.snapshot.backends[i].clone())
         .or_else(|| fe.default_backend.clone())
     else {
         txn.term(b"SC");
@@ -500,11 +493,7 @@ async fn wait_request_body(
 
 /// A response made by an `http-request` rule: HAProxy logs `PR` for a denial, `LR` for a locally generated
 /// answer (`return`, `redirect`); the status tells them apart.
-fn rule_response(
-    txn: &mut TxnSlot,
-    stats: &Counters,
-    r: Response<ProxyBody>,
-) -> Response<ProxyBody> {
+fn rule_response(txn: &mut TxnSlot, stats: &Counters, r: errors::Page) -> Response<ProxyBody> {
     let denied = r.status().as_u16() >= 400;
     Counters::inc(if denied {
         &stats.denied_req
@@ -512,7 +501,7 @@ fn rule_response(
         &stats.intercepted
     });
     txn.term(if denied { b"PR" } else { b"LR" });
-    r
+    r.map(ProxyBody::fixed)
 }
 
 /// `http-request tarpit`: hold the request for `timeout tarpit` (else `timeout connect`), then answer.
@@ -546,7 +535,7 @@ async fn forward(
         req.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     }
-    let key = RequestKey::for_request(be, peer.ip(), &req);
+    let key = RequestKey::for_request(&be.balance, peer.ip(), &req);
 
     let retry_on = &be.config.retry_on;
     // Failures after the request was written are retried only for a bodiless request kept for replay.
@@ -560,7 +549,7 @@ async fn forward(
     // The last attempt's connection was refused (not timed out).
     let mut refused = false;
     // Counts a failed attempt; false when no retry is left.
-    let mut retry = |txn: &mut TxnSlot, server: &crate::snapshot::ServerRt| {
+    let mut retry = |txn: &mut TxnSlot, server: &crate::server::ServerRt| {
         failures += 1;
         if failures > be.retries {
             return false;
@@ -597,13 +586,13 @@ async fn forward(
         let mut conn = match pooled {
             Some(s) => {
                 Counters::inc(&server.stats.reuse);
-                counters::connect_time(be, &server, std::time::Duration::ZERO);
+                totals::connect_time(be, &server, std::time::Duration::ZERO);
                 s
             }
             None => match ServerConn::connect(server.addr, be.timeouts.connect).await {
                 Ok(s) => {
                     Counters::inc(&server.stats.connect);
-                    counters::connect_time(be, &server, attempt.elapsed());
+                    totals::connect_time(be, &server, attempt.elapsed());
                     s
                 }
                 Err(e) => {
@@ -644,7 +633,7 @@ async fn forward(
             Ok(exchange) => {
                 let status = exchange.head.status.as_u16();
                 txn.response_head(&exchange.head.headers);
-                counters::response_time(be, &server, sent_at.elapsed());
+                totals::response_time(be, &server, sent_at.elapsed());
                 server.stats.response(status);
                 if let Some(again) = &replay {
                     if retry_on.statuses.contains(&status) && retry(txn, &server) {

@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use crate::snapshot::ServerGuard;
+use crate::slot::ServerGuard;
 
 /// The server side of a tunnel, waiting for the client's side.
 pub struct Tunnel {
@@ -52,6 +52,6 @@ impl Tunnel {
                 return;
             }
         }
-        crate::tcp::splice_bidirectional(client, &mut self.server, self.idle).await;
+        crate::relay::splice_bidirectional(client, &mut self.server, self.idle).await;
     }
 }

@@ -11,7 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use super::pool::{Pool, SessionConn};
 use super::server_conn::ServerConn;
-use crate::snapshot::ServerGuard;
+use crate::slot::ServerGuard;
 use fulcrum_http::chunked::{self, Decoded};
 use fulcrum_http::response_in::Framing;
 

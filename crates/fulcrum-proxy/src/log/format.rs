@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use super::clock;
+use super::digits::{push_padded, push_uint};
 
 /// The values a log line can show, gathered by the HTTP or TCP path at the end of a request or connection.
 /// Timers are milliseconds, `-1` when the step did not happen.
@@ -429,32 +430,6 @@ pub(crate) fn push_int(out: &mut Vec<u8>, v: i64) {
         push_uint(out, v.unsigned_abs());
     } else {
         push_uint(out, v as u64);
-    }
-}
-
-/// Writes an unsigned integer in decimal.
-pub(crate) fn push_uint(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
-/// Writes `v` zero-padded to `width` digits.
-pub(crate) fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
-    let start = out.len();
-    push_uint(out, v);
-    let len = out.len() - start;
-    if len < width {
-        let pad = width - len;
-        out.splice(start..start, std::iter::repeat_n(b'0', pad));
     }
 }
 

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::format::Fields;
 use super::{clock, ms, FrontendLog, LogKind};
-use crate::snapshot::{BackendRt, FrontendRt, ServerRt};
+use crate::server::ServerRt;
+use crate::snapshot::{BackendRt, FrontendRt};
 
 /// Longest request line kept for `%r` (HAProxy's `tune.http.logurilen`).
 const MAX_REQUEST_LINE: usize = 1024;

@@ -16,6 +16,7 @@
 
 pub mod capture;
 pub mod clock;
+pub mod digits;
 pub mod format;
 pub mod http;
 pub mod sender;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use fulcrum_config::haproxy::{LogAddress, LogFormat as Framing, LogSample, LogTarget};
 
 use super::clock;
-use super::format::push_uint;
+use super::digits::push_uint;
 
 /// Syslog facilities (in code order) and levels (most severe first), as the configuration accepts them.
 pub use fulcrum_config::haproxy::{SYSLOG_FACILITIES as FACILITIES, SYSLOG_LEVELS as LEVELS};

@@ -8,7 +8,8 @@ use std::time::{Instant, SystemTime};
 
 use super::format::Fields;
 use super::{clock, ms, FrontendLog, LogKind};
-use crate::snapshot::{BackendRt, FrontendRt, ServerRt};
+use crate::server::ServerRt;
+use crate::snapshot::{BackendRt, FrontendRt};
 
 /// The record of one TCP connection.
 pub struct TcpLog {

@@ -6,28 +6,12 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use regex::{Regex, RegexBuilder};
+use regex::RegexBuilder;
 
-use fulcrum_config::haproxy::{bin_pattern, Acl, MatchMethod, Sample};
+use fulcrum_config::haproxy::{Acl, MatchMethod, Sample};
 
-use crate::http::headers::in_network;
-
+use super::matcher::{in_network, Matcher};
 use super::patref::{Part, PatternRefs};
-
-/// How samples are compared, with the patterns of one reference.
-#[derive(Debug)]
-pub enum Matcher {
-    Str(Vec<String>),
-    Beg(Vec<String>),
-    End(Vec<String>),
-    Sub(Vec<String>),
-    Reg(Vec<Regex>),
-    Found,
-    Ip(Vec<(IpAddr, u8)>),
-    Int(Vec<(u64, u64)>),
-    /// `-m bin`: the bytes the hex patterns stand for.
-    Bin(Vec<Vec<u8>>),
-}
 
 /// A compiled ACL.
 #[derive(Debug)]
@@ -69,132 +53,6 @@ pub enum AclError {
         /// what is wrong
         message: String,
     },
-}
-
-fn parse_net(p: &str) -> Option<(IpAddr, u8)> {
-    match p.split_once('/') {
-        Some((a, bits)) => {
-            let ip: IpAddr = a.parse().ok()?;
-            let bits: u8 = bits.parse().ok()?;
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            (bits <= max).then_some((ip, bits))
-        }
-        None => {
-            let ip: IpAddr = p.parse().ok()?;
-            Some((ip, if ip.is_ipv4() { 32 } else { 128 }))
-        }
-    }
-}
-
-fn parse_range(p: &str) -> Option<(u64, u64)> {
-    match p.split_once(':') {
-        Some((lo, hi)) => {
-            let lo = if lo.is_empty() { 0 } else { lo.parse().ok()? };
-            let hi = if hi.is_empty() {
-                u64::MAX
-            } else {
-                hi.parse().ok()?
-            };
-            Some((lo, hi))
-        }
-        None => p.parse().ok().map(|n| (n, n)),
-    }
-}
-
-impl Matcher {
-    /// No pattern: matches nothing (except for `-m found`).
-    pub fn empty() -> Matcher {
-        Matcher::Str(Vec::new())
-    }
-
-    /// Compiles checked patterns for `method`; the error is the pattern that does not compile.
-    pub fn build(
-        method: MatchMethod,
-        ignore_case: bool,
-        patterns: &[String],
-    ) -> Result<Matcher, String> {
-        let fold = |p: &String| {
-            if ignore_case {
-                p.to_lowercase()
-            } else {
-                p.clone()
-            }
-        };
-        Ok(match method {
-            MatchMethod::Str => Matcher::Str(patterns.iter().map(fold).collect()),
-            MatchMethod::Beg => Matcher::Beg(patterns.iter().map(fold).collect()),
-            MatchMethod::End => Matcher::End(patterns.iter().map(fold).collect()),
-            MatchMethod::Sub => Matcher::Sub(patterns.iter().map(fold).collect()),
-            MatchMethod::Reg => Matcher::Reg(
-                patterns
-                    .iter()
-                    .map(|p| {
-                        RegexBuilder::new(p)
-                            .case_insensitive(ignore_case)
-                            .build()
-                            .map_err(|_| p.clone())
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            MatchMethod::Found => Matcher::Found,
-            MatchMethod::Ip => Matcher::Ip(
-                patterns
-                    .iter()
-                    .map(|p| parse_net(p).ok_or_else(|| p.clone()))
-                    .collect::<Result<_, _>>()?,
-            ),
-            MatchMethod::Int => Matcher::Int(
-                patterns
-                    .iter()
-                    .map(|p| parse_range(p).ok_or_else(|| p.clone()))
-                    .collect::<Result<_, _>>()?,
-            ),
-            MatchMethod::Bin => Matcher::Bin(
-                patterns
-                    .iter()
-                    .map(|p| bin_pattern(p).map_err(|_| p.clone()))
-                    .collect::<Result<_, _>>()?,
-            ),
-        })
-    }
-
-    /// Whether a text sample (already lowercased for `-i`, except for regexes) matches.
-    fn text(&self, s: &str) -> bool {
-        match self {
-            Matcher::Str(p) => p.iter().any(|p| p == s),
-            Matcher::Beg(p) => p.iter().any(|p| s.starts_with(p.as_str())),
-            Matcher::End(p) => p.iter().any(|p| s.ends_with(p.as_str())),
-            Matcher::Sub(p) => p.iter().any(|p| s.contains(p.as_str())),
-            Matcher::Reg(r) => r.iter().any(|r| r.is_match(s)),
-            Matcher::Found => true,
-            Matcher::Ip(nets) => s
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| nets.iter().any(|(n, b)| in_network(ip, *n, *b))),
-            Matcher::Int(ranges) => s
-                .trim()
-                .parse::<u64>()
-                .is_ok_and(|v| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&v))),
-            Matcher::Bin(p) => p.iter().any(|p| p == s.as_bytes()),
-        }
-    }
-
-    /// Whether a binary sample (already ASCII-lowercased for `-i`) matches: bytes compared with bytes for the
-    /// string methods and `-m bin`, as HAProxy casts a binary sample to a string; `None` for the methods that
-    /// need a text.
-    fn bytes(&self, s: &[u8]) -> Option<bool> {
-        Some(match self {
-            Matcher::Str(p) => p.iter().any(|p| p.as_bytes() == s),
-            Matcher::Beg(p) => p.iter().any(|p| s.starts_with(p.as_bytes())),
-            Matcher::End(p) => p.iter().any(|p| s.ends_with(p.as_bytes())),
-            Matcher::Sub(p) => p.iter().any(|p| {
-                let p = p.as_bytes();
-                p.is_empty() || s.windows(p.len()).any(|w| w == p)
-            }),
-            Matcher::Bin(p) => p.iter().any(|p| p == s),
-            Matcher::Found => true,
-            Matcher::Reg(_) | Matcher::Ip(_) | Matcher::Int(_) => return None,
-        })
-    }
 }
 
 impl CompiledAcl {

@@ -1,7 +1,6 @@
 //! `http-request` and `http-response` rules, `use_backend` and `errorfile`, compiled per proxy.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -17,10 +16,8 @@ use fulcrum_config::haproxy::{
 use super::acl::AclError;
 use super::cond::{compile_opt, decide, holds, CompiledCond, Facts};
 use super::sample::{Ctx, Msg, Stream};
-use crate::http::body::ProxyBody;
 use crate::http::buffered::{header_cost, headers_cost, Room};
-use crate::http::errors::{respond, ErrorPages, Reply, ReplyError};
-use crate::snapshot::BackendRt;
+use crate::http::errors::{respond, ErrorPages, Page, Reply, ReplyError};
 
 /// Why a proxy's rules could not be compiled.
 #[derive(Debug, thiserror::Error)]
@@ -352,7 +349,7 @@ pub enum Verdict {
     /// Go on with the request.
     Continue,
     /// Answer now with this response.
-    Respond(Box<Response<ProxyBody>>),
+    Respond(Box<Page>),
     /// Hold the request for `timeout tarpit`, then answer this status.
     Tarpit(u16),
     /// Hand the request to a built-in service (`use-service`).
@@ -412,8 +409,8 @@ pub enum RespVerdict {
 pub struct ProxyRules {
     http_request: Vec<(ReqAction, Option<CompiledCond>)>,
     http_response: Vec<(RespAction, Option<CompiledCond>)>,
-    /// `use_backend` rules with their backends resolved.
-    pub use_backends: Vec<(Arc<BackendRt>, Option<CompiledCond>)>,
+    /// `use_backend` rules with their backends resolved (indices in the snapshot's backends).
+    pub use_backends: Vec<(usize, Option<CompiledCond>)>,
     tcp_connection: Vec<(TcpConnAction, Option<CompiledCond>)>,
     tcp_content: Vec<(TcpContentAction, Option<CompiledCond>)>,
     inspect_delay: Option<std::time::Duration>,
@@ -448,7 +445,7 @@ impl ProxyRules {
     pub fn compile(
         rules: &Rules,
         with_http: bool,
-        backend: &dyn Fn(&str) -> Option<Arc<BackendRt>>,
+        backend: &dyn Fn(&str) -> Option<usize>,
         refs: &super::patref::PatternRefs,
     ) -> Result<Self, RulesError> {
         let errorfiles =
@@ -600,12 +597,12 @@ impl ProxyRules {
         Some(true)
     }
 
-    /// The backend chosen by the first matching `use_backend`, if any.
-    pub fn pick_backend(&self, facts: &dyn Facts) -> Option<Arc<BackendRt>> {
+    /// The backend chosen by the first matching `use_backend`, if any (its index in the snapshot's backends).
+    pub fn pick_backend(&self, facts: &dyn Facts) -> Option<usize> {
         self.use_backends
             .iter()
             .find(|(_, cond)| holds(cond, facts))
-            .map(|(be, _)| be.clone())
+            .map(|(be, _)| *be)
     }
 
     /// Runs the `http-request` rules in order on `req`, no rewrite limited by a buffer. `outer` is the frontend
@@ -939,7 +936,7 @@ fn set_path_and_query<B>(req: &mut Request<B>, path: &str, query: Option<&str>) 
 }
 
 /// The response of a `redirect` rule whose location, prefix or scheme rendered as `target`.
-fn redirect<B>(r: &Redirect, target: &str, req: &Request<B>) -> Response<ProxyBody> {
+fn redirect<B>(r: &Redirect, target: &str, req: &Request<B>) -> Page {
     let uri = req.uri();
     let location = match &r.target {
         RedirectTarget::Location(_) => target.to_string(),
@@ -971,7 +968,7 @@ fn redirect<B>(r: &Redirect, target: &str, req: &Request<B>) -> Response<ProxyBo
             format!("{scheme}://{host}{pq}")
         }
     };
-    let mut resp = Response::new(ProxyBody::fixed(Bytes::new()));
+    let mut resp = Response::new(Bytes::new());
     *resp.status_mut() = StatusCode::from_u16(r.code).unwrap_or(StatusCode::FOUND);
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);

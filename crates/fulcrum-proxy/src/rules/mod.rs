@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod cond;
 pub mod http;
+pub mod matcher;
 pub mod patref;
 pub mod sample;
 

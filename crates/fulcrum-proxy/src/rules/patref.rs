@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 use fulcrum_admin::runtime::{AclError, PatternEntry, PatternRef as RefInfo};
 use fulcrum_config::haproxy::{Acl, Condition, Config, MatchMethod, Rules};
 
-use super::acl::Matcher;
+use super::matcher::Matcher;
 
 /// One pattern of a reference.
 #[derive(Debug, Clone)]

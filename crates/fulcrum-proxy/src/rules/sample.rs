@@ -23,6 +23,12 @@ pub type VarMap = BTreeMap<VarName, Value<'static>>;
 /// `proc.` variables: one map for the whole process, shared by the worker threads.
 static PROC_VARS: Mutex<VarMap> = Mutex::new(BTreeMap::new());
 
+/// The backend of a stream, as sample fetches see it.
+pub trait StreamBackend {
+    /// Its name (`be_name`).
+    fn name(&self) -> &str;
+}
+
 /// What a transaction's rules know besides its messages: addresses, proxy names and variables.
 pub struct Stream<'a> {
     /// The client's address.
@@ -34,7 +40,7 @@ pub struct Stream<'a> {
     /// The frontend's name.
     pub frontend: &'a str,
     /// The backend, once one is chosen.
-    pub backend: Option<std::sync::Arc<crate::snapshot::BackendRt>>,
+    pub backend: Option<std::sync::Arc<dyn StreamBackend>>,
     /// `txn.`, `req.` and `res.` variables: one transaction.
     pub txn: VarMap,
     /// `sess.` variables: the client connection's.
@@ -187,7 +193,7 @@ impl<'a, 's> Ctx<'a, 's> {
             "b" => write!(
                 out,
                 "{}",
-                s.backend.as_ref().map_or(s.frontend, |b| b.name.as_str())
+                s.backend.as_ref().map_or(s.frontend, |b| b.name())
             ),
             "pid" => write!(out, "{}", std::process::id()),
             "Ts" => write!(
@@ -259,7 +265,7 @@ impl Context for Ctx<'_, '_> {
             self.stream
                 .backend
                 .as_ref()
-                .map_or(self.stream.frontend, |b| b.name.as_str()),
+                .map_or(self.stream.frontend, |b| b.name()),
         )
     }
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
