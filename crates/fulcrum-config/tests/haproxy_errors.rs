@@ -107,7 +107,7 @@ fn global_known_but_unsupported() {
         "ssl-default-bind-options no-sslv3",
         "ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256",
         "tune.ssl.default-dh-param 2048",
-        "tune.http.maxhdr 101",
+        "tune.http.cookielen 63",
         "hard-stop-after 30s",
         "stats timeout 30s",
     ] {

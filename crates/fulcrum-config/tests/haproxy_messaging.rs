@@ -102,6 +102,24 @@ fn buffer_sizes() {
     err1("global\n tune.bufsize 16k\n", 2, "tune.bufsize", "");
     err1("global\n tune.bufsize 0\n", 2, "tune.bufsize", "");
     err1("global\n tune.maxrewrite\n", 2, "tune.maxrewrite", "");
+    // Header count and logged request line: HAProxy's defaults, and its bounds.
+    let c = ok_both("global\n tune.http.maxhdr 64\n tune.http.logurilen 200\n");
+    assert_eq!((c.global.maxhdr(), c.global.logurilen()), (64, 200));
+    let c = ok_both("global\n nbthread 1\n");
+    assert_eq!((c.global.maxhdr(), c.global.logurilen()), (101, 1024));
+    err1("global\n tune.http.maxhdr 0\n", 2, "tune.http.maxhdr", "");
+    err1(
+        "global\n tune.http.maxhdr 32768\n",
+        2,
+        "tune.http.maxhdr",
+        "",
+    );
+    err1(
+        "global\n tune.http.logurilen x\n",
+        2,
+        "tune.http.logurilen",
+        "",
+    );
 }
 
 #[test]

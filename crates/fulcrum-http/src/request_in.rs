@@ -7,8 +7,16 @@ use http::{Method, Uri, Version};
 
 use crate::headers as hdr;
 
-/// The most header lines accepted in a request head (HAProxy's `tune.http.maxhdr` default).
-pub const MAX_HEADERS: usize = 101;
+/// The most header lines accepted in a request head by default: 100, as HAProxy with its `tune.http.maxhdr`
+/// default of 101 (one of which its message layout takes for the start line).
+pub const MAX_HEADERS: usize = 100;
+
+/// `Connection` lines beyond the header limit that a head may still have: HAProxy does not count them (it takes
+/// them apart from the other headers), so its limit leaves room for a few.
+const CONNECTION_SLACK: usize = 16;
+
+/// Where a header's name and value lie in the head: name offset and length, value offset and length.
+type Span = (usize, usize, usize, usize);
 
 /// How the body after a request head ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +58,7 @@ pub enum RequestError {
     /// Not HTTP/1.x syntax.
     #[error("invalid request head: {0}")]
     Syntax(httparse::Error),
-    /// Longer than allowed, or more header lines than [`MAX_HEADERS`].
+    /// Longer than allowed, or more header lines than allowed.
     #[error("request head too large")]
     TooLarge,
     /// A request target the URI type refuses.
@@ -87,13 +95,37 @@ impl RequestError {
 /// Parses a request head at the start of `buf`, skipping empty lines before the request line. On success the
 /// head's bytes are removed from `buf` (what follows is body, or the next request) and header values share one
 /// buffer with no copy. `Ok(None)`: more bytes are needed. A head (or the part received) longer than `max_head`
-/// bytes is refused.
+/// bytes is refused, and so is one with more than [`MAX_HEADERS`] header lines.
 pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<RequestHead>, RequestError> {
+    parse_limited(buf, max_head, MAX_HEADERS)
+}
+
+/// [`parse`], with at most `max_headers` header lines (`tune.http.maxhdr`).
+pub fn parse_limited(
+    buf: &mut BytesMut,
+    max_head: usize,
+    max_headers: usize,
+) -> Result<Option<RequestHead>, RequestError> {
     lower_minor_version(buf);
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    let cap = max_headers + CONNECTION_SLACK;
+    let mut spans_stack = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS + CONNECTION_SLACK];
+    let mut spans_heap;
+    let spans: &mut [Span] = if cap <= spans_stack.len() {
+        &mut spans_stack[..cap]
+    } else {
+        spans_heap = vec![(0, 0, 0, 0); cap];
+        &mut spans_heap
+    };
     let (len, method, target, minor, count) = {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
+        let mut stack = [httparse::EMPTY_HEADER; MAX_HEADERS + CONNECTION_SLACK];
+        let mut heap;
+        let headers: &mut [httparse::Header<'_>] = if cap <= stack.len() {
+            &mut stack[..cap]
+        } else {
+            heap = vec![httparse::EMPTY_HEADER; cap];
+            &mut heap
+        };
+        let mut req = httparse::Request::new(headers);
         let parsed = httparse::ParserConfig::default()
             // As HAProxy: `GET /  HTTP/1.1` is read as `GET / HTTP/1.1`.
             .allow_multiple_spaces_in_request_line_delimiters(true)
@@ -111,6 +143,14 @@ pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<RequestHead>,
             Err(e) => return Err(RequestError::Syntax(e)),
         };
         if len > max_head {
+            return Err(RequestError::TooLarge);
+        }
+        let counted = req
+            .headers
+            .iter()
+            .filter(|h| !h.name.eq_ignore_ascii_case("connection"))
+            .count();
+        if counted > max_headers {
             return Err(RequestError::TooLarge);
         }
         let base = buf.as_ptr() as usize;
@@ -364,6 +404,34 @@ mod tests {
             .collect();
         assert_eq!(
             parse_str(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(),
+            RequestError::TooLarge
+        );
+    }
+
+    #[test]
+    fn header_count_limit_is_tunable() {
+        let head = |n: usize| -> String {
+            let lines: String = (0..n).map(|i| format!("X-{i}: v\r\n")).collect();
+            format!("GET / HTTP/1.1\r\n{lines}\r\n")
+        };
+        let parse_n = |n: usize, max: usize| {
+            parse_limited(&mut BytesMut::from(head(n).as_str()), 1 << 20, max)
+        };
+        assert!(parse_n(5, 5).unwrap().is_some());
+        assert_eq!(parse_n(6, 5).unwrap_err(), RequestError::TooLarge);
+        assert!(parse_n(300, 300).unwrap().is_some());
+        assert_eq!(parse_n(301, 300).unwrap_err(), RequestError::TooLarge);
+        // As HAProxy, `Connection` lines are not counted.
+        let lines: String = (0..5).map(|i| format!("X-{i}: v\r\n")).collect();
+        let with_connection = format!("GET / HTTP/1.1\r\n{lines}Connection: close\r\n\r\n");
+        let h = parse_limited(&mut BytesMut::from(with_connection.as_str()), 1 << 20, 5)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.headers.len(), 6);
+        assert!(!h.keep_alive);
+        let over = format!("GET / HTTP/1.1\r\n{lines}X-5: v\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            parse_limited(&mut BytesMut::from(over.as_str()), 1 << 20, 5).unwrap_err(),
             RequestError::TooLarge
         );
     }

@@ -9,8 +9,8 @@ use http::{StatusCode, Version};
 
 /// The largest response head accepted, in bytes.
 pub const MAX_HEAD: usize = 64 * 1024;
-/// The most header lines accepted in a response head (HAProxy's `tune.http.maxhdr` default).
-pub const MAX_HEADERS: usize = 101;
+/// The most header lines accepted in a response head: 100, as HAProxy with its default `tune.http.maxhdr`.
+pub const MAX_HEADERS: usize = 100;
 
 /// How the body after a response head ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

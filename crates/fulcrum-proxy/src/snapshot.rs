@@ -44,6 +44,8 @@ pub struct Snapshot {
     /// `tune.bufsize` and `tune.maxrewrite`: how large a message head may be, and how much of a body a wait
     /// gathers.
     pub buf_limits: crate::http::buffered::BufLimits,
+    /// The most header lines a request head may have: `tune.http.maxhdr` less one, as HAProxy counts it.
+    pub max_headers: usize,
 }
 
 /// The frontend half of a `frontend` or `listen` section.
@@ -340,6 +342,7 @@ impl Snapshot {
             logging,
             pattern_refs,
             buf_limits: crate::http::buffered::BufLimits::new(&config.global),
+            max_headers: (config.global.maxhdr() as usize).saturating_sub(1),
         })
     }
 }

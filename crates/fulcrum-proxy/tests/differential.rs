@@ -193,6 +193,13 @@ fn cases() -> Vec<Case> {
             .collect::<String>()
     );
     let long_uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "u".repeat(8000));
+    // Host plus `n` more header lines, then `tail`.
+    let headers = |n: usize, tail: &str| {
+        let lines: String = (0..n).map(|i| format!("X-{i}: v\r\n")).collect();
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{lines}{tail}\r\n")
+    };
+    let (at_limit, over_limit) = (headers(99, ""), headers(100, ""));
+    let limit_and_connection = headers(99, "Connection: keep-alive\r\n");
     vec![
         case("plain GET", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
         // Content-Length
@@ -262,6 +269,9 @@ fn cases() -> Vec<Case> {
         // Limits
         case("17 KiB header", &big_header),
         case("110 headers", &many_headers),
+        case("100 headers", &at_limit),
+        case("101 headers", &over_limit),
+        case("100 headers and Connection", &limit_and_connection),
         case("8000-byte target", &long_uri),
         // Connections
         case("pipelined GETs", "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"),

@@ -559,3 +559,37 @@ fn header_captures_match_haproxy() {
         }
     }
 }
+
+/// `tune.http.logurilen` cuts `%r` where HAProxy cuts it, and `tune.http.maxhdr` refuses a head with as many header
+/// lines (HAProxy allows one less) with the same 400 line.
+#[test]
+fn tune_logurilen_and_maxhdr_match_haproxy() {
+    let o = origins(1);
+    let cfg = http_cfg(
+        "    tune.http.logurilen 12\n    tune.http.maxhdr 5",
+        &server_lines(&o, ""),
+    );
+    let Some((hap, ful)) = run_both(cfg, 2, |addr| {
+        let r = send_raw(
+            addr,
+            b"GET /a-long-path?with=query HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        assert!(r.starts_with(b"HTTP/1.1 200"));
+        let r = send_raw(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n",
+        );
+        assert!(
+            r.starts_with(b"HTTP/1.1 400"),
+            "{}",
+            String::from_utf8_lossy(&r)
+        );
+    }) else {
+        return;
+    };
+    let msgs = both_messages(&hap, &ful);
+    for (h, f) in &msgs {
+        assert_eq!(http_fields(h, false), http_fields(f, false), "\n{h}\n{f}");
+    }
+    assert!(msgs[0].1.contains("\"GET /a-long-\""), "{}", msgs[0].1);
+}

@@ -104,6 +104,21 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 }
             }
         }
+        // HAProxy's bounds: 1 to 32767 header lines; a log line keeps at least one byte of the request line.
+        "tune.http.maxhdr" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 1, 32767) {
+                    g.tune_http_maxhdr = Some(n as u32);
+                }
+            }
+        }
+        "tune.http.logurilen" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 1, 1 << 20) {
+                    g.tune_http_logurilen = Some(n as u32);
+                }
+            }
+        }
         "chroot" | "pidfile" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {

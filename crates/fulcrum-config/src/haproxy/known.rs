@@ -105,6 +105,8 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "tune.idle-pool.shared",
     "tune.bufsize",
     "tune.maxrewrite",
+    "tune.http.maxhdr",
+    "tune.http.logurilen",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.

@@ -80,6 +80,10 @@ pub struct Global {
     pub tune_bufsize: Option<u32>,
     /// `tune.maxrewrite N`: the room kept in a buffer for rewriting headers; see [`Global::maxrewrite`].
     pub tune_maxrewrite: Option<u32>,
+    /// `tune.http.maxhdr N`: the most header lines in a request or response head; see [`Global::maxhdr`].
+    pub tune_http_maxhdr: Option<u32>,
+    /// `tune.http.logurilen N`: how much of the request line the access log keeps; see [`Global::logurilen`].
+    pub tune_http_logurilen: Option<u32>,
 }
 
 impl Global {
@@ -93,6 +97,17 @@ impl Global {
     /// (as HAProxy caps it).
     pub fn maxrewrite(&self) -> u32 {
         self.tune_maxrewrite.unwrap_or(1024).min(self.bufsize() / 2)
+    }
+
+    /// `tune.http.maxhdr`, 101 by default: a request head may have one header line less than this (HAProxy's
+    /// message layout counts the start line too); more is answered with 400.
+    pub fn maxhdr(&self) -> u32 {
+        self.tune_http_maxhdr.unwrap_or(101)
+    }
+
+    /// How many bytes of the request line the access log keeps (`%r`): `tune.http.logurilen`, 1024 by default.
+    pub fn logurilen(&self) -> u32 {
+        self.tune_http_logurilen.unwrap_or(1024)
     }
 }
 

@@ -250,6 +250,7 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
     let io = &conn.io;
     let fe = &conn.fe;
     let max_head = worker.snapshot.buf_limits.fill().max(1);
+    let max_headers = worker.snapshot.max_headers;
     let head_timeout = fe.head_timeout();
     let park_after = head_timeout.map_or(PARK_AFTER, |t| PARK_AFTER.min(t / 2));
     let idle_limit = fe.timeouts.http_keep_alive.or(head_timeout);
@@ -268,7 +269,7 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
     }
     loop {
         if io.has_buffered() {
-            match request_in::parse(&mut io.rbuf(), max_head) {
+            match request_in::parse_limited(&mut io.rbuf(), max_head, max_headers) {
                 Ok(Some(head)) => return Next::Head(head),
                 Ok(None) => {}
                 Err(e) => {

@@ -18,9 +18,6 @@ use super::{clock, ms, FrontendLog, LogKind};
 use crate::server::ServerRt;
 use crate::snapshot::{BackendRt, FrontendRt};
 
-/// Longest request line kept for `%r` (HAProxy's `tune.http.logurilen`).
-const MAX_REQUEST_LINE: usize = 1024;
-
 /// A request whose response has ended, waiting for its bytes to be flushed. A lock-free slot.
 struct Pending(AtomicPtr<HttpTxn>);
 
@@ -407,7 +404,7 @@ impl TxnSlot {
             http::Version::HTTP_2 => b"HTTP/2.0",
             _ => b"HTTP/1.1",
         });
-        request.truncate(MAX_REQUEST_LINE);
+        request.truncate(conn.log.uri_len);
         let mut t = Box::new(HttpTxn::blank(head));
         t.start = start;
         t.first_byte = first_byte;

@@ -55,6 +55,8 @@ pub struct FrontendLog {
     pub http: bool,
     /// The frontend's name.
     pub name: String,
+    /// How much of the request line `%r` keeps (`tune.http.logurilen`).
+    pub uri_len: usize,
     set: u32,
     sink: Sink,
 }
@@ -114,6 +116,8 @@ pub struct Logging {
     queue: Mutex<Option<sender::Queue>>,
     tag: String,
     global: Vec<Target>,
+    /// `tune.http.logurilen`
+    uri_len: usize,
 }
 
 impl Logging {
@@ -126,6 +130,7 @@ impl Logging {
             queue: Mutex::new(Some(queue)),
             tag: DEFAULT_TAG.to_string(),
             global: config.global.logs.iter().map(Target::from_config).collect(),
+            uri_len: config.global.logurilen() as usize,
         }
     }
 
@@ -154,6 +159,7 @@ impl Logging {
             dontlognull: p.dontlognull,
             http,
             name: p.name.clone(),
+            uri_len: self.uri_len,
             set,
             sink: self.sink.clone(),
         }))
