@@ -161,7 +161,7 @@ impl ClientIo {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         std::future::poll_fn(|cx| {
             while at < total {
-                let mut slices = [io::IoSlice::new(&[]); 4];
+                let mut slices = [io::IoSlice::new(&[]); 16];
                 let mut count = 0;
                 let mut skip = at;
                 for p in parts {

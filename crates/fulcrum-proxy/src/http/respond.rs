@@ -17,6 +17,11 @@ use http_body_util::BodyExt;
 use super::body::ProxyBody;
 use crate::client_io::ClientIo;
 
+/// The most body bytes gathered for one write.
+const MAX_BATCH: usize = 1024 * 1024;
+/// The most body pieces gathered for one write.
+const MAX_PIECES: usize = 16;
+
 /// How writing a response went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
@@ -70,6 +75,8 @@ pub async fn write_response(
     let chunked = framing.body == BodyOut::Chunked;
     let mut head_sent = false;
     let mut prefix = Vec::with_capacity(16);
+    // Body pieces already there are gathered and written together (as one chunk when chunked).
+    let mut batch: Vec<Bytes> = Vec::new();
     loop {
         let frame = if head_sent {
             body.frame().await
@@ -86,42 +93,56 @@ pub async fn write_response(
                 }
             }
         };
+        batch.clear();
+        let mut ended = false;
+        let mut failed = false;
+        let mut next = Some(frame);
+        let mut size = 0usize;
+        while let Some(frame) = next.take() {
+            match frame {
+                Some(Ok(frame)) => {
+                    // Trailers are not passed on; a response without a body writes none.
+                    if let Ok(data) = frame.into_data() {
+                        if !data.is_empty() && framing.body != BodyOut::None {
+                            size += data.len();
+                            batch.push(data);
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "response body failed");
+                    failed = true;
+                }
+                None => ended = true,
+            }
+            if !ended && !failed && size < MAX_BATCH && batch.len() < MAX_PIECES {
+                next = frame_now(body).await;
+            }
+        }
         let head: &[u8] = if head_sent { &[] } else { wbuf };
-        match frame {
-            Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else {
-                    // Trailers are not passed on.
-                    continue;
-                };
-                if data.is_empty() || framing.body == BodyOut::None {
-                    continue;
-                }
-                let sent = if chunked {
-                    prefix.clear();
-                    response_out::chunk_prefix(&mut prefix, data.len());
-                    io.write_all(&[head, &prefix, &data, b"\r\n"]).await
-                } else {
-                    io.write_all(&[head, &data]).await
-                };
-                if sent.is_err() {
-                    return Written::Broken;
-                }
-                head_sent = true;
-            }
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "response body failed");
-                if !head_sent {
-                    let _ = io.write_all(&[head]).await;
-                }
-                return Written::Broken;
-            }
-            None => {
-                let last: &[u8] = if chunked { b"0\r\n\r\n" } else { b"" };
-                if io.write_all(&[head, last]).await.is_err() {
-                    return Written::Broken;
-                }
-                return Written::Complete { close: closing };
-            }
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(batch.len() + 4);
+        parts.push(head);
+        if chunked && size > 0 {
+            prefix.clear();
+            response_out::chunk_prefix(&mut prefix, size);
+            parts.push(&prefix);
+        }
+        parts.extend(batch.iter().map(|b| &b[..]));
+        if chunked && size > 0 {
+            parts.push(b"\r\n");
+        }
+        if ended && chunked {
+            parts.push(b"0\r\n\r\n");
+        }
+        if parts.iter().any(|p| !p.is_empty()) && io.write_all(&parts).await.is_err() {
+            return Written::Broken;
+        }
+        head_sent = true;
+        if failed {
+            return Written::Broken;
+        }
+        if ended {
+            return Written::Complete { close: closing };
         }
     }
 }
