@@ -31,7 +31,11 @@ pub async fn serve_client(
     peer: SocketAddr,
     local_port: u16,
 ) {
-    let mut log = TcpLog::begin(&fe, peer, client.local_addr().ok());
+    // The local address costs a system call: asked only when the frontend logs.
+    let mut log = match fe.log {
+        Some(_) => TcpLog::begin(&fe, peer, client.local_addr().ok()),
+        None => None,
+    };
     let mut first = Vec::new();
     if fe.rules.has_content_rules() {
         match inspect(&fe, &client, peer, local_port).await {

@@ -107,7 +107,11 @@ pub async fn serve_client(
     local_port: u16,
     ticket: ConnTicket,
 ) {
-    let conn_log = ConnLog::new(&fe, peer, stream.local_addr().ok());
+    // The local address costs a system call: asked only when the frontend logs.
+    let conn_log = match fe.log {
+        Some(_) => ConnLog::new(&fe, peer, stream.local_addr().ok()),
+        None => None,
+    };
     let io = Rc::new(ClientIo::new(stream, fe.clone(), conn_log.clone()));
     serve(
         worker,

@@ -608,7 +608,7 @@ async fn forward(
                 }
             },
         };
-        txn.connected(conn.local);
+        txn.connected(if txn.is_on() { conn.local_addr() } else { None });
         let sent_at = Instant::now();
         let idempotent = is_idempotent(req.method());
         let result = match be.timeouts.server {

@@ -76,8 +76,6 @@ pub struct ServerConn {
     pub(super) buf: BytesMut,
     /// The request head being written; kept between requests to avoid an allocation per request.
     wbuf: Vec<u8>,
-    /// The connection's local address (logged as `%bi:%bp`).
-    pub local: Option<SocketAddr>,
     /// Responses read to their end on this connection (`http-reuse aggressive` lets a client's first request use
     /// an idle connection only once it has carried two).
     pub(super) served: u32,
@@ -105,12 +103,10 @@ impl ServerConn {
             None => TcpStream::connect(addr).await?,
         };
         let _ = stream.set_nodelay(true);
-        let local = stream.local_addr().ok();
         Ok(ServerConn {
             stream,
             buf: BytesMut::new(),
             wbuf: Vec::new(),
-            local,
             served: 0,
         })
     }
@@ -149,6 +145,11 @@ impl ServerConn {
                 matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
             }
         }
+    }
+
+    /// The connection's local address (logged as `%bi:%bp`); a system call, made only when asked.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.stream.local_addr().ok()
     }
 
     /// Releases large buffers before the connection waits in the pool.
