@@ -21,7 +21,7 @@ use crate::snapshot::FrontendRt;
 /// Room kept free in the receive buffer before a read.
 const READ_MIN: usize = 4 * 1024;
 /// Size of a fresh receive buffer.
-const READ_INITIAL: usize = 16 * 1024;
+const READ_INITIAL: usize = 4 * 1024;
 
 /// A client connection.
 pub struct ClientIo {

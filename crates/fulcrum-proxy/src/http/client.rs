@@ -41,7 +41,7 @@ use crate::worker_state::{ConnTicket, Worker};
 const PARK_AFTER: Duration = Duration::from_millis(200);
 
 /// The most bytes read at once while a request head is awaited.
-const HEAD_READ: usize = 16 * 1024;
+const HEAD_READ: usize = 4 * 1024;
 
 /// What an HTTP client connection owns, carried from one request to the next and kept in the worker's parking lot
 /// (`crate::parking`) while the connection is idle.
