@@ -9,6 +9,7 @@
 //! Heads are parsed with `httparse` into the `http` crate's types; header values share the receive buffer's bytes.
 
 pub mod chunked;
+mod head;
 pub mod headers;
 pub mod request_in;
 pub mod request_out;

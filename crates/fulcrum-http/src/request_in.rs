@@ -2,9 +2,10 @@
 //! (RFC 9112 section 6.3), with HAProxy's answers to the framings it refuses.
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap};
 use http::{Method, Uri, Version};
 
+use crate::head::{self, Refused, Span};
 use crate::headers as hdr;
 
 /// The most header lines accepted in a request head by default: 100, as HAProxy with its `tune.http.maxhdr`
@@ -14,9 +15,6 @@ pub const MAX_HEADERS: usize = 100;
 /// `Connection` lines beyond the header limit that a head may still have: HAProxy does not count them (it takes
 /// them apart from the other headers), so its limit leaves room for a few.
 const CONNECTION_SLACK: usize = 16;
-
-/// Where a header's name and value lie in the head: name offset and length, value offset and length.
-type Span = (usize, usize, usize, usize);
 
 /// How the body after a request head ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,21 +128,12 @@ pub fn parse_limited(
             // As HAProxy: `GET /  HTTP/1.1` is read as `GET / HTTP/1.1`.
             .allow_multiple_spaces_in_request_line_delimiters(true)
             .parse_request(&mut req, buf);
-        let len = match parsed {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
-                return if buf.len() > max_head {
-                    Err(RequestError::TooLarge)
-                } else {
-                    Ok(None)
-                };
-            }
-            Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooLarge),
-            Err(e) => return Err(RequestError::Syntax(e)),
+        let len = match head::complete(parsed, buf.len(), max_head) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Ok(None),
+            Err(Refused::TooLarge) => return Err(RequestError::TooLarge),
+            Err(Refused::Syntax(e)) => return Err(RequestError::Syntax(e)),
         };
-        if len > max_head {
-            return Err(RequestError::TooLarge);
-        }
         let counted = req
             .headers
             .iter()
@@ -154,16 +143,7 @@ pub fn parse_limited(
             return Err(RequestError::TooLarge);
         }
         let base = buf.as_ptr() as usize;
-        let mut count = 0;
-        for (h, span) in req.headers.iter().zip(spans.iter_mut()) {
-            *span = (
-                h.name.as_ptr() as usize - base,
-                h.name.len(),
-                h.value.as_ptr() as usize - base,
-                h.value.len(),
-            );
-            count += 1;
-        }
+        let count = head::record(req.headers, base, spans);
         let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
             .map_err(|_| RequestError::Syntax(httparse::Error::Token))?;
         let path = req.path.unwrap_or("");
@@ -173,18 +153,8 @@ pub fn parse_limited(
     let head: Bytes = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1))
         .map_err(|_| RequestError::Target)?;
-    let version = if minor == 0 {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
-    };
-    let mut headers = HeaderMap::with_capacity(count);
-    for &(n, nl, v, vl) in &spans[..count] {
-        let name = HeaderName::from_bytes(&head[n..n + nl]).map_err(|_| RequestError::Header)?;
-        let value = HeaderValue::from_maybe_shared(head.slice(v..v + vl))
-            .map_err(|_| RequestError::Header)?;
-        headers.append(name, value);
-    }
+    let version = head::version(minor);
+    let mut headers = head::header_map(&head, &spans[..count]).ok_or(RequestError::Header)?;
     let mut keep_alive = hdr::connection_allows_reuse(&headers, version);
     let body = if headers.contains_key(header::TRANSFER_ENCODING) {
         check_codings(&headers)?;

@@ -2,8 +2,9 @@
 //! (RFC 9112 section 6.3).
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap};
 
+use crate::head::{self, Refused};
 use crate::headers as hdr;
 use http::{StatusCode, Version};
 
@@ -72,32 +73,13 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHe
     let (len, code, minor, count) = {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
-        let len = match resp.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
-                return if buf.len() > MAX_HEAD {
-                    Err(HeadError::TooLarge)
-                } else {
-                    Ok(None)
-                };
-            }
-            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-            Err(e) => return Err(HeadError::Syntax(e)),
+        let len = match head::complete(resp.parse(buf), buf.len(), MAX_HEAD) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Ok(None),
+            Err(Refused::TooLarge) => return Err(HeadError::TooLarge),
+            Err(Refused::Syntax(e)) => return Err(HeadError::Syntax(e)),
         };
-        if len > MAX_HEAD {
-            return Err(HeadError::TooLarge);
-        }
-        let base = buf.as_ptr() as usize;
-        let mut count = 0;
-        for (h, span) in resp.headers.iter().zip(spans.iter_mut()) {
-            *span = (
-                h.name.as_ptr() as usize - base,
-                h.name.len(),
-                h.value.as_ptr() as usize - base,
-                h.value.len(),
-            );
-            count += 1;
-        }
+        let count = head::record(resp.headers, buf.as_ptr() as usize, &mut spans);
         (
             len,
             resp.code.unwrap_or(0),
@@ -107,18 +89,8 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHe
     };
     let head: Bytes = buf.split_to(len).freeze();
     let status = StatusCode::from_u16(code).map_err(|_| HeadError::Status)?;
-    let version = if minor == 0 {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
-    };
-    let mut headers = HeaderMap::with_capacity(count);
-    for &(n, nl, v, vl) in &spans[..count] {
-        let name = HeaderName::from_bytes(&head[n..n + nl]).map_err(|_| HeadError::Header)?;
-        let value =
-            HeaderValue::from_maybe_shared(head.slice(v..v + vl)).map_err(|_| HeadError::Header)?;
-        headers.append(name, value);
-    }
+    let version = head::version(minor);
+    let mut headers = head::header_map(&head, &spans[..count]).ok_or(HeadError::Header)?;
     let mut keep_alive = hdr::connection_allows_reuse(&headers, version);
     let framing = if head_request
         || status.is_informational()

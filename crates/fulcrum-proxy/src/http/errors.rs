@@ -141,10 +141,10 @@ fn reason_for(status: u16) -> &'static str {
 /// An answer the proxy makes up (an error page, a rule's reply, a redirect): a response whose body is all there.
 pub type Page = http::Response<Bytes>;
 
-/// The built-in page of one of the proxy's own errors; the connection closes after it.
-pub fn error_response(e: ProxyError) -> Page {
-    let mut resp = http::Response::new(e.body());
-    *resp.status_mut() = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+/// An HTML page with `status`, not to be cached, as the built-in errors are.
+fn html_page(status: StatusCode, body: Bytes) -> Page {
+    let mut resp = http::Response::new(body);
+    *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(
         http::header::CACHE_CONTROL,
@@ -154,7 +154,14 @@ pub fn error_response(e: ProxyError) -> Page {
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/html"),
     );
-    h.insert(
+    resp
+}
+
+/// The built-in page of one of the proxy's own errors; the connection closes after it.
+pub fn error_response(e: ProxyError) -> Page {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut resp = html_page(status, e.body());
+    resp.headers_mut().insert(
         http::header::CONNECTION,
         http::HeaderValue::from_static("close"),
     );
@@ -167,18 +174,10 @@ pub fn page_response(status: u16) -> Page {
         "<html><body><h1>{status} {}</h1>\nThe request was refused by a rule.\n</body></html>\n",
         reason_for(status)
     ));
-    let mut resp = http::Response::new(body);
-    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::FORBIDDEN);
-    let h = resp.headers_mut();
-    h.insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-cache"),
-    );
-    h.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/html"),
-    );
-    resp
+    html_page(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN),
+        body,
+    )
 }
 
 /// The built-in page for `status`: the proxy's own errors (400, 408, 502, 503, 504) close the connection; the
