@@ -158,3 +158,38 @@ fn without_abortonclose_a_half_closed_client_gets_its_response() {
     let _ = c.read_to_string(&mut out);
     assert!(out.starts_with("HTTP/1.1 200"), "{out:?}");
 }
+
+/// A client that stops reading its response is closed once `timeout client` passes without the response making
+/// progress, as HAProxy does, instead of holding its connection (and the server's) for ever.
+#[test]
+fn a_client_that_stops_reading_is_closed_after_timeout_client() {
+    let origins = origins(1);
+    let p = start_proxy(&format!(
+        "global\n    nbthread 1\n\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    \
+         timeout server 5s\n\nlisten app\n    bind 127.0.0.1:{}\n{}",
+        free_port(),
+        server_lines(&origins, "")
+    ));
+    let total = 64 * 1024 * 1024;
+    let mut c = send_get(p.addr, &format!("/bytes/{total}"));
+    // Read nothing for a while: the socket buffers fill and the proxy's writes stall.
+    std::thread::sleep(Duration::from_millis(2500));
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let start = std::time::Instant::now();
+    let ended = loop {
+        match c.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            // A reset also ends it.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+    };
+    assert!(ended, "the connection was not closed ({got} bytes read)");
+    assert!(got < total, "the whole response came: {got} bytes");
+}

@@ -233,6 +233,7 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
                 &method,
                 http::Version::HTTP_11,
                 true,
+                fe.timeouts.client,
             )
             .await;
             answered = true;
@@ -391,6 +392,7 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
         &method,
         version,
         close && tunnel.is_none(),
+        fe.timeouts.client,
     )
     .await;
     drop(resp);

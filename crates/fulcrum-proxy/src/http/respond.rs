@@ -6,6 +6,7 @@ use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use fulcrum_http::headers::all_tokens;
@@ -44,8 +45,20 @@ async fn frame_now(body: &mut ProxyBody) -> Option<Option<Result<Frame<Bytes>, i
     .await
 }
 
+/// Writes `parts` to the client, giving up when they do not all go out within `idle` (`timeout client`: a client
+/// that stops reading).
+async fn send(io: &ClientIo, parts: &[&[u8]], idle: Option<Duration>) -> io::Result<()> {
+    match idle {
+        Some(t) => tokio::time::timeout(t, io.write_all(parts))
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+        None => io.write_all(parts).await,
+    }
+}
+
 /// Writes `resp` to the client, which sent its request with `method` as `version`. `close`: the connection ends
-/// after this response, whatever the response says. `wbuf` is the connection's head buffer.
+/// after this response, whatever the response says. `wbuf` is the connection's head buffer. `idle`: how long a
+/// write may wait for the client to read (`timeout client`).
 pub async fn write_response(
     io: &ClientIo,
     wbuf: &mut Vec<u8>,
@@ -53,6 +66,7 @@ pub async fn write_response(
     method: &Method,
     version: Version,
     close: bool,
+    idle: Option<Duration>,
 ) -> Written {
     let known = resp.body().size_hint().exact();
     let framing = response_out::frame(resp.status(), method, version, resp.headers(), known);
@@ -85,7 +99,7 @@ pub async fn write_response(
                 Some(f) => f,
                 None => {
                     // The body is not there yet: the head goes alone.
-                    if io.write_all(&[wbuf]).await.is_err() {
+                    if send(io, &[wbuf], idle).await.is_err() {
                         return Written::Broken;
                     }
                     head_sent = true;
@@ -134,7 +148,7 @@ pub async fn write_response(
         if ended && chunked {
             parts.push(b"0\r\n\r\n");
         }
-        if parts.iter().any(|p| !p.is_empty()) && io.write_all(&parts).await.is_err() {
+        if parts.iter().any(|p| !p.is_empty()) && send(io, &parts, idle).await.is_err() {
             return Written::Broken;
         }
         head_sent = true;
