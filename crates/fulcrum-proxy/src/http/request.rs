@@ -535,6 +535,12 @@ async fn forward(
         req.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     }
+    // Under `option httpclose` and `http-server-close` the server connection serves this request only, and the
+    // server is told so, as HAProxy tells it (an HTTP/1.0 request says it by its version).
+    if req.version() == Version::HTTP_11 && mode != HttpConnMode::KeepAlive {
+        req.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let key = RequestKey::for_request(&be.balance, peer.ip(), &req);
 
     let retry_on = &be.config.retry_on;
