@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fulcrum_config::haproxy::HttpConnMode;
-use fulcrum_http::request_in::{self, RequestHead};
+use fulcrum_http::request_in::{self, BodyLength, RequestHead};
 use http::Request;
 use tokio::time::{Instant, Sleep};
 use tracing::debug;
@@ -345,15 +345,12 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
     io.count_request();
     let fe = conn.fe.clone();
     let (method, version) = (head.method.clone(), head.version);
-    let cursor = Rc::new(RefCell::new(BodyCursor::new(head.body)));
-    let body = if cursor.borrow().is_done() {
-        ReqBody::Empty
-    } else {
-        ReqBody::Stream(ClientBody::new(
-            io.clone(),
-            cursor.clone(),
-            head.expect_continue,
-        ))
+    // A bodiless request (most) needs no cursor shared with its body.
+    let cursor =
+        (head.body != BodyLength::Empty).then(|| Rc::new(RefCell::new(BodyCursor::new(head.body))));
+    let body = match &cursor {
+        None => ReqBody::Empty,
+        Some(c) => ReqBody::Stream(ClientBody::new(io.clone(), c.clone(), head.expect_continue)),
     };
     let mut req = Request::new(body);
     *req.method_mut() = head.method;
@@ -406,6 +403,9 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
         (Written::Complete { close: false }, None) => {
             // The next request starts after this one's body: what of it is already here is skipped, and a body
             // still on its way ends the connection.
+            let Some(cursor) = cursor else {
+                return After::Next;
+            };
             let mut cursor = cursor.borrow_mut();
             while !cursor.is_done() {
                 match cursor.take(&mut io.rbuf()) {

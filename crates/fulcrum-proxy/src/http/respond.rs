@@ -90,7 +90,7 @@ pub async fn write_response(
     let mut head_sent = false;
     let mut prefix = Vec::with_capacity(16);
     // Body pieces already there are gathered and written together (as one chunk when chunked).
-    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch: [Bytes; MAX_PIECES] = std::array::from_fn(|_| Bytes::new());
     loop {
         let frame = if head_sent {
             body.frame().await
@@ -107,7 +107,7 @@ pub async fn write_response(
                 }
             }
         };
-        batch.clear();
+        let mut pieces = 0;
         let mut ended = false;
         let mut failed = false;
         let mut next = Some(frame);
@@ -119,7 +119,8 @@ pub async fn write_response(
                     if let Ok(data) = frame.into_data() {
                         if !data.is_empty() && framing.body != BodyOut::None {
                             size += data.len();
-                            batch.push(data);
+                            batch[pieces] = data;
+                            pieces += 1;
                         }
                     }
                 }
@@ -129,29 +130,42 @@ pub async fn write_response(
                 }
                 None => ended = true,
             }
-            if !ended && !failed && size < MAX_BATCH && batch.len() < MAX_PIECES {
+            if !ended && !failed && size < MAX_BATCH && pieces < MAX_PIECES {
                 next = frame_now(body).await;
             }
         }
         let head: &[u8] = if head_sent { &[] } else { wbuf };
-        let mut parts: Vec<&[u8]> = Vec::with_capacity(batch.len() + 4);
-        parts.push(head);
+        // Head, chunk size line, the pieces, chunk end, last chunk: no allocation per response.
+        let mut parts: [&[u8]; MAX_PIECES + 4] = [&[]; MAX_PIECES + 4];
+        let mut n = 0;
+        parts[n] = head;
+        n += 1;
         if chunked && size > 0 {
             prefix.clear();
             response_out::chunk_prefix(&mut prefix, size);
-            parts.push(&prefix);
+            parts[n] = &prefix;
+            n += 1;
         }
-        parts.extend(batch.iter().map(|b| &b[..]));
+        for piece in &batch[..pieces] {
+            parts[n] = piece;
+            n += 1;
+        }
         if chunked && size > 0 {
-            parts.push(b"\r\n");
+            parts[n] = b"\r\n";
+            n += 1;
         }
         if ended && chunked {
-            parts.push(b"0\r\n\r\n");
+            parts[n] = b"0\r\n\r\n";
+            n += 1;
         }
-        if parts.iter().any(|p| !p.is_empty()) && send(io, &parts, idle).await.is_err() {
+        let parts = &parts[..n];
+        if parts.iter().any(|p| !p.is_empty()) && send(io, parts, idle).await.is_err() {
             return Written::Broken;
         }
         head_sent = true;
+        for piece in &mut batch[..pieces] {
+            *piece = Bytes::new();
+        }
         if failed {
             return Written::Broken;
         }
