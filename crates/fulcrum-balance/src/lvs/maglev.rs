@@ -54,6 +54,10 @@ pub struct Maglev {
 impl Maglev {
     /// Builds the table of `size` slots for servers identified by `ids` with `weights` (same length;
     /// extra entries of the longer slice are ignored). Weight-0 servers get no slot.
+    ///
+    /// Servers take their turns in the order of their ids, not in the order of the slices, so the same
+    /// servers listed in any order build the same table (slots hold indices into the given slices): two
+    /// directors that added their servers in different orders pick the same server for every flow.
     pub fn build(ids: &[u64], weights: &[u32], size: usize) -> Result<Maglev, MaglevError> {
         if size < 3 || !is_prime(size) {
             return Err(MaglevError::NotPrime(size));
@@ -75,10 +79,12 @@ impl Maglev {
             })
             .collect();
         let turns: Vec<u64> = weights[..n].iter().map(|&w| u64::from(w / step)).collect();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (ids[i], i));
         let mut next = vec![0u64; n];
         let mut filled = 0usize;
         while filled < size {
-            for i in 0..n {
+            for &i in &order {
                 for _ in 0..turns[i] {
                     let (offset, skip) = perms[i];
                     let mut slot = ((offset + next[i] % m * skip) % m) as usize;
@@ -240,6 +246,24 @@ mod tests {
             let avg = MAGLEV_DEFAULT_SIZE as f64 / n as f64;
             for x in c {
                 prop_assert!((x as f64 - avg).abs() <= avg * 0.01, "{} vs {}", x, avg);
+            }
+        }
+
+        #[test]
+        fn same_servers_in_any_order_build_the_same_table(n in 2usize..30, seed in any::<u64>(), rot in any::<prop::sample::Index>()) {
+            let ids: Vec<u64> = (0..n as u64).map(|i| seed ^ (i + 1).wrapping_mul(0x2545_f491_4f6c_dd1d)).collect();
+            let weights: Vec<u32> = (0..n as u32).map(|i| 1 + i % 3).collect();
+            let k = rot.index(n);
+            let mut ids2 = ids.clone();
+            ids2.rotate_left(k);
+            ids2.reverse();
+            let mut weights2 = weights.clone();
+            weights2.rotate_left(k);
+            weights2.reverse();
+            let a = Maglev::build(&ids, &weights, 4093).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let b = Maglev::build(&ids2, &weights2, 4093).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for (x, y) in a.table().iter().zip(b.table()) {
+                prop_assert_eq!(x.map(|i| ids[i]), y.map(|i| ids2[i]));
             }
         }
 
