@@ -5,7 +5,7 @@ set -euo pipefail
 # wrk, gawk and bc: the benchmark smoke test (bench/proxy-vs-haproxy.sh --smoke); nghttp2-client: h2load for the
 # benchmark itself; varnish: varnishtest, which runs HAProxy's regression suite (scripts/conformance.sh); bird2: the
 # announcement and ECMP tests; conntrackd: the sync daemon's test.
-packages=(haproxy keepalived nftables iproute2 conntrack curl socat procps chromium wrk gawk bc nghttp2-client varnish bird2 conntrackd)
+packages=(haproxy keepalived nftables iproute2 conntrack curl openssl socat procps chromium wrk gawk bc nghttp2-client varnish bird2 conntrackd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

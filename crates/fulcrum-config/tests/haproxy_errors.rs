@@ -101,12 +101,8 @@ fn global_unknown_keyword() {
 #[test]
 fn global_known_but_unsupported() {
     for kw in [
-        "ca-base /etc/ssl/certs",
-        "crt-base /etc/ssl/private",
-        "ssl-default-bind-ciphers ECDHE",
-        "ssl-default-bind-options no-sslv3",
-        "ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256",
-        "tune.ssl.default-dh-param 2048",
+        "ssl-default-server-ciphers ECDHE",
+        "ssl-server-verify none",
         "tune.http.cookielen 63",
         "hard-stop-after 30s",
         "stats timeout 30s",
@@ -695,8 +691,7 @@ fn bind_errors() {
         "could not resolve",
     );
     for (opt, kw) in [
-        ("ssl crt /etc/x.pem", "bind ssl"),
-        ("alpn h2,http/1.1", "bind alpn"),
+        ("crt-list /etc/x.list", "bind crt-list"),
         ("accept-proxy", "bind accept-proxy"),
         ("proto h2", "bind proto"),
         ("process 1", "bind process"),
@@ -708,8 +703,83 @@ fn bind_errors() {
             .2
             .contains("is supported by HAProxy, not yet by fulcrum"));
     }
-    // `ssl crt X` gives two diagnostics (one per option), not three
-    assert_eq!(errs(&f("bind :18080 ssl crt /etc/x.pem")).len(), 2);
+    // TLS options are checked for their words here (files when the proxy builds its TLS settings).
+    err1(&f("bind :18080 ssl"), 7, "bind ssl", "no SSL certificate");
+    err1(
+        &f("bind :18080 ssl crt /x.pem verify optional"),
+        7,
+        "bind verify",
+        "no CA file",
+    );
+    err1(
+        &f("bind :18080 ssl crt /x.pem ssl-min-ver TLSv1.4"),
+        7,
+        "bind ssl-min-ver",
+        "TLSv1.4",
+    );
+    err1(
+        &f("bind :18080 ssl crt /x.pem npn h2"),
+        7,
+        "bind npn",
+        "alpn",
+    );
+    err1(
+        &f("bind :18080 ssl crt /x.pem verify sometimes"),
+        7,
+        "bind verify",
+        "'none', 'optional' or 'required'",
+    );
+    let e = errs(&f("bind :18080 ssl crt"));
+    assert!(
+        e.iter()
+            .any(|d| d.1 == "bind crt" && d.2.contains("expects")),
+        "{e:?}"
+    );
+    // `crt-list X` and `accept-proxy` give two diagnostics (one per option), not three
+    assert_eq!(
+        errs(&f("bind :18080 crt-list /etc/x.list accept-proxy")).len(),
+        2
+    );
+}
+
+#[test]
+fn global_tls_settings() {
+    let c = fulcrum_config::haproxy::parse_str(
+        "t.cfg",
+        "global
+    crt-base /etc/certs
+    ca-base /etc/ca
+    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets prefer-client-ciphers
+    ssl-default-bind-ciphers ECDHE+AESGCM
+    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256
+    tune.ssl.default-dh-param 2048
+    tune.ssl.cachesize 1000
+    tune.ssl.lifetime 60
+",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let g = &c.global.ssl;
+    assert_eq!(
+        g.crt_base.as_deref(),
+        Some(std::path::Path::new("/etc/certs"))
+    );
+    assert_eq!(g.ca_base.as_deref(), Some(std::path::Path::new("/etc/ca")));
+    assert_eq!(
+        g.bind_defaults.min_ver,
+        Some(fulcrum_config::haproxy::ssl::TlsVersion::Tls12)
+    );
+    assert!(g.bind_defaults.no_tls_tickets && g.bind_defaults.prefer_client_ciphers);
+    assert_eq!(g.bind_defaults.ciphers.as_deref(), Some("ECDHE+AESGCM"));
+    assert_eq!(g.cachesize(), 1000);
+    assert_eq!(g.lifetime(), std::time::Duration::from_secs(60));
+    err1(
+        "global
+    ssl-default-bind-options frobnicate
+",
+        2,
+        "ssl-default-bind-options",
+        "unknown option 'frobnicate'",
+    );
 }
 
 #[test]

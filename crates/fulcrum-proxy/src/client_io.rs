@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::log::http::ConnLog;
 use crate::snapshot::FrontendRt;
+use crate::tls_io::TlsSession;
 
 /// Room kept free in the receive buffer before a read.
 const READ_MIN: usize = 4 * 1024;
@@ -26,6 +27,8 @@ const READ_INITIAL: usize = 4 * 1024;
 /// A client connection.
 pub struct ClientIo {
     stream: TcpStream,
+    /// The TLS session, on a `bind ... ssl` listener.
+    tls: Option<Box<TlsSession>>,
     fe: Arc<FrontendRt>,
     log: Option<Arc<ConnLog>>,
     /// Bytes read and not yet consumed.
@@ -40,9 +43,15 @@ pub struct ClientIo {
 
 impl ClientIo {
     /// Wraps an accepted connection of `fe`.
-    pub fn new(stream: TcpStream, fe: Arc<FrontendRt>, log: Option<Arc<ConnLog>>) -> Self {
+    pub fn new(
+        stream: TcpStream,
+        tls: Option<Box<TlsSession>>,
+        fe: Arc<FrontendRt>,
+        log: Option<Arc<ConnLog>>,
+    ) -> Self {
         ClientIo {
             stream,
+            tls,
             fe,
             log,
             rbuf: RefCell::new(BytesMut::new()),
@@ -57,9 +66,17 @@ impl ClientIo {
         &self.stream
     }
 
-    /// The connection's socket, to hand it to a tunnel.
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
-        &mut self.stream
+    /// The connection's socket, to hand it to a tunnel; `None` under TLS (the bytes must go through the session).
+    pub fn stream_mut(&mut self) -> Option<&mut TcpStream> {
+        match self.tls {
+            None => Some(&mut self.stream),
+            Some(_) => None,
+        }
+    }
+
+    /// The TLS session, when the connection has one.
+    pub fn tls(&self) -> Option<&TlsSession> {
+        self.tls.as_deref()
     }
 
     /// The receive buffer (bytes read and not consumed yet).
@@ -69,7 +86,7 @@ impl ClientIo {
 
     /// Whether bytes are waiting in the receive buffer.
     pub fn has_buffered(&self) -> bool {
-        !self.rbuf.borrow().is_empty()
+        !self.rbuf.borrow().is_empty() || self.tls.as_ref().is_some_and(|t| t.has_plaintext())
     }
 
     /// Releases the receive buffer (the connection is idle and holds no unread byte).
@@ -113,7 +130,11 @@ impl ClientIo {
         }
         let spare = buf.spare_capacity_mut();
         let want = spare.len().min(max.max(READ_MIN));
-        let n = match ready!(poll_recv(&self.stream, cx, &mut spare[..want])) {
+        let read = match &self.tls {
+            None => poll_recv(&self.stream, cx, &mut spare[..want]),
+            Some(tls) => tls.poll_read(&self.stream, cx, &mut spare[..want]),
+        };
+        let n = match ready!(read) {
             Ok(n) => n,
             Err(e) => {
                 self.eof.set(true);
@@ -146,7 +167,10 @@ impl ClientIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let n = ready!(poll_write_vectored_stream(&self.stream, cx, bufs))?;
+        let n = match &self.tls {
+            None => ready!(poll_write_vectored_stream(&self.stream, cx, bufs))?,
+            Some(tls) => ready!(tls.poll_write(&self.stream, cx, bufs))?,
+        };
         self.touch();
         self.fe.stats.bytes_out.fetch_add(n as u64, Relaxed);
         if let Some(l) = &self.log {
@@ -231,10 +255,21 @@ impl ClientIo {
         }
     }
 
+    /// Ends what the proxy sends (`close_notify` under TLS, then a FIN) while still reading what the client sends.
+    pub fn shutdown_write(&self) {
+        if let Some(tls) = &self.tls {
+            tls.close(&self.stream);
+        }
+        let _ = shutdown_write(&self.stream);
+    }
+
     /// Ends the connection: the write side is shut down (the client sees the end of what was sent), then what the
     /// client sent meanwhile is read and dropped when it is already there, so that closing does not reset the
     /// connection under a response still in flight.
     pub fn finish(&self) {
+        if let Some(tls) = &self.tls {
+            tls.close(&self.stream);
+        }
         let _ = shutdown_write(&self.stream);
         let mut scratch = [0u8; 4096];
         for _ in 0..16 {

@@ -27,6 +27,8 @@ pub mod snapshot;
 pub mod splice;
 pub mod stats;
 pub mod tcp;
+pub mod tls_config;
+pub mod tls_io;
 pub mod totals;
 pub mod worker;
 pub mod worker_state;
@@ -69,6 +71,16 @@ pub enum StartError {
     /// The rules of a proxy could not be compiled.
     #[error("[ALERT] {0}")]
     Rules(#[from] rules::http::RulesError),
+    /// A `bind` line's TLS settings cannot be used.
+    #[error("[ALERT] {location}: 'bind' in proxy '{proxy}': {message}")]
+    Tls {
+        /// The bind line.
+        location: String,
+        /// The frontend.
+        proxy: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
@@ -170,6 +182,7 @@ pub struct Bound {
 /// Opens every listening socket of `config` (one per worker thread and address).
 pub fn bind(config: &Config) -> Result<Bound, StartError> {
     let snapshot = Arc::new(Snapshot::build(config)?);
+    let tls = tls_config::all(config)?;
     let threads = thread_count(config);
     let limits = worker::Limits {
         global: snapshot
@@ -186,9 +199,9 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
         .iter()
         .filter(|p| p.kind.has_frontend())
         .collect();
-    for (fe, proxy) in snapshot.frontends.iter().zip(&frontends) {
+    for ((fe, proxy), tls) in snapshot.frontends.iter().zip(&frontends).zip(&tls) {
         let limit = fe.maxconn.map(|n| Arc::new(Semaphore::new(n as usize)));
-        for bind in &proxy.binds {
+        for (bind, tls) in proxy.binds.iter().zip(tls) {
             for &fd in &bind.fds {
                 let inherit_error = |source| StartError::Inherit {
                     keyword: "bind",
@@ -197,7 +210,7 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                 };
                 claims.claim(fd).map_err(inherit_error)?;
                 let sockets = listener::inherit_tcp(fd, threads).map_err(inherit_error)?;
-                add_listeners(&mut per_worker, &mut bound, fe, &limit, sockets);
+                add_listeners(&mut per_worker, &mut bound, (fe, tls), &limit, sockets);
             }
         }
     }
@@ -210,9 +223,9 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
             })?;
         }
     }
-    for (fe, proxy) in snapshot.frontends.iter().zip(&frontends) {
+    for ((fe, proxy), tls) in snapshot.frontends.iter().zip(&frontends).zip(&tls) {
         let limit = fe.maxconn.map(|n| Arc::new(Semaphore::new(n as usize)));
-        for bind in &proxy.binds {
+        for (bind, tls) in proxy.binds.iter().zip(tls) {
             for &addr in &bind.addrs {
                 let sockets =
                     listener::bind_reuseport(addr, threads).map_err(|source| StartError::Bind {
@@ -221,7 +234,7 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                         location: bind.location.to_string(),
                         source,
                     })?;
-                add_listeners(&mut per_worker, &mut bound, fe, &limit, sockets);
+                add_listeners(&mut per_worker, &mut bound, (fe, tls), &limit, sockets);
             }
         }
     }
@@ -254,7 +267,10 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
 fn add_listeners(
     per_worker: &mut [Vec<worker::Listener>],
     bound: &mut Vec<(String, SocketAddr)>,
-    fe: &Arc<snapshot::FrontendRt>,
+    (fe, tls): (
+        &Arc<snapshot::FrontendRt>,
+        &Option<Arc<fulcrum_tls::rustls::ServerConfig>>,
+    ),
     limit: &Option<Arc<Semaphore>>,
     sockets: Vec<std::net::TcpListener>,
 ) {
@@ -266,6 +282,7 @@ fn add_listeners(
             frontend: fe.clone(),
             socket,
             limit: limit.clone(),
+            tls: tls.clone(),
         });
     }
 }
@@ -323,6 +340,7 @@ impl Bound {
 /// and listening), without binding anything: `fulcrum proxy -c` runs it after the configuration parsed.
 pub fn check(config: &Config) -> Result<(), StartError> {
     Snapshot::build(config).map_err(StartError::from)?;
+    tls_config::all(config)?;
     let inherited = config
         .proxies
         .iter()

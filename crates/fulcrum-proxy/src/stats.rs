@@ -419,8 +419,14 @@ pub fn admin_allowed<B>(
     req: &Request<B>,
     src: std::net::IpAddr,
     dst_port: u16,
+    tls: Option<&fulcrum_tls::Facts>,
 ) -> bool {
-    let facts = crate::rules::http::RequestFacts { req, src, dst_port };
+    let facts = crate::rules::http::RequestFacts {
+        req,
+        src,
+        dst_port,
+        tls,
+    };
     rules.iter().any(|r| match &r.cond {
         None => true,
         Some(c) => crate::rules::CompiledCond::compile(c).is_ok_and(|c| c.eval(&facts)),

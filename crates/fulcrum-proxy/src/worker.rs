@@ -31,6 +31,8 @@ pub struct Listener {
     pub socket: std::net::TcpListener,
     /// The frontend's own `maxconn`, shared with the other workers.
     pub limit: Option<Arc<Semaphore>>,
+    /// TLS settings, on a `bind ... ssl` line.
+    pub tls: Option<Arc<fulcrum_tls::rustls::ServerConfig>>,
 }
 
 /// Starts a worker thread.
@@ -68,7 +70,7 @@ pub fn spawn(
                     };
                     let span = info_span!("frontend", name = %l.frontend.name);
                     tokio::task::spawn_local(
-                        accept_loop(worker.clone(), l.frontend, listener, l.limit, limits.clone())
+                        accept_loop(worker.clone(), l.frontend, listener, l.tls, l.limit, limits.clone())
                             .instrument(span),
                     );
                 }
@@ -92,6 +94,7 @@ async fn accept_loop(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     listener: TcpListener,
+    tls: Option<Arc<fulcrum_tls::rustls::ServerConfig>>,
     fe_limit: Option<Arc<Semaphore>>,
     limits: Limits,
 ) {
@@ -137,7 +140,13 @@ async fn accept_loop(
             Mode::Http => {
                 let fe = fe.clone();
                 tokio::task::spawn_local(crate::http::serve_client(
-                    worker, fe, stream, peer, local_port, ticket,
+                    worker,
+                    fe,
+                    stream,
+                    tls.clone(),
+                    peer,
+                    local_port,
+                    ticket,
                 ));
             }
             Mode::Tcp => {

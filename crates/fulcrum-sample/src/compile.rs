@@ -192,6 +192,9 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         args(call, &[], 0)?;
         Ok(f)
     };
+    if let Some(f) = crate::fetch::SslFetch::by_name(call.name) {
+        return simple(Fetch::Ssl(f));
+    }
     match call.name {
         "str" => Ok(Fetch::Str(args(call, &[S], 1)?.bytes(0))),
         "int" => Ok(Fetch::Int(args(call, &[I], 1)?.int(0).unwrap_or(0))),

@@ -171,6 +171,13 @@ pub trait Context {
         None
     }
 
+    /// A TLS fact of the client connection (`ssl_fc`, `ssl_fc_sni`, ...); `None` when it does not apply (and
+    /// `ssl_fc` on a clear-text connection is `false`, which the proxy answers).
+    fn ssl(&self, fetch: crate::fetch::SslFetch) -> Option<Value<'_>> {
+        let _ = fetch;
+        None
+    }
+
     /// The frontend's name (`fe_name`).
     fn frontend_name(&self) -> Option<&str> {
         None

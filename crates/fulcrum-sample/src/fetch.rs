@@ -139,6 +139,65 @@ pub(crate) enum Fetch {
     DateUs,
     /// `rand([range])`
     Rand(Option<i64>),
+    /// The TLS facts of the client connection (`ssl_fc`, `ssl_fc_sni`, `ssl_c_verify`, ...).
+    Ssl(SslFetch),
+}
+
+/// The TLS fetches about the client connection (`ssl_fc*`) and its certificate (`ssl_c_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SslFetch {
+    /// `ssl_fc`: the connection came over TLS (boolean).
+    Fc,
+    /// `ssl_fc_sni`: the server name the client asked for.
+    FcSni,
+    /// `ssl_fc_protocol`: `TLSv1.2`, `TLSv1.3`.
+    FcProtocol,
+    /// `ssl_fc_cipher`: the cipher suite, in OpenSSL's spelling.
+    FcCipher,
+    /// `ssl_fc_alpn`: the protocol agreed by ALPN.
+    FcAlpn,
+    /// `ssl_fc_has_crt` / `ssl_c_used`: the client sent a certificate (boolean).
+    CUsed,
+    /// `ssl_c_verify`: the verification result code (0: verified or none asked for).
+    CVerify,
+    /// `ssl_c_s_dn`: the client certificate's subject, `/C=../CN=..`.
+    CSDn,
+    /// `ssl_c_i_dn`: the client certificate's issuer.
+    CIDn,
+    /// `ssl_c_serial`: the client certificate's serial number (binary).
+    CSerial,
+    /// `ssl_c_der`: the client certificate, DER (binary).
+    CDer,
+}
+
+impl SslFetch {
+    /// The fetch of a name, if it is one of these.
+    pub fn by_name(name: &str) -> Option<SslFetch> {
+        Some(match name {
+            "ssl_fc" => SslFetch::Fc,
+            "ssl_fc_sni" => SslFetch::FcSni,
+            "ssl_fc_protocol" => SslFetch::FcProtocol,
+            "ssl_fc_cipher" => SslFetch::FcCipher,
+            "ssl_fc_alpn" => SslFetch::FcAlpn,
+            "ssl_fc_has_crt" | "ssl_c_used" => SslFetch::CUsed,
+            "ssl_c_verify" => SslFetch::CVerify,
+            "ssl_c_s_dn" => SslFetch::CSDn,
+            "ssl_c_i_dn" => SslFetch::CIDn,
+            "ssl_c_serial" => SslFetch::CSerial,
+            "ssl_c_der" => SslFetch::CDer,
+            _ => return None,
+        })
+    }
+
+    /// The type of the sample.
+    pub fn out_type(self) -> Type {
+        match self {
+            SslFetch::Fc | SslFetch::CUsed => Type::Bool,
+            SslFetch::CVerify => Type::Int,
+            SslFetch::CSerial | SslFetch::CDer => Type::Bin,
+            _ => Type::Str,
+        }
+    }
 }
 
 impl Fetch {
@@ -173,6 +232,7 @@ impl Fetch {
             Fetch::Bin(_) => Type::Bin,
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
+            Fetch::Ssl(f) => f.out_type(),
         }
     }
 
@@ -244,6 +304,7 @@ impl Fetch {
             Fetch::FeName => Value::str(ctx.frontend_name()?.as_bytes()),
             Fetch::BeName => Value::str(ctx.backend_name()?.as_bytes()),
             Fetch::SrvName => Value::str(ctx.server_name()?.as_bytes()),
+            Fetch::Ssl(f) => ctx.ssl(*f)?,
             Fetch::UrlParam { name, delim } => {
                 Value::str(http::url_param(ctx.uri()?, name, *delim)?)
             }

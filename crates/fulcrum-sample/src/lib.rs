@@ -88,6 +88,7 @@ use std::str::FromStr;
 
 pub use context::{Context, HeaderVisitor, Scope, VarName, VarNameError};
 pub use error::Error;
+pub use fetch::SslFetch;
 pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
 pub use value::{Type, Value};
 

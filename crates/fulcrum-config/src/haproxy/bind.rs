@@ -4,6 +4,7 @@ use super::addr::{self, Host, Proto, Resolver};
 use super::common::{Line, Sink};
 use super::known;
 use super::model::Bind;
+use super::ssl;
 
 /// Most addresses one `bind` line may expand to (port ranges included).
 const MAX_ADDRS: usize = 65536;
@@ -53,6 +54,7 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
         v6only: false,
         v4v6: false,
         name: None,
+        ssl: Default::default(),
         location: loc.clone(),
     };
     let mut i = 2;
@@ -71,9 +73,15 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
                 }
                 i += 1;
             }
-            _ => {
-                ok = false;
-                match known::BIND_UNSUPPORTED.iter().find(|(n, _)| *n == opt) {
+            _ => match ssl::bind_option(&mut bind.ssl, line, i, sink) {
+                ssl::Parsed::Took(n) => i += n,
+                ssl::Parsed::Bad(n) => {
+                    ok = false;
+                    i += n;
+                }
+                ssl::Parsed::No => {
+                    ok = false;
+                    match known::BIND_UNSUPPORTED.iter().find(|(n, _)| *n == opt) {
                     Some((_, arity)) => {
                         sink.error(
                             loc,
@@ -87,13 +95,15 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
                     None => sink.error(
                         loc,
                         &format!("bind {opt}"),
-                        format!("unknown bind option '{opt}': expected v4v6, v6only or name"),
+                        format!("unknown bind option '{opt}': expected v4v6, v6only, name, ssl, crt, alpn or another TLS option"),
                     ),
                 }
-            }
+                }
+            },
         }
         i += 1;
     }
+    ok &= ssl::check_bind(&bind.ssl, loc, sink);
     if bind.v4v6 && bind.v6only {
         sink.error(loc, "bind", "'v4v6' and 'v6only' contradict each other");
         ok = false;

@@ -20,6 +20,9 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
     let loc = &line.location;
     let kw = line.word(0);
     let arg = line.words.get(1).map(String::as_str);
+    if super::ssl::global_keyword(&mut g.ssl, line, sink) {
+        return;
+    }
     match kw {
         "maxconn" => {
             if sink.max_args(line, kw, 1, 1) {

@@ -21,6 +21,7 @@ mod proxy;
 mod rules;
 mod sections;
 mod server;
+pub mod ssl;
 pub mod units;
 mod validate;
 

@@ -84,6 +84,8 @@ pub struct Global {
     pub tune_http_maxhdr: Option<u32>,
     /// `tune.http.logurilen N`: how much of the request line the access log keeps; see [`Global::logurilen`].
     pub tune_http_logurilen: Option<u32>,
+    /// `crt-base`, `ca-base`, `ssl-default-bind-*` and `tune.ssl.*`.
+    pub ssl: super::ssl::GlobalSsl,
 }
 
 impl Global {
@@ -502,6 +504,8 @@ pub struct Bind {
     pub v4v6: bool,
     /// `name NAME`: the listener's name in stats.
     pub name: Option<String>,
+    /// `ssl`, `crt`, `alpn` and the other TLS options.
+    pub ssl: super::ssl::BindSsl,
     /// Where the line was.
     pub location: Location,
 }
@@ -712,6 +716,8 @@ pub enum Sample {
         /// how many (0: every byte after `offset`)
         length: u32,
     },
+    /// `ssl_fc`, `ssl_fc_sni`, `ssl_c_verify` and the other TLS fetches of the client connection.
+    Ssl(fulcrum_sample::SslFetch),
 }
 
 impl Sample {
@@ -744,6 +750,8 @@ pub enum MatchMethod {
     /// the bytes equal a pattern written in hexadecimal (`-m bin`, the default of `req.payload`); patterns are
     /// kept as the hex digits written
     Bin,
+    /// the sample is true (`-m bool`, the default of boolean fetches such as `ssl_fc`); no pattern
+    Bool,
 }
 
 /// One `acl` line (or an anonymous `{ ... }` ACL), after parsing.

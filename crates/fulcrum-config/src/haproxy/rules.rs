@@ -236,6 +236,7 @@ fn expr(
                     "ip" => MatchMethod::Ip,
                     "int" => MatchMethod::Int,
                     "bin" => MatchMethod::Bin,
+                    "bool" => MatchMethod::Bool,
                     m if known::MATCH_UNSUPPORTED.contains(&m) => {
                         sink.error(
                             loc,
@@ -331,12 +332,19 @@ fn expr(
         );
         return None;
     }
-    if method == MatchMethod::Found {
+    if method == MatchMethod::Found || method == MatchMethod::Bool {
         if let Some((p, _)) = pats.first() {
+            let m = if method == MatchMethod::Bool {
+                "bool"
+            } else {
+                "found"
+            };
             sink.error(
                 loc,
                 kw,
-                format!("{who}: '-m found' only tests that '{fname}' exists and takes no pattern, found '{p}'"),
+                format!(
+                    "{who}: '-m {m}' only tests '{fname}' itself and takes no pattern, found '{p}'"
+                ),
             );
             return None;
         }
@@ -537,6 +545,23 @@ fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
         "method" => (|_| Sample::Method, M::Str, false),
         "status" => (|_| Sample::Status, M::Int, false),
         "req.len" | "req_len" => (|_| Sample::ReqLen, M::Int, false),
+        b if fulcrum_sample::SslFetch::by_name(b).is_some() => {
+            let f = fulcrum_sample::SslFetch::by_name(b)
+                .ok_or_else(|| format!("unknown fetch method '{b}'"))?;
+            let method = match f.out_type() {
+                fulcrum_sample::Type::Bool => M::Bool,
+                fulcrum_sample::Type::Int => M::Int,
+                fulcrum_sample::Type::Bin => M::Bin,
+                _ => M::Str,
+            };
+            if after.starts_with(',') {
+                return Err(ns(format!("converters ('{after}' after '{base}')")));
+            }
+            if args.is_some() || !after.is_empty() {
+                return Err(format!("fetch '{base}' takes no argument"));
+            }
+            return Ok((Sample::Ssl(f), method, false));
+        }
         "req.payload" | "payload" => {
             if after.starts_with(',') {
                 return Err(ns(format!("converters ('{after}' after '{base}')")));
@@ -2657,7 +2682,15 @@ mod tests {
             fetch("urlp(id)").unwrap(),
             (Sample::UrlParam("id".into()), MatchMethod::Str, false)
         );
-        assert!(fetch("ssl_fc").unwrap_err().contains("not supported yet"));
+        assert_eq!(
+            fetch("ssl_fc").unwrap(),
+            (
+                Sample::Ssl(fulcrum_sample::SslFetch::Fc),
+                MatchMethod::Bool,
+                false
+            )
+        );
+        assert!(fetch("ssl_bc").unwrap_err().contains("not supported yet"));
         assert!(fetch("frob").unwrap_err().contains("unknown fetch method"));
         assert!(fetch("hdr(host,1)")
             .unwrap_err()

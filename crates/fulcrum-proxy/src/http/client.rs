@@ -103,6 +103,7 @@ pub async fn serve_client(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     stream: tokio::net::TcpStream,
+    tls: Option<Arc<fulcrum_tls::rustls::ServerConfig>>,
     peer: SocketAddr,
     local_port: u16,
     ticket: ConnTicket,
@@ -112,7 +113,33 @@ pub async fn serve_client(
         Some(_) => ConnLog::new(&fe, peer, stream.local_addr().ok()),
         None => None,
     };
-    let io = Rc::new(ClientIo::new(stream, fe.clone(), conn_log.clone()));
+    let session = match tls {
+        None => None,
+        Some(config) => {
+            // The handshake counts against the time allowed for the first request head.
+            let handshake = crate::tls_io::TlsSession::accept(&stream, config);
+            let done = match fe.head_timeout() {
+                Some(limit) => tokio::time::timeout(limit, handshake)
+                    .await
+                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+                None => handshake.await,
+            };
+            match done {
+                Ok(s) => {
+                    if let Some(l) = &conn_log {
+                        l.set_tls(s.facts.version, s.facts.cipher);
+                    }
+                    Some(Box::new(s))
+                }
+                Err(e) => {
+                    Counters::inc(&fe.stats.ssl_failed_handshake);
+                    debug!(frontend = %fe.name, %peer, error = %e, "SSL handshake failure");
+                    return;
+                }
+            }
+        }
+    };
+    let io = Rc::new(ClientIo::new(stream, session, fe.clone(), conn_log.clone()));
     serve(
         worker,
         ClientConn {
@@ -168,7 +195,10 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
                 After::Tunnel(tunnel) => {
                     let early = conn.io.rbuf().split().freeze();
                     match Rc::get_mut(&mut conn.io) {
-                        Some(io) => tunnel.run(io.stream_mut(), &early).await,
+                        Some(io) => match io.stream_mut() {
+                            Some(stream) => tunnel.run(stream, &early).await,
+                            None => tunnel.run_through(io, &early).await,
+                        },
                         None => debug!("tunnel dropped: the client connection is still shared"),
                     }
                     break None;

@@ -97,6 +97,7 @@ async fn handle_inner(
     let (peer, dst_port) = (client.peer, client.dst_port);
     let src = peer.ip();
     let dst = || client.conn.stream().local_addr().ok();
+    let tls = client.conn.tls().map(|t| t.facts.clone());
     let mut stream = Stream {
         src: peer,
         dst_port,
@@ -105,6 +106,7 @@ async fn handle_inner(
         backend: None,
         txn: VarMap::new(),
         sess: &client.vars,
+        tls: tls.as_deref(),
     };
     let start = Instant::now();
     Counters::inc(&fe.stats.requests);
@@ -178,7 +180,13 @@ async fn handle_inner(
     {
         Counters::inc(&fe.stats.intercepted);
         txn.term(b"LR");
-        let admin = crate::stats::admin_allowed(&fe.config.rules.stats_admin, &req, src, dst_port);
+        let admin = crate::stats::admin_allowed(
+            &fe.config.rules.stats_admin,
+            &req,
+            src,
+            dst_port,
+            tls.as_deref(),
+        );
         if req.method() == http::Method::POST {
             return Ok(crate::stats::stats_admin_post(page, req, &worker.snapshot, admin).await);
         }
@@ -193,6 +201,7 @@ async fn handle_inner(
         req: &req,
         src,
         dst_port,
+        tls: tls.as_deref(),
     };
     let Some(be) = fe
         .rules
@@ -220,7 +229,13 @@ async fn handle_inner(
     {
         Counters::inc(&be.stats.intercepted);
         txn.term(b"LR");
-        let admin = crate::stats::admin_allowed(&be.config.rules.stats_admin, &req, src, dst_port);
+        let admin = crate::stats::admin_allowed(
+            &be.config.rules.stats_admin,
+            &req,
+            src,
+            dst_port,
+            tls.as_deref(),
+        );
         let r = if req.method() == http::Method::POST {
             crate::stats::stats_admin_post(page, req, &worker.snapshot, admin).await
         } else {
@@ -291,6 +306,7 @@ async fn handle_inner(
             uri: req.uri().clone(),
             src,
             dst_port,
+            tls: tls.clone(),
         });
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or

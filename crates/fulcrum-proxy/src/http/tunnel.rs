@@ -55,3 +55,68 @@ impl Tunnel {
         crate::relay::splice_bidirectional(client, &mut self.server, self.idle).await;
     }
 }
+
+impl Tunnel {
+    /// Joins a client whose bytes go through its connection's TLS session to the server, until either side
+    /// closes or the tunnel is idle too long (copied through user space: splice cannot see clear text).
+    pub async fn run_through(mut self, client: &crate::client_io::ClientIo, client_early: &[u8]) {
+        use tokio::io::AsyncReadExt;
+        if !self.early.is_empty() && client.write_all(&[&self.early]).await.is_err() {
+            debug!("tunnel ended before it started");
+            return;
+        }
+        if !client_early.is_empty() && self.server.write_all(client_early).await.is_err() {
+            debug!("tunnel ended before it started");
+            return;
+        }
+        let last = std::cell::Cell::new(tokio::time::Instant::now());
+        let (mut from_server, mut to_server) = self.server.split();
+        let upstream = async {
+            loop {
+                match client.fill(16 * 1024).await {
+                    Ok(n) if n > 0 => {
+                        last.set(tokio::time::Instant::now());
+                        let chunk = client.rbuf().split().freeze();
+                        if to_server.write_all(&chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ => {
+                        let _ = to_server.shutdown().await;
+                        break;
+                    }
+                }
+            }
+        };
+        let downstream = async {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match from_server.read(&mut buf).await {
+                    Ok(n) if n > 0 => {
+                        last.set(tokio::time::Instant::now());
+                        if client.write_all(&[&buf[..n]]).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            client.shutdown_write();
+        };
+        let idle = async {
+            match self.idle {
+                None => std::future::pending().await,
+                Some(limit) => loop {
+                    tokio::time::sleep_until(last.get() + limit).await;
+                    if last.get().elapsed() >= limit {
+                        break;
+                    }
+                },
+            }
+        };
+        tokio::select! {
+            _ = async { tokio::join!(upstream, downstream) } => {}
+            _ = idle => debug!("tunnel idle for its whole timeout"),
+        }
+    }
+}

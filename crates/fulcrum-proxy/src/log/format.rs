@@ -65,6 +65,9 @@ pub struct Fields<'a> {
     pub request: Option<&'a [u8]>,
     /// Captured request and response headers (`%hr`, `%hs`), empty when none is configured.
     pub captures: [&'a [Option<Box<[u8]>>]; 2],
+    /// The TLS version and cipher of the client connection (`%sslv`, `%sslc`; `%ft` adds `~`), `None` on clear
+    /// text.
+    pub ssl: Option<(&'a str, &'a str)>,
 }
 
 impl Default for Fields<'_> {
@@ -95,6 +98,7 @@ impl Default for Fields<'_> {
             retries: 0,
             request: None,
             captures: [&[], &[]],
+            ssl: None,
         }
     }
 }
@@ -142,6 +146,8 @@ enum Var {
     AcceptMs,
     FrontendNameTransport,
     FrontendName,
+    SslCipher,
+    SslVersion,
     BackendName,
     ServerName,
     TReq,
@@ -244,11 +250,13 @@ const VARS: &[(&str, Var, bool)] = &[
     ("ID", Var::UniqueId, false),
     ("pid", Var::Pid, false),
     ("H", Var::Hostname, false),
+    ("sslc", Var::SslCipher, false),
+    ("sslv", Var::SslVersion, false),
 ];
 
 /// Variables HAProxy knows that fulcrum does not render yet.
 const UNSUPPORTED: &[&str] = &[
-    "rt", "lc", "Tu", "sslc", "sslv", "HQ?", "o", "bc_err", "fc_err", "fs", "sc_err",
+    "rt", "lc", "Tu", "HQ?", "o", "bc_err", "fc_err", "fs", "sc_err",
 ];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -583,9 +591,14 @@ fn render_var(v: Var, o: Opts, f: &Fields<'_>, out: &mut Vec<u8>) -> bool {
             }
         }
         Var::AcceptMs => push_padded(out, (f.accept_us.rem_euclid(1_000_000) / 1000) as u64, 3),
-        Var::FrontendNameTransport | Var::FrontendName => {
-            push_str(out, Some(f.frontend.as_bytes()), o)
-        }
+        Var::FrontendName => push_str(out, Some(f.frontend.as_bytes()), o),
+        // HAProxy marks a frontend connection over TLS with a `~` after the name.
+        Var::FrontendNameTransport => match f.ssl {
+            Some(_) => push_str(out, Some(format!("{}~", f.frontend).as_bytes()), o),
+            None => push_str(out, Some(f.frontend.as_bytes()), o),
+        },
+        Var::SslCipher => push_str(out, f.ssl.map(|s| s.1.as_bytes()), o),
+        Var::SslVersion => push_str(out, f.ssl.map(|s| s.0.as_bytes()), o),
         Var::BackendName => push_str(out, Some(f.backend.as_bytes()), o),
         Var::ServerName => push_str(out, Some(f.server.as_bytes()), o),
         Var::TReq => push_int(out, f.t_req),
@@ -701,6 +714,20 @@ mod tests {
         let mut out = Vec::new();
         LogFormat::parse(fmt).unwrap().render(f, &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn tls_fields() {
+        let clear = fields();
+        assert_eq!(render("%ft %f %sslv %sslc", &clear), "app app - -");
+        let tls = Fields {
+            ssl: Some(("TLSv1.3", "TLS_AES_128_GCM_SHA256")),
+            ..fields()
+        };
+        assert_eq!(
+            render("%ft %f %sslv %sslc", &tls),
+            "app~ app TLSv1.3 TLS_AES_128_GCM_SHA256"
+        );
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct ConnLog {
     pending: Pending,
     requests: AtomicU64,
     connect_logged: AtomicBool,
+    /// TLS version and cipher, once the handshake is done.
+    tls: std::sync::OnceLock<(&'static str, &'static str)>,
 }
 
 impl ConnLog {
@@ -103,7 +105,13 @@ impl ConnLog {
             pending: Pending(AtomicPtr::new(ptr::null_mut())),
             requests: AtomicU64::new(0),
             connect_logged: AtomicBool::new(false),
+            tls: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Records the TLS version and cipher the handshake settled (`%sslv`, `%sslc`, the `~` of `%ft`).
+    pub fn set_tls(&self, version: &'static str, cipher: &'static str) {
+        let _ = self.tls.set((version, cipher));
     }
 
     fn ns(&self, t: Instant) -> u64 {
@@ -179,6 +187,7 @@ impl ConnLog {
             accept_us: self.wall(txn.start),
             request_us: self.wall(txn.first_byte),
             frontend: &self.fe.name,
+            ssl: self.tls.get().copied(),
             backend: be_name,
             server,
             th: 0,

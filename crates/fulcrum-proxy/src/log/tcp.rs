@@ -115,6 +115,7 @@ impl TcpLog {
             accept_us: self.accept_us,
             request_us: self.accept_us,
             frontend: &self.fe.name,
+            ssl: None,
             backend: self
                 .backend
                 .as_ref()

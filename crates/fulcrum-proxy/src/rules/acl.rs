@@ -142,6 +142,24 @@ impl CompiledAcl {
         }
     }
 
+    /// Whether a typed sample (the TLS fetches) matches: a boolean by itself (`-m bool`), the others as integers,
+    /// text or bytes.
+    pub fn match_value(&self, v: &fulcrum_sample::Value<'_>) -> bool {
+        use fulcrum_sample::Value;
+        match (self.method, v) {
+            (MatchMethod::Found, _) => true,
+            (MatchMethod::Bool, Value::Bool(b)) => *b,
+            (MatchMethod::Bool, Value::Int(i)) => *i != 0,
+            (MatchMethod::Bool, _) => false,
+            (_, Value::Bool(b)) => self.match_int(u64::from(*b)),
+            (_, Value::Int(i)) => u64::try_from(*i).is_ok_and(|i| self.match_int(i)),
+            (_, Value::Str(s)) => self.match_text(&String::from_utf8_lossy(s)),
+            (_, Value::Bin(b)) => self.match_bytes(b),
+            (_, Value::Ipv4(a)) => self.match_ip((*a).into()),
+            (_, Value::Ipv6(a)) => self.match_ip((*a).into()),
+        }
+    }
+
     /// Whether an integer sample matches.
     pub fn match_int(&self, v: u64) -> bool {
         match self.method {

@@ -50,6 +50,11 @@ pub trait Facts {
     fn payload_may_change(&self) -> bool {
         false
     }
+    /// A TLS fact of the client connection (`ssl_fc`, `ssl_fc_sni`, ...): on clear text `ssl_fc` is false and the
+    /// others have no value.
+    fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
+        fulcrum_tls::sample(None, f)
+    }
 }
 
 /// HAProxy's three-valued ACL result: `Miss` is a result that may change once more request bytes arrived.
@@ -140,6 +145,7 @@ fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
         Sample::Status => facts.status().is_some_and(|s| acl.match_int(u64::from(s))),
         Sample::Path => facts.path().is_some_and(|p| acl.match_text(p)),
         Sample::UrlParam(name) => facts.url_param(name).is_some_and(|v| acl.match_text(v)),
+        Sample::Ssl(f) => facts.ssl(*f).is_some_and(|v| acl.match_value(&v)),
         Sample::Hdr(name) => {
             if acl.is_found() {
                 facts.has_header(name)

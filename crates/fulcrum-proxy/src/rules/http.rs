@@ -67,6 +67,8 @@ pub struct RequestFacts<'a, B> {
     pub src: IpAddr,
     /// The port the client connected to.
     pub dst_port: u16,
+    /// The client connection's TLS facts (`None` on clear text).
+    pub tls: Option<&'a fulcrum_tls::Facts>,
 }
 
 fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
@@ -109,6 +111,9 @@ impl<B> Facts for RequestFacts<'_, B> {
     fn has_header(&self, name: &str) -> bool {
         self.req.headers().contains_key(name)
     }
+    fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
+        fulcrum_tls::sample(self.tls, f)
+    }
 }
 
 /// The request side of a response: what `http-response` conditions may read besides the response headers.
@@ -121,6 +126,8 @@ pub struct RequestLine {
     pub src: IpAddr,
     /// The port the client connected to.
     pub dst_port: u16,
+    /// The client connection's TLS facts (`None` on clear text).
+    pub tls: Option<std::sync::Arc<fulcrum_tls::Facts>>,
 }
 
 /// The facts a response offers: the request's line and client, the response's headers (`hdr()` reads the
@@ -155,6 +162,9 @@ impl Facts for ResponseFacts<'_> {
     }
     fn status(&self) -> Option<u16> {
         Some(self.status)
+    }
+    fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
+        fulcrum_tls::sample(self.line.tls.as_deref(), f)
     }
 }
 
@@ -630,7 +640,12 @@ impl ProxyRules {
         let mut strict = at.strict;
         let (src, dst_port) = (stream.src.ip(), stream.dst_port);
         for (index, (action, cond)) in self.http_request.iter().enumerate().skip(at.next) {
-            let facts = RequestFacts { req, src, dst_port };
+            let facts = RequestFacts {
+                req,
+                src,
+                dst_port,
+                tls: stream.tls,
+            };
             if !holds(cond, &facts) {
                 continue;
             }

@@ -88,7 +88,7 @@ impl Matcher {
                     })
                     .collect::<Result<_, _>>()?,
             ),
-            MatchMethod::Found => Matcher::Found,
+            MatchMethod::Found | MatchMethod::Bool => Matcher::Found,
             MatchMethod::Ip => Matcher::Ip(
                 patterns
                     .iter()

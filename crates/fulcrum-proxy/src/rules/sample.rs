@@ -45,6 +45,8 @@ pub struct Stream<'a> {
     pub txn: VarMap,
     /// `sess.` variables: the client connection's.
     pub sess: &'a RefCell<VarMap>,
+    /// The client connection's TLS facts (`None` on clear text).
+    pub tls: Option<&'a fulcrum_tls::Facts>,
 }
 
 impl Stream<'_> {
@@ -258,6 +260,9 @@ impl Context for Ctx<'_, '_> {
     }
     fn frontend_name(&self) -> Option<&str> {
         Some(self.stream.frontend)
+    }
+    fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
+        fulcrum_tls::sample(self.stream.tls, f)
     }
     fn backend_name(&self) -> Option<&str> {
         // As HAProxy: before a backend is chosen, the stream's backend is its frontend.

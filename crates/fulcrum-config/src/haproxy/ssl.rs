@@ -1,0 +1,460 @@
+//! TLS options of `bind` lines and their `global` defaults (`ssl-default-bind-*`, `crt-base`, `ca-base`,
+//! `tune.ssl.*`). Only the words are checked here; certificates are read and cipher names mapped when the proxy
+//! builds its TLS configuration (crate `fulcrum-tls`), which reports problems with the bind line's location.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::common::{Line, Sink};
+use crate::Location;
+
+/// A protocol version as HAProxy names it in `ssl-min-ver` / `ssl-max-ver`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TlsVersion {
+    /// `SSLv3`
+    SslV3,
+    /// `TLSv1.0`
+    Tls10,
+    /// `TLSv1.1`
+    Tls11,
+    /// `TLSv1.2`
+    Tls12,
+    /// `TLSv1.3`
+    Tls13,
+}
+
+impl TlsVersion {
+    /// Every version, oldest first.
+    pub const ALL: [TlsVersion; 5] = [
+        TlsVersion::SslV3,
+        TlsVersion::Tls10,
+        TlsVersion::Tls11,
+        TlsVersion::Tls12,
+        TlsVersion::Tls13,
+    ];
+
+    /// Parses HAProxy's spelling (`SSLv3`, `TLSv1.0` ... `TLSv1.3`).
+    pub fn parse(s: &str) -> Option<TlsVersion> {
+        Some(match s {
+            "SSLv3" => TlsVersion::SslV3,
+            "TLSv1.0" => TlsVersion::Tls10,
+            "TLSv1.1" => TlsVersion::Tls11,
+            "TLSv1.2" => TlsVersion::Tls12,
+            "TLSv1.3" => TlsVersion::Tls13,
+            _ => return None,
+        })
+    }
+
+    /// HAProxy's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsVersion::SslV3 => "SSLv3",
+            TlsVersion::Tls10 => "TLSv1.0",
+            TlsVersion::Tls11 => "TLSv1.1",
+            TlsVersion::Tls12 => "TLSv1.2",
+            TlsVersion::Tls13 => "TLSv1.3",
+        }
+    }
+
+    /// The suffix of its `no-*` / `force-*` options (`sslv3`, `tlsv10` ...).
+    fn option_suffix(self) -> &'static str {
+        match self {
+            TlsVersion::SslV3 => "sslv3",
+            TlsVersion::Tls10 => "tlsv10",
+            TlsVersion::Tls11 => "tlsv11",
+            TlsVersion::Tls12 => "tlsv12",
+            TlsVersion::Tls13 => "tlsv13",
+        }
+    }
+}
+
+/// `verify none|optional|required`: whether a client certificate is asked for and must be valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verify {
+    /// No certificate is asked for (HAProxy's default on `bind`).
+    #[default]
+    None,
+    /// A certificate is asked for; a client without one is let in, one with a bad one is refused.
+    Optional,
+    /// A valid certificate is required.
+    Required,
+}
+
+/// The options a `bind` line and `ssl-default-bind-options` share: each is `None` when not written, so a bind
+/// line's own setting wins over the global default and the default over the built-in one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SslOptions {
+    /// `ssl-min-ver`
+    pub min_ver: Option<TlsVersion>,
+    /// `ssl-max-ver`
+    pub max_ver: Option<TlsVersion>,
+    /// `no-sslv3`, `no-tlsv10` ... `no-tlsv13`
+    pub disabled: Vec<TlsVersion>,
+    /// `force-sslv3` ... `force-tlsv13`
+    pub force: Option<TlsVersion>,
+    /// `no-tls-tickets`
+    pub no_tls_tickets: bool,
+    /// `prefer-client-ciphers`
+    pub prefer_client_ciphers: bool,
+    /// `strict-sni`
+    pub strict_sni: bool,
+    /// `ciphers`: TLS 1.2 cipher list in OpenSSL's syntax.
+    pub ciphers: Option<String>,
+    /// `ciphersuites`: TLS 1.3 suites in OpenSSL's syntax.
+    pub ciphersuites: Option<String>,
+    /// `curves` (or the single `ecdhe` curve)
+    pub curves: Option<String>,
+}
+
+impl SslOptions {
+    /// These options over `defaults`: a value written here wins, flags add up.
+    pub fn over(&self, defaults: &SslOptions) -> SslOptions {
+        let mut disabled = defaults.disabled.clone();
+        disabled.extend(self.disabled.iter().copied());
+        disabled.sort();
+        disabled.dedup();
+        SslOptions {
+            min_ver: self.min_ver.or(defaults.min_ver),
+            max_ver: self.max_ver.or(defaults.max_ver),
+            disabled,
+            force: self.force.or(defaults.force),
+            no_tls_tickets: self.no_tls_tickets || defaults.no_tls_tickets,
+            prefer_client_ciphers: self.prefer_client_ciphers || defaults.prefer_client_ciphers,
+            strict_sni: self.strict_sni || defaults.strict_sni,
+            ciphers: self.ciphers.clone().or_else(|| defaults.ciphers.clone()),
+            ciphersuites: self
+                .ciphersuites
+                .clone()
+                .or_else(|| defaults.ciphersuites.clone()),
+            curves: self.curves.clone().or_else(|| defaults.curves.clone()),
+        }
+    }
+}
+
+/// The TLS part of a `bind` line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BindSsl {
+    /// `ssl`: TLS is terminated on this listener. Certificates named without it are still loaded and checked, as
+    /// HAProxy does, but the listener speaks clear text.
+    pub enabled: bool,
+    /// `crt FILE|DIR` in the order written (relative paths are taken under `crt-base`).
+    pub crts: Vec<PathBuf>,
+    /// `alpn LIST`: protocols offered by ALPN, in order.
+    pub alpn: Vec<String>,
+    /// `ca-file FILE` (relative paths are taken under `ca-base`).
+    pub ca_file: Option<PathBuf>,
+    /// `crl-file FILE`
+    pub crl_file: Option<PathBuf>,
+    /// `verify`
+    pub verify: Option<Verify>,
+    /// The options shared with `ssl-default-bind-options`.
+    pub options: SslOptions,
+}
+
+/// The TLS settings of the `global` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GlobalSsl {
+    /// `crt-base DIR`
+    pub crt_base: Option<PathBuf>,
+    /// `ca-base DIR`
+    pub ca_base: Option<PathBuf>,
+    /// `ssl-default-bind-options`, `-ciphers`, `-ciphersuites`, `-curves`.
+    pub bind_defaults: SslOptions,
+    /// `tune.ssl.cachesize N`: sessions kept for resumption (HAProxy's default 20000; 0 disables the cache).
+    pub cachesize: Option<u32>,
+    /// `tune.ssl.lifetime TIME`: how long a session may be resumed (HAProxy's default 300 s).
+    pub lifetime: Option<Duration>,
+}
+
+impl GlobalSsl {
+    /// `tune.ssl.cachesize`, 20000 by default.
+    pub fn cachesize(&self) -> u32 {
+        self.cachesize.unwrap_or(20000)
+    }
+
+    /// `tune.ssl.lifetime`, 300 s by default.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime.unwrap_or(Duration::from_secs(300))
+    }
+}
+
+/// What a TLS option word did.
+pub enum Parsed {
+    /// Not a TLS option.
+    No,
+    /// A TLS option that took `n` arguments after it.
+    Took(usize),
+    /// A TLS option with a problem (already recorded).
+    Bad(usize),
+}
+
+/// Parses the shared option at `line.words[i]` into `o`.
+pub fn option(o: &mut SslOptions, line: &Line, i: usize, sink: &mut Sink) -> Parsed {
+    let loc = &line.location;
+    let opt = line.word(i);
+    let arg = line.words.get(i + 1).map(String::as_str);
+    let kw = format!("bind {opt}");
+    match opt {
+        "ssl-min-ver" | "ssl-max-ver" => match arg.and_then(TlsVersion::parse) {
+            Some(v) => {
+                if opt == "ssl-min-ver" {
+                    o.min_ver = Some(v);
+                } else {
+                    o.max_ver = Some(v);
+                }
+                Parsed::Took(1)
+            }
+            None => {
+                sink.error(
+                    loc,
+                    &kw,
+                    format!(
+                        "'{opt}' expects one of SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3, found '{}'",
+                        arg.unwrap_or("")
+                    ),
+                );
+                Parsed::Bad(1)
+            }
+        },
+        "no-tls-tickets" => {
+            o.no_tls_tickets = true;
+            Parsed::Took(0)
+        }
+        "prefer-client-ciphers" => {
+            o.prefer_client_ciphers = true;
+            Parsed::Took(0)
+        }
+        "strict-sni" => {
+            o.strict_sni = true;
+            Parsed::Took(0)
+        }
+        "ciphers" | "ciphersuites" | "curves" | "ecdhe" => match arg.filter(|a| !a.is_empty()) {
+            Some(a) => {
+                let v = Some(a.to_string());
+                match opt {
+                    "ciphers" => o.ciphers = v,
+                    "ciphersuites" => o.ciphersuites = v,
+                    _ => o.curves = v,
+                }
+                Parsed::Took(1)
+            }
+            None => {
+                sink.error(loc, &kw, format!("'{opt}' expects a list"));
+                Parsed::Bad(1)
+            }
+        },
+        _ => {
+            for v in TlsVersion::ALL {
+                if opt.strip_prefix("no-") == Some(v.option_suffix()) {
+                    o.disabled.push(v);
+                    return Parsed::Took(0);
+                }
+                if opt.strip_prefix("force-") == Some(v.option_suffix()) {
+                    o.force = Some(v);
+                    return Parsed::Took(0);
+                }
+            }
+            Parsed::No
+        }
+    }
+}
+
+/// Parses the TLS option at `line.words[i]` of a `bind` line into `b`.
+pub fn bind_option(b: &mut BindSsl, line: &Line, i: usize, sink: &mut Sink) -> Parsed {
+    let loc = &line.location;
+    let opt = line.word(i);
+    let arg = line.words.get(i + 1).map(String::as_str);
+    let kw = format!("bind {opt}");
+    let path = |sink: &mut Sink, what: &str| match arg.filter(|a| !a.is_empty()) {
+        Some(a) => Some(PathBuf::from(a)),
+        None => {
+            sink.error(loc, &kw, format!("'{opt}' expects {what}"));
+            None
+        }
+    };
+    match opt {
+        "ssl" => {
+            b.enabled = true;
+            Parsed::Took(0)
+        }
+        "crt" => match path(sink, "a certificate file or directory") {
+            Some(p) => {
+                b.crts.push(p);
+                Parsed::Took(1)
+            }
+            None => Parsed::Bad(1),
+        },
+        "ca-file" | "crl-file" => match path(sink, "a file") {
+            Some(p) => {
+                if opt == "ca-file" {
+                    b.ca_file = Some(p);
+                } else {
+                    b.crl_file = Some(p);
+                }
+                Parsed::Took(1)
+            }
+            None => Parsed::Bad(1),
+        },
+        "verify" => {
+            let v = match arg {
+                Some("none") => Verify::None,
+                Some("optional") => Verify::Optional,
+                Some("required") => Verify::Required,
+                other => {
+                    sink.error(
+                        loc,
+                        &kw,
+                        format!(
+                            "'verify' expects 'none', 'optional' or 'required', found '{}'",
+                            other.unwrap_or("")
+                        ),
+                    );
+                    return Parsed::Bad(1);
+                }
+            };
+            b.verify = Some(v);
+            Parsed::Took(1)
+        }
+        "alpn" => match arg.filter(|a| !a.is_empty()) {
+            Some(a) => {
+                let names: Vec<String> = a.split(',').map(str::to_string).collect();
+                if let Some(bad) = names.iter().find(|n| n.is_empty() || n.len() > 255) {
+                    sink.error(
+                        loc,
+                        &kw,
+                        format!("'alpn': protocol name '{bad}' must be 1 to 255 bytes long"),
+                    );
+                    return Parsed::Bad(1);
+                }
+                b.alpn = names;
+                Parsed::Took(1)
+            }
+            None => {
+                sink.error(loc, &kw, "'alpn' expects a comma-separated protocol list");
+                Parsed::Bad(1)
+            }
+        },
+        "npn" => {
+            sink.error(
+                loc,
+                &kw,
+                "'npn' (the pre-ALPN Next Protocol Negotiation) is not offered by fulcrum's TLS library: use 'alpn'",
+            );
+            Parsed::Bad(1)
+        }
+        _ => option(&mut b.options, line, i, sink),
+    }
+}
+
+/// Checks a `bind` line's TLS settings once the line is read, as HAProxy does.
+pub fn check_bind(b: &BindSsl, loc: &Location, sink: &mut Sink) -> bool {
+    let mut ok = true;
+    if b.enabled && b.crts.is_empty() {
+        sink.error(
+            loc,
+            "bind ssl",
+            "no SSL certificate specified for this 'ssl' bind line (use 'crt')",
+        );
+        ok = false;
+    }
+    if matches!(b.verify, Some(Verify::Optional | Verify::Required)) && b.ca_file.is_none() {
+        sink.error(
+            loc,
+            "bind verify",
+            "verify is enabled but no CA file specified ('ca-file')",
+        );
+        ok = false;
+    }
+    if !b.enabled && (!b.crts.is_empty() || b.ca_file.is_some()) {
+        sink.warn(
+            crate::diag::Severity::Warning,
+            loc,
+            "bind crt",
+            "certificates are loaded but this bind line has no 'ssl': it serves clear text",
+        );
+    }
+    ok
+}
+
+/// Applies a TLS keyword of the `global` section; false when `kw` is not one.
+pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
+    let loc = &line.location;
+    let kw = line.word(0);
+    let arg = line.words.get(1).map(String::as_str);
+    match kw {
+        "crt-base" | "ca-base" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg.filter(|a| !a.is_empty()) {
+                    Some(a) => {
+                        let v = Some(PathBuf::from(a));
+                        if kw == "crt-base" {
+                            g.crt_base = v;
+                        } else {
+                            g.ca_base = v;
+                        }
+                    }
+                    None => sink.error(loc, kw, "expects a directory"),
+                }
+            }
+        }
+        "ssl-default-bind-options" => {
+            let mut i = 1;
+            while i < line.words.len() {
+                match option(&mut g.bind_defaults, line, i, sink) {
+                    Parsed::Took(n) | Parsed::Bad(n) => i += n + 1,
+                    Parsed::No => {
+                        sink.error(loc, kw, format!("unknown option '{}'", line.word(i)));
+                        i += 1;
+                    }
+                }
+            }
+        }
+        "ssl-default-bind-ciphers"
+        | "ssl-default-bind-ciphersuites"
+        | "ssl-default-bind-curves" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg.filter(|a| !a.is_empty()) {
+                    Some(a) => {
+                        let v = Some(a.to_string());
+                        match kw {
+                            "ssl-default-bind-ciphers" => g.bind_defaults.ciphers = v,
+                            "ssl-default-bind-ciphersuites" => g.bind_defaults.ciphersuites = v,
+                            _ => g.bind_defaults.curves = v,
+                        }
+                    }
+                    None => sink.error(loc, kw, "expects a list"),
+                }
+            }
+        }
+        // rustls offers no finite-field Diffie-Hellman, so there is no DH parameter to size.
+        "tune.ssl.default-dh-param" => {
+            if sink.max_args(line, kw, 1, 1) {
+                let _ = sink.uint(loc, kw, arg, 1024, 16384);
+            }
+        }
+        "tune.ssl.cachesize" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 0, u64::from(u32::MAX)) {
+                    g.cachesize = Some(n as u32);
+                }
+            }
+        }
+        "tune.ssl.lifetime" => {
+            if sink.max_args(line, kw, 1, 1) {
+                // A bare number counts seconds here, as HAProxy reads this keyword.
+                let arg = arg.map(|a| {
+                    if !a.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) {
+                        format!("{a}s")
+                    } else {
+                        a.to_string()
+                    }
+                });
+                if let Some(d) = sink.time(loc, kw, arg.as_deref()) {
+                    g.lifetime = Some(d);
+                }
+            }
+        }
+        _ => return false,
+    }
+    true
+}

@@ -1,0 +1,64 @@
+//! The TLS configuration of every `bind` line, built once when the proxy starts (and by `fulcrum proxy -c`):
+//! certificates read, names indexed, cipher names mapped. A problem is an error naming the bind line.
+
+use std::sync::Arc;
+
+use fulcrum_config::haproxy::{Config, Mode, Proxy};
+use fulcrum_tls::rustls::ServerConfig;
+use tracing::warn;
+
+use crate::StartError;
+
+/// The TLS settings of one frontend's bind lines, in order (`None` for a clear-text line).
+pub type FrontendTls = Vec<Option<Arc<ServerConfig>>>;
+
+/// Builds the TLS settings of `proxy`'s bind lines.
+pub fn frontend(config: &Config, proxy: &Proxy) -> Result<FrontendTls, StartError> {
+    proxy
+        .binds
+        .iter()
+        .map(|bind| {
+            let ssl = &bind.ssl;
+            if !ssl.enabled && ssl.crts.is_empty() {
+                return Ok(None);
+            }
+            let error = |message: String| StartError::Tls {
+                location: bind.location.to_string(),
+                proxy: proxy.name.clone(),
+                message,
+            };
+            if ssl.enabled && proxy.mode == Mode::Tcp {
+                return Err(error(
+                    "'ssl' on a 'mode tcp' listener is not supported by fulcrum yet (TLS passthrough works without it)"
+                        .into(),
+                ));
+            }
+            // HTTP/2 is not served yet: offering it by ALPN would make browsers speak it. It is left out, so they
+            // fall back to HTTP/1.1, and the operator is told.
+            let mut ssl = ssl.clone();
+            let before = ssl.alpn.len();
+            ssl.alpn.retain(|p| p != "h2");
+            if ssl.alpn.len() != before {
+                warn!(location = %bind.location, proxy = %proxy.name,
+                    "alpn: 'h2' is not offered: fulcrum serves HTTP/1.1 on this listener (HTTP/2 is not supported yet)");
+            }
+            let built = fulcrum_tls::server::bind_config(&ssl, &config.global.ssl)
+                .map_err(|e| error(e.to_string()))?;
+            for w in &built.warnings {
+                warn!(location = %bind.location, proxy = %proxy.name, "{w}");
+            }
+            // Certificates named without `ssl` are loaded and checked, as HAProxy does, but not served.
+            Ok(ssl.enabled.then_some(built.config))
+        })
+        .collect()
+}
+
+/// Builds the TLS settings of every frontend (in the order of `config.proxies`' frontends).
+pub fn all(config: &Config) -> Result<Vec<FrontendTls>, StartError> {
+    config
+        .proxies
+        .iter()
+        .filter(|p| p.kind.has_frontend())
+        .map(|p| frontend(config, p))
+        .collect()
+}

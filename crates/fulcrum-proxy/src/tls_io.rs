@@ -1,0 +1,197 @@
+//! TLS on a client connection: rustls' sans-IO server session driven over the connection's own socket, on the
+//! worker's thread. [`crate::client_io::ClientIo`] reads and writes through it when the `bind` line has `ssl`, so
+//! the HTTP loop above sees clear text and every counter and timeout stays where it is.
+//!
+//! A write returns once its records are in the socket, as a clear-text write does: when the socket is full after
+//! rustls took the bytes, the count is kept ("owed") and given back on the next poll, once the records left.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use fulcrum_tls::rustls::{ServerConfig, ServerConnection};
+use fulcrum_tls::Facts;
+use tokio::net::TcpStream;
+
+/// One client connection's TLS session.
+pub struct TlsSession {
+    conn: RefCell<ServerConnection>,
+    /// Clear-text bytes taken by the last write whose records had not all reached the socket.
+    owed: Cell<usize>,
+    /// What the handshake settled (SNI, ALPN, version, cipher, client certificate).
+    pub facts: Arc<Facts>,
+}
+
+/// `Read` over a shared tokio socket (non-blocking: `WouldBlock` clears the socket's readiness).
+struct SockRead<'a>(&'a TcpStream);
+
+impl Read for SockRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+/// `Write` over a shared tokio socket (non-blocking).
+struct SockWrite<'a>(&'a TcpStream);
+
+impl Write for SockWrite<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn tls_error(e: fulcrum_tls::rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Sends what rustls holds for the socket, waiting for room.
+fn poll_flush_tls(
+    conn: &mut ServerConnection,
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    while conn.wants_write() {
+        ready!(stream.poll_write_ready(cx))?;
+        match conn.write_tls(&mut SockWrite(stream)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// Sends what rustls holds for the socket as far as the socket takes it now (an alert before closing).
+fn flush_now(conn: &mut ServerConnection, stream: &TcpStream) {
+    while conn.wants_write() {
+        match conn.write_tls(&mut SockWrite(stream)) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+}
+
+/// Reads records from the socket into rustls and processes them; `Ok(false)` at the end of the stream.
+fn poll_read_tls(
+    conn: &mut ServerConnection,
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<bool>> {
+    loop {
+        ready!(stream.poll_read_ready(cx))?;
+        match conn.read_tls(&mut SockRead(stream)) {
+            Ok(0) => return Poll::Ready(Ok(false)),
+            Ok(_) => {
+                if let Err(e) = conn.process_new_packets() {
+                    // The alert rustls queued tells the client why.
+                    flush_now(conn, stream);
+                    return Poll::Ready(Err(tls_error(e)));
+                }
+                return Poll::Ready(Ok(true));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl TlsSession {
+    /// Runs the server side of the handshake on `stream`.
+    pub async fn accept(stream: &TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsSession> {
+        let mut conn = ServerConnection::new(config).map_err(tls_error)?;
+        std::future::poll_fn(|cx| loop {
+            ready!(poll_flush_tls(&mut conn, stream, cx))?;
+            if !conn.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+            if !ready!(poll_read_tls(&mut conn, stream, cx))? {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the client closed during the TLS handshake",
+                )));
+            }
+        })
+        .await?;
+        let facts = Arc::new(Facts::of(&conn));
+        Ok(TlsSession {
+            conn: RefCell::new(conn),
+            owed: Cell::new(0),
+            facts,
+        })
+    }
+
+    /// Reads clear text into `buf`. `Ok(0)`: the client closed (with or without `close_notify`).
+    pub fn poll_read(
+        &self,
+        stream: &TcpStream,
+        cx: &mut Context<'_>,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        // rustls reads into initialised memory.
+        for b in buf.iter_mut() {
+            b.write(0);
+        }
+        // SAFETY: every byte of `buf` was just initialised.
+        let buf: &mut [u8] = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
+        let mut conn = self.conn.borrow_mut();
+        loop {
+            match conn.reader().read(buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // Closed without close_notify: as common as a clear-text close, and read as one.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Poll::Ready(Ok(0)),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            // Records rustls produced meanwhile (a key update, tickets) leave when the socket takes them.
+            flush_now(&mut conn, stream);
+            if !ready!(poll_read_tls(&mut conn, stream, cx))? {
+                return Poll::Ready(Ok(0));
+            }
+        }
+    }
+
+    /// Writes clear text from `bufs`; returns once its records are in the socket.
+    pub fn poll_write(
+        &self,
+        stream: &TcpStream,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut conn = self.conn.borrow_mut();
+        ready!(poll_flush_tls(&mut conn, stream, cx))?;
+        let owed = self.owed.take();
+        if owed > 0 {
+            return Poll::Ready(Ok(owed));
+        }
+        let n = conn.writer().write_vectored(bufs)?;
+        self.owed.set(n);
+        ready!(poll_flush_tls(&mut conn, stream, cx))?;
+        Poll::Ready(Ok(self.owed.take()))
+    }
+
+    /// Whether clear text already decrypted waits to be read.
+    pub fn has_plaintext(&self) -> bool {
+        self.conn
+            .borrow_mut()
+            .process_new_packets()
+            .is_ok_and(|s| s.plaintext_bytes_to_read() > 0)
+    }
+
+    /// Tells the client the session ends (`close_notify`), as far as the socket takes it now.
+    pub fn close(&self, stream: &TcpStream) {
+        let mut conn = self.conn.borrow_mut();
+        conn.send_close_notify();
+        flush_now(&mut conn, stream);
+    }
+}

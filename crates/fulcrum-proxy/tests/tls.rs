@@ -1,0 +1,568 @@
+//! TLS termination (`bind ... ssl crt ...`), tried with the clients users have: curl and `openssl s_client`
+//! against a proxy whose configuration the real `haproxy -c` also accepts. Certificates are made by the tests
+//! with `openssl`: a test CA, server certificates for several names (ECDSA and RSA), a client certificate from
+//! the CA and a rogue one from nobody.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::*;
+
+/// The test PKI, made once per test process.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl is needed: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A key and a certificate for `names` signed by the CA (`self_signed`: by itself), as `NAME.pem` holding the
+/// chain and the key, HAProxy's usual layout.
+fn leaf(dir: &Path, file: &str, cn: &str, names: &[&str], rsa: bool, self_signed: bool) {
+    let key = format!("{file}.key.tmp");
+    if rsa {
+        openssl(dir, &["genrsa", "-out", &key, "2048"]);
+    } else {
+        openssl(
+            dir,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                &key,
+            ],
+        );
+    }
+    let csr = format!("{file}.csr");
+    let subj = format!("/C=FR/O=Fulcrum Tests/CN={cn}");
+    openssl(
+        dir,
+        &["req", "-new", "-key", &key, "-subj", &subj, "-out", &csr],
+    );
+    let ext = format!("{file}.ext");
+    let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+    let mut text = String::new();
+    if !san.is_empty() {
+        text.push_str(&format!("subjectAltName={}\n", san.join(",")));
+    }
+    if names.is_empty() {
+        text.push_str("extendedKeyUsage=clientAuth\n");
+    }
+    std::fs::write(dir.join(&ext), text).unwrap();
+    let crt = format!("{file}.crt");
+    let mut args = vec!["x509", "-req", "-in", &csr, "-days", "2", "-extfile", &ext];
+    if self_signed {
+        args.extend(["-signkey", &key]);
+    } else {
+        args.extend(["-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]);
+    }
+    args.extend(["-out", &crt]);
+    openssl(dir, &args);
+    let pem = [
+        std::fs::read(dir.join(&crt)).unwrap(),
+        std::fs::read(dir.join(&key)).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join(format!("{file}.pem")), pem).unwrap();
+}
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("fulcrum-tls-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("certs")).unwrap();
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-subj",
+                "/CN=Fulcrum Test CA",
+                "-days",
+                "2",
+            ],
+        );
+        leaf(&dir, "a", "a.test", &["a.test"], false, false);
+        leaf(&dir, "b", "b.test", &["b.test", "*.wild.test"], true, false);
+        leaf(&dir, "c-ec", "c.test", &["c.test"], false, false);
+        leaf(&dir, "c-rsa", "c.test", &["c.test"], true, false);
+        leaf(&dir, "client", "client one", &[], false, false);
+        leaf(&dir, "rogue", "client one", &[], false, true);
+        // A directory as `crt DIR` loads it: a.pem first (name order), so a.test is the default certificate.
+        for f in ["a.pem", "b.pem"] {
+            std::fs::copy(dir.join(f), dir.join("certs").join(f)).unwrap();
+        }
+        // A key kept beside its certificate (`FILE.key`).
+        std::fs::copy(dir.join("b.crt"), dir.join("split.pem")).unwrap();
+        std::fs::copy(dir.join("b.key.tmp"), dir.join("split.pem.key")).unwrap();
+        Pki { dir }
+    })
+}
+
+/// Starts a proxy from `frontend` (lines after `frontend f`) with a backend `b` of one origin.
+fn proxy(global: &str, frontend: &str) -> (Proxy, Vec<fulcrum_proxy::origin::Origin>) {
+    let o = origins(1);
+    // HAProxy's `-c` refuses port 0: every `127.0.0.1:0` gets a free port.
+    let frontend = frontend.replace("127.0.0.1:0", &format!("127.0.0.1:{}", free_port()));
+    let cfg = format!(
+        "global\n    nbthread 1\n{global}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout tunnel 5s\n\nfrontend f\n{frontend}\n    default_backend b\n\nbackend b\n{}",
+        server_lines(&o, "")
+    );
+    (start_proxy(&cfg), o)
+}
+
+struct Curl {
+    ok: bool,
+    body: String,
+    /// curl's `-v` output (handshake, certificate subject, response headers).
+    verbose: String,
+}
+
+/// curl to `https://NAME:PORT/PATH` resolved to the proxy, verifying against the test CA.
+fn curl(p: &Proxy, name: &str, path: &str, extra: &[&str]) -> Curl {
+    let port = p.addr.port();
+    let url = format!("https://{name}:{port}{path}");
+    let resolve = format!("{name}:{port}:127.0.0.1");
+    let out = Command::new("curl")
+        .args(["-sS", "-v", "--max-time", "5", "--cacert"])
+        .arg(pki().path("ca.pem"))
+        .args(["--resolve", &resolve])
+        .args(extra)
+        .arg(&url)
+        .output()
+        .unwrap_or_else(|e| panic!("curl is needed: {e}"));
+    Curl {
+        ok: out.status.success(),
+        body: String::from_utf8_lossy(&out.stdout).into_owned(),
+        verbose: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The subject CN of the certificate curl was shown.
+fn subject(c: &Curl) -> String {
+    c.verbose
+        .lines()
+        .find_map(|l| l.split_once("subject: ").map(|(_, s)| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// `openssl s_client` to the proxy with `args`; its whole output (stdout and stderr).
+fn s_client(p: &Proxy, args: &[&str]) -> String {
+    let mut child = Command::new("openssl")
+        .arg("s_client")
+        .arg("-connect")
+        .arg(p.addr.to_string())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("openssl is needed: {e}"));
+    // Closing stdin ends the session once the handshake is done.
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn sni_picks_the_certificate_by_name_and_the_first_loaded_by_default() {
+    let k = pki();
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {} crt {}",
+            k.path("certs"),
+            k.path("c-ec.pem")
+        ),
+    );
+    for (name, want) in [
+        ("a.test", "a.test"),
+        ("b.test", "b.test"),
+        ("x.wild.test", "b.test"),
+        ("c.test", "c.test"),
+    ] {
+        let c = curl(&p, name, "/", &[]);
+        assert!(c.ok, "{name}: {}", c.verbose);
+        assert!(
+            subject(&c).contains(&format!("CN={want}")),
+            "{name}: {}",
+            subject(&c)
+        );
+        assert_eq!(c.body, "Hello from s1\n", "{name}");
+    }
+    // A wildcard covers one label only; an unknown name gets the first certificate loaded (a.pem of the
+    // directory), which the client then refuses to trust for that name.
+    for name in ["y.x.wild.test", "unknown.test"] {
+        let c = curl(&p, name, "/", &["-k"]);
+        assert!(c.ok, "{name}: {}", c.verbose);
+        assert!(subject(&c).contains("CN=a.test"), "{name}: {}", subject(&c));
+        assert!(!curl(&p, name, "/", &[]).ok, "{name} must not verify");
+    }
+    // No server name at all (a client connecting by address): the default certificate too.
+    let out = s_client(&p, &["-noservername"]);
+    assert!(out.contains("CN = a.test"), "{out}");
+}
+
+#[test]
+fn strict_sni_refuses_names_without_a_certificate() {
+    let k = pki();
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {} strict-sni",
+            k.path("split.pem")
+        ),
+    );
+    let c = curl(&p, "b.test", "/", &[]);
+    assert!(c.ok, "{}", c.verbose);
+    assert!(subject(&c).contains("CN=b.test"));
+    let c = curl(&p, "unknown.test", "/", &["-k"]);
+    assert!(!c.ok, "strict-sni served an unknown name: {}", c.verbose);
+    let out = s_client(&p, &["-noservername"]);
+    assert!(out.contains("alert"), "{out}");
+}
+
+#[test]
+fn ecdsa_and_rsa_certificates_for_one_name_follow_what_the_client_offers() {
+    let k = pki();
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {} crt {}",
+            k.path("c-ec.pem"),
+            k.path("c-rsa.pem")
+        ),
+    );
+    let ec = s_client(&p, &["-servername", "c.test", "-sigalgs", "ECDSA+SHA256"]);
+    assert!(ec.contains("Server public key is 256 bit"), "{ec}");
+    let rsa = s_client(
+        &p,
+        &["-servername", "c.test", "-sigalgs", "rsa_pss_rsae_sha256"],
+    );
+    assert!(rsa.contains("Server public key is 2048 bit"), "{rsa}");
+}
+
+#[test]
+fn alpn_offers_http1_until_http2_exists() {
+    let k = pki();
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {} alpn h2,http/1.1",
+            k.path("a.pem")
+        ),
+    );
+    let c = curl(&p, "a.test", "/", &["--http2", "-w", "%{http_version}"]);
+    assert!(c.ok, "{}", c.verbose);
+    assert_eq!(c.body, "Hello from s1\n1.1");
+    let out = s_client(&p, &["-servername", "a.test", "-alpn", "h2,http/1.1"]);
+    assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
+}
+
+#[test]
+fn protocol_versions_and_cipher_lists() {
+    let k = pki();
+    // The global default (TLS 1.3 only) applies to a bind line that says nothing.
+    let (p, _o) = proxy(
+        "    ssl-default-bind-options ssl-min-ver TLSv1.3",
+        &format!("    bind 127.0.0.1:0 ssl crt {}", k.path("a.pem")),
+    );
+    assert!(curl(&p, "a.test", "/", &["--tlsv1.3"]).ok);
+    assert!(!curl(&p, "a.test", "/", &["--tls-max", "1.2"]).ok);
+    drop(p);
+    // force-tlsv12 with an OpenSSL cipher list (the DHE name has no counterpart and is reported, not kept).
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {} force-tlsv12 ciphers DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
+            k.path("b.pem")
+        ),
+    );
+    let out = s_client(&p, &["-servername", "b.test"]);
+    assert!(
+        out.contains("Protocol  : TLSv1.2") || out.contains("TLSv1.2"),
+        "{out}"
+    );
+    assert!(out.contains("ECDHE-RSA-AES128-GCM-SHA256"), "{out}");
+    assert!(!curl(&p, "b.test", "/", &["--tlsv1.3"]).ok);
+    drop(p);
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {} ciphersuites TLS_CHACHA20_POLY1305_SHA256",
+            k.path("a.pem")
+        ),
+    );
+    let out = s_client(&p, &["-servername", "a.test"]);
+    assert!(out.contains("TLS_CHACHA20_POLY1305_SHA256"), "{out}");
+}
+
+#[test]
+fn client_certificates_required_optional_and_rogue() {
+    let k = pki();
+    let front = format!(
+        "    bind 127.0.0.1:0 ssl crt {} ca-file {} verify required\n    http-request return status 200 content-type text/plain lf-string \"used=%[ssl_c_used] verify=%[ssl_c_verify] dn=%[ssl_c_s_dn] issuer=%[ssl_c_i_dn]\"",
+        k.path("a.pem"),
+        k.path("ca.pem")
+    );
+    let (p, _o) = proxy("", &front);
+    let c = curl(&p, "a.test", "/", &[]);
+    assert!(!c.ok, "no client certificate was let in: {}", c.body);
+    let good = ["--cert", &k.path("client.pem")];
+    let c = curl(&p, "a.test", "/", &good);
+    assert!(c.ok, "{}", c.verbose);
+    assert_eq!(
+        c.body,
+        "used=1 verify=0 dn=/C=FR/O=Fulcrum Tests/CN=client one issuer=/CN=Fulcrum Test CA"
+    );
+    let c = curl(&p, "a.test", "/", &["--cert", &k.path("rogue.pem")]);
+    assert!(
+        !c.ok,
+        "a certificate from no known CA was let in: {}",
+        c.body
+    );
+    drop(p);
+    let (p, _o) = proxy("", &front.replace("verify required", "verify optional"));
+    let c = curl(&p, "a.test", "/", &[]);
+    assert!(c.ok, "{}", c.verbose);
+    assert!(c.body.starts_with("used=0 verify=0 dn= "), "{}", c.body);
+    let c = curl(&p, "a.test", "/", &good);
+    assert!(c.body.starts_with("used=1 "), "{}", c.body);
+}
+
+#[test]
+fn https_idioms_redirect_forwarded_proto_and_hsts() {
+    let k = pki();
+    let clear_port = free_port();
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {}\n    bind 127.0.0.1:{clear_port}\n    http-request redirect scheme https unless {{ ssl_fc }}\n    http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}\n    http-request set-header X-SNI %[ssl_fc_sni]\n    http-request set-header X-TLS \"%[ssl_fc_protocol] %[ssl_fc_cipher]\"\n    http-response set-header Strict-Transport-Security \"max-age=31536000\" if {{ ssl_fc }}",
+            k.path("a.pem")
+        ),
+    );
+    let r = get(format!("127.0.0.1:{clear_port}").parse().unwrap(), "/x?y=1");
+    assert_eq!(r.status, 302, "{}", r.text());
+    let location = r.header("location").unwrap_or_default();
+    assert!(
+        location.starts_with("https://") && location.ends_with("/x?y=1"),
+        "{location}"
+    );
+    assert_eq!(r.header("strict-transport-security"), None);
+    let c = curl(&p, "a.test", "/headers", &[]);
+    assert!(c.ok, "{}", c.verbose);
+    let seen = c.body.to_ascii_lowercase();
+    assert!(seen.contains("x-forwarded-proto: https"), "{seen}");
+    assert!(seen.contains("x-sni: a.test"), "{seen}");
+    assert!(seen.contains("x-tls: tlsv1.3 tls_"), "{seen}");
+    assert!(
+        c.verbose
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000"),
+        "{}",
+        c.verbose
+    );
+}
+
+#[test]
+fn bodies_keep_alive_and_websocket_over_tls() {
+    let k = pki();
+    let (p, _o) = proxy(
+        "",
+        &format!("    bind 127.0.0.1:0 ssl crt {}", k.path("a.pem")),
+    );
+    // Two requests on one connection, a 1 MiB response then a 1 MiB upload.
+    let body = k.dir.join("upload.bin");
+    std::fs::write(&body, vec![b'x'; 1 << 20]).unwrap();
+    let port = p.addr.port();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(k.path("ca.pem"))
+        .args(["--resolve", &format!("a.test:{port}:127.0.0.1")])
+        .arg(format!("https://a.test:{port}/bytes/1048576"))
+        .args([
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download} %{num_connects}\\n",
+        ])
+        .arg("--next")
+        .args(["--cacert"])
+        .arg(k.path("ca.pem"))
+        .args(["--resolve", &format!("a.test:{port}:127.0.0.1")])
+        .arg(format!("https://a.test:{port}/count"))
+        .arg("--data-binary")
+        .arg(format!("@{}", body.display()))
+        .args(["-w", " %{num_connects}\\n"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The download's size and connections made, then the upload's count (the origin's body) and connections.
+    assert_eq!(
+        text, "1048576 1\n1048576\n 0\n",
+        "the upload did not reuse the connection or lost bytes"
+    );
+    // A WebSocket upgrade becomes a tunnel through the TLS session: what is sent comes back.
+    let out = s_client_session(
+        &p,
+        b"GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nping-through-tls",
+    );
+    assert!(out.contains("101"), "{out}");
+    assert!(out.contains("ping-through-tls"), "{out}");
+}
+
+/// Sends `data` through an `openssl s_client` session and returns what came back within a second.
+fn s_client_session(p: &Proxy, data: &[u8]) -> String {
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-servername", "a.test", "-connect"])
+        .arg(p.addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(data).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_client_that_never_finishes_its_handshake_is_closed_at_the_head_timeout() {
+    let k = pki();
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {}\n    timeout http-request 500ms",
+            k.path("a.pem")
+        ),
+    );
+    let mut s = TcpStream::connect(p.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the proxy sent {n} bytes to a silent client");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_millis(2500),
+        "{waited:?}"
+    );
+    // Garbage instead of a ClientHello ends at once.
+    let mut s = TcpStream::connect(p.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(!String::from_utf8_lossy(&out).contains("HTTP/1.1 200"));
+    let fe = &p.running.as_ref().unwrap().snapshot().frontends[0];
+    assert!(
+        wait_until(Duration::from_secs(2), || fe
+            .stats
+            .ssl_failed_handshake
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2),
+        "failed handshakes not counted"
+    );
+}
+
+/// A configuration HAProxy refuses, and fulcrum too, naming the bind line.
+fn refused(bind_opts: &str, want: &str) {
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend f\n    bind 127.0.0.1:{} {bind_opts}\n    http-request return status 200\n",
+        free_port()
+    );
+    let path = pki().dir.join(format!("refused-{}.cfg", free_port()));
+    std::fs::write(&path, &cfg).unwrap();
+    if haproxy_present() {
+        let out = Command::new("haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "haproxy accepts '{bind_opts}'");
+    }
+    let err = match fulcrum_config::haproxy::parse_str("t.cfg", &cfg) {
+        Err(e) => e.to_string(),
+        Ok(c) => match fulcrum_proxy::check(&c) {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("fulcrum accepts '{bind_opts}'"),
+        },
+    };
+    assert!(err.contains("t.cfg:7"), "{bind_opts}: {err}");
+    assert!(err.contains(want), "{bind_opts}: {err}");
+}
+
+#[test]
+fn broken_tls_settings_are_refused_with_the_bind_line() {
+    let k = pki();
+    refused("ssl", "no SSL certificate");
+    refused(&format!("ssl crt {}", k.path("nothing.pem")), "nothing.pem");
+    refused(
+        &format!("ssl crt {}", k.path("b.crt")),
+        "No Private Key found",
+    );
+    refused(&format!("ssl crt {} ciphers FOO", k.path("a.pem")), "FOO");
+    refused(
+        &format!("ssl crt {} ciphersuites FOO", k.path("a.pem")),
+        "FOO",
+    );
+    refused(&format!("ssl crt {} curves FOO", k.path("a.pem")), "FOO");
+    refused(
+        &format!("ssl crt {} verify required", k.path("a.pem")),
+        "no CA file",
+    );
+    refused(
+        &format!("ssl crt {} ssl-min-ver TLSv9", k.path("a.pem")),
+        "TLSv9",
+    );
+}

@@ -1,0 +1,133 @@
+//! Certificates named by `crt FILE|DIR`: a PEM file holds the certificate, its chain and (usually) the private
+//! key; a key missing from it is read from `FILE.key` beside it, as HAProxy does. A directory loads every file in
+//! it, in name order, except the companions HAProxy reads with a certificate (`.key`, `.ocsp`, `.issuer`,
+//! `.sctl`) and hidden files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::{self, PemObject};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::TlsError;
+
+/// Extensions of the files that accompany a certificate in a directory and are not certificates themselves.
+const COMPANIONS: &[&str] = &["key", "ocsp", "issuer", "sctl"];
+
+/// One loaded certificate with the names it serves.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Chain and signing key.
+    pub key: Arc<CertifiedKey>,
+    /// DNS names from its subjectAltName, then its subject CN, lower-cased (wildcards as `*.example.com`).
+    pub names: Vec<String>,
+}
+
+/// Loads `crt PATH`: one file, or every certificate file of a directory.
+pub fn load_crt(path: &Path, provider: &CryptoProvider) -> Result<Vec<Loaded>, TlsError> {
+    let meta = std::fs::metadata(path).map_err(|source| TlsError::Stat {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Ok(vec![load_file(path, provider)?]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|source| TlsError::Stat {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let hidden = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
+            let companion = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| COMPANIONS.contains(&e));
+            !hidden && !companion && p.is_file()
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(TlsError::EmptyDir(path.to_path_buf()));
+    }
+    files.iter().map(|f| load_file(f, provider)).collect()
+}
+
+/// Loads one PEM file (and its `.key` companion when the key is not in it).
+pub fn load_file(path: &Path, provider: &CryptoProvider) -> Result<Loaded, TlsError> {
+    let bytes = std::fs::read(path).map_err(|source| TlsError::Stat {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let chain = certificates(&bytes, path)?;
+    let key = match PrivateKeyDer::from_pem_slice(&bytes) {
+        Ok(k) => k,
+        Err(pem::Error::NoItemsFound) => {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(".key");
+            let companion = PathBuf::from(companion);
+            let data = std::fs::read(&companion).unwrap_or_default();
+            PrivateKeyDer::from_pem_slice(&data).map_err(|_| TlsError::NoKey(companion))?
+        }
+        Err(e) => {
+            return Err(TlsError::Pem {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+        }
+    };
+    let signer = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| TlsError::BadKey {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let key = CertifiedKey::new(chain, signer);
+    key.keys_match()
+        .map_err(|_| TlsError::KeyMismatch(path.to_path_buf()))?;
+    let names = names(&key.cert[0]);
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        key: Arc::new(key),
+        names,
+    })
+}
+
+/// Every certificate of a PEM file, in order; at least one.
+pub fn certificates(bytes: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Pem {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate(path.to_path_buf()));
+    }
+    Ok(chain)
+}
+
+/// The DNS names a certificate serves: subjectAltName DNS entries, then the subject's CN, lower-cased.
+pub fn names(cert: &CertificateDer<'_>) -> Vec<String> {
+    let Ok(ee) = webpki::EndEntityCert::try_from(cert) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = ee.valid_dns_names().map(str::to_ascii_lowercase).collect();
+    for cn in crate::dn::common_names(ee.subject()) {
+        let cn = cn.to_ascii_lowercase();
+        if !out.contains(&cn) {
+            out.push(cn);
+        }
+    }
+    out
+}

@@ -1,0 +1,125 @@
+//! TLS for fulcrum proxy, on rustls with the aws-lc-rs provider: HAProxy's `bind ... ssl crt ...` options (and
+//! their `global` defaults) built into rustls configurations ([`server`]), certificate loading ([`certs`]), SNI
+//! selection ([`sni`]), OpenSSL cipher and curve names ([`suites`]), distinguished names ([`dn`]) and what a
+//! finished handshake tells the proxy's fetches and logs ([`Facts`]). No I/O beyond reading the files named.
+
+pub mod certs;
+pub mod dn;
+pub mod server;
+pub mod sni;
+pub mod suites;
+
+use std::path::PathBuf;
+
+use fulcrum_sample::{SslFetch, Value};
+
+pub use rustls;
+
+/// Why a TLS configuration could not be built. Messages follow HAProxy's where it has one.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A named file or directory cannot be read.
+    #[error("unable to stat SSL certificate from file '{}': {source}", path.display())]
+    Stat {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A `crt` directory holds no certificate file.
+    #[error("no certificate file in directory '{}'", .0.display())]
+    EmptyDir(PathBuf),
+    /// A file holds no certificate.
+    #[error("unable to load certificate from file '{}'", .0.display())]
+    NoCertificate(PathBuf),
+    /// No private key in the PEM nor in its `.key` companion.
+    #[error("No Private Key found in '{}'", .0.display())]
+    NoKey(PathBuf),
+    /// A PEM file is malformed.
+    #[error("unable to read PEM file '{}': {reason}", path.display())]
+    Pem {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The private key is of a kind the provider cannot use.
+    #[error("unable to load SSL private key from PEM file '{}': {reason}", path.display())]
+    BadKey {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The key does not belong to the certificate.
+    #[error("inconsistencies between private key and certificate loaded from PEM file '{}'", .0.display())]
+    KeyMismatch(PathBuf),
+    /// A list or combination of options leaves nothing usable.
+    #[error("{0}")]
+    Settings(String),
+}
+
+/// What a finished server-side handshake tells the proxy (fetches `ssl_fc_*`, `ssl_c_*`, log fields `%sslv`,
+/// `%sslc`).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The client's server name (SNI).
+    pub sni: Option<Box<str>>,
+    /// The protocol agreed through ALPN.
+    pub alpn: Option<Box<[u8]>>,
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub version: &'static str,
+    /// OpenSSL's name of the cipher suite.
+    pub cipher: &'static str,
+    /// The client's certificate (the end-entity one), when it sent one (it was verified).
+    pub client_cert: Option<rustls::pki_types::CertificateDer<'static>>,
+}
+
+/// A TLS fetch on a connection: `tls` is `None` on clear text, where `ssl_fc` is false and the others have no
+/// value, as in HAProxy.
+pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
+    let Some(t) = tls else {
+        return (f == SslFetch::Fc).then_some(Value::Bool(false));
+    };
+    let cert = || {
+        t.client_cert
+            .as_ref()
+            .and_then(|c| webpki::EndEntityCert::try_from(c).ok())
+    };
+    Some(match f {
+        SslFetch::Fc => Value::Bool(true),
+        SslFetch::FcSni => Value::str(t.sni.as_deref()?.as_bytes()),
+        SslFetch::FcProtocol => Value::str(t.version.as_bytes()),
+        SslFetch::FcCipher => Value::str(t.cipher.as_bytes()),
+        SslFetch::FcAlpn => Value::str(t.alpn.as_deref()?),
+        SslFetch::CUsed => Value::Bool(t.client_cert.is_some()),
+        // A certificate that failed verification never gets this far: the handshake was refused.
+        SslFetch::CVerify => Value::Int(0),
+        SslFetch::CSDn => Value::string(dn::oneline(cert()?.subject())?),
+        SslFetch::CIDn => Value::string(dn::oneline(cert()?.issuer())?),
+        SslFetch::CSerial => Value::bin(cert()?.serial()),
+        SslFetch::CDer => Value::Bin(std::borrow::Cow::Borrowed(t.client_cert.as_deref()?)),
+    })
+}
+
+impl Facts {
+    /// Reads them from a connection whose handshake is complete.
+    pub fn of(conn: &rustls::ServerConnection) -> Facts {
+        Facts {
+            sni: conn.server_name().map(Box::from),
+            alpn: conn.alpn_protocol().map(Box::from),
+            version: match conn.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+                _ => "",
+            },
+            cipher: conn
+                .negotiated_cipher_suite()
+                .map_or("", |s| suites::openssl_name(s.suite())),
+            client_cert: conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.clone().into_owned()),
+        }
+    }
+}
