@@ -3,10 +3,15 @@
 #
 #   bench/proxy-vs-haproxy.sh [--runs N] [--duration SECS] [--scenarios "ka close 64k 1m tcp idle"] [--conns N]
 #                             [--threads 1|2] [--client wrk|h2load] [--idle-conns N] [--port BASE] [--smoke]
+#                             [--tls-key ec|rsa] [--tls-ver 1.3|1.2]
 #
 # Scenarios: ka (keep-alive, 11-byte body), close (Connection: close), 64k / 1m (response sizes), tcp (the same
 # 1 MiB responses through a `mode tcp` proxy: MB per proxy CPU-second), idle (RSS per idle keep-alive client
 # connection with --idle-conns of them open, 10,000 by default).
+# TLS scenarios (the proxy terminates TLS with a certificate made here: ECDSA P-256 by default, RSA-2048 with
+# --tls-key rsa; TLS 1.3 by default, 1.2 with --tls-ver 1.2, through `ssl-max-ver`): tls-close (a new connection and
+# a full handshake per request: handshakes per proxy CPU-second), tls-ka (keep-alive requests over TLS), tls-1m
+# (1 MiB responses over TLS; req/cpu-s is then MB per CPU-second as for tcp).
 #
 # --threads 1 (default): the proxy under test runs alone on CPU 0 with one worker thread (`nbthread 1`); the load
 # client (one thread) and the origin (an HAProxy that answers every request itself with `http-request return`, so
@@ -24,7 +29,8 @@
 # quiet machine.
 set -euo pipefail
 
-RUNS="" DURATION="" SCENARIOS="" CONNS="" IDLE_CONNS="" THREADS=1 CLIENT=wrk PORT=19080 SMOKE=""
+SCHEME=http
+RUNS="" DURATION="" SCENARIOS="" CONNS="" IDLE_CONNS="" THREADS=1 CLIENT=wrk PORT=19080 SMOKE="" TLS_KEY=ec TLS_VER=1.3
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
@@ -36,20 +42,24 @@ while [ $# -gt 0 ]; do
     --idle-conns) IDLE_CONNS=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
+    --tls-key) TLS_KEY=$2; shift 2 ;;
+    --tls-ver) TLS_VER=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 if [ -n "$SMOKE" ]; then
-  : "${RUNS:=1}" "${DURATION:=1}" "${SCENARIOS:=ka tcp idle}" "${CONNS:=4}" "${IDLE_CONNS:=200}"
+  : "${RUNS:=1}" "${DURATION:=1}" "${SCENARIOS:=ka tcp idle tls-ka}" "${CONNS:=4}" "${IDLE_CONNS:=200}"
 else
   : "${RUNS:=3}" "${DURATION:=10}" "${SCENARIOS:=ka close 64k 1m}" "${CONNS:=50}" "${IDLE_CONNS:=10000}"
 fi
 case "$THREADS" in 1 | 2) ;; *) echo "--threads must be 1 or 2" >&2; exit 2 ;; esac
 case "$CLIENT" in wrk | h2load) ;; *) echo "--client must be wrk or h2load" >&2; exit 2 ;; esac
 for scen in $SCENARIOS; do
-  case "$scen" in ka | close | 64k | 1m | tcp | idle) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
+  case "$scen" in ka | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
 done
+case "$TLS_KEY" in ec | rsa) ;; *) echo "--tls-key must be ec or rsa" >&2; exit 2 ;; esac
+case "$TLS_VER" in 1.2 | 1.3) ;; *) echo "--tls-ver must be 1.2 or 1.3" >&2; exit 2 ;; esac
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 need=(haproxy "$CLIENT" taskset gawk bc curl)
@@ -148,13 +158,24 @@ CFG
 }
 proxy_cfg > "$work/proxy.cfg"
 proxy_cfg | sed 's/^    mode http$/    mode tcp/' > "$work/proxy-tcp.cfg"
+# The TLS certificate both proxies serve (self-signed; the load clients do not verify it).
+if [ "$TLS_KEY" = ec ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" -out "$work/crt.pem" \
+    -subj /CN=bench.test -days 2 2>/dev/null
+else
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/crt.pem" -subj /CN=bench.test \
+    -days 2 2>/dev/null
+fi
+cat "$work/crt.pem" "$work/key.pem" > "$work/cert.pem"
+proxy_cfg | sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT ssl crt $work/cert.pem ssl-max-ver TLSv$TLS_VER#" \
+  > "$work/proxy-tls.cfg"
 proxy_cfg | sed "s/^    nbthread $THREADS\$/    nbthread $THREADS\n    maxconn $((IDLE_CONNS + 10))/" > "$work/proxy-idle.cfg"
 # HAProxy only, idle scenario: with maxconn 10010 it sizes its descriptor table for two per connection (20,034),
 # above this machine's hard limit of 20,000, and by default (strict-limits) refuses to start; `no strict-limits`
 # makes it warn and run (one descriptor per idle client connection is all the scenario needs). fulcrum does not
 # know the keyword (it never raises its own limit), so it goes in a second file given only to HAProxy.
 printf 'global\n    no strict-limits\n' > "$work/haproxy-only-idle.cfg"
-for c in proxy proxy-tcp proxy-idle; do
+for c in proxy proxy-tcp proxy-idle proxy-tls; do
   extra=()
   [ "$c" = proxy-idle ] && extra=(-f "$work/haproxy-only-idle.cfg")
   haproxy -c -q -f "$work/$c.cfg" "${extra[@]}"
@@ -212,7 +233,7 @@ percentiles_us() {
 # in 2024), so close mode runs a bounded -n (H2_CLOSE_N, sized from the warm-up run); h2load reconnects after each
 # response there.
 run_client() {
-  local secs=$1 path=$2 close=$3 url="http://127.0.0.1:$PROXY_PORT$2" hdr=()
+  local secs=$1 path=$2 close=$3 url="$SCHEME://127.0.0.1:$PROXY_PORT$2" hdr=()
   [ "$close" = 1 ] && hdr=(-H "Connection: close")
   if [ "$CLIENT" = wrk ]; then
     local out
@@ -247,12 +268,16 @@ run_client() {
 # One measurement: prints "rps rps_per_cpu p50_ms p99_ms errors".
 measure() {
   local who=$1 scenario=$2 path=/ close=0 cfg=proxy
+  SCHEME=http
   case "$scenario" in
     ka) ;;
     close) close=1 ;;
     64k) path=/64k ;;
     1m) path=/1m ;;
     tcp) path=/1m; cfg=proxy-tcp ;;
+    tls-ka) cfg=proxy-tls; SCHEME=https ;;
+    tls-close) cfg=proxy-tls; SCHEME=https; close=1 ;;
+    tls-1m) path=/1m; cfg=proxy-tls; SCHEME=https ;;
     idle) measure_idle "$who"; return ;;
   esac
   local pid; pid=$(start_proxy "$who" "$cfg") || { echo "0 0 0 0 1"; return; }
@@ -271,8 +296,8 @@ measure() {
   local hz; hz=$(getconf CLK_TCK)
   local cpu; cpu=$(echo "($t1 - $t0) / $hz" | bc -l)
   local total rps p50 p99 errs; read -r total rps p50 p99 errs <<<"$res"
-  # tcp: MB moved per proxy CPU-second instead of requests (1 MiB per request).
-  [ "$scenario" = tcp ] && total=$(awk -v n="$total" 'BEGIN {print n * 1.048576}')
+  # tcp, tls-1m: MB moved per proxy CPU-second instead of requests (1 MiB per request).
+  case "$scenario" in tcp | tls-1m) total=$(awk -v n="$total" 'BEGIN {print n * 1.048576}') ;; esac
   awk -v n="$total" -v r="$rps" -v c="$cpu" -v p50="$p50" -v p99="$p99" -v e="$errs" '
     BEGIN { printf "%.0f %.0f %.3f %.3f %d\n", r, (c > 0 ? n/c : 0), p50, p99, e }'
 }
@@ -352,7 +377,8 @@ fi
 if [ "$CLIENT" = h2load ]; then
   echo "(h2load --h1: p50/p99 from per-request times (--log-file); close: a bounded -n sized from the warm-up, h2load reconnecting after each response)"
 fi
-echo "(tcp: column req/cpu-s is MB per proxy CPU-second; idle: it is KiB of RSS per idle connection, lower is better)"
+echo "(tcp, tls-1m: column req/cpu-s is MB per proxy CPU-second; idle: it is KiB of RSS per idle connection, lower is better)"
+case " $SCENARIOS " in *" tls-"*) echo "(tls-*: TLSv$TLS_VER, $TLS_KEY certificate; tls-close: one full handshake per request)" ;; esac
 smoke_fail=()
 for scen in $SCENARIOS; do
   : > "$work/haproxy.$scen"; : > "$work/fulcrum.$scen"; : > "$work/haproxy.idle.held"; : > "$work/fulcrum.idle.held"

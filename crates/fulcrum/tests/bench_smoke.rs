@@ -1,15 +1,17 @@
 //! `bench/proxy-vs-haproxy.sh --smoke` end to end: HAProxy and this build of `fulcrum proxy` side by side for 1 s
-//! each in keep-alive, tcp and idle (200 connections) modes; the script fails unless both served requests without
-//! errors and held every idle connection. It runs the debug binary Cargo built for this test (`FULCRUM_BIN`), so
-//! nothing is rebuilt in release mode. Needs haproxy, wrk, gawk, bc, taskset, curl and python3; skips with a message
-//! when one is missing (scripts/install-deps.sh installs them).
+//! each in keep-alive, tcp, idle (200 connections) and keep-alive over TLS modes; the script fails unless both
+//! served requests without errors and held every idle connection. It runs the debug binary Cargo built for this
+//! test (`FULCRUM_BIN`), so nothing is rebuilt in release mode. Needs haproxy, wrk, gawk, bc, taskset, curl, python3
+//! and openssl; skips with a message when one is missing (scripts/install-deps.sh installs them).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fulcrum");
-const TOOLS: &[&str] = &["haproxy", "wrk", "gawk", "bc", "taskset", "curl", "python3"];
+const TOOLS: &[&str] = &[
+    "haproxy", "wrk", "gawk", "bc", "taskset", "curl", "python3", "openssl",
+];
 
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
