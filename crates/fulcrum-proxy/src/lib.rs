@@ -29,6 +29,7 @@ pub mod stats;
 pub mod tcp;
 pub mod tls_config;
 pub mod tls_io;
+pub mod tls_relay;
 pub mod totals;
 pub mod worker;
 pub mod worker_state;

@@ -20,6 +20,7 @@ use crate::queue;
 use crate::rules::http::ContentFacts;
 use crate::select::RequestKey;
 use crate::snapshot::FrontendRt;
+use crate::tls_io::TlsSession;
 use crate::totals::{self, Done};
 use crate::worker_state::Worker;
 
@@ -28,6 +29,7 @@ pub async fn serve_client(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     client: TcpStream,
+    tls: Option<Arc<fulcrum_tls::rustls::ServerConfig>>,
     peer: SocketAddr,
     local_port: u16,
 ) {
@@ -36,9 +38,34 @@ pub async fn serve_client(
         Some(_) => TcpLog::begin(&fe, peer, client.local_addr().ok()),
         None => None,
     };
+    // `bind ... ssl`: TLS is terminated here (within `timeout client`), the server gets the clear text.
+    let session = match tls {
+        None => None,
+        Some(config) => {
+            let handshake = TlsSession::accept(&client, config);
+            let done = match fe.timeouts.client {
+                Some(limit) => tokio::time::timeout(limit, handshake)
+                    .await
+                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+                None => handshake.await,
+            };
+            match done {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    Counters::inc(&fe.stats.ssl_failed_handshake);
+                    debug!(frontend = %fe.name, %peer, error = %e, "SSL handshake failure");
+                    if let Some(mut l) = log {
+                        l.term(b"CR");
+                        l.end(0, 0);
+                    }
+                    return;
+                }
+            }
+        }
+    };
     let mut first = Vec::new();
     if fe.rules.has_content_rules() {
-        match inspect(&fe, &client, peer, local_port).await {
+        match inspect(&fe, &client, session.as_ref(), peer, local_port).await {
             Inspected::Accept(buf) => first = buf,
             Inspected::Reject(buf) => {
                 debug!(%peer, "connection rejected by tcp-request content rules");
@@ -186,7 +213,9 @@ pub async fn serve_client(
             return;
         }
     }
-    let mut end = if fe.splice {
+    let mut end = if let Some(tls) = &session {
+        crate::tls_relay::relay(&client, tls, &server, idle).await
+    } else if fe.splice {
         crate::splice::bidirectional(&client, &server, idle).await
     } else {
         crate::splice::copy_bidirectional(&client, &server, idle).await
@@ -239,6 +268,7 @@ enum Inspected {
 async fn inspect(
     fe: &FrontendRt,
     client: &TcpStream,
+    tls: Option<&TlsSession>,
     peer: SocketAddr,
     local_port: u16,
 ) -> Inspected {
@@ -250,7 +280,11 @@ async fn inspect(
         while !closed && buf.len() < INSPECT_MAX {
             let old = buf.len();
             buf.resize(INSPECT_MAX, 0);
-            match client.try_read(&mut buf[old..]) {
+            let read = match tls {
+                None => client.try_read(&mut buf[old..]),
+                Some(t) => t.try_read(client, &mut buf[old..]),
+            };
+            match read {
                 Ok(0) => {
                     buf.truncate(old);
                     closed = true;

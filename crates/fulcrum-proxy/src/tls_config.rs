@@ -27,17 +27,14 @@ pub fn frontend(config: &Config, proxy: &Proxy) -> Result<FrontendTls, StartErro
                 proxy: proxy.name.clone(),
                 message,
             };
-            if ssl.enabled && proxy.mode == Mode::Tcp {
-                return Err(error(
-                    "'ssl' on a 'mode tcp' listener is not supported by fulcrum yet (TLS passthrough works without it)"
-                        .into(),
-                ));
-            }
             // HTTP/2 is not served yet: offering it by ALPN would make browsers speak it. It is left out, so they
-            // fall back to HTTP/1.1, and the operator is told.
+            // fall back to HTTP/1.1, and the operator is told. In `mode tcp` the bytes go to the server as they
+            // are, so whatever it speaks may be offered.
             let mut ssl = ssl.clone();
             let before = ssl.alpn.len();
-            ssl.alpn.retain(|p| p != "h2");
+            if proxy.mode == Mode::Http {
+                ssl.alpn.retain(|p| p != "h2");
+            }
             if ssl.alpn.len() != before {
                 warn!(location = %bind.location, proxy = %proxy.name,
                     "alpn: 'h2' is not offered: fulcrum serves HTTP/1.1 on this listener (HTTP/2 is not supported yet)");

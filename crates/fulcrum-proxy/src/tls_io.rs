@@ -144,6 +144,24 @@ impl TlsSession {
         }
         // SAFETY: every byte of `buf` was just initialised.
         let buf: &mut [u8] = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
+        self.poll_read_init(stream, cx, buf)
+    }
+
+    /// Reads the clear text already available into `buf`, without waiting (`WouldBlock` when there is none).
+    pub fn try_read(&self, stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match self.poll_read_init(stream, &mut cx, buf) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn poll_read_init(
+        &self,
+        stream: &TcpStream,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let mut conn = self.conn.borrow_mut();
         loop {
             match conn.reader().read(buf) {

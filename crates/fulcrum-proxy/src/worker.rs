@@ -151,9 +151,10 @@ async fn accept_loop(
             }
             Mode::Tcp => {
                 let fe = fe.clone();
+                let tls = tls.clone();
                 tokio::task::spawn_local(async move {
                     let _ticket = ticket;
-                    crate::tcp::serve_client(worker, fe, stream, peer, local_port).await;
+                    crate::tcp::serve_client(worker, fe, stream, tls, peer, local_port).await;
                 });
             }
         }

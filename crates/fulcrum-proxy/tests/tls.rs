@@ -566,3 +566,69 @@ fn broken_tls_settings_are_refused_with_the_bind_line() {
         "TLSv9",
     );
 }
+
+/// A TLS front answering `name` itself, with certificate `crt`.
+fn tls_answering(crt: &str, name: &str) -> Proxy {
+    let port = free_port();
+    start_proxy(&format!(
+        "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend {name}\n    bind 127.0.0.1:{port} ssl crt {crt}\n    http-request return status 200 content-type text/plain string \"{name}\"\n"
+    ))
+}
+
+#[test]
+fn sni_passthrough_in_tcp_mode_routes_by_the_client_hello() {
+    let k = pki();
+    let a = tls_answering(&k.path("a.pem"), "front-a");
+    let b = tls_answering(&k.path("b.pem"), "front-b");
+    let port = free_port();
+    let p = start_proxy(&format!(
+        "global\n    nbthread 1\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend sni\n    bind 127.0.0.1:{port}\n    tcp-request inspect-delay 5s\n    tcp-request content accept if {{ req_ssl_hello_type 1 }}\n\
+         \x20   use_backend be_a if {{ req_ssl_sni -i a.test }}\n    use_backend be_b if {{ req.ssl_sni -m end .wild.test }}\n    default_backend be_b\n\
+         backend be_a\n    server a {}\nbackend be_b\n    server b {}\n",
+        a.addr, b.addr
+    ));
+    for (name, body, cn) in [
+        ("A.TEST", "front-a", "CN=a.test"),
+        ("x.wild.test", "front-b", "CN=b.test"),
+        ("b.test", "front-b", "CN=b.test"),
+    ] {
+        let c = curl(&p, name, "/", &[]);
+        assert!(c.ok, "{name}: {}", c.verbose);
+        assert_eq!(c.body, body, "{name}");
+        assert!(subject(&c).contains(cn), "{name}: {}", subject(&c));
+    }
+}
+
+#[test]
+fn tcp_mode_terminates_tls_and_relays_clear_text() {
+    let k = pki();
+    let o = origins(1);
+    let port = free_port();
+    let p = start_proxy(&format!(
+        "global\n    nbthread 1\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend f\n    bind 127.0.0.1:{port} ssl crt {} alpn h2,http/1.1\n    tcp-request inspect-delay 2s\n\
+         \x20   tcp-request content reject if {{ req.payload(0,4) -m bin 50524f58 }}\n    tcp-request content accept if {{ req.len gt 0 }}\n\
+         \x20   default_backend b\nbackend b\n{}",
+        k.path("a.pem"),
+        server_lines(&o, "")
+    ));
+    // The content rules see the clear text: an HTTP request passes, a PROXY line is refused.
+    let c = curl(&p, "a.test", "/", &["--http1.1"]);
+    assert!(c.ok, "{}", c.verbose);
+    assert_eq!(c.body, "Hello from s1\n");
+    // In tcp mode ALPN is passed as configured (the server speaks whatever it was offered).
+    let out = s_client(&p, &["-servername", "a.test", "-alpn", "h2"]);
+    assert!(out.contains("ALPN protocol: h2"), "{out}");
+    let out = s_client_session(&p, b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n");
+    assert!(out.is_empty(), "{out}");
+    // 1 MiB through the relay.
+    let c = curl(
+        &p,
+        "a.test",
+        "/bytes/1048576",
+        &["--http1.1", "-o", "/dev/null", "-w", "%{size_download}"],
+    );
+    assert!(c.ok, "{}", c.verbose);
+    assert_eq!(c.body, "1048576");
+}

@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod dn;
+pub mod hello;
 pub mod server;
 pub mod sni;
 pub mod suites;

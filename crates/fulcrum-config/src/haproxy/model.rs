@@ -718,13 +718,30 @@ pub enum Sample {
     },
     /// `ssl_fc`, `ssl_fc_sni`, `ssl_c_verify` and the other TLS fetches of the client connection.
     Ssl(fulcrum_sample::SslFetch),
+    /// `req.ssl_sni`, `req.ssl_hello_type`, `req.ssl_alpn`: the TLS ClientHello in the buffered request bytes,
+    /// read without terminating TLS (`mode tcp`).
+    ReqSsl(ReqSsl),
+}
+
+/// What a `req.ssl_*` fetch reads from a ClientHello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReqSsl {
+    /// `req.ssl_sni` / `req_ssl_sni`: the server name.
+    Sni,
+    /// `req.ssl_hello_type` / `req_ssl_hello_type`: 1 once a complete ClientHello is there.
+    HelloType,
+    /// `req.ssl_alpn`: each protocol the client offers by ALPN.
+    Alpn,
 }
 
 impl Sample {
     /// Whether the sample looks at the buffered request bytes (`req.len`, `req.payload`), which only
     /// `tcp-request content` rules (and `use_backend` in `mode tcp`) can test.
     pub fn is_content(&self) -> bool {
-        matches!(self, Sample::ReqLen | Sample::ReqPayload { .. })
+        matches!(
+            self,
+            Sample::ReqLen | Sample::ReqPayload { .. } | Sample::ReqSsl(_)
+        )
     }
 }
 

@@ -22,8 +22,9 @@ use super::common::{Line, Sink};
 use super::known;
 use super::model::{
     Acl, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Mode,
-    PatternFile, Redirect, RedirectTarget, Reply, ReturnBody, Rule, Rules, Sample, SampleExpr,
-    Service, TcpConnAction, TcpContentAction, UseBackend, VarName, WaitForBody, RULE_LOG_VARS,
+    PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule, Rules, Sample,
+    SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarName, WaitForBody,
+    RULE_LOG_VARS,
 };
 use super::proxy::parse_net;
 use super::sections::SectionKind;
@@ -545,6 +546,11 @@ fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
         "method" => (|_| Sample::Method, M::Str, false),
         "status" => (|_| Sample::Status, M::Int, false),
         "req.len" | "req_len" => (|_| Sample::ReqLen, M::Int, false),
+        "req.ssl_sni" | "req_ssl_sni" => (|_| Sample::ReqSsl(ReqSsl::Sni), M::Str, false),
+        "req.ssl_hello_type" | "req_ssl_hello_type" => {
+            (|_| Sample::ReqSsl(ReqSsl::HelloType), M::Int, false)
+        }
+        "req.ssl_alpn" => (|_| Sample::ReqSsl(ReqSsl::Alpn), M::Str, false),
         b if fulcrum_sample::SslFetch::by_name(b).is_some() => {
             let f = fulcrum_sample::SslFetch::by_name(b)
                 .ok_or_else(|| format!("unknown fetch method '{b}'"))?;

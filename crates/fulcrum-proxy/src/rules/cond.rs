@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use fulcrum_config::haproxy::{Condition, Sample};
+use fulcrum_config::haproxy::{Condition, ReqSsl, Sample};
 
 use super::acl::{AclError, CompiledAcl};
 use super::patref::PatternRefs;
@@ -127,6 +127,23 @@ fn eval_content(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
                 _ => Tri::Fail,
             }
         }
+        Sample::ReqSsl(what) => match fulcrum_tls::hello::parse(buf) {
+            fulcrum_tls::hello::Hello::Incomplete => not_yet(facts),
+            fulcrum_tls::hello::Hello::NotHello => Tri::Fail,
+            fulcrum_tls::hello::Hello::Client(h) => {
+                let text = |b: &[u8]| acl.match_text(&String::from_utf8_lossy(b));
+                let pass = match what {
+                    ReqSsl::Sni => h.sni.is_some_and(text),
+                    ReqSsl::HelloType => acl.match_int(1),
+                    ReqSsl::Alpn => h.alpn.iter().any(|p| text(p)),
+                };
+                if pass {
+                    Tri::Pass
+                } else {
+                    Tri::Fail
+                }
+            }
+        },
         _ => Tri::Fail,
     }
 }
@@ -136,7 +153,7 @@ fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
         return eval_content(acl, facts);
     }
     let pass = match &acl.sample {
-        Sample::ReqLen | Sample::ReqPayload { .. } => false,
+        Sample::ReqLen | Sample::ReqPayload { .. } | Sample::ReqSsl(_) => false,
         Sample::Src => facts.src().is_some_and(|ip| acl.match_ip(ip)),
         Sample::DstPort => facts
             .dst_port()
