@@ -5,6 +5,7 @@
 //! [`select`] from the backend's [`snapshot`]; [`health`] runs checks on its own thread and flips server states.
 
 pub mod admin_state;
+pub mod cert_api;
 pub mod client_io;
 pub mod counters;
 pub mod health;
@@ -183,7 +184,7 @@ pub struct Bound {
 /// Opens every listening socket of `config` (one per worker thread and address).
 pub fn bind(config: &Config) -> Result<Bound, StartError> {
     let snapshot = Arc::new(Snapshot::build(config)?);
-    let tls = tls_config::all(config)?;
+    let (tls, certs) = tls_config::all(config)?;
     let threads = thread_count(config);
     let limits = worker::Limits {
         global: snapshot
@@ -254,7 +255,10 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
             },
         })?);
     }
-    let api = runtime_api::RuntimeApi::new(config, snapshot.clone(), threads, bound.len());
+    let mut api = runtime_api::RuntimeApi::new(config, snapshot.clone(), threads, bound.len());
+    if tls.iter().flatten().any(Option::is_some) {
+        api.set_certs(certs);
+    }
     Ok(Bound {
         runtime: (Arc::new(api), stats_sockets),
         snapshot,

@@ -150,6 +150,8 @@ pub struct RuntimeApi {
     changes: Mutex<()>,
     /// The runtime of the API thread, which runs the checks of servers added at run time.
     handle: OnceLock<tokio::runtime::Handle>,
+    /// The certificates of the `bind ... ssl` lines (`show ssl cert`, `set ssl cert`), when there are some.
+    certs: Option<Arc<fulcrum_tls::store::CertStore>>,
 }
 
 impl RuntimeApi {
@@ -182,7 +184,13 @@ impl RuntimeApi {
             start_unix: unix_now(),
             changes: Mutex::new(()),
             handle: OnceLock::new(),
+            certs: None,
         }
+    }
+
+    /// Serves the `ssl cert` commands over `store`.
+    pub fn set_certs(&mut self, store: Arc<fulcrum_tls::store::CertStore>) {
+        self.certs = Some(store);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -295,6 +303,30 @@ fn nofile_limit() -> u64 {
 }
 
 impl Control for RuntimeApi {
+    fn ssl_certs(&self) -> Option<(Option<String>, Vec<String>)> {
+        self.certs.as_ref().map(|c| c.names())
+    }
+    fn ssl_cert_details(&self, name: &str) -> Option<String> {
+        crate::cert_api::details(self.certs.as_ref()?, name)
+    }
+    fn ssl_cert_set(&self, name: &str, payload: &str) -> Result<String, String> {
+        match &self.certs {
+            Some(c) => crate::cert_api::set(c, name, payload),
+            None => Err(fulcrum_admin::runtime::NO_TLS.into()),
+        }
+    }
+    fn ssl_cert_commit(&self, name: &str) -> Result<String, String> {
+        match &self.certs {
+            Some(c) => crate::cert_api::commit(c, name),
+            None => Err(fulcrum_admin::runtime::NO_TLS.into()),
+        }
+    }
+    fn ssl_cert_abort(&self, name: &str) -> Result<String, String> {
+        match &self.certs {
+            Some(c) => crate::cert_api::abort(c, name),
+            None => Err(fulcrum_admin::runtime::NO_TLS.into()),
+        }
+    }
     fn info(&self) -> Info {
         let snap = &self.snapshot;
         Info {

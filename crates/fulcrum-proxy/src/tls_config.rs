@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use fulcrum_config::haproxy::{Config, Mode, Proxy};
 use fulcrum_tls::rustls::ServerConfig;
+use fulcrum_tls::store::CertStore;
 use tracing::warn;
 
 use crate::StartError;
@@ -12,8 +13,12 @@ use crate::StartError;
 /// The TLS settings of one frontend's bind lines, in order (`None` for a clear-text line).
 pub type FrontendTls = Vec<Option<Arc<ServerConfig>>>;
 
-/// Builds the TLS settings of `proxy`'s bind lines.
-pub fn frontend(config: &Config, proxy: &Proxy) -> Result<FrontendTls, StartError> {
+/// Builds the TLS settings of `proxy`'s bind lines, keeping their certificates in `store`.
+pub fn frontend(
+    config: &Config,
+    proxy: &Proxy,
+    store: &Arc<CertStore>,
+) -> Result<FrontendTls, StartError> {
     proxy
         .binds
         .iter()
@@ -39,7 +44,7 @@ pub fn frontend(config: &Config, proxy: &Proxy) -> Result<FrontendTls, StartErro
                 warn!(location = %bind.location, proxy = %proxy.name,
                     "alpn: 'h2' is not offered: fulcrum serves HTTP/1.1 on this listener (HTTP/2 is not supported yet)");
             }
-            let built = fulcrum_tls::server::bind_config(&ssl, &config.global.ssl)
+            let built = fulcrum_tls::server::bind_config(&ssl, &config.global.ssl, store)
                 .map_err(|e| error(e.to_string()))?;
             for w in &built.warnings {
                 warn!(location = %bind.location, proxy = %proxy.name, "{w}");
@@ -50,12 +55,17 @@ pub fn frontend(config: &Config, proxy: &Proxy) -> Result<FrontendTls, StartErro
         .collect()
 }
 
-/// Builds the TLS settings of every frontend (in the order of `config.proxies`' frontends).
-pub fn all(config: &Config) -> Result<Vec<FrontendTls>, StartError> {
-    config
+/// Builds the TLS settings of every frontend (in the order of `config.proxies`' frontends), and the store of
+/// their certificates the runtime API can change.
+pub fn all(config: &Config) -> Result<(Vec<FrontendTls>, Arc<CertStore>), StartError> {
+    let store = CertStore::new(Arc::new(
+        fulcrum_tls::rustls::crypto::aws_lc_rs::default_provider(),
+    ));
+    let tls = config
         .proxies
         .iter()
         .filter(|p| p.kind.has_frontend())
-        .map(|p| frontend(config, p))
-        .collect()
+        .map(|p| frontend(config, p, &store))
+        .collect::<Result<_, _>>()?;
+    Ok((tls, store))
 }

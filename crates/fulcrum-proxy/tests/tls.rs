@@ -632,3 +632,127 @@ fn tcp_mode_terminates_tls_and_relays_clear_text() {
     assert!(c.ok, "{}", c.verbose);
     assert_eq!(c.body, "1048576");
 }
+
+/// Sends `input` to a runtime API socket as `socat` does and reads the answer.
+fn cli(path: &Path, input: &str) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(input.as_bytes()).unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn a_certificate_replaced_through_the_runtime_api_serves_new_handshakes_without_a_restart() {
+    let k = pki();
+    let sock = k.dir.join(format!("admin-{}.sock", free_port()));
+    let crt = k.path("a.pem");
+    let (p, _o) = proxy(
+        &format!("    stats socket {} level admin", sock.display()),
+        &format!("    bind 127.0.0.1:0 ssl crt {crt}"),
+    );
+    assert_eq!(
+        cli(&sock, "show ssl cert\n"),
+        format!("# filename\n{crt}\n\n")
+    );
+    let shown = cli(&sock, &format!("show ssl cert {crt}\n"));
+    assert!(
+        shown.starts_with(&format!("Filename: {crt}\nStatus: Used\nSerial: ")),
+        "{shown}"
+    );
+    assert!(shown.contains("Algorithm: EC256\n"), "{shown}");
+    assert!(
+        shown.contains("Subject: /C=FR/O=Fulcrum Tests/CN=a.test\nIssuer: /CN=Fulcrum Test CA\n"),
+        "{shown}"
+    );
+    // The real HAProxy prints the same for the same file.
+    if haproxy_present() {
+        let hsock = k.dir.join(format!("admin-h-{}.sock", free_port()));
+        let port = free_port();
+        let h = start_haproxy(
+            &format!(
+                "global\n    stats socket {} level admin\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} ssl crt {crt}\n    http-request return status 200\n",
+                hsock.display()
+            ),
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        );
+        assert_eq!(cli(&hsock, &format!("show ssl cert {crt}\n")), shown);
+        drop(h);
+    }
+    // Clients keep connecting while the certificate is replaced: none fails.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = p.addr;
+    let seen = {
+        let stop = stop.clone();
+        let ca = k.path("ca.pem");
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..300 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let out = Command::new("curl")
+                    .args(["-sS", "-v", "--max-time", "5", "--cacert", &ca])
+                    .args(["--resolve", &format!("a.test:{}:127.0.0.1", addr.port())])
+                    .arg(format!("https://a.test:{}/", addr.port()))
+                    .output()
+                    .unwrap();
+                let v = String::from_utf8_lossy(&out.stderr).into_owned();
+                let cn = v
+                    .lines()
+                    .find_map(|l| l.split_once("subject: ").map(|(_, s)| s.to_string()))
+                    .unwrap_or_default();
+                seen.push((out.status.success(), cn));
+            }
+            seen
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // The replacement serves a.test too (b.pem's names do not), so clients keep verifying it: a CA-signed
+    // certificate for a.test with another key.
+    leaf(&k.dir, "a2", "a.test", &["a.test"], true, false);
+    let pem = std::fs::read_to_string(k.dir.join("a2.pem")).unwrap();
+    assert_eq!(
+        cli(&sock, &format!("set ssl cert {crt} <<\n{pem}\n")),
+        format!("Transaction created for certificate {crt}!\n\n")
+    );
+    assert_eq!(
+        cli(&sock, "show ssl cert\n"),
+        format!("# transaction\n*{crt}\n# filename\n{crt}\n\n")
+    );
+    assert!(cli(&sock, &format!("show ssl cert *{crt}\n")).contains("Algorithm: RSA2048\n"));
+    assert_eq!(
+        cli(&sock, &format!("commit ssl cert {crt}\n")),
+        format!("Committing {crt}.\nSuccess!\n\n")
+    );
+    assert!(cli(&sock, &format!("show ssl cert {crt}\n")).contains("Algorithm: RSA2048\n"));
+    let out = s_client(&p, &["-servername", "a.test"]);
+    assert!(out.contains("Server public key is 2048 bit"), "{out}");
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = seen.join().unwrap();
+    assert!(seen.len() >= 4, "{seen:?}");
+    assert!(
+        seen.iter().all(|(ok, _)| *ok),
+        "a client failed during the replacement: {seen:?}"
+    );
+    // Refusals, in HAProxy's words.
+    assert_eq!(
+        cli(&sock, &format!("abort ssl cert {crt}\n")),
+        "No ongoing transaction!\n\n"
+    );
+    let crt_only = std::fs::read_to_string(k.dir.join("b.crt")).unwrap();
+    cli(&sock, &format!("set ssl cert {crt} <<\n{crt_only}\n"));
+    assert_eq!(
+        cli(&sock, &format!("commit ssl cert {crt}\n")),
+        format!("The transaction must contain at least a certificate and a private key!\nCan't commit {crt}!\n\n")
+    );
+    assert!(cli(
+        &sock,
+        &format!("set ssl cert {}/zz.pem <<\n{pem}\n", k.dir.display())
+    )
+    .contains("not referenced by the configuration"));
+}

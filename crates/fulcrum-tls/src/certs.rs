@@ -68,23 +68,43 @@ pub fn load_file(path: &Path, provider: &CryptoProvider) -> Result<Loaded, TlsEr
         path: path.to_path_buf(),
         source,
     })?;
-    let chain = certificates(&bytes, path)?;
-    let key = match PrivateKeyDer::from_pem_slice(&bytes) {
-        Ok(k) => k,
-        Err(pem::Error::NoItemsFound) => {
+    let (chain, key) = parse_pem(&bytes, path)?;
+    let key = match key {
+        Some(k) => k,
+        None => {
             let mut companion = path.as_os_str().to_owned();
             companion.push(".key");
             let companion = PathBuf::from(companion);
             let data = std::fs::read(&companion).unwrap_or_default();
             PrivateKeyDer::from_pem_slice(&data).map_err(|_| TlsError::NoKey(companion))?
         }
-        Err(e) => {
-            return Err(TlsError::Pem {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })
-        }
     };
+    build(path, chain, key, provider)
+}
+
+/// The certificates and the private key (when there is one) of PEM text.
+pub fn parse_pem(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, Option<PrivateKeyDer<'static>>), TlsError> {
+    let chain = certificates(bytes, path)?;
+    match PrivateKeyDer::from_pem_slice(bytes) {
+        Ok(k) => Ok((chain, Some(k))),
+        Err(pem::Error::NoItemsFound) => Ok((chain, None)),
+        Err(e) => Err(TlsError::Pem {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// A certificate chain and its key made ready to serve, checked to belong together.
+pub fn build(
+    path: &Path,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    provider: &CryptoProvider,
+) -> Result<Loaded, TlsError> {
     let signer = provider
         .key_provider
         .load_private_key(key)

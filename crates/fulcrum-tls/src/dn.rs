@@ -12,7 +12,7 @@ pub struct Attr {
 }
 
 /// Reads one DER element at the start of `buf`: (tag, content, rest).
-fn tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = buf.split_first()?;
     let (&first, mut rest) = rest.split_first()?;
     let len = if first < 0x80 {

@@ -6,8 +6,10 @@
 pub mod certs;
 pub mod dn;
 pub mod hello;
+pub mod info;
 pub mod server;
 pub mod sni;
+pub mod store;
 pub mod suites;
 
 use std::path::PathBuf;

@@ -13,6 +13,7 @@ use rustls_pki_types::CertificateRevocationListDer;
 
 use crate::certs::{self, Loaded};
 use crate::sni::SniResolver;
+use crate::store::CertStore;
 use crate::{suites, TlsError};
 
 /// A built server configuration and what the build had to report without failing.
@@ -121,15 +122,22 @@ fn provider(
     Ok(p)
 }
 
-/// Builds the TLS configuration of a `bind` line.
-pub fn bind_config(b: &BindSsl, g: &GlobalSsl) -> Result<BindTls, TlsError> {
+/// Builds the TLS configuration of a `bind` line; its certificates are kept in `store` (a file already there is
+/// shared), which can replace them at run time.
+pub fn bind_config(
+    b: &BindSsl,
+    g: &GlobalSsl,
+    store: &Arc<CertStore>,
+) -> Result<BindTls, TlsError> {
     let o = b.options.over(&g.bind_defaults);
     let mut warnings = Vec::new();
     let versions = versions(&o, &mut warnings)?;
     let provider = Arc::new(provider(&o, &mut warnings)?);
     let mut loaded = Vec::new();
     for crt in &b.crts {
-        loaded.extend(certs::load_crt(&under(&g.crt_base, crt), &provider)?);
+        for c in certs::load_crt(&under(&g.crt_base, crt), &provider)? {
+            loaded.push(store.insert(c));
+        }
     }
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
@@ -170,7 +178,9 @@ pub fn bind_config(b: &BindSsl, g: &GlobalSsl) -> Result<BindTls, TlsError> {
         }
         _ => builder.with_no_client_auth(),
     };
-    let mut config = builder.with_cert_resolver(Arc::new(SniResolver::new(&loaded, o.strict_sni)));
+    let resolver = Arc::new(SniResolver::new(&loaded, o.strict_sni));
+    store.register(&resolver);
+    let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = b.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
     config.ignore_client_order = !o.prefer_client_ciphers;
     config.session_storage = match g.cachesize() {

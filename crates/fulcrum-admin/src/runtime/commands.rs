@@ -484,11 +484,60 @@ fn needs_operator(words: &[&str]) -> bool {
 fn needs_admin(words: &[&str]) -> bool {
     matches!(
         words,
-        ["set", "weight", ..]
+        ["set" | "commit" | "abort", "ssl", "cert", ..]
+            | ["show", "ssl", ..]
+            | ["set", "weight", ..]
             | ["set", "server", ..]
             | ["enable" | "disable", "server" | "health", ..]
             | ["add" | "del", "server", ..]
     )
+}
+
+/// Runs one command that came with a payload (the lines after a line ending in `<<`, up to an empty line).
+pub fn execute_with_payload(
+    command: &str,
+    payload: &str,
+    level: Level,
+    ctl: &dyn Control,
+) -> Reply {
+    let owned = split_words(command);
+    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
+    if needs_admin(&words) && level < Level::Admin {
+        return text(DENIED);
+    }
+    match words.as_slice() {
+        ["set", "ssl", "cert", name, ..] => text(match ctl.ssl_cert_set(name, payload) {
+            Ok(t) | Err(t) => t,
+        }),
+        ["set", "ssl", "cert"] => {
+            text("'set ssl cert' expects a filename and a certificate as a payload\n")
+        }
+        _ => text(unknown(&words)),
+    }
+}
+
+/// `show ssl cert [NAME]`.
+fn show_ssl_cert(ctl: &dyn Control, name: Option<&str>) -> Reply {
+    let Some((pending, names)) = ctl.ssl_certs() else {
+        return text("# filename\n");
+    };
+    match name {
+        Some(n) => text(ctl.ssl_cert_details(n).unwrap_or_else(|| {
+            "Can't display the certificate: Not found or the certificate is a bundle!\n".into()
+        })),
+        None => {
+            let mut out = String::new();
+            if let Some(p) = pending {
+                out.push_str(&format!("# transaction\n*{p}\n"));
+            }
+            out.push_str("# filename\n");
+            for n in names {
+                out.push_str(&n);
+                out.push('\n');
+            }
+            text(out)
+        }
+    }
 }
 
 /// Runs one command (the words of one `;`-separated part of a line) at `level`.
@@ -556,6 +605,21 @@ pub fn execute(command: &str, level: Level, ctl: &dyn Control) -> Reply {
             })
         }
         ["add", "server", ..] => add_server(ctl, &words),
+        ["show", "ssl", "cert", rest @ ..] => show_ssl_cert(ctl, rest.first().copied()),
+        ["set", "ssl", "cert", ..] => text(
+            "'set ssl cert' expects a filename and a certificate as a payload (a line ending in '<<', then the PEM, then an empty line)\n",
+        ),
+        [op @ ("commit" | "abort"), "ssl", "cert", name, ..] => {
+            let r = if *op == "commit" {
+                ctl.ssl_cert_commit(name)
+            } else {
+                ctl.ssl_cert_abort(name)
+            };
+            text(match r {
+                Ok(t) | Err(t) => t,
+            })
+        }
+        ["commit" | "abort", "ssl", "cert"] => text("'commit ssl cert' and 'abort ssl cert' expect a filename\n"),
         ["del", "server", rest @ ..] => del_server(ctl, rest.first()),
         _ => text(unknown(&words)),
     }

@@ -305,4 +305,33 @@ pub trait Control {
         let _ = reference;
         Err(AclError::UnknownRef)
     }
+    /// The certificate files loaded (`show ssl cert`): the open transaction's file, if any, and every file in
+    /// name order; `None` when the proxy terminates no TLS.
+    fn ssl_certs(&self) -> Option<(Option<String>, Vec<String>)> {
+        None
+    }
+    /// The details of one certificate file (`show ssl cert NAME`, `*NAME` for the transaction's), as printed.
+    fn ssl_cert_details(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
+    /// `set ssl cert NAME <<` with its payload; the answer, or the refusal, as printed.
+    fn ssl_cert_set(&self, name: &str, payload: &str) -> Result<String, String> {
+        let _ = (name, payload);
+        Err(NO_TLS.into())
+    }
+    /// `commit ssl cert NAME`.
+    fn ssl_cert_commit(&self, name: &str) -> Result<String, String> {
+        let _ = name;
+        Err(NO_TLS.into())
+    }
+    /// `abort ssl cert NAME`.
+    fn ssl_cert_abort(&self, name: &str) -> Result<String, String> {
+        let _ = name;
+        Err(NO_TLS.into())
+    }
 }
+
+/// The answer of the `ssl cert` commands when no certificate was loaded.
+pub const NO_TLS: &str =
+    "Can't replace a certificate which is not referenced by the configuration!\n";

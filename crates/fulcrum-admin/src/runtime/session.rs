@@ -4,11 +4,13 @@
 //! expect). `prompt` switches to the interactive mode: every answer is followed by a `> ` prompt and the
 //! connection stays open until `quit`.
 
-use super::commands::{execute, split_commands, Reply};
+use super::commands::{execute, execute_with_payload, split_commands, Reply};
 use super::{Control, Level};
 
 /// The longest line accepted; a longer one closes the connection.
 const MAX_LINE: usize = 64 * 1024;
+/// The largest payload (`<<`) accepted: a certificate chain with its key fits many times.
+const MAX_PAYLOAD: usize = 1024 * 1024;
 
 /// One connection's state.
 pub struct Session {
@@ -16,6 +18,8 @@ pub struct Session {
     interactive: bool,
     buf: Vec<u8>,
     closed: bool,
+    /// The command whose payload lines are being received, and those lines so far.
+    payload: Option<(String, String)>,
 }
 
 impl Session {
@@ -26,6 +30,7 @@ impl Session {
             interactive: false,
             buf: Vec::new(),
             closed: false,
+            payload: None,
         }
     }
 
@@ -56,6 +61,30 @@ impl Session {
             let line: Vec<u8> = self.buf.drain(..=pos).collect();
             let line = String::from_utf8_lossy(&line[..pos]);
             let line = line.strip_suffix('\r').unwrap_or(&line);
+            // A command ending in `<<` takes the lines after it, up to an empty line, as its payload.
+            if let Some((command, payload)) = self.payload.as_mut() {
+                if !line.is_empty() {
+                    payload.push_str(line);
+                    payload.push('\n');
+                    if payload.len() > MAX_PAYLOAD {
+                        self.closed = true;
+                        return out;
+                    }
+                    continue;
+                }
+                let (command, payload) = (command.clone(), std::mem::take(payload));
+                self.payload = None;
+                ran = true;
+                self.answer(
+                    execute_with_payload(&command, &payload, self.level, ctl),
+                    &mut out,
+                );
+                continue;
+            }
+            if let Some(command) = line.trim_end().strip_suffix("<<") {
+                self.payload = Some((command.trim_end().to_string(), String::new()));
+                continue;
+            }
             ran = true;
             self.run_line(line, ctl, &mut out);
             if self.closed {
@@ -70,27 +99,34 @@ impl Session {
 
     fn run_line(&mut self, line: &str, ctl: &dyn Control, out: &mut Vec<u8>) {
         for part in split_commands(line) {
-            match execute(part, self.level, ctl) {
-                Reply::Text(t) => {
-                    out.extend_from_slice(t.as_bytes());
-                    out.push(b'\n');
-                }
-                Reply::Quit => {
-                    self.closed = true;
-                    return;
-                }
-                Reply::TogglePrompt => {
-                    self.interactive = !self.interactive;
-                    out.push(b'\n');
-                }
-                Reply::SetLevel(l) => {
-                    self.level = l;
-                    out.push(b'\n');
-                }
+            self.answer(execute(part, self.level, ctl), out);
+            if self.closed {
+                return;
             }
-            if self.interactive {
-                out.extend_from_slice(b"> ");
+        }
+    }
+
+    fn answer(&mut self, reply: Reply, out: &mut Vec<u8>) {
+        match reply {
+            Reply::Text(t) => {
+                out.extend_from_slice(t.as_bytes());
+                out.push(b'\n');
             }
+            Reply::Quit => {
+                self.closed = true;
+                return;
+            }
+            Reply::TogglePrompt => {
+                self.interactive = !self.interactive;
+                out.push(b'\n');
+            }
+            Reply::SetLevel(l) => {
+                self.level = l;
+                out.push(b'\n');
+            }
+        }
+        if self.interactive {
+            out.extend_from_slice(b"> ");
         }
     }
 }
@@ -174,12 +210,40 @@ mod tests {
                 _ => Err(AclError::UnknownRef),
             }
         }
+        fn ssl_cert_set(&self, name: &str, payload: &str) -> Result<String, String> {
+            Ok(format!("set {name} with {payload:?}\n"))
+        }
     }
 
     fn run(level: Level, input: &str) -> (String, bool) {
         let mut s = Session::new(level);
         let out = s.receive(input.as_bytes(), &Fake);
         (String::from_utf8(out).unwrap(), s.is_closed())
+    }
+
+    #[test]
+    fn a_payload_runs_with_its_command_once_an_empty_line_ends_it() {
+        let (out, closed) = run(
+            Level::Admin,
+            "set ssl cert /c.pem <<\n-----BEGIN X-----\nAAAA\n-----END X-----\n\n",
+        );
+        assert_eq!(
+            out,
+            "set /c.pem with \"-----BEGIN X-----\\nAAAA\\n-----END X-----\\n\"\n\n"
+        );
+        assert!(closed);
+        // Until the empty line, nothing runs and the connection stays open.
+        assert_eq!(
+            run(Level::Admin, "set ssl cert /c.pem <<\nAAAA\n"),
+            (String::new(), false)
+        );
+        // The certificate commands need the admin level.
+        assert!(run(Level::Operator, "set ssl cert /c.pem <<\nA\n\n")
+            .0
+            .contains("Permission denied"));
+        assert!(run(Level::Operator, "show ssl cert\n")
+            .0
+            .contains("Permission denied"));
     }
 
     #[test]
