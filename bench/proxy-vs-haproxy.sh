@@ -11,7 +11,8 @@
 # TLS scenarios (the proxy terminates TLS with a certificate made here: ECDSA P-256 by default, RSA-2048 with
 # --tls-key rsa; TLS 1.3 by default, 1.2 with --tls-ver 1.2, through `ssl-max-ver`): tls-close (a new connection and
 # a full handshake per request: handshakes per proxy CPU-second), tls-ka (keep-alive requests over TLS), tls-1m
-# (1 MiB responses over TLS; req/cpu-s is then MB per CPU-second as for tcp).
+# (1 MiB responses over TLS; req/cpu-s is then MB per CPU-second as for tcp), tls-idle (RSS per idle keep-alive TLS
+# connection, as idle).
 #
 # --threads 1 (default): the proxy under test runs alone on CPU 0 with one worker thread (`nbthread 1`); the load
 # client (one thread) and the origin (an HAProxy that answers every request itself with `http-request return`, so
@@ -56,14 +57,14 @@ fi
 case "$THREADS" in 1 | 2) ;; *) echo "--threads must be 1 or 2" >&2; exit 2 ;; esac
 case "$CLIENT" in wrk | h2load) ;; *) echo "--client must be wrk or h2load" >&2; exit 2 ;; esac
 for scen in $SCENARIOS; do
-  case "$scen" in ka | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
+  case "$scen" in ka | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m | tls-idle) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
 done
 case "$TLS_KEY" in ec | rsa) ;; *) echo "--tls-key must be ec or rsa" >&2; exit 2 ;; esac
 case "$TLS_VER" in 1.2 | 1.3) ;; *) echo "--tls-ver must be 1.2 or 1.3" >&2; exit 2 ;; esac
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 need=(haproxy "$CLIENT" taskset gawk bc curl)
-case " $SCENARIOS " in *" idle "*) need+=(python3) ;; esac
+case " $SCENARIOS " in *" idle "* | *" tls-idle "*) need+=(python3) ;; esac
 for tool in "${need[@]}"; do
   command -v "$tool" >/dev/null && continue
   case "$tool" in
@@ -83,7 +84,7 @@ fi
 # Every process started here inherits the highest descriptor limit allowed (the idle scenario needs it).
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 case " $SCENARIOS " in
-  *" idle "*)
+  *" idle "* | *" tls-idle "*)
     if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 50)) ]; then
       echo "warning: descriptor limit $(ulimit -n) is too low for $IDLE_CONNS idle connections (see ulimit -Hn)" >&2
     fi ;;
@@ -170,14 +171,16 @@ cat "$work/crt.pem" "$work/key.pem" > "$work/cert.pem"
 proxy_cfg | sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT ssl crt $work/cert.pem ssl-max-ver TLSv$TLS_VER#" \
   > "$work/proxy-tls.cfg"
 proxy_cfg | sed "s/^    nbthread $THREADS\$/    nbthread $THREADS\n    maxconn $((IDLE_CONNS + 10))/" > "$work/proxy-idle.cfg"
+sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT ssl crt $work/cert.pem ssl-max-ver TLSv$TLS_VER#" \
+  "$work/proxy-idle.cfg" > "$work/proxy-tls-idle.cfg"
 # HAProxy only, idle scenario: with maxconn 10010 it sizes its descriptor table for two per connection (20,034),
 # above this machine's hard limit of 20,000, and by default (strict-limits) refuses to start; `no strict-limits`
 # makes it warn and run (one descriptor per idle client connection is all the scenario needs). fulcrum does not
 # know the keyword (it never raises its own limit), so it goes in a second file given only to HAProxy.
 printf 'global\n    no strict-limits\n' > "$work/haproxy-only-idle.cfg"
-for c in proxy proxy-tcp proxy-idle proxy-tls; do
+for c in proxy proxy-tcp proxy-idle proxy-tls proxy-tls-idle; do
   extra=()
-  [ "$c" = proxy-idle ] && extra=(-f "$work/haproxy-only-idle.cfg")
+  case "$c" in proxy-idle | proxy-tls-idle) extra=(-f "$work/haproxy-only-idle.cfg") ;; esac
   haproxy -c -q -f "$work/$c.cfg" "${extra[@]}"
   "$FULCRUM" proxy -c -q -f "$work/$c.cfg"
 done
@@ -189,7 +192,7 @@ start_proxy() {
   case "$who" in
     haproxy)
       local extra=()
-      [ "${2:-}" = proxy-idle ] && extra=(-f "$work/haproxy-only-idle.cfg")
+      case "${2:-}" in proxy-idle | proxy-tls-idle) extra=(-f "$work/haproxy-only-idle.cfg") ;; esac
       taskset -c "$PROXY_CPUS" haproxy -f "$cfg" "${extra[@]}" -db >"$work/$who.log" 2>&1 &
       ;;
     fulcrum) taskset -c "$PROXY_CPUS" "$FULCRUM" proxy -q -f "$cfg" >"$work/$who.log" 2>&1 & ;;
@@ -278,7 +281,8 @@ measure() {
     tls-ka) cfg=proxy-tls; SCHEME=https ;;
     tls-close) cfg=proxy-tls; SCHEME=https; close=1 ;;
     tls-1m) path=/1m; cfg=proxy-tls; SCHEME=https ;;
-    idle) measure_idle "$who"; return ;;
+    idle) measure_idle "$who" proxy-idle; return ;;
+    tls-idle) measure_idle "$who" proxy-tls-idle; return ;;
   esac
   local pid; pid=$(start_proxy "$who" "$cfg") || { echo "0 0 0 0 1"; return; }
   if [ "$CLIENT" = h2load ] && [ "$close" = 1 ]; then
@@ -309,13 +313,17 @@ measure() {
 # the connections not held at the end (failed to open, closed by the proxy, or not accepted). The count held goes
 # to $work/WHO.idle.held.
 measure_idle() {
-  local who=$1
-  local pid; pid=$(start_proxy "$who" proxy-idle) || { echo "0 0 0 0 $IDLE_CONNS"; return; }
+  local who=$1 cfg=$2 tls=0
+  [ "$cfg" = proxy-tls-idle ] && tls=1
+  local pid; pid=$(start_proxy "$who" "$cfg") || { echo "0 0 0 0 $IDLE_CONNS"; return; }
   local before; before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
   local out
-  out=$(taskset -c "$LOAD_CPUS" python3 - "$PROXY_PORT" "$pid" "$IDLE_CONNS" <<'PY'
-import os, resource, select, socket, sys, time
-port, pid, want = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+  out=$(taskset -c "$LOAD_CPUS" python3 - "$PROXY_PORT" "$pid" "$IDLE_CONNS" "$tls" <<'PY'
+import os, resource, select, socket, ssl, sys, time
+port, pid, want, tls = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
 hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 soft = want + 100 if hard == resource.RLIM_INFINITY else min(hard, want + 100)
 resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
@@ -327,6 +335,8 @@ for i in range(want):
         break
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if tls:
+            s = ctx.wrap_socket(s, server_hostname="bench.test")
         s.sendall(b"GET / HTTP/1.1\r\nHost: b\r\n\r\n")
         if not s.recv(4096):
             raise OSError("closed before answering")
@@ -341,7 +351,23 @@ rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split
 poll = select.poll()
 for s in conns:
     poll.register(s, select.POLLIN)
-client_open = len(conns) - len(poll.poll(0))
+by_fd = {s.fileno(): s for s in conns}
+closed = 0
+for fd, _ in poll.poll(0):
+    if not tls:
+        closed += 1
+        continue
+    # A TLS socket is also readable for records that carry no data (session tickets): only EOF counts.
+    s = by_fd[fd]
+    s.setblocking(False)
+    try:
+        if s.recv(1) == b"":
+            closed += 1
+    except (ssl.SSLWantReadError, BlockingIOError):
+        pass
+    except OSError:
+        closed += 1
+client_open = len(conns) - closed
 # proxy side: its descriptors that are established sockets with local port = the proxy port
 est = set()
 for line in open("/proc/net/tcp").readlines()[1:]:
@@ -395,18 +421,18 @@ for scen in $SCENARIOS; do
       # every run must have worked, not only the median
       while read -r rps _ _ _ errs; do
         if [ "$errs" != 0 ]; then smoke_fail+=("$scen $who: $errs errors"); fi
-        if [ "$scen" != idle ] && [ "$rps" -le 0 ]; then smoke_fail+=("$scen $who: no requests served"); fi
+        if [ "$scen" != idle ] && [ "$scen" != tls-idle ] && [ "$rps" -le 0 ]; then smoke_fail+=("$scen $who: no requests served"); fi
       done < "$f"
     fi
   done
-  if [ "$scen" = idle ]; then
+  if [ "$scen" = idle ] || [ "$scen" = tls-idle ]; then
     printf "%-6s connections held by the proxy at the end (median): haproxy %s, fulcrum %s, of %s opened\n" "$scen" \
       "$(median < "$work/haproxy.idle.held")" "$(median < "$work/fulcrum.idle.held")" "$IDLE_CONNS"
   fi
   gawk -v s="$scen" 'NR==FNR {h1[FNR]=$1; h2[FNR]=$2; h4[FNR]=$4; next} {f1[FNR]=$1; f2[FNR]=$2; f4[FNR]=$4}
     END {
       n=asort(h1); asort(f1); asort(h2); asort(f2); asort(h4); asort(f4); m=int((n+1)/2);
-      if (s == "idle") { printf "%-6s ratio fulcrum/haproxy: RSS per idle connection %.2f\n", s, (h2[m] > 0 ? f2[m]/h2[m] : 0); exit }
+      if (s == "idle" || s == "tls-idle") { printf "%-6s ratio fulcrum/haproxy: RSS per idle connection %.2f\n", s, (h2[m] > 0 ? f2[m]/h2[m] : 0); exit }
       printf "%-6s ratio fulcrum/haproxy: req/s %.2f  req/cpu-s %.2f  p99 %.2f\n", s, (h1[m] > 0 ? f1[m]/h1[m] : 0), (h2[m] > 0 ? f2[m]/h2[m] : 0), (h4[m] > 0 ? f4[m]/h4[m] : 0)
     }' "$work/haproxy.$scen" "$work/fulcrum.$scen"
 done
