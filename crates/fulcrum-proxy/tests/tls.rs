@@ -756,3 +756,80 @@ fn a_certificate_replaced_through_the_runtime_api_serves_new_handshakes_without_
     )
     .contains("not referenced by the configuration"));
 }
+
+#[test]
+fn an_ocsp_response_beside_the_certificate_is_stapled() {
+    let k = pki();
+    let dir = k.dir.join(format!("ocsp-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["ca.pem", "ca.key"] {
+        std::fs::copy(k.dir.join(f), dir.join(f)).unwrap();
+    }
+    leaf(&dir, "site", "a.test", &["a.test"], false, false);
+    // The issuer goes in the chain (HAProxy needs it to match the response to the certificate).
+    let pem = [
+        std::fs::read(dir.join("site.crt")).unwrap(),
+        std::fs::read(dir.join("ca.pem")).unwrap(),
+        std::fs::read(dir.join("site.key.tmp")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join("site.pem"), pem).unwrap();
+    // A response signed by the CA, made the way `openssl ocsp` answers from its index file.
+    let serial = Command::new("openssl")
+        .args(["x509", "-in", "site.crt", "-noout", "-serial"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let serial = String::from_utf8_lossy(&serial.stdout)
+        .trim()
+        .trim_start_matches("serial=")
+        .to_string();
+    std::fs::write(
+        dir.join("index.txt"),
+        format!("V\t491231235959Z\t\t{serial}\tunknown\t/C=FR/O=Fulcrum Tests/CN=a.test\n"),
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "ocsp", "-issuer", "ca.pem", "-cert", "site.crt", "-reqout", "req.der",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-rsigner",
+            "ca.pem",
+            "-rkey",
+            "ca.key",
+            "-CA",
+            "ca.pem",
+            "-reqin",
+            "req.der",
+            "-respout",
+            "site.pem.ocsp",
+            "-ndays",
+            "1",
+        ],
+    );
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {}",
+            dir.join("site.pem").display()
+        ),
+    );
+    let out = s_client(&p, &["-servername", "a.test", "-status"]);
+    assert!(out.contains("OCSP Response Status: successful"), "{out}");
+    assert!(out.contains("Cert Status: good"), "{out}");
+    // Without a response file nothing is stapled.
+    let (p, _o) = proxy(
+        "",
+        &format!("    bind 127.0.0.1:0 ssl crt {}", k.path("a.pem")),
+    );
+    let out = s_client(&p, &["-servername", "a.test", "-status"]);
+    assert!(out.contains("OCSP response: no response sent"), "{out}");
+}

@@ -1,7 +1,7 @@
 //! Certificates named by `crt FILE|DIR`: a PEM file holds the certificate, its chain and (usually) the private
 //! key; a key missing from it is read from `FILE.key` beside it, as HAProxy does. A directory loads every file in
 //! it, in name order, except the companions HAProxy reads with a certificate (`.key`, `.ocsp`, `.issuer`,
-//! `.sctl`) and hidden files.
+//! `.sctl`) and hidden files. An OCSP response in `FILE.ocsp` is stapled.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,7 +79,26 @@ pub fn load_file(path: &Path, provider: &CryptoProvider) -> Result<Loaded, TlsEr
             PrivateKeyDer::from_pem_slice(&data).map_err(|_| TlsError::NoKey(companion))?
         }
     };
-    build(path, chain, key, provider)
+    let mut loaded = build(path, chain, key, provider)?;
+    // An OCSP response in `FILE.ocsp` is stapled to the handshakes of clients that ask for it, as HAProxy does.
+    let mut ocsp = path.as_os_str().to_owned();
+    ocsp.push(".ocsp");
+    match std::fs::read(&ocsp) {
+        Ok(der) if !der.is_empty() => {
+            let mut key = (*loaded.key).clone();
+            key.ocsp = Some(der);
+            loaded.key = Arc::new(key);
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(TlsError::Stat {
+                path: PathBuf::from(ocsp),
+                source,
+            })
+        }
+    }
+    Ok(loaded)
 }
 
 /// The certificates and the private key (when there is one) of PEM text.
