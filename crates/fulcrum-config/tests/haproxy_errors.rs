@@ -691,7 +691,7 @@ fn bind_errors() {
         "could not resolve",
     );
     for (opt, kw) in [
-        ("crt-list /etc/x.list", "bind crt-list"),
+        ("ca-verify-file /etc/x.pem", "bind ca-verify-file"),
         ("accept-proxy", "bind accept-proxy"),
         ("proto h2", "bind proto"),
         ("process 1", "bind process"),
@@ -735,9 +735,9 @@ fn bind_errors() {
             .any(|d| d.1 == "bind crt" && d.2.contains("expects")),
         "{e:?}"
     );
-    // `crt-list X` and `accept-proxy` give two diagnostics (one per option), not three
+    // `ca-verify-file X` and `accept-proxy` give two diagnostics (one per option), not three
     assert_eq!(
-        errs(&f("bind :18080 crt-list /etc/x.list accept-proxy")).len(),
+        errs(&f("bind :18080 ca-verify-file /etc/x.pem accept-proxy")).len(),
         2
     );
 }

@@ -247,12 +247,12 @@ fn acl_errors_fulcrum_only() {
     for (line, needle) in [
         // HAProxy fetches, flags and methods fulcrum does not implement
         (
-            "acl a ssl_fc",
-            "fetch 'ssl_fc' is not supported yet by fulcrum",
+            "acl a ssl_bc",
+            "fetch 'ssl_bc' is not supported yet by fulcrum",
         ),
         (
-            "acl a req.ssl_sni -i a.com",
-            "fetch 'req.ssl_sni' is not supported yet by fulcrum",
+            "acl a req.ssl_ver 3.3",
+            "fetch 'req.ssl_ver' is not supported yet by fulcrum",
         ),
         ("acl a hdr_cnt(host) 1", "fetch 'hdr_cnt' is not"),
         ("acl a base /x", "fetch 'base' is not"),
@@ -581,10 +581,10 @@ fn condition_errors_fulcrum_only() {
         "the predefined ACL 'HTTP_1.1' is not supported yet by fulcrum",
     );
     err1(
-        &fe(" http-request deny if { ssl_fc }\n"),
+        &fe(" http-request deny if { ssl_bc }\n"),
         8,
         kw,
-        "anonymous acl: fetch 'ssl_fc' is not supported yet by fulcrum",
+        "anonymous acl: fetch 'ssl_bc' is not supported yet by fulcrum",
     );
 }
 
@@ -1148,10 +1148,10 @@ fn http_response_errors() {
         NS,
     );
     err1(
-        &fe(" http-response set-header X %[ssl_fc]\n"),
+        &fe(" http-response set-header X %[ssl_bc]\n"),
         8,
         "http-response set-header",
-        "fetch method 'ssl_fc' is supported by HAProxy, not yet by fulcrum",
+        "fetch method 'ssl_bc' is supported by HAProxy, not yet by fulcrum",
     );
     // HAProxy warns that these never match
     err1(

@@ -274,7 +274,7 @@ fn add_listeners(
     bound: &mut Vec<(String, SocketAddr)>,
     (fe, tls): (
         &Arc<snapshot::FrontendRt>,
-        &Option<Arc<fulcrum_tls::rustls::ServerConfig>>,
+        &Option<Arc<fulcrum_tls::server::ServerTls>>,
     ),
     limit: &Option<Arc<Semaphore>>,
     sockets: Vec<std::net::TcpListener>,

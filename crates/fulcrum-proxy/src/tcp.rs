@@ -29,7 +29,7 @@ pub async fn serve_client(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     client: TcpStream,
-    tls: Option<Arc<fulcrum_tls::rustls::ServerConfig>>,
+    tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
     peer: SocketAddr,
     local_port: u16,
 ) {
@@ -42,7 +42,7 @@ pub async fn serve_client(
     let session = match tls {
         None => None,
         Some(config) => {
-            let handshake = TlsSession::accept(&client, config);
+            let handshake = TlsSession::accept(&client, &config);
             let done = match fe.timeouts.client {
                 Some(limit) => tokio::time::timeout(limit, handshake)
                     .await

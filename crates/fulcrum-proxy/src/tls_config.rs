@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use fulcrum_config::haproxy::{Config, Mode, Proxy};
-use fulcrum_tls::rustls::ServerConfig;
+use fulcrum_tls::server::ServerTls;
 use fulcrum_tls::store::CertStore;
 use tracing::warn;
 
 use crate::StartError;
 
 /// The TLS settings of one frontend's bind lines, in order (`None` for a clear-text line).
-pub type FrontendTls = Vec<Option<Arc<ServerConfig>>>;
+pub type FrontendTls = Vec<Option<Arc<ServerTls>>>;
 
 /// Builds the TLS settings of `proxy`'s bind lines, keeping their certificates in `store`.
 pub fn frontend(
@@ -50,7 +50,7 @@ pub fn frontend(
                 warn!(location = %bind.location, proxy = %proxy.name, "{w}");
             }
             // Certificates named without `ssl` are loaded and checked, as HAProxy does, but not served.
-            Ok(ssl.enabled.then_some(built.config))
+            Ok(ssl.enabled.then(|| Arc::new(built.tls)))
         })
         .collect()
 }

@@ -11,7 +11,9 @@ use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use fulcrum_tls::rustls::{ServerConfig, ServerConnection};
+use fulcrum_tls::rustls::server::Acceptor;
+use fulcrum_tls::rustls::ServerConnection;
+use fulcrum_tls::server::ServerTls;
 use fulcrum_tls::Facts;
 use tokio::net::TcpStream;
 
@@ -52,6 +54,39 @@ impl Write for SockWrite<'_> {
 
 fn tls_error(e: fulcrum_tls::rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Reads the ClientHello, then starts the session with the configuration its server name asks for.
+async fn choose(stream: &TcpStream, tls: &ServerTls) -> io::Result<ServerConnection> {
+    let mut acceptor = Acceptor::default();
+    let accepted = std::future::poll_fn(|cx| loop {
+        match acceptor.accept() {
+            Ok(Some(a)) => return Poll::Ready(Ok(a)),
+            Ok(None) => {}
+            Err((e, mut alert)) => {
+                let _ = alert.write(&mut SockWrite(stream));
+                return Poll::Ready(Err(tls_error(e)));
+            }
+        }
+        ready!(stream.poll_read_ready(cx))?;
+        match acceptor.read_tls(&mut SockRead(stream)) {
+            Ok(0) => {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the client closed during the TLS handshake",
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    })
+    .await?;
+    let config = tls.for_name(accepted.client_hello().server_name());
+    accepted.into_connection(config).map_err(|(e, mut alert)| {
+        let _ = alert.write(&mut SockWrite(stream));
+        tls_error(e)
+    })
 }
 
 /// Sends what rustls holds for the socket, waiting for room.
@@ -107,9 +142,14 @@ fn poll_read_tls(
 }
 
 impl TlsSession {
-    /// Runs the server side of the handshake on `stream`.
-    pub async fn accept(stream: &TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsSession> {
-        let mut conn = ServerConnection::new(config).map_err(tls_error)?;
+    /// Runs the server side of the handshake on `stream`. When the bind line's configuration depends on the
+    /// server name (`crt-list` lines with options), the ClientHello is read first to choose it.
+    pub async fn accept(stream: &TcpStream, tls: &ServerTls) -> io::Result<TlsSession> {
+        let mut conn = if tls.by_name() {
+            choose(stream, tls).await?
+        } else {
+            ServerConnection::new(tls.default.clone()).map_err(tls_error)?
+        };
         std::future::poll_fn(|cx| loop {
             ready!(poll_flush_tls(&mut conn, stream, cx))?;
             if !conn.is_handshaking() {

@@ -32,7 +32,7 @@ pub struct Listener {
     /// The frontend's own `maxconn`, shared with the other workers.
     pub limit: Option<Arc<Semaphore>>,
     /// TLS settings, on a `bind ... ssl` line.
-    pub tls: Option<Arc<fulcrum_tls::rustls::ServerConfig>>,
+    pub tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
 }
 
 /// Starts a worker thread.
@@ -94,7 +94,7 @@ async fn accept_loop(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     listener: TcpListener,
-    tls: Option<Arc<fulcrum_tls::rustls::ServerConfig>>,
+    tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
     fe_limit: Option<Arc<Semaphore>>,
     limits: Limits,
 ) {

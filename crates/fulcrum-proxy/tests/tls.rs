@@ -833,3 +833,41 @@ fn an_ocsp_response_beside_the_certificate_is_stapled() {
     let out = s_client(&p, &["-servername", "a.test", "-status"]);
     assert!(out.contains("OCSP response: no response sent"), "{out}");
 }
+
+#[test]
+fn crt_list_lines_bring_their_own_names_and_options() {
+    let k = pki();
+    let list = k.dir.join(format!("list-{}.txt", free_port()));
+    std::fs::write(
+        &list,
+        format!(
+            "# certificates of the site\n{} [alpn http/1.1 ssl-min-ver TLSv1.3]\n{} [ssl-max-ver TLSv1.2] b.test *.wild.test !deny.wild.test\n{} alias.test\n",
+            k.path("a.pem"),
+            k.path("b.pem"),
+            k.path("c-ec.pem")
+        ),
+    )
+    .unwrap();
+    let (p, _o) = proxy(
+        "",
+        &format!("    bind 127.0.0.1:0 ssl crt-list {}", list.display()),
+    );
+    // a.pem's line: TLS 1.3 only.
+    assert!(curl(&p, "a.test", "/", &[]).ok);
+    assert!(!curl(&p, "a.test", "/", &["--tls-max", "1.2"]).ok);
+    // b.pem's line: its filters, TLS 1.2 at most.
+    let out = s_client(&p, &["-servername", "x.wild.test"]);
+    assert!(
+        out.contains("CN = b.test") || out.contains("CN=b.test"),
+        "{out}"
+    );
+    assert!(out.contains("TLSv1.2"), "{out}");
+    // A denied name and a name the filters replaced get the default (the first certificate).
+    for name in ["deny.wild.test", "c.test"] {
+        let c = curl(&p, name, "/", &["-k"]);
+        assert!(c.ok, "{name}: {}", c.verbose);
+        assert!(subject(&c).contains("CN=a.test"), "{name}: {}", subject(&c));
+    }
+    let c = curl(&p, "alias.test", "/", &["-k"]);
+    assert!(subject(&c).contains("CN=c.test"), "{}", subject(&c));
+}

@@ -4,6 +4,7 @@
 //! finished handshake tells the proxy's fetches and logs ([`Facts`]). No I/O beyond reading the files named.
 
 pub mod certs;
+pub mod crtlist;
 pub mod dn;
 pub mod hello;
 pub mod info;

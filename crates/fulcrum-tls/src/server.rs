@@ -1,10 +1,11 @@
 //! A `bind` line's TLS settings (over the `global` defaults) built into one rustls server configuration, shared by
 //! every connection the line accepts.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fulcrum_config::haproxy::ssl::{BindSsl, GlobalSsl, TlsVersion, Verify};
+use fulcrum_config::haproxy::ssl::{BindSsl, GlobalSsl, SslOptions, TlsVersion, Verify};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
@@ -12,14 +13,14 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateRevocationListDer;
 
 use crate::certs::{self, Loaded};
-use crate::sni::SniResolver;
+use crate::sni::{Member, SniResolver};
 use crate::store::CertStore;
-use crate::{suites, TlsError};
+use crate::{crtlist, suites, TlsError};
 
 /// A built server configuration and what the build had to report without failing.
 pub struct BindTls {
     /// Shared by every connection of the bind line.
-    pub config: Arc<ServerConfig>,
+    pub tls: ServerTls,
     /// The certificates, in load order (for the runtime API).
     pub certs: Vec<Loaded>,
     /// Settings fulcrum cannot honour exactly (names with no rustls counterpart, old versions), to be logged.
@@ -122,6 +123,69 @@ fn provider(
     Ok(p)
 }
 
+/// The TLS configurations of a bind line: one for every handshake, or one per server name when `crt-list` lines
+/// have options of their own (the ClientHello is read first, then the configuration chosen).
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The bind line's configuration (every certificate, the line's options).
+    pub default: Arc<ServerConfig>,
+    by_name: Option<Arc<ByName>>,
+}
+
+/// Configurations of `crt-list` lines with options, by the names their certificate serves.
+struct ByName {
+    exact: HashMap<String, usize>,
+    wildcard: HashMap<String, usize>,
+    deny: Vec<Vec<String>>,
+    configs: Vec<Arc<ServerConfig>>,
+}
+
+impl ServerTls {
+    /// A bind line with one configuration.
+    pub fn single(config: Arc<ServerConfig>) -> ServerTls {
+        ServerTls {
+            default: config,
+            by_name: None,
+        }
+    }
+
+    /// Whether the configuration depends on the client's server name (the ClientHello must be read first).
+    pub fn by_name(&self) -> bool {
+        self.by_name.is_some()
+    }
+
+    /// The configuration for a client asking for `name`.
+    pub fn for_name(&self, name: Option<&str>) -> Arc<ServerConfig> {
+        let (Some(b), Some(name)) = (&self.by_name, name) else {
+            return self.default.clone();
+        };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let allowed = |i: &usize| !b.deny[*i].iter().any(|d| crate::sni::covers(d, &name));
+        let found = b.exact.get(&name).copied().filter(allowed).or_else(|| {
+            name.split_once('.')
+                .and_then(|(_, parent)| b.wildcard.get(parent).copied())
+                .filter(allowed)
+        });
+        found.map_or_else(|| self.default.clone(), |i| b.configs[i].clone())
+    }
+}
+
+/// A `crt-list` line's options over its bind line's: what the line writes wins.
+fn overlay(bind: &BindSsl, line: &BindSsl) -> BindSsl {
+    BindSsl {
+        alpn: if line.alpn.is_empty() {
+            bind.alpn.clone()
+        } else {
+            line.alpn.clone()
+        },
+        ca_file: line.ca_file.clone().or_else(|| bind.ca_file.clone()),
+        crl_file: line.crl_file.clone().or_else(|| bind.crl_file.clone()),
+        verify: line.verify.or(bind.verify),
+        options: line.options.over(&bind.options),
+        ..bind.clone()
+    }
+}
+
 /// Builds the TLS configuration of a `bind` line; its certificates are kept in `store` (a file already there is
 /// shared), which can replace them at run time.
 pub fn bind_config(
@@ -129,16 +193,117 @@ pub fn bind_config(
     g: &GlobalSsl,
     store: &Arc<CertStore>,
 ) -> Result<BindTls, TlsError> {
-    let o = b.options.over(&g.bind_defaults);
+    let base = b.options.over(&g.bind_defaults);
     let mut warnings = Vec::new();
-    let versions = versions(&o, &mut warnings)?;
-    let provider = Arc::new(provider(&o, &mut warnings)?);
+    let load_provider = Arc::new(provider(&base, &mut warnings)?);
     let mut loaded = Vec::new();
+    let mut members = Vec::new();
     for crt in &b.crts {
-        for c in certs::load_crt(&under(&g.crt_base, crt), &provider)? {
-            loaded.push(store.insert(c));
+        for c in certs::load_crt(&under(&g.crt_base, crt), &load_provider)? {
+            let c = store.insert(c);
+            members.push(Member::plain(&c));
+            loaded.push(c);
         }
     }
+    // (member index, its own options)
+    let mut own = Vec::new();
+    for list in &b.crt_lists {
+        for e in crtlist::load(list)? {
+            for c in certs::load_crt(&under(&g.crt_base, &e.file), &load_provider)? {
+                let c = store.insert(c);
+                if let Some(o) = &e.options {
+                    own.push((members.len(), overlay(b, o)));
+                }
+                members.push(Member {
+                    file: c.path.display().to_string(),
+                    names: (!e.filters.is_empty()).then(|| e.filters.clone()),
+                    deny: e.deny.clone(),
+                });
+                loaded.push(c);
+            }
+        }
+    }
+    let resolver = Arc::new(SniResolver::with_members(
+        members.clone(),
+        &loaded,
+        base.strict_sni,
+    ));
+    store.register(&resolver);
+    let shared = Shared::new(g, &base)?;
+    let default = build(b, g, &base, resolver, &shared, &mut warnings)?;
+    let mut tls = ServerTls::single(default);
+    if !own.is_empty() {
+        let mut by = ByName {
+            exact: HashMap::new(),
+            wildcard: HashMap::new(),
+            deny: Vec::new(),
+            configs: Vec::new(),
+        };
+        for (i, opts) in own {
+            let o = opts.options.over(&g.bind_defaults);
+            let one = Arc::new(SniResolver::with_members(
+                vec![members[i].clone()],
+                std::slice::from_ref(&loaded[i]),
+                false,
+            ));
+            store.register(&one);
+            let config = build(&opts, g, &o, one, &shared, &mut warnings)?;
+            let n = by.configs.len();
+            for name in members[i].names.as_ref().unwrap_or(&loaded[i].names) {
+                let name = name.to_ascii_lowercase();
+                match name.strip_prefix("*.") {
+                    Some(p) => by.wildcard.entry(p.to_string()).or_insert(n),
+                    None => by.exact.entry(name.clone()).or_insert(n),
+                };
+            }
+            by.deny.push(members[i].deny.clone());
+            by.configs.push(config);
+        }
+        tls.by_name = Some(Arc::new(by));
+    }
+    Ok(BindTls {
+        tls,
+        certs: loaded,
+        warnings,
+    })
+}
+
+/// What every configuration of a bind line shares, so a session resumes whichever line's options served it.
+struct Shared {
+    storage: Arc<dyn rustls::server::StoresServerSessions>,
+    ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
+}
+
+impl Shared {
+    fn new(g: &GlobalSsl, o: &SslOptions) -> Result<Shared, TlsError> {
+        Ok(Shared {
+            storage: match g.cachesize() {
+                0 => Arc::new(NoServerSessionStorage {}),
+                n => ServerSessionMemoryCache::new(n as usize),
+            },
+            ticketer: if o.no_tls_tickets {
+                None
+            } else {
+                Some(
+                    rustls::crypto::aws_lc_rs::Ticketer::new()
+                        .map_err(|e| TlsError::Settings(e.to_string()))?,
+                )
+            },
+        })
+    }
+}
+
+/// One rustls configuration: options `o` (already over the global defaults), client verification from `b`.
+fn build(
+    b: &BindSsl,
+    g: &GlobalSsl,
+    o: &SslOptions,
+    resolver: Arc<SniResolver>,
+    shared: &Shared,
+    warnings: &mut Vec<String>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let versions = versions(o, warnings)?;
+    let provider = Arc::new(provider(o, warnings)?);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| TlsError::Settings(e.to_string()))?;
@@ -178,22 +343,12 @@ pub fn bind_config(
         }
         _ => builder.with_no_client_auth(),
     };
-    let resolver = Arc::new(SniResolver::new(&loaded, o.strict_sni));
-    store.register(&resolver);
     let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = b.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
     config.ignore_client_order = !o.prefer_client_ciphers;
-    config.session_storage = match g.cachesize() {
-        0 => Arc::new(NoServerSessionStorage {}),
-        n => ServerSessionMemoryCache::new(n as usize),
-    };
-    if !o.no_tls_tickets {
-        config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
-            .map_err(|e| TlsError::Settings(e.to_string()))?;
+    config.session_storage = shared.storage.clone();
+    if let Some(t) = &shared.ticketer {
+        config.ticketer = t.clone();
     }
-    Ok(BindTls {
-        config: Arc::new(config),
-        certs: loaded,
-        warnings,
-    })
+    Ok(Arc::new(config))
 }

@@ -1,7 +1,9 @@
 //! Which certificate answers a ClientHello: the one whose name matches the client's server name (SNI), exactly
 //! or through a wildcard `*.example.com` that covers one label, as HAProxy matches; without a match the first
 //! certificate loaded, or no handshake at all under `strict-sni`. When several certificates serve the name (an
-//! ECDSA and an RSA one), the first whose key can sign with a scheme the client offers.
+//! ECDSA and an RSA one), the first whose key can sign with a scheme the client offers. A `crt-list` line may
+//! name the server names its certificate serves instead of the certificate's own, and names it must not serve
+//! (`!name`).
 //!
 //! The index is swapped whole when the runtime API replaces a certificate ([`crate::store`]): handshakes in
 //! progress keep the one they started with, new ones get the new certificate.
@@ -15,81 +17,122 @@ use rustls::sign::CertifiedKey;
 
 use crate::certs::Loaded;
 
+/// One certificate of a bind line and the names it serves.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The certificate file (its name in the store).
+    pub file: String,
+    /// The names it serves when a `crt-list` line says so; else the certificate's own.
+    pub names: Option<Vec<String>>,
+    /// Names it must not serve (`!name` filters of a `crt-list` line; wildcards allowed).
+    pub deny: Vec<String>,
+}
+
+impl Member {
+    /// A certificate serving its own names.
+    pub fn plain(c: &Loaded) -> Member {
+        Member {
+            file: c.path.display().to_string(),
+            names: None,
+            deny: Vec::new(),
+        }
+    }
+}
+
+/// Whether `pattern` (a name or `*.parent`) covers `name` (lower case).
+pub fn covers(pattern: &str, name: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(parent) => name.split_once('.').is_some_and(|(_, p)| p == parent),
+        None => pattern == name,
+    }
+}
+
 /// The certificates of one bind line, indexed by name.
 #[derive(Debug, Default)]
 struct Index {
-    exact: HashMap<String, Vec<Arc<CertifiedKey>>>,
+    exact: HashMap<String, Vec<usize>>,
     /// By the part after `*.`.
-    wildcard: HashMap<String, Vec<Arc<CertifiedKey>>>,
-    /// Every certificate, in load order: the first is the default.
-    all: Vec<Arc<CertifiedKey>>,
+    wildcard: HashMap<String, Vec<usize>>,
+    /// Every certificate with its denied names, in load order: the first is the default.
+    all: Vec<(Arc<CertifiedKey>, Vec<String>)>,
 }
 
 impl Index {
-    fn new(certs: &[Loaded]) -> Index {
-        let mut exact: HashMap<String, Vec<Arc<CertifiedKey>>> = HashMap::new();
-        let mut wildcard: HashMap<String, Vec<Arc<CertifiedKey>>> = HashMap::new();
-        for c in certs {
-            for n in &c.names {
+    fn new(members: &[Member], certs: &[Loaded]) -> Index {
+        let mut idx = Index::default();
+        for (i, (m, c)) in members.iter().zip(certs).enumerate() {
+            let names = m.names.as_ref().unwrap_or(&c.names);
+            for n in names {
+                let n = n.to_ascii_lowercase();
                 let (map, key) = match n.strip_prefix("*.") {
-                    Some(rest) => (&mut wildcard, rest.to_string()),
-                    None => (&mut exact, n.clone()),
+                    Some(rest) => (&mut idx.wildcard, rest.to_string()),
+                    None => (&mut idx.exact, n.clone()),
                 };
                 let list = map.entry(key).or_default();
-                if !list.iter().any(|k| Arc::ptr_eq(k, &c.key)) {
-                    list.push(c.key.clone());
+                if !list.contains(&i) {
+                    list.push(i);
                 }
             }
+            idx.all.push((c.key.clone(), m.deny.clone()));
         }
-        Index {
-            exact,
-            wildcard,
-            all: certs.iter().map(|c| c.key.clone()).collect(),
-        }
+        idx
     }
 
-    fn candidates(&self, name: &str) -> Option<&[Arc<CertifiedKey>]> {
+    /// The certificates serving `name`: exact names first, then wildcards, less those that deny it.
+    fn candidates(&self, name: &str) -> Vec<&Arc<CertifiedKey>> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if let Some(l) = self.exact.get(&name) {
-            return Some(l);
+        let allowed = |i: &&usize| !self.all[**i].1.iter().any(|d| covers(d, &name));
+        let pick = |l: &Vec<usize>| -> Vec<&Arc<CertifiedKey>> {
+            l.iter().filter(allowed).map(|&i| &self.all[i].0).collect()
+        };
+        if let Some(l) = self.exact.get(&name).map(pick).filter(|l| !l.is_empty()) {
+            return l;
         }
-        let (_, parent) = name.split_once('.')?;
-        self.wildcard.get(parent).map(Vec::as_slice)
+        name.split_once('.')
+            .and_then(|(_, parent)| self.wildcard.get(parent))
+            .map(pick)
+            .unwrap_or_default()
     }
 }
 
-/// The certificate chooser of one bind line.
+/// The certificate chooser of one bind line (or of one `crt-list` line with options of its own).
 #[derive(Debug)]
 pub struct SniResolver {
     index: ArcSwap<Index>,
-    /// The certificate files of the line, in load order (their names in the store).
-    files: Vec<String>,
+    members: Vec<Member>,
     strict: bool,
 }
 
 impl SniResolver {
-    /// Indexes `certs` (in load order); `strict`: refuse a client whose server name matches none.
+    /// Indexes `certs` (in load order) serving their own names; `strict`: refuse a client whose server name
+    /// matches none.
     pub fn new(certs: &[Loaded], strict: bool) -> SniResolver {
+        let members: Vec<Member> = certs.iter().map(Member::plain).collect();
+        SniResolver::with_members(members, certs, strict)
+    }
+
+    /// Indexes `certs` serving the names `members` say (same order and length).
+    pub fn with_members(members: Vec<Member>, certs: &[Loaded], strict: bool) -> SniResolver {
         SniResolver {
-            index: ArcSwap::from_pointee(Index::new(certs)),
-            files: certs.iter().map(|c| c.path.display().to_string()).collect(),
+            index: ArcSwap::from_pointee(Index::new(&members, certs)),
+            members,
             strict,
         }
     }
 
     /// The certificate files of the line, in load order.
-    pub fn files(&self) -> &[String] {
-        &self.files
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|m| m.file.as_str())
     }
 
-    /// Indexes the line's certificates again (one of them was replaced).
+    /// Indexes the line's certificates again (one of them was replaced); `certs` in the order of [`Self::files`].
     pub fn reindex(&self, certs: &[Loaded]) {
-        self.index.store(Arc::new(Index::new(certs)));
+        self.index.store(Arc::new(Index::new(&self.members, certs)));
     }
 
-    /// Whether `name` has a certificate of its own (exact or wildcard).
+    /// Whether `name` has a certificate of its own here (exact or wildcard, not denied).
     pub fn serves(&self, name: &str) -> bool {
-        self.index.load().candidates(name).is_some()
+        !self.index.load().candidates(name).is_empty()
     }
 }
 
@@ -97,12 +140,27 @@ impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let index = self.index.load();
         let schemes = hello.signature_schemes();
-        let usable = |k: &&Arc<CertifiedKey>| k.key.choose_scheme(schemes).is_some();
-        let list = match hello.server_name().and_then(|n| index.candidates(n)) {
-            Some(l) => l,
-            None if self.strict => return None,
-            None => &index.all[..index.all.len().min(1)],
+        let list = match hello.server_name().map(|n| index.candidates(n)) {
+            Some(l) if !l.is_empty() => l,
+            _ if self.strict => return None,
+            _ => index.all.first().map(|(k, _)| k).into_iter().collect(),
         };
-        list.iter().find(usable).or(list.first()).cloned()
+        list.iter()
+            .find(|k| k.key.choose_scheme(schemes).is_some())
+            .or(list.first())
+            .map(|k| (*k).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn wildcards_cover_one_label() {
+        assert!(covers("*.example.com", "a.example.com"));
+        assert!(!covers("*.example.com", "a.b.example.com"));
+        assert!(!covers("*.example.com", "example.com"));
+        assert!(covers("a.example.com", "a.example.com"));
     }
 }

@@ -142,13 +142,12 @@ impl CertStore {
         inner.certs.insert(name.to_string(), loaded);
         inner.resolvers.retain(|w| w.strong_count() > 0);
         for r in inner.resolvers.iter().filter_map(Weak::upgrade) {
-            if r.files().iter().any(|f| f == name) {
-                let certs: Vec<Loaded> = r
-                    .files()
-                    .iter()
-                    .filter_map(|f| inner.certs.get(f).cloned())
-                    .collect();
-                r.reindex(&certs);
+            if r.files().any(|f| f == name) {
+                let certs: Option<Vec<Loaded>> =
+                    r.files().map(|f| inner.certs.get(f).cloned()).collect();
+                if let Some(certs) = certs {
+                    r.reindex(&certs);
+                }
             }
         }
         Ok(())

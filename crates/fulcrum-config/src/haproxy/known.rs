@@ -226,7 +226,6 @@ pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
     ("ca-sign-pass", 1),
     ("ca-verify-file", 1),
     ("crt-ignore-err", 1),
-    ("crt-list", 1),
     ("defer-accept", 0),
     ("expose-fd", 1),
     ("generate-certificates", 0),

@@ -335,17 +335,15 @@ fn expr(
     }
     if method == MatchMethod::Found || method == MatchMethod::Bool {
         if let Some((p, _)) = pats.first() {
-            let m = if method == MatchMethod::Bool {
-                "bool"
+            let what = if method == MatchMethod::Bool {
+                format!("'-m bool' only tests that '{fname}' is true")
             } else {
-                "found"
+                format!("'-m found' only tests that '{fname}' exists")
             };
             sink.error(
                 loc,
                 kw,
-                format!(
-                    "{who}: '-m {m}' only tests '{fname}' itself and takes no pattern, found '{p}'"
-                ),
+                format!("{who}: {what} and takes no pattern, found '{p}'"),
             );
             return None;
         }

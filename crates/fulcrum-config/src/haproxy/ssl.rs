@@ -139,6 +139,8 @@ pub struct BindSsl {
     pub enabled: bool,
     /// `crt FILE|DIR` in the order written (relative paths are taken under `crt-base`).
     pub crts: Vec<PathBuf>,
+    /// `crt-list FILE`: certificates with their own options and server-name filters, one per line.
+    pub crt_lists: Vec<PathBuf>,
     /// `alpn LIST`: protocols offered by ALPN, in order.
     pub alpn: Vec<String>,
     /// `ca-file FILE` (relative paths are taken under `ca-base`).
@@ -284,6 +286,13 @@ pub fn bind_option(b: &mut BindSsl, line: &Line, i: usize, sink: &mut Sink) -> P
             }
             None => Parsed::Bad(1),
         },
+        "crt-list" => match path(sink, "a certificate list file") {
+            Some(p) => {
+                b.crt_lists.push(p);
+                Parsed::Took(1)
+            }
+            None => Parsed::Bad(1),
+        },
         "ca-file" | "crl-file" => match path(sink, "a file") {
             Some(p) => {
                 if opt == "ca-file" {
@@ -349,7 +358,7 @@ pub fn bind_option(b: &mut BindSsl, line: &Line, i: usize, sink: &mut Sink) -> P
 /// Checks a `bind` line's TLS settings once the line is read, as HAProxy does.
 pub fn check_bind(b: &BindSsl, loc: &Location, sink: &mut Sink) -> bool {
     let mut ok = true;
-    if b.enabled && b.crts.is_empty() {
+    if b.enabled && b.crts.is_empty() && b.crt_lists.is_empty() {
         sink.error(
             loc,
             "bind ssl",
@@ -365,7 +374,7 @@ pub fn check_bind(b: &BindSsl, loc: &Location, sink: &mut Sink) -> bool {
         );
         ok = false;
     }
-    if !b.enabled && (!b.crts.is_empty() || b.ca_file.is_some()) {
+    if !b.enabled && (!b.crts.is_empty() || !b.crt_lists.is_empty() || b.ca_file.is_some()) {
         sink.warn(
             crate::diag::Severity::Warning,
             loc,
@@ -457,4 +466,46 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
         _ => return false,
     }
     true
+}
+
+/// The options of one `crt-list` line (the words between `[` and `]`), parsed as a bind line's; `file:line` name
+/// the list's line in messages. Options that only make sense for a whole bind line are refused.
+pub fn crt_list_options(words: &[String], file: &str, line: usize) -> Result<BindSsl, Vec<String>> {
+    let location = Location::new(file, line);
+    let mut all = vec!["bind".to_string(), "-".to_string()];
+    all.extend(words.iter().cloned());
+    let l = Line {
+        location: location.clone(),
+        words: all,
+    };
+    let mut sink = Sink::default();
+    let mut b = BindSsl::default();
+    let mut i = 2;
+    while i < l.words.len() {
+        let w = l.word(i);
+        if matches!(
+            w,
+            "ssl" | "crt" | "crt-list" | "strict-sni" | "no-tls-tickets" | "prefer-client-ciphers"
+        ) {
+            sink.error(
+                &location,
+                "crt-list",
+                format!("'{w}' applies to a whole bind line, not to one crt-list line"),
+            );
+            i += 1;
+            continue;
+        }
+        match bind_option(&mut b, &l, i, &mut sink) {
+            Parsed::Took(n) | Parsed::Bad(n) => i += n + 1,
+            Parsed::No => {
+                sink.error(&location, "crt-list", format!("unknown option '{w}'"));
+                i += 1;
+            }
+        }
+    }
+    if sink.diags.is_empty() {
+        Ok(b)
+    } else {
+        Err(sink.diags.iter().map(ToString::to_string).collect())
+    }
 }

@@ -103,7 +103,7 @@ pub async fn serve_client(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     stream: tokio::net::TcpStream,
-    tls: Option<Arc<fulcrum_tls::rustls::ServerConfig>>,
+    tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
     peer: SocketAddr,
     local_port: u16,
     ticket: ConnTicket,
@@ -117,7 +117,7 @@ pub async fn serve_client(
         None => None,
         Some(config) => {
             // The handshake counts against the time allowed for the first request head.
-            let handshake = crate::tls_io::TlsSession::accept(&stream, config);
+            let handshake = crate::tls_io::TlsSession::accept(&stream, &config);
             let done = match fe.head_timeout() {
                 Some(limit) => tokio::time::timeout(limit, handshake)
                     .await
