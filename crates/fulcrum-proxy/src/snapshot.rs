@@ -241,13 +241,7 @@ impl Snapshot {
             let mut list = Vec::new();
             for (index, s) in p.servers.iter().enumerate() {
                 let tls = crate::tls_config::server(config, p, s)?;
-                let srv = Arc::new(ServerRt::configured(
-                    servers.len(),
-                    index,
-                    &p.name,
-                    s,
-                    tls,
-                ));
+                let srv = Arc::new(ServerRt::configured(servers.len(), index, &p.name, s, tls));
                 srv.stats.state.set(true);
                 servers.push(srv.clone());
                 list.push(srv);

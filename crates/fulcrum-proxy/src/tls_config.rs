@@ -85,8 +85,8 @@ pub fn server(
                 .into(),
         ));
     }
-    let built =
-        fulcrum_tls::client::server_config(tls, &config.global.ssl).map_err(|e| error(e.to_string()))?;
+    let built = fulcrum_tls::client::server_config(tls, &config.global.ssl)
+        .map_err(|e| error(e.to_string()))?;
     for w in &built.warnings {
         warn!(location = %server.location, server = %format!("{}/{}", proxy.name, server.name), "{w}");
     }

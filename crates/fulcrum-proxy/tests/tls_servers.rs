@@ -282,11 +282,7 @@ fn verify_none_accepts_a_self_signed_server_and_no_sni_checks_the_chain_only() {
     // Without an SNI, HAProxy verifies the chain and not the name: the CA's certificate for srv.test passes
     // though the proxy connects to 127.0.0.1.
     let o = tls_origin("srv.pem", None);
-    let p = proxy(
-        "",
-        o.addr,
-        &format!("ssl ca-file {}", k.path("ca.pem")),
-    );
+    let p = proxy("", o.addr, &format!("ssl ca-file {}", k.path("ca.pem")));
     assert_eq!(get(p.addr, "/").status, 200);
 }
 
@@ -322,7 +318,10 @@ fn mutual_tls_with_a_client_certificate() {
     // Under TLS 1.3 the server judges the client's certificate after the proxy's handshake is over: its refusal
     // then arrives instead of a response (502); under TLS 1.2 it fails the handshake (503).
     let status = get(p.addr, "/").status;
-    assert!(status == 502 || status == 503, "no client certificate passed: {status}");
+    assert!(
+        status == 502 || status == 503,
+        "no client certificate passed: {status}"
+    );
     drop(p);
     let p = proxy(
         "    crt-base /nonexistent-but-absolute-paths-win",
@@ -391,7 +390,12 @@ fn broken_server_tls_settings_are_refused_with_the_server_line() {
     refused("", "ssl", "no CA file", true);
     refused("", "ssl verify required", "no CA file", true);
     refused("", "ssl verify optional", "unknown verify method", true);
-    refused("", "ssl verify none crt /nonexistent.pem", "nonexistent.pem", true);
+    refused(
+        "",
+        "ssl verify none crt /nonexistent.pem",
+        "nonexistent.pem",
+        true,
+    );
     refused(
         "",
         "ssl verify required ca-file /nonexistent-ca.pem",

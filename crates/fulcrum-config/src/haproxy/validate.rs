@@ -6,9 +6,9 @@ use std::time::Duration;
 use super::addr::{self, Resolver};
 use super::common::Sink;
 use super::model::{AgentCheck, Mode, Proxy, ProxyKind, Rules, SampleExpr, Server, ServerTls};
-use super::ssl::{GlobalSsl, ServerSsl, Verify};
 use super::proxy::{Body, Settings};
 use super::rules;
+use super::ssl::{GlobalSsl, ServerSsl, Verify};
 use crate::Location;
 
 /// A proxy section after its lines were applied, before validation.
@@ -391,7 +391,9 @@ fn server_tls(
     let traffic = ssl.enabled.unwrap_or(false);
     // An `ssl` server is checked over TLS unless the checks go to another port or address.
     let checks = o.check.unwrap_or(false)
-        && ssl.check_ssl.unwrap_or(traffic && o.check_port.is_none() && o.check_addr.is_none());
+        && ssl
+            .check_ssl
+            .unwrap_or(traffic && o.check_port.is_none() && o.check_addr.is_none());
     if !traffic && !checks {
         return Ok(None);
     }

@@ -42,10 +42,7 @@ impl Pool {
             }
             return None;
         }
-        while let Some(at) = list
-            .iter()
-            .rposition(|c| c.served > 1 && c.serves_sni(sni))
-        {
+        while let Some(at) = list.iter().rposition(|c| c.served > 1 && c.serves_sni(sni)) {
             let mut conn = list.remove(at);
             if conn.is_idle_usable() {
                 return Some(conn);

@@ -602,12 +602,7 @@ async fn forward(
         // The server name of a TLS connection, evaluated on this request (`sni`).
         let sni = match (&server.tls, server.config.tls.as_ref()) {
             (Some(_), Some(t)) if t.traffic => t.sni.as_ref().and_then(|e| {
-                super::server_sni::evaluate(
-                    &e.0,
-                    &req,
-                    peer,
-                    client.conn.tls().map(|t| &*t.facts),
-                )
+                super::server_sni::evaluate(&e.0, &req, peer, client.conn.tls().map(|t| &*t.facts))
             }),
             _ => None,
         };

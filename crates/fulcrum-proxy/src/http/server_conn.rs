@@ -20,8 +20,8 @@ use fulcrum_tls::rustls::ClientConfig;
 use std::sync::Arc;
 
 use super::reqbody::ReqBody;
-use crate::tls_io::TlsClientSession;
 use crate::client_io::{poll_recv, poll_write_stream, poll_write_vectored_stream};
+use crate::tls_io::TlsClientSession;
 use fulcrum_http::request_out::{self as request_head, BodyFraming};
 use fulcrum_http::response_in::{self as response_head, HeadError, ResponseHead};
 
