@@ -101,8 +101,8 @@ fn global_unknown_keyword() {
 #[test]
 fn global_known_but_unsupported() {
     for kw in [
-        "ssl-default-server-ciphers ECDHE",
-        "ssl-server-verify none",
+        "ssl-dh-param-file dh.pem",
+        "ssl-load-extra-files none",
         "tune.http.cookielen 63",
         "hard-stop-after 30s",
         "stats timeout 30s",
@@ -882,13 +882,13 @@ fn server_errors() {
     );
     for (opt, kw) in [
         ("send-proxy", "server send-proxy"),
-        ("ssl verify none", "server ssl"),
-        ("sni str(x)", "server sni"),
-        ("alpn h2", "server alpn"),
+        ("npn http/1.1", "server npn"),
+        ("crl-file crl.pem", "server crl-file"),
+        ("curves X25519", "server curves"),
         ("cookie s1", "server cookie"),
         ("resolvers dns", "server resolvers"),
         ("init-addr none", "server init-addr"),
-        ("check-ssl", "server check-ssl"),
+        ("check-proto h2", "server check-proto"),
     ] {
         let e = errs(&b(&format!("server s 127.0.0.1:1 {opt}")));
         assert_eq!((e[0].0, e[0].1.as_str()), (7, kw), "{opt}");
@@ -896,7 +896,23 @@ fn server_errors() {
             .2
             .contains("is supported by HAProxy, not yet by fulcrum"));
     }
-    assert_eq!(errs(&b("server s 127.0.0.1:1 ssl verify none")).len(), 2);
+    assert_eq!(
+        errs(&b("server s 127.0.0.1:1 send-proxy cookie s1")).len(),
+        2
+    );
+    // TLS towards servers: a verification without CAs is refused as HAProxy refuses it.
+    err1(
+        &b("server s 127.0.0.1:1 ssl"),
+        7,
+        "server",
+        "verify is enabled by default but no CA file specified",
+    );
+    err1(
+        &b("server s 127.0.0.1:1 ssl verify optional"),
+        7,
+        "server verify",
+        "unknown verify method 'optional'",
+    );
 }
 
 #[test]

@@ -846,3 +846,33 @@ fn program_sections_and_master_worker() {
     assert!(c.programs[1].start_on_reload);
     assert!(!ok("global\n maxconn 10\n").global.master_worker);
 }
+
+#[test]
+fn server_tls_options_merge_with_default_server_and_global() {
+    let c = ok_both(&format!(
+        "global\n ssl-server-verify none\n ssl-default-server-options ssl-min-ver TLSv1.2 no-tls-tickets\n ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256\n\
+         {DEFAULTS} default-server ssl sni str(app.test) alpn http/1.1 no-ssl-reuse\nbackend a\n server a1 127.0.0.1:18081 check\n\
+         server a2 127.0.0.1:18082 no-ssl check port 81 check-ssl check-sni chk.test ssl-max-ver TLSv1.3 verify none\n\
+         server a3 127.0.0.1:18083 check port 81\n server a4 127.0.0.1:18084 no-ssl\n"
+    ));
+    let a = &backend(&c, "a").servers;
+    let t1 = a[0].tls.as_ref().expect("a1 has TLS");
+    assert!(t1.traffic && t1.checks && !t1.verify && !t1.reuse);
+    assert_eq!(t1.sni.as_ref().map(|e| e.0.source()), Some("str(app.test)"));
+    assert_eq!(t1.alpn, vec!["http/1.1".to_string()]);
+    assert_eq!(t1.options.min_ver, Some(ssl::TlsVersion::Tls12));
+    assert!(t1.options.no_tls_tickets);
+    assert_eq!(
+        t1.options.ciphersuites.as_deref(),
+        Some("TLS_AES_128_GCM_SHA256")
+    );
+    // Checks over TLS on a clear-text server (`check-ssl`), with their own SNI.
+    let t2 = a[1].tls.as_ref().expect("a2 checks over TLS");
+    assert!(!t2.traffic && t2.checks);
+    assert_eq!(t2.check_sni.as_deref(), Some("chk.test"));
+    assert_eq!(t2.options.max_ver, Some(ssl::TlsVersion::Tls13));
+    // An `ssl` server checked on another port is checked in clear text; `no-ssl` turns TLS off.
+    let t3 = a[2].tls.as_ref().expect("a3 has TLS");
+    assert!(t3.traffic && !t3.checks);
+    assert!(a[3].tls.is_none());
+}

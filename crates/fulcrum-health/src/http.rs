@@ -4,8 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
 use crate::error::SpecError;
@@ -121,7 +120,11 @@ pub async fn http_check(addr: SocketAddr, check: &HttpCheck, timeout: Duration) 
     }
 }
 
-async fn exchange(mut stream: TcpStream, check: &HttpCheck, start: Instant) -> CheckOutcome {
+pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    check: &HttpCheck,
+    start: Instant,
+) -> CheckOutcome {
     if let Err(e) = stream.write_all(&check.request).await {
         return CheckOutcome::new(CheckStatus::L4Connection, start.elapsed())
             .with_info(error_text(&e));

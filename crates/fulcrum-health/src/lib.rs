@@ -26,7 +26,7 @@ pub use log::{
     LogContext,
 };
 pub use outcome::{CheckOutcome, CheckStatus};
-pub use probe::Probe;
+pub use probe::{Probe, TlsCheck};
 pub use protocol::{protocol_check, ProtocolCheck};
 pub use response::Expect;
 pub use tcp::tcp_check;

@@ -14,6 +14,12 @@ pub enum CheckStatus {
     L4Timeout,
     /// `L4CON`: the TCP connection failed (refused, unreachable, reset...).
     L4Connection,
+    /// `L6OK`: the TLS handshake succeeded (a TCP check over TLS).
+    L6Ok,
+    /// `L6TOUT`: the TLS handshake did not complete in time.
+    L6Timeout,
+    /// `L6RSP`: the TLS handshake failed (the server's certificate did not verify, no common version...).
+    L6Response,
     /// `L7OK`: the response met the expectation.
     L7Ok,
     /// `L7TOUT`: connected, but no conclusive response in time.
@@ -29,7 +35,10 @@ pub enum CheckStatus {
 impl CheckStatus {
     /// Whether this status is a passed check.
     pub fn passed(self) -> bool {
-        matches!(self, CheckStatus::L4Ok | CheckStatus::L7Ok)
+        matches!(
+            self,
+            CheckStatus::L4Ok | CheckStatus::L6Ok | CheckStatus::L7Ok
+        )
     }
 
     /// The short code used in the stats page and CSV (`L4OK`, `L7STS`...).
@@ -38,6 +47,9 @@ impl CheckStatus {
             CheckStatus::L4Ok => "L4OK",
             CheckStatus::L4Timeout => "L4TOUT",
             CheckStatus::L4Connection => "L4CON",
+            CheckStatus::L6Ok => "L6OK",
+            CheckStatus::L6Timeout => "L6TOUT",
+            CheckStatus::L6Response => "L6RSP",
             CheckStatus::L7Ok => "L7OK",
             CheckStatus::L7Timeout => "L7TOUT",
             CheckStatus::L7Response => "L7RSP",
@@ -52,6 +64,9 @@ impl CheckStatus {
             CheckStatus::L4Ok => "Layer4 check passed",
             CheckStatus::L4Timeout => "Layer4 timeout",
             CheckStatus::L4Connection => "Layer4 connection problem",
+            CheckStatus::L6Ok => "Layer6 check passed",
+            CheckStatus::L6Timeout => "Layer6 timeout",
+            CheckStatus::L6Response => "Layer6 invalid response",
             CheckStatus::L7Ok => "Layer7 check passed",
             CheckStatus::L7Timeout => "Layer7 timeout",
             CheckStatus::L7Response => "Layer7 invalid response",

@@ -1,12 +1,28 @@
 //! One type for "the check configured on this server": TCP connect, HTTP, or a server protocol.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use tokio::time::{timeout_at, Instant};
+use tokio_rustls::TlsConnector;
+
 use crate::http::{http_check, HttpCheck};
-use crate::outcome::CheckOutcome;
+use crate::outcome::{CheckOutcome, CheckStatus};
 use crate::protocol::{protocol_check, ProtocolCheck};
-use crate::tcp::tcp_check;
+use crate::tcp::{connect, tcp_check};
+
+/// A check over TLS (HAProxy's `check-ssl`): the server's TLS configuration and the name the check's handshake
+/// is for (sent as SNI when it is a DNS name).
+#[derive(Debug, Clone)]
+pub struct TlsCheck {
+    /// The server's client configuration (versions, CAs, client certificate).
+    pub config: Arc<ClientConfig>,
+    /// `check-sni`, else the server's address (no SNI sent, the chain alone verified).
+    pub name: ServerName<'static>,
+}
 
 /// The kind of active check a server runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +42,46 @@ impl Probe {
             Probe::Tcp => tcp_check(addr, timeout).await,
             Probe::Http(check) => http_check(addr, check, timeout).await,
             Probe::Protocol(check) => protocol_check(addr, check, timeout).await,
+        }
+    }
+
+    /// Runs the check against `addr` within `timeout`, over TLS when `tls` is given: a handshake that fails is
+    /// `Layer6 invalid response` (with the reason), one that does not finish in time `Layer6 timeout`; a TCP check
+    /// whose handshake succeeds is `Layer6 check passed`.
+    pub async fn run_over(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+        tls: Option<&TlsCheck>,
+    ) -> CheckOutcome {
+        let Some(tls) = tls else {
+            return self.run(addr, timeout).await;
+        };
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let stream = match connect(addr, start, deadline).await {
+            Ok(s) => s,
+            Err(outcome) => return outcome,
+        };
+        let connector = TlsConnector::from(tls.config.clone());
+        let stream = match timeout_at(deadline, connector.connect(tls.name.clone(), stream)).await {
+            Err(_) => return CheckOutcome::new(CheckStatus::L6Timeout, start.elapsed()),
+            Ok(Err(e)) => {
+                return CheckOutcome::new(CheckStatus::L6Response, start.elapsed())
+                    .with_info(format!("SSL handshake failure ({e})"))
+            }
+            Ok(Ok(s)) => s,
+        };
+        let exchange = async {
+            match self {
+                Probe::Tcp => CheckOutcome::new(CheckStatus::L6Ok, start.elapsed()),
+                Probe::Http(check) => crate::http::exchange(stream, check, start).await,
+                Probe::Protocol(check) => crate::protocol::converse(stream, check, start).await,
+            }
+        };
+        match timeout_at(deadline, exchange).await {
+            Ok(outcome) => outcome,
+            Err(_) => CheckOutcome::new(CheckStatus::L7Timeout, start.elapsed()),
         }
     }
 }

@@ -163,7 +163,7 @@ pub struct CheckStats {
 }
 
 /// The check statuses in the order [`CheckStats::status`] stores them.
-pub const CHECK_STATUSES: [fulcrum_health::CheckStatus; 8] = [
+pub const CHECK_STATUSES: [fulcrum_health::CheckStatus; 11] = [
     fulcrum_health::CheckStatus::L4Ok,
     fulcrum_health::CheckStatus::L4Timeout,
     fulcrum_health::CheckStatus::L4Connection,
@@ -172,6 +172,9 @@ pub const CHECK_STATUSES: [fulcrum_health::CheckStatus; 8] = [
     fulcrum_health::CheckStatus::L7Response,
     fulcrum_health::CheckStatus::L7Status,
     fulcrum_health::CheckStatus::SocketError,
+    fulcrum_health::CheckStatus::L6Ok,
+    fulcrum_health::CheckStatus::L6Timeout,
+    fulcrum_health::CheckStatus::L6Response,
 ];
 
 impl CheckStats {

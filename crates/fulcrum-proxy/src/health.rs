@@ -183,6 +183,14 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     );
     let probe = probe_for(&be);
     let timeout = check_timeout(&be, &server);
+    // `check-ssl`, or `ssl` checked on its traffic port: the check runs over TLS with the server's settings.
+    let tls = match (&server.tls, &c.tls) {
+        (Some(config), Some(t)) if t.checks => Some(fulcrum_health::TlsCheck {
+            config: config.clone(),
+            name: fulcrum_tls::client::server_name(t.check_sni.as_deref(), target.ip()),
+        }),
+        _ => None,
+    };
     // Spread the first checks over the interval so that servers are not all probed at once.
     let offset = c.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
     tokio::time::sleep(Duration::from_millis(offset)).await;
@@ -199,7 +207,7 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             tokio::time::sleep(c.inter).await;
             continue;
         }
-        let outcome = probe.run(target, timeout).await;
+        let outcome = probe.run_over(target, timeout, tls.as_ref()).await;
         server.stats.check.record(&outcome);
         if paused() {
             continue;

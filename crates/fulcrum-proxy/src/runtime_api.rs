@@ -458,6 +458,7 @@ impl Control for RuntimeApi {
             maxqueue: None,
             slowstart: None,
             agent: None,
+            tls: None,
             disabled: false,
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };

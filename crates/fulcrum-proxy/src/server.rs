@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fulcrum_config::haproxy::Server;
+use fulcrum_tls::rustls::ClientConfig;
 
 /// One server and its live state.
 pub struct ServerRt {
@@ -19,6 +21,8 @@ pub struct ServerRt {
     pub addr: SocketAddr,
     /// The server line as configured.
     pub config: Server,
+    /// The TLS configuration of its connections (and checks), when `ssl` or `check-ssl` is set.
+    pub tls: Option<Arc<ClientConfig>>,
     up: AtomicBool,
     /// `srv_id` in `show servers state`: 1 + the highest id in the backend when the server was created.
     pub puid: u32,
@@ -69,8 +73,15 @@ impl ServerRt {
     }
 
     /// A server of the configuration: `index` in its backend's list, process-wide `id`.
-    pub fn configured(id: usize, index: usize, backend: &str, config: &Server) -> Self {
+    pub fn configured(
+        id: usize,
+        index: usize,
+        backend: &str,
+        config: &Server,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Self {
         ServerRt {
+            tls,
             id,
             index,
             full_name: format!("{backend}/{}", config.name),
@@ -110,6 +121,7 @@ impl ServerRt {
             maxconn: AtomicU32::new(config.maxconn.unwrap_or(0)),
             last_change: AtomicU64::new(unix_now()),
             config,
+            tls: None,
             cur: AtomicU32::new(0),
             total: AtomicU64::new(0),
             ramp_since: AtomicU64::new(0),

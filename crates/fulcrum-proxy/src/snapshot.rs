@@ -240,7 +240,8 @@ impl Snapshot {
         for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
             let mut list = Vec::new();
             for (index, s) in p.servers.iter().enumerate() {
-                let srv = Arc::new(ServerRt::configured(servers.len(), index, &p.name, s));
+                let tls = crate::tls_config::server(config, p, s)?;
+                let srv = Arc::new(ServerRt::configured(servers.len(), index, &p.name, s, tls));
                 srv.stats.state.set(true);
                 servers.push(srv.clone());
                 list.push(srv);

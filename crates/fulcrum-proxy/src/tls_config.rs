@@ -1,13 +1,16 @@
-//! The TLS configuration of every `bind` line, built once when the proxy starts (and by `fulcrum proxy -c`):
-//! certificates read, names indexed, cipher names mapped. A problem is an error naming the bind line.
+//! The TLS configuration of every `bind` line and of every `server ... ssl`, built once when the proxy starts (and
+//! by `fulcrum proxy -c`): certificates read, names indexed, cipher names mapped. A problem is an error naming the
+//! line.
 
 use std::sync::Arc;
 
-use fulcrum_config::haproxy::{Config, Mode, Proxy};
+use fulcrum_config::haproxy::{Config, Mode, Proxy, Server};
+use fulcrum_tls::rustls::ClientConfig;
 use fulcrum_tls::server::ServerTls;
 use fulcrum_tls::store::CertStore;
 use tracing::warn;
 
+use crate::rules::http::RulesError;
 use crate::StartError;
 
 /// The TLS settings of one frontend's bind lines, in order (`None` for a clear-text line).
@@ -24,7 +27,7 @@ pub fn frontend(
         .iter()
         .map(|bind| {
             let ssl = &bind.ssl;
-            if !ssl.enabled && ssl.crts.is_empty() {
+            if !ssl.enabled && ssl.crts.is_empty() && ssl.crt_lists.is_empty() {
                 return Ok(None);
             }
             let error = |message: String| StartError::Tls {
@@ -68,4 +71,32 @@ pub fn all(config: &Config) -> Result<(Vec<FrontendTls>, Arc<CertStore>), StartE
         .map(|p| frontend(config, p, &store))
         .collect::<Result<_, _>>()?;
     Ok((tls, store))
+}
+
+/// Builds the TLS configuration towards `server` of backend `proxy`, when its traffic or its checks use TLS.
+pub fn server(
+    config: &Config,
+    proxy: &Proxy,
+    server: &Server,
+) -> Result<Option<Arc<ClientConfig>>, RulesError> {
+    let Some(tls) = &server.tls else {
+        return Ok(None);
+    };
+    let error = |message: String| RulesError::ServerTls {
+        location: server.location.to_string(),
+        server: format!("{}/{}", proxy.name, server.name),
+        message,
+    };
+    if tls.traffic && proxy.mode == Mode::Tcp {
+        return Err(error(
+            "'ssl' towards servers of a 'mode tcp' backend is not supported by fulcrum yet (use 'mode http', or let the server's TLS pass through)"
+                .into(),
+        ));
+    }
+    let built = fulcrum_tls::client::server_config(tls, &config.global.ssl)
+        .map_err(|e| error(e.to_string()))?;
+    for w in &built.warnings {
+        warn!(location = %server.location, server = %format!("{}/{}", proxy.name, server.name), "{w}");
+    }
+    Ok(Some(built.config))
 }

@@ -8,11 +8,13 @@
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
+use std::ops::DerefMut;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use fulcrum_tls::rustls::pki_types::ServerName;
 use fulcrum_tls::rustls::server::Acceptor;
-use fulcrum_tls::rustls::ServerConnection;
+use fulcrum_tls::rustls::{ClientConfig, ClientConnection, ConnectionCommon, ServerConnection};
 use fulcrum_tls::server::ServerTls;
 use fulcrum_tls::Facts;
 use tokio::net::TcpStream;
@@ -90,11 +92,14 @@ async fn choose(stream: &TcpStream, tls: &ServerTls) -> io::Result<ServerConnect
 }
 
 /// Sends what rustls holds for the socket, waiting for room.
-fn poll_flush_tls(
-    conn: &mut ServerConnection,
+fn poll_flush_tls<C, D>(
+    conn: &mut C,
     stream: &TcpStream,
     cx: &mut Context<'_>,
-) -> Poll<io::Result<()>> {
+) -> Poll<io::Result<()>>
+where
+    C: DerefMut<Target = ConnectionCommon<D>>,
+{
     while conn.wants_write() {
         ready!(stream.poll_write_ready(cx))?;
         match conn.write_tls(&mut SockWrite(stream)) {
@@ -107,7 +112,10 @@ fn poll_flush_tls(
 }
 
 /// Sends what rustls holds for the socket as far as the socket takes it now (an alert before closing).
-fn flush_now(conn: &mut ServerConnection, stream: &TcpStream) {
+fn flush_now<C, D>(conn: &mut C, stream: &TcpStream)
+where
+    C: DerefMut<Target = ConnectionCommon<D>>,
+{
     while conn.wants_write() {
         match conn.write_tls(&mut SockWrite(stream)) {
             Ok(n) if n > 0 => {}
@@ -117,11 +125,14 @@ fn flush_now(conn: &mut ServerConnection, stream: &TcpStream) {
 }
 
 /// Reads records from the socket into rustls and processes them; `Ok(false)` at the end of the stream.
-fn poll_read_tls(
-    conn: &mut ServerConnection,
+fn poll_read_tls<C, D>(
+    conn: &mut C,
     stream: &TcpStream,
     cx: &mut Context<'_>,
-) -> Poll<io::Result<bool>> {
+) -> Poll<io::Result<bool>>
+where
+    C: DerefMut<Target = ConnectionCommon<D>>,
+{
     loop {
         ready!(stream.poll_read_ready(cx))?;
         match conn.read_tls(&mut SockRead(stream)) {
@@ -212,8 +223,8 @@ impl TlsSession {
                 Err(e) => return Poll::Ready(Err(e)),
             }
             // Records rustls produced meanwhile (a key update, tickets) leave when the socket takes them.
-            flush_now(&mut conn, stream);
-            if !ready!(poll_read_tls(&mut conn, stream, cx))? {
+            flush_now(&mut *conn, stream);
+            if !ready!(poll_read_tls(&mut *conn, stream, cx))? {
                 return Poll::Ready(Ok(0));
             }
         }
@@ -227,14 +238,14 @@ impl TlsSession {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let mut conn = self.conn.borrow_mut();
-        ready!(poll_flush_tls(&mut conn, stream, cx))?;
+        ready!(poll_flush_tls(&mut *conn, stream, cx))?;
         let owed = self.owed.take();
         if owed > 0 {
             return Poll::Ready(Ok(owed));
         }
         let n = conn.writer().write_vectored(bufs)?;
         self.owed.set(n);
-        ready!(poll_flush_tls(&mut conn, stream, cx))?;
+        ready!(poll_flush_tls(&mut *conn, stream, cx))?;
         Poll::Ready(Ok(self.owed.take()))
     }
 
@@ -250,6 +261,115 @@ impl TlsSession {
     pub fn close(&self, stream: &TcpStream) {
         let mut conn = self.conn.borrow_mut();
         conn.send_close_notify();
-        flush_now(&mut conn, stream);
+        flush_now(&mut *conn, stream);
+    }
+}
+
+/// One server connection's TLS session (`server ... ssl`): rustls' client session driven over the connection's
+/// socket like [`TlsSession`], owned by the [`crate::http::server_conn::ServerConn`] (no sharing, so no cell).
+pub struct TlsClientSession {
+    conn: ClientConnection,
+    /// Clear-text bytes taken by the last write whose records had not all reached the socket.
+    owed: usize,
+}
+
+impl TlsClientSession {
+    /// Runs the client side of the handshake on `stream`, for `name` (sent as SNI when it is a DNS name).
+    pub async fn connect(
+        stream: &TcpStream,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> io::Result<TlsClientSession> {
+        let mut conn = ClientConnection::new(config, name).map_err(tls_error)?;
+        std::future::poll_fn(|cx| loop {
+            ready!(poll_flush_tls(&mut conn, stream, cx))?;
+            if !conn.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+            if !ready!(poll_read_tls(&mut conn, stream, cx))? {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed during the TLS handshake",
+                )));
+            }
+        })
+        .await?;
+        Ok(TlsClientSession { conn, owed: 0 })
+    }
+
+    /// Reads clear text into `buf`. `Ok(0)`: the server closed (with or without `close_notify`).
+    pub fn poll_read(
+        &mut self,
+        stream: &TcpStream,
+        cx: &mut Context<'_>,
+        buf: &mut [MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        for b in buf.iter_mut() {
+            b.write(0);
+        }
+        // SAFETY: every byte of `buf` was just initialised.
+        let buf: &mut [u8] = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
+        loop {
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Poll::Ready(Ok(0)),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            flush_now(&mut self.conn, stream);
+            if !ready!(poll_read_tls(&mut self.conn, stream, cx))? {
+                return Poll::Ready(Ok(0));
+            }
+        }
+    }
+
+    /// Writes clear text from `bufs`; returns once its records are in the socket.
+    pub fn poll_write(
+        &mut self,
+        stream: &TcpStream,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(poll_flush_tls(&mut self.conn, stream, cx))?;
+        let owed = std::mem::take(&mut self.owed);
+        if owed > 0 {
+            return Poll::Ready(Ok(owed));
+        }
+        self.owed = self.conn.writer().write_vectored(bufs)?;
+        ready!(poll_flush_tls(&mut self.conn, stream, cx))?;
+        Poll::Ready(Ok(std::mem::take(&mut self.owed)))
+    }
+
+    /// Whether the idle session can carry another request: records that arrived while it was idle are taken in
+    /// (TLS 1.3 session tickets, a key update); clear text, a `close_notify`, an error or the end of the stream
+    /// mean it cannot. Never waits.
+    pub fn is_idle_usable(&mut self, stream: &TcpStream) -> bool {
+        if self.owed > 0 {
+            return false;
+        }
+        loop {
+            match self.conn.read_tls(&mut SockRead(stream)) {
+                Ok(0) => return false,
+                Ok(_) => match self.conn.process_new_packets() {
+                    Ok(state) => {
+                        if state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() {
+                            return false;
+                        }
+                    }
+                    Err(_) => return false,
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        flush_now(&mut self.conn, stream);
+        !self.conn.wants_write()
+    }
+
+    /// Tells the server the session ends (`close_notify`), as far as the socket takes it now.
+    pub fn close(&mut self, stream: &TcpStream) {
+        self.conn.send_close_notify();
+        flush_now(&mut self.conn, stream);
     }
 }

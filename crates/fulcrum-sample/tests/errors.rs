@@ -65,7 +65,7 @@ fn unknown_and_unsupported_names() {
         }
     );
     for (e, name) in [
-        ("ssl_fc", "ssl_fc"),
+        ("ssl_bc", "ssl_bc"),
         ("req.body", "req.body"),
         ("sc0_conn_cur", "sc0_conn_cur"),
         ("src,map(/etc/x.map)", "map"),
@@ -78,8 +78,8 @@ fn unknown_and_unsupported_names() {
         }
     }
     assert_eq!(
-        err("ssl_fc").to_string(),
-        "fetch method 'ssl_fc' is supported by HAProxy, not yet by fulcrum"
+        err("ssl_bc").to_string(),
+        "fetch method 'ssl_bc' is supported by HAProxy, not yet by fulcrum"
     );
 }
 

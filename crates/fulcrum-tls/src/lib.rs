@@ -1,9 +1,11 @@
 //! TLS for fulcrum proxy, on rustls with the aws-lc-rs provider: HAProxy's `bind ... ssl crt ...` options (and
-//! their `global` defaults) built into rustls configurations ([`server`]), certificate loading ([`certs`]), SNI
+//! their `global` defaults) built into rustls configurations ([`server`]), `server ... ssl` options into client
+//! configurations ([`client`]), certificate loading ([`certs`]), SNI
 //! selection ([`sni`]), OpenSSL cipher and curve names ([`suites`]), distinguished names ([`dn`]) and what a
 //! finished handshake tells the proxy's fetches and logs ([`Facts`]). No I/O beyond reading the files named.
 
 pub mod certs;
+pub mod client;
 pub mod crtlist;
 pub mod dn;
 pub mod hello;

@@ -28,7 +28,7 @@ pub struct BindTls {
 }
 
 /// `path` under `base` when it is relative and a base is set (`crt-base`, `ca-base`).
-fn under(base: &Option<PathBuf>, path: &Path) -> PathBuf {
+pub(crate) fn under(base: &Option<PathBuf>, path: &Path) -> PathBuf {
     match base {
         Some(b) if path.is_relative() => b.join(path),
         _ => path.to_path_buf(),
@@ -37,7 +37,7 @@ fn under(base: &Option<PathBuf>, path: &Path) -> PathBuf {
 
 /// The versions a bind line enables, from `ssl-min-ver` (TLSv1.2 by default, as HAProxy), `ssl-max-ver`,
 /// `no-*` and `force-*`.
-fn versions(
+pub(crate) fn versions(
     b: &fulcrum_config::haproxy::ssl::SslOptions,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
@@ -79,7 +79,7 @@ fn versions(
 }
 
 /// The crypto provider with the line's suites and curves.
-fn provider(
+pub(crate) fn provider(
     o: &fulcrum_config::haproxy::ssl::SslOptions,
     warnings: &mut Vec<String>,
 ) -> Result<CryptoProvider, TlsError> {
@@ -121,6 +121,22 @@ fn provider(
         p.kx_groups = picked.kept;
     }
     Ok(p)
+}
+
+/// The CA certificates of a `ca-file`.
+pub(crate) fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
+    let bytes = std::fs::read(ca).map_err(|source| TlsError::Stat {
+        path: ca.to_path_buf(),
+        source,
+    })?;
+    let mut roots = RootCertStore::empty();
+    for c in certs::certificates(&bytes, ca)? {
+        roots.add(c).map_err(|e| TlsError::Pem {
+            path: ca.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(roots)
 }
 
 /// The TLS configurations of a bind line: one for every handshake, or one per server name when `crt-list` lines
@@ -310,18 +326,7 @@ fn build(
     let verify = b.verify.unwrap_or_default();
     let builder = match (verify, &b.ca_file) {
         (Verify::Optional | Verify::Required, Some(ca)) => {
-            let ca = under(&g.ca_base, ca);
-            let bytes = std::fs::read(&ca).map_err(|source| TlsError::Stat {
-                path: ca.clone(),
-                source,
-            })?;
-            let mut roots = RootCertStore::empty();
-            for c in certs::certificates(&bytes, &ca)? {
-                roots.add(c).map_err(|e| TlsError::Pem {
-                    path: ca.clone(),
-                    reason: e.to_string(),
-                })?;
-            }
+            let roots = roots(&under(&g.ca_base, ca))?;
             let mut v =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
             if let Some(crl) = &b.crl_file {

@@ -195,6 +195,7 @@ pub fn parse_sources_with(
         defaults_rules,
         opts.resolve,
         &http_errors,
+        &global.ssl,
         &mut sink,
     );
     if sink.diags.is_empty() {

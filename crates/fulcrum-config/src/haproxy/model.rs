@@ -474,8 +474,40 @@ pub struct Server {
     pub disabled: bool,
     /// `agent-check` with its `agent-*` options: an agent reports the server's weight and state.
     pub agent: Option<AgentCheck>,
+    /// TLS towards the server, when its traffic (`ssl`) or its checks (`check-ssl`) use it.
+    pub tls: Option<ServerTls>,
     /// Where the line was.
     pub location: Location,
+}
+
+/// TLS towards a server, settled from its line, its `default-server` line and `global`. File names are as
+/// written (taken under `ca-base` / `crt-base` when the proxy loads them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    /// `ssl`: the traffic goes over TLS.
+    pub traffic: bool,
+    /// Health checks go over TLS: `check-ssl`, or `ssl` without `port`/`addr` and without `no-check-ssl`.
+    pub checks: bool,
+    /// `verify required` (the default, unless `ssl-server-verify none`): the server's certificate must chain
+    /// to `ca_file`.
+    pub verify: bool,
+    /// `ca-file`
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `crt`: the client certificate shown to the server.
+    pub crt: Option<std::path::PathBuf>,
+    /// `sni EXPR`, evaluated per connection on the request; no server name is sent without it.
+    pub sni: Option<SampleExpr>,
+    /// `verifyhost`: the name the server certificate must carry; without it the SNI sent is checked, and with
+    /// neither only the chain is.
+    pub verifyhost: Option<String>,
+    /// `alpn`
+    pub alpn: Vec<String>,
+    /// TLS sessions are resumed (no `no-ssl-reuse`).
+    pub reuse: bool,
+    /// `check-sni`
+    pub check_sni: Option<String>,
+    /// Versions, ciphers, tickets: the line's over `ssl-default-server-*`.
+    pub options: super::ssl::SslOptions,
 }
 
 /// `agent-check agent-port PORT [agent-addr IP] [agent-send STRING] [agent-inter TIME]`.

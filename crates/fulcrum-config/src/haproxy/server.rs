@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::addr::{self, Family, Host, Proto};
 use super::common::{Line, Sink};
 use super::known;
+use super::ssl::{self, Parsed, ServerSsl};
 use crate::Location;
 
 /// Server options as written; `None` means "not given here" so that `default-server` lines can be merged.
@@ -49,6 +50,8 @@ pub struct ServerOpts {
     pub agent_send: Option<String>,
     /// `agent-inter`
     pub agent_inter: Option<Duration>,
+    /// TLS towards the server (`ssl`, `verify`, `ca-file`, `crt`, `sni`, `check-ssl` ...).
+    pub ssl: ServerSsl,
 }
 
 impl ServerOpts {
@@ -74,6 +77,7 @@ impl ServerOpts {
             agent_port: over.agent_port.or(self.agent_port),
             agent_send: over.agent_send.clone().or_else(|| self.agent_send.clone()),
             agent_inter: over.agent_inter.or(self.agent_inter),
+            ssl: self.ssl.overlay(&over.ssl),
         }
     }
 }
@@ -243,6 +247,18 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 }
             },
             _ => {
+                match ssl::server_option(&mut o.ssl, line, i, sink) {
+                    Parsed::Took(n) => {
+                        i += n + 1;
+                        continue;
+                    }
+                    Parsed::Bad(n) => {
+                        ok = false;
+                        i += n + 1;
+                        continue;
+                    }
+                    Parsed::No => {}
+                }
                 if let Some((_, arity)) = known::SERVER_UNSUPPORTED.iter().find(|(n, _)| *n == opt)
                 {
                     sink.error(
@@ -257,7 +273,7 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     sink.error(
                         loc,
                         &okey,
-                        format!("unknown server option '{opt}': expected check, no-check, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, slowstart, disabled, enabled, agent-check, agent-addr, agent-port, agent-send or agent-inter"),
+                        format!("unknown server option '{opt}': expected check, no-check, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, slowstart, disabled, enabled, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
                     );
                     // How many arguments an unknown option takes is unknown: the rest of the line is not read,
                     // so that one typo gives one message.

@@ -153,6 +153,159 @@ pub struct BindSsl {
     pub options: SslOptions,
 }
 
+/// The TLS options of a `server` or `default-server` line, as written: `None` when not given here, so that a
+/// server line's own setting wins over its `default-server` line's (flags like `no-sslv3` add up).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerSsl {
+    /// `ssl` / `no-ssl`: traffic to the server goes over TLS.
+    pub enabled: Option<bool>,
+    /// `verify none|required`; without it, `ssl-server-verify` (required by default).
+    pub verify: Option<Verify>,
+    /// `ca-file FILE`: the CAs a server certificate must chain to (under `ca-base`).
+    pub ca_file: Option<PathBuf>,
+    /// `crt FILE`: the client certificate (and key) shown to the server (under `crt-base`).
+    pub crt: Option<PathBuf>,
+    /// `sni EXPR`: the server name sent, a sample expression evaluated per connection (as written).
+    pub sni: Option<String>,
+    /// `verifyhost NAME`: the name the server certificate must carry (instead of the SNI); `no-verifyhost`
+    /// clears an inherited one (`Some("")`).
+    pub verifyhost: Option<String>,
+    /// `alpn LIST`: protocols offered by ALPN.
+    pub alpn: Option<Vec<String>>,
+    /// `no-ssl-reuse` / `ssl-reuse`: whether TLS sessions are resumed towards the server.
+    pub reuse: Option<bool>,
+    /// `check-ssl` / `no-check-ssl`: health checks over TLS.
+    pub check_ssl: Option<bool>,
+    /// `check-sni NAME`: the server name sent by health checks.
+    pub check_sni: Option<String>,
+    /// Versions, cipher lists and tickets (over `ssl-default-server-*`).
+    pub options: SslOptions,
+}
+
+impl ServerSsl {
+    /// `self` with every option given in `over` replaced by it.
+    pub fn overlay(&self, over: &ServerSsl) -> ServerSsl {
+        ServerSsl {
+            enabled: over.enabled.or(self.enabled),
+            verify: over.verify.or(self.verify),
+            ca_file: over.ca_file.clone().or_else(|| self.ca_file.clone()),
+            crt: over.crt.clone().or_else(|| self.crt.clone()),
+            sni: over.sni.clone().or_else(|| self.sni.clone()),
+            verifyhost: over.verifyhost.clone().or_else(|| self.verifyhost.clone()),
+            alpn: over.alpn.clone().or_else(|| self.alpn.clone()),
+            reuse: over.reuse.or(self.reuse),
+            check_ssl: over.check_ssl.or(self.check_ssl),
+            check_sni: over.check_sni.clone().or_else(|| self.check_sni.clone()),
+            options: over.options.over(&self.options),
+        }
+    }
+}
+
+/// Parses the TLS option at `line.words[i]` of a `server` or `default-server` line into `s`.
+pub fn server_option(s: &mut ServerSsl, line: &Line, i: usize, sink: &mut Sink) -> Parsed {
+    let loc = &line.location;
+    let opt = line.word(i);
+    let arg = line.words.get(i + 1).map(String::as_str);
+    let kw = format!("{} {opt}", line.word(0));
+    let value = |sink: &mut Sink, what: &str| match arg.filter(|a| !a.is_empty()) {
+        Some(a) => Some(a.to_string()),
+        None => {
+            sink.error(loc, &kw, format!("'{opt}' expects {what}"));
+            None
+        }
+    };
+    let flag = |slot: &mut Option<bool>, v: bool| {
+        *slot = Some(v);
+        Parsed::Took(0)
+    };
+    match opt {
+        "ssl" | "no-ssl" => flag(&mut s.enabled, opt == "ssl"),
+        "ssl-reuse" | "no-ssl-reuse" => flag(&mut s.reuse, opt == "ssl-reuse"),
+        "check-ssl" | "no-check-ssl" => flag(&mut s.check_ssl, opt == "check-ssl"),
+        "tls-tickets" => {
+            s.options.no_tls_tickets = false;
+            Parsed::Took(0)
+        }
+        "no-verifyhost" => {
+            s.verifyhost = Some(String::new());
+            Parsed::Took(0)
+        }
+        "ca-file" | "crt" => match value(sink, "a file") {
+            Some(p) => {
+                if opt == "ca-file" {
+                    s.ca_file = Some(PathBuf::from(p));
+                } else {
+                    s.crt = Some(PathBuf::from(p));
+                }
+                Parsed::Took(1)
+            }
+            None => Parsed::Bad(1),
+        },
+        "verifyhost" | "check-sni" => match value(sink, "a host name") {
+            Some(v) => {
+                if opt == "verifyhost" {
+                    s.verifyhost = Some(v);
+                } else {
+                    s.check_sni = Some(v);
+                }
+                Parsed::Took(1)
+            }
+            None => Parsed::Bad(1),
+        },
+        "sni" => match value(sink, "a sample expression") {
+            Some(v) => match fulcrum_sample::Expr::parse(&v) {
+                Ok(_) => {
+                    s.sni = Some(v);
+                    Parsed::Took(1)
+                }
+                Err(e) => {
+                    sink.error(loc, &kw, format!("'sni': invalid expression '{v}': {e}"));
+                    Parsed::Bad(1)
+                }
+            },
+            None => Parsed::Bad(1),
+        },
+        "verify" => {
+            let v = match arg {
+                Some("none") => Verify::None,
+                Some("required") => Verify::Required,
+                other => {
+                    sink.error(
+                        loc,
+                        &kw,
+                        format!(
+                            "'verify': unknown verify method '{}', only 'none' and 'required' are supported",
+                            other.unwrap_or("")
+                        ),
+                    );
+                    return Parsed::Bad(1);
+                }
+            };
+            s.verify = Some(v);
+            Parsed::Took(1)
+        }
+        "alpn" => match value(sink, "a comma-separated protocol list") {
+            Some(a) => {
+                let names: Vec<String> = a.split(',').map(str::to_string).collect();
+                if let Some(bad) = names.iter().find(|n| n.is_empty() || n.len() > 255) {
+                    sink.error(
+                        loc,
+                        &kw,
+                        format!("'alpn': protocol name '{bad}' must be 1 to 255 bytes long"),
+                    );
+                    return Parsed::Bad(1);
+                }
+                s.alpn = Some(names);
+                Parsed::Took(1)
+            }
+            None => Parsed::Bad(1),
+        },
+        // Bind-only words of the shared options.
+        "strict-sni" | "prefer-client-ciphers" | "curves" | "ecdhe" => Parsed::No,
+        _ => option(&mut s.options, line, i, sink),
+    }
+}
+
 /// The TLS settings of the `global` section.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GlobalSsl {
@@ -162,6 +315,10 @@ pub struct GlobalSsl {
     pub ca_base: Option<PathBuf>,
     /// `ssl-default-bind-options`, `-ciphers`, `-ciphersuites`, `-curves`.
     pub bind_defaults: SslOptions,
+    /// `ssl-default-server-options`, `-ciphers`, `-ciphersuites`.
+    pub server_defaults: SslOptions,
+    /// `ssl-server-verify none|required`: the default of `verify` on server lines (`required`).
+    pub server_verify: Option<Verify>,
     /// `tune.ssl.cachesize N`: sessions kept for resumption (HAProxy's default 20000; 0 disables the cache).
     pub cachesize: Option<u32>,
     /// `tune.ssl.lifetime TIME`: how long a session may be resumed (HAProxy's default 300 s).
@@ -195,7 +352,10 @@ pub fn option(o: &mut SslOptions, line: &Line, i: usize, sink: &mut Sink) -> Par
     let loc = &line.location;
     let opt = line.word(i);
     let arg = line.words.get(i + 1).map(String::as_str);
-    let kw = format!("bind {opt}");
+    let kw = match line.word(0) {
+        w @ ("server" | "default-server") => format!("{w} {opt}"),
+        _ => format!("bind {opt}"),
+    };
     match opt {
         "ssl-min-ver" | "ssl-max-ver" => match arg.and_then(TlsVersion::parse) {
             Some(v) => {
@@ -406,10 +566,31 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
                 }
             }
         }
-        "ssl-default-bind-options" => {
+        "ssl-server-verify" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some("none") => g.server_verify = Some(Verify::None),
+                    Some("required") => g.server_verify = Some(Verify::Required),
+                    other => sink.error(
+                        loc,
+                        kw,
+                        format!(
+                            "expects 'none' or 'required', found '{}'",
+                            other.unwrap_or("")
+                        ),
+                    ),
+                }
+            }
+        }
+        "ssl-default-bind-options" | "ssl-default-server-options" => {
+            let defaults = if kw == "ssl-default-bind-options" {
+                &mut g.bind_defaults
+            } else {
+                &mut g.server_defaults
+            };
             let mut i = 1;
             while i < line.words.len() {
-                match option(&mut g.bind_defaults, line, i, sink) {
+                match option(defaults, line, i, sink) {
                     Parsed::Took(n) | Parsed::Bad(n) => i += n + 1,
                     Parsed::No => {
                         sink.error(loc, kw, format!("unknown option '{}'", line.word(i)));
@@ -420,7 +601,9 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
         }
         "ssl-default-bind-ciphers"
         | "ssl-default-bind-ciphersuites"
-        | "ssl-default-bind-curves" => {
+        | "ssl-default-bind-curves"
+        | "ssl-default-server-ciphers"
+        | "ssl-default-server-ciphersuites" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg.filter(|a| !a.is_empty()) {
                     Some(a) => {
@@ -428,7 +611,9 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
                         match kw {
                             "ssl-default-bind-ciphers" => g.bind_defaults.ciphers = v,
                             "ssl-default-bind-ciphersuites" => g.bind_defaults.ciphersuites = v,
-                            _ => g.bind_defaults.curves = v,
+                            "ssl-default-bind-curves" => g.bind_defaults.curves = v,
+                            "ssl-default-server-ciphers" => g.server_defaults.ciphers = v,
+                            _ => g.server_defaults.ciphersuites = v,
                         }
                     }
                     None => sink.error(loc, kw, "expects a list"),

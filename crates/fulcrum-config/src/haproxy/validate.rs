@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use super::addr::{self, Resolver};
 use super::common::Sink;
-use super::model::{AgentCheck, Mode, Proxy, ProxyKind, Rules, Server};
+use super::model::{AgentCheck, Mode, Proxy, ProxyKind, Rules, SampleExpr, Server, ServerTls};
 use super::proxy::{Body, Settings};
 use super::rules;
+use super::ssl::{GlobalSsl, ServerSsl, Verify};
 use crate::Location;
 
 /// A proxy section after its lines were applied, before validation.
@@ -58,6 +59,7 @@ pub fn proxies(
     defaults: Vec<DefaultsRules>,
     resolver: Resolver<'_>,
     http_errors: &rules::HttpErrorsSections,
+    global_ssl: &GlobalSsl,
     sink: &mut Sink,
 ) -> Vec<Proxy> {
     // Duplicate names among proxies sharing a capability (a frontend and a backend may share a name).
@@ -150,7 +152,7 @@ pub fn proxies(
                 .rules_from
                 .as_ref()
                 .and_then(|r| defaults.get(r.index));
-            build(d, inherited, resolver, http_errors, sink)
+            build(d, inherited, resolver, http_errors, global_ssl, sink)
         })
         .collect()
 }
@@ -218,6 +220,7 @@ fn build(
     inherited: Option<&Rules>,
     resolver: Resolver<'_>,
     http_errors: &rules::HttpErrorsSections,
+    global_ssl: &GlobalSsl,
     sink: &mut Sink,
 ) -> Proxy {
     let ProxyDraft {
@@ -296,6 +299,17 @@ fn build(
             }),
             _ => None,
         };
+        let tls = match server_tls(&o.ssl, &o, global_ssl) {
+            Ok(t) => t,
+            Err(message) => {
+                sink.error(
+                    &sd.location,
+                    "server",
+                    format!("'server {name}/{}' : {message}", sd.name),
+                );
+                continue;
+            }
+        };
         servers.push(Server {
             name: sd.name,
             addr,
@@ -314,6 +328,7 @@ fn build(
             slowstart: o.slowstart.filter(|t| !t.is_zero()),
             agent,
             disabled: o.disabled.unwrap_or(false),
+            tls,
             location: sd.location,
         });
     }
@@ -364,4 +379,49 @@ fn build(
         capture_request: body.capture_request,
         capture_response: body.capture_response,
     }
+}
+
+/// Settles a server's TLS options; `None` when neither its traffic nor its checks use TLS. Refuses, as HAProxy
+/// does, a verification asked for (explicitly or by default) without the CAs to verify against.
+fn server_tls(
+    ssl: &ServerSsl,
+    o: &super::server::ServerOpts,
+    g: &GlobalSsl,
+) -> Result<Option<ServerTls>, String> {
+    let traffic = ssl.enabled.unwrap_or(false);
+    // An `ssl` server is checked over TLS unless the checks go to another port or address.
+    let checks = o.check.unwrap_or(false)
+        && ssl
+            .check_ssl
+            .unwrap_or(traffic && o.check_port.is_none() && o.check_addr.is_none());
+    if !traffic && !checks {
+        return Ok(None);
+    }
+    let explicit = ssl.verify;
+    let verify = explicit.or(g.server_verify).unwrap_or(Verify::Required) == Verify::Required;
+    if verify && ssl.ca_file.is_none() {
+        return Err(match explicit {
+            Some(_) => "verify is enabled but no CA file specified ('ca-file'); set 'verify none' to accept any certificate".to_string(),
+            None => "verify is enabled by default but no CA file specified: set 'ca-file', or 'verify none' on the server line (or 'ssl-server-verify none' in the global section) to accept any certificate".to_string(),
+        });
+    }
+    let sni = match &ssl.sni {
+        Some(text) => Some(SampleExpr(std::sync::Arc::new(
+            fulcrum_sample::Expr::parse(text).map_err(|e| format!("'sni': {e}"))?,
+        ))),
+        None => None,
+    };
+    Ok(Some(ServerTls {
+        traffic,
+        checks,
+        verify,
+        ca_file: ssl.ca_file.clone(),
+        crt: ssl.crt.clone(),
+        sni,
+        verifyhost: ssl.verifyhost.clone().filter(|h| !h.is_empty()),
+        alpn: ssl.alpn.clone().unwrap_or_default(),
+        reuse: ssl.reuse.unwrap_or(true),
+        check_sni: ssl.check_sni.clone(),
+        options: ssl.options.over(&g.server_defaults),
+    }))
 }

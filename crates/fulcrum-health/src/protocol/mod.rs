@@ -16,8 +16,7 @@ pub mod spop;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
 use crate::outcome::{CheckOutcome, CheckStatus};
@@ -222,7 +221,11 @@ pub async fn protocol_check(
     }
 }
 
-async fn converse(mut stream: TcpStream, check: &ProtocolCheck, start: Instant) -> CheckOutcome {
+pub(crate) async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    check: &ProtocolCheck,
+    start: Instant,
+) -> CheckOutcome {
     let socket_error = |e: &std::io::Error| {
         CheckOutcome::new(CheckStatus::SocketError, start.elapsed()).with_info(error_text(e))
     };

@@ -196,8 +196,10 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
                     let early = conn.io.rbuf().split().freeze();
                     match Rc::get_mut(&mut conn.io) {
                         Some(io) => match io.stream_mut() {
-                            Some(stream) => tunnel.run(stream, &early).await,
-                            None => tunnel.run_through(io, &early).await,
+                            Some(stream) if !tunnel.needs_copy() => {
+                                tunnel.run(stream, &early).await
+                            }
+                            _ => tunnel.run_through(io, &early).await,
                         },
                         None => debug!("tunnel dropped: the client connection is still shared"),
                     }

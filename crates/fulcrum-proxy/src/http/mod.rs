@@ -13,6 +13,7 @@ pub mod reqbody;
 pub mod request;
 pub mod respond;
 pub mod server_conn;
+pub mod server_sni;
 pub mod tunnel;
 pub mod upstream_body;
 

@@ -28,19 +28,22 @@ impl Pool {
     /// An idle connection to server `id` that can take a request now, if there is one. The most recently used
     /// one is tried first. `proven`: only a connection that has already carried more than one request (the
     /// server showed it keeps connections open), as `http-reuse aggressive` asks for a client's first request.
-    pub fn checkout(&self, id: usize, proven: bool) -> Option<ServerConn> {
+    /// `sni`: the server name the request needs (TLS connections are only reused for the name they were opened
+    /// for).
+    pub fn checkout(&self, id: usize, proven: bool, sni: Option<&str>) -> Option<ServerConn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(id)?;
         if !proven {
-            while let Some(conn) = list.pop() {
+            while let Some(at) = list.iter().rposition(|c| c.serves_sni(sni)) {
+                let mut conn = list.remove(at);
                 if conn.is_idle_usable() {
                     return Some(conn);
                 }
             }
             return None;
         }
-        while let Some(at) = list.iter().rposition(|c| c.served > 1) {
-            let conn = list.remove(at);
+        while let Some(at) = list.iter().rposition(|c| c.served > 1 && c.serves_sni(sni)) {
+            let mut conn = list.remove(at);
             if conn.is_idle_usable() {
                 return Some(conn);
             }
@@ -50,7 +53,7 @@ impl Pool {
 
     /// Hands a connection back for reuse. The readiness check also leaves a no-op waker on the socket, so the
     /// request task that read the last response is not kept allocated by the idle connection.
-    pub fn checkin(&self, id: usize, conn: ServerConn) {
+    pub fn checkin(&self, id: usize, mut conn: ServerConn) {
         if !conn.is_idle_usable() {
             return;
         }
@@ -71,22 +74,24 @@ pub struct SessionConn {
 }
 
 impl SessionConn {
-    /// The kept connection, when it goes to server `id` and can take a request now.
-    pub fn take(&self, id: usize) -> Option<ServerConn> {
+    /// The kept connection, when it goes to server `id` (for server name `sni`) and can take a request now.
+    pub fn take(&self, id: usize, sni: Option<&str>) -> Option<ServerConn> {
         let mut idle = self.idle.borrow_mut();
-        match idle.take() {
-            Some((server, conn)) if server == id && conn.is_idle_usable() => Some(conn),
-            // Another server's connection is kept until a request for it comes (a closed one is dropped).
-            Some(other) if other.0 != id && other.1.is_idle_usable() => {
-                *idle = Some(other);
-                None
-            }
-            _ => None,
+        let (server, mut conn) = idle.take()?;
+        let usable = conn.is_idle_usable();
+        if server == id && conn.serves_sni(sni) {
+            return usable.then_some(conn);
         }
+        // Another server's (or name's) connection is kept until a request for it comes (a closed one is
+        // dropped).
+        if usable {
+            *idle = Some((server, conn));
+        }
+        None
     }
 
     /// Keeps `conn` (to server `id`) for the client's next request, closing the one kept before.
-    pub fn put(&self, id: usize, conn: ServerConn) {
+    pub fn put(&self, id: usize, mut conn: ServerConn) {
         if conn.is_idle_usable() {
             *self.idle.borrow_mut() = Some((id, conn));
         }

@@ -20,7 +20,7 @@ use super::errors::{self, ProxyError};
 use super::headers;
 use super::pool::SessionConn;
 use super::reqbody::{Replay, ReqBody};
-use super::server_conn::{ConnectError, SendError, ServerConn};
+use super::server_conn::{ConnectError, SendError, ServerConn, TlsTarget};
 use super::tunnel::Tunnel;
 use super::upstream_body::{Reuse, UpstreamBody};
 use crate::client_io::ClientIo;
@@ -599,8 +599,15 @@ async fn forward(
             Counters::inc(&be.servers[p].stats.redispatches);
         }
         let attempt = Instant::now();
+        // The server name of a TLS connection, evaluated on this request (`sni`).
+        let sni = match (&server.tls, server.config.tls.as_ref()) {
+            (Some(_), Some(t)) if t.traffic => t.sni.as_ref().and_then(|e| {
+                super::server_sni::evaluate(&e.0, &req, peer, client.conn.tls().map(|t| &*t.facts))
+            }),
+            _ => None,
+        };
         let pooled = if mode == HttpConnMode::KeepAlive {
-            idle_conn(worker, be.reuse, client, server.id)
+            idle_conn(worker, be.reuse, client, server.id, sni.as_deref())
         } else {
             None
         };
@@ -611,7 +618,17 @@ async fn forward(
                 totals::connect_time(be, &server, std::time::Duration::ZERO);
                 s
             }
-            None => match ServerConn::connect(server.addr, be.timeouts.connect).await {
+            None => match ServerConn::connect(
+                server.addr,
+                be.timeouts.connect,
+                server
+                    .tls
+                    .as_ref()
+                    .filter(|_| server.config.tls.as_ref().is_some_and(|t| t.traffic))
+                    .map(|config| TlsTarget { config, sni }),
+            )
+            .await
+            {
                 Ok(s) => {
                     Counters::inc(&server.stats.connect);
                     totals::connect_time(be, &server, attempt.elapsed());
@@ -739,11 +756,11 @@ async fn forward(
     parts.headers = head.headers;
     if parts.status == StatusCode::SWITCHING_PROTOCOLS {
         if upgrade {
-            let (stream, early) = conn.into_upgraded();
+            let (stream, tls, early) = conn.into_upgraded();
             let idle = be.timeouts.tunnel.or(be.timeouts.server);
             return Ok(Response::from_parts(
                 parts,
-                ProxyBody::tunnel(Tunnel::new(stream, early, idle, guard)),
+                ProxyBody::tunnel(Tunnel::new(stream, tls, early, idle, guard)),
             ));
         }
         txn.term(b"PH");
@@ -774,12 +791,19 @@ async fn forward(
 /// own client connection kept; under `safe` none for a client's first request (it gets a connection of its own,
 /// so a server closing an idle connection at that moment cannot cost it), under `aggressive` one that has already
 /// carried more than one request; otherwise (and under `always`) the most recently used one.
-fn idle_conn(worker: &Worker, reuse: HttpReuse, client: &Client, id: usize) -> Option<ServerConn> {
+/// `sni`: the server name the request needs (a TLS connection is only reused for the name it was opened for).
+fn idle_conn(
+    worker: &Worker,
+    reuse: HttpReuse,
+    client: &Client,
+    id: usize,
+    sni: Option<&str>,
+) -> Option<ServerConn> {
     match reuse {
-        HttpReuse::Never => client.session.take(id),
+        HttpReuse::Never => client.session.take(id, sni),
         HttpReuse::Safe if client.first => None,
-        HttpReuse::Aggressive if client.first => worker.pool.checkout(id, true),
-        _ => worker.pool.checkout(id, false),
+        HttpReuse::Aggressive if client.first => worker.pool.checkout(id, true, sni),
+        _ => worker.pool.checkout(id, false, sni),
     }
 }
 

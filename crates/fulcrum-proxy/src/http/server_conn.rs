@@ -16,8 +16,12 @@ use http_body::Body;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
+use fulcrum_tls::rustls::ClientConfig;
+use std::sync::Arc;
+
 use super::reqbody::ReqBody;
 use crate::client_io::{poll_recv, poll_write_stream, poll_write_vectored_stream};
+use crate::tls_io::TlsClientSession;
 use fulcrum_http::request_out::{self as request_head, BodyFraming};
 use fulcrum_http::response_in::{self as response_head, HeadError, ResponseHead};
 
@@ -37,6 +41,17 @@ pub enum ConnectError {
     /// The TCP connect failed (refused, unreachable...).
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// The TLS handshake failed (the server's certificate did not verify, no common version or cipher...).
+    #[error("SSL handshake failure: {0}")]
+    Tls(io::Error),
+}
+
+/// TLS towards a server for one connection: the server's configuration and the name the connection is for.
+pub struct TlsTarget<'a> {
+    /// The server's TLS configuration.
+    pub config: &'a Arc<ClientConfig>,
+    /// The SNI sent (`sni` evaluated on the request); `None` sends none.
+    pub sni: Option<Box<str>>,
 }
 
 /// Why a request got no usable response head.
@@ -72,6 +87,10 @@ impl std::fmt::Debug for SendError {
 /// An HTTP/1.1 connection to a server.
 pub struct ServerConn {
     stream: TcpStream,
+    /// The TLS session, to an `ssl` server.
+    tls: Option<Box<TlsClientSession>>,
+    /// The SNI the TLS session was opened with: the connection only carries requests for that name.
+    sni: Option<Box<str>>,
     /// Bytes read from the server and not yet consumed: the start of a response, or body bytes.
     pub(super) buf: BytesMut,
     /// The request head being written; kept between requests to avoid an allocation per request.
@@ -95,16 +114,39 @@ impl ServerConn {
     pub async fn connect(
         addr: SocketAddr,
         timeout: Option<Duration>,
+        tls: Option<TlsTarget<'_>>,
     ) -> Result<Self, ConnectError> {
-        let stream = match timeout {
-            Some(t) => tokio::time::timeout(t, TcpStream::connect(addr))
+        let connect = Self::connect_tls(addr, tls);
+        match timeout {
+            Some(t) => tokio::time::timeout(t, connect)
                 .await
-                .map_err(|_| ConnectError::Timeout)??,
-            None => TcpStream::connect(addr).await?,
-        };
+                .map_err(|_| ConnectError::Timeout)?,
+            None => connect.await,
+        }
+    }
+
+    /// The TCP connection, then the TLS handshake when `tls` is given (both within `timeout connect`, as
+    /// HAProxy counts the handshake in the connection's set-up).
+    async fn connect_tls(
+        addr: SocketAddr,
+        tls: Option<TlsTarget<'_>>,
+    ) -> Result<Self, ConnectError> {
+        let stream = TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
+        let (session, sni) = match tls {
+            Some(t) => {
+                let name = fulcrum_tls::client::server_name(t.sni.as_deref(), addr.ip());
+                let session = TlsClientSession::connect(&stream, t.config.clone(), name)
+                    .await
+                    .map_err(ConnectError::Tls)?;
+                (Some(Box::new(session)), t.sni)
+            }
+            None => (None, None),
+        };
         Ok(ServerConn {
             stream,
+            tls: session,
+            sni,
             buf: BytesMut::new(),
             wbuf: Vec::new(),
             served: 0,
@@ -113,12 +155,17 @@ impl ServerConn {
 
     /// Whether an idle connection can take a request: the server has neither closed it nor sent anything since
     /// its last response. Costs no system call unless the socket was signalled readable.
-    pub fn is_idle_usable(&self) -> bool {
+    pub fn is_idle_usable(&mut self) -> bool {
         if !self.buf.is_empty() {
             return false;
         }
         let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
+        let ready = self.stream.poll_read_ready(&mut cx);
+        if let Some(tls) = &mut self.tls {
+            // Records may have arrived (session tickets): the session reads and judges them.
+            return !matches!(ready, Poll::Ready(Err(_))) && tls.is_idle_usable(&self.stream);
+        }
+        match ready {
             Poll::Pending => true,
             Poll::Ready(Err(_)) => false,
             // Readable: a close, stray bytes, or only a readiness not yet cleared. A peek tells them apart.
@@ -145,6 +192,11 @@ impl ServerConn {
                 matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
             }
         }
+    }
+
+    /// Whether the connection was opened for the server name `sni` (clear-text connections match any).
+    pub fn serves_sni(&self, sni: Option<&str>) -> bool {
+        self.tls.is_none() || self.sni.as_deref() == sni
     }
 
     /// The connection's local address (logged as `%bi:%bp`); a system call, made only when asked.
@@ -178,7 +230,7 @@ impl ServerConn {
             &parts.headers,
             framing,
         );
-        if let Err(e) = write_all(&self.stream, &self.wbuf).await {
+        if let Err(e) = write_all(&self.stream, &mut self.tls, &self.wbuf).await {
             return Err(SendError::Unsent(
                 Box::new(Request::from_parts(parts, body)),
                 e,
@@ -191,10 +243,11 @@ impl ServerConn {
         });
         let mut write_failed = false;
         let stream = &self.stream;
+        let tls = &mut self.tls;
         let buf = &mut self.buf;
         let read = poll_fn(|cx| {
             if let Some(w) = &mut writer {
-                match w.poll_write(cx, stream, &mut body) {
+                match w.poll_write(cx, stream, tls, &mut body) {
                     Poll::Ready(Ok(())) => writer = None,
                     Poll::Ready(Err(BodyWriteError::Client(e))) => {
                         return Poll::Ready(Err(SendError::ClientBody(e)))
@@ -209,7 +262,7 @@ impl ServerConn {
                 }
             }
             loop {
-                match ready!(poll_head(stream, buf, cx, head_request)) {
+                match ready!(poll_head(stream, tls, buf, cx, head_request)) {
                     Ok(h)
                         if h.status.is_informational()
                             && h.status != StatusCode::SWITCHING_PROTOCOLS =>
@@ -243,17 +296,44 @@ impl ServerConn {
         cx: &mut Context<'_>,
         max: usize,
     ) -> Poll<io::Result<usize>> {
-        fill(&self.stream, &mut self.buf, cx, max)
+        fill(&self.stream, &mut self.tls, &mut self.buf, cx, max)
     }
 
-    /// The socket and the bytes already read past the response head, for a protocol switch.
-    pub fn into_upgraded(self) -> (TcpStream, Bytes) {
-        (self.stream, self.buf.freeze())
+    /// The socket, its TLS session and the bytes already read past the response head, for a protocol switch.
+    pub fn into_upgraded(self) -> (TcpStream, Option<Box<TlsClientSession>>, Bytes) {
+        (self.stream, self.tls, self.buf.freeze())
+    }
+}
+
+/// Reads from the server: through its TLS session when it has one.
+pub(crate) fn poll_read_server(
+    stream: &TcpStream,
+    tls: &mut Option<Box<TlsClientSession>>,
+    cx: &mut Context<'_>,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> Poll<io::Result<usize>> {
+    match tls {
+        Some(t) => t.poll_read(stream, cx, buf),
+        None => poll_recv(stream, cx, buf),
+    }
+}
+
+/// Writes to the server: through its TLS session when it has one.
+pub(crate) fn poll_write_server(
+    stream: &TcpStream,
+    tls: &mut Option<Box<TlsClientSession>>,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    match tls {
+        Some(t) => t.poll_write(stream, cx, bufs),
+        None => poll_write_vectored_stream(stream, cx, bufs),
     }
 }
 
 fn fill(
     stream: &TcpStream,
+    tls: &mut Option<Box<TlsClientSession>>,
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
     max: usize,
@@ -263,7 +343,7 @@ fn fill(
     }
     let spare = buf.spare_capacity_mut();
     let want = spare.len().min(max.max(READ_MIN));
-    let n = ready!(poll_recv(stream, cx, &mut spare[..want]))?;
+    let n = ready!(poll_read_server(stream, tls, cx, &mut spare[..want]))?;
     // SAFETY: `poll_recv` initialised the first `n` bytes of the spare capacity.
     unsafe { buf.set_len(buf.len() + n) };
     Poll::Ready(Ok(n))
@@ -271,6 +351,7 @@ fn fill(
 
 fn poll_head(
     stream: &TcpStream,
+    tls: &mut Option<Box<TlsClientSession>>,
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
     head_request: bool,
@@ -283,7 +364,7 @@ fn poll_head(
                 Err(e) => return Poll::Ready(Err(SendError::Invalid(e))),
             }
         }
-        match ready!(fill(stream, buf, cx, READ_INITIAL)) {
+        match ready!(fill(stream, tls, buf, cx, READ_INITIAL)) {
             Ok(0) | Err(_) => {
                 return Poll::Ready(Err(SendError::Closed {
                     request: None,
@@ -295,10 +376,17 @@ fn poll_head(
     }
 }
 
-async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+async fn write_all(
+    stream: &TcpStream,
+    tls: &mut Option<Box<TlsClientSession>>,
+    mut bytes: &[u8],
+) -> io::Result<()> {
     poll_fn(|cx| {
         while !bytes.is_empty() {
-            let n = ready!(poll_write_stream(stream, cx, bytes))?;
+            let n = match tls {
+                Some(t) => ready!(t.poll_write(stream, cx, &[io::IoSlice::new(bytes)]))?,
+                None => ready!(poll_write_stream(stream, cx, bytes))?,
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -349,6 +437,7 @@ impl BodyWriter {
         &mut self,
         cx: &mut Context<'_>,
         stream: &TcpStream,
+        tls: &mut Option<Box<TlsClientSession>>,
         body: &mut ReqBody,
     ) -> Poll<Result<(), BodyWriteError>> {
         loop {
@@ -359,7 +448,7 @@ impl BodyWriter {
                     slices[count] = io::IoSlice::new(part);
                     count += 1;
                 }
-                let n = ready!(poll_write_vectored_stream(stream, cx, &slices[..count]))
+                let n = ready!(poll_write_server(stream, tls, cx, &slices[..count]))
                     .map_err(BodyWriteError::Server)?;
                 if n == 0 {
                     return Poll::Ready(Err(BodyWriteError::Server(

@@ -22,6 +22,16 @@ use crate::http::errors::{respond, ErrorPages, Page, Reply, ReplyError};
 /// Why a proxy's rules could not be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
+    /// A server line's TLS settings cannot be used (a certificate or CA file, a cipher list ...).
+    #[error("[ALERT] {location}: 'server {server}': {message}")]
+    ServerTls {
+        /// The server line.
+        location: String,
+        /// `backend/server`
+        server: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An ACL pattern.
     #[error(transparent)]
     Acl(#[from] AclError),

@@ -293,7 +293,7 @@ impl Context for Ctx<'_, '_> {
 }
 
 /// A per-thread xorshift generator seeded from the clock and the thread: `rand` needs no cryptographic quality.
-fn random_u32() -> u32 {
+pub(crate) fn random_u32() -> u32 {
     use std::cell::Cell;
     thread_local! {
         static STATE: Cell<u64> = Cell::new({

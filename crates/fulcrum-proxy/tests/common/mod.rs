@@ -2,6 +2,8 @@
 //! the real `haproxy -c`, and a small blocking HTTP/1.1 client that shows exactly what went over the wire.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;

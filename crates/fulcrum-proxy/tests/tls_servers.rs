@@ -1,0 +1,438 @@
+//! TLS towards servers (`server ... ssl`): a proxy whose configuration the real `haproxy -c` also accepts sends
+//! its requests over TLS to a test TLS server, a rustls acceptor in front of fulcrum's origin that records the
+//! connections it accepted and the server names (SNI) they asked for, and can require a client certificate.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use common::pki::{ca, leaf};
+use common::*;
+use fulcrum_config::haproxy::ssl::{BindSsl, GlobalSsl, Verify};
+use fulcrum_proxy::origin::Origin;
+
+/// The test PKI, made once per test process.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("fulcrum-tls-srv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        ca(&dir);
+        leaf(&dir, "srv", "srv.test", &["srv.test"], false, false);
+        leaf(&dir, "self", "srv.test", &["srv.test"], false, true);
+        leaf(&dir, "client", "proxy client", &[], false, false);
+        Pki { dir }
+    })
+}
+
+/// A TLS server in front of an origin: what it accepted.
+struct TlsOrigin {
+    addr: SocketAddr,
+    /// Handshakes completed.
+    accepted: Arc<AtomicUsize>,
+    /// The server name each completed handshake asked for.
+    snis: Arc<Mutex<Vec<Option<String>>>>,
+    _origin: Origin,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for TlsOrigin {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts a TLS server with certificate `crt` (a file of the PKI) in front of a new origin `s1`; `client_ca`:
+/// a client certificate from that CA is required.
+fn tls_origin(crt: &str, client_ca: Option<&str>) -> TlsOrigin {
+    let k = pki();
+    let bind = BindSsl {
+        enabled: true,
+        crts: vec![PathBuf::from(k.path(crt))],
+        ca_file: client_ca.map(|c| PathBuf::from(k.path(c))),
+        verify: client_ca.map(|_| Verify::Required),
+        ..BindSsl::default()
+    };
+    let store = fulcrum_tls::store::CertStore::new(std::sync::Arc::new(
+        fulcrum_tls::rustls::crypto::aws_lc_rs::default_provider(),
+    ));
+    let config = fulcrum_tls::server::bind_config(&bind, &GlobalSsl::default(), &store)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .tls
+        .default;
+    let origin = Origin::start("s1", "127.0.0.1:0".parse().unwrap()).unwrap();
+    let target = origin.addr();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let snis = Arc::new(Mutex::new(Vec::new()));
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let (acc, names) = (accepted.clone(), snis.clone());
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            loop {
+                let (sock, _) = tokio::select! {
+                    _ = &mut stopped => return,
+                    r = listener.accept() => match r {
+                        Ok(s) => s,
+                        Err(_) => continue,
+                    },
+                };
+                let (acceptor, acc, names) = (acceptor.clone(), acc.clone(), names.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(sock).await else {
+                        return;
+                    };
+                    acc.fetch_add(1, Ordering::SeqCst);
+                    names
+                        .lock()
+                        .unwrap()
+                        .push(tls.get_ref().1.server_name().map(str::to_string));
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+    });
+    TlsOrigin {
+        addr,
+        accepted,
+        snis,
+        _origin: origin,
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
+
+/// A proxy with backend `b` of one server, `server s1 ADDR OPTS`, behind a clear-text frontend.
+fn proxy(global: &str, addr: SocketAddr, opts: &str) -> Proxy {
+    let cfg = format!(
+        "global\n    nbthread 1\n{global}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout tunnel 5s\n\nfrontend f\n    bind 127.0.0.1:{}\n    default_backend b\n\nbackend b\n    server s1 {addr} {opts}\n",
+        free_port()
+    );
+    start_proxy(&cfg)
+}
+
+#[test]
+fn verify_required_with_a_ca_file_reaches_the_server_with_its_sni() {
+    let k = pki();
+    let o = tls_origin("srv.pem", None);
+    let p = proxy(
+        "",
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test)",
+            k.path("ca.pem")
+        ),
+    );
+    let r = get(p.addr, "/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "Hello from s1\n");
+    assert_eq!(*o.snis.lock().unwrap(), vec![Some("srv.test".to_string())]);
+}
+
+#[test]
+fn keep_alive_reuses_one_tls_connection_and_large_bodies_cross_it() {
+    let k = pki();
+    let o = tls_origin("srv.pem", None);
+    let p = proxy(
+        "",
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test)",
+            k.path("ca.pem")
+        ),
+    );
+    let mut c = Client::connect(p.addr);
+    for _ in 0..3 {
+        let r = c.get("/");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // A 1 MiB response, then a 1 MiB upload, on the same client connection.
+    let r = c.get("/bytes/1048576");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 1 << 20);
+    let body = vec![b'x'; 1 << 20];
+    let mut req = format!(
+        "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    c.send(&req);
+    let r = c.read_response(false);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text().trim(), "1048576");
+    assert_eq!(
+        o.accepted.load(Ordering::SeqCst),
+        1,
+        "the TLS connection to the server was not reused"
+    );
+    // Another client's second request takes the pooled connection (`http-reuse safe` gives a client's first
+    // request a connection of its own).
+    let mut c2 = Client::connect(p.addr);
+    assert_eq!(c2.get("/").status, 200);
+    assert_eq!(c2.get("/").status, 200);
+    assert_eq!(o.accepted.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn verification_failures_answer_503_and_checks_mark_the_server_down() {
+    let k = pki();
+    // A certificate from no known CA.
+    let o = tls_origin("self.pem", None);
+    let p = proxy(
+        "",
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test) check inter 100ms rise 1 fall 1",
+            k.path("ca.pem")
+        ),
+    );
+    let server = p.running.as_ref().unwrap().snapshot().servers[0].clone();
+    assert!(
+        wait_until(Duration::from_secs(3), || !server.is_up()),
+        "the check did not mark the server DOWN"
+    );
+    assert_eq!(
+        server.stats.check.last(),
+        Some(fulcrum_health::CheckStatus::L6Response)
+    );
+    let r = get(p.addr, "/");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(o.accepted.load(Ordering::SeqCst), 0);
+    drop(p);
+    // The right CA, the wrong name: refused too (no check: the request itself meets the failure).
+    let o = tls_origin("srv.pem", None);
+    let p = proxy(
+        "",
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(wrong.test)",
+            k.path("ca.pem")
+        ),
+    );
+    let r = get(p.addr, "/");
+    assert_eq!(r.status, 503, "{}", r.text());
+    let server = &p.running.as_ref().unwrap().snapshot().servers[0];
+    assert!(server.stats.err_conn.load(Ordering::Relaxed) >= 1);
+    // The same server checked with the right name over TLS is UP (Layer6 on a TCP check).
+    drop(p);
+    let p = proxy(
+        "",
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} check-sni srv.test check inter 100ms rise 1 fall 1",
+            k.path("ca.pem")
+        ),
+    );
+    let server = p.running.as_ref().unwrap().snapshot().servers[0].clone();
+    assert!(wait_until(Duration::from_secs(3), || server
+        .stats
+        .check
+        .last()
+        .is_some()));
+    assert_eq!(
+        server.stats.check.last(),
+        Some(fulcrum_health::CheckStatus::L6Ok)
+    );
+    assert!(server.is_up());
+}
+
+#[test]
+fn verify_none_accepts_a_self_signed_server_and_no_sni_checks_the_chain_only() {
+    let k = pki();
+    let o = tls_origin("self.pem", None);
+    let p = proxy("", o.addr, "ssl verify none");
+    let r = get(p.addr, "/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(*o.snis.lock().unwrap(), vec![None]);
+    drop(p);
+    // `ssl-server-verify none` in global makes it the default.
+    let p = proxy("    ssl-server-verify none", o.addr, "ssl");
+    assert_eq!(get(p.addr, "/").status, 200);
+    drop(p);
+    // Without an SNI, HAProxy verifies the chain and not the name: the CA's certificate for srv.test passes
+    // though the proxy connects to 127.0.0.1.
+    let o = tls_origin("srv.pem", None);
+    let p = proxy("", o.addr, &format!("ssl ca-file {}", k.path("ca.pem")));
+    assert_eq!(get(p.addr, "/").status, 200);
+}
+
+#[test]
+fn sni_from_the_request_host_keys_the_pool() {
+    let k = pki();
+    let o = tls_origin("self.pem", None);
+    let p = proxy("", o.addr, "ssl verify none sni req.hdr(host)");
+    let mut c = Client::connect(p.addr);
+    for host in ["a.test", "b.test", "a.test"] {
+        c.send(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        let r = c.read_response(false);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let snis = o.snis.lock().unwrap().clone();
+    assert_eq!(
+        snis,
+        vec![Some("a.test".to_string()), Some("b.test".to_string())],
+        "a connection opened for one name served another"
+    );
+    let _ = k;
+}
+
+#[test]
+fn mutual_tls_with_a_client_certificate() {
+    let k = pki();
+    let o = tls_origin("srv.pem", Some("ca.pem"));
+    let p = proxy(
+        "",
+        o.addr,
+        &format!("ssl verify required ca-file {}", k.path("ca.pem")),
+    );
+    // Under TLS 1.3 the server judges the client's certificate after the proxy's handshake is over: its refusal
+    // then arrives instead of a response (502); under TLS 1.2 it fails the handshake (503).
+    let status = get(p.addr, "/").status;
+    assert!(
+        status == 502 || status == 503,
+        "no client certificate passed: {status}"
+    );
+    drop(p);
+    let p = proxy(
+        "    crt-base /nonexistent-but-absolute-paths-win",
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} crt {}",
+            k.path("ca.pem"),
+            k.path("client.pem")
+        ),
+    );
+    let r = get(p.addr, "/");
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn websocket_through_a_tls_server_connection() {
+    let o = tls_origin("self.pem", None);
+    let p = proxy("", o.addr, "ssl verify none");
+    let mut c = Client::connect(p.addr);
+    c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+    let r = c.read_response(true);
+    assert_eq!(r.status, 101, "{}", r.text());
+    c.send(b"ping-through-tls");
+    let mut got = [0u8; 16];
+    use std::io::Read;
+    c.reader.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping-through-tls");
+}
+
+/// A configuration fulcrum refuses naming the server line (line 7); `haproxy_too`: the real `haproxy -c`
+/// refuses it as well.
+fn refused(global: &str, opts: &str, want: &str, haproxy_too: bool) {
+    let cfg = format!(
+        "global\n{global}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nbackend b\n    server s1 127.0.0.1:{} {opts}\n",
+        free_port()
+    );
+    let line = cfg.lines().position(|l| l.contains("server s1")).unwrap() + 1;
+    let path = pki().dir.join(format!("refused-{}.cfg", free_port()));
+    std::fs::write(&path, &cfg).unwrap();
+    if haproxy_too && haproxy_present() {
+        let out = Command::new("haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success() && out.status.code() != Some(2),
+            "haproxy accepts '{opts}'"
+        );
+    }
+    let err = match fulcrum_config::haproxy::parse_str("t.cfg", &cfg) {
+        Err(e) => e.to_string(),
+        Ok(c) => match fulcrum_proxy::check(&c) {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("fulcrum accepts '{opts}'"),
+        },
+    };
+    assert!(err.contains(&format!("t.cfg:{line}")), "{opts}: {err}");
+    assert!(err.contains(want), "{opts}: {err}");
+}
+
+#[test]
+fn broken_server_tls_settings_are_refused_with_the_server_line() {
+    let k = pki();
+    refused("", "ssl", "no CA file", true);
+    refused("", "ssl verify required", "no CA file", true);
+    refused("", "ssl verify optional", "unknown verify method", true);
+    refused(
+        "",
+        "ssl verify none crt /nonexistent.pem",
+        "nonexistent.pem",
+        true,
+    );
+    refused(
+        "",
+        "ssl verify required ca-file /nonexistent-ca.pem",
+        "nonexistent-ca.pem",
+        true,
+    );
+    refused(
+        "",
+        &format!("ssl verify none crt {}", k.path("srv.crt")),
+        "No Private Key found",
+        true,
+    );
+    refused("", "ssl verify none ssl-min-ver TLSv9", "TLSv9", true);
+    refused("", "ssl verify none sni nosuchfetch(x)", "sni", true);
+    // HAProxy accepts these; fulcrum cannot honour them.
+    refused("", "ssl verify none ciphers FOO", "FOO", false);
+    refused(
+        "",
+        "ssl verify none force-tlsv11",
+        "no protocol version left",
+        false,
+    );
+}
+
+#[test]
+fn ssl_towards_servers_of_a_tcp_backend_is_refused_as_not_yet_supported() {
+    let cfg = format!(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nbackend b\n    server s1 127.0.0.1:{} ssl verify none\nfrontend f\n    bind 127.0.0.1:{}\n    default_backend b\n",
+        free_port(),
+        free_port()
+    );
+    haproxy_accepts(&cfg);
+    let c = fulcrum_config::haproxy::parse_str("t.cfg", &cfg).unwrap();
+    let err = fulcrum_proxy::check(&c).unwrap_err().to_string();
+    assert!(err.contains("t.cfg:7") && err.contains("mode tcp"), "{err}");
+}
