@@ -104,7 +104,13 @@ pub fn parse_limited(
     max_head: usize,
     max_headers: usize,
 ) -> Result<Option<RequestHead>, RequestError> {
-    lower_minor_version(buf);
+    if !lower_minor_version(buf) {
+        return if buf.len() > max_head {
+            Err(RequestError::TooLarge)
+        } else {
+            Ok(None)
+        };
+    }
     let cap = max_headers + CONNECTION_SLACK;
     let mut spans_stack = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS + CONNECTION_SLACK];
     let mut spans_heap;
@@ -191,16 +197,16 @@ pub fn parse_limited(
 }
 
 /// An HTTP/1 minor version above 1 is read as HTTP/1.1, the highest this side speaks (RFC 9110 section 2.5), as
-/// HAProxy reads it: the digit is changed in place once the request line is complete.
-fn lower_minor_version(buf: &mut BytesMut) {
+/// HAProxy reads it: the digit is changed in place once the request line is complete. `false`: the request line is
+/// not complete and ends with such a version, so the head cannot be read yet (as received so far, the version
+/// would be refused, though the line may turn out to be fine).
+fn lower_minor_version(buf: &mut BytesMut) -> bool {
     let start = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len());
-    let Some(eol) = buf[start..].iter().position(|&b| b == b'\n') else {
-        return;
-    };
-    let mut end = start + eol;
+    let eol = buf[start..].iter().position(|&b| b == b'\n');
+    let mut end = eol.map_or(buf.len(), |eol| start + eol);
     if end > start && buf[end - 1] == b'\r' {
         end -= 1;
     }
@@ -210,8 +216,12 @@ fn lower_minor_version(buf: &mut BytesMut) {
         && line[line.len() - 8..].starts_with(b"HTTP/1.")
         && matches!(line[line.len() - 1], b'2'..=b'9')
     {
+        if eol.is_none() {
+            return false;
+        }
         buf[end - 1] = b'1';
     }
+    true
 }
 
 /// `Host` lines must agree, and match an absolute-form target's authority.
@@ -354,6 +364,27 @@ mod tests {
             Version::HTTP_11
         );
         assert!(parse_str("GET / HTTP/2.0\r\n\r\n").is_err());
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/http_request_head.rs): a read that ends right after a minor version above
+    /// 1 got the request refused as an invalid version, though the whole request line is read as HTTP/1.1.
+    #[test]
+    fn minor_version_cut_before_the_line_end_waits() {
+        for cut in ["GET / HTTP/1.2", "GET / HTTP/1.2\r"] {
+            let mut buf = BytesMut::from(cut);
+            assert!(parse(&mut buf, 1024).unwrap().is_none(), "{cut:?}");
+            buf.extend_from_slice(&b"GET / HTTP/1.2\r\nConnection: close\r\n\r\n"[cut.len()..]);
+            let h = parse(&mut buf, 1024).unwrap().unwrap();
+            assert_eq!(h.version, Version::HTTP_11);
+            assert!(buf.is_empty());
+        }
+        // Waiting still stops at the size limit.
+        let mut long = BytesMut::from(format!("GET /{} HTTP/1.2", "a".repeat(64)).as_str());
+        assert_eq!(parse(&mut long, 32).unwrap_err(), RequestError::TooLarge);
+        // The digit is not changed in a line that is not complete: it may be the target (`GET HTTP/1.2 ...`).
+        let mut target = BytesMut::from("GET HTTP/1.2");
+        assert!(parse(&mut target, 1024).unwrap().is_none());
+        assert_eq!(&target[..], b"GET HTTP/1.2");
     }
 
     #[test]
