@@ -104,13 +104,7 @@ pub fn parse_limited(
     max_head: usize,
     max_headers: usize,
 ) -> Result<Option<RequestHead>, RequestError> {
-    if !lower_minor_version(buf) {
-        return if buf.len() > max_head {
-            Err(RequestError::TooLarge)
-        } else {
-            Ok(None)
-        };
-    }
+    let readable = lower_minor_version(buf);
     let cap = max_headers + CONNECTION_SLACK;
     let mut spans_stack = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS + CONNECTION_SLACK];
     let mut spans_heap;
@@ -133,7 +127,7 @@ pub fn parse_limited(
         let parsed = httparse::ParserConfig::default()
             // As HAProxy: `GET /  HTTP/1.1` is read as `GET / HTTP/1.1`.
             .allow_multiple_spaces_in_request_line_delimiters(true)
-            .parse_request(&mut req, buf);
+            .parse_request(&mut req, &buf[..readable]);
         let len = match head::complete(parsed, buf.len(), max_head) {
             Ok(Some(n)) => n,
             Ok(None) => return Ok(None),
@@ -197,10 +191,10 @@ pub fn parse_limited(
 }
 
 /// An HTTP/1 minor version above 1 is read as HTTP/1.1, the highest this side speaks (RFC 9110 section 2.5), as
-/// HAProxy reads it: the digit is changed in place once the request line is complete. `false`: the request line is
-/// not complete and ends with such a version, so the head cannot be read yet (as received so far, the version
-/// would be refused, though the line may turn out to be fine).
-fn lower_minor_version(buf: &mut BytesMut) -> bool {
+/// HAProxy reads it: the digit is changed in place once the request line is complete. Returns how much of `buf` can
+/// be read now: all of it, or, while the request line is not complete and ends with such a version, what comes
+/// before the digit (the digit alone would be refused, though the line may turn out fine).
+fn lower_minor_version(buf: &mut BytesMut) -> usize {
     let start = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
@@ -217,11 +211,11 @@ fn lower_minor_version(buf: &mut BytesMut) -> bool {
         && matches!(line[line.len() - 1], b'2'..=b'9')
     {
         if eol.is_none() {
-            return false;
+            return end - 1;
         }
         buf[end - 1] = b'1';
     }
-    true
+    buf.len()
 }
 
 /// `Host` lines must agree, and match an absolute-form target's authority.
@@ -378,9 +372,14 @@ mod tests {
             assert_eq!(h.version, Version::HTTP_11);
             assert!(buf.is_empty());
         }
-        // Waiting still stops at the size limit.
+        // Waiting still stops at the size limit, and at a syntax error before the version.
         let mut long = BytesMut::from(format!("GET /{} HTTP/1.2", "a".repeat(64)).as_str());
         assert_eq!(parse(&mut long, 32).unwrap_err(), RequestError::TooLarge);
+        let mut bad = BytesMut::from("GET\x07 / HTTP/1.2");
+        assert!(matches!(
+            parse(&mut bad, 1024),
+            Err(RequestError::Syntax(_))
+        ));
         // The digit is not changed in a line that is not complete: it may be the target (`GET HTTP/1.2 ...`).
         let mut target = BytesMut::from("GET HTTP/1.2");
         assert!(parse(&mut target, 1024).unwrap().is_none());
