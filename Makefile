@@ -40,7 +40,7 @@ fuzz:
 	@scripts/fuzz.sh --seconds $(FUZZ_SECONDS)
 
 fuzz-smoke:
-	@scripts/fuzz.sh --seconds 20
+	@scripts/fuzz.sh --seconds 20 --fresh
 
 demo:
 	$(CARGO) run --release -- demo

@@ -2,28 +2,33 @@
 # Runs the coverage-guided fuzz targets of fuzz/ with cargo-fuzz (libFuzzer) for a bounded time each, and fails
 # when one of them finds an input that panics, hangs or runs out of memory.
 #
-#   scripts/fuzz.sh [--seconds N] [--jobs J] [TARGET...]
+#   scripts/fuzz.sh [--seconds N] [--jobs J] [--fresh] [TARGET...]
 #
 # --seconds: how long each target runs (default 300; FUZZ_SECONDS also sets it). --jobs: how many targets run at
-# once (default: the number of cores). No TARGET: all of them. The stable toolchain builds them, with
-# RUSTC_BOOTSTRAP=1 for the unstable flags cargo-fuzz passes (docs/SECURITY.md says why no sanitizer is used).
+# once (default: the number of cores). --fresh: start from the committed seeds alone, not from what earlier runs
+# found (`make fuzz-smoke` does, so that its 20 s are spent fuzzing, not replaying a grown corpus). No TARGET: all
+# of them. The stable toolchain builds them, with RUSTC_BOOTSTRAP=1 for the unstable flags cargo-fuzz passes
+# (docs/SECURITY.md says why no sanitizer is used).
 #
 # The seeds in fuzz/corpus/<target>/ are read but never written: what a run discovers goes to a scratch corpus
-# under the target dir (target/fuzz/work/<target>/), which the next run starts from, and crashing inputs to
-# target/fuzz/work/<target>/artifacts/. Each run's executions are appended to target/fuzz/work/history.tsv.
+# under the target dir (target/fuzz/work/<target>/corpus/, which the next run starts from; fresh/ for --fresh),
+# and crashing inputs to target/fuzz/work/<target>/artifacts/. Each run's executions are appended to
+# target/fuzz/work/history.tsv.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 seconds="${FUZZ_SECONDS:-300}"
+fresh=0
 jobs="${FUZZ_JOBS:-$(nproc)}"
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --fresh) fresh=1; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -47,6 +52,8 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 mkdir -p "$work"
+# The root workspace excludes fuzz/, so `cargo fmt --all` does not see it.
+cargo fmt --manifest-path "$root/fuzz/Cargo.toml" -- --check
 echo "building ${#targets[@]} fuzz targets"
 cargo fuzz build "${build_flags[@]}" >"$work/build.log" 2>&1 || {
   tail -n 40 "$work/build.log" >&2
@@ -56,11 +63,15 @@ cargo fuzz build "${build_flags[@]}" >"$work/build.log" 2>&1 || {
 bin_dir="$tdir/x86_64-unknown-linux-gnu/release"
 
 run_one() {
-  local t="$1" dir="$work/$1"
-  mkdir -p "$dir/corpus" "$dir/artifacts"
+  local t="$1" dir="$work/$1" corpus="$work/$1/corpus"
+  if [ "$fresh" = 1 ]; then
+    corpus="$dir/fresh"
+    rm -rf "$corpus"
+  fi
+  mkdir -p "$corpus" "$dir/artifacts"
   rm -f "$dir/artifacts/"*
   # -timeout: one input running 10 s is a hang; -rss_limit_mb: one using 2 GiB is a leak or a blow-up.
-  "$bin_dir/$t" "$dir/corpus" "$root/fuzz/corpus/$t" \
+  "$bin_dir/$t" "$corpus" "$root/fuzz/corpus/$t" \
     -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$dir/artifacts/" >"$dir/log" 2>&1
 }

@@ -64,7 +64,7 @@ impl Context for Req {
         Some("s1")
     }
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
-        (name.to_string() == "txn.v").then(|| Value::Str(Cow::Borrowed(b"var-value")))
+        (name.to_string() == "txn.v").then_some(Value::Str(Cow::Borrowed(b"var-value")))
     }
     fn env(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         (name == "HOME").then_some(Cow::Borrowed(b"/home/fuzz"))
