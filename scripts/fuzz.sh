@@ -7,8 +7,8 @@
 # --seconds: how long each target runs (default 300; FUZZ_SECONDS also sets it). --jobs: how many targets run at
 # once (default: the number of cores). --fresh: start from the committed seeds alone, not from what earlier runs
 # found (`make fuzz-smoke` does, so that its 20 s are spent fuzzing, not replaying a grown corpus). No TARGET: all
-# of them. The stable toolchain builds them, with RUSTC_BOOTSTRAP=1 for the unstable flags cargo-fuzz passes
-# (docs/SECURITY.md says why no sanitizer is used).
+# of them. The stable toolchain builds them as they are, without a sanitizer (docs/SECURITY.md says why);
+# FUZZ_SANITIZER=address picks AddressSanitizer, whose flag is unstable: the script then sets RUSTC_BOOTSTRAP=1.
 #
 # The seeds in fuzz/corpus/<target>/ are read but never written: what a run discovers goes to a scratch corpus
 # under the target dir (target/fuzz/work/<target>/corpus/, which the next run starts from; fresh/ for --fresh),
@@ -41,11 +41,18 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
 fi
 
-export RUSTC_BOOTSTRAP=1
+sanitizer="${FUZZ_SANITIZER:-none}"
 tdir="${CARGO_TARGET_DIR:-$root/target}/fuzz"
+bootstrap=""
+if [ "$sanitizer" != none ]; then
+  # -Zsanitizer on the stable toolchain; a target dir of its own, so that switching does not rebuild the other.
+  export RUSTC_BOOTSTRAP=1
+  bootstrap="RUSTC_BOOTSTRAP=1 "
+  tdir="$tdir-$sanitizer"
+fi
 work="$tdir/work"
-# Debug assertions and overflow checks stay on (cargo-fuzz's default without -O); no sanitizer (see SECURITY.md).
-build_flags=(--fuzz-dir "$root/fuzz" --target-dir "$tdir" --sanitizer none)
+# Debug assertions and overflow checks stay on (cargo-fuzz's default without -O).
+build_flags=(--fuzz-dir "$root/fuzz" --target-dir "$tdir" --sanitizer "$sanitizer")
 
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo fuzz list --fuzz-dir "$root/fuzz")
@@ -125,7 +132,7 @@ if [ "$failed" = 1 ]; then
       echo
       echo "== $t: $a"
       grep -m1 -A12 -E "panicked|ERROR: libFuzzer|==ERROR" "$work/$t/log" || tail -n 20 "$work/$t/log"
-      echo "reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run ${build_flags[*]} $t $a"
+      echo "reproduce: ${bootstrap}cargo fuzz run ${build_flags[*]} $t $a"
     done
   done
   exit 1
