@@ -3,9 +3,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test deps fmt-check clippy unit readme conformance-regress conformance demo
+.PHONY: test deps fmt-check clippy unit readme conformance-regress conformance demo fuzz fuzz-smoke
 
-test: deps fmt-check clippy unit readme conformance-regress
+test: deps fmt-check clippy unit readme conformance-regress fuzz-smoke
 
 deps:
 	@scripts/install-deps.sh
@@ -31,6 +31,16 @@ conformance-regress:
 
 conformance:
 	@scripts/conformance.sh
+
+# Coverage-guided fuzzing of every parser (fuzz/, docs/SECURITY.md): `make fuzz` runs each target for FUZZ_SECONDS
+# (300 by default), `make test` runs each for 20 s. Either fails when a target finds a crash.
+FUZZ_SECONDS ?= 300
+
+fuzz:
+	@scripts/fuzz.sh --seconds $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	@scripts/fuzz.sh --seconds 20 --fresh
 
 demo:
 	$(CARGO) run --release -- demo

@@ -104,7 +104,7 @@ pub fn parse_limited(
     max_head: usize,
     max_headers: usize,
 ) -> Result<Option<RequestHead>, RequestError> {
-    lower_minor_version(buf);
+    let readable = lower_minor_version(buf);
     let cap = max_headers + CONNECTION_SLACK;
     let mut spans_stack = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS + CONNECTION_SLACK];
     let mut spans_heap;
@@ -127,7 +127,7 @@ pub fn parse_limited(
         let parsed = httparse::ParserConfig::default()
             // As HAProxy: `GET /  HTTP/1.1` is read as `GET / HTTP/1.1`.
             .allow_multiple_spaces_in_request_line_delimiters(true)
-            .parse_request(&mut req, buf);
+            .parse_request(&mut req, &buf[..readable]);
         let len = match head::complete(parsed, buf.len(), max_head) {
             Ok(Some(n)) => n,
             Ok(None) => return Ok(None),
@@ -191,16 +191,16 @@ pub fn parse_limited(
 }
 
 /// An HTTP/1 minor version above 1 is read as HTTP/1.1, the highest this side speaks (RFC 9110 section 2.5), as
-/// HAProxy reads it: the digit is changed in place once the request line is complete.
-fn lower_minor_version(buf: &mut BytesMut) {
+/// HAProxy reads it: the digit is changed in place once the request line is complete. Returns how much of `buf` can
+/// be read now: all of it, or, while the request line is not complete and ends with such a version, what comes
+/// before the digit (the digit alone would be refused, though the line may turn out fine).
+fn lower_minor_version(buf: &mut BytesMut) -> usize {
     let start = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len());
-    let Some(eol) = buf[start..].iter().position(|&b| b == b'\n') else {
-        return;
-    };
-    let mut end = start + eol;
+    let eol = buf[start..].iter().position(|&b| b == b'\n');
+    let mut end = eol.map_or(buf.len(), |eol| start + eol);
     if end > start && buf[end - 1] == b'\r' {
         end -= 1;
     }
@@ -210,8 +210,12 @@ fn lower_minor_version(buf: &mut BytesMut) {
         && line[line.len() - 8..].starts_with(b"HTTP/1.")
         && matches!(line[line.len() - 1], b'2'..=b'9')
     {
+        if eol.is_none() {
+            return end - 1;
+        }
         buf[end - 1] = b'1';
     }
+    buf.len()
 }
 
 /// `Host` lines must agree, and match an absolute-form target's authority.
@@ -354,6 +358,32 @@ mod tests {
             Version::HTTP_11
         );
         assert!(parse_str("GET / HTTP/2.0\r\n\r\n").is_err());
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/http_request_head.rs): a read that ends right after a minor version above
+    /// 1 got the request refused as an invalid version, though the whole request line is read as HTTP/1.1.
+    #[test]
+    fn minor_version_cut_before_the_line_end_waits() {
+        for cut in ["GET / HTTP/1.2", "GET / HTTP/1.2\r"] {
+            let mut buf = BytesMut::from(cut);
+            assert!(parse(&mut buf, 1024).unwrap().is_none(), "{cut:?}");
+            buf.extend_from_slice(&b"GET / HTTP/1.2\r\nConnection: close\r\n\r\n"[cut.len()..]);
+            let h = parse(&mut buf, 1024).unwrap().unwrap();
+            assert_eq!(h.version, Version::HTTP_11);
+            assert!(buf.is_empty());
+        }
+        // Waiting still stops at the size limit, and at a syntax error before the version.
+        let mut long = BytesMut::from(format!("GET /{} HTTP/1.2", "a".repeat(64)).as_str());
+        assert_eq!(parse(&mut long, 32).unwrap_err(), RequestError::TooLarge);
+        let mut bad = BytesMut::from("GET\x07 / HTTP/1.2");
+        assert!(matches!(
+            parse(&mut bad, 1024),
+            Err(RequestError::Syntax(_))
+        ));
+        // The digit is not changed in a line that is not complete: it may be the target (`GET HTTP/1.2 ...`).
+        let mut target = BytesMut::from("GET HTTP/1.2");
+        assert!(parse(&mut target, 1024).unwrap().is_none());
+        assert_eq!(&target[..], b"GET HTTP/1.2");
     }
 
     #[test]
