@@ -7,51 +7,22 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::pki::{leaf, openssl};
+use common::pki::{ca, leaf, openssl, Pki};
 use common::*;
 
 /// The test PKI, made once per test process.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-}
-
 fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("fulcrum-tls-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("certs")).unwrap();
-        openssl(
-            &dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-subj",
-                "/CN=Fulcrum Test CA",
-                "-days",
-                "2",
-            ],
-        );
+        ca(&dir);
         leaf(&dir, "a", "a.test", &["a.test"], false, false);
         leaf(&dir, "b", "b.test", &["b.test", "*.wild.test"], true, false);
         leaf(&dir, "c-ec", "c.test", &["c.test"], false, false);

@@ -11,22 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::pki::{ca, leaf};
+use common::pki::{ca, leaf, Pki};
 use common::*;
 use fulcrum_config::haproxy::ssl::{BindSsl, GlobalSsl, Verify};
 use fulcrum_proxy::origin::Origin;
 
 /// The test PKI, made once per test process.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-}
-
 fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {

@@ -285,24 +285,32 @@ pub fn server_option(s: &mut ServerSsl, line: &Line, i: usize, sink: &mut Sink) 
             Parsed::Took(1)
         }
         "alpn" => match value(sink, "a comma-separated protocol list") {
-            Some(a) => {
-                let names: Vec<String> = a.split(',').map(str::to_string).collect();
-                if let Some(bad) = names.iter().find(|n| n.is_empty() || n.len() > 255) {
-                    sink.error(
-                        loc,
-                        &kw,
-                        format!("'alpn': protocol name '{bad}' must be 1 to 255 bytes long"),
-                    );
-                    return Parsed::Bad(1);
+            Some(a) => match alpn_list(&a) {
+                Ok(names) => {
+                    s.alpn = Some(names);
+                    Parsed::Took(1)
                 }
-                s.alpn = Some(names);
-                Parsed::Took(1)
-            }
+                Err(e) => {
+                    sink.error(loc, &kw, e);
+                    Parsed::Bad(1)
+                }
+            },
             None => Parsed::Bad(1),
         },
         // Bind-only words of the shared options.
         "strict-sni" | "prefer-client-ciphers" | "curves" | "ecdhe" => Parsed::No,
         _ => option(&mut s.options, line, i, sink),
+    }
+}
+
+/// An `alpn` list: protocol names separated by commas, each 1 to 255 bytes long.
+fn alpn_list(a: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = a.split(',').map(str::to_string).collect();
+    match names.iter().find(|n| n.is_empty() || n.len() > 255) {
+        Some(bad) => Err(format!(
+            "'alpn': protocol name '{bad}' must be 1 to 255 bytes long"
+        )),
+        None => Ok(names),
     }
 }
 
@@ -485,19 +493,16 @@ pub fn bind_option(b: &mut BindSsl, line: &Line, i: usize, sink: &mut Sink) -> P
             Parsed::Took(1)
         }
         "alpn" => match arg.filter(|a| !a.is_empty()) {
-            Some(a) => {
-                let names: Vec<String> = a.split(',').map(str::to_string).collect();
-                if let Some(bad) = names.iter().find(|n| n.is_empty() || n.len() > 255) {
-                    sink.error(
-                        loc,
-                        &kw,
-                        format!("'alpn': protocol name '{bad}' must be 1 to 255 bytes long"),
-                    );
-                    return Parsed::Bad(1);
+            Some(a) => match alpn_list(a) {
+                Ok(names) => {
+                    b.alpn = names;
+                    Parsed::Took(1)
                 }
-                b.alpn = names;
-                Parsed::Took(1)
-            }
+                Err(e) => {
+                    sink.error(loc, &kw, e);
+                    Parsed::Bad(1)
+                }
+            },
             None => {
                 sink.error(loc, &kw, "'alpn' expects a comma-separated protocol list");
                 Parsed::Bad(1)

@@ -1,6 +1,6 @@
 //! A test PKI made with the `openssl` command: keys and certificates in HAProxy's usual layout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Runs `openssl ARGS` in `dir`; panics when it fails.
@@ -68,6 +68,19 @@ pub fn leaf(dir: &Path, file: &str, cn: &str, names: &[&str], rsa: bool, self_si
     ]
     .concat();
     std::fs::write(dir.join(format!("{file}.pem")), pem).unwrap();
+}
+
+/// A directory of test certificates.
+pub struct Pki {
+    /// Where the files are.
+    pub dir: PathBuf,
+}
+
+impl Pki {
+    /// The path of a file of the PKI, as text for configurations and command lines.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
 }
 
 /// A test CA (`ca.pem`, `ca.key`) in `dir`.
