@@ -8,6 +8,7 @@ pub mod admin_state;
 pub mod cert_api;
 pub mod client_io;
 pub mod counters;
+pub mod fd_limit;
 pub mod health;
 pub mod http;
 pub mod listener;
@@ -73,6 +74,9 @@ pub enum StartError {
     /// The rules of a proxy could not be compiled.
     #[error("[ALERT] {0}")]
     Rules(#[from] rules::http::RulesError),
+    /// The descriptor limit is too low for `maxconn` (`strict-limits`).
+    #[error("{0}")]
+    FdLimit(#[from] fd_limit::FdLimitError),
     /// A `bind` line's TLS settings cannot be used.
     #[error("[ALERT] {location}: 'bind' in proxy '{proxy}': {message}")]
     Tls {
@@ -191,6 +195,22 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
             .global_maxconn
             .map(|n| Arc::new(Semaphore::new(n as usize))),
     };
+    // Raised before anything is opened, as HAProxy does; a limit too low for `maxconn` stops the start unless
+    // `no strict-limits` says to go on.
+    let listeners: usize = config
+        .proxies
+        .iter()
+        .flat_map(|p| &p.binds)
+        .map(|b| (b.addrs.len() + b.fds.len()) * threads)
+        .sum::<usize>()
+        + config.global.stats_sockets.len();
+    fd_limit::raise(
+        config
+            .global
+            .maxconn
+            .map(|m| fd_limit::needed(m, listeners)),
+        config.global.strict_limits.unwrap_or(true),
+    )?;
     let mut per_worker: Vec<Vec<worker::Listener>> = (0..threads).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
     // Inherited sockets are claimed before anything is bound, so that an `fd@N` can only name a descriptor

@@ -448,3 +448,97 @@ fn stats_socket_file_is_replaced_at_start_and_removed_at_stop_when_the_process_m
     );
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// The soft and hard descriptor limits of process `pid`, from /proc.
+fn open_files_limit(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+#[test]
+fn the_descriptor_limit_is_raised_for_maxconn_or_the_start_refused_as_haproxy_does() {
+    let dir = tempdir("fdlimit");
+    let hard = hard_limit();
+    // maxconn 1000 under a soft limit of 256: raised to 2 x 1000 + listeners + spare.
+    let port = free_port();
+    let cfg = dir.join("ok.cfg");
+    std::fs::write(&cfg, config("    maxconn 1000\n", port)).unwrap();
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn 256; exec {BIN} proxy -f {}",
+            cfg.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err()
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (soft, _) = open_files_limit(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!((2000..2100).contains(&soft), "soft limit {soft}");
+    // A maxconn the hard limit cannot hold: refused at start (strict-limits, HAProxy's default), with HAProxy's words.
+    let big = dir.join("big.cfg");
+    std::fs::write(&big, config(&format!("    maxconn {hard}\n"), free_port())).unwrap();
+    let out = proxy(&[], &big).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("Cannot raise FD limit to") && err.contains(&format!("limit is {hard}")),
+        "{err}"
+    );
+    if Command::new("haproxy").arg("-v").output().is_ok() {
+        let h = Command::new("timeout")
+            .args(["5", "haproxy", "-db", "-f"])
+            .arg(&big)
+            .output()
+            .unwrap();
+        assert!(!h.status.success(), "haproxy started with maxconn {hard}");
+    }
+    // `no strict-limits`: it starts, and says why it may run out.
+    let port = free_port();
+    let loose = dir.join("loose.cfg");
+    std::fs::write(
+        &loose,
+        config(&format!("    maxconn {hard}\n    no strict-limits\n"), port),
+    )
+    .unwrap();
+    let mut child = proxy(&[], &loose)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err()
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "did not start"
+    );
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Cannot raise FD limit to"), "{err}");
+}
+
+/// This process's hard descriptor limit.
+fn hard_limit() -> u64 {
+    open_files_limit(std::process::id()).1
+}

@@ -75,6 +75,16 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 g.daemon = true;
             }
         }
+        "strict-limits" => {
+            if sink.max_args(line, kw, 1, 0) {
+                g.strict_limits = Some(true);
+            }
+        }
+        "no" if arg == Some("strict-limits") => {
+            if sink.max_args(line, "no strict-limits", 2, 0) {
+                g.strict_limits = Some(false);
+            }
+        }
         "nosplice" => {
             if sink.max_args(line, kw, 1, 0) {
                 g.nosplice = true;

@@ -70,7 +70,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "set-dumpable",
     "setenv",
     "spread-checks",
-    "strict-limits",
     "thread-group",
     "thread-groups",
     "ulimit-n",

@@ -86,6 +86,9 @@ pub struct Global {
     pub tune_http_logurilen: Option<u32>,
     /// `crt-base`, `ca-base`, `ssl-default-bind-*` and `tune.ssl.*`.
     pub ssl: super::ssl::GlobalSsl,
+    /// `strict-limits` / `no strict-limits`: whether a descriptor limit too low for `maxconn` stops the start
+    /// (HAProxy's default) or only warns.
+    pub strict_limits: Option<bool>,
 }
 
 impl Global {
