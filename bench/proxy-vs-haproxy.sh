@@ -170,18 +170,15 @@ fi
 cat "$work/crt.pem" "$work/key.pem" > "$work/cert.pem"
 proxy_cfg | sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT ssl crt $work/cert.pem ssl-max-ver TLSv$TLS_VER#" \
   > "$work/proxy-tls.cfg"
-proxy_cfg | sed "s/^    nbthread $THREADS\$/    nbthread $THREADS\n    maxconn $((IDLE_CONNS + 10))/" > "$work/proxy-idle.cfg"
+# Idle scenarios: with maxconn 10010 both proxies size their descriptor limit for two per connection (20,037),
+# above this machine's hard limit of 20,000, and by default (strict-limits) refuse to start; `no strict-limits`
+# makes them warn and run (one descriptor per idle client connection is all the scenario needs).
+proxy_cfg | sed "s/^    nbthread $THREADS\$/    nbthread $THREADS\n    maxconn $((IDLE_CONNS + 10))\n    no strict-limits/" \
+  > "$work/proxy-idle.cfg"
 sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT ssl crt $work/cert.pem ssl-max-ver TLSv$TLS_VER#" \
   "$work/proxy-idle.cfg" > "$work/proxy-tls-idle.cfg"
-# HAProxy only, idle scenario: with maxconn 10010 it sizes its descriptor table for two per connection (20,034),
-# above this machine's hard limit of 20,000, and by default (strict-limits) refuses to start; `no strict-limits`
-# makes it warn and run (one descriptor per idle client connection is all the scenario needs). fulcrum does not
-# know the keyword (it never raises its own limit), so it goes in a second file given only to HAProxy.
-printf 'global\n    no strict-limits\n' > "$work/haproxy-only-idle.cfg"
 for c in proxy proxy-tcp proxy-idle proxy-tls proxy-tls-idle; do
-  extra=()
-  case "$c" in proxy-idle | proxy-tls-idle) extra=(-f "$work/haproxy-only-idle.cfg") ;; esac
-  haproxy -c -q -f "$work/$c.cfg" "${extra[@]}"
+  haproxy -c -q -f "$work/$c.cfg"
   "$FULCRUM" proxy -c -q -f "$work/$c.cfg"
 done
 
@@ -191,9 +188,7 @@ start_proxy() {
   local who=$1 cfg="$work/${2:-proxy}.cfg"
   case "$who" in
     haproxy)
-      local extra=()
-      case "${2:-}" in proxy-idle | proxy-tls-idle) extra=(-f "$work/haproxy-only-idle.cfg") ;; esac
-      taskset -c "$PROXY_CPUS" haproxy -f "$cfg" "${extra[@]}" -db >"$work/$who.log" 2>&1 &
+      taskset -c "$PROXY_CPUS" haproxy -f "$cfg" -db >"$work/$who.log" 2>&1 &
       ;;
     fulcrum) taskset -c "$PROXY_CPUS" "$FULCRUM" proxy -q -f "$cfg" >"$work/$who.log" 2>&1 & ;;
   esac
