@@ -12,7 +12,8 @@
 # --tls-key rsa; TLS 1.3 by default, 1.2 with --tls-ver 1.2, through `ssl-max-ver`): tls-close (a new connection and
 # a full handshake per request: handshakes per proxy CPU-second), tls-ka (keep-alive requests over TLS), tls-1m
 # (1 MiB responses over TLS; req/cpu-s is then MB per CPU-second as for tcp), tls-idle (RSS per idle keep-alive TLS
-# connection, as idle).
+# connection, as idle), tls-resume (one resumed handshake per request: `openssl s_time -reuse`, a single-threaded
+# client, whatever --client says; its errors column counts the connections that were not resumed, less the first).
 #
 # --threads 1 (default): the proxy under test runs alone on CPU 0 with one worker thread (`nbthread 1`); the load
 # client (one thread) and the origin (an HAProxy that answers every request itself with `http-request return`, so
@@ -57,7 +58,7 @@ fi
 case "$THREADS" in 1 | 2) ;; *) echo "--threads must be 1 or 2" >&2; exit 2 ;; esac
 case "$CLIENT" in wrk | h2load) ;; *) echo "--client must be wrk or h2load" >&2; exit 2 ;; esac
 for scen in $SCENARIOS; do
-  case "$scen" in ka | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m | tls-idle) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
+  case "$scen" in ka | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m | tls-idle | tls-resume) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
 done
 case "$TLS_KEY" in ec | rsa) ;; *) echo "--tls-key must be ec or rsa" >&2; exit 2 ;; esac
 case "$TLS_VER" in 1.2 | 1.3) ;; *) echo "--tls-ver must be 1.2 or 1.3" >&2; exit 2 ;; esac
@@ -232,6 +233,18 @@ percentiles_us() {
 # response there.
 run_client() {
   local secs=$1 path=$2 close=$3 url="$SCHEME://127.0.0.1:$PROXY_PORT$2" hdr=()
+  if [ "$close" = resume ]; then
+    local out
+    out=$(taskset -c "$LOAD_CPUS" timeout $((secs + 30)) openssl s_time -connect "127.0.0.1:$PROXY_PORT" -www "$path" \
+      -reuse -time "$secs" 2>&1) || true
+    [ -n "${BENCH_DEBUG:-}" ] && echo "$out" >&2
+    echo "$out" | awk -v d="$secs" '
+      /^[r*.]+$/ { r += gsub(/r/, "r") }
+      /connections in .* real seconds/ { n = $1 }
+      END { if (n == "") { print "0 0 0 0 1"; exit } e = n - r - 1; if (e < 0) e = 0
+            printf "%d %.2f 0 0 %d\n", n, n/d, e }'
+    return
+  fi
   [ "$close" = 1 ] && hdr=(-H "Connection: close")
   if [ "$CLIENT" = wrk ]; then
     local out
@@ -276,6 +289,7 @@ measure() {
     tls-ka) cfg=proxy-tls; SCHEME=https ;;
     tls-close) cfg=proxy-tls; SCHEME=https; close=1 ;;
     tls-1m) path=/1m; cfg=proxy-tls; SCHEME=https ;;
+    tls-resume) cfg=proxy-tls; SCHEME=https; close=resume ;;
     idle) measure_idle "$who" proxy-idle; return ;;
     tls-idle) measure_idle "$who" proxy-tls-idle; return ;;
   esac
