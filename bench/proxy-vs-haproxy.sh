@@ -3,7 +3,7 @@
 #
 #   bench/proxy-vs-haproxy.sh [--runs N] [--duration SECS] [--scenarios "ka close 64k 1m tcp idle"] [--conns N]
 #                             [--threads 1|2] [--client wrk|h2load] [--idle-conns N] [--port BASE] [--smoke]
-#                             [--tls-key ec|rsa] [--tls-ver 1.3|1.2]
+#                             [--tls-key ec|rsa] [--tls-ver 1.3|1.2] [--tls-suites "TLS 1.3 LIST" "TLS 1.2 LIST"]
 #
 # Scenarios: ka (keep-alive, 11-byte body), close (Connection: close), 64k / 1m (response sizes), tcp (the same
 # 1 MiB responses through a `mode tcp` proxy: MB per proxy CPU-second), idle (RSS per idle keep-alive client
@@ -33,6 +33,7 @@ set -euo pipefail
 
 SCHEME=http
 RUNS="" DURATION="" SCENARIOS="" CONNS="" IDLE_CONNS="" THREADS=1 CLIENT=wrk PORT=19080 SMOKE="" TLS_KEY=ec TLS_VER=1.3
+TLS13_SUITES="" TLS12_SUITES=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
@@ -46,6 +47,8 @@ while [ $# -gt 0 ]; do
     --smoke) SMOKE=1; shift ;;
     --tls-key) TLS_KEY=$2; shift 2 ;;
     --tls-ver) TLS_VER=$2; shift 2 ;;
+    # The same suites for both proxies (each otherwise uses its own default order).
+    --tls-suites) TLS13_SUITES=$2; TLS12_SUITES=$3; shift 3 ;;
     -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -169,15 +172,15 @@ else
     -days 2 2>/dev/null
 fi
 cat "$work/crt.pem" "$work/key.pem" > "$work/cert.pem"
-proxy_cfg | sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT ssl crt $work/cert.pem ssl-max-ver TLSv$TLS_VER#" \
-  > "$work/proxy-tls.cfg"
+TLS_OPTS="ssl crt $work/cert.pem ssl-max-ver TLSv$TLS_VER"
+[ -n "$TLS13_SUITES" ] && TLS_OPTS="$TLS_OPTS ciphersuites $TLS13_SUITES ciphers $TLS12_SUITES"
+proxy_cfg | sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT $TLS_OPTS#" > "$work/proxy-tls.cfg"
 # Idle scenarios: with maxconn 10010 both proxies size their descriptor limit for two per connection (20,037),
 # above this machine's hard limit of 20,000, and by default (strict-limits) refuse to start; `no strict-limits`
 # makes them warn and run (one descriptor per idle client connection is all the scenario needs).
 proxy_cfg | sed "s/^    nbthread $THREADS\$/    nbthread $THREADS\n    maxconn $((IDLE_CONNS + 10))\n    no strict-limits/" \
   > "$work/proxy-idle.cfg"
-sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT ssl crt $work/cert.pem ssl-max-ver TLSv$TLS_VER#" \
-  "$work/proxy-idle.cfg" > "$work/proxy-tls-idle.cfg"
+sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT $TLS_OPTS#" "$work/proxy-idle.cfg" > "$work/proxy-tls-idle.cfg"
 for c in proxy proxy-tcp proxy-idle proxy-tls proxy-tls-idle; do
   haproxy -c -q -f "$work/$c.cfg"
   "$FULCRUM" proxy -c -q -f "$work/$c.cfg"
@@ -413,7 +416,7 @@ if [ "$CLIENT" = h2load ]; then
   echo "(h2load --h1: p50/p99 from per-request times (--log-file); close: a bounded -n sized from the warm-up, h2load reconnecting after each response)"
 fi
 echo "(tcp, tls-1m: column req/cpu-s is MB per proxy CPU-second; idle: it is KiB of RSS per idle connection, lower is better)"
-case " $SCENARIOS " in *" tls-"*) echo "(tls-*: TLSv$TLS_VER, $TLS_KEY certificate; tls-close: one full handshake per request)" ;; esac
+case " $SCENARIOS " in *" tls-"*) echo "(tls-*: TLSv$TLS_VER, $TLS_KEY certificate; tls-close: one full handshake per request; suites: ${TLS13_SUITES:-the default order of each proxy} ${TLS12_SUITES})" ;; esac
 smoke_fail=()
 for scen in $SCENARIOS; do
   : > "$work/haproxy.$scen"; : > "$work/fulcrum.$scen"; : > "$work/haproxy.idle.held"; : > "$work/fulcrum.idle.held"

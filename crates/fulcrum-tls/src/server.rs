@@ -84,10 +84,10 @@ pub(crate) fn provider(
     warnings: &mut Vec<String>,
 ) -> Result<CryptoProvider, TlsError> {
     let mut p = rustls::crypto::aws_lc_rs::default_provider();
-    let (default13, default12): (Vec<_>, Vec<_>) = p
-        .cipher_suites
-        .iter()
-        .partition(|s| s.version() == &rustls::version::TLS13);
+    // Without a list, AES-128-GCM with SHA-256 first, as Mozilla's recommended configurations order them: its
+    // key schedule hashes with SHA-256, which CPUs accelerate (SHA-NI), where SHA-384 runs in software (measured in
+    // docs/PERFORMANCE.md: a fifth of a full TLS 1.3 handshake's CPU went to SHA-512 blocks).
+    let (default13, default12) = suites::defaults();
     let t13 = match &o.ciphersuites {
         Some(l) => {
             let picked = suites::ciphersuites(l).map_err(TlsError::Settings)?;

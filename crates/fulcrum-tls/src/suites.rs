@@ -46,6 +46,19 @@ fn tls12() -> impl Iterator<Item = &'static (&'static str, SupportedCipherSuite)
     SUITES.iter().filter(|(n, _)| !n.starts_with("TLS_"))
 }
 
+/// The suites offered when no list is written: TLS 1.3 ones, then TLS 1.2 ones, each in the preference order of
+/// [`SUITES`] (AES-128-GCM, then AES-256-GCM, then ChaCha20-Poly1305; ECDSA before RSA).
+pub fn defaults() -> (Vec<SupportedCipherSuite>, Vec<SupportedCipherSuite>) {
+    (
+        SUITES
+            .iter()
+            .filter(|(n, _)| n.starts_with("TLS_"))
+            .map(|(_, s)| *s)
+            .collect(),
+        tls12().map(|(_, s)| *s).collect(),
+    )
+}
+
 /// OpenSSL's name of a negotiated suite (`ssl_fc_cipher`, `%sslc`).
 pub fn openssl_name(suite: CipherSuite) -> &'static str {
     SUITES
@@ -312,6 +325,18 @@ mod tests {
         assert!(names(&p)[4].contains("CHACHA20") && names(&p)[5].contains("CHACHA20"));
         assert!(ciphers("FOO").is_err());
         assert!(ciphers("DHE-RSA-AES128-SHA:RC4").is_err());
+    }
+
+    #[test]
+    fn defaults_put_aes128_with_sha256_first() {
+        let (t13, t12) = defaults();
+        assert_eq!(openssl_name(t13[0].suite()), "TLS_AES_128_GCM_SHA256");
+        assert_eq!(t13.len(), 3);
+        assert_eq!(
+            openssl_name(t12[0].suite()),
+            "ECDHE-ECDSA-AES128-GCM-SHA256"
+        );
+        assert_eq!(t12.len(), 6);
     }
 
     #[test]
