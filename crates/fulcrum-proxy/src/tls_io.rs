@@ -152,6 +152,66 @@ where
     }
 }
 
+/// Drives a handshake to its end; `peer` names the other side in the error when it closes first.
+fn poll_handshake<C, D>(
+    conn: &mut C,
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+    peer: &str,
+) -> Poll<io::Result<()>>
+where
+    C: DerefMut<Target = ConnectionCommon<D>>,
+{
+    loop {
+        ready!(poll_flush_tls(conn, stream, cx))?;
+        if !conn.is_handshaking() {
+            return Poll::Ready(Ok(()));
+        }
+        if !ready!(poll_read_tls(conn, stream, cx))? {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the {peer} closed during the TLS handshake"),
+            )));
+        }
+    }
+}
+
+/// Reads clear text into `buf`, reading and processing records until some is there. `Ok(0)`: the peer closed
+/// (with or without `close_notify`, read alike, as a clear-text close). Only the bytes rustls hands over are
+/// initialised first, not the whole of `buf` (a body read may offer hundreds of KiB).
+fn poll_read_plain<C, D>(
+    conn: &mut C,
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut [MaybeUninit<u8>],
+) -> Poll<io::Result<usize>>
+where
+    C: DerefMut<Target = ConnectionCommon<D>>,
+{
+    loop {
+        let state = conn.process_new_packets().map_err(tls_error)?;
+        let ready_bytes = state.plaintext_bytes_to_read().min(buf.len());
+        if ready_bytes > 0 || state.peer_has_closed() {
+            let part = &mut buf[..ready_bytes];
+            for b in part.iter_mut() {
+                b.write(0);
+            }
+            // SAFETY: every byte of `part` was just initialised.
+            let part: &mut [u8] = unsafe { &mut *(part as *mut [MaybeUninit<u8>] as *mut [u8]) };
+            return match conn.reader().read(part) {
+                Ok(n) => Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Poll::Ready(Ok(0)),
+                Err(e) => Poll::Ready(Err(e)),
+            };
+        }
+        // Records rustls produced meanwhile (a key update, tickets) leave when the socket takes them.
+        flush_now(conn, stream);
+        if !ready!(poll_read_tls(conn, stream, cx))? {
+            return Poll::Ready(Ok(0));
+        }
+    }
+}
+
 impl TlsSession {
     /// Runs the server side of the handshake on `stream`. When the bind line's configuration depends on the
     /// server name (`crt-list` lines with options), the ClientHello is read first to choose it.
@@ -161,19 +221,7 @@ impl TlsSession {
         } else {
             ServerConnection::new(tls.default.clone()).map_err(tls_error)?
         };
-        std::future::poll_fn(|cx| loop {
-            ready!(poll_flush_tls(&mut conn, stream, cx))?;
-            if !conn.is_handshaking() {
-                return Poll::Ready(Ok(()));
-            }
-            if !ready!(poll_read_tls(&mut conn, stream, cx))? {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the client closed during the TLS handshake",
-                )));
-            }
-        })
-        .await?;
+        std::future::poll_fn(|cx| poll_handshake(&mut conn, stream, cx, "client")).await?;
         let facts = Arc::new(Facts::of(&conn));
         Ok(TlsSession {
             conn: RefCell::new(conn),
@@ -189,44 +237,18 @@ impl TlsSession {
         cx: &mut Context<'_>,
         buf: &mut [MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
-        // rustls reads into initialised memory.
-        for b in buf.iter_mut() {
-            b.write(0);
-        }
-        // SAFETY: every byte of `buf` was just initialised.
-        let buf: &mut [u8] = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
-        self.poll_read_init(stream, cx, buf)
+        poll_read_plain(&mut *self.conn.borrow_mut(), stream, cx, buf)
     }
 
     /// Reads the clear text already available into `buf`, without waiting (`WouldBlock` when there is none).
     pub fn try_read(&self, stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        match self.poll_read_init(stream, &mut cx, buf) {
+        // SAFETY: only initialised bytes are ever written into the slice.
+        let buf: &mut [MaybeUninit<u8>] =
+            unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+        match self.poll_read(stream, &mut cx, buf) {
             Poll::Ready(r) => r,
             Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
-        }
-    }
-
-    fn poll_read_init(
-        &self,
-        stream: &TcpStream,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut conn = self.conn.borrow_mut();
-        loop {
-            match conn.reader().read(buf) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // Closed without close_notify: as common as a clear-text close, and read as one.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Poll::Ready(Ok(0)),
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-            // Records rustls produced meanwhile (a key update, tickets) leave when the socket takes them.
-            flush_now(&mut *conn, stream);
-            if !ready!(poll_read_tls(&mut *conn, stream, cx))? {
-                return Poll::Ready(Ok(0));
-            }
         }
     }
 
@@ -281,19 +303,7 @@ impl TlsClientSession {
         name: ServerName<'static>,
     ) -> io::Result<TlsClientSession> {
         let mut conn = ClientConnection::new(config, name).map_err(tls_error)?;
-        std::future::poll_fn(|cx| loop {
-            ready!(poll_flush_tls(&mut conn, stream, cx))?;
-            if !conn.is_handshaking() {
-                return Poll::Ready(Ok(()));
-            }
-            if !ready!(poll_read_tls(&mut conn, stream, cx))? {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed during the TLS handshake",
-                )));
-            }
-        })
-        .await?;
+        std::future::poll_fn(|cx| poll_handshake(&mut conn, stream, cx, "server")).await?;
         Ok(TlsClientSession { conn, owed: 0 })
     }
 
@@ -304,23 +314,7 @@ impl TlsClientSession {
         cx: &mut Context<'_>,
         buf: &mut [MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
-        for b in buf.iter_mut() {
-            b.write(0);
-        }
-        // SAFETY: every byte of `buf` was just initialised.
-        let buf: &mut [u8] = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
-        loop {
-            match self.conn.reader().read(buf) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Poll::Ready(Ok(0)),
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-            flush_now(&mut self.conn, stream);
-            if !ready!(poll_read_tls(&mut self.conn, stream, cx))? {
-                return Poll::Ready(Ok(0));
-            }
-        }
+        poll_read_plain(&mut self.conn, stream, cx, buf)
     }
 
     /// Writes clear text from `bufs`; returns once its records are in the socket.

@@ -481,12 +481,7 @@ fn the_descriptor_limit_is_raised_for_maxconn_or_the_start_refused_as_haproxy_do
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err()
-        && started.elapsed() < Duration::from_secs(10)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_listening(port);
     let (soft, _) = open_files_limit(child.id());
     let _ = child.kill();
     let _ = child.wait();
@@ -522,12 +517,7 @@ fn the_descriptor_limit_is_raised_for_maxconn_or_the_start_refused_as_haproxy_do
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err()
-        && started.elapsed() < Duration::from_secs(10)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_listening(port);
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_ok(),
         "did not start"
@@ -536,6 +526,16 @@ fn the_descriptor_limit_is_raised_for_maxconn_or_the_start_refused_as_haproxy_do
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Cannot raise FD limit to"), "{err}");
+}
+
+/// Waits up to 10 s for something to listen on `port`.
+fn wait_listening(port: u16) {
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err()
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// This process's hard descriptor limit.
