@@ -1,4 +1,10 @@
 //! Judging an HTTP check's response from the bytes read so far: pure, bounded, panic-free.
+//!
+//! As in HAProxy 2.6, a response is judged once its whole head is in, and a head the proxy's own parser
+//! (`fulcrum_http::response_in`) would refuse is `Layer7 invalid response` whatever its status: a server sending
+//! such heads fails every proxied request too, so it must not be kept in the farm.
+
+use bytes::BytesMut;
 
 use crate::outcome::CheckStatus;
 
@@ -109,6 +115,15 @@ pub(crate) fn content_length(head: &[u8]) -> Option<usize> {
     })
 }
 
+/// Whether the complete head `head` is one the proxy would accept from a server.
+fn head_is_valid(head: &[u8]) -> bool {
+    let mut copy = BytesMut::from(head);
+    matches!(
+        fulcrum_http::response_in::parse(&mut copy, false),
+        Ok(Some(_))
+    )
+}
+
 /// Judges the response bytes read so far: `None` while more bytes are needed (the connection
 /// is open and fewer than [`MAX_RESPONSE`] bytes were read), a [`Verdict`] otherwise.
 pub fn evaluate<'a>(buf: &'a [u8], eof: bool, expect: &Expect) -> Option<Verdict<'a>> {
@@ -119,6 +134,13 @@ pub fn evaluate<'a>(buf: &'a [u8], eof: bool, expect: &Expect) -> Option<Verdict
     let Some(status) = parse_status_line(&buf[..nl]) else {
         return Some(Verdict::invalid());
     };
+    // The verdict waits for the whole head, which must be valid.
+    let Some(start) = body_start(buf) else {
+        return done.then(Verdict::invalid);
+    };
+    if !head_is_valid(&buf[..start]) {
+        return Some(Verdict::invalid());
+    }
     let code = Some(status.code);
     match expect {
         Expect::Default if (200..400).contains(&status.code) => {
@@ -133,9 +155,6 @@ pub fn evaluate<'a>(buf: &'a [u8], eof: bool, expect: &Expect) -> Option<Verdict
             Some(status.reason),
         )),
         Expect::String(text) => {
-            let Some(start) = body_start(buf) else {
-                return done.then(Verdict::invalid);
-            };
             let body = &buf[start..];
             if find(body, text.as_bytes()).is_some() {
                 return Some(Verdict::new(CheckStatus::L7Ok, code, None));
@@ -189,10 +208,10 @@ mod tests {
 
     #[test]
     fn default_expectation() {
-        let v = evaluate(b"HTTP/1.0 301 Moved\r\n", false, &Expect::Default).unwrap();
+        let v = evaluate(b"HTTP/1.0 301 Moved\r\n\r\n", false, &Expect::Default).unwrap();
         assert_eq!((v.status, v.code), (CheckStatus::L7Ok, Some(301)));
         let v = evaluate(
-            b"HTTP/1.0 503 Service Unavailable\r\n",
+            b"HTTP/1.0 503 Service Unavailable\r\n\r\n",
             false,
             &Expect::Default,
         )
@@ -218,15 +237,51 @@ mod tests {
         );
     }
 
+    /// What haproxy 2.6.12 decided for each of these responses (server `check`, `option httpchk`), observed.
+    #[test]
+    fn the_whole_head_is_awaited_and_must_be_valid() {
+        let d = &Expect::Default;
+        let status = |buf: &[u8], eof| evaluate(buf, eof, d).map(|v| v.status);
+        // A status line alone: wait (L7TOUT when the server holds on), invalid when it closes.
+        assert_eq!(status(b"HTTP/1.1 200 OK\r\n", false), None);
+        assert_eq!(
+            status(b"HTTP/1.1 200 OK\r\n", true),
+            Some(CheckStatus::L7Response)
+        );
+        // The body is not awaited.
+        assert_eq!(
+            status(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", false),
+            Some(CheckStatus::L7Ok)
+        );
+        assert_eq!(
+            status(b"HTTP/1.0 200 OK\n\n", true),
+            Some(CheckStatus::L7Ok)
+        );
+        // Heads the proxy refuses are invalid, whatever the status.
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\nok"[..],
+            b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+            b"HTTP/1.1 503 Busy\r\nContent-Length: x\r\n\r\n",
+        ] {
+            assert_eq!(
+                status(bad, false),
+                Some(CheckStatus::L7Response),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
     #[test]
     fn status_expectation() {
         let e = Expect::Status(201);
-        let v = evaluate(b"HTTP/1.1 200 OK\r\n", false, &e).unwrap();
+        let v = evaluate(b"HTTP/1.1 200 OK\r\n\r\n", false, &e).unwrap();
         assert_eq!(
             (v.status, v.code, v.info),
             (CheckStatus::L7Status, Some(200), Some(&b"OK"[..]))
         );
-        let v = evaluate(b"HTTP/1.1 201 Created\r\n", false, &e).unwrap();
+        let v = evaluate(b"HTTP/1.1 201 Created\r\n\r\n", false, &e).unwrap();
         assert_eq!(v.status, CheckStatus::L7Ok);
     }
 
