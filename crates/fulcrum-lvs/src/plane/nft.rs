@@ -64,6 +64,8 @@
 //! - In a service mixing `-g` and `-m` servers, the ingress hook takes every new connection for the `-g`
 //!   servers while one of them has a weight above 0.
 
+mod commit;
+
 use super::render::{self, mark_ids, Family, Host, CTL_PREFIX, TABLE, TUN_PREFIX};
 use super::{conntrack, tunnel, DataPlane, PlaneError};
 use crate::format::ConnEntry;
@@ -173,6 +175,14 @@ impl NftPlane {
         }
     }
 
+    /// Reads both tables (configuration, counters, set elements, tunnel devices) without conntrack.
+    fn read_both(&self) -> Result<Snapshot, PlaneError> {
+        match self.list(Family::Inet)? {
+            Some(inet) => read_docs(&inet, self.list(Family::Netdev)?.as_ref()),
+            None => Ok(Snapshot::default()),
+        }
+    }
+
     /// Runs an `nft -f` script (one transaction).
     pub fn apply(&mut self, script: &str) -> Result<(), PlaneError> {
         self.run(&["-f", "-"], Some(script)).map(|_| ())
@@ -213,23 +223,12 @@ impl DataPlane for NftPlane {
     }
 
     fn store(&mut self, table: &Table) -> Result<(), PlaneError> {
-        let old = match self.list(Family::Inet)? {
-            Some(inet) => read_docs(&inet, self.list(Family::Netdev)?.as_ref())?,
-            None => Snapshot::default(),
-        };
-        let host = discover_host(table, old.keep);
-        let script = render(table, &host)?;
-        // The encapsulation programs go in before the rules that mark packets for them, and the filters
-        // of devices no longer used come out after the rules are gone.
+        // Nothing has changed until `commit`: a failure up to there leaves the previous table as it is.
+        let old = self.read_both().map_err(PlaneError::not_applied)?;
+        let host = discover_host(table, old.keep.clone());
+        let script = render(table, &host).map_err(PlaneError::not_applied)?;
         let encaps = render::tunnel_encaps(table, &host);
-        for (dev, dests) in &encaps {
-            tunnel::attach::attach(dev, dests)?;
-        }
-        self.apply(&script)?;
-        for dev in old.tun_devs.iter().filter(|d| !encaps.contains_key(*d)) {
-            tunnel::attach::detach(dev);
-        }
-        Ok(())
+        commit::commit(self, &old, table, &script, &encaps)
     }
 
     fn connections(&mut self) -> Result<Vec<ConnEntry>, PlaneError> {
