@@ -50,6 +50,12 @@
 //! ActiveConn is the open TCP flows, InActConn the closing ones and UDP flows; `-c` lists them.
 //! Real servers answer the client directly: OutPkts/OutBytes stay 0, as with IPVS.
 //!
+//! # When a store fails
+//! Reading the table and rendering change nothing; the changes are made in `commit`: the tunnel filters,
+//! then the one `nft -f` transaction. When either fails the table is read back; with the previous table in
+//! force the filters attached for the new one are taken back and the error is [`PlaneError::NotApplied`],
+//! otherwise [`PlaneError::Uncertain`] (or success, when the new table turns out to be in force).
+//!
 //! # The controller
 //! [`crate::controller`] rewrites only scheduling chains (`flush chain` + rules, one transaction); the
 //! first rule then carries a `ctl <digest>` comment so a later pass sees what is in force.
