@@ -9,10 +9,12 @@
 //! - [`probe`]: a configured checker into the fulcrum-health probe that runs it.
 //! - [`runner`]: the running subsystem ([`Checkers`]): one task per checker, one control thread.
 //! - [`scripts`]: notify and quorum scripts.
+//! - [`retry`]: a failed store of the table: when to try again and what to log.
 
 pub mod plan;
 pub mod probe;
 pub mod reconcile;
+pub mod retry;
 pub mod runner;
 pub mod scripts;
 

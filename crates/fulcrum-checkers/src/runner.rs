@@ -25,6 +25,7 @@ use fulcrum_lvs::plane::{DataPlane, PlaneError};
 use crate::plan::{self, Health};
 use crate::probe::{self, Probe};
 use crate::reconcile::{reconcile, Desired};
+use crate::retry::Retry;
 use crate::scripts;
 
 /// Where the checkers keep the table.
@@ -103,6 +104,7 @@ impl Checkers {
             owned: HashSet::new(),
             controller: Controller::default(),
             dirty: true,
+            retry: Retry::default(),
             announcer: None,
         };
         control.install(config)?;
@@ -200,6 +202,8 @@ struct Control {
     controller: Controller,
     /// The table must be brought in line (a change, or a failed store to retry).
     dirty: bool,
+    /// Failed stores: when to try again, what to log.
+    retry: Retry,
     /// Routes for a routing daemon (`fulcrum_announce_table`).
     announcer: Option<Announcer>,
 }
@@ -368,7 +372,7 @@ impl Control {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
         let mut last_tick = Instant::now();
         loop {
-            if self.dirty {
+            if self.dirty && self.retry.due(Instant::now()) {
                 self.apply();
             }
             let wait = Duration::from_millis(200).saturating_sub(last_tick.elapsed());
@@ -514,16 +518,25 @@ impl Control {
         out
     }
 
-    /// Brings the table in line; on failure keeps `dirty` so the next pass tries again.
+    /// Brings the table in line; on failure keeps `dirty` so that a pass tries again ([`Retry`]). What the
+    /// table should hold is worked out afresh from the checkers' state at every try, and `owned` and the
+    /// announced routes follow only a store that succeeded, so nothing here drifts from the kernel.
     fn apply(&mut self) {
         let desired = self.desired();
         match self.store(&desired) {
             Ok(()) => {
                 self.owned = desired.iter().map(|d| d.spec.key).collect();
                 self.dirty = false;
+                if let Some(line) = self.retry.succeeded() {
+                    tracing::info!("{line}");
+                }
                 self.announce();
             }
-            Err(e) => tracing::error!("checkers: cannot update the virtual-server table: {e}"),
+            Err(e) => {
+                if let Some(line) = self.retry.failed(Instant::now(), &e.to_string()) {
+                    tracing::error!("{line}");
+                }
+            }
         }
     }
 

@@ -212,6 +212,7 @@ fn run_at(
         names,
         table: None,
         dirty: false,
+        changes: 0,
         program,
         out: Vec::new(),
         err: Vec::new(),
@@ -222,7 +223,7 @@ fn run_at(
     let code = match s.flush() {
         Ok(()) => code,
         Err(e) => {
-            let _ = writeln!(s.err, "{e}");
+            let _ = writeln!(s.err, "{}", store_failure(&s.program, s.changes, &e));
             if code == 0 {
                 KERNEL_ERROR
             } else {
@@ -236,6 +237,20 @@ fn run_at(
     code
 }
 
+/// The message of a store that failed after `changes` changes were made to the table read: whether the
+/// previous table is in place, and why.
+fn store_failure(program: &str, changes: usize, e: &PlaneError) -> String {
+    match e {
+        PlaneError::NotApplied(cause) if changes > 1 => format!(
+            "{program}: none of the {changes} changes was applied, the previous table is in place: {cause}"
+        ),
+        PlaneError::NotApplied(cause) => format!(
+            "{program}: the change was not applied, the previous table is in place: {cause}"
+        ),
+        e => format!("{program}: {e}"),
+    }
+}
+
 struct Session<'a> {
     plane: &'a mut dyn DataPlane,
     /// The table lock, taken at the first change and held until the session ends (after its store).
@@ -243,6 +258,8 @@ struct Session<'a> {
     names: &'a dyn Names,
     table: Option<Table>,
     dirty: bool,
+    /// Changes made to the table since it was read (what a failed store leaves out).
+    changes: usize,
     program: String,
     out: Vec<u8>,
     err: Vec<u8>,
@@ -359,6 +376,7 @@ impl<'a> Session<'a> {
         match f(t) {
             Ok(()) => {
                 self.dirty = true;
+                self.changes += 1;
                 Ok(0)
             }
             Err(e) => Err(Stop::Msg(e.to_string(), KERNEL_ERROR)),
@@ -527,6 +545,53 @@ mod tests {
         fn live(&self) -> bool {
             true
         }
+    }
+
+    /// A data plane whose stores fail as a refused nft transaction does (the table stays as it was).
+    struct Refusing(Table);
+
+    impl DataPlane for Refusing {
+        fn load(&mut self) -> Result<Table, PlaneError> {
+            Ok(self.0.clone())
+        }
+        fn store(&mut self, _: &Table) -> Result<(), PlaneError> {
+            Err(PlaneError::NotApplied(Box::new(PlaneError::Command {
+                program: "nft".into(),
+                stderr: "Error: Could not process rule: Too many open files in system".into(),
+            })))
+        }
+        fn connections(&mut self) -> Result<Vec<ConnEntry>, PlaneError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_refused_store_exits_255_and_says_the_previous_table_stays() {
+        let sys = proc_sys("refused", "1", "1");
+        let mut plane = Refusing(Table::default());
+        let (code, err) = ipvsadm(&mut plane, &sys, "-A -t 198.19.0.100:80", "");
+        assert_eq!(code, 255);
+        assert_eq!(
+            err,
+            "ipvsadm: the change was not applied, the previous table is in place: nft failed: \
+             Error: Could not process rule: Too many open files in system\n"
+        );
+        let (code, err) = ipvsadm(
+            &mut plane,
+            &sys,
+            "-R",
+            "-A -t 198.19.0.100:80\n-a -t 198.19.0.100:80 -r 198.18.1.2 -m\n",
+        );
+        assert_eq!(code, 255);
+        assert!(
+            err.starts_with(
+                "ipvsadm: none of the 2 changes was applied, the previous table is in place: nft failed: "
+            ),
+            "{err}"
+        );
+        // A listing stores nothing, so it does not fail.
+        assert_eq!(ipvsadm(&mut plane, &sys, "-L -n", ""), (0, String::new()));
+        let _ = std::fs::remove_dir_all(sys);
     }
 
     /// A fake `/proc/sys` with the two forwarding settings.

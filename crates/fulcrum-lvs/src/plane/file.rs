@@ -38,9 +38,10 @@ impl DataPlane for FilePlane {
     fn store(&mut self, table: &Table) -> Result<(), PlaneError> {
         let mut text = record::encode(table).join("\n");
         text.push('\n');
+        // Written aside and renamed over: a failure at either step leaves the previous file whole.
         let tmp = self.path.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(|e| self.io(e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| self.io(e))
+        std::fs::write(&tmp, text).map_err(|e| self.io(e).not_applied())?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| self.io(e).not_applied())
     }
 
     fn connections(&mut self) -> Result<Vec<ConnEntry>, PlaneError> {

@@ -59,6 +59,28 @@ pub enum PlaneError {
     /// The table cannot be expressed by this data plane.
     #[error("{0}")]
     Unsupported(String),
+    /// A store failed and the previous table is still in force: nothing of the change was applied (the
+    /// cause says why; where a step had already run, the table was read back to check).
+    #[error("the change was not applied, the previous table is in place: {0}")]
+    NotApplied(Box<PlaneError>),
+    /// A store failed and reading the table back could not show which table is in force.
+    #[error("the change failed ({cause}) and the table in force is not known: {check}; list it with ipvsadm -Ln")]
+    Uncertain {
+        /// Why the store failed.
+        cause: Box<PlaneError>,
+        /// What the check found.
+        check: String,
+    },
+}
+
+impl PlaneError {
+    /// `self` as the failure of a store that left the previous table in place.
+    pub fn not_applied(self) -> PlaneError {
+        match self {
+            e @ (PlaneError::NotApplied(_) | PlaneError::Uncertain { .. }) => e,
+            e => PlaneError::NotApplied(Box::new(e)),
+        }
+    }
 }
 
 /// Where the virtual-server table lives.
@@ -66,7 +88,9 @@ pub trait DataPlane {
     /// The current table with live figures (counters, active/inactive connections).
     fn load(&mut self) -> Result<Table, PlaneError>;
     /// Replaces the whole table atomically; counters of entries that stay carry over from `table`'s
-    /// observed figures.
+    /// observed figures. A failure leaves the previous table in force and says so
+    /// ([`PlaneError::NotApplied`]), or says that the table in force is not known
+    /// ([`PlaneError::Uncertain`]).
     fn store(&mut self, table: &Table) -> Result<(), PlaneError>;
     /// The connection entries of the virtual services.
     fn connections(&mut self) -> Result<Vec<ConnEntry>, PlaneError>;

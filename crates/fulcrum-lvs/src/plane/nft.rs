@@ -50,6 +50,12 @@
 //! ActiveConn is the open TCP flows, InActConn the closing ones and UDP flows; `-c` lists them.
 //! Real servers answer the client directly: OutPkts/OutBytes stay 0, as with IPVS.
 //!
+//! # When a store fails
+//! Reading the table and rendering change nothing; the changes are made in `commit`: the tunnel filters,
+//! then the one `nft -f` transaction. When either fails the table is read back; with the previous table in
+//! force the filters attached for the new one are taken back and the error is [`PlaneError::NotApplied`],
+//! otherwise [`PlaneError::Uncertain`] (or success, when the new table turns out to be in force).
+//!
 //! # The controller
 //! [`crate::controller`] rewrites only scheduling chains (`flush chain` + rules, one transaction); the
 //! first rule then carries a `ctl <digest>` comment so a later pass sees what is in force.
@@ -63,6 +69,8 @@
 //!   only with `--tun-type ipip`, and not for fwmark services either.
 //! - In a service mixing `-g` and `-m` servers, the ingress hook takes every new connection for the `-g`
 //!   servers while one of them has a weight above 0.
+
+mod commit;
 
 use super::render::{self, mark_ids, Family, Host, CTL_PREFIX, TABLE, TUN_PREFIX};
 use super::{conntrack, tunnel, DataPlane, PlaneError};
@@ -173,6 +181,14 @@ impl NftPlane {
         }
     }
 
+    /// Reads both tables (configuration, counters, set elements, tunnel devices) without conntrack.
+    fn read_both(&self) -> Result<Snapshot, PlaneError> {
+        match self.list(Family::Inet)? {
+            Some(inet) => read_docs(&inet, self.list(Family::Netdev)?.as_ref()),
+            None => Ok(Snapshot::default()),
+        }
+    }
+
     /// Runs an `nft -f` script (one transaction).
     pub fn apply(&mut self, script: &str) -> Result<(), PlaneError> {
         self.run(&["-f", "-"], Some(script)).map(|_| ())
@@ -213,23 +229,12 @@ impl DataPlane for NftPlane {
     }
 
     fn store(&mut self, table: &Table) -> Result<(), PlaneError> {
-        let old = match self.list(Family::Inet)? {
-            Some(inet) => read_docs(&inet, self.list(Family::Netdev)?.as_ref())?,
-            None => Snapshot::default(),
-        };
-        let host = discover_host(table, old.keep);
-        let script = render(table, &host)?;
-        // The encapsulation programs go in before the rules that mark packets for them, and the filters
-        // of devices no longer used come out after the rules are gone.
+        // Nothing has changed until `commit`: a failure up to there leaves the previous table as it is.
+        let old = self.read_both().map_err(PlaneError::not_applied)?;
+        let host = discover_host(table, old.keep.clone());
+        let script = render(table, &host).map_err(PlaneError::not_applied)?;
         let encaps = render::tunnel_encaps(table, &host);
-        for (dev, dests) in &encaps {
-            tunnel::attach::attach(dev, dests)?;
-        }
-        self.apply(&script)?;
-        for dev in old.tun_devs.iter().filter(|d| !encaps.contains_key(*d)) {
-            tunnel::attach::detach(dev);
-        }
-        Ok(())
+        commit::commit(self, &old, table, &script, &encaps)
     }
 
     fn connections(&mut self) -> Result<Vec<ConnEntry>, PlaneError> {

@@ -293,6 +293,16 @@ impl Lab {
 
     /// Runs the ipvsadm binary on the director; returns (exit code, stdout, stderr).
     pub fn ipvsadm(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        self.ipvsadm_env(&[], args, stdin)
+    }
+
+    /// [`Lab::ipvsadm`] with `env` added to its environment.
+    pub fn ipvsadm_env(
+        &self,
+        env: &[(&str, &str)],
+        args: &[&str],
+        stdin: &str,
+    ) -> (i32, String, String) {
         let ns = self.ns("d");
         let child = Command::new("ip")
             .args([
@@ -304,6 +314,7 @@ impl Lab {
             ])
             .args(args)
             .env_remove("FULCRUM_LVS_STATE")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
