@@ -78,8 +78,10 @@ Signals:
   SIGHUP           reload the configuration file: instances with the same name, interface, VRID and family
                    keep their state, and checkers whose settings did not change keep their verdicts;
                    a file with errors changes nothing (the errors are logged)
-  SIGUSR1, SIGUSR2 not handled (keepalived's data and stats dumps are not implemented): their default action
-                   ends the process at once, leaving the virtual addresses in place
+  SIGUSR2          write the statistics of every VRRP instance to /tmp/keepalived.stats in keepalived's
+                   layout, fulcrum's own counters after them (FULCRUM_KEEPALIVED_DUMP_DIR=DIR: DIR instead of /tmp)
+  SIGUSR1          logged: keepalived's data dump (/tmp/keepalived.data) is not implemented yet; nothing
+                   changes
 
 See also:
   docs             in fulcrum's source tree: docs/COMPATIBILITY.md, section 'keepalived' (flags, signals,

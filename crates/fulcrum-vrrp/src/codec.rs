@@ -9,6 +9,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::stats::PacketError;
+
 /// IP protocol number of VRRP.
 pub const IPPROTO_VRRP: u8 = 112;
 /// The IPv4 multicast group VRRP adverts are sent to.
@@ -151,6 +153,29 @@ pub enum DecodeError {
     /// The VRRPv2 auth type is not 0, 1 or 2.
     #[error("unknown auth type {0}")]
     BadAuthType(u8),
+}
+
+impl DecodeError {
+    /// The counter this error goes to.
+    pub fn kind(&self) -> PacketError {
+        match self {
+            DecodeError::Truncated { .. } | DecodeError::LengthMismatch { .. } => {
+                PacketError::Length
+            }
+            DecodeError::BadVersion(_) | DecodeError::FamilyMismatch => PacketError::Version,
+            DecodeError::BadType(_) => PacketError::InvalidType,
+            DecodeError::ZeroVrid => PacketError::Vrid,
+            DecodeError::ZeroInterval => PacketError::AdvertInterval,
+            DecodeError::BadChecksum => PacketError::Checksum,
+            DecodeError::BadAuthType(_) => PacketError::AuthInvalidType,
+        }
+    }
+}
+
+/// The VRID of a packet that may not decode, when it can be read (the second byte, not 0): whose counters a bad
+/// packet goes to.
+pub fn peek_vrid(buf: &[u8]) -> Option<u8> {
+    buf.get(1).copied().filter(|v| *v != 0)
 }
 
 /// Why an advertisement cannot be encoded.
@@ -556,6 +581,26 @@ mod tests {
         assert_eq!(
             Advert::decode(&good, s, IpAddr::V6(MCAST_GROUP_V6)),
             Err(DecodeError::FamilyMismatch)
+        );
+    }
+
+    #[test]
+    fn errors_have_counters_and_the_vrid_is_read_when_present() {
+        assert_eq!(peek_vrid(&[]), None);
+        assert_eq!(peek_vrid(&[0x21]), None);
+        assert_eq!(peek_vrid(&[0x21, 0]), None);
+        assert_eq!(peek_vrid(&[0x21, 51]), Some(51));
+        assert_eq!(
+            DecodeError::Truncated { len: 3 }.kind(),
+            PacketError::Length
+        );
+        assert_eq!(DecodeError::BadVersion(4).kind(), PacketError::Version);
+        assert_eq!(DecodeError::BadChecksum.kind(), PacketError::Checksum);
+        assert_eq!(DecodeError::BadType(2).kind(), PacketError::InvalidType);
+        assert_eq!(DecodeError::ZeroVrid.kind(), PacketError::Vrid);
+        assert_eq!(
+            DecodeError::BadAuthType(3).kind(),
+            PacketError::AuthInvalidType
         );
     }
 

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::codec::{Advert, Auth, Version};
+use crate::stats::{InstanceStats, PacketError};
 
 /// The protocol states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -215,8 +216,10 @@ pub enum DropReason {
     OtherVrid,
     /// Another protocol version.
     OtherVersion,
-    /// VRRPv2 authentication mismatch.
-    AuthMismatch,
+    /// VRRPv2 auth type other than ours.
+    AuthTypeMismatch,
+    /// VRRPv2 password other than ours.
+    AuthFailure,
     /// VRRPv2 advert with another interval.
     IntervalMismatch,
     /// Our own advert looped back.
@@ -239,6 +242,7 @@ pub struct Instance {
     garp_refresh_timer: Option<Instant>,
     last_drop: Option<DropReason>,
     dropped: u64,
+    stats: InstanceStats,
     span: tracing::Span,
 }
 
@@ -260,6 +264,7 @@ impl Instance {
             garp_refresh_timer: None,
             last_drop: None,
             dropped: 0,
+            stats: InstanceStats::default(),
             span,
         }
     }
@@ -282,6 +287,16 @@ impl Instance {
     /// Why the last dropped advert was dropped, and how many were.
     pub fn drops(&self) -> (Option<DropReason>, u64) {
         (self.last_drop, self.dropped)
+    }
+
+    /// The counters (keepalived's statistics).
+    pub fn stats(&self) -> &InstanceStats {
+        &self.stats
+    }
+
+    /// Counts a packet for this instance's VRID that did not decode. Changes nothing else: no state, no timer.
+    pub fn record_packet_error(&mut self, e: PacketError) {
+        self.stats.count(e);
     }
 
     /// Whether a tracked item, the interface or a sync-group peer holds this instance in fault.
@@ -367,10 +382,35 @@ impl Instance {
             Event::Start => self.start(now, &mut out),
             Event::Timer => self.on_timer(now, &mut out),
             Event::AdvertReceived { src, advert, ttl } => {
-                if let Err(reason) = self.on_advert(now, src, &advert, ttl, &mut out) {
-                    tracing::debug!(?reason, %src, "advert dropped");
-                    self.last_drop = Some(reason);
-                    self.dropped += 1;
+                match self.on_advert(now, src, &advert, ttl, &mut out) {
+                    Ok(()) => {
+                        self.stats.adverts_received += 1;
+                        if advert.priority == 0 {
+                            self.stats.priority_zero_received += 1;
+                        }
+                    }
+                    Err(reason) => {
+                        tracing::debug!(?reason, %src, "advert dropped");
+                        self.last_drop = Some(reason);
+                        self.dropped += 1;
+                        let counter = match reason {
+                            DropReason::BadTtl => Some(&mut self.stats.ttl_errors),
+                            DropReason::OtherVersion => Some(&mut self.stats.version_errors),
+                            DropReason::AuthTypeMismatch => {
+                                Some(&mut self.stats.auth_type_mismatch)
+                            }
+                            DropReason::AuthFailure => Some(&mut self.stats.auth_failure),
+                            DropReason::IntervalMismatch => {
+                                Some(&mut self.stats.advert_interval_errors)
+                            }
+                            DropReason::NotRunning
+                            | DropReason::OtherVrid
+                            | DropReason::OwnAdvert => None,
+                        };
+                        if let Some(c) = counter {
+                            *c = c.saturating_add(1);
+                        }
+                    }
                 }
             }
             Event::InterfaceUp => {
@@ -470,7 +510,8 @@ impl Instance {
     }
 
     /// Gives up what a master holds: its routes, its addresses, then the `no_accept` filter.
-    fn release(&self, out: &mut Vec<Action>) {
+    fn release(&mut self, out: &mut Vec<Action>) {
+        self.stats.released_master += 1;
         if self.cfg.routes {
             out.push(Action::RemoveRoutes);
         }
@@ -485,7 +526,7 @@ impl Instance {
             return;
         }
         if self.state == State::Master {
-            out.push(Action::SendAdvert { priority: 0 });
+            self.send_advert(0, out);
             self.release(out);
         }
         tracing::info!("entering STOP");
@@ -516,9 +557,7 @@ impl Instance {
         match self.state {
             State::Master => {
                 if self.adver_timer.is_some_and(|t| t <= now) {
-                    out.push(Action::SendAdvert {
-                        priority: self.effective_priority(),
-                    });
+                    self.send_advert(self.effective_priority(), out);
                     self.adver_timer = Some(now + self.cfg.advert_interval);
                 }
                 if self.garp_timer.is_some_and(|t| t <= now) {
@@ -569,12 +608,20 @@ impl Instance {
             return Err(DropReason::OwnAdvert);
         }
         if self.cfg.version == Version::V2 {
+            if std::mem::discriminant(&adv.auth) != std::mem::discriminant(&self.cfg.auth) {
+                return Err(DropReason::AuthTypeMismatch);
+            }
             if adv.auth != self.cfg.auth {
-                return Err(DropReason::AuthMismatch);
+                return Err(DropReason::AuthFailure);
             }
             if Duration::from_millis(u64::from(adv.interval_cs) * 10) != self.cfg.advert_interval {
                 return Err(DropReason::IntervalMismatch);
             }
+        }
+        if !same_addresses(&adv.addrs, &self.cfg.vips) {
+            // Logged and counted, and accepted all the same, as keepalived does.
+            tracing::debug!(%src, "advert's address list differs from ours");
+            self.stats.address_list_errors += 1;
         }
         let adv_interval = Duration::from_millis(u64::from(adv.interval_cs) * 10);
         let ours = self.effective_priority();
@@ -604,7 +651,7 @@ impl Instance {
             }
             State::Master => {
                 if adv.priority == 0 {
-                    out.push(Action::SendAdvert { priority: ours });
+                    self.send_advert(ours, out);
                     self.adver_timer = Some(now + self.cfg.advert_interval);
                 } else if adv.priority > ours || (adv.priority == ours && src > self.cfg.primary_ip)
                 {
@@ -614,7 +661,7 @@ impl Instance {
                     self.become_backup(now, true, out);
                 } else {
                     // A lower-priority (or losing equal-priority) master: answer at once to end the election.
-                    out.push(Action::SendAdvert { priority: ours });
+                    self.send_advert(ours, out);
                     self.adver_timer = Some(now + self.cfg.advert_interval);
                 }
             }
@@ -626,10 +673,11 @@ impl Instance {
     fn become_master(&mut self, now: Instant, out: &mut Vec<Action>) {
         tracing::info!(priority = self.effective_priority(), "entering MASTER");
         self.state = State::Master;
+        self.stats.became_master += 1;
         self.clear_timers();
         self.master_adv_interval = self.cfg.advert_interval;
         let priority = self.effective_priority();
-        out.push(Action::SendAdvert { priority });
+        self.send_advert(priority, out);
         if self.cfg.blocks_vips() {
             out.push(Action::BlockVips);
         }
@@ -671,7 +719,7 @@ impl Instance {
         tracing::warn!("entering FAULT");
         if self.state == State::Master {
             if self.iface_up {
-                out.push(Action::SendAdvert { priority: 0 });
+                self.send_advert(0, out);
             }
             self.release(out);
         }
@@ -683,10 +731,24 @@ impl Instance {
         });
     }
 
+    /// Emits an advert and counts it.
+    fn send_advert(&mut self, priority: u8, out: &mut Vec<Action>) {
+        self.stats.adverts_sent += 1;
+        if priority == 0 {
+            self.stats.priority_zero_sent += 1;
+        }
+        out.push(Action::SendAdvert { priority });
+    }
+
     fn clear_timers(&mut self) {
         self.adver_timer = None;
         self.master_down_timer = None;
         self.garp_timer = None;
         self.garp_refresh_timer = None;
     }
+}
+
+/// Whether two address lists hold the same addresses, in any order.
+fn same_addresses(a: &[IpAddr], b: &[IpAddr]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
 }

@@ -379,7 +379,7 @@ fn invalid_adverts_are_dropped() {
                 ..i.advert(150)
             },
             HIGHER,
-            DropReason::AuthMismatch,
+            DropReason::AuthFailure,
         ),
         (
             Advert {
@@ -387,7 +387,7 @@ fn invalid_adverts_are_dropped() {
                 ..i.advert(150)
             },
             HIGHER,
-            DropReason::AuthMismatch,
+            DropReason::AuthTypeMismatch,
         ),
         (
             Advert {
@@ -425,6 +425,136 @@ fn invalid_adverts_are_dropped() {
         assert_eq!(i.drops(), (Some(reason), n as u64 + 1));
         assert_eq!(i.poll_timeout(), Some(deadline));
     }
+}
+
+/// Every dropped advert lands in keepalived's counter for it; none changes the state or moves a timer, in Backup
+/// and in Master.
+#[test]
+fn dropped_adverts_are_counted_without_state_change() {
+    use crate::stats::{InstanceStats, PacketError};
+    for master in [false, true] {
+        let (mut i, t0) = backup(cfg(100));
+        let mut t = t0;
+        if master {
+            t = i.poll_timeout().unwrap();
+            i.handle(t, Event::Timer);
+            assert_eq!(i.state(), State::Master);
+        }
+        let state = i.state();
+        let deadline = i.poll_timeout();
+        let before = *i.stats();
+        let bad: Vec<(Advert, u8)> = vec![
+            (i.advert(200), 64),
+            (
+                Advert {
+                    auth: Auth::pass("wrong"),
+                    ..i.advert(200)
+                },
+                255,
+            ),
+            (
+                Advert {
+                    auth: Auth::None,
+                    ..i.advert(200)
+                },
+                255,
+            ),
+            (
+                Advert {
+                    interval_cs: 200,
+                    ..i.advert(200)
+                },
+                255,
+            ),
+            (
+                Advert {
+                    version: Version::V3,
+                    auth: Auth::None,
+                    ..i.advert(200)
+                },
+                255,
+            ),
+        ];
+        for _ in 0..1000 {
+            for (advert, ttl) in &bad {
+                let ev = Event::AdvertReceived {
+                    src: ip(HIGHER),
+                    advert: advert.clone(),
+                    ttl: *ttl,
+                };
+                assert!(i.handle(t + ms(10), ev).is_empty());
+            }
+            for e in [
+                PacketError::Length,
+                PacketError::Checksum,
+                PacketError::InvalidType,
+                PacketError::AuthInvalidType,
+            ] {
+                i.record_packet_error(e);
+            }
+        }
+        assert_eq!(i.state(), state);
+        assert_eq!(i.poll_timeout(), deadline);
+        assert_eq!(
+            *i.stats(),
+            InstanceStats {
+                ttl_errors: 1000,
+                auth_failure: 1000,
+                auth_type_mismatch: 1000,
+                advert_interval_errors: 1000,
+                version_errors: 1000,
+                length_errors: 1000,
+                checksum_errors: 1000,
+                invalid_type_errors: 1000,
+                auth_invalid_type: 1000,
+                ..before
+            }
+        );
+    }
+}
+
+/// Sent, received, priority zero both ways, became and released master, and an address list that differs
+/// (counted, accepted).
+#[test]
+fn adverts_and_transitions_are_counted() {
+    let (mut i, t0) = backup(cfg(100));
+    assert_eq!(*i.stats(), Default::default());
+    i.handle(t0 + ms(10), rx(&i, HIGHER, 150));
+    let other = Event::AdvertReceived {
+        src: ip(HIGHER),
+        advert: Advert {
+            addrs: vec![ip("198.18.0.101")],
+            ..advert_from(&i, 150)
+        },
+        ttl: 255,
+    };
+    i.handle(t0 + ms(20), other);
+    assert_eq!(i.stats().adverts_received, 2);
+    assert_eq!(i.stats().address_list_errors, 1);
+    // The master leaves: priority 0, then our takeover after Skew_Time.
+    i.handle(t0 + ms(30), rx(&i, HIGHER, 0));
+    assert_eq!(i.stats().priority_zero_received, 1);
+    let t = i.poll_timeout().unwrap();
+    i.handle(t, Event::Timer);
+    assert_eq!(i.state(), State::Master);
+    // Two periodic adverts.
+    for _ in 0..2 {
+        let t = i.poll_timeout().unwrap();
+        i.handle(t, Event::Timer);
+    }
+    i.handle(t + ms(1), Event::Shutdown);
+    let st = i.stats();
+    assert_eq!(
+        (
+            st.adverts_received,
+            st.adverts_sent,
+            st.became_master,
+            st.released_master,
+            st.priority_zero_sent
+        ),
+        (3, 4, 1, 1, 1),
+        "{st:?}"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! - [`frames`]: gratuitous ARP and unsolicited NA frames.
 //! - [`instance`]: one instance's state machine (`handle(now, event) -> actions`, `poll_timeout()`).
 //! - [`node`]: all instances of a node plus sync groups.
+//! - [`stats`]: per-instance and per-interface counters, and keepalived's statistics file.
 //! - [`linux`]: sockets, netlink, scripts and the event loop ([`linux::daemon::Daemon`]).
 //! - [`cli`]: keepalived's flags and usage; [`config_test`]: `-t`. The process around them (logging, daemonizing,
 //!   pid file) is the binary's (`crates/fulcrum/src/keepalived_cmd.rs`).
@@ -14,6 +15,7 @@ pub mod frames;
 pub mod instance;
 pub mod linux;
 pub mod node;
+pub mod stats;
 
 #[cfg(test)]
 mod instance_tests;
@@ -23,6 +25,7 @@ pub use instance::{
     Action, Event, GarpSchedule, Instance, InstanceConfig, NotifyState, State, TrackKey, Tracked,
 };
 pub use node::{GroupConfig, Node, NodeAction};
+pub use stats::{InstanceStats, InterfaceStats, PacketError};
 
 /// `-t -f PATH`: checks the file and then the system (interfaces, scripts, users) as keepalived's `-t` does, prints
 /// every problem on stderr and returns keepalived's exit code: 0 when nothing is reported, 4 when the file is missing

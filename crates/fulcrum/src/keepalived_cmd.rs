@@ -81,7 +81,7 @@ fn run(opts: &CliOptions, config: keepalived::Config) -> i32 {
     // Every thread started from here on inherits the blocked signals; the VRRP daemon (or the loop below)
     // takes them from a signalfd / sigwait.
     let mut mask = SigSet::empty();
-    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+    for s in fulcrum_vrrp::linux::daemon::SIGNALS {
         mask.add(s);
     }
     if let Err(e) = mask.thread_block() {
@@ -220,6 +220,11 @@ fn wait_for_signals(mask: &SigSet, path: &Path, checkers: Option<&Checkers>) -> 
                 if let Some(c) = checkers {
                     reload_with(path, &c.reloader());
                 }
+            }
+            Ok(Signal::SIGUSR1 | Signal::SIGUSR2) => {
+                tracing::warn!(
+                    "keepalived's data and statistics dumps are VRRP's; nothing to write with -C"
+                );
             }
             Ok(_) => {
                 tracing::info!("stopping");

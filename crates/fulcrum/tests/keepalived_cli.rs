@@ -237,7 +237,8 @@ fn help_tells_signals_exit_codes_and_docs() {
         "  6  scripts are set up but global_defs has no enable_script_security",
         "SIGTERM, SIGINT  stop: a master sends a priority-0 advert and removes its virtual addresses",
         "SIGHUP           reload the configuration file",
-        "SIGUSR1, SIGUSR2 not handled",
+        "SIGUSR2          write the statistics",
+        "SIGUSR1          logged",
         "docs/COMPATIBILITY.md, section 'keepalived'",
     ] {
         assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
@@ -260,89 +261,106 @@ fn help_tells_signals_exit_codes_and_docs() {
     );
 }
 
-/// What the help says of SIGUSR1 and SIGUSR2 is what happens: the process ends at once (killed by the signal) and
-/// a master's virtual address stays, where SIGTERM removes it and exits 0.
+/// What the help says of SIGUSR1 and SIGUSR2 is what happens: neither ends the process nor moves the master's
+/// address; SIGUSR2 writes keepalived's statistics file (in `FULCRUM_KEEPALIVED_DUMP_DIR`, so that tests running at
+/// once do not share `/tmp/keepalived.stats`), SIGUSR1 writes nothing; SIGTERM then removes the address and exits 0.
 #[test]
-fn sigusr_ends_the_process_and_leaves_the_address_sigterm_cleans_up() {
+fn sigusr_keeps_running_usr2_writes_stats_sigterm_cleans_up() {
     if !netns_available() {
         return;
     }
-    for (sig, expect_code, vip_left) in [
-        (libc::SIGUSR1, None, true),
-        (libc::SIGUSR2, None, true),
-        (libc::SIGTERM, Some(0), false),
-    ] {
-        let ns = Netns::new("sig");
-        let conf =
-            std::env::temp_dir().join(format!("fulcrum-kcli-{}-sig{sig}.conf", std::process::id()));
-        std::fs::write(
-            &conf,
-            "vrrp_instance VI_1 {\n    interface ck0\n    virtual_router_id 51\n    priority 255\n    \
-             virtual_ipaddress {\n        198.18.0.100/24\n    }\n}\n",
-        )
+    let ns = Netns::new("sig");
+    let dir = std::env::temp_dir().join(format!("fulcrum-kcli-{}-sig", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        "vrrp_instance VI_1 {\n    interface ck0\n    virtual_router_id 51\n    priority 255\n    \
+         virtual_ipaddress {\n        198.18.0.100/24\n    }\n}\n",
+    )
+    .unwrap();
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            env!("CARGO_BIN_EXE_fulcrum"),
+            "keepalived",
+            "-n",
+            "-l",
+            "-f",
+        ])
+        .arg(&conf)
+        .env("FULCRUM_KEEPALIVED_DUMP_DIR", &dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .unwrap();
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns.0,
-                env!("CARGO_BIN_EXE_fulcrum"),
-                "keepalived",
-                "-n",
-                "-l",
-                "-f",
-            ])
-            .arg(&conf)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
+    // `ip netns exec` execs the command: the child is fulcrum itself. Killed by PID on every way out.
+    struct Kill(std::process::Child, std::path::PathBuf);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let mut child = Kill(child, dir.clone());
+    let has_vip = || {
+        let o = Command::new("ip")
+            .args(["-n", &ns.0, "-4", "addr", "show", "dev", "ck0"])
+            .output()
             .unwrap();
-        // `ip netns exec` execs the command: the child is fulcrum itself. Killed by PID on every way out.
-        struct Kill(std::process::Child);
-        impl Drop for Kill {
-            fn drop(&mut self) {
-                let _ = self.0.kill();
-                let _ = self.0.wait();
-            }
-        }
-        let mut child = Kill(child);
-        let has_vip = || {
-            let o = Command::new("ip")
-                .args(["-n", &ns.0, "-4", "addr", "show", "dev", "ck0"])
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&o.stdout).contains("198.18.0.100/24")
-        };
+        String::from_utf8_lossy(&o.stdout).contains("198.18.0.100/24")
+    };
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
         let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !has_vip() {
-            assert!(
-                std::time::Instant::now() < end,
-                "the owner never took its address"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
+        while !f() {
+            assert!(std::time::Instant::now() < end, "{what}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let pid = i32::try_from(child.0.id()).unwrap();
+    };
+    wait("the owner never took its address", &has_vip);
+    let pid = i32::try_from(child.0.id()).unwrap();
+    let stats = dir.join("keepalived.stats");
+    for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGUSR2] {
+        let _ = std::fs::remove_file(&stats);
         // SAFETY: kill(2) on the PID of our own child, which has not been reaped.
         assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = child.0.try_wait().unwrap() {
-                break s;
-            }
+        if sig == libc::SIGUSR2 {
+            wait("SIGUSR2 wrote no statistics", &|| stats.exists());
+            let text = std::fs::read_to_string(&stats).unwrap();
             assert!(
-                std::time::Instant::now() < end,
-                "signal {sig} did not end the process"
+                text.starts_with("VRRP Instance: VI_1\n  Advertisements:\n    Received: 0\n")
+                    && text.contains("  Became master: 1\n")
+                    && text.contains("Fulcrum Instance: VI_1\n"),
+                "{text}"
             );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
-        let _ = std::fs::remove_file(&conf);
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.code(), expect_code, "signal {sig}: {status:?}");
-        if expect_code.is_none() {
-            assert_eq!(status.signal(), Some(sig));
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert!(!stats.exists(), "SIGUSR1 wrote {}", stats.display());
         }
-        assert_eq!(has_vip(), vip_left, "signal {sig}");
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "signal {sig} ended the process"
+        );
+        assert!(has_vip(), "signal {sig} moved the address");
     }
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "SIGTERM did not end the process"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(!has_vip(), "SIGTERM left the address");
 }
 
 /// At start-up, what `-t` refuses stops the daemon too, before it opens anything: exit 1 with the same messages.

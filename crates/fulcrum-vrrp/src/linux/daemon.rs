@@ -1,6 +1,11 @@
 //! The event loop: poll(2) over the VRRP sockets, the link monitor and a signalfd; feeds the sans-IO [`Node`] and
 //! carries out its actions (adverts, addresses, routes, the `no_accept` filter, GARP/NA, notify scripts).
+//!
+//! A packet that does not decode is counted against the instance of its VRID on that interface when the VRID can be
+//! read, otherwise against the interface ([`InterfaceStats`]); it never reaches the state machine. SIGUSR2 writes
+//! the counters in keepalived's statistics file ([`super::dump`]).
 
+use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,9 +19,10 @@ use super::netlink::{iface, AddrSocket, LinkMonitor, RouteSpec};
 use super::plan::{self, InstancePlan, Plan, SystemEnv};
 use super::scripts::{Check, Notifier, RunAs};
 use super::socket::VrrpSocket;
-use crate::codec::Advert;
+use crate::codec::{peek_vrid, Advert};
 use crate::instance::{Action, Event, NotifyState, State, TrackKey};
 use crate::node::{Node, NodeAction};
+use crate::stats::{InterfaceStats, PacketError};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +64,18 @@ pub struct Daemon {
     /// Told of every instance's state change (name, `MASTER`/`BACKUP`/`FAULT`/`STOP`), as its notify scripts
     /// are: how the sync daemon follows its instance.
     state_hook: Option<StateHook>,
+    /// Packets no instance could be charged with, per interface and family (`true`: IPv6); kept across reloads.
+    iface_stats: BTreeMap<(String, bool), InterfaceStats>,
 }
+
+/// The signals the daemon takes from its signalfd (the process blocks them in every thread).
+pub const SIGNALS: [Signal; 5] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
 
 /// A callback told of instance state changes (see [`Daemon::set_state_hook`]).
 pub type StateHook = Box<dyn FnMut(&str, &'static str)>;
@@ -89,7 +106,7 @@ impl Daemon {
     pub fn new(path: &Path) -> Result<Daemon, StartError> {
         let plan = load_plan(path)?;
         let mut mask = SigSet::empty();
-        for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        for s in SIGNALS {
             mask.add(s);
         }
         mask.thread_block().map_err(std::io::Error::from)?;
@@ -111,6 +128,7 @@ impl Daemon {
             signals,
             hook: None,
             state_hook: None,
+            iface_stats: BTreeMap::new(),
         };
         d.install(plan, Vec::new(), Instant::now(), true)
             .map_err(|e| StartError::Plan(vec![e]))?;
@@ -181,6 +199,13 @@ impl Daemon {
                                 h(Signal::SIGHUP);
                             }
                         }
+                        Ok(Signal::SIGUSR2) => self.write_stats(),
+                        Ok(Signal::SIGUSR1) => {
+                            tracing::warn!(
+                                "SIGUSR1: keepalived's data dump (/tmp/keepalived.data) is not implemented yet; \
+                                 nothing written"
+                            );
+                        }
                         Ok(sig @ (Signal::SIGTERM | Signal::SIGINT)) => {
                             if let Some(h) = self.hook.as_mut() {
                                 h(sig);
@@ -225,10 +250,67 @@ impl Daemon {
         }
     }
 
+    /// Writes keepalived's statistics file (SIGUSR2).
+    fn write_stats(&self) {
+        let names: Vec<(&str, &crate::stats::InstanceStats)> = self
+            .node
+            .instances()
+            .iter()
+            .map(|i| (i.config().name.as_str(), i.stats()))
+            .collect();
+        let ifaces: Vec<(String, InterfaceStats)> = self
+            .iface_stats
+            .iter()
+            .map(|((name, v6), st)| {
+                let family = if *v6 { "IPv6" } else { "IPv4" };
+                (format!("{name} ({family})"), *st)
+            })
+            .collect();
+        let path = super::dump::stats_path();
+        match super::dump::write_replacing(&path, &crate::stats::render(&names, &ifaces)) {
+            Ok(()) => tracing::info!(path = %path.display(), "statistics written"),
+            Err(e) => tracing::error!(path = %path.display(), "cannot write statistics: {e}"),
+        }
+    }
+
+    /// Counts a bad packet read by slot `i`: against the instance of its VRID on this interface and family when
+    /// there is one (the slot of that instance counts it; the others, whose sockets read the same packet, leave
+    /// it), otherwise against the interface, counted by the interface's first slot only.
+    fn count_bad_packet(&mut self, i: usize, vrid: Option<u8>, e: PacketError) {
+        let (iface, v6) = {
+            let p = &self.slots[i].plan;
+            (p.cfg.interface.clone(), p.src.is_ipv6())
+        };
+        let same_link = |s: &Slot| s.plan.cfg.interface == iface && s.plan.src.is_ipv6() == v6;
+        if let Some(vrid) = vrid {
+            if self.slots[i].plan.cfg.vrid == vrid {
+                if let Some(inst) = self.node.instance_mut(i) {
+                    inst.record_packet_error(e);
+                }
+                return;
+            }
+            if self
+                .slots
+                .iter()
+                .any(|s| same_link(s) && s.plan.cfg.vrid == vrid)
+            {
+                return;
+            }
+        }
+        if self.slots.iter().position(same_link) == Some(i) {
+            self.iface_stats.entry((iface, v6)).or_default().count(e);
+        }
+    }
+
     fn receive(&mut self, i: usize) {
         for _ in 0..64 {
             let pkt = match self.slots[i].sock.as_ref().map(VrrpSocket::recv) {
-                Some(Ok(Some(p))) => p,
+                Some(Ok(Some(Ok(p)))) => p,
+                Some(Ok(Some(Err(_malformed)))) => {
+                    tracing::debug!("malformed IP packet on the VRRP socket");
+                    self.count_bad_packet(i, None, PacketError::Length);
+                    continue;
+                }
                 Some(Err(e)) => {
                     tracing::debug!("recv: {e}");
                     return;
@@ -239,10 +321,12 @@ impl Daemon {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::debug!(src = %pkt.src, "bad VRRP packet: {e}");
+                    self.count_bad_packet(i, peek_vrid(&pkt.payload), e.kind());
                     continue;
                 }
             };
             if decoded.advert.vrid != self.slots[i].plan.cfg.vrid {
+                self.count_bad_packet(i, Some(decoded.advert.vrid), PacketError::Vrid);
                 continue;
             }
             let acts = self.node.handle(

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod daemon;
+pub mod dump;
 pub mod filter;
 pub mod garp;
 pub mod netlink;

@@ -26,6 +26,10 @@ pub struct Received {
     pub payload: Vec<u8>,
 }
 
+/// A packet read from the socket whose IP header (or control messages) could not be made sense of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
 /// Raw VRRP sockets on one interface: `tx` is bound to the source address (so the kernel sends from it, which the
 /// VRRPv3 pseudo-header checksum depends on); `rx` is not bound to an address, because a raw socket bound to a local
 /// address only receives packets sent to that address, and adverts go to the multicast group.
@@ -128,8 +132,9 @@ impl VrrpSocket {
         self.tx.send_to(payload, &SockAddr::from(addr)).map(|_| ())
     }
 
-    /// Reads one packet; `Ok(None)` when nothing is waiting or the packet is not a well-formed IP packet.
-    pub fn recv(&self) -> io::Result<Option<Received>> {
+    /// Reads one packet; `Ok(None)` when nothing is waiting, `Ok(Some(Err(Malformed)))` when the packet read is not
+    /// a well-formed IP packet.
+    pub fn recv(&self) -> io::Result<Option<Result<Received, Malformed>>> {
         if self.v6 {
             self.recv_v6()
         } else {
@@ -137,7 +142,7 @@ impl VrrpSocket {
         }
     }
 
-    fn recv_v4(&self) -> io::Result<Option<Received>> {
+    fn recv_v4(&self) -> io::Result<Option<Result<Received, Malformed>>> {
         let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
         let n = match self.sock.recv(&mut buf) {
             Ok(n) => n,
@@ -149,10 +154,10 @@ impl VrrpSocket {
             .iter()
             .map(|b| unsafe { b.assume_init() })
             .collect();
-        Ok(parse_ipv4(&data))
+        Ok(Some(parse_ipv4(&data).ok_or(Malformed)))
     }
 
-    fn recv_v6(&self) -> io::Result<Option<Received>> {
+    fn recv_v6(&self) -> io::Result<Option<Result<Received, Malformed>>> {
         let mut data = vec![0u8; 2048];
         // u64 elements: the control messages the kernel writes here must be aligned for cmsghdr.
         let mut ctrl = [0u64; 32];
@@ -199,14 +204,14 @@ impl VrrpSocket {
             }
         }
         let Some(dst) = dst else {
-            return Ok(None);
+            return Ok(Some(Err(Malformed)));
         };
-        Ok(Some(Received {
+        Ok(Some(Ok(Received {
             src: IpAddr::V6(Ipv6Addr::from(from.sin6_addr.s6_addr)),
             dst: IpAddr::V6(dst),
             ttl,
             payload: data,
-        }))
+        })))
     }
 }
 

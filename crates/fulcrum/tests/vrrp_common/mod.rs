@@ -23,6 +23,8 @@ pub const VIP6: &str = "fd00:198:18::100";
 /// The primary addresses of `va` (namespace a) and `vb` (namespace b).
 pub const A4: &str = "198.18.0.1";
 pub const B4: &str = "198.18.0.2";
+/// The address of the hub's bridge (see [`Lab::with_hub`]).
+pub const HUB4: &str = "198.18.0.3";
 
 pub fn ip(args: &[&str]) -> Result<String, String> {
     let out = Command::new("ip")
@@ -71,10 +73,13 @@ pub fn available() -> bool {
     }
 }
 
-/// Two namespaces `a` and `b` joined by veth `va` <-> `vb`; deleted on drop, with every process killed by PID.
+/// Two namespaces `a` and `b` joined by veth `va` <-> `vb` (or, with [`Lab::with_hub`], each by a veth to a
+/// bridge in a third namespace); deleted on drop, with every process killed by PID.
 pub struct Lab {
     pub a: String,
     pub b: String,
+    /// With [`Lab::with_hub`]: the namespace holding bridge `br0` (address [`HUB4`]) with ports `pa` and `pb`.
+    pub hub: Option<String>,
     pub dir: PathBuf,
     pub children: Vec<Child>,
     logs: Vec<PathBuf>,
@@ -82,6 +87,15 @@ pub struct Lab {
 
 impl Lab {
     pub fn new() -> Lab {
+        Lab::build(false)
+    }
+
+    /// `a` and `b` on a bridge in a third namespace (`hub`), which can send to both and cut them apart.
+    pub fn with_hub() -> Lab {
+        Lab::build(true)
+    }
+
+    fn build(hub: bool) -> Lab {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("{}-{n}", std::process::id());
         let dir = std::env::temp_dir().join(format!("fulcrum-netns-{tag}"));
@@ -90,19 +104,34 @@ impl Lab {
         let lab = Lab {
             a: format!("fulcrum-{tag}-a"),
             b: format!("fulcrum-{tag}-b"),
+            hub: hub.then(|| format!("fulcrum-{tag}-x")),
             dir,
             children: Vec::new(),
             logs: Vec::new(),
         };
-        for ns in [&lab.a, &lab.b] {
+        for ns in [&lab.a, &lab.b].into_iter().chain(lab.hub.as_ref()) {
             ip(&["netns", "add", ns]).unwrap();
             ip(&["-n", ns, "link", "set", "lo", "up"]).unwrap();
         }
-        ip(&[
-            "-n", &lab.a, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns",
-            &lab.b,
-        ])
-        .unwrap();
+        if let Some(x) = &lab.hub {
+            ip(&["-n", x, "link", "add", "br0", "type", "bridge"]).unwrap();
+            for (ns, dev, port) in [(&lab.a, "va", "pa"), (&lab.b, "vb", "pb")] {
+                ip(&[
+                    "-n", x, "link", "add", port, "type", "veth", "peer", "name", dev, "netns", ns,
+                ])
+                .unwrap();
+                ip(&["-n", x, "link", "set", port, "master", "br0"]).unwrap();
+                ip(&["-n", x, "link", "set", port, "up"]).unwrap();
+            }
+            ip(&["-n", x, "addr", "add", &format!("{HUB4}/24"), "dev", "br0"]).unwrap();
+            ip(&["-n", x, "link", "set", "br0", "up"]).unwrap();
+        } else {
+            ip(&[
+                "-n", &lab.a, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns",
+                &lab.b,
+            ])
+            .unwrap();
+        }
         for (ns, dev, v4, v6) in [
             (&lab.a, "va", "198.18.0.1/24", "fd00:198:18::1/64"),
             (&lab.b, "vb", "198.18.0.2/24", "fd00:198:18::2/64"),
@@ -173,9 +202,13 @@ impl Lab {
             .dir
             .join(format!("{what}-{ns}-{}.log", self.children.len()));
         let log = std::fs::File::create(&log_path).unwrap();
+        // Each fulcrum writes its statistics file (SIGUSR2) in a directory of its own.
+        let dump = self.dump_dir(self.children.len());
+        std::fs::create_dir_all(&dump).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", ns])
             .args(argv)
+            .env("FULCRUM_KEEPALIVED_DUMP_DIR", &dump)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -214,6 +247,25 @@ impl Lab {
             args.push(p.as_os_str());
         }
         self.spawn(ns, "keepalived", &args)
+    }
+
+    fn dump_dir(&self, idx: usize) -> PathBuf {
+        self.dir.join(format!("dump-{idx}"))
+    }
+
+    /// Sends SIGUSR2 to fulcrum child `idx` and returns the statistics file it writes (waits up to 5 s).
+    pub fn stats(&self, idx: usize) -> String {
+        let path = self.dump_dir(idx).join("keepalived.stats");
+        let _ = std::fs::remove_file(&path);
+        let pid = nix::unistd::Pid::from_raw(self.children[idx].id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR2).unwrap();
+        let ok = self.until(Duration::from_secs(5), || path.exists());
+        assert!(
+            ok.is_some(),
+            "no statistics from child {idx}\n{}",
+            self.logs()
+        );
+        std::fs::read_to_string(&path).unwrap()
     }
 
     /// The stderr log of child `idx`, without terminal colour codes.
@@ -381,7 +433,7 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for ns in [&self.a, &self.b] {
+        for ns in [&self.a, &self.b].into_iter().chain(self.hub.as_ref()) {
             for p in pids_in(ns) {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(p),
