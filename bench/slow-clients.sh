@@ -7,19 +7,23 @@
 # client connections the proxy still held during and after the attack (timeout client 10s ends the stuck ones on
 # the proxy's side; their clients, which never read, cannot see that close).
 #
-#   bench/slow-clients.sh [--slow 5000] [--stuck 1000] [--duration 10] [--port BASE]
+#   bench/slow-clients.sh [--slow 5000] [--stuck 1000] [--stuck-mib 1] [--duration 10] [--port BASE]
+#
+# --stuck-mib N: the size of the response the stuck connections ask for (1 MiB by default; with 8 the kernel's
+# socket buffers cannot take it all, and what the proxy itself holds for a client that does not read shows).
 #
 # The proxy runs alone on CPU 0 (nbthread 1); wrk, the attackers and the origin (an HAProxy answering itself) on
 # CPU 1. FULCRUM_BIN=path uses that binary instead of the release build. Not part of make test.
 set -euo pipefail
-SLOW=5000 STUCK=1000 DURATION=10 PORT=19880
+SLOW=5000 STUCK=1000 STUCK_MIB=1 DURATION=10 PORT=19880
 while [ $# -gt 0 ]; do
   case "$1" in
     --slow) SLOW=$2; shift 2 ;;
     --stuck) STUCK=$2; shift 2 ;;
+    --stuck-mib) STUCK_MIB=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -40,13 +44,13 @@ cleanup() {
 }
 trap cleanup EXIT
 ORIGIN=$PORT PROXY=$((PORT + 1))
-head -c 1048576 /dev/zero | tr '\0' 'x' > "$work/1m"
+head -c $((STUCK_MIB * 1048576)) /dev/zero | tr '\0' 'x' > "$work/1m"
 cat > "$work/origin.cfg" <<CFG
 global
     nbthread 1
     maxconn $((STUCK + 500))
     no strict-limits
-    tune.bufsize 1049600
+    tune.bufsize $((STUCK_MIB * 1048576 + 1024))
 defaults
     mode http
     timeout connect 5s

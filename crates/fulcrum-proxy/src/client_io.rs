@@ -179,6 +179,34 @@ impl ClientIo {
         Poll::Ready(Ok(n))
     }
 
+    /// About how many more bytes the kernel would take on this connection's socket now: half its send buffer
+    /// (the kernel counts its own bookkeeping against the buffer too) less what is queued and not yet
+    /// acknowledged. The response writer reads no more from a server than this, so a client that stops reading
+    /// pins little memory here; 0 when the socket cannot be asked.
+    pub fn send_room(&self) -> usize {
+        use std::os::fd::AsRawFd;
+        let fd = self.stream.as_raw_fd();
+        let mut sndbuf: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let mut queued: libc::c_int = 0;
+        // SAFETY: both calls write one c_int into memory owned by this frame, of the length given.
+        let ok = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&mut sndbuf as *mut libc::c_int).cast(),
+                &mut len,
+            ) == 0
+                && libc::ioctl(fd, libc::TIOCOUTQ, &mut queued as *mut libc::c_int) == 0
+        };
+        if !ok {
+            return 0;
+        }
+        let half = usize::try_from(sndbuf).unwrap_or(0) / 2;
+        half.saturating_sub(usize::try_from(queued).unwrap_or(0))
+    }
+
     /// Writes all of `parts`, in order.
     pub async fn write_all(&self, parts: &[&[u8]]) -> io::Result<()> {
         let mut at = 0usize;

@@ -82,6 +82,19 @@ impl ProxyBody {
         self
     }
 
+    /// Reads at most about `n` bytes from the server at once from now on (see [`UpstreamBody::set_read_limit`]).
+    pub fn set_read_limit(&mut self, n: usize) {
+        match &mut self.inner {
+            Inner::Upstream(b) => b.set_read_limit(n),
+            Inner::Prefetched(p) => {
+                if let Some(b) = p.rest_mut() {
+                    b.set_read_limit(n);
+                }
+            }
+            Inner::Fixed(_) | Inner::Tunnel(_) => {}
+        }
+    }
+
     /// The body bytes already read from the server and not yet handed on.
     pub fn buffered(&self) -> usize {
         match &self.inner {

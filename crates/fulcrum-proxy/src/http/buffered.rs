@@ -206,6 +206,11 @@ where
         self.rest.as_ref()
     }
 
+    /// The rest of the body, still being read, to adjust.
+    pub fn rest_mut(&mut self) -> Option<&mut B> {
+        self.rest.as_mut()
+    }
+
     /// Reads the body ahead until it ends or `want` data bytes are read ahead, for at most until `deadline`, and
     /// as long as something arrives within `idle`.
     pub async fn wait(

@@ -18,8 +18,22 @@ use http_body_util::BodyExt;
 use super::body::ProxyBody;
 use crate::client_io::ClientIo;
 
-/// The most body bytes gathered for one write.
-const MAX_BATCH: usize = 1024 * 1024;
+/// The most body bytes gathered for one write (and so the most a client that stops reading can pin when the
+/// kernel refuses more than the socket's room said, as under TCP memory pressure).
+const MAX_BATCH: usize = 256 * 1024;
+/// The least body bytes a write gathers when more are there.
+const MIN_BATCH: usize = super::upstream_body::MIN_PIECE;
+/// The most body bytes the first write of a response gathers before the client's socket is asked how much it can
+/// take: a response this small never asks.
+const FIRST_BATCH: usize = super::upstream_body::FIRST_PIECE;
+
+/// How many body bytes to gather for the next write, given the `room` left in the client's socket: no more than it
+/// takes at once, so that a client that stops reading leaves at most about [`MIN_BATCH`] bytes waiting here
+/// (HAProxy's buffer); a client that keeps up gets large writes.
+fn batch_cap(room: usize) -> usize {
+    room.clamp(MIN_BATCH, MAX_BATCH)
+}
+
 /// The most body pieces gathered for one write.
 const MAX_PIECES: usize = 16;
 
@@ -91,8 +105,15 @@ pub async fn write_response(
     let mut prefix = Vec::with_capacity(16);
     // Body pieces already there are gathered and written together (as one chunk when chunked).
     let mut batch: [Bytes; MAX_PIECES] = std::array::from_fn(|_| Bytes::new());
+    // How many body bytes this write gathers, and whether the socket was asked yet for this write.
+    let mut cap = FIRST_BATCH;
+    let mut asked = false;
     loop {
         let frame = if head_sent {
+            // The last write went out whole: the socket says how much the next may carry.
+            cap = batch_cap(io.send_room());
+            asked = true;
+            body.set_read_limit(cap);
             body.frame().await
         } else {
             match frame_now(body).await {
@@ -130,7 +151,15 @@ pub async fn write_response(
                 }
                 None => ended = true,
             }
-            if !ended && !failed && size < MAX_BATCH && pieces < MAX_PIECES {
+            if ended || failed || pieces == MAX_PIECES {
+                break;
+            }
+            if size >= cap && !asked {
+                cap = batch_cap(io.send_room());
+                asked = true;
+            }
+            if size < cap {
+                body.set_read_limit(cap - size);
                 next = frame_now(body).await;
             }
         }

@@ -93,6 +93,9 @@ pub struct ServerConn {
     sni: Option<Box<str>>,
     /// Bytes read from the server and not yet consumed: the start of a response, or body bytes.
     pub(super) buf: BytesMut,
+    /// A read larger than [`IDLE_BUF_MAX`] was made since the connection last went idle: `buf` may be the tail
+    /// of a large allocation, which its small remaining capacity does not show and which it keeps alive.
+    large_reads: bool,
     /// The request head being written; kept between requests to avoid an allocation per request.
     wbuf: Vec<u8>,
     /// Responses read to their end on this connection (`http-reuse aggressive` lets a client's first request use
@@ -148,6 +151,7 @@ impl ServerConn {
             tls: session,
             sni,
             buf: BytesMut::new(),
+            large_reads: false,
             wbuf: Vec::new(),
             served: 0,
         })
@@ -206,8 +210,9 @@ impl ServerConn {
 
     /// Releases large buffers before the connection waits in the pool.
     pub fn shrink_idle(&mut self) {
-        if self.buf.capacity() > IDLE_BUF_MAX {
+        if self.large_reads || self.buf.capacity() > IDLE_BUF_MAX {
             self.buf = BytesMut::new();
+            self.large_reads = false;
         }
         if self.wbuf.capacity() > IDLE_BUF_MAX {
             self.wbuf = Vec::new();
@@ -296,6 +301,7 @@ impl ServerConn {
         cx: &mut Context<'_>,
         max: usize,
     ) -> Poll<io::Result<usize>> {
+        self.large_reads |= max > IDLE_BUF_MAX;
         fill(&self.stream, &mut self.tls, &mut self.buf, cx, max)
     }
 

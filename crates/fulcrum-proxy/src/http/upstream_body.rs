@@ -17,6 +17,12 @@ use fulcrum_http::response_in::Framing;
 
 /// The most bytes handed on in one piece (and read from the server at once).
 const MAX_PIECE: usize = 256 * 1024;
+/// The least read limit a body is given: HAProxy's buffer size. What a client that stops reading pins is about
+/// one such piece (see [`UpstreamBody::set_read_limit`]).
+pub const MIN_PIECE: usize = 16 * 1024;
+/// The read limit a body starts with: what an empty socket takes at once on any network (a fresh connection's
+/// send buffer holds more), so that a response up to this size is read and written without asking the socket.
+pub const FIRST_PIECE: usize = 64 * 1024;
 
 enum State {
     Length(u64),
@@ -50,6 +56,8 @@ pub struct UpstreamBody {
     reuse: Option<Reuse>,
     /// Keeps the request counted on its server (leastconn) until the body has ended.
     guard: Option<ServerGuard>,
+    /// The most bytes read from the server at once (and handed on in one piece).
+    limit: usize,
 }
 
 impl UpstreamBody {
@@ -72,11 +80,26 @@ impl UpstreamBody {
             state,
             reuse,
             guard: Some(guard),
+            limit: FIRST_PIECE,
         };
         if matches!(body.state, State::Length(0)) {
             body.finish();
         }
         body
+    }
+
+    /// Reads at most `n` bytes from the server at once from now on (between [`MIN_PIECE`] and 256 KiB): the
+    /// response writer sets it to what the client's socket can take. When the limit drops well below the read
+    /// buffer's allocation and that buffer is empty, the buffer is let go, so that the next pieces come from a
+    /// small allocation: a piece still waiting for a slow client then pins only its own bytes, not a large
+    /// buffer it was cut from.
+    pub fn set_read_limit(&mut self, n: usize) {
+        self.limit = n.clamp(MIN_PIECE, MAX_PIECE);
+        if let Some(conn) = self.conn.as_mut() {
+            if conn.buf.is_empty() && conn.buf.capacity() > 2 * self.limit {
+                conn.buf = bytes::BytesMut::new();
+            }
+        }
     }
 
     /// The body bytes read from the server and not yet handed on (with a chunked body, its framing too).
@@ -131,6 +154,7 @@ impl Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
+        let limit = this.limit;
         loop {
             let Some(conn) = this.conn.as_mut() else {
                 return Poll::Ready(None);
@@ -139,7 +163,7 @@ impl Body for UpstreamBody {
                 State::Done => return Poll::Ready(None),
                 State::Length(left) => {
                     if !conn.buf.is_empty() {
-                        let n = conn.buf.len().min(MAX_PIECE);
+                        let n = conn.buf.len().min(limit);
                         let n = usize::try_from(*left).map_or(n, |l| n.min(l));
                         *left -= n as u64;
                         let data = conn.buf.split_to(n).freeze();
@@ -148,15 +172,15 @@ impl Body for UpstreamBody {
                         }
                         return piece(data);
                     }
-                    usize::try_from(*left).map_or(MAX_PIECE, |l| l.min(MAX_PIECE))
+                    usize::try_from(*left).map_or(limit, |l| l.min(limit))
                 }
-                State::Chunked(decoder) => match decoder.decode(&mut conn.buf, MAX_PIECE) {
+                State::Chunked(decoder) => match decoder.decode(&mut conn.buf, limit) {
                     Ok(Decoded::Data(data)) => return piece(data),
                     Ok(Decoded::End) => {
                         this.finish();
                         return Poll::Ready(None);
                     }
-                    Ok(Decoded::NeedMore) => MAX_PIECE,
+                    Ok(Decoded::NeedMore) => limit,
                     Err(e) => {
                         this.conn = None;
                         this.state = State::Done;
@@ -168,11 +192,11 @@ impl Body for UpstreamBody {
                 },
                 State::UntilClose => {
                     if !conn.buf.is_empty() {
-                        let n = conn.buf.len().min(MAX_PIECE);
+                        let n = conn.buf.len().min(limit);
                         let data = conn.buf.split_to(n).freeze();
                         return piece(data);
                     }
-                    MAX_PIECE
+                    limit
                 }
             };
             match ready!(conn.poll_fill(cx, want)) {
