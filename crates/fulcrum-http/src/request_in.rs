@@ -544,3 +544,109 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod accept_invalid_tests {
+    use super::*;
+
+    fn lenient(s: &[u8], accept: bool) -> Result<Option<RequestHead>, RequestError> {
+        parse_with(&mut BytesMut::from(s), 16 * 1024, MAX_HEADERS, accept)
+    }
+
+    #[test]
+    fn odd_header_names_only_with_the_option() {
+        let raw = b"GET / HTTP/1.1\r\nHost: a\r\nX@A: b\r\nX-B: c\r\nY\xe9{}: d\r\n\r\n";
+        assert!(matches!(lenient(raw, false), Err(RequestError::Syntax(_))));
+        let h = lenient(raw, true).unwrap().unwrap();
+        assert_eq!(h.headers.len(), 2);
+        let v = h.verbatim.unwrap();
+        assert_eq!(
+            v.headers,
+            vec![
+                (Bytes::from_static(b"x@a"), Bytes::from_static(b"b")),
+                (Bytes::from_static(b"y\xe9{}"), Bytes::from_static(b"d")),
+            ]
+        );
+        assert!(v.target.is_none());
+        // Whitespace and control bytes stay refused, and so does an empty name.
+        for bad in [&b"X A"[..], b"X-A ", b"X-A\t", b"X\0A", b"X\x01A", b"X\x7fA", b""] {
+            let raw = [&b"GET / HTTP/1.1\r\nHost: a\r\n"[..], bad, b": b\r\n\r\n"].concat();
+            assert!(lenient(&raw, true).is_err(), "{bad:?}");
+        }
+        // A head cut before its end waits, whether the odd name is complete or not.
+        assert!(lenient(b"GET / HTTP/1.1\r\nX@", true).unwrap().is_none());
+        assert!(lenient(b"GET / HTTP/1.1\r\nX@A: b\r\n", true).unwrap().is_none());
+    }
+
+    #[test]
+    fn targets() {
+        // Tolerated by HAProxy without the option: passed on as received, percent-encoded in the URI.
+        let h = lenient(b"GET /a<b>?q=\"x\" HTTP/1.1\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!(h.uri, "/a%3Cb%3E?q=%22x%22");
+        let (raw, read_as) = h.verbatim.unwrap().target.unwrap();
+        assert_eq!(&raw[..], b"/a<b>?q=\"x\"");
+        assert_eq!(read_as, h.uri);
+        // A fragment and bytes from 0x80 need the option (the URI type dropped one and took the other).
+        for t in [&b"/a#b"[..], b"/caf\xc3\xa9", b"/a\xe9b", b"/?q=\xff", b"/a\x80"] {
+            let raw = [&b"GET "[..], t, b" HTTP/1.1\r\n\r\n"].concat();
+            assert!(lenient(&raw, false).is_err(), "{t:?}");
+            let h = lenient(&raw, true).unwrap().unwrap();
+            assert_eq!(&h.verbatim.unwrap().target.unwrap().0[..], t);
+        }
+        // Control bytes and DEL never.
+        for t in [&b"/a\x01b"[..], b"/a\x7fb", b"/a\x00b"] {
+            let raw = [&b"GET "[..], t, b" HTTP/1.1\r\n\r\n"].concat();
+            assert!(lenient(&raw, true).is_err(), "{t:?}");
+        }
+        // Nor a method with such bytes.
+        assert!(lenient(b"G\xe9T / HTTP/1.1\r\n\r\n", true).is_err());
+        // A plain request carries nothing verbatim.
+        assert!(lenient(b"GET /a?b=c HTTP/1.1\r\n\r\n", true)
+            .unwrap()
+            .unwrap()
+            .verbatim
+            .is_none());
+    }
+
+    #[test]
+    fn written_back_as_received() {
+        let h = lenient(b"GET /a\xe9#f HTTP/1.1\r\nHost: a\r\nX@A: b\r\n\r\n", true)
+            .unwrap()
+            .unwrap();
+        let v = h.verbatim.as_deref();
+        let mut out = Vec::new();
+        crate::request_out::encode(
+            &mut out,
+            &h.method,
+            &h.uri,
+            h.version,
+            &h.headers,
+            crate::request_out::BodyFraming::None,
+            v,
+        );
+        assert_eq!(out, b"GET /a\xe9#f HTTP/1.1\r\nhost: a\r\nx@a: b\r\n\r\n");
+        // A rewritten URI goes as rewritten.
+        let mut out = Vec::new();
+        crate::request_out::encode(
+            &mut out,
+            &h.method,
+            &"/new".parse().unwrap(),
+            h.version,
+            &h.headers,
+            crate::request_out::BodyFraming::None,
+            v,
+        );
+        assert!(out.starts_with(b"GET /new HTTP/1.1\r\n"));
+    }
+
+    proptest::proptest! {
+        /// With the option too: any bytes give an error or a head, never a panic.
+        #[test]
+        fn never_panics_with_the_option(input in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let mut buf = BytesMut::from(&input[..]);
+            if let Ok(Some(h)) = parse_with(&mut buf, 4096, MAX_HEADERS, true) {
+                proptest::prop_assert_eq!(buf.len() + h.wire_len, input.len());
+            }
+        }
+    }
+}

@@ -279,3 +279,32 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod accept_invalid_tests {
+    use super::*;
+
+    #[test]
+    fn odd_header_names_only_with_the_option() {
+        let raw = "HTTP/1.1 200 OK\r\nX@A: b\r\nContent-Length: 2\r\n\r\nok";
+        assert!(matches!(
+            parse(&mut BytesMut::from(raw), false),
+            Err(HeadError::Syntax(_))
+        ));
+        let h = parse_with(&mut BytesMut::from(raw), false, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Length(2));
+        assert_eq!(
+            h.verbatim_headers,
+            vec![(Bytes::from_static(b"x@a"), Bytes::from_static(b"b"))]
+        );
+        for bad in ["X A", "Content-Length ", "X\0A", ""] {
+            let raw = format!("HTTP/1.1 200 OK\r\n{bad}: 2\r\n\r\nok");
+            assert!(
+                parse_with(&mut BytesMut::from(raw.as_str()), false, true).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+}
