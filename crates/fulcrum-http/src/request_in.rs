@@ -208,6 +208,9 @@ pub fn parse_with(
     }))
 }
 
+/// A head's length, method, target (offset and length), minor version and number of header lines.
+type Read = (usize, Method, (usize, usize), u8, usize);
+
 /// What httparse reads of a head at the start of `src`: its length, method, target (offset and length in `src`),
 /// minor version and number of header lines, whose places go to `spans`. `received`: the bytes received (`src`
 /// may stop short of them while a version digit waits).
@@ -217,7 +220,7 @@ fn read_head(
     max_head: usize,
     max_headers: usize,
     spans: &mut [Span],
-) -> Result<Option<(usize, Method, (usize, usize), u8, usize)>, RequestError> {
+) -> Result<Option<Read>, RequestError> {
     let cap = spans.len();
     let mut stack = [httparse::EMPTY_HEADER; MAX_HEADERS + CONNECTION_SLACK];
     let mut heap;
@@ -569,25 +572,43 @@ mod accept_invalid_tests {
         );
         assert!(v.target.is_none());
         // Whitespace and control bytes stay refused, and so does an empty name.
-        for bad in [&b"X A"[..], b"X-A ", b"X-A\t", b"X\0A", b"X\x01A", b"X\x7fA", b""] {
+        for bad in [
+            &b"X A"[..],
+            b"X-A ",
+            b"X-A\t",
+            b"X\0A",
+            b"X\x01A",
+            b"X\x7fA",
+            b"",
+        ] {
             let raw = [&b"GET / HTTP/1.1\r\nHost: a\r\n"[..], bad, b": b\r\n\r\n"].concat();
             assert!(lenient(&raw, true).is_err(), "{bad:?}");
         }
         // A head cut before its end waits, whether the odd name is complete or not.
         assert!(lenient(b"GET / HTTP/1.1\r\nX@", true).unwrap().is_none());
-        assert!(lenient(b"GET / HTTP/1.1\r\nX@A: b\r\n", true).unwrap().is_none());
+        assert!(lenient(b"GET / HTTP/1.1\r\nX@A: b\r\n", true)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
     fn targets() {
         // Tolerated by HAProxy without the option: passed on as received, percent-encoded in the URI.
-        let h = lenient(b"GET /a<b>?q=\"x\" HTTP/1.1\r\n\r\n", false).unwrap().unwrap();
+        let h = lenient(b"GET /a<b>?q=\"x\" HTTP/1.1\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
         assert_eq!(h.uri, "/a%3Cb%3E?q=%22x%22");
         let (raw, read_as) = h.verbatim.unwrap().target.unwrap();
         assert_eq!(&raw[..], b"/a<b>?q=\"x\"");
         assert_eq!(read_as, h.uri);
         // A fragment and bytes from 0x80 need the option (the URI type dropped one and took the other).
-        for t in [&b"/a#b"[..], b"/caf\xc3\xa9", b"/a\xe9b", b"/?q=\xff", b"/a\x80"] {
+        for t in [
+            &b"/a#b"[..],
+            b"/caf\xc3\xa9",
+            b"/a\xe9b",
+            b"/?q=\xff",
+            b"/a\x80",
+        ] {
             let raw = [&b"GET "[..], t, b" HTTP/1.1\r\n\r\n"].concat();
             assert!(lenient(&raw, false).is_err(), "{t:?}");
             let h = lenient(&raw, true).unwrap().unwrap();

@@ -4,7 +4,9 @@
 //!
 //! The cases cover request framing (Content-Length lists, Content-Length with Transfer-Encoding, transfer-coding
 //! lists, chunk sizes and extensions), line ends, folded and invalid header lines, control bytes, request-line
-//! forms and versions, Host rules, size limits, pipelining, half-closed and early-closed clients.
+//! forms and versions, Host rules, size limits, pipelining, half-closed and early-closed clients; and, each run
+//! without and with the option, what `option accept-invalid-http-request` and `-response` relax (header-name bytes,
+//! target bytes, versions), the response cases against servers that send the invalid head.
 
 mod common;
 
@@ -362,6 +364,10 @@ struct Side {
     cfg: String,
 }
 
+/// The tests of this file one at a time: each picks a hundred or so free ports and starts two proxies on them, and
+/// two tests picking at once could be handed the same port.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// Builds both sides for `n` cases: every recording server listens before any proxy port is chosen, and no port is
 /// chosen twice, so no two listeners of the test can collide.
 fn sides(n: usize) -> (Side, Side) {
@@ -410,6 +416,7 @@ fn raw_requests_get_what_haproxy_gives() {
     if !haproxy_present() {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cases = cases();
     let (hap, ful) = sides(cases.len());
     let hap_addr: SocketAddr = format!("127.0.0.1:{}", hap.ports[0]).parse().unwrap();
@@ -678,6 +685,7 @@ fn accept_invalid_http_request_matches_haproxy() {
     if !haproxy_present() {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cases = invalid_request_cases();
     let report = compare_with_option(
         &cases,
@@ -745,6 +753,7 @@ fn accept_invalid_http_response_matches_haproxy() {
     if !haproxy_present() {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let head = |name: &[u8]| -> Vec<u8> {
         [
             &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"[..],
