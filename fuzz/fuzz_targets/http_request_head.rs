@@ -1,12 +1,13 @@
 //! The HTTP/1 request head as read from a client, whole and in two pieces.
 //!
-//! The first byte picks the header-line limit (0 to 255, around the default of 100) and the point where the
-//! input is cut in two; the rest is the bytes received. The head must be found the same whether it arrived whole
+//! The first byte picks the header-line limit (0 to 255, around the default of 100), whether the head is read as
+//! under `option accept-invalid-http-request` (bit 0) and the point where the input is cut in two; the rest is the
+//! bytes received. The head must be found the same whether it arrived whole
 //! or cut: a complete head read from the first piece is the head read from the whole.
 #![no_main]
 
 use bytes::BytesMut;
-use fulcrum_http::request_in::{parse_limited, BodyLength, RequestHead};
+use fulcrum_http::request_in::{parse_with, BodyLength, RequestHead};
 use http::Version;
 use libfuzzer_sys::fuzz_target;
 
@@ -34,6 +35,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let max_headers = usize::from(knob);
+    let accept_invalid = knob & 1 != 0;
+    let parse_limited = |buf: &mut BytesMut, max_head, max_headers| {
+        parse_with(buf, max_head, max_headers, accept_invalid)
+    };
     let mut whole = BytesMut::from(input);
     let full = parse_limited(&mut whole, MAX_HEAD, max_headers);
     if let Ok(Some(head)) = &full {

@@ -1,10 +1,11 @@
 //! The HTTP/1 response head as read from a server, whole and in two pieces.
 //!
-//! The first byte picks whether the request was a HEAD (bit 0) and the point where the input is cut in two.
+//! The first byte picks whether the request was a HEAD (bit 0), whether the head is read as under
+//! `option accept-invalid-http-response` (bit 1) and the point where the input is cut in two.
 #![no_main]
 
 use bytes::BytesMut;
-use fulcrum_http::response_in::{parse, Framing, ResponseHead, MAX_HEAD};
+use fulcrum_http::response_in::{parse_with, Framing, ResponseHead, MAX_HEAD};
 use http::Version;
 use libfuzzer_sys::fuzz_target;
 
@@ -25,6 +26,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let head_request = knob & 1 != 0;
+    let accept_invalid = knob & 2 != 0;
+    let parse = |buf: &mut BytesMut, head_request| parse_with(buf, head_request, accept_invalid);
     let mut whole = BytesMut::from(input);
     let full = parse(&mut whole, head_request);
     if let Ok(Some(head)) = &full {

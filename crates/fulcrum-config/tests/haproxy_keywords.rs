@@ -876,3 +876,50 @@ fn server_tls_options_merge_with_default_server_and_global() {
     assert!(t3.traffic && !t3.checks);
     assert!(a[3].tls.is_none());
 }
+
+/// `option accept-invalid-http-request` / `-response` and their `no` forms: taken in every proxy section, read where
+/// the proxy has the side they act on (and in `mode http`), warned about elsewhere in HAProxy 2.6.12's words
+/// (compared with what `haproxy -c` prints).
+#[test]
+fn accept_invalid_http_options() {
+    let text = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n    \
+                option accept-invalid-http-request\n    option accept-invalid-http-response\n\
+                frontend f\n    bind 127.0.0.1:18999\n    option accept-invalid-http-response\n    default_backend b\n\
+                backend b\n    no option accept-invalid-http-request\n    no option accept-invalid-http-response\n    \
+                server s 127.0.0.1:1\n\
+                listen l\n    bind 127.0.0.1:18998\n    no option accept-invalid-http-request\n    server s 127.0.0.1:1\n\
+                defaults\n    mode tcp\n    option accept-invalid-http-request\n\
+                listen t\n    bind 127.0.0.1:18997\n    server s 127.0.0.1:1\n";
+    let c = ok_both(text);
+    let f = proxy(&c, "f", ProxyKind::Frontend);
+    assert!(f.accept_invalid_request && !f.accept_invalid_response);
+    let b = backend(&c, "b");
+    assert!(!b.accept_invalid_request && !b.accept_invalid_response);
+    let l = proxy(&c, "l", ProxyKind::Listen);
+    assert!(!l.accept_invalid_request && l.accept_invalid_response);
+    let t = proxy(&c, "t", ProxyKind::Listen);
+    assert!(!t.accept_invalid_request);
+    let expected = [
+        (10, "'accept-invalid-http-response' ignored because frontend 'f' has no backend capability."),
+        (13, "'accept-invalid-http-request' ignored because backend 'b' has no frontend capability."),
+        (23, "'option accept-invalid-http-request' ignored for proxy 't' as it requires HTTP mode."),
+    ];
+    let got: Vec<(usize, String)> = c
+        .warnings
+        .iter()
+        .map(|w| (w.diagnostic.location.line, w.diagnostic.message.clone()))
+        .collect();
+    let want: Vec<(usize, String)> = expected.iter().map(|(l, m)| (*l, m.to_string())).collect();
+    assert_eq!(got, want);
+    if let Some((_, out)) = haproxy_check(text) {
+        for (_, m) in expected {
+            assert!(out.contains(m), "haproxy -c does not say {m:?}:\n{out}");
+        }
+    }
+    err1_both(
+        "listen l\n    bind :80\n    option accept-invalid-http-request x\n",
+        3,
+        "option accept-invalid-http-request",
+        "expects no argument, found 'x'",
+    );
+}

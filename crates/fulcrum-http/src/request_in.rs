@@ -48,6 +48,8 @@ pub struct RequestHead {
     pub expect_continue: bool,
     /// The head's size on the wire.
     pub wire_len: usize,
+    /// What the `http` types could not hold as received (see [`Verbatim`]); `None` for almost every request.
+    pub verbatim: Option<Box<Verbatim>>,
 }
 
 /// Why a request head is refused.
@@ -104,6 +106,30 @@ pub fn parse_limited(
     max_head: usize,
     max_headers: usize,
 ) -> Result<Option<RequestHead>, RequestError> {
+    parse_with(buf, max_head, max_headers, false)
+}
+
+/// What a request head carries that the `http` types cannot hold as received; only a head read with
+/// `accept_invalid` has header lines here, and the target is here when it had bytes the URI type refuses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verbatim {
+    /// The request target as received, and the URI it was read as (those bytes percent-encoded): the target is
+    /// passed on as received as long as the request's URI is still that one.
+    pub target: Option<(Bytes, Uri)>,
+    /// Header lines whose names are not tokens (`option accept-invalid-http-request`): the name lower-cased and the
+    /// value, in order. They are passed on after the other header lines; rules and fetches do not see them.
+    pub headers: Vec<(Bytes, Bytes)>,
+}
+
+/// [`parse_limited`]; `accept_invalid` is HAProxy's `option accept-invalid-http-request`: header names may hold
+/// any visible byte but `:` (and bytes from 0x80), and the target may hold `#` and bytes from 0x80. Both then go
+/// to the head's [`Verbatim`].
+pub fn parse_with(
+    buf: &mut BytesMut,
+    max_head: usize,
+    max_headers: usize,
+    accept_invalid: bool,
+) -> Result<Option<RequestHead>, RequestError> {
     let readable = lower_minor_version(buf);
     let cap = max_headers + CONNECTION_SLACK;
     let mut spans_stack = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS + CONNECTION_SLACK];
@@ -114,47 +140,38 @@ pub fn parse_limited(
         spans_heap = vec![(0, 0, 0, 0); cap];
         &mut spans_heap
     };
-    let (len, method, target, minor, count) = {
-        let mut stack = [httparse::EMPTY_HEADER; MAX_HEADERS + CONNECTION_SLACK];
-        let mut heap;
-        let headers: &mut [httparse::Header<'_>] = if cap <= stack.len() {
-            &mut stack[..cap]
-        } else {
-            heap = vec![httparse::EMPTY_HEADER; cap];
-            &mut heap
+    let read =
+        match read_head(&buf[..readable], buf.len(), max_head, max_headers, spans) {
+            // The option lets through header names httparse refuses, and targets that are not UTF-8: it reads a copy
+            // where they are tokens and ASCII.
+            Err(RequestError::Syntax(
+                e @ (httparse::Error::HeaderName | httparse::Error::Token),
+            )) if accept_invalid => match head::lenient_copy(&buf[..readable], true) {
+                Some(copy) => read_head(&copy, buf.len(), max_head, max_headers, spans),
+                None => Err(RequestError::Syntax(e)),
+            },
+            other => other,
         };
-        let mut req = httparse::Request::new(headers);
-        let parsed = httparse::ParserConfig::default()
-            // As HAProxy: `GET /  HTTP/1.1` is read as `GET / HTTP/1.1`.
-            .allow_multiple_spaces_in_request_line_delimiters(true)
-            .parse_request(&mut req, &buf[..readable]);
-        let len = match head::complete(parsed, buf.len(), max_head) {
-            Ok(Some(n)) => n,
-            Ok(None) => return Ok(None),
-            Err(Refused::TooLarge) => return Err(RequestError::TooLarge),
-            Err(Refused::Syntax(e)) => return Err(RequestError::Syntax(e)),
-        };
-        let counted = req
-            .headers
-            .iter()
-            .filter(|h| !h.name.eq_ignore_ascii_case("connection"))
-            .count();
-        if counted > max_headers {
-            return Err(RequestError::TooLarge);
-        }
-        let base = buf.as_ptr() as usize;
-        let count = head::record(req.headers, base, spans);
-        let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
-            .map_err(|_| RequestError::Syntax(httparse::Error::Token))?;
-        let path = req.path.unwrap_or("");
-        let target = (path.as_ptr() as usize - base, path.len());
-        (len, method, target, req.version.unwrap_or(1), count)
+    let Some((len, method, target, minor, count)) = read? else {
+        return Ok(None);
     };
     let head: Bytes = buf.split_to(len).freeze();
-    let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1))
-        .map_err(|_| RequestError::Target)?;
+    let (uri, raw_target) =
+        request_target(head.slice(target.0..target.0 + target.1), accept_invalid)?;
     let version = head::version(minor);
-    let mut headers = head::header_map(&head, &spans[..count]).ok_or(RequestError::Header)?;
+    let mut raw_headers = Vec::new();
+    let mut headers = head::header_map(
+        &head,
+        &spans[..count],
+        accept_invalid.then_some(&mut raw_headers),
+    )
+    .ok_or(RequestError::Header)?;
+    let verbatim = (raw_target.is_some() || !raw_headers.is_empty()).then(|| {
+        Box::new(Verbatim {
+            target: raw_target.map(|raw| (raw, uri.clone())),
+            headers: raw_headers,
+        })
+    });
     let mut keep_alive = hdr::connection_allows_reuse(&headers, version);
     let body = if headers.contains_key(header::TRANSFER_ENCODING) {
         check_codings(&headers)?;
@@ -187,7 +204,90 @@ pub fn parse_limited(
         keep_alive,
         expect_continue,
         wire_len: len,
+        verbatim,
     }))
+}
+
+/// A head's length, method, target (offset and length), minor version and number of header lines.
+type Read = (usize, Method, (usize, usize), u8, usize);
+
+/// What httparse reads of a head at the start of `src`: its length, method, target (offset and length in `src`),
+/// minor version and number of header lines, whose places go to `spans`. `received`: the bytes received (`src`
+/// may stop short of them while a version digit waits).
+fn read_head(
+    src: &[u8],
+    received: usize,
+    max_head: usize,
+    max_headers: usize,
+    spans: &mut [Span],
+) -> Result<Option<Read>, RequestError> {
+    let cap = spans.len();
+    let mut stack = [httparse::EMPTY_HEADER; MAX_HEADERS + CONNECTION_SLACK];
+    let mut heap;
+    let headers: &mut [httparse::Header<'_>] = if cap <= stack.len() {
+        &mut stack[..cap]
+    } else {
+        heap = vec![httparse::EMPTY_HEADER; cap];
+        &mut heap
+    };
+    let mut req = httparse::Request::new(headers);
+    let parsed = httparse::ParserConfig::default()
+        // As HAProxy: `GET /  HTTP/1.1` is read as `GET / HTTP/1.1`.
+        .allow_multiple_spaces_in_request_line_delimiters(true)
+        .parse_request(&mut req, src);
+    let len = match head::complete(parsed, received, max_head) {
+        Ok(Some(n)) => n,
+        Ok(None) => return Ok(None),
+        Err(Refused::TooLarge) => return Err(RequestError::TooLarge),
+        Err(Refused::Syntax(e)) => return Err(RequestError::Syntax(e)),
+    };
+    let counted = req
+        .headers
+        .iter()
+        .filter(|h| !h.name.eq_ignore_ascii_case("connection"))
+        .count();
+    if counted > max_headers {
+        return Err(RequestError::TooLarge);
+    }
+    let base = src.as_ptr() as usize;
+    let count = head::record(req.headers, base, spans);
+    let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
+        .map_err(|_| RequestError::Syntax(httparse::Error::Token))?;
+    let path = req.path.unwrap_or("");
+    let target = (path.as_ptr() as usize - base, path.len());
+    Ok(Some((len, method, target, req.version.unwrap_or(1), count)))
+}
+
+/// Bytes HAProxy 2.6 lets through in a request target that the URI type refuses (RFC 3986 does not allow them);
+/// they are percent-encoded in the URI rules and fetches see, and the target is passed on as received.
+const TOLERATED_IN_TARGET: &[u8] = b"\"<>\\^`{|}";
+
+/// The URI of a request target, and the target as received when the URI had to percent-encode some of its bytes.
+/// As HAProxy: `#` (a fragment is never sent, RFC 9110 section 7.1) and bytes from 0x80 are refused unless
+/// `accept_invalid`. (httparse has already refused spaces, control bytes and DEL.)
+fn request_target(raw: Bytes, accept_invalid: bool) -> Result<(Uri, Option<Bytes>), RequestError> {
+    // The URI type takes UTF-8 sequences as they are, and drops a fragment: neither may pass unseen.
+    let invalid = raw.iter().any(|&b| b == b'#' || b >= 0x80);
+    if invalid && !accept_invalid {
+        return Err(RequestError::Target);
+    }
+    if !invalid {
+        if let Ok(uri) = Uri::from_maybe_shared(raw.clone()) {
+            return Ok((uri, None));
+        }
+    }
+    let mut encoded = Vec::with_capacity(raw.len() + 16);
+    for &b in raw.iter() {
+        let tolerated = TOLERATED_IN_TARGET.contains(&b);
+        if tolerated || b == b'#' || b >= 0x80 {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            encoded.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        } else {
+            encoded.push(b);
+        }
+    }
+    let uri = Uri::from_maybe_shared(Bytes::from(encoded)).map_err(|_| RequestError::Target)?;
+    Ok((uri, Some(raw)))
 }
 
 /// An HTTP/1 minor version above 1 is read as HTTP/1.1, the highest this side speaks (RFC 9110 section 2.5), as
@@ -442,6 +542,130 @@ mod tests {
         fn never_panics(input in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             let mut buf = BytesMut::from(&input[..]);
             if let Ok(Some(h)) = parse(&mut buf, 4096) {
+                proptest::prop_assert_eq!(buf.len() + h.wire_len, input.len());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod accept_invalid_tests {
+    use super::*;
+
+    fn lenient(s: &[u8], accept: bool) -> Result<Option<RequestHead>, RequestError> {
+        parse_with(&mut BytesMut::from(s), 16 * 1024, MAX_HEADERS, accept)
+    }
+
+    #[test]
+    fn odd_header_names_only_with_the_option() {
+        let raw = b"GET / HTTP/1.1\r\nHost: a\r\nX@A: b\r\nX-B: c\r\nY\xe9{}: d\r\n\r\n";
+        assert!(matches!(lenient(raw, false), Err(RequestError::Syntax(_))));
+        let h = lenient(raw, true).unwrap().unwrap();
+        assert_eq!(h.headers.len(), 2);
+        let v = h.verbatim.unwrap();
+        assert_eq!(
+            v.headers,
+            vec![
+                (Bytes::from_static(b"x@a"), Bytes::from_static(b"b")),
+                (Bytes::from_static(b"y\xe9{}"), Bytes::from_static(b"d")),
+            ]
+        );
+        assert!(v.target.is_none());
+        // Whitespace and control bytes stay refused, and so does an empty name.
+        for bad in [
+            &b"X A"[..],
+            b"X-A ",
+            b"X-A\t",
+            b"X\0A",
+            b"X\x01A",
+            b"X\x7fA",
+            b"",
+        ] {
+            let raw = [&b"GET / HTTP/1.1\r\nHost: a\r\n"[..], bad, b": b\r\n\r\n"].concat();
+            assert!(lenient(&raw, true).is_err(), "{bad:?}");
+        }
+        // A head cut before its end waits, whether the odd name is complete or not.
+        assert!(lenient(b"GET / HTTP/1.1\r\nX@", true).unwrap().is_none());
+        assert!(lenient(b"GET / HTTP/1.1\r\nX@A: b\r\n", true)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn targets() {
+        // Tolerated by HAProxy without the option: passed on as received, percent-encoded in the URI.
+        let h = lenient(b"GET /a<b>?q=\"x\" HTTP/1.1\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.uri, "/a%3Cb%3E?q=%22x%22");
+        let (raw, read_as) = h.verbatim.unwrap().target.unwrap();
+        assert_eq!(&raw[..], b"/a<b>?q=\"x\"");
+        assert_eq!(read_as, h.uri);
+        // A fragment and bytes from 0x80 need the option (the URI type dropped one and took the other).
+        for t in [
+            &b"/a#b"[..],
+            b"/caf\xc3\xa9",
+            b"/a\xe9b",
+            b"/?q=\xff",
+            b"/a\x80",
+        ] {
+            let raw = [&b"GET "[..], t, b" HTTP/1.1\r\n\r\n"].concat();
+            assert!(lenient(&raw, false).is_err(), "{t:?}");
+            let h = lenient(&raw, true).unwrap().unwrap();
+            assert_eq!(&h.verbatim.unwrap().target.unwrap().0[..], t);
+        }
+        // Control bytes and DEL never.
+        for t in [&b"/a\x01b"[..], b"/a\x7fb", b"/a\x00b"] {
+            let raw = [&b"GET "[..], t, b" HTTP/1.1\r\n\r\n"].concat();
+            assert!(lenient(&raw, true).is_err(), "{t:?}");
+        }
+        // Nor a method with such bytes.
+        assert!(lenient(b"G\xe9T / HTTP/1.1\r\n\r\n", true).is_err());
+        // A plain request carries nothing verbatim.
+        assert!(lenient(b"GET /a?b=c HTTP/1.1\r\n\r\n", true)
+            .unwrap()
+            .unwrap()
+            .verbatim
+            .is_none());
+    }
+
+    #[test]
+    fn written_back_as_received() {
+        let h = lenient(b"GET /a\xe9#f HTTP/1.1\r\nHost: a\r\nX@A: b\r\n\r\n", true)
+            .unwrap()
+            .unwrap();
+        let v = h.verbatim.as_deref();
+        let mut out = Vec::new();
+        crate::request_out::encode(
+            &mut out,
+            &h.method,
+            &h.uri,
+            h.version,
+            &h.headers,
+            crate::request_out::BodyFraming::None,
+            v,
+        );
+        assert_eq!(out, b"GET /a\xe9#f HTTP/1.1\r\nhost: a\r\nx@a: b\r\n\r\n");
+        // A rewritten URI goes as rewritten.
+        let mut out = Vec::new();
+        crate::request_out::encode(
+            &mut out,
+            &h.method,
+            &"/new".parse().unwrap(),
+            h.version,
+            &h.headers,
+            crate::request_out::BodyFraming::None,
+            v,
+        );
+        assert!(out.starts_with(b"GET /new HTTP/1.1\r\n"));
+    }
+
+    proptest::proptest! {
+        /// With the option too: any bytes give an error or a head, never a panic.
+        #[test]
+        fn never_panics_with_the_option(input in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let mut buf = BytesMut::from(&input[..]);
+            if let Ok(Some(h)) = parse_with(&mut buf, 4096, MAX_HEADERS, true) {
                 proptest::prop_assert_eq!(buf.len() + h.wire_len, input.len());
             }
         }

@@ -3,6 +3,8 @@
 
 use http::{HeaderMap, Method, Uri, Version};
 
+use crate::request_in::Verbatim;
+
 /// How a request body is framed towards the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
@@ -27,7 +29,9 @@ pub fn body_framing(headers: &HeaderMap, has_body: bool) -> BodyFraming {
 
 /// Appends the request line and headers to `out`, ending with the empty line. Chunked framing adds
 /// `transfer-encoding: chunked` (the client's own was removed as hop-by-hop). An HTTP/1.0 request goes as HTTP/1.0,
-/// unless its body is chunked, which only HTTP/1.1 can carry.
+/// unless its body is chunked, which only HTTP/1.1 can carry. `verbatim`: what the client's head carried that the
+/// `http` types could not hold (its target as received, while `uri` is still the one it was read as, and header
+/// lines with names that are not tokens, written after the others).
 pub fn encode(
     out: &mut Vec<u8>,
     method: &Method,
@@ -35,11 +39,18 @@ pub fn encode(
     version: Version,
     headers: &HeaderMap,
     framing: BodyFraming,
+    verbatim: Option<&Verbatim>,
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
+    let raw_target = verbatim
+        .and_then(|v| v.target.as_ref())
+        .filter(|(_, read_as)| read_as == uri);
     // Origin form as received; an absolute-form request (sent to a proxy) is passed on in the same form.
     match (uri.scheme(), uri.path_and_query()) {
+        _ if raw_target.is_some() => {
+            out.extend_from_slice(raw_target.map_or(&[][..], |(raw, _)| &raw[..]));
+        }
         (None, Some(pq)) => out.extend_from_slice(pq.as_str().as_bytes()),
         (None, None) => match uri.authority() {
             // CONNECT host:port.
@@ -57,6 +68,12 @@ pub fn encode(
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in verbatim.map_or(&[][..], |v| &v.headers[..]) {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
     if framing == BodyFraming::Chunked {
@@ -93,6 +110,7 @@ mod tests {
             Version::HTTP_11,
             &h,
             BodyFraming::None,
+            None,
         );
         assert_eq!(
             out,
@@ -111,6 +129,7 @@ mod tests {
             Version::HTTP_10,
             &HeaderMap::new(),
             BodyFraming::Chunked,
+            None,
         );
         assert_eq!(
             out,
@@ -124,6 +143,7 @@ mod tests {
             Version::HTTP_10,
             &HeaderMap::new(),
             BodyFraming::None,
+            None,
         );
         assert_eq!(out, b"GET / HTTP/1.0\r\n\r\n");
     }

@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 
-use crate::head::{self, Refused};
+use crate::head::{self, Refused, Span};
 use crate::headers as hdr;
 use http::{StatusCode, Version};
 
@@ -39,6 +39,10 @@ pub struct ResponseHead {
     pub framing: Framing,
     /// Whether the connection can carry another request once the body has been read.
     pub keep_alive: bool,
+    /// Header lines whose names are not tokens, read under `option accept-invalid-http-response`: the name
+    /// lower-cased and the value, in order. They are passed on after the other header lines; rules and fetches do
+    /// not see them. Empty otherwise.
+    pub verbatim_headers: Vec<(Bytes, Bytes)>,
 }
 
 /// Why a response head is invalid.
@@ -68,29 +72,41 @@ pub enum HeadError {
 /// is body) and header values share one buffer with no copy. `Ok(None)`: more bytes are needed.
 /// `head_request`: the request was a HEAD, so the response has no body whatever its headers say.
 pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHead>, HeadError> {
+    parse_with(buf, head_request, false)
+}
+
+/// [`parse`]; `accept_invalid` is HAProxy's `option accept-invalid-http-response`: header names may hold any
+/// visible byte but `:`, and bytes from 0x80; such lines go to [`ResponseHead::verbatim_headers`].
+pub fn parse_with(
+    buf: &mut BytesMut,
+    head_request: bool,
+    accept_invalid: bool,
+) -> Result<Option<ResponseHead>, HeadError> {
     // Offsets of each name and value inside `buf`, recorded so the head can be split off and shared.
     let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
-    let (len, code, minor, count) = {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut resp = httparse::Response::new(&mut headers);
-        let len = match head::complete(resp.parse(buf), buf.len(), MAX_HEAD) {
-            Ok(Some(n)) => n,
-            Ok(None) => return Ok(None),
-            Err(Refused::TooLarge) => return Err(HeadError::TooLarge),
-            Err(Refused::Syntax(e)) => return Err(HeadError::Syntax(e)),
-        };
-        let count = head::record(resp.headers, buf.as_ptr() as usize, &mut spans);
-        (
-            len,
-            resp.code.unwrap_or(0),
-            resp.version.unwrap_or(1),
-            count,
-        )
+    let read = match read_head(buf, &mut spans) {
+        // The option lets through header names httparse refuses: it reads a copy where they are tokens.
+        Err(HeadError::Syntax(httparse::Error::HeaderName)) if accept_invalid => {
+            match head::lenient_copy(buf, false) {
+                Some(copy) => read_head(&copy, &mut spans),
+                None => Err(HeadError::Syntax(httparse::Error::HeaderName)),
+            }
+        }
+        other => other,
+    };
+    let Some((len, code, minor, count)) = read? else {
+        return Ok(None);
     };
     let head: Bytes = buf.split_to(len).freeze();
     let status = StatusCode::from_u16(code).map_err(|_| HeadError::Status)?;
     let version = head::version(minor);
-    let mut headers = head::header_map(&head, &spans[..count]).ok_or(HeadError::Header)?;
+    let mut verbatim_headers = Vec::new();
+    let mut headers = head::header_map(
+        &head,
+        &spans[..count],
+        accept_invalid.then_some(&mut verbatim_headers),
+    )
+    .ok_or(HeadError::Header)?;
     let mut keep_alive = hdr::connection_allows_reuse(&headers, version);
     let framing = if head_request
         || status.is_informational()
@@ -122,7 +138,28 @@ pub fn parse(buf: &mut BytesMut, head_request: bool) -> Result<Option<ResponseHe
         headers,
         framing,
         keep_alive,
+        verbatim_headers,
     }))
+}
+
+/// What httparse reads of a response head at the start of `src`: its length, status code, minor version and
+/// number of header lines, whose places (offsets in `src`) go to `spans`.
+fn read_head(src: &[u8], spans: &mut [Span]) -> Result<Option<(usize, u16, u8, usize)>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let len = match head::complete(resp.parse(src), src.len(), MAX_HEAD) {
+        Ok(Some(n)) => n,
+        Ok(None) => return Ok(None),
+        Err(Refused::TooLarge) => return Err(HeadError::TooLarge),
+        Err(Refused::Syntax(e)) => return Err(HeadError::Syntax(e)),
+    };
+    let count = head::record(resp.headers, src.as_ptr() as usize, spans);
+    Ok(Some((
+        len,
+        resp.code.unwrap_or(0),
+        resp.version.unwrap_or(1),
+        count,
+    )))
 }
 
 #[cfg(test)]
@@ -240,5 +277,34 @@ mod tests {
             parse_str(&format!("HTTP/1.1 200 OK\r\n{many}\r\n"), false).unwrap_err(),
             HeadError::TooLarge
         );
+    }
+}
+
+#[cfg(test)]
+mod accept_invalid_tests {
+    use super::*;
+
+    #[test]
+    fn odd_header_names_only_with_the_option() {
+        let raw = "HTTP/1.1 200 OK\r\nX@A: b\r\nContent-Length: 2\r\n\r\nok";
+        assert!(matches!(
+            parse(&mut BytesMut::from(raw), false),
+            Err(HeadError::Syntax(_))
+        ));
+        let h = parse_with(&mut BytesMut::from(raw), false, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Length(2));
+        assert_eq!(
+            h.verbatim_headers,
+            vec![(Bytes::from_static(b"x@a"), Bytes::from_static(b"b"))]
+        );
+        for bad in ["X A", "Content-Length ", "X\0A", ""] {
+            let raw = format!("HTTP/1.1 200 OK\r\n{bad}: 2\r\n\r\nok");
+            assert!(
+                parse_with(&mut BytesMut::from(raw.as_str()), false, true).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }

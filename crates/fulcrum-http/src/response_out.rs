@@ -1,5 +1,6 @@
 //! The response head written to a client, and how the body that follows is framed for it.
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, Version};
 
@@ -88,12 +89,19 @@ pub enum ConnectionLine {
     KeepAlive,
 }
 
+/// Header lines of a server's response whose names are not tokens (`option accept-invalid-http-response`),
+/// carried beside the response's header map to be written after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verbatim(pub Vec<(Bytes, Bytes)>);
+
 /// Appends the status line and headers to `out`, then the lines `framing` and `connection` add, and the empty
-/// line. The status line is HTTP/1.1 whatever the client spoke, as HAProxy answers.
+/// line. The status line is HTTP/1.1 whatever the client spoke, as HAProxy answers. `verbatim`: header lines whose
+/// names are not tokens (`option accept-invalid-http-response`), written after the others.
 pub fn encode(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
+    verbatim: &[(Bytes, Bytes)],
     framing: &Framing,
     connection: ConnectionLine,
 ) {
@@ -106,6 +114,12 @@ pub fn encode(
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in verbatim {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
     if let Some(n) = framing.add_length {
@@ -187,7 +201,7 @@ mod tests {
         h.insert("x-a", HeaderValue::from_static("1"));
         let f = framing(200, Method::GET, Version::HTTP_11, &h, None);
         let mut out = Vec::new();
-        encode(&mut out, StatusCode::OK, &h, &f, ConnectionLine::Close);
+        encode(&mut out, StatusCode::OK, &h, &[], &f, ConnectionLine::Close);
         assert_eq!(
             out,
             b"HTTP/1.1 200 OK\r\nx-a: 1\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
@@ -204,6 +218,7 @@ mod tests {
             &mut out,
             StatusCode::NOT_FOUND,
             &HeaderMap::new(),
+            &[],
             &f,
             ConnectionLine::KeepAlive,
         );

@@ -167,8 +167,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
 
 /// `option` names fulcrum does not support yet.
 pub const OPTION_UNSUPPORTED: &[&str] = &[
-    "accept-invalid-http-request",
-    "accept-invalid-http-response",
     "checkcache",
     "clitcpka",
     "contstats",

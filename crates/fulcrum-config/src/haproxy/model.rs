@@ -600,6 +600,11 @@ pub struct Proxy {
     /// `option http-buffer-request`: the request body is waited for (until it is complete or fills the buffer)
     /// before the proxy's rules run.
     pub http_buffer_request: bool,
+    /// `option accept-invalid-http-request` (frontends): header names may hold any visible byte but `:` (and bytes
+    /// from 0x80), and request targets `#` and bytes from 0x80; see `fulcrum_http::request_in::parse_with`.
+    pub accept_invalid_request: bool,
+    /// `option accept-invalid-http-response` (backends): header names of responses as above.
+    pub accept_invalid_response: bool,
     /// `option abortonclose` (backends): a request whose client has closed is given up while it waits for a
     /// server connection (in the queue, connecting, or between retries).
     pub abortonclose: bool,

@@ -102,6 +102,10 @@ const OPTIONS: &[(&str, u8)] = &[
     ("log-health-checks", BE),
     ("http-buffer-request", ALL),
     ("abortonclose", BE),
+    // HAProxy takes these in every proxy section, and warns (then ignores them) where the proxy lacks the side
+    // they act on: a backend has no clients to read requests from, a frontend no servers to read responses from.
+    ("accept-invalid-http-request", ALL),
+    ("accept-invalid-http-response", ALL),
     // fulcrum splices every `mode tcp` connection (unless `nosplice`) and never HTTP bodies, whatever these say:
     // accepted so that tuned HAProxy configurations load unchanged (the bytes forwarded are the same).
     ("splice-auto", ALL),
@@ -210,6 +214,10 @@ pub struct Settings {
     pub dontlognull: bool,
     /// `option http-buffer-request`
     pub http_buffer_request: bool,
+    /// `option accept-invalid-http-request`
+    pub accept_invalid_request: bool,
+    /// `option accept-invalid-http-response`
+    pub accept_invalid_response: bool,
     /// `option abortonclose`
     pub abortonclose: bool,
     /// `option log-health-checks`
@@ -272,6 +280,8 @@ impl Default for Settings {
             dontlognull: false,
             log_health_checks: false,
             http_buffer_request: false,
+            accept_invalid_request: false,
+            accept_invalid_response: false,
             abortonclose: false,
             log_global: false,
             logs: Vec::new(),
@@ -307,6 +317,10 @@ pub struct Body {
     /// This section started its own HTTP check ruleset (`option httpchk` or `http-check`): the one of the
     /// defaults section is no longer inherited, as in HAProxy.
     pub own_check_rules: bool,
+    /// Lines of this section that set an option the section's proxy cannot use (`accept-invalid-http-request` in a
+    /// backend, `-response` in a frontend): where, and the option's name, for HAProxy's warning once the proxy's
+    /// name is known.
+    pub ignored_options: Vec<(Location, &'static str)>,
 }
 
 /// An `http-check send` rule, or the one `option httpchk ARGS` implies; what is unset takes HAProxy's default
@@ -933,7 +947,9 @@ fn option(
         | "dontlognull"
         | "log-health-checks"
         | "http-buffer-request"
-        | "abortonclose" => {
+        | "abortonclose"
+        | "accept-invalid-http-request"
+        | "accept-invalid-http-response" => {
             if let Some(a) = rest.first() {
                 if (name == "redispatch" || name == "httplog") && !negate {
                     sink.error(
@@ -955,6 +971,20 @@ fn option(
                 "log-health-checks" => s.log_health_checks = v,
                 "http-buffer-request" => s.http_buffer_request = v,
                 "abortonclose" => s.abortonclose = v,
+                "accept-invalid-http-request" => {
+                    if kind == SectionKind::Backend {
+                        body.ignored_options
+                            .push((loc.clone(), "accept-invalid-http-request"));
+                    }
+                    s.accept_invalid_request = v;
+                }
+                "accept-invalid-http-response" => {
+                    if kind == SectionKind::Frontend {
+                        body.ignored_options
+                            .push((loc.clone(), "accept-invalid-http-response"));
+                    }
+                    s.accept_invalid_response = v;
+                }
                 _ => s.dontlognull = v,
             }
         }

@@ -242,6 +242,41 @@ fn build(
         Some(r) => prepend(r, rules),
         None => rules,
     };
+    // HAProxy's warnings, in its words: an option the proxy has no side for, and one `mode tcp` ignores.
+    for (at, option) in &body.ignored_options {
+        let (missing, this) = if kind.has_frontend() {
+            ("backend", kind_name(kind))
+        } else {
+            ("frontend", kind_name(kind))
+        };
+        sink.warn(
+            crate::diag::Severity::Warning,
+            at,
+            &format!("option {option}"),
+            format!("'{option}' ignored because {this} '{name}' has no {missing} capability."),
+        );
+    }
+    for (set, option, side) in [
+        (
+            s.accept_invalid_request,
+            "accept-invalid-http-request",
+            kind.has_frontend(),
+        ),
+        (
+            s.accept_invalid_response,
+            "accept-invalid-http-response",
+            kind.has_backend(),
+        ),
+    ] {
+        if set && side && s.mode == Mode::Tcp {
+            sink.warn(
+                crate::diag::Severity::Warning,
+                &location,
+                &format!("option {option}"),
+                format!("'option {option}' ignored for proxy '{name}' as it requires HTTP mode."),
+            );
+        }
+    }
     if s.http_check_rules && !s.httpchk && kind.has_backend() {
         sink.warn(
             crate::diag::Severity::Warning,
@@ -364,6 +399,12 @@ fn build(
         dontlognull: s.dontlognull,
         log_health_checks: s.log_health_checks,
         http_buffer_request: s.http_buffer_request,
+        accept_invalid_request: s.accept_invalid_request
+            && kind.has_frontend()
+            && s.mode == Mode::Http,
+        accept_invalid_response: s.accept_invalid_response
+            && kind.has_backend()
+            && s.mode == Mode::Http,
         abortonclose: s.abortonclose,
         log_global: s.log_global,
         logs: s.logs,

@@ -288,6 +288,7 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
     let fe = &conn.fe;
     let max_head = worker.snapshot.buf_limits.fill().max(1);
     let max_headers = worker.snapshot.max_headers;
+    let accept_invalid = fe.config.accept_invalid_request;
     let head_timeout = fe.head_timeout();
     let park_after = head_timeout.map_or(PARK_AFTER, |t| PARK_AFTER.min(t / 2));
     let idle_limit = fe.timeouts.http_keep_alive.or(head_timeout);
@@ -306,7 +307,7 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
     }
     loop {
         if io.has_buffered() {
-            match request_in::parse_limited(&mut io.rbuf(), max_head, max_headers) {
+            match request_in::parse_with(&mut io.rbuf(), max_head, max_headers, accept_invalid) {
                 Ok(Some(head)) => return Next::Head(head),
                 Ok(None) => {}
                 Err(e) => {
@@ -389,6 +390,9 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
     *req.uri_mut() = head.uri;
     *req.version_mut() = head.version;
     *req.headers_mut() = head.headers;
+    if let Some(verbatim) = head.verbatim {
+        req.extensions_mut().insert(*verbatim);
+    }
     let client = Client {
         peer: conn.peer,
         dst_port: conn.local_port,

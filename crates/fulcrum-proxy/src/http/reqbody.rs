@@ -97,6 +97,8 @@ pub struct Replay {
     version: http::Version,
     uri: http::Uri,
     headers: http::HeaderMap,
+    /// What the client's head held that the HTTP types cannot (`option accept-invalid-http-request`).
+    verbatim: Option<fulcrum_http::request_in::Verbatim>,
 }
 
 impl Replay {
@@ -107,6 +109,10 @@ impl Replay {
             version: req.version(),
             uri: req.uri().clone(),
             headers: req.headers().clone(),
+            verbatim: req
+                .extensions()
+                .get::<fulcrum_http::request_in::Verbatim>()
+                .cloned(),
         })
     }
 
@@ -117,6 +123,9 @@ impl Replay {
         *r.uri_mut() = self.uri.clone();
         *r.headers_mut() = self.headers.clone();
         *r.version_mut() = self.version;
+        if let Some(v) = &self.verbatim {
+            r.extensions_mut().insert(v.clone());
+        }
         r
     }
 }

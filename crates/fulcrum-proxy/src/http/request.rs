@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fulcrum_http::headers::{strip_hop_by_hop, wants_upgrade};
+use fulcrum_http::response_out;
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use tracing::debug;
 
@@ -651,22 +652,26 @@ async fn forward(
         let sent_at = Instant::now();
         let idempotent = is_idempotent(req.method());
         let result = match be.timeouts.server {
-            Some(t) => match tokio::time::timeout(t, conn.send(req)).await {
-                Ok(r) => r,
-                Err(_) => {
-                    Counters::inc(&be.stats.err_resp);
-                    Counters::inc(&server.stats.err_resp);
-                    match &replay {
-                        Some(again) if retry_on.response_timeout && retry(txn, &server) => {
-                            req = again.request();
-                            previous = Some(server.index);
-                            continue;
+            Some(t) => {
+                match tokio::time::timeout(t, conn.send(req, be.config.accept_invalid_response))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => {
+                        Counters::inc(&be.stats.err_resp);
+                        Counters::inc(&server.stats.err_resp);
+                        match &replay {
+                            Some(again) if retry_on.response_timeout && retry(txn, &server) => {
+                                req = again.request();
+                                previous = Some(server.index);
+                                continue;
+                            }
+                            _ => return Err(ProxyError::GatewayTimeout),
                         }
-                        _ => return Err(ProxyError::GatewayTimeout),
                     }
                 }
-            },
-            None => conn.send(req).await,
+            }
+            None => conn.send(req, be.config.accept_invalid_response).await,
         };
         match result {
             Ok(exchange) => {
@@ -754,6 +759,11 @@ async fn forward(
     let faulty_framing =
         head.version == Version::HTTP_10 && head.headers.contains_key(header::TRANSFER_ENCODING);
     parts.headers = head.headers;
+    if !head.verbatim_headers.is_empty() {
+        parts
+            .extensions
+            .insert(response_out::Verbatim(head.verbatim_headers));
+    }
     if parts.status == StatusCode::SWITCHING_PROTOCOLS {
         if upgrade {
             let (stream, tls, early) = conn.into_upgraded();

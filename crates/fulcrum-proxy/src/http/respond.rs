@@ -98,7 +98,18 @@ pub async fn write_response(
         ConnectionLine::None
     };
     wbuf.clear();
-    response_out::encode(wbuf, resp.status(), resp.headers(), &framing, line);
+    let verbatim = resp
+        .extensions()
+        .get::<response_out::Verbatim>()
+        .map_or(&[][..], |v| &v.0[..]);
+    response_out::encode(
+        wbuf,
+        resp.status(),
+        resp.headers(),
+        verbatim,
+        &framing,
+        line,
+    );
     let body = resp.body_mut();
     let chunked = framing.body == BodyOut::Chunked;
     let mut head_sent = false;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use super::reqbody::ReqBody;
 use crate::client_io::{poll_recv, poll_write_stream, poll_write_vectored_stream};
 use crate::tls_io::TlsClientSession;
+use fulcrum_http::request_in::Verbatim;
 use fulcrum_http::request_out::{self as request_head, BodyFraming};
 use fulcrum_http::response_in::{self as response_head, HeadError, ResponseHead};
 
@@ -220,8 +221,13 @@ impl ServerConn {
     }
 
     /// Sends `req` and waits for the final response head. The request body is streamed while the head is
-    /// awaited, so a server answering before reading the whole body is seen at once.
-    pub async fn send(&mut self, req: Request<ReqBody>) -> Result<Exchange, SendError> {
+    /// awaited, so a server answering before reading the whole body is seen at once. `accept_invalid`: the
+    /// backend's `option accept-invalid-http-response`.
+    pub async fn send(
+        &mut self,
+        req: Request<ReqBody>,
+        accept_invalid: bool,
+    ) -> Result<Exchange, SendError> {
         let head_request = req.method() == Method::HEAD;
         let (parts, mut body) = req.into_parts();
         let has_body = !body.is_end_stream();
@@ -234,6 +240,7 @@ impl ServerConn {
             parts.version,
             &parts.headers,
             framing,
+            parts.extensions.get::<Verbatim>(),
         );
         if let Err(e) = write_all(&self.stream, &mut self.tls, &self.wbuf).await {
             return Err(SendError::Unsent(
@@ -267,7 +274,14 @@ impl ServerConn {
                 }
             }
             loop {
-                match ready!(poll_head(stream, tls, buf, cx, head_request)) {
+                match ready!(poll_head(
+                    stream,
+                    tls,
+                    buf,
+                    cx,
+                    head_request,
+                    accept_invalid
+                )) {
                     Ok(h)
                         if h.status.is_informational()
                             && h.status != StatusCode::SWITCHING_PROTOCOLS =>
@@ -361,10 +375,11 @@ fn poll_head(
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
     head_request: bool,
+    accept_invalid: bool,
 ) -> Poll<Result<ResponseHead, SendError>> {
     loop {
         if !buf.is_empty() {
-            match response_head::parse(buf, head_request) {
+            match response_head::parse_with(buf, head_request, accept_invalid) {
                 Ok(Some(h)) => return Poll::Ready(Ok(h)),
                 Ok(None) => {}
                 Err(e) => return Poll::Ready(Err(SendError::Invalid(e))),
