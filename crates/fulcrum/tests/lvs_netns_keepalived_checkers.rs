@@ -8,63 +8,9 @@
 #[path = "lvs_common/mod.rs"]
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{counts, setup, Lab, VIP};
-
-/// `fulcrum keepalived -n -l -C -f FILE` on the director, killed by PID when dropped; its log is kept.
-struct Keepalived {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Keepalived {
-    fn start(lab: &Lab, conf: &std::path::Path, log: std::path::PathBuf) -> Keepalived {
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &lab.ns("d")])
-            .arg(env!("CARGO_BIN_EXE_fulcrum"))
-            .args(["keepalived", "-n", "-l", "-C", "-f"])
-            .arg(conf)
-            .env_remove("FULCRUM_LVS_STATE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        Keepalived { child, log }
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args([sig, &pid]).status();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then the exit code (bounded wait).
-    fn terminate(&mut self) -> Option<i32> {
-        self.signal("-TERM");
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Keepalived {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{counts, setup, Keepalived, Lab, VIP};
 
 fn config(dir: &std::path::Path, sched: &str) -> String {
     let flag = dir.join("r2-ok");
@@ -147,7 +93,7 @@ fn checkers_drive_the_table() {
     lab.ok(&format!("-a -t {VIP}:81 -r 198.18.1.3:8080 -m"));
     let conf = dir.join("keepalived.conf");
     std::fs::write(&conf, config(&dir, "rr")).unwrap();
-    let mut k = Keepalived::start(&lab, &conf, dir.join("keepalived.log"));
+    let mut k = Keepalived::start(&lab, &conf, dir.join("keepalived.log"), None);
 
     let both = |l: &str| l.contains("198.18.1.2:8080") && l.contains("198.18.1.3:8080");
     lab.wait_until(
@@ -283,7 +229,7 @@ fn direct_service(kind: &str, listed: &str) {
         ),
     )
     .unwrap();
-    let mut k = Keepalived::start(&lab, &conf, dir.join("keepalived.log"));
+    let mut k = Keepalived::start(&lab, &conf, dir.join("keepalived.log"), None);
     let list = || {
         lab.ipvsadm(&["-L", "-n", "-t", &format!("{VIP}:8080")], "")
             .1
@@ -340,7 +286,7 @@ fn ha_suspend_checks_only_while_the_vip_is_here() {
         ),
     )
     .unwrap();
-    let mut k = Keepalived::start(&lab, &conf, dir.join("keepalived.log"));
+    let mut k = Keepalived::start(&lab, &conf, dir.join("keepalived.log"), None);
     let list = || {
         lab.ipvsadm(&["-L", "-n", "-t", &format!("{VIP}:8080")], "")
             .1

@@ -14,10 +14,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{counts, setup, sh, Lab, VIP};
+use common::{counts, setup, sh, Keepalived, Lab, VIP};
 
 /// The wrapper: `REAL` and `DIR` are filled in.
 const WRAPPER: &str = r#"#!/bin/sh
@@ -209,62 +208,6 @@ fn a_refused_store_takes_back_the_tunnel_filters_it_attached() {
     assert_eq!(egress_filters(&lab, "d0"), "");
 }
 
-/// `fulcrum keepalived -n -l -C -f FILE` on the director with the wrapper first on its PATH, killed by PID
-/// when dropped.
-struct Keepalived {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Keepalived {
-    fn start(lab: &Lab, fault: &Fault, conf: &Path) -> Keepalived {
-        let log = fault.dir.join("keepalived.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &lab.ns("d")])
-            .arg(env!("CARGO_BIN_EXE_fulcrum"))
-            .args(["keepalived", "-n", "-l", "-C", "-f"])
-            .arg(conf)
-            .env_remove("FULCRUM_LVS_STATE")
-            .env("PATH", &fault.path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        Keepalived { child, log }
-    }
-
-    fn signal(&self, sig: &str) {
-        let _ = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn terminate(&mut self) -> Option<i32> {
-        self.signal("-TERM");
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Keepalived {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn config(flag: &Path, r1_weight: u32) -> String {
     format!(
         "virtual_server {VIP} 8080 {{
@@ -299,7 +242,12 @@ fn keepalived_keeps_the_previous_table_while_nft_refuses_and_catches_up() {
     std::fs::write(&flag, "").unwrap();
     let conf = fault.dir.join("keepalived.conf");
     std::fs::write(&conf, config(&flag, 1)).unwrap();
-    let mut k = Keepalived::start(&lab, &fault, &conf);
+    let mut k = Keepalived::start(
+        &lab,
+        &conf,
+        fault.dir.join("keepalived.log"),
+        Some(std::ffi::OsStr::new(&fault.path)),
+    );
     let listing = || lab.ok("-L -n");
     lab.wait_until("both real servers", Duration::from_secs(10), || {
         let l = listing();

@@ -618,3 +618,66 @@ pub fn counts(m: &HashMap<String, usize>) -> (usize, usize) {
         m.get("r2").copied().unwrap_or(0),
     )
 }
+
+/// `fulcrum keepalived -n -l -C -f FILE` on the director (with `path` as its PATH when given), killed by PID when
+/// dropped; its log is kept.
+pub struct Keepalived {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Keepalived {
+    pub fn start(
+        lab: &Lab,
+        conf: &std::path::Path,
+        log: std::path::PathBuf,
+        path: Option<&std::ffi::OsStr>,
+    ) -> Keepalived {
+        let out = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &lab.ns("d")])
+            .arg(env!("CARGO_BIN_EXE_fulcrum"))
+            .args(["keepalived", "-n", "-l", "-C", "-f"])
+            .arg(conf)
+            .env_remove("FULCRUM_LVS_STATE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(out);
+        if let Some(p) = path {
+            cmd.env("PATH", p);
+        }
+        Keepalived {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args([sig, &pid]).status();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit code (bounded wait).
+    pub fn terminate(&mut self) -> Option<i32> {
+        self.signal("-TERM");
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
