@@ -288,10 +288,6 @@ fn proxy_known_but_unsupported() {
         ("stick-table type ip size 1m", "stick-table"),
         ("compression algo gzip", "compression"),
         ("errorloc 503 http://x/", "errorloc"),
-        (
-            "http-after-response set-header X-A b",
-            "http-after-response",
-        ),
         ("stats scope app", "stats scope"),
         ("monitor fail if TRUE", "monitor"),
     ] {

@@ -140,7 +140,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "fullconn",
     "grace",
     "hash-balance-factor",
-    "http-after-response",
     "http-send-name-header",
     "id",
     "ignore-persist",
@@ -887,8 +886,6 @@ pub const HTTP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "del-map*",
     "ot-group",
     "redirect",
-    "replace-header",
-    "replace-value",
     "return",
     "sc-inc-gpc*",
     "sc-set-gpt*",
@@ -897,11 +894,13 @@ pub const HTTP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "set-map*",
     "set-mark",
     "set-nice",
-    "set-status",
     "set-tos",
     "silent-drop",
     "track-sc*",
 ];
+
+/// `http-after-response` actions of HAProxy 2.6 fulcrum does not support yet.
+pub const HTTP_AFTER_RESPONSE_UNSUPPORTED: &[&str] = &["capture", "ot-group"];
 
 /// `tcp-request connection` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept` and
 /// `reject` are supported.

@@ -166,6 +166,7 @@ fn prepend(inherited: &Rules, mut own: Rules) -> Rules {
     }
     own.http_request = before(&inherited.http_request, own.http_request);
     own.http_response = before(&inherited.http_response, own.http_response);
+    own.http_after_response = before(&inherited.http_after_response, own.http_after_response);
     own.tcp_connection = before(&inherited.tcp_connection, own.tcp_connection);
     own
 }
