@@ -181,3 +181,31 @@ frontend fe
     assert_eq!(r.header("x-a").map(str::len), Some(1000));
     assert_eq!(r.header("x-c"), None);
 }
+
+#[test]
+fn runs_on_redirects_and_the_stats_page() {
+    let o = origins(1);
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+    http-request redirect location /elsewhere if {{ path /redir }}
+    stats enable
+    stats uri /stats
+    http-after-response set-header x-after %[status]
+    default_backend a
+backend a
+    server s1 {}
+",
+        free_port(),
+        o[0].addr()
+    );
+    let p = start_proxy(&cfg);
+    let r = get_close(&p, "/redir");
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location"), Some("/elsewhere"));
+    assert_eq!(r.header("x-after"), Some("302"));
+    let r = get_close(&p, "/stats;csv");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-after"), Some("200"));
+}

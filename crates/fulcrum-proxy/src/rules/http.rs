@@ -1,4 +1,4 @@
-//! `http-request` and `http-response` rules, `use_backend` and `errorfile`, compiled per proxy.
+//! `http-request`, `http-response` and `http-after-response` rules, `use_backend` and `errorfile`, compiled per proxy.
 
 use std::net::IpAddr;
 
