@@ -822,6 +822,19 @@ fn server_errors() {
         "{}",
         e[0].2
     );
+    err1_both(
+        &b("server s 127.0.0.1:1 pool-max-conn -2"),
+        7,
+        "server pool-max-conn",
+        "must be >= -1",
+    );
+    // Stricter: HAProxy reads a word that is not a number as 0.
+    err1(
+        &b("server s 127.0.0.1:1 pool-max-conn x"),
+        7,
+        "server pool-max-conn",
+        "expects an integer",
+    );
     let e = err_both(&b("server s 127.0.0.1:1 weight 257"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "server weight"));
     assert!(e[0].2.contains("between 0 and 256"));

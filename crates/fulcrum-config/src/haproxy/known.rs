@@ -280,7 +280,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("on-marked-down", 1),
     ("on-marked-up", 1),
     ("pool-low-conn", 1),
-    ("pool-max-conn", 1),
     ("pool-purge-delay", 1),
     ("proto", 1),
     ("proxy-v2-options", 1),

@@ -471,6 +471,9 @@ pub struct Server {
     pub maxconn: Option<u32>,
     /// `maxqueue N`
     pub maxqueue: Option<u32>,
+    /// `pool-max-conn N`: the most idle connections to this server kept for reuse (`None`: no limit of its
+    /// own, -1 in the file).
+    pub pool_max_conn: Option<u32>,
     /// `slowstart T`
     pub slowstart: Option<Duration>,
     /// `disabled`: starts in maintenance.
