@@ -288,10 +288,6 @@ fn proxy_known_but_unsupported() {
         ("stick-table type ip size 1m", "stick-table"),
         ("compression algo gzip", "compression"),
         ("errorloc 503 http://x/", "errorloc"),
-        (
-            "http-after-response set-header X-A b",
-            "http-after-response",
-        ),
         ("stats scope app", "stats scope"),
         ("monitor fail if TRUE", "monitor"),
     ] {
@@ -825,6 +821,19 @@ fn server_errors() {
             .contains("could not resolve address 'nohost.invalid'"),
         "{}",
         e[0].2
+    );
+    err1_both(
+        &b("server s 127.0.0.1:1 pool-max-conn -2"),
+        7,
+        "server pool-max-conn",
+        "must be >= -1",
+    );
+    // Stricter: HAProxy reads a word that is not a number as 0.
+    err1(
+        &b("server s 127.0.0.1:1 pool-max-conn x"),
+        7,
+        "server pool-max-conn",
+        "expects an integer",
     );
     let e = err_both(&b("server s 127.0.0.1:1 weight 257"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "server weight"));

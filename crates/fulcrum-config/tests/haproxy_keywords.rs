@@ -583,11 +583,21 @@ fn server_options() {
         "{DEFAULTS}backend b\n server a 127.0.0.1:18081 check inter 1s fastinter 200ms downinter 10s rise 5 fall 7 weight 256\n\
          server c 127.0.0.1:18082 backup port 18099 addr 127.0.0.9 maxconn 30 maxqueue 40 slowstart 30s disabled\n\
          server d 127.0.0.1:18083 check inter 3s weight 0\n server e [::1]:18084 disabled enabled\n server f ::1:18085\n\
-         server g ipv4@127.0.0.1:18086 maxconn 0\n"
+         server g ipv4@127.0.0.1:18086 maxconn 0 pool-max-conn -1\n server h 127.0.0.1:18087 pool-max-conn 0\n\
+         default-server pool-max-conn 3\n server i 127.0.0.1:18088\n"
     ));
     let b = backend(&c, "b");
     let s = &b.servers;
-    assert_eq!(s.len(), 6);
+    assert_eq!(s.len(), 8);
+    assert_eq!(
+        (
+            s[0].pool_max_conn,
+            s[5].pool_max_conn,
+            s[6].pool_max_conn,
+            s[7].pool_max_conn
+        ),
+        (None, None, Some(0), Some(3))
+    );
     assert!(s[0].check);
     assert_eq!(
         (s[0].inter, s[0].fastinter, s[0].downinter),

@@ -304,6 +304,7 @@ fn rules_in_defaults() {
         "acl a path /x",
         "http-request deny",
         "http-response del-header x",
+        "http-after-response del-header x",
         "tcp-request connection reject",
     ] {
         let k = kw.split(' ').next().unwrap();
@@ -1136,16 +1137,10 @@ fn http_response_errors() {
         "no such ACL 'nope'",
     );
     err1(
-        &fe(" http-response replace-header X y z\n"),
+        &fe(" http-response set-log-level info\n"),
         8,
-        "http-response replace-header",
-        "http-response action 'replace-header' is not supported yet by fulcrum",
-    );
-    err1(
-        &fe(" http-response set-status 404\n"),
-        8,
-        "http-response set-status",
-        NS,
+        "http-response set-log-level",
+        "http-response action 'set-log-level' is not supported yet by fulcrum",
     );
     err1(
         &fe(" http-response set-header X %[ssl_bc]\n"),
@@ -1979,4 +1974,116 @@ fn defaults_rules_refusals() {
     ok_both(&format!("defaults d\n mode http\n{T} http-request deny\n http-response del-header x\nfrontend f from d\n bind :18080\nfrontend g from d\n bind :18081\n"));
     ok_both(&format!("defaults d\n mode http\n{T} acl a path /x\nlisten l from d\n bind :18080\n server s 127.0.0.1:1\n"));
     ok_both(&format!("defaults d\n mode http\n{T} http-request deny\ndefaults\n mode http\n{T}listen l\n bind :18080\n server s 127.0.0.1:1\n"));
+}
+
+// ---------- http-after-response ----------
+
+#[test]
+fn http_after_response_rules() {
+    let text = fe(" http-after-response allow if { status 403 }
+ http-after-response set-header X-A \"%[res.hdr(x-b)] %[http_first_req]\"
+ http-after-response add-header X-B b
+ http-after-response del-header X-C
+ http-after-response replace-header X-D ^(.*)$ <\\1>
+ http-after-response replace-value X-E ^a$ b
+ http-after-response set-status 299 unless { status 200 }
+ http-after-response set-var(txn.s) status
+ http-after-response set-var-fmt(txn.t) \"%[status]\"
+ http-after-response unset-var(txn.s)
+ http-after-response strict-mode off
+");
+    let c = ok_both(&text);
+    let rules = &proxy(&c, "f").rules.http_after_response;
+    assert_eq!(rules.len(), 11);
+    assert_eq!(rules[0].action, HttpResponseAction::Allow);
+    assert!(rules[0].cond.is_some());
+    assert_eq!(rules[6].action, HttpResponseAction::SetStatus(299));
+    assert!(matches!(
+        &rules[4].action,
+        HttpResponseAction::ReplaceHeader(n, re, _) if n == "X-D" && re == "^(.*)$"
+    ));
+    assert!(matches!(
+        &rules[5].action,
+        HttpResponseAction::ReplaceValue(n, _, _) if n == "X-E"
+    ));
+    assert_eq!(rules[1].location.line, 9);
+    // In backends and listens too, and in http-response the new rewrites.
+    let c = ok_both(&be(" http-after-response set-header X-A b\n http-response set-status 201\n http-response replace-value X-A a b\n server s 127.0.0.1:1\n"));
+    let b = proxy(&c, "b");
+    assert_eq!(b.rules.http_after_response.len(), 1);
+    assert_eq!(
+        b.rules.http_response[0].action,
+        HttpResponseAction::SetStatus(201)
+    );
+    ok_both(&format!(
+        "{D}listen l\n bind :18080\n http-after-response set-status 200\n server s 127.0.0.1:1\n"
+    ));
+    // A named defaults section's rules come first.
+    let c = ok_both("defaults d\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n http-after-response set-header X-A d\nfrontend f from d\n bind :18080\n http-after-response set-header X-A f\n");
+    let r = &proxy(&c, "f").rules.http_after_response;
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0].location.line, 6);
+}
+
+#[test]
+fn http_after_response_errors() {
+    for (line, kw, needle) in [
+        (
+            "http-after-response",
+            "http-after-response",
+            "expects an action",
+        ),
+        (
+            "http-after-response deny",
+            "http-after-response",
+            "unknown http-after-response action 'deny'",
+        ),
+        (
+            "http-after-response wait-for-body time 1s",
+            "http-after-response",
+            "unknown http-after-response action 'wait-for-body'",
+        ),
+        (
+            "http-after-response set-status 99",
+            "http-after-response set-status",
+            "between 100 and 999",
+        ),
+        (
+            "http-after-response set-status",
+            "http-after-response set-status",
+            "between 100 and 999",
+        ),
+        (
+            "http-after-response replace-value X-A a",
+            "http-after-response replace-value",
+            "expects a header name, a regex and a replacement",
+        ),
+        (
+            "http-after-response set-header X-A %[path]",
+            "http-after-response set-header",
+            "sample fetch 'path' reads the request",
+        ),
+    ] {
+        err1_both(&fe(&format!(" {line}\n")), 8, kw, needle);
+    }
+    // fulcrum only: HAProxy accepts these.
+    err1(&fe(" http-response allow\n"), 8, "http-response allow", NS);
+    err1(
+        &fe(" http-after-response set-status 200 reason Fine\n"),
+        8,
+        "http-after-response set-status",
+        NS,
+    );
+    err1(
+        &fe(" http-after-response capture res.hdr(a) id 0\n"),
+        8,
+        "http-after-response capture",
+        NS,
+    );
+    err1(
+        &fe(" http-after-response set-header X-A b if { path /x }\n"),
+        8,
+        "http-after-response set-header",
+        "would never match in 'http-response'",
+    );
 }

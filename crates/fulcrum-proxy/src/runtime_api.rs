@@ -456,6 +456,7 @@ impl Control for RuntimeApi {
             check_addr: None,
             maxconn: new.maxconn,
             maxqueue: None,
+            pool_max_conn: None,
             slowstart: None,
             agent: None,
             tls: None,

@@ -46,6 +46,8 @@ pub struct Snapshot {
     pub buf_limits: crate::http::buffered::BufLimits,
     /// The most header lines a request head may have: `tune.http.maxhdr` less one, as HAProxy counts it.
     pub max_headers: usize,
+    /// Whether a backend has `http-after-response` rules (then every response's request line is kept for them).
+    pub backend_after_response: bool,
 }
 
 /// The frontend half of a `frontend` or `listen` section.
@@ -328,7 +330,9 @@ impl Snapshot {
                 (fe, be)
             })
             .collect();
+        let backend_after_response = backends.iter().any(|b| b.rules.has_after_response_rules());
         Ok(Snapshot {
+            backend_after_response,
             order,
             first_iid: if config.global.stats_sockets.is_empty() {
                 1

@@ -30,7 +30,9 @@ impl Worker {
     pub fn new(id: usize, snapshot: &Arc<Snapshot>) -> Self {
         Worker {
             id,
-            pool: Rc::new(Pool::new(snapshot.servers.len())),
+            pool: Rc::new(Pool::new(
+                snapshot.servers.iter().map(|s| s.config.pool_max_conn),
+            )),
             snapshot: snapshot.clone(),
             selectors: RefCell::new(
                 snapshot

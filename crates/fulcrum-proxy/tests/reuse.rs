@@ -151,3 +151,34 @@ fn dispatch_sends_to_its_address() {
     ));
     assert_eq!(seen(&get(p.addr, "/")).1, 1);
 }
+
+/// `pool-max-conn N`: at most N idle connections to the server are kept; one more is closed when its response
+/// ends, and `0` keeps none.
+#[test]
+fn pool_max_conn_limits_idle_connections() {
+    let (server, closed) = numbering_server();
+    let p = start_proxy(&format!(
+        "{DEFAULTS}\nlisten app\n    bind 127.0.0.1:{}\n    http-reuse safe\n    server s1 {server} pool-max-conn 1\n",
+        free_port()
+    ));
+    let mut a = Client::connect(p.addr);
+    assert_eq!(seen(&a.get("/")), (1, 1));
+    // A first request gets its own connection; the pool already holds one, so this one closes after it.
+    let mut b = Client::connect(p.addr);
+    assert_eq!(seen(&b.get("/")), (2, 1));
+    assert!(wait_until(Duration::from_secs(5), || closed
+        .load(Ordering::SeqCst)
+        == 1));
+    assert_eq!(seen(&b.get("/")), (1, 2));
+    let (server, closed) = numbering_server();
+    let p = start_proxy(&format!(
+        "{DEFAULTS}\nlisten app\n    bind 127.0.0.1:{}\n    http-reuse always\n    server s1 {server} pool-max-conn 0\n",
+        free_port()
+    ));
+    let mut a = Client::connect(p.addr);
+    assert_eq!(seen(&a.get("/")), (1, 1));
+    assert_eq!(seen(&a.get("/")), (2, 1));
+    assert!(wait_until(Duration::from_secs(5), || closed
+        .load(Ordering::SeqCst)
+        == 2));
+}

@@ -46,7 +46,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "http_auth_pass",
     "http_auth_type",
     "http_auth_user",
-    "http_first_req",
     "nbproc",
     "nbsrv",
     "proc",
@@ -276,6 +275,7 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "fe_name" => simple(Fetch::FeName),
         "be_name" => simple(Fetch::BeName),
         "srv_name" => simple(Fetch::SrvName),
+        "http_first_req" => simple(Fetch::HttpFirstReq),
         "url_param" | "urlp" => {
             let a = args(call, &[S, S], 0)?;
             let delim = match a.str(1) {

@@ -188,6 +188,11 @@ pub trait Context {
         None
     }
 
+    /// Whether the request is the first of its client connection (`http_first_req`); `None` outside HTTP.
+    fn first_request(&self) -> Option<bool> {
+        None
+    }
+
     /// The server's name, once one is chosen (`srv_name`).
     fn server_name(&self) -> Option<&str> {
         None

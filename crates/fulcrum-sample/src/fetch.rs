@@ -107,6 +107,8 @@ pub(crate) enum Fetch {
     BeName,
     /// `srv_name`
     SrvName,
+    /// `http_first_req`: whether the request is the first of its client connection.
+    HttpFirstReq,
     /// `url_param(name[,delim])`, `urlp`
     UrlParam {
         /// Empty for the first parameter that has a value.
@@ -226,7 +228,7 @@ impl Fetch {
             | Fetch::Date { .. }
             | Fetch::DateUs
             | Fetch::Rand(_) => Type::Int,
-            Fetch::Bool(_) => Type::Bool,
+            Fetch::Bool(_) | Fetch::HttpFirstReq => Type::Bool,
             Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
             Fetch::Ipv6(_) => Type::Ipv6,
             Fetch::Bin(_) => Type::Bin,
@@ -304,6 +306,7 @@ impl Fetch {
             Fetch::FeName => Value::str(ctx.frontend_name()?.as_bytes()),
             Fetch::BeName => Value::str(ctx.backend_name()?.as_bytes()),
             Fetch::SrvName => Value::str(ctx.server_name()?.as_bytes()),
+            Fetch::HttpFirstReq => Value::Bool(ctx.first_request()?),
             Fetch::Ssl(f) => ctx.ssl(*f)?,
             Fetch::UrlParam { name, delim } => {
                 Value::str(http::url_param(ctx.uri()?, name, *delim)?)

@@ -288,9 +288,27 @@ fn connection() {
     none.src = None;
     none.dst = None;
     none.fe = None;
-    for e in ["src", "src_port", "dst", "dst_port", "fe_name"] {
+    for e in [
+        "src",
+        "src_port",
+        "dst",
+        "dst_port",
+        "fe_name",
+        "http_first_req",
+    ] {
         assert_eq!(none.eval(e), None, "{e}");
     }
+}
+
+#[test]
+fn http_first_req() {
+    let mut c = Ctx::new();
+    c.first = Some(true);
+    assert_eq!(c.eval("http_first_req").as_deref(), Some("1"));
+    assert_eq!(c.value("http_first_req"), Some(Value::Bool(true)));
+    c.first = Some(false);
+    assert_eq!(c.eval("http_first_req").as_deref(), Some("0"));
+    assert_eq!(c.eval("http_first_req,add(1)").as_deref(), Some("1"));
 }
 
 #[test]

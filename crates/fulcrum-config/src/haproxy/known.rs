@@ -140,7 +140,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "fullconn",
     "grace",
     "hash-balance-factor",
-    "http-after-response",
     "http-send-name-header",
     "id",
     "ignore-persist",
@@ -281,7 +280,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("on-marked-down", 1),
     ("on-marked-up", 1),
     ("pool-low-conn", 1),
-    ("pool-max-conn", 1),
     ("pool-purge-delay", 1),
     ("proto", 1),
     ("proxy-v2-options", 1),
@@ -887,8 +885,6 @@ pub const HTTP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "del-map*",
     "ot-group",
     "redirect",
-    "replace-header",
-    "replace-value",
     "return",
     "sc-inc-gpc*",
     "sc-set-gpt*",
@@ -897,11 +893,13 @@ pub const HTTP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "set-map*",
     "set-mark",
     "set-nice",
-    "set-status",
     "set-tos",
     "silent-drop",
     "track-sc*",
 ];
+
+/// `http-after-response` actions of HAProxy 2.6 fulcrum does not support yet.
+pub const HTTP_AFTER_RESPONSE_UNSUPPORTED: &[&str] = &["capture", "ot-group"];
 
 /// `tcp-request connection` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept` and
 /// `reject` are supported.

@@ -471,6 +471,9 @@ pub struct Server {
     pub maxconn: Option<u32>,
     /// `maxqueue N`
     pub maxqueue: Option<u32>,
+    /// `pool-max-conn N`: the most idle connections to this server kept for reuse (`None`: no limit of its
+    /// own, -1 in the file).
+    pub pool_max_conn: Option<u32>,
     /// `slowstart T`
     pub slowstart: Option<Duration>,
     /// `disabled`: starts in maintenance.
@@ -1123,6 +1126,15 @@ pub enum HttpResponseAction {
     WaitForBody(WaitForBody),
     /// `strict-mode on|off` (see [`HttpRequestAction::StrictMode`]).
     StrictMode(bool),
+    /// `replace-header NAME REGEX REPLACEMENT`: each whole value of the header the regex matches is rewritten
+    /// (`\1`..`\9` stand for its groups).
+    ReplaceHeader(String, String, Fmt),
+    /// `replace-value NAME REGEX REPLACEMENT`: as `replace-header`, for each comma-separated value.
+    ReplaceValue(String, String, Fmt),
+    /// `set-status CODE`: the response's status (100 to 999).
+    SetStatus(u16),
+    /// `allow` (`http-after-response` only): the rules after it in this proxy's ruleset are skipped.
+    Allow,
 }
 
 /// A rule: an action and the condition under which it runs.
@@ -1165,6 +1177,8 @@ pub struct Rules {
     pub http_request: Vec<Rule<HttpRequestAction>>,
     /// `http-response` lines.
     pub http_response: Vec<Rule<HttpResponseAction>>,
+    /// `http-after-response` lines: run on every response sent to the client, the proxy's own included.
+    pub http_after_response: Vec<Rule<HttpResponseAction>>,
     /// `tcp-request connection` lines (frontends and listens).
     pub tcp_connection: Vec<Rule<TcpConnAction>>,
     /// `tcp-request content` lines (frontends and listens in `mode tcp`), run on the client's first bytes.

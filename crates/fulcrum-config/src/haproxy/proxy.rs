@@ -48,6 +48,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("use_backend", F | L),
     ("http-request", ALL),
     ("http-response", ALL),
+    ("http-after-response", ALL),
     ("tcp-request", ALL),
     ("redirect", F | L | B),
     ("errorfile", ALL),
@@ -64,7 +65,13 @@ const KEYWORDS: &[(&str, u8)] = &[
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
 /// rules to the proxies that use it, before their own.
-const RULE_KEYWORDS: &[&str] = &["acl", "http-request", "http-response", "tcp-request"];
+const RULE_KEYWORDS: &[&str] = &[
+    "acl",
+    "http-request",
+    "http-response",
+    "http-after-response",
+    "tcp-request",
+];
 
 /// `timeout` names and the sections that allow them (`None`: not supported yet).
 const TIMEOUTS: &[(&str, u8)] = &[
@@ -603,6 +610,7 @@ pub fn apply(
         "use_backend" => rules::use_backend(line, &mut body.rules, sink),
         "http-request" => rules::http_request(line, &mut body.rules, sink),
         "http-response" => rules::http_response(line, &mut body.rules, sink),
+        "http-after-response" => rules::http_after_response(line, &mut body.rules, sink),
         "tcp-request" => rules::tcp_request(kind, line, &mut body.rules, sink),
         "redirect" => rules::redirect_line(line, &mut body.rules, sink),
         "errorfile" => rules::errorfile(line, &mut s.errorfiles, sink),

@@ -1,5 +1,5 @@
 //! ACLs, conditions and the rules that use them: `acl`, `use_backend`, `http-request`, `http-response`,
-//! `tcp-request connection`, `redirect`, and `errorfile`.
+//! `http-after-response`,//! `tcp-request connection`, `redirect`, and `errorfile`.
 //!
 //! A section's lines are parsed into a [`RulesDraft`]; [`finish`] resolves ACL names once the whole section is
 //! known and checks that every condition can match where it is used.
@@ -95,6 +95,7 @@ pub struct RulesDraft {
     pub use_backends: Vec<RuleDraft<String>>,
     http_request: Vec<RuleDraft<HttpRequestAction>>,
     http_response: Vec<RuleDraft<HttpResponseAction>>,
+    http_after_response: Vec<RuleDraft<HttpResponseAction>>,
     tcp_connection: Vec<RuleDraft<TcpConnAction>>,
     tcp_content: Vec<RuleDraft<TcpContentAction>>,
     /// `tcp-request inspect-delay` (the last line wins) and where it was.
@@ -110,6 +111,7 @@ impl RulesDraft {
     pub fn has_rules(&self) -> bool {
         !(self.http_request.is_empty()
             && self.http_response.is_empty()
+            && self.http_after_response.is_empty()
             && self.tcp_connection.is_empty()
             && self.tcp_content.is_empty())
     }
@@ -1816,17 +1818,35 @@ pub fn stats_admin(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
 
 /// `http-response set-header|add-header|del-header|deny ... [if|unless COND]`
 pub fn http_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    response_rule(line, false, rules, sink);
+}
+
+/// `http-after-response ACTION ... [if|unless COND]`: the rules run on every response sent to the client,
+/// those the proxy makes up included.
+pub fn http_after_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    response_rule(line, true, rules, sink);
+}
+
+/// An `http-response` line, or an `http-after-response` one (`after`), which takes neither `deny` nor
+/// `wait-for-body` but takes `allow`.
+fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Sink) {
     let loc = &line.location;
     let action = line.word(1);
-    let kw = format!("http-response {action}");
+    let which = if after {
+        "http-after-response"
+    } else {
+        "http-response"
+    };
+    let kw = format!("{which} {action}");
     let kw = kw.as_str();
     let (act, next) = match action {
         "" => {
-            sink.error(
-                loc,
-                "http-response",
-                "expects an action: set-header, add-header, del-header or deny",
-            );
+            let expected = if after {
+                "allow, add-header, del-header, replace-header, replace-value, set-header, set-status, set-var, set-var-fmt, strict-mode or unset-var"
+            } else {
+                "set-header, add-header, del-header or deny"
+            };
+            sink.error(loc, which, format!("expects an action: {expected}"));
             return;
         }
         "set-header" | "add-header" | "del-header" => {
@@ -1841,13 +1861,51 @@ pub fn http_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (a, next)
         }
-        "deny" => {
+        "replace-header" | "replace-value" => {
+            let (Some(n), Some(re), Some(rep)) = (arg(line, 2), arg(line, 3), arg(line, 4)) else {
+                sink.error(loc, kw, "expects a header name, a regex and a replacement");
+                return;
+            };
+            if !regex_ok(re, loc, kw, sink) {
+                return;
+            }
+            let Some(rep) = lf(rep, Phase::Response, loc, kw, sink) else {
+                return;
+            };
+            let (n, re) = (n.to_string(), re.to_string());
+            let a = if action == "replace-header" {
+                HttpResponseAction::ReplaceHeader(n, re, rep)
+            } else {
+                HttpResponseAction::ReplaceValue(n, re, rep)
+            };
+            (a, 5)
+        }
+        "set-status" => {
+            let Some(code) = arg(line, 2)
+                .and_then(|c| c.parse::<u16>().ok())
+                .filter(|c| (100..=999).contains(c))
+            else {
+                sink.error(
+                    loc,
+                    kw,
+                    "expects an integer status code between 100 and 999",
+                );
+                return;
+            };
+            if line.word(3) == "reason" {
+                sink.error(loc, kw, ns(format!("'reason' in '{which} set-status'")));
+                return;
+            }
+            (HttpResponseAction::SetStatus(code), 3)
+        }
+        "allow" if after => (HttpResponseAction::Allow, 2),
+        "deny" if !after => {
             let Some((s, i)) = deny_opts(line, 2, 502, kw, sink) else {
                 return;
             };
             (HttpResponseAction::Deny(s), i)
         }
-        "wait-for-body" => {
+        "wait-for-body" if !after => {
             let Some((w, i)) = wait_for_body(line, kw, sink) else {
                 return;
             };
@@ -1869,29 +1927,35 @@ pub fn http_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
         }
         other => {
             let base = base_action(other);
-            if known::listed(known::HTTP_RESPONSE_UNSUPPORTED, base) {
+            let unsupported = if after {
+                known::HTTP_AFTER_RESPONSE_UNSUPPORTED
+            } else {
+                known::HTTP_RESPONSE_UNSUPPORTED
+            };
+            if known::listed(unsupported, base) {
                 sink.error(
                     loc,
-                    &format!("http-response {base}"),
-                    ns(format!("http-response action '{base}'")),
+                    &format!("{which} {base}"),
+                    ns(format!("{which} action '{base}'")),
                 );
             } else {
-                sink.error(
-                    loc,
-                    "http-response",
-                    format!("unknown http-response action '{other}'"),
-                );
+                sink.error(loc, which, format!("unknown {which} action '{other}'"));
             }
             return;
         }
     };
     if let Ok(cond) = tail(line, next, kw, rules, sink) {
-        rules.http_response.push(RuleDraft {
+        let draft = RuleDraft {
             action: act,
             cond,
             location: loc.clone(),
             keyword: kw.to_string(),
-        });
+        };
+        if after {
+            rules.http_after_response.push(draft);
+        } else {
+            rules.http_response.push(draft);
+        }
     }
 }
 
@@ -2595,6 +2659,7 @@ pub fn finish(
         use_backends,
         http_request,
         http_response: rules_of(d.http_response, Place::Response, acls, proxy, sink),
+        http_after_response: rules_of(d.http_after_response, Place::Response, acls, proxy, sink),
         tcp_connection: rules_of(d.tcp_connection, Place::Connection, acls, proxy, sink),
         tcp_content,
         inspect_delay,

@@ -36,6 +36,8 @@ pub struct ServerOpts {
     pub maxconn: Option<u32>,
     /// `maxqueue`
     pub maxqueue: Option<u32>,
+    /// `pool-max-conn N` (-1: no limit)
+    pub pool_max_conn: Option<i64>,
     /// `slowstart`
     pub slowstart: Option<Duration>,
     /// `disabled` / `enabled`
@@ -70,6 +72,7 @@ impl ServerOpts {
             check_addr: over.check_addr.or(self.check_addr),
             maxconn: over.maxconn.or(self.maxconn),
             maxqueue: over.maxqueue.or(self.maxqueue),
+            pool_max_conn: over.pool_max_conn.or(self.pool_max_conn),
             slowstart: over.slowstart.or(self.slowstart),
             disabled: over.disabled.or(self.disabled),
             agent_check: over.agent_check.or(self.agent_check),
@@ -222,6 +225,24 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 }
                 None => false,
             },
+            "pool-max-conn" => match val.map(str::parse::<i64>) {
+                Some(Ok(n)) if n >= -1 => {
+                    o.pool_max_conn = Some(n);
+                    true
+                }
+                Some(Ok(_)) => {
+                    sink.error(loc, &okey, "'pool-max-conn' must be >= -1");
+                    false
+                }
+                _ => {
+                    sink.error(
+                        loc,
+                        &okey,
+                        "'pool-max-conn' expects an integer (-1: no limit, 0: no idle connection)",
+                    );
+                    false
+                }
+            },
             "port" => {
                 o.check_port =
                     port_value(val, "'port' expects a port number for health checks", |e| {
@@ -273,7 +294,7 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     sink.error(
                         loc,
                         &okey,
-                        format!("unknown server option '{opt}': expected check, no-check, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, slowstart, disabled, enabled, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
+                        format!("unknown server option '{opt}': expected check, no-check, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, pool-max-conn, slowstart, disabled, enabled, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
                     );
                     // How many arguments an unknown option takes is unknown: the rest of the line is not read,
                     // so that one typo gives one message.

@@ -166,6 +166,7 @@ fn prepend(inherited: &Rules, mut own: Rules) -> Rules {
     }
     own.http_request = before(&inherited.http_request, own.http_request);
     own.http_response = before(&inherited.http_response, own.http_response);
+    own.http_after_response = before(&inherited.http_after_response, own.http_after_response);
     own.tcp_connection = before(&inherited.tcp_connection, own.tcp_connection);
     own
 }
@@ -360,6 +361,9 @@ fn build(
             check_addr: o.check_addr,
             maxconn: o.maxconn.filter(|n| *n > 0),
             maxqueue: o.maxqueue.filter(|n| *n > 0),
+            pool_max_conn: o
+                .pool_max_conn
+                .and_then(|n| u32::try_from(n.min(i64::from(u32::MAX))).ok()),
             slowstart: o.slowstart.filter(|t| !t.is_zero()),
             agent,
             disabled: o.disabled.unwrap_or(false),

@@ -76,6 +76,11 @@ impl ProxyBody {
         self
     }
 
+    /// Takes the request's stats record back (to carry it on a response that replaces this one).
+    pub fn take_done(&mut self) -> Option<crate::totals::Done> {
+        self.done.take()
+    }
+
     /// Attaches the request's access-log record.
     pub fn with_log(mut self, log: Option<Box<HttpTxn>>) -> Self {
         self.log = log;

@@ -15,13 +15,24 @@ const MAX_IDLE_PER_SERVER: usize = 256;
 #[derive(Default)]
 pub struct Pool {
     idle: RefCell<Vec<Vec<ServerConn>>>,
+    /// The most idle connections kept per server (its `pool-max-conn`, else [`MAX_IDLE_PER_SERVER`]).
+    max: Vec<usize>,
 }
 
 impl Pool {
-    /// A pool for `servers` servers.
-    pub fn new(servers: usize) -> Self {
+    /// A pool for servers whose `pool-max-conn` are `limits` (`None`: no limit of their own), by server id.
+    pub fn new(limits: impl IntoIterator<Item = Option<u32>>) -> Self {
+        let max: Vec<usize> = limits
+            .into_iter()
+            .map(|l| {
+                l.map_or(MAX_IDLE_PER_SERVER, |n| {
+                    (n as usize).min(MAX_IDLE_PER_SERVER)
+                })
+            })
+            .collect();
         Pool {
-            idle: RefCell::new((0..servers).map(|_| Vec::new()).collect()),
+            idle: RefCell::new(max.iter().map(|_| Vec::new()).collect()),
+            max,
         }
     }
 
@@ -59,7 +70,7 @@ impl Pool {
         }
         let mut idle = self.idle.borrow_mut();
         if let Some(list) = idle.get_mut(id) {
-            if list.len() < MAX_IDLE_PER_SERVER {
+            if list.len() < self.max.get(id).copied().unwrap_or(0) {
                 list.push(conn);
             }
         }

@@ -75,7 +75,8 @@ pub(crate) struct Client {
     pub(crate) vars: Rc<RefCell<VarMap>>,
 }
 
-/// Serves one request: its answer, made here or streamed from a server.
+/// Serves one request: its answer, made here or streamed from a server, then the `http-after-response` rules
+/// (the backend's, then the frontend's) on whatever answer it is.
 pub(crate) async fn handle(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
@@ -83,32 +84,105 @@ pub(crate) async fn handle(
     req: Request<ReqBody>,
     txn: &mut TxnSlot,
 ) -> Response<ProxyBody> {
-    match handle_inner(worker, fe, client, req, txn).await {
-        Ok(r) | Err(r) => r,
-    }
-}
-
-async fn handle_inner(
-    worker: Rc<Worker>,
-    fe: Arc<FrontendRt>,
-    client: Client,
-    mut req: Request<ReqBody>,
-    txn: &mut TxnSlot,
-) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
-    let (peer, dst_port) = (client.peer, client.dst_port);
-    let src = peer.ip();
+    let peer = client.peer;
     let dst = || client.conn.stream().local_addr().ok();
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let mut stream = Stream {
         src: peer,
-        dst_port,
+        dst_port: client.dst_port,
         dst: &dst,
         frontend: &fe.name,
         backend: None,
         txn: VarMap::new(),
         sess: &client.vars,
         tls: tls.as_deref(),
+        first_req: client.first,
     };
+    let after = fe.rules.has_after_response_rules() || worker.snapshot.backend_after_response;
+    let line = after.then(|| RequestLine {
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        src: peer.ip(),
+        dst_port: client.dst_port,
+        tls: tls.clone(),
+    });
+    let limits = worker.snapshot.buf_limits;
+    let mut chosen = None;
+    let mut resp =
+        match handle_inner(worker, &fe, &client, req, &mut stream, &mut chosen, txn).await {
+            Ok(r) | Err(r) => r,
+        };
+    if let Some(line) = line {
+        after_response(
+            &fe,
+            chosen.as_deref(),
+            &line,
+            &mut stream,
+            &mut resp,
+            limits,
+            txn,
+        );
+    }
+    resp
+}
+
+/// The `http-after-response` rules of the backend, then of the frontend, on the response about to be sent. A
+/// response that is not sent (`CloseSilently`) is left alone; a rewrite failing under `strict-mode` replaces the
+/// response with the 500 error, on which no rule runs.
+fn after_response(
+    fe: &FrontendRt,
+    be: Option<&BackendRt>,
+    line: &RequestLine,
+    stream: &mut Stream<'_>,
+    resp: &mut Response<ProxyBody>,
+    limits: buffered::BufLimits,
+    txn: &mut TxnSlot,
+) {
+    if resp.extensions().get::<errors::CloseSilently>().is_some() {
+        return;
+    }
+    let mut status = resp.status().as_u16();
+    let mut room = MsgRoom::new(limits, response_head_size(resp));
+    room.body(resp.body().buffered());
+    // A `listen` section's rules are its frontend's: its backend side has none of its own.
+    let rulesets = be.map(|b| &b.rules).into_iter().chain([&fe.rules]);
+    // `allow` ends one proxy's rules; the next proxy's still run.
+    for rules in rulesets {
+        let verdict = rules.apply_after_response(
+            &mut status,
+            resp.headers_mut(),
+            line,
+            stream,
+            &mut room.room,
+        );
+        if verdict == RespVerdict::RewriteFailed {
+            let done = resp.body_mut().take_done();
+            let mut r = rewrite_failed(fe, be, txn, b"IH");
+            if let Some(done) = done {
+                r = r.map(|b| b.with_done(done));
+            }
+            *resp = r;
+            return;
+        }
+    }
+    if let Ok(s) = StatusCode::from_u16(status) {
+        *resp.status_mut() = s;
+    }
+}
+
+async fn handle_inner(
+    worker: Rc<Worker>,
+    fe: &Arc<FrontendRt>,
+    client: &Client,
+    mut req: Request<ReqBody>,
+    stream: &mut Stream<'_>,
+    chosen: &mut Option<Arc<BackendRt>>,
+    txn: &mut TxnSlot,
+) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
+    let fe = fe.clone();
+    let (peer, dst_port) = (client.peer, client.dst_port);
+    let src = peer.ip();
+    let tls = client.conn.tls().map(|t| t.facts.clone());
     let start = Instant::now();
     Counters::inc(&fe.stats.requests);
     // A head that does not fit in HAProxy's buffer (`tune.bufsize` less `tune.maxrewrite`).
@@ -147,7 +221,7 @@ async fn handle_inner(
     loop {
         match fe
             .rules
-            .apply_request_from(at, &mut req, &mut stream, None, &mut room.room)
+            .apply_request_from(at, &mut req, stream, None, &mut room.room)
         {
             Verdict::Continue => break,
             Verdict::Respond(r) => return Ok(rule_response(txn, &fe.stats, *r)),
@@ -215,6 +289,7 @@ async fn handle_inner(
     };
     txn.backend(&be);
     stream.backend = Some(be.clone());
+    *chosen = Some(be.clone());
     let mut done = Done::new(be.clone(), start);
     Counters::inc(&be.stats.requests);
     done.bytes_in = req
@@ -256,13 +331,10 @@ async fn handle_inner(
     }
     let mut at = Resume::default();
     let resp = loop {
-        match be.rules.apply_request_from(
-            at,
-            &mut req,
-            &mut stream,
-            Some(&fe.rules),
-            &mut room.room,
-        ) {
+        match be
+            .rules
+            .apply_request_from(at, &mut req, stream, Some(&fe.rules), &mut room.room)
+        {
             Verdict::Continue => break None,
             Verdict::Respond(r) => break Some(rule_response(txn, &be.stats, *r)),
             Verdict::Service(_) => {
@@ -312,7 +384,7 @@ async fn handle_inner(
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
-        let fwd = forward(&worker, &fe, &be, &client, req, txn, &mut done);
+        let fwd = forward(&worker, &fe, &be, client, req, txn, &mut done);
         tokio::select! {
             // The request goes as far as it can before the client's close is looked at.
             biased;
@@ -320,7 +392,7 @@ async fn handle_inner(
             () = client.conn.closed() => None,
         }
     } else {
-        Some(forward(&worker, &fe, &be, &client, req, txn, &mut done).await)
+        Some(forward(&worker, &fe, &be, client, req, txn, &mut done).await)
     };
     let Some(forwarded) = forwarded else {
         let (term, status) = match txn.phase() {
@@ -350,7 +422,7 @@ async fn handle_inner(
     };
     if let Some(line) = line {
         // The backend's http-response rules, then the frontend's.
-        let status = resp.status().as_u16();
+        let mut status = resp.status().as_u16();
         let head_size = response_head_size(&resp);
         let body_room = limits.body_room(head_size);
         let mut room = MsgRoom::new(limits, head_size);
@@ -361,13 +433,13 @@ async fn handle_inner(
             loop {
                 match rules.apply_response_from(
                     at,
-                    status,
+                    &mut status,
                     resp.headers_mut(),
                     &line,
-                    &mut stream,
+                    stream,
                     &mut room.room,
                 ) {
-                    RespVerdict::Continue => break,
+                    RespVerdict::Continue | RespVerdict::Allow => break,
                     RespVerdict::Deny(s) => {
                         denied = Some(s);
                         break;
@@ -420,6 +492,9 @@ async fn handle_inner(
             Counters::inc(&be.stats.denied_resp);
             be.stats.response(status);
             return Ok(error_for(&fe, Some(&be), status).map(|b| b.with_done(done)));
+        }
+        if let Ok(s) = StatusCode::from_u16(status) {
+            *resp.status_mut() = s;
         }
     }
     be.stats.response(resp.status().as_u16());

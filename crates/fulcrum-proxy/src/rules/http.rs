@@ -1,4 +1,4 @@
-//! `http-request` and `http-response` rules, `use_backend` and `errorfile`, compiled per proxy.
+//! `http-request`, `http-response` and `http-after-response` rules, `use_backend` and `errorfile`, compiled per proxy.
 
 use std::net::IpAddr;
 
@@ -315,6 +315,10 @@ enum RespAction {
     Deny(u16),
     WaitForBody(WaitForBody),
     StrictMode(bool),
+    ReplaceHeader(HeaderName, Regex, Fmt),
+    ReplaceValue(HeaderName, Regex, Fmt),
+    SetStatus(u16),
+    Allow,
 }
 
 /// `del-header NAME -m beg|end|sub|reg`: which header names match (lower case, as names are kept).
@@ -422,6 +426,8 @@ pub enum RespVerdict {
     },
     /// A rewrite did not fit in the buffer under `strict-mode on`: HAProxy answers 500.
     RewriteFailed,
+    /// `allow` (`http-after-response`): the rest of this proxy's rules are skipped.
+    Allow,
 }
 
 /// The compiled rules of one proxy.
@@ -429,6 +435,7 @@ pub enum RespVerdict {
 pub struct ProxyRules {
     http_request: Vec<(ReqAction, Option<CompiledCond>)>,
     http_response: Vec<(RespAction, Option<CompiledCond>)>,
+    http_after_response: Vec<(RespAction, Option<CompiledCond>)>,
     /// `use_backend` rules with their backends resolved (indices in the snapshot's backends).
     pub use_backends: Vec<(usize, Option<CompiledCond>)>,
     tcp_connection: Vec<(TcpConnAction, Option<CompiledCond>)>,
@@ -529,35 +536,8 @@ impl ProxyRules {
             };
             out.http_request.push((action, compile_opt(&r.cond, refs)?));
         }
-        for r in &rules.http_response {
-            let loc = r.location.to_string();
-            let action = match &r.action {
-                HttpResponseAction::SetHeader(n, v) => {
-                    let (n, v) = header_pair(n, v, &loc)?;
-                    RespAction::SetHeader(n, v)
-                }
-                HttpResponseAction::AddHeader(n, v) => {
-                    let (n, v) = header_pair(n, v, &loc)?;
-                    RespAction::AddHeader(n, v)
-                }
-                HttpResponseAction::DelHeader(n) => RespAction::DelHeader(header_name(n, &loc)?),
-                HttpResponseAction::DelHeaderMatch(n, m) => {
-                    RespAction::DelHeaderMatch(NameMatch::compile(n, *m, &loc)?)
-                }
-                HttpResponseAction::Deny(s) => RespAction::Deny(*s),
-                HttpResponseAction::SetVar(n, e) => {
-                    RespAction::Var(VarAct::Set(n.clone(), e.clone()))
-                }
-                HttpResponseAction::SetVarFmt(n, f) => {
-                    RespAction::Var(VarAct::SetFmt(n.clone(), f.clone()))
-                }
-                HttpResponseAction::UnsetVar(n) => RespAction::Var(VarAct::Unset(n.clone())),
-                HttpResponseAction::WaitForBody(w) => RespAction::WaitForBody(*w),
-                HttpResponseAction::StrictMode(on) => RespAction::StrictMode(*on),
-            };
-            out.http_response
-                .push((action, compile_opt(&r.cond, refs)?));
-        }
+        out.http_response = compile_response(&rules.http_response, refs)?;
+        out.http_after_response = compile_response(&rules.http_after_response, refs)?;
         for u in &rules.use_backends {
             if let Some(be) = backend(&u.backend) {
                 out.use_backends.push((be, compile_opt(&u.cond, refs)?));
@@ -578,6 +558,11 @@ impl ProxyRules {
     /// Whether any `http-response` rule exists (so the request line must be kept for them).
     pub fn has_response_rules(&self) -> bool {
         !self.http_response.is_empty()
+    }
+
+    /// Whether any `http-after-response` rule exists.
+    pub fn has_after_response_rules(&self) -> bool {
+        !self.http_after_response.is_empty()
     }
 
     /// The proxy's error replies (`errorfile`, `errorfiles`, `http-error`).
@@ -742,17 +727,105 @@ impl ProxyRules {
     pub fn apply_response_from(
         &self,
         at: Resume,
-        status: u16,
+        status: &mut u16,
         headers: &mut HeaderMap,
         line: &RequestLine,
         stream: &mut Stream<'_>,
         room: &mut Room,
     ) -> RespVerdict {
+        apply_response(&self.http_response, at, status, headers, line, stream, room)
+    }
+
+    /// Runs the `http-after-response` rules on a response's head (any response sent to the client), the
+    /// rewrites within `room`: [`RespVerdict::Continue`], [`RespVerdict::Allow`] or
+    /// [`RespVerdict::RewriteFailed`].
+    pub fn apply_after_response(
+        &self,
+        status: &mut u16,
+        headers: &mut HeaderMap,
+        line: &RequestLine,
+        stream: &mut Stream<'_>,
+        room: &mut Room,
+    ) -> RespVerdict {
+        let at = Resume::default();
+        apply_response(
+            &self.http_after_response,
+            at,
+            status,
+            headers,
+            line,
+            stream,
+            room,
+        )
+    }
+}
+
+/// Compiles `http-response` or `http-after-response` rules.
+fn compile_response(
+    rules: &[fulcrum_config::haproxy::Rule<HttpResponseAction>],
+    refs: &super::patref::PatternRefs,
+) -> Result<Vec<(RespAction, Option<CompiledCond>)>, RulesError> {
+    let mut out = Vec::with_capacity(rules.len());
+    for r in rules {
+        let loc = r.location.to_string();
+        let regex = |re: &str| {
+            Regex::new(re).map_err(|source| RulesError::Regex {
+                location: loc.clone(),
+                source,
+            })
+        };
+        let action = match &r.action {
+            HttpResponseAction::SetHeader(n, v) => {
+                let (n, v) = header_pair(n, v, &loc)?;
+                RespAction::SetHeader(n, v)
+            }
+            HttpResponseAction::AddHeader(n, v) => {
+                let (n, v) = header_pair(n, v, &loc)?;
+                RespAction::AddHeader(n, v)
+            }
+            HttpResponseAction::DelHeader(n) => RespAction::DelHeader(header_name(n, &loc)?),
+            HttpResponseAction::DelHeaderMatch(n, m) => {
+                RespAction::DelHeaderMatch(NameMatch::compile(n, *m, &loc)?)
+            }
+            HttpResponseAction::ReplaceHeader(n, re, rep) => {
+                RespAction::ReplaceHeader(header_name(n, &loc)?, regex(re)?, rep.clone())
+            }
+            HttpResponseAction::ReplaceValue(n, re, rep) => {
+                RespAction::ReplaceValue(header_name(n, &loc)?, regex(re)?, rep.clone())
+            }
+            HttpResponseAction::SetStatus(s) => RespAction::SetStatus(*s),
+            HttpResponseAction::Allow => RespAction::Allow,
+            HttpResponseAction::Deny(s) => RespAction::Deny(*s),
+            HttpResponseAction::SetVar(n, e) => RespAction::Var(VarAct::Set(n.clone(), e.clone())),
+            HttpResponseAction::SetVarFmt(n, f) => {
+                RespAction::Var(VarAct::SetFmt(n.clone(), f.clone()))
+            }
+            HttpResponseAction::UnsetVar(n) => RespAction::Var(VarAct::Unset(n.clone())),
+            HttpResponseAction::WaitForBody(w) => RespAction::WaitForBody(*w),
+            HttpResponseAction::StrictMode(on) => RespAction::StrictMode(*on),
+        };
+        out.push((action, compile_opt(&r.cond, refs)?));
+    }
+    Ok(out)
+}
+
+/// Runs response rules (`http-response` or `http-after-response`) from where `at` says.
+fn apply_response(
+    rules: &[(RespAction, Option<CompiledCond>)],
+    at: Resume,
+    status: &mut u16,
+    headers: &mut HeaderMap,
+    line: &RequestLine,
+    stream: &mut Stream<'_>,
+    room: &mut Room,
+) -> RespVerdict {
+    {
         let mut strict = at.strict;
-        for (index, (action, cond)) in self.http_response.iter().enumerate().skip(at.next) {
+        for (index, (action, cond)) in rules.iter().enumerate().skip(at.next) {
+            let status_now = *status;
             let facts = ResponseFacts {
                 line,
-                status,
+                status: status_now,
                 headers: &*headers,
             };
             if !holds(cond, &facts) {
@@ -761,7 +834,7 @@ impl ProxyRules {
             let msg = |headers| Msg::Response {
                 method: &line.method,
                 uri: &line.uri,
-                status,
+                status: status_now,
                 headers,
             };
             let done = match action {
@@ -783,6 +856,19 @@ impl ProxyRules {
                     strict = *on;
                     true
                 }
+                RespAction::ReplaceHeader(n, re, rep) => {
+                    let rep = Ctx::new(msg(&*headers), stream).render_string(rep);
+                    replace_header_within(headers, n, re, &rep, room)
+                }
+                RespAction::ReplaceValue(n, re, rep) => {
+                    let rep = Ctx::new(msg(&*headers), stream).render_string(rep);
+                    replace_value_within(headers, n, re, &rep, room)
+                }
+                RespAction::SetStatus(s) => {
+                    *status = *s;
+                    true
+                }
+                RespAction::Allow => return RespVerdict::Allow,
                 RespAction::Deny(s) => return RespVerdict::Deny(*s),
                 RespAction::WaitForBody(w) => {
                     return RespVerdict::WaitForBody {
@@ -882,6 +968,65 @@ fn replace_header_within(
     false
 }
 
+/// `replace-value`, if the new values fit (otherwise nothing changes).
+fn replace_value_within(
+    headers: &mut HeaderMap,
+    n: &HeaderName,
+    re: &Regex,
+    rep: &str,
+    room: &mut Room,
+) -> bool {
+    let old: Vec<HeaderValue> = headers.get_all(n).iter().cloned().collect();
+    if old.is_empty() {
+        return true;
+    }
+    let before = header_lines_cost(headers, n);
+    headers.remove(n);
+    for v in &old {
+        let text = String::from_utf8_lossy(v.as_bytes());
+        let new: Vec<String> = text
+            .split(',')
+            .map(|item| {
+                // As HAProxy: an element the regex matches is replaced without the blanks around it; the others
+                // stay as they were.
+                match expand(re, item.trim_matches([' ', '\t']), rep) {
+                    Some(new) => new,
+                    None => item.to_string(),
+                }
+            })
+            .collect();
+        let value = HeaderValue::from_str(&new.join(",")).unwrap_or_else(|_| v.clone());
+        headers.append(n.clone(), value);
+    }
+    if room.rewrite(before, header_lines_cost(headers, n)) {
+        return true;
+    }
+    headers.remove(n);
+    for v in old {
+        headers.append(n.clone(), v);
+    }
+    false
+}
+
+/// What a value `text` that `re` matches becomes: `rep` (the whole value is replaced, as HAProxy does), where
+/// `\1`..`\9` stand for the regex's groups; `None` when the regex does not match.
+fn expand(re: &Regex, text: &str, rep: &str) -> Option<String> {
+    let caps = re.captures(text)?;
+    let mut out = String::with_capacity(rep.len() + text.len());
+    let mut chars = rep.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                chars.next();
+                out.push_str(caps.get(d as usize).map_or("", |m| m.as_str()));
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    Some(out)
+}
+
 /// `set-path` / `set-query`, if the new request target fits (otherwise nothing changes).
 fn set_uri_within<B>(
     req: &mut Request<B>,
@@ -922,22 +1067,8 @@ fn replace_header(headers: &mut HeaderMap, name: &HeaderName, re: &Regex, rep: &
     headers.remove(name);
     for v in old {
         let text = String::from_utf8_lossy(v.as_bytes()).into_owned();
-        let new = match re.captures(&text) {
-            Some(caps) => {
-                let mut out = String::with_capacity(rep.len() + text.len());
-                let mut chars = rep.chars().peekable();
-                while let Some(c) = chars.next() {
-                    if c == '\\' {
-                        if let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                            chars.next();
-                            out.push_str(caps.get(d as usize).map_or("", |m| m.as_str()));
-                            continue;
-                        }
-                    }
-                    out.push(c);
-                }
-                HeaderValue::from_str(&out).unwrap_or(v)
-            }
+        let new = match expand(re, &text, rep) {
+            Some(out) => HeaderValue::from_str(&out).unwrap_or(v),
             None => v,
         };
         headers.append(name.clone(), new);

@@ -47,6 +47,8 @@ pub struct Stream<'a> {
     pub sess: &'a RefCell<VarMap>,
     /// The client connection's TLS facts (`None` on clear text).
     pub tls: Option<&'a fulcrum_tls::Facts>,
+    /// Whether this is the first request of the client connection (`http_first_req`).
+    pub first_req: bool,
 }
 
 impl Stream<'_> {
@@ -260,6 +262,9 @@ impl Context for Ctx<'_, '_> {
     }
     fn frontend_name(&self) -> Option<&str> {
         Some(self.stream.frontend)
+    }
+    fn first_request(&self) -> Option<bool> {
+        Some(self.stream.first_req)
     }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
         fulcrum_tls::sample(self.stream.tls, f)

@@ -22,6 +22,7 @@ pub struct Ctx {
     pub src: Option<SocketAddr>,
     pub dst: Option<SocketAddr>,
     pub fe: Option<String>,
+    pub first: Option<bool>,
     pub be: Option<String>,
     pub srv: Option<String>,
     pub vars: HashMap<VarName, Value<'static>>,
@@ -43,6 +44,7 @@ impl Ctx {
             src: Some("127.0.0.1:35628".parse().unwrap()),
             dst: Some("127.0.0.1:18081".parse().unwrap()),
             fe: Some("fe".into()),
+            first: None,
             be: None,
             srv: None,
             vars: HashMap::new(),
@@ -125,6 +127,9 @@ impl Context for Ctx {
     }
     fn frontend_name(&self) -> Option<&str> {
         self.fe.as_deref()
+    }
+    fn first_request(&self) -> Option<bool> {
+        self.first
     }
     fn backend_name(&self) -> Option<&str> {
         self.be.as_deref()
