@@ -185,26 +185,22 @@ impl ClientIo {
     /// pins little memory here; 0 when the socket cannot be asked.
     pub fn send_room(&self) -> usize {
         use std::os::fd::AsRawFd;
-        let fd = self.stream.as_raw_fd();
-        let mut sndbuf: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let Ok(sndbuf) = socket2::SockRef::from(&self.stream).send_buffer_size() else {
+            return 0;
+        };
         let mut queued: libc::c_int = 0;
-        // SAFETY: both calls write one c_int into memory owned by this frame, of the length given.
+        // SAFETY: TIOCOUTQ writes one c_int into memory owned by this frame.
         let ok = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                (&mut sndbuf as *mut libc::c_int).cast(),
-                &mut len,
+            libc::ioctl(
+                self.stream.as_raw_fd(),
+                libc::TIOCOUTQ,
+                &mut queued as *mut libc::c_int,
             ) == 0
-                && libc::ioctl(fd, libc::TIOCOUTQ, &mut queued as *mut libc::c_int) == 0
         };
         if !ok {
             return 0;
         }
-        let half = usize::try_from(sndbuf).unwrap_or(0) / 2;
-        half.saturating_sub(usize::try_from(queued).unwrap_or(0))
+        (sndbuf / 2).saturating_sub(usize::try_from(queued).unwrap_or(0))
     }
 
     /// Writes all of `parts`, in order.
