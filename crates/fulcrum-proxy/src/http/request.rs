@@ -123,6 +123,7 @@ pub(crate) async fn handle(
             txn,
         );
     }
+    txn.keep_vars(&mut stream.txn, stream.sess);
     resp
 }
 

@@ -83,6 +83,11 @@ impl Stream<'_> {
     }
 }
 
+/// The value of a `proc.` variable.
+pub(crate) fn proc_var(name: &VarName) -> Option<Value<'static>> {
+    lock_proc().get(name).cloned()
+}
+
 fn lock_proc() -> std::sync::MutexGuard<'static, VarMap> {
     // A thread that panicked while holding the lock left a consistent map: every change is one insert or remove.
     PROC_VARS.lock().unwrap_or_else(|e| e.into_inner())
