@@ -380,9 +380,7 @@ impl LogFormat {
                             ));
                         }
                         super::sample::check(&e).map_err(FormatError::SampleNotHere)?;
-                        if e.needs().http && http_only.is_none() {
-                            http_only = Some(format!("[{e}]"));
-                        }
+                        // HTTP fetches are accepted in a TCP-mode format, as HAProxy does: they are absent there.
                         items.push(Item::Sample(Box::new(SampleItem(e)), opts));
                         i += used + 2;
                         continue;
@@ -857,10 +855,25 @@ mod tests {
             LogFormat::parse("%zz"),
             Err(FormatError::Unknown("zz".into()))
         );
+        assert!(LogFormat::parse("%[src]").is_ok_and(|f| f.has_samples()));
+        assert!(!LogFormat::parse("%ci").unwrap().has_samples());
         assert!(matches!(
-            LogFormat::parse("%[src]"),
-            Err(FormatError::Unsupported(_))
+            LogFormat::parse("%[nosuchfetch]"),
+            Err(FormatError::Sample(..))
         ));
+        assert!(matches!(
+            LogFormat::parse("%[src"),
+            Err(FormatError::Unclosed(']'))
+        ));
+        assert!(matches!(
+            LogFormat::parse("%[src x]"),
+            Err(FormatError::Sample(..))
+        ));
+        assert!(matches!(
+            LogFormat::parse("%[req.hdr(host)]"),
+            Err(FormatError::SampleNotHere(_))
+        ));
+        assert!(LogFormat::parse_for_mode("%[method]", false).is_ok());
         assert_eq!(LogFormat::parse("%{+Q"), Err(FormatError::Unclosed('}')));
         assert_eq!(LogFormat::parse("a %"), Err(FormatError::Dangling));
         assert_eq!(
