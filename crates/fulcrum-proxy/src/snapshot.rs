@@ -132,6 +132,8 @@ pub struct BackendRt {
     pub balance: Balance,
     /// `hash-type`
     pub hash_type: HashType,
+    /// `hash-type`'s function and `avalanche`
+    pub hash_options: fulcrum_config::haproxy::HashOptions,
     /// `option allbackups`
     pub allbackups: bool,
     /// Server-side timeouts.
@@ -190,6 +192,7 @@ impl BackendRt {
             servers: &self.servers,
             balance: &self.balance,
             hash_type: self.hash_type,
+            hash_options: self.hash_options,
             allbackups: self.allbackups,
         }
     }
@@ -256,6 +259,7 @@ impl Snapshot {
                 farm: ArcSwap::from_pointee(Farm::empty()),
                 balance: p.balance.clone(),
                 hash_type: p.hash_type,
+                hash_options: p.hash_options,
                 allbackups: p.allbackups,
                 timeouts: p.timeouts.clone(),
                 conn_mode: p.http_conn_mode,
