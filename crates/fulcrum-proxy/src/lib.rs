@@ -162,7 +162,7 @@ impl Stopper {
 }
 
 /// Worker threads to run: `nbthread`, else one per CPU.
-fn thread_count(config: &Config) -> usize {
+pub(crate) fn thread_count(config: &Config) -> usize {
     config
         .global
         .nbthread

@@ -48,6 +48,8 @@ pub struct Snapshot {
     pub max_headers: usize,
     /// Whether a backend has `http-after-response` rules (then every response's request line is kept for them).
     pub backend_after_response: bool,
+    /// The idle server connections of every worker thread.
+    pub idle_pools: Arc<crate::http::pool::Pools>,
 }
 
 /// The frontend half of a `frontend` or `listen` section.
@@ -335,8 +337,14 @@ impl Snapshot {
             })
             .collect();
         let backend_after_response = backends.iter().any(|b| b.rules.has_after_response_rules());
+        let idle_pools = Arc::new(crate::http::pool::Pools::new(
+            crate::thread_count(config),
+            servers.iter().map(|s| s.config.pool_max_conn),
+            config.global.idle_pool_shared.unwrap_or(true),
+        ));
         Ok(Snapshot {
             backend_after_response,
+            idle_pools,
             order,
             first_iid: if config.global.stats_sockets.is_empty() {
                 1

@@ -89,6 +89,9 @@ pub struct Global {
     /// `strict-limits` / `no strict-limits`: whether a descriptor limit too low for `maxconn` stops the start
     /// (HAProxy's default) or only warns.
     pub strict_limits: Option<bool>,
+    /// `tune.idle-pool.shared on|off`: `Some(false)` keeps idle server connections to the thread that opened
+    /// them; by default (`on`) a thread takes another's when it has none.
+    pub idle_pool_shared: Option<bool>,
 }
 
 impl Global {
