@@ -8,14 +8,17 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use regex::bytes::RegexBuilder;
 
 use crate::args::{args, Kind};
+use crate::codec;
 use crate::codec::JsonInput;
-use crate::conv::{ArithOp, Conv, DigestAlg, Hash32};
+use crate::context::VarName;
+use crate::conv::{ArithOp, Conv, DigestAlg, Hash32, HmacKey};
 use crate::error::Error;
 use crate::fetch::{Dir, Fetch, MAX_HDR_HISTORY};
 use crate::parse::{RawCall, RawExpr};
 use crate::text;
 use crate::timefmt::Format;
 use crate::value::Type;
+use crate::{fix, mqtt};
 
 use Kind::{Int as I, Ipv4 as V4, Ipv6 as V6, Mask4 as M4, Mask6 as M6, Str as S};
 
@@ -91,9 +94,6 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "capture-res",
     "da-csv-conv",
     "debug",
-    "fix_is_valid",
-    "fix_tag_value",
-    "hmac",
     "host_only",
     "in_table",
     "json_query",
@@ -101,8 +101,6 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "jwt_payload_query",
     "jwt_verify",
     "language",
-    "mqtt_field_value",
-    "mqtt_is_valid",
     "nbsrv",
     "port_only",
     "protobuf",
@@ -527,6 +525,55 @@ pub(crate) fn conv(call: &RawCall<'_>) -> Result<Conv, Error> {
             Ok(Conv::Iif(a.bytes(0), a.bytes(1)))
         }
         "htonl" => simple(Conv::Htonl),
+        "hmac" => {
+            let a = args(call, &[S, S], 2)?;
+            let alg = DigestAlg::from_name(a.str(0).unwrap_or_default()).ok_or_else(|| {
+                a.bad(
+                    0,
+                    "expected md5, sha1, sha224, sha256, sha384, sha512, sha512-224 or sha512-256",
+                )
+            })?;
+            let k = a.str(1).unwrap_or_default();
+            let key = match k.parse::<VarName>() {
+                Ok(v) => HmacKey::Var(v),
+                Err(_) => match codec::base64_decode(k.as_bytes()) {
+                    Some(b) if !k.is_empty() => HmacKey::Const(b.into()),
+                    _ => {
+                        return Err(a.bad(
+                            1,
+                            "expected a base64-encoded key or a variable name holding one",
+                        ))
+                    }
+                },
+            };
+            Ok(Conv::Hmac { alg, key })
+        }
+        "fix_is_valid" => simple(Conv::FixIsValid),
+        "fix_tag_value" => {
+            let a = args(call, &[S], 1)?;
+            fix::tag_from_arg(a.str(0).unwrap_or_default())
+                .map(Conv::FixTagValue)
+                .ok_or_else(|| {
+                    a.bad(
+                        0,
+                        "expected a tag number or one of BeginString, BodyLength, CheckSum, MsgType, SenderCompID, TargetCompID",
+                    )
+                })
+        }
+        "mqtt_is_valid" => simple(Conv::MqttIsValid),
+        "mqtt_field_value" => {
+            let a = args(call, &[S, S], 2)?;
+            let ptype = mqtt::packet_type_from_arg(a.str(0).unwrap_or_default())
+                .ok_or_else(|| a.bad(0, "expected 'connect', 'connack', 1 or 2"))?;
+            let field =
+                mqtt::field_from_arg(ptype, a.str(1).unwrap_or_default()).ok_or_else(|| {
+                    a.bad(
+                        1,
+                        "not a field nor a property identifier of this packet type",
+                    )
+                })?;
+            Ok(Conv::MqttFieldValue { ptype, field })
+        }
         _ => Err(unknown_conv(call)),
     }
 }
