@@ -10,7 +10,7 @@ use regex::bytes::RegexBuilder;
 use crate::args::{args, Kind};
 use crate::codec;
 use crate::codec::JsonInput;
-use crate::context::VarName;
+use crate::context::{IdOf, VarName};
 use crate::conv::{ArithOp, Conv, DigestAlg, Hash32, HmacKey};
 use crate::error::Error;
 use crate::fetch::{Dir, Fetch, MAX_HDR_HISTORY};
@@ -27,7 +27,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "base32",
     "base32+src",
     "baseq",
-    "be_id",
     "be_conn",
     "be_sess_rate",
     "capture.req.hdr",
@@ -38,7 +37,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "capture.res.ver",
     "connslots",
     "cookie",
-    "fe_id",
     "fe_conn",
     "hdr_ip",
     "hdr_val",
@@ -70,7 +68,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "resp_ver",
     "set-cookie",
     "srv_conn",
-    "srv_id",
     "srv_is_up",
     "stopping",
     "thread",
@@ -273,6 +270,14 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "fe_name" => simple(Fetch::FeName),
         "be_name" => simple(Fetch::BeName),
         "srv_name" => simple(Fetch::SrvName),
+        "fe_id" => simple(Fetch::Id(IdOf::Frontend)),
+        "be_id" => simple(Fetch::Id(IdOf::Backend)),
+        "srv_id" => simple(Fetch::Id(IdOf::Server)),
+        "so_id" => simple(Fetch::Id(IdOf::Listener)),
+        "so_name" => simple(Fetch::SoName),
+        "req.cook_val" | "cook_val" => Ok(Fetch::CookVal {
+            name: args(call, &[S], 0)?.bytes(0),
+        }),
         "http_first_req" => simple(Fetch::HttpFirstReq),
         "url_param" | "urlp" => {
             let a = args(call, &[S, S], 0)?;

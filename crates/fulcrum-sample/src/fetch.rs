@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::ControlFlow;
 use std::time::UNIX_EPOCH;
 
-use crate::context::{Context, VarName};
+use crate::context::{Context, IdOf, VarName};
 use crate::http;
 use crate::timefmt::Unit;
 use crate::value::{Type, Value};
@@ -107,6 +107,15 @@ pub(crate) enum Fetch {
     BeName,
     /// `srv_name`
     SrvName,
+    /// `fe_id`, `be_id`, `srv_id`, `so_id`
+    Id(IdOf),
+    /// `so_name`
+    SoName,
+    /// `req.cook_val(name)`, `cook_val`: the cookie's value read as an integer.
+    CookVal {
+        /// Empty for the first cookie.
+        name: Box<[u8]>,
+    },
     /// `http_first_req`: whether the request is the first of its client connection.
     HttpFirstReq,
     /// `url_param(name[,delim])`, `urlp`
@@ -217,6 +226,7 @@ impl Fetch {
             | Fetch::FeName
             | Fetch::BeName
             | Fetch::SrvName
+            | Fetch::SoName
             | Fetch::UrlParam { .. }
             | Fetch::Cook { .. } => Type::Str,
             Fetch::Int(_)
@@ -225,6 +235,8 @@ impl Fetch {
             | Fetch::SrcPort
             | Fetch::DstPort
             | Fetch::CookCnt { .. }
+            | Fetch::CookVal { .. }
+            | Fetch::Id(_)
             | Fetch::Date { .. }
             | Fetch::DateUs
             | Fetch::Rand(_) => Type::Int,
@@ -254,7 +266,7 @@ impl Fetch {
     pub(crate) fn reads_request(&self) -> bool {
         match self {
             Fetch::Path { .. } | Fetch::Query | Fetch::Url | Fetch::Base { .. } => true,
-            Fetch::UrlParam { .. } => true,
+            Fetch::UrlParam { .. } | Fetch::CookVal { .. } => true,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
             | Fetch::Cook { dir, .. }
@@ -306,6 +318,22 @@ impl Fetch {
             Fetch::FeName => Value::str(ctx.frontend_name()?.as_bytes()),
             Fetch::BeName => Value::str(ctx.backend_name()?.as_bytes()),
             Fetch::SrvName => Value::str(ctx.server_name()?.as_bytes()),
+            Fetch::SoName => Value::str(ctx.listener_name()?.as_bytes()),
+            Fetch::Id(of) => Value::Int(ctx.id(*of)?),
+            Fetch::CookVal { name } => {
+                // the first cookie without a name, else the last occurrence, as `req.cook`
+                let mut found = None;
+                for_each_cookie(ctx, Dir::Req, name, &mut |v| {
+                    found = Some(v);
+                    if name.is_empty() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                });
+                // a leading decimal integer, 0 when there is none (an empty value included)
+                Value::Int(crate::value::read_int64(found?).0)
+            }
             Fetch::HttpFirstReq => Value::Bool(ctx.first_request()?),
             Fetch::Ssl(f) => ctx.ssl(*f)?,
             Fetch::UrlParam { name, delim } => {

@@ -48,13 +48,14 @@
 //! `parse.rs` cuts text, `args.rs` types the arguments, `compile.rs` resolves names and checks
 //! types, `fetch.rs` and `conv.rs` hold
 //! what each keyword does, `value.rs` the types and casts, `context.rs` the trait, `logfmt.rs`
-//! the `%[...]` form; `http.rs`, `codec.rs`, `text.rs`, `hash.rs` and `timefmt.rs` are the
-//! helpers behind the keywords.
+//! the `%[...]` form; `http.rs`, `codec.rs`, `text.rs`, `hash.rs`, `timefmt.rs`, `fix.rs` (FIX
+//! messages) and `mqtt.rs` (MQTT CONNECT/CONNACK packets) are the helpers behind the keywords.
 //!
 //! Fetches: `str`, `int`, `bool`, `ipv4`, `ipv6`, `bin`, `meth`, `always_true`, `always_false`,
 //! `var`, `env`, `method`, `path`, `pathq`, `query`, `url`, `base`, `req.hdr`/`hdr`, `res.hdr`/`shdr`,
 //! `req.fhdr`, `res.fhdr`, `req.hdr_cnt`/`hdr_cnt`, `res.hdr_cnt`, `req.fhdr_cnt`, `res.fhdr_cnt`,
-//! `status`, `src`, `src_port`, `dst`, `dst_port`, `fe_name`, `be_name`, `srv_name`,
+//! `status`, `src`, `src_port`, `dst`, `dst_port`, `fe_name`, `be_name`, `srv_name`, `fe_id`,
+//! `be_id`, `srv_id`, `so_id`, `so_name`, `req.cook_val`/`cook_val`,
 //! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
 //! `date_us`, `rand`.
 //!
@@ -63,7 +64,8 @@
 //! `mod`, `and`, `or`, `xor`, `neg`, `cpl`, `bool`, `not`, `odd`, `even`, `concat`, `add_item`,
 //! `strcmp`, `secure_memcmp`, `crc32`, `crc32c`, `djb2`, `sdbm`, `xxh32`, `xxh64`, `xxh3`,
 //! `sha1`, `sha2`, `digest`, `ipmask`, `ltime`, `utime`, `http_date`, `be2dec`, `be2hex`, `ltrim`,
-//! `rtrim`, `cut_crlf`, `iif`, `htonl`.
+//! `rtrim`, `cut_crlf`, `iif`, `htonl`, `hmac`, `fix_is_valid`, `fix_tag_value`, `mqtt_is_valid`,
+//! `mqtt_field_value`.
 
 #![warn(missing_docs)]
 
@@ -88,7 +90,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-pub use context::{Context, HeaderVisitor, Scope, VarName, VarNameError};
+pub use context::{Context, HeaderVisitor, IdOf, Scope, VarName, VarNameError};
 pub use error::Error;
 pub use fetch::SslFetch;
 pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
@@ -192,8 +194,8 @@ impl Expr {
         Needs {
             response: f.reads_response(),
             request: f.reads_request(),
-            backend: matches!(f, Fetch::BeName),
-            server: matches!(f, Fetch::SrvName),
+            backend: matches!(f, Fetch::BeName | Fetch::Id(IdOf::Backend)),
+            server: matches!(f, Fetch::SrvName | Fetch::Id(IdOf::Server)),
             http: matches!(
                 f,
                 Fetch::Method
@@ -208,6 +210,7 @@ impl Expr {
                     | Fetch::UrlParam { .. }
                     | Fetch::Cook { .. }
                     | Fetch::CookCnt { .. }
+                    | Fetch::CookVal { .. }
             ),
         }
     }

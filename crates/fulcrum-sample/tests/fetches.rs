@@ -376,3 +376,52 @@ fn through_a_trait_object_and_across_threads() {
     let e = Expr::parse("url_param(y),add(1)").unwrap();
     assert_eq!(e.eval(dynamic), Some(Value::Int(2)));
 }
+
+#[test]
+fn cook_val() {
+    // observed with haproxy 2.6.12 on `Cookie: a=12x; b=x; c=-5; g=` then `Cookie: a=3`
+    let c = Ctx::new()
+        .hdr("cookie", "a=12x; b=x; c=-5; g=")
+        .hdr("cookie", "a=3");
+    for (e, want) in [
+        ("req.cook_val(a)", Some("3")),
+        ("req.cook_val(b)", Some("0")),
+        ("req.cook_val(c)", Some("-5")),
+        ("req.cook_val(g)", Some("0")),
+        ("req.cook_val()", Some("12")),
+        ("cook_val", Some("12")),
+        ("req.cook_val(zz)", None),
+    ] {
+        assert_eq!(c.eval(e).as_deref(), want, "{e}");
+    }
+    assert_eq!(c.value("req.cook_val(a)"), Some(Value::Int(3)));
+    assert!(
+        fulcrum_sample::Expr::parse("cook_val(a)")
+            .unwrap()
+            .needs()
+            .request
+    );
+}
+
+#[test]
+fn ids_and_listener_name() {
+    let mut c = Ctx::new();
+    for e in ["fe_id", "be_id", "srv_id", "so_id", "so_name"] {
+        assert_eq!(c.eval(e), None, "{e}");
+    }
+    c.ids = [Some(1), Some(2), Some(3), Some(4)];
+    c.listener = Some("foo".into());
+    for (e, want) in [
+        ("fe_id", "1"),
+        ("be_id", "2"),
+        ("srv_id", "3"),
+        ("so_id", "4"),
+        ("so_name", "foo"),
+    ] {
+        assert_eq!(c.eval(e).as_deref(), Some(want), "{e}");
+    }
+    let needs = |e: &str| fulcrum_sample::Expr::parse(e).unwrap().needs();
+    assert!(needs("be_id").backend);
+    assert!(needs("srv_id").server);
+    assert!(!needs("fe_id").backend && !needs("so_name").server);
+}
