@@ -232,7 +232,13 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                 };
                 claims.claim(fd).map_err(inherit_error)?;
                 let sockets = listener::inherit_tcp(fd, threads).map_err(inherit_error)?;
-                add_listeners(&mut per_worker, &mut bound, (fe, tls), &limit, sockets);
+                add_listeners(
+                    &mut per_worker,
+                    &mut bound,
+                    (fe, tls, bind.name.as_deref().map(Arc::from)),
+                    &limit,
+                    sockets,
+                );
             }
         }
     }
@@ -256,7 +262,13 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                         location: bind.location.to_string(),
                         source,
                     })?;
-                add_listeners(&mut per_worker, &mut bound, (fe, tls), &limit, sockets);
+                add_listeners(
+                    &mut per_worker,
+                    &mut bound,
+                    (fe, tls, bind.name.as_deref().map(Arc::from)),
+                    &limit,
+                    sockets,
+                );
             }
         }
     }
@@ -292,9 +304,10 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
 fn add_listeners(
     per_worker: &mut [Vec<worker::Listener>],
     bound: &mut Vec<(String, SocketAddr)>,
-    (fe, tls): (
+    (fe, tls, name): (
         &Arc<snapshot::FrontendRt>,
         &Option<Arc<fulcrum_tls::server::ServerTls>>,
+        Option<Arc<str>>,
     ),
     limit: &Option<Arc<Semaphore>>,
     sockets: Vec<std::net::TcpListener>,
@@ -308,6 +321,7 @@ fn add_listeners(
             socket,
             limit: limit.clone(),
             tls: tls.clone(),
+            name: name.clone(),
         });
     }
 }

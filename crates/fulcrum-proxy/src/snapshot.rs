@@ -54,6 +54,8 @@ pub struct Snapshot {
 pub struct FrontendRt {
     /// Section name.
     pub name: String,
+    /// The proxy's id (`iid` in stats, `fe_id`): [`Snapshot::first_iid`] plus its place in the configuration.
+    pub iid: u64,
     /// tcp or http.
     pub mode: Mode,
     /// Addresses to listen on.
@@ -118,6 +120,8 @@ impl FrontendRt {
 pub struct BackendRt {
     /// Index in [`Snapshot::backends`].
     pub id: usize,
+    /// The proxy's id (`iid` in stats, `be_id`): [`Snapshot::first_iid`] plus its place in the configuration.
+    pub iid: u64,
     /// Requests waiting for a server slot (`maxconn`).
     pub queue: Arc<Queue>,
     /// Section name.
@@ -165,6 +169,9 @@ pub struct BackendRt {
 impl crate::rules::sample::StreamBackend for BackendRt {
     fn name(&self) -> &str {
         &self.name
+    }
+    fn id(&self) -> i64 {
+        self.iid as i64
     }
 }
 
@@ -239,7 +246,17 @@ impl Snapshot {
         let pattern_refs = Arc::new(PatternRefs::from_config(config));
         let mut backends = Vec::new();
         let mut servers = Vec::new();
-        for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
+        let first_iid: u64 = if config.global.stats_sockets.is_empty() {
+            1
+        } else {
+            2
+        };
+        for (pos, p) in config
+            .proxies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind.has_backend())
+        {
             let mut list = Vec::new();
             for (index, s) in p.servers.iter().enumerate() {
                 let tls = crate::tls_config::server(config, p, s)?;
@@ -250,6 +267,7 @@ impl Snapshot {
             }
             let mut be = BackendRt {
                 id: backends.len(),
+                iid: first_iid + pos as u64,
                 name: p.name.clone(),
                 mode: p.mode,
                 servers: crate::server_list::ServerList::new(list),
@@ -285,12 +303,18 @@ impl Snapshot {
         let find = |name: &str| index(name).map(|i| backends[i].clone());
         let actconn = Arc::new(AtomicU32::new(0));
         let mut frontends = Vec::new();
-        for p in config.proxies.iter().filter(|p| p.kind.has_frontend()) {
+        for (pos, p) in config
+            .proxies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind.has_frontend())
+        {
             let default_backend = match p.kind {
                 ProxyKind::Listen => find(&p.name),
                 _ => p.default_backend.as_deref().and_then(find),
             };
             frontends.push(Arc::new(FrontendRt {
+                iid: first_iid + pos as u64,
                 splice: !config.global.nosplice,
                 name: p.name.clone(),
                 mode: p.mode,
@@ -334,11 +358,7 @@ impl Snapshot {
         Ok(Snapshot {
             backend_after_response,
             order,
-            first_iid: if config.global.stats_sockets.is_empty() {
-                1
-            } else {
-                2
-            },
+            first_iid,
             frontends,
             backends,
             servers,

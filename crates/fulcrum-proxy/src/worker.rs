@@ -33,6 +33,8 @@ pub struct Listener {
     pub limit: Option<Arc<Semaphore>>,
     /// TLS settings, on a `bind ... ssl` line.
     pub tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
+    /// The `bind` line's `name` (`so_name`).
+    pub name: Option<Arc<str>>,
 }
 
 /// Starts a worker thread.
@@ -70,7 +72,7 @@ pub fn spawn(
                     };
                     let span = info_span!("frontend", name = %l.frontend.name);
                     tokio::task::spawn_local(
-                        accept_loop(worker.clone(), l.frontend, listener, l.tls, l.limit, limits.clone())
+                        accept_loop(worker.clone(), l.frontend, listener, (l.tls, l.name), l.limit, limits.clone())
                             .instrument(span),
                     );
                 }
@@ -94,7 +96,10 @@ async fn accept_loop(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     listener: TcpListener,
-    tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
+    (tls, name): (
+        Option<Arc<fulcrum_tls::server::ServerTls>>,
+        Option<Arc<str>>,
+    ),
     fe_limit: Option<Arc<Semaphore>>,
     limits: Limits,
 ) {
@@ -143,7 +148,7 @@ async fn accept_loop(
                     worker,
                     fe,
                     stream,
-                    tls.clone(),
+                    (tls.clone(), name.clone()),
                     peer,
                     local_port,
                     ticket,

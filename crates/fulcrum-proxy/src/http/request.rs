@@ -65,6 +65,8 @@ pub(crate) struct Client {
     pub(crate) peer: SocketAddr,
     /// The local port the client connected to.
     pub(crate) dst_port: u16,
+    /// The `bind` line's `name` (`so_name`).
+    pub(crate) listener: Option<Arc<str>>,
     /// The first request of the connection (`http-reuse safe` and `aggressive` treat it apart).
     pub(crate) first: bool,
     /// The server connection kept for this client alone (`http-reuse never`).
@@ -92,6 +94,9 @@ pub(crate) async fn handle(
         dst_port: client.dst_port,
         dst: &dst,
         frontend: &fe.name,
+        frontend_id: fe.iid as i64,
+        listener: client.listener.as_deref(),
+        server: None,
         backend: None,
         txn: VarMap::new(),
         sess: &client.vars,
@@ -420,6 +425,7 @@ async fn handle_inner(
             return Ok(error_for(&fe, Some(&be), e.status()).map(|b| b.with_done(done)));
         }
     };
+    stream.server = done.chosen_server().cloned();
     if let Some(line) = line {
         // The backend's http-response rules, then the frontend's.
         let mut status = resp.status().as_u16();

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use fulcrum_config::haproxy::{Fmt, VarName, VarScope};
-use fulcrum_sample::{Context, Flags, HeaderVisitor, Value};
+use fulcrum_sample::{Context, Flags, HeaderVisitor, IdOf, Value};
 use http::{HeaderMap, Uri};
 
 /// Variables by name (the scope is part of the name).
@@ -27,6 +27,10 @@ static PROC_VARS: Mutex<VarMap> = Mutex::new(BTreeMap::new());
 pub trait StreamBackend {
     /// Its name (`be_name`).
     fn name(&self) -> &str;
+    /// Its proxy id (`be_id`).
+    fn id(&self) -> i64 {
+        0
+    }
 }
 
 /// What a transaction's rules know besides its messages: addresses, proxy names and variables.
@@ -39,6 +43,12 @@ pub struct Stream<'a> {
     pub dst: &'a dyn Fn() -> Option<SocketAddr>,
     /// The frontend's name.
     pub frontend: &'a str,
+    /// The frontend's proxy id (`fe_id`).
+    pub frontend_id: i64,
+    /// The `name` of the `bind` line the client came through (`so_name`).
+    pub listener: Option<&'a str>,
+    /// The server the request went to, once its response is there (`srv_name`, `srv_id`).
+    pub server: Option<std::sync::Arc<crate::server::ServerRt>>,
     /// The backend, once one is chosen.
     pub backend: Option<std::sync::Arc<dyn StreamBackend>>,
     /// `txn.`, `req.` and `res.` variables: one transaction.
@@ -265,6 +275,26 @@ impl Context for Ctx<'_, '_> {
     }
     fn first_request(&self) -> Option<bool> {
         Some(self.stream.first_req)
+    }
+    fn server_name(&self) -> Option<&str> {
+        self.stream.server.as_ref().map(|s| s.config.name.as_str())
+    }
+    fn id(&self, of: IdOf) -> Option<i64> {
+        match of {
+            IdOf::Frontend => Some(self.stream.frontend_id),
+            // As `be_name`: before a backend is chosen, the frontend's.
+            IdOf::Backend => Some(
+                self.stream
+                    .backend
+                    .as_ref()
+                    .map_or(self.stream.frontend_id, |b| b.id()),
+            ),
+            IdOf::Server => self.stream.server.as_ref().map(|s| i64::from(s.puid)),
+            IdOf::Listener => None,
+        }
+    }
+    fn listener_name(&self) -> Option<&str> {
+        self.stream.listener
     }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
         fulcrum_tls::sample(self.stream.tls, f)
