@@ -121,3 +121,39 @@ fn return_bodies_and_redirects_from_formats() {
     assert_eq!(r.status, 301);
     assert_eq!(r.header("location"), Some("/new/old/x"));
 }
+
+#[test]
+fn proxy_ids_server_and_bind_names() {
+    let o = origins(2);
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{} name front1
+    http-request set-header X-Req \"%[fe_id]/%[so_name]\"
+    http-response set-header X-Res \"%[fe_id]/%[be_id]/%[srv_id]/%[srv_name]/%[so_name]\"
+    default_backend app
+backend other
+    server o1 {}
+backend app
+    balance roundrobin
+    server s1 {}
+    server s2 {}
+",
+        free_port(),
+        o[0].addr(),
+        o[0].addr(),
+        o[1].addr()
+    );
+    let p = start_proxy(&cfg);
+    // Proxies are numbered in configuration order from 1 (no stats socket), servers in their backend from 1;
+    // (be_id, like be_name, is refused in a frontend's http-request rules).
+    let r = get(&p, "/headers", "");
+    assert!(
+        r.text().to_ascii_lowercase().contains("x-req: 1/front1"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.header("x-res"), Some("1/3/1/s1/front1"));
+    let r = get(&p, "/headers", "");
+    assert_eq!(r.header("x-res"), Some("1/3/2/s2/front1"));
+}
