@@ -24,8 +24,6 @@ use Kind::{Int as I, Ipv4 as V4, Ipv6 as V6, Mask4 as M4, Mask6 as M6, Str as S}
 
 /// Fetches HAProxy 2.6 has that fulcrum does not implement (exact names, then prefixes).
 const UNSUPPORTED_FETCHES: &[&str] = &[
-    "base32",
-    "base32+src",
     "baseq",
     "be_conn",
     "be_sess_rate",
@@ -77,7 +75,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "url_ip",
     "url_port",
     "urlp_val",
-    "uuid",
 ];
 const UNSUPPORTED_FETCH_PREFIXES: &[&str] = &[
     "ssl_", "sc_", "sc0_", "sc1_", "sc2_", "src_", "table_", "fc_", "bc_", "req.ssl_", "res.ssl_",
@@ -275,6 +272,16 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "srv_id" => simple(Fetch::Id(IdOf::Server)),
         "so_id" => simple(Fetch::Id(IdOf::Listener)),
         "so_name" => simple(Fetch::SoName),
+        "base32" => simple(Fetch::Base32 { with_src: false }),
+        "base32+src" => simple(Fetch::Base32 { with_src: true }),
+        "req.hdrs" => simple(Fetch::ReqHdrs),
+        "uuid" => {
+            let a = args(call, &[I], 0)?;
+            match a.int(0) {
+                None | Some(4) => Ok(Fetch::Uuid),
+                Some(_) => Err(a.bad(0, "only version 4 is supported")),
+            }
+        }
         "req.cook_val" | "cook_val" => Ok(Fetch::CookVal {
             name: args(call, &[S], 0)?.bytes(0),
         }),

@@ -11,6 +11,7 @@ use std::ops::ControlFlow;
 use std::time::UNIX_EPOCH;
 
 use crate::context::{Context, IdOf, VarName};
+use crate::hash;
 use crate::http;
 use crate::timefmt::Unit;
 use crate::value::{Type, Value};
@@ -116,6 +117,15 @@ pub(crate) enum Fetch {
         /// Empty for the first cookie.
         name: Box<[u8]>,
     },
+    /// `base32` (`base,sdbm(1)`), `base32+src` (that hash then the client address, binary)
+    Base32 {
+        /// Append the client's address.
+        with_src: bool,
+    },
+    /// `req.hdrs`: the request's header block, `name: value` lines and the empty line.
+    ReqHdrs,
+    /// `uuid([4])`: a random (version 4) UUID.
+    Uuid,
     /// `http_first_req`: whether the request is the first of its client connection.
     HttpFirstReq,
     /// `url_param(name[,delim])`, `urlp`
@@ -227,6 +237,8 @@ impl Fetch {
             | Fetch::BeName
             | Fetch::SrvName
             | Fetch::SoName
+            | Fetch::ReqHdrs
+            | Fetch::Uuid
             | Fetch::UrlParam { .. }
             | Fetch::Cook { .. } => Type::Str,
             Fetch::Int(_)
@@ -237,13 +249,14 @@ impl Fetch {
             | Fetch::CookCnt { .. }
             | Fetch::CookVal { .. }
             | Fetch::Id(_)
+            | Fetch::Base32 { with_src: false }
             | Fetch::Date { .. }
             | Fetch::DateUs
             | Fetch::Rand(_) => Type::Int,
             Fetch::Bool(_) | Fetch::HttpFirstReq => Type::Bool,
             Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
             Fetch::Ipv6(_) => Type::Ipv6,
-            Fetch::Bin(_) => Type::Bin,
+            Fetch::Bin(_) | Fetch::Base32 { with_src: true } => Type::Bin,
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
@@ -266,7 +279,10 @@ impl Fetch {
     pub(crate) fn reads_request(&self) -> bool {
         match self {
             Fetch::Path { .. } | Fetch::Query | Fetch::Url | Fetch::Base { .. } => true,
-            Fetch::UrlParam { .. } | Fetch::CookVal { .. } => true,
+            Fetch::UrlParam { .. }
+            | Fetch::CookVal { .. }
+            | Fetch::Base32 { .. }
+            | Fetch::ReqHdrs => true,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
             | Fetch::Cook { dir, .. }
@@ -320,6 +336,48 @@ impl Fetch {
             Fetch::SrvName => Value::str(ctx.server_name()?.as_bytes()),
             Fetch::SoName => Value::str(ctx.listener_name()?.as_bytes()),
             Fetch::Id(of) => Value::Int(ctx.id(*of)?),
+            Fetch::Base32 { with_src } => {
+                let b = base(ctx, false)?;
+                let h = hash::avalanche(hash::sdbm(&b.into_str_bytes()));
+                if !*with_src {
+                    return Some(Value::Int(i64::from(h)));
+                }
+                let mut out = h.to_be_bytes().to_vec();
+                match ctx.src()?.ip() {
+                    IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
+                    IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
+                }
+                Value::bin(out)
+            }
+            Fetch::ReqHdrs => {
+                let mut out = Vec::new();
+                visit_headers(ctx, Dir::Req, &mut |n, v| {
+                    out.extend_from_slice(n);
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(v);
+                    out.extend_from_slice(b"\r\n");
+                    ControlFlow::Continue(())
+                });
+                out.extend_from_slice(b"\r\n");
+                Value::Str(Cow::Owned(out))
+            }
+            Fetch::Uuid => {
+                let mut b = [0u8; 16];
+                for chunk in b.chunks_mut(4) {
+                    chunk.copy_from_slice(&ctx.random_u32().to_be_bytes());
+                }
+                // RFC 4122 section 4.4: version 4, variant 10
+                b[6] = (b[6] & 0x0f) | 0x40;
+                b[8] = (b[8] & 0x3f) | 0x80;
+                let mut out = Vec::with_capacity(36);
+                for (i, x) in b.iter().enumerate() {
+                    if matches!(i, 4 | 6 | 8 | 10) {
+                        out.push(b'-');
+                    }
+                    out.extend_from_slice(format!("{x:02x}").as_bytes());
+                }
+                Value::Str(Cow::Owned(out))
+            }
             Fetch::CookVal { name } => {
                 // the first cookie without a name, else the last occurrence, as `req.cook`
                 let mut found = None;

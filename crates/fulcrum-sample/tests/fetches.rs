@@ -425,3 +425,31 @@ fn ids_and_listener_name() {
     assert!(needs("srv_id").server);
     assert!(!needs("fe_id").backend && !needs("so_name").server);
 }
+
+#[test]
+fn base32_req_hdrs_and_uuid() {
+    // observed with haproxy 2.6.12: GET /p/q?x=1, Host: 127.0.0.1:18461, from 127.0.0.1
+    let mut c = Ctx::new().uri("/p/q?x=1");
+    c.req = vec![(b"host".to_vec(), b"127.0.0.1:18461".to_vec())];
+    assert_eq!(c.eval("base32").as_deref(), Some("2123688263"));
+    assert_eq!(c.eval("base,sdbm(1)").as_deref(), Some("2123688263"));
+    assert_eq!(
+        c.eval("base32+src,hex").as_deref(),
+        Some("7E94E9477F000001")
+    );
+    c.src = Some("[::1]:5000".parse().unwrap());
+    assert_eq!(
+        c.eval("base32+src,hex").as_deref(),
+        Some("7E94E94700000000000000000000000000000001")
+    );
+    let c = c.hdr("x-a", "1").hdr("x-b", "two");
+    assert_eq!(
+        c.eval("req.hdrs").as_deref(),
+        Some("host: 127.0.0.1:18461\r\nx-a: 1\r\nx-b: two\r\n\r\n")
+    );
+    // version 4, variant 10, from the context's random source
+    let u = c.eval("uuid").unwrap();
+    assert_eq!(u, "80000000-8000-4000-8000-000080000000");
+    assert_eq!(c.eval("uuid(4)").as_deref(), Some(u.as_str()));
+    assert!(fulcrum_sample::Expr::parse("uuid(3)").is_err());
+}
