@@ -173,6 +173,15 @@ impl crate::rules::sample::StreamBackend for BackendRt {
     fn id(&self) -> i64 {
         self.iid as i64
     }
+    fn stat(&self, stat: fulcrum_sample::BackendStat) -> i64 {
+        match stat {
+            fulcrum_sample::BackendStat::UsableServers => {
+                let (active, backup) = self.servers_up();
+                (if active > 0 { active } else { backup }) as i64
+            }
+            fulcrum_sample::BackendStat::Conns => i64::from(self.stats.cur.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl BackendRt {

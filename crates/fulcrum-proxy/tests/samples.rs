@@ -157,3 +157,33 @@ backend app
     let r = get(&p, "/headers", "");
     assert_eq!(r.header("x-res"), Some("1/3/2/s2/front1"));
 }
+
+#[test]
+fn backend_figures() {
+    let o = origins(2);
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+    default_backend app
+backend other
+    server o1 {}
+backend app
+    http-request set-header X-N \"%[nbsrv]/%[nbsrv(other)]/%[be_conn]/%[be_conn(other)]\"
+    server s1 {}
+    server s2 {}
+",
+        free_port(),
+        o[0].addr(),
+        o[0].addr(),
+        o[1].addr()
+    );
+    let p = start_proxy(&cfg);
+    // two usable servers here, one there; this request is the one connection of its backend
+    let r = get(&p, "/headers", "");
+    assert!(
+        r.text().to_ascii_lowercase().contains("x-n: 2/1/1/0"),
+        "{}",
+        r.text()
+    );
+}

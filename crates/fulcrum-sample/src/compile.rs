@@ -10,7 +10,7 @@ use regex::bytes::RegexBuilder;
 use crate::args::{args, Kind};
 use crate::codec;
 use crate::codec::JsonInput;
-use crate::context::{IdOf, VarName};
+use crate::context::{BackendStat, IdOf, VarName};
 use crate::conv::{ArithOp, Conv, DigestAlg, Hash32, HmacKey};
 use crate::error::Error;
 use crate::fetch::{Dir, Fetch, MAX_HDR_HISTORY};
@@ -25,7 +25,6 @@ use Kind::{Int as I, Ipv4 as V4, Ipv6 as V6, Mask4 as M4, Mask6 as M6, Str as S}
 /// Fetches HAProxy 2.6 has that fulcrum does not implement (exact names, then prefixes).
 const UNSUPPORTED_FETCHES: &[&str] = &[
     "baseq",
-    "be_conn",
     "be_sess_rate",
     "capture.req.hdr",
     "capture.req.method",
@@ -46,7 +45,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "http_auth_type",
     "http_auth_user",
     "nbproc",
-    "nbsrv",
     "proc",
     "req.body",
     "req.body_len",
@@ -275,6 +273,20 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "base32" => simple(Fetch::Base32 { with_src: false }),
         "base32+src" => simple(Fetch::Base32 { with_src: true }),
         "req.hdrs" => simple(Fetch::ReqHdrs),
+        "nbsrv" | "be_conn" => {
+            let a = args(call, &[S], 0)?;
+            let backend = match a.str(0) {
+                None => None,
+                Some("") => return Err(a.bad(0, "expected a backend name")),
+                Some(b) => Some(b.into()),
+            };
+            let stat = if call.name == "nbsrv" {
+                BackendStat::UsableServers
+            } else {
+                BackendStat::Conns
+            };
+            Ok(Fetch::BeStat { backend, stat })
+        }
         "uuid" => {
             let a = args(call, &[I], 0)?;
             match a.int(0) {

@@ -133,6 +133,15 @@ pub enum IdOf {
     Listener,
 }
 
+/// Which backend figure [`Context::backend_stat`] is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendStat {
+    /// `nbsrv`: the servers that can take traffic (the active ones, else the backups).
+    UsableServers,
+    /// `be_conn`: the connections (requests in HTTP) in progress.
+    Conns,
+}
+
 /// A header visitor: called with each header's name and value in order; return
 /// [`ControlFlow::Break`] to stop early.
 pub type HeaderVisitor<'v, 's> = dyn FnMut(&'s [u8], &'s [u8]) -> ControlFlow<()> + 'v;
@@ -216,6 +225,13 @@ pub trait Context {
     /// them (the `id` keyword, else the next free number in configuration order, from 1).
     fn id(&self, of: IdOf) -> Option<i64> {
         let _ = of;
+        None
+    }
+
+    /// A figure of the current backend (`None`) or of the backend called `backend`; `None` when
+    /// there is no such backend.
+    fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
+        let _ = (backend, stat);
         None
     }
 

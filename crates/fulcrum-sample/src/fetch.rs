@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::ControlFlow;
 use std::time::UNIX_EPOCH;
 
-use crate::context::{Context, IdOf, VarName};
+use crate::context::{BackendStat, Context, IdOf, VarName};
 use crate::hash;
 use crate::http;
 use crate::timefmt::Unit;
@@ -124,6 +124,13 @@ pub(crate) enum Fetch {
     },
     /// `req.hdrs`: the request's header block, `name: value` lines and the empty line.
     ReqHdrs,
+    /// `nbsrv([backend])`, `be_conn([backend])`
+    BeStat {
+        /// Another backend than the current one.
+        backend: Option<Box<str>>,
+        /// The figure.
+        stat: BackendStat,
+    },
     /// `uuid([4])`: a random (version 4) UUID.
     Uuid,
     /// `http_first_req`: whether the request is the first of its client connection.
@@ -249,6 +256,7 @@ impl Fetch {
             | Fetch::CookCnt { .. }
             | Fetch::CookVal { .. }
             | Fetch::Id(_)
+            | Fetch::BeStat { .. }
             | Fetch::Base32 { with_src: false }
             | Fetch::Date { .. }
             | Fetch::DateUs
@@ -336,6 +344,9 @@ impl Fetch {
             Fetch::SrvName => Value::str(ctx.server_name()?.as_bytes()),
             Fetch::SoName => Value::str(ctx.listener_name()?.as_bytes()),
             Fetch::Id(of) => Value::Int(ctx.id(*of)?),
+            Fetch::BeStat { backend, stat } => {
+                Value::Int(ctx.backend_stat(backend.as_deref(), *stat)?)
+            }
             Fetch::Base32 { with_src } => {
                 let b = base(ctx, false)?;
                 let h = hash::avalanche(hash::sdbm(&b.into_str_bytes()));

@@ -56,7 +56,7 @@
 //! `req.fhdr`, `res.fhdr`, `req.hdr_cnt`/`hdr_cnt`, `res.hdr_cnt`, `req.fhdr_cnt`, `res.fhdr_cnt`,
 //! `status`, `src`, `src_port`, `dst`, `dst_port`, `fe_name`, `be_name`, `srv_name`, `fe_id`,
 //! `be_id`, `srv_id`, `so_id`, `so_name`, `req.cook_val`/`cook_val`, `base32`, `base32+src`,
-//! `req.hdrs`, `uuid`,
+//! `req.hdrs`, `uuid`, `nbsrv`, `be_conn`,
 //! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
 //! `date_us`, `rand`.
 //!
@@ -91,7 +91,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-pub use context::{Context, HeaderVisitor, IdOf, Scope, VarName, VarNameError};
+pub use context::{BackendStat, Context, HeaderVisitor, IdOf, Scope, VarName, VarNameError};
 pub use error::Error;
 pub use fetch::SslFetch;
 pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};

@@ -453,3 +453,16 @@ fn base32_req_hdrs_and_uuid() {
     assert_eq!(c.eval("uuid(4)").as_deref(), Some(u.as_str()));
     assert!(fulcrum_sample::Expr::parse("uuid(3)").is_err());
 }
+
+#[test]
+fn backend_figures_come_from_the_context() {
+    // the test context knows no backend: the figures are absent (the proxy answers them)
+    let c = Ctx::new();
+    for e in ["nbsrv", "nbsrv(other)", "be_conn", "be_conn(other)"] {
+        assert_eq!(c.eval(e), None, "{e}");
+        assert_eq!(
+            fulcrum_sample::Expr::parse(e).unwrap().output_type(),
+            fulcrum_sample::Type::Int
+        );
+    }
+}

@@ -87,6 +87,7 @@ pub(crate) async fn handle(
     txn: &mut TxnSlot,
 ) -> Response<ProxyBody> {
     let peer = client.peer;
+    let snapshot = worker.snapshot.clone();
     let dst = || client.conn.stream().local_addr().ok();
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let mut stream = Stream {
@@ -97,6 +98,7 @@ pub(crate) async fn handle(
         frontend_id: fe.iid as i64,
         listener: client.listener.as_deref(),
         server: None,
+        backends: &snapshot.backends,
         backend: None,
         txn: VarMap::new(),
         sess: &client.vars,

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use fulcrum_config::haproxy::{Fmt, VarName, VarScope};
-use fulcrum_sample::{Context, Flags, HeaderVisitor, IdOf, Value};
+use fulcrum_sample::{BackendStat, Context, Flags, HeaderVisitor, IdOf, Value};
 use http::{HeaderMap, Uri};
 
 /// Variables by name (the scope is part of the name).
@@ -29,6 +29,11 @@ pub trait StreamBackend {
     fn name(&self) -> &str;
     /// Its proxy id (`be_id`).
     fn id(&self) -> i64 {
+        0
+    }
+    /// A figure of it (`nbsrv`, `be_conn`).
+    fn stat(&self, stat: BackendStat) -> i64 {
+        let _ = stat;
         0
     }
 }
@@ -47,6 +52,8 @@ pub struct Stream<'a> {
     pub frontend_id: i64,
     /// The `name` of the `bind` line the client came through (`so_name`).
     pub listener: Option<&'a str>,
+    /// Every backend, for the fetches naming one (`nbsrv(NAME)`, `be_conn(NAME)`).
+    pub backends: &'a [std::sync::Arc<crate::snapshot::BackendRt>],
     /// The server the request went to, once its response is there (`srv_name`, `srv_id`).
     pub server: Option<std::sync::Arc<crate::server::ServerRt>>,
     /// The backend, once one is chosen.
@@ -295,6 +302,17 @@ impl Context for Ctx<'_, '_> {
     }
     fn listener_name(&self) -> Option<&str> {
         self.stream.listener
+    }
+    fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
+        match backend {
+            None => Some(self.stream.backend.as_ref().map_or(0, |b| b.stat(stat))),
+            Some(name) => self
+                .stream
+                .backends
+                .iter()
+                .find(|b| b.name == name)
+                .map(|b| StreamBackend::stat(&**b, stat)),
+        }
     }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
         fulcrum_tls::sample(self.stream.tls, f)
