@@ -131,6 +131,7 @@ frontend fe
     bind 127.0.0.1:{} name front1
     http-request set-header X-Req \"%[fe_id]/%[so_name]\"
     http-response set-header X-Res \"%[fe_id]/%[be_id]/%[srv_id]/%[srv_name]/%[so_name]\"
+    http-response set-header X-Cap \"%[capture.req.method] %[capture.req.uri]\"
     default_backend app
 backend other
     server o1 {}
@@ -156,6 +157,8 @@ backend app
     assert_eq!(r.header("x-res"), Some("1/3/1/s1/front1"));
     let r = get(&p, "/headers", "");
     assert_eq!(r.header("x-res"), Some("1/3/2/s2/front1"));
+    // the request line, still there for the response rules
+    assert_eq!(r.header("x-cap"), Some("GET /headers"));
 }
 
 #[test]

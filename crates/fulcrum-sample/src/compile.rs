@@ -27,8 +27,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "baseq",
     "be_sess_rate",
     "capture.req.hdr",
-    "capture.req.method",
-    "capture.req.uri",
     "capture.req.ver",
     "capture.res.hdr",
     "capture.res.ver",
@@ -273,6 +271,8 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "base32" => simple(Fetch::Base32 { with_src: false }),
         "base32+src" => simple(Fetch::Base32 { with_src: true }),
         "req.hdrs" => simple(Fetch::ReqHdrs),
+        "capture.req.method" => simple(Fetch::CaptureMethod),
+        "capture.req.uri" => simple(Fetch::CaptureUri),
         "nbsrv" | "be_conn" => {
             let a = args(call, &[S], 0)?;
             let backend = match a.str(0) {

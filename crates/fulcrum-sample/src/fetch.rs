@@ -131,6 +131,10 @@ pub(crate) enum Fetch {
         /// The figure.
         stat: BackendStat,
     },
+    /// `capture.req.method`: the request's method, in requests and responses alike.
+    CaptureMethod,
+    /// `capture.req.uri`: the request's target from its first slash, in requests and responses.
+    CaptureUri,
     /// `uuid([4])`: a random (version 4) UUID.
     Uuid,
     /// `http_first_req`: whether the request is the first of its client connection.
@@ -245,6 +249,8 @@ impl Fetch {
             | Fetch::SrvName
             | Fetch::SoName
             | Fetch::ReqHdrs
+            | Fetch::CaptureMethod
+            | Fetch::CaptureUri
             | Fetch::Uuid
             | Fetch::UrlParam { .. }
             | Fetch::Cook { .. } => Type::Str,
@@ -360,6 +366,8 @@ impl Fetch {
                 }
                 Value::bin(out)
             }
+            Fetch::CaptureMethod => Value::str(ctx.method()?),
+            Fetch::CaptureUri => Value::str(http::path(ctx.uri()?, true)?),
             Fetch::ReqHdrs => {
                 let mut out = Vec::new();
                 visit_headers(ctx, Dir::Req, &mut |n, v| {

@@ -56,7 +56,7 @@
 //! `req.fhdr`, `res.fhdr`, `req.hdr_cnt`/`hdr_cnt`, `res.hdr_cnt`, `req.fhdr_cnt`, `res.fhdr_cnt`,
 //! `status`, `src`, `src_port`, `dst`, `dst_port`, `fe_name`, `be_name`, `srv_name`, `fe_id`,
 //! `be_id`, `srv_id`, `so_id`, `so_name`, `req.cook_val`/`cook_val`, `base32`, `base32+src`,
-//! `req.hdrs`, `uuid`, `nbsrv`, `be_conn`,
+//! `req.hdrs`, `uuid`, `nbsrv`, `be_conn`, `capture.req.method`, `capture.req.uri`,
 //! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
 //! `date_us`, `rand`.
 //!
@@ -214,6 +214,8 @@ impl Expr {
                     | Fetch::CookVal { .. }
                     | Fetch::Base32 { .. }
                     | Fetch::ReqHdrs
+                    | Fetch::CaptureMethod
+                    | Fetch::CaptureUri
             ),
         }
     }

@@ -466,3 +466,19 @@ fn backend_figures_come_from_the_context() {
         );
     }
 }
+
+#[test]
+fn captured_request_line() {
+    // observed with haproxy 2.6.12 (OPTIONS /a/b?x=1, then OPTIONS *)
+    let mut c = Ctx::new().uri("/a/b?x=1");
+    c.method = Some(b"OPTIONS".to_vec());
+    assert_eq!(c.eval("capture.req.method").as_deref(), Some("OPTIONS"));
+    assert_eq!(c.eval("capture.req.uri").as_deref(), Some("/a/b?x=1"));
+    let c = c.uri("*");
+    assert_eq!(c.eval("capture.req.uri"), None);
+    // available to http-response rules, unlike `url`
+    let needs = fulcrum_sample::Expr::parse("capture.req.uri")
+        .unwrap()
+        .needs();
+    assert!(needs.http && !needs.request);
+}
