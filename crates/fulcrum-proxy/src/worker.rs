@@ -33,8 +33,17 @@ pub struct Listener {
     pub limit: Option<Arc<Semaphore>>,
     /// TLS settings, on a `bind ... ssl` line.
     pub tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
+    /// Which listener of its frontend it is.
+    pub info: Arc<ListenerInfo>,
+}
+
+/// What sample fetches know of a listening socket.
+#[derive(Debug, Default)]
+pub struct ListenerInfo {
     /// The `bind` line's `name` (`so_name`).
-    pub name: Option<Arc<str>>,
+    pub name: Option<Box<str>>,
+    /// Its number in the frontend, from 1 in configuration order (`so_id`).
+    pub id: i64,
 }
 
 /// Starts a worker thread.
@@ -72,7 +81,7 @@ pub fn spawn(
                     };
                     let span = info_span!("frontend", name = %l.frontend.name);
                     tokio::task::spawn_local(
-                        accept_loop(worker.clone(), l.frontend, listener, (l.tls, l.name), l.limit, limits.clone())
+                        accept_loop(worker.clone(), l.frontend, listener, (l.tls, l.info), l.limit, limits.clone())
                             .instrument(span),
                     );
                 }
@@ -96,9 +105,9 @@ async fn accept_loop(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     listener: TcpListener,
-    (tls, name): (
+    (tls, info): (
         Option<Arc<fulcrum_tls::server::ServerTls>>,
-        Option<Arc<str>>,
+        Arc<ListenerInfo>,
     ),
     fe_limit: Option<Arc<Semaphore>>,
     limits: Limits,
@@ -148,7 +157,7 @@ async fn accept_loop(
                     worker,
                     fe,
                     stream,
-                    (tls.clone(), name.clone()),
+                    (tls.clone(), info.clone()),
                     peer,
                     local_port,
                     ticket,

@@ -129,7 +129,7 @@ fn proxy_ids_server_and_bind_names() {
         "{DEFAULTS}
 frontend fe
     bind 127.0.0.1:{} name front1
-    http-request set-header X-Req \"%[fe_id]/%[so_name]\"
+    http-request set-header X-Req \"%[fe_id]/%[so_name]/%[so_id]\"
     http-response set-header X-Res \"%[fe_id]/%[be_id]/%[srv_id]/%[srv_name]/%[so_name]\"
     http-response set-header X-Cap \"%[capture.req.method] %[capture.req.uri]\"
     default_backend app
@@ -150,7 +150,7 @@ backend app
     // (be_id, like be_name, is refused in a frontend's http-request rules).
     let r = get(&p, "/headers", "");
     assert!(
-        r.text().to_ascii_lowercase().contains("x-req: 1/front1"),
+        r.text().to_ascii_lowercase().contains("x-req: 1/front1/1"),
         "{}",
         r.text()
     );

@@ -50,8 +50,8 @@ pub struct ClientConn {
     io: Rc<ClientIo>,
     peer: SocketAddr,
     local_port: u16,
-    /// The `bind` line's `name` (`so_name`).
-    listener: Option<Arc<str>>,
+    /// The listener it came through (`so_name`, `so_id`).
+    listener: Arc<crate::worker::ListenerInfo>,
     accepted: Instant,
     conn_log: Option<Arc<ConnLog>>,
     /// The server connection kept for this client alone (`http-reuse never`).
@@ -107,7 +107,7 @@ pub async fn serve_client(
     stream: tokio::net::TcpStream,
     (tls, listener): (
         Option<Arc<fulcrum_tls::server::ServerTls>>,
-        Option<Arc<str>>,
+        Arc<crate::worker::ListenerInfo>,
     ),
     peer: SocketAddr,
     local_port: u16,

@@ -65,8 +65,8 @@ pub(crate) struct Client {
     pub(crate) peer: SocketAddr,
     /// The local port the client connected to.
     pub(crate) dst_port: u16,
-    /// The `bind` line's `name` (`so_name`).
-    pub(crate) listener: Option<Arc<str>>,
+    /// The listener it came through (`so_name`, `so_id`).
+    pub(crate) listener: Arc<crate::worker::ListenerInfo>,
     /// The first request of the connection (`http-reuse safe` and `aggressive` treat it apart).
     pub(crate) first: bool,
     /// The server connection kept for this client alone (`http-reuse never`).
@@ -96,7 +96,7 @@ pub(crate) async fn handle(
         dst: &dst,
         frontend: &fe.name,
         frontend_id: fe.iid as i64,
-        listener: client.listener.as_deref(),
+        listener: &client.listener,
         server: None,
         backends: &snapshot.backends,
         backend: None,

@@ -50,8 +50,8 @@ pub struct Stream<'a> {
     pub frontend: &'a str,
     /// The frontend's proxy id (`fe_id`).
     pub frontend_id: i64,
-    /// The `name` of the `bind` line the client came through (`so_name`).
-    pub listener: Option<&'a str>,
+    /// The listener the client came through (`so_name`, `so_id`).
+    pub listener: &'a crate::worker::ListenerInfo,
     /// Every backend, for the fetches naming one (`nbsrv(NAME)`, `be_conn(NAME)`).
     pub backends: &'a [std::sync::Arc<crate::snapshot::BackendRt>],
     /// The server the request went to, once its response is there (`srv_name`, `srv_id`).
@@ -297,11 +297,11 @@ impl Context for Ctx<'_, '_> {
                     .map_or(self.stream.frontend_id, |b| b.id()),
             ),
             IdOf::Server => self.stream.server.as_ref().map(|s| i64::from(s.puid)),
-            IdOf::Listener => None,
+            IdOf::Listener => Some(self.stream.listener.id),
         }
     }
     fn listener_name(&self) -> Option<&str> {
-        self.stream.listener
+        self.stream.listener.name.as_deref()
     }
     fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
         match backend {
