@@ -190,3 +190,36 @@ backend app
         r.text()
     );
 }
+
+#[test]
+fn listeners_numbered_in_configuration_order() {
+    let o = origins(1);
+    let ports = [free_port(), free_port()];
+    let cfg = format!(
+        "{DEFAULTS}
+frontend other
+    bind 127.0.0.1:{}
+    default_backend app
+frontend fe
+    bind 127.0.0.1:{}
+    bind 127.0.0.1:{} name two
+    http-request return status 200 hdr so \"%[so_id]/%[so_name]\"
+backend app
+    server s1 {}
+",
+        free_port(),
+        ports[0],
+        ports[1],
+        o[0].addr()
+    );
+    let p = start_proxy(&cfg);
+    let addrs = p.running.as_ref().unwrap().local_addrs();
+    // as haproxy 2.6.12 numbers them: per frontend, from 1; an unnamed bind has no so_name
+    for (port, want) in [(ports[0], "1/"), (ports[1], "2/two")] {
+        let addr = addrs.iter().find(|(_, a)| a.port() == port).unwrap().1;
+        let mut c = Client::connect(addr);
+        c.send(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        let r = c.read_response(false);
+        assert_eq!(r.header("so"), Some(want), "port {port}");
+    }
+}
