@@ -223,8 +223,11 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
         .collect();
     for ((fe, proxy), tls) in snapshot.frontends.iter().zip(&frontends).zip(&tls) {
         let limit = fe.maxconn.map(|n| Arc::new(Semaphore::new(n as usize)));
+        let mut first_id = 1;
         for (bind, tls) in proxy.binds.iter().zip(tls) {
-            for &fd in &bind.fds {
+            let ids = first_id..;
+            first_id += (bind.fds.len() + bind.addrs.len()) as i64;
+            for (&fd, id) in bind.fds.iter().zip(ids) {
                 let inherit_error = |source| StartError::Inherit {
                     keyword: "bind",
                     location: bind.location.to_string(),
@@ -232,7 +235,20 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                 };
                 claims.claim(fd).map_err(inherit_error)?;
                 let sockets = listener::inherit_tcp(fd, threads).map_err(inherit_error)?;
-                add_listeners(&mut per_worker, &mut bound, (fe, tls), &limit, sockets);
+                add_listeners(
+                    &mut per_worker,
+                    &mut bound,
+                    (
+                        fe,
+                        tls,
+                        Arc::new(worker::ListenerInfo {
+                            name: bind.name.as_deref().map(Box::from),
+                            id,
+                        }),
+                    ),
+                    &limit,
+                    sockets,
+                );
             }
         }
     }
@@ -247,8 +263,12 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
     }
     for ((fe, proxy), tls) in snapshot.frontends.iter().zip(&frontends).zip(&tls) {
         let limit = fe.maxconn.map(|n| Arc::new(Semaphore::new(n as usize)));
+        let mut first_id = 1;
         for (bind, tls) in proxy.binds.iter().zip(tls) {
-            for &addr in &bind.addrs {
+            // The listeners of a frontend are numbered in configuration order (`so_id`), inherited ones first.
+            let ids = first_id + bind.fds.len() as i64..;
+            first_id += (bind.fds.len() + bind.addrs.len()) as i64;
+            for (&addr, id) in bind.addrs.iter().zip(ids) {
                 let sockets =
                     listener::bind_reuseport(addr, threads).map_err(|source| StartError::Bind {
                         proxy: fe.name.clone(),
@@ -256,7 +276,20 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                         location: bind.location.to_string(),
                         source,
                     })?;
-                add_listeners(&mut per_worker, &mut bound, (fe, tls), &limit, sockets);
+                add_listeners(
+                    &mut per_worker,
+                    &mut bound,
+                    (
+                        fe,
+                        tls,
+                        Arc::new(worker::ListenerInfo {
+                            name: bind.name.as_deref().map(Box::from),
+                            id,
+                        }),
+                    ),
+                    &limit,
+                    sockets,
+                );
             }
         }
     }
@@ -292,9 +325,10 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
 fn add_listeners(
     per_worker: &mut [Vec<worker::Listener>],
     bound: &mut Vec<(String, SocketAddr)>,
-    (fe, tls): (
+    (fe, tls, info): (
         &Arc<snapshot::FrontendRt>,
         &Option<Arc<fulcrum_tls::server::ServerTls>>,
+        Arc<worker::ListenerInfo>,
     ),
     limit: &Option<Arc<Semaphore>>,
     sockets: Vec<std::net::TcpListener>,
@@ -308,6 +342,7 @@ fn add_listeners(
             socket,
             limit: limit.clone(),
             tls: tls.clone(),
+            info: info.clone(),
         });
     }
 }

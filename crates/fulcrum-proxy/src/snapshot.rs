@@ -56,6 +56,8 @@ pub struct Snapshot {
 pub struct FrontendRt {
     /// Section name.
     pub name: String,
+    /// The proxy's id (`iid` in stats, `fe_id`): [`Snapshot::first_iid`] plus its place in the configuration.
+    pub iid: u64,
     /// tcp or http.
     pub mode: Mode,
     /// Addresses to listen on.
@@ -120,6 +122,8 @@ impl FrontendRt {
 pub struct BackendRt {
     /// Index in [`Snapshot::backends`].
     pub id: usize,
+    /// The proxy's id (`iid` in stats, `be_id`): [`Snapshot::first_iid`] plus its place in the configuration.
+    pub iid: u64,
     /// Requests waiting for a server slot (`maxconn`).
     pub queue: Arc<Queue>,
     /// Section name.
@@ -169,6 +173,18 @@ pub struct BackendRt {
 impl crate::rules::sample::StreamBackend for BackendRt {
     fn name(&self) -> &str {
         &self.name
+    }
+    fn id(&self) -> i64 {
+        self.iid as i64
+    }
+    fn stat(&self, stat: fulcrum_sample::BackendStat) -> i64 {
+        match stat {
+            fulcrum_sample::BackendStat::UsableServers => {
+                let (active, backup) = self.servers_up();
+                (if active > 0 { active } else { backup }) as i64
+            }
+            fulcrum_sample::BackendStat::Conns => i64::from(self.stats.cur.load(Ordering::Relaxed)),
+        }
     }
 }
 
@@ -244,7 +260,17 @@ impl Snapshot {
         let pattern_refs = Arc::new(PatternRefs::from_config(config));
         let mut backends = Vec::new();
         let mut servers = Vec::new();
-        for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
+        let first_iid: u64 = if config.global.stats_sockets.is_empty() {
+            1
+        } else {
+            2
+        };
+        for (pos, p) in config
+            .proxies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind.has_backend())
+        {
             let mut list = Vec::new();
             for (index, s) in p.servers.iter().enumerate() {
                 let tls = crate::tls_config::server(config, p, s)?;
@@ -255,6 +281,7 @@ impl Snapshot {
             }
             let mut be = BackendRt {
                 id: backends.len(),
+                iid: first_iid + pos as u64,
                 name: p.name.clone(),
                 mode: p.mode,
                 servers: crate::server_list::ServerList::new(list),
@@ -291,12 +318,18 @@ impl Snapshot {
         let find = |name: &str| index(name).map(|i| backends[i].clone());
         let actconn = Arc::new(AtomicU32::new(0));
         let mut frontends = Vec::new();
-        for p in config.proxies.iter().filter(|p| p.kind.has_frontend()) {
+        for (pos, p) in config
+            .proxies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind.has_frontend())
+        {
             let default_backend = match p.kind {
                 ProxyKind::Listen => find(&p.name),
                 _ => p.default_backend.as_deref().and_then(find),
             };
             frontends.push(Arc::new(FrontendRt {
+                iid: first_iid + pos as u64,
                 splice: !config.global.nosplice,
                 name: p.name.clone(),
                 mode: p.mode,
@@ -346,11 +379,7 @@ impl Snapshot {
             backend_after_response,
             idle_pools,
             order,
-            first_iid: if config.global.stats_sockets.is_empty() {
-                1
-            } else {
-                2
-            },
+            first_iid,
             frontends,
             backends,
             servers,

@@ -33,6 +33,17 @@ pub struct Listener {
     pub limit: Option<Arc<Semaphore>>,
     /// TLS settings, on a `bind ... ssl` line.
     pub tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
+    /// Which listener of its frontend it is.
+    pub info: Arc<ListenerInfo>,
+}
+
+/// What sample fetches know of a listening socket.
+#[derive(Debug, Default)]
+pub struct ListenerInfo {
+    /// The `bind` line's `name` (`so_name`).
+    pub name: Option<Box<str>>,
+    /// Its number in the frontend, from 1 in configuration order (`so_id`).
+    pub id: i64,
 }
 
 /// Starts a worker thread.
@@ -70,7 +81,7 @@ pub fn spawn(
                     };
                     let span = info_span!("frontend", name = %l.frontend.name);
                     tokio::task::spawn_local(
-                        accept_loop(worker.clone(), l.frontend, listener, l.tls, l.limit, limits.clone())
+                        accept_loop(worker.clone(), l.frontend, listener, (l.tls, l.info), l.limit, limits.clone())
                             .instrument(span),
                     );
                 }
@@ -94,7 +105,10 @@ async fn accept_loop(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     listener: TcpListener,
-    tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
+    (tls, info): (
+        Option<Arc<fulcrum_tls::server::ServerTls>>,
+        Arc<ListenerInfo>,
+    ),
     fe_limit: Option<Arc<Semaphore>>,
     limits: Limits,
 ) {
@@ -143,7 +157,7 @@ async fn accept_loop(
                     worker,
                     fe,
                     stream,
-                    tls.clone(),
+                    (tls.clone(), info.clone()),
                     peer,
                     local_port,
                     ticket,

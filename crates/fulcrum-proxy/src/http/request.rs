@@ -65,6 +65,8 @@ pub(crate) struct Client {
     pub(crate) peer: SocketAddr,
     /// The local port the client connected to.
     pub(crate) dst_port: u16,
+    /// The listener it came through (`so_name`, `so_id`).
+    pub(crate) listener: Arc<crate::worker::ListenerInfo>,
     /// The first request of the connection (`http-reuse safe` and `aggressive` treat it apart).
     pub(crate) first: bool,
     /// The server connection kept for this client alone (`http-reuse never`).
@@ -85,6 +87,7 @@ pub(crate) async fn handle(
     txn: &mut TxnSlot,
 ) -> Response<ProxyBody> {
     let peer = client.peer;
+    let snapshot = worker.snapshot.clone();
     let dst = || client.conn.stream().local_addr().ok();
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let mut stream = Stream {
@@ -92,6 +95,10 @@ pub(crate) async fn handle(
         dst_port: client.dst_port,
         dst: &dst,
         frontend: &fe.name,
+        frontend_id: fe.iid as i64,
+        listener: &client.listener,
+        server: None,
+        backends: &snapshot.backends,
         backend: None,
         txn: VarMap::new(),
         sess: &client.vars,
@@ -422,6 +429,7 @@ async fn handle_inner(
             return Ok(error_for(&fe, Some(&be), e.status()).map(|b| b.with_done(done)));
         }
     };
+    stream.server = done.chosen_server().cloned();
     if let Some(line) = line {
         // The backend's http-response rules, then the frontend's.
         let mut status = resp.status().as_u16();
