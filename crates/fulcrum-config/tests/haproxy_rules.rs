@@ -2087,3 +2087,136 @@ fn http_after_response_errors() {
         "would never match in 'http-response'",
     );
 }
+
+// ---------- request-line rewrites, addresses, allow, auth (issue #23) ----------
+
+#[test]
+fn request_line_and_address_actions() {
+    let c = ok_both(&fe(" http-request set-method POST\n http-request set-pathq /a?b=1\n\
+          http-request replace-path ^/old/(.*) /new/\\1\n http-request replace-pathq (.*) \\1&x=1\n\
+          http-request replace-uri ^http://([^/]*)(.*) \\2\n http-request set-src hdr(x-src)\n\
+          http-request set-src-port int(4000)\n http-request set-dst hdr(x-dst)\n http-request set-dst-port int(81)\n\
+          http-request allow if { path /ok }\n http-request auth\n http-request auth realm \"my site\" if { path /a }\n\
+          http-response allow\n default_backend b\n"));
+    use HttpRequestAction as A;
+    let f = proxy(&c, "f");
+    let actions: Vec<&A> = f.rules.http_request.iter().map(|r| &r.action).collect();
+    assert_eq!(actions[0], &A::SetMethod("POST".into()));
+    assert_eq!(actions[1], &A::SetPathQ("/a?b=1".into()));
+    assert_eq!(
+        actions[2],
+        &A::ReplacePath("^/old/(.*)".into(), "/new/\\1".into())
+    );
+    assert!(matches!(actions[3], A::ReplacePathQ(..)));
+    assert!(matches!(actions[4], A::ReplaceUri(..)));
+    assert!(matches!(actions[5], A::SetAddr(AddrPart::Src, _)));
+    assert!(matches!(actions[6], A::SetAddr(AddrPart::SrcPort, _)));
+    assert!(matches!(actions[7], A::SetAddr(AddrPart::Dst, _)));
+    assert!(matches!(actions[8], A::SetAddr(AddrPart::DstPort, _)));
+    assert_eq!(actions[9], &A::Allow);
+    assert!(f.rules.http_request[9].cond.is_some());
+    assert_eq!(actions[10], &A::Auth(None));
+    assert_eq!(actions[11], &A::Auth(Some("my site".into())));
+    assert_eq!(f.rules.http_response[0].action, HttpResponseAction::Allow);
+}
+
+#[test]
+fn request_line_action_errors() {
+    // HAProxy refuses these too.
+    err1_both(
+        &fe(" http-request set-method\n"),
+        8,
+        "http-request set-method",
+        "expects a method",
+    );
+    err1_both(
+        &fe(" http-request set-pathq\n"),
+        8,
+        "http-request set-pathq",
+        "expects",
+    );
+    err1_both(
+        &fe(" http-request replace-path /x\n"),
+        8,
+        "http-request replace-path",
+        "expects a regex and a replacement",
+    );
+    err1_both(
+        &fe(" http-request replace-uri\n"),
+        8,
+        "http-request replace-uri",
+        "expects a regex",
+    );
+    err1_both(
+        &fe(" http-request replace-pathq ( x\n"),
+        8,
+        "http-request replace-pathq",
+        "invalid regex",
+    );
+    err1_both(
+        &fe(" http-request set-src\n"),
+        8,
+        "http-request set-src",
+        "expects a sample expression",
+    );
+    err1_both(
+        &fe(" http-request set-dst-port nosuchfetch\n"),
+        8,
+        "http-request set-dst-port",
+        "nosuchfetch",
+    );
+    err1_both(
+        &fe(" http-request set-src res.hdr(x)\n"),
+        8,
+        "http-request set-src",
+        "reads the response",
+    );
+    err1_both(
+        &fe(" http-request auth realm\n"),
+        8,
+        "http-request auth",
+        "'realm' expects",
+    );
+    // Request-only actions have no response form.
+    err1_both(
+        &fe(" http-response set-method GET\n"),
+        8,
+        "http-response",
+        "unknown http-response action 'set-method'",
+    );
+    err1_both(
+        &fe(" http-response set-src hdr(x)\n"),
+        8,
+        "http-response",
+        "unknown http-response action 'set-src'",
+    );
+}
+
+#[test]
+fn option_originalto() {
+    let c = ok_both(&be(
+        " option originalto\n option forwardfor except 10.0.0.0/8\n server s 127.0.0.1:1\n",
+    ));
+    let b = proxy(&c, "b");
+    let ot = b.originalto.as_ref().expect("originalto");
+    assert_eq!(ot.header, "X-Original-To");
+    assert_eq!(ot.except, None);
+    let c = ok_both(&be(
+        " option originalto except 2001:db8::/32 header X-Dst\n server s 127.0.0.1:1\n",
+    ));
+    let ot = proxy(&c, "b").originalto.clone().expect("originalto");
+    assert_eq!(ot.header, "X-Dst");
+    assert_eq!(ot.except, Some(("2001:db8::".parse().unwrap(), 32)));
+    err1_both(
+        &be(" option originalto if-none\n"),
+        7,
+        "option originalto",
+        "unexpected 'if-none'",
+    );
+    err1_both(
+        &be(" option originalto except\n"),
+        7,
+        "option originalto",
+        "'except' expects a network",
+    );
+}

@@ -571,6 +571,9 @@ pub struct Proxy {
     pub http_reuse: HttpReuse,
     /// `option forwardfor`
     pub forwardfor: Option<ForwardFor>,
+    /// `option originalto [except NET] [header NAME]`: the address the client connected to, in
+    /// `X-Original-To` by default (the same settings as `option forwardfor`, without `if-none`).
+    pub originalto: Option<ForwardFor>,
     /// `default_backend NAME` (frontends and listens); checked to exist.
     pub default_backend: Option<String>,
     /// `balance`
@@ -1066,6 +1069,24 @@ pub enum HttpRequestAction {
     SetQuery(Fmt),
     /// `set-uri URI`: the whole request target.
     SetUri(Fmt),
+    /// `set-pathq PATHQ`: the path and the query string together (scheme and authority kept).
+    SetPathQ(Fmt),
+    /// `set-method METHOD`
+    SetMethod(Fmt),
+    /// `replace-path REGEX REPLACEMENT`: the path (without the query) rewritten when the regex matches it
+    /// (`\1`..`\9` refer to groups).
+    ReplacePath(String, Fmt),
+    /// `replace-pathq REGEX REPLACEMENT`: as `replace-path`, on the path and query string together.
+    ReplacePathQ(String, Fmt),
+    /// `replace-uri REGEX REPLACEMENT`: as `replace-path`, on the whole request target as received.
+    ReplaceUri(String, Fmt),
+    /// `set-src EXPR`, `set-src-port EXPR`, `set-dst EXPR`, `set-dst-port EXPR`: the client's (source) or the
+    /// connection's local (destination) address or port as the rest of the stream sees it.
+    SetAddr(AddrPart, SampleExpr),
+    /// `allow`: the remaining `http-request` rules of this proxy are skipped.
+    Allow,
+    /// `auth [realm REALM]`: answer 401 asking for credentials (`None`: the proxy's name as the realm).
+    Auth(Option<String>),
     /// `set-var(scope.name) EXPR`
     SetVar(VarName, SampleExpr),
     /// `set-var-fmt(scope.name) FMT`: the rendered string.
@@ -1090,6 +1111,19 @@ pub enum HttpRequestAction {
     /// `strict-mode on|off`: whether a rewrite that fails (the buffer is full) answers 500, for the rules after
     /// it in this proxy's ruleset (on at the start of each).
     StrictMode(bool),
+}
+
+/// Which address a `set-src`, `set-src-port`, `set-dst` or `set-dst-port` action changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrPart {
+    /// `set-src`: the client's address (its port is kept).
+    Src,
+    /// `set-src-port`
+    SrcPort,
+    /// `set-dst`: the address the client connected to (its port is kept).
+    Dst,
+    /// `set-dst-port`
+    DstPort,
 }
 
 /// `http-request|http-response wait-for-body time T [at-least N]`

@@ -21,8 +21,8 @@ use std::net::IpAddr;
 use super::common::{Line, Sink};
 use super::known;
 use super::model::{
-    Acl, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Mode,
-    PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule, Rules, Sample,
+    Acl, AddrPart, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod,
+    Mode, PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule, Rules, Sample,
     SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarName, WaitForBody,
     RULE_LOG_VARS,
 };
@@ -1045,6 +1045,25 @@ fn var_action(
     }
 }
 
+/// The sample expression of `set-src`, `set-dst`, `set-src-port` or `set-dst-port` (word 2), which reads the
+/// request.
+fn addr_expr(line: &Line, kw: &str, sink: &mut Sink) -> Option<SampleExpr> {
+    let loc = &line.location;
+    let Some(v) = arg(line, 2) else {
+        sink.error(loc, kw, "expects a sample expression");
+        return None;
+    };
+    match fulcrum_sample::Expr::parse(v) {
+        Ok(e) => {
+            expr_fits(&e, Phase::Request, loc, kw, sink).then(|| SampleExpr(std::sync::Arc::new(e)))
+        }
+        Err(e) => {
+            sink.error(loc, kw, format!("'{v}': {e}"));
+            None
+        }
+    }
+}
+
 /// The word at `i` when it is present and not empty.
 fn arg(line: &Line, i: usize) -> Option<&str> {
     line.words
@@ -1670,11 +1689,13 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
                 5,
             )
         }
-        "set-path" | "set-query" | "set-uri" => {
+        "set-path" | "set-query" | "set-uri" | "set-pathq" | "set-method" => {
             let Some(v) = arg(line, 2) else {
                 let what = match action {
                     "set-path" => "a path",
                     "set-uri" => "a URI",
+                    "set-pathq" => "a path and query string",
+                    "set-method" => "a method",
                     _ => "a query string",
                 };
                 sink.error(loc, kw, format!("expects {what}"));
@@ -1686,9 +1707,56 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             let a = match action {
                 "set-path" => HttpRequestAction::SetPath(v),
                 "set-uri" => HttpRequestAction::SetUri(v),
+                "set-pathq" => HttpRequestAction::SetPathQ(v),
+                "set-method" => HttpRequestAction::SetMethod(v),
                 _ => HttpRequestAction::SetQuery(v),
             };
             (a, 3)
+        }
+        "replace-path" | "replace-pathq" | "replace-uri" => {
+            let (Some(re), Some(rep)) = (arg(line, 2), arg(line, 3)) else {
+                sink.error(loc, kw, "expects a regex and a replacement");
+                return;
+            };
+            if !regex_ok(re, loc, kw, sink) {
+                return;
+            }
+            let Some(rep) = lf(rep, Phase::Request, loc, kw, sink) else {
+                return;
+            };
+            let re = re.to_string();
+            let a = match action {
+                "replace-path" => HttpRequestAction::ReplacePath(re, rep),
+                "replace-pathq" => HttpRequestAction::ReplacePathQ(re, rep),
+                _ => HttpRequestAction::ReplaceUri(re, rep),
+            };
+            (a, 4)
+        }
+        "set-src" | "set-src-port" | "set-dst" | "set-dst-port" => {
+            let part = match action {
+                "set-src" => AddrPart::Src,
+                "set-src-port" => AddrPart::SrcPort,
+                "set-dst" => AddrPart::Dst,
+                _ => AddrPart::DstPort,
+            };
+            let Some(e) = addr_expr(line, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::SetAddr(part, e), 3)
+        }
+        "allow" => (HttpRequestAction::Allow, 2),
+        "auth" => {
+            let (realm, next) = match line.word(2) {
+                "realm" => match arg(line, 3) {
+                    Some(r) => (Some(r.to_string()), 4),
+                    None => {
+                        sink.error(loc, kw, "'realm' expects a realm name");
+                        return;
+                    }
+                },
+                _ => (None, 2),
+            };
+            (HttpRequestAction::Auth(realm), next)
         }
         "redirect" => {
             let Some((r, i)) = redirect(line, 2, kw, sink) else {
@@ -1898,7 +1966,7 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
             }
             (HttpResponseAction::SetStatus(code), 3)
         }
-        "allow" if after => (HttpResponseAction::Allow, 2),
+        "allow" => (HttpResponseAction::Allow, 2),
         "deny" if !after => {
             let Some((s, i)) = deny_opts(line, 2, 502, kw, sink) else {
                 return;

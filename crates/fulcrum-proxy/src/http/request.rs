@@ -97,6 +97,7 @@ pub(crate) async fn handle(
         sess: &client.vars,
         tls: tls.as_deref(),
         first_req: client.first,
+        dst_set: None,
     };
     let after = fe.rules.has_after_response_rules() || worker.snapshot.backend_after_response;
     let line = after.then(|| RequestLine {
@@ -180,8 +181,6 @@ async fn handle_inner(
     txn: &mut TxnSlot,
 ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
     let fe = fe.clone();
-    let (peer, dst_port) = (client.peer, client.dst_port);
-    let src = peer.ip();
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let start = Instant::now();
     Counters::inc(&fe.stats.requests);
@@ -247,6 +246,8 @@ async fn handle_inner(
             Verdict::RewriteFailed => return Ok(rewrite_failed(&fe, None, txn, b"IR")),
         }
     }
+    // `set-src` and `set-dst` rules change the addresses the rest of the request sees.
+    let (mut src, mut dst_port) = (stream.src.ip(), stream.dst_port);
     if let Some(page) = fe
         .config
         .stats
@@ -373,6 +374,8 @@ async fn handle_inner(
         r.extensions_mut().insert(errors::CloseSilently);
         return Ok(r.map(|b| b.with_done(done)));
     }
+    (src, dst_port) = (stream.src.ip(), stream.dst_port);
+    let addrs = (stream.src, stream.dst_addr());
     let line =
         (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
             method: req.method().clone(),
@@ -384,7 +387,7 @@ async fn handle_inner(
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
-        let fwd = forward(&worker, &fe, &be, client, req, txn, &mut done);
+        let fwd = forward(&worker, &fe, &be, client, addrs, req, txn, &mut done);
         tokio::select! {
             // The request goes as far as it can before the client's close is looked at.
             biased;
@@ -392,7 +395,7 @@ async fn handle_inner(
             () = client.conn.closed() => None,
         }
     } else {
-        Some(forward(&worker, &fe, &be, client, req, txn, &mut done).await)
+        Some(forward(&worker, &fe, &be, client, addrs, req, txn, &mut done).await)
     };
     let Some(forwarded) = forwarded else {
         let (term, status) = match txn.phase() {
@@ -610,16 +613,20 @@ async fn forward(
     fe: &FrontendRt,
     be: &BackendRt,
     client: &Client,
+    (peer, dst): (SocketAddr, Option<SocketAddr>),
     mut req: Request<ReqBody>,
     txn: &mut TxnSlot,
     done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let peer = client.peer;
     let mode = combined_mode(fe.conn_mode, be.conn_mode);
     let upgrade = wants_upgrade(req.headers());
     strip_hop_by_hop(req.headers_mut(), upgrade);
     if let Some((ff, name)) = fe.forwardfor.as_ref().or(be.forwardfor.as_ref()) {
         headers::add_forwarded_for(req.headers_mut(), ff, name, peer.ip());
+    }
+    if let (Some((ot, name)), Some(dst)) = (fe.originalto.as_ref().or(be.originalto.as_ref()), dst)
+    {
+        headers::add_original_to(req.headers_mut(), ot, name, dst.ip());
     }
     // An HTTP/1.0 request goes as HTTP/1.0, as HAProxy sends it, asking the server to keep the connection when
     // it may be reused.
