@@ -306,7 +306,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
 pub const SECTIONS_UNSUPPORTED: &[&str] = &[
     "resolvers",
     "peers",
-    "userlist",
     "cache",
     "ring",
     "mailers",

@@ -22,6 +22,41 @@ pub struct Config {
     pub warnings: Vec<crate::diag::Warning>,
     /// `program` sections, in file order (the master process runs them; they need master-worker mode).
     pub programs: Vec<Program>,
+    /// `userlist` sections, in file order.
+    pub userlists: Vec<Userlist>,
+}
+
+/// A `userlist NAME` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Userlist {
+    /// The section's name (`http_auth(NAME)`).
+    pub name: String,
+    /// Its users, in order (a duplicated name is ignored, as in HAProxy).
+    pub users: Vec<User>,
+    /// Its groups' names, in order.
+    pub groups: Vec<String>,
+    /// Where the section starts.
+    pub location: crate::Location,
+}
+
+/// One `user` line of a userlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user name.
+    pub name: String,
+    /// Its password (`None`: the user cannot authenticate).
+    pub password: Option<Password>,
+    /// The groups it belongs to: from its `groups` option and from `group ... users` lines.
+    pub groups: Vec<String>,
+}
+
+/// A user's password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Password {
+    /// `password HASH`: a crypt(3) hash.
+    Crypt(String),
+    /// `insecure-password TEXT`: the password in clear.
+    Insecure(String),
 }
 
 /// A `program NAME` section: a command the master process starts beside the worker and stops with it.
@@ -767,6 +802,12 @@ pub enum Sample {
     /// `req.ssl_sni`, `req.ssl_hello_type`, `req.ssl_alpn`: the TLS ClientHello in the buffered request bytes,
     /// read without terminating TLS (`mode tcp`).
     ReqSsl(ReqSsl),
+    /// `http_auth(USERLIST)`: whether the request's Basic credentials are those of a user of the userlist (a
+    /// boolean ACL: its patterns are not used).
+    HttpAuth(String),
+    /// `http_auth_group(USERLIST)`: the patterns are group names; matches when the request's Basic credentials
+    /// are those of a user of the userlist that belongs to one of them.
+    HttpAuthGroup(String),
 }
 
 /// What a `req.ssl_*` fetch reads from a ClientHello.

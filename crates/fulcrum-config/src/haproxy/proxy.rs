@@ -133,7 +133,10 @@ const LEGACY: &[(&str, &str)] = &[
 /// The bit of a section kind (global has none).
 pub fn bit(kind: SectionKind) -> u8 {
     match kind {
-        SectionKind::Global | SectionKind::HttpErrors | SectionKind::Program => 0,
+        SectionKind::Global
+        | SectionKind::HttpErrors
+        | SectionKind::Program
+        | SectionKind::Userlist => 0,
         SectionKind::Defaults => D,
         SectionKind::Frontend => F,
         SectionKind::Listen => L,

@@ -544,6 +544,8 @@ fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
         "src" => (|_| Sample::Src, M::Ip, false),
         "dst_port" => (|_| Sample::DstPort, M::Int, false),
         "method" => (|_| Sample::Method, M::Str, false),
+        "http_auth" => (Sample::HttpAuth, M::Bool, true),
+        "http_auth_group" => (Sample::HttpAuthGroup, M::Str, true),
         "status" => (|_| Sample::Status, M::Int, false),
         "req.len" | "req_len" => (|_| Sample::ReqLen, M::Int, false),
         "req.ssl_sni" | "req_ssl_sni" => (|_| Sample::ReqSsl(ReqSsl::Sni), M::Str, false),
@@ -597,6 +599,8 @@ fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
     let response = base == "res.hdr" || base.starts_with("shdr");
     let what = if base.contains("hdr") {
         "header name"
+    } else if base.starts_with("http_auth") {
+        "userlist name"
     } else {
         "parameter name"
     };
@@ -2544,8 +2548,10 @@ fn content(a: &DraftAcl) -> bool {
 
 /// Can only be known while the request is processed.
 fn request_only(a: &DraftAcl) -> bool {
-    matches!(a.acl.sample, Sample::Path | Sample::UrlParam(_))
-        || (matches!(a.acl.sample, Sample::Hdr(_)) && !a.response)
+    matches!(
+        a.acl.sample,
+        Sample::Path | Sample::UrlParam(_) | Sample::HttpAuth(_) | Sample::HttpAuthGroup(_)
+    ) || (matches!(a.acl.sample, Sample::Hdr(_)) && !a.response)
 }
 
 /// Can only be known once the response is there.

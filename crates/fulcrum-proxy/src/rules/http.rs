@@ -121,6 +121,9 @@ impl<B> Facts for RequestFacts<'_, B> {
     fn has_header(&self, name: &str) -> bool {
         self.req.headers().contains_key(name)
     }
+    fn authorization(&self) -> Option<&str> {
+        self.req.headers().get(header::AUTHORIZATION)?.to_str().ok()
+    }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
         fulcrum_tls::sample(self.tls, f)
     }
