@@ -233,3 +233,49 @@ fn auth_realm_is_the_rules_proxy() {
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"app\""));
 }
+
+#[test]
+fn http_auth_fetches_as_haproxy() {
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+userlist L
+    group G users a
+    user a insecure-password pw
+    user b insecure-password pw
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request return status 200 hdr x-t \"<%[http_auth_type]>\" hdr x-u \"<%[http_auth_user]>\" hdr x-p \"<%[http_auth_pass]>\" hdr x-a \"<%[http_auth(L)]>\" hdr x-g \"<%[http_auth_group(L)]>\"
+"
+    );
+    // What haproxy 2.6.12 answers: "type user pass http_auth http_auth_group".
+    let cases: &[(&str, &str)] = &[
+        ("Basic YTpwdw==", "<Basic> <a> <pw> <1> <a>"),
+        ("basic Yjpwdw==", "<Basic> <b> <pw> <1> <b>"),
+        ("Basic YTp4", "<Basic> <a> <x> <0> <>"),
+        ("Bearer abc", "<Bearer> <> <> <> <>"),
+        ("Digest username=x", "<> <> <> <> <>"),
+    ];
+    let answers = |addr: std::net::SocketAddr| -> Vec<String> {
+        cases
+            .iter()
+            .map(|(auth, _)| {
+                let r = send(addr, "/", &format!("Authorization: {auth}\r\n"));
+                ["x-t", "x-u", "x-p", "x-a", "x-g"]
+                    .iter()
+                    .map(|h| r.header(h).unwrap_or("?").to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    let p = start_proxy(&cfg);
+    let want: Vec<String> = cases.iter().map(|c| c.1.to_string()).collect();
+    assert_eq!(answers(p.addr), want);
+    drop(p);
+    if haproxy_present() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        assert_eq!(answers(addr), want, "haproxy");
+    }
+}

@@ -87,6 +87,7 @@ pub(crate) async fn handle(
     let peer = client.peer;
     let dst = || client.conn.stream().local_addr().ok();
     let tls = client.conn.tls().map(|t| t.facts.clone());
+    let refs = worker.snapshot.pattern_refs.clone();
     let mut stream = Stream {
         src: peer,
         dst_port: client.dst_port,
@@ -98,6 +99,7 @@ pub(crate) async fn handle(
         tls: tls.as_deref(),
         first_req: client.first,
         dst_set: None,
+        userlists: &refs.userlists,
     };
     let after = fe.rules.has_after_response_rules() || worker.snapshot.backend_after_response;
     let line = after.then(|| RequestLine {

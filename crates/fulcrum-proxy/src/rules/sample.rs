@@ -51,7 +51,12 @@ pub struct Stream<'a> {
     pub first_req: bool,
     /// The destination address as `set-dst` / `set-dst-port` made it (then `dst` is no longer asked).
     pub dst_set: Option<SocketAddr>,
+    /// The `userlist` sections (`http_auth`, `http_auth_group`).
+    pub userlists: &'a Userlists,
 }
+
+/// The `userlist` sections by name.
+pub type Userlists = std::collections::HashMap<String, std::sync::Arc<super::auth::Users>>;
 
 impl Stream<'_> {
     /// The address the client connected to, as rules may have changed it.
@@ -313,6 +318,13 @@ impl Context for Ctx<'_, '_> {
                 .as_ref()
                 .map_or(self.stream.frontend, |b| b.name()),
         )
+    }
+    fn check_user(&self, list: &str, user: &[u8], pass: &[u8]) -> Option<bool> {
+        let users = self.stream.userlists.get(list)?;
+        let (Ok(user), Ok(pass)) = (std::str::from_utf8(user), std::str::from_utf8(pass)) else {
+            return Some(false);
+        };
+        Some(users.check(user, pass).is_some())
     }
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
         match name.scope() {
