@@ -1018,11 +1018,6 @@ fn http_request_errors_fulcrum_only() {
             "action 'capture' is not supported",
         ),
         (
-            "http-request auth realm x",
-            "http-request auth",
-            "action 'auth' is not supported",
-        ),
-        (
             "http-request track-sc0 src",
             "http-request track-sc0",
             "action 'track-sc0' is not supported",
@@ -1036,11 +1031,6 @@ fn http_request_errors_fulcrum_only() {
             "http-request use-service lua.hello",
             "http-request use-service",
             "unknown service 'lua.hello'",
-        ),
-        (
-            "http-request allow",
-            "http-request allow",
-            "action 'allow' is not",
         ),
         (
             "http-request add-header X-A %Tq",
@@ -2067,7 +2057,6 @@ fn http_after_response_errors() {
         err1_both(&fe(&format!(" {line}\n")), 8, kw, needle);
     }
     // fulcrum only: HAProxy accepts these.
-    err1(&fe(" http-response allow\n"), 8, "http-response allow", NS);
     err1(
         &fe(" http-after-response set-status 200 reason Fine\n"),
         8,
@@ -2219,4 +2208,79 @@ fn option_originalto() {
         "option originalto",
         "'except' expects a network",
     );
+}
+
+// ---------- userlist sections and http_auth ACLs ----------
+
+const USERLIST: &str = "userlist L\n group admins users alice\n group staff\n user alice insecure-password secret\n user bob password '$6$saltsalt$pauPrmdmG4BTE9h2HPmywiw152IFch6BJCEsaY6D.PLTfpV8sqvXwWdyfsgVgozkYH9B80bAip/08R2BPH2xk/' groups staff,admins\n";
+
+#[test]
+fn userlists_and_auth_acls() {
+    let c = ok_both(&format!(
+        "{USERLIST}{}",
+        be(" acl ok http_auth(L)\n acl adm http_auth_group(L) admins staff\n http-request auth realm r unless ok\n\
+          http-request deny unless adm\n server s 127.0.0.1:1\n")
+    ));
+    let l = &c.userlists[0];
+    assert_eq!(l.name, "L");
+    assert_eq!(l.groups, ["admins", "staff"]);
+    assert_eq!(l.users[0].name, "alice");
+    assert_eq!(
+        l.users[0].password,
+        Some(Password::Insecure("secret".into()))
+    );
+    assert_eq!(l.users[0].groups, ["admins"]);
+    assert!(
+        matches!(&l.users[1].password, Some(Password::Crypt(h)) if h.starts_with("$6$saltsalt$"))
+    );
+    assert_eq!(l.users[1].groups, ["staff", "admins"]);
+    let b = proxy(&c, "b");
+    assert_eq!(acl(b, "ok").sample, Sample::HttpAuth("L".into()));
+    assert_eq!(acl(b, "adm").sample, Sample::HttpAuthGroup("L".into()));
+    assert_eq!(pats(acl(b, "adm")), ["admins", "staff"]);
+}
+
+#[test]
+fn userlist_errors() {
+    // Refused by HAProxy too.
+    let e = err_both("userlist L\n user a insecure-password x groups G\n");
+    assert!(
+        e[0].2.contains("no such group 'G' specified in user 'a'"),
+        "{e:?}"
+    );
+    let e = err_both("userlist L\n group G users b\n");
+    assert_eq!((e[0].0, e[0].1.as_str()), (2, "group"));
+    assert!(
+        e[0].2.contains("no such user 'b' specified in group 'G'"),
+        "{e:?}"
+    );
+    err1_both(
+        "userlist L\n user a insecure-password x foo\n",
+        2,
+        "user",
+        "only supports 'password', 'insecure-password' and 'groups'",
+    );
+    let e = err_both(&be(
+        " acl ok http_auth(NOPE)\n http-request auth unless ok\n server s 127.0.0.1:1\n",
+    ));
+    assert_eq!(e[0].0, 7);
+    assert!(e[0].2.contains("unable to find userlist 'NOPE'"), "{e:?}");
+    let e = err_both(&format!("{USERLIST}{}", be(" acl ok http_auth_group(L) nobody\n http-request auth unless ok\n server s 127.0.0.1:1\n")));
+    assert!(
+        e[0].2
+            .contains("group 'nobody' is not declared in userlist 'L'"),
+        "{e:?}"
+    );
+    // fulcrum only: a hash scheme it cannot verify (yescrypt), which HAProxy leaves to the system's crypt(3).
+    err1(
+        "userlist L\n user a password '$y$j9T$abc$def'\n",
+        2,
+        "user",
+        "password hash scheme not supported by fulcrum",
+    );
+    // Duplicates are warnings, as in HAProxy: the first one stays.
+    let c = ok_both("userlist L\n user a insecure-password x\n user a insecure-password y\n group G\n group G\n");
+    assert_eq!(c.userlists[0].users.len(), 1);
+    assert_eq!(c.userlists[0].groups.len(), 1);
+    assert_eq!(c.warnings.len(), 2);
 }

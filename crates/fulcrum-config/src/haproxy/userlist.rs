@@ -147,8 +147,15 @@ fn user(line: &Line, list_name: &str, list: &Userlist, sink: &mut Sink) -> Optio
     let mut i = 2;
     while i < line.words.len() {
         let (opt, value) = (line.word(i), line.words.get(i + 1));
-        let Some(value) = value else {
-            sink.error(loc, "user", format!("'{opt}' expects a value"));
+        let known = matches!(opt, "password" | "insecure-password" | "groups");
+        let Some(value) = value.filter(|_| known) else {
+            let message = if known {
+                format!("'{opt}' expects a value")
+            } else {
+                "'user' only supports 'password', 'insecure-password' and 'groups' options"
+                    .to_string()
+            };
+            sink.error(loc, "user", message);
             return None;
         };
         match opt {
