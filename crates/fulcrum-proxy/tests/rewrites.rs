@@ -279,3 +279,25 @@ frontend fe
         assert_eq!(answers(addr), want, "haproxy");
     }
 }
+
+#[test]
+fn reply_headers_that_render_empty_are_left_out() {
+    let port = free_port();
+    // Observed with haproxy 2.6.12: x-a and x-d are not sent.
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request return status 200 hdr x-a \"%[req.hdr(nope)]\" hdr x-c c hdr x-d \"%[req.hdr(x)]\" if {{ path /r }}
+    http-request deny status 403 hdr x-a \"%[req.hdr(nope)]\" hdr x-c c
+"
+    );
+    let p = start_proxy(&cfg);
+    for (path, status) in [("/r", 200), ("/d", 403)] {
+        let r = send(p.addr, path, "x: \r\n");
+        assert_eq!(r.status, status);
+        assert_eq!(r.header("x-c"), Some("c"));
+        assert_eq!(r.header("x-a"), None, "{path}");
+        assert_eq!(r.header("x-d"), None, "{path}");
+    }
+}

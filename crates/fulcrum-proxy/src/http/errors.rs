@@ -310,7 +310,11 @@ impl Template {
         for (n, f) in &self.headers {
             out.clear();
             render(f, &mut out);
-            // As HAProxy, a value that renders empty still makes its header line.
+            // As HAProxy 2.6.12: a value that renders empty makes no header line (reg-test
+            // http-rules/except-forwardfor-originalto).
+            if out.is_empty() {
+                continue;
+            }
             if let Ok(v) = HeaderValue::from_bytes(&out) {
                 h.append(n.clone(), v);
             }

@@ -377,7 +377,11 @@ async fn handle_inner(
         return Ok(r.map(|b| b.with_done(done)));
     }
     (src, dst_port) = (stream.src.ip(), stream.dst_port);
-    let addrs = (stream.src, stream.dst_addr());
+    let sender = || Sender {
+        client,
+        src: stream.src,
+        dst: stream.dst_addr(),
+    };
     let line =
         (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
             method: req.method().clone(),
@@ -389,7 +393,7 @@ async fn handle_inner(
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
-        let fwd = forward(&worker, &fe, &be, client, addrs, req, txn, &mut done);
+        let fwd = forward(&worker, &fe, &be, sender(), req, txn, &mut done);
         tokio::select! {
             // The request goes as far as it can before the client's close is looked at.
             biased;
@@ -397,7 +401,7 @@ async fn handle_inner(
             () = client.conn.closed() => None,
         }
     } else {
-        Some(forward(&worker, &fe, &be, client, addrs, req, txn, &mut done).await)
+        Some(forward(&worker, &fe, &be, sender(), req, txn, &mut done).await)
     };
     let Some(forwarded) = forwarded else {
         let (term, status) = match txn.phase() {
@@ -610,12 +614,23 @@ async fn tarpit(fe: &FrontendRt, be: Option<&BackendRt>, status: u16) -> Respons
     error_for(fe, be, status)
 }
 
+/// Who sends a request on to a server: the client connection, and its addresses as the rules left them
+/// (`set-src`, `set-dst`).
+struct Sender<'a> {
+    client: &'a Client,
+    src: SocketAddr,
+    dst: Option<SocketAddr>,
+}
+
 async fn forward(
     worker: &Worker,
     fe: &FrontendRt,
     be: &BackendRt,
-    client: &Client,
-    (peer, dst): (SocketAddr, Option<SocketAddr>),
+    Sender {
+        client,
+        src: peer,
+        dst,
+    }: Sender<'_>,
     mut req: Request<ReqBody>,
     txn: &mut TxnSlot,
     done: &mut Done,

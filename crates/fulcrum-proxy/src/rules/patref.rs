@@ -125,12 +125,14 @@ impl Part {
 impl PatternRefs {
     /// The references of `config`, numbered as HAProxy numbers them.
     pub fn from_config(config: &Config) -> PatternRefs {
-        let mut refs = PatternRefs::default();
-        refs.userlists = config
-            .userlists
-            .iter()
-            .map(|l| (l.name.clone(), Arc::new(super::auth::Users::new(l))))
-            .collect();
+        let refs = PatternRefs {
+            userlists: config
+                .userlists
+                .iter()
+                .map(|l| (l.name.clone(), Arc::new(super::auth::Users::new(l))))
+                .collect(),
+            ..PatternRefs::default()
+        };
         let mut acls: Vec<&Acl> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for p in &config.proxies {
