@@ -2284,3 +2284,16 @@ fn userlist_errors() {
     assert_eq!(c.userlists[0].groups.len(), 1);
     assert_eq!(c.warnings.len(), 2);
 }
+
+#[test]
+fn capture_req_uri_acl() {
+    let c = ok_both(&fe(" http-response set-header x-a b if { capture.req.uri /a }\n acl x capture.req.uri -m beg /b\n default_backend b\n"));
+    let f = proxy(&c, "f");
+    assert_eq!(acl(f, "x").sample, Sample::CaptureReqUri);
+    assert_eq!(acl(f, "x").method, MatchMethod::Beg);
+    // A layer-7 fetch cannot match in tcp-request connection rules: HAProxy warns, fulcrum refuses.
+    let e = errs(&fe(
+        " tcp-request connection reject if { capture.req.uri /a }\n default_backend b\n",
+    ));
+    assert_eq!(e[0].0, 8);
+}

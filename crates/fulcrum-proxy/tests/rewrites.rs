@@ -301,3 +301,27 @@ frontend fe
         assert_eq!(r.header("x-d"), None, "{path}");
     }
 }
+
+#[test]
+fn capture_req_uri_is_the_target_as_received() {
+    let o = origins(1);
+    let port = free_port();
+    // The path is rewritten, yet `capture.req.uri` in the response rules still sees what the client sent.
+    let rules = "    http-request set-path /headers
+    http-request set-header x-seen yes if { capture.req.uri /orig?a=1 }
+    http-response set-header x-orig yes if { capture.req.uri /orig?a=1 }
+    http-after-response set-header x-after yes if { capture.req.uri -m beg /orig }";
+    let p = start_proxy(&config(port, rules, "", &o[0]));
+    let r = send(p.addr, "http://h.test/orig?a=1", "");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().starts_with("GET http://h.test/headers?a=1 "),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("x-seen: yes"), "{}", r.text());
+    assert_eq!(r.header("x-orig"), Some("yes"));
+    assert_eq!(r.header("x-after"), Some("yes"));
+    let r = send(p.addr, "/other", "");
+    assert_eq!((r.header("x-orig"), r.header("x-after")), (None, None));
+}

@@ -802,6 +802,9 @@ pub enum Sample {
     /// `req.ssl_sni`, `req.ssl_hello_type`, `req.ssl_alpn`: the TLS ClientHello in the buffered request bytes,
     /// read without terminating TLS (`mode tcp`).
     ReqSsl(ReqSsl),
+    /// `capture.req.uri`: the request target as the client sent it (before any rewrite; an absolute one without
+    /// its scheme and authority), also known to response rules.
+    CaptureReqUri,
     /// `http_auth(USERLIST)`: whether the request's Basic credentials are those of a user of the userlist (a
     /// boolean ACL: its patterns are not used).
     HttpAuth(String),

@@ -545,6 +545,7 @@ fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
         "dst_port" => (|_| Sample::DstPort, M::Int, false),
         "method" => (|_| Sample::Method, M::Str, false),
         "http_auth" => (Sample::HttpAuth, M::Bool, true),
+        "capture.req.uri" => (|_| Sample::CaptureReqUri, M::Str, false),
         "http_auth_group" => (Sample::HttpAuthGroup, M::Str, true),
         "status" => (|_| Sample::Status, M::Int, false),
         "req.len" | "req_len" => (|_| Sample::ReqLen, M::Int, false),

@@ -100,6 +100,7 @@ pub(crate) async fn handle(
         first_req: client.first,
         dst_set: None,
         userlists: &refs.userlists,
+        received_uri: Some(req.uri().clone()),
     };
     let after = fe.rules.has_after_response_rules() || worker.snapshot.backend_after_response;
     let line = after.then(|| RequestLine {
@@ -280,6 +281,7 @@ async fn handle_inner(
         src,
         dst_port,
         tls: tls.as_deref(),
+        captured_uri: stream.captured_uri(),
     };
     let Some(be) = fe
         .rules

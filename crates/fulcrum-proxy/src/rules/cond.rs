@@ -35,6 +35,10 @@ pub trait Facts {
     fn has_header(&self, _name: &str) -> bool {
         false
     }
+    /// The request target as the client sent it, before any rewrite (`capture.req.uri`).
+    fn captured_uri(&self) -> Option<&str> {
+        None
+    }
     /// The request's `Authorization` header value (`http_auth`, `http_auth_group`).
     fn authorization(&self) -> Option<&str> {
         None
@@ -167,6 +171,7 @@ fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
         Sample::Path => facts.path().is_some_and(|p| acl.match_text(p)),
         Sample::UrlParam(name) => facts.url_param(name).is_some_and(|v| acl.match_text(v)),
         Sample::Ssl(f) => facts.ssl(*f).is_some_and(|v| acl.match_value(&v)),
+        Sample::CaptureReqUri => facts.captured_uri().is_some_and(|u| acl.match_text(u)),
         Sample::HttpAuth(_) => acl.auth_groups(facts.authorization()).is_some(),
         Sample::HttpAuthGroup(_) => acl
             .auth_groups(facts.authorization())

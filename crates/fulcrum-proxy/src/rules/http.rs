@@ -79,6 +79,8 @@ pub struct RequestFacts<'a, B> {
     pub dst_port: u16,
     /// The client connection's TLS facts (`None` on clear text).
     pub tls: Option<&'a fulcrum_tls::Facts>,
+    /// The request target as the client sent it (`capture.req.uri`).
+    pub captured_uri: Option<&'a str>,
 }
 
 fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
@@ -121,6 +123,9 @@ impl<B> Facts for RequestFacts<'_, B> {
     fn has_header(&self, name: &str) -> bool {
         self.req.headers().contains_key(name)
     }
+    fn captured_uri(&self) -> Option<&str> {
+        self.captured_uri
+    }
     fn authorization(&self) -> Option<&str> {
         self.req.headers().get(header::AUTHORIZATION)?.to_str().ok()
     }
@@ -147,6 +152,7 @@ pub struct RequestLine {
 /// response in `http-response` rules, as in HAProxy).
 struct ResponseFacts<'a> {
     line: &'a RequestLine,
+    captured_uri: Option<&'a str>,
     status: u16,
     headers: &'a HeaderMap,
 }
@@ -175,6 +181,9 @@ impl Facts for ResponseFacts<'_> {
     }
     fn status(&self) -> Option<u16> {
         Some(self.status)
+    }
+    fn captured_uri(&self) -> Option<&str> {
+        self.captured_uri
     }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
         fulcrum_tls::sample(self.line.tls.as_deref(), f)
@@ -680,6 +689,7 @@ impl ProxyRules {
                 src: stream.src.ip(),
                 dst_port: stream.dst_port,
                 tls: stream.tls,
+                captured_uri: stream.captured_uri(),
             };
             if !holds(cond, &facts) {
                 continue;
@@ -903,6 +913,7 @@ fn apply_response(
             let status_now = *status;
             let facts = ResponseFacts {
                 line,
+                captured_uri: stream.captured_uri(),
                 status: status_now,
                 headers: &*headers,
             };

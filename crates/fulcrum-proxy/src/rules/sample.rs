@@ -53,6 +53,18 @@ pub struct Stream<'a> {
     pub dst_set: Option<SocketAddr>,
     /// The `userlist` sections (`http_auth`, `http_auth_group`).
     pub userlists: &'a Userlists,
+    /// The request target as the client sent it (`capture.req.uri`).
+    pub received_uri: Option<http::Uri>,
+}
+
+impl Stream<'_> {
+    /// `capture.req.uri`: the path and query the client sent (an absolute target without scheme and authority).
+    pub fn captured_uri(&self) -> Option<&str> {
+        self.received_uri
+            .as_ref()?
+            .path_and_query()
+            .map(|pq| pq.as_str())
+    }
 }
 
 /// The `userlist` sections by name.
