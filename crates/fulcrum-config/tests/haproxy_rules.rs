@@ -266,7 +266,10 @@ fn acl_errors_fulcrum_only() {
         ),
         ("acl a req.body x", "fetch 'req.body' is not"),
         ("acl a cook(s) x", "fetch 'cook' is not"),
-        ("acl a capture.req.method x", "fetch 'capture.req.method' is not"),
+        (
+            "acl a capture.req.method x",
+            "fetch 'capture.req.method' is not",
+        ),
         ("acl a hdr(host,1) x", "second argument of 'hdr'"),
         ("acl a hdr x", "'hdr' without a header name"),
         ("acl a url_param x", "'url_param' without a parameter name"),
