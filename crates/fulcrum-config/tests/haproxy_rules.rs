@@ -266,7 +266,10 @@ fn acl_errors_fulcrum_only() {
         ),
         ("acl a req.body x", "fetch 'req.body' is not"),
         ("acl a cook(s) x", "fetch 'cook' is not"),
-        ("acl a capture.req.uri x", "fetch 'capture.req.uri' is not"),
+        (
+            "acl a capture.req.method x",
+            "fetch 'capture.req.method' is not",
+        ),
         ("acl a hdr(host,1) x", "second argument of 'hdr'"),
         ("acl a hdr x", "'hdr' without a header name"),
         ("acl a url_param x", "'url_param' without a parameter name"),
@@ -1018,11 +1021,6 @@ fn http_request_errors_fulcrum_only() {
             "action 'capture' is not supported",
         ),
         (
-            "http-request auth realm x",
-            "http-request auth",
-            "action 'auth' is not supported",
-        ),
-        (
             "http-request track-sc0 src",
             "http-request track-sc0",
             "action 'track-sc0' is not supported",
@@ -1036,11 +1034,6 @@ fn http_request_errors_fulcrum_only() {
             "http-request use-service lua.hello",
             "http-request use-service",
             "unknown service 'lua.hello'",
-        ),
-        (
-            "http-request allow",
-            "http-request allow",
-            "action 'allow' is not",
         ),
         (
             "http-request add-header X-A %Tq",
@@ -2067,7 +2060,6 @@ fn http_after_response_errors() {
         err1_both(&fe(&format!(" {line}\n")), 8, kw, needle);
     }
     // fulcrum only: HAProxy accepts these.
-    err1(&fe(" http-response allow\n"), 8, "http-response allow", NS);
     err1(
         &fe(" http-after-response set-status 200 reason Fine\n"),
         8,
@@ -2086,4 +2078,225 @@ fn http_after_response_errors() {
         "http-after-response set-header",
         "would never match in 'http-response'",
     );
+}
+
+// ---------- request-line rewrites, addresses, allow, auth (issue #23) ----------
+
+#[test]
+fn request_line_and_address_actions() {
+    let c = ok_both(&fe(" http-request set-method POST\n http-request set-pathq /a?b=1\n\
+          http-request replace-path ^/old/(.*) /new/\\1\n http-request replace-pathq (.*) \\1&x=1\n\
+          http-request replace-uri ^http://([^/]*)(.*) \\2\n http-request set-src hdr(x-src)\n\
+          http-request set-src-port int(4000)\n http-request set-dst hdr(x-dst)\n http-request set-dst-port int(81)\n\
+          http-request allow if { path /ok }\n http-request auth\n http-request auth realm \"my site\" if { path /a }\n\
+          http-response allow\n default_backend b\n"));
+    use HttpRequestAction as A;
+    let f = proxy(&c, "f");
+    let actions: Vec<&A> = f.rules.http_request.iter().map(|r| &r.action).collect();
+    assert_eq!(actions[0], &A::SetMethod("POST".into()));
+    assert_eq!(actions[1], &A::SetPathQ("/a?b=1".into()));
+    assert_eq!(
+        actions[2],
+        &A::ReplacePath("^/old/(.*)".into(), "/new/\\1".into())
+    );
+    assert!(matches!(actions[3], A::ReplacePathQ(..)));
+    assert!(matches!(actions[4], A::ReplaceUri(..)));
+    assert!(matches!(actions[5], A::SetAddr(AddrPart::Src, _)));
+    assert!(matches!(actions[6], A::SetAddr(AddrPart::SrcPort, _)));
+    assert!(matches!(actions[7], A::SetAddr(AddrPart::Dst, _)));
+    assert!(matches!(actions[8], A::SetAddr(AddrPart::DstPort, _)));
+    assert_eq!(actions[9], &A::Allow);
+    assert!(f.rules.http_request[9].cond.is_some());
+    assert_eq!(actions[10], &A::Auth(None));
+    assert_eq!(actions[11], &A::Auth(Some("my site".into())));
+    assert_eq!(f.rules.http_response[0].action, HttpResponseAction::Allow);
+}
+
+#[test]
+fn request_line_action_errors() {
+    // HAProxy refuses these too.
+    err1_both(
+        &fe(" http-request set-method\n"),
+        8,
+        "http-request set-method",
+        "expects a method",
+    );
+    err1_both(
+        &fe(" http-request set-pathq\n"),
+        8,
+        "http-request set-pathq",
+        "expects",
+    );
+    err1_both(
+        &fe(" http-request replace-path /x\n"),
+        8,
+        "http-request replace-path",
+        "expects a regex and a replacement",
+    );
+    err1_both(
+        &fe(" http-request replace-uri\n"),
+        8,
+        "http-request replace-uri",
+        "expects a regex",
+    );
+    err1_both(
+        &fe(" http-request replace-pathq ( x\n"),
+        8,
+        "http-request replace-pathq",
+        "invalid regex",
+    );
+    err1_both(
+        &fe(" http-request set-src\n"),
+        8,
+        "http-request set-src",
+        "expects a sample expression",
+    );
+    err1_both(
+        &fe(" http-request set-dst-port nosuchfetch\n"),
+        8,
+        "http-request set-dst-port",
+        "nosuchfetch",
+    );
+    err1_both(
+        &fe(" http-request set-src res.hdr(x)\n"),
+        8,
+        "http-request set-src",
+        "reads the response",
+    );
+    err1_both(
+        &fe(" http-request auth realm\n"),
+        8,
+        "http-request auth",
+        "'realm' expects",
+    );
+    // Request-only actions have no response form.
+    err1_both(
+        &fe(" http-response set-method GET\n"),
+        8,
+        "http-response",
+        "unknown http-response action 'set-method'",
+    );
+    err1_both(
+        &fe(" http-response set-src hdr(x)\n"),
+        8,
+        "http-response",
+        "unknown http-response action 'set-src'",
+    );
+}
+
+#[test]
+fn option_originalto() {
+    let c = ok_both(&be(
+        " option originalto\n option forwardfor except 10.0.0.0/8\n server s 127.0.0.1:1\n",
+    ));
+    let b = proxy(&c, "b");
+    let ot = b.originalto.as_ref().expect("originalto");
+    assert_eq!(ot.header, "X-Original-To");
+    assert_eq!(ot.except, None);
+    let c = ok_both(&be(
+        " option originalto except 2001:db8::/32 header X-Dst\n server s 127.0.0.1:1\n",
+    ));
+    let ot = proxy(&c, "b").originalto.clone().expect("originalto");
+    assert_eq!(ot.header, "X-Dst");
+    assert_eq!(ot.except, Some(("2001:db8::".parse().unwrap(), 32)));
+    err1_both(
+        &be(" option originalto if-none\n"),
+        7,
+        "option originalto",
+        "unexpected 'if-none'",
+    );
+    err1_both(
+        &be(" option originalto except\n"),
+        7,
+        "option originalto",
+        "'except' expects a network",
+    );
+}
+
+// ---------- userlist sections and http_auth ACLs ----------
+
+const USERLIST: &str = "userlist L\n group admins users alice\n group staff\n user alice insecure-password secret\n user bob password '$6$saltsalt$pauPrmdmG4BTE9h2HPmywiw152IFch6BJCEsaY6D.PLTfpV8sqvXwWdyfsgVgozkYH9B80bAip/08R2BPH2xk/' groups staff,admins\n";
+
+#[test]
+fn userlists_and_auth_acls() {
+    let c = ok_both(&format!(
+        "{USERLIST}{}",
+        be(" acl ok http_auth(L)\n acl adm http_auth_group(L) admins staff\n http-request auth realm r unless ok\n\
+          http-request deny unless adm\n server s 127.0.0.1:1\n")
+    ));
+    let l = &c.userlists[0];
+    assert_eq!(l.name, "L");
+    assert_eq!(l.groups, ["admins", "staff"]);
+    assert_eq!(l.users[0].name, "alice");
+    assert_eq!(
+        l.users[0].password,
+        Some(Password::Insecure("secret".into()))
+    );
+    assert_eq!(l.users[0].groups, ["admins"]);
+    assert!(
+        matches!(&l.users[1].password, Some(Password::Crypt(h)) if h.starts_with("$6$saltsalt$"))
+    );
+    assert_eq!(l.users[1].groups, ["staff", "admins"]);
+    let b = proxy(&c, "b");
+    assert_eq!(acl(b, "ok").sample, Sample::HttpAuth("L".into()));
+    assert_eq!(acl(b, "adm").sample, Sample::HttpAuthGroup("L".into()));
+    assert_eq!(pats(acl(b, "adm")), ["admins", "staff"]);
+}
+
+#[test]
+fn userlist_errors() {
+    // Refused by HAProxy too.
+    let e = err_both("userlist L\n user a insecure-password x groups G\n");
+    assert!(
+        e[0].2.contains("no such group 'G' specified in user 'a'"),
+        "{e:?}"
+    );
+    let e = err_both("userlist L\n group G users b\n");
+    assert_eq!((e[0].0, e[0].1.as_str()), (2, "group"));
+    assert!(
+        e[0].2.contains("no such user 'b' specified in group 'G'"),
+        "{e:?}"
+    );
+    err1_both(
+        "userlist L\n user a insecure-password x foo\n",
+        2,
+        "user",
+        "only supports 'password', 'insecure-password' and 'groups'",
+    );
+    let e = err_both(&be(
+        " acl ok http_auth(NOPE)\n http-request auth unless ok\n server s 127.0.0.1:1\n",
+    ));
+    assert_eq!(e[0].0, 7);
+    assert!(e[0].2.contains("unable to find userlist 'NOPE'"), "{e:?}");
+    let e = err_both(&format!("{USERLIST}{}", be(" acl ok http_auth_group(L) nobody\n http-request auth unless ok\n server s 127.0.0.1:1\n")));
+    assert!(
+        e[0].2
+            .contains("group 'nobody' is not declared in userlist 'L'"),
+        "{e:?}"
+    );
+    // fulcrum only: a hash scheme it cannot verify (yescrypt), which HAProxy leaves to the system's crypt(3).
+    err1(
+        "userlist L\n user a password '$y$j9T$abc$def'\n",
+        2,
+        "user",
+        "password hash scheme not supported by fulcrum",
+    );
+    // Duplicates are warnings, as in HAProxy: the first one stays.
+    let c = ok_both("userlist L\n user a insecure-password x\n user a insecure-password y\n group G\n group G\n");
+    assert_eq!(c.userlists[0].users.len(), 1);
+    assert_eq!(c.userlists[0].groups.len(), 1);
+    assert_eq!(c.warnings.len(), 2);
+}
+
+#[test]
+fn capture_req_uri_acl() {
+    let c = ok_both(&fe(" http-response set-header x-a b if { capture.req.uri /a }\n acl x capture.req.uri -m beg /b\n default_backend b\n"));
+    let f = proxy(&c, "f");
+    assert_eq!(acl(f, "x").sample, Sample::CaptureReqUri);
+    assert_eq!(acl(f, "x").method, MatchMethod::Beg);
+    // A layer-7 fetch cannot match in tcp-request connection rules: HAProxy warns, fulcrum refuses.
+    let e = errs(&fe(
+        " tcp-request connection reject if { capture.req.uri /a }\n default_backend b\n",
+    ));
+    assert_eq!(e[0].0, 8);
 }

@@ -72,6 +72,8 @@ pub struct FrontendRt {
     pub splice: bool,
     /// `option forwardfor`, with its header name pre-parsed.
     pub forwardfor: Option<(ForwardFor, HeaderName)>,
+    /// `option originalto`, with its header name pre-parsed.
+    pub originalto: Option<(ForwardFor, HeaderName)>,
     /// `maxconn` of this frontend.
     pub maxconn: Option<u32>,
     /// ACL-driven rules: http-request/response, use_backend, tcp-request connection, errorfiles.
@@ -152,6 +154,8 @@ pub struct BackendRt {
     pub rr_position: std::sync::atomic::AtomicUsize,
     /// `option forwardfor` set in the backend.
     pub forwardfor: Option<(ForwardFor, HeaderName)>,
+    /// `option originalto` set in the backend.
+    pub originalto: Option<(ForwardFor, HeaderName)>,
     /// `retries`
     pub retries: u32,
     /// `option redispatch`
@@ -239,6 +243,13 @@ fn forwardfor(p: &Proxy) -> Option<(ForwardFor, HeaderName)> {
     Some((ff, name))
 }
 
+fn originalto(p: &Proxy) -> Option<(ForwardFor, HeaderName)> {
+    let ot = p.originalto.clone()?;
+    let name = HeaderName::from_bytes(ot.header.to_ascii_lowercase().as_bytes())
+        .unwrap_or(HeaderName::from_static("x-original-to"));
+    Some((ot, name))
+}
+
 /// Compiles a proxy's `log-format`, for its mode; errors name the line.
 fn compile_log_format(p: &Proxy) -> Result<Option<crate::log::LogFormat>, RulesError> {
     let Some(line) = &p.log_format else {
@@ -295,6 +306,7 @@ impl Snapshot {
                 reuse: p.http_reuse,
                 rr_position: std::sync::atomic::AtomicUsize::new(0),
                 forwardfor: forwardfor(p),
+                originalto: originalto(p),
                 retries: p.retries,
                 redispatch: p.redispatch,
                 config: p.clone(),
@@ -342,6 +354,7 @@ impl Snapshot {
                 timeouts: p.timeouts.clone(),
                 conn_mode: p.http_conn_mode,
                 forwardfor: forwardfor(p),
+                originalto: originalto(p),
                 maxconn: p.maxconn,
                 rules: ProxyRules::compile(&p.rules, true, &index, &pattern_refs)?,
                 captures: crate::log::capture::Captures::new(p),

@@ -427,6 +427,7 @@ pub fn admin_allowed<B>(
         src,
         dst_port,
         tls,
+        captured_uri: None,
     };
     rules.iter().any(|r| match &r.cond {
         None => true,

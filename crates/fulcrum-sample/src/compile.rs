@@ -36,12 +36,7 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "hdr_ip",
     "hdr_val",
     "hostname",
-    "http_auth",
     "http_auth_bearer",
-    "http_auth_group",
-    "http_auth_pass",
-    "http_auth_type",
-    "http_auth_user",
     "nbproc",
     "proc",
     "req.body",
@@ -298,6 +293,18 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
             name: args(call, &[S], 0)?.bytes(0),
         }),
         "http_first_req" => simple(Fetch::HttpFirstReq),
+        "http_auth_type" => simple(Fetch::HttpAuthType),
+        "http_auth_user" => simple(Fetch::HttpAuthUser),
+        "http_auth_pass" => simple(Fetch::HttpAuthPass),
+        "http_auth" | "http_auth_group" => {
+            let a = args(call, &[S], 1)?;
+            let list: Box<str> = a.str(0).unwrap_or_default().into();
+            Ok(if call.name == "http_auth" {
+                Fetch::HttpAuth(list)
+            } else {
+                Fetch::HttpAuthGroup(list)
+            })
+        }
         "url_param" | "urlp" => {
             let a = args(call, &[S, S], 0)?;
             let delim = match a.str(1) {

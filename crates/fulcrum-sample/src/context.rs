@@ -241,6 +241,13 @@ pub trait Context {
         None
     }
 
+    /// Whether `pass` is the password of `user` in the userlist named `list` (`http_auth`, `http_auth_group`);
+    /// `None` when there is no such userlist.
+    fn check_user(&self, list: &str, user: &[u8], pass: &[u8]) -> Option<bool> {
+        let _ = (list, user, pass);
+        None
+    }
+
     /// A variable's value, `None` when it is not set.
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
         let _ = name;

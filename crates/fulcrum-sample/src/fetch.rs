@@ -139,6 +139,16 @@ pub(crate) enum Fetch {
     Uuid,
     /// `http_first_req`: whether the request is the first of its client connection.
     HttpFirstReq,
+    /// `http_auth_type`: the scheme of the request's `Authorization` header (`Basic`, `Bearer`).
+    HttpAuthType,
+    /// `http_auth_user`: the user name of Basic credentials.
+    HttpAuthUser,
+    /// `http_auth_pass`: the password of Basic credentials.
+    HttpAuthPass,
+    /// `http_auth(LIST)`: whether the Basic credentials are valid in a userlist (absent without them).
+    HttpAuth(Box<str>),
+    /// `http_auth_group(LIST)`: the user name of Basic credentials that are valid in a userlist.
+    HttpAuthGroup(Box<str>),
     /// `url_param(name[,delim])`, `urlp`
     UrlParam {
         /// Empty for the first parameter that has a value.
@@ -267,7 +277,11 @@ impl Fetch {
             | Fetch::Date { .. }
             | Fetch::DateUs
             | Fetch::Rand(_) => Type::Int,
-            Fetch::Bool(_) | Fetch::HttpFirstReq => Type::Bool,
+            Fetch::Bool(_) | Fetch::HttpFirstReq | Fetch::HttpAuth(_) => Type::Bool,
+            Fetch::HttpAuthType
+            | Fetch::HttpAuthUser
+            | Fetch::HttpAuthPass
+            | Fetch::HttpAuthGroup(_) => Type::Str,
             Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
             Fetch::Ipv6(_) => Type::Ipv6,
             Fetch::Bin(_) | Fetch::Base32 { with_src: true } => Type::Bin,
@@ -297,6 +311,11 @@ impl Fetch {
             | Fetch::CookVal { .. }
             | Fetch::Base32 { .. }
             | Fetch::ReqHdrs => true,
+            Fetch::HttpAuthType
+            | Fetch::HttpAuthUser
+            | Fetch::HttpAuthPass
+            | Fetch::HttpAuth(_)
+            | Fetch::HttpAuthGroup(_) => true,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
             | Fetch::Cook { dir, .. }
@@ -412,6 +431,29 @@ impl Fetch {
                 Value::Int(crate::value::read_int64(found?).0)
             }
             Fetch::HttpFirstReq => Value::Bool(ctx.first_request()?),
+            Fetch::HttpAuthType => {
+                let (scheme, _) = http::authorization(authorization(ctx)?)?;
+                Value::str(scheme.as_bytes())
+            }
+            Fetch::HttpAuthUser | Fetch::HttpAuthPass => {
+                let (u, p) = http::basic_credentials(authorization(ctx)?)?;
+                Value::string(if matches!(self, Fetch::HttpAuthUser) {
+                    u
+                } else {
+                    p
+                })
+            }
+            Fetch::HttpAuth(list) => {
+                let (u, p) = http::basic_credentials(authorization(ctx)?)?;
+                Value::Bool(ctx.check_user(list, &u, &p)?)
+            }
+            Fetch::HttpAuthGroup(list) => {
+                let (u, p) = http::basic_credentials(authorization(ctx)?)?;
+                if !ctx.check_user(list, &u, &p)? {
+                    return None;
+                }
+                Value::string(u)
+            }
             Fetch::Ssl(f) => ctx.ssl(*f)?,
             Fetch::UrlParam { name, delim } => {
                 Value::str(http::url_param(ctx.uri()?, name, *delim)?)
@@ -585,4 +627,18 @@ fn base<'a, C: Context + ?Sized>(ctx: &'a C, with_query: bool) -> Option<Value<'
             Some(Value::Str(Cow::Owned(out)))
         }
     }
+}
+
+/// The value of the request's `Authorization` header (the first one).
+fn authorization<C: Context + ?Sized>(ctx: &C) -> Option<&[u8]> {
+    let mut found = None;
+    ctx.req_headers(&mut |n, v| {
+        if n.eq_ignore_ascii_case(b"authorization") {
+            found = Some(v);
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    found
 }

@@ -155,6 +155,36 @@ fn after_scheme(uri: &[u8]) -> Option<&[u8]> {
 }
 
 /// The query string: everything after the first `?` (empty for a trailing `?`), `None` without one.
+/// The scheme of an `Authorization` header value as HAProxy names it (`Basic`, `Bearer`; other schemes are not
+/// recognized), and what follows it.
+pub(crate) fn authorization(v: &[u8]) -> Option<(&'static str, &[u8])> {
+    let v = trim(v);
+    let end = v.iter().position(|c| is_lws(*c)).unwrap_or(v.len());
+    let scheme = match &v[..end] {
+        s if s.eq_ignore_ascii_case(b"basic") => "Basic",
+        s if s.eq_ignore_ascii_case(b"bearer") => "Bearer",
+        _ => return None,
+    };
+    Some((scheme, trim(&v[end..])))
+}
+
+/// The user name and password of Basic credentials (`Basic BASE64(user:password)`).
+pub(crate) fn basic_credentials(v: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    use base64::Engine;
+    let ("Basic", b64) = authorization(v)? else {
+        return None;
+    };
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    let colon = raw.iter().position(|&c| c == b':')?;
+    Some((raw[..colon].to_vec(), raw[colon + 1..].to_vec()))
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|c| !is_lws(*c)).unwrap_or(v.len());
+    let end = v.iter().rposition(|c| !is_lws(*c)).map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
 pub(crate) fn query(uri: &[u8]) -> Option<&[u8]> {
     let q = uri.iter().position(|&c| c == b'?')?;
     Some(&uri[q + 1..])

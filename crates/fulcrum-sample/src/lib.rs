@@ -201,6 +201,11 @@ impl Expr {
                 f,
                 Fetch::Method
                     | Fetch::HttpFirstReq
+                    | Fetch::HttpAuthType
+                    | Fetch::HttpAuthUser
+                    | Fetch::HttpAuthPass
+                    | Fetch::HttpAuth(_)
+                    | Fetch::HttpAuthGroup(_)
                     | Fetch::Path { .. }
                     | Fetch::Query
                     | Fetch::Url

@@ -482,3 +482,41 @@ fn captured_request_line() {
         .needs();
     assert!(needs.http && !needs.request);
 }
+
+#[test]
+fn http_auth_fetches() {
+    // Observed with haproxy 2.6.12 (see fulcrum-proxy's tests/rewrites.rs for the live comparison).
+    let c = Ctx::new().hdr("authorization", "Basic YTpwdw=="); // a:pw
+    assert_eq!(c.eval("http_auth_type").as_deref(), Some("Basic"));
+    assert_eq!(c.eval("http_auth_user").as_deref(), Some("a"));
+    assert_eq!(c.eval("http_auth_pass").as_deref(), Some("pw"));
+    assert_eq!(c.eval("http_auth(L)").as_deref(), Some("1"));
+    assert_eq!(c.eval("http_auth_group(L)").as_deref(), Some("a"));
+    // A userlist that does not exist: no sample.
+    assert_eq!(c.eval("http_auth(M)"), None);
+    let c = Ctx::new().hdr("authorization", "basic  YTp4 "); // a:x
+    assert_eq!(c.eval("http_auth_type").as_deref(), Some("Basic"));
+    assert_eq!(c.eval("http_auth_pass").as_deref(), Some("x"));
+    assert_eq!(c.eval("http_auth(L)").as_deref(), Some("0"));
+    assert_eq!(c.eval("http_auth_group(L)"), None);
+    let c = Ctx::new().hdr("authorization", "Bearer abc");
+    assert_eq!(c.eval("http_auth_type").as_deref(), Some("Bearer"));
+    assert_eq!(c.eval("http_auth_user"), None);
+    assert_eq!(c.eval("http_auth(L)"), None);
+    let c = Ctx::new().hdr("authorization", "Digest username=x");
+    assert_eq!(c.eval("http_auth_type"), None);
+    assert_eq!(Ctx::new().eval("http_auth_user"), None);
+    // Not base64, or no ':' in it.
+    assert_eq!(
+        Ctx::new()
+            .hdr("authorization", "Basic !!")
+            .eval("http_auth_user"),
+        None
+    );
+    assert_eq!(
+        Ctx::new()
+            .hdr("authorization", "Basic YQ==")
+            .eval("http_auth_user"),
+        None
+    );
+}

@@ -23,6 +23,7 @@ mod sections;
 mod server;
 pub mod ssl;
 pub mod units;
+mod userlist;
 mod validate;
 
 use std::collections::HashMap;
@@ -79,6 +80,7 @@ pub fn parse_sources_with(
     let mut drafts = Vec::new();
     let mut http_errors = rules::HttpErrorsSections::new();
     let mut programs = Vec::new();
+    let mut userlists = Vec::new();
     // The rule sets of the named defaults sections that define TCP/HTTP rules, and which side (frontend: true)
     // first used each one.
     let mut defaults_rules: Vec<validate::DefaultsRules> = Vec::new();
@@ -108,6 +110,13 @@ pub fn parse_sources_with(
                 &sec.location,
                 &sec.lines,
                 &mut http_errors,
+                &mut sink,
+            ),
+            SectionKind::Userlist => userlist::section(
+                sec.name.as_deref().unwrap_or_default(),
+                &sec.location,
+                &sec.lines,
+                &mut userlists,
                 &mut sink,
             ),
             SectionKind::Program => program::section(
@@ -198,12 +207,14 @@ pub fn parse_sources_with(
         &global.ssl,
         &mut sink,
     );
+    userlist::check_references(&proxies, &userlists, &mut sink);
     if sink.diags.is_empty() {
         Ok(Config {
             global,
             proxies,
             warnings: sink.warnings,
             programs,
+            userlists,
         })
     } else {
         Err(Diagnostics(sink.diags))

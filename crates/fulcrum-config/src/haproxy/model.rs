@@ -22,6 +22,41 @@ pub struct Config {
     pub warnings: Vec<crate::diag::Warning>,
     /// `program` sections, in file order (the master process runs them; they need master-worker mode).
     pub programs: Vec<Program>,
+    /// `userlist` sections, in file order.
+    pub userlists: Vec<Userlist>,
+}
+
+/// A `userlist NAME` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Userlist {
+    /// The section's name (`http_auth(NAME)`).
+    pub name: String,
+    /// Its users, in order (a duplicated name is ignored, as in HAProxy).
+    pub users: Vec<User>,
+    /// Its groups' names, in order.
+    pub groups: Vec<String>,
+    /// Where the section starts.
+    pub location: crate::Location,
+}
+
+/// One `user` line of a userlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user name.
+    pub name: String,
+    /// Its password (`None`: the user cannot authenticate).
+    pub password: Option<Password>,
+    /// The groups it belongs to: from its `groups` option and from `group ... users` lines.
+    pub groups: Vec<String>,
+}
+
+/// A user's password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Password {
+    /// `password HASH`: a crypt(3) hash.
+    Crypt(String),
+    /// `insecure-password TEXT`: the password in clear.
+    Insecure(String),
 }
 
 /// A `program NAME` section: a command the master process starts beside the worker and stops with it.
@@ -598,6 +633,9 @@ pub struct Proxy {
     pub http_reuse: HttpReuse,
     /// `option forwardfor`
     pub forwardfor: Option<ForwardFor>,
+    /// `option originalto [except NET] [header NAME]`: the address the client connected to, in
+    /// `X-Original-To` by default (the same settings as `option forwardfor`, without `if-none`).
+    pub originalto: Option<ForwardFor>,
     /// `default_backend NAME` (frontends and listens); checked to exist.
     pub default_backend: Option<String>,
     /// `balance`
@@ -793,6 +831,15 @@ pub enum Sample {
     /// `req.ssl_sni`, `req.ssl_hello_type`, `req.ssl_alpn`: the TLS ClientHello in the buffered request bytes,
     /// read without terminating TLS (`mode tcp`).
     ReqSsl(ReqSsl),
+    /// `capture.req.uri`: the request target as the client sent it (before any rewrite; an absolute one without
+    /// its scheme and authority), also known to response rules.
+    CaptureReqUri,
+    /// `http_auth(USERLIST)`: whether the request's Basic credentials are those of a user of the userlist (a
+    /// boolean ACL: its patterns are not used).
+    HttpAuth(String),
+    /// `http_auth_group(USERLIST)`: the patterns are group names; matches when the request's Basic credentials
+    /// are those of a user of the userlist that belongs to one of them.
+    HttpAuthGroup(String),
 }
 
 /// What a `req.ssl_*` fetch reads from a ClientHello.
@@ -1095,6 +1142,24 @@ pub enum HttpRequestAction {
     SetQuery(Fmt),
     /// `set-uri URI`: the whole request target.
     SetUri(Fmt),
+    /// `set-pathq PATHQ`: the path and the query string together (scheme and authority kept).
+    SetPathQ(Fmt),
+    /// `set-method METHOD`
+    SetMethod(Fmt),
+    /// `replace-path REGEX REPLACEMENT`: the path (without the query) rewritten when the regex matches it
+    /// (`\1`..`\9` refer to groups).
+    ReplacePath(String, Fmt),
+    /// `replace-pathq REGEX REPLACEMENT`: as `replace-path`, on the path and query string together.
+    ReplacePathQ(String, Fmt),
+    /// `replace-uri REGEX REPLACEMENT`: as `replace-path`, on the whole request target as received.
+    ReplaceUri(String, Fmt),
+    /// `set-src EXPR`, `set-src-port EXPR`, `set-dst EXPR`, `set-dst-port EXPR`: the client's (source) or the
+    /// connection's local (destination) address or port as the rest of the stream sees it.
+    SetAddr(AddrPart, SampleExpr),
+    /// `allow`: the remaining `http-request` rules of this proxy are skipped.
+    Allow,
+    /// `auth [realm REALM]`: answer 401 asking for credentials (`None`: the proxy's name as the realm).
+    Auth(Option<String>),
     /// `set-var(scope.name) EXPR`
     SetVar(VarName, SampleExpr),
     /// `set-var-fmt(scope.name) FMT`: the rendered string.
@@ -1119,6 +1184,19 @@ pub enum HttpRequestAction {
     /// `strict-mode on|off`: whether a rewrite that fails (the buffer is full) answers 500, for the rules after
     /// it in this proxy's ruleset (on at the start of each).
     StrictMode(bool),
+}
+
+/// Which address a `set-src`, `set-src-port`, `set-dst` or `set-dst-port` action changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrPart {
+    /// `set-src`: the client's address (its port is kept).
+    Src,
+    /// `set-src-port`
+    SrcPort,
+    /// `set-dst`: the address the client connected to (its port is kept).
+    Dst,
+    /// `set-dst-port`
+    DstPort,
 }
 
 /// `http-request|http-response wait-for-body time T [at-least N]`

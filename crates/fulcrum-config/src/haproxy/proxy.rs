@@ -95,6 +95,7 @@ const OPTIONS: &[(&str, u8)] = &[
     ("http-server-close", ALL),
     ("httpclose", ALL),
     ("forwardfor", ALL),
+    ("originalto", ALL),
     ("httpchk", BE),
     ("smtpchk", BE),
     ("redis-check", BE),
@@ -133,7 +134,10 @@ const LEGACY: &[(&str, &str)] = &[
 /// The bit of a section kind (global has none).
 pub fn bit(kind: SectionKind) -> u8 {
     match kind {
-        SectionKind::Global | SectionKind::HttpErrors | SectionKind::Program => 0,
+        SectionKind::Global
+        | SectionKind::HttpErrors
+        | SectionKind::Program
+        | SectionKind::Userlist => 0,
         SectionKind::Defaults => D,
         SectionKind::Frontend => F,
         SectionKind::Listen => L,
@@ -192,6 +196,8 @@ pub struct Settings {
     pub http_conn_mode: HttpConnMode,
     /// `option forwardfor`
     pub forwardfor: Option<ForwardFor>,
+    /// `option originalto`
+    pub originalto: Option<ForwardFor>,
     /// `default_backend` and where it was set
     pub default_backend: Option<(String, Location)>,
     /// `balance`
@@ -274,6 +280,7 @@ impl Default for Settings {
             timeouts: Timeouts::default(),
             http_conn_mode: HttpConnMode::KeepAlive,
             forwardfor: None,
+            originalto: None,
             default_backend: None,
             balance: Balance::RoundRobin,
             hash_type: HashType::MapBased,
@@ -920,6 +927,7 @@ fn option(
         && matches!(
             name,
             "forwardfor"
+                | "originalto"
                 | "httpchk"
                 | "httplog"
                 | "tcplog"
@@ -1001,8 +1009,13 @@ fn option(
             }
         }
         "forwardfor" => {
-            if let Some(f) = forwardfor(line, rest, sink) {
+            if let Some(f) = forwardfor(line, rest, false, sink) {
                 s.forwardfor = Some(f);
+            }
+        }
+        "originalto" => {
+            if let Some(f) = forwardfor(line, rest, true, sink) {
+                s.originalto = Some(f);
             }
         }
         "smtpchk" | "redis-check" | "pgsql-check" | "mysql-check" | "ldap-check" | "spop-check" => {
@@ -1109,12 +1122,23 @@ fn protocol_check(
     }
 }
 
-fn forwardfor(line: &Line, rest: &[String], sink: &mut Sink) -> Option<ForwardFor> {
+/// `option forwardfor [except NET] [header NAME] [if-none]`, or `option originalto [except NET] [header NAME]`
+/// (`original_to`).
+fn forwardfor(
+    line: &Line,
+    rest: &[String],
+    original_to: bool,
+    sink: &mut Sink,
+) -> Option<ForwardFor> {
     let loc = &line.location;
-    let key = "option forwardfor";
+    let (key, header) = if original_to {
+        ("option originalto", "X-Original-To")
+    } else {
+        ("option forwardfor", "X-Forwarded-For")
+    };
     let mut f = ForwardFor {
         except: None,
-        header: "X-Forwarded-For".to_string(),
+        header: header.to_string(),
         if_none: false,
     };
     let mut ok = true;
@@ -1145,12 +1169,21 @@ fn forwardfor(line: &Line, rest: &[String], sink: &mut Sink) -> Option<ForwardFo
                 }
                 i += 2;
             }
-            "if-none" => {
+            "if-none" if !original_to => {
                 f.if_none = true;
                 i += 1;
             }
             other => {
-                sink.error(loc, key, format!("unexpected '{other}': expected 'except NETWORK', 'header NAME' or 'if-none'"));
+                let expected = if original_to {
+                    "'except NETWORK' or 'header NAME'"
+                } else {
+                    "'except NETWORK', 'header NAME' or 'if-none'"
+                };
+                sink.error(
+                    loc,
+                    key,
+                    format!("unexpected '{other}': expected {expected}"),
+                );
                 ok = false;
                 i += 1;
             }

@@ -21,8 +21,8 @@ use std::net::IpAddr;
 use super::common::{Line, Sink};
 use super::known;
 use super::model::{
-    Acl, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Mode,
-    PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule, Rules, Sample,
+    Acl, AddrPart, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod,
+    Mode, PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule, Rules, Sample,
     SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarName, WaitForBody,
     RULE_LOG_VARS,
 };
@@ -544,6 +544,9 @@ fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
         "src" => (|_| Sample::Src, M::Ip, false),
         "dst_port" => (|_| Sample::DstPort, M::Int, false),
         "method" => (|_| Sample::Method, M::Str, false),
+        "http_auth" => (Sample::HttpAuth, M::Bool, true),
+        "capture.req.uri" => (|_| Sample::CaptureReqUri, M::Str, false),
+        "http_auth_group" => (Sample::HttpAuthGroup, M::Str, true),
         "status" => (|_| Sample::Status, M::Int, false),
         "req.len" | "req_len" => (|_| Sample::ReqLen, M::Int, false),
         "req.ssl_sni" | "req_ssl_sni" => (|_| Sample::ReqSsl(ReqSsl::Sni), M::Str, false),
@@ -597,6 +600,8 @@ fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
     let response = base == "res.hdr" || base.starts_with("shdr");
     let what = if base.contains("hdr") {
         "header name"
+    } else if base.starts_with("http_auth") {
+        "userlist name"
     } else {
         "parameter name"
     };
@@ -1041,6 +1046,25 @@ fn var_action(
         Err(e) => {
             sink.error(loc, kw, format!("'{v}': {e}"));
             Some(Err(()))
+        }
+    }
+}
+
+/// The sample expression of `set-src`, `set-dst`, `set-src-port` or `set-dst-port` (word 2), which reads the
+/// request.
+fn addr_expr(line: &Line, kw: &str, sink: &mut Sink) -> Option<SampleExpr> {
+    let loc = &line.location;
+    let Some(v) = arg(line, 2) else {
+        sink.error(loc, kw, "expects a sample expression");
+        return None;
+    };
+    match fulcrum_sample::Expr::parse(v) {
+        Ok(e) => {
+            expr_fits(&e, Phase::Request, loc, kw, sink).then(|| SampleExpr(std::sync::Arc::new(e)))
+        }
+        Err(e) => {
+            sink.error(loc, kw, format!("'{v}': {e}"));
+            None
         }
     }
 }
@@ -1670,11 +1694,13 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
                 5,
             )
         }
-        "set-path" | "set-query" | "set-uri" => {
+        "set-path" | "set-query" | "set-uri" | "set-pathq" | "set-method" => {
             let Some(v) = arg(line, 2) else {
                 let what = match action {
                     "set-path" => "a path",
                     "set-uri" => "a URI",
+                    "set-pathq" => "a path and query string",
+                    "set-method" => "a method",
                     _ => "a query string",
                 };
                 sink.error(loc, kw, format!("expects {what}"));
@@ -1686,9 +1712,56 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             let a = match action {
                 "set-path" => HttpRequestAction::SetPath(v),
                 "set-uri" => HttpRequestAction::SetUri(v),
+                "set-pathq" => HttpRequestAction::SetPathQ(v),
+                "set-method" => HttpRequestAction::SetMethod(v),
                 _ => HttpRequestAction::SetQuery(v),
             };
             (a, 3)
+        }
+        "replace-path" | "replace-pathq" | "replace-uri" => {
+            let (Some(re), Some(rep)) = (arg(line, 2), arg(line, 3)) else {
+                sink.error(loc, kw, "expects a regex and a replacement");
+                return;
+            };
+            if !regex_ok(re, loc, kw, sink) {
+                return;
+            }
+            let Some(rep) = lf(rep, Phase::Request, loc, kw, sink) else {
+                return;
+            };
+            let re = re.to_string();
+            let a = match action {
+                "replace-path" => HttpRequestAction::ReplacePath(re, rep),
+                "replace-pathq" => HttpRequestAction::ReplacePathQ(re, rep),
+                _ => HttpRequestAction::ReplaceUri(re, rep),
+            };
+            (a, 4)
+        }
+        "set-src" | "set-src-port" | "set-dst" | "set-dst-port" => {
+            let part = match action {
+                "set-src" => AddrPart::Src,
+                "set-src-port" => AddrPart::SrcPort,
+                "set-dst" => AddrPart::Dst,
+                _ => AddrPart::DstPort,
+            };
+            let Some(e) = addr_expr(line, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::SetAddr(part, e), 3)
+        }
+        "allow" => (HttpRequestAction::Allow, 2),
+        "auth" => {
+            let (realm, next) = match line.word(2) {
+                "realm" => match arg(line, 3) {
+                    Some(r) => (Some(r.to_string()), 4),
+                    None => {
+                        sink.error(loc, kw, "'realm' expects a realm name");
+                        return;
+                    }
+                },
+                _ => (None, 2),
+            };
+            (HttpRequestAction::Auth(realm), next)
         }
         "redirect" => {
             let Some((r, i)) = redirect(line, 2, kw, sink) else {
@@ -1898,7 +1971,7 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
             }
             (HttpResponseAction::SetStatus(code), 3)
         }
-        "allow" if after => (HttpResponseAction::Allow, 2),
+        "allow" => (HttpResponseAction::Allow, 2),
         "deny" if !after => {
             let Some((s, i)) = deny_opts(line, 2, 502, kw, sink) else {
                 return;
@@ -2476,8 +2549,10 @@ fn content(a: &DraftAcl) -> bool {
 
 /// Can only be known while the request is processed.
 fn request_only(a: &DraftAcl) -> bool {
-    matches!(a.acl.sample, Sample::Path | Sample::UrlParam(_))
-        || (matches!(a.acl.sample, Sample::Hdr(_)) && !a.response)
+    matches!(
+        a.acl.sample,
+        Sample::Path | Sample::UrlParam(_) | Sample::HttpAuth(_) | Sample::HttpAuthGroup(_)
+    ) || (matches!(a.acl.sample, Sample::Hdr(_)) && !a.response)
 }
 
 /// Can only be known once the response is there.

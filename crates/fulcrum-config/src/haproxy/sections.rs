@@ -26,6 +26,8 @@ pub enum SectionKind {
     HttpErrors,
     /// `program NAME`: a command the master process runs.
     Program,
+    /// `userlist NAME`: users and groups for HTTP authentication.
+    Userlist,
 }
 
 impl SectionKind {
@@ -39,6 +41,7 @@ impl SectionKind {
             SectionKind::Listen => "listen",
             SectionKind::HttpErrors => "http-errors",
             SectionKind::Program => "program",
+            SectionKind::Userlist => "userlist",
         }
     }
 
@@ -51,6 +54,7 @@ impl SectionKind {
             "listen" => SectionKind::Listen,
             "http-errors" => SectionKind::HttpErrors,
             "program" => SectionKind::Program,
+            "userlist" => SectionKind::Userlist,
             _ => return None,
         })
     }
@@ -193,6 +197,21 @@ fn header(
                     kw,
                     format!("unexpected argument '{extra}' after 'http-errors NAME'"),
                 );
+            }
+            section.name = Some(name.clone());
+        }
+        SectionKind::Userlist => {
+            let Some(name) = args.first() else {
+                sink.error(location, kw, "'userlist' expects a name");
+                return None;
+            };
+            if let Some(extra) = args.get(1) {
+                sink.error(
+                    location,
+                    kw,
+                    format!("unexpected argument '{extra}' after 'userlist NAME'"),
+                );
+                return None;
             }
             section.name = Some(name.clone());
         }

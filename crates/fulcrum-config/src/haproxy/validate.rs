@@ -391,6 +391,7 @@ fn build(
         http_conn_mode: s.http_conn_mode,
         http_reuse: s.http_reuse,
         forwardfor: s.forwardfor,
+        originalto: s.originalto,
         default_backend: if kind.has_frontend() {
             s.default_backend.map(|(n, _)| n)
         } else {

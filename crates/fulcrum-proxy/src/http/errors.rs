@@ -180,6 +180,19 @@ pub fn page_response(status: u16) -> Page {
     )
 }
 
+/// The built-in page of `http-request auth` (401, or 407 for a proxy request): credentials are needed; the
+/// caller adds the `WWW-Authenticate` (or `Proxy-Authenticate`) header naming the realm.
+pub fn auth_required(status: u16) -> Page {
+    let body = Bytes::from(format!(
+        "<html><body><h1>{status} {}</h1>\nValid credentials are needed to reach this resource.\n</body></html>\n",
+        reason_for(status)
+    ));
+    html_page(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED),
+        body,
+    )
+}
+
 /// The built-in page for `status`: the proxy's own errors (400, 408, 502, 503, 504) close the connection; the
 /// statuses rules answer with (403, 500, `deny_status`) keep it.
 pub fn builtin(status: u16) -> Page {
@@ -297,7 +310,11 @@ impl Template {
         for (n, f) in &self.headers {
             out.clear();
             render(f, &mut out);
-            // As HAProxy, a value that renders empty still makes its header line.
+            // As HAProxy 2.6.12: a value that renders empty makes no header line (reg-test
+            // http-rules/except-forwardfor-originalto).
+            if out.is_empty() {
+                continue;
+            }
             if let Ok(v) = HeaderValue::from_bytes(&out) {
                 h.append(n.clone(), v);
             }

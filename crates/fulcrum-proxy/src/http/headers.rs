@@ -34,6 +34,23 @@ pub fn add_forwarded_for(
     }
 }
 
+/// Applies `option originalto`: appends the address the client connected to as a new header line, unless it is
+/// in the `except` network.
+pub fn add_original_to(headers: &mut HeaderMap, ot: &ForwardFor, name: &HeaderName, dst: IpAddr) {
+    if let Some((net, bits)) = ot.except {
+        if in_network(dst, net, bits) {
+            return;
+        }
+    }
+    let dst = match dst {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(dst),
+        v4 => v4,
+    };
+    if let Ok(v) = HeaderValue::from_str(&dst.to_string()) {
+        headers.append(name.clone(), v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,6 +90,7 @@ pub(crate) async fn handle(
     let snapshot = worker.snapshot.clone();
     let dst = || client.conn.stream().local_addr().ok();
     let tls = client.conn.tls().map(|t| t.facts.clone());
+    let refs = worker.snapshot.pattern_refs.clone();
     let mut stream = Stream {
         src: peer,
         dst_port: client.dst_port,
@@ -104,6 +105,9 @@ pub(crate) async fn handle(
         sess: &client.vars,
         tls: tls.as_deref(),
         first_req: client.first,
+        dst_set: None,
+        userlists: &refs.userlists,
+        received_uri: Some(req.uri().clone()),
     };
     let after = fe.rules.has_after_response_rules() || worker.snapshot.backend_after_response;
     let line = after.then(|| RequestLine {
@@ -188,8 +192,6 @@ async fn handle_inner(
     txn: &mut TxnSlot,
 ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
     let fe = fe.clone();
-    let (peer, dst_port) = (client.peer, client.dst_port);
-    let src = peer.ip();
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let start = Instant::now();
     Counters::inc(&fe.stats.requests);
@@ -255,6 +257,8 @@ async fn handle_inner(
             Verdict::RewriteFailed => return Ok(rewrite_failed(&fe, None, txn, b"IR")),
         }
     }
+    // `set-src` and `set-dst` rules change the addresses the rest of the request sees.
+    let (mut src, mut dst_port) = (stream.src.ip(), stream.dst_port);
     if let Some(page) = fe
         .config
         .stats
@@ -285,6 +289,7 @@ async fn handle_inner(
         src,
         dst_port,
         tls: tls.as_deref(),
+        captured_uri: stream.captured_uri(),
     };
     let Some(be) = fe
         .rules
@@ -381,6 +386,12 @@ async fn handle_inner(
         r.extensions_mut().insert(errors::CloseSilently);
         return Ok(r.map(|b| b.with_done(done)));
     }
+    (src, dst_port) = (stream.src.ip(), stream.dst_port);
+    let sender = || Sender {
+        client,
+        src: stream.src,
+        dst: stream.dst_addr(),
+    };
     let hash_sample = balance_sample(&be, &req, stream);
     let line =
         (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
@@ -393,7 +404,16 @@ async fn handle_inner(
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
-        let fwd = forward(&worker, &fe, &be, client, req, hash_sample, txn, &mut done);
+        let fwd = forward(
+            &worker,
+            &fe,
+            &be,
+            sender(),
+            req,
+            hash_sample,
+            txn,
+            &mut done,
+        );
         tokio::select! {
             // The request goes as far as it can before the client's close is looked at.
             biased;
@@ -401,7 +421,19 @@ async fn handle_inner(
             () = client.conn.closed() => None,
         }
     } else {
-        Some(forward(&worker, &fe, &be, client, req, hash_sample, txn, &mut done).await)
+        Some(
+            forward(
+                &worker,
+                &fe,
+                &be,
+                sender(),
+                req,
+                hash_sample,
+                txn,
+                &mut done,
+            )
+            .await,
+        )
     };
     let Some(forwarded) = forwarded else {
         let (term, status) = match txn.phase() {
@@ -615,6 +647,14 @@ async fn tarpit(fe: &FrontendRt, be: Option<&BackendRt>, status: u16) -> Respons
     error_for(fe, be, status)
 }
 
+/// Who sends a request on to a server: the client connection, and its addresses as the rules left them
+/// (`set-src`, `set-dst`).
+struct Sender<'a> {
+    client: &'a Client,
+    src: SocketAddr,
+    dst: Option<SocketAddr>,
+}
+
 /// The value `balance hash EXPR` hashes, as bytes (`None` for other algorithms, or when the sample is absent:
 /// the pick then falls back to round robin).
 fn balance_sample(be: &BackendRt, req: &Request<ReqBody>, stream: &Stream<'_>) -> Option<Vec<u8>> {
@@ -636,18 +676,25 @@ async fn forward(
     worker: &Worker,
     fe: &FrontendRt,
     be: &BackendRt,
-    client: &Client,
+    Sender {
+        client,
+        src: peer,
+        dst,
+    }: Sender<'_>,
     mut req: Request<ReqBody>,
     hash_sample: Option<Vec<u8>>,
     txn: &mut TxnSlot,
     done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let peer = client.peer;
     let mode = combined_mode(fe.conn_mode, be.conn_mode);
     let upgrade = wants_upgrade(req.headers());
     strip_hop_by_hop(req.headers_mut(), upgrade);
     if let Some((ff, name)) = fe.forwardfor.as_ref().or(be.forwardfor.as_ref()) {
         headers::add_forwarded_for(req.headers_mut(), ff, name, peer.ip());
+    }
+    if let (Some((ot, name)), Some(dst)) = (fe.originalto.as_ref().or(be.originalto.as_ref()), dst)
+    {
+        headers::add_original_to(req.headers_mut(), ot, name, dst.ip());
     }
     // An HTTP/1.0 request goes as HTTP/1.0, as HAProxy sends it, asking the server to keep the connection when
     // it may be reused.

@@ -22,6 +22,8 @@ pub struct CompiledAcl {
     method: MatchMethod,
     /// One per pattern reference: the ACL matches when one of them does.
     parts: Vec<Arc<Part>>,
+    /// The userlist of `http_auth(LIST)` / `http_auth_group(LIST)`.
+    users: Option<Arc<super::auth::Users>>,
 }
 
 /// Why an ACL could not be compiled (the parser validates patterns, so this means a parser bug).
@@ -85,12 +87,32 @@ impl CompiledAcl {
             name: acl.name.clone(),
             message,
         })?;
+        let users = match &acl.sample {
+            Sample::HttpAuth(l) | Sample::HttpAuthGroup(l) => Some(
+                refs.userlists
+                    .get(l)
+                    .cloned()
+                    .ok_or_else(|| AclError::Reference {
+                        name: acl.name.clone(),
+                        message: format!("unable to find userlist '{l}'"),
+                    })?,
+            ),
+            _ => None,
+        };
         Ok(CompiledAcl {
             sample: acl.sample.clone(),
             ignore_case: acl.ignore_case,
             method: acl.method,
             parts,
+            users,
         })
+    }
+
+    /// `http_auth` / `http_auth_group`: the groups of the user whose Basic credentials `authorization` (the
+    /// request's header value) carries, when they are valid in the ACL's userlist.
+    pub fn auth_groups(&self, authorization: Option<&str>) -> Option<&[String]> {
+        let (user, pass) = super::auth::basic_credentials(authorization?)?;
+        self.users.as_ref()?.check(&user, &pass)
     }
 
     /// Whether the ACL only asks whether the sample exists (`-m found`).

@@ -35,6 +35,14 @@ pub trait Facts {
     fn has_header(&self, _name: &str) -> bool {
         false
     }
+    /// The request target as the client sent it, before any rewrite (`capture.req.uri`).
+    fn captured_uri(&self) -> Option<&str> {
+        None
+    }
+    /// The request's `Authorization` header value (`http_auth`, `http_auth_group`).
+    fn authorization(&self) -> Option<&str> {
+        None
+    }
     /// The response status (known only to `http-response` conditions).
     fn status(&self) -> Option<u16> {
         None
@@ -163,6 +171,11 @@ fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
         Sample::Path => facts.path().is_some_and(|p| acl.match_text(p)),
         Sample::UrlParam(name) => facts.url_param(name).is_some_and(|v| acl.match_text(v)),
         Sample::Ssl(f) => facts.ssl(*f).is_some_and(|v| acl.match_value(&v)),
+        Sample::CaptureReqUri => facts.captured_uri().is_some_and(|u| acl.match_text(u)),
+        Sample::HttpAuth(_) => acl.auth_groups(facts.authorization()).is_some(),
+        Sample::HttpAuthGroup(_) => acl
+            .auth_groups(facts.authorization())
+            .is_some_and(|groups| groups.iter().any(|g| acl.match_text(g))),
         Sample::Hdr(name) => {
             if acl.is_found() {
                 facts.has_header(name)

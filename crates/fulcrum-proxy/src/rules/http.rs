@@ -9,8 +9,8 @@ use http::{Request, Response, StatusCode};
 use regex::Regex;
 
 use fulcrum_config::haproxy::{
-    Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Redirect, RedirectTarget, Rules,
-    SampleExpr, Service, TcpConnAction, TcpContentAction, VarName, WaitForBody,
+    AddrPart, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Redirect, RedirectTarget,
+    Rules, SampleExpr, Service, TcpConnAction, TcpContentAction, VarName, WaitForBody,
 };
 
 use super::acl::AclError;
@@ -79,6 +79,8 @@ pub struct RequestFacts<'a, B> {
     pub dst_port: u16,
     /// The client connection's TLS facts (`None` on clear text).
     pub tls: Option<&'a fulcrum_tls::Facts>,
+    /// The request target as the client sent it (`capture.req.uri`).
+    pub captured_uri: Option<&'a str>,
 }
 
 fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
@@ -121,6 +123,12 @@ impl<B> Facts for RequestFacts<'_, B> {
     fn has_header(&self, name: &str) -> bool {
         self.req.headers().contains_key(name)
     }
+    fn captured_uri(&self) -> Option<&str> {
+        self.captured_uri
+    }
+    fn authorization(&self) -> Option<&str> {
+        self.req.headers().get(header::AUTHORIZATION)?.to_str().ok()
+    }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
         fulcrum_tls::sample(self.tls, f)
     }
@@ -144,6 +152,7 @@ pub struct RequestLine {
 /// response in `http-response` rules, as in HAProxy).
 struct ResponseFacts<'a> {
     line: &'a RequestLine,
+    captured_uri: Option<&'a str>,
     status: u16,
     headers: &'a HeaderMap,
 }
@@ -172,6 +181,9 @@ impl Facts for ResponseFacts<'_> {
     }
     fn status(&self) -> Option<u16> {
         Some(self.status)
+    }
+    fn captured_uri(&self) -> Option<&str> {
+        self.captured_uri
     }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
         fulcrum_tls::sample(self.line.tls.as_deref(), f)
@@ -295,6 +307,13 @@ enum ReqAction {
     SetPath(Fmt),
     SetQuery(Fmt),
     SetUri(Fmt),
+    SetPathQ(Fmt),
+    SetMethod(Fmt),
+    /// `replace-path`, `replace-pathq`, `replace-uri`: which part, the regex, the replacement.
+    Replace(UriPart, Regex, Fmt),
+    SetAddr(AddrPart, SampleExpr),
+    Allow,
+    Auth(Option<String>),
     Var(VarAct),
     Redirect(Redirect),
     /// `deny`, `return`: answer with this reply and status.
@@ -303,6 +322,17 @@ enum ReqAction {
     Service(Service),
     WaitForBody(WaitForBody),
     StrictMode(bool),
+}
+
+/// The part of the request target a `replace-*` action rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UriPart {
+    /// `replace-path`: the path, without the query string.
+    Path,
+    /// `replace-pathq`: the path and the query string.
+    PathQ,
+    /// `replace-uri`: the whole target as received.
+    Uri,
 }
 
 #[derive(Debug)]
@@ -513,6 +543,25 @@ impl ProxyRules {
                 HttpRequestAction::SetPath(p) => ReqAction::SetPath(p.clone()),
                 HttpRequestAction::SetQuery(q) => ReqAction::SetQuery(q.clone()),
                 HttpRequestAction::SetUri(u) => ReqAction::SetUri(u.clone()),
+                HttpRequestAction::SetPathQ(u) => ReqAction::SetPathQ(u.clone()),
+                HttpRequestAction::SetMethod(m) => ReqAction::SetMethod(m.clone()),
+                HttpRequestAction::ReplacePath(re, with)
+                | HttpRequestAction::ReplacePathQ(re, with)
+                | HttpRequestAction::ReplaceUri(re, with) => {
+                    let part = match &r.action {
+                        HttpRequestAction::ReplacePath(..) => UriPart::Path,
+                        HttpRequestAction::ReplacePathQ(..) => UriPart::PathQ,
+                        _ => UriPart::Uri,
+                    };
+                    let re = Regex::new(re).map_err(|source| RulesError::Regex {
+                        location: loc.clone(),
+                        source,
+                    })?;
+                    ReqAction::Replace(part, re, with.clone())
+                }
+                HttpRequestAction::SetAddr(part, e) => ReqAction::SetAddr(*part, e.clone()),
+                HttpRequestAction::Allow => ReqAction::Allow,
+                HttpRequestAction::Auth(realm) => ReqAction::Auth(realm.clone()),
                 HttpRequestAction::SetVar(n, e) => {
                     ReqAction::Var(VarAct::Set(n.clone(), e.clone()))
                 }
@@ -633,13 +682,14 @@ impl ProxyRules {
         room: &mut Room,
     ) -> Verdict {
         let mut strict = at.strict;
-        let (src, dst_port) = (stream.src.ip(), stream.dst_port);
         for (index, (action, cond)) in self.http_request.iter().enumerate().skip(at.next) {
+            // `set-src` and `set-dst` change what the next rules see.
             let facts = RequestFacts {
                 req,
-                src,
-                dst_port,
+                src: stream.src.ip(),
+                dst_port: stream.dst_port,
                 tls: stream.tls,
+                captured_uri: stream.captured_uri(),
             };
             if !holds(cond, &facts) {
                 continue;
@@ -674,6 +724,44 @@ impl ProxyRules {
                 ReqAction::SetUri(u) => {
                     let u = render(u, stream);
                     set_whole_uri_within(req, &u, room)
+                }
+                ReqAction::SetPathQ(pq) => {
+                    let pq = render(pq, stream);
+                    let (p, q) = match pq.split_once('?') {
+                        Some((p, q)) => (p, Some(q)),
+                        None => (pq.as_str(), None),
+                    };
+                    set_uri_within(req, p, q, room)
+                }
+                ReqAction::SetMethod(m) => {
+                    let m = render(m, stream);
+                    set_method_within(req, &m, room)
+                }
+                ReqAction::Replace(part, re, with) => {
+                    let with = render(with, stream);
+                    replace_uri_part(req, *part, re, &with, room)
+                }
+                ReqAction::SetAddr(part, e) => {
+                    let v = e.0.eval(&req_ctx(req, stream)).map(|v| v.into_owned());
+                    if let Some(v) = v {
+                        stream.set_addr(*part, &v);
+                    }
+                    true
+                }
+                ReqAction::Allow => return Verdict::Continue,
+                ReqAction::Auth(realm) => {
+                    let realm = match realm {
+                        Some(r) => r.as_str(),
+                        // The realm is the name of the proxy whose rule it is.
+                        None if outer.is_some() => stream
+                            .backend
+                            .as_ref()
+                            .map_or(stream.frontend, |b| b.name()),
+                        None => stream.frontend,
+                    };
+                    let mut pages = vec![&self.errorfiles];
+                    pages.extend(outer.map(|o| &o.errorfiles));
+                    return Verdict::Respond(Box::new(auth_page(realm, &pages)));
                 }
                 ReqAction::Var(v) => {
                     v.run(req_msg(req), stream);
@@ -825,6 +913,7 @@ fn apply_response(
             let status_now = *status;
             let facts = ResponseFacts {
                 line,
+                captured_uri: stream.captured_uri(),
                 status: status_now,
                 headers: &*headers,
             };
@@ -1044,12 +1133,33 @@ fn set_uri_within<B>(
     false
 }
 
-/// `set-uri`, if the new request target is valid and fits (otherwise nothing changes).
+/// `set-uri`, if the new request target is valid and fits (otherwise nothing changes). A target that is neither
+/// origin-form (`/...`) nor absolute (`scheme://...`) is read as HAProxy reads it: what comes before its first `/`
+/// is an authority, which becomes the `Host` header, and the rest the path.
 fn set_whole_uri_within<B>(req: &mut Request<B>, uri: &str, room: &mut Room) -> bool {
+    let len = |u: &Uri| u.to_string().len();
+    let host = match uri.find('/') {
+        Some(i) if i > 0 && !uri.contains("://") && !uri.starts_with('*') => {
+            Some((&uri[..i], &uri[i..]))
+        }
+        _ => None,
+    };
+    if let Some((authority, rest)) = host {
+        let (Ok(new), Ok(h)) = (Uri::try_from(rest), HeaderValue::from_str(authority)) else {
+            return true;
+        };
+        let old_host = header_lines_cost(req.headers(), &header::HOST);
+        let new_host = header_cost(header::HOST.as_str().len(), h.len());
+        if room.rewrite(len(req.uri()) + old_host, len(&new) + new_host) {
+            *req.uri_mut() = new;
+            req.headers_mut().insert(header::HOST, h);
+            return true;
+        }
+        return false;
+    }
     let Ok(new) = Uri::try_from(uri) else {
         return true;
     };
-    let len = |u: &Uri| u.to_string().len();
     if room.rewrite(len(req.uri()), len(&new)) {
         *req.uri_mut() = new;
         return true;
@@ -1073,6 +1183,73 @@ fn replace_header(headers: &mut HeaderMap, name: &HeaderName, re: &Regex, rep: &
         };
         headers.append(name.clone(), new);
     }
+}
+
+/// `set-method`: an invalid method changes nothing.
+fn set_method_within<B>(req: &mut Request<B>, m: &str, room: &mut Room) -> bool {
+    let Ok(new) = http::Method::from_bytes(m.as_bytes()) else {
+        return true;
+    };
+    if room.rewrite(req.method().as_str().len(), new.as_str().len()) {
+        *req.method_mut() = new;
+        return true;
+    }
+    false
+}
+
+/// `replace-path`, `replace-pathq`, `replace-uri`: when `re` matches the part, it is replaced by `with` (whose
+/// `\1`..`\9` stand for the regex's groups); a result that is not a valid target changes nothing.
+fn replace_uri_part<B>(
+    req: &mut Request<B>,
+    part: UriPart,
+    re: &Regex,
+    with: &str,
+    room: &mut Room,
+) -> bool {
+    let uri = req.uri();
+    let new = match part {
+        UriPart::Path => expand(re, uri.path(), with),
+        UriPart::PathQ => expand(re, uri.path_and_query().map_or("", |pq| pq.as_str()), with),
+        UriPart::Uri => {
+            let text = match (uri.scheme(), uri.path_and_query()) {
+                (None, Some(pq)) => pq.as_str().to_string(),
+                _ => uri.to_string(),
+            };
+            expand(re, &text, with)
+        }
+    };
+    let Some(new) = new else {
+        return true;
+    };
+    match part {
+        UriPart::Path => {
+            let q = req.uri().query().map(str::to_string);
+            set_uri_within(req, &new, q.as_deref(), room)
+        }
+        UriPart::PathQ => {
+            let (p, q) = match new.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (new.as_str(), None),
+            };
+            set_uri_within(req, p, q, room)
+        }
+        UriPart::Uri => set_whole_uri_within(req, &new, room),
+    }
+}
+
+/// The answer of `http-request auth`: the proxy's 401 page (an `errorfile 401` when there is one) asking for
+/// Basic credentials in `realm`.
+fn auth_page(realm: &str, pages: &[&ErrorPages]) -> Page {
+    let mut resp = if pages.iter().any(|p| p.has(401)) {
+        respond(401, &Reply::ProxyError, pages)
+    } else {
+        crate::http::errors::auth_required(401)
+    };
+    let realm = realm.replace(['"', '\\'], "");
+    if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
 }
 
 /// Replaces the path and query of the request target, keeping scheme and authority of an absolute-form target.

@@ -1,10 +1,11 @@
 //! ACLs and rules at run time: compiled once when the snapshot is built, evaluated per request or connection.
 //!
-//! `acl.rs` compiles each ACL into a matcher; `cond.rs` evaluates `if`/`unless` conditions over a [`Facts`]
+//! `acl.rs` compiles each ACL into a matcher; `auth.rs` checks Basic credentials against `userlist` sections; `cond.rs` evaluates `if`/`unless` conditions over a [`Facts`]
 //! source; `http.rs` applies `http-request` / `http-response` actions; `sample.rs` holds the variables and the context
 //! sample expressions read.
 
 pub mod acl;
+pub mod auth;
 pub mod cond;
 pub mod http;
 pub mod matcher;

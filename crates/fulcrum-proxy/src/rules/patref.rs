@@ -79,6 +79,8 @@ struct Registry {
 pub struct PatternRefs {
     inner: Mutex<Registry>,
     next_entry: AtomicU64,
+    /// The `userlist` sections by name, for the `http_auth` and `http_auth_group` ACLs.
+    pub userlists: std::collections::HashMap<String, Arc<super::auth::Users>>,
 }
 
 /// Calls `f` on every ACL a proxy's rules use: its `acl` lines and those of its conditions.
@@ -123,7 +125,14 @@ impl Part {
 impl PatternRefs {
     /// The references of `config`, numbered as HAProxy numbers them.
     pub fn from_config(config: &Config) -> PatternRefs {
-        let refs = PatternRefs::default();
+        let refs = PatternRefs {
+            userlists: config
+                .userlists
+                .iter()
+                .map(|l| (l.name.clone(), Arc::new(super::auth::Users::new(l))))
+                .collect(),
+            ..PatternRefs::default()
+        };
         let mut acls: Vec<&Acl> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for p in &config.proxies {

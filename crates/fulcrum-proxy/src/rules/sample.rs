@@ -66,9 +66,62 @@ pub struct Stream<'a> {
     pub tls: Option<&'a fulcrum_tls::Facts>,
     /// Whether this is the first request of the client connection (`http_first_req`).
     pub first_req: bool,
+    /// The destination address as `set-dst` / `set-dst-port` made it (then `dst` is no longer asked).
+    pub dst_set: Option<SocketAddr>,
+    /// The `userlist` sections (`http_auth`, `http_auth_group`).
+    pub userlists: &'a Userlists,
+    /// The request target as the client sent it (`capture.req.uri`).
+    pub received_uri: Option<http::Uri>,
 }
 
 impl Stream<'_> {
+    /// `capture.req.uri`: the path and query the client sent (an absolute target without scheme and authority).
+    pub fn captured_uri(&self) -> Option<&str> {
+        self.received_uri
+            .as_ref()?
+            .path_and_query()
+            .map(|pq| pq.as_str())
+    }
+}
+
+/// The `userlist` sections by name.
+pub type Userlists = std::collections::HashMap<String, std::sync::Arc<super::auth::Users>>;
+
+impl Stream<'_> {
+    /// The address the client connected to, as rules may have changed it.
+    pub fn dst_addr(&self) -> Option<SocketAddr> {
+        self.dst_set.or_else(|| (self.dst)())
+    }
+
+    /// `set-src`, `set-src-port`, `set-dst`, `set-dst-port` with the value `v`: an address (or text that reads as
+    /// one), or a port (an integer from 0 to 65535); a value of another kind changes nothing, as in HAProxy.
+    pub fn set_addr(&mut self, part: fulcrum_config::haproxy::AddrPart, v: &Value<'_>) {
+        use fulcrum_config::haproxy::AddrPart;
+        match part {
+            AddrPart::Src | AddrPart::Dst => {
+                let Some(ip) = value_ip(v) else { return };
+                if part == AddrPart::Src {
+                    // As HAProxy 2.6 does: the port stays.
+                    self.src.set_ip(ip);
+                } else {
+                    let port = self.dst_addr().map_or(self.dst_port, |a| a.port());
+                    self.dst_set = Some(SocketAddr::new(ip, port));
+                }
+            }
+            AddrPart::SrcPort | AddrPart::DstPort => {
+                let Some(port) = value_port(v) else { return };
+                if part == AddrPart::SrcPort {
+                    self.src.set_port(port);
+                } else {
+                    let ip = self
+                        .dst_addr()
+                        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+                    self.dst_set = Some(SocketAddr::new(ip, port));
+                    self.dst_port = port;
+                }
+            }
+        }
+    }
     /// Sets a variable (`set-var`).
     pub fn set_var(&mut self, name: &VarName, v: Value<'static>) {
         match name.scope() {
@@ -207,11 +260,11 @@ impl<'a, 's> Ctx<'a, 's> {
         let _ = match name {
             "ci" => write!(out, "{}", s.src.ip()),
             "cp" => write!(out, "{}", s.src.port()),
-            "fi" => match (s.dst)() {
+            "fi" => match s.dst_addr() {
                 Some(a) => write!(out, "{}", a.ip()),
                 None => write!(out, "-"),
             },
-            "fp" => match (s.dst)() {
+            "fp" => match s.dst_addr() {
                 Some(a) => write!(out, "{}", a.port()),
                 None => write!(out, "-"),
             },
@@ -280,7 +333,7 @@ impl Context for Ctx<'_, '_> {
         Some(self.stream.src)
     }
     fn dst(&self) -> Option<SocketAddr> {
-        (self.stream.dst)()
+        self.stream.dst_addr()
     }
     fn frontend_name(&self) -> Option<&str> {
         Some(self.stream.frontend)
@@ -331,6 +384,13 @@ impl Context for Ctx<'_, '_> {
                 .map_or(self.stream.frontend, |b| b.name()),
         )
     }
+    fn check_user(&self, list: &str, user: &[u8], pass: &[u8]) -> Option<bool> {
+        let users = self.stream.userlists.get(list)?;
+        let (Ok(user), Ok(pass)) = (std::str::from_utf8(user), std::str::from_utf8(pass)) else {
+            return Some(false);
+        };
+        Some(users.check(user, pass).is_some())
+    }
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
         match name.scope() {
             VarScope::Proc => lock_proc().get(name).cloned(),
@@ -370,4 +430,23 @@ pub(crate) fn random_u32() -> u32 {
         s.set(x);
         (x >> 32) as u32
     })
+}
+
+/// An address sample: an IPv4 or IPv6 value, or text that reads as one (HAProxy casts strings to addresses).
+fn value_ip(v: &Value<'_>) -> Option<std::net::IpAddr> {
+    match v {
+        Value::Ipv4(a) => Some((*a).into()),
+        Value::Ipv6(a) => Some((*a).into()),
+        Value::Str(s) => std::str::from_utf8(s).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A port sample: an integer from 0 to 65535, or text that reads as one.
+fn value_port(v: &Value<'_>) -> Option<u16> {
+    match v {
+        Value::Int(i) => u16::try_from(*i).ok(),
+        Value::Str(s) => std::str::from_utf8(s).ok()?.trim().parse().ok(),
+        _ => None,
+    }
 }
