@@ -273,6 +273,15 @@ pub(crate) enum Conv {
     Iif(Box<[u8]>, Box<[u8]>),
     /// `htonl`
     Htonl,
+    /// `map*(file[,default])`: the table of the file, and the value returned when no entry matches.
+    Map {
+        /// The compiled entries, swapped by the runtime API.
+        table: std::sync::Arc<crate::map::MapTable>,
+        /// What the converter returns when no entry matches (the sample is absent without one).
+        default: Option<Value<'static>>,
+        /// The output type.
+        out: crate::map::MapOut,
+    },
 }
 
 impl Conv {
@@ -321,6 +330,7 @@ impl Conv {
             | Conv::Htonl => Type::Int,
             Conv::IpMask { .. } => Type::Addr,
             Conv::Iif(..) => Type::Bool,
+            Conv::Map { table, .. } => table.kind().in_type(),
         }
     }
 
@@ -342,6 +352,7 @@ impl Conv {
             }
             Conv::Bool | Conv::Not | Conv::Odd | Conv::Even | Conv::SecureMemcmp(_) => Type::Bool,
             Conv::IpMask { .. } => Type::Ipv4,
+            Conv::Map { out, .. } => out.sample_type(),
             _ => Type::Str,
         }
     }
@@ -534,6 +545,7 @@ impl Conv {
                 Some(Value::Str(Cow::Borrowed(if truth { t } else { f })))
             }
             Conv::Htonl => Some(Value::bin((int(&v)? as u32).to_be_bytes().to_vec())),
+            Conv::Map { table, default, .. } => table.lookup(&v).or_else(|| default.clone()),
         }
     }
 }
