@@ -28,13 +28,22 @@ pub enum Reply {
 const COMMANDS: &[(&str, &str)] = &[
     ("add acl <acl> <pattern>", "add an acl entry"),
     (
+        "add map <map> <key> <val>",
+        "add a map entry (payload supported instead of key/val)",
+    ),
+    (
         "add server <bk>/<srv>",
         "add a server at run time, in maintenance (ADDR:PORT [weight N] [maxconn N] [check] [backup] [proto h1])",
     ),
     ("clear acl <acl>", "clear the contents of this acl"),
+    ("clear map <map>", "clear the contents of this map"),
     (
         "del acl <acl> [<key>|#<ref>]",
         "delete acl entries matching <key>",
+    ),
+    (
+        "del map <map> [<key>|#<ref>]",
+        "delete map entries matching <key>",
     ),
     (
         "del server <bk>/<srv>",
@@ -57,10 +66,18 @@ const COMMANDS: &[(&str, &str)] = &[
         "take a server out of maintenance",
     ),
     (
+        "get map <map> <value>",
+        "report the keys and values matching a sample for a map",
+    ),
+    (
         "get weight <bk>/<srv>",
         "print a server's current and configured weights",
     ),
     ("operator", "lower this session's level to operator"),
+    (
+        "set map <map> [<key>|#<ref>] <value>",
+        "modify a map entry",
+    ),
     (
         "set server <bk>/<srv> [opts]",
         "change a server's state (ready, drain, maint) or weight",
@@ -74,6 +91,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "report available acls or dump an acl's contents",
     ),
     ("show backend", "list the backends"),
+    (
+        "show map [<map>]",
+        "report available maps or dump a map's contents",
+    ),
     ("show cli level", "print this session's level"),
     ("show info", "information about the running process"),
     (
@@ -422,6 +443,94 @@ fn acl_command(ctl: &dyn Control, words: &[&str]) -> Reply {
     }
 }
 
+const UNKNOWN_MAP: &str = "Unknown map identifier. Please use #<id> or <file>.\n";
+
+/// `show map [REF]`: the maps (`# id (file) description`), or the entries of one (`0xID KEY VALUE`).
+fn show_map(ctl: &dyn Control, reference: Option<&str>) -> Reply {
+    let Some(r) = reference else {
+        let mut out = String::from("# id (file) description\n");
+        for p in ctl.map_refs() {
+            let _ = writeln!(
+                out,
+                "{} ({}) {}. curr_ver=0 next_ver=0 entry_cnt={}",
+                p.id,
+                p.file.as_deref().unwrap_or(""),
+                p.display,
+                p.entries
+            );
+        }
+        return text(out);
+    };
+    match ctl.map_entries(r) {
+        Some(entries) => {
+            let mut out = String::new();
+            for e in entries {
+                let _ = writeln!(out, "{:#x} {} {}", e.id, e.key, e.value);
+            }
+            text(out)
+        }
+        None => text(UNKNOWN_MAP),
+    }
+}
+
+fn map_refusal(e: AclError) -> Reply {
+    text(match e {
+        AclError::UnknownRef => UNKNOWN_MAP.to_string(),
+        AclError::KeyNotFound => "entry not found.\n".to_string(),
+        AclError::Invalid(m) => format!("{m}\n"),
+    })
+}
+
+fn done(r: Result<(), AclError>) -> Reply {
+    match r {
+        Ok(()) => text(""),
+        Err(e) => map_refusal(e),
+    }
+}
+
+fn map_command(ctl: &dyn Control, words: &[&str]) -> Reply {
+    match words {
+        ["add", "map", r, key, value, ..] => done(ctl.add_map(r, key, value)),
+        ["add", "map", ..] => text(ADD_MAP_USAGE),
+        ["del", "map", r, key, ..] => done(ctl.del_map(r, key)),
+        ["del", "map", ..] => {
+            text("This command expects two parameters: map identifier and key.\n")
+        }
+        ["set", "map", r, key, value, ..] => done(ctl.set_map(r, key, value)),
+        ["set", "map", ..] => {
+            text("'set map' expects three parameters: map identifier, key and value.\n")
+        }
+        ["clear", "map", r, ..] => done(ctl.clear_map(r)),
+        ["clear", "map", ..] => text("Missing map identifier.\n"),
+        ["get", "map", r, sample, ..] => match ctl.get_map(r, sample) {
+            Some(out) => text(out),
+            None => text(UNKNOWN_MAP),
+        },
+        _ => text("Missing map identifier and/or key.\n"),
+    }
+}
+
+const ADD_MAP_USAGE: &str = "'add map' expects three parameters (map identifier, key and value) or one parameter (map identifier) and a payload\n";
+
+/// `add map REF <<` with one `KEY VALUE` entry a line: added in order, stopping at the first one refused
+/// (those before it stay).
+fn add_map_payload(ctl: &dyn Control, r: &str, payload: &str) -> Reply {
+    for line in payload.lines() {
+        let line = line.trim_start_matches([' ', '\t']);
+        if line.is_empty() {
+            continue;
+        }
+        let (key, value) = match line.find([' ', '\t']) {
+            Some(i) => (&line[..i], line[i..].trim_start_matches([' ', '\t'])),
+            None => return text(ADD_MAP_USAGE),
+        };
+        if let Err(e) = ctl.add_map(r, key, value) {
+            return map_refusal(e);
+        }
+    }
+    text("")
+}
+
 /// Splits a command line into its commands at each `;` that no backslash escapes (the backslashes stay, for
 /// [`split_words`]).
 pub fn split_commands(line: &str) -> Vec<&str> {
@@ -477,7 +586,10 @@ pub fn split_words(command: &str) -> Vec<String> {
 
 /// Whether the command changes ACL patterns (HAProxy's operator-level commands).
 fn needs_operator(words: &[&str]) -> bool {
-    matches!(words, ["add" | "del" | "clear", "acl", ..])
+    matches!(
+        words,
+        ["add" | "del" | "clear", "acl", ..] | ["add" | "del" | "clear" | "set", "map", ..]
+    )
 }
 
 /// Whether the command changes something (HAProxy's admin-level commands).
@@ -502,7 +614,9 @@ pub fn execute_with_payload(
 ) -> Reply {
     let owned = split_words(command);
     let words: Vec<&str> = owned.iter().map(String::as_str).collect();
-    if needs_admin(&words) && level < Level::Admin {
+    if (needs_admin(&words) && level < Level::Admin)
+        || (needs_operator(&words) && level < Level::Operator)
+    {
         return text(DENIED);
     }
     match words.as_slice() {
@@ -512,6 +626,8 @@ pub fn execute_with_payload(
         ["set", "ssl", "cert"] => {
             text("'set ssl cert' expects a filename and a certificate as a payload\n")
         }
+        ["add", "map", r] => add_map_payload(ctl, r, payload),
+        ["add", "map", ..] => text(ADD_MAP_USAGE),
         _ => text(unknown(&words)),
     }
 }
@@ -573,6 +689,8 @@ pub fn execute(command: &str, level: Level, ctl: &dyn Control) -> Reply {
         },
         ["show", "acl", rest @ ..] => show_acl(ctl, rest.first().copied()),
         ["add" | "del" | "clear", "acl", ..] => acl_command(ctl, &words),
+        ["show", "map", rest @ ..] => show_map(ctl, rest.first().copied()),
+        ["add" | "del" | "clear" | "set" | "get", "map", ..] => map_command(ctl, &words),
         ["show", "backend", ..] => {
             let mut out = String::from("# name\n");
             for b in ctl.backends() {

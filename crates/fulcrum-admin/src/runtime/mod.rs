@@ -243,6 +243,17 @@ pub struct PatternEntry {
     pub text: String,
 }
 
+/// One entry of a map, as `show map REF` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapEntryInfo {
+    /// Unique among the process's entries.
+    pub id: u64,
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
 /// Why an ACL command failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AclError {
@@ -304,6 +315,43 @@ pub trait Control {
     fn clear_acl(&self, reference: &str) -> Result<(), AclError> {
         let _ = reference;
         Err(AclError::UnknownRef)
+    }
+    /// The maps, by id (`show map`); `display` holds `pattern loaded from file ... used by ...` and `entries`
+    /// what HAProxy counts as `entry_cnt`.
+    fn map_refs(&self) -> Vec<PatternRef> {
+        Vec::new()
+    }
+    /// The entries of a map named `#ID` or by its file (`show map REF`); `None` when there is none.
+    fn map_entries(&self, reference: &str) -> Option<Vec<MapEntryInfo>> {
+        let _ = reference;
+        None
+    }
+    /// Adds an entry to a map (`add map REF KEY VALUE`).
+    fn add_map(&self, reference: &str, key: &str, value: &str) -> Result<(), AclError> {
+        let _ = (reference, key, value);
+        Err(AclError::UnknownRef)
+    }
+    /// Removes the entries with that key, or the one whose id is `#ID` (`del map REF KEY|#ID`).
+    fn del_map(&self, reference: &str, key: &str) -> Result<(), AclError> {
+        let _ = (reference, key);
+        Err(AclError::UnknownRef)
+    }
+    /// Changes the value of the entries with that key or id (`set map REF KEY|#ID VALUE`); `KeyNotFound`
+    /// when there is none.
+    fn set_map(&self, reference: &str, key: &str, value: &str) -> Result<(), AclError> {
+        let _ = (reference, key, value);
+        Err(AclError::UnknownRef)
+    }
+    /// Removes every entry of a map (`clear map REF`).
+    fn clear_map(&self, reference: &str) -> Result<(), AclError> {
+        let _ = reference;
+        Err(AclError::UnknownRef)
+    }
+    /// What each table reading the map finds for `sample` (`get map REF SAMPLE`), as printed; `None` when
+    /// there is no such map.
+    fn get_map(&self, reference: &str, sample: &str) -> Option<String> {
+        let _ = (reference, sample);
+        None
     }
     /// The certificate files loaded (`show ssl cert`): the open transaction's file, if any, and every file in
     /// name order; `None` when the proxy terminates no TLS.

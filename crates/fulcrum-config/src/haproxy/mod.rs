@@ -204,6 +204,7 @@ pub fn parse_sources_with(
             proxies,
             warnings: sink.warnings,
             programs,
+            maps: MapFiles(sink.maps),
         })
     } else {
         Err(Diagnostics(sink.diags))

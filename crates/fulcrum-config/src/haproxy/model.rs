@@ -22,6 +22,28 @@ pub struct Config {
     pub warnings: Vec<crate::diag::Warning>,
     /// `program` sections, in file order (the master process runs them; they need master-worker mode).
     pub programs: Vec<Program>,
+    /// The map files the `map*` converters of the configuration read, shared with the compiled converters.
+    pub maps: MapFiles,
+}
+
+/// The maps of a configuration (`show map`): two are equal when they list the same files with the same
+/// entries.
+#[derive(Debug, Clone, Default)]
+pub struct MapFiles(pub std::sync::Arc<fulcrum_sample::Maps>);
+
+impl PartialEq for MapFiles {
+    fn eq(&self, other: &MapFiles) -> bool {
+        let entries = |m: &fulcrum_sample::Maps| -> Vec<(String, Vec<(String, String)>)> {
+            m.list()
+                .into_iter()
+                .map(|i| {
+                    let e = m.show(&i.path).unwrap_or_default();
+                    (i.path, e.into_iter().map(|e| (e.key, e.value)).collect())
+                })
+                .collect()
+        };
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || entries(&self.0) == entries(&other.0)
+    }
 }
 
 /// A `program NAME` section: a command the master process starts beside the worker and stops with it.
@@ -872,8 +894,11 @@ pub struct Condition {
 /// `use_backend NAME [if|unless COND]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UseBackend {
-    /// The backend (checked to exist).
+    /// The backend (checked to exist), or the text of a dynamic name.
     pub backend: String,
+    /// A name with `%[...]` in it: rendered per stream, and when no backend has that name the frontend's
+    /// default backend is used (HAProxy's `use_backend %[...]`).
+    pub dynamic: Option<Fmt>,
     /// When it applies; always when `None`.
     pub cond: Option<Condition>,
     /// Where the line was.
@@ -893,7 +918,15 @@ pub struct Fmt {
 impl Fmt {
     /// Parses and compiles a log-format string.
     pub fn parse(s: &str) -> Result<Fmt, fulcrum_sample::Error> {
-        let format = fulcrum_sample::LogFormat::parse(s)?;
+        Fmt::parse_with(s, &mut fulcrum_sample::NoMaps)
+    }
+
+    /// As [`Fmt::parse`], with the files of `map*` converters taken from `maps`.
+    pub fn parse_with(
+        s: &str,
+        maps: &mut dyn fulcrum_sample::MapSource,
+    ) -> Result<Fmt, fulcrum_sample::Error> {
+        let format = fulcrum_sample::LogFormat::parse_with(s, maps)?;
         let literal = format.is_constant().then(|| {
             format
                 .segments()
@@ -1008,6 +1041,8 @@ pub struct Redirect {
     pub drop_query: bool,
     /// `append-slash` (prefix only): a `/` is added when the path does not end with one.
     pub append_slash: bool,
+    /// `ignore-empty`: when the target renders empty, the rule does nothing and the next one runs.
+    pub ignore_empty: bool,
 }
 
 /// The body of `http-request return`.
