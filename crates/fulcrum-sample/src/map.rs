@@ -601,7 +601,7 @@ impl MapRef {
 pub enum MapError {
     /// No map with that `#ID` or file name.
     UnknownRef,
-    /// `set map`: no entry with that key or id.
+    /// `set map`, `del map`: no entry with that key or id.
     EntryNotFound,
     /// An entry a table using the map cannot take (worded as HAProxy words it).
     Invalid(String),
@@ -783,15 +783,20 @@ impl Maps {
         })
     }
 
-    /// `del map REF KEY|#ID`: every entry with that key, or the one with that id (none is not an error).
+    /// `del map REF KEY|#ID`: every entry with that key, or the one with that id.
     pub fn del(&self, name: &str, key: &str) -> Result<(), MapError> {
         let by_id = entry_id(key);
         self.update(name, |entries| {
+            let before = entries.len();
             match by_id {
                 Some(id) => entries.retain(|e| e.id != id),
                 None => entries.retain(|e| e.key != key),
             }
-            Ok(())
+            if entries.len() == before {
+                Err(MapError::EntryNotFound)
+            } else {
+                Ok(())
+            }
         })
     }
 
@@ -993,7 +998,7 @@ mod tests {
         let id = maps.show("/m").unwrap()[1].id;
         maps.del("/m", &format!("#{id:#x}")).unwrap();
         assert_eq!(get(&t, s("b")), None);
-        maps.del("/m", "nope").unwrap();
+        assert_eq!(maps.del("/m", "nope"), Err(MapError::EntryNotFound));
         assert_eq!(
             maps.get("/m", "a").unwrap(),
             "type=str, case=sensitive, found=yes, idx=tree, key=\"a\", value=\"9\", type=\"str\"\n\

@@ -473,34 +473,36 @@ fn show_map(ctl: &dyn Control, reference: Option<&str>) -> Reply {
     }
 }
 
-fn map_refusal(e: AclError) -> Reply {
+/// HAProxy's answer to a refused map command; `not_found` words a missing entry (`set map` and `del map` say it
+/// differently).
+fn map_refusal(e: AclError, not_found: &str) -> Reply {
     text(match e {
         AclError::UnknownRef => UNKNOWN_MAP.to_string(),
-        AclError::KeyNotFound => "entry not found.\n".to_string(),
+        AclError::KeyNotFound => not_found.to_string(),
         AclError::Invalid(m) => format!("{m}\n"),
     })
 }
 
-fn done(r: Result<(), AclError>) -> Reply {
+fn done(r: Result<(), AclError>, not_found: &str) -> Reply {
     match r {
         Ok(()) => text(""),
-        Err(e) => map_refusal(e),
+        Err(e) => map_refusal(e, not_found),
     }
 }
 
 fn map_command(ctl: &dyn Control, words: &[&str]) -> Reply {
     match words {
-        ["add", "map", r, key, value, ..] => done(ctl.add_map(r, key, value)),
+        ["add", "map", r, key, value, ..] => done(ctl.add_map(r, key, value), ""),
         ["add", "map", ..] => text(ADD_MAP_USAGE),
-        ["del", "map", r, key, ..] => done(ctl.del_map(r, key)),
+        ["del", "map", r, key, ..] => done(ctl.del_map(r, key), "Key not found.\n"),
         ["del", "map", ..] => {
             text("This command expects two parameters: map identifier and key.\n")
         }
-        ["set", "map", r, key, value, ..] => done(ctl.set_map(r, key, value)),
+        ["set", "map", r, key, value, ..] => done(ctl.set_map(r, key, value), "entry not found.\n"),
         ["set", "map", ..] => {
             text("'set map' expects three parameters: map identifier, key and value.\n")
         }
-        ["clear", "map", r, ..] => done(ctl.clear_map(r)),
+        ["clear", "map", r, ..] => done(ctl.clear_map(r), ""),
         ["clear", "map", ..] => text("Missing map identifier.\n"),
         ["get", "map", r, sample, ..] => match ctl.get_map(r, sample) {
             Some(out) => text(out),
@@ -525,7 +527,7 @@ fn add_map_payload(ctl: &dyn Control, r: &str, payload: &str) -> Reply {
             None => return text(ADD_MAP_USAGE),
         };
         if let Err(e) = ctl.add_map(r, key, value) {
-            return map_refusal(e);
+            return map_refusal(e, "");
         }
     }
     text("")
