@@ -59,7 +59,7 @@ impl fulcrum_sample::MapSource for MapLoad<'_> {
         );
         self.maps.table(path, kind, out, &used_by, || {
             std::fs::read_to_string(path)
-                .map_err(|e| format!("failed to open map file '{path}': {e}"))
+                .map_err(|e| format!("failed to open pattern file <{path}> ({e})"))
         })
     }
 }
