@@ -712,19 +712,22 @@ fn http_request_actions() {
                 target: RedirectTarget::Location("https://example.com/".into()),
                 code: 302,
                 drop_query: false,
-                append_slash: false
+                append_slash: false,
+                ignore_empty: false
             }),
             &A::Redirect(Redirect {
                 target: RedirectTarget::Prefix("/v2".into()),
                 code: 301,
                 drop_query: true,
-                append_slash: true
+                append_slash: true,
+                ignore_empty: false
             }),
             &A::Redirect(Redirect {
                 target: RedirectTarget::Scheme("https".into()),
                 code: 308,
                 drop_query: false,
-                append_slash: false
+                append_slash: false,
+                ignore_empty: false
             }),
             &A::Deny(403),
             &A::Deny(429),
@@ -808,7 +811,8 @@ fn old_style_redirect() {
             target: RedirectTarget::Prefix("/x".into()),
             code: 301,
             drop_query: false,
-            append_slash: false
+            append_slash: false,
+            ignore_empty: false
         })
     );
     assert!(r[1].cond.as_ref().unwrap().unless);
@@ -819,7 +823,7 @@ fn old_style_redirect() {
         &be(" redirect prefix /x frob\n"),
         7,
         "redirect",
-        "expects 'location', 'prefix', 'scheme', 'code', 'drop-query' or 'append-slash', found 'frob'",
+        "expects 'location', 'prefix', 'scheme', 'code', 'drop-query', 'append-slash' or 'ignore-empty', found 'frob'",
     );
     err1_both(
         &be(" redirect\n"),

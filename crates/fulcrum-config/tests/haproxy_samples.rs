@@ -128,7 +128,10 @@ fn errors_fulcrum_only() {
 /// `use_backend` and `redirect ... ignore-empty` compile; both HAProxy and fulcrum accept the configuration.
 #[test]
 fn maps_load_once_per_file() {
-    let hosts = temp_file("maps-hosts.map", b"# hosts\nexample.com app\n\nb.example.com b\n");
+    let hosts = temp_file(
+        "maps-hosts.map",
+        b"# hosts\nexample.com app\n\nb.example.com b\n",
+    );
     let nets = temp_file("maps-nets.map", b"10.0.0.0/8 1\n::1 2\n");
     let c = ok_both(&fe(&format!(
         " http-request redirect location %[path,map_str({hosts})] code 301 ignore-empty
@@ -142,7 +145,9 @@ fn maps_load_once_per_file() {
     let maps = &c.maps.0;
     let list = maps.list();
     assert_eq!(
-        list.iter().map(|m| (m.id, m.path.as_str())).collect::<Vec<_>>(),
+        list.iter()
+            .map(|m| (m.id, m.path.as_str()))
+            .collect::<Vec<_>>(),
         [(0, hosts.as_str()), (1, nets.as_str())]
     );
     assert!(list[0].display.ends_with("used by map at file 't.cfg' line 8, by map at file 't.cfg' line 9, by map at file 't.cfg' line 11, by map at file 't.cfg' line 12"), "{}", list[0].display);

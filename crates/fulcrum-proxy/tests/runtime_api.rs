@@ -859,7 +859,10 @@ fn temp_map_files() -> (String, String, String) {
         f.display().to_string()
     };
     (
-        write("values.map", "# key value\nk1 v1\n/old /new\n\nk2 two words\n"),
+        write(
+            "values.map",
+            "# key value\nk1 v1\n/old /new\n\nk2 two words\n",
+        ),
         write("nets.map", "10.0.0.0/8 wide\n10.1.0.0/16 narrow\n"),
         write("hosts.map", "b.example.com other\nexample.com app\n"),
     )
@@ -936,7 +939,10 @@ backend app
     assert_eq!(cmd(&ours, &format!("del map {hosts} b.example.com")), "\n");
     assert_eq!(get("/headers", "Host: b.example.com\r\n").status, 200);
     assert_eq!(
-        cli(&ours, &format!("add map {hosts} <<\nx.test other\ny.test app\n\n")),
+        cli(
+            &ours,
+            &format!("add map {hosts} <<\nx.test other\ny.test app\n\n")
+        ),
         "\n"
     );
     assert_eq!(get("/headers", "Host: x.test\r\n").status, 203);

@@ -93,7 +93,9 @@ pub use context::{Context, HeaderVisitor, Scope, VarName, VarNameError};
 pub use error::Error;
 pub use fetch::SslFetch;
 pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
-pub use map::{parse_file, MapEntry, MapError, MapInfo, MapOut, MapSource, MapTable, Maps, MatchKind, NoMaps};
+pub use map::{
+    parse_file, MapEntry, MapError, MapInfo, MapOut, MapSource, MapTable, Maps, MatchKind, NoMaps,
+};
 pub use value::{Type, Value};
 
 use conv::Conv;
@@ -146,10 +148,7 @@ impl Expr {
     }
 
     /// As [`Expr::parse_prefix`], with the map files of `map*` converters taken from `maps`.
-    pub fn parse_prefix_with(
-        text: &str,
-        maps: &mut dyn MapSource,
-    ) -> Result<(Expr, usize), Error> {
+    pub fn parse_prefix_with(text: &str, maps: &mut dyn MapSource) -> Result<(Expr, usize), Error> {
         let raw = parse::parse_raw(text, Mode::Prefix)?;
         let end = raw.end;
         Ok((Expr::from_raw(&text[..end], &raw, maps)?, end))

@@ -114,7 +114,8 @@ impl LogFormat {
             }
             let segment = if b.get(i) == Some(&b'[') {
                 let start = i + 1;
-                let (expr, used) = Expr::parse_prefix_with(&s[start..], maps).map_err(|e| e.shifted(start))?;
+                let (expr, used) =
+                    Expr::parse_prefix_with(&s[start..], maps).map_err(|e| e.shifted(start))?;
                 let end = start + used;
                 if b.get(end) != Some(&b']') {
                     return Err(Error::UnclosedExpr {

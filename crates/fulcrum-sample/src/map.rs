@@ -206,12 +206,27 @@ pub fn parse_file(text: &str) -> Vec<(usize, &str, &str)> {
     out
 }
 
+/// Hash maps by a length (a key's, a prefix's), longest first: key → first entry.
+type Buckets<K> = Vec<(usize, HashMap<K, usize>)>;
+
+/// Records entry `i` under `key` in the bucket of length `len` (the first entry of a key stays).
+fn bucket_insert<K: std::hash::Hash + Eq>(b: &mut Buckets<K>, len: usize, key: K, i: usize) {
+    let slot = match b.iter().position(|(l, _)| *l == len) {
+        Some(p) => p,
+        None => {
+            b.push((len, HashMap::new()));
+            b.len() - 1
+        }
+    };
+    b[slot].1.entry(key).or_insert(i);
+}
+
 /// The compiled index of a table.
 enum Index {
     /// Exact keys → first entry.
     Exact(HashMap<Box<[u8]>, usize>),
     /// Prefixes by length (longest first).
-    Prefix(Vec<(usize, HashMap<Box<[u8]>, usize>)>),
+    Prefix(Buckets<Box<[u8]>>),
     /// Keys tried in file order (`sub`, `dir`, `dom`, `end`).
     List(Vec<Box<[u8]>>),
     /// Regexes; the set finds the first one matching.
@@ -219,10 +234,7 @@ enum Index {
     /// Integer ranges in file order.
     Int(Vec<(i64, i64)>),
     /// Networks by prefix length (longest first), IPv4 then IPv6.
-    Ip(
-        Vec<(u8, HashMap<u32, usize>)>,
-        Vec<(u8, HashMap<u128, usize>)>,
-    ),
+    Ip(Buckets<u32>, Buckets<u128>),
 }
 
 /// What a table returns for an entry.
@@ -239,11 +251,17 @@ struct Compiled {
     values: Values,
 }
 
-fn strip_mask(bits: u8, width: u8) -> u128 {
+/// The mask of a `bits`-long prefix in a `width`-bit address, in the low bits of a `u128`.
+fn strip_mask(bits: usize, width: usize) -> u128 {
+    let all = if width >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << width) - 1
+    };
     if bits == 0 {
         0
     } else {
-        u128::MAX << (u32::from(width) - u32::from(bits))
+        (all << (width - bits.min(width))) & all
     }
 }
 
@@ -252,7 +270,7 @@ fn parse_net(s: &str) -> Option<IpAddr> {
     s.parse().ok()
 }
 
-fn network(s: &str) -> Option<(IpAddr, u8)> {
+fn network(s: &str) -> Option<(IpAddr, usize)> {
     let (addr, len) = match s.split_once('/') {
         Some((a, l)) => (a, Some(l)),
         None => (s, None),
@@ -261,7 +279,7 @@ fn network(s: &str) -> Option<(IpAddr, u8)> {
     let width = if ip.is_ipv4() { 32 } else { 128 };
     let bits = match len {
         None => width,
-        Some(l) => match l.parse::<u8>() {
+        Some(l) => match l.parse::<usize>() {
             Ok(b) if b <= width => b,
             Ok(_) => return None,
             Err(_) => {
@@ -270,7 +288,7 @@ fn network(s: &str) -> Option<(IpAddr, u8)> {
                 if !ip.is_ipv4() || m.leading_ones() + m.trailing_zeros() != 32 {
                     return None;
                 }
-                m.leading_ones() as u8
+                m.leading_ones() as usize
             }
         },
     };
@@ -281,8 +299,16 @@ fn int_range(s: &str) -> Option<(i64, i64)> {
     match s.split_once(':') {
         None => s.parse().ok().map(|v| (v, v)),
         Some((lo, hi)) => {
-            let lo = if lo.is_empty() { i64::MIN } else { lo.parse().ok()? };
-            let hi = if hi.is_empty() { i64::MAX } else { hi.parse().ok()? };
+            let lo = if lo.is_empty() {
+                i64::MIN
+            } else {
+                lo.parse().ok()?
+            };
+            let hi = if hi.is_empty() {
+                i64::MAX
+            } else {
+                hi.parse().ok()?
+            };
             Some((lo, hi))
         }
     }
@@ -308,9 +334,8 @@ impl Compiled {
                 entries
                     .iter()
                     .map(|e| {
-                        text::compile_subst(e.value.as_bytes()).map_err(|why| {
-                            at_line(format!("'{}': {why}", e.value), e.line, path)
-                        })
+                        text::compile_subst(e.value.as_bytes())
+                            .map_err(|why| at_line(format!("'{}': {why}", e.value), e.line, path))
                     })
                     .collect::<Result<_, _>>()?,
             )
@@ -332,19 +357,11 @@ impl Compiled {
                 Index::Exact(h)
             }
             MatchKind::Beg => {
-                let mut by_len: Vec<(usize, HashMap<Box<[u8]>, usize>)> = Vec::new();
+                let mut by_len = Buckets::new();
                 for (i, e) in entries.iter().enumerate() {
-                    let len = e.key.len();
-                    let slot = match by_len.iter().position(|(l, _)| *l == len) {
-                        Some(p) => p,
-                        None => {
-                            by_len.push((len, HashMap::new()));
-                            by_len.len() - 1
-                        }
-                    };
-                    by_len[slot].1.entry(bytes(e)).or_insert(i);
+                    bucket_insert(&mut by_len, e.key.len(), bytes(e), i);
                 }
-                by_len.sort_by(|a, b| b.0.cmp(&a.0));
+                by_len.sort_by_key(|b| std::cmp::Reverse(b.0));
                 Index::Prefix(by_len)
             }
             MatchKind::Sub | MatchKind::Dir | MatchKind::Dom | MatchKind::End => {
@@ -387,8 +404,8 @@ impl Compiled {
                     .collect::<Result<_, _>>()?,
             ),
             MatchKind::Ip => {
-                let mut v4: Vec<(u8, HashMap<u32, usize>)> = Vec::new();
-                let mut v6: Vec<(u8, HashMap<u128, usize>)> = Vec::new();
+                let mut v4 = Buckets::new();
+                let mut v6 = Buckets::new();
                 for (i, e) in entries.iter().enumerate() {
                     let (ip, bits) = network(&e.key).ok_or_else(|| {
                         at_line(
@@ -400,30 +417,16 @@ impl Compiled {
                     match ip {
                         IpAddr::V4(a) => {
                             let key = u32::from(a) & (strip_mask(bits, 32) as u32);
-                            let slot = match v4.iter().position(|(b, _)| *b == bits) {
-                                Some(p) => p,
-                                None => {
-                                    v4.push((bits, HashMap::new()));
-                                    v4.len() - 1
-                                }
-                            };
-                            v4[slot].1.entry(key).or_insert(i);
+                            bucket_insert(&mut v4, bits, key, i);
                         }
                         IpAddr::V6(a) => {
                             let key = u128::from(a) & strip_mask(bits, 128);
-                            let slot = match v6.iter().position(|(b, _)| *b == bits) {
-                                Some(p) => p,
-                                None => {
-                                    v6.push((bits, HashMap::new()));
-                                    v6.len() - 1
-                                }
-                            };
-                            v6[slot].1.entry(key).or_insert(i);
+                            bucket_insert(&mut v6, bits, key, i);
                         }
                     }
                 }
-                v4.sort_by(|a, b| b.0.cmp(&a.0));
-                v6.sort_by(|a, b| b.0.cmp(&a.0));
+                v4.sort_by_key(|b| std::cmp::Reverse(b.0));
+                v6.sort_by_key(|b| std::cmp::Reverse(b.0));
                 Index::Ip(v4, v6)
             }
         };
@@ -511,7 +514,10 @@ fn contains(s: &[u8], k: &[u8]) -> bool {
 fn match_word(s: &[u8], pat: &[u8], delims: &[u8]) -> bool {
     let is_delim = |c: &u8| delims.contains(c);
     let start = pat.iter().position(|c| !is_delim(c)).unwrap_or(pat.len());
-    let end = pat.iter().rposition(|c| !is_delim(c)).map_or(start, |e| e + 1);
+    let end = pat
+        .iter()
+        .rposition(|c| !is_delim(c))
+        .map_or(start, |e| e + 1);
     let pat = &pat[start..end];
     if pat.is_empty() {
         return true;
@@ -891,9 +897,19 @@ mod tests {
         assert_eq!(converter("map_dom"), Some((MatchKind::Dom, MapOut::Str)));
         assert_eq!(converter("map_int"), Some((MatchKind::Int, MapOut::Str)));
         assert_eq!(converter("map_int_ip"), Some((MatchKind::Int, MapOut::Ip)));
-        assert_eq!(converter("map_str_int"), Some((MatchKind::Str, MapOut::Int)));
+        assert_eq!(
+            converter("map_str_int"),
+            Some((MatchKind::Str, MapOut::Int))
+        );
         assert_eq!(converter("map_regm"), Some((MatchKind::Regm, MapOut::Str)));
-        for bad in ["map_regm_int", "map_str_str", "map_len", "map_bin", "mapx", "map_"] {
+        for bad in [
+            "map_regm_int",
+            "map_str_str",
+            "map_len",
+            "map_bin",
+            "mapx",
+            "map_",
+        ] {
             assert_eq!(converter(bad), None, "{bad}");
         }
     }
@@ -919,7 +935,10 @@ mod tests {
             "test1.example.com test1_be\ntest2.example.com test2_be\n",
         );
         assert_eq!(get(&t, s("test1.example.com")).as_deref(), Some("test1_be"));
-        assert_eq!(get(&t, s("a.test2.example.com:80")).as_deref(), Some("test2_be"));
+        assert_eq!(
+            get(&t, s("a.test2.example.com:80")).as_deref(),
+            Some("test2_be")
+        );
         assert_eq!(get(&t, s("xtest1.example.com")), None);
         assert_eq!(get(&t, s("test3.example.com")), None);
         let t = table(MatchKind::Dir, MapOut::Str, "/b/ b\n");
@@ -934,16 +953,31 @@ mod tests {
             MapOut::Str,
             "10.0.0.0/8 wide\n10.1.0.0/255.255.0.0 narrow\n::1 six\n",
         );
-        assert_eq!(get(&t, Value::Ipv4([10, 1, 2, 3].into())).as_deref(), Some("narrow"));
-        assert_eq!(get(&t, Value::Ipv4([10, 2, 2, 3].into())).as_deref(), Some("wide"));
-        assert_eq!(get(&t, Value::Ipv6(Ipv6Addr::LOCALHOST)).as_deref(), Some("six"));
+        assert_eq!(
+            get(&t, Value::Ipv4([10, 1, 2, 3].into())).as_deref(),
+            Some("narrow")
+        );
+        assert_eq!(
+            get(&t, Value::Ipv4([10, 2, 2, 3].into())).as_deref(),
+            Some("wide")
+        );
+        assert_eq!(
+            get(&t, Value::Ipv6(Ipv6Addr::LOCALHOST)).as_deref(),
+            Some("six")
+        );
         assert_eq!(
             get(&t, Value::Ipv6(Ipv4Addr::new(10, 9, 9, 9).to_ipv6_mapped())).as_deref(),
             Some("wide")
         );
         let t = table(MatchKind::Regm, MapOut::Str, "^(.*)\\.(.*)$ \\1_AND_\\2\n");
-        assert_eq!(get(&t, s("example.org")).as_deref(), Some("example_AND_org"));
-        assert_eq!(get(&t, s("www.example.org")).as_deref(), Some("www.example_AND_org"));
+        assert_eq!(
+            get(&t, s("example.org")).as_deref(),
+            Some("example_AND_org")
+        );
+        assert_eq!(
+            get(&t, s("www.example.org")).as_deref(),
+            Some("www.example_AND_org")
+        );
         let t = table(MatchKind::Reg, MapOut::Int, "^a 1\n^ab 2\n");
         assert_eq!(t.lookup(&s("abc")), Some(Value::Int(1)));
     }
@@ -952,15 +986,22 @@ mod tests {
     fn load_errors_name_file_and_line() {
         let maps = Maps::new(0);
         let e = maps
-            .table("/m", MatchKind::Ip, MapOut::Str, "t", || Ok("# x\n10 a\n".into()))
+            .table("/m", MatchKind::Ip, MapOut::Str, "t", || {
+                Ok("# x\n10 a\n".into())
+            })
             .unwrap_err();
-        assert_eq!(e, "'10' is not a valid IPv4 or IPv6 address at line 2 of file '/m'.");
+        assert_eq!(
+            e,
+            "'10' is not a valid IPv4 or IPv6 address at line 2 of file '/m'."
+        );
         let e = maps
             .table("/m", MatchKind::Str, MapOut::Int, "t", || unreachable!())
             .unwrap_err();
         assert_eq!(e, "unable to parse 'a' at line 2 of file '/m'.");
         let e = maps
-            .table("/n", MatchKind::Str, MapOut::Str, "t", || Err("cannot read".into()))
+            .table("/n", MatchKind::Str, MapOut::Str, "t", || {
+                Err("cannot read".into())
+            })
             .unwrap_err();
         assert_eq!(e, "cannot read");
     }
@@ -969,12 +1010,22 @@ mod tests {
     fn runtime_changes_reach_tables() {
         let maps = Maps::new(3);
         let t = maps
-            .table("/m", MatchKind::Str, MapOut::Str, "map at file 'c' line 1", || {
-                Ok("a 1\nb 2\n".into())
-            })
+            .table(
+                "/m",
+                MatchKind::Str,
+                MapOut::Str,
+                "map at file 'c' line 1",
+                || Ok("a 1\nb 2\n".into()),
+            )
             .unwrap();
         let i = maps
-            .table("/m", MatchKind::Beg, MapOut::Int, "map at file 'c' line 2", || unreachable!())
+            .table(
+                "/m",
+                MatchKind::Beg,
+                MapOut::Int,
+                "map at file 'c' line 2",
+                || unreachable!(),
+            )
             .unwrap();
         let list = maps.list();
         assert_eq!(list.len(), 1);

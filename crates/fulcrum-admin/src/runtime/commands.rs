@@ -786,8 +786,9 @@ mod tests {
         }
         assert!(all.ends_with("  quit                                    : close the connection\n"));
         let get = help_lines(&["get"]);
-        assert_eq!(get.lines().count(), 4, "{get}");
-        assert!(get.starts_with("  get weight <bk>/<srv>"));
+        assert_eq!(get.lines().count(), 5, "{get}");
+        assert!(get.starts_with("  get map <map> <value>"));
+        assert!(get.contains("\n  get weight <bk>/<srv>"));
     }
 
     #[test]

@@ -2643,7 +2643,10 @@ pub fn finish(
             sink.error(
                 &r.location,
                 &r.keyword,
-                ns(format!("a dynamic backend name ('{}') in {proxy}, which is in 'mode tcp'", r.action.0)),
+                ns(format!(
+                    "a dynamic backend name ('{}') in {proxy}, which is in 'mode tcp'",
+                    r.action.0
+                )),
             );
         }
     }
