@@ -1095,6 +1095,8 @@ pub enum HttpRequestAction {
     DelHeaderMatch(String, MatchMethod),
     /// `replace-header NAME REGEX REPLACEMENT` (`\1`..`\9` refer to groups); applied to each value.
     ReplaceHeader(String, String, Fmt),
+    /// `replace-value NAME REGEX REPLACEMENT`: as `replace-header`, on each comma-separated element of the values.
+    ReplaceValue(String, String, Fmt),
     /// `set-path PATH`: the query string is kept.
     SetPath(Fmt),
     /// `set-query QUERY`: the path is kept; an empty value removes the query.

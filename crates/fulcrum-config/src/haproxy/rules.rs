@@ -1682,7 +1682,7 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (a, next)
         }
-        "replace-header" => {
+        "replace-header" | "replace-value" => {
             let (Some(n), Some(re), Some(rep)) = (arg(line, 2), arg(line, 3), arg(line, 4)) else {
                 sink.error(loc, kw, "expects a header name, a regex and a replacement");
                 return;
@@ -1693,10 +1693,13 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             let Some(rep) = lf(rep, Phase::Request, loc, kw, sink) else {
                 return;
             };
-            (
-                HttpRequestAction::ReplaceHeader(n.to_string(), re.to_string(), rep),
-                5,
-            )
+            let (n, re) = (n.to_string(), re.to_string());
+            let a = if action == "replace-header" {
+                HttpRequestAction::ReplaceHeader(n, re, rep)
+            } else {
+                HttpRequestAction::ReplaceValue(n, re, rep)
+            };
+            (a, 5)
         }
         "set-path" | "set-query" | "set-uri" => {
             let Some(v) = arg(line, 2) else {
@@ -2644,7 +2647,7 @@ pub fn finish(
                 &r.location,
                 &r.keyword,
                 ns(format!(
-                    "a dynamic backend name ('{}') in {proxy}, which is in 'mode tcp'",
+                    "a dynamic backend name ('{}') in {proxy} (in 'mode tcp')",
                     r.action.0
                 )),
             );

@@ -292,6 +292,7 @@ enum ReqAction {
     DelHeader(HeaderName),
     DelHeaderMatch(NameMatch),
     ReplaceHeader(HeaderName, Regex, Fmt),
+    ReplaceValue(HeaderName, Regex, Fmt),
     SetPath(Fmt),
     SetQuery(Fmt),
     SetUri(Fmt),
@@ -511,6 +512,14 @@ impl ProxyRules {
                 HttpRequestAction::DelHeaderMatch(n, m) => {
                     ReqAction::DelHeaderMatch(NameMatch::compile(n, *m, &loc)?)
                 }
+                HttpRequestAction::ReplaceValue(n, re, rep) => ReqAction::ReplaceValue(
+                    header_name(n, &loc)?,
+                    Regex::new(re).map_err(|source| RulesError::Regex {
+                        location: loc.clone(),
+                        source,
+                    })?,
+                    rep.clone(),
+                ),
                 HttpRequestAction::ReplaceHeader(n, re, rep) => ReqAction::ReplaceHeader(
                     header_name(n, &loc)?,
                     Regex::new(re).map_err(|source| RulesError::Regex {
@@ -684,6 +693,10 @@ impl ProxyRules {
                 ReqAction::ReplaceHeader(n, re, rep) => {
                     let rep = render(rep, stream);
                     replace_header_within(req.headers_mut(), n, re, &rep, room)
+                }
+                ReqAction::ReplaceValue(n, re, rep) => {
+                    let rep = render(rep, stream);
+                    replace_value_within(req.headers_mut(), n, re, &rep, room)
                 }
                 ReqAction::SetPath(p) => {
                     let p = render(p, stream);
