@@ -170,7 +170,7 @@ pub struct NoMaps;
 
 impl MapSource for NoMaps {
     fn map(&mut self, _: &str, _: MatchKind, _: MapOut) -> Result<Arc<MapTable>, String> {
-        Err("map files can only be read while a configuration is loaded".to_string())
+        Err("map converters are not supported yet by fulcrum in this place (they are in rules, redirects, use_backend and set-var)".to_string())
     }
 }
 

@@ -81,7 +81,7 @@ fn unknown_and_unsupported_names() {
     assert!(
         err("src,map(/etc/x.map)")
             .to_string()
-            .contains("map files can only be read while a configuration is loaded"),
+            .contains("map converters are not supported yet by fulcrum in this place"),
         "{}",
         err("src,map(/etc/x.map)")
     );
