@@ -957,6 +957,15 @@ backend app
     assert_eq!(cmd(&ours, &format!("clear map {values}")), "\n");
     assert_eq!(out("x-k: k2\r\n"), "none|");
     assert_eq!(cmd(&ours, "show map #0"), "\n");
+    // A prepared version reaches the converters when committed.
+    assert_eq!(
+        cmd(&ours, &format!("prepare map {values}")),
+        "New version created: 1\n\n"
+    );
+    assert_eq!(cmd(&ours, &format!("add map @1 {values} k1 next")), "\n");
+    assert_eq!(out("x-k: k1\r\n"), "none|");
+    assert_eq!(cmd(&ours, &format!("commit map @1 {values}")), "\n");
+    assert_eq!(out("x-k: k1\r\n"), "next|");
 
     // The same configuration in HAProxy: listings, look-ups and refusals.
     let text_theirs = text
@@ -966,6 +975,13 @@ backend app
         return;
     };
     assert_eq!(cmd(&theirs, &format!("clear map {values}")), "\n");
+    for c in [
+        format!("prepare map {values}"),
+        format!("add map @1 {values} k1 next"),
+        format!("commit map @1 {values}"),
+    ] {
+        cmd(&theirs, &c);
+    }
     let ours_list = cmd(&ours, "show map");
     assert!(
         ours_list.contains(&format!(
@@ -1012,6 +1028,30 @@ backend app
         format!("add map {nets} 192.0.2.0/24 test-net"),
         format!("show map {nets}"),
         format!("add map {nets} <<\n1.2.3.4 a\nbad b\n\nshow map {nets}"),
+        // Versions: prepared, filled, shown, committed.
+        format!("prepare map {nets}"),
+        format!("prepare map {nets}"),
+        format!("add map @1 {nets} 172.16.0.0/12 v1"),
+        format!("add map @1 {nets} notanip v1"),
+        format!("add map @2 {nets} 198.51.100.0/24 v2"),
+        format!("add map @9 {nets} 10.0.0.0/8 v9"),
+        format!("show map @1 {nets}"),
+        format!("get map {nets} 172.16.1.1"),
+        format!("commit map {nets}"),
+        format!("commit map @0 {nets}"),
+        format!("commit map @3 {nets}"),
+        "prepare map".to_string(),
+        "prepare map nope".to_string(),
+        format!("commit map @1 {nets}"),
+        format!("get map {nets} 172.16.1.1"),
+        format!("get map {nets} 10.1.2.3"),
+        format!("show map {nets}"),
+        format!("show map @2 {nets}"),
+        format!("clear map @2 {nets}"),
+        format!("show map @2 {nets}"),
+        format!("add map @2 {nets} <<\n192.0.2.0/24 p2\n\nshow map @2 {nets}"),
+        format!("commit map @2 {nets}"),
+        format!("show map {nets}"),
     ] {
         let (a, b) = (cmd(&ours, &c), cmd(&theirs, &c));
         if c.starts_with("show map ") || c.contains("<<") {

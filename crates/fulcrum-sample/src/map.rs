@@ -590,7 +590,13 @@ struct MapRef {
 
 #[derive(Debug)]
 struct RefState {
+    /// The entries of the current version: what the tables hold.
     entries: Vec<MapEntry>,
+    /// Entries added to prepared versions (`add map @VER`), with their version.
+    pending: Vec<(u32, MapEntry)>,
+    /// The version the tables hold (`curr_ver`) and the last one prepared (`next_ver`).
+    curr_ver: u32,
+    next_ver: u32,
     tables: Vec<Weak<MapTable>>,
     /// `map at file 'F' line N`, one per converter.
     users: Vec<String>,
@@ -609,9 +615,12 @@ pub enum MapError {
     UnknownRef,
     /// `set map`, `del map`: no entry with that key or id.
     EntryNotFound,
-    /// An entry a table using the map cannot take (worded as HAProxy words it).
+    /// An entry a table using the map cannot take, or a version out of range (worded as HAProxy words it).
     Invalid(String),
 }
+
+const FUTURE_VERSION: &str = "Version number in the future, please use 'prepare map' before.";
+const VERSION_RANGE: &str = "Version number out of range.";
 
 /// One map, as `show map` lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -622,8 +631,12 @@ pub struct MapInfo {
     pub path: String,
     /// `pattern loaded from file 'F' used by map at file 'C' line N, ...`
     pub display: String,
-    /// Entries times the tables reading them, as HAProxy counts them.
+    /// Entries (of every version) times the tables reading them, as HAProxy counts them.
     pub entry_count: usize,
+    /// The version the converters read.
+    pub curr_ver: u32,
+    /// The last version prepared.
+    pub next_ver: u32,
 }
 
 /// Every map of a configuration, by file.
@@ -681,6 +694,9 @@ impl Maps {
                         path: path.to_string(),
                         state: Mutex::new(RefState {
                             entries,
+                            pending: Vec::new(),
+                            curr_ver: 0,
+                            next_ver: 0,
                             tables: Vec::new(),
                             users: Vec::new(),
                         }),
@@ -735,7 +751,9 @@ impl Maps {
                         r.path,
                         st.users.join(", by ")
                     ),
-                    entry_count: st.entries.len() * tables.max(1),
+                    entry_count: (st.entries.len() + st.pending.len()) * tables.max(1),
+                    curr_ver: st.curr_ver,
+                    next_ver: st.next_ver,
                 }
             })
             .collect()
@@ -744,6 +762,109 @@ impl Maps {
     /// `show map REF`: its entries; `None` when there is no such map.
     pub fn show(&self, name: &str) -> Option<Vec<MapEntry>> {
         Some(self.find(name)?.state().entries.clone())
+    }
+
+    /// `show map @VER REF`: the entries of a version (the current one, or one prepared).
+    pub fn show_version(&self, name: &str, version: u32) -> Option<Vec<MapEntry>> {
+        let r = self.find(name)?;
+        let st = r.state();
+        Some(if version == st.curr_ver {
+            st.entries.clone()
+        } else {
+            st.pending
+                .iter()
+                .filter(|(v, _)| *v == version)
+                .map(|(_, e)| e.clone())
+                .collect()
+        })
+    }
+
+    /// `prepare map REF`: a new empty version, its number returned; the converters keep reading the current one
+    /// until it is committed.
+    pub fn prepare(&self, name: &str) -> Result<u32, MapError> {
+        let r = self.find(name).ok_or(MapError::UnknownRef)?;
+        let mut st = r.state();
+        st.next_ver = st.next_ver.wrapping_add(1);
+        Ok(st.next_ver)
+    }
+
+    /// `add map @VER REF KEY VALUE`: entries for a version; added to the current one they are seen at once,
+    /// otherwise when the version is committed. Each entry is checked against every table reading the map.
+    pub fn add_version(
+        &self,
+        name: &str,
+        version: u32,
+        pairs: &[(&str, &str)],
+    ) -> Result<(), MapError> {
+        let r = self.find(name).ok_or(MapError::UnknownRef)?;
+        let mut st = r.state();
+        if version == st.curr_ver {
+            drop(st);
+            return self.add(name, pairs);
+        }
+        if version.wrapping_sub(st.curr_ver) > st.next_ver.wrapping_sub(st.curr_ver) {
+            return Err(MapError::Invalid(FUTURE_VERSION.to_string()));
+        }
+        let new: Vec<MapEntry> = pairs
+            .iter()
+            .map(|(k, v)| MapEntry {
+                id: self.next_id(),
+                key: k.to_string(),
+                value: v.to_string(),
+                line: 0,
+            })
+            .collect();
+        for t in st.tables.iter().filter_map(Weak::upgrade) {
+            Compiled::build(t.kind, t.out, &new, &r.path).map_err(MapError::Invalid)?;
+        }
+        st.pending.extend(new.into_iter().map(|e| (version, e)));
+        Ok(())
+    }
+
+    /// `commit map @VER REF`: the version's entries replace the current ones in every table at once; the older
+    /// prepared versions are dropped, the newer ones kept.
+    pub fn commit(&self, name: &str, version: u32) -> Result<(), MapError> {
+        let r = self.find(name).ok_or(MapError::UnknownRef)?;
+        let mut st = r.state();
+        let ahead = version.wrapping_sub(st.curr_ver);
+        if ahead == 0 || ahead > st.next_ver.wrapping_sub(st.curr_ver) {
+            return Err(MapError::Invalid(VERSION_RANGE.to_string()));
+        }
+        let entries: Vec<MapEntry> = st
+            .pending
+            .iter()
+            .filter(|(v, _)| *v == version)
+            .map(|(_, e)| e.clone())
+            .collect();
+        st.tables.retain(|t| t.strong_count() > 0);
+        let tables: Vec<Arc<MapTable>> = st.tables.iter().filter_map(Weak::upgrade).collect();
+        let mut compiled = Vec::with_capacity(tables.len());
+        for t in &tables {
+            compiled.push(
+                Compiled::build(t.kind, t.out, &entries, &r.path).map_err(MapError::Invalid)?,
+            );
+        }
+        for (t, c) in tables.iter().zip(compiled) {
+            t.compiled.store(Arc::new(c));
+        }
+        let curr = st.curr_ver;
+        // Keep the versions prepared after this one (counted from the current version, as they wrap).
+        st.pending.retain(|(v, _)| v.wrapping_sub(curr) > ahead);
+        st.entries = entries;
+        st.curr_ver = version;
+        Ok(())
+    }
+
+    /// `clear map @VER REF`: removes the entries of a version.
+    pub fn clear_version(&self, name: &str, version: u32) -> Result<(), MapError> {
+        let r = self.find(name).ok_or(MapError::UnknownRef)?;
+        let mut st = r.state();
+        if version == st.curr_ver {
+            drop(st);
+            return self.clear(name);
+        }
+        st.pending.retain(|(v, _)| *v != version);
+        Ok(())
     }
 
     /// Changes the entries of a map by `change`, recompiling every table reading it; nothing changes when one
@@ -1055,6 +1176,39 @@ mod tests {
             "type=str, case=sensitive, found=yes, idx=tree, key=\"a\", value=\"9\", type=\"str\"\n\
              type=beg, case=sensitive, found=yes, idx=tree, key=\"a\", value=\"9\", type=\"int\"\n"
         );
+        // A prepared version is seen only once committed, and replaces the entries then.
+        assert_eq!(maps.prepare("/m"), Ok(1));
+        assert_eq!(maps.prepare("/m"), Ok(2));
+        maps.add_version("/m", 1, &[("v1", "1")]).unwrap();
+        maps.add_version("/m", 2, &[("v2", "2")]).unwrap();
+        assert_eq!(
+            maps.add_version("/m", 9, &[("v", "1")]),
+            Err(MapError::Invalid(FUTURE_VERSION.into()))
+        );
+        assert_eq!(
+            maps.add_version("/m", 1, &[("v", "x")]),
+            Err(MapError::Invalid("unable to parse 'x'.".into()))
+        );
+        assert_eq!(get(&t, s("v1")), None);
+        assert_eq!(maps.show_version("/m", 1).unwrap()[0].key, "v1");
+        assert_eq!(maps.list()[0].entry_count, 2 * (2 + 2));
+        assert_eq!(
+            maps.commit("/m", 0),
+            Err(MapError::Invalid(VERSION_RANGE.into()))
+        );
+        assert_eq!(
+            maps.commit("/m", 3),
+            Err(MapError::Invalid(VERSION_RANGE.into()))
+        );
+        maps.commit("/m", 1).unwrap();
+        assert_eq!(get(&t, s("v1")).as_deref(), Some("1"));
+        assert_eq!(get(&t, s("a")), None);
+        assert_eq!((maps.list()[0].curr_ver, maps.list()[0].next_ver), (1, 2));
+        assert_eq!(maps.show_version("/m", 2).unwrap().len(), 1);
+        maps.clear_version("/m", 2).unwrap();
+        maps.commit("/m", 2).unwrap();
+        assert_eq!(get(&t, s("v1")), None);
+        maps.add("/m", &[("a", "9")]).unwrap();
         maps.clear("/m").unwrap();
         assert_eq!(get(&t, s("a")), None);
         assert_eq!(maps.show("/m").unwrap(), []);

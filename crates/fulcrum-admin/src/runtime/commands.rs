@@ -28,7 +28,7 @@ pub enum Reply {
 const COMMANDS: &[(&str, &str)] = &[
     ("add acl <acl> <pattern>", "add an acl entry"),
     (
-        "add map <map> <key> <val>",
+        "add map [@<ver>] <map> <key> <val>",
         "add a map entry (payload supported instead of key/val)",
     ),
     (
@@ -36,7 +36,11 @@ const COMMANDS: &[(&str, &str)] = &[
         "add a server at run time, in maintenance (ADDR:PORT [weight N] [maxconn N] [check] [backup] [proto h1])",
     ),
     ("clear acl <acl>", "clear the contents of this acl"),
-    ("clear map <map>", "clear the contents of this map"),
+    ("clear map [@<ver>] <map>", "clear the contents of this map"),
+    (
+        "commit map @<ver> <map>",
+        "commit a map's version: the converters read it from now on",
+    ),
     (
         "del acl <acl> [<key>|#<ref>]",
         "delete acl entries matching <key>",
@@ -75,6 +79,10 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     ("operator", "lower this session's level to operator"),
     (
+        "prepare map <map>",
+        "create a new empty version of a map for an atomic replacement",
+    ),
+    (
         "set map <map> [<key>|#<ref>] <value>",
         "modify a map entry",
     ),
@@ -92,7 +100,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     ("show backend", "list the backends"),
     (
-        "show map [<map>]",
+        "show map [@<ver>] [<map>]",
         "report available maps or dump a map's contents",
     ),
     ("show cli level", "print this session's level"),
@@ -445,23 +453,29 @@ fn acl_command(ctl: &dyn Control, words: &[&str]) -> Reply {
 
 const UNKNOWN_MAP: &str = "Unknown map identifier. Please use #<id> or <file>.\n";
 
-/// `show map [REF]`: the maps (`# id (file) description`), or the entries of one (`0xID KEY VALUE`).
-fn show_map(ctl: &dyn Control, reference: Option<&str>) -> Reply {
-    let Some(r) = reference else {
+/// A leading `@VER` of a map command: the version and the words after it.
+fn version<'a, 'w>(words: &'a [&'w str]) -> (Option<u32>, &'a [&'w str]) {
+    match words.first().and_then(|w| w.strip_prefix('@')) {
+        Some(v) => (Some(v.parse().unwrap_or(u32::MAX)), &words[1..]),
+        None => (None, words),
+    }
+}
+
+/// `show map [@VER] [REF]`: the maps (`# id (file) description`), or the entries of one (`0xID KEY VALUE`).
+fn show_map(ctl: &dyn Control, rest: &[&str]) -> Reply {
+    let (ver, rest) = version(rest);
+    let Some(r) = rest.first() else {
         let mut out = String::from("# id (file) description\n");
         for p in ctl.map_refs() {
             let _ = writeln!(
                 out,
-                "{} ({}) {}. curr_ver=0 next_ver=0 entry_cnt={}",
-                p.id,
-                p.file.as_deref().unwrap_or(""),
-                p.display,
-                p.entries
+                "{} ({}) {}. curr_ver={} next_ver={} entry_cnt={}",
+                p.id, p.file, p.display, p.curr_ver, p.next_ver, p.entries
             );
         }
         return text(out);
     };
-    match ctl.map_entries(r) {
+    match ctl.map_entries(r, ver) {
         Some(entries) => {
             let mut out = String::new();
             for e in entries {
@@ -491,9 +505,27 @@ fn done(r: Result<(), AclError>, not_found: &str) -> Reply {
 }
 
 fn map_command(ctl: &dyn Control, words: &[&str]) -> Reply {
+    let (ver, rest) = version(words.get(2..).unwrap_or_default());
+    match (words.first().copied().unwrap_or_default(), rest) {
+        ("add", [r, key, value, ..]) => return done(ctl.add_map(r, ver, key, value), ""),
+        ("add", _) => return text(ADD_MAP_USAGE),
+        ("clear", [r, ..]) => return done(ctl.clear_map(r, ver), ""),
+        ("commit", [r, ..]) => {
+            return match ver {
+                Some(v) => done(ctl.commit_map(r, v), ""),
+                None => text("Missing version number.\n"),
+            }
+        }
+        ("prepare", [r, ..]) => {
+            return match ctl.prepare_map(r) {
+                Ok(v) => text(format!("New version created: {v}\n")),
+                Err(e) => map_refusal(e, ""),
+            }
+        }
+        ("prepare" | "commit", _) => return text(UNKNOWN_MAP),
+        _ => {}
+    }
     match words {
-        ["add", "map", r, key, value, ..] => done(ctl.add_map(r, key, value), ""),
-        ["add", "map", ..] => text(ADD_MAP_USAGE),
         ["del", "map", r, key, ..] => done(ctl.del_map(r, key), "Key not found.\n"),
         ["del", "map", ..] => {
             text("This command expects two parameters: map identifier and key.\n")
@@ -502,7 +534,6 @@ fn map_command(ctl: &dyn Control, words: &[&str]) -> Reply {
         ["set", "map", ..] => {
             text("'set map' expects three parameters: map identifier, key and value.\n")
         }
-        ["clear", "map", r, ..] => done(ctl.clear_map(r), ""),
         ["clear", "map", ..] => text("Missing map identifier.\n"),
         ["get", "map", r, sample, ..] => match ctl.get_map(r, sample) {
             Some(out) => text(out),
@@ -516,7 +547,7 @@ const ADD_MAP_USAGE: &str = "'add map' expects three parameters (map identifier,
 
 /// `add map REF <<` with one `KEY VALUE` entry a line: added in order, stopping at the first one refused
 /// (those before it stay).
-fn add_map_payload(ctl: &dyn Control, r: &str, payload: &str) -> Reply {
+fn add_map_payload(ctl: &dyn Control, ver: Option<u32>, r: &str, payload: &str) -> Reply {
     for line in payload.lines() {
         let line = line.trim_start_matches([' ', '\t']);
         if line.is_empty() {
@@ -526,7 +557,7 @@ fn add_map_payload(ctl: &dyn Control, r: &str, payload: &str) -> Reply {
             Some(i) => (&line[..i], line[i..].trim_start_matches([' ', '\t'])),
             None => return text(ADD_MAP_USAGE),
         };
-        if let Err(e) = ctl.add_map(r, key, value) {
+        if let Err(e) = ctl.add_map(r, ver, key, value) {
             return map_refusal(e, "");
         }
     }
@@ -590,7 +621,12 @@ pub fn split_words(command: &str) -> Vec<String> {
 fn needs_operator(words: &[&str]) -> bool {
     matches!(
         words,
-        ["add" | "del" | "clear", "acl", ..] | ["add" | "del" | "clear" | "set", "map", ..]
+        ["add" | "del" | "clear", "acl", ..]
+            | [
+                "add" | "del" | "clear" | "set" | "prepare" | "commit",
+                "map",
+                ..
+            ]
     )
 }
 
@@ -628,7 +664,10 @@ pub fn execute_with_payload(
         ["set", "ssl", "cert"] => {
             text("'set ssl cert' expects a filename and a certificate as a payload\n")
         }
-        ["add", "map", r] => add_map_payload(ctl, r, payload),
+        ["add", "map", r] => add_map_payload(ctl, None, r, payload),
+        ["add", "map", v, r] if v.starts_with('@') => {
+            add_map_payload(ctl, version(&[v]).0, r, payload)
+        }
         ["add", "map", ..] => text(ADD_MAP_USAGE),
         _ => text(unknown(&words)),
     }
@@ -691,8 +730,10 @@ pub fn execute(command: &str, level: Level, ctl: &dyn Control) -> Reply {
         },
         ["show", "acl", rest @ ..] => show_acl(ctl, rest.first().copied()),
         ["add" | "del" | "clear", "acl", ..] => acl_command(ctl, &words),
-        ["show", "map", rest @ ..] => show_map(ctl, rest.first().copied()),
-        ["add" | "del" | "clear" | "set" | "get", "map", ..] => map_command(ctl, &words),
+        ["show", "map", rest @ ..] => show_map(ctl, rest),
+        ["add" | "del" | "clear" | "set" | "get" | "prepare" | "commit", "map", ..] => {
+            map_command(ctl, &words)
+        }
         ["show", "backend", ..] => {
             let mut out = String::from("# name\n");
             for b in ctl.backends() {
