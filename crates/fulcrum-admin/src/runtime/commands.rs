@@ -854,5 +854,12 @@ mod tests {
         assert!(needs_operator(&["add", "acl", "f", "x"]));
         assert!(needs_operator(&["clear", "acl", "f"]));
         assert!(!needs_operator(&["show", "acl"]));
+        for w in ["add", "del", "set", "clear", "prepare", "commit"] {
+            assert!(needs_operator(&[w, "map", "f"]), "{w} map");
+        }
+        assert!(!needs_operator(&["show", "map"]));
+        assert!(!needs_operator(&["get", "map", "f", "x"]));
+        assert_eq!(version(&["@12", "f"]), (Some(12), &["f"][..]));
+        assert_eq!(version(&["f", "@1"]), (None, &["f", "@1"][..]));
     }
 }
