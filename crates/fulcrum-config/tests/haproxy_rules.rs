@@ -671,11 +671,12 @@ fn use_backend_errors() {
         kw,
         "acl 'HTTP' uses 'method'",
     );
+    // A dynamic name (haproxy_samples.rs::maps_load_once_per_file) is refused in mode tcp only.
     err1(
-        &fe(" use_backend %[req.hdr(host)]\n"),
-        8,
+        &format!("{D}frontend f\n mode tcp\n bind :18080\n use_backend %[src]\n default_backend b\nbackend b\n mode tcp\n server s 127.0.0.1:1\n"),
+        9,
         kw,
-        "log-format expressions are not supported yet by fulcrum",
+        "a dynamic backend name ('%[src]') in frontend 'f' (in 'mode tcp') is not supported yet by fulcrum",
     );
 }
 
@@ -687,7 +688,7 @@ fn http_request_actions() {
     let empty = temp_file("rules-empty.html", b"");
     let c = ok_both(&be(&format!(
         " http-request set-header X-A \"a b\"\n http-request add-header X-B 100%%\n http-request del-header X-C\n\
-          http-request replace-header Host ^(.*):80$ \\1\n http-request set-path /new\n http-request set-query a=1&b=2\n\
+          http-request replace-header Host ^(.*):80$ \\1\n http-request replace-value Host '(.*):.*' '\\1'\n http-request set-path /new\n http-request set-query a=1&b=2\n\
           http-request redirect location https://example.com/\n\
           http-request redirect prefix /v2 code 301 drop-query append-slash\n\
           http-request redirect scheme https code 308 if !{{ dst_port 443 }}\n\
@@ -709,25 +710,29 @@ fn http_request_actions() {
             &A::AddHeader("X-B".into(), "100%".into()),
             &A::DelHeader("X-C".into()),
             &A::ReplaceHeader("Host".into(), "^(.*):80$".into(), "\\1".into()),
+            &A::ReplaceValue("Host".into(), "(.*):.*".into(), "\\1".into()),
             &A::SetPath("/new".into()),
             &A::SetQuery("a=1&b=2".into()),
             &A::Redirect(Redirect {
                 target: RedirectTarget::Location("https://example.com/".into()),
                 code: 302,
                 drop_query: false,
-                append_slash: false
+                append_slash: false,
+                ignore_empty: false
             }),
             &A::Redirect(Redirect {
                 target: RedirectTarget::Prefix("/v2".into()),
                 code: 301,
                 drop_query: true,
-                append_slash: true
+                append_slash: true,
+                ignore_empty: false
             }),
             &A::Redirect(Redirect {
                 target: RedirectTarget::Scheme("https".into()),
                 code: 308,
                 drop_query: false,
-                append_slash: false
+                append_slash: false,
+                ignore_empty: false
             }),
             &A::Deny(403),
             &A::Deny(429),
@@ -788,14 +793,14 @@ fn http_request_actions() {
     assert_eq!(r[0].location.line, 7);
     assert!(r[0].cond.is_none());
     assert_eq!(
-        terms(r[8].cond.as_ref().unwrap()),
+        terms(r[9].cond.as_ref().unwrap()),
         [[(true, "{ dst_port 443 }")]]
     );
     assert_eq!(
-        terms(r[11].cond.as_ref().unwrap()),
+        terms(r[12].cond.as_ref().unwrap()),
         [[(false, "METH_POST")]]
     );
-    assert!(r[17].cond.is_some());
+    assert!(r[18].cond.is_some());
 }
 
 #[test]
@@ -811,7 +816,8 @@ fn old_style_redirect() {
             target: RedirectTarget::Prefix("/x".into()),
             code: 301,
             drop_query: false,
-            append_slash: false
+            append_slash: false,
+            ignore_empty: false
         })
     );
     assert!(r[1].cond.as_ref().unwrap().unless);
@@ -822,7 +828,7 @@ fn old_style_redirect() {
         &be(" redirect prefix /x frob\n"),
         7,
         "redirect",
-        "expects 'location', 'prefix', 'scheme', 'code', 'drop-query' or 'append-slash', found 'frob'",
+        "expects 'location', 'prefix', 'scheme', 'code', 'drop-query', 'append-slash' or 'ignore-empty', found 'frob'",
     );
     err1_both(
         &be(" redirect\n"),

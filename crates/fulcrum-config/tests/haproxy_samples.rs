@@ -147,5 +147,90 @@ fn hmac_fix_mqtt_ids_and_captures_compile() {
         8,
         "http-request set-header",
         "mqtt_field_value",
+
+/// Map converters read their file once per file, whatever the number of converters naming it; a dynamic
+/// `use_backend` and `redirect ... ignore-empty` compile; both HAProxy and fulcrum accept the configuration.
+#[test]
+fn maps_load_once_per_file() {
+    let hosts = temp_file(
+        "maps-hosts.map",
+        b"# hosts\nexample.com app\n\nb.example.com b\n",
+    );
+    let nets = temp_file("maps-nets.map", b"10.0.0.0/8 1\n::1 2\n");
+    let c = ok_both(&fe(&format!(
+        " http-request redirect location %[path,map_str({hosts})] code 301 ignore-empty
+ http-request set-header X-A %[req.hdr(host),map({hosts},none)]
+ http-request set-header X-B %[src,map_ip_int({nets},0),add(1)]
+ http-request set-header X-C %[req.hdr(x),map_regm({hosts},\"\\1\")]
+ use_backend %[req.hdr(host),lower,map_dom({hosts})]
+ use_backend b%[str()]
+"
+    )));
+    let maps = &c.maps.0;
+    let list = maps.list();
+    assert_eq!(
+        list.iter()
+            .map(|m| (m.id, m.path.as_str()))
+            .collect::<Vec<_>>(),
+        [(0, hosts.as_str()), (1, nets.as_str())]
+    );
+    assert!(list[0].display.ends_with("used by map at file 't.cfg' line 8, by map at file 't.cfg' line 9, by map at file 't.cfg' line 11, by map at file 't.cfg' line 12"), "{}", list[0].display);
+    assert_eq!(maps.show(&hosts).unwrap().len(), 2);
+    let p = c.proxies.iter().find(|p| p.name == "f").unwrap();
+    let u = &p.rules.use_backends;
+    assert_eq!(u.len(), 2);
+    assert!(u[0].dynamic.is_some());
+    assert!(u[1].dynamic.is_some());
+    let HttpRequestAction::Redirect(r) = &p.rules.http_request[0].action else {
+        panic!("{:?}", p.rules.http_request[0].action)
+    };
+    assert!(r.ignore_empty);
+}
+
+#[test]
+fn map_errors_name_the_file_and_line() {
+    let bad = temp_file("maps-bad.map", b"# nets\n10.0.0.0/8 a\nnot-an-ip b\n");
+    let vals = temp_file("maps-vals.map", b"k 1\nj x\n");
+    for (line, needle) in [
+        (
+            format!("http-request set-header X %[src,map_ip({bad})]"),
+            format!("'not-an-ip' is not a valid IPv4 or IPv6 address at line 3 of file '{bad}'"),
+        ),
+        (
+            format!("http-request set-header X %[str(k),map_str_int({vals})]"),
+            format!("unable to parse 'x' at line 2 of file '{vals}'"),
+        ),
+        (
+            "http-request set-header X %[str(k),map(/nonexistent/fulcrum.map)]".to_string(),
+            "failed to open pattern file </nonexistent/fulcrum.map>".to_string(),
+        ),
+        (
+            format!("http-request set-header X %[str(k),map_str_int({vals},x)]"),
+            "'x'".to_string(),
+        ),
+        (
+            format!("http-request set-header X %[str(k),map_regm_int({vals})]"),
+            "unknown converter 'map_regm_int'".to_string(),
+        ),
+    ] {
+        err1_both(
+            &fe(&format!(" {line}\n")),
+            8,
+            "http-request set-header",
+            &needle,
+        );
+    }
+}
+
+#[test]
+fn dynamic_use_backend_is_refused_in_mode_tcp() {
+    let m = temp_file("maps-tcp.map", b"10.0.0.0/8 b\n");
+    err1(
+        &format!(
+            "{D}frontend f\n mode tcp\n bind :18080\n use_backend %[src,map_ip({m})]\n default_backend b\nbackend b\n mode tcp\n server s 127.0.0.1:1\n"
+        ),
+        9,
+        "use_backend",
+        "a dynamic backend name",
     );
 }

@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use fulcrum_admin::runtime::{
-    AclError, AdminState, Control, CtlError, Info, Level, MuxProto, NewServer, PatternEntry,
-    PatternRef, ServerState, Session, Weight,
+    AclError, AdminState, Control, CtlError, Info, Level, MapEntryInfo, MapRefInfo, MuxProto,
+    NewServer, PatternEntry, PatternRef, ServerState, Session, Weight,
 };
 use fulcrum_config::haproxy::{Config, Mode, Server, StatsAddr, StatsLevel, StatsSocket};
 
@@ -516,6 +516,98 @@ impl Control for RuntimeApi {
 
     fn clear_acl(&self, reference: &str) -> Result<(), AclError> {
         self.snapshot.pattern_refs.clear(reference)
+    }
+
+    fn map_refs(&self) -> Vec<MapRefInfo> {
+        self.snapshot
+            .maps
+            .list()
+            .into_iter()
+            .map(|m| MapRefInfo {
+                id: m.id,
+                file: m.path,
+                display: m.display,
+                entries: m.entry_count,
+                curr_ver: m.curr_ver,
+                next_ver: m.next_ver,
+            })
+            .collect()
+    }
+
+    fn map_entries(&self, reference: &str, version: Option<u32>) -> Option<Vec<MapEntryInfo>> {
+        let maps = &self.snapshot.maps;
+        let entries = match version {
+            Some(v) => maps.show_version(reference, v)?,
+            None => maps.show(reference)?,
+        };
+        Some(
+            entries
+                .into_iter()
+                .map(|e| MapEntryInfo {
+                    id: e.id,
+                    key: e.key,
+                    value: e.value,
+                })
+                .collect(),
+        )
+    }
+
+    fn add_map(
+        &self,
+        reference: &str,
+        version: Option<u32>,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AclError> {
+        let maps = &self.snapshot.maps;
+        match version {
+            Some(v) => maps.add_version(reference, v, &[(key, value)]),
+            None => maps.add(reference, &[(key, value)]),
+        }
+        .map_err(map_error)
+    }
+
+    fn prepare_map(&self, reference: &str) -> Result<u32, AclError> {
+        self.snapshot.maps.prepare(reference).map_err(map_error)
+    }
+
+    fn commit_map(&self, reference: &str, version: u32) -> Result<(), AclError> {
+        self.snapshot
+            .maps
+            .commit(reference, version)
+            .map_err(map_error)
+    }
+
+    fn del_map(&self, reference: &str, key: &str) -> Result<(), AclError> {
+        self.snapshot.maps.del(reference, key).map_err(map_error)
+    }
+
+    fn set_map(&self, reference: &str, key: &str, value: &str) -> Result<(), AclError> {
+        self.snapshot
+            .maps
+            .set(reference, key, value)
+            .map_err(map_error)
+    }
+
+    fn clear_map(&self, reference: &str, version: Option<u32>) -> Result<(), AclError> {
+        let maps = &self.snapshot.maps;
+        match version {
+            Some(v) => maps.clear_version(reference, v),
+            None => maps.clear(reference),
+        }
+        .map_err(map_error)
+    }
+
+    fn get_map(&self, reference: &str, sample: &str) -> Option<String> {
+        self.snapshot.maps.get(reference, sample)
+    }
+}
+
+fn map_error(e: fulcrum_sample::MapError) -> AclError {
+    match e {
+        fulcrum_sample::MapError::UnknownRef => AclError::UnknownRef,
+        fulcrum_sample::MapError::EntryNotFound => AclError::KeyNotFound,
+        fulcrum_sample::MapError::Invalid(m) => AclError::Invalid(m),
     }
 }
 

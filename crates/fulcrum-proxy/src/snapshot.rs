@@ -41,6 +41,8 @@ pub struct Snapshot {
     pub first_iid: u64,
     /// The ACLs' pattern references, which the runtime API changes (`add acl`, `del acl`).
     pub pattern_refs: Arc<PatternRefs>,
+    /// The map files of the `map*` converters, which the runtime API changes (`add map`, `set map`, ...).
+    pub maps: Arc<fulcrum_sample::Maps>,
     /// `tune.bufsize` and `tune.maxrewrite`: how large a message head may be, and how much of a body a wait
     /// gathers.
     pub buf_limits: crate::http::buffered::BufLimits,
@@ -400,6 +402,7 @@ impl Snapshot {
             actconn,
             logging,
             pattern_refs,
+            maps: config.maps.0.clone(),
             buf_limits: crate::http::buffered::BufLimits::new(&config.global),
             max_headers: (config.global.maxhdr() as usize).saturating_sub(1),
         })

@@ -96,7 +96,8 @@ pub async fn serve_client(
     };
     let Some(be) = fe
         .rules
-        .pick_backend(&facts)
+        // Dynamic names are refused in mode tcp when the configuration is loaded.
+        .pick_backend(&facts, &mut |_| None)
         .map(|i| worker.snapshot.backends[i].clone())
         .or_else(|| fe.default_backend.clone())
     else {

@@ -183,13 +183,15 @@ fn header_and_path_rewrites() {
     http-request add-header X-Add three
     http-request del-header X-Drop
     http-request replace-header X-User ^user=([a-z]+)$ name:\\1
+    http-request replace-value X-List ^(a+)$ <\\1>
+    http-request replace-value X-Host '(.*):.*' '\\1'
     http-request set-path /headers if { path /rewrite-me }
     http-request set-query debug=1 if { path /headers }",
         &o,
     );
     let r = request(
         &p,
-        "GET /rewrite-me?old=1 HTTP/1.1\r\nHost: t\r\nX-Set: zero\r\nX-Drop: x\r\nX-User: user=alice\r\nConnection: close\r\n\r\n",
+        "GET /rewrite-me?old=1 HTTP/1.1\r\nHost: t\r\nX-Set: zero\r\nX-Drop: x\r\nX-User: user=alice\r\nX-List: a, b,aa\r\nX-Host: example.org:8443\r\nConnection: close\r\n\r\n",
     );
     let seen = r.text();
     assert!(
@@ -203,6 +205,9 @@ fn header_and_path_rewrites() {
     assert!(seen.contains("x-add: two\nx-add: three\n"), "{seen}");
     assert!(!seen.contains("x-drop"), "{seen}");
     assert!(seen.contains("x-user: name:alice\n"), "{seen}");
+    // replace-value: each element of the list, the blanks around a replaced one dropped.
+    assert!(seen.contains("x-list: <a>, b,<aa>\n"), "{seen}");
+    assert!(seen.contains("x-host: example.org\n"), "{seen}");
 }
 
 #[test]

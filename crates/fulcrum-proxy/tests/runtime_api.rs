@@ -848,3 +848,216 @@ backend other2
         assert_eq!(a, cmd(&theirs, c), "command {c:?}");
     }
 }
+
+/// Map files in a per-process directory: request values, networks and host names to backends.
+fn temp_map_files() -> (String, String, String) {
+    let dir = std::env::temp_dir().join(format!("fulcrum-rt-map-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let f = dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        f.display().to_string()
+    };
+    (
+        write(
+            "values.map",
+            "# key value\nk1 v1\n/old /new\n\nk2 two words\n",
+        ),
+        write("nets.map", "10.0.0.0/8 wide\n10.1.0.0/16 narrow\n"),
+        write("hosts.map", "b.example.com other\nexample.com app\n"),
+    )
+}
+
+/// `show map REF` lines without their `0xID` (entry ids differ between processes).
+fn map_entries(out: &str) -> Vec<String> {
+    acl_patterns(out)
+}
+
+/// Maps at run time: converters read the file's entries (`map`, `map_str` with `ignore-empty` redirects,
+/// `map_ip`'s longest prefix, `map_dom` naming the backend of a dynamic `use_backend`), and `add map`,
+/// `set map`, `del map`, `clear map` (and a payload) change what they find at once; `show map`, `get map` and the
+/// refusals answer as HAProxy 2.6 does on the same configuration.
+#[test]
+fn maps_change_at_run_time() {
+    let o = origins(1);
+    let ours = sock_path("map");
+    let theirs = sock_path("map-haproxy");
+    let (values, nets, hosts) = temp_map_files();
+    let text = format!(
+        "global\n    nbthread 1\n    stats socket {} level admin\n{}\
+frontend fe
+    bind 127.0.0.1:{}
+    http-request redirect location %[path,map_str({values})] code 301 ignore-empty
+    http-request set-header x-out \"%[req.hdr(x-k),map({values},none)]|%[req.hdr(x-ip),map_ip({nets},-)]\"
+    use_backend %[req.hdr(host),lower,map_dom({hosts})]
+    default_backend app
+backend app
+{}backend other
+    http-request return status 203
+",
+        ours.display(),
+        DEFAULTS.trim_start_matches("global\n    nbthread 1\n"),
+        free_port(),
+        server_lines(&o, ""),
+    );
+    let p = start_proxy(&text);
+    let get = |path: &str, headers: &str| {
+        let mut c = Client::connect(p.addr);
+        c.send(format!("GET {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n").as_bytes());
+        c.read_response(false)
+    };
+    let out = |headers: &str| -> String {
+        let r = get("/headers", &format!("Host: t\r\n{headers}"));
+        assert_eq!(r.status, 200);
+        let body = r.text().to_ascii_lowercase();
+        body.lines()
+            .find_map(|l| l.strip_prefix("x-out: "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    // An absent sample stays absent: the converter, and its default, do not run.
+    assert_eq!(out("x-k: k1\r\n"), "v1|");
+    assert_eq!(out("x-k: k2\r\nx-ip: 10.1.2.3\r\n"), "two words|narrow");
+    assert_eq!(out("x-k: k3\r\nx-ip: 10.9.2.3\r\n"), "none|wide");
+    assert_eq!(out("x-ip: 11.0.0.1\r\n"), "|-");
+    let r = get("/old", "Host: t\r\n");
+    assert_eq!((r.status, r.header("location")), (301, Some("/new")));
+    // No entry: the redirect is skipped, the request goes on.
+    assert_eq!(get("/older", "Host: t\r\n").status, 200);
+    assert_eq!(get("/headers", "Host: B.example.com\r\n").status, 203);
+    assert_eq!(get("/headers", "Host: x.b.example.com\r\n").status, 203);
+    assert_eq!(get("/headers", "Host: example.com\r\n").status, 200);
+    // A name no backend has: the default backend.
+    assert_eq!(get("/headers", "Host: nowhere\r\n").status, 200);
+
+    assert_eq!(cmd(&ours, &format!("set map {values} k1 v9")), "\n");
+    assert_eq!(cmd(&ours, &format!("add map {values} k3 v3")), "\n");
+    assert_eq!(out("x-k: k1\r\n"), "v9|");
+    assert_eq!(out("x-k: k3\r\n"), "v3|");
+    assert_eq!(cmd(&ours, &format!("del map {values} /old")), "\n");
+    assert_eq!(get("/old", "Host: t\r\n").status, 200);
+    assert_eq!(cmd(&ours, &format!("del map {hosts} b.example.com")), "\n");
+    assert_eq!(get("/headers", "Host: b.example.com\r\n").status, 200);
+    assert_eq!(
+        cli(
+            &ours,
+            &format!("add map {hosts} <<\nx.test other\ny.test app\n\n")
+        ),
+        "\n"
+    );
+    assert_eq!(get("/headers", "Host: x.test\r\n").status, 203);
+    assert_eq!(
+        map_entries(&cmd(&ours, &format!("show map {values}"))),
+        ["k1 v9", "k2 two words", "k3 v3", ""]
+    );
+    let show = cmd(&ours, &format!("show map {values}"));
+    let id = show.split_whitespace().next().unwrap();
+    assert_eq!(cmd(&ours, &format!("set map {values} #{id} by-id")), "\n");
+    assert_eq!(out("x-k: k1\r\n"), "by-id|");
+    assert_eq!(cmd(&ours, &format!("clear map {values}")), "\n");
+    assert_eq!(out("x-k: k2\r\n"), "none|");
+    assert_eq!(cmd(&ours, "show map #0"), "\n");
+    // A prepared version reaches the converters when committed.
+    assert_eq!(
+        cmd(&ours, &format!("prepare map {values}")),
+        "New version created: 1\n\n"
+    );
+    assert_eq!(cmd(&ours, &format!("add map @1 {values} k1 next")), "\n");
+    assert_eq!(out("x-k: k1\r\n"), "none|");
+    assert_eq!(cmd(&ours, &format!("commit map @1 {values}")), "\n");
+    assert_eq!(out("x-k: k1\r\n"), "next|");
+
+    // The same configuration in HAProxy: listings, look-ups and refusals.
+    let text_theirs = text
+        .replace(&ours.display().to_string(), &theirs.display().to_string())
+        .replace(&p.addr.port().to_string(), &free_port().to_string());
+    let Some(_h) = start_haproxy(&text_theirs, &theirs) else {
+        return;
+    };
+    assert_eq!(cmd(&theirs, &format!("clear map {values}")), "\n");
+    for c in [
+        format!("prepare map {values}"),
+        format!("add map @1 {values} k1 next"),
+        format!("commit map @1 {values}"),
+    ] {
+        cmd(&theirs, &c);
+    }
+    let ours_list = cmd(&ours, "show map");
+    assert!(
+        ours_list.contains(&format!(
+            "1 ({nets}) pattern loaded from file '{nets}' used by map at file 'test.cfg' line 13. curr_ver=0 next_ver=0 entry_cnt=2\n"
+        )),
+        "{ours_list}"
+    );
+    // HAProxy names its own configuration file, and numbers the map of a dynamic `use_backend` after its
+    // internal ACLs (fulcrum numbers maps alone); the host map also changed above.
+    let listing = |out: &str, cfg: &str| -> Vec<String> {
+        out.replace(cfg, "test.cfg")
+            .lines()
+            .filter(|l| !l.contains(&hosts))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        listing(&ours_list, "test.cfg"),
+        listing(
+            &cmd(&theirs, "show map"),
+            &theirs.with_extension("cfg").display().to_string()
+        )
+    );
+    for c in [
+        "show map nope".to_string(),
+        "show map #99".to_string(),
+        "add map".to_string(),
+        format!("add map {nets}"),
+        format!("add map {nets} notanip x"),
+        "add map #99 a b".to_string(),
+        "del map".to_string(),
+        format!("del map {nets}"),
+        format!("del map {nets} nothing"),
+        format!("set map {nets} 10.0.0.0/8"),
+        format!("set map {nets} nothing x"),
+        "clear map".to_string(),
+        "clear map nope".to_string(),
+        "get map".to_string(),
+        format!("get map {nets}"),
+        format!("get map {nets} 10.1.2.3"),
+        format!("get map {nets} 11.0.0.1"),
+        format!("get map {hosts} a.example.com"),
+        format!("set map {nets} 10.0.0.0/8 changed"),
+        format!("add map {nets} 192.0.2.0/24 test-net"),
+        format!("show map {nets}"),
+        format!("add map {nets} <<\n1.2.3.4 a\nbad b\n\nshow map {nets}"),
+        // Versions: prepared, filled, shown, committed.
+        format!("prepare map {nets}"),
+        format!("prepare map {nets}"),
+        format!("add map @1 {nets} 172.16.0.0/12 v1"),
+        format!("add map @1 {nets} notanip v1"),
+        format!("add map @2 {nets} 198.51.100.0/24 v2"),
+        format!("add map @9 {nets} 10.0.0.0/8 v9"),
+        format!("show map @1 {nets}"),
+        format!("get map {nets} 172.16.1.1"),
+        format!("commit map {nets}"),
+        format!("commit map @0 {nets}"),
+        format!("commit map @3 {nets}"),
+        "prepare map".to_string(),
+        "prepare map nope".to_string(),
+        format!("commit map @1 {nets}"),
+        format!("get map {nets} 172.16.1.1"),
+        format!("get map {nets} 10.1.2.3"),
+        format!("show map {nets}"),
+        format!("show map @2 {nets}"),
+        format!("clear map @2 {nets}"),
+        format!("show map @2 {nets}"),
+        format!("add map @2 {nets} <<\n192.0.2.0/24 p2\n\nshow map @2 {nets}"),
+        format!("commit map @2 {nets}"),
+        format!("show map {nets}"),
+    ] {
+        let (a, b) = (cmd(&ours, &c), cmd(&theirs, &c));
+        if c.starts_with("show map ") || c.contains("<<") {
+            assert_eq!(map_entries(&a), map_entries(&b), "command {c:?}");
+        } else {
+            assert_eq!(a, b, "command {c:?}");
+        }
+    }
+}

@@ -14,6 +14,7 @@ use crate::context::{BackendStat, IdOf, VarName};
 use crate::conv::{ArithOp, Conv, DigestAlg, Hash32, HmacKey};
 use crate::error::Error;
 use crate::fetch::{Dir, Fetch, MAX_HDR_HISTORY};
+use crate::map::MapSource;
 use crate::parse::{RawCall, RawExpr};
 use crate::text;
 use crate::timefmt::Format;
@@ -95,7 +96,7 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "unset-var",
     "wt6",
 ];
-const UNSUPPORTED_CONVERTER_PREFIXES: &[&str] = &["map", "table_"];
+const UNSUPPORTED_CONVERTER_PREFIXES: &[&str] = &["table_"];
 
 fn unknown_fetch(call: &RawCall<'_>) -> Error {
     let n = call.name;
@@ -337,7 +338,7 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
 }
 
 /// Resolves a converter and its arguments.
-pub(crate) fn conv(call: &RawCall<'_>) -> Result<Conv, Error> {
+pub(crate) fn conv(call: &RawCall<'_>, maps: &mut dyn MapSource) -> Result<Conv, Error> {
     let simple = |c: Conv| -> Result<Conv, Error> {
         args(call, &[], 0)?;
         Ok(c)
@@ -605,7 +606,26 @@ pub(crate) fn conv(call: &RawCall<'_>) -> Result<Conv, Error> {
                 })?;
             Ok(Conv::MqttFieldValue { ptype, field })
         }
-        _ => Err(unknown_conv(call)),
+        name => match crate::map::converter(name) {
+            Some((kind, out)) => {
+                let a = args(call, &[S, S], 1)?;
+                let path = a.str(0).unwrap_or_default();
+                if path.is_empty() {
+                    return Err(a.bad(0, "expects a map file name"));
+                }
+                let default = match a.str(1) {
+                    Some(d) => Some(out.value(d).map_err(|e| a.bad(1, e))?),
+                    None => None,
+                };
+                let table = maps.map(path, kind, out).map_err(|e| a.bad(0, e))?;
+                Ok(Conv::Map {
+                    table,
+                    default,
+                    out,
+                })
+            }
+            None => Err(unknown_conv(call)),
+        },
     }
 }
 
@@ -618,12 +638,12 @@ pub(crate) struct Compiled {
 
 /// Resolves every keyword of `raw` and checks that each converter's input can be reached from
 /// the previous output.
-pub(crate) fn compile(raw: &RawExpr<'_>) -> Result<Compiled, Error> {
+pub(crate) fn compile(raw: &RawExpr<'_>, maps: &mut dyn MapSource) -> Result<Compiled, Error> {
     let fetch = fetch(&raw.fetch)?;
     let mut prev = fetch.out_type();
     let mut convs = Vec::with_capacity(raw.convs.len());
     for call in &raw.convs {
-        let c = conv(call)?;
+        let c = conv(call, maps)?;
         if !prev.casts_to(c.in_type()) {
             return Err(Error::CannotApply {
                 converter: call.name.to_string(),

@@ -322,6 +322,15 @@ pub(crate) enum Conv {
         /// The field or property.
         field: mqtt::Field,
     },
+    /// `map*(file[,default])`: the table of the file, and the value returned when no entry matches.
+    Map {
+        /// The compiled entries, swapped by the runtime API.
+        table: std::sync::Arc<crate::map::MapTable>,
+        /// What the converter returns when no entry matches (the sample is absent without one).
+        default: Option<Value<'static>>,
+        /// The output type.
+        out: crate::map::MapOut,
+    },
 }
 
 /// The key of `hmac`.
@@ -384,6 +393,7 @@ impl Conv {
             | Conv::Htonl => Type::Int,
             Conv::IpMask { .. } => Type::Addr,
             Conv::Iif(..) => Type::Bool,
+            Conv::Map { table, .. } => table.kind().in_type(),
         }
     }
 
@@ -414,6 +424,7 @@ impl Conv {
             | Conv::FixIsValid
             | Conv::MqttIsValid => Type::Bool,
             Conv::IpMask { .. } => Type::Ipv4,
+            Conv::Map { out, .. } => out.sample_type(),
             _ => Type::Str,
         }
     }
@@ -630,6 +641,7 @@ impl Conv {
                 let value = mqtt::field_value(b, *ptype, *field)?;
                 Some(Value::Str(Cow::Owned(value.into_owned())))
             }
+            Conv::Map { table, default, .. } => table.lookup(&v).or_else(|| default.clone()),
         }
     }
 }

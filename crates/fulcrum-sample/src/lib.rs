@@ -66,7 +66,9 @@
 //! `strcmp`, `secure_memcmp`, `crc32`, `crc32c`, `djb2`, `sdbm`, `xxh32`, `xxh64`, `xxh3`,
 //! `sha1`, `sha2`, `digest`, `ipmask`, `ltime`, `utime`, `http_date`, `be2dec`, `be2hex`, `ltrim`,
 //! `rtrim`, `cut_crlf`, `iif`, `htonl`, `hmac`, `fix_is_valid`, `fix_tag_value`, `mqtt_is_valid`,
-//! `mqtt_field_value`.
+//! `mqtt_field_value`, and the map converters (`map`, `map_str`, `map_beg`, `map_sub`, `map_dir`, `map_dom`,
+//! `map_end`, `map_reg`, `map_regm`, `map_int`, `map_ip`, with `_int` and `_ip` output forms), whose files come
+//! through a [`MapSource`] (`map.rs`).
 
 #![warn(missing_docs)]
 
@@ -81,6 +83,7 @@ mod fix;
 mod hash;
 mod http;
 mod logfmt;
+mod map;
 mod mqtt;
 mod parse;
 mod text;
@@ -95,6 +98,9 @@ pub use context::{BackendStat, Context, HeaderVisitor, IdOf, Scope, VarName, Var
 pub use error::Error;
 pub use fetch::SslFetch;
 pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
+pub use map::{
+    parse_file, MapEntry, MapError, MapInfo, MapOut, MapSource, MapTable, Maps, MatchKind, NoMaps,
+};
 pub use value::{Type, Value};
 
 use conv::Conv;
@@ -130,21 +136,35 @@ pub struct Expr {
 impl Expr {
     /// Parses and compiles `text`, which must hold one expression and nothing else.
     pub fn parse(text: &str) -> Result<Expr, Error> {
+        Expr::parse_with(text, &mut NoMaps)
+    }
+
+    /// As [`Expr::parse`], with the map files of `map*` converters taken from `maps`.
+    pub fn parse_with(text: &str, maps: &mut dyn MapSource) -> Result<Expr, Error> {
         let raw = parse::parse_raw(text, Mode::Whole)?;
-        Expr::from_raw(text, &raw)
+        Expr::from_raw(text, &raw, maps)
     }
 
     /// Parses the expression at the start of `text`, stopping before the first character that
     /// cannot continue it (a space, a `]`...); returns it with the number of bytes used. This is
     /// how `%[...]` and configuration words followed by other words are read.
     pub fn parse_prefix(text: &str) -> Result<(Expr, usize), Error> {
-        let raw = parse::parse_raw(text, Mode::Prefix)?;
-        let end = raw.end;
-        Ok((Expr::from_raw(&text[..end], &raw)?, end))
+        Expr::parse_prefix_with(text, &mut NoMaps)
     }
 
-    fn from_raw(text: &str, raw: &parse::RawExpr<'_>) -> Result<Expr, Error> {
-        let c = compile::compile(raw)?;
+    /// As [`Expr::parse_prefix`], with the map files of `map*` converters taken from `maps`.
+    pub fn parse_prefix_with(text: &str, maps: &mut dyn MapSource) -> Result<(Expr, usize), Error> {
+        let raw = parse::parse_raw(text, Mode::Prefix)?;
+        let end = raw.end;
+        Ok((Expr::from_raw(&text[..end], &raw, maps)?, end))
+    }
+
+    fn from_raw(
+        text: &str,
+        raw: &parse::RawExpr<'_>,
+        maps: &mut dyn MapSource,
+    ) -> Result<Expr, Error> {
+        let c = compile::compile(raw, maps)?;
         Ok(Expr {
             fetch: c.fetch,
             convs: c.convs,

@@ -84,6 +84,11 @@ impl LogFormat {
     /// Cuts `s` into segments, compiling each `%[...]` expression; errors carry the byte offset
     /// in `s`.
     pub fn parse(s: &str) -> Result<LogFormat, Error> {
+        LogFormat::parse_with(s, &mut crate::NoMaps)
+    }
+
+    /// As [`LogFormat::parse`], with the map files of `map*` converters taken from `maps`.
+    pub fn parse_with(s: &str, maps: &mut dyn crate::MapSource) -> Result<LogFormat, Error> {
         let b = s.as_bytes();
         let mut segments = Vec::new();
         let mut lit = String::new();
@@ -109,7 +114,8 @@ impl LogFormat {
             }
             let segment = if b.get(i) == Some(&b'[') {
                 let start = i + 1;
-                let (expr, used) = Expr::parse_prefix(&s[start..]).map_err(|e| e.shifted(start))?;
+                let (expr, used) =
+                    Expr::parse_prefix_with(&s[start..], maps).map_err(|e| e.shifted(start))?;
                 let end = start + used;
                 if b.get(end) != Some(&b']') {
                     return Err(Error::UnclosedExpr {

@@ -175,7 +175,7 @@ pub(crate) fn compile_subst(s: &[u8]) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
-fn expand(pieces: &[Piece], caps: &Captures<'_>, out: &mut Vec<u8>) {
+pub(crate) fn expand(pieces: &[Piece], caps: &Captures<'_>, out: &mut Vec<u8>) {
     for p in pieces {
         match p {
             Piece::Text(t) => out.extend_from_slice(t),

@@ -68,7 +68,7 @@ fn unknown_and_unsupported_names() {
         ("ssl_bc", "ssl_bc"),
         ("req.body", "req.body"),
         ("sc0_conn_cur", "sc0_conn_cur"),
-        ("src,map(/etc/x.map)", "map"),
+        ("str(a),wt6", "wt6"),
         ("str(a),set-var(txn.x)", "set-var"),
         ("str(a),json_query('$.a')", "json_query"),
     ] {
@@ -77,6 +77,18 @@ fn unknown_and_unsupported_names() {
             other => panic!("{e}: {other:?}"),
         }
     }
+    // Map converters exist, but their files come from a configuration (`Expr::parse_with`).
+    assert!(
+        err("src,map(/etc/x.map)")
+            .to_string()
+            .contains("map converters are not supported yet by fulcrum in this place"),
+        "{}",
+        err("src,map(/etc/x.map)")
+    );
+    assert!(matches!(
+        err("src,map_regm_int(/etc/x.map)"),
+        Error::UnknownConverter { .. }
+    ));
     assert_eq!(
         err("ssl_bc").to_string(),
         "fetch method 'ssl_bc' is supported by HAProxy, not yet by fulcrum"

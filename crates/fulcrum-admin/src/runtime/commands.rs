@@ -28,13 +28,26 @@ pub enum Reply {
 const COMMANDS: &[(&str, &str)] = &[
     ("add acl <acl> <pattern>", "add an acl entry"),
     (
+        "add map [@<ver>] <map> <key> <val>",
+        "add a map entry (payload supported instead of key/val)",
+    ),
+    (
         "add server <bk>/<srv>",
         "add a server at run time, in maintenance (ADDR:PORT [weight N] [maxconn N] [check] [backup] [proto h1])",
     ),
     ("clear acl <acl>", "clear the contents of this acl"),
+    ("clear map [@<ver>] <map>", "clear the contents of this map"),
+    (
+        "commit map @<ver> <map>",
+        "commit a map's version: the converters read it from now on",
+    ),
     (
         "del acl <acl> [<key>|#<ref>]",
         "delete acl entries matching <key>",
+    ),
+    (
+        "del map <map> [<key>|#<ref>]",
+        "delete map entries matching <key>",
     ),
     (
         "del server <bk>/<srv>",
@@ -57,10 +70,22 @@ const COMMANDS: &[(&str, &str)] = &[
         "take a server out of maintenance",
     ),
     (
+        "get map <map> <value>",
+        "report the keys and values matching a sample for a map",
+    ),
+    (
         "get weight <bk>/<srv>",
         "print a server's current and configured weights",
     ),
     ("operator", "lower this session's level to operator"),
+    (
+        "prepare map <map>",
+        "create a new empty version of a map for an atomic replacement",
+    ),
+    (
+        "set map <map> [<key>|#<ref>] <value>",
+        "modify a map entry",
+    ),
     (
         "set server <bk>/<srv> [opts]",
         "change a server's state (ready, drain, maint) or weight",
@@ -74,6 +99,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "report available acls or dump an acl's contents",
     ),
     ("show backend", "list the backends"),
+    (
+        "show map [@<ver>] [<map>]",
+        "report available maps or dump a map's contents",
+    ),
     ("show cli level", "print this session's level"),
     ("show info", "information about the running process"),
     (
@@ -422,6 +451,119 @@ fn acl_command(ctl: &dyn Control, words: &[&str]) -> Reply {
     }
 }
 
+const UNKNOWN_MAP: &str = "Unknown map identifier. Please use #<id> or <file>.\n";
+
+/// A leading `@VER` of a map command: the version and the words after it.
+fn version<'a, 'w>(words: &'a [&'w str]) -> (Option<u32>, &'a [&'w str]) {
+    match words.first().and_then(|w| w.strip_prefix('@')) {
+        Some(v) => (Some(v.parse().unwrap_or(u32::MAX)), &words[1..]),
+        None => (None, words),
+    }
+}
+
+/// `show map [@VER] [REF]`: the maps (`# id (file) description`), or the entries of one (`0xID KEY VALUE`).
+fn show_map(ctl: &dyn Control, rest: &[&str]) -> Reply {
+    let (ver, rest) = version(rest);
+    let Some(r) = rest.first() else {
+        let mut out = String::from("# id (file) description\n");
+        for p in ctl.map_refs() {
+            let _ = writeln!(
+                out,
+                "{} ({}) {}. curr_ver={} next_ver={} entry_cnt={}",
+                p.id, p.file, p.display, p.curr_ver, p.next_ver, p.entries
+            );
+        }
+        return text(out);
+    };
+    match ctl.map_entries(r, ver) {
+        Some(entries) => {
+            let mut out = String::new();
+            for e in entries {
+                let _ = writeln!(out, "{:#x} {} {}", e.id, e.key, e.value);
+            }
+            text(out)
+        }
+        None => text(UNKNOWN_MAP),
+    }
+}
+
+/// HAProxy's answer to a refused map command; `not_found` words a missing entry (`set map` and `del map` say it
+/// differently).
+fn map_refusal(e: AclError, not_found: &str) -> Reply {
+    text(match e {
+        AclError::UnknownRef => UNKNOWN_MAP.to_string(),
+        AclError::KeyNotFound => not_found.to_string(),
+        AclError::Invalid(m) => format!("{m}\n"),
+    })
+}
+
+fn done(r: Result<(), AclError>, not_found: &str) -> Reply {
+    match r {
+        Ok(()) => text(""),
+        Err(e) => map_refusal(e, not_found),
+    }
+}
+
+fn map_command(ctl: &dyn Control, words: &[&str]) -> Reply {
+    let (ver, rest) = version(words.get(2..).unwrap_or_default());
+    match (words.first().copied().unwrap_or_default(), rest) {
+        ("add", [r, key, value, ..]) => return done(ctl.add_map(r, ver, key, value), ""),
+        ("add", _) => return text(ADD_MAP_USAGE),
+        ("clear", [r, ..]) => return done(ctl.clear_map(r, ver), ""),
+        ("commit", [r, ..]) => {
+            return match ver {
+                Some(v) => done(ctl.commit_map(r, v), ""),
+                None => text("Missing version number.\n"),
+            }
+        }
+        ("prepare", [r, ..]) => {
+            return match ctl.prepare_map(r) {
+                Ok(v) => text(format!("New version created: {v}\n")),
+                Err(e) => map_refusal(e, ""),
+            }
+        }
+        ("prepare" | "commit", _) => return text(UNKNOWN_MAP),
+        _ => {}
+    }
+    match words {
+        ["del", "map", r, key, ..] => done(ctl.del_map(r, key), "Key not found.\n"),
+        ["del", "map", ..] => {
+            text("This command expects two parameters: map identifier and key.\n")
+        }
+        ["set", "map", r, key, value, ..] => done(ctl.set_map(r, key, value), "entry not found.\n"),
+        ["set", "map", ..] => {
+            text("'set map' expects three parameters: map identifier, key and value.\n")
+        }
+        ["clear", "map", ..] => text("Missing map identifier.\n"),
+        ["get", "map", r, sample, ..] => match ctl.get_map(r, sample) {
+            Some(out) => text(out),
+            None => text(UNKNOWN_MAP),
+        },
+        _ => text("Missing map identifier and/or key.\n"),
+    }
+}
+
+const ADD_MAP_USAGE: &str = "'add map' expects three parameters (map identifier, key and value) or one parameter (map identifier) and a payload\n";
+
+/// `add map REF <<` with one `KEY VALUE` entry a line: added in order, stopping at the first one refused
+/// (those before it stay).
+fn add_map_payload(ctl: &dyn Control, ver: Option<u32>, r: &str, payload: &str) -> Reply {
+    for line in payload.lines() {
+        let line = line.trim_start_matches([' ', '\t']);
+        if line.is_empty() {
+            continue;
+        }
+        let (key, value) = match line.find([' ', '\t']) {
+            Some(i) => (&line[..i], line[i..].trim_start_matches([' ', '\t'])),
+            None => return text(ADD_MAP_USAGE),
+        };
+        if let Err(e) = ctl.add_map(r, ver, key, value) {
+            return map_refusal(e, "");
+        }
+    }
+    text("")
+}
+
 /// Splits a command line into its commands at each `;` that no backslash escapes (the backslashes stay, for
 /// [`split_words`]).
 pub fn split_commands(line: &str) -> Vec<&str> {
@@ -477,7 +619,15 @@ pub fn split_words(command: &str) -> Vec<String> {
 
 /// Whether the command changes ACL patterns (HAProxy's operator-level commands).
 fn needs_operator(words: &[&str]) -> bool {
-    matches!(words, ["add" | "del" | "clear", "acl", ..])
+    matches!(
+        words,
+        ["add" | "del" | "clear", "acl", ..]
+            | [
+                "add" | "del" | "clear" | "set" | "prepare" | "commit",
+                "map",
+                ..
+            ]
+    )
 }
 
 /// Whether the command changes something (HAProxy's admin-level commands).
@@ -502,7 +652,9 @@ pub fn execute_with_payload(
 ) -> Reply {
     let owned = split_words(command);
     let words: Vec<&str> = owned.iter().map(String::as_str).collect();
-    if needs_admin(&words) && level < Level::Admin {
+    if (needs_admin(&words) && level < Level::Admin)
+        || (needs_operator(&words) && level < Level::Operator)
+    {
         return text(DENIED);
     }
     match words.as_slice() {
@@ -512,6 +664,11 @@ pub fn execute_with_payload(
         ["set", "ssl", "cert"] => {
             text("'set ssl cert' expects a filename and a certificate as a payload\n")
         }
+        ["add", "map", r] => add_map_payload(ctl, None, r, payload),
+        ["add", "map", v, r] if v.starts_with('@') => {
+            add_map_payload(ctl, version(&[v]).0, r, payload)
+        }
+        ["add", "map", ..] => text(ADD_MAP_USAGE),
         _ => text(unknown(&words)),
     }
 }
@@ -573,6 +730,10 @@ pub fn execute(command: &str, level: Level, ctl: &dyn Control) -> Reply {
         },
         ["show", "acl", rest @ ..] => show_acl(ctl, rest.first().copied()),
         ["add" | "del" | "clear", "acl", ..] => acl_command(ctl, &words),
+        ["show", "map", rest @ ..] => show_map(ctl, rest),
+        ["add" | "del" | "clear" | "set" | "get" | "prepare" | "commit", "map", ..] => {
+            map_command(ctl, &words)
+        }
         ["show", "backend", ..] => {
             let mut out = String::from("# name\n");
             for b in ctl.backends() {
@@ -666,8 +827,9 @@ mod tests {
         }
         assert!(all.ends_with("  quit                                    : close the connection\n"));
         let get = help_lines(&["get"]);
-        assert_eq!(get.lines().count(), 4, "{get}");
-        assert!(get.starts_with("  get weight <bk>/<srv>"));
+        assert_eq!(get.lines().count(), 5, "{get}");
+        assert!(get.starts_with("  get map <map> <value>"));
+        assert!(get.contains("\n  get weight <bk>/<srv>"));
     }
 
     #[test]
@@ -692,5 +854,12 @@ mod tests {
         assert!(needs_operator(&["add", "acl", "f", "x"]));
         assert!(needs_operator(&["clear", "acl", "f"]));
         assert!(!needs_operator(&["show", "acl"]));
+        for w in ["add", "del", "set", "clear", "prepare", "commit"] {
+            assert!(needs_operator(&[w, "map", "f"]), "{w} map");
+        }
+        assert!(!needs_operator(&["show", "map"]));
+        assert!(!needs_operator(&["get", "map", "f", "x"]));
+        assert_eq!(version(&["@12", "f"]), (Some(12), &["f"][..]));
+        assert_eq!(version(&["f", "@1"]), (None, &["f", "@1"][..]));
     }
 }

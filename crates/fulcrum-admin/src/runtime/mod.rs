@@ -243,6 +243,34 @@ pub struct PatternEntry {
     pub text: String,
 }
 
+/// One map, as `show map` lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapRefInfo {
+    /// `#ID`
+    pub id: u32,
+    /// The file.
+    pub file: String,
+    /// `pattern loaded from file 'F' used by map at file 'C' line N, ...`
+    pub display: String,
+    /// What HAProxy counts as `entry_cnt`.
+    pub entries: usize,
+    /// The version the converters read (`curr_ver`).
+    pub curr_ver: u32,
+    /// The last version prepared (`next_ver`).
+    pub next_ver: u32,
+}
+
+/// One entry of a map, as `show map REF` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapEntryInfo {
+    /// Unique among the process's entries.
+    pub id: u64,
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
 /// Why an ACL command failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AclError {
@@ -304,6 +332,59 @@ pub trait Control {
     fn clear_acl(&self, reference: &str) -> Result<(), AclError> {
         let _ = reference;
         Err(AclError::UnknownRef)
+    }
+    /// The maps, by id (`show map`).
+    fn map_refs(&self) -> Vec<MapRefInfo> {
+        Vec::new()
+    }
+    /// The entries of a map named `#ID` or by its file, of the current version or of `version`
+    /// (`show map [@VER] REF`); `None` when there is no such map.
+    fn map_entries(&self, reference: &str, version: Option<u32>) -> Option<Vec<MapEntryInfo>> {
+        let _ = (reference, version);
+        None
+    }
+    /// Adds an entry to a map, to the current version or to `version` (`add map [@VER] REF KEY VALUE`).
+    fn add_map(
+        &self,
+        reference: &str,
+        version: Option<u32>,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AclError> {
+        let _ = (reference, version, key, value);
+        Err(AclError::UnknownRef)
+    }
+    /// Starts a new empty version of a map; its number (`prepare map REF`).
+    fn prepare_map(&self, reference: &str) -> Result<u32, AclError> {
+        let _ = reference;
+        Err(AclError::UnknownRef)
+    }
+    /// Makes a prepared version the one the converters read (`commit map @VER REF`).
+    fn commit_map(&self, reference: &str, version: u32) -> Result<(), AclError> {
+        let _ = (reference, version);
+        Err(AclError::UnknownRef)
+    }
+    /// Removes the entries with that key, or the one whose id is `#ID` (`del map REF KEY|#ID`).
+    fn del_map(&self, reference: &str, key: &str) -> Result<(), AclError> {
+        let _ = (reference, key);
+        Err(AclError::UnknownRef)
+    }
+    /// Changes the value of the entries with that key or id (`set map REF KEY|#ID VALUE`); `KeyNotFound`
+    /// when there is none.
+    fn set_map(&self, reference: &str, key: &str, value: &str) -> Result<(), AclError> {
+        let _ = (reference, key, value);
+        Err(AclError::UnknownRef)
+    }
+    /// Removes every entry of a map, of the current version or of `version` (`clear map [@VER] REF`).
+    fn clear_map(&self, reference: &str, version: Option<u32>) -> Result<(), AclError> {
+        let _ = (reference, version);
+        Err(AclError::UnknownRef)
+    }
+    /// What each table reading the map finds for `sample` (`get map REF SAMPLE`), as printed; `None` when
+    /// there is no such map.
+    fn get_map(&self, reference: &str, sample: &str) -> Option<String> {
+        let _ = (reference, sample);
+        None
     }
     /// The certificate files loaded (`show ssl cert`): the open transaction's file, if any, and every file in
     /// name order; `None` when the proxy terminates no TLS.

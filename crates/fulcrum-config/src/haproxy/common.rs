@@ -31,6 +31,37 @@ pub struct Sink {
     pub warnings: Vec<Warning>,
     /// ACL expressions numbered so far ([`super::model::Acl::expr_id`]).
     pub acl_exprs: u32,
+    /// The map files the `map*` converters read so far.
+    pub maps: std::sync::Arc<fulcrum_sample::Maps>,
+}
+
+/// How sample expressions compiled at one configuration line get their map files: read from the file system
+/// the first time a file is named (the path as written: a relative one is relative to the working directory,
+/// as HAProxy reads it), one reference per file.
+pub struct MapLoad<'a> {
+    /// The configuration's maps.
+    pub maps: &'a fulcrum_sample::Maps,
+    /// The line compiling the expression.
+    pub location: &'a Location,
+}
+
+impl fulcrum_sample::MapSource for MapLoad<'_> {
+    fn map(
+        &mut self,
+        path: &str,
+        kind: fulcrum_sample::MatchKind,
+        out: fulcrum_sample::MapOut,
+    ) -> Result<std::sync::Arc<fulcrum_sample::MapTable>, String> {
+        let used_by = format!(
+            "map at file '{}' line {}",
+            self.location.file.display(),
+            self.location.line
+        );
+        self.maps.table(path, kind, out, &used_by, || {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("failed to open pattern file <{path}> ({e})"))
+        })
+    }
 }
 
 impl Sink {

@@ -215,6 +215,7 @@ pub fn parse_sources_with(
             warnings: sink.warnings,
             programs,
             userlists,
+            maps: MapFiles(sink.maps),
         })
     } else {
         Err(Diagnostics(sink.diags))

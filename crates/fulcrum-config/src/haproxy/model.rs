@@ -24,6 +24,8 @@ pub struct Config {
     pub programs: Vec<Program>,
     /// `userlist` sections, in file order.
     pub userlists: Vec<Userlist>,
+    /// The map files the `map*` converters of the configuration read, shared with the compiled converters.
+    pub maps: MapFiles,
 }
 
 /// A `userlist NAME` section.
@@ -57,6 +59,26 @@ pub enum Password {
     Crypt(String),
     /// `insecure-password TEXT`: the password in clear.
     Insecure(String),
+}
+
+/// The maps of a configuration (`show map`): two are equal when they list the same files with the same
+/// entries.
+#[derive(Debug, Clone, Default)]
+pub struct MapFiles(pub std::sync::Arc<fulcrum_sample::Maps>);
+
+impl PartialEq for MapFiles {
+    fn eq(&self, other: &MapFiles) -> bool {
+        let entries = |m: &fulcrum_sample::Maps| -> Vec<(String, Vec<(String, String)>)> {
+            m.list()
+                .into_iter()
+                .map(|i| {
+                    let e = m.show(&i.path).unwrap_or_default();
+                    (i.path, e.into_iter().map(|e| (e.key, e.value)).collect())
+                })
+                .collect()
+        };
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || entries(&self.0) == entries(&other.0)
+    }
 }
 
 /// A `program NAME` section: a command the master process starts beside the worker and stops with it.
@@ -948,8 +970,11 @@ pub struct Condition {
 /// `use_backend NAME [if|unless COND]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UseBackend {
-    /// The backend (checked to exist).
+    /// The backend (checked to exist), or the text of a dynamic name.
     pub backend: String,
+    /// A name with `%[...]` in it: rendered per stream, and when no backend has that name the frontend's
+    /// default backend is used (HAProxy's `use_backend %[...]`).
+    pub dynamic: Option<Fmt>,
     /// When it applies; always when `None`.
     pub cond: Option<Condition>,
     /// Where the line was.
@@ -969,7 +994,15 @@ pub struct Fmt {
 impl Fmt {
     /// Parses and compiles a log-format string.
     pub fn parse(s: &str) -> Result<Fmt, fulcrum_sample::Error> {
-        let format = fulcrum_sample::LogFormat::parse(s)?;
+        Fmt::parse_with(s, &mut fulcrum_sample::NoMaps)
+    }
+
+    /// As [`Fmt::parse`], with the files of `map*` converters taken from `maps`.
+    pub fn parse_with(
+        s: &str,
+        maps: &mut dyn fulcrum_sample::MapSource,
+    ) -> Result<Fmt, fulcrum_sample::Error> {
+        let format = fulcrum_sample::LogFormat::parse_with(s, maps)?;
         let literal = format.is_constant().then(|| {
             format
                 .segments()
@@ -1084,6 +1117,8 @@ pub struct Redirect {
     pub drop_query: bool,
     /// `append-slash` (prefix only): a `/` is added when the path does not end with one.
     pub append_slash: bool,
+    /// `ignore-empty`: when the target renders empty, the rule does nothing and the next one runs.
+    pub ignore_empty: bool,
 }
 
 /// The body of `http-request return`.
@@ -1136,6 +1171,8 @@ pub enum HttpRequestAction {
     DelHeaderMatch(String, MatchMethod),
     /// `replace-header NAME REGEX REPLACEMENT` (`\1`..`\9` refer to groups); applied to each value.
     ReplaceHeader(String, String, Fmt),
+    /// `replace-value NAME REGEX REPLACEMENT`: as `replace-header`, on each comma-separated element of the values.
+    ReplaceValue(String, String, Fmt),
     /// `set-path PATH`: the query string is kept.
     SetPath(Fmt),
     /// `set-query QUERY`: the path is kept; an empty value removes the query.

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::common::{Line, Sink};
+use super::common::{Line, MapLoad, Sink};
 use super::known;
 use super::model::{
     Acl, AddrPart, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod,
@@ -91,8 +91,8 @@ pub struct RuleDraft<A> {
 pub struct RulesDraft {
     /// `acl` lines in order.
     acls: Vec<DraftAcl>,
-    /// `use_backend` lines: the backend name is the action.
-    pub use_backends: Vec<RuleDraft<String>>,
+    /// `use_backend` lines: the backend name (and its format, when it has `%[...]`) is the action.
+    pub use_backends: Vec<RuleDraft<(String, Option<Fmt>)>>,
     http_request: Vec<RuleDraft<HttpRequestAction>>,
     http_response: Vec<RuleDraft<HttpResponseAction>>,
     http_after_response: Vec<RuleDraft<HttpResponseAction>>,
@@ -134,7 +134,8 @@ impl RulesDraft {
     pub fn use_backend_refs(&self) -> impl Iterator<Item = (&str, &Location)> {
         self.use_backends
             .iter()
-            .map(|r| (r.action.as_str(), &r.location))
+            .filter(|r| r.action.1.is_none())
+            .map(|r| (r.action.0.as_str(), &r.location))
     }
 }
 
@@ -930,7 +931,12 @@ fn expr_fits(
 /// A value that HAProxy reads as a log-format string: literal text, `%%`, `%[expr]` and the log variables of
 /// [`RULE_LOG_VARS`], compiled now; errors carry fulcrum-sample's message.
 fn lf(value: &str, phase: Phase, loc: &Location, kw: &str, sink: &mut Sink) -> Option<Fmt> {
-    let f = match Fmt::parse(value) {
+    let maps = sink.maps.clone();
+    let mut load = MapLoad {
+        maps: &maps,
+        location: loc,
+    };
+    let f = match Fmt::parse_with(value, &mut load) {
         Ok(f) => f,
         Err(e) => {
             sink.error(loc, kw, format!("'{value}': {e}"));
@@ -1033,7 +1039,12 @@ fn var_action(
                 .ok_or(()),
         );
     }
-    match fulcrum_sample::Expr::parse(v) {
+    let maps = sink.maps.clone();
+    let mut load = MapLoad {
+        maps: &maps,
+        location: loc,
+    };
+    match fulcrum_sample::Expr::parse_with(v, &mut load) {
         Ok(e) => {
             if !expr_fits(&e, phase, loc, kw, sink) {
                 return Some(Err(()));
@@ -1097,12 +1108,24 @@ pub fn use_backend(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
         sink.error(loc, kw, "expects a backend name");
         return;
     };
-    let Some(name) = plain(name, loc, kw, sink) else {
-        return;
+    // As HAProxy: a name with a '%' is a log-format string, dynamic unless it says constant text.
+    let action = if name.contains('%') {
+        let Some(f) = lf(name, Phase::Request, loc, kw, sink) else {
+            return;
+        };
+        match f.as_literal() {
+            Some(l) => (l.to_string(), None),
+            None => (name.to_string(), Some(f)),
+        }
+    } else {
+        let Some(name) = plain(name, loc, kw, sink) else {
+            return;
+        };
+        (name, None)
     };
     if let Ok(cond) = tail(line, 2, kw, rules, sink) {
         rules.use_backends.push(RuleDraft {
-            action: name,
+            action,
             cond,
             location: loc.clone(),
             keyword: kw.to_string(),
@@ -1118,7 +1141,7 @@ fn redirect(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Option<(Red
     let loc = &line.location;
     let mut target = None;
     let mut code = 302;
-    let (mut drop_query, mut append_slash) = (false, false);
+    let (mut drop_query, mut append_slash, mut ignore_empty) = (false, false, false);
     let mut i = start;
     while let Some(w) = line.words.get(i).map(String::as_str) {
         match w {
@@ -1161,7 +1184,11 @@ fn redirect(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Option<(Red
                 append_slash = true;
                 i += 1;
             }
-            "set-cookie" | "clear-cookie" | "ignore-empty" => {
+            "ignore-empty" => {
+                ignore_empty = true;
+                i += 1;
+            }
+            "set-cookie" | "clear-cookie" => {
                 sink.error(loc, kw, ns(format!("redirect option '{w}'")));
                 return None;
             }
@@ -1170,7 +1197,7 @@ fn redirect(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Option<(Red
                 sink.error(
                     loc,
                     kw,
-                    format!("expects 'location', 'prefix', 'scheme', 'code', 'drop-query' or 'append-slash', found '{other}'"),
+                    format!("expects 'location', 'prefix', 'scheme', 'code', 'drop-query', 'append-slash' or 'ignore-empty', found '{other}'"),
                 );
                 return None;
             }
@@ -1190,6 +1217,7 @@ fn redirect(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Option<(Red
             code,
             drop_query,
             append_slash,
+            ignore_empty,
         },
         i,
     ))
@@ -1678,7 +1706,7 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (a, next)
         }
-        "replace-header" => {
+        "replace-header" | "replace-value" => {
             let (Some(n), Some(re), Some(rep)) = (arg(line, 2), arg(line, 3), arg(line, 4)) else {
                 sink.error(loc, kw, "expects a header name, a regex and a replacement");
                 return;
@@ -1689,10 +1717,13 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             let Some(rep) = lf(rep, Phase::Request, loc, kw, sink) else {
                 return;
             };
-            (
-                HttpRequestAction::ReplaceHeader(n.to_string(), re.to_string(), rep),
-                5,
-            )
+            let (n, re) = (n.to_string(), re.to_string());
+            let a = if action == "replace-header" {
+                HttpRequestAction::ReplaceHeader(n, re, rep)
+            } else {
+                HttpRequestAction::ReplaceValue(n, re, rep)
+            };
+            (a, 5)
         }
         "set-path" | "set-query" | "set-uri" | "set-pathq" | "set-method" => {
             let Some(v) = arg(line, 2) else {
@@ -2685,10 +2716,23 @@ pub fn finish(
     } else {
         Place::Request
     };
+    if mode == Mode::Tcp {
+        if let Some(r) = d.use_backends.iter().find(|r| r.action.1.is_some()) {
+            sink.error(
+                &r.location,
+                &r.keyword,
+                ns(format!(
+                    "a dynamic backend name ('{}') in {proxy} (in 'mode tcp')",
+                    r.action.0
+                )),
+            );
+        }
+    }
     let use_backends = rules_of(d.use_backends, switch, acls, proxy, sink)
         .into_iter()
         .map(|r| UseBackend {
-            backend: r.action,
+            backend: r.action.0,
+            dynamic: r.action.1,
             cond: r.cond,
             location: r.location,
         })

@@ -291,9 +291,14 @@ async fn handle_inner(
         tls: tls.as_deref(),
         captured_uri: stream.captured_uri(),
     };
+    let backends = &worker.snapshot.backends;
+    let mut dynamic = |f: &fulcrum_config::haproxy::Fmt| {
+        let name = crate::rules::http::render_request(&req, stream, f);
+        backends.iter().position(|b| b.name == name)
+    };
     let Some(be) = fe
         .rules
-        .pick_backend(&facts)
+        .pick_backend(&facts, &mut dynamic)
         .map(|i| worker.snapshot.backends[i].clone())
         .or_else(|| fe.default_backend.clone())
     else {

@@ -304,6 +304,7 @@ enum ReqAction {
     DelHeader(HeaderName),
     DelHeaderMatch(NameMatch),
     ReplaceHeader(HeaderName, Regex, Fmt),
+    ReplaceValue(HeaderName, Regex, Fmt),
     SetPath(Fmt),
     SetQuery(Fmt),
     SetUri(Fmt),
@@ -460,14 +461,23 @@ pub enum RespVerdict {
     Allow,
 }
 
+/// The backend of a `use_backend` rule.
+pub enum BackendTarget {
+    /// Named in the configuration: its index in the snapshot's backends.
+    Fixed(usize),
+    /// `%[...]` in the name: rendered per stream, then looked up by name.
+    Dynamic(Fmt),
+}
+
 /// The compiled rules of one proxy.
 #[derive(Default)]
 pub struct ProxyRules {
     http_request: Vec<(ReqAction, Option<CompiledCond>)>,
     http_response: Vec<(RespAction, Option<CompiledCond>)>,
     http_after_response: Vec<(RespAction, Option<CompiledCond>)>,
-    /// `use_backend` rules with their backends resolved (indices in the snapshot's backends).
-    pub use_backends: Vec<(usize, Option<CompiledCond>)>,
+    /// `use_backend` rules with their backends resolved (indices in the snapshot's backends) or their names'
+    /// formats.
+    pub use_backends: Vec<(BackendTarget, Option<CompiledCond>)>,
     tcp_connection: Vec<(TcpConnAction, Option<CompiledCond>)>,
     tcp_content: Vec<(TcpContentAction, Option<CompiledCond>)>,
     inspect_delay: Option<std::time::Duration>,
@@ -532,6 +542,14 @@ impl ProxyRules {
                 HttpRequestAction::DelHeaderMatch(n, m) => {
                     ReqAction::DelHeaderMatch(NameMatch::compile(n, *m, &loc)?)
                 }
+                HttpRequestAction::ReplaceValue(n, re, rep) => ReqAction::ReplaceValue(
+                    header_name(n, &loc)?,
+                    Regex::new(re).map_err(|source| RulesError::Regex {
+                        location: loc.clone(),
+                        source,
+                    })?,
+                    rep.clone(),
+                ),
                 HttpRequestAction::ReplaceHeader(n, re, rep) => ReqAction::ReplaceHeader(
                     header_name(n, &loc)?,
                     Regex::new(re).map_err(|source| RulesError::Regex {
@@ -588,9 +606,14 @@ impl ProxyRules {
         out.http_response = compile_response(&rules.http_response, refs)?;
         out.http_after_response = compile_response(&rules.http_after_response, refs)?;
         for u in &rules.use_backends {
-            if let Some(be) = backend(&u.backend) {
-                out.use_backends.push((be, compile_opt(&u.cond, refs)?));
-            }
+            let target = match &u.dynamic {
+                Some(f) => BackendTarget::Dynamic(f.clone()),
+                None => match backend(&u.backend) {
+                    Some(be) => BackendTarget::Fixed(be),
+                    None => continue,
+                },
+            };
+            out.use_backends.push((target, compile_opt(&u.cond, refs)?));
         }
         for r in &rules.tcp_connection {
             out.tcp_connection
@@ -652,11 +675,21 @@ impl ProxyRules {
     }
 
     /// The backend chosen by the first matching `use_backend`, if any (its index in the snapshot's backends).
-    pub fn pick_backend(&self, facts: &dyn Facts) -> Option<usize> {
-        self.use_backends
+    /// `dynamic` renders a dynamic name and finds the backend so named; when it finds none, the choice falls
+    /// to the default backend (`None`), as HAProxy's does.
+    pub fn pick_backend(
+        &self,
+        facts: &dyn Facts,
+        dynamic: &mut dyn FnMut(&Fmt) -> Option<usize>,
+    ) -> Option<usize> {
+        let (target, _) = self
+            .use_backends
             .iter()
-            .find(|(_, cond)| holds(cond, facts))
-            .map(|(be, _)| *be)
+            .find(|(_, cond)| holds(cond, facts))?;
+        match target {
+            BackendTarget::Fixed(be) => Some(*be),
+            BackendTarget::Dynamic(f) => dynamic(f),
+        }
     }
 
     /// Runs the `http-request` rules in order on `req`, no rewrite limited by a buffer. `outer` is the frontend
@@ -710,6 +743,10 @@ impl ProxyRules {
                 ReqAction::ReplaceHeader(n, re, rep) => {
                     let rep = render(rep, stream);
                     replace_header_within(req.headers_mut(), n, re, &rep, room)
+                }
+                ReqAction::ReplaceValue(n, re, rep) => {
+                    let rep = render(rep, stream);
+                    replace_value_within(req.headers_mut(), n, re, &rep, room)
                 }
                 ReqAction::SetPath(p) => {
                     let p = render(p, stream);
@@ -777,7 +814,11 @@ impl ProxyRules {
                         | RedirectTarget::Prefix(f)
                         | RedirectTarget::Scheme(f) => render(f, stream),
                     };
-                    return Verdict::Respond(Box::new(redirect(r, &target, req)));
+                    if r.ignore_empty && target.is_empty() {
+                        true
+                    } else {
+                        return Verdict::Respond(Box::new(redirect(r, &target, req)));
+                    }
                 }
                 ReqAction::Answer(status, reply) => {
                     let mut pages = vec![&self.errorfiles];
@@ -984,6 +1025,11 @@ fn req_msg<B>(req: &Request<B>) -> Msg<'_> {
         uri: req.uri(),
         headers: req.headers(),
     }
+}
+
+/// Renders a log-format string over a request (a dynamic `use_backend` name).
+pub fn render_request<B>(req: &Request<B>, stream: &Stream<'_>, f: &Fmt) -> String {
+    req_ctx(req, stream).render_string(f)
 }
 
 fn req_ctx<'a, 's, B>(req: &'a Request<B>, stream: &'a Stream<'s>) -> Ctx<'a, 's> {
@@ -1340,6 +1386,7 @@ mod tests {
             code: 301,
             drop_query: true,
             append_slash: true,
+            ignore_empty: false,
         };
         let resp = redirect(&r, "https://h.test", &req);
         assert_eq!(resp.status(), 301);
@@ -1349,6 +1396,7 @@ mod tests {
             code: 302,
             drop_query: false,
             append_slash: false,
+            ignore_empty: false,
         };
         assert_eq!(
             redirect(&r, "https", &req).headers()["location"],
