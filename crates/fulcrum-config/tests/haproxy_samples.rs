@@ -29,7 +29,7 @@ fn formats_and_variables_compile() {
 "));
     let p = c.proxies.iter().find(|p| p.name == "f").unwrap();
     let r = &p.rules.http_request;
-    let HttpRequestAction::SetVar(n, e) = &r[0].action else {
+    let HttpRequestAction::SetVar(n, e, _) = &r[0].action else {
         panic!("{:?}", r[0].action)
     };
     assert_eq!(
@@ -37,7 +37,7 @@ fn formats_and_variables_compile() {
         ("txn.h".into(), "req.hdr(host),lower")
     );
     assert!(
-        matches!(&r[1].action, HttpRequestAction::SetVarFmt(n, f) if n.to_string() == "sess.f" && f.source() == "%[src]:%[dst_port]")
+        matches!(&r[1].action, HttpRequestAction::SetVarFmt(n, f, _) if n.to_string() == "sess.f" && f.source() == "%[src]:%[dst_port]")
     );
     assert!(matches!(&r[2].action, HttpRequestAction::UnsetVar(n) if n.scope() == VarScope::Proc));
     assert!(r[2].cond.is_some());
@@ -47,7 +47,9 @@ fn formats_and_variables_compile() {
     assert!(v.as_literal().is_none());
     assert!(matches!(&r[4].action, HttpRequestAction::SetUri(_)));
     let s = &p.rules.http_response;
-    assert!(matches!(&s[0].action, HttpResponseAction::SetVar(n, _) if n.to_string() == "res.s"));
+    assert!(
+        matches!(&s[0].action, HttpResponseAction::SetVar(n, _, _) if n.to_string() == "res.s")
+    );
     assert!(matches!(&s[2].action, HttpResponseAction::UnsetVar(_)));
     // A format without expressions is a constant.
     assert_eq!(Fmt::parse("a %% b").unwrap(), *"a % b");
@@ -110,11 +112,6 @@ fn errors_fulcrum_only() {
             "log-format variable '%Tq' is not supported yet",
         ),
         (
-            "http-request set-var(txn.x,ifexists) src",
-            "http-request set-var",
-            "conditions of 'set-var'",
-        ),
-        (
             "http-response set-header X %[req.hdr(host)]",
             "http-response set-header",
             "reads the request's URI, headers or cookies",
@@ -122,4 +119,40 @@ fn errors_fulcrum_only() {
     ] {
         err1(&fe(&format!(" {line}\n")), 8, kw, needle);
     }
+}
+
+#[test]
+fn set_var_conditions() {
+    let c = ok_both(&fe(" http-request set-var(txn.x,ifexists,ifgt) int(3)
+ http-response set-var-fmt(res.y,ifnotempty) \"%[status]\"
+ http-response set-var(proc.z,ifnotset,iflt) int(1)
+"));
+    let p = c.proxies.iter().find(|p| p.name == "f").unwrap();
+    let HttpRequestAction::SetVar(n, _, conds) = &p.rules.http_request[0].action else {
+        panic!()
+    };
+    assert_eq!(
+        (n.to_string(), conds.to_string()),
+        ("txn.x".into(), "ifexists,ifgt".into())
+    );
+    let HttpResponseAction::SetVarFmt(_, _, conds) = &p.rules.http_response[0].action else {
+        panic!()
+    };
+    assert_eq!(conds.to_string(), "ifnotempty");
+    let HttpResponseAction::SetVar(_, _, conds) = &p.rules.http_response[1].action else {
+        panic!()
+    };
+    assert_eq!(conds.to_string(), "ifnotset,iflt");
+    err1_both(
+        &fe(" http-request set-var(txn.x,ifbogus) int(3)\n"),
+        8,
+        "http-request set-var",
+        "unknown condition 'ifbogus'",
+    );
+    err1(
+        &fe(" http-request unset-var(txn.x,ifset)\n"),
+        8,
+        "http-request unset-var",
+        "takes no condition",
+    );
 }

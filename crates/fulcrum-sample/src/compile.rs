@@ -53,8 +53,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "req.body_len",
     "req.body_param",
     "req.body_size",
-    "req.len",
-    "req.payload",
     "req.payload_lv",
     "req.proto_http",
     "req.rdp_cookie",
@@ -77,7 +75,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "url_ip",
     "url_port",
     "urlp_val",
-    "uuid",
 ];
 const UNSUPPORTED_FETCH_PREFIXES: &[&str] = &[
     "ssl_", "sc_", "sc0_", "sc1_", "sc2_", "src_", "table_", "fc_", "bc_", "req.ssl_", "res.ssl_",
@@ -303,6 +300,26 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         }
         "date_us" => simple(Fetch::DateUs),
         "rand" => Ok(Fetch::Rand(args(call, &[I], 0)?.int(0))),
+        "req.len" | "req_len" => simple(Fetch::ReqLen),
+        "req.payload" | "payload" => {
+            let a = args(call, &[I, I], 2)?;
+            let num = |i: usize| -> Result<u32, Error> {
+                a.int(i)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| a.bad(i, "expected a number between 0 and 4294967295"))
+            };
+            Ok(Fetch::Payload {
+                offset: num(0)?,
+                length: num(1)?,
+            })
+        }
+        "uuid" => {
+            let a = args(call, &[I], 0)?;
+            match a.int(0) {
+                None | Some(4) => Ok(Fetch::Uuid),
+                Some(_) => Err(a.bad(0, "only version 4 is supported")),
+            }
+        }
         _ => Err(unknown_fetch(call)),
     }
 }

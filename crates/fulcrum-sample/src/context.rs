@@ -198,6 +198,11 @@ pub trait Context {
         None
     }
 
+    /// The request bytes buffered so far (`req.len`, `req.payload`), known to `tcp-request content` rules.
+    fn payload(&self) -> Option<&[u8]> {
+        None
+    }
+
     /// A variable's value, `None` when it is not set.
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
         let _ = name;

@@ -143,6 +143,17 @@ pub(crate) enum Fetch {
     Rand(Option<i64>),
     /// The TLS facts of the client connection (`ssl_fc`, `ssl_fc_sni`, `ssl_c_verify`, ...).
     Ssl(SslFetch),
+    /// `req.len`, `req_len`: how many request bytes are buffered (`tcp-request content`).
+    ReqLen,
+    /// `req.payload(offset,length)`, `payload`: buffered request bytes (`length` 0: to the end).
+    Payload {
+        /// Where the bytes start.
+        offset: u32,
+        /// How many (0: every byte after `offset`).
+        length: u32,
+    },
+    /// `uuid([4])`: a random version-4 UUID.
+    Uuid,
 }
 
 /// The TLS fetches about the client connection (`ssl_fc*`) and its certificate (`ssl_c_*`).
@@ -218,7 +229,8 @@ impl Fetch {
             | Fetch::BeName
             | Fetch::SrvName
             | Fetch::UrlParam { .. }
-            | Fetch::Cook { .. } => Type::Str,
+            | Fetch::Cook { .. }
+            | Fetch::Uuid => Type::Str,
             Fetch::Int(_)
             | Fetch::HdrCnt { .. }
             | Fetch::Status
@@ -227,11 +239,12 @@ impl Fetch {
             | Fetch::CookCnt { .. }
             | Fetch::Date { .. }
             | Fetch::DateUs
-            | Fetch::Rand(_) => Type::Int,
+            | Fetch::Rand(_)
+            | Fetch::ReqLen => Type::Int,
             Fetch::Bool(_) | Fetch::HttpFirstReq => Type::Bool,
             Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
             Fetch::Ipv6(_) => Type::Ipv6,
-            Fetch::Bin(_) => Type::Bin,
+            Fetch::Bin(_) | Fetch::Payload { .. } => Type::Bin,
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
@@ -346,6 +359,36 @@ impl Fetch {
             Fetch::DateUs => {
                 let d = ctx.now().duration_since(UNIX_EPOCH).unwrap_or_default();
                 Value::Int(i64::from(d.subsec_micros()))
+            }
+            Fetch::ReqLen => Value::Int(i64::try_from(ctx.payload()?.len()).unwrap_or(i64::MAX)),
+            Fetch::Payload { offset, length } => {
+                let buf = ctx.payload()?;
+                let start = *offset as usize;
+                let bytes = if *length == 0 {
+                    buf.get(start..)?
+                } else {
+                    buf.get(start..start.checked_add(*length as usize)?)?
+                };
+                Value::Bin(Cow::Borrowed(bytes))
+            }
+            Fetch::Uuid => {
+                let mut b = [0u8; 16];
+                for c in b.chunks_mut(4) {
+                    c.copy_from_slice(&ctx.random_u32().to_be_bytes());
+                }
+                b[6] = (b[6] & 0x0f) | 0x40;
+                b[8] = (b[8] & 0x3f) | 0x80;
+                let h = |r: std::ops::Range<usize>| {
+                    b[r].iter().map(|x| format!("{x:02x}")).collect::<String>()
+                };
+                Value::string(format!(
+                    "{}-{}-{}-{}-{}",
+                    h(0..4),
+                    h(4..6),
+                    h(6..8),
+                    h(8..10),
+                    h(10..16)
+                ))
             }
             Fetch::Rand(range) => {
                 let r = u64::from(ctx.random_u32());

@@ -56,7 +56,7 @@
 //! `req.fhdr`, `res.fhdr`, `req.hdr_cnt`/`hdr_cnt`, `res.hdr_cnt`, `req.fhdr_cnt`, `res.fhdr_cnt`,
 //! `status`, `src`, `src_port`, `dst`, `dst_port`, `fe_name`, `be_name`, `srv_name`,
 //! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
-//! `date_us`, `rand`.
+//! `date_us`, `rand`, `uuid`, `req.len`, `req.payload`.
 //!
 //! Converters: `lower`, `upper`, `length`, `base64`, `b64dec`, `ub64enc`, `ub64dec`, `url_dec`,
 //! `url_enc`, `hex`, `hex2i`, `bytes`, `field`, `word`, `regsub`, `json`, `add`, `sub`, `mul`, `div`,
@@ -81,6 +81,7 @@ mod parse;
 mod text;
 mod timefmt;
 mod value;
+mod vars;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -91,6 +92,7 @@ pub use error::Error;
 pub use fetch::SslFetch;
 pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
 pub use value::{Type, Value};
+pub use vars::{VarCondError, VarConds};
 
 use conv::Conv;
 use fetch::Fetch;
@@ -111,6 +113,10 @@ pub struct Needs {
     pub request: bool,
     /// It reads HTTP data (method, URI, headers, cookies, status).
     pub http: bool,
+    /// It reads the buffered request bytes (`req.len`, `req.payload`), which only content rules see.
+    pub content: bool,
+    /// It reads a variable (`var()`).
+    pub vars: bool,
 }
 
 /// A compiled sample expression: a fetch followed by converters.
@@ -192,6 +198,8 @@ impl Expr {
             request: f.reads_request(),
             backend: matches!(f, Fetch::BeName),
             server: matches!(f, Fetch::SrvName),
+            content: matches!(f, Fetch::ReqLen | Fetch::Payload { .. }),
+            vars: matches!(f, Fetch::Var { .. }),
             http: matches!(
                 f,
                 Fetch::Method

@@ -815,9 +815,6 @@ pub const FETCHES: &[&str] = &[
     "wait_end",
 ];
 
-/// `-m` matching methods HAProxy 2.6 has and fulcrum does not support yet.
-pub const MATCH_UNSUPPORTED: &[&str] = &["bool", "len", "dir", "dom"];
-
 /// Predefined ACLs of HAProxy 2.6 that fulcrum does not support yet (`TRUE`, `FALSE`, `HTTP`, `LOCALHOST` and
 /// the `METH_*` ones are supported).
 pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &[

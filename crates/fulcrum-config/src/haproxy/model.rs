@@ -764,6 +764,9 @@ pub enum Sample {
     /// `req.ssl_sni`, `req.ssl_hello_type`, `req.ssl_alpn`: the TLS ClientHello in the buffered request bytes,
     /// read without terminating TLS (`mode tcp`).
     ReqSsl(ReqSsl),
+    /// Any other fetch, or any fetch followed by converters (`req.hdr(x),lower`, `var(txn.x)`): a sample
+    /// expression compiled by fulcrum-sample and evaluated over the request, the response or the connection.
+    Expr(SampleExpr),
 }
 
 /// What a `req.ssl_*` fetch reads from a ClientHello.
@@ -781,10 +784,13 @@ impl Sample {
     /// Whether the sample looks at the buffered request bytes (`req.len`, `req.payload`), which only
     /// `tcp-request content` rules (and `use_backend` in `mode tcp`) can test.
     pub fn is_content(&self) -> bool {
-        matches!(
-            self,
-            Sample::ReqLen | Sample::ReqPayload { .. } | Sample::ReqSsl(_)
-        )
+        match self {
+            Sample::Expr(e) => e.0.needs().content,
+            s => matches!(
+                s,
+                Sample::ReqLen | Sample::ReqPayload { .. } | Sample::ReqSsl(_)
+            ),
+        }
     }
 }
 
@@ -812,6 +818,12 @@ pub enum MatchMethod {
     Bin,
     /// the sample is true (`-m bool`, the default of boolean fetches such as `ssl_fc`); no pattern
     Bool,
+    /// a `/`-delimited part of the text equals a pattern (`-m dir`, `path_dir`)
+    Dir,
+    /// a `.`- or `/`-delimited part of the text equals a pattern (`-m dom`, `hdr_dom`)
+    Dom,
+    /// the text's length is one of the integers or ranges (`-m len`, `path_len`)
+    Len,
 }
 
 /// One `acl` line (or an anonymous `{ ... }` ACL), after parsing.
@@ -978,7 +990,7 @@ impl PartialEq for SampleExpr {
 
 impl Eq for SampleExpr {}
 
-pub use fulcrum_sample::{Scope as VarScope, VarName};
+pub use fulcrum_sample::{Scope as VarScope, VarConds, VarName};
 
 /// The log variables a log-format string in a rule may use (`%ci` ...): client and frontend addresses and
 /// ports, frontend and backend names, the process id, the date, and the request's method, URI, path and query.
@@ -1066,10 +1078,10 @@ pub enum HttpRequestAction {
     SetQuery(Fmt),
     /// `set-uri URI`: the whole request target.
     SetUri(Fmt),
-    /// `set-var(scope.name) EXPR`
-    SetVar(VarName, SampleExpr),
-    /// `set-var-fmt(scope.name) FMT`: the rendered string.
-    SetVarFmt(VarName, Fmt),
+    /// `set-var(scope.name[,COND...]) EXPR`
+    SetVar(VarName, SampleExpr, VarConds),
+    /// `set-var-fmt(scope.name[,COND...]) FMT`: the rendered string.
+    SetVarFmt(VarName, Fmt, VarConds),
     /// `unset-var(scope.name)`
     UnsetVar(VarName),
     /// `redirect ...`
@@ -1109,10 +1121,10 @@ pub enum HttpResponseAction {
     SetHeader(String, Fmt),
     /// `add-header NAME VALUE`
     AddHeader(String, Fmt),
-    /// `set-var(scope.name) EXPR`
-    SetVar(VarName, SampleExpr),
-    /// `set-var-fmt(scope.name) FMT`
-    SetVarFmt(VarName, Fmt),
+    /// `set-var(scope.name[,COND...]) EXPR`
+    SetVar(VarName, SampleExpr, VarConds),
+    /// `set-var-fmt(scope.name[,COND...]) FMT`
+    SetVarFmt(VarName, Fmt, VarConds),
     /// `unset-var(scope.name)`
     UnsetVar(VarName),
     /// `del-header NAME`

@@ -23,8 +23,8 @@ use super::known;
 use super::model::{
     Acl, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Mode,
     PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule, Rules, Sample,
-    SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarName, WaitForBody,
-    RULE_LOG_VARS,
+    SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds, VarName,
+    WaitForBody, RULE_LOG_VARS,
 };
 use super::proxy::parse_net;
 use super::sections::SectionKind;
@@ -205,11 +205,12 @@ fn expr(
             return None;
         }
     };
-    let mut method = implied;
+    let mut method = implied.unwrap_or(MatchMethod::Str);
     let mut explicit = false;
     let mut ignore_case = false;
     let mut dashdash = false;
     let mut from_file = false;
+    let mut map_file = false;
     // (pattern, where it came from for messages)
     let mut pats: Vec<(String, Option<String>)> = Vec::new();
     let mut files: Vec<PatternFile> = Vec::new();
@@ -240,19 +241,14 @@ fn expr(
                     "int" => MatchMethod::Int,
                     "bin" => MatchMethod::Bin,
                     "bool" => MatchMethod::Bool,
-                    m if known::MATCH_UNSUPPORTED.contains(&m) => {
-                        sink.error(
-                            loc,
-                            kw,
-                            format!("{who}: {}", ns(format!("matching method '-m {m}'"))),
-                        );
-                        return None;
-                    }
+                    "dir" => MatchMethod::Dir,
+                    "dom" => MatchMethod::Dom,
+                    "len" => MatchMethod::Len,
                     m => {
                         sink.error(
                             loc,
                             kw,
-                            format!("{who}: unknown matching method '{m}' (expected str, beg, end, sub, reg, found, ip, int or bin)"),
+                            format!("{who}: unknown matching method '{m}' (expected str, beg, end, sub, reg, dir, dom, len, found, bool, ip, int or bin)"),
                         );
                         return None;
                     }
@@ -275,6 +271,12 @@ fn expr(
                             if l.is_empty() || l.starts_with('#') {
                                 continue;
                             }
+                            // `-M`: a map file, whose key (the first word) is the pattern
+                            let l = if map_file {
+                                l.split([' ', '\t']).next().unwrap_or(l)
+                            } else {
+                                l
+                            };
                             pats.push((l.to_string(), Some(format!("{f}:{}", n + 1))));
                         }
                         files.push(PatternFile {
@@ -293,15 +295,26 @@ fn expr(
                 }
                 i += 1;
             }
-            "-n" | "-M" | "-u" => {
-                sink.error(loc, kw, format!("{who}: {}", ns(format!("ACL flag '{w}'"))));
-                return None;
+            // no DNS resolution of patterns: fulcrum never resolves names in patterns anyway
+            "-n" => {}
+            "-M" => map_file = true,
+            "-u" => {
+                let id = words.get(i + 1).map(String::as_str).unwrap_or("");
+                if id.parse::<u32>().is_err() {
+                    sink.error(
+                        loc,
+                        kw,
+                        format!("{who}: '-u' expects a numeric unique id, found '{id}'"),
+                    );
+                    return None;
+                }
+                i += 1;
             }
             _ => {
                 sink.error(
                     loc,
                     kw,
-                    format!("{who}: '{w}' is not a valid ACL flag (-i, -m METHOD, -f FILE); put '--' before a pattern that begins with '-'"),
+                    format!("{who}: '{w}' is not a valid ACL flag (-i, -m METHOD, -f FILE, -M, -n, -u ID); put '--' before a pattern that begins with '-'"),
                 );
                 return None;
             }
@@ -311,6 +324,19 @@ fn expr(
     pats.extend(words[i..].iter().map(|p| (p.clone(), None)));
 
     let fname = fetch_word.split(['(', ',']).next().unwrap_or("");
+    if let (Sample::Expr(e), None, false) = (&sample, implied, explicit) {
+        match default_method(&e.0) {
+            Some(m) => method = m,
+            None => {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("{who}: matching method must be specified first (using '-m') when using a sample fetch of this type ('{fname}')"),
+                );
+                return None;
+            }
+        }
+    }
     if matches!(sample, Sample::ReqPayload { .. }) && !explicit {
         sink.error(
             loc,
@@ -361,7 +387,7 @@ fn expr(
     // HAProxy's integer operators (`status eq 200`, `dst_port ge 1024`) apply to the line's patterns after them.
     let mut op = "eq";
     for (p, origin) in pats {
-        let p = if method == MatchMethod::Int && origin.is_none() {
+        let p = if matches!(method, MatchMethod::Int | MatchMethod::Len) && origin.is_none() {
             if let Some(o) = ["eq", "ge", "gt", "le", "lt"].into_iter().find(|o| *o == p) {
                 op = o;
                 continue;
@@ -409,7 +435,7 @@ pub fn acl_pattern(method: MatchMethod, ignore_case: bool, p: &str) -> Result<St
             .map(|_| p.to_string())
             .map_err(|e| format!("invalid regex '{p}': {e}")),
         MatchMethod::Ip => ip_pattern(p),
-        MatchMethod::Int => int_pattern(p),
+        MatchMethod::Int | MatchMethod::Len => int_pattern(p),
         MatchMethod::Bin => bin_pattern(p).map(|_| p.to_string()),
         _ => Ok(p.to_string()),
     }
@@ -503,9 +529,77 @@ fn accept_or_reject(
     }
 }
 
-/// `FETCH` or `FETCH(ARGS)`: the sample, the matching method its name implies, and whether it is a response
-/// header (`res.hdr`, `shdr*`).
-fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
+/// `FETCH[(ARGS)][,CONVERTER...]`: the sample, the matching method its name implies (`None`: the one of its
+/// output type), and whether it reads the response. The fetches fulcrum matched before sample expressions existed
+/// keep their own forms (the runtime API describes them); everything else is a compiled [`SampleExpr`].
+fn fetch(word: &str) -> Result<(Sample, Option<MatchMethod>, bool), String> {
+    match legacy_fetch(word) {
+        Ok((sample, method, response)) => Ok((sample, Some(method), response)),
+        Err(legacy) => expr_fetch(word).map_err(|e| e.unwrap_or(legacy)),
+    }
+}
+
+/// The ACL keywords made of a fetch and a suffix naming the matching method (`hdr_beg`, `path_dir`, `url_len`).
+const ACL_SUFFIXES: &[(&str, MatchMethod)] = &[
+    ("_beg", MatchMethod::Beg),
+    ("_end", MatchMethod::End),
+    ("_sub", MatchMethod::Sub),
+    ("_reg", MatchMethod::Reg),
+    ("_dir", MatchMethod::Dir),
+    ("_dom", MatchMethod::Dom),
+    ("_len", MatchMethod::Len),
+];
+
+/// A fetch with converters, or one the legacy forms do not cover, compiled by fulcrum-sample (with HAProxy's
+/// suffixed ACL keywords: `hdr_dom(host)` is `hdr(host)` matched with `-m dom`). `Err(None)`: fulcrum-sample does
+/// not know the fetch either (the caller's message stands).
+fn expr_fetch(word: &str) -> Result<(Sample, Option<MatchMethod>, bool), Option<String>> {
+    let compiled = |text: &str| {
+        fulcrum_sample::Expr::parse(text).map(|e| {
+            let response = e.needs().response;
+            (Sample::Expr(SampleExpr(std::sync::Arc::new(e))), response)
+        })
+    };
+    let err = |e: fulcrum_sample::Error| match e {
+        fulcrum_sample::Error::UnknownFetch { .. } => None,
+        e => Some(format!("'{word}': {e}")),
+    };
+    match compiled(word) {
+        Ok((s, r)) => Ok((s, None, r)),
+        Err(first) => {
+            let base_len = word.find(['(', ',']).unwrap_or(word.len());
+            let base = &word[..base_len];
+            for (sfx, method) in ACL_SUFFIXES {
+                if let Some(f) = base.strip_suffix(sfx).filter(|f| !f.is_empty()) {
+                    let text = format!("{f}{}", &word[base_len..]);
+                    return match compiled(&text) {
+                        Ok((s, r)) => Ok((s, Some(*method), r)),
+                        Err(fulcrum_sample::Error::UnknownFetch { .. }) => Err(err(first)),
+                        Err(e) => Err(err(e)),
+                    };
+                }
+            }
+            Err(err(first))
+        }
+    }
+}
+
+/// The matching method HAProxy gives a sample expression written without `-m`, from its output type; `None` for
+/// the types that need an explicit one (binary, and `var()` whose type is only known at run time).
+fn default_method(e: &fulcrum_sample::Expr) -> Option<MatchMethod> {
+    use fulcrum_sample::Type;
+    Some(match e.output_type() {
+        Type::Str | Type::Meth => MatchMethod::Str,
+        Type::Int => MatchMethod::Int,
+        Type::Ipv4 | Type::Ipv6 | Type::Addr => MatchMethod::Ip,
+        Type::Bool => MatchMethod::Bool,
+        Type::Bin | Type::Any => return None,
+    })
+}
+
+/// `FETCH` or `FETCH(ARGS)` of the fetches fulcrum matched before sample expressions existed: the sample, the
+/// matching method its name implies, and whether it is a response header (`res.hdr`, `shdr*`).
+fn legacy_fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
     let (base, args, after) = match word.find('(') {
         Some(p) => {
             let rest = &word[p + 1..];
@@ -958,8 +1052,8 @@ fn lf(value: &str, phase: Phase, loc: &Location, kw: &str, sink: &mut Sink) -> O
 /// `set-var(scope.name) EXPR`, `set-var-fmt(scope.name) FMT`, `unset-var(scope.name)`: the action and the index
 /// of the first word after it; `None` (nothing reported) when `action` is none of them.
 enum VarAction {
-    Set(VarName, SampleExpr),
-    SetFmt(VarName, Fmt),
+    Set(VarName, SampleExpr, VarConds),
+    SetFmt(VarName, Fmt, VarConds),
     Unset(VarName),
 }
 
@@ -984,17 +1078,24 @@ fn var_action(
         );
         return Some(Err(()));
     };
-    if inner.contains(',') {
+    let mut parts = inner.split(',');
+    let var = parts.next().unwrap_or("");
+    let conds = match VarConds::parse(parts.map(str::trim)) {
+        Ok(c) => c,
+        Err(e) => {
+            sink.error(loc, kw, format!("'{action}': {e}"));
+            return Some(Err(()));
+        }
+    };
+    if base == "unset-var" && !conds.is_empty() {
         sink.error(
             loc,
             kw,
-            ns(format!(
-                "'{action}': conditions of '{base}' ('ifexists', 'ifgt', ...)"
-            )),
+            format!("'{action}': 'unset-var' takes no condition"),
         );
         return Some(Err(()));
     }
-    let name: VarName = match inner.parse() {
+    let name: VarName = match var.parse() {
         Ok(n) => n,
         Err(e) => {
             sink.error(loc, kw, e.to_string());
@@ -1024,7 +1125,7 @@ fn var_action(
     if base == "set-var-fmt" {
         return Some(
             lf(v, phase, loc, kw, sink)
-                .map(|f| (VarAction::SetFmt(name, f), 3))
+                .map(|f| (VarAction::SetFmt(name, f, conds), 3))
                 .ok_or(()),
         );
     }
@@ -1034,7 +1135,7 @@ fn var_action(
                 return Some(Err(()));
             }
             Some(Ok((
-                VarAction::Set(name, SampleExpr(std::sync::Arc::new(e))),
+                VarAction::Set(name, SampleExpr(std::sync::Arc::new(e)), conds),
                 3,
             )))
         }
@@ -1761,8 +1862,10 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
         }
         other if var_action(line, other, Phase::Request, kw, &mut Sink::default()).is_some() => {
             match var_action(line, other, Phase::Request, kw, sink) {
-                Some(Ok((VarAction::Set(n, e), i))) => (HttpRequestAction::SetVar(n, e), i),
-                Some(Ok((VarAction::SetFmt(n, f), i))) => (HttpRequestAction::SetVarFmt(n, f), i),
+                Some(Ok((VarAction::Set(n, e, c), i))) => (HttpRequestAction::SetVar(n, e, c), i),
+                Some(Ok((VarAction::SetFmt(n, f, c), i))) => {
+                    (HttpRequestAction::SetVarFmt(n, f, c), i)
+                }
                 Some(Ok((VarAction::Unset(n), i))) => (HttpRequestAction::UnsetVar(n), i),
                 _ => return,
             }
@@ -1919,8 +2022,10 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
         }
         other if var_action(line, other, Phase::Response, kw, &mut Sink::default()).is_some() => {
             match var_action(line, other, Phase::Response, kw, sink) {
-                Some(Ok((VarAction::Set(n, e), i))) => (HttpResponseAction::SetVar(n, e), i),
-                Some(Ok((VarAction::SetFmt(n, f), i))) => (HttpResponseAction::SetVarFmt(n, f), i),
+                Some(Ok((VarAction::Set(n, e, c), i))) => (HttpResponseAction::SetVar(n, e, c), i),
+                Some(Ok((VarAction::SetFmt(n, f, c), i))) => {
+                    (HttpResponseAction::SetVarFmt(n, f, c), i)
+                }
                 Some(Ok((VarAction::Unset(n), i))) => (HttpResponseAction::UnsetVar(n), i),
                 _ => return,
             }
@@ -2466,7 +2571,10 @@ fn find_bad(groups: &Groups, bad: fn(&DraftAcl) -> bool) -> Option<(String, Stri
 
 /// Needs an HTTP message.
 fn layer7(a: &DraftAcl) -> bool {
-    !matches!(a.acl.sample, Sample::Src | Sample::DstPort) && !a.acl.sample.is_content()
+    match &a.acl.sample {
+        Sample::Expr(e) => e.0.needs().http,
+        s => !matches!(s, Sample::Src | Sample::DstPort) && !s.is_content(),
+    }
 }
 
 /// Looks at the buffered request bytes (`req.len`, `req.payload`).
@@ -2476,8 +2584,13 @@ fn content(a: &DraftAcl) -> bool {
 
 /// Can only be known while the request is processed.
 fn request_only(a: &DraftAcl) -> bool {
-    matches!(a.acl.sample, Sample::Path | Sample::UrlParam(_))
-        || (matches!(a.acl.sample, Sample::Hdr(_)) && !a.response)
+    match &a.acl.sample {
+        Sample::Expr(e) => e.0.needs().request,
+        s => {
+            matches!(s, Sample::Path | Sample::UrlParam(_))
+                || (matches!(s, Sample::Hdr(_)) && !a.response)
+        }
+    }
 }
 
 /// Can only be known once the response is there.
@@ -2733,39 +2846,53 @@ mod tests {
     fn fetches() {
         assert_eq!(
             fetch("path_beg").unwrap(),
-            (Sample::Path, MatchMethod::Beg, false)
+            (Sample::Path, Some(MatchMethod::Beg), false)
         );
         assert_eq!(
             fetch("hdr_sub(host)").unwrap(),
-            (Sample::Hdr("host".into()), MatchMethod::Sub, false)
+            (Sample::Hdr("host".into()), Some(MatchMethod::Sub), false)
         );
         assert_eq!(
             fetch("shdr_sub(server)").unwrap(),
-            (Sample::Hdr("server".into()), MatchMethod::Sub, true)
+            (Sample::Hdr("server".into()), Some(MatchMethod::Sub), true)
         );
         assert_eq!(
             fetch("res.hdr(server)").unwrap(),
-            (Sample::Hdr("server".into()), MatchMethod::Str, true)
+            (Sample::Hdr("server".into()), Some(MatchMethod::Str), true)
         );
         assert_eq!(
             fetch("urlp(id)").unwrap(),
-            (Sample::UrlParam("id".into()), MatchMethod::Str, false)
+            (Sample::UrlParam("id".into()), Some(MatchMethod::Str), false)
         );
         assert_eq!(
             fetch("ssl_fc").unwrap(),
             (
                 Sample::Ssl(fulcrum_sample::SslFetch::Fc),
-                MatchMethod::Bool,
+                Some(MatchMethod::Bool),
                 false
             )
         );
-        assert!(fetch("ssl_bc").unwrap_err().contains("not supported yet"));
+        assert!(fetch("ssl_bc").unwrap_err().contains("not yet by fulcrum"));
         assert!(fetch("frob").unwrap_err().contains("unknown fetch method"));
-        assert!(fetch("hdr(host,1)")
+        assert!(fetch("path(x)").is_err());
+        assert!(fetch("hdr(host").is_err());
+        // anything else is a sample expression, typed by fulcrum-sample
+        for (word, method) in [
+            ("hdr(host,1)", None),
+            ("path,lower", None),
+            ("req.hdr(x),lower,field(1,:)", None),
+            ("hdr_dom(host),lower", Some(MatchMethod::Dom)),
+            ("path_dir", Some(MatchMethod::Dir)),
+            ("url_len", Some(MatchMethod::Len)),
+            ("var(txn.x)", None),
+        ] {
+            let (s, m, r) = fetch(word).unwrap();
+            assert!(matches!(s, Sample::Expr(_)), "{word}");
+            assert_eq!((m, r), (method, false), "{word}");
+        }
+        assert!(fetch("res.hdr(x),lower").unwrap().2);
+        assert!(fetch("src,frob")
             .unwrap_err()
-            .contains("not supported yet"));
-        assert!(fetch("path,lower").unwrap_err().contains("converters"));
-        assert!(fetch("path(x)").unwrap_err().contains("takes no argument"));
-        assert!(fetch("hdr(host").unwrap_err().contains("expected ')'"));
+            .contains("unknown converter 'frob'"));
     }
 }

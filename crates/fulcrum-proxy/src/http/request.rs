@@ -274,6 +274,7 @@ async fn handle_inner(
     }
     let facts = RequestFacts {
         req: &req,
+        stream: Some(&stream),
         src,
         dst_port,
         tls: tls.as_deref(),

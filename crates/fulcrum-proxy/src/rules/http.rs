@@ -1,6 +1,6 @@
 //! `http-request`, `http-response` and `http-after-response` rules, `use_backend` and `errorfile`, compiled per proxy.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -10,7 +10,7 @@ use regex::Regex;
 
 use fulcrum_config::haproxy::{
     Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Redirect, RedirectTarget, Rules,
-    SampleExpr, Service, TcpConnAction, TcpContentAction, VarName, WaitForBody,
+    SampleExpr, Service, TcpConnAction, TcpContentAction, VarConds, VarName, WaitForBody,
 };
 
 use super::acl::AclError;
@@ -73,6 +73,8 @@ pub enum RulesError {
 pub struct RequestFacts<'a, B> {
     /// The request.
     pub req: &'a Request<B>,
+    /// The stream (variables, names), for sample-expression ACLs; without it they do not match.
+    pub stream: Option<&'a Stream<'a>>,
     /// The client's address.
     pub src: IpAddr,
     /// The port the client connected to.
@@ -124,6 +126,12 @@ impl<B> Facts for RequestFacts<'_, B> {
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
         fulcrum_tls::sample(self.tls, f)
     }
+    fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
+        match self.stream {
+            Some(stream) => f(&Ctx::new(req_msg(self.req), stream)),
+            None => false,
+        }
+    }
 }
 
 /// The request side of a response: what `http-response` conditions may read besides the response headers.
@@ -146,6 +154,7 @@ struct ResponseFacts<'a> {
     line: &'a RequestLine,
     status: u16,
     headers: &'a HeaderMap,
+    stream: &'a Stream<'a>,
 }
 
 impl Facts for ResponseFacts<'_> {
@@ -176,29 +185,69 @@ impl Facts for ResponseFacts<'_> {
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
         fulcrum_tls::sample(self.line.tls.as_deref(), f)
     }
+    fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
+        let msg = Msg::Response {
+            method: &self.line.method,
+            uri: &self.line.uri,
+            status: self.status,
+            headers: self.headers,
+        };
+        f(&Ctx::new(msg, self.stream))
+    }
 }
 
 /// The facts of a connection before any byte is read.
 pub struct ConnFacts {
-    /// The client's address.
-    pub src: IpAddr,
+    /// The client's address and port.
+    pub src: SocketAddr,
     /// The port the client connected to.
     pub dst_port: u16,
 }
 
 impl Facts for ConnFacts {
     fn src(&self) -> Option<IpAddr> {
-        Some(self.src)
+        Some(self.src.ip())
     }
     fn dst_port(&self) -> Option<u16> {
         Some(self.dst_port)
+    }
+    fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
+        f(&L4Ctx {
+            src: self.src,
+            payload: None,
+        })
+    }
+}
+
+/// The sample-expression context of a connection without an HTTP message: its addresses and, in `tcp-request
+/// content` rules, the buffered bytes (no variables yet in `mode tcp`).
+struct L4Ctx<'a> {
+    src: SocketAddr,
+    payload: Option<&'a [u8]>,
+}
+
+impl fulcrum_sample::Context for L4Ctx<'_> {
+    fn src(&self) -> Option<SocketAddr> {
+        Some(self.src)
+    }
+    fn payload(&self) -> Option<&[u8]> {
+        self.payload
+    }
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
+    fn random_u32(&self) -> u32 {
+        super::sample::random_u32()
+    }
+    fn env(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+        std::env::var_os(name).map(|v| std::borrow::Cow::Owned(v.into_encoded_bytes()))
     }
 }
 
 /// The facts of a tcp-mode connection whose first bytes are buffered (`tcp-request content`, `use_backend`).
 pub struct ContentFacts<'a> {
-    /// The client's address.
-    pub src: IpAddr,
+    /// The client's address and port.
+    pub src: SocketAddr,
     /// The port the client connected to.
     pub dst_port: u16,
     /// The bytes the client sent so far.
@@ -210,7 +259,13 @@ pub struct ContentFacts<'a> {
 
 impl Facts for ContentFacts<'_> {
     fn src(&self) -> Option<IpAddr> {
-        Some(self.src)
+        Some(self.src.ip())
+    }
+    fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
+        f(&L4Ctx {
+            src: self.src,
+            payload: Some(self.buf),
+        })
     }
     fn dst_port(&self) -> Option<u16> {
         Some(self.dst_port)
@@ -259,8 +314,8 @@ impl HdrVal {
 /// `set-var` / `set-var-fmt` / `unset-var`.
 #[derive(Debug)]
 enum VarAct {
-    Set(VarName, SampleExpr),
-    SetFmt(VarName, Fmt),
+    Set(VarName, SampleExpr, VarConds),
+    SetFmt(VarName, Fmt, VarConds),
     Unset(VarName),
 }
 
@@ -269,17 +324,17 @@ impl VarAct {
     fn run(&self, msg: Msg<'_>, stream: &mut Stream<'_>) {
         match self {
             VarAct::Unset(n) => stream.unset_var(n),
-            VarAct::Set(n, e) => {
+            VarAct::Set(n, e, c) => {
                 let v = e.0.eval(&Ctx::new(msg, stream)).map(|v| v.into_owned());
                 // As HAProxy: an absent sample leaves the variable as it was.
                 if let Some(v) = v {
-                    stream.set_var(n, v);
+                    stream.set_var_if(n, v, *c);
                 }
             }
-            VarAct::SetFmt(n, f) => {
+            VarAct::SetFmt(n, f, c) => {
                 let mut out = Vec::new();
                 Ctx::new(msg, stream).render(f, &mut out);
-                stream.set_var(n, fulcrum_sample::Value::string(out));
+                stream.set_var_if(n, fulcrum_sample::Value::string(out), *c);
             }
         }
     }
@@ -513,11 +568,11 @@ impl ProxyRules {
                 HttpRequestAction::SetPath(p) => ReqAction::SetPath(p.clone()),
                 HttpRequestAction::SetQuery(q) => ReqAction::SetQuery(q.clone()),
                 HttpRequestAction::SetUri(u) => ReqAction::SetUri(u.clone()),
-                HttpRequestAction::SetVar(n, e) => {
-                    ReqAction::Var(VarAct::Set(n.clone(), e.clone()))
+                HttpRequestAction::SetVar(n, e, c) => {
+                    ReqAction::Var(VarAct::Set(n.clone(), e.clone(), *c))
                 }
-                HttpRequestAction::SetVarFmt(n, f) => {
-                    ReqAction::Var(VarAct::SetFmt(n.clone(), f.clone()))
+                HttpRequestAction::SetVarFmt(n, f, c) => {
+                    ReqAction::Var(VarAct::SetFmt(n.clone(), f.clone(), *c))
                 }
                 HttpRequestAction::UnsetVar(n) => ReqAction::Var(VarAct::Unset(n.clone())),
                 HttpRequestAction::Redirect(r) => ReqAction::Redirect(r.clone()),
@@ -637,6 +692,7 @@ impl ProxyRules {
         for (index, (action, cond)) in self.http_request.iter().enumerate().skip(at.next) {
             let facts = RequestFacts {
                 req,
+                stream: Some(&*stream),
                 src,
                 dst_port,
                 tls: stream.tls,
@@ -796,9 +852,11 @@ fn compile_response(
             HttpResponseAction::SetStatus(s) => RespAction::SetStatus(*s),
             HttpResponseAction::Allow => RespAction::Allow,
             HttpResponseAction::Deny(s) => RespAction::Deny(*s),
-            HttpResponseAction::SetVar(n, e) => RespAction::Var(VarAct::Set(n.clone(), e.clone())),
-            HttpResponseAction::SetVarFmt(n, f) => {
-                RespAction::Var(VarAct::SetFmt(n.clone(), f.clone()))
+            HttpResponseAction::SetVar(n, e, c) => {
+                RespAction::Var(VarAct::Set(n.clone(), e.clone(), *c))
+            }
+            HttpResponseAction::SetVarFmt(n, f, c) => {
+                RespAction::Var(VarAct::SetFmt(n.clone(), f.clone(), *c))
             }
             HttpResponseAction::UnsetVar(n) => RespAction::Var(VarAct::Unset(n.clone())),
             HttpResponseAction::WaitForBody(w) => RespAction::WaitForBody(*w),
@@ -827,6 +885,7 @@ fn apply_response(
                 line,
                 status: status_now,
                 headers: &*headers,
+                stream: &*stream,
             };
             if !holds(cond, &facts) {
                 continue;

@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use fulcrum_config::haproxy::{Fmt, VarName, VarScope};
+use fulcrum_config::haproxy::{Fmt, VarConds, VarName, VarScope};
 use fulcrum_sample::{Context, Flags, HeaderVisitor, Value};
 use http::{HeaderMap, Uri};
 
@@ -64,6 +64,21 @@ impl Stream<'_> {
             _ => {
                 self.txn.insert(name.clone(), v);
             }
+        }
+    }
+
+    /// Sets a variable when `conds` allow it (`set-var(scope.name,COND...)`).
+    pub fn set_var_if(&mut self, name: &VarName, v: Value<'static>, conds: VarConds) {
+        if conds.is_empty() {
+            return self.set_var(name, v);
+        }
+        let allowed = match name.scope() {
+            VarScope::Proc => conds.allows(name.scope(), lock_proc().get(name), &v),
+            VarScope::Sess => conds.allows(name.scope(), self.sess.borrow().get(name), &v),
+            _ => conds.allows(name.scope(), self.txn.get(name), &v),
+        };
+        if allowed {
+            self.set_var(name, v);
         }
     }
 
