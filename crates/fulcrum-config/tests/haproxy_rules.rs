@@ -259,7 +259,8 @@ fn acl_errors_haproxy_rejects_too() {
 fn acls_on_sample_expressions() {
     let c = ok_both(&be(" acl e1 req.hdr(x),lower,field(1,:) -m str foo
  acl e2 var(txn.x) -m found
- acl e3 hdr_dom(host),lower example.com
+ acl e3 hdr_dom(host) example.com
+ acl e16 hdr_dom(host),lower www.example.com
  acl e4 str(abc),length 3
  acl e5 src,ipmask(24) 10.0.0.0/24
  acl e6 var(txn.x),bool
@@ -292,6 +293,8 @@ fn acls_on_sample_expressions() {
         ("e13", M::Str, &["abc"]),
         ("e14", M::Beg, &["A"]),
         ("e15", M::Bool, &[]),
+        // converters after a suffixed keyword: the method of the output type, as in HAProxy 2.6
+        ("e16", M::Str, &["www.example.com"]),
     ] {
         let a = acl(p, name);
         let legacy = matches!(name, "e8" | "e12");

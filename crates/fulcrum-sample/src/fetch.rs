@@ -276,6 +276,38 @@ impl Fetch {
         }
     }
 
+    /// Calls `f` with each value the fetch has for an ACL, until it answers true (returned then): every
+    /// occurrence of a header or a cookie when no occurrence was asked for (HAProxy's multi-value fetches), else
+    /// the one value, if any.
+    pub(crate) fn each<'a, C: Context + ?Sized>(
+        &'a self,
+        ctx: &'a C,
+        f: &mut dyn FnMut(Value<'a>) -> bool,
+    ) -> bool {
+        let mut hit = false;
+        let mut visit = |v: &'a [u8]| {
+            if f(Value::str(v)) {
+                hit = true;
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        match self {
+            Fetch::Hdr {
+                dir,
+                name: Some(name),
+                occ: 0,
+                full,
+            } => for_each_header_value(ctx, *dir, name, *full, &mut visit),
+            Fetch::Cook { dir, name } if !name.is_empty() => {
+                for_each_cookie(ctx, *dir, name, &mut visit)
+            }
+            _ => return self.eval(ctx).is_some_and(f),
+        }
+        hit
+    }
+
     /// Reads the sample from `ctx`; `None` when it is not there.
     pub(crate) fn eval<'a, C: Context + ?Sized>(&'a self, ctx: &'a C) -> Option<Value<'a>> {
         Some(match self {

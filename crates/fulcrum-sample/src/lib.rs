@@ -164,6 +164,25 @@ impl Expr {
         Some(v)
     }
 
+    /// Evaluates the expression the way an ACL does, calling `match_one` with each result until it answers true
+    /// (then returned): a header or cookie fetch without an occurrence gives each of its values in turn, each
+    /// through the converters; a value a cast or converter refuses is skipped.
+    pub fn any<'a, C: Context + ?Sized>(
+        &'a self,
+        ctx: &'a C,
+        match_one: &mut dyn FnMut(Value<'a>) -> bool,
+    ) -> bool {
+        self.fetch.each(ctx, &mut |mut v| {
+            for c in &self.convs {
+                match v.cast(c.in_type()).and_then(|x| c.apply(x, ctx)) {
+                    Some(n) => v = n,
+                    None => return false,
+                }
+            }
+            match_one(v)
+        })
+    }
+
     /// Evaluates the expression and renders it as a string, the way `%[...]` prints it
     /// ([`Value::as_str_bytes`]).
     pub fn eval_to_string<'a, C: Context + ?Sized>(&'a self, ctx: &'a C) -> Option<Cow<'a, [u8]>> {

@@ -572,7 +572,16 @@ fn expr_fetch(word: &str) -> Result<(Sample, Option<MatchMethod>, bool), Option<
             for (sfx, method) in ACL_SUFFIXES {
                 if let Some(f) = base.strip_suffix(sfx).filter(|f| !f.is_empty()) {
                     let text = format!("{f}{}", &word[base_len..]);
+                    // As HAProxy 2.6: converters after the keyword drop its method for the one of their output
+                    // type (`hdr_beg(host),lower` compares whole strings).
+                    let rest = &word[base_len..];
+                    let after_args = match rest.strip_prefix('(') {
+                        Some(r) => r.find(')').map_or("", |c| &r[c + 1..]),
+                        None => rest,
+                    };
+                    let converted = after_args.starts_with(',');
                     return match compiled(&text) {
+                        Ok((s, r)) if converted => Ok((s, None, r)),
                         Ok((s, r)) => Ok((s, Some(*method), r)),
                         Err(fulcrum_sample::Error::UnknownFetch { .. }) => Err(err(first)),
                         Err(e) => Err(err(e)),
@@ -2881,7 +2890,10 @@ mod tests {
             ("hdr(host,1)", None),
             ("path,lower", None),
             ("req.hdr(x),lower,field(1,:)", None),
-            ("hdr_dom(host),lower", Some(MatchMethod::Dom)),
+            ("hdr_dom(host)", Some(MatchMethod::Dom)),
+            // converters drop the keyword's method, as in HAProxy 2.6
+            ("hdr_dom(host),lower", None),
+            ("path_beg,lower", None),
             ("path_dir", Some(MatchMethod::Dir)),
             ("url_len", Some(MatchMethod::Len)),
             ("var(txn.x)", None),

@@ -156,8 +156,7 @@ fn eval_content(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
 
 fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
     if let Sample::Expr(e) = &acl.sample {
-        let pass =
-            facts.with_context(&mut |ctx| e.0.eval(ctx).is_some_and(|v| acl.match_sample(v)));
+        let pass = facts.with_context(&mut |ctx| e.0.any(ctx, &mut |v| acl.match_sample(v)));
         return match (pass, acl.sample.is_content()) {
             (true, _) => Tri::Pass,
             (false, true) => not_yet(facts),
