@@ -156,3 +156,37 @@ fn set_var_conditions() {
         "takes no condition",
     );
 }
+
+#[test]
+fn global_set_var() {
+    let c = ok_both(&format!(
+        "global\n set-var proc.a int(12)\n set-var proc.b var(proc.c,60),div(proc.a)\n set-var-fmt proc.s \"%[var(proc.a)] x\"\n set-var proc.u uuid()\n{}",
+        fe("")
+    ));
+    let v = &c.global.vars;
+    assert_eq!(v.len(), 4);
+    assert_eq!(v[0].name.to_string(), "proc.a");
+    assert!(
+        matches!(&v[1].value, GlobalVarValue::Expr(e) if e.0.source() == "var(proc.c,60),div(proc.a)")
+    );
+    assert!(matches!(&v[2].value, GlobalVarValue::Fmt(f) if f.source() == "%[var(proc.a)] x"));
+    for (line, needle) in [
+        (
+            "set-var txn.x int(1)",
+            "only scope 'proc' is permitted in the global section",
+        ),
+        (
+            "set-var proc.x req.hdr(x)",
+            "fetch method 'req.hdr' reads a stream",
+        ),
+        ("set-var proc.x src", "fetch method 'src' reads a stream"),
+        (
+            "set-var proc.x",
+            "expects a variable name and a sample expression",
+        ),
+        ("set-var proc.x int(x)", "'int(x)'"),
+    ] {
+        let text = format!("global\n {line}\n{}", fe(""));
+        err1_both(&text, 2, line.split(' ').next().unwrap(), needle);
+    }
+}

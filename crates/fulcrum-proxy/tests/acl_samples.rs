@@ -197,3 +197,44 @@ listen l
     c.send(b"BAD / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert!(c.closed_within(std::time::Duration::from_secs(3)));
 }
+
+/// `global` `set-var` / `set-var-fmt` run once at start, in order, each seeing the `proc.` variables set before it
+/// (the first lines of HAProxy's reg-test sample_fetches/vars.vtc); rules and ACLs read them.
+#[test]
+fn global_variables() {
+    let o = origins(1);
+    let port = free_port();
+    let cfg = format!(
+        "global
+    nbthread 1
+    set-var proc.gv_int12 int(12)
+    set-var proc.gv_int5 var(proc.gv_str60,60),div(proc.gv_int12)
+    set-var proc.gv_str1 str(\"this is\")
+    set-var proc.gv_str var(proc.gv_str1)
+    set-var-fmt proc.gv_str \"%[var(proc.gv_str)] a string\"
+    set-var proc.gv_uuid uuid()
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    http-response set-header X-V \"%[var(proc.gv_int5)]|%[var(proc.gv_str)]\"
+    http-response set-header X-Five yes if {{ var(proc.gv_int5) -m int 5 }}
+    http-response set-header X-U %[var(proc.gv_uuid)]
+    default_backend app
+backend app
+    server s1 {}
+",
+        o[0].addr()
+    );
+    let p = start_proxy(&cfg);
+    let r = get(p.addr, "/");
+    assert_eq!(r.header("x-v"), Some("5|this is a string"));
+    assert_eq!(r.header("x-five"), Some("yes"));
+    let u = r.header("x-u").unwrap_or_default();
+    let parts: Vec<usize> = u.split('-').map(str::len).collect();
+    assert_eq!(parts, [8, 4, 4, 4, 12], "{u}");
+    assert_eq!(u.as_bytes()[14], b'4', "{u}");
+}

@@ -56,6 +56,7 @@ const COMMANDS: &[(&str, &str)] = &[
         "enable server <bk>/<srv>",
         "take a server out of maintenance",
     ),
+    ("get var <name>", "retrieve contents of a process-wide variable"),
     (
         "get weight <bk>/<srv>",
         "print a server's current and configured weights",
@@ -582,6 +583,11 @@ pub fn execute(command: &str, level: Level, ctl: &dyn Control) -> Reply {
             text(out)
         }
         ["show", "cli", "level", ..] => text(format!("{}\n", level.name())),
+        ["get", "var"] => text("Missing process-wide variable identifier.\n"),
+        ["get", "var", name, ..] => match ctl.proc_var(name) {
+            Some(line) => text(line),
+            None => text("Variable not found.\n"),
+        },
         ["get", "weight", rest @ ..] => {
             let Some((b, s)) = split_bs(rest.first()) else {
                 return text(REQUIRE_BS);
@@ -666,8 +672,8 @@ mod tests {
         }
         assert!(all.ends_with("  quit                                    : close the connection\n"));
         let get = help_lines(&["get"]);
-        assert_eq!(get.lines().count(), 4, "{get}");
-        assert!(get.starts_with("  get weight <bk>/<srv>"));
+        assert_eq!(get.lines().count(), 5, "{get}");
+        assert!(get.starts_with("  get var <name>"));
     }
 
     #[test]

@@ -139,6 +139,9 @@ mod tests {
     struct Fake;
 
     impl Control for Fake {
+        fn proc_var(&self, name: &str) -> Option<String> {
+            (name == "proc.x").then(|| "proc.x: type=sint value=<5>".to_string())
+        }
         fn info(&self) -> Info {
             Info::default()
         }
@@ -244,6 +247,23 @@ mod tests {
         assert!(run(Level::Operator, "show ssl cert\n")
             .0
             .contains("Permission denied"));
+    }
+
+    /// `get var` answers as haproxy 2.6.12: the line alone, or an error followed by the empty line.
+    #[test]
+    fn get_var() {
+        assert_eq!(
+            run(Level::User, "get var proc.x\n"),
+            ("proc.x: type=sint value=<5>\n".into(), true)
+        );
+        assert_eq!(
+            run(Level::User, "get var proc.nope\n"),
+            ("Variable not found.\n\n".into(), true)
+        );
+        assert_eq!(
+            run(Level::User, "get var\n"),
+            ("Missing process-wide variable identifier.\n\n".into(), true)
+        );
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "tune.maxrewrite",
     "tune.http.maxhdr",
     "tune.http.logurilen",
+    "set-var",
+    "set-var-fmt",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.

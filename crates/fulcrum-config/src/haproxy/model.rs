@@ -89,6 +89,29 @@ pub struct Global {
     /// `strict-limits` / `no strict-limits`: whether a descriptor limit too low for `maxconn` stops the start
     /// (HAProxy's default) or only warns.
     pub strict_limits: Option<bool>,
+    /// `set-var proc.NAME EXPR` and `set-var-fmt proc.NAME FMT` lines, in file order: evaluated once when the
+    /// proxy starts, each seeing the variables the lines before it set.
+    pub vars: Vec<GlobalVar>,
+}
+
+/// A `set-var` or `set-var-fmt` line of the `global` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalVar {
+    /// The variable (always of scope `proc`).
+    pub name: VarName,
+    /// What it is set to.
+    pub value: GlobalVarValue,
+    /// Where the line was.
+    pub location: Location,
+}
+
+/// The value of a global `set-var` / `set-var-fmt`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GlobalVarValue {
+    /// `set-var NAME EXPR`: the expression's sample (nothing is set when it is absent).
+    Expr(SampleExpr),
+    /// `set-var-fmt NAME FMT`: the rendered string.
+    Fmt(Fmt),
 }
 
 impl Global {

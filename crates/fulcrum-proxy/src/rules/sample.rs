@@ -98,6 +98,66 @@ impl Stream<'_> {
     }
 }
 
+/// Runs the `global` section's `set-var` / `set-var-fmt` lines in order (when the proxy starts): each sees the
+/// `proc.` variables the lines before it set.
+pub fn set_global_vars(vars: &[fulcrum_config::haproxy::GlobalVar]) {
+    use fulcrum_config::haproxy::GlobalVarValue;
+    for v in vars {
+        let value = match &v.value {
+            GlobalVarValue::Expr(e) => e.0.eval(&ProcCtx).map(Value::into_owned),
+            GlobalVarValue::Fmt(f) => {
+                let mut out = Vec::new();
+                f.format()
+                    .render(&ProcCtx, &mut out, &mut |_, _, _| ControlFlow::Continue(()));
+                Some(Value::string(out))
+            }
+        };
+        if let Some(value) = value {
+            lock_proc().insert(v.name.clone(), value);
+        }
+    }
+}
+
+/// The context of the `global` section's expressions: no stream, only `proc.` variables, the environment, the
+/// clock and random numbers.
+struct ProcCtx;
+
+impl Context for ProcCtx {
+    fn var(&self, name: &VarName) -> Option<Value<'_>> {
+        match name.scope() {
+            VarScope::Proc => lock_proc().get(name).cloned(),
+            _ => None,
+        }
+    }
+    fn env(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        std::env::var_os(name).map(|v| Cow::Owned(v.into_encoded_bytes()))
+    }
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn random_u32(&self) -> u32 {
+        random_u32()
+    }
+}
+
+/// A `proc.` variable as the runtime API's `get var` prints it: `NAME: type=TYPE value=<VALUE>`; `None` when
+/// it is not set.
+pub fn describe_proc_var(name: &VarName) -> Option<String> {
+    let v = lock_proc().get(name).cloned()?;
+    let ty = match &v {
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "sint",
+        Value::Ipv4(_) => "ipv4",
+        Value::Ipv6(_) => "ipv6",
+        Value::Str(_) => "str",
+        Value::Bin(_) => "bin",
+    };
+    Some(format!(
+        "{name}: type={ty} value=<{}>",
+        String::from_utf8_lossy(&v.as_str_bytes())
+    ))
+}
+
 fn lock_proc() -> std::sync::MutexGuard<'static, VarMap> {
     // A thread that panicked while holding the lock left a consistent map: every change is one insert or remove.
     PROC_VARS.lock().unwrap_or_else(|e| e.into_inner())
