@@ -154,6 +154,36 @@ fn bad_patterns_and_arguments() {
     );
 }
 
+/// `tcp-request session` and `tcp-request content` variable actions in an HTTP frontend (checked by haproxy too).
+#[test]
+fn variable_actions_in_http_mode() {
+    let http =
+        "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+                frontend f\n bind :18080\n";
+    let tail = " default_backend b\nbackend b\n server s 127.0.0.1:1\n";
+    let c = ok_both(&format!(
+        "{http} tcp-request session set-var(sess.a) src if {{ src 127.0.0.1 }}\n tcp-request session unset-var(sess.b)\n tcp-request content set-var-fmt(req.c,ifnotset) \"%[var(sess.a)]\"\n{tail}"
+    ));
+    let r = &proxy(&c, "f").rules;
+    assert_eq!((r.tcp_session.len(), r.tcp_content_vars.len()), (2, 1));
+    assert!(
+        matches!(&r.tcp_session[0].action, HttpRequestAction::SetVar(n, _, _) if n.to_string() == "sess.a")
+    );
+    assert!(r.tcp_session[0].cond.is_some());
+    err1(
+        &format!("{http} tcp-request session set-var(sess.a) req.hdr(host)\n{tail}"),
+        8,
+        "tcp-request session set-var",
+        "reads the HTTP request or its bytes",
+    );
+    err1_both(
+        &format!("{http} tcp-request session set-var(sess.a,ifbogus) src\n{tail}"),
+        8,
+        "tcp-request session set-var",
+        "unknown condition 'ifbogus'",
+    );
+}
+
 #[test]
 fn unsupported_forms_are_refused_with_their_line() {
     err1(

@@ -238,3 +238,54 @@ backend app
     assert_eq!(parts, [8, 4, 4, 4, 12], "{u}");
     assert_eq!(u.as_bytes()[14], b'4', "{u}");
 }
+
+/// `tcp-request session` variable rules run once per connection, `tcp-request content` ones on each request,
+/// both before `http-request` (the rules of HAProxy's reg-test sample_fetches/vars.vtc, with its expected values).
+#[test]
+fn session_and_content_variable_rules() {
+    let port = free_port();
+    let cfg = format!(
+        "global
+    nbthread 1
+    set-var proc.sv_int12 int(12)
+    set-var proc.sv_int5 var(proc.sv_str60,60),div(proc.sv_int12)
+    set-var proc.sv_str1 str(\"this is\")
+    set-var proc.sv_str2 str(\"a string\")
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    tcp-request session set-var-fmt(sess.str3) \"%[var(proc.sv_str1)] %[var(proc.sv_str2)]\"
+    tcp-request session set-var(sess.int5) var(proc.sv_int5)
+    tcp-request session set-var(proc.sv_int5) var(proc.sv_int5),add(sess.int5)
+    tcp-request content set-var-fmt(req.str4) \"%[var(sess.str3),regsub(is a,is also a)]\"
+    http-request set-var-fmt(txn.str5) \"%[var(req.str4)]\"
+    http-request set-var(req.int5) var(sess.int5)
+    http-request set-var(sess.int5) var(sess.int5),add(req.int5)
+    http-request return status 200 hdr x-var \"proc=%[var(proc.sv_int5)] sess=%[var(sess.int5)] req=%[var(req.int5)] str5=%[var(txn.str5)]\"
+"
+    );
+    let p = start_proxy(&cfg);
+    let mut c = Client::connect(p.addr);
+    let mut ask = |c: &mut Client| c.get("/").header("x-var").unwrap_or_default().to_string();
+    assert_eq!(
+        ask(&mut c),
+        "proc=10 sess=10 req=5 str5=this is also a string"
+    );
+    assert_eq!(
+        ask(&mut c),
+        "proc=10 sess=20 req=10 str5=this is also a string"
+    );
+    let mut c2 = Client::connect(p.addr);
+    assert_eq!(
+        ask(&mut c2),
+        "proc=20 sess=20 req=10 str5=this is also a string"
+    );
+    assert_eq!(
+        ask(&mut c2),
+        "proc=20 sess=40 req=20 str5=this is also a string"
+    );
+}

@@ -1218,6 +1218,12 @@ pub struct Rules {
     pub tcp_connection: Vec<Rule<TcpConnAction>>,
     /// `tcp-request content` lines (frontends and listens in `mode tcp`), run on the client's first bytes.
     pub tcp_content: Vec<Rule<TcpContentAction>>,
+    /// `tcp-request session set-var|set-var-fmt|unset-var` lines (frontends and listens in `mode http`): run once
+    /// per client connection, before its first request. Only the variable actions of [`HttpRequestAction`].
+    pub tcp_session: Vec<Rule<HttpRequestAction>>,
+    /// `tcp-request content set-var|set-var-fmt|unset-var` lines of a proxy in `mode http`: run on each request
+    /// before its `http-request` rules. Only the variable actions of [`HttpRequestAction`].
+    pub tcp_content_vars: Vec<Rule<HttpRequestAction>>,
     /// `tcp-request inspect-delay`: how long `tcp-request content` rules may wait for the client's bytes.
     pub inspect_delay: Option<std::time::Duration>,
     /// The proxy's error replies by status, from `errorfile`, `errorfiles` and `http-error` (those of `defaults`

@@ -98,6 +98,10 @@ pub struct RulesDraft {
     http_after_response: Vec<RuleDraft<HttpResponseAction>>,
     tcp_connection: Vec<RuleDraft<TcpConnAction>>,
     tcp_content: Vec<RuleDraft<TcpContentAction>>,
+    /// `tcp-request session set-var...` lines.
+    tcp_session: Vec<RuleDraft<HttpRequestAction>>,
+    /// `tcp-request content set-var...` lines.
+    tcp_content_vars: Vec<RuleDraft<HttpRequestAction>>,
     /// `tcp-request inspect-delay` (the last line wins) and where it was.
     inspect_delay: Option<(std::time::Duration, Location)>,
     /// `stats admin if|unless COND` lines.
@@ -113,7 +117,9 @@ impl RulesDraft {
             && self.http_response.is_empty()
             && self.http_after_response.is_empty()
             && self.tcp_connection.is_empty()
-            && self.tcp_content.is_empty())
+            && self.tcp_content.is_empty()
+            && self.tcp_session.is_empty()
+            && self.tcp_content_vars.is_empty())
     }
 
     /// Whether nothing was declared: no ACL, no rule, no condition naming an ACL that does not exist.
@@ -1068,6 +1074,7 @@ enum VarAction {
 
 fn var_action(
     line: &Line,
+    at: usize,
     action: &str,
     phase: Phase,
     kw: &str,
@@ -1078,7 +1085,9 @@ fn var_action(
     if !matches!(base, "set-var" | "set-var-fmt" | "unset-var") {
         return None;
     }
-    let kw = &format!("{} {base}", kw.split(' ').next().unwrap_or(kw));
+    let words = if kw.starts_with("tcp-") { 2 } else { 1 };
+    let prefix: Vec<&str> = kw.split(' ').take(words).collect();
+    let kw = &format!("{} {base}", prefix.join(" "));
     let Some(inner) = rest.strip_suffix(')') else {
         sink.error(
             loc,
@@ -1120,9 +1129,9 @@ fn var_action(
         return Some(Err(()));
     }
     if base == "unset-var" {
-        return Some(Ok((VarAction::Unset(name), 2)));
+        return Some(Ok((VarAction::Unset(name), at + 1)));
     }
-    let Some(v) = line.words.get(2).map(String::as_str) else {
+    let Some(v) = line.words.get(at + 1).map(String::as_str) else {
         let what = if base == "set-var" {
             "a sample expression"
         } else {
@@ -1134,7 +1143,7 @@ fn var_action(
     if base == "set-var-fmt" {
         return Some(
             lf(v, phase, loc, kw, sink)
-                .map(|f| (VarAction::SetFmt(name, f, conds), 3))
+                .map(|f| (VarAction::SetFmt(name, f, conds), at + 2))
                 .ok_or(()),
         );
     }
@@ -1145,7 +1154,7 @@ fn var_action(
             }
             Some(Ok((
                 VarAction::Set(name, SampleExpr(std::sync::Arc::new(e)), conds),
-                3,
+                at + 2,
             )))
         }
         Err(e) => {
@@ -1869,8 +1878,8 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (HttpRequestAction::StrictMode(on), 3)
         }
-        other if var_action(line, other, Phase::Request, kw, &mut Sink::default()).is_some() => {
-            match var_action(line, other, Phase::Request, kw, sink) {
+        other if var_action(line, 1, other, Phase::Request, kw, &mut Sink::default()).is_some() => {
+            match var_action(line, 1, other, Phase::Request, kw, sink) {
                 Some(Ok((VarAction::Set(n, e, c), i))) => (HttpRequestAction::SetVar(n, e, c), i),
                 Some(Ok((VarAction::SetFmt(n, f, c), i))) => {
                     (HttpRequestAction::SetVarFmt(n, f, c), i)
@@ -2029,8 +2038,10 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
             };
             (HttpResponseAction::StrictMode(on), 3)
         }
-        other if var_action(line, other, Phase::Response, kw, &mut Sink::default()).is_some() => {
-            match var_action(line, other, Phase::Response, kw, sink) {
+        other
+            if var_action(line, 1, other, Phase::Response, kw, &mut Sink::default()).is_some() =>
+        {
+            match var_action(line, 1, other, Phase::Response, kw, sink) {
                 Some(Ok((VarAction::Set(n, e, c), i))) => (HttpResponseAction::SetVar(n, e, c), i),
                 Some(Ok((VarAction::SetFmt(n, f, c), i))) => {
                     (HttpResponseAction::SetVarFmt(n, f, c), i)
@@ -2071,6 +2082,13 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
             rules.http_response.push(draft);
         }
     }
+}
+
+/// Whether `action` is `set-var(...)`, `set-var-fmt(...)` or `unset-var(...)`.
+fn is_var_action(action: &str) -> bool {
+    action
+        .split_once('(')
+        .is_some_and(|(b, _)| matches!(b, "set-var" | "set-var-fmt" | "unset-var"))
 }
 
 /// `tcp-request connection|content accept|reject [if|unless COND]` and `tcp-request inspect-delay TIME`;
@@ -2144,6 +2162,31 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             }
             if let Some(d) = sink.time(loc, kw, Some(line.word(2))) {
                 rules.inspect_delay = Some((d, loc.clone()));
+            }
+        }
+        "content" | "session" if is_var_action(line.word(2)) => {
+            let kw = format!("tcp-request {which}");
+            let Some(Ok((v, next))) = var_action(line, 2, line.word(2), Phase::Request, &kw, sink)
+            else {
+                return;
+            };
+            let action = match v {
+                VarAction::Set(n, e, c) => HttpRequestAction::SetVar(n, e, c),
+                VarAction::SetFmt(n, f, c) => HttpRequestAction::SetVarFmt(n, f, c),
+                VarAction::Unset(n) => HttpRequestAction::UnsetVar(n),
+            };
+            if let Ok(cond) = tail(line, next, &kw, rules, sink) {
+                let list = if which == "session" {
+                    &mut rules.tcp_session
+                } else {
+                    &mut rules.tcp_content_vars
+                };
+                list.push(RuleDraft {
+                    action,
+                    cond,
+                    location: loc.clone(),
+                    keyword: format!("{kw} {}", line.word(2).split('(').next().unwrap_or("")),
+                });
             }
         }
         "content" => {
@@ -2749,6 +2792,22 @@ pub fn finish(
         }
     }
     let tcp_content = rules_of(d.tcp_content, Place::Content, acls, proxy, sink);
+    if mode == Mode::Tcp {
+        if let Some(r) = d.tcp_session.first().or(d.tcp_content_vars.first()) {
+            sink.error(&r.location, &r.keyword, ns(format!("'{}' in {proxy}, which is in 'mode tcp' (variables are only kept for HTTP streams)", r.keyword)));
+        }
+    }
+    for r in d.tcp_session.iter().chain(&d.tcp_content_vars) {
+        let e = match &r.action {
+            HttpRequestAction::SetVar(_, e, _) => Some(&e.0),
+            _ => None,
+        };
+        if let Some(e) = e.filter(|e| e.needs().http || e.needs().content) {
+            sink.error(&r.location, &r.keyword, format!("sample fetch '{}' reads the HTTP request or its bytes, which are not known yet when '{}' rules run", e.fetch_name(), r.keyword));
+        }
+    }
+    let tcp_session = rules_of(d.tcp_session, Place::Connection, acls, proxy, sink);
+    let tcp_content_vars = rules_of(d.tcp_content_vars, Place::Connection, acls, proxy, sink);
     let inspect_delay = d.inspect_delay.map(|(t, _)| t);
     for r in &mut http_request {
         // `errorfiles NAME` in `return` / `deny`: the section's page, else the proxy's error.
@@ -2784,6 +2843,8 @@ pub fn finish(
         http_after_response: rules_of(d.http_after_response, Place::Response, acls, proxy, sink),
         tcp_connection: rules_of(d.tcp_connection, Place::Connection, acls, proxy, sink),
         tcp_content,
+        tcp_session,
+        tcp_content_vars,
         inspect_delay,
         errorfiles,
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),

@@ -218,6 +218,7 @@ async fn handle_inner(
     // The frontend's http-request rules, then its stats page, then use_backend / default_backend, then the
     // backend's stats page and rules.
     let mut at = Resume::default();
+    fe.rules.apply_stream_vars(stream.first_req, &req, stream);
     loop {
         match fe
             .rules

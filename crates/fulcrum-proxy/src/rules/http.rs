@@ -495,6 +495,10 @@ pub struct ProxyRules {
     pub use_backends: Vec<(usize, Option<CompiledCond>)>,
     tcp_connection: Vec<(TcpConnAction, Option<CompiledCond>)>,
     tcp_content: Vec<(TcpContentAction, Option<CompiledCond>)>,
+    /// `tcp-request session set-var...`: once per client connection, before its first request.
+    tcp_session: Vec<(VarAct, Option<CompiledCond>)>,
+    /// `tcp-request content set-var...` of an HTTP proxy: on each request, before `http-request`.
+    tcp_content_vars: Vec<(VarAct, Option<CompiledCond>)>,
     inspect_delay: Option<std::time::Duration>,
     errorfiles: ErrorPages,
 }
@@ -606,6 +610,22 @@ impl ProxyRules {
             out.tcp_content
                 .push((r.action, compile_opt(&r.cond, refs)?));
         }
+        let var_act = |a: &HttpRequestAction| match a {
+            HttpRequestAction::SetVar(n, e, c) => Some(VarAct::Set(n.clone(), e.clone(), *c)),
+            HttpRequestAction::SetVarFmt(n, f, c) => Some(VarAct::SetFmt(n.clone(), f.clone(), *c)),
+            HttpRequestAction::UnsetVar(n) => Some(VarAct::Unset(n.clone())),
+            _ => None,
+        };
+        for r in &rules.tcp_session {
+            if let Some(a) = var_act(&r.action) {
+                out.tcp_session.push((a, compile_opt(&r.cond, refs)?));
+            }
+        }
+        for r in &rules.tcp_content_vars {
+            if let Some(a) = var_act(&r.action) {
+                out.tcp_content_vars.push((a, compile_opt(&r.cond, refs)?));
+            }
+        }
         out.inspect_delay = rules.inspect_delay;
         Ok(out)
     }
@@ -663,6 +683,24 @@ impl ProxyRules {
             .iter()
             .find(|(_, cond)| holds(cond, facts))
             .map(|(be, _)| *be)
+    }
+
+    /// Runs the `tcp-request session` variable rules (on a connection's first request, `first`) then the
+    /// `tcp-request content` ones, before the `http-request` rules of an HTTP proxy.
+    pub fn apply_stream_vars<B>(&self, first: bool, req: &Request<B>, stream: &mut Stream<'_>) {
+        let session = if first { &self.tcp_session[..] } else { &[] };
+        for (action, cond) in session.iter().chain(&self.tcp_content_vars) {
+            let facts = RequestFacts {
+                req,
+                stream: Some(&*stream),
+                src: stream.src.ip(),
+                dst_port: stream.dst_port,
+                tls: stream.tls,
+            };
+            if holds(cond, &facts) {
+                action.run(req_msg(req), stream);
+            }
+        }
     }
 
     /// Runs the `http-request` rules in order on `req`, no rewrite limited by a buffer. `outer` is the frontend
