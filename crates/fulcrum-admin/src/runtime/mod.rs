@@ -287,6 +287,12 @@ pub trait Control {
         let _ = name;
         None
     }
+    /// `set var NAME [expr|fmt] VALUE`: sets a `proc.` variable from a sample expression (or a log-format string,
+    /// `fmt`); the error is the message to print.
+    fn set_proc_var(&self, name: &str, fmt: bool, value: &str) -> Result<(), String> {
+        let _ = (name, fmt, value);
+        Err("'set var' is not available here.".into())
+    }
     /// The ACL pattern references, by id (`show acl`).
     fn acl_refs(&self) -> Vec<PatternRef> {
         Vec::new()

@@ -118,6 +118,38 @@ pub fn set_global_vars(vars: &[fulcrum_config::haproxy::GlobalVar]) {
     }
 }
 
+/// The runtime API's `set var NAME [expr|fmt] VALUE`: compiles the expression (or log-format string) and sets
+/// the `proc.` variable from it; the error is the message to print, worded as haproxy 2.6's.
+pub fn set_proc_var(name: &str, fmt: bool, value: &str) -> Result<(), String> {
+    let name: VarName = name
+        .parse()
+        .ok()
+        .filter(|n: &VarName| n.scope() == VarScope::Proc)
+        .ok_or_else(|| {
+            format!("'set var': cannot set variable '{name}', only scope 'proc' is permitted here.")
+        })?;
+    let v = if fmt {
+        let f = fulcrum_sample::LogFormat::parse(value).map_err(|e| format!("'set var': {e}"))?;
+        let mut out = Vec::new();
+        f.render(&ProcCtx, &mut out, &mut |_, _, _| ControlFlow::Continue(()));
+        Some(Value::string(out))
+    } else {
+        let e = fulcrum_sample::Expr::parse(value).map_err(|e| format!("'set var': {e}"))?;
+        let needs = e.needs();
+        if needs.http || needs.content || needs.backend || needs.server {
+            return Err(format!(
+                "fetch method '{}' reads a stream, none of which is available here",
+                e.fetch_name()
+            ));
+        }
+        e.eval(&ProcCtx).map(Value::into_owned)
+    };
+    if let Some(v) = v {
+        lock_proc().insert(name, v);
+    }
+    Ok(())
+}
+
 /// The context of the `global` section's expressions: no stream, only `proc.` variables, the environment, the
 /// clock and random numbers.
 struct ProcCtx;
