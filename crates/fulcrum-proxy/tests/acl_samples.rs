@@ -155,7 +155,10 @@ frontend fe
     http-request set-var-fmt(txn.g,ifnotset) \"g%[int(1)]\"
     http-request set-var(txn.h) int(5)
     http-request set-var(txn.h,ifset,iflt) int(55)
+    http-request deny if {{ req.len,set-var(proc.cv_req_len,ifexists) -m int 0 }}
+    http-request deny if {{ req.hdr(x-cust),set-var(sess.x_cust,ifnotempty,ifnotset),length -m int 0 }}
     http-response set-header X-V \"a=%[var(txn.a)] b=%[var(txn.b)] c=%[var(txn.c)] d=%[var(txn.d)] e=%[var(txn.e)] f=%[var(txn.f)] g=%[var(txn.g)] h=%[var(txn.h)]\"
+    http-response set-header X-C \"len=%[var(proc.cv_req_len)] cust=%[var(sess.x_cust)]\"
     default_backend app
 backend app
     server s1 {}
@@ -165,6 +168,12 @@ backend app
     let p = start_proxy(&cfg);
     let r = get(p.addr, "/");
     assert_eq!(r.header("x-v"), Some("a= b=2 c=5 d=2 e=x f=x g=g1 h=55"));
+    // the set-var converter in ACLs (HAProxy's reg-test cond_set_var.vtc): req.len counts the request as
+    // HAProxy's internal form does (21 + method + target + version + each header's name and value)
+    let mut c = Client::connect(p.addr);
+    c.send(b"GET /converter HTTP/1.1\r\nX-Cust: foobar\r\nhost: 127.0.0.1\r\n\r\n");
+    let r = c.read_response(false);
+    assert_eq!(r.header("x-c"), Some("len=67 cust=foobar"));
 }
 
 /// `req.payload` followed by a converter in `tcp-request content` (as `req.payload(0,0),fix_is_valid` in HAProxy's
@@ -270,7 +279,7 @@ frontend fe
     );
     let p = start_proxy(&cfg);
     let mut c = Client::connect(p.addr);
-    let mut ask = |c: &mut Client| c.get("/").header("x-var").unwrap_or_default().to_string();
+    let ask = |c: &mut Client| c.get("/").header("x-var").unwrap_or_default().to_string();
     assert_eq!(
         ask(&mut c),
         "proc=10 sess=10 req=5 str5=this is also a string"

@@ -103,7 +103,6 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "nbsrv",
     "port_only",
     "protobuf",
-    "set-var",
     "srv_queue",
     "ungrpc",
     "unset-var",
@@ -442,6 +441,13 @@ pub(crate) fn conv(call: &RawCall<'_>) -> Result<Conv, Error> {
         "not" => simple(Conv::Not),
         "odd" => simple(Conv::Odd),
         "even" => simple(Conv::Even),
+        "set-var" => {
+            let list = call.args.as_ref().map(|a| &a.list[..]).unwrap_or(&[]);
+            let a = args(call, &vec![S; list.len().max(1)], 1)?;
+            let conds = crate::vars::VarConds::parse((1..list.len()).filter_map(|i| a.str(i)))
+                .map_err(|e| a.bad(1, e.to_string()))?;
+            Ok(Conv::SetVar(a.var(0)?, conds))
+        }
         "concat" => {
             let a = args(call, &[S, S, S], 1)?;
             Ok(Conv::Concat {
@@ -571,7 +577,10 @@ pub(crate) fn compile(raw: &RawExpr<'_>) -> Result<Compiled, Error> {
                 at: call.at,
             });
         }
-        prev = c.out_type();
+        // `set-var` passes its input on unchanged
+        if c.out_type() != Type::Any {
+            prev = c.out_type();
+        }
         convs.push(c);
     }
     Ok(Compiled {

@@ -273,6 +273,8 @@ pub(crate) enum Conv {
     Iif(Box<[u8]>, Box<[u8]>),
     /// `htonl`
     Htonl,
+    /// `set-var(name[,cond...])`: stores the sample in a variable (when the conditions hold) and passes it on.
+    SetVar(crate::context::VarName, crate::vars::VarConds),
 }
 
 impl Conv {
@@ -321,6 +323,7 @@ impl Conv {
             | Conv::Htonl => Type::Int,
             Conv::IpMask { .. } => Type::Addr,
             Conv::Iif(..) => Type::Bool,
+            Conv::SetVar(..) => Type::Any,
         }
     }
 
@@ -342,6 +345,7 @@ impl Conv {
             }
             Conv::Bool | Conv::Not | Conv::Odd | Conv::Even | Conv::SecureMemcmp(_) => Type::Bool,
             Conv::IpMask { .. } => Type::Ipv4,
+            Conv::SetVar(..) => Type::Any,
             _ => Type::Str,
         }
     }
@@ -354,6 +358,10 @@ impl Conv {
         ctx: &'a C,
     ) -> Option<Value<'a>> {
         match self {
+            Conv::SetVar(name, conds) => {
+                ctx.set_var(name, v.reborrow(), *conds);
+                Some(v)
+            }
             Conv::Lower => recase(v, false),
             Conv::Upper => recase(v, true),
             Conv::Length => Some(Value::Int(bytes(&v)?.len() as i64)),

@@ -392,7 +392,7 @@ impl Fetch {
                 let d = ctx.now().duration_since(UNIX_EPOCH).unwrap_or_default();
                 Value::Int(i64::from(d.subsec_micros()))
             }
-            Fetch::ReqLen => Value::Int(i64::try_from(ctx.payload()?.len()).unwrap_or(i64::MAX)),
+            Fetch::ReqLen => Value::Int(i64::try_from(ctx.request_len()?).unwrap_or(i64::MAX)),
             Fetch::Payload { offset, length } => {
                 let buf = ctx.payload()?;
                 let start = *offset as usize;

@@ -217,7 +217,7 @@ impl Expr {
             request: f.reads_request(),
             backend: matches!(f, Fetch::BeName),
             server: matches!(f, Fetch::SrvName),
-            content: matches!(f, Fetch::ReqLen | Fetch::Payload { .. }),
+            content: matches!(f, Fetch::Payload { .. }),
             vars: matches!(f, Fetch::Var { .. }),
             http: matches!(
                 f,

@@ -93,7 +93,7 @@ pub(crate) async fn handle(
         dst: &dst,
         frontend: &fe.name,
         backend: None,
-        txn: VarMap::new(),
+        txn: std::cell::RefCell::new(VarMap::new()),
         sess: &client.vars,
         tls: tls.as_deref(),
         first_req: client.first,

@@ -42,7 +42,7 @@ pub struct Stream<'a> {
     /// The backend, once one is chosen.
     pub backend: Option<std::sync::Arc<dyn StreamBackend>>,
     /// `txn.`, `req.` and `res.` variables: one transaction.
-    pub txn: VarMap,
+    pub txn: RefCell<VarMap>,
     /// `sess.` variables: the client connection's.
     pub sess: &'a RefCell<VarMap>,
     /// The client connection's TLS facts (`None` on clear text).
@@ -62,7 +62,7 @@ impl Stream<'_> {
                 self.sess.borrow_mut().insert(name.clone(), v);
             }
             _ => {
-                self.txn.insert(name.clone(), v);
+                self.txn.get_mut().insert(name.clone(), v);
             }
         }
     }
@@ -75,7 +75,7 @@ impl Stream<'_> {
         let allowed = match name.scope() {
             VarScope::Proc => conds.allows(name.scope(), lock_proc().get(name), &v),
             VarScope::Sess => conds.allows(name.scope(), self.sess.borrow().get(name), &v),
-            _ => conds.allows(name.scope(), self.txn.get(name), &v),
+            _ => conds.allows(name.scope(), self.txn.get_mut().get(name), &v),
         };
         if allowed {
             self.set_var(name, v);
@@ -92,7 +92,7 @@ impl Stream<'_> {
                 self.sess.borrow_mut().remove(name);
             }
             _ => {
-                self.txn.remove(name);
+                self.txn.get_mut().remove(name);
             }
         }
     }
@@ -228,7 +228,47 @@ pub struct Ctx<'a, 's> {
     req_headers: Option<&'a HeaderMap>,
     res: Option<(u16, &'a HeaderMap)>,
     stream: &'a Stream<'s>,
-    sess: Ref<'a, VarMap>,
+    /// Borrowed for the context's life so that `var()` hands out borrowed values; released before the
+    /// variables the `set-var` converter asked for are written (on drop).
+    sess: Option<Ref<'a, VarMap>>,
+    txn: Option<Ref<'a, VarMap>>,
+    /// `set-var` converter writes, applied when the context is dropped.
+    pending: RefCell<Vec<(VarName, Value<'static>, VarConds)>>,
+}
+
+impl Drop for Ctx<'_, '_> {
+    fn drop(&mut self) {
+        let pending = std::mem::take(self.pending.get_mut());
+        if pending.is_empty() {
+            return;
+        }
+        self.sess = None;
+        self.txn = None;
+        for (name, v, conds) in pending {
+            match name.scope() {
+                VarScope::Proc => {
+                    let mut vars = lock_proc();
+                    if conds.allows(name.scope(), vars.get(&name), &v) {
+                        vars.insert(name, v);
+                    }
+                }
+                VarScope::Check => {}
+                scope => {
+                    let cell = if scope == VarScope::Sess {
+                        self.stream.sess
+                    } else {
+                        &self.stream.txn
+                    };
+                    // another context over the same stream still reading: the write is lost, never a panic
+                    if let Ok(mut vars) = cell.try_borrow_mut() {
+                        if conds.allows(scope, vars.get(&name), &v) {
+                            vars.insert(name, v);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl<'a, 's> Ctx<'a, 's> {
@@ -258,7 +298,9 @@ impl<'a, 's> Ctx<'a, 's> {
             req_headers,
             res,
             stream,
-            sess: stream.sess.borrow(),
+            sess: stream.sess.try_borrow().ok(),
+            txn: stream.txn.try_borrow().ok(),
+            pending: RefCell::new(Vec::new()),
         }
     }
 
@@ -388,10 +430,25 @@ impl Context for Ctx<'_, '_> {
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
         match name.scope() {
             VarScope::Proc => lock_proc().get(name).cloned(),
-            VarScope::Sess => self.sess.get(name).map(Value::reborrow),
+            VarScope::Sess => self.sess.as_ref()?.get(name).map(Value::reborrow),
             VarScope::Check => None,
-            _ => self.stream.txn.get(name).map(Value::reborrow),
+            _ => self.txn.as_ref()?.get(name).map(Value::reborrow),
         }
+    }
+    fn set_var(&self, name: &VarName, value: Value<'_>, conds: VarConds) {
+        self.pending
+            .borrow_mut()
+            .push((name.clone(), value.into_owned(), conds));
+    }
+    fn request_len(&self) -> Option<usize> {
+        // As HAProxy counts an HTTP request in its internal form: a fixed 21 bytes for the start line's block,
+        // the method, the target and the version, then each header's name and value.
+        let headers = self.req_headers?;
+        let mut n = 21 + self.method.as_str().len() + self.uri_text.len() + "HTTP/1.1".len();
+        for (k, v) in headers {
+            n += k.as_str().len() + v.len();
+        }
+        Some(n)
     }
     fn env(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         std::env::var_os(name).map(|v| Cow::Owned(v.into_encoded_bytes()))
