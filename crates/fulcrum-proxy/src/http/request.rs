@@ -275,7 +275,7 @@ async fn handle_inner(
     }
     let facts = RequestFacts {
         req: &req,
-        stream: Some(&stream),
+        stream: Some(&*stream),
         src,
         dst_port,
         tls: tls.as_deref(),
