@@ -273,6 +273,7 @@ fn acls_on_sample_expressions() {
  acl e13 cook(s) -i -n abc
  acl e14 str(a),upper -m beg A
  acl e15 var(txn.raw),sha1,base64,secure_memcmp(txn.hash)
+ acl e17 http_first_req
  server s 127.0.0.1:1
 "));
     let p = proxy(&c, "b");
@@ -295,6 +296,7 @@ fn acls_on_sample_expressions() {
         ("e15", M::Bool, &[]),
         // converters after a suffixed keyword: the method of the output type, as in HAProxy 2.6
         ("e16", M::Str, &["www.example.com"]),
+        ("e17", M::Bool, &[]),
     ] {
         let a = acl(p, name);
         let legacy = matches!(name, "e8" | "e12");

@@ -48,7 +48,7 @@
 //! `parse.rs` cuts text, `args.rs` types the arguments, `compile.rs` resolves names and checks
 //! types, `fetch.rs` and `conv.rs` hold
 //! what each keyword does, `value.rs` the types and casts, `context.rs` the trait, `logfmt.rs`
-//! the `%[...]` form; `http.rs`, `codec.rs`, `text.rs`, `hash.rs` and `timefmt.rs` are the
+//! the `%[...]` form, `vars.rs` the conditions of `set-var`; `http.rs`, `codec.rs`, `text.rs`, `hash.rs` and `timefmt.rs` are the
 //! helpers behind the keywords.
 //!
 //! Fetches: `str`, `int`, `bool`, `ipv4`, `ipv6`, `bin`, `meth`, `always_true`, `always_false`,
@@ -63,7 +63,7 @@
 //! `mod`, `and`, `or`, `xor`, `neg`, `cpl`, `bool`, `not`, `odd`, `even`, `concat`, `add_item`,
 //! `strcmp`, `secure_memcmp`, `crc32`, `crc32c`, `djb2`, `sdbm`, `xxh32`, `xxh64`, `xxh3`,
 //! `sha1`, `sha2`, `digest`, `ipmask`, `ltime`, `utime`, `http_date`, `be2dec`, `be2hex`, `ltrim`,
-//! `rtrim`, `cut_crlf`, `iif`, `htonl`.
+//! `rtrim`, `cut_crlf`, `iif`, `htonl`, `set-var`.
 
 #![warn(missing_docs)]
 
