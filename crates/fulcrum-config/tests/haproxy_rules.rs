@@ -198,8 +198,19 @@ fn acl_patterns_from_files() {
 fn acl_errors_haproxy_rejects_too() {
     for (line, needle) in [
         ("acl a frob /x", "unknown fetch method 'frob'"),
-        ("acl a path(x) /x", "fetch 'path' takes no argument"),
-        ("acl a hdr(host /x", "expected ')'"),
+        ("acl a path(x) /x", "'path' takes no arguments"),
+        ("acl a path,frob /x", "'path,frob': unknown converter 'frob'"),
+        (
+            "acl a var(txn.x) y",
+            "matching method must be specified first (using '-m') when using a sample fetch of this type ('var')",
+        ),
+        (
+            "acl a req.hdr(x),sha1 00",
+            "matching method must be specified first (using '-m')",
+        ),
+        ("acl a str(a),length x", "'x' is not a number"),
+        ("acl a path -m len x", "'x' is not a number"),
+        ("acl a hdr(host /x", "missing ')'"),
         ("acl a path -m bogus x", "unknown matching method 'bogus'"),
         ("acl a path -m", "unknown matching method ''"),
         ("acl a path -x /a", "'-x' is not a valid ACL flag"),
@@ -242,44 +253,92 @@ fn acl_errors_haproxy_rejects_too() {
     }
 }
 
+/// ACLs on any sample expression: converters, HAProxy's suffixed keywords and the default method of each output
+/// type, checked by haproxy too.
+#[test]
+fn acls_on_sample_expressions() {
+    let c = ok_both(&be(" acl e1 req.hdr(x),lower,field(1,:) -m str foo
+ acl e2 var(txn.x) -m found
+ acl e3 hdr_dom(host) example.com
+ acl e16 hdr_dom(host),lower www.example.com
+ acl e4 str(abc),length 3
+ acl e5 src,ipmask(24) 10.0.0.0/24
+ acl e6 var(txn.x),bool
+ acl e7 int(3) gt 2
+ acl e8 path -m len 1:10
+ acl e9 path_dir api
+ acl e10 url_sub x
+ acl e11 req.hdr(x),sha1 -m bin 00ff
+ acl e12 path -m dom example
+ acl e13 cook(s) -i -n abc
+ acl e14 str(a),upper -m beg A
+ acl e15 var(txn.raw),sha1,base64,secure_memcmp(txn.hash)
+ acl e17 http_first_req
+ server s 127.0.0.1:1
+"));
+    let p = proxy(&c, "b");
+    use MatchMethod as M;
+    for (name, method, patterns) in [
+        ("e1", M::Str, &["foo"][..]),
+        ("e2", M::Found, &[]),
+        ("e3", M::Dom, &["example.com"]),
+        ("e4", M::Int, &["3"]),
+        ("e5", M::Ip, &["10.0.0.0/24"]),
+        ("e6", M::Bool, &[]),
+        ("e7", M::Int, &["3:"]),
+        ("e8", M::Len, &["1:10"]),
+        ("e9", M::Dir, &["api"]),
+        ("e10", M::Sub, &["x"]),
+        ("e11", M::Bin, &["00ff"]),
+        ("e12", M::Dom, &["example"]),
+        ("e13", M::Str, &["abc"]),
+        ("e14", M::Beg, &["A"]),
+        ("e15", M::Bool, &[]),
+        // converters after a suffixed keyword: the method of the output type, as in HAProxy 2.6
+        ("e16", M::Str, &["www.example.com"]),
+        ("e17", M::Bool, &[]),
+    ] {
+        let a = acl(p, name);
+        let legacy = matches!(name, "e8" | "e12");
+        assert_eq!(
+            matches!(a.sample, Sample::Expr(_)),
+            !legacy,
+            "{name}: {:?}",
+            a.sample
+        );
+        assert_eq!((a.method, pats(a)), (method, patterns.to_vec()), "{name}");
+    }
+    assert!(acl(p, "e13").ignore_case);
+    // the legacy forms stay as they were (the runtime API shows them)
+    let c = ok(&be(" acl l path_beg /x\n server s 127.0.0.1:1\n"));
+    assert_eq!(acl(proxy(&c, "b"), "l").sample, Sample::Path);
+}
+
 #[test]
 fn acl_errors_fulcrum_only() {
     for (line, needle) in [
-        // HAProxy fetches, flags and methods fulcrum does not implement
+        // HAProxy fetches fulcrum does not implement
         (
             "acl a ssl_bc",
-            "fetch 'ssl_bc' is not supported yet by fulcrum",
+            "fetch method 'ssl_bc' is supported by HAProxy, not yet by fulcrum",
         ),
         (
             "acl a req.ssl_ver 3.3",
-            "fetch 'req.ssl_ver' is not supported yet by fulcrum",
+            "fetch method 'req.ssl_ver' is supported by HAProxy, not yet",
         ),
-        ("acl a hdr_cnt(host) 1", "fetch 'hdr_cnt' is not"),
-        ("acl a base /x", "fetch 'base' is not"),
-        ("acl a url /x", "fetch 'url' is not"),
-        ("acl a query x", "fetch 'query' is not"),
-        ("acl a path_dir x", "fetch 'path_dir' is not"),
-        ("acl a path_len 3", "fetch 'path_len' is not"),
         (
             "acl a req.payload_lv(0,1) x",
-            "fetch 'req.payload_lv' is not",
+            "fetch method 'req.payload_lv' is supported by HAProxy, not yet",
         ),
-        ("acl a req.body x", "fetch 'req.body' is not"),
-        ("acl a cook(s) x", "fetch 'cook' is not"),
+        ("acl a req.body x", "fetch method 'req.body' is supported"),
         (
-            "acl a capture.req.method x",
-            "fetch 'capture.req.method' is not",
+            "acl a capture.req.uri x",
+            "fetch method 'capture.req.uri' is supported",
         ),
-        ("acl a hdr(host,1) x", "second argument of 'hdr'"),
-        ("acl a hdr x", "'hdr' without a header name"),
-        ("acl a url_param x", "'url_param' without a parameter name"),
-        ("acl a path,lower /x", "converters (',lower' after 'path')"),
         (
-            "acl a path -m len 3",
-            "matching method '-m len' is not supported",
+            "acl a str(a),wt6 x",
+            "converter 'wt6' is supported by HAProxy, not yet",
         ),
-        ("acl a path -m dom x", "'-m dom' is not supported"),
-        ("acl a path -n /x", "ACL flag '-n' is not supported"),
         (
             "acl a dst_port -- -5",
             "the negative integer '-5' is not supported yet by fulcrum",
@@ -588,7 +647,7 @@ fn condition_errors_fulcrum_only() {
         &fe(" http-request deny if { ssl_bc }\n"),
         8,
         kw,
-        "anonymous acl: fetch 'ssl_bc' is not supported yet by fulcrum",
+        "anonymous acl: 'ssl_bc': fetch method 'ssl_bc' is supported by HAProxy, not yet by fulcrum",
     );
 }
 
@@ -1050,11 +1109,6 @@ fn http_request_errors_fulcrum_only() {
             "http-request set-path /%[str(a),wt6]",
             "http-request set-path",
             "'wt6' is supported by HAProxy, not yet by fulcrum",
-        ),
-        (
-            "http-request set-var(txn.x,ifexists) str(a)",
-            "http-request set-var",
-            "conditions of 'set-var'",
         ),
         (
             "http-request redirect prefix /x set-cookie A=b",

@@ -29,7 +29,7 @@ fn formats_and_variables_compile() {
 "));
     let p = c.proxies.iter().find(|p| p.name == "f").unwrap();
     let r = &p.rules.http_request;
-    let HttpRequestAction::SetVar(n, e) = &r[0].action else {
+    let HttpRequestAction::SetVar(n, e, _) = &r[0].action else {
         panic!("{:?}", r[0].action)
     };
     assert_eq!(
@@ -37,7 +37,7 @@ fn formats_and_variables_compile() {
         ("txn.h".into(), "req.hdr(host),lower")
     );
     assert!(
-        matches!(&r[1].action, HttpRequestAction::SetVarFmt(n, f) if n.to_string() == "sess.f" && f.source() == "%[src]:%[dst_port]")
+        matches!(&r[1].action, HttpRequestAction::SetVarFmt(n, f, _) if n.to_string() == "sess.f" && f.source() == "%[src]:%[dst_port]")
     );
     assert!(matches!(&r[2].action, HttpRequestAction::UnsetVar(n) if n.scope() == VarScope::Proc));
     assert!(r[2].cond.is_some());
@@ -47,7 +47,9 @@ fn formats_and_variables_compile() {
     assert!(v.as_literal().is_none());
     assert!(matches!(&r[4].action, HttpRequestAction::SetUri(_)));
     let s = &p.rules.http_response;
-    assert!(matches!(&s[0].action, HttpResponseAction::SetVar(n, _) if n.to_string() == "res.s"));
+    assert!(
+        matches!(&s[0].action, HttpResponseAction::SetVar(n, _, _) if n.to_string() == "res.s")
+    );
     assert!(matches!(&s[2].action, HttpResponseAction::UnsetVar(_)));
     // A format without expressions is a constant.
     assert_eq!(Fmt::parse("a %% b").unwrap(), *"a % b");
@@ -110,11 +112,6 @@ fn errors_fulcrum_only() {
             "log-format variable '%Tq' is not supported yet",
         ),
         (
-            "http-request set-var(txn.x,ifexists) src",
-            "http-request set-var",
-            "conditions of 'set-var'",
-        ),
-        (
             "http-response set-header X %[req.hdr(host)]",
             "http-response set-header",
             "reads the request's URI, headers or cookies",
@@ -147,6 +144,8 @@ fn hmac_fix_mqtt_ids_and_captures_compile() {
         8,
         "http-request set-header",
         "mqtt_field_value",
+    );
+}
 
 /// Map converters read their file once per file, whatever the number of converters naming it; a dynamic
 /// `use_backend` and `redirect ... ignore-empty` compile; both HAProxy and fulcrum accept the configuration.
@@ -233,4 +232,74 @@ fn dynamic_use_backend_is_refused_in_mode_tcp() {
         "use_backend",
         "a dynamic backend name",
     );
+}
+
+#[test]
+fn set_var_conditions() {
+    let c = ok_both(&fe(" http-request set-var(txn.x,ifexists,ifgt) int(3)
+ http-response set-var-fmt(res.y,ifnotempty) \"%[status]\"
+ http-response set-var(proc.z,ifnotset,iflt) int(1)
+"));
+    let p = c.proxies.iter().find(|p| p.name == "f").unwrap();
+    let HttpRequestAction::SetVar(n, _, conds) = &p.rules.http_request[0].action else {
+        panic!()
+    };
+    assert_eq!(
+        (n.to_string(), conds.to_string()),
+        ("txn.x".into(), "ifexists,ifgt".into())
+    );
+    let HttpResponseAction::SetVarFmt(_, _, conds) = &p.rules.http_response[0].action else {
+        panic!()
+    };
+    assert_eq!(conds.to_string(), "ifnotempty");
+    let HttpResponseAction::SetVar(_, _, conds) = &p.rules.http_response[1].action else {
+        panic!()
+    };
+    assert_eq!(conds.to_string(), "ifnotset,iflt");
+    err1_both(
+        &fe(" http-request set-var(txn.x,ifbogus) int(3)\n"),
+        8,
+        "http-request set-var",
+        "unknown condition 'ifbogus'",
+    );
+    err1(
+        &fe(" http-request unset-var(txn.x,ifset)\n"),
+        8,
+        "http-request unset-var",
+        "takes no condition",
+    );
+}
+
+#[test]
+fn global_set_var() {
+    let c = ok_both(&format!(
+        "global\n set-var proc.a int(12)\n set-var proc.b var(proc.c,60),div(proc.a)\n set-var-fmt proc.s \"%[var(proc.a)] x\"\n set-var proc.u uuid()\n{}",
+        fe("")
+    ));
+    let v = &c.global.vars;
+    assert_eq!(v.len(), 4);
+    assert_eq!(v[0].name.to_string(), "proc.a");
+    assert!(
+        matches!(&v[1].value, GlobalVarValue::Expr(e) if e.0.source() == "var(proc.c,60),div(proc.a)")
+    );
+    assert!(matches!(&v[2].value, GlobalVarValue::Fmt(f) if f.source() == "%[var(proc.a)] x"));
+    for (line, needle) in [
+        (
+            "set-var txn.x int(1)",
+            "only scope 'proc' is permitted in the global section",
+        ),
+        (
+            "set-var proc.x req.hdr(x)",
+            "fetch method 'req.hdr' reads a stream",
+        ),
+        ("set-var proc.x src", "fetch method 'src' reads a stream"),
+        (
+            "set-var proc.x",
+            "expects a variable name and a sample expression",
+        ),
+        ("set-var proc.x int(x)", "'int(x)'"),
+    ] {
+        let text = format!("global\n {line}\n{}", fe(""));
+        err1_both(&text, 2, line.split(' ').next().unwrap(), needle);
+    }
 }

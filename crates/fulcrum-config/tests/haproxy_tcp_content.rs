@@ -79,6 +79,28 @@ fn content_rules_without_inspect_delay_are_accepted() {
     assert_eq!(proxy(&c, "l").rules.tcp_content.len(), 1);
 }
 
+/// `req.payload` and `req.len` followed by converters (as `req.payload(0,0),fix_is_valid` in HAProxy's tests) are
+/// sample expressions, allowed where the buffered bytes are known and nowhere else.
+#[test]
+fn payload_with_converters() {
+    let c = ok_both(&li(
+        " tcp-request inspect-delay 1s\n tcp-request content reject unless { req.payload(0,0),length gt 3 }\n tcp-request content accept if { req.len,mul(2) ge 8 }\n",
+    ));
+    let r = &proxy(&c, "l").rules.tcp_content;
+    let a = &r[0].cond.as_ref().unwrap().any_of[0][0].acls[0];
+    assert!(matches!(a.sample, Sample::Expr(_)) && a.sample.is_content());
+    assert_eq!(
+        (a.method, a.patterns.clone()),
+        (MatchMethod::Int, vec!["4:".to_string()])
+    );
+    err1(
+        &format!("{DEFAULTS}frontend f\n bind :18080\n http-request deny if {{ req.payload(0,0),length gt 3 }}\n default_backend b\nbackend b\n server s 127.0.0.1:1\n"),
+        8,
+        "http-request deny",
+        "looks at the buffered request bytes",
+    );
+}
+
 #[test]
 fn bad_patterns_and_arguments() {
     let e = err_both(&li(
@@ -104,7 +126,7 @@ fn bad_patterns_and_arguments() {
         &li(" tcp-request content accept if { req.payload(0) -m bin 12 }\n"),
         8,
         "tcp-request content",
-        "expects two arguments",
+        "missing argument 2",
     );
     err1(
         &li(" tcp-request inspect-delay soon\n"),
@@ -129,6 +151,36 @@ fn bad_patterns_and_arguments() {
         8,
         "tcp-request content",
         "unknown action 'frobnicate'",
+    );
+}
+
+/// `tcp-request session` and `tcp-request content` variable actions in an HTTP frontend (checked by haproxy too).
+#[test]
+fn variable_actions_in_http_mode() {
+    let http =
+        "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+                frontend f\n bind :18080\n";
+    let tail = " default_backend b\nbackend b\n server s 127.0.0.1:1\n";
+    let c = ok_both(&format!(
+        "{http} tcp-request session set-var(sess.a) src if {{ src 127.0.0.1 }}\n tcp-request session unset-var(sess.b)\n tcp-request content set-var-fmt(req.c,ifnotset) \"%[var(sess.a)]\"\n{tail}"
+    ));
+    let r = &proxy(&c, "f").rules;
+    assert_eq!((r.tcp_session.len(), r.tcp_content_vars.len()), (2, 1));
+    assert!(
+        matches!(&r.tcp_session[0].action, HttpRequestAction::SetVar(n, _, _) if n.to_string() == "sess.a")
+    );
+    assert!(r.tcp_session[0].cond.is_some());
+    err1(
+        &format!("{http} tcp-request session set-var(sess.a) req.hdr(host)\n{tail}"),
+        8,
+        "tcp-request session set-var",
+        "reads the HTTP request or its bytes",
+    );
+    err1_both(
+        &format!("{http} tcp-request session set-var(sess.a,ifbogus) src\n{tail}"),
+        8,
+        "tcp-request session set-var",
+        "unknown condition 'ifbogus'",
     );
 }
 

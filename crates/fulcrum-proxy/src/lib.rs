@@ -188,6 +188,7 @@ pub struct Bound {
 /// Opens every listening socket of `config` (one per worker thread and address).
 pub fn bind(config: &Config) -> Result<Bound, StartError> {
     let snapshot = Arc::new(Snapshot::build(config)?);
+    rules::sample::set_global_vars(&config.global.vars);
     let (tls, certs) = tls_config::all(config)?;
     let threads = thread_count(config);
     let limits = worker::Limits {

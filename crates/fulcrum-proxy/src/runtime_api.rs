@@ -303,6 +303,18 @@ fn nofile_limit() -> u64 {
 }
 
 impl Control for RuntimeApi {
+    fn set_proc_var(&self, name: &str, fmt: bool, value: &str) -> Result<(), String> {
+        crate::rules::sample::set_proc_var(name, fmt, value)
+    }
+
+    fn proc_var(&self, name: &str) -> Option<String> {
+        let name: fulcrum_config::haproxy::VarName = name.parse().ok()?;
+        if name.scope() != fulcrum_config::haproxy::VarScope::Proc {
+            return None;
+        }
+        crate::rules::sample::describe_proc_var(&name)
+    }
+
     fn ssl_certs(&self) -> Option<(Option<String>, Vec<String>)> {
         self.certs.as_ref().map(|c| c.names())
     }

@@ -424,6 +424,7 @@ pub fn admin_allowed<B>(
 ) -> bool {
     let facts = crate::rules::http::RequestFacts {
         req,
+        stream: None,
         src,
         dst_port,
         tls,

@@ -89,7 +89,7 @@ pub async fn serve_client(
         }
     }
     let facts = ContentFacts {
-        src: peer.ip(),
+        src: peer,
         dst_port: local_port,
         buf: &first,
         may_change: false,
@@ -305,7 +305,7 @@ async fn inspect(
         }
         let waiting = deadline.filter(|d| Instant::now() < *d);
         let facts = ContentFacts {
-            src: peer.ip(),
+            src: peer,
             dst_port: local_port,
             buf: &buf,
             may_change: !closed && buf.len() < INSPECT_MAX && waiting.is_some(),

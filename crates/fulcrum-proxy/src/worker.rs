@@ -134,7 +134,7 @@ async fn accept_loop(
             .conn_tot
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !fe.rules.accept_connection(&ConnFacts {
-            src: peer.ip(),
+            src: peer,
             dst_port: local_port,
         }) {
             fe.stats

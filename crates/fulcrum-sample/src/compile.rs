@@ -44,8 +44,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "req.body_len",
     "req.body_param",
     "req.body_size",
-    "req.len",
-    "req.payload",
     "req.payload_lv",
     "req.proto_http",
     "req.rdp_cookie",
@@ -90,7 +88,6 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "nbsrv",
     "port_only",
     "protobuf",
-    "set-var",
     "srv_queue",
     "ungrpc",
     "unset-var",
@@ -333,6 +330,19 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         }
         "date_us" => simple(Fetch::DateUs),
         "rand" => Ok(Fetch::Rand(args(call, &[I], 0)?.int(0))),
+        "req.len" | "req_len" => simple(Fetch::ReqLen),
+        "req.payload" | "payload" => {
+            let a = args(call, &[I, I], 2)?;
+            let num = |i: usize| -> Result<u32, Error> {
+                a.int(i)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| a.bad(i, "expected a number between 0 and 4294967295"))
+            };
+            Ok(Fetch::Payload {
+                offset: num(0)?,
+                length: num(1)?,
+            })
+        }
         _ => Err(unknown_fetch(call)),
     }
 }
@@ -455,6 +465,13 @@ pub(crate) fn conv(call: &RawCall<'_>, maps: &mut dyn MapSource) -> Result<Conv,
         "not" => simple(Conv::Not),
         "odd" => simple(Conv::Odd),
         "even" => simple(Conv::Even),
+        "set-var" => {
+            let list = call.args.as_ref().map(|a| &a.list[..]).unwrap_or(&[]);
+            let a = args(call, &vec![S; list.len().max(1)], 1)?;
+            let conds = crate::vars::VarConds::parse((1..list.len()).filter_map(|i| a.str(i)))
+                .map_err(|e| a.bad(1, e.to_string()))?;
+            Ok(Conv::SetVar(a.var(0)?, conds))
+        }
         "concat" => {
             let a = args(call, &[S, S, S], 1)?;
             Ok(Conv::Concat {
@@ -652,7 +669,10 @@ pub(crate) fn compile(raw: &RawExpr<'_>, maps: &mut dyn MapSource) -> Result<Com
                 at: call.at,
             });
         }
-        prev = c.out_type();
+        // `set-var` passes its input on unchanged
+        if c.out_type() != Type::Any {
+            prev = c.out_type();
+        }
         convs.push(c);
     }
     Ok(Compiled {

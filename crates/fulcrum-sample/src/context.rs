@@ -248,6 +248,23 @@ pub trait Context {
         None
     }
 
+    /// The request bytes buffered so far (`req.len`, `req.payload`), known to `tcp-request content` rules.
+    fn payload(&self) -> Option<&[u8]> {
+        None
+    }
+
+    /// How many request bytes there are (`req.len`): the buffered bytes by default; an HTTP request counts as
+    /// HAProxy's internal representation does.
+    fn request_len(&self) -> Option<usize> {
+        self.payload().map(<[u8]>::len)
+    }
+
+    /// Stores `value` in a variable when `conds` allow it (the `set-var` converter); a context without
+    /// variables ignores it.
+    fn set_var(&self, name: &VarName, value: Value<'_>, conds: crate::vars::VarConds) {
+        let _ = (name, value, conds);
+    }
+
     /// A variable's value, `None` when it is not set.
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
         let _ = name;

@@ -331,6 +331,8 @@ pub(crate) enum Conv {
         /// The output type.
         out: crate::map::MapOut,
     },
+    /// `set-var(name[,cond...])`: stores the sample in a variable (when the conditions hold) and passes it on.
+    SetVar(crate::context::VarName, crate::vars::VarConds),
 }
 
 /// The key of `hmac`.
@@ -394,6 +396,7 @@ impl Conv {
             Conv::IpMask { .. } => Type::Addr,
             Conv::Iif(..) => Type::Bool,
             Conv::Map { table, .. } => table.kind().in_type(),
+            Conv::SetVar(..) => Type::Any,
         }
     }
 
@@ -425,6 +428,7 @@ impl Conv {
             | Conv::MqttIsValid => Type::Bool,
             Conv::IpMask { .. } => Type::Ipv4,
             Conv::Map { out, .. } => out.sample_type(),
+            Conv::SetVar(..) => Type::Any,
             _ => Type::Str,
         }
     }
@@ -437,6 +441,10 @@ impl Conv {
         ctx: &'a C,
     ) -> Option<Value<'a>> {
         match self {
+            Conv::SetVar(name, conds) => {
+                ctx.set_var(name, v.reborrow(), *conds);
+                Some(v)
+            }
             Conv::Lower => recase(v, false),
             Conv::Upper => recase(v, true),
             Conv::Length => Some(Value::Int(bytes(&v)?.len() as i64)),

@@ -183,6 +183,15 @@ pub(crate) enum Fetch {
     Rand(Option<i64>),
     /// The TLS facts of the client connection (`ssl_fc`, `ssl_fc_sni`, `ssl_c_verify`, ...).
     Ssl(SslFetch),
+    /// `req.len`, `req_len`: how many request bytes are buffered (`tcp-request content`).
+    ReqLen,
+    /// `req.payload(offset,length)`, `payload`: buffered request bytes (`length` 0: to the end).
+    Payload {
+        /// Where the bytes start.
+        offset: u32,
+        /// How many (0: every byte after `offset`).
+        length: u32,
+    },
 }
 
 /// The TLS fetches about the client connection (`ssl_fc*`) and its certificate (`ssl_c_*`).
@@ -276,7 +285,8 @@ impl Fetch {
             | Fetch::Base32 { with_src: false }
             | Fetch::Date { .. }
             | Fetch::DateUs
-            | Fetch::Rand(_) => Type::Int,
+            | Fetch::Rand(_)
+            | Fetch::ReqLen => Type::Int,
             Fetch::Bool(_) | Fetch::HttpFirstReq | Fetch::HttpAuth(_) => Type::Bool,
             Fetch::HttpAuthType
             | Fetch::HttpAuthUser
@@ -284,7 +294,7 @@ impl Fetch {
             | Fetch::HttpAuthGroup(_) => Type::Str,
             Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
             Fetch::Ipv6(_) => Type::Ipv6,
-            Fetch::Bin(_) | Fetch::Base32 { with_src: true } => Type::Bin,
+            Fetch::Bin(_) | Fetch::Base32 { with_src: true } | Fetch::Payload { .. } => Type::Bin,
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
@@ -322,6 +332,38 @@ impl Fetch {
             | Fetch::CookCnt { dir, .. } => *dir == Dir::Req,
             _ => false,
         }
+    }
+
+    /// Calls `f` with each value the fetch has for an ACL, until it answers true (returned then): every
+    /// occurrence of a header or a cookie when no occurrence was asked for (HAProxy's multi-value fetches), else
+    /// the one value, if any.
+    pub(crate) fn each<'a, C: Context + ?Sized>(
+        &'a self,
+        ctx: &'a C,
+        f: &mut dyn FnMut(Value<'a>) -> bool,
+    ) -> bool {
+        let mut hit = false;
+        let mut visit = |v: &'a [u8]| {
+            if f(Value::str(v)) {
+                hit = true;
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        match self {
+            Fetch::Hdr {
+                dir,
+                name: Some(name),
+                occ: 0,
+                full,
+            } => for_each_header_value(ctx, *dir, name, *full, &mut visit),
+            Fetch::Cook { dir, name } if !name.is_empty() => {
+                for_each_cookie(ctx, *dir, name, &mut visit)
+            }
+            _ => return self.eval(ctx).is_some_and(f),
+        }
+        hit
     }
 
     /// Reads the sample from `ctx`; `None` when it is not there.
@@ -493,6 +535,17 @@ impl Fetch {
             Fetch::DateUs => {
                 let d = ctx.now().duration_since(UNIX_EPOCH).unwrap_or_default();
                 Value::Int(i64::from(d.subsec_micros()))
+            }
+            Fetch::ReqLen => Value::Int(i64::try_from(ctx.request_len()?).unwrap_or(i64::MAX)),
+            Fetch::Payload { offset, length } => {
+                let buf = ctx.payload()?;
+                let start = *offset as usize;
+                let bytes = if *length == 0 {
+                    buf.get(start..)?
+                } else {
+                    buf.get(start..start.checked_add(*length as usize)?)?
+                };
+                Value::Bin(Cow::Borrowed(bytes))
             }
             Fetch::Rand(range) => {
                 let r = u64::from(ctx.random_u32());

@@ -48,8 +48,9 @@
 //! `parse.rs` cuts text, `args.rs` types the arguments, `compile.rs` resolves names and checks
 //! types, `fetch.rs` and `conv.rs` hold
 //! what each keyword does, `value.rs` the types and casts, `context.rs` the trait, `logfmt.rs`
-//! the `%[...]` form; `http.rs`, `codec.rs`, `text.rs`, `hash.rs`, `timefmt.rs`, `fix.rs` (FIX
-//! messages) and `mqtt.rs` (MQTT CONNECT/CONNACK packets) are the helpers behind the keywords.
+//! the `%[...]` form, `vars.rs` the conditions of `set-var`; `http.rs`, `codec.rs`, `text.rs`, `hash.rs`,
+//! `timefmt.rs`, `fix.rs` (FIX messages) and `mqtt.rs` (MQTT CONNECT/CONNACK packets) are the helpers behind the
+//! keywords.
 //!
 //! Fetches: `str`, `int`, `bool`, `ipv4`, `ipv6`, `bin`, `meth`, `always_true`, `always_false`,
 //! `var`, `env`, `method`, `path`, `pathq`, `query`, `url`, `base`, `req.hdr`/`hdr`, `res.hdr`/`shdr`,
@@ -58,7 +59,7 @@
 //! `be_id`, `srv_id`, `so_id`, `so_name`, `req.cook_val`/`cook_val`, `base32`, `base32+src`,
 //! `req.hdrs`, `uuid`, `nbsrv`, `be_conn`, `capture.req.method`, `capture.req.uri`,
 //! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
-//! `date_us`, `rand`.
+//! `date_us`, `rand`, `uuid`, `req.len`, `req.payload`.
 //!
 //! Converters: `lower`, `upper`, `length`, `base64`, `b64dec`, `ub64enc`, `ub64dec`, `url_dec`,
 //! `url_enc`, `hex`, `hex2i`, `bytes`, `field`, `word`, `regsub`, `json`, `add`, `sub`, `mul`, `div`,
@@ -66,7 +67,7 @@
 //! `strcmp`, `secure_memcmp`, `crc32`, `crc32c`, `djb2`, `sdbm`, `xxh32`, `xxh64`, `xxh3`,
 //! `sha1`, `sha2`, `digest`, `ipmask`, `ltime`, `utime`, `http_date`, `be2dec`, `be2hex`, `ltrim`,
 //! `rtrim`, `cut_crlf`, `iif`, `htonl`, `hmac`, `fix_is_valid`, `fix_tag_value`, `mqtt_is_valid`,
-//! `mqtt_field_value`, and the map converters (`map`, `map_str`, `map_beg`, `map_sub`, `map_dir`, `map_dom`,
+//! `mqtt_field_value`, `set-var`, and the map converters (`map`, `map_str`, `map_beg`, `map_sub`, `map_dir`, `map_dom`,
 //! `map_end`, `map_reg`, `map_regm`, `map_int`, `map_ip`, with `_int` and `_ip` output forms), whose files come
 //! through a [`MapSource`] (`map.rs`).
 
@@ -89,6 +90,7 @@ mod parse;
 mod text;
 mod timefmt;
 mod value;
+mod vars;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -102,6 +104,7 @@ pub use map::{
     parse_file, MapEntry, MapError, MapInfo, MapOut, MapSource, MapTable, Maps, MatchKind, NoMaps,
 };
 pub use value::{Type, Value};
+pub use vars::{VarCondError, VarConds};
 
 use conv::Conv;
 use fetch::Fetch;
@@ -122,6 +125,10 @@ pub struct Needs {
     pub request: bool,
     /// It reads HTTP data (method, URI, headers, cookies, status).
     pub http: bool,
+    /// It reads the buffered request bytes (`req.len`, `req.payload`), which only content rules see.
+    pub content: bool,
+    /// It reads a variable (`var()`).
+    pub vars: bool,
 }
 
 /// A compiled sample expression: a fetch followed by converters.
@@ -183,6 +190,25 @@ impl Expr {
         Some(v)
     }
 
+    /// Evaluates the expression the way an ACL does, calling `match_one` with each result until it answers true
+    /// (then returned): a header or cookie fetch without an occurrence gives each of its values in turn, each
+    /// through the converters; a value a cast or converter refuses is skipped.
+    pub fn any<'a, C: Context + ?Sized>(
+        &'a self,
+        ctx: &'a C,
+        match_one: &mut dyn FnMut(Value<'a>) -> bool,
+    ) -> bool {
+        self.fetch.each(ctx, &mut |mut v| {
+            for c in &self.convs {
+                match v.cast(c.in_type()).and_then(|x| c.apply(x, ctx)) {
+                    Some(n) => v = n,
+                    None => return false,
+                }
+            }
+            match_one(v)
+        })
+    }
+
     /// Evaluates the expression and renders it as a string, the way `%[...]` prints it
     /// ([`Value::as_str_bytes`]).
     pub fn eval_to_string<'a, C: Context + ?Sized>(&'a self, ctx: &'a C) -> Option<Cow<'a, [u8]>> {
@@ -217,6 +243,8 @@ impl Expr {
             request: f.reads_request(),
             backend: matches!(f, Fetch::BeName | Fetch::Id(IdOf::Backend)),
             server: matches!(f, Fetch::SrvName | Fetch::Id(IdOf::Server)),
+            content: matches!(f, Fetch::Payload { .. }),
+            vars: matches!(f, Fetch::Var { .. }),
             http: matches!(
                 f,
                 Fetch::Method

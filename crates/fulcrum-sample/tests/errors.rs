@@ -69,7 +69,7 @@ fn unknown_and_unsupported_names() {
         ("req.body", "req.body"),
         ("sc0_conn_cur", "sc0_conn_cur"),
         ("str(a),wt6", "wt6"),
-        ("str(a),set-var(txn.x)", "set-var"),
+        ("str(a),unset-var(txn.x)", "unset-var"),
         ("str(a),json_query('$.a')", "json_query"),
     ] {
         match err(e) {

@@ -21,6 +21,8 @@ pub enum Reply {
     TogglePrompt,
     /// `user` / `operator`: lower the session's level.
     SetLevel(Level),
+    /// `experimental-mode on|off`: allow the experimental commands (`set var`) in this session.
+    Experimental(bool),
 }
 
 /// The commands fulcrum implements: usage, what it does. Sorted like HAProxy's list, with `help`, `prompt` and
@@ -69,6 +71,8 @@ const COMMANDS: &[(&str, &str)] = &[
         "enable server <bk>/<srv>",
         "take a server out of maintenance",
     ),
+    ("experimental-mode [on|off]", "show/enable/disable experimental commands (set var)"),
+    ("get var <name>", "retrieve contents of a process-wide variable"),
     (
         "get map <map> <value>",
         "report the keys and values matching a sample for a map",
@@ -89,6 +93,10 @@ const COMMANDS: &[(&str, &str)] = &[
     (
         "set server <bk>/<srv> [opts]",
         "change a server's state (ready, drain, maint) or weight",
+    ),
+    (
+        "set var <name> [expr|fmt] <v>",
+        "set a process-wide variable (experimental mode)",
     ),
     (
         "set weight <bk>/<srv> <w>[%]",
@@ -640,6 +648,8 @@ fn needs_admin(words: &[&str]) -> bool {
             | ["set", "server", ..]
             | ["enable" | "disable", "server" | "health", ..]
             | ["add" | "del", "server", ..]
+            | ["experimental-mode", ..]
+            | ["set", "var", ..]
     )
 }
 
@@ -699,6 +709,31 @@ fn show_ssl_cert(ctl: &dyn Control, name: Option<&str>) -> Reply {
 
 /// Runs one command (the words of one `;`-separated part of a line) at `level`.
 pub fn execute(command: &str, level: Level, ctl: &dyn Control) -> Reply {
+    execute_in(command, level, false, ctl)
+}
+
+/// `set var NAME [expr|fmt] VALUE` (experimental mode only), as haproxy 2.6 answers it.
+fn set_var(ctl: &dyn Control, experimental: bool, rest: &[&str]) -> Reply {
+    if !experimental {
+        return text("This command is restricted to experimental mode only.\n");
+    }
+    let (name, value) = match rest {
+        [name, "fmt", v @ ..] if !v.is_empty() => (name, (true, v.join(" "))),
+        [name, "expr", v @ ..] if !v.is_empty() => (name, (false, v.join(" "))),
+        [name, v @ ..] if !v.is_empty() && v[0] != "fmt" && v[0] != "expr" => {
+            (name, (false, v.join(" ")))
+        }
+        [] => return text("Missing variable name.\n"),
+        _ => return text("Missing either 'expr', 'fmt' or expression.\n"),
+    };
+    match ctl.set_proc_var(name, value.0, &value.1) {
+        Ok(()) => text(""),
+        Err(e) => text(e),
+    }
+}
+
+/// Runs one command at `level`, `experimental` when the session turned `experimental-mode on`.
+pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Control) -> Reply {
     let owned = split_words(command);
     let words: Vec<&str> = owned.iter().map(String::as_str).collect();
     if (needs_admin(&words) && level < Level::Admin)
@@ -743,6 +778,18 @@ pub fn execute(command: &str, level: Level, ctl: &dyn Control) -> Reply {
             text(out)
         }
         ["show", "cli", "level", ..] => text(format!("{}\n", level.name())),
+        ["get", "var"] => text("Missing process-wide variable identifier.\n"),
+        ["set", "var", rest @ ..] => set_var(ctl, experimental, rest),
+        ["experimental-mode", "on", ..] => Reply::Experimental(true),
+        ["experimental-mode", "off", ..] => Reply::Experimental(false),
+        ["experimental-mode", ..] => text(format!(
+            "experimental-mode is {}\n",
+            if experimental { "on" } else { "off" }
+        )),
+        ["get", "var", name, ..] => match ctl.proc_var(name) {
+            Some(line) => text(line),
+            None => text("Variable not found.\n"),
+        },
         ["get", "weight", rest @ ..] => {
             let Some((b, s)) = split_bs(rest.first()) else {
                 return text(REQUIRE_BS);
@@ -828,8 +875,9 @@ mod tests {
         assert!(all.ends_with("  quit                                    : close the connection\n"));
         let get = help_lines(&["get"]);
         assert_eq!(get.lines().count(), 5, "{get}");
-        assert!(get.starts_with("  get map <map> <value>"));
-        assert!(get.contains("\n  get weight <bk>/<srv>"));
+        assert!(get.contains("  get var <name>"), "{get}");
+        assert!(get.contains("  get map <map> <value>"), "{get}");
+        assert!(get.contains("\n  get weight <bk>/<srv>"), "{get}");
     }
 
     #[test]

@@ -309,6 +309,18 @@ pub trait Control {
     fn del_server(&self, backend: &str, server: &str) -> Result<(), CtlError>;
     /// The `show stat` CSV, when the stats renderer is available.
     fn stat_csv(&self) -> Option<String>;
+    /// A `proc.` variable as `get var` prints it (`proc.x: type=sint value=<5>`); `None` when it is not set or
+    /// the name is not a `proc.` variable's.
+    fn proc_var(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
+    /// `set var NAME [expr|fmt] VALUE`: sets a `proc.` variable from a sample expression (or a log-format string,
+    /// `fmt`); the error is the message to print.
+    fn set_proc_var(&self, name: &str, fmt: bool, value: &str) -> Result<(), String> {
+        let _ = (name, fmt, value);
+        Err("'set var' is not available here.".into())
+    }
     /// The ACL pattern references, by id (`show acl`).
     fn acl_refs(&self) -> Vec<PatternRef> {
         Vec::new()

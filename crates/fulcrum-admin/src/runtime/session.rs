@@ -4,7 +4,7 @@
 //! expect). `prompt` switches to the interactive mode: every answer is followed by a `> ` prompt and the
 //! connection stays open until `quit`.
 
-use super::commands::{execute, execute_with_payload, split_commands, Reply};
+use super::commands::{execute_in, execute_with_payload, split_commands, Reply};
 use super::{Control, Level};
 
 /// The longest line accepted; a longer one closes the connection.
@@ -20,6 +20,8 @@ pub struct Session {
     closed: bool,
     /// The command whose payload lines are being received, and those lines so far.
     payload: Option<(String, String)>,
+    /// `experimental-mode on`: the experimental commands (`set var`) are allowed.
+    experimental: bool,
 }
 
 impl Session {
@@ -31,6 +33,7 @@ impl Session {
             buf: Vec::new(),
             closed: false,
             payload: None,
+            experimental: false,
         }
     }
 
@@ -99,7 +102,7 @@ impl Session {
 
     fn run_line(&mut self, line: &str, ctl: &dyn Control, out: &mut Vec<u8>) {
         for part in split_commands(line) {
-            self.answer(execute(part, self.level, ctl), out);
+            self.answer(execute_in(part, self.level, self.experimental, ctl), out);
             if self.closed {
                 return;
             }
@@ -124,6 +127,10 @@ impl Session {
                 self.level = l;
                 out.push(b'\n');
             }
+            Reply::Experimental(on) => {
+                self.experimental = on;
+                out.push(b'\n');
+            }
         }
         if self.interactive {
             out.extend_from_slice(b"> ");
@@ -139,6 +146,9 @@ mod tests {
     struct Fake;
 
     impl Control for Fake {
+        fn proc_var(&self, name: &str) -> Option<String> {
+            (name == "proc.x").then(|| "proc.x: type=sint value=<5>".to_string())
+        }
         fn info(&self) -> Info {
             Info::default()
         }
@@ -244,6 +254,53 @@ mod tests {
         assert!(run(Level::Operator, "show ssl cert\n")
             .0
             .contains("Permission denied"));
+    }
+
+    /// `set var` only in experimental mode, as haproxy 2.6.12 answers it.
+    #[test]
+    fn set_var_needs_experimental_mode() {
+        assert_eq!(
+            run(Level::Admin, "set var proc.x int(3)\n"),
+            (
+                "This command is restricted to experimental mode only.\n\n".into(),
+                true
+            )
+        );
+        assert_eq!(
+            run(
+                Level::Admin,
+                "experimental-mode on; set var proc.x int(3)\n"
+            ),
+            ("\n'set var' is not available here.\n".into(), true)
+        );
+        assert_eq!(
+            run(Level::Admin, "experimental-mode on; set var proc.x\n"),
+            (
+                "\nMissing either 'expr', 'fmt' or expression.\n\n".into(),
+                true
+            )
+        );
+        assert_eq!(
+            run(Level::Operator, "experimental-mode on\n"),
+            ("Permission denied\n\n".into(), true)
+        );
+    }
+
+    /// `get var` answers as haproxy 2.6.12: the line alone, or an error followed by the empty line.
+    #[test]
+    fn get_var() {
+        assert_eq!(
+            run(Level::User, "get var proc.x\n"),
+            ("proc.x: type=sint value=<5>\n".into(), true)
+        );
+        assert_eq!(
+            run(Level::User, "get var proc.nope\n"),
+            ("Variable not found.\n\n".into(), true)
+        );
+        assert_eq!(
+            run(Level::User, "get var\n"),
+            ("Missing process-wide variable identifier.\n\n".into(), true)
+        );
     }
 
     #[test]

@@ -6,8 +6,105 @@ use super::addr::{self, Proto, Resolver};
 use super::common::{Line, Sink};
 use super::known;
 use super::log;
-use super::model::{Global, StatsAddr, StatsLevel, StatsSocket};
+use super::model::{
+    Fmt, Global, GlobalVar, GlobalVarValue, SampleExpr, StatsAddr, StatsLevel, StatsSocket,
+    VarName, VarScope,
+};
 use super::proxy;
+
+/// The fetches an expression of the `global` section may use: no stream exists there, only constants, variables,
+/// the environment, the clock and random numbers (HAProxy refuses the others at load time too).
+const GLOBAL_FETCHES: &[&str] = &[
+    "str",
+    "int",
+    "bool",
+    "ipv4",
+    "ipv6",
+    "bin",
+    "meth",
+    "always_true",
+    "always_false",
+    "var",
+    "env",
+    "date",
+    "date_us",
+    "rand",
+    "uuid",
+];
+
+/// `set-var proc.NAME EXPR`, `set-var-fmt proc.NAME FMT`.
+fn global_var(g: &mut Global, line: &Line, sink: &mut Sink) {
+    let loc = &line.location;
+    let kw = line.word(0);
+    if line.words.len() != 3 {
+        let what = if kw == "set-var" {
+            "a sample expression"
+        } else {
+            "a log-format string"
+        };
+        sink.error(
+            loc,
+            kw,
+            format!("expects a variable name and {what}: '{kw} proc.NAME VALUE'"),
+        );
+        return;
+    }
+    let name: VarName = match line.word(1).parse() {
+        Ok(n) => n,
+        Err(e) => return sink.error(loc, kw, e.to_string()),
+    };
+    if name.scope() != VarScope::Proc {
+        return sink.error(
+            loc,
+            kw,
+            format!("cannot set variable '{name}', only scope 'proc' is permitted in the global section"),
+        );
+    }
+    let text = line.word(2);
+    let usable = |e: &fulcrum_sample::Expr| -> Result<(), String> {
+        if GLOBAL_FETCHES.contains(&e.fetch_name()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "fetch method '{}' reads a stream (a connection or a request), none of which exists in the global section",
+                e.fetch_name()
+            ))
+        }
+    };
+    let value = if kw == "set-var" {
+        match fulcrum_sample::Expr::parse(text) {
+            Ok(e) => match usable(&e) {
+                Ok(()) => GlobalVarValue::Expr(SampleExpr(std::sync::Arc::new(e))),
+                Err(m) => return sink.error(loc, kw, m),
+            },
+            Err(e) => return sink.error(loc, kw, format!("'{text}': {e}")),
+        }
+    } else {
+        match Fmt::parse(text) {
+            Ok(f) => {
+                for seg in f.format().segments() {
+                    let problem = match seg {
+                        fulcrum_sample::Segment::Expr { expr, .. } => usable(expr).err(),
+                        fulcrum_sample::Segment::Var { name, .. } => Some(format!(
+                            "log-format variable '%{name}' describes a stream, none of which exists in the global section"
+                        )),
+                        _ => None,
+                    };
+                    if let Some(m) = problem {
+                        return sink.error(loc, kw, m);
+                    }
+                }
+                GlobalVarValue::Fmt(f)
+            }
+            Err(e) => return sink.error(loc, kw, format!("'{text}': {e}")),
+        }
+    };
+    g.vars.push(GlobalVar {
+        name,
+        value,
+        location: loc.clone(),
+    });
+}
 
 /// Applies the keyword lines of one `global` section to `g` (several sections are merged).
 pub fn apply(g: &mut Global, lines: &[Line], resolver: Resolver<'_>, sink: &mut Sink) {
@@ -108,6 +205,7 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 g.idle_pool_shared = Some(on);
             }
         }
+        "set-var" | "set-var-fmt" => global_var(g, line, sink),
         "tune.bufsize" | "tune.maxrewrite" => {
             if sink.max_args(line, kw, 1, 1) {
                 let min = u64::from(kw == "tune.bufsize");

@@ -106,6 +106,8 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "tune.maxrewrite",
     "tune.http.maxhdr",
     "tune.http.logurilen",
+    "set-var",
+    "set-var-fmt",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.
@@ -812,9 +814,6 @@ pub const FETCHES: &[&str] = &[
     "var",
     "wait_end",
 ];
-
-/// `-m` matching methods HAProxy 2.6 has and fulcrum does not support yet.
-pub const MATCH_UNSUPPORTED: &[&str] = &["bool", "len", "dir", "dom"];
 
 /// Predefined ACLs of HAProxy 2.6 that fulcrum does not support yet (`TRUE`, `FALSE`, `HTTP`, `LOCALHOST` and
 /// the `METH_*` ones are supported).

@@ -149,6 +149,29 @@ pub struct Global {
     /// `tune.idle-pool.shared on|off`: `Some(false)` keeps idle server connections to the thread that opened
     /// them; by default (`on`) a thread takes another's when it has none.
     pub idle_pool_shared: Option<bool>,
+    /// `set-var proc.NAME EXPR` and `set-var-fmt proc.NAME FMT` lines, in file order: evaluated once when the
+    /// proxy starts, each seeing the variables the lines before it set.
+    pub vars: Vec<GlobalVar>,
+}
+
+/// A `set-var` or `set-var-fmt` line of the `global` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalVar {
+    /// The variable (always of scope `proc`).
+    pub name: VarName,
+    /// What it is set to.
+    pub value: GlobalVarValue,
+    /// Where the line was.
+    pub location: Location,
+}
+
+/// The value of a global `set-var` / `set-var-fmt`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GlobalVarValue {
+    /// `set-var NAME EXPR`: the expression's sample (nothing is set when it is absent).
+    Expr(SampleExpr),
+    /// `set-var-fmt NAME FMT`: the rendered string.
+    Fmt(Fmt),
 }
 
 impl Global {
@@ -862,6 +885,9 @@ pub enum Sample {
     /// `http_auth_group(USERLIST)`: the patterns are group names; matches when the request's Basic credentials
     /// are those of a user of the userlist that belongs to one of them.
     HttpAuthGroup(String),
+    /// Any other fetch, or any fetch followed by converters (`req.hdr(x),lower`, `var(txn.x)`): a sample
+    /// expression compiled by fulcrum-sample and evaluated over the request, the response or the connection.
+    Expr(SampleExpr),
 }
 
 /// What a `req.ssl_*` fetch reads from a ClientHello.
@@ -879,10 +905,13 @@ impl Sample {
     /// Whether the sample looks at the buffered request bytes (`req.len`, `req.payload`), which only
     /// `tcp-request content` rules (and `use_backend` in `mode tcp`) can test.
     pub fn is_content(&self) -> bool {
-        matches!(
-            self,
-            Sample::ReqLen | Sample::ReqPayload { .. } | Sample::ReqSsl(_)
-        )
+        match self {
+            Sample::Expr(e) => e.0.needs().content,
+            s => matches!(
+                s,
+                Sample::ReqLen | Sample::ReqPayload { .. } | Sample::ReqSsl(_)
+            ),
+        }
     }
 }
 
@@ -910,6 +939,12 @@ pub enum MatchMethod {
     Bin,
     /// the sample is true (`-m bool`, the default of boolean fetches such as `ssl_fc`); no pattern
     Bool,
+    /// a `/`-delimited part of the text equals a pattern (`-m dir`, `path_dir`)
+    Dir,
+    /// a `.`- or `/`-delimited part of the text equals a pattern (`-m dom`, `hdr_dom`)
+    Dom,
+    /// the text's length is one of the integers or ranges (`-m len`, `path_len`)
+    Len,
 }
 
 /// One `acl` line (or an anonymous `{ ... }` ACL), after parsing.
@@ -1087,7 +1122,7 @@ impl PartialEq for SampleExpr {
 
 impl Eq for SampleExpr {}
 
-pub use fulcrum_sample::{Scope as VarScope, VarName};
+pub use fulcrum_sample::{Scope as VarScope, VarConds, VarName};
 
 /// The log variables a log-format string in a rule may use (`%ci` ...): client and frontend addresses and
 /// ports, frontend and backend names, the process id, the date, and the request's method, URI, path and query.
@@ -1197,10 +1232,10 @@ pub enum HttpRequestAction {
     Allow,
     /// `auth [realm REALM]`: answer 401 asking for credentials (`None`: the proxy's name as the realm).
     Auth(Option<String>),
-    /// `set-var(scope.name) EXPR`
-    SetVar(VarName, SampleExpr),
-    /// `set-var-fmt(scope.name) FMT`: the rendered string.
-    SetVarFmt(VarName, Fmt),
+    /// `set-var(scope.name[,COND...]) EXPR`
+    SetVar(VarName, SampleExpr, VarConds),
+    /// `set-var-fmt(scope.name[,COND...]) FMT`: the rendered string.
+    SetVarFmt(VarName, Fmt, VarConds),
     /// `unset-var(scope.name)`
     UnsetVar(VarName),
     /// `redirect ...`
@@ -1253,10 +1288,10 @@ pub enum HttpResponseAction {
     SetHeader(String, Fmt),
     /// `add-header NAME VALUE`
     AddHeader(String, Fmt),
-    /// `set-var(scope.name) EXPR`
-    SetVar(VarName, SampleExpr),
-    /// `set-var-fmt(scope.name) FMT`
-    SetVarFmt(VarName, Fmt),
+    /// `set-var(scope.name[,COND...]) EXPR`
+    SetVar(VarName, SampleExpr, VarConds),
+    /// `set-var-fmt(scope.name[,COND...]) FMT`
+    SetVarFmt(VarName, Fmt, VarConds),
     /// `unset-var(scope.name)`
     UnsetVar(VarName),
     /// `del-header NAME`
@@ -1327,6 +1362,12 @@ pub struct Rules {
     pub tcp_connection: Vec<Rule<TcpConnAction>>,
     /// `tcp-request content` lines (frontends and listens in `mode tcp`), run on the client's first bytes.
     pub tcp_content: Vec<Rule<TcpContentAction>>,
+    /// `tcp-request session set-var|set-var-fmt|unset-var` lines (frontends and listens in `mode http`): run once
+    /// per client connection, before its first request. Only the variable actions of [`HttpRequestAction`].
+    pub tcp_session: Vec<Rule<HttpRequestAction>>,
+    /// `tcp-request content set-var|set-var-fmt|unset-var` lines of a proxy in `mode http`: run on each request
+    /// before its `http-request` rules. Only the variable actions of [`HttpRequestAction`].
+    pub tcp_content_vars: Vec<Rule<HttpRequestAction>>,
     /// `tcp-request inspect-delay`: how long `tcp-request content` rules may wait for the client's bytes.
     pub inspect_delay: Option<std::time::Duration>,
     /// The proxy's error replies by status, from `errorfile`, `errorfiles` and `http-error` (those of `defaults`

@@ -23,8 +23,8 @@ use super::known;
 use super::model::{
     Acl, AddrPart, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod,
     Mode, PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule, Rules, Sample,
-    SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarName, WaitForBody,
-    RULE_LOG_VARS,
+    SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds, VarName,
+    WaitForBody, RULE_LOG_VARS,
 };
 use super::proxy::parse_net;
 use super::sections::SectionKind;
@@ -98,6 +98,10 @@ pub struct RulesDraft {
     http_after_response: Vec<RuleDraft<HttpResponseAction>>,
     tcp_connection: Vec<RuleDraft<TcpConnAction>>,
     tcp_content: Vec<RuleDraft<TcpContentAction>>,
+    /// `tcp-request session set-var...` lines.
+    tcp_session: Vec<RuleDraft<HttpRequestAction>>,
+    /// `tcp-request content set-var...` lines.
+    tcp_content_vars: Vec<RuleDraft<HttpRequestAction>>,
     /// `tcp-request inspect-delay` (the last line wins) and where it was.
     inspect_delay: Option<(std::time::Duration, Location)>,
     /// `stats admin if|unless COND` lines.
@@ -113,7 +117,9 @@ impl RulesDraft {
             && self.http_response.is_empty()
             && self.http_after_response.is_empty()
             && self.tcp_connection.is_empty()
-            && self.tcp_content.is_empty())
+            && self.tcp_content.is_empty()
+            && self.tcp_session.is_empty()
+            && self.tcp_content_vars.is_empty())
     }
 
     /// Whether nothing was declared: no ACL, no rule, no condition naming an ACL that does not exist.
@@ -206,11 +212,12 @@ fn expr(
             return None;
         }
     };
-    let mut method = implied;
+    let mut method = implied.unwrap_or(MatchMethod::Str);
     let mut explicit = false;
     let mut ignore_case = false;
     let mut dashdash = false;
     let mut from_file = false;
+    let mut map_file = false;
     // (pattern, where it came from for messages)
     let mut pats: Vec<(String, Option<String>)> = Vec::new();
     let mut files: Vec<PatternFile> = Vec::new();
@@ -241,19 +248,14 @@ fn expr(
                     "int" => MatchMethod::Int,
                     "bin" => MatchMethod::Bin,
                     "bool" => MatchMethod::Bool,
-                    m if known::MATCH_UNSUPPORTED.contains(&m) => {
-                        sink.error(
-                            loc,
-                            kw,
-                            format!("{who}: {}", ns(format!("matching method '-m {m}'"))),
-                        );
-                        return None;
-                    }
+                    "dir" => MatchMethod::Dir,
+                    "dom" => MatchMethod::Dom,
+                    "len" => MatchMethod::Len,
                     m => {
                         sink.error(
                             loc,
                             kw,
-                            format!("{who}: unknown matching method '{m}' (expected str, beg, end, sub, reg, found, ip, int or bin)"),
+                            format!("{who}: unknown matching method '{m}' (expected str, beg, end, sub, reg, dir, dom, len, found, bool, ip, int or bin)"),
                         );
                         return None;
                     }
@@ -276,6 +278,12 @@ fn expr(
                             if l.is_empty() || l.starts_with('#') {
                                 continue;
                             }
+                            // `-M`: a map file, whose key (the first word) is the pattern
+                            let l = if map_file {
+                                l.split([' ', '\t']).next().unwrap_or(l)
+                            } else {
+                                l
+                            };
                             pats.push((l.to_string(), Some(format!("{f}:{}", n + 1))));
                         }
                         files.push(PatternFile {
@@ -294,15 +302,26 @@ fn expr(
                 }
                 i += 1;
             }
-            "-n" | "-M" | "-u" => {
-                sink.error(loc, kw, format!("{who}: {}", ns(format!("ACL flag '{w}'"))));
-                return None;
+            // no DNS resolution of patterns: fulcrum never resolves names in patterns anyway
+            "-n" => {}
+            "-M" => map_file = true,
+            "-u" => {
+                let id = words.get(i + 1).map(String::as_str).unwrap_or("");
+                if id.parse::<u32>().is_err() {
+                    sink.error(
+                        loc,
+                        kw,
+                        format!("{who}: '-u' expects a numeric unique id, found '{id}'"),
+                    );
+                    return None;
+                }
+                i += 1;
             }
             _ => {
                 sink.error(
                     loc,
                     kw,
-                    format!("{who}: '{w}' is not a valid ACL flag (-i, -m METHOD, -f FILE); put '--' before a pattern that begins with '-'"),
+                    format!("{who}: '{w}' is not a valid ACL flag (-i, -m METHOD, -f FILE, -M, -n, -u ID); put '--' before a pattern that begins with '-'"),
                 );
                 return None;
             }
@@ -312,6 +331,19 @@ fn expr(
     pats.extend(words[i..].iter().map(|p| (p.clone(), None)));
 
     let fname = fetch_word.split(['(', ',']).next().unwrap_or("");
+    if let (Sample::Expr(e), None, false) = (&sample, implied, explicit) {
+        match default_method(&e.0) {
+            Some(m) => method = m,
+            None => {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("{who}: matching method must be specified first (using '-m') when using a sample fetch of this type ('{fname}')"),
+                );
+                return None;
+            }
+        }
+    }
     if matches!(sample, Sample::ReqPayload { .. }) && !explicit {
         sink.error(
             loc,
@@ -362,7 +394,7 @@ fn expr(
     // HAProxy's integer operators (`status eq 200`, `dst_port ge 1024`) apply to the line's patterns after them.
     let mut op = "eq";
     for (p, origin) in pats {
-        let p = if method == MatchMethod::Int && origin.is_none() {
+        let p = if matches!(method, MatchMethod::Int | MatchMethod::Len) && origin.is_none() {
             if let Some(o) = ["eq", "ge", "gt", "le", "lt"].into_iter().find(|o| *o == p) {
                 op = o;
                 continue;
@@ -410,7 +442,7 @@ pub fn acl_pattern(method: MatchMethod, ignore_case: bool, p: &str) -> Result<St
             .map(|_| p.to_string())
             .map_err(|e| format!("invalid regex '{p}': {e}")),
         MatchMethod::Ip => ip_pattern(p),
-        MatchMethod::Int => int_pattern(p),
+        MatchMethod::Int | MatchMethod::Len => int_pattern(p),
         MatchMethod::Bin => bin_pattern(p).map(|_| p.to_string()),
         _ => Ok(p.to_string()),
     }
@@ -504,9 +536,86 @@ fn accept_or_reject(
     }
 }
 
-/// `FETCH` or `FETCH(ARGS)`: the sample, the matching method its name implies, and whether it is a response
-/// header (`res.hdr`, `shdr*`).
-fn fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
+/// `FETCH[(ARGS)][,CONVERTER...]`: the sample, the matching method its name implies (`None`: the one of its
+/// output type), and whether it reads the response. The fetches fulcrum matched before sample expressions existed
+/// keep their own forms (the runtime API describes them); everything else is a compiled [`SampleExpr`].
+fn fetch(word: &str) -> Result<(Sample, Option<MatchMethod>, bool), String> {
+    match legacy_fetch(word) {
+        Ok((sample, method, response)) => Ok((sample, Some(method), response)),
+        Err(legacy) => expr_fetch(word).map_err(|e| e.unwrap_or(legacy)),
+    }
+}
+
+/// The ACL keywords made of a fetch and a suffix naming the matching method (`hdr_beg`, `path_dir`, `url_len`).
+const ACL_SUFFIXES: &[(&str, MatchMethod)] = &[
+    ("_beg", MatchMethod::Beg),
+    ("_end", MatchMethod::End),
+    ("_sub", MatchMethod::Sub),
+    ("_reg", MatchMethod::Reg),
+    ("_dir", MatchMethod::Dir),
+    ("_dom", MatchMethod::Dom),
+    ("_len", MatchMethod::Len),
+];
+
+/// A fetch with converters, or one the legacy forms do not cover, compiled by fulcrum-sample (with HAProxy's
+/// suffixed ACL keywords: `hdr_dom(host)` is `hdr(host)` matched with `-m dom`). `Err(None)`: fulcrum-sample does
+/// not know the fetch either (the caller's message stands).
+fn expr_fetch(word: &str) -> Result<(Sample, Option<MatchMethod>, bool), Option<String>> {
+    let compiled = |text: &str| {
+        fulcrum_sample::Expr::parse(text).map(|e| {
+            let response = e.needs().response;
+            (Sample::Expr(SampleExpr(std::sync::Arc::new(e))), response)
+        })
+    };
+    let err = |e: fulcrum_sample::Error| match e {
+        fulcrum_sample::Error::UnknownFetch { .. } => None,
+        e => Some(format!("'{word}': {e}")),
+    };
+    match compiled(word) {
+        Ok((s, r)) => Ok((s, None, r)),
+        Err(first) => {
+            let base_len = word.find(['(', ',']).unwrap_or(word.len());
+            let base = &word[..base_len];
+            for (sfx, method) in ACL_SUFFIXES {
+                if let Some(f) = base.strip_suffix(sfx).filter(|f| !f.is_empty()) {
+                    let text = format!("{f}{}", &word[base_len..]);
+                    // As HAProxy 2.6: converters after the keyword drop its method for the one of their output
+                    // type (`hdr_beg(host),lower` compares whole strings).
+                    let rest = &word[base_len..];
+                    let after_args = match rest.strip_prefix('(') {
+                        Some(r) => r.find(')').map_or("", |c| &r[c + 1..]),
+                        None => rest,
+                    };
+                    let converted = after_args.starts_with(',');
+                    return match compiled(&text) {
+                        Ok((s, r)) if converted => Ok((s, None, r)),
+                        Ok((s, r)) => Ok((s, Some(*method), r)),
+                        Err(fulcrum_sample::Error::UnknownFetch { .. }) => Err(err(first)),
+                        Err(e) => Err(err(e)),
+                    };
+                }
+            }
+            Err(err(first))
+        }
+    }
+}
+
+/// The matching method HAProxy gives a sample expression written without `-m`, from its output type; `None` for
+/// the types that need an explicit one (binary, and `var()` whose type is only known at run time).
+fn default_method(e: &fulcrum_sample::Expr) -> Option<MatchMethod> {
+    use fulcrum_sample::Type;
+    Some(match e.output_type() {
+        Type::Str | Type::Meth => MatchMethod::Str,
+        Type::Int => MatchMethod::Int,
+        Type::Ipv4 | Type::Ipv6 | Type::Addr => MatchMethod::Ip,
+        Type::Bool => MatchMethod::Bool,
+        Type::Bin | Type::Any => return None,
+    })
+}
+
+/// `FETCH` or `FETCH(ARGS)` of the fetches fulcrum matched before sample expressions existed: the sample, the
+/// matching method its name implies, and whether it is a response header (`res.hdr`, `shdr*`).
+fn legacy_fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
     let (base, args, after) = match word.find('(') {
         Some(p) => {
             let rest = &word[p + 1..];
@@ -969,13 +1078,14 @@ fn lf(value: &str, phase: Phase, loc: &Location, kw: &str, sink: &mut Sink) -> O
 /// `set-var(scope.name) EXPR`, `set-var-fmt(scope.name) FMT`, `unset-var(scope.name)`: the action and the index
 /// of the first word after it; `None` (nothing reported) when `action` is none of them.
 enum VarAction {
-    Set(VarName, SampleExpr),
-    SetFmt(VarName, Fmt),
+    Set(VarName, SampleExpr, VarConds),
+    SetFmt(VarName, Fmt, VarConds),
     Unset(VarName),
 }
 
 fn var_action(
     line: &Line,
+    at: usize,
     action: &str,
     phase: Phase,
     kw: &str,
@@ -986,7 +1096,9 @@ fn var_action(
     if !matches!(base, "set-var" | "set-var-fmt" | "unset-var") {
         return None;
     }
-    let kw = &format!("{} {base}", kw.split(' ').next().unwrap_or(kw));
+    let words = if kw.starts_with("tcp-") { 2 } else { 1 };
+    let prefix: Vec<&str> = kw.split(' ').take(words).collect();
+    let kw = &format!("{} {base}", prefix.join(" "));
     let Some(inner) = rest.strip_suffix(')') else {
         sink.error(
             loc,
@@ -995,17 +1107,24 @@ fn var_action(
         );
         return Some(Err(()));
     };
-    if inner.contains(',') {
+    let mut parts = inner.split(',');
+    let var = parts.next().unwrap_or("");
+    let conds = match VarConds::parse(parts.map(str::trim)) {
+        Ok(c) => c,
+        Err(e) => {
+            sink.error(loc, kw, format!("'{action}': {e}"));
+            return Some(Err(()));
+        }
+    };
+    if base == "unset-var" && !conds.is_empty() {
         sink.error(
             loc,
             kw,
-            ns(format!(
-                "'{action}': conditions of '{base}' ('ifexists', 'ifgt', ...)"
-            )),
+            format!("'{action}': 'unset-var' takes no condition"),
         );
         return Some(Err(()));
     }
-    let name: VarName = match inner.parse() {
+    let name: VarName = match var.parse() {
         Ok(n) => n,
         Err(e) => {
             sink.error(loc, kw, e.to_string());
@@ -1021,9 +1140,9 @@ fn var_action(
         return Some(Err(()));
     }
     if base == "unset-var" {
-        return Some(Ok((VarAction::Unset(name), 2)));
+        return Some(Ok((VarAction::Unset(name), at + 1)));
     }
-    let Some(v) = line.words.get(2).map(String::as_str) else {
+    let Some(v) = line.words.get(at + 1).map(String::as_str) else {
         let what = if base == "set-var" {
             "a sample expression"
         } else {
@@ -1035,7 +1154,7 @@ fn var_action(
     if base == "set-var-fmt" {
         return Some(
             lf(v, phase, loc, kw, sink)
-                .map(|f| (VarAction::SetFmt(name, f), 3))
+                .map(|f| (VarAction::SetFmt(name, f, conds), at + 2))
                 .ok_or(()),
         );
     }
@@ -1050,8 +1169,8 @@ fn var_action(
                 return Some(Err(()));
             }
             Some(Ok((
-                VarAction::Set(name, SampleExpr(std::sync::Arc::new(e))),
-                3,
+                VarAction::Set(name, SampleExpr(std::sync::Arc::new(e)), conds),
+                at + 2,
             )))
         }
         Err(e) => {
@@ -1863,10 +1982,12 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (HttpRequestAction::StrictMode(on), 3)
         }
-        other if var_action(line, other, Phase::Request, kw, &mut Sink::default()).is_some() => {
-            match var_action(line, other, Phase::Request, kw, sink) {
-                Some(Ok((VarAction::Set(n, e), i))) => (HttpRequestAction::SetVar(n, e), i),
-                Some(Ok((VarAction::SetFmt(n, f), i))) => (HttpRequestAction::SetVarFmt(n, f), i),
+        other if var_action(line, 1, other, Phase::Request, kw, &mut Sink::default()).is_some() => {
+            match var_action(line, 1, other, Phase::Request, kw, sink) {
+                Some(Ok((VarAction::Set(n, e, c), i))) => (HttpRequestAction::SetVar(n, e, c), i),
+                Some(Ok((VarAction::SetFmt(n, f, c), i))) => {
+                    (HttpRequestAction::SetVarFmt(n, f, c), i)
+                }
                 Some(Ok((VarAction::Unset(n), i))) => (HttpRequestAction::UnsetVar(n), i),
                 _ => return,
             }
@@ -2021,10 +2142,14 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
             };
             (HttpResponseAction::StrictMode(on), 3)
         }
-        other if var_action(line, other, Phase::Response, kw, &mut Sink::default()).is_some() => {
-            match var_action(line, other, Phase::Response, kw, sink) {
-                Some(Ok((VarAction::Set(n, e), i))) => (HttpResponseAction::SetVar(n, e), i),
-                Some(Ok((VarAction::SetFmt(n, f), i))) => (HttpResponseAction::SetVarFmt(n, f), i),
+        other
+            if var_action(line, 1, other, Phase::Response, kw, &mut Sink::default()).is_some() =>
+        {
+            match var_action(line, 1, other, Phase::Response, kw, sink) {
+                Some(Ok((VarAction::Set(n, e, c), i))) => (HttpResponseAction::SetVar(n, e, c), i),
+                Some(Ok((VarAction::SetFmt(n, f, c), i))) => {
+                    (HttpResponseAction::SetVarFmt(n, f, c), i)
+                }
                 Some(Ok((VarAction::Unset(n), i))) => (HttpResponseAction::UnsetVar(n), i),
                 _ => return,
             }
@@ -2061,6 +2186,13 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
             rules.http_response.push(draft);
         }
     }
+}
+
+/// Whether `action` is `set-var(...)`, `set-var-fmt(...)` or `unset-var(...)`.
+fn is_var_action(action: &str) -> bool {
+    action
+        .split_once('(')
+        .is_some_and(|(b, _)| matches!(b, "set-var" | "set-var-fmt" | "unset-var"))
 }
 
 /// `tcp-request connection|content accept|reject [if|unless COND]` and `tcp-request inspect-delay TIME`;
@@ -2134,6 +2266,31 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             }
             if let Some(d) = sink.time(loc, kw, Some(line.word(2))) {
                 rules.inspect_delay = Some((d, loc.clone()));
+            }
+        }
+        "content" | "session" if is_var_action(line.word(2)) => {
+            let kw = format!("tcp-request {which}");
+            let Some(Ok((v, next))) = var_action(line, 2, line.word(2), Phase::Request, &kw, sink)
+            else {
+                return;
+            };
+            let action = match v {
+                VarAction::Set(n, e, c) => HttpRequestAction::SetVar(n, e, c),
+                VarAction::SetFmt(n, f, c) => HttpRequestAction::SetVarFmt(n, f, c),
+                VarAction::Unset(n) => HttpRequestAction::UnsetVar(n),
+            };
+            if let Ok(cond) = tail(line, next, &kw, rules, sink) {
+                let list = if which == "session" {
+                    &mut rules.tcp_session
+                } else {
+                    &mut rules.tcp_content_vars
+                };
+                list.push(RuleDraft {
+                    action,
+                    cond,
+                    location: loc.clone(),
+                    keyword: format!("{kw} {}", line.word(2).split('(').next().unwrap_or("")),
+                });
             }
         }
         "content" => {
@@ -2570,7 +2727,10 @@ fn find_bad(groups: &Groups, bad: fn(&DraftAcl) -> bool) -> Option<(String, Stri
 
 /// Needs an HTTP message.
 fn layer7(a: &DraftAcl) -> bool {
-    !matches!(a.acl.sample, Sample::Src | Sample::DstPort) && !a.acl.sample.is_content()
+    match &a.acl.sample {
+        Sample::Expr(e) => e.0.needs().http,
+        s => !matches!(s, Sample::Src | Sample::DstPort) && !s.is_content(),
+    }
 }
 
 /// Looks at the buffered request bytes (`req.len`, `req.payload`).
@@ -2580,10 +2740,15 @@ fn content(a: &DraftAcl) -> bool {
 
 /// Can only be known while the request is processed.
 fn request_only(a: &DraftAcl) -> bool {
-    matches!(
-        a.acl.sample,
-        Sample::Path | Sample::UrlParam(_) | Sample::HttpAuth(_) | Sample::HttpAuthGroup(_)
-    ) || (matches!(a.acl.sample, Sample::Hdr(_)) && !a.response)
+    match &a.acl.sample {
+        Sample::Expr(e) => e.0.needs().request,
+        s => {
+            matches!(
+                s,
+                Sample::Path | Sample::UrlParam(_) | Sample::HttpAuth(_) | Sample::HttpAuthGroup(_)
+            ) || (matches!(s, Sample::Hdr(_)) && !a.response)
+        }
+    }
 }
 
 /// Can only be known once the response is there.
@@ -2746,6 +2911,22 @@ pub fn finish(
         }
     }
     let tcp_content = rules_of(d.tcp_content, Place::Content, acls, proxy, sink);
+    if mode == Mode::Tcp {
+        if let Some(r) = d.tcp_session.first().or(d.tcp_content_vars.first()) {
+            sink.error(&r.location, &r.keyword, ns(format!("'{}' in {proxy}, which is in 'mode tcp' (variables are only kept for HTTP streams)", r.keyword)));
+        }
+    }
+    for r in d.tcp_session.iter().chain(&d.tcp_content_vars) {
+        let e = match &r.action {
+            HttpRequestAction::SetVar(_, e, _) => Some(&e.0),
+            _ => None,
+        };
+        if let Some(e) = e.filter(|e| e.needs().http || e.needs().content) {
+            sink.error(&r.location, &r.keyword, format!("sample fetch '{}' reads the HTTP request or its bytes, which are not known yet when '{}' rules run", e.fetch_name(), r.keyword));
+        }
+    }
+    let tcp_session = rules_of(d.tcp_session, Place::Connection, acls, proxy, sink);
+    let tcp_content_vars = rules_of(d.tcp_content_vars, Place::Connection, acls, proxy, sink);
     let inspect_delay = d.inspect_delay.map(|(t, _)| t);
     for r in &mut http_request {
         // `errorfiles NAME` in `return` / `deny`: the section's page, else the proxy's error.
@@ -2781,6 +2962,8 @@ pub fn finish(
         http_after_response: rules_of(d.http_after_response, Place::Response, acls, proxy, sink),
         tcp_connection: rules_of(d.tcp_connection, Place::Connection, acls, proxy, sink),
         tcp_content,
+        tcp_session,
+        tcp_content_vars,
         inspect_delay,
         errorfiles,
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
@@ -2852,39 +3035,56 @@ mod tests {
     fn fetches() {
         assert_eq!(
             fetch("path_beg").unwrap(),
-            (Sample::Path, MatchMethod::Beg, false)
+            (Sample::Path, Some(MatchMethod::Beg), false)
         );
         assert_eq!(
             fetch("hdr_sub(host)").unwrap(),
-            (Sample::Hdr("host".into()), MatchMethod::Sub, false)
+            (Sample::Hdr("host".into()), Some(MatchMethod::Sub), false)
         );
         assert_eq!(
             fetch("shdr_sub(server)").unwrap(),
-            (Sample::Hdr("server".into()), MatchMethod::Sub, true)
+            (Sample::Hdr("server".into()), Some(MatchMethod::Sub), true)
         );
         assert_eq!(
             fetch("res.hdr(server)").unwrap(),
-            (Sample::Hdr("server".into()), MatchMethod::Str, true)
+            (Sample::Hdr("server".into()), Some(MatchMethod::Str), true)
         );
         assert_eq!(
             fetch("urlp(id)").unwrap(),
-            (Sample::UrlParam("id".into()), MatchMethod::Str, false)
+            (Sample::UrlParam("id".into()), Some(MatchMethod::Str), false)
         );
         assert_eq!(
             fetch("ssl_fc").unwrap(),
             (
                 Sample::Ssl(fulcrum_sample::SslFetch::Fc),
-                MatchMethod::Bool,
+                Some(MatchMethod::Bool),
                 false
             )
         );
-        assert!(fetch("ssl_bc").unwrap_err().contains("not supported yet"));
+        assert!(fetch("ssl_bc").unwrap_err().contains("not yet by fulcrum"));
         assert!(fetch("frob").unwrap_err().contains("unknown fetch method"));
-        assert!(fetch("hdr(host,1)")
+        assert!(fetch("path(x)").is_err());
+        assert!(fetch("hdr(host").is_err());
+        // anything else is a sample expression, typed by fulcrum-sample
+        for (word, method) in [
+            ("hdr(host,1)", None),
+            ("path,lower", None),
+            ("req.hdr(x),lower,field(1,:)", None),
+            ("hdr_dom(host)", Some(MatchMethod::Dom)),
+            // converters drop the keyword's method, as in HAProxy 2.6
+            ("hdr_dom(host),lower", None),
+            ("path_beg,lower", None),
+            ("path_dir", Some(MatchMethod::Dir)),
+            ("url_len", Some(MatchMethod::Len)),
+            ("var(txn.x)", None),
+        ] {
+            let (s, m, r) = fetch(word).unwrap();
+            assert!(matches!(s, Sample::Expr(_)), "{word}");
+            assert_eq!((m, r), (method, false), "{word}");
+        }
+        assert!(fetch("res.hdr(x),lower").unwrap().2);
+        assert!(fetch("src,frob")
             .unwrap_err()
-            .contains("not supported yet"));
-        assert!(fetch("path,lower").unwrap_err().contains("converters"));
-        assert!(fetch("path(x)").unwrap_err().contains("takes no argument"));
-        assert!(fetch("hdr(host").unwrap_err().contains("expected ')'"));
+            .contains("unknown converter 'frob'"));
     }
 }

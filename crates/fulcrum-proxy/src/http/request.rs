@@ -101,7 +101,7 @@ pub(crate) async fn handle(
         server: None,
         backends: &snapshot.backends,
         backend: None,
-        txn: VarMap::new(),
+        txn: std::cell::RefCell::new(VarMap::new()),
         sess: &client.vars,
         tls: tls.as_deref(),
         first_req: client.first,
@@ -134,7 +134,7 @@ pub(crate) async fn handle(
             txn,
         );
     }
-    txn.keep_vars(&mut stream.txn, stream.sess);
+    txn.keep_vars(stream.txn.get_mut(), stream.sess);
     resp
 }
 
@@ -228,6 +228,7 @@ async fn handle_inner(
     // The frontend's http-request rules, then its stats page, then use_backend / default_backend, then the
     // backend's stats page and rules.
     let mut at = Resume::default();
+    fe.rules.apply_stream_vars(stream.first_req, &req, stream);
     loop {
         match fe
             .rules
@@ -286,6 +287,7 @@ async fn handle_inner(
     }
     let facts = RequestFacts {
         req: &req,
+        stream: Some(&*stream),
         src,
         dst_port,
         tls: tls.as_deref(),

@@ -182,6 +182,37 @@ impl CompiledAcl {
         }
     }
 
+    /// Whether a sample of any type (a sample expression's result) matches: cast to what the method compares
+    /// (`-m int` an integer, `-m ip` an address, `-m bool` a boolean, `-m bin` bytes, the others a string), a sample
+    /// the cast refuses does not match, as in HAProxy.
+    pub fn match_sample(&self, v: fulcrum_sample::Value<'_>) -> bool {
+        use fulcrum_sample::{Type, Value};
+        match self.method {
+            MatchMethod::Found => true,
+            MatchMethod::Bool => matches!(v.cast(Type::Bool), Some(Value::Bool(true))),
+            MatchMethod::Int => match v.cast(Type::Int) {
+                Some(Value::Int(i)) => u64::try_from(i).is_ok_and(|i| self.match_int(i)),
+                _ => false,
+            },
+            MatchMethod::Ip => match v.cast(Type::Addr) {
+                Some(Value::Ipv4(a)) => self.match_ip(a.into()),
+                Some(Value::Ipv6(a)) => self.match_ip(a.into()),
+                _ => false,
+            },
+            MatchMethod::Bin => match v.cast(Type::Bin) {
+                Some(Value::Bin(b) | Value::Str(b)) => self.match_bytes(&b),
+                _ => false,
+            },
+            _ => match v.cast(Type::Str) {
+                Some(Value::Str(s) | Value::Bin(s)) => match std::str::from_utf8(&s) {
+                    Ok(t) => self.match_text(t),
+                    Err(_) => self.match_bytes(&s),
+                },
+                _ => false,
+            },
+        }
+    }
+
     /// Whether an integer sample matches.
     pub fn match_int(&self, v: u64) -> bool {
         match self.method {

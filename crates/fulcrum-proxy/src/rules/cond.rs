@@ -63,6 +63,12 @@ pub trait Facts {
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
         fulcrum_tls::sample(None, f)
     }
+    /// Calls `f` with the sample-expression context of this message or connection (what `Sample::Expr` ACLs
+    /// evaluate over) and returns its answer; `false` when there is no such context.
+    fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
+        let _ = f;
+        false
+    }
 }
 
 /// HAProxy's three-valued ACL result: `Miss` is a result that may change once more request bytes arrived.
@@ -157,11 +163,19 @@ fn eval_content(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
 }
 
 fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
+    if let Sample::Expr(e) = &acl.sample {
+        let pass = facts.with_context(&mut |ctx| e.0.any(ctx, &mut |v| acl.match_sample(v)));
+        return match (pass, acl.sample.is_content()) {
+            (true, _) => Tri::Pass,
+            (false, true) => not_yet(facts),
+            (false, false) => Tri::Fail,
+        };
+    }
     if acl.sample.is_content() {
         return eval_content(acl, facts);
     }
     let pass = match &acl.sample {
-        Sample::ReqLen | Sample::ReqPayload { .. } | Sample::ReqSsl(_) => false,
+        Sample::ReqLen | Sample::ReqPayload { .. } | Sample::ReqSsl(_) | Sample::Expr(_) => false,
         Sample::Src => facts.src().is_some_and(|ip| acl.match_ip(ip)),
         Sample::DstPort => facts
             .dst_port()

@@ -1,6 +1,6 @@
 //! `http-request`, `http-response` and `http-after-response` rules, `use_backend` and `errorfile`, compiled per proxy.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -10,7 +10,7 @@ use regex::Regex;
 
 use fulcrum_config::haproxy::{
     AddrPart, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Redirect, RedirectTarget,
-    Rules, SampleExpr, Service, TcpConnAction, TcpContentAction, VarName, WaitForBody,
+    Rules, SampleExpr, Service, TcpConnAction, TcpContentAction, VarConds, VarName, WaitForBody,
 };
 
 use super::acl::AclError;
@@ -73,6 +73,8 @@ pub enum RulesError {
 pub struct RequestFacts<'a, B> {
     /// The request.
     pub req: &'a Request<B>,
+    /// The stream (variables, names), for sample-expression ACLs; without it they do not match.
+    pub stream: Option<&'a Stream<'a>>,
     /// The client's address.
     pub src: IpAddr,
     /// The port the client connected to.
@@ -132,6 +134,12 @@ impl<B> Facts for RequestFacts<'_, B> {
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
         fulcrum_tls::sample(self.tls, f)
     }
+    fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
+        match self.stream {
+            Some(stream) => f(&Ctx::new(req_msg(self.req), stream)),
+            None => false,
+        }
+    }
 }
 
 /// The request side of a response: what `http-response` conditions may read besides the response headers.
@@ -155,6 +163,7 @@ struct ResponseFacts<'a> {
     captured_uri: Option<&'a str>,
     status: u16,
     headers: &'a HeaderMap,
+    stream: &'a Stream<'a>,
 }
 
 impl Facts for ResponseFacts<'_> {
@@ -188,29 +197,69 @@ impl Facts for ResponseFacts<'_> {
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
         fulcrum_tls::sample(self.line.tls.as_deref(), f)
     }
+    fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
+        let msg = Msg::Response {
+            method: &self.line.method,
+            uri: &self.line.uri,
+            status: self.status,
+            headers: self.headers,
+        };
+        f(&Ctx::new(msg, self.stream))
+    }
 }
 
 /// The facts of a connection before any byte is read.
 pub struct ConnFacts {
-    /// The client's address.
-    pub src: IpAddr,
+    /// The client's address and port.
+    pub src: SocketAddr,
     /// The port the client connected to.
     pub dst_port: u16,
 }
 
 impl Facts for ConnFacts {
     fn src(&self) -> Option<IpAddr> {
-        Some(self.src)
+        Some(self.src.ip())
     }
     fn dst_port(&self) -> Option<u16> {
         Some(self.dst_port)
+    }
+    fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
+        f(&L4Ctx {
+            src: self.src,
+            payload: None,
+        })
+    }
+}
+
+/// The sample-expression context of a connection without an HTTP message: its addresses and, in `tcp-request
+/// content` rules, the buffered bytes (no variables yet in `mode tcp`).
+struct L4Ctx<'a> {
+    src: SocketAddr,
+    payload: Option<&'a [u8]>,
+}
+
+impl fulcrum_sample::Context for L4Ctx<'_> {
+    fn src(&self) -> Option<SocketAddr> {
+        Some(self.src)
+    }
+    fn payload(&self) -> Option<&[u8]> {
+        self.payload
+    }
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
+    fn random_u32(&self) -> u32 {
+        super::sample::random_u32()
+    }
+    fn env(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+        std::env::var_os(name).map(|v| std::borrow::Cow::Owned(v.into_encoded_bytes()))
     }
 }
 
 /// The facts of a tcp-mode connection whose first bytes are buffered (`tcp-request content`, `use_backend`).
 pub struct ContentFacts<'a> {
-    /// The client's address.
-    pub src: IpAddr,
+    /// The client's address and port.
+    pub src: SocketAddr,
     /// The port the client connected to.
     pub dst_port: u16,
     /// The bytes the client sent so far.
@@ -222,7 +271,13 @@ pub struct ContentFacts<'a> {
 
 impl Facts for ContentFacts<'_> {
     fn src(&self) -> Option<IpAddr> {
-        Some(self.src)
+        Some(self.src.ip())
+    }
+    fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
+        f(&L4Ctx {
+            src: self.src,
+            payload: Some(self.buf),
+        })
     }
     fn dst_port(&self) -> Option<u16> {
         Some(self.dst_port)
@@ -271,8 +326,8 @@ impl HdrVal {
 /// `set-var` / `set-var-fmt` / `unset-var`.
 #[derive(Debug)]
 enum VarAct {
-    Set(VarName, SampleExpr),
-    SetFmt(VarName, Fmt),
+    Set(VarName, SampleExpr, VarConds),
+    SetFmt(VarName, Fmt, VarConds),
     Unset(VarName),
 }
 
@@ -281,17 +336,17 @@ impl VarAct {
     fn run(&self, msg: Msg<'_>, stream: &mut Stream<'_>) {
         match self {
             VarAct::Unset(n) => stream.unset_var(n),
-            VarAct::Set(n, e) => {
+            VarAct::Set(n, e, c) => {
                 let v = e.0.eval(&Ctx::new(msg, stream)).map(|v| v.into_owned());
                 // As HAProxy: an absent sample leaves the variable as it was.
                 if let Some(v) = v {
-                    stream.set_var(n, v);
+                    stream.set_var_if(n, v, *c);
                 }
             }
-            VarAct::SetFmt(n, f) => {
+            VarAct::SetFmt(n, f, c) => {
                 let mut out = Vec::new();
                 Ctx::new(msg, stream).render(f, &mut out);
-                stream.set_var(n, fulcrum_sample::Value::string(out));
+                stream.set_var_if(n, fulcrum_sample::Value::string(out), *c);
             }
         }
     }
@@ -480,6 +535,10 @@ pub struct ProxyRules {
     pub use_backends: Vec<(BackendTarget, Option<CompiledCond>)>,
     tcp_connection: Vec<(TcpConnAction, Option<CompiledCond>)>,
     tcp_content: Vec<(TcpContentAction, Option<CompiledCond>)>,
+    /// `tcp-request session set-var...`: once per client connection, before its first request.
+    tcp_session: Vec<(VarAct, Option<CompiledCond>)>,
+    /// `tcp-request content set-var...` of an HTTP proxy: on each request, before `http-request`.
+    tcp_content_vars: Vec<(VarAct, Option<CompiledCond>)>,
     inspect_delay: Option<std::time::Duration>,
     errorfiles: ErrorPages,
 }
@@ -580,11 +639,11 @@ impl ProxyRules {
                 HttpRequestAction::SetAddr(part, e) => ReqAction::SetAddr(*part, e.clone()),
                 HttpRequestAction::Allow => ReqAction::Allow,
                 HttpRequestAction::Auth(realm) => ReqAction::Auth(realm.clone()),
-                HttpRequestAction::SetVar(n, e) => {
-                    ReqAction::Var(VarAct::Set(n.clone(), e.clone()))
+                HttpRequestAction::SetVar(n, e, c) => {
+                    ReqAction::Var(VarAct::Set(n.clone(), e.clone(), *c))
                 }
-                HttpRequestAction::SetVarFmt(n, f) => {
-                    ReqAction::Var(VarAct::SetFmt(n.clone(), f.clone()))
+                HttpRequestAction::SetVarFmt(n, f, c) => {
+                    ReqAction::Var(VarAct::SetFmt(n.clone(), f.clone(), *c))
                 }
                 HttpRequestAction::UnsetVar(n) => ReqAction::Var(VarAct::Unset(n.clone())),
                 HttpRequestAction::Redirect(r) => ReqAction::Redirect(r.clone()),
@@ -622,6 +681,22 @@ impl ProxyRules {
         for r in &rules.tcp_content {
             out.tcp_content
                 .push((r.action, compile_opt(&r.cond, refs)?));
+        }
+        let var_act = |a: &HttpRequestAction| match a {
+            HttpRequestAction::SetVar(n, e, c) => Some(VarAct::Set(n.clone(), e.clone(), *c)),
+            HttpRequestAction::SetVarFmt(n, f, c) => Some(VarAct::SetFmt(n.clone(), f.clone(), *c)),
+            HttpRequestAction::UnsetVar(n) => Some(VarAct::Unset(n.clone())),
+            _ => None,
+        };
+        for r in &rules.tcp_session {
+            if let Some(a) = var_act(&r.action) {
+                out.tcp_session.push((a, compile_opt(&r.cond, refs)?));
+            }
+        }
+        for r in &rules.tcp_content_vars {
+            if let Some(a) = var_act(&r.action) {
+                out.tcp_content_vars.push((a, compile_opt(&r.cond, refs)?));
+            }
         }
         out.inspect_delay = rules.inspect_delay;
         Ok(out)
@@ -692,6 +767,25 @@ impl ProxyRules {
         }
     }
 
+    /// Runs the `tcp-request session` variable rules (on a connection's first request, `first`) then the
+    /// `tcp-request content` ones, before the `http-request` rules of an HTTP proxy.
+    pub fn apply_stream_vars<B>(&self, first: bool, req: &Request<B>, stream: &mut Stream<'_>) {
+        let session = if first { &self.tcp_session[..] } else { &[] };
+        for (action, cond) in session.iter().chain(&self.tcp_content_vars) {
+            let facts = RequestFacts {
+                req,
+                stream: Some(&*stream),
+                src: stream.src.ip(),
+                dst_port: stream.dst_port,
+                tls: stream.tls,
+                captured_uri: stream.captured_uri(),
+            };
+            if holds(cond, &facts) {
+                action.run(req_msg(req), stream);
+            }
+        }
+    }
+
     /// Runs the `http-request` rules in order on `req`, no rewrite limited by a buffer. `outer` is the frontend
     /// when these are a backend's rules: its error replies back the backend's.
     pub fn apply_request<B>(
@@ -719,6 +813,7 @@ impl ProxyRules {
             // `set-src` and `set-dst` change what the next rules see.
             let facts = RequestFacts {
                 req,
+                stream: Some(&*stream),
                 src: stream.src.ip(),
                 dst_port: stream.dst_port,
                 tls: stream.tls,
@@ -925,9 +1020,11 @@ fn compile_response(
             HttpResponseAction::SetStatus(s) => RespAction::SetStatus(*s),
             HttpResponseAction::Allow => RespAction::Allow,
             HttpResponseAction::Deny(s) => RespAction::Deny(*s),
-            HttpResponseAction::SetVar(n, e) => RespAction::Var(VarAct::Set(n.clone(), e.clone())),
-            HttpResponseAction::SetVarFmt(n, f) => {
-                RespAction::Var(VarAct::SetFmt(n.clone(), f.clone()))
+            HttpResponseAction::SetVar(n, e, c) => {
+                RespAction::Var(VarAct::Set(n.clone(), e.clone(), *c))
+            }
+            HttpResponseAction::SetVarFmt(n, f, c) => {
+                RespAction::Var(VarAct::SetFmt(n.clone(), f.clone(), *c))
             }
             HttpResponseAction::UnsetVar(n) => RespAction::Var(VarAct::Unset(n.clone())),
             HttpResponseAction::WaitForBody(w) => RespAction::WaitForBody(*w),
@@ -957,6 +1054,7 @@ fn apply_response(
                 captured_uri: stream.captured_uri(),
                 status: status_now,
                 headers: &*headers,
+                stream: &*stream,
             };
             if !holds(cond, &facts) {
                 continue;

@@ -21,6 +21,12 @@ pub enum Matcher {
     Int(Vec<(u64, u64)>),
     /// `-m bin`: the bytes the hex patterns stand for.
     Bin(Vec<Vec<u8>>),
+    /// `-m dir`: a `/`-delimited part of the sample equals a pattern.
+    Dir(Vec<String>),
+    /// `-m dom`: a `.`- or `/`-delimited part of the sample equals a pattern.
+    Dom(Vec<String>),
+    /// `-m len`: the sample's length is in one of the ranges.
+    Len(Vec<(u64, u64)>),
 }
 
 fn parse_net(p: &str) -> Option<(IpAddr, u8)> {
@@ -77,6 +83,14 @@ impl Matcher {
             MatchMethod::Beg => Matcher::Beg(patterns.iter().map(fold).collect()),
             MatchMethod::End => Matcher::End(patterns.iter().map(fold).collect()),
             MatchMethod::Sub => Matcher::Sub(patterns.iter().map(fold).collect()),
+            MatchMethod::Dir => Matcher::Dir(patterns.iter().map(fold).collect()),
+            MatchMethod::Dom => Matcher::Dom(patterns.iter().map(fold).collect()),
+            MatchMethod::Len => Matcher::Len(
+                patterns
+                    .iter()
+                    .map(|p| parse_range(p).ok_or_else(|| p.clone()))
+                    .collect::<Result<_, _>>()?,
+            ),
             MatchMethod::Reg => Matcher::Reg(
                 patterns
                     .iter()
@@ -127,6 +141,16 @@ impl Matcher {
                 .parse::<u64>()
                 .is_ok_and(|v| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&v))),
             Matcher::Bin(p) => p.iter().any(|p| p == s.as_bytes()),
+            Matcher::Dir(p) => p
+                .iter()
+                .any(|p| delimited(s.as_bytes(), p.as_bytes(), b"/")),
+            Matcher::Dom(p) => p
+                .iter()
+                .any(|p| delimited(s.as_bytes(), p.as_bytes(), b"/.")),
+            Matcher::Len(ranges) => {
+                let n = s.len() as u64;
+                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&n))
+            }
         }
     }
 
@@ -143,10 +167,36 @@ impl Matcher {
                 p.is_empty() || s.windows(p.len()).any(|w| w == p)
             }),
             Matcher::Bin(p) => p.iter().any(|p| p == s),
+            Matcher::Dir(p) => p.iter().any(|p| delimited(s, p.as_bytes(), b"/")),
+            Matcher::Dom(p) => p.iter().any(|p| delimited(s, p.as_bytes(), b"/.")),
+            Matcher::Len(ranges) => {
+                let n = s.len() as u64;
+                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&n))
+            }
             Matcher::Found => true,
             Matcher::Reg(_) | Matcher::Ip(_) | Matcher::Int(_) => return None,
         })
     }
+}
+
+/// Whether `pat` (its own leading and trailing delimiters ignored) occurs in `s` as a whole run of parts: preceded
+/// by the start or a delimiter and followed by the end or a delimiter (`-m dir` with `/`, `-m dom` with `/` and `.`).
+fn delimited(s: &[u8], pat: &[u8], delims: &[u8]) -> bool {
+    let is_delim = |c: &u8| delims.contains(c);
+    let start = pat.iter().position(|c| !is_delim(c)).unwrap_or(pat.len());
+    let end = pat
+        .iter()
+        .rposition(|c| !is_delim(c))
+        .map_or(start, |e| e + 1);
+    let pat = &pat[start..end.max(start)];
+    if pat.is_empty() {
+        return false;
+    }
+    (0..s.len().saturating_sub(pat.len() - 1)).any(|i| {
+        s[i..].starts_with(pat)
+            && (i == 0 || is_delim(&s[i - 1]))
+            && s.get(i + pat.len()).is_none_or(is_delim)
+    })
 }
 
 /// Whether `ip` lies in `net/bits`.
@@ -178,6 +228,17 @@ pub fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dir_and_dom() {
+        assert!(delimited(b"/a/b/c", b"b", b"/"));
+        assert!(delimited(b"/a/b/c", b"/b/c/", b"/"));
+        assert!(!delimited(b"/a/bb/c", b"b", b"/"));
+        assert!(delimited(b"www.example.com", b"example", b"/."));
+        assert!(delimited(b"www.example.com", b"example.com", b"/."));
+        assert!(!delimited(b"www.example.com", b"ample", b"/."));
+        assert!(!delimited(b"abc", b"/", b"/"));
+    }
 
     #[test]
     fn networks() {

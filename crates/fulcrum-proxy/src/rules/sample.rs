@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use fulcrum_config::haproxy::{Fmt, VarName, VarScope};
+use fulcrum_config::haproxy::{Fmt, VarConds, VarName, VarScope};
 use fulcrum_sample::{BackendStat, Context, Flags, HeaderVisitor, IdOf, Value};
 use http::{HeaderMap, Uri};
 
@@ -59,7 +59,7 @@ pub struct Stream<'a> {
     /// The backend, once one is chosen.
     pub backend: Option<std::sync::Arc<dyn StreamBackend>>,
     /// `txn.`, `req.` and `res.` variables: one transaction.
-    pub txn: VarMap,
+    pub txn: RefCell<VarMap>,
     /// `sess.` variables: the client connection's.
     pub sess: &'a RefCell<VarMap>,
     /// The client connection's TLS facts (`None` on clear text).
@@ -132,8 +132,23 @@ impl Stream<'_> {
                 self.sess.borrow_mut().insert(name.clone(), v);
             }
             _ => {
-                self.txn.insert(name.clone(), v);
+                self.txn.get_mut().insert(name.clone(), v);
             }
+        }
+    }
+
+    /// Sets a variable when `conds` allow it (`set-var(scope.name,COND...)`).
+    pub fn set_var_if(&mut self, name: &VarName, v: Value<'static>, conds: VarConds) {
+        if conds.is_empty() {
+            return self.set_var(name, v);
+        }
+        let allowed = match name.scope() {
+            VarScope::Proc => conds.allows(name.scope(), lock_proc().get(name), &v),
+            VarScope::Sess => conds.allows(name.scope(), self.sess.borrow().get(name), &v),
+            _ => conds.allows(name.scope(), self.txn.get_mut().get(name), &v),
+        };
+        if allowed {
+            self.set_var(name, v);
         }
     }
 
@@ -147,7 +162,7 @@ impl Stream<'_> {
                 self.sess.borrow_mut().remove(name);
             }
             _ => {
-                self.txn.remove(name);
+                self.txn.get_mut().remove(name);
             }
         }
     }
@@ -156,6 +171,98 @@ impl Stream<'_> {
 /// The value of a `proc.` variable.
 pub(crate) fn proc_var(name: &VarName) -> Option<Value<'static>> {
     lock_proc().get(name).cloned()
+}
+
+/// Runs the `global` section's `set-var` / `set-var-fmt` lines in order (when the proxy starts): each sees the
+/// `proc.` variables the lines before it set.
+pub fn set_global_vars(vars: &[fulcrum_config::haproxy::GlobalVar]) {
+    use fulcrum_config::haproxy::GlobalVarValue;
+    for v in vars {
+        let value = match &v.value {
+            GlobalVarValue::Expr(e) => e.0.eval(&ProcCtx).map(Value::into_owned),
+            GlobalVarValue::Fmt(f) => {
+                let mut out = Vec::new();
+                f.format()
+                    .render(&ProcCtx, &mut out, &mut |_, _, _| ControlFlow::Continue(()));
+                Some(Value::string(out))
+            }
+        };
+        if let Some(value) = value {
+            lock_proc().insert(v.name.clone(), value);
+        }
+    }
+}
+
+/// The runtime API's `set var NAME [expr|fmt] VALUE`: compiles the expression (or log-format string) and sets
+/// the `proc.` variable from it; the error is the message to print, worded as haproxy 2.6's.
+pub fn set_proc_var(name: &str, fmt: bool, value: &str) -> Result<(), String> {
+    let name: VarName = name
+        .parse()
+        .ok()
+        .filter(|n: &VarName| n.scope() == VarScope::Proc)
+        .ok_or_else(|| {
+            format!("'set var': cannot set variable '{name}', only scope 'proc' is permitted here.")
+        })?;
+    let v = if fmt {
+        let f = fulcrum_sample::LogFormat::parse(value).map_err(|e| format!("'set var': {e}"))?;
+        let mut out = Vec::new();
+        f.render(&ProcCtx, &mut out, &mut |_, _, _| ControlFlow::Continue(()));
+        Some(Value::string(out))
+    } else {
+        let e = fulcrum_sample::Expr::parse(value).map_err(|e| format!("'set var': {e}"))?;
+        let needs = e.needs();
+        if needs.http || needs.content || needs.backend || needs.server {
+            return Err(format!(
+                "fetch method '{}' reads a stream, none of which is available here",
+                e.fetch_name()
+            ));
+        }
+        e.eval(&ProcCtx).map(Value::into_owned)
+    };
+    if let Some(v) = v {
+        lock_proc().insert(name, v);
+    }
+    Ok(())
+}
+
+/// The context of the `global` section's expressions: no stream, only `proc.` variables, the environment, the
+/// clock and random numbers.
+struct ProcCtx;
+
+impl Context for ProcCtx {
+    fn var(&self, name: &VarName) -> Option<Value<'_>> {
+        match name.scope() {
+            VarScope::Proc => lock_proc().get(name).cloned(),
+            _ => None,
+        }
+    }
+    fn env(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        std::env::var_os(name).map(|v| Cow::Owned(v.into_encoded_bytes()))
+    }
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn random_u32(&self) -> u32 {
+        random_u32()
+    }
+}
+
+/// A `proc.` variable as the runtime API's `get var` prints it: `NAME: type=TYPE value=<VALUE>`; `None` when
+/// it is not set.
+pub fn describe_proc_var(name: &VarName) -> Option<String> {
+    let v = lock_proc().get(name).cloned()?;
+    let ty = match &v {
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "sint",
+        Value::Ipv4(_) => "ipv4",
+        Value::Ipv6(_) => "ipv6",
+        Value::Str(_) => "str",
+        Value::Bin(_) => "bin",
+    };
+    Some(format!(
+        "{name}: type={ty} value=<{}>",
+        String::from_utf8_lossy(&v.as_str_bytes())
+    ))
 }
 
 fn lock_proc() -> std::sync::MutexGuard<'static, VarMap> {
@@ -196,7 +303,47 @@ pub struct Ctx<'a, 's> {
     req_headers: Option<&'a HeaderMap>,
     res: Option<(u16, &'a HeaderMap)>,
     stream: &'a Stream<'s>,
-    sess: Ref<'a, VarMap>,
+    /// Borrowed for the context's life so that `var()` hands out borrowed values; released before the
+    /// variables the `set-var` converter asked for are written (on drop).
+    sess: Option<Ref<'a, VarMap>>,
+    txn: Option<Ref<'a, VarMap>>,
+    /// `set-var` converter writes, applied when the context is dropped.
+    pending: RefCell<Vec<(VarName, Value<'static>, VarConds)>>,
+}
+
+impl Drop for Ctx<'_, '_> {
+    fn drop(&mut self) {
+        let pending = std::mem::take(self.pending.get_mut());
+        if pending.is_empty() {
+            return;
+        }
+        self.sess = None;
+        self.txn = None;
+        for (name, v, conds) in pending {
+            match name.scope() {
+                VarScope::Proc => {
+                    let mut vars = lock_proc();
+                    if conds.allows(name.scope(), vars.get(&name), &v) {
+                        vars.insert(name, v);
+                    }
+                }
+                VarScope::Check => {}
+                scope => {
+                    let cell = if scope == VarScope::Sess {
+                        self.stream.sess
+                    } else {
+                        &self.stream.txn
+                    };
+                    // another context over the same stream still reading: the write is lost, never a panic
+                    if let Ok(mut vars) = cell.try_borrow_mut() {
+                        if conds.allows(scope, vars.get(&name), &v) {
+                            vars.insert(name, v);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl<'a, 's> Ctx<'a, 's> {
@@ -226,7 +373,9 @@ impl<'a, 's> Ctx<'a, 's> {
             req_headers,
             res,
             stream,
-            sess: stream.sess.borrow(),
+            sess: stream.sess.try_borrow().ok(),
+            txn: stream.txn.try_borrow().ok(),
+            pending: RefCell::new(Vec::new()),
         }
     }
 
@@ -394,10 +543,25 @@ impl Context for Ctx<'_, '_> {
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
         match name.scope() {
             VarScope::Proc => lock_proc().get(name).cloned(),
-            VarScope::Sess => self.sess.get(name).map(Value::reborrow),
+            VarScope::Sess => self.sess.as_ref()?.get(name).map(Value::reborrow),
             VarScope::Check => None,
-            _ => self.stream.txn.get(name).map(Value::reborrow),
+            _ => self.txn.as_ref()?.get(name).map(Value::reborrow),
         }
+    }
+    fn set_var(&self, name: &VarName, value: Value<'_>, conds: VarConds) {
+        self.pending
+            .borrow_mut()
+            .push((name.clone(), value.into_owned(), conds));
+    }
+    fn request_len(&self) -> Option<usize> {
+        // As HAProxy counts an HTTP request in its internal form: a fixed 21 bytes for the start line's block,
+        // the method, the target and the version, then each header's name and value.
+        let headers = self.req_headers?;
+        let mut n = 21 + self.method.as_str().len() + self.uri_text.len() + "HTTP/1.1".len();
+        for (k, v) in headers {
+            n += k.as_str().len() + v.len();
+        }
+        Some(n)
     }
     fn env(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         std::env::var_os(name).map(|v| Cow::Owned(v.into_encoded_bytes()))
