@@ -332,10 +332,6 @@ fn acl_errors_fulcrum_only() {
         ),
         ("acl a req.body x", "fetch method 'req.body' is supported"),
         (
-            "acl a capture.req.uri x",
-            "fetch method 'capture.req.uri' is supported",
-        ),
-        (
             "acl a str(a),wt6 x",
             "converter 'wt6' is supported by HAProxy, not yet",
         ),

@@ -874,7 +874,7 @@ mod tests {
         }
         assert!(all.ends_with("  quit                                    : close the connection\n"));
         let get = help_lines(&["get"]);
-        assert_eq!(get.lines().count(), 5, "{get}");
+        assert_eq!(get.lines().count(), 6, "{get}");
         assert!(get.contains("  get var <name>"), "{get}");
         assert!(get.contains("  get map <map> <value>"), "{get}");
         assert!(get.contains("\n  get weight <bk>/<srv>"), "{get}");
