@@ -33,8 +33,17 @@ fuzz_target!(|data: &[u8]| {
     match header.version {
         Version::V1 => encode_v1(addrs, &mut wire),
         Version::V2 => V2 {
-            addrs: if header.command == Command::Local { None } else { addrs },
-            tlvs: header.tlvs.iter().filter(|t| t.kind != kind::CRC32C).cloned().collect(),
+            addrs: if header.command == Command::Local {
+                None
+            } else {
+                addrs
+            },
+            tlvs: header
+                .tlvs
+                .iter()
+                .filter(|t| t.kind != kind::CRC32C)
+                .cloned()
+                .collect(),
             crc32c: header.tlv(kind::CRC32C).is_some(),
         }
         .encode(&mut wire),

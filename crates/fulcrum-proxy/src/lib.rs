@@ -16,6 +16,7 @@ pub mod log;
 pub mod memory;
 pub mod origin;
 pub mod parking;
+pub mod proxy_header;
 pub mod queue;
 pub mod ramp;
 pub mod relay;
@@ -232,7 +233,13 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                 };
                 claims.claim(fd).map_err(inherit_error)?;
                 let sockets = listener::inherit_tcp(fd, threads).map_err(inherit_error)?;
-                add_listeners(&mut per_worker, &mut bound, (fe, tls), &limit, sockets);
+                add_listeners(
+                    &mut per_worker,
+                    &mut bound,
+                    (fe, tls, bind.accept_proxy),
+                    &limit,
+                    sockets,
+                );
             }
         }
     }
@@ -256,7 +263,13 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                         location: bind.location.to_string(),
                         source,
                     })?;
-                add_listeners(&mut per_worker, &mut bound, (fe, tls), &limit, sockets);
+                add_listeners(
+                    &mut per_worker,
+                    &mut bound,
+                    (fe, tls, bind.accept_proxy),
+                    &limit,
+                    sockets,
+                );
             }
         }
     }
@@ -292,9 +305,10 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
 fn add_listeners(
     per_worker: &mut [Vec<worker::Listener>],
     bound: &mut Vec<(String, SocketAddr)>,
-    (fe, tls): (
+    (fe, tls, accept_proxy): (
         &Arc<snapshot::FrontendRt>,
         &Option<Arc<fulcrum_tls::server::ServerTls>>,
+        bool,
     ),
     limit: &Option<Arc<Semaphore>>,
     sockets: Vec<std::net::TcpListener>,
@@ -308,6 +322,7 @@ fn add_listeners(
             socket,
             limit: limit.clone(),
             tls: tls.clone(),
+            accept_proxy,
         });
     }
 }

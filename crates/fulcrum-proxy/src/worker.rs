@@ -33,6 +33,8 @@ pub struct Listener {
     pub limit: Option<Arc<Semaphore>>,
     /// TLS settings, on a `bind ... ssl` line.
     pub tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
+    /// `bind ... accept-proxy`: connections start with a PROXY protocol header.
+    pub accept_proxy: bool,
 }
 
 /// Starts a worker thread.
@@ -70,7 +72,7 @@ pub fn spawn(
                     };
                     let span = info_span!("frontend", name = %l.frontend.name);
                     tokio::task::spawn_local(
-                        accept_loop(worker.clone(), l.frontend, listener, l.tls, l.limit, limits.clone())
+                        accept_loop(worker.clone(), l.frontend, listener, l.tls, l.accept_proxy, l.limit, limits.clone())
                             .instrument(span),
                     );
                 }
@@ -95,6 +97,7 @@ async fn accept_loop(
     fe: Arc<FrontendRt>,
     listener: TcpListener,
     tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
+    accept_proxy: bool,
     fe_limit: Option<Arc<Semaphore>>,
     limits: Limits,
 ) {
@@ -119,16 +122,17 @@ async fn accept_loop(
         fe.stats
             .conn_tot
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if !fe.rules.accept_connection(&ConnFacts {
+        let Some(expect_proxy) = fe.rules.accept_connection(&ConnFacts {
             src: peer.ip(),
             dst_port: local_port,
-        }) {
+        }) else {
             fe.stats
                 .denied_conn
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             debug!(%peer, "connection rejected by tcp-request connection rules");
             continue;
-        }
+        };
+        let expect_proxy = accept_proxy || expect_proxy;
         let _ = stream.set_nodelay(true);
         let ticket = ConnTicket {
             _counted: ConnGuard::new(fe.clone()),
@@ -146,6 +150,7 @@ async fn accept_loop(
                     tls.clone(),
                     peer,
                     local_port,
+                    expect_proxy,
                     ticket,
                 ));
             }
@@ -154,7 +159,16 @@ async fn accept_loop(
                 let tls = tls.clone();
                 tokio::task::spawn_local(async move {
                     let _ticket = ticket;
-                    crate::tcp::serve_client(worker, fe, stream, tls, peer, local_port).await;
+                    crate::tcp::serve_client(
+                        worker,
+                        fe,
+                        stream,
+                        tls,
+                        peer,
+                        local_port,
+                        expect_proxy,
+                    )
+                    .await;
                 });
             }
         }

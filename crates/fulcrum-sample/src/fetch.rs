@@ -109,6 +109,10 @@ pub(crate) enum Fetch {
     SrvName,
     /// `http_first_req`: whether the request is the first of its client connection.
     HttpFirstReq,
+    /// `fc_rcvd_proxy`: whether the client connection started with a PROXY protocol header.
+    FcRcvdProxy,
+    /// `fc_pp_authority` (TLV 0x02), `fc_pp_unique_id` (TLV 0x05): a TLV of that header.
+    FcPpTlv(u8),
     /// `url_param(name[,delim])`, `urlp`
     UrlParam {
         /// Empty for the first parameter that has a value.
@@ -228,7 +232,8 @@ impl Fetch {
             | Fetch::Date { .. }
             | Fetch::DateUs
             | Fetch::Rand(_) => Type::Int,
-            Fetch::Bool(_) | Fetch::HttpFirstReq => Type::Bool,
+            Fetch::Bool(_) | Fetch::HttpFirstReq | Fetch::FcRcvdProxy => Type::Bool,
+            Fetch::FcPpTlv(_) => Type::Str,
             Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
             Fetch::Ipv6(_) => Type::Ipv6,
             Fetch::Bin(_) => Type::Bin,
@@ -307,6 +312,8 @@ impl Fetch {
             Fetch::BeName => Value::str(ctx.backend_name()?.as_bytes()),
             Fetch::SrvName => Value::str(ctx.server_name()?.as_bytes()),
             Fetch::HttpFirstReq => Value::Bool(ctx.first_request()?),
+            Fetch::FcRcvdProxy => Value::Bool(ctx.received_proxy()?),
+            Fetch::FcPpTlv(kind) => Value::str(ctx.proxy_tlv(*kind)?),
             Fetch::Ssl(f) => ctx.ssl(*f)?,
             Fetch::UrlParam { name, delim } => {
                 Value::str(http::url_param(ctx.uri()?, name, *delim)?)

@@ -55,7 +55,7 @@
 //! `var`, `env`, `method`, `path`, `pathq`, `query`, `url`, `base`, `req.hdr`/`hdr`, `res.hdr`/`shdr`,
 //! `req.fhdr`, `res.fhdr`, `req.hdr_cnt`/`hdr_cnt`, `res.hdr_cnt`, `req.fhdr_cnt`, `res.fhdr_cnt`,
 //! `status`, `src`, `src_port`, `dst`, `dst_port`, `fe_name`, `be_name`, `srv_name`,
-//! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
+//! `http_first_req`, `fc_rcvd_proxy`, `fc_pp_authority`, `fc_pp_unique_id`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
 //! `date_us`, `rand`.
 //!
 //! Converters: `lower`, `upper`, `length`, `base64`, `b64dec`, `ub64enc`, `ub64dec`, `url_dec`,

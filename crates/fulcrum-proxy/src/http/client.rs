@@ -106,11 +106,27 @@ pub async fn serve_client(
     tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
     peer: SocketAddr,
     local_port: u16,
+    expect_proxy: bool,
     ticket: ConnTicket,
 ) {
+    // `accept-proxy`: the PROXY header comes first, before TLS, within the time allowed for a request head.
+    let proxied = match expect_proxy {
+        false => None,
+        true => match crate::proxy_header::receive(&stream, fe.head_timeout()).await {
+            Ok(r) => Some(Box::new(r)),
+            Err(e) => {
+                Counters::inc(&fe.stats.err_req);
+                debug!(frontend = %fe.name, %peer, error = %e, "PROXY protocol header refused");
+                return;
+            }
+        },
+    };
+    let dst = proxied.as_ref().and_then(|p| p.dst());
+    let peer = proxied.as_ref().and_then(|p| p.src()).unwrap_or(peer);
+    let local_port = dst.map_or(local_port, |d| d.port());
     // The local address costs a system call: asked only when the frontend logs.
     let conn_log = match fe.log {
-        Some(_) => ConnLog::new(&fe, peer, stream.local_addr().ok()),
+        Some(_) => ConnLog::new(&fe, peer, dst.or_else(|| stream.local_addr().ok())),
         None => None,
     };
     let session = match tls {
@@ -139,7 +155,8 @@ pub async fn serve_client(
             }
         }
     };
-    let io = Rc::new(ClientIo::new(stream, session, fe.clone(), conn_log.clone()));
+    let io =
+        Rc::new(ClientIo::new(stream, session, fe.clone(), conn_log.clone()).with_proxied(proxied));
     serve(
         worker,
         ClientConn {

@@ -49,6 +49,8 @@ pub struct Stream<'a> {
     pub tls: Option<&'a fulcrum_tls::Facts>,
     /// Whether this is the first request of the client connection (`http_first_req`).
     pub first_req: bool,
+    /// The PROXY protocol header the client connection started with (`fc_rcvd_proxy`, `fc_pp_*`).
+    pub proxied: Option<&'a crate::proxy_header::Received>,
 }
 
 impl Stream<'_> {
@@ -265,6 +267,12 @@ impl Context for Ctx<'_, '_> {
     }
     fn first_request(&self) -> Option<bool> {
         Some(self.stream.first_req)
+    }
+    fn received_proxy(&self) -> Option<bool> {
+        Some(self.stream.proxied.is_some())
+    }
+    fn proxy_tlv(&self, kind: u8) -> Option<&[u8]> {
+        self.stream.proxied?.header.tlv(kind)
     }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
         fulcrum_tls::sample(self.stream.tls, f)
