@@ -140,3 +140,20 @@ fn proxy_v2_option_errors() {
     ));
     assert!(e[0].2.contains("not yet by fulcrum"), "{e:?}");
 }
+
+#[test]
+fn unique_id_keywords() {
+    let c = ok_both(&format!(
+        "{D} unique-id-format %{{+X}}o\\ %ci:%cp_%[req.hdr(x)]\nfrontend f\n bind :18080\n unique-id-header X-Unique-ID\n default_backend b\nbackend b\n server s 127.0.0.1:1\n"
+    ));
+    let f = c.proxies.iter().find(|p| p.name == "f").unwrap();
+    assert!(f.unique_id_format.is_some());
+    assert_eq!(f.unique_id_header.as_deref(), Some("X-Unique-ID"));
+    // Backends have no unique ID of their own.
+    let b = c.proxies.iter().find(|p| p.name == "b").unwrap();
+    assert!(b.unique_id_format.is_none());
+    let e = errs(&format!(
+        "{D}frontend f\n bind :18080\n unique-id-format %[nope]\n default_backend b\nbackend b\n server s 127.0.0.1:1\n"
+    ));
+    assert_eq!(e[0].1, "unique-id-format");
+}

@@ -390,3 +390,34 @@ backend be
         assert_eq!(r.header("x-dst"), Some(&*p.addr.to_string()), "{opt}");
     }
 }
+
+#[test]
+fn unique_id_in_header_and_proxy_v2() {
+    let (srv, rx) = recording_server();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+    unique-id-format %{{+X}}o\\ ID-%[req.hdr(in)]-%[path]
+    unique-id-header x-unique-id
+    default_backend be
+backend be
+    server s {srv} send-proxy-v2 proxy-v2-options unique-id
+",
+        free_port()
+    );
+    let p = start_proxy(&cfg);
+    let mut c = Client::connect(p.addr);
+    for (i, path) in ["/a", "/b"].iter().enumerate() {
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\nin: v{i}\r\n\r\n").as_bytes());
+        assert_eq!(c.read_response(false).status, 200);
+        let got = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let (h, rest) = decode_all(&got);
+        let want = format!("ID-v{i}-{path}");
+        // A new server connection per request: each header names its own request.
+        assert_eq!(h.tlv(pp::kind::UNIQUE_ID), Some(want.as_bytes()));
+        assert!(String::from_utf8_lossy(rest)
+            .to_ascii_lowercase()
+            .contains(&format!("x-unique-id: {}\r\n", want.to_ascii_lowercase())));
+    }
+}

@@ -390,7 +390,7 @@ async fn handle_inner(
             uri: req.uri(),
             headers: req.headers(),
         };
-        crate::rules::sample::Ctx::new(msg, stream).render(f, &mut id);
+        crate::rules::sample::Ctx::new(msg, stream).render_separated(f, &mut id);
         id
     });
     if let (Some(id), Some(name)) = (&unique_id, &fe.config.unique_id_header) {

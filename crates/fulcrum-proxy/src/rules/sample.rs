@@ -169,6 +169,44 @@ impl<'a, 's> Ctx<'a, 's> {
         });
     }
 
+    /// Renders `f` as a `log-format` directive does (`unique-id-format`): its runs of spaces are separators,
+    /// written once and only after something was written, so `%{+X}o ID` gives `ID`.
+    pub fn render_separated(&self, f: &Fmt, out: &mut Vec<u8>) {
+        use fulcrum_sample::Segment;
+        // Something was written since the last separator.
+        let mut open = false;
+        for seg in f.format().segments() {
+            match seg {
+                Segment::Literal(text) => {
+                    for &c in text.as_bytes() {
+                        if c != b' ' {
+                            out.push(c);
+                            open = true;
+                        } else if open {
+                            out.push(b' ');
+                            open = false;
+                        }
+                    }
+                }
+                Segment::Var { name, flags } => {
+                    let before = out.len();
+                    let _ = self.log_var(name, *flags, out);
+                    open |= out.len() > before;
+                }
+                Segment::Expr { expr, flags } => {
+                    if let Some(v) = expr.eval(self) {
+                        fulcrum_sample::encode_http(
+                            &v.as_str_bytes(),
+                            flags.escape == Some(true),
+                            out,
+                        );
+                    }
+                    open = true;
+                }
+            }
+        }
+    }
+
     /// Renders `f` as a string.
     pub fn render_string(&self, f: &Fmt) -> String {
         let mut out = Vec::new();
