@@ -421,3 +421,63 @@ backend be
             .contains(&format!("x-unique-id: {}\r\n", want.to_ascii_lowercase())));
     }
 }
+
+/// curl sends a PROXY v1 line (`--haproxy-protocol`) and then TLS to an `accept-proxy ssl` bind line; the server
+/// behind gets a v2 header with the SSL TLV (version, cipher, the client certificate's CN), the authority (SNI)
+/// and the ALPN protocol.
+#[test]
+fn tls_client_facts_in_the_v2_tlvs() {
+    let dir = std::env::temp_dir().join(format!("fulcrum-pp-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    common::pki::ca(&dir);
+    common::pki::leaf(&dir, "srv", "a.test", &["a.test"], false, false);
+    common::pki::leaf(&dir, "client", "client one", &[], false, false);
+    let k = common::pki::Pki { dir: dir.clone() };
+    let (srv, rx) = recording_server();
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port} accept-proxy ssl crt {} ca-file {} verify optional alpn http/1.1
+    default_backend be
+backend be
+    server s {srv} send-proxy-v2-ssl-cn proxy-v2-options ssl-cipher,authority
+",
+        k.path("srv.pem"),
+        k.path("ca.pem")
+    );
+    let _p = start_proxy(&cfg);
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "5", "--haproxy-protocol", "--cacert"])
+        .arg(k.path("ca.pem"))
+        .arg("--cert")
+        .arg(k.path("client.pem"))
+        .args(["--resolve", &format!("a.test:{port}:127.0.0.1")])
+        .arg(format!("https://a.test:{port}/x"))
+        .output()
+        .unwrap_or_else(|e| panic!("curl is needed: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let (h, rest) = decode_all(&got);
+    assert!(rest.starts_with(b"GET /x HTTP/1.1\r\n"));
+    assert_eq!(h.tlv(pp::kind::AUTHORITY), Some(&b"a.test"[..]));
+    assert_eq!(h.tlv(pp::kind::ALPN), Some(&b"http/1.1"[..]));
+    let ssl = h.ssl().unwrap().unwrap();
+    assert_eq!(
+        ssl.client,
+        pp::ssl_client::SSL | pp::ssl_client::CERT_CONN | pp::ssl_client::CERT_SESS
+    );
+    assert_eq!(ssl.verify, 0);
+    assert!(ssl
+        .get(pp::kind::SSL_VERSION)
+        .unwrap()
+        .starts_with(b"TLSv1."));
+    assert_eq!(ssl.get(pp::kind::SSL_CN), Some(&b"client one"[..]));
+    assert!(!ssl.get(pp::kind::SSL_CIPHER).unwrap().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
