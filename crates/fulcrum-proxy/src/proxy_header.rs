@@ -155,11 +155,16 @@ pub fn encode(
             }
         }
         if o.ssl {
-            let mut ssl = pp::Ssl::default();
+            // `verify` is 0 only for a client certificate that was verified (the only kind accepted).
+            let mut ssl = pp::Ssl {
+                verify: 1,
+                ..pp::Ssl::default()
+            };
             if let Some(t) = facts.tls {
                 ssl.client = pp::ssl_client::SSL;
                 if t.client_cert.is_some() {
                     ssl.client |= pp::ssl_client::CERT_CONN | pp::ssl_client::CERT_SESS;
+                    ssl.verify = 0;
                 }
                 ssl.sub
                     .push(pp::Tlv::new(pp::kind::SSL_VERSION, t.version.as_bytes()));
