@@ -14,7 +14,7 @@ use fulcrum_config::haproxy::Mode;
 
 use crate::rules::http::ConnFacts;
 use crate::snapshot::{ConnGuard, FrontendRt, Snapshot};
-use crate::worker_state::{ConnTicket, Worker};
+use crate::worker_state::{Accepted, ConnTicket, Worker};
 
 /// Connection limits shared by all workers: `global maxconn` and each frontend's `maxconn`.
 #[derive(Clone)]
@@ -148,9 +148,11 @@ async fn accept_loop(
                     fe,
                     stream,
                     tls.clone(),
-                    peer,
-                    local_port,
-                    expect_proxy,
+                    Accepted {
+                        peer,
+                        local_port,
+                        expect_proxy,
+                    },
                     ticket,
                 ));
             }

@@ -1606,6 +1606,11 @@ fn hash_type(line: &Line, s: &mut Settings, sink: &mut Sink) {
     }
 }
 
+/// A character of an HTTP token (RFC 9110 section 5.6.2), as header names are made of.
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1629,9 +1634,4 @@ mod tests {
         assert!(parse_net("10.0.0.0/255.0.255.0").is_err());
         assert!(parse_net("x/8").is_err());
     }
-}
-
-/// A character of an HTTP token (RFC 9110 section 5.6.2), as header names are made of.
-fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }

@@ -34,7 +34,7 @@ use crate::log::http::{ConnEnd, ConnLog, TxnSlot};
 use crate::parking::Lot;
 use crate::rules::sample::VarMap;
 use crate::snapshot::FrontendRt;
-use crate::worker_state::{ConnTicket, Worker};
+use crate::worker_state::{Accepted, ConnTicket, Worker};
 
 /// How long a keep-alive connection may wait for its next request before its task and buffers are released: the
 /// socket alone stays open, parked. Shorter when the head timeout is under twice this.
@@ -104,11 +104,14 @@ pub async fn serve_client(
     fe: Arc<FrontendRt>,
     stream: tokio::net::TcpStream,
     tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
-    peer: SocketAddr,
-    local_port: u16,
-    expect_proxy: bool,
+    accepted: Accepted,
     ticket: ConnTicket,
 ) {
+    let Accepted {
+        peer,
+        local_port,
+        expect_proxy,
+    } = accepted;
     // `accept-proxy`: the PROXY header comes first, before TLS, within the time allowed for a request head.
     let proxied = match expect_proxy {
         false => None,

@@ -401,11 +401,13 @@ async fn handle_inner(
             req.headers_mut().insert(n, v);
         }
     }
-    let unique_id = unique_id.as_deref();
+    if let Some(id) = unique_id {
+        req.extensions_mut().insert(UniqueId(id));
+    }
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
-        let fwd = forward(&worker, &fe, &be, client, req, unique_id, txn, &mut done);
+        let fwd = forward(&worker, &fe, &be, client, req, txn, &mut done);
         tokio::select! {
             // The request goes as far as it can before the client's close is looked at.
             biased;
@@ -413,7 +415,7 @@ async fn handle_inner(
             () = client.conn.closed() => None,
         }
     } else {
-        Some(forward(&worker, &fe, &be, client, req, unique_id, txn, &mut done).await)
+        Some(forward(&worker, &fe, &be, client, req, txn, &mut done).await)
     };
     let Some(forwarded) = forwarded else {
         let (term, status) = match txn.phase() {
@@ -632,11 +634,12 @@ async fn forward(
     be: &BackendRt,
     client: &Client,
     mut req: Request<ReqBody>,
-    unique_id: Option<&[u8]>,
     txn: &mut TxnSlot,
     done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let peer = client.peer;
+    let unique_id = req.extensions_mut().remove::<UniqueId>();
+    let unique_id = unique_id.as_ref().map(|u| &u.0[..]);
     let mode = combined_mode(fe.conn_mode, be.conn_mode);
     let upgrade = wants_upgrade(req.headers());
     strip_hop_by_hop(req.headers_mut(), upgrade);
@@ -936,6 +939,10 @@ fn idle_conn(
         _ => worker.pool.checkout(id, false, sni),
     }
 }
+
+/// The request's unique ID (`unique-id-format`), carried to [`forward`] for the PROXY v2 header.
+#[derive(Clone)]
+struct UniqueId(Vec<u8>);
 
 /// The PROXY protocol header a new connection to `server` starts with (`send-proxy`, `send-proxy-v2`): the
 /// client's addresses as the request sees them; empty when the server takes none.
