@@ -7,7 +7,9 @@
 #
 # Scenarios: ka (keep-alive, 11-byte body), close (Connection: close), 64k / 1m (response sizes), tcp (the same
 # 1 MiB responses through a `mode tcp` proxy: MB per proxy CPU-second), idle (RSS per idle keep-alive client
-# connection with --idle-conns of them open, 10,000 by default).
+# connection with --idle-conns of them open, 10,000 by default), rules (keep-alive as ka, through a typical rule set:
+# 10 ACLs, 2 deny rules, 2 set-var, 3 header rewrites with `%[...]` and a custom log format sent to a UDP sink; the
+# cost of the sample language, to compare with ka's ratio).
 # TLS scenarios (the proxy terminates TLS with a certificate made here: ECDSA P-256 by default, RSA-2048 with
 # --tls-key rsa; TLS 1.3 by default, 1.2 with --tls-ver 1.2, through `ssl-max-ver`): tls-close (a new connection and
 # a full handshake per request: handshakes per proxy CPU-second), tls-ka (keep-alive requests over TLS), tls-1m
@@ -23,8 +25,9 @@
 # --client wrk (default) or h2load (`h2load --h1`, HTTP/1.1); the idle scenario always uses its own Python client.
 # Runs alternate A B B A ... and the script prints medians of requests/s, requests per proxy CPU-second
 # (utime+stime from /proc), p50/p99 latency, errors, and the fulcrum/haproxy ratios.
-# --smoke: one 1 s run of ka, tcp and idle (200 connections) with 4 client connections and no warm-up, then checks
-# that both proxies served requests without errors and held every idle connection; exits non-zero otherwise.
+# --smoke: one 1 s run of ka, rules, tcp, idle (200 connections) and tls-ka with 4 client connections and no
+# warm-up, then checks that both proxies served requests without errors, held every idle connection and sent log
+# lines in rules; exits non-zero otherwise.
 # FULCRUM_BIN=path uses that fulcrum binary instead of building the release one (the smoke test passes its debug
 # build). --port BASE: the origin listens on BASE, the proxies on BASE+1 (default 19080).
 # Not part of `make test` (only the --smoke check is): it takes minutes and its numbers only mean something on a
@@ -54,14 +57,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ -n "$SMOKE" ]; then
-  : "${RUNS:=1}" "${DURATION:=1}" "${SCENARIOS:=ka tcp idle tls-ka}" "${CONNS:=4}" "${IDLE_CONNS:=200}"
+  : "${RUNS:=1}" "${DURATION:=1}" "${SCENARIOS:=ka rules tcp idle tls-ka}" "${CONNS:=4}" "${IDLE_CONNS:=200}"
 else
   : "${RUNS:=3}" "${DURATION:=10}" "${SCENARIOS:=ka close 64k 1m}" "${CONNS:=50}" "${IDLE_CONNS:=10000}"
 fi
 case "$THREADS" in 1 | 2) ;; *) echo "--threads must be 1 or 2" >&2; exit 2 ;; esac
 case "$CLIENT" in wrk | h2load) ;; *) echo "--client must be wrk or h2load" >&2; exit 2 ;; esac
 for scen in $SCENARIOS; do
-  case "$scen" in ka | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m | tls-idle | tls-resume) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
+  case "$scen" in ka | rules | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m | tls-idle | tls-resume) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
 done
 case "$TLS_KEY" in ec | rsa) ;; *) echo "--tls-key must be ec or rsa" >&2; exit 2 ;; esac
 case "$TLS_VER" in 1.2 | 1.3) ;; *) echo "--tls-ver must be 1.2 or 1.3" >&2; exit 2 ;; esac
@@ -162,6 +165,58 @@ backend be
 CFG
 }
 proxy_cfg > "$work/proxy.cfg"
+# The rules scenario: what a typical production frontend evaluates per request. The log lines go to a UDP port on
+# loopback that a sink drains (both proxies format and send every line).
+rules_cfg() {
+  proxy_cfg | sed "/^frontend fe\$/q"
+  cat <<CFG
+    bind 127.0.0.1:$PROXY_PORT
+    log 127.0.0.1:$LOG_PORT local0
+    log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %{+Q}r %[var(txn.host)] %[var(txn.tag)]"
+    acl is_api path_beg /api
+    acl is_static path_end .css .js .png .svg
+    acl is_admin path_beg /admin /internal
+    acl from_lan src 10.0.0.0/8 192.168.0.0/16 172.16.0.0/12
+    acl local src 127.0.0.0/8
+    acl has_ua hdr(user-agent) -m found
+    acl safe_method method GET HEAD OPTIONS
+    acl host_ok hdr(host) -m reg -i ^[a-z0-9.-]+(:[0-9]+)?\$
+    acl debug_param url_param(debug) -m found
+    acl bot hdr_sub(user-agent) -i bot crawler spider
+    http-request deny if is_admin !from_lan
+    http-request deny if debug_param || bot
+    http-request set-var(txn.tag) str(api) if is_api
+    http-request set-var(txn.host) req.hdr(host),lower
+    http-request set-header X-Request-Host %[var(txn.host)]
+    http-request set-header X-Client %[src]:%[src_port]
+    http-response set-header X-Served-By %[be_name]/%[srv_name]
+    use_backend be if safe_method local host_ok !is_static || has_ua
+    default_backend be
+backend be
+    server origin 127.0.0.1:$ORIGIN_PORT
+CFG
+}
+LOG_PORT=$((PORT + 2))
+rules_cfg > "$work/proxy-rules.cfg"
+# The log sink: counts the datagrams it receives into $work/log.count, once a second.
+taskset -c "$LOAD_CPUS" python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(1.0)
+n, last = 0, time.monotonic()
+while True:
+    try:
+        s.recv(65536)
+        n += 1
+    except socket.timeout:
+        pass
+    if time.monotonic() - last >= 1.0:
+        open(sys.argv[2], "w").write(f"{n}\n")
+        last = time.monotonic()
+' "$LOG_PORT" "$work/log.count" &
+pids+=($!)
 proxy_cfg | sed 's/^    mode http$/    mode tcp/' > "$work/proxy-tcp.cfg"
 # The TLS certificate both proxies serve (self-signed; the load clients do not verify it).
 if [ "$TLS_KEY" = ec ]; then
@@ -181,7 +236,7 @@ proxy_cfg | sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_P
 proxy_cfg | sed "s/^    nbthread $THREADS\$/    nbthread $THREADS\n    maxconn $((IDLE_CONNS + 10))\n    no strict-limits/" \
   > "$work/proxy-idle.cfg"
 sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT $TLS_OPTS#" "$work/proxy-idle.cfg" > "$work/proxy-tls-idle.cfg"
-for c in proxy proxy-tcp proxy-idle proxy-tls proxy-tls-idle; do
+for c in proxy proxy-rules proxy-tcp proxy-idle proxy-tls proxy-tls-idle; do
   haproxy -c -q -f "$work/$c.cfg"
   "$FULCRUM" proxy -c -q -f "$work/$c.cfg"
 done
@@ -285,6 +340,7 @@ measure() {
   SCHEME=http
   case "$scenario" in
     ka) ;;
+    rules) cfg=proxy-rules ;;
     close) close=1 ;;
     64k) path=/64k ;;
     1m) path=/1m ;;
@@ -305,10 +361,16 @@ measure() {
   elif [ -z "$SMOKE" ]; then
     run_client 1 "$path" "$close" >/dev/null  # warm up
   fi
+  local l0; l0=$(cat "$work/log.count" 2>/dev/null || echo 0)
   local t0; t0=$(cpu_ticks "$pid")
   local res; res=$(run_client "$DURATION" "$path" "$close")
   local t1; t1=$(cpu_ticks "$pid")
   stop_proxy "$pid"
+  if [ "$scenario" = rules ]; then
+    # log lines the sink received during the run (UDP: the sink may drop some under load, the proxy sent them)
+    sleep 1.2
+    echo $(($(cat "$work/log.count" 2>/dev/null || echo 0) - l0)) >> "$work/$who.rules.logs"
+  fi
   local hz; hz=$(getconf CLK_TCK)
   local cpu; cpu=$(echo "($t1 - $t0) / $hz" | bc -l)
   local total rps p50 p99 errs; read -r total rps p50 p99 errs <<<"$res"
@@ -437,6 +499,15 @@ for scen in $SCENARIOS; do
       done < "$f"
     fi
   done
+  if [ "$scen" = rules ]; then
+    printf "%-6s log lines received per run (median): haproxy %s, fulcrum %s\n" "$scen" \
+      "$(median < "$work/haproxy.rules.logs")" "$(median < "$work/fulcrum.rules.logs")"
+    if [ -n "$SMOKE" ]; then
+      for who in haproxy fulcrum; do
+        if [ "$(median < "$work/$who.rules.logs")" -le 0 ]; then smoke_fail+=("rules $who: no log line received"); fi
+      done
+    fi
+  fi
   if [ "$scen" = idle ] || [ "$scen" = tls-idle ]; then
     printf "%-6s connections held by the proxy at the end (median): haproxy %s, fulcrum %s, of %s opened\n" "$scen" \
       "$(median < "$work/haproxy.idle.held")" "$(median < "$work/fulcrum.idle.held")" "$IDLE_CONNS"

@@ -24,6 +24,9 @@ pub enum Algorithm {
     Hdr(String),
     /// `random(N)`: N random draws on the consistent ring, the least loaded one wins.
     Random(u32),
+    /// `hash EXPR`: hash of the value of a sample expression the caller evaluated
+    /// ([`RequestKey::sample`](crate::RequestKey::sample)); round robin when absent.
+    Hash,
 }
 
 impl Algorithm {
@@ -31,7 +34,11 @@ impl Algorithm {
     pub fn is_hash(&self) -> bool {
         matches!(
             self,
-            Algorithm::Source | Algorithm::Uri(_) | Algorithm::UrlParam(_) | Algorithm::Hdr(_)
+            Algorithm::Source
+                | Algorithm::Uri(_)
+                | Algorithm::UrlParam(_)
+                | Algorithm::Hdr(_)
+                | Algorithm::Hash
         )
     }
 }

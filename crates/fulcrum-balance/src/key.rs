@@ -19,6 +19,8 @@ pub struct RequestKey<'a> {
     pub param: Option<&'a [u8]>,
     /// The value of the header named in `hdr(NAME)`.
     pub header: Option<&'a [u8]>,
+    /// The value of the expression of `hash EXPR`, as bytes.
+    pub sample: Option<&'a [u8]>,
 }
 
 impl<'a> RequestKey<'a> {
@@ -29,6 +31,7 @@ impl<'a> RequestKey<'a> {
             uri: None,
             param: None,
             header: None,
+            sample: None,
         }
     }
 

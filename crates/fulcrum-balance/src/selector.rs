@@ -105,6 +105,10 @@ impl Selector {
                 Some(v) => hashed(farm, v, avoid),
                 None => self.round_robin(farm, avoid),
             },
+            Algorithm::Hash => match req.sample {
+                Some(v) => hashed(farm, v, avoid),
+                None => self.round_robin(farm, avoid),
+            },
         };
         picked.map(|s| s as usize)
     }

@@ -576,10 +576,27 @@ fn balance_and_hash_errors() {
         "balance",
         "not yet by fulcrum",
     );
+    // `req.cookie` is not a fetch: both refuse it (haproxy: unknown fetch method).
+    let e = err_both(&format!("{D}backend b\n balance hash req.cookie(id)\n"));
+    assert_eq!((e[0].0, e[0].1.as_str()), (7, "balance"));
+    err_both(&format!("{D}backend b\n balance hash\n"));
     err1(
-        &format!("{D}backend b\n balance hash req.cookie(id)\n"),
+        &format!("{D}backend b\n balance hash\n"),
         7,
         "balance",
+        "expects a sample expression",
+    );
+    err_both(&format!("{D}backend b\n balance hash res.hdr(x)\n"));
+    err1(
+        &format!("{D}backend b\n mode tcp\n balance hash src\n"),
+        6,
+        "balance",
+        "not yet by fulcrum",
+    );
+    err1(
+        &format!("{D}backend b\n hash-type map-based wt6\n"),
+        7,
+        "hash-type",
         "not yet by fulcrum",
     );
     err1(

@@ -60,16 +60,13 @@ fn dispatch_is_the_only_server() {
 
 #[test]
 fn idle_pool_shared() {
-    // `off` is what fulcrum does (idle connections stay with their worker thread); `on` loads with a warning.
     let c = ok_both("global\n tune.idle-pool.shared off\n");
     assert!(c.warnings.is_empty());
+    assert_eq!(c.global.idle_pool_shared, Some(false));
     let c = ok_both("global\n tune.idle-pool.shared on\n");
-    assert_eq!(c.warnings.len(), 1);
-    assert!(
-        c.warnings[0].to_string().contains("per worker thread"),
-        "{}",
-        c.warnings[0]
-    );
+    assert!(c.warnings.is_empty());
+    assert_eq!(c.global.idle_pool_shared, Some(true));
+    assert_eq!(ok_both("global\n").global.idle_pool_shared, None);
     err1_both(
         "global\n tune.idle-pool.shared maybe\n",
         2,

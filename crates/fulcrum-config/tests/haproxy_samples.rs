@@ -123,3 +123,29 @@ fn errors_fulcrum_only() {
         err1(&fe(&format!(" {line}\n")), 8, kw, needle);
     }
 }
+
+#[test]
+fn hmac_fix_mqtt_ids_and_captures_compile() {
+    ok_both(&fe(
+        " http-request set-var(txn.k) str(a2V5)
+ http-request set-header X1 %[str(a),hmac(sha256,a2V5),hex]/%[str(a),hmac(sha1,txn.k),hex]
+ http-request set-header X2 %[bin(00),fix_is_valid]/%[bin(00),fix_tag_value(MsgType)]/%[bin(00),fix_tag_value(49)]
+ http-request set-header X3 %[bin(00),mqtt_is_valid]/%[bin(00),mqtt_field_value(connect,client_identifier)]/%[bin(00),mqtt_field_value(2,17)]
+ http-request set-header X4 %[req.cook_val(a)]/%[cook_val]/%[fe_id]/%[so_name]/%[so_id]/%[base32]/%[base32+src,hex]
+ http-request set-header X5 %[req.hdrs,length]/%[uuid]/%[nbsrv(b)]/%[be_conn(b)]/%[capture.req.method]/%[capture.req.uri]
+ http-response set-header X6 %[srv_id]/%[srv_name]/%[be_id]/%[capture.req.uri]
+",
+    ));
+    err1_both(
+        &fe(" http-request set-header X %[str(a),hmac(sha1,abc)]\n"),
+        8,
+        "http-request set-header",
+        "hmac",
+    );
+    err1_both(
+        &fe(" http-request set-header X %[str(a),mqtt_field_value(connect,reason_code)]\n"),
+        8,
+        "http-request set-header",
+        "mqtt_field_value",
+    );
+}

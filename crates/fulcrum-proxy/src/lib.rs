@@ -163,7 +163,7 @@ impl Stopper {
 }
 
 /// Worker threads to run: `nbthread`, else one per CPU.
-fn thread_count(config: &Config) -> usize {
+pub(crate) fn thread_count(config: &Config) -> usize {
     config
         .global
         .nbthread
@@ -224,8 +224,11 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
         .collect();
     for ((fe, proxy), tls) in snapshot.frontends.iter().zip(&frontends).zip(&tls) {
         let limit = fe.maxconn.map(|n| Arc::new(Semaphore::new(n as usize)));
+        let mut first_id = 1;
         for (bind, tls) in proxy.binds.iter().zip(tls) {
-            for &fd in &bind.fds {
+            let ids = first_id..;
+            first_id += (bind.fds.len() + bind.addrs.len()) as i64;
+            for (&fd, id) in bind.fds.iter().zip(ids) {
                 let inherit_error = |source| StartError::Inherit {
                     keyword: "bind",
                     location: bind.location.to_string(),
@@ -236,7 +239,15 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                 add_listeners(
                     &mut per_worker,
                     &mut bound,
-                    (fe, tls, bind.accept_proxy),
+                    (
+                        fe,
+                        tls,
+                        Arc::new(worker::ListenerInfo {
+                            name: bind.name.as_deref().map(Box::from),
+                            id,
+                            accept_proxy: bind.accept_proxy,
+                        }),
+                    ),
                     &limit,
                     sockets,
                 );
@@ -254,8 +265,12 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
     }
     for ((fe, proxy), tls) in snapshot.frontends.iter().zip(&frontends).zip(&tls) {
         let limit = fe.maxconn.map(|n| Arc::new(Semaphore::new(n as usize)));
+        let mut first_id = 1;
         for (bind, tls) in proxy.binds.iter().zip(tls) {
-            for &addr in &bind.addrs {
+            // The listeners of a frontend are numbered in configuration order (`so_id`), inherited ones first.
+            let ids = first_id + bind.fds.len() as i64..;
+            first_id += (bind.fds.len() + bind.addrs.len()) as i64;
+            for (&addr, id) in bind.addrs.iter().zip(ids) {
                 let sockets =
                     listener::bind_reuseport(addr, threads).map_err(|source| StartError::Bind {
                         proxy: fe.name.clone(),
@@ -266,7 +281,15 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                 add_listeners(
                     &mut per_worker,
                     &mut bound,
-                    (fe, tls, bind.accept_proxy),
+                    (
+                        fe,
+                        tls,
+                        Arc::new(worker::ListenerInfo {
+                            name: bind.name.as_deref().map(Box::from),
+                            id,
+                            accept_proxy: bind.accept_proxy,
+                        }),
+                    ),
                     &limit,
                     sockets,
                 );
@@ -305,10 +328,10 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
 fn add_listeners(
     per_worker: &mut [Vec<worker::Listener>],
     bound: &mut Vec<(String, SocketAddr)>,
-    (fe, tls, accept_proxy): (
+    (fe, tls, info): (
         &Arc<snapshot::FrontendRt>,
         &Option<Arc<fulcrum_tls::server::ServerTls>>,
-        bool,
+        Arc<worker::ListenerInfo>,
     ),
     limit: &Option<Arc<Semaphore>>,
     sockets: Vec<std::net::TcpListener>,
@@ -322,7 +345,7 @@ fn add_listeners(
             socket,
             limit: limit.clone(),
             tls: tls.clone(),
-            accept_proxy,
+            info: info.clone(),
         });
     }
 }

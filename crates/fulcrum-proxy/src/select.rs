@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use http::Request;
 
 use fulcrum_balance::{Algorithm, HashFunction, HashMethod, HashType, ServerSlot, UriOptions};
-use fulcrum_config::haproxy::{Balance, HashType as CfgHashType};
+use fulcrum_config::haproxy::{
+    Balance, HashFunction as CfgHashFunction, HashOptions, HashType as CfgHashType,
+};
 
 pub use fulcrum_balance::Selector;
 
@@ -23,6 +25,7 @@ pub struct RequestKey {
     uri: Option<Vec<u8>>,
     param: Option<Vec<u8>>,
     header: Option<Vec<u8>>,
+    sample: Option<Vec<u8>>,
 }
 
 impl RequestKey {
@@ -65,12 +68,19 @@ impl RequestKey {
         key
     }
 
+    /// Sets the value `balance hash EXPR` hashes (evaluated by the caller, which holds the stream's variables).
+    pub fn with_sample(mut self, sample: Option<Vec<u8>>) -> Self {
+        self.sample = sample;
+        self
+    }
+
     fn borrow(&self) -> fulcrum_balance::RequestKey<'_> {
         fulcrum_balance::RequestKey {
             client_ip: self.ip,
             uri: self.uri.as_deref(),
             param: self.param.as_deref(),
             header: self.header.as_deref(),
+            sample: self.sample.as_deref(),
         }
     }
 }
@@ -88,6 +98,8 @@ pub struct FarmSpec<'a> {
     pub balance: &'a Balance,
     /// `hash-type`
     pub hash_type: CfgHashType,
+    /// `hash-type`'s function and `avalanche`
+    pub hash_options: HashOptions,
     /// `option allbackups`
     pub allbackups: bool,
 }
@@ -107,17 +119,22 @@ fn algorithm(b: &Balance) -> Algorithm {
         Balance::UrlParam(n) => Algorithm::UrlParam(n.clone()),
         Balance::Hdr(n) => Algorithm::Hdr(n.clone()),
         Balance::Random(n) => Algorithm::Random(*n),
+        Balance::Hash(_) => Algorithm::Hash,
     }
 }
 
-fn hash_type(h: CfgHashType) -> HashType {
+fn hash_type(h: CfgHashType, o: HashOptions) -> HashType {
     HashType {
         method: match h {
             CfgHashType::MapBased => HashMethod::MapBased,
             CfgHashType::Consistent => HashMethod::Consistent,
         },
-        function: HashFunction::default(),
-        avalanche: false,
+        function: match o.function {
+            CfgHashFunction::Sdbm => HashFunction::Sdbm,
+            CfgHashFunction::Djb2 => HashFunction::Djb2,
+            CfgHashFunction::Crc32 => HashFunction::Crc32,
+        },
+        avalanche: o.avalanche,
     }
 }
 
@@ -128,9 +145,11 @@ pub fn is_dynamic(b: &Balance, h: CfgHashType) -> bool {
     match b {
         Balance::RoundRobin | Balance::LeastConn | Balance::Random(_) => true,
         // HAProxy: hashing is dynamic with `hash-type consistent`, static when map-based.
-        Balance::Source | Balance::Uri { .. } | Balance::UrlParam(_) | Balance::Hdr(_) => {
-            h == CfgHashType::Consistent
-        }
+        Balance::Source
+        | Balance::Uri { .. }
+        | Balance::UrlParam(_)
+        | Balance::Hdr(_)
+        | Balance::Hash(_) => h == CfgHashType::Consistent,
         Balance::StaticRr | Balance::First => false,
     }
 }
@@ -183,7 +202,7 @@ impl Farm {
             &slots,
             be.allbackups,
             algorithm(be.balance),
-            hash_type(be.hash_type),
+            hash_type(be.hash_type, be.hash_options),
         ) {
             Ok(f) => Farm(Some(f)),
             Err(e) => {

@@ -48,12 +48,16 @@ pub struct Snapshot {
     pub max_headers: usize,
     /// Whether a backend has `http-after-response` rules (then every response's request line is kept for them).
     pub backend_after_response: bool,
+    /// The idle server connections of every worker thread.
+    pub idle_pools: Arc<crate::http::pool::Pools>,
 }
 
 /// The frontend half of a `frontend` or `listen` section.
 pub struct FrontendRt {
     /// Section name.
     pub name: String,
+    /// The proxy's id (`iid` in stats, `fe_id`): [`Snapshot::first_iid`] plus its place in the configuration.
+    pub iid: u64,
     /// tcp or http.
     pub mode: Mode,
     /// Addresses to listen on.
@@ -118,6 +122,8 @@ impl FrontendRt {
 pub struct BackendRt {
     /// Index in [`Snapshot::backends`].
     pub id: usize,
+    /// The proxy's id (`iid` in stats, `be_id`): [`Snapshot::first_iid`] plus its place in the configuration.
+    pub iid: u64,
     /// Requests waiting for a server slot (`maxconn`).
     pub queue: Arc<Queue>,
     /// Section name.
@@ -132,6 +138,8 @@ pub struct BackendRt {
     pub balance: Balance,
     /// `hash-type`
     pub hash_type: HashType,
+    /// `hash-type`'s function and `avalanche`
+    pub hash_options: fulcrum_config::haproxy::HashOptions,
     /// `option allbackups`
     pub allbackups: bool,
     /// Server-side timeouts.
@@ -166,6 +174,18 @@ impl crate::rules::sample::StreamBackend for BackendRt {
     fn name(&self) -> &str {
         &self.name
     }
+    fn id(&self) -> i64 {
+        self.iid as i64
+    }
+    fn stat(&self, stat: fulcrum_sample::BackendStat) -> i64 {
+        match stat {
+            fulcrum_sample::BackendStat::UsableServers => {
+                let (active, backup) = self.servers_up();
+                (if active > 0 { active } else { backup }) as i64
+            }
+            fulcrum_sample::BackendStat::Conns => i64::from(self.stats.cur.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl BackendRt {
@@ -190,6 +210,7 @@ impl BackendRt {
             servers: &self.servers,
             balance: &self.balance,
             hash_type: self.hash_type,
+            hash_options: self.hash_options,
             allbackups: self.allbackups,
         }
     }
@@ -239,7 +260,17 @@ impl Snapshot {
         let pattern_refs = Arc::new(PatternRefs::from_config(config));
         let mut backends = Vec::new();
         let mut servers = Vec::new();
-        for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
+        let first_iid: u64 = if config.global.stats_sockets.is_empty() {
+            1
+        } else {
+            2
+        };
+        for (pos, p) in config
+            .proxies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind.has_backend())
+        {
             let mut list = Vec::new();
             for (index, s) in p.servers.iter().enumerate() {
                 let tls = crate::tls_config::server(config, p, s)?;
@@ -250,12 +281,14 @@ impl Snapshot {
             }
             let mut be = BackendRt {
                 id: backends.len(),
+                iid: first_iid + pos as u64,
                 name: p.name.clone(),
                 mode: p.mode,
                 servers: crate::server_list::ServerList::new(list),
                 farm: ArcSwap::from_pointee(Farm::empty()),
                 balance: p.balance.clone(),
                 hash_type: p.hash_type,
+                hash_options: p.hash_options,
                 allbackups: p.allbackups,
                 timeouts: p.timeouts.clone(),
                 conn_mode: p.http_conn_mode,
@@ -285,12 +318,18 @@ impl Snapshot {
         let find = |name: &str| index(name).map(|i| backends[i].clone());
         let actconn = Arc::new(AtomicU32::new(0));
         let mut frontends = Vec::new();
-        for p in config.proxies.iter().filter(|p| p.kind.has_frontend()) {
+        for (pos, p) in config
+            .proxies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind.has_frontend())
+        {
             let default_backend = match p.kind {
                 ProxyKind::Listen => find(&p.name),
                 _ => p.default_backend.as_deref().and_then(find),
             };
             frontends.push(Arc::new(FrontendRt {
+                iid: first_iid + pos as u64,
                 splice: !config.global.nosplice,
                 name: p.name.clone(),
                 mode: p.mode,
@@ -331,14 +370,16 @@ impl Snapshot {
             })
             .collect();
         let backend_after_response = backends.iter().any(|b| b.rules.has_after_response_rules());
+        let idle_pools = Arc::new(crate::http::pool::Pools::new(
+            crate::thread_count(config),
+            servers.iter().map(|s| s.config.pool_max_conn),
+            config.global.idle_pool_shared.unwrap_or(true),
+        ));
         Ok(Snapshot {
             backend_after_response,
+            idle_pools,
             order,
-            first_iid: if config.global.stats_sockets.is_empty() {
-                1
-            } else {
-                2
-            },
+            first_iid,
             frontends,
             backends,
             servers,

@@ -34,6 +34,7 @@ fn algo(b: &Balance) -> String {
         Balance::UrlParam(_) => "url_param".into(),
         Balance::Hdr(h) => format!("hdr({h})"),
         Balance::Random(_) => "random".into(),
+        Balance::Hash(e) => format!("hash {e}", e = e.0),
     }
 }
 

@@ -43,6 +43,11 @@ impl Done {
         }
     }
 
+    /// The server that served it, once one did (`srv_name` and `srv_id` in `http-response` rules).
+    pub fn chosen_server(&self) -> Option<&Arc<ServerRt>> {
+        self.server.as_ref()
+    }
+
     /// The backend.
     pub fn backend(&self) -> &Arc<BackendRt> {
         &self.be

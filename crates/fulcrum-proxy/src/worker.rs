@@ -33,7 +33,18 @@ pub struct Listener {
     pub limit: Option<Arc<Semaphore>>,
     /// TLS settings, on a `bind ... ssl` line.
     pub tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
-    /// `bind ... accept-proxy`: connections start with a PROXY protocol header.
+    /// Which listener of its frontend it is.
+    pub info: Arc<ListenerInfo>,
+}
+
+/// What sample fetches know of a listening socket.
+#[derive(Debug, Default)]
+pub struct ListenerInfo {
+    /// The `bind` line's `name` (`so_name`).
+    pub name: Option<Box<str>>,
+    /// Its number in the frontend, from 1 in configuration order (`so_id`).
+    pub id: i64,
+    /// `accept-proxy`: connections start with a PROXY protocol header.
     pub accept_proxy: bool,
 }
 
@@ -72,7 +83,7 @@ pub fn spawn(
                     };
                     let span = info_span!("frontend", name = %l.frontend.name);
                     tokio::task::spawn_local(
-                        accept_loop(worker.clone(), l.frontend, listener, l.tls, l.accept_proxy, l.limit, limits.clone())
+                        accept_loop(worker.clone(), l.frontend, listener, (l.tls, l.info), l.limit, limits.clone())
                             .instrument(span),
                     );
                 }
@@ -96,8 +107,10 @@ async fn accept_loop(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     listener: TcpListener,
-    tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
-    accept_proxy: bool,
+    (tls, info): (
+        Option<Arc<fulcrum_tls::server::ServerTls>>,
+        Arc<ListenerInfo>,
+    ),
     fe_limit: Option<Arc<Semaphore>>,
     limits: Limits,
 ) {
@@ -132,7 +145,7 @@ async fn accept_loop(
             debug!(%peer, "connection rejected by tcp-request connection rules");
             continue;
         };
-        let expect_proxy = accept_proxy || expect_proxy;
+        let expect_proxy = info.accept_proxy || expect_proxy;
         let _ = stream.set_nodelay(true);
         let ticket = ConnTicket {
             _counted: ConnGuard::new(fe.clone()),
@@ -147,7 +160,7 @@ async fn accept_loop(
                     worker,
                     fe,
                     stream,
-                    tls.clone(),
+                    (tls.clone(), info.clone()),
                     Accepted {
                         peer,
                         local_port,

@@ -1,6 +1,6 @@
-//! What one worker thread owns and its connections share: the running snapshot, the idle server connections of
-//! the thread (`http::pool`), one balancing cursor per backend and a random number source; and the ticket each
-//! accepted connection holds while it lives. Nothing here crosses threads.
+//! What one worker thread owns and its connections share: the running snapshot, its handle on the idle server
+//! connections (`http::pool`, which other threads may borrow from), one balancing cursor per backend and a random
+//! number source; and the ticket each accepted connection holds while it lives.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -30,9 +30,7 @@ impl Worker {
     pub fn new(id: usize, snapshot: &Arc<Snapshot>) -> Self {
         Worker {
             id,
-            pool: Rc::new(Pool::new(
-                snapshot.servers.iter().map(|s| s.config.pool_max_conn),
-            )),
+            pool: Rc::new(Pool::new(snapshot.idle_pools.clone(), id)),
             snapshot: snapshot.clone(),
             selectors: RefCell::new(
                 snapshot

@@ -163,6 +163,61 @@ fn hdr_is_sticky_and_round_robin_without_it() {
     assert_eq!(distinct(&none), 4, "{none:?}");
 }
 
+#[test]
+fn balance_hash_expression_is_sticky_and_round_robin_when_absent() {
+    // The key is what the expression makes of the request: here the user part of a header, lowercased, so that
+    // "Alice:1" and "alice:2" land together; a variable set by a rule works as well.
+    for (lines, header) in [
+        ("    balance hash req.hdr(x-user),field(1,:),lower", "X-User"),
+        (
+            "    http-request set-var(txn.k) req.hdr(x-key),field(1,:),lower\n    balance hash var(txn.k)",
+            "X-Key",
+        ),
+    ] {
+        let o = origins(4);
+        let p = proxy(&o, lines, "");
+        let mut c = Client::connect(p.addr);
+        let mut first = Vec::new();
+        for i in 0..30 {
+            let s = who_with_header(&mut c, header, Some(&format!("User{i}:1")));
+            assert_eq!(who_with_header(&mut c, header, Some(&format!("user{i}:2"))), s, "{lines}: user{i}");
+            first.push(s);
+        }
+        assert!(distinct(&first) >= 3, "{lines}: 30 keys on {first:?}");
+        let none: Vec<String> = (0..4).map(|_| who_with_header(&mut c, "X-None", Some("x"))).collect();
+        assert_eq!(distinct(&none), 4, "{lines}: absent key, round robin: {none:?}");
+    }
+}
+
+#[test]
+fn hash_type_function_and_avalanche_change_the_mapping() {
+    // The same keys through sdbm, djb2, crc32 and sdbm with avalanche: each function is really used (a silently
+    // ignored `hash-type` argument would give identical mappings).
+    let paths: Vec<String> = (0..60).map(|i| format!("/k/{i}")).collect();
+    let mut maps = Vec::new();
+    for ht in [
+        "map-based",
+        "map-based djb2",
+        "map-based crc32",
+        "map-based sdbm avalanche",
+    ] {
+        let o = origins(4);
+        let p = proxy(&o, &format!("    balance uri\n    hash-type {ht}"), "");
+        let m = servers_for(p.addr, &paths);
+        assert_eq!(servers_for(p.addr, &paths), m, "{ht}: stable");
+        assert!(distinct(&m) >= 3, "{ht}: {m:?}");
+        maps.push(m);
+    }
+    for i in 0..maps.len() {
+        for j in i + 1..maps.len() {
+            assert_ne!(
+                maps[i], maps[j],
+                "hash-type variants {i} and {j} map every key alike"
+            );
+        }
+    }
+}
+
 fn counts(names: &[String]) -> HashMap<&str, usize> {
     let mut m = HashMap::new();
     for n in names {

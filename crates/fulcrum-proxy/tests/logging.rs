@@ -408,6 +408,72 @@ fn log_format_matches_haproxy() {
 }
 
 #[test]
+fn log_format_sample_expressions_match_haproxy() {
+    // Variables set by request and response rules, the connection's and the process's, converters, the status,
+    // names, the method, an absent sample, quoting and escaping: what a log line can read once the response
+    // has ended.
+    let o = origins(1);
+    const FMT: &str = "%[var(txn.host)]|%[var(txn.host),upper,field(1,.)]|%[var(txn.code)]|%[var(sess.n)]|\
+%[var(proc.p)]|%[var(txn.none)]|%{+Q}[var(txn.none)]|%{+Q}[var(txn.host)]|%[src]|%[src,ipmask(8)]|%[status]|\
+%[status,add(1)]|%[method]|%[fe_name]|%[be_name]|%[srv_name]|%[str(a b)]|%{+Q,+E}[var(txn.q)] end";
+    let cfg = http_cfg(
+        "",
+        &format!(
+            "    log-format \"{FMT}\"
+    http-request set-var(proc.p) str(proc-value)
+    http-request set-var(txn.host) req.hdr(host),lower
+    http-request set-var(sess.n) int(7)
+    http-request set-var(txn.q) req.hdr(x-q)
+    http-response set-var(txn.code) status,mul(10)
+{}",
+            server_lines(&o, "")
+        ),
+    );
+    let Some((hap, ful)) = run_both(cfg, 2, |addr| {
+        let get_host = |path: &str, host: &str| {
+            let mut c = Client::connect(addr);
+            c.send(
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nX-Q: say \"hi\" ]\\\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            c.read_response(false).status
+        };
+        assert_eq!(get_host("/", "WWW.Example.COM"), 200);
+        assert_eq!(get_host("/status/404", "b.example"), 404);
+    }) else {
+        return;
+    };
+    for (h, f) in both_messages(&hap, &ful) {
+        assert_eq!(h, f);
+    }
+}
+
+#[test]
+fn log_format_refuses_what_is_gone_at_log_time() {
+    // HAProxy refuses these too ("may not be reliably used here"); the error names the file and line.
+    for expr in ["path", "req.hdr(host)", "url", "req.cook(a)", "res.hdr(x)"] {
+        let cfg = format!(
+            "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
+             frontend f\n    bind 127.0.0.1:9\n    log-format \"%[{expr}]\"\n    default_backend b\n\
+             backend b\n    server s 127.0.0.1:8\n"
+        );
+        let err = match fulcrum_config::haproxy::parse_str("t.cfg", &cfg) {
+            Err(e) => e.to_string(),
+            Ok(c) => match fulcrum_proxy::check(&c) {
+                Err(e) => e.to_string(),
+                Ok(()) => panic!("fulcrum accepts %[{expr}] in a log-format"),
+            },
+        };
+        assert!(
+            err.contains("t.cfg:8")
+                && err.contains("log-format")
+                && err.contains("no longer available"),
+            "{expr}: {err}"
+        );
+    }
+}
+
+#[test]
 fn rfc5424_framing_matches_haproxy() {
     let o = origins(1);
     let cfg = move |port: u16, log: u16| {

@@ -165,8 +165,8 @@ fn expect_proxy_rule_applies_to_matching_sources() {
     assert!(c.closed_within(Duration::from_secs(3)));
 }
 
-/// A server that records the first bytes of each connection it accepts (until a blank line, or what arrives
-/// within 300 ms), answers an HTTP 200 and closes.
+/// A server that records the first bytes of each connection it accepts (a PROXY header and a request head, or
+/// what arrives within 300 ms), answers an HTTP 200 and closes.
 fn recording_server() -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
@@ -185,7 +185,13 @@ fn recording_server() -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
                         break;
                     }
                     all.extend_from_slice(&buf[..n]);
-                    if all.windows(4).any(|w| w == b"\r\n\r\n") {
+                    // The end of the request head, after the PROXY header (a v2 one holds CR LF CR LF).
+                    let head = match pp::decode(&all) {
+                        Ok(Decoded::Done { len, .. }) => len,
+                        Ok(Decoded::Incomplete) => continue,
+                        Err(_) => 0,
+                    };
+                    if all[head..].windows(4).any(|w| w == b"\r\n\r\n") {
                         break;
                     }
                 }

@@ -182,3 +182,33 @@ fn pool_max_conn_limits_idle_connections() {
         .load(Ordering::SeqCst)
         == 2));
 }
+
+/// Two worker threads: with `tune.idle-pool.shared on` (the default) a thread without an idle connection takes
+/// the other's, so sequential clients all reuse the first server connection whichever thread accepted them;
+/// with `off` each thread keeps its own, so clients landing on the second thread open a second connection.
+#[test]
+fn idle_connections_are_shared_between_threads() {
+    for shared in [
+        "",
+        "    tune.idle-pool.shared on\n",
+        "    tune.idle-pool.shared off\n",
+    ] {
+        let (server, _) = numbering_server();
+        let p = start_proxy(&format!(
+            "global\n    nbthread 2\n{shared}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten app\n    bind 127.0.0.1:{}\n    http-reuse always\n    server s1 {server}\n",
+            free_port()
+        ));
+        let mut conns = Vec::new();
+        for _ in 0..24 {
+            // A new client connection each time: the kernel spreads them over the two threads' listeners.
+            let mut c = Client::connect(p.addr);
+            conns.push(seen(&c.get("/")).0);
+        }
+        let distinct: std::collections::BTreeSet<u32> = conns.iter().copied().collect();
+        if shared.contains("off") {
+            assert_eq!(distinct.len(), 2, "per-thread pools: {conns:?}");
+        } else {
+            assert_eq!(distinct.len(), 1, "shared pools ({shared:?}): {conns:?}");
+        }
+    }
+}

@@ -121,3 +121,105 @@ fn return_bodies_and_redirects_from_formats() {
     assert_eq!(r.status, 301);
     assert_eq!(r.header("location"), Some("/new/old/x"));
 }
+
+#[test]
+fn proxy_ids_server_and_bind_names() {
+    let o = origins(2);
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{} name front1
+    http-request set-header X-Req \"%[fe_id]/%[so_name]/%[so_id]\"
+    http-response set-header X-Res \"%[fe_id]/%[be_id]/%[srv_id]/%[srv_name]/%[so_name]\"
+    http-response set-header X-Cap \"%[capture.req.method] %[capture.req.uri]\"
+    default_backend app
+backend other
+    server o1 {}
+backend app
+    balance roundrobin
+    server s1 {}
+    server s2 {}
+",
+        free_port(),
+        o[0].addr(),
+        o[0].addr(),
+        o[1].addr()
+    );
+    let p = start_proxy(&cfg);
+    // Proxies are numbered in configuration order from 1 (no stats socket), servers in their backend from 1;
+    // (be_id, like be_name, is refused in a frontend's http-request rules).
+    let r = get(&p, "/headers", "");
+    assert!(
+        r.text().to_ascii_lowercase().contains("x-req: 1/front1/1"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.header("x-res"), Some("1/3/1/s1/front1"));
+    let r = get(&p, "/headers", "");
+    assert_eq!(r.header("x-res"), Some("1/3/2/s2/front1"));
+    // the request line, still there for the response rules
+    assert_eq!(r.header("x-cap"), Some("GET /headers"));
+}
+
+#[test]
+fn backend_figures() {
+    let o = origins(2);
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+    default_backend app
+backend other
+    server o1 {}
+backend app
+    http-request set-header X-N \"%[nbsrv]/%[nbsrv(other)]/%[be_conn]/%[be_conn(other)]\"
+    server s1 {}
+    server s2 {}
+",
+        free_port(),
+        o[0].addr(),
+        o[0].addr(),
+        o[1].addr()
+    );
+    let p = start_proxy(&cfg);
+    // two usable servers here, one there; this request is the one connection of its backend
+    let r = get(&p, "/headers", "");
+    assert!(
+        r.text().to_ascii_lowercase().contains("x-n: 2/1/1/0"),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn listeners_numbered_in_configuration_order() {
+    let o = origins(1);
+    let ports = [free_port(), free_port()];
+    let cfg = format!(
+        "{DEFAULTS}
+frontend other
+    bind 127.0.0.1:{}
+    default_backend app
+frontend fe
+    bind 127.0.0.1:{}
+    bind 127.0.0.1:{} name two
+    http-request return status 200 hdr so \"%[so_id]/%[so_name]\"
+backend app
+    server s1 {}
+",
+        free_port(),
+        ports[0],
+        ports[1],
+        o[0].addr()
+    );
+    let p = start_proxy(&cfg);
+    let addrs = p.running.as_ref().unwrap().local_addrs();
+    // as haproxy 2.6.12 numbers them: per frontend, from 1; an unnamed bind has no so_name
+    for (port, want) in [(ports[0], "1/"), (ports[1], "2/two")] {
+        let addr = addrs.iter().find(|(_, a)| a.port() == port).unwrap().1;
+        let mut c = Client::connect(addr);
+        c.send(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        let r = c.read_response(false);
+        assert_eq!(r.header("so"), Some(want), "port {port}");
+    }
+}

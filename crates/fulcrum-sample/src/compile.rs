@@ -8,34 +8,30 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use regex::bytes::RegexBuilder;
 
 use crate::args::{args, Kind};
+use crate::codec;
 use crate::codec::JsonInput;
-use crate::conv::{ArithOp, Conv, DigestAlg, Hash32};
+use crate::context::{BackendStat, IdOf, VarName};
+use crate::conv::{ArithOp, Conv, DigestAlg, Hash32, HmacKey};
 use crate::error::Error;
 use crate::fetch::{Dir, Fetch, MAX_HDR_HISTORY};
 use crate::parse::{RawCall, RawExpr};
 use crate::text;
 use crate::timefmt::Format;
 use crate::value::Type;
+use crate::{fix, mqtt};
 
 use Kind::{Int as I, Ipv4 as V4, Ipv6 as V6, Mask4 as M4, Mask6 as M6, Str as S};
 
 /// Fetches HAProxy 2.6 has that fulcrum does not implement (exact names, then prefixes).
 const UNSUPPORTED_FETCHES: &[&str] = &[
-    "base32",
-    "base32+src",
     "baseq",
-    "be_id",
-    "be_conn",
     "be_sess_rate",
     "capture.req.hdr",
-    "capture.req.method",
-    "capture.req.uri",
     "capture.req.ver",
     "capture.res.hdr",
     "capture.res.ver",
     "connslots",
     "cookie",
-    "fe_id",
     "fe_conn",
     "hdr_ip",
     "hdr_val",
@@ -47,7 +43,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "http_auth_type",
     "http_auth_user",
     "nbproc",
-    "nbsrv",
     "proc",
     "req.body",
     "req.body_len",
@@ -67,7 +62,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "resp_ver",
     "set-cookie",
     "srv_conn",
-    "srv_id",
     "srv_is_up",
     "stopping",
     "thread",
@@ -77,7 +71,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "url_ip",
     "url_port",
     "urlp_val",
-    "uuid",
 ];
 const UNSUPPORTED_FETCH_PREFIXES: &[&str] = &[
     "ssl_", "sc_", "sc0_", "sc1_", "sc2_", "src_", "table_", "fc_", "bc_", "req.ssl_", "res.ssl_",
@@ -91,9 +84,6 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "capture-res",
     "da-csv-conv",
     "debug",
-    "fix_is_valid",
-    "fix_tag_value",
-    "hmac",
     "host_only",
     "in_table",
     "json_query",
@@ -101,8 +91,6 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "jwt_payload_query",
     "jwt_verify",
     "language",
-    "mqtt_field_value",
-    "mqtt_is_valid",
     "nbsrv",
     "port_only",
     "protobuf",
@@ -275,6 +263,40 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "fe_name" => simple(Fetch::FeName),
         "be_name" => simple(Fetch::BeName),
         "srv_name" => simple(Fetch::SrvName),
+        "fe_id" => simple(Fetch::Id(IdOf::Frontend)),
+        "be_id" => simple(Fetch::Id(IdOf::Backend)),
+        "srv_id" => simple(Fetch::Id(IdOf::Server)),
+        "so_id" => simple(Fetch::Id(IdOf::Listener)),
+        "so_name" => simple(Fetch::SoName),
+        "base32" => simple(Fetch::Base32 { with_src: false }),
+        "base32+src" => simple(Fetch::Base32 { with_src: true }),
+        "req.hdrs" => simple(Fetch::ReqHdrs),
+        "capture.req.method" => simple(Fetch::CaptureMethod),
+        "capture.req.uri" => simple(Fetch::CaptureUri),
+        "nbsrv" | "be_conn" => {
+            let a = args(call, &[S], 0)?;
+            let backend = match a.str(0) {
+                None => None,
+                Some("") => return Err(a.bad(0, "expected a backend name")),
+                Some(b) => Some(b.into()),
+            };
+            let stat = if call.name == "nbsrv" {
+                BackendStat::UsableServers
+            } else {
+                BackendStat::Conns
+            };
+            Ok(Fetch::BeStat { backend, stat })
+        }
+        "uuid" => {
+            let a = args(call, &[I], 0)?;
+            match a.int(0) {
+                None | Some(4) => Ok(Fetch::Uuid),
+                Some(_) => Err(a.bad(0, "only version 4 is supported")),
+            }
+        }
+        "req.cook_val" | "cook_val" => Ok(Fetch::CookVal {
+            name: args(call, &[S], 0)?.bytes(0),
+        }),
         "http_first_req" => simple(Fetch::HttpFirstReq),
         "fc_rcvd_proxy" => simple(Fetch::FcRcvdProxy),
         "fc_pp_authority" => simple(Fetch::FcPpTlv(0x02)),
@@ -530,6 +552,55 @@ pub(crate) fn conv(call: &RawCall<'_>) -> Result<Conv, Error> {
             Ok(Conv::Iif(a.bytes(0), a.bytes(1)))
         }
         "htonl" => simple(Conv::Htonl),
+        "hmac" => {
+            let a = args(call, &[S, S], 2)?;
+            let alg = DigestAlg::from_name(a.str(0).unwrap_or_default()).ok_or_else(|| {
+                a.bad(
+                    0,
+                    "expected md5, sha1, sha224, sha256, sha384, sha512, sha512-224 or sha512-256",
+                )
+            })?;
+            let k = a.str(1).unwrap_or_default();
+            let key = match k.parse::<VarName>() {
+                Ok(v) => HmacKey::Var(v),
+                Err(_) => match codec::base64_decode(k.as_bytes()) {
+                    Some(b) if !k.is_empty() => HmacKey::Const(b.into()),
+                    _ => {
+                        return Err(a.bad(
+                            1,
+                            "expected a base64-encoded key or a variable name holding one",
+                        ))
+                    }
+                },
+            };
+            Ok(Conv::Hmac { alg, key })
+        }
+        "fix_is_valid" => simple(Conv::FixIsValid),
+        "fix_tag_value" => {
+            let a = args(call, &[S], 1)?;
+            fix::tag_from_arg(a.str(0).unwrap_or_default())
+                .map(Conv::FixTagValue)
+                .ok_or_else(|| {
+                    a.bad(
+                        0,
+                        "expected a tag number or one of BeginString, BodyLength, CheckSum, MsgType, SenderCompID, TargetCompID",
+                    )
+                })
+        }
+        "mqtt_is_valid" => simple(Conv::MqttIsValid),
+        "mqtt_field_value" => {
+            let a = args(call, &[S, S], 2)?;
+            let ptype = mqtt::packet_type_from_arg(a.str(0).unwrap_or_default())
+                .ok_or_else(|| a.bad(0, "expected 'connect', 'connack', 1 or 2"))?;
+            let field =
+                mqtt::field_from_arg(ptype, a.str(1).unwrap_or_default()).ok_or_else(|| {
+                    a.bad(
+                        1,
+                        "not a field nor a property identifier of this packet type",
+                    )
+                })?;
+            Ok(Conv::MqttFieldValue { ptype, field })
+        }
         _ => Err(unknown_conv(call)),
     }
 }

@@ -120,6 +120,28 @@ impl fmt::Display for VarName {
     }
 }
 
+/// Which numeric id [`Context::id`] is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdOf {
+    /// `fe_id`
+    Frontend,
+    /// `be_id`
+    Backend,
+    /// `srv_id`
+    Server,
+    /// `so_id`
+    Listener,
+}
+
+/// Which backend figure [`Context::backend_stat`] is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendStat {
+    /// `nbsrv`: the servers that can take traffic (the active ones, else the backups).
+    UsableServers,
+    /// `be_conn`: the connections (requests in HTTP) in progress.
+    Conns,
+}
+
 /// A header visitor: called with each header's name and value in order; return
 /// [`ControlFlow::Break`] to stop early.
 pub type HeaderVisitor<'v, 's> = dyn FnMut(&'s [u8], &'s [u8]) -> ControlFlow<()> + 'v;
@@ -207,6 +229,27 @@ pub trait Context {
 
     /// The server's name, once one is chosen (`srv_name`).
     fn server_name(&self) -> Option<&str> {
+        None
+    }
+
+    /// The numeric id of the frontend (`fe_id`), of the backend once chosen (`be_id`), of the
+    /// server once chosen (`srv_id`) or of the listening socket (`so_id`), as HAProxy numbers
+    /// them (the `id` keyword, else the next free number in configuration order, from 1).
+    fn id(&self, of: IdOf) -> Option<i64> {
+        let _ = of;
+        None
+    }
+
+    /// A figure of the current backend (`None`) or of the backend called `backend`; `None` when
+    /// there is no such backend.
+    fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
+        let _ = (backend, stat);
+        None
+    }
+
+    /// The name of the listening socket the client came through (`so_name`: the `bind` line's
+    /// `name`).
+    fn listener_name(&self) -> Option<&str> {
         None
     }
 

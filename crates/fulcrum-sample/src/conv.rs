@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use md5::Digest as _;
+use md5::Digest;
 use regex::bytes::Regex;
 use subtle::ConstantTimeEq;
 
@@ -17,6 +17,7 @@ use crate::hash;
 use crate::text::{self, Piece};
 use crate::timefmt::{self, Format, Unit};
 use crate::value::{Type, Value};
+use crate::{fix, mqtt};
 
 /// An integer operand: a constant or a variable read at run time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +97,34 @@ impl DigestAlg {
             "sha512-256" | "sha2-512/256" | "sha-512/256" => DigestAlg::Sha512_256,
             _ => return None,
         })
+    }
+
+    /// HMAC (RFC 2104) of `data` under `key` with this digest.
+    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        use hmac::{Mac, SimpleHmac};
+        fn run<D>(key: &[u8], data: &[u8]) -> Vec<u8>
+        where
+            D: Digest + hmac::digest::core_api::BlockSizeUser,
+        {
+            // any key length is accepted (long keys are hashed first), so this cannot fail
+            match SimpleHmac::<D>::new_from_slice(key) {
+                Ok(mut m) => {
+                    m.update(data);
+                    m.finalize().into_bytes().to_vec()
+                }
+                Err(_) => Vec::new(),
+            }
+        }
+        match self {
+            DigestAlg::Md5 => run::<md5::Md5>(key, data),
+            DigestAlg::Sha1 => run::<sha1::Sha1>(key, data),
+            DigestAlg::Sha224 => run::<sha2::Sha224>(key, data),
+            DigestAlg::Sha256 => run::<sha2::Sha256>(key, data),
+            DigestAlg::Sha384 => run::<sha2::Sha384>(key, data),
+            DigestAlg::Sha512 => run::<sha2::Sha512>(key, data),
+            DigestAlg::Sha512_224 => run::<sha2::Sha512_224>(key, data),
+            DigestAlg::Sha512_256 => run::<sha2::Sha512_256>(key, data),
+        }
     }
 
     fn digest(self, data: &[u8]) -> Vec<u8> {
@@ -273,6 +302,35 @@ pub(crate) enum Conv {
     Iif(Box<[u8]>, Box<[u8]>),
     /// `htonl`
     Htonl,
+    /// `hmac(alg,key)`
+    Hmac {
+        /// The digest.
+        alg: DigestAlg,
+        /// The key, decoded at load time, or a variable holding it in base64.
+        key: HmacKey,
+    },
+    /// `fix_is_valid`
+    FixIsValid,
+    /// `fix_tag_value(tag)`
+    FixTagValue(u32),
+    /// `mqtt_is_valid`
+    MqttIsValid,
+    /// `mqtt_field_value(type,field)`
+    MqttFieldValue {
+        /// The packet type wanted (CONNECT or CONNACK).
+        ptype: u8,
+        /// The field or property.
+        field: mqtt::Field,
+    },
+}
+
+/// The key of `hmac`.
+#[derive(Debug, Clone)]
+pub(crate) enum HmacKey {
+    /// Given in the configuration (base64, decoded at load time).
+    Const(Box<[u8]>),
+    /// A variable holding the key in base64, decoded at each use.
+    Var(VarName),
 }
 
 impl Conv {
@@ -308,7 +366,12 @@ impl Conv {
             | Conv::Xxh3(_)
             | Conv::Digest(_)
             | Conv::Be2Dec { .. }
-            | Conv::Be2Hex { .. } => Type::Bin,
+            | Conv::Be2Hex { .. }
+            | Conv::Hmac { .. }
+            | Conv::FixIsValid
+            | Conv::FixTagValue(_)
+            | Conv::MqttIsValid
+            | Conv::MqttFieldValue { .. } => Type::Bin,
             Conv::Arith(..)
             | Conv::Neg
             | Conv::Cpl
@@ -337,10 +400,19 @@ impl Conv {
             | Conv::Xxh32(_)
             | Conv::Xxh64(_)
             | Conv::Xxh3(_) => Type::Int,
-            Conv::B64Dec | Conv::Ub64Dec | Conv::Bytes { .. } | Conv::Digest(_) | Conv::Htonl => {
-                Type::Bin
-            }
-            Conv::Bool | Conv::Not | Conv::Odd | Conv::Even | Conv::SecureMemcmp(_) => Type::Bool,
+            Conv::B64Dec
+            | Conv::Ub64Dec
+            | Conv::Bytes { .. }
+            | Conv::Digest(_)
+            | Conv::Htonl
+            | Conv::Hmac { .. } => Type::Bin,
+            Conv::Bool
+            | Conv::Not
+            | Conv::Odd
+            | Conv::Even
+            | Conv::SecureMemcmp(_)
+            | Conv::FixIsValid
+            | Conv::MqttIsValid => Type::Bool,
             Conv::IpMask { .. } => Type::Ipv4,
             _ => Type::Str,
         }
@@ -534,6 +606,30 @@ impl Conv {
                 Some(Value::Str(Cow::Borrowed(if truth { t } else { f })))
             }
             Conv::Htonl => Some(Value::bin((int(&v)? as u32).to_be_bytes().to_vec())),
+            Conv::Hmac { alg, key } => {
+                let from_var;
+                let key: &[u8] = match key {
+                    HmacKey::Const(k) => k,
+                    HmacKey::Var(name) => {
+                        let b64 = ctx.var(name)?.into_str_bytes();
+                        from_var = codec::base64_decode(&b64)?;
+                        &from_var
+                    }
+                };
+                Some(Value::bin(alg.hmac(key, bytes(&v)?)))
+            }
+            Conv::FixIsValid => Some(Value::Bool(fix::is_valid(bytes(&v)?))),
+            Conv::FixTagValue(tag) => {
+                let b = into_bytes(v)?;
+                let value = fix::tag_value(&b, *tag)?;
+                Some(Value::Str(Cow::Owned(value.to_vec())))
+            }
+            Conv::MqttIsValid => Some(Value::Bool(mqtt::is_valid(bytes(&v)?)?)),
+            Conv::MqttFieldValue { ptype, field } => {
+                let b = bytes(&v)?;
+                let value = mqtt::field_value(b, *ptype, *field)?;
+                Some(Value::Str(Cow::Owned(value.into_owned())))
+            }
         }
     }
 }

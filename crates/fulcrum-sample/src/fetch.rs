@@ -10,7 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::ControlFlow;
 use std::time::UNIX_EPOCH;
 
-use crate::context::{Context, VarName};
+use crate::context::{BackendStat, Context, IdOf, VarName};
+use crate::hash;
 use crate::http;
 use crate::timefmt::Unit;
 use crate::value::{Type, Value};
@@ -107,6 +108,35 @@ pub(crate) enum Fetch {
     BeName,
     /// `srv_name`
     SrvName,
+    /// `fe_id`, `be_id`, `srv_id`, `so_id`
+    Id(IdOf),
+    /// `so_name`
+    SoName,
+    /// `req.cook_val(name)`, `cook_val`: the cookie's value read as an integer.
+    CookVal {
+        /// Empty for the first cookie.
+        name: Box<[u8]>,
+    },
+    /// `base32` (`base,sdbm(1)`), `base32+src` (that hash then the client address, binary)
+    Base32 {
+        /// Append the client's address.
+        with_src: bool,
+    },
+    /// `req.hdrs`: the request's header block, `name: value` lines and the empty line.
+    ReqHdrs,
+    /// `nbsrv([backend])`, `be_conn([backend])`
+    BeStat {
+        /// Another backend than the current one.
+        backend: Option<Box<str>>,
+        /// The figure.
+        stat: BackendStat,
+    },
+    /// `capture.req.method`: the request's method, in requests and responses alike.
+    CaptureMethod,
+    /// `capture.req.uri`: the request's target from its first slash, in requests and responses.
+    CaptureUri,
+    /// `uuid([4])`: a random (version 4) UUID.
+    Uuid,
     /// `http_first_req`: whether the request is the first of its client connection.
     HttpFirstReq,
     /// `fc_rcvd_proxy`: whether the client connection started with a PROXY protocol header.
@@ -221,6 +251,11 @@ impl Fetch {
             | Fetch::FeName
             | Fetch::BeName
             | Fetch::SrvName
+            | Fetch::SoName
+            | Fetch::ReqHdrs
+            | Fetch::CaptureMethod
+            | Fetch::CaptureUri
+            | Fetch::Uuid
             | Fetch::UrlParam { .. }
             | Fetch::Cook { .. } => Type::Str,
             Fetch::Int(_)
@@ -229,6 +264,10 @@ impl Fetch {
             | Fetch::SrcPort
             | Fetch::DstPort
             | Fetch::CookCnt { .. }
+            | Fetch::CookVal { .. }
+            | Fetch::Id(_)
+            | Fetch::BeStat { .. }
+            | Fetch::Base32 { with_src: false }
             | Fetch::Date { .. }
             | Fetch::DateUs
             | Fetch::Rand(_) => Type::Int,
@@ -236,7 +275,7 @@ impl Fetch {
             Fetch::FcPpTlv(_) => Type::Str,
             Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
             Fetch::Ipv6(_) => Type::Ipv6,
-            Fetch::Bin(_) => Type::Bin,
+            Fetch::Bin(_) | Fetch::Base32 { with_src: true } => Type::Bin,
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
@@ -259,7 +298,10 @@ impl Fetch {
     pub(crate) fn reads_request(&self) -> bool {
         match self {
             Fetch::Path { .. } | Fetch::Query | Fetch::Url | Fetch::Base { .. } => true,
-            Fetch::UrlParam { .. } => true,
+            Fetch::UrlParam { .. }
+            | Fetch::CookVal { .. }
+            | Fetch::Base32 { .. }
+            | Fetch::ReqHdrs => true,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
             | Fetch::Cook { dir, .. }
@@ -311,6 +353,69 @@ impl Fetch {
             Fetch::FeName => Value::str(ctx.frontend_name()?.as_bytes()),
             Fetch::BeName => Value::str(ctx.backend_name()?.as_bytes()),
             Fetch::SrvName => Value::str(ctx.server_name()?.as_bytes()),
+            Fetch::SoName => Value::str(ctx.listener_name()?.as_bytes()),
+            Fetch::Id(of) => Value::Int(ctx.id(*of)?),
+            Fetch::BeStat { backend, stat } => {
+                Value::Int(ctx.backend_stat(backend.as_deref(), *stat)?)
+            }
+            Fetch::Base32 { with_src } => {
+                let b = base(ctx, false)?;
+                let h = hash::avalanche(hash::sdbm(&b.into_str_bytes()));
+                if !*with_src {
+                    return Some(Value::Int(i64::from(h)));
+                }
+                let mut out = h.to_be_bytes().to_vec();
+                match ctx.src()?.ip() {
+                    IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
+                    IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
+                }
+                Value::bin(out)
+            }
+            Fetch::CaptureMethod => Value::str(ctx.method()?),
+            Fetch::CaptureUri => Value::str(http::path(ctx.uri()?, true)?),
+            Fetch::ReqHdrs => {
+                let mut out = Vec::new();
+                visit_headers(ctx, Dir::Req, &mut |n, v| {
+                    out.extend_from_slice(n);
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(v);
+                    out.extend_from_slice(b"\r\n");
+                    ControlFlow::Continue(())
+                });
+                out.extend_from_slice(b"\r\n");
+                Value::Str(Cow::Owned(out))
+            }
+            Fetch::Uuid => {
+                let mut b = [0u8; 16];
+                for chunk in b.chunks_mut(4) {
+                    chunk.copy_from_slice(&ctx.random_u32().to_be_bytes());
+                }
+                // RFC 4122 section 4.4: version 4, variant 10
+                b[6] = (b[6] & 0x0f) | 0x40;
+                b[8] = (b[8] & 0x3f) | 0x80;
+                let mut out = Vec::with_capacity(36);
+                for (i, x) in b.iter().enumerate() {
+                    if matches!(i, 4 | 6 | 8 | 10) {
+                        out.push(b'-');
+                    }
+                    out.extend_from_slice(format!("{x:02x}").as_bytes());
+                }
+                Value::Str(Cow::Owned(out))
+            }
+            Fetch::CookVal { name } => {
+                // the first cookie without a name, else the last occurrence, as `req.cook`
+                let mut found = None;
+                for_each_cookie(ctx, Dir::Req, name, &mut |v| {
+                    found = Some(v);
+                    if name.is_empty() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                });
+                // a leading decimal integer, 0 when there is none (an empty value included)
+                Value::Int(crate::value::read_int64(found?).0)
+            }
             Fetch::HttpFirstReq => Value::Bool(ctx.first_request()?),
             Fetch::FcRcvdProxy => Value::Bool(ctx.received_proxy()?),
             Fetch::FcPpTlv(kind) => Value::str(ctx.proxy_tlv(*kind)?),

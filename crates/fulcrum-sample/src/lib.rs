@@ -48,14 +48,16 @@
 //! `parse.rs` cuts text, `args.rs` types the arguments, `compile.rs` resolves names and checks
 //! types, `fetch.rs` and `conv.rs` hold
 //! what each keyword does, `value.rs` the types and casts, `context.rs` the trait, `logfmt.rs`
-//! the `%[...]` form; `http.rs`, `codec.rs`, `text.rs`, `hash.rs` and `timefmt.rs` are the
-//! helpers behind the keywords.
+//! the `%[...]` form; `http.rs`, `codec.rs`, `text.rs`, `hash.rs`, `timefmt.rs`, `fix.rs` (FIX
+//! messages) and `mqtt.rs` (MQTT CONNECT/CONNACK packets) are the helpers behind the keywords.
 //!
 //! Fetches: `str`, `int`, `bool`, `ipv4`, `ipv6`, `bin`, `meth`, `always_true`, `always_false`,
 //! `var`, `env`, `method`, `path`, `pathq`, `query`, `url`, `base`, `req.hdr`/`hdr`, `res.hdr`/`shdr`,
 //! `req.fhdr`, `res.fhdr`, `req.hdr_cnt`/`hdr_cnt`, `res.hdr_cnt`, `req.fhdr_cnt`, `res.fhdr_cnt`,
-//! `status`, `src`, `src_port`, `dst`, `dst_port`, `fe_name`, `be_name`, `srv_name`,
-//! `http_first_req`, `fc_rcvd_proxy`, `fc_pp_authority`, `fc_pp_unique_id`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
+//! `status`, `src`, `src_port`, `dst`, `dst_port`, `fe_name`, `be_name`, `srv_name`, `fe_id`,
+//! `be_id`, `srv_id`, `so_id`, `so_name`, `req.cook_val`/`cook_val`, `base32`, `base32+src`,
+//! `req.hdrs`, `uuid`, `nbsrv`, `be_conn`, `capture.req.method`, `capture.req.uri`,
+//! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
 //! `date_us`, `rand`.
 //!
 //! Converters: `lower`, `upper`, `length`, `base64`, `b64dec`, `ub64enc`, `ub64dec`, `url_dec`,
@@ -63,7 +65,8 @@
 //! `mod`, `and`, `or`, `xor`, `neg`, `cpl`, `bool`, `not`, `odd`, `even`, `concat`, `add_item`,
 //! `strcmp`, `secure_memcmp`, `crc32`, `crc32c`, `djb2`, `sdbm`, `xxh32`, `xxh64`, `xxh3`,
 //! `sha1`, `sha2`, `digest`, `ipmask`, `ltime`, `utime`, `http_date`, `be2dec`, `be2hex`, `ltrim`,
-//! `rtrim`, `cut_crlf`, `iif`, `htonl`.
+//! `rtrim`, `cut_crlf`, `iif`, `htonl`, `hmac`, `fix_is_valid`, `fix_tag_value`, `mqtt_is_valid`,
+//! `mqtt_field_value`.
 
 #![warn(missing_docs)]
 
@@ -74,9 +77,11 @@ mod context;
 mod conv;
 mod error;
 mod fetch;
+mod fix;
 mod hash;
 mod http;
 mod logfmt;
+mod mqtt;
 mod parse;
 mod text;
 mod timefmt;
@@ -86,7 +91,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-pub use context::{Context, HeaderVisitor, Scope, VarName, VarNameError};
+pub use context::{BackendStat, Context, HeaderVisitor, IdOf, Scope, VarName, VarNameError};
 pub use error::Error;
 pub use fetch::SslFetch;
 pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
@@ -190,8 +195,8 @@ impl Expr {
         Needs {
             response: f.reads_response(),
             request: f.reads_request(),
-            backend: matches!(f, Fetch::BeName),
-            server: matches!(f, Fetch::SrvName),
+            backend: matches!(f, Fetch::BeName | Fetch::Id(IdOf::Backend)),
+            server: matches!(f, Fetch::SrvName | Fetch::Id(IdOf::Server)),
             http: matches!(
                 f,
                 Fetch::Method
@@ -206,6 +211,11 @@ impl Expr {
                     | Fetch::UrlParam { .. }
                     | Fetch::Cook { .. }
                     | Fetch::CookCnt { .. }
+                    | Fetch::CookVal { .. }
+                    | Fetch::Base32 { .. }
+                    | Fetch::ReqHdrs
+                    | Fetch::CaptureMethod
+                    | Fetch::CaptureUri
             ),
         }
     }

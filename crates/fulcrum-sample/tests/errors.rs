@@ -302,3 +302,49 @@ fn prefix_parsing() {
     assert_eq!(e.source(), "str(a]b)");
     assert!(Expr::parse_prefix(" src").is_err());
 }
+
+#[test]
+fn hmac_fix_mqtt_arguments() {
+    // a key that is neither base64 nor a variable, an unknown digest
+    bad_arg("str(a),hmac(sha1,!!!)", "hmac", 2);
+    bad_arg("str(a),hmac(sha1,abc)", "hmac", 2);
+    bad_arg("str(a),hmac(nope,a2V5)", "hmac", 1);
+    missing_arg("str(a),hmac(sha1)", "hmac", 2, "string");
+    bad_arg("str(a),fix_tag_value(NoSuchTag)", "fix_tag_value", 1);
+    bad_arg(
+        "str(a),mqtt_field_value(publish,flags)",
+        "mqtt_field_value",
+        1,
+    );
+    bad_arg("str(a),mqtt_field_value(3,flags)", "mqtt_field_value", 1);
+    bad_arg(
+        "str(a),mqtt_field_value(connect,reason_code)",
+        "mqtt_field_value",
+        2,
+    );
+    bad_arg(
+        "str(a),mqtt_field_value(connack,username)",
+        "mqtt_field_value",
+        2,
+    );
+    bad_arg(
+        "str(a),mqtt_field_value(connack,keepalive)",
+        "mqtt_field_value",
+        2,
+    );
+    bad_arg("str(a),mqtt_field_value(connect,36)", "mqtt_field_value", 2);
+    bad_arg("str(a),mqtt_field_value(connect,18)", "mqtt_field_value", 2);
+    bad_arg("str(a),mqtt_field_value(connect,99)", "mqtt_field_value", 2);
+    // and what haproxy accepts
+    for ok in [
+        "str(a),hmac(sha1,txn.key)",
+        "str(a),hmac(SHA256,a2V5)",
+        "str(a),fix_tag_value(checksum)",
+        "str(a),mqtt_field_value(CONNACK,REASON_CODE)",
+        "str(a),mqtt_field_value(connect,Flags)",
+        "str(a),mqtt_field_value(connect,38)",
+        "str(a),mqtt_field_value(connect,24)",
+    ] {
+        assert!(Expr::parse(ok).is_ok(), "{ok}");
+    }
+}

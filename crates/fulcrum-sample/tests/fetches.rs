@@ -376,3 +376,109 @@ fn through_a_trait_object_and_across_threads() {
     let e = Expr::parse("url_param(y),add(1)").unwrap();
     assert_eq!(e.eval(dynamic), Some(Value::Int(2)));
 }
+
+#[test]
+fn cook_val() {
+    // observed with haproxy 2.6.12 on `Cookie: a=12x; b=x; c=-5; g=` then `Cookie: a=3`
+    let c = Ctx::new()
+        .hdr("cookie", "a=12x; b=x; c=-5; g=")
+        .hdr("cookie", "a=3");
+    for (e, want) in [
+        ("req.cook_val(a)", Some("3")),
+        ("req.cook_val(b)", Some("0")),
+        ("req.cook_val(c)", Some("-5")),
+        ("req.cook_val(g)", Some("0")),
+        ("req.cook_val()", Some("12")),
+        ("cook_val", Some("12")),
+        ("req.cook_val(zz)", None),
+    ] {
+        assert_eq!(c.eval(e).as_deref(), want, "{e}");
+    }
+    assert_eq!(c.value("req.cook_val(a)"), Some(Value::Int(3)));
+    assert!(
+        fulcrum_sample::Expr::parse("cook_val(a)")
+            .unwrap()
+            .needs()
+            .request
+    );
+}
+
+#[test]
+fn ids_and_listener_name() {
+    let mut c = Ctx::new();
+    for e in ["fe_id", "be_id", "srv_id", "so_id", "so_name"] {
+        assert_eq!(c.eval(e), None, "{e}");
+    }
+    c.ids = [Some(1), Some(2), Some(3), Some(4)];
+    c.listener = Some("foo".into());
+    for (e, want) in [
+        ("fe_id", "1"),
+        ("be_id", "2"),
+        ("srv_id", "3"),
+        ("so_id", "4"),
+        ("so_name", "foo"),
+    ] {
+        assert_eq!(c.eval(e).as_deref(), Some(want), "{e}");
+    }
+    let needs = |e: &str| fulcrum_sample::Expr::parse(e).unwrap().needs();
+    assert!(needs("be_id").backend);
+    assert!(needs("srv_id").server);
+    assert!(!needs("fe_id").backend && !needs("so_name").server);
+}
+
+#[test]
+fn base32_req_hdrs_and_uuid() {
+    // observed with haproxy 2.6.12: GET /p/q?x=1, Host: 127.0.0.1:18461, from 127.0.0.1
+    let mut c = Ctx::new().uri("/p/q?x=1");
+    c.req = vec![(b"host".to_vec(), b"127.0.0.1:18461".to_vec())];
+    assert_eq!(c.eval("base32").as_deref(), Some("2123688263"));
+    assert_eq!(c.eval("base,sdbm(1)").as_deref(), Some("2123688263"));
+    assert_eq!(
+        c.eval("base32+src,hex").as_deref(),
+        Some("7E94E9477F000001")
+    );
+    c.src = Some("[::1]:5000".parse().unwrap());
+    assert_eq!(
+        c.eval("base32+src,hex").as_deref(),
+        Some("7E94E94700000000000000000000000000000001")
+    );
+    let c = c.hdr("x-a", "1").hdr("x-b", "two");
+    assert_eq!(
+        c.eval("req.hdrs").as_deref(),
+        Some("host: 127.0.0.1:18461\r\nx-a: 1\r\nx-b: two\r\n\r\n")
+    );
+    // version 4, variant 10, from the context's random source
+    let u = c.eval("uuid").unwrap();
+    assert_eq!(u, "80000000-8000-4000-8000-000080000000");
+    assert_eq!(c.eval("uuid(4)").as_deref(), Some(u.as_str()));
+    assert!(fulcrum_sample::Expr::parse("uuid(3)").is_err());
+}
+
+#[test]
+fn backend_figures_come_from_the_context() {
+    // the test context knows no backend: the figures are absent (the proxy answers them)
+    let c = Ctx::new();
+    for e in ["nbsrv", "nbsrv(other)", "be_conn", "be_conn(other)"] {
+        assert_eq!(c.eval(e), None, "{e}");
+        assert_eq!(
+            fulcrum_sample::Expr::parse(e).unwrap().output_type(),
+            fulcrum_sample::Type::Int
+        );
+    }
+}
+
+#[test]
+fn captured_request_line() {
+    // observed with haproxy 2.6.12 (OPTIONS /a/b?x=1, then OPTIONS *)
+    let mut c = Ctx::new().uri("/a/b?x=1");
+    c.method = Some(b"OPTIONS".to_vec());
+    assert_eq!(c.eval("capture.req.method").as_deref(), Some("OPTIONS"));
+    assert_eq!(c.eval("capture.req.uri").as_deref(), Some("/a/b?x=1"));
+    let c = c.uri("*");
+    assert_eq!(c.eval("capture.req.uri"), None);
+    // available to http-response rules, unlike `url`
+    let needs = fulcrum_sample::Expr::parse("capture.req.uri")
+        .unwrap()
+        .needs();
+    assert!(needs.http && !needs.request);
+}

@@ -80,8 +80,9 @@ Signals:
                    a file with errors changes nothing (the errors are logged)
   SIGUSR2          write the statistics of every VRRP instance to /tmp/keepalived.stats in keepalived's
                    layout, fulcrum's own counters after them (FULCRUM_KEEPALIVED_DUMP_DIR=DIR: DIR instead of /tmp)
-  SIGUSR1          logged: keepalived's data dump (/tmp/keepalived.data) is not implemented yet; nothing
-                   changes
+  SIGUSR1          write every VRRP instance's state, priorities, timers and addresses to
+                   /tmp/keepalived.data in keepalived's layout (the lines that mean something for fulcrum;
+                   FULCRUM_KEEPALIVED_DUMP_DIR=DIR: DIR instead of /tmp)
 
 See also:
   docs             in fulcrum's source tree: docs/COMPATIBILITY.md, section 'keepalived' (flags, signals,

@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod codec;
+pub mod data;
 pub mod frames;
 pub mod instance;
 pub mod linux;

@@ -238,7 +238,7 @@ fn help_tells_signals_exit_codes_and_docs() {
         "SIGTERM, SIGINT  stop: a master sends a priority-0 advert and removes its virtual addresses",
         "SIGHUP           reload the configuration file",
         "SIGUSR2          write the statistics",
-        "SIGUSR1          logged",
+        "SIGUSR1          write every VRRP instance's state",
         "docs/COMPATIBILITY.md, section 'keepalived'",
     ] {
         assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
@@ -263,7 +263,7 @@ fn help_tells_signals_exit_codes_and_docs() {
 
 /// What the help says of SIGUSR1 and SIGUSR2 is what happens: neither ends the process nor moves the master's
 /// address; SIGUSR2 writes keepalived's statistics file (in `FULCRUM_KEEPALIVED_DUMP_DIR`, so that tests running at
-/// once do not share `/tmp/keepalived.stats`), SIGUSR1 writes nothing; SIGTERM then removes the address and exits 0.
+/// once do not share `/tmp/keepalived.stats`), SIGUSR1 the data dump; SIGTERM then removes the address and exits 0.
 #[test]
 fn sigusr_keeps_running_usr2_writes_stats_sigterm_cleans_up() {
     if !netns_available() {
@@ -337,7 +337,13 @@ fn sigusr_keeps_running_usr2_writes_stats_sigterm_cleans_up() {
                 "{text}"
             );
         } else {
-            std::thread::sleep(std::time::Duration::from_millis(300));
+            let data = dir.join("keepalived.data");
+            wait("SIGUSR1 wrote no data dump", &|| data.exists());
+            let text = std::fs::read_to_string(&data).unwrap();
+            assert!(
+                text.contains(" VRRP Instance = VI_1\n   VRRP Version = 2\n   State = MASTER\n"),
+                "{text}"
+            );
             assert!(!stats.exists(), "SIGUSR1 wrote {}", stats.display());
         }
         assert!(

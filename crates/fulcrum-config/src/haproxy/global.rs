@@ -103,7 +103,11 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 format!("only supports 'no-exit-on-failure' option, found '{other}'"),
             ),
         },
-        "tune.idle-pool.shared" => idle_pool_shared(line, sink),
+        "tune.idle-pool.shared" => {
+            if let Some(on) = idle_pool_shared(line, sink) {
+                g.idle_pool_shared = Some(on);
+            }
+        }
         "tune.bufsize" | "tune.maxrewrite" => {
             if sink.max_args(line, kw, 1, 1) {
                 let min = u64::from(kw == "tune.bufsize");
@@ -153,24 +157,25 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
     }
 }
 
-/// `tune.idle-pool.shared on|off`: whether idle server connections may be taken by any thread. fulcrum's idle
-/// connections always belong to the worker thread that opened them (a request never crosses threads), which is
-/// what `off` asks for; `on` (HAProxy's default) is accepted with a warning saying so.
-fn idle_pool_shared(line: &Line, sink: &mut Sink) {
+/// `tune.idle-pool.shared on|off`: whether a worker thread with no idle connection to a server may take one
+/// another thread keeps (`on`, HAProxy's default) or not.
+fn idle_pool_shared(line: &Line, sink: &mut Sink) -> Option<bool> {
     let kw = line.word(0);
     let loc = &line.location;
     if !sink.max_args(line, kw, 1, 1) {
-        return;
+        return None;
     }
     match line.word(1) {
-        "off" => {}
-        "on" => sink.warn(
-            crate::diag::Severity::Warning,
-            loc,
-            kw,
-            "fulcrum keeps idle server connections per worker thread and never shares them between threads, as with 'off'",
-        ),
-        other => sink.error(loc, kw, format!("expects either 'on' or 'off' but got '{other}'")),
+        "off" => Some(false),
+        "on" => Some(true),
+        other => {
+            sink.error(
+                loc,
+                kw,
+                format!("expects either 'on' or 'off' but got '{other}'"),
+            );
+            None
+        }
     }
 }
 

@@ -89,6 +89,9 @@ pub struct Global {
     /// `strict-limits` / `no strict-limits`: whether a descriptor limit too low for `maxconn` stops the start
     /// (HAProxy's default) or only warns.
     pub strict_limits: Option<bool>,
+    /// `tune.idle-pool.shared on|off`: `Some(false)` keeps idle server connections to the thread that opened
+    /// them; by default (`on`) a thread takes another's when it has none.
+    pub idle_pool_shared: Option<bool>,
 }
 
 impl Global {
@@ -370,6 +373,30 @@ pub enum Balance {
     Hdr(String),
     /// `random[(N)]`: least loaded of N draws (2 by default).
     Random(u32),
+    /// `hash EXPR`: the hash of a sample expression's value, evaluated per request (round robin when it is
+    /// absent).
+    Hash(SampleExpr),
+}
+
+/// The function and modifier of `hash-type METHOD [FUNCTION] [avalanche]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HashOptions {
+    /// The function applied to the key's bytes (`sdbm` by default).
+    pub function: HashFunction,
+    /// `avalanche`: the hash is mixed before use.
+    pub avalanche: bool,
+}
+
+/// The hash function of `hash-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashFunction {
+    /// `sdbm` (the default)
+    #[default]
+    Sdbm,
+    /// `djb2`
+    Djb2,
+    /// `crc32`
+    Crc32,
 }
 
 /// `hash-type map-based|consistent`
@@ -625,6 +652,8 @@ pub struct Proxy {
     pub balance: Balance,
     /// `hash-type`
     pub hash_type: HashType,
+    /// `hash-type`'s function and `avalanche`
+    pub hash_options: HashOptions,
     /// `server` lines (backends and listens only).
     pub servers: Vec<Server>,
     /// `option httpchk`; `None` means TCP connect checks.

@@ -8,8 +8,9 @@ use super::common::{Line, Sink};
 use super::known;
 use super::log;
 use super::model::{
-    Balance, Bind, Capture, Fmt, ForwardFor, HashType, HttpCheck, HttpConnMode, HttpExpect,
-    HttpReuse, LogFormatLine, LogTarget, Mode, ProtocolCheck, RetryOn, StatsPage, Timeouts,
+    Balance, Bind, Capture, Fmt, ForwardFor, HashFunction, HashOptions, HashType, HttpCheck,
+    HttpConnMode, HttpExpect, HttpReuse, LogFormatLine, LogTarget, Mode, ProtocolCheck, RetryOn,
+    StatsPage, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
@@ -199,6 +200,8 @@ pub struct Settings {
     pub balance: Balance,
     /// `hash-type`
     pub hash_type: HashType,
+    /// `hash-type`'s function and `avalanche`
+    pub hash_options: HashOptions,
     /// `option httpchk`: checks are HTTP
     pub httpchk: bool,
     /// `option smtpchk`, `redis-check`... (the last check option wins over `option httpchk` and the others)
@@ -280,6 +283,7 @@ impl Default for Settings {
             default_backend: None,
             balance: Balance::RoundRobin,
             hash_type: HashType::MapBased,
+            hash_options: HashOptions::default(),
             httpchk: false,
             protocol_check: None,
             http_send: None,
@@ -1510,7 +1514,34 @@ fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {
                 None
             }
         },
-        "rdp-cookie" | "hash" => {
+        "hash" => {
+            let Some(text) = line.words.get(2).filter(|w| !w.is_empty()) else {
+                sink.error(loc, "balance", "'hash' expects a sample expression, such as 'balance hash req.cook(sessionid)'");
+                return None;
+            };
+            if let Some(extra) = line.words.get(3) {
+                sink.error(
+                    loc,
+                    "balance",
+                    format!("unexpected '{extra}' after the expression of 'balance hash'"),
+                );
+                return None;
+            }
+            match fulcrum_sample::Expr::parse(text) {
+                Ok(e) if e.needs().response => {
+                    sink.error(loc, "balance", format!("'balance hash {text}': the expression reads the response, which does not exist yet when a server is chosen"));
+                    None
+                }
+                Ok(e) => Some(Balance::Hash(super::model::SampleExpr(
+                    std::sync::Arc::new(e),
+                ))),
+                Err(e) => {
+                    sink.error(loc, "balance", format!("'balance hash {text}': {e}"));
+                    None
+                }
+            }
+        }
+        "rdp-cookie" => {
             sink.error(
                 loc,
                 "balance",
@@ -1590,19 +1621,30 @@ fn hash_type(line: &Line, s: &mut Settings, sink: &mut Sink) {
         }
     };
     let mut ok = true;
+    let mut opts = HashOptions::default();
     for (i, a) in line.words.iter().enumerate().skip(2) {
-        let valid = match i {
-            2 => matches!(a.as_str(), "sdbm" | "djb2" | "wt6" | "crc32" | "avalanche"),
-            3 => a == "avalanche" && line.word(2) != "avalanche",
-            _ => false,
-        };
-        if !valid {
-            sink.error(loc, "hash-type", format!("unexpected '{a}': expected 'hash-type map-based|consistent [sdbm|djb2|wt6|crc32] [avalanche]'"));
-            ok = false;
+        match (i, a.as_str()) {
+            (2, "sdbm") => opts.function = HashFunction::Sdbm,
+            (2, "djb2") => opts.function = HashFunction::Djb2,
+            (2, "crc32") => opts.function = HashFunction::Crc32,
+            (2, "wt6") => {
+                sink.error(
+                    loc,
+                    "hash-type",
+                    "the 'wt6' hash function is supported by HAProxy, not yet by fulcrum (sdbm, djb2 and crc32 are)",
+                );
+                ok = false;
+            }
+            (2 | 3, "avalanche") if !opts.avalanche => opts.avalanche = true,
+            _ => {
+                sink.error(loc, "hash-type", format!("unexpected '{a}': expected 'hash-type map-based|consistent [sdbm|djb2|wt6|crc32] [avalanche]'"));
+                ok = false;
+            }
         }
     }
     if ok {
         s.hash_type = t;
+        s.hash_options = opts;
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::addr::{self, Resolver};
 use super::common::Sink;
 use super::model::{
-    AgentCheck, Mode, Proxy, ProxyKind, Rules, SampleExpr, SendProxy, Server, ServerTls,
+    AgentCheck, Balance, Mode, Proxy, ProxyKind, Rules, SampleExpr, SendProxy, Server, ServerTls,
 };
 use super::proxy::{Body, Settings};
 use super::rules;
@@ -385,6 +385,13 @@ fn build(
             location: sd.location,
         });
     }
+    if matches!(s.balance, Balance::Hash(_)) && s.mode == Mode::Tcp && kind.has_backend() {
+        sink.error(
+            &location,
+            "balance",
+            format!("'balance hash' in a 'mode tcp' proxy ('{name}') is supported by HAProxy, not yet by fulcrum (mode http is)"),
+        );
+    }
     Proxy {
         name,
         kind,
@@ -403,6 +410,7 @@ fn build(
         },
         balance: s.balance,
         hash_type: s.hash_type,
+        hash_options: s.hash_options,
         servers,
         httpchk: s
             .httpchk

@@ -50,6 +50,8 @@ pub struct ClientConn {
     io: Rc<ClientIo>,
     peer: SocketAddr,
     local_port: u16,
+    /// The listener it came through (`so_name`, `so_id`).
+    listener: Arc<crate::worker::ListenerInfo>,
     accepted: Instant,
     conn_log: Option<Arc<ConnLog>>,
     /// The server connection kept for this client alone (`http-reuse never`).
@@ -103,7 +105,10 @@ pub async fn serve_client(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     stream: tokio::net::TcpStream,
-    tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
+    (tls, listener): (
+        Option<Arc<fulcrum_tls::server::ServerTls>>,
+        Arc<crate::worker::ListenerInfo>,
+    ),
     accepted: Accepted,
     ticket: ConnTicket,
 ) {
@@ -167,6 +172,7 @@ pub async fn serve_client(
             io,
             peer,
             local_port,
+            listener,
             accepted: Instant::now(),
             conn_log,
             session: Rc::default(),
@@ -416,6 +422,7 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
     let client = Client {
         peer: conn.peer,
         dst_port: conn.local_port,
+        listener: conn.listener.clone(),
         first: io.requests() == 1,
         session: conn.session.clone(),
         vars: conn.vars.clone(),

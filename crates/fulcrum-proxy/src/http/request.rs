@@ -65,6 +65,8 @@ pub(crate) struct Client {
     pub(crate) peer: SocketAddr,
     /// The local port the client connected to.
     pub(crate) dst_port: u16,
+    /// The listener it came through (`so_name`, `so_id`).
+    pub(crate) listener: Arc<crate::worker::ListenerInfo>,
     /// The first request of the connection (`http-reuse safe` and `aggressive` treat it apart).
     pub(crate) first: bool,
     /// The server connection kept for this client alone (`http-reuse never`).
@@ -85,6 +87,7 @@ pub(crate) async fn handle(
     txn: &mut TxnSlot,
 ) -> Response<ProxyBody> {
     let peer = client.peer;
+    let snapshot = worker.snapshot.clone();
     let dst = || client.conn.dst();
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let mut stream = Stream {
@@ -92,6 +95,10 @@ pub(crate) async fn handle(
         dst_port: client.dst_port,
         dst: &dst,
         frontend: &fe.name,
+        frontend_id: fe.iid as i64,
+        listener: &client.listener,
+        server: None,
+        backends: &snapshot.backends,
         backend: None,
         txn: VarMap::new(),
         sess: &client.vars,
@@ -124,6 +131,7 @@ pub(crate) async fn handle(
             txn,
         );
     }
+    txn.keep_vars(&mut stream.txn, stream.sess);
     resp
 }
 
@@ -374,6 +382,7 @@ async fn handle_inner(
         r.extensions_mut().insert(errors::CloseSilently);
         return Ok(r.map(|b| b.with_done(done)));
     }
+    let hash_sample = balance_sample(&be, &req, stream);
     let line =
         (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
             method: req.method().clone(),
@@ -407,7 +416,7 @@ async fn handle_inner(
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
-        let fwd = forward(&worker, &fe, &be, client, req, txn, &mut done);
+        let fwd = forward(&worker, &fe, &be, client, req, hash_sample, txn, &mut done);
         tokio::select! {
             // The request goes as far as it can before the client's close is looked at.
             biased;
@@ -415,7 +424,7 @@ async fn handle_inner(
             () = client.conn.closed() => None,
         }
     } else {
-        Some(forward(&worker, &fe, &be, client, req, txn, &mut done).await)
+        Some(forward(&worker, &fe, &be, client, req, hash_sample, txn, &mut done).await)
     };
     let Some(forwarded) = forwarded else {
         let (term, status) = match txn.phase() {
@@ -443,6 +452,7 @@ async fn handle_inner(
             return Ok(error_for(&fe, Some(&be), e.status()).map(|b| b.with_done(done)));
         }
     };
+    stream.server = done.chosen_server().cloned();
     if let Some(line) = line {
         // The backend's http-response rules, then the frontend's.
         let mut status = resp.status().as_u16();
@@ -628,12 +638,30 @@ async fn tarpit(fe: &FrontendRt, be: Option<&BackendRt>, status: u16) -> Respons
     error_for(fe, be, status)
 }
 
+/// The value `balance hash EXPR` hashes, as bytes (`None` for other algorithms, or when the sample is absent:
+/// the pick then falls back to round robin).
+fn balance_sample(be: &BackendRt, req: &Request<ReqBody>, stream: &Stream<'_>) -> Option<Vec<u8>> {
+    let fulcrum_config::haproxy::Balance::Hash(e) = &be.balance else {
+        return None;
+    };
+    let msg = crate::rules::sample::Msg::Request {
+        method: req.method(),
+        uri: req.uri(),
+        headers: req.headers(),
+    };
+    let ctx = crate::rules::sample::Ctx::new(msg, stream);
+    let v = e.0.eval(&ctx)?.cast(fulcrum_sample::Type::Bin)?;
+    Some(v.into_str_bytes().into_owned())
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn forward(
     worker: &Worker,
     fe: &FrontendRt,
     be: &BackendRt,
     client: &Client,
     mut req: Request<ReqBody>,
+    hash_sample: Option<Vec<u8>>,
     txn: &mut TxnSlot,
     done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -658,7 +686,7 @@ async fn forward(
         req.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    let key = RequestKey::for_request(&be.balance, peer.ip(), &req);
+    let key = RequestKey::for_request(&be.balance, peer.ip(), &req).with_sample(hash_sample);
 
     let retry_on = &be.config.retry_on;
     // Failures after the request was written are retried only for a bodiless request kept for replay.

@@ -102,6 +102,9 @@ pub struct ServerConn {
     /// Responses read to their end on this connection (`http-reuse aggressive` lets a client's first request use
     /// an idle connection only once it has carried two).
     pub(super) served: u32,
+    /// The worker thread whose runtime the socket is registered with, once the connection has been idle in a
+    /// pool; a connection taken by another thread goes back to that one's pool (`http::pool`).
+    pub(super) home: Option<usize>,
 }
 
 /// What a request sent on a connection got back.
@@ -161,6 +164,7 @@ impl ServerConn {
             large_reads: false,
             wbuf: Vec::new(),
             served: 0,
+            home: None,
         })
     }
 

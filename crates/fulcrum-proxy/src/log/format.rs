@@ -3,7 +3,8 @@
 //!
 //! The syntax is HAProxy's: `%var` or `%{+Q,-E}var` variables, `%%` for a literal `%`, runs of spaces collapse
 //! into one separator (a separator after an empty field is not repeated), anything else is literal text.
-//! Sample expressions (`%[src]`) are reported as unsupported.
+//! Sample expressions (`%[var(txn.x)]`, `%[src,ipmask(24)]`) are compiled with the format and evaluated when the
+//! line is emitted (`sample.rs`).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -68,6 +69,8 @@ pub struct Fields<'a> {
     /// The TLS version and cipher of the client connection (`%sslv`, `%sslc`; `%ft` adds `~`), `None` on clear
     /// text.
     pub ssl: Option<(&'a str, &'a str)>,
+    /// The variables `%[var(...)]` reads, when the transaction kept them for its line.
+    pub vars: Option<&'a super::sample::LogVars>,
 }
 
 impl Default for Fields<'_> {
@@ -99,6 +102,7 @@ impl Default for Fields<'_> {
             request: None,
             captures: [&[], &[]],
             ssl: None,
+            vars: None,
         }
     }
 }
@@ -124,6 +128,12 @@ pub enum FormatError {
     /// An HTTP-only variable in a TCP-mode proxy.
     #[error("format variable '{0}' is reserved for HTTP mode")]
     HttpOnly(String),
+    /// A sample expression that does not parse.
+    #[error("invalid sample expression '%[{0}]': {1}")]
+    Sample(String, String),
+    /// A sample expression whose data is gone when the line is logged.
+    #[error("{0}")]
+    SampleNotHere(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,13 +281,27 @@ enum Item {
     Text(Box<[u8]>),
     Sep,
     Var(Var, Opts),
+    Sample(Box<SampleItem>, Opts),
 }
+
+/// A compiled `%[...]`, compared by its text.
+#[derive(Debug, Clone)]
+struct SampleItem(fulcrum_sample::Expr);
+
+impl PartialEq for SampleItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.source() == other.0.source()
+    }
+}
+
+impl Eq for SampleItem {}
 
 /// A compiled `log-format` string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogFormat {
     items: Vec<Item>,
     http_only: Option<String>,
+    samples: bool,
     source: String,
 }
 
@@ -345,10 +369,21 @@ impl LogFormat {
                     }
                     if b.get(i) == Some(&b'[') {
                         let end = s[i..].find(']').ok_or(FormatError::Unclosed(']'))? + i;
-                        return Err(FormatError::Unsupported(format!(
-                            "sample expression '%{}'",
-                            &s[i..=end]
-                        )));
+                        let (e, used) =
+                            fulcrum_sample::Expr::parse_prefix(&s[i + 1..]).map_err(|e| {
+                                FormatError::Sample(s[i + 1..end].to_string(), e.to_string())
+                            })?;
+                        if b.get(i + 1 + used) != Some(&b']') {
+                            return Err(FormatError::Sample(
+                                s[i + 1..end].to_string(),
+                                "expected ']' after the expression".to_string(),
+                            ));
+                        }
+                        super::sample::check(&e).map_err(FormatError::SampleNotHere)?;
+                        // HTTP fetches are accepted in a TCP-mode format, as HAProxy does: they are absent there.
+                        items.push(Item::Sample(Box::new(SampleItem(e)), opts));
+                        i += used + 2;
+                        continue;
                     }
                     let start = i;
                     while i < b.len() && b[i].is_ascii_alphabetic() {
@@ -379,6 +414,7 @@ impl LogFormat {
         }
         flush(&mut text, &mut items);
         Ok(LogFormat {
+            samples: items.iter().any(|i| matches!(i, Item::Sample(..))),
             items,
             http_only,
             source: s.to_string(),
@@ -393,6 +429,11 @@ impl LogFormat {
             (Some(v), false) => Err(FormatError::HttpOnly(v.clone())),
             _ => Ok(f),
         }
+    }
+
+    /// Whether the format evaluates sample expressions (`%[...]`), which may read the transaction's variables.
+    pub fn has_samples(&self) -> bool {
+        self.samples
     }
 
     /// The format string as given.
@@ -419,6 +460,12 @@ impl LogFormat {
                     if render_var(*v, *o, f, out) {
                         last_sep = false;
                     }
+                }
+                Item::Sample(e, o) => {
+                    let ctx = super::sample::LogCtx { fields: f };
+                    let v = e.0.eval_to_string(&ctx);
+                    push_str(out, v.as_deref(), *o);
+                    last_sep = false;
                 }
             }
         }
@@ -808,10 +855,25 @@ mod tests {
             LogFormat::parse("%zz"),
             Err(FormatError::Unknown("zz".into()))
         );
+        assert!(LogFormat::parse("%[src]").is_ok_and(|f| f.has_samples()));
+        assert!(!LogFormat::parse("%ci").unwrap().has_samples());
         assert!(matches!(
-            LogFormat::parse("%[src]"),
-            Err(FormatError::Unsupported(_))
+            LogFormat::parse("%[nosuchfetch]"),
+            Err(FormatError::Sample(..))
         ));
+        assert!(matches!(
+            LogFormat::parse("%[src"),
+            Err(FormatError::Unclosed(']'))
+        ));
+        assert!(matches!(
+            LogFormat::parse("%[src x]"),
+            Err(FormatError::Sample(..))
+        ));
+        assert!(matches!(
+            LogFormat::parse("%[req.hdr(host)]"),
+            Err(FormatError::SampleNotHere(_))
+        ));
+        assert!(LogFormat::parse_for_mode("%[method]", false).is_ok());
         assert_eq!(LogFormat::parse("%{+Q"), Err(FormatError::Unclosed('}')));
         assert_eq!(LogFormat::parse("a %"), Err(FormatError::Dangling));
         assert_eq!(

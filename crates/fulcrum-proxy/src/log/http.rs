@@ -223,6 +223,7 @@ impl ConnLog {
             retries: txn.retries,
             request: if txn.bad { None } else { Some(&txn.request) },
             captures: [&txn.captures[0], &txn.captures[1]],
+            vars: txn.vars.as_deref(),
         };
         self.log.emit(self.wall(end), &fields);
     }
@@ -298,6 +299,8 @@ pub struct HttpTxn {
     conn: Option<Arc<ConnLog>>,
     /// `capture request header` and `capture response header` values.
     captures: [super::capture::Captured; 2],
+    /// The transaction's variables, kept when the format reads samples.
+    vars: Option<Box<super::sample::LogVars>>,
 }
 
 impl HttpTxn {
@@ -321,6 +324,7 @@ impl HttpTxn {
             end: None,
             conn: None,
             captures: [Vec::new(), Vec::new()],
+            vars: None,
         }
     }
 
@@ -421,6 +425,28 @@ impl TxnSlot {
         t.captures[0] = conn.fe.captures.request(req.headers());
         t.conn = Some(conn.clone());
         TxnSlot(Some(t))
+    }
+
+    /// Keeps the transaction's variables (and a copy of the connection's) for the log line, when its format
+    /// reads samples (`%[var(txn.x)]`); called once the rules have all run.
+    pub fn keep_vars(
+        &mut self,
+        txn: &mut crate::rules::sample::VarMap,
+        sess: &std::cell::RefCell<crate::rules::sample::VarMap>,
+    ) {
+        let Some(t) = &mut self.0 else {
+            return;
+        };
+        let wants = t
+            .conn
+            .as_ref()
+            .is_some_and(|c| matches!(&c.log.kind, LogKind::Format(f) if f.has_samples()));
+        if wants {
+            t.vars = Some(Box::new(super::sample::LogVars {
+                txn: std::mem::take(txn),
+                sess: sess.borrow().clone(),
+            }));
+        }
     }
 
     /// Whether the request is being logged.

@@ -19,6 +19,7 @@ pub mod clock;
 pub mod digits;
 pub mod format;
 pub mod http;
+pub mod sample;
 pub mod sender;
 pub mod syslog;
 pub mod tcp;

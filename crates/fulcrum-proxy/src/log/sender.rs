@@ -218,6 +218,9 @@ impl Outputs {
 /// Lines handled between two flushes of stdout/stderr.
 const BATCH: usize = 256;
 
+/// How long the logger thread lets lines gather after a batch before it looks at the queue again.
+const PACE: Duration = Duration::from_millis(2);
+
 /// The shortest time between two alerts about the same failing log destination.
 pub const ALERT_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -338,7 +341,24 @@ fn run(rx: Receiver<Cmd>, sets: Vec<Vec<Target>>, tag: String, stats: &LogStats)
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         let mut handled = 0;
-        while let Some(cmd) = next.take() {
+        loop {
+            let Some(cmd) = next.take() else {
+                out.flush();
+                // Lines are coming: let the next ones gather for a moment rather than have each worker wake
+                // this thread for each line (a futex wake and two context switches per request, a fifth of the
+                // proxy's CPU time when everything runs on one CPU). Only when the queue stayed empty does the
+                // thread block again, so an idle proxy costs nothing and a lone line waits at most `PACE`.
+                std::thread::sleep(PACE);
+                match rx.try_recv() {
+                    Ok(cmd) => {
+                        next = Some(cmd);
+                        handled = 0;
+                        continue;
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                }
+            };
             match cmd {
                 Cmd::Stop => {
                     out.flush();
@@ -364,11 +384,12 @@ fn run(rx: Receiver<Cmd>, sets: Vec<Vec<Target>>, tag: String, stats: &LogStats)
                 }
             }
             handled += 1;
-            if handled < BATCH {
-                next = rx.try_recv().ok();
+            if handled == BATCH {
+                out.flush();
+                handled = 0;
             }
+            next = rx.try_recv().ok();
         }
-        out.flush();
     }
     out.flush();
 }

@@ -153,6 +153,7 @@ impl TcpLog {
             retries: self.retries,
             request: None,
             captures: [&[], &[]],
+            vars: None,
         };
         self.log.emit(wall(end), &fields);
     }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use fulcrum_config::haproxy::{Fmt, VarName, VarScope};
-use fulcrum_sample::{Context, Flags, HeaderVisitor, Value};
+use fulcrum_sample::{BackendStat, Context, Flags, HeaderVisitor, IdOf, Value};
 use http::{HeaderMap, Uri};
 
 /// Variables by name (the scope is part of the name).
@@ -27,6 +27,15 @@ static PROC_VARS: Mutex<VarMap> = Mutex::new(BTreeMap::new());
 pub trait StreamBackend {
     /// Its name (`be_name`).
     fn name(&self) -> &str;
+    /// Its proxy id (`be_id`).
+    fn id(&self) -> i64 {
+        0
+    }
+    /// A figure of it (`nbsrv`, `be_conn`).
+    fn stat(&self, stat: BackendStat) -> i64 {
+        let _ = stat;
+        0
+    }
 }
 
 /// What a transaction's rules know besides its messages: addresses, proxy names and variables.
@@ -39,6 +48,14 @@ pub struct Stream<'a> {
     pub dst: &'a dyn Fn() -> Option<SocketAddr>,
     /// The frontend's name.
     pub frontend: &'a str,
+    /// The frontend's proxy id (`fe_id`).
+    pub frontend_id: i64,
+    /// The listener the client came through (`so_name`, `so_id`).
+    pub listener: &'a crate::worker::ListenerInfo,
+    /// Every backend, for the fetches naming one (`nbsrv(NAME)`, `be_conn(NAME)`).
+    pub backends: &'a [std::sync::Arc<crate::snapshot::BackendRt>],
+    /// The server the request went to, once its response is there (`srv_name`, `srv_id`).
+    pub server: Option<std::sync::Arc<crate::server::ServerRt>>,
     /// The backend, once one is chosen.
     pub backend: Option<std::sync::Arc<dyn StreamBackend>>,
     /// `txn.`, `req.` and `res.` variables: one transaction.
@@ -83,6 +100,11 @@ impl Stream<'_> {
             }
         }
     }
+}
+
+/// The value of a `proc.` variable.
+pub(crate) fn proc_var(name: &VarName) -> Option<Value<'static>> {
+    lock_proc().get(name).cloned()
 }
 
 fn lock_proc() -> std::sync::MutexGuard<'static, VarMap> {
@@ -311,6 +333,37 @@ impl Context for Ctx<'_, '_> {
     }
     fn proxy_tlv(&self, kind: u8) -> Option<&[u8]> {
         self.stream.proxied?.header.tlv(kind)
+    }
+    fn server_name(&self) -> Option<&str> {
+        self.stream.server.as_ref().map(|s| s.config.name.as_str())
+    }
+    fn id(&self, of: IdOf) -> Option<i64> {
+        match of {
+            IdOf::Frontend => Some(self.stream.frontend_id),
+            // As `be_name`: before a backend is chosen, the frontend's.
+            IdOf::Backend => Some(
+                self.stream
+                    .backend
+                    .as_ref()
+                    .map_or(self.stream.frontend_id, |b| b.id()),
+            ),
+            IdOf::Server => self.stream.server.as_ref().map(|s| i64::from(s.puid)),
+            IdOf::Listener => Some(self.stream.listener.id),
+        }
+    }
+    fn listener_name(&self) -> Option<&str> {
+        self.stream.listener.name.as_deref()
+    }
+    fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
+        match backend {
+            None => Some(self.stream.backend.as_ref().map_or(0, |b| b.stat(stat))),
+            Some(name) => self
+                .stream
+                .backends
+                .iter()
+                .find(|b| b.name == name)
+                .map(|b| StreamBackend::stat(&**b, stat)),
+        }
     }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
         fulcrum_tls::sample(self.stream.tls, f)

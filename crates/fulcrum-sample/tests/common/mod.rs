@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::time::{Duration, SystemTime};
 
-use fulcrum_sample::{Context, Expr, HeaderVisitor, Value, VarName};
+use fulcrum_sample::{Context, Expr, HeaderVisitor, IdOf, Value, VarName};
 
 pub struct Ctx {
     pub method: Option<Vec<u8>>,
@@ -25,6 +25,9 @@ pub struct Ctx {
     pub first: Option<bool>,
     pub be: Option<String>,
     pub srv: Option<String>,
+    /// `fe_id`, `be_id`, `srv_id`, `so_id`
+    pub ids: [Option<i64>; 4],
+    pub listener: Option<String>,
     pub vars: HashMap<VarName, Value<'static>>,
     pub env: HashMap<String, String>,
     pub now: SystemTime,
@@ -47,6 +50,8 @@ impl Ctx {
             first: None,
             be: None,
             srv: None,
+            ids: [None; 4],
+            listener: None,
             vars: HashMap::new(),
             env: HashMap::new(),
             // 2014-07-10 13:23:50.123456 UTC
@@ -136,6 +141,17 @@ impl Context for Ctx {
     }
     fn server_name(&self) -> Option<&str> {
         self.srv.as_deref()
+    }
+    fn id(&self, of: IdOf) -> Option<i64> {
+        self.ids[match of {
+            IdOf::Frontend => 0,
+            IdOf::Backend => 1,
+            IdOf::Server => 2,
+            IdOf::Listener => 3,
+        }]
+    }
+    fn listener_name(&self) -> Option<&str> {
+        self.listener.as_deref()
     }
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
         self.vars.get(name).map(Value::reborrow)

@@ -66,6 +66,12 @@ pub struct Daemon {
     state_hook: Option<StateHook>,
     /// Packets no instance could be charged with, per interface and family (`true`: IPv6); kept across reloads.
     iface_stats: BTreeMap<(String, bool), InterfaceStats>,
+    /// When each instance last changed state, by name (the data dump's `Last transition`); kept across reloads.
+    transitions: BTreeMap<String, std::time::SystemTime>,
+    /// When the daemon started (the `Last transition` of an instance that never changed).
+    started: std::time::SystemTime,
+    /// The global settings of the plan in force, for the data dump.
+    global: crate::data::GlobalView,
 }
 
 /// The signals the daemon takes from its signalfd (the process blocks them in every thread).
@@ -129,6 +135,9 @@ impl Daemon {
             hook: None,
             state_hook: None,
             iface_stats: BTreeMap::new(),
+            transitions: BTreeMap::new(),
+            started: std::time::SystemTime::now(),
+            global: plan.global.clone(),
         };
         d.install(plan, Vec::new(), Instant::now(), true)
             .map_err(|e| StartError::Plan(vec![e]))?;
@@ -200,12 +209,7 @@ impl Daemon {
                             }
                         }
                         Ok(Signal::SIGUSR2) => self.write_stats(),
-                        Ok(Signal::SIGUSR1) => {
-                            tracing::warn!(
-                                "SIGUSR1: keepalived's data dump (/tmp/keepalived.data) is not implemented yet; \
-                                 nothing written"
-                            );
-                        }
+                        Ok(Signal::SIGUSR1) => self.write_data(),
                         Ok(sig @ (Signal::SIGTERM | Signal::SIGINT)) => {
                             if let Some(h) = self.hook.as_mut() {
                                 h(sig);
@@ -247,6 +251,73 @@ impl Daemon {
                 self.execute(acts);
             }
             self.notifier.reap();
+        }
+    }
+
+    /// Writes keepalived's data dump (SIGUSR1).
+    fn write_data(&self) {
+        let views: Vec<crate::data::InstanceView<'_>> = self
+            .slots
+            .iter()
+            .zip(self.node.instances())
+            .map(|(s, inst)| {
+                let p = &s.plan;
+                let master = inst.state() == State::Master;
+                crate::data::InstanceView {
+                    name: &p.cfg.name,
+                    version: match p.cfg.version {
+                        crate::codec::Version::V2 => 2,
+                        crate::codec::Version::V3 => 3,
+                    },
+                    state: match inst.state() {
+                        State::Initialize => "INIT",
+                        State::Backup => "BACKUP",
+                        State::Master => "MASTER",
+                        State::Fault => "FAULT",
+                    },
+                    last_transition: self
+                        .transitions
+                        .get(&p.cfg.name)
+                        .copied()
+                        .unwrap_or(self.started),
+                    interface: &p.cfg.interface,
+                    src: p.src,
+                    src_configured: p.src_configured,
+                    group: p.group,
+                    peers: if p.group.is_none() {
+                        &p.destinations
+                    } else {
+                        &[]
+                    },
+                    garp: p.cfg.garp,
+                    vrid: p.cfg.vrid,
+                    priority: p.cfg.priority,
+                    effective_priority: inst.effective_priority(),
+                    advert_interval: p.cfg.advert_interval,
+                    accept: p.cfg.accept,
+                    preempt: p.cfg.preempt,
+                    auth: &p.cfg.auth,
+                    vips: p
+                        .vips
+                        .iter()
+                        .filter(|v| v.advertised)
+                        .map(|v| {
+                            (
+                                v.spec.addr,
+                                v.spec.prefix_len,
+                                v.ifname.as_str(),
+                                v.spec.scope,
+                                master,
+                            )
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let path = super::dump::data_path();
+        match super::dump::write_replacing(&path, &crate::data::render(&self.global, &views)) {
+            Ok(()) => tracing::info!(path = %path.display(), "data written"),
+            Err(e) => tracing::error!(path = %path.display(), "cannot write data: {e}"),
         }
     }
 
@@ -467,6 +538,7 @@ impl Daemon {
         self.node = node;
         self.slots = slots;
         self.group_notify = plan.group_notify;
+        self.global = plan.global;
         self.group_names = plan.groups.iter().map(|g| g.name.clone()).collect();
         self.run_as = plan.run_as;
         // The no_accept table, with the addresses of carried masters that drop traffic.
@@ -667,6 +739,8 @@ impl Daemon {
             Action::Notify { state, priority } => {
                 let (n, name) = (p.notify.clone(), p.cfg.name.clone());
                 tracing::info!(instance = %name, state = state.as_str(), priority, "state change");
+                self.transitions
+                    .insert(name.clone(), std::time::SystemTime::now());
                 if let Some(h) = self.state_hook.as_mut() {
                     h(&name, state.as_str());
                 }

@@ -1,4 +1,5 @@
-//! The files keepalived writes on a signal: `/tmp/keepalived.stats` on SIGUSR2 (see [`crate::stats::render`]).
+//! The files keepalived writes on a signal: `/tmp/keepalived.data` on SIGUSR1 (see [`crate::data::render`]) and
+//! `/tmp/keepalived.stats` on SIGUSR2 (see [`crate::stats::render`]).
 //!
 //! keepalived 2.2.7 always writes to `/tmp` (its `instance` and `net_namespace` names do not change the file
 //! name). Several `fulcrum keepalived` on one host (network namespaces share `/tmp`) would overwrite each other's
@@ -17,13 +18,23 @@ use std::path::{Path, PathBuf};
 pub const DUMP_DIR_ENV: &str = "FULCRUM_KEEPALIVED_DUMP_DIR";
 /// The statistics file's name, as keepalived's.
 pub const STATS_FILE: &str = "keepalived.stats";
+/// The data file's name, as keepalived's.
+pub const DATA_FILE: &str = "keepalived.data";
+
+fn dump_dir() -> PathBuf {
+    std::env::var_os(DUMP_DIR_ENV)
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+}
 
 /// Where the statistics file goes: `$FULCRUM_KEEPALIVED_DUMP_DIR/keepalived.stats`, or `/tmp/keepalived.stats`.
 pub fn stats_path() -> PathBuf {
-    let dir = std::env::var_os(DUMP_DIR_ENV)
-        .filter(|d| !d.is_empty())
-        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-    dir.join(STATS_FILE)
+    dump_dir().join(STATS_FILE)
+}
+
+/// Where the data dump goes: `$FULCRUM_KEEPALIVED_DUMP_DIR/keepalived.data`, or `/tmp/keepalived.data`.
+pub fn data_path() -> PathBuf {
+    dump_dir().join(DATA_FILE)
 }
 
 /// Replaces `path` with `text` (mode 0600) in one rename.

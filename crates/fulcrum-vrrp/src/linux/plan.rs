@@ -64,6 +64,8 @@ pub struct InstancePlan {
     pub ifindex: u32,
     /// Source address of adverts.
     pub src: IpAddr,
+    /// Whether `src` was configured (`unicast_src_ip`, `mcast_src_ip`) rather than found on the interface.
+    pub src_configured: bool,
     /// Where adverts go: the multicast group or the unicast peers.
     pub destinations: Vec<IpAddr>,
     /// The multicast group to join (none for unicast).
@@ -95,6 +97,8 @@ pub struct Plan {
     pub checks: Vec<CheckSpec>,
     /// Who notify scripts run as.
     pub run_as: Option<RunAs>,
+    /// The global settings the data dump shows (SIGUSR1).
+    pub global: crate::data::GlobalView,
 }
 
 /// Builds the plan; errors name the instance.
@@ -181,6 +185,17 @@ pub fn build(config: &Config, env: &dyn Env) -> Result<Plan, Vec<String>> {
             .collect(),
         checks,
         run_as,
+        global: crate::data::GlobalView {
+            router_id: g.router_id.clone().unwrap_or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_default()
+            }),
+            mcast_group4: g.mcast_group4.into(),
+            mcast_group6: g.mcast_group6.into(),
+            version: g.vrrp_version,
+            strict: g.vrrp_strict,
+        },
     })
 }
 
@@ -313,6 +328,7 @@ fn instance(config: &Config, i: &kc::VrrpInstance, env: &dyn Env) -> Result<Inst
         },
         ifindex,
         src,
+        src_configured: i.unicast_src_ip.or(i.mcast_src_ip).is_some(),
         destinations,
         group,
         checksum: if g.v3_checksum_as_v2 {
