@@ -698,7 +698,7 @@ fn bind_errors() {
     );
     for (opt, kw) in [
         ("ca-verify-file /etc/x.pem", "bind ca-verify-file"),
-        ("accept-proxy", "bind accept-proxy"),
+        ("defer-accept", "bind defer-accept"),
         ("proto h2", "bind proto"),
         ("process 1", "bind process"),
         ("thread 1", "bind thread"),
@@ -741,9 +741,9 @@ fn bind_errors() {
             .any(|d| d.1 == "bind crt" && d.2.contains("expects")),
         "{e:?}"
     );
-    // `ca-verify-file X` and `accept-proxy` give two diagnostics (one per option), not three
+    // `ca-verify-file X` and `defer-accept` give two diagnostics (one per option), not three
     assert_eq!(
-        errs(&f("bind :18080 ca-verify-file /etc/x.pem accept-proxy")).len(),
+        errs(&f("bind :18080 ca-verify-file /etc/x.pem defer-accept")).len(),
         2
     );
 }
@@ -900,7 +900,7 @@ fn server_errors() {
         "unknown server option",
     );
     for (opt, kw) in [
-        ("send-proxy", "server send-proxy"),
+        ("non-stick", "server non-stick"),
         ("npn http/1.1", "server npn"),
         ("crl-file crl.pem", "server crl-file"),
         ("curves X25519", "server curves"),
@@ -916,7 +916,7 @@ fn server_errors() {
             .contains("is supported by HAProxy, not yet by fulcrum"));
     }
     assert_eq!(
-        errs(&b("server s 127.0.0.1:1 send-proxy cookie s1")).len(),
+        errs(&b("server s 127.0.0.1:1 non-stick cookie s1")).len(),
         2
     );
     // TLS towards servers: a verification without CAs is refused as HAProxy refuses it.

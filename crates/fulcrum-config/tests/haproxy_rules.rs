@@ -1385,10 +1385,10 @@ fn tcp_request_errors() {
         NS,
     );
     err1(
-        &fe(" tcp-request connection expect-proxy layer4\n"),
+        &fe(" tcp-request connection set-mark 1\n"),
         8,
-        "tcp-request connection expect-proxy",
-        "tcp-request connection action 'expect-proxy' is not supported yet by fulcrum",
+        "tcp-request connection set-mark",
+        "tcp-request connection action 'set-mark' is not supported yet by fulcrum",
     );
     err1(
         &fe(" tcp-request connection track-sc0 src\n"),

@@ -84,4 +84,72 @@ impl Probe {
             Err(_) => CheckOutcome::new(CheckStatus::L7Timeout, start.elapsed()),
         }
     }
+
+    /// [`Probe::run_over`], the connection opening with `preamble` (a PROXY protocol header, HAProxy's
+    /// `check-send-proxy`) before anything else, TLS included. A preamble that cannot be written is a
+    /// `Layer4 connection problem`.
+    pub async fn run_with_preamble(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+        tls: Option<&TlsCheck>,
+        preamble: &[u8],
+    ) -> CheckOutcome {
+        if preamble.is_empty() {
+            return self.run_over(addr, timeout, tls).await;
+        }
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let mut stream = match connect(addr, start, deadline).await {
+            Ok(s) => s,
+            Err(outcome) => return outcome,
+        };
+        let write = tokio::io::AsyncWriteExt::write_all(&mut stream, preamble);
+        match timeout_at(deadline, write).await {
+            Err(_) => return CheckOutcome::new(CheckStatus::L4Timeout, start.elapsed()),
+            Ok(Err(e)) => {
+                return CheckOutcome::new(CheckStatus::L4Connection, start.elapsed())
+                    .with_info(e.to_string())
+            }
+            Ok(Ok(())) => {}
+        }
+        let outcome = match tls {
+            Some(tls) => {
+                let connector = TlsConnector::from(tls.config.clone());
+                let stream = match timeout_at(deadline, connector.connect(tls.name.clone(), stream))
+                    .await
+                {
+                    Err(_) => return CheckOutcome::new(CheckStatus::L6Timeout, start.elapsed()),
+                    Ok(Err(e)) => {
+                        return CheckOutcome::new(CheckStatus::L6Response, start.elapsed())
+                            .with_info(format!("SSL handshake failure ({e})"))
+                    }
+                    Ok(Ok(s)) => s,
+                };
+                let exchange = async {
+                    match self {
+                        Probe::Tcp => CheckOutcome::new(CheckStatus::L6Ok, start.elapsed()),
+                        Probe::Http(check) => crate::http::exchange(stream, check, start).await,
+                        Probe::Protocol(check) => {
+                            crate::protocol::converse(stream, check, start).await
+                        }
+                    }
+                };
+                timeout_at(deadline, exchange).await
+            }
+            None => {
+                let exchange = async {
+                    match self {
+                        Probe::Tcp => CheckOutcome::new(CheckStatus::L4Ok, start.elapsed()),
+                        Probe::Http(check) => crate::http::exchange(stream, check, start).await,
+                        Probe::Protocol(check) => {
+                            crate::protocol::converse(stream, check, start).await
+                        }
+                    }
+                };
+                timeout_at(deadline, exchange).await
+            }
+        };
+        outcome.unwrap_or_else(|_| CheckOutcome::new(CheckStatus::L7Timeout, start.elapsed()))
+    }
 }

@@ -39,6 +39,8 @@ pub struct ClientIo {
     requests: Cell<u64>,
     /// [`coarse_ms`] at the last byte read or written.
     last_activity_ms: Cell<u64>,
+    /// The PROXY protocol header the connection started with (`accept-proxy`).
+    proxied: Option<Box<crate::proxy_header::Received>>,
 }
 
 impl ClientIo {
@@ -58,7 +60,27 @@ impl ClientIo {
             eof: Cell::new(false),
             requests: Cell::new(0),
             last_activity_ms: Cell::new(coarse_ms()),
+            proxied: None,
         }
+    }
+
+    /// Records the PROXY protocol header the connection started with.
+    pub fn with_proxied(mut self, proxied: Option<Box<crate::proxy_header::Received>>) -> Self {
+        self.proxied = proxied;
+        self
+    }
+
+    /// The PROXY protocol header the connection started with, if any.
+    pub fn proxied(&self) -> Option<&crate::proxy_header::Received> {
+        self.proxied.as_deref()
+    }
+
+    /// The address the client connected to: the PROXY header's when it gave one, else the socket's (a system
+    /// call).
+    pub fn dst(&self) -> Option<std::net::SocketAddr> {
+        self.proxied()
+            .and_then(|p| p.dst())
+            .or_else(|| self.stream.local_addr().ok())
     }
 
     /// The connection's socket.

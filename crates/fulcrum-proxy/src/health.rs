@@ -173,6 +173,19 @@ async fn slowstart_ramp(be: Arc<BackendRt>, server: Arc<ServerRt>, stamp: u64) {
     }
 }
 
+/// The PROXY protocol header a check connection opens with, as HAProxy sends it: with `check-send-proxy`, or
+/// when the traffic has one (`send-proxy*`) and the checks go to the traffic's address (no `port` nor `addr`).
+/// It names no client: `PROXY UNKNOWN` in version 1, the LOCAL command in version 2. Empty when none is sent.
+pub(crate) fn check_preamble(c: &fulcrum_config::haproxy::Server) -> Vec<u8> {
+    let same_target = c.check_port.is_none() && c.check_addr.is_none();
+    let mut out = Vec::new();
+    if c.check_send_proxy || (c.send_proxy.is_some() && same_target) {
+        let how = c.send_proxy.unwrap_or_default();
+        crate::proxy_header::encode(&how, None, &Default::default(), &mut out);
+    }
+    out
+}
+
 /// The checks of one server, until it is deleted (`del server`) or the task is dropped.
 pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     let c = &server.config;
@@ -191,6 +204,7 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         }),
         _ => None,
     };
+    let preamble = check_preamble(c);
     // Spread the first checks over the interval so that servers are not all probed at once.
     let offset = c.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
     tokio::time::sleep(Duration::from_millis(offset)).await;
@@ -207,7 +221,9 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             tokio::time::sleep(c.inter).await;
             continue;
         }
-        let outcome = probe.run_over(target, timeout, tls.as_ref()).await;
+        let outcome = probe
+            .run_with_preamble(target, timeout, tls.as_ref(), &preamble)
+            .await;
         server.stats.check.record(&outcome);
         if paused() {
             continue;

@@ -16,6 +16,7 @@ pub mod log;
 pub mod memory;
 pub mod origin;
 pub mod parking;
+pub mod proxy_header;
 pub mod queue;
 pub mod ramp;
 pub mod relay;
@@ -245,6 +246,7 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                         Arc::new(worker::ListenerInfo {
                             name: bind.name.as_deref().map(Box::from),
                             id,
+                            accept_proxy: bind.accept_proxy,
                         }),
                     ),
                     &limit,
@@ -286,6 +288,7 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
                         Arc::new(worker::ListenerInfo {
                             name: bind.name.as_deref().map(Box::from),
                             id,
+                            accept_proxy: bind.accept_proxy,
                         }),
                     ),
                     &limit,

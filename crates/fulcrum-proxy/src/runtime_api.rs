@@ -472,6 +472,8 @@ impl Control for RuntimeApi {
             slowstart: None,
             agent: None,
             tls: None,
+            send_proxy: None,
+            check_send_proxy: false,
             disabled: false,
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };

@@ -32,10 +32,26 @@ pub async fn serve_client(
     tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
     peer: SocketAddr,
     local_port: u16,
+    expect_proxy: bool,
 ) {
+    // `accept-proxy`: the PROXY header comes first, before TLS, within `timeout client`.
+    let proxied = match expect_proxy {
+        false => None,
+        true => match crate::proxy_header::receive(&client, fe.timeouts.client).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                Counters::inc(&fe.stats.err_req);
+                debug!(frontend = %fe.name, %peer, error = %e, "PROXY protocol header refused");
+                return;
+            }
+        },
+    };
+    let proxied_dst = proxied.as_ref().and_then(|p| p.dst());
+    let peer = proxied.as_ref().and_then(|p| p.src()).unwrap_or(peer);
+    let local_port = proxied_dst.map_or(local_port, |d| d.port());
     // The local address costs a system call: asked only when the frontend logs.
     let mut log = match fe.log {
-        Some(_) => TcpLog::begin(&fe, peer, client.local_addr().ok()),
+        Some(_) => TcpLog::begin(&fe, peer, proxied_dst.or_else(|| client.local_addr().ok())),
         None => None,
     };
     // `bind ... ssl`: TLS is terminated here (within `timeout client`), the server gets the clear text.
@@ -139,7 +155,7 @@ pub async fn serve_client(
             Counters::inc(&be.servers[p].stats.redispatches);
         }
         let attempt = std::time::Instant::now();
-        let connect = TcpStream::connect(server.addr);
+        let connect = connect(&server, &client, proxied_dst, peer, session.as_ref());
         let result = match be.timeouts.connect {
             Some(t) => tokio::time::timeout(t, connect)
                 .await
@@ -247,6 +263,28 @@ pub async fn serve_client(
         }
         l.end(end.a_to_b, end.b_to_a);
     }
+}
+
+/// Connects to `server`; a `send-proxy` server gets its PROXY header first (within the same connect timeout).
+async fn connect(
+    server: &crate::server::ServerRt,
+    client: &TcpStream,
+    dst: Option<SocketAddr>,
+    peer: SocketAddr,
+    tls: Option<&TlsSession>,
+) -> io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(server.addr).await?;
+    if let Some(how) = &server.config.send_proxy {
+        let dst = dst.or_else(|| client.local_addr().ok());
+        let facts = crate::proxy_header::Facts {
+            tls: tls.map(|t| &*t.facts),
+            unique_id: None,
+        };
+        let mut line = Vec::new();
+        crate::proxy_header::encode(how, dst.map(|d| (peer, d)), &facts, &mut line);
+        stream.write_all(&line).await?;
+    }
+    Ok(stream)
 }
 
 /// How many request bytes are inspected at most: HAProxy's buffer (`tune.bufsize`, 16384) less the room it keeps

@@ -14,7 +14,7 @@ use fulcrum_config::haproxy::Mode;
 
 use crate::rules::http::ConnFacts;
 use crate::snapshot::{ConnGuard, FrontendRt, Snapshot};
-use crate::worker_state::{ConnTicket, Worker};
+use crate::worker_state::{Accepted, ConnTicket, Worker};
 
 /// Connection limits shared by all workers: `global maxconn` and each frontend's `maxconn`.
 #[derive(Clone)]
@@ -44,6 +44,8 @@ pub struct ListenerInfo {
     pub name: Option<Box<str>>,
     /// Its number in the frontend, from 1 in configuration order (`so_id`).
     pub id: i64,
+    /// `accept-proxy`: connections start with a PROXY protocol header.
+    pub accept_proxy: bool,
 }
 
 /// Starts a worker thread.
@@ -133,16 +135,17 @@ async fn accept_loop(
         fe.stats
             .conn_tot
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if !fe.rules.accept_connection(&ConnFacts {
+        let Some(expect_proxy) = fe.rules.accept_connection(&ConnFacts {
             src: peer,
             dst_port: local_port,
-        }) {
+        }) else {
             fe.stats
                 .denied_conn
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             debug!(%peer, "connection rejected by tcp-request connection rules");
             continue;
-        }
+        };
+        let expect_proxy = info.accept_proxy || expect_proxy;
         let _ = stream.set_nodelay(true);
         let ticket = ConnTicket {
             _counted: ConnGuard::new(fe.clone()),
@@ -158,8 +161,11 @@ async fn accept_loop(
                     fe,
                     stream,
                     (tls.clone(), info.clone()),
-                    peer,
-                    local_port,
+                    Accepted {
+                        peer,
+                        local_port,
+                        expect_proxy,
+                    },
                     ticket,
                 ));
             }
@@ -168,7 +174,16 @@ async fn accept_loop(
                 let tls = tls.clone();
                 tokio::task::spawn_local(async move {
                     let _ticket = ticket;
-                    crate::tcp::serve_client(worker, fe, stream, tls, peer, local_port).await;
+                    crate::tcp::serve_client(
+                        worker,
+                        fe,
+                        stream,
+                        tls,
+                        peer,
+                        local_port,
+                        expect_proxy,
+                    )
+                    .await;
                 });
             }
         }

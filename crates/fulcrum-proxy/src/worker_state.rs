@@ -76,6 +76,17 @@ impl Worker {
     }
 }
 
+/// An accepted connection as the accept loop saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Accepted {
+    /// The socket's peer.
+    pub peer: std::net::SocketAddr,
+    /// The local port it connected to.
+    pub local_port: u16,
+    /// A PROXY protocol header must open it (`accept-proxy`, `tcp-request connection expect-proxy layer4`).
+    pub expect_proxy: bool,
+}
+
 /// What an accepted connection holds until it closes: its count in the frontend's current sessions and its places
 /// under the global and frontend `maxconn`.
 pub struct ConnTicket {

@@ -303,6 +303,9 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
                 Fetch::HttpAuthGroup(list)
             })
         }
+        "fc_rcvd_proxy" => simple(Fetch::FcRcvdProxy),
+        "fc_pp_authority" => simple(Fetch::FcPpTlv(0x02)),
+        "fc_pp_unique_id" => simple(Fetch::FcPpTlv(0x05)),
         "url_param" | "urlp" => {
             let a = args(call, &[S, S], 0)?;
             let delim = match a.str(1) {

@@ -215,6 +215,18 @@ pub trait Context {
         None
     }
 
+    /// Whether the client connection started with a PROXY protocol header (`fc_rcvd_proxy`).
+    fn received_proxy(&self) -> Option<bool> {
+        None
+    }
+
+    /// The value of the TLV of type `kind` in the client connection's PROXY protocol v2 header
+    /// (`fc_pp_authority`: 0x02, `fc_pp_unique_id`: 0x05).
+    fn proxy_tlv(&self, kind: u8) -> Option<&[u8]> {
+        let _ = kind;
+        None
+    }
+
     /// The server's name, once one is chosen (`srv_name`).
     fn server_name(&self) -> Option<&str> {
         None

@@ -149,6 +149,10 @@ pub(crate) enum Fetch {
     HttpAuth(Box<str>),
     /// `http_auth_group(LIST)`: the user name of Basic credentials that are valid in a userlist.
     HttpAuthGroup(Box<str>),
+    /// `fc_rcvd_proxy`: whether the client connection started with a PROXY protocol header.
+    FcRcvdProxy,
+    /// `fc_pp_authority` (TLV 0x02), `fc_pp_unique_id` (TLV 0x05): a TLV of that header.
+    FcPpTlv(u8),
     /// `url_param(name[,delim])`, `urlp`
     UrlParam {
         /// Empty for the first parameter that has a value.
@@ -287,11 +291,14 @@ impl Fetch {
             | Fetch::DateUs
             | Fetch::Rand(_)
             | Fetch::ReqLen => Type::Int,
-            Fetch::Bool(_) | Fetch::HttpFirstReq | Fetch::HttpAuth(_) => Type::Bool,
+            Fetch::Bool(_) | Fetch::HttpFirstReq | Fetch::HttpAuth(_) | Fetch::FcRcvdProxy => {
+                Type::Bool
+            }
             Fetch::HttpAuthType
             | Fetch::HttpAuthUser
             | Fetch::HttpAuthPass
-            | Fetch::HttpAuthGroup(_) => Type::Str,
+            | Fetch::HttpAuthGroup(_)
+            | Fetch::FcPpTlv(_) => Type::Str,
             Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
             Fetch::Ipv6(_) => Type::Ipv6,
             Fetch::Bin(_) | Fetch::Base32 { with_src: true } | Fetch::Payload { .. } => Type::Bin,
@@ -496,6 +503,8 @@ impl Fetch {
                 }
                 Value::string(u)
             }
+            Fetch::FcRcvdProxy => Value::Bool(ctx.received_proxy()?),
+            Fetch::FcPpTlv(kind) => Value::str(ctx.proxy_tlv(*kind)?),
             Fetch::Ssl(f) => ctx.ssl(*f)?,
             Fetch::UrlParam { name, delim } => {
                 Value::str(http::url_param(ctx.uri()?, name, *delim)?)

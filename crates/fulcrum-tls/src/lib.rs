@@ -109,6 +109,12 @@ pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
 }
 
 impl Facts {
+    /// The first common name (CN) of the client certificate's subject, when the client sent a certificate.
+    pub fn client_cn(&self) -> Option<String> {
+        let cert = webpki::EndEntityCert::try_from(self.client_cert.as_ref()?).ok()?;
+        dn::common_names(cert.subject()).into_iter().next()
+    }
+
     /// Reads them from a connection whose handshake is complete.
     pub fn of(conn: &rustls::ServerConnection) -> Facts {
         Facts {

@@ -55,6 +55,7 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
         v4v6: false,
         name: None,
         ssl: Default::default(),
+        accept_proxy: false,
         location: loc.clone(),
     };
     let mut i = 2;
@@ -63,6 +64,7 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
         match opt {
             "v4v6" => bind.v4v6 = true,
             "v6only" => bind.v6only = true,
+            "accept-proxy" => bind.accept_proxy = true,
             "name" => {
                 match line.words.get(i + 1) {
                     Some(n) => bind.name = Some(n.clone()),
@@ -95,7 +97,7 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
                     None => sink.error(
                         loc,
                         &format!("bind {opt}"),
-                        format!("unknown bind option '{opt}': expected v4v6, v6only, name, ssl, crt, alpn or another TLS option"),
+                        format!("unknown bind option '{opt}': expected v4v6, v6only, name, accept-proxy, ssl, crt, alpn or another TLS option"),
                     ),
                 }
                 }

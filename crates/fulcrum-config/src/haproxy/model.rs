@@ -589,8 +589,53 @@ pub struct Server {
     pub agent: Option<AgentCheck>,
     /// TLS towards the server, when its traffic (`ssl`) or its checks (`check-ssl`) use it.
     pub tls: Option<ServerTls>,
+    /// `send-proxy`, `send-proxy-v2`, `send-proxy-v2-ssl[-cn]` with `proxy-v2-options`: a PROXY protocol header
+    /// opens every connection to the server.
+    pub send_proxy: Option<SendProxy>,
+    /// `check-send-proxy`: health check connections open with a PROXY header too (LOCAL / UNKNOWN).
+    pub check_send_proxy: bool,
     /// Where the line was.
     pub location: Location,
+}
+
+/// The PROXY protocol header sent to a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SendProxy {
+    /// Version 2 (binary) rather than version 1 (text).
+    pub v2: bool,
+    /// The TLVs of a version 2 header.
+    pub options: ProxyV2Options,
+}
+
+/// `proxy-v2-options` (and what `send-proxy-v2-ssl` / `-ssl-cn` imply): the TLVs a version 2 header carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProxyV2Options {
+    /// `ssl`: the SSL TLV, with the protocol version when the client used TLS.
+    pub ssl: bool,
+    /// `cert-cn`: the client certificate's common name in the SSL TLV.
+    pub cert_cn: bool,
+    /// `ssl-cipher`: the cipher's name in the SSL TLV.
+    pub ssl_cipher: bool,
+    /// `authority`: the server name the client sent (SNI).
+    pub authority: bool,
+    /// `crc32c`: a checksum of the header.
+    pub crc32c: bool,
+    /// `unique-id`: the frontend's `unique-id-format` value.
+    pub unique_id: bool,
+}
+
+impl ProxyV2Options {
+    /// Both sets of options together.
+    pub fn union(self, o: ProxyV2Options) -> ProxyV2Options {
+        ProxyV2Options {
+            ssl: self.ssl | o.ssl,
+            cert_cn: self.cert_cn | o.cert_cn,
+            ssl_cipher: self.ssl_cipher | o.ssl_cipher,
+            authority: self.authority | o.authority,
+            crc32c: self.crc32c | o.crc32c,
+            unique_id: self.unique_id | o.unique_id,
+        }
+    }
 }
 
 /// TLS towards a server, settled from its line, its `default-server` line and `global`. File names are as
@@ -651,6 +696,9 @@ pub struct Bind {
     pub name: Option<String>,
     /// `ssl`, `crt`, `alpn` and the other TLS options.
     pub ssl: super::ssl::BindSsl,
+    /// `accept-proxy`: every connection starts with a PROXY protocol header (v1 or v2), whose addresses replace
+    /// the connection's own.
+    pub accept_proxy: bool,
     /// Where the line was.
     pub location: Location,
 }
@@ -738,6 +786,11 @@ pub struct Proxy {
     pub stats: Option<StatsPage>,
     /// `monitor-uri PATH`: answered with 200 by the proxy itself, never forwarded.
     pub monitor_uri: Option<String>,
+    /// `unique-id-format FMT` (frontends): each request's unique ID, sent in `unique-id-header` and in the
+    /// PROXY v2 `UNIQUE_ID` TLV of `proxy-v2-options unique-id`.
+    pub unique_id_format: Option<Fmt>,
+    /// `unique-id-header NAME` (frontends): the request header carrying the unique ID to the server.
+    pub unique_id_header: Option<String>,
     /// `capture request header NAME len N` lines (frontends), in order: `%hr` in the logs.
     pub capture_request: Vec<Capture>,
     /// `capture response header NAME len N` lines (frontends), in order: `%hs` in the logs.
@@ -1334,6 +1387,8 @@ pub enum TcpConnAction {
     Accept,
     /// close the connection at once
     Reject,
+    /// `expect-proxy layer4`: the connection must start with a PROXY protocol header (evaluation goes on)
+    ExpectProxy,
 }
 
 /// `tcp-request content accept|reject [if|unless COND]`

@@ -8,7 +8,7 @@ use super::common::{Line, Sink};
 use super::known;
 use super::log;
 use super::model::{
-    Balance, Bind, Capture, ForwardFor, HashFunction, HashOptions, HashType, HttpCheck,
+    Balance, Bind, Capture, Fmt, ForwardFor, HashFunction, HashOptions, HashType, HttpCheck,
     HttpConnMode, HttpExpect, HttpReuse, LogFormatLine, LogTarget, Mode, ProtocolCheck, RetryOn,
     StatsPage, Timeouts,
 };
@@ -59,6 +59,8 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("retry-on", BE),
     ("stats", ALL),
     ("monitor-uri", FE),
+    ("unique-id-format", FE),
+    ("unique-id-header", FE),
     ("http-reuse", BE),
     ("dispatch", L | B),
     ("capture", F | L),
@@ -254,6 +256,10 @@ pub struct Settings {
     pub stats: Option<StatsPage>,
     /// `monitor-uri`
     pub monitor_uri: Option<String>,
+    /// `unique-id-format`
+    pub unique_id_format: Option<Fmt>,
+    /// `unique-id-header`
+    pub unique_id_header: Option<String>,
     /// `http-reuse`
     pub http_reuse: HttpReuse,
     /// The TCP/HTTP rules of the named `defaults` section this one comes from, if it defines any.
@@ -309,6 +315,8 @@ impl Default for Settings {
             retry_on: RetryOn::default(),
             stats: None,
             monitor_uri: None,
+            unique_id_format: None,
+            unique_id_header: None,
             http_reuse: HttpReuse::Safe,
             rules_from: None,
         }
@@ -642,6 +650,30 @@ pub fn apply(
         }
         "dispatch" => dispatch(line, body, sink),
         "capture" => capture(line, body, sink),
+        "unique-id-format" => {
+            if line.words.len() != 2 {
+                sink.error(
+                    loc,
+                    kw,
+                    "expects exactly one format string: quote it or escape its spaces",
+                );
+            } else {
+                match Fmt::parse(&line.words[1]) {
+                    Ok(f) => s.unique_id_format = Some(f),
+                    Err(e) => sink.error(loc, kw, e.to_string()),
+                }
+            }
+        }
+        "unique-id-header" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some(h) if !h.is_empty() && h.bytes().all(is_tchar) => {
+                        s.unique_id_header = Some(h.to_string())
+                    }
+                    _ => sink.error(loc, kw, "expects a header name"),
+                }
+            }
+        }
         "monitor-uri" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {
@@ -1647,6 +1679,11 @@ fn hash_type(line: &Line, s: &mut Settings, sink: &mut Sink) {
         s.hash_type = t;
         s.hash_options = opts;
     }
+}
+
+/// A character of an HTTP token (RFC 9110 section 5.6.2), as header names are made of.
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
 #[cfg(test)]

@@ -2211,17 +2211,30 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
         }
         "connection" => {
             let kw = "tcp-request connection";
-            let Some(accept) =
-                accept_or_reject(line, loc, kw, known::TCP_CONNECTION_UNSUPPORTED, sink)
-            else {
-                return;
-            };
-            let act = if accept {
-                TcpConnAction::Accept
+            let (act, cond_at) = if line.word(2) == "expect-proxy" {
+                if line.word(3) != "layer4" {
+                    sink.error(
+                        loc,
+                        "tcp-request connection expect-proxy",
+                        "'expect-proxy' expects 'layer4'",
+                    );
+                    return;
+                }
+                (TcpConnAction::ExpectProxy, 4)
             } else {
-                TcpConnAction::Reject
+                let Some(accept) =
+                    accept_or_reject(line, loc, kw, known::TCP_CONNECTION_UNSUPPORTED, sink)
+                else {
+                    return;
+                };
+                let act = if accept {
+                    TcpConnAction::Accept
+                } else {
+                    TcpConnAction::Reject
+                };
+                (act, 3)
             };
-            if let Ok(cond) = tail(line, 3, kw, rules, sink) {
+            if let Ok(cond) = tail(line, cond_at, kw, rules, sink) {
                 rules.tcp_connection.push(RuleDraft {
                     action: act,
                     cond,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::addr::{self, Family, Host, Proto};
 use super::common::{Line, Sink};
 use super::known;
+use super::model::ProxyV2Options;
 use super::ssl::{self, Parsed, ServerSsl};
 use crate::Location;
 
@@ -54,6 +55,14 @@ pub struct ServerOpts {
     pub agent_inter: Option<Duration>,
     /// TLS towards the server (`ssl`, `verify`, `ca-file`, `crt`, `sni`, `check-ssl` ...).
     pub ssl: ServerSsl,
+    /// `send-proxy` / `no-send-proxy`
+    pub send_proxy_v1: Option<bool>,
+    /// `send-proxy-v2` (and its `-ssl`, `-ssl-cn` forms) / `no-send-proxy-v2`
+    pub send_proxy_v2: Option<bool>,
+    /// `proxy-v2-options`, with the options `send-proxy-v2-ssl[-cn]` imply; added up over `default-server`.
+    pub proxy_v2: ProxyV2Options,
+    /// `check-send-proxy`
+    pub check_send_proxy: Option<bool>,
 }
 
 impl ServerOpts {
@@ -81,6 +90,10 @@ impl ServerOpts {
             agent_send: over.agent_send.clone().or_else(|| self.agent_send.clone()),
             agent_inter: over.agent_inter.or(self.agent_inter),
             ssl: self.ssl.overlay(&over.ssl),
+            send_proxy_v1: over.send_proxy_v1.or(self.send_proxy_v1),
+            send_proxy_v2: over.send_proxy_v2.or(self.send_proxy_v2),
+            proxy_v2: self.proxy_v2.union(over.proxy_v2),
+            check_send_proxy: over.check_send_proxy.or(self.check_send_proxy),
         }
     }
 }
@@ -130,6 +143,42 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 o.disabled = Some(opt == "disabled");
                 true
             }
+            "send-proxy" | "no-send-proxy" => {
+                took_arg = false;
+                o.send_proxy_v1 = Some(opt == "send-proxy");
+                true
+            }
+            "send-proxy-v2" | "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn" => {
+                took_arg = false;
+                o.send_proxy_v2 = Some(true);
+                o.proxy_v2.ssl |= opt != "send-proxy-v2";
+                o.proxy_v2.cert_cn |= opt == "send-proxy-v2-ssl-cn";
+                true
+            }
+            "no-send-proxy-v2" | "no-send-proxy-v2-ssl" | "no-send-proxy-v2-ssl-cn" => {
+                took_arg = false;
+                o.send_proxy_v2 = Some(false);
+                true
+            }
+            "check-send-proxy" => {
+                took_arg = false;
+                o.check_send_proxy = Some(true);
+                true
+            }
+            "proxy-v2-options" => match val.map(proxy_v2_options) {
+                Some(Ok(opts)) => {
+                    o.proxy_v2 = o.proxy_v2.union(opts);
+                    true
+                }
+                Some(Err(e)) => {
+                    sink.error(loc, &okey, e);
+                    false
+                }
+                None => {
+                    sink.error(loc, &okey, "'proxy-v2-options' expects a comma-separated list of options (ssl, cert-cn, ssl-cipher, cert-sig, cert-key, authority, crc32c, unique-id)");
+                    false
+                }
+            },
             "agent-check" | "no-agent-check" => {
                 took_arg = false;
                 o.agent_check = Some(opt == "agent-check");
@@ -294,7 +343,7 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     sink.error(
                         loc,
                         &okey,
-                        format!("unknown server option '{opt}': expected check, no-check, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, pool-max-conn, slowstart, disabled, enabled, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
+                        format!("unknown server option '{opt}': expected check, no-check, send-proxy, send-proxy-v2, proxy-v2-options, check-send-proxy, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, pool-max-conn, slowstart, disabled, enabled, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
                     );
                     // How many arguments an unknown option takes is unknown: the rest of the line is not read,
                     // so that one typo gives one message.
@@ -371,6 +420,31 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
         opts: defaults.overlay(&opts),
         location: loc.clone(),
     })
+}
+
+/// The list of `proxy-v2-options`.
+fn proxy_v2_options(list: &str) -> Result<ProxyV2Options, String> {
+    let mut o = ProxyV2Options::default();
+    for item in list.split(',') {
+        let flag = match item {
+            "ssl" => &mut o.ssl,
+            "cert-cn" => &mut o.cert_cn,
+            "ssl-cipher" => &mut o.ssl_cipher,
+            "cert-sig" | "cert-key" => {
+                return Err(format!(
+                    "'proxy-v2-options': option '{item}' is supported by HAProxy, not yet by fulcrum"
+                ))
+            }
+            "authority" => &mut o.authority,
+            "crc32c" => &mut o.crc32c,
+            "unique-id" => &mut o.unique_id,
+            _ => {
+                return Err(format!("'proxy-v2-options': unknown option '{item}' (expected ssl, cert-cn, ssl-cipher, cert-sig, cert-key, authority, crc32c or unique-id)"))
+            }
+        };
+        *flag = true;
+    }
+    Ok(o)
 }
 
 /// The port argument of a server option (`port`, `agent-port`); an error (`missing` when there is no argument)

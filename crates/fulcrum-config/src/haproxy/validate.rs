@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::addr::{self, Resolver};
 use super::common::Sink;
 use super::model::{
-    AgentCheck, Balance, Mode, Proxy, ProxyKind, Rules, SampleExpr, Server, ServerTls,
+    AgentCheck, Balance, Mode, Proxy, ProxyKind, Rules, SampleExpr, SendProxy, Server, ServerTls,
 };
 use super::proxy::{Body, Settings};
 use super::rules;
@@ -370,6 +370,18 @@ fn build(
             agent,
             disabled: o.disabled.unwrap_or(false),
             tls,
+            send_proxy: match (o.send_proxy_v1, o.send_proxy_v2) {
+                (_, Some(true)) => Some(SendProxy {
+                    v2: true,
+                    options: o.proxy_v2,
+                }),
+                (Some(true), _) => Some(SendProxy {
+                    v2: false,
+                    options: o.proxy_v2,
+                }),
+                _ => None,
+            },
+            check_send_proxy: o.check_send_proxy.unwrap_or(false),
             location: sd.location,
         });
     }
@@ -432,6 +444,8 @@ fn build(
         } else {
             None
         },
+        unique_id_format: s.unique_id_format.filter(|_| kind.has_frontend()),
+        unique_id_header: s.unique_id_header.filter(|_| kind.has_frontend()),
         capture_request: body.capture_request,
         capture_response: body.capture_response,
     }

@@ -34,7 +34,7 @@ use crate::log::http::{ConnEnd, ConnLog, TxnSlot};
 use crate::parking::Lot;
 use crate::rules::sample::VarMap;
 use crate::snapshot::FrontendRt;
-use crate::worker_state::{ConnTicket, Worker};
+use crate::worker_state::{Accepted, ConnTicket, Worker};
 
 /// How long a keep-alive connection may wait for its next request before its task and buffers are released: the
 /// socket alone stays open, parked. Shorter when the head timeout is under twice this.
@@ -109,13 +109,32 @@ pub async fn serve_client(
         Option<Arc<fulcrum_tls::server::ServerTls>>,
         Arc<crate::worker::ListenerInfo>,
     ),
-    peer: SocketAddr,
-    local_port: u16,
+    accepted: Accepted,
     ticket: ConnTicket,
 ) {
+    let Accepted {
+        peer,
+        local_port,
+        expect_proxy,
+    } = accepted;
+    // `accept-proxy`: the PROXY header comes first, before TLS, within the time allowed for a request head.
+    let proxied = match expect_proxy {
+        false => None,
+        true => match crate::proxy_header::receive(&stream, fe.head_timeout()).await {
+            Ok(r) => Some(Box::new(r)),
+            Err(e) => {
+                Counters::inc(&fe.stats.err_req);
+                debug!(frontend = %fe.name, %peer, error = %e, "PROXY protocol header refused");
+                return;
+            }
+        },
+    };
+    let dst = proxied.as_ref().and_then(|p| p.dst());
+    let peer = proxied.as_ref().and_then(|p| p.src()).unwrap_or(peer);
+    let local_port = dst.map_or(local_port, |d| d.port());
     // The local address costs a system call: asked only when the frontend logs.
     let conn_log = match fe.log {
-        Some(_) => ConnLog::new(&fe, peer, stream.local_addr().ok()),
+        Some(_) => ConnLog::new(&fe, peer, dst.or_else(|| stream.local_addr().ok())),
         None => None,
     };
     let session = match tls {
@@ -144,7 +163,8 @@ pub async fn serve_client(
             }
         }
     };
-    let io = Rc::new(ClientIo::new(stream, session, fe.clone(), conn_log.clone()));
+    let io =
+        Rc::new(ClientIo::new(stream, session, fe.clone(), conn_log.clone()).with_proxied(proxied));
     serve(
         worker,
         ClientConn {

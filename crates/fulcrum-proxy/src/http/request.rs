@@ -88,7 +88,7 @@ pub(crate) async fn handle(
 ) -> Response<ProxyBody> {
     let peer = client.peer;
     let snapshot = worker.snapshot.clone();
-    let dst = || client.conn.stream().local_addr().ok();
+    let dst = || client.conn.dst();
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let refs = worker.snapshot.pattern_refs.clone();
     let mut stream = Stream {
@@ -108,6 +108,7 @@ pub(crate) async fn handle(
         dst_set: None,
         userlists: &refs.userlists,
         received_uri: Some(req.uri().clone()),
+        proxied: client.conn.proxied(),
     };
     let after = fe.rules.has_after_response_rules() || worker.snapshot.backend_after_response;
     let line = after.then(|| RequestLine {
@@ -408,6 +409,28 @@ async fn handle_inner(
             dst_port,
             tls: tls.clone(),
         });
+    // `unique-id-format`: the request's unique ID, in `unique-id-header` and in a PROXY v2 header.
+    let unique_id = fe.config.unique_id_format.as_ref().map(|f| {
+        let mut id = Vec::new();
+        let msg = crate::rules::sample::Msg::Request {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+        };
+        crate::rules::sample::Ctx::new(msg, stream).render_separated(f, &mut id);
+        id
+    });
+    if let (Some(id), Some(name)) = (&unique_id, &fe.config.unique_id_header) {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(id),
+        ) {
+            req.headers_mut().insert(n, v);
+        }
+    }
+    if let Some(id) = unique_id {
+        req.extensions_mut().insert(UniqueId(id));
+    }
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
@@ -693,6 +716,8 @@ async fn forward(
     txn: &mut TxnSlot,
     done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    let unique_id = req.extensions_mut().remove::<UniqueId>();
+    let unique_id = unique_id.as_ref().map(|u| &u.0[..]);
     let mode = combined_mode(fe.conn_mode, be.conn_mode);
     let upgrade = wants_upgrade(req.headers());
     strip_hop_by_hop(req.headers_mut(), upgrade);
@@ -739,7 +764,7 @@ async fn forward(
         txn.retry();
         true
     };
-    let (exchange, conn, server_id, guard) = loop {
+    let (exchange, conn, server_id, private, guard) = loop {
         // Retries stay on the same server unless `option redispatch` allows another one.
         let same = previous.filter(|_| !be.redispatch).map(|i| &be.servers[i]);
         let (server, guard) = queue::acquire(worker, be, &key, previous, same)
@@ -764,8 +789,15 @@ async fn forward(
             }),
             _ => None,
         };
+        // A connection opened with a PROXY header speaks for its client alone: it is kept for that client
+        // connection, as under `http-reuse never`.
+        let reuse_mode = if server.config.send_proxy.is_some() {
+            HttpReuse::Never
+        } else {
+            be.reuse
+        };
         let pooled = if mode == HttpConnMode::KeepAlive {
-            idle_conn(worker, be.reuse, client, server.id, sni.as_deref())
+            idle_conn(worker, reuse_mode, client, server.id, sni.as_deref())
         } else {
             None
         };
@@ -784,6 +816,7 @@ async fn forward(
                     .as_ref()
                     .filter(|_| server.config.tls.as_ref().is_some_and(|t| t.traffic))
                     .map(|config| TlsTarget { config, sni }),
+                &proxy_line(&server.config, client, unique_id),
             )
             .await
             {
@@ -844,7 +877,13 @@ async fn forward(
                         continue;
                     }
                 }
-                break (exchange, conn, server.id, guard);
+                break (
+                    exchange,
+                    conn,
+                    server.id,
+                    server.config.send_proxy.map(|p| p.options.unique_id),
+                    guard,
+                );
             }
             // Nothing reached the server, or a reused connection that the server had just closed dropped a
             // request that can safely go again: a fresh connection takes it.
@@ -939,8 +978,17 @@ async fn forward(
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    let reuse = (mode == HttpConnMode::KeepAlive && head.keep_alive && exchange.request_complete)
+    // A connection whose PROXY header names one request (its unique ID) serves that request only.
+    let reusable = private != Some(true);
+    let reuse = (mode == HttpConnMode::KeepAlive
+        && head.keep_alive
+        && exchange.request_complete
+        && reusable)
         .then(|| match be.reuse {
+            _ if private.is_some() => Reuse::Session {
+                slot: client.session.clone(),
+                server: server_id,
+            },
             HttpReuse::Never => Reuse::Session {
                 slot: client.session.clone(),
                 server: server_id,
@@ -972,6 +1020,29 @@ fn idle_conn(
         HttpReuse::Aggressive if client.first => worker.pool.checkout(id, true, sni),
         _ => worker.pool.checkout(id, false, sni),
     }
+}
+
+/// The request's unique ID (`unique-id-format`), carried to [`forward`] for the PROXY v2 header.
+#[derive(Clone)]
+struct UniqueId(Vec<u8>);
+
+/// The PROXY protocol header a new connection to `server` starts with (`send-proxy`, `send-proxy-v2`): the
+/// client's addresses as the request sees them; empty when the server takes none.
+fn proxy_line(
+    server: &fulcrum_config::haproxy::Server,
+    client: &Client,
+    unique_id: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(how) = &server.send_proxy {
+        let dst = client.conn.dst();
+        let facts = crate::proxy_header::Facts {
+            tls: client.conn.tls().map(|t| &*t.facts),
+            unique_id,
+        };
+        crate::proxy_header::encode(how, dst.map(|d| (client.peer, d)), &facts, &mut out);
+    }
+    out
 }
 
 /// Methods that may be sent twice with the same effect (RFC 9110 section 9.2.2).

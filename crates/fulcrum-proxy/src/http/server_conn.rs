@@ -117,13 +117,15 @@ pub struct Exchange {
 }
 
 impl ServerConn {
-    /// Opens a connection to `addr`, within `timeout` when one is set.
+    /// Opens a connection to `addr`, within `timeout` when one is set; `proxy` is a PROXY protocol header
+    /// written first (`send-proxy`), before the TLS handshake.
     pub async fn connect(
         addr: SocketAddr,
         timeout: Option<Duration>,
         tls: Option<TlsTarget<'_>>,
+        proxy: &[u8],
     ) -> Result<Self, ConnectError> {
-        let connect = Self::connect_tls(addr, tls);
+        let connect = Self::connect_tls(addr, tls, proxy);
         match timeout {
             Some(t) => tokio::time::timeout(t, connect)
                 .await
@@ -137,9 +139,13 @@ impl ServerConn {
     async fn connect_tls(
         addr: SocketAddr,
         tls: Option<TlsTarget<'_>>,
+        proxy: &[u8],
     ) -> Result<Self, ConnectError> {
-        let stream = TcpStream::connect(addr).await?;
+        let mut stream = TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
+        if !proxy.is_empty() {
+            tokio::io::AsyncWriteExt::write_all(&mut stream, proxy).await?;
+        }
         let (session, sni) = match tls {
             Some(t) => {
                 let name = fulcrum_tls::client::server_name(t.sni.as_deref(), addr.ip());

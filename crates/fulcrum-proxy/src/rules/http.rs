@@ -717,14 +717,21 @@ impl ProxyRules {
         &self.errorfiles
     }
 
-    /// Runs `tcp-request connection` rules: false means reject.
-    pub fn accept_connection(&self, facts: &ConnFacts) -> bool {
+    /// Runs `tcp-request connection` rules: `None` rejects the connection; `Some(true)` when an `expect-proxy
+    /// layer4` rule matched on the way (the connection must start with a PROXY protocol header).
+    pub fn accept_connection(&self, facts: &ConnFacts) -> Option<bool> {
+        let mut expect_proxy = false;
         for (action, cond) in &self.tcp_connection {
             if holds(cond, facts) {
-                return *action == TcpConnAction::Accept;
+                match action {
+                    TcpConnAction::Accept => return Some(expect_proxy),
+                    TcpConnAction::Reject => return None,
+                    // Not final: the next rules still run.
+                    TcpConnAction::ExpectProxy => expect_proxy = true,
+                }
             }
         }
-        true
+        Some(expect_proxy)
     }
 
     /// Whether the proxy has `tcp-request content` rules to run on the client's first bytes.

@@ -72,6 +72,8 @@ pub struct Stream<'a> {
     pub userlists: &'a Userlists,
     /// The request target as the client sent it (`capture.req.uri`).
     pub received_uri: Option<http::Uri>,
+    /// The PROXY protocol header the client connection started with (`fc_rcvd_proxy`, `fc_pp_*`).
+    pub proxied: Option<&'a crate::proxy_header::Received>,
 }
 
 impl Stream<'_> {
@@ -391,6 +393,44 @@ impl<'a, 's> Ctx<'a, 's> {
         });
     }
 
+    /// Renders `f` as a `log-format` directive does (`unique-id-format`): its runs of spaces are separators,
+    /// written once and only after something was written, so `%{+X}o ID` gives `ID`.
+    pub fn render_separated(&self, f: &Fmt, out: &mut Vec<u8>) {
+        use fulcrum_sample::Segment;
+        // Something was written since the last separator.
+        let mut open = false;
+        for seg in f.format().segments() {
+            match seg {
+                Segment::Literal(text) => {
+                    for &c in text.as_bytes() {
+                        if c != b' ' {
+                            out.push(c);
+                            open = true;
+                        } else if open {
+                            out.push(b' ');
+                            open = false;
+                        }
+                    }
+                }
+                Segment::Var { name, flags } => {
+                    let before = out.len();
+                    let _ = self.log_var(name, *flags, out);
+                    open |= out.len() > before;
+                }
+                Segment::Expr { expr, flags } => {
+                    if let Some(v) = expr.eval(self) {
+                        fulcrum_sample::encode_http(
+                            &v.as_str_bytes(),
+                            flags.escape == Some(true),
+                            out,
+                        );
+                    }
+                    open = true;
+                }
+            }
+        }
+    }
+
     /// Renders `f` as a string.
     pub fn render_string(&self, f: &Fmt) -> String {
         let mut out = Vec::new();
@@ -489,6 +529,12 @@ impl Context for Ctx<'_, '_> {
     }
     fn first_request(&self) -> Option<bool> {
         Some(self.stream.first_req)
+    }
+    fn received_proxy(&self) -> Option<bool> {
+        Some(self.stream.proxied.is_some())
+    }
+    fn proxy_tlv(&self, kind: u8) -> Option<&[u8]> {
+        self.stream.proxied?.header.tlv(kind)
     }
     fn server_name(&self) -> Option<&str> {
         self.stream.server.as_ref().map(|s| s.config.name.as_str())
