@@ -54,7 +54,12 @@ pub fn available() -> bool {
     {
         Some("keepalived is not installed".to_string())
     } else {
-        let probe = format!("fulcrum-probe{}", std::process::id());
+        // Unique per call: tests of one binary run this at the same time.
+        let probe = format!(
+            "fulcrum-probe{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
         match ip(&["netns", "add", &probe]) {
             Ok(_) => {
                 let _ = ip(&["netns", "del", &probe]);
