@@ -46,32 +46,11 @@ pub fn djb2(data: &[u8]) -> u32 {
     })
 }
 
-const CRC32_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
-
-/// CRC-32 (IEEE) of `data`; `crc32(b"123456789") == 0xCBF43926`.
+/// CRC-32 (IEEE) of `data`; `crc32(b"123456789") == 0xCBF43926`. From the `crc32fast` crate (table or
+/// SIMD, whichever the CPU offers).
 #[inline]
 pub fn crc32(data: &[u8]) -> u32 {
-    !data.iter().fold(!0u32, |c, &b| {
-        CRC32_TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
-    })
+    crc32fast::hash(data)
 }
 
 /// Mixes every input bit into every output bit (MurmurHash3's finalizer); used for `avalanche`

@@ -1,33 +1,14 @@
 //! The 32-bit hashes of the `djb2`, `sdbm`, `crc32` and `crc32c` converters and the avalanche mix
 //! their optional argument applies.
 //!
-//! CRC-32 and CRC-32C come from crates. DJB2 and SDBM are written here: they are classic public
-//! hashes of a few lines each. The avalanche is Bob Jenkins' public-domain 6-shift integer hash
+//! DJB2, SDBM and CRC-32 are fulcrum-balance's (the same functions serve `hash-type`); CRC-32C comes
+//! from a crate. The avalanche is Bob Jenkins' public-domain 6-shift integer hash
 //! followed by a multiplication by 3221225473 (the figures match haproxy 2.6.12's outputs), which
 //! differs from the murmur finalizer other code calls "avalanche". HAProxy's own `wt6` hash is not
 //! documented, so fulcrum does not offer it.
 
-/// DJB2: `h = h * 33 + c` from 5381.
-pub(crate) fn djb2(data: &[u8]) -> u32 {
-    data.iter().fold(5381u32, |h, &c| {
-        h.wrapping_mul(33).wrapping_add(u32::from(c))
-    })
-}
-
-/// SDBM: `h = c + (h << 6) + (h << 16) - h` from 0.
-pub(crate) fn sdbm(data: &[u8]) -> u32 {
-    data.iter().fold(0u32, |h, &c| {
-        u32::from(c)
-            .wrapping_add(h << 6)
-            .wrapping_add(h << 16)
-            .wrapping_sub(h)
-    })
-}
-
-/// CRC-32 (IEEE 802.3, as in zlib and Ethernet).
-pub(crate) fn crc32(data: &[u8]) -> u32 {
-    crc32fast::hash(data)
-}
+// DJB2, SDBM and CRC-32 are the balancer's (`hash-type ... djb2|sdbm|crc32`): one copy of each.
+pub(crate) use fulcrum_balance::hash::{crc32, djb2, sdbm};
 
 /// CRC-32C (Castagnoli, RFC 4960 appendix B).
 pub(crate) fn crc32c(data: &[u8]) -> u32 {
