@@ -29,6 +29,8 @@ pub struct CliOptions {
     pub version: bool,
     /// `-h` / `--help`.
     pub help: bool,
+    /// `--signum=SIGFUNC`: print the signal number of a function and exit.
+    pub signum: Option<String>,
 }
 
 impl Default for CliOptions {
@@ -44,6 +46,7 @@ impl Default for CliOptions {
             checkers_only: false,
             version: false,
             help: false,
+            signum: None,
         }
     }
 }
@@ -59,6 +62,7 @@ pub const USAGE: &str = "Usage: fulcrum keepalived [OPTION...]
   -t, --config-test        check the configuration (and the interfaces and scripts it names) and exit
   -e, --all-config         a missing configuration file is an error (always the case in fulcrum)
   -p, --pid=FILE           use the specified pidfile
+      --signum=SIGFUNC     print the number of the signal for STOP, RELOAD, DATA, STATS, STATS_CLEAR, JSON
   -v, --version            print the version and exit
   -h, --help               display this help and exit";
 
@@ -80,6 +84,9 @@ Signals:
                    a file with errors changes nothing (the errors are logged)
   SIGUSR2          write the statistics of every VRRP instance to /tmp/keepalived.stats in keepalived's
                    layout, fulcrum's own counters after them (FULCRUM_KEEPALIVED_DUMP_DIR=DIR: DIR instead of /tmp)
+  JSON (signal 36) write every VRRP instance's data and counters to /tmp/keepalived.json in keepalived's
+                   JSON layout (FULCRUM_KEEPALIVED_DUMP_DIR=DIR: DIR instead of /tmp)
+  STATS_CLEAR (63) write the statistics file as SIGUSR2 does, then zero the counters
   SIGUSR1          write every VRRP instance's state, priorities, timers and addresses to
                    /tmp/keepalived.data in keepalived's layout (the lines that mean something for fulcrum;
                    FULCRUM_KEEPALIVED_DUMP_DIR=DIR: DIR instead of /tmp)
@@ -88,6 +95,20 @@ See also:
   docs             in fulcrum's source tree: docs/COMPATIBILITY.md, section 'keepalived' (flags, signals,
                    keywords: what is supported and how fulcrum differs)
 ";
+
+/// `--signum=SIGFUNC`: the signal keepalived uses for a function (`STOP`, `RELOAD`, `DATA`, `STATS`,
+/// `STATS_CLEAR`, `JSON`; upper case only, as keepalived), `None` for another name.
+pub fn signum(func: &str) -> Option<i32> {
+    Some(match func {
+        "STOP" => libc::SIGTERM,
+        "RELOAD" => libc::SIGHUP,
+        "DATA" => libc::SIGUSR1,
+        "STATS" => libc::SIGUSR2,
+        "STATS_CLEAR" => crate::linux::daemon::sig_stats_clear(),
+        "JSON" => crate::linux::daemon::sig_json(),
+        _ => return None,
+    })
+}
 
 /// Parses keepalived-style arguments (`args[0]` is the program name). Short flags may be grouped (`-nlD`).
 pub fn parse_args(args: &[OsString]) -> Result<CliOptions, String> {
@@ -133,6 +154,7 @@ pub fn parse_args(args: &[OsString]) -> Result<CliOptions, String> {
                 "check" => o.checkers_only = true,
                 "version" => o.version = true,
                 "help" => o.help = true,
+                "signum" => o.signum = Some(value("signum")?),
                 _ => return Err(format!("unknown option --{name}")),
             }
             continue;
@@ -209,6 +231,15 @@ mod tests {
         assert_eq!(o.config, PathBuf::from("/y.conf"));
         assert!(p(&["-C"]).unwrap().checkers_only);
         assert!(p(&["-v"]).unwrap().version);
+        assert_eq!(
+            p(&["--signum=JSON"]).unwrap().signum.as_deref(),
+            Some("JSON")
+        );
+        assert_eq!(
+            p(&["--signum", "DATA"]).unwrap().signum.as_deref(),
+            Some("DATA")
+        );
+        assert!(p(&["--signum"]).is_err());
         assert!(p(&["-h"]).unwrap().help);
     }
 
@@ -242,5 +273,22 @@ mod tests {
         assert!(p(&["-f"]).unwrap_err().contains("-f needs a value"));
         assert!(p(&["--pid"]).unwrap_err().contains("--pid needs a value"));
         assert!(p(&["stray"]).unwrap_err().contains("unexpected argument"));
+    }
+
+    #[test]
+    fn signal_numbers_are_keepalived_2_2_7s() {
+        // `keepalived --signum=X` on these machines (glibc, Linux).
+        for (f, n) in [
+            ("STOP", 15),
+            ("RELOAD", 1),
+            ("DATA", 10),
+            ("STATS", 12),
+            ("STATS_CLEAR", 63),
+            ("JSON", 36),
+        ] {
+            assert_eq!(signum(f), Some(n), "{f}");
+        }
+        assert_eq!(signum("data"), None);
+        assert_eq!(signum("TDATA"), None);
     }
 }

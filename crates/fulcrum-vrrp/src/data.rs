@@ -68,7 +68,62 @@ pub struct InstanceView<'a> {
     /// Authentication.
     pub auth: &'a Auth,
     /// `virtual_ipaddress`: address, prefix length, device, scope, and whether it is set on the system now.
-    pub vips: Vec<(IpAddr, u8, &'a str, u8, bool)>,
+    pub vips: Vec<Vip<'a>>,
+    /// `virtual_ipaddress_excluded`, as `vips`.
+    pub evips: Vec<Vip<'a>>,
+    /// `dont_track_primary`
+    pub dont_track_primary: bool,
+    /// `vrrp_strict` (global)
+    pub strict: bool,
+    /// The priority of the master last obeyed as a backup (0 before any).
+    pub master_priority: u8,
+    /// The master's advert interval as known here.
+    pub master_advert_interval: Duration,
+    /// `preempt_delay`
+    pub preempt_delay: Duration,
+    /// `track_interface` names.
+    pub track_interfaces: Vec<&'a str>,
+    /// `track_script` command lines, as keepalived shows them (see [`script_words`]).
+    pub track_scripts: Vec<String>,
+    /// The counters.
+    pub stats: &'a crate::stats::InstanceStats,
+}
+
+/// A virtual address: address, prefix length, device, scope, and whether it is set on the system now.
+pub type Vip<'a> = (IpAddr, u8, &'a str, u8, bool);
+
+/// A virtual address as keepalived writes it in both dumps: `ADDR[/LEN] dev DEV scope SCOPE[ set]` (no prefix
+/// length when it is the whole address).
+pub fn vip_text(&(addr, prefix, dev, scope, set): &Vip<'_>) -> String {
+    let full = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = if prefix == full {
+        String::new()
+    } else {
+        format!("/{prefix}")
+    };
+    let set = if set { " set" } else { "" };
+    format!("{addr}{prefix} dev {dev} scope {}{set}", scope_name(scope))
+}
+
+/// A script's command line as keepalived shows it: each word in single quotes, the program as its real path
+/// (`/bin/true` is `'/usr/bin/true'` where `/bin` links to `/usr/bin`).
+pub fn script_words(command: &str) -> String {
+    command
+        .split_whitespace()
+        .enumerate()
+        .map(|(k, w)| {
+            let w = if k == 0 {
+                std::fs::canonicalize(w)
+                    .ok()
+                    .and_then(|p| p.to_str().map(str::to_string))
+                    .unwrap_or_else(|| w.to_string())
+            } else {
+                w.to_string()
+            };
+            format!("'{w}'")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The dump's text.
@@ -148,19 +203,8 @@ fn instance(o: &mut String, i: &InstanceView<'_>) {
         }
     }
     let _ = writeln!(o, "   Virtual IP ({}):", i.vips.len());
-    for &(addr, prefix, dev, scope, set) in &i.vips {
-        let full = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = if prefix == full {
-            String::new()
-        } else {
-            format!("/{prefix}")
-        };
-        let set = if set { " set" } else { "" };
-        let _ = writeln!(
-            o,
-            "     {addr}{prefix} dev {dev} scope {}{set}",
-            scope_name(scope)
-        );
+    for v in &i.vips {
+        let _ = writeln!(o, "     {}", vip_text(v));
     }
     if i.group.is_none() {
         let _ = writeln!(o, "   Unicast Peer :");
@@ -171,7 +215,7 @@ fn instance(o: &mut String, i: &InstanceView<'_>) {
 }
 
 /// keepalived's interval: whole seconds rounded up for VRRPv2 (`3 sec` for 2.5 s), milliseconds for v3.
-fn interval(version: u8, d: Duration) -> String {
+pub(crate) fn interval(version: u8, d: Duration) -> String {
     if version == 2 {
         let ms = d.as_millis();
         format!("{} sec", ms.div_ceil(1000))
@@ -192,7 +236,7 @@ fn scope_name(scope: u8) -> String {
 }
 
 /// `SECS.USECS (Www Mmm dd HH:MM:SS.USECS YYYY)` in local time, as keepalived writes times.
-fn timestamp(t: SystemTime) -> String {
+pub(crate) fn timestamp(t: SystemTime) -> String {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let usec = d.subsec_micros();
@@ -263,6 +307,15 @@ mod tests {
                 ("198.18.0.101".parse().unwrap(), 24, "veth0", 0, false),
                 ("198.18.0.102".parse().unwrap(), 32, "veth0", 0, true),
             ],
+            evips: vec![],
+            dont_track_primary: false,
+            strict: false,
+            master_priority: 0,
+            master_advert_interval: Duration::from_millis(2500),
+            preempt_delay: Duration::ZERO,
+            track_interfaces: vec![],
+            track_scripts: vec![],
+            stats: &crate::stats::InstanceStats::default(),
         };
         let mut s = String::new();
         instance(&mut s, &v);

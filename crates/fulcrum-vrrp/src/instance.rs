@@ -235,6 +235,8 @@ pub struct Instance {
     track_ok: Vec<bool>,
     group_fault: bool,
     master_adv_interval: Duration,
+    /// The priority of the last advert obeyed as a backup (0 until one is): keepalived's `master_priority`.
+    master_priority: u8,
     adver_timer: Option<Instant>,
     master_down_timer: Option<Instant>,
     preempt_until: Option<Instant>,
@@ -257,6 +259,7 @@ impl Instance {
             state: State::Initialize,
             iface_up: true,
             group_fault: false,
+            master_priority: 0,
             adver_timer: None,
             master_down_timer: None,
             preempt_until: None,
@@ -284,6 +287,11 @@ impl Instance {
         self.master_adv_interval
     }
 
+    /// The priority of the last master this instance obeyed as a backup (0 until it has obeyed one).
+    pub fn master_priority(&self) -> u8 {
+        self.master_priority
+    }
+
     /// Why the last dropped advert was dropped, and how many were.
     pub fn drops(&self) -> (Option<DropReason>, u64) {
         (self.last_drop, self.dropped)
@@ -292,6 +300,11 @@ impl Instance {
     /// The counters (keepalived's statistics).
     pub fn stats(&self) -> &InstanceStats {
         &self.stats
+    }
+
+    /// Zeroes the counters (keepalived's STATS_CLEAR).
+    pub fn clear_stats(&mut self) {
+        self.stats = InstanceStats::default();
     }
 
     /// Counts a packet for this instance's VRID that did not decode. Changes nothing else: no state, no timer.
@@ -646,6 +659,7 @@ impl Instance {
                     if self.cfg.version == Version::V3 {
                         self.master_adv_interval = adv_interval;
                     }
+                    self.master_priority = adv.priority;
                     self.master_down_timer = Some(now + self.master_down_interval());
                 }
             }
@@ -660,9 +674,20 @@ impl Instance {
                     }
                     self.become_backup(now, true, out);
                 } else {
-                    // A lower-priority (or losing equal-priority) master: answer at once to end the election.
+                    // A lower-priority (or losing equal-priority) master: answer at once to end the election,
+                    // and refresh the neighbours' caches, which that master may have taken over: a burst of
+                    // gratuitous ARPs now and another after the master delay (keepalived's
+                    // `garp_lower_prio_repeat` / `garp_lower_prio_delay`, which default to the master's values).
                     self.send_advert(ours, out);
                     self.adver_timer = Some(now + self.cfg.advert_interval);
+                    if self.cfg.garp.repeat > 0 {
+                        out.push(Action::SendGarp {
+                            count: self.cfg.garp.repeat,
+                        });
+                        if !self.cfg.garp.delay.is_zero() {
+                            self.garp_timer = Some(now + self.cfg.garp.delay);
+                        }
+                    }
                 }
             }
             _ => {}

@@ -298,7 +298,13 @@ fn master_equal_priority_lower_ip_is_answered_at_once() {
     let (mut i, t) = master(cfg(100));
     let t1 = t + ms(300);
     let ev = rx(&i, LOWER, 100);
-    assert_eq!(i.handle(t1, ev), vec![Action::SendAdvert { priority: 100 }]);
+    assert_eq!(
+        i.handle(t1, ev),
+        vec![
+            Action::SendAdvert { priority: 100 },
+            Action::SendGarp { count: 5 }
+        ]
+    );
     assert_eq!(i.state(), State::Master);
     assert_eq!(i.poll_timeout(), Some(t1 + Duration::from_secs(1)));
 }
@@ -306,9 +312,32 @@ fn master_equal_priority_lower_ip_is_answered_at_once() {
 #[test]
 fn master_answers_lower_priority_at_once() {
     let (mut i, t) = master(cfg(100));
+    let t1 = t + Duration::from_secs(10);
+    // The garp burst of becoming master is long done.
+    let _ = i.handle(t + Duration::from_secs(6), Event::Timer);
     let ev = rx(&i, HIGHER, 50);
-    assert_eq!(i.handle(t, ev), vec![Action::SendAdvert { priority: 100 }]);
+    // An advert, and gratuitous ARPs now and again after the master delay (5 s), as keepalived's
+    // garp_lower_prio_repeat / garp_lower_prio_delay defaults.
+    assert_eq!(
+        i.handle(t1, ev),
+        vec![
+            Action::SendAdvert { priority: 100 },
+            Action::SendGarp { count: 5 }
+        ]
+    );
     assert_eq!(i.state(), State::Master);
+    let later = t1 + Duration::from_secs(5);
+    let acts = i.handle(later, Event::Timer);
+    assert!(acts.contains(&Action::SendGarp { count: 5 }), "{acts:?}");
+}
+
+#[test]
+fn backup_knows_the_priority_of_the_master_it_obeys() {
+    let (mut i, t) = backup(cfg(100));
+    assert_eq!(i.master_priority(), 0);
+    let ev = rx(&i, HIGHER, 150);
+    let _ = i.handle(t, ev);
+    assert_eq!(i.master_priority(), 150);
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod codec;
 pub mod data;
 pub mod frames;
 pub mod instance;
+pub mod json;
 pub mod linux;
 pub mod node;
 pub mod stats;

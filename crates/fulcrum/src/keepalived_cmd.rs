@@ -35,6 +35,18 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         println!("fulcrum keepalived {}", env!("CARGO_PKG_VERSION"));
         return 0;
     }
+    if let Some(func) = &opts.signum {
+        return match cli::signum(func) {
+            Some(n) => {
+                println!("{n}");
+                0
+            }
+            None => {
+                eprintln!("Unknown sigfunc {func}");
+                1
+            }
+        };
+    }
     if opts.config_test {
         return fulcrum_vrrp::config_test(&opts.config);
     }
@@ -80,10 +92,7 @@ fn run(opts: &CliOptions, config: keepalived::Config) -> i32 {
     }
     // Every thread started from here on inherits the blocked signals; the VRRP daemon (or the loop below)
     // takes them from a signalfd / sigwait.
-    let mut mask = SigSet::empty();
-    for s in fulcrum_vrrp::linux::daemon::SIGNALS {
-        mask.add(s);
-    }
+    let mask = fulcrum_vrrp::linux::daemon::signal_mask();
     if let Err(e) = mask.thread_block() {
         eprintln!("fulcrum keepalived: cannot block signals: {e}");
         return 1;
@@ -211,29 +220,30 @@ fn run_vrrp(path: &Path, checkers: Option<&Checkers>, sync: Option<(String, Role
     daemon.run()
 }
 
-/// `-C`: no VRRP; wait for signals here.
+/// `-C`: no VRRP; wait for signals here (raw numbers: the JSON and STATS_CLEAR signals are real-time ones, which
+/// nix's `Signal` cannot name).
 fn wait_for_signals(mask: &SigSet, path: &Path, checkers: Option<&Checkers>) -> i32 {
+    use fulcrum_vrrp::linux::daemon::{sig_json, sig_stats_clear};
     loop {
-        match mask.wait() {
-            Ok(Signal::SIGHUP) => {
-                tracing::info!(path = %path.display(), "reloading");
-                if let Some(c) = checkers {
-                    reload_with(path, &c.reloader());
-                }
+        let mut signo: libc::c_int = 0;
+        // SAFETY: `mask` is a valid set blocked in this thread; sigwait writes one signal number into `signo`.
+        let rc = unsafe { libc::sigwait(mask.as_ref(), &mut signo) };
+        if rc != 0 {
+            tracing::error!("sigwait: {}", std::io::Error::from_raw_os_error(rc));
+            return 1;
+        }
+        if signo == libc::SIGHUP {
+            tracing::info!(path = %path.display(), "reloading");
+            if let Some(c) = checkers {
+                reload_with(path, &c.reloader());
             }
-            Ok(Signal::SIGUSR1 | Signal::SIGUSR2) => {
-                tracing::warn!(
-                    "keepalived's data and statistics dumps are VRRP's; nothing to write with -C"
-                );
-            }
-            Ok(_) => {
-                tracing::info!("stopping");
-                return 0;
-            }
-            Err(e) => {
-                tracing::error!("sigwait: {e}");
-                return 1;
-            }
+        } else if [libc::SIGUSR1, libc::SIGUSR2, sig_json(), sig_stats_clear()].contains(&signo) {
+            tracing::warn!(
+                "keepalived's data, statistics and JSON dumps are VRRP's; nothing to write with -C"
+            );
+        } else {
+            tracing::info!("stopping");
+            return 0;
         }
     }
 }

@@ -352,6 +352,43 @@ fn sigusr_keeps_running_usr2_writes_stats_sigterm_cleans_up() {
         );
         assert!(has_vip(), "signal {sig} moved the address");
     }
+    // keepalived's real-time signals: JSON writes keepalived.json; STATS_CLEAR writes the statistics, then zeroes
+    // them (the next SIGUSR2 no longer counts the one transition to master).
+    let signum = |f: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+            .args(["keepalived", &format!("--signum={f}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "--signum={f}: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<i32>()
+            .unwrap()
+    };
+    let json = dir.join("keepalived.json");
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, signum("JSON")) }, 0);
+    wait("the JSON signal wrote no dump", &|| json.exists());
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        text.starts_with("[{\"data\":{\"iname\":\"VI_1\",") && text.contains("\"state\":2,"),
+        "{text}"
+    );
+    for (sig, became) in [(signum("STATS_CLEAR"), 1), (libc::SIGUSR2, 0)] {
+        let _ = std::fs::remove_file(&stats);
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+        wait("no statistics written", &|| stats.exists());
+        let text = std::fs::read_to_string(&stats).unwrap();
+        assert!(
+            text.contains(&format!("  Became master: {became}\n")),
+            "signal {sig}: {text}"
+        );
+    }
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "a signal ended the process"
+    );
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -401,5 +438,30 @@ fn start_refuses_an_interface_that_does_not_exist() {
     assert!(
         err.contains("interface 'nxfulcrum0' for vrrp_instance VI_1 does not exist"),
         "{err}"
+    );
+}
+
+#[test]
+fn signum_prints_keepalived_s_numbers() {
+    let run = |arg: &str| {
+        Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+            .args(["keepalived", arg])
+            .output()
+            .unwrap()
+    };
+    // The same answers as keepalived 2.2.7: the number on stdout, or a message on stderr and exit 1.
+    let out = run("--signum=DATA");
+    assert_eq!(
+        (out.status.code(), &out.stdout[..]),
+        (Some(0), &b"10\n"[..])
+    );
+    let out = run("--signum=JSON");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "36\n");
+    let out = run("--signum=data");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Unknown sigfunc data\n"
     );
 }

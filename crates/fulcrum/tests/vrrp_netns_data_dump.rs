@@ -2,6 +2,9 @@
 //! and state: every line fulcrum writes must be a line keepalived writes, in the same order (keepalived writes
 //! more: the internals of its implementation, which fulcrum leaves out). Times are compared by shape.
 //!
+//! The JSON dump (`--signum=JSON`, `keepalived.json`) of the same run must be keepalived's, byte for byte, once the
+//! transition time (checked by shape) and the advert counters (which depend on how long each ran) are set aside.
+//!
 //! Two cases, each run with keepalived and then with fulcrum in namespace a: a multicast master with a password
 //! and two addresses (one without a prefix), and a unicast backup under nopreempt, whose peer in namespace b is a
 //! keepalived of higher priority.
@@ -19,6 +22,56 @@ use nix::sys::signal::Signal;
 
 /// keepalived always writes here (tests in this file run one at a time).
 const KEEPALIVED_DATA: &str = "/tmp/keepalived.data";
+const KEEPALIVED_JSON: &str = "/tmp/keepalived.json";
+
+/// Sends the JSON signal (`keepalived --signum=JSON`) to child `idx` and returns the file it writes at `path`.
+fn json_dump(lab: &mut Lab, idx: usize, path: &PathBuf) -> String {
+    let _ = std::fs::remove_file(path);
+    let signo = fulcrum_vrrp::cli::signum("JSON").unwrap();
+    // SAFETY: kill(2) on the PID of a child this test started.
+    unsafe { libc::kill(lab.children[idx].id() as i32, signo) };
+    assert!(
+        lab.until(Duration::from_secs(5), || path.exists())
+            .is_some(),
+        "no JSON dump at {}\n{}",
+        path.display(),
+        lab.logs()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// The JSON dump with `last_transition` (after checking its shape: seconds, a point, six digits) and the advert
+/// counters replaced by placeholders.
+fn json_normalized(text: &str) -> String {
+    let mut out = text.trim_end().to_string();
+    for key in [
+        "\"last_transition\":",
+        "\"advert_rcvd\":",
+        "\"advert_sent\":",
+    ] {
+        let mut from = 0;
+        while let Some(k) = out[from..].find(key) {
+            let start = from + k + key.len();
+            let len = out[start..]
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(out.len() - start);
+            let value = out[start..start + len].to_string();
+            if key.contains("last_transition") {
+                let (secs, us) = value.split_once('.').unwrap_or(("", ""));
+                assert!(
+                    !secs.is_empty() && us.len() == 6,
+                    "last_transition {value:?} in {text}"
+                );
+            } else {
+                assert!(!value.is_empty(), "{key} in {text}");
+            }
+            out.replace_range(start..start + len, "N");
+            from = start + 1;
+        }
+    }
+    out
+}
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -111,9 +164,11 @@ fn compare(a_conf: &str, peer: Option<&str>, ready: &dyn Fn(&Lab) -> bool) {
     // Long enough for a backup to have heard its master.
     std::thread::sleep(Duration::from_millis(1500));
     let theirs = dump(&mut lab, k, &a, &PathBuf::from(KEEPALIVED_DATA));
+    let theirs_json = json_dump(&mut lab, k, &PathBuf::from(KEEPALIVED_JSON));
     lab.signal(k, &a, Signal::SIGTERM);
     assert!(lab.wait_exit(k, Duration::from_secs(10)).is_some());
     let _ = std::fs::remove_file(KEEPALIVED_DATA);
+    let _ = std::fs::remove_file(KEEPALIVED_JSON);
     // The address is gone before fulcrum starts, so that fulcrum's own state is what the dump shows.
     assert!(lab
         .until(Duration::from_secs(5), || !lab.holds(&a, VIP4))
@@ -132,6 +187,12 @@ fn compare(a_conf: &str, peer: Option<&str>, ready: &dyn Fn(&Lab) -> bool) {
         "{ours}"
     );
     assert_subsequence(&ours, &theirs);
+    let ours_json = json_dump(&mut lab, f, &path.with_file_name("keepalived.json"));
+    assert_eq!(
+        json_normalized(&ours_json),
+        json_normalized(&theirs_json),
+        "fulcrum's JSON dump (left) is not keepalived's (right)"
+    );
 }
 
 #[test]
@@ -139,9 +200,13 @@ fn master_dump_matches_keepalived() {
     if !available() {
         return;
     }
+    // A tracked script and interface (their weights in the effective priority) and an excluded address too.
     let conf = format!(
-        "{}vrrp_instance VI_1 {{\n    state BACKUP\n    interface va\n    virtual_router_id 51\n    priority 150\n    \
+        "{}vrrp_script chk {{\n    script \"/bin/echo hi there\"\n    interval 1\n    weight 5\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface va\n    virtual_router_id 51\n    priority 150\n    \
          advert_int 1\n    authentication {{\n        auth_type PASS\n        auth_pass s3cret\n    }}\n    \
+         track_script {{\n        chk\n    }}\n    track_interface {{\n        va weight 10\n    }}\n    \
+         virtual_ipaddress_excluded {{\n        198.18.0.120\n    }}\n    \
          virtual_ipaddress {{\n        {VIP4}/24\n        198.18.0.102\n    }}\n}}\n",
         global("dir-a")
     );

@@ -83,6 +83,43 @@ pub const SIGNALS: [Signal; 5] = [
     Signal::SIGUSR2,
 ];
 
+/// keepalived's JSON dump signal (`keepalived --signum=JSON`): SIGRTMIN+2, 36 with glibc.
+pub fn sig_json() -> i32 {
+    libc::SIGRTMIN() + 2
+}
+
+/// keepalived's "write the statistics, then clear them" signal (`--signum=STATS_CLEAR`): SIGRTMAX-1, 63 with
+/// glibc.
+pub fn sig_stats_clear() -> i32 {
+    libc::SIGRTMAX() - 1
+}
+
+/// Every signal the daemon takes: [`SIGNALS`] and the two real-time ones ([`sig_json`], [`sig_stats_clear`]).
+pub fn signal_mask() -> SigSet {
+    let mut mask = SigSet::empty();
+    for s in SIGNALS {
+        mask.add(s);
+    }
+    let mut raw: libc::sigset_t = *mask.as_ref();
+    // SAFETY: `raw` is an initialised set; sigaddset only sets the bit of a valid signal number.
+    unsafe {
+        libc::sigaddset(&mut raw, sig_json());
+        libc::sigaddset(&mut raw, sig_stats_clear());
+        SigSet::from_sigset_t_unchecked(raw)
+    }
+}
+
+/// A virtual address as the dumps show it (`set`: on the system now).
+fn vip(v: &super::plan::VipPlan, set: bool) -> crate::data::Vip<'_> {
+    (
+        v.spec.addr,
+        v.spec.prefix_len,
+        v.ifname.as_str(),
+        v.spec.scope,
+        set,
+    )
+}
+
 /// A callback told of instance state changes (see [`Daemon::set_state_hook`]).
 pub type StateHook = Box<dyn FnMut(&str, &'static str)>;
 
@@ -111,10 +148,7 @@ impl Daemon {
     /// Loads the configuration, blocks SIGTERM/SIGINT/SIGHUP into a signalfd and opens the sockets.
     pub fn new(path: &Path) -> Result<Daemon, StartError> {
         let plan = load_plan(path)?;
-        let mut mask = SigSet::empty();
-        for s in SIGNALS {
-            mask.add(s);
-        }
+        let mask = signal_mask();
         mask.thread_block().map_err(std::io::Error::from)?;
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(std::io::Error::from)?;
@@ -201,7 +235,17 @@ impl Daemon {
             }
             if fds[0].revents != 0 {
                 while let Ok(Some(info)) = self.signals.read_signal() {
-                    match Signal::try_from(info.ssi_signo as i32) {
+                    let signo = info.ssi_signo as i32;
+                    if signo == sig_json() {
+                        self.write_json();
+                        continue;
+                    }
+                    if signo == sig_stats_clear() {
+                        self.write_stats();
+                        self.clear_stats();
+                        continue;
+                    }
+                    match Signal::try_from(signo) {
                         Ok(Signal::SIGHUP) => {
                             self.reload();
                             if let Some(h) = self.hook.as_mut() {
@@ -254,10 +298,9 @@ impl Daemon {
         }
     }
 
-    /// Writes keepalived's data dump (SIGUSR1).
-    fn write_data(&self) {
-        let views: Vec<crate::data::InstanceView<'_>> = self
-            .slots
+    /// Every instance as the dumps show it.
+    fn views(&self) -> Vec<crate::data::InstanceView<'_>> {
+        self.slots
             .iter()
             .zip(self.node.instances())
             .map(|(s, inst)| {
@@ -301,24 +344,71 @@ impl Daemon {
                         .vips
                         .iter()
                         .filter(|v| v.advertised)
-                        .map(|v| {
-                            (
-                                v.spec.addr,
-                                v.spec.prefix_len,
-                                v.ifname.as_str(),
-                                v.spec.scope,
-                                master,
-                            )
+                        .map(|v| vip(v, master))
+                        .collect(),
+                    evips: p
+                        .vips
+                        .iter()
+                        .filter(|v| !v.advertised)
+                        .map(|v| vip(v, master))
+                        .collect(),
+                    dont_track_primary: p.dont_track_primary,
+                    strict: self.global.strict,
+                    master_priority: inst.master_priority(),
+                    master_advert_interval: inst.master_adv_interval(),
+                    preempt_delay: p.cfg.preempt_delay,
+                    track_interfaces: p
+                        .cfg
+                        .tracks
+                        .iter()
+                        .filter_map(|t| match &t.key {
+                            TrackKey::Interface(n) => Some(n.as_str()),
+                            TrackKey::Script(_) => None,
                         })
                         .collect(),
+                    track_scripts: p
+                        .cfg
+                        .tracks
+                        .iter()
+                        .filter_map(|t| match &t.key {
+                            TrackKey::Script(n) => self.checks.iter().find(|c| &c.spec.name == n),
+                            TrackKey::Interface(_) => None,
+                        })
+                        .map(|c| crate::data::script_words(&c.spec.script))
+                        .collect(),
+                    stats: inst.stats(),
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// Writes keepalived's data dump (SIGUSR1).
+    fn write_data(&self) {
         let path = super::dump::data_path();
-        match super::dump::write_replacing(&path, &crate::data::render(&self.global, &views)) {
+        let text = crate::data::render(&self.global, &self.views());
+        match super::dump::write_replacing(&path, &text) {
             Ok(()) => tracing::info!(path = %path.display(), "data written"),
             Err(e) => tracing::error!(path = %path.display(), "cannot write data: {e}"),
         }
+    }
+
+    /// Writes keepalived's JSON dump (`--signum=JSON`).
+    fn write_json(&self) {
+        let path = super::dump::json_path();
+        match super::dump::write_replacing(&path, &crate::json::render(&self.views())) {
+            Ok(()) => tracing::info!(path = %path.display(), "JSON written"),
+            Err(e) => tracing::error!(path = %path.display(), "cannot write JSON: {e}"),
+        }
+    }
+
+    /// Zeroes every counter of the statistics file (after `--signum=STATS_CLEAR` wrote it).
+    fn clear_stats(&mut self) {
+        for k in 0..self.slots.len() {
+            if let Some(inst) = self.node.instance_mut(k) {
+                inst.clear_stats();
+            }
+        }
+        self.iface_stats.clear();
     }
 
     /// Writes keepalived's statistics file (SIGUSR2).

@@ -1,5 +1,6 @@
-//! The files keepalived writes on a signal: `/tmp/keepalived.data` on SIGUSR1 (see [`crate::data::render`]) and
-//! `/tmp/keepalived.stats` on SIGUSR2 (see [`crate::stats::render`]).
+//! The files keepalived writes on a signal: `/tmp/keepalived.data` on SIGUSR1 (see [`crate::data::render`]),
+//! `/tmp/keepalived.stats` on SIGUSR2 (see [`crate::stats::render`]) and `/tmp/keepalived.json` on the JSON signal
+//! (see [`crate::json::render`]).
 //!
 //! keepalived 2.2.7 always writes to `/tmp` (its `instance` and `net_namespace` names do not change the file
 //! name). Several `fulcrum keepalived` on one host (network namespaces share `/tmp`) would overwrite each other's
@@ -25,6 +26,14 @@ fn dump_dir() -> PathBuf {
     std::env::var_os(DUMP_DIR_ENV)
         .filter(|d| !d.is_empty())
         .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+}
+
+/// The JSON dump's name, as keepalived's.
+pub const JSON_FILE: &str = "keepalived.json";
+
+/// Where the JSON dump goes: `$FULCRUM_KEEPALIVED_DUMP_DIR/keepalived.json`, or `/tmp/keepalived.json`.
+pub fn json_path() -> PathBuf {
+    dump_dir().join(JSON_FILE)
 }
 
 /// Where the statistics file goes: `$FULCRUM_KEEPALIVED_DUMP_DIR/keepalived.stats`, or `/tmp/keepalived.stats`.
