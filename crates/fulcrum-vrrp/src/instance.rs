@@ -328,6 +328,11 @@ impl Instance {
                 .any(|(t, ok)| t.weight == 0 && !*ok)
     }
 
+    /// Each tracked item (the configuration's `tracks`, in order) with whether it is healthy now.
+    pub fn tracked(&self) -> impl Iterator<Item = (&Tracked, bool)> {
+        self.cfg.tracks.iter().zip(self.track_ok.iter().copied())
+    }
+
     /// The priority after tracked weights: 255 stays 255; otherwise clamped to 1-254.
     pub fn effective_priority(&self) -> u8 {
         if self.cfg.priority == 255 {

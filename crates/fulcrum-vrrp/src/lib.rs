@@ -16,6 +16,7 @@ pub mod frames;
 pub mod instance;
 pub mod json;
 pub mod linux;
+pub mod metrics;
 pub mod node;
 pub mod stats;
 

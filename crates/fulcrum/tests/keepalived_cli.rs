@@ -465,3 +465,144 @@ fn signum_prints_keepalived_s_numbers() {
         "Unknown sigfunc data\n"
     );
 }
+
+/// Fetches `http://127.0.0.1:PORT/metrics` inside `ns` and parses it with the Prometheus project's reference parser
+/// (`prometheus_client`): one line per sample, `name labels value` with labels sorted. `None` when python's
+/// parser is missing and peers are not required.
+fn scrape_in(ns: &str, port: u16) -> Option<String> {
+    const SCRAPE: &str = r#"
+import sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+r = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5)
+assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers["Content-Type"]
+for fam in text_string_to_metric_families(r.read().decode()):
+    for s in fam.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        print(f"{fam.type} {s.name} {labels} {float(s.value)}")
+"#;
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "python3",
+            "-c",
+            SCRAPE,
+            &port.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("No module named 'prometheus_client'") {
+        assert!(
+            std::env::var_os("FULCRUM_REQUIRE_NETNS").is_none(),
+            "prometheus_client is needed (scripts/install-deps.sh)"
+        );
+        return None;
+    }
+    assert!(out.status.success(), "scrape failed: {err}");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn metrics_endpoint_uses_the_keepalived_exporter_names() {
+    if !netns_available() {
+        return;
+    }
+    let ns = Netns::new("met");
+    let dir = std::env::temp_dir().join(format!("fulcrum-kcli-{}-met", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        "global_defs {\n    fulcrum_metrics_listen 127.0.0.1:19650\n    script_user root\n    enable_script_security\n}\n\
+         vrrp_script chk {\n    script \"/bin/true\"\n    interval 1\n    weight 5\n}\n\
+         vrrp_instance VI_1 {\n    interface ck0\n    virtual_router_id 51\n    priority 100\n    \
+         track_script {\n        chk\n    }\n    track_interface {\n        ck0p weight -10\n    }\n    \
+         virtual_ipaddress {\n        198.18.0.100/24\n    }\n}\n",
+    )
+    .unwrap();
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            env!("CARGO_BIN_EXE_fulcrum"),
+            "keepalived",
+            "-n",
+            "-l",
+            "-f",
+        ])
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child, std::path::PathBuf);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let _child = Kill(child, dir.clone());
+    // Master after 3 adverts' worth of silence, then one more second for the page to be published.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let text = loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let page = scrape_in(&ns.0, 19650);
+        match page {
+            None => return,
+            Some(t)
+                if t.contains(
+                    "keepalived_vrrp_state iname=VI_1,intf=ck0,ip_address=198.18.0.100,vrid=51 2.0",
+                ) =>
+            {
+                break t
+            }
+            Some(t) => assert!(
+                std::time::Instant::now() < end,
+                "never MASTER on the page:\n{t}"
+            ),
+        }
+    };
+    let common = "iname=VI_1,intf=ck0,state=MASTER,vrid=51";
+    for line in [
+        "gauge keepalived_up  1.0".to_string(),
+        format!("counter keepalived_become_master_total {common} 1.0"),
+        format!("counter keepalived_release_master_total {common} 0.0"),
+        format!("counter keepalived_gratuitous_arp_delay_total {common} 5.0"),
+        "gauge keepalived_script_status name=chk 1.0".to_string(),
+        "gauge fulcrum_vrrp_priority iname=VI_1,intf=ck0,vrid=51 100.0".to_string(),
+        // chk (+5) holds and ck0p is up (its -10 applies only when down).
+        "gauge fulcrum_vrrp_effective_priority iname=VI_1,intf=ck0,vrid=51 105.0".to_string(),
+        "gauge fulcrum_vrrp_tracked_up iname=VI_1,kind=script,name=chk 1.0".to_string(),
+        "gauge fulcrum_vrrp_tracked_up iname=VI_1,kind=interface,name=ck0p 1.0".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in:\n{text}");
+    }
+    let sent = text
+        .lines()
+        .find(|l| l.starts_with("counter keepalived_advertisements_sent_total "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(sent >= 1.0, "{text}");
+    let r = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "http://127.0.0.1:19650/",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "404");
+}

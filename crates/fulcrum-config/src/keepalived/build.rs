@@ -325,6 +325,17 @@ impl Builder {
                         }
                     }
                 }
+                "fulcrum_metrics_listen" => {
+                    if let Some(a) = self.arg(s) {
+                        match a.parse::<std::net::SocketAddr>() {
+                            Ok(addr) => g.metrics_listen = Some(addr),
+                            Err(_) => self.err(
+                                s,
+                                format!("'{a}' is not an address and port (e.g. 127.0.0.1:9650 or [::1]:9650)"),
+                            ),
+                        }
+                    }
+                }
                 k if IGNORED_GLOBAL.contains(&k) => self.ignored.push((s.loc.clone(), k.into())),
                 _ => self.unknown(s, "global_defs"),
             }

@@ -76,6 +76,8 @@ pub struct GlobalDefs {
     pub announce: Option<Announce>,
     /// `lvs_sync_daemon`.
     pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+    /// fulcrum only: `fulcrum_metrics_listen ADDR:PORT`, where Prometheus metrics are served (`/metrics`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// `lvs_sync_daemon INTERFACE VRRP_INSTANCE [id N] [maxlen L] [port P] [ttl T] [group G]`: the connection sync
@@ -130,6 +132,7 @@ impl Default for GlobalDefs {
             vrrp_strict: false,
             announce: None,
             lvs_sync_daemon: None,
+            metrics_listen: None,
         }
     }
 }

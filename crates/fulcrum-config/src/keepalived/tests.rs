@@ -1043,6 +1043,20 @@ fn fulcrum_announce_table_and_protocol() {
 }
 
 #[test]
+fn fulcrum_metrics_listen_address() {
+    let c = ok("global_defs {\n    fulcrum_metrics_listen 127.0.0.1:9650\n}\n");
+    assert_eq!(
+        c.global.metrics_listen,
+        Some("127.0.0.1:9650".parse().unwrap())
+    );
+    let c = ok("global_defs {\n    fulcrum_metrics_listen [::1]:9650\n}\n");
+    assert_eq!(c.global.metrics_listen, Some("[::1]:9650".parse().unwrap()));
+    assert_eq!(ok("global_defs {\n}\n").global.metrics_listen, None);
+    let e = errs("global_defs {\n    fulcrum_metrics_listen 9650\n}\n");
+    assert!(has(&e, "'9650' is not an address and port"), "{e:?}");
+}
+
+#[test]
 fn lvs_sync_daemon_follows_an_instance() {
     let inst = "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    priority 100\n    virtual_ipaddress {\n        198.18.0.100/24\n    }\n}\n";
     let c = ok(&format!(

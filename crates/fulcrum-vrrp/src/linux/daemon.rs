@@ -72,6 +72,8 @@ pub struct Daemon {
     started: std::time::SystemTime,
     /// The global settings of the plan in force, for the data dump.
     global: crate::data::GlobalView,
+    /// The Prometheus endpoint (`fulcrum_metrics_listen`), and when its page was last published.
+    metrics: Option<(super::metrics_server::MetricsServer, Instant)>,
 }
 
 /// The signals the daemon takes from its signalfd (the process blocks them in every thread).
@@ -172,6 +174,7 @@ impl Daemon {
             transitions: BTreeMap::new(),
             started: std::time::SystemTime::now(),
             global: plan.global.clone(),
+            metrics: None,
         };
         d.install(plan, Vec::new(), Instant::now(), true)
             .map_err(|e| StartError::Plan(vec![e]))?;
@@ -191,6 +194,7 @@ impl Daemon {
     /// Runs until SIGTERM/SIGINT; returns the exit code.
     pub fn run(&mut self) -> i32 {
         loop {
+            self.publish_metrics();
             let now = Instant::now();
             let mut deadline = now + Duration::from_secs(1);
             if let Some(t) = self.node.poll_timeout() {
@@ -380,6 +384,66 @@ impl Daemon {
                 }
             })
             .collect()
+    }
+
+    /// Starts, moves or stops the metrics endpoint to match `addr` (a failure to bind is logged; VRRP runs on).
+    fn listen_metrics(&mut self, addr: Option<std::net::SocketAddr>) {
+        let same = match (&self.metrics, addr) {
+            (Some((m, _)), Some(a)) => a.port() != 0 && m.addr() == a,
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        self.metrics = None;
+        let Some(addr) = addr else { return };
+        match super::metrics_server::MetricsServer::start(addr) {
+            Ok(m) => {
+                tracing::info!(%addr, "serving metrics at /metrics");
+                self.metrics = Some((m, Instant::now() - Duration::from_secs(2)));
+            }
+            Err(e) => tracing::error!(%addr, "cannot serve metrics: {e}"),
+        }
+    }
+
+    /// Renders the metrics page, at most once a second.
+    fn publish_metrics(&mut self) {
+        let due = self
+            .metrics
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() >= Duration::from_secs(1));
+        if !due {
+            return;
+        }
+        let tracked: Vec<Vec<crate::metrics::TrackView<'_>>> = self
+            .node
+            .instances()
+            .iter()
+            .map(|inst| {
+                inst.tracked()
+                    .map(|(t, ok)| match &t.key {
+                        TrackKey::Script(n) => ("script", n.as_str(), ok),
+                        TrackKey::Interface(n) => ("interface", n.as_str(), ok),
+                    })
+                    .collect()
+            })
+            .collect();
+        let scripts: Vec<crate::metrics::ScriptView<'_>> = self
+            .checks
+            .iter()
+            .map(|c| crate::metrics::ScriptView {
+                name: &c.spec.name,
+                ok: c.ok(),
+                running: c.running(),
+            })
+            .collect();
+        let pairs: Vec<_> = self.views().into_iter().zip(tracked).collect();
+        let page = crate::metrics::render(&pairs, &scripts);
+        if let Some((m, at)) = self.metrics.as_mut() {
+            m.publish(page);
+            *at = Instant::now();
+        }
     }
 
     /// Writes keepalived's data dump (SIGUSR1).
@@ -629,6 +693,7 @@ impl Daemon {
         self.slots = slots;
         self.group_notify = plan.group_notify;
         self.global = plan.global;
+        self.listen_metrics(plan.metrics_listen);
         self.group_names = plan.groups.iter().map(|g| g.name.clone()).collect();
         self.run_as = plan.run_as;
         // The no_accept table, with the addresses of carried masters that drop traffic.

@@ -99,6 +99,8 @@ pub struct Plan {
     pub run_as: Option<RunAs>,
     /// The global settings the data dump shows (SIGUSR1).
     pub global: crate::data::GlobalView,
+    /// `fulcrum_metrics_listen`: where the Prometheus metrics are served.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Builds the plan; errors name the instance.
@@ -196,6 +198,7 @@ pub fn build(config: &Config, env: &dyn Env) -> Result<Plan, Vec<String>> {
             version: g.vrrp_version,
             strict: g.vrrp_strict,
         },
+        metrics_listen: g.metrics_listen,
     })
 }
 

@@ -185,6 +185,11 @@ impl Check {
         self.ok
     }
 
+    /// Whether a run is in progress.
+    pub fn running(&self) -> bool {
+        self.running.is_some()
+    }
+
     /// Keeps the health of an earlier check of the same name (reload).
     pub fn carry_state(&mut self, old: &Check) {
         self.ok = old.ok;
