@@ -35,6 +35,12 @@ pub fn cli_main(
     }) {
         return daemon_main(&argv[1..], stderr);
     }
+    if argv
+        .get(1)
+        .is_some_and(|a| a.to_string_lossy().split('=').next() == Some(METRICS_FLAG))
+    {
+        return metrics_main(&argv[1..], stderr);
+    }
     let mut plane: Box<dyn DataPlane> = match std::env::var_os(STATE_ENV) {
         Some(p) if !p.is_empty() => Box::new(FilePlane::new(p)),
         _ => Box::new(NftPlane::default()),
@@ -97,6 +103,77 @@ mod signals {
             signal(SIGINT, on_signal);
         }
     }
+}
+
+/// The non-standard option that serves the table's counters as Prometheus metrics ([`crate::metrics`]).
+pub const METRICS_FLAG: &str = "--metrics";
+
+/// `ipvsadm --metrics ADDR:PORT`: serves `/metrics` from the table read once a second, until SIGTERM/SIGINT.
+fn metrics_main(args: &[OsString], stderr: &mut dyn Write) -> i32 {
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let addr = match words.as_slice() {
+        [one] if one.starts_with("--metrics=") => one["--metrics=".len()..].to_string(),
+        [flag, addr] if flag == METRICS_FLAG => addr.clone(),
+        _ => {
+            let _ = writeln!(
+                stderr,
+                "{METRICS_FLAG} takes one address and port (e.g. {METRICS_FLAG} 127.0.0.1:9651) and nothing else"
+            );
+            return 2;
+        }
+    };
+    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
+        let _ = writeln!(
+            stderr,
+            "{METRICS_FLAG}: '{addr}' is not an address and port (e.g. 127.0.0.1:9651 or [::1]:9651)"
+        );
+        return 2;
+    };
+    let mut plane: Box<dyn DataPlane> = match std::env::var_os(STATE_ENV) {
+        Some(p) if !p.is_empty() => Box::new(FilePlane::new(p)),
+        _ => Box::new(NftPlane::default()),
+    };
+    let server = match fulcrum_admin::metrics_server::MetricsServer::start(addr) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(stderr, "{METRICS_FLAG}: cannot listen on {addr}: {e}");
+            return 1;
+        }
+    };
+    signals::install();
+    let _ = writeln!(
+        stderr,
+        "fulcrum ipvsadm metrics: serving http://{}/metrics, the table read every second, until SIGTERM",
+        server.addr()
+    );
+    let _ = stderr.flush();
+    let mut last_error = None;
+    while !signals::STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        match plane.load() {
+            Ok(t) => {
+                server.publish(crate::metrics::render(&t));
+                last_error = None;
+            }
+            // A store replacing the table at that moment: the page keeps the last reading; said once.
+            Err(e) => {
+                let msg = e.to_string();
+                if last_error.as_deref() != Some(msg.as_str()) {
+                    let _ = writeln!(stderr, "{METRICS_FLAG}: cannot read the table: {msg}");
+                }
+                last_error = Some(msg);
+            }
+        }
+        for _ in 0..10 {
+            if signals::STOP.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    0
 }
 
 /// `ipvsadm --controller` and/or `--announce-table N [--announce-protocol P]`: runs the controller, the

@@ -6,6 +6,7 @@
 //! - [`plane`]: data planes (nftables, a state file).
 //! - [`rate`]: the `--rate` estimator (two readings of the counters).
 //! - [`controller`]: [`run_controller`], re-weighting connection-count schedulers from live counts.
+//! - [`metrics`]: `--metrics ADDR`, the table's counters for Prometheus.
 //! - [`cli`]: [`cli_main`], the `ipvsadm` entry point.
 
 pub mod addr;
@@ -14,6 +15,7 @@ pub mod args;
 pub mod cli;
 pub mod controller;
 pub mod format;
+pub mod metrics;
 pub mod model;
 pub mod plane;
 pub mod rate;

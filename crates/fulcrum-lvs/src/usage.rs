@@ -116,7 +116,7 @@ fulcrum (nftables data plane):
 
 /// The "See also" block after ipvsadm's own text: where the table lives, the controller, the docs.
 fn see_also() -> String {
-    use crate::cli::{CONTROLLER_FLAG, CONTROLLER_INTERVAL_ENV, RATE_ENV, STATE_ENV};
+    use crate::cli::{CONTROLLER_FLAG, CONTROLLER_INTERVAL_ENV, METRICS_FLAG, RATE_ENV, STATE_ENV};
     use crate::plane::nft::DR_DEVICES_ENV;
     use crate::plane::render::TABLE;
     format!(
@@ -127,6 +127,8 @@ See also:
   dry run         {STATE_ENV}=FILE keeps the table in FILE instead: no nftables, no traffic
   lc/wlc/sed/nq   (and fo/ovf/lblc/lblcr, -x/-y) follow connection counts only while
                   '{CONTROLLER_FLAG}' runs; {CONTROLLER_INTERVAL_ENV} sets its interval
+  metrics         '{METRICS_FLAG} ADDR:PORT' serves the table's counters for Prometheus at
+                  http://ADDR:PORT/metrics (the node exporter's node_ipvs_* names) until SIGTERM
   NAT (-m)        needs forwarding on: sysctl -w net.ipv4.ip_forward=1
                   (IPv6 real servers: sysctl -w net.ipv6.conf.all.forwarding=1)
   environment     {RATE_ENV}: --rate sampling time in ms; {DR_DEVICES_ENV}: devices whose

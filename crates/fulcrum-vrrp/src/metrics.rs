@@ -17,9 +17,6 @@ use std::time::UNIX_EPOCH;
 use crate::data::InstanceView;
 use crate::stats::InstanceStats;
 
-/// The content type of the exposition.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
 /// A `vrrp_script` as the metrics show it: name, healthy, running now.
 #[derive(Debug, Clone, Copy)]
 pub struct ScriptView<'a> {

@@ -177,6 +177,36 @@ fn nat_fwmark_ipv6_quiescing_rate_and_timeouts() {
         (5, 5),
         "IPv6 rr"
     );
+    // --metrics on the live table: the ten IPv6 connections counted per service and per real server.
+    let _metrics = lab.spawn(
+        "d",
+        &[
+            env!("CARGO_BIN_EXE_fulcrum"),
+            "ipvsadm",
+            "--metrics",
+            "127.0.0.1:19651",
+        ],
+    );
+    let svc = format!(
+        "fulcrum_ipvs_service_connections_total{{local_address=\"{VIP6}\",local_port=\"80\",proto=\"TCP\",local_mark=\"\"}} 10"
+    );
+    let backend = format!(
+        "node_ipvs_backend_weight{{local_address=\"{VIP6}\",local_port=\"80\",remote_address=\"fd00:1::2\",remote_port=\"8080\",proto=\"TCP\",local_mark=\"\"}} 1"
+    );
+    let t1 = std::time::Instant::now();
+    loop {
+        let page = lab
+            .exec("d", &["curl", "-s", "http://127.0.0.1:19651/metrics"])
+            .unwrap_or_default();
+        if page.lines().any(|l| l == svc) && page.lines().any(|l| l == backend) {
+            break;
+        }
+        assert!(
+            t1.elapsed() < std::time::Duration::from_secs(10),
+            "{svc} / {backend} not in\n{page}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     lab.ok(&format!("-A -u [{VIP6}]:53 -s sh"));
     lab.ok(&format!("-a -u [{VIP6}]:53 -r [fd00:1::2]:5353 -m"));
     lab.ok(&format!("-a -u [{VIP6}]:53 -r [fd00:1::3]:5353 -m"));

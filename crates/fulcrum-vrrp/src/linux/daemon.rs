@@ -73,7 +73,7 @@ pub struct Daemon {
     /// The global settings of the plan in force, for the data dump.
     global: crate::data::GlobalView,
     /// The Prometheus endpoint (`fulcrum_metrics_listen`), and when its page was last published.
-    metrics: Option<(super::metrics_server::MetricsServer, Instant)>,
+    metrics: Option<(fulcrum_admin::metrics_server::MetricsServer, Instant)>,
 }
 
 /// The signals the daemon takes from its signalfd (the process blocks them in every thread).
@@ -398,7 +398,7 @@ impl Daemon {
         }
         self.metrics = None;
         let Some(addr) = addr else { return };
-        match super::metrics_server::MetricsServer::start(addr) {
+        match fulcrum_admin::metrics_server::MetricsServer::start(addr) {
             Ok(m) => {
                 tracing::info!(%addr, "serving metrics at /metrics");
                 self.metrics = Some((m, Instant::now() - Duration::from_secs(2)));

@@ -7,7 +7,6 @@ pub mod daemon;
 pub mod dump;
 pub mod filter;
 pub mod garp;
-pub mod metrics_server;
 pub mod netlink;
 pub mod plan;
 pub mod scripts;

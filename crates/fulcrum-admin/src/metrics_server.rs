@@ -1,8 +1,8 @@
-//! The HTTP endpoint of the VRRP job's Prometheus metrics (`fulcrum_metrics_listen` in `global_defs`).
+//! A small HTTP endpoint for Prometheus metrics, for the jobs that have no HTTP server of their own: the VRRP
+//! daemon (`fulcrum_metrics_listen` in keepalived.conf) and `fulcrum ipvsadm --metrics`.
 //!
-//! One thread of its own answers `GET /metrics` with the page the daemon last published (it publishes once a
-//! second, see [`crate::metrics`]), so no scrape ever waits on the VRRP loop and the loop never waits on a
-//! scrape. Connections are served one at a time, each bounded by a 2 s timeout and an 8 KiB request head: this is
+//! One thread of its own answers `GET /metrics` with the page its owner last published (they publish about once a
+//! second), so no scrape ever waits on the owner's loop and the loop never waits on a scrape. Connections are served one at a time, each bounded by a 2 s timeout and an 8 KiB request head: this is
 //! an operator's endpoint, not a public one. Other paths get 404, other methods 405.
 
 use std::io::{self, Read, Write};
@@ -111,7 +111,7 @@ fn serve(mut c: TcpStream, page: &Mutex<String>) -> io::Result<()> {
             respond(
                 &mut c,
                 "200 OK",
-                crate::metrics::CONTENT_TYPE,
+                crate::prometheus::CONTENT_TYPE,
                 body.as_bytes(),
             )
         }
