@@ -181,12 +181,34 @@ fn mean_ms(h: &crate::HistogramSnapshot) -> String {
     }
 }
 
-/// One cell of `row`.
+/// The columns holding text (CSV-quoted when they hold a comma, a quote or a line break).
+const TEXT: [&str; 8] = [
+    "pxname",
+    "svname",
+    "status",
+    "check_status",
+    "check_desc",
+    "addr",
+    "mode",
+    "algo",
+];
+
+/// One cell of `row`, as the CSV writes it.
 pub fn cell(row: &Row, column: &str) -> String {
+    let v = value(row, column);
+    if TEXT.contains(&column) {
+        text(&v)
+    } else {
+        v
+    }
+}
+
+/// One field of `row` as text, unescaped; empty where fulcrum has no value for it.
+pub fn value(row: &Row, column: &str) -> String {
     let hrsp = |i: usize| row.hrsp.map(|h| h[i].to_string()).unwrap_or_default();
     match column {
-        "pxname" => text(&row.pxname),
-        "svname" => text(&row.svname),
+        "pxname" => row.pxname.clone(),
+        "svname" => row.svname.clone(),
         "qcur" => opt(row.qcur),
         "qmax" => opt(row.qmax),
         "scur" => row.scur.to_string(),
@@ -217,7 +239,7 @@ pub fn cell(row: &Row, column: &str) -> String {
         "throttle" => opt(row.throttle),
         "lbtot" => opt(row.lbtot),
         "type" => row.kind.code().to_string(),
-        "check_status" => row.check_status.as_deref().map(text).unwrap_or_default(),
+        "check_status" => row.check_status.clone().unwrap_or_default(),
         "check_code" => opt(row.check_code),
         "check_duration" => opt(row.check_duration),
         "hrsp_1xx" => hrsp(0),
@@ -250,13 +272,13 @@ pub fn cell(row: &Row, column: &str) -> String {
             .as_ref()
             .map(|t| mean_ms(&t.total))
             .unwrap_or_default(),
-        "check_desc" => row.check_desc.as_deref().map(text).unwrap_or_default(),
+        "check_desc" => row.check_desc.clone().unwrap_or_default(),
         "check_rise" => opt(row.check_rise_fall_health.map(|t| t.0)),
         "check_fall" => opt(row.check_rise_fall_health.map(|t| t.1)),
         "check_health" => opt(row.check_rise_fall_health.map(|t| t.2)),
-        "addr" => row.addr.as_deref().map(text).unwrap_or_default(),
-        "mode" => text(&row.mode),
-        "algo" => row.algo.as_deref().map(text).unwrap_or_default(),
+        "addr" => row.addr.clone().unwrap_or_default(),
+        "mode" => row.mode.clone(),
+        "algo" => row.algo.clone().unwrap_or_default(),
         "conn_tot" => opt(row.conn_tot),
         "intercepted" => opt(row.intercepted),
         "connect" => opt(row.connect),

@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod histogram;
 pub mod html;
+pub mod json_stat;
 pub mod metrics_server;
 pub mod prometheus;
 pub mod runtime;

@@ -506,10 +506,8 @@ impl Control for RuntimeApi {
         Ok(())
     }
 
-    fn stat_csv(&self) -> Option<String> {
-        Some(fulcrum_admin::csv::render(&crate::stats::collect(
-            &self.snapshot,
-        )))
+    fn stats(&self) -> Option<fulcrum_admin::Stats> {
+        Some(crate::stats::collect(&self.snapshot))
     }
 
     fn acl_refs(&self) -> Vec<PatternRef> {

@@ -393,6 +393,13 @@ pub fn stats_response<B>(
     if rest.contains(";csv") {
         return text_response(200, "text/plain", fulcrum_admin::csv::render(&stats));
     }
+    if rest.contains(";json") {
+        return text_response(
+            200,
+            "application/json",
+            fulcrum_admin::json_stat::render(&stats),
+        );
+    }
     let opts = fulcrum_admin::html::PageOptions {
         uri: page.uri.clone(),
         refresh: page.refresh.filter(|_| !rest.contains(";norefresh")),

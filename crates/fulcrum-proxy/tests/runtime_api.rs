@@ -329,6 +329,16 @@ fn show_info_backend_stat_and_servers_state() {
     let stat = cmd(&sock, "show stat");
     assert!(stat.starts_with("# pxname,svname,"), "{stat}");
     assert!(stat.contains("\napp,s1,"), "{stat}");
+    let json = cmd(&sock, "show stat json");
+    let rows: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap();
+    let s1 = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[1]["value"]["value"] == "s1")
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(s1[0]["objType"], "Server");
+    assert_eq!(s1[0]["value"]["value"], "app");
     drop(p);
 }
 

@@ -420,6 +420,39 @@ fn csv_header_and_rows_match_real_haproxy() {
         }
         assert_eq!(ours.len(), theirs.len(), "{name}: cell count");
     }
+
+    // `;json`: every field fulcrum writes is one HAProxy writes for the same row, at the same position, with the
+    // same object type, ids, tags and value type; names and modes have the same values.
+    let json = |addr| -> serde_json::Value {
+        let r = get_with(addr, "/stats;json", Some(AUTH));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        serde_json::from_str(&r.text()).unwrap_or_else(|e| panic!("{e}: {}", r.text()))
+    };
+    let (theirs, ours) = (json(haddr), json(p.addr));
+    let (theirs, ours) = (theirs.as_array().unwrap(), ours.as_array().unwrap());
+    assert_eq!(ours.len(), theirs.len(), "rows");
+    let mut compared = 0;
+    for (our_row, their_row) in ours.iter().zip(theirs) {
+        let their_fields = their_row.as_array().unwrap();
+        for f in our_row.as_array().unwrap() {
+            let name = &f["field"]["name"];
+            let t = their_fields
+                .iter()
+                .find(|t| &t["field"]["name"] == name)
+                .unwrap_or_else(|| panic!("HAProxy has no field {name} in row {their_row}"));
+            for key in ["objType", "proxyId", "id", "processNum", "field", "tags"] {
+                assert_eq!(f[key], t[key], "{name}: {key}");
+            }
+            assert_eq!(f["value"]["type"], t["value"]["type"], "{name}: value type");
+            if ["pxname", "svname", "mode", "type", "iid", "sid"].contains(&name.as_str().unwrap())
+            {
+                assert_eq!(f["value"], t["value"], "{name}");
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared > 100, "{compared} fields compared");
 }
 
 /// Runs headless Chromium with `args`; `None` (skip) when it is missing and peers are not required.

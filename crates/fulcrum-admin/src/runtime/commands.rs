@@ -117,7 +117,7 @@ const COMMANDS: &[(&str, &str)] = &[
         "show servers state [<backend>]",
         "server states in the server-state-file format (all or one backend)",
     ),
-    ("show stat", "counters of every proxy and server, as CSV"),
+    ("show stat", "counters of every proxy and server, as CSV (`show stat json`: as JSON)"),
     ("user", "lower this session's level to user"),
     ("help [<command>]", "list all the commands, or those starting with <command>"),
     ("prompt", "toggle the interactive mode with a prompt"),
@@ -756,9 +756,14 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
         ["operator", ..] if level >= Level::Operator => Reply::SetLevel(Level::Operator),
         ["operator", ..] => text(DENIED),
         ["show", "info", ..] => text(render_info(&ctl.info())),
-        ["show", "stat", ..] => text(ctl.stat_csv().unwrap_or_else(|| {
-            "'show stat' is not available yet in fulcrum: use the stats page's CSV.\n".into()
-        })),
+        ["show", "stat", rest @ ..] => match ctl.stats() {
+            // HAProxy's JSON ends with a line break; the CSV with its empty line.
+            Some(st) if rest.first() == Some(&"json") => {
+                text(format!("{}\n", crate::json_stat::render(&st)))
+            }
+            Some(st) => text(crate::csv::render(&st)),
+            None => text("'show stat' is not available here.\n"),
+        },
         ["show", "servers", "state", rest @ ..] => match ctl.servers_state(rest.first().copied()) {
             Some(rows) => text(render_servers_state(&rows)),
             None => text("Can't find backend.\n"),

@@ -307,8 +307,8 @@ pub trait Control {
     fn add_server(&self, backend: &str, server: &str, new: &NewServer) -> Result<(), CtlError>;
     /// Removes a server in maintenance with no connection.
     fn del_server(&self, backend: &str, server: &str) -> Result<(), CtlError>;
-    /// The `show stat` CSV, when the stats renderer is available.
-    fn stat_csv(&self) -> Option<String>;
+    /// The counters `show stat` prints (as CSV, or as JSON with `show stat json`), when they are available.
+    fn stats(&self) -> Option<crate::Stats>;
     /// A `proc.` variable as `get var` prints it (`proc.x: type=sint value=<5>`); `None` when it is not set or
     /// the name is not a `proc.` variable's.
     fn proc_var(&self, name: &str) -> Option<String> {

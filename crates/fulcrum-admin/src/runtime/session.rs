@@ -186,7 +186,7 @@ mod tests {
         fn del_server(&self, b: &str, s: &str) -> Result<(), CtlError> {
             self.lookup(b, s).and(Err(CtlError::NotInMaint))
         }
-        fn stat_csv(&self) -> Option<String> {
+        fn stats(&self) -> Option<crate::Stats> {
             None
         }
         fn acl_refs(&self) -> Vec<PatternRef> {
