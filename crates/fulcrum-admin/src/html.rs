@@ -19,6 +19,8 @@ pub struct PageOptions {
     pub node: Option<String>,
     /// `stats admin` allows this request: each backend gets a form to change its servers' state.
     pub admin: bool,
+    /// The last minutes of each backend and server: each backend's table is followed by their pictures.
+    pub history: Option<std::sync::Arc<std::sync::Mutex<crate::history::History>>>,
 }
 
 /// The admin actions the page offers (`action` field of the form), as HAProxy names them.
@@ -63,6 +65,17 @@ tr.frontend, tr.backend { background: #ecebe0; }
 .down { background: #f7a1a1; }
 .maint { background: #d39a5a; }
 .drain { background: #7fbdf7; }
+.pics { display: flex; flex-wrap: wrap; gap: 6px 14px; margin: -1em 0 1.4em 0; }
+.pics figure { margin: 0; }
+.pics figcaption { font-size: 11px; font-weight: 600; }
+svg.spark { display: block; margin-top: 2px; }
+svg.spark rect { fill: #fff; stroke: #ccd; }
+svg.spark polyline { fill: none; stroke-width: 1.5; }
+svg.spark .rate { stroke: #3a3f58; }
+svg.spark .p50 { stroke: #2e8b57; }
+svg.spark .p90 { stroke: #d2a017; }
+svg.spark .p99 { stroke: #c0392b; }
+svg.spark text { font-size: 9px; fill: #555; }
 "#;
 
 fn class(row: &Row, backup: bool) -> &'static str {
@@ -213,12 +226,33 @@ fn proxy_html(out: &mut String, p: &ProxyStats, opts: &PageOptions) {
         row_html(out, row, backup, admin);
     }
     out.push_str("</table>\n");
+    pictures(out, p, opts);
     if admin {
         out.push_str("Choose the action to perform on the checked servers: <select name=action>");
         for (value, label) in ADMIN_ACTIONS {
             let _ = write!(out, "<option value={value}>{label}</option>");
         }
         out.push_str("</select> <input type=submit value=Apply></form>\n");
+    }
+}
+
+/// The pictures of a backend's servers and of the backend itself, when there is history for them.
+fn pictures(out: &mut String, p: &ProxyStats, opts: &PageOptions) {
+    let Some(history) = &opts.history else { return };
+    let Ok(h) = history.lock() else { return };
+    let mut figures = String::new();
+    for row in p.servers.iter().chain(p.backend.iter()) {
+        let svg = crate::history::svg(&h.points(&row.pxname, &row.svname));
+        if !svg.is_empty() {
+            let _ = write!(
+                figures,
+                "<figure><figcaption>{}</figcaption>{svg}</figure>",
+                escape(&row.svname)
+            );
+        }
+    }
+    if !figures.is_empty() {
+        let _ = writeln!(out, "<div class=pics>{figures}</div>");
     }
 }
 
@@ -316,6 +350,7 @@ mod tests {
             hide_version: false,
             node: None,
             admin: false,
+            history: None,
         };
         let page = render(&stats, &opts);
         assert!(!page.contains("<form"));

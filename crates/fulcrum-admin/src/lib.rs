@@ -3,6 +3,7 @@
 
 pub mod csv;
 pub mod histogram;
+pub mod history;
 pub mod html;
 pub mod json_stat;
 pub mod metrics_server;

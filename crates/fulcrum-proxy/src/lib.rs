@@ -385,6 +385,11 @@ impl Bound {
         {
             handles.push(h);
         }
+        if let Some(h) = stats::spawn_sampler(self.snapshot.clone(), stop_rx.clone())
+            .map_err(StartError::Thread)?
+        {
+            handles.push(h);
+        }
         if let Some(h) =
             health::spawn(self.snapshot.clone(), stop_rx).map_err(StartError::Thread)?
         {

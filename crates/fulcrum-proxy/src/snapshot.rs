@@ -52,6 +52,9 @@ pub struct Snapshot {
     pub backend_after_response: bool,
     /// The idle server connections of every worker thread.
     pub idle_pools: Arc<crate::http::pool::Pools>,
+    /// The last minutes of each backend and server, for the stats page's pictures (filled by
+    /// [`crate::stats::spawn_sampler`] when some proxy has a stats page).
+    pub history: Arc<std::sync::Mutex<fulcrum_admin::history::History>>,
 }
 
 /// The frontend half of a `frontend` or `listen` section.
@@ -393,6 +396,7 @@ impl Snapshot {
         Ok(Snapshot {
             backend_after_response,
             idle_pools,
+            history: Arc::default(),
             order,
             first_iid,
             frontends,

@@ -349,6 +349,52 @@ fn authorized<B>(page: &StatsPage, req: &Request<B>) -> bool {
     page.auth.iter().any(|(u, p)| u == user && p == pass)
 }
 
+/// How often the stats page's pictures are sampled: 10 s, or `FULCRUM_STATS_SAMPLE_MS` (100 to 60000; for tests).
+fn sample_period() -> std::time::Duration {
+    std::env::var("FULCRUM_STATS_SAMPLE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| (100..=60_000).contains(ms))
+        .map_or(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_millis,
+        )
+}
+
+/// Starts the thread that reads every backend's and server's counters once a period into the snapshot's history
+/// (the stats page's pictures), when some proxy has a stats page; it ends when `stop` turns true. Reading the
+/// counters is a few relaxed atomic loads per row, off the request path.
+pub fn spawn_sampler(
+    snap: std::sync::Arc<Snapshot>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<Option<std::thread::JoinHandle<()>>> {
+    if !snap.frontends.iter().any(|f| f.config.stats.is_some()) {
+        return Ok(None);
+    }
+    let period = sample_period();
+    std::thread::Builder::new()
+        .name("stats-history".into())
+        .spawn(move || {
+            let start = std::time::Instant::now();
+            let mut next = start;
+            while !*stop.borrow() {
+                let now = std::time::Instant::now();
+                if now >= next {
+                    let stats = collect(&snap);
+                    if let Ok(mut h) = snap.history.lock() {
+                        h.record(now.duration_since(start).as_secs_f64(), &stats);
+                    }
+                    next += period;
+                }
+                std::thread::sleep(
+                    next.saturating_duration_since(now)
+                        .min(std::time::Duration::from_millis(100)),
+                );
+            }
+        })
+        .map(Some)
+}
+
 /// Answers a request for the stats page: 401 without valid credentials, the CSV for `;csv`, else the HTML page.
 pub fn stats_response<B>(
     page: &StatsPage,
@@ -401,6 +447,7 @@ pub fn stats_response<B>(
         );
     }
     let opts = fulcrum_admin::html::PageOptions {
+        history: Some(snap.history.clone()),
         uri: page.uri.clone(),
         refresh: page.refresh.filter(|_| !rest.contains(";norefresh")),
         hide_version: page.hide_version,

@@ -516,15 +516,39 @@ backend app
     assert!(wait_until(Duration::from_secs(3), || !snap.backends[0]
         .servers[3]
         .is_up()));
+    // The sampler took its first reading at start. The test then starts the history afresh with two readings ten
+    // seconds apart around the traffic (taken here, not by the sampler's 10 s period): one interval each.
+    assert!(wait_until(Duration::from_secs(3), || snap
+        .history
+        .lock()
+        .unwrap()
+        .readings("app", "s1")
+        >= 1));
+    {
+        let mut h = snap.history.lock().unwrap();
+        *h = fulcrum_admin::history::History::new();
+        h.record(1000.0, &fulcrum_proxy::stats::collect(&snap));
+    }
     for _ in 0..20 {
         get(p.addr, "/");
     }
+    snap.history
+        .lock()
+        .unwrap()
+        .record(1010.0, &fulcrum_proxy::stats::collect(&snap));
     let url = format!("http://{}/stats", p.addr);
     let Some(dom) = chromium(&["--dump-dom", &url]) else {
         return;
     };
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(dom.contains("<table"), "no table in the DOM: {dom}");
+    // The pictures: 20 requests in 10 s over two servers, and the backend's 2.0/s.
+    assert!(dom.contains("<div class=\"pics\">"), "no pictures: {dom}");
+    assert!(
+        dom.contains("<title>requests per second, last 10 s: now 2.0, peak 2.0</title>"),
+        "{dom}"
+    );
+    assert!(dom.contains("<polyline class=\"p99\""), "{dom}");
     for name in ["s1", "s2", "s3", "down", "maint", "FRONTEND", "BACKEND"] {
         assert!(
             dom.contains(&format!("data-name=\"{name}\"")),
