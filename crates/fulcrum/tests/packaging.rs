@@ -557,6 +557,7 @@ fn debian_package_builds_lintian_clean_with_the_expected_contents() {
         "./usr/share/doc/fulcrum/changelog.Debian.gz",
         "./usr/share/doc/fulcrum/OPERATIONS.md",
         "./usr/share/doc/fulcrum/examples/haproxy/http-roundrobin.cfg",
+        "./usr/share/lintian/overrides/fulcrum",
     ] {
         assert!(
             paths.contains(&want),
