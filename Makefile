@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test deps fmt-check clippy unit readme conformance-regress conformance demo fuzz fuzz-smoke
+.PHONY: test deps fmt-check clippy unit readme conformance-regress conformance demo fuzz fuzz-smoke deb
 
 test: deps fmt-check clippy unit readme conformance-regress fuzz-smoke
 
@@ -44,3 +44,8 @@ fuzz-smoke:
 
 demo:
 	$(CARGO) run --release -- demo
+
+# The Debian package (scripts/deb.sh: release build, man pages from --help, cargo-deb, lintian), written to
+# target/debian/fulcrum_VERSION-1_ARCH.deb; install it with `sudo apt install ./target/debian/fulcrum_*.deb`.
+deb:
+	@scripts/deb.sh

@@ -4,8 +4,9 @@ set -euo pipefail
 
 # wrk, gawk and bc: the benchmark smoke test (bench/proxy-vs-haproxy.sh --smoke); nghttp2-client: h2load for the
 # benchmark itself; varnish: varnishtest, which runs HAProxy's regression suite (scripts/conformance.sh); bird2: the
-# announcement and ECMP tests; conntrackd: the sync daemon's test.
-packages=(haproxy keepalived nftables iproute2 conntrack curl openssl socat procps chromium wrk gawk bc nghttp2-client varnish bird2 conntrackd)
+# announcement and ECMP tests; conntrackd: the sync daemon's test; systemd (systemd-analyze), help2man and lintian:
+# the unit and package tests (crates/fulcrum/tests/packaging.rs, `make deb`).
+packages=(haproxy keepalived nftables iproute2 conntrack curl openssl socat procps chromium wrk gawk bc nghttp2-client varnish bird2 conntrackd systemd help2man lintian)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,8 +17,16 @@ ensure_prometheus_client() {
   python3 -m pip install --quiet prometheus-client >/dev/null 2>&1 \
     || python3 -m pip install --quiet --break-system-packages prometheus-client >/dev/null
 }
+# `make deb` and its test build the package with cargo-deb (a cargo subcommand from crates.io; a few minutes to
+# build, once per machine).
+ensure_cargo_deb() {
+  cargo deb --version >/dev/null 2>&1 && return 0
+  echo "installing cargo-deb (cargo install, once)"
+  cargo install --locked --quiet cargo-deb
+}
 if [ ${#missing[@]} -eq 0 ]; then
   ensure_prometheus_client
+  ensure_cargo_deb
   exit 0
 fi
 echo "installing test dependencies: ${missing[*]}"
@@ -38,3 +47,4 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 
 if [ "$placed" = 1 ]; then $SUDO rm -f "$policy"; fi
 [ "$status" = 0 ] || exit "$status"
 ensure_prometheus_client
+ensure_cargo_deb
