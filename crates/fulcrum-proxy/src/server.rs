@@ -240,7 +240,8 @@ impl ServerRt {
     /// Records the operational state a server-state file carried (`true`: UP): the server takes it now and its
     /// health checks start from it (fully UP, or DOWN until `rise` checks pass).
     pub fn carry_state(&self, up: bool) {
-        self.carried.store(if up { 1 } else { 2 }, Ordering::Release);
+        self.carried
+            .store(if up { 1 } else { 2 }, Ordering::Release);
         self.up.store(up, Ordering::Release);
         self.stats.state.set(self.is_checked_up());
     }

@@ -230,10 +230,7 @@ srv_check_addr srv_agent_addr srv_agent_port\n";
     #[test]
     fn version_must_be_one() {
         assert_eq!(parse(""), Err(StateFileError::Version(String::new())));
-        assert_eq!(
-            parse("2\n"),
-            Err(StateFileError::Version("2".to_string()))
-        );
+        assert_eq!(parse("2\n"), Err(StateFileError::Version("2".to_string())));
         assert_eq!(parse("1\n").unwrap(), StateFile::default());
     }
 
@@ -250,9 +247,6 @@ srv_check_addr srv_agent_addr srv_agent_port\n";
         assert_eq!(f.lines.len(), 1);
         assert_eq!(f.get("app", "s1").unwrap().uweight, 3);
         let bad: Vec<_> = f.skipped.iter().map(|s| (s.line, s.column)).collect();
-        assert_eq!(
-            bad,
-            [(5, "srv_addr"), (6, "srv_op_state"), (7, "srv_port")]
-        );
+        assert_eq!(bad, [(5, "srv_addr"), (6, "srv_op_state"), (7, "srv_port")]);
     }
 }

@@ -9,8 +9,8 @@ use super::known;
 use super::log;
 use super::model::{
     Balance, Bind, Capture, Fmt, ForwardFor, HashFunction, HashOptions, HashType, HttpCheck,
-    HttpConnMode, HttpExpect, HttpReuse, LoadServerState, LogFormatLine, LogTarget, Mode, ProtocolCheck, RetryOn,
-    StatsPage, Timeouts,
+    HttpConnMode, HttpExpect, HttpReuse, LoadServerState, LogFormatLine, LogTarget, Mode,
+    ProtocolCheck, RetryOn, StatsPage, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
