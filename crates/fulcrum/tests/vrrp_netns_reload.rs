@@ -73,6 +73,9 @@ fn reloads_keep_the_unchanged_vip_and_the_backup_stays_backup() {
     let m = lab.fulcrum(&a, &master_conf);
     let bk = lab.fulcrum(&b, &backup_conf);
     lab.settle_all(&a, &[VIP4, VIP4_2]);
+    // Adverts seen on the backup's side: they must keep their 1 s pace through the reloads.
+    let sniff = Sniffer::start(&b, "vb");
+    let first_reload = Instant::now();
 
     // The watcher: every 20 ms, VIP4 and VIP4_2 on a, no VIP at all on b.
     let stop = Arc::new(AtomicBool::new(false));
@@ -137,6 +140,34 @@ fn reloads_keep_the_unchanged_vip_and_the_backup_stays_backup() {
         "over {polls} polls: {problems:?}\n{}",
         lab.logs()
     );
+    // Adverts of both instances kept flowing: never more than advert_int (plus scheduling slack) apart, and
+    // never with priority 0 (which would hand the VIPs over).
+    for vrid in [51, 52] {
+        let adverts: Vec<_> = sniff
+            .adverts(A4, vrid)
+            .into_iter()
+            .filter(|s| s.at >= first_reload)
+            .collect();
+        assert!(adverts.len() >= 8, "VRID {vrid}: {} adverts", adverts.len());
+        assert!(
+            adverts.iter().all(|s| s.priority() != Some(0)),
+            "VRID {vrid}"
+        );
+        let gap = adverts
+            .windows(2)
+            .map(|w| w[1].kernel.saturating_sub(w[0].kernel))
+            .max()
+            .unwrap();
+        eprintln!(
+            "VRID {vrid}: {} adverts, largest gap {gap:?}",
+            adverts.len()
+        );
+        assert!(
+            gap < Duration::from_millis(1300),
+            "VRID {vrid}: a {gap:?} gap"
+        );
+    }
+    drop(sniff);
     let mlog = lab.log(m);
     assert_eq!(mlog.matches("reloading").count(), 10, "{mlog}");
     let blog = lab.log(bk);
