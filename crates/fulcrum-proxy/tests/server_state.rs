@@ -359,3 +359,125 @@ fn haproxy_reads_the_file_fulcrum_writes() {
     drop(h);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// HAProxy's precedence rules between the file and a configuration that changed since the dump.
+#[test]
+fn configuration_changes_win_over_the_file() {
+    let dir = temp_dir("rules");
+    let port = |i: u16| 20000 + i;
+    let text = format!(
+        "global
+    server-state-file {dir}/state
+    stats socket {dir}/admin.sock level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    load-server-state-from-file global
+
+listen app
+    bind 127.0.0.1:{}
+    server added-disabled 127.0.0.1:{} disabled
+    server new-weight 127.0.0.1:{} weight 20
+    server drained-by-zero 127.0.0.1:{} weight 5
+    server still-disabled 127.0.0.1:{} disabled
+    server no-longer-disabled 127.0.0.1:{}
+    server cli-drain 127.0.0.1:{} weight 7
+",
+        free_port(),
+        port(1),
+        port(2),
+        port(3),
+        port(4),
+        port(5),
+        port(6),
+        dir = dir.display()
+    );
+    haproxy_accepts(&text);
+    // name, port, admin flags, uweight, iweight
+    let rows = [
+        ("added-disabled", 1, 0, 1, 1),
+        ("new-weight", 2, 0, 4, 10),
+        ("drained-by-zero", 3, 8, 0, 0),
+        ("still-disabled", 4, 5, 1, 1),
+        ("no-longer-disabled", 5, 5, 1, 1),
+        ("cli-drain", 6, 8, 3, 7),
+    ];
+    let mut file = String::from("1\n");
+    for (i, (name, p, admin, uw, iw)) in rows.iter().enumerate() {
+        file.push_str(&format!(
+            "2 app {} {name} 127.0.0.1 2 {admin} {uw} {iw} 0 1 0 1 0 0 0 0 - {} - 0 0 - - 0\n",
+            i + 1,
+            port(*p)
+        ));
+    }
+    std::fs::write(dir.join("state"), file).unwrap();
+    let parsed = fulcrum_config::haproxy::parse_str("t.cfg", &text).unwrap();
+    let snapshot = fulcrum_proxy::Snapshot::build(&parsed).unwrap();
+    let warnings = fulcrum_proxy::server_state::load(&parsed, &snapshot);
+    assert_eq!(
+        warnings,
+        ["Server app/cli-drain remains in forced drain mode."],
+        "{warnings:?}"
+    );
+    let be = &snapshot.backends[0];
+    let s = |i: usize| be.servers.get(i).unwrap().clone();
+    // `disabled` added since the dump: maintenance, whatever the file says.
+    assert!(s(0).in_maint());
+    // The configured weight changed: the file's runtime weight is dropped.
+    assert_eq!(s(1).user_weight(), 20);
+    // A drain recorded because the configured weight was 0 ends now that the configuration gives one.
+    assert!(!s(2).is_draining());
+    assert_eq!(s(2).user_weight(), 5);
+    // `disabled` in both: still in maintenance; removed since: ready.
+    assert!(s(3).in_maint());
+    assert!(!s(4).in_maint());
+    // A drain set on the CLI stays, with its runtime weight.
+    assert!(s(5).is_draining() && !s(5).in_maint());
+    assert_eq!(s(5).user_weight(), 3);
+    // HAProxy 2.6 reads the same file with the same configuration to the same states and weights.
+    if haproxy_present() {
+        let cfg = dir.join("haproxy.cfg");
+        std::fs::write(&cfg, &text).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-f")
+            .arg(&cfg)
+            .arg("-db")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy starts");
+        let h = Haproxy(child);
+        let sock = dir.join("admin.sock");
+        assert!(wait_until(Duration::from_secs(5), || UnixStream::connect(
+            &sock
+        )
+        .is_ok()));
+        let theirs = cmd(&sock, "show servers state");
+        drop(h);
+        let rows: Vec<(String, u8, u32)> = theirs
+            .lines()
+            .skip(2)
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (
+                    f[3].to_string(),
+                    f[6].parse().unwrap(),
+                    f[7].parse().unwrap(),
+                )
+            })
+            .collect();
+        let ours: Vec<(String, u8, u32)> = (0..6)
+            .map(|i| {
+                let x = s(i);
+                (x.config.name.clone(), x.admin() & 0x7f, x.user_weight())
+            })
+            .collect();
+        assert_eq!(ours, rows, "{theirs}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
