@@ -327,7 +327,8 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         if server.is_deleted() {
             return;
         }
-        match fulcrum_health::agent_exchange(target, send.as_deref(), timeout).await {
+        // The reply is applied before the connection closes, as HAProxy does.
+        let apply = |reply| match reply {
             // The regular checks judge connectivity; an unreachable agent changes nothing.
             AgentReply::Unreachable(outcome) => {
                 tracing::debug!(reason = %outcome.description(), "agent unreachable");
@@ -359,7 +360,8 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                     }
                 }
             }
-        }
+        };
+        fulcrum_health::agent_exchange_with(target, send.as_deref(), timeout, apply).await;
         tokio::time::sleep(agent.inter).await;
     }
 }
