@@ -157,4 +157,31 @@ mod tests {
         assert!(t.service(&key(80)).is_none());
         assert_eq!(t.service(&key(443)).unwrap().dests.len(), 1);
     }
+
+    /// A restart after `--dont-release-ipvs`: the new process owns nothing yet, and the table already holds the
+    /// service it wants: adopted as it is, nothing to store. A real server the new process no longer wants goes,
+    /// the others stay untouched.
+    #[test]
+    fn a_service_left_by_the_previous_process_is_adopted() {
+        let mut t = Table::new();
+        t.add_service(spec(80, "rr")).unwrap();
+        for d in [dest(2, 1), dest(3, 1)] {
+            t.add_dest(&key(80), d).unwrap();
+        }
+        let before = t.clone();
+        let want = vec![Desired {
+            spec: spec(80, "rr"),
+            dests: vec![dest(2, 1), dest(3, 1)],
+        }];
+        assert!(!reconcile(&mut t, &want, &HashSet::new()).unwrap());
+        assert_eq!(t, before);
+        let want = vec![Desired {
+            spec: spec(80, "rr"),
+            dests: vec![dest(3, 1)],
+        }];
+        assert!(reconcile(&mut t, &want, &HashSet::new()).unwrap());
+        let s = t.service(&key(80)).unwrap();
+        assert_eq!(s.dests.len(), 1);
+        assert_eq!(s.dests[0].addr.to_string(), "198.18.1.3");
+    }
 }

@@ -76,7 +76,9 @@ enum Msg {
         reason: String,
     },
     Reload(Box<Config>, mpsc::Sender<Result<(), StartError>>),
-    Stop(mpsc::Sender<()>),
+    /// Stop; `true`: remove the services this subsystem owns (keepalived's default), `false`: leave the table
+    /// as it is (`--dont-release-ipvs`).
+    Stop(mpsc::Sender<()>, bool),
 }
 
 /// The handle of a running checker subsystem.
@@ -130,9 +132,16 @@ impl Checkers {
     }
 
     /// Stops every checker and removes the services this subsystem created, as keepalived does on exit.
-    pub fn stop(mut self) {
+    pub fn stop(self) {
+        self.stop_with(true);
+    }
+
+    /// Stops every checker; the services stay in the table as they are when `release` is false (keepalived's
+    /// `--dont-release-ipvs`), so that a restart with the same `virtual_server` blocks adopts them unchanged and
+    /// traffic never stops.
+    pub fn stop_with(mut self, release: bool) {
         let (tx, rx) = mpsc::channel();
-        if self.tx.send(Msg::Stop(tx)).is_ok() {
+        if self.tx.send(Msg::Stop(tx, release)).is_ok() {
             let _ = rx.recv_timeout(Duration::from_secs(10));
         }
         if let Some(t) = self.thread.take() {
@@ -393,14 +402,14 @@ impl Control {
                     }
                     let _ = reply.send(r);
                 }
-                Ok(Msg::Stop(reply)) => {
-                    self.shutdown();
+                Ok(Msg::Stop(reply, release)) => {
+                    self.shutdown(release);
                     let _ = reply.send(());
                     return;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    self.shutdown();
+                    self.shutdown(true);
                     return;
                 }
             }
@@ -599,7 +608,7 @@ impl Control {
         }
     }
 
-    fn shutdown(&mut self) {
+    fn shutdown(&mut self, release: bool) {
         // Withdrawn first, so that the routers stop sending before the services go.
         self.announcer = None;
         for (_, t) in self.tasks.drain() {
@@ -617,7 +626,12 @@ impl Control {
                 }
             }
         }
-        if let Err(e) = self.store(&[]) {
+        if !release {
+            tracing::info!(
+                "checkers: leaving {} virtual server(s) in the table (--dont-release-ipvs)",
+                self.owned.len()
+            );
+        } else if let Err(e) = self.store(&[]) {
             tracing::error!("checkers: cannot remove the virtual servers on exit: {e}");
         }
         self.services.clear();

@@ -157,11 +157,23 @@ pub async fn agent_exchange(
     send: Option<&[u8]>,
     timeout: Duration,
 ) -> AgentReply {
+    agent_exchange_with(addr, send, timeout, |r| r).await
+}
+
+/// [`agent_exchange`], with `apply` run on the reply before the connection to the agent closes: whoever watches
+/// the agent's side sees the close only once the reply took effect (HAProxy's order; reg-test
+/// checks/agent-check.vtc reads the state right after the close).
+pub async fn agent_exchange_with<T>(
+    addr: SocketAddr,
+    send: Option<&[u8]>,
+    timeout: Duration,
+    apply: impl FnOnce(AgentReply) -> T,
+) -> T {
     let start = Instant::now();
     let deadline = start + timeout;
     let mut stream = match connect(addr, start, deadline).await {
         Ok(s) => s,
-        Err(outcome) => return AgentReply::Unreachable(outcome),
+        Err(outcome) => return apply(AgentReply::Unreachable(outcome)),
     };
     let exchange = async {
         if let Some(bytes) = send {
@@ -197,12 +209,15 @@ pub async fn agent_exchange(
             }
         }
     };
-    match timeout_at(deadline, exchange).await {
+    let reply = match timeout_at(deadline, exchange).await {
         Ok(reply) => reply,
         Err(_) => {
             AgentReply::Unreachable(CheckOutcome::new(CheckStatus::L7Timeout, start.elapsed()))
         }
-    }
+    };
+    let out = apply(reply);
+    drop(stream);
+    out
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub mod response;
 pub mod tcp;
 pub mod tracker;
 
-pub use agent::{agent_exchange, AgentReply, AgentReport};
+pub use agent::{agent_exchange, agent_exchange_with, AgentReply, AgentReport};
 pub use error::SpecError;
 pub use http::{http_check, HttpCheck};
 pub use log::{

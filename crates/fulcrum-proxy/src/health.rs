@@ -189,7 +189,20 @@ pub(crate) fn check_preamble(c: &fulcrum_config::haproxy::Server) -> Vec<u8> {
 /// The checks of one server, until it is deleted (`del server`) or the task is dropped.
 pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     let c = &server.config;
-    let mut tracker = Tracker::new(c.rise, c.fall, c.inter, c.fastinter, c.downinter, true);
+    // A state carried over a restart (server-state file): an UP server starts fully up, so it takes `fall`
+    // failed checks to go DOWN as if it had never stopped; a DOWN one needs `rise` passed checks.
+    let carried = server.carried_state();
+    let mut tracker = Tracker::new(
+        c.rise,
+        c.fall,
+        c.inter,
+        c.fastinter,
+        c.downinter,
+        carried.unwrap_or(true),
+    );
+    if carried == Some(true) {
+        tracker.force(true);
+    }
     let target = SocketAddr::new(
         c.check_addr.unwrap_or(server.addr.ip()),
         c.check_port.unwrap_or(server.addr.port()),
@@ -314,7 +327,8 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         if server.is_deleted() {
             return;
         }
-        match fulcrum_health::agent_exchange(target, send.as_deref(), timeout).await {
+        // The reply is applied before the connection closes, as HAProxy does.
+        let apply = |reply| match reply {
             // The regular checks judge connectivity; an unreachable agent changes nothing.
             AgentReply::Unreachable(outcome) => {
                 tracing::debug!(reason = %outcome.description(), "agent unreachable");
@@ -346,7 +360,8 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                     }
                 }
             }
-        }
+        };
+        fulcrum_health::agent_exchange_with(target, send.as_deref(), timeout, apply).await;
         tokio::time::sleep(agent.inter).await;
     }
 }

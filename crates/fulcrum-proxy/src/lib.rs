@@ -25,6 +25,7 @@ pub mod runtime_api;
 pub mod select;
 pub mod server;
 pub mod server_list;
+pub mod server_state;
 pub mod slot;
 pub mod snapshot;
 pub mod splice;
@@ -189,6 +190,8 @@ pub struct Bound {
 /// Opens every listening socket of `config` (one per worker thread and address).
 pub fn bind(config: &Config) -> Result<Bound, StartError> {
     let snapshot = Arc::new(Snapshot::build(config)?);
+    // States carried over a restart (`load-server-state-from-file`) apply before any traffic or check.
+    server_state::load(config, &snapshot);
     rules::sample::set_global_vars(&config.global.vars);
     let (tls, certs) = tls_config::all(config)?;
     let threads = thread_count(config);

@@ -38,6 +38,9 @@ pub struct ServerRt {
     maxconn: AtomicU32,
     /// When the state last changed, in seconds since the Unix epoch.
     last_change: AtomicU64,
+    /// The operational state a server-state file carried over a restart, for the health checks to start from:
+    /// 0 none, 1 UP, 2 DOWN.
+    carried: AtomicU8,
     /// Connections (tcp) or requests (http) in progress on this server.
     pub cur: AtomicU32,
     /// Total sessions handled.
@@ -95,6 +98,7 @@ impl ServerRt {
             agent_up: AtomicBool::new(true),
             maxconn: AtomicU32::new(config.maxconn.unwrap_or(0)),
             last_change: AtomicU64::new(unix_now()),
+            carried: AtomicU8::new(0),
             cur: AtomicU32::new(0),
             total: AtomicU64::new(0),
             ramp_since: AtomicU64::new(0),
@@ -120,6 +124,7 @@ impl ServerRt {
             agent_up: AtomicBool::new(true),
             maxconn: AtomicU32::new(config.maxconn.unwrap_or(0)),
             last_change: AtomicU64::new(unix_now()),
+            carried: AtomicU8::new(0),
             config,
             tls: None,
             cur: AtomicU32::new(0),
@@ -224,6 +229,30 @@ impl ServerRt {
     /// When the state last changed, in seconds since the Unix epoch.
     pub fn last_change(&self) -> u64 {
         self.last_change.load(Ordering::Relaxed)
+    }
+
+    /// Backdates the last change of state to `secs` seconds ago (a state carried from a server-state file).
+    pub fn set_last_change_ago(&self, secs: u64) {
+        self.last_change
+            .store(unix_now().saturating_sub(secs), Ordering::Relaxed);
+    }
+
+    /// Records the operational state a server-state file carried (`true`: UP): the server takes it now and its
+    /// health checks start from it (fully UP, or DOWN until `rise` checks pass).
+    pub fn carry_state(&self, up: bool) {
+        self.carried
+            .store(if up { 1 } else { 2 }, Ordering::Release);
+        self.up.store(up, Ordering::Release);
+        self.stats.state.set(self.is_checked_up());
+    }
+
+    /// The operational state a server-state file carried, if any (`Some(true)`: UP).
+    pub fn carried_state(&self) -> Option<bool> {
+        match self.carried.load(Ordering::Acquire) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
     }
 
     fn touch(&self) {

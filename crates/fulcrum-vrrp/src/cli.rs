@@ -25,6 +25,8 @@ pub struct CliOptions {
     pub vrrp_only: bool,
     /// `-C` / `--check`: checkers only (the `virtual_server` blocks).
     pub checkers_only: bool,
+    /// `-I` / `--dont-release-ipvs`: on stop, leave the L4 services in the table (a restart adopts them).
+    pub dont_release_ipvs: bool,
     /// `-v` / `--version`.
     pub version: bool,
     /// `-h` / `--help`.
@@ -44,6 +46,7 @@ impl Default for CliOptions {
             pid_file: None,
             vrrp_only: false,
             checkers_only: false,
+            dont_release_ipvs: false,
             version: false,
             help: false,
             signum: None,
@@ -56,6 +59,7 @@ pub const USAGE: &str = "Usage: fulcrum keepalived [OPTION...]
   -f, --use-file=FILE      use the specified configuration file (default /etc/keepalived/keepalived.conf)
   -P, --vrrp               only run the VRRP subsystem
   -C, --check              only run the checkers subsystem (virtual_server blocks)
+  -I, --dont-release-ipvs  don't remove the L4 services on stop (a restart adopts them)
   -l, --log-console        log messages to the console
   -D, --log-detail         detailed log messages
   -n, --dont-fork          don't fork the daemon process
@@ -152,6 +156,7 @@ pub fn parse_args(args: &[OsString]) -> Result<CliOptions, String> {
                 "vrrp" => o.vrrp_only = true,
                 "all-config" => {}
                 "check" => o.checkers_only = true,
+                "dont-release-ipvs" => o.dont_release_ipvs = true,
                 "version" => o.version = true,
                 "help" => o.help = true,
                 "signum" => o.signum = Some(value("signum")?),
@@ -195,6 +200,7 @@ pub fn parse_args(args: &[OsString]) -> Result<CliOptions, String> {
                 // A missing file is always an error in fulcrum.
                 'e' => {}
                 'C' => o.checkers_only = true,
+                'I' => o.dont_release_ipvs = true,
                 'v' => o.version = true,
                 'h' => o.help = true,
                 _ => return Err(format!("unknown option -{c}")),
@@ -230,6 +236,9 @@ mod tests {
         assert!(o.config_test);
         assert_eq!(o.config, PathBuf::from("/y.conf"));
         assert!(p(&["-C"]).unwrap().checkers_only);
+        let o = p(&["-CI"]).unwrap();
+        assert!(o.checkers_only && o.dont_release_ipvs);
+        assert!(p(&["--dont-release-ipvs"]).unwrap().dont_release_ipvs);
         assert!(p(&["-v"]).unwrap().version);
         assert_eq!(
             p(&["--signum=JSON"]).unwrap().signum.as_deref(),

@@ -3,7 +3,8 @@
 //! when the configuration has `virtual_server` blocks, the checkers (fulcrum-checkers) run beside it and keep
 //! the L4 table of `fulcrum ipvsadm` in line with the real servers' health. `-P` runs VRRP only, `-C` the
 //! checkers only, as keepalived. SIGHUP reloads both (each keeps what did not change); SIGTERM/SIGINT stop
-//! both, and the checkers remove the services they created. With `lvs_sync_daemon`, the connection sync daemon
+//! both, and the checkers remove the services they created (unless `-I`/`--dont-release-ipvs`: then they stay,
+//! and the next start adopts those it would create identically). With `lvs_sync_daemon`, the connection sync daemon
 //! (conntrackd, see `fulcrum_lvs::sync`) is the backup until its VRRP instance becomes MASTER, then the master.
 
 use std::ffi::OsString;
@@ -148,7 +149,8 @@ fn run(opts: &CliOptions, config: keepalived::Config) -> i32 {
     // Stopped (both roles) once VRRP has stopped.
     drop(sync);
     if let Some(c) = checkers {
-        c.stop();
+        // keepalived's -I: the services stay, for the next start to adopt.
+        c.stop_with(!opts.dont_release_ipvs);
     }
     if let Some(p) = &opts.pid_file {
         let _ = std::fs::remove_file(p);

@@ -8,6 +8,7 @@
 mod commands;
 mod format;
 mod session;
+pub mod state_file;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -234,6 +234,24 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 }
             }
         }
+        "server-state-file" | "server-state-base" => {
+            let what = if kw == "server-state-file" {
+                "a file path"
+            } else {
+                "a directory path"
+            };
+            match (line.words.len(), arg) {
+                (2, Some(a)) if !a.is_empty() => {
+                    let v = Some(PathBuf::from(a));
+                    if kw == "server-state-file" {
+                        g.server_state_file = v
+                    } else {
+                        g.server_state_base = v
+                    }
+                }
+                _ => sink.error(loc, kw, format!("expects one argument: {what}")),
+            }
+        }
         "chroot" | "pidfile" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {

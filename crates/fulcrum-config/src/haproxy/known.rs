@@ -65,8 +65,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "profiling.tasks",
     "quiet",
     "resetenv",
-    "server-state-base",
-    "server-state-file",
     "set-dumpable",
     "setenv",
     "spread-checks",
@@ -108,6 +106,8 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "tune.http.logurilen",
     "set-var",
     "set-var-fmt",
+    "server-state-file",
+    "server-state-base",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.
@@ -145,7 +145,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "http-send-name-header",
     "id",
     "ignore-persist",
-    "load-server-state-from-file",
     "log-format-sd",
     "log-tag",
     "max-keep-alive-queue",
@@ -153,7 +152,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "monitor",
     "persist",
     "rate-limit",
-    "server-state-file-name",
     "server-template",
     "source",
     "stick",

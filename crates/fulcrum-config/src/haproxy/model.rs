@@ -130,6 +130,11 @@ pub struct Global {
     pub pidfile: Option<PathBuf>,
     /// `nosplice`: `mode tcp` copies through user space instead of splice(2).
     pub nosplice: bool,
+    /// `server-state-file PATH`: the file `load-server-state-from-file global` reads at start (relative to
+    /// `server-state-base` unless absolute).
+    pub server_state_file: Option<PathBuf>,
+    /// `server-state-base DIR`: where relative server-state file names are looked up.
+    pub server_state_base: Option<PathBuf>,
     /// `master-worker`: run a master process that forks the worker (same as `-W`).
     pub master_worker: bool,
     /// `tune.bufsize N`: the size of a message buffer (rounded up to a multiple of 16, as HAProxy does); see
@@ -760,6 +765,11 @@ pub struct Proxy {
     pub dontlognull: bool,
     /// `option log-health-checks`: every change of a server's check status is logged (backends).
     pub log_health_checks: bool,
+    /// `load-server-state-from-file`: where the servers' states carried over a restart come from (backends).
+    pub load_server_state: LoadServerState,
+    /// `server-state-file-name NAME`: the local state file's name (`None`: the backend's name, as with
+    /// `use-backend-name` or no argument).
+    pub server_state_file_name: Option<String>,
     /// `option http-buffer-request`: the request body is waited for (until it is complete or fills the buffer)
     /// before the proxy's rules run.
     pub http_buffer_request: bool,
@@ -1430,4 +1440,16 @@ pub struct Rules {
     pub errorfiles: Vec<(u16, Reply)>,
     /// `stats admin if|unless COND` lines: when one matches, the stats page allows admin actions.
     pub stats_admin: Vec<Rule<()>>,
+}
+
+/// `load-server-state-from-file`: which file a backend's server states are read from when the proxy starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LoadServerState {
+    /// `none` (the default): the configuration alone decides.
+    #[default]
+    None,
+    /// `global`: the file of `server-state-file` in `global`.
+    Global,
+    /// `local`: the backend's own file (`server-state-file-name`).
+    Local,
 }

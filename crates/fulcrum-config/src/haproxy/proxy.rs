@@ -9,8 +9,8 @@ use super::known;
 use super::log;
 use super::model::{
     Balance, Bind, Capture, Fmt, ForwardFor, HashFunction, HashOptions, HashType, HttpCheck,
-    HttpConnMode, HttpExpect, HttpReuse, LogFormatLine, LogTarget, Mode, ProtocolCheck, RetryOn,
-    StatsPage, Timeouts,
+    HttpConnMode, HttpExpect, HttpReuse, LoadServerState, LogFormatLine, LogTarget, Mode,
+    ProtocolCheck, RetryOn, StatsPage, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
@@ -64,6 +64,8 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("http-reuse", BE),
     ("dispatch", L | B),
     ("capture", F | L),
+    ("load-server-state-from-file", BE),
+    ("server-state-file-name", BE),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
@@ -240,6 +242,10 @@ pub struct Settings {
     pub abortonclose: bool,
     /// `option log-health-checks`
     pub log_health_checks: bool,
+    /// `load-server-state-from-file`
+    pub load_server_state: LoadServerState,
+    /// `server-state-file-name` (`None`: the backend's name)
+    pub server_state_file_name: Option<String>,
     /// `log global`
     pub log_global: bool,
     /// `log` lines
@@ -303,6 +309,8 @@ impl Default for Settings {
             tcplog: false,
             dontlognull: false,
             log_health_checks: false,
+            load_server_state: LoadServerState::None,
+            server_state_file_name: None,
             http_buffer_request: false,
             accept_invalid_request: false,
             accept_invalid_response: false,
@@ -502,6 +510,31 @@ pub fn apply(
             body.bind_lines += 1;
             if let Some(b) = bind::parse(line, resolver, sink) {
                 body.binds.push(b);
+            }
+        }
+        "load-server-state-from-file" => {
+            s.load_server_state = match arg {
+                Some("global") if args.len() == 1 => LoadServerState::Global,
+                Some("local") if args.len() == 1 => LoadServerState::Local,
+                Some("none") if args.len() == 1 => LoadServerState::None,
+                _ => {
+                    return sink.error(
+                        loc,
+                        kw,
+                        format!(
+                            "expects 'global', 'local' or 'none', got '{}'",
+                            args.join(" ")
+                        ),
+                    )
+                }
+            };
+        }
+        "server-state-file-name" => {
+            if sink.max_args(line, kw, 1, 1) {
+                s.server_state_file_name = match arg {
+                    None | Some("use-backend-name") => None,
+                    Some(name) => Some(name.to_string()),
+                };
             }
         }
         "maxconn" => {

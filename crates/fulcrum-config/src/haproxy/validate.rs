@@ -425,6 +425,8 @@ fn build(
         tcplog: s.tcplog,
         dontlognull: s.dontlognull,
         log_health_checks: s.log_health_checks,
+        load_server_state: s.load_server_state,
+        server_state_file_name: s.server_state_file_name.clone(),
         http_buffer_request: s.http_buffer_request,
         accept_invalid_request: s.accept_invalid_request
             && kind.has_frontend()

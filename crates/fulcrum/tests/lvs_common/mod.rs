@@ -389,6 +389,13 @@ impl Lab {
         m
     }
 
+    /// Runs up to `n` TCP connections from the client to `host:port` in the background, one try each (0.5 s
+    /// timeout): one line per connection, the server's name or `FAIL`.
+    pub fn connections_background(&self, host: &str, port: u16, n: usize) -> Proc {
+        let (port, n) = (port.to_string(), n.to_string());
+        self.spawn("c", &["python3", "-c", CLIENT, "tcp", host, &port, &n, "1"])
+    }
+
     /// Runs `n` connections (tcp) or requests (udp) from the client to `host:port` in the background.
     pub fn traffic_background(&self, host: &str, proto: &str, port: u16, n: usize) -> Proc {
         let (port, n) = (port.to_string(), n.to_string());
@@ -633,11 +640,28 @@ impl Keepalived {
         log: std::path::PathBuf,
         path: Option<&std::ffi::OsStr>,
     ) -> Keepalived {
-        let out = std::fs::File::create(&log).unwrap();
+        Keepalived::start_with(lab, conf, log, path, &[])
+    }
+
+    /// [`Keepalived::start`] with more options (`-I`, ...); the log is appended to.
+    pub fn start_with(
+        lab: &Lab,
+        conf: &std::path::Path,
+        log: std::path::PathBuf,
+        path: Option<&std::ffi::OsStr>,
+        extra: &[&str],
+    ) -> Keepalived {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &lab.ns("d")])
             .arg(env!("CARGO_BIN_EXE_fulcrum"))
-            .args(["keepalived", "-n", "-l", "-C", "-f"])
+            .args(["keepalived", "-n", "-l", "-C"])
+            .args(extra)
+            .arg("-f")
             .arg(conf)
             .env_remove("FULCRUM_LVS_STATE")
             .stdin(Stdio::null())
