@@ -161,6 +161,20 @@ impl<T: Parkable> Lot<T> {
         Ok(())
     }
 
+    /// Takes every parked connection out of the lot (a soft stop closes them).
+    pub fn take_all(&self) -> Vec<T> {
+        let mut inner = self.inner.borrow_mut();
+        let mut out = Vec::with_capacity(inner.parked);
+        for index in 0..inner.slots.len() {
+            let generation = inner.slots[index].generation;
+            if let Some(item) = inner.take((index as u32, generation)) {
+                out.push(item);
+            }
+        }
+        inner.deadlines.clear();
+        out
+    }
+
     /// Runs the lot forever: `ready` gets each connection whose socket became readable, `expired` each one whose
     /// deadline passed.
     pub async fn run(&self, mut ready: impl FnMut(T), mut expired: impl FnMut(T)) {
