@@ -263,7 +263,11 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     let mut per_worker: Vec<Vec<worker::Listener>> = (0..threads).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
     // `stats socket ... expose-fd listeners`: the listening sockets may be handed to a new process (`-x`).
-    let expose = config.global.stats_sockets.iter().any(|s| s.expose_fd_listeners);
+    let expose = config
+        .global
+        .stats_sockets
+        .iter()
+        .any(|s| s.expose_fd_listeners);
     let exposed = runtime_api::Exposed::default();
     // Inherited sockets are claimed before anything is bound, so that an `fd@N` can only name a descriptor
     // the process was given, never one it opened itself.

@@ -424,7 +424,9 @@ fn worker_main(opts: &Options, cli: &std::ffi::OsStr) -> Result<()> {
         let (addr, fd) = item
             .rsplit_once('=')
             .context("invalid socket list from the master")?;
-        let addr: std::net::SocketAddr = addr.parse().context("invalid socket address from the master")?;
+        let addr: std::net::SocketAddr = addr
+            .parse()
+            .context("invalid socket address from the master")?;
         let fd = fd_of(std::ffi::OsStr::new(fd), "listening socket")?;
         // SAFETY: as above.
         handover.insert(addr, unsafe { std::net::TcpListener::from_raw_fd(fd) });
@@ -700,13 +702,37 @@ mod tests {
     }
 
     #[test]
+    fn parses_reload_flags() {
+        let o = parse(args(&[
+            "-f",
+            "a.cfg",
+            "-sf",
+            "12",
+            "13",
+            "-st",
+            "14",
+            "-x",
+            "/run/s.sock",
+        ]))
+        .unwrap();
+        assert_eq!(o.soft_finish, [12, 13]);
+        assert_eq!(o.terminate, [14]);
+        assert_eq!(o.take_from, Some(PathBuf::from("/run/s.sock")));
+        // HAProxy's usual spelling: the pids last.
+        let o = parse(args(&["-f", "a.cfg", "-sf"])).unwrap();
+        assert!(o.soft_finish.is_empty());
+        let o = parse(args(&["-Ws", "-f", "a.cfg"])).unwrap();
+        assert!(o.master_worker && o.systemd);
+        assert!(parse(args(&["-x"])).is_err());
+        assert!(parse(args(&["-sf", "0"])).is_err());
+    }
+
+    #[test]
     fn refuses_unsupported_and_unknown_flags() {
-        let e = parse(args(&["-sf", "123"])).unwrap_err().to_string();
-        assert!(e.contains("not supported yet"), "{e}");
         let o = parse(args(&["-W", "-S", "/run/m.sock", "-S", "fd@7"])).unwrap();
         assert!(o.master_worker);
         assert_eq!(o.master_cli, ["/run/m.sock", "fd@7"]);
-        let e = parse(args(&["-Ws"])).unwrap_err().to_string();
+        let e = parse(args(&["-N"])).unwrap_err().to_string();
         assert!(e.contains("not supported yet"), "{e}");
         let e = parse(args(&["--bogus"])).unwrap_err().to_string();
         assert!(e.contains("unknown option '--bogus'"), "{e}");
