@@ -547,17 +547,16 @@ fn run(config: Config, o: RunOptions<'_>) -> Result<()> {
             Some(s @ (Signal::SIGHUP | Signal::SIGUSR2)) => tracing::warn!(
                 "{s:?} received: a standalone process does not reload (run it with -W, or start a new one with -sf); nothing changed"
             ),
-            Some(Signal::SIGUSR1) => {
-                if soft.is_none() {
-                    if !grace.is_zero() {
-                        say(&format!(
-                            "[NOTICE]   ({pid}) : Scheduling a soft-stop in {} ms.",
-                            grace.as_millis()
-                        ));
-                    }
-                    soft = Some((std::time::Instant::now(), false));
+            Some(Signal::SIGUSR1) if soft.is_none() => {
+                if !grace.is_zero() {
+                    say(&format!(
+                        "[NOTICE]   ({pid}) : Scheduling a soft-stop in {} ms.",
+                        grace.as_millis()
+                    ));
                 }
+                soft = Some((std::time::Instant::now(), false));
             }
+            Some(Signal::SIGUSR1) => {}
             Some(s) => {
                 tracing::warn!("{s:?} received: stopping.");
                 break;

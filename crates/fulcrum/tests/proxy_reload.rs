@@ -542,3 +542,80 @@ fn x_and_sf_hand_the_listeners_to_a_new_process() {
     assert!(get(port).ends_with("two"));
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// A `mode tcp` session keeps its old worker draining: `show proc` lists it under `# old workers` with the reloads
+/// it has seen; `mworker-max-reloads 1` stops it (SIGTERM) at the second reload, which ends the session.
+#[test]
+fn old_workers_are_listed_and_stopped_after_mworker_max_reloads() {
+    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in echo.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut b = [0u8; 1024];
+                while let Ok(n) = s.read(&mut b) {
+                    if n == 0 || s.write_all(&b[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let d = tempdir("maxreloads");
+    let port = free_port();
+    let cfg = d.join("p.cfg");
+    let mcli = d.join("master.sock");
+    std::fs::write(
+        &cfg,
+        format!("global\n    mworker-max-reloads 1\n    hard-stop-after 60s\ndefaults\n    mode tcp\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\nlisten echo\n    bind 127.0.0.1:{port}\n    server e {echo_addr}\n"),
+    )
+    .unwrap();
+    let _p = start(&["-W", "-S", mcli.to_str().unwrap()], &cfg, &d.join("log"));
+    wait_listening(port);
+    let mut session = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    session
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut b = [0u8; 16];
+    session.write_all(b"ping").unwrap();
+    assert_eq!(session.read(&mut b).unwrap(), 4);
+    let first = unix_cli(&mcli, "show proc");
+    let first_pid = first
+        .lines()
+        .nth(3)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(unix_cli(&mcli, "reload").starts_with("Success=1"));
+    std::thread::sleep(Duration::from_millis(300));
+    let procs = unix_cli(&mcli, "show proc");
+    let lines: Vec<&str> = procs.lines().collect();
+    assert!(lines[1].contains("1 [failed: 0]"), "{procs}");
+    assert_eq!(lines[2], "# workers", "{procs}");
+    assert_eq!(lines[4], "# old workers", "{procs}");
+    let old: Vec<&str> = lines[5].split_whitespace().collect();
+    assert_eq!(
+        (old[0], old[1], old[2]),
+        (first_pid.as_str(), "worker", "1"),
+        "{procs}"
+    );
+    // The session still runs on the old worker.
+    session.write_all(b"ping").unwrap();
+    assert_eq!(session.read(&mut b).unwrap(), 4);
+    assert!(unix_cli(&mcli, "reload").starts_with("Success=1"));
+    // Two reloads seen, more than 1: the old worker is stopped, and the session with it.
+    assert_eq!(session.read(&mut b).unwrap_or(0), 0, "the session survived");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let procs = unix_cli(&mcli, "show proc");
+        if !procs.contains(&format!("\n{first_pid} ")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{procs}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
