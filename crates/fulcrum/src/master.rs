@@ -419,6 +419,9 @@ pub struct MasterOptions<'a> {
     pub args: &'a [OsString],
     /// The configuration read at start.
     pub config: &'a Config,
+    /// The directory the command was started in: workers start there (a daemonized master is in `/`), so that
+    /// relative paths of the command line and the configuration mean what they meant at start.
+    pub cwd: &'a Path,
     /// Reads and checks the configuration again, as `-c` does: the configuration, or the messages saying why not.
     pub load: &'a dyn Fn() -> std::result::Result<Config, String>,
 }
@@ -533,6 +536,7 @@ impl Master<'_> {
         let mut cmd = Command::new(exe);
         cmd.arg("proxy")
             .args(self.opts.args)
+            .current_dir(self.opts.cwd)
             .env(ENV_CLI, listener.as_raw_fd().to_string())
             .env(ENV_READY, ready_w.as_raw_fd().to_string())
             .env(ENV_SOCKETS, spec);

@@ -289,10 +289,13 @@ pub fn main(args: Vec<OsString>) -> u8 {
     let pidfile = opts.pidfile.clone().or(config.global.pidfile.clone());
     let result = if master_worker {
         let programs = config.programs.clone();
-        let reload_opts = Options {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let mut reload_opts = Options {
             check: true,
             ..clone_files(&opts)
         };
+        // A daemonized master runs in `/`: the files are read again from where they were named.
+        reload_opts.files = reload_opts.files.iter().map(|f| cwd.join(f)).collect();
         let load = move || load_checked(&reload_opts, true).map(|(c, _)| c);
         let master = crate::master::MasterOptions {
             cli: &opts.master_cli,
@@ -302,6 +305,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
             programs: &programs,
             args: &raw_args,
             config: &config,
+            cwd: &cwd,
             load: &load,
         };
         crate::master::run(&master)
