@@ -273,6 +273,9 @@ fn bind_master_cli(arg: &str) -> Result<Listener> {
     }
     if let Some(fd) = fulcrum_config::haproxy::inherited_fd(arg) {
         let fd = fd.map_err(anyhow::Error::msg).context("-S")?;
+        // The workers, executed by the master, must not inherit it.
+        // SAFETY: F_SETFD only changes the flags of the descriptor, which `take_inherited` checks below.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
         // Only this `-S` names the descriptor (the proxy's own `fd@` lines are taken in the worker).
         return Ok(
             match fulcrum_proxy::listener::take_inherited(fd)
@@ -949,7 +952,18 @@ fn supervise(signals: &SigSet, master: &mut Master<'_>, procs: &Procs) -> Result
                     let _ = w.send(answer.clone());
                 }
             }
-            Signal::SIGHUP | Signal::SIGUSR2 => {}
+            Signal::SIGHUP | Signal::SIGUSR2 => {
+                // Stopping: no reload; a `reload` command waiting is told so.
+                let waiters: Vec<_> = std::mem::take(
+                    &mut *procs
+                        .reload_waiters
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()),
+                );
+                for w in waiters {
+                    let _ = w.send("Success=0\n--\nthe master is stopping\n".into());
+                }
+            }
             s => {
                 stopping = true;
                 interrupted |= s == Signal::SIGINT;
@@ -1049,6 +1063,52 @@ mod tests {
         );
         assert!(lines[6].starts_with("103             bar             0   "));
         assert_eq!(lines.len(), 7);
+    }
+
+    #[test]
+    fn show_proc_lists_old_workers_and_reload_counts() {
+        let p = procs();
+        {
+            let mut w = p.workers.lock().unwrap();
+            w.reloads = 2;
+            w.failed = 1;
+            let now = Instant::now();
+            w.list.insert(
+                0,
+                WorkerProc {
+                    pid: 105,
+                    started: now,
+                    generation: 2,
+                    cli: PathBuf::from("/new"),
+                },
+            );
+        }
+        let out = show_proc(&p);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[1].starts_with("100             master          2 [failed: 1]   "),
+            "{out}"
+        );
+        assert_eq!(lines[2], "# workers");
+        assert!(
+            lines[3].starts_with("105             worker          0    "),
+            "{out}"
+        );
+        assert_eq!(lines[4], "# old workers");
+        assert!(
+            lines[5].starts_with("101             worker          2    "),
+            "{out}"
+        );
+        assert_eq!(lines[6], "# programs");
+        assert_eq!(
+            answer("@2 show info", &p),
+            Reply::Forward("/nonexistent".into(), "show info".into())
+        );
+        assert_eq!(
+            answer("@1 show info", &p),
+            Reply::Forward("/new".into(), "show info".into())
+        );
+        assert_eq!(answer("reload", &p), Reply::Reload);
     }
 
     #[test]
