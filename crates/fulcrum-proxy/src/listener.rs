@@ -260,3 +260,33 @@ pub fn receive_sockets(path: &std::path::Path) -> io::Result<Handover> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod handover_tests {
+    use super::*;
+
+    #[test]
+    fn handed_over_sockets_are_taken_once_and_duplicated_up_to_the_thread_count() {
+        let sockets = bind_reuseport("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+        let addr = sockets[0].local_addr().unwrap();
+        let mut h = Handover::default();
+        for s in sockets {
+            h.insert(addr, s);
+        }
+        assert_eq!(h.addrs().collect::<Vec<_>>(), [&addr]);
+        let taken = h.take(addr, 3).unwrap().unwrap();
+        assert_eq!(taken.len(), 3);
+        for s in &taken {
+            assert_eq!(s.local_addr().unwrap(), addr);
+        }
+        assert!(h.is_empty());
+        assert!(h.take(addr, 3).is_none());
+        // More sockets than threads: all are kept (the caller spreads them over its workers).
+        let more = bind_reuseport("127.0.0.1:0".parse().unwrap(), 4).unwrap();
+        let addr = more[0].local_addr().unwrap();
+        for s in more {
+            h.insert(addr, s);
+        }
+        assert_eq!(h.take(addr, 2).unwrap().unwrap().len(), 4);
+    }
+}

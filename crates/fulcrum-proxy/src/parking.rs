@@ -315,6 +315,22 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn take_all_empties_the_lot() {
+        let lot: Lot<Conn> = Lot::default();
+        let (_p1, s1) = pair().await;
+        let (_p2, s2) = pair().await;
+        let far = Instant::now() + Duration::from_secs(60);
+        assert!(lot.park(Conn(s1, 1), Some(far)).is_ok());
+        assert!(lot.park(Conn(s2, 2), None).is_ok());
+        let mut taken: Vec<usize> = lot.take_all().into_iter().map(|c| c.1).collect();
+        taken.sort_unstable();
+        assert_eq!(taken, [1, 2]);
+        assert!(lot.is_empty());
+        assert!(lot.inner.borrow().deadlines.is_empty());
+        assert!(lot.take_all().is_empty());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn a_readable_socket_is_not_parked_and_stale_entries_are_dropped() {
         let lot: Lot<Conn> = Lot::default();
         let (mut peer, s) = pair().await;
