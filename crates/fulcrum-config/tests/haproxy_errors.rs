@@ -97,7 +97,7 @@ fn global_known_but_unsupported() {
         "ssl-dh-param-file dh.pem",
         "ssl-load-extra-files none",
         "tune.http.cookielen 63",
-        "hard-stop-after 30s",
+        "cpu-map 1 0",
         "stats timeout 30s",
     ] {
         let word = if kw.starts_with("stats") {

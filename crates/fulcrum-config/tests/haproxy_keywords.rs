@@ -933,3 +933,25 @@ fn accept_invalid_http_options() {
         "expects no argument, found 'x'",
     );
 }
+
+/// `grace`, `hard-stop-after` and `mworker-max-reloads`: the soft-stop and reload settings (haproxy accepts the
+/// same lines).
+#[test]
+fn global_stop_and_reload_settings() {
+    let c = ok_both("global\n grace 1500ms\n hard-stop-after 30s\n mworker-max-reloads 3\n");
+    assert_eq!(c.global.grace, Some(std::time::Duration::from_millis(1500)));
+    assert_eq!(
+        c.global.hard_stop_after,
+        Some(std::time::Duration::from_secs(30))
+    );
+    assert_eq!(c.global.mworker_max_reloads, Some(3));
+    let c = ok_both("global\n maxconn 10\n");
+    assert_eq!(
+        (
+            c.global.grace,
+            c.global.hard_stop_after,
+            c.global.mworker_max_reloads
+        ),
+        (None, None, None)
+    );
+}

@@ -108,6 +108,8 @@ pub enum StartError {
 pub struct RunningProxy {
     snapshot: Arc<Snapshot>,
     stop: watch::Sender<bool>,
+    drain: watch::Sender<bool>,
+    exposed: runtime_api::Exposed,
     threads: Vec<JoinHandle<()>>,
     bound: Vec<(String, SocketAddr)>,
     logger: Option<log::Logger>,
@@ -122,6 +124,24 @@ impl RunningProxy {
     /// The live state (server states, counters).
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snapshot
+    }
+
+    /// Starts a soft stop: the listeners stop accepting (this process's copies of the sockets close), idle
+    /// keep-alive connections close and busy ones close after their current response. Connections in progress
+    /// (requests, tunnels, `mode tcp` sessions) go on; [`RunningProxy::connections`] counts them, and
+    /// [`RunningProxy::stop`] ends them.
+    pub fn soft_stop(&self) {
+        self.exposed.clear();
+        let _ = self.drain.send(true);
+    }
+
+    /// The client connections open in the whole process.
+    pub fn connections(&self) -> usize {
+        self.snapshot
+            .frontends
+            .iter()
+            .map(|fe| fe.cur.load(std::sync::atomic::Ordering::Relaxed) as usize)
+            .sum()
     }
 
     /// Stops every worker and the health checker, and waits for their threads.
@@ -185,10 +205,37 @@ pub struct Bound {
     per_worker: Vec<Vec<worker::Listener>>,
     limits: worker::Limits,
     bound: Vec<(String, SocketAddr)>,
+    exposed: runtime_api::Exposed,
 }
 
 /// Opens every listening socket of `config` (one per worker thread and address).
 pub fn bind(config: &Config) -> Result<Bound, StartError> {
+    bind_with(config, &mut listener::Handover::default())
+}
+
+/// The TCP addresses `config` listens on (its `bind` lines; inherited `fd@N` excepted), each once.
+pub fn listen_addrs(config: &Config) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for p in config.proxies.iter().filter(|p| p.kind.has_frontend()) {
+        for b in &p.binds {
+            for a in &b.addrs {
+                if !out.contains(a) {
+                    out.push(*a);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The worker threads `config` runs (`nbthread`, else one per CPU).
+pub fn threads(config: &Config) -> usize {
+    thread_count(config)
+}
+
+/// Opens every listening socket of `config` (one per worker thread and address), taking the sockets of
+/// `handover` whose address `config` binds instead of binding them again.
+pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<Bound, StartError> {
     let snapshot = Arc::new(Snapshot::build(config)?);
     // States carried over a restart (`load-server-state-from-file`) apply before any traffic or check.
     server_state::load(config, &snapshot);
@@ -218,6 +265,13 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
     )?;
     let mut per_worker: Vec<Vec<worker::Listener>> = (0..threads).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
+    // `stats socket ... expose-fd listeners`: the listening sockets may be handed to a new process (`-x`).
+    let expose = config
+        .global
+        .stats_sockets
+        .iter()
+        .any(|s| s.expose_fd_listeners);
+    let exposed = runtime_api::Exposed::default();
     // Inherited sockets are claimed before anything is bound, so that an `fd@N` can only name a descriptor
     // the process was given, never one it opened itself.
     let mut claims = listener::Claims::default();
@@ -275,13 +329,23 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
             let ids = first_id + bind.fds.len() as i64..;
             first_id += (bind.fds.len() + bind.addrs.len()) as i64;
             for (&addr, id) in bind.addrs.iter().zip(ids) {
-                let sockets =
-                    listener::bind_reuseport(addr, threads).map_err(|source| StartError::Bind {
-                        proxy: fe.name.clone(),
-                        addr,
-                        location: bind.location.to_string(),
-                        source,
-                    })?;
+                let sockets = match handover.take(addr, threads) {
+                    Some(handed) => handed,
+                    None => listener::bind_reuseport(addr, threads),
+                }
+                .map_err(|source| StartError::Bind {
+                    proxy: fe.name.clone(),
+                    addr,
+                    location: bind.location.to_string(),
+                    source,
+                })?;
+                if expose {
+                    for s in &sockets {
+                        if let Ok(dup) = s.try_clone() {
+                            exposed.push(addr, dup);
+                        }
+                    }
+                }
                 add_listeners(
                     &mut per_worker,
                     &mut bound,
@@ -319,12 +383,14 @@ pub fn bind(config: &Config) -> Result<Bound, StartError> {
     if tls.iter().flatten().any(Option::is_some) {
         api.set_certs(certs);
     }
+    api.set_exposed(exposed.clone());
     Ok(Bound {
         runtime: (Arc::new(api), stats_sockets),
         snapshot,
         per_worker,
         limits,
         bound,
+        exposed,
     })
 }
 
@@ -343,8 +409,10 @@ fn add_listeners(
     if let Some(a) = sockets.first().and_then(|s| s.local_addr().ok()) {
         bound.push((fe.name.clone(), a));
     }
+    // One socket per worker; sockets handed over by a process with more threads are spread over the workers.
+    let workers = per_worker.len();
     for (i, socket) in sockets.into_iter().enumerate() {
-        per_worker[i].push(worker::Listener {
+        per_worker[i % workers].push(worker::Listener {
             frontend: fe.clone(),
             socket,
             limit: limit.clone(),
@@ -369,6 +437,7 @@ impl Bound {
     pub fn spawn(self) -> Result<RunningProxy, StartError> {
         let logger = self.snapshot.logging.start().map_err(StartError::Thread)?;
         let (stop, stop_rx) = watch::channel(false);
+        let (drain, drain_rx) = watch::channel(false);
         let mut handles = Vec::new();
         for (id, listeners) in self.per_worker.into_iter().enumerate() {
             handles.push(
@@ -377,7 +446,7 @@ impl Bound {
                     self.snapshot.clone(),
                     listeners,
                     self.limits.clone(),
-                    stop_rx.clone(),
+                    (drain_rx.clone(), stop_rx.clone()),
                 )
                 .map_err(StartError::Thread)?,
             );
@@ -401,6 +470,8 @@ impl Bound {
         Ok(RunningProxy {
             snapshot: self.snapshot,
             stop,
+            drain,
+            exposed: self.exposed,
             threads: handles,
             bound: self.bound,
             logger,

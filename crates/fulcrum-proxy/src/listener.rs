@@ -157,3 +157,136 @@ impl Claims {
         }
     }
 }
+
+/// Listening sockets handed over by a previous process (a master-worker reload, or `-x`), by address: a new
+/// configuration takes the ones whose address it still binds instead of binding them again, so no connection
+/// waiting in their accept queues is lost.
+#[derive(Debug, Default)]
+pub struct Handover(std::collections::HashMap<SocketAddr, Vec<TcpListener>>);
+
+impl Handover {
+    /// Adds a listening socket of `addr`.
+    pub fn insert(&mut self, addr: SocketAddr, socket: TcpListener) {
+        self.0.entry(addr).or_default().push(socket);
+    }
+
+    /// Takes the sockets of `addr`, prepared for a worker: non-blocking, closed on exec, at least `count` of them
+    /// (duplicates share an accept queue).
+    pub fn take(&mut self, addr: SocketAddr, count: usize) -> Option<io::Result<Vec<TcpListener>>> {
+        let mut sockets = self.0.remove(&addr)?;
+        let mut prepare = || -> io::Result<Vec<TcpListener>> {
+            for s in &sockets {
+                s.set_nonblocking(true)?;
+                socket2::SockRef::from(s).set_cloexec(true)?;
+            }
+            let have = sockets.len();
+            for i in have..count.max(1) {
+                let dup = sockets[i % have].try_clone()?;
+                sockets.push(dup);
+            }
+            Ok(std::mem::take(&mut sockets))
+        };
+        Some(prepare())
+    }
+
+    /// Whether nothing is left.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The addresses still held.
+    pub fn addrs(&self) -> impl Iterator<Item = &SocketAddr> {
+        self.0.keys()
+    }
+}
+
+/// Asks the process behind the unix `stats socket` at `path` (one with `expose-fd listeners`) for its listening
+/// sockets (`_getsocks`, what `-x` does) and returns them by address.
+pub fn receive_sockets(path: &std::path::Path) -> io::Result<Handover> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut stream = std::os::unix::net::UnixStream::connect(path)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    stream.write_all(b"_getsocks\n")?;
+    let mut text = Vec::new();
+    let mut fds: Vec<TcpListener> = Vec::new();
+    loop {
+        let mut buf = [0u8; 512];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 16]);
+        let mut iov = [io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
+        let n = msg.bytes;
+        for c in msg.cmsgs().map_err(io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(received) = c {
+                for fd in received {
+                    // SAFETY: the descriptor was just received with SCM_RIGHTS: this process owns it alone.
+                    fds.push(unsafe { TcpListener::from_raw_fd(fd) });
+                }
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() != fds.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "'_getsocks' sent {} sockets for {} addresses",
+                fds.len(),
+                lines.len()
+            ),
+        ));
+    }
+    let mut out = Handover::default();
+    for (line, fd) in lines.into_iter().zip(fds) {
+        let addr: SocketAddr = line.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("'_getsocks' sent an invalid address '{line}'"),
+            )
+        })?;
+        out.insert(addr, fd);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod handover_tests {
+    use super::*;
+
+    #[test]
+    fn handed_over_sockets_are_taken_once_and_duplicated_up_to_the_thread_count() {
+        let sockets = bind_reuseport("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+        let addr = sockets[0].local_addr().unwrap();
+        let mut h = Handover::default();
+        for s in sockets {
+            h.insert(addr, s);
+        }
+        assert_eq!(h.addrs().collect::<Vec<_>>(), [&addr]);
+        let taken = h.take(addr, 3).unwrap().unwrap();
+        assert_eq!(taken.len(), 3);
+        for s in &taken {
+            assert_eq!(s.local_addr().unwrap(), addr);
+        }
+        assert!(h.is_empty());
+        assert!(h.take(addr, 3).is_none());
+        // More sockets than threads: all are kept (the caller spreads them over its workers).
+        let more = bind_reuseport("127.0.0.1:0".parse().unwrap(), 4).unwrap();
+        let addr = more[0].local_addr().unwrap();
+        for s in more {
+            h.insert(addr, s);
+        }
+        assert_eq!(h.take(addr, 2).unwrap().unwrap().len(), 4);
+    }
+}

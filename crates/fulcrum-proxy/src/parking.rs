@@ -161,6 +161,20 @@ impl<T: Parkable> Lot<T> {
         Ok(())
     }
 
+    /// Takes every parked connection out of the lot (a soft stop closes them).
+    pub fn take_all(&self) -> Vec<T> {
+        let mut inner = self.inner.borrow_mut();
+        let mut out = Vec::with_capacity(inner.parked);
+        for index in 0..inner.slots.len() {
+            let generation = inner.slots[index].generation;
+            if let Some(item) = inner.take((index as u32, generation)) {
+                out.push(item);
+            }
+        }
+        inner.deadlines.clear();
+        out
+    }
+
     /// Runs the lot forever: `ready` gets each connection whose socket became readable, `expired` each one whose
     /// deadline passed.
     pub async fn run(&self, mut ready: impl FnMut(T), mut expired: impl FnMut(T)) {
@@ -298,6 +312,22 @@ mod tests {
                 assert_eq!(lot.len(), 1);
             })
             .await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn take_all_empties_the_lot() {
+        let lot: Lot<Conn> = Lot::default();
+        let (_p1, s1) = pair().await;
+        let (_p2, s2) = pair().await;
+        let far = Instant::now() + Duration::from_secs(60);
+        assert!(lot.park(Conn(s1, 1), Some(far)).is_ok());
+        assert!(lot.park(Conn(s2, 2), None).is_ok());
+        let mut taken: Vec<usize> = lot.take_all().into_iter().map(|c| c.1).collect();
+        taken.sort_unstable();
+        assert_eq!(taken, [1, 2]);
+        assert!(lot.is_empty());
+        assert!(lot.inner.borrow().deadlines.is_empty());
+        assert!(lot.take_all().is_empty());
     }
 
     #[tokio::test(flavor = "current_thread")]

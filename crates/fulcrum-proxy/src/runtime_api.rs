@@ -4,6 +4,7 @@
 //! balancing table is rebuilt), frozen health checks, and servers added or deleted at run time
 //! ([`crate::server_list::ServerList`]). Workers never wait on any of it.
 
+use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixListener as StdUnixListener;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,45 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct StatsListener {
     level: Level,
     socket: Bound,
+    /// `expose-fd listeners`: `_getsocks` hands the listening sockets over.
+    expose: bool,
+}
+
+/// The listening sockets a `stats socket ... expose-fd listeners` hands to a new process (`-x`): duplicates of
+/// the proxy's own, by address. A soft stop empties it, so that nothing is kept open that nobody accepts on.
+#[derive(Clone, Default)]
+pub struct Exposed(Arc<Mutex<Vec<(SocketAddr, std::net::TcpListener)>>>);
+
+impl Exposed {
+    /// Adds a socket listening on `addr`.
+    pub fn push(&self, addr: SocketAddr, socket: std::net::TcpListener) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((addr, socket));
+    }
+
+    /// Closes every exposed socket (the proxy's own copies stay open).
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Sends every exposed socket over `stream` (SCM_RIGHTS), one message each whose bytes are the address and a
+    /// newline; the receiver ([`crate::listener::receive_sockets`]) reads until the stream ends.
+    fn send(&self, stream: &std::os::unix::net::UnixStream) -> std::io::Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let sockets = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for (addr, socket) in sockets.iter() {
+            let line = format!("{addr}\n");
+            let iov = [std::io::IoSlice::new(line.as_bytes())];
+            let fds = [socket.as_raw_fd()];
+            let cmsg = [ControlMessage::ScmRights(&fds)];
+            sendmsg::<()>(stream.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+                .map_err(std::io::Error::from)?;
+        }
+        Ok(())
+    }
 }
 
 impl StatsListener {
@@ -43,6 +83,7 @@ impl StatsListener {
         StatsListener {
             level: self::level(level),
             socket: Bound::Unix(listener),
+            expose: false,
         }
     }
 }
@@ -99,6 +140,7 @@ pub fn bind_socket(s: &StatsSocket) -> Result<StatsListener, BindError> {
     Ok(StatsListener {
         level: level(s.level),
         socket,
+        expose: s.expose_fd_listeners,
     })
 }
 
@@ -152,6 +194,8 @@ pub struct RuntimeApi {
     handle: OnceLock<tokio::runtime::Handle>,
     /// The certificates of the `bind ... ssl` lines (`show ssl cert`, `set ssl cert`), when there are some.
     certs: Option<Arc<fulcrum_tls::store::CertStore>>,
+    /// The listening sockets `_getsocks` hands over.
+    exposed: Exposed,
 }
 
 impl RuntimeApi {
@@ -185,7 +229,13 @@ impl RuntimeApi {
             changes: Mutex::new(()),
             handle: OnceLock::new(),
             certs: None,
+            exposed: Exposed::default(),
         }
+    }
+
+    /// The listening sockets `_getsocks` hands over on a socket with `expose-fd listeners`.
+    pub fn set_exposed(&mut self, exposed: Exposed) {
+        self.exposed = exposed;
     }
 
     /// Serves the `ssl cert` commands over `store`.
@@ -666,7 +716,11 @@ async fn run(api: Arc<RuntimeApi>, listeners: Vec<StatsListener>, mut stop: watc
                 .set_nonblocking(true)
                 .and_then(|()| UnixListener::from_std(listener))
                 .map(|listener| {
-                    tasks.spawn(accept_loop(api.clone(), listener, level));
+                    if l.expose {
+                        tasks.spawn(accept_loop_expose(api.clone(), listener, level));
+                    } else {
+                        tasks.spawn(accept_loop(api.clone(), listener, level));
+                    }
                 }),
             Bound::Tcp(listener) => listener
                 .set_nonblocking(true)
@@ -725,12 +779,69 @@ async fn accept_loop<L: Accept + Sync>(api: Arc<RuntimeApi>, listener: L, level:
     }
 }
 
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+/// The accept loop of a unix `stats socket` with `expose-fd listeners`: a connection whose first line is
+/// `_getsocks` gets the listening sockets (see [`Exposed`]); any other is an ordinary runtime API session.
+async fn accept_loop_expose(api: Arc<RuntimeApi>, listener: UnixListener, level: Level) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                conns.spawn(serve_expose(api.clone(), stream, level));
+            }
+            Err(e) => {
+                warn!("runtime API: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        while conns.try_join_next().is_some() {}
+    }
+}
+
+async fn serve_expose(api: Arc<RuntimeApi>, mut stream: UnixStream, level: Level) {
+    let mut first = vec![0u8; 8192];
+    let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut first)).await {
+        Ok(Ok(n)) if n > 0 => n,
+        _ => return,
+    };
+    first.truncate(n);
+    let text = String::from_utf8_lossy(&first);
+    if text.trim_end() == "_getsocks" {
+        if level != Level::Admin {
+            let _ = stream.write_all(b"Permission denied\n").await;
+            return;
+        }
+        let exposed = api.exposed.clone();
+        let sent = stream.into_std().and_then(|s| {
+            s.set_nonblocking(false)?;
+            exposed.send(&s)
+        });
+        if let Err(e) = sent {
+            warn!("runtime API: _getsocks: {e}");
+        }
+        return;
+    }
+    serve_from(api, stream, level, &first).await;
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(api: Arc<RuntimeApi>, stream: S, level: Level) {
+    serve_from(api, stream, level, &[]).await;
+}
+
+/// Serves a runtime API session whose first bytes, `first`, were already read.
+async fn serve_from<S: AsyncRead + AsyncWrite + Unpin>(
     api: Arc<RuntimeApi>,
     mut stream: S,
     level: Level,
+    first: &[u8],
 ) {
     let mut session = Session::new(level);
+    if !first.is_empty() {
+        let out = session.receive(first, api.as_ref());
+        if !out.is_empty() && stream.write_all(&out).await.is_err() || session.is_closed() {
+            let _ = stream.shutdown().await;
+            return;
+        }
+    }
     let mut buf = vec![0u8; 8192];
     loop {
         let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut buf)).await {

@@ -48,13 +48,24 @@ pub struct ListenerInfo {
     pub accept_proxy: bool,
 }
 
-/// Starts a worker thread.
+/// Waits until `flag` turns true (or its sender is gone, which never ends the wait).
+pub(crate) async fn until_set(mut flag: watch::Receiver<bool>) {
+    while !*flag.borrow_and_update() {
+        if flag.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Starts a worker thread. `drain` turning true starts a soft stop: the accept loops end (their sockets close in
+/// this process), idle keep-alive connections close, busy ones close after their current response; `stop` turning
+/// true ends the thread and every connection it still serves.
 pub fn spawn(
     id: usize,
     snapshot: Arc<Snapshot>,
     listeners: Vec<Listener>,
     limits: Limits,
-    mut stop: watch::Receiver<bool>,
+    (drain, mut stop): (watch::Receiver<bool>, watch::Receiver<bool>),
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("fulcrum-worker-{id}"))
@@ -82,10 +93,25 @@ pub fn spawn(
                         }
                     };
                     let span = info_span!("frontend", name = %l.frontend.name);
-                    tokio::task::spawn_local(
-                        accept_loop(worker.clone(), l.frontend, listener, (l.tls, l.info), l.limit, limits.clone())
-                            .instrument(span),
-                    );
+                    let accept = accept_loop(worker.clone(), l.frontend, listener, (l.tls, l.info), l.limit, limits.clone())
+                        .instrument(span);
+                    let drain = drain.clone();
+                    tokio::task::spawn_local(async move {
+                        // A soft stop drops the accept loop, and with it this thread's copy of the socket.
+                        tokio::select! {
+                            () = accept => {}
+                            () = until_set(drain) => {}
+                        }
+                    });
+                }
+                {
+                    let worker = worker.clone();
+                    let drain = drain.clone();
+                    tokio::task::spawn_local(async move {
+                        until_set(drain).await;
+                        worker.draining.set(true);
+                        crate::http::client::close_parked();
+                    });
                 }
                 while !*stop.borrow() {
                     if stop.changed().await.is_err() {

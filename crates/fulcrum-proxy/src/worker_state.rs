@@ -23,6 +23,8 @@ pub struct Worker {
     pub snapshot: Arc<Snapshot>,
     selectors: RefCell<Vec<Selector>>,
     rng: Cell<u64>,
+    /// A soft stop is under way: keep-alive connections close after their current response.
+    pub draining: Cell<bool>,
 }
 
 impl Worker {
@@ -42,6 +44,7 @@ impl Worker {
             rng: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
             ),
+            draining: Cell::new(false),
         }
     }
 

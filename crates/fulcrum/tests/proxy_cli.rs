@@ -144,7 +144,7 @@ fn runs_with_a_pidfile_and_stops_on_sigterm() {
         .parse()
         .unwrap();
     assert_eq!(pid as u32, running.0.id());
-    // HAProxy's reload signals do not end the process (a reload is not implemented: nothing changes).
+    // HAProxy's reload signals do not end a standalone process (only a master reloads: nothing changes).
     for sig in [
         nix::sys::signal::Signal::SIGHUP,
         nix::sys::signal::Signal::SIGUSR2,

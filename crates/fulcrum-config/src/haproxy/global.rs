@@ -200,6 +200,20 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 format!("only supports 'no-exit-on-failure' option, found '{other}'"),
             ),
         },
+        "grace" | "hard-stop-after" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(t) = sink.time(loc, kw, arg) {
+                    if kw == "grace" { g.grace = Some(t) } else { g.hard_stop_after = Some(t) }
+                }
+            }
+        }
+        "mworker-max-reloads" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 0, u64::from(u32::MAX)) {
+                    g.mworker_max_reloads = Some(n as u32);
+                }
+            }
+        }
         "tune.idle-pool.shared" => {
             if let Some(on) = idle_pool_shared(line, sink) {
                 g.idle_pool_shared = Some(on);

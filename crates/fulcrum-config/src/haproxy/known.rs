@@ -22,11 +22,9 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "deviceatlas-separator",
     "expose-experimental-directives",
     "external-check",
-    "grace",
     "h1-case-adjust",
     "h1-case-adjust-file",
     "h2-workaround-bogus-websocket-clients",
-    "hard-stop-after",
     "httpclient.resolvers.disabled",
     "httpclient.resolvers.id",
     "httpclient.resolvers.prefer",
@@ -49,7 +47,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "maxsslconn",
     "maxsslrate",
     "maxzlibmem",
-    "mworker-max-reloads",
     "nbproc",
     "node",
     "noepoll",
@@ -108,6 +105,9 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "set-var-fmt",
     "server-state-file",
     "server-state-base",
+    "grace",
+    "hard-stop-after",
+    "mworker-max-reloads",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.

@@ -157,6 +157,12 @@ pub struct Global {
     /// `set-var proc.NAME EXPR` and `set-var-fmt proc.NAME FMT` lines, in file order: evaluated once when the
     /// proxy starts, each seeing the variables the lines before it set.
     pub vars: Vec<GlobalVar>,
+    /// `grace T`: after a soft stop starts, listeners keep accepting for this long before they stop.
+    pub grace: Option<std::time::Duration>,
+    /// `hard-stop-after T`: the longest a soft-stopping process waits for its connections; then it closes them.
+    pub hard_stop_after: Option<std::time::Duration>,
+    /// `mworker-max-reloads N`: an old worker that has seen more reloads than this is stopped with SIGTERM.
+    pub mworker_max_reloads: Option<u32>,
 }
 
 /// A `set-var` or `set-var-fmt` line of the `global` section.

@@ -100,6 +100,15 @@ pub async fn run_parking_lot(worker: Rc<Worker>) {
     .await
 }
 
+/// A soft stop began on this worker thread: every parked (idle) keep-alive connection is closed; the busy ones
+/// close after their current response (see [`serve_request`]).
+pub fn close_parked() {
+    let lot = PARKED.with(Rc::clone);
+    for conn in lot.take_all() {
+        conn.close_idle();
+    }
+}
+
 /// Serves one accepted client connection until it closes or parks.
 pub async fn serve_client(
     worker: Rc<Worker>,
@@ -232,6 +241,8 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
                     break None;
                 }
             },
+            // A soft stop closes idle connections instead of keeping them.
+            Next::Park if worker.draining.get() => break None,
             Next::Park => {
                 crate::memory::connection_parked();
                 conn.io.release_buffers();
@@ -444,7 +455,8 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
         return After::Close;
     }
     let tunnel = resp.body_mut().take_tunnel();
-    let close = !head.keep_alive || fe.conn_mode == HttpConnMode::Close;
+    // During a soft stop the response says `Connection: close` and the connection ends after it.
+    let close = !head.keep_alive || fe.conn_mode == HttpConnMode::Close || worker.draining.get();
     let written = respond::write_response(
         &io,
         &mut conn.wbuf,
