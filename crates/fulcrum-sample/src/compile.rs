@@ -50,8 +50,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "req.ver",
     "req_ver",
     "res.body",
-    "res.len",
-    "res.payload",
     "res.ver",
     "resp_ver",
     "set-cookie",
@@ -334,18 +332,26 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "date_us" => simple(Fetch::DateUs),
         "rand" => Ok(Fetch::Rand(args(call, &[I], 0)?.int(0))),
         "req.len" | "req_len" => simple(Fetch::ReqLen),
-        "req.payload" | "payload" => {
+        "req.payload" | "payload" | "res.payload" => {
             let a = args(call, &[I, I], 2)?;
             let num = |i: usize| -> Result<u32, Error> {
                 a.int(i)
                     .and_then(|n| u32::try_from(n).ok())
                     .ok_or_else(|| a.bad(i, "expected a number between 0 and 4294967295"))
             };
-            Ok(Fetch::Payload {
-                offset: num(0)?,
-                length: num(1)?,
+            Ok(if call.name == "res.payload" {
+                Fetch::ResPayload {
+                    offset: num(0)?,
+                    length: num(1)?,
+                }
+            } else {
+                Fetch::Payload {
+                    offset: num(0)?,
+                    length: num(1)?,
+                }
             })
         }
+        "res.len" => simple(Fetch::ResLen),
         _ => Err(unknown_fetch(call)),
     }
 }

@@ -265,6 +265,11 @@ pub trait Context {
         None
     }
 
+    /// The response bytes buffered so far (`res.len`, `res.payload`), known to `tcp-response content` rules.
+    fn response_payload(&self) -> Option<&[u8]> {
+        None
+    }
+
     /// How many request bytes there are (`req.len`): the buffered bytes by default; an HTTP request counts as
     /// HAProxy's internal representation does.
     fn request_len(&self) -> Option<usize> {

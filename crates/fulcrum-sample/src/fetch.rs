@@ -196,6 +196,15 @@ pub(crate) enum Fetch {
         /// How many (0: every byte after `offset`).
         length: u32,
     },
+    /// `res.len`: how many response bytes are buffered (`tcp-response content`).
+    ResLen,
+    /// `res.payload(offset,length)`: buffered response bytes (`length` 0: to the end).
+    ResPayload {
+        /// Where the bytes start.
+        offset: u32,
+        /// How many (0: every byte after `offset`).
+        length: u32,
+    },
 }
 
 /// The TLS fetches about the client connection (`ssl_fc*`) and its certificate (`ssl_c_*`).
@@ -290,7 +299,8 @@ impl Fetch {
             | Fetch::Date { .. }
             | Fetch::DateUs
             | Fetch::Rand(_)
-            | Fetch::ReqLen => Type::Int,
+            | Fetch::ReqLen
+            | Fetch::ResLen => Type::Int,
             Fetch::Bool(_) | Fetch::HttpFirstReq | Fetch::HttpAuth(_) | Fetch::FcRcvdProxy => {
                 Type::Bool
             }
@@ -301,7 +311,10 @@ impl Fetch {
             | Fetch::FcPpTlv(_) => Type::Str,
             Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
             Fetch::Ipv6(_) => Type::Ipv6,
-            Fetch::Bin(_) | Fetch::Base32 { with_src: true } | Fetch::Payload { .. } => Type::Bin,
+            Fetch::Bin(_)
+            | Fetch::Base32 { with_src: true }
+            | Fetch::Payload { .. }
+            | Fetch::ResPayload { .. } => Type::Bin,
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
@@ -311,7 +324,7 @@ impl Fetch {
     /// Whether the fetch reads the response.
     pub(crate) fn reads_response(&self) -> bool {
         match self {
-            Fetch::Status => true,
+            Fetch::Status | Fetch::ResLen | Fetch::ResPayload { .. } => true,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
             | Fetch::Cook { dir, .. }
@@ -547,15 +560,16 @@ impl Fetch {
             }
             Fetch::ReqLen => Value::Int(i64::try_from(ctx.request_len()?).unwrap_or(i64::MAX)),
             Fetch::Payload { offset, length } => {
-                let buf = ctx.payload()?;
-                let start = *offset as usize;
-                let bytes = if *length == 0 {
-                    buf.get(start..)?
-                } else {
-                    buf.get(start..start.checked_add(*length as usize)?)?
-                };
-                Value::Bin(Cow::Borrowed(bytes))
+                Value::Bin(Cow::Borrowed(payload(ctx.payload()?, *offset, *length)?))
             }
+            Fetch::ResLen => {
+                Value::Int(i64::try_from(ctx.response_payload()?.len()).unwrap_or(i64::MAX))
+            }
+            Fetch::ResPayload { offset, length } => Value::Bin(Cow::Borrowed(payload(
+                ctx.response_payload()?,
+                *offset,
+                *length,
+            )?)),
             Fetch::Rand(range) => {
                 let r = u64::from(ctx.random_u32());
                 Value::Int(match range {
@@ -703,4 +717,14 @@ fn authorization<C: Context + ?Sized>(ctx: &C) -> Option<&[u8]> {
         }
     });
     found
+}
+
+/// The `length` bytes of `buf` from `offset` (`length` 0: to the end); `None` when they are not all there yet.
+fn payload(buf: &[u8], offset: u32, length: u32) -> Option<&[u8]> {
+    let start = offset as usize;
+    if length == 0 {
+        buf.get(start..)
+    } else {
+        buf.get(start..start.checked_add(length as usize)?)
+    }
 }

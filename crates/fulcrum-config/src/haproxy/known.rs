@@ -159,7 +159,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "stick",
     "stick-table",
     "tcp-check",
-    "tcp-response",
     "use-fcgi-app",
     "use-server",
 ];
@@ -921,6 +920,23 @@ pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "track-sc*",
     "unset-var*",
     "use-service",
+];
+
+/// `tcp-response content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`
+/// and the variable actions are supported.
+pub const TCP_RESPONSE_UNSUPPORTED: &[&str] = &[
+    "close",
+    "lua.*",
+    "sc-inc-gpc*",
+    "sc-set-gpt*",
+    "send-spoe-group",
+    "set-dst",
+    "set-dst-port",
+    "set-log-level",
+    "set-mark",
+    "set-nice",
+    "set-tos",
+    "silent-drop",
 ];
 
 /// Whether `name` is in `list`, where an entry ending in `*` matches every name starting with the rest.

@@ -959,7 +959,7 @@ impl Sample {
     /// `tcp-request content` rules (and `use_backend` in `mode tcp`) can test.
     pub fn is_content(&self) -> bool {
         match self {
-            Sample::Expr(e) => e.0.needs().content,
+            Sample::Expr(e) => e.0.needs().content || e.0.needs().response_content,
             s => matches!(
                 s,
                 Sample::ReqLen | Sample::ReqPayload { .. } | Sample::ReqSsl(_)
@@ -1391,13 +1391,17 @@ pub enum TcpConnAction {
     ExpectProxy,
 }
 
-/// `tcp-request content accept|reject [if|unless COND]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `tcp-request content` and `tcp-response content` actions: `accept|reject|set-var|set-var-fmt|unset-var
+/// [if|unless COND]`
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TcpContentAction {
     /// stop evaluating, forward the connection (with every byte buffered so far)
     Accept,
     /// close the connection
     Reject,
+    /// `set-var`, `set-var-fmt` or `unset-var` (only those variants of [`HttpRequestAction`]): the variable lives
+    /// as long as the connection, in `mode tcp`; evaluation goes on with the next rule
+    Var(HttpRequestAction),
 }
 
 /// The rules and ACLs of a proxy (frontend, backend or listen), in file order.
@@ -1415,7 +1419,8 @@ pub struct Rules {
     pub http_after_response: Vec<Rule<HttpResponseAction>>,
     /// `tcp-request connection` lines (frontends and listens).
     pub tcp_connection: Vec<Rule<TcpConnAction>>,
-    /// `tcp-request content` lines (frontends and listens in `mode tcp`), run on the client's first bytes.
+    /// `tcp-request content` lines (frontends and listens in `mode tcp`), run on the client's first bytes, in file
+    /// order (variable actions among them).
     pub tcp_content: Vec<Rule<TcpContentAction>>,
     /// `tcp-request session set-var|set-var-fmt|unset-var` lines (frontends and listens in `mode http`): run once
     /// per client connection, before its first request. Only the variable actions of [`HttpRequestAction`].
@@ -1425,6 +1430,10 @@ pub struct Rules {
     pub tcp_content_vars: Vec<Rule<HttpRequestAction>>,
     /// `tcp-request inspect-delay`: how long `tcp-request content` rules may wait for the client's bytes.
     pub inspect_delay: Option<std::time::Duration>,
+    /// `tcp-response content` lines (backends and listens in `mode tcp`), run on the server's first bytes.
+    pub tcp_response: Vec<Rule<TcpContentAction>>,
+    /// `tcp-response inspect-delay`: how long `tcp-response content` rules may wait for the server's bytes.
+    pub response_inspect_delay: Option<std::time::Duration>,
     /// The proxy's error replies by status, from `errorfile`, `errorfiles` and `http-error` (those of `defaults`
     /// first, a later line replacing an earlier one): [`Reply::Errorfile`] or [`Reply::Built`].
     pub errorfiles: Vec<(u16, Reply)>,

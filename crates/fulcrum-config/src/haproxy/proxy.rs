@@ -51,6 +51,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("http-response", ALL),
     ("http-after-response", ALL),
     ("tcp-request", ALL),
+    ("tcp-response", ALL),
     ("redirect", F | L | B),
     ("errorfile", ALL),
     ("errorfiles", ALL),
@@ -74,6 +75,7 @@ const RULE_KEYWORDS: &[&str] = &[
     "http-response",
     "http-after-response",
     "tcp-request",
+    "tcp-response",
 ];
 
 /// `timeout` names and the sections that allow them (`None`: not supported yet).
@@ -631,6 +633,7 @@ pub fn apply(
         "http-response" => rules::http_response(line, &mut body.rules, sink),
         "http-after-response" => rules::http_after_response(line, &mut body.rules, sink),
         "tcp-request" => rules::tcp_request(kind, line, &mut body.rules, sink),
+        "tcp-response" => rules::tcp_response(kind, line, &mut body.rules, sink),
         "redirect" => rules::redirect_line(line, &mut body.rules, sink),
         "errorfile" => rules::errorfile(line, &mut s.errorfiles, sink),
         "errorfiles" => rules::errorfiles(line, &mut s.errorfiles, sink),

@@ -97,13 +97,17 @@ pub struct RulesDraft {
     http_response: Vec<RuleDraft<HttpResponseAction>>,
     http_after_response: Vec<RuleDraft<HttpResponseAction>>,
     tcp_connection: Vec<RuleDraft<TcpConnAction>>,
+    /// `tcp-request content` lines in order, their variable actions among them (which go to
+    /// [`Rules::tcp_content_vars`] in an HTTP proxy).
     tcp_content: Vec<RuleDraft<TcpContentAction>>,
     /// `tcp-request session set-var...` lines.
     tcp_session: Vec<RuleDraft<HttpRequestAction>>,
-    /// `tcp-request content set-var...` lines.
-    tcp_content_vars: Vec<RuleDraft<HttpRequestAction>>,
     /// `tcp-request inspect-delay` (the last line wins) and where it was.
     inspect_delay: Option<(std::time::Duration, Location)>,
+    /// `tcp-response content` lines in order.
+    tcp_response: Vec<RuleDraft<TcpContentAction>>,
+    /// `tcp-response inspect-delay` (the last line wins) and where it was.
+    response_inspect_delay: Option<(std::time::Duration, Location)>,
     /// `stats admin if|unless COND` lines.
     stats_admin: Vec<RuleDraft<()>>,
     /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
@@ -119,7 +123,7 @@ impl RulesDraft {
             && self.tcp_connection.is_empty()
             && self.tcp_content.is_empty()
             && self.tcp_session.is_empty()
-            && self.tcp_content_vars.is_empty())
+            && self.tcp_response.is_empty())
     }
 
     /// Whether nothing was declared: no ACL, no rule, no condition naming an ACL that does not exist.
@@ -1011,6 +1015,8 @@ enum Phase {
     Request,
     /// `http-response` rules.
     Response,
+    /// `tcp-response content` rules: the server's first bytes, no HTTP message, no request bytes.
+    TcpResponse,
 }
 
 /// Refuses an expression that reads what `phase` does not have (as HAProxy does when loading).
@@ -1023,6 +1029,15 @@ fn expr_fits(
 ) -> bool {
     let needs = e.needs();
     let why = match phase {
+        Phase::Request | Phase::Response if needs.response_content => {
+            "the buffered response bytes, which only 'tcp-response content' rules see"
+        }
+        // `req.len` is not `content` for the sample crate: HTTP rules may read it (the request's size).
+        Phase::TcpResponse
+            if needs.content || needs.http || matches!(e.fetch_name(), "req.len" | "req_len") =>
+        {
+            "the request or an HTTP message, which 'tcp-response content' rules cannot see"
+        }
         Phase::Request if needs.response => "the response, which 'http-request' rules cannot see",
         Phase::Response if needs.request => {
             "the request's URI, headers or cookies, which HAProxy does not offer to 'http-response' rules"
@@ -2293,17 +2308,22 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
                 VarAction::Unset(n) => HttpRequestAction::UnsetVar(n),
             };
             if let Ok(cond) = tail(line, next, &kw, rules, sink) {
-                let list = if which == "session" {
-                    &mut rules.tcp_session
+                let keyword = format!("{kw} {}", line.word(2).split('(').next().unwrap_or(""));
+                if which == "session" {
+                    rules.tcp_session.push(RuleDraft {
+                        action,
+                        cond,
+                        location: loc.clone(),
+                        keyword,
+                    });
                 } else {
-                    &mut rules.tcp_content_vars
-                };
-                list.push(RuleDraft {
-                    action,
-                    cond,
-                    location: loc.clone(),
-                    keyword: format!("{kw} {}", line.word(2).split('(').next().unwrap_or("")),
-                });
+                    rules.tcp_content.push(RuleDraft {
+                        action: TcpContentAction::Var(action),
+                        cond,
+                        location: loc.clone(),
+                        keyword,
+                    });
+                }
             }
         }
         "content" => {
@@ -2337,6 +2357,86 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             format!(
                 "expects 'connection', 'content', 'inspect-delay' or 'session', found '{other}'"
             ),
+        ),
+    }
+}
+
+/// `tcp-response inspect-delay TIME`, `tcp-response content accept|reject|set-var(...)|set-var-fmt(...)|
+/// unset-var(...) [if|unless COND]` (backends and listens, as HAProxy allows).
+pub fn tcp_response(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let loc = &line.location;
+    let which = line.word(1);
+    match which {
+        "content" | "inspect-delay" if kind == SectionKind::Frontend => {
+            let kw = format!("tcp-response {which}");
+            sink.error(
+                loc,
+                &kw,
+                format!(
+                    "'{kw}' is not allowed in a 'frontend' section (allowed in: backend, listen)"
+                ),
+            );
+        }
+        "inspect-delay" => {
+            let kw = "tcp-response inspect-delay";
+            if line.word(2).is_empty() || line.words.len() > 3 {
+                sink.error(
+                    loc,
+                    kw,
+                    "expects exactly one time argument (e.g. 'tcp-response inspect-delay 5s')",
+                );
+                return;
+            }
+            if let Some(d) = sink.time(loc, kw, Some(line.word(2))) {
+                rules.response_inspect_delay = Some((d, loc.clone()));
+            }
+        }
+        "content" if is_var_action(line.word(2)) => {
+            let kw = "tcp-response content";
+            let Some(Ok((v, next))) =
+                var_action(line, 2, line.word(2), Phase::TcpResponse, kw, sink)
+            else {
+                return;
+            };
+            let action = match v {
+                VarAction::Set(n, e, c) => HttpRequestAction::SetVar(n, e, c),
+                VarAction::SetFmt(n, f, c) => HttpRequestAction::SetVarFmt(n, f, c),
+                VarAction::Unset(n) => HttpRequestAction::UnsetVar(n),
+            };
+            if let Ok(cond) = tail(line, next, kw, rules, sink) {
+                rules.tcp_response.push(RuleDraft {
+                    action: TcpContentAction::Var(action),
+                    cond,
+                    location: loc.clone(),
+                    keyword: format!("{kw} {}", line.word(2).split('(').next().unwrap_or("")),
+                });
+            }
+        }
+        "content" => {
+            let kw = "tcp-response content";
+            let Some(accept) =
+                accept_or_reject(line, loc, kw, known::TCP_RESPONSE_UNSUPPORTED, sink)
+            else {
+                return;
+            };
+            let act = if accept {
+                TcpContentAction::Accept
+            } else {
+                TcpContentAction::Reject
+            };
+            if let Ok(cond) = tail(line, 3, kw, rules, sink) {
+                rules.tcp_response.push(RuleDraft {
+                    action: act,
+                    cond,
+                    location: loc.clone(),
+                    keyword: kw.to_string(),
+                });
+            }
+        }
+        other => sink.error(
+            loc,
+            "tcp-response",
+            format!("expects 'content' or 'inspect-delay', found '{other}'"),
         ),
     }
 }
@@ -2746,9 +2846,14 @@ fn layer7(a: &DraftAcl) -> bool {
     }
 }
 
-/// Looks at the buffered request bytes (`req.len`, `req.payload`).
+/// Looks at the buffered request or response bytes (`req.len`, `req.payload`, `res.payload`).
 fn content(a: &DraftAcl) -> bool {
     a.acl.sample.is_content()
+}
+
+/// Looks at the buffered response bytes (`res.len`, `res.payload`).
+fn response_content(a: &DraftAcl) -> bool {
+    matches!(&a.acl.sample, Sample::Expr(e) if e.0.needs().response_content)
 }
 
 /// Can only be known while the request is processed.
@@ -2782,6 +2887,8 @@ enum Place {
     Connection,
     /// `tcp-request content` (in `mode tcp`)
     Content,
+    /// `tcp-response content` (in `mode tcp`)
+    TcpResponse,
 }
 
 /// Resolves a rule's condition and checks that it can match where it is used; `None` after reporting a problem.
@@ -2836,9 +2943,20 @@ fn check(
                     format!("{t} would never match in 'tcp-request connection': '{f}' needs an HTTP message, and only src and dst_port are known when a connection is accepted")
                 })
             }),
-        Place::Content => find_bad(&r.1, layer7).map(|(t, f)| {
-            format!("{t} uses '{f}', which needs an HTTP message: {}", ns("HTTP fetches in 'tcp-request content' rules"))
-        }),
+        Place::Content => find_bad(&r.1, response_content)
+            .map(|(t, f)| {
+                format!("{t} would never match in '{kw}': '{f}' reads the response's bytes (only 'tcp-response content' rules can test them)")
+            })
+            .or_else(|| find_bad(&r.1, layer7).map(|(t, f)| {
+                format!("{t} uses '{f}', which needs an HTTP message: {}", ns("HTTP fetches in 'tcp-request content' rules"))
+            })),
+        Place::TcpResponse => find_bad(&r.1, |a| content(a) && !response_content(a))
+            .map(|(t, f)| {
+                format!("{t} would never match in '{kw}': '{f}' reads the request's bytes (only 'tcp-request content' rules can test them)")
+            })
+            .or_else(|| find_bad(&r.1, layer7).map(|(t, f)| {
+                format!("{t} uses '{f}', which needs an HTTP message, and 'tcp-response content' rules have none")
+            })),
     });
     match problem {
         Some(m) => {
@@ -2917,19 +3035,57 @@ pub fn finish(
         .collect();
     let mut http_request = rules_of(d.http_request, Place::Request, acls, proxy, sink);
     if mode != Mode::Tcp {
-        if let Some(r) = d.tcp_content.first() {
+        if let Some(r) = d
+            .tcp_content
+            .iter()
+            .find(|r| !matches!(r.action, TcpContentAction::Var(_)))
+        {
             sink.error(&r.location, &r.keyword, ns(format!("'tcp-request content' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
         } else if let Some((_, loc)) = &d.inspect_delay {
             sink.error(loc, "tcp-request inspect-delay", ns(format!("'tcp-request inspect-delay' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
         }
     }
-    let tcp_content = rules_of(d.tcp_content, Place::Content, acls, proxy, sink);
-    if mode == Mode::Tcp {
-        if let Some(r) = d.tcp_session.first().or(d.tcp_content_vars.first()) {
-            sink.error(&r.location, &r.keyword, ns(format!("'{}' in {proxy}, which is in 'mode tcp' (variables are only kept for HTTP streams)", r.keyword)));
+    // In an HTTP proxy the variable actions of `tcp-request content` run on each request, before the
+    // `http-request` rules; in `mode tcp` they run in order with the others, on the buffered bytes.
+    let (tcp_content_drafts, tcp_content_vars_drafts): (Vec<_>, Vec<_>) = if mode == Mode::Tcp {
+        (d.tcp_content, Vec::new())
+    } else {
+        let mut vars = Vec::new();
+        let mut others = Vec::new();
+        for r in d.tcp_content {
+            match r.action {
+                TcpContentAction::Var(a) => vars.push(RuleDraft {
+                    action: a,
+                    cond: r.cond,
+                    location: r.location,
+                    keyword: r.keyword,
+                }),
+                a => others.push(RuleDraft {
+                    action: a,
+                    cond: r.cond,
+                    location: r.location,
+                    keyword: r.keyword,
+                }),
+            }
+        }
+        (others, vars)
+    };
+    if mode != Mode::Tcp {
+        if let Some(r) = d.tcp_response.first() {
+            sink.error(&r.location, &r.keyword, ns(format!("'tcp-response content' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
+        } else if let Some((_, loc)) = &d.response_inspect_delay {
+            sink.error(loc, "tcp-response inspect-delay", ns(format!("'tcp-response inspect-delay' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
         }
     }
-    for r in d.tcp_session.iter().chain(&d.tcp_content_vars) {
+    let tcp_content = rules_of(tcp_content_drafts, Place::Content, acls, proxy, sink);
+    let tcp_response = rules_of(d.tcp_response, Place::TcpResponse, acls, proxy, sink);
+    let response_inspect_delay = d.response_inspect_delay.map(|(t, _)| t);
+    if mode == Mode::Tcp {
+        if let Some(r) = d.tcp_session.first() {
+            sink.error(&r.location, &r.keyword, ns(format!("'{}' in {proxy}, which is in 'mode tcp' (use 'tcp-request content' variable actions)", r.keyword)));
+        }
+    }
+    for r in d.tcp_session.iter().chain(&tcp_content_vars_drafts) {
         let e = match &r.action {
             HttpRequestAction::SetVar(_, e, _) => Some(&e.0),
             _ => None,
@@ -2939,7 +3095,13 @@ pub fn finish(
         }
     }
     let tcp_session = rules_of(d.tcp_session, Place::Connection, acls, proxy, sink);
-    let tcp_content_vars = rules_of(d.tcp_content_vars, Place::Connection, acls, proxy, sink);
+    let tcp_content_vars = rules_of(
+        tcp_content_vars_drafts,
+        Place::Connection,
+        acls,
+        proxy,
+        sink,
+    );
     let inspect_delay = d.inspect_delay.map(|(t, _)| t);
     for r in &mut http_request {
         // `errorfiles NAME` in `return` / `deny`: the section's page, else the proxy's error.
@@ -2978,6 +3140,8 @@ pub fn finish(
         tcp_session,
         tcp_content_vars,
         inspect_delay,
+        tcp_response,
+        response_inspect_delay,
         errorfiles,
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
     }

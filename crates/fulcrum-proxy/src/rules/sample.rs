@@ -175,6 +175,19 @@ pub(crate) fn proc_var(name: &VarName) -> Option<Value<'static>> {
     lock_proc().get(name).cloned()
 }
 
+/// Sets a `proc.` variable when `conds` allow it.
+pub(crate) fn set_proc_var_if(name: &VarName, v: Value<'static>, conds: VarConds) {
+    let mut vars = lock_proc();
+    if conds.allows(name.scope(), vars.get(name), &v) {
+        vars.insert(name.clone(), v);
+    }
+}
+
+/// Removes a `proc.` variable.
+pub(crate) fn unset_proc_var(name: &VarName) {
+    lock_proc().remove(name);
+}
+
 /// Runs the `global` section's `set-var` / `set-var-fmt` lines in order (when the proxy starts): each sees the
 /// `proc.` variables the lines before it set.
 pub fn set_global_vars(vars: &[fulcrum_config::haproxy::GlobalVar]) {
