@@ -223,3 +223,27 @@ backend app
         assert_eq!(r.header("so"), Some(want), "port {port}");
     }
 }
+
+/// `unique-id`: the ID `unique-id-format` made after the `http-request` rules, the same each time the response
+/// rules read it; without a format the fetch has no value.
+#[test]
+fn unique_id_fetch_reads_the_requests_id() {
+    let o = origins(1);
+    let p = proxy(
+        "    unique-id-format ID-%[uuid]-%[req.hdr(in)]
+    http-response set-header A %[unique-id]
+    http-response set-header B %[unique-id]",
+        &o[0],
+    );
+    let r = get(&p, "/", "in: 42\r\n");
+    let a = r.header("a").expect("a").to_string();
+    assert!(
+        a.starts_with("ID-") && a.ends_with("-42") && a.len() == 3 + 36 + 3,
+        "{a}"
+    );
+    assert_eq!(r.header("b"), Some(a.as_str()));
+    // Another request, another ID.
+    assert_ne!(get(&p, "/", "in: 42\r\n").header("a"), Some(a.as_str()));
+    let p = proxy("    http-response set-header A <%[unique-id]>", &o[0]);
+    assert_eq!(get(&p, "/", "").header("a"), Some("<>"));
+}

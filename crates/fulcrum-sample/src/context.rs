@@ -247,6 +247,11 @@ pub trait Context {
         None
     }
 
+    /// The stream's unique ID (`unique-id`), as the frontend's `unique-id-format` made it.
+    fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
+        None
+    }
+
     /// The name of the listening socket the client came through (`so_name`: the `bind` line's
     /// `name`).
     fn listener_name(&self) -> Option<&str> {

@@ -137,6 +137,8 @@ pub(crate) enum Fetch {
     CaptureUri,
     /// `uuid([4])`: a random (version 4) UUID.
     Uuid,
+    /// `unique-id`: the stream's unique ID (`unique-id-format`).
+    UniqueId,
     /// `http_first_req`: whether the request is the first of its client connection.
     HttpFirstReq,
     /// `http_auth_type`: the scheme of the request's `Authorization` header (`Basic`, `Bearer`).
@@ -284,6 +286,7 @@ impl Fetch {
             | Fetch::CaptureMethod
             | Fetch::CaptureUri
             | Fetch::Uuid
+            | Fetch::UniqueId
             | Fetch::UrlParam { .. }
             | Fetch::Cook { .. } => Type::Str,
             Fetch::Int(_)
@@ -461,6 +464,7 @@ impl Fetch {
                 out.extend_from_slice(b"\r\n");
                 Value::Str(Cow::Owned(out))
             }
+            Fetch::UniqueId => Value::Str(ctx.unique_id()?),
             Fetch::Uuid => {
                 let mut b = [0u8; 16];
                 for chunk in b.chunks_mut(4) {

@@ -109,6 +109,7 @@ pub(crate) async fn handle(
         userlists: &refs.userlists,
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
+        unique_id: None,
     };
     let after = fe.rules.has_after_response_rules() || worker.snapshot.backend_after_response;
     let line = after.then(|| RequestLine {
@@ -395,20 +396,6 @@ async fn handle_inner(
         return Ok(r.map(|b| b.with_done(done)));
     }
     (src, dst_port) = (stream.src.ip(), stream.dst_port);
-    let sender = || Sender {
-        client,
-        src: stream.src,
-        dst: stream.dst_addr(),
-    };
-    let hash_sample = balance_sample(&be, &req, stream);
-    let line =
-        (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            src,
-            dst_port,
-            tls: tls.clone(),
-        });
     // `unique-id-format`: the request's unique ID, in `unique-id-header` and in a PROXY v2 header.
     let unique_id = fe.config.unique_id_format.as_ref().map(|f| {
         let mut id = Vec::new();
@@ -429,8 +416,24 @@ async fn handle_inner(
         }
     }
     if let Some(id) = unique_id {
+        // The `unique-id` fetch of the response rules and the log read it from the stream.
+        stream.unique_id = Some(id.clone());
         req.extensions_mut().insert(UniqueId(id));
     }
+    let sender = || Sender {
+        client,
+        src: stream.src,
+        dst: stream.dst_addr(),
+    };
+    let hash_sample = balance_sample(&be, &req, stream);
+    let line =
+        (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            src,
+            dst_port,
+            tls: tls.clone(),
+        });
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).

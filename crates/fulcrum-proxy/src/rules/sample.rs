@@ -74,6 +74,9 @@ pub struct Stream<'a> {
     pub received_uri: Option<http::Uri>,
     /// The PROXY protocol header the client connection started with (`fc_rcvd_proxy`, `fc_pp_*`).
     pub proxied: Option<&'a crate::proxy_header::Received>,
+    /// The request's unique ID (`unique-id`), made from the frontend's `unique-id-format` once the
+    /// `http-request` rules ran.
+    pub unique_id: Option<Vec<u8>>,
 }
 
 impl Stream<'_> {
@@ -568,6 +571,9 @@ impl Context for Ctx<'_, '_> {
     }
     fn listener_name(&self) -> Option<&str> {
         self.stream.listener.name.as_deref()
+    }
+    fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
+        self.stream.unique_id.as_deref().map(Cow::Borrowed)
     }
     fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
         match backend {
