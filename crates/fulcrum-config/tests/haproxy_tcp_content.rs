@@ -170,6 +170,12 @@ fn variable_actions_in_http_mode() {
         matches!(&r.tcp_session[0].action, HttpRequestAction::SetVar(n, _, _) if n.to_string() == "sess.a")
     );
     assert!(r.tcp_session[0].cond.is_some());
+    // A lone inspect delay has nothing to change in an HTTP proxy (the head is always waited for whole).
+    let c = ok_both(&format!("{http} tcp-request inspect-delay 1s\n{tail}"));
+    assert_eq!(
+        proxy(&c, "f").rules.inspect_delay,
+        Some(Duration::from_secs(1))
+    );
     err1(
         &format!("{http} tcp-request session set-var(sess.a) req.hdr(host)\n{tail}"),
         8,

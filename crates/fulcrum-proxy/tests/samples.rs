@@ -247,3 +247,66 @@ fn unique_id_fetch_reads_the_requests_id() {
     let p = proxy("    http-response set-header A <%[unique-id]>", &o[0]);
     assert_eq!(get(&p, "/", "").header("a"), Some("<>"));
 }
+
+/// `req.body` (with `option http-buffer-request`) and `json_query`: the same headers as haproxy 2.6 sets.
+#[test]
+fn json_query_on_the_request_body_like_haproxy() {
+    let o = origins(1);
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    option http-buffer-request
+    http-request set-var(txn.s) req.body,json_query('$.s')
+    http-request set-var(txn.i) req.body,json_query('$.n','int'),add(1)
+    http-request set-var(txn.d) req.body,json_query('$.n')
+    http-request set-var(txn.b) req.body,json_query('$.list[1].ok')
+    http-request set-var(txn.k) req.body,json_query('$.my\\\\.key')
+    http-response set-header x-s \"<%[var(txn.s)]>\"
+    http-response set-header x-i \"<%[var(txn.i)]>\"
+    http-response set-header x-d \"<%[var(txn.d)]>\"
+    http-response set-header x-b \"<%[var(txn.b)]>\"
+    http-response set-header x-k \"<%[var(txn.k)]>\"
+    default_backend app
+backend app
+    server s1 {}
+",
+        o[0].addr()
+    );
+    let post = |addr: std::net::SocketAddr, body: &str| -> Vec<String> {
+        let mut c = Client::connect(addr);
+        c.send(
+            format!(
+                "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        let r = c.read_response(false);
+        ["x-s", "x-i", "x-d", "x-b", "x-k"]
+            .iter()
+            .map(|h| r.header(h).unwrap_or("(none)").to_string())
+            .collect()
+    };
+    let bodies = [
+        r#"{"s":"a\"b","n":1234567.5,"list":[0,{"ok":true}],"my.key":"v"}"#,
+        r#"{"n":-4,"list":[{"ok":false},{"ok":false}]}"#,
+        "not json",
+    ];
+    let p = start_proxy(&cfg);
+    let got: Vec<_> = bodies.iter().map(|b| post(p.addr, b)).collect();
+    assert_eq!(
+        got[0],
+        ["<a\"b>", "<1234568>", "<1.23457e+06>", "<1>", "<v>"]
+    );
+    assert_eq!(got[1], ["<>", "<-3>", "<-4>", "<0>", "<>"]);
+    assert_eq!(got[2], ["<>", "<>", "<>", "<>", "<>"]);
+    drop(p);
+    if haproxy_present() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        let theirs: Vec<_> = bodies.iter().map(|b| post(addr, b)).collect();
+        assert_eq!(theirs, got);
+    }
+}

@@ -40,7 +40,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "http_auth_bearer",
     "nbproc",
     "proc",
-    "req.body",
     "req.body_len",
     "req.body_param",
     "req.body_size",
@@ -77,7 +76,6 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "debug",
     "host_only",
     "in_table",
-    "json_query",
     "jwt_header_query",
     "jwt_payload_query",
     "jwt_verify",
@@ -289,6 +287,7 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         }),
         "http_first_req" => simple(Fetch::HttpFirstReq),
         "unique-id" => simple(Fetch::UniqueId),
+        "req.body" => simple(Fetch::ReqBody),
         "http_auth_type" => simple(Fetch::HttpAuthType),
         "http_auth_user" => simple(Fetch::HttpAuthUser),
         "http_auth_pass" => simple(Fetch::HttpAuthPass),
@@ -605,6 +604,19 @@ pub(crate) fn conv(call: &RawCall<'_>, maps: &mut dyn MapSource) -> Result<Conv,
                 },
             };
             Ok(Conv::Hmac { alg, key })
+        }
+        "json_query" => {
+            let a = args(call, &[S, S], 1)?;
+            let path =
+                crate::json_query::parse_path(a.str(0).unwrap_or_default()).ok_or_else(|| {
+                    a.bad(0, "expected a JSON path such as '$.key' or '$.list[0].key'")
+                })?;
+            let int = match a.str(1) {
+                None => false,
+                Some("int") => true,
+                Some(_) => return Err(a.bad(1, "expected 'int'")),
+            };
+            Ok(Conv::JsonQuery { path, int })
         }
         "fix_is_valid" => simple(Conv::FixIsValid),
         "fix_tag_value" => {

@@ -247,6 +247,12 @@ pub trait Context {
         None
     }
 
+    /// The request body bytes buffered so far (`req.body`), known once they were waited for
+    /// (`option http-buffer-request`, `http-request wait-for-body`).
+    fn request_body(&self) -> Option<&[u8]> {
+        None
+    }
+
     /// The stream's unique ID (`unique-id`), as the frontend's `unique-id-format` made it.
     fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
         None

@@ -139,6 +139,8 @@ pub(crate) enum Fetch {
     Uuid,
     /// `unique-id`: the stream's unique ID (`unique-id-format`).
     UniqueId,
+    /// `req.body`: the request body bytes waited for.
+    ReqBody,
     /// `http_first_req`: whether the request is the first of its client connection.
     HttpFirstReq,
     /// `http_auth_type`: the scheme of the request's `Authorization` header (`Basic`, `Bearer`).
@@ -317,6 +319,7 @@ impl Fetch {
             Fetch::Bin(_)
             | Fetch::Base32 { with_src: true }
             | Fetch::Payload { .. }
+            | Fetch::ReqBody
             | Fetch::ResPayload { .. } => Type::Bin,
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
@@ -343,6 +346,7 @@ impl Fetch {
             Fetch::UrlParam { .. }
             | Fetch::CookVal { .. }
             | Fetch::Base32 { .. }
+            | Fetch::ReqBody
             | Fetch::ReqHdrs => true,
             Fetch::HttpAuthType
             | Fetch::HttpAuthUser
@@ -465,6 +469,7 @@ impl Fetch {
                 Value::Str(Cow::Owned(out))
             }
             Fetch::UniqueId => Value::Str(ctx.unique_id()?),
+            Fetch::ReqBody => Value::Bin(Cow::Borrowed(ctx.request_body()?)),
             Fetch::Uuid => {
                 let mut b = [0u8; 16];
                 for chunk in b.chunks_mut(4) {

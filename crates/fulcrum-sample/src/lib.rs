@@ -83,6 +83,7 @@ mod fetch;
 mod fix;
 mod hash;
 mod http;
+mod json_query;
 mod logfmt;
 mod map;
 mod mqtt;
@@ -273,6 +274,7 @@ impl Expr {
                     | Fetch::ReqHdrs
                     | Fetch::CaptureMethod
                     | Fetch::CaptureUri
+                    | Fetch::ReqBody
             ),
         }
     }

@@ -3041,9 +3041,9 @@ pub fn finish(
             .find(|r| !matches!(r.action, TcpContentAction::Var(_)))
         {
             sink.error(&r.location, &r.keyword, ns(format!("'tcp-request content' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
-        } else if let Some((_, loc)) = &d.inspect_delay {
-            sink.error(loc, "tcp-request inspect-delay", ns(format!("'tcp-request inspect-delay' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
         }
+        // A lone `tcp-request inspect-delay` changes nothing in an HTTP proxy: its request head is always waited
+        // for whole before any rule runs (the body as `option http-buffer-request` says).
     }
     // In an HTTP proxy the variable actions of `tcp-request content` run on each request, before the
     // `http-request` rules; in `mode tcp` they run in order with the others, on the buffered bytes.

@@ -110,6 +110,7 @@ pub(crate) async fn handle(
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
         unique_id: None,
+        req_body: None,
     };
     let after = fe.rules.has_after_response_rules() || worker.snapshot.backend_after_response;
     let line = after.then(|| RequestLine {
@@ -226,6 +227,7 @@ async fn handle_inner(
             return Ok(r);
         }
         room.body(req.body().prefetched());
+        stream.req_body = req.body().prefetched_data();
     }
     // The frontend's http-request rules, then its stats page, then use_backend / default_backend, then the
     // backend's stats page and rules.
@@ -255,6 +257,7 @@ async fn handle_inner(
                     return Ok(r);
                 }
                 room.body(req.body().prefetched());
+                stream.req_body = req.body().prefetched_data();
                 at = resume;
             }
             Verdict::RewriteFailed => return Ok(rewrite_failed(&fe, None, txn, b"IR")),
@@ -350,6 +353,7 @@ async fn handle_inner(
             return Ok(r.map(|b| b.with_done(done)));
         }
         room.body(req.body().prefetched());
+        stream.req_body = req.body().prefetched_data();
     }
     let mut at = Resume::default();
     let resp = loop {
@@ -378,6 +382,7 @@ async fn handle_inner(
                     break Some(r);
                 }
                 room.body(req.body().prefetched());
+                stream.req_body = req.body().prefetched_data();
                 at = resume;
             }
             Verdict::RewriteFailed => break Some(rewrite_failed(&fe, Some(&be), txn, b"IR")),

@@ -77,6 +77,8 @@ pub struct Stream<'a> {
     /// The request's unique ID (`unique-id`), made from the frontend's `unique-id-format` once the
     /// `http-request` rules ran.
     pub unique_id: Option<Vec<u8>>,
+    /// The request body bytes waited for (`option http-buffer-request`, `wait-for-body`): `req.body`.
+    pub req_body: Option<bytes::Bytes>,
 }
 
 impl Stream<'_> {
@@ -571,6 +573,11 @@ impl Context for Ctx<'_, '_> {
     }
     fn listener_name(&self) -> Option<&str> {
         self.stream.listener.name.as_deref()
+    }
+    fn request_body(&self) -> Option<&[u8]> {
+        // Only while the request is processed, as HAProxy.
+        self.req_headers?;
+        self.stream.req_body.as_deref()
     }
     fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
         self.stream.unique_id.as_deref().map(Cow::Borrowed)
