@@ -346,6 +346,22 @@ fn tcp_mode_variables_and_response_rules_parse() {
         "tcp-response content close",
         NS,
     );
+    // A named defaults section's rules run first in the backends using it; a frontend may not use it.
+    let named =
+        "defaults d\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+                 tcp-response inspect-delay 1s\n tcp-response content reject if { res.len lt 2 }\n";
+    let c = ok_both(&format!(
+        "{named}backend b from d\n tcp-response content accept\n server s 127.0.0.1:1\n"
+    ));
+    let r = &proxy(&c, "b").rules;
+    assert_eq!(kinds(&r.tcp_response), ["reject", "accept"]);
+    assert_eq!(r.response_inspect_delay, Some(Duration::from_secs(1)));
+    err1_both(
+        &format!("{named}frontend f from d\n bind :18080\n default_backend b\nbackend b from d\n server s 127.0.0.1:1\n"),
+        8,
+        "frontend",
+        "cannot inherit from a defaults section defining 'tcp-response content' rules",
+    );
     // An HTTP proxy has no tcp-response rules in fulcrum yet.
     err1(
         "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\

@@ -157,6 +157,7 @@ pub fn parse_sources_with(
                             index: defaults_rules.len(),
                             location: sec.location.clone(),
                             frontend_only: body.rules.has_tcp_connection(),
+                            backend_only: body.rules.has_tcp_response(),
                         });
                     }
                     defaults_rules.push(validate::DefaultsRules {
@@ -241,6 +242,10 @@ fn inherit_rules(
         ),
         SectionKind::Backend if r.frontend_only => Some(format!(
             "a backend section cannot inherit from a defaults section defining 'tcp-request connection' or 'tcp-request session' rules (defaults section at {}).",
+            r.location
+        )),
+        SectionKind::Frontend if r.backend_only => Some(format!(
+            "a frontend section cannot inherit from a defaults section defining 'tcp-response content' rules (defaults section at {}).",
             r.location
         )),
         _ => match users.get(&r.index) {

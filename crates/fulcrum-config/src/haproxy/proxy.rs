@@ -278,6 +278,8 @@ pub struct InheritedRules {
     pub location: Location,
     /// It has `tcp-request connection` (or `session`) rules, which backends cannot run.
     pub frontend_only: bool,
+    /// It has `tcp-response content` rules, which frontends cannot run.
+    pub backend_only: bool,
 }
 
 impl Default for Settings {

@@ -135,6 +135,11 @@ impl RulesDraft {
             && self.missing.is_empty()
     }
 
+    /// Whether the section has `tcp-response content` rules (which only backends run).
+    pub fn has_tcp_response(&self) -> bool {
+        !self.tcp_response.is_empty()
+    }
+
     /// Whether the section has `tcp-request connection` rules (which only frontends run).
     pub fn has_tcp_connection(&self) -> bool {
         !self.tcp_connection.is_empty()

@@ -170,6 +170,10 @@ fn prepend(inherited: &Rules, mut own: Rules) -> Rules {
     own.http_response = before(&inherited.http_response, own.http_response);
     own.http_after_response = before(&inherited.http_after_response, own.http_after_response);
     own.tcp_connection = before(&inherited.tcp_connection, own.tcp_connection);
+    own.tcp_response = before(&inherited.tcp_response, own.tcp_response);
+    own.response_inspect_delay = own
+        .response_inspect_delay
+        .or(inherited.response_inspect_delay);
     own
 }
 
