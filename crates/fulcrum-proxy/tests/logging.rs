@@ -659,3 +659,35 @@ fn tune_logurilen_and_maxhdr_match_haproxy() {
     }
     assert!(msgs[0].1.contains("\"GET /a-long-\""), "{}", msgs[0].1);
 }
+
+#[test]
+fn unique_id_in_the_log_matches_haproxy() {
+    // `%ID` and the `unique-id` fetch give the ID `unique-id-format` made from the request.
+    let o = origins(1);
+    let cfg = http_cfg(
+        "",
+        &format!(
+            "    unique-id-format %[req.hdr(x-in)]-%[path]
+    log-format \"%ID|%{{+Q}}ID|%[unique-id]\"
+{}",
+            server_lines(&o, "")
+        ),
+    );
+    let Some((hap, ful)) = run_both(cfg, 2, |addr| {
+        for (path, header) in [("/a", "X-In: one\r\n"), ("/b", "")] {
+            let mut c = Client::connect(addr);
+            c.send(
+                format!("GET {path} HTTP/1.1\r\nHost: h\r\n{header}Connection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            assert_eq!(c.read_response(false).status, 200);
+        }
+    }) else {
+        return;
+    };
+    let pairs = both_messages(&hap, &ful);
+    assert_eq!(pairs[0].1, "one-/a|\"one-/a\"|one-/a");
+    for (h, f) in pairs {
+        assert_eq!(h, f);
+    }
+}

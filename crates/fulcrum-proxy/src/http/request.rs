@@ -421,7 +421,8 @@ async fn handle_inner(
         }
     }
     if let Some(id) = unique_id {
-        // The `unique-id` fetch of the response rules and the log read it from the stream.
+        // The `unique-id` fetch of the response rules reads it from the stream, `%ID` from the log record.
+        txn.unique_id(&id);
         stream.unique_id = Some(id.clone());
         req.extensions_mut().insert(UniqueId(id));
     }

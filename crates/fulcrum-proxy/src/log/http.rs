@@ -224,6 +224,7 @@ impl ConnLog {
             request: if txn.bad { None } else { Some(&txn.request) },
             captures: [&txn.captures[0], &txn.captures[1]],
             vars: txn.vars.as_deref(),
+            unique_id: txn.unique_id.as_deref(),
         };
         self.log.emit(self.wall(end), &fields);
     }
@@ -301,6 +302,8 @@ pub struct HttpTxn {
     captures: [super::capture::Captured; 2],
     /// The transaction's variables, kept when the format reads samples.
     vars: Option<Box<super::sample::LogVars>>,
+    /// The request's unique ID (`%ID`).
+    unique_id: Option<Box<[u8]>>,
 }
 
 impl HttpTxn {
@@ -325,6 +328,7 @@ impl HttpTxn {
             conn: None,
             captures: [Vec::new(), Vec::new()],
             vars: None,
+            unique_id: None,
         }
     }
 
@@ -498,6 +502,13 @@ impl TxnSlot {
             if let Some(conn) = &t.conn {
                 t.captures[1] = conn.fe.captures.response(headers);
             }
+        }
+    }
+
+    /// Records the request's unique ID (`%ID`).
+    pub fn unique_id(&mut self, id: &[u8]) {
+        if let Some(t) = &mut self.0 {
+            t.unique_id = Some(id.into());
         }
     }
 
