@@ -2355,3 +2355,94 @@ fn capture_req_uri_acl() {
     ));
     assert_eq!(e[0].0, 8);
 }
+
+/// Capture slots: `capture ... header`, `declare capture`, `http-request capture ... len N` number them in order
+/// (a named defaults section's first); `capture ... id N` must name one of the frontend's (checked by haproxy too).
+#[test]
+fn capture_slots_and_rules() {
+    let c = ok_both(&fe(concat!(
+        " capture request header Host len 10\n",
+        " declare capture request len 8\n",
+        " declare capture response len 4\n",
+        " http-request capture req.hdr(x-a) len 5\n",
+        " http-request capture req.hdr(x-b) id 1\n",
+        " http-response capture res.hdr(x-c) id 0\n",
+        " default_backend b\n",
+    )));
+    let f = proxy(&c, "f");
+    let lens: Vec<_> = f.request_slots.iter().map(|s| s.len).collect();
+    assert_eq!(lens, [10, 8, 5]);
+    assert_eq!(f.request_slots[0].header.as_deref(), Some("Host"));
+    assert_eq!(f.response_slots.len(), 1);
+    let slots: Vec<_> = f
+        .rules
+        .http_request
+        .iter()
+        .filter_map(|r| match &r.action {
+            HttpRequestAction::Capture(_, n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(slots, [2, 1]);
+    assert!(matches!(
+        f.rules.http_response[0].action,
+        HttpResponseAction::Capture(_, 0)
+    ));
+    // A named defaults section's slots come first in the frontends using it.
+    let c = ok_both(
+        "defaults d\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         http-request capture req.hdr(host) len 64\n\
+         frontend f from d\n bind :18080\n declare capture request len 32\n\
+         http-request capture req.hdr(x) id 1\n default_backend b\n\
+         defaults plain\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         backend b\n server s 127.0.0.1:1\n",
+    );
+    let lens: Vec<_> = proxy(&c, "f").request_slots.iter().map(|s| s.len).collect();
+    assert_eq!(lens, [64, 32]);
+    // A backend writes its frontend's slots by id, unchecked; it declares none.
+    ok_both(&be(
+        " http-request capture req.hdr(a) id 3\n server s 127.0.0.1:1\n",
+    ));
+    err1_both(
+        &fe(" http-request capture req.hdr(a) id 0\n default_backend b\n"),
+        8,
+        "http-request capture",
+        "no request capture with id 0",
+    );
+    err1_both(
+        &fe(" declare capture request len 2\n http-response capture res.hdr(a) id 0\n default_backend b\n"),
+        9,
+        "http-response capture",
+        "no response capture with id 0",
+    );
+    err1_both(
+        &be(" http-request capture req.hdr(a) len 3\n server s 127.0.0.1:1\n"),
+        7,
+        "http-request capture",
+        "only frontends and listens have",
+    );
+    err1_both(
+        &fe(" http-response capture res.hdr(a) len 3\n default_backend b\n"),
+        8,
+        "http-response capture",
+        "expects 'id N'",
+    );
+    err1_both(
+        &fe(" http-request capture status len 3\n default_backend b\n"),
+        8,
+        "http-request capture",
+        "reads the response",
+    );
+    err1_both(
+        &be(" declare capture request len 3\n server s 127.0.0.1:1\n"),
+        7,
+        "declare",
+        "",
+    );
+    err1_both(
+        &fe(" declare capture request size 3\n default_backend b\n"),
+        8,
+        "declare",
+        "expects 'declare capture request len N'",
+    );
+}

@@ -310,3 +310,58 @@ backend app
         assert_eq!(theirs, got);
     }
 }
+
+/// Capture slots: a `capture request header` line's, `declare`d ones written by `capture ... id N` rules, and one
+/// `http-request capture ... len N` declares; read back with `capture.req.hdr(N)` / `capture.res.hdr(N)`, each
+/// cut to its slot's length. The same headers as haproxy 2.6 sets.
+#[test]
+fn capture_slots_like_haproxy() {
+    let o = origins(1);
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    capture request header X-H len 3
+    declare capture request len 4
+    declare capture response len 5
+    http-request capture req.hdr(x-a) len 2
+    http-request capture req.hdr(x-b) id 1
+    http-request set-var(txn.c2) capture.req.hdr(2)
+    http-response capture status,concat(-,txn.c2) id 0
+    http-response set-header r0 \"<%[capture.req.hdr(0)]>\"
+    http-response set-header r1 \"<%[capture.req.hdr(1)]>\"
+    http-response set-header r2 \"<%[capture.req.hdr(2)]>\"
+    http-response set-header r3 \"<%[capture.req.hdr(3)]>\"
+    http-response set-header s0 \"<%[capture.res.hdr(0)]>\"
+    default_backend app
+backend app
+    server s1 {}
+",
+        o[0].addr()
+    );
+    let names = ["r0", "r1", "r2", "r3", "s0"];
+    let ask = |addr: std::net::SocketAddr, headers: &str| -> Vec<String> {
+        let mut c = Client::connect(addr);
+        c.send(
+            format!("GET / HTTP/1.1\r\nHost: h\r\n{headers}Connection: close\r\n\r\n").as_bytes(),
+        );
+        let r = c.read_response(false);
+        names
+            .iter()
+            .map(|h| r.header(h).unwrap_or("(none)").to_string())
+            .collect()
+    };
+    let requests = ["X-H: abcdef\r\nX-A: xyz\r\nX-B: 123456\r\n", ""];
+    let p = start_proxy(&cfg);
+    let got: Vec<_> = requests.iter().map(|h| ask(p.addr, h)).collect();
+    assert_eq!(got[0], ["<abc>", "<1234>", "<xy>", "<>", "<200-x>"]);
+    assert_eq!(got[1], ["<>", "<>", "<>", "<>", "<200->"]);
+    drop(p);
+    if haproxy_present() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        let theirs: Vec<_> = requests.iter().map(|h| ask(addr, h)).collect();
+        assert_eq!(theirs, got);
+    }
+}

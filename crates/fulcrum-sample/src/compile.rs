@@ -27,9 +27,7 @@ use Kind::{Int as I, Ipv4 as V4, Ipv6 as V6, Mask4 as M4, Mask6 as M6, Str as S}
 const UNSUPPORTED_FETCHES: &[&str] = &[
     "baseq",
     "be_sess_rate",
-    "capture.req.hdr",
     "capture.req.ver",
-    "capture.res.hdr",
     "capture.res.ver",
     "connslots",
     "cookie",
@@ -288,6 +286,17 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "http_first_req" => simple(Fetch::HttpFirstReq),
         "unique-id" => simple(Fetch::UniqueId),
         "req.body" => simple(Fetch::ReqBody),
+        "capture.req.hdr" | "capture.res.hdr" => {
+            let a = args(call, &[I], 1)?;
+            let idx = a
+                .int(0)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| a.bad(0, "expected a capture slot number (0 or more)"))?;
+            Ok(Fetch::CaptureHdr {
+                response: call.name == "capture.res.hdr",
+                idx,
+            })
+        }
         "http_auth_type" => simple(Fetch::HttpAuthType),
         "http_auth_user" => simple(Fetch::HttpAuthUser),
         "http_auth_pass" => simple(Fetch::HttpAuthPass),

@@ -253,6 +253,13 @@ pub trait Context {
         None
     }
 
+    /// The value of the frontend's capture slot `idx`, request or `response` side (`capture.req.hdr(N)`,
+    /// `capture.res.hdr(N)`).
+    fn capture(&self, response: bool, idx: usize) -> Option<Cow<'_, [u8]>> {
+        let _ = (response, idx);
+        None
+    }
+
     /// The stream's unique ID (`unique-id`), as the frontend's `unique-id-format` made it.
     fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
         None

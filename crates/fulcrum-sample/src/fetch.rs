@@ -141,6 +141,13 @@ pub(crate) enum Fetch {
     UniqueId,
     /// `req.body`: the request body bytes waited for.
     ReqBody,
+    /// `capture.req.hdr(N)`, `capture.res.hdr(N)`: capture slot N of the frontend.
+    CaptureHdr {
+        /// The response side's slots.
+        response: bool,
+        /// The slot.
+        idx: usize,
+    },
     /// `http_first_req`: whether the request is the first of its client connection.
     HttpFirstReq,
     /// `http_auth_type`: the scheme of the request's `Authorization` header (`Basic`, `Bearer`).
@@ -289,6 +296,7 @@ impl Fetch {
             | Fetch::CaptureUri
             | Fetch::Uuid
             | Fetch::UniqueId
+            | Fetch::CaptureHdr { .. }
             | Fetch::UrlParam { .. }
             | Fetch::Cook { .. } => Type::Str,
             Fetch::Int(_)
@@ -331,6 +339,7 @@ impl Fetch {
     pub(crate) fn reads_response(&self) -> bool {
         match self {
             Fetch::Status | Fetch::ResLen | Fetch::ResPayload { .. } => true,
+            Fetch::CaptureHdr { response, .. } => *response,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
             | Fetch::Cook { dir, .. }
@@ -470,6 +479,7 @@ impl Fetch {
             }
             Fetch::UniqueId => Value::Str(ctx.unique_id()?),
             Fetch::ReqBody => Value::Bin(Cow::Borrowed(ctx.request_body()?)),
+            Fetch::CaptureHdr { response, idx } => Value::Str(ctx.capture(*response, *idx)?),
             Fetch::Uuid => {
                 let mut b = [0u8; 16];
                 for chunk in b.chunks_mut(4) {

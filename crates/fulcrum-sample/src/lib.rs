@@ -275,6 +275,7 @@ impl Expr {
                     | Fetch::CaptureMethod
                     | Fetch::CaptureUri
                     | Fetch::ReqBody
+                    | Fetch::CaptureHdr { .. }
             ),
         }
     }

@@ -128,7 +128,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "backlog",
     "compression",
     "cookie",
-    "declare",
     "description",
     "disabled",
     "email-alert",
@@ -823,7 +822,6 @@ pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &[
 pub const HTTP_REQUEST_UNSUPPORTED: &[&str] = &[
     "add-acl*",
     "cache-use",
-    "capture",
     "del-acl*",
     "del-map*",
     "disable-l7-retry",
@@ -853,7 +851,6 @@ pub const HTTP_REQUEST_UNSUPPORTED: &[&str] = &[
 pub const HTTP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "add-acl*",
     "cache-store",
-    "capture",
     "del-acl*",
     "del-map*",
     "ot-group",

@@ -175,6 +175,15 @@ pub fn parse_sources_with(
                 let mut s = base.unwrap_or_else(|| current.clone());
                 inherit_rules(sec.kind, &sec.location, &mut s, &mut rules_users, &mut sink);
                 let mut body = proxy::Body::default();
+                // The capture slots of the named defaults' rules come first, numbered as declared there.
+                if let Some(d) = s
+                    .rules_from
+                    .as_ref()
+                    .and_then(|r| defaults_rules.get(r.index))
+                {
+                    body.rules.request_slots = d.rules.request_slots.clone();
+                    body.rules.response_slots = d.rules.response_slots.clone();
+                }
                 for line in &sec.lines {
                     proxy::apply(
                         sec.kind,

@@ -795,6 +795,22 @@ pub struct Proxy {
     pub capture_request: Vec<Capture>,
     /// `capture response header NAME len N` lines (frontends), in order: `%hs` in the logs.
     pub capture_response: Vec<Capture>,
+    /// Every capture slot of the frontend, request side (`capture.req.hdr(N)`).
+    pub request_slots: Vec<CaptureSlot>,
+    /// Every capture slot of the frontend, response side (`capture.res.hdr(N)`).
+    pub response_slots: Vec<CaptureSlot>,
+}
+
+/// One capture slot of a frontend: the `N` of `capture.req.hdr(N)`, `capture.res.hdr(N)` and `capture ... id N`.
+/// Slots are numbered per direction in the order `capture request|response header`, `declare capture
+/// request|response len N` and `http-request capture ... len N` lines declare them (those of a named defaults
+/// section first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureSlot {
+    /// The most bytes kept.
+    pub len: usize,
+    /// The header a `capture ... header` line fills it with (`None`: filled by `capture` rules).
+    pub header: Option<String>,
 }
 
 /// One `capture request|response header NAME len N` line: the last value of that header, cut to `len` bytes.
@@ -1309,6 +1325,8 @@ pub enum HttpRequestAction {
     /// `strict-mode on|off`: whether a rewrite that fails (the buffer is full) answers 500, for the rules after
     /// it in this proxy's ruleset (on at the start of each).
     StrictMode(bool),
+    /// `capture EXPR len N|id N`: the sample, cut to the slot's length, stored in capture slot N (request side).
+    Capture(SampleExpr, usize),
 }
 
 /// Which address a `set-src`, `set-src-port`, `set-dst` or `set-dst-port` action changes.
@@ -1358,6 +1376,8 @@ pub enum HttpResponseAction {
     WaitForBody(WaitForBody),
     /// `strict-mode on|off` (see [`HttpRequestAction::StrictMode`]).
     StrictMode(bool),
+    /// `capture EXPR id N`: the sample, cut to the slot's length, stored in response capture slot N.
+    Capture(SampleExpr, usize),
     /// `replace-header NAME REGEX REPLACEMENT`: each whole value of the header the regex matches is rewritten
     /// (`\1`..`\9` stand for its groups).
     ReplaceHeader(String, String, Fmt),

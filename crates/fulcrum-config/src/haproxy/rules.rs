@@ -21,10 +21,10 @@ use std::net::IpAddr;
 use super::common::{Line, MapLoad, Sink};
 use super::known;
 use super::model::{
-    Acl, AddrPart, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod,
-    Mode, PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule, Rules, Sample,
-    SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds, VarName,
-    WaitForBody, RULE_LOG_VARS,
+    Acl, AddrPart, CaptureSlot, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction,
+    MatchMethod, Mode, PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule,
+    Rules, Sample, SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds,
+    VarName, WaitForBody, RULE_LOG_VARS,
 };
 use super::proxy::parse_net;
 use super::sections::SectionKind;
@@ -108,6 +108,12 @@ pub struct RulesDraft {
     tcp_response: Vec<RuleDraft<TcpContentAction>>,
     /// `tcp-response inspect-delay` (the last line wins) and where it was.
     response_inspect_delay: Option<(std::time::Duration, Location)>,
+    /// The capture slots declared so far, request side (a frontend starts with its named defaults' ones).
+    pub request_slots: Vec<CaptureSlot>,
+    /// The capture slots declared so far, response side.
+    pub response_slots: Vec<CaptureSlot>,
+    /// `capture ... id N` actions whose slot must exist once the section is read: (response side, N, where).
+    capture_ids: Vec<(bool, usize, Location)>,
     /// `stats admin if|unless COND` lines.
     stats_admin: Vec<RuleDraft<()>>,
     /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
@@ -1996,6 +2002,12 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (HttpRequestAction::WaitForBody(w), i)
         }
+        "capture" => {
+            let Some((e, slot)) = capture_action(line, false, rules, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::Capture(e, slot), 5)
+        }
         "strict-mode" => {
             let Some(on) = strict_mode(line, kw, sink) else {
                 return;
@@ -2161,6 +2173,12 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
                 return;
             };
             (HttpResponseAction::StrictMode(on), 3)
+        }
+        "capture" if !after => {
+            let Some((e, slot)) = capture_action(line, true, rules, kw, sink) else {
+                return;
+            };
+            (HttpResponseAction::Capture(e, slot), 5)
         }
         other
             if var_action(line, 1, other, Phase::Response, kw, &mut Sink::default()).is_some() =>
@@ -2364,6 +2382,104 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             ),
         ),
     }
+}
+
+/// Most capture slots of one direction per proxy (HAProxy's own limit is far above any real use; this one keeps a
+/// hostile configuration from asking for unbounded work per request).
+pub const MAX_CAPTURE_SLOTS: usize = 64;
+
+/// Declares one more capture slot of `len` bytes (`header`: filled from that header); its index, `None` when
+/// there are too many (reported).
+pub fn declare_slot(
+    rules: &mut RulesDraft,
+    response: bool,
+    len: usize,
+    header: Option<String>,
+    loc: &Location,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<usize> {
+    let list = if response {
+        &mut rules.response_slots
+    } else {
+        &mut rules.request_slots
+    };
+    if list.len() >= MAX_CAPTURE_SLOTS {
+        let dir = if response { "response" } else { "request" };
+        sink.error(
+            loc,
+            kw,
+            format!("too many {dir} captures (at most {MAX_CAPTURE_SLOTS})"),
+        );
+        return None;
+    }
+    list.push(CaptureSlot { len, header });
+    Some(list.len() - 1)
+}
+
+/// `http-request capture EXPR len N|id N`, `http-response capture EXPR id N` (`response`): the expression and the
+/// slot, a new one for `len`.
+fn capture_action(
+    line: &Line,
+    response: bool,
+    rules: &mut RulesDraft,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<(SampleExpr, usize)> {
+    let loc = &line.location;
+    let phase = if response {
+        Phase::Response
+    } else {
+        Phase::Request
+    };
+    let forms = if response {
+        "'id N'"
+    } else {
+        "'len N' or 'id N'"
+    };
+    let (Some(v), Some(how), Some(n)) = (arg(line, 2), arg(line, 3), arg(line, 4)) else {
+        sink.error(
+            loc,
+            kw,
+            format!("expects a sample expression followed by {forms}"),
+        );
+        return None;
+    };
+    let maps = sink.maps.clone();
+    let mut load = MapLoad {
+        maps: &maps,
+        location: loc,
+    };
+    let e = match fulcrum_sample::Expr::parse_with(v, &mut load) {
+        Ok(e) => e,
+        Err(e) => {
+            sink.error(loc, kw, format!("'{v}': {e}"));
+            return None;
+        }
+    };
+    if !expr_fits(&e, phase, loc, kw, sink) {
+        return None;
+    }
+    let Ok(n) = n.parse::<usize>() else {
+        sink.error(loc, kw, format!("'{how}' expects a number, found '{n}'"));
+        return None;
+    };
+    let slot = match how {
+        "len" if !response => declare_slot(rules, false, n, None, loc, kw, sink)?,
+        "id" => {
+            rules.capture_ids.push((response, n, loc.clone()));
+            n
+        }
+        other => {
+            sink.error(
+                loc,
+                kw,
+                format!("expects {forms} after the sample expression, found '{other}'"),
+            );
+            return None;
+        }
+    };
+    Some((SampleExpr(std::sync::Arc::new(e)), slot))
 }
 
 /// `tcp-response inspect-delay TIME`, `tcp-response content accept|reject|set-var(...)|set-var-fmt(...)|
@@ -2991,6 +3107,24 @@ pub fn finish(
                 format!("no such ACL '{name}' yet: it is declared later, at {} (HAProxy requires an ACL to be declared before a condition uses it)", later.acl.location),
             ),
             None => sink.error(loc, kw, format!("no such ACL '{name}' in {proxy}")),
+        }
+    }
+    // `capture ... id N`: a frontend's slot must exist (a backend's rules write the slots of whichever
+    // frontend the stream came through; there a missing slot is ignored at run time).
+    if !proxy.starts_with("backend") {
+        for (response, n, loc) in &d.capture_ids {
+            let (slots, kw, dir) = if *response {
+                (&d.response_slots, "http-response capture", "response")
+            } else {
+                (&d.request_slots, "http-request capture", "request")
+            };
+            if *n >= slots.len() {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("{proxy}: no {dir} capture with id {n} (declare it with 'declare capture {dir} len N' or a capture line)"),
+                );
+            }
         }
     }
     let acls = &d.acls;

@@ -237,6 +237,15 @@ fn build(
         settings: s,
         body,
     } = d;
+    // Capture slots belong to frontends (a backend's capture rules fill its streams' frontend's).
+    let (request_slots, response_slots) = if kind.has_frontend() {
+        (
+            body.rules.request_slots.clone(),
+            body.rules.response_slots.clone(),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let rules = rules::finish(
         body.rules,
         s.mode,
@@ -452,6 +461,8 @@ fn build(
         unique_id_header: s.unique_id_header.filter(|_| kind.has_frontend()),
         capture_request: body.capture_request,
         capture_response: body.capture_response,
+        request_slots,
+        response_slots,
     }
 }
 

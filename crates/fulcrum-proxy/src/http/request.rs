@@ -111,7 +111,11 @@ pub(crate) async fn handle(
         proxied: client.conn.proxied(),
         unique_id: None,
         req_body: None,
+        capture_slots: [&fe.config.request_slots, &fe.config.response_slots],
+        captured: [Vec::new(), Vec::new()],
     };
+    // `capture request header` slots, as the request arrived (`capture.req.hdr(N)`).
+    stream.capture_headers(false, req.headers());
     let after = fe.rules.has_after_response_rules() || worker.snapshot.backend_after_response;
     let line = after.then(|| RequestLine {
         method: req.method().clone(),
@@ -501,6 +505,7 @@ async fn handle_inner(
         }
     };
     stream.server = done.chosen_server().cloned();
+    stream.capture_headers(true, resp.headers());
     if let Some(line) = line {
         // The backend's http-response rules, then the frontend's.
         let mut status = resp.status().as_u16();

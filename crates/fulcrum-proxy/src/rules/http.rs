@@ -430,6 +430,8 @@ enum ReqAction {
     Service(Service),
     WaitForBody(WaitForBody),
     StrictMode(bool),
+    /// `capture EXPR id N` (request side).
+    Capture(SampleExpr, usize),
 }
 
 /// The part of the request target a `replace-*` action rewrites.
@@ -457,6 +459,8 @@ enum RespAction {
     ReplaceValue(HeaderName, Regex, Fmt),
     SetStatus(u16),
     Allow,
+    /// `capture EXPR id N` (response side).
+    Capture(SampleExpr, usize),
 }
 
 /// `del-header NAME -m beg|end|sub|reg`: which header names match (lower case, as names are kept).
@@ -775,6 +779,7 @@ impl ProxyRules {
                 HttpRequestAction::UseService(s) => ReqAction::Service(*s),
                 HttpRequestAction::WaitForBody(w) => ReqAction::WaitForBody(*w),
                 HttpRequestAction::StrictMode(on) => ReqAction::StrictMode(*on),
+                HttpRequestAction::Capture(e, slot) => ReqAction::Capture(e.clone(), *slot),
             };
             out.http_request.push((action, compile_opt(&r.cond, refs)?));
         }
@@ -1033,6 +1038,16 @@ impl ProxyRules {
                     v.run(req_msg(req), stream);
                     true
                 }
+                ReqAction::Capture(e, slot) => {
+                    let v =
+                        e.0.eval(&Ctx::new(req_msg(req), stream))
+                            .and_then(|v| v.cast(fulcrum_sample::Type::Str))
+                            .map(|v| v.into_str_bytes().into_owned());
+                    if let Some(v) = v {
+                        stream.set_capture(false, *slot, &v);
+                    }
+                    true
+                }
                 ReqAction::StrictMode(on) => {
                     strict = *on;
                     true
@@ -1163,6 +1178,7 @@ fn compile_response(
             HttpResponseAction::UnsetVar(n) => RespAction::Var(VarAct::Unset(n.clone())),
             HttpResponseAction::WaitForBody(w) => RespAction::WaitForBody(*w),
             HttpResponseAction::StrictMode(on) => RespAction::StrictMode(*on),
+            HttpResponseAction::Capture(e, slot) => RespAction::Capture(e.clone(), *slot),
         };
         out.push((action, compile_opt(&r.cond, refs)?));
     }
@@ -1210,6 +1226,16 @@ fn apply_response(
                 },
                 RespAction::Var(v) => {
                     v.run(msg(&*headers), stream);
+                    true
+                }
+                RespAction::Capture(e, slot) => {
+                    let v =
+                        e.0.eval(&Ctx::new(msg(&*headers), stream))
+                            .and_then(|v| v.cast(fulcrum_sample::Type::Str))
+                            .map(|v| v.into_str_bytes().into_owned());
+                    if let Some(v) = v {
+                        stream.set_capture(true, *slot, &v);
+                    }
                     true
                 }
                 RespAction::DelHeader(n) => del_header(headers, n, room),

@@ -79,6 +79,10 @@ pub struct Stream<'a> {
     pub unique_id: Option<Vec<u8>>,
     /// The request body bytes waited for (`option http-buffer-request`, `wait-for-body`): `req.body`.
     pub req_body: Option<bytes::Bytes>,
+    /// The frontend's capture slots, request and response side.
+    pub capture_slots: [&'a [fulcrum_config::haproxy::CaptureSlot]; 2],
+    /// What `capture` rules stored in those slots (empty until one does).
+    pub captured: [Vec<Option<Vec<u8>>>; 2],
 }
 
 impl Stream<'_> {
@@ -156,6 +160,32 @@ impl Stream<'_> {
         };
         if allowed {
             self.set_var(name, v);
+        }
+    }
+
+    /// `capture EXPR id N`: stores `v` in slot `idx` of one side, cut to the slot's length; a slot the frontend
+    /// does not have (a backend's rule) is ignored.
+    pub fn set_capture(&mut self, response: bool, idx: usize, v: &[u8]) {
+        let side = usize::from(response);
+        let Some(slot) = self.capture_slots[side].get(idx) else {
+            return;
+        };
+        let list = &mut self.captured[side];
+        if list.len() < self.capture_slots[side].len() {
+            list.resize(self.capture_slots[side].len(), None);
+        }
+        list[idx] = Some(v[..v.len().min(slot.len)].to_vec());
+    }
+
+    /// Fills the `capture ... header` slots of one side with the last value of their header in `headers`.
+    pub fn capture_headers(&mut self, response: bool, headers: &HeaderMap) {
+        let side = usize::from(response);
+        let slots = self.capture_slots[side];
+        for (idx, slot) in slots.iter().enumerate() {
+            let Some(name) = &slot.header else { continue };
+            if let Some(v) = headers.get_all(name.as_str()).iter().next_back() {
+                self.set_capture(response, idx, v.as_bytes());
+            }
         }
     }
 
@@ -581,6 +611,13 @@ impl Context for Ctx<'_, '_> {
     }
     fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
         self.stream.unique_id.as_deref().map(Cow::Borrowed)
+    }
+    fn capture(&self, response: bool, idx: usize) -> Option<Cow<'_, [u8]>> {
+        let side = usize::from(response);
+        match self.stream.captured[side].get(idx) {
+            Some(Some(v)) => Some(Cow::Borrowed(v)),
+            _ => None,
+        }
     }
     fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
         match backend {
