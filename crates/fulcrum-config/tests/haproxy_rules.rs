@@ -1080,9 +1080,9 @@ fn http_request_errors_haproxy_rejects_too() {
 fn http_request_errors_fulcrum_only() {
     for (line, kw, needle) in [
         (
-            "http-request capture req.hdr(host) len 10",
-            "http-request capture",
-            "action 'capture' is not supported",
+            "http-request set-timeout server 5s",
+            "http-request set-timeout",
+            "action 'set-timeout' is not supported",
         ),
         (
             "http-request track-sc0 src",
