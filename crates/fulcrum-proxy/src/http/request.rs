@@ -142,6 +142,7 @@ pub(crate) async fn handle(
         );
     }
     txn.keep_vars(stream.txn.get_mut(), stream.sess);
+    txn.keep_captures(stream.capture_slots, &stream.captured);
     resp
 }
 

@@ -431,6 +431,30 @@ impl TxnSlot {
         TxnSlot(Some(t))
     }
 
+    /// Takes the frontend's capture slots as the stream filled them (`%hr`, `%hs`), once the rules have all run;
+    /// a side with only `capture ... header` slots keeps what the record took as the messages arrived.
+    pub fn keep_captures(
+        &mut self,
+        slots: [&[fulcrum_config::haproxy::CaptureSlot]; 2],
+        captured: &[Vec<Option<Vec<u8>>>; 2],
+    ) {
+        let Some(t) = &mut self.0 else { return };
+        for side in 0..2 {
+            if slots[side].iter().all(|s| s.header.is_some()) {
+                continue;
+            }
+            t.captures[side] = (0..slots[side].len())
+                .map(|i| {
+                    captured[side]
+                        .get(i)
+                        .cloned()
+                        .flatten()
+                        .map(Vec::into_boxed_slice)
+                })
+                .collect();
+        }
+    }
+
     /// Keeps the transaction's variables (and a copy of the connection's) for the log line, when its format
     /// reads samples (`%[var(txn.x)]`); called once the rules have all run.
     pub fn keep_vars(
