@@ -330,7 +330,10 @@ fn acl_errors_fulcrum_only() {
             "acl a req.payload_lv(0,1) x",
             "fetch method 'req.payload_lv' is supported by HAProxy, not yet",
         ),
-        ("acl a req.body x", "fetch method 'req.body' is supported"),
+        (
+            "acl a req.body_param(x) x",
+            "fetch method 'req.body_param' is supported",
+        ),
         (
             "acl a str(a),wt6 x",
             "converter 'wt6' is supported by HAProxy, not yet",
@@ -1077,9 +1080,9 @@ fn http_request_errors_haproxy_rejects_too() {
 fn http_request_errors_fulcrum_only() {
     for (line, kw, needle) in [
         (
-            "http-request capture req.hdr(host) len 10",
-            "http-request capture",
-            "action 'capture' is not supported",
+            "http-request set-timeout server 5s",
+            "http-request set-timeout",
+            "action 'set-timeout' is not supported",
         ),
         (
             "http-request track-sc0 src",
@@ -1366,12 +1369,8 @@ fn tcp_request_errors() {
         "tcp-request content",
         NS,
     );
-    err1(
-        &fe(" tcp-request inspect-delay 5s\n"),
-        8,
-        "tcp-request inspect-delay",
-        NS,
-    );
+    // A lone inspect delay is accepted in mode http: it has nothing to change there.
+    ok_both(&fe(" tcp-request inspect-delay 5s\n"));
     err1(
         &fe(" tcp-request session reject\n"),
         8,
@@ -2355,4 +2354,95 @@ fn capture_req_uri_acl() {
         " tcp-request connection reject if { capture.req.uri /a }\n default_backend b\n",
     ));
     assert_eq!(e[0].0, 8);
+}
+
+/// Capture slots: `capture ... header`, `declare capture`, `http-request capture ... len N` number them in order
+/// (a named defaults section's first); `capture ... id N` must name one of the frontend's (checked by haproxy too).
+#[test]
+fn capture_slots_and_rules() {
+    let c = ok_both(&fe(concat!(
+        " capture request header Host len 10\n",
+        " declare capture request len 8\n",
+        " declare capture response len 4\n",
+        " http-request capture req.hdr(x-a) len 5\n",
+        " http-request capture req.hdr(x-b) id 1\n",
+        " http-response capture res.hdr(x-c) id 0\n",
+        " default_backend b\n",
+    )));
+    let f = proxy(&c, "f");
+    let lens: Vec<_> = f.request_slots.iter().map(|s| s.len).collect();
+    assert_eq!(lens, [10, 8, 5]);
+    assert_eq!(f.request_slots[0].header.as_deref(), Some("Host"));
+    assert_eq!(f.response_slots.len(), 1);
+    let slots: Vec<_> = f
+        .rules
+        .http_request
+        .iter()
+        .filter_map(|r| match &r.action {
+            HttpRequestAction::Capture(_, n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(slots, [2, 1]);
+    assert!(matches!(
+        f.rules.http_response[0].action,
+        HttpResponseAction::Capture(_, 0)
+    ));
+    // A named defaults section's slots come first in the frontends using it.
+    let c = ok_both(
+        "defaults d\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         http-request capture req.hdr(host) len 64\n\
+         frontend f from d\n bind :18080\n declare capture request len 32\n\
+         http-request capture req.hdr(x) id 1\n default_backend b\n\
+         defaults plain\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         backend b\n server s 127.0.0.1:1\n",
+    );
+    let lens: Vec<_> = proxy(&c, "f").request_slots.iter().map(|s| s.len).collect();
+    assert_eq!(lens, [64, 32]);
+    // A backend writes its frontend's slots by id, unchecked; it declares none.
+    ok_both(&be(
+        " http-request capture req.hdr(a) id 3\n server s 127.0.0.1:1\n",
+    ));
+    err1_both(
+        &fe(" http-request capture req.hdr(a) id 0\n default_backend b\n"),
+        8,
+        "http-request capture",
+        "no request capture with id 0",
+    );
+    err1_both(
+        &fe(" declare capture request len 2\n http-response capture res.hdr(a) id 0\n default_backend b\n"),
+        9,
+        "http-response capture",
+        "no response capture with id 0",
+    );
+    err1_both(
+        &be(" http-request capture req.hdr(a) len 3\n server s 127.0.0.1:1\n"),
+        7,
+        "http-request capture",
+        "only frontends and listens have",
+    );
+    err1_both(
+        &fe(" http-response capture res.hdr(a) len 3\n default_backend b\n"),
+        8,
+        "http-response capture",
+        "expects 'id N'",
+    );
+    err1_both(
+        &fe(" http-request capture status len 3\n default_backend b\n"),
+        8,
+        "http-request capture",
+        "reads the response",
+    );
+    err1_both(
+        &be(" declare capture request len 3\n server s 127.0.0.1:1\n"),
+        7,
+        "declare",
+        "",
+    );
+    err1_both(
+        &fe(" declare capture request size 3\n default_backend b\n"),
+        8,
+        "declare",
+        "expects 'declare capture request len N'",
+    );
 }

@@ -37,7 +37,7 @@ fn content_rules_and_inspect_delay_parse() {
     let p = proxy(&c, "l");
     let r = &p.rules;
     assert_eq!(r.inspect_delay, Some(Duration::from_millis(100)));
-    let actions: Vec<_> = r.tcp_content.iter().map(|r| r.action).collect();
+    let actions: Vec<_> = r.tcp_content.iter().map(|r| r.action.clone()).collect();
     use TcpContentAction::*;
     assert_eq!(actions, [Reject, Accept, Accept, Reject]);
     assert_eq!(r.tcp_content[0].location.line, 10);
@@ -170,6 +170,12 @@ fn variable_actions_in_http_mode() {
         matches!(&r.tcp_session[0].action, HttpRequestAction::SetVar(n, _, _) if n.to_string() == "sess.a")
     );
     assert!(r.tcp_session[0].cond.is_some());
+    // A lone inspect delay has nothing to change in an HTTP proxy (the head is always waited for whole).
+    let c = ok_both(&format!("{http} tcp-request inspect-delay 1s\n{tail}"));
+    assert_eq!(
+        proxy(&c, "f").rules.inspect_delay,
+        Some(Duration::from_secs(1))
+    );
     err1(
         &format!("{http} tcp-request session set-var(sess.a) req.hdr(host)\n{tail}"),
         8,
@@ -186,12 +192,6 @@ fn variable_actions_in_http_mode() {
 
 #[test]
 fn unsupported_forms_are_refused_with_their_line() {
-    err1(
-        &li(" tcp-request content set-var(sess.x) int(1)\n"),
-        8,
-        "tcp-request content set-var",
-        NS,
-    );
     err1(
         &li(" tcp-request content track-sc0 src\n"),
         8,
@@ -258,4 +258,116 @@ fn use_backend_in_tcp_mode_may_look_at_the_payload() {
          backend b\n server s 127.0.0.1:1\nbackend c\n server s 127.0.0.1:2\n",
     );
     assert_eq!(proxy(&c, "f").rules.use_backends.len(), 1);
+}
+
+/// In `mode tcp`, `tcp-request content` variable actions stay in order with accept and reject; `tcp-response
+/// content` and `tcp-response inspect-delay` go to backends and listens (checked by haproxy too).
+#[test]
+fn tcp_mode_variables_and_response_rules_parse() {
+    let c = ok_both(&li(concat!(
+        " tcp-request inspect-delay 1s\n",
+        " tcp-request content reject unless { req.len ge 4 }\n",
+        " tcp-request content set-var(txn.cmd) req.payload(0,4)\n",
+        " tcp-request content unset-var(txn.other)\n",
+        " tcp-request content reject if { var(txn.cmd) -m str QUIT }\n",
+        " tcp-response inspect-delay 2s\n",
+        " tcp-response content reject unless { res.len ge 2 }\n",
+        " tcp-response content set-var-fmt(res.status) \"%[res.payload(0,2)]\"\n",
+        " tcp-response content accept if { var(res.status) -m str OK }\n",
+        " tcp-response content reject\n",
+    )));
+    let r = &proxy(&c, "l").rules;
+    assert!(r.tcp_content_vars.is_empty());
+    let kinds = |rules: &[Rule<TcpContentAction>]| -> Vec<&str> {
+        rules
+            .iter()
+            .map(|r| match &r.action {
+                TcpContentAction::Accept => "accept",
+                TcpContentAction::Reject => "reject",
+                TcpContentAction::Var(HttpRequestAction::SetVar(..)) => "set-var",
+                TcpContentAction::Var(HttpRequestAction::SetVarFmt(..)) => "set-var-fmt",
+                TcpContentAction::Var(HttpRequestAction::UnsetVar(..)) => "unset-var",
+                TcpContentAction::Var(_) => "other",
+            })
+            .collect()
+    };
+    assert_eq!(
+        kinds(&r.tcp_content),
+        ["reject", "set-var", "unset-var", "reject"]
+    );
+    assert_eq!(
+        kinds(&r.tcp_response),
+        ["reject", "set-var-fmt", "accept", "reject"]
+    );
+    assert_eq!(r.response_inspect_delay, Some(Duration::from_secs(2)));
+    assert_eq!(r.tcp_response[0].location.line, 14);
+
+    // A backend holds them too; a frontend may not, as in HAProxy.
+    let tcp = "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n";
+    let c = ok_both(&format!(
+        "{tcp}backend b\n tcp-response content reject if {{ res.payload(0,1) -m bin 00 }}\n server s 127.0.0.1:1\n"
+    ));
+    assert_eq!(proxy(&c, "b").rules.tcp_response.len(), 1);
+    err1_both(
+        &format!("{tcp}frontend f\n bind :18080\n tcp-response content reject\n default_backend b\nbackend b\n server s 127.0.0.1:1\n"),
+        8,
+        "tcp-response content",
+        "not allowed in a 'frontend' section",
+    );
+    // Each side's bytes only where they can be seen (haproxy refuses these too).
+    err1_both(
+        &li(" tcp-request content set-var(txn.x) res.len\n"),
+        8,
+        "tcp-request content set-var",
+        "only 'tcp-response content' rules see",
+    );
+    err1_both(
+        &li(" tcp-response content set-var(txn.x) req.len\n"),
+        8,
+        "tcp-response content set-var",
+        "cannot see",
+    );
+    // haproxy only warns that this never matches; fulcrum refuses it.
+    err1(
+        &li(" tcp-response content reject if { req.payload(0,4) -m str abcd }\n"),
+        8,
+        "tcp-response content",
+        "would never match",
+    );
+    err1(
+        &li(" tcp-response content frobnicate\n"),
+        8,
+        "tcp-response content",
+        "unknown action 'frobnicate'",
+    );
+    err1(
+        &li(" tcp-response content close\n"),
+        8,
+        "tcp-response content close",
+        NS,
+    );
+    // A named defaults section's rules run first in the backends using it; a frontend may not use it.
+    let named =
+        "defaults d\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+                 tcp-response inspect-delay 1s\n tcp-response content reject if { res.len lt 2 }\n";
+    let c = ok_both(&format!(
+        "{named}backend b from d\n tcp-response content accept\n server s 127.0.0.1:1\n"
+    ));
+    let r = &proxy(&c, "b").rules;
+    assert_eq!(kinds(&r.tcp_response), ["reject", "accept"]);
+    assert_eq!(r.response_inspect_delay, Some(Duration::from_secs(1)));
+    err1_both(
+        &format!("{named}frontend f from d\n bind :18080\n default_backend b\nbackend b from d\n server s 127.0.0.1:1\n"),
+        8,
+        "frontend",
+        "cannot inherit from a defaults section defining 'tcp-response content' rules",
+    );
+    // An HTTP proxy has no tcp-response rules in fulcrum yet.
+    err1(
+        "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         backend b\n tcp-response content reject\n server s 127.0.0.1:1\n",
+        7,
+        "tcp-response content",
+        "'mode http'",
+    );
 }

@@ -1,8 +1,11 @@
 //! mode tcp: bytes forwarded both ways between the client and a server, with half-close passed through
 //! (EOF from one side shuts down writing towards the other, the other direction goes on). When the frontend has
 //! `tcp-request content` rules, the client's first bytes are buffered and inspected first ([`inspect`]); the
-//! server gets them before anything else.
+//! server gets them before anything else. Likewise, when the backend has `tcp-response content` rules, the
+//! server's first bytes are inspected before the client gets them (meanwhile the client's further bytes wait; HAProxy
+//! forwards them). The rules' variables live as long as the connection.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -17,7 +20,8 @@ use tracing::debug;
 use crate::counters::Counters;
 use crate::log::tcp::TcpLog;
 use crate::queue;
-use crate::rules::http::ContentFacts;
+use crate::rules::http::{ContentFacts, ProxyRules};
+use crate::rules::sample::VarMap;
 use crate::select::RequestKey;
 use crate::snapshot::FrontendRt;
 use crate::tls_io::TlsSession;
@@ -79,9 +83,17 @@ pub async fn serve_client(
             }
         }
     };
+    let vars = RefCell::new(VarMap::new());
     let mut first = Vec::new();
     if fe.rules.has_content_rules() {
-        match inspect(&fe, &client, session.as_ref(), peer, local_port).await {
+        let side = Side {
+            rules: &fe.rules,
+            response: false,
+            peer,
+            local_port,
+            vars: &vars,
+        };
+        match inspect(side, &client, session.as_ref()).await {
             Inspected::Accept(buf) => first = buf,
             Inspected::Reject(buf) => {
                 debug!(%peer, "connection rejected by tcp-request content rules");
@@ -109,6 +121,8 @@ pub async fn serve_client(
         dst_port: local_port,
         buf: &first,
         may_change: false,
+        response: false,
+        vars: Some(&vars),
     };
     let Some(be) = fe
         .rules
@@ -230,6 +244,65 @@ pub async fn serve_client(
             return;
         }
     }
+    let mut answer = Vec::new();
+    if be.rules.has_tcp_response_rules() {
+        let side = Side {
+            rules: &be.rules,
+            response: true,
+            peer,
+            local_port,
+            vars: &vars,
+        };
+        let term: &[u8; 2] = match inspect(side, &server, None).await {
+            Inspected::Accept(buf) => {
+                answer = buf;
+                b"--"
+            }
+            Inspected::Reject(_) => {
+                debug!(%peer, "connection rejected by tcp-response content rules");
+                Counters::inc(&fe.stats.denied_resp);
+                Counters::inc(&be.stats.denied_resp);
+                // Both connections are killed, as HAProxy does.
+                #[allow(deprecated)]
+                let _ = client.set_linger(Some(Duration::ZERO));
+                #[allow(deprecated)]
+                let _ = server.set_linger(Some(Duration::ZERO));
+                b"PD"
+            }
+            Inspected::Aborted(_) => b"SD",
+        };
+        if term != b"--" {
+            if let Some(mut l) = log {
+                drop(_guard);
+                l.term(term);
+                l.end(first.len() as u64, 0);
+            }
+            return;
+        }
+    }
+    if !answer.is_empty() {
+        // The bytes the response rules looked at go to the client first.
+        let write = write_to_client(&client, session.as_ref(), &answer);
+        let written = match idle {
+            Some(t) => tokio::time::timeout(t, write)
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+            None => write.await,
+        };
+        if let Err(e) = written {
+            debug!(error = %e, "forwarding the inspected response bytes failed");
+            if let Some(mut l) = log {
+                drop(_guard);
+                l.term(if e.kind() == io::ErrorKind::TimedOut {
+                    b"cD"
+                } else {
+                    b"CD"
+                });
+                l.end(first.len() as u64, 0);
+            }
+            return;
+        }
+    }
     let mut end = if let Some(tls) = &session {
         crate::tls_relay::relay(&client, tls, &server, idle).await
     } else if fe.splice {
@@ -238,6 +311,7 @@ pub async fn serve_client(
         crate::splice::copy_bidirectional(&client, &server, idle).await
     };
     end.a_to_b += first.len() as u64;
+    end.b_to_a += answer.len() as u64;
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     fe.stats.bytes_in.fetch_add(end.a_to_b, relaxed);
     fe.stats.bytes_out.fetch_add(end.b_to_a, relaxed);
@@ -299,29 +373,72 @@ enum Inspected {
     Aborted(Vec<u8>),
 }
 
-/// Buffers the client's first bytes and runs the frontend's `tcp-request content` rules over them each time bytes
-/// arrive, as HAProxy's `tcp_inspect_request`: a rule whose condition cannot be decided yet waits for more bytes
-/// until `tcp-request inspect-delay` expires, the client closes or the buffer is full; then the rules run a last
-/// time on what arrived. Without an inspect delay, they run once on the bytes already there. No rule matching
-/// accepts.
-async fn inspect(
-    fe: &FrontendRt,
-    client: &TcpStream,
-    tls: Option<&TlsSession>,
+/// The rules one inspection runs and what they see besides the bytes.
+struct Side<'a> {
+    rules: &'a ProxyRules,
+    /// `tcp-response content` (the server's bytes) rather than `tcp-request content` (the client's).
+    response: bool,
     peer: SocketAddr,
     local_port: u16,
-) -> Inspected {
-    let deadline = fe.rules.inspect_delay().map(|d| Instant::now() + d);
+    vars: &'a RefCell<VarMap>,
+}
+
+/// Writes `buf` to the client, through its TLS session when it has one.
+async fn write_to_client(
+    client: &TcpStream,
+    tls: Option<&TlsSession>,
+    buf: &[u8],
+) -> io::Result<()> {
+    let Some(tls) = tls else {
+        let mut off = 0;
+        while off < buf.len() {
+            client.writable().await?;
+            match client.try_write(&buf[off..]) {
+                Ok(n) => off += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        return Ok(());
+    };
+    let mut off = 0;
+    while off < buf.len() {
+        let n =
+            std::future::poll_fn(|cx| tls.poll_write(client, cx, &[io::IoSlice::new(&buf[off..])]))
+                .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        off += n;
+    }
+    Ok(())
+}
+
+/// Buffers the first bytes of one side (the client's, or the server's for `tcp-response content`) and runs the
+/// rules over them each time bytes arrive, as HAProxy's `tcp_inspect_request` / `tcp_inspect_response`: a rule
+/// whose condition cannot be decided yet waits for more bytes until the inspect delay expires, the peer closes or
+/// the buffer is full; then the rules run a last time on what arrived (from that rule on: the variable actions
+/// before it are not run twice). Without an inspect delay, they run once on the bytes already there. No rule
+/// matching accepts.
+async fn inspect(side: Side<'_>, stream: &TcpStream, tls: Option<&TlsSession>) -> Inspected {
+    let delay = if side.response {
+        side.rules.response_inspect_delay()
+    } else {
+        side.rules.inspect_delay()
+    };
+    let deadline = delay.map(|d| Instant::now() + d);
+    let peer = side.peer;
     let mut buf = Vec::new();
     let mut closed = false;
+    let mut next = 0;
     loop {
         // Take every byte already there (without waiting).
         while !closed && buf.len() < INSPECT_MAX {
             let old = buf.len();
             buf.resize(INSPECT_MAX, 0);
             let read = match tls {
-                None => client.try_read(&mut buf[old..]),
-                Some(t) => t.try_read(client, &mut buf[old..]),
+                None => stream.try_read(&mut buf[old..]),
+                Some(t) => t.try_read(stream, &mut buf[old..]),
             };
             match read {
                 Ok(0) => {
@@ -335,7 +452,7 @@ async fn inspect(
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(old),
                 Err(e) => {
-                    debug!(%peer, error = %e, "client failed during tcp-request inspection");
+                    debug!(%peer, error = %e, "connection failed during tcp content inspection");
                     buf.truncate(old);
                     return Inspected::Aborted(buf);
                 }
@@ -344,11 +461,18 @@ async fn inspect(
         let waiting = deadline.filter(|d| Instant::now() < *d);
         let facts = ContentFacts {
             src: peer,
-            dst_port: local_port,
+            dst_port: side.local_port,
             buf: &buf,
             may_change: !closed && buf.len() < INSPECT_MAX && waiting.is_some(),
+            response: side.response,
+            vars: Some(side.vars),
         };
-        match fe.rules.inspect_content(&facts) {
+        let verdict = if side.response {
+            side.rules.inspect_response(&facts, &mut next)
+        } else {
+            side.rules.inspect_content(&facts, &mut next)
+        };
+        match verdict {
             Some(true) => return Inspected::Accept(buf),
             Some(false) => return Inspected::Reject(buf),
             None => {}
@@ -357,8 +481,8 @@ async fn inspect(
         let Some(d) = waiting else {
             return Inspected::Accept(buf);
         };
-        if let Ok(Err(e)) = tokio::time::timeout_at(d, client.readable()).await {
-            debug!(%peer, error = %e, "client failed during tcp-request inspection");
+        if let Ok(Err(e)) = tokio::time::timeout_at(d, stream.readable()).await {
+            debug!(%peer, error = %e, "connection failed during tcp content inspection");
             return Inspected::Aborted(buf);
         }
     }

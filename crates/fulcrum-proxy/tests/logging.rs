@@ -659,3 +659,78 @@ fn tune_logurilen_and_maxhdr_match_haproxy() {
     }
     assert!(msgs[0].1.contains("\"GET /a-long-\""), "{}", msgs[0].1);
 }
+
+#[test]
+fn unique_id_in_the_log_matches_haproxy() {
+    // `%ID` and the `unique-id` fetch give the ID `unique-id-format` made from the request.
+    let o = origins(1);
+    let cfg = http_cfg(
+        "",
+        &format!(
+            "    unique-id-format %[req.hdr(x-in)]-%[path]
+    log-format \"%ID|%{{+Q}}ID|%[unique-id]\"
+{}",
+            server_lines(&o, "")
+        ),
+    );
+    let Some((hap, ful)) = run_both(cfg, 2, |addr| {
+        for (path, header) in [("/a", "X-In: one\r\n"), ("/b", "")] {
+            let mut c = Client::connect(addr);
+            c.send(
+                format!("GET {path} HTTP/1.1\r\nHost: h\r\n{header}Connection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            assert_eq!(c.read_response(false).status, 200);
+        }
+    }) else {
+        return;
+    };
+    let pairs = both_messages(&hap, &ful);
+    assert_eq!(pairs[0].1, "one-/a|\"one-/a\"|one-/a");
+    for (h, f) in pairs {
+        assert_eq!(h, f);
+    }
+}
+
+#[test]
+fn capture_rules_in_the_log_match_haproxy() {
+    // `%hr` / `%hs` list every capture slot in order: header lines' and those `capture` rules fill.
+    let o = origins(1);
+    let cfg = http_cfg(
+        "",
+        &format!(
+            "    log-format \"%hr|%hs\"
+    capture request header X-Cap len 6
+    declare capture request len 4
+    http-request capture req.hdr(x-r) len 3
+    http-request capture req.hdr(x-d) id 1
+    declare capture response len 5
+    capture response header Content-Length len 3
+    http-response capture status id 0
+{}",
+            server_lines(&o, "")
+        ),
+    );
+    let Some((hap, ful)) = run_both(cfg, 2, |addr| {
+        for headers in ["X-Cap: abcdefgh\r\nX-R: 12345\r\nX-D: d|#x\r\n", ""] {
+            let mut c = Client::connect(addr);
+            c.send(
+                format!("GET / HTTP/1.1\r\nHost: h\r\n{headers}Connection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            assert_eq!(c.read_response(false).status, 200);
+        }
+    }) else {
+        return;
+    };
+    let pairs = both_messages(&hap, &ful);
+    assert!(
+        pairs[0].1.starts_with("{abcdef|d#7C#23x|123}|{200|"),
+        "{}",
+        pairs[0].1
+    );
+    assert!(pairs[1].1.starts_with("{||}|{200|"), "{}", pairs[1].1);
+    for (h, f) in pairs {
+        assert_eq!(h, f);
+    }
+}

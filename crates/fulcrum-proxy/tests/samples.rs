@@ -223,3 +223,145 @@ backend app
         assert_eq!(r.header("so"), Some(want), "port {port}");
     }
 }
+
+/// `unique-id`: the ID `unique-id-format` made after the `http-request` rules, the same each time the response
+/// rules read it; without a format the fetch has no value.
+#[test]
+fn unique_id_fetch_reads_the_requests_id() {
+    let o = origins(1);
+    let p = proxy(
+        "    unique-id-format ID-%[uuid]-%[req.hdr(in)]
+    http-response set-header A %[unique-id]
+    http-response set-header B %[unique-id]",
+        &o[0],
+    );
+    let r = get(&p, "/", "in: 42\r\n");
+    let a = r.header("a").expect("a").to_string();
+    assert!(
+        a.starts_with("ID-") && a.ends_with("-42") && a.len() == 3 + 36 + 3,
+        "{a}"
+    );
+    assert_eq!(r.header("b"), Some(a.as_str()));
+    // Another request, another ID.
+    assert_ne!(get(&p, "/", "in: 42\r\n").header("a"), Some(a.as_str()));
+    let p = proxy("    http-response set-header A <%[unique-id]>", &o[0]);
+    assert_eq!(get(&p, "/", "").header("a"), Some("<>"));
+}
+
+/// `req.body` (with `option http-buffer-request`) and `json_query`: the same headers as haproxy 2.6 sets.
+#[test]
+fn json_query_on_the_request_body_like_haproxy() {
+    let o = origins(1);
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    option http-buffer-request
+    http-request set-var(txn.s) req.body,json_query('$.s')
+    http-request set-var(txn.i) req.body,json_query('$.n','int'),add(1)
+    http-request set-var(txn.d) req.body,json_query('$.n')
+    http-request set-var(txn.b) req.body,json_query('$.list[1].ok')
+    http-request set-var(txn.k) req.body,json_query('$.my\\\\.key')
+    http-response set-header x-s \"<%[var(txn.s)]>\"
+    http-response set-header x-i \"<%[var(txn.i)]>\"
+    http-response set-header x-d \"<%[var(txn.d)]>\"
+    http-response set-header x-b \"<%[var(txn.b)]>\"
+    http-response set-header x-k \"<%[var(txn.k)]>\"
+    default_backend app
+backend app
+    server s1 {}
+",
+        o[0].addr()
+    );
+    let post = |addr: std::net::SocketAddr, body: &str| -> Vec<String> {
+        let mut c = Client::connect(addr);
+        c.send(
+            format!(
+                "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        let r = c.read_response(false);
+        ["x-s", "x-i", "x-d", "x-b", "x-k"]
+            .iter()
+            .map(|h| r.header(h).unwrap_or("(none)").to_string())
+            .collect()
+    };
+    let bodies = [
+        r#"{"s":"a\"b","n":1234567.5,"list":[0,{"ok":true}],"my.key":"v"}"#,
+        r#"{"n":-4,"list":[{"ok":false},{"ok":false}]}"#,
+        "not json",
+    ];
+    let p = start_proxy(&cfg);
+    let got: Vec<_> = bodies.iter().map(|b| post(p.addr, b)).collect();
+    assert_eq!(
+        got[0],
+        ["<a\"b>", "<1234568>", "<1.23457e+06>", "<1>", "<v>"]
+    );
+    assert_eq!(got[1], ["<>", "<-3>", "<-4>", "<0>", "<>"]);
+    assert_eq!(got[2], ["<>", "<>", "<>", "<>", "<>"]);
+    drop(p);
+    if haproxy_present() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        let theirs: Vec<_> = bodies.iter().map(|b| post(addr, b)).collect();
+        assert_eq!(theirs, got);
+    }
+}
+
+/// Capture slots: a `capture request header` line's, `declare`d ones written by `capture ... id N` rules, and one
+/// `http-request capture ... len N` declares; read back with `capture.req.hdr(N)` / `capture.res.hdr(N)`, each
+/// cut to its slot's length. The same headers as haproxy 2.6 sets.
+#[test]
+fn capture_slots_like_haproxy() {
+    let o = origins(1);
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    capture request header X-H len 3
+    declare capture request len 4
+    declare capture response len 5
+    http-request capture req.hdr(x-a) len 2
+    http-request capture req.hdr(x-b) id 1
+    http-request set-var(txn.c2) capture.req.hdr(2)
+    http-response capture status,concat(-,txn.c2) id 0
+    http-response set-header r0 \"<%[capture.req.hdr(0)]>\"
+    http-response set-header r1 \"<%[capture.req.hdr(1)]>\"
+    http-response set-header r2 \"<%[capture.req.hdr(2)]>\"
+    http-response set-header r3 \"<%[capture.req.hdr(3)]>\"
+    http-response set-header s0 \"<%[capture.res.hdr(0)]>\"
+    default_backend app
+backend app
+    server s1 {}
+",
+        o[0].addr()
+    );
+    let names = ["r0", "r1", "r2", "r3", "s0"];
+    let ask = |addr: std::net::SocketAddr, headers: &str| -> Vec<String> {
+        let mut c = Client::connect(addr);
+        c.send(
+            format!("GET / HTTP/1.1\r\nHost: h\r\n{headers}Connection: close\r\n\r\n").as_bytes(),
+        );
+        let r = c.read_response(false);
+        names
+            .iter()
+            .map(|h| r.header(h).unwrap_or("(none)").to_string())
+            .collect()
+    };
+    let requests = ["X-H: abcdef\r\nX-A: xyz\r\nX-B: 123456\r\n", ""];
+    let p = start_proxy(&cfg);
+    let got: Vec<_> = requests.iter().map(|h| ask(p.addr, h)).collect();
+    assert_eq!(got[0], ["<abc>", "<1234>", "<xy>", "<>", "<200-x>"]);
+    assert_eq!(got[1], ["<>", "<>", "<>", "<>", "<200->"]);
+    drop(p);
+    if haproxy_present() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        let theirs: Vec<_> = requests.iter().map(|h| ask(addr, h)).collect();
+        assert_eq!(theirs, got);
+    }
+}

@@ -1,5 +1,5 @@
-//! mode tcp: `tcp-request inspect-delay` and `tcp-request content accept|reject` on `req.len` and `req.payload`
-//! through a real proxy. Every configuration is also checked by the real `haproxy -c`.
+//! mode tcp: `tcp-request inspect-delay` and `tcp-request content accept|reject|set-var` on `req.len` and
+//! `req.payload`, `tcp-response content` on `res.len` and `res.payload`, through a real proxy. Every configuration is also checked by the real `haproxy -c`.
 
 mod common;
 
@@ -208,4 +208,100 @@ fn content_rules_final_when_the_client_closes() {
     assert_eq!(exchange(&p, &[b"ab"], Duration::ZERO), b"");
     assert_eq!(exchange(&p, &[b"abcd"], Duration::ZERO), b"abcd");
     assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+/// A server that reads a 4-byte command and answers `NO` to `DENY`, `OK CMD` to any other, then closes.
+fn command_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            c.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut cmd = [0u8; 4];
+                if s.read_exact(&mut cmd).is_err() {
+                    return;
+                }
+                let answer = if &cmd == b"DENY" {
+                    b"NO".to_vec()
+                } else {
+                    [&b"OK "[..], &cmd].concat()
+                };
+                let _ = s.write_all(&answer);
+            });
+        }
+    });
+    (addr, count)
+}
+
+/// The rules of `tcp_mode_variables_and_response_rules`: variables set by `tcp-request content` in order with
+/// the other rules, read again by `tcp-response content` rules, which also read `res.len` and `res.payload`.
+const VAR_RULES: &str = "    tcp-request inspect-delay 5s
+    tcp-request content reject unless { req.len ge 4 }
+    tcp-request content set-var(txn.cmd) req.payload(0,4)
+    tcp-request content reject if { var(txn.cmd) -m str QUIT }
+    tcp-response inspect-delay 5s
+    tcp-response content reject unless { res.len ge 2 }
+    tcp-response content set-var(res.status) res.payload(0,2)
+    tcp-response content reject if { var(res.status) -m str NO }
+    tcp-response content reject if { var(txn.cmd) -m str DROP }";
+
+/// Each command sent in two pieces, and what the client gets back.
+fn var_rules_answers(addr: SocketAddr) -> Vec<Vec<u8>> {
+    ["PING", "QUIT", "DENY", "DROP"]
+        .iter()
+        .map(|cmd| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = s.write_all(&cmd.as_bytes()[..2]);
+            std::thread::sleep(Duration::from_millis(50));
+            let _ = s.write_all(&cmd.as_bytes()[2..]);
+            let mut back = Vec::new();
+            let _ = s.read_to_end(&mut back);
+            back
+        })
+        .collect()
+}
+
+#[test]
+fn tcp_mode_variables_and_response_rules() {
+    let (srv, count) = command_server();
+    let p = proxy(VAR_RULES, srv);
+    let start = Instant::now();
+    let answers = var_rules_answers(p.addr);
+    assert_eq!(
+        answers,
+        [b"OK PING".to_vec(), Vec::new(), Vec::new(), Vec::new()]
+    );
+    // QUIT never reaches the server; the rules decide as soon as the bytes are there, not after the delays.
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+    assert!(start.elapsed() < Duration::from_secs(3));
+    // haproxy 2.6 answers the same.
+    if haproxy_present() {
+        let port = free_port();
+        let cfg = format!(
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             listen li\n    bind 127.0.0.1:{port}\n{VAR_RULES}\n    server s1 {srv}\n"
+        );
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        assert_eq!(var_rules_answers(addr), answers);
+    }
+}
+
+/// Without a delay the response rules decide on the bytes already there: a server that says nothing at once
+/// leaves `res.len` at 0.
+#[test]
+fn response_rules_without_delay_decide_at_once() {
+    let (srv, _) = command_server();
+    let p = proxy(
+        "    tcp-request inspect-delay 5s
+    tcp-request content accept if { req.len ge 4 }
+    tcp-response content reject if { res.len lt 2 }",
+        srv,
+    );
+    assert_eq!(var_rules_answers(p.addr)[0], b"");
 }

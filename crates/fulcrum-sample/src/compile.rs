@@ -27,9 +27,7 @@ use Kind::{Int as I, Ipv4 as V4, Ipv6 as V6, Mask4 as M4, Mask6 as M6, Str as S}
 const UNSUPPORTED_FETCHES: &[&str] = &[
     "baseq",
     "be_sess_rate",
-    "capture.req.hdr",
     "capture.req.ver",
-    "capture.res.hdr",
     "capture.res.ver",
     "connslots",
     "cookie",
@@ -40,7 +38,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "http_auth_bearer",
     "nbproc",
     "proc",
-    "req.body",
     "req.body_len",
     "req.body_param",
     "req.body_size",
@@ -50,8 +47,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "req.ver",
     "req_ver",
     "res.body",
-    "res.len",
-    "res.payload",
     "res.ver",
     "resp_ver",
     "set-cookie",
@@ -59,7 +54,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "srv_is_up",
     "stopping",
     "thread",
-    "unique-id",
     "url32",
     "url32+src",
     "url_ip",
@@ -80,7 +74,6 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "debug",
     "host_only",
     "in_table",
-    "json_query",
     "jwt_header_query",
     "jwt_payload_query",
     "jwt_verify",
@@ -291,6 +284,19 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
             name: args(call, &[S], 0)?.bytes(0),
         }),
         "http_first_req" => simple(Fetch::HttpFirstReq),
+        "unique-id" => simple(Fetch::UniqueId),
+        "req.body" => simple(Fetch::ReqBody),
+        "capture.req.hdr" | "capture.res.hdr" => {
+            let a = args(call, &[I], 1)?;
+            let idx = a
+                .int(0)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| a.bad(0, "expected a capture slot number (0 or more)"))?;
+            Ok(Fetch::CaptureHdr {
+                response: call.name == "capture.res.hdr",
+                idx,
+            })
+        }
         "http_auth_type" => simple(Fetch::HttpAuthType),
         "http_auth_user" => simple(Fetch::HttpAuthUser),
         "http_auth_pass" => simple(Fetch::HttpAuthPass),
@@ -334,18 +340,26 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "date_us" => simple(Fetch::DateUs),
         "rand" => Ok(Fetch::Rand(args(call, &[I], 0)?.int(0))),
         "req.len" | "req_len" => simple(Fetch::ReqLen),
-        "req.payload" | "payload" => {
+        "req.payload" | "payload" | "res.payload" => {
             let a = args(call, &[I, I], 2)?;
             let num = |i: usize| -> Result<u32, Error> {
                 a.int(i)
                     .and_then(|n| u32::try_from(n).ok())
                     .ok_or_else(|| a.bad(i, "expected a number between 0 and 4294967295"))
             };
-            Ok(Fetch::Payload {
-                offset: num(0)?,
-                length: num(1)?,
+            Ok(if call.name == "res.payload" {
+                Fetch::ResPayload {
+                    offset: num(0)?,
+                    length: num(1)?,
+                }
+            } else {
+                Fetch::Payload {
+                    offset: num(0)?,
+                    length: num(1)?,
+                }
             })
         }
+        "res.len" => simple(Fetch::ResLen),
         _ => Err(unknown_fetch(call)),
     }
 }
@@ -599,6 +613,19 @@ pub(crate) fn conv(call: &RawCall<'_>, maps: &mut dyn MapSource) -> Result<Conv,
                 },
             };
             Ok(Conv::Hmac { alg, key })
+        }
+        "json_query" => {
+            let a = args(call, &[S, S], 1)?;
+            let path =
+                crate::json_query::parse_path(a.str(0).unwrap_or_default()).ok_or_else(|| {
+                    a.bad(0, "expected a JSON path such as '$.key' or '$.list[0].key'")
+                })?;
+            let int = match a.str(1) {
+                None => false,
+                Some("int") => true,
+                Some(_) => return Err(a.bad(1, "expected 'int'")),
+            };
+            Ok(Conv::JsonQuery { path, int })
         }
         "fix_is_valid" => simple(Conv::FixIsValid),
         "fix_tag_value" => {

@@ -247,6 +247,24 @@ pub trait Context {
         None
     }
 
+    /// The request body bytes buffered so far (`req.body`), known once they were waited for
+    /// (`option http-buffer-request`, `http-request wait-for-body`).
+    fn request_body(&self) -> Option<&[u8]> {
+        None
+    }
+
+    /// The value of the frontend's capture slot `idx`, request or `response` side (`capture.req.hdr(N)`,
+    /// `capture.res.hdr(N)`).
+    fn capture(&self, response: bool, idx: usize) -> Option<Cow<'_, [u8]>> {
+        let _ = (response, idx);
+        None
+    }
+
+    /// The stream's unique ID (`unique-id`), as the frontend's `unique-id-format` made it.
+    fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
+        None
+    }
+
     /// The name of the listening socket the client came through (`so_name`: the `bind` line's
     /// `name`).
     fn listener_name(&self) -> Option<&str> {
@@ -262,6 +280,11 @@ pub trait Context {
 
     /// The request bytes buffered so far (`req.len`, `req.payload`), known to `tcp-request content` rules.
     fn payload(&self) -> Option<&[u8]> {
+        None
+    }
+
+    /// The response bytes buffered so far (`res.len`, `res.payload`), known to `tcp-response content` rules.
+    fn response_payload(&self) -> Option<&[u8]> {
         None
     }
 

@@ -313,6 +313,13 @@ pub(crate) enum Conv {
     FixIsValid,
     /// `fix_tag_value(tag)`
     FixTagValue(u32),
+    /// `json_query(path[,int])`
+    JsonQuery {
+        /// The path's steps.
+        path: Box<[crate::json_query::Step]>,
+        /// `int`: a number is given as an integer.
+        int: bool,
+    },
     /// `mqtt_is_valid`
     MqttIsValid,
     /// `mqtt_field_value(type,field)`
@@ -382,6 +389,7 @@ impl Conv {
             | Conv::FixIsValid
             | Conv::FixTagValue(_)
             | Conv::MqttIsValid
+            | Conv::JsonQuery { .. }
             | Conv::MqttFieldValue { .. } => Type::Bin,
             Conv::Arith(..)
             | Conv::Neg
@@ -429,6 +437,8 @@ impl Conv {
             Conv::IpMask { .. } => Type::Ipv4,
             Conv::Map { out, .. } => out.sample_type(),
             Conv::SetVar(..) => Type::Any,
+            // A boolean for `true` and `false`, a string for a string or (without `int`) a number.
+            Conv::JsonQuery { int: true, .. } => Type::Int,
             _ => Type::Str,
         }
     }
@@ -643,6 +653,7 @@ impl Conv {
                 let value = fix::tag_value(&b, *tag)?;
                 Some(Value::Str(Cow::Owned(value.to_vec())))
             }
+            Conv::JsonQuery { path, int } => crate::json_query::query(bytes(&v)?, path, *int),
             Conv::MqttIsValid => Some(Value::Bool(mqtt::is_valid(bytes(&v)?)?)),
             Conv::MqttFieldValue { ptype, field } => {
                 let b = bytes(&v)?;

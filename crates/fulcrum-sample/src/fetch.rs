@@ -137,6 +137,17 @@ pub(crate) enum Fetch {
     CaptureUri,
     /// `uuid([4])`: a random (version 4) UUID.
     Uuid,
+    /// `unique-id`: the stream's unique ID (`unique-id-format`).
+    UniqueId,
+    /// `req.body`: the request body bytes waited for.
+    ReqBody,
+    /// `capture.req.hdr(N)`, `capture.res.hdr(N)`: capture slot N of the frontend.
+    CaptureHdr {
+        /// The response side's slots.
+        response: bool,
+        /// The slot.
+        idx: usize,
+    },
     /// `http_first_req`: whether the request is the first of its client connection.
     HttpFirstReq,
     /// `http_auth_type`: the scheme of the request's `Authorization` header (`Basic`, `Bearer`).
@@ -191,6 +202,15 @@ pub(crate) enum Fetch {
     ReqLen,
     /// `req.payload(offset,length)`, `payload`: buffered request bytes (`length` 0: to the end).
     Payload {
+        /// Where the bytes start.
+        offset: u32,
+        /// How many (0: every byte after `offset`).
+        length: u32,
+    },
+    /// `res.len`: how many response bytes are buffered (`tcp-response content`).
+    ResLen,
+    /// `res.payload(offset,length)`: buffered response bytes (`length` 0: to the end).
+    ResPayload {
         /// Where the bytes start.
         offset: u32,
         /// How many (0: every byte after `offset`).
@@ -275,6 +295,8 @@ impl Fetch {
             | Fetch::CaptureMethod
             | Fetch::CaptureUri
             | Fetch::Uuid
+            | Fetch::UniqueId
+            | Fetch::CaptureHdr { .. }
             | Fetch::UrlParam { .. }
             | Fetch::Cook { .. } => Type::Str,
             Fetch::Int(_)
@@ -290,7 +312,8 @@ impl Fetch {
             | Fetch::Date { .. }
             | Fetch::DateUs
             | Fetch::Rand(_)
-            | Fetch::ReqLen => Type::Int,
+            | Fetch::ReqLen
+            | Fetch::ResLen => Type::Int,
             Fetch::Bool(_) | Fetch::HttpFirstReq | Fetch::HttpAuth(_) | Fetch::FcRcvdProxy => {
                 Type::Bool
             }
@@ -301,7 +324,11 @@ impl Fetch {
             | Fetch::FcPpTlv(_) => Type::Str,
             Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
             Fetch::Ipv6(_) => Type::Ipv6,
-            Fetch::Bin(_) | Fetch::Base32 { with_src: true } | Fetch::Payload { .. } => Type::Bin,
+            Fetch::Bin(_)
+            | Fetch::Base32 { with_src: true }
+            | Fetch::Payload { .. }
+            | Fetch::ReqBody
+            | Fetch::ResPayload { .. } => Type::Bin,
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
@@ -311,7 +338,8 @@ impl Fetch {
     /// Whether the fetch reads the response.
     pub(crate) fn reads_response(&self) -> bool {
         match self {
-            Fetch::Status => true,
+            Fetch::Status | Fetch::ResLen | Fetch::ResPayload { .. } => true,
+            Fetch::CaptureHdr { response, .. } => *response,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
             | Fetch::Cook { dir, .. }
@@ -327,6 +355,7 @@ impl Fetch {
             Fetch::UrlParam { .. }
             | Fetch::CookVal { .. }
             | Fetch::Base32 { .. }
+            | Fetch::ReqBody
             | Fetch::ReqHdrs => true,
             Fetch::HttpAuthType
             | Fetch::HttpAuthUser
@@ -448,6 +477,9 @@ impl Fetch {
                 out.extend_from_slice(b"\r\n");
                 Value::Str(Cow::Owned(out))
             }
+            Fetch::UniqueId => Value::Str(ctx.unique_id()?),
+            Fetch::ReqBody => Value::Bin(Cow::Borrowed(ctx.request_body()?)),
+            Fetch::CaptureHdr { response, idx } => Value::Str(ctx.capture(*response, *idx)?),
             Fetch::Uuid => {
                 let mut b = [0u8; 16];
                 for chunk in b.chunks_mut(4) {
@@ -547,15 +579,16 @@ impl Fetch {
             }
             Fetch::ReqLen => Value::Int(i64::try_from(ctx.request_len()?).unwrap_or(i64::MAX)),
             Fetch::Payload { offset, length } => {
-                let buf = ctx.payload()?;
-                let start = *offset as usize;
-                let bytes = if *length == 0 {
-                    buf.get(start..)?
-                } else {
-                    buf.get(start..start.checked_add(*length as usize)?)?
-                };
-                Value::Bin(Cow::Borrowed(bytes))
+                Value::Bin(Cow::Borrowed(payload(ctx.payload()?, *offset, *length)?))
             }
+            Fetch::ResLen => {
+                Value::Int(i64::try_from(ctx.response_payload()?.len()).unwrap_or(i64::MAX))
+            }
+            Fetch::ResPayload { offset, length } => Value::Bin(Cow::Borrowed(payload(
+                ctx.response_payload()?,
+                *offset,
+                *length,
+            )?)),
             Fetch::Rand(range) => {
                 let r = u64::from(ctx.random_u32());
                 Value::Int(match range {
@@ -703,4 +736,14 @@ fn authorization<C: Context + ?Sized>(ctx: &C) -> Option<&[u8]> {
         }
     });
     found
+}
+
+/// The `length` bytes of `buf` from `offset` (`length` 0: to the end); `None` when they are not all there yet.
+fn payload(buf: &[u8], offset: u32, length: u32) -> Option<&[u8]> {
+    let start = offset as usize;
+    if length == 0 {
+        buf.get(start..)
+    } else {
+        buf.get(start..start.checked_add(length as usize)?)
+    }
 }

@@ -59,7 +59,7 @@
 //! `be_id`, `srv_id`, `so_id`, `so_name`, `req.cook_val`/`cook_val`, `base32`, `base32+src`,
 //! `req.hdrs`, `uuid`, `nbsrv`, `be_conn`, `capture.req.method`, `capture.req.uri`,
 //! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
-//! `date_us`, `rand`, `uuid`, `req.len`, `req.payload`.
+//! `date_us`, `rand`, `uuid`, `req.len`, `req.payload`, `res.len`, `res.payload`.
 //!
 //! Converters: `lower`, `upper`, `length`, `base64`, `b64dec`, `ub64enc`, `ub64dec`, `url_dec`,
 //! `url_enc`, `hex`, `hex2i`, `bytes`, `field`, `word`, `regsub`, `json`, `add`, `sub`, `mul`, `div`,
@@ -83,6 +83,7 @@ mod fetch;
 mod fix;
 mod hash;
 mod http;
+mod json_query;
 mod logfmt;
 mod map;
 mod mqtt;
@@ -127,6 +128,9 @@ pub struct Needs {
     pub http: bool,
     /// It reads the buffered request bytes (`req.len`, `req.payload`), which only content rules see.
     pub content: bool,
+    /// It reads the buffered response bytes (`res.len`, `res.payload`), which only `tcp-response content`
+    /// rules see.
+    pub response_content: bool,
     /// It reads a variable (`var()`).
     pub vars: bool,
 }
@@ -244,6 +248,7 @@ impl Expr {
             backend: matches!(f, Fetch::BeName | Fetch::Id(IdOf::Backend)),
             server: matches!(f, Fetch::SrvName | Fetch::Id(IdOf::Server)),
             content: matches!(f, Fetch::Payload { .. }),
+            response_content: matches!(f, Fetch::ResLen | Fetch::ResPayload { .. }),
             vars: matches!(f, Fetch::Var { .. }),
             http: matches!(
                 f,
@@ -269,6 +274,8 @@ impl Expr {
                     | Fetch::ReqHdrs
                     | Fetch::CaptureMethod
                     | Fetch::CaptureUri
+                    | Fetch::ReqBody
+                    | Fetch::CaptureHdr { .. }
             ),
         }
     }

@@ -66,11 +66,11 @@ fn unknown_and_unsupported_names() {
     );
     for (e, name) in [
         ("ssl_bc", "ssl_bc"),
-        ("req.body", "req.body"),
+        ("req.body_param(x)", "req.body_param"),
         ("sc0_conn_cur", "sc0_conn_cur"),
         ("str(a),wt6", "wt6"),
         ("str(a),unset-var(txn.x)", "unset-var"),
-        ("str(a),json_query('$.a')", "json_query"),
+        ("str(a),jwt_header_query", "jwt_header_query"),
     ] {
         match err(e) {
             Error::Unsupported { name: n, .. } => assert_eq!(n, name),
@@ -359,4 +359,13 @@ fn hmac_fix_mqtt_arguments() {
     ] {
         assert!(Expr::parse(ok).is_ok(), "{ok}");
     }
+}
+
+#[test]
+fn json_query_and_capture_arguments() {
+    bad_arg("str(a),json_query(iss)", "json_query", 1);
+    bad_arg("str(a),json_query('$.a',float)", "json_query", 2);
+    bad_arg("capture.req.hdr(-1)", "capture.req.hdr", 1);
+    assert!(fulcrum_sample::Expr::parse("str(a),json_query('$.a[2].b','int')").is_ok());
+    assert!(fulcrum_sample::Expr::parse("capture.res.hdr(3)").is_ok());
 }

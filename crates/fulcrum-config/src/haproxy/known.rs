@@ -128,7 +128,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "backlog",
     "compression",
     "cookie",
-    "declare",
     "description",
     "disabled",
     "email-alert",
@@ -157,7 +156,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "stick",
     "stick-table",
     "tcp-check",
-    "tcp-response",
     "use-fcgi-app",
     "use-server",
 ];
@@ -822,7 +820,6 @@ pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &[
 pub const HTTP_REQUEST_UNSUPPORTED: &[&str] = &[
     "add-acl*",
     "cache-use",
-    "capture",
     "del-acl*",
     "del-map*",
     "disable-l7-retry",
@@ -852,7 +849,6 @@ pub const HTTP_REQUEST_UNSUPPORTED: &[&str] = &[
 pub const HTTP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "add-acl*",
     "cache-store",
-    "capture",
     "del-acl*",
     "del-map*",
     "ot-group",
@@ -919,6 +915,23 @@ pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "track-sc*",
     "unset-var*",
     "use-service",
+];
+
+/// `tcp-response content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`
+/// and the variable actions are supported.
+pub const TCP_RESPONSE_UNSUPPORTED: &[&str] = &[
+    "close",
+    "lua.*",
+    "sc-inc-gpc*",
+    "sc-set-gpt*",
+    "send-spoe-group",
+    "set-dst",
+    "set-dst-port",
+    "set-log-level",
+    "set-mark",
+    "set-nice",
+    "set-tos",
+    "silent-drop",
 ];
 
 /// Whether `name` is in `list`, where an entry ending in `*` matches every name starting with the rest.

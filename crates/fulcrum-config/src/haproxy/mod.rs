@@ -157,6 +157,7 @@ pub fn parse_sources_with(
                             index: defaults_rules.len(),
                             location: sec.location.clone(),
                             frontend_only: body.rules.has_tcp_connection(),
+                            backend_only: body.rules.has_tcp_response(),
                         });
                     }
                     defaults_rules.push(validate::DefaultsRules {
@@ -174,6 +175,15 @@ pub fn parse_sources_with(
                 let mut s = base.unwrap_or_else(|| current.clone());
                 inherit_rules(sec.kind, &sec.location, &mut s, &mut rules_users, &mut sink);
                 let mut body = proxy::Body::default();
+                // The capture slots of the named defaults' rules come first, numbered as declared there.
+                if let Some(d) = s
+                    .rules_from
+                    .as_ref()
+                    .and_then(|r| defaults_rules.get(r.index))
+                {
+                    body.rules.request_slots = d.rules.request_slots.clone();
+                    body.rules.response_slots = d.rules.response_slots.clone();
+                }
                 for line in &sec.lines {
                     proxy::apply(
                         sec.kind,
@@ -241,6 +251,10 @@ fn inherit_rules(
         ),
         SectionKind::Backend if r.frontend_only => Some(format!(
             "a backend section cannot inherit from a defaults section defining 'tcp-request connection' or 'tcp-request session' rules (defaults section at {}).",
+            r.location
+        )),
+        SectionKind::Frontend if r.backend_only => Some(format!(
+            "a frontend section cannot inherit from a defaults section defining 'tcp-response content' rules (defaults section at {}).",
             r.location
         )),
         _ => match users.get(&r.index) {

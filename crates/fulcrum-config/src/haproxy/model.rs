@@ -811,6 +811,22 @@ pub struct Proxy {
     pub capture_request: Vec<Capture>,
     /// `capture response header NAME len N` lines (frontends), in order: `%hs` in the logs.
     pub capture_response: Vec<Capture>,
+    /// Every capture slot of the frontend, request side (`capture.req.hdr(N)`).
+    pub request_slots: Vec<CaptureSlot>,
+    /// Every capture slot of the frontend, response side (`capture.res.hdr(N)`).
+    pub response_slots: Vec<CaptureSlot>,
+}
+
+/// One capture slot of a frontend: the `N` of `capture.req.hdr(N)`, `capture.res.hdr(N)` and `capture ... id N`.
+/// Slots are numbered per direction in the order `capture request|response header`, `declare capture
+/// request|response len N` and `http-request capture ... len N` lines declare them (those of a named defaults
+/// section first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureSlot {
+    /// The most bytes kept.
+    pub len: usize,
+    /// The header a `capture ... header` line fills it with (`None`: filled by `capture` rules).
+    pub header: Option<String>,
 }
 
 /// One `capture request|response header NAME len N` line: the last value of that header, cut to `len` bytes.
@@ -975,7 +991,7 @@ impl Sample {
     /// `tcp-request content` rules (and `use_backend` in `mode tcp`) can test.
     pub fn is_content(&self) -> bool {
         match self {
-            Sample::Expr(e) => e.0.needs().content,
+            Sample::Expr(e) => e.0.needs().content || e.0.needs().response_content,
             s => matches!(
                 s,
                 Sample::ReqLen | Sample::ReqPayload { .. } | Sample::ReqSsl(_)
@@ -1325,6 +1341,8 @@ pub enum HttpRequestAction {
     /// `strict-mode on|off`: whether a rewrite that fails (the buffer is full) answers 500, for the rules after
     /// it in this proxy's ruleset (on at the start of each).
     StrictMode(bool),
+    /// `capture EXPR len N|id N`: the sample, cut to the slot's length, stored in capture slot N (request side).
+    Capture(SampleExpr, usize),
 }
 
 /// Which address a `set-src`, `set-src-port`, `set-dst` or `set-dst-port` action changes.
@@ -1374,6 +1392,8 @@ pub enum HttpResponseAction {
     WaitForBody(WaitForBody),
     /// `strict-mode on|off` (see [`HttpRequestAction::StrictMode`]).
     StrictMode(bool),
+    /// `capture EXPR id N`: the sample, cut to the slot's length, stored in response capture slot N.
+    Capture(SampleExpr, usize),
     /// `replace-header NAME REGEX REPLACEMENT`: each whole value of the header the regex matches is rewritten
     /// (`\1`..`\9` stand for its groups).
     ReplaceHeader(String, String, Fmt),
@@ -1407,13 +1427,17 @@ pub enum TcpConnAction {
     ExpectProxy,
 }
 
-/// `tcp-request content accept|reject [if|unless COND]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `tcp-request content` and `tcp-response content` actions: `accept|reject|set-var|set-var-fmt|unset-var
+/// [if|unless COND]`
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TcpContentAction {
     /// stop evaluating, forward the connection (with every byte buffered so far)
     Accept,
     /// close the connection
     Reject,
+    /// `set-var`, `set-var-fmt` or `unset-var` (only those variants of [`HttpRequestAction`]): the variable lives
+    /// as long as the connection, in `mode tcp`; evaluation goes on with the next rule
+    Var(HttpRequestAction),
 }
 
 /// The rules and ACLs of a proxy (frontend, backend or listen), in file order.
@@ -1431,7 +1455,8 @@ pub struct Rules {
     pub http_after_response: Vec<Rule<HttpResponseAction>>,
     /// `tcp-request connection` lines (frontends and listens).
     pub tcp_connection: Vec<Rule<TcpConnAction>>,
-    /// `tcp-request content` lines (frontends and listens in `mode tcp`), run on the client's first bytes.
+    /// `tcp-request content` lines (frontends and listens in `mode tcp`), run on the client's first bytes, in file
+    /// order (variable actions among them).
     pub tcp_content: Vec<Rule<TcpContentAction>>,
     /// `tcp-request session set-var|set-var-fmt|unset-var` lines (frontends and listens in `mode http`): run once
     /// per client connection, before its first request. Only the variable actions of [`HttpRequestAction`].
@@ -1441,6 +1466,10 @@ pub struct Rules {
     pub tcp_content_vars: Vec<Rule<HttpRequestAction>>,
     /// `tcp-request inspect-delay`: how long `tcp-request content` rules may wait for the client's bytes.
     pub inspect_delay: Option<std::time::Duration>,
+    /// `tcp-response content` lines (backends and listens in `mode tcp`), run on the server's first bytes.
+    pub tcp_response: Vec<Rule<TcpContentAction>>,
+    /// `tcp-response inspect-delay`: how long `tcp-response content` rules may wait for the server's bytes.
+    pub response_inspect_delay: Option<std::time::Duration>,
     /// The proxy's error replies by status, from `errorfile`, `errorfiles` and `http-error` (those of `defaults`
     /// first, a later line replacing an earlier one): [`Reply::Errorfile`] or [`Reply::Built`].
     pub errorfiles: Vec<(u16, Reply)>,

@@ -51,6 +51,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("http-response", ALL),
     ("http-after-response", ALL),
     ("tcp-request", ALL),
+    ("tcp-response", ALL),
     ("redirect", F | L | B),
     ("errorfile", ALL),
     ("errorfiles", ALL),
@@ -66,6 +67,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("capture", F | L),
     ("load-server-state-from-file", BE),
     ("server-state-file-name", BE),
+    ("declare", F | L),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
@@ -76,6 +78,7 @@ const RULE_KEYWORDS: &[&str] = &[
     "http-response",
     "http-after-response",
     "tcp-request",
+    "tcp-response",
 ];
 
 /// `timeout` names and the sections that allow them (`None`: not supported yet).
@@ -282,6 +285,8 @@ pub struct InheritedRules {
     pub location: Location,
     /// It has `tcp-request connection` (or `session`) rules, which backends cannot run.
     pub frontend_only: bool,
+    /// It has `tcp-response content` rules, which frontends cannot run.
+    pub backend_only: bool,
 }
 
 impl Default for Settings {
@@ -660,10 +665,22 @@ pub fn apply(
         }
         "acl" => rules::acl(line, &mut body.rules, sink),
         "use_backend" => rules::use_backend(line, &mut body.rules, sink),
+        "http-request"
+            if kind == SectionKind::Backend
+                && line.word(1) == "capture"
+                && line.word(3) == "len" =>
+        {
+            sink.error(
+                &line.location,
+                "http-request capture",
+                "'http-request capture ... len N' declares a capture slot, which only frontends and listens have (a backend may write one with 'id N')",
+            );
+        }
         "http-request" => rules::http_request(line, &mut body.rules, sink),
         "http-response" => rules::http_response(line, &mut body.rules, sink),
         "http-after-response" => rules::http_after_response(line, &mut body.rules, sink),
         "tcp-request" => rules::tcp_request(kind, line, &mut body.rules, sink),
+        "tcp-response" => rules::tcp_response(kind, line, &mut body.rules, sink),
         "redirect" => rules::redirect_line(line, &mut body.rules, sink),
         "errorfile" => rules::errorfile(line, &mut s.errorfiles, sink),
         "errorfiles" => rules::errorfiles(line, &mut s.errorfiles, sink),
@@ -683,6 +700,7 @@ pub fn apply(
         }
         "dispatch" => dispatch(line, body, sink),
         "capture" => capture(line, body, sink),
+        "declare" => declare(line, body, sink),
         "unique-id-format" => {
             if line.words.len() != 2 {
                 sink.error(
@@ -722,10 +740,6 @@ pub fn apply(
         ),
     }
 }
-
-/// Most header captures of one direction per proxy (HAProxy's limit on capture slots is far above any real use;
-/// this one keeps a hostile configuration from asking for unbounded work per request).
-const MAX_CAPTURES: usize = 64;
 
 /// `capture request header NAME len N` / `capture response header NAME len N`; `capture cookie` is not yet.
 fn capture(line: &Line, body: &mut Body, sink: &mut Sink) {
@@ -772,23 +786,61 @@ fn capture(line: &Line, body: &mut Body, sink: &mut Sink) {
         sink.error(loc, "capture", format!("'{name}' is not a header name"));
         return;
     }
-    let list = if dir == "request" {
-        &mut body.capture_request
-    } else {
-        &mut body.capture_response
-    };
-    if list.len() >= MAX_CAPTURES {
-        sink.error(
-            loc,
-            "capture",
-            format!("too many '{dir}' captures (at most {MAX_CAPTURES})"),
-        );
+    let response = dir == "response";
+    if super::rules::declare_slot(
+        &mut body.rules,
+        response,
+        len,
+        Some(name.to_string()),
+        loc,
+        "capture",
+        sink,
+    )
+    .is_none()
+    {
         return;
     }
+    let list = if response {
+        &mut body.capture_response
+    } else {
+        &mut body.capture_request
+    };
     list.push(Capture {
         name: name.to_string(),
         len,
     });
+}
+
+/// `declare capture request|response len N`: one more capture slot for `capture ... id N` rules.
+fn declare(line: &Line, body: &mut Body, sink: &mut Sink) {
+    let loc = &line.location;
+    let words: Vec<&str> = line.words.iter().map(String::as_str).collect();
+    let ["declare", "capture", dir @ ("request" | "response"), "len", len] = words.as_slice()
+    else {
+        sink.error(
+            loc,
+            "declare",
+            "expects 'declare capture request len N' or 'declare capture response len N'",
+        );
+        return;
+    };
+    let Some(len) = len.parse::<usize>().ok().filter(|n| *n <= 65536) else {
+        sink.error(
+            loc,
+            "declare",
+            format!("'len' expects a length between 0 and 65536, got '{len}'"),
+        );
+        return;
+    };
+    let _ = super::rules::declare_slot(
+        &mut body.rules,
+        *dir == "response",
+        len,
+        None,
+        loc,
+        "declare capture",
+        sink,
+    );
 }
 
 /// `stats enable|uri|realm|auth|refresh|hide-version|show-node|show-legends|admin ...`: any of them enables the

@@ -21,10 +21,10 @@ use std::net::IpAddr;
 use super::common::{Line, MapLoad, Sink};
 use super::known;
 use super::model::{
-    Acl, AddrPart, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod,
-    Mode, PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule, Rules, Sample,
-    SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds, VarName,
-    WaitForBody, RULE_LOG_VARS,
+    Acl, AddrPart, CaptureSlot, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction,
+    MatchMethod, Mode, PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule,
+    Rules, Sample, SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds,
+    VarName, WaitForBody, RULE_LOG_VARS,
 };
 use super::proxy::parse_net;
 use super::sections::SectionKind;
@@ -97,13 +97,23 @@ pub struct RulesDraft {
     http_response: Vec<RuleDraft<HttpResponseAction>>,
     http_after_response: Vec<RuleDraft<HttpResponseAction>>,
     tcp_connection: Vec<RuleDraft<TcpConnAction>>,
+    /// `tcp-request content` lines in order, their variable actions among them (which go to
+    /// [`Rules::tcp_content_vars`] in an HTTP proxy).
     tcp_content: Vec<RuleDraft<TcpContentAction>>,
     /// `tcp-request session set-var...` lines.
     tcp_session: Vec<RuleDraft<HttpRequestAction>>,
-    /// `tcp-request content set-var...` lines.
-    tcp_content_vars: Vec<RuleDraft<HttpRequestAction>>,
     /// `tcp-request inspect-delay` (the last line wins) and where it was.
     inspect_delay: Option<(std::time::Duration, Location)>,
+    /// `tcp-response content` lines in order.
+    tcp_response: Vec<RuleDraft<TcpContentAction>>,
+    /// `tcp-response inspect-delay` (the last line wins) and where it was.
+    response_inspect_delay: Option<(std::time::Duration, Location)>,
+    /// The capture slots declared so far, request side (a frontend starts with its named defaults' ones).
+    pub request_slots: Vec<CaptureSlot>,
+    /// The capture slots declared so far, response side.
+    pub response_slots: Vec<CaptureSlot>,
+    /// `capture ... id N` actions whose slot must exist once the section is read: (response side, N, where).
+    capture_ids: Vec<(bool, usize, Location)>,
     /// `stats admin if|unless COND` lines.
     stats_admin: Vec<RuleDraft<()>>,
     /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
@@ -119,7 +129,7 @@ impl RulesDraft {
             && self.tcp_connection.is_empty()
             && self.tcp_content.is_empty()
             && self.tcp_session.is_empty()
-            && self.tcp_content_vars.is_empty())
+            && self.tcp_response.is_empty())
     }
 
     /// Whether nothing was declared: no ACL, no rule, no condition naming an ACL that does not exist.
@@ -129,6 +139,11 @@ impl RulesDraft {
             && self.use_backends.is_empty()
             && self.stats_admin.is_empty()
             && self.missing.is_empty()
+    }
+
+    /// Whether the section has `tcp-response content` rules (which only backends run).
+    pub fn has_tcp_response(&self) -> bool {
+        !self.tcp_response.is_empty()
     }
 
     /// Whether the section has `tcp-request connection` rules (which only frontends run).
@@ -1011,6 +1026,8 @@ enum Phase {
     Request,
     /// `http-response` rules.
     Response,
+    /// `tcp-response content` rules: the server's first bytes, no HTTP message, no request bytes.
+    TcpResponse,
 }
 
 /// Refuses an expression that reads what `phase` does not have (as HAProxy does when loading).
@@ -1023,6 +1040,15 @@ fn expr_fits(
 ) -> bool {
     let needs = e.needs();
     let why = match phase {
+        Phase::Request | Phase::Response if needs.response_content => {
+            "the buffered response bytes, which only 'tcp-response content' rules see"
+        }
+        // `req.len` is not `content` for the sample crate: HTTP rules may read it (the request's size).
+        Phase::TcpResponse
+            if needs.content || needs.http || matches!(e.fetch_name(), "req.len" | "req_len") =>
+        {
+            "the request or an HTTP message, which 'tcp-response content' rules cannot see"
+        }
         Phase::Request if needs.response => "the response, which 'http-request' rules cannot see",
         Phase::Response if needs.request => {
             "the request's URI, headers or cookies, which HAProxy does not offer to 'http-response' rules"
@@ -1976,6 +2002,12 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (HttpRequestAction::WaitForBody(w), i)
         }
+        "capture" => {
+            let Some((e, slot)) = capture_action(line, false, rules, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::Capture(e, slot), 5)
+        }
         "strict-mode" => {
             let Some(on) = strict_mode(line, kw, sink) else {
                 return;
@@ -2142,6 +2174,12 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
             };
             (HttpResponseAction::StrictMode(on), 3)
         }
+        "capture" if !after => {
+            let Some((e, slot)) = capture_action(line, true, rules, kw, sink) else {
+                return;
+            };
+            (HttpResponseAction::Capture(e, slot), 5)
+        }
         other
             if var_action(line, 1, other, Phase::Response, kw, &mut Sink::default()).is_some() =>
         {
@@ -2293,17 +2331,22 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
                 VarAction::Unset(n) => HttpRequestAction::UnsetVar(n),
             };
             if let Ok(cond) = tail(line, next, &kw, rules, sink) {
-                let list = if which == "session" {
-                    &mut rules.tcp_session
+                let keyword = format!("{kw} {}", line.word(2).split('(').next().unwrap_or(""));
+                if which == "session" {
+                    rules.tcp_session.push(RuleDraft {
+                        action,
+                        cond,
+                        location: loc.clone(),
+                        keyword,
+                    });
                 } else {
-                    &mut rules.tcp_content_vars
-                };
-                list.push(RuleDraft {
-                    action,
-                    cond,
-                    location: loc.clone(),
-                    keyword: format!("{kw} {}", line.word(2).split('(').next().unwrap_or("")),
-                });
+                    rules.tcp_content.push(RuleDraft {
+                        action: TcpContentAction::Var(action),
+                        cond,
+                        location: loc.clone(),
+                        keyword,
+                    });
+                }
             }
         }
         "content" => {
@@ -2337,6 +2380,184 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             format!(
                 "expects 'connection', 'content', 'inspect-delay' or 'session', found '{other}'"
             ),
+        ),
+    }
+}
+
+/// Most capture slots of one direction per proxy (HAProxy's own limit is far above any real use; this one keeps a
+/// hostile configuration from asking for unbounded work per request).
+pub const MAX_CAPTURE_SLOTS: usize = 64;
+
+/// Declares one more capture slot of `len` bytes (`header`: filled from that header); its index, `None` when
+/// there are too many (reported).
+pub fn declare_slot(
+    rules: &mut RulesDraft,
+    response: bool,
+    len: usize,
+    header: Option<String>,
+    loc: &Location,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<usize> {
+    let list = if response {
+        &mut rules.response_slots
+    } else {
+        &mut rules.request_slots
+    };
+    if list.len() >= MAX_CAPTURE_SLOTS {
+        let dir = if response { "response" } else { "request" };
+        sink.error(
+            loc,
+            kw,
+            format!("too many {dir} captures (at most {MAX_CAPTURE_SLOTS})"),
+        );
+        return None;
+    }
+    list.push(CaptureSlot { len, header });
+    Some(list.len() - 1)
+}
+
+/// `http-request capture EXPR len N|id N`, `http-response capture EXPR id N` (`response`): the expression and the
+/// slot, a new one for `len`.
+fn capture_action(
+    line: &Line,
+    response: bool,
+    rules: &mut RulesDraft,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<(SampleExpr, usize)> {
+    let loc = &line.location;
+    let phase = if response {
+        Phase::Response
+    } else {
+        Phase::Request
+    };
+    let forms = if response {
+        "'id N'"
+    } else {
+        "'len N' or 'id N'"
+    };
+    let (Some(v), Some(how), Some(n)) = (arg(line, 2), arg(line, 3), arg(line, 4)) else {
+        sink.error(
+            loc,
+            kw,
+            format!("expects a sample expression followed by {forms}"),
+        );
+        return None;
+    };
+    let maps = sink.maps.clone();
+    let mut load = MapLoad {
+        maps: &maps,
+        location: loc,
+    };
+    let e = match fulcrum_sample::Expr::parse_with(v, &mut load) {
+        Ok(e) => e,
+        Err(e) => {
+            sink.error(loc, kw, format!("'{v}': {e}"));
+            return None;
+        }
+    };
+    if !expr_fits(&e, phase, loc, kw, sink) {
+        return None;
+    }
+    let Ok(n) = n.parse::<usize>() else {
+        sink.error(loc, kw, format!("'{how}' expects a number, found '{n}'"));
+        return None;
+    };
+    let slot = match how {
+        "len" if !response => declare_slot(rules, false, n, None, loc, kw, sink)?,
+        "id" => {
+            rules.capture_ids.push((response, n, loc.clone()));
+            n
+        }
+        other => {
+            sink.error(
+                loc,
+                kw,
+                format!("expects {forms} after the sample expression, found '{other}'"),
+            );
+            return None;
+        }
+    };
+    Some((SampleExpr(std::sync::Arc::new(e)), slot))
+}
+
+/// `tcp-response inspect-delay TIME`, `tcp-response content accept|reject|set-var(...)|set-var-fmt(...)|
+/// unset-var(...) [if|unless COND]` (backends and listens, as HAProxy allows).
+pub fn tcp_response(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let loc = &line.location;
+    let which = line.word(1);
+    match which {
+        "content" | "inspect-delay" if kind == SectionKind::Frontend => {
+            let kw = format!("tcp-response {which}");
+            sink.error(
+                loc,
+                &kw,
+                format!(
+                    "'{kw}' is not allowed in a 'frontend' section (allowed in: backend, listen)"
+                ),
+            );
+        }
+        "inspect-delay" => {
+            let kw = "tcp-response inspect-delay";
+            if line.word(2).is_empty() || line.words.len() > 3 {
+                sink.error(
+                    loc,
+                    kw,
+                    "expects exactly one time argument (e.g. 'tcp-response inspect-delay 5s')",
+                );
+                return;
+            }
+            if let Some(d) = sink.time(loc, kw, Some(line.word(2))) {
+                rules.response_inspect_delay = Some((d, loc.clone()));
+            }
+        }
+        "content" if is_var_action(line.word(2)) => {
+            let kw = "tcp-response content";
+            let Some(Ok((v, next))) =
+                var_action(line, 2, line.word(2), Phase::TcpResponse, kw, sink)
+            else {
+                return;
+            };
+            let action = match v {
+                VarAction::Set(n, e, c) => HttpRequestAction::SetVar(n, e, c),
+                VarAction::SetFmt(n, f, c) => HttpRequestAction::SetVarFmt(n, f, c),
+                VarAction::Unset(n) => HttpRequestAction::UnsetVar(n),
+            };
+            if let Ok(cond) = tail(line, next, kw, rules, sink) {
+                rules.tcp_response.push(RuleDraft {
+                    action: TcpContentAction::Var(action),
+                    cond,
+                    location: loc.clone(),
+                    keyword: format!("{kw} {}", line.word(2).split('(').next().unwrap_or("")),
+                });
+            }
+        }
+        "content" => {
+            let kw = "tcp-response content";
+            let Some(accept) =
+                accept_or_reject(line, loc, kw, known::TCP_RESPONSE_UNSUPPORTED, sink)
+            else {
+                return;
+            };
+            let act = if accept {
+                TcpContentAction::Accept
+            } else {
+                TcpContentAction::Reject
+            };
+            if let Ok(cond) = tail(line, 3, kw, rules, sink) {
+                rules.tcp_response.push(RuleDraft {
+                    action: act,
+                    cond,
+                    location: loc.clone(),
+                    keyword: kw.to_string(),
+                });
+            }
+        }
+        other => sink.error(
+            loc,
+            "tcp-response",
+            format!("expects 'content' or 'inspect-delay', found '{other}'"),
         ),
     }
 }
@@ -2746,9 +2967,14 @@ fn layer7(a: &DraftAcl) -> bool {
     }
 }
 
-/// Looks at the buffered request bytes (`req.len`, `req.payload`).
+/// Looks at the buffered request or response bytes (`req.len`, `req.payload`, `res.payload`).
 fn content(a: &DraftAcl) -> bool {
     a.acl.sample.is_content()
+}
+
+/// Looks at the buffered response bytes (`res.len`, `res.payload`).
+fn response_content(a: &DraftAcl) -> bool {
+    matches!(&a.acl.sample, Sample::Expr(e) if e.0.needs().response_content)
 }
 
 /// Can only be known while the request is processed.
@@ -2782,6 +3008,8 @@ enum Place {
     Connection,
     /// `tcp-request content` (in `mode tcp`)
     Content,
+    /// `tcp-response content` (in `mode tcp`)
+    TcpResponse,
 }
 
 /// Resolves a rule's condition and checks that it can match where it is used; `None` after reporting a problem.
@@ -2836,9 +3064,20 @@ fn check(
                     format!("{t} would never match in 'tcp-request connection': '{f}' needs an HTTP message, and only src and dst_port are known when a connection is accepted")
                 })
             }),
-        Place::Content => find_bad(&r.1, layer7).map(|(t, f)| {
-            format!("{t} uses '{f}', which needs an HTTP message: {}", ns("HTTP fetches in 'tcp-request content' rules"))
-        }),
+        Place::Content => find_bad(&r.1, response_content)
+            .map(|(t, f)| {
+                format!("{t} would never match in '{kw}': '{f}' reads the response's bytes (only 'tcp-response content' rules can test them)")
+            })
+            .or_else(|| find_bad(&r.1, layer7).map(|(t, f)| {
+                format!("{t} uses '{f}', which needs an HTTP message: {}", ns("HTTP fetches in 'tcp-request content' rules"))
+            })),
+        Place::TcpResponse => find_bad(&r.1, |a| content(a) && !response_content(a))
+            .map(|(t, f)| {
+                format!("{t} would never match in '{kw}': '{f}' reads the request's bytes (only 'tcp-request content' rules can test them)")
+            })
+            .or_else(|| find_bad(&r.1, layer7).map(|(t, f)| {
+                format!("{t} uses '{f}', which needs an HTTP message, and 'tcp-response content' rules have none")
+            })),
     });
     match problem {
         Some(m) => {
@@ -2868,6 +3107,24 @@ pub fn finish(
                 format!("no such ACL '{name}' yet: it is declared later, at {} (HAProxy requires an ACL to be declared before a condition uses it)", later.acl.location),
             ),
             None => sink.error(loc, kw, format!("no such ACL '{name}' in {proxy}")),
+        }
+    }
+    // `capture ... id N`: a frontend's slot must exist (a backend's rules write the slots of whichever
+    // frontend the stream came through; there a missing slot is ignored at run time).
+    if !proxy.starts_with("backend") {
+        for (response, n, loc) in &d.capture_ids {
+            let (slots, kw, dir) = if *response {
+                (&d.response_slots, "http-response capture", "response")
+            } else {
+                (&d.request_slots, "http-request capture", "request")
+            };
+            if *n >= slots.len() {
+                sink.error(
+                    loc,
+                    kw,
+                    format!("{proxy}: no {dir} capture with id {n} (declare it with 'declare capture {dir} len N' or a capture line)"),
+                );
+            }
         }
     }
     let acls = &d.acls;
@@ -2917,19 +3174,57 @@ pub fn finish(
         .collect();
     let mut http_request = rules_of(d.http_request, Place::Request, acls, proxy, sink);
     if mode != Mode::Tcp {
-        if let Some(r) = d.tcp_content.first() {
+        if let Some(r) = d
+            .tcp_content
+            .iter()
+            .find(|r| !matches!(r.action, TcpContentAction::Var(_)))
+        {
             sink.error(&r.location, &r.keyword, ns(format!("'tcp-request content' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
-        } else if let Some((_, loc)) = &d.inspect_delay {
-            sink.error(loc, "tcp-request inspect-delay", ns(format!("'tcp-request inspect-delay' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
+        }
+        // A lone `tcp-request inspect-delay` changes nothing in an HTTP proxy: its request head is always waited
+        // for whole before any rule runs (the body as `option http-buffer-request` says).
+    }
+    // In an HTTP proxy the variable actions of `tcp-request content` run on each request, before the
+    // `http-request` rules; in `mode tcp` they run in order with the others, on the buffered bytes.
+    let (tcp_content_drafts, tcp_content_vars_drafts): (Vec<_>, Vec<_>) = if mode == Mode::Tcp {
+        (d.tcp_content, Vec::new())
+    } else {
+        let mut vars = Vec::new();
+        let mut others = Vec::new();
+        for r in d.tcp_content {
+            match r.action {
+                TcpContentAction::Var(a) => vars.push(RuleDraft {
+                    action: a,
+                    cond: r.cond,
+                    location: r.location,
+                    keyword: r.keyword,
+                }),
+                a => others.push(RuleDraft {
+                    action: a,
+                    cond: r.cond,
+                    location: r.location,
+                    keyword: r.keyword,
+                }),
+            }
+        }
+        (others, vars)
+    };
+    if mode != Mode::Tcp {
+        if let Some(r) = d.tcp_response.first() {
+            sink.error(&r.location, &r.keyword, ns(format!("'tcp-response content' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
+        } else if let Some((_, loc)) = &d.response_inspect_delay {
+            sink.error(loc, "tcp-response inspect-delay", ns(format!("'tcp-response inspect-delay' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
         }
     }
-    let tcp_content = rules_of(d.tcp_content, Place::Content, acls, proxy, sink);
+    let tcp_content = rules_of(tcp_content_drafts, Place::Content, acls, proxy, sink);
+    let tcp_response = rules_of(d.tcp_response, Place::TcpResponse, acls, proxy, sink);
+    let response_inspect_delay = d.response_inspect_delay.map(|(t, _)| t);
     if mode == Mode::Tcp {
-        if let Some(r) = d.tcp_session.first().or(d.tcp_content_vars.first()) {
-            sink.error(&r.location, &r.keyword, ns(format!("'{}' in {proxy}, which is in 'mode tcp' (variables are only kept for HTTP streams)", r.keyword)));
+        if let Some(r) = d.tcp_session.first() {
+            sink.error(&r.location, &r.keyword, ns(format!("'{}' in {proxy}, which is in 'mode tcp' (use 'tcp-request content' variable actions)", r.keyword)));
         }
     }
-    for r in d.tcp_session.iter().chain(&d.tcp_content_vars) {
+    for r in d.tcp_session.iter().chain(&tcp_content_vars_drafts) {
         let e = match &r.action {
             HttpRequestAction::SetVar(_, e, _) => Some(&e.0),
             _ => None,
@@ -2939,7 +3234,13 @@ pub fn finish(
         }
     }
     let tcp_session = rules_of(d.tcp_session, Place::Connection, acls, proxy, sink);
-    let tcp_content_vars = rules_of(d.tcp_content_vars, Place::Connection, acls, proxy, sink);
+    let tcp_content_vars = rules_of(
+        tcp_content_vars_drafts,
+        Place::Connection,
+        acls,
+        proxy,
+        sink,
+    );
     let inspect_delay = d.inspect_delay.map(|(t, _)| t);
     for r in &mut http_request {
         // `errorfiles NAME` in `return` / `deny`: the section's page, else the proxy's error.
@@ -2978,6 +3279,8 @@ pub fn finish(
         tcp_session,
         tcp_content_vars,
         inspect_delay,
+        tcp_response,
+        response_inspect_delay,
         errorfiles,
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
     }

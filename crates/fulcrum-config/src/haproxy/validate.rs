@@ -170,6 +170,10 @@ fn prepend(inherited: &Rules, mut own: Rules) -> Rules {
     own.http_response = before(&inherited.http_response, own.http_response);
     own.http_after_response = before(&inherited.http_after_response, own.http_after_response);
     own.tcp_connection = before(&inherited.tcp_connection, own.tcp_connection);
+    own.tcp_response = before(&inherited.tcp_response, own.tcp_response);
+    own.response_inspect_delay = own
+        .response_inspect_delay
+        .or(inherited.response_inspect_delay);
     own
 }
 
@@ -233,6 +237,15 @@ fn build(
         settings: s,
         body,
     } = d;
+    // Capture slots belong to frontends (a backend's capture rules fill its streams' frontend's).
+    let (request_slots, response_slots) = if kind.has_frontend() {
+        (
+            body.rules.request_slots.clone(),
+            body.rules.response_slots.clone(),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let rules = rules::finish(
         body.rules,
         s.mode,
@@ -450,6 +463,8 @@ fn build(
         unique_id_header: s.unique_id_header.filter(|_| kind.has_frontend()),
         capture_request: body.capture_request,
         capture_response: body.capture_response,
+        request_slots,
+        response_slots,
     }
 }
 

@@ -191,6 +191,22 @@ where
         self.len
     }
 
+    /// The data bytes read ahead so far, in one buffer (copied only when they came in several frames).
+    pub fn data(&self) -> Bytes {
+        let mut frames = self.ahead.iter().filter_map(|f| f.data_ref());
+        match (frames.next(), frames.next()) {
+            (None, _) => Bytes::new(),
+            (Some(one), None) => one.clone(),
+            _ => {
+                let mut all = Vec::with_capacity(self.len);
+                for f in self.ahead.iter().filter_map(|f| f.data_ref()) {
+                    all.extend_from_slice(f);
+                }
+                Bytes::from(all)
+            }
+        }
+    }
+
     /// Whether nothing was read ahead.
     pub fn is_empty(&self) -> bool {
         self.ahead.is_empty()

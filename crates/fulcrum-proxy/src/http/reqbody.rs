@@ -53,6 +53,14 @@ impl ReqBody {
         }
     }
 
+    /// The body bytes read ahead, in one buffer (`req.body`); `None` when none was waited for.
+    pub fn prefetched_data(&self) -> Option<bytes::Bytes> {
+        match self {
+            ReqBody::Prefetched(p) => Some(p.data()),
+            _ => None,
+        }
+    }
+
     /// Whether the client's body failed (it closed or sent something invalid) while it was waited for.
     pub fn failed(&self) -> bool {
         matches!(self, ReqBody::Prefetched(p) if p.failed())

@@ -109,7 +109,13 @@ pub(crate) async fn handle(
         userlists: &refs.userlists,
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
+        unique_id: None,
+        req_body: None,
+        capture_slots: [&fe.config.request_slots, &fe.config.response_slots],
+        captured: [Vec::new(), Vec::new()],
     };
+    // `capture request header` slots, as the request arrived (`capture.req.hdr(N)`).
+    stream.capture_headers(false, req.headers());
     let after = fe.rules.has_after_response_rules() || worker.snapshot.backend_after_response;
     let line = after.then(|| RequestLine {
         method: req.method().clone(),
@@ -136,6 +142,7 @@ pub(crate) async fn handle(
         );
     }
     txn.keep_vars(stream.txn.get_mut(), stream.sess);
+    txn.keep_captures(stream.capture_slots, &stream.captured);
     resp
 }
 
@@ -225,6 +232,7 @@ async fn handle_inner(
             return Ok(r);
         }
         room.body(req.body().prefetched());
+        stream.req_body = req.body().prefetched_data();
     }
     // The frontend's http-request rules, then its stats page, then use_backend / default_backend, then the
     // backend's stats page and rules.
@@ -254,6 +262,7 @@ async fn handle_inner(
                     return Ok(r);
                 }
                 room.body(req.body().prefetched());
+                stream.req_body = req.body().prefetched_data();
                 at = resume;
             }
             Verdict::RewriteFailed => return Ok(rewrite_failed(&fe, None, txn, b"IR")),
@@ -349,6 +358,7 @@ async fn handle_inner(
             return Ok(r.map(|b| b.with_done(done)));
         }
         room.body(req.body().prefetched());
+        stream.req_body = req.body().prefetched_data();
     }
     let mut at = Resume::default();
     let resp = loop {
@@ -377,6 +387,7 @@ async fn handle_inner(
                     break Some(r);
                 }
                 room.body(req.body().prefetched());
+                stream.req_body = req.body().prefetched_data();
                 at = resume;
             }
             Verdict::RewriteFailed => break Some(rewrite_failed(&fe, Some(&be), txn, b"IR")),
@@ -395,20 +406,6 @@ async fn handle_inner(
         return Ok(r.map(|b| b.with_done(done)));
     }
     (src, dst_port) = (stream.src.ip(), stream.dst_port);
-    let sender = || Sender {
-        client,
-        src: stream.src,
-        dst: stream.dst_addr(),
-    };
-    let hash_sample = balance_sample(&be, &req, stream);
-    let line =
-        (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            src,
-            dst_port,
-            tls: tls.clone(),
-        });
     // `unique-id-format`: the request's unique ID, in `unique-id-header` and in a PROXY v2 header.
     let unique_id = fe.config.unique_id_format.as_ref().map(|f| {
         let mut id = Vec::new();
@@ -429,8 +426,25 @@ async fn handle_inner(
         }
     }
     if let Some(id) = unique_id {
+        // The `unique-id` fetch of the response rules reads it from the stream, `%ID` from the log record.
+        txn.unique_id(&id);
+        stream.unique_id = Some(id.clone());
         req.extensions_mut().insert(UniqueId(id));
     }
+    let sender = || Sender {
+        client,
+        src: stream.src,
+        dst: stream.dst_addr(),
+    };
+    let hash_sample = balance_sample(&be, &req, stream);
+    let line =
+        (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            src,
+            dst_port,
+            tls: tls.clone(),
+        });
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
@@ -492,6 +506,7 @@ async fn handle_inner(
         }
     };
     stream.server = done.chosen_server().cloned();
+    stream.capture_headers(true, resp.headers());
     if let Some(line) = line {
         // The backend's http-response rules, then the frontend's.
         let mut status = resp.status().as_u16();

@@ -71,6 +71,8 @@ pub struct Fields<'a> {
     pub ssl: Option<(&'a str, &'a str)>,
     /// The variables `%[var(...)]` reads, when the transaction kept them for its line.
     pub vars: Option<&'a super::sample::LogVars>,
+    /// The request's unique ID (`%ID`), when the frontend has a `unique-id-format`.
+    pub unique_id: Option<&'a [u8]>,
 }
 
 impl Default for Fields<'_> {
@@ -103,6 +105,7 @@ impl Default for Fields<'_> {
             captures: [&[], &[]],
             ssl: None,
             vars: None,
+            unique_id: None,
         }
     }
 }
@@ -672,7 +675,8 @@ fn render_var(v: Var, o: Opts, f: &Fields<'_>, out: &mut Vec<u8>) -> bool {
         Var::Status => push_int(out, i64::from(f.status.max(-1))),
         Var::BytesOut => push_uint(out, f.bytes_out),
         Var::BytesIn => push_uint(out, f.bytes_in),
-        Var::CookieReq | Var::CookieResp | Var::UniqueId => push_str(out, None, o),
+        Var::UniqueId => push_str(out, f.unique_id, o),
+        Var::CookieReq | Var::CookieResp => push_str(out, None, o),
         Var::Term => out.extend_from_slice(&f.term),
         Var::TermCookie => {
             out.extend_from_slice(&f.term);

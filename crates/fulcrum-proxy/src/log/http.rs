@@ -224,6 +224,7 @@ impl ConnLog {
             request: if txn.bad { None } else { Some(&txn.request) },
             captures: [&txn.captures[0], &txn.captures[1]],
             vars: txn.vars.as_deref(),
+            unique_id: txn.unique_id.as_deref(),
         };
         self.log.emit(self.wall(end), &fields);
     }
@@ -301,6 +302,8 @@ pub struct HttpTxn {
     captures: [super::capture::Captured; 2],
     /// The transaction's variables, kept when the format reads samples.
     vars: Option<Box<super::sample::LogVars>>,
+    /// The request's unique ID (`%ID`).
+    unique_id: Option<Box<[u8]>>,
 }
 
 impl HttpTxn {
@@ -325,6 +328,7 @@ impl HttpTxn {
             conn: None,
             captures: [Vec::new(), Vec::new()],
             vars: None,
+            unique_id: None,
         }
     }
 
@@ -427,6 +431,30 @@ impl TxnSlot {
         TxnSlot(Some(t))
     }
 
+    /// Takes the frontend's capture slots as the stream filled them (`%hr`, `%hs`), once the rules have all run;
+    /// a side with only `capture ... header` slots keeps what the record took as the messages arrived.
+    pub fn keep_captures(
+        &mut self,
+        slots: [&[fulcrum_config::haproxy::CaptureSlot]; 2],
+        captured: &[Vec<Option<Vec<u8>>>; 2],
+    ) {
+        let Some(t) = &mut self.0 else { return };
+        for side in 0..2 {
+            if slots[side].iter().all(|s| s.header.is_some()) {
+                continue;
+            }
+            t.captures[side] = (0..slots[side].len())
+                .map(|i| {
+                    captured[side]
+                        .get(i)
+                        .cloned()
+                        .flatten()
+                        .map(Vec::into_boxed_slice)
+                })
+                .collect();
+        }
+    }
+
     /// Keeps the transaction's variables (and a copy of the connection's) for the log line, when its format
     /// reads samples (`%[var(txn.x)]`); called once the rules have all run.
     pub fn keep_vars(
@@ -498,6 +526,13 @@ impl TxnSlot {
             if let Some(conn) = &t.conn {
                 t.captures[1] = conn.fe.captures.response(headers);
             }
+        }
+    }
+
+    /// Records the request's unique ID (`%ID`).
+    pub fn unique_id(&mut self, id: &[u8]) {
+        if let Some(t) = &mut self.0 {
+            t.unique_id = Some(id.into());
         }
     }
 

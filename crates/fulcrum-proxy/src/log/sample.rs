@@ -4,7 +4,7 @@
 //! At that moment the request's headers and URI are gone, so HAProxy refuses the fetches that read them in a log
 //! format (it says the sample "may not be reliably used here"); fulcrum refuses the same ones when the format is
 //! compiled ([`check`]). What stays available is what [`LogCtx`] offers: the addresses, the proxy and server
-//! names, the method, the status, the date, the environment, and the variables of the transaction, of the client
+//! names, the method, the status, the unique ID, the date, the environment, and the variables of the transaction, of the client
 //! connection and of the process. The transaction hands its `txn.` and `sess.` variables to the log record
 //! ([`LogVars`]) only when the frontend's format reads samples.
 
@@ -75,6 +75,9 @@ impl Context for LogCtx<'_, '_> {
     }
     fn server_name(&self) -> Option<&str> {
         (self.fields.server != "<NOSRV>").then_some(self.fields.server)
+    }
+    fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
+        self.fields.unique_id.map(Cow::Borrowed)
     }
     fn ssl(&self, _: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
         None

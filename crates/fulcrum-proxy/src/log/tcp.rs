@@ -154,6 +154,7 @@ impl TcpLog {
             request: None,
             captures: [&[], &[]],
             vars: None,
+            unique_id: None,
         };
         self.log.emit(wall(end), &fields);
     }

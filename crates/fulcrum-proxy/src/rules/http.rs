@@ -227,15 +227,20 @@ impl Facts for ConnFacts {
         f(&L4Ctx {
             src: self.src,
             payload: None,
+            res_payload: None,
+            vars: None,
         })
     }
 }
 
-/// The sample-expression context of a connection without an HTTP message: its addresses and, in `tcp-request
-/// content` rules, the buffered bytes (no variables yet in `mode tcp`).
+/// The sample-expression context of a connection without an HTTP message: its addresses, in `tcp-request
+/// content` rules the client's buffered bytes, in `tcp-response content` rules the server's, and in `mode tcp`
+/// the connection's variables.
 struct L4Ctx<'a> {
     src: SocketAddr,
     payload: Option<&'a [u8]>,
+    res_payload: Option<&'a [u8]>,
+    vars: Option<&'a std::cell::RefCell<super::sample::VarMap>>,
 }
 
 impl fulcrum_sample::Context for L4Ctx<'_> {
@@ -244,6 +249,15 @@ impl fulcrum_sample::Context for L4Ctx<'_> {
     }
     fn payload(&self) -> Option<&[u8]> {
         self.payload
+    }
+    fn response_payload(&self) -> Option<&[u8]> {
+        self.res_payload
+    }
+    fn var(&self, name: &VarName) -> Option<fulcrum_sample::Value<'_>> {
+        super::tcp::get(self.vars, name)
+    }
+    fn set_var(&self, name: &VarName, value: fulcrum_sample::Value<'_>, conds: VarConds) {
+        super::tcp::set(self.vars, name, value.into_owned(), conds);
     }
     fn now(&self) -> std::time::SystemTime {
         std::time::SystemTime::now()
@@ -267,6 +281,21 @@ pub struct ContentFacts<'a> {
     /// Whether more bytes may still come before the rules must decide (the inspect delay runs, the client did not
     /// close, the buffer is not full).
     pub may_change: bool,
+    /// Whether `buf` holds the server's bytes (`tcp-response content`) rather than the client's.
+    pub response: bool,
+    /// The connection's variables (`mode tcp`).
+    pub vars: Option<&'a std::cell::RefCell<super::sample::VarMap>>,
+}
+
+impl<'a> ContentFacts<'a> {
+    fn ctx(&self) -> L4Ctx<'a> {
+        L4Ctx {
+            src: self.src,
+            payload: (!self.response).then_some(self.buf),
+            res_payload: self.response.then_some(self.buf),
+            vars: self.vars,
+        }
+    }
 }
 
 impl Facts for ContentFacts<'_> {
@@ -274,16 +303,13 @@ impl Facts for ContentFacts<'_> {
         Some(self.src.ip())
     }
     fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
-        f(&L4Ctx {
-            src: self.src,
-            payload: Some(self.buf),
-        })
+        f(&self.ctx())
     }
     fn dst_port(&self) -> Option<u16> {
         Some(self.dst_port)
     }
     fn payload(&self) -> Option<&[u8]> {
-        Some(self.buf)
+        (!self.response).then_some(self.buf)
     }
     fn payload_may_change(&self) -> bool {
         self.may_change
@@ -332,6 +358,32 @@ enum VarAct {
 }
 
 impl VarAct {
+    /// Runs the action over the bytes of a `mode tcp` connection, then changes the variable in its variables.
+    fn run_l4(&self, facts: &ContentFacts<'_>) {
+        match self {
+            VarAct::Unset(n) => super::tcp::unset(facts.vars, n),
+            VarAct::Set(n, e, c) => {
+                let v = e.0.eval(&facts.ctx()).map(|v| v.into_owned());
+                // As HAProxy: an absent sample leaves the variable as it was.
+                if let Some(v) = v {
+                    super::tcp::set(facts.vars, n, v, *c);
+                }
+            }
+            VarAct::SetFmt(n, f, c) => {
+                let mut out = Vec::new();
+                let ctx = facts.ctx();
+                match f.as_literal() {
+                    Some(l) => out.extend_from_slice(l.as_bytes()),
+                    // No log variable has a value without an HTTP stream.
+                    None => f.format().render(&ctx, &mut out, &mut |_, _, _| {
+                        std::ops::ControlFlow::Continue(())
+                    }),
+                }
+                super::tcp::set(facts.vars, n, fulcrum_sample::Value::string(out), *c);
+            }
+        }
+    }
+
     /// Runs the action over `msg`, then changes the variable in `stream`.
     fn run(&self, msg: Msg<'_>, stream: &mut Stream<'_>) {
         match self {
@@ -378,6 +430,8 @@ enum ReqAction {
     Service(Service),
     WaitForBody(WaitForBody),
     StrictMode(bool),
+    /// `capture EXPR id N` (request side).
+    Capture(SampleExpr, usize),
 }
 
 /// The part of the request target a `replace-*` action rewrites.
@@ -405,6 +459,8 @@ enum RespAction {
     ReplaceValue(HeaderName, Regex, Fmt),
     SetStatus(u16),
     Allow,
+    /// `capture EXPR id N` (response side).
+    Capture(SampleExpr, usize),
 }
 
 /// `del-header NAME -m beg|end|sub|reg`: which header names match (lower case, as names are kept).
@@ -524,6 +580,61 @@ pub enum BackendTarget {
     Dynamic(Fmt),
 }
 
+/// A `tcp-request content` or `tcp-response content` rule's action in `mode tcp`.
+#[derive(Debug)]
+enum TcpRule {
+    Accept,
+    Reject,
+    Var(VarAct),
+}
+
+impl TcpRule {
+    fn compile(a: &TcpContentAction) -> Self {
+        match a {
+            TcpContentAction::Accept => TcpRule::Accept,
+            TcpContentAction::Reject => TcpRule::Reject,
+            TcpContentAction::Var(HttpRequestAction::SetVar(n, e, c)) => {
+                TcpRule::Var(VarAct::Set(n.clone(), e.clone(), *c))
+            }
+            TcpContentAction::Var(HttpRequestAction::SetVarFmt(n, f, c)) => {
+                TcpRule::Var(VarAct::SetFmt(n.clone(), f.clone(), *c))
+            }
+            TcpContentAction::Var(HttpRequestAction::UnsetVar(n)) => {
+                TcpRule::Var(VarAct::Unset(n.clone()))
+            }
+            // The configuration puts only the variable actions here.
+            TcpContentAction::Var(_) => TcpRule::Accept,
+        }
+    }
+}
+
+/// Runs `rules` in order from `*next` over the buffered bytes: `Some(true)` accepts (also when no rule is left),
+/// `Some(false)` rejects, `None` waits for more bytes, with `*next` the rule to resume at (the variable actions
+/// before it are not run again).
+fn run_tcp_rules(
+    rules: &[(TcpRule, Option<CompiledCond>)],
+    facts: &ContentFacts<'_>,
+    next: &mut usize,
+) -> Option<bool> {
+    for (i, (action, cond)) in rules.iter().enumerate().skip(*next) {
+        match decide(cond, facts) {
+            None => {
+                *next = i;
+                return None;
+            }
+            Some(false) => continue,
+            Some(true) => {}
+        }
+        match action {
+            TcpRule::Accept => return Some(true),
+            TcpRule::Reject => return Some(false),
+            TcpRule::Var(v) => v.run_l4(facts),
+        }
+    }
+    *next = rules.len();
+    Some(true)
+}
+
 /// The compiled rules of one proxy.
 #[derive(Default)]
 pub struct ProxyRules {
@@ -534,7 +645,10 @@ pub struct ProxyRules {
     /// formats.
     pub use_backends: Vec<(BackendTarget, Option<CompiledCond>)>,
     tcp_connection: Vec<(TcpConnAction, Option<CompiledCond>)>,
-    tcp_content: Vec<(TcpContentAction, Option<CompiledCond>)>,
+    tcp_content: Vec<(TcpRule, Option<CompiledCond>)>,
+    /// `tcp-response content` rules (a backend's, in `mode tcp`).
+    tcp_response: Vec<(TcpRule, Option<CompiledCond>)>,
+    response_inspect_delay: Option<std::time::Duration>,
     /// `tcp-request session set-var...`: once per client connection, before its first request.
     tcp_session: Vec<(VarAct, Option<CompiledCond>)>,
     /// `tcp-request content set-var...` of an HTTP proxy: on each request, before `http-request`.
@@ -583,6 +697,12 @@ impl ProxyRules {
             errorfiles,
             ..ProxyRules::default()
         };
+        // A backend's (also a listen's backend side's): they run on its server connections.
+        for r in &rules.tcp_response {
+            out.tcp_response
+                .push((TcpRule::compile(&r.action), compile_opt(&r.cond, refs)?));
+        }
+        out.response_inspect_delay = rules.response_inspect_delay;
         if !with_http {
             return Ok(out);
         }
@@ -659,6 +779,7 @@ impl ProxyRules {
                 HttpRequestAction::UseService(s) => ReqAction::Service(*s),
                 HttpRequestAction::WaitForBody(w) => ReqAction::WaitForBody(*w),
                 HttpRequestAction::StrictMode(on) => ReqAction::StrictMode(*on),
+                HttpRequestAction::Capture(e, slot) => ReqAction::Capture(e.clone(), *slot),
             };
             out.http_request.push((action, compile_opt(&r.cond, refs)?));
         }
@@ -680,7 +801,7 @@ impl ProxyRules {
         }
         for r in &rules.tcp_content {
             out.tcp_content
-                .push((r.action, compile_opt(&r.cond, refs)?));
+                .push((TcpRule::compile(&r.action), compile_opt(&r.cond, refs)?));
         }
         let var_act = |a: &HttpRequestAction| match a {
             HttpRequestAction::SetVar(n, e, c) => Some(VarAct::Set(n.clone(), e.clone(), *c)),
@@ -744,16 +865,27 @@ impl ProxyRules {
         self.inspect_delay
     }
 
-    /// Runs `tcp-request content` rules in order over the bytes buffered so far: `Some(true)` accepts (also when
-    /// no rule matches), `Some(false)` rejects, `None` waits for more bytes (a rule whose condition cannot be
-    /// decided yet, which only happens while `facts.may_change`).
-    pub fn inspect_content(&self, facts: &ContentFacts<'_>) -> Option<bool> {
-        for (action, cond) in &self.tcp_content {
-            if decide(cond, facts)? {
-                return Some(*action == TcpContentAction::Accept);
-            }
-        }
-        Some(true)
+    /// Runs `tcp-request content` rules in order, from rule `*next`, over the bytes buffered so far: `Some(true)`
+    /// accepts (also when no rule matches), `Some(false)` rejects, `None` waits for more bytes (a rule whose
+    /// condition cannot be decided yet, which only happens while `facts.may_change`); `*next` is then where to
+    /// resume.
+    pub fn inspect_content(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<bool> {
+        run_tcp_rules(&self.tcp_content, facts, next)
+    }
+
+    /// Whether the backend has `tcp-response content` rules to run on the server's first bytes.
+    pub fn has_tcp_response_rules(&self) -> bool {
+        !self.tcp_response.is_empty()
+    }
+
+    /// `tcp-response inspect-delay`: how long the response rules may wait for bytes.
+    pub fn response_inspect_delay(&self) -> Option<std::time::Duration> {
+        self.response_inspect_delay
+    }
+
+    /// Runs `tcp-response content` rules over the server's bytes, as [`ProxyRules::inspect_content`] does.
+    pub fn inspect_response(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<bool> {
+        run_tcp_rules(&self.tcp_response, facts, next)
     }
 
     /// The backend chosen by the first matching `use_backend`, if any (its index in the snapshot's backends).
@@ -906,6 +1038,16 @@ impl ProxyRules {
                     v.run(req_msg(req), stream);
                     true
                 }
+                ReqAction::Capture(e, slot) => {
+                    let v =
+                        e.0.eval(&Ctx::new(req_msg(req), stream))
+                            .and_then(|v| v.cast(fulcrum_sample::Type::Str))
+                            .map(|v| v.into_str_bytes().into_owned());
+                    if let Some(v) = v {
+                        stream.set_capture(false, *slot, &v);
+                    }
+                    true
+                }
                 ReqAction::StrictMode(on) => {
                     strict = *on;
                     true
@@ -1036,6 +1178,7 @@ fn compile_response(
             HttpResponseAction::UnsetVar(n) => RespAction::Var(VarAct::Unset(n.clone())),
             HttpResponseAction::WaitForBody(w) => RespAction::WaitForBody(*w),
             HttpResponseAction::StrictMode(on) => RespAction::StrictMode(*on),
+            HttpResponseAction::Capture(e, slot) => RespAction::Capture(e.clone(), *slot),
         };
         out.push((action, compile_opt(&r.cond, refs)?));
     }
@@ -1083,6 +1226,16 @@ fn apply_response(
                 },
                 RespAction::Var(v) => {
                     v.run(msg(&*headers), stream);
+                    true
+                }
+                RespAction::Capture(e, slot) => {
+                    let v =
+                        e.0.eval(&Ctx::new(msg(&*headers), stream))
+                            .and_then(|v| v.cast(fulcrum_sample::Type::Str))
+                            .map(|v| v.into_str_bytes().into_owned());
+                    if let Some(v) = v {
+                        stream.set_capture(true, *slot, &v);
+                    }
                     true
                 }
                 RespAction::DelHeader(n) => del_header(headers, n, room),

@@ -2,7 +2,7 @@
 //!
 //! `acl.rs` compiles each ACL into a matcher; `auth.rs` checks Basic credentials against `userlist` sections; `cond.rs` evaluates `if`/`unless` conditions over a [`Facts`]
 //! source; `http.rs` applies `http-request` / `http-response` actions; `sample.rs` holds the variables and the context
-//! sample expressions read.
+//! sample expressions read; `tcp.rs` the variables of a `mode tcp` connection.
 
 pub mod acl;
 pub mod auth;
@@ -11,5 +11,6 @@ pub mod http;
 pub mod matcher;
 pub mod patref;
 pub mod sample;
+pub mod tcp;
 
 pub use cond::{CompiledCond, Facts};

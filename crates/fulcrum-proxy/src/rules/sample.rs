@@ -74,6 +74,15 @@ pub struct Stream<'a> {
     pub received_uri: Option<http::Uri>,
     /// The PROXY protocol header the client connection started with (`fc_rcvd_proxy`, `fc_pp_*`).
     pub proxied: Option<&'a crate::proxy_header::Received>,
+    /// The request's unique ID (`unique-id`), made from the frontend's `unique-id-format` once the
+    /// `http-request` rules ran.
+    pub unique_id: Option<Vec<u8>>,
+    /// The request body bytes waited for (`option http-buffer-request`, `wait-for-body`): `req.body`.
+    pub req_body: Option<bytes::Bytes>,
+    /// The frontend's capture slots, request and response side.
+    pub capture_slots: [&'a [fulcrum_config::haproxy::CaptureSlot]; 2],
+    /// What `capture` rules stored in those slots (empty until one does).
+    pub captured: [Vec<Option<Vec<u8>>>; 2],
 }
 
 impl Stream<'_> {
@@ -154,6 +163,32 @@ impl Stream<'_> {
         }
     }
 
+    /// `capture EXPR id N`: stores `v` in slot `idx` of one side, cut to the slot's length; a slot the frontend
+    /// does not have (a backend's rule) is ignored.
+    pub fn set_capture(&mut self, response: bool, idx: usize, v: &[u8]) {
+        let side = usize::from(response);
+        let Some(slot) = self.capture_slots[side].get(idx) else {
+            return;
+        };
+        let list = &mut self.captured[side];
+        if list.len() < self.capture_slots[side].len() {
+            list.resize(self.capture_slots[side].len(), None);
+        }
+        list[idx] = Some(v[..v.len().min(slot.len)].to_vec());
+    }
+
+    /// Fills the `capture ... header` slots of one side with the last value of their header in `headers`.
+    pub fn capture_headers(&mut self, response: bool, headers: &HeaderMap) {
+        let side = usize::from(response);
+        let slots = self.capture_slots[side];
+        for (idx, slot) in slots.iter().enumerate() {
+            let Some(name) = &slot.header else { continue };
+            if let Some(v) = headers.get_all(name.as_str()).iter().next_back() {
+                self.set_capture(response, idx, v.as_bytes());
+            }
+        }
+    }
+
     /// Removes a variable (`unset-var`).
     pub fn unset_var(&mut self, name: &VarName) {
         match name.scope() {
@@ -173,6 +208,19 @@ impl Stream<'_> {
 /// The value of a `proc.` variable.
 pub(crate) fn proc_var(name: &VarName) -> Option<Value<'static>> {
     lock_proc().get(name).cloned()
+}
+
+/// Sets a `proc.` variable when `conds` allow it.
+pub(crate) fn set_proc_var_if(name: &VarName, v: Value<'static>, conds: VarConds) {
+    let mut vars = lock_proc();
+    if conds.allows(name.scope(), vars.get(name), &v) {
+        vars.insert(name.clone(), v);
+    }
+}
+
+/// Removes a `proc.` variable.
+pub(crate) fn unset_proc_var(name: &VarName) {
+    lock_proc().remove(name);
 }
 
 /// Runs the `global` section's `set-var` / `set-var-fmt` lines in order (when the proxy starts): each sees the
@@ -555,6 +603,21 @@ impl Context for Ctx<'_, '_> {
     }
     fn listener_name(&self) -> Option<&str> {
         self.stream.listener.name.as_deref()
+    }
+    fn request_body(&self) -> Option<&[u8]> {
+        // Only while the request is processed, as HAProxy.
+        self.req_headers?;
+        self.stream.req_body.as_deref()
+    }
+    fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
+        self.stream.unique_id.as_deref().map(Cow::Borrowed)
+    }
+    fn capture(&self, response: bool, idx: usize) -> Option<Cow<'_, [u8]>> {
+        let side = usize::from(response);
+        match self.stream.captured[side].get(idx) {
+            Some(Some(v)) => Some(Cow::Borrowed(v)),
+            _ => None,
+        }
     }
     fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
         match backend {
