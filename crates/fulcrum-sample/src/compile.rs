@@ -346,7 +346,10 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
                 length: num(1)?,
             })
         }
-        _ => Err(unknown_fetch(call)),
+        _ => match crate::stick::fetch(call) {
+            Some(r) => r.map(Fetch::Stick),
+            None => Err(unknown_fetch(call)),
+        },
     }
 }
 
@@ -644,7 +647,10 @@ pub(crate) fn conv(call: &RawCall<'_>, maps: &mut dyn MapSource) -> Result<Conv,
                     out,
                 })
             }
-            None => Err(unknown_conv(call)),
+            None => match crate::stick::converter(call) {
+                Some(r) => r.map(Conv::Stick),
+                None => Err(unknown_conv(call)),
+            },
         },
     }
 }

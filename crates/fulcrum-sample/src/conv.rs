@@ -144,6 +144,8 @@ impl DigestAlg {
 /// A converter with its arguments, resolved and typed at load time.
 #[derive(Debug, Clone)]
 pub(crate) enum Conv {
+    /// `in_table(T)`, `table_*(T)`
+    Stick(crate::stick::StickFetch),
     /// `lower`
     Lower,
     /// `upper`
@@ -348,6 +350,7 @@ impl Conv {
     /// The type the converter takes (its input is cast to it first).
     pub(crate) fn in_type(&self) -> Type {
         match self {
+            Conv::Stick(_) => Type::Any,
             Conv::Lower
             | Conv::Upper
             | Conv::Length
@@ -429,6 +432,7 @@ impl Conv {
             Conv::IpMask { .. } => Type::Ipv4,
             Conv::Map { out, .. } => out.sample_type(),
             Conv::SetVar(..) => Type::Any,
+            Conv::Stick(s) => s.out_type(),
             _ => Type::Str,
         }
     }
@@ -445,6 +449,7 @@ impl Conv {
                 ctx.set_var(name, v.reborrow(), *conds);
                 Some(v)
             }
+            Conv::Stick(s) => ctx.stick(s, Some(&v)),
             Conv::Lower => recase(v, false),
             Conv::Upper => recase(v, true),
             Conv::Length => Some(Value::Int(bytes(&v)?.len() as i64)),

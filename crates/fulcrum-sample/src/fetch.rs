@@ -33,6 +33,8 @@ pub(crate) enum Dir {
 /// A fetch with its arguments, resolved and typed at load time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Fetch {
+    /// `sc_*`, `scN_*`, `src_*`, `table_avl`, `table_cnt`
+    Stick(crate::stick::StickFetch),
     /// `str(s)`
     Str(Box<[u8]>),
     /// `int(n)`
@@ -305,6 +307,7 @@ impl Fetch {
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
+            Fetch::Stick(s) => s.out_type(),
         }
     }
 
@@ -418,6 +421,7 @@ impl Fetch {
             Fetch::SrvName => Value::str(ctx.server_name()?.as_bytes()),
             Fetch::SoName => Value::str(ctx.listener_name()?.as_bytes()),
             Fetch::Id(of) => Value::Int(ctx.id(*of)?),
+            Fetch::Stick(s) => ctx.stick(s, None)?,
             Fetch::BeStat { backend, stat } => {
                 Value::Int(ctx.backend_stat(backend.as_deref(), *stat)?)
             }

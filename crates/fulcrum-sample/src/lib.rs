@@ -87,6 +87,7 @@ mod logfmt;
 mod map;
 mod mqtt;
 mod parse;
+mod stick;
 mod text;
 mod timefmt;
 mod value;
@@ -100,6 +101,7 @@ pub use context::{BackendStat, Context, HeaderVisitor, IdOf, Scope, VarName, Var
 pub use error::Error;
 pub use fetch::SslFetch;
 pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
+pub use stick::{StickFetch, StickTarget, StickWhat};
 pub use map::{
     parse_file, MapEntry, MapError, MapInfo, MapOut, MapSource, MapTable, Maps, MatchKind, NoMaps,
 };

@@ -157,7 +157,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "server-template",
     "source",
     "stick",
-    "stick-table",
     "tcp-check",
     "tcp-response",
     "use-fcgi-app",

@@ -20,6 +20,7 @@ mod program;
 mod proxy;
 mod rules;
 mod sections;
+mod stick;
 mod server;
 pub mod ssl;
 pub mod units;

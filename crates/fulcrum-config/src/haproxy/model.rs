@@ -795,6 +795,8 @@ pub struct Proxy {
     pub capture_request: Vec<Capture>,
     /// `capture response header NAME len N` lines (frontends), in order: `%hs` in the logs.
     pub capture_response: Vec<Capture>,
+    /// `stick-table ...`: the proxy's table.
+    pub stick_table: Option<StickTable>,
 }
 
 /// One `capture request|response header NAME len N` line: the last value of that header, cut to `len` bytes.
@@ -1309,6 +1311,8 @@ pub enum HttpRequestAction {
     /// `strict-mode on|off`: whether a rewrite that fails (the buffer is full) answers 500, for the rules after
     /// it in this proxy's ruleset (on at the start of each).
     StrictMode(bool),
+    /// `track-sc*`, `sc-inc-gpc0/1`, `sc-set-gpt0`: stick counters.
+    Stick(StickAction),
 }
 
 /// Which address a `set-src`, `set-src-port`, `set-dst` or `set-dst-port` action changes.
@@ -1381,8 +1385,10 @@ pub struct Rule<A> {
 }
 
 /// `tcp-request connection accept|reject [if|unless COND]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TcpConnAction {
+    /// `track-sc*`, `sc-inc-gpc0/1`, `sc-set-gpt0` (evaluation goes on)
+    Stick(StickAction),
     /// stop evaluating, keep the connection
     Accept,
     /// close the connection at once
@@ -1430,4 +1436,45 @@ pub struct Rules {
     pub errorfiles: Vec<(u16, Reply)>,
     /// `stats admin if|unless COND` lines: when one matches, the stats page allows admin actions.
     pub stats_admin: Vec<Rule<()>>,
+}
+
+/// A `stick-table` line of a frontend, backend or listen section (the table takes the proxy's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickTable {
+    /// Type, size, expiry and stored data.
+    pub def: fulcrum_stick::TableDef,
+    /// `srvkey addr`: `stick` rules store and match servers by address rather than by name.
+    pub srvkey_addr: bool,
+    /// Where the line was.
+    pub location: Location,
+}
+
+/// An action on a stick counter: `track-sc0/1/2 KEY [table T]`, `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`,
+/// `sc-set-gpt0(N) VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StickAction {
+    /// `track-scN KEY [table T]`: the stream tracks the entry of KEY in table T (the proxy's own by default) with
+    /// stick counter N; the first tracking of a counter wins, later ones are ignored.
+    Track {
+        /// The stick counter (0 to 2).
+        sc: u8,
+        /// The key's expression.
+        key: SampleExpr,
+        /// `table NAME`: the proxy whose table it is.
+        table: Option<String>,
+    },
+    /// `sc-inc-gpc0(N)` (`which` 0) / `sc-inc-gpc1(N)` (`which` 1).
+    IncGpc {
+        /// The stick counter.
+        sc: u8,
+        /// gpc0 or gpc1
+        which: u8,
+    },
+    /// `sc-set-gpt0(N) VALUE`
+    SetGpt0 {
+        /// The stick counter.
+        sc: u8,
+        /// An integer or an expression.
+        value: SampleExpr,
+    },
 }

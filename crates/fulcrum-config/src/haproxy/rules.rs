@@ -1982,6 +1982,12 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (HttpRequestAction::StrictMode(on), 3)
         }
+        a if super::stick::is_stick_action(a) => {
+            let Some((s, next)) = super::stick::stick_action(line, 1, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::Stick(s), next)
+        }
         other if var_action(line, 1, other, Phase::Request, kw, &mut Sink::default()).is_some() => {
             match var_action(line, 1, other, Phase::Request, kw, sink) {
                 Some(Ok((VarAction::Set(n, e, c), i))) => (HttpRequestAction::SetVar(n, e, c), i),
@@ -2211,7 +2217,12 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
         }
         "connection" => {
             let kw = "tcp-request connection";
-            let (act, cond_at) = if line.word(2) == "expect-proxy" {
+            let (act, cond_at) = if super::stick::is_stick_action(line.word(2)) {
+                let Some((s, next)) = super::stick::stick_action(line, 2, kw, sink) else {
+                    return;
+                };
+                (TcpConnAction::Stick(s), next)
+            } else if line.word(2) == "expect-proxy" {
                 if line.word(3) != "layer4" {
                     sink.error(
                         loc,
@@ -2279,6 +2290,25 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             }
             if let Some(d) = sink.time(loc, kw, Some(line.word(2))) {
                 rules.inspect_delay = Some((d, loc.clone()));
+            }
+        }
+        "content" | "session" if super::stick::is_stick_action(line.word(2)) => {
+            let kw = format!("tcp-request {which}");
+            let Some((s, next)) = super::stick::stick_action(line, 2, &kw, sink) else {
+                return;
+            };
+            if let Ok(cond) = tail(line, next, &kw, rules, sink) {
+                let list = if which == "session" {
+                    &mut rules.tcp_session
+                } else {
+                    &mut rules.tcp_content_vars
+                };
+                list.push(RuleDraft {
+                    action: HttpRequestAction::Stick(s),
+                    cond,
+                    location: loc.clone(),
+                    keyword: format!("{kw} {}", line.word(2)),
+                });
             }
         }
         "content" | "session" if is_var_action(line.word(2)) => {
