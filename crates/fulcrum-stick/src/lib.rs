@@ -230,6 +230,15 @@ impl Tracked {
         r
     }
 
+    /// The entry's key.
+    pub fn key(&self) -> Key {
+        self.table
+            .lock(self.shard as usize)
+            .node(self.index)
+            .key
+            .clone()
+    }
+
     /// How many streams track the entry.
     pub fn refs(&self) -> u32 {
         self.table.lock(self.shard as usize).node(self.index).refs
@@ -376,6 +385,14 @@ impl Table {
             layout: &self.layout,
             now,
         }))
+    }
+
+    /// How many streams track the entry of `key` (`None`: no such entry).
+    pub fn trackers(&self, key: &Key, now: u64) -> Option<u32> {
+        let mut shard = self.lock(self.shard_of(key));
+        let i = *shard.map.get(key)?;
+        let node = shard.node(i);
+        (!self.expired(node, now)).then_some(node.refs)
     }
 
     /// Runs `f` on the data of `key`, creating the entry when missing, and refreshes its expiry

@@ -75,6 +75,8 @@ pub(crate) struct Client {
     pub(crate) conn: Rc<ClientIo>,
     /// `sess.` variables.
     pub(crate) vars: Rc<RefCell<VarMap>>,
+    /// The connection's stick counters.
+    pub(crate) stick: Rc<crate::stick::Ctrs>,
 }
 
 /// Serves one request: its answer, made here or streamed from a server, then the `http-after-response` rules
@@ -109,6 +111,15 @@ pub(crate) async fn handle(
         userlists: &refs.userlists,
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
+        stick: (!snapshot.tables.list().is_empty()).then(|| {
+            // The connection's tracked entries count this request.
+            client.stick.each(&mut |d| d.http_request());
+            crate::rules::sample::StreamStick {
+                tables: &snapshot.tables,
+                sess: &client.stick,
+                txn: crate::stick::Ctrs::default(),
+            }
+        }),
     };
     let after = fe.rules.has_after_response_rules() || worker.snapshot.backend_after_response;
     let line = after.then(|| RequestLine {
@@ -136,6 +147,12 @@ pub(crate) async fn handle(
         );
     }
     txn.keep_vars(stream.txn.get_mut(), stream.sess);
+    if let Some(s) = &stream.stick {
+        if resp.status().is_client_error() {
+            s.sess.each(&mut |d| d.http_error());
+            s.txn.each(&mut |d| d.http_error());
+        }
+    }
     resp
 }
 

@@ -22,6 +22,14 @@ use crate::http::errors::{respond, ErrorPages, Page, Reply, ReplyError};
 /// Why a proxy's rules could not be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
+    /// A stick counter action names a table that does not exist.
+    #[error("[ALERT] {location}: {message}")]
+    Stick {
+        /// where
+        location: String,
+        /// what is wrong
+        message: String,
+    },
     /// A server line's TLS settings cannot be used (a certificate or CA file, a cipher list ...).
     #[error("[ALERT] {location}: 'server {server}': {message}")]
     ServerTls {
@@ -214,6 +222,28 @@ pub struct ConnFacts {
     pub src: SocketAddr,
     /// The port the client connected to.
     pub dst_port: u16,
+    /// The stick tables and the connection's counters, when the configuration has tables.
+    pub stick: Option<ConnStick>,
+}
+
+/// The stick tables a connection's rules see, and the counters they track.
+pub struct ConnStick {
+    /// The snapshot's tables.
+    pub tables: std::sync::Arc<crate::stick::Tables>,
+    /// The connection's stick counters.
+    pub ctrs: std::rc::Rc<crate::stick::Ctrs>,
+    /// The frontend's name (its table is the default one).
+    pub own: String,
+}
+
+impl ConnFacts {
+    fn ctx(&self) -> L4Ctx<'_> {
+        L4Ctx {
+            src: self.src,
+            payload: None,
+            stick: self.stick.as_ref(),
+        }
+    }
 }
 
 impl Facts for ConnFacts {
@@ -224,10 +254,7 @@ impl Facts for ConnFacts {
         Some(self.dst_port)
     }
     fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
-        f(&L4Ctx {
-            src: self.src,
-            payload: None,
-        })
+        f(&self.ctx())
     }
 }
 
@@ -236,6 +263,7 @@ impl Facts for ConnFacts {
 struct L4Ctx<'a> {
     src: SocketAddr,
     payload: Option<&'a [u8]>,
+    stick: Option<&'a ConnStick>,
 }
 
 impl fulcrum_sample::Context for L4Ctx<'_> {
@@ -244,6 +272,21 @@ impl fulcrum_sample::Context for L4Ctx<'_> {
     }
     fn payload(&self) -> Option<&[u8]> {
         self.payload
+    }
+    fn stick(
+        &self,
+        f: &fulcrum_sample::StickFetch,
+        key: Option<&fulcrum_sample::Value<'_>>,
+    ) -> Option<fulcrum_sample::Value<'static>> {
+        let s = self.stick?;
+        crate::stick::View {
+            tables: &s.tables,
+            sess: Some(&s.ctrs),
+            txn: None,
+            src: Some(self.src.ip()),
+            own: &s.own,
+        }
+        .fetch(f, key)
     }
     fn now(&self) -> std::time::SystemTime {
         std::time::SystemTime::now()
@@ -277,6 +320,7 @@ impl Facts for ContentFacts<'_> {
         f(&L4Ctx {
             src: self.src,
             payload: Some(self.buf),
+            stick: None,
         })
     }
     fn dst_port(&self) -> Option<u16> {
@@ -326,6 +370,7 @@ impl HdrVal {
 /// `set-var` / `set-var-fmt` / `unset-var`.
 #[derive(Debug)]
 enum VarAct {
+    Stick(crate::stick::StickAct),
     Set(VarName, SampleExpr, VarConds),
     SetFmt(VarName, Fmt, VarConds),
     Unset(VarName),
@@ -335,6 +380,7 @@ impl VarAct {
     /// Runs the action over `msg`, then changes the variable in `stream`.
     fn run(&self, msg: Msg<'_>, stream: &mut Stream<'_>) {
         match self {
+            VarAct::Stick(a) => stream.run_stick(a, msg),
             VarAct::Unset(n) => stream.unset_var(n),
             VarAct::Set(n, e, c) => {
                 let v = e.0.eval(&Ctx::new(msg, stream)).map(|v| v.into_owned());
@@ -524,6 +570,15 @@ pub enum BackendTarget {
     Dynamic(Fmt),
 }
 
+/// A compiled `tcp-request connection` action.
+#[derive(Debug)]
+enum ConnAct {
+    Accept,
+    Reject,
+    ExpectProxy,
+    Stick(crate::stick::StickAct),
+}
+
 /// The compiled rules of one proxy.
 #[derive(Default)]
 pub struct ProxyRules {
@@ -533,7 +588,7 @@ pub struct ProxyRules {
     /// `use_backend` rules with their backends resolved (indices in the snapshot's backends) or their names'
     /// formats.
     pub use_backends: Vec<(BackendTarget, Option<CompiledCond>)>,
-    tcp_connection: Vec<(TcpConnAction, Option<CompiledCond>)>,
+    tcp_connection: Vec<(ConnAct, Option<CompiledCond>)>,
     tcp_content: Vec<(TcpContentAction, Option<CompiledCond>)>,
     /// `tcp-request session set-var...`: once per client connection, before its first request.
     tcp_session: Vec<(VarAct, Option<CompiledCond>)>,
@@ -573,6 +628,7 @@ impl ProxyRules {
         with_http: bool,
         backend: &dyn Fn(&str) -> Option<usize>,
         refs: &super::patref::PatternRefs,
+        stick: &crate::stick::Binder<'_>,
     ) -> Result<Self, RulesError> {
         let errorfiles =
             ErrorPages::compile(&rules.errorfiles).map_err(|source| RulesError::Reply {
@@ -646,6 +702,9 @@ impl ProxyRules {
                     ReqAction::Var(VarAct::SetFmt(n.clone(), f.clone(), *c))
                 }
                 HttpRequestAction::UnsetVar(n) => ReqAction::Var(VarAct::Unset(n.clone())),
+                HttpRequestAction::Stick(s) => {
+                    ReqAction::Var(VarAct::Stick(crate::stick::StickAct::compile(s, stick, &loc)?))
+                }
                 HttpRequestAction::Redirect(r) => ReqAction::Redirect(r.clone()),
                 HttpRequestAction::Deny(s) => ReqAction::Answer(*s, Reply::ProxyError),
                 HttpRequestAction::DenyWith(s, r) | HttpRequestAction::Return(s, r) => {
@@ -675,26 +734,41 @@ impl ProxyRules {
             out.use_backends.push((target, compile_opt(&u.cond, refs)?));
         }
         for r in &rules.tcp_connection {
-            out.tcp_connection
-                .push((r.action, compile_opt(&r.cond, refs)?));
+            let a = match &r.action {
+                TcpConnAction::Accept => ConnAct::Accept,
+                TcpConnAction::Reject => ConnAct::Reject,
+                TcpConnAction::ExpectProxy => ConnAct::ExpectProxy,
+                TcpConnAction::Stick(s) => ConnAct::Stick(crate::stick::StickAct::compile(
+                    s,
+                    stick,
+                    &r.location.to_string(),
+                )?),
+            };
+            out.tcp_connection.push((a, compile_opt(&r.cond, refs)?));
         }
         for r in &rules.tcp_content {
             out.tcp_content
                 .push((r.action, compile_opt(&r.cond, refs)?));
         }
-        let var_act = |a: &HttpRequestAction| match a {
-            HttpRequestAction::SetVar(n, e, c) => Some(VarAct::Set(n.clone(), e.clone(), *c)),
-            HttpRequestAction::SetVarFmt(n, f, c) => Some(VarAct::SetFmt(n.clone(), f.clone(), *c)),
-            HttpRequestAction::UnsetVar(n) => Some(VarAct::Unset(n.clone())),
-            _ => None,
+        let var_act = |a: &HttpRequestAction, loc: &fulcrum_config::Location| match a {
+            HttpRequestAction::SetVar(n, e, c) => Ok(Some(VarAct::Set(n.clone(), e.clone(), *c))),
+            HttpRequestAction::SetVarFmt(n, f, c) => {
+                Ok(Some(VarAct::SetFmt(n.clone(), f.clone(), *c)))
+            }
+            HttpRequestAction::UnsetVar(n) => Ok(Some(VarAct::Unset(n.clone()))),
+            HttpRequestAction::Stick(s) => {
+                crate::stick::StickAct::compile(s, stick, &loc.to_string())
+                    .map(|a| Some(VarAct::Stick(a)))
+            }
+            _ => Ok(None),
         };
         for r in &rules.tcp_session {
-            if let Some(a) = var_act(&r.action) {
+            if let Some(a) = var_act(&r.action, &r.location)? {
                 out.tcp_session.push((a, compile_opt(&r.cond, refs)?));
             }
         }
         for r in &rules.tcp_content_vars {
-            if let Some(a) = var_act(&r.action) {
+            if let Some(a) = var_act(&r.action, &r.location)? {
                 out.tcp_content_vars.push((a, compile_opt(&r.cond, refs)?));
             }
         }
@@ -724,10 +798,15 @@ impl ProxyRules {
         for (action, cond) in &self.tcp_connection {
             if holds(cond, facts) {
                 match action {
-                    TcpConnAction::Accept => return Some(expect_proxy),
-                    TcpConnAction::Reject => return None,
+                    ConnAct::Accept => return Some(expect_proxy),
+                    ConnAct::Reject => return None,
                     // Not final: the next rules still run.
-                    TcpConnAction::ExpectProxy => expect_proxy = true,
+                    ConnAct::ExpectProxy => expect_proxy = true,
+                    ConnAct::Stick(a) => {
+                        if let Some(st) = &facts.stick {
+                            a.run(&facts.ctx(), &st.ctrs, None, false);
+                        }
+                    }
                 }
             }
         }
