@@ -116,7 +116,11 @@ impl std::fmt::Debug for StickAct {
 
 impl StickAct {
     /// Compiles an action, resolving its table.
-    pub fn compile(a: &StickAction, b: &Binder<'_>, location: &str) -> Result<StickAct, RulesError> {
+    pub fn compile(
+        a: &StickAction,
+        b: &Binder<'_>,
+        location: &str,
+    ) -> Result<StickAct, RulesError> {
         Ok(match a {
             StickAction::Track { sc, key, table } => StickAct {
                 sc: usize::from(*sc),
@@ -158,7 +162,10 @@ impl StickAct {
                 ctrs.set(self.sc, t);
             }
             Kind::IncGpc(which) => {
-                if let Some(t) = ctrs.get(self.sc).or_else(|| other.and_then(|o| o.get(self.sc))) {
+                if let Some(t) = ctrs
+                    .get(self.sc)
+                    .or_else(|| other.and_then(|o| o.get(self.sc)))
+                {
                     t.update(now, |d| d.inc_gpc(*which, 1));
                 }
             }
@@ -166,7 +173,10 @@ impl StickAct {
                 let Some(v) = value.0.eval(ctx).and_then(|v| v.to_int()) else {
                     return;
                 };
-                if let Some(t) = ctrs.get(self.sc).or_else(|| other.and_then(|o| o.get(self.sc))) {
+                if let Some(t) = ctrs
+                    .get(self.sc)
+                    .or_else(|| other.and_then(|o| o.get(self.sc)))
+                {
                     t.update(now, |d| d.set(DataType::Gpt0, v as u64));
                 }
             }
@@ -354,7 +364,11 @@ fn answer(d: &mut fulcrum_stick::Data<'_>, what: StickWhat) -> Option<Value<'sta
             (d.get(t)? >> 10) as i64
         }
         StickWhat::IncGpc(w) => {
-            let c = if w == 0 { DataType::Gpc0 } else { DataType::Gpc1 };
+            let c = if w == 0 {
+                DataType::Gpc0
+            } else {
+                DataType::Gpc1
+            };
             let r = if w == 0 {
                 DataType::Gpc0Rate
             } else {
@@ -366,7 +380,11 @@ fn answer(d: &mut fulcrum_stick::Data<'_>, what: StickWhat) -> Option<Value<'sta
             d.inc_gpc(w, 1) as i64
         }
         StickWhat::ClrGpc(w) => {
-            let c = if w == 0 { DataType::Gpc0 } else { DataType::Gpc1 };
+            let c = if w == 0 {
+                DataType::Gpc0
+            } else {
+                DataType::Gpc1
+            };
             d.get(c)?;
             d.clr_gpc(w) as i64
         }

@@ -101,10 +101,10 @@ pub use context::{BackendStat, Context, HeaderVisitor, IdOf, Scope, VarName, Var
 pub use error::Error;
 pub use fetch::SslFetch;
 pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
-pub use stick::{StickFetch, StickTarget, StickWhat};
 pub use map::{
     parse_file, MapEntry, MapError, MapInfo, MapOut, MapSource, MapTable, Maps, MatchKind, NoMaps,
 };
+pub use stick::{StickFetch, StickTarget, StickWhat};
 pub use value::{Type, Value};
 pub use vars::{VarCondError, VarConds};
 

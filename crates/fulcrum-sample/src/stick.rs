@@ -124,7 +124,11 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Option<Result<StickFetch, Error>> {
         let r = n.strip_prefix("sc")?;
         let (d, r) = r.split_at_checked(1)?;
         let r = r.strip_prefix('_')?;
-        (StickTarget::Sc(d.parse::<u8>().ok().filter(|d| *d < 3)?), r, 0)
+        (
+            StickTarget::Sc(d.parse::<u8>().ok().filter(|d| *d < 3)?),
+            r,
+            0,
+        )
     };
     let what = what(rest, target)?;
     Some((|| {

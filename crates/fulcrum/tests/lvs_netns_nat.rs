@@ -194,7 +194,10 @@ fn nat_fwmark_ipv6_quiescing_rate_and_timeouts() {
     // client still runs is taken again, at most three times.
     let mut bg = lab.traffic_background(VIP6, "tcp", 80, 3000);
     let first = bg.read_line();
-    assert!(!first.is_empty() && first != "FAIL", "background client: {first:?}");
+    assert!(
+        !first.is_empty() && first != "FAIL",
+        "background client: {first:?}"
+    );
     let (mut cps, mut rate) = (0u64, String::new());
     for _ in 0..3 {
         rate = lab.ok("-L -n --rate");

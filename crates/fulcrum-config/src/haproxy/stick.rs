@@ -39,7 +39,12 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
                 if matches!(t, "string" | "binary") && words.get(i + 2) == Some(&"len") {
                     match words.get(i + 3).and_then(|n| n.parse::<usize>().ok()) {
                         Some(n) if n > 0 => len = n,
-                        _ => return err(sink, format!("unknown type '{}'", words.get(i + 3).unwrap_or(&""))),
+                        _ => {
+                            return err(
+                                sink,
+                                format!("unknown type '{}'", words.get(i + 3).unwrap_or(&"")),
+                            )
+                        }
                     }
                     step = 4;
                 }
@@ -84,7 +89,12 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
                     let Ok(d) = name.parse::<DataType>() else {
                         if matches!(
                             name,
-                            "gpc" | "gpc_rate" | "gpt" | "http_fail_cnt" | "http_fail_rate" | "server_key"
+                            "gpc"
+                                | "gpc_rate"
+                                | "gpt"
+                                | "http_fail_cnt"
+                                | "http_fail_rate"
+                                | "server_key"
                         ) {
                             sink.error(
                                 loc,
@@ -100,7 +110,10 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
                             return err(sink, format!("missing argument to store option '{name}'"))
                         }
                         (false, Some(_)) => {
-                            return err(sink, format!("unexpected argument to store option '{name}'"))
+                            return err(
+                                sink,
+                                format!("unexpected argument to store option '{name}'"),
+                            )
                         }
                         (false, None) => 0,
                         (true, Some(a)) => match units::parse_time(a) {
@@ -171,12 +184,19 @@ fn sc_number(s: &str) -> Option<u8> {
 
 /// Whether `action` is one of the stick counter actions this file parses.
 pub fn is_stick_action(action: &str) -> bool {
-    action.starts_with("track-sc") || action.starts_with("sc-inc-gpc") || action.starts_with("sc-set-gpt0")
+    action.starts_with("track-sc")
+        || action.starts_with("sc-inc-gpc")
+        || action.starts_with("sc-set-gpt0")
 }
 
 /// Parses a stick counter action starting at word `at` of `line` (`track-sc0 KEY [table T]`, `sc-inc-gpc0(N)`,
 /// `sc-inc-gpc1(N)`, `sc-set-gpt0(N) VALUE`): the action and the index of the word after it.
-pub fn stick_action(line: &Line, at: usize, kw: &str, sink: &mut Sink) -> Option<(StickAction, usize)> {
+pub fn stick_action(
+    line: &Line,
+    at: usize,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<(StickAction, usize)> {
     let loc = &line.location;
     let action = line.word(at);
     if let Some(n) = action.strip_prefix("track-sc") {
@@ -184,13 +204,19 @@ pub fn stick_action(line: &Line, at: usize, kw: &str, sink: &mut Sink) -> Option
             sink.error(
                 loc,
                 kw,
-                format!("'{action}': the stick counter must be 0, 1 or 2 (tune.stick-counters is 3)"),
+                format!(
+                    "'{action}': the stick counter must be 0, 1 or 2 (tune.stick-counters is 3)"
+                ),
             );
             return None;
         };
         let key = line.word(at + 1);
         if key.is_empty() || key == "if" || key == "unless" {
-            sink.error(loc, kw, format!("'{action}' expects a sample expression (the key), such as 'src'"));
+            sink.error(
+                loc,
+                kw,
+                format!("'{action}' expects a sample expression (the key), such as 'src'"),
+            );
             return None;
         }
         let expr = match fulcrum_sample::Expr::parse(key) {
@@ -243,7 +269,11 @@ pub fn stick_action(line: &Line, at: usize, kw: &str, sink: &mut Sink) -> Option
         "sc-set-gpt0" => {
             let v = line.word(at + 1);
             if v.is_empty() || v == "if" || v == "unless" {
-                sink.error(loc, kw, "'sc-set-gpt0' expects an integer or a sample expression");
+                sink.error(
+                    loc,
+                    kw,
+                    "'sc-set-gpt0' expects an integer or a sample expression",
+                );
                 return None;
             }
             let expr = match v.parse::<i64>() {
@@ -251,7 +281,13 @@ pub fn stick_action(line: &Line, at: usize, kw: &str, sink: &mut Sink) -> Option
                 Err(_) => fulcrum_sample::Expr::parse(v),
             };
             match expr {
-                Ok(e) => Some((StickAction::SetGpt0 { sc, value: SampleExpr(Arc::new(e)) }, at + 2)),
+                Ok(e) => Some((
+                    StickAction::SetGpt0 {
+                        sc,
+                        value: SampleExpr(Arc::new(e)),
+                    },
+                    at + 2,
+                )),
                 Err(e) => {
                     sink.error(loc, kw, format!("'{v}': {e}"));
                     None

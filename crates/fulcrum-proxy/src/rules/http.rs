@@ -702,9 +702,9 @@ impl ProxyRules {
                     ReqAction::Var(VarAct::SetFmt(n.clone(), f.clone(), *c))
                 }
                 HttpRequestAction::UnsetVar(n) => ReqAction::Var(VarAct::Unset(n.clone())),
-                HttpRequestAction::Stick(s) => {
-                    ReqAction::Var(VarAct::Stick(crate::stick::StickAct::compile(s, stick, &loc)?))
-                }
+                HttpRequestAction::Stick(s) => ReqAction::Var(VarAct::Stick(
+                    crate::stick::StickAct::compile(s, stick, &loc)?,
+                )),
                 HttpRequestAction::Redirect(r) => ReqAction::Redirect(r.clone()),
                 HttpRequestAction::Deny(s) => ReqAction::Answer(*s, Reply::ProxyError),
                 HttpRequestAction::DenyWith(s, r) | HttpRequestAction::Return(s, r) => {
