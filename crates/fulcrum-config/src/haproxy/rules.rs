@@ -2956,7 +2956,19 @@ pub fn finish(
     let tcp_content = rules_of(d.tcp_content, Place::Content, acls, proxy, sink);
     if mode == Mode::Tcp {
         if let Some(r) = d.tcp_session.first().or(d.tcp_content_vars.first()) {
-            sink.error(&r.location, &r.keyword, ns(format!("'{}' in {proxy}, which is in 'mode tcp' (variables are only kept for HTTP streams)", r.keyword)));
+            let why = if matches!(r.action, HttpRequestAction::Stick(_)) {
+                "stick counters of these rules are only kept for HTTP streams; 'tcp-request connection' tracks in 'mode tcp'"
+            } else {
+                "variables are only kept for HTTP streams"
+            };
+            sink.error(
+                &r.location,
+                &r.keyword,
+                ns(format!(
+                    "'{}' in {proxy}, which is in 'mode tcp' ({why})",
+                    r.keyword
+                )),
+            );
         }
     }
     for r in d.tcp_session.iter().chain(&d.tcp_content_vars) {

@@ -250,7 +250,8 @@ pub fn stick_action(
         Some((n, a)) => (n, a.strip_suffix(')')),
         None => (action, None),
     };
-    let Some(sc) = arg.and_then(sc_number) else {
+    // Without parentheses, HAProxy takes counter 0.
+    let Some(sc) = arg.map_or(Some(0), sc_number) else {
         sink.error(
             loc,
             kw,
