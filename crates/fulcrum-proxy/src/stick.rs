@@ -27,6 +27,10 @@ pub fn now_ms() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
 }
 
+/// Marks an answer stick tables do not count as an HTTP error (`http-request return`).
+#[derive(Debug, Clone, Copy)]
+pub struct NotAnError;
+
 /// The stick tables of a configuration, by name.
 #[derive(Default)]
 pub struct Tables {

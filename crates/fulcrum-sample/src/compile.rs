@@ -34,7 +34,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "connslots",
     "cookie",
     "fe_conn",
-    "hdr_ip",
     "hdr_val",
     "hostname",
     "http_auth_bearer",
@@ -243,6 +242,17 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "hdr" => hdr(Dir::Current, false),
         "res.hdr" | "shdr" => hdr(Dir::Res, false),
         "req.fhdr" => hdr(Dir::Req, true),
+        "req.hdr_ip" | "hdr_ip" => match hdr(Dir::Req, false)? {
+            Fetch::Hdr {
+                name: Some(name),
+                occ,
+                ..
+            } => Ok(Fetch::HdrIp { name, occ }),
+            _ => Err(Error::UnknownFetch {
+                name: call.name.to_string(),
+                at: call.at,
+            }),
+        },
         "res.fhdr" => hdr(Dir::Res, true),
         "req.hdr_cnt" | "hdr_cnt" => hdr_cnt(Dir::Req, false),
         "res.hdr_cnt" | "shdr_cnt" => hdr_cnt(Dir::Res, false),

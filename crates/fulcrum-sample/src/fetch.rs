@@ -35,6 +35,13 @@ pub(crate) enum Dir {
 pub(crate) enum Fetch {
     /// `sc_*`, `scN_*`, `src_*`, `table_avl`, `table_cnt`
     Stick(crate::stick::StickFetch),
+    /// `req.hdr_ip`, `hdr_ip`: a header value (the last by default) read as an IPv4 or IPv6 address
+    HdrIp {
+        /// The header name.
+        name: Box<[u8]>,
+        /// As `req.hdr`'s occurrence.
+        occ: i64,
+    },
     /// `str(s)`
     Str(Box<[u8]>),
     /// `int(n)`
@@ -308,6 +315,7 @@ impl Fetch {
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
             Fetch::Stick(s) => s.out_type(),
+            Fetch::HdrIp { .. } => Type::Ipv4,
         }
     }
 
@@ -335,7 +343,8 @@ impl Fetch {
             | Fetch::HttpAuthUser
             | Fetch::HttpAuthPass
             | Fetch::HttpAuth(_)
-            | Fetch::HttpAuthGroup(_) => true,
+            | Fetch::HttpAuthGroup(_)
+            | Fetch::HdrIp { .. } => true,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
             | Fetch::Cook { dir, .. }
@@ -422,6 +431,14 @@ impl Fetch {
             Fetch::SoName => Value::str(ctx.listener_name()?.as_bytes()),
             Fetch::Id(of) => Value::Int(ctx.id(*of)?),
             Fetch::Stick(s) => ctx.stick(s, None)?,
+            Fetch::HdrIp { name, occ } => {
+                let v = header(ctx, Dir::Req, name, *occ, false)?;
+                let t = std::str::from_utf8(v).ok()?.trim();
+                match t.parse::<Ipv4Addr>() {
+                    Ok(a) => Value::Ipv4(a),
+                    Err(_) => Value::Ipv6(t.parse::<Ipv6Addr>().ok()?),
+                }
+            }
             Fetch::BeStat { backend, stat } => {
                 Value::Int(ctx.backend_stat(backend.as_deref(), *stat)?)
             }

@@ -261,6 +261,7 @@ impl Expr {
                     | Fetch::Url
                     | Fetch::Base { .. }
                     | Fetch::Hdr { .. }
+                    | Fetch::HdrIp { .. }
                     | Fetch::HdrCnt { .. }
                     | Fetch::Status
                     | Fetch::UrlParam { .. }

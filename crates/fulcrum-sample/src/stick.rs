@@ -86,6 +86,8 @@ fn what(name: &str, target: StickTarget) -> Option<StickWhat> {
         "http_req_rate" => data(D::HttpReqRate),
         "http_err_cnt" => data(D::HttpErrCnt),
         "http_err_rate" => data(D::HttpErrRate),
+        "http_fail_cnt" => data(D::HttpFailCnt),
+        "http_fail_rate" => data(D::HttpFailRate),
         "bytes_in_rate" => data(D::BytesInRate),
         "bytes_out_rate" => data(D::BytesOutRate),
         "kbytes_in" => Some(StickWhat::Kbytes(true)),

@@ -48,10 +48,14 @@ pub enum DataType {
     Gpc1,
     /// `gpc1_rate(T)`
     Gpc1Rate,
+    /// `http_fail_cnt`: requests that failed on the server side (a 5xx answer from a server).
+    HttpFailCnt,
+    /// `http_fail_rate(T)`
+    HttpFailRate,
 }
 
 /// Every data type, in HAProxy's order.
-pub const ALL: [DataType; 19] = [
+pub const ALL: [DataType; 21] = [
     DataType::ServerId,
     DataType::Gpt0,
     DataType::Gpc0,
@@ -71,6 +75,8 @@ pub const ALL: [DataType; 19] = [
     DataType::BytesOutRate,
     DataType::Gpc1,
     DataType::Gpc1Rate,
+    DataType::HttpFailCnt,
+    DataType::HttpFailRate,
 ];
 
 impl DataType {
@@ -96,6 +102,8 @@ impl DataType {
             DataType::BytesOutRate => "bytes_out_rate",
             DataType::Gpc1 => "gpc1",
             DataType::Gpc1Rate => "gpc1_rate",
+            DataType::HttpFailCnt => "http_fail_cnt",
+            DataType::HttpFailRate => "http_fail_rate",
         }
     }
 
@@ -111,6 +119,7 @@ impl DataType {
                 | DataType::BytesInRate
                 | DataType::BytesOutRate
                 | DataType::Gpc1Rate
+                | DataType::HttpFailRate
         )
     }
 
@@ -284,6 +293,12 @@ impl Data<'_> {
     pub fn http_error(&mut self) {
         self.add(DataType::HttpErrCnt, 1);
         self.add(DataType::HttpErrRate, 1);
+    }
+
+    /// A server-side failure (a 5xx from a server): `http_fail_cnt`, `http_fail_rate`.
+    pub fn http_failure(&mut self) {
+        self.add(DataType::HttpFailCnt, 1);
+        self.add(DataType::HttpFailRate, 1);
     }
 
     /// Bytes received from the client.

@@ -787,6 +787,8 @@ fn int_pattern(p: &str) -> Result<String, String> {
         s.parse().ok()
     };
     match p.split_once(':') {
+        // `lt 0`: the samples fulcrum compares are never negative, so nothing matches
+        Some(("", "-1")) => Ok(":-1".to_string()),
         Some((lo, hi)) => {
             let bad = || format!("'{p}' is not a valid number range LOW:HIGH");
             let lo = if lo.is_empty() {

@@ -92,8 +92,6 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
                             "gpc"
                                 | "gpc_rate"
                                 | "gpt"
-                                | "http_fail_cnt"
-                                | "http_fail_rate"
                                 | "server_key"
                         ) {
                             sink.error(

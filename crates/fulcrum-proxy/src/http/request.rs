@@ -148,9 +148,25 @@ pub(crate) async fn handle(
     }
     txn.keep_vars(stream.txn.get_mut(), stream.sess);
     if let Some(s) = &stream.stick {
-        if resp.status().is_client_error() {
-            s.sess.each(&mut |d| d.http_error());
-            s.txn.each(&mut |d| d.http_error());
+        let status = resp.status().as_u16();
+        // As HAProxy: a 4xx counts as an error unless `http-request return` made it; a 5xx from a server (but 501
+        // and 505) as a failure.
+        let err = (400..500).contains(&status)
+            && resp.extensions().get::<crate::stick::NotAnError>().is_none();
+        let fail = (500..600).contains(&status)
+            && status != 501
+            && status != 505
+            && stream.server.is_some();
+        if err || fail {
+            let mut count = |d: &mut fulcrum_stick::Data<'_>| {
+                if err {
+                    d.http_error();
+                } else {
+                    d.http_failure();
+                }
+            };
+            s.sess.each(&mut count);
+            s.txn.each(&mut count);
         }
     }
     resp

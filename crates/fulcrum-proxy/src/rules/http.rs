@@ -419,7 +419,9 @@ enum ReqAction {
     Var(VarAct),
     Redirect(Redirect),
     /// `deny`, `return`: answer with this reply and status.
-    Answer(u16, Reply),
+    /// The status, the reply, and whether a 4xx counts as an HTTP error in stick tables (`deny` does, `return`
+    /// does not).
+    Answer(u16, Reply, bool),
     Tarpit(u16),
     Service(Service),
     WaitForBody(WaitForBody),
@@ -706,13 +708,14 @@ impl ProxyRules {
                     crate::stick::StickAct::compile(s, stick, &loc)?,
                 )),
                 HttpRequestAction::Redirect(r) => ReqAction::Redirect(r.clone()),
-                HttpRequestAction::Deny(s) => ReqAction::Answer(*s, Reply::ProxyError),
-                HttpRequestAction::DenyWith(s, r) | HttpRequestAction::Return(s, r) => {
-                    let reply = Reply::compile(*s, r).map_err(|source| RulesError::Reply {
+                HttpRequestAction::Deny(s) => ReqAction::Answer(*s, Reply::ProxyError, true),
+                HttpRequestAction::DenyWith(s, rep) | HttpRequestAction::Return(s, rep) => {
+                    let reply = Reply::compile(*s, rep).map_err(|source| RulesError::Reply {
                         location: loc.clone(),
                         source,
                     })?;
-                    ReqAction::Answer(*s, reply)
+                    let is_deny = matches!(r.action, HttpRequestAction::DenyWith(..));
+                    ReqAction::Answer(*s, reply, is_deny)
                 }
                 HttpRequestAction::Tarpit(s) => ReqAction::Tarpit(*s),
                 HttpRequestAction::UseService(s) => ReqAction::Service(*s),
@@ -1001,7 +1004,7 @@ impl ProxyRules {
                         return Verdict::Respond(Box::new(redirect(r, &target, req)));
                     }
                 }
-                ReqAction::Answer(status, reply) => {
+                ReqAction::Answer(status, reply, counted) => {
                     let mut pages = vec![&self.errorfiles];
                     pages.extend(outer.map(|o| &o.errorfiles));
                     let resp = match reply {
@@ -1011,6 +1014,10 @@ impl ProxyRules {
                         }
                         _ => respond(*status, reply, &pages),
                     };
+                    let mut resp = resp;
+                    if !*counted {
+                        resp.extensions_mut().insert(crate::stick::NotAnError);
+                    }
                     return Verdict::Respond(Box::new(resp));
                 }
                 ReqAction::Tarpit(s) => return Verdict::Tarpit(*s),
