@@ -515,6 +515,10 @@ impl Control for RuntimeApi {
     fn table(&self, verb: &str, args: &[&str]) -> String {
         let tables = &self.snapshot.tables;
         let now = crate::stick::now_ms();
+        // What expired since the last sweep is neither counted nor listed.
+        for t in tables.list() {
+            t.sweep(now);
+        }
         let Some((name, rest)) = args.split_first() else {
             return match verb {
                 "show" => fulcrum_stick::list(tables.list().iter().map(|t| &**t)),
