@@ -87,13 +87,7 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
                         None => (item, None),
                     };
                     let Ok(d) = name.parse::<DataType>() else {
-                        if matches!(
-                            name,
-                            "gpc"
-                                | "gpc_rate"
-                                | "gpt"
-                                | "server_key"
-                        ) {
+                        if matches!(name, "gpc" | "gpc_rate" | "gpt" | "server_key") {
                             sink.error(
                                 loc,
                                 kw,

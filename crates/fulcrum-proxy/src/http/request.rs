@@ -152,7 +152,10 @@ pub(crate) async fn handle(
         // As HAProxy: a 4xx counts as an error unless `http-request return` made it; a 5xx from a server (but 501
         // and 505) as a failure.
         let err = (400..500).contains(&status)
-            && resp.extensions().get::<crate::stick::NotAnError>().is_none();
+            && resp
+                .extensions()
+                .get::<crate::stick::NotAnError>()
+                .is_none();
         let fail = (500..600).contains(&status)
             && status != 501
             && status != 505
