@@ -211,3 +211,48 @@ fn track_action_errors() {
         HttpRequestAction::Stick(StickAction::IncGpc { sc: 0, which: 1 })
     ));
 }
+
+#[test]
+fn stick_rules_parse_and_refuse() {
+    let c = ok_both(&format!(
+        "{D}backend b\n stick-table type ip size 1k\n stick on src\n stick match req.hdr(x-u) table b if {{ path /a }}\n stick store-request src table b\n"
+    ));
+    let s = &c.proxies[0].rules.stick;
+    assert_eq!(s.len(), 3);
+    assert!(s[0].action.matches && s[0].action.stores && s[0].action.table.is_none());
+    assert!(s[1].action.matches && !s[1].action.stores && s[1].cond.is_some());
+    assert!(!s[2].action.matches && s[2].action.stores);
+    let be = |l: &str| format!("{D}backend b\n stick-table type ip size 1k\n {l}\n");
+    err1_both(&be("stick foo src"), 8, "stick", "expects 'on', 'match'");
+    err1_both(
+        &be("stick on"),
+        8,
+        "stick on",
+        "expects a sample expression",
+    );
+    err1(
+        &be("stick store-response src"),
+        8,
+        "stick store-response",
+        "does not support yet",
+    );
+    err1(
+        &be("stick on res.hdr(x)"),
+        8,
+        "stick on",
+        "reads the response",
+    );
+    // haproxy 2.6 warns and ignores it; fulcrum refuses
+    err1(
+        &format!("{D}frontend f\n bind :18080\n stick on src\n"),
+        8,
+        "stick",
+        "not allowed in a 'frontend' section",
+    );
+    err1(
+        &format!("{D}listen l\n mode tcp\n bind :18080\n stick-table type ip size 1k\n stick on src\n server s 127.0.0.1:1\n"),
+        10,
+        "stick on",
+        "not supported yet by fulcrum",
+    );
+}

@@ -42,10 +42,23 @@ impl Tables {
     /// One table per `stick-table` line, swept of expired entries by a background thread while they live.
     pub fn build(config: &Config) -> Arc<Tables> {
         let mut t = Tables::default();
+        // As HAProxy, a table a `stick` rule uses stores `server_id` whatever its `store` line says.
+        let mut sticky = std::collections::HashSet::new();
+        for p in &config.proxies {
+            for r in &p.rules.stick {
+                sticky.insert(r.action.table.clone().unwrap_or_else(|| p.name.clone()));
+            }
+        }
         for p in &config.proxies {
             if let Some(st) = &p.stick_table {
+                let mut def = st.def.clone();
+                if sticky.contains(&p.name)
+                    && !def.store.iter().any(|(d, _)| *d == DataType::ServerId)
+                {
+                    def.store.push((DataType::ServerId, 0));
+                }
                 t.by_name.insert(p.name.clone(), t.list.len());
-                t.list.push(Arc::new(Table::new(st.def.clone())));
+                t.list.push(Arc::new(Table::new(def)));
             }
         }
         let t = Arc::new(t);
@@ -400,4 +413,84 @@ fn answer(d: &mut fulcrum_stick::Data<'_>, what: StickWhat) -> Option<Value<'sta
         _ => return None,
     };
     Some(Value::Int(v))
+}
+
+/// A compiled `stick on|match|store-request` rule.
+pub struct StickRuleRt {
+    matches: bool,
+    stores: bool,
+    key: fulcrum_config::haproxy::SampleExpr,
+    table: Arc<Table>,
+}
+
+impl std::fmt::Debug for StickRuleRt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StickRule({})", self.table.name())
+    }
+}
+
+/// What the `stick` rules decided for one request.
+#[derive(Default)]
+pub struct Plan {
+    /// The server id (`puid`) a `match` rule found, if any.
+    pub server: Option<i64>,
+    /// Whether a `match` rule already looked up a key (only the first one found counts).
+    matched: bool,
+    /// Where the chosen server is stored once known.
+    pub stores: Vec<(Arc<Table>, Key)>,
+}
+
+impl Plan {
+    /// Stores the chosen server's id under every key of a store rule.
+    pub fn store(&self, server_id: i64) {
+        let now = now_ms();
+        for (t, k) in &self.stores {
+            t.upsert(k, now, |d| {
+                d.set(DataType::ServerId, server_id as u32 as u64)
+            });
+        }
+    }
+}
+
+impl StickRuleRt {
+    /// Compiles a rule, resolving its table (which must store `server_id`).
+    pub fn compile(
+        r: &fulcrum_config::haproxy::StickRule,
+        b: &Binder<'_>,
+        location: &str,
+    ) -> Result<StickRuleRt, RulesError> {
+        let table = b.resolve(r.table.as_deref(), location)?;
+        if !table.layout().has(DataType::ServerId) {
+            return Err(RulesError::Stick {
+                location: location.to_string(),
+                message: format!(
+                    "table '{}' does not store 'server_id', which 'stick' rules need (add 'store server_id')",
+                    table.name()
+                ),
+            });
+        }
+        Ok(StickRuleRt {
+            matches: r.matches,
+            stores: r.stores,
+            key: r.key.clone(),
+            table,
+        })
+    }
+
+    /// Adds what this rule decides for a request (through `ctx`) to `plan`.
+    pub fn plan(&self, ctx: &dyn Context, plan: &mut Plan) {
+        let Some(key) = self.key.0.eval(ctx).and_then(|v| key_of(&self.table, &v)) else {
+            return;
+        };
+        if self.matches && !plan.matched {
+            let now = now_ms();
+            if let Some(Some(id)) = self.table.lookup(&key, now, |d| d.get(DataType::ServerId)) {
+                plan.matched = true;
+                plan.server = Some(i64::from(id as u32 as i32));
+            }
+        }
+        if self.stores && plan.stores.len() < 8 {
+            plan.stores.push((self.table.clone(), key));
+        }
+    }
 }

@@ -216,3 +216,81 @@ backend ints
         );
     }
 }
+
+fn served(addr: SocketAddr, key: &str) -> String {
+    let mut c = Client::connect(addr);
+    c.send(format!("GET / HTTP/1.1\r\nhost: x\r\nx-user: {key}\r\n\r\n").as_bytes());
+    served_by(&c.read_response(false))
+}
+
+#[test]
+fn stick_on_keeps_each_key_on_its_server() {
+    let o = origins(3);
+    let text = format!(
+        "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{}
+    balance roundrobin
+    stick-table type string len 32 size 1k expire 1m
+    stick on req.hdr(x-user)
+{}",
+        free_port(),
+        server_lines(&o, "")
+    );
+    let p = start_proxy(&text);
+    let first: Vec<String> = ["a", "b", "c"].iter().map(|k| served(p.addr, k)).collect();
+    // round robin spread the first requests; each key then stays on its server
+    assert_eq!(
+        first.iter().collect::<std::collections::HashSet<_>>().len(),
+        3
+    );
+    for _ in 0..3 {
+        for (k, s) in ["a", "b", "c"].iter().zip(&first) {
+            assert_eq!(&served(p.addr, k), s, "key {k}");
+        }
+    }
+}
+
+#[test]
+fn stick_match_without_store_and_a_down_server() {
+    let o = origins(2);
+    let sock = sock_path("match");
+    let text = format!(
+        "global
+    nbthread 1
+    stats socket {} level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen app
+    bind 127.0.0.1:{}
+    balance roundrobin
+    stick-table type string len 32 size 1k store server_id
+    stick match req.hdr(x-user)
+    stick store-request req.hdr(x-user) if {{ path /login }}
+{}",
+        sock.display(),
+        free_port(),
+        server_lines(&o, "")
+    );
+    let p = start_proxy(&text);
+    // Nothing stored yet: round robin.
+    let a = served(p.addr, "u");
+    let b = served(p.addr, "u");
+    assert_ne!(a, b);
+    // Store the key through the runtime API: server 2 (puid 2, the second server line).
+    assert_eq!(cmd(&sock, "set table app key u data.server_id 2"), "\n");
+    for _ in 0..4 {
+        assert_eq!(served(p.addr, "u"), o[1].name());
+    }
+    // A server in maintenance is not used for persistence: round robin takes over.
+    cmd(&sock, &format!("disable server app/{}", o[1].name()));
+    for _ in 0..2 {
+        assert_eq!(served(p.addr, "u"), o[0].name());
+    }
+    assert!(cmd(&sock, "show table app key u").contains("server_id=2"));
+}

@@ -156,7 +156,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "server-state-file-name",
     "server-template",
     "source",
-    "stick",
     "tcp-check",
     "tcp-response",
     "use-fcgi-app",

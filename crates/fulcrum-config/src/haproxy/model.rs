@@ -1436,6 +1436,8 @@ pub struct Rules {
     pub errorfiles: Vec<(u16, Reply)>,
     /// `stats admin if|unless COND` lines: when one matches, the stats page allows admin actions.
     pub stats_admin: Vec<Rule<()>>,
+    /// `stick on|match|store-request` lines (backends and listens), in order.
+    pub stick: Vec<Rule<StickRule>>,
 }
 
 /// A `stick-table` line of a frontend, backend or listen section (the table takes the proxy's name).
@@ -1447,6 +1449,19 @@ pub struct StickTable {
     pub srvkey_addr: bool,
     /// Where the line was.
     pub location: Location,
+}
+
+/// A `stick on|match|store-request EXPR [table T]` line: server persistence through a table's `server_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickRule {
+    /// `match` or `on`: the server stored for the key is used when it can take the request.
+    pub matches: bool,
+    /// `store-request` or `on`: the server the request goes to is stored for the key.
+    pub stores: bool,
+    /// The key.
+    pub key: SampleExpr,
+    /// `table NAME` (the proxy's own by default).
+    pub table: Option<String>,
 }
 
 /// An action on a stick counter: `track-sc0/1/2 KEY [table T]`, `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`,

@@ -65,6 +65,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("dispatch", L | B),
     ("capture", F | L),
     ("stick-table", F | L | B),
+    ("stick", L | B),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
@@ -653,6 +654,7 @@ pub fn apply(
         }
         "dispatch" => dispatch(line, body, sink),
         "capture" => capture(line, body, sink),
+        "stick" => rules::stick_rule(line, &mut body.rules, sink),
         "stick-table" => {
             if let Some(first) = &body.stick_table {
                 sink.error(

@@ -20,6 +20,7 @@ use std::net::IpAddr;
 
 use super::common::{Line, MapLoad, Sink};
 use super::known;
+use super::model::StickRule;
 use super::model::{
     Acl, AddrPart, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod,
     Mode, PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule, Rules, Sample,
@@ -106,6 +107,8 @@ pub struct RulesDraft {
     inspect_delay: Option<(std::time::Duration, Location)>,
     /// `stats admin if|unless COND` lines.
     stats_admin: Vec<RuleDraft<()>>,
+    /// `stick on|match|store-request` lines.
+    stick: Vec<RuleDraft<StickRule>>,
     /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
     missing: Vec<(String, Location, String)>,
 }
@@ -2373,6 +2376,22 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
     }
 }
 
+/// `stick on|match|store-request EXPR [table T] [if|unless COND]`.
+pub fn stick_rule(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let kw = format!("stick {}", line.word(1));
+    let Some((rule, next)) = super::stick::stick_rule(line, &kw, sink) else {
+        return;
+    };
+    if let Ok(cond) = tail(line, next, &kw, rules, sink) {
+        rules.stick.push(RuleDraft {
+            action: rule,
+            cond,
+            location: line.location.clone(),
+            keyword: kw,
+        });
+    }
+}
+
 // ---------- errorfile ----------
 
 /// One line that sets a proxy's error replies (`errorfile`, `errorfiles`, `http-error`), kept in order until every
@@ -2957,6 +2976,17 @@ pub fn finish(
     }
     let tcp_content = rules_of(d.tcp_content, Place::Content, acls, proxy, sink);
     if mode == Mode::Tcp {
+        if let Some(r) = d.stick.first() {
+            sink.error(
+                &r.location,
+                &r.keyword,
+                ns(format!(
+                    "'stick' rules in {proxy}, which is in 'mode tcp' (mode http is)"
+                )),
+            );
+        }
+    }
+    if mode == Mode::Tcp {
         if let Some(r) = d.tcp_session.first().or(d.tcp_content_vars.first()) {
             let why = if matches!(r.action, HttpRequestAction::Stick(_)) {
                 "stick counters of these rules are only kept for HTTP streams; 'tcp-request connection' tracks in 'mode tcp'"
@@ -3024,6 +3054,7 @@ pub fn finish(
         inspect_delay,
         errorfiles,
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
+        stick: rules_of(d.stick, Place::Request, acls, proxy, sink),
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use fulcrum_stick::{DataType, KeyType, TableDef};
 
 use super::common::{Line, Sink};
-use super::model::{SampleExpr, StickAction, StickTable};
+use super::model::{SampleExpr, StickAction, StickRule, StickTable};
 use super::units;
 
 /// Parses `stick-table type T [len N] size N[k|m|g] [expire T] [nopurge] [srvkey name|addr] [store D,...]`.
@@ -296,4 +296,76 @@ pub fn stick_action(
             None
         }
     }
+}
+
+/// Parses `stick on|match|store-request EXPR [table T]`: the rule and the index of the word after it.
+pub fn stick_rule(line: &Line, kw: &str, sink: &mut Sink) -> Option<(StickRule, usize)> {
+    let loc = &line.location;
+    let (matches, stores) = match line.word(1) {
+        "on" => (true, true),
+        "match" => (true, false),
+        "store-request" => (false, true),
+        "store-response" => {
+            sink.unsupported(loc, kw);
+            return None;
+        }
+        other => {
+            sink.error(
+                loc,
+                "stick",
+                format!(
+                    "expects 'on', 'match', 'store-request' or 'store-response', found '{other}'"
+                ),
+            );
+            return None;
+        }
+    };
+    let key = line.word(2);
+    if key.is_empty() || key == "if" || key == "unless" || key == "table" {
+        sink.error(
+            loc,
+            kw,
+            "expects a sample expression (the key), such as 'src'",
+        );
+        return None;
+    }
+    let expr = match fulcrum_sample::Expr::parse(key) {
+        Ok(e) => e,
+        Err(e) => {
+            sink.error(loc, kw, format!("'{key}': {e}"));
+            return None;
+        }
+    };
+    if expr.needs().response {
+        sink.error(
+            loc,
+            kw,
+            format!(
+                "sample fetch '{}' reads the response, which 'stick {}' cannot see",
+                expr.fetch_name(),
+                line.word(1)
+            ),
+        );
+        return None;
+    }
+    let mut next = 3;
+    let mut table = None;
+    if line.word(3) == "table" {
+        let t = line.word(4);
+        if t.is_empty() {
+            sink.error(loc, kw, "'table' expects a table name");
+            return None;
+        }
+        table = Some(t.to_string());
+        next = 5;
+    }
+    Some((
+        StickRule {
+            matches,
+            stores,
+            key: SampleExpr(Arc::new(expr)),
+            table,
+        },
+        next,
+    ))
 }

@@ -436,7 +436,11 @@ async fn handle_inner(
         src: stream.src,
         dst: stream.dst_addr(),
     };
-    let hash_sample = balance_sample(&be, &req, stream);
+    // The `balance hash` sample and the `stick` rules' decision, both read from the request before it is forwarded.
+    let hash_sample = (
+        balance_sample(&be, &req, stream),
+        be.rules.stick_plan(&req, stream),
+    );
     let line =
         (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
             method: req.method().clone(),
@@ -748,7 +752,7 @@ async fn forward(
         dst,
     }: Sender<'_>,
     mut req: Request<ReqBody>,
-    hash_sample: Option<Vec<u8>>,
+    (hash_sample, stick): (Option<Vec<u8>>, crate::stick::Plan),
     txn: &mut TxnSlot,
     done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -787,6 +791,12 @@ async fn forward(
     };
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
+    // `stick match`/`stick on`: the stored server, when it can take the request, is the first attempt's.
+    let mut persisted = stick.server.and_then(|id| {
+        be.servers
+            .iter()
+            .position(|s| i64::from(s.puid) == id && s.is_up())
+    });
     // The last attempt's connection was refused (not timed out).
     let mut refused = false;
     // Counts a failed attempt; false when no retry is left.
@@ -802,10 +812,15 @@ async fn forward(
     };
     let (exchange, conn, server_id, private, guard) = loop {
         // Retries stay on the same server unless `option redispatch` allows another one.
-        let same = previous.filter(|_| !be.redispatch).map(|i| &be.servers[i]);
+        let same = previous
+            .filter(|_| !be.redispatch)
+            .or(persisted.take())
+            .map(|i| &be.servers[i]);
         let (server, guard) = queue::acquire(worker, be, &key, previous, same)
             .await
             .map_err(|_| ProxyError::ServiceUnavailable)?;
+        // `stick store-request`/`stick on`: the server this request goes to.
+        stick.store(i64::from(server.puid));
         // A retry on the server that just refused waits HAProxy's turn-around (another server does not).
         if std::mem::take(&mut refused) && previous == Some(server.index) {
             tokio::time::sleep(be.turn_around()).await;

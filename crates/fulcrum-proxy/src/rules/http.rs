@@ -598,6 +598,8 @@ pub struct ProxyRules {
     tcp_content_vars: Vec<(VarAct, Option<CompiledCond>)>,
     inspect_delay: Option<std::time::Duration>,
     errorfiles: ErrorPages,
+    /// `stick on|match|store-request` (server persistence), with their tables resolved.
+    stick: Vec<(crate::stick::StickRuleRt, Option<CompiledCond>)>,
 }
 
 fn header_pair(
@@ -641,6 +643,10 @@ impl ProxyRules {
             errorfiles,
             ..ProxyRules::default()
         };
+        for r in &rules.stick {
+            let rt = crate::stick::StickRuleRt::compile(&r.action, stick, &r.location.to_string())?;
+            out.stick.push((rt, compile_opt(&r.cond, refs)?));
+        }
         if !with_http {
             return Ok(out);
         }
@@ -777,6 +783,29 @@ impl ProxyRules {
         }
         out.inspect_delay = rules.inspect_delay;
         Ok(out)
+    }
+
+    /// The `stick` rules' decision for a request: the server stored for the first matching `match` rule whose
+    /// key is in its table, and the (table, key) pairs the chosen server is to be stored under.
+    pub fn stick_plan<B>(&self, req: &Request<B>, stream: &Stream<'_>) -> crate::stick::Plan {
+        let mut plan = crate::stick::Plan::default();
+        if self.stick.is_empty() {
+            return plan;
+        }
+        let facts = RequestFacts {
+            req,
+            stream: Some(stream),
+            src: stream.src.ip(),
+            dst_port: stream.dst_port,
+            tls: stream.tls,
+            captured_uri: stream.captured_uri(),
+        };
+        for (rule, cond) in &self.stick {
+            if holds(cond, &facts) {
+                rule.plan(&Ctx::new(req_msg(req), stream), &mut plan);
+            }
+        }
+        plan
     }
 
     /// Whether any `http-response` rule exists (so the request line must be kept for them).
