@@ -138,8 +138,9 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Option<Result<StickFetch, Error>> {
         if first == 1 {
             let a = args(call, &[Kind::Int, Kind::Str], 1)?;
             match a.int(0) {
-                Some(i @ 0..=2) => target = StickTarget::Sc(i as u8),
-                _ => return Err(a.bad(0, "the stick counter must be 0, 1 or 2")),
+                // HAProxy takes any counter number here; one above 2 is never tracked.
+                Some(i @ 0..=255) => target = StickTarget::Sc(i as u8),
+                _ => return Err(a.bad(0, "expects a stick counter number (0, 1 or 2)")),
             }
         }
         let table = table_arg(call, first)?;

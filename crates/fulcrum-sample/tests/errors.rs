@@ -67,7 +67,7 @@ fn unknown_and_unsupported_names() {
     for (e, name) in [
         ("ssl_bc", "ssl_bc"),
         ("req.body", "req.body"),
-        ("sc0_conn_cur", "sc0_conn_cur"),
+        ("sc0_get_gpt(1)", "sc0_get_gpt"),
         ("str(a),wt6", "wt6"),
         ("str(a),unset-var(txn.x)", "unset-var"),
         ("str(a),json_query('$.a')", "json_query"),
@@ -358,5 +358,47 @@ fn hmac_fix_mqtt_arguments() {
         "str(a),mqtt_field_value(connect,24)",
     ] {
         assert!(Expr::parse(ok).is_ok(), "{ok}");
+    }
+}
+
+#[test]
+fn stick_samples_resolve() {
+    for e in [
+        "sc0_conn_cur",
+        "sc_http_req_rate(2)",
+        "sc_get_gpc0(1,t)",
+        "sc2_tracked",
+        "src_conn_rate",
+        "src_inc_gpc0(t)",
+        "src_updt_conn_cnt",
+        "table_avl",
+        "table_cnt(t)",
+        "src,in_table(t)",
+        "src,table_http_req_rate(t)",
+        "str(k),table_server_id(t)",
+        "req.hdr_ip(x-forwarded-for)",
+        "hdr_ip(x,-1)",
+    ] {
+        assert!(Expr::parse(e).is_ok(), "{e}: {:?}", Expr::parse(e).err());
+    }
+    assert_eq!(
+        Expr::parse("sc0_tracked").unwrap().output_type(),
+        Type::Bool
+    );
+    assert_eq!(
+        Expr::parse("src_conn_cnt").unwrap().output_type(),
+        Type::Int
+    );
+    // as haproxy 2.6.12: a counter above 2 loads (and is never tracked); a negative one does not
+    assert!(Expr::parse("sc_conn_cur(3)").is_ok());
+    bad_arg("sc_conn_cur(-1)", "sc_conn_cur", 1);
+    // haproxy 2.6.12 refuses these too
+    for e in [
+        "sc0_updt_conn_cnt",
+        "src_tracked",
+        "src,in_table",
+        "sc3_conn_cur",
+    ] {
+        assert!(Expr::parse(e).is_err(), "{e}");
     }
 }
