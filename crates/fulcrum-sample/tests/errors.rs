@@ -389,7 +389,7 @@ fn stick_samples_resolve() {
         Expr::parse("src_conn_cnt").unwrap().output_type(),
         Type::Int
     );
-    // as haproxy 2.6.12: a counter above 2 loads (and is never tracked); a negative one does not
+    // as haproxy 2.6.12: a counter above 2 loads (and is never tracked); fulcrum is stricter on a negative one
     assert!(Expr::parse("sc_conn_cur(3)").is_ok());
     bad_arg("sc_conn_cur(-1)", "sc_conn_cur", 1);
     // haproxy 2.6.12 refuses these too
