@@ -294,3 +294,32 @@ listen app
     }
     assert!(cmd(&sock, "show table app key u").contains("server_id=2"));
 }
+
+#[test]
+fn session_tracking_lasts_for_the_connection() {
+    let text = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+    stick-table type ip size 1k expire 1m store conn_cur,conn_cnt,http_req_cnt
+    tcp-request session track-sc1 src
+    http-request return status 200 hdr x-cur %[sc1_conn_cur] hdr x-cnt %[sc1_conn_cnt] hdr x-req %[sc1_http_req_cnt]
+",
+        free_port()
+    );
+    let p = start_proxy(&text);
+    let mut c = Client::connect(p.addr);
+    for n in 1..=3 {
+        let r = c.get("/");
+        assert_eq!(r.header("x-cur"), Some("1"));
+        assert_eq!(r.header("x-cnt"), Some("1"));
+        assert_eq!(r.header("x-req"), Some(n.to_string().as_str()));
+    }
+    drop(c);
+    // The connection ended: a new one counts anew, the old one is no longer current.
+    assert!(wait_until(Duration::from_secs(2), || get(p.addr, "/")
+        .header("x-cur")
+        == Some("1")));
+    let cnt: u32 = get(p.addr, "/").header("x-cnt").unwrap().parse().unwrap();
+    assert!(cnt >= 3, "conn_cnt {cnt}");
+}

@@ -370,7 +370,10 @@ impl HdrVal {
 /// `set-var` / `set-var-fmt` / `unset-var`.
 #[derive(Debug)]
 enum VarAct {
+    /// A stick counter action of a request (`tcp-request content`): its tracking lasts for the request.
     Stick(crate::stick::StickAct),
+    /// A stick counter action of `tcp-request session`: its tracking lasts for the client connection.
+    StickSess(crate::stick::StickAct),
     Set(VarName, SampleExpr, VarConds),
     SetFmt(VarName, Fmt, VarConds),
     Unset(VarName),
@@ -380,7 +383,8 @@ impl VarAct {
     /// Runs the action over `msg`, then changes the variable in `stream`.
     fn run(&self, msg: Msg<'_>, stream: &mut Stream<'_>) {
         match self {
-            VarAct::Stick(a) => stream.run_stick(a, msg),
+            VarAct::Stick(a) => stream.run_stick(a, msg, false),
+            VarAct::StickSess(a) => stream.run_stick(a, msg, true),
             VarAct::Unset(n) => stream.unset_var(n),
             VarAct::Set(n, e, c) => {
                 let v = e.0.eval(&Ctx::new(msg, stream)).map(|v| v.into_owned());
@@ -773,6 +777,10 @@ impl ProxyRules {
         };
         for r in &rules.tcp_session {
             if let Some(a) = var_act(&r.action, &r.location)? {
+                let a = match a {
+                    VarAct::Stick(s) => VarAct::StickSess(s),
+                    other => other,
+                };
                 out.tcp_session.push((a, compile_opt(&r.cond, refs)?));
             }
         }

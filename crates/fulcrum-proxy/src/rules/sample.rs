@@ -89,13 +89,18 @@ pub struct StreamStick<'a> {
 }
 
 impl Stream<'_> {
-    /// Runs a stick counter action of a request rule.
-    pub fn run_stick(&self, a: &crate::stick::StickAct, msg: Msg<'_>) {
+    /// Runs a stick counter action of a request rule; `session`: a `tcp-request session` rule, whose tracking
+    /// lasts as long as the client connection.
+    pub fn run_stick(&self, a: &crate::stick::StickAct, msg: Msg<'_>, session: bool) {
         let Some(s) = &self.stick else {
             return;
         };
         let ctx = Ctx::new(msg, self);
-        a.run(&ctx, &s.txn, Some(s.sess), true);
+        if session {
+            a.run(&ctx, s.sess, Some(&s.txn), true);
+        } else {
+            a.run(&ctx, &s.txn, Some(s.sess), true);
+        }
     }
 
     /// The stick samples' view of this stream.
