@@ -2,6 +2,7 @@
 # Side-by-side benchmark: fulcrum proxy vs HAProxy with the same haproxy.cfg, the same origin, pinned the same way.
 #
 #   bench/proxy-vs-haproxy.sh [--runs N] [--duration SECS] [--scenarios "ka close 64k 1m tcp idle"] [--conns N]
+#   (more scenarios: rules, stick (rate limiting with track-sc0 over 100,000 keys), tls-*)
 #                             [--threads 1|2] [--client wrk|h2load] [--idle-conns N] [--port BASE] [--smoke]
 #                             [--tls-key ec|rsa] [--tls-ver 1.3|1.2] [--tls-suites "TLS 1.3 LIST" "TLS 1.2 LIST"]
 #
@@ -64,7 +65,7 @@ fi
 case "$THREADS" in 1 | 2) ;; *) echo "--threads must be 1 or 2" >&2; exit 2 ;; esac
 case "$CLIENT" in wrk | h2load) ;; *) echo "--client must be wrk or h2load" >&2; exit 2 ;; esac
 for scen in $SCENARIOS; do
-  case "$scen" in ka | rules | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m | tls-idle | tls-resume) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
+  case "$scen" in ka | rules | stick | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m | tls-idle | tls-resume) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
 done
 case "$TLS_KEY" in ec | rsa) ;; *) echo "--tls-key must be ec or rsa" >&2; exit 2 ;; esac
 case "$TLS_VER" in 1.2 | 1.3) ;; *) echo "--tls-ver must be 1.2 or 1.3" >&2; exit 2 ;; esac
@@ -198,6 +199,22 @@ CFG
 }
 LOG_PORT=$((PORT + 2))
 rules_cfg > "$work/proxy-rules.cfg"
+# The stick scenario: rate limiting with a stick table at many keys. wrk comes from a few loopback addresses, so
+# the key is `rand(100000)` in an integer table rather than `src`: each request tracks one of 100,000 keys (the
+# table fills within the warm-up), counts in its request rate and is judged against a limit it never reaches.
+stick_cfg() {
+  proxy_cfg | sed "/^frontend fe\$/q"
+  cat <<CFG
+    bind 127.0.0.1:$PROXY_PORT
+    stick-table type integer size 200k expire 60s store http_req_rate(10s),conn_cur,gpc0
+    http-request track-sc0 rand(100000)
+    http-request deny deny_status 429 if { sc_http_req_rate(0) gt 1000000 }
+    default_backend be
+backend be
+    server origin 127.0.0.1:$ORIGIN_PORT
+CFG
+}
+stick_cfg > "$work/proxy-stick.cfg"
 # The log sink: counts the datagrams it receives into $work/log.count, once a second.
 taskset -c "$LOAD_CPUS" python3 -c '
 import socket, sys, time
@@ -341,6 +358,7 @@ measure() {
   case "$scenario" in
     ka) ;;
     rules) cfg=proxy-rules ;;
+    stick) cfg=proxy-stick ;;
     close) close=1 ;;
     64k) path=/64k ;;
     1m) path=/1m ;;

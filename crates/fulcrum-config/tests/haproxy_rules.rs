@@ -1085,11 +1085,6 @@ fn http_request_errors_fulcrum_only() {
             "action 'set-timeout' is not supported",
         ),
         (
-            "http-request track-sc0 src",
-            "http-request track-sc0",
-            "action 'track-sc0' is not supported",
-        ),
-        (
             "http-request set-log-level silent",
             "http-request set-log-level",
             "action 'set-log-level' is not",
@@ -1295,7 +1290,7 @@ fn tcp_request_connection() {
     ));
     let r = &proxy(&c, "f").rules.tcp_connection;
     assert_eq!(
-        r.iter().map(|r| r.action).collect::<Vec<_>>(),
+        r.iter().map(|r| r.action.clone()).collect::<Vec<_>>(),
         [
             TcpConnAction::Accept,
             TcpConnAction::Reject,
@@ -1388,12 +1383,6 @@ fn tcp_request_errors() {
         8,
         "tcp-request connection set-mark",
         "tcp-request connection action 'set-mark' is not supported yet by fulcrum",
-    );
-    err1(
-        &fe(" tcp-request connection track-sc0 src\n"),
-        8,
-        "tcp-request connection track-sc0",
-        NS,
     );
     // HAProxy warns that layer-7 fetches never match when the connection is accepted
     for (cond, what) in [
@@ -1951,7 +1940,7 @@ fn defaults_rules_run_before_the_proxy_own() {
         .rules
         .tcp_connection
         .iter()
-        .map(|r| (r.location.line, r.action))
+        .map(|r| (r.location.line, r.action.clone()))
         .collect();
     assert_eq!(
         conn,

@@ -30,6 +30,7 @@ pub mod slot;
 pub mod snapshot;
 pub mod splice;
 pub mod stats;
+pub mod stick;
 pub mod tcp;
 pub mod tls_config;
 pub mod tls_io;

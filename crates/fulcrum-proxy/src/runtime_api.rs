@@ -560,6 +560,30 @@ impl Control for RuntimeApi {
         Some(crate::stats::collect(&self.snapshot))
     }
 
+    fn table(&self, verb: &str, args: &[&str]) -> String {
+        let tables = &self.snapshot.tables;
+        let now = crate::stick::now_ms();
+        // What expired since the last sweep is neither counted nor listed.
+        for t in tables.list() {
+            t.sweep(now);
+        }
+        let Some((name, rest)) = args.split_first() else {
+            return match verb {
+                "show" => fulcrum_stick::list(tables.list().iter().map(|t| &**t)),
+                _ => fulcrum_stick::ShowError::Required.to_string(),
+            };
+        };
+        let Some(t) = tables.get(name) else {
+            return fulcrum_stick::ShowError::NoTable.to_string();
+        };
+        let r = match verb {
+            "show" => t.show(rest, now),
+            "clear" => t.clear(rest, now).map(|_| String::new()),
+            _ => t.set(rest, now).map(|_| String::new()),
+        };
+        r.unwrap_or_else(|e| e.to_string())
+    }
+
     fn acl_refs(&self) -> Vec<PatternRef> {
         self.snapshot.pattern_refs.list()
     }

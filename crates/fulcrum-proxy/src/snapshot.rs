@@ -55,6 +55,8 @@ pub struct Snapshot {
     /// The last minutes of each backend and server, for the stats page's pictures (filled by
     /// [`crate::stats::spawn_sampler`] when some proxy has a stats page).
     pub history: Arc<std::sync::Mutex<fulcrum_admin::history::History>>,
+    /// The stick tables (`stick-table` lines), by proxy name.
+    pub tables: Arc<crate::stick::Tables>,
 }
 
 /// The frontend half of a `frontend` or `listen` section.
@@ -274,6 +276,7 @@ impl Snapshot {
         crate::counters::epoch();
         let logging = crate::log::Logging::new(config);
         let pattern_refs = Arc::new(PatternRefs::from_config(config));
+        let tables = crate::stick::Tables::build(config);
         let mut backends = Vec::new();
         let mut servers = Vec::new();
         let first_iid: u64 = if config.global.stats_sockets.is_empty() {
@@ -320,6 +323,10 @@ impl Snapshot {
                     p.kind == ProxyKind::Backend,
                     &|_| None,
                     &pattern_refs,
+                    &crate::stick::Binder {
+                        tables: &tables,
+                        own: &p.name,
+                    },
                 )?,
                 cur: AtomicU32::new(0),
                 queue: Arc::new(Queue::new()),
@@ -361,7 +368,16 @@ impl Snapshot {
                 forwardfor: forwardfor(p),
                 originalto: originalto(p),
                 maxconn: p.maxconn,
-                rules: ProxyRules::compile(&p.rules, true, &index, &pattern_refs)?,
+                rules: ProxyRules::compile(
+                    &p.rules,
+                    true,
+                    &index,
+                    &pattern_refs,
+                    &crate::stick::Binder {
+                        tables: &tables,
+                        own: &p.name,
+                    },
+                )?,
                 captures: crate::log::capture::Captures::new(p),
                 log: logging.frontend_with_format(p, compile_log_format(p)?),
                 cur: AtomicU32::new(0),
@@ -394,6 +410,7 @@ impl Snapshot {
             config.global.idle_pool_shared.unwrap_or(true),
         ));
         Ok(Snapshot {
+            tables,
             backend_after_response,
             idle_pools,
             history: Arc::default(),

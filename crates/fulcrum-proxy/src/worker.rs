@@ -161,10 +161,20 @@ async fn accept_loop(
         fe.stats
             .conn_tot
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let Some(expect_proxy) = fe.rules.accept_connection(&ConnFacts {
+        let tables = &worker.snapshot.tables;
+        let stick_ctrs = std::rc::Rc::new(crate::stick::Ctrs::default());
+        let facts = ConnFacts {
             src: peer,
             dst_port: local_port,
-        }) else {
+            stick: (!tables.list().is_empty()).then(|| crate::rules::http::ConnStick {
+                tables: tables.clone(),
+                ctrs: stick_ctrs.clone(),
+                own: fe.name.clone(),
+            }),
+        };
+        let accepted = fe.rules.accept_connection(&facts);
+        drop(facts);
+        let Some(expect_proxy) = accepted else {
             fe.stats
                 .denied_conn
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -176,6 +186,7 @@ async fn accept_loop(
         let ticket = ConnTicket {
             _counted: ConnGuard::new(fe.clone()),
             _permits: (global, local),
+            stick: stick_ctrs,
         };
         let worker = worker.clone();
         match fe.mode {

@@ -95,4 +95,6 @@ pub struct Accepted {
 pub struct ConnTicket {
     pub(crate) _counted: ConnGuard,
     pub(crate) _permits: (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>),
+    /// The connection's stick counters (`tcp-request connection|session track-sc*`).
+    pub(crate) stick: std::rc::Rc<crate::stick::Ctrs>,
 }

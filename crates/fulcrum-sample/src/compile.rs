@@ -32,7 +32,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "connslots",
     "cookie",
     "fe_conn",
-    "hdr_ip",
     "hdr_val",
     "hostname",
     "http_auth_bearer",
@@ -236,6 +235,17 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "hdr" => hdr(Dir::Current, false),
         "res.hdr" | "shdr" => hdr(Dir::Res, false),
         "req.fhdr" => hdr(Dir::Req, true),
+        "req.hdr_ip" | "hdr_ip" => match hdr(Dir::Req, false)? {
+            Fetch::Hdr {
+                name: Some(name),
+                occ,
+                ..
+            } => Ok(Fetch::HdrIp { name, occ }),
+            _ => Err(Error::UnknownFetch {
+                name: call.name.to_string(),
+                at: call.at,
+            }),
+        },
         "res.fhdr" => hdr(Dir::Res, true),
         "req.hdr_cnt" | "hdr_cnt" => hdr_cnt(Dir::Req, false),
         "res.hdr_cnt" | "shdr_cnt" => hdr_cnt(Dir::Res, false),
@@ -360,7 +370,10 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
             })
         }
         "res.len" => simple(Fetch::ResLen),
-        _ => Err(unknown_fetch(call)),
+        _ => match crate::stick::fetch(call) {
+            Some(r) => r.map(Fetch::Stick),
+            None => Err(unknown_fetch(call)),
+        },
     }
 }
 
@@ -671,7 +684,10 @@ pub(crate) fn conv(call: &RawCall<'_>, maps: &mut dyn MapSource) -> Result<Conv,
                     out,
                 })
             }
-            None => Err(unknown_conv(call)),
+            None => match crate::stick::converter(call) {
+                Some(r) => r.map(Conv::Stick),
+                None => Err(unknown_conv(call)),
+            },
         },
     }
 }

@@ -313,6 +313,17 @@ pub trait Context {
         None
     }
 
+    /// A stick table fetch or converter (`sc0_conn_cur`, `src_http_req_rate(T)`, `in_table(T)` with `key` its
+    /// input): `None` when it has no answer (an untracked counter, a table that does not store the data).
+    fn stick(
+        &self,
+        fetch: &crate::stick::StickFetch,
+        key: Option<&Value<'_>>,
+    ) -> Option<Value<'static>> {
+        let _ = (fetch, key);
+        None
+    }
+
     /// The current date (`date`, `date_us`).
     fn now(&self) -> SystemTime;
 

@@ -144,6 +144,8 @@ impl DigestAlg {
 /// A converter with its arguments, resolved and typed at load time.
 #[derive(Debug, Clone)]
 pub(crate) enum Conv {
+    /// `in_table(T)`, `table_*(T)`
+    Stick(crate::stick::StickFetch),
     /// `lower`
     Lower,
     /// `upper`
@@ -355,6 +357,7 @@ impl Conv {
     /// The type the converter takes (its input is cast to it first).
     pub(crate) fn in_type(&self) -> Type {
         match self {
+            Conv::Stick(_) => Type::Any,
             Conv::Lower
             | Conv::Upper
             | Conv::Length
@@ -439,6 +442,7 @@ impl Conv {
             Conv::SetVar(..) => Type::Any,
             // A boolean for `true` and `false`, a string for a string or (without `int`) a number.
             Conv::JsonQuery { int: true, .. } => Type::Int,
+            Conv::Stick(s) => s.out_type(),
             _ => Type::Str,
         }
     }
@@ -455,6 +459,7 @@ impl Conv {
                 ctx.set_var(name, v.reborrow(), *conds);
                 Some(v)
             }
+            Conv::Stick(s) => ctx.stick(s, Some(&v)),
             Conv::Lower => recase(v, false),
             Conv::Upper => recase(v, true),
             Conv::Length => Some(Value::Int(bytes(&v)?.len() as i64)),

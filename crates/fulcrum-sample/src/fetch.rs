@@ -33,6 +33,15 @@ pub(crate) enum Dir {
 /// A fetch with its arguments, resolved and typed at load time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Fetch {
+    /// `sc_*`, `scN_*`, `src_*`, `table_avl`, `table_cnt`
+    Stick(crate::stick::StickFetch),
+    /// `req.hdr_ip`, `hdr_ip`: a header value (the last by default) read as an IPv4 or IPv6 address
+    HdrIp {
+        /// The header name.
+        name: Box<[u8]>,
+        /// As `req.hdr`'s occurrence.
+        occ: i64,
+    },
     /// `str(s)`
     Str(Box<[u8]>),
     /// `int(n)`
@@ -332,6 +341,8 @@ impl Fetch {
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
+            Fetch::Stick(s) => s.out_type(),
+            Fetch::HdrIp { .. } => Type::Ipv4,
         }
     }
 
@@ -361,7 +372,8 @@ impl Fetch {
             | Fetch::HttpAuthUser
             | Fetch::HttpAuthPass
             | Fetch::HttpAuth(_)
-            | Fetch::HttpAuthGroup(_) => true,
+            | Fetch::HttpAuthGroup(_)
+            | Fetch::HdrIp { .. } => true,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
             | Fetch::Cook { dir, .. }
@@ -447,6 +459,15 @@ impl Fetch {
             Fetch::SrvName => Value::str(ctx.server_name()?.as_bytes()),
             Fetch::SoName => Value::str(ctx.listener_name()?.as_bytes()),
             Fetch::Id(of) => Value::Int(ctx.id(*of)?),
+            Fetch::Stick(s) => ctx.stick(s, None)?,
+            Fetch::HdrIp { name, occ } => {
+                let v = header(ctx, Dir::Req, name, *occ, false)?;
+                let t = std::str::from_utf8(v).ok()?.trim();
+                match t.parse::<Ipv4Addr>() {
+                    Ok(a) => Value::Ipv4(a),
+                    Err(_) => Value::Ipv6(t.parse::<Ipv6Addr>().ok()?),
+                }
+            }
             Fetch::BeStat { backend, stat } => {
                 Value::Int(ctx.backend_stat(backend.as_deref(), *stat)?)
             }

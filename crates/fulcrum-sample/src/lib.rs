@@ -59,7 +59,9 @@
 //! `be_id`, `srv_id`, `so_id`, `so_name`, `req.cook_val`/`cook_val`, `base32`, `base32+src`,
 //! `req.hdrs`, `uuid`, `nbsrv`, `be_conn`, `capture.req.method`, `capture.req.uri`,
 //! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
-//! `date_us`, `rand`, `uuid`, `req.len`, `req.payload`, `res.len`, `res.payload`.
+//! `date_us`, `rand`, `uuid`, `req.len`, `req.payload`, `res.len`, `res.payload`, `req.hdr_ip`/`hdr_ip`, and the stick table fetches
+//! `sc_*`, `sc0_*`..`sc2_*`, `src_*`, `table_avl`, `table_cnt` (`stick.rs`; the proxy answers them through
+//! [`Context::stick`]).
 //!
 //! Converters: `lower`, `upper`, `length`, `base64`, `b64dec`, `ub64enc`, `ub64dec`, `url_dec`,
 //! `url_enc`, `hex`, `hex2i`, `bytes`, `field`, `word`, `regsub`, `json`, `add`, `sub`, `mul`, `div`,
@@ -69,7 +71,7 @@
 //! `rtrim`, `cut_crlf`, `iif`, `htonl`, `hmac`, `fix_is_valid`, `fix_tag_value`, `mqtt_is_valid`,
 //! `mqtt_field_value`, `set-var`, and the map converters (`map`, `map_str`, `map_beg`, `map_sub`, `map_dir`, `map_dom`,
 //! `map_end`, `map_reg`, `map_regm`, `map_int`, `map_ip`, with `_int` and `_ip` output forms), whose files come
-//! through a [`MapSource`] (`map.rs`).
+//! through a [`MapSource`] (`map.rs`), and the stick table converters `in_table` and `table_*`.
 
 #![warn(missing_docs)]
 
@@ -88,6 +90,7 @@ mod logfmt;
 mod map;
 mod mqtt;
 mod parse;
+mod stick;
 mod text;
 mod timefmt;
 mod value;
@@ -104,6 +107,7 @@ pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
 pub use map::{
     parse_file, MapEntry, MapError, MapInfo, MapOut, MapSource, MapTable, Maps, MatchKind, NoMaps,
 };
+pub use stick::{StickFetch, StickTarget, StickWhat};
 pub use value::{Type, Value};
 pub use vars::{VarCondError, VarConds};
 
@@ -264,6 +268,7 @@ impl Expr {
                     | Fetch::Url
                     | Fetch::Base { .. }
                     | Fetch::Hdr { .. }
+                    | Fetch::HdrIp { .. }
                     | Fetch::HdrCnt { .. }
                     | Fetch::Status
                     | Fetch::UrlParam { .. }

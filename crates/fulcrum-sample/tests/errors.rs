@@ -67,7 +67,7 @@ fn unknown_and_unsupported_names() {
     for (e, name) in [
         ("ssl_bc", "ssl_bc"),
         ("req.body_param(x)", "req.body_param"),
-        ("sc0_conn_cur", "sc0_conn_cur"),
+        ("sc0_get_gpt(1)", "sc0_get_gpt"),
         ("str(a),wt6", "wt6"),
         ("str(a),unset-var(txn.x)", "unset-var"),
         ("str(a),jwt_header_query", "jwt_header_query"),
@@ -368,4 +368,46 @@ fn json_query_and_capture_arguments() {
     bad_arg("capture.req.hdr(-1)", "capture.req.hdr", 1);
     assert!(fulcrum_sample::Expr::parse("str(a),json_query('$.a[2].b','int')").is_ok());
     assert!(fulcrum_sample::Expr::parse("capture.res.hdr(3)").is_ok());
+}
+
+#[test]
+fn stick_samples_resolve() {
+    for e in [
+        "sc0_conn_cur",
+        "sc_http_req_rate(2)",
+        "sc_get_gpc0(1,t)",
+        "sc2_tracked",
+        "src_conn_rate",
+        "src_inc_gpc0(t)",
+        "src_updt_conn_cnt",
+        "table_avl",
+        "table_cnt(t)",
+        "src,in_table(t)",
+        "src,table_http_req_rate(t)",
+        "str(k),table_server_id(t)",
+        "req.hdr_ip(x-forwarded-for)",
+        "hdr_ip(x,-1)",
+    ] {
+        assert!(Expr::parse(e).is_ok(), "{e}: {:?}", Expr::parse(e).err());
+    }
+    assert_eq!(
+        Expr::parse("sc0_tracked").unwrap().output_type(),
+        Type::Bool
+    );
+    assert_eq!(
+        Expr::parse("src_conn_cnt").unwrap().output_type(),
+        Type::Int
+    );
+    // as haproxy 2.6.12: a counter above 2 loads (and is never tracked); fulcrum is stricter on a negative one
+    assert!(Expr::parse("sc_conn_cur(3)").is_ok());
+    bad_arg("sc_conn_cur(-1)", "sc_conn_cur", 1);
+    // haproxy 2.6.12 refuses these too
+    for e in [
+        "sc0_updt_conn_cnt",
+        "src_tracked",
+        "src,in_table",
+        "sc3_conn_cur",
+    ] {
+        assert!(Expr::parse(e).is_err(), "{e}");
+    }
 }

@@ -630,6 +630,7 @@ fn needs_operator(words: &[&str]) -> bool {
     matches!(
         words,
         ["add" | "del" | "clear", "acl", ..]
+            | ["show", "table", ..]
             | [
                 "add" | "del" | "clear" | "set" | "prepare" | "commit",
                 "map",
@@ -650,6 +651,7 @@ fn needs_admin(words: &[&str]) -> bool {
             | ["add" | "del", "server", ..]
             | ["experimental-mode", ..]
             | ["set", "var", ..]
+            | ["clear" | "set", "table", ..]
     )
 }
 
@@ -771,6 +773,7 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
         ["show", "acl", rest @ ..] => show_acl(ctl, rest.first().copied()),
         ["add" | "del" | "clear", "acl", ..] => acl_command(ctl, &words),
         ["show", "map", rest @ ..] => show_map(ctl, rest),
+        [verb @ ("show" | "clear" | "set"), "table", rest @ ..] => text(ctl.table(verb, rest)),
         ["add" | "del" | "clear" | "set" | "get" | "prepare" | "commit", "map", ..] => {
             map_command(ctl, &words)
         }

@@ -322,6 +322,16 @@ pub trait Control {
         let _ = (name, fmt, value);
         Err("'set var' is not available here.".into())
     }
+    /// `show table [NAME ...]`, `clear table NAME ...`, `set table NAME ...` (`verb` is the first word, `args`
+    /// what follows `table`): the text to print, HAProxy's messages included.
+    fn table(&self, verb: &str, args: &[&str]) -> String {
+        let _ = (verb, args);
+        if verb == "show" && args.is_empty() {
+            String::new()
+        } else {
+            "No such table\n".into()
+        }
+    }
     /// The ACL pattern references, by id (`show acl`).
     fn acl_refs(&self) -> Vec<PatternRef> {
         Vec::new()

@@ -153,8 +153,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "rate-limit",
     "server-template",
     "source",
-    "stick",
-    "stick-table",
     "tcp-check",
     "use-fcgi-app",
     "use-server",

@@ -22,6 +22,7 @@ mod rules;
 mod sections;
 mod server;
 pub mod ssl;
+mod stick;
 pub mod units;
 mod userlist;
 mod validate;

@@ -815,6 +815,8 @@ pub struct Proxy {
     pub request_slots: Vec<CaptureSlot>,
     /// Every capture slot of the frontend, response side (`capture.res.hdr(N)`).
     pub response_slots: Vec<CaptureSlot>,
+    /// `stick-table ...`: the proxy's table.
+    pub stick_table: Option<StickTable>,
 }
 
 /// One capture slot of a frontend: the `N` of `capture.req.hdr(N)`, `capture.res.hdr(N)` and `capture ... id N`.
@@ -1343,6 +1345,8 @@ pub enum HttpRequestAction {
     StrictMode(bool),
     /// `capture EXPR len N|id N`: the sample, cut to the slot's length, stored in capture slot N (request side).
     Capture(SampleExpr, usize),
+    /// `track-sc*`, `sc-inc-gpc0/1`, `sc-set-gpt0`: stick counters.
+    Stick(StickAction),
 }
 
 /// Which address a `set-src`, `set-src-port`, `set-dst` or `set-dst-port` action changes.
@@ -1417,8 +1421,10 @@ pub struct Rule<A> {
 }
 
 /// `tcp-request connection accept|reject [if|unless COND]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TcpConnAction {
+    /// `track-sc*`, `sc-inc-gpc0/1`, `sc-set-gpt0` (evaluation goes on)
+    Stick(StickAction),
     /// stop evaluating, keep the connection
     Accept,
     /// close the connection at once
@@ -1475,6 +1481,62 @@ pub struct Rules {
     pub errorfiles: Vec<(u16, Reply)>,
     /// `stats admin if|unless COND` lines: when one matches, the stats page allows admin actions.
     pub stats_admin: Vec<Rule<()>>,
+    /// `stick on|match|store-request` lines (backends and listens), in order.
+    pub stick: Vec<Rule<StickRule>>,
+}
+
+/// A `stick-table` line of a frontend, backend or listen section (the table takes the proxy's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickTable {
+    /// Type, size, expiry and stored data.
+    pub def: fulcrum_stick::TableDef,
+    /// `srvkey addr`: `stick` rules store and match servers by address rather than by name.
+    pub srvkey_addr: bool,
+    /// Where the line was.
+    pub location: Location,
+}
+
+/// A `stick on|match|store-request EXPR [table T]` line: server persistence through a table's `server_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickRule {
+    /// `match` or `on`: the server stored for the key is used when it can take the request.
+    pub matches: bool,
+    /// `store-request` or `on`: the server the request goes to is stored for the key.
+    pub stores: bool,
+    /// The key.
+    pub key: SampleExpr,
+    /// `table NAME` (the proxy's own by default).
+    pub table: Option<String>,
+}
+
+/// An action on a stick counter: `track-sc0/1/2 KEY [table T]`, `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`,
+/// `sc-set-gpt0(N) VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StickAction {
+    /// `track-scN KEY [table T]`: the stream tracks the entry of KEY in table T (the proxy's own by default) with
+    /// stick counter N; the first tracking of a counter wins, later ones are ignored.
+    Track {
+        /// The stick counter (0 to 2).
+        sc: u8,
+        /// The key's expression.
+        key: SampleExpr,
+        /// `table NAME`: the proxy whose table it is.
+        table: Option<String>,
+    },
+    /// `sc-inc-gpc0(N)` (`which` 0) / `sc-inc-gpc1(N)` (`which` 1).
+    IncGpc {
+        /// The stick counter.
+        sc: u8,
+        /// gpc0 or gpc1
+        which: u8,
+    },
+    /// `sc-set-gpt0(N) VALUE`
+    SetGpt0 {
+        /// The stick counter.
+        sc: u8,
+        /// An integer or an expression.
+        value: SampleExpr,
+    },
 }
 
 /// `load-server-state-from-file`: which file a backend's server states are read from when the proxy starts.

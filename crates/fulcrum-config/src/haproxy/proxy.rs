@@ -68,6 +68,8 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("load-server-state-from-file", BE),
     ("server-state-file-name", BE),
     ("declare", F | L),
+    ("stick-table", F | L | B),
+    ("stick", L | B),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
@@ -353,6 +355,8 @@ pub struct Body {
     pub capture_request: Vec<Capture>,
     /// `capture response header` lines
     pub capture_response: Vec<Capture>,
+    /// `stick-table`
+    pub stick_table: Option<crate::haproxy::model::StickTable>,
     /// This section started its own HTTP check ruleset (`option httpchk` or `http-check`): the one of the
     /// defaults section is no longer inherited, as in HAProxy.
     pub own_check_rules: bool,
@@ -701,6 +705,21 @@ pub fn apply(
         "dispatch" => dispatch(line, body, sink),
         "capture" => capture(line, body, sink),
         "declare" => declare(line, body, sink),
+        "stick" => rules::stick_rule(line, &mut body.rules, sink),
+        "stick-table" => {
+            if let Some(first) = &body.stick_table {
+                sink.error(
+                    loc,
+                    kw,
+                    format!(
+                        "only one 'stick-table' per section (the first is at {})",
+                        first.location
+                    ),
+                );
+            } else if let Some(t) = super::stick::stick_table(line, "", sink) {
+                body.stick_table = Some(t);
+            }
+        }
         "unique-id-format" => {
             if line.words.len() != 2 {
                 sink.error(

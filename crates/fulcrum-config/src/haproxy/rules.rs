@@ -20,6 +20,7 @@ use std::net::IpAddr;
 
 use super::common::{Line, MapLoad, Sink};
 use super::known;
+use super::model::StickRule;
 use super::model::{
     Acl, AddrPart, CaptureSlot, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction,
     MatchMethod, Mode, PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule,
@@ -116,6 +117,8 @@ pub struct RulesDraft {
     capture_ids: Vec<(bool, usize, Location)>,
     /// `stats admin if|unless COND` lines.
     stats_admin: Vec<RuleDraft<()>>,
+    /// `stick on|match|store-request` lines.
+    stick: Vec<RuleDraft<StickRule>>,
     /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
     missing: Vec<(String, Location, String)>,
 }
@@ -802,6 +805,8 @@ fn int_pattern(p: &str) -> Result<String, String> {
         s.parse().ok()
     };
     match p.split_once(':') {
+        // `lt 0`: the samples fulcrum compares are never negative, so nothing matches
+        Some(("", "-1")) => Ok(":-1".to_string()),
         Some((lo, hi)) => {
             let bad = || format!("'{p}' is not a valid number range LOW:HIGH");
             let lo = if lo.is_empty() {
@@ -2014,6 +2019,12 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (HttpRequestAction::StrictMode(on), 3)
         }
+        a if super::stick::is_stick_action(a) => {
+            let Some((s, next)) = super::stick::stick_action(line, 1, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::Stick(s), next)
+        }
         other if var_action(line, 1, other, Phase::Request, kw, &mut Sink::default()).is_some() => {
             match var_action(line, 1, other, Phase::Request, kw, sink) {
                 Some(Ok((VarAction::Set(n, e, c), i))) => (HttpRequestAction::SetVar(n, e, c), i),
@@ -2249,7 +2260,12 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
         }
         "connection" => {
             let kw = "tcp-request connection";
-            let (act, cond_at) = if line.word(2) == "expect-proxy" {
+            let (act, cond_at) = if super::stick::is_stick_action(line.word(2)) {
+                let Some((s, next)) = super::stick::stick_action(line, 2, kw, sink) else {
+                    return;
+                };
+                (TcpConnAction::Stick(s), next)
+            } else if line.word(2) == "expect-proxy" {
                 if line.word(3) != "layer4" {
                     sink.error(
                         loc,
@@ -2317,6 +2333,32 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             }
             if let Some(d) = sink.time(loc, kw, Some(line.word(2))) {
                 rules.inspect_delay = Some((d, loc.clone()));
+            }
+        }
+        "content" | "session" if super::stick::is_stick_action(line.word(2)) => {
+            let kw = format!("tcp-request {which}");
+            let Some((s, next)) = super::stick::stick_action(line, 2, &kw, sink) else {
+                return;
+            };
+            if let Ok(cond) = tail(line, next, &kw, rules, sink) {
+                let keyword = format!("{kw} {}", line.word(2));
+                let location = loc.clone();
+                if which == "session" {
+                    rules.tcp_session.push(RuleDraft {
+                        action: HttpRequestAction::Stick(s),
+                        cond,
+                        location,
+                        keyword,
+                    });
+                } else {
+                    // In order with the other content rules; an HTTP proxy runs it with the variable actions.
+                    rules.tcp_content.push(RuleDraft {
+                        action: TcpContentAction::Var(HttpRequestAction::Stick(s)),
+                        cond,
+                        location,
+                        keyword,
+                    });
+                }
             }
         }
         "content" | "session" if is_var_action(line.word(2)) => {
@@ -2559,6 +2601,22 @@ pub fn tcp_response(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink
             "tcp-response",
             format!("expects 'content' or 'inspect-delay', found '{other}'"),
         ),
+    }
+}
+
+/// `stick on|match|store-request EXPR [table T] [if|unless COND]`.
+pub fn stick_rule(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let kw = format!("stick {}", line.word(1));
+    let Some((rule, next)) = super::stick::stick_rule(line, &kw, sink) else {
+        return;
+    };
+    if let Ok(cond) = tail(line, next, &kw, rules, sink) {
+        rules.stick.push(RuleDraft {
+            action: rule,
+            cond,
+            location: line.location.clone(),
+            keyword: kw,
+        });
     }
 }
 
@@ -3216,12 +3274,41 @@ pub fn finish(
             sink.error(loc, "tcp-response inspect-delay", ns(format!("'tcp-response inspect-delay' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
         }
     }
+    if mode == Mode::Tcp {
+        if let Some(r) = tcp_content_drafts
+            .iter()
+            .find(|r| matches!(r.action, TcpContentAction::Var(HttpRequestAction::Stick(_))))
+        {
+            sink.error(&r.location, &r.keyword, ns(format!("'{}' in {proxy}, which is in 'mode tcp' (stick counters of these rules are only kept for HTTP streams; 'tcp-request connection' tracks in 'mode tcp')", r.keyword)));
+        }
+    }
     let tcp_content = rules_of(tcp_content_drafts, Place::Content, acls, proxy, sink);
     let tcp_response = rules_of(d.tcp_response, Place::TcpResponse, acls, proxy, sink);
     let response_inspect_delay = d.response_inspect_delay.map(|(t, _)| t);
     if mode == Mode::Tcp {
+        if let Some(r) = d.stick.first() {
+            sink.error(
+                &r.location,
+                &r.keyword,
+                ns(format!(
+                    "'stick' rules in {proxy}, which is in 'mode tcp' (mode http is)"
+                )),
+            );
+        }
         if let Some(r) = d.tcp_session.first() {
-            sink.error(&r.location, &r.keyword, ns(format!("'{}' in {proxy}, which is in 'mode tcp' (use 'tcp-request content' variable actions)", r.keyword)));
+            let why = if matches!(r.action, HttpRequestAction::Stick(_)) {
+                "stick counters of these rules are only kept for HTTP streams; 'tcp-request connection' tracks in 'mode tcp'"
+            } else {
+                "use 'tcp-request content' variable actions"
+            };
+            sink.error(
+                &r.location,
+                &r.keyword,
+                ns(format!(
+                    "'{}' in {proxy}, which is in 'mode tcp' ({why})",
+                    r.keyword
+                )),
+            );
         }
     }
     for r in d.tcp_session.iter().chain(&tcp_content_vars_drafts) {
@@ -3283,6 +3370,7 @@ pub fn finish(
         response_inspect_delay,
         errorfiles,
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
+        stick: rules_of(d.stick, Place::Request, acls, proxy, sink),
     }
 }
 

@@ -405,6 +405,10 @@ fn build(
             format!("'balance hash' in a 'mode tcp' proxy ('{name}') is supported by HAProxy, not yet by fulcrum (mode http is)"),
         );
     }
+    let stick_table = body.stick_table.map(|mut t| {
+        t.def.name = name.clone();
+        t
+    });
     Proxy {
         name,
         kind,
@@ -462,6 +466,7 @@ fn build(
         unique_id_format: s.unique_id_format.filter(|_| kind.has_frontend()),
         unique_id_header: s.unique_id_header.filter(|_| kind.has_frontend()),
         capture_request: body.capture_request,
+        stick_table,
         capture_response: body.capture_response,
         request_slots,
         response_slots,

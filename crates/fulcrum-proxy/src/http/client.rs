@@ -438,6 +438,7 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
         session: conn.session.clone(),
         vars: conn.vars.clone(),
         conn: io.clone(),
+        stick: conn._ticket.stick.clone(),
     };
     let mut txn = TxnSlot::begin(conn.conn_log.as_ref(), &req);
     let resp = request::handle(worker.clone(), fe.clone(), client, req, &mut txn).await;

@@ -75,6 +75,8 @@ pub(crate) struct Client {
     pub(crate) conn: Rc<ClientIo>,
     /// `sess.` variables.
     pub(crate) vars: Rc<RefCell<VarMap>>,
+    /// The connection's stick counters.
+    pub(crate) stick: Rc<crate::stick::Ctrs>,
 }
 
 /// Serves one request: its answer, made here or streamed from a server, then the `http-after-response` rules
@@ -113,6 +115,15 @@ pub(crate) async fn handle(
         req_body: None,
         capture_slots: [&fe.config.request_slots, &fe.config.response_slots],
         captured: [Vec::new(), Vec::new()],
+        stick: (!snapshot.tables.list().is_empty()).then(|| {
+            // The connection's tracked entries count this request.
+            client.stick.each(&mut |d| d.http_request());
+            crate::rules::sample::StreamStick {
+                tables: &snapshot.tables,
+                sess: &client.stick,
+                txn: crate::stick::Ctrs::default(),
+            }
+        }),
     };
     // `capture request header` slots, as the request arrived (`capture.req.hdr(N)`).
     stream.capture_headers(false, req.headers());
@@ -143,6 +154,31 @@ pub(crate) async fn handle(
     }
     txn.keep_vars(stream.txn.get_mut(), stream.sess);
     txn.keep_captures(stream.capture_slots, &stream.captured);
+    if let Some(s) = &stream.stick {
+        let status = resp.status().as_u16();
+        // As HAProxy: a 4xx counts as an error unless `http-request return` made it; a 5xx from a server (but 501
+        // and 505) as a failure.
+        let err = (400..500).contains(&status)
+            && resp
+                .extensions()
+                .get::<crate::stick::NotAnError>()
+                .is_none();
+        let fail = (500..600).contains(&status)
+            && status != 501
+            && status != 505
+            && stream.server.is_some();
+        if err || fail {
+            let mut count = |d: &mut fulcrum_stick::Data<'_>| {
+                if err {
+                    d.http_error();
+                } else {
+                    d.http_failure();
+                }
+            };
+            s.sess.each(&mut count);
+            s.txn.each(&mut count);
+        }
+    }
     resp
 }
 
@@ -436,7 +472,11 @@ async fn handle_inner(
         src: stream.src,
         dst: stream.dst_addr(),
     };
-    let hash_sample = balance_sample(&be, &req, stream);
+    // The `balance hash` sample and the `stick` rules' decision, both read from the request before it is forwarded.
+    let hash_sample = (
+        balance_sample(&be, &req, stream),
+        be.rules.stick_plan(&req, stream),
+    );
     let line =
         (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
             method: req.method().clone(),
@@ -727,7 +767,7 @@ async fn forward(
         dst,
     }: Sender<'_>,
     mut req: Request<ReqBody>,
-    hash_sample: Option<Vec<u8>>,
+    (hash_sample, stick): (Option<Vec<u8>>, crate::stick::Plan),
     txn: &mut TxnSlot,
     done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -766,6 +806,12 @@ async fn forward(
     };
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
+    // `stick match`/`stick on`: the stored server, when it can take the request, is the first attempt's.
+    let mut persisted = stick.server.and_then(|id| {
+        be.servers
+            .iter()
+            .position(|s| i64::from(s.puid) == id && s.is_up())
+    });
     // The last attempt's connection was refused (not timed out).
     let mut refused = false;
     // Counts a failed attempt; false when no retry is left.
@@ -781,10 +827,15 @@ async fn forward(
     };
     let (exchange, conn, server_id, private, guard) = loop {
         // Retries stay on the same server unless `option redispatch` allows another one.
-        let same = previous.filter(|_| !be.redispatch).map(|i| &be.servers[i]);
+        let same = previous
+            .filter(|_| !be.redispatch)
+            .or(persisted.take())
+            .map(|i| &be.servers[i]);
         let (server, guard) = queue::acquire(worker, be, &key, previous, same)
             .await
             .map_err(|_| ProxyError::ServiceUnavailable)?;
+        // `stick store-request`/`stick on`: the server this request goes to.
+        stick.store(i64::from(server.puid));
         // A retry on the server that just refused waits HAProxy's turn-around (another server does not).
         if std::mem::take(&mut refused) && previous == Some(server.index) {
             tokio::time::sleep(be.turn_around()).await;

@@ -22,6 +22,14 @@ use crate::http::errors::{respond, ErrorPages, Page, Reply, ReplyError};
 /// Why a proxy's rules could not be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
+    /// A stick counter action names a table that does not exist.
+    #[error("[ALERT] {location}: {message}")]
+    Stick {
+        /// where
+        location: String,
+        /// what is wrong
+        message: String,
+    },
     /// A server line's TLS settings cannot be used (a certificate or CA file, a cipher list ...).
     #[error("[ALERT] {location}: 'server {server}': {message}")]
     ServerTls {
@@ -214,6 +222,30 @@ pub struct ConnFacts {
     pub src: SocketAddr,
     /// The port the client connected to.
     pub dst_port: u16,
+    /// The stick tables and the connection's counters, when the configuration has tables.
+    pub stick: Option<ConnStick>,
+}
+
+/// The stick tables a connection's rules see, and the counters they track.
+pub struct ConnStick {
+    /// The snapshot's tables.
+    pub tables: std::sync::Arc<crate::stick::Tables>,
+    /// The connection's stick counters.
+    pub ctrs: std::rc::Rc<crate::stick::Ctrs>,
+    /// The frontend's name (its table is the default one).
+    pub own: String,
+}
+
+impl ConnFacts {
+    fn ctx(&self) -> L4Ctx<'_> {
+        L4Ctx {
+            src: self.src,
+            payload: None,
+            res_payload: None,
+            vars: None,
+            stick: self.stick.as_ref(),
+        }
+    }
 }
 
 impl Facts for ConnFacts {
@@ -224,12 +256,7 @@ impl Facts for ConnFacts {
         Some(self.dst_port)
     }
     fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
-        f(&L4Ctx {
-            src: self.src,
-            payload: None,
-            res_payload: None,
-            vars: None,
-        })
+        f(&self.ctx())
     }
 }
 
@@ -241,6 +268,7 @@ struct L4Ctx<'a> {
     payload: Option<&'a [u8]>,
     res_payload: Option<&'a [u8]>,
     vars: Option<&'a std::cell::RefCell<super::sample::VarMap>>,
+    stick: Option<&'a ConnStick>,
 }
 
 impl fulcrum_sample::Context for L4Ctx<'_> {
@@ -258,6 +286,21 @@ impl fulcrum_sample::Context for L4Ctx<'_> {
     }
     fn set_var(&self, name: &VarName, value: fulcrum_sample::Value<'_>, conds: VarConds) {
         super::tcp::set(self.vars, name, value.into_owned(), conds);
+    }
+    fn stick(
+        &self,
+        f: &fulcrum_sample::StickFetch,
+        key: Option<&fulcrum_sample::Value<'_>>,
+    ) -> Option<fulcrum_sample::Value<'static>> {
+        let s = self.stick?;
+        crate::stick::View {
+            tables: &s.tables,
+            sess: Some(&s.ctrs),
+            txn: None,
+            src: Some(self.src.ip()),
+            own: &s.own,
+        }
+        .fetch(f, key)
     }
     fn now(&self) -> std::time::SystemTime {
         std::time::SystemTime::now()
@@ -294,6 +337,7 @@ impl<'a> ContentFacts<'a> {
             payload: (!self.response).then_some(self.buf),
             res_payload: self.response.then_some(self.buf),
             vars: self.vars,
+            stick: None,
         }
     }
 }
@@ -352,6 +396,10 @@ impl HdrVal {
 /// `set-var` / `set-var-fmt` / `unset-var`.
 #[derive(Debug)]
 enum VarAct {
+    /// A stick counter action of a request (`tcp-request content`): its tracking lasts for the request.
+    Stick(crate::stick::StickAct),
+    /// A stick counter action of `tcp-request session`: its tracking lasts for the client connection.
+    StickSess(crate::stick::StickAct),
     Set(VarName, SampleExpr, VarConds),
     SetFmt(VarName, Fmt, VarConds),
     Unset(VarName),
@@ -361,6 +409,8 @@ impl VarAct {
     /// Runs the action over the bytes of a `mode tcp` connection, then changes the variable in its variables.
     fn run_l4(&self, facts: &ContentFacts<'_>) {
         match self {
+            // The configuration refuses stick counters in `mode tcp` content and session rules.
+            VarAct::Stick(_) | VarAct::StickSess(_) => {}
             VarAct::Unset(n) => super::tcp::unset(facts.vars, n),
             VarAct::Set(n, e, c) => {
                 let v = e.0.eval(&facts.ctx()).map(|v| v.into_owned());
@@ -387,6 +437,8 @@ impl VarAct {
     /// Runs the action over `msg`, then changes the variable in `stream`.
     fn run(&self, msg: Msg<'_>, stream: &mut Stream<'_>) {
         match self {
+            VarAct::Stick(a) => stream.run_stick(a, msg, false),
+            VarAct::StickSess(a) => stream.run_stick(a, msg, true),
             VarAct::Unset(n) => stream.unset_var(n),
             VarAct::Set(n, e, c) => {
                 let v = e.0.eval(&Ctx::new(msg, stream)).map(|v| v.into_owned());
@@ -425,7 +477,9 @@ enum ReqAction {
     Var(VarAct),
     Redirect(Redirect),
     /// `deny`, `return`: answer with this reply and status.
-    Answer(u16, Reply),
+    /// The status, the reply, and whether a 4xx counts as an HTTP error in stick tables (`deny` does, `return`
+    /// does not).
+    Answer(u16, Reply, bool),
     Tarpit(u16),
     Service(Service),
     WaitForBody(WaitForBody),
@@ -635,6 +689,15 @@ fn run_tcp_rules(
     Some(true)
 }
 
+/// A compiled `tcp-request connection` action.
+#[derive(Debug)]
+enum ConnAct {
+    Accept,
+    Reject,
+    ExpectProxy,
+    Stick(crate::stick::StickAct),
+}
+
 /// The compiled rules of one proxy.
 #[derive(Default)]
 pub struct ProxyRules {
@@ -644,7 +707,7 @@ pub struct ProxyRules {
     /// `use_backend` rules with their backends resolved (indices in the snapshot's backends) or their names'
     /// formats.
     pub use_backends: Vec<(BackendTarget, Option<CompiledCond>)>,
-    tcp_connection: Vec<(TcpConnAction, Option<CompiledCond>)>,
+    tcp_connection: Vec<(ConnAct, Option<CompiledCond>)>,
     tcp_content: Vec<(TcpRule, Option<CompiledCond>)>,
     /// `tcp-response content` rules (a backend's, in `mode tcp`).
     tcp_response: Vec<(TcpRule, Option<CompiledCond>)>,
@@ -655,6 +718,8 @@ pub struct ProxyRules {
     tcp_content_vars: Vec<(VarAct, Option<CompiledCond>)>,
     inspect_delay: Option<std::time::Duration>,
     errorfiles: ErrorPages,
+    /// `stick on|match|store-request` (server persistence), with their tables resolved.
+    stick: Vec<(crate::stick::StickRuleRt, Option<CompiledCond>)>,
 }
 
 fn header_pair(
@@ -687,6 +752,7 @@ impl ProxyRules {
         with_http: bool,
         backend: &dyn Fn(&str) -> Option<usize>,
         refs: &super::patref::PatternRefs,
+        stick: &crate::stick::Binder<'_>,
     ) -> Result<Self, RulesError> {
         let errorfiles =
             ErrorPages::compile(&rules.errorfiles).map_err(|source| RulesError::Reply {
@@ -703,6 +769,10 @@ impl ProxyRules {
                 .push((TcpRule::compile(&r.action), compile_opt(&r.cond, refs)?));
         }
         out.response_inspect_delay = rules.response_inspect_delay;
+        for r in &rules.stick {
+            let rt = crate::stick::StickRuleRt::compile(&r.action, stick, &r.location.to_string())?;
+            out.stick.push((rt, compile_opt(&r.cond, refs)?));
+        }
         if !with_http {
             return Ok(out);
         }
@@ -766,14 +836,18 @@ impl ProxyRules {
                     ReqAction::Var(VarAct::SetFmt(n.clone(), f.clone(), *c))
                 }
                 HttpRequestAction::UnsetVar(n) => ReqAction::Var(VarAct::Unset(n.clone())),
+                HttpRequestAction::Stick(s) => ReqAction::Var(VarAct::Stick(
+                    crate::stick::StickAct::compile(s, stick, &loc)?,
+                )),
                 HttpRequestAction::Redirect(r) => ReqAction::Redirect(r.clone()),
-                HttpRequestAction::Deny(s) => ReqAction::Answer(*s, Reply::ProxyError),
-                HttpRequestAction::DenyWith(s, r) | HttpRequestAction::Return(s, r) => {
-                    let reply = Reply::compile(*s, r).map_err(|source| RulesError::Reply {
+                HttpRequestAction::Deny(s) => ReqAction::Answer(*s, Reply::ProxyError, true),
+                HttpRequestAction::DenyWith(s, rep) | HttpRequestAction::Return(s, rep) => {
+                    let reply = Reply::compile(*s, rep).map_err(|source| RulesError::Reply {
                         location: loc.clone(),
                         source,
                     })?;
-                    ReqAction::Answer(*s, reply)
+                    let is_deny = matches!(r.action, HttpRequestAction::DenyWith(..));
+                    ReqAction::Answer(*s, reply, is_deny)
                 }
                 HttpRequestAction::Tarpit(s) => ReqAction::Tarpit(*s),
                 HttpRequestAction::UseService(s) => ReqAction::Service(*s),
@@ -796,31 +870,73 @@ impl ProxyRules {
             out.use_backends.push((target, compile_opt(&u.cond, refs)?));
         }
         for r in &rules.tcp_connection {
-            out.tcp_connection
-                .push((r.action, compile_opt(&r.cond, refs)?));
+            let a = match &r.action {
+                TcpConnAction::Accept => ConnAct::Accept,
+                TcpConnAction::Reject => ConnAct::Reject,
+                TcpConnAction::ExpectProxy => ConnAct::ExpectProxy,
+                TcpConnAction::Stick(s) => ConnAct::Stick(crate::stick::StickAct::compile(
+                    s,
+                    stick,
+                    &r.location.to_string(),
+                )?),
+            };
+            out.tcp_connection.push((a, compile_opt(&r.cond, refs)?));
         }
         for r in &rules.tcp_content {
             out.tcp_content
                 .push((TcpRule::compile(&r.action), compile_opt(&r.cond, refs)?));
         }
-        let var_act = |a: &HttpRequestAction| match a {
-            HttpRequestAction::SetVar(n, e, c) => Some(VarAct::Set(n.clone(), e.clone(), *c)),
-            HttpRequestAction::SetVarFmt(n, f, c) => Some(VarAct::SetFmt(n.clone(), f.clone(), *c)),
-            HttpRequestAction::UnsetVar(n) => Some(VarAct::Unset(n.clone())),
-            _ => None,
+        let var_act = |a: &HttpRequestAction, loc: &fulcrum_config::Location| match a {
+            HttpRequestAction::SetVar(n, e, c) => Ok(Some(VarAct::Set(n.clone(), e.clone(), *c))),
+            HttpRequestAction::SetVarFmt(n, f, c) => {
+                Ok(Some(VarAct::SetFmt(n.clone(), f.clone(), *c)))
+            }
+            HttpRequestAction::UnsetVar(n) => Ok(Some(VarAct::Unset(n.clone()))),
+            HttpRequestAction::Stick(s) => {
+                crate::stick::StickAct::compile(s, stick, &loc.to_string())
+                    .map(|a| Some(VarAct::Stick(a)))
+            }
+            _ => Ok(None),
         };
         for r in &rules.tcp_session {
-            if let Some(a) = var_act(&r.action) {
+            if let Some(a) = var_act(&r.action, &r.location)? {
+                let a = match a {
+                    VarAct::Stick(s) => VarAct::StickSess(s),
+                    other => other,
+                };
                 out.tcp_session.push((a, compile_opt(&r.cond, refs)?));
             }
         }
         for r in &rules.tcp_content_vars {
-            if let Some(a) = var_act(&r.action) {
+            if let Some(a) = var_act(&r.action, &r.location)? {
                 out.tcp_content_vars.push((a, compile_opt(&r.cond, refs)?));
             }
         }
         out.inspect_delay = rules.inspect_delay;
         Ok(out)
+    }
+
+    /// The `stick` rules' decision for a request: the server stored for the first matching `match` rule whose
+    /// key is in its table, and the (table, key) pairs the chosen server is to be stored under.
+    pub fn stick_plan<B>(&self, req: &Request<B>, stream: &Stream<'_>) -> crate::stick::Plan {
+        let mut plan = crate::stick::Plan::default();
+        if self.stick.is_empty() {
+            return plan;
+        }
+        let facts = RequestFacts {
+            req,
+            stream: Some(stream),
+            src: stream.src.ip(),
+            dst_port: stream.dst_port,
+            tls: stream.tls,
+            captured_uri: stream.captured_uri(),
+        };
+        for (rule, cond) in &self.stick {
+            if holds(cond, &facts) {
+                rule.plan(&Ctx::new(req_msg(req), stream), &mut plan);
+            }
+        }
+        plan
     }
 
     /// Whether any `http-response` rule exists (so the request line must be kept for them).
@@ -845,10 +961,15 @@ impl ProxyRules {
         for (action, cond) in &self.tcp_connection {
             if holds(cond, facts) {
                 match action {
-                    TcpConnAction::Accept => return Some(expect_proxy),
-                    TcpConnAction::Reject => return None,
+                    ConnAct::Accept => return Some(expect_proxy),
+                    ConnAct::Reject => return None,
                     // Not final: the next rules still run.
-                    TcpConnAction::ExpectProxy => expect_proxy = true,
+                    ConnAct::ExpectProxy => expect_proxy = true,
+                    ConnAct::Stick(a) => {
+                        if let Some(st) = &facts.stick {
+                            a.run(&facts.ctx(), &st.ctrs, None, false);
+                        }
+                    }
                 }
             }
         }
@@ -1064,7 +1185,7 @@ impl ProxyRules {
                         return Verdict::Respond(Box::new(redirect(r, &target, req)));
                     }
                 }
-                ReqAction::Answer(status, reply) => {
+                ReqAction::Answer(status, reply, counted) => {
                     let mut pages = vec![&self.errorfiles];
                     pages.extend(outer.map(|o| &o.errorfiles));
                     let resp = match reply {
@@ -1074,6 +1195,10 @@ impl ProxyRules {
                         }
                         _ => respond(*status, reply, &pages),
                     };
+                    let mut resp = resp;
+                    if !*counted {
+                        resp.extensions_mut().insert(crate::stick::NotAnError);
+                    }
                     return Verdict::Respond(Box::new(resp));
                 }
                 ReqAction::Tarpit(s) => return Verdict::Tarpit(*s),

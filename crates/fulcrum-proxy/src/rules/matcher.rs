@@ -46,6 +46,8 @@ fn parse_net(p: &str) -> Option<(IpAddr, u8)> {
 
 fn parse_range(p: &str) -> Option<(u64, u64)> {
     match p.split_once(':') {
+        // `lt 0` (`:-1`): no non-negative sample is below 0, an empty range
+        Some(("", "-1")) => Some((1, 0)),
         Some((lo, hi)) => {
             let lo = if lo.is_empty() { 0 } else { lo.parse().ok()? };
             let hi = if hi.is_empty() {

@@ -83,6 +83,46 @@ pub struct Stream<'a> {
     pub capture_slots: [&'a [fulcrum_config::haproxy::CaptureSlot]; 2],
     /// What `capture` rules stored in those slots (empty until one does).
     pub captured: [Vec<Option<Vec<u8>>>; 2],
+    /// Stick tables and counters (`None` when the configuration has no table).
+    pub stick: Option<StreamStick<'a>>,
+}
+
+/// The stick tables a stream sees, the client connection's counters and the request's own.
+pub struct StreamStick<'a> {
+    /// The snapshot's tables.
+    pub tables: &'a crate::stick::Tables,
+    /// The client connection's counters (`tcp-request connection|session track-sc*`).
+    pub sess: &'a crate::stick::Ctrs,
+    /// The request's counters (`http-request track-sc*`, `tcp-request content track-sc*`).
+    pub txn: crate::stick::Ctrs,
+}
+
+impl Stream<'_> {
+    /// Runs a stick counter action of a request rule; `session`: a `tcp-request session` rule, whose tracking
+    /// lasts as long as the client connection.
+    pub fn run_stick(&self, a: &crate::stick::StickAct, msg: Msg<'_>, session: bool) {
+        let Some(s) = &self.stick else {
+            return;
+        };
+        let ctx = Ctx::new(msg, self);
+        if session {
+            a.run(&ctx, s.sess, Some(&s.txn), true);
+        } else {
+            a.run(&ctx, &s.txn, Some(s.sess), true);
+        }
+    }
+
+    /// The stick samples' view of this stream.
+    pub fn stick_view(&self) -> Option<crate::stick::View<'_>> {
+        let s = self.stick.as_ref()?;
+        Some(crate::stick::View {
+            tables: s.tables,
+            sess: Some(s.sess),
+            txn: Some(&s.txn),
+            src: Some(self.src.ip()),
+            own: self.backend.as_ref().map_or(self.frontend, |b| b.name()),
+        })
+    }
 }
 
 impl Stream<'_> {
@@ -648,6 +688,13 @@ impl Context for Ctx<'_, '_> {
             return Some(false);
         };
         Some(users.check(user, pass).is_some())
+    }
+    fn stick(
+        &self,
+        f: &fulcrum_sample::StickFetch,
+        key: Option<&Value<'_>>,
+    ) -> Option<Value<'static>> {
+        self.stream.stick_view()?.fetch(f, key)
     }
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
         match name.scope() {

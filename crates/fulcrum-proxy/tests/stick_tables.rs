@@ -1,0 +1,325 @@
+//! Stick tables through sockets: the rate-limiting idioms (`http-request track-sc0` with a 429 over a request
+//! rate, `tcp-request connection track-sc0` with a reject over a connection rate), the gpc counters and the
+//! `table_*` converters, and the runtime API's `show table`, `set table` and `clear table` compared with the real
+//! HAProxy 2.6 on the same configuration and traffic.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+fn sock_path(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("fulcrum-stick-{}-{tag}.sock", std::process::id()))
+}
+
+fn cmd(path: &Path, c: &str) -> String {
+    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{c}\n").as_bytes()).unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn statuses(addr: SocketAddr, n: usize) -> Vec<u16> {
+    (0..n).map(|_| get(addr, "/").status).collect()
+}
+
+#[test]
+fn http_request_rate_limit_answers_429() {
+    let o = origins(1);
+    let text = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+    stick-table type ip size 100k expire 30s store http_req_rate(10s),http_req_cnt,conn_cnt,conn_cur,http_err_cnt
+    http-request track-sc0 src
+    http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 3 }}
+    default_backend be
+
+backend be
+{}",
+        free_port(),
+        server_lines(&o, "")
+    );
+    let p = start_proxy(&text);
+    assert_eq!(statuses(p.addr, 6), [200, 200, 200, 429, 429, 429]);
+    // One connection with several requests: each is counted and judged.
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/").status, 429);
+}
+
+#[test]
+fn tcp_connection_rate_limit_rejects() {
+    let o = origins(1);
+    let text = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+    stick-table type ip size 1k expire 30s store conn_rate(10s),conn_cur
+    tcp-request connection track-sc0 src
+    tcp-request connection reject if {{ src_conn_rate gt 2 }}
+    default_backend be
+
+backend be
+{}",
+        free_port(),
+        server_lines(&o, "")
+    );
+    let p = start_proxy(&text);
+    assert_eq!(statuses(p.addr, 2), [200, 200]);
+    // The third connection is counted (rate 3) then rejected: closed before any answer.
+    let mut s = TcpStream::connect(p.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let _ = s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    let mut buf = [0u8; 64];
+    assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)));
+}
+
+#[test]
+fn gpc_counters_and_table_converters() {
+    let text = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+    stick-table type string len 16 size 10 expire 1m store gpc0,gpt0,http_req_cnt
+    http-request track-sc1 req.hdr(x-key)
+    http-request sc-inc-gpc0(1) if {{ path /inc }}
+    http-request sc-set-gpt0(1) 7 if {{ path /tag }}
+    http-request return status 200 hdr x-gpc0 %[sc1_get_gpc0] hdr x-gpt0 %[sc_get_gpt0(1)] hdr x-cnt %[req.hdr(x-key),table_http_req_cnt(fe)] hdr x-in %[str(nope),in_table(fe)] hdr x-tracked %[sc0_tracked]
+",
+        free_port()
+    );
+    let p = start_proxy(&text);
+    let mut c = Client::connect(p.addr);
+    let ask = |c: &mut Client, path: &str| {
+        c.send(format!("GET {path} HTTP/1.1\r\nhost: x\r\nx-key: k1\r\n\r\n").as_bytes());
+        c.read_response(false)
+    };
+    let r = ask(&mut c, "/inc");
+    assert_eq!(r.header("x-gpc0"), Some("1"));
+    let r = ask(&mut c, "/inc");
+    assert_eq!(r.header("x-gpc0"), Some("2"));
+    let r = ask(&mut c, "/tag");
+    assert_eq!(r.header("x-gpt0"), Some("7"));
+    assert_eq!(r.header("x-cnt"), Some("3"));
+    assert_eq!(r.header("x-in"), Some("0"));
+    assert_eq!(r.header("x-tracked"), Some("0"));
+}
+
+/// `show table` lines without the entry address and the expiry (which depend on the process and the clock).
+fn stable(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| match l.split_once(": key=") {
+            Some((_, rest)) => {
+                let words: Vec<&str> = rest.split(' ').filter(|w| !w.starts_with("exp=")).collect();
+                format!("key={}", words.join(" "))
+            }
+            None => l.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn show_set_clear_table_match_haproxy() {
+    let ours_sock = sock_path("ours");
+    let theirs_sock = sock_path("theirs");
+    let port = free_port();
+    let cfg = |sock: &Path, port: u16| {
+        format!(
+            "global
+    nbthread 1
+    stats socket {} level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+frontend fe
+    bind 127.0.0.1:{port}
+    stick-table type ip size 1k expire 30s store http_req_rate(10s),conn_cur,conn_cnt,gpc0,http_req_cnt,server_id,gpt0,http_err_cnt,http_err_rate(10s),sess_cnt,gpc1
+    http-request track-sc0 src
+    http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 2 }}
+    http-request return status 200 content-type text/plain string ok
+
+backend keys
+    stick-table type string len 8 size 10 store server_id,gpc0
+
+backend ints
+    stick-table type integer size 10 nopurge
+",
+            sock.display()
+        )
+    };
+    let p = start_proxy(&cfg(&ours_sock, port));
+    let _ = p.addr;
+    let theirs = haproxy_present().then(|| {
+        let hport = free_port();
+        let h = start_haproxy(
+            &cfg(&theirs_sock, hport),
+            format!("127.0.0.1:{hport}").parse().unwrap(),
+        );
+        (h, hport)
+    });
+    let ours_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let script = [
+        "show table",
+        "show table fe",
+        "set table keys key abcdefghijk data.server_id 3 data.gpc0 2",
+        "set table keys key zz data.gpc0 1",
+        "set table keys key b data.gpc0 5 data.gpc1 1",
+        "set table keys key c data.foo 1",
+        "set table keys data.gpc0 1",
+        "set table ints key 42",
+        "set table ints key -1",
+        "show table keys",
+        "show table keys data.gpc0 gt 1",
+        "show table keys data.nope gt 1",
+        "show table keys data.gpc0 zz 1",
+        "show table keys data.gpc0 gt x",
+        "show table keys data.gpt0 gt 1",
+        "show table keys key zz",
+        "show table keys key yy",
+        "show table keys foo",
+        "show table ints",
+        "clear table keys key zz",
+        "clear table keys data.gpc0 eq 5",
+        "show table keys",
+        "clear table",
+        "clear table keys foo",
+        "show table nope",
+        "show table",
+    ];
+    let ours: Vec<String> = {
+        assert_eq!(statuses(ours_addr, 4), [200, 200, 429, 429]);
+        script.iter().map(|c| cmd(&ours_sock, c)).collect()
+    };
+    let Some((_h, hport)) = theirs else {
+        return;
+    };
+    let haddr: SocketAddr = format!("127.0.0.1:{hport}").parse().unwrap();
+    assert_eq!(statuses(haddr, 4), [200, 200, 429, 429]);
+    for (c, ours) in script.iter().zip(&ours) {
+        let theirs = cmd(&theirs_sock, c);
+        assert_eq!(
+            stable(ours),
+            stable(&theirs),
+            "'{c}':\nours:\n{ours}\nhaproxy:\n{theirs}"
+        );
+    }
+}
+
+fn served(addr: SocketAddr, key: &str) -> String {
+    let mut c = Client::connect(addr);
+    c.send(format!("GET / HTTP/1.1\r\nhost: x\r\nx-user: {key}\r\n\r\n").as_bytes());
+    served_by(&c.read_response(false))
+}
+
+#[test]
+fn stick_on_keeps_each_key_on_its_server() {
+    let o = origins(3);
+    let text = format!(
+        "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{}
+    balance roundrobin
+    stick-table type string len 32 size 1k expire 1m
+    stick on req.hdr(x-user)
+{}",
+        free_port(),
+        server_lines(&o, "")
+    );
+    let p = start_proxy(&text);
+    let first: Vec<String> = ["a", "b", "c"].iter().map(|k| served(p.addr, k)).collect();
+    // round robin spread the first requests; each key then stays on its server
+    assert_eq!(
+        first.iter().collect::<std::collections::HashSet<_>>().len(),
+        3
+    );
+    for _ in 0..3 {
+        for (k, s) in ["a", "b", "c"].iter().zip(&first) {
+            assert_eq!(&served(p.addr, k), s, "key {k}");
+        }
+    }
+}
+
+#[test]
+fn stick_match_without_store_and_a_down_server() {
+    let o = origins(2);
+    let sock = sock_path("match");
+    let text = format!(
+        "global
+    nbthread 1
+    stats socket {} level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen app
+    bind 127.0.0.1:{}
+    balance roundrobin
+    stick-table type string len 32 size 1k store server_id
+    stick match req.hdr(x-user)
+    stick store-request req.hdr(x-user) if {{ path /login }}
+{}",
+        sock.display(),
+        free_port(),
+        server_lines(&o, "")
+    );
+    let p = start_proxy(&text);
+    // Nothing stored yet: round robin.
+    let a = served(p.addr, "u");
+    let b = served(p.addr, "u");
+    assert_ne!(a, b);
+    // Store the key through the runtime API: server 2 (puid 2, the second server line).
+    assert_eq!(cmd(&sock, "set table app key u data.server_id 2"), "\n");
+    for _ in 0..4 {
+        assert_eq!(served(p.addr, "u"), o[1].name());
+    }
+    // A server in maintenance is not used for persistence: round robin takes over.
+    cmd(&sock, &format!("disable server app/{}", o[1].name()));
+    for _ in 0..2 {
+        assert_eq!(served(p.addr, "u"), o[0].name());
+    }
+    assert!(cmd(&sock, "show table app key u").contains("server_id=2"));
+}
+
+#[test]
+fn session_tracking_lasts_for_the_connection() {
+    let text = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{}
+    stick-table type ip size 1k expire 1m store conn_cur,conn_cnt,http_req_cnt
+    tcp-request session track-sc1 src
+    http-request return status 200 hdr x-cur %[sc1_conn_cur] hdr x-cnt %[sc1_conn_cnt] hdr x-req %[sc1_http_req_cnt]
+",
+        free_port()
+    );
+    let p = start_proxy(&text);
+    let mut c = Client::connect(p.addr);
+    for n in 1..=3 {
+        let r = c.get("/");
+        assert_eq!(r.header("x-cur"), Some("1"));
+        assert_eq!(r.header("x-cnt"), Some("1"));
+        assert_eq!(r.header("x-req"), Some(n.to_string().as_str()));
+    }
+    drop(c);
+    // The connection ended: a new one counts anew, the old one is no longer current.
+    assert!(wait_until(Duration::from_secs(2), || get(p.addr, "/")
+        .header("x-cur")
+        == Some("1")));
+    let cnt: u32 = get(p.addr, "/").header("x-cnt").unwrap().parse().unwrap();
+    assert!(cnt >= 3, "conn_cnt {cnt}");
+}

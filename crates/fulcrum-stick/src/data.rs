@@ -1,0 +1,339 @@
+//! What a table stores per entry: the `store` data types, their layout in an entry, and their values.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::freq::Freq;
+
+/// A data type of `store` (HAProxy 2.6's names). The order is HAProxy's: `show table` lists an entry's data in
+/// this order, whatever the order of the `store` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum DataType {
+    /// `server_id`: the server the key sticks to.
+    ServerId,
+    /// `gpt0`: general purpose tag.
+    Gpt0,
+    /// `gpc0`: general purpose counter.
+    Gpc0,
+    /// `gpc0_rate(T)`
+    Gpc0Rate,
+    /// `conn_cnt`: connections tracked.
+    ConnCnt,
+    /// `conn_rate(T)`
+    ConnRate,
+    /// `conn_cur`: connections tracked right now.
+    ConnCur,
+    /// `sess_cnt`: sessions tracked.
+    SessCnt,
+    /// `sess_rate(T)`
+    SessRate,
+    /// `http_req_cnt`
+    HttpReqCnt,
+    /// `http_req_rate(T)`
+    HttpReqRate,
+    /// `http_err_cnt`: requests answered with a 4xx.
+    HttpErrCnt,
+    /// `http_err_rate(T)`
+    HttpErrRate,
+    /// `bytes_in_cnt`: bytes from the client.
+    BytesInCnt,
+    /// `bytes_in_rate(T)`
+    BytesInRate,
+    /// `bytes_out_cnt`: bytes to the client.
+    BytesOutCnt,
+    /// `bytes_out_rate(T)`
+    BytesOutRate,
+    /// `gpc1`
+    Gpc1,
+    /// `gpc1_rate(T)`
+    Gpc1Rate,
+    /// `http_fail_cnt`: requests that failed on the server side (a 5xx answer from a server).
+    HttpFailCnt,
+    /// `http_fail_rate(T)`
+    HttpFailRate,
+}
+
+/// Every data type, in HAProxy's order.
+pub const ALL: [DataType; 21] = [
+    DataType::ServerId,
+    DataType::Gpt0,
+    DataType::Gpc0,
+    DataType::Gpc0Rate,
+    DataType::ConnCnt,
+    DataType::ConnRate,
+    DataType::ConnCur,
+    DataType::SessCnt,
+    DataType::SessRate,
+    DataType::HttpReqCnt,
+    DataType::HttpReqRate,
+    DataType::HttpErrCnt,
+    DataType::HttpErrRate,
+    DataType::BytesInCnt,
+    DataType::BytesInRate,
+    DataType::BytesOutCnt,
+    DataType::BytesOutRate,
+    DataType::Gpc1,
+    DataType::Gpc1Rate,
+    DataType::HttpFailCnt,
+    DataType::HttpFailRate,
+];
+
+impl DataType {
+    /// The keyword.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataType::ServerId => "server_id",
+            DataType::Gpt0 => "gpt0",
+            DataType::Gpc0 => "gpc0",
+            DataType::Gpc0Rate => "gpc0_rate",
+            DataType::ConnCnt => "conn_cnt",
+            DataType::ConnRate => "conn_rate",
+            DataType::ConnCur => "conn_cur",
+            DataType::SessCnt => "sess_cnt",
+            DataType::SessRate => "sess_rate",
+            DataType::HttpReqCnt => "http_req_cnt",
+            DataType::HttpReqRate => "http_req_rate",
+            DataType::HttpErrCnt => "http_err_cnt",
+            DataType::HttpErrRate => "http_err_rate",
+            DataType::BytesInCnt => "bytes_in_cnt",
+            DataType::BytesInRate => "bytes_in_rate",
+            DataType::BytesOutCnt => "bytes_out_cnt",
+            DataType::BytesOutRate => "bytes_out_rate",
+            DataType::Gpc1 => "gpc1",
+            DataType::Gpc1Rate => "gpc1_rate",
+            DataType::HttpFailCnt => "http_fail_cnt",
+            DataType::HttpFailRate => "http_fail_rate",
+        }
+    }
+
+    /// Whether it is a rate, which takes a period (`http_req_rate(10s)`).
+    pub fn is_rate(self) -> bool {
+        matches!(
+            self,
+            DataType::Gpc0Rate
+                | DataType::ConnRate
+                | DataType::SessRate
+                | DataType::HttpReqRate
+                | DataType::HttpErrRate
+                | DataType::BytesInRate
+                | DataType::BytesOutRate
+                | DataType::Gpc1Rate
+                | DataType::HttpFailRate
+        )
+    }
+
+    /// Whether the value is signed (`server_id`); the others are unsigned.
+    pub fn is_signed(self) -> bool {
+        self == DataType::ServerId
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DataType {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        ALL.iter().copied().find(|d| d.name() == s).ok_or(())
+    }
+}
+
+/// One stored value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// A counter, a tag or a server id.
+    Num(u64),
+    /// A rate.
+    Rate(Freq),
+}
+
+/// Where each stored data type lives in an entry, and the periods of the rates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Index in the entry's slots, per data type (`u8::MAX`: not stored).
+    index: [u8; ALL.len()],
+    /// Period in milliseconds, per data type (rates only).
+    period: [u32; ALL.len()],
+    /// The stored types in HAProxy's order.
+    stored: Vec<DataType>,
+}
+
+impl Layout {
+    /// The layout of a `store` line: `(type, period in ms)` pairs (the period is ignored for counters).
+    pub fn new(store: &[(DataType, u32)]) -> Layout {
+        let mut l = Layout {
+            index: [u8::MAX; ALL.len()],
+            period: [0; ALL.len()],
+            stored: Vec::new(),
+        };
+        for &(d, p) in store {
+            l.period[d as usize] = p;
+            l.index[d as usize] = 0;
+        }
+        for d in ALL {
+            if l.index[d as usize] != u8::MAX {
+                l.index[d as usize] = l.stored.len() as u8;
+                l.stored.push(d);
+            }
+        }
+        l
+    }
+
+    /// Whether the type is stored.
+    pub fn has(&self, d: DataType) -> bool {
+        self.index[d as usize] != u8::MAX
+    }
+
+    /// The period of a stored rate, in milliseconds.
+    pub fn period(&self, d: DataType) -> u32 {
+        self.period[d as usize]
+    }
+
+    /// The stored types, in HAProxy's order.
+    pub fn stored(&self) -> &[DataType] {
+        &self.stored
+    }
+
+    pub(crate) fn empty_slots(&self) -> Box<[Slot]> {
+        self.stored
+            .iter()
+            .map(|d| {
+                if d.is_rate() {
+                    Slot::Rate(Freq::default())
+                } else {
+                    Slot::Num(0)
+                }
+            })
+            .collect()
+    }
+}
+
+/// One entry's data, seen through its table's layout at a given time.
+pub struct Data<'a> {
+    pub(crate) slots: &'a mut [Slot],
+    pub(crate) layout: &'a Layout,
+    pub(crate) now: u64,
+}
+
+impl Data<'_> {
+    fn slot(&mut self, d: DataType) -> Option<&mut Slot> {
+        let i = self.layout.index[d as usize];
+        self.slots.get_mut(usize::from(i))
+    }
+
+    /// The value of `d` (a rate read at the current time); `None` when the table does not store it.
+    pub fn get(&mut self, d: DataType) -> Option<u64> {
+        let (now, period) = (self.now, self.layout.period(d));
+        match self.slot(d)? {
+            Slot::Num(n) => Some(*n),
+            Slot::Rate(f) => Some(u64::from(f.read(period, now))),
+        }
+    }
+
+    /// Adds `n` to a counter or `n` events to a rate, when stored.
+    pub fn add(&mut self, d: DataType, n: u64) {
+        let (now, period) = (self.now, self.layout.period(d));
+        match self.slot(d) {
+            Some(Slot::Num(v)) => *v = v.wrapping_add(n) & Self::mask(d),
+            Some(Slot::Rate(f)) => f.add(u32::try_from(n).unwrap_or(u32::MAX), period, now),
+            None => {}
+        }
+    }
+
+    /// Takes one from a counter that is above zero (`conn_cur` when a tracked connection ends).
+    pub fn dec(&mut self, d: DataType) {
+        if let Some(Slot::Num(v)) = self.slot(d) {
+            *v = v.saturating_sub(1);
+        }
+    }
+
+    /// Sets a value (a rate is set to `n` events in a period starting now); false when the type is not stored.
+    pub fn set(&mut self, d: DataType, n: u64) -> bool {
+        let now = self.now;
+        match self.slot(d) {
+            Some(Slot::Num(v)) => *v = n & Self::mask(d),
+            Some(Slot::Rate(f)) => f.set(u32::try_from(n).unwrap_or(u32::MAX), now),
+            None => return false,
+        }
+        true
+    }
+
+    /// HAProxy keeps most counters in 32 bits, the byte counters and `*_cnt` of HTTP in 64.
+    fn mask(d: DataType) -> u64 {
+        match d {
+            DataType::BytesInCnt | DataType::BytesOutCnt => u64::MAX,
+            _ => u64::from(u32::MAX),
+        }
+    }
+
+    /// A new connection tracked: `conn_cnt`, `conn_rate`, `conn_cur`.
+    pub fn connection(&mut self) {
+        self.add(DataType::ConnCnt, 1);
+        self.add(DataType::ConnRate, 1);
+        self.add(DataType::ConnCur, 1);
+    }
+
+    /// A new session tracked: `sess_cnt`, `sess_rate`.
+    pub fn session(&mut self) {
+        self.add(DataType::SessCnt, 1);
+        self.add(DataType::SessRate, 1);
+    }
+
+    /// An HTTP request: `http_req_cnt`, `http_req_rate`.
+    pub fn http_request(&mut self) {
+        self.add(DataType::HttpReqCnt, 1);
+        self.add(DataType::HttpReqRate, 1);
+    }
+
+    /// An HTTP error (a 4xx answer): `http_err_cnt`, `http_err_rate`.
+    pub fn http_error(&mut self) {
+        self.add(DataType::HttpErrCnt, 1);
+        self.add(DataType::HttpErrRate, 1);
+    }
+
+    /// A server-side failure (a 5xx from a server): `http_fail_cnt`, `http_fail_rate`.
+    pub fn http_failure(&mut self) {
+        self.add(DataType::HttpFailCnt, 1);
+        self.add(DataType::HttpFailRate, 1);
+    }
+
+    /// Bytes received from the client.
+    pub fn bytes_in(&mut self, n: u64) {
+        self.add(DataType::BytesInCnt, n);
+        self.add(DataType::BytesInRate, n);
+    }
+
+    /// Bytes sent to the client.
+    pub fn bytes_out(&mut self, n: u64) {
+        self.add(DataType::BytesOutCnt, n);
+        self.add(DataType::BytesOutRate, n);
+    }
+
+    /// `inc_gpc0`/`sc-inc-gpc0`: increments `gpc0` and its rate; the new `gpc0` (0 when not stored).
+    pub fn inc_gpc(&mut self, which: u8, n: u64) -> u64 {
+        let (c, r) = if which == 0 {
+            (DataType::Gpc0, DataType::Gpc0Rate)
+        } else {
+            (DataType::Gpc1, DataType::Gpc1Rate)
+        };
+        self.add(r, n);
+        self.add(c, n);
+        self.get(c).unwrap_or(0)
+    }
+
+    /// `clr_gpc0`: the value before it was set to zero (0 when not stored).
+    pub fn clr_gpc(&mut self, which: u8) -> u64 {
+        let c = if which == 0 {
+            DataType::Gpc0
+        } else {
+            DataType::Gpc1
+        };
+        let old = self.get(c).unwrap_or(0);
+        self.set(c, 0);
+        old
+    }
+}

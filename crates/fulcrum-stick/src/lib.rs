@@ -1,0 +1,490 @@
+//! Stick tables, as a pure core: keys, entries, stored data (counters, tags, rates), expiry and eviction.
+//!
+//! A [`Table`] is what one `stick-table` line declares. Entries are found by key in one of several shards (by the
+//! key's hash), each behind its own short mutex; inside a shard, entries sit in a slab threaded on a
+//! least-recently-used list, so that touching, evicting and expiring are O(1) and looking up an IP or integer key
+//! allocates nothing. Every touch sets an entry's expiry to `now + expire`, so the LRU order is also the expiry
+//! order: [`Table::sweep`] pops expired entries from the cold end and stops at the first live one (no timer per
+//! entry); an expired entry met on a lookup counts as absent. When the table is full, a new key evicts the coldest
+//! entry of its shard that no stream tracks (none with `nopurge`: the new key is then refused).
+//!
+//! The crate reads no clock: times are milliseconds on the caller's monotonic clock.
+//!
+//! `freq.rs` holds the rate counters, `data.rs` the data types and their values, `key.rs` the keys, `show.rs` the
+//! runtime API's listing, filters and edits (`show table`, `clear table`, `set table`).
+
+#![warn(missing_docs)]
+
+mod data;
+mod freq;
+mod key;
+mod show;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use data::{Data, DataType, Layout, ALL as ALL_DATA_TYPES};
+pub use freq::Freq;
+pub use key::{Key, KeyInput, KeyType};
+pub use show::{list, parse_filter, Filter, FilterOp, ShowError};
+
+use data::Slot;
+
+/// What a `stick-table` line declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDef {
+    /// The table's name (the proxy's).
+    pub name: String,
+    /// `type`
+    pub key_type: KeyType,
+    /// `size`: the most entries.
+    pub size: usize,
+    /// `expire`, in milliseconds (`None`: entries never expire).
+    pub expire: Option<u32>,
+    /// `nopurge`: a full table refuses new keys rather than evicting old ones.
+    pub nopurge: bool,
+    /// `store`: the data types with their periods in milliseconds (rates only).
+    pub store: Vec<(DataType, u32)>,
+}
+
+const NIL: u32 = u32::MAX;
+
+struct Node {
+    key: Key,
+    /// A process-unique number (the address field of `show table`).
+    id: u64,
+    /// Expiry date in ms (0: never).
+    exp: u64,
+    /// How many streams track it (`use=`): a tracked entry is never evicted nor expired.
+    refs: u32,
+    slots: Box<[Slot]>,
+    prev: u32,
+    next: u32,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Key, u32>,
+    slab: Vec<Option<Node>>,
+    free: Vec<u32>,
+    /// Most recently touched.
+    head: u32,
+    /// Least recently touched (expires first).
+    tail: u32,
+}
+
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            head: NIL,
+            tail: NIL,
+            ..Shard::default()
+        }
+    }
+
+    fn node(&mut self, i: u32) -> &mut Node {
+        self.slab[i as usize].as_mut().expect("live slab index")
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (p, n) = {
+            let node = self.node(i);
+            (node.prev, node.next)
+        };
+        if p == NIL {
+            self.head = n;
+        } else {
+            self.node(p).next = n;
+        }
+        if n == NIL {
+            self.tail = p;
+        } else {
+            self.node(n).prev = p;
+        }
+    }
+
+    fn push_front(&mut self, i: u32) {
+        let h = self.head;
+        {
+            let node = self.node(i);
+            node.prev = NIL;
+            node.next = h;
+        }
+        if h == NIL {
+            self.tail = i;
+        } else {
+            self.node(h).prev = i;
+        }
+        self.head = i;
+    }
+
+    fn remove(&mut self, i: u32) -> Node {
+        self.unlink(i);
+        let node = self.slab[i as usize].take().expect("live slab index");
+        self.map.remove(&node.key);
+        self.free.push(i);
+        node
+    }
+
+    fn insert(&mut self, node: Node) -> u32 {
+        let key = node.key.clone();
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(node);
+                i
+            }
+            None => {
+                self.slab.push(Some(node));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.map.insert(key, i);
+        self.push_front(i);
+        i
+    }
+
+    /// The coldest entry no stream tracks.
+    fn coldest_unused(&mut self) -> Option<u32> {
+        let mut i = self.tail;
+        while i != NIL {
+            let n = self.node(i);
+            if n.refs == 0 {
+                return Some(i);
+            }
+            i = n.prev;
+        }
+        None
+    }
+}
+
+/// One stick table.
+pub struct Table {
+    def: TableDef,
+    layout: Layout,
+    shards: Box<[Mutex<Shard>]>,
+    used: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("def", &self.def)
+            .field("used", &self.used())
+            .finish()
+    }
+}
+
+/// A stream's hold on an entry (`track-sc0`): the entry stays while the hold lives. Dropping it releases the
+/// entry (use `Table::untrack` first to also end a tracked connection's `conn_cur`).
+pub struct Tracked {
+    table: Arc<Table>,
+    shard: u16,
+    index: u32,
+}
+
+impl std::fmt::Debug for Tracked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Tracked({}#{}/{})",
+            self.table.name(),
+            self.shard,
+            self.index
+        )
+    }
+}
+
+impl Tracked {
+    /// The table the entry is in.
+    pub fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+
+    /// Runs `f` on the entry's data at `now`.
+    pub fn with<R>(&self, now: u64, f: impl FnOnce(&mut Data<'_>) -> R) -> R {
+        let mut shard = self.table.lock(self.shard as usize);
+        let node = shard.node(self.index);
+        f(&mut Data {
+            slots: &mut node.slots,
+            layout: &self.table.layout,
+            now,
+        })
+    }
+
+    /// Runs `f` on the entry's data and refreshes its expiry (an update, as HAProxy touches an entry it writes).
+    pub fn update<R>(&self, now: u64, f: impl FnOnce(&mut Data<'_>) -> R) -> R {
+        let mut shard = self.table.lock(self.shard as usize);
+        let r = {
+            let node = shard.node(self.index);
+            f(&mut Data {
+                slots: &mut node.slots,
+                layout: &self.table.layout,
+                now,
+            })
+        };
+        self.table.touch(&mut shard, self.index, now);
+        r
+    }
+
+    /// The entry's key.
+    pub fn key(&self) -> Key {
+        self.table
+            .lock(self.shard as usize)
+            .node(self.index)
+            .key
+            .clone()
+    }
+
+    /// How many streams track the entry.
+    pub fn refs(&self) -> u32 {
+        self.table.lock(self.shard as usize).node(self.index).refs
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut shard = self.table.lock(self.shard as usize);
+        let n = shard.node(self.index);
+        n.refs = n.refs.saturating_sub(1);
+    }
+}
+
+impl Table {
+    /// An empty table.
+    pub fn new(def: TableDef) -> Table {
+        let layout = Layout::new(&def.store);
+        let n = if def.size >= 4096 { 16 } else { 1 };
+        Table {
+            layout,
+            shards: (0..n).map(|_| Mutex::new(Shard::new())).collect(),
+            used: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            def,
+        }
+    }
+
+    /// The declaration.
+    pub fn def(&self) -> &TableDef {
+        &self.def
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    /// The key type.
+    pub fn key_type(&self) -> KeyType {
+        self.def.key_type
+    }
+
+    /// The stored data.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// How many entries it holds (`table_cnt`).
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// How many more entries fit (`table_avl`).
+    pub fn available(&self) -> usize {
+        self.def.size.saturating_sub(self.used())
+    }
+
+    fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
+        // A panic while holding a shard leaves plain data behind: keep using it.
+        self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn shard_of(&self, key: &Key) -> usize {
+        if self.shards.len() == 1 {
+            return 0;
+        }
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        (h.finish() as usize) % self.shards.len()
+    }
+
+    fn per_shard(&self) -> usize {
+        self.def.size.div_ceil(self.shards.len())
+    }
+
+    fn expired(&self, n: &Node, now: u64) -> bool {
+        n.refs == 0 && n.exp != 0 && n.exp <= now
+    }
+
+    fn touch(&self, shard: &mut Shard, i: u32, now: u64) {
+        let exp = self.def.expire.map_or(0, |e| now + u64::from(e).max(1));
+        shard.node(i).exp = exp;
+        shard.unlink(i);
+        shard.push_front(i);
+    }
+
+    /// The index of `key` in its shard, created when missing (`None`: the table is full and nothing can go).
+    fn find_or_create(&self, shard: &mut Shard, key: &Key, now: u64) -> Option<u32> {
+        if let Some(&i) = shard.map.get(key) {
+            if !self.expired(shard.node(i), now) {
+                return Some(i);
+            }
+            shard.remove(i);
+            self.used.fetch_sub(1, Ordering::Relaxed);
+        }
+        if shard.map.len() >= self.per_shard() || self.used() >= self.def.size {
+            if self.def.nopurge {
+                return None;
+            }
+            let victim = shard.coldest_unused()?;
+            shard.remove(victim);
+            self.used.fetch_sub(1, Ordering::Relaxed);
+        }
+        let node = Node {
+            key: key.clone(),
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            exp: 0,
+            refs: 0,
+            slots: self.layout.empty_slots(),
+            prev: NIL,
+            next: NIL,
+        };
+        self.used.fetch_add(1, Ordering::Relaxed);
+        Some(shard.insert(node))
+    }
+
+    /// Tracks `key` (`track-sc*`): finds or creates its entry, refreshes its expiry and holds it. `None` when the
+    /// table is full and no entry can be evicted.
+    pub fn track(self: &Arc<Self>, key: &Key, now: u64) -> Option<Tracked> {
+        let s = self.shard_of(key);
+        let mut shard = self.lock(s);
+        let i = self.find_or_create(&mut shard, key, now)?;
+        shard.node(i).refs += 1;
+        self.touch(&mut shard, i, now);
+        Some(Tracked {
+            table: Arc::clone(self),
+            shard: s as u16,
+            index: i,
+        })
+    }
+
+    /// Runs `f` on the data of `key` when it is in the table (`src_conn_rate`, `table_*`): no entry is created
+    /// and the expiry is left alone.
+    pub fn lookup<R>(&self, key: &Key, now: u64, f: impl FnOnce(&mut Data<'_>) -> R) -> Option<R> {
+        let mut shard = self.lock(self.shard_of(key));
+        let i = *shard.map.get(key)?;
+        let node = shard.node(i);
+        if self.expired(node, now) {
+            return None;
+        }
+        Some(f(&mut Data {
+            slots: &mut node.slots,
+            layout: &self.layout,
+            now,
+        }))
+    }
+
+    /// How many streams track the entry of `key` (`None`: no such entry).
+    pub fn trackers(&self, key: &Key, now: u64) -> Option<u32> {
+        let mut shard = self.lock(self.shard_of(key));
+        let i = *shard.map.get(key)?;
+        let node = shard.node(i);
+        (!self.expired(node, now)).then_some(node.refs)
+    }
+
+    /// Runs `f` on the data of `key`, creating the entry when missing, and refreshes its expiry
+    /// (`src_inc_gpc0`, `set table`, `stick store`). `None` when the table is full.
+    pub fn upsert<R>(&self, key: &Key, now: u64, f: impl FnOnce(&mut Data<'_>) -> R) -> Option<R> {
+        let mut shard = self.lock(self.shard_of(key));
+        let i = self.find_or_create(&mut shard, key, now)?;
+        let r = {
+            let node = shard.node(i);
+            f(&mut Data {
+                slots: &mut node.slots,
+                layout: &self.layout,
+                now,
+            })
+        };
+        self.touch(&mut shard, i, now);
+        Some(r)
+    }
+
+    /// Removes the expired entries nobody tracks; returns how many went. Costs nothing for live entries: each
+    /// shard is walked from its coldest end and the walk stops at the first entry still valid.
+    pub fn sweep(&self, now: u64) -> usize {
+        let mut gone = 0;
+        for s in 0..self.shards.len() {
+            let mut shard = self.lock(s);
+            let mut i = shard.tail;
+            while i != NIL {
+                let n = shard.node(i);
+                let prev = n.prev;
+                if n.exp == 0 || n.exp > now {
+                    break;
+                }
+                if n.refs == 0 {
+                    shard.remove(i);
+                    self.used.fetch_sub(1, Ordering::Relaxed);
+                    gone += 1;
+                }
+                i = prev;
+            }
+        }
+        gone
+    }
+
+    /// Visits every live entry: its id, key, trackers, milliseconds to expiry (0: never) and data.
+    fn for_each(&self, now: u64, f: &mut dyn FnMut(u64, &Key, u32, u64, &mut Data<'_>)) {
+        for s in 0..self.shards.len() {
+            let mut shard = self.lock(s);
+            let mut i = shard.head;
+            while i != NIL {
+                let n = shard.node(i);
+                let next = n.next;
+                if !self.expired(n, now) {
+                    let exp = if n.exp == 0 { 0 } else { n.exp - now };
+                    let mut d = Data {
+                        slots: &mut n.slots,
+                        layout: &self.layout,
+                        now,
+                    };
+                    f(n.id, &n.key, n.refs, exp, &mut d);
+                }
+                i = next;
+            }
+        }
+    }
+
+    /// Removes the entries nobody tracks for which `keep` says false; returns how many went.
+    fn retain(&self, now: u64, keep: &mut dyn FnMut(&Key, &mut Data<'_>) -> bool) -> usize {
+        let mut gone = 0;
+        for s in 0..self.shards.len() {
+            let mut shard = self.lock(s);
+            let mut i = shard.head;
+            while i != NIL {
+                let n = shard.node(i);
+                let next = n.next;
+                let refs = n.refs;
+                let mut d = Data {
+                    slots: &mut n.slots,
+                    layout: &self.layout,
+                    now,
+                };
+                let key = n.key.clone();
+                if refs == 0 && !keep(&key, &mut d) {
+                    shard.remove(i);
+                    self.used.fetch_sub(1, Ordering::Relaxed);
+                    gone += 1;
+                }
+                i = next;
+            }
+        }
+        gone
+    }
+}
+
+#[cfg(test)]
+mod tests;
