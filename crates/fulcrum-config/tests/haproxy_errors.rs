@@ -98,10 +98,10 @@ fn global_known_but_unsupported() {
         "ssl-load-extra-files none",
         "tune.http.cookielen 63",
         "cpu-map 1 0",
-        "stats timeout 30s",
+        "stats bind-process all",
     ] {
         let word = if kw.starts_with("stats") {
-            "stats timeout".to_string()
+            "stats bind-process".to_string()
         } else {
             kw.split(' ').next().unwrap().to_string()
         };

@@ -955,3 +955,18 @@ fn global_stop_and_reload_settings() {
         (None, None, None)
     );
 }
+
+#[test]
+fn stats_timeout_and_maxconn() {
+    // Debian's stock haproxy.cfg has `stats timeout 30s`.
+    let c = ok_both("global\n stats timeout 30s\n stats maxconn 4\n");
+    assert_eq!(c.global.stats_timeout, Some(Duration::from_secs(30)));
+    assert_eq!(c.global.stats_maxconn, Some(4));
+    let c = ok_both("global\n maxconn 10\n");
+    assert_eq!(
+        (c.global.stats_timeout, c.global.stats_maxconn),
+        (None, None)
+    );
+    err1_both("global\n stats maxconn\n", 2, "stats maxconn", "");
+    err1("global\n stats timeout 0\n", 2, "stats timeout", "positive");
+}

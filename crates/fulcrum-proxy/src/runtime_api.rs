@@ -30,6 +30,8 @@ use crate::snapshot::{BackendRt, Snapshot};
 
 /// How long a connection may stay silent (HAProxy's default `stats timeout`).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once, every stats socket together (HAProxy's default `stats maxconn`).
+const MAXCONN: usize = 10;
 
 /// A bound `stats socket`.
 pub struct StatsListener {
@@ -196,6 +198,10 @@ pub struct RuntimeApi {
     certs: Option<Arc<fulcrum_tls::store::CertStore>>,
     /// The listening sockets `_getsocks` hands over.
     exposed: Exposed,
+    /// `stats timeout`: how long a connection may stay silent.
+    idle: Duration,
+    /// `stats maxconn`: connections served at once, every stats socket together.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl RuntimeApi {
@@ -230,6 +236,10 @@ impl RuntimeApi {
             handle: OnceLock::new(),
             certs: None,
             exposed: Exposed::default(),
+            idle: config.global.stats_timeout.unwrap_or(IDLE_TIMEOUT),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                config.global.stats_maxconn.map_or(MAXCONN, |n| n as usize),
+            )),
         }
     }
 
@@ -790,9 +800,17 @@ impl Accept for TcpListener {
 async fn accept_loop<L: Accept + Sync>(api: Arc<RuntimeApi>, listener: L, level: Level) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
+        // Past `stats maxconn`, new connections wait in the listen queue, as HAProxy's do.
+        let Ok(permit) = api.slots.clone().acquire_owned().await else {
+            return;
+        };
         match listener.accept_one().await {
             Ok(stream) => {
-                conns.spawn(serve(api.clone(), stream, level));
+                let api = api.clone();
+                conns.spawn(async move {
+                    serve(api, stream, level).await;
+                    drop(permit);
+                });
             }
             Err(e) => {
                 warn!("runtime API: accept: {e}");
@@ -808,9 +826,16 @@ async fn accept_loop<L: Accept + Sync>(api: Arc<RuntimeApi>, listener: L, level:
 async fn accept_loop_expose(api: Arc<RuntimeApi>, listener: UnixListener, level: Level) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
+        let Ok(permit) = api.slots.clone().acquire_owned().await else {
+            return;
+        };
         match listener.accept().await {
             Ok((stream, _)) => {
-                conns.spawn(serve_expose(api.clone(), stream, level));
+                let api = api.clone();
+                conns.spawn(async move {
+                    serve_expose(api, stream, level).await;
+                    drop(permit);
+                });
             }
             Err(e) => {
                 warn!("runtime API: accept: {e}");
@@ -823,7 +848,7 @@ async fn accept_loop_expose(api: Arc<RuntimeApi>, listener: UnixListener, level:
 
 async fn serve_expose(api: Arc<RuntimeApi>, mut stream: UnixStream, level: Level) {
     let mut first = vec![0u8; 8192];
-    let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut first)).await {
+    let n = match tokio::time::timeout(api.idle, stream.read(&mut first)).await {
         Ok(Ok(n)) if n > 0 => n,
         _ => return,
     };
@@ -868,7 +893,7 @@ async fn serve_from<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let mut buf = vec![0u8; 8192];
     loop {
-        let n = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut buf)).await {
+        let n = match tokio::time::timeout(api.idle, stream.read(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => n,
             _ => break,
         };

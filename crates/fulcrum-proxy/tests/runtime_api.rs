@@ -1080,3 +1080,46 @@ backend app
         }
     }
 }
+
+/// `stats timeout` closes a silent connection after that delay; `stats maxconn` serves that many connections at
+/// once, the next waiting in the listen queue until one ends.
+#[test]
+fn stats_timeout_and_maxconn() {
+    let o = origins(1);
+    let sock = sock_path("limits");
+    let cfg = config(&o, &[(&sock, "level admin")], "").replacen(
+        "global\n",
+        "global\n    stats timeout 1s\n    stats maxconn 1\n",
+        1,
+    );
+    let p = start_proxy(&cfg);
+    // A silent interactive connection is closed after about a second.
+    let mut silent = UnixStream::connect(&sock).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    // While it is open, a second connection is accepted only when the first one ends.
+    let waiting = std::thread::spawn({
+        let sock = sock.clone();
+        move || {
+            let t = std::time::Instant::now();
+            let out = cmd(&sock, "show info");
+            (t.elapsed(), out)
+        }
+    });
+    let mut buf = Vec::new();
+    let _ = silent.read_to_end(&mut buf);
+    let closed_after = t0.elapsed();
+    assert!(
+        closed_after >= Duration::from_millis(900) && closed_after < Duration::from_secs(4),
+        "{closed_after:?}"
+    );
+    let (waited, out) = waiting.join().unwrap();
+    assert!(out.contains("Name: "), "{out}");
+    assert!(
+        waited >= Duration::from_millis(700),
+        "served at once: {waited:?}"
+    );
+    drop(p);
+}

@@ -144,7 +144,33 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
         }
         "stats" => match arg {
             Some("socket") => stats_socket(g, line, resolver, sink),
-            Some(sub @ ("timeout" | "maxconn" | "bind-process")) => sink.unsupported(loc, &format!("stats {sub}")),
+            Some("timeout") => {
+                let kw = "stats timeout";
+                match line.words.get(2).map(String::as_str) {
+                    Some(v) if line.words.len() == 3 => {
+                        if let Some(t) = sink.time(loc, kw, Some(v)) {
+                            if t.is_zero() {
+                                sink.error(loc, kw, "expects a positive delay");
+                            } else {
+                                g.stats_timeout = Some(t);
+                            }
+                        }
+                    }
+                    _ => sink.error(loc, kw, "expects one delay (e.g. 'stats timeout 30s')"),
+                }
+            }
+            Some("maxconn") => {
+                let kw = "stats maxconn";
+                match line.words.get(2).map(String::as_str) {
+                    Some(v) if line.words.len() == 3 => {
+                        if let Some(n) = sink.uint(loc, kw, Some(v), 1, u64::from(u32::MAX)) {
+                            g.stats_maxconn = Some(n as u32);
+                        }
+                    }
+                    _ => sink.error(loc, kw, "expects one number (e.g. 'stats maxconn 10')"),
+                }
+            }
+            Some(sub @ "bind-process") => sink.unsupported(loc, &format!("stats {sub}")),
             Some(sub) => sink.error(loc, kw, format!("unknown 'stats {sub}' in 'global' section: expected 'stats socket', 'stats timeout' or 'stats maxconn'")),
             None => sink.error(loc, kw, "expects 'stats socket PATH ...'"),
         },

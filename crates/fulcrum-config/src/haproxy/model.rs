@@ -157,6 +157,10 @@ pub struct Global {
     /// `set-var proc.NAME EXPR` and `set-var-fmt proc.NAME FMT` lines, in file order: evaluated once when the
     /// proxy starts, each seeing the variables the lines before it set.
     pub vars: Vec<GlobalVar>,
+    /// `stats timeout T`: how long a runtime API connection may stay silent (HAProxy's default: 10 s).
+    pub stats_timeout: Option<std::time::Duration>,
+    /// `stats maxconn N`: runtime API connections served at once, all stats sockets together (default 10).
+    pub stats_maxconn: Option<u32>,
     /// `grace T`: after a soft stop starts, listeners keep accepting for this long before they stop.
     pub grace: Option<std::time::Duration>,
     /// `hard-stop-after T`: the longest a soft-stopping process waits for its connections; then it closes them.
