@@ -183,24 +183,32 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
     Ok(o)
 }
 
+/// Writes `text` to stdout; a reader that went away (`fulcrum proxy -h | head`) is not an error.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
+}
+
 fn print_version(level: u8) {
-    println!(
-        "fulcrum proxy version {} (haproxy.cfg dialect of HAProxy 2.6)",
+    let mut text = format!(
+        "fulcrum proxy version {} (haproxy.cfg dialect of HAProxy 2.6)\n",
         env!("CARGO_PKG_VERSION")
     );
     if level > 1 {
-        println!(
-            "Build options: Rust, tokio {{worker per thread, SO_REUSEPORT}}, hyper 1 (HTTP/1.1)"
+        text.push_str(
+            "Build options: Rust, tokio {worker per thread, SO_REUSEPORT}, fulcrum-http (HTTP/1.1), rustls (TLS)\n",
         );
-        println!(
-            "Built with profile: {}",
+        text.push_str(&format!(
+            "Built with profile: {}\n",
             if cfg!(debug_assertions) {
                 "debug"
             } else {
                 "release"
             }
-        );
+        ));
     }
+    out(&text);
 }
 
 /// Runs `fulcrum proxy ARGS`; returns the exit code.
@@ -214,7 +222,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         }
     };
     if opts.help {
-        print!("{USAGE}{SEE_ALSO}");
+        out(&format!("{USAGE}{SEE_ALSO}"));
         return 0;
     }
     if opts.version > 0 {
