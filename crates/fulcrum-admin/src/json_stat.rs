@@ -141,16 +141,20 @@ fn object_type(kind: RowKind) -> &'static str {
     }
 }
 
-/// A JSON string.
-fn string(out: &mut String, s: &str) {
+/// Appends `s` as a JSON string. `escape_slash`: `/` written `\/` as well (json-c's writer does, so keepalived's
+/// files have it); HAProxy's JSON leaves `/` alone.
+pub fn string(out: &mut String, s: &str, escape_slash: bool) {
     out.push('"');
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
+            '/' if escape_slash => out.push_str("\\/"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
             c if (c as u32) < 0x20 => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
@@ -187,7 +191,7 @@ fn row(out: &mut String, r: &Row) {
         if numeric {
             out.push_str(&v);
         } else {
-            string(out, &v);
+            string(out, &v, false);
         }
         out.push_str("}}");
     }

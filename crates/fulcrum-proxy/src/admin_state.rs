@@ -81,7 +81,7 @@ pub fn apply_admin(be: &BackendRt, s: &ServerRt, flags: u8) {
 }
 
 /// `Server app/s1` or `Backup Server app/s1`, as HAProxy starts its state messages.
-fn who(s: &ServerRt) -> String {
+pub(crate) fn who(s: &ServerRt) -> String {
     let kind = if s.config.backup {
         "Backup Server"
     } else {

@@ -204,6 +204,22 @@ pub struct RuntimeApi {
     slots: Arc<tokio::sync::Semaphore>,
 }
 
+/// HAProxy's numeric id of each backend of `snapshot` (by [`BackendRt::id`]): proxies are numbered in configuration
+/// order from 2 (1 is HAProxy's own CLI proxy), as `show servers state` and the server-state file show them.
+pub(crate) fn backend_ids(config: &Config, snapshot: &Snapshot) -> Vec<u32> {
+    snapshot
+        .backends
+        .iter()
+        .map(|b| {
+            config
+                .proxies
+                .iter()
+                .position(|p| p.kind.has_backend() && p.name == b.name)
+                .map_or(0, |i| i as u32 + 2)
+        })
+        .collect()
+}
+
 impl RuntimeApi {
     /// The API over `snapshot`, built from `config`, with `nbthread` workers and `listeners` listening sockets.
     pub fn new(
@@ -212,18 +228,7 @@ impl RuntimeApi {
         nbthread: usize,
         listeners: usize,
     ) -> Self {
-        // HAProxy numbers proxies in configuration order from 2 (1 is its own CLI proxy).
-        let be_ids = snapshot
-            .backends
-            .iter()
-            .map(|b| {
-                config
-                    .proxies
-                    .iter()
-                    .position(|p| p.kind.has_backend() && p.name == b.name)
-                    .map_or(0, |i| i as u32 + 2)
-            })
-            .collect();
+        let be_ids = backend_ids(config, &snapshot);
         RuntimeApi {
             next_id: AtomicUsize::new(snapshot.servers.len()),
             snapshot,

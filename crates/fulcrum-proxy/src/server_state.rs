@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use fulcrum_admin::runtime::state_file::{self, StateFile, StateLine};
 use fulcrum_config::haproxy::{Config, LoadServerState};
 
+use crate::admin_state::who;
 use crate::server::ServerRt;
 use crate::snapshot::{BackendRt, Snapshot};
 
@@ -76,18 +77,7 @@ pub fn load(config: &Config, snapshot: &Snapshot) -> Vec<String> {
     {
         return warnings;
     }
-    // HAProxy numbers proxies in configuration order from 2 (1 is its own CLI proxy), as `show servers state`.
-    let be_ids: Vec<u32> = snapshot
-        .backends
-        .iter()
-        .map(|b| {
-            config
-                .proxies
-                .iter()
-                .position(|p| p.kind.has_backend() && p.name == b.name)
-                .map_or(0, |i| i as u32 + 2)
-        })
-        .collect();
+    let be_ids: Vec<u32> = crate::runtime_api::backend_ids(config, snapshot);
     let be_ids = &be_ids[..];
     let base = config.global.server_state_base.as_deref();
     let mut global: Option<Option<StateFile>> = None;
@@ -232,15 +222,6 @@ fn apply_server(be: &BackendRt, s: &ServerRt, line: &StateLine) -> Option<String
         message = Some(format!("{} remains in forced drain mode.", who(s)));
     }
     message
-}
-
-fn who(s: &ServerRt) -> String {
-    let kind = if s.config.backup {
-        "Backup Server"
-    } else {
-        "Server"
-    };
-    format!("{kind} {}", s.full_name)
 }
 
 /// (active, backup) servers of `be` that are up, as the states applied so far leave them.

@@ -26,26 +26,9 @@ fn state_number(state: &str) -> u8 {
     }
 }
 
-/// A JSON string, escaped as keepalived's writer escapes it.
+/// A JSON string, escaped as keepalived's writer (json-c) escapes it: `/` as `\/` too.
 fn string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '/' => out.push_str("\\/"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    fulcrum_admin::json_stat::string(out, s, true);
 }
 
 /// Writes `"key":` then the value, with a comma before every key but the first of its object.
