@@ -365,3 +365,55 @@ backend app
         assert_eq!(theirs, got);
     }
 }
+
+/// `req.body_param([NAME])` on a url-encoded body waited for: the same values as haproxy 2.6 for the same bodies.
+#[test]
+fn body_params_like_haproxy() {
+    let o = origins(1);
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    option http-buffer-request
+    http-request set-var(txn.a) req.body_param(a)
+    http-request set-var(txn.first) req.body_param()
+    http-request set-var(txn.d) req.body_param(d)
+    http-response set-header x-a \"<%[var(txn.a)]>\"
+    http-response set-header x-first \"<%[var(txn.first)]>\"
+    http-response set-header x-d \"<%[var(txn.d)]>\"
+    default_backend app
+backend app
+    server s1 {}
+",
+        o[0].addr()
+    );
+    let post = |addr: std::net::SocketAddr, body: &str| -> Vec<String> {
+        let mut c = Client::connect(addr);
+        c.send(
+            format!(
+                "POST / HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        let r = c.read_response(false);
+        ["x-a", "x-first", "x-d"]
+            .iter()
+            .map(|h| r.header(h).unwrap_or("(none)").to_string())
+            .collect()
+    };
+    let bodies = ["a=1&b=2&a=3", "x&a=5", "c&a=%41+b;d=7", "b=2&c=3"];
+    let p = start_proxy(&cfg);
+    let got: Vec<_> = bodies.iter().map(|b| post(p.addr, b)).collect();
+    assert_eq!(got[0], ["<1>", "<1>", "<>"]);
+    assert_eq!(got[2], ["<%41+b>", "<%41+b>", "<7>"]);
+    assert_eq!(got[3], ["<>", "<2>", "<>"]);
+    drop(p);
+    if haproxy_present() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        let theirs: Vec<_> = bodies.iter().map(|b| post(addr, b)).collect();
+        assert_eq!(theirs, got);
+    }
+}

@@ -296,6 +296,10 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "http_first_req" => simple(Fetch::HttpFirstReq),
         "unique-id" => simple(Fetch::UniqueId),
         "req.body" => simple(Fetch::ReqBody),
+        // haproxy 2.6 takes the name only (no `i` flag yet).
+        "req.body_param" => Ok(Fetch::BodyParam {
+            name: args(call, &[S], 0)?.bytes(0),
+        }),
         "capture.req.hdr" | "capture.res.hdr" => {
             let a = args(call, &[I], 1)?;
             let idx = a

@@ -173,6 +173,12 @@ pub(crate) enum Fetch {
     FcRcvdProxy,
     /// `fc_pp_authority` (TLV 0x02), `fc_pp_unique_id` (TLV 0x05): a TLV of that header.
     FcPpTlv(u8),
+    /// `req.body_param([name])`: a parameter of the url-encoded request body waited for
+    /// (`option http-buffer-request`, `wait-for-body`).
+    BodyParam {
+        /// Empty for the first parameter that has a value.
+        name: Box<[u8]>,
+    },
     /// `url_param(name[,delim])`, `urlp`
     UrlParam {
         /// Empty for the first parameter that has a value.
@@ -330,6 +336,7 @@ impl Fetch {
             | Fetch::HttpAuthUser
             | Fetch::HttpAuthPass
             | Fetch::HttpAuthGroup(_)
+            | Fetch::BodyParam { .. }
             | Fetch::FcPpTlv(_) => Type::Str,
             Fetch::Ipv4(_) | Fetch::Src | Fetch::Dst => Type::Ipv4,
             Fetch::Ipv6(_) => Type::Ipv6,
@@ -367,6 +374,7 @@ impl Fetch {
             | Fetch::CookVal { .. }
             | Fetch::Base32 { .. }
             | Fetch::ReqBody
+            | Fetch::BodyParam { .. }
             | Fetch::ReqHdrs => true,
             Fetch::HttpAuthType
             | Fetch::HttpAuthUser
@@ -559,6 +567,7 @@ impl Fetch {
             Fetch::FcRcvdProxy => Value::Bool(ctx.received_proxy()?),
             Fetch::FcPpTlv(kind) => Value::str(ctx.proxy_tlv(*kind)?),
             Fetch::Ssl(f) => ctx.ssl(*f)?,
+            Fetch::BodyParam { name } => Value::str(http::body_param(ctx.request_body()?, name)?),
             Fetch::UrlParam { name, delim } => {
                 Value::str(http::url_param(ctx.uri()?, name, *delim)?)
             }

@@ -195,8 +195,19 @@ pub(crate) fn query(uri: &[u8]) -> Option<&[u8]> {
 /// Names are case-sensitive and values are not decoded.
 pub(crate) fn url_param<'u>(uri: &'u [u8], name: &[u8], delim: u8) -> Option<&'u [u8]> {
     let start = uri.iter().position(|&c| c == delim)? + 1;
-    let qs = &uri[start..];
-    let is_delim = |c: u8| c == b'&' || c == b';' || c == delim;
+    param(&uri[start..], name, |c| {
+        c == b'&' || c == b';' || c == delim
+    })
+}
+
+/// `req.body_param`: the value of parameter `name` (the first parameter with a value when empty) of a
+/// url-encoded body; parameters end at `&` or `;`, as haproxy 2.6 reads them (observed).
+pub(crate) fn body_param<'b>(body: &'b [u8], name: &[u8]) -> Option<&'b [u8]> {
+    param(body, name, |c| c == b'&' || c == b';')
+}
+
+/// The value of parameter `name` in `qs`, parameters ending where `is_delim` says.
+fn param<'q>(qs: &'q [u8], name: &[u8], is_delim: impl Fn(u8) -> bool) -> Option<&'q [u8]> {
     let value_start = if name.is_empty() {
         qs.iter().position(|&c| c == b'=')? + 1
     } else {
@@ -222,6 +233,19 @@ pub(crate) fn url_param<'u>(uri: &'u [u8], name: &[u8], delim: u8) -> Option<&'u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn body_params_like_haproxy() {
+        // observed with haproxy 2.6.12: req.body_param(a), req.body_param(), req.body_param(d)
+        assert_eq!(body_param(b"a=1&b=2&a=3", b"a"), Some(&b"1"[..]));
+        assert_eq!(body_param(b"x&a=5", b""), Some(&b"5"[..]));
+        assert_eq!(body_param(b"c&a=%41+b;d=7", b"a"), Some(&b"%41+b"[..]));
+        assert_eq!(body_param(b"c&a=%41+b;d=7", b"d"), Some(&b"7"[..]));
+        assert_eq!(body_param(b"=9&a=", b""), Some(&b"9"[..]));
+        assert_eq!(body_param(b"=9&a=", b"a"), Some(&b""[..]));
+        assert_eq!(body_param(b"b=2&c=3", b"a"), None);
+        assert_eq!(body_param(b"b=2&c=3", b"A"), None);
+    }
 
     fn values(line: &str, full: bool) -> Vec<String> {
         let mut out = Vec::new();

@@ -66,7 +66,6 @@ fn unknown_and_unsupported_names() {
     );
     for (e, name) in [
         ("ssl_bc", "ssl_bc"),
-        ("req.body_param(x)", "req.body_param"),
         ("sc0_get_gpt(1)", "sc0_get_gpt"),
         ("str(a),wt6", "wt6"),
         ("str(a),unset-var(txn.x)", "unset-var"),
