@@ -195,6 +195,21 @@ impl crate::rules::sample::StreamBackend for BackendRt {
                 (if active > 0 { active } else { backup }) as i64
             }
             fulcrum_sample::BackendStat::Conns => i64::from(self.stats.cur.load(Ordering::Relaxed)),
+            fulcrum_sample::BackendStat::Slots => {
+                // As haproxy 2.6 counts them (observed): every server that can take traffic, backups included,
+                // gives its free connections and free queue places; one without a limit makes it unlimited.
+                let mut free = 0i64;
+                for s in self.servers.iter().filter(|s| s.is_up()) {
+                    let (Some(maxconn), Some(maxqueue)) =
+                        (s.maxconn(), s.config.maxqueue.filter(|&q| q > 0))
+                    else {
+                        return -1;
+                    };
+                    free += i64::from(maxconn) - i64::from(s.cur.load(Ordering::Relaxed));
+                    free += i64::from(maxqueue) - i64::from(s.queued.load(Ordering::Relaxed));
+                }
+                free
+            }
         }
     }
 }

@@ -417,3 +417,43 @@ backend app
         assert_eq!(theirs, got);
     }
 }
+
+/// `connslots(BACKEND)`: free connection and queue places of the servers that can take traffic (backups too), -1
+/// when one of them has no limit; the same answers as haproxy 2.6.
+#[test]
+fn connslots_like_haproxy() {
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request return status 200 content-type text/plain lf-string \"[%[connslots(b1)]][%[connslots(b2)]][%[connslots(b3)]][%[connslots(b4)]]\"
+backend b1
+    server s1 127.0.0.1:1 maxconn 10 maxqueue 3
+    server s2 127.0.0.1:2 maxconn 20 maxqueue 5
+backend b2
+    server s1 127.0.0.1:1 maxconn 10 maxqueue 3
+    server s2 127.0.0.1:2 maxqueue 5
+backend b3
+    server s1 127.0.0.1:1 maxconn 10 disabled
+    server s2 127.0.0.1:2 maxconn 7 maxqueue 1
+backend b4
+    server s1 127.0.0.1:1 maxconn 10 maxqueue 3
+    server s2 127.0.0.1:2 maxconn 7 maxqueue 1 backup
+"
+    );
+    let body = |addr: std::net::SocketAddr| {
+        let mut c = Client::connect(addr);
+        c.send(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        c.read_response(false).text()
+    };
+    let p = start_proxy(&cfg);
+    let ours = body(p.addr);
+    assert_eq!(ours, "[38][-1][8][21]");
+    drop(p);
+    if haproxy_present() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        assert_eq!(body(addr), ours);
+    }
+}

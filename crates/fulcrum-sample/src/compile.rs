@@ -269,17 +269,17 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "req.hdrs" => simple(Fetch::ReqHdrs),
         "capture.req.method" => simple(Fetch::CaptureMethod),
         "capture.req.uri" => simple(Fetch::CaptureUri),
-        "nbsrv" | "be_conn" => {
+        "nbsrv" | "be_conn" | "connslots" => {
             let a = args(call, &[S], 0)?;
             let backend = match a.str(0) {
                 None => None,
                 Some("") => return Err(a.bad(0, "expected a backend name")),
                 Some(b) => Some(b.into()),
             };
-            let stat = if call.name == "nbsrv" {
-                BackendStat::UsableServers
-            } else {
-                BackendStat::Conns
+            let stat = match call.name.as_ref() {
+                "nbsrv" => BackendStat::UsableServers,
+                "connslots" => BackendStat::Slots,
+                _ => BackendStat::Conns,
             };
             Ok(Fetch::BeStat { backend, stat })
         }

@@ -140,6 +140,9 @@ pub enum BackendStat {
     UsableServers,
     /// `be_conn`: the connections (requests in HTTP) in progress.
     Conns,
+    /// `connslots`: the connection and queue slots still free on the servers that can take traffic, -1 when one
+    /// of them has no `maxconn` or no `maxqueue` (no limit).
+    Slots,
 }
 
 /// A header visitor: called with each header's name and value in order; return
