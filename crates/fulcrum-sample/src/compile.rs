@@ -276,7 +276,7 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
                 Some("") => return Err(a.bad(0, "expected a backend name")),
                 Some(b) => Some(b.into()),
             };
-            let stat = match call.name.as_ref() {
+            let stat = match call.name {
                 "nbsrv" => BackendStat::UsableServers,
                 "connslots" => BackendStat::Slots,
                 _ => BackendStat::Conns,
