@@ -174,3 +174,54 @@ fn reloads_keep_the_unchanged_vip_and_the_backup_stays_backup() {
     assert!(!blog.contains("entering MASTER"), "{blog}");
     assert!(lab.sole(&a, VIP4) && lab.sole(&a, VIP4_2));
 }
+
+/// A reload that takes far longer than three adverts (its file is a FIFO the test writes only after 4.5 s, as a
+/// configuration on a stalled network mount would be) keeps the VIPs on the master and the backup a backup: the
+/// file is read on a thread of its own while adverts keep going, and the new configuration is then installed.
+#[test]
+fn a_slow_reload_keeps_advertising() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !available() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let (a, b) = (lab.a.clone(), lab.b.clone());
+    let master_conf = lab.write("a.conf", &conf("fulcrum-a", "va", 150, 150, false));
+    let backup_conf = lab.write("b.conf", &conf("fulcrum-b", "vb", 100, 100, false));
+    let m = lab.fulcrum(&a, &master_conf);
+    let _bk = lab.fulcrum(&b, &backup_conf);
+    lab.settle_all(&a, &[VIP4, VIP4_2]);
+    std::fs::remove_file(&master_conf).unwrap();
+    nix::unistd::mkfifo(
+        &master_conf,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    lab.signal(m, &a, Signal::SIGHUP);
+    let end = Instant::now() + Duration::from_millis(4500);
+    let mut polls = 0;
+    while Instant::now() < end {
+        let (on_a, on_b) = (addrs(&a), addrs(&b));
+        assert!(
+            on_a.iter().any(|x| x == VIP4) && !on_b.iter().any(|x| x == VIP4),
+            "the VIP moved while the reload was reading its file (poll {polls})\n{}",
+            lab.logs()
+        );
+        polls += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The file arrives: the new configuration (VI_2 gains a VIP) is installed.
+    let writer = {
+        let path = master_conf.clone();
+        let text = conf("fulcrum-a", "va", 150, 150, true);
+        std::thread::spawn(move || std::fs::write(&path, text))
+    };
+    assert!(
+        lab.until(Duration::from_secs(5), || lab.holds(&a, VIP4_3))
+            .is_some(),
+        "the slow reload was never installed\n{}",
+        lab.logs()
+    );
+    writer.join().unwrap().unwrap();
+    assert!(lab.holds(&a, VIP4) && !lab.holds(&b, VIP4));
+}

@@ -74,6 +74,9 @@ pub struct Daemon {
     global: crate::data::GlobalView,
     /// The Prometheus endpoint (`fulcrum_metrics_listen`), and when its page was last published.
     metrics: Option<(fulcrum_admin::metrics_server::MetricsServer, Instant)>,
+    /// A reload whose configuration is being read and checked on a thread of its own (so that adverts keep going
+    /// however long that takes), and whether another SIGHUP came meanwhile.
+    loading: Option<(std::sync::mpsc::Receiver<Result<Plan, StartError>>, bool)>,
 }
 
 /// The signals the daemon takes from its signalfd (the process blocks them in every thread).
@@ -175,6 +178,7 @@ impl Daemon {
             started: std::time::SystemTime::now(),
             global: plan.global.clone(),
             metrics: None,
+            loading: None,
         };
         d.install(plan, Vec::new(), Instant::now(), true)
             .map_err(|e| StartError::Plan(vec![e]))?;
@@ -194,6 +198,7 @@ impl Daemon {
     /// Runs until SIGTERM/SIGINT; returns the exit code.
     pub fn run(&mut self) -> i32 {
         loop {
+            self.finish_reload();
             self.publish_metrics();
             let now = Instant::now();
             let mut deadline = now + Duration::from_secs(1);
@@ -205,6 +210,10 @@ impl Daemon {
             }
             if self.notifier.busy() {
                 deadline = deadline.min(now + Duration::from_millis(100));
+            }
+            if self.loading.is_some() {
+                // A reload's configuration is being read: look for it every 20 ms.
+                deadline = deadline.min(now + Duration::from_millis(20));
             }
             let mut fds = vec![
                 libc::pollfd {
@@ -760,15 +769,58 @@ impl Daemon {
         Ok(())
     }
 
+    /// SIGHUP: reads and checks the configuration on a thread of its own while this loop keeps advertising
+    /// ([`Daemon::finish_reload`] installs it); a SIGHUP during that is served once the current one ends.
     fn reload(&mut self) {
+        if let Some((_, again)) = self.loading.as_mut() {
+            *again = true;
+            return;
+        }
         tracing::info!(path = %self.path.display(), "reloading");
-        let plan = match load_plan(&self.path) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!("reload failed, keeping the running configuration:\n{e}");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = self.path.clone();
+        let started = std::thread::Builder::new()
+            .name("vrrp-reload".into())
+            .spawn(move || {
+                let _ = tx.send(load_plan(&path));
+            });
+        match started {
+            Ok(_) => self.loading = Some((rx, false)),
+            Err(e) => tracing::error!("reload failed, keeping the running configuration: {e}"),
+        }
+    }
+
+    /// Installs the configuration a reload has read, when it is ready.
+    fn finish_reload(&mut self) {
+        let Some((rx, again)) = &self.loading else {
+            return;
+        };
+        let again = *again;
+        let plan = match rx.try_recv() {
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.loading = None;
+                tracing::error!(
+                    "reload failed, keeping the running configuration: the loader stopped"
+                );
                 return;
             }
+            Ok(r) => {
+                self.loading = None;
+                r
+            }
         };
+        match plan {
+            Ok(plan) => self.install_reloaded(plan),
+            Err(e) => tracing::error!("reload failed, keeping the running configuration:\n{e}"),
+        }
+        if again {
+            self.reload();
+        }
+    }
+
+    /// Replaces the running plan with `plan`, carrying the instances that stay.
+    fn install_reloaded(&mut self, plan: Plan) {
         let node = std::mem::replace(&mut self.node, Node::new(Vec::new(), Vec::new()));
         let slots = std::mem::take(&mut self.slots);
         let old = slots
