@@ -331,8 +331,8 @@ fn acl_errors_fulcrum_only() {
             "fetch method 'req.payload_lv' is supported by HAProxy, not yet",
         ),
         (
-            "acl a req.body_param(x) x",
-            "fetch method 'req.body_param' is supported",
+            "acl a req.rdp_cookie(x) x",
+            "fetch method 'req.rdp_cookie' is supported",
         ),
         (
             "acl a str(a),wt6 x",
