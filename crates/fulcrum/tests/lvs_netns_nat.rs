@@ -187,23 +187,35 @@ fn nat_fwmark_ipv6_quiescing_rate_and_timeouts() {
             "127.0.0.1:19651",
         ],
     );
+    // The service counted the ten connections (more when a client retried one under load), and its real servers'
+    // counters add up to it.
     let svc = format!(
-        "fulcrum_ipvs_service_connections_total{{local_address=\"{VIP6}\",local_port=\"80\",proto=\"TCP\",local_mark=\"\"}} 10"
+        "fulcrum_ipvs_service_connections_total{{local_address=\"{VIP6}\",local_port=\"80\",proto=\"TCP\",local_mark=\"\"}} "
     );
     let backend = format!(
+        "fulcrum_ipvs_backend_connections_total{{local_address=\"{VIP6}\",local_port=\"80\","
+    );
+    let weight = format!(
         "node_ipvs_backend_weight{{local_address=\"{VIP6}\",local_port=\"80\",remote_address=\"fd00:1::2\",remote_port=\"8080\",proto=\"TCP\",local_mark=\"\"}} 1"
     );
+    let value = |l: &str| l.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok());
     let t1 = std::time::Instant::now();
     loop {
         let page = lab
             .exec("d", &["curl", "-s", "http://127.0.0.1:19651/metrics"])
             .unwrap_or_default();
-        if page.lines().any(|l| l == svc) && page.lines().any(|l| l == backend) {
+        let total = page.lines().find(|l| l.starts_with(&svc)).and_then(value);
+        let per_server: u64 = page
+            .lines()
+            .filter(|l| l.starts_with(&backend))
+            .filter_map(value)
+            .sum();
+        if total.is_some_and(|t| t >= 10 && t == per_server) && page.lines().any(|l| l == weight) {
             break;
         }
         assert!(
             t1.elapsed() < std::time::Duration::from_secs(10),
-            "{svc} / {backend} not in\n{page}"
+            "{svc}(10 or more, = the real servers' sum) / {weight} not in\n{page}"
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
