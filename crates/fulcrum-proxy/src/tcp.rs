@@ -223,22 +223,11 @@ pub async fn serve_client(
         });
     if !first.is_empty() {
         // The bytes the content rules looked at go first.
-        let write = server.write_all(&first);
-        let written = match idle {
-            Some(t) => tokio::time::timeout(t, write)
-                .await
-                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
-            None => write.await,
-        };
-        if let Err(e) = written {
+        if let Err(e) = within(idle, server.write_all(&first)).await {
             debug!(error = %e, "forwarding the inspected bytes failed");
             if let Some(mut l) = log {
                 drop(_guard);
-                l.term(if e.kind() == io::ErrorKind::TimedOut {
-                    b"sD"
-                } else {
-                    b"SD"
-                });
+                l.term(term_of(&e, b"sD", b"SD"));
                 l.end(0, 0);
             }
             return;
@@ -283,21 +272,11 @@ pub async fn serve_client(
     if !answer.is_empty() {
         // The bytes the response rules looked at go to the client first.
         let write = write_to_client(&client, session.as_ref(), &answer);
-        let written = match idle {
-            Some(t) => tokio::time::timeout(t, write)
-                .await
-                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
-            None => write.await,
-        };
-        if let Err(e) = written {
+        if let Err(e) = within(idle, write).await {
             debug!(error = %e, "forwarding the inspected response bytes failed");
             if let Some(mut l) = log {
                 drop(_guard);
-                l.term(if e.kind() == io::ErrorKind::TimedOut {
-                    b"cD"
-                } else {
-                    b"CD"
-                });
+                l.term(term_of(&e, b"cD", b"CD"));
                 l.end(first.len() as u64, 0);
             }
             return;
@@ -485,5 +464,27 @@ async fn inspect(side: Side<'_>, stream: &TcpStream, tls: Option<&TlsSession>) -
             debug!(%peer, error = %e, "connection failed during tcp content inspection");
             return Inspected::Aborted(buf);
         }
+    }
+}
+
+/// Runs `write`, bounded by `idle` when there is one; running out of time is an error of kind `TimedOut`.
+async fn within(
+    idle: Option<Duration>,
+    write: impl std::future::Future<Output = io::Result<()>>,
+) -> io::Result<()> {
+    match idle {
+        Some(t) => tokio::time::timeout(t, write)
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+        None => write.await,
+    }
+}
+
+/// The log's termination state for a failed write: `timeout` when it ran out of time, else `other`.
+fn term_of(e: &io::Error, timeout: &'static [u8; 2], other: &'static [u8; 2]) -> &'static [u8; 2] {
+    if e.kind() == io::ErrorKind::TimedOut {
+        timeout
+    } else {
+        other
     }
 }
