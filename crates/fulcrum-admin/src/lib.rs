@@ -2,6 +2,7 @@
 //! and its renderers (HAProxy's CSV, the HTML stats page, Prometheus text exposition).
 
 pub mod csv;
+pub mod exposition;
 pub mod histogram;
 pub mod history;
 pub mod html;

@@ -9,8 +9,10 @@
 //! - [`probe`]: a configured checker into the fulcrum-health probe that runs it.
 //! - [`runner`]: the running subsystem ([`Checkers`]): one task per checker, one control thread.
 //! - [`scripts`]: notify and quorum scripts.
+//! - [`metrics`]: pure; the checkers' state (and the table's counters) as Prometheus metrics.
 //! - [`retry`]: a failed store of the table: when to try again and what to log.
 
+pub mod metrics;
 pub mod plan;
 pub mod probe;
 pub mod reconcile;
@@ -18,4 +20,4 @@ pub mod retry;
 pub mod runner;
 pub mod scripts;
 
-pub use runner::{Checkers, Plane, Reloader, StartError};
+pub use runner::{Checkers, MetricsPage, Plane, Reloader, StartError};

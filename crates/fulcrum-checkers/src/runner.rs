@@ -22,6 +22,7 @@ use fulcrum_lvs::plane::file::FilePlane;
 use fulcrum_lvs::plane::nft::NftPlane;
 use fulcrum_lvs::plane::{DataPlane, PlaneError};
 
+use crate::metrics;
 use crate::plan::{self, Health};
 use crate::probe::{self, Probe};
 use crate::reconcile::{reconcile, Desired};
@@ -71,6 +72,9 @@ enum Msg {
     Verdict {
         id: u64,
         up: bool,
+        /// This check's own result (before the retries decide the verdict) and how long it took.
+        passed: bool,
+        took: Duration,
         transition: Option<Transition>,
         weight: Option<u32>,
         reason: String,
@@ -79,7 +83,13 @@ enum Msg {
     /// Stop; `true`: remove the services this subsystem owns (keepalived's default), `false`: leave the table
     /// as it is (`--dont-release-ipvs`).
     Stop(mpsc::Sender<()>, bool),
+    /// Render the metrics into this page about once a second from now on.
+    Metrics(MetricsPage),
 }
+
+/// The checkers' metrics page (Prometheus text), refreshed by the control thread about once a second once asked
+/// for ([`Checkers::metrics_page`]); whoever serves `/metrics` appends it to its own.
+pub type MetricsPage = std::sync::Arc<std::sync::Mutex<String>>;
 
 /// The handle of a running checker subsystem.
 pub struct Checkers {
@@ -108,6 +118,7 @@ impl Checkers {
             dirty: true,
             retry: Retry::default(),
             announcer: None,
+            metrics: None,
         };
         control.install(config)?;
         let thread = std::thread::Builder::new()
@@ -122,6 +133,14 @@ impl Checkers {
     /// Applies a new configuration: only what differs changes.
     pub fn reload(&self, config: Config) -> Result<(), StartError> {
         self.reloader().reload(config)
+    }
+
+    /// The page of the checkers' metrics, rendered about once a second from now on: the checkers' state, then
+    /// the table's counters (`node_ipvs_*`, as `fulcrum ipvsadm --metrics` writes them).
+    pub fn metrics_page(&self) -> MetricsPage {
+        let page = MetricsPage::default();
+        let _ = self.tx.send(Msg::Metrics(page.clone()));
+        page
     }
 
     /// A handle that can reload the subsystem from elsewhere (a signal hook).
@@ -182,6 +201,10 @@ struct Task {
     handle: tokio::task::JoinHandle<()>,
     up: bool,
     weight: Option<u32>,
+    /// Checks that passed and failed, and how long the last one took (for the metrics).
+    passed: u64,
+    failed: u64,
+    last_duration: Option<Duration>,
 }
 
 /// One real server's state.
@@ -190,6 +213,8 @@ struct RsState {
     /// Ids of its checkers' tasks.
     checkers: Vec<u64>,
     up: bool,
+    /// How often `up` changed (for the metrics).
+    transitions: u64,
 }
 
 /// One virtual server's state.
@@ -215,6 +240,8 @@ struct Control {
     retry: Retry,
     /// Routes for a routing daemon (`fulcrum_announce_table`).
     announcer: Option<Announcer>,
+    /// Where the metrics go once asked for, and when they were last rendered.
+    metrics: Option<(MetricsPage, Instant)>,
 }
 
 /// The address a checker probes: `connect_ip`/`connect_port` over the real server's.
@@ -332,6 +359,9 @@ impl Control {
                             handle,
                             up: initially_up,
                             weight: None,
+                            passed: 0,
+                            failed: 0,
+                            last_duration: None,
                         },
                     );
                     ids.push(id);
@@ -340,10 +370,17 @@ impl Control {
                     .get(&(keys.clone(), rs.addr))
                     .copied()
                     .unwrap_or(!rs.alpha || rs.checkers.is_empty());
+                let transitions = old_services
+                    .iter()
+                    .filter(|v| v.keys == keys)
+                    .flat_map(|v| &v.servers)
+                    .find(|r| r.conf.addr == rs.addr)
+                    .map_or(0, |r| r.transitions);
                 servers.push(RsState {
                     conf: rs.clone(),
                     checkers: ids,
                     up,
+                    transitions,
                 });
             }
             let mut state = VsState {
@@ -389,10 +426,25 @@ impl Control {
                 Ok(Msg::Verdict {
                     id,
                     up,
+                    passed,
+                    took,
                     transition,
                     weight,
                     reason,
-                }) => self.verdict(id, up, transition, weight, &reason),
+                }) => {
+                    if let Some(t) = self.tasks.get_mut(&id) {
+                        if passed {
+                            t.passed += 1;
+                        } else {
+                            t.failed += 1;
+                        }
+                        t.last_duration = Some(took);
+                    }
+                    self.verdict(id, up, transition, weight, &reason)
+                }
+                Ok(Msg::Metrics(page)) => {
+                    self.metrics = Some((page, Instant::now() - Duration::from_secs(2)));
+                }
                 Ok(Msg::Reload(config, reply)) => {
                     let r = self.install(*config);
                     if let Err(e) = &r {
@@ -416,6 +468,7 @@ impl Control {
             if last_tick.elapsed() >= Duration::from_millis(200) {
                 last_tick = Instant::now();
                 self.control_tick();
+                self.publish_metrics();
             }
         }
     }
@@ -480,6 +533,7 @@ impl Control {
                         scripts::spawn(s);
                     }
                     self.services[v].servers[r].up = now_up;
+                    self.services[v].servers[r].transitions += 1;
                 }
                 self.dirty = true;
             }
@@ -582,6 +636,66 @@ impl Control {
             plane.store(&table)?;
         }
         Ok(())
+    }
+
+    /// Renders the metrics page, at most once a second and only once asked for: the checkers' state, then the
+    /// table's counters (a table that cannot be read this time leaves them out; the next second tries again).
+    fn publish_metrics(&mut self) {
+        let due = self
+            .metrics
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() >= Duration::from_secs(1));
+        if !due {
+            return;
+        }
+        let views: Vec<metrics::VsView> = self
+            .services
+            .iter()
+            .map(|vs| {
+                let health = self.health(vs);
+                metrics::VsView {
+                    name: vs_name(&vs.conf),
+                    quorum: vs.quorum,
+                    live_weight: plan::live_weight(&health),
+                    quorum_needed: vs.conf.quorum,
+                    servers: vs
+                        .servers
+                        .iter()
+                        .zip(&health)
+                        .map(|(r, h)| metrics::RsView {
+                            addr: r.conf.addr,
+                            up: r.up,
+                            weight: h.weight,
+                            transitions: r.transitions,
+                            checkers: r
+                                .checkers
+                                .iter()
+                                .filter_map(|id| self.tasks.get(id))
+                                .map(|t| metrics::CheckerView {
+                                    kind: t.identity.conf.name().to_string(),
+                                    target: target(&r.conf, &t.identity.conf),
+                                    up: t.up,
+                                    passed: t.passed,
+                                    failed: t.failed,
+                                    last_duration: t.last_duration,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut page = metrics::render(&views);
+        match self.plane.get().load() {
+            Ok(table) => page.push_str(&fulcrum_lvs::metrics::render(&table)),
+            Err(e) => tracing::debug!("checkers: metrics without the table's counters: {e}"),
+        }
+        if let Some((p, at)) = self.metrics.as_mut() {
+            if let Ok(mut p) = p.lock() {
+                *p = page;
+            }
+            *at = Instant::now();
+        }
     }
 
     /// The connection-count controller for the services this subsystem owns.
@@ -716,7 +830,9 @@ async fn check_loop(
                 continue;
             }
         }
+        let started = Instant::now();
         let result = probe.run(target).await;
+        let took = started.elapsed();
         let transition = tracker.record(if result.up {
             CheckResult::Passed
         } else {
@@ -734,6 +850,8 @@ async fn check_loop(
         let msg = Msg::Verdict {
             id,
             up: tracker.is_up(),
+            passed: result.up,
+            took,
             transition,
             weight: result.weight,
             reason: result.reason,

@@ -7,8 +7,9 @@
 //! fulcrum's table unchanged. The node exporter reads `/proc/net/ip_vs`, which fulcrum's nftables plane does not
 //! fill; the `fulcrum_ipvs_*` families add the per-service and per-real-server counters that file does not carry.
 
-use std::fmt::Write;
 use std::net::IpAddr;
+
+use fulcrum_admin::exposition::{head, sample};
 
 use crate::model::{Observed, ServiceKey, Stats, Table};
 
@@ -29,29 +30,6 @@ fn service_labels(key: &ServiceKey) -> [(&'static str, String); 4] {
             ("local_mark", format!("{mark:08X}")),
         ],
     }
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn sample(out: &mut String, name: &str, labels: &[(&str, String)], value: u64) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        let l: Vec<String> = labels
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-            .collect();
-        let _ = write!(out, "{{{}}}", l.join(","));
-    }
-    let _ = writeln!(out, " {value}");
-}
-
-fn head(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// A metric family: name (or suffix), help, and how to read its value.
@@ -89,7 +67,7 @@ pub fn render(table: &Table) -> String {
             &format!("The total number of {help}, all services together."),
         );
         let total: u64 = table.services.iter().map(|s| get(&s.observed.stats)).sum();
-        sample(o, &name, &[], total);
+        sample::<&str>(o, &name, &[], total);
     }
     let backends: Vec<Backend<'_>> = table
         .services

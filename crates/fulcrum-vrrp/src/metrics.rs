@@ -11,8 +11,9 @@
 //! Rendering is the daemon's once a second, off the advert path; the counters themselves are the plain per-instance
 //! fields of [`crate::stats::InstanceStats`].
 
-use std::fmt::Write;
 use std::time::UNIX_EPOCH;
+
+use fulcrum_admin::exposition::{head, sample};
 
 use crate::data::InstanceView;
 use crate::stats::InstanceStats;
@@ -132,42 +133,6 @@ fn state_number(state: &str) -> u8 {
     }
 }
 
-/// A label value, escaped as the exposition format wants (`\`, `"` and newlines).
-fn label(out: &mut String, v: &str) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// Writes one sample: `name{k="v",...} value`.
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (n, (k, v)) in labels.iter().enumerate() {
-            if n > 0 {
-                out.push(',');
-            }
-            out.push_str(k);
-            out.push_str("=\"");
-            label(out, v);
-            out.push('"');
-        }
-        out.push('}');
-    }
-    let _ = writeln!(out, " {value}");
-}
-
-fn head(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
 /// The exposition text for `instances` (each with its tracked items) and the `vrrp_script`s.
 pub fn render(
     instances: &[(InstanceView<'_>, Vec<TrackView<'_>>)],
@@ -181,7 +146,7 @@ pub fn render(
         "gauge",
         "Whether the VRRP job runs (always 1 when this page answers).",
     );
-    sample(o, "keepalived_up", &[], 1);
+    sample::<&str>(o, "keepalived_up", &[], 1);
     let vrids: Vec<String> = instances.iter().map(|(i, _)| i.vrid.to_string()).collect();
     let common = |i: &InstanceView<'_>, vrid: &str| -> [(&str, String); 4] {
         [

@@ -8,8 +8,10 @@
 //! (conntrackd, see `fulcrum_lvs::sync`) is the backup until its VRRP instance becomes MASTER, then the master.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::Path;
 
+use fulcrum_admin::metrics_server::MetricsServer;
 use fulcrum_checkers::{Checkers, Plane, Reloader};
 use fulcrum_config::keepalived;
 use fulcrum_lvs::plane::file::FilePlane;
@@ -126,6 +128,7 @@ fn run(opts: &CliOptions, config: keepalived::Config) -> i32 {
         }
         _ => None,
     };
+    let metrics_listen = config.global.metrics_listen;
     // The checkers run when there is something to check (or -C asks for them alone), and never with -P.
     let checkers = if opts.vrrp_only || (config.virtual_servers.is_empty() && !opts.checkers_only) {
         None
@@ -141,7 +144,7 @@ fn run(opts: &CliOptions, config: keepalived::Config) -> i32 {
     };
     write_pid(opts.pid_file.as_deref());
     let code = if opts.checkers_only {
-        wait_for_signals(&mask, &opts.config, checkers.as_ref())
+        wait_for_signals(&mask, &opts.config, checkers.as_ref(), metrics_listen)
     } else {
         let follow = sync.as_ref().map(|(i, f)| (i.clone(), f.sender()));
         run_vrrp(&opts.config, checkers.as_ref(), follow)
@@ -166,14 +169,21 @@ fn write_pid(path: Option<&Path>) {
     }
 }
 
-fn reload_with(path: &Path, r: &Reloader) {
+/// Reloads the checkers from `path`; returns the new configuration's `fulcrum_metrics_listen` when it loaded.
+fn reload_with(path: &Path, r: &Reloader) -> Option<Option<SocketAddr>> {
     match keepalived::load(path) {
         Ok(config) => {
+            let listen = config.global.metrics_listen;
             if let Err(e) = r.reload(config) {
                 tracing::error!("reload refused, the running checkers stay: {e}");
+                return None;
             }
+            Some(listen)
         }
-        Err(d) => tracing::error!("reload failed, keeping the running configuration:\n{d}"),
+        Err(d) => {
+            tracing::error!("reload failed, keeping the running configuration:\n{d}");
+            None
+        }
     }
 }
 
@@ -198,6 +208,13 @@ fn run_vrrp(path: &Path, checkers: Option<&Checkers>, sync: Option<(String, Role
             return 1;
         }
     };
+    // The checkers' metrics follow VRRP's on its endpoint (`fulcrum_metrics_listen`).
+    if let Some(c) = checkers {
+        let page = c.metrics_page();
+        daemon.set_metrics_extra(Box::new(move || {
+            page.lock().map(|p| p.clone()).unwrap_or_default()
+        }));
+    }
     // The hook outlives this frame, so it holds a reloader of its own.
     let reload = checkers.map(Checkers::reloader);
     let path_owned = path.to_path_buf();
@@ -222,22 +239,62 @@ fn run_vrrp(path: &Path, checkers: Option<&Checkers>, sync: Option<(String, Role
     daemon.run()
 }
 
+/// The checkers' own metrics endpoint with `-C` (with VRRP, the VRRP daemon serves them): moved or stopped to
+/// match `addr`, a failure to bind logged.
+fn listen_metrics(server: &mut Option<MetricsServer>, addr: Option<SocketAddr>) {
+    if server.as_ref().map(MetricsServer::addr) == addr && addr.is_some_and(|a| a.port() != 0) {
+        return;
+    }
+    *server = None;
+    if let Some(a) = addr {
+        match MetricsServer::start(a) {
+            Ok(m) => {
+                tracing::info!(addr = %a, "serving metrics at /metrics");
+                *server = Some(m);
+            }
+            Err(e) => tracing::error!(addr = %a, "cannot serve metrics: {e}"),
+        }
+    }
+}
+
 /// `-C`: no VRRP; wait for signals here (raw numbers: the JSON and STATS_CLEAR signals are real-time ones, which
-/// nix's `Signal` cannot name).
-fn wait_for_signals(mask: &SigSet, path: &Path, checkers: Option<&Checkers>) -> i32 {
+/// nix's `Signal` cannot name), publishing the checkers' metrics once a second when `fulcrum_metrics_listen` asks.
+fn wait_for_signals(
+    mask: &SigSet,
+    path: &Path,
+    checkers: Option<&Checkers>,
+    listen: Option<SocketAddr>,
+) -> i32 {
     use fulcrum_vrrp::linux::daemon::{sig_json, sig_stats_clear};
+    let mut server = None;
+    listen_metrics(&mut server, listen);
+    let page = checkers.map(Checkers::metrics_page);
     loop {
-        let mut signo: libc::c_int = 0;
-        // SAFETY: `mask` is a valid set blocked in this thread; sigwait writes one signal number into `signo`.
-        let rc = unsafe { libc::sigwait(mask.as_ref(), &mut signo) };
-        if rc != 0 {
-            tracing::error!("sigwait: {}", std::io::Error::from_raw_os_error(rc));
+        if let (Some(s), Some(p)) = (&server, &page) {
+            if let Ok(text) = p.lock() {
+                s.publish(text.clone());
+            }
+        }
+        let timeout = libc::timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        };
+        // SAFETY: `mask` is a valid set blocked in this thread; no siginfo is asked for; `timeout` outlives the call.
+        let signo = unsafe { libc::sigtimedwait(mask.as_ref(), std::ptr::null_mut(), &timeout) };
+        if signo < 0 {
+            let e = std::io::Error::last_os_error();
+            if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR)) {
+                continue;
+            }
+            tracing::error!("sigtimedwait: {e}");
             return 1;
         }
         if signo == libc::SIGHUP {
             tracing::info!(path = %path.display(), "reloading");
             if let Some(c) = checkers {
-                reload_with(path, &c.reloader());
+                if let Some(addr) = reload_with(path, &c.reloader()) {
+                    listen_metrics(&mut server, addr);
+                }
             }
         } else if [libc::SIGUSR1, libc::SIGUSR2, sig_json(), sig_stats_clear()].contains(&signo) {
             tracing::warn!(

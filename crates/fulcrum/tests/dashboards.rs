@@ -1,6 +1,6 @@
 //! The Grafana dashboards in `dashboards/` chart only what fulcrum exports: every metric a query names (the
 //! `haproxy_`, `keepalived_`, `fulcrum_` and `node_ipvs_` names) must be one the proxy serves on a live run, or
-//! one the VRRP and L4 renderers declare, and every query must name at least one.
+//! one the VRRP, L4 and checker renderers declare, and every query must name at least one.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -126,6 +126,7 @@ fn every_query_names_an_exported_metric() {
     exported.extend(names(&fulcrum_lvs::metrics::render(
         &fulcrum_lvs::model::Table::new(),
     )));
+    exported.extend(names(&fulcrum_checkers::metrics::render(&[])));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

@@ -519,7 +519,9 @@ fn metrics_endpoint_uses_the_keepalived_exporter_names() {
          vrrp_script chk {\n    script \"/bin/true\"\n    interval 1\n    weight 5\n}\n\
          vrrp_instance VI_1 {\n    interface ck0\n    virtual_router_id 51\n    priority 100\n    \
          track_script {\n        chk\n    }\n    track_interface {\n        ck0p weight -10\n    }\n    \
-         virtual_ipaddress {\n        198.18.0.100/24\n    }\n}\n",
+         virtual_ipaddress {\n        198.18.0.100/24\n    }\n}\n\
+         virtual_server 198.18.0.100 80 {\n    delay_loop 1\n    lb_kind NAT\n    protocol TCP\n    \
+         real_server 127.0.0.1 1 {\n        TCP_CHECK {\n            connect_timeout 1\n            retry 0\n        }\n    }\n}\n",
     )
     .unwrap();
     let child = Command::new("ip")
@@ -534,6 +536,8 @@ fn metrics_endpoint_uses_the_keepalived_exporter_names() {
             "-f",
         ])
         .arg(&conf)
+        // The checkers keep their table in a file here: the page is what is tested, not nftables.
+        .env("FULCRUM_LVS_STATE", dir.join("table.json"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -557,7 +561,7 @@ fn metrics_endpoint_uses_the_keepalived_exporter_names() {
             Some(t)
                 if t.contains(
                     "keepalived_vrrp_state iname=VI_1,intf=ck0,ip_address=198.18.0.100,vrid=51 2.0",
-                ) =>
+                ) && t.contains("fulcrum_checker_real_server_up real_server=[127.0.0.1]:1,") =>
             {
                 break t
             }
@@ -579,6 +583,11 @@ fn metrics_endpoint_uses_the_keepalived_exporter_names() {
         "gauge fulcrum_vrrp_effective_priority iname=VI_1,intf=ck0,vrid=51 105.0".to_string(),
         "gauge fulcrum_vrrp_tracked_up iname=VI_1,kind=script,name=chk 1.0".to_string(),
         "gauge fulcrum_vrrp_tracked_up iname=VI_1,kind=interface,name=ck0p 1.0".to_string(),
+        // The checkers running beside VRRP share its endpoint (port 1 is closed: down after one failure).
+        "gauge fulcrum_checker_real_server_up real_server=[127.0.0.1]:1,virtual_server=[198.18.0.100]:tcp:80 0.0"
+            .to_string(),
+        "gauge fulcrum_checker_virtual_server_quorum_up virtual_server=[198.18.0.100]:tcp:80 0.0"
+            .to_string(),
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} not in:\n{text}");
     }
@@ -605,4 +614,165 @@ fn metrics_endpoint_uses_the_keepalived_exporter_names() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&r.stdout), "404");
+}
+
+/// A port nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Fetches `http://127.0.0.1:PORT/metrics` (on this host's loopback) and parses it as [`scrape_in`] does; `None`
+/// when it is not served yet or python's parser is missing and peers are not required.
+fn scrape_here(port: u16) -> Option<String> {
+    const SCRAPE: &str = r#"
+import sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+r = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5)
+for fam in text_string_to_metric_families(r.read().decode()):
+    for s in fam.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        print(f"{fam.type} {s.name} {labels} {float(s.value)}")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", SCRAPE, &port.to_string()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("No module named 'prometheus_client'") {
+        assert!(
+            std::env::var_os("FULCRUM_REQUIRE_NETNS").is_none(),
+            "prometheus_client is needed (scripts/install-deps.sh)"
+        );
+        return None;
+    }
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `-C` alone serves the checkers' metrics at `fulcrum_metrics_listen`: per real server its verdict, weight and
+/// transitions, per checker its counts and last duration, then the table's `node_ipvs_*` families (file plane:
+/// no root needed). One real server answers, the other's port is closed.
+#[test]
+fn checkers_only_serve_their_metrics() {
+    let dir = std::env::temp_dir().join(format!("fulcrum-kcli-{}-chkmet", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_port = up.local_addr().unwrap().port();
+    let down_port = closed_port();
+    let metrics_port = closed_port();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global_defs {{\n    fulcrum_metrics_listen 127.0.0.1:{metrics_port}\n}}\n\
+             virtual_server 198.18.0.1 80 {{\n    delay_loop 1\n    lb_algo wrr\n    lb_kind NAT\n    protocol TCP\n\
+             \x20   real_server 127.0.0.1 {up_port} {{\n        weight 3\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n    }}\n\
+             \x20   real_server 127.0.0.1 {down_port} {{\n        weight 2\n        TCP_CHECK {{\n            connect_timeout 1\n            retry 0\n        }}\n    }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let state = dir.join("table.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_fulcrum"))
+        .args(["keepalived", "-n", "-l", "-C", "-f"])
+        .arg(&conf)
+        .env("FULCRUM_LVS_STATE", &state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child, std::path::PathBuf);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let _child = Kill(child, dir.clone());
+    let vs = "virtual_server=[198.18.0.1]:tcp:80";
+    let rs_up = format!("real_server=[127.0.0.1]:{up_port}");
+    let rs_down = format!("real_server=[127.0.0.1]:{down_port}");
+    let down_line = format!("gauge fulcrum_checker_real_server_up {rs_down},{vs} 0.0");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let text = loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        match scrape_here(metrics_port) {
+            Some(t)
+                if t.lines().any(|l| l == down_line)
+                    && t.contains("node_ipvs_connections_total") =>
+            {
+                break t
+            }
+            Some(_) | None if std::time::Instant::now() < end => {}
+            Some(t) => panic!("the closed port's server never went down on the page:\n{t}"),
+            None => {
+                if std::env::var_os("FULCRUM_REQUIRE_NETNS").is_none()
+                    && scrape_here_parser_missing()
+                {
+                    return;
+                }
+                panic!("no metrics page at 127.0.0.1:{metrics_port}");
+            }
+        }
+    };
+    let checker_up = format!("checker=TCP_CHECK,index=0,{rs_up},target=[127.0.0.1]:{up_port},{vs}");
+    let checker_down =
+        format!("checker=TCP_CHECK,index=0,{rs_down},target=[127.0.0.1]:{down_port},{vs}");
+    for line in [
+        format!("gauge fulcrum_checker_real_server_up {rs_up},{vs} 1.0"),
+        format!("gauge fulcrum_checker_real_server_weight {rs_up},{vs} 3.0"),
+        format!("gauge fulcrum_checker_real_server_weight {rs_down},{vs} 2.0"),
+        format!("counter fulcrum_checker_real_server_transitions_total {rs_down},{vs} 1.0"),
+        format!("counter fulcrum_checker_real_server_transitions_total {rs_up},{vs} 0.0"),
+        format!("gauge fulcrum_checker_up {checker_up} 1.0"),
+        format!("gauge fulcrum_checker_up {checker_down} 0.0"),
+        format!("gauge fulcrum_checker_virtual_server_quorum_up {vs} 1.0"),
+        format!("gauge fulcrum_checker_virtual_server_live_weight {vs} 3.0"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in:\n{text}");
+    }
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
+    };
+    // Labels come sorted from the parser: `result` sits between `real_server` and `target`.
+    let counts = |rs: &str, port: u16, result: &str| {
+        format!(
+            "counter fulcrum_checker_checks_total checker=TCP_CHECK,index=0,{rs},result={result},\
+             target=[127.0.0.1]:{port},{vs} "
+        )
+    };
+    assert!(value(&counts(&rs_down, down_port, "failed")) >= 1.0);
+    assert_eq!(value(&counts(&rs_down, down_port, "passed")), 0.0);
+    assert!(value(&counts(&rs_up, up_port, "passed")) >= 1.0);
+    let took = value(&format!(
+        "gauge fulcrum_checker_last_check_duration_seconds {checker_up} "
+    ));
+    assert!(took > 0.0 && took < 1.0, "{took}");
+    // The table's families follow, with the up server in the service (the down one was taken out).
+    let service = "local_address=198.18.0.1,local_mark=,local_port=80,proto=TCP";
+    assert!(
+        text.lines().any(|l| l
+            == format!("gauge node_ipvs_backend_weight {service},remote_address=127.0.0.1,remote_port={up_port} 3.0")),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&format!("remote_port={down_port}")),
+        "{text}"
+    );
+    drop(up);
+}
+
+/// Whether python's Prometheus parser is missing here.
+fn scrape_here_parser_missing() -> bool {
+    Command::new("python3")
+        .args(["-c", "import prometheus_client"])
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
 }

@@ -74,6 +74,8 @@ pub struct Daemon {
     global: crate::data::GlobalView,
     /// The Prometheus endpoint (`fulcrum_metrics_listen`), and when its page was last published.
     metrics: Option<(fulcrum_admin::metrics_server::MetricsServer, Instant)>,
+    /// What other subsystems of the process add to the metrics page (keepalived's checkers), asked at each render.
+    metrics_extra: Option<Box<dyn Fn() -> String>>,
     /// A reload whose configuration is being read and checked on a thread of its own (so that adverts keep going
     /// however long that takes), and whether another SIGHUP came meanwhile.
     loading: Option<(std::sync::mpsc::Receiver<Result<Plan, StartError>>, bool)>,
@@ -178,6 +180,7 @@ impl Daemon {
             started: std::time::SystemTime::now(),
             global: plan.global.clone(),
             metrics: None,
+            metrics_extra: None,
             loading: None,
         };
         d.install(plan, Vec::new(), Instant::now(), true)
@@ -193,6 +196,12 @@ impl Daemon {
     /// Calls `hook` with an instance's name and new state at every state change, when its notify scripts run.
     pub fn set_state_hook(&mut self, hook: StateHook) {
         self.state_hook = Some(hook);
+    }
+
+    /// Appends what `extra` returns to every render of the metrics page (how keepalived's checkers, which run
+    /// beside VRRP, share its endpoint).
+    pub fn set_metrics_extra(&mut self, extra: Box<dyn Fn() -> String>) {
+        self.metrics_extra = Some(extra);
     }
 
     /// Runs until SIGTERM/SIGINT; returns the exit code.
@@ -448,7 +457,10 @@ impl Daemon {
             })
             .collect();
         let pairs: Vec<_> = self.views().into_iter().zip(tracked).collect();
-        let page = crate::metrics::render(&pairs, &scripts);
+        let mut page = crate::metrics::render(&pairs, &scripts);
+        if let Some(extra) = &self.metrics_extra {
+            page.push_str(&extra());
+        }
         if let Some((m, at)) = self.metrics.as_mut() {
             m.publish(page);
             *at = Instant::now();
