@@ -1,6 +1,7 @@
 //! fulcrum's administration surface: the plain-data stats model built from the proxy's counters,
 //! and its renderers (HAProxy's CSV, the HTML stats page, Prometheus text exposition).
 
+pub mod cluster_page;
 pub mod csv;
 pub mod exposition;
 pub mod histogram;

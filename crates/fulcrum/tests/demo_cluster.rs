@@ -246,6 +246,38 @@ impl Drop for Demo {
     }
 }
 
+/// Runs headless Chromium with `args`; `None` (skip) when it is missing and peers are not required.
+fn chromium(args: &[&str]) -> Option<Output> {
+    let profile = std::env::temp_dir().join(format!("fulcrum-chromium-dc-{}", std::process::id()));
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .output();
+    let _ = std::fs::remove_dir_all(&profile);
+    match out {
+        Ok(o) => Some(o),
+        Err(e) => {
+            assert!(
+                !required(),
+                "chromium is needed (scripts/install-deps.sh): {e}"
+            );
+            eprintln!("chromium missing: skipping the cluster page's browser check");
+            None
+        }
+    }
+}
+
 /// The number following `label` in `text` (as in "outage seen by the client: 3.31 s").
 fn number_after(text: &str, label: &str) -> Option<f64> {
     let rest = &text[text.find(label)? + label.len()..];
@@ -259,6 +291,37 @@ fn cluster_walk_through_fails_over_and_leaves_nothing_behind() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut demo = Demo::start();
+    // Once the page says who is MASTER, a browser loads it (while the walk goes on).
+    let shown = demo.wait_for_line("the cluster page shows:", Duration::from_secs(60));
+    assert!(
+        shown,
+        "the cluster page never showed the elected master\n{}",
+        demo.output()
+    );
+    let url = demo
+        .stdout
+        .iter()
+        .find_map(|l| l.split("cluster page: ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no cluster page URL printed\n{}", demo.output()));
+    if let Some(dom) = chromium(&["--dump-dom", &url]) {
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        for want in [
+            "<div class=\"director\" id=\"lb1\">",
+            "<div class=\"director\" id=\"lb2\">",
+            "<td class=\"ok\">MASTER</td>",
+            "<td class=\"mid\">BACKUP</td>",
+            "<td>198.18.1.100</td>",
+            "<th>http_back</th><td class=\"ok\">UP</td>",
+            "<td>web1</td><td class=\"ok\">UP</td>",
+        ] {
+            assert!(
+                dom.contains(want),
+                "no {want} in the cluster page's DOM:\n{dom}"
+            );
+        }
+    }
     let status = demo.wait(Duration::from_secs(90));
     let out = demo.output();
     let status = status.unwrap_or_else(|| panic!("the demo did not end within 90 s\n{out}"));
@@ -276,9 +339,19 @@ fn cluster_walk_through_fails_over_and_leaves_nothing_behind() {
         "first answer through lb2",
         "walk-through done",
         "deleted 6 namespaces",
+        // What the cluster page shows, read from the directors' metrics, at each step.
+        "lb1: VI_1 MASTER holding 198.18.1.100; http_back UP (web1 UP, web2 UP)",
+        "lb2: VI_1 BACKUP; http_back UP (web1 UP, web2 UP)",
+        "lb1: VI_1 MASTER holding 198.18.1.100; http_back UP (web1 DOWN, web2 UP)",
+        "lb1: VI_1 FAULT",
+        "lb2: VI_1 MASTER holding 198.18.1.100",
     ] {
         assert!(text.contains(want), "no '{want}' in the output\n{out}");
     }
+    assert!(
+        !text.contains("the cluster page does not show it yet"),
+        "{out}"
+    );
     let outage = number_after(&text, "outage seen by the client: ")
         .unwrap_or_else(|| panic!("no measured outage in the output\n{out}"));
     assert!(
@@ -500,18 +573,48 @@ fn cluster_files_pass_proxy_check_and_keepalived_test() {
         );
     }
 
-    // What the demo prints is what it runs: the files, and lb2's derived by two substitutions.
+    // What the demo prints is what it runs: the tutorial's files with the metrics endpoints its cluster page reads
+    // added (a `frontend metrics` at the end of haproxy.cfg, `fulcrum_metrics_listen` first in global_defs), and
+    // lb2's derived by two substitutions.
     let printed = run(Command::new(BIN).args(["demo", "--cluster", "--print-config"]));
     assert!(printed.status.success(), "{}", show(&printed));
     let parts = sections(&String::from_utf8_lossy(&printed.stdout));
     assert_eq!(parts.len(), 3, "{}", show(&printed));
-    assert_eq!(parts[0].trim_end(), haproxy.trim_end());
-    assert_eq!(parts[1].trim_end(), keepalived.trim_end());
+    let added = parts[0]
+        .strip_prefix(haproxy.trim_end())
+        .unwrap_or_else(|| panic!("haproxy.cfg is not printed first as it is:\n{}", parts[0]));
+    let added: Vec<&str> = added
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(
+        added,
+        [
+            "frontend metrics",
+            "    bind 127.0.0.1:8405",
+            "    http-request use-service prometheus-exporter if { path /metrics }"
+        ]
+    );
+    let without_added = |text: &str| -> String {
+        text.lines()
+            .filter(|l| {
+                !l.contains("fulcrum_metrics_listen")
+                    && !l.contains("Added by `fulcrum demo --cluster`")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    assert!(
+        parts[1].contains("    fulcrum_metrics_listen 127.0.0.1:9650\n"),
+        "{}",
+        parts[1]
+    );
+    assert_eq!(without_added(&parts[1]).trim_end(), keepalived.trim_end());
     let backup = keepalived
         .replace("    state MASTER\n", "    state BACKUP\n")
         .replace("    priority 101\n", "    priority 100\n");
-    assert_eq!(parts[2].trim_end(), backup.trim_end());
-    let differ: Vec<(&str, &str)> = keepalived
+    assert_eq!(without_added(&parts[2]).trim_end(), backup.trim_end());
+    let differ: Vec<(&str, &str)> = parts[1]
         .lines()
         .zip(parts[2].lines())
         .filter(|(a, b)| a != b)

@@ -9,8 +9,15 @@
 //! backup taking the virtual IP, timing each from the client's side. Everything it creates is removed on exit,
 //! on error and on Ctrl-C / SIGTERM ([`topology::Topology`]).
 //!
-//! `fulcrum demo --cluster --print-config` prints the files (lb2's keepalived.conf is derived from lb1's).
+//! While it runs, a cluster page (`page`, printed as `cluster page: http://127.0.0.1:8098/`) shows each
+//! director's VRRP state, the virtual address it holds, the L4 services of keepalived's checkers and the proxy's
+//! backends, read from the directors' metrics endpoints, which the demo adds to the tutorial's files
+//! ([`with_metrics`]).
+//!
+//! `fulcrum demo --cluster --print-config` prints the files as the directors run them (lb2's keepalived.conf is
+//! derived from lb1's).
 
+mod page;
 mod topology;
 mod walk;
 mod web;
@@ -95,14 +102,46 @@ pub fn backup_keepalived_conf() -> Result<String> {
     Ok(text)
 }
 
-/// What `--print-config` prints: the three files, each after a comment line naming it.
+/// The directors' files as the demo runs them: the tutorial's, plus what the cluster page reads (the proxy's
+/// Prometheus metrics on the director's loopback, and `fulcrum_metrics_listen`, a fulcrum-only keyword, in
+/// keepalived.conf's `global_defs`). Returns (haproxy.cfg, lb1's keepalived.conf, lb2's keepalived.conf).
+pub fn with_metrics() -> Result<(String, String, String)> {
+    let haproxy = format!(
+        "{HAPROXY_CFG}\n# Added by `fulcrum demo --cluster` for its cluster page: the proxy's Prometheus metrics on \
+         this director's loopback.\nfrontend metrics\n    bind 127.0.0.1:{}\n    \
+         http-request use-service prometheus-exporter if {{ path /metrics }}\n",
+        page::PROXY_METRICS_PORT
+    );
+    let listen = |conf: &str| -> Result<String> {
+        let marker = "global_defs {\n";
+        if conf.matches(marker).count() != 1 {
+            bail!("the embedded keepalived.conf has no single 'global_defs {{' line");
+        }
+        Ok(conf.replacen(
+            marker,
+            &format!(
+                "{marker}    ! Added by `fulcrum demo --cluster` for its cluster page (a fulcrum-only keyword).\n    \
+                 fulcrum_metrics_listen 127.0.0.1:{}\n",
+                page::VRRP_METRICS_PORT
+            ),
+            1,
+        ))
+    };
+    Ok((
+        haproxy,
+        listen(KEEPALIVED_CONF)?,
+        listen(&backup_keepalived_conf()?)?,
+    ))
+}
+
+/// What `--print-config` prints: the three files as the directors run them, each after a comment line naming it.
 fn print_config() -> Result<String> {
-    let backup = backup_keepalived_conf()?;
+    let (haproxy, lb1, lb2) = with_metrics()?;
     Ok(format!(
-        "# ==== haproxy.cfg: lb1 and lb2 run `fulcrum proxy -f haproxy.cfg` ====\n{HAPROXY_CFG}\n\
+        "# ==== haproxy.cfg: lb1 and lb2 run `fulcrum proxy -f haproxy.cfg` ====\n{haproxy}\n\
          ! ==== keepalived.conf of lb1 (MASTER): `fulcrum keepalived -n -l -f keepalived.conf` ====\n\
-         {KEEPALIVED_CONF}\n\
-         ! ==== keepalived.conf of lb2 (BACKUP): lb1's with 'state BACKUP' and 'priority 100' ====\n{backup}"
+         {lb1}\n\
+         ! ==== keepalived.conf of lb2 (BACKUP): lb1's with 'state BACKUP' and 'priority 100' ====\n{lb2}"
     ))
 }
 

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use super::page::ClusterPage;
 use super::topology::Topology;
 use super::web::{Client, Reply, WebServer};
 use super::{
-    backup_keepalived_conf, Ctx, Host, Interrupted, HAPROXY_CFG, HOSTS, KEEPALIVED_CONF, LB1, LB2,
-    PORT, PREFIX_LEN, VIP, WEB1, WEB2,
+    with_metrics, Ctx, Host, Interrupted, HOSTS, LB1, LB2, PORT, PREFIX_LEN, VIP, WEB1, WEB2,
 };
 
 /// How long the proxies get to answer after they start.
@@ -29,10 +29,13 @@ const STREAK: usize = 5;
 /// Builds the cluster, walks through it, and removes it (also when a step fails or a signal arrives).
 pub fn run(ctx: &Ctx) -> Result<()> {
     let exe = std::env::current_exe().context("finding this program's path")?;
-    let lb2_conf = backup_keepalived_conf()?;
+    let files = with_metrics()?;
     ctx.say("building the \"HAProxy + keepalived\" tutorial cluster in network namespaces");
     let mut topo = Topology::create(&HOSTS)?;
-    let result = walk(ctx, &mut topo, &exe, &lb2_conf);
+    let result = ClusterPage::start(&[LB1, LB2], |role| topo.ns(role)).and_then(|page| {
+        walk(ctx, &mut topo, &exe, &files, &page)?;
+        hold(ctx, &page)
+    });
     if let Err(e) = &result {
         if !e.is::<Interrupted>() {
             eprintln!(
@@ -109,7 +112,61 @@ fn log_line(log: &str, what: &str) -> Option<String> {
         .find_map(|l| l.find(what).map(|i| l[i..].trim().to_string()))
 }
 
-fn walk(ctx: &Ctx, topo: &mut Topology, exe: &Path, lb2_conf: &str) -> Result<()> {
+/// On a terminal, the cluster stays up after the walk-through until Ctrl-C, so that its page and namespaces can
+/// be looked at; Ctrl-C then ends the demo normally. Elsewhere (scripts, tests) the demo ends at once.
+fn hold(ctx: &Ctx, page: &ClusterPage) -> Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    ctx.say(format!(
+        "the cluster stays up for you to look around: the cluster page is {}, the namespaces are listed by \
+         `ip netns`; Ctrl-C removes everything",
+        page.url()
+    ));
+    loop {
+        match ctx.sleep(Duration::from_secs(1)) {
+            Ok(()) => {}
+            Err(e) if e.is::<Interrupted>() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Prints what the cluster page shows once `ok` holds for its lines (or, after `within`, what it shows then).
+fn show_page(ctx: &Ctx, page: &ClusterPage, within: Duration, ok: impl Fn(&[String]) -> bool) {
+    let (lines, held) = page.wait_for(within, ok);
+    ctx.say(if held {
+        "the cluster page shows:"
+    } else {
+        "the cluster page does not show it yet; it shows:"
+    });
+    for l in lines {
+        ctx.detail(l);
+    }
+}
+
+/// Whether the line of `role` (`role: ...`) contains `what`.
+fn line_has(lines: &[String], role: &str, what: &str) -> bool {
+    lines.iter().any(|l| {
+        l.strip_prefix(role)
+            .and_then(|l| l.strip_prefix(": "))
+            .is_some_and(|l| l.contains(what))
+    })
+}
+
+fn walk(
+    ctx: &Ctx,
+    topo: &mut Topology,
+    exe: &Path,
+    files: &(String, String, String),
+    page: &ClusterPage,
+) -> Result<()> {
+    ctx.say(format!(
+        "cluster page: {} (each director's VRRP state, the virtual IP it holds, L4 services and proxy \
+         backends, read from their metrics endpoints every second)",
+        page.url()
+    ));
     ctx.detail(format!(
         "namespaces {}-<host>, one bridge (br0, in {}) every host's eth0 is cabled to:",
         topo.prefix(),
@@ -131,10 +188,10 @@ fn walk(ctx: &Ctx, topo: &mut Topology, exe: &Path, lb2_conf: &str) -> Result<()
     let client = Client::start(&topo.ns("client"))?;
     ctx.say("web1 and web2 listen on port 80, answering \"served by web1\" / \"served by web2\"");
 
-    let hcfg = topo.write("haproxy.cfg", HAPROXY_CFG)?;
+    let hcfg = topo.write("haproxy.cfg", &files.0)?;
     let kconf = [
-        topo.write("keepalived-lb1.conf", KEEPALIVED_CONF)?,
-        topo.write("keepalived-lb2.conf", lb2_conf)?,
+        topo.write("keepalived-lb1.conf", &files.1)?,
+        topo.write("keepalived-lb2.conf", &files.2)?,
     ];
     ctx.say(format!(
         "files in {}: haproxy.cfg, keepalived-lb1.conf (MASTER, priority 101), keepalived-lb2.conf \
@@ -245,6 +302,12 @@ fn walk(ctx: &Ctx, topo: &mut Topology, exe: &Path, lb2_conf: &str) -> Result<()
     }
     let (master, backup) = (0, 1);
     let (m, b) = (lbs[master], lbs[backup]);
+    show_page(ctx, page, Duration::from_secs(5), |l| {
+        line_has(l, "lb1", &format!("MASTER holding {VIP}"))
+            && line_has(l, "lb2", "VI_1 BACKUP")
+            && line_has(l, "lb1", "web1 UP, web2 UP")
+            && line_has(l, "lb2", "web1 UP, web2 UP")
+    });
 
     // Round robin through the virtual IP.
     ctx.say(format!(
@@ -322,6 +385,9 @@ fn walk(ctx: &Ctx, topo: &mut Topology, exe: &Path, lb2_conf: &str) -> Result<()
          meanwhile)",
         streak_start.as_secs_f64()
     ));
+    show_page(ctx, page, Duration::from_secs(5), |l| {
+        line_has(l, "lb1", "web1 DOWN") && line_has(l, "lb2", "web1 DOWN")
+    });
 
     // web1 returns.
     let _web1_again = WebServer::start(&topo.ns(WEB1.role), WEB1.role, PORT)?;
@@ -422,6 +488,9 @@ fn walk(ctx: &Ctx, topo: &mut Topology, exe: &Path, lb2_conf: &str) -> Result<()
         let r = client.get(service(), Duration::from_secs(1), Duration::from_secs(3));
         ctx.detail(format!("request {i}: {}", describe(&r)));
     }
+    show_page(ctx, page, Duration::from_secs(5), |l| {
+        line_has(l, "lb2", &format!("MASTER holding {VIP}")) && line_has(l, "lb1", "VI_1 FAULT")
+    });
     ctx.say("walk-through done");
     client.stop();
     Ok(())
