@@ -24,6 +24,9 @@ pub struct DirectorInput<'a> {
     pub vrrp: Scrape<'a>,
     /// The proxy's page.
     pub proxy: Scrape<'a>,
+    /// An earlier reading of the proxy's page and how many seconds before `proxy` it was taken: the request
+    /// rates and latencies are those of the time between.
+    pub proxy_before: Option<(&'a str, f64)>,
 }
 
 /// A VRRP instance as the page shows it.
@@ -40,6 +43,8 @@ pub struct Instance {
     pub holds: Vec<String>,
     /// Its last transition (Unix seconds).
     pub since: Option<f64>,
+    /// Why it last changed (`fulcrum_vrrp_last_transition_info`'s `reason`).
+    pub why: Option<String>,
 }
 
 /// An L4 virtual server of keepalived's checkers.
@@ -58,6 +63,78 @@ pub struct Backend {
     pub status: String,
     /// Server, status, sessions so far.
     pub servers: Vec<(String, String, f64)>,
+    /// Over the time between two readings: requests per second, and the bucket bounds under which half and 99%
+    /// of them were served (seconds, from the request head to the response's last byte).
+    pub recent: Option<Recent>,
+}
+
+/// A backend's traffic between two readings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recent {
+    /// Seconds between the readings.
+    pub over: f64,
+    pub per_second: f64,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// The `(le, cumulative count)` buckets of `family{proxy=backend}`, sorted by bound.
+fn buckets(samples: &[Sample], family: &str, backend: &str) -> Vec<(f64, f64)> {
+    let name = format!("{family}_bucket");
+    let mut b: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| {
+            s.name == name && s.label("proxy") == Some(backend) && s.label("server").is_none()
+        })
+        .filter_map(|s| {
+            let le = match s.label("le")? {
+                "+Inf" => f64::INFINITY,
+                v => v.parse().ok()?,
+            };
+            Some((le, s.value))
+        })
+        .collect();
+    b.sort_by(|x, y| x.0.total_cmp(&y.0));
+    b
+}
+
+/// What `backend` served between `before` and `now` (`over` seconds apart).
+fn recent(now: &[Sample], before: &[Sample], over: f64, backend: &str) -> Option<Recent> {
+    let count = |samples: &[Sample]| {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == "haproxy_backend_http_requests_total" && s.label("proxy") == Some(backend)
+            })
+            .map(|s| s.value)
+    };
+    if over <= 0.0 {
+        return None;
+    }
+    let served = (count(now)? - count(before)?).max(0.0);
+    let (b_now, b_before) = (
+        buckets(now, "haproxy_backend_total_time_seconds", backend),
+        buckets(before, "haproxy_backend_total_time_seconds", backend),
+    );
+    let diffs: Vec<(f64, f64)> = b_now
+        .iter()
+        .map(|&(le, c)| {
+            let was = b_before.iter().find(|(l, _)| *l == le).map_or(0.0, |b| b.1);
+            (le, (c - was).max(0.0))
+        })
+        .collect();
+    let total = diffs.last().map_or(0.0, |d| d.1);
+    let quantile = |q: f64| {
+        (total > 0.0)
+            .then(|| diffs.iter().find(|(_, c)| *c >= q * total).map(|d| d.0))
+            .flatten()
+    };
+    Some(Recent {
+        over,
+        per_second: served / over,
+        p50: quantile(0.5),
+        p99: quantile(0.99),
+    })
 }
 
 /// What the page shows of one director.
@@ -102,6 +179,7 @@ fn instances(samples: &[Sample]) -> Vec<Instance> {
                 effective_priority: None,
                 holds: Vec::new(),
                 since: None,
+                why: None,
             });
         if s.value as i64 == 2 {
             i.holds.push(label(s, "ip_address").to_string());
@@ -115,6 +193,7 @@ fn instances(samples: &[Sample]) -> Vec<Instance> {
             "fulcrum_vrrp_priority" => i.priority = Some(s.value),
             "fulcrum_vrrp_effective_priority" => i.effective_priority = Some(s.value),
             "fulcrum_vrrp_last_transition_timestamp_seconds" => i.since = Some(s.value),
+            "fulcrum_vrrp_last_transition_info" => i.why = s.label("reason").map(str::to_string),
             _ => {}
         }
     }
@@ -163,7 +242,7 @@ fn services(samples: &[Sample]) -> Vec<Service> {
     by_name.into_values().collect()
 }
 
-fn backends(samples: &[Sample]) -> Vec<Backend> {
+fn backends(samples: &[Sample], before: Option<(&[Sample], f64)>) -> Vec<Backend> {
     let mut by_name: BTreeMap<String, Backend> = BTreeMap::new();
     for s in samples
         .iter()
@@ -173,6 +252,7 @@ fn backends(samples: &[Sample]) -> Vec<Backend> {
         by_name.insert(
             name.clone(),
             Backend {
+                recent: before.and_then(|(b, over)| recent(samples, b, over, &name)),
                 name,
                 status: label(s, "state").to_string(),
                 servers: Vec::new(),
@@ -214,6 +294,7 @@ pub fn view(d: &DirectorInput<'_>) -> DirectorView {
         Ok(page) => (parse(page), None),
         Err(why) => (Vec::new(), Some(why.to_string())),
     };
+    let before = d.proxy_before.map(|(page, over)| (parse(page), over));
     DirectorView {
         name: d.name.to_string(),
         addr: d.addr.to_string(),
@@ -221,7 +302,10 @@ pub fn view(d: &DirectorInput<'_>) -> DirectorView {
         instances: instances(&vrrp),
         services: services(&vrrp),
         proxy_error,
-        backends: backends(&proxy),
+        backends: backends(
+            &proxy,
+            before.as_ref().map(|(b, over)| (b.as_slice(), *over)),
+        ),
     }
 }
 
@@ -232,16 +316,14 @@ pub fn summary(v: &DirectorView) -> String {
         Some(e) => parts.push(format!("VRRP unreadable ({e})")),
         None => {
             for i in &v.instances {
-                if i.holds.is_empty() {
-                    parts.push(format!("{} {}", i.name, i.state));
-                } else {
-                    parts.push(format!(
-                        "{} {} holding {}",
-                        i.name,
-                        i.state,
-                        i.holds.join(" ")
-                    ));
+                let mut p = format!("{} {}", i.name, i.state);
+                if !i.holds.is_empty() {
+                    let _ = write!(p, " holding {}", i.holds.join(" "));
                 }
+                if let Some(why) = &i.why {
+                    let _ = write!(p, " (why: {why})");
+                }
+                parts.push(p);
             }
             for s in &v.services {
                 let up = s.servers.iter().filter(|r| r.1).count();
@@ -306,7 +388,7 @@ pub fn render(directors: &[DirectorView], now: f64, refresh: u32) -> String {
             None => {
                 o.push_str(
                     "<table><tr><th>instance</th><th>interface</th><th>VRID</th><th>state</th>\
-                     <th>priority</th><th>effective</th><th>holds</th><th>since</th></tr>\n",
+                     <th>priority</th><th>effective</th><th>holds</th><th>since</th><th>why</th></tr>\n",
                 );
                 for i in &d.instances {
                     let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
@@ -315,14 +397,15 @@ pub fn render(directors: &[DirectorView], now: f64, refresh: u32) -> String {
                     });
                     let _ = writeln!(
                         o,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{since}</td></tr>",
+                        "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{since}</td><td>{}</td></tr>",
                         escape(&i.name),
                         escape(&i.interface),
                         escape(&i.vrid),
                         cell(i.state),
                         num(i.priority),
                         num(i.effective_priority),
-                        escape(&i.holds.join(" "))
+                        escape(&i.holds.join(" ")),
+                        escape(i.why.as_deref().unwrap_or(""))
                     );
                 }
                 o.push_str("</table>\n");
@@ -364,6 +447,21 @@ pub fn render(directors: &[DirectorView], now: f64, refresh: u32) -> String {
                         escape(&b.name),
                         cell(&b.status)
                     );
+                    if let Some(r) = &b.recent {
+                        let ms = |v: Option<f64>| match v {
+                            Some(v) if v.is_finite() => format!("&le; {} ms", v * 1000.0),
+                            Some(_) => "over the last bucket".to_string(),
+                            None => "-".to_string(),
+                        };
+                        let _ = writeln!(
+                            o,
+                            "<tr><td colspan=\"3\" class=\"recent\">last {:.0} s: {:.1} req/s, p50 {}, p99 {}</td></tr>",
+                            r.over,
+                            r.per_second,
+                            ms(r.p50),
+                            ms(r.p99)
+                        );
+                    }
                     for (n, st, sess) in &b.servers {
                         let _ = writeln!(
                             o,
@@ -391,6 +489,7 @@ mod tests {
         fulcrum_vrrp_priority{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 101\n\
         fulcrum_vrrp_effective_priority{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 103\n\
         fulcrum_vrrp_last_transition_timestamp_seconds{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 990\n\
+        fulcrum_vrrp_last_transition_info{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",state=\"MASTER\",reason=\"no advert for the master down interval\"} 1\n\
         fulcrum_checker_virtual_server_quorum_up{virtual_server=\"[198.18.1.100]:tcp:80\"} 1\n\
         fulcrum_checker_real_server_up{virtual_server=\"[198.18.1.100]:tcp:80\",real_server=\"[198.18.1.2]:80\"} 1\n\
         fulcrum_checker_real_server_up{virtual_server=\"[198.18.1.100]:tcp:80\",real_server=\"[198.18.1.3]:80\"} 0\n\
@@ -400,7 +499,19 @@ mod tests {
         haproxy_server_status{proxy=\"http_back\",server=\"web1\",state=\"DOWN\"} 1\n\
         haproxy_server_status{proxy=\"http_back\",server=\"web1\",state=\"UP\"} 0\n\
         haproxy_server_status{proxy=\"http_back\",server=\"web2\",state=\"UP\"} 1\n\
-        haproxy_server_sessions_total{proxy=\"http_back\",server=\"web2\"} 7\n";
+        haproxy_server_sessions_total{proxy=\"http_back\",server=\"web2\"} 7\n\
+        haproxy_backend_http_requests_total{proxy=\"http_back\"} 120\n\
+        haproxy_backend_total_time_seconds_bucket{proxy=\"http_back\",le=\"0.001\"} 60\n\
+        haproxy_backend_total_time_seconds_bucket{proxy=\"http_back\",le=\"0.005\"} 117\n\
+        haproxy_backend_total_time_seconds_bucket{proxy=\"http_back\",le=\"0.01\"} 119\n\
+        haproxy_backend_total_time_seconds_bucket{proxy=\"http_back\",le=\"+Inf\"} 120\n";
+    /// Ten seconds earlier: 20 requests, all under 1 ms. Between: 100 requests, 40 under 1 ms, 97 under 5 ms,
+    /// 99 under 10 ms.
+    const BEFORE: &str = "haproxy_backend_http_requests_total{proxy=\"http_back\"} 20\n\
+        haproxy_backend_total_time_seconds_bucket{proxy=\"http_back\",le=\"0.001\"} 20\n\
+        haproxy_backend_total_time_seconds_bucket{proxy=\"http_back\",le=\"0.005\"} 20\n\
+        haproxy_backend_total_time_seconds_bucket{proxy=\"http_back\",le=\"0.01\"} 20\n\
+        haproxy_backend_total_time_seconds_bucket{proxy=\"http_back\",le=\"+Inf\"} 20\n";
 
     #[test]
     fn a_director_is_read_from_its_two_pages() {
@@ -409,6 +520,7 @@ mod tests {
             addr: "198.18.1.11",
             vrrp: Ok(VRRP),
             proxy: Ok(PROXY),
+            proxy_before: Some((BEFORE, 10.0)),
         });
         assert_eq!(v.instances.len(), 1);
         let i = &v.instances[0];
@@ -427,6 +539,15 @@ mod tests {
         );
         assert_eq!(v.backends[0].status, "UP");
         assert_eq!(
+            v.backends[0].recent,
+            Some(Recent {
+                over: 10.0,
+                per_second: 10.0,
+                p50: Some(0.005),
+                p99: Some(0.01)
+            })
+        );
+        assert_eq!(
             v.backends[0].servers,
             [
                 ("web1".to_string(), "DOWN".to_string(), 0.0),
@@ -435,16 +556,18 @@ mod tests {
         );
         assert_eq!(
             summary(&v),
-            "lb1: VI_1 MASTER holding 198.18.1.100; L4 [198.18.1.100]:tcp:80 1/2 up; http_back UP (web1 DOWN, web2 UP)"
+            "lb1: VI_1 MASTER holding 198.18.1.100 (why: no advert for the master down interval); \
+             L4 [198.18.1.100]:tcp:80 1/2 up; http_back UP (web1 DOWN, web2 UP)"
         );
         let page = render(&[v], 1000.0, 2);
         for want in [
             "<td class=\"ok\">MASTER</td>",
-            "<td>198.18.1.100</td><td>10 s ago</td>",
+            "<td>198.18.1.100</td><td>10 s ago</td><td>no advert for the master down interval</td>",
             "[198.18.1.100]:tcp:80 &middot; quorum held",
             "<tr><td>[198.18.1.3]:80</td><td class=\"bad\">down</td><td>2</td></tr>",
             "<tr><td>web1</td><td class=\"bad\">DOWN</td><td>0</td></tr>",
             "<meta http-equiv=\"refresh\" content=\"2\">",
+            "last 10 s: 10.0 req/s, p50 &le; 5 ms, p99 &le; 10 ms",
         ] {
             assert!(page.contains(want), "no {want} in\n{page}");
         }
@@ -457,6 +580,7 @@ mod tests {
             addr: "198.18.1.12",
             vrrp: Err("connection refused"),
             proxy: Ok(PROXY),
+            proxy_before: None,
         });
         assert_eq!(v.vrrp_error.as_deref(), Some("connection refused"));
         assert!(summary(&v).starts_with("lb2: VRRP unreadable (connection refused); http_back UP"));
@@ -469,6 +593,7 @@ mod tests {
             addr: "",
             vrrp: Ok(""),
             proxy: Ok(""),
+            proxy_before: None,
         });
         assert!(render(&[v], 0.0, 2).contains("&lt;b&gt;"));
     }

@@ -41,6 +41,8 @@ pub struct InstanceView<'a> {
     pub state: &'a str,
     /// When the state last changed (the start when it never did).
     pub last_transition: SystemTime,
+    /// Why it last changed, in words.
+    pub last_reason: &'a str,
     /// The interface adverts go out of.
     pub interface: &'a str,
     /// The source address of adverts.
@@ -290,6 +292,7 @@ mod tests {
             version: 2,
             state: "BACKUP",
             last_transition: SystemTime::UNIX_EPOCH + Duration::from_micros(1_796_469_728_334_654),
+            last_reason: "started",
             interface: "veth0",
             src: "198.18.0.1".parse().unwrap(),
             src_configured: true,

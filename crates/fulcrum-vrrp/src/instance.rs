@@ -243,6 +243,10 @@ pub struct Instance {
     garp_timer: Option<Instant>,
     garp_refresh_timer: Option<Instant>,
     last_drop: Option<DropReason>,
+    /// Why the state last changed (`not started` before the start), for the metrics and the cluster page.
+    last_reason: String,
+    /// The master in sight resigned (its last advert had priority 0): the next takeover says so.
+    master_resigned: bool,
     dropped: u64,
     stats: InstanceStats,
     span: tracing::Span,
@@ -266,6 +270,8 @@ impl Instance {
             garp_timer: None,
             garp_refresh_timer: None,
             last_drop: None,
+            last_reason: "not started".to_string(),
+            master_resigned: false,
             dropped: 0,
             stats: InstanceStats::default(),
             span,
@@ -326,6 +332,31 @@ impl Instance {
                 .iter()
                 .zip(&self.track_ok)
                 .any(|(t, ok)| t.weight == 0 && !*ok)
+    }
+
+    /// Why the state last changed, in words (`higher-priority advert 105 from 198.18.0.2 (ours 100)`, `no advert
+    /// for the master down interval`, `tracked interface eth1 down`, ...).
+    pub fn last_reason(&self) -> &str {
+        &self.last_reason
+    }
+
+    /// Why this instance is in fault, in words (the first cause found).
+    fn fault_reason(&self) -> String {
+        if !self.iface_up {
+            return format!("interface {} down", self.cfg.interface);
+        }
+        for (t, ok) in self.cfg.tracks.iter().zip(&self.track_ok) {
+            if t.weight == 0 && !*ok {
+                return match &t.key {
+                    TrackKey::Interface(n) => format!("tracked interface {n} down"),
+                    TrackKey::Script(n) => format!("tracked script {n} failed"),
+                };
+            }
+        }
+        if self.group_fault {
+            return "its sync group is in FAULT".to_string();
+        }
+        "fault".to_string()
     }
 
     /// Each tracked item (the configuration's `tracks`, in order) with whether it is healthy now.
@@ -469,8 +500,14 @@ impl Instance {
             return out;
         }
         match (self.state, state) {
-            (State::Backup, State::Master) => self.become_master(now, &mut out),
-            (State::Master, State::Backup) => self.become_backup(now, true, &mut out),
+            (State::Backup, State::Master) => {
+                self.last_reason = "its sync group went MASTER".to_string();
+                self.become_master(now, &mut out)
+            }
+            (State::Master, State::Backup) => {
+                self.last_reason = "its sync group went BACKUP".to_string();
+                self.become_backup(now, true, &mut out)
+            }
             _ => {}
         }
         out
@@ -512,8 +549,10 @@ impl Instance {
             self.remove_stale(out);
             self.enter_fault(out);
         } else if self.effective_priority() == 255 {
+            self.last_reason = "started with priority 255 (address owner)".to_string();
             self.become_master(now, out);
         } else {
+            self.last_reason = "started".to_string();
             self.remove_stale(out);
             self.become_backup(now, false, out);
         }
@@ -548,6 +587,7 @@ impl Instance {
             self.release(out);
         }
         tracing::info!("entering STOP");
+        self.last_reason = "stopping".to_string();
         self.state = State::Initialize;
         self.clear_timers();
         out.push(Action::Notify {
@@ -560,6 +600,7 @@ impl Instance {
         match (self.state, self.is_faulty()) {
             (State::Initialize, _) => {}
             (State::Fault, false) => {
+                self.last_reason = "out of fault".to_string();
                 if self.effective_priority() == 255 {
                     self.become_master(now, out);
                 } else {
@@ -595,6 +636,11 @@ impl Instance {
             }
             State::Backup => {
                 if self.master_down_timer.is_some_and(|t| t <= now) {
+                    self.last_reason = if self.master_resigned {
+                        "the master resigned (priority 0 advert)".to_string()
+                    } else {
+                        "no advert for the master down interval".to_string()
+                    };
                     self.become_master(now, out);
                 }
             }
@@ -647,6 +693,7 @@ impl Instance {
             State::Backup => {
                 if adv.priority == 0 {
                     self.master_down_timer = Some(now + self.skew_time());
+                    self.master_resigned = true;
                     return Ok(());
                 }
                 let mut accept = !self.cfg.preempt || adv.priority >= ours;
@@ -665,6 +712,7 @@ impl Instance {
                         self.master_adv_interval = adv_interval;
                     }
                     self.master_priority = adv.priority;
+                    self.master_resigned = false;
                     self.master_down_timer = Some(now + self.master_down_interval());
                 }
             }
@@ -677,6 +725,15 @@ impl Instance {
                     if self.cfg.version == Version::V3 {
                         self.master_adv_interval = adv_interval;
                     }
+                    self.last_reason = format!(
+                        "{} advert {} from {src} (ours {ours})",
+                        if adv.priority > ours {
+                            "higher-priority"
+                        } else {
+                            "equal-priority, higher-address"
+                        },
+                        adv.priority
+                    );
                     self.become_backup(now, true, out);
                 } else {
                     // A lower-priority (or losing equal-priority) master: answer at once to end the election,
@@ -701,7 +758,7 @@ impl Instance {
     }
 
     fn become_master(&mut self, now: Instant, out: &mut Vec<Action>) {
-        tracing::info!(priority = self.effective_priority(), "entering MASTER");
+        tracing::info!(priority = self.effective_priority(), reason = %self.last_reason, "entering MASTER");
         self.state = State::Master;
         self.stats.became_master += 1;
         self.clear_timers();
@@ -730,7 +787,7 @@ impl Instance {
     }
 
     fn become_backup(&mut self, now: Instant, from_master: bool, out: &mut Vec<Action>) {
-        tracing::info!(priority = self.effective_priority(), "entering BACKUP");
+        tracing::info!(priority = self.effective_priority(), reason = %self.last_reason, "entering BACKUP");
         if from_master {
             self.release(out);
         } else {
@@ -746,7 +803,8 @@ impl Instance {
     }
 
     fn enter_fault(&mut self, out: &mut Vec<Action>) {
-        tracing::warn!("entering FAULT");
+        self.last_reason = self.fault_reason();
+        tracing::warn!(reason = %self.last_reason, "entering FAULT");
         if self.state == State::Master {
             if self.iface_up {
                 self.send_advert(0, out);

@@ -1163,3 +1163,57 @@ fn link_changed_tracks_interfaces() {
     node.link_changed(t0, "eth9", true);
     assert_eq!(states(&node), vec![State::Backup]);
 }
+
+#[test]
+fn every_transition_says_why() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(cfg(100));
+    assert_eq!(i.last_reason(), "not started");
+    i.handle(t0, Event::Start);
+    assert_eq!(i.last_reason(), "started");
+    // Nothing heard for the master down interval.
+    let t1 = t0 + i.master_down_interval();
+    i.handle(t1, Event::Timer);
+    assert_eq!(
+        (i.state(), i.last_reason()),
+        (State::Master, "no advert for the master down interval")
+    );
+    // A higher-priority master appears.
+    let ev = rx(&i, HIGHER, 150);
+    i.handle(t1 + ms(10), ev);
+    assert_eq!(
+        (i.state(), i.last_reason()),
+        (
+            State::Backup,
+            "higher-priority advert 150 from 198.18.0.3 (ours 100)"
+        )
+    );
+    // It resigns: the takeover after the skew time says so.
+    let ev = rx(&i, HIGHER, 0);
+    i.handle(t1 + ms(20), ev);
+    i.handle(t1 + ms(20) + i.skew_time(), Event::Timer);
+    assert_eq!(
+        (i.state(), i.last_reason()),
+        (State::Master, "the master resigned (priority 0 advert)")
+    );
+    // The link goes, then comes back.
+    i.handle(t1 + ms(30) + i.skew_time(), Event::InterfaceDown);
+    assert_eq!(
+        (i.state(), i.last_reason()),
+        (State::Fault, "interface eth0 down")
+    );
+    i.handle(t1 + ms(40) + i.skew_time(), Event::InterfaceUp);
+    assert_eq!(
+        (i.state(), i.last_reason()),
+        (State::Backup, "out of fault")
+    );
+    // A tracked script of weight 0 failing is named.
+    let mut c = cfg(100);
+    c.tracks = vec![script("chk", 0, false)];
+    let (mut j, t) = backup(c);
+    j.handle(t, changed("chk", false));
+    assert_eq!(
+        (j.state(), j.last_reason()),
+        (State::Fault, "tracked script chk failed")
+    );
+}

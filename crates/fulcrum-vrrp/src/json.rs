@@ -220,6 +220,7 @@ mod tests {
             version: 2,
             state: "MASTER",
             last_transition: UNIX_EPOCH + Duration::from_micros(1_796_476_052_144_511),
+            last_reason: "started",
             interface: "va",
             src: "198.18.0.1".parse().unwrap(),
             src_configured: false,

@@ -269,6 +269,26 @@ pub fn render(
     }
     head(
         o,
+        "fulcrum_vrrp_last_transition_info",
+        "gauge",
+        "Always 1: the instance's state and why it last changed, in the labels.",
+    );
+    for ((i, _), vrid) in instances.iter().zip(&vrids) {
+        sample(
+            o,
+            "fulcrum_vrrp_last_transition_info",
+            &[
+                ("iname", i.name),
+                ("intf", i.interface),
+                ("vrid", vrid),
+                ("state", i.state),
+                ("reason", i.last_reason),
+            ],
+            1,
+        );
+    }
+    head(
+        o,
         "fulcrum_vrrp_tracked_up",
         "gauge",
         "Each tracked script or interface of an instance: 1 healthy, 0 not.",

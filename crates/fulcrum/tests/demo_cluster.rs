@@ -313,6 +313,10 @@ fn cluster_walk_through_fails_over_and_leaves_nothing_behind() {
             "<td class=\"ok\">MASTER</td>",
             "<td class=\"mid\">BACKUP</td>",
             "<td>198.18.1.100</td>",
+            "<th>why</th>",
+            "<td>no advert for the master down interval</td>",
+            // The backend's requests per second and latency over the last readings.
+            "req/s, p50 ",
             "<th>http_back</th><td class=\"ok\">UP</td>",
             "<td>web1</td><td class=\"ok\">UP</td>",
         ] {
@@ -340,11 +344,13 @@ fn cluster_walk_through_fails_over_and_leaves_nothing_behind() {
         "walk-through done",
         "deleted 6 namespaces",
         // What the cluster page shows, read from the directors' metrics, at each step.
-        "lb1: VI_1 MASTER holding 198.18.1.100; http_back UP (web1 UP, web2 UP)",
-        "lb2: VI_1 BACKUP; http_back UP (web1 UP, web2 UP)",
-        "lb1: VI_1 MASTER holding 198.18.1.100; http_back UP (web1 DOWN, web2 UP)",
-        "lb1: VI_1 FAULT",
-        "lb2: VI_1 MASTER holding 198.18.1.100",
+        "lb1: VI_1 MASTER holding 198.18.1.100 (why: no advert for the master down interval); \
+         http_back UP (web1 UP, web2 UP)",
+        "lb2: VI_1 BACKUP (why: started); http_back UP (web1 UP, web2 UP)",
+        "lb1: VI_1 MASTER holding 198.18.1.100 (why: no advert for the master down interval); \
+         http_back UP (web1 DOWN, web2 UP)",
+        "lb1: VI_1 FAULT (why: interface eth0 down)",
+        "lb2: VI_1 MASTER holding 198.18.1.100 (why: no advert for the master down interval)",
     ] {
         assert!(text.contains(want), "no '{want}' in the output\n{out}");
     }

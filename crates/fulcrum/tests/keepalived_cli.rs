@@ -582,6 +582,9 @@ fn metrics_endpoint_uses_the_keepalived_exporter_names() {
         // chk (+5) holds and ck0p is up (its -10 applies only when down).
         "gauge fulcrum_vrrp_effective_priority iname=VI_1,intf=ck0,vrid=51 105.0".to_string(),
         "gauge fulcrum_vrrp_tracked_up iname=VI_1,kind=script,name=chk 1.0".to_string(),
+        // Why the state last changed, in the labels (the parser sorts them).
+        "gauge fulcrum_vrrp_last_transition_info iname=VI_1,intf=ck0,reason=no advert for the master down interval,state=MASTER,vrid=51 1.0"
+            .to_string(),
         "gauge fulcrum_vrrp_tracked_up iname=VI_1,kind=interface,name=ck0p 1.0".to_string(),
         // The checkers running beside VRRP share its endpoint (port 1 is closed: down after one failure).
         "gauge fulcrum_checker_real_server_up real_server=[127.0.0.1]:1,virtual_server=[198.18.0.100]:tcp:80 0.0"

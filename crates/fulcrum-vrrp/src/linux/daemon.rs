@@ -345,6 +345,7 @@ impl Daemon {
                         .get(&p.cfg.name)
                         .copied()
                         .unwrap_or(self.started),
+                    last_reason: inst.last_reason(),
                     interface: &p.cfg.interface,
                     src: p.src,
                     src_configured: p.src_configured,

@@ -31,7 +31,13 @@ const REFRESH_S: u32 = 2;
 struct Reading {
     vrrp: Result<String, String>,
     proxy: Result<String, String>,
+    /// The proxy's page about [`WINDOW`] earlier, and how many seconds earlier: the page shows the requests
+    /// served between.
+    proxy_before: Option<(String, f64)>,
 }
+
+/// How far back the request rates and latencies on the page reach.
+const WINDOW: Duration = Duration::from_secs(10);
 
 /// The running page: its readers and its server; dropping it stops them all.
 pub struct ClusterPage {
@@ -77,6 +83,7 @@ impl ClusterPage {
         let not_yet = Reading {
             vrrp: Err("not read yet".into()),
             proxy: Err("not read yet".into()),
+            proxy_before: None,
         };
         let readings = Arc::new(Mutex::new(vec![not_yet; hosts.len()]));
         let mut threads = Vec::new();
@@ -92,15 +99,33 @@ impl ClusterPage {
                                 r[i] = Reading {
                                     vrrp: Err(why.clone()),
                                     proxy: Err(why),
+                                    proxy_before: None,
                                 };
                             }
                             return;
                         }
+                        // The proxy's pages of the last WINDOW, oldest first.
+                        let mut history: std::collections::VecDeque<(Instant, String)> =
+                            std::collections::VecDeque::new();
                         while !stop.load(Ordering::SeqCst) {
                             let started = Instant::now();
+                            let proxy = fetch(PROXY_METRICS_PORT);
+                            if let Ok(page) = &proxy {
+                                history.push_back((started, page.clone()));
+                                while history.len() > 2
+                                    && history.get(1).is_some_and(|(t, _)| started - *t >= WINDOW)
+                                {
+                                    history.pop_front();
+                                }
+                            }
+                            let proxy_before = history
+                                .front()
+                                .filter(|(t, _)| *t < started)
+                                .map(|(t, p)| (p.clone(), (started - *t).as_secs_f64()));
                             let reading = Reading {
                                 vrrp: fetch(VRRP_METRICS_PORT),
-                                proxy: fetch(PROXY_METRICS_PORT),
+                                proxy,
+                                proxy_before,
                             };
                             if let Ok(mut r) = readings.lock() {
                                 r[i] = reading;
@@ -199,6 +224,7 @@ fn views(hosts: &[Host], readings: &Mutex<Vec<Reading>>) -> Vec<DirectorView> {
                 addr: &addr,
                 vrrp: r.vrrp.as_deref().map_err(String::as_str),
                 proxy: r.proxy.as_deref().map_err(String::as_str),
+                proxy_before: r.proxy_before.as_ref().map(|(p, over)| (p.as_str(), *over)),
             })
         })
         .collect()
