@@ -688,6 +688,28 @@ fn bind_errors() {
     err1(&f("bind :18080,"), 7, "bind", "empty address");
     err1(&f("bind"), 7, "bind", "expects 'bind ADDRESS:PORT");
     err1(&f("bind :18080 v4v6 v6only"), 7, "bind", "contradict");
+    // The error lists of ca-ignore-err / crt-ignore-err: `all` or numbers 1-94, as haproxy 2.6 takes them.
+    err_both(&f("bind :18080 crt-ignore-err X509_V_ERR_CERT_HAS_EXPIRED"));
+    err1(
+        &f("bind :18080 crt-ignore-err X509_V_ERR_CERT_HAS_EXPIRED"),
+        7,
+        "bind crt-ignore-err",
+        "ID 'X509_V_ERR_CERT_HAS_EXPIRED' out of range (1..94)",
+    );
+    err_both(&f("bind :18080 ca-ignore-err 10,95"));
+    err1(
+        &f("bind :18080 ca-ignore-err 10,95"),
+        7,
+        "bind ca-ignore-err",
+        "ID '95' out of range",
+    );
+    err_both(&f("bind :18080 crt-ignore-err"));
+    err1(
+        &f("bind :18080 crt-ignore-err"),
+        7,
+        "bind crt-ignore-err",
+        "missing error IDs list",
+    );
     err1(&f("bind /run/x.sock"), 7, "bind", "unix socket");
     err1(&f("bind unix@/run/x.sock"), 7, "bind", "not yet by fulcrum");
     err1(

@@ -14,7 +14,9 @@ use std::task::{ready, Context, Poll};
 
 use fulcrum_tls::rustls::pki_types::ServerName;
 use fulcrum_tls::rustls::server::Acceptor;
-use fulcrum_tls::rustls::{ClientConfig, ClientConnection, ConnectionCommon, ServerConnection};
+use fulcrum_tls::rustls::{
+    ClientConfig, ClientConnection, ConnectionCommon, ServerConfig, ServerConnection,
+};
 use fulcrum_tls::server::ServerTls;
 use fulcrum_tls::Facts;
 use tokio::net::TcpStream;
@@ -59,7 +61,10 @@ fn tls_error(e: fulcrum_tls::rustls::Error) -> io::Error {
 }
 
 /// Reads the ClientHello, then starts the session with the configuration its server name asks for.
-async fn choose(stream: &TcpStream, tls: &ServerTls) -> io::Result<ServerConnection> {
+async fn choose(
+    stream: &TcpStream,
+    tls: &ServerTls,
+) -> io::Result<(ServerConnection, Arc<ServerConfig>)> {
     let mut acceptor = Acceptor::default();
     let accepted = std::future::poll_fn(|cx| loop {
         match acceptor.accept() {
@@ -85,10 +90,13 @@ async fn choose(stream: &TcpStream, tls: &ServerTls) -> io::Result<ServerConnect
     })
     .await?;
     let config = tls.for_name(accepted.client_hello().server_name());
-    accepted.into_connection(config).map_err(|(e, mut alert)| {
-        let _ = alert.write(&mut SockWrite(stream));
-        tls_error(e)
-    })
+    let conn = accepted
+        .into_connection(config.clone())
+        .map_err(|(e, mut alert)| {
+            let _ = alert.write(&mut SockWrite(stream));
+            tls_error(e)
+        })?;
+    Ok((conn, config))
 }
 
 /// Sends what rustls holds for the socket, waiting for room.
@@ -216,13 +224,17 @@ impl TlsSession {
     /// Runs the server side of the handshake on `stream`. When the bind line's configuration depends on the
     /// server name (`crt-list` lines with options), the ClientHello is read first to choose it.
     pub async fn accept(stream: &TcpStream, tls: &ServerTls) -> io::Result<TlsSession> {
-        let mut conn = if tls.by_name() {
+        let (mut conn, config) = if tls.by_name() {
             choose(stream, tls).await?
         } else {
-            ServerConnection::new(tls.default.clone()).map_err(tls_error)?
+            let config = tls.default.clone();
+            (
+                ServerConnection::new(config.clone()).map_err(tls_error)?,
+                config,
+            )
         };
         std::future::poll_fn(|cx| poll_handshake(&mut conn, stream, cx, "client")).await?;
-        let facts = Arc::new(Facts::of(&conn));
+        let facts = Arc::new(Facts::of(&conn, tls, &config));
         Ok(TlsSession {
             conn: RefCell::new(conn),
             owed: Cell::new(0),

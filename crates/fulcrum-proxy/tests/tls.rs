@@ -777,3 +777,98 @@ fn crt_list_lines_bring_their_own_names_and_options() {
     let c = curl(&p, "alias.test", "/", &["-k"]);
     assert!(subject(&c).contains("CN=c.test"), "{}", subject(&c));
 }
+
+/// `crt-ignore-err` lets a client certificate's listed errors through and the rules see them in OpenSSL's numbers,
+/// as haproxy 2.6 reports them for the same certificates (observed): a self-signed one is 18, one from an unknown
+/// CA 20 then 21 (both on the leaf: `ssl_c_err` 20, `ssl_c_verify` 21); an error not listed still refuses the
+/// handshake, and `ca-ignore-err` covers only errors above the leaf.
+#[test]
+fn ignored_verification_errors_reach_the_rules() {
+    let k = pki();
+    let other = k.dir.join("other-ca");
+    if !other.join("stranger.pem").exists() {
+        std::fs::create_dir_all(&other).unwrap();
+        // A CA of another name (one of the same name would be a bad signature, 7, not an unknown issuer).
+        openssl(
+            &other,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-subj",
+                "/CN=Some Other CA",
+                "-days",
+                "2",
+            ],
+        );
+        leaf(&other, "stranger", "stranger", &[], false, false);
+    }
+    let stranger = other.join("stranger.pem").display().to_string();
+    let front = |ignore: &str| {
+        format!(
+            "    bind 127.0.0.1:0 ssl crt {} ca-file {} verify required {ignore}\n    http-request return status 200 content-type text/plain lf-string \"verify=%[ssl_c_verify] err=%[ssl_c_err] caerr=%[ssl_c_ca_err] depth=%[ssl_c_ca_err_depth] used=%[ssl_c_used]\"",
+            k.path("a.pem"),
+            k.path("ca.pem")
+        )
+    };
+    let cases: [(&str, [Option<&str>; 3]); 5] = [
+        // ignore list: (good client, self-signed, unknown CA)
+        (
+            "crt-ignore-err all",
+            [
+                Some("verify=0 err=0 caerr=0 depth=0 used=1"),
+                Some("verify=18 err=18 caerr=0 depth=0 used=1"),
+                Some("verify=21 err=20 caerr=0 depth=0 used=1"),
+            ],
+        ),
+        (
+            "crt-ignore-err 18",
+            [
+                Some("verify=0 err=0 caerr=0 depth=0 used=1"),
+                Some("verify=18 err=18 caerr=0 depth=0 used=1"),
+                None,
+            ],
+        ),
+        // 21 follows 20 for a lone leaf: ignoring 20 alone is not enough.
+        (
+            "crt-ignore-err 20",
+            [Some("verify=0 err=0 caerr=0 depth=0 used=1"), None, None],
+        ),
+        (
+            "crt-ignore-err 20,21",
+            [
+                Some("verify=0 err=0 caerr=0 depth=0 used=1"),
+                None,
+                Some("verify=21 err=20 caerr=0 depth=0 used=1"),
+            ],
+        ),
+        (
+            "ca-ignore-err all",
+            [Some("verify=0 err=0 caerr=0 depth=0 used=1"), None, None],
+        ),
+    ];
+    for (ignore, want) in cases {
+        let (p, _o) = proxy("", &front(ignore));
+        for (cert, want) in [k.path("client.pem"), k.path("rogue.pem"), stranger.clone()]
+            .iter()
+            .zip(want)
+        {
+            let c = curl(&p, "a.test", "/", &["--cert", cert]);
+            match want {
+                Some(body) => {
+                    assert!(c.ok, "{ignore}: {cert} refused: {}", c.verbose);
+                    assert_eq!(c.body, body, "{ignore}: {cert}");
+                }
+                None => assert!(!c.ok, "{ignore}: {cert} let in: {}", c.body),
+            }
+        }
+    }
+}

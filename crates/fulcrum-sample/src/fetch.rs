@@ -250,6 +250,12 @@ pub enum SslFetch {
     CUsed,
     /// `ssl_c_verify`: the verification result code (0: verified or none asked for).
     CVerify,
+    /// `ssl_c_err`: the first verification error on the client's certificate (depth 0), OpenSSL's number.
+    CErr,
+    /// `ssl_c_ca_err`: the first verification error above it.
+    CCaErr,
+    /// `ssl_c_ca_err_depth`: the depth of that error.
+    CCaErrDepth,
     /// `ssl_c_s_dn`: the client certificate's subject, `/C=../CN=..`.
     CSDn,
     /// `ssl_c_i_dn`: the client certificate's issuer.
@@ -271,6 +277,9 @@ impl SslFetch {
             "ssl_fc_alpn" => SslFetch::FcAlpn,
             "ssl_fc_has_crt" | "ssl_c_used" => SslFetch::CUsed,
             "ssl_c_verify" => SslFetch::CVerify,
+            "ssl_c_err" => SslFetch::CErr,
+            "ssl_c_ca_err" => SslFetch::CCaErr,
+            "ssl_c_ca_err_depth" => SslFetch::CCaErrDepth,
             "ssl_c_s_dn" => SslFetch::CSDn,
             "ssl_c_i_dn" => SslFetch::CIDn,
             "ssl_c_serial" => SslFetch::CSerial,
@@ -283,7 +292,9 @@ impl SslFetch {
     pub fn out_type(self) -> Type {
         match self {
             SslFetch::Fc | SslFetch::CUsed => Type::Bool,
-            SslFetch::CVerify => Type::Int,
+            SslFetch::CVerify | SslFetch::CErr | SslFetch::CCaErr | SslFetch::CCaErrDepth => {
+                Type::Int
+            }
             SslFetch::CSerial | SslFetch::CDer => Type::Bin,
             _ => Type::Str,
         }

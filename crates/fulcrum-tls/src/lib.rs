@@ -14,6 +14,7 @@ pub mod server;
 pub mod sni;
 pub mod store;
 pub mod suites;
+pub mod verify;
 
 use std::path::PathBuf;
 
@@ -77,8 +78,10 @@ pub struct Facts {
     pub version: &'static str,
     /// OpenSSL's name of the cipher suite.
     pub cipher: &'static str,
-    /// The client's certificate (the end-entity one), when it sent one (it was verified).
+    /// The client's certificate (the end-entity one), when it sent one (verified, or its errors let through).
     pub client_cert: Option<rustls::pki_types::CertificateDer<'static>>,
+    /// The verification errors let through by `ca-ignore-err` / `crt-ignore-err` (all 0 otherwise).
+    pub verify: verify::Outcome,
 }
 
 /// A TLS fetch on a connection: `tls` is `None` on clear text, where `ssl_fc` is false and the others have no
@@ -99,8 +102,11 @@ pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
         SslFetch::FcCipher => Value::str(t.cipher.as_bytes()),
         SslFetch::FcAlpn => Value::str(t.alpn.as_deref()?),
         SslFetch::CUsed => Value::Bool(t.client_cert.is_some()),
-        // A certificate that failed verification never gets this far: the handshake was refused.
-        SslFetch::CVerify => Value::Int(0),
+        // Non-zero only for errors `ca-ignore-err` / `crt-ignore-err` let through: others refused the handshake.
+        SslFetch::CVerify => Value::Int(i64::from(t.verify.verify)),
+        SslFetch::CErr => Value::Int(i64::from(t.verify.crt_err)),
+        SslFetch::CCaErr => Value::Int(i64::from(t.verify.ca_err)),
+        SslFetch::CCaErrDepth => Value::Int(i64::from(t.verify.ca_err_depth)),
         SslFetch::CSDn => Value::string(dn::oneline(cert()?.subject())?),
         SslFetch::CIDn => Value::string(dn::oneline(cert()?.issuer())?),
         SslFetch::CSerial => Value::bin(cert()?.serial()),
@@ -115,8 +121,13 @@ impl Facts {
         dn::common_names(cert.subject()).into_iter().next()
     }
 
-    /// Reads them from a connection whose handshake is complete.
-    pub fn of(conn: &rustls::ServerConnection) -> Facts {
+    /// Reads them from a connection whose handshake is complete, made with `config` of `tls` (which says what
+    /// verification let through).
+    pub fn of(
+        conn: &rustls::ServerConnection,
+        tls: &server::ServerTls,
+        config: &std::sync::Arc<rustls::ServerConfig>,
+    ) -> Facts {
         Facts {
             sni: conn.server_name().map(Box::from),
             alpn: conn.alpn_protocol().map(Box::from),
@@ -132,6 +143,7 @@ impl Facts {
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .map(|c| c.clone().into_owned()),
+            verify: tls.verify_outcome(config, conn.peer_certificates()),
         }
     }
 }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use fulcrum_config::haproxy::ssl::{BindSsl, GlobalSsl, SslOptions, TlsVersion, Verify};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, WebPkiClientVerifier};
+
+use crate::verify::{IgnoringVerifier, Outcome};
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateRevocationListDer;
@@ -146,6 +148,9 @@ pub struct ServerTls {
     /// The bind line's configuration (every certificate, the line's options).
     pub default: Arc<ServerConfig>,
     by_name: Option<Arc<ByName>>,
+    /// The client-certificate verifiers that let errors through (`ca-ignore-err` / `crt-ignore-err`), with the
+    /// configuration each belongs to: after such a handshake, they say which errors there were.
+    ignoring: Vec<(Arc<ServerConfig>, Arc<IgnoringVerifier>)>,
 }
 
 /// Configurations of `crt-list` lines with options, by the names their certificate serves.
@@ -162,7 +167,25 @@ impl ServerTls {
         ServerTls {
             default: config,
             by_name: None,
+            ignoring: Vec::new(),
         }
+    }
+
+    /// What verification found for the client certificate of a handshake made with `config`: the errors let
+    /// through by `ca-ignore-err` / `crt-ignore-err` (none where they are not configured: a failing certificate
+    /// was refused).
+    pub fn verify_outcome(
+        &self,
+        config: &Arc<ServerConfig>,
+        certs: Option<&[rustls::pki_types::CertificateDer<'_>]>,
+    ) -> Outcome {
+        let Some(certs) = certs else {
+            return Outcome::default();
+        };
+        self.ignoring
+            .iter()
+            .find(|(c, _)| Arc::ptr_eq(c, config))
+            .map_or_else(Outcome::default, |(_, v)| v.check(certs))
     }
 
     /// Whether the configuration depends on the client's server name (the ClientHello must be read first).
@@ -196,6 +219,14 @@ fn overlay(bind: &BindSsl, line: &BindSsl) -> BindSsl {
         },
         ca_file: line.ca_file.clone().or_else(|| bind.ca_file.clone()),
         crl_file: line.crl_file.clone().or_else(|| bind.crl_file.clone()),
+        ca_ignore_err: line
+            .ca_ignore_err
+            .clone()
+            .or_else(|| bind.ca_ignore_err.clone()),
+        crt_ignore_err: line
+            .crt_ignore_err
+            .clone()
+            .or_else(|| bind.crt_ignore_err.clone()),
         verify: line.verify.or(bind.verify),
         options: line.options.over(&bind.options),
         ..bind.clone()
@@ -246,8 +277,11 @@ pub fn bind_config(
     ));
     store.register(&resolver);
     let shared = Shared::new(g, &base)?;
-    let default = build(b, g, &base, resolver, &shared, &mut warnings)?;
-    let mut tls = ServerTls::single(default);
+    let (default, ignoring) = build(b, g, &base, resolver, &shared, &mut warnings)?;
+    let mut tls = ServerTls::single(default.clone());
+    if let Some(v) = ignoring {
+        tls.ignoring.push((default, v));
+    }
     if !own.is_empty() {
         let mut by = ByName {
             exact: HashMap::new(),
@@ -263,7 +297,10 @@ pub fn bind_config(
                 false,
             ));
             store.register(&one);
-            let config = build(&opts, g, &o, one, &shared, &mut warnings)?;
+            let (config, ignoring) = build(&opts, g, &o, one, &shared, &mut warnings)?;
+            if let Some(v) = ignoring {
+                tls.ignoring.push((config.clone(), v));
+            }
             let n = by.configs.len();
             for name in members[i].names.as_ref().unwrap_or(&loaded[i].names) {
                 let name = name.to_ascii_lowercase();
@@ -309,7 +346,8 @@ impl Shared {
     }
 }
 
-/// One rustls configuration: options `o` (already over the global defaults), client verification from `b`.
+/// One rustls configuration: options `o` (already over the global defaults), client verification from `b`; with
+/// the verifier that lets errors through when `b` has `ca-ignore-err` / `crt-ignore-err`.
 fn build(
     b: &BindSsl,
     g: &GlobalSsl,
@@ -317,7 +355,8 @@ fn build(
     resolver: Arc<SniResolver>,
     shared: &Shared,
     warnings: &mut Vec<String>,
-) -> Result<Arc<ServerConfig>, TlsError> {
+) -> Result<(Arc<ServerConfig>, Option<Arc<IgnoringVerifier>>), TlsError> {
+    let mut ignoring = None;
     let versions = versions(o, warnings)?;
     let provider = Arc::new(provider(o, warnings)?);
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -344,7 +383,17 @@ fn build(
                 v = v.allow_unauthenticated();
             }
             let v = v.build().map_err(|e| TlsError::Settings(e.to_string()))?;
-            builder.with_client_cert_verifier(v)
+            if b.ca_ignore_err.is_some() || b.crt_ignore_err.is_some() {
+                let i = Arc::new(IgnoringVerifier::new(
+                    v,
+                    b.ca_ignore_err.clone(),
+                    b.crt_ignore_err.clone(),
+                ));
+                ignoring = Some(i.clone());
+                builder.with_client_cert_verifier(i)
+            } else {
+                builder.with_client_cert_verifier(v)
+            }
         }
         _ => builder.with_no_client_auth(),
     };
@@ -355,5 +404,5 @@ fn build(
     if let Some(t) = &shared.ticketer {
         config.ticketer = t.clone();
     }
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), ignoring))
 }

@@ -149,8 +149,51 @@ pub struct BindSsl {
     pub crl_file: Option<PathBuf>,
     /// `verify`
     pub verify: Option<Verify>,
+    /// `ca-ignore-err all|ID,...`: client-certificate verification errors on the chain above the certificate
+    /// (depth > 0) that do not refuse the handshake (`ssl_c_ca_err` reports them).
+    pub ca_ignore_err: Option<IgnoreErr>,
+    /// `crt-ignore-err all|ID,...`: errors on the client's own certificate (depth 0) that do not refuse the
+    /// handshake (`ssl_c_err` reports them).
+    pub crt_ignore_err: Option<IgnoreErr>,
     /// The options shared with `ssl-default-bind-options`.
     pub options: SslOptions,
+}
+
+/// The verification errors a `ca-ignore-err` / `crt-ignore-err` list lets through: every one, or these OpenSSL
+/// X509 error numbers (1 to 94, as HAProxy 2.6 takes them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IgnoreErr {
+    All,
+    Ids(Vec<u8>),
+}
+
+impl IgnoreErr {
+    /// Whether error `id` is let through.
+    pub fn ignores(&self, id: u8) -> bool {
+        match self {
+            IgnoreErr::All => true,
+            IgnoreErr::Ids(ids) => ids.contains(&id),
+        }
+    }
+
+    /// Parses `all` or a comma-separated list of numbers 1-94; the error names the first bad item.
+    pub fn parse(list: &str) -> Result<IgnoreErr, String> {
+        if list == "all" {
+            return Ok(IgnoreErr::All);
+        }
+        let mut ids = Vec::new();
+        for item in list.split(',') {
+            match item.parse::<u8>() {
+                Ok(n @ 1..=94) => ids.push(n),
+                _ => {
+                    return Err(format!(
+                        "ID '{item}' out of range (1..94) in error IDs list '{list}'"
+                    ))
+                }
+            }
+        }
+        Ok(IgnoreErr::Ids(ids))
+    }
 }
 
 /// The TLS options of a `server` or `default-server` line, as written: `None` when not given here, so that a
@@ -472,6 +515,26 @@ pub fn bind_option(b: &mut BindSsl, line: &Line, i: usize, sink: &mut Sink) -> P
             }
             None => Parsed::Bad(1),
         },
+        "ca-ignore-err" | "crt-ignore-err" => {
+            let Some(list) = arg.filter(|a| !a.is_empty()) else {
+                sink.error(loc, &kw, format!("'{opt}' : missing error IDs list"));
+                return Parsed::Bad(1);
+            };
+            match IgnoreErr::parse(list) {
+                Ok(v) => {
+                    if opt == "ca-ignore-err" {
+                        b.ca_ignore_err = Some(v);
+                    } else {
+                        b.crt_ignore_err = Some(v);
+                    }
+                    Parsed::Took(1)
+                }
+                Err(e) => {
+                    sink.error(loc, &kw, format!("'{opt}' : {e}"));
+                    Parsed::Bad(1)
+                }
+            }
+        }
         "verify" => {
             let v = match arg {
                 Some("none") => Verify::None,

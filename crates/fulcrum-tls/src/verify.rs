@@ -1,0 +1,247 @@
+//! `ca-ignore-err` / `crt-ignore-err`: client certificates that fail verification, let through for the errors a
+//! bind line lists, with the errors reported to the rules (`ssl_c_verify`, `ssl_c_err`, `ssl_c_ca_err`,
+//! `ssl_c_ca_err_depth`) in OpenSSL's X509 numbers, as HAProxy reports them.
+//!
+//! rustls says why a chain failed, not at which depth nor with OpenSSL's numbers, so [`errors`] maps its reasons
+//! onto the errors OpenSSL raises for the same chain (observed with haproxy 2.6 and OpenSSL 3.0): a leaf from an
+//! unknown issuer is 20 (no local issuer) then 21 (cannot verify the first certificate) at depth 0; a self-signed
+//! leaf 18; expired 10; not yet valid 9; revoked 23; a bad signature 7; a wrong purpose 26. An expired or not yet
+//! valid certificate is charged to the leaf (rustls does not say which one was); an unknown issuer above sent
+//! intermediates is 20 (19 when the top one is self-signed) at the depth of the top one. What maps to no number
+//! is 1 (unspecified), which only `all` lets through.
+
+use std::fmt;
+use std::sync::Arc;
+
+use fulcrum_config::haproxy::ssl::IgnoreErr;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
+
+/// What verification found for a client's chain, in OpenSSL's numbers (0: no error).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// `ssl_c_verify`: the last error raised.
+    pub verify: u8,
+    /// `ssl_c_err`: the first error on the client's own certificate (depth 0).
+    pub crt_err: u8,
+    /// `ssl_c_ca_err`: the first error above it.
+    pub ca_err: u8,
+    /// `ssl_c_ca_err_depth`: the depth of that error.
+    pub ca_err_depth: u8,
+}
+
+/// Whether a certificate's subject is its issuer.
+fn self_signed(cert: &CertificateDer<'_>) -> bool {
+    webpki::EndEntityCert::try_from(cert).is_ok_and(|c| c.subject() == c.issuer())
+}
+
+/// The errors, `(number, depth)` in the order OpenSSL raises them, of a chain rustls refused with `e`.
+pub fn errors(
+    e: &Error,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> Vec<(u8, u8)> {
+    let Error::InvalidCertificate(c) = e else {
+        return vec![(1, 0)];
+    };
+    let code = match c {
+        CertificateError::UnknownIssuer => {
+            return match intermediates.last() {
+                None if self_signed(end_entity) => vec![(18, 0)],
+                None => vec![(20, 0), (21, 0)],
+                Some(top) => {
+                    let depth = u8::try_from(intermediates.len()).unwrap_or(u8::MAX);
+                    vec![(if self_signed(top) { 19 } else { 20 }, depth)]
+                }
+            }
+        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => 10,
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => 9,
+        CertificateError::Revoked => 23,
+        CertificateError::BadSignature => 7,
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => 26,
+        CertificateError::UnknownRevocationStatus => 3,
+        CertificateError::ExpiredRevocationList
+        | CertificateError::ExpiredRevocationListContext { .. } => 12,
+        CertificateError::UnhandledCriticalExtension => 34,
+        _ => 1,
+    };
+    vec![(code, 0)]
+}
+
+/// The outcome of `errs` (as [`errors`] lists them).
+pub fn outcome(errs: &[(u8, u8)]) -> Outcome {
+    let mut o = Outcome::default();
+    for &(code, depth) in errs {
+        o.verify = code;
+        if depth == 0 {
+            if o.crt_err == 0 {
+                o.crt_err = code;
+            }
+        } else if o.ca_err == 0 {
+            o.ca_err = code;
+            o.ca_err_depth = depth;
+        }
+    }
+    o
+}
+
+/// A client-certificate verifier that lets through the errors of `ca-ignore-err` (depth > 0) and `crt-ignore-err`
+/// (depth 0); everything else, and the handshake signatures, are the inner verifier's.
+pub struct IgnoringVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    ca: Option<IgnoreErr>,
+    crt: Option<IgnoreErr>,
+}
+
+impl fmt::Debug for IgnoringVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IgnoringVerifier")
+            .field("ca", &self.ca)
+            .field("crt", &self.crt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IgnoringVerifier {
+    pub fn new(
+        inner: Arc<dyn ClientCertVerifier>,
+        ca: Option<IgnoreErr>,
+        crt: Option<IgnoreErr>,
+    ) -> Self {
+        IgnoringVerifier { inner, ca, crt }
+    }
+
+    /// Whether every error of `errs` is let through.
+    fn ignored(&self, errs: &[(u8, u8)]) -> bool {
+        errs.iter().all(|&(code, depth)| {
+            let list = if depth == 0 { &self.crt } else { &self.ca };
+            list.as_ref().is_some_and(|l| l.ignores(code))
+        })
+    }
+
+    /// What verifying a client's chain finds (after a handshake that let it through, for the fetches).
+    pub fn check(&self, certs: &[CertificateDer<'_>]) -> Outcome {
+        let Some((leaf, intermediates)) = certs.split_first() else {
+            return Outcome::default();
+        };
+        match self
+            .inner
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+        {
+            Ok(_) => Outcome::default(),
+            Err(e) => outcome(&errors(&e, leaf, intermediates)),
+        }
+    }
+}
+
+impl ClientCertVerifier for IgnoringVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        match self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Ok(v) => Ok(v),
+            Err(e) if self.ignored(&errors(&e, end_entity, intermediates)) => {
+                Ok(ClientCertVerified::assertion())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_follow_openssl_s_order() {
+        // An unknown issuer of a lone leaf: 20 then 21, both on the leaf; 21 is the final result.
+        assert_eq!(
+            outcome(&[(20, 0), (21, 0)]),
+            Outcome {
+                verify: 21,
+                crt_err: 20,
+                ca_err: 0,
+                ca_err_depth: 0
+            }
+        );
+        assert_eq!(
+            outcome(&[(20, 2)]),
+            Outcome {
+                verify: 20,
+                crt_err: 0,
+                ca_err: 20,
+                ca_err_depth: 2
+            }
+        );
+        assert_eq!(outcome(&[]), Outcome::default());
+    }
+
+    #[test]
+    fn reasons_map_to_openssl_numbers() {
+        let leaf = CertificateDer::from(vec![0u8; 4]);
+        let e = |c| Error::InvalidCertificate(c);
+        assert_eq!(errors(&e(CertificateError::Expired), &leaf, &[]), [(10, 0)]);
+        assert_eq!(
+            errors(&e(CertificateError::NotValidYet), &leaf, &[]),
+            [(9, 0)]
+        );
+        assert_eq!(errors(&e(CertificateError::Revoked), &leaf, &[]), [(23, 0)]);
+        // Not a parseable certificate, so not self-signed: no local issuer.
+        assert_eq!(
+            errors(&e(CertificateError::UnknownIssuer), &leaf, &[]),
+            [(20, 0), (21, 0)]
+        );
+        assert_eq!(
+            errors(
+                &e(CertificateError::UnknownIssuer),
+                &leaf,
+                std::slice::from_ref(&leaf)
+            ),
+            [(20, 1)]
+        );
+        assert_eq!(errors(&Error::General("x".into()), &leaf, &[]), [(1, 0)]);
+    }
+}
