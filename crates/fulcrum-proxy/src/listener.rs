@@ -261,6 +261,17 @@ pub fn receive_sockets(path: &std::path::Path) -> io::Result<Handover> {
     Ok(out)
 }
 
+/// What sample fetches know of a listening socket.
+#[derive(Debug, Default)]
+pub struct ListenerInfo {
+    /// The `bind` line's `name` (`so_name`).
+    pub name: Option<Box<str>>,
+    /// Its number in the frontend, from 1 in configuration order (`so_id`).
+    pub id: i64,
+    /// `accept-proxy`: connections start with a PROXY protocol header.
+    pub accept_proxy: bool,
+}
+
 #[cfg(test)]
 mod handover_tests {
     use super::*;

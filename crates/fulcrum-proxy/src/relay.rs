@@ -1,6 +1,6 @@
 //! Bytes relayed both ways between two streams in user space, with half-close passed through (EOF from one side
 //! shuts down writing towards the other, the other direction goes on) and an idle limit: the relay of WebSocket
-//! tunnels, and what `crate::splice` falls back to where the kernel refuses splice(2).
+//! tunnels, and what the splice(2) pump of `mode tcp` falls back to where the kernel refuses splice(2).
 
 use std::cell::Cell;
 use std::io;
@@ -34,7 +34,7 @@ pub struct SpliceEnd {
 const COPY_BUF: usize = 16 * 1024;
 
 /// Copies both ways until both directions ended, or until nothing moved for `idle`. For any pair of streams (such
-/// as upgraded HTTP connections); two TCP sockets go through [`crate::splice::bidirectional`] instead.
+/// as upgraded HTTP connections); two TCP sockets go through the splice(2) pump instead.
 pub async fn splice_bidirectional<A, B>(a: &mut A, b: &mut B, idle: Option<Duration>) -> SpliceEnd
 where
     A: AsyncRead + AsyncWrite + Unpin,

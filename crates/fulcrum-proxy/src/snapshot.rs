@@ -14,7 +14,8 @@ use fulcrum_config::haproxy::{
     Balance, Config, ForwardFor, HashType, HttpConnMode, Mode, Proxy, ProxyKind, Timeouts,
 };
 
-use crate::rules::http::{ProxyRules, RulesError};
+use crate::rules::error::RulesError;
+use crate::rules::http::ProxyRules;
 use crate::rules::patref::PatternRefs;
 use crate::select::{Farm, FarmSpec};
 use crate::server::ServerRt;
@@ -53,7 +54,7 @@ pub struct Snapshot {
     /// The idle server connections of every worker thread.
     pub idle_pools: Arc<crate::http::pool::Pools>,
     /// The last minutes of each backend and server, for the stats page's pictures (filled by
-    /// [`crate::stats::spawn_sampler`] when some proxy has a stats page).
+    /// the stats page's sampler thread when some proxy has a stats page).
     pub history: Arc<std::sync::Mutex<fulcrum_admin::history::History>>,
     /// The stick tables (`stick-table` lines), by proxy name.
     pub tables: Arc<crate::stick::Tables>,

@@ -19,7 +19,7 @@ use fulcrum_config::haproxy::{Config, StickAction};
 use fulcrum_sample::{Context, StickFetch, StickTarget, StickWhat, Value};
 use fulcrum_stick::{DataType, Key, KeyInput, Table, Tracked};
 
-use crate::rules::http::RulesError;
+use crate::rules::error::RulesError;
 
 /// Milliseconds on the process's monotonic clock, from 1 (the tables' time).
 pub fn now_ms() -> u64 {

@@ -10,7 +10,7 @@ use fulcrum_tls::server::ServerTls;
 use fulcrum_tls::store::CertStore;
 use tracing::warn;
 
-use crate::rules::http::RulesError;
+use crate::rules::error::RulesError;
 use crate::StartError;
 
 /// The TLS settings of one frontend's bind lines, in order (`None` for a clear-text line).

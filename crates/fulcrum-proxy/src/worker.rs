@@ -16,6 +16,8 @@ use crate::rules::http::ConnFacts;
 use crate::snapshot::{ConnGuard, FrontendRt, Snapshot};
 use crate::worker_state::{Accepted, ConnTicket, Worker};
 
+pub use crate::listener::ListenerInfo;
+
 /// Connection limits shared by all workers: `global maxconn` and each frontend's `maxconn`.
 #[derive(Clone)]
 pub struct Limits {
@@ -35,17 +37,6 @@ pub struct Listener {
     pub tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
     /// Which listener of its frontend it is.
     pub info: Arc<ListenerInfo>,
-}
-
-/// What sample fetches know of a listening socket.
-#[derive(Debug, Default)]
-pub struct ListenerInfo {
-    /// The `bind` line's `name` (`so_name`).
-    pub name: Option<Box<str>>,
-    /// Its number in the frontend, from 1 in configuration order (`so_id`).
-    pub id: i64,
-    /// `accept-proxy`: connections start with a PROXY protocol header.
-    pub accept_proxy: bool,
 }
 
 /// Waits until `flag` turns true (or its sender is gone, which never ends the wait).

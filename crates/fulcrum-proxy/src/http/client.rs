@@ -51,7 +51,7 @@ pub struct ClientConn {
     peer: SocketAddr,
     local_port: u16,
     /// The listener it came through (`so_name`, `so_id`).
-    listener: Arc<crate::worker::ListenerInfo>,
+    listener: Arc<crate::listener::ListenerInfo>,
     accepted: Instant,
     conn_log: Option<Arc<ConnLog>>,
     /// The server connection kept for this client alone (`http-reuse never`).
@@ -116,7 +116,7 @@ pub async fn serve_client(
     stream: tokio::net::TcpStream,
     (tls, listener): (
         Option<Arc<fulcrum_tls::server::ServerTls>>,
-        Arc<crate::worker::ListenerInfo>,
+        Arc<crate::listener::ListenerInfo>,
     ),
     accepted: Accepted,
     ticket: ConnTicket,

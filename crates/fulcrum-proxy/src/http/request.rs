@@ -66,7 +66,7 @@ pub(crate) struct Client {
     /// The local port the client connected to.
     pub(crate) dst_port: u16,
     /// The listener it came through (`so_name`, `so_id`).
-    pub(crate) listener: Arc<crate::worker::ListenerInfo>,
+    pub(crate) listener: Arc<crate::listener::ListenerInfo>,
     /// The first request of the connection (`http-reuse safe` and `aggressive` treat it apart).
     pub(crate) first: bool,
     /// The server connection kept for this client alone (`http-reuse never`).

@@ -13,69 +13,11 @@ use fulcrum_config::haproxy::{
     Rules, SampleExpr, Service, TcpConnAction, TcpContentAction, VarConds, VarName, WaitForBody,
 };
 
-use super::acl::AclError;
 use super::cond::{compile_opt, decide, holds, CompiledCond, Facts};
+pub use super::error::RulesError;
 use super::sample::{Ctx, Msg, Stream};
 use crate::http::buffered::{header_cost, headers_cost, Room};
-use crate::http::errors::{respond, ErrorPages, Page, Reply, ReplyError};
-
-/// Why a proxy's rules could not be compiled.
-#[derive(Debug, thiserror::Error)]
-pub enum RulesError {
-    /// A stick counter action names a table that does not exist.
-    #[error("[ALERT] {location}: {message}")]
-    Stick {
-        /// where
-        location: String,
-        /// what is wrong
-        message: String,
-    },
-    /// A server line's TLS settings cannot be used (a certificate or CA file, a cipher list ...).
-    #[error("[ALERT] {location}: 'server {server}': {message}")]
-    ServerTls {
-        /// The server line.
-        location: String,
-        /// `backend/server`
-        server: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// An ACL pattern.
-    #[error(transparent)]
-    Acl(#[from] AclError),
-    /// A header name or value that HTTP does not allow.
-    #[error("{location}: invalid header name or value in '{what}'")]
-    Header {
-        /// where
-        location: String,
-        /// the offending text
-        what: String,
-    },
-    /// A regular expression of `replace-header`.
-    #[error("{location}: invalid regular expression: {source}")]
-    Regex {
-        /// where
-        location: String,
-        /// the regex error
-        source: regex::Error,
-    },
-    /// A `log-format` string that does not compile.
-    #[error("{location}: 'log-format': {message}")]
-    LogFormat {
-        /// where
-        location: String,
-        /// what is wrong
-        message: String,
-    },
-    /// An errorfile that is not an HTTP response, or a reply header HTTP does not allow.
-    #[error("{location}: {source}")]
-    Reply {
-        /// where (the proxy, or the rule's line)
-        location: String,
-        /// what is wrong
-        source: ReplyError,
-    },
-}
+use crate::http::errors::{respond, ErrorPages, Page, Reply};
 
 /// The facts a request offers to conditions.
 pub struct RequestFacts<'a, B> {

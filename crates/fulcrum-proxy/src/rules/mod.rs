@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod auth;
 pub mod cond;
+pub mod error;
 pub mod http;
 pub mod matcher;
 pub mod patref;

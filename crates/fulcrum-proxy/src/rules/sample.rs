@@ -51,7 +51,7 @@ pub struct Stream<'a> {
     /// The frontend's proxy id (`fe_id`).
     pub frontend_id: i64,
     /// The listener the client came through (`so_name`, `so_id`).
-    pub listener: &'a crate::worker::ListenerInfo,
+    pub listener: &'a crate::listener::ListenerInfo,
     /// Every backend, for the fetches naming one (`nbsrv(NAME)`, `be_conn(NAME)`).
     pub backends: &'a [std::sync::Arc<crate::snapshot::BackendRt>],
     /// The server the request went to, once its response is there (`srv_name`, `srv_id`).
