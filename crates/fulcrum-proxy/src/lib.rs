@@ -240,7 +240,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     let snapshot = Arc::new(Snapshot::build(config)?);
     // States carried over a restart (`load-server-state-from-file`) apply before any traffic or check.
     server_state::load(config, &snapshot);
-    rules::sample::set_global_vars(&config.global.vars);
+    rules::vars::set_global_vars(&config.global.vars);
     let (tls, certs) = tls_config::all(config)?;
     let threads = thread_count(config);
     let limits = worker::Limits {

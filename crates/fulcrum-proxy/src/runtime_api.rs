@@ -369,7 +369,7 @@ fn nofile_limit() -> u64 {
 
 impl Control for RuntimeApi {
     fn set_proc_var(&self, name: &str, fmt: bool, value: &str) -> Result<(), String> {
-        crate::rules::sample::set_proc_var(name, fmt, value)
+        crate::rules::vars::set_proc_var(name, fmt, value)
     }
 
     fn proc_var(&self, name: &str) -> Option<String> {
@@ -377,7 +377,7 @@ impl Control for RuntimeApi {
         if name.scope() != fulcrum_config::haproxy::VarScope::Proc {
             return None;
         }
-        crate::rules::sample::describe_proc_var(&name)
+        crate::rules::vars::describe_proc_var(&name)
     }
 
     fn ssl_certs(&self) -> Option<(Option<String>, Vec<String>)> {

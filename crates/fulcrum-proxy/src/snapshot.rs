@@ -182,7 +182,7 @@ pub struct BackendRt {
     pub events: Option<Arc<crate::log::EventLog>>,
 }
 
-impl crate::rules::sample::StreamBackend for BackendRt {
+impl crate::rules::vars::StreamBackend for BackendRt {
     fn name(&self) -> &str {
         &self.name
     }

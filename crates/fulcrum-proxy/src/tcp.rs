@@ -21,7 +21,7 @@ use crate::counters::Counters;
 use crate::log::tcp::TcpLog;
 use crate::queue;
 use crate::rules::http::{ContentFacts, ProxyRules};
-use crate::rules::sample::VarMap;
+use crate::rules::vars::VarMap;
 use crate::select::RequestKey;
 use crate::snapshot::FrontendRt;
 use crate::tls_io::TlsSession;

@@ -32,7 +32,7 @@ use crate::client_io::ClientIo;
 use crate::counters::Counters;
 use crate::log::http::{ConnEnd, ConnLog, TxnSlot};
 use crate::parking::Lot;
-use crate::rules::sample::VarMap;
+use crate::rules::vars::VarMap;
 use crate::snapshot::FrontendRt;
 use crate::worker_state::{Accepted, ConnTicket, Worker};
 

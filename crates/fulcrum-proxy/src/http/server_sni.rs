@@ -43,7 +43,7 @@ impl Context for SniCtx<'_> {
         SystemTime::now()
     }
     fn random_u32(&self) -> u32 {
-        crate::rules::sample::random_u32()
+        crate::rules::vars::random_u32()
     }
 }
 

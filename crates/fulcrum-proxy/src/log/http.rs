@@ -459,8 +459,8 @@ impl TxnSlot {
     /// reads samples (`%[var(txn.x)]`); called once the rules have all run.
     pub fn keep_vars(
         &mut self,
-        txn: &mut crate::rules::sample::VarMap,
-        sess: &std::cell::RefCell<crate::rules::sample::VarMap>,
+        txn: &mut crate::rules::vars::VarMap,
+        sess: &std::cell::RefCell<crate::rules::vars::VarMap>,
     ) {
         let Some(t) = &mut self.0 else {
             return;

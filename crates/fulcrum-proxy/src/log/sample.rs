@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use fulcrum_sample::{Context, Expr, Scope as VarScope, Value, VarName};
 
 use super::format::Fields;
-use crate::rules::sample::VarMap;
+use crate::rules::vars::VarMap;
 
 /// The variables a log line may read, moved out of the transaction when its response ended.
 #[derive(Debug, Default)]
@@ -84,7 +84,7 @@ impl Context for LogCtx<'_, '_> {
     }
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
         match name.scope() {
-            VarScope::Proc => crate::rules::sample::proc_var(name),
+            VarScope::Proc => crate::rules::vars::proc_var(name),
             VarScope::Check => None,
             VarScope::Sess => self.fields.vars?.sess.get(name).map(Value::reborrow),
             _ => self.fields.vars?.txn.get(name).map(Value::reborrow),
@@ -97,6 +97,6 @@ impl Context for LogCtx<'_, '_> {
         SystemTime::now()
     }
     fn random_u32(&self) -> u32 {
-        crate::rules::sample::random_u32()
+        crate::rules::vars::random_u32()
     }
 }

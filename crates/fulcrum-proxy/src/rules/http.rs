@@ -209,7 +209,7 @@ struct L4Ctx<'a> {
     src: SocketAddr,
     payload: Option<&'a [u8]>,
     res_payload: Option<&'a [u8]>,
-    vars: Option<&'a std::cell::RefCell<super::sample::VarMap>>,
+    vars: Option<&'a std::cell::RefCell<super::vars::VarMap>>,
     stick: Option<&'a ConnStick>,
 }
 
@@ -248,7 +248,7 @@ impl fulcrum_sample::Context for L4Ctx<'_> {
         std::time::SystemTime::now()
     }
     fn random_u32(&self) -> u32 {
-        super::sample::random_u32()
+        super::vars::random_u32()
     }
     fn env(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
         std::env::var_os(name).map(|v| std::borrow::Cow::Owned(v.into_encoded_bytes()))
@@ -269,7 +269,7 @@ pub struct ContentFacts<'a> {
     /// Whether `buf` holds the server's bytes (`tcp-response content`) rather than the client's.
     pub response: bool,
     /// The connection's variables (`mode tcp`).
-    pub vars: Option<&'a std::cell::RefCell<super::sample::VarMap>>,
+    pub vars: Option<&'a std::cell::RefCell<super::vars::VarMap>>,
 }
 
 impl<'a> ContentFacts<'a> {

@@ -13,5 +13,6 @@ pub mod matcher;
 pub mod patref;
 pub mod sample;
 pub mod tcp;
+pub mod vars;
 
 pub use cond::{CompiledCond, Facts};

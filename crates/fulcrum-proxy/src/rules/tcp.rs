@@ -10,12 +10,12 @@ use std::cell::RefCell;
 use fulcrum_config::haproxy::{VarConds, VarName, VarScope};
 use fulcrum_sample::Value;
 
-use super::sample::VarMap;
+use super::vars::VarMap;
 
 /// The value of `name` for a connection whose variables are `vars` (`proc.` ones are the process's).
 pub(crate) fn get(vars: Option<&RefCell<VarMap>>, name: &VarName) -> Option<Value<'static>> {
     if name.scope() == VarScope::Proc {
-        return super::sample::proc_var(name);
+        return super::vars::proc_var(name);
     }
     // A writer in progress (never across an evaluation) makes the variable unset rather than a panic.
     vars?.try_borrow().ok()?.get(name).cloned()
@@ -29,7 +29,7 @@ pub(crate) fn set(
     conds: VarConds,
 ) {
     match name.scope() {
-        VarScope::Proc => super::sample::set_proc_var_if(name, v, conds),
+        VarScope::Proc => super::vars::set_proc_var_if(name, v, conds),
         VarScope::Check => {}
         scope => {
             let Some(mut map) = vars.and_then(|m| m.try_borrow_mut().ok()) else {
@@ -45,7 +45,7 @@ pub(crate) fn set(
 /// Removes `name`.
 pub(crate) fn unset(vars: Option<&RefCell<VarMap>>, name: &VarName) {
     match name.scope() {
-        VarScope::Proc => super::sample::unset_proc_var(name),
+        VarScope::Proc => super::vars::unset_proc_var(name),
         VarScope::Check => {}
         _ => {
             if let Some(mut map) = vars.and_then(|m| m.try_borrow_mut().ok()) {
