@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::format::Fields;
+use super::fields::Fields;
 use super::{clock, ms, FrontendLog, LogKind};
 use crate::server::ServerRt;
 use crate::snapshot::{BackendRt, FrontendRt};
@@ -301,7 +301,7 @@ pub struct HttpTxn {
     /// `capture request header` and `capture response header` values.
     captures: [super::capture::Captured; 2],
     /// The transaction's variables, kept when the format reads samples.
-    vars: Option<Box<super::sample::LogVars>>,
+    vars: Option<Box<super::fields::LogVars>>,
     /// The request's unique ID (`%ID`).
     unique_id: Option<Box<[u8]>>,
 }
@@ -470,7 +470,7 @@ impl TxnSlot {
             .as_ref()
             .is_some_and(|c| matches!(&c.log.kind, LogKind::Format(f) if f.has_samples()));
         if wants {
-            t.vars = Some(Box::new(super::sample::LogVars {
+            t.vars = Some(Box::new(super::fields::LogVars {
                 txn: std::mem::take(txn),
                 sess: sess.borrow().clone(),
             }));

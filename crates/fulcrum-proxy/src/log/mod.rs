@@ -17,6 +17,7 @@
 pub mod capture;
 pub mod clock;
 pub mod digits;
+pub mod fields;
 pub mod format;
 pub mod http;
 pub mod sample;
@@ -30,7 +31,8 @@ use std::sync::{Arc, Mutex};
 
 use fulcrum_config::haproxy::{Config, Mode, Proxy};
 
-pub use format::{default_httplog, default_tcplog, Fields, FormatError, LogFormat};
+pub use fields::Fields;
+pub use format::{default_httplog, default_tcplog, FormatError, LogFormat};
 pub use sender::{LogStats, Logger, Sink};
 pub use syslog::Target;
 

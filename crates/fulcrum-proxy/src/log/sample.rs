@@ -14,17 +14,8 @@ use std::time::SystemTime;
 
 use fulcrum_sample::{Context, Expr, Scope as VarScope, Value, VarName};
 
-use super::format::Fields;
-use crate::rules::vars::VarMap;
-
-/// The variables a log line may read, moved out of the transaction when its response ended.
-#[derive(Debug, Default)]
-pub struct LogVars {
-    /// `txn.`, `req.` and `res.` variables.
-    pub txn: VarMap,
-    /// `sess.` variables, as they were when the response ended.
-    pub sess: VarMap,
-}
+use super::fields::Fields;
+pub use super::fields::LogVars;
 
 /// Why an expression cannot be used in a log format.
 pub(super) fn check(e: &Expr) -> Result<(), String> {

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use super::format::Fields;
+use super::fields::Fields;
 use super::{clock, ms, FrontendLog, LogKind};
 use crate::server::ServerRt;
 use crate::snapshot::{BackendRt, FrontendRt};
