@@ -182,6 +182,14 @@ pub struct BackendRt {
     pub events: Option<Arc<crate::log::EventLog>>,
 }
 
+impl crate::rules::vars::Backends for Vec<Arc<BackendRt>> {
+    fn find(&self, name: &str) -> Option<&dyn crate::rules::vars::StreamBackend> {
+        self.iter()
+            .find(|b| b.name == name)
+            .map(|b| &**b as &dyn crate::rules::vars::StreamBackend)
+    }
+}
+
 impl crate::rules::vars::StreamBackend for BackendRt {
     fn name(&self) -> &str {
         &self.name

@@ -33,7 +33,7 @@ pub struct Stream<'a> {
     /// The listener the client came through (`so_name`, `so_id`).
     pub listener: &'a crate::listener::ListenerInfo,
     /// Every backend, for the fetches naming one (`nbsrv(NAME)`, `be_conn(NAME)`).
-    pub backends: &'a [std::sync::Arc<crate::snapshot::BackendRt>],
+    pub backends: &'a dyn super::vars::Backends,
     /// The server the request went to, once its response is there (`srv_name`, `srv_id`).
     pub server: Option<std::sync::Arc<crate::server::ServerRt>>,
     /// The backend, once one is chosen.
@@ -527,12 +527,7 @@ impl Context for Ctx<'_, '_> {
     fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
         match backend {
             None => Some(self.stream.backend.as_ref().map_or(0, |b| b.stat(stat))),
-            Some(name) => self
-                .stream
-                .backends
-                .iter()
-                .find(|b| b.name == name)
-                .map(|b| StreamBackend::stat(&**b, stat)),
+            Some(name) => self.stream.backends.find(name).map(|b| b.stat(stat)),
         }
     }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {

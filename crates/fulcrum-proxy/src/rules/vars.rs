@@ -18,6 +18,14 @@ pub type VarMap = BTreeMap<VarName, Value<'static>>;
 /// `proc.` variables: one map for the whole process, shared by the worker threads.
 static PROC_VARS: Mutex<VarMap> = Mutex::new(BTreeMap::new());
 
+/// Every backend of the running configuration, as the sample fetches that name one see them (`nbsrv(NAME)`,
+/// `be_conn(NAME)`). The snapshot implements it for its list of backends, so the request context need not know
+/// the snapshot's types.
+pub trait Backends {
+    /// The backend named `name`, if there is one.
+    fn find(&self, name: &str) -> Option<&dyn StreamBackend>;
+}
+
 /// The backend of a stream, as sample fetches see it.
 pub trait StreamBackend {
     /// Its name (`be_name`).
