@@ -198,6 +198,8 @@ pub(crate) fn thread_count(config: &Config) -> usize {
 /// fork into the background or drop privileges).
 pub struct Bound {
     snapshot: Arc<Snapshot>,
+    /// The idle server connections of every worker thread.
+    idle_pools: Arc<http::pool::Pools>,
     /// The runtime API and its `stats socket` listeners.
     runtime: (
         Arc<runtime_api::RuntimeApi>,
@@ -238,6 +240,11 @@ pub fn threads(config: &Config) -> usize {
 /// `handover` whose address `config` binds instead of binding them again.
 pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<Bound, StartError> {
     let snapshot = Arc::new(Snapshot::build(config)?);
+    let idle_pools = Arc::new(http::pool::Pools::new(
+        crate::thread_count(config),
+        snapshot.servers.iter().map(|s| s.config.pool_max_conn),
+        config.global.idle_pool_shared.unwrap_or(true),
+    ));
     // States carried over a restart (`load-server-state-from-file`) apply before any traffic or check.
     server_state::load(config, &snapshot);
     rules::vars::set_global_vars(&config.global.vars);
@@ -386,6 +393,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     }
     api.set_exposed(exposed.clone());
     Ok(Bound {
+        idle_pools,
         runtime: (Arc::new(api), stats_sockets),
         snapshot,
         per_worker,
@@ -444,7 +452,7 @@ impl Bound {
             handles.push(
                 worker::spawn(
                     id,
-                    self.snapshot.clone(),
+                    (self.snapshot.clone(), self.idle_pools.clone()),
                     listeners,
                     self.limits.clone(),
                     (drain_rx.clone(), stop_rx.clone()),

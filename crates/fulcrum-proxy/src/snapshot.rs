@@ -51,8 +51,6 @@ pub struct Snapshot {
     pub max_headers: usize,
     /// Whether a backend has `http-after-response` rules (then every response's request line is kept for them).
     pub backend_after_response: bool,
-    /// The idle server connections of every worker thread.
-    pub idle_pools: Arc<crate::http::pool::Pools>,
     /// The last minutes of each backend and server, for the stats page's pictures (filled by
     /// the stats page's sampler thread when some proxy has a stats page).
     pub history: Arc<std::sync::Mutex<fulcrum_admin::history::History>>,
@@ -428,15 +426,9 @@ impl Snapshot {
             })
             .collect();
         let backend_after_response = backends.iter().any(|b| b.rules.has_after_response_rules());
-        let idle_pools = Arc::new(crate::http::pool::Pools::new(
-            crate::thread_count(config),
-            servers.iter().map(|s| s.config.pool_max_conn),
-            config.global.idle_pool_shared.unwrap_or(true),
-        ));
         Ok(Snapshot {
             tables,
             backend_after_response,
-            idle_pools,
             history: Arc::default(),
             order,
             first_iid,

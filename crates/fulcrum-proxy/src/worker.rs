@@ -53,7 +53,7 @@ pub(crate) async fn until_set(mut flag: watch::Receiver<bool>) {
 /// true ends the thread and every connection it still serves.
 pub fn spawn(
     id: usize,
-    snapshot: Arc<Snapshot>,
+    (snapshot, idle_pools): (Arc<Snapshot>, Arc<crate::http::pool::Pools>),
     listeners: Vec<Listener>,
     limits: Limits,
     (drain, mut stop): (watch::Receiver<bool>, watch::Receiver<bool>),
@@ -73,7 +73,7 @@ pub fn spawn(
             };
             let local = LocalSet::new();
             local.block_on(&rt, async move {
-                let worker = Rc::new(Worker::new(id, &snapshot));
+                let worker = Rc::new(Worker::new(id, &snapshot, idle_pools));
                 tokio::task::spawn_local(crate::http::client::run_parking_lot(worker.clone()));
                 for l in listeners {
                     let listener = match TcpListener::from_std(l.socket) {

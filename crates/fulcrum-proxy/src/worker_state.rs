@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::http::pool::Pool;
+use crate::http::pool::{Pool, Pools};
 use crate::select::{RequestKey, Selector};
 use crate::server::ServerRt;
 use crate::snapshot::{BackendRt, ConnGuard, Snapshot};
@@ -28,11 +28,11 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// The state of worker `id` serving `snapshot`.
-    pub fn new(id: usize, snapshot: &Arc<Snapshot>) -> Self {
+    /// The state of worker `id` serving `snapshot`, with its handle on the process's idle server connections.
+    pub fn new(id: usize, snapshot: &Arc<Snapshot>, idle_pools: Arc<Pools>) -> Self {
         Worker {
             id,
-            pool: Rc::new(Pool::new(snapshot.idle_pools.clone(), id)),
+            pool: Rc::new(Pool::new(idle_pools, id)),
             snapshot: snapshot.clone(),
             selectors: RefCell::new(
                 snapshot
