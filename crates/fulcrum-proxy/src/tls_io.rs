@@ -1,5 +1,5 @@
 //! TLS on a client connection: rustls' sans-IO server session driven over the connection's own socket, on the
-//! worker's thread. [`crate::client_io::ClientIo`] reads and writes through it when the `bind` line has `ssl`, so
+//! worker's thread. The client connection (`client_io.rs`) reads and writes through it when the `bind` line has `ssl`, so
 //! the HTTP loop above sees clear text and every counter and timeout stays where it is.
 //!
 //! A write returns once its records are in the socket, as a clear-text write does: when the socket is full after
@@ -288,7 +288,7 @@ impl TlsSession {
 }
 
 /// One server connection's TLS session (`server ... ssl`): rustls' client session driven over the connection's
-/// socket like [`TlsSession`], owned by the [`crate::http::server_conn::ServerConn`] (no sharing, so no cell).
+/// socket like [`TlsSession`], owned by the server connection (`http/server_conn.rs`; no sharing, so no cell).
 pub struct TlsClientSession {
     conn: ClientConnection,
     /// Clear-text bytes taken by the last write whose records had not all reached the socket.

@@ -8,7 +8,7 @@
 //! process, as in HAProxy.
 //!
 //! A connection comes back once its response body has been read completely
-//! ([`super::upstream_body::UpstreamBody`]). Connections the server closed, or on which it sent anything while
+//! (by the response body reader, `upstream_body.rs`). Connections the server closed, or on which it sent anything while
 //! idle, are dropped on checkout.
 
 use std::cell::RefCell;

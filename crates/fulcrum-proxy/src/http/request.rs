@@ -1,6 +1,6 @@
 //! The path of one HTTP request, once its head is read: rules -> backend -> server picked -> pooled connection ->
 //! response head back. Errors become HAProxy-style responses (503, 502, 504, 408). The client connection's loop
-//! (`super::client`) writes the response.
+//! (`client.rs`, above this file) writes the response.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;

@@ -1,6 +1,6 @@
 //! One HTTP/1.1 connection to a server, driven by the request task itself: the request head is written, the
 //! request body streamed while the response head is awaited, and the response body then read by
-//! [`super::upstream_body::UpstreamBody`]. There is no separate task per server connection and no channel between
+//! the response body reader (`upstream_body.rs`). There is no separate task per server connection and no channel between
 //! the request and its connection.
 
 use std::future::poll_fn;

@@ -1,9 +1,9 @@
 //! Access logs of `mode http`.
 //!
 //! [`ConnLog`] follows one client connection: it counts the bytes read and written (the client connection,
-//! `crate::client_io`, reports them), the first byte of each request, and holds the request whose response has
+//! `client_io.rs`, reports them), the first byte of each request, and holds the request whose response has
 //! ended. [`TxnSlot`] is one request: the request path marks its steps (backend chosen, server picked, connected,
-//! response head) and the response body ([`crate::http::body::ProxyBody`]) hands it back when its last byte was
+//! response head) and the response body (`http/body.rs`) hands it back when its last byte was
 //! written. The line is emitted once the whole response is on the socket — so `%B` counts exactly the bytes sent
 //! to the client (status line, headers, chunk framing and body), as HAProxy does.
 
