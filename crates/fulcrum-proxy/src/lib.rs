@@ -4,40 +4,21 @@
 //! hands the connection to [`http::serve_client`] or [`tcp::serve_client`]; a server is chosen through
 //! [`select`] from the backend's [`snapshot`]; [`health`] runs checks on its own thread and flips server states.
 
-pub mod admin_state;
-pub mod cert_api;
-pub mod client_io;
-pub mod counters;
-pub mod fd_limit;
+pub mod control;
+pub mod data;
 pub mod health;
-pub mod http;
-pub mod listener;
-pub mod log;
-pub mod memory;
-pub mod origin;
-pub mod parking;
-pub mod proxy_header;
-pub mod queue;
-pub mod ramp;
-pub mod relay;
-pub mod rules;
-pub mod runtime_api;
-pub mod select;
-pub mod server;
-pub mod server_list;
-pub mod server_state;
-pub mod slot;
-pub mod snapshot;
-pub mod splice;
-pub mod stats;
-pub mod stick;
-pub mod tcp;
-pub mod tls_config;
-pub mod tls_io;
-pub mod tls_relay;
-pub mod totals;
-pub mod worker;
-pub mod worker_state;
+pub mod model;
+pub mod net;
+
+// The modules' paths before the crate was drawn in layers, kept so that callers outside it read on.
+pub use control::{cert_api, runtime_api, server_state};
+pub use data::http::stats;
+pub use data::{client_io, http, queue, tcp, tls_relay, totals, worker, worker_state};
+pub use health::admin_state;
+pub use model::{
+    counters, log, ramp, rules, select, server, server_list, slot, snapshot, stick, tls_config,
+};
+pub use net::{fd_limit, listener, memory, origin, parking, proxy_header, relay, splice, tls_io};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,63 +28,8 @@ use tokio::sync::{watch, Semaphore};
 
 use fulcrum_config::haproxy::{Config, StatsAddr};
 
+pub use model::error::StartError;
 pub use snapshot::Snapshot;
-
-/// Why the proxy could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A bind address could not be listened on.
-    #[error("[ALERT] {location}: 'bind': cannot bind to {addr} for proxy '{proxy}': {source}")]
-    Bind {
-        /// The frontend.
-        proxy: String,
-        /// The address.
-        addr: SocketAddr,
-        /// The bind line.
-        location: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// An inherited socket (`fd@N`) cannot be used.
-    #[error("[ALERT] {location}: '{keyword}': {source}")]
-    Inherit {
-        /// `bind` or `stats socket`.
-        keyword: &'static str,
-        /// The line.
-        location: String,
-        /// What is wrong with the descriptor.
-        source: listener::InheritError,
-    },
-    /// The rules of a proxy could not be compiled.
-    #[error("[ALERT] {0}")]
-    Rules(#[from] rules::http::RulesError),
-    /// The descriptor limit is too low for `maxconn` (`strict-limits`).
-    #[error("{0}")]
-    FdLimit(#[from] fd_limit::FdLimitError),
-    /// A `bind` line's TLS settings cannot be used.
-    #[error("[ALERT] {location}: 'bind' in proxy '{proxy}': {message}")]
-    Tls {
-        /// The bind line.
-        location: String,
-        /// The frontend.
-        proxy: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A thread could not be started.
-    #[error("cannot start a thread: {0}")]
-    Thread(std::io::Error),
-    /// A `stats socket` could not be created.
-    #[error("[ALERT] {location}: 'stats socket': cannot bind '{path}': {source}")]
-    StatsSocket {
-        /// The socket address.
-        path: String,
-        /// The `stats socket` line.
-        location: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-}
 
 /// A running proxy; dropping it does not stop it, call [`RunningProxy::stop`].
 pub struct RunningProxy {
