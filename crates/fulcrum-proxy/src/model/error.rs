@@ -1,9 +1,8 @@
 //! Why a proxy's rules, or the parts of the snapshot compiled with them (stick actions, server TLS, log formats,
-//! error pages), could not be compiled ([`RulesError`]), and why the proxy could not start ([`StartError`]).
+//! error pages), could not be compiled ([`RulesError`], [`AclError`]), and why the proxy could not start ([`StartError`]).
 
 use std::net::SocketAddr;
 
-use super::rules::acl::AclError;
 use crate::model::error_pages::ReplyError;
 
 /// Why a proxy's rules could not be compiled.
@@ -117,5 +116,36 @@ pub enum StartError {
         location: String,
         /// The OS error.
         source: std::io::Error,
+    },
+}
+
+/// Why an ACL could not be compiled (the parser validates patterns, so this means a parser bug).
+#[derive(Debug, thiserror::Error)]
+pub enum AclError {
+    /// A regular expression that does not compile.
+    #[error("acl '{name}': invalid regular expression '{pattern}': {source}")]
+    Regex {
+        /// ACL name
+        name: String,
+        /// the pattern
+        pattern: String,
+        /// the regex error
+        source: regex::Error,
+    },
+    /// A pattern that is not a valid address, network or integer.
+    #[error("acl '{name}': invalid pattern '{pattern}'")]
+    Pattern {
+        /// ACL name
+        name: String,
+        /// the pattern
+        pattern: String,
+    },
+    /// A pattern its reference holds that the ACL cannot take.
+    #[error("acl '{name}': {message}")]
+    Reference {
+        /// ACL name
+        name: String,
+        /// what is wrong
+        message: String,
     },
 }

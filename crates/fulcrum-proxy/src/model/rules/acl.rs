@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use crate::model::error::AclError;
+
 use regex::RegexBuilder;
 
 use fulcrum_config::haproxy::{Acl, MatchMethod, Sample};
@@ -24,37 +26,6 @@ pub struct CompiledAcl {
     parts: Vec<Arc<Part>>,
     /// The userlist of `http_auth(LIST)` / `http_auth_group(LIST)`.
     users: Option<Arc<super::auth::Users>>,
-}
-
-/// Why an ACL could not be compiled (the parser validates patterns, so this means a parser bug).
-#[derive(Debug, thiserror::Error)]
-pub enum AclError {
-    /// A regular expression that does not compile.
-    #[error("acl '{name}': invalid regular expression '{pattern}': {source}")]
-    Regex {
-        /// ACL name
-        name: String,
-        /// the pattern
-        pattern: String,
-        /// the regex error
-        source: regex::Error,
-    },
-    /// A pattern that is not a valid address, network or integer.
-    #[error("acl '{name}': invalid pattern '{pattern}'")]
-    Pattern {
-        /// ACL name
-        name: String,
-        /// the pattern
-        pattern: String,
-    },
-    /// A pattern its reference holds that the ACL cannot take.
-    #[error("acl '{name}': {message}")]
-    Reference {
-        /// ACL name
-        name: String,
-        /// what is wrong
-        message: String,
-    },
 }
 
 impl CompiledAcl {
