@@ -14,8 +14,9 @@ use std::io::{BufRead, Write};
 use std::net::IpAddr;
 use std::path::Path;
 
-/// Environment variable selecting the file data plane (a path) instead of nftables.
-pub const STATE_ENV: &str = "FULCRUM_LVS_STATE";
+pub use crate::usage::{
+    CONTROLLER_FLAG, CONTROLLER_INTERVAL_ENV, METRICS_FLAG, RATE_ENV, STATE_ENV,
+};
 
 /// Exit code of errors ipvsadm gets back from the kernel ("No such service", ...).
 const KERNEL_ERROR: i32 = 255;
@@ -71,14 +72,6 @@ pub fn forwarding_warning(proc_sys: &Path, addr: IpAddr) -> Option<String> {
     ))
 }
 
-/// Environment variable overriding the `--rate` sampling time, in milliseconds (100..=10000).
-pub const RATE_ENV: &str = "FULCRUM_LVS_RATE_MS";
-
-/// The non-standard option that runs the controller ([`crate::controller`]) in the foreground.
-pub const CONTROLLER_FLAG: &str = "--controller";
-/// Environment variable overriding the controller's interval, in milliseconds.
-pub const CONTROLLER_INTERVAL_ENV: &str = "FULCRUM_LVS_CONTROLLER_INTERVAL_MS";
-
 mod signals {
     //! SIGTERM/SIGINT set a flag (the only thing the handler does, which is async-signal-safe).
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,9 +97,6 @@ mod signals {
         }
     }
 }
-
-/// The non-standard option that serves the table's counters as Prometheus metrics ([`crate::metrics`]).
-pub const METRICS_FLAG: &str = "--metrics";
 
 /// `ipvsadm --metrics ADDR:PORT`: serves `/metrics` from the table read once a second, until SIGTERM/SIGINT.
 fn metrics_main(args: &[OsString], stderr: &mut dyn Write) -> i32 {

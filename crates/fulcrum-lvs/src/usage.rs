@@ -1,4 +1,19 @@
-//! The `-h` usage text and the `-v` version line.
+//! The `-h` usage text and the `-v` version line, and the names of the non-standard options and environment
+//! variables that the command line reads and the text documents.
+
+/// Environment variable selecting the file data plane (a path) instead of nftables.
+pub const STATE_ENV: &str = "FULCRUM_LVS_STATE";
+
+/// Environment variable overriding the `--rate` sampling time, in milliseconds (100..=10000).
+pub const RATE_ENV: &str = "FULCRUM_LVS_RATE_MS";
+
+/// The non-standard option that runs the controller ([`crate::controller`]) in the foreground.
+pub const CONTROLLER_FLAG: &str = "--controller";
+/// Environment variable overriding the controller's interval, in milliseconds.
+pub const CONTROLLER_INTERVAL_ENV: &str = "FULCRUM_LVS_CONTROLLER_INTERVAL_MS";
+
+/// The non-standard option that serves the table's counters as Prometheus metrics ([`crate::metrics`]).
+pub const METRICS_FLAG: &str = "--metrics";
 
 /// The version line (`ipvsadm -v`), naming the IPVS version fulcrum's data plane emulates.
 pub fn version_line(program: &str) -> String {
@@ -116,7 +131,6 @@ fulcrum (nftables data plane):
 
 /// The "See also" block after ipvsadm's own text: where the table lives, the controller, the docs.
 fn see_also() -> String {
-    use crate::cli::{CONTROLLER_FLAG, CONTROLLER_INTERVAL_ENV, METRICS_FLAG, RATE_ENV, STATE_ENV};
     use crate::plane::nft::DR_DEVICES_ENV;
     use crate::plane::render::TABLE;
     format!(

@@ -4,40 +4,21 @@
 //! hands the connection to [`http::serve_client`] or [`tcp::serve_client`]; a server is chosen through
 //! [`select`] from the backend's [`snapshot`]; [`health`] runs checks on its own thread and flips server states.
 
-pub mod admin_state;
-pub mod cert_api;
-pub mod client_io;
-pub mod counters;
-pub mod fd_limit;
+pub mod control;
+pub mod data;
 pub mod health;
-pub mod http;
-pub mod listener;
-pub mod log;
-pub mod memory;
-pub mod origin;
-pub mod parking;
-pub mod proxy_header;
-pub mod queue;
-pub mod ramp;
-pub mod relay;
-pub mod rules;
-pub mod runtime_api;
-pub mod select;
-pub mod server;
-pub mod server_list;
-pub mod server_state;
-pub mod slot;
-pub mod snapshot;
-pub mod splice;
-pub mod stats;
-pub mod stick;
-pub mod tcp;
-pub mod tls_config;
-pub mod tls_io;
-pub mod tls_relay;
-pub mod totals;
-pub mod worker;
-pub mod worker_state;
+pub mod model;
+pub mod net;
+
+// The modules' paths before the crate was drawn in layers, kept so that callers outside it read on.
+pub use control::{cert_api, runtime_api, server_state};
+pub use data::http::stats;
+pub use data::{client_io, http, queue, tcp, tls_relay, totals, worker, worker_state};
+pub use health::admin_state;
+pub use model::{
+    counters, log, ramp, rules, select, server, server_list, slot, snapshot, stick, tls_config,
+};
+pub use net::{fd_limit, listener, memory, origin, parking, proxy_header, relay, splice, tls_io};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,63 +28,8 @@ use tokio::sync::{watch, Semaphore};
 
 use fulcrum_config::haproxy::{Config, StatsAddr};
 
+pub use model::error::StartError;
 pub use snapshot::Snapshot;
-
-/// Why the proxy could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A bind address could not be listened on.
-    #[error("[ALERT] {location}: 'bind': cannot bind to {addr} for proxy '{proxy}': {source}")]
-    Bind {
-        /// The frontend.
-        proxy: String,
-        /// The address.
-        addr: SocketAddr,
-        /// The bind line.
-        location: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// An inherited socket (`fd@N`) cannot be used.
-    #[error("[ALERT] {location}: '{keyword}': {source}")]
-    Inherit {
-        /// `bind` or `stats socket`.
-        keyword: &'static str,
-        /// The line.
-        location: String,
-        /// What is wrong with the descriptor.
-        source: listener::InheritError,
-    },
-    /// The rules of a proxy could not be compiled.
-    #[error("[ALERT] {0}")]
-    Rules(#[from] rules::http::RulesError),
-    /// The descriptor limit is too low for `maxconn` (`strict-limits`).
-    #[error("{0}")]
-    FdLimit(#[from] fd_limit::FdLimitError),
-    /// A `bind` line's TLS settings cannot be used.
-    #[error("[ALERT] {location}: 'bind' in proxy '{proxy}': {message}")]
-    Tls {
-        /// The bind line.
-        location: String,
-        /// The frontend.
-        proxy: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A thread could not be started.
-    #[error("cannot start a thread: {0}")]
-    Thread(std::io::Error),
-    /// A `stats socket` could not be created.
-    #[error("[ALERT] {location}: 'stats socket': cannot bind '{path}': {source}")]
-    StatsSocket {
-        /// The socket address.
-        path: String,
-        /// The `stats socket` line.
-        location: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-}
 
 /// A running proxy; dropping it does not stop it, call [`RunningProxy::stop`].
 pub struct RunningProxy {
@@ -198,6 +124,8 @@ pub(crate) fn thread_count(config: &Config) -> usize {
 /// fork into the background or drop privileges).
 pub struct Bound {
     snapshot: Arc<Snapshot>,
+    /// The idle server connections of every worker thread.
+    idle_pools: Arc<http::pool::Pools>,
     /// The runtime API and its `stats socket` listeners.
     runtime: (
         Arc<runtime_api::RuntimeApi>,
@@ -238,9 +166,14 @@ pub fn threads(config: &Config) -> usize {
 /// `handover` whose address `config` binds instead of binding them again.
 pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<Bound, StartError> {
     let snapshot = Arc::new(Snapshot::build(config)?);
+    let idle_pools = Arc::new(http::pool::Pools::new(
+        crate::thread_count(config),
+        snapshot.servers.iter().map(|s| s.config.pool_max_conn),
+        config.global.idle_pool_shared.unwrap_or(true),
+    ));
     // States carried over a restart (`load-server-state-from-file`) apply before any traffic or check.
     server_state::load(config, &snapshot);
-    rules::sample::set_global_vars(&config.global.vars);
+    rules::vars::set_global_vars(&config.global.vars);
     let (tls, certs) = tls_config::all(config)?;
     let threads = thread_count(config);
     let limits = worker::Limits {
@@ -386,6 +319,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     }
     api.set_exposed(exposed.clone());
     Ok(Bound {
+        idle_pools,
         runtime: (Arc::new(api), stats_sockets),
         snapshot,
         per_worker,
@@ -444,7 +378,7 @@ impl Bound {
             handles.push(
                 worker::spawn(
                     id,
-                    self.snapshot.clone(),
+                    (self.snapshot.clone(), self.idle_pools.clone()),
                     listeners,
                     self.limits.clone(),
                     (drain_rx.clone(), stop_rx.clone()),

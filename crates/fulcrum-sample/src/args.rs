@@ -7,12 +7,20 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::context::{VarName, VarNameError};
-use crate::conv::IntArg;
 use crate::error::Error;
 use crate::parse::{RawArg, RawCall};
 use crate::timefmt::Unit;
 use crate::value::read_int64;
+use crate::vars::{VarName, VarNameError};
+
+/// An integer operand: a constant or a variable read at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IntArg {
+    /// A constant.
+    Const(i64),
+    /// A variable, cast to an integer when read.
+    Var(VarName),
+}
 
 /// The kind of an argument, which decides how its text is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use regex::bytes::RegexBuilder;
 use crate::args::{args, Kind};
 use crate::codec;
 use crate::codec::JsonInput;
-use crate::context::{BackendStat, IdOf, VarName};
+use crate::context::{BackendStat, IdOf};
 use crate::conv::{ArithOp, Conv, DigestAlg, Hash32, HmacKey};
 use crate::error::Error;
 use crate::fetch::{Dir, Fetch, MAX_HDR_HISTORY};
@@ -19,6 +19,7 @@ use crate::parse::{RawCall, RawExpr};
 use crate::text;
 use crate::timefmt::Format;
 use crate::value::Type;
+use crate::vars::VarName;
 use crate::{fix, mqtt};
 
 use Kind::{Int as I, Ipv4 as V4, Ipv6 as V6, Mask4 as M4, Mask6 as M6, Str as S};
@@ -162,7 +163,7 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         args(call, &[], 0)?;
         Ok(f)
     };
-    if let Some(f) = crate::fetch::SslFetch::by_name(call.name) {
+    if let Some(f) = crate::context::SslFetch::by_name(call.name) {
         return simple(Fetch::Ssl(f));
     }
     match call.name {

@@ -6,117 +6,79 @@
 //! data, so that fetching a header, the path or a name does not allocate.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
-use std::str::FromStr;
 use std::time::SystemTime;
 
-use crate::value::Value;
+use crate::vars::VarName;
 
-/// The lifetime of a variable (`txn.name`, `sess.name`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    /// `proc.`: shared by the whole process.
-    Proc,
-    /// `sess.`: one client connection.
-    Sess,
-    /// `txn.`: one request and its response.
-    Txn,
-    /// `req.`: the request processing only.
-    Req,
-    /// `res.`: the response processing only.
-    Res,
-    /// `check.`: one health check.
-    Check,
+use crate::value::{Type, Value};
+
+/// The TLS fetches about the client connection (`ssl_fc*`) and its certificate (`ssl_c_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SslFetch {
+    /// `ssl_fc`: the connection came over TLS (boolean).
+    Fc,
+    /// `ssl_fc_sni`: the server name the client asked for.
+    FcSni,
+    /// `ssl_fc_protocol`: `TLSv1.2`, `TLSv1.3`.
+    FcProtocol,
+    /// `ssl_fc_cipher`: the cipher suite, in OpenSSL's spelling.
+    FcCipher,
+    /// `ssl_fc_alpn`: the protocol agreed by ALPN.
+    FcAlpn,
+    /// `ssl_fc_has_crt` / `ssl_c_used`: the client sent a certificate (boolean).
+    CUsed,
+    /// `ssl_c_verify`: the verification result code (0: verified or none asked for).
+    CVerify,
+    /// `ssl_c_err`: the first verification error on the client's certificate (depth 0), OpenSSL's number.
+    CErr,
+    /// `ssl_c_ca_err`: the first verification error above it.
+    CCaErr,
+    /// `ssl_c_ca_err_depth`: the depth of that error.
+    CCaErrDepth,
+    /// `ssl_c_s_dn`: the client certificate's subject, `/C=../CN=..`.
+    CSDn,
+    /// `ssl_c_i_dn`: the client certificate's issuer.
+    CIDn,
+    /// `ssl_c_serial`: the client certificate's serial number (binary).
+    CSerial,
+    /// `ssl_c_der`: the client certificate, DER (binary).
+    CDer,
 }
 
-impl Scope {
-    /// The prefix written before the dot.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Proc => "proc",
-            Scope::Sess => "sess",
-            Scope::Txn => "txn",
-            Scope::Req => "req",
-            Scope::Res => "res",
-            Scope::Check => "check",
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A variable reference, `scope.name`, as `var()`, `concat()` and the arithmetic converters take.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct VarName {
-    scope: Scope,
-    name: Box<str>,
-}
-
-/// Why a variable name was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VarNameError {
-    /// The name does not start with `proc.`, `sess.`, `txn.`, `req.`, `res.` or `check.`, or
-    /// nothing follows the dot.
-    #[error("invalid variable name '{0}': it must start with its scope ('proc.', 'sess.', 'txn.', 'req.', 'res.' or 'check.') followed by a name")]
-    Scope(String),
-    /// The name holds a character other than a letter, a digit, `.` or `_`.
-    #[error("invalid variable name '{0}': only letters, digits, '.' and '_' may follow the scope")]
-    Syntax(String),
-}
-
-impl VarName {
-    /// The variable's scope.
-    pub fn scope(&self) -> Scope {
-        self.scope
-    }
-
-    /// The name after the scope's dot.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl FromStr for VarName {
-    type Err = VarNameError;
-
-    /// Parses `scope.name` (HAProxy's rules: the scope is lower case, the name is made of letters,
-    /// digits, `.` and `_`).
-    fn from_str(s: &str) -> Result<VarName, VarNameError> {
-        let scopes = [
-            ("proc.", Scope::Proc),
-            ("sess.", Scope::Sess),
-            ("txn.", Scope::Txn),
-            ("req.", Scope::Req),
-            ("res.", Scope::Res),
-            ("check.", Scope::Check),
-        ];
-        let (scope, name) = scopes
-            .iter()
-            .find_map(|(p, sc)| s.strip_prefix(p).map(|n| (*sc, n)))
-            .filter(|(_, n)| !n.is_empty())
-            .ok_or_else(|| VarNameError::Scope(s.to_string()))?;
-        if !name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_')
-        {
-            return Err(VarNameError::Syntax(s.to_string()));
-        }
-        Ok(VarName {
-            scope,
-            name: name.into(),
+impl SslFetch {
+    /// The fetch of a name, if it is one of these.
+    pub fn by_name(name: &str) -> Option<SslFetch> {
+        Some(match name {
+            "ssl_fc" => SslFetch::Fc,
+            "ssl_fc_sni" => SslFetch::FcSni,
+            "ssl_fc_protocol" => SslFetch::FcProtocol,
+            "ssl_fc_cipher" => SslFetch::FcCipher,
+            "ssl_fc_alpn" => SslFetch::FcAlpn,
+            "ssl_fc_has_crt" | "ssl_c_used" => SslFetch::CUsed,
+            "ssl_c_verify" => SslFetch::CVerify,
+            "ssl_c_err" => SslFetch::CErr,
+            "ssl_c_ca_err" => SslFetch::CCaErr,
+            "ssl_c_ca_err_depth" => SslFetch::CCaErrDepth,
+            "ssl_c_s_dn" => SslFetch::CSDn,
+            "ssl_c_i_dn" => SslFetch::CIDn,
+            "ssl_c_serial" => SslFetch::CSerial,
+            "ssl_c_der" => SslFetch::CDer,
+            _ => return None,
         })
     }
-}
 
-impl fmt::Display for VarName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.scope, self.name)
+    /// The type of the sample.
+    pub fn out_type(self) -> Type {
+        match self {
+            SslFetch::Fc | SslFetch::CUsed => Type::Bool,
+            SslFetch::CVerify | SslFetch::CErr | SslFetch::CCaErr | SslFetch::CCaErrDepth => {
+                Type::Int
+            }
+            SslFetch::CSerial | SslFetch::CDer => Type::Bin,
+            _ => Type::Str,
+        }
     }
 }
 
@@ -198,7 +160,7 @@ pub trait Context {
 
     /// A TLS fact of the client connection (`ssl_fc`, `ssl_fc_sni`, ...); `None` when it does not apply (and
     /// `ssl_fc` on a clear-text connection is `false`, which the proxy answers).
-    fn ssl(&self, fetch: crate::fetch::SslFetch) -> Option<Value<'_>> {
+    fn ssl(&self, fetch: SslFetch) -> Option<Value<'_>> {
         let _ = fetch;
         None
     }
@@ -344,6 +306,7 @@ pub trait Context {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vars::{Scope, VarNameError};
 
     #[test]
     fn var_names() {

@@ -11,22 +11,15 @@ use md5::Digest;
 use regex::bytes::Regex;
 use subtle::ConstantTimeEq;
 
+use crate::args::IntArg;
 use crate::codec::{self, JsonInput};
-use crate::context::{Context, VarName};
+use crate::context::Context;
 use crate::hash;
 use crate::text::{self, Piece};
 use crate::timefmt::{self, Format, Unit};
 use crate::value::{Type, Value};
+use crate::vars::VarName;
 use crate::{fix, mqtt};
-
-/// An integer operand: a constant or a variable read at run time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum IntArg {
-    /// A constant.
-    Const(i64),
-    /// A variable, cast to an integer when read.
-    Var(VarName),
-}
 
 /// The arithmetic and bitwise converters taking an operand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,7 +334,7 @@ pub(crate) enum Conv {
         out: crate::map::MapOut,
     },
     /// `set-var(name[,cond...])`: stores the sample in a variable (when the conditions hold) and passes it on.
-    SetVar(crate::context::VarName, crate::vars::VarConds),
+    SetVar(crate::vars::VarName, crate::vars::VarConds),
 }
 
 /// The key of `hmac`.

@@ -10,11 +10,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::ControlFlow;
 use std::time::UNIX_EPOCH;
 
-use crate::context::{BackendStat, Context, IdOf, VarName};
+use crate::context::{BackendStat, Context, IdOf, SslFetch};
 use crate::hash;
 use crate::http;
 use crate::timefmt::Unit;
 use crate::value::{Type, Value};
+use crate::vars::VarName;
 
 /// How many values back a negative header occurrence may reach (HAProxy's MAX_HDR_HISTORY).
 pub(crate) const MAX_HDR_HISTORY: usize = 10;
@@ -231,74 +232,6 @@ pub(crate) enum Fetch {
         /// How many (0: every byte after `offset`).
         length: u32,
     },
-}
-
-/// The TLS fetches about the client connection (`ssl_fc*`) and its certificate (`ssl_c_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SslFetch {
-    /// `ssl_fc`: the connection came over TLS (boolean).
-    Fc,
-    /// `ssl_fc_sni`: the server name the client asked for.
-    FcSni,
-    /// `ssl_fc_protocol`: `TLSv1.2`, `TLSv1.3`.
-    FcProtocol,
-    /// `ssl_fc_cipher`: the cipher suite, in OpenSSL's spelling.
-    FcCipher,
-    /// `ssl_fc_alpn`: the protocol agreed by ALPN.
-    FcAlpn,
-    /// `ssl_fc_has_crt` / `ssl_c_used`: the client sent a certificate (boolean).
-    CUsed,
-    /// `ssl_c_verify`: the verification result code (0: verified or none asked for).
-    CVerify,
-    /// `ssl_c_err`: the first verification error on the client's certificate (depth 0), OpenSSL's number.
-    CErr,
-    /// `ssl_c_ca_err`: the first verification error above it.
-    CCaErr,
-    /// `ssl_c_ca_err_depth`: the depth of that error.
-    CCaErrDepth,
-    /// `ssl_c_s_dn`: the client certificate's subject, `/C=../CN=..`.
-    CSDn,
-    /// `ssl_c_i_dn`: the client certificate's issuer.
-    CIDn,
-    /// `ssl_c_serial`: the client certificate's serial number (binary).
-    CSerial,
-    /// `ssl_c_der`: the client certificate, DER (binary).
-    CDer,
-}
-
-impl SslFetch {
-    /// The fetch of a name, if it is one of these.
-    pub fn by_name(name: &str) -> Option<SslFetch> {
-        Some(match name {
-            "ssl_fc" => SslFetch::Fc,
-            "ssl_fc_sni" => SslFetch::FcSni,
-            "ssl_fc_protocol" => SslFetch::FcProtocol,
-            "ssl_fc_cipher" => SslFetch::FcCipher,
-            "ssl_fc_alpn" => SslFetch::FcAlpn,
-            "ssl_fc_has_crt" | "ssl_c_used" => SslFetch::CUsed,
-            "ssl_c_verify" => SslFetch::CVerify,
-            "ssl_c_err" => SslFetch::CErr,
-            "ssl_c_ca_err" => SslFetch::CCaErr,
-            "ssl_c_ca_err_depth" => SslFetch::CCaErrDepth,
-            "ssl_c_s_dn" => SslFetch::CSDn,
-            "ssl_c_i_dn" => SslFetch::CIDn,
-            "ssl_c_serial" => SslFetch::CSerial,
-            "ssl_c_der" => SslFetch::CDer,
-            _ => return None,
-        })
-    }
-
-    /// The type of the sample.
-    pub fn out_type(self) -> Type {
-        match self {
-            SslFetch::Fc | SslFetch::CUsed => Type::Bool,
-            SslFetch::CVerify | SslFetch::CErr | SslFetch::CCaErr | SslFetch::CCaErrDepth => {
-                Type::Int
-            }
-            SslFetch::CSerial | SslFetch::CDer => Type::Bin,
-            _ => Type::Str,
-        }
-    }
 }
 
 impl Fetch {

@@ -100,16 +100,15 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-pub use context::{BackendStat, Context, HeaderVisitor, IdOf, Scope, VarName, VarNameError};
+pub use context::{BackendStat, Context, HeaderVisitor, IdOf, SslFetch};
 pub use error::Error;
-pub use fetch::SslFetch;
 pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
 pub use map::{
     parse_file, MapEntry, MapError, MapInfo, MapOut, MapSource, MapTable, Maps, MatchKind, NoMaps,
 };
 pub use stick::{StickFetch, StickTarget, StickWhat};
 pub use value::{Type, Value};
-pub use vars::{VarCondError, VarConds};
+pub use vars::{Scope, VarCondError, VarConds, VarName, VarNameError};
 
 use conv::Conv;
 use fetch::Fetch;

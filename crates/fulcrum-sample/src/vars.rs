@@ -1,10 +1,116 @@
-//! The conditions of `set-var(scope.name,COND,...)` (HAProxy 2.6): whether a new value replaces a variable's,
+//! Variables' names and scopes ([`VarName`], [`Scope`]), and the conditions of `set-var(scope.name,COND,...)` (HAProxy 2.6): whether a new value replaces a variable's,
 //! decided from the variable's current value and the new sample. Pure logic; the proxy keeps the variables.
 
 use std::fmt;
+use std::str::FromStr;
 
-use crate::context::Scope;
 use crate::value::Value;
+
+/// The lifetime of a variable (`txn.name`, `sess.name`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// `proc.`: shared by the whole process.
+    Proc,
+    /// `sess.`: one client connection.
+    Sess,
+    /// `txn.`: one request and its response.
+    Txn,
+    /// `req.`: the request processing only.
+    Req,
+    /// `res.`: the response processing only.
+    Res,
+    /// `check.`: one health check.
+    Check,
+}
+
+impl Scope {
+    /// The prefix written before the dot.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Proc => "proc",
+            Scope::Sess => "sess",
+            Scope::Txn => "txn",
+            Scope::Req => "req",
+            Scope::Res => "res",
+            Scope::Check => "check",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A variable reference, `scope.name`, as `var()`, `concat()` and the arithmetic converters take.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VarName {
+    scope: Scope,
+    name: Box<str>,
+}
+
+/// Why a variable name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VarNameError {
+    /// The name does not start with `proc.`, `sess.`, `txn.`, `req.`, `res.` or `check.`, or
+    /// nothing follows the dot.
+    #[error("invalid variable name '{0}': it must start with its scope ('proc.', 'sess.', 'txn.', 'req.', 'res.' or 'check.') followed by a name")]
+    Scope(String),
+    /// The name holds a character other than a letter, a digit, `.` or `_`.
+    #[error("invalid variable name '{0}': only letters, digits, '.' and '_' may follow the scope")]
+    Syntax(String),
+}
+
+impl VarName {
+    /// The variable's scope.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// The name after the scope's dot.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl FromStr for VarName {
+    type Err = VarNameError;
+
+    /// Parses `scope.name` (HAProxy's rules: the scope is lower case, the name is made of letters,
+    /// digits, `.` and `_`).
+    fn from_str(s: &str) -> Result<VarName, VarNameError> {
+        let scopes = [
+            ("proc.", Scope::Proc),
+            ("sess.", Scope::Sess),
+            ("txn.", Scope::Txn),
+            ("req.", Scope::Req),
+            ("res.", Scope::Res),
+            ("check.", Scope::Check),
+        ];
+        let (scope, name) = scopes
+            .iter()
+            .find_map(|(p, sc)| s.strip_prefix(p).map(|n| (*sc, n)))
+            .filter(|(_, n)| !n.is_empty())
+            .ok_or_else(|| VarNameError::Scope(s.to_string()))?;
+        if !name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_')
+        {
+            return Err(VarNameError::Syntax(s.to_string()));
+        }
+        Ok(VarName {
+            scope,
+            name: name.into(),
+        })
+    }
+}
+
+impl fmt::Display for VarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.scope, self.name)
+    }
+}
 
 /// A set of `set-var` conditions; the value is stored only when every one of them holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

@@ -228,6 +228,37 @@ pub fn resolve(
     }
 }
 
+/// Parses `IP[/MASK]` where MASK is a prefix length or (IPv4) a dotted mask.
+pub fn parse_net(s: &str) -> Result<(std::net::IpAddr, u8), String> {
+    let bad = || {
+        format!("invalid network '{s}': expected ADDRESS[/PREFIX] such as 10.0.0.0/8 or 10.0.0.0/255.0.0.0")
+    };
+    let (ip, mask) = match s.split_once('/') {
+        Some((a, m)) => (a, Some(m)),
+        None => (s, None),
+    };
+    let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = match mask {
+        None => max,
+        Some(m) => match m.parse::<u8>() {
+            Ok(n) if n <= max => n,
+            Ok(_) => return Err(bad()),
+            Err(_) => match (ip, m.parse::<std::net::Ipv4Addr>()) {
+                (std::net::IpAddr::V4(_), Ok(mask)) => {
+                    let bits = u32::from(mask);
+                    if bits.leading_ones() + bits.trailing_zeros() != 32 {
+                        return Err(bad());
+                    }
+                    bits.leading_ones() as u8
+                }
+                _ => return Err(bad()),
+            },
+        },
+    };
+    Ok((ip, len))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use super::addr::parse_net;
 use super::common::{Line, MapLoad, Sink};
 use super::known;
 use super::model::StickRule;
@@ -27,7 +28,6 @@ use super::model::{
     Rules, Sample, SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds,
     VarName, WaitForBody, RULE_LOG_VARS,
 };
-use super::proxy::parse_net;
 use super::sections::SectionKind;
 use crate::diag::Severity;
 use crate::Location;

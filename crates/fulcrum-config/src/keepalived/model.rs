@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+pub use super::virtual_server::ScriptUser;
 use super::virtual_server::{VirtualServer, VirtualServerGroup};
 use crate::Location;
 
@@ -34,15 +35,6 @@ impl Config {
     pub fn script(&self, name: &str) -> Option<&VrrpScript> {
         self.scripts.iter().find(|s| s.name == name)
     }
-}
-
-/// `script_user USER [GROUP]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScriptUser {
-    /// User name.
-    pub user: String,
-    /// Group name (the user's primary group when absent).
-    pub group: Option<String>,
 }
 
 /// `global_defs { ... }`.

@@ -4,8 +4,16 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use super::model::ScriptUser;
 use crate::Location;
+
+/// `script_user USER [GROUP]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptUser {
+    /// User name.
+    pub user: String,
+    /// Group name (the user's primary group when absent).
+    pub group: Option<String>,
+}
 
 /// What a `virtual_server` line names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,917 @@
+//! The runtime API (`stats socket PATH [mode M] [level L]`): unix stream sockets served by one thread, each
+//! connection a [`fulcrum_admin::runtime::Session`]; [`RuntimeApi`] answers the commands from the live
+//! [`Snapshot`] and applies the changes: admin state and weight (atomics on [`ServerRt`], then the backend's
+//! balancing table is rebuilt), frozen health checks, and servers added or deleted at run time
+//! ([`crate::model::server_list::ServerList`]). Workers never wait on any of it.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixListener as StdUnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use fulcrum_admin::runtime::{
+    AclError, AdminState, Control, CtlError, Info, Level, MapEntryInfo, MapRefInfo, MuxProto,
+    NewServer, PatternEntry, PatternRef, ServerState, Session, Weight,
+};
+use fulcrum_config::haproxy::{Config, Mode, Server, StatsAddr, StatsLevel, StatsSocket};
+
+use crate::health::admin_state::{admin_flags, apply_admin};
+use crate::model::server::ServerRt;
+use crate::model::snapshot::{BackendRt, Snapshot};
+
+/// How long a connection may stay silent (HAProxy's default `stats timeout`).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once, every stats socket together (HAProxy's default `stats maxconn`).
+const MAXCONN: usize = 10;
+
+/// A bound `stats socket`.
+pub struct StatsListener {
+    level: Level,
+    socket: Bound,
+    /// `expose-fd listeners`: `_getsocks` hands the listening sockets over.
+    expose: bool,
+}
+
+/// The listening sockets a `stats socket ... expose-fd listeners` hands to a new process (`-x`): duplicates of
+/// the proxy's own, by address. A soft stop empties it, so that nothing is kept open that nobody accepts on.
+#[derive(Clone, Default)]
+pub struct Exposed(Arc<Mutex<Vec<(SocketAddr, std::net::TcpListener)>>>);
+
+impl Exposed {
+    /// Adds a socket listening on `addr`.
+    pub fn push(&self, addr: SocketAddr, socket: std::net::TcpListener) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((addr, socket));
+    }
+
+    /// Closes every exposed socket (the proxy's own copies stay open).
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Sends every exposed socket over `stream` (SCM_RIGHTS), one message each whose bytes are the address and a
+    /// newline; the receiver ([`crate::net::listener::receive_sockets`]) reads until the stream ends.
+    fn send(&self, stream: &std::os::unix::net::UnixStream) -> std::io::Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let sockets = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for (addr, socket) in sockets.iter() {
+            let line = format!("{addr}\n");
+            let iov = [std::io::IoSlice::new(line.as_bytes())];
+            let fds = [socket.as_raw_fd()];
+            let cmsg = [ControlMessage::ScmRights(&fds)];
+            sendmsg::<()>(stream.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+                .map_err(std::io::Error::from)?;
+        }
+        Ok(())
+    }
+}
+
+impl StatsListener {
+    /// A unix listener made by the caller (the master process's channel to its worker), served at `level`; its
+    /// file, if any, belongs to the caller.
+    pub fn unix(listener: StdUnixListener, level: StatsLevel) -> StatsListener {
+        StatsListener {
+            level: self::level(level),
+            socket: Bound::Unix(listener),
+            expose: false,
+        }
+    }
+}
+
+/// The listening socket of a `stats socket`.
+enum Bound {
+    /// A unix socket the process created: its file is removed at stop if it is still ours (same inode).
+    Created {
+        path: PathBuf,
+        listener: StdUnixListener,
+        ino: u64,
+    },
+    /// An inherited unix socket (`fd@N`): its file, if any, belongs to whoever made it.
+    Unix(StdUnixListener),
+    /// A TCP listener, bound here or inherited.
+    Tcp(std::net::TcpListener),
+}
+
+/// Why a `stats socket` could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// Binding the address failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The inherited descriptor is unusable.
+    #[error("{0}")]
+    Inherit(#[from] crate::net::listener::InheritError),
+}
+
+fn level(l: StatsLevel) -> Level {
+    match l {
+        StatsLevel::User => Level::User,
+        StatsLevel::Operator => Level::Operator,
+        StatsLevel::Admin => Level::Admin,
+    }
+}
+
+/// Binds a `stats socket` line. A unix socket is created under a temporary name with the configured mode, then
+/// renamed over its path, which replaces a stale socket file atomically (HAProxy does the same); a TCP address is
+/// bound; an inherited `fd@N` is taken as it is (the caller claimed it once).
+pub fn bind_socket(s: &StatsSocket) -> Result<StatsListener, BindError> {
+    let socket = match &s.addr {
+        StatsAddr::Unix(path) => bind_unix(path, s.mode)?,
+        StatsAddr::Tcp(addr) => {
+            let mut l = crate::net::listener::bind_reuseport(*addr, 1)?;
+            Bound::Tcp(l.remove(0))
+        }
+        // Claimed once, when the proxy's sockets are bound.
+        StatsAddr::Fd(fd) => match crate::net::listener::take_inherited(*fd)? {
+            crate::net::listener::Inherited::Tcp(l) => Bound::Tcp(l),
+            crate::net::listener::Inherited::Unix(l) => Bound::Unix(l),
+        },
+    };
+    Ok(StatsListener {
+        level: level(s.level),
+        socket,
+        expose: s.expose_fd_listeners,
+    })
+}
+
+fn bind_unix(path: &Path, mode: Option<u32>) -> std::io::Result<Bound> {
+    let mut tmp = path.to_path_buf().into_os_string();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let listener = StdUnixListener::bind(&tmp)?;
+    let done = (|| {
+        if let Some(mode) = mode {
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        }
+        std::fs::rename(&tmp, path)?;
+        std::fs::metadata(path)
+    })();
+    match done {
+        Ok(meta) => Ok(Bound::Created {
+            path: path.to_path_buf(),
+            listener,
+            ino: meta.ino(),
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Removes the socket file if it is still ours.
+fn remove_socket(path: &Path, ino: u64) {
+    if std::fs::metadata(path).is_ok_and(|m| m.ino() == ino) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// What the runtime API reads and changes; shared by every `stats socket` of the process.
+pub struct RuntimeApi {
+    snapshot: Arc<Snapshot>,
+    /// HAProxy's numeric id of each backend (by [`BackendRt::id`]).
+    be_ids: Vec<u32>,
+    nbthread: u32,
+    listeners: u64,
+    started: Instant,
+    start_unix: u64,
+    /// The next process-wide server id (`ServerRt::id`) for `add server`.
+    next_id: AtomicUsize,
+    /// Serializes changes made from several connections.
+    changes: Mutex<()>,
+    /// The runtime of the API thread, which runs the checks of servers added at run time.
+    handle: OnceLock<tokio::runtime::Handle>,
+    /// The certificates of the `bind ... ssl` lines (`show ssl cert`, `set ssl cert`), when there are some.
+    certs: Option<Arc<fulcrum_tls::store::CertStore>>,
+    /// The listening sockets `_getsocks` hands over.
+    exposed: Exposed,
+    /// `stats timeout`: how long a connection may stay silent.
+    idle: Duration,
+    /// `stats maxconn`: connections served at once, every stats socket together.
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// HAProxy's numeric id of each backend of `snapshot` (by [`BackendRt::id`]): proxies are numbered in configuration
+/// order from 2 (1 is HAProxy's own CLI proxy), as `show servers state` and the server-state file show them.
+pub(crate) fn backend_ids(config: &Config, snapshot: &Snapshot) -> Vec<u32> {
+    snapshot
+        .backends
+        .iter()
+        .map(|b| {
+            config
+                .proxies
+                .iter()
+                .position(|p| p.kind.has_backend() && p.name == b.name)
+                .map_or(0, |i| i as u32 + 2)
+        })
+        .collect()
+}
+
+impl RuntimeApi {
+    /// The API over `snapshot`, built from `config`, with `nbthread` workers and `listeners` listening sockets.
+    pub fn new(
+        config: &Config,
+        snapshot: Arc<Snapshot>,
+        nbthread: usize,
+        listeners: usize,
+    ) -> Self {
+        let be_ids = backend_ids(config, &snapshot);
+        RuntimeApi {
+            next_id: AtomicUsize::new(snapshot.servers.len()),
+            snapshot,
+            be_ids,
+            nbthread: nbthread as u32,
+            listeners: listeners as u64,
+            started: Instant::now(),
+            start_unix: unix_now(),
+            changes: Mutex::new(()),
+            handle: OnceLock::new(),
+            certs: None,
+            exposed: Exposed::default(),
+            idle: config.global.stats_timeout.unwrap_or(IDLE_TIMEOUT),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                config.global.stats_maxconn.map_or(MAXCONN, |n| n as usize),
+            )),
+        }
+    }
+
+    /// The listening sockets `_getsocks` hands over on a socket with `expose-fd listeners`.
+    pub fn set_exposed(&mut self, exposed: Exposed) {
+        self.exposed = exposed;
+    }
+
+    /// Serves the `ssl cert` commands over `store`.
+    pub fn set_certs(&mut self, store: Arc<fulcrum_tls::store::CertStore>) {
+        self.certs = Some(store);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.changes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn backend(&self, name: &str) -> Result<&Arc<BackendRt>, CtlError> {
+        self.snapshot
+            .backends
+            .iter()
+            .find(|b| b.name == name)
+            .ok_or(CtlError::NoBackend)
+    }
+
+    fn find(&self, b: &str, s: &str) -> Result<(Arc<BackendRt>, Arc<ServerRt>), CtlError> {
+        let be = self.backend(b)?;
+        let srv = be
+            .servers
+            .iter()
+            .find(|x| x.config.name == s)
+            .ok_or(CtlError::NoServer)?;
+        Ok((be.clone(), srv.clone()))
+    }
+
+    fn state_of(&self, be: &BackendRt, s: &ServerRt) -> ServerState {
+        let c = &s.config;
+        let maint = s.in_maint();
+        let checked_up = s.is_checked_up();
+        let (check_status, check_result, check_health, check_state) = if c.check {
+            // CONFIGURED, ENABLED unless `disable health`, PAUSED while in maintenance (as HAProxy's check state).
+            let flags =
+                0x02 | if s.checks_frozen() { 0 } else { 0x04 } | if maint { 0x08 } else { 0 };
+            if checked_up {
+                let layer7 = be.config.httpchk.is_some() || be.config.protocol_check.is_some();
+                let ok = if layer7 { 15 } else { 6 };
+                (ok, 3, c.rise + c.fall - 1, flags)
+            } else {
+                (8, 2, 0, flags)
+            }
+        } else {
+            let paused = if s.admin() & ServerRt::ADMIN_CMAINT != 0 {
+                0x08
+            } else {
+                0
+            };
+            (1, 0, if checked_up && !maint { c.rise } else { 0 }, paused)
+        };
+        ServerState {
+            be_id: self.be_ids.get(be.id).copied().unwrap_or(0),
+            be_name: be.name.clone(),
+            srv_id: s.puid,
+            srv_name: c.name.clone(),
+            addr: s.addr.ip(),
+            port: s.addr.port(),
+            op_state: if checked_up && !maint { 2 } else { 0 },
+            admin_state: s.admin() & 0x7f,
+            uweight: s.user_weight(),
+            iweight: c.weight,
+            since_last_change: unix_now().saturating_sub(s.last_change()),
+            check_status,
+            check_result,
+            check_health,
+            check_state,
+            check_port: c.check_port.unwrap_or(0),
+            check_addr: c.check_addr,
+        }
+    }
+
+    /// Applies new admin flags to a server, rebuilds the backend's table and logs the change in HAProxy's words.
+    fn change_admin(&self, be: &BackendRt, s: &ServerRt, flags: u8) {
+        apply_admin(be, s, flags);
+    }
+
+    /// Starts the checks of a server added at run time.
+    fn start_checks(&self, be: Arc<BackendRt>, s: Arc<ServerRt>) {
+        if let Some(h) = self.handle.get() {
+            h.spawn(crate::health::check_loop(be, s));
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn nofile_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid rlimit to write into.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+        r.rlim_cur
+    } else {
+        0
+    }
+}
+
+impl Control for RuntimeApi {
+    fn set_proc_var(&self, name: &str, fmt: bool, value: &str) -> Result<(), String> {
+        crate::model::rules::vars::set_proc_var(name, fmt, value)
+    }
+
+    fn proc_var(&self, name: &str) -> Option<String> {
+        let name: fulcrum_config::haproxy::VarName = name.parse().ok()?;
+        if name.scope() != fulcrum_config::haproxy::VarScope::Proc {
+            return None;
+        }
+        crate::model::rules::vars::describe_proc_var(&name)
+    }
+
+    fn ssl_certs(&self) -> Option<(Option<String>, Vec<String>)> {
+        self.certs.as_ref().map(|c| c.names())
+    }
+    fn ssl_cert_details(&self, name: &str) -> Option<String> {
+        crate::control::cert_api::details(self.certs.as_ref()?, name)
+    }
+    fn ssl_cert_set(&self, name: &str, payload: &str) -> Result<String, String> {
+        match &self.certs {
+            Some(c) => crate::control::cert_api::set(c, name, payload),
+            None => Err(fulcrum_admin::runtime::NO_TLS.into()),
+        }
+    }
+    fn ssl_cert_commit(&self, name: &str) -> Result<String, String> {
+        match &self.certs {
+            Some(c) => crate::control::cert_api::commit(c, name),
+            None => Err(fulcrum_admin::runtime::NO_TLS.into()),
+        }
+    }
+    fn ssl_cert_abort(&self, name: &str) -> Result<String, String> {
+        match &self.certs {
+            Some(c) => crate::control::cert_api::abort(c, name),
+            None => Err(fulcrum_admin::runtime::NO_TLS.into()),
+        }
+    }
+    fn info(&self) -> Info {
+        let snap = &self.snapshot;
+        Info {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            nbthread: self.nbthread,
+            pid: std::process::id(),
+            uptime: self.started.elapsed(),
+            start_time_sec: self.start_unix,
+            ulimit_n: nofile_limit(),
+            maxconn: snap.global_maxconn.unwrap_or(0),
+            curr_conns: u64::from(snap.actconn.load(Ordering::Relaxed)),
+            cum_conns: None,
+            cum_req: None,
+            listeners: self.listeners,
+            dropped_logs: snap.logging.stats().lost(),
+            node: hostname(),
+            stopping: false,
+        }
+    }
+
+    fn backends(&self) -> Vec<String> {
+        self.snapshot
+            .backends
+            .iter()
+            .map(|b| b.name.clone())
+            .collect()
+    }
+
+    fn servers_state(&self, backend: Option<&str>) -> Option<Vec<ServerState>> {
+        let backends: Vec<&Arc<BackendRt>> = match backend {
+            Some(name) => vec![self.backend(name).ok()?],
+            None => self.snapshot.backends.iter().collect(),
+        };
+        Some(
+            backends
+                .into_iter()
+                .flat_map(|be| be.servers.iter().map(|s| self.state_of(be, s)))
+                .collect(),
+        )
+    }
+
+    fn lookup(&self, backend: &str, server: &str) -> Result<(), CtlError> {
+        self.find(backend, server).map(|_| ())
+    }
+
+    fn weight(&self, backend: &str, server: &str) -> Result<(u32, u32), CtlError> {
+        let (_, s) = self.find(backend, server)?;
+        Ok((s.user_weight(), s.config.weight))
+    }
+
+    fn set_weight(&self, backend: &str, server: &str, weight: Weight) -> Result<(), CtlError> {
+        let _g = self.lock();
+        let (be, s) = self.find(backend, server)?;
+        let w = weight.resolve(s.config.weight);
+        // Static algorithms take only 0% and 100% (HAProxy's rule).
+        if !crate::model::select::is_dynamic(&be.balance, be.hash_type)
+            && w != 0
+            && w != s.config.weight
+        {
+            return Err(CtlError::StaticWeight);
+        }
+        s.set_user_weight(w);
+        be.rebuild_farm();
+        Ok(())
+    }
+
+    fn set_state(&self, backend: &str, server: &str, state: AdminState) -> Result<(), CtlError> {
+        let _g = self.lock();
+        let (be, s) = self.find(backend, server)?;
+        self.change_admin(&be, &s, admin_flags(&s, state));
+        Ok(())
+    }
+
+    fn set_maint(&self, backend: &str, server: &str, maint: bool) -> Result<(), CtlError> {
+        let _g = self.lock();
+        let (be, s) = self.find(backend, server)?;
+        let flags = if maint {
+            (s.admin() & !ServerRt::ADMIN_FDRAIN) | ServerRt::ADMIN_FMAINT
+        } else {
+            s.admin() & !ServerRt::ADMIN_FMAINT
+        };
+        self.change_admin(&be, &s, flags);
+        Ok(())
+    }
+
+    fn set_health(&self, backend: &str, server: &str, enabled: bool) -> Result<(), CtlError> {
+        let (_, s) = self.find(backend, server)?;
+        s.set_checks_frozen(!enabled);
+        Ok(())
+    }
+
+    fn add_server(&self, backend: &str, server: &str, new: &NewServer) -> Result<(), CtlError> {
+        let _g = self.lock();
+        let be = self.backend(backend)?.clone();
+        if !crate::model::select::is_dynamic(&be.balance, be.hash_type) {
+            return Err(CtlError::NotDynamic);
+        }
+        match new.proto {
+            // Every multiplexer HAProxy has for servers is an HTTP one, except `none`, which only HTTP backends
+            // take too.
+            Some(_) if be.mode == Mode::Tcp => {
+                return Err(CtlError::Other(
+                    "MUX protocol is not usable for server.".into(),
+                ))
+            }
+            // What fulcrum speaks to servers anyway.
+            None | Some(MuxProto::H1) => {}
+            Some(p) => {
+                return Err(CtlError::Other(format!(
+                    "'proto {}' is not supported yet by fulcrum: it speaks HTTP/1.1 to servers ('proto h1').",
+                    p.name()
+                )))
+            }
+        }
+        if be.servers.iter().any(|s| s.config.name == server) {
+            return Err(CtlError::AlreadyExists);
+        }
+        let config = Server {
+            name: server.to_string(),
+            addr: new.addr,
+            weight: new.weight,
+            backup: new.backup,
+            check: new.check,
+            inter: Duration::from_secs(2),
+            fastinter: Duration::from_secs(2),
+            downinter: Duration::from_secs(2),
+            rise: 2,
+            fall: 3,
+            check_port: None,
+            check_addr: None,
+            maxconn: new.maxconn,
+            maxqueue: None,
+            pool_max_conn: None,
+            slowstart: None,
+            agent: None,
+            tls: None,
+            send_proxy: None,
+            check_send_proxy: false,
+            disabled: false,
+            location: fulcrum_config::Location::new("<runtime API>", 0),
+        };
+        let puid = be.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let index = be
+            .servers
+            .push_with(|index| Arc::new(ServerRt::added(id, index, puid, &be.name, config)));
+        let s = be.servers[index].clone();
+        be.rebuild_farm();
+        info!("'server {}' : New server registered.", s.full_name);
+        if s.config.check {
+            self.start_checks(be, s);
+        }
+        Ok(())
+    }
+
+    fn del_server(&self, backend: &str, server: &str) -> Result<(), CtlError> {
+        let _g = self.lock();
+        let (be, s) = self.find(backend, server)?;
+        if s.admin() & ServerRt::ADMIN_FMAINT == 0 {
+            return Err(CtlError::NotInMaint);
+        }
+        if s.cur.load(Ordering::SeqCst) > 0 || s.queued.load(Ordering::SeqCst) > 0 {
+            return Err(CtlError::HasConnections);
+        }
+        s.set_admin(s.admin() | ServerRt::ADMIN_DELETED);
+        be.rebuild_farm();
+        info!("Server {} deleted.", s.full_name);
+        Ok(())
+    }
+
+    fn stats(&self) -> Option<fulcrum_admin::Stats> {
+        Some(crate::data::http::stats::collect(&self.snapshot))
+    }
+
+    fn table(&self, verb: &str, args: &[&str]) -> String {
+        let tables = &self.snapshot.tables;
+        let now = crate::model::stick::now_ms();
+        // What expired since the last sweep is neither counted nor listed.
+        for t in tables.list() {
+            t.sweep(now);
+        }
+        let Some((name, rest)) = args.split_first() else {
+            return match verb {
+                "show" => fulcrum_stick::list(tables.list().iter().map(|t| &**t)),
+                _ => fulcrum_stick::ShowError::Required.to_string(),
+            };
+        };
+        let Some(t) = tables.get(name) else {
+            return fulcrum_stick::ShowError::NoTable.to_string();
+        };
+        let r = match verb {
+            "show" => t.show(rest, now),
+            "clear" => t.clear(rest, now).map(|_| String::new()),
+            _ => t.set(rest, now).map(|_| String::new()),
+        };
+        r.unwrap_or_else(|e| e.to_string())
+    }
+
+    fn acl_refs(&self) -> Vec<PatternRef> {
+        self.snapshot.pattern_refs.list()
+    }
+
+    fn acl_entries(&self, reference: &str) -> Option<Vec<PatternEntry>> {
+        self.snapshot.pattern_refs.show(reference)
+    }
+
+    fn add_acl(&self, reference: &str, pattern: &str) -> Result<(), AclError> {
+        self.snapshot.pattern_refs.add(reference, pattern)
+    }
+
+    fn del_acl(&self, reference: &str, key: &str) -> Result<(), AclError> {
+        self.snapshot.pattern_refs.del(reference, key)
+    }
+
+    fn clear_acl(&self, reference: &str) -> Result<(), AclError> {
+        self.snapshot.pattern_refs.clear(reference)
+    }
+
+    fn map_refs(&self) -> Vec<MapRefInfo> {
+        self.snapshot
+            .maps
+            .list()
+            .into_iter()
+            .map(|m| MapRefInfo {
+                id: m.id,
+                file: m.path,
+                display: m.display,
+                entries: m.entry_count,
+                curr_ver: m.curr_ver,
+                next_ver: m.next_ver,
+            })
+            .collect()
+    }
+
+    fn map_entries(&self, reference: &str, version: Option<u32>) -> Option<Vec<MapEntryInfo>> {
+        let maps = &self.snapshot.maps;
+        let entries = match version {
+            Some(v) => maps.show_version(reference, v)?,
+            None => maps.show(reference)?,
+        };
+        Some(
+            entries
+                .into_iter()
+                .map(|e| MapEntryInfo {
+                    id: e.id,
+                    key: e.key,
+                    value: e.value,
+                })
+                .collect(),
+        )
+    }
+
+    fn add_map(
+        &self,
+        reference: &str,
+        version: Option<u32>,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AclError> {
+        let maps = &self.snapshot.maps;
+        match version {
+            Some(v) => maps.add_version(reference, v, &[(key, value)]),
+            None => maps.add(reference, &[(key, value)]),
+        }
+        .map_err(map_error)
+    }
+
+    fn prepare_map(&self, reference: &str) -> Result<u32, AclError> {
+        self.snapshot.maps.prepare(reference).map_err(map_error)
+    }
+
+    fn commit_map(&self, reference: &str, version: u32) -> Result<(), AclError> {
+        self.snapshot
+            .maps
+            .commit(reference, version)
+            .map_err(map_error)
+    }
+
+    fn del_map(&self, reference: &str, key: &str) -> Result<(), AclError> {
+        self.snapshot.maps.del(reference, key).map_err(map_error)
+    }
+
+    fn set_map(&self, reference: &str, key: &str, value: &str) -> Result<(), AclError> {
+        self.snapshot
+            .maps
+            .set(reference, key, value)
+            .map_err(map_error)
+    }
+
+    fn clear_map(&self, reference: &str, version: Option<u32>) -> Result<(), AclError> {
+        let maps = &self.snapshot.maps;
+        match version {
+            Some(v) => maps.clear_version(reference, v),
+            None => maps.clear(reference),
+        }
+        .map_err(map_error)
+    }
+
+    fn get_map(&self, reference: &str, sample: &str) -> Option<String> {
+        self.snapshot.maps.get(reference, sample)
+    }
+}
+
+fn map_error(e: fulcrum_sample::MapError) -> AclError {
+    match e {
+        fulcrum_sample::MapError::UnknownRef => AclError::UnknownRef,
+        fulcrum_sample::MapError::EntryNotFound => AclError::KeyNotFound,
+        fulcrum_sample::MapError::Invalid(m) => AclError::Invalid(m),
+    }
+}
+
+/// Starts the thread serving `listeners` until `stop` turns true; removes the socket files then.
+pub fn spawn(
+    api: Arc<RuntimeApi>,
+    listeners: Vec<StatsListener>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<Option<JoinHandle<()>>> {
+    if listeners.is_empty() {
+        return Ok(None);
+    }
+    let handle = std::thread::Builder::new()
+        .name("fulcrum-cli".into())
+        .spawn(move || {
+            let files: Vec<(PathBuf, u64)> = listeners
+                .iter()
+                .filter_map(|l| match &l.socket {
+                    Bound::Created { path, ino, .. } => Some((path.clone(), *ino)),
+                    _ => None,
+                })
+                .collect();
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(run(api, listeners, stop)),
+                Err(e) => warn!("runtime API: cannot start its runtime: {e}"),
+            }
+            for (path, ino) in files {
+                remove_socket(&path, ino);
+            }
+        })?;
+    Ok(Some(handle))
+}
+
+async fn run(api: Arc<RuntimeApi>, listeners: Vec<StatsListener>, mut stop: watch::Receiver<bool>) {
+    let _ = api.handle.set(tokio::runtime::Handle::current());
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners {
+        let level = l.level;
+        let started = match l.socket {
+            Bound::Created { listener, .. } | Bound::Unix(listener) => listener
+                .set_nonblocking(true)
+                .and_then(|()| UnixListener::from_std(listener))
+                .map(|listener| {
+                    if l.expose {
+                        tasks.spawn(accept_loop_expose(api.clone(), listener, level));
+                    } else {
+                        tasks.spawn(accept_loop(api.clone(), listener, level));
+                    }
+                }),
+            Bound::Tcp(listener) => listener
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(listener))
+                .map(|listener| {
+                    tasks.spawn(accept_loop(api.clone(), listener, level));
+                }),
+        };
+        if let Err(e) = started {
+            warn!("runtime API: {e}");
+        }
+    }
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            break;
+        }
+    }
+    tasks.abort_all();
+}
+
+/// A listener the runtime API accepts on: unix or TCP.
+trait Accept: Send + 'static {
+    /// The accepted connection.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept_one(&self)
+        -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Accept for UnixListener {
+    type Stream = UnixStream;
+    async fn accept_one(&self) -> std::io::Result<UnixStream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+impl Accept for TcpListener {
+    type Stream = TcpStream;
+    async fn accept_one(&self) -> std::io::Result<TcpStream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+async fn accept_loop<L: Accept + Sync>(api: Arc<RuntimeApi>, listener: L, level: Level) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        // Past `stats maxconn`, new connections wait in the listen queue, as HAProxy's do.
+        let Ok(permit) = api.slots.clone().acquire_owned().await else {
+            return;
+        };
+        match listener.accept_one().await {
+            Ok(stream) => {
+                let api = api.clone();
+                conns.spawn(async move {
+                    serve(api, stream, level).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                warn!("runtime API: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        while conns.try_join_next().is_some() {}
+    }
+}
+
+/// The accept loop of a unix `stats socket` with `expose-fd listeners`: a connection whose first line is
+/// `_getsocks` gets the listening sockets (see [`Exposed`]); any other is an ordinary runtime API session.
+async fn accept_loop_expose(api: Arc<RuntimeApi>, listener: UnixListener, level: Level) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let Ok(permit) = api.slots.clone().acquire_owned().await else {
+            return;
+        };
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let api = api.clone();
+                conns.spawn(async move {
+                    serve_expose(api, stream, level).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                warn!("runtime API: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        while conns.try_join_next().is_some() {}
+    }
+}
+
+async fn serve_expose(api: Arc<RuntimeApi>, mut stream: UnixStream, level: Level) {
+    let mut first = vec![0u8; 8192];
+    let n = match tokio::time::timeout(api.idle, stream.read(&mut first)).await {
+        Ok(Ok(n)) if n > 0 => n,
+        _ => return,
+    };
+    first.truncate(n);
+    let text = String::from_utf8_lossy(&first);
+    if text.trim_end() == "_getsocks" {
+        if level != Level::Admin {
+            let _ = stream.write_all(b"Permission denied\n").await;
+            return;
+        }
+        let exposed = api.exposed.clone();
+        let sent = stream.into_std().and_then(|s| {
+            s.set_nonblocking(false)?;
+            exposed.send(&s)
+        });
+        if let Err(e) = sent {
+            warn!("runtime API: _getsocks: {e}");
+        }
+        return;
+    }
+    serve_from(api, stream, level, &first).await;
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(api: Arc<RuntimeApi>, stream: S, level: Level) {
+    serve_from(api, stream, level, &[]).await;
+}
+
+/// Serves a runtime API session whose first bytes, `first`, were already read.
+async fn serve_from<S: AsyncRead + AsyncWrite + Unpin>(
+    api: Arc<RuntimeApi>,
+    mut stream: S,
+    level: Level,
+    first: &[u8],
+) {
+    let mut session = Session::new(level);
+    if !first.is_empty() {
+        let out = session.receive(first, api.as_ref());
+        if !out.is_empty() && stream.write_all(&out).await.is_err() || session.is_closed() {
+            let _ = stream.shutdown().await;
+            return;
+        }
+    }
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = match tokio::time::timeout(api.idle, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => break,
+        };
+        let out = session.receive(&buf[..n], api.as_ref());
+        if !out.is_empty() && stream.write_all(&out).await.is_err() {
+            break;
+        }
+        if session.is_closed() {
+            break;
+        }
+    }
+    let _ = stream.shutdown().await;
+}

@@ -1,0 +1,177 @@
+//! Idle connections to servers.
+//!
+//! Each worker thread keeps the idle connections it opened in a list of its own, which only it locks in the
+//! common case (an uncontended lock). With `tune.idle-pool.shared on` (HAProxy's default), a thread that has no
+//! idle connection to a server takes one another thread keeps: its socket stays registered with the thread that
+//! opened it, which wakes the borrowing task when the server answers, and it goes back to that thread's list
+//! once its response has been read. `pool-max-conn` bounds the idle connections of a server in the whole
+//! process, as in HAProxy.
+//!
+//! A connection comes back once its response body has been read completely
+//! (by the response body reader, `upstream_body.rs`). Connections the server closed, or on which it sent anything while
+//! idle, are dropped on checkout.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::server_conn::ServerConn;
+
+/// Most idle connections kept per server and worker when the server sets no `pool-max-conn`.
+const MAX_IDLE_PER_SERVER: usize = 256;
+
+/// The idle connections of every worker thread, by worker and server id.
+pub struct Pools {
+    /// Per worker: per server id, the idle connections (most recently used last).
+    workers: Box<[Mutex<Vec<Vec<ServerConn>>>]>,
+    /// Per server id: idle connections in the whole process.
+    idle: Box<[AtomicUsize]>,
+    /// Per server id: the most idle connections kept in the whole process.
+    max: Box<[usize]>,
+    /// `tune.idle-pool.shared`: whether a thread may take another thread's connection.
+    shared: bool,
+}
+
+impl Pools {
+    /// Pools for `threads` workers and servers whose `pool-max-conn` are `limits` (`None`: no limit of their
+    /// own), by server id.
+    pub fn new(
+        threads: usize,
+        limits: impl IntoIterator<Item = Option<u32>>,
+        shared: bool,
+    ) -> Self {
+        let threads = threads.max(1);
+        let max: Box<[usize]> = limits
+            .into_iter()
+            .map(|l| l.map_or(MAX_IDLE_PER_SERVER * threads, |n| n as usize))
+            .collect();
+        Pools {
+            workers: (0..threads)
+                .map(|_| Mutex::new(max.iter().map(|_| Vec::new()).collect()))
+                .collect(),
+            idle: max.iter().map(|_| AtomicUsize::new(0)).collect(),
+            max,
+            shared,
+        }
+    }
+
+    fn lock(&self, worker: usize) -> Option<MutexGuard<'_, Vec<Vec<ServerConn>>>> {
+        // A thread that panicked while holding the lock left whole lists behind: every change is one push or
+        // remove.
+        let m = self.workers.get(worker)?;
+        Some(m.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Takes a usable connection to server `id` from `worker`'s list (see [`Pool::checkout`]).
+    fn take(
+        &self,
+        worker: usize,
+        id: usize,
+        proven: bool,
+        sni: Option<&str>,
+    ) -> Option<ServerConn> {
+        let mut lists = self.lock(worker)?;
+        let list = lists.get_mut(id)?;
+        let fits = |c: &ServerConn| (!proven || c.served > 1) && c.serves_sni(sni);
+        while let Some(at) = list.iter().rposition(fits) {
+            let mut conn = list.remove(at);
+            self.idle[id].fetch_sub(1, Ordering::Relaxed);
+            if conn.is_idle_usable() {
+                conn.home = Some(worker);
+                return Some(conn);
+            }
+        }
+        None
+    }
+}
+
+/// One worker's view of the pools.
+pub struct Pool {
+    all: Arc<Pools>,
+    me: usize,
+}
+
+impl Pool {
+    /// Worker `me`'s handle on `all`.
+    pub fn new(all: Arc<Pools>, me: usize) -> Self {
+        Pool { all, me }
+    }
+
+    /// An idle connection to server `id` that can take a request now, if there is one: this thread's own first,
+    /// the most recently used one first; else, when pools are shared, another thread's. `proven`: only a
+    /// connection that has already carried more than one request (the server showed it keeps connections open),
+    /// as `http-reuse aggressive` asks for a client's first request. `sni`: the server name the request needs
+    /// (TLS connections are only reused for the name they were opened for).
+    pub fn checkout(&self, id: usize, proven: bool, sni: Option<&str>) -> Option<ServerConn> {
+        if let Some(c) = self.all.take(self.me, id, proven, sni) {
+            return Some(c);
+        }
+        if !self.all.shared || self.all.idle.get(id)?.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let n = self.all.workers.len();
+        (1..n)
+            .map(|k| (self.me + k) % n)
+            .find_map(|w| self.all.take(w, id, proven, sni))
+    }
+
+    /// Hands a connection back for reuse, to the list of the thread it belongs to. The readiness check also
+    /// leaves a no-op waker on the socket, so the request task that read the last response is not kept allocated
+    /// by the idle connection.
+    pub fn checkin(&self, id: usize, mut conn: ServerConn) {
+        if !conn.is_idle_usable() {
+            return;
+        }
+        let (Some(count), Some(&max)) = (self.all.idle.get(id), self.all.max.get(id)) else {
+            return;
+        };
+        // Reserve a place under the process-wide limit, or drop (close) the connection.
+        if count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return;
+        }
+        let home = conn.home.unwrap_or(self.me);
+        match self.all.lock(home) {
+            Some(mut lists) => lists[id].push(conn),
+            None => {
+                count.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The server connection a client connection keeps for itself under `http-reuse never`: it carries only that
+/// client's requests and is closed with it.
+#[derive(Default)]
+pub struct SessionConn {
+    idle: RefCell<Option<(usize, ServerConn)>>,
+}
+
+impl SessionConn {
+    /// The kept connection, when it goes to server `id` (for server name `sni`) and can take a request now.
+    pub fn take(&self, id: usize, sni: Option<&str>) -> Option<ServerConn> {
+        let mut idle = self.idle.borrow_mut();
+        let (server, mut conn) = idle.take()?;
+        let usable = conn.is_idle_usable();
+        if server == id && conn.serves_sni(sni) {
+            return usable.then_some(conn);
+        }
+        // Another server's (or name's) connection is kept until a request for it comes (a closed one is
+        // dropped).
+        if usable {
+            *idle = Some((server, conn));
+        }
+        None
+    }
+
+    /// Keeps `conn` (to server `id`) for the client's next request, closing the one kept before.
+    pub fn put(&self, id: usize, mut conn: ServerConn) {
+        if conn.is_idle_usable() {
+            *self.idle.borrow_mut() = Some((id, conn));
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Writing a response to the client: the head as [`fulcrum_http::response_out`] frames it, then the body's pieces
+//! as they come, each written together with its chunk framing (and the first with the head when it is already
+//! there) in one vectored write.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fulcrum_http::headers::all_tokens;
+use fulcrum_http::response_out::{self, BodyOut, ConnectionLine};
+use http::{header, Method, Response, Version};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+
+use super::body::ProxyBody;
+use crate::data::client_io::ClientIo;
+
+/// The most body bytes gathered for one write (and so the most a client that stops reading can pin when the
+/// kernel refuses more than the socket's room said, as under TCP memory pressure).
+const MAX_BATCH: usize = 256 * 1024;
+/// The least body bytes a write gathers when more are there.
+const MIN_BATCH: usize = super::upstream_body::MIN_PIECE;
+/// The most body bytes the first write of a response gathers before the client's socket is asked how much it can
+/// take: a response this small never asks.
+const FIRST_BATCH: usize = super::upstream_body::FIRST_PIECE;
+
+/// How many body bytes to gather for the next write, given the `room` left in the client's socket: no more than it
+/// takes at once, so that a client that stops reading leaves at most about [`MIN_BATCH`] bytes waiting here
+/// (HAProxy's buffer); a client that keeps up gets large writes.
+fn batch_cap(room: usize) -> usize {
+    room.clamp(MIN_BATCH, MAX_BATCH)
+}
+
+/// The most body pieces gathered for one write.
+const MAX_PIECES: usize = 16;
+
+/// How writing a response went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// All of it is on the socket; `close`: the connection ends after it (the head said so).
+    Complete {
+        /// The connection closes after this response.
+        close: bool,
+    },
+    /// The response could not be completed (the client went away, or the server's body failed): the connection
+    /// ends.
+    Broken,
+}
+
+/// The body's next frame if it is ready now; `None` if it is not.
+async fn frame_now(body: &mut ProxyBody) -> Option<Option<Result<Frame<Bytes>, io::Error>>> {
+    poll_fn(|cx| match Pin::new(&mut *body).poll_frame(cx) {
+        Poll::Ready(f) => Poll::Ready(Some(f)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
+/// Writes `parts` to the client, giving up when they do not all go out within `idle` (`timeout client`: a client
+/// that stops reading).
+async fn send(io: &ClientIo, parts: &[&[u8]], idle: Option<Duration>) -> io::Result<()> {
+    match idle {
+        Some(t) => tokio::time::timeout(t, io.write_all(parts))
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+        None => io.write_all(parts).await,
+    }
+}
+
+/// Writes `resp` to the client, which sent its request with `method` as `version`. `close`: the connection ends
+/// after this response, whatever the response says. `wbuf` is the connection's head buffer. `idle`: how long a
+/// write may wait for the client to read (`timeout client`).
+pub async fn write_response(
+    io: &ClientIo,
+    wbuf: &mut Vec<u8>,
+    resp: &mut Response<ProxyBody>,
+    method: &Method,
+    version: Version,
+    close: bool,
+    idle: Option<Duration>,
+) -> Written {
+    let known = resp.body().size_hint().exact();
+    let framing = response_out::frame(resp.status(), method, version, resp.headers(), known);
+    let (mut has_close, mut has_keep) = (false, false);
+    for t in all_tokens(resp.headers(), header::CONNECTION) {
+        has_close |= t.eq_ignore_ascii_case("close");
+        has_keep |= t.eq_ignore_ascii_case("keep-alive");
+    }
+    let closing = close || framing.until_close || has_close;
+    let line = if closing && !has_close {
+        ConnectionLine::Close
+    } else if !closing && version == Version::HTTP_10 && !has_keep {
+        ConnectionLine::KeepAlive
+    } else {
+        ConnectionLine::None
+    };
+    wbuf.clear();
+    let verbatim = resp
+        .extensions()
+        .get::<response_out::Verbatim>()
+        .map_or(&[][..], |v| &v.0[..]);
+    response_out::encode(
+        wbuf,
+        resp.status(),
+        resp.headers(),
+        verbatim,
+        &framing,
+        line,
+    );
+    let body = resp.body_mut();
+    let chunked = framing.body == BodyOut::Chunked;
+    let mut head_sent = false;
+    let mut prefix = Vec::with_capacity(16);
+    // Body pieces already there are gathered and written together (as one chunk when chunked).
+    let mut batch: [Bytes; MAX_PIECES] = std::array::from_fn(|_| Bytes::new());
+    // How many body bytes this write gathers, and whether the socket was asked yet for this write.
+    let mut cap = FIRST_BATCH;
+    let mut asked = false;
+    loop {
+        let frame = if head_sent {
+            // The last write went out whole: the socket says how much the next may carry.
+            cap = batch_cap(io.send_room());
+            asked = true;
+            body.set_read_limit(cap);
+            body.frame().await
+        } else {
+            match frame_now(body).await {
+                Some(f) => f,
+                None => {
+                    // The body is not there yet: the head goes alone.
+                    if send(io, &[wbuf], idle).await.is_err() {
+                        return Written::Broken;
+                    }
+                    head_sent = true;
+                    continue;
+                }
+            }
+        };
+        let mut pieces = 0;
+        let mut ended = false;
+        let mut failed = false;
+        let mut next = Some(frame);
+        let mut size = 0usize;
+        while let Some(frame) = next.take() {
+            match frame {
+                Some(Ok(frame)) => {
+                    // Trailers are not passed on; a response without a body writes none.
+                    if let Ok(data) = frame.into_data() {
+                        if !data.is_empty() && framing.body != BodyOut::None {
+                            size += data.len();
+                            batch[pieces] = data;
+                            pieces += 1;
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "response body failed");
+                    failed = true;
+                }
+                None => ended = true,
+            }
+            if ended || failed || pieces == MAX_PIECES {
+                break;
+            }
+            if size >= cap && !asked {
+                cap = batch_cap(io.send_room());
+                asked = true;
+            }
+            if size < cap {
+                body.set_read_limit(cap - size);
+                next = frame_now(body).await;
+            }
+        }
+        let head: &[u8] = if head_sent { &[] } else { wbuf };
+        // Head, chunk size line, the pieces, chunk end, last chunk: no allocation per response.
+        let mut parts: [&[u8]; MAX_PIECES + 4] = [&[]; MAX_PIECES + 4];
+        let mut n = 0;
+        parts[n] = head;
+        n += 1;
+        if chunked && size > 0 {
+            prefix.clear();
+            response_out::chunk_prefix(&mut prefix, size);
+            parts[n] = &prefix;
+            n += 1;
+        }
+        for piece in &batch[..pieces] {
+            parts[n] = piece;
+            n += 1;
+        }
+        if chunked && size > 0 {
+            parts[n] = b"\r\n";
+            n += 1;
+        }
+        if ended && chunked {
+            parts[n] = b"0\r\n\r\n";
+            n += 1;
+        }
+        let parts = &parts[..n];
+        if parts.iter().any(|p| !p.is_empty()) && send(io, parts, idle).await.is_err() {
+            return Written::Broken;
+        }
+        head_sent = true;
+        for piece in &mut batch[..pieces] {
+            *piece = Bytes::new();
+        }
+        if failed {
+            return Written::Broken;
+        }
+        if ended {
+            return Written::Complete { close: closing };
+        }
+    }
+}

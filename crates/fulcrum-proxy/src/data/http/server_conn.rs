@@ -1,0 +1,538 @@
+//! One HTTP/1.1 connection to a server, driven by the request task itself: the request head is written, the
+//! request body streamed while the response head is awaited, and the response body then read by
+//! the response body reader (`upstream_body.rs`). There is no separate task per server connection and no channel between
+//! the request and its connection.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, StatusCode};
+use http_body::Body;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+use fulcrum_tls::rustls::ClientConfig;
+use std::sync::Arc;
+
+use super::reqbody::ReqBody;
+use crate::data::client_io::{poll_recv, poll_write_stream, poll_write_vectored_stream};
+use crate::net::tls_io::TlsClientSession;
+use fulcrum_http::request_in::Verbatim;
+use fulcrum_http::request_out::{self as request_head, BodyFraming};
+use fulcrum_http::response_in::{self as response_head, HeadError, ResponseHead};
+
+/// Room kept free in the read buffer before a read.
+const READ_MIN: usize = 4 * 1024;
+/// Size of a fresh read buffer.
+const READ_INITIAL: usize = 8 * 1024;
+/// A pooled connection's buffers larger than this are released while it is idle.
+const IDLE_BUF_MAX: usize = 16 * 1024;
+
+/// Why a connection to a server could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// `timeout connect` expired.
+    #[error("connection timeout")]
+    Timeout,
+    /// The TCP connect failed (refused, unreachable...).
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The TLS handshake failed (the server's certificate did not verify, no common version or cipher...).
+    #[error("SSL handshake failure: {0}")]
+    Tls(io::Error),
+}
+
+/// TLS towards a server for one connection: the server's configuration and the name the connection is for.
+pub struct TlsTarget<'a> {
+    /// The server's TLS configuration.
+    pub config: &'a Arc<ClientConfig>,
+    /// The SNI sent (`sni` evaluated on the request); `None` sends none.
+    pub sni: Option<Box<str>>,
+}
+
+/// Why a request got no usable response head.
+#[derive(thiserror::Error)]
+pub enum SendError {
+    /// The connection failed before the server could have seen anything: the request is handed back intact.
+    #[error("request not sent: {1}")]
+    Unsent(Box<Request<ReqBody>>, io::Error),
+    /// The server closed or reset the connection before a complete response head. `request` is the request
+    /// handed back when its body was empty (nothing of it was consumed); `response_started` tells whether any
+    /// response byte had arrived.
+    #[error("connection closed before a response head")]
+    Closed {
+        /// The request, when it can still be sent again.
+        request: Option<Box<Request<ReqBody>>>,
+        /// Whether part of a response had arrived.
+        response_started: bool,
+    },
+    /// The response head is invalid.
+    #[error("{0}")]
+    Invalid(#[from] HeadError),
+    /// Reading the request body from the client failed.
+    #[error("client request body: {0}")]
+    ClientBody(io::Error),
+}
+
+impl std::fmt::Debug for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SendError({self})")
+    }
+}
+
+/// An HTTP/1.1 connection to a server.
+pub struct ServerConn {
+    stream: TcpStream,
+    /// The TLS session, to an `ssl` server.
+    tls: Option<Box<TlsClientSession>>,
+    /// The SNI the TLS session was opened with: the connection only carries requests for that name.
+    sni: Option<Box<str>>,
+    /// Bytes read from the server and not yet consumed: the start of a response, or body bytes.
+    pub(super) buf: BytesMut,
+    /// A read larger than [`IDLE_BUF_MAX`] was made since the connection last went idle: `buf` may be the tail
+    /// of a large allocation, which its small remaining capacity does not show and which it keeps alive.
+    large_reads: bool,
+    /// The request head being written; kept between requests to avoid an allocation per request.
+    wbuf: Vec<u8>,
+    /// Responses read to their end on this connection (`http-reuse aggressive` lets a client's first request use
+    /// an idle connection only once it has carried two).
+    pub(super) served: u32,
+    /// The worker thread whose runtime the socket is registered with, once the connection has been idle in a
+    /// pool; a connection taken by another thread goes back to that one's pool (`http::pool`).
+    pub(super) home: Option<usize>,
+}
+
+/// What a request sent on a connection got back.
+pub struct Exchange {
+    /// The final response head (interim 1xx responses other than 101 are skipped).
+    pub head: ResponseHead,
+    /// False when the request body was not sent completely (the server answered first): the connection cannot
+    /// carry another request.
+    pub request_complete: bool,
+}
+
+impl ServerConn {
+    /// Opens a connection to `addr`, within `timeout` when one is set; `proxy` is a PROXY protocol header
+    /// written first (`send-proxy`), before the TLS handshake.
+    pub async fn connect(
+        addr: SocketAddr,
+        timeout: Option<Duration>,
+        tls: Option<TlsTarget<'_>>,
+        proxy: &[u8],
+    ) -> Result<Self, ConnectError> {
+        let connect = Self::connect_tls(addr, tls, proxy);
+        match timeout {
+            Some(t) => tokio::time::timeout(t, connect)
+                .await
+                .map_err(|_| ConnectError::Timeout)?,
+            None => connect.await,
+        }
+    }
+
+    /// The TCP connection, then the TLS handshake when `tls` is given (both within `timeout connect`, as
+    /// HAProxy counts the handshake in the connection's set-up).
+    async fn connect_tls(
+        addr: SocketAddr,
+        tls: Option<TlsTarget<'_>>,
+        proxy: &[u8],
+    ) -> Result<Self, ConnectError> {
+        let mut stream = TcpStream::connect(addr).await?;
+        let _ = stream.set_nodelay(true);
+        if !proxy.is_empty() {
+            tokio::io::AsyncWriteExt::write_all(&mut stream, proxy).await?;
+        }
+        let (session, sni) = match tls {
+            Some(t) => {
+                let name = fulcrum_tls::client::server_name(t.sni.as_deref(), addr.ip());
+                let session = TlsClientSession::connect(&stream, t.config.clone(), name)
+                    .await
+                    .map_err(ConnectError::Tls)?;
+                (Some(Box::new(session)), t.sni)
+            }
+            None => (None, None),
+        };
+        Ok(ServerConn {
+            stream,
+            tls: session,
+            sni,
+            buf: BytesMut::new(),
+            large_reads: false,
+            wbuf: Vec::new(),
+            served: 0,
+            home: None,
+        })
+    }
+
+    /// Whether an idle connection can take a request: the server has neither closed it nor sent anything since
+    /// its last response. Costs no system call unless the socket was signalled readable.
+    pub fn is_idle_usable(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        let ready = self.stream.poll_read_ready(&mut cx);
+        if let Some(tls) = &mut self.tls {
+            // Records may have arrived (session tickets): the session reads and judges them.
+            return !matches!(ready, Poll::Ready(Err(_))) && tls.is_idle_usable(&self.stream);
+        }
+        match ready {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            // Readable: a close, stray bytes, or only a readiness not yet cleared. A peek tells them apart.
+            Poll::Ready(Ok(())) => {
+                use std::os::fd::AsRawFd;
+                let fd = self.stream.as_raw_fd();
+                let peeked = self.stream.try_io(Interest::READABLE, || {
+                    let mut byte = 0u8;
+                    // SAFETY: one byte of valid, writable memory.
+                    let n = unsafe {
+                        libc::recv(
+                            fd,
+                            (&mut byte as *mut u8).cast(),
+                            1,
+                            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                        )
+                    };
+                    if n < 0 {
+                        Err(io::Error::last_os_error())
+                    } else {
+                        Ok(n)
+                    }
+                });
+                matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+        }
+    }
+
+    /// Whether the connection was opened for the server name `sni` (clear-text connections match any).
+    pub fn serves_sni(&self, sni: Option<&str>) -> bool {
+        self.tls.is_none() || self.sni.as_deref() == sni
+    }
+
+    /// The connection's local address (logged as `%bi:%bp`); a system call, made only when asked.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.stream.local_addr().ok()
+    }
+
+    /// Releases large buffers before the connection waits in the pool.
+    pub fn shrink_idle(&mut self) {
+        if self.large_reads || self.buf.capacity() > IDLE_BUF_MAX {
+            self.buf = BytesMut::new();
+            self.large_reads = false;
+        }
+        if self.wbuf.capacity() > IDLE_BUF_MAX {
+            self.wbuf = Vec::new();
+        }
+    }
+
+    /// Sends `req` and waits for the final response head. The request body is streamed while the head is
+    /// awaited, so a server answering before reading the whole body is seen at once. `accept_invalid`: the
+    /// backend's `option accept-invalid-http-response`.
+    pub async fn send(
+        &mut self,
+        req: Request<ReqBody>,
+        accept_invalid: bool,
+    ) -> Result<Exchange, SendError> {
+        let head_request = req.method() == Method::HEAD;
+        let (parts, mut body) = req.into_parts();
+        let has_body = !body.is_end_stream();
+        let framing = request_head::body_framing(&parts.headers, has_body);
+        self.wbuf.clear();
+        request_head::encode(
+            &mut self.wbuf,
+            &parts.method,
+            &parts.uri,
+            parts.version,
+            &parts.headers,
+            framing,
+            parts.extensions.get::<Verbatim>(),
+        );
+        if let Err(e) = write_all(&self.stream, &mut self.tls, &self.wbuf).await {
+            return Err(SendError::Unsent(
+                Box::new(Request::from_parts(parts, body)),
+                e,
+            ));
+        }
+        let mut writer = (has_body && framing != BodyFraming::None).then(|| BodyWriter {
+            chunked: framing == BodyFraming::Chunked,
+            pending: None,
+            finished: false,
+        });
+        let mut write_failed = false;
+        let stream = &self.stream;
+        let tls = &mut self.tls;
+        let buf = &mut self.buf;
+        let read = poll_fn(|cx| {
+            if let Some(w) = &mut writer {
+                match w.poll_write(cx, stream, tls, &mut body) {
+                    Poll::Ready(Ok(())) => writer = None,
+                    Poll::Ready(Err(BodyWriteError::Client(e))) => {
+                        return Poll::Ready(Err(SendError::ClientBody(e)))
+                    }
+                    // The server may still have answered (and closed): read what it sent.
+                    Poll::Ready(Err(BodyWriteError::Server(e))) => {
+                        tracing::debug!(error = %e, "request body not fully sent to the server");
+                        write_failed = true;
+                        writer = None;
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            loop {
+                match ready!(poll_head(
+                    stream,
+                    tls,
+                    buf,
+                    cx,
+                    head_request,
+                    accept_invalid
+                )) {
+                    Ok(h)
+                        if h.status.is_informational()
+                            && h.status != StatusCode::SWITCHING_PROTOCOLS =>
+                    {
+                        continue
+                    }
+                    other => return Poll::Ready(other),
+                }
+            }
+        })
+        .await;
+        let request_complete = writer.is_none() && !write_failed;
+        match read {
+            Ok(head) => Ok(Exchange {
+                head,
+                request_complete,
+            }),
+            Err(SendError::Closed {
+                response_started, ..
+            }) => Err(SendError::Closed {
+                request: (!has_body).then(|| Box::new(Request::from_parts(parts, ReqBody::Empty))),
+                response_started,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads more bytes from the server into the buffer, at most `max`. `Ok(0)`: the server closed.
+    pub(super) fn poll_fill(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.large_reads |= max > IDLE_BUF_MAX;
+        fill(&self.stream, &mut self.tls, &mut self.buf, cx, max)
+    }
+
+    /// The socket, its TLS session and the bytes already read past the response head, for a protocol switch.
+    pub fn into_upgraded(self) -> (TcpStream, Option<Box<TlsClientSession>>, Bytes) {
+        (self.stream, self.tls, self.buf.freeze())
+    }
+}
+
+/// Reads from the server: through its TLS session when it has one.
+pub(crate) fn poll_read_server(
+    stream: &TcpStream,
+    tls: &mut Option<Box<TlsClientSession>>,
+    cx: &mut Context<'_>,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> Poll<io::Result<usize>> {
+    match tls {
+        Some(t) => t.poll_read(stream, cx, buf),
+        None => poll_recv(stream, cx, buf),
+    }
+}
+
+/// Writes to the server: through its TLS session when it has one.
+pub(crate) fn poll_write_server(
+    stream: &TcpStream,
+    tls: &mut Option<Box<TlsClientSession>>,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    match tls {
+        Some(t) => t.poll_write(stream, cx, bufs),
+        None => poll_write_vectored_stream(stream, cx, bufs),
+    }
+}
+
+fn fill(
+    stream: &TcpStream,
+    tls: &mut Option<Box<TlsClientSession>>,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+    max: usize,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < READ_MIN {
+        buf.reserve(READ_INITIAL.max(max.min(256 * 1024)));
+    }
+    let spare = buf.spare_capacity_mut();
+    let want = spare.len().min(max.max(READ_MIN));
+    let n = ready!(poll_read_server(stream, tls, cx, &mut spare[..want]))?;
+    // SAFETY: `poll_recv` initialised the first `n` bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Poll::Ready(Ok(n))
+}
+
+fn poll_head(
+    stream: &TcpStream,
+    tls: &mut Option<Box<TlsClientSession>>,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+    head_request: bool,
+    accept_invalid: bool,
+) -> Poll<Result<ResponseHead, SendError>> {
+    loop {
+        if !buf.is_empty() {
+            match response_head::parse_with(buf, head_request, accept_invalid) {
+                Ok(Some(h)) => return Poll::Ready(Ok(h)),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(SendError::Invalid(e))),
+            }
+        }
+        match ready!(fill(stream, tls, buf, cx, READ_INITIAL)) {
+            Ok(0) | Err(_) => {
+                return Poll::Ready(Err(SendError::Closed {
+                    request: None,
+                    response_started: !buf.is_empty(),
+                }))
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn write_all(
+    stream: &TcpStream,
+    tls: &mut Option<Box<TlsClientSession>>,
+    mut bytes: &[u8],
+) -> io::Result<()> {
+    poll_fn(|cx| {
+        while !bytes.is_empty() {
+            let n = match tls {
+                Some(t) => ready!(t.poll_write(stream, cx, &[io::IoSlice::new(bytes)]))?,
+                None => ready!(poll_write_stream(stream, cx, bytes))?,
+            };
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            bytes = &bytes[n..];
+        }
+        Poll::Ready(Ok(()))
+    })
+    .await
+}
+
+enum BodyWriteError {
+    Client(io::Error),
+    Server(io::Error),
+}
+
+/// Streams a request body to the server, chunking it when it has no length.
+struct BodyWriter {
+    chunked: bool,
+    /// Bytes of the current piece still to write: chunk size line, data, CRLF.
+    pending: Option<Pending>,
+    finished: bool,
+}
+
+struct Pending {
+    parts: [Bytes; 3],
+    idx: usize,
+}
+
+impl Pending {
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 && self.idx < 3 {
+            let part = &mut self.parts[self.idx];
+            let k = n.min(part.len());
+            let _ = part.split_to(k);
+            n -= k;
+            if part.is_empty() {
+                self.idx += 1;
+            }
+        }
+        while self.idx < 3 && self.parts[self.idx].is_empty() {
+            self.idx += 1;
+        }
+    }
+}
+
+impl BodyWriter {
+    fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &TcpStream,
+        tls: &mut Option<Box<TlsClientSession>>,
+        body: &mut ReqBody,
+    ) -> Poll<Result<(), BodyWriteError>> {
+        loop {
+            if let Some(p) = &mut self.pending {
+                let mut slices = [io::IoSlice::new(&[]); 3];
+                let mut count = 0;
+                for part in p.parts[p.idx..].iter().filter(|b| !b.is_empty()) {
+                    slices[count] = io::IoSlice::new(part);
+                    count += 1;
+                }
+                let n = ready!(poll_write_server(stream, tls, cx, &slices[..count]))
+                    .map_err(BodyWriteError::Server)?;
+                if n == 0 {
+                    return Poll::Ready(Err(BodyWriteError::Server(
+                        io::ErrorKind::WriteZero.into(),
+                    )));
+                }
+                p.advance(n);
+                if p.idx == 3 {
+                    self.pending = None;
+                }
+                continue;
+            }
+            if self.finished {
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    // Trailers are not passed on.
+                    if let Ok(data) = frame.into_data() {
+                        if !data.is_empty() {
+                            self.pending = Some(if self.chunked {
+                                Pending {
+                                    parts: [
+                                        Bytes::from(request_head::chunk_prefix(data.len())),
+                                        data,
+                                        Bytes::from_static(b"\r\n"),
+                                    ],
+                                    idx: 0,
+                                }
+                            } else {
+                                Pending {
+                                    parts: [data, Bytes::new(), Bytes::new()],
+                                    idx: 0,
+                                }
+                            });
+                        }
+                    }
+                }
+                Some(Err(e)) => return Poll::Ready(Err(BodyWriteError::Client(e))),
+                None => {
+                    self.finished = true;
+                    if self.chunked {
+                        self.pending = Some(Pending {
+                            parts: [
+                                Bytes::from_static(request_head::LAST_CHUNK),
+                                Bytes::new(),
+                                Bytes::new(),
+                            ],
+                            idx: 0,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}

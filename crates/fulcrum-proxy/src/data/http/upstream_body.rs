@@ -1,0 +1,235 @@
+//! A response body read straight from the server's connection as the client side asks for it. Once the body has
+//! ended cleanly the connection goes back to the worker's pool, ready for the next request.
+
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+
+use super::pool::{Pool, SessionConn};
+use super::server_conn::ServerConn;
+use crate::model::slot::ServerGuard;
+use fulcrum_http::chunked::{self, Decoded};
+use fulcrum_http::response_in::Framing;
+
+/// The most bytes handed on in one piece (and read from the server at once).
+const MAX_PIECE: usize = 256 * 1024;
+/// The least read limit a body is given: HAProxy's buffer size. What a client that stops reading pins is about
+/// one such piece (see [`UpstreamBody::set_read_limit`]).
+pub const MIN_PIECE: usize = 16 * 1024;
+/// The read limit a body starts with: what an empty socket takes at once on any network (a fresh connection's
+/// send buffer holds more), so that a response up to this size is read and written without asking the socket.
+pub const FIRST_PIECE: usize = 64 * 1024;
+
+enum State {
+    Length(u64),
+    Chunked(chunked::Decoder),
+    UntilClose,
+    Done,
+}
+
+/// Where a connection goes back once its response body has been read.
+pub enum Reuse {
+    /// The worker's pool, for server `server`.
+    Pool {
+        /// The worker's pool.
+        pool: Rc<Pool>,
+        /// The server's id.
+        server: usize,
+    },
+    /// The client connection's own slot (`http-reuse never`).
+    Session {
+        /// The slot.
+        slot: Rc<SessionConn>,
+        /// The server's id.
+        server: usize,
+    },
+}
+
+/// A response body being read from a server.
+pub struct UpstreamBody {
+    conn: Option<ServerConn>,
+    state: State,
+    reuse: Option<Reuse>,
+    /// Keeps the request counted on its server (leastconn) until the body has ended.
+    guard: Option<ServerGuard>,
+    /// The most bytes read from the server at once (and handed on in one piece).
+    limit: usize,
+}
+
+impl UpstreamBody {
+    /// The body that follows a response head with `framing` on `conn`. `reuse`: where the connection goes when
+    /// the body ends cleanly; `None` closes it.
+    pub fn new(
+        conn: ServerConn,
+        framing: Framing,
+        reuse: Option<Reuse>,
+        guard: ServerGuard,
+    ) -> Self {
+        let state = match framing {
+            Framing::Empty => State::Length(0),
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::Chunked(chunked::Decoder::default()),
+            Framing::UntilClose => State::UntilClose,
+        };
+        let mut body = UpstreamBody {
+            conn: Some(conn),
+            state,
+            reuse,
+            guard: Some(guard),
+            limit: FIRST_PIECE,
+        };
+        if matches!(body.state, State::Length(0)) {
+            body.finish();
+        }
+        body
+    }
+
+    /// Reads at most `n` bytes from the server at once from now on (between [`MIN_PIECE`] and 256 KiB): the
+    /// response writer sets it to what the client's socket can take. When the limit drops well below the read
+    /// buffer's allocation and that buffer is empty, the buffer is let go, so that the next pieces come from a
+    /// small allocation: a piece still waiting for a slow client then pins only its own bytes, not a large
+    /// buffer it was cut from.
+    pub fn set_read_limit(&mut self, n: usize) {
+        self.limit = n.clamp(MIN_PIECE, MAX_PIECE);
+        if let Some(conn) = self.conn.as_mut() {
+            if conn.buf.is_empty() && conn.buf.capacity() > 2 * self.limit {
+                conn.buf = bytes::BytesMut::new();
+            }
+        }
+    }
+
+    /// The body bytes read from the server and not yet handed on (with a chunked body, its framing too).
+    pub fn buffered(&self) -> usize {
+        let Some(conn) = &self.conn else {
+            return 0;
+        };
+        match self.state {
+            State::Length(left) => {
+                usize::try_from(left).map_or(conn.buf.len(), |l| l.min(conn.buf.len()))
+            }
+            State::Done => 0,
+            _ => conn.buf.len(),
+        }
+    }
+
+    /// The body has been read completely: release the server and keep the connection when it is clean.
+    fn finish(&mut self) {
+        self.state = State::Done;
+        self.guard.take();
+        if let (Some(mut conn), Some(reuse)) = (self.conn.take(), self.reuse.take()) {
+            // Bytes after the body mean the server does not speak HTTP/1.1 properly: drop the connection.
+            if conn.buf.is_empty() {
+                conn.shrink_idle();
+                conn.served += 1;
+                match reuse {
+                    Reuse::Pool { pool, server } => pool.checkin(server, conn),
+                    Reuse::Session { slot, server } => slot.put(server, conn),
+                }
+            }
+        }
+    }
+}
+
+fn piece(data: Bytes) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    Poll::Ready(Some(Ok(Frame::data(data))))
+}
+
+fn truncated() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "server closed the connection before the end of the body",
+    )
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        let limit = this.limit;
+        loop {
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let want = match &mut this.state {
+                State::Done => return Poll::Ready(None),
+                State::Length(left) => {
+                    if !conn.buf.is_empty() {
+                        let n = conn.buf.len().min(limit);
+                        let n = usize::try_from(*left).map_or(n, |l| n.min(l));
+                        *left -= n as u64;
+                        let data = conn.buf.split_to(n).freeze();
+                        if *left == 0 {
+                            this.finish();
+                        }
+                        return piece(data);
+                    }
+                    usize::try_from(*left).map_or(limit, |l| l.min(limit))
+                }
+                State::Chunked(decoder) => match decoder.decode(&mut conn.buf, limit) {
+                    Ok(Decoded::Data(data)) => return piece(data),
+                    Ok(Decoded::End) => {
+                        this.finish();
+                        return Poll::Ready(None);
+                    }
+                    Ok(Decoded::NeedMore) => limit,
+                    Err(e) => {
+                        this.conn = None;
+                        this.state = State::Done;
+                        return Poll::Ready(Some(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            e,
+                        ))));
+                    }
+                },
+                State::UntilClose => {
+                    if !conn.buf.is_empty() {
+                        let n = conn.buf.len().min(limit);
+                        let data = conn.buf.split_to(n).freeze();
+                        return piece(data);
+                    }
+                    limit
+                }
+            };
+            match ready!(conn.poll_fill(cx, want)) {
+                Ok(0) if matches!(this.state, State::UntilClose) => {
+                    this.conn = None;
+                    this.state = State::Done;
+                    this.guard.take();
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    this.conn = None;
+                    this.state = State::Done;
+                    return Poll::Ready(Some(Err(truncated())));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    this.conn = None;
+                    this.state = State::Done;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.state {
+            State::Length(n) => SizeHint::with_exact(n),
+            State::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}

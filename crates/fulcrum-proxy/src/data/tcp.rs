@@ -1,0 +1,490 @@
+//! mode tcp: bytes forwarded both ways between the client and a server, with half-close passed through
+//! (EOF from one side shuts down writing towards the other, the other direction goes on). When the frontend has
+//! `tcp-request content` rules, the client's first bytes are buffered and inspected first ([`inspect`]); the
+//! server gets them before anything else. Likewise, when the backend has `tcp-response content` rules, the
+//! server's first bytes are inspected before the client gets them (meanwhile the client's further bytes wait; HAProxy
+//! forwards them). The rules' variables live as long as the connection.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::data::queue;
+use crate::data::tcp_log::TcpLog;
+use crate::data::totals::{self, Done};
+use crate::data::worker_state::Worker;
+use crate::model::counters::Counters;
+use crate::model::rules::http::{ContentFacts, ProxyRules};
+use crate::model::rules::vars::VarMap;
+use crate::model::select::RequestKey;
+use crate::model::snapshot::FrontendRt;
+use crate::net::tls_io::TlsSession;
+
+/// Serves one tcp-mode client connection.
+pub async fn serve_client(
+    worker: Rc<Worker>,
+    fe: Arc<FrontendRt>,
+    client: TcpStream,
+    tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
+    peer: SocketAddr,
+    local_port: u16,
+    expect_proxy: bool,
+) {
+    // `accept-proxy`: the PROXY header comes first, before TLS, within `timeout client`.
+    let proxied = match expect_proxy {
+        false => None,
+        true => match crate::net::proxy_header::receive(&client, fe.timeouts.client).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                Counters::inc(&fe.stats.err_req);
+                debug!(frontend = %fe.name, %peer, error = %e, "PROXY protocol header refused");
+                return;
+            }
+        },
+    };
+    let proxied_dst = proxied.as_ref().and_then(|p| p.dst());
+    let peer = proxied.as_ref().and_then(|p| p.src()).unwrap_or(peer);
+    let local_port = proxied_dst.map_or(local_port, |d| d.port());
+    // The local address costs a system call: asked only when the frontend logs.
+    let mut log = match fe.log {
+        Some(_) => TcpLog::begin(&fe, peer, proxied_dst.or_else(|| client.local_addr().ok())),
+        None => None,
+    };
+    // `bind ... ssl`: TLS is terminated here (within `timeout client`), the server gets the clear text.
+    let session = match tls {
+        None => None,
+        Some(config) => {
+            let handshake = TlsSession::accept(&client, &config);
+            let done = match fe.timeouts.client {
+                Some(limit) => tokio::time::timeout(limit, handshake)
+                    .await
+                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+                None => handshake.await,
+            };
+            match done {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    Counters::inc(&fe.stats.ssl_failed_handshake);
+                    debug!(frontend = %fe.name, %peer, error = %e, "SSL handshake failure");
+                    if let Some(mut l) = log {
+                        l.term(b"CR");
+                        l.end(0, 0);
+                    }
+                    return;
+                }
+            }
+        }
+    };
+    let vars = RefCell::new(VarMap::new());
+    let mut first = Vec::new();
+    if fe.rules.has_content_rules() {
+        let side = Side {
+            rules: &fe.rules,
+            response: false,
+            peer,
+            local_port,
+            vars: &vars,
+        };
+        match inspect(side, &client, session.as_ref()).await {
+            Inspected::Accept(buf) => first = buf,
+            Inspected::Reject(buf) => {
+                debug!(%peer, "connection rejected by tcp-request content rules");
+                Counters::inc(&fe.stats.denied_req);
+                // HAProxy kills the connection (a reset, not a close).
+                #[allow(deprecated)]
+                let _ = client.set_linger(Some(Duration::ZERO));
+                if let Some(mut l) = log {
+                    l.term(b"PR");
+                    l.end(buf.len() as u64, 0);
+                }
+                return;
+            }
+            Inspected::Aborted(buf) => {
+                if let Some(mut l) = log {
+                    l.term(b"CR");
+                    l.end(buf.len() as u64, 0);
+                }
+                return;
+            }
+        }
+    }
+    let facts = ContentFacts {
+        src: peer,
+        dst_port: local_port,
+        buf: &first,
+        may_change: false,
+        response: false,
+        vars: Some(&vars),
+    };
+    let Some(be) = fe
+        .rules
+        // Dynamic names are refused in mode tcp when the configuration is loaded.
+        .pick_backend(&facts, &mut |_| None)
+        .map(|i| worker.snapshot.backends[i].clone())
+        .or_else(|| fe.default_backend.clone())
+    else {
+        if let Some(mut l) = log {
+            l.term(b"SC");
+            l.end(0, 0);
+        }
+        return;
+    };
+    if let Some(l) = &mut log {
+        l.backend(&be);
+    }
+    let mut done = Done::new(be.clone(), std::time::Instant::now());
+    let key = RequestKey::from_ip(peer.ip());
+    let mut failures = 0u32;
+    let mut previous: Option<usize> = None;
+    let mut refused = false;
+    let (server, _guard) = loop {
+        // Retries stay on the same server unless `option redispatch` allows another one.
+        let same = previous.filter(|_| !be.redispatch).map(|i| &be.servers[i]);
+        let Ok((server, guard)) = queue::acquire(&worker, &be, &key, previous, same).await else {
+            if let Some(mut l) = log {
+                l.term(b"SC");
+                l.end(0, 0);
+            }
+            return;
+        };
+        // A retry on the server that just refused waits HAProxy's turn-around (another server does not).
+        if std::mem::take(&mut refused) && previous == Some(server.index) {
+            tokio::time::sleep(be.turn_around()).await;
+        }
+        if let Some(l) = &mut log {
+            l.server(&server);
+        }
+        done.server(&server);
+        Counters::inc(&server.stats.lbtot);
+        if let Some(p) = previous.filter(|&p| p != server.index) {
+            Counters::inc(&be.stats.redispatches);
+            Counters::inc(&be.servers[p].stats.redispatches);
+        }
+        let attempt = std::time::Instant::now();
+        let connect = connect(&server, &client, proxied_dst, peer, session.as_ref());
+        let result = match be.timeouts.connect {
+            Some(t) => tokio::time::timeout(t, connect)
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+            None => connect.await,
+        };
+        match result {
+            Ok(s) => {
+                Counters::inc(&server.stats.connect);
+                totals::connect_time(&be, &server, attempt.elapsed());
+                break (s, guard);
+            }
+            Err(e) => {
+                debug!(server = %server.full_name, error = %e, "connect failed");
+                Counters::inc(&be.stats.err_conn);
+                Counters::inc(&server.stats.err_conn);
+                failures += 1;
+                if failures > be.retries {
+                    if let Some(mut l) = log {
+                        drop(guard);
+                        l.term(if e.kind() == io::ErrorKind::TimedOut {
+                            b"sC"
+                        } else {
+                            b"SC"
+                        });
+                        l.end(0, 0);
+                    }
+                    return;
+                }
+                Counters::inc(&be.stats.retries);
+                Counters::inc(&server.stats.retries);
+                if let Some(l) = &mut log {
+                    l.retry();
+                }
+                refused = e.kind() != io::ErrorKind::TimedOut;
+                previous = Some(server.index);
+            }
+        }
+    };
+    if let Some(l) = &mut log {
+        l.connected(server.local_addr().ok());
+    }
+    let _ = server.set_nodelay(true);
+    let mut server = server;
+    let idle = be
+        .timeouts
+        .tunnel
+        .or(match (fe.timeouts.client, be.timeouts.server) {
+            (Some(c), Some(s)) => Some(c.min(s)),
+            (c, s) => c.or(s),
+        });
+    if !first.is_empty() {
+        // The bytes the content rules looked at go first.
+        if let Err(e) = within(idle, server.write_all(&first)).await {
+            debug!(error = %e, "forwarding the inspected bytes failed");
+            if let Some(mut l) = log {
+                drop(_guard);
+                l.term(term_of(&e, b"sD", b"SD"));
+                l.end(0, 0);
+            }
+            return;
+        }
+    }
+    let mut answer = Vec::new();
+    if be.rules.has_tcp_response_rules() {
+        let side = Side {
+            rules: &be.rules,
+            response: true,
+            peer,
+            local_port,
+            vars: &vars,
+        };
+        let term: &[u8; 2] = match inspect(side, &server, None).await {
+            Inspected::Accept(buf) => {
+                answer = buf;
+                b"--"
+            }
+            Inspected::Reject(_) => {
+                debug!(%peer, "connection rejected by tcp-response content rules");
+                Counters::inc(&fe.stats.denied_resp);
+                Counters::inc(&be.stats.denied_resp);
+                // Both connections are killed, as HAProxy does.
+                #[allow(deprecated)]
+                let _ = client.set_linger(Some(Duration::ZERO));
+                #[allow(deprecated)]
+                let _ = server.set_linger(Some(Duration::ZERO));
+                b"PD"
+            }
+            Inspected::Aborted(_) => b"SD",
+        };
+        if term != b"--" {
+            if let Some(mut l) = log {
+                drop(_guard);
+                l.term(term);
+                l.end(first.len() as u64, 0);
+            }
+            return;
+        }
+    }
+    if !answer.is_empty() {
+        // The bytes the response rules looked at go to the client first.
+        let write = write_to_client(&client, session.as_ref(), &answer);
+        if let Err(e) = within(idle, write).await {
+            debug!(error = %e, "forwarding the inspected response bytes failed");
+            if let Some(mut l) = log {
+                drop(_guard);
+                l.term(term_of(&e, b"cD", b"CD"));
+                l.end(first.len() as u64, 0);
+            }
+            return;
+        }
+    }
+    let mut end = if let Some(tls) = &session {
+        crate::data::tls_relay::relay(&client, tls, &server, idle).await
+    } else if fe.splice {
+        crate::net::splice::bidirectional(&client, &server, idle).await
+    } else {
+        crate::net::splice::copy_bidirectional(&client, &server, idle).await
+    };
+    end.a_to_b += first.len() as u64;
+    end.b_to_a += answer.len() as u64;
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    fe.stats.bytes_in.fetch_add(end.a_to_b, relaxed);
+    fe.stats.bytes_out.fetch_add(end.b_to_a, relaxed);
+    done.bytes_in = end.a_to_b;
+    done.bytes_out = end.b_to_a;
+    if let Some(mut l) = log {
+        drop(_guard);
+        if end.timed_out {
+            // The idle limit is the smaller of the two timeouts: name the side whose timeout it is.
+            let client_side = match (fe.timeouts.client, be.timeouts.server) {
+                (Some(c), Some(s)) => c <= s,
+                (c, _) => c.is_some(),
+            };
+            l.term(if client_side && be.timeouts.tunnel.is_none() {
+                b"cD"
+            } else {
+                b"sD"
+            });
+        } else if end.a_failed {
+            l.term(b"CD");
+        } else if end.b_failed {
+            l.term(b"SD");
+        }
+        l.end(end.a_to_b, end.b_to_a);
+    }
+}
+
+/// Connects to `server`; a `send-proxy` server gets its PROXY header first (within the same connect timeout).
+async fn connect(
+    server: &crate::model::server::ServerRt,
+    client: &TcpStream,
+    dst: Option<SocketAddr>,
+    peer: SocketAddr,
+    tls: Option<&TlsSession>,
+) -> io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(server.addr).await?;
+    if let Some(how) = &server.config.send_proxy {
+        let dst = dst.or_else(|| client.local_addr().ok());
+        let facts = crate::net::proxy_header::Facts {
+            tls: tls.map(|t| &*t.facts),
+            unique_id: None,
+        };
+        let mut line = Vec::new();
+        crate::net::proxy_header::encode(how, dst.map(|d| (peer, d)), &facts, &mut line);
+        stream.write_all(&line).await?;
+    }
+    Ok(stream)
+}
+
+/// How many request bytes are inspected at most: HAProxy's buffer (`tune.bufsize`, 16384) less the room it keeps
+/// for rewrites (`tune.maxrewrite`, 1024); the rules decide once it is full, whatever the delay left.
+pub const INSPECT_MAX: usize = 16384 - 1024;
+
+/// What the `tcp-request content` rules decided, with the bytes buffered.
+enum Inspected {
+    Accept(Vec<u8>),
+    Reject(Vec<u8>),
+    /// The client's connection failed while the rules waited.
+    Aborted(Vec<u8>),
+}
+
+/// The rules one inspection runs and what they see besides the bytes.
+struct Side<'a> {
+    rules: &'a ProxyRules,
+    /// `tcp-response content` (the server's bytes) rather than `tcp-request content` (the client's).
+    response: bool,
+    peer: SocketAddr,
+    local_port: u16,
+    vars: &'a RefCell<VarMap>,
+}
+
+/// Writes `buf` to the client, through its TLS session when it has one.
+async fn write_to_client(
+    client: &TcpStream,
+    tls: Option<&TlsSession>,
+    buf: &[u8],
+) -> io::Result<()> {
+    let Some(tls) = tls else {
+        let mut off = 0;
+        while off < buf.len() {
+            client.writable().await?;
+            match client.try_write(&buf[off..]) {
+                Ok(n) => off += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        return Ok(());
+    };
+    let mut off = 0;
+    while off < buf.len() {
+        let n =
+            std::future::poll_fn(|cx| tls.poll_write(client, cx, &[io::IoSlice::new(&buf[off..])]))
+                .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        off += n;
+    }
+    Ok(())
+}
+
+/// Buffers the first bytes of one side (the client's, or the server's for `tcp-response content`) and runs the
+/// rules over them each time bytes arrive, as HAProxy's `tcp_inspect_request` / `tcp_inspect_response`: a rule
+/// whose condition cannot be decided yet waits for more bytes until the inspect delay expires, the peer closes or
+/// the buffer is full; then the rules run a last time on what arrived (from that rule on: the variable actions
+/// before it are not run twice). Without an inspect delay, they run once on the bytes already there. No rule
+/// matching accepts.
+async fn inspect(side: Side<'_>, stream: &TcpStream, tls: Option<&TlsSession>) -> Inspected {
+    let delay = if side.response {
+        side.rules.response_inspect_delay()
+    } else {
+        side.rules.inspect_delay()
+    };
+    let deadline = delay.map(|d| Instant::now() + d);
+    let peer = side.peer;
+    let mut buf = Vec::new();
+    let mut closed = false;
+    let mut next = 0;
+    loop {
+        // Take every byte already there (without waiting).
+        while !closed && buf.len() < INSPECT_MAX {
+            let old = buf.len();
+            buf.resize(INSPECT_MAX, 0);
+            let read = match tls {
+                None => stream.try_read(&mut buf[old..]),
+                Some(t) => t.try_read(stream, &mut buf[old..]),
+            };
+            match read {
+                Ok(0) => {
+                    buf.truncate(old);
+                    closed = true;
+                }
+                Ok(n) => buf.truncate(old + n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    buf.truncate(old);
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(old),
+                Err(e) => {
+                    debug!(%peer, error = %e, "connection failed during tcp content inspection");
+                    buf.truncate(old);
+                    return Inspected::Aborted(buf);
+                }
+            }
+        }
+        let waiting = deadline.filter(|d| Instant::now() < *d);
+        let facts = ContentFacts {
+            src: peer,
+            dst_port: side.local_port,
+            buf: &buf,
+            may_change: !closed && buf.len() < INSPECT_MAX && waiting.is_some(),
+            response: side.response,
+            vars: Some(side.vars),
+        };
+        let verdict = if side.response {
+            side.rules.inspect_response(&facts, &mut next)
+        } else {
+            side.rules.inspect_content(&facts, &mut next)
+        };
+        match verdict {
+            Some(true) => return Inspected::Accept(buf),
+            Some(false) => return Inspected::Reject(buf),
+            None => {}
+        }
+        // Undecided: only while more bytes may come, so there is a deadline ahead.
+        let Some(d) = waiting else {
+            return Inspected::Accept(buf);
+        };
+        if let Ok(Err(e)) = tokio::time::timeout_at(d, stream.readable()).await {
+            debug!(%peer, error = %e, "connection failed during tcp content inspection");
+            return Inspected::Aborted(buf);
+        }
+    }
+}
+
+/// Runs `write`, bounded by `idle` when there is one; running out of time is an error of kind `TimedOut`.
+async fn within(
+    idle: Option<Duration>,
+    write: impl std::future::Future<Output = io::Result<()>>,
+) -> io::Result<()> {
+    match idle {
+        Some(t) => tokio::time::timeout(t, write)
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+        None => write.await,
+    }
+}
+
+/// The log's termination state for a failed write: `timeout` when it ran out of time, else `other`.
+fn term_of(e: &io::Error, timeout: &'static [u8; 2], other: &'static [u8; 2]) -> &'static [u8; 2] {
+    if e.kind() == io::ErrorKind::TimedOut {
+        timeout
+    } else {
+        other
+    }
+}

@@ -1,0 +1,161 @@
+//! Access logs of `mode tcp`: one line when the connection ends (`option tcplog` or a `log-format`), or
+//! HAProxy's `Connect from` line when it starts.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::model::log::fields::Fields;
+use crate::model::log::{clock, ms, FrontendLog, LogKind};
+use crate::model::server::ServerRt;
+use crate::model::snapshot::{BackendRt, FrontendRt};
+
+/// The record of one TCP connection.
+pub struct TcpLog {
+    fe: Arc<FrontendRt>,
+    log: Arc<FrontendLog>,
+    client: SocketAddr,
+    local: Option<SocketAddr>,
+    accept: Instant,
+    accept_us: i64,
+    backend: Option<Arc<BackendRt>>,
+    server: Option<Arc<ServerRt>>,
+    backend_src: Option<SocketAddr>,
+    t_queue: Option<Instant>,
+    t_connected: Option<Instant>,
+    term: [u8; 2],
+    retries: u32,
+}
+
+impl TcpLog {
+    /// Starts the record of a connection just accepted by `fe`; `None` when it does not log a line at the end
+    /// (the `Connect from` line, if that is what the frontend logs, is sent now).
+    pub fn begin(
+        fe: &Arc<FrontendRt>,
+        client: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> Option<TcpLog> {
+        let log = fe.log.clone()?;
+        let accept_us = clock::unix_us(SystemTime::now());
+        if matches!(log.kind, LogKind::Connect) {
+            // With dontlognull the line would have to wait for data; like an empty connection, it is not sent.
+            if !log.dontlognull {
+                log.emit_connect(accept_us, client, local);
+            }
+            return None;
+        }
+        Some(TcpLog {
+            fe: fe.clone(),
+            log,
+            client,
+            local,
+            accept: Instant::now(),
+            accept_us,
+            backend: None,
+            server: None,
+            backend_src: None,
+            t_queue: None,
+            t_connected: None,
+            term: *b"--",
+            retries: 0,
+        })
+    }
+
+    /// The backend chosen.
+    pub fn backend(&mut self, be: &Arc<BackendRt>) {
+        be.cur.fetch_add(1, Ordering::Relaxed);
+        self.backend = Some(be.clone());
+    }
+
+    /// A server was picked.
+    pub fn server(&mut self, s: &Arc<ServerRt>) {
+        if self.t_queue.is_none() {
+            self.t_queue = Some(Instant::now());
+        }
+        self.server = Some(s.clone());
+    }
+
+    /// A connection attempt failed and is retried.
+    pub fn retry(&mut self) {
+        self.retries += 1;
+    }
+
+    /// Connected to the server, from local address `src`.
+    pub fn connected(&mut self, src: Option<SocketAddr>) {
+        self.t_connected = Some(Instant::now());
+        self.backend_src = src;
+    }
+
+    /// Sets the termination state.
+    pub fn term(&mut self, term: &[u8; 2]) {
+        if self.term == *b"--" {
+            self.term = *term;
+        }
+    }
+
+    /// Logs the connection: `bytes_in` from the client, `bytes_out` to it.
+    pub fn end(mut self, bytes_in: u64, bytes_out: u64) {
+        if let Some(be) = self.backend.take() {
+            be.cur.fetch_sub(1, Ordering::Relaxed);
+            self.backend = Some(be);
+        }
+        if self.log.dontlognull && bytes_in == 0 {
+            return;
+        }
+        let end = Instant::now();
+        let wall = |t: Instant| {
+            self.accept_us + t.saturating_duration_since(self.accept).as_micros() as i64
+        };
+        let fields = Fields {
+            client: Some(self.client),
+            frontend_addr: self.local,
+            backend_src: self.backend_src,
+            server_addr: self.server.as_ref().map(|s| s.addr),
+            accept_us: self.accept_us,
+            request_us: self.accept_us,
+            frontend: &self.fe.name,
+            ssl: None,
+            backend: self
+                .backend
+                .as_ref()
+                .map_or(self.fe.name.as_str(), |b| b.name.as_str()),
+            server: self
+                .server
+                .as_ref()
+                .map_or("<NOSRV>", |s| s.config.name.as_str()),
+            th: 0,
+            ti: -1,
+            t_req: -1,
+            tw: if self.server.is_some() {
+                ms(Some(self.accept), self.t_queue)
+            } else {
+                -1
+            },
+            tc: ms(self.t_queue, self.t_connected),
+            tr: -1,
+            ta: -1,
+            tt: ms(Some(self.accept), Some(end)),
+            status: 0,
+            bytes_out,
+            bytes_in,
+            term: self.term,
+            conns: [
+                self.fe.actconn.load(Ordering::Relaxed),
+                self.fe.cur.load(Ordering::Relaxed),
+                self.backend
+                    .as_ref()
+                    .map_or(0, |b| b.cur.load(Ordering::Relaxed)),
+                self.server
+                    .as_ref()
+                    .map_or(0, |s| s.cur.load(Ordering::Relaxed)),
+            ],
+            retries: self.retries,
+            request: None,
+            captures: [&[], &[]],
+            vars: None,
+            unique_id: None,
+        };
+        self.log.emit(wall(end), &fields);
+    }
+}

@@ -1,0 +1,83 @@
+//! The totals of one request (http) or connection (tcp) on its backend and server: counted as current while it is
+//! served, and its total time, bytes and server recorded when it ends (an HTTP response body carries it).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::model::counters::Counters;
+use crate::model::server::ServerRt;
+use crate::model::snapshot::BackendRt;
+
+/// Counts a request (http) or connection (tcp) on a backend for as long as it is served, and records its total
+/// time, response bytes and server when it ends.
+pub struct Done {
+    start: Instant,
+    be: Arc<BackendRt>,
+    server: Option<Arc<ServerRt>>,
+    /// Response body bytes sent.
+    pub bytes_out: u64,
+    /// Request bytes received.
+    pub bytes_in: u64,
+}
+
+impl Done {
+    /// Starts counting on `be` a request whose head arrived at `start`.
+    pub fn new(be: Arc<BackendRt>, start: Instant) -> Self {
+        let now = be.stats.cur.fetch_add(1, Relaxed) + 1;
+        be.stats.seen(now);
+        Counters::inc(&be.stats.sessions);
+        Done {
+            start,
+            be,
+            server: None,
+            bytes_out: 0,
+            bytes_in: 0,
+        }
+    }
+
+    /// The server that served it.
+    pub fn server(&mut self, s: &Arc<ServerRt>) {
+        if !self.server.as_ref().is_some_and(|c| Arc::ptr_eq(c, s)) {
+            self.server = Some(s.clone());
+        }
+    }
+
+    /// The server that served it, once one did (`srv_name` and `srv_id` in `http-response` rules).
+    pub fn chosen_server(&self) -> Option<&Arc<ServerRt>> {
+        self.server.as_ref()
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<BackendRt> {
+        &self.be
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        let elapsed = self.start.elapsed();
+        let b = &self.be.stats;
+        b.cur.fetch_sub(1, Relaxed);
+        b.timings.total.observe(elapsed);
+        b.bytes_out.fetch_add(self.bytes_out, Relaxed);
+        b.bytes_in.fetch_add(self.bytes_in, Relaxed);
+        if let Some(s) = &self.server {
+            s.stats.timings.total.observe(elapsed);
+            s.stats.bytes_out.fetch_add(self.bytes_out, Relaxed);
+            s.stats.bytes_in.fetch_add(self.bytes_in, Relaxed);
+        }
+    }
+}
+
+/// Records a connect time on a backend and its server.
+pub fn connect_time(be: &BackendRt, s: &ServerRt, d: Duration) {
+    be.stats.timings.connect.observe(d);
+    s.stats.timings.connect.observe(d);
+}
+
+/// Records a response time (request sent to response head) on a backend and its server.
+pub fn response_time(be: &BackendRt, s: &ServerRt, d: Duration) {
+    be.stats.timings.response.observe(d);
+    s.stats.timings.response.observe(d);
+}

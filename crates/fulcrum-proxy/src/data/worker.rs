@@ -1,0 +1,219 @@
+//! Worker threads: each runs its own single-threaded tokio runtime with its own listening sockets, connection
+//! pools and balancing state, so a request never crosses threads and never waits on a lock.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::LocalSet;
+use tracing::{debug, info_span, warn, Instrument};
+
+use fulcrum_config::haproxy::Mode;
+
+use crate::data::worker_state::{Accepted, ConnTicket, Worker};
+use crate::model::rules::http::ConnFacts;
+use crate::model::snapshot::{ConnGuard, FrontendRt, Snapshot};
+
+pub use crate::net::listener::ListenerInfo;
+
+/// Connection limits shared by all workers: `global maxconn` and each frontend's `maxconn`.
+#[derive(Clone)]
+pub struct Limits {
+    /// The process-wide limit.
+    pub global: Option<Arc<Semaphore>>,
+}
+
+/// One listening socket handed to a worker.
+pub struct Listener {
+    /// The frontend it serves.
+    pub frontend: Arc<FrontendRt>,
+    /// The socket, already bound and listening.
+    pub socket: std::net::TcpListener,
+    /// The frontend's own `maxconn`, shared with the other workers.
+    pub limit: Option<Arc<Semaphore>>,
+    /// TLS settings, on a `bind ... ssl` line.
+    pub tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
+    /// Which listener of its frontend it is.
+    pub info: Arc<ListenerInfo>,
+}
+
+/// Waits until `flag` turns true (or its sender is gone, which never ends the wait).
+pub(crate) async fn until_set(mut flag: watch::Receiver<bool>) {
+    while !*flag.borrow_and_update() {
+        if flag.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Starts a worker thread. `drain` turning true starts a soft stop: the accept loops end (their sockets close in
+/// this process), idle keep-alive connections close, busy ones close after their current response; `stop` turning
+/// true ends the thread and every connection it still serves.
+pub fn spawn(
+    id: usize,
+    (snapshot, idle_pools): (Arc<Snapshot>, Arc<crate::data::http::pool::Pools>),
+    listeners: Vec<Listener>,
+    limits: Limits,
+    (drain, mut stop): (watch::Receiver<bool>, watch::Receiver<bool>),
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("fulcrum-worker-{id}"))
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    warn!(error = %e, "worker {id}: cannot start its runtime");
+                    return;
+                }
+            };
+            let local = LocalSet::new();
+            local.block_on(&rt, async move {
+                let worker = Rc::new(Worker::new(id, &snapshot, idle_pools));
+                tokio::task::spawn_local(crate::data::http::client::run_parking_lot(worker.clone()));
+                for l in listeners {
+                    let listener = match TcpListener::from_std(l.socket) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            warn!(frontend = %l.frontend.name, error = %e, "cannot register listener");
+                            continue;
+                        }
+                    };
+                    let span = info_span!("frontend", name = %l.frontend.name);
+                    let accept = accept_loop(worker.clone(), l.frontend, listener, (l.tls, l.info), l.limit, limits.clone())
+                        .instrument(span);
+                    let drain = drain.clone();
+                    tokio::task::spawn_local(async move {
+                        // A soft stop drops the accept loop, and with it this thread's copy of the socket.
+                        tokio::select! {
+                            () = accept => {}
+                            () = until_set(drain) => {}
+                        }
+                    });
+                }
+                {
+                    let worker = worker.clone();
+                    let drain = drain.clone();
+                    tokio::task::spawn_local(async move {
+                        until_set(drain).await;
+                        worker.draining.set(true);
+                        crate::data::http::client::close_parked();
+                    });
+                }
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+            });
+        })
+}
+
+async fn acquire(sem: &Option<Arc<Semaphore>>) -> Option<Option<OwnedSemaphorePermit>> {
+    match sem {
+        None => Some(None),
+        Some(s) => s.clone().acquire_owned().await.ok().map(Some),
+    }
+}
+
+async fn accept_loop(
+    worker: Rc<Worker>,
+    fe: Arc<FrontendRt>,
+    listener: TcpListener,
+    (tls, info): (
+        Option<Arc<fulcrum_tls::server::ServerTls>>,
+        Arc<ListenerInfo>,
+    ),
+    fe_limit: Option<Arc<Semaphore>>,
+    limits: Limits,
+) {
+    let local_port = listener.local_addr().map_or(0, |a| a.port());
+    loop {
+        // Stop accepting while a limit is reached, as HAProxy does; the kernel queues new connections.
+        let Some(global) = acquire(&limits.global).await else {
+            return;
+        };
+        let Some(local) = acquire(&fe_limit).await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                debug!(error = %e, "accept failed");
+                // EMFILE and friends: back off briefly instead of spinning.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        fe.stats
+            .conn_tot
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tables = &worker.snapshot.tables;
+        let stick_ctrs = std::rc::Rc::new(crate::model::stick::Ctrs::default());
+        let facts = ConnFacts {
+            src: peer,
+            dst_port: local_port,
+            stick: (!tables.list().is_empty()).then(|| crate::model::rules::http::ConnStick {
+                tables: tables.clone(),
+                ctrs: stick_ctrs.clone(),
+                own: fe.name.clone(),
+            }),
+        };
+        let accepted = fe.rules.accept_connection(&facts);
+        drop(facts);
+        let Some(expect_proxy) = accepted else {
+            fe.stats
+                .denied_conn
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            debug!(%peer, "connection rejected by tcp-request connection rules");
+            continue;
+        };
+        let expect_proxy = info.accept_proxy || expect_proxy;
+        let _ = stream.set_nodelay(true);
+        let ticket = ConnTicket {
+            _counted: ConnGuard::new(fe.clone()),
+            _permits: (global, local),
+            stick: stick_ctrs,
+        };
+        let worker = worker.clone();
+        match fe.mode {
+            // Its own task, with nothing around it: an idle HTTP connection is then a single small allocation.
+            Mode::Http => {
+                let fe = fe.clone();
+                tokio::task::spawn_local(crate::data::http::serve_client(
+                    worker,
+                    fe,
+                    stream,
+                    (tls.clone(), info.clone()),
+                    Accepted {
+                        peer,
+                        local_port,
+                        expect_proxy,
+                    },
+                    ticket,
+                ));
+            }
+            Mode::Tcp => {
+                let fe = fe.clone();
+                let tls = tls.clone();
+                tokio::task::spawn_local(async move {
+                    let _ticket = ticket;
+                    crate::data::tcp::serve_client(
+                        worker,
+                        fe,
+                        stream,
+                        tls,
+                        peer,
+                        local_port,
+                        expect_proxy,
+                    )
+                    .await;
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! Active health checks. One thread runs a check loop per server with `check`; a state change flips the
+//! server's `up` flag, rebuilds its backend's balancing table and is logged in HAProxy's words. A server with
+//! `slowstart` that comes back UP ramps up: the table is rebuilt at every step of the ramp until full weight.
+
+pub mod admin_state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tracing::{info_span, warn, Instrument};
+
+use fulcrum_admin::runtime::AdminState;
+use fulcrum_config::haproxy::{HttpExpect, ProtocolCheck as CheckOption};
+use fulcrum_health::agent::AgentAdmin;
+use fulcrum_health::protocol::{MysqlCheck, PgsqlCheck, SmtpCheck};
+use fulcrum_health::{
+    AgentReply, AgentReport, CheckOutcome, Expect, HttpCheck, LogContext, Probe, ProtocolCheck,
+    Tracker, Transition,
+};
+
+use crate::model::server::ServerRt;
+use crate::model::snapshot::{BackendRt, Snapshot};
+
+/// How long one check may take, as HAProxy bounds it: without `timeout check`, `inter` bounds the whole check;
+/// with it, the connection gets `min(timeout connect, inter)` and the reply `timeout check` more.
+fn check_timeout(be: &BackendRt, server: &ServerRt) -> Duration {
+    bounded(server.config.inter, be.timeouts.connect, be.timeouts.check)
+}
+
+/// HAProxy's bound on a check run every `inter`, given `timeout connect` and `timeout check`.
+fn bounded(inter: Duration, connect: Option<Duration>, check: Option<Duration>) -> Duration {
+    match check {
+        None => inter,
+        Some(k) => connect.map_or(inter, |c| c.min(inter)) + k,
+    }
+}
+
+/// Starts the health-check thread when at least one server has `check` or `agent-check`.
+pub fn spawn(
+    snapshot: Arc<Snapshot>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<Option<JoinHandle<()>>> {
+    let checked: Vec<(Arc<BackendRt>, Arc<ServerRt>)> = snapshot
+        .backends
+        .iter()
+        .flat_map(|be| {
+            be.servers
+                .iter()
+                // Servers in maintenance (`disabled`) get a loop too: it probes once they leave maintenance.
+                .filter(|s| s.config.check || s.config.agent.is_some())
+                .map(move |s| (be.clone(), s.clone()))
+        })
+        .collect();
+    if checked.is_empty() {
+        return Ok(None);
+    }
+    let handle = std::thread::Builder::new()
+        .name("fulcrum-health".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                warn!("health checks: cannot start their runtime");
+                return;
+            };
+            rt.block_on(async move {
+                let mut tasks = tokio::task::JoinSet::new();
+                for (be, server) in checked {
+                    if server.config.agent.is_some() {
+                        let span = info_span!("agent", server = %server.full_name);
+                        tasks.spawn(agent_loop(be.clone(), server.clone()).instrument(span));
+                    }
+                    if server.config.check {
+                        let span = info_span!("check", server = %server.full_name);
+                        tasks.spawn(check_loop(be, server).instrument(span));
+                    }
+                }
+                let mut stop = stop;
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+                tasks.abort_all();
+            });
+        })?;
+    Ok(Some(handle))
+}
+
+/// The check of `be`'s servers: HTTP, a server protocol, or a TCP connect.
+fn probe_for(be: &BackendRt) -> Probe {
+    if let Some(http) = http_probe(be) {
+        return Probe::Http(http);
+    }
+    match be.config.protocol_check.as_ref().map(protocol_probe) {
+        Some(Ok(check)) => Probe::Protocol(check),
+        Some(Err(e)) => {
+            // The configuration refuses what would fail here; a TCP connect is the fallback.
+            warn!(backend = %be.name, error = %e, "invalid check option; checking TCP connections instead");
+            Probe::Tcp
+        }
+        None => Probe::Tcp,
+    }
+}
+
+fn protocol_probe(option: &CheckOption) -> Result<ProtocolCheck, fulcrum_health::SpecError> {
+    Ok(match option {
+        CheckOption::Smtp { verb, domain } => ProtocolCheck::Smtp(SmtpCheck::new(verb, domain)?),
+        CheckOption::Redis => ProtocolCheck::Redis,
+        CheckOption::Pgsql { user } => ProtocolCheck::Pgsql(PgsqlCheck::new(user)?),
+        CheckOption::Mysql { user: None, .. } => ProtocolCheck::Mysql(MysqlCheck::handshake_only()),
+        CheckOption::Mysql {
+            user: Some(user),
+            pre41,
+        } => ProtocolCheck::Mysql(MysqlCheck::login(user, !pre41)?),
+        CheckOption::Ldap => ProtocolCheck::Ldap,
+        CheckOption::Spop => ProtocolCheck::Spop,
+    })
+}
+
+fn http_probe(be: &BackendRt) -> Option<HttpCheck> {
+    let chk = be.config.httpchk.as_ref()?;
+    let expect = match &be.config.http_expect {
+        Some(HttpExpect::Status(code)) => Expect::Status(*code),
+        Some(HttpExpect::String(s)) => Expect::String(s.clone()),
+        // A regular expression on the status is not evaluated yet: any 2xx/3xx passes, as without `expect`.
+        Some(HttpExpect::RStatus(_)) | None => Expect::Default,
+    };
+    match HttpCheck::new(
+        &chk.method,
+        &chk.uri,
+        &chk.version,
+        &chk.headers,
+        chk.body.as_deref(),
+        expect,
+    ) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            warn!(backend = %be.name, error = %e, "invalid httpchk request; using the default OPTIONS check");
+            Some(HttpCheck::options_default())
+        }
+    }
+}
+
+/// How often the farm is rebuilt while a server ramps up over `period`.
+fn ramp_step(period: Duration) -> Duration {
+    (period / crate::model::ramp::RAMP_STEPS).max(Duration::from_millis(100))
+}
+
+/// Rebuilds the backend's farm at every step of the `slowstart` ramp stamped `stamp`, until the server runs at
+/// full weight; stops early when the server goes down or a newer ramp starts.
+async fn slowstart_ramp(be: Arc<BackendRt>, server: Arc<ServerRt>, stamp: u64) {
+    let Some(period) = server.config.slowstart else {
+        return;
+    };
+    let step = ramp_step(period);
+    loop {
+        tokio::time::sleep(step).await;
+        if server.slowstart_stamp() != stamp || !server.is_up() {
+            return;
+        }
+        let done = server.slowstart_progress(Instant::now()).is_none();
+        if done {
+            server.end_slowstart(Some(stamp));
+        }
+        be.rebuild_farm();
+        if done {
+            tracing::debug!("slowstart over: full weight");
+            return;
+        }
+    }
+}
+
+/// The PROXY protocol header a check connection opens with, as HAProxy sends it: with `check-send-proxy`, or
+/// when the traffic has one (`send-proxy*`) and the checks go to the traffic's address (no `port` nor `addr`).
+/// It names no client: `PROXY UNKNOWN` in version 1, the LOCAL command in version 2. Empty when none is sent.
+pub(crate) fn check_preamble(c: &fulcrum_config::haproxy::Server) -> Vec<u8> {
+    let same_target = c.check_port.is_none() && c.check_addr.is_none();
+    let mut out = Vec::new();
+    if c.check_send_proxy || (c.send_proxy.is_some() && same_target) {
+        let how = c.send_proxy.unwrap_or_default();
+        crate::net::proxy_header::encode(&how, None, &Default::default(), &mut out);
+    }
+    out
+}
+
+/// The checks of one server, until it is deleted (`del server`) or the task is dropped.
+pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
+    let c = &server.config;
+    // A state carried over a restart (server-state file): an UP server starts fully up, so it takes `fall`
+    // failed checks to go DOWN as if it had never stopped; a DOWN one needs `rise` passed checks.
+    let carried = server.carried_state();
+    let mut tracker = Tracker::new(
+        c.rise,
+        c.fall,
+        c.inter,
+        c.fastinter,
+        c.downinter,
+        carried.unwrap_or(true),
+    );
+    if carried == Some(true) {
+        tracker.force(true);
+    }
+    let target = SocketAddr::new(
+        c.check_addr.unwrap_or(server.addr.ip()),
+        c.check_port.unwrap_or(server.addr.port()),
+    );
+    let probe = probe_for(&be);
+    let timeout = check_timeout(&be, &server);
+    // `check-ssl`, or `ssl` checked on its traffic port: the check runs over TLS with the server's settings.
+    let tls = match (&server.tls, &c.tls) {
+        (Some(config), Some(t)) if t.checks => Some(fulcrum_health::TlsCheck {
+            config: config.clone(),
+            name: fulcrum_tls::client::server_name(t.check_sni.as_deref(), target.ip()),
+        }),
+        _ => None,
+    };
+    let preamble = check_preamble(c);
+    // Spread the first checks over the interval so that servers are not all probed at once.
+    let offset = c.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
+    tokio::time::sleep(Duration::from_millis(offset)).await;
+    // The status of the previous check (`None` before the first): `option log-health-checks` logs a check whose
+    // status differs from it, or that moved the health counter.
+    let mut last_status = None;
+    loop {
+        if server.is_deleted() {
+            return;
+        }
+        // In maintenance, or after `disable health` on the runtime API, the checks leave the state alone.
+        let paused = || server.in_maint() || server.checks_frozen();
+        if paused() {
+            tokio::time::sleep(c.inter).await;
+            continue;
+        }
+        let outcome = probe
+            .run_with_preamble(target, timeout, tls.as_ref(), &preamble)
+            .await;
+        server.stats.check.record(&outcome);
+        if paused() {
+            continue;
+        }
+        let health_before = tracker.health();
+        let transition = tracker.record(outcome.result());
+        if be.config.log_health_checks
+            && (last_status != Some(outcome.status) || tracker.health() != health_before)
+        {
+            log_check(&be, &server, &tracker, &outcome);
+        }
+        last_status = Some(outcome.status);
+        if let Some(transition) = transition {
+            let up = transition == Transition::Up;
+            // A server coming back UP ramps up over `slowstart` (a DOWN one ends any ramp in progress).
+            let ramp = if up {
+                server.begin_slowstart(Instant::now())
+            } else {
+                server.end_slowstart(None);
+                None
+            };
+            let was_up = server.is_checked_up();
+            server.set_up(up);
+            be.rebuild_farm();
+            if let Some(stamp) =
+                ramp.filter(|_| crate::model::select::is_dynamic(&be.balance, be.hash_type))
+            {
+                tokio::spawn(slowstart_ramp(be.clone(), server.clone(), stamp).in_current_span());
+            }
+            // While an agent holds the server DOWN, the checks' verdict changes nothing visible.
+            if server.is_checked_up() != was_up {
+                announce(&be, &server, transition, &outcome);
+            }
+        }
+        tokio::time::sleep(tracker.next_interval()).await;
+    }
+}
+
+/// Logs a server's change of state in HAProxy's words, on fulcrum's log and to the backend's `log` targets, and
+/// says when the backend has no usable server left.
+fn announce(be: &BackendRt, server: &ServerRt, transition: Transition, outcome: &CheckOutcome) {
+    let (active, backups) = be.servers_up();
+    be.stats.state.set(active + backups > 0);
+    let ctx = LogContext {
+        backup: server.config.backup,
+        active,
+        backups,
+        sessions_active: u64::from(server.cur.load(std::sync::atomic::Ordering::Relaxed)),
+        requeued: 0,
+        queued: 0,
+        check_logged: be.config.log_health_checks,
+    };
+    let line =
+        fulcrum_health::haproxy_log_line(&be.name, &server.config.name, transition, outcome, &ctx);
+    warn!("{line}");
+    let level = if transition == Transition::Up {
+        crate::model::log::syslog::NOTICE
+    } else {
+        crate::model::log::syslog::ALERT
+    };
+    be.log_event(level, &line);
+    if active == 0 && backups == 0 {
+        let line = fulcrum_health::no_server_available_line(&be.name);
+        tracing::error!("{line}");
+        be.log_event(crate::model::log::syslog::EMERG, &line);
+    }
+}
+
+/// How long one agent exchange may take: `agent-inter`, unless `timeout check` is set (then as for checks).
+fn agent_timeout(be: &BackendRt, inter: Duration) -> Duration {
+    bounded(inter, be.timeouts.connect, be.timeouts.check)
+}
+
+/// The agent checks of one server (`agent-check`): every `agent-inter`, ask the agent and apply its report,
+/// until the server is deleted or the task is dropped.
+pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
+    let Some(agent) = server.config.agent.clone() else {
+        return;
+    };
+    let target = SocketAddr::new(agent.addr.unwrap_or(server.addr.ip()), agent.port);
+    let timeout = agent_timeout(&be, agent.inter);
+    let send = agent.send.map(String::into_bytes);
+    let offset = agent.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
+    tokio::time::sleep(Duration::from_millis(offset)).await;
+    // The status of the last agent verdict logged (`option log-health-checks` logs changes).
+    let mut last_status = None;
+    loop {
+        if server.is_deleted() {
+            return;
+        }
+        // The reply is applied before the connection closes, as HAProxy does.
+        let apply = |reply| match reply {
+            // The regular checks judge connectivity; an unreachable agent changes nothing.
+            AgentReply::Unreachable(outcome) => {
+                tracing::debug!(reason = %outcome.description(), "agent unreachable");
+            }
+            AgentReply::Empty(outcome) => {
+                if last_status != Some(outcome.status) {
+                    log_agent(&be, &server, &outcome);
+                }
+                last_status = Some(outcome.status);
+            }
+            AgentReply::Line { report, duration } => {
+                apply_agent(&be, &server, &report);
+                if let Some(outcome) = report.outcome(duration) {
+                    let was_up = server.is_checked_up();
+                    server.set_agent_up(outcome.ok());
+                    be.rebuild_farm();
+                    if last_status != Some(outcome.status) {
+                        log_agent(&be, &server, &outcome);
+                    }
+                    last_status = Some(outcome.status);
+                    let now_up = server.is_checked_up();
+                    if now_up != was_up && !server.in_maint() {
+                        let transition = if now_up {
+                            Transition::Up
+                        } else {
+                            Transition::Down
+                        };
+                        announce(&be, &server, transition, &outcome);
+                    }
+                }
+            }
+        };
+        fulcrum_health::agent_exchange_with(target, send.as_deref(), timeout, apply).await;
+        tokio::time::sleep(agent.inter).await;
+    }
+}
+
+/// Applies an agent's weight, `maxconn` and administrative state to `server`.
+fn apply_agent(be: &BackendRt, server: &ServerRt, report: &AgentReport) {
+    let mut changed = false;
+    if let Some(w) = report.weight(server.config.weight) {
+        changed |= server.user_weight() != w;
+        server.set_user_weight(w);
+    }
+    if let Some(n) = report.maxconn {
+        changed |= server.maxconn() != Some(n).filter(|&m| m > 0);
+        server.set_maxconn(n);
+    }
+    if changed {
+        be.rebuild_farm();
+    }
+    if let Some(admin) = report.admin {
+        let state = match admin {
+            AgentAdmin::Ready => AdminState::Ready,
+            AgentAdmin::Drain => AdminState::Drain,
+            AgentAdmin::Maint => AdminState::Maint,
+        };
+        crate::health::admin_state::apply_admin(
+            be,
+            server,
+            crate::health::admin_state::admin_flags(server, state),
+        );
+    }
+}
+
+/// Logs an agent's verdict as `option log-health-checks` does (`Agent check for server ...`); the agent's
+/// health counts 1/1.
+fn log_agent(be: &BackendRt, server: &ServerRt, outcome: &CheckOutcome) {
+    if !be.config.log_health_checks {
+        return;
+    }
+    let up = server.is_checked_up();
+    let progress = fulcrum_health::CheckProgress {
+        step: u32::from(up),
+        of: 1,
+        up,
+        drain: server.user_weight() == 0,
+    };
+    let line = fulcrum_health::agent_check_line(
+        &be.name,
+        &server.config.name,
+        server.config.backup,
+        outcome,
+        progress,
+    );
+    warn!("{line}");
+    be.log_event(crate::model::log::syslog::NOTICE, &line);
+}
+
+/// Logs one check's result as `option log-health-checks` does: a warning on fulcrum's own log and a notice to
+/// the backend's `log` targets.
+fn log_check(be: &BackendRt, server: &ServerRt, tracker: &Tracker, outcome: &CheckOutcome) {
+    let (step, of, up) = tracker.log_status();
+    let progress = fulcrum_health::CheckProgress {
+        step,
+        of,
+        up,
+        drain: server.user_weight() == 0,
+    };
+    let line = fulcrum_health::health_check_line(
+        &be.name,
+        &server.config.name,
+        server.config.backup,
+        outcome,
+        progress,
+    );
+    warn!("{line}");
+    be.log_event(crate::model::log::syslog::NOTICE, &line);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_are_bounded_as_haproxy_bounds_them() {
+        let ms = Duration::from_millis;
+        // Without `timeout check`, `inter` bounds the whole check, whatever `timeout connect` says.
+        assert_eq!(bounded(ms(200), Some(ms(5000)), None), ms(200));
+        assert_eq!(bounded(ms(200), None, None), ms(200));
+        // With it: min(connect, inter) for the connection, then `timeout check`.
+        assert_eq!(bounded(ms(2000), Some(ms(500)), Some(ms(300))), ms(800));
+        assert_eq!(bounded(ms(200), Some(ms(5000)), Some(ms(300))), ms(500));
+        assert_eq!(bounded(ms(200), None, Some(ms(300))), ms(500));
+    }
+
+    #[test]
+    fn check_options_become_probes() {
+        let mysql = protocol_probe(&CheckOption::Mysql {
+            user: Some("u".into()),
+            pre41: true,
+        })
+        .unwrap();
+        assert_eq!(
+            mysql,
+            ProtocolCheck::Mysql(MysqlCheck::login("u", false).unwrap())
+        );
+        let smtp = protocol_probe(&CheckOption::Smtp {
+            verb: "EHLO".into(),
+            domain: "example.org".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            smtp,
+            ProtocolCheck::Smtp(SmtpCheck::new("EHLO", "example.org").unwrap())
+        );
+        assert!(protocol_probe(&CheckOption::Pgsql {
+            user: String::new()
+        })
+        .is_err());
+        assert_eq!(
+            protocol_probe(&CheckOption::Spop).unwrap(),
+            ProtocolCheck::Spop
+        );
+    }
+
+    #[test]
+    fn ramp_steps_are_a_twentieth_of_the_period_but_at_least_100ms() {
+        assert_eq!(
+            ramp_step(Duration::from_secs(2)),
+            Duration::from_millis(100)
+        );
+        assert_eq!(ramp_step(Duration::from_secs(60)), Duration::from_secs(3));
+        assert_eq!(
+            ramp_step(Duration::from_millis(500)),
+            Duration::from_millis(100)
+        );
+    }
+}

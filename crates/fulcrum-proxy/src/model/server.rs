@@ -1,0 +1,318 @@
+//! One server and its live state: up or down, admin flags, weight and `maxconn` set at run time, connections in
+//! progress, the `slowstart` ramp and its counters. Shared by every worker; changed through atomics only.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fulcrum_config::haproxy::Server;
+use fulcrum_tls::rustls::ClientConfig;
+
+/// One server and its live state.
+pub struct ServerRt {
+    /// Index in [`Snapshot::servers`] (also the key of per-worker connection pools).
+    pub id: usize,
+    /// Index inside its backend.
+    pub index: usize,
+    /// `backend/server`, as HAProxy names it in logs.
+    pub full_name: String,
+    /// Where traffic goes.
+    pub addr: SocketAddr,
+    /// The server line as configured.
+    pub config: Server,
+    /// The TLS configuration of its connections (and checks), when `ssl` or `check-ssl` is set.
+    pub tls: Option<Arc<ClientConfig>>,
+    up: AtomicBool,
+    /// `srv_id` in `show servers state`: 1 + the highest id in the backend when the server was created.
+    pub puid: u32,
+    /// Runtime API: administrative flags ([`ServerRt::ADMIN_FMAINT`], ...).
+    admin: AtomicU8,
+    /// Runtime API: the weight set with `set weight` (starts at `config.weight`).
+    uweight: AtomicU32,
+    /// Runtime API: `disable health` freezes the state the checks set.
+    checks_frozen: AtomicBool,
+    /// `agent-check`: the agent's last word on the operational state (`up` / `down`); true without an agent.
+    agent_up: AtomicBool,
+    /// The `maxconn` in force (0: no limit): the configured one, or the last an agent sent.
+    maxconn: AtomicU32,
+    /// When the state last changed, in seconds since the Unix epoch.
+    last_change: AtomicU64,
+    /// The operational state a server-state file carried over a restart, for the health checks to start from:
+    /// 0 none, 1 UP, 2 DOWN.
+    carried: AtomicU8,
+    /// Connections (tcp) or requests (http) in progress on this server.
+    pub cur: AtomicU32,
+    /// Total sessions handled.
+    pub total: AtomicU64,
+    /// `slowstart`: when the current ramp began (microseconds since a process-wide epoch, plus one), 0 when
+    /// the server is not ramping up.
+    ramp_since: AtomicU64,
+    /// Requests waiting in this server's own queue (bound to it by a hash or a retry).
+    pub queued: AtomicU32,
+    /// Woken when a slot of this server is released and requests wait for it.
+    pub slot_free: tokio::sync::Notify,
+    /// `show stat` counters.
+    pub stats: crate::model::counters::Counters,
+}
+
+impl ServerRt {
+    /// Admin flag: forced maintenance (`set server ... state maint`, `disable server`, `disabled`).
+    pub const ADMIN_FMAINT: u8 = 0x01;
+    /// Admin flag: started in maintenance by the configuration (`disabled`); informational.
+    pub const ADMIN_CMAINT: u8 = 0x04;
+    /// Admin flag: forced drain (`set server ... state drain`).
+    pub const ADMIN_FDRAIN: u8 = 0x08;
+    /// Admin flag (fulcrum's own): removed by `del server`; the slot stays so that indices do not move.
+    pub const ADMIN_DELETED: u8 = 0x80;
+
+    /// The admin flags a configured server starts with.
+    fn initial_admin(config: &Server) -> u8 {
+        if config.disabled {
+            Self::ADMIN_FMAINT | Self::ADMIN_CMAINT
+        } else {
+            0
+        }
+    }
+
+    /// A server of the configuration: `index` in its backend's list, process-wide `id`.
+    pub fn configured(
+        id: usize,
+        index: usize,
+        backend: &str,
+        config: &Server,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Self {
+        ServerRt {
+            tls,
+            id,
+            index,
+            full_name: format!("{backend}/{}", config.name),
+            addr: config.addr,
+            config: config.clone(),
+            up: AtomicBool::new(true),
+            puid: index as u32 + 1,
+            admin: AtomicU8::new(ServerRt::initial_admin(config)),
+            uweight: AtomicU32::new(config.weight),
+            checks_frozen: AtomicBool::new(false),
+            agent_up: AtomicBool::new(true),
+            maxconn: AtomicU32::new(config.maxconn.unwrap_or(0)),
+            last_change: AtomicU64::new(unix_now()),
+            carried: AtomicU8::new(0),
+            cur: AtomicU32::new(0),
+            total: AtomicU64::new(0),
+            ramp_since: AtomicU64::new(0),
+            queued: AtomicU32::new(0),
+            slot_free: tokio::sync::Notify::new(),
+            stats: crate::model::counters::Counters::default(),
+        }
+    }
+
+    /// A server added at run time (`add server`), in maintenance: `index` in its backend's list, process-wide
+    /// `id`, `srv_id` `puid`.
+    pub fn added(id: usize, index: usize, puid: u32, backend: &str, config: Server) -> Self {
+        ServerRt {
+            id,
+            index,
+            full_name: format!("{backend}/{}", config.name),
+            addr: config.addr,
+            up: AtomicBool::new(true),
+            puid,
+            admin: AtomicU8::new(Self::ADMIN_FMAINT),
+            uweight: AtomicU32::new(config.weight),
+            checks_frozen: AtomicBool::new(false),
+            agent_up: AtomicBool::new(true),
+            maxconn: AtomicU32::new(config.maxconn.unwrap_or(0)),
+            last_change: AtomicU64::new(unix_now()),
+            carried: AtomicU8::new(0),
+            config,
+            tls: None,
+            cur: AtomicU32::new(0),
+            total: AtomicU64::new(0),
+            ramp_since: AtomicU64::new(0),
+            queued: AtomicU32::new(0),
+            slot_free: tokio::sync::Notify::new(),
+            stats: crate::model::counters::Counters::default(),
+        }
+    }
+
+    /// Whether the server may receive traffic (not down, not in maintenance).
+    pub fn is_up(&self) -> bool {
+        self.is_checked_up() && !self.in_maint()
+    }
+
+    /// Whether the health checks (and the agent, if any) consider the server up, whatever its administrative
+    /// state.
+    pub fn is_checked_up(&self) -> bool {
+        self.up.load(Ordering::Acquire) && self.agent_up.load(Ordering::Acquire)
+    }
+
+    /// Whether the health checks alone consider the server up.
+    pub fn health_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Records the agent's `up` / `down`; the caller rebuilds the backend's farm.
+    pub fn set_agent_up(&self, up: bool) {
+        if self.agent_up.swap(up, Ordering::AcqRel) != up {
+            self.touch();
+        }
+        self.stats.state.set(self.is_checked_up());
+    }
+
+    /// The `maxconn` in force, `None` when unlimited.
+    pub fn maxconn(&self) -> Option<u32> {
+        Some(self.maxconn.load(Ordering::Acquire)).filter(|&m| m > 0)
+    }
+
+    /// Sets the `maxconn` (an agent's `maxconn:N`; 0: no limit); the caller rebuilds the backend's farm.
+    pub fn set_maxconn(&self, n: u32) {
+        self.maxconn.store(n, Ordering::Release);
+    }
+
+    /// The administrative flags.
+    pub fn admin(&self) -> u8 {
+        self.admin.load(Ordering::Acquire)
+    }
+
+    /// Replaces the administrative flags; the caller rebuilds the backend's farm.
+    pub fn set_admin(&self, flags: u8) {
+        if self.admin.swap(flags, Ordering::AcqRel) != flags {
+            self.touch();
+        }
+    }
+
+    /// In maintenance (or deleted): takes no traffic.
+    pub fn in_maint(&self) -> bool {
+        self.admin() & (Self::ADMIN_FMAINT | Self::ADMIN_DELETED) != 0
+    }
+
+    /// Draining: no new traffic, connections in progress continue.
+    pub fn is_draining(&self) -> bool {
+        self.admin() & Self::ADMIN_FDRAIN != 0
+    }
+
+    /// Removed by `del server`.
+    pub fn is_deleted(&self) -> bool {
+        self.admin() & Self::ADMIN_DELETED != 0
+    }
+
+    /// The weight the balancing table uses: the runtime weight, 0 while draining.
+    pub fn weight(&self) -> u32 {
+        if self.is_draining() {
+            0
+        } else {
+            self.user_weight()
+        }
+    }
+
+    /// The weight set at run time (`set weight`), else the configured one.
+    pub fn user_weight(&self) -> u32 {
+        self.uweight.load(Ordering::Acquire)
+    }
+
+    /// Sets the runtime weight; the caller rebuilds the backend's farm.
+    pub fn set_user_weight(&self, w: u32) {
+        self.uweight.store(w, Ordering::Release);
+    }
+
+    /// Whether `disable health` froze the state the checks set.
+    pub fn checks_frozen(&self) -> bool {
+        self.checks_frozen.load(Ordering::Acquire)
+    }
+
+    /// `disable health` (`true`) / `enable health` (`false`).
+    pub fn set_checks_frozen(&self, frozen: bool) {
+        self.checks_frozen.store(frozen, Ordering::Release);
+    }
+
+    /// When the state last changed, in seconds since the Unix epoch.
+    pub fn last_change(&self) -> u64 {
+        self.last_change.load(Ordering::Relaxed)
+    }
+
+    /// Backdates the last change of state to `secs` seconds ago (a state carried from a server-state file).
+    pub fn set_last_change_ago(&self, secs: u64) {
+        self.last_change
+            .store(unix_now().saturating_sub(secs), Ordering::Relaxed);
+    }
+
+    /// Records the operational state a server-state file carried (`true`: UP): the server takes it now and its
+    /// health checks start from it (fully UP, or DOWN until `rise` checks pass).
+    pub fn carry_state(&self, up: bool) {
+        self.carried
+            .store(if up { 1 } else { 2 }, Ordering::Release);
+        self.up.store(up, Ordering::Release);
+        self.stats.state.set(self.is_checked_up());
+    }
+
+    /// The operational state a server-state file carried, if any (`Some(true)`: UP).
+    pub fn carried_state(&self) -> Option<bool> {
+        match self.carried.load(Ordering::Acquire) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
+    }
+
+    fn touch(&self) {
+        self.last_change.store(unix_now(), Ordering::Relaxed);
+    }
+
+    /// Changes the state the health checks see; the caller rebuilds the backend's farm.
+    pub fn set_up(&self, up: bool) {
+        if self.up.swap(up, Ordering::AcqRel) != up {
+            self.touch();
+        }
+        self.stats.state.set(self.is_checked_up());
+    }
+
+    /// A monotonic clock in microseconds, shared by every server of the process.
+    fn clock(now: std::time::Instant) -> u64 {
+        static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+        u64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Starts the `slowstart` ramp at `now` (the server just came back UP); returns the ramp's stamp, or
+    /// `None` when the server has no `slowstart`.
+    pub fn begin_slowstart(&self, now: std::time::Instant) -> Option<u64> {
+        self.config.slowstart?;
+        let stamp = Self::clock(now) + 1;
+        self.ramp_since.store(stamp, Ordering::Release);
+        Some(stamp)
+    }
+
+    /// Ends the ramp: any ramp (`None`), or only the one `begin_slowstart` stamped `stamp`.
+    pub fn end_slowstart(&self, stamp: Option<u64>) {
+        match stamp {
+            None => self.ramp_since.store(0, Ordering::Release),
+            Some(s) => {
+                let _ = self
+                    .ramp_since
+                    .compare_exchange(s, 0, Ordering::AcqRel, Ordering::Acquire);
+            }
+        }
+    }
+
+    /// The stamp of the ramp in progress (0: none).
+    pub fn slowstart_stamp(&self) -> u64 {
+        self.ramp_since.load(Ordering::Acquire)
+    }
+
+    /// While ramping up at `now`: (time since the server came back, the `slowstart` period); `None` once the
+    /// period is over or when there is no ramp.
+    pub fn slowstart_progress(&self, now: std::time::Instant) -> Option<(Duration, Duration)> {
+        let period = self.config.slowstart?;
+        let since = self.slowstart_stamp().checked_sub(1)?;
+        let elapsed = Duration::from_micros(Self::clock(now).saturating_sub(since));
+        (elapsed < period).then_some((elapsed, period))
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,447 @@
+//! The running configuration as the data path reads it: an immutable snapshot built once from the validated
+//! config model. Only per-server live state (up/down, current connections) and each backend's selection table
+//! change at run time, through atomics and an `ArcSwap`; nothing on the request path takes a lock.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::HeaderName;
+
+use fulcrum_config::haproxy::{
+    Balance, Config, ForwardFor, HashType, HttpConnMode, Mode, Proxy, ProxyKind, Timeouts,
+};
+
+use crate::model::error::RulesError;
+use crate::model::rules::http::ProxyRules;
+use crate::model::rules::patref::PatternRefs;
+use crate::model::select::{Farm, FarmSpec};
+use crate::model::server::ServerRt;
+use crate::model::slot::Queue;
+
+/// Everything a worker needs to serve traffic.
+pub struct Snapshot {
+    /// Proxies that accept connections.
+    pub frontends: Vec<Arc<FrontendRt>>,
+    /// Proxies that have servers.
+    pub backends: Vec<Arc<BackendRt>>,
+    /// Every server of every backend, indexed by [`ServerRt::id`].
+    pub servers: Vec<Arc<ServerRt>>,
+    /// `global maxconn`.
+    pub global_maxconn: Option<u32>,
+    /// Client connections open in the whole process (`actconn`, `%ac` in logs).
+    pub actconn: Arc<AtomicU32>,
+    /// Access logging: targets, queue and the logger thread's counters.
+    pub logging: crate::model::log::Logging,
+    /// Every proxy in configuration order: its index in `frontends` and in `backends` (a listen has both).
+    pub order: Vec<(Option<usize>, Option<usize>)>,
+    /// The stats id (`iid`) of the first proxy in `order`, the others following: 2 when a `stats socket` is
+    /// configured (HAProxy's internal `GLOBAL` proxy then takes 1), else 1.
+    pub first_iid: u64,
+    /// The ACLs' pattern references, which the runtime API changes (`add acl`, `del acl`).
+    pub pattern_refs: Arc<PatternRefs>,
+    /// The map files of the `map*` converters, which the runtime API changes (`add map`, `set map`, ...).
+    pub maps: Arc<fulcrum_sample::Maps>,
+    /// `tune.bufsize` and `tune.maxrewrite`: how large a message head may be, and how much of a body a wait
+    /// gathers.
+    pub buf_limits: crate::model::limits::BufLimits,
+    /// The most header lines a request head may have: `tune.http.maxhdr` less one, as HAProxy counts it.
+    pub max_headers: usize,
+    /// Whether a backend has `http-after-response` rules (then every response's request line is kept for them).
+    pub backend_after_response: bool,
+    /// The last minutes of each backend and server, for the stats page's pictures (filled by
+    /// the stats page's sampler thread when some proxy has a stats page).
+    pub history: Arc<std::sync::Mutex<fulcrum_admin::history::History>>,
+    /// The stick tables (`stick-table` lines), by proxy name.
+    pub tables: Arc<crate::model::stick::Tables>,
+}
+
+/// The frontend half of a `frontend` or `listen` section.
+pub struct FrontendRt {
+    /// Section name.
+    pub name: String,
+    /// The proxy's id (`iid` in stats, `fe_id`): [`Snapshot::first_iid`] plus its place in the configuration.
+    pub iid: u64,
+    /// tcp or http.
+    pub mode: Mode,
+    /// Addresses to listen on.
+    pub binds: Vec<SocketAddr>,
+    /// The backend requests go to.
+    pub default_backend: Option<Arc<BackendRt>>,
+    /// Client-side timeouts.
+    pub timeouts: Timeouts,
+    /// Keep-alive handling on this side.
+    pub conn_mode: HttpConnMode,
+    /// `mode tcp` moves bytes with splice(2) (off with the global `nosplice`).
+    pub splice: bool,
+    /// `option forwardfor`, with its header name pre-parsed.
+    pub forwardfor: Option<(ForwardFor, HeaderName)>,
+    /// `option originalto`, with its header name pre-parsed.
+    pub originalto: Option<(ForwardFor, HeaderName)>,
+    /// `maxconn` of this frontend.
+    pub maxconn: Option<u32>,
+    /// ACL-driven rules: http-request/response, use_backend, tcp-request connection, errorfiles.
+    pub rules: ProxyRules,
+    /// `capture request|response header` (for `%hr` / `%hs`), header names parsed once.
+    pub captures: crate::model::log::capture::Captures,
+    /// Access logging, when the frontend logs.
+    pub log: Option<Arc<crate::model::log::FrontendLog>>,
+    /// Client connections open on this frontend (`feconn`, `%fc` in logs).
+    pub cur: AtomicU32,
+    /// The process-wide count of client connections, shared with [`Snapshot::actconn`].
+    pub actconn: Arc<AtomicU32>,
+    /// `show stat` counters.
+    pub stats: crate::model::counters::Counters,
+    /// The section as configured (stats page, monitor-uri).
+    pub config: Proxy,
+}
+
+/// Counts a client connection on its frontend and in the process for as long as it lives.
+pub struct ConnGuard(Arc<FrontendRt>);
+
+impl ConnGuard {
+    /// Starts counting a connection accepted by `fe`.
+    pub fn new(fe: Arc<FrontendRt>) -> Self {
+        let now = fe.cur.fetch_add(1, Ordering::Relaxed) + 1;
+        fe.actconn.fetch_add(1, Ordering::Relaxed);
+        fe.stats.seen(now);
+        fe.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        ConnGuard(fe)
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.cur.fetch_sub(1, Ordering::Relaxed);
+        self.0.actconn.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl FrontendRt {
+    /// How long the request head may take: `timeout http-request`, else `timeout client`.
+    pub fn head_timeout(&self) -> Option<Duration> {
+        self.timeouts.http_request.or(self.timeouts.client)
+    }
+}
+
+/// The backend half of a `backend` or `listen` section.
+pub struct BackendRt {
+    /// Index in [`Snapshot::backends`].
+    pub id: usize,
+    /// The proxy's id (`iid` in stats, `be_id`): [`Snapshot::first_iid`] plus its place in the configuration.
+    pub iid: u64,
+    /// Requests waiting for a server slot (`maxconn`).
+    pub queue: Arc<Queue>,
+    /// Section name.
+    pub name: String,
+    /// tcp or http.
+    pub mode: Mode,
+    /// Servers in configuration order, then those added at run time (`add server`); indices are stable.
+    pub servers: crate::model::server_list::ServerList,
+    /// The selection table, rebuilt when a server changes state.
+    pub farm: ArcSwap<Farm>,
+    /// `balance`
+    pub balance: Balance,
+    /// `hash-type`
+    pub hash_type: HashType,
+    /// `hash-type`'s function and `avalanche`
+    pub hash_options: fulcrum_config::haproxy::HashOptions,
+    /// `option allbackups`
+    pub allbackups: bool,
+    /// Server-side timeouts.
+    pub timeouts: Timeouts,
+    /// Keep-alive handling on this side.
+    pub conn_mode: HttpConnMode,
+    /// `http-reuse`: which idle server connections a request may take.
+    pub reuse: fulcrum_config::haproxy::HttpReuse,
+    /// The next position in the round-robin order, shared by every worker thread.
+    pub rr_position: std::sync::atomic::AtomicUsize,
+    /// `option forwardfor` set in the backend.
+    pub forwardfor: Option<(ForwardFor, HeaderName)>,
+    /// `option originalto` set in the backend.
+    pub originalto: Option<(ForwardFor, HeaderName)>,
+    /// `retries`
+    pub retries: u32,
+    /// `option redispatch`
+    pub redispatch: bool,
+    /// The section as configured (health-check settings, logging options).
+    pub config: Proxy,
+    /// http-request/response rules (none for the backend side of a `listen`, whose frontend side runs them) and
+    /// errorfiles.
+    pub rules: ProxyRules,
+    /// Requests (http) or connections (tcp) being served by this backend (`beconn`, `%bc` in logs), counted
+    /// while logging.
+    pub cur: AtomicU32,
+    /// `show stat` counters.
+    pub stats: crate::model::counters::Counters,
+    /// Where health-check results and server state changes are logged (the backend's `log` targets).
+    pub events: Option<Arc<crate::model::log::EventLog>>,
+}
+
+impl crate::model::rules::vars::Backends for Vec<Arc<BackendRt>> {
+    fn find(&self, name: &str) -> Option<&dyn crate::model::rules::vars::StreamBackend> {
+        self.iter()
+            .find(|b| b.name == name)
+            .map(|b| &**b as &dyn crate::model::rules::vars::StreamBackend)
+    }
+}
+
+impl crate::model::rules::vars::StreamBackend for BackendRt {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn id(&self) -> i64 {
+        self.iid as i64
+    }
+    fn stat(&self, stat: fulcrum_sample::BackendStat) -> i64 {
+        match stat {
+            fulcrum_sample::BackendStat::UsableServers => {
+                let (active, backup) = self.servers_up();
+                (if active > 0 { active } else { backup }) as i64
+            }
+            fulcrum_sample::BackendStat::Conns => i64::from(self.stats.cur.load(Ordering::Relaxed)),
+            fulcrum_sample::BackendStat::Slots => {
+                // As haproxy 2.6 counts them (observed): every server that can take traffic, backups included,
+                // gives its free connections and free queue places; one without a limit makes it unlimited.
+                let mut free = 0i64;
+                for s in self.servers.iter().filter(|s| s.is_up()) {
+                    let (Some(maxconn), Some(maxqueue)) =
+                        (s.maxconn(), s.config.maxqueue.filter(|&q| q > 0))
+                    else {
+                        return -1;
+                    };
+                    free += i64::from(maxconn) - i64::from(s.cur.load(Ordering::Relaxed));
+                    free += i64::from(maxqueue) - i64::from(s.queued.load(Ordering::Relaxed));
+                }
+                free
+            }
+        }
+    }
+}
+
+impl BackendRt {
+    /// How long a retry waits after a connection error that was not a timeout, as HAProxy does: the smaller of
+    /// one second and `timeout connect`, so that a restarting server is not hammered.
+    pub fn turn_around(&self) -> std::time::Duration {
+        let second = std::time::Duration::from_secs(1);
+        self.timeouts.connect.map_or(second, |c| c.min(second))
+    }
+
+    /// Logs a server state change or check result to the backend's `log` targets (if any), at syslog `level`.
+    pub fn log_event(&self, level: u8, msg: &str) {
+        if let Some(ev) = &self.events {
+            ev.send(level, msg);
+        }
+    }
+
+    /// What the backend's selection table is built from.
+    pub fn farm_spec(&self) -> FarmSpec<'_> {
+        FarmSpec {
+            name: &self.name,
+            servers: &self.servers,
+            balance: &self.balance,
+            hash_type: self.hash_type,
+            hash_options: self.hash_options,
+            allbackups: self.allbackups,
+        }
+    }
+
+    /// Rebuilds the selection table from the servers' current state; called by the control plane only.
+    pub fn rebuild_farm(&self) {
+        self.farm.store(Arc::new(Farm::build(&self.farm_spec())));
+    }
+
+    /// Counts of (active, backup) servers currently up.
+    pub fn servers_up(&self) -> (usize, usize) {
+        let up = |backup: bool| {
+            self.servers
+                .iter()
+                .filter(|s| s.config.backup == backup && s.is_up())
+                .count()
+        };
+        (up(false), up(true))
+    }
+}
+
+fn forwardfor(p: &Proxy) -> Option<(ForwardFor, HeaderName)> {
+    let ff = p.forwardfor.clone()?;
+    let name = HeaderName::from_bytes(ff.header.to_ascii_lowercase().as_bytes())
+        .unwrap_or(HeaderName::from_static("x-forwarded-for"));
+    Some((ff, name))
+}
+
+fn originalto(p: &Proxy) -> Option<(ForwardFor, HeaderName)> {
+    let ot = p.originalto.clone()?;
+    let name = HeaderName::from_bytes(ot.header.to_ascii_lowercase().as_bytes())
+        .unwrap_or(HeaderName::from_static("x-original-to"));
+    Some((ot, name))
+}
+
+/// Compiles a proxy's `log-format`, for its mode; errors name the line.
+fn compile_log_format(p: &Proxy) -> Result<Option<crate::model::log::LogFormat>, RulesError> {
+    let Some(line) = &p.log_format else {
+        return Ok(None);
+    };
+    crate::model::log::LogFormat::parse_for_mode(&line.format, p.mode == Mode::Http)
+        .map(Some)
+        .map_err(|e| RulesError::LogFormat {
+            location: line.location.to_string(),
+            message: e.to_string(),
+        })
+}
+
+impl Snapshot {
+    /// Builds the runtime view of a validated configuration: compiles ACLs, rules and `log-format` strings.
+    pub fn build(config: &Config) -> Result<Snapshot, RulesError> {
+        crate::model::counters::epoch();
+        let logging = crate::model::log::Logging::new(config);
+        let pattern_refs = Arc::new(PatternRefs::from_config(config));
+        let tables = crate::model::stick::Tables::build(config);
+        let mut backends = Vec::new();
+        let mut servers = Vec::new();
+        let first_iid: u64 = if config.global.stats_sockets.is_empty() {
+            1
+        } else {
+            2
+        };
+        for (pos, p) in config
+            .proxies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind.has_backend())
+        {
+            let mut list = Vec::new();
+            for (index, s) in p.servers.iter().enumerate() {
+                let tls = crate::model::tls_config::server(config, p, s)?;
+                let srv = Arc::new(ServerRt::configured(servers.len(), index, &p.name, s, tls));
+                srv.stats.state.set(true);
+                servers.push(srv.clone());
+                list.push(srv);
+            }
+            let mut be = BackendRt {
+                id: backends.len(),
+                iid: first_iid + pos as u64,
+                name: p.name.clone(),
+                mode: p.mode,
+                servers: crate::model::server_list::ServerList::new(list),
+                farm: ArcSwap::from_pointee(Farm::empty()),
+                balance: p.balance.clone(),
+                hash_type: p.hash_type,
+                hash_options: p.hash_options,
+                allbackups: p.allbackups,
+                timeouts: p.timeouts.clone(),
+                conn_mode: p.http_conn_mode,
+                reuse: p.http_reuse,
+                rr_position: std::sync::atomic::AtomicUsize::new(0),
+                forwardfor: forwardfor(p),
+                originalto: originalto(p),
+                retries: p.retries,
+                redispatch: p.redispatch,
+                config: p.clone(),
+                rules: ProxyRules::compile(
+                    &p.rules,
+                    p.kind == ProxyKind::Backend,
+                    &|_| None,
+                    &pattern_refs,
+                    &crate::model::stick::Binder {
+                        tables: &tables,
+                        own: &p.name,
+                    },
+                )?,
+                cur: AtomicU32::new(0),
+                queue: Arc::new(Queue::new()),
+                stats: crate::model::counters::Counters::default(),
+                events: logging.events(p),
+            };
+            be.farm = ArcSwap::from_pointee(Farm::build(&be.farm_spec()));
+            let (active, backup) = be.servers_up();
+            be.stats.state.set(active + backup > 0);
+            backends.push(Arc::new(be));
+        }
+        let index = |name: &str| backends.iter().position(|b| b.name == name);
+        let find = |name: &str| index(name).map(|i| backends[i].clone());
+        let actconn = Arc::new(AtomicU32::new(0));
+        let mut frontends = Vec::new();
+        for (pos, p) in config
+            .proxies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind.has_frontend())
+        {
+            let default_backend = match p.kind {
+                ProxyKind::Listen => find(&p.name),
+                _ => p.default_backend.as_deref().and_then(find),
+            };
+            frontends.push(Arc::new(FrontendRt {
+                iid: first_iid + pos as u64,
+                splice: !config.global.nosplice,
+                name: p.name.clone(),
+                mode: p.mode,
+                binds: p
+                    .binds
+                    .iter()
+                    .flat_map(|b| b.addrs.iter().copied())
+                    .collect(),
+                default_backend,
+                timeouts: p.timeouts.clone(),
+                conn_mode: p.http_conn_mode,
+                forwardfor: forwardfor(p),
+                originalto: originalto(p),
+                maxconn: p.maxconn,
+                rules: ProxyRules::compile(
+                    &p.rules,
+                    true,
+                    &index,
+                    &pattern_refs,
+                    &crate::model::stick::Binder {
+                        tables: &tables,
+                        own: &p.name,
+                    },
+                )?,
+                captures: crate::model::log::capture::Captures::new(p),
+                log: logging.frontend_with_format(p, compile_log_format(p)?),
+                cur: AtomicU32::new(0),
+                actconn: actconn.clone(),
+                stats: crate::model::counters::Counters::default(),
+                config: p.clone(),
+            }));
+        }
+        let order = config
+            .proxies
+            .iter()
+            .map(|p| {
+                let fe = p
+                    .kind
+                    .has_frontend()
+                    .then(|| frontends.iter().position(|f| f.name == p.name))
+                    .flatten();
+                let be = p
+                    .kind
+                    .has_backend()
+                    .then(|| backends.iter().position(|b| b.name == p.name))
+                    .flatten();
+                (fe, be)
+            })
+            .collect();
+        let backend_after_response = backends.iter().any(|b| b.rules.has_after_response_rules());
+        Ok(Snapshot {
+            tables,
+            backend_after_response,
+            history: Arc::default(),
+            order,
+            first_iid,
+            frontends,
+            backends,
+            servers,
+            global_maxconn: config.global.maxconn,
+            actconn,
+            logging,
+            pattern_refs,
+            maps: config.maps.0.clone(),
+            buf_limits: crate::model::limits::BufLimits::new(&config.global),
+            max_headers: (config.global.maxhdr() as usize).saturating_sub(1),
+        })
+    }
+}

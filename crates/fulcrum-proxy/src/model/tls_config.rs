@@ -1,0 +1,101 @@
+//! The TLS configuration of every `bind` line and of every `server ... ssl`, built once when the proxy starts (and
+//! by `fulcrum proxy -c`): certificates read, names indexed, cipher names mapped. A problem is an error naming the
+//! line.
+
+use std::sync::Arc;
+
+use fulcrum_config::haproxy::{Config, Mode, Proxy, Server};
+use fulcrum_tls::rustls::ClientConfig;
+use fulcrum_tls::server::ServerTls;
+use fulcrum_tls::store::CertStore;
+use tracing::warn;
+
+use crate::model::error::{RulesError, StartError};
+
+/// The TLS settings of one frontend's bind lines, in order (`None` for a clear-text line).
+pub type FrontendTls = Vec<Option<Arc<ServerTls>>>;
+
+/// Builds the TLS settings of `proxy`'s bind lines, keeping their certificates in `store`.
+pub fn frontend(
+    config: &Config,
+    proxy: &Proxy,
+    store: &Arc<CertStore>,
+) -> Result<FrontendTls, StartError> {
+    proxy
+        .binds
+        .iter()
+        .map(|bind| {
+            let ssl = &bind.ssl;
+            if !ssl.enabled && ssl.crts.is_empty() && ssl.crt_lists.is_empty() {
+                return Ok(None);
+            }
+            let error = |message: String| StartError::Tls {
+                location: bind.location.to_string(),
+                proxy: proxy.name.clone(),
+                message,
+            };
+            // HTTP/2 is not served yet: offering it by ALPN would make browsers speak it. It is left out, so they
+            // fall back to HTTP/1.1, and the operator is told. In `mode tcp` the bytes go to the server as they
+            // are, so whatever it speaks may be offered.
+            let mut ssl = ssl.clone();
+            let before = ssl.alpn.len();
+            if proxy.mode == Mode::Http {
+                ssl.alpn.retain(|p| p != "h2");
+            }
+            if ssl.alpn.len() != before {
+                warn!(location = %bind.location, proxy = %proxy.name,
+                    "alpn: 'h2' is not offered: fulcrum serves HTTP/1.1 on this listener (HTTP/2 is not supported yet)");
+            }
+            let built = fulcrum_tls::server::bind_config(&ssl, &config.global.ssl, store)
+                .map_err(|e| error(e.to_string()))?;
+            for w in &built.warnings {
+                warn!(location = %bind.location, proxy = %proxy.name, "{w}");
+            }
+            // Certificates named without `ssl` are loaded and checked, as HAProxy does, but not served.
+            Ok(ssl.enabled.then(|| Arc::new(built.tls)))
+        })
+        .collect()
+}
+
+/// Builds the TLS settings of every frontend (in the order of `config.proxies`' frontends), and the store of
+/// their certificates the runtime API can change.
+pub fn all(config: &Config) -> Result<(Vec<FrontendTls>, Arc<CertStore>), StartError> {
+    let store = CertStore::new(Arc::new(
+        fulcrum_tls::rustls::crypto::aws_lc_rs::default_provider(),
+    ));
+    let tls = config
+        .proxies
+        .iter()
+        .filter(|p| p.kind.has_frontend())
+        .map(|p| frontend(config, p, &store))
+        .collect::<Result<_, _>>()?;
+    Ok((tls, store))
+}
+
+/// Builds the TLS configuration towards `server` of backend `proxy`, when its traffic or its checks use TLS.
+pub fn server(
+    config: &Config,
+    proxy: &Proxy,
+    server: &Server,
+) -> Result<Option<Arc<ClientConfig>>, RulesError> {
+    let Some(tls) = &server.tls else {
+        return Ok(None);
+    };
+    let error = |message: String| RulesError::ServerTls {
+        location: server.location.to_string(),
+        server: format!("{}/{}", proxy.name, server.name),
+        message,
+    };
+    if tls.traffic && proxy.mode == Mode::Tcp {
+        return Err(error(
+            "'ssl' towards servers of a 'mode tcp' backend is not supported by fulcrum yet (use 'mode http', or let the server's TLS pass through)"
+                .into(),
+        ));
+    }
+    let built = fulcrum_tls::client::server_config(tls, &config.global.ssl)
+        .map_err(|e| error(e.to_string()))?;
+    for w in &built.warnings {
+        warn!(location = %server.location, server = %format!("{}/{}", proxy.name, server.name), "{w}");
+    }
+    Ok(Some(built.config))
+}

@@ -1,0 +1,14 @@
+//! The socket toolbox, below everything and knowing nothing of the configuration: binding listeners and
+//! inheriting sockets ([`listener`], [`fd_limit`]), the PROXY protocol header ([`proxy_header`]), TLS sessions
+//! driven over a socket ([`tls_io`]), moving bytes both ways ([`relay`], [`splice`]), parking idle connections
+//! without buffers ([`parking`], [`memory`]) and the server-side source address ([`origin`]).
+
+pub mod fd_limit;
+pub mod listener;
+pub mod memory;
+pub mod origin;
+pub mod parking;
+pub mod proxy_header;
+pub mod relay;
+pub mod splice;
+pub mod tls_io;

@@ -1,0 +1,725 @@
+//! mode tcp without copies: bytes go socket -> pipe -> socket through splice(2) and never enter user space.
+//!
+//! Each direction is a small pump driven by tokio's readiness on the two sockets: when the source is readable it
+//! splices what it can into an empty pipe, then splices the pipe out to the destination until it is empty, and only
+//! then reads again. EOF from the source, once the pipe is drained, becomes `shutdown(SHUT_WR)` on the destination
+//! while the other direction goes on (half-close), exactly as [`crate::net::relay::splice_bidirectional`] does.
+//!
+//! Pipes come from a small per-thread pool and go back to it whenever a pump waits for its source, so a quiet
+//! connection holds no pipe. A pipe that still holds bytes is closed, never pooled.
+//!
+//! Fallbacks: when the kernel refuses splice on a socket (EINVAL, ENOSYS, ...) that direction switches for good to a
+//! user-space buffer on the same readiness loop; when no pipe can be had (descriptor limit) one chunk goes through
+//! the buffer; and a source stopped at a TCP urgent mark (where splice returns EAGAIN although bytes wait) is read
+//! past the mark with recv(2).
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::net::relay::SpliceEnd;
+
+/// Capacity asked for each new pipe (F_SETPIPE_SZ); the kernel may round it or refuse it, then the default stays.
+const PIPE_SIZE: usize = 256 * 1024;
+/// Empty pipes kept for reuse by each thread; more are closed when released.
+const POOL_MAX: usize = 64;
+/// Size of the user-space buffer used by the fallbacks.
+const COPY_BUF: usize = 64 * 1024;
+
+/// Moves bytes both ways between two TCP sockets until both directions ended, one side failed, or nothing moved for
+/// `idle`. In the result, `a_to_b` counts the bytes read from `a` and `a_failed` blames `a`.
+pub async fn bidirectional(a: &TcpStream, b: &TcpStream, idle: Option<Duration>) -> SpliceEnd {
+    let mode = if sigpipe_is_harmless() {
+        Mode::Splice
+    } else {
+        Mode::Copy
+    };
+    run(a, b, idle, mode).await
+}
+
+/// The same through a user-space buffer only (the global `nosplice`).
+pub async fn copy_bidirectional(a: &TcpStream, b: &TcpStream, idle: Option<Duration>) -> SpliceEnd {
+    run(a, b, idle, Mode::Copy).await
+}
+
+/// Whether a write to a broken socket may raise SIGPIPE without killing the process. Unlike send(2) with
+/// MSG_NOSIGNAL (what the copy path uses), splice(2) into a socket raises SIGPIPE, so splicing is only used when the
+/// signal is ignored or handled, as it is in every Rust program unless it opts out. Checked once.
+fn sigpipe_is_harmless() -> bool {
+    static HARMLESS: OnceLock<bool> = OnceLock::new();
+    *HARMLESS.get_or_init(|| {
+        // SAFETY: sigaction is a plain C struct for which all zeroes is a valid value.
+        let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: with a null new action, sigaction only reads the current one into `current`.
+        let rc = unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut current) };
+        let harmless = rc == 0 && current.sa_sigaction != libc::SIG_DFL;
+        if !harmless {
+            debug!("SIGPIPE is not ignored: mode tcp copies instead of splicing");
+        }
+        harmless
+    })
+}
+
+/// [`bidirectional`] with the starting mode of both pumps chosen (the tests force the copy fallback with it).
+async fn run(a: &TcpStream, b: &TcpStream, idle: Option<Duration>, mode: Mode) -> SpliceEnd {
+    let clock = Clock::new(idle.is_some());
+    let mut ab = Pump::new(mode);
+    let mut ba = Pump::new(mode);
+    let mut failed = None;
+    let mut timed_out = false;
+    let mut a_first = false;
+    {
+        let pumps = poll_fn(|cx| {
+            a_first = !a_first;
+            poll_both(cx, (a, &mut ab), (b, &mut ba), a_first, &clock)
+        });
+        tokio::pin!(pumps);
+        match (idle, clock.last()) {
+            (Some(idle), Some(mut last)) => loop {
+                tokio::select! {
+                    r = &mut pumps => {
+                        failed = r.err().flatten();
+                        break;
+                    }
+                    _ = tokio::time::sleep_until(last + idle) => {
+                        // Something may have moved while the timer ran: wait again from the last activity.
+                        last = clock.last().unwrap_or(last);
+                        if last + idle <= Instant::now() {
+                            debug!("tunnel idle timeout");
+                            timed_out = true;
+                            break;
+                        }
+                    }
+                }
+            },
+            _ => failed = pumps.await.err().flatten(),
+        }
+    }
+    SpliceEnd {
+        a_to_b: ab.moved,
+        b_to_a: ba.moved,
+        a_failed: failed == Some(Side::A),
+        b_failed: failed == Some(Side::B),
+        timed_out,
+    }
+}
+
+/// Polls both pumps, `a`'s first when `a_first` (the caller alternates, so that a direction that always has bytes
+/// cannot starve the other once the task's budget runs out); ready when both finished, or as soon as one fails (the
+/// error names the failed socket, `None` when the error belongs to neither, such as a refused shutdown).
+fn poll_both(
+    cx: &mut Context<'_>,
+    (a, ab): (&TcpStream, &mut Pump),
+    (b, ba): (&TcpStream, &mut Pump),
+    a_first: bool,
+    clock: &Clock,
+) -> Poll<Result<(), Option<Side>>> {
+    let mut all_done = true;
+    for from_a in [a_first, !a_first] {
+        let polled = if from_a {
+            ab.poll(cx, a, b, clock)
+                .map_err(|e| e.side(Side::A, Side::B))
+        } else {
+            ba.poll(cx, b, a, clock)
+                .map_err(|e| e.side(Side::B, Side::A))
+        };
+        match polled {
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {}
+            Poll::Pending => all_done = false,
+        }
+    }
+    if all_done {
+        Poll::Ready(Ok(()))
+    } else {
+        Poll::Pending
+    }
+}
+
+/// One of the two sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The first socket.
+    A,
+    /// The second socket.
+    B,
+}
+
+/// Why a pump stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failed {
+    /// Reading from the source failed.
+    Src,
+    /// Writing to the destination failed.
+    Dst,
+    /// Something else failed (the shutdown after EOF, a pipe that could not be emptied).
+    Other,
+}
+
+impl Failed {
+    /// The socket to blame, given which socket is this pump's source and which its destination.
+    fn side(self, src: Side, dst: Side) -> Option<Side> {
+        match self {
+            Failed::Src => Some(src),
+            Failed::Dst => Some(dst),
+            Failed::Other => None,
+        }
+    }
+}
+
+/// How a pump moves its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Through a pipe with splice(2).
+    Splice,
+    /// Through a user-space buffer with recv(2) and send(2).
+    Copy,
+}
+
+/// The time of the last byte moved, kept only when an idle timeout applies.
+struct Clock(Option<Cell<Instant>>);
+
+impl Clock {
+    fn new(enabled: bool) -> Self {
+        Clock(enabled.then(|| Cell::new(Instant::now())))
+    }
+
+    /// Notes that bytes moved now.
+    fn touch(&self) {
+        if let Some(c) = &self.0 {
+            c.set(Instant::now());
+        }
+    }
+
+    fn last(&self) -> Option<Instant> {
+        self.0.as_ref().map(Cell::get)
+    }
+}
+
+/// What one read brought in.
+enum Filled {
+    /// Bytes spliced into the pipe.
+    Pipe(usize),
+    /// Bytes received into the buffer.
+    Buf(usize),
+}
+
+impl Filled {
+    fn len(&self) -> usize {
+        match *self {
+            Filled::Pipe(n) | Filled::Buf(n) => n,
+        }
+    }
+}
+
+/// One direction: reads from a source socket and writes everything read to a destination socket.
+///
+/// At most one of the pipe and the buffer holds bytes at any time, and the source is read only when both are empty.
+struct Pump {
+    mode: Mode,
+    /// The pipe in use, taken from the pool on the first read after a wait.
+    pipe: Option<Pipe>,
+    /// Bytes in the pipe not yet written.
+    in_pipe: usize,
+    /// User-space buffer of the fallbacks, allocated on first use.
+    buf: Vec<u8>,
+    /// Start of the bytes of `buf` not yet written.
+    start: usize,
+    /// End of the bytes of `buf` not yet written.
+    end: usize,
+    /// Bytes read from the source.
+    moved: u64,
+    /// The source reached EOF.
+    eof: bool,
+    /// EOF was passed on to the destination.
+    done: bool,
+}
+
+impl Pump {
+    fn new(mode: Mode) -> Self {
+        Pump {
+            mode,
+            pipe: None,
+            in_pipe: 0,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            moved: 0,
+            eof: false,
+            done: false,
+        }
+    }
+
+    /// Bytes read and not yet written.
+    fn pending(&self) -> usize {
+        self.in_pipe + (self.end - self.start)
+    }
+
+    /// Moves bytes until the source has nothing more for now (pending) or the direction ended (ready).
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &TcpStream,
+        dst: &TcpStream,
+        clock: &Clock,
+    ) -> Poll<Result<(), Failed>> {
+        loop {
+            if self.done {
+                return Poll::Ready(Ok(()));
+            }
+            if self.pending() > 0 {
+                ready!(self.poll_drain(cx, dst, clock))?;
+            } else if self.eof {
+                self.finish(dst)?;
+            } else {
+                ready!(self.poll_fill(cx, src, clock))?;
+            }
+        }
+    }
+
+    /// Reads once from `src` into the pipe (or the buffer); ready once something was read or EOF was seen.
+    fn poll_fill(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &TcpStream,
+        clock: &Clock,
+    ) -> Poll<Result<(), Failed>> {
+        loop {
+            ready!(src.poll_read_ready(cx)).map_err(|_| Failed::Src)?;
+            let got = self.read_once(src);
+            match got {
+                Ok(f) if f.len() == 0 => {
+                    self.eof = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(f) => {
+                    match f {
+                        Filled::Pipe(n) => self.in_pipe = n,
+                        Filled::Buf(n) => (self.start, self.end) = (0, n),
+                    }
+                    self.moved += f.len() as u64;
+                    clock.touch();
+                    return Poll::Ready(Ok(()));
+                }
+                // Nothing to read: tokio cleared the readiness, so the next poll_read_ready waits. The pipe is empty
+                // and goes back to the pool meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.release_pipe(),
+                Err(e) if self.mode == Mode::Splice && splice_unsupported(&e) => {
+                    debug!(error = %e, "splice refused, copying instead");
+                    self.release_pipe();
+                    self.mode = Mode::Copy;
+                }
+                Err(_) => return Poll::Ready(Err(Failed::Src)),
+            }
+        }
+    }
+
+    /// One non-blocking read attempt from `src`, through tokio's readiness so that EAGAIN clears it.
+    fn read_once(&mut self, src: &TcpStream) -> io::Result<Filled> {
+        if self.mode == Mode::Splice {
+            if self.pipe.is_none() {
+                match pool_take() {
+                    Ok(p) => self.pipe = Some(p),
+                    Err(e) => debug!(error = %e, "no pipe, copying one chunk"),
+                }
+            }
+            if let Some(pipe) = &self.pipe {
+                let fd = src.as_raw_fd();
+                let buf = &mut self.buf;
+                return src.try_io(Interest::READABLE, || {
+                    match splice(fd, pipe.write.as_raw_fd(), pipe.size) {
+                        // splice stops at an urgent mark and says EAGAIN although bytes wait: recv(2) steps over it.
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock && at_urgent_mark(fd) => {
+                            recv(fd, grow(buf)).map(Filled::Buf)
+                        }
+                        r => r.map(Filled::Pipe),
+                    }
+                });
+            }
+        }
+        src.try_read(grow(&mut self.buf)).map(Filled::Buf)
+    }
+
+    /// Writes the pending bytes to `dst`; ready once they are all written.
+    fn poll_drain(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &TcpStream,
+        clock: &Clock,
+    ) -> Poll<Result<(), Failed>> {
+        while self.pending() > 0 {
+            ready!(dst.poll_write_ready(cx)).map_err(|_| Failed::Dst)?;
+            match self.write_once(dst) {
+                // Nothing written although bytes are pending: treat like a broken destination rather than spin.
+                Ok(0) => return Poll::Ready(Err(Failed::Dst)),
+                Ok(n) => {
+                    if self.end > self.start {
+                        self.start += n;
+                    } else {
+                        self.in_pipe -= n;
+                    }
+                    clock.touch();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if self.in_pipe > 0 && splice_unsupported(&e) => {
+                    debug!(error = %e, "splice refused, copying instead");
+                    self.unload_pipe().map_err(|_| Failed::Other)?;
+                    self.mode = Mode::Copy;
+                }
+                Err(_) => return Poll::Ready(Err(Failed::Dst)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// One non-blocking write attempt of the pending bytes.
+    fn write_once(&self, dst: &TcpStream) -> io::Result<usize> {
+        if self.end > self.start {
+            return dst.try_write(&self.buf[self.start..self.end]);
+        }
+        let Some(pipe) = &self.pipe else {
+            // Bytes counted in a pipe that is not there cannot happen; refuse rather than panic.
+            return Err(io::ErrorKind::BrokenPipe.into());
+        };
+        let fd = dst.as_raw_fd();
+        dst.try_io(Interest::WRITABLE, || {
+            splice(pipe.read.as_raw_fd(), fd, self.in_pipe)
+        })
+    }
+
+    /// Moves what the pipe holds into the buffer (the destination refused splice), and gives the emptied pipe back.
+    fn unload_pipe(&mut self) -> io::Result<()> {
+        let Some(pipe) = &self.pipe else {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        };
+        let n = self.in_pipe;
+        if self.buf.len() < n {
+            self.buf.resize(n, 0);
+        }
+        let mut got = 0;
+        while got < n {
+            match read_fd(pipe.read.as_raw_fd(), &mut self.buf[got..n]) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        (self.start, self.end, self.in_pipe) = (0, n, 0);
+        self.release_pipe();
+        Ok(())
+    }
+
+    /// The source ended and everything was written: pass the EOF on.
+    fn finish(&mut self, dst: &TcpStream) -> Result<(), Failed> {
+        self.release_pipe();
+        self.done = true;
+        socket2::SockRef::from(dst)
+            .shutdown(Shutdown::Write)
+            .map_err(|_| Failed::Other)
+    }
+
+    /// Gives the pipe back to the pool if it is empty, closes it otherwise.
+    fn release_pipe(&mut self) {
+        if let Some(p) = self.pipe.take() {
+            if self.in_pipe == 0 {
+                pool_give(p);
+            }
+            self.in_pipe = 0;
+        }
+    }
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        self.release_pipe();
+    }
+}
+
+/// The fallback buffer, allocated on first use.
+fn grow(buf: &mut Vec<u8>) -> &mut [u8] {
+    if buf.len() < COPY_BUF {
+        buf.resize(COPY_BUF, 0);
+    }
+    buf
+}
+
+/// Whether a splice error means "this kind of descriptor cannot be spliced" rather than a broken connection.
+fn splice_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EPERM)
+    )
+}
+
+/// A pipe: both ends non-blocking and close-on-exec, closed when dropped.
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+    /// Its capacity in bytes.
+    size: usize,
+}
+
+impl Pipe {
+    /// Opens a pipe and asks for [`PIPE_SIZE`].
+    fn new() -> io::Result<Self> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 succeeded, so both descriptors are open and nothing else owns them.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let fd = write.as_raw_fd();
+        let asked = libc::c_int::try_from(PIPE_SIZE).unwrap_or(libc::c_int::MAX);
+        // SAFETY: fcntl on a descriptor owned here; F_SETPIPE_SZ and F_GETPIPE_SZ take and return plain integers.
+        let mut size = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, asked) };
+        if size <= 0 {
+            // SAFETY: as above.
+            size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+        }
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|&s| s > 0)
+            .unwrap_or(65536);
+        Ok(Pipe { read, write, size })
+    }
+}
+
+thread_local! {
+    /// Empty pipes ready for reuse by this thread.
+    static POOL: RefCell<Vec<Pipe>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty pipe: a pooled one, else a new one.
+fn pool_take() -> io::Result<Pipe> {
+    let pooled = POOL
+        .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+        .ok()
+        .flatten();
+    match pooled {
+        Some(p) => Ok(p),
+        None => Pipe::new(),
+    }
+}
+
+/// Keeps an empty pipe for reuse, or closes it when the pool is full (or the thread is exiting).
+/// The caller guarantees the pipe holds no bytes.
+fn pool_give(pipe: Pipe) {
+    let _ = POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            if p.len() < POOL_MAX {
+                p.push(pipe);
+            }
+        }
+    });
+}
+
+/// Pipes in this thread's pool.
+#[cfg(test)]
+fn pool_len() -> usize {
+    POOL.try_with(|p| p.borrow().len()).unwrap_or(0)
+}
+
+/// splice(2) without offsets, non-blocking, retried on EINTR.
+fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    loop {
+        // SAFETY: both descriptors stay open for the call; null offsets are what pipes and sockets require.
+        let n = unsafe {
+            libc::splice(
+                from,
+                std::ptr::null_mut(),
+                to,
+                std::ptr::null_mut(),
+                len,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        match usize::try_from(n) {
+            Ok(n) => return Ok(n),
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// The SIOCATMARK ioctl number of the generic Linux ABI (libc does not export it).
+const SIOCATMARK: u32 = 0x8905;
+
+/// Whether the next byte to read from socket `fd` is at the urgent mark. Only asked on architectures known to use
+/// the generic ioctl number; elsewhere the answer is "no".
+fn at_urgent_mark(fd: RawFd) -> bool {
+    if !cfg!(any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "loongarch64",
+        target_arch = "s390x"
+    )) {
+        return false;
+    }
+    let mut at: libc::c_int = 0;
+    // SAFETY: SIOCATMARK writes one int through the pointer, which points to `at`.
+    let rc = unsafe { libc::ioctl(fd, SIOCATMARK as libc::Ioctl, &mut at as *mut libc::c_int) };
+    rc == 0 && at != 0
+}
+
+/// recv(2) into `buf`, non-blocking.
+fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// read(2) into `buf`.
+fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the duration of the call.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpStream as StdStream};
+
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A connected pair: the blocking peer end and the tokio end.
+    async fn connected() -> (StdStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = StdStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mine, _) = l.accept().await.unwrap();
+        (peer, mine)
+    }
+
+    /// Bytes that differ from one position to the next, so that a lost or repeated chunk shows.
+    fn pattern(len: usize, salt: u8) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8 ^ salt).collect()
+    }
+
+    /// Runs a transfer both ways with half-close in the given mode and checks content and counts.
+    async fn both_ways(mode: Mode) {
+        let (mut client, a) = connected().await;
+        let (mut server, b) = connected().await;
+        let up = pattern(3_000_001, 0x5a);
+        let down = pattern(2_000_003, 0xa5);
+        let (up2, down2) = (up.clone(), down.clone());
+        let srv = std::thread::spawn(move || {
+            let mut w = server.try_clone().unwrap();
+            let t = std::thread::spawn(move || {
+                w.write_all(&down2).unwrap();
+                w.shutdown(Shutdown::Write).unwrap();
+            });
+            let mut got = Vec::new();
+            server.read_to_end(&mut got).unwrap();
+            t.join().unwrap();
+            got
+        });
+        let cli = std::thread::spawn(move || {
+            let mut w = client.try_clone().unwrap();
+            let t = std::thread::spawn(move || {
+                w.write_all(&up2).unwrap();
+                w.shutdown(Shutdown::Write).unwrap();
+            });
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).unwrap();
+            t.join().unwrap();
+            got
+        });
+        let end = run(&a, &b, Some(Duration::from_secs(20)), mode).await;
+        drop((a, b));
+        assert!(srv.join().unwrap() == up, "server got other bytes");
+        assert!(cli.join().unwrap() == down, "client got other bytes");
+        assert_eq!((end.a_to_b, end.b_to_a), (3_000_001, 2_000_003));
+        assert!(!end.a_failed && !end.b_failed && !end.timed_out);
+    }
+
+    #[tokio::test]
+    async fn copy_fallback_moves_both_ways() {
+        both_ways(Mode::Copy).await;
+    }
+
+    #[tokio::test]
+    async fn splice_moves_both_ways() {
+        both_ways(Mode::Splice).await;
+    }
+
+    #[test]
+    fn only_empty_pipes_return_to_the_pool() {
+        let before = pool_len();
+        let mut pump = Pump::new(Mode::Splice);
+        pump.pipe = Some(pool_take().unwrap());
+        let fd = pump.pipe.as_ref().unwrap().write.as_raw_fd();
+        // SAFETY: writes 3 bytes from a valid buffer to an open pipe.
+        let n = unsafe { libc::write(fd, b"abc".as_ptr().cast(), 3) };
+        assert_eq!(n, 3);
+        pump.in_pipe = 3;
+        drop(pump);
+        assert_eq!(
+            pool_len(),
+            before.saturating_sub(1),
+            "a pipe holding bytes was pooled"
+        );
+
+        let mut pump = Pump::new(Mode::Splice);
+        pump.pipe = Some(pool_take().unwrap());
+        let after_take = pool_len();
+        drop(pump);
+        assert_eq!(pool_len(), after_take + 1);
+    }
+
+    #[test]
+    fn the_pool_is_bounded() {
+        let pipes: Vec<Pipe> = (0..POOL_MAX + 5).map(|_| Pipe::new().unwrap()).collect();
+        for p in pipes {
+            pool_give(p);
+        }
+        assert_eq!(pool_len(), POOL_MAX);
+    }
+
+    #[test]
+    fn test_binaries_ignore_sigpipe_so_splice_is_used() {
+        assert!(sigpipe_is_harmless());
+    }
+
+    #[test]
+    fn pipes_get_the_asked_size() {
+        let p = Pipe::new().unwrap();
+        assert!(p.size >= 65536, "{}", p.size);
+    }
+
+    #[test]
+    fn unload_pipe_keeps_the_bytes() {
+        let mut pump = Pump::new(Mode::Splice);
+        pump.pipe = Some(Pipe::new().unwrap());
+        let fd = pump.pipe.as_ref().unwrap().write.as_raw_fd();
+        let data = pattern(100_000, 3);
+        // SAFETY: writes from a valid buffer to an open pipe (large enough for these bytes).
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        assert_eq!(n, 100_000);
+        pump.in_pipe = 100_000;
+        pump.unload_pipe().unwrap();
+        assert_eq!((pump.in_pipe, pump.start, pump.end), (0, 0, 100_000));
+        assert!(pump.buf[..100_000] == data[..]);
+        assert!(pump.pipe.is_none());
+    }
+}
