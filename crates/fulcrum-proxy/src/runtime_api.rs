@@ -539,6 +539,7 @@ impl Control for RuntimeApi {
             tls: None,
             send_proxy: None,
             check_send_proxy: false,
+            cookie: None,
             disabled: false,
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };

@@ -9,6 +9,7 @@
 mod addr;
 mod bind;
 mod common;
+pub mod cookie;
 pub mod cond;
 mod directives;
 mod global;

@@ -609,6 +609,8 @@ pub struct Server {
     pub send_proxy: Option<SendProxy>,
     /// `check-send-proxy`: health check connections open with a PROXY header too (LOCAL / UNKNOWN).
     pub check_send_proxy: bool,
+    /// `cookie VALUE`: the value of the backend's persistence cookie that names this server.
+    pub cookie: Option<String>,
     /// Where the line was.
     pub location: Location,
 }
@@ -765,6 +767,10 @@ pub struct Proxy {
     pub retries: u32,
     /// `option redispatch`
     pub redispatch: bool,
+    /// `option persist`: a request whose persistence cookie names a down server is still sent there
+    pub persist: bool,
+    /// `cookie NAME ...` (backends and listens in `mode http`): server persistence through a cookie
+    pub cookie: Option<super::cookie::CookiePersist>,
     /// `option allbackups`
     pub allbackups: bool,
     /// `option httplog`

@@ -70,6 +70,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("declare", F | L),
     ("stick-table", F | L | B),
     ("stick", L | B),
+    ("cookie", ALL),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
@@ -113,6 +114,7 @@ const OPTIONS: &[(&str, u8)] = &[
     ("ldap-check", BE),
     ("spop-check", BE),
     ("redispatch", BE),
+    ("persist", BE),
     ("allbackups", BE),
     ("httplog", FE),
     ("tcplog", FE),
@@ -229,6 +231,10 @@ pub struct Settings {
     pub retries: u32,
     /// `option redispatch`
     pub redispatch: bool,
+    /// `option persist`: a cookie naming a down server still sends the request there
+    pub persist: bool,
+    /// `cookie NAME ...` and where it was given
+    pub cookie: Option<(super::cookie::CookiePersist, Location)>,
     /// `option allbackups`
     pub allbackups: bool,
     /// `option httplog`
@@ -311,6 +317,8 @@ impl Default for Settings {
             http_check_rules: false,
             retries: 3,
             redispatch: false,
+            persist: false,
+            cookie: None,
             allbackups: false,
             httplog: false,
             tcplog: false,
@@ -706,6 +714,11 @@ pub fn apply(
         "capture" => capture(line, body, sink),
         "declare" => declare(line, body, sink),
         "stick" => rules::stick_rule(line, &mut body.rules, sink),
+        "cookie" => {
+            if let Some(c) = super::cookie::parse(line, sink) {
+                s.cookie = Some((c, loc.clone()));
+            }
+        }
         "stick-table" => {
             if let Some(first) = &body.stick_table {
                 sink.error(
@@ -1097,6 +1110,7 @@ fn option(
             sink.max_args(line, &shown, skip, 0);
         }
         "redispatch"
+        | "persist"
         | "allbackups"
         | "httplog"
         | "tcplog"
@@ -1121,6 +1135,7 @@ fn option(
             let v = !negate;
             match name {
                 "redispatch" => s.redispatch = v,
+                "persist" => s.persist = v,
                 "allbackups" => s.allbackups = v,
                 "httplog" => s.httplog = v,
                 "tcplog" => s.tcplog = v,

@@ -301,6 +301,28 @@ fn build(
             format!("{} '{name}' uses http-check rules without 'option httpchk', so the rules are ignored", kind_name(kind)),
         );
     }
+    // As HAProxy: a cookie is ignored, with a warning, where the proxy has no servers or is not HTTP.
+    let cookie = match s.cookie.clone() {
+        Some((_, at)) if !kind.has_backend() => {
+            sink.warn(
+                crate::diag::Severity::Warning,
+                &at,
+                "cookie",
+                format!("'cookie' ignored because {} '{name}' has no backend capability.", kind_name(kind)),
+            );
+            None
+        }
+        Some(_) if s.mode == Mode::Tcp => {
+            sink.warn(
+                crate::diag::Severity::Warning,
+                &location,
+                "cookie",
+                format!("cookie will be ignored for backend '{name}' (needs 'mode http')."),
+            );
+            None
+        }
+        c => c.map(|(c, _)| c),
+    };
     let mut servers = Vec::new();
     let mut drafts = body.servers;
     if let Some(d) = body.dispatch {
@@ -395,6 +417,7 @@ fn build(
                 _ => None,
             },
             check_send_proxy: o.check_send_proxy.unwrap_or(false),
+            cookie: o.cookie.clone(),
             location: sd.location,
         });
     }
@@ -437,6 +460,8 @@ fn build(
         protocol_check: s.protocol_check,
         retries: s.retries,
         redispatch: s.redispatch,
+        persist: s.persist,
+        cookie,
         allbackups: s.allbackups,
         httplog: s.httplog,
         tcplog: s.tcplog,

@@ -472,10 +472,18 @@ async fn handle_inner(
         src: stream.src,
         dst: stream.dst_addr(),
     };
+    // `cookie`: the server the persistence cookie names (the cookie stripped as the mode asks).
+    let persistence = super::cookie::on_request(&be, req.headers_mut());
+    if let Some(p) = persistence {
+        txn.cookie(0, p.letter);
+        txn.cookie(1, b'N');
+    }
+    let post = req.method() == http::Method::POST;
     // The `balance hash` sample and the `stick` rules' decision, both read from the request before it is forwarded.
     let hash_sample = (
         balance_sample(&be, &req, stream),
         be.rules.stick_plan(&req, stream),
+        persistence.and_then(|p| p.server),
     );
     let line =
         (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
@@ -546,6 +554,10 @@ async fn handle_inner(
         }
     };
     stream.server = done.chosen_server().cloned();
+    if let (Some(p), Some(server)) = (persistence, &stream.server) {
+        let letter = super::cookie::on_response(&be, p, server, post, resp.headers_mut());
+        txn.cookie(1, letter);
+    }
     stream.capture_headers(true, resp.headers());
     if let Some(line) = line {
         // The backend's http-response rules, then the frontend's.
@@ -767,7 +779,7 @@ async fn forward(
         dst,
     }: Sender<'_>,
     mut req: Request<ReqBody>,
-    (hash_sample, stick): (Option<Vec<u8>>, crate::stick::Plan),
+    (hash_sample, stick, cookie_server): (Option<Vec<u8>>, crate::stick::Plan, Option<usize>),
     txn: &mut TxnSlot,
     done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -807,10 +819,13 @@ async fn forward(
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
     // `stick match`/`stick on`: the stored server, when it can take the request, is the first attempt's.
-    let mut persisted = stick.server.and_then(|id| {
-        be.servers
-            .iter()
-            .position(|s| i64::from(s.puid) == id && s.is_up())
+    // A persistence cookie naming a server comes first (it may name a down one under `option persist`).
+    let mut persisted = cookie_server.or_else(|| {
+        stick.server.and_then(|id| {
+            be.servers
+                .iter()
+                .position(|s| i64::from(s.puid) == id && s.is_up())
+        })
     });
     // The last attempt's connection was refused (not timed out).
     let mut refused = false;

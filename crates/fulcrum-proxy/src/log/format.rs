@@ -58,6 +58,8 @@ pub struct Fields<'a> {
     pub bytes_in: u64,
     /// `%ts`: the termination state.
     pub term: [u8; 2],
+    /// `%tsc`'s last two letters: the persistence cookie of the request and what the response did with it.
+    pub cookie: [u8; 2],
     /// `%ac`, `%fc`, `%bc`, `%sc`
     pub conns: [u32; 4],
     /// `%rc`
@@ -99,6 +101,7 @@ impl Default for Fields<'_> {
             bytes_out: 0,
             bytes_in: 0,
             term: *b"--",
+            cookie: *b"--",
             conns: [0; 4],
             retries: 0,
             request: None,
@@ -680,7 +683,7 @@ fn render_var(v: Var, o: Opts, f: &Fields<'_>, out: &mut Vec<u8>) -> bool {
         Var::Term => out.extend_from_slice(&f.term),
         Var::TermCookie => {
             out.extend_from_slice(&f.term);
-            out.extend_from_slice(b"--");
+            out.extend_from_slice(&f.cookie);
         }
         Var::ActConn => push_uint(out, u64::from(f.conns[0])),
         Var::FeConn => push_uint(out, u64::from(f.conns[1])),
