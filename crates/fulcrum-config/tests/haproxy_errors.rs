@@ -904,7 +904,7 @@ fn server_errors() {
         ("npn http/1.1", "server npn"),
         ("crl-file crl.pem", "server crl-file"),
         ("curves X25519", "server curves"),
-        ("cookie s1", "server cookie"),
+        ("minconn 3", "server minconn"),
         ("resolvers dns", "server resolvers"),
         ("init-addr none", "server init-addr"),
         ("check-proto h2", "server check-proto"),
@@ -916,7 +916,7 @@ fn server_errors() {
             .contains("is supported by HAProxy, not yet by fulcrum"));
     }
     assert_eq!(
-        errs(&b("server s 127.0.0.1:1 non-stick cookie s1")).len(),
+        errs(&b("server s 127.0.0.1:1 non-stick minconn 3")).len(),
         2
     );
     // TLS towards servers: a verification without CAs is refused as HAProxy refuses it.

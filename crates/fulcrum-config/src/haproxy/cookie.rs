@@ -49,7 +49,11 @@ const KW: &str = "cookie";
 pub fn parse(line: &Line, sink: &mut Sink) -> Option<CookiePersist> {
     let loc = &line.location;
     let Some(name) = line.words.get(1).filter(|n| !n.is_empty()) else {
-        sink.error(loc, KW, "expects a cookie name: 'cookie NAME [insert|rewrite|prefix] [options]'");
+        sink.error(
+            loc,
+            KW,
+            "expects a cookie name: 'cookie NAME [insert|rewrite|prefix] [options]'",
+        );
         return None;
     };
     let mut c = CookiePersist {
@@ -72,7 +76,11 @@ pub fn parse(line: &Line, sink: &mut Sink) -> Option<CookiePersist> {
         match opt {
             "insert" | "rewrite" | "prefix" => {
                 if c.mode != CookieMode::Passive {
-                    sink.error(loc, KW, "the 'rewrite', 'insert' and 'prefix' modes cannot be combined: choose one");
+                    sink.error(
+                        loc,
+                        KW,
+                        "the 'rewrite', 'insert' and 'prefix' modes cannot be combined: choose one",
+                    );
                     return None;
                 }
                 c.mode = match opt {

@@ -9,8 +9,8 @@
 mod addr;
 mod bind;
 mod common;
-pub mod cookie;
 pub mod cond;
+pub mod cookie;
 mod directives;
 mod global;
 pub mod known;

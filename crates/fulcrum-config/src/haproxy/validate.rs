@@ -308,7 +308,10 @@ fn build(
                 crate::diag::Severity::Warning,
                 &at,
                 "cookie",
-                format!("'cookie' ignored because {} '{name}' has no backend capability.", kind_name(kind)),
+                format!(
+                    "'cookie' ignored because {} '{name}' has no backend capability.",
+                    kind_name(kind)
+                ),
             );
             None
         }

@@ -284,7 +284,10 @@ mod tests {
         assert_eq!(own_cookie("SRVIDX=abc", "SRVID"), None);
         assert_eq!(own_cookie("JSESSIONID=1", "SRVID"), None);
         let v = HeaderValue::from_static("SRVID=abc; path=/app");
-        assert_eq!(replace_value(&v, "SRVID", "c1~abc"), "SRVID=c1~abc; path=/app");
+        assert_eq!(
+            replace_value(&v, "SRVID", "c1~abc"),
+            "SRVID=c1~abc; path=/app"
+        );
         let v = HeaderValue::from_static("SRVID=abc");
         assert_eq!(replace_value(&v, "SRVID", "c1"), "SRVID=c1");
     }
