@@ -189,12 +189,23 @@ listen fe
 /// Runs `reqs` through haproxy (when present) and fulcrum on the same configuration; returns fulcrum's
 /// responses and log lines after checking they equal haproxy's.
 fn compare(cookie: &str, extra: &str, s3_down: bool, reqs: &[Req]) -> (Vec<String>, Vec<String>) {
+    compare_with(cookie, extra, s3_down, "", reqs)
+}
+
+/// [`compare`], with options for s3 (`disabled`...).
+fn compare_with(
+    cookie: &str,
+    extra: &str,
+    s3_down: bool,
+    s3_opts: &str,
+    reqs: &[Req],
+) -> (Vec<String>, Vec<String>) {
     let mut servers = [origin("s1"), origin("s2"), origin("s3")];
     let s3 = if s3_down {
         servers[2] = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         "check inter 100 fall 1 rise 1"
     } else {
-        ""
+        s3_opts
     };
     let run = |start: &dyn Fn(&str, SocketAddr) -> Box<dyn std::any::Any>| {
         let log = Syslog::start();
@@ -342,4 +353,25 @@ fn down_server_with_and_without_redispatch() {
         );
         assert_eq!(log, ["s1 --DI", "s2 --DI"]);
     }
+}
+
+#[test]
+fn server_in_maintenance_with_and_without_persist() {
+    let reqs: &[Req] = &[("GET", "/", Some("SRVID=c3"))];
+    let (seen, log) = compare_with("cookie SRVID insert indirect", "", false, "disabled", reqs);
+    assert_eq!(
+        seen[0],
+        "200 srv=s1 got=<none> | set-cookie: SRVID=c1; path=/"
+    );
+    assert_eq!(log, ["s1 --DI"]);
+    // `option persist`: the server in maintenance gets the request, nothing is inserted, the letter stays D.
+    let (seen, log) = compare_with(
+        "cookie SRVID insert indirect",
+        "    option persist",
+        false,
+        "disabled",
+        reqs,
+    );
+    assert_eq!(seen[0], "200 srv=s3 got=<none>");
+    assert_eq!(log, ["s3 --DN"]);
 }

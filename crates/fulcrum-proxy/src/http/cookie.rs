@@ -106,17 +106,12 @@ fn decide(be: &BackendRt, value: &str) -> Persistence {
             letter: b'I',
         };
     };
-    // A server in maintenance counts as down; draining ones keep the clients they have.
-    if s.is_checked_up() && !s.in_maint() || be.config.persist {
-        Persistence {
-            server: Some(s.index),
-            letter: b'V',
-        }
-    } else {
-        Persistence {
-            server: None,
-            letter: b'D',
-        }
+    // A server in maintenance counts as down; draining ones keep the clients they have. Under `option persist`
+    // a down server still gets the request (HAProxy logs `D` all the same).
+    let up = s.is_checked_up() && !s.in_maint();
+    Persistence {
+        server: (up || be.config.persist).then_some(s.index),
+        letter: if up { b'V' } else { b'D' },
     }
 }
 
@@ -134,7 +129,7 @@ pub(crate) fn on_response(
         return b'-';
     };
     // The client already has a cookie for the server that answered.
-    let direct = persistence.letter == b'V' && persistence.server == Some(server.index);
+    let direct = persistence.server == Some(server.index);
     let mut letter = b'N';
     let mut server_set = false;
     let values: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
