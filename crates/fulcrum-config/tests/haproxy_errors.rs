@@ -278,7 +278,6 @@ fn global_keyword_in_proxy() {
 #[test]
 fn proxy_known_but_unsupported() {
     for (line, kw) in [
-        ("stick store-response src", "stick store-response"),
         ("compression algo gzip", "compression"),
         ("errorloc 503 http://x/", "errorloc"),
         ("stats scope app", "stats scope"),

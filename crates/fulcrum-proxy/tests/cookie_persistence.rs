@@ -375,3 +375,24 @@ fn server_in_maintenance_with_and_without_persist() {
     assert_eq!(seen[0], "200 srv=s3 got=<none>");
     assert_eq!(log, ["s3 --DN"]);
 }
+
+/// `stick store-response res.cook(...)`: the server that set the application's cookie is learnt from its response,
+/// and `stick match req.cook(...)` sends the requests carrying that cookie back to it.
+#[test]
+fn stick_store_response_learns_the_server_from_its_cookie() {
+    let (seen, log) = compare(
+        "stick-table type string len 32 size 1k",
+        "    stick match req.cook(JSESSIONID)\n    stick store-response res.cook(JSESSIONID)",
+        false,
+        &[
+            ("GET", "/", None),
+            ("GET", "/other", None),
+            ("GET", "/", Some("JSESSIONID=abc")),
+            ("GET", "/", Some("JSESSIONID=abc")),
+            ("GET", "/", Some("JSESSIONID=zzz")),
+        ],
+    );
+    let srv: Vec<&str> = seen.iter().map(|s| &s[4..10]).collect();
+    assert_eq!(srv, ["srv=s1", "srv=s2", "srv=s2", "srv=s2", "srv=s3"]);
+    assert_eq!(log[2], "s2 ----");
+}

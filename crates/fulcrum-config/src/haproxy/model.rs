@@ -1511,8 +1511,10 @@ pub struct StickTable {
 pub struct StickRule {
     /// `match` or `on`: the server stored for the key is used when it can take the request.
     pub matches: bool,
-    /// `store-request` or `on`: the server the request goes to is stored for the key.
+    /// `store-request`, `store-response` or `on`: the server the request goes to is stored for the key.
     pub stores: bool,
+    /// `store-response`: the key is evaluated (and the server stored) when the server's response arrives.
+    pub response: bool,
     /// The key.
     pub key: SampleExpr,
     /// `table NAME` (the proxy's own by default).

@@ -485,14 +485,16 @@ async fn handle_inner(
         be.rules.stick_plan(&req, stream),
         persistence.and_then(|p| p.server),
     );
-    let line =
-        (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            src,
-            dst_port,
-            tls: tls.clone(),
-        });
+    let line = (be.rules.has_response_rules()
+        || fe.rules.has_response_rules()
+        || be.rules.has_store_response())
+    .then(|| RequestLine {
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        src,
+        dst_port,
+        tls: tls.clone(),
+    });
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
@@ -558,8 +560,16 @@ async fn handle_inner(
         let letter = super::cookie::on_response(&be, p, server, post, resp.headers_mut());
         txn.cookie(1, letter);
     }
+    // `stick store-response`: the server that answered, stored under the key the response gives.
+    if let (Some(line), Some(server)) = (&line, &stream.server) {
+        let status = resp.status().as_u16();
+        be.rules
+            .stick_store_response(status, resp.headers(), line, stream, i64::from(server.puid));
+    }
     stream.capture_headers(true, resp.headers());
-    if let Some(line) = line {
+    if let Some(line) =
+        line.filter(|_| be.rules.has_response_rules() || fe.rules.has_response_rules())
+    {
         // The backend's http-response rules, then the frontend's.
         let mut status = resp.status().as_u16();
         let head_size = response_head_size(&resp);
