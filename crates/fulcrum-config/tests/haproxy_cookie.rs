@@ -115,3 +115,31 @@ fn cookie_ignored_with_haproxys_warnings() {
     assert!(c.backend("b").unwrap().cookie.is_none());
     assert!(c.warnings[0].to_string().contains("needs 'mode http'"));
 }
+
+/// `option tcpka`, `clitcpka`, `srvtcpka`: each side keeps what applies to it; `no option` turns one off.
+#[test]
+fn tcp_keepalive_options() {
+    let c = ok_both(&format!(
+        "{DEFAULTS} option tcpka\nfrontend f\n bind 127.0.0.1:8000\n no option clitcpka\n default_backend b\nbackend b\n server s 127.0.0.1:8001\nlisten l\n bind 127.0.0.1:8002\n no option clitcpka\n server s 127.0.0.1:8001\n"
+    ));
+    let f = c.proxies.iter().find(|p| p.name == "f").unwrap();
+    assert!(!f.clitcpka && !f.srvtcpka);
+    let b = c.backend("b").unwrap();
+    assert!(!b.clitcpka && b.srvtcpka);
+    let l = c.proxies.iter().find(|p| p.name == "l").unwrap();
+    assert!(!l.clitcpka && l.srvtcpka);
+    // Where the proxy lacks the side: HAProxy's warning, the option ignored.
+    let c = ok_both(&with(
+        "backend b\n option clitcpka\n server s 127.0.0.1:8001\n",
+    ));
+    assert!(!c.backend("b").unwrap().clitcpka);
+    assert!(c.warnings[0]
+        .to_string()
+        .contains("'clitcpka' ignored because backend 'b' has no frontend capability."));
+    err1_both(
+        &with("backend b\n no option tcpka\n server s 127.0.0.1:8001\n"),
+        7,
+        "no option tcpka",
+        "cannot be negated",
+    );
+}

@@ -286,9 +286,9 @@ fn proxy_known_but_unsupported() {
         err1(&format!("{D}listen l\n bind :18080\n {line}\n"), 8, kw, NS);
     }
     err1(
-        &format!("{D}listen l\n bind :18080\n option tcpka\n"),
+        &format!("{D}listen l\n bind :18080\n option nolinger\n"),
         8,
-        "option tcpka",
+        "option nolinger",
         NS,
     );
     err1(

@@ -159,7 +159,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
 /// `option` names fulcrum does not support yet.
 pub const OPTION_UNSUPPORTED: &[&str] = &[
     "checkcache",
-    "clitcpka",
     "contstats",
     "disable-h2-upgrade",
     "dontlog-normal",
@@ -179,12 +178,10 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "nolinger",
     "prefer-last-server",
     "socket-stats",
-    "srvtcpka",
     "ssl-hello-chk",
     "tcp-check",
     "tcp-smart-accept",
     "tcp-smart-connect",
-    "tcpka",
     "transparent",
 ];
 

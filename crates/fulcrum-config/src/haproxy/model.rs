@@ -797,6 +797,10 @@ pub struct Proxy {
     /// `option abortonclose` (backends): a request whose client has closed is given up while it waits for a
     /// server connection (in the queue, connecting, or between retries).
     pub abortonclose: bool,
+    /// `option clitcpka` / `tcpka` (frontends): SO_KEEPALIVE on accepted client connections.
+    pub clitcpka: bool,
+    /// `option srvtcpka` / `tcpka` (backends): SO_KEEPALIVE on connections to servers.
+    pub srvtcpka: bool,
     /// `log global` was given (or `log` lines of its own, kept in `logs`).
     pub log_global: bool,
     /// `log` lines of this proxy.

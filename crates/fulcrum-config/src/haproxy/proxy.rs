@@ -122,6 +122,10 @@ const OPTIONS: &[(&str, u8)] = &[
     ("log-health-checks", BE),
     ("http-buffer-request", ALL),
     ("abortonclose", BE),
+    // HAProxy takes these in every proxy section too, and warns where the proxy lacks the side they act on.
+    ("tcpka", ALL),
+    ("clitcpka", ALL),
+    ("srvtcpka", ALL),
     // HAProxy takes these in every proxy section, and warns (then ignores them) where the proxy lacks the side
     // they act on: a backend has no clients to read requests from, a frontend no servers to read responses from.
     ("accept-invalid-http-request", ALL),
@@ -251,6 +255,10 @@ pub struct Settings {
     pub accept_invalid_response: bool,
     /// `option abortonclose`
     pub abortonclose: bool,
+    /// `option clitcpka` (or `tcpka`): TCP keep-alive probes on client connections
+    pub clitcpka: bool,
+    /// `option srvtcpka` (or `tcpka`): TCP keep-alive probes on server connections
+    pub srvtcpka: bool,
     /// `option log-health-checks`
     pub log_health_checks: bool,
     /// `load-server-state-from-file`
@@ -330,6 +338,8 @@ impl Default for Settings {
             accept_invalid_request: false,
             accept_invalid_response: false,
             abortonclose: false,
+            clitcpka: false,
+            srvtcpka: false,
             log_global: false,
             logs: Vec::new(),
             default_server: ServerOpts::default(),
@@ -1077,6 +1087,7 @@ fn option(
             name,
             "forwardfor"
                 | "originalto"
+                | "tcpka"
                 | "httpchk"
                 | "httplog"
                 | "tcplog"
@@ -1118,6 +1129,9 @@ fn option(
         | "log-health-checks"
         | "http-buffer-request"
         | "abortonclose"
+        | "tcpka"
+        | "clitcpka"
+        | "srvtcpka"
         | "accept-invalid-http-request"
         | "accept-invalid-http-response" => {
             if let Some(a) = rest.first() {
@@ -1142,6 +1156,22 @@ fn option(
                 "log-health-checks" => s.log_health_checks = v,
                 "http-buffer-request" => s.http_buffer_request = v,
                 "abortonclose" => s.abortonclose = v,
+                "tcpka" => {
+                    s.clitcpka = v;
+                    s.srvtcpka = v;
+                }
+                "clitcpka" => {
+                    if kind == SectionKind::Backend {
+                        body.ignored_options.push((loc.clone(), "clitcpka"));
+                    }
+                    s.clitcpka = v;
+                }
+                "srvtcpka" => {
+                    if kind == SectionKind::Frontend {
+                        body.ignored_options.push((loc.clone(), "srvtcpka"));
+                    }
+                    s.srvtcpka = v;
+                }
                 "accept-invalid-http-request" => {
                     if kind == SectionKind::Backend {
                         body.ignored_options

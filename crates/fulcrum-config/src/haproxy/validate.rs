@@ -480,6 +480,8 @@ fn build(
             && kind.has_backend()
             && s.mode == Mode::Http,
         abortonclose: s.abortonclose,
+        clitcpka: s.clitcpka && kind.has_frontend(),
+        srvtcpka: s.srvtcpka && kind.has_backend(),
         log_global: s.log_global,
         logs: s.logs,
         rules,

@@ -912,6 +912,9 @@ async fn forward(
             .await
             {
                 Ok(s) => {
+                    if be.config.srvtcpka {
+                        s.set_keepalive();
+                    }
                     Counters::inc(&server.stats.connect);
                     totals::connect_time(be, &server, attempt.elapsed());
                     s

@@ -1,0 +1,61 @@
+//! Keywords common in real haproxy.cfg files, checked for their effect (configs also go through `haproxy -c`).
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::*;
+
+/// The keep-alive timer (`tr` 2 in /proc/net/tcp) of the established IPv4 socket going from local port `local`
+/// to remote port `remote`: whether SO_KEEPALIVE is on for it.
+fn keepalive_on(local: u16, remote: u16) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port = |a: &str| u16::from_str_radix(a.rsplit(':').next()?, 16).ok();
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 5 && port(f[1]) == Some(local) && port(f[2]) == Some(remote) && f[3] == "01")
+            .then(|| f[5].starts_with("02:"))
+    })
+}
+
+/// `option clitcpka` / `srvtcpka` / `tcpka`: SO_KEEPALIVE on the client side, the server side, or both.
+#[test]
+fn tcp_keepalive_options_set_so_keepalive() {
+    for (opts, client, server) in [
+        ("", false, false),
+        ("option tcpka", true, true),
+        ("option clitcpka", true, false),
+        ("option srvtcpka", false, true),
+        ("option tcpka\n    no option clitcpka", false, true),
+    ] {
+        let o = origins(1);
+        let cfg = format!(
+            "{DEFAULTS}listen l\n    bind 127.0.0.1:{}\n    {opts}\n{}",
+            free_port(),
+            server_lines(&o, "")
+        );
+        let p = start_proxy(&cfg);
+        let mut c = Client::connect(p.addr);
+        assert_eq!(c.get("/").status, 200);
+        let me: SocketAddr = c.reader.get_ref().local_addr().unwrap();
+        let Some(on) = keepalive_on(p.addr.port(), me.port()) else {
+            eprintln!("no /proc/net/tcp entry: skipped");
+            return;
+        };
+        assert_eq!(on, client, "client side with '{opts}'");
+        // The pooled connection to the origin: from an ephemeral port of the proxy to the origin's port.
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let origin_port = o[0].addr().port();
+        let local = table.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let port = |a: &str| u16::from_str_radix(a.rsplit(':').next().unwrap(), 16).unwrap();
+            (port(f[2]) == origin_port && f[3] == "01").then(|| port(f[1]))
+        });
+        let local = local.expect("the proxy keeps its server connection");
+        assert_eq!(
+            keepalive_on(local, origin_port),
+            Some(server),
+            "server side with '{opts}'"
+        );
+    }
+}
