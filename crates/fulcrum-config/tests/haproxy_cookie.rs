@@ -143,3 +143,23 @@ fn tcp_keepalive_options() {
         "cannot be negated",
     );
 }
+
+/// Global `node` / `description`, proxy `description` (words joined by one space, as HAProxy joins them).
+#[test]
+fn node_and_descriptions() {
+    let c = ok_both(&format!(
+        "global\n node n1\n description a  b\n{DEFAULTS}backend b\n description  hello   world\n server s 127.0.0.1:8001\n"
+    ));
+    assert_eq!(c.global.node.as_deref(), Some("n1"));
+    assert_eq!(c.global.description.as_deref(), Some("a b"));
+    assert_eq!(
+        c.backend("b").unwrap().description.as_deref(),
+        Some("hello world")
+    );
+    err1_both(
+        &format!("{DEFAULTS} description x\n"),
+        6,
+        "description",
+        "not allowed in a 'defaults' section",
+    );
+}

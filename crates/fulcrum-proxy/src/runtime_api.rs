@@ -419,7 +419,8 @@ impl Control for RuntimeApi {
             cum_req: None,
             listeners: self.listeners,
             dropped_logs: snap.logging.stats().lost(),
-            node: hostname(),
+            node: snap.node.clone().unwrap_or_else(hostname),
+            description: snap.description.clone(),
             stopping: false,
         }
     }

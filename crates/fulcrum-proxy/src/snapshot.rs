@@ -30,6 +30,10 @@ pub struct Snapshot {
     pub servers: Vec<Arc<ServerRt>>,
     /// `global maxconn`.
     pub global_maxconn: Option<u32>,
+    /// `global node` (`None`: the host name).
+    pub node: Option<String>,
+    /// `global description`.
+    pub description: Option<String>,
     /// Client connections open in the whole process (`actconn`, `%ac` in logs).
     pub actconn: Arc<AtomicU32>,
     /// Access logging: targets, queue and the logger thread's counters.
@@ -435,6 +439,8 @@ impl Snapshot {
             backends,
             servers,
             global_maxconn: config.global.maxconn,
+            node: config.global.node.clone(),
+            description: config.global.description.clone(),
             actconn,
             logging,
             pattern_refs,

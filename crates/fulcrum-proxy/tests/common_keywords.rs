@@ -59,3 +59,48 @@ fn tcp_keepalive_options_set_so_keepalive() {
         );
     }
 }
+
+/// `show info`'s `node` and `description` lines on a unix stats socket.
+fn node_lines(sock: &std::path::Path) -> Vec<String> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(b"show info\n").unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.lines()
+        .filter(|l| l.starts_with("node:") || l.starts_with("description:"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Global `node` and `description` (in `show info`, as haproxy 2.6 shows them), a proxy's `description`.
+#[test]
+fn global_node_and_description_in_show_info() {
+    let o = origins(1);
+    let sock = std::env::temp_dir().join(format!("fulcrum-kw-{}.sock", std::process::id()));
+    let cfg = |port: u16| {
+        format!(
+            "global\n    nbthread 1\n    stats socket {} level admin\n    node edge-1\n    description  the   edge proxy\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             listen l\n    bind 127.0.0.1:{port}\n    description the listen\n{}",
+            sock.display(),
+            server_lines(&o, "")
+        )
+    };
+    let expected = ["node: edge-1", "description: the edge proxy"];
+    {
+        let _p = start_proxy(&cfg(free_port()));
+        assert_eq!(node_lines(&sock), expected);
+    }
+    let _ = std::fs::remove_file(&sock);
+    if haproxy_present() {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg(port), addr);
+        assert_eq!(node_lines(&sock), expected, "haproxy's show info");
+    }
+    let _ = std::fs::remove_file(&sock);
+}

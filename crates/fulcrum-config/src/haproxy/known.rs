@@ -15,7 +15,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "crt-base",
     "debug",
     "default-path",
-    "description",
     "deviceatlas-json-file",
     "deviceatlas-log-level",
     "deviceatlas-properties-cookie",
@@ -48,7 +47,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "maxsslrate",
     "maxzlibmem",
     "nbproc",
-    "node",
     "noepoll",
     "noevports",
     "nogetaddrinfo",
@@ -108,6 +106,8 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "grace",
     "hard-stop-after",
     "mworker-max-reloads",
+    "node",
+    "description",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.
@@ -127,7 +127,6 @@ pub fn is_global_keyword(kw: &str) -> bool {
 pub const PROXY_UNSUPPORTED: &[&str] = &[
     "backlog",
     "compression",
-    "description",
     "disabled",
     "email-alert",
     "enabled",

@@ -167,6 +167,10 @@ pub struct Global {
     pub hard_stop_after: Option<std::time::Duration>,
     /// `mworker-max-reloads N`: an old worker that has seen more reloads than this is stopped with SIGTERM.
     pub mworker_max_reloads: Option<u32>,
+    /// `node NAME`: the node name `show info` reports (the host name by default).
+    pub node: Option<String>,
+    /// `description TEXT...`: the process's description, in `show info`.
+    pub description: Option<String>,
 }
 
 /// A `set-var` or `set-var-fmt` line of the `global` section.
@@ -769,6 +773,8 @@ pub struct Proxy {
     pub redispatch: bool,
     /// `option persist`: a request whose persistence cookie names a down server is still sent there
     pub persist: bool,
+    /// `description TEXT...` (frontends, listens, backends).
+    pub description: Option<String>,
     /// `cookie NAME ...` (backends and listens in `mode http`): server persistence through a cookie
     pub cookie: Option<super::cookie::CookiePersist>,
     /// `option allbackups`

@@ -71,6 +71,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("stick-table", F | L | B),
     ("stick", L | B),
     ("cookie", ALL),
+    ("description", F | L | B),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
@@ -375,6 +376,8 @@ pub struct Body {
     pub capture_response: Vec<Capture>,
     /// `stick-table`
     pub stick_table: Option<crate::haproxy::model::StickTable>,
+    /// `description TEXT...`
+    pub description: Option<String>,
     /// This section started its own HTTP check ruleset (`option httpchk` or `http-check`): the one of the
     /// defaults section is no longer inherited, as in HAProxy.
     pub own_check_rules: bool,
@@ -724,6 +727,14 @@ pub fn apply(
         "capture" => capture(line, body, sink),
         "declare" => declare(line, body, sink),
         "stick" => rules::stick_rule(line, &mut body.rules, sink),
+        "description" => {
+            // HAProxy joins the words with single spaces.
+            if args.is_empty() {
+                sink.error(loc, kw, "expects a string");
+            } else {
+                body.description = Some(args.join(" "));
+            }
+        }
         "cookie" => {
             if let Some(c) = super::cookie::parse(line, sink) {
                 s.cookie = Some((c, loc.clone()));

@@ -465,6 +465,7 @@ fn build(
         redispatch: s.redispatch,
         persist: s.persist,
         cookie,
+        description: body.description,
         allbackups: s.allbackups,
         httplog: s.httplog,
         tcplog: s.tcplog,
