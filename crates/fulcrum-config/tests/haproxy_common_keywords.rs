@@ -1,5 +1,6 @@
-//! `cookie`, server `cookie`, `option persist`: parsed into the model, refused and warned about where the real
-//! haproxy 2.6 refuses or warns (valid configurations also go through `haproxy -c`).
+//! Keywords common in real haproxy.cfg files (`cookie`, server `cookie`, `option persist`, `option tcpka`, `node`,
+//! `description`...): parsed into the model, refused and warned about where the real haproxy 2.6 refuses or warns
+//! (valid configurations also go through `haproxy -c`).
 
 #[path = "haproxy_util.rs"]
 mod util;
