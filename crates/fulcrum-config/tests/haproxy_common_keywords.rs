@@ -164,3 +164,20 @@ fn node_and_descriptions() {
         "not allowed in a 'defaults' section",
     );
 }
+
+/// `option dontlog-normal`, inherited from defaults and turned off by `no option`.
+#[test]
+fn dontlog_normal_option() {
+    let c = ok_both(&format!(
+        "{DEFAULTS} option dontlog-normal\nfrontend f\n bind 127.0.0.1:8000\n default_backend b\nfrontend g\n bind 127.0.0.1:8001\n no option dontlog-normal\n default_backend b\nbackend b\n server s 127.0.0.1:8002\n"
+    ));
+    let by = |n: &str| {
+        c.proxies
+            .iter()
+            .find(|p| p.name == n)
+            .unwrap()
+            .dontlog_normal
+    };
+    assert!(by("f"));
+    assert!(!by("g"));
+}

@@ -104,3 +104,58 @@ fn global_node_and_description_in_show_info() {
     }
     let _ = std::fs::remove_file(&sock);
 }
+
+/// The messages a UDP syslog socket receives while `drive` runs (each without its syslog header).
+fn logged(sock: &std::net::UdpSocket, drive: impl FnOnce()) -> Vec<String> {
+    drive();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    while let Ok(n) = sock.recv(&mut buf) {
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let msg = text.split_once("]: ").map_or(&text[..], |(_, m)| m);
+        out.push(msg.trim_end().to_string());
+    }
+    out
+}
+
+/// `option dontlog-normal`: only the requests that went wrong are logged (a deny, a 5xx, a retried one), not a
+/// plain 200 nor a local answer; the same lines as haproxy 2.6.
+#[test]
+fn dontlog_normal_logs_only_what_went_wrong() {
+    let o = origins(1);
+    let dead = free_port();
+    let cfg = |port: u16, log: u16| {
+        format!(
+            "{DEFAULTS}frontend f\n    bind 127.0.0.1:{port}\n    mode http\n    log 127.0.0.1:{log} local0\n    log-format \"%ST %ts %b\"\n    option dontlognull\n    option dontlog-normal\n\
+             http-request deny if {{ path /deny }}\n    http-request return status 200 if {{ path /ret }}\n\
+             use_backend dead if {{ path /dead }}\n    default_backend b\n\
+             backend b\n{}backend dead\n    retries 1\n    server d 127.0.0.1:{dead}\n",
+            server_lines(&o, "")
+        )
+    };
+    let drive = |addr: SocketAddr| {
+        for path in ["/", "/deny", "/ret", "/dead", "/"] {
+            let _ = get(addr, path);
+        }
+    };
+    let run = |haproxy: bool| {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = free_port();
+        let text = cfg(port, sock.local_addr().unwrap().port());
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        if haproxy {
+            let _h = start_haproxy(&text, addr);
+            logged(&sock, || drive(addr))
+        } else {
+            let p = start_proxy(&text);
+            logged(&sock, || drive(p.addr))
+        }
+    };
+    let ours = run(false);
+    assert_eq!(ours, ["403 PR f", "503 SC dead"]);
+    if haproxy_present() {
+        assert_eq!(run(true), ours, "haproxy's lines");
+    }
+}

@@ -160,7 +160,6 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "checkcache",
     "contstats",
     "disable-h2-upgrade",
-    "dontlog-normal",
     "external-check",
     "h1-case-adjust-bogus-client",
     "h1-case-adjust-bogus-server",

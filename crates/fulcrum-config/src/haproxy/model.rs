@@ -785,6 +785,8 @@ pub struct Proxy {
     pub tcplog: bool,
     /// `option dontlognull`
     pub dontlognull: bool,
+    /// `option dontlog-normal`: only requests (connections in `mode tcp`) that went wrong are logged.
+    pub dontlog_normal: bool,
     /// `option log-health-checks`: every change of a server's check status is logged (backends).
     pub log_health_checks: bool,
     /// `load-server-state-from-file`: where the servers' states carried over a restart come from (backends).

@@ -120,6 +120,7 @@ const OPTIONS: &[(&str, u8)] = &[
     ("httplog", FE),
     ("tcplog", FE),
     ("dontlognull", FE),
+    ("dontlog-normal", FE),
     ("log-health-checks", BE),
     ("http-buffer-request", ALL),
     ("abortonclose", BE),
@@ -248,6 +249,8 @@ pub struct Settings {
     pub tcplog: bool,
     /// `option dontlognull`
     pub dontlognull: bool,
+    /// `option dontlog-normal`
+    pub dontlog_normal: bool,
     /// `option http-buffer-request`
     pub http_buffer_request: bool,
     /// `option accept-invalid-http-request`
@@ -332,6 +335,7 @@ impl Default for Settings {
             httplog: false,
             tcplog: false,
             dontlognull: false,
+            dontlog_normal: false,
             log_health_checks: false,
             load_server_state: LoadServerState::None,
             server_state_file_name: None,
@@ -1137,6 +1141,7 @@ fn option(
         | "httplog"
         | "tcplog"
         | "dontlognull"
+        | "dontlog-normal"
         | "log-health-checks"
         | "http-buffer-request"
         | "abortonclose"
@@ -1167,6 +1172,7 @@ fn option(
                 "log-health-checks" => s.log_health_checks = v,
                 "http-buffer-request" => s.http_buffer_request = v,
                 "abortonclose" => s.abortonclose = v,
+                "dontlog-normal" => s.dontlog_normal = v,
                 "tcpka" => {
                     s.clitcpka = v;
                     s.srvtcpka = v;

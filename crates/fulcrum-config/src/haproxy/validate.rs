@@ -470,6 +470,7 @@ fn build(
         httplog: s.httplog,
         tcplog: s.tcplog,
         dontlognull: s.dontlognull,
+        dontlog_normal: s.dontlog_normal,
         log_health_checks: s.log_health_checks,
         load_server_state: s.load_server_state,
         server_state_file_name: s.server_state_file_name.clone(),
