@@ -181,3 +181,21 @@ fn dontlog_normal_option() {
     assert!(by("f"));
     assert!(!by("g"));
 }
+
+/// `http-send-name-header NAME`: backends and listens; a name is required, as by HAProxy.
+#[test]
+fn http_send_name_header() {
+    let c = ok_both(&with(
+        "backend b\n http-send-name-header X-Srv\n server s 127.0.0.1:8001\n",
+    ));
+    assert_eq!(
+        c.backend("b").unwrap().send_name_header.as_deref(),
+        Some("X-Srv")
+    );
+    err1_both(
+        &with("backend b\n http-send-name-header\n server s 127.0.0.1:8001\n"),
+        7,
+        "http-send-name-header",
+        "expects a header name",
+    );
+}

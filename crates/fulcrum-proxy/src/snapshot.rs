@@ -167,6 +167,8 @@ pub struct BackendRt {
     pub forwardfor: Option<(ForwardFor, HeaderName)>,
     /// `option originalto` set in the backend.
     pub originalto: Option<(ForwardFor, HeaderName)>,
+    /// `http-send-name-header NAME`, the name pre-parsed: the chosen server's name goes to it.
+    pub send_name_header: Option<HeaderName>,
     /// `retries`
     pub retries: u32,
     /// `option redispatch`
@@ -334,6 +336,10 @@ impl Snapshot {
                 rr_position: std::sync::atomic::AtomicUsize::new(0),
                 forwardfor: forwardfor(p),
                 originalto: originalto(p),
+                send_name_header: p
+                    .send_name_header
+                    .as_deref()
+                    .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
                 retries: p.retries,
                 redispatch: p.redispatch,
                 config: p.clone(),

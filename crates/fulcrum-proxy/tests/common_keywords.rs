@@ -159,3 +159,36 @@ fn dontlog_normal_logs_only_what_went_wrong() {
         assert_eq!(run(true), ours, "haproxy's lines");
     }
 }
+
+/// `http-send-name-header NAME`: the server gets its own name in NAME, whatever the client sent there, as
+/// haproxy 2.6 sends it (the header last, the client's value gone).
+#[test]
+fn http_send_name_header_names_the_server() {
+    let o = origins(2);
+    let cfg = |port: u16| {
+        format!(
+            "{DEFAULTS}listen l\n    bind 127.0.0.1:{port}\n    http-send-name-header X-Backend-Srv\n{}",
+            server_lines(&o, "")
+        )
+    };
+    let send = |addr: SocketAddr| {
+        let mut c = Client::connect(addr);
+        c.send(
+            b"GET /headers HTTP/1.1\r\nHost: t\r\nX-Backend-Srv: fake\r\nConnection: close\r\n\r\n",
+        );
+        let text = c.read_response(false).text().to_ascii_lowercase();
+        text.lines()
+            .filter(|l| l.starts_with("x-backend-srv"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let p = start_proxy(&cfg(free_port()));
+    assert_eq!(send(p.addr), ["x-backend-srv: s1"]);
+    assert_eq!(send(p.addr), ["x-backend-srv: s2"]);
+    if haproxy_present() {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg(port), addr);
+        assert_eq!(send(addr), ["x-backend-srv: s1"]);
+    }
+}

@@ -139,7 +139,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "fullconn",
     "grace",
     "hash-balance-factor",
-    "http-send-name-header",
     "id",
     "ignore-persist",
     "log-format-sd",

@@ -773,6 +773,9 @@ pub struct Proxy {
     pub redispatch: bool,
     /// `option persist`: a request whose persistence cookie names a down server is still sent there
     pub persist: bool,
+    /// `http-send-name-header NAME` (backends): the request sent to a server carries the server's name in this
+    /// header (any value the client sent is removed).
+    pub send_name_header: Option<String>,
     /// `description TEXT...` (frontends, listens, backends).
     pub description: Option<String>,
     /// `cookie NAME ...` (backends and listens in `mode http`): server persistence through a cookie

@@ -72,6 +72,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("stick", L | B),
     ("cookie", ALL),
     ("description", F | L | B),
+    ("http-send-name-header", BE),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
@@ -239,6 +240,8 @@ pub struct Settings {
     pub redispatch: bool,
     /// `option persist`: a cookie naming a down server still sends the request there
     pub persist: bool,
+    /// `http-send-name-header NAME`
+    pub send_name_header: Option<String>,
     /// `cookie NAME ...` and where it was given
     pub cookie: Option<(super::cookie::CookiePersist, Location)>,
     /// `option allbackups`
@@ -330,6 +333,7 @@ impl Default for Settings {
             retries: 3,
             redispatch: false,
             persist: false,
+            send_name_header: None,
             cookie: None,
             allbackups: false,
             httplog: false,
@@ -731,6 +735,19 @@ pub fn apply(
         "capture" => capture(line, body, sink),
         "declare" => declare(line, body, sink),
         "stick" => rules::stick_rule(line, &mut body.rules, sink),
+        "http-send-name-header" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some(h) if !h.is_empty() && h.bytes().all(is_tchar) => {
+                        s.send_name_header = Some(h.to_string())
+                    }
+                    Some(h) if !h.is_empty() => {
+                        sink.error(loc, kw, format!("'{h}' is not a header name"))
+                    }
+                    _ => sink.error(loc, kw, "expects a header name"),
+                }
+            }
+        }
         "description" => {
             // HAProxy joins the words with single spaces.
             if args.is_empty() {

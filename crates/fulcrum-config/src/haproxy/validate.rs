@@ -464,6 +464,7 @@ fn build(
         retries: s.retries,
         redispatch: s.redispatch,
         persist: s.persist,
+        send_name_header: s.send_name_header.clone().filter(|_| kind.has_backend()),
         cookie,
         description: body.description,
         allbackups: s.allbackups,

@@ -867,6 +867,13 @@ async fn forward(
         }
         txn.server(&server);
         done.server(&server);
+        // `http-send-name-header`: the server's name replaces any value the client sent (again on a retry).
+        if let Some(h) = &be.send_name_header {
+            if let Ok(v) = HeaderValue::from_str(&server.config.name) {
+                req.headers_mut().remove(h);
+                req.headers_mut().insert(h.clone(), v);
+            }
+        }
         Counters::inc(&server.stats.lbtot);
         if let Some(p) = previous.filter(|&p| p != server.index) {
             Counters::inc(&be.stats.redispatches);
