@@ -6,6 +6,7 @@
 mod util;
 
 use fulcrum_config::haproxy::cookie::{CookieMode, CookiePersist};
+use fulcrum_config::haproxy::Reply;
 use util::*;
 
 fn with(section: &str) -> String {
@@ -197,5 +198,32 @@ fn http_send_name_header() {
         7,
         "http-send-name-header",
         "expects a header name",
+    );
+}
+
+/// `errorloc`, `errorloc302`, `errorloc303`: a redirect page for the status; the code must be one HAProxy knows.
+#[test]
+fn errorloc_lines() {
+    let c = ok_both(&with(
+        "backend b\n errorloc 503 http://x/sorry\n errorloc303 403 /denied\n server s 127.0.0.1:8001\n",
+    ));
+    let b = c.backend("b").unwrap();
+    let pages: Vec<&(u16, Reply)> = b.rules.errorfiles.iter().collect();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert!(matches!(&pages[0].1, Reply::Errorfile(p) if p.starts_with(b"HTTP/1.1 302 Found\r\n")));
+    assert!(
+        matches!(&pages[1].1, Reply::Errorfile(p) if p.starts_with(b"HTTP/1.1 303 See Other\r\n"))
+    );
+    err1_both(
+        &with("backend b\n errorloc 503\n"),
+        7,
+        "errorloc",
+        "expects 'errorloc CODE URL'",
+    );
+    err1_both(
+        &with("backend b\n errorloc302 999 /x\n"),
+        7,
+        "errorloc302",
+        "",
     );
 }

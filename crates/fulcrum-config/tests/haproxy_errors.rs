@@ -279,7 +279,6 @@ fn global_keyword_in_proxy() {
 fn proxy_known_but_unsupported() {
     for (line, kw) in [
         ("compression algo gzip", "compression"),
-        ("errorloc 503 http://x/", "errorloc"),
         ("stats scope app", "stats scope"),
         ("monitor fail if TRUE", "monitor"),
     ] {

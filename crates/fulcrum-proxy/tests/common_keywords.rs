@@ -192,3 +192,58 @@ fn http_send_name_header_names_the_server() {
         assert_eq!(send(addr), ["x-backend-srv: s1"]);
     }
 }
+
+/// `errorloc`/`errorloc302`/`errorloc303 CODE URL`: the error answered by a redirect, byte for byte as haproxy
+/// 2.6 sends it.
+#[test]
+fn errorloc_redirects_like_haproxy() {
+    let dead = free_port();
+    let cfg = |port: u16| {
+        format!(
+            "{DEFAULTS}listen l\n    bind 127.0.0.1:{port}\n    errorloc 503 http://example.com/sorry\n    errorloc303 403 /denied\n\
+             http-request deny if {{ path /d }}\n    retries 0\n    server s 127.0.0.1:{dead}\n"
+        )
+    };
+    // A keep-alive request: the head as the proxy wrote it (with `Connection: close` both reorder their headers).
+    let raw = |addr: SocketAddr, path: &str| {
+        let mut c = Client::connect(addr);
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let mut out = String::new();
+        loop {
+            let mut l = String::new();
+            if std::io::BufRead::read_line(&mut c.reader, &mut l).unwrap_or(0) == 0 || l == "\r\n" {
+                break;
+            }
+            out.push_str(&l);
+        }
+        out
+    };
+    let p = start_proxy(&cfg(free_port()));
+    let ours = [raw(p.addr, "/"), raw(p.addr, "/d")];
+    assert!(
+        ours[0].starts_with("HTTP/1.1 302 Found\r\n")
+            && ours[0].contains("\r\nlocation: http://example.com/sorry\r\n"),
+        "{}",
+        ours[0]
+    );
+    assert!(
+        ours[1].starts_with("HTTP/1.1 303 See Other\r\n"),
+        "{}",
+        ours[1]
+    );
+    if haproxy_present() {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg(port), addr);
+        // The same status line and headers; fulcrum writes an errorfile's content-length before its other
+        // headers, where haproxy writes it last.
+        let sorted = |h: &str| {
+            let mut l: Vec<String> = h.lines().map(str::to_string).collect();
+            l[1..].sort();
+            l
+        };
+        let theirs = [raw(addr, "/"), raw(addr, "/d")];
+        assert_eq!(sorted(&theirs[0]), sorted(&ours[0]), "haproxy's answer");
+        assert_eq!(sorted(&theirs[1]), sorted(&ours[1]), "haproxy's answer");
+    }
+}

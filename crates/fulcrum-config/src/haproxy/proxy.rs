@@ -73,6 +73,9 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("cookie", ALL),
     ("description", F | L | B),
     ("http-send-name-header", BE),
+    ("errorloc", ALL),
+    ("errorloc302", ALL),
+    ("errorloc303", ALL),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
@@ -717,6 +720,9 @@ pub fn apply(
         "redirect" => rules::redirect_line(line, &mut body.rules, sink),
         "errorfile" => rules::errorfile(line, &mut s.errorfiles, sink),
         "errorfiles" => rules::errorfiles(line, &mut s.errorfiles, sink),
+        "errorloc" | "errorloc302" | "errorloc303" => {
+            rules::errorloc(line, &mut s.errorfiles, sink)
+        }
         "http-error" => rules::http_error(line, &mut s.errorfiles, sink),
         "stats" => stats(kind, line, s, body, sink),
         "http-reuse" => {
