@@ -278,18 +278,16 @@ fn global_keyword_in_proxy() {
 #[test]
 fn proxy_known_but_unsupported() {
     for (line, kw) in [
-        ("stick store-response src", "stick store-response"),
         ("compression algo gzip", "compression"),
-        ("errorloc 503 http://x/", "errorloc"),
         ("stats scope app", "stats scope"),
         ("monitor fail if TRUE", "monitor"),
     ] {
         err1(&format!("{D}listen l\n bind :18080\n {line}\n"), 8, kw, NS);
     }
     err1(
-        &format!("{D}listen l\n bind :18080\n option tcpka\n"),
+        &format!("{D}listen l\n bind :18080\n option nolinger\n"),
         8,
-        "option tcpka",
+        "option nolinger",
         NS,
     );
     err1(
@@ -926,7 +924,7 @@ fn server_errors() {
         ("npn http/1.1", "server npn"),
         ("crl-file crl.pem", "server crl-file"),
         ("curves X25519", "server curves"),
-        ("cookie s1", "server cookie"),
+        ("minconn 3", "server minconn"),
         ("resolvers dns", "server resolvers"),
         ("init-addr none", "server init-addr"),
         ("check-proto h2", "server check-proto"),
@@ -938,7 +936,7 @@ fn server_errors() {
             .contains("is supported by HAProxy, not yet by fulcrum"));
     }
     assert_eq!(
-        errs(&b("server s 127.0.0.1:1 non-stick cookie s1")).len(),
+        errs(&b("server s 127.0.0.1:1 non-stick minconn 3")).len(),
         2
     );
     // TLS towards servers: a verification without CAs is refused as HAProxy refuses it.

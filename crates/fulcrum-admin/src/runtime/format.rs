@@ -76,6 +76,9 @@ pub fn render_info(i: &Info) -> String {
         kv("CumReq", &n);
     }
     kv("node", &i.node);
+    if let Some(d) = &i.description {
+        kv("description", d);
+    }
     kv("Stopping", &u8::from(i.stopping));
     kv("Listeners", &i.listeners);
     kv("DroppedLogs", &i.dropped_logs);

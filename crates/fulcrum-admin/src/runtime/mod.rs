@@ -216,8 +216,10 @@ pub struct Info {
     pub listeners: u64,
     /// Log lines lost: dropped at the logger's queue or not delivered to a target.
     pub dropped_logs: u64,
-    /// The host name.
+    /// `global node`, else the host name.
     pub node: String,
+    /// `global description`, when set.
+    pub description: Option<String>,
     /// Whether the process is stopping.
     pub stopping: bool,
 }

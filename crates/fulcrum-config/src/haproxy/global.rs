@@ -208,6 +208,22 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 g.strict_limits = Some(false);
             }
         }
+        "node" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some(n) if !n.is_empty() => g.node = Some(n.to_string()),
+                    _ => sink.error(loc, kw, "expects a node name"),
+                }
+            }
+        }
+        "description" => {
+            // HAProxy joins the words with single spaces.
+            if line.words.len() < 2 {
+                sink.error(loc, kw, "expects a string");
+            } else {
+                g.description = Some(line.words[1..].join(" "));
+            }
+        }
         "nosplice" => {
             if sink.max_args(line, kw, 1, 0) {
                 g.nosplice = true;

@@ -10,6 +10,7 @@ mod addr;
 mod bind;
 mod common;
 pub mod cond;
+pub mod cookie;
 mod directives;
 mod global;
 pub mod known;

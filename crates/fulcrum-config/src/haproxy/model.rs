@@ -167,6 +167,10 @@ pub struct Global {
     pub hard_stop_after: Option<std::time::Duration>,
     /// `mworker-max-reloads N`: an old worker that has seen more reloads than this is stopped with SIGTERM.
     pub mworker_max_reloads: Option<u32>,
+    /// `node NAME`: the node name `show info` reports (the host name by default).
+    pub node: Option<String>,
+    /// `description TEXT...`: the process's description, in `show info`.
+    pub description: Option<String>,
 }
 
 /// A `set-var` or `set-var-fmt` line of the `global` section.
@@ -609,6 +613,8 @@ pub struct Server {
     pub send_proxy: Option<SendProxy>,
     /// `check-send-proxy`: health check connections open with a PROXY header too (LOCAL / UNKNOWN).
     pub check_send_proxy: bool,
+    /// `cookie VALUE`: the value of the backend's persistence cookie that names this server.
+    pub cookie: Option<String>,
     /// Where the line was.
     pub location: Location,
 }
@@ -765,6 +771,15 @@ pub struct Proxy {
     pub retries: u32,
     /// `option redispatch`
     pub redispatch: bool,
+    /// `option persist`: a request whose persistence cookie names a down server is still sent there
+    pub persist: bool,
+    /// `http-send-name-header NAME` (backends): the request sent to a server carries the server's name in this
+    /// header (any value the client sent is removed).
+    pub send_name_header: Option<String>,
+    /// `description TEXT...` (frontends, listens, backends).
+    pub description: Option<String>,
+    /// `cookie NAME ...` (backends and listens in `mode http`): server persistence through a cookie
+    pub cookie: Option<super::cookie::CookiePersist>,
     /// `option allbackups`
     pub allbackups: bool,
     /// `option httplog`
@@ -773,6 +788,8 @@ pub struct Proxy {
     pub tcplog: bool,
     /// `option dontlognull`
     pub dontlognull: bool,
+    /// `option dontlog-normal`: only requests (connections in `mode tcp`) that went wrong are logged.
+    pub dontlog_normal: bool,
     /// `option log-health-checks`: every change of a server's check status is logged (backends).
     pub log_health_checks: bool,
     /// `load-server-state-from-file`: where the servers' states carried over a restart come from (backends).
@@ -791,6 +808,10 @@ pub struct Proxy {
     /// `option abortonclose` (backends): a request whose client has closed is given up while it waits for a
     /// server connection (in the queue, connecting, or between retries).
     pub abortonclose: bool,
+    /// `option clitcpka` / `tcpka` (frontends): SO_KEEPALIVE on accepted client connections.
+    pub clitcpka: bool,
+    /// `option srvtcpka` / `tcpka` (backends): SO_KEEPALIVE on connections to servers.
+    pub srvtcpka: bool,
     /// `log global` was given (or `log` lines of its own, kept in `logs`).
     pub log_global: bool,
     /// `log` lines of this proxy.
@@ -1505,8 +1526,10 @@ pub struct StickTable {
 pub struct StickRule {
     /// `match` or `on`: the server stored for the key is used when it can take the request.
     pub matches: bool,
-    /// `store-request` or `on`: the server the request goes to is stored for the key.
+    /// `store-request`, `store-response` or `on`: the server the request goes to is stored for the key.
     pub stores: bool,
+    /// `store-response`: the key is evaluated (and the server stored) when the server's response arrives.
+    pub response: bool,
     /// The key.
     pub key: SampleExpr,
     /// `table NAME` (the proxy's own by default).

@@ -71,6 +71,12 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("declare", F | L),
     ("stick-table", F | L | B),
     ("stick", L | B),
+    ("cookie", ALL),
+    ("description", F | L | B),
+    ("http-send-name-header", BE),
+    ("errorloc", ALL),
+    ("errorloc302", ALL),
+    ("errorloc303", ALL),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
@@ -114,13 +120,19 @@ const OPTIONS: &[(&str, u8)] = &[
     ("ldap-check", BE),
     ("spop-check", BE),
     ("redispatch", BE),
+    ("persist", BE),
     ("allbackups", BE),
     ("httplog", FE),
     ("tcplog", FE),
     ("dontlognull", FE),
+    ("dontlog-normal", FE),
     ("log-health-checks", BE),
     ("http-buffer-request", ALL),
     ("abortonclose", BE),
+    // HAProxy takes these in every proxy section too, and warns where the proxy lacks the side they act on.
+    ("tcpka", ALL),
+    ("clitcpka", ALL),
+    ("srvtcpka", ALL),
     // HAProxy takes these in every proxy section, and warns (then ignores them) where the proxy lacks the side
     // they act on: a backend has no clients to read requests from, a frontend no servers to read responses from.
     ("accept-invalid-http-request", ALL),
@@ -230,6 +242,12 @@ pub struct Settings {
     pub retries: u32,
     /// `option redispatch`
     pub redispatch: bool,
+    /// `option persist`: a cookie naming a down server still sends the request there
+    pub persist: bool,
+    /// `http-send-name-header NAME`
+    pub send_name_header: Option<String>,
+    /// `cookie NAME ...` and where it was given
+    pub cookie: Option<(super::cookie::CookiePersist, Location)>,
     /// `option allbackups`
     pub allbackups: bool,
     /// `option httplog`
@@ -238,6 +256,8 @@ pub struct Settings {
     pub tcplog: bool,
     /// `option dontlognull`
     pub dontlognull: bool,
+    /// `option dontlog-normal`
+    pub dontlog_normal: bool,
     /// `option http-buffer-request`
     pub http_buffer_request: bool,
     /// `option accept-invalid-http-request`
@@ -246,6 +266,10 @@ pub struct Settings {
     pub accept_invalid_response: bool,
     /// `option abortonclose`
     pub abortonclose: bool,
+    /// `option clitcpka` (or `tcpka`): TCP keep-alive probes on client connections
+    pub clitcpka: bool,
+    /// `option srvtcpka` (or `tcpka`): TCP keep-alive probes on server connections
+    pub srvtcpka: bool,
     /// `option log-health-checks`
     pub log_health_checks: bool,
     /// `load-server-state-from-file`
@@ -312,10 +336,14 @@ impl Default for Settings {
             http_check_rules: false,
             retries: 3,
             redispatch: false,
+            persist: false,
+            send_name_header: None,
+            cookie: None,
             allbackups: false,
             httplog: false,
             tcplog: false,
             dontlognull: false,
+            dontlog_normal: false,
             log_health_checks: false,
             load_server_state: LoadServerState::None,
             server_state_file_name: None,
@@ -323,6 +351,8 @@ impl Default for Settings {
             accept_invalid_request: false,
             accept_invalid_response: false,
             abortonclose: false,
+            clitcpka: false,
+            srvtcpka: false,
             log_global: false,
             logs: Vec::new(),
             default_server: ServerOpts::default(),
@@ -358,6 +388,8 @@ pub struct Body {
     pub capture_response: Vec<Capture>,
     /// `stick-table`
     pub stick_table: Option<crate::haproxy::model::StickTable>,
+    /// `description TEXT...`
+    pub description: Option<String>,
     /// This section started its own HTTP check ruleset (`option httpchk` or `http-check`): the one of the
     /// defaults section is no longer inherited, as in HAProxy.
     pub own_check_rules: bool,
@@ -689,6 +721,9 @@ pub fn apply(
         "redirect" => rules::redirect_line(line, &mut body.rules, sink),
         "errorfile" => rules::errorfile(line, &mut s.errorfiles, sink),
         "errorfiles" => rules::errorfiles(line, &mut s.errorfiles, sink),
+        "errorloc" | "errorloc302" | "errorloc303" => {
+            rules::errorloc(line, &mut s.errorfiles, sink)
+        }
         "http-error" => rules::http_error(line, &mut s.errorfiles, sink),
         "stats" => stats(kind, line, s, body, sink),
         "http-reuse" => {
@@ -707,6 +742,32 @@ pub fn apply(
         "capture" => capture(line, body, sink),
         "declare" => declare(line, body, sink),
         "stick" => rules::stick_rule(line, &mut body.rules, sink),
+        "http-send-name-header" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some(h) if !h.is_empty() && h.bytes().all(is_tchar) => {
+                        s.send_name_header = Some(h.to_string())
+                    }
+                    Some(h) if !h.is_empty() => {
+                        sink.error(loc, kw, format!("'{h}' is not a header name"))
+                    }
+                    _ => sink.error(loc, kw, "expects a header name"),
+                }
+            }
+        }
+        "description" => {
+            // HAProxy joins the words with single spaces.
+            if args.is_empty() {
+                sink.error(loc, kw, "expects a string");
+            } else {
+                body.description = Some(args.join(" "));
+            }
+        }
+        "cookie" => {
+            if let Some(c) = super::cookie::parse(line, sink) {
+                s.cookie = Some((c, loc.clone()));
+            }
+        }
         "stick-table" => {
             if let Some(first) = &body.stick_table {
                 sink.error(
@@ -1065,6 +1126,7 @@ fn option(
             name,
             "forwardfor"
                 | "originalto"
+                | "tcpka"
                 | "httpchk"
                 | "httplog"
                 | "tcplog"
@@ -1098,13 +1160,18 @@ fn option(
             sink.max_args(line, &shown, skip, 0);
         }
         "redispatch"
+        | "persist"
         | "allbackups"
         | "httplog"
         | "tcplog"
         | "dontlognull"
+        | "dontlog-normal"
         | "log-health-checks"
         | "http-buffer-request"
         | "abortonclose"
+        | "tcpka"
+        | "clitcpka"
+        | "srvtcpka"
         | "accept-invalid-http-request"
         | "accept-invalid-http-response" => {
             if let Some(a) = rest.first() {
@@ -1122,12 +1189,30 @@ fn option(
             let v = !negate;
             match name {
                 "redispatch" => s.redispatch = v,
+                "persist" => s.persist = v,
                 "allbackups" => s.allbackups = v,
                 "httplog" => s.httplog = v,
                 "tcplog" => s.tcplog = v,
                 "log-health-checks" => s.log_health_checks = v,
                 "http-buffer-request" => s.http_buffer_request = v,
                 "abortonclose" => s.abortonclose = v,
+                "dontlog-normal" => s.dontlog_normal = v,
+                "tcpka" => {
+                    s.clitcpka = v;
+                    s.srvtcpka = v;
+                }
+                "clitcpka" => {
+                    if kind == SectionKind::Backend {
+                        body.ignored_options.push((loc.clone(), "clitcpka"));
+                    }
+                    s.clitcpka = v;
+                }
+                "srvtcpka" => {
+                    if kind == SectionKind::Frontend {
+                        body.ignored_options.push((loc.clone(), "srvtcpka"));
+                    }
+                    s.srvtcpka = v;
+                }
                 "accept-invalid-http-request" => {
                     if kind == SectionKind::Backend {
                         body.ignored_options

@@ -2706,6 +2706,36 @@ pub fn errorfile(line: &Line, entries: &mut Vec<ErrorEntry>, sink: &mut Sink) {
     }
 }
 
+/// `errorloc CODE URL`, `errorloc302 CODE URL`, `errorloc303 CODE URL`: the error is answered by a redirect to
+/// URL, as haproxy 2.6 writes it (`302 Found` or `303 See Other`, `cache-control: no-cache`, an empty body).
+pub fn errorloc(line: &Line, entries: &mut Vec<ErrorEntry>, sink: &mut Sink) {
+    let loc = &line.location;
+    let kw = line.word(0);
+    let (Some(code), Some(url)) = (arg(line, 1), arg(line, 2)) else {
+        sink.error(loc, kw, format!("expects '{kw} CODE URL'"));
+        return;
+    };
+    if !sink.max_args(line, kw, 1, 2) {
+        return;
+    }
+    let Some(code) = error_code(code, loc, kw, sink) else {
+        return;
+    };
+    if url.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        sink.error(loc, kw, "the URL may not hold control characters");
+        return;
+    }
+    let status = if kw == "errorloc303" {
+        "303 See Other"
+    } else {
+        "302 Found"
+    };
+    let page = format!(
+        "HTTP/1.1 {status}\r\ncache-control: no-cache\r\nlocation: {url}\r\ncontent-length: 0\r\n\r\n"
+    );
+    entries.push(ErrorEntry::Set(code, Reply::Errorfile(page.into_bytes())));
+}
+
 /// `errorfiles NAME [CODE ...]`
 pub fn errorfiles(line: &Line, entries: &mut Vec<ErrorEntry>, sink: &mut Sink) {
     let loc = &line.location;

@@ -63,6 +63,8 @@ pub struct ServerOpts {
     pub proxy_v2: ProxyV2Options,
     /// `check-send-proxy`
     pub check_send_proxy: Option<bool>,
+    /// `cookie VALUE`: the value of the backend's persistence cookie naming this server
+    pub cookie: Option<String>,
 }
 
 impl ServerOpts {
@@ -94,6 +96,7 @@ impl ServerOpts {
             send_proxy_v2: over.send_proxy_v2.or(self.send_proxy_v2),
             proxy_v2: self.proxy_v2.union(over.proxy_v2),
             check_send_proxy: over.check_send_proxy.or(self.check_send_proxy),
+            cookie: over.cookie.clone().or_else(|| self.cookie.clone()),
         }
     }
 }
@@ -204,6 +207,16 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                             val.unwrap_or("")
                         ),
                     );
+                    false
+                }
+            },
+            "cookie" => match val {
+                Some(v) if !v.is_empty() => {
+                    o.cookie = Some(v.to_owned());
+                    true
+                }
+                _ => {
+                    sink.error(loc, &okey, "'cookie' expects a value as argument");
                     false
                 }
             },

@@ -298,17 +298,13 @@ pub fn stick_action(
     }
 }
 
-/// Parses `stick on|match|store-request EXPR [table T]`: the rule and the index of the word after it.
+/// Parses `stick on|match|store-request|store-response EXPR [table T]`: the rule and the index of the word after it.
 pub fn stick_rule(line: &Line, kw: &str, sink: &mut Sink) -> Option<(StickRule, usize)> {
     let loc = &line.location;
     let (matches, stores) = match line.word(1) {
         "on" => (true, true),
         "match" => (true, false),
-        "store-request" => (false, true),
-        "store-response" => {
-            sink.unsupported(loc, kw);
-            return None;
-        }
+        "store-request" | "store-response" => (false, true),
         other => {
             sink.error(
                 loc,
@@ -336,7 +332,8 @@ pub fn stick_rule(line: &Line, kw: &str, sink: &mut Sink) -> Option<(StickRule, 
             return None;
         }
     };
-    if expr.needs().response {
+    let response = line.word(1) == "store-response";
+    if expr.needs().response && !response {
         sink.error(
             loc,
             kw,
@@ -363,6 +360,7 @@ pub fn stick_rule(line: &Line, kw: &str, sink: &mut Sink) -> Option<(StickRule, 
         StickRule {
             matches,
             stores,
+            response,
             key: SampleExpr(Arc::new(expr)),
             table,
         },

@@ -301,6 +301,31 @@ fn build(
             format!("{} '{name}' uses http-check rules without 'option httpchk', so the rules are ignored", kind_name(kind)),
         );
     }
+    // As HAProxy: a cookie is ignored, with a warning, where the proxy has no servers or is not HTTP.
+    let cookie = match s.cookie.clone() {
+        Some((_, at)) if !kind.has_backend() => {
+            sink.warn(
+                crate::diag::Severity::Warning,
+                &at,
+                "cookie",
+                format!(
+                    "'cookie' ignored because {} '{name}' has no backend capability.",
+                    kind_name(kind)
+                ),
+            );
+            None
+        }
+        Some(_) if s.mode == Mode::Tcp => {
+            sink.warn(
+                crate::diag::Severity::Warning,
+                &location,
+                "cookie",
+                format!("cookie will be ignored for backend '{name}' (needs 'mode http')."),
+            );
+            None
+        }
+        c => c.map(|(c, _)| c),
+    };
     let mut servers = Vec::new();
     let mut drafts = body.servers;
     if let Some(d) = body.dispatch {
@@ -395,6 +420,7 @@ fn build(
                 _ => None,
             },
             check_send_proxy: o.check_send_proxy.unwrap_or(false),
+            cookie: o.cookie.clone(),
             location: sd.location,
         });
     }
@@ -437,10 +463,15 @@ fn build(
         protocol_check: s.protocol_check,
         retries: s.retries,
         redispatch: s.redispatch,
+        persist: s.persist,
+        send_name_header: s.send_name_header.clone().filter(|_| kind.has_backend()),
+        cookie,
+        description: body.description,
         allbackups: s.allbackups,
         httplog: s.httplog,
         tcplog: s.tcplog,
         dontlognull: s.dontlognull,
+        dontlog_normal: s.dontlog_normal,
         log_health_checks: s.log_health_checks,
         load_server_state: s.load_server_state,
         server_state_file_name: s.server_state_file_name.clone(),
@@ -452,6 +483,8 @@ fn build(
             && kind.has_backend()
             && s.mode == Mode::Http,
         abortonclose: s.abortonclose,
+        clitcpka: s.clitcpka && kind.has_frontend(),
+        srvtcpka: s.srvtcpka && kind.has_backend(),
         log_global: s.log_global,
         logs: s.logs,
         rules,

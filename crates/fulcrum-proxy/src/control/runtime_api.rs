@@ -419,7 +419,8 @@ impl Control for RuntimeApi {
             cum_req: None,
             listeners: self.listeners,
             dropped_logs: snap.logging.stats().lost(),
-            node: hostname(),
+            node: snap.node.clone().unwrap_or_else(hostname),
+            description: snap.description.clone(),
             stopping: false,
         }
     }
@@ -542,6 +543,7 @@ impl Control for RuntimeApi {
             tls: None,
             send_proxy: None,
             check_send_proxy: false,
+            cookie: None,
             disabled: false,
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };

@@ -210,6 +210,7 @@ impl ConnLog {
             bytes_out: if txn.bad { 0 } else { bytes_out },
             bytes_in,
             term: txn.term,
+            cookie: txn.cookie,
             conns: [
                 ac,
                 fc,
@@ -295,6 +296,8 @@ pub struct HttpTxn {
     status: i32,
     term: [u8; 2],
     term_set: bool,
+    /// The persistence cookie letters (`%tsc`'s last two).
+    cookie: [u8; 2],
     retries: u32,
     end: Option<Instant>,
     conn: Option<Arc<ConnLog>>,
@@ -323,6 +326,7 @@ impl HttpTxn {
             status: -1,
             term: *b"--",
             term_set: false,
+            cookie: *b"--",
             retries: 0,
             end: None,
             conn: None,
@@ -533,6 +537,14 @@ impl TxnSlot {
     pub fn unique_id(&mut self, id: &[u8]) {
         if let Some(t) = &mut self.0 {
             t.unique_id = Some(id.into());
+        }
+    }
+
+    /// Records the persistence cookie's letters: what the request carried (`N`, `I`, `D`, `V`) and what the
+    /// response did (`N`, `I`, `D`, `P`, `R`); `-` where it does not apply.
+    pub fn cookie(&mut self, letter: usize, value: u8) {
+        if let Some(t) = &mut self.0 {
+            t.cookie[letter.min(1)] = value;
         }
     }
 

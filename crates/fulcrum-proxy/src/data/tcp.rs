@@ -213,6 +213,9 @@ pub async fn serve_client(
         l.connected(server.local_addr().ok());
     }
     let _ = server.set_nodelay(true);
+    if be.config.srvtcpka {
+        let _ = socket2::SockRef::from(&server).set_keepalive(true);
+    }
     let mut server = server;
     let idle = be
         .timeouts

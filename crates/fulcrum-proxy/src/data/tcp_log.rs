@@ -140,6 +140,7 @@ impl TcpLog {
             bytes_out,
             bytes_in,
             term: self.term,
+            cookie: *b"--",
             conns: [
                 self.fe.actconn.load(Ordering::Relaxed),
                 self.fe.cur.load(Ordering::Relaxed),

@@ -174,6 +174,10 @@ async fn accept_loop(
         };
         let expect_proxy = info.accept_proxy || expect_proxy;
         let _ = stream.set_nodelay(true);
+        if fe.config.clitcpka {
+            // `option clitcpka`: the kernel's keep-alive probes on the client connection.
+            let _ = socket2::SockRef::from(&stream).set_keepalive(true);
+        }
         let ticket = ConnTicket {
             _counted: ConnGuard::new(fe.clone()),
             _permits: (global, local),

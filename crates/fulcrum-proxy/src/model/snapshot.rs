@@ -31,6 +31,10 @@ pub struct Snapshot {
     pub servers: Vec<Arc<ServerRt>>,
     /// `global maxconn`.
     pub global_maxconn: Option<u32>,
+    /// `global node` (`None`: the host name).
+    pub node: Option<String>,
+    /// `global description`.
+    pub description: Option<String>,
     /// Client connections open in the whole process (`actconn`, `%ac` in logs).
     pub actconn: Arc<AtomicU32>,
     /// Access logging: targets, queue and the logger thread's counters.
@@ -162,6 +166,8 @@ pub struct BackendRt {
     pub forwardfor: Option<(ForwardFor, HeaderName)>,
     /// `option originalto` set in the backend.
     pub originalto: Option<(ForwardFor, HeaderName)>,
+    /// `http-send-name-header NAME`, the name pre-parsed: the chosen server's name goes to it.
+    pub send_name_header: Option<HeaderName>,
     /// `retries`
     pub retries: u32,
     /// `option redispatch`
@@ -337,6 +343,10 @@ impl Snapshot {
                 rr_position: std::sync::atomic::AtomicUsize::new(0),
                 forwardfor: forwardfor(p),
                 originalto: originalto(p),
+                send_name_header: p
+                    .send_name_header
+                    .as_deref()
+                    .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
                 retries: p.retries,
                 redispatch: p.redispatch,
                 config: p.clone(),
@@ -436,6 +446,8 @@ impl Snapshot {
             backends,
             servers,
             global_maxconn: config.global.maxconn,
+            node: config.global.node.clone(),
+            description: config.global.description.clone(),
             actconn,
             logging,
             pattern_refs,

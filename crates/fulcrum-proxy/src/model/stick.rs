@@ -419,6 +419,8 @@ fn answer(d: &mut fulcrum_stick::Data<'_>, what: StickWhat) -> Option<Value<'sta
 pub struct StickRuleRt {
     matches: bool,
     stores: bool,
+    /// `stick store-response`: run on the response, not in the request's plan.
+    pub(crate) response: bool,
     key: fulcrum_config::haproxy::SampleExpr,
     table: Arc<Table>,
 }
@@ -472,9 +474,20 @@ impl StickRuleRt {
         Ok(StickRuleRt {
             matches: r.matches,
             stores: r.stores,
+            response: r.response,
             key: r.key.clone(),
             table,
         })
+    }
+
+    /// `stick store-response`: stores `server_id` under the key the response (through `ctx`) gives.
+    pub fn store_response(&self, ctx: &dyn Context, server_id: i64) {
+        let Some(key) = self.key.0.eval(ctx).and_then(|v| key_of(&self.table, &v)) else {
+            return;
+        };
+        self.table.upsert(&key, now_ms(), |d| {
+            d.set(DataType::ServerId, server_id as u32 as u64)
+        });
     }
 
     /// Adds what this rule decides for a request (through `ctx`) to `plan`.

@@ -6,6 +6,7 @@ pub mod body;
 pub mod buffered;
 pub mod client;
 pub mod client_body;
+pub(crate) mod cookie;
 pub mod headers;
 pub mod pool;
 pub mod reqbody;

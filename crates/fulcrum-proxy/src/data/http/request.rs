@@ -480,19 +480,29 @@ async fn handle_inner(
         src: stream.src,
         dst: stream.dst_addr(),
     };
+    // `cookie`: the server the persistence cookie names (the cookie stripped as the mode asks).
+    let persistence = super::cookie::on_request(&be, req.headers_mut());
+    if let Some(p) = persistence {
+        txn.cookie(0, p.letter);
+        txn.cookie(1, b'N');
+    }
+    let post = req.method() == http::Method::POST;
     // The `balance hash` sample and the `stick` rules' decision, both read from the request before it is forwarded.
     let hash_sample = (
         balance_sample(&be, &req, stream),
         be.rules.stick_plan(&req, stream),
+        persistence.and_then(|p| p.server),
     );
-    let line =
-        (be.rules.has_response_rules() || fe.rules.has_response_rules()).then(|| RequestLine {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            src,
-            dst_port,
-            tls: tls.clone(),
-        });
+    let line = (be.rules.has_response_rules()
+        || fe.rules.has_response_rules()
+        || be.rules.has_store_response())
+    .then(|| RequestLine {
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        src,
+        dst_port,
+        tls: tls.clone(),
+    });
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
@@ -554,8 +564,20 @@ async fn handle_inner(
         }
     };
     stream.server = done.chosen_server().cloned();
+    if let (Some(p), Some(server)) = (persistence, &stream.server) {
+        let letter = super::cookie::on_response(&be, p, server, post, resp.headers_mut());
+        txn.cookie(1, letter);
+    }
+    // `stick store-response`: the server that answered, stored under the key the response gives.
+    if let (Some(line), Some(server)) = (&line, &stream.server) {
+        let status = resp.status().as_u16();
+        be.rules
+            .stick_store_response(status, resp.headers(), line, stream, i64::from(server.puid));
+    }
     stream.capture_headers(true, resp.headers());
-    if let Some(line) = line {
+    if let Some(line) =
+        line.filter(|_| be.rules.has_response_rules() || fe.rules.has_response_rules())
+    {
         // The backend's http-response rules, then the frontend's.
         let mut status = resp.status().as_u16();
         let head_size = response_head_size(&resp);
@@ -775,7 +797,11 @@ async fn forward(
         dst,
     }: Sender<'_>,
     mut req: Request<ReqBody>,
-    (hash_sample, stick): (Option<Vec<u8>>, crate::model::stick::Plan),
+    (hash_sample, stick, cookie_server): (
+        Option<Vec<u8>>,
+        crate::model::stick::Plan,
+        Option<usize>,
+    ),
     txn: &mut TxnSlot,
     done: &mut Done,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -815,10 +841,13 @@ async fn forward(
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
     // `stick match`/`stick on`: the stored server, when it can take the request, is the first attempt's.
-    let mut persisted = stick.server.and_then(|id| {
-        be.servers
-            .iter()
-            .position(|s| i64::from(s.puid) == id && s.is_up())
+    // A persistence cookie naming a server comes first (it may name a down one under `option persist`).
+    let mut persisted = cookie_server.or_else(|| {
+        stick.server.and_then(|id| {
+            be.servers
+                .iter()
+                .position(|s| i64::from(s.puid) == id && s.is_up())
+        })
     });
     // The last attempt's connection was refused (not timed out).
     let mut refused = false;
@@ -850,6 +879,13 @@ async fn forward(
         }
         txn.server(&server);
         done.server(&server);
+        // `http-send-name-header`: the server's name replaces any value the client sent (again on a retry).
+        if let Some(h) = &be.send_name_header {
+            if let Ok(v) = HeaderValue::from_str(&server.config.name) {
+                req.headers_mut().remove(h);
+                req.headers_mut().insert(h.clone(), v);
+            }
+        }
         Counters::inc(&server.stats.lbtot);
         if let Some(p) = previous.filter(|&p| p != server.index) {
             Counters::inc(&be.stats.redispatches);
@@ -895,6 +931,9 @@ async fn forward(
             .await
             {
                 Ok(s) => {
+                    if be.config.srvtcpka {
+                        s.set_keepalive();
+                    }
                     Counters::inc(&server.stats.connect);
                     totals::connect_time(be, &server, attempt.elapsed());
                     s

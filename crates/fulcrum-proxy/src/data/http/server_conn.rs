@@ -214,6 +214,11 @@ impl ServerConn {
         self.tls.is_none() || self.sni.as_deref() == sni
     }
 
+    /// `option srvtcpka`: the kernel's keep-alive probes on this connection.
+    pub fn set_keepalive(&self) {
+        let _ = socket2::SockRef::from(&self.stream).set_keepalive(true);
+    }
+
     /// The connection's local address (logged as `%bi:%bp`); a system call, made only when asked.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.stream.local_addr().ok()

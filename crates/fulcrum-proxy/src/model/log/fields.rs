@@ -52,6 +52,8 @@ pub struct Fields<'a> {
     pub bytes_in: u64,
     /// `%ts`: the termination state.
     pub term: [u8; 2],
+    /// `%tsc`'s last two letters: the persistence cookie of the request and what the response did with it.
+    pub cookie: [u8; 2],
     /// `%ac`, `%fc`, `%bc`, `%sc`
     pub conns: [u32; 4],
     /// `%rc`
@@ -93,6 +95,7 @@ impl Default for Fields<'_> {
             bytes_out: 0,
             bytes_in: 0,
             term: *b"--",
+            cookie: *b"--",
             conns: [0; 4],
             retries: 0,
             request: None,

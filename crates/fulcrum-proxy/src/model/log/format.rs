@@ -583,7 +583,7 @@ fn render_var(v: Var, o: Opts, f: &Fields<'_>, out: &mut Vec<u8>) -> bool {
         Var::Term => out.extend_from_slice(&f.term),
         Var::TermCookie => {
             out.extend_from_slice(&f.term);
-            out.extend_from_slice(b"--");
+            out.extend_from_slice(&f.cookie);
         }
         Var::ActConn => push_uint(out, u64::from(f.conns[0])),
         Var::FeConn => push_uint(out, u64::from(f.conns[1])),

@@ -52,6 +52,8 @@ pub struct FrontendLog {
     pub kind: LogKind,
     /// `option dontlognull`: nothing is logged for a connection on which the client sent nothing.
     pub dontlognull: bool,
+    /// `option dontlog-normal`: only requests or connections that went wrong are logged.
+    pub dontlog_normal: bool,
     /// `mode http`
     pub http: bool,
     /// The frontend's name.
@@ -60,6 +62,12 @@ pub struct FrontendLog {
     pub uri_len: usize,
     set: u32,
     sink: Sink,
+}
+
+/// Whether a request (or connection) went normally, as `option dontlog-normal` sees it: no termination cause
+/// other than a local answer, no retry, and (in `mode http`) no 5xx status.
+fn normal(f: &Fields<'_>, http: bool) -> bool {
+    matches!(f.term[0], b'-' | b'L') && f.retries == 0 && !(http && f.status >= 500)
 }
 
 impl FrontendLog {
@@ -73,6 +81,9 @@ impl FrontendLog {
         let LogKind::Format(f) = &self.kind else {
             return;
         };
+        if self.dontlog_normal && normal(fields, self.http) {
+            return;
+        }
         SCRATCH.with(|s| {
             let mut buf = s.borrow_mut();
             buf.clear();
@@ -158,6 +169,7 @@ impl Logging {
         Some(Arc::new(FrontendLog {
             kind,
             dontlognull: p.dontlognull,
+            dontlog_normal: p.dontlog_normal,
             http,
             name: p.name.clone(),
             uri_len: self.uri_len,

@@ -881,11 +881,45 @@ impl ProxyRules {
             captured_uri: stream.captured_uri(),
         };
         for (rule, cond) in &self.stick {
-            if holds(cond, &facts) {
+            if !rule.response && holds(cond, &facts) {
                 rule.plan(&Ctx::new(req_msg(req), stream), &mut plan);
             }
         }
         plan
+    }
+
+    /// Whether any `stick store-response` rule exists (so the request line must be kept for it).
+    pub fn has_store_response(&self) -> bool {
+        self.stick.iter().any(|(r, _)| r.response)
+    }
+
+    /// Runs the `stick store-response` rules on a response from the server whose id is `server_id`.
+    pub fn stick_store_response(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        line: &RequestLine,
+        stream: &Stream<'_>,
+        server_id: i64,
+    ) {
+        for (rule, cond) in self.stick.iter().filter(|(r, _)| r.response) {
+            let facts = ResponseFacts {
+                line,
+                captured_uri: stream.captured_uri(),
+                status,
+                headers,
+                stream,
+            };
+            if holds(cond, &facts) {
+                let msg = Msg::Response {
+                    method: &line.method,
+                    uri: &line.uri,
+                    status,
+                    headers,
+                };
+                rule.store_response(&Ctx::new(msg, stream), server_id);
+            }
+        }
     }
 
     /// Whether any `http-response` rule exists (so the request line must be kept for them).

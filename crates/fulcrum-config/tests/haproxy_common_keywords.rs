@@ -1,0 +1,229 @@
+//! Keywords common in real haproxy.cfg files (`cookie`, server `cookie`, `option persist`, `option tcpka`, `node`,
+//! `description`...): parsed into the model, refused and warned about where the real haproxy 2.6 refuses or warns
+//! (valid configurations also go through `haproxy -c`).
+
+#[path = "haproxy_util.rs"]
+mod util;
+
+use fulcrum_config::haproxy::cookie::{CookieMode, CookiePersist};
+use fulcrum_config::haproxy::Reply;
+use util::*;
+
+fn with(section: &str) -> String {
+    format!("{DEFAULTS}{section}")
+}
+
+#[test]
+fn cookie_line_and_server_values() {
+    let c = ok_both(&with(
+        "backend b\n cookie SRVID insert indirect nocache postonly preserve httponly secure domain .a.com domain .b.com attr SameSite=Lax attr x=y\n option persist\n default-server cookie dflt\n server s1 127.0.0.1:8001 cookie c1\n server s2 127.0.0.1:8002\n",
+    ));
+    let b = c.backend("b").unwrap();
+    assert_eq!(
+        b.cookie,
+        Some(CookiePersist {
+            name: "SRVID".into(),
+            mode: CookieMode::Insert,
+            indirect: true,
+            nocache: true,
+            postonly: true,
+            preserve: true,
+            httponly: true,
+            secure: true,
+            domains: vec![".a.com".into(), ".b.com".into()],
+            attrs: vec!["SameSite=Lax".into(), "x=y".into()],
+        })
+    );
+    assert!(b.persist);
+    assert_eq!(b.servers[0].cookie.as_deref(), Some("c1"));
+    assert_eq!(b.servers[1].cookie.as_deref(), Some("dflt"));
+    for (line, mode) in [
+        ("cookie X", CookieMode::Passive),
+        ("cookie X rewrite", CookieMode::Rewrite),
+        ("cookie X prefix indirect", CookieMode::Prefix),
+    ] {
+        let c = ok_both(&with(&format!(
+            "backend b\n {line}\n server s 127.0.0.1:8001 cookie a\n"
+        )));
+        assert_eq!(c.backend("b").unwrap().cookie.as_ref().unwrap().mode, mode);
+    }
+    // Inherited from defaults, and `no option persist`.
+    let c = ok_both(&format!(
+        "{DEFAULTS} cookie S insert\n option persist\nbackend b\n no option persist\n server s 127.0.0.1:8001\n"
+    ));
+    let b = c.backend("b").unwrap();
+    assert_eq!(b.cookie.as_ref().unwrap().name, "S");
+    assert!(!b.persist);
+}
+
+#[test]
+fn cookie_errors_as_haproxy() {
+    err1_both(
+        &with("backend b\n cookie\n"),
+        7,
+        "cookie",
+        "expects a cookie name",
+    );
+    err1_both(
+        &with("backend b\n cookie X insert rewrite\n"),
+        7,
+        "cookie",
+        "cannot be combined",
+    );
+    err1_both(
+        &with("backend b\n cookie X rewrite preserve\n"),
+        7,
+        "cookie",
+        "'preserve' requires",
+    );
+    err1_both(
+        &with("backend b\n cookie X foo\n"),
+        7,
+        "cookie",
+        "unknown cookie option 'foo'",
+    );
+    err1_both(
+        &with("backend b\n cookie X insert attr a;b\n"),
+        7,
+        "cookie",
+        "0x3B",
+    );
+    err1_both(
+        &with("backend b\n server s 127.0.0.1:8001 cookie\n"),
+        7,
+        "server cookie",
+        "expects a value",
+    );
+    // Accepted by HAProxy, not implemented yet: a clear error rather than a silent difference.
+    for opt in ["maxidle 10s", "maxlife 1h", "dynamic"] {
+        err1(
+            &with(&format!("backend b\n cookie X insert {opt}\n")),
+            7,
+            "cookie",
+            "not yet by fulcrum",
+        );
+    }
+}
+
+#[test]
+fn cookie_ignored_with_haproxys_warnings() {
+    let c = ok_both(&with(
+        "frontend f\n bind 127.0.0.1:8000\n cookie X insert\n default_backend b\nbackend b\n server s 127.0.0.1:8001\n",
+    ));
+    assert!(c.warnings[0].to_string().contains("no backend capability"));
+    let c = ok_both(&with(
+        "backend b\n mode tcp\n cookie X insert\n server s 127.0.0.1:8001\n",
+    ));
+    assert!(c.backend("b").unwrap().cookie.is_none());
+    assert!(c.warnings[0].to_string().contains("needs 'mode http'"));
+}
+
+/// `option tcpka`, `clitcpka`, `srvtcpka`: each side keeps what applies to it; `no option` turns one off.
+#[test]
+fn tcp_keepalive_options() {
+    let c = ok_both(&format!(
+        "{DEFAULTS} option tcpka\nfrontend f\n bind 127.0.0.1:8000\n no option clitcpka\n default_backend b\nbackend b\n server s 127.0.0.1:8001\nlisten l\n bind 127.0.0.1:8002\n no option clitcpka\n server s 127.0.0.1:8001\n"
+    ));
+    let f = c.proxies.iter().find(|p| p.name == "f").unwrap();
+    assert!(!f.clitcpka && !f.srvtcpka);
+    let b = c.backend("b").unwrap();
+    assert!(!b.clitcpka && b.srvtcpka);
+    let l = c.proxies.iter().find(|p| p.name == "l").unwrap();
+    assert!(!l.clitcpka && l.srvtcpka);
+    // Where the proxy lacks the side: HAProxy's warning, the option ignored.
+    let c = ok_both(&with(
+        "backend b\n option clitcpka\n server s 127.0.0.1:8001\n",
+    ));
+    assert!(!c.backend("b").unwrap().clitcpka);
+    assert!(c.warnings[0]
+        .to_string()
+        .contains("'clitcpka' ignored because backend 'b' has no frontend capability."));
+    err1_both(
+        &with("backend b\n no option tcpka\n server s 127.0.0.1:8001\n"),
+        7,
+        "no option tcpka",
+        "cannot be negated",
+    );
+}
+
+/// Global `node` / `description`, proxy `description` (words joined by one space, as HAProxy joins them).
+#[test]
+fn node_and_descriptions() {
+    let c = ok_both(&format!(
+        "global\n node n1\n description a  b\n{DEFAULTS}backend b\n description  hello   world\n server s 127.0.0.1:8001\n"
+    ));
+    assert_eq!(c.global.node.as_deref(), Some("n1"));
+    assert_eq!(c.global.description.as_deref(), Some("a b"));
+    assert_eq!(
+        c.backend("b").unwrap().description.as_deref(),
+        Some("hello world")
+    );
+    err1_both(
+        &format!("{DEFAULTS} description x\n"),
+        6,
+        "description",
+        "not allowed in a 'defaults' section",
+    );
+}
+
+/// `option dontlog-normal`, inherited from defaults and turned off by `no option`.
+#[test]
+fn dontlog_normal_option() {
+    let c = ok_both(&format!(
+        "{DEFAULTS} option dontlog-normal\nfrontend f\n bind 127.0.0.1:8000\n default_backend b\nfrontend g\n bind 127.0.0.1:8001\n no option dontlog-normal\n default_backend b\nbackend b\n server s 127.0.0.1:8002\n"
+    ));
+    let by = |n: &str| {
+        c.proxies
+            .iter()
+            .find(|p| p.name == n)
+            .unwrap()
+            .dontlog_normal
+    };
+    assert!(by("f"));
+    assert!(!by("g"));
+}
+
+/// `http-send-name-header NAME`: backends and listens; a name is required, as by HAProxy.
+#[test]
+fn http_send_name_header() {
+    let c = ok_both(&with(
+        "backend b\n http-send-name-header X-Srv\n server s 127.0.0.1:8001\n",
+    ));
+    assert_eq!(
+        c.backend("b").unwrap().send_name_header.as_deref(),
+        Some("X-Srv")
+    );
+    err1_both(
+        &with("backend b\n http-send-name-header\n server s 127.0.0.1:8001\n"),
+        7,
+        "http-send-name-header",
+        "expects a header name",
+    );
+}
+
+/// `errorloc`, `errorloc302`, `errorloc303`: a redirect page for the status; the code must be one HAProxy knows.
+#[test]
+fn errorloc_lines() {
+    let c = ok_both(&with(
+        "backend b\n errorloc 503 http://x/sorry\n errorloc303 403 /denied\n server s 127.0.0.1:8001\n",
+    ));
+    let b = c.backend("b").unwrap();
+    let pages: Vec<&(u16, Reply)> = b.rules.errorfiles.iter().collect();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert!(matches!(&pages[0].1, Reply::Errorfile(p) if p.starts_with(b"HTTP/1.1 302 Found\r\n")));
+    assert!(
+        matches!(&pages[1].1, Reply::Errorfile(p) if p.starts_with(b"HTTP/1.1 303 See Other\r\n"))
+    );
+    err1_both(
+        &with("backend b\n errorloc 503\n"),
+        7,
+        "errorloc",
+        "expects 'errorloc CODE URL'",
+    );
+    err1_both(
+        &with("backend b\n errorloc302 999 /x\n"),
+        7,
+        "errorloc302",
+        "",
+    );
+}

@@ -1,0 +1,249 @@
+//! Keywords common in real haproxy.cfg files, checked for their effect (configs also go through `haproxy -c`).
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::*;
+
+/// The keep-alive timer (`tr` 2 in /proc/net/tcp) of the established IPv4 socket going from local port `local`
+/// to remote port `remote`: whether SO_KEEPALIVE is on for it.
+fn keepalive_on(local: u16, remote: u16) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port = |a: &str| u16::from_str_radix(a.rsplit(':').next()?, 16).ok();
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 5 && port(f[1]) == Some(local) && port(f[2]) == Some(remote) && f[3] == "01")
+            .then(|| f[5].starts_with("02:"))
+    })
+}
+
+/// `option clitcpka` / `srvtcpka` / `tcpka`: SO_KEEPALIVE on the client side, the server side, or both.
+#[test]
+fn tcp_keepalive_options_set_so_keepalive() {
+    for (opts, client, server) in [
+        ("", false, false),
+        ("option tcpka", true, true),
+        ("option clitcpka", true, false),
+        ("option srvtcpka", false, true),
+        ("option tcpka\n    no option clitcpka", false, true),
+    ] {
+        let o = origins(1);
+        let cfg = format!(
+            "{DEFAULTS}listen l\n    bind 127.0.0.1:{}\n    {opts}\n{}",
+            free_port(),
+            server_lines(&o, "")
+        );
+        let p = start_proxy(&cfg);
+        let mut c = Client::connect(p.addr);
+        assert_eq!(c.get("/").status, 200);
+        let me: SocketAddr = c.reader.get_ref().local_addr().unwrap();
+        let Some(on) = keepalive_on(p.addr.port(), me.port()) else {
+            eprintln!("no /proc/net/tcp entry: skipped");
+            return;
+        };
+        assert_eq!(on, client, "client side with '{opts}'");
+        // The pooled connection to the origin: from an ephemeral port of the proxy to the origin's port.
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let origin_port = o[0].addr().port();
+        let local = table.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let port = |a: &str| u16::from_str_radix(a.rsplit(':').next().unwrap(), 16).unwrap();
+            (port(f[2]) == origin_port && f[3] == "01").then(|| port(f[1]))
+        });
+        let local = local.expect("the proxy keeps its server connection");
+        assert_eq!(
+            keepalive_on(local, origin_port),
+            Some(server),
+            "server side with '{opts}'"
+        );
+    }
+}
+
+/// `show info`'s `node` and `description` lines on a unix stats socket.
+fn node_lines(sock: &std::path::Path) -> Vec<String> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(b"show info\n").unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.lines()
+        .filter(|l| l.starts_with("node:") || l.starts_with("description:"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Global `node` and `description` (in `show info`, as haproxy 2.6 shows them), a proxy's `description`.
+#[test]
+fn global_node_and_description_in_show_info() {
+    let o = origins(1);
+    let sock = std::env::temp_dir().join(format!("fulcrum-kw-{}.sock", std::process::id()));
+    let cfg = |port: u16| {
+        format!(
+            "global\n    nbthread 1\n    stats socket {} level admin\n    node edge-1\n    description  the   edge proxy\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             listen l\n    bind 127.0.0.1:{port}\n    description the listen\n{}",
+            sock.display(),
+            server_lines(&o, "")
+        )
+    };
+    let expected = ["node: edge-1", "description: the edge proxy"];
+    {
+        let _p = start_proxy(&cfg(free_port()));
+        assert_eq!(node_lines(&sock), expected);
+    }
+    let _ = std::fs::remove_file(&sock);
+    if haproxy_present() {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg(port), addr);
+        assert_eq!(node_lines(&sock), expected, "haproxy's show info");
+    }
+    let _ = std::fs::remove_file(&sock);
+}
+
+/// The messages a UDP syslog socket receives while `drive` runs (each without its syslog header).
+fn logged(sock: &std::net::UdpSocket, drive: impl FnOnce()) -> Vec<String> {
+    drive();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    while let Ok(n) = sock.recv(&mut buf) {
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let msg = text.split_once("]: ").map_or(&text[..], |(_, m)| m);
+        out.push(msg.trim_end().to_string());
+    }
+    out
+}
+
+/// `option dontlog-normal`: only the requests that went wrong are logged (a deny, a 5xx, a retried one), not a
+/// plain 200 nor a local answer; the same lines as haproxy 2.6.
+#[test]
+fn dontlog_normal_logs_only_what_went_wrong() {
+    let o = origins(1);
+    let dead = free_port();
+    let cfg = |port: u16, log: u16| {
+        format!(
+            "{DEFAULTS}frontend f\n    bind 127.0.0.1:{port}\n    mode http\n    log 127.0.0.1:{log} local0\n    log-format \"%ST %ts %b\"\n    option dontlognull\n    option dontlog-normal\n\
+             http-request deny if {{ path /deny }}\n    http-request return status 200 if {{ path /ret }}\n\
+             use_backend dead if {{ path /dead }}\n    default_backend b\n\
+             backend b\n{}backend dead\n    retries 1\n    server d 127.0.0.1:{dead}\n",
+            server_lines(&o, "")
+        )
+    };
+    let drive = |addr: SocketAddr| {
+        for path in ["/", "/deny", "/ret", "/dead", "/"] {
+            let _ = get(addr, path);
+        }
+    };
+    let run = |haproxy: bool| {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = free_port();
+        let text = cfg(port, sock.local_addr().unwrap().port());
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        if haproxy {
+            let _h = start_haproxy(&text, addr);
+            logged(&sock, || drive(addr))
+        } else {
+            let p = start_proxy(&text);
+            logged(&sock, || drive(p.addr))
+        }
+    };
+    let ours = run(false);
+    assert_eq!(ours, ["403 PR f", "503 SC dead"]);
+    if haproxy_present() {
+        assert_eq!(run(true), ours, "haproxy's lines");
+    }
+}
+
+/// `http-send-name-header NAME`: the server gets its own name in NAME, whatever the client sent there, as
+/// haproxy 2.6 sends it (the header last, the client's value gone).
+#[test]
+fn http_send_name_header_names_the_server() {
+    let o = origins(2);
+    let cfg = |port: u16| {
+        format!(
+            "{DEFAULTS}listen l\n    bind 127.0.0.1:{port}\n    http-send-name-header X-Backend-Srv\n{}",
+            server_lines(&o, "")
+        )
+    };
+    let send = |addr: SocketAddr| {
+        let mut c = Client::connect(addr);
+        c.send(
+            b"GET /headers HTTP/1.1\r\nHost: t\r\nX-Backend-Srv: fake\r\nConnection: close\r\n\r\n",
+        );
+        let text = c.read_response(false).text().to_ascii_lowercase();
+        text.lines()
+            .filter(|l| l.starts_with("x-backend-srv"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let p = start_proxy(&cfg(free_port()));
+    assert_eq!(send(p.addr), ["x-backend-srv: s1"]);
+    assert_eq!(send(p.addr), ["x-backend-srv: s2"]);
+    if haproxy_present() {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg(port), addr);
+        assert_eq!(send(addr), ["x-backend-srv: s1"]);
+    }
+}
+
+/// `errorloc`/`errorloc302`/`errorloc303 CODE URL`: the error answered by a redirect, byte for byte as haproxy
+/// 2.6 sends it.
+#[test]
+fn errorloc_redirects_like_haproxy() {
+    let dead = free_port();
+    let cfg = |port: u16| {
+        format!(
+            "{DEFAULTS}listen l\n    bind 127.0.0.1:{port}\n    errorloc 503 http://example.com/sorry\n    errorloc303 403 /denied\n\
+             http-request deny if {{ path /d }}\n    retries 0\n    server s 127.0.0.1:{dead}\n"
+        )
+    };
+    // A keep-alive request: the head as the proxy wrote it (with `Connection: close` both reorder their headers).
+    let raw = |addr: SocketAddr, path: &str| {
+        let mut c = Client::connect(addr);
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let mut out = String::new();
+        loop {
+            let mut l = String::new();
+            if std::io::BufRead::read_line(&mut c.reader, &mut l).unwrap_or(0) == 0 || l == "\r\n" {
+                break;
+            }
+            out.push_str(&l);
+        }
+        out
+    };
+    let p = start_proxy(&cfg(free_port()));
+    let ours = [raw(p.addr, "/"), raw(p.addr, "/d")];
+    assert!(
+        ours[0].starts_with("HTTP/1.1 302 Found\r\n")
+            && ours[0].contains("\r\nlocation: http://example.com/sorry\r\n"),
+        "{}",
+        ours[0]
+    );
+    assert!(
+        ours[1].starts_with("HTTP/1.1 303 See Other\r\n"),
+        "{}",
+        ours[1]
+    );
+    if haproxy_present() {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg(port), addr);
+        // The same status line and headers; fulcrum writes an errorfile's content-length before its other
+        // headers, where haproxy writes it last.
+        let sorted = |h: &str| {
+            let mut l: Vec<String> = h.lines().map(str::to_string).collect();
+            l[1..].sort();
+            l
+        };
+        let theirs = [raw(addr, "/"), raw(addr, "/d")];
+        assert_eq!(sorted(&theirs[0]), sorted(&ours[0]), "haproxy's answer");
+        assert_eq!(sorted(&theirs[1]), sorted(&ours[1]), "haproxy's answer");
+    }
+}
