@@ -11,12 +11,14 @@ use tokio::sync::watch;
 use tracing::{info_span, warn, Instrument};
 
 use fulcrum_admin::runtime::AdminState;
-use fulcrum_config::haproxy::{HttpExpect, ProtocolCheck as CheckOption};
+use fulcrum_config::haproxy::{
+    HttpExpect, ProtocolCheck as CheckOption, TcpCheckAction, TcpCheckRule,
+};
 use fulcrum_health::agent::AgentAdmin;
 use fulcrum_health::protocol::{MysqlCheck, PgsqlCheck, SmtpCheck};
 use fulcrum_health::{
-    AgentReply, AgentReport, CheckOutcome, Expect, HttpCheck, LogContext, Probe, ProtocolCheck,
-    Tracker, Transition,
+    AgentReply, AgentReport, CheckOutcome, CheckStatus, Expect, HttpCheck, LogContext, Probe,
+    ProtocolCheck, TcpCheck, Tracker, Transition,
 };
 
 use crate::server::ServerRt;
@@ -91,6 +93,16 @@ pub fn spawn(
 
 /// The check of `be`'s servers: HTTP, a server protocol, or a TCP connect.
 fn probe_for(be: &BackendRt) -> Probe {
+    if let Some(rules) = &be.config.tcp_check {
+        match script_probe(rules) {
+            Ok(check) => return Probe::Script(check),
+            Err(e) => {
+                // The configuration refuses what would fail here; a TCP connect is the fallback.
+                warn!(backend = %be.name, error = %e, "invalid tcp-check rules; checking TCP connections instead");
+                return Probe::Tcp;
+            }
+        }
+    }
     if let Some(http) = http_probe(be) {
         return Probe::Http(http);
     }
@@ -118,6 +130,48 @@ fn protocol_probe(option: &CheckOption) -> Result<ProtocolCheck, fulcrum_health:
         CheckOption::Ldap => ProtocolCheck::Ldap,
         CheckOption::Spop => ProtocolCheck::Spop,
     })
+}
+
+/// The check status a `tcp-check expect` option names (the configuration allows only known ones).
+fn status_named(name: &str) -> Option<CheckStatus> {
+    crate::counters::CHECK_STATUSES
+        .into_iter()
+        .find(|s| s.code() == name)
+}
+
+/// The validated `tcp-check` ruleset of `option tcp-check`.
+fn script_probe(rules: &[TcpCheckRule]) -> Result<TcpCheck, fulcrum_health::SpecError> {
+    use fulcrum_health::tcpcheck::{self as tc, Rule};
+    let mut out = Vec::with_capacity(rules.len());
+    for r in rules {
+        let action = match &r.action {
+            TcpCheckAction::Comment => tc::Action::Comment,
+            TcpCheckAction::Send(bytes) => tc::Action::Send(bytes.clone()),
+            TcpCheckAction::Connect(c) => tc::Action::Connect(tc::Connect {
+                port: c.port,
+                addr: c.addr,
+                send_proxy: c.send_proxy,
+                default: c.default,
+                linger: c.linger,
+            }),
+            TcpCheckAction::Expect(e) => {
+                let mut x = tc::Expect::new(tc::Expect::pattern(&e.kind, &e.pattern)?);
+                x.inverse = e.inverse;
+                x.min_recv = e.min_recv;
+                let pick = |name: &Option<String>, default| {
+                    name.as_deref().and_then(status_named).unwrap_or(default)
+                };
+                x.ok_status = pick(&e.ok_status, x.ok_status);
+                x.error_status = pick(&e.error_status, x.error_status);
+                x.tout_status = pick(&e.tout_status, x.tout_status);
+                x.on_success = e.on_success.clone();
+                x.on_error = e.on_error.clone();
+                tc::Action::Expect(Box::new(x))
+            }
+        };
+        out.push(Rule::new(action).with_comment(r.comment.clone()));
+    }
+    TcpCheck::new(out)
 }
 
 fn http_probe(be: &BackendRt) -> Option<HttpCheck> {

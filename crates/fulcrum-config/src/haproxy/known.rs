@@ -153,7 +153,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "rate-limit",
     "server-template",
     "source",
-    "tcp-check",
     "use-fcgi-app",
     "use-server",
 ];
@@ -184,7 +183,6 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "socket-stats",
     "srvtcpka",
     "ssl-hello-chk",
-    "tcp-check",
     "tcp-smart-accept",
     "tcp-smart-connect",
     "tcpka",

@@ -531,6 +531,67 @@ pub enum HttpExpect {
     RStatus(String),
 }
 
+/// One `tcp-check` rule of `option tcp-check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpCheckRule {
+    /// What the rule does.
+    pub action: TcpCheckAction,
+    /// `comment TEXT` (for `tcp-check comment`, its text).
+    pub comment: Option<String>,
+}
+
+/// The action of a `tcp-check` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpCheckAction {
+    /// `connect [default] [port N] [addr A] [send-proxy] [linger]`
+    Connect(TcpCheckConnect),
+    /// `send TEXT` or `send-binary HEX`, decoded.
+    Send(Vec<u8>),
+    /// `expect ...`
+    Expect(TcpCheckExpect),
+    /// `comment TEXT`
+    Comment,
+}
+
+/// `tcp-check connect` options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpCheckConnect {
+    /// `port N`
+    pub port: Option<u16>,
+    /// `addr A`
+    pub addr: Option<std::net::IpAddr>,
+    /// `send-proxy`
+    pub send_proxy: bool,
+    /// `default`: the server's check settings apply
+    pub default: bool,
+    /// `linger`
+    pub linger: bool,
+}
+
+/// `tcp-check expect [min-recv N] [ok-status S] [error-status S] [tout-status S] [on-success T] [on-error T]
+/// [!]KIND PATTERN` (the pattern checked: the regular expression compiles, the hex decodes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpCheckExpect {
+    /// `!`
+    pub inverse: bool,
+    /// `string`, `rstring`, `binary` or `rbinary`
+    pub kind: String,
+    /// The pattern as written.
+    pub pattern: String,
+    /// `min-recv N`
+    pub min_recv: Option<usize>,
+    /// `ok-status` (`L4OK`, `L6OK`, `L7OK`)
+    pub ok_status: Option<String>,
+    /// `error-status` (`L7RSP`, `L7STS`, `L6RSP`, `L4CON`)
+    pub error_status: Option<String>,
+    /// `tout-status` (`L7TOUT`, `L6TOUT`, `L4TOUT`)
+    pub tout_status: Option<String>,
+    /// `on-success TEXT` (plain text)
+    pub on_success: Option<String>,
+    /// `on-error TEXT` (plain text)
+    pub on_error: Option<String>,
+}
+
 /// A health check in the server's own protocol (`option smtpchk`, `option redis-check`...), in place of a TCP
 /// connect or an HTTP check. The last check option of a section wins, as in HAProxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -754,6 +815,8 @@ pub struct Proxy {
     pub hash_options: HashOptions,
     /// `server` lines (backends and listens only).
     pub servers: Vec<Server>,
+    /// `option tcp-check` and its rules (then `httpchk` and `protocol_check` are `None`).
+    pub tcp_check: Option<Vec<TcpCheckRule>>,
     /// `option httpchk`; `None` means TCP connect checks.
     pub httpchk: Option<HttpCheck>,
     /// `http-check expect`

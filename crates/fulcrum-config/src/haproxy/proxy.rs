@@ -10,7 +10,7 @@ use super::log;
 use super::model::{
     Balance, Bind, Capture, Fmt, ForwardFor, HashFunction, HashOptions, HashType, HttpCheck,
     HttpConnMode, HttpExpect, HttpReuse, LoadServerState, LogFormatLine, LogTarget, Mode,
-    ProtocolCheck, RetryOn, StatsPage, Timeouts,
+    ProtocolCheck, RetryOn, StatsPage, TcpCheckRule, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
@@ -38,6 +38,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("timeout", ALL),
     ("option", ALL),
     ("http-check", BE),
+    ("tcp-check", BE),
     ("default_backend", FE),
     ("balance", BE),
     ("hash-type", BE),
@@ -106,6 +107,7 @@ const OPTIONS: &[(&str, u8)] = &[
     ("forwardfor", ALL),
     ("originalto", ALL),
     ("httpchk", BE),
+    ("tcp-check", BE),
     ("smtpchk", BE),
     ("redis-check", BE),
     ("pgsql-check", BE),
@@ -225,6 +227,12 @@ pub struct Settings {
     pub http_expect: Option<HttpExpect>,
     /// `http-check` lines were given (warned about when `option httpchk` is not)
     pub http_check_rules: bool,
+    /// `option tcp-check`: checks run the `tcp-check` rules
+    pub tcpchk: bool,
+    /// `tcp-check` rules, in order
+    pub tcp_check_rules: Vec<TcpCheckRule>,
+    /// `tcp-check` lines were given (warned about when `option tcp-check` is not)
+    pub tcp_check_lines: bool,
     /// `retries`
     pub retries: u32,
     /// `option redispatch`
@@ -306,6 +314,9 @@ impl Default for Settings {
             hash_options: HashOptions::default(),
             httpchk: false,
             protocol_check: None,
+            tcpchk: false,
+            tcp_check_rules: Vec::new(),
+            tcp_check_lines: false,
             http_send: None,
             http_expect: None,
             http_check_rules: false,
@@ -360,6 +371,8 @@ pub struct Body {
     /// This section started its own HTTP check ruleset (`option httpchk` or `http-check`): the one of the
     /// defaults section is no longer inherited, as in HAProxy.
     pub own_check_rules: bool,
+    /// This section started its own tcp-check ruleset: the defaults section's is no longer inherited.
+    pub own_tcp_check_rules: bool,
     /// Lines of this section that set an option the section's proxy cannot use (`accept-invalid-http-request` in a
     /// backend, `-response` in a frontend): where, and the option's name, for HAProxy's warning once the proxy's
     /// name is known.
@@ -637,6 +650,7 @@ pub fn apply(
             sink,
         ),
         "http-check" => http_check(line, s, body, sink),
+        "tcp-check" => super::tcp_check::tcp_check(line, s, body, sink),
         "balance" => {
             if let Some(b) = balance(line, sink) {
                 s.balance = b;
@@ -1065,6 +1079,7 @@ fn option(
             "forwardfor"
                 | "originalto"
                 | "httpchk"
+                | "tcp-check"
                 | "httplog"
                 | "tcplog"
                 | "smtpchk"
@@ -1157,12 +1172,21 @@ fn option(
         "smtpchk" | "redis-check" | "pgsql-check" | "mysql-check" | "ldap-check" | "spop-check" => {
             if let Some(check) = protocol_check(name, rest, loc, &key, sink) {
                 s.httpchk = false;
+                s.tcpchk = false;
                 s.protocol_check = Some(check);
+            }
+        }
+        "tcp-check" => {
+            if sink.max_args(line, &key, skip, 0) {
+                s.tcpchk = true;
+                s.httpchk = false;
+                s.protocol_check = None;
             }
         }
         _ => {
             if sink.max_args(line, &key, skip, 3) {
                 s.httpchk = true;
+                s.tcpchk = false;
                 s.protocol_check = None;
                 own_check_rules(s, body);
                 let implied = httpchk(rest);

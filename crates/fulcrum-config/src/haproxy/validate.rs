@@ -293,6 +293,14 @@ fn build(
             );
         }
     }
+    if s.tcp_check_lines && !s.tcpchk && kind.has_backend() {
+        sink.warn(
+            crate::diag::Severity::Warning,
+            &location,
+            "tcp-check",
+            format!("{} '{name}' uses tcp-check rules without 'option tcp-check', so the rules are ignored", kind_name(kind)),
+        );
+    }
     if s.http_check_rules && !s.httpchk && kind.has_backend() {
         sink.warn(
             crate::diag::Severity::Warning,
@@ -435,6 +443,7 @@ fn build(
             .then(|| s.http_send.clone().unwrap_or_default().resolve()),
         http_expect: s.http_expect,
         protocol_check: s.protocol_check,
+        tcp_check: s.tcpchk.then(|| s.tcp_check_rules.clone()),
         retries: s.retries,
         redispatch: s.redispatch,
         allbackups: s.allbackups,
