@@ -380,3 +380,39 @@ fn tcp_check_errors() {
         }
     }
 }
+
+#[test]
+fn http_check_expect_forms() {
+    use fulcrum_config::haproxy::{HttpExpect, HttpExpectOptions};
+    let of = |line: &str| {
+        let c = ok_both(&format!(
+            "{D}backend b\n option httpchk\n http-check expect {line}\n server s 127.0.0.1:1 check\n"
+        ));
+        let b = backend(&c, "b");
+        (
+            b.http_expect.clone().unwrap(),
+            b.http_expect_options.clone(),
+        )
+    };
+    assert_eq!(
+        of("status 200-399,404").0,
+        HttpExpect::Statuses(vec![(200, 399), (404, 404)])
+    );
+    assert_eq!(of("rstring hel+o").0, HttpExpect::RString("hel+o".into()));
+    let (e, o) = of(
+        "! status 200 comment foo ok-status L6OK error-status L7RSP on-success good on-error bad",
+    );
+    assert_eq!(e, HttpExpect::Status(200));
+    assert_eq!(
+        o,
+        HttpExpectOptions {
+            inverse: true,
+            comment: Some("foo".into()),
+            ok_status: Some("L6OK".into()),
+            error_status: Some("L7RSP".into()),
+            on_success: Some("good".into()),
+            on_error: Some("bad".into()),
+        }
+    );
+    assert!(of("!rstatus ^2").1.inverse);
+}

@@ -12,7 +12,7 @@ use tracing::{info_span, warn, Instrument};
 
 use fulcrum_admin::runtime::AdminState;
 use fulcrum_config::haproxy::{
-    HttpExpect, ProtocolCheck as CheckOption, TcpCheckAction, TcpCheckRule,
+    HttpExpect, HttpExpectOptions, ProtocolCheck as CheckOption, TcpCheckAction, TcpCheckRule,
 };
 use fulcrum_health::agent::AgentAdmin;
 use fulcrum_health::protocol::{MysqlCheck, PgsqlCheck, SmtpCheck};
@@ -174,14 +174,46 @@ fn script_probe(rules: &[TcpCheckRule]) -> Result<TcpCheck, fulcrum_health::Spec
     TcpCheck::new(out)
 }
 
+/// The expectation of `http-check expect`: the plain forms as such, the others as a full rule.
+fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions) -> Expect {
+    use fulcrum_health::{ExpectRule, Match};
+    let plain = *opts == HttpExpectOptions::default();
+    let regex = |re: &str| regex::bytes::Regex::new(re).ok();
+    let matcher = match expect {
+        None => return Expect::Default,
+        Some(HttpExpect::Status(code)) if plain => return Expect::Status(*code),
+        Some(HttpExpect::String(s)) if plain => return Expect::String(s.clone()),
+        Some(HttpExpect::Status(code)) => Match::Statuses(vec![(*code, *code)]),
+        Some(HttpExpect::Statuses(list)) => Match::Statuses(list.clone()),
+        Some(HttpExpect::String(s)) => Match::Body(s.clone().into_bytes()),
+        // The configuration checked that the expressions compile.
+        Some(HttpExpect::RStatus(re)) => match regex(re) {
+            Some(re) => Match::StatusRegex(re),
+            None => return Expect::Default,
+        },
+        Some(HttpExpect::RString(re)) => match regex(re) {
+            Some(re) => Match::BodyRegex(re),
+            None => return Expect::Default,
+        },
+    };
+    let mut rule = ExpectRule::new(matcher);
+    rule.inverse = opts.inverse;
+    rule.comment = opts.comment.clone();
+    if let Some(st) = opts.ok_status.as_deref().and_then(status_named) {
+        rule.ok_status = st;
+    }
+    rule.error_status = opts.error_status.as_deref().and_then(status_named);
+    rule.on_success = opts.on_success.clone();
+    rule.on_error = opts.on_error.clone();
+    Expect::Rule(Box::new(rule))
+}
+
 fn http_probe(be: &BackendRt) -> Option<HttpCheck> {
     let chk = be.config.httpchk.as_ref()?;
-    let expect = match &be.config.http_expect {
-        Some(HttpExpect::Status(code)) => Expect::Status(*code),
-        Some(HttpExpect::String(s)) => Expect::String(s.clone()),
-        // A regular expression on the status is not evaluated yet: any 2xx/3xx passes, as without `expect`.
-        Some(HttpExpect::RStatus(_)) | None => Expect::Default,
-    };
+    let expect = http_expect(
+        be.config.http_expect.as_ref(),
+        &be.config.http_expect_options,
+    );
     match HttpCheck::new(
         &chk.method,
         &chk.uri,

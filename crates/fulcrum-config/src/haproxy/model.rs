@@ -527,8 +527,29 @@ pub enum HttpExpect {
     Status(u16),
     /// `string TEXT`: the body contains TEXT
     String(String),
-    /// `rstatus REGEX` kept as text
+    /// `rstatus REGEX` (checked to compile)
     RStatus(String),
+    /// `status 200-399,404`: inclusive ranges (a single code is [`HttpExpect::Status`])
+    Statuses(Vec<(u16, u16)>),
+    /// `rstring REGEX` (checked to compile): the body matches
+    RString(String),
+}
+
+/// The options of an `http-check expect` line besides its match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpExpectOptions {
+    /// `!`
+    pub inverse: bool,
+    /// `comment TEXT`
+    pub comment: Option<String>,
+    /// `ok-status` (`L4OK`, `L6OK`, `L7OK`)
+    pub ok_status: Option<String>,
+    /// `error-status` (`L7RSP`, `L7STS`, `L6RSP`, `L4CON`)
+    pub error_status: Option<String>,
+    /// `on-success TEXT` (plain text)
+    pub on_success: Option<String>,
+    /// `on-error TEXT` (plain text)
+    pub on_error: Option<String>,
 }
 
 /// One `tcp-check` rule of `option tcp-check`.
@@ -821,6 +842,8 @@ pub struct Proxy {
     pub httpchk: Option<HttpCheck>,
     /// `http-check expect`
     pub http_expect: Option<HttpExpect>,
+    /// `http-check expect`'s options (`!`, `comment`, statuses, texts)
+    pub http_expect_options: HttpExpectOptions,
     /// `option smtpchk`, `redis-check`, `pgsql-check`, `mysql-check`, `ldap-check` or `spop-check`: checks in the
     /// server's protocol (then `httpchk` is `None`).
     pub protocol_check: Option<ProtocolCheck>,

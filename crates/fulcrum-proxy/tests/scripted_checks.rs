@@ -1,5 +1,6 @@
-//! `option tcp-check` rule sequences against a scripted server on loopback: the verdicts and the
-//! `option log-health-checks` lines are compared with the real HAProxy 2.6's on the same servers.
+//! `option tcp-check` rule sequences and `http-check expect` forms against scripted servers on loopback: the
+//! verdicts and the `option log-health-checks` lines are compared with the real HAProxy 2.6's on the same
+//! servers.
 
 mod common;
 
@@ -166,6 +167,99 @@ fn tcp_check_sequences_decide_and_log_as_haproxy_does() {
     let log = UdpSocket::bind("127.0.0.1:0").unwrap();
     let listen = free_port();
     let cfg = config(listen, log.local_addr().unwrap(), srv, closed);
+    let _h = start_haproxy(&cfg, SocketAddr::from(([127, 0, 0, 1], listen)));
+    let theirs = first_check_lines(log, Duration::from_millis(1500));
+    assert_eq!(ours, theirs);
+}
+
+/// An HTTP server answering every request with `200 OK` and the body `hello`.
+fn http_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = c.set_read_timeout(Some(Duration::from_millis(300)));
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let _ =
+                    c.write_all(b"HTTP/1.1 200 OK\r\nX-Foo: bar\r\nContent-Length: 5\r\n\r\nhello");
+            });
+        }
+    });
+    addr
+}
+
+const HTTP_EXPECTS: &[(&str, &str)] = &[
+    ("status 200-399,404", "succeeded, reason: Layer7 check passed, code: 200"),
+    ("status 300-399,404", "failed, reason: Layer7 wrong status, code: 200, info: \"OK\""),
+    ("! status 200", "failed, reason: Layer7 wrong status, code: 200, info: \"OK\""),
+    ("rstatus ^2", "succeeded, reason: Layer7 check passed, code: 200"),
+    ("rstatus ^3", "failed, reason: Layer7 wrong status, code: 200, info: \"OK\""),
+    ("string hello", "succeeded, reason: Layer7 check passed, code: 200"),
+    ("! string hello", "failed, reason: Layer7 invalid response, info: \"HTTP check matched unwanted content\""),
+    ("rstring hel+o", "succeeded, reason: Layer7 check passed, code: 200"),
+    ("rstring nop", "failed, reason: Layer7 invalid response, info: \"HTTP content check did not match\""),
+    ("status 500 comment foo", "failed, reason: Layer7 wrong status, code: 200, info: \"OK comment: foo\""),
+    ("string nope comment cc", "failed, reason: Layer7 invalid response, info: \"HTTP content check did not match comment: cc\""),
+    ("status 500 error-status L7RSP on-error bad", "failed, reason: Layer7 invalid response, info: \"bad\""),
+    ("status 200 ok-status L6OK on-success good", "succeeded, reason: Layer6 check passed, info: \"good\""),
+];
+
+fn http_config(listen: u16, log: SocketAddr, srv: SocketAddr) -> String {
+    let mut cfg = format!(
+        "global
+    nbthread 1
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 1s
+    option log-health-checks
+    log {log} local0
+
+listen front
+    bind 127.0.0.1:{listen}
+    server x {srv}
+"
+    );
+    for (i, (expect, _)) in HTTP_EXPECTS.iter().enumerate() {
+        cfg.push_str(&format!(
+            "\nbackend h{i}\n    option httpchk\n    http-check expect {expect}\n    server s {srv} check inter 100ms rise 1 fall 1\n"
+        ));
+    }
+    cfg
+}
+
+#[test]
+fn http_check_expect_forms_decide_and_log_as_haproxy_does() {
+    let srv = http_server();
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cfg = http_config(free_port(), log.local_addr().unwrap(), srv);
+    let _p = start_proxy(&cfg);
+    let ours = first_check_lines(log, Duration::from_millis(1500));
+    assert_eq!(ours.len(), HTTP_EXPECTS.len(), "{ours:#?}");
+    for (i, (expect, text)) in HTTP_EXPECTS.iter().enumerate() {
+        let line = &ours[&format!("h{i}/s")];
+        assert!(
+            line.starts_with(&format!(
+                "Health check for server h{i}/s {text}, check duration: N"
+            )),
+            "expect {expect}: {line}\nwanted: {text}"
+        );
+    }
+    if !haproxy_present() {
+        return;
+    }
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = free_port();
+    let cfg = http_config(listen, log.local_addr().unwrap(), srv);
     let _h = start_haproxy(&cfg, SocketAddr::from(([127, 0, 0, 1], listen)));
     let theirs = first_check_lines(log, Duration::from_millis(1500));
     assert_eq!(ours, theirs);
