@@ -416,3 +416,17 @@ fn http_check_expect_forms() {
     );
     assert!(of("!rstatus ^2").1.inverse);
 }
+
+#[test]
+fn ssl_hello_chk_option() {
+    assert_eq!(
+        check_of(" option ssl-hello-chk"),
+        Some(ProtocolCheck::SslHello)
+    );
+    err1_both(
+        &format!("{D}backend b\n option ssl-hello-chk x\n server s 127.0.0.1:1 check\n"),
+        7,
+        "option ssl-hello-chk",
+        "found 'x'",
+    );
+}

@@ -152,6 +152,30 @@ impl Expect {
     }
 }
 
+/// An SSLv3 ClientHello record (version 3.0, a fixed random, no session, the usual RSA/DHE suites of that
+/// protocol, no compression), enough for any SSL/TLS server to answer with a handshake or an alert record.
+pub fn ssl3_client_hello() -> Vec<u8> {
+    const SUITES: &[u16] = &[
+        0x0039, 0x0038, 0x0035, 0x0016, 0x0013, 0x000a, 0x0033, 0x0032, 0x002f, 0x0005, 0x0004,
+        0x0015, 0x0012, 0x0009, 0x0014, 0x0011, 0x0008, 0x0006, 0x0003, 0x00ff,
+    ];
+    let mut body = vec![0x03, 0x00];
+    body.extend((0u8..32).map(|i| i.wrapping_mul(37).wrapping_add(11)));
+    body.push(0); // no session id
+    body.extend_from_slice(&((SUITES.len() * 2) as u16).to_be_bytes());
+    for s in SUITES {
+        body.extend_from_slice(&s.to_be_bytes());
+    }
+    body.extend_from_slice(&[1, 0]); // the null compression method
+    let mut handshake = vec![0x01, 0, 0, 0];
+    handshake[1..4].copy_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    handshake.extend(body);
+    let mut record = vec![0x16, 0x03, 0x00];
+    record.extend_from_slice(&(handshake.len() as u16).to_be_bytes());
+    record.extend(handshake);
+    record
+}
+
 /// Decodes an even-length hexadecimal string.
 pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
     let b = text.as_bytes();
@@ -216,6 +240,9 @@ impl Rule {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TcpCheck {
     rules: Vec<Rule>,
+    /// A ruleset of fulcrum's own (`option ssl-hello-chk`): its errors name no step and its pass has no info, as
+    /// HAProxy's built-in rulesets.
+    builtin: bool,
 }
 
 impl TcpCheck {
@@ -230,7 +257,29 @@ impl TcpCheck {
                     .into(),
             ));
         }
-        Ok(TcpCheck { rules })
+        Ok(TcpCheck {
+            rules,
+            builtin: false,
+        })
+    }
+
+    /// `option ssl-hello-chk`: an SSLv3 ClientHello is sent and any TLS record of type alert (0x15) or
+    /// handshake (0x16) coming back passes the check at layer 6.
+    pub fn ssl_hello() -> Self {
+        let mut expect = Expect::new(Pattern::BinaryRegex(
+            Regex::new("^1[56]").expect("a valid expression"),
+        ));
+        expect.min_recv = Some(5);
+        expect.ok_status = CheckStatus::L6Ok;
+        expect.error_status = CheckStatus::L6Response;
+        expect.tout_status = CheckStatus::L6Timeout;
+        TcpCheck {
+            rules: vec![
+                Rule::new(Action::Send(ssl3_client_hello())),
+                Rule::new(Action::Expect(Box::new(expect))),
+            ],
+            builtin: true,
+        }
     }
 
     /// The rules.
@@ -406,6 +455,9 @@ impl<'a> Session<'a> {
 
     /// ` at step N of tcp-check (what) comment: 'C'`, as HAProxy appends to an error.
     fn where_(&self) -> String {
+        if self.check.builtin {
+            return String::new();
+        }
         let Some(i) = self.current else {
             return " at initial connection step of tcp-check".into();
         };
@@ -467,6 +519,13 @@ impl<'a> Session<'a> {
             }
         }
         // Every rule passed: the last one run sets the verdict.
+        if self.check.builtin {
+            let status = match self.current_action() {
+                Some(Action::Expect(e)) => e.ok_status,
+                _ => CheckStatus::L4Ok,
+            };
+            return self.done(status, None);
+        }
         match self.current_action() {
             None => self.done(CheckStatus::L4Ok, None),
             Some(Action::Connect(_)) => self.done(CheckStatus::L4Ok, Some("(tcp-check)".into())),
@@ -503,6 +562,7 @@ impl<'a> Session<'a> {
         let step = self.step_number();
         let info = match &e.on_error {
             Some(text) => text.clone(),
+            None if self.check.builtin => String::new(),
             None => {
                 let verb = if e.inverse {
                     "matched unwanted"
@@ -880,6 +940,52 @@ mod tests {
                 )
             )
         );
+    }
+
+    #[test]
+    fn ssl_hello() {
+        let hello = ssl3_client_hello();
+        assert_eq!(&hello[..3], &[0x16, 0x03, 0x00]);
+        assert_eq!(
+            usize::from(u16::from_be_bytes([hello[3], hello[4]])),
+            hello.len() - 5
+        );
+        assert_eq!(hello[5], 0x01);
+        let check = TcpCheck::ssl_hello();
+        let run = |reply: &[u8], eof: bool| {
+            let mut s = Session::new(&check);
+            s.start();
+            assert_eq!(s.connected(), Step::Send(hello.clone()));
+            assert_eq!(s.sent(), Step::Read);
+            s.input(reply, eof)
+        };
+        // A handshake failure alert, or a ServerHello: layer 6 passed, no info.
+        assert_eq!(
+            done(run(b"\x15\x03\x01\x00\x02\x02\x28", false)),
+            (CheckStatus::L6Ok, None, None)
+        );
+        assert_eq!(
+            done(run(b"\x16\x03\x03\x00\x31\x02", false)),
+            (CheckStatus::L6Ok, None, None)
+        );
+        assert_eq!(run(b"\x16\x03", false), Step::Read);
+        assert_eq!(
+            done(run(b"HTTP/1.1 400 Bad", false)),
+            (CheckStatus::L6Response, None, Some(String::new()))
+        );
+        let mut s = Session::new(&check);
+        s.start();
+        s.connected();
+        s.sent();
+        assert_eq!(
+            done(s.io_error("Connection reset by peer")),
+            (
+                CheckStatus::SocketError,
+                None,
+                Some("Connection reset by peer".into())
+            )
+        );
+        assert_eq!(s.timeout().status, CheckStatus::L6Timeout);
     }
 
     #[test]

@@ -106,6 +106,9 @@ fn probe_for(be: &BackendRt) -> Probe {
     if let Some(http) = http_probe(be) {
         return Probe::Http(http);
     }
+    if be.config.protocol_check == Some(CheckOption::SslHello) {
+        return Probe::Script(TcpCheck::ssl_hello());
+    }
     match be.config.protocol_check.as_ref().map(protocol_probe) {
         Some(Ok(check)) => Probe::Protocol(check),
         Some(Err(e)) => {
@@ -129,6 +132,12 @@ fn protocol_probe(option: &CheckOption) -> Result<ProtocolCheck, fulcrum_health:
         } => ProtocolCheck::Mysql(MysqlCheck::login(user, !pre41)?),
         CheckOption::Ldap => ProtocolCheck::Ldap,
         CheckOption::Spop => ProtocolCheck::Spop,
+        // Run as a scripted check (`probe_for`); a TCP connect at worst.
+        CheckOption::SslHello => {
+            return Err(fulcrum_health::SpecError::Ruleset(
+                "ssl-hello-chk is a scripted check".into(),
+            ))
+        }
     })
 }
 

@@ -264,3 +264,78 @@ fn http_check_expect_forms_decide_and_log_as_haproxy_does() {
     let theirs = first_check_lines(log, Duration::from_millis(1500));
     assert_eq!(ours, theirs);
 }
+
+/// A server answering whatever it reads with a TLS alert record (handshake failure), as a TLS server refusing
+/// SSLv3 does.
+fn tls_alert_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                if std::io::Read::read(&mut c, &mut buf).is_ok_and(|n| n > 0) {
+                    let _ = c.write_all(b"\x15\x03\x01\x00\x02\x02\x28");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn ssl_hello_config(listen: u16, log: SocketAddr, tls: SocketAddr, http: SocketAddr) -> String {
+    format!(
+        "global
+    nbthread 1
+
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 1s
+    option log-health-checks
+    log {log} local0
+
+listen front
+    bind 127.0.0.1:{listen}
+    server x {http}
+
+backend tls
+    option ssl-hello-chk
+    server s {tls} check inter 100ms rise 1 fall 1
+
+backend plain
+    option ssl-hello-chk
+    server s {http} check inter 100ms rise 1 fall 1
+"
+    )
+}
+
+#[test]
+fn ssl_hello_chk_tells_tls_servers_from_others_as_haproxy_does() {
+    let (tls, http) = (tls_alert_server(), http_server());
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cfg = ssl_hello_config(free_port(), log.local_addr().unwrap(), tls, http);
+    let _p = start_proxy(&cfg);
+    let ours = first_check_lines(log, Duration::from_millis(1000));
+    assert!(
+        ours["tls/s"].starts_with("Health check for server tls/s succeeded, reason: Layer6 check passed, check duration: N"),
+        "{ours:#?}"
+    );
+    assert!(
+        ours["plain/s"].starts_with("Health check for server plain/s failed, reason: Layer6 invalid response, check duration: N"),
+        "{ours:#?}"
+    );
+    if !haproxy_present() {
+        return;
+    }
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = free_port();
+    let cfg = ssl_hello_config(listen, log.local_addr().unwrap(), tls, http);
+    let _h = start_haproxy(&cfg, SocketAddr::from(([127, 0, 0, 1], listen)));
+    let theirs = first_check_lines(log, Duration::from_millis(1000));
+    assert_eq!(ours, theirs);
+}

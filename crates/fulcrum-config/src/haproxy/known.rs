@@ -182,7 +182,6 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "prefer-last-server",
     "socket-stats",
     "srvtcpka",
-    "ssl-hello-chk",
     "tcp-smart-accept",
     "tcp-smart-connect",
     "tcpka",

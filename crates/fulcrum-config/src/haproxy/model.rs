@@ -642,6 +642,8 @@ pub enum ProtocolCheck {
     Ldap,
     /// `option spop-check`
     Spop,
+    /// `option ssl-hello-chk`: an SSLv3 ClientHello, any TLS handshake or alert record back passes.
+    SslHello,
 }
 
 /// One `server` line, with `default-server` options already merged in.

@@ -114,6 +114,7 @@ const OPTIONS: &[(&str, u8)] = &[
     ("mysql-check", BE),
     ("ldap-check", BE),
     ("spop-check", BE),
+    ("ssl-hello-chk", BE),
     ("redispatch", BE),
     ("allbackups", BE),
     ("httplog", FE),
@@ -1092,6 +1093,7 @@ fn option(
                 | "mysql-check"
                 | "ldap-check"
                 | "spop-check"
+                | "ssl-hello-chk"
         )
     {
         sink.error(
@@ -1178,6 +1180,13 @@ fn option(
                 s.httpchk = false;
                 s.tcpchk = false;
                 s.protocol_check = Some(check);
+            }
+        }
+        "ssl-hello-chk" => {
+            if sink.max_args(line, &key, skip, 0) {
+                s.protocol_check = Some(ProtocolCheck::SslHello);
+                s.httpchk = false;
+                s.tcpchk = false;
             }
         }
         "tcp-check" => {
