@@ -401,8 +401,12 @@ impl<'a> Session<'a> {
         self.eof = eof || self.input.len() >= MAX_INPUT;
         self.must_read = false;
         if eof && self.input.is_empty() {
+            let status = match self.current_action() {
+                Some(Action::Expect(e)) => e.error_status,
+                _ => CheckStatus::L7Response,
+            };
             return self.done(
-                CheckStatus::L7Response,
+                status,
                 Some(format!(
                     "TCPCHK got an empty response at step {}",
                     self.step_number()
@@ -986,6 +990,15 @@ mod tests {
             )
         );
         assert_eq!(s.timeout().status, CheckStatus::L6Timeout);
+        // A server that closes without a byte: the expect's error status, HAProxy's text.
+        assert_eq!(
+            done(run(b"", true)),
+            (
+                CheckStatus::L6Response,
+                None,
+                Some("TCPCHK got an empty response at step 2".into())
+            )
+        );
     }
 
     #[test]
