@@ -113,7 +113,7 @@ impl ExpectRule {
                     _ => false,
                 };
                 let complete = content_length(&buf[..start]).is_some_and(|len| body.len() >= len);
-                if !found && !(done || complete) {
+                if !(found || done || complete) {
                     return None;
                 }
                 (found, false)

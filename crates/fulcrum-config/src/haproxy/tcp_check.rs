@@ -136,7 +136,7 @@ pub fn tcp_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink
 }
 
 fn fulcrum_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.bytes().all(|c| c.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
