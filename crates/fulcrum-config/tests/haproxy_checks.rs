@@ -209,3 +209,224 @@ fn agent_errors() {
     );
     err1(&b("agent-port 0"), 7, "server agent-port", "");
 }
+
+/// The `tcp-check` rules of a backend holding `lines` after `option tcp-check`.
+fn tcp_rules_of(lines: &str) -> Vec<fulcrum_config::haproxy::TcpCheckRule> {
+    let c = ok_both(&format!(
+        "{D}backend b\n mode tcp\n option tcp-check\n{lines}\n server s 127.0.0.1:1 check\n"
+    ));
+    backend(&c, "b")
+        .tcp_check
+        .clone()
+        .expect("option tcp-check")
+}
+
+#[test]
+fn tcp_check_rules() {
+    use fulcrum_config::haproxy::{TcpCheckAction as A, TcpCheckConnect, TcpCheckExpect};
+    let rules = tcp_rules_of(
+        " tcp-check comment \"redis\"\n tcp-check connect port 6379 addr 127.0.0.2 send-proxy linger comment c1\n tcp-check send PING\\r\\n\n tcp-check send-binary 50494e47 comment bin\n tcp-check expect min-recv 5 !rstring ^-ERR comment neg ok-status L6OK error-status L7STS tout-status L4TOUT on-success yes on-error no\n tcp-check expect binary 2b504f4e47",
+    );
+    assert_eq!(rules.len(), 6);
+    assert_eq!(
+        (rules[0].action.clone(), rules[0].comment.as_deref()),
+        (A::Comment, Some("redis"))
+    );
+    assert_eq!(
+        rules[1].action,
+        A::Connect(TcpCheckConnect {
+            port: Some(6379),
+            addr: Some("127.0.0.2".parse().unwrap()),
+            send_proxy: true,
+            default: false,
+            linger: true,
+        })
+    );
+    assert_eq!(rules[1].comment.as_deref(), Some("c1"));
+    assert_eq!(rules[2].action, A::Send(b"PING\r\n".to_vec()));
+    assert_eq!(rules[3].action, A::Send(b"PING".to_vec()));
+    assert_eq!(
+        rules[4].action,
+        A::Expect(TcpCheckExpect {
+            inverse: true,
+            kind: "rstring".into(),
+            pattern: "^-ERR".into(),
+            min_recv: Some(5),
+            ok_status: Some("L6OK".into()),
+            error_status: Some("L7STS".into()),
+            tout_status: Some("L4TOUT".into()),
+            on_success: Some("yes".into()),
+            on_error: Some("no".into()),
+        })
+    );
+    assert_eq!(rules[4].comment.as_deref(), Some("neg"));
+    // Without rules, `option tcp-check` is a plain connection check.
+    assert!(tcp_rules_of("").is_empty());
+    // Rules in defaults are inherited by a backend without its own, replaced by a backend's own.
+    let c = ok_both(&format!(
+        "{D} option tcp-check\n tcp-check send x\nbackend a\n mode tcp\n server s 127.0.0.1:1 check\nbackend b\n mode tcp\n tcp-check send y\n server s 127.0.0.1:1 check\n"
+    ));
+    assert_eq!(
+        backend(&c, "a").tcp_check.as_deref().unwrap()[0].action,
+        A::Send(b"x".to_vec())
+    );
+    let b = backend(&c, "b").tcp_check.clone().unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].action, A::Send(b"y".to_vec()));
+    // The last check option wins.
+    let c = ok_both(&format!(
+        "{D}backend b\n option tcp-check\n option httpchk\n server s 127.0.0.1:1 check\nbackend c\n option httpchk\n option tcp-check\n server s 127.0.0.1:1 check\n"
+    ));
+    assert!(backend(&c, "b").tcp_check.is_none() && backend(&c, "b").httpchk.is_some());
+    assert!(backend(&c, "c").tcp_check.is_some() && backend(&c, "c").httpchk.is_none());
+}
+
+#[test]
+fn tcp_check_errors() {
+    let b =
+        |l: &str| format!("{D}backend b\n option tcp-check\n {l}\n server s 127.0.0.1:1 check\n");
+    err1_both(
+        &b("tcp-check send x\n tcp-check connect port 80"),
+        9,
+        "tcp-check connect",
+        "first step MUST also be a 'connect'",
+    );
+    err1_both(&b("tcp-check bogus"), 8, "tcp-check", "but got 'bogus'");
+    err1_both(
+        &b("tcp-check expect foo bar"),
+        8,
+        "tcp-check expect",
+        "but got 'foo' as argument",
+    );
+    err1_both(
+        &b("tcp-check expect string"),
+        8,
+        "tcp-check expect",
+        "'string' expects a <pattern> as argument.",
+    );
+    err1_both(
+        &b("tcp-check send"),
+        8,
+        "tcp-check send",
+        "expects a send as argument",
+    );
+    err1_both(
+        &b("tcp-check connect port 0"),
+        8,
+        "tcp-check connect",
+        "expects a valid TCP port (from range 1 to 65535)",
+    );
+    err1_both(
+        &b("tcp-check connect foo"),
+        8,
+        "tcp-check connect",
+        "but got 'foo' as argument",
+    );
+    err1_both(
+        &b("tcp-check expect string a ok-status L7XX"),
+        8,
+        "tcp-check expect",
+        "'ok-status' only supports 'L4OK', 'L6OK', 'L7OK' or 'L7OKC' status (got 'L7XX')",
+    );
+    err1_both(
+        &b("tcp-check comment"),
+        8,
+        "tcp-check comment",
+        "expects a string as argument",
+    );
+    err1_both(
+        &b("tcp-check expect rstring ("),
+        8,
+        "tcp-check expect",
+        "does not compile",
+    );
+    err1_both(
+        &b("tcp-check send-binary 5"),
+        8,
+        "tcp-check send-binary",
+        "not a valid hexadecimal",
+    );
+    // What HAProxy supports and fulcrum does not yet is refused by name.
+    for (line, needle) in [
+        (
+            "tcp-check connect alpn h2",
+            "'alpn' is supported by HAProxy, not yet by fulcrum",
+        ),
+        ("tcp-check send-lf x", "not yet by fulcrum"),
+        ("tcp-check expect string-lf x", "not yet by fulcrum"),
+        ("tcp-check set-var(check.x) int(1)", "not yet by fulcrum"),
+        (
+            "tcp-check expect string x on-success %[srv_name]",
+            "log-format",
+        ),
+        (
+            "tcp-check expect status-code int(1) string x",
+            "not yet by fulcrum",
+        ),
+    ] {
+        let text = b(line);
+        err1(
+            &text,
+            8,
+            line.split(' ')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .as_str(),
+            needle,
+        );
+        if let Some((valid, out)) = haproxy_check(&text) {
+            assert!(valid, "haproxy refuses {line}: {out}");
+        }
+    }
+}
+
+#[test]
+fn http_check_expect_forms() {
+    use fulcrum_config::haproxy::{HttpExpect, HttpExpectOptions};
+    let of = |line: &str| {
+        let c = ok_both(&format!(
+            "{D}backend b\n option httpchk\n http-check expect {line}\n server s 127.0.0.1:1 check\n"
+        ));
+        let b = backend(&c, "b");
+        (
+            b.http_expect.clone().unwrap(),
+            b.http_expect_options.clone(),
+        )
+    };
+    assert_eq!(
+        of("status 200-399,404").0,
+        HttpExpect::Statuses(vec![(200, 399), (404, 404)])
+    );
+    assert_eq!(of("rstring hel+o").0, HttpExpect::RString("hel+o".into()));
+    let (e, o) = of(
+        "! status 200 comment foo ok-status L6OK error-status L7RSP on-success good on-error bad",
+    );
+    assert_eq!(e, HttpExpect::Status(200));
+    assert_eq!(
+        o,
+        HttpExpectOptions {
+            inverse: true,
+            comment: Some("foo".into()),
+            ok_status: Some("L6OK".into()),
+            error_status: Some("L7RSP".into()),
+            on_success: Some("good".into()),
+            on_error: Some("bad".into()),
+        }
+    );
+    assert!(of("!rstatus ^2").1.inverse);
+}
+
+#[test]
+fn ssl_hello_chk_option() {
+    assert_eq!(
+        check_of(" option ssl-hello-chk"),
+        Some(ProtocolCheck::SslHello)
+    );
+    err1_both(
+        &format!("{D}backend b\n option ssl-hello-chk x\n server s 127.0.0.1:1 check\n"),
+        7,
+        "option ssl-hello-chk",
+        "found 'x'",
+    );
+}

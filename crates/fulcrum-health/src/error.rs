@@ -29,4 +29,10 @@ pub enum SpecError {
     /// A database user name is empty, too long, or holds a NUL.
     #[error("invalid database check user {0:?}")]
     DatabaseUser(String),
+    /// A `tcp-check` or `http-check expect` pattern does not compile (bad regular expression, odd hex).
+    #[error("invalid check pattern {0}")]
+    Pattern(String),
+    /// A `tcp-check` ruleset is not in an order HAProxy runs.
+    #[error("invalid tcp-check ruleset: {0}")]
+    Ruleset(String),
 }

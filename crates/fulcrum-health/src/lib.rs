@@ -16,6 +16,7 @@ pub mod probe;
 pub mod protocol;
 pub mod response;
 pub mod tcp;
+pub mod tcpcheck;
 pub mod tracker;
 
 pub use agent::{agent_exchange, agent_exchange_with, AgentReply, AgentReport};
@@ -28,6 +29,7 @@ pub use log::{
 pub use outcome::{CheckOutcome, CheckStatus};
 pub use probe::{Probe, TlsCheck};
 pub use protocol::{protocol_check, ProtocolCheck};
-pub use response::Expect;
+pub use response::{Expect, ExpectRule, Match};
 pub use tcp::tcp_check;
+pub use tcpcheck::TcpCheck;
 pub use tracker::{CheckResult, Status, Tracker, Transition};

@@ -13,6 +13,7 @@ use crate::http::{http_check, HttpCheck};
 use crate::outcome::{CheckOutcome, CheckStatus};
 use crate::protocol::{protocol_check, ProtocolCheck};
 use crate::tcp::{connect, tcp_check};
+use crate::tcpcheck::{self, TcpCheck};
 
 /// A check over TLS (HAProxy's `check-ssl`): the server's TLS configuration and the name the check's handshake
 /// is for (sent as SNI when it is a DNS name).
@@ -33,6 +34,8 @@ pub enum Probe {
     Http(HttpCheck),
     /// A check in the server's protocol (`option smtpchk`, `option redis-check`...).
     Protocol(ProtocolCheck),
+    /// A scripted check (`option tcp-check` with its `tcp-check` rules).
+    Script(TcpCheck),
 }
 
 impl Probe {
@@ -42,6 +45,14 @@ impl Probe {
             Probe::Tcp => tcp_check(addr, timeout).await,
             Probe::Http(check) => http_check(addr, check, timeout).await,
             Probe::Protocol(check) => protocol_check(addr, check, timeout).await,
+            Probe::Script(check) => {
+                let target = tcpcheck::Target {
+                    addr,
+                    preamble: Vec::new(),
+                    tls: None,
+                };
+                tcpcheck::run(check, &target, timeout).await
+            }
         }
     }
 
@@ -54,6 +65,14 @@ impl Probe {
         timeout: Duration,
         tls: Option<&TlsCheck>,
     ) -> CheckOutcome {
+        if let Probe::Script(check) = self {
+            let target = tcpcheck::Target {
+                addr,
+                preamble: Vec::new(),
+                tls: tls.cloned(),
+            };
+            return tcpcheck::run(check, &target, timeout).await;
+        }
         let Some(tls) = tls else {
             return self.run(addr, timeout).await;
         };
@@ -74,7 +93,10 @@ impl Probe {
         };
         let exchange = async {
             match self {
-                Probe::Tcp => CheckOutcome::new(CheckStatus::L6Ok, start.elapsed()),
+                // Scripted checks returned above.
+                Probe::Tcp | Probe::Script(_) => {
+                    CheckOutcome::new(CheckStatus::L6Ok, start.elapsed())
+                }
                 Probe::Http(check) => crate::http::exchange(stream, check, start).await,
                 Probe::Protocol(check) => crate::protocol::converse(stream, check, start).await,
             }
@@ -97,6 +119,14 @@ impl Probe {
     ) -> CheckOutcome {
         if preamble.is_empty() {
             return self.run_over(addr, timeout, tls).await;
+        }
+        if let Probe::Script(check) = self {
+            let target = tcpcheck::Target {
+                addr,
+                preamble: preamble.to_vec(),
+                tls: tls.cloned(),
+            };
+            return tcpcheck::run(check, &target, timeout).await;
         }
         let start = Instant::now();
         let deadline = start + timeout;
@@ -128,7 +158,10 @@ impl Probe {
                 };
                 let exchange = async {
                     match self {
-                        Probe::Tcp => CheckOutcome::new(CheckStatus::L6Ok, start.elapsed()),
+                        // Scripted checks returned above.
+                        Probe::Tcp | Probe::Script(_) => {
+                            CheckOutcome::new(CheckStatus::L6Ok, start.elapsed())
+                        }
                         Probe::Http(check) => crate::http::exchange(stream, check, start).await,
                         Probe::Protocol(check) => {
                             crate::protocol::converse(stream, check, start).await
@@ -140,7 +173,9 @@ impl Probe {
             None => {
                 let exchange = async {
                     match self {
-                        Probe::Tcp => CheckOutcome::new(CheckStatus::L4Ok, start.elapsed()),
+                        Probe::Tcp | Probe::Script(_) => {
+                            CheckOutcome::new(CheckStatus::L4Ok, start.elapsed())
+                        }
                         Probe::Http(check) => crate::http::exchange(stream, check, start).await,
                         Probe::Protocol(check) => {
                             crate::protocol::converse(stream, check, start).await

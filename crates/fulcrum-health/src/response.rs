@@ -4,7 +4,10 @@
 //! (`fulcrum_http::response_in`) would refuse is `Layer7 invalid response` whatever its status: a server sending
 //! such heads fails every proxied request too, so it must not be kept in the farm.
 
+use std::borrow::Cow;
+
 use bytes::BytesMut;
+use regex::bytes::Regex;
 
 use crate::outcome::CheckStatus;
 
@@ -13,6 +16,142 @@ pub const MAX_RESPONSE: usize = 16 * 1024;
 
 /// Info logged when `expect string` did not find its text (HAProxy's wording).
 pub const CONTENT_MISMATCH: &str = "HTTP content check did not match";
+
+/// Info logged when a negated `expect string|rstring` found its text (HAProxy's wording).
+pub const UNWANTED_CONTENT: &str = "HTTP check matched unwanted content";
+
+/// What a full `http-check expect` rule matches.
+#[derive(Debug, Clone)]
+pub enum Match {
+    /// `status 200-399,404`: the status is in one of these inclusive ranges.
+    Statuses(Vec<(u16, u16)>),
+    /// `rstatus RE`: the status code, as three digits, matches.
+    StatusRegex(Regex),
+    /// `string TEXT`: the body contains TEXT.
+    Body(Vec<u8>),
+    /// `rstring RE`: the body matches.
+    BodyRegex(Regex),
+}
+
+impl PartialEq for Match {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Match::Statuses(a), Match::Statuses(b)) => a == b,
+            (Match::Body(a), Match::Body(b)) => a == b,
+            (Match::StatusRegex(a), Match::StatusRegex(b))
+            | (Match::BodyRegex(a), Match::BodyRegex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+impl Eq for Match {}
+
+/// A full `http-check expect [!] MATCH PATTERN` rule with its `comment`, `ok-status`, `error-status`,
+/// `on-success` and `on-error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectRule {
+    /// `!`: the check fails when the pattern matches.
+    pub inverse: bool,
+    /// What is matched.
+    pub matcher: Match,
+    /// `comment TEXT`, appended to the info of a failure.
+    pub comment: Option<String>,
+    /// `ok-status` (`L7OK` by default).
+    pub ok_status: CheckStatus,
+    /// `error-status` (by default `L7STS` for status matches, `L7RSP` for body matches).
+    pub error_status: Option<CheckStatus>,
+    /// `on-success TEXT`: the info of a pass.
+    pub on_success: Option<String>,
+    /// `on-error TEXT`: the info of a failure.
+    pub on_error: Option<String>,
+}
+
+impl ExpectRule {
+    /// A rule matching `matcher` with HAProxy's defaults.
+    pub fn new(matcher: Match) -> Self {
+        ExpectRule {
+            inverse: false,
+            matcher,
+            comment: None,
+            ok_status: CheckStatus::L7Ok,
+            error_status: None,
+            on_success: None,
+            on_error: None,
+        }
+    }
+
+    /// `status LIST`: comma-separated codes or `LOW-HIGH` ranges; `None` when malformed.
+    pub fn status_list(text: &str) -> Option<Match> {
+        let mut out = Vec::new();
+        for part in text.split(',') {
+            let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+            let (lo, hi) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+            if lo > hi {
+                return None;
+            }
+            out.push((lo, hi));
+        }
+        Some(Match::Statuses(out))
+    }
+
+    fn judge<'a>(
+        &self,
+        buf: &'a [u8],
+        start: usize,
+        done: bool,
+        status: StatusLine<'a>,
+    ) -> Option<Verdict<'a>> {
+        let code = status.code;
+        let (matched, on_status) = match &self.matcher {
+            Match::Statuses(list) => (list.iter().any(|&(a, b)| (a..=b).contains(&code)), true),
+            Match::StatusRegex(re) => (re.is_match(format!("{code:03}").as_bytes()), true),
+            Match::Body(_) | Match::BodyRegex(_) => {
+                let body = &buf[start..];
+                let found = match &self.matcher {
+                    Match::Body(text) => find(body, text).is_some(),
+                    Match::BodyRegex(re) => re.is_match(body),
+                    _ => false,
+                };
+                let complete = content_length(&buf[..start]).is_some_and(|len| body.len() >= len);
+                if !(found || done || complete) {
+                    return None;
+                }
+                (found, false)
+            }
+        };
+        let with_code = |st: CheckStatus| {
+            matches!(st, CheckStatus::L7Ok | CheckStatus::L7Status).then_some(code)
+        };
+        if matched != self.inverse {
+            let info = self
+                .on_success
+                .as_ref()
+                .map(|t| Cow::Owned(t.clone().into_bytes()));
+            return Some(Verdict::new(
+                self.ok_status,
+                with_code(self.ok_status),
+                info,
+            ));
+        }
+        let status_kind = if on_status {
+            CheckStatus::L7Status
+        } else {
+            CheckStatus::L7Response
+        };
+        let st = self.error_status.unwrap_or(status_kind);
+        let info = match (&self.on_error, on_status) {
+            (Some(text), _) => text.clone().into_bytes(),
+            (None, true) => status.reason.to_vec(),
+            (None, false) if self.inverse => UNWANTED_CONTENT.as_bytes().to_vec(),
+            (None, false) => CONTENT_MISMATCH.as_bytes().to_vec(),
+        };
+        let mut info = info;
+        if let (None, Some(c)) = (&self.on_error, &self.comment) {
+            info.extend_from_slice(format!(" comment: {c}").as_bytes());
+        }
+        Some(Verdict::new(st, with_code(st), Some(Cow::Owned(info))))
+    }
+}
 
 /// What an HTTP check expects (`http-check expect ...`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -24,6 +163,8 @@ pub enum Expect {
     Status(u16),
     /// `expect string TEXT`: the body contains TEXT (any status).
     String(String),
+    /// Any other `expect` rule: status lists, regular expressions, negation, custom statuses and texts.
+    Rule(Box<ExpectRule>),
 }
 
 /// A parsed status line.
@@ -36,18 +177,18 @@ pub struct StatusLine<'a> {
 }
 
 /// A decision on a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict<'a> {
     /// What the response amounts to.
     pub status: CheckStatus,
     /// The status code, when it counts for the log.
     pub code: Option<u16>,
     /// Detail for the log.
-    pub info: Option<&'a [u8]>,
+    pub info: Option<Cow<'a, [u8]>>,
 }
 
 impl<'a> Verdict<'a> {
-    fn new(status: CheckStatus, code: Option<u16>, info: Option<&'a [u8]>) -> Self {
+    fn new(status: CheckStatus, code: Option<u16>, info: Option<Cow<'a, [u8]>>) -> Self {
         Verdict { status, code, info }
     }
 
@@ -152,7 +293,7 @@ pub fn evaluate<'a>(buf: &'a [u8], eof: bool, expect: &Expect) -> Option<Verdict
         Expect::Default | Expect::Status(_) => Some(Verdict::new(
             CheckStatus::L7Status,
             code,
-            Some(status.reason),
+            Some(Cow::Borrowed(status.reason)),
         )),
         Expect::String(text) => {
             let body = &buf[start..];
@@ -163,9 +304,10 @@ pub fn evaluate<'a>(buf: &'a [u8], eof: bool, expect: &Expect) -> Option<Verdict
             (done || complete).then_some(Verdict::new(
                 CheckStatus::L7Response,
                 None,
-                Some(CONTENT_MISMATCH.as_bytes()),
+                Some(Cow::Borrowed(CONTENT_MISMATCH.as_bytes())),
             ))
         }
+        Expect::Rule(rule) => rule.judge(buf, start, done, status),
     }
 }
 
@@ -217,7 +359,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v.status, CheckStatus::L7Status);
-        assert_eq!(v.info, Some(&b"Service Unavailable"[..]));
+        assert_eq!(v.info.as_deref(), Some(&b"Service Unavailable"[..]));
         assert_eq!(evaluate(b"HTTP/1.0 200", false, &Expect::Default), None);
         assert_eq!(
             evaluate(b"HTTP/1.0 200", true, &Expect::Default)
@@ -278,11 +420,75 @@ mod tests {
         let e = Expect::Status(201);
         let v = evaluate(b"HTTP/1.1 200 OK\r\n\r\n", false, &e).unwrap();
         assert_eq!(
-            (v.status, v.code, v.info),
+            (v.status, v.code, v.info.as_deref()),
             (CheckStatus::L7Status, Some(200), Some(&b"OK"[..]))
         );
         let v = evaluate(b"HTTP/1.1 201 Created\r\n\r\n", false, &e).unwrap();
         assert_eq!(v.status, CheckStatus::L7Ok);
+    }
+
+    #[test]
+    fn expect_rules_as_haproxy_judges_them() {
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let judge = |r: ExpectRule| {
+            let v = evaluate(resp, false, &Expect::Rule(Box::new(r))).unwrap();
+            let info = v.info.map(|i| String::from_utf8(i.into_owned()).unwrap());
+            (v.status, v.code, info)
+        };
+        let status = |t: &str| ExpectRule::new(ExpectRule::status_list(t).unwrap());
+        let re = |t: &str| Regex::new(t).unwrap();
+        let ok = (CheckStatus::L7Ok, Some(200), None);
+        let wrong = (CheckStatus::L7Status, Some(200), Some("OK".to_owned()));
+        assert_eq!(judge(status("200-399,404")), ok);
+        assert_eq!(judge(status("300-399,404")), wrong);
+        assert_eq!(judge(status("201-202")), wrong);
+        let mut not200 = status("200");
+        not200.inverse = true;
+        assert_eq!(judge(not200), wrong);
+        assert_eq!(judge(ExpectRule::new(Match::StatusRegex(re("^2")))), ok);
+        assert_eq!(judge(ExpectRule::new(Match::StatusRegex(re("^3")))), wrong);
+        assert_eq!(judge(ExpectRule::new(Match::Body(b"hello".to_vec()))), ok);
+        assert_eq!(judge(ExpectRule::new(Match::BodyRegex(re("hel+o")))), ok);
+        let mismatch = |info: &str| (CheckStatus::L7Response, None, Some(info.to_owned()));
+        assert_eq!(
+            judge(ExpectRule::new(Match::Body(b"nope".to_vec()))),
+            mismatch(CONTENT_MISMATCH)
+        );
+        let mut unwanted = ExpectRule::new(Match::BodyRegex(re("hel")));
+        unwanted.inverse = true;
+        assert_eq!(judge(unwanted), mismatch(UNWANTED_CONTENT));
+        let mut commented = status("500");
+        commented.comment = Some("foo".into());
+        assert_eq!(
+            judge(commented),
+            (
+                CheckStatus::L7Status,
+                Some(200),
+                Some("OK comment: foo".into())
+            )
+        );
+        let mut commented = ExpectRule::new(Match::Body(b"nope".to_vec()));
+        commented.comment = Some("cc".into());
+        assert_eq!(
+            judge(commented),
+            mismatch("HTTP content check did not match comment: cc")
+        );
+        let mut custom = status("500");
+        custom.error_status = Some(CheckStatus::L7Response);
+        custom.on_error = Some("bad".into());
+        assert_eq!(judge(custom), mismatch("bad"));
+        let mut custom = status("200");
+        custom.ok_status = CheckStatus::L6Ok;
+        custom.on_success = Some("good".into());
+        assert_eq!(
+            judge(custom),
+            (CheckStatus::L6Ok, None, Some("good".into()))
+        );
+        // A body match waits for the whole body.
+        let e = Expect::Rule(Box::new(ExpectRule::new(Match::Body(b"lo".to_vec()))));
+        assert_eq!(evaluate(&resp[..resp.len() - 2], false, &e), None);
+        assert!(ExpectRule::status_list("2xx").is_none());
+        assert!(ExpectRule::status_list("300-200").is_none());
     }
 
     #[test]
@@ -296,7 +502,7 @@ mod tests {
         let other = [&head[..], b"I'm dead!"].concat();
         let v = evaluate(&other, false, &e).unwrap();
         assert_eq!(v.status, CheckStatus::L7Response);
-        assert_eq!(v.info, Some(CONTENT_MISMATCH.as_bytes()));
+        assert_eq!(v.info.as_deref(), Some(CONTENT_MISMATCH.as_bytes()));
         let v = evaluate(b"HTTP/1.1 500 Oops\n\nalive", false, &e).unwrap();
         assert_eq!(v.status, CheckStatus::L7Ok);
         let partial = b"HTTP/1.1 200 OK\r\n\r\nali";

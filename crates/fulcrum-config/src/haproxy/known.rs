@@ -146,7 +146,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "rate-limit",
     "server-template",
     "source",
-    "tcp-check",
     "use-fcgi-app",
     "use-server",
 ];
@@ -172,8 +171,6 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "nolinger",
     "prefer-last-server",
     "socket-stats",
-    "ssl-hello-chk",
-    "tcp-check",
     "tcp-smart-accept",
     "tcp-smart-connect",
     "transparent",

@@ -24,6 +24,7 @@ mod sections;
 mod server;
 pub mod ssl;
 mod stick;
+mod tcp_check;
 pub mod units;
 mod userlist;
 mod validate;

@@ -531,8 +531,90 @@ pub enum HttpExpect {
     Status(u16),
     /// `string TEXT`: the body contains TEXT
     String(String),
-    /// `rstatus REGEX` kept as text
+    /// `rstatus REGEX` (checked to compile)
     RStatus(String),
+    /// `status 200-399,404`: inclusive ranges (a single code is [`HttpExpect::Status`])
+    Statuses(Vec<(u16, u16)>),
+    /// `rstring REGEX` (checked to compile): the body matches
+    RString(String),
+}
+
+/// The options of an `http-check expect` line besides its match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpExpectOptions {
+    /// `!`
+    pub inverse: bool,
+    /// `comment TEXT`
+    pub comment: Option<String>,
+    /// `ok-status` (`L4OK`, `L6OK`, `L7OK`)
+    pub ok_status: Option<String>,
+    /// `error-status` (`L7RSP`, `L7STS`, `L6RSP`, `L4CON`)
+    pub error_status: Option<String>,
+    /// `on-success TEXT` (plain text)
+    pub on_success: Option<String>,
+    /// `on-error TEXT` (plain text)
+    pub on_error: Option<String>,
+}
+
+/// One `tcp-check` rule of `option tcp-check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpCheckRule {
+    /// What the rule does.
+    pub action: TcpCheckAction,
+    /// `comment TEXT` (for `tcp-check comment`, its text).
+    pub comment: Option<String>,
+}
+
+/// The action of a `tcp-check` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpCheckAction {
+    /// `connect [default] [port N] [addr A] [send-proxy] [linger]`
+    Connect(TcpCheckConnect),
+    /// `send TEXT` or `send-binary HEX`, decoded.
+    Send(Vec<u8>),
+    /// `expect ...`
+    Expect(TcpCheckExpect),
+    /// `comment TEXT`
+    Comment,
+}
+
+/// `tcp-check connect` options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpCheckConnect {
+    /// `port N`
+    pub port: Option<u16>,
+    /// `addr A`
+    pub addr: Option<std::net::IpAddr>,
+    /// `send-proxy`
+    pub send_proxy: bool,
+    /// `default`: the server's check settings apply
+    pub default: bool,
+    /// `linger`
+    pub linger: bool,
+}
+
+/// `tcp-check expect [min-recv N] [ok-status S] [error-status S] [tout-status S] [on-success T] [on-error T]
+/// [!]KIND PATTERN` (the pattern checked: the regular expression compiles, the hex decodes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpCheckExpect {
+    /// `!`
+    pub inverse: bool,
+    /// `string`, `rstring`, `binary` or `rbinary`
+    pub kind: String,
+    /// The pattern as written.
+    pub pattern: String,
+    /// `min-recv N`
+    pub min_recv: Option<usize>,
+    /// `ok-status` (`L4OK`, `L6OK`, `L7OK`)
+    pub ok_status: Option<String>,
+    /// `error-status` (`L7RSP`, `L7STS`, `L6RSP`, `L4CON`)
+    pub error_status: Option<String>,
+    /// `tout-status` (`L7TOUT`, `L6TOUT`, `L4TOUT`)
+    pub tout_status: Option<String>,
+    /// `on-success TEXT` (plain text)
+    pub on_success: Option<String>,
+    /// `on-error TEXT` (plain text)
+    pub on_error: Option<String>,
 }
 
 /// A health check in the server's own protocol (`option smtpchk`, `option redis-check`...), in place of a TCP
@@ -564,6 +646,8 @@ pub enum ProtocolCheck {
     Ldap,
     /// `option spop-check`
     Spop,
+    /// `option ssl-hello-chk`: an SSLv3 ClientHello, any TLS handshake or alert record back passes.
+    SslHello,
 }
 
 /// One `server` line, with `default-server` options already merged in.
@@ -760,10 +844,14 @@ pub struct Proxy {
     pub hash_options: HashOptions,
     /// `server` lines (backends and listens only).
     pub servers: Vec<Server>,
+    /// `option tcp-check` and its rules (then `httpchk` and `protocol_check` are `None`).
+    pub tcp_check: Option<Vec<TcpCheckRule>>,
     /// `option httpchk`; `None` means TCP connect checks.
     pub httpchk: Option<HttpCheck>,
     /// `http-check expect`
     pub http_expect: Option<HttpExpect>,
+    /// `http-check expect`'s options (`!`, `comment`, statuses, texts)
+    pub http_expect_options: HttpExpectOptions,
     /// `option smtpchk`, `redis-check`, `pgsql-check`, `mysql-check`, `ldap-check` or `spop-check`: checks in the
     /// server's protocol (then `httpchk` is `None`).
     pub protocol_check: Option<ProtocolCheck>,

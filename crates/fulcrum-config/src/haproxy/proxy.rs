@@ -10,8 +10,8 @@ use super::known;
 use super::log;
 use super::model::{
     Balance, Bind, Capture, Fmt, ForwardFor, HashFunction, HashOptions, HashType, HttpCheck,
-    HttpConnMode, HttpExpect, HttpReuse, LoadServerState, LogFormatLine, LogTarget, Mode,
-    ProtocolCheck, RetryOn, StatsPage, Timeouts,
+    HttpConnMode, HttpExpect, HttpExpectOptions, HttpReuse, LoadServerState, LogFormatLine,
+    LogTarget, Mode, ProtocolCheck, RetryOn, StatsPage, TcpCheckRule, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
@@ -39,6 +39,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("timeout", ALL),
     ("option", ALL),
     ("http-check", BE),
+    ("tcp-check", BE),
     ("default_backend", FE),
     ("balance", BE),
     ("hash-type", BE),
@@ -113,12 +114,14 @@ const OPTIONS: &[(&str, u8)] = &[
     ("forwardfor", ALL),
     ("originalto", ALL),
     ("httpchk", BE),
+    ("tcp-check", BE),
     ("smtpchk", BE),
     ("redis-check", BE),
     ("pgsql-check", BE),
     ("mysql-check", BE),
     ("ldap-check", BE),
     ("spop-check", BE),
+    ("ssl-hello-chk", BE),
     ("redispatch", BE),
     ("persist", BE),
     ("allbackups", BE),
@@ -236,8 +239,16 @@ pub struct Settings {
     pub http_send: Option<CheckSend>,
     /// `http-check expect`
     pub http_expect: Option<HttpExpect>,
+    /// `http-check expect`'s options
+    pub http_expect_options: HttpExpectOptions,
     /// `http-check` lines were given (warned about when `option httpchk` is not)
     pub http_check_rules: bool,
+    /// `option tcp-check`: checks run the `tcp-check` rules
+    pub tcpchk: bool,
+    /// `tcp-check` rules, in order
+    pub tcp_check_rules: Vec<TcpCheckRule>,
+    /// `tcp-check` lines were given (warned about when `option tcp-check` is not)
+    pub tcp_check_lines: bool,
     /// `retries`
     pub retries: u32,
     /// `option redispatch`
@@ -331,8 +342,12 @@ impl Default for Settings {
             hash_options: HashOptions::default(),
             httpchk: false,
             protocol_check: None,
+            tcpchk: false,
+            tcp_check_rules: Vec::new(),
+            tcp_check_lines: false,
             http_send: None,
             http_expect: None,
+            http_expect_options: HttpExpectOptions::default(),
             http_check_rules: false,
             retries: 3,
             redispatch: false,
@@ -393,6 +408,8 @@ pub struct Body {
     /// This section started its own HTTP check ruleset (`option httpchk` or `http-check`): the one of the
     /// defaults section is no longer inherited, as in HAProxy.
     pub own_check_rules: bool,
+    /// This section started its own tcp-check ruleset: the defaults section's is no longer inherited.
+    pub own_tcp_check_rules: bool,
     /// Lines of this section that set an option the section's proxy cannot use (`accept-invalid-http-request` in a
     /// backend, `-response` in a frontend): where, and the option's name, for HAProxy's warning once the proxy's
     /// name is known.
@@ -457,6 +474,7 @@ fn own_check_rules(s: &mut Settings, body: &mut Body) {
         body.own_check_rules = true;
         s.http_send = None;
         s.http_expect = None;
+        s.http_expect_options = HttpExpectOptions::default();
     }
 }
 
@@ -670,6 +688,7 @@ pub fn apply(
             sink,
         ),
         "http-check" => http_check(line, s, body, sink),
+        "tcp-check" => super::tcp_check::tcp_check(line, s, body, sink),
         "balance" => {
             if let Some(b) = balance(line, sink) {
                 s.balance = b;
@@ -1128,6 +1147,7 @@ fn option(
                 | "originalto"
                 | "tcpka"
                 | "httpchk"
+                | "tcp-check"
                 | "httplog"
                 | "tcplog"
                 | "smtpchk"
@@ -1136,6 +1156,7 @@ fn option(
                 | "mysql-check"
                 | "ldap-check"
                 | "spop-check"
+                | "ssl-hello-chk"
         )
     {
         sink.error(
@@ -1243,12 +1264,28 @@ fn option(
         "smtpchk" | "redis-check" | "pgsql-check" | "mysql-check" | "ldap-check" | "spop-check" => {
             if let Some(check) = protocol_check(name, rest, loc, &key, sink) {
                 s.httpchk = false;
+                s.tcpchk = false;
                 s.protocol_check = Some(check);
+            }
+        }
+        "ssl-hello-chk" => {
+            if sink.max_args(line, &key, skip, 0) {
+                s.protocol_check = Some(ProtocolCheck::SslHello);
+                s.httpchk = false;
+                s.tcpchk = false;
+            }
+        }
+        "tcp-check" => {
+            if sink.max_args(line, &key, skip, 0) {
+                s.tcpchk = true;
+                s.httpchk = false;
+                s.protocol_check = None;
             }
         }
         _ => {
             if sink.max_args(line, &key, skip, 3) {
                 s.httpchk = true;
+                s.tcpchk = false;
                 s.protocol_check = None;
                 own_check_rules(s, body);
                 let implied = httpchk(rest);
@@ -1557,71 +1594,113 @@ fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
         return;
     }
     let w = &line.words[2..];
-    let Some(first) = w.first() else {
-        sink.error(
-            loc,
-            &key,
-            "expects 'status CODE', 'string TEXT' or 'rstatus REGEX'",
-        );
-        return;
-    };
-    if first.starts_with('!') {
-        sink.error(
-            loc,
-            &key,
-            "negated expectations ('!') are supported by HAProxy, not yet by fulcrum",
-        );
-        return;
-    }
-    let (m, pattern) = (first.as_str(), w.get(1));
-    let expect = match (m, pattern) {
-        ("status", Some(p)) => match p.parse::<u16>() {
-            Ok(c) if (100..=599).contains(&c) => HttpExpect::Status(c),
-            _ if p.contains(['-', ',']) => {
-                sink.error(loc, &key, format!("status lists and ranges ('{p}') are supported by HAProxy, not yet by fulcrum"));
-                return;
+    let mut opts = HttpExpectOptions::default();
+    let mut i = 0;
+    let mut found = None;
+    let fail = |sink: &mut Sink, msg: String| sink.error(loc, &key, msg);
+    while i < w.len() {
+        let mut word = w[i].as_str();
+        let value = w.get(i + 1);
+        if let Some(bare) = word.strip_prefix('!') {
+            opts.inverse = true;
+            if bare.is_empty() {
+                i += 1;
+                continue;
+            }
+            word = bare;
+        }
+        match word {
+            "comment" | "ok-status" | "error-status" | "on-success" | "on-error" => {
+                let Some(v) = value else {
+                    return fail(sink, format!("'{word}' expects an argument."));
+                };
+                let pick = |allowed: &[&str]| allowed.contains(&v.as_str()).then(|| v.clone());
+                match word {
+                    "comment" => opts.comment = Some(v.clone()),
+                    "ok-status" => match pick(&["L4OK", "L6OK", "L7OK"]) {
+                        Some(st) => opts.ok_status = Some(st),
+                        None if v == "L7OKC" => return fail(sink, "'ok-status L7OKC' is supported by HAProxy, not yet by fulcrum".into()),
+                        None => return fail(sink, format!("'ok-status' only supports 'L4OK', 'L6OK', 'L7OK' or 'L7OKC' status (got '{v}').")),
+                    },
+                    "error-status" => match pick(&["L7RSP", "L7STS", "L6RSP", "L4CON"]) {
+                        Some(st) => opts.error_status = Some(st),
+                        None => return fail(sink, format!("'error-status' only supports 'L7RSP', 'L7STS', 'L6RSP' or 'L4CON' status (got '{v}').")),
+                    },
+                    _ if v.contains('%') => {
+                        return fail(sink, format!("'{word}' with a log-format ('%' sequences) is supported by HAProxy, not yet by fulcrum"))
+                    }
+                    "on-success" => opts.on_success = Some(v.clone()),
+                    _ => opts.on_error = Some(v.clone()),
+                }
+                i += 2;
+                continue;
+            }
+            "status" | "rstatus" | "string" | "rstring" if found.is_none() => {
+                let Some(p) = value else {
+                    return fail(sink, format!("'{word}' expects a pattern"));
+                };
+                let regex_ok = |sink: &mut Sink| match regex::bytes::Regex::new(p) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        sink.error(
+                            loc,
+                            &key,
+                            format!("'{word}' : regex '{p}' does not compile: {e}"),
+                        );
+                        false
+                    }
+                };
+                found = Some(match word {
+                    "status" => match p.parse::<u16>() {
+                        Ok(c) => HttpExpect::Status(c),
+                        Err(_) => match status_ranges(p) {
+                            Some(list) => HttpExpect::Statuses(list),
+                            None => {
+                                return fail(sink, format!("expects an HTTP status code, a list or a range of them (such as '200-399,404'), got '{p}'"))
+                            }
+                        },
+                    },
+                    "string" => HttpExpect::String(p.clone()),
+                    "rstatus" if regex_ok(sink) => HttpExpect::RStatus(p.clone()),
+                    "rstring" if regex_ok(sink) => HttpExpect::RString(p.clone()),
+                    _ => return,
+                });
+                i += 2;
+                continue;
+            }
+            "hdr" | "fhdr" | "custom" | "min-recv" | "tout-status" | "status-code"
+            | "string-lf" | "rstring-lf" => {
+                return fail(
+                    sink,
+                    format!("'{word}' is supported by HAProxy, not yet by fulcrum"),
+                );
             }
             _ => {
-                sink.error(
-                    loc,
-                    &key,
-                    format!("expects an HTTP status code between 100 and 599, got '{p}'"),
-                );
-                return;
+                return fail(sink, format!("only supports min-recv, [!]string', '[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got '{word}' as argument."));
             }
-        },
-        ("string", Some(p)) => HttpExpect::String(p.clone()),
-        ("rstatus", Some(p)) => HttpExpect::RStatus(p.clone()),
-        ("status" | "string" | "rstatus", None) => {
-            sink.error(loc, &key, format!("'{m}' expects a pattern"));
-            return;
         }
-        (
-            "rstring" | "hdr" | "fhdr" | "custom" | "min-recv" | "comment" | "ok-status"
-            | "error-status" | "tout-status" | "on-success" | "on-error" | "status-code",
-            _,
-        ) => {
-            sink.error(
-                loc,
-                &key,
-                format!("'{m}' is supported by HAProxy, not yet by fulcrum"),
-            );
-            return;
-        }
-        _ => {
-            sink.error(
-                loc,
-                &key,
-                format!("unknown match '{m}': expected status, string or rstatus"),
-            );
-            return;
-        }
-    };
-    if sink.max_args(line, &key, 4, 0) {
-        own_check_rules(s, body);
-        s.http_check_rules = true;
-        s.http_expect = Some(expect);
     }
+    let Some(expect) = found else {
+        return fail(
+            sink,
+            "expects 'status CODE', 'rstatus REGEX', 'string TEXT' or 'rstring REGEX'".into(),
+        );
+    };
+    own_check_rules(s, body);
+    s.http_check_rules = true;
+    s.http_expect = Some(expect);
+    s.http_expect_options = opts;
+}
+
+/// `200-399,404`: inclusive ranges of status codes; `None` when malformed.
+fn status_ranges(text: &str) -> Option<Vec<(u16, u16)>> {
+    text.split(',')
+        .map(|part| {
+            let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+            let (lo, hi): (u16, u16) = (lo.parse().ok()?, hi.parse().ok()?);
+            (lo <= hi).then_some((lo, hi))
+        })
+        .collect()
 }
 
 fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {

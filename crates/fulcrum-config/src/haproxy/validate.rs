@@ -293,6 +293,14 @@ fn build(
             );
         }
     }
+    if s.tcp_check_lines && !s.tcpchk && kind.has_backend() {
+        sink.warn(
+            crate::diag::Severity::Warning,
+            &location,
+            "tcp-check",
+            format!("{} '{name}' uses tcp-check rules without 'option tcp-check', so the rules are ignored", kind_name(kind)),
+        );
+    }
     if s.http_check_rules && !s.httpchk && kind.has_backend() {
         sink.warn(
             crate::diag::Severity::Warning,
@@ -460,7 +468,9 @@ fn build(
             .httpchk
             .then(|| s.http_send.clone().unwrap_or_default().resolve()),
         http_expect: s.http_expect,
+        http_expect_options: s.http_expect_options,
         protocol_check: s.protocol_check,
+        tcp_check: s.tcpchk.then(|| s.tcp_check_rules.clone()),
         retries: s.retries,
         redispatch: s.redispatch,
         persist: s.persist,

@@ -13,12 +13,14 @@ use tokio::sync::watch;
 use tracing::{info_span, warn, Instrument};
 
 use fulcrum_admin::runtime::AdminState;
-use fulcrum_config::haproxy::{HttpExpect, ProtocolCheck as CheckOption};
+use fulcrum_config::haproxy::{
+    HttpExpect, HttpExpectOptions, ProtocolCheck as CheckOption, TcpCheckAction, TcpCheckRule,
+};
 use fulcrum_health::agent::AgentAdmin;
 use fulcrum_health::protocol::{MysqlCheck, PgsqlCheck, SmtpCheck};
 use fulcrum_health::{
-    AgentReply, AgentReport, CheckOutcome, Expect, HttpCheck, LogContext, Probe, ProtocolCheck,
-    Tracker, Transition,
+    AgentReply, AgentReport, CheckOutcome, CheckStatus, Expect, HttpCheck, LogContext, Probe,
+    ProtocolCheck, TcpCheck, Tracker, Transition,
 };
 
 use crate::model::server::ServerRt;
@@ -93,8 +95,21 @@ pub fn spawn(
 
 /// The check of `be`'s servers: HTTP, a server protocol, or a TCP connect.
 fn probe_for(be: &BackendRt) -> Probe {
+    if let Some(rules) = &be.config.tcp_check {
+        match script_probe(rules) {
+            Ok(check) => return Probe::Script(check),
+            Err(e) => {
+                // The configuration refuses what would fail here; a TCP connect is the fallback.
+                warn!(backend = %be.name, error = %e, "invalid tcp-check rules; checking TCP connections instead");
+                return Probe::Tcp;
+            }
+        }
+    }
     if let Some(http) = http_probe(be) {
         return Probe::Http(http);
+    }
+    if be.config.protocol_check == Some(CheckOption::SslHello) {
+        return Probe::Script(TcpCheck::ssl_hello());
     }
     match be.config.protocol_check.as_ref().map(protocol_probe) {
         Some(Ok(check)) => Probe::Protocol(check),
@@ -119,17 +134,97 @@ fn protocol_probe(option: &CheckOption) -> Result<ProtocolCheck, fulcrum_health:
         } => ProtocolCheck::Mysql(MysqlCheck::login(user, !pre41)?),
         CheckOption::Ldap => ProtocolCheck::Ldap,
         CheckOption::Spop => ProtocolCheck::Spop,
+        // Run as a scripted check (`probe_for`); a TCP connect at worst.
+        CheckOption::SslHello => {
+            return Err(fulcrum_health::SpecError::Ruleset(
+                "ssl-hello-chk is a scripted check".into(),
+            ))
+        }
     })
+}
+
+/// The check status a `tcp-check expect` option names (the configuration allows only known ones).
+fn status_named(name: &str) -> Option<CheckStatus> {
+    crate::counters::CHECK_STATUSES
+        .into_iter()
+        .find(|s| s.code() == name)
+}
+
+/// The validated `tcp-check` ruleset of `option tcp-check`.
+fn script_probe(rules: &[TcpCheckRule]) -> Result<TcpCheck, fulcrum_health::SpecError> {
+    use fulcrum_health::tcpcheck::{self as tc, Rule};
+    let mut out = Vec::with_capacity(rules.len());
+    for r in rules {
+        let action = match &r.action {
+            TcpCheckAction::Comment => tc::Action::Comment,
+            TcpCheckAction::Send(bytes) => tc::Action::Send(bytes.clone()),
+            TcpCheckAction::Connect(c) => tc::Action::Connect(tc::Connect {
+                port: c.port,
+                addr: c.addr,
+                send_proxy: c.send_proxy,
+                default: c.default,
+                linger: c.linger,
+            }),
+            TcpCheckAction::Expect(e) => {
+                let mut x = tc::Expect::new(tc::Expect::pattern(&e.kind, &e.pattern)?);
+                x.inverse = e.inverse;
+                x.min_recv = e.min_recv;
+                let pick = |name: &Option<String>, default| {
+                    name.as_deref().and_then(status_named).unwrap_or(default)
+                };
+                x.ok_status = pick(&e.ok_status, x.ok_status);
+                x.error_status = pick(&e.error_status, x.error_status);
+                x.tout_status = pick(&e.tout_status, x.tout_status);
+                x.on_success = e.on_success.clone();
+                x.on_error = e.on_error.clone();
+                tc::Action::Expect(Box::new(x))
+            }
+        };
+        out.push(Rule::new(action).with_comment(r.comment.clone()));
+    }
+    TcpCheck::new(out)
+}
+
+/// The expectation of `http-check expect`: the plain forms as such, the others as a full rule.
+fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions) -> Expect {
+    use fulcrum_health::{ExpectRule, Match};
+    let plain = *opts == HttpExpectOptions::default();
+    let regex = |re: &str| regex::bytes::Regex::new(re).ok();
+    let matcher = match expect {
+        None => return Expect::Default,
+        Some(HttpExpect::Status(code)) if plain => return Expect::Status(*code),
+        Some(HttpExpect::String(s)) if plain => return Expect::String(s.clone()),
+        Some(HttpExpect::Status(code)) => Match::Statuses(vec![(*code, *code)]),
+        Some(HttpExpect::Statuses(list)) => Match::Statuses(list.clone()),
+        Some(HttpExpect::String(s)) => Match::Body(s.clone().into_bytes()),
+        // The configuration checked that the expressions compile.
+        Some(HttpExpect::RStatus(re)) => match regex(re) {
+            Some(re) => Match::StatusRegex(re),
+            None => return Expect::Default,
+        },
+        Some(HttpExpect::RString(re)) => match regex(re) {
+            Some(re) => Match::BodyRegex(re),
+            None => return Expect::Default,
+        },
+    };
+    let mut rule = ExpectRule::new(matcher);
+    rule.inverse = opts.inverse;
+    rule.comment = opts.comment.clone();
+    if let Some(st) = opts.ok_status.as_deref().and_then(status_named) {
+        rule.ok_status = st;
+    }
+    rule.error_status = opts.error_status.as_deref().and_then(status_named);
+    rule.on_success = opts.on_success.clone();
+    rule.on_error = opts.on_error.clone();
+    Expect::Rule(Box::new(rule))
 }
 
 fn http_probe(be: &BackendRt) -> Option<HttpCheck> {
     let chk = be.config.httpchk.as_ref()?;
-    let expect = match &be.config.http_expect {
-        Some(HttpExpect::Status(code)) => Expect::Status(*code),
-        Some(HttpExpect::String(s)) => Expect::String(s.clone()),
-        // A regular expression on the status is not evaluated yet: any 2xx/3xx passes, as without `expect`.
-        Some(HttpExpect::RStatus(_)) | None => Expect::Default,
-    };
+    let expect = http_expect(
+        be.config.http_expect.as_ref(),
+        &be.config.http_expect_options,
+    );
     match HttpCheck::new(
         &chk.method,
         &chk.uri,

@@ -1,0 +1,326 @@
+//! `tcp-check` rules (`option tcp-check`): `connect`, `send`, `send-binary`, `expect`, `comment`, parsed and
+//! validated with HAProxy 2.6's wording for their errors.
+
+use std::net::IpAddr;
+
+use super::common::{Line, Sink};
+use super::model::{TcpCheckAction, TcpCheckConnect, TcpCheckExpect, TcpCheckRule};
+use super::proxy::{Body, Settings};
+
+/// Statuses `ok-status` accepts.
+const OK_STATUSES: &[&str] = &["L4OK", "L6OK", "L7OK"];
+/// Statuses `error-status` accepts.
+const ERROR_STATUSES: &[&str] = &["L7RSP", "L7STS", "L6RSP", "L4CON"];
+/// Statuses `tout-status` accepts.
+const TOUT_STATUSES: &[&str] = &["L7TOUT", "L6TOUT", "L4TOUT"];
+
+/// Starts the section's own tcp-check ruleset on its first `tcp-check` line: those of the defaults section are
+/// then no longer inherited.
+fn own_rules(s: &mut Settings, body: &mut Body) {
+    if !body.own_tcp_check_rules {
+        body.own_tcp_check_rules = true;
+        s.tcp_check_rules.clear();
+    }
+}
+
+/// One `tcp-check ACTION ...` line.
+pub fn tcp_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
+    let loc = &line.location;
+    let action = line.word(1);
+    let key = format!("tcp-check {action}");
+    let args = &line.words[2.min(line.words.len())..];
+    let rule = match action {
+        "comment" => match args {
+            [text] => TcpCheckRule {
+                action: TcpCheckAction::Comment,
+                comment: Some(text.clone()),
+            },
+            [] => return sink.error(loc, &key, "expects a string as argument."),
+            [_, extra, ..] => {
+                return sink.error(loc, &key, format!("unexpected argument '{extra}'."))
+            }
+        },
+        "connect" => {
+            let Some(rule) = connect(args, loc, &key, sink) else {
+                return;
+            };
+            // Inherited rules are dropped by this section's first line.
+            let existing: &[TcpCheckRule] = if body.own_tcp_check_rules {
+                &s.tcp_check_rules
+            } else {
+                &[]
+            };
+            let first = existing
+                .iter()
+                .find(|r| !matches!(r.action, TcpCheckAction::Comment));
+            if !matches!(first.map(|r| &r.action), None | Some(TcpCheckAction::Connect(_)))
+            {
+                return sink.error(loc, &key, "first step MUST also be a 'connect', optionally preceded by a 'set-var', an 'unset-var' or a 'comment', when there is a 'connect' step in the tcp-check ruleset.");
+            }
+            rule
+        }
+        "send" | "send-binary" => {
+            let (data, comment) = match args {
+                [] => {
+                    return sink.error(
+                        loc,
+                        &key,
+                        format!(
+                            "'{}' expects a send as argument.",
+                            if action == "send" { "string" } else { "binary" }
+                        ),
+                    )
+                }
+                [data] => (data, None),
+                [data, c, text] if c == "comment" => (data, Some(text.clone())),
+                [_, c] if c == "comment" => {
+                    return sink.error(loc, &key, "'comment' expects a string as argument.")
+                }
+                [_, extra, ..] => {
+                    return sink.error(
+                        loc,
+                        &key,
+                        format!("expects 'comment' but got '{extra}' as argument."),
+                    )
+                }
+            };
+            let bytes = if action == "send" {
+                data.as_bytes().to_vec()
+            } else {
+                match fulcrum_hex(data) {
+                    Some(b) => b,
+                    None => {
+                        return sink.error(
+                            loc,
+                            &key,
+                            format!("'{data}' is not a valid hexadecimal string."),
+                        )
+                    }
+                }
+            };
+            TcpCheckRule {
+                action: TcpCheckAction::Send(bytes),
+                comment,
+            }
+        }
+        "expect" => match expect(args, loc, &key, sink) {
+            Some(rule) => rule,
+            None => return,
+        },
+        "send-lf" | "send-binary-lf" => {
+            return sink.error(
+                loc,
+                &key,
+                format!("'{action}' (log-format data) is supported by HAProxy, not yet by fulcrum"),
+            )
+        }
+        "" => return sink.error(loc, "tcp-check", "expects an action such as 'expect'"),
+        a if a.starts_with("set-var") || a.starts_with("unset-var") => {
+            return sink.error(
+                loc,
+                &key,
+                format!("'{a}' is supported by HAProxy, not yet by fulcrum"),
+            )
+        }
+        other => {
+            return sink.error(
+                loc,
+                "tcp-check",
+                format!("'tcp-check' only supports 'comment', 'connect', 'send', 'send-binary', 'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. but got '{other}'"),
+            )
+        }
+    };
+    own_rules(s, body);
+    s.tcp_check_lines = true;
+    s.tcp_check_rules.push(rule);
+}
+
+fn fulcrum_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn connect(
+    args: &[String],
+    loc: &crate::Location,
+    key: &str,
+    sink: &mut Sink,
+) -> Option<TcpCheckRule> {
+    let mut c = TcpCheckConnect::default();
+    let mut comment = None;
+    let mut i = 0;
+    while i < args.len() {
+        let word = args[i].as_str();
+        let value = args.get(i + 1);
+        match word {
+            "default" => c.default = true,
+            "send-proxy" => c.send_proxy = true,
+            "linger" => c.linger = true,
+            "port" | "addr" | "comment" => {
+                let Some(v) = value else {
+                    sink.error(loc, key, format!("'{word}' expects an argument."));
+                    return None;
+                };
+                match word {
+                    "port" => match v.parse::<u16>() {
+                        Ok(p) if p > 0 => c.port = Some(p),
+                        _ => {
+                            sink.error(loc, key, format!("expects a valid TCP port (from range 1 to 65535) or a sample expression, got {v}."));
+                            return None;
+                        }
+                    },
+                    "addr" => match v.parse::<IpAddr>() {
+                        Ok(a) => c.addr = Some(a),
+                        Err(_) => {
+                            sink.error(
+                                loc,
+                                key,
+                                format!("'addr' expects an IP address, got '{v}'."),
+                            );
+                            return None;
+                        }
+                    },
+                    _ => comment = Some(v.clone()),
+                }
+                i += 1;
+            }
+            "ssl" | "sni" | "alpn" | "via-socks4" | "proto" => {
+                sink.error(
+                    loc,
+                    key,
+                    format!("'{word}' is supported by HAProxy, not yet by fulcrum"),
+                );
+                return None;
+            }
+            other => {
+                sink.error(loc, key, format!("expects 'comment', 'port', 'addr', 'send-proxy', 'ssl', 'sni', 'alpn' or 'via-socks4', 'linger', 'default' but got '{other}' as argument."));
+                return None;
+            }
+        }
+        i += 1;
+    }
+    Some(TcpCheckRule {
+        action: TcpCheckAction::Connect(c),
+        comment,
+    })
+}
+
+fn expect(
+    args: &[String],
+    loc: &crate::Location,
+    key: &str,
+    sink: &mut Sink,
+) -> Option<TcpCheckRule> {
+    let mut e = TcpCheckExpect::default();
+    let mut comment = None;
+    let mut pattern_kind: Option<String> = None;
+    let mut i = 0;
+    let fail = |sink: &mut Sink, msg: String| {
+        sink.error(loc, key, msg);
+        None
+    };
+    while i < args.len() {
+        let word = args[i].as_str();
+        let value = args.get(i + 1);
+        let (inverse, bare) = match word.strip_prefix('!') {
+            Some(b) => (true, b),
+            None => (false, word),
+        };
+        match bare {
+            "string" | "rstring" | "binary" | "rbinary" if pattern_kind.is_none() => {
+                let Some(v) = value else {
+                    return fail(sink, format!("'{bare}' expects a <pattern> as argument."));
+                };
+                e.inverse = inverse;
+                e.pattern = v.clone();
+                match bare {
+                    "rstring" | "rbinary" => {
+                        if let Err(err) = regex::bytes::Regex::new(v) {
+                            return fail(sink, format!("'{bare}' : regex '{v}' does not compile: {err}"));
+                        }
+                    }
+                    "binary" if fulcrum_hex(v).is_none() => {
+                        return fail(sink, format!("'{v}' is not a valid hexadecimal string."));
+                    }
+                    _ => {}
+                }
+                pattern_kind = Some(bare.to_owned());
+                i += 2;
+                continue;
+            }
+            "string-lf" | "binary-lf" | "custom" => {
+                return fail(
+                    sink,
+                    format!("'{bare}' is supported by HAProxy, not yet by fulcrum"),
+                )
+            }
+            _ if inverse => {
+                return fail(sink, format!("only supports min-recv, '[!]binary', '[!]string', '[!]rstring', '[!]string-lf''[!]rbinary', '[!]binary-lf' or comment but got '{word}' as argument."))
+            }
+            "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status" | "on-success"
+            | "on-error" => {
+                let Some(v) = value else {
+                    return fail(sink, format!("'{word}' expects an argument."));
+                };
+                let status = |allowed: &[&str], v: &str| allowed.contains(&v).then(|| v.to_owned());
+                match word {
+                    "min-recv" => match v.parse::<usize>() {
+                        Ok(n) => e.min_recv = Some(n),
+                        Err(_) => return fail(sink, format!("'min-recv' expects an integer, got '{v}'.")),
+                    },
+                    "comment" => comment = Some(v.clone()),
+                    "ok-status" => match status(OK_STATUSES, v) {
+                        Some(st) => e.ok_status = Some(st),
+                        None if v == "L7OKC" => return fail(sink, "'ok-status L7OKC' is supported by HAProxy, not yet by fulcrum".into()),
+                        None => return fail(sink, format!("'ok-status' only supports 'L4OK', 'L6OK', 'L7OK' or 'L7OKC' status (got '{v}').")),
+                    },
+                    "error-status" => match status(ERROR_STATUSES, v) {
+                        Some(st) => e.error_status = Some(st),
+                        None => return fail(sink, format!("'error-status' only supports 'L7RSP', 'L7STS', 'L6RSP' or 'L4CON' status (got '{v}').")),
+                    },
+                    "tout-status" => match status(TOUT_STATUSES, v) {
+                        Some(st) => e.tout_status = Some(st),
+                        None => return fail(sink, format!("'tout-status' only supports 'L7TOUT', 'L6TOUT', or 'L4TOUT' status (got '{v}').")),
+                    },
+                    _ => {
+                        if v.contains('%') {
+                            return fail(sink, format!("'{word}' with a log-format ('%' sequences) is supported by HAProxy, not yet by fulcrum"));
+                        }
+                        if word == "on-success" {
+                            e.on_success = Some(v.clone());
+                        } else {
+                            e.on_error = Some(v.clone());
+                        }
+                    }
+                }
+                i += 2;
+                continue;
+            }
+            "status-code" => {
+                return fail(
+                    sink,
+                    "'status-code' is supported by HAProxy, not yet by fulcrum".into(),
+                )
+            }
+            _ => {
+                return fail(sink, format!("only supports min-recv, '[!]binary', '[!]string', '[!]rstring', '[!]string-lf''[!]rbinary', '[!]binary-lf' or comment but got '{word}' as argument."))
+            }
+        }
+    }
+    let Some(kind) = pattern_kind else {
+        return fail(
+            sink,
+            "expects a pattern: '[!]string', '[!]rstring', '[!]binary' or '[!]rbinary'".into(),
+        );
+    };
+    e.kind = kind;
+    Some(TcpCheckRule {
+        action: TcpCheckAction::Expect(e),
+        comment,
+    })
+}

@@ -1,0 +1,1011 @@
+//! `option tcp-check`: a scripted check, a sequence of `tcp-check` rules (connect, send, expect, comment) run
+//! over one or more connections.
+//!
+//! [`TcpCheck`] is the validated rule list (patterns compiled once at load time). [`Session`] is the sans-IO step
+//! machine that walks it: it returns an [`Action`] (connect, send, read, done) and is fed what the socket did.
+//! [`run`] is the thin tokio driver. Verdicts and their `info` texts are HAProxy 2.6's, as `option
+//! log-health-checks` prints them (`TCPCHK did not match content 'X' at step N`, `Connection refused at step 2 of
+//! tcp-check (connect port 1)`, ...).
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use regex::bytes::Regex;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{timeout_at, Instant};
+
+use crate::error::SpecError;
+use crate::outcome::{CheckOutcome, CheckStatus};
+use crate::tcp::error_text;
+
+/// Most bytes kept of what the server sent since the last send; a full buffer is judged as it stands.
+pub const MAX_INPUT: usize = 16 * 1024;
+
+/// `tcp-check connect [default] [port N] [addr A] [send-proxy] [linger] [comment C]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Connect {
+    /// `port N`: else the server's check port.
+    pub port: Option<u16>,
+    /// `addr A`: else the server's check address.
+    pub addr: Option<IpAddr>,
+    /// `send-proxy`: the connection opens with a PROXY protocol header.
+    pub send_proxy: bool,
+    /// `default`: the server's own check settings (`check-send-proxy`, `check-ssl`) apply.
+    pub default: bool,
+    /// `linger`: close without waiting (accepted; the connection is closed at the end either way).
+    pub linger: bool,
+}
+
+/// What an `expect` rule looks for.
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    /// `string TEXT`: TEXT anywhere in the input.
+    String(Vec<u8>),
+    /// `rstring RE`: a regular expression on the input.
+    Regex(Regex),
+    /// `binary HEX`: these bytes anywhere in the input.
+    Binary(Vec<u8>),
+    /// `rbinary RE`: a regular expression on the input written as upper-case hexadecimal.
+    BinaryRegex(Regex),
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Pattern::String(a), Pattern::String(b)) | (Pattern::Binary(a), Pattern::Binary(b)) => {
+                a == b
+            }
+            (Pattern::Regex(a), Pattern::Regex(b))
+            | (Pattern::BinaryRegex(a), Pattern::BinaryRegex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+impl Eq for Pattern {}
+
+/// `tcp-check expect [min-recv N] [ok-status S] [error-status S] [tout-status S] [on-success T] [on-error T]
+/// [!] PATTERN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect {
+    /// `!`: the check fails when the pattern matches.
+    pub inverse: bool,
+    /// `min-recv N`: wait for N bytes before judging; then a mismatch is final.
+    pub min_recv: Option<usize>,
+    /// The pattern.
+    pub pattern: Pattern,
+    /// `ok-status`: the status when this rule ends the check successfully (`L7OK` by default).
+    pub ok_status: CheckStatus,
+    /// `error-status`: the status of a mismatch (`L7RSP` by default).
+    pub error_status: CheckStatus,
+    /// `tout-status`: the status when the check times out on this rule (`L7TOUT` by default).
+    pub tout_status: CheckStatus,
+    /// `on-success TEXT`: the info when this rule ends the check successfully.
+    pub on_success: Option<String>,
+    /// `on-error TEXT`: the info of a mismatch.
+    pub on_error: Option<String>,
+}
+
+impl Expect {
+    /// An expectation of `pattern` with HAProxy's defaults.
+    pub fn new(pattern: Pattern) -> Self {
+        Expect {
+            inverse: false,
+            min_recv: None,
+            pattern,
+            ok_status: CheckStatus::L7Ok,
+            error_status: CheckStatus::L7Response,
+            tout_status: CheckStatus::L7Timeout,
+            on_success: None,
+            on_error: None,
+        }
+    }
+
+    /// `pattern` compiled from its configuration form (`string`, `rstring`, `binary`, `rbinary`).
+    pub fn pattern(kind: &str, text: &str) -> Result<Pattern, SpecError> {
+        let regex =
+            |re: &str| Regex::new(re).map_err(|e| SpecError::Pattern(format!("'{re}': {e}")));
+        Ok(match kind {
+            "string" => Pattern::String(text.as_bytes().to_vec()),
+            "rstring" => Pattern::Regex(regex(text)?),
+            "binary" => Pattern::Binary(
+                parse_hex(text).ok_or_else(|| SpecError::Pattern(format!("'{text}': bad hex")))?,
+            ),
+            "rbinary" => Pattern::BinaryRegex(regex(text)?),
+            other => {
+                return Err(SpecError::Pattern(format!(
+                    "unknown pattern kind '{other}'"
+                )))
+            }
+        })
+    }
+
+    /// Whether the pattern is in `input` (before `!`).
+    fn found(&self, input: &[u8]) -> bool {
+        match &self.pattern {
+            Pattern::String(s) | Pattern::Binary(s) => {
+                s.is_empty() || input.windows(s.len()).any(|w| w == s.as_slice())
+            }
+            Pattern::Regex(re) => re.is_match(input),
+            Pattern::BinaryRegex(re) => re.is_match(hex_upper(input).as_bytes()),
+        }
+    }
+
+    /// How a mismatch names the pattern: `'TEXT'`, `(regex)`, `(binary)`, `(binary regex)`.
+    fn content_name(&self) -> String {
+        match &self.pattern {
+            Pattern::String(s) => format!("'{}'", String::from_utf8_lossy(s)),
+            Pattern::Regex(_) => "(regex)".into(),
+            Pattern::Binary(_) => "(binary)".into(),
+            Pattern::BinaryRegex(_) => "(binary regex)".into(),
+        }
+    }
+
+    /// How an error of the step describes it: `expect string 'TEXT'`, `expect regex`...
+    fn step_name(&self) -> String {
+        match &self.pattern {
+            Pattern::String(s) => format!("expect string '{}'", String::from_utf8_lossy(s)),
+            Pattern::Regex(_) => "expect regex".into(),
+            Pattern::Binary(b) => format!("expect binary '{}'", hex_upper(b)),
+            Pattern::BinaryRegex(_) => "expect binary regex".into(),
+        }
+    }
+}
+
+/// An SSLv3 ClientHello record (version 3.0, a fixed random, no session, the usual RSA/DHE suites of that
+/// protocol, no compression), enough for any SSL/TLS server to answer with a handshake or an alert record.
+pub fn ssl3_client_hello() -> Vec<u8> {
+    const SUITES: &[u16] = &[
+        0x0039, 0x0038, 0x0035, 0x0016, 0x0013, 0x000a, 0x0033, 0x0032, 0x002f, 0x0005, 0x0004,
+        0x0015, 0x0012, 0x0009, 0x0014, 0x0011, 0x0008, 0x0006, 0x0003, 0x00ff,
+    ];
+    let mut body = vec![0x03, 0x00];
+    body.extend((0u8..32).map(|i| i.wrapping_mul(37).wrapping_add(11)));
+    body.push(0); // no session id
+    body.extend_from_slice(&((SUITES.len() * 2) as u16).to_be_bytes());
+    for s in SUITES {
+        body.extend_from_slice(&s.to_be_bytes());
+    }
+    body.extend_from_slice(&[1, 0]); // the null compression method
+    let mut handshake = vec![0x01, 0, 0, 0];
+    handshake[1..4].copy_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    handshake.extend(body);
+    let mut record = vec![0x16, 0x03, 0x00];
+    record.extend_from_slice(&(handshake.len() as u16).to_be_bytes());
+    record.extend(handshake);
+    record
+}
+
+/// Decodes an even-length hexadecimal string.
+pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    let b = text.as_bytes();
+    if !b.len().is_multiple_of(2) {
+        return None;
+    }
+    b.chunks(2)
+        .map(|pair| {
+            let s = std::str::from_utf8(pair).ok()?;
+            u8::from_str_radix(s, 16).ok()
+        })
+        .collect()
+}
+
+fn hex_upper(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2);
+    for c in b {
+        let _ = write!(s, "{c:02X}");
+    }
+    s
+}
+
+/// One `tcp-check` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `connect`
+    Connect(Connect),
+    /// `send` / `send-binary`: these bytes.
+    Send(Vec<u8>),
+    /// `expect`
+    Expect(Box<Expect>),
+    /// `comment TEXT`: names the rules after it in errors.
+    Comment,
+}
+
+/// A rule with its `comment`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// What the rule does.
+    pub action: Action,
+    /// `comment TEXT` (for [`Action::Comment`], the text itself).
+    pub comment: Option<String>,
+}
+
+impl Rule {
+    /// A rule without a comment.
+    pub fn new(action: Action) -> Self {
+        Rule {
+            action,
+            comment: None,
+        }
+    }
+
+    /// The same rule with `comment`.
+    pub fn with_comment(mut self, comment: Option<String>) -> Self {
+        self.comment = comment;
+        self
+    }
+}
+
+/// A validated tcp-check ruleset.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TcpCheck {
+    rules: Vec<Rule>,
+    /// A ruleset of fulcrum's own (`option ssl-hello-chk`): its errors name no step and its pass has no info, as
+    /// HAProxy's built-in rulesets.
+    builtin: bool,
+}
+
+impl TcpCheck {
+    /// The ruleset `rules`. When it has a `connect` rule, the first rule other than a comment must be one (as
+    /// HAProxy requires); without any, the check connects to the server first.
+    pub fn new(rules: Vec<Rule>) -> Result<Self, SpecError> {
+        let has_connect = rules.iter().any(|r| matches!(r.action, Action::Connect(_)));
+        let first = rules.iter().find(|r| !matches!(r.action, Action::Comment));
+        if has_connect && !matches!(first.map(|r| &r.action), Some(Action::Connect(_))) {
+            return Err(SpecError::Ruleset(
+                "first step MUST also be a 'connect' when there is a 'connect' step in the tcp-check ruleset"
+                    .into(),
+            ));
+        }
+        Ok(TcpCheck {
+            rules,
+            builtin: false,
+        })
+    }
+
+    /// `option ssl-hello-chk`: an SSLv3 ClientHello is sent and any TLS record of type alert (0x15) or
+    /// handshake (0x16) coming back passes the check at layer 6.
+    pub fn ssl_hello() -> Self {
+        let mut expect = Expect::new(Pattern::BinaryRegex(
+            Regex::new("^1[56]").expect("a valid expression"),
+        ));
+        expect.min_recv = Some(5);
+        expect.ok_status = CheckStatus::L6Ok;
+        expect.error_status = CheckStatus::L6Response;
+        expect.tout_status = CheckStatus::L6Timeout;
+        TcpCheck {
+            rules: vec![
+                Rule::new(Action::Send(ssl3_client_hello())),
+                Rule::new(Action::Expect(Box::new(expect))),
+            ],
+            builtin: true,
+        }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    fn implicit_connect(&self) -> bool {
+        !self
+            .rules
+            .iter()
+            .any(|r| matches!(r.action, Action::Connect(_)))
+    }
+}
+
+/// What the driver must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Close any open connection and open one as described (the implicit first connection is
+    /// `Connect::default()` with `default` set).
+    Connect(Connect),
+    /// Write these bytes.
+    Send(Vec<u8>),
+    /// Read more (then call [`Session::input`]).
+    Read,
+    /// The verdict.
+    Done(CheckOutcomeParts),
+}
+
+/// A verdict without its duration (the driver knows the clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOutcomeParts {
+    /// The status.
+    pub status: CheckStatus,
+    /// The code logged (`code: 0` with Layer7 passed / wrong status).
+    pub code: Option<u16>,
+    /// The info text.
+    pub info: Option<String>,
+}
+
+impl CheckOutcomeParts {
+    fn new(status: CheckStatus, info: Option<String>) -> Self {
+        let code = matches!(status, CheckStatus::L7Ok | CheckStatus::L7Status).then_some(0);
+        CheckOutcomeParts { status, code, info }
+    }
+
+    /// The outcome, `duration` after the start.
+    pub fn into_outcome(self, duration: Duration) -> CheckOutcome {
+        let mut o = CheckOutcome::new(self.status, duration);
+        o.code = self.code;
+        o.info = self.info.filter(|i| !i.is_empty());
+        o
+    }
+}
+
+/// The step machine of one check run over a [`TcpCheck`].
+#[derive(Debug)]
+pub struct Session<'a> {
+    check: &'a TcpCheck,
+    /// Index of the current rule; `None` while on the implicit first connection.
+    current: Option<usize>,
+    /// The next rule to run.
+    next: usize,
+    /// Input since the last send or connect.
+    input: Vec<u8>,
+    /// The next expect must read first.
+    must_read: bool,
+    /// The server closed (or the input is full).
+    eof: bool,
+    started: bool,
+}
+
+impl<'a> Session<'a> {
+    /// A run of `check`.
+    pub fn new(check: &'a TcpCheck) -> Self {
+        Session {
+            check,
+            current: None,
+            next: 0,
+            input: Vec::new(),
+            must_read: true,
+            eof: false,
+            started: false,
+        }
+    }
+
+    /// The first step: always a connection.
+    pub fn start(&mut self) -> Step {
+        self.started = true;
+        if self.check.implicit_connect() {
+            return Step::Connect(Connect {
+                default: true,
+                ..Connect::default()
+            });
+        }
+        self.advance()
+    }
+
+    /// The connection asked for is up (its PROXY header, if any, written).
+    pub fn connected(&mut self) -> Step {
+        self.input.clear();
+        self.eof = false;
+        self.must_read = true;
+        self.advance()
+    }
+
+    /// The bytes asked for were written.
+    pub fn sent(&mut self) -> Step {
+        self.input.clear();
+        self.eof = false;
+        self.must_read = true;
+        self.advance()
+    }
+
+    /// `data` was read (`eof`: the server closed the connection).
+    pub fn input(&mut self, data: &[u8], eof: bool) -> Step {
+        let room = MAX_INPUT - self.input.len();
+        self.input.extend_from_slice(&data[..data.len().min(room)]);
+        self.eof = eof || self.input.len() >= MAX_INPUT;
+        self.must_read = false;
+        if eof && self.input.is_empty() {
+            let status = match self.current_action() {
+                Some(Action::Expect(e)) => e.error_status,
+                _ => CheckStatus::L7Response,
+            };
+            return self.done(
+                status,
+                Some(format!(
+                    "TCPCHK got an empty response at step {}",
+                    self.step_number()
+                )),
+            );
+        }
+        self.advance()
+    }
+
+    /// The connection failed, or a read or write on it did (`error` is the system's text). A failure while
+    /// connecting is a `Layer4 connection problem`, one later a `Socket error`.
+    pub fn io_error(&self, error: &str) -> Step {
+        let status = match self.current_action() {
+            None | Some(Action::Connect(_)) => CheckStatus::L4Connection,
+            _ => CheckStatus::SocketError,
+        };
+        self.done(status, Some(format!("{error}{}", self.where_())))
+    }
+
+    /// The check ran out of time on its current step.
+    pub fn timeout(&self) -> CheckOutcomeParts {
+        let status = match self.current_action() {
+            None | Some(Action::Connect(_)) => CheckStatus::L4Timeout,
+            Some(Action::Expect(e)) => e.tout_status,
+            _ => CheckStatus::L7Timeout,
+        };
+        CheckOutcomeParts::new(status, Some(self.where_()))
+    }
+
+    fn current_action(&self) -> Option<&'a Action> {
+        self.current.map(|i| &self.check.rules[i].action)
+    }
+
+    /// The 1-based number of the current step.
+    fn step_number(&self) -> usize {
+        self.current.map_or(1, |i| i + 1)
+    }
+
+    /// The comment of the current rule, or of the comment rule just before it.
+    fn comment(&self) -> Option<&'a str> {
+        let i = self.current?;
+        let rules = &self.check.rules;
+        rules[i].comment.as_deref().or_else(|| {
+            i.checked_sub(1)
+                .map(|p| &rules[p])
+                .filter(|r| matches!(r.action, Action::Comment))
+                .and_then(|r| r.comment.as_deref())
+        })
+    }
+
+    /// ` at step N of tcp-check (what) comment: 'C'`, as HAProxy appends to an error.
+    fn where_(&self) -> String {
+        if self.check.builtin {
+            return String::new();
+        }
+        let Some(i) = self.current else {
+            return " at initial connection step of tcp-check".into();
+        };
+        let mut s = format!(" at step {} of tcp-check", i + 1);
+        match &self.check.rules[i].action {
+            Action::Connect(c) => match c.port {
+                Some(p) => {
+                    let _ = write!(s, " (connect port {p})");
+                }
+                None => s.push_str(" (connect)"),
+            },
+            Action::Send(_) => s.push_str(" (send)"),
+            Action::Expect(e) => {
+                let _ = write!(s, " ({})", e.step_name());
+            }
+            Action::Comment => {}
+        }
+        if let Some(c) = self.comment() {
+            let _ = write!(s, " comment: '{c}'");
+        }
+        s
+    }
+
+    fn done(&self, status: CheckStatus, info: Option<String>) -> Step {
+        Step::Done(CheckOutcomeParts::new(status, info))
+    }
+
+    /// Runs rules from `next` until one needs I/O or the ruleset ends.
+    fn advance(&mut self) -> Step {
+        let rules = &self.check.rules;
+        while self.next < rules.len() {
+            let i = self.next;
+            self.current = Some(i);
+            match &rules[i].action {
+                Action::Comment => self.next += 1,
+                Action::Connect(c) => {
+                    self.next += 1;
+                    return Step::Connect(c.clone());
+                }
+                Action::Send(bytes) => {
+                    self.next += 1;
+                    return Step::Send(bytes.clone());
+                }
+                Action::Expect(e) => {
+                    if self.must_read {
+                        return Step::Read;
+                    }
+                    match self.judge(e) {
+                        Judged::Pass => self.next += 1,
+                        Judged::Wait => {
+                            // Back to the first expect of this run of expects, with more input.
+                            self.next = self.group_head(i);
+                            self.must_read = true;
+                            return Step::Read;
+                        }
+                        Judged::Fail(step) => return step,
+                    }
+                }
+            }
+        }
+        // Every rule passed: the last one run sets the verdict.
+        if self.check.builtin {
+            let status = match self.current_action() {
+                Some(Action::Expect(e)) => e.ok_status,
+                _ => CheckStatus::L4Ok,
+            };
+            return self.done(status, None);
+        }
+        match self.current_action() {
+            None => self.done(CheckStatus::L4Ok, None),
+            Some(Action::Connect(_)) => self.done(CheckStatus::L4Ok, Some("(tcp-check)".into())),
+            Some(Action::Expect(e)) => {
+                let info = e.on_success.clone().unwrap_or_else(|| "(tcp-check)".into());
+                self.done(e.ok_status, Some(info))
+            }
+            Some(_) => self.done(CheckStatus::L7Ok, Some("(tcp-check)".into())),
+        }
+    }
+
+    fn group_head(&self, mut i: usize) -> usize {
+        while i > 0 && matches!(self.check.rules[i - 1].action, Action::Expect(_)) {
+            i -= 1;
+        }
+        i
+    }
+
+    fn judge(&self, e: &Expect) -> Judged {
+        let input = &self.input;
+        if let Some(min) = e.min_recv {
+            if input.len() < min && !self.eof {
+                return Judged::Wait;
+            }
+        }
+        let found = e.found(input);
+        // Without `min-recv`, a pattern not (yet) found waits for more input until the server closes.
+        if !found && !self.eof && e.min_recv.is_none() {
+            return Judged::Wait;
+        }
+        if found != e.inverse {
+            return Judged::Pass;
+        }
+        let step = self.step_number();
+        let info = match &e.on_error {
+            Some(text) => text.clone(),
+            None if self.check.builtin => String::new(),
+            None => {
+                let verb = if e.inverse {
+                    "matched unwanted"
+                } else {
+                    "did not match"
+                };
+                let mut s = format!("TCPCHK {verb} content {} at step {step}", e.content_name());
+                if let Some(c) = self.comment() {
+                    let _ = write!(s, " comment: {c}");
+                }
+                s
+            }
+        };
+        Judged::Fail(self.done(e.error_status, Some(info)))
+    }
+}
+
+enum Judged {
+    Pass,
+    Wait,
+    Fail(Step),
+}
+
+/// Where and how the driver connects: the server's check target, and what its `check-send-proxy` (or the
+/// traffic's `send-proxy`) writes first.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The server's check address and port.
+    pub addr: SocketAddr,
+    /// The PROXY header of the server's checks (empty when none), written on `default` and implicit connections.
+    pub preamble: Vec<u8>,
+    /// `check-ssl`: `default` and implicit connections handshake TLS after the preamble.
+    pub tls: Option<crate::probe::TlsCheck>,
+}
+
+/// A PROXY protocol v1 header that names no client, for `connect send-proxy`.
+const PROXY_UNKNOWN: &[u8] = b"PROXY UNKNOWN\r\n";
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Runs `check` against `target`, every step within `timeout` of the start.
+pub async fn run(check: &TcpCheck, target: &Target, timeout: Duration) -> CheckOutcome {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut session = Session::new(check);
+    let mut step = session.start();
+    let mut stream: Option<Box<dyn Io>> = None;
+    let mut buf = vec![0u8; 4096];
+    let timed_out = |session: &Session<'_>| session.timeout().into_outcome(start.elapsed());
+    loop {
+        step = match step {
+            Step::Done(parts) => return parts.into_outcome(start.elapsed()),
+            Step::Connect(c) => {
+                drop(stream.take());
+                let addr = SocketAddr::new(
+                    c.addr.unwrap_or(target.addr.ip()),
+                    c.port.unwrap_or(target.addr.port()),
+                );
+                let mut s = match crate::tcp::connect_from(addr, None, start, deadline).await {
+                    Ok(s) => s,
+                    Err(o) if o.status == CheckStatus::L4Timeout => return timed_out(&session),
+                    Err(o) => {
+                        step = session.io_error(&o.info.unwrap_or_default());
+                        continue;
+                    }
+                };
+                let preamble: &[u8] = match (c.send_proxy, c.default) {
+                    (true, _) if target.preamble.is_empty() => PROXY_UNKNOWN,
+                    (true, _) | (false, true) => &target.preamble,
+                    (false, false) => &[],
+                };
+                match timeout_at(deadline, s.write_all(preamble)).await {
+                    Err(_) => return timed_out(&session),
+                    Ok(Err(e)) => session.io_error(&error_text(&e)),
+                    Ok(Ok(())) => match target.tls.as_ref().filter(|_| c.default) {
+                        None => {
+                            stream = Some(Box::new(s));
+                            session.connected()
+                        }
+                        Some(tls) => {
+                            let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                            match timeout_at(deadline, connector.connect(tls.name.clone(), s)).await
+                            {
+                                Err(_) => {
+                                    return CheckOutcome::new(
+                                        CheckStatus::L6Timeout,
+                                        start.elapsed(),
+                                    )
+                                }
+                                Ok(Err(e)) => {
+                                    return CheckOutcome::new(
+                                        CheckStatus::L6Response,
+                                        start.elapsed(),
+                                    )
+                                    .with_info(format!("SSL handshake failure ({e})"))
+                                }
+                                Ok(Ok(t)) => {
+                                    stream = Some(Box::new(t));
+                                    session.connected()
+                                }
+                            }
+                        }
+                    },
+                }
+            }
+            Step::Send(bytes) => match stream.as_mut() {
+                None => session.io_error("no connection"),
+                Some(s) => match timeout_at(deadline, s.write_all(&bytes)).await {
+                    Err(_) => return timed_out(&session),
+                    Ok(Err(e)) => session.io_error(&error_text(&e)),
+                    Ok(Ok(())) => session.sent(),
+                },
+            },
+            Step::Read => match stream.as_mut() {
+                None => session.io_error("no connection"),
+                Some(s) => match timeout_at(deadline, s.read(&mut buf)).await {
+                    Err(_) => return timed_out(&session),
+                    Ok(Err(e)) => session.io_error(&error_text(&e)),
+                    Ok(Ok(n)) => session.input(&buf[..n], n == 0),
+                },
+            },
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expect(kind: &str, text: &str) -> Rule {
+        Rule::new(Action::Expect(Box::new(Expect::new(
+            Expect::pattern(kind, text).unwrap(),
+        ))))
+    }
+
+    fn expect_with(kind: &str, text: &str, f: impl FnOnce(&mut Expect)) -> Rule {
+        let mut e = Expect::new(Expect::pattern(kind, text).unwrap());
+        f(&mut e);
+        Rule::new(Action::Expect(Box::new(e)))
+    }
+
+    fn connect(port: Option<u16>) -> Rule {
+        Rule::new(Action::Connect(Connect {
+            port,
+            ..Connect::default()
+        }))
+    }
+
+    fn done(step: Step) -> (CheckStatus, Option<u16>, Option<String>) {
+        match step {
+            Step::Done(p) => (p.status, p.code, p.info),
+            other => panic!("not done: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn redis_idiom_passes() {
+        let check = TcpCheck::new(vec![
+            Rule::new(Action::Send(b"PING\r\n".to_vec())),
+            expect("string", "+PONG"),
+        ])
+        .unwrap();
+        let mut s = Session::new(&check);
+        assert!(matches!(s.start(), Step::Connect(c) if c.default));
+        assert_eq!(s.connected(), Step::Send(b"PING\r\n".to_vec()));
+        assert_eq!(s.sent(), Step::Read);
+        assert_eq!(s.input(b"+PO", false), Step::Read);
+        assert_eq!(
+            done(s.input(b"NG\r\n", false)),
+            (CheckStatus::L7Ok, Some(0), Some("(tcp-check)".into()))
+        );
+    }
+
+    #[test]
+    fn mismatch_and_empty_reply_texts() {
+        let check = TcpCheck::new(vec![
+            expect("string", "nope").with_comment(Some("cmt1".into()))
+        ])
+        .unwrap();
+        let mut s = Session::new(&check);
+        s.start();
+        assert_eq!(s.connected(), Step::Read);
+        assert_eq!(s.input(b"valid", false), Step::Read);
+        assert_eq!(
+            done(s.input(b"", true)),
+            (
+                CheckStatus::L7Response,
+                None,
+                Some("TCPCHK did not match content 'nope' at step 1 comment: cmt1".into())
+            )
+        );
+        let mut s = Session::new(&check);
+        s.start();
+        s.connected();
+        assert_eq!(
+            done(s.input(b"", true)).2.unwrap(),
+            "TCPCHK got an empty response at step 1"
+        );
+    }
+
+    #[test]
+    fn negative_and_binary_patterns() {
+        let check =
+            TcpCheck::new(vec![expect_with("string", "error", |e| e.inverse = true)]).unwrap();
+        let mut s = Session::new(&check);
+        s.start();
+        s.connected();
+        assert_eq!(
+            done(s.input(b"error here\r\n", true)).2.unwrap(),
+            "TCPCHK matched unwanted content 'error' at step 1"
+        );
+        for (kind, pat, text) in [
+            ("binary", "7a7a", "(binary)"),
+            ("rbinary", "7A+", "(binary regex)"),
+            ("rstring", "zz+", "(regex)"),
+        ] {
+            let check = TcpCheck::new(vec![expect(kind, pat)]).unwrap();
+            let mut s = Session::new(&check);
+            s.start();
+            s.connected();
+            assert_eq!(
+                done(s.input(b"valid", true)).2.unwrap(),
+                format!("TCPCHK did not match content {text} at step 1")
+            );
+            let mut s = Session::new(&check);
+            s.start();
+            s.connected();
+            assert_eq!(done(s.input(b"xzzzy", false)).0, CheckStatus::L7Ok);
+        }
+    }
+
+    #[test]
+    fn min_recv_makes_a_negative_match_conclusive() {
+        let rules = |min| {
+            vec![
+                connect(None),
+                expect_with("rstring", "^error", |e| {
+                    e.inverse = true;
+                    e.min_recv = min;
+                })
+                .with_comment(Some("negative check".into())),
+                expect("string", "valid"),
+                Rule::new(Action::Send(b"0123456789".to_vec())),
+                expect("string", "valid"),
+            ]
+        };
+        // Without min-recv: the absent pattern waits for more, then times out on step 2.
+        let check = TcpCheck::new(rules(None)).unwrap();
+        let mut s = Session::new(&check);
+        assert!(matches!(s.start(), Step::Connect(_)));
+        assert_eq!(s.connected(), Step::Read);
+        assert_eq!(s.input(b"valid", false), Step::Read);
+        let t = s.timeout();
+        assert_eq!(t.status, CheckStatus::L7Timeout);
+        assert_eq!(
+            t.info.unwrap(),
+            " at step 2 of tcp-check (expect regex) comment: 'negative check'"
+        );
+        // With min-recv 5: five bytes are enough to judge.
+        let check = TcpCheck::new(rules(Some(5))).unwrap();
+        let mut s = Session::new(&check);
+        s.start();
+        assert_eq!(s.connected(), Step::Read);
+        assert_eq!(s.input(b"vali", false), Step::Read);
+        assert_eq!(s.input(b"d", false), Step::Send(b"0123456789".to_vec()));
+        assert_eq!(s.sent(), Step::Read);
+        assert_eq!(done(s.input(b"valid", false)).0, CheckStatus::L7Ok);
+    }
+
+    #[test]
+    fn several_connections() {
+        let check = TcpCheck::new(vec![connect(Some(8080)), connect(Some(1))]).unwrap();
+        let mut s = Session::new(&check);
+        assert!(matches!(s.start(), Step::Connect(c) if c.port == Some(8080)));
+        assert!(matches!(s.connected(), Step::Connect(c) if c.port == Some(1)));
+        assert_eq!(
+            done(s.io_error("Connection refused")),
+            (
+                CheckStatus::L4Connection,
+                None,
+                Some("Connection refused at step 2 of tcp-check (connect port 1)".into())
+            )
+        );
+        let mut s = Session::new(&check);
+        s.start();
+        s.connected();
+        assert_eq!(
+            done(s.connected()),
+            (CheckStatus::L4Ok, None, Some("(tcp-check)".into()))
+        );
+        // Without rules: a plain connection, judged at layer 4.
+        let empty = TcpCheck::default();
+        let mut s = Session::new(&empty);
+        s.start();
+        assert_eq!(
+            done(s.io_error("Connection refused")).2.unwrap(),
+            "Connection refused at initial connection step of tcp-check"
+        );
+        let mut s = Session::new(&empty);
+        s.start();
+        assert_eq!(done(s.connected()), (CheckStatus::L4Ok, None, None));
+    }
+
+    #[test]
+    fn connect_must_come_first() {
+        assert!(TcpCheck::new(vec![
+            Rule::new(Action::Comment).with_comment(Some("c".into())),
+            connect(None)
+        ])
+        .is_ok());
+        assert!(
+            TcpCheck::new(vec![Rule::new(Action::Send(b"x".to_vec())), connect(None)]).is_err()
+        );
+    }
+
+    #[test]
+    fn custom_statuses_and_texts() {
+        let check = TcpCheck::new(vec![
+            Rule::new(Action::Comment).with_comment(Some("first".into())),
+            expect_with("string", "valid", |e| {
+                e.ok_status = CheckStatus::L6Ok;
+                e.on_success = Some("yay".into());
+                e.error_status = CheckStatus::L7Status;
+                e.on_error = Some("boo".into());
+                e.tout_status = CheckStatus::L4Timeout;
+            }),
+        ])
+        .unwrap();
+        let mut s = Session::new(&check);
+        s.start();
+        s.connected();
+        assert_eq!(
+            done(s.input(b"valid", false)),
+            (CheckStatus::L6Ok, None, Some("yay".into()))
+        );
+        let mut s = Session::new(&check);
+        s.start();
+        s.connected();
+        assert_eq!(
+            done(s.input(b"other", true)),
+            (CheckStatus::L7Status, Some(0), Some("boo".into()))
+        );
+        let mut s = Session::new(&check);
+        s.start();
+        s.connected();
+        let t = s.timeout();
+        assert_eq!(t.status, CheckStatus::L4Timeout);
+        assert_eq!(
+            t.info.unwrap(),
+            " at step 2 of tcp-check (expect string 'valid') comment: 'first'"
+        );
+    }
+
+    #[test]
+    fn socket_errors_name_the_step() {
+        let check = TcpCheck::new(vec![
+            expect("rstring", "^valid"),
+            Rule::new(Action::Send(b"foo".to_vec())),
+            expect("string", "more"),
+        ])
+        .unwrap();
+        let mut s = Session::new(&check);
+        s.start();
+        s.connected();
+        assert_eq!(s.input(b"valid", false), Step::Send(b"foo".to_vec()));
+        assert_eq!(s.sent(), Step::Read);
+        assert_eq!(
+            done(s.io_error("Connection reset by peer")),
+            (
+                CheckStatus::SocketError,
+                None,
+                Some(
+                    "Connection reset by peer at step 3 of tcp-check (expect string 'more')".into()
+                )
+            )
+        );
+    }
+
+    #[test]
+    fn ssl_hello() {
+        let hello = ssl3_client_hello();
+        assert_eq!(&hello[..3], &[0x16, 0x03, 0x00]);
+        assert_eq!(
+            usize::from(u16::from_be_bytes([hello[3], hello[4]])),
+            hello.len() - 5
+        );
+        assert_eq!(hello[5], 0x01);
+        let check = TcpCheck::ssl_hello();
+        let run = |reply: &[u8], eof: bool| {
+            let mut s = Session::new(&check);
+            s.start();
+            assert_eq!(s.connected(), Step::Send(hello.clone()));
+            assert_eq!(s.sent(), Step::Read);
+            s.input(reply, eof)
+        };
+        // A handshake failure alert, or a ServerHello: layer 6 passed, no info.
+        assert_eq!(
+            done(run(b"\x15\x03\x01\x00\x02\x02\x28", false)),
+            (CheckStatus::L6Ok, None, None)
+        );
+        assert_eq!(
+            done(run(b"\x16\x03\x03\x00\x31\x02", false)),
+            (CheckStatus::L6Ok, None, None)
+        );
+        assert_eq!(run(b"\x16\x03", false), Step::Read);
+        assert_eq!(
+            done(run(b"HTTP/1.1 400 Bad", false)),
+            (CheckStatus::L6Response, None, Some(String::new()))
+        );
+        let mut s = Session::new(&check);
+        s.start();
+        s.connected();
+        s.sent();
+        assert_eq!(
+            done(s.io_error("Connection reset by peer")),
+            (
+                CheckStatus::SocketError,
+                None,
+                Some("Connection reset by peer".into())
+            )
+        );
+        assert_eq!(s.timeout().status, CheckStatus::L6Timeout);
+        // A server that closes without a byte: the expect's error status, HAProxy's text.
+        assert_eq!(
+            done(run(b"", true)),
+            (
+                CheckStatus::L6Response,
+                None,
+                Some("TCPCHK got an empty response at step 2".into())
+            )
+        );
+    }
+
+    #[test]
+    fn hex() {
+        assert_eq!(parse_hex("50494e47"), Some(b"PING".to_vec()));
+        assert_eq!(parse_hex("5"), None);
+        assert_eq!(parse_hex("zz"), None);
+        assert_eq!(hex_upper(b"\x0a\xff"), "0AFF");
+    }
+}

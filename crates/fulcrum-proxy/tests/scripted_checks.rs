@@ -1,0 +1,341 @@
+//! `option tcp-check` rule sequences and `http-check expect` forms against scripted servers on loopback: the
+//! verdicts and the `option log-health-checks` lines are compared with the real HAProxy 2.6's on the same
+//! servers.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A line-based server: greets with `+OK ready`, answers `PING` with `+PONG` (anything else with `-ERR`), and
+/// closes after one answer or 300 ms of silence.
+fn scripted_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = c.write_all(b"+OK ready\r\n");
+                let _ = c.set_read_timeout(Some(Duration::from_millis(300)));
+                let mut line = String::new();
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                if r.read_line(&mut line).is_ok() && !line.is_empty() {
+                    let reply: &[u8] = if line.trim_end() == "PING" {
+                        b"+PONG\r\n"
+                    } else {
+                        b"-ERR unknown\r\n"
+                    };
+                    let _ = c.write_all(reply);
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The first `Health check for server BACKEND/...` line of each backend sent to a UDP syslog socket within
+/// `wait`, the check duration blanked.
+fn first_check_lines(sock: UdpSocket, wait: Duration) -> BTreeMap<String, String> {
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut out = BTreeMap::new();
+    let until = Instant::now() + wait;
+    let mut buf = vec![0u8; 65536];
+    while Instant::now() < until {
+        let Ok(n) = sock.recv(&mut buf) else { continue };
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let Some(i) = text.find("Health check for server ") else {
+            continue;
+        };
+        let line = text[i..].trim_end().to_owned();
+        let server = line["Health check for server ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned();
+        let blanked = match (line.find("check duration: "), line.find("ms, status")) {
+            (Some(a), Some(b)) => format!("{}N{}", &line[..a + 16], &line[b..]),
+            _ => line,
+        };
+        out.entry(server).or_insert(blanked);
+    }
+    out
+}
+
+fn config(listen: u16, log: SocketAddr, srv: SocketAddr, closed: u16) -> String {
+    let server =
+        |extra: &str| format!("    server s {srv} check inter 100ms rise 1 fall 1 {extra}\n");
+    format!(
+        "global
+    nbthread 1
+
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 1s
+    option log-health-checks
+    log {log} local0
+
+listen front
+    bind 127.0.0.1:{listen}
+    server x {srv}
+
+backend redis
+    option tcp-check
+    tcp-check send PING\\r\\n
+    tcp-check expect string +PONG
+{redis}
+backend greeting
+    option tcp-check
+    tcp-check expect rstring ^\\+OK comment \"greeting\"
+    tcp-check send-binary 50494e470d0a
+    tcp-check expect binary 2b504f4e47 ok-status L6OK on-success \"pong seen\"
+{greeting}
+backend mismatch
+    option tcp-check
+    tcp-check comment \"wants nope\"
+    tcp-check expect string nope
+{mismatch}
+backend unwanted
+    option tcp-check
+    tcp-check send QUIT\\r\\n
+    tcp-check expect !string -ERR
+{unwanted}
+backend status
+    option tcp-check
+    tcp-check send QUIT\\r\\n
+    tcp-check expect string +PONG error-status L7STS on-error \"no pong\"
+{status}
+backend ports
+    option tcp-check
+    tcp-check connect
+    tcp-check connect port {closed} comment \"second port\"
+{ports}
+backend bare
+    option tcp-check
+    server s 127.0.0.1:{closed} check inter 100ms rise 1 fall 1
+",
+        redis = server(""),
+        greeting = server(""),
+        mismatch = server(""),
+        unwanted = server(""),
+        status = server(""),
+        ports = server(""),
+    )
+}
+
+#[test]
+fn tcp_check_sequences_decide_and_log_as_haproxy_does() {
+    let srv = scripted_server();
+    let closed = free_port();
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cfg = config(free_port(), log.local_addr().unwrap(), srv, closed);
+    let _p = start_proxy(&cfg);
+    let ours = first_check_lines(log, Duration::from_millis(1500));
+    let expected = [
+        ("bare/s", "failed, reason: Layer4 connection problem, info: \"Connection refused at initial connection step of tcp-check\""),
+        ("greeting/s", "succeeded, reason: Layer6 check passed, info: \"pong seen\""),
+        ("mismatch/s", "failed, reason: Layer7 invalid response, info: \"TCPCHK did not match content 'nope' at step 2 comment: wants nope\""),
+        ("ports/s", "failed, reason: Layer4 connection problem, info: \"Connection refused at step 2 of tcp-check (connect port PORT) comment: 'second port'\""),
+        ("redis/s", "succeeded, reason: Layer7 check passed, code: 0, info: \"(tcp-check)\""),
+        ("status/s", "failed, reason: Layer7 wrong status, code: 0, info: \"no pong\""),
+        ("unwanted/s", "failed, reason: Layer7 invalid response, info: \"TCPCHK matched unwanted content '-ERR' at step 2\""),
+    ];
+    assert_eq!(ours.len(), expected.len(), "{ours:#?}");
+    for (server, text) in expected {
+        let line = &ours[server];
+        let text = text.replace("PORT", &closed.to_string());
+        assert!(
+            line.starts_with(&format!(
+                "Health check for server {server} {text}, check duration: N"
+            )),
+            "{line}\nwanted: {text}"
+        );
+    }
+
+    // The real HAProxy on the same servers logs the same lines.
+    if !haproxy_present() {
+        return;
+    }
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = free_port();
+    let cfg = config(listen, log.local_addr().unwrap(), srv, closed);
+    let _h = start_haproxy(&cfg, SocketAddr::from(([127, 0, 0, 1], listen)));
+    let theirs = first_check_lines(log, Duration::from_millis(1500));
+    assert_eq!(ours, theirs);
+}
+
+/// An HTTP server answering every request with `200 OK` and the body `hello`.
+fn http_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = c.set_read_timeout(Some(Duration::from_millis(300)));
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let _ =
+                    c.write_all(b"HTTP/1.1 200 OK\r\nX-Foo: bar\r\nContent-Length: 5\r\n\r\nhello");
+            });
+        }
+    });
+    addr
+}
+
+const HTTP_EXPECTS: &[(&str, &str)] = &[
+    ("status 200-399,404", "succeeded, reason: Layer7 check passed, code: 200"),
+    ("status 300-399,404", "failed, reason: Layer7 wrong status, code: 200, info: \"OK\""),
+    ("! status 200", "failed, reason: Layer7 wrong status, code: 200, info: \"OK\""),
+    ("rstatus ^2", "succeeded, reason: Layer7 check passed, code: 200"),
+    ("rstatus ^3", "failed, reason: Layer7 wrong status, code: 200, info: \"OK\""),
+    ("string hello", "succeeded, reason: Layer7 check passed, code: 200"),
+    ("! string hello", "failed, reason: Layer7 invalid response, info: \"HTTP check matched unwanted content\""),
+    ("rstring hel+o", "succeeded, reason: Layer7 check passed, code: 200"),
+    ("rstring nop", "failed, reason: Layer7 invalid response, info: \"HTTP content check did not match\""),
+    ("status 500 comment foo", "failed, reason: Layer7 wrong status, code: 200, info: \"OK comment: foo\""),
+    ("string nope comment cc", "failed, reason: Layer7 invalid response, info: \"HTTP content check did not match comment: cc\""),
+    ("status 500 error-status L7RSP on-error bad", "failed, reason: Layer7 invalid response, info: \"bad\""),
+    ("status 200 ok-status L6OK on-success good", "succeeded, reason: Layer6 check passed, info: \"good\""),
+];
+
+fn http_config(listen: u16, log: SocketAddr, srv: SocketAddr) -> String {
+    let mut cfg = format!(
+        "global
+    nbthread 1
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 1s
+    option log-health-checks
+    log {log} local0
+
+listen front
+    bind 127.0.0.1:{listen}
+    server x {srv}
+"
+    );
+    for (i, (expect, _)) in HTTP_EXPECTS.iter().enumerate() {
+        cfg.push_str(&format!(
+            "\nbackend h{i}\n    option httpchk\n    http-check expect {expect}\n    server s {srv} check inter 100ms rise 1 fall 1\n"
+        ));
+    }
+    cfg
+}
+
+#[test]
+fn http_check_expect_forms_decide_and_log_as_haproxy_does() {
+    let srv = http_server();
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cfg = http_config(free_port(), log.local_addr().unwrap(), srv);
+    let _p = start_proxy(&cfg);
+    let ours = first_check_lines(log, Duration::from_millis(1500));
+    assert_eq!(ours.len(), HTTP_EXPECTS.len(), "{ours:#?}");
+    for (i, (expect, text)) in HTTP_EXPECTS.iter().enumerate() {
+        let line = &ours[&format!("h{i}/s")];
+        assert!(
+            line.starts_with(&format!(
+                "Health check for server h{i}/s {text}, check duration: N"
+            )),
+            "expect {expect}: {line}\nwanted: {text}"
+        );
+    }
+    if !haproxy_present() {
+        return;
+    }
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = free_port();
+    let cfg = http_config(listen, log.local_addr().unwrap(), srv);
+    let _h = start_haproxy(&cfg, SocketAddr::from(([127, 0, 0, 1], listen)));
+    let theirs = first_check_lines(log, Duration::from_millis(1500));
+    assert_eq!(ours, theirs);
+}
+
+/// A server answering whatever it reads with a TLS alert record (handshake failure), as a TLS server refusing
+/// SSLv3 does.
+fn tls_alert_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                if std::io::Read::read(&mut c, &mut buf).is_ok_and(|n| n > 0) {
+                    let _ = c.write_all(b"\x15\x03\x01\x00\x02\x02\x28");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn ssl_hello_config(listen: u16, log: SocketAddr, tls: SocketAddr, http: SocketAddr) -> String {
+    format!(
+        "global
+    nbthread 1
+
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 1s
+    option log-health-checks
+    log {log} local0
+
+listen front
+    bind 127.0.0.1:{listen}
+    server x {http}
+
+backend tls
+    option ssl-hello-chk
+    server s {tls} check inter 100ms rise 1 fall 1
+
+backend plain
+    option ssl-hello-chk
+    server s {http} check inter 100ms rise 1 fall 1
+"
+    )
+}
+
+#[test]
+fn ssl_hello_chk_tells_tls_servers_from_others_as_haproxy_does() {
+    let (tls, http) = (tls_alert_server(), http_server());
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cfg = ssl_hello_config(free_port(), log.local_addr().unwrap(), tls, http);
+    let _p = start_proxy(&cfg);
+    let ours = first_check_lines(log, Duration::from_millis(1000));
+    assert!(
+        ours["tls/s"].starts_with("Health check for server tls/s succeeded, reason: Layer6 check passed, check duration: N"),
+        "{ours:#?}"
+    );
+    assert!(
+        ours["plain/s"].starts_with("Health check for server plain/s failed, reason: Layer6 invalid response, check duration: N"),
+        "{ours:#?}"
+    );
+    if !haproxy_present() {
+        return;
+    }
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = free_port();
+    let cfg = ssl_hello_config(listen, log.local_addr().unwrap(), tls, http);
+    let _h = start_haproxy(&cfg, SocketAddr::from(([127, 0, 0, 1], listen)));
+    let theirs = first_check_lines(log, Duration::from_millis(1000));
+    assert_eq!(ours, theirs);
+}
