@@ -540,6 +540,7 @@ impl Control for RuntimeApi {
             send_proxy: None,
             check_send_proxy: false,
             disabled: false,
+            resolve: None,
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };
         let puid = be.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;

@@ -151,7 +151,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "monitor",
     "persist",
     "rate-limit",
-    "server-template",
     "source",
     "tcp-check",
     "use-fcgi-app",
@@ -257,7 +256,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("curves", 1),
     ("error-limit", 1),
     ("id", 1),
-    ("init-addr", 1),
     ("log-proto", 1),
     ("max-reuse", 1),
     ("minconn", 1),
@@ -272,10 +270,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("pool-purge-delay", 1),
     ("proto", 1),
     ("redir", 1),
-    ("resolve-net", 1),
-    ("resolve-opts", 1),
-    ("resolve-prefer", 1),
-    ("resolvers", 1),
     ("shard", 1),
     ("sigalgs", 1),
     ("socks4", 1),
@@ -289,7 +283,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
 
 /// Sections HAProxy 2.6 has and fulcrum does not support yet.
 pub const SECTIONS_UNSUPPORTED: &[&str] = &[
-    "resolvers",
     "peers",
     "cache",
     "ring",
