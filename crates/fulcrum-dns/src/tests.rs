@@ -97,7 +97,12 @@ fn srv_round_trip_and_extended_rcode() {
             target: "a.example".into(),
         },
     );
-    let m = answer(&q, 0, std::slice::from_ref(&srv), &[a("a.example", "192.0.2.7")]);
+    let m = answer(
+        &q,
+        0,
+        std::slice::from_ref(&srv),
+        &[a("a.example", "192.0.2.7")],
+    );
     assert_eq!(m.answers, vec![srv]);
     assert_eq!(m.additional, vec![a("a.example", "192.0.2.7")]);
     // OPT with an extended rcode (BADVERS, 16).

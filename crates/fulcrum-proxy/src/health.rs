@@ -204,8 +204,8 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         tracker.force(true);
     }
     let target = SocketAddr::new(
-        c.check_addr.unwrap_or(server.addr.ip()),
-        c.check_port.unwrap_or(server.addr.port()),
+        c.check_addr.unwrap_or(server.addr().ip()),
+        c.check_port.unwrap_or(server.addr().port()),
     );
     let probe = probe_for(&be);
     let timeout = check_timeout(&be, &server);
@@ -316,7 +316,7 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     let Some(agent) = server.config.agent.clone() else {
         return;
     };
-    let target = SocketAddr::new(agent.addr.unwrap_or(server.addr.ip()), agent.port);
+    let target = SocketAddr::new(agent.addr.unwrap_or(server.addr().ip()), agent.port);
     let timeout = agent_timeout(&be, agent.inter);
     let send = agent.send.map(String::into_bytes);
     let offset = agent.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;

@@ -20,6 +20,7 @@ pub mod proxy_header;
 pub mod queue;
 pub mod ramp;
 pub mod relay;
+pub mod resolvers;
 pub mod rules;
 pub mod runtime_api;
 pub mod select;
@@ -460,6 +461,11 @@ impl Bound {
         }
         if let Some(h) = stats::spawn_sampler(self.snapshot.clone(), stop_rx.clone())
             .map_err(StartError::Thread)?
+        {
+            handles.push(h);
+        }
+        if let Some(h) =
+            resolvers::spawn(self.snapshot.clone(), stop_rx.clone()).map_err(StartError::Thread)?
         {
             handles.push(h);
         }

@@ -52,6 +52,8 @@ pub struct Snapshot {
     pub backend_after_response: bool,
     /// The idle server connections of every worker thread.
     pub idle_pools: Arc<crate::http::pool::Pools>,
+    /// The `resolvers` sections with their counters, and the resolver task's wake-up.
+    pub resolvers: Arc<crate::resolvers::Registry>,
     /// The last minutes of each backend and server, for the stats page's pictures (filled by
     /// [`crate::stats::spawn_sampler`] when some proxy has a stats page).
     pub history: Arc<std::sync::Mutex<fulcrum_admin::history::History>>,
@@ -428,6 +430,7 @@ impl Snapshot {
             tables,
             backend_after_response,
             idle_pools,
+            resolvers: Arc::new(crate::resolvers::Registry::new(&config.resolvers)),
             history: Arc::default(),
             order,
             first_iid,

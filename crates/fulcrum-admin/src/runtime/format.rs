@@ -18,14 +18,15 @@ pub fn render_servers_state(rows: &[ServerState]) -> String {
     out.push('\n');
     for r in rows {
         let check_addr = r.check_addr.map_or("-".to_string(), |a| a.to_string());
+        let addr = r.addr.map_or("-".to_string(), |a| a.to_string());
         let _ = writeln!(
             out,
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 - {} - 0 {} {} - 0",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 {} {} {} 0 {} {} - 0",
             r.be_id,
             r.be_name,
             r.srv_id,
             r.srv_name,
-            r.addr,
+            addr,
             r.op_state,
             r.admin_state,
             r.uweight,
@@ -35,10 +36,27 @@ pub fn render_servers_state(rows: &[ServerState]) -> String {
             r.check_result,
             r.check_health,
             r.check_state,
+            r.fqdn.as_deref().unwrap_or("-"),
             r.port,
+            r.srvrecord.as_deref().unwrap_or("-"),
             r.check_port,
             check_addr,
         );
+    }
+    out
+}
+
+/// `show resolvers [NAME]`: every section's nameservers with their counters, as HAProxy 2.6 prints them.
+pub fn render_resolvers(sections: &[super::ResolversInfo]) -> String {
+    let mut out = String::new();
+    for r in sections {
+        let _ = writeln!(out, "Resolvers section {}", r.name);
+        for ns in &r.nameservers {
+            let _ = writeln!(out, " nameserver {}:", ns.id);
+            for (name, v) in super::NAMESERVER_COUNTERS.iter().zip(ns.counters) {
+                let _ = writeln!(out, "  {:<13}{v}", format!("{name}:"));
+            }
+        }
     }
     out
 }
@@ -96,8 +114,10 @@ mod tests {
             be_name: "app".into(),
             srv_id: 1,
             srv_name: "s1".into(),
-            addr: "127.0.0.1".parse().unwrap(),
+            addr: Some("127.0.0.1".parse().unwrap()),
             port: 8080,
+            fqdn: None,
+            srvrecord: None,
             op_state: 2,
             admin_state: 0,
             uweight: 10,
