@@ -48,6 +48,12 @@ fn resolvers_section() {
             Duration::ZERO
         )
     );
+    // resolve_retries 0 and a payload size below 512 are taken, as by HAProxy (one query, no EDNS0 record).
+    let c = ok_both(&format!("resolvers d\n nameserver a 127.0.0.1:53\n resolve_retries 0\n accepted_payload_size 100\n{DEFAULTS}"));
+    assert_eq!(
+        (c.resolvers[0].retries, c.resolvers[0].accepted_payload_size),
+        (1, 100)
+    );
     // No nameserver: a warning, as in HAProxy.
     let c = ok_both(&format!("resolvers d\n{DEFAULTS}"));
     assert!(c

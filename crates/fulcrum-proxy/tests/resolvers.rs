@@ -214,6 +214,9 @@ fn address_changes_follow_dns_and_nxdomain_means_maintenance() {
         "the new address is used"
     );
     assert_eq!(state_line(&sock, "www")[4], "127.0.0.2");
+    let csv = cmd(&sock, "show stat");
+    let row = csv.lines().find(|l| l.starts_with("app,www,")).unwrap();
+    assert!(row.contains(&format!(",127.0.0.2:{port},")), "the stats CSV shows the new address: {row}");
     // NXDOMAIN: the address is kept for `hold nx`, then the server is in resolution maintenance (admin 0x20).
     dns.clear("www.test.invalid");
     assert!(

@@ -76,9 +76,10 @@ pub fn section(
                 }
                 Err(e) => sink.error(loc, kw, format!("failed to open {RESOLV_CONF}: {e}")),
             },
+            // HAProxy takes 0; one query is always sent.
             "resolve_retries" => {
-                if let Some(n) = sink.uint(loc, kw, line.words.get(1).map(String::as_str), 1, 1_000) {
-                    r.retries = n as u32;
+                if let Some(n) = sink.uint(loc, kw, line.words.get(1).map(String::as_str), 0, 1_000) {
+                    r.retries = (n as u32).max(1);
                 }
             }
             "accepted_payload_size" => match line.word(1).parse::<u32>() {
