@@ -251,18 +251,19 @@ async fn run(snap: Arc<Snapshot>, mut stop: watch::Receiver<bool>) {
         }
         let now = Instant::now();
         // The names wanted now (`set server ... fqdn` may have changed some).
-        let mut wanted: Vec<Key> = Vec::new();
+        let mut wanted: Vec<(Key, bool)> = Vec::new();
         for s in &snap.servers {
             if let Some(k) = key_of(&reg, s) {
-                if !wanted.contains(&k) {
-                    wanted.push(k);
+                match wanted.iter_mut().find(|(w, _)| *w == k) {
+                    Some((_, has)) => *has |= s.has_addr(),
+                    None => wanted.push((k, s.has_addr())),
                 }
             }
         }
-        jobs.retain(|k, _| wanted.contains(k));
-        for k in wanted {
+        jobs.retain(|k, _| wanted.iter().any(|(w, _)| w == k));
+        for (k, has_addr) in wanted {
             jobs.entry(k.clone()).or_insert_with(|| {
-                Resolution::new(
+                let mut r = Resolution::new(
                     &k.name,
                     if k.srv {
                         Kind::Srv
@@ -271,7 +272,13 @@ async fn run(snap: Arc<Snapshot>, mut stop: watch::Receiver<bool>) {
                             prefer_v6: k.prefer_v6,
                         }
                     },
-                )
+                );
+                // An address the server already has (init-addr, the state file, the runtime API) counts as
+                // valid from now: an error first holds it for its hold period, as a later one would.
+                if has_addr {
+                    r.last_valid = Some(now);
+                }
+                r
             });
         }
         for (k, res) in jobs.iter_mut() {

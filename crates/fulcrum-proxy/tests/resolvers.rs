@@ -216,7 +216,10 @@ fn address_changes_follow_dns_and_nxdomain_means_maintenance() {
     assert_eq!(state_line(&sock, "www")[4], "127.0.0.2");
     let csv = cmd(&sock, "show stat");
     let row = csv.lines().find(|l| l.starts_with("app,www,")).unwrap();
-    assert!(row.contains(&format!(",127.0.0.2:{port},")), "the stats CSV shows the new address: {row}");
+    assert!(
+        row.contains(&format!(",127.0.0.2:{port},")),
+        "the stats CSV shows the new address: {row}"
+    );
     // NXDOMAIN: the address is kept for `hold nx`, then the server is in resolution maintenance (admin 0x20).
     dns.clear("www.test.invalid");
     assert!(
@@ -389,6 +392,42 @@ fn init_addr_and_runtime_api() {
         "b resolved its new name"
     );
     assert_eq!(state_line(&sock, "b")[17], "www.test.invalid");
+    drop((s1, s2));
+}
+
+/// `init-addr last`: the address the server-state file carried is used at start; with the nameservers refusing,
+/// it serves for `hold refused`, then the server is in resolution maintenance.
+#[test]
+fn init_addr_last_takes_the_state_file_address() {
+    let dns = Dns::start();
+    let port = free_port();
+    let s1 = Origin::start("s1", format!("127.0.0.1:{port}").parse().unwrap()).unwrap();
+    let s2 = Origin::start("s2", format!("127.0.0.2:{port}").parse().unwrap()).unwrap();
+    let state =
+        std::env::temp_dir().join(format!("fulcrum-dns-state-{}-{port}", std::process::id()));
+    let sock = sock_path();
+    let text = config(
+        dns.addr,
+        &sock,
+        &format!("    server www www.test.invalid:{port} resolvers dns resolve-prefer ipv4 init-addr last,none\n"),
+    )
+    .replace("    nbthread 1\n", &format!("    nbthread 1\n    server-state-file {}\n", state.display()))
+    .replace("    mode http\n", "    mode http\n    load-server-state-from-file global\n");
+    dns.a("www.test.invalid", "127.0.0.2");
+    let p = start_proxy(&text);
+    assert!(wait_until(Duration::from_secs(5), || served(&p) == "s2"));
+    std::fs::write(&state, cmd(&sock, "show servers state")).unwrap();
+    drop(p);
+    // Second life: the nameserver refuses; the file's address serves at once, until `hold refused` runs out.
+    dns.set("www.test.invalid", rtype::A, Answer::Rcode(rcode::REFUSED));
+    let p = start_proxy(&text);
+    assert_eq!(served(&p), "s2", "the state file's address");
+    assert!(
+        wait_until(Duration::from_secs(5), || served(&p) == "503"),
+        "refused beyond hold refused"
+    );
+    assert_eq!(state_line(&sock, "www")[6], "32");
+    let _ = std::fs::remove_file(&state);
     drop((s1, s2));
 }
 
