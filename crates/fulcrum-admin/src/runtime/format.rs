@@ -108,6 +108,25 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn show_resolvers_layout() {
+        let r = super::super::ResolversInfo {
+            name: "dns".into(),
+            nameservers: vec![super::super::NameserverInfo {
+                id: "ns1".into(),
+                counters: std::array::from_fn(|i| i as u64),
+            }],
+        };
+        let out = render_resolvers(&[r]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 17);
+        assert_eq!(lines[0], "Resolvers section dns");
+        assert_eq!(lines[1], " nameserver ns1:");
+        assert_eq!(lines[2], "  sent:        0");
+        assert_eq!(lines[7], "  cname_error: 5");
+        assert_eq!(lines[16], "  outdated:    14");
+    }
+
+    #[test]
     fn servers_state_has_the_version_line_the_columns_and_25_fields_per_server() {
         let row = ServerState {
             be_id: 3,
@@ -130,7 +149,7 @@ mod tests {
             check_port: 0,
             check_addr: None,
         };
-        let out = render_servers_state(&[row]);
+        let out = render_servers_state(std::slice::from_ref(&row));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "1");
         assert_eq!(lines[1].split(' ').count(), 26);
@@ -138,6 +157,14 @@ mod tests {
             lines[2],
             "3 app 1 s1 127.0.0.1 2 0 10 10 3 6 3 4 6 0 0 0 - 8080 - 0 0 - - 0"
         );
+        let row = ServerState {
+            addr: None,
+            fqdn: Some("a.example".into()),
+            srvrecord: Some("_http._tcp.example".into()),
+            ..row
+        };
+        let out = render_servers_state(&[row]);
+        assert!(out.ends_with("\n3 app 1 s1 - 2 0 10 10 3 6 3 4 6 0 0 0 a.example 8080 _http._tcp.example 0 0 - - 0\n"), "{out}");
     }
 
     #[test]
