@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use fulcrum_admin::runtime::{NameserverInfo, ResolversInfo};
 use fulcrum_dns::resolution::{Hold, Kind, Outcome, Params, Poll, Resolution};
 use fulcrum_dns::select::{assign_slots, pick_addr, Fill, Net, Preference};
-use fulcrum_dns::wire;
+use fulcrum_dns::wire::{self, rcode};
 use tokio::net::UdpSocket;
 use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
@@ -380,13 +380,22 @@ fn answer(reg: &Registry, jobs: &mut HashMap<Key, Resolution>, data: &[u8], from
                 ns.inc(ctr::UPDATE);
             }
         }
-        Outcome::Fallback => ns.inc(ctr::ANY_ERR),
-        Outcome::Error { status, .. } => ns.inc(match status {
-            fulcrum_dns::resolution::Status::Nx => ctr::NX,
-            fulcrum_dns::resolution::Status::Refused => ctr::REFUSED,
-            fulcrum_dns::resolution::Status::Invalid => ctr::INVALID,
-            _ => ctr::OTHER,
-        }),
+        Outcome::Fallback => ns.inc(error_counter(&msg, None)),
+        Outcome::Error { status, .. } => ns.inc(error_counter(&msg, Some(status))),
+    }
+}
+
+/// The counter an error answer goes to: an answer that does not match the question is `invalid`, then by
+/// response code (NOERROR without the records asked is HAProxy's `any_err`).
+fn error_counter(msg: &wire::Message, status: Option<fulcrum_dns::resolution::Status>) -> usize {
+    if status == Some(fulcrum_dns::resolution::Status::Invalid) {
+        return ctr::INVALID;
+    }
+    match msg.rcode {
+        rcode::NXDOMAIN => ctr::NX,
+        rcode::REFUSED => ctr::REFUSED,
+        rcode::NOERROR => ctr::ANY_ERR,
+        _ => ctr::OTHER,
     }
 }
 
