@@ -242,7 +242,7 @@ async fn run(snap: Arc<Snapshot>, mut stop: watch::Receiver<bool>) {
         | 1;
     let mut ids = Ids(seed);
     let mut jobs: HashMap<Key, Resolution> = HashMap::new();
-    let mut slots: HashMap<(usize, String), Vec<Option<Fill>>> = HashMap::new();
+    let mut slots: HashMap<(usize, Key), Vec<Option<Fill>>> = HashMap::new();
     let mut buf4 = vec![0u8; 65535];
     let mut buf6 = vec![0u8; 65535];
     loop {
@@ -257,6 +257,15 @@ async fn run(snap: Arc<Snapshot>, mut stop: watch::Receiver<bool>) {
                 match wanted.iter_mut().find(|(w, _)| *w == k) {
                     Some((_, has)) => *has |= s.has_addr(),
                     None => wanted.push((k, s.has_addr())),
+                }
+            }
+        }
+        // SRV targets that came without an address: their own A/AAAA resolutions.
+        for ((_, k), fills) in slots.iter() {
+            for f in fills.iter().flatten().filter(|f| f.addr.is_none()) {
+                let t = target_key(k, &f.target);
+                if wire::valid_name(&t.name) && !wanted.iter().any(|(w, _)| *w == t) {
+                    wanted.push((t, false));
                 }
             }
         }
@@ -303,6 +312,16 @@ async fn run(snap: Arc<Snapshot>, mut stop: watch::Receiver<bool>) {
             }
         }
         apply(&snap, &mut jobs, &mut slots, now);
+        // A slot waiting for a target not asked yet: start its resolution at once.
+        let unasked = slots.iter().any(|((_, k), fills)| {
+            fills.iter().flatten().any(|f| {
+                let t = target_key(k, &f.target);
+                f.addr.is_none() && wire::valid_name(&t.name) && !jobs.contains_key(&t)
+            })
+        });
+        if unasked {
+            continue;
+        }
         let wake_at = jobs
             .iter()
             .map(|(k, r)| {
@@ -319,6 +338,16 @@ async fn run(snap: Arc<Snapshot>, mut stop: watch::Receiver<bool>) {
             r = recv(&v4, &mut buf4) => if let Ok((n, from)) = r { answer(&reg, &mut jobs, &buf4[..n], from) },
             r = recv(&v6, &mut buf6) => if let Ok((n, from)) = r { answer(&reg, &mut jobs, &buf6[..n], from) },
         }
+    }
+}
+
+/// The host resolution of an SRV record's target.
+fn target_key(srv: &Key, target: &str) -> Key {
+    Key {
+        section: srv.section,
+        name: target.to_string(),
+        srv: false,
+        prefer_v6: srv.prefer_v6,
     }
 }
 
@@ -403,7 +432,7 @@ fn error_counter(msg: &wire::Message, status: Option<fulcrum_dns::resolution::St
 fn apply(
     snap: &Snapshot,
     jobs: &mut HashMap<Key, Resolution>,
-    slots: &mut HashMap<(usize, String), Vec<Option<Fill>>>,
+    slots: &mut HashMap<(usize, Key), Vec<Option<Fill>>>,
     now: Instant,
 ) {
     let reg = &snap.resolvers;
@@ -435,7 +464,7 @@ fn apply(
                 continue;
             };
             let hold = reg.sections[k.section].params.hold;
-            let fills = slots.entry((be.id, k.name.clone())).or_default();
+            let fills = slots.entry((be.id, k.clone())).or_default();
             fills.resize(servers.len(), None);
             if res.status == fulcrum_dns::resolution::Status::None {
                 continue;
@@ -445,6 +474,14 @@ fn apply(
                 assign_slots(fills, &res.srv);
             } else {
                 fills.iter_mut().for_each(|f| *f = None);
+            }
+            // A target the additional section gave no address for is asked on its own (its A/AAAA).
+            for f in fills.iter_mut().flatten().filter(|f| f.addr.is_none()) {
+                if let Some(r) = jobs.get(&target_key(&k, &f.target)) {
+                    if r.status == fulcrum_dns::resolution::Status::Valid {
+                        f.addr = r.addrs.first().copied();
+                    }
+                }
             }
             for (s, fill) in servers.iter().zip(fills.iter()) {
                 changed |= apply_slot(&snap.idle_pools, be, s, fill.as_ref());

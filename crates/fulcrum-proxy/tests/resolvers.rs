@@ -278,11 +278,13 @@ fn server_template_follows_srv_records() {
                     .enumerate()
                     .map(|(i, o)| srv(o, i + 1))
                     .collect(),
-                (1..=n).map(add).collect(),
+                // The third target comes without an address: it is asked on its own.
+                (1..=n.min(2)).map(add).collect(),
             ),
         )
     };
     set(3);
+    dns.a("host3.test.invalid", "127.0.0.1");
     let sock = sock_path();
     let p = start_proxy(&config(
         dns.addr,
