@@ -9,9 +9,9 @@
 //!   name cannot be resolved longer than its `hold` period, the server is in resolution maintenance
 //!   ([`ServerRt::ADMIN_RMAINT`]);
 //! - an SRV name (`_service._proto.domain`): the backend's servers with that name (a `server-template`) are slots
-//!   that follow the records ([`fulcrum_dns::select::assign_slots`]): address and port from the record and its
-//!   additional section, weight from the record unless `resolve-opts ignore-weight`; an empty slot is in
-//!   resolution maintenance.
+//!   that follow the records ([`fulcrum_dns::select::assign_slots`]): port and weight from the record (unless
+//!   `resolve-opts ignore-weight`), address from the additional section or, without one there, from a resolution
+//!   of the target of its own; an empty slot is in resolution maintenance.
 //!
 //! The data path reads the address with one atomic load per connection ([`ServerRt::addr`]); idle pooled
 //! connections to an old address are closed when it changes. `set server ... fqdn` wakes the task through
