@@ -54,6 +54,13 @@ fn resolvers_section() {
         (c.resolvers[0].retries, c.resolvers[0].accepted_payload_size),
         (1, 100)
     );
+    // `resolvers default` may be named without being declared (made from /etc/resolv.conf, as by HAProxy).
+    if std::fs::read_to_string("/etc/resolv.conf")
+        .is_ok_and(|t| t.lines().any(|l| l.starts_with("nameserver")))
+    {
+        let c = ok_both(&format!("{DEFAULTS}backend b\n server s www.example.invalid:80 resolvers default init-addr none\n"));
+        assert_eq!(c.resolvers.last().unwrap().name, "default");
+    }
     // No nameserver: a warning, as in HAProxy.
     let c = ok_both(&format!("resolvers d\n{DEFAULTS}"));
     assert!(c

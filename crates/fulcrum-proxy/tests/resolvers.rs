@@ -433,8 +433,8 @@ fn init_addr_last_takes_the_state_file_address() {
     drop((s1, s2));
 }
 
-/// `show resolvers` has HAProxy 2.6's layout (counters aside, and without the `default` section HAProxy adds for
-/// its HTTP client from /etc/resolv.conf).
+/// `show resolvers` has HAProxy 2.6's layout, counters aside (with the `default` section both make from
+/// /etc/resolv.conf).
 #[test]
 fn show_resolvers_matches_haproxy() {
     let dns = Dns::start();
@@ -455,9 +455,6 @@ fn show_resolvers_matches_haproxy() {
     let mask = |s: &str| -> Vec<String> {
         let mut out = Vec::new();
         for l in s.lines().filter(|l| !l.is_empty()) {
-            if l.starts_with("Resolvers section default") {
-                break;
-            }
             out.push(match l.rsplit_once(' ') {
                 Some((k, v)) if v.parse::<u64>().is_ok() => format!("{k} N"),
                 _ => l.to_string(),
@@ -466,8 +463,11 @@ fn show_resolvers_matches_haproxy() {
         out
     };
     let ours = mask(&cmd(&sock, "show resolvers"));
-    assert_eq!(ours.len(), 1 + 2 * 16, "{ours:?}");
-    assert_eq!(mask(&cmd(&sock, "show resolvers dns")), ours);
+    assert_eq!(
+        &ours[..33],
+        &mask(&cmd(&sock, "show resolvers dns"))[..],
+        "{ours:?}"
+    );
     assert_eq!(
         cmd(&sock, "show resolvers nope"),
         "Can't find that resolvers section\n\n"

@@ -229,6 +229,9 @@ pub fn parse_sources_with(
         &mut sink,
     );
     userlist::check_references(&proxies, &userlists, &mut sink);
+    resolvers::add_default(&mut resolvers_list, &|| {
+        std::fs::read_to_string(resolvers::RESOLV_CONF)
+    });
     validate::check_resolvers(&proxies, &resolvers_list, &mut sink);
     if sink.diags.is_empty() {
         Ok(Config {

@@ -202,6 +202,43 @@ fn nameserver_addr(a: &str) -> Result<SocketAddr, String> {
     }
 }
 
+/// HAProxy 2.6's implicit `resolvers default`: when no section has that name, one is made from the nameservers of
+/// /etc/resolv.conf (`resolv_conf` gives its text), each named by its address; none when the file cannot be read
+/// or names no nameserver. Servers may name it without declaring it.
+pub fn add_default(list: &mut Vec<Resolvers>, resolv_conf: &dyn Fn() -> std::io::Result<String>) {
+    if list.iter().any(|r| r.name == "default") {
+        return;
+    }
+    let Ok(text) = resolv_conf() else { return };
+    let location = Location::new(RESOLV_CONF, 0);
+    let nameservers: Vec<Nameserver> = resolv_conf_nameservers(&text)
+        .into_iter()
+        .map(|addr| Nameserver {
+            id: addr.ip().to_string(),
+            addr,
+            location: location.clone(),
+        })
+        .collect();
+    if nameservers.is_empty() {
+        return;
+    }
+    list.push(Resolvers {
+        name: "default".into(),
+        nameservers,
+        retries: 3,
+        timeout_resolve: Duration::from_secs(1),
+        timeout_retry: Duration::from_secs(1),
+        hold_valid: Duration::from_secs(10),
+        hold_nx: Duration::from_secs(30),
+        hold_other: Duration::from_secs(30),
+        hold_refused: Duration::from_secs(30),
+        hold_timeout: Duration::from_secs(30),
+        hold_obsolete: Duration::ZERO,
+        accepted_payload_size: 512,
+        location,
+    });
+}
+
 /// The `nameserver` addresses of a resolv.conf text, port 53.
 pub fn resolv_conf_nameservers(text: &str) -> Vec<SocketAddr> {
     text.lines()
@@ -229,6 +266,22 @@ mod tests {
                 "[::1]:53".parse().unwrap()
             ]
         );
+    }
+
+    #[test]
+    fn implicit_default_section() {
+        let mut list = Vec::new();
+        add_default(&mut list, &|| Ok("nameserver 10.0.0.53\n".into()));
+        assert_eq!(list[0].name, "default");
+        assert_eq!(list[0].nameservers[0].id, "10.0.0.53");
+        assert_eq!(list[0].nameservers[0].addr, "10.0.0.53:53".parse().unwrap());
+        // Not twice, and not without nameservers.
+        add_default(&mut list, &|| Ok("nameserver 10.0.0.54\n".into()));
+        assert_eq!(list.len(), 1);
+        let mut none = Vec::new();
+        add_default(&mut none, &|| Ok("search x\n".into()));
+        add_default(&mut none, &|| Err(std::io::ErrorKind::NotFound.into()));
+        assert!(none.is_empty());
     }
 
     #[test]
