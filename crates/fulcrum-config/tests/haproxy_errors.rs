@@ -45,7 +45,7 @@ fn keyword_out_of_section() {
 
 #[test]
 fn unsupported_sections() {
-    for s in ["resolvers dns", "peers p", "cache c", "ring r", "mailers m"] {
+    for s in ["peers p", "cache c", "ring r", "mailers m"] {
         let kw = s.split(' ').next().unwrap();
         err1(
             &format!("global\n{s}\n some line\n other line\n"),
@@ -913,8 +913,6 @@ fn server_errors() {
         ("crl-file crl.pem", "server crl-file"),
         ("curves X25519", "server curves"),
         ("minconn 3", "server minconn"),
-        ("resolvers dns", "server resolvers"),
-        ("init-addr none", "server init-addr"),
         ("check-proto h2", "server check-proto"),
     ] {
         let e = errs(&b(&format!("server s 127.0.0.1:1 {opt}")));

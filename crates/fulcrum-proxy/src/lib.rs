@@ -318,6 +318,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         api.set_certs(certs);
     }
     api.set_exposed(exposed.clone());
+    api.set_pools(idle_pools.clone());
     Ok(Bound {
         idle_pools,
         runtime: (Arc::new(api), stats_sockets),
@@ -394,6 +395,15 @@ impl Bound {
         }
         if let Some(h) = stats::spawn_sampler(self.snapshot.clone(), stop_rx.clone())
             .map_err(StartError::Thread)?
+        {
+            handles.push(h);
+        }
+        if let Some(h) = data::resolvers::spawn(
+            self.snapshot.clone(),
+            self.idle_pools.clone(),
+            stop_rx.clone(),
+        )
+        .map_err(StartError::Thread)?
         {
             handles.push(h);
         }

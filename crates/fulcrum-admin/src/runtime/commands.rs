@@ -384,15 +384,30 @@ fn set_server(ctl: &dyn Control, words: &[&str]) -> Reply {
             Ok(w) => answer(ctl.set_weight(b, s, w)),
             Err(m) => text(m),
         },
-        // A new name only means something to a server whose address is resolved at run time, which takes a
-        // `resolvers` section; fulcrum has none yet, so no server has resolution configured (HAProxy's answer).
+        // A new name only means something to a server whose address is resolved at run time (`resolvers`).
         Some("fqdn") => match words.get(4) {
-            Some(_) => {
-                text("set server <b>/<s> fqdn failed because no resolution is configured.\n")
-            }
+            Some(name) => match ctl.set_server_fqdn(b, s, name) {
+                Ok(m) | Err(CtlError::Other(m)) => text(format!("{m}\n")),
+                Err(e) => text(refusal(&e, false)),
+            },
             None => text("set server <b>/<s> fqdn requires a FQDN.\n"),
         },
-        _ => text("usage: set server <backend>/<server> state | weight | fqdn\n"),
+        Some("addr") => {
+            let Some(addr) = words.get(4) else {
+                return text(
+                    "set server <b>/<s> addr requires an address and optionally a port.\n",
+                );
+            };
+            let port = match (words.get(5).copied(), words.get(6).copied()) {
+                (Some("port"), p) => p.or(Some("")),
+                _ => None,
+            };
+            match ctl.set_server_addr(b, s, addr, port) {
+                Ok(m) | Err(CtlError::Other(m)) => text(format!("{m}\n")),
+                Err(e) => text(refusal(&e, false)),
+            }
+        }
+        _ => text("usage: set server <backend>/<server> state | weight | fqdn | addr\n"),
     }
 }
 
@@ -771,6 +786,16 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
             None => text("Can't find backend.\n"),
         },
         ["show", "acl", rest @ ..] => show_acl(ctl, rest.first().copied()),
+        ["show", "resolvers", rest @ ..] => {
+            let all = ctl.resolvers();
+            match rest.first() {
+                None => text(super::format::render_resolvers(&all)),
+                Some(n) => match all.iter().find(|r| r.name == *n) {
+                    Some(r) => text(super::format::render_resolvers(std::slice::from_ref(r))),
+                    None => text("Can't find that resolvers section\n"),
+                },
+            }
+        }
         ["add" | "del" | "clear", "acl", ..] => acl_command(ctl, &words),
         ["show", "map", rest @ ..] => show_map(ctl, rest),
         [verb @ ("show" | "clear" | "set"), "table", rest @ ..] => text(ctl.table(verb, rest)),

@@ -18,14 +18,15 @@ pub fn render_servers_state(rows: &[ServerState]) -> String {
     out.push('\n');
     for r in rows {
         let check_addr = r.check_addr.map_or("-".to_string(), |a| a.to_string());
+        let addr = r.addr.map_or("-".to_string(), |a| a.to_string());
         let _ = writeln!(
             out,
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 - {} - 0 {} {} - 0",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 {} {} {} 0 {} {} - 0",
             r.be_id,
             r.be_name,
             r.srv_id,
             r.srv_name,
-            r.addr,
+            addr,
             r.op_state,
             r.admin_state,
             r.uweight,
@@ -35,10 +36,27 @@ pub fn render_servers_state(rows: &[ServerState]) -> String {
             r.check_result,
             r.check_health,
             r.check_state,
+            r.fqdn.as_deref().unwrap_or("-"),
             r.port,
+            r.srvrecord.as_deref().unwrap_or("-"),
             r.check_port,
             check_addr,
         );
+    }
+    out
+}
+
+/// `show resolvers [NAME]`: every section's nameservers with their counters, as HAProxy 2.6 prints them.
+pub fn render_resolvers(sections: &[super::ResolversInfo]) -> String {
+    let mut out = String::new();
+    for r in sections {
+        let _ = writeln!(out, "Resolvers section {}", r.name);
+        for ns in &r.nameservers {
+            let _ = writeln!(out, " nameserver {}:", ns.id);
+            for (name, v) in super::NAMESERVER_COUNTERS.iter().zip(ns.counters) {
+                let _ = writeln!(out, "  {:<13}{v}", format!("{name}:"));
+            }
+        }
     }
     out
 }
@@ -93,14 +111,35 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn show_resolvers_layout() {
+        let r = super::super::ResolversInfo {
+            name: "dns".into(),
+            nameservers: vec![super::super::NameserverInfo {
+                id: "ns1".into(),
+                counters: std::array::from_fn(|i| i as u64),
+            }],
+        };
+        let out = render_resolvers(&[r]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 17);
+        assert_eq!(lines[0], "Resolvers section dns");
+        assert_eq!(lines[1], " nameserver ns1:");
+        assert_eq!(lines[2], "  sent:        0");
+        assert_eq!(lines[7], "  cname_error: 5");
+        assert_eq!(lines[16], "  outdated:    14");
+    }
+
+    #[test]
     fn servers_state_has_the_version_line_the_columns_and_25_fields_per_server() {
         let row = ServerState {
             be_id: 3,
             be_name: "app".into(),
             srv_id: 1,
             srv_name: "s1".into(),
-            addr: "127.0.0.1".parse().unwrap(),
+            addr: Some("127.0.0.1".parse().unwrap()),
             port: 8080,
+            fqdn: None,
+            srvrecord: None,
             op_state: 2,
             admin_state: 0,
             uweight: 10,
@@ -113,7 +152,7 @@ mod tests {
             check_port: 0,
             check_addr: None,
         };
-        let out = render_servers_state(&[row]);
+        let out = render_servers_state(std::slice::from_ref(&row));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "1");
         assert_eq!(lines[1].split(' ').count(), 26);
@@ -121,6 +160,14 @@ mod tests {
             lines[2],
             "3 app 1 s1 127.0.0.1 2 0 10 10 3 6 3 4 6 0 0 0 - 8080 - 0 0 - - 0"
         );
+        let row = ServerState {
+            addr: None,
+            fqdn: Some("a.example".into()),
+            srvrecord: Some("_http._tcp.example".into()),
+            ..row
+        };
+        let out = render_servers_state(&[row]);
+        assert!(out.ends_with("\n3 app 1 s1 - 2 0 10 10 3 6 3 4 6 0 0 0 a.example 8080 _http._tcp.example 0 0 - - 0\n"), "{out}");
     }
 
     #[test]

@@ -160,10 +160,14 @@ pub struct ServerState {
     pub srv_id: u32,
     /// The server's name.
     pub srv_name: String,
-    /// Its address.
-    pub addr: IpAddr,
+    /// Its address (`None` while its name is unresolved: `-`).
+    pub addr: Option<IpAddr>,
     /// Its port.
     pub port: u16,
+    /// The name its resolvers ask (`srv_fqdn`), if any.
+    pub fqdn: Option<String>,
+    /// The SRV name of its `server-template` (`srvrecord`), if any.
+    pub srvrecord: Option<String>,
     /// 0 stopped, 2 running (1 starting, 3 stopping).
     pub op_state: u8,
     /// HAProxy's admin flags: 0x01 forced maintenance, 0x04 maintenance from the configuration (`disabled`),
@@ -284,6 +288,44 @@ pub enum AclError {
     /// A pattern that an ACL using the reference cannot match with (already worded, as HAProxy words it).
     Invalid(String),
 }
+
+/// One `resolvers` section's counters, as `show resolvers` prints them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolversInfo {
+    /// The section's name.
+    pub name: String,
+    /// Its nameservers, in order.
+    pub nameservers: Vec<NameserverInfo>,
+}
+
+/// One nameserver's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameserverInfo {
+    /// Its ID.
+    pub id: String,
+    /// The counters in `show resolvers`' order: sent, snd_error, valid, update, cname, cname_error, any_err, nx,
+    /// timeout, refused, other, invalid, too_big, truncated, outdated.
+    pub counters: [u64; 15],
+}
+
+/// The names of [`NameserverInfo::counters`], in order.
+pub const NAMESERVER_COUNTERS: [&str; 15] = [
+    "sent",
+    "snd_error",
+    "valid",
+    "update",
+    "cname",
+    "cname_error",
+    "any_err",
+    "nx",
+    "timeout",
+    "refused",
+    "other",
+    "invalid",
+    "too_big",
+    "truncated",
+    "outdated",
+];
 
 /// What the runtime API reads from and changes in the running proxy.
 pub trait Control {
@@ -430,6 +472,28 @@ pub trait Control {
     fn ssl_cert_commit(&self, name: &str) -> Result<String, String> {
         let _ = name;
         Err(NO_TLS.into())
+    }
+    /// `set server B/S addr ADDR [port PORT]`: the answer, in HAProxy's words.
+    fn set_server_addr(
+        &self,
+        backend: &str,
+        server: &str,
+        addr: &str,
+        port: Option<&str>,
+    ) -> Result<String, CtlError> {
+        let _ = (backend, server, addr, port);
+        Err(CtlError::Other("not supported".into()))
+    }
+    /// `set server B/S fqdn NAME`: the answer, in HAProxy's words.
+    fn set_server_fqdn(&self, backend: &str, server: &str, fqdn: &str) -> Result<String, CtlError> {
+        let _ = (backend, server, fqdn);
+        Err(CtlError::Other(
+            "set server <b>/<s> fqdn failed because no resolution is configured.".into(),
+        ))
+    }
+    /// The `resolvers` sections and their counters.
+    fn resolvers(&self) -> Vec<ResolversInfo> {
+        Vec::new()
     }
     /// `abort ssl cert NAME`.
     fn ssl_cert_abort(&self, name: &str) -> Result<String, String> {

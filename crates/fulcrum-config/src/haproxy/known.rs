@@ -144,7 +144,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "max-session-srv-conns",
     "monitor",
     "rate-limit",
-    "server-template",
     "source",
     "use-fcgi-app",
     "use-server",
@@ -239,7 +238,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("curves", 1),
     ("error-limit", 1),
     ("id", 1),
-    ("init-addr", 1),
     ("log-proto", 1),
     ("max-reuse", 1),
     ("minconn", 1),
@@ -254,10 +252,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("pool-purge-delay", 1),
     ("proto", 1),
     ("redir", 1),
-    ("resolve-net", 1),
-    ("resolve-opts", 1),
-    ("resolve-prefer", 1),
-    ("resolvers", 1),
     ("shard", 1),
     ("sigalgs", 1),
     ("socks4", 1),
@@ -271,7 +265,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
 
 /// Sections HAProxy 2.6 has and fulcrum does not support yet.
 pub const SECTIONS_UNSUPPORTED: &[&str] = &[
-    "resolvers",
     "peers",
     "cache",
     "ring",

@@ -19,6 +19,7 @@ mod log;
 pub mod model;
 mod program;
 mod proxy;
+mod resolvers;
 mod rules;
 mod sections;
 mod server;
@@ -84,6 +85,7 @@ pub fn parse_sources_with(
     let mut http_errors = rules::HttpErrorsSections::new();
     let mut programs = Vec::new();
     let mut userlists = Vec::new();
+    let mut resolvers_list = Vec::new();
     // The rule sets of the named defaults sections that define TCP/HTTP rules, and which side (frontend: true)
     // first used each one.
     let mut defaults_rules: Vec<validate::DefaultsRules> = Vec::new();
@@ -120,6 +122,14 @@ pub fn parse_sources_with(
                 &sec.location,
                 &sec.lines,
                 &mut userlists,
+                &mut sink,
+            ),
+            SectionKind::Resolvers => resolvers::section(
+                sec.name.as_deref().unwrap_or_default(),
+                &sec.location,
+                &sec.lines,
+                &mut resolvers_list,
+                &|| std::fs::read_to_string(resolvers::RESOLV_CONF),
                 &mut sink,
             ),
             SectionKind::Program => program::section(
@@ -221,6 +231,10 @@ pub fn parse_sources_with(
         &mut sink,
     );
     userlist::check_references(&proxies, &userlists, &mut sink);
+    resolvers::add_default(&mut resolvers_list, &|| {
+        std::fs::read_to_string(resolvers::RESOLV_CONF)
+    });
+    validate::check_resolvers(&proxies, &resolvers_list, &mut sink);
     if sink.diags.is_empty() {
         Ok(Config {
             global,
@@ -228,6 +242,7 @@ pub fn parse_sources_with(
             warnings: sink.warnings,
             programs,
             userlists,
+            resolvers: resolvers_list,
             maps: MapFiles(sink.maps),
         })
     } else {

@@ -24,6 +24,8 @@ pub struct Config {
     pub programs: Vec<Program>,
     /// `userlist` sections, in file order.
     pub userlists: Vec<Userlist>,
+    /// `resolvers` sections, in file order.
+    pub resolvers: Vec<Resolvers>,
     /// The map files the `map*` converters of the configuration read, shared with the compiled converters.
     pub maps: MapFiles,
 }
@@ -699,6 +701,8 @@ pub struct Server {
     pub check_send_proxy: bool,
     /// `cookie VALUE`: the value of the backend's persistence cookie that names this server.
     pub cookie: Option<String>,
+    /// `resolvers`, `init-addr`, `resolve-*` and `server-template`: how the address follows names at run time.
+    pub resolve: Option<Box<ServerResolve>>,
     /// Where the line was.
     pub location: Location,
 }
@@ -1664,4 +1668,89 @@ pub enum LoadServerState {
     Global,
     /// `local`: the backend's own file (`server-state-file-name`).
     Local,
+}
+
+/// A `resolvers NAME` section: the nameservers servers' names are asked at run time, and the timers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolvers {
+    /// The section's name (`server ... resolvers NAME`).
+    pub name: String,
+    /// `nameserver ID ADDR:PORT` lines, then those `parse-resolv-conf` read, in order.
+    pub nameservers: Vec<Nameserver>,
+    /// `resolve_retries N` (default 3): queries sent before a resolution times out.
+    pub retries: u32,
+    /// `timeout resolve T` (default 1 s): how soon a name is asked again after an error.
+    pub timeout_resolve: Duration,
+    /// `timeout retry T` (default 1 s): how soon an unanswered query is sent again.
+    pub timeout_retry: Duration,
+    /// `hold valid T` (default 10 s).
+    pub hold_valid: Duration,
+    /// `hold nx T` (default 30 s).
+    pub hold_nx: Duration,
+    /// `hold other T` (default 30 s).
+    pub hold_other: Duration,
+    /// `hold refused T` (default 30 s).
+    pub hold_refused: Duration,
+    /// `hold timeout T` (default 30 s).
+    pub hold_timeout: Duration,
+    /// `hold obsolete T` (default 0).
+    pub hold_obsolete: Duration,
+    /// `accepted_payload_size N` (default 512): the EDNS0 payload size announced.
+    pub accepted_payload_size: u16,
+    /// Where the section starts.
+    pub location: Location,
+}
+
+/// One nameserver of a `resolvers` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nameserver {
+    /// Its ID (the name `show resolvers` prints).
+    pub id: String,
+    /// Its UDP address.
+    pub addr: SocketAddr,
+    /// Where it was declared (`parse-resolv-conf`'s line for those read from /etc/resolv.conf).
+    pub location: Location,
+}
+
+/// How a server's address is found at start (`init-addr`), in the order tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitAddr {
+    /// `last`: the address the server-state file carried over.
+    Last,
+    /// `libc`: the system resolver, while the configuration is loaded.
+    Libc,
+    /// `none`: start without an address, in maintenance until one is found.
+    None,
+    /// A fixed address.
+    Ip(std::net::IpAddr),
+}
+
+/// A server whose address follows DNS at run time (`resolvers`), or is set later (`init-addr none`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerResolve {
+    /// `resolvers NAME` (none: the address only changes through the runtime API).
+    pub resolvers: Option<String>,
+    /// The name asked: the server line's host name (a `_service._proto.name` is an SRV name).
+    pub fqdn: Option<String>,
+    /// `resolve-prefer ipv6` (the default) or `ipv4`.
+    pub prefer_v6: bool,
+    /// `resolve-net`: preferred networks.
+    pub nets: Vec<(std::net::IpAddr, u8)>,
+    /// `resolve-opts allow-dup-ip`.
+    pub allow_dup_ip: bool,
+    /// `resolve-opts ignore-weight`: SRV weights leave the server's weight alone.
+    pub ignore_weight: bool,
+    /// `init-addr` methods (default `last,libc`).
+    pub init_addr: Vec<InitAddr>,
+    /// No address was found at start: the server starts in resolution maintenance with address 0.0.0.0.
+    pub unresolved: bool,
+    /// The server is slot N (1-based) of a `server-template` with this many slots.
+    pub template: Option<(u32, u32)>,
+}
+
+impl ServerResolve {
+    /// Whether the name is an SRV name (`_service._proto.domain`).
+    pub fn is_srv(&self) -> bool {
+        self.fqdn.as_deref().is_some_and(|n| n.starts_with('_'))
+    }
 }

@@ -47,6 +47,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("log", ALL),
     ("default-server", BE),
     ("server", L | B),
+    ("server-template", L | B),
     ("acl", ALL),
     ("use_backend", F | L),
     ("http-request", ALL),
@@ -162,7 +163,8 @@ pub fn bit(kind: SectionKind) -> u8 {
         SectionKind::Global
         | SectionKind::HttpErrors
         | SectionKind::Program
-        | SectionKind::Userlist => 0,
+        | SectionKind::Userlist
+        | SectionKind::Resolvers => 0,
         SectionKind::Defaults => D,
         SectionKind::Frontend => F,
         SectionKind::Listen => L,
@@ -718,6 +720,10 @@ pub fn apply(
             if let Some(d) = server::parse_server(line, &s.default_server, sink) {
                 body.servers.push(d);
             }
+        }
+        "server-template" => {
+            body.servers
+                .extend(server::parse_template(line, &s.default_server, sink));
         }
         "acl" => rules::acl(line, &mut body.rules, sink),
         "use_backend" => rules::use_backend(line, &mut body.rules, sink),

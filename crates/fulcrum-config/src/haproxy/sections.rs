@@ -28,6 +28,8 @@ pub enum SectionKind {
     Program,
     /// `userlist NAME`: users and groups for HTTP authentication.
     Userlist,
+    /// `resolvers NAME`: nameservers that servers' names are asked at run time.
+    Resolvers,
 }
 
 impl SectionKind {
@@ -42,6 +44,7 @@ impl SectionKind {
             SectionKind::HttpErrors => "http-errors",
             SectionKind::Program => "program",
             SectionKind::Userlist => "userlist",
+            SectionKind::Resolvers => "resolvers",
         }
     }
 
@@ -55,6 +58,7 @@ impl SectionKind {
             "http-errors" => SectionKind::HttpErrors,
             "program" => SectionKind::Program,
             "userlist" => SectionKind::Userlist,
+            "resolvers" => SectionKind::Resolvers,
             _ => return None,
         })
     }
@@ -215,6 +219,21 @@ fn header(
             }
             section.name = Some(name.clone());
         }
+        SectionKind::Resolvers => {
+            let Some(name) = args.first() else {
+                sink.error(location, kw, "missing name for resolvers section");
+                return None;
+            };
+            if let Some(extra) = args.get(1) {
+                sink.error(
+                    location,
+                    kw,
+                    format!("unexpected argument '{extra}' after 'resolvers NAME'"),
+                );
+                return None;
+            }
+            section.name = Some(name.clone());
+        }
         SectionKind::Program => {
             let Some(name) = args.first() else {
                 sink.error(location, kw, "'program' expects an <id> argument");
@@ -308,8 +327,7 @@ mod tests {
 
     #[test]
     fn out_of_section_and_unsupported() {
-        let (s, sink) =
-            run("maxconn 1\nresolvers dns\n nameserver a 1.1.1.1:53\nbackend\nbackend b x\n");
+        let (s, sink) = run("maxconn 1\ncache dns\n total-max-size 4\nbackend\nbackend b x\n");
         assert!(s.len() == 1);
         let msgs: Vec<_> = sink
             .diags
@@ -318,12 +336,7 @@ mod tests {
             .collect();
         assert_eq!(
             msgs,
-            [
-                (1, "maxconn"),
-                (2, "resolvers"),
-                (4, "backend"),
-                (5, "backend")
-            ]
+            [(1, "maxconn"), (2, "cache"), (4, "backend"), (5, "backend")]
         );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::addr::{self, Family, Host, Proto};
 use super::common::{Line, Sink};
 use super::known;
-use super::model::ProxyV2Options;
+use super::model::{InitAddr, ProxyV2Options};
 use super::ssl::{self, Parsed, ServerSsl};
 use crate::Location;
 
@@ -65,6 +65,16 @@ pub struct ServerOpts {
     pub check_send_proxy: Option<bool>,
     /// `cookie VALUE`: the value of the backend's persistence cookie naming this server
     pub cookie: Option<String>,
+    /// `resolvers NAME`
+    pub resolvers: Option<String>,
+    /// `resolve-prefer ipv6` (true) or `ipv4`
+    pub resolve_prefer_v6: Option<bool>,
+    /// `resolve-opts`: (allow-dup-ip, ignore-weight)
+    pub resolve_opts: Option<(bool, bool)>,
+    /// `resolve-net`
+    pub resolve_net: Option<Vec<(IpAddr, u8)>>,
+    /// `init-addr`
+    pub init_addr: Option<Vec<InitAddr>>,
 }
 
 impl ServerOpts {
@@ -97,6 +107,14 @@ impl ServerOpts {
             proxy_v2: self.proxy_v2.union(over.proxy_v2),
             check_send_proxy: over.check_send_proxy.or(self.check_send_proxy),
             cookie: over.cookie.clone().or_else(|| self.cookie.clone()),
+            resolvers: over.resolvers.clone().or_else(|| self.resolvers.clone()),
+            resolve_prefer_v6: over.resolve_prefer_v6.or(self.resolve_prefer_v6),
+            resolve_opts: over.resolve_opts.or(self.resolve_opts),
+            resolve_net: over
+                .resolve_net
+                .clone()
+                .or_else(|| self.resolve_net.clone()),
+            init_addr: over.init_addr.clone().or_else(|| self.init_addr.clone()),
         }
     }
 }
@@ -116,6 +134,8 @@ pub struct ServerDraft {
     pub opts: ServerOpts,
     /// where the line is
     pub location: Location,
+    /// slot N (1-based) of a `server-template` of this many slots
+    pub template: Option<(u32, u32)>,
 }
 
 /// Parses the options from `words[start..]`. Returns `None` if any was wrong (all problems are reported).
@@ -312,6 +332,78 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     });
                 o.check_port.is_some()
             }
+            "resolvers" => match val {
+                Some(v) if !v.is_empty() => {
+                    o.resolvers = Some(v.to_string());
+                    true
+                }
+                _ => {
+                    sink.error(
+                        loc,
+                        &okey,
+                        "'resolvers' expects the name of a resolvers section",
+                    );
+                    false
+                }
+            },
+            "resolve-prefer" => match val {
+                Some("ipv4") | Some("ipv6") => {
+                    o.resolve_prefer_v6 = Some(val == Some("ipv6"));
+                    true
+                }
+                _ => {
+                    sink.error(
+                        loc,
+                        &okey,
+                        "'resolve-prefer' expects either ipv4 or ipv6 as argument",
+                    );
+                    false
+                }
+            },
+            "resolve-opts" => match val.map(resolve_opts) {
+                Some(Ok(v)) => {
+                    o.resolve_opts = Some(v);
+                    true
+                }
+                Some(Err(e)) => {
+                    sink.error(loc, &okey, e);
+                    false
+                }
+                None => {
+                    sink.error(loc, &okey, "'resolve-opts' expects a comma-separated list of options (allow-dup-ip, ignore-weight, prevent-dup-ip)");
+                    false
+                }
+            },
+            "resolve-net" => {
+                match val.map(resolve_net) {
+                    Some(Ok(v)) => {
+                        o.resolve_net = Some(v);
+                        true
+                    }
+                    Some(Err(e)) => {
+                        sink.error(loc, &okey, e);
+                        false
+                    }
+                    None => {
+                        sink.error(loc, &okey, "'resolve-net' expects a comma-separated list of networks (ADDR/PREFIX)");
+                        false
+                    }
+                }
+            }
+            "init-addr" => match val.map(init_addr) {
+                Some(Ok(v)) => {
+                    o.init_addr = Some(v);
+                    true
+                }
+                Some(Err(e)) => {
+                    sink.error(loc, &okey, e);
+                    false
+                }
+                None => {
+                    sink.error(loc, &okey, "'init-addr' expects a comma-separated list of methods (last, libc, none, or an IP address)");
+                    false
+                }
+            },
             "addr" => match val.map(|v| v.parse::<IpAddr>()) {
                 Some(Ok(ip)) => {
                     o.check_addr = Some(ip);
@@ -356,7 +448,7 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     sink.error(
                         loc,
                         &okey,
-                        format!("unknown server option '{opt}': expected check, no-check, send-proxy, send-proxy-v2, proxy-v2-options, check-send-proxy, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, pool-max-conn, slowstart, disabled, enabled, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
+                        format!("unknown server option '{opt}': expected check, no-check, send-proxy, send-proxy-v2, proxy-v2-options, check-send-proxy, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, pool-max-conn, slowstart, disabled, enabled, resolvers, resolve-prefer, resolve-opts, resolve-net, init-addr, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
                     );
                     // How many arguments an unknown option takes is unknown: the rest of the line is not read,
                     // so that one typo gives one message.
@@ -403,7 +495,10 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
         );
         return None;
     }
+    let srv_name = matches!(&split.host, Host::Name(n) if n.starts_with('_'));
     let port = match split.port.as_deref() {
+        // An SRV name's records give the port.
+        None | Some("") if srv_name => 0,
         None | Some("") => {
             sink.error(
                 loc,
@@ -432,7 +527,115 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
         port,
         opts: defaults.overlay(&opts),
         location: loc.clone(),
+        template: None,
     })
+}
+
+/// Parses `server-template PREFIX NUM|LOW-HIGH FQDN[:PORT] [options]` into one draft per slot, named PREFIX
+/// followed by the slot's number.
+pub fn parse_template(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Vec<ServerDraft> {
+    let loc = &line.location;
+    let (Some(prefix), Some(range), Some(fqdn)) =
+        (line.words.get(1), line.words.get(2), line.words.get(3))
+    else {
+        sink.error(
+            loc,
+            "server-template",
+            "expects 'server-template PREFIX NUM|LOW-HIGH FQDN[:PORT] [options]'",
+        );
+        return Vec::new();
+    };
+    let bounds = match range.split_once('-') {
+        None => range.parse::<u32>().ok().map(|n| (1, n)),
+        Some((a, b)) => a.parse::<u32>().ok().zip(b.parse::<u32>().ok()),
+    };
+    let Some((low, high)) = bounds.filter(|(a, b)| *a >= 1 && a <= b && b - a < 100_000) else {
+        sink.error(
+            loc,
+            "server-template",
+            format!("Wrong server-template number or range arg '{range}'"),
+        );
+        return Vec::new();
+    };
+    // The line read as `server PREFIX FQDN options` once, for its address and options.
+    let mut words = vec!["server".to_string(), format!("{prefix}{low}"), fqdn.clone()];
+    words.extend(line.words[4..].iter().cloned());
+    let as_server = Line {
+        location: loc.clone(),
+        words,
+    };
+    let Some(first) = parse_server(&as_server, defaults, sink) else {
+        return Vec::new();
+    };
+    let count = high - low + 1;
+    (low..=high)
+        .enumerate()
+        .map(|(i, n)| ServerDraft {
+            name: format!("{prefix}{n}"),
+            template: Some((i as u32 + 1, count)),
+            ..first.clone()
+        })
+        .collect()
+}
+
+/// `resolve-opts` options: (allow-dup-ip, ignore-weight).
+fn resolve_opts(list: &str) -> Result<(bool, bool), String> {
+    let (mut allow_dup, mut ignore_weight) = (false, false);
+    for item in list.split(',') {
+        match item {
+            "allow-dup-ip" => allow_dup = true,
+            "prevent-dup-ip" => allow_dup = false,
+            "ignore-weight" => ignore_weight = true,
+            _ => return Err(format!("'resolve-opts' : unknown resolve-opts option '{item}', supported methods are 'allow-dup-ip', 'ignore-weight', and 'prevent-dup-ip'")),
+        }
+    }
+    Ok((allow_dup, ignore_weight))
+}
+
+/// `resolve-net` networks: `ADDR/PREFIX` (or a bare address, a host network).
+fn resolve_net(list: &str) -> Result<Vec<(IpAddr, u8)>, String> {
+    list.split(',')
+        .map(|item| {
+            let bad = || format!("'resolve-net' invalid network '{item}'");
+            let (a, p) = match item.split_once('/') {
+                Some((a, p)) => (a, Some(p)),
+                None => (item, None),
+            };
+            let ip: IpAddr = a.parse().map_err(|_| bad())?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let prefix = match p {
+                None => max,
+                Some(p) => match p.parse::<u8>() {
+                    Ok(n) if n <= max => n,
+                    // A dotted netmask (`255.255.0.0`), as HAProxy also takes.
+                    _ => match p.parse::<std::net::Ipv4Addr>() {
+                        Ok(m)
+                            if ip.is_ipv4()
+                                && u32::from(m).leading_ones() == u32::from(m).count_ones() =>
+                        {
+                            u32::from(m).count_ones() as u8
+                        }
+                        _ => return Err(bad()),
+                    },
+                },
+            };
+            Ok((ip, prefix))
+        })
+        .collect()
+}
+
+/// `init-addr` methods.
+fn init_addr(list: &str) -> Result<Vec<InitAddr>, String> {
+    list.split(',')
+        .map(|m| match m {
+            "last" => Ok(InitAddr::Last),
+            "libc" => Ok(InitAddr::Libc),
+            "none" => Ok(InitAddr::None),
+            _ => m.parse().map(InitAddr::Ip).map_err(|_| {
+                format!("'init-addr' : unknown init-addr method '{m}', supported methods are 'libc', 'last', 'none'")
+            }),
+        })
+        .collect()
 }
 
 /// The list of `proxy-v2-options`.

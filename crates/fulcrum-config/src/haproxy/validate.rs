@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::addr::{self, Resolver};
 use super::common::Sink;
 use super::model::{
-    AgentCheck, Balance, Mode, Proxy, ProxyKind, Rules, SampleExpr, SendProxy, Server, ServerTls,
+    AgentCheck, Balance, InitAddr, Mode, Proxy, ProxyKind, Resolvers, Rules, SampleExpr, SendProxy,
+    Server, ServerResolve, ServerTls,
 };
 use super::proxy::{Body, Settings};
 use super::rules;
@@ -350,16 +351,8 @@ fn build(
         }
     }
     for sd in drafts {
-        let addr = match addr::resolve(&sd.host, sd.family, sd.port, resolver) {
-            Ok(a) => a,
-            Err(e) => {
-                sink.error(
-                    &sd.location,
-                    "server",
-                    format!("server '{}/{}': {e}", name, sd.name),
-                );
-                continue;
-            }
+        let Some((addr, resolve)) = server_addr(&name, &sd, resolver, sink) else {
+            continue;
         };
         let o = sd.opts;
         let inter = o.inter.unwrap_or(Duration::from_secs(2));
@@ -429,6 +422,7 @@ fn build(
             },
             check_send_proxy: o.check_send_proxy.unwrap_or(false),
             cookie: o.cookie.clone(),
+            resolve,
             location: sd.location,
         });
     }
@@ -559,4 +553,159 @@ fn server_tls(
         check_sni: ssl.check_sni.clone(),
         options: ssl.options.over(&g.server_defaults),
     }))
+}
+
+/// A server's starting address and, when it has `resolvers`, `init-addr` or comes from a `server-template`, how
+/// it follows names at run time. `init-addr` methods are tried in order (default `last,libc`): `libc` asks the
+/// system resolver now, an IP address is taken as it is, `none` starts the server without an address (in
+/// maintenance until the resolvers or the runtime API give it one), `last` is left to the server-state file the
+/// proxy reads at start (a server it does not cover starts without an address). A name nothing resolves is an
+/// error, unless the server has `resolvers` (it then starts without an address, with a warning, as HAProxy does).
+fn server_addr(
+    proxy: &str,
+    sd: &super::server::ServerDraft,
+    resolver: Resolver<'_>,
+    sink: &mut Sink,
+) -> Option<(std::net::SocketAddr, Option<Box<ServerResolve>>)> {
+    use super::addr::Host;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let o = &sd.opts;
+    let dynamic = o.resolvers.is_some() || o.init_addr.is_some() || sd.template.is_some();
+    if !dynamic {
+        return match addr::resolve(&sd.host, sd.family, sd.port, resolver) {
+            Ok(a) => Some((a, None)),
+            Err(e) => {
+                sink.error(
+                    &sd.location,
+                    "server",
+                    format!("server '{proxy}/{}': {e}", sd.name),
+                );
+                None
+            }
+        };
+    }
+    let prefer_v6 = o.resolve_prefer_v6.unwrap_or(true);
+    let (allow_dup_ip, ignore_weight) = o.resolve_opts.unwrap_or((false, false));
+    let mut r = ServerResolve {
+        resolvers: o.resolvers.clone(),
+        fqdn: None,
+        prefer_v6,
+        nets: o.resolve_net.clone().unwrap_or_default(),
+        allow_dup_ip,
+        ignore_weight,
+        init_addr: o
+            .init_addr
+            .clone()
+            .unwrap_or(vec![InitAddr::Last, InitAddr::Libc]),
+        unresolved: false,
+        template: sd.template,
+    };
+    let name = match &sd.host {
+        Host::Name(n) => n.clone(),
+        _ => match addr::resolve(&sd.host, sd.family, sd.port, resolver) {
+            Ok(a) => return Some((a, Some(Box::new(r)))),
+            Err(e) => {
+                sink.error(
+                    &sd.location,
+                    "server",
+                    format!("server '{proxy}/{}': {e}", sd.name),
+                );
+                return None;
+            }
+        },
+    };
+    r.fqdn = Some(name.clone());
+    let srv = r.is_srv();
+    let mut found: Option<IpAddr> = None;
+    let mut last_error = String::from("no matching address");
+    for m in &r.init_addr {
+        match *m {
+            InitAddr::Ip(ip) => {
+                found = Some(ip);
+                break;
+            }
+            InitAddr::None => break,
+            InitAddr::Last => {}
+            InitAddr::Libc if srv => {}
+            InitAddr::Libc => match resolver(&name, sd.port) {
+                Ok(addrs) => {
+                    let fits = |a: &&SocketAddr| match sd.family {
+                        super::addr::Family::V4 => a.is_ipv4(),
+                        super::addr::Family::V6 => a.is_ipv6(),
+                        super::addr::Family::Any => true,
+                    };
+                    let pick = addrs
+                        .iter()
+                        .filter(fits)
+                        .find(|a| a.is_ipv6() == prefer_v6)
+                        .or_else(|| addrs.iter().find(fits));
+                    match pick {
+                        Some(a) => {
+                            found = Some(a.ip());
+                            break;
+                        }
+                        None => last_error = "no matching address".into(),
+                    }
+                }
+                Err(e) => last_error = e.to_string(),
+            },
+        }
+    }
+    let ip = match found {
+        Some(ip) => ip,
+        None => {
+            let tried_libc = r
+                .init_addr
+                .iter()
+                .take_while(|m| **m != InitAddr::None)
+                .any(|m| *m == InitAddr::Libc);
+            let stopped_at_none = r.init_addr.contains(&InitAddr::None);
+            let has_last = r.init_addr.contains(&InitAddr::Last);
+            if !stopped_at_none && !has_last && r.resolvers.is_none() && !srv {
+                sink.error(
+                    &sd.location,
+                    "server",
+                    format!(
+                        "server '{proxy}/{}': could not resolve address '{name}': {last_error}",
+                        sd.name
+                    ),
+                );
+                return None;
+            }
+            if tried_libc && !srv && !stopped_at_none {
+                sink.warn(
+                    crate::diag::Severity::Warning,
+                    &sd.location,
+                    "server",
+                    format!("'server {proxy}/{}' : could not resolve address '{name}', disabling server.", sd.name),
+                );
+            }
+            r.unresolved = true;
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        }
+    };
+    Some((SocketAddr::new(ip, sd.port), Some(Box::new(r))))
+}
+
+/// Checks that every `resolvers NAME` a server names exists.
+pub fn check_resolvers(proxies: &[Proxy], list: &[Resolvers], sink: &mut Sink) {
+    for p in proxies {
+        for s in &p.servers {
+            let Some(want) = s.resolve.as_ref().and_then(|r| r.resolvers.as_deref()) else {
+                continue;
+            };
+            if !list.iter().any(|r| r.name == want) {
+                sink.error(
+                    &s.location,
+                    "server",
+                    format!(
+                        "{} '{}', server '{}': unable to find required resolvers '{want}'",
+                        kind_name(p.kind),
+                        p.name,
+                        s.name
+                    ),
+                );
+            }
+        }
+    }
 }

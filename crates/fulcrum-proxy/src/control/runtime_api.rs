@@ -182,6 +182,8 @@ fn remove_socket(path: &Path, ino: u64) {
 /// What the runtime API reads and changes; shared by every `stats socket` of the process.
 pub struct RuntimeApi {
     snapshot: Arc<Snapshot>,
+    /// The idle server connections (see [`RuntimeApi::set_pools`]).
+    pools: Option<Arc<crate::data::http::pool::Pools>>,
     /// HAProxy's numeric id of each backend (by [`BackendRt::id`]).
     be_ids: Vec<u32>,
     nbthread: u32,
@@ -231,6 +233,7 @@ impl RuntimeApi {
         let be_ids = backend_ids(config, &snapshot);
         RuntimeApi {
             next_id: AtomicUsize::new(snapshot.servers.len()),
+            pools: None,
             snapshot,
             be_ids,
             nbthread: nbthread as u32,
@@ -251,6 +254,11 @@ impl RuntimeApi {
     /// The listening sockets `_getsocks` hands over on a socket with `expose-fd listeners`.
     pub fn set_exposed(&mut self, exposed: Exposed) {
         self.exposed = exposed;
+    }
+
+    /// The idle server connections, which `set server ... addr` empties for the server it moves.
+    pub fn set_pools(&mut self, pools: Arc<crate::data::http::pool::Pools>) {
+        self.pools = Some(pools);
     }
 
     /// Serves the `ssl cert` commands over `store`.
@@ -308,8 +316,18 @@ impl RuntimeApi {
             be_name: be.name.clone(),
             srv_id: s.puid,
             srv_name: c.name.clone(),
-            addr: s.addr.ip(),
-            port: s.addr.port(),
+            addr: s.has_addr().then(|| s.addr().ip()),
+            port: s.addr().port(),
+            fqdn: if c.resolve.as_ref().is_some_and(|r| r.is_srv()) {
+                s.srv_target()
+            } else {
+                s.fqdn()
+            },
+            srvrecord: c
+                .resolve
+                .as_ref()
+                .filter(|r| r.is_srv())
+                .and_then(|r| r.fqdn.clone()),
             op_state: if checked_up && !maint { 2 } else { 0 },
             admin_state: s.admin() & 0x7f,
             uweight: s.user_weight(),
@@ -450,6 +468,95 @@ impl Control for RuntimeApi {
         self.find(backend, server).map(|_| ())
     }
 
+    fn set_server_addr(
+        &self,
+        backend: &str,
+        server: &str,
+        addr: &str,
+        port: Option<&str>,
+    ) -> Result<String, CtlError> {
+        let _g = self.lock();
+        let (be, s) = self.find(backend, server)?;
+        let by = "'stats socket command'";
+        let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
+            return Ok(format!("Invalid addr '{addr}' by {by}"));
+        };
+        let old = s.addr();
+        let mut msg = if !s.has_addr() {
+            format!("IP changed from '(none)' to '{ip}'")
+        } else if old.ip() != ip {
+            format!("IP changed from '{}' to '{ip}'", old.ip())
+        } else {
+            "no need to change the addr".to_string()
+        };
+        let mut new_port = old.port();
+        if let Some(p) = port {
+            match p.parse::<u16>() {
+                Ok(n) if n != old.port() => {
+                    msg.push_str(&format!(", port changed from '{}' to '{n}'", old.port()));
+                    new_port = n;
+                }
+                Ok(_) => msg.push_str(", no need to change the port"),
+                Err(_) => msg.push_str(&format!(", problem converting port '{p}' to an int")),
+            }
+        }
+        msg.push_str(&format!(" by {by}"));
+        let new = std::net::SocketAddr::new(ip, new_port);
+        if new != old {
+            s.set_addr(new);
+            if let Some(p) = &self.pools {
+                p.purge(s.id);
+            }
+        }
+        if s.admin() & ServerRt::ADMIN_RMAINT != 0 {
+            s.set_admin(s.admin() & !ServerRt::ADMIN_RMAINT);
+            be.rebuild_farm();
+        }
+        info!("{}/{}: {msg}", be.name, s.config.name);
+        Ok(msg)
+    }
+
+    fn set_server_fqdn(&self, backend: &str, server: &str, fqdn: &str) -> Result<String, CtlError> {
+        let _g = self.lock();
+        let (be, s) = self.find(backend, server)?;
+        let configured = s
+            .config
+            .resolve
+            .as_ref()
+            .and_then(|r| r.resolvers.as_deref())
+            .and_then(|r| self.snapshot.resolvers.index(r))
+            .is_some();
+        if !configured {
+            return Err(CtlError::Other(
+                "set server <b>/<s> fqdn failed because no resolution is configured.".into(),
+            ));
+        }
+        if s.config.resolve.as_ref().is_some_and(|r| r.is_srv()) {
+            return Err(CtlError::Other(
+                "set server <b>/<s> fqdn failed because SRV resolution is configured.".into(),
+            ));
+        }
+        if !fulcrum_dns::wire::valid_name(fqdn) || fqdn.starts_with('_') {
+            return Err(CtlError::Other(format!(
+                "could not update {}/{} FQDN by 'stats socket command'",
+                be.name, s.config.name
+            )));
+        }
+        let old = s.fqdn().unwrap_or_else(|| "(null)".into());
+        s.set_fqdn(Some(fqdn.to_string()));
+        self.snapshot.resolvers.wake();
+        let msg = format!(
+            "{}/{} changed its FQDN from {old} to {fqdn} by 'stats socket command'",
+            be.name, s.config.name
+        );
+        info!("{msg}");
+        Ok(msg)
+    }
+
+    fn resolvers(&self) -> Vec<fulcrum_admin::runtime::ResolversInfo> {
+        self.snapshot.resolvers.info()
+    }
+
     fn weight(&self, backend: &str, server: &str) -> Result<(u32, u32), CtlError> {
         let (_, s) = self.find(backend, server)?;
         Ok((s.user_weight(), s.config.weight))
@@ -545,6 +652,7 @@ impl Control for RuntimeApi {
             check_send_proxy: false,
             cookie: None,
             disabled: false,
+            resolve: None,
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };
         let puid = be.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;

@@ -144,6 +144,14 @@ fn apply_backend(
     }
 }
 
+/// Whether the server takes its starting address from the state file (`init-addr last`).
+fn follows_last(s: &ServerRt) -> bool {
+    s.config.resolve.as_ref().is_some_and(|r| {
+        r.init_addr
+            .contains(&fulcrum_config::haproxy::InitAddr::Last)
+    })
+}
+
 /// Why `line` does not describe `s` any more, if it does not.
 fn mismatch(be_id: u32, s: &ServerRt, line: &StateLine) -> Option<String> {
     if line.bk_forced_id && line.be_id != be_id {
@@ -158,18 +166,22 @@ fn mismatch(be_id: u32, s: &ServerRt, line: &StateLine) -> Option<String> {
             line.srv_id, s.puid
         ));
     }
-    if line.addr != s.addr.ip() {
+    // `init-addr last`: the file's address is the one to start from.
+    if follows_last(s) {
+        return None;
+    }
+    if line.addr != s.addr().ip() {
         return Some(format!(
             "address changed in the configuration (file {}, configuration {})",
             line.addr,
-            s.addr.ip()
+            s.addr().ip()
         ));
     }
-    if line.port != s.addr.port() {
+    if line.port != s.addr().port() {
         return Some(format!(
             "port changed in the configuration (file {}, configuration {})",
             line.port,
-            s.addr.port()
+            s.addr().port()
         ));
     }
     None
@@ -178,6 +190,10 @@ fn mismatch(be_id: u32, s: &ServerRt, line: &StateLine) -> Option<String> {
 /// Applies one line to its server; returns the message to log, if any.
 fn apply_server(be: &BackendRt, s: &ServerRt, line: &StateLine) -> Option<String> {
     let c = &s.config;
+    if follows_last(s) && !line.addr.is_unspecified() {
+        s.set_addr(std::net::SocketAddr::new(line.addr, line.port));
+        s.set_admin(s.admin() & !ServerRt::ADMIN_RMAINT);
+    }
     // Administrative state: the configuration's `disabled` wins when it changed since the file was written.
     let mut admin = s.admin();
     let file_cmaint = line.admin_state & ServerRt::ADMIN_CMAINT != 0;

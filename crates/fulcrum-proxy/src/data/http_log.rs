@@ -183,7 +183,7 @@ impl ConnLog {
             client: Some(self.client),
             frontend_addr: self.local,
             backend_src: txn.backend_src,
-            server_addr: txn.server.as_ref().map(|s| s.addr),
+            server_addr: txn.server.as_ref().map(|s| s.addr()),
             accept_us: self.wall(txn.start),
             request_us: self.wall(txn.first_byte),
             frontend: &self.fe.name,

@@ -9,6 +9,7 @@ pub mod client_io;
 pub mod http;
 pub mod http_log;
 pub mod queue;
+pub mod resolvers;
 pub mod tcp;
 pub mod tcp_log;
 pub mod tls_relay;

@@ -329,7 +329,7 @@ async fn connect(
     peer: SocketAddr,
     tls: Option<&TlsSession>,
 ) -> io::Result<TcpStream> {
-    let mut stream = TcpStream::connect(server.addr).await?;
+    let mut stream = TcpStream::connect(server.addr()).await?;
     if let Some(how) = &server.config.send_proxy {
         let dst = dst.or_else(|| client.local_addr().ok());
         let facts = crate::net::proxy_header::Facts {

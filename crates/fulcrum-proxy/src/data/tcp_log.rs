@@ -111,7 +111,7 @@ impl TcpLog {
             client: Some(self.client),
             frontend_addr: self.local,
             backend_src: self.backend_src,
-            server_addr: self.server.as_ref().map(|s| s.addr),
+            server_addr: self.server.as_ref().map(|s| s.addr()),
             accept_us: self.accept_us,
             request_us: self.accept_us,
             frontend: &self.fe.name,

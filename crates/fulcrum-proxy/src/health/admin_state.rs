@@ -11,7 +11,8 @@ use crate::model::snapshot::BackendRt;
 
 /// The admin flags that put `s` in `state`.
 pub fn admin_flags(s: &ServerRt, state: AdminState) -> u8 {
-    let keep = s.admin() & ServerRt::ADMIN_CMAINT;
+    // Maintenance from the configuration and from resolution stay whatever the operator sets.
+    let keep = s.admin() & (ServerRt::ADMIN_CMAINT | ServerRt::ADMIN_RMAINT);
     match state {
         AdminState::Ready => keep,
         AdminState::Drain => keep | ServerRt::ADMIN_FDRAIN,
@@ -91,7 +92,7 @@ pub(crate) fn who(s: &ServerRt) -> String {
 }
 
 /// (active, backup) servers that can take new traffic: up, not in maintenance, weight above 0.
-fn usable(be: &BackendRt) -> (usize, usize) {
+pub(crate) fn usable(be: &BackendRt) -> (usize, usize) {
     let n = |backup: bool| {
         be.servers
             .iter()

@@ -301,8 +301,8 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         tracker.force(true);
     }
     let target = SocketAddr::new(
-        c.check_addr.unwrap_or(server.addr.ip()),
-        c.check_port.unwrap_or(server.addr.port()),
+        c.check_addr.unwrap_or(server.addr().ip()),
+        c.check_port.unwrap_or(server.addr().port()),
     );
     let probe = probe_for(&be);
     let timeout = check_timeout(&be, &server);
@@ -331,6 +331,11 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             tokio::time::sleep(c.inter).await;
             continue;
         }
+        // The address may have changed since (resolvers, `set server ... addr`).
+        let target = SocketAddr::new(
+            c.check_addr.unwrap_or(server.addr().ip()),
+            c.check_port.unwrap_or(server.addr().port()),
+        );
         let outcome = probe
             .run_with_preamble(target, timeout, tls.as_ref(), &preamble)
             .await;
@@ -413,7 +418,7 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     let Some(agent) = server.config.agent.clone() else {
         return;
     };
-    let target = SocketAddr::new(agent.addr.unwrap_or(server.addr.ip()), agent.port);
+    let agent_addr = agent.addr;
     let timeout = agent_timeout(&be, agent.inter);
     let send = agent.send.map(String::into_bytes);
     let offset = agent.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
@@ -458,6 +463,7 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                 }
             }
         };
+        let target = SocketAddr::new(agent_addr.unwrap_or(server.addr().ip()), agent.port);
         fulcrum_health::agent_exchange_with(target, send.as_deref(), timeout, apply).await;
         tokio::time::sleep(agent.inter).await;
     }

@@ -17,6 +17,7 @@ pub mod error_pages;
 pub mod limits;
 pub mod log;
 pub mod ramp;
+pub mod resolvers;
 pub mod rules;
 pub mod select;
 pub mod server;

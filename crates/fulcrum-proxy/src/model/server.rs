@@ -17,8 +17,12 @@ pub struct ServerRt {
     pub index: usize,
     /// `backend/server`, as HAProxy names it in logs.
     pub full_name: String,
-    /// Where traffic goes.
-    pub addr: SocketAddr,
+    /// Where traffic goes; changed at run time by the resolvers and `set server ... addr` (read per connection).
+    addr: arc_swap::ArcSwap<SocketAddr>,
+    /// The name the resolvers ask for this server (`set server ... fqdn` changes it); `None` without one.
+    fqdn: std::sync::Mutex<Option<String>>,
+    /// A `server-template` slot filled from an SRV record: the record's target host.
+    srv_target: std::sync::Mutex<Option<String>>,
     /// The server line as configured.
     pub config: Server,
     /// The TLS configuration of its connections (and checks), when `ssl` or `check-ssl` is set.
@@ -63,16 +67,61 @@ impl ServerRt {
     pub const ADMIN_CMAINT: u8 = 0x04;
     /// Admin flag: forced drain (`set server ... state drain`).
     pub const ADMIN_FDRAIN: u8 = 0x08;
+    /// Admin flag: in maintenance because its name has no address (resolution failed or not done yet).
+    pub const ADMIN_RMAINT: u8 = 0x20;
     /// Admin flag (fulcrum's own): removed by `del server`; the slot stays so that indices do not move.
     pub const ADMIN_DELETED: u8 = 0x80;
 
     /// The admin flags a configured server starts with.
     fn initial_admin(config: &Server) -> u8 {
-        if config.disabled {
-            Self::ADMIN_FMAINT | Self::ADMIN_CMAINT
+        let rmaint = if config.resolve.as_ref().is_some_and(|r| r.unresolved) {
+            Self::ADMIN_RMAINT
         } else {
             0
+        };
+        if config.disabled {
+            Self::ADMIN_FMAINT | Self::ADMIN_CMAINT | rmaint
+        } else {
+            rmaint
         }
+    }
+
+    /// Where traffic goes now.
+    pub fn addr(&self) -> SocketAddr {
+        **self.addr.load()
+    }
+
+    /// Whether the server has an address (none while a name it waits for is unresolved).
+    pub fn has_addr(&self) -> bool {
+        !self.addr().ip().is_unspecified()
+    }
+
+    /// Changes where new connections go; connections open stay where they are.
+    pub fn set_addr(&self, addr: SocketAddr) {
+        self.addr.store(Arc::new(addr));
+    }
+
+    /// The name the resolvers ask for this server, if any.
+    pub fn fqdn(&self) -> Option<String> {
+        self.fqdn.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The SRV record's target host a `server-template` slot holds, if any.
+    pub fn srv_target(&self) -> Option<String> {
+        self.srv_target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records the SRV target a slot holds.
+    pub fn set_srv_target(&self, target: Option<String>) {
+        *self.srv_target.lock().unwrap_or_else(|e| e.into_inner()) = target;
+    }
+
+    /// Replaces the name the resolvers ask.
+    pub fn set_fqdn(&self, name: Option<String>) {
+        *self.fqdn.lock().unwrap_or_else(|e| e.into_inner()) = name;
     }
 
     /// A server of the configuration: `index` in its backend's list, process-wide `id`.
@@ -88,7 +137,9 @@ impl ServerRt {
             id,
             index,
             full_name: format!("{backend}/{}", config.name),
-            addr: config.addr,
+            addr: arc_swap::ArcSwap::from_pointee(config.addr),
+            fqdn: std::sync::Mutex::new(config.resolve.as_ref().and_then(|r| r.fqdn.clone())),
+            srv_target: std::sync::Mutex::new(None),
             config: config.clone(),
             up: AtomicBool::new(true),
             puid: index as u32 + 1,
@@ -115,7 +166,9 @@ impl ServerRt {
             id,
             index,
             full_name: format!("{backend}/{}", config.name),
-            addr: config.addr,
+            addr: arc_swap::ArcSwap::from_pointee(config.addr),
+            fqdn: std::sync::Mutex::new(None),
+            srv_target: std::sync::Mutex::new(None),
             up: AtomicBool::new(true),
             puid,
             admin: AtomicU8::new(Self::ADMIN_FMAINT),
@@ -184,7 +237,7 @@ impl ServerRt {
 
     /// In maintenance (or deleted): takes no traffic.
     pub fn in_maint(&self) -> bool {
-        self.admin() & (Self::ADMIN_FMAINT | Self::ADMIN_DELETED) != 0
+        self.admin() & (Self::ADMIN_FMAINT | Self::ADMIN_RMAINT | Self::ADMIN_DELETED) != 0
     }
 
     /// Draining: no new traffic, connections in progress continue.

@@ -55,6 +55,8 @@ pub struct Snapshot {
     pub max_headers: usize,
     /// Whether a backend has `http-after-response` rules (then every response's request line is kept for them).
     pub backend_after_response: bool,
+    /// The `resolvers` sections with their counters, and the resolver task's wake-up.
+    pub resolvers: Arc<crate::model::resolvers::Registry>,
     /// The last minutes of each backend and server, for the stats page's pictures (filled by
     /// the stats page's sampler thread when some proxy has a stats page).
     pub history: Arc<std::sync::Mutex<fulcrum_admin::history::History>>,
@@ -439,6 +441,7 @@ impl Snapshot {
         Ok(Snapshot {
             tables,
             backend_after_response,
+            resolvers: Arc::new(crate::model::resolvers::Registry::new(&config.resolvers)),
             history: Arc::default(),
             order,
             first_iid,

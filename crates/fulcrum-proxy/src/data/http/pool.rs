@@ -62,6 +62,21 @@ impl Pools {
         Some(m.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Closes every idle connection to server `id` (its address changed: new requests go to the new one).
+    pub fn purge(&self, id: usize) {
+        for w in 0..self.workers.len() {
+            if let Some(mut lists) = self.lock(w) {
+                if let Some(list) = lists.get_mut(id) {
+                    let n = list.len();
+                    list.clear();
+                    if let Some(c) = self.idle.get(id) {
+                        c.fetch_sub(n, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
     /// Takes a usable connection to server `id` from `worker`'s list (see [`Pool::checkout`]).
     fn take(
         &self,

@@ -919,7 +919,7 @@ async fn forward(
                 s
             }
             None => match ServerConn::connect(
-                server.addr,
+                server.addr(),
                 be.timeouts.connect,
                 server
                     .tls

@@ -145,7 +145,7 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
             let (r, f) = (u64::from(s.config.rise), u64::from(s.config.fall));
             (r, f, if s.is_up() { r + f - 1 } else { 0 })
         }),
-        addr: Some(s.addr.to_string()),
+        addr: s.has_addr().then(|| s.addr().to_string()),
         mode: mode(be.mode),
         connect: Some(ld(&c.connect)),
         reuse: Some(ld(&c.reuse)),
