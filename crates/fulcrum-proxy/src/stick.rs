@@ -253,7 +253,7 @@ impl Drop for Ctrs {
     fn drop(&mut self) {
         let now = now_ms();
         for t in self.slots.get_mut().iter().flatten() {
-            t.with(now, |d| d.dec(DataType::ConnCur));
+            t.update(now, |d| d.dec(DataType::ConnCur));
         }
     }
 }
