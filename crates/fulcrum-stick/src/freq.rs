@@ -61,7 +61,11 @@ impl Freq {
             if elapsed >= 2 * u64::from(period.max(1)) {
                 return Freq::default();
             }
-            return Freq { curr, prev, tick: 0 };
+            return Freq {
+                curr,
+                prev,
+                tick: 0,
+            };
         }
         Freq {
             curr,

@@ -270,7 +270,8 @@ fn local_changes_are_listed_in_update_order_and_remote_ones_are_not() {
     assert_eq!(t.updates_after(2, 10, 1002).len(), 1);
     assert_eq!(t.updates_after(0, 1, 1002)[0].upd, 2);
     // a change learned from a peer is stored but not listed to be sent on
-    assert!(t.apply_remote(&ip(3), 1002, None, |d| d.set_raw(DataType::Gpc0, Raw::Num(9))));
+    assert!(t.apply_remote(&ip(3), 1002, None, |d| d
+        .set_raw(DataType::Gpc0, Raw::Num(9))));
     assert_eq!(t.update_seq(), 3);
     assert_eq!(
         t.lookup(&ip(3), 1002, |d| d.get(DataType::Gpc0)),
@@ -297,7 +298,9 @@ fn rates_travel_as_elapsed_current_previous() {
     // a counter that never rotated began its period at the clock's start
     assert_eq!(raw, Raw::Freq(5400, 3, 0));
     let other = table(10, None, false);
-    other.apply_remote(&ip(1), 90_000, None, |d| d.set_raw(DataType::HttpReqRate, raw));
+    other.apply_remote(&ip(1), 90_000, None, |d| {
+        d.set_raw(DataType::HttpReqRate, raw)
+    });
     assert_eq!(
         other.lookup(&ip(1), 90_000, |d| d.get(DataType::HttpReqRate)),
         Some(Some(3))
