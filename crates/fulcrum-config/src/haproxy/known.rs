@@ -290,7 +290,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
 /// Sections HAProxy 2.6 has and fulcrum does not support yet.
 pub const SECTIONS_UNSUPPORTED: &[&str] = &[
     "resolvers",
-    "peers",
     "cache",
     "ring",
     "mailers",

@@ -146,7 +146,8 @@ pub fn bit(kind: SectionKind) -> u8 {
         SectionKind::Global
         | SectionKind::HttpErrors
         | SectionKind::Program
-        | SectionKind::Userlist => 0,
+        | SectionKind::Userlist
+        | SectionKind::Peers => 0,
         SectionKind::Defaults => D,
         SectionKind::Frontend => F,
         SectionKind::Listen => L,

@@ -28,6 +28,8 @@ pub enum SectionKind {
     Program,
     /// `userlist NAME`: users and groups for HTTP authentication.
     Userlist,
+    /// `peers NAME`: stick table replication.
+    Peers,
 }
 
 impl SectionKind {
@@ -42,6 +44,7 @@ impl SectionKind {
             SectionKind::HttpErrors => "http-errors",
             SectionKind::Program => "program",
             SectionKind::Userlist => "userlist",
+            SectionKind::Peers => "peers",
         }
     }
 
@@ -55,6 +58,7 @@ impl SectionKind {
             "http-errors" => SectionKind::HttpErrors,
             "program" => SectionKind::Program,
             "userlist" => SectionKind::Userlist,
+            "peers" => SectionKind::Peers,
             _ => return None,
         })
     }
@@ -210,6 +214,21 @@ fn header(
                     location,
                     kw,
                     format!("unexpected argument '{extra}' after 'userlist NAME'"),
+                );
+                return None;
+            }
+            section.name = Some(name.clone());
+        }
+        SectionKind::Peers => {
+            let Some(name) = args.first() else {
+                sink.error(location, kw, "missing name for peers section.");
+                return None;
+            };
+            if let Some(extra) = args.get(1) {
+                sink.error(
+                    location,
+                    kw,
+                    format!("unexpected argument '{extra}' after 'peers NAME'"),
                 );
                 return None;
             }

@@ -26,6 +26,7 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
     let mut expire = None;
     let mut nopurge = false;
     let mut srvkey_addr = false;
+    let mut peers = None;
     let mut store: Vec<(DataType, u32)> = Vec::new();
     let mut i = 1;
     while i < words.len() {
@@ -117,14 +118,10 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
                     store.push((d, period));
                 }
             }
-            "peers" => {
-                sink.error(
-                    loc,
-                    kw,
-                    "'peers' (table replication) is supported by HAProxy, not yet by fulcrum",
-                );
-                return None;
-            }
+            "peers" => match next {
+                Some(p) => peers = Some(p.to_string()),
+                None => return err(sink, "missing argument to 'peers'".into()),
+            },
             other => return err(sink, format!("unknown argument '{other}'")),
         }
         if next.is_none() {
@@ -148,6 +145,7 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
             store,
         },
         srvkey_addr,
+        peers,
         location: loc.clone(),
     })
 }
