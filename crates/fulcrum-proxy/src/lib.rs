@@ -16,6 +16,7 @@ pub mod log;
 pub mod memory;
 pub mod origin;
 pub mod parking;
+pub mod peers;
 pub mod proxy_header;
 pub mod queue;
 pub mod ramp;
@@ -99,6 +100,14 @@ pub enum StartError {
         /// The socket address.
         path: String,
         /// The `stats socket` line.
+        location: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The listening socket of a `peers` section could not be opened.
+    #[error("[ALERT] {location}: 'peers': cannot listen: {source}")]
+    Peers {
+        /// The `bind` or `peer` line.
         location: String,
         /// The OS error.
         source: std::io::Error,
@@ -204,6 +213,7 @@ pub struct Bound {
         Vec<runtime_api::StatsListener>,
     ),
     per_worker: Vec<Vec<worker::Listener>>,
+    peers: Vec<peers::Section>,
     limits: worker::Limits,
     bound: Vec<(String, SocketAddr)>,
     exposed: runtime_api::Exposed,
@@ -365,6 +375,28 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
             }
         }
     }
+    // The `peers` sections' listening sockets (an inherited `fd@N` or an address).
+    let peers = peers::Section::all(config, &snapshot.tables, |b| match b.fds.first() {
+        Some(&fd) => {
+            claims
+                .claim(fd)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            listener::inherit_tcp(fd, 1)
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+                .pop()
+                .ok_or_else(|| std::io::Error::other("no socket"))
+        }
+        None => {
+            let addr = b.addrs[0];
+            match handover.take(addr, 1) {
+                Some(handed) => handed?,
+                None => listener::bind_reuseport(addr, 1)?,
+            }
+            .pop()
+            .ok_or_else(|| std::io::Error::other("no socket"))
+        }
+    })
+    .map_err(|(location, source)| StartError::Peers { location, source })?;
     let mut stats_sockets = Vec::new();
     for s in &config.global.stats_sockets {
         stats_sockets.push(runtime_api::bind_socket(s).map_err(|e| match e {
@@ -386,6 +418,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     }
     api.set_exposed(exposed.clone());
     Ok(Bound {
+        peers,
         runtime: (Arc::new(api), stats_sockets),
         snapshot,
         per_worker,
@@ -461,6 +494,9 @@ impl Bound {
         if let Some(h) = stats::spawn_sampler(self.snapshot.clone(), stop_rx.clone())
             .map_err(StartError::Thread)?
         {
+            handles.push(h);
+        }
+        if let Some(h) = peers::spawn(self.peers, stop_rx.clone()).map_err(StartError::Thread)? {
             handles.push(h);
         }
         if let Some(h) =

@@ -36,6 +36,8 @@ pub struct NotAnError;
 pub struct Tables {
     list: Vec<Arc<Table>>,
     by_name: HashMap<String, usize>,
+    /// The replicated tables: (index in `list`, `peers` section, name on the wire).
+    replicated: Vec<(usize, String, String)>,
 }
 
 impl Tables {
@@ -57,7 +59,27 @@ impl Tables {
                 {
                     def.store.push((DataType::ServerId, 0));
                 }
+                if let Some(peers) = &st.peers {
+                    t.replicated
+                        .push((t.list.len(), peers.clone(), p.name.clone()));
+                }
                 t.by_name.insert(p.name.clone(), t.list.len());
+                t.list.push(Arc::new(Table::new(def)));
+            }
+        }
+        // The tables of `peers` sections, named `PEERS/NAME` (on the wire `/NAME`, as HAProxy 2.6 sends them).
+        for section in &config.peers {
+            for st in &section.tables {
+                let mut def = st.def.clone();
+                if sticky.contains(&def.name)
+                    && !def.store.iter().any(|(d, _)| *d == DataType::ServerId)
+                {
+                    def.store.push((DataType::ServerId, 0));
+                }
+                let wire = def.name[section.name.len()..].to_string();
+                t.replicated
+                    .push((t.list.len(), section.name.clone(), wire));
+                t.by_name.insert(def.name.clone(), t.list.len());
                 t.list.push(Arc::new(Table::new(def)));
             }
         }
@@ -81,6 +103,17 @@ impl Tables {
     /// The table of the proxy so named.
     pub fn get(&self, name: &str) -> Option<&Arc<Table>> {
         self.by_name.get(name).map(|&i| &self.list[i])
+    }
+
+    /// The tables a `peers` section replicates, with their names on the wire.
+    pub fn replicated_by<'a>(
+        &'a self,
+        peers: &'a str,
+    ) -> impl Iterator<Item = (&'a Arc<Table>, &'a str)> + 'a {
+        self.replicated
+            .iter()
+            .filter(move |(_, p, _)| p == peers)
+            .map(|(i, _, w)| (&self.list[*i], w.as_str()))
     }
 
     /// Every table, in configuration order.

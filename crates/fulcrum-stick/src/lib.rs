@@ -408,6 +408,42 @@ impl Table {
         out
     }
 
+    /// Every live entry, learned from peers or not, as [`Table::updates_after`] gives them (what a peer that
+    /// asks for a full resynchronisation is taught); `upd` is the entry's last local update number (0: none).
+    pub fn entries(&self, now: u64) -> Vec<Update> {
+        let mut out = Vec::with_capacity(self.used());
+        for s in 0..self.shards.len() {
+            let mut shard = self.lock(s);
+            let mut i = shard.head;
+            while i != NIL {
+                let n = shard.node(i);
+                let next = n.next;
+                if !self.expired(n, now) {
+                    let exp = if n.exp == 0 { 0 } else { n.exp - now };
+                    let mut d = Data {
+                        slots: &mut n.slots,
+                        layout: &self.layout,
+                        now,
+                    };
+                    let values = self
+                        .layout
+                        .stored()
+                        .iter()
+                        .filter_map(|&t| d.raw(t).map(|v| (t, v)))
+                        .collect();
+                    out.push(Update {
+                        upd: n.upd,
+                        key: n.key.clone(),
+                        exp,
+                        values,
+                    });
+                }
+                i = next;
+            }
+        }
+        out
+    }
+
     /// Applies a change learned from a peer: creates the entry when missing, runs `f` on its data and refreshes
     /// its expiry (`expire`: milliseconds the peer gave, else the table's), without making it a local change to
     /// send on. False when the table is full.

@@ -309,3 +309,16 @@ fn rates_travel_as_elapsed_current_previous() {
     assert_eq!(DataType::from_wire_bit(19), None);
     assert_eq!(DataType::from_wire_bit(5), Some(DataType::ConnRate));
 }
+
+#[test]
+fn entries_include_what_peers_taught() {
+    let t = table(10, None, false);
+    t.upsert(&ip(1), 1000, |d| d.add(DataType::Gpc0, 1));
+    t.apply_remote(&ip(2), 1000, None, |d| d.set_raw(DataType::Gpc0, Raw::Num(5)));
+    let mut e = t.entries(1000);
+    e.sort_by_key(|u| u.upd);
+    assert_eq!(
+        e.iter().map(|u| (u.upd, u.key.clone())).collect::<Vec<_>>(),
+        [(0, ip(2)), (1, ip(1))]
+    );
+}
