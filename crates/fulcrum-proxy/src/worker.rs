@@ -210,6 +210,7 @@ async fn accept_loop(
                 let fe = fe.clone();
                 let tls = tls.clone();
                 tokio::task::spawn_local(async move {
+                    let stick = ticket.stick.clone();
                     let _ticket = ticket;
                     crate::tcp::serve_client(
                         worker,
@@ -219,6 +220,7 @@ async fn accept_loop(
                         peer,
                         local_port,
                         expect_proxy,
+                        stick,
                     )
                     .await;
                 });

@@ -328,6 +328,8 @@ pub struct ContentFacts<'a> {
     pub response: bool,
     /// The connection's variables (`mode tcp`).
     pub vars: Option<&'a std::cell::RefCell<super::sample::VarMap>>,
+    /// The stick tables and the connection's counters (`mode tcp`, when the configuration has tables).
+    pub stick: Option<&'a ConnStick>,
 }
 
 impl<'a> ContentFacts<'a> {
@@ -337,7 +339,7 @@ impl<'a> ContentFacts<'a> {
             payload: (!self.response).then_some(self.buf),
             res_payload: self.response.then_some(self.buf),
             vars: self.vars,
-            stick: None,
+            stick: self.stick,
         }
     }
 }
@@ -640,11 +642,25 @@ enum TcpRule {
     Accept,
     Reject,
     Var(VarAct),
+    /// `track-sc*`, `sc-inc-gpc*`, `sc-set-gpt0` of `tcp-request content` in `mode tcp`: the counters of the
+    /// connection (which is the stream).
+    Stick(crate::stick::StickAct),
 }
 
 impl TcpRule {
-    fn compile(a: &TcpContentAction) -> Self {
-        match a {
+    fn compile(
+        a: &TcpContentAction,
+        stick: &crate::stick::Binder<'_>,
+        location: &fulcrum_config::Location,
+    ) -> Result<Self, RulesError> {
+        if let TcpContentAction::Var(HttpRequestAction::Stick(s)) = a {
+            return Ok(TcpRule::Stick(crate::stick::StickAct::compile(
+                s,
+                stick,
+                &location.to_string(),
+            )?));
+        }
+        Ok(match a {
             TcpContentAction::Accept => TcpRule::Accept,
             TcpContentAction::Reject => TcpRule::Reject,
             TcpContentAction::Var(HttpRequestAction::SetVar(n, e, c)) => {
@@ -656,9 +672,9 @@ impl TcpRule {
             TcpContentAction::Var(HttpRequestAction::UnsetVar(n)) => {
                 TcpRule::Var(VarAct::Unset(n.clone()))
             }
-            // The configuration puts only the variable actions here.
+            // The configuration puts only the variable and stick counter actions here.
             TcpContentAction::Var(_) => TcpRule::Accept,
-        }
+        })
     }
 }
 
@@ -683,6 +699,11 @@ fn run_tcp_rules(
             TcpRule::Accept => return Some(true),
             TcpRule::Reject => return Some(false),
             TcpRule::Var(v) => v.run_l4(facts),
+            TcpRule::Stick(a) => {
+                if let Some(st) = facts.stick {
+                    a.run(&facts.ctx(), &st.ctrs, None, false);
+                }
+            }
         }
     }
     *next = rules.len();
@@ -765,8 +786,10 @@ impl ProxyRules {
         };
         // A backend's (also a listen's backend side's): they run on its server connections.
         for r in &rules.tcp_response {
-            out.tcp_response
-                .push((TcpRule::compile(&r.action), compile_opt(&r.cond, refs)?));
+            out.tcp_response.push((
+                TcpRule::compile(&r.action, stick, &r.location)?,
+                compile_opt(&r.cond, refs)?,
+            ));
         }
         out.response_inspect_delay = rules.response_inspect_delay;
         for r in &rules.stick {
@@ -883,8 +906,10 @@ impl ProxyRules {
             out.tcp_connection.push((a, compile_opt(&r.cond, refs)?));
         }
         for r in &rules.tcp_content {
-            out.tcp_content
-                .push((TcpRule::compile(&r.action), compile_opt(&r.cond, refs)?));
+            out.tcp_content.push((
+                TcpRule::compile(&r.action, stick, &r.location)?,
+                compile_opt(&r.cond, refs)?,
+            ));
         }
         let var_act = |a: &HttpRequestAction, loc: &fulcrum_config::Location| match a {
             HttpRequestAction::SetVar(n, e, c) => Ok(Some(VarAct::Set(n.clone(), e.clone(), *c))),
