@@ -100,7 +100,8 @@ fn definition(t: &Table, wire: &str, id: u64) -> TableDefinition {
         KeyType::Ip => (WireKey::Ipv4, 4),
         KeyType::Ipv6 => (WireKey::Ipv6, 16),
         KeyType::Integer => (WireKey::Integer, 4),
-        KeyType::String(n) => (WireKey::String, n as u64),
+        // HAProxy announces a string key's size with its final NUL
+        KeyType::String(n) => (WireKey::String, n as u64 + 1),
         KeyType::Binary(n) => (WireKey::Binary, n as u64),
     };
     let layout = t.layout();
@@ -209,7 +210,10 @@ fn run_section(s: Section, tasks: &mut tokio::task::JoinSet<()>) {
     if let Some(l) = s.listener {
         let state = state.clone();
         tasks.spawn(async move {
-            let Ok(l) = l.set_nonblocking(true).and_then(|()| TcpListener::from_std(l)) else {
+            let Ok(l) = l
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l))
+            else {
                 warn!(section = %state.section, "peers: cannot use the listening socket");
                 return;
             };
@@ -370,6 +374,7 @@ async fn session(
     peer.session.store(id, Ordering::Release);
     info!(section = %state.section, peer = %peer.name, "peers: session established");
     let r = run_session(&state, &peer, id, stream, &mut inbuf).await;
+    debug!(section = %state.section, peer = %peer.name, "peers: session {id} ended: {r:?}");
     let _ = peer
         .session
         .compare_exchange(id, 0, Ordering::AcqRel, Ordering::Relaxed);
@@ -544,13 +549,17 @@ fn encode_update(state: &State, t: usize, u: &Update, id: u64, out: &mut Vec<u8>
             (d.wire_bit(), v)
         })
         .collect();
+    let key_len = match def.key_type {
+        WireKey::String => def.key_len.saturating_sub(1),
+        _ => def.key_len,
+    };
     EntryUpdate {
         id: Some(id as u32),
         expire: None,
         key,
         values,
     }
-    .encode(def.key_type, def.key_len as usize, out);
+    .encode(def.key_type, key_len as usize, out);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -577,6 +586,7 @@ fn handle_input(
             Ok(None) => break,
             Err(e) => return Err(e.to_string()),
         };
+        tracing::trace!(section = %state.section, peer = %peer.name, "peers: received {m:?}");
         match m {
             Message::Heartbeat | Message::ResyncConfirm | Message::Unknown { .. } => {}
             Message::ProtocolError | Message::SizeLimit => {

@@ -86,13 +86,12 @@ pub async fn serve_client(
     };
     let vars = RefCell::new(VarMap::new());
     let mut first = Vec::new();
-    let stick = (!worker.snapshot.tables.list().is_empty()).then(|| {
-        crate::rules::http::ConnStick {
+    let stick =
+        (!worker.snapshot.tables.list().is_empty()).then(|| crate::rules::http::ConnStick {
             tables: worker.snapshot.tables.clone(),
             ctrs: stick_ctrs,
             own: fe.name.clone(),
-        }
-    });
+        });
     if fe.rules.has_content_rules() {
         let side = Side {
             rules: &fe.rules,

@@ -106,25 +106,28 @@ fn two_fulcrum_nodes_replicate_and_a_late_one_is_taught() {
     hit(fa, "/one");
     // B starts after A learned /one: it asks for a resynchronisation and is taught it
     let b = node("B", &config(&sb, fb, &peers));
-    let want_one = "key=/one gpc0=2 http_req_cnt=2 conn_rate(50000)=0".to_string();
+    let want_one = "key=/one gpc0=2 conn_rate(50000)=2 http_req_cnt=2".to_string();
     assert!(
-        wait_until(Duration::from_secs(10), || entries(&sb, "st").contains(&want_one)),
+        wait_until(Duration::from_secs(10), || entries(&sb, "st")
+            .contains(&want_one)),
         "B: {:?}",
         entries(&sb, "st")
     );
     // a key tracked on B reaches A
     hit(fb, "/two");
-    let want_two = "key=/two gpc0=1 http_req_cnt=1 conn_rate(50000)=0".to_string();
+    let want_two = "key=/two gpc0=1 conn_rate(50000)=1 http_req_cnt=1".to_string();
     assert!(
-        wait_until(Duration::from_secs(5), || entries(&sa, "st").contains(&want_two)),
+        wait_until(Duration::from_secs(5), || entries(&sa, "st")
+            .contains(&want_two)),
         "A: {:?}",
         entries(&sa, "st")
     );
     // and a later change on A reaches B
     hit(fa, "/two");
-    let want_two = "key=/two gpc0=2 http_req_cnt=2 conn_rate(50000)=0".to_string();
+    let want_two = "key=/two gpc0=2 conn_rate(50000)=2 http_req_cnt=2".to_string();
     assert!(
-        wait_until(Duration::from_secs(5), || entries(&sb, "st").contains(&want_two)),
+        wait_until(Duration::from_secs(5), || entries(&sb, "st")
+            .contains(&want_two)),
         "B: {:?}",
         entries(&sb, "st")
     );
@@ -145,10 +148,19 @@ impl Drop for Real {
 }
 
 fn real(name: &str, text: &str, sock: &Path) -> Real {
-    let path = std::env::temp_dir().join(format!("fulcrum-peers-{}-{name}.cfg", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("fulcrum-peers-{}-{name}.cfg", std::process::id()));
     std::fs::write(&path, text).unwrap();
-    let check = Command::new("haproxy").args(["-c", "-L", name, "-f"]).arg(&path).output().unwrap();
-    assert!(check.status.success(), "haproxy -c: {}", String::from_utf8_lossy(&check.stderr));
+    let check = Command::new("haproxy")
+        .args(["-c", "-L", name, "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "haproxy -c: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let child = Command::new("haproxy")
         .args(["-db", "-L", name, "-f"])
         .arg(&path)
@@ -157,7 +169,10 @@ fn real(name: &str, text: &str, sock: &Path) -> Real {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_until(Duration::from_secs(5), || UnixStream::connect(sock).is_ok()));
+    assert!(wait_until(Duration::from_secs(5), || UnixStream::connect(
+        sock
+    )
+    .is_ok()));
     Real(child, path)
 }
 
@@ -177,8 +192,11 @@ fn fulcrum_and_haproxy_learn_each_others_keys() {
     hit(fh, "/from-haproxy");
     let both = |p: &Path| {
         let e = entries(p, "st");
-        e.iter().any(|l| l.starts_with("key=/from-fulcrum gpc0=2 http_req_cnt=2"))
-            && e.iter().any(|l| l.starts_with("key=/from-haproxy gpc0=1 http_req_cnt=1"))
+        e.iter()
+            .any(|l| l.starts_with("key=/from-fulcrum gpc0=2 conn_rate(50000)=2 http_req_cnt=2"))
+            && e.iter().any(|l| {
+                l.starts_with("key=/from-haproxy gpc0=1 conn_rate(50000)=1 http_req_cnt=1")
+            })
     };
     assert!(
         wait_until(Duration::from_secs(10), || both(&sf) && both(&sh)),

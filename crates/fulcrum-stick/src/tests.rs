@@ -314,7 +314,9 @@ fn rates_travel_as_elapsed_current_previous() {
 fn entries_include_what_peers_taught() {
     let t = table(10, None, false);
     t.upsert(&ip(1), 1000, |d| d.add(DataType::Gpc0, 1));
-    t.apply_remote(&ip(2), 1000, None, |d| d.set_raw(DataType::Gpc0, Raw::Num(5)));
+    t.apply_remote(&ip(2), 1000, None, |d| {
+        d.set_raw(DataType::Gpc0, Raw::Num(5))
+    });
     let mut e = t.entries(1000);
     e.sort_by_key(|u| u.upd);
     assert_eq!(

@@ -35,7 +35,9 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
         match w {
             "type" => {
                 let t = next.unwrap_or("");
-                let mut len = 32;
+                // HAProxy's keys are 32 bytes by default; a string's include its final NUL, so it holds 31
+                // characters unless `len` says how many.
+                let mut len = if t == "string" { 31 } else { 32 };
                 let mut step = 2;
                 if matches!(t, "string" | "binary") && words.get(i + 2) == Some(&"len") {
                     match words.get(i + 3).and_then(|n| n.parse::<usize>().ok()) {
