@@ -2,7 +2,6 @@
 //! (the local peer is named `A` on both sides).
 
 #[path = "haproxy_util.rs"]
-#[allow(dead_code)]
 mod util;
 
 use std::path::PathBuf;

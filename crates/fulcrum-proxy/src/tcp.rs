@@ -28,7 +28,8 @@ use crate::tls_io::TlsSession;
 use crate::totals::{self, Done};
 use crate::worker_state::Worker;
 
-/// Serves one tcp-mode client connection.
+/// Serves one tcp-mode client connection (`stick_ctrs`: the counters its rules track, the connection's).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_client(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
