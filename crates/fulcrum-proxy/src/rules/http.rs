@@ -271,9 +271,29 @@ struct L4Ctx<'a> {
     stick: Option<&'a ConnStick>,
 }
 
+/// The method and target of the HTTP request line at the start of `buf`, once the line is complete (HAProxy
+/// reads HTTP requests out of a `mode tcp` connection's buffer for `tcp-request content` rules).
+fn request_line(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = buf.iter().take(8192).position(|&b| b == b'\n')?;
+    let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+    let mut parts = line.split(|&b| b == b' ');
+    let method = parts
+        .next()
+        .filter(|m| !m.is_empty() && m.iter().all(u8::is_ascii_uppercase))?;
+    let uri = parts.next().filter(|u| !u.is_empty())?;
+    let version = parts.next()?;
+    (version.starts_with(b"HTTP/") && parts.next().is_none()).then_some((method, uri))
+}
+
 impl fulcrum_sample::Context for L4Ctx<'_> {
     fn src(&self) -> Option<SocketAddr> {
         Some(self.src)
+    }
+    fn method(&self) -> Option<&[u8]> {
+        request_line(self.payload?).map(|(m, _)| m)
+    }
+    fn uri(&self) -> Option<&[u8]> {
+        request_line(self.payload?).map(|(_, u)| u)
     }
     fn payload(&self) -> Option<&[u8]> {
         self.payload
@@ -1810,5 +1830,16 @@ mod tests {
             redirect(&r, "https", &req).headers()["location"],
             "https://h.test/new/x?a=1"
         );
+    }
+
+    #[test]
+    fn a_tcp_buffer_gives_its_request_line() {
+        assert_eq!(
+            request_line(b"GET /c1_client HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Some((&b"GET"[..], &b"/c1_client"[..]))
+        );
+        assert_eq!(request_line(b"GET /c1_client HTTP/1.1"), None);
+        assert_eq!(request_line(b"\x16\x03\x01 binary\n"), None);
+        assert_eq!(request_line(b"get / HTTP/1.0\n"), None);
     }
 }
