@@ -234,6 +234,17 @@ impl StickAct {
     }
 }
 
+impl StickAct {
+    /// Whether the action tracks a key that has no value yet in `ctx` (a `tcp-request content` rule then waits
+    /// for more bytes while it may, as HAProxy does).
+    pub fn key_missing(&self, ctx: &dyn Context) -> bool {
+        match &self.kind {
+            Kind::Track(key, _) => key.0.eval(ctx).is_none(),
+            _ => false,
+        }
+    }
+}
+
 /// A sample as a key of `table`'s type.
 fn key_of(table: &Table, v: &Value<'_>) -> Option<Key> {
     let input = match v {

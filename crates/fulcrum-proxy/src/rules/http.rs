@@ -720,6 +720,11 @@ fn run_tcp_rules(
             TcpRule::Reject => return Some(false),
             TcpRule::Var(v) => v.run_l4(facts),
             TcpRule::Stick(a) => {
+                // a key not there yet (an incomplete request line) is waited for while bytes may come
+                if facts.may_change && a.key_missing(&facts.ctx()) {
+                    *next = i;
+                    return None;
+                }
                 if let Some(st) = facts.stick {
                     a.run(&facts.ctx(), &st.ctrs, None, false);
                 }
