@@ -117,6 +117,11 @@ fn peers_sections_parse() {
     assert_eq!(q.tables[0].def.key_type, KeyType::Ip);
     assert_eq!(q.tables[0].def.size, 1024);
     assert!(!c.peers[2].disabled);
+    // an empty port (an unset `${ADDR}:${PORT}`) is accepted as haproxy does: a peer never connected to
+    let e = ok_both(&format!(
+        "{D}peers p\n bind 127.0.0.1:21031\n server A\n server B :\n"
+    ));
+    assert_eq!(e.peers[0].peers[0].addr, None);
     let st = c.proxies.iter().find(|p| p.name == "st").unwrap();
     assert_eq!(st.stick_table.as_ref().unwrap().peers.as_deref(), Some("p"));
 }

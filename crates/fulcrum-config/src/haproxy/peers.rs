@@ -66,7 +66,7 @@ pub fn section(
                 let addr = match addr_word {
                     None => None,
                     Some(a) => match peer_addr(a, resolver) {
-                        Ok(a) => Some(a),
+                        Ok(a) => a,
                         Err(e) => {
                             // `server NAME option...` for the local peer: no address
                             if kw == "server" && pname == local && !a.contains(':') {
@@ -205,12 +205,17 @@ pub fn section(
     out.push(p);
 }
 
-fn peer_addr(s: &str, resolver: Resolver<'_>) -> Result<SocketAddr, String> {
+/// A peer's address; `None` for an empty port (`:`, what an unset `${ADDR}:${PORT}` gives), which HAProxy accepts
+/// and never reaches.
+fn peer_addr(s: &str, resolver: Resolver<'_>) -> Result<Option<SocketAddr>, String> {
     let sp = addr::split(s, Proto::Stream)?;
     let Some(port) = sp.port else {
         return Err(format!("missing port in '{s}'"));
     };
-    addr::resolve(&sp.host, sp.family, addr::port(&port)?, resolver)
+    if port.is_empty() {
+        return Ok(None);
+    }
+    addr::resolve(&sp.host, sp.family, addr::port(&port)?, resolver).map(Some)
 }
 
 /// The name of the local peer: `HAPROXY_LOCALPEER` (which `-L` sets), else the host name.
