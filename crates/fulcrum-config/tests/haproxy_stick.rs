@@ -80,11 +80,12 @@ fn stick_table_errors() {
         "stick-table",
         "not yet",
     );
-    err1(
+    // a peers section that does not exist (crates/fulcrum-config/tests/haproxy_peers.rs has the rest)
+    err1_both(
         &be("stick-table type ip size 1 peers p"),
         7,
         "stick-table",
-        "not yet",
+        "unable to find sync peers 'p'",
     );
     // Not in defaults, once per section
     err1_both(

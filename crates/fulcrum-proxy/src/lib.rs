@@ -132,6 +132,7 @@ pub struct Bound {
         Vec<runtime_api::StatsListener>,
     ),
     per_worker: Vec<Vec<worker::Listener>>,
+    peers: Vec<data::peers::Section>,
     limits: worker::Limits,
     bound: Vec<(String, SocketAddr)>,
     exposed: runtime_api::Exposed,
@@ -298,6 +299,28 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
             }
         }
     }
+    // The `peers` sections' listening sockets (an inherited `fd@N` or an address).
+    let peers = data::peers::Section::all(config, &snapshot.tables, |b| match b.fds.first() {
+        Some(&fd) => {
+            claims
+                .claim(fd)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            listener::inherit_tcp(fd, 1)
+                .map_err(|e| std::io::Error::other(e.to_string()))?
+                .pop()
+                .ok_or_else(|| std::io::Error::other("no socket"))
+        }
+        None => {
+            let addr = b.addrs[0];
+            match handover.take(addr, 1) {
+                Some(handed) => handed?,
+                None => listener::bind_reuseport(addr, 1)?,
+            }
+            .pop()
+            .ok_or_else(|| std::io::Error::other("no socket"))
+        }
+    })
+    .map_err(|(location, source)| StartError::Peers { location, source })?;
     let mut stats_sockets = Vec::new();
     for s in &config.global.stats_sockets {
         stats_sockets.push(runtime_api::bind_socket(s).map_err(|e| match e {
@@ -321,6 +344,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     api.set_pools(idle_pools.clone());
     Ok(Bound {
         idle_pools,
+        peers,
         runtime: (Arc::new(api), stats_sockets),
         snapshot,
         per_worker,
@@ -404,6 +428,11 @@ impl Bound {
             stop_rx.clone(),
         )
         .map_err(StartError::Thread)?
+        {
+            handles.push(h);
+        }
+        if let Some(h) =
+            data::peers::spawn(self.peers, stop_rx.clone()).map_err(StartError::Thread)?
         {
             handles.push(h);
         }

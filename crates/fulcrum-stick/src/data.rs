@@ -123,6 +123,21 @@ impl DataType {
         )
     }
 
+    /// The bit of the type in the data types bitfield of HAProxy's peers protocol (HAProxy's own numbering, where
+    /// 19 is `server_key`).
+    pub fn wire_bit(self) -> u8 {
+        match self {
+            DataType::HttpFailCnt => 20,
+            DataType::HttpFailRate => 21,
+            d => d as u8,
+        }
+    }
+
+    /// The type of a bit of the peers protocol's bitfield (`None`: a type fulcrum does not store).
+    pub fn from_wire_bit(bit: u8) -> Option<DataType> {
+        ALL.iter().copied().find(|d| d.wire_bit() == bit)
+    }
+
     /// Whether the value is signed (`server_id`); the others are unsigned.
     pub fn is_signed(self) -> bool {
         self == DataType::ServerId
@@ -212,6 +227,15 @@ impl Layout {
     }
 }
 
+/// A stored value as the peers protocol carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raw {
+    /// A counter, a tag or a server id.
+    Num(u64),
+    /// A rate: milliseconds since its period began, events of this period, events of the previous one.
+    Freq(u32, u32, u32),
+}
+
 /// One entry's data, seen through its table's layout at a given time.
 pub struct Data<'a> {
     pub(crate) slots: &'a mut [Slot],
@@ -260,6 +284,28 @@ impl Data<'_> {
             None => return false,
         }
         true
+    }
+
+    /// The value of `d` as the peers protocol sends it; `None` when the table does not store it.
+    pub fn raw(&mut self, d: DataType) -> Option<Raw> {
+        let now = self.now;
+        Some(match self.slot(d)? {
+            Slot::Num(n) => Raw::Num(*n),
+            Slot::Rate(f) => {
+                let (e, c, p) = f.to_wire(now);
+                Raw::Freq(e, c, p)
+            }
+        })
+    }
+
+    /// Sets `d` to a value a peer sent; values of another shape than the stored one are ignored.
+    pub fn set_raw(&mut self, d: DataType, v: Raw) {
+        let (now, period) = (self.now, self.layout.period(d));
+        match (self.slot(d), v) {
+            (Some(Slot::Num(n)), Raw::Num(v)) => *n = v & Self::mask(d),
+            (Some(Slot::Rate(f)), Raw::Freq(e, c, p)) => *f = Freq::from_wire(e, c, p, period, now),
+            _ => {}
+        }
     }
 
     /// HAProxy keeps most counters in 32 bits, the byte counters and `*_cnt` of HTTP in 64.

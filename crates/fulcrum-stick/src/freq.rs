@@ -47,6 +47,33 @@ impl Freq {
         u32::try_from(total / period).unwrap_or(u32::MAX)
     }
 
+    /// The counter as HAProxy's peers protocol sends it at `now`: milliseconds since the current period began
+    /// (wrapping, as HAProxy's ticks), the events of the current period and those of the previous one.
+    pub fn to_wire(&self, now: u64) -> (u32, u32, u32) {
+        (now.wrapping_sub(self.tick) as u32, self.curr, self.prev)
+    }
+
+    /// The counter a peer sent (see [`Freq::to_wire`]), placed on the local clock at `now`. A period that began
+    /// before this clock's start is clamped to its start, and emptied when two periods went by since.
+    pub fn from_wire(elapsed: u32, curr: u32, prev: u32, period: u32, now: u64) -> Freq {
+        let elapsed = u64::from(elapsed);
+        if elapsed >= now {
+            if elapsed >= 2 * u64::from(period.max(1)) {
+                return Freq::default();
+            }
+            return Freq {
+                curr,
+                prev,
+                tick: 0,
+            };
+        }
+        Freq {
+            curr,
+            prev,
+            tick: now - elapsed,
+        }
+    }
+
     /// Sets the counter to `n` events in a period starting at `now` (`set table ... data.X_rate N`).
     pub fn set(&mut self, n: u32, now: u64) {
         *self = Freq {

@@ -12,7 +12,7 @@ pub enum KeyType {
     Ipv6,
     /// `integer`: 32-bit integers.
     Integer,
-    /// `string [len N]`: strings cut to N bytes (32 by default).
+    /// `string [len N]`: strings cut to N bytes (31 by default: HAProxy's 32-byte keys hold a final NUL).
     String(usize),
     /// `binary [len N]`: N bytes, cut or padded with zeros (32 by default).
     Binary(usize),

@@ -21,12 +21,12 @@ mod key;
 mod show;
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use data::{Data, DataType, Layout, ALL as ALL_DATA_TYPES};
+pub use data::{Data, DataType, Layout, Raw, ALL as ALL_DATA_TYPES};
 pub use freq::Freq;
 pub use key::{Key, KeyInput, KeyType};
 pub use show::{list, parse_filter, Filter, FilterOp, ShowError};
@@ -60,6 +60,8 @@ struct Node {
     exp: u64,
     /// How many streams track it (`use=`): a tracked entry is never evicted nor expired.
     refs: u32,
+    /// The table's update number of the last local change (0: none; changes learned from peers set none).
+    upd: u64,
     slots: Box<[Slot]>,
     prev: u32,
     next: u32,
@@ -68,6 +70,8 @@ struct Node {
 #[derive(Default)]
 struct Shard {
     map: HashMap<Key, u32>,
+    /// The entries changed locally, by update number (what peers are sent).
+    updates: BTreeMap<u64, u32>,
     slab: Vec<Option<Node>>,
     free: Vec<u32>,
     /// Most recently touched.
@@ -125,6 +129,9 @@ impl Shard {
         self.unlink(i);
         let node = self.slab[i as usize].take().expect("live slab index");
         self.map.remove(&node.key);
+        if node.upd != 0 {
+            self.updates.remove(&node.upd);
+        }
         self.free.push(i);
         node
     }
@@ -167,6 +174,21 @@ pub struct Table {
     shards: Box<[Mutex<Shard>]>,
     used: AtomicUsize,
     next_id: AtomicU64,
+    /// The last update number given to a local change.
+    seq: AtomicU64,
+}
+
+/// A locally changed entry, as [`Table::updates_after`] gives it to be sent to peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    /// The table's update number of the change.
+    pub upd: u64,
+    /// The entry's key.
+    pub key: Key,
+    /// Milliseconds to expiry (0: never).
+    pub exp: u64,
+    /// The stored data, in HAProxy's order.
+    pub values: Vec<(DataType, Raw)>,
 }
 
 impl std::fmt::Debug for Table {
@@ -227,6 +249,7 @@ impl Tracked {
             })
         };
         self.table.touch(&mut shard, self.index, now);
+        self.table.mark(&mut shard, self.index);
         r
     }
 
@@ -263,6 +286,7 @@ impl Table {
             shards: (0..n).map(|_| Mutex::new(Shard::new())).collect(),
             used: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
+            seq: AtomicU64::new(0),
             def,
         }
     }
@@ -326,6 +350,131 @@ impl Table {
         shard.push_front(i);
     }
 
+    /// Gives the entry the next update number: peers will be sent it.
+    fn mark(&self, shard: &mut Shard, i: u32) {
+        let upd = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let old = std::mem::replace(&mut shard.node(i).upd, upd);
+        if old != 0 {
+            shard.updates.remove(&old);
+        }
+        shard.updates.insert(upd, i);
+    }
+
+    /// The last update number given to a local change (0: none yet).
+    pub fn update_seq(&self) -> u64 {
+        self.seq.load(Ordering::Relaxed)
+    }
+
+    /// The live entries changed locally after update number `after`, at most `max`, oldest change first (what
+    /// a peer session sends next). Each shard keeps its changed entries ordered by update number, so this costs
+    /// the entries returned, not the table's size.
+    pub fn updates_after(&self, after: u64, max: usize, now: u64) -> Vec<Update> {
+        let mut out = Vec::new();
+        for s in 0..self.shards.len() {
+            let mut shard = self.lock(s);
+            let found: Vec<(u64, u32)> = shard
+                .updates
+                .range(after + 1..)
+                .take(max)
+                .map(|(&u, &i)| (u, i))
+                .collect();
+            for (upd, i) in found {
+                let n = shard.node(i);
+                if self.expired(n, now) {
+                    continue;
+                }
+                let exp = if n.exp == 0 { 0 } else { n.exp - now };
+                let mut d = Data {
+                    slots: &mut n.slots,
+                    layout: &self.layout,
+                    now,
+                };
+                let values = self
+                    .layout
+                    .stored()
+                    .iter()
+                    .filter_map(|&t| d.raw(t).map(|v| (t, v)))
+                    .collect();
+                out.push(Update {
+                    upd,
+                    key: n.key.clone(),
+                    exp,
+                    values,
+                });
+            }
+        }
+        out.sort_by_key(|u| u.upd);
+        out.truncate(max);
+        out
+    }
+
+    /// Every live entry, learned from peers or not, as [`Table::updates_after`] gives them (what a peer that
+    /// asks for a full resynchronisation is taught); `upd` is the entry's last local update number (0: none).
+    pub fn entries(&self, now: u64) -> Vec<Update> {
+        let mut out = Vec::with_capacity(self.used());
+        for s in 0..self.shards.len() {
+            let mut shard = self.lock(s);
+            let mut i = shard.head;
+            while i != NIL {
+                let n = shard.node(i);
+                let next = n.next;
+                if !self.expired(n, now) {
+                    let exp = if n.exp == 0 { 0 } else { n.exp - now };
+                    let mut d = Data {
+                        slots: &mut n.slots,
+                        layout: &self.layout,
+                        now,
+                    };
+                    let values = self
+                        .layout
+                        .stored()
+                        .iter()
+                        .filter_map(|&t| d.raw(t).map(|v| (t, v)))
+                        .collect();
+                    out.push(Update {
+                        upd: n.upd,
+                        key: n.key.clone(),
+                        exp,
+                        values,
+                    });
+                }
+                i = next;
+            }
+        }
+        out
+    }
+
+    /// Applies a change learned from a peer: creates the entry when missing, runs `f` on its data and refreshes
+    /// its expiry (`expire`: milliseconds the peer gave, else the table's), without making it a local change to
+    /// send on. False when the table is full.
+    pub fn apply_remote(
+        &self,
+        key: &Key,
+        now: u64,
+        expire: Option<u32>,
+        f: impl FnOnce(&mut Data<'_>),
+    ) -> bool {
+        let mut shard = self.lock(self.shard_of(key));
+        let Some(i) = self.find_or_create(&mut shard, key, now) else {
+            return false;
+        };
+        {
+            let node = shard.node(i);
+            f(&mut Data {
+                slots: &mut node.slots,
+                layout: &self.layout,
+                now,
+            });
+        }
+        self.touch(&mut shard, i, now);
+        if let Some(e) = expire {
+            if self.def.expire.is_some() {
+                shard.node(i).exp = now + u64::from(e).max(1);
+            }
+        }
+        true
+    }
+
     /// The index of `key` in its shard, created when missing (`None`: the table is full and nothing can go).
     fn find_or_create(&self, shard: &mut Shard, key: &Key, now: u64) -> Option<u32> {
         if let Some(&i) = shard.map.get(key) {
@@ -348,6 +497,7 @@ impl Table {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             exp: 0,
             refs: 0,
+            upd: 0,
             slots: self.layout.empty_slots(),
             prev: NIL,
             next: NIL,
@@ -364,6 +514,7 @@ impl Table {
         let i = self.find_or_create(&mut shard, key, now)?;
         shard.node(i).refs += 1;
         self.touch(&mut shard, i, now);
+        self.mark(&mut shard, i);
         Some(Tracked {
             table: Arc::clone(self),
             shard: s as u16,
@@ -409,6 +560,7 @@ impl Table {
             })
         };
         self.touch(&mut shard, i, now);
+        self.mark(&mut shard, i);
         Some(r)
     }
 

@@ -250,3 +250,77 @@ fn show_set_and_clear_as_haproxy() {
         "# table: t, type: ip, size:10, used:0\n# table: fe, type: ip, size:1024, used:0\n"
     );
 }
+
+#[test]
+fn local_changes_are_listed_in_update_order_and_remote_ones_are_not() {
+    let t = table(10, Some(30_000), false);
+    assert_eq!(t.update_seq(), 0);
+    t.upsert(&ip(1), 1000, |d| d.add(DataType::Gpc0, 1));
+    t.upsert(&ip(2), 1000, |d| d.add(DataType::Gpc0, 2));
+    // touching 1 again moves it after 2
+    t.upsert(&ip(1), 1001, |d| d.add(DataType::Gpc0, 1));
+    assert_eq!(t.update_seq(), 3);
+    let u = t.updates_after(0, 10, 1002);
+    assert_eq!(
+        u.iter().map(|u| (u.upd, u.key.clone())).collect::<Vec<_>>(),
+        [(2, ip(2)), (3, ip(1))]
+    );
+    assert!(u[1].values.contains(&(DataType::Gpc0, Raw::Num(2))));
+    assert_eq!(u[1].exp, 29_999);
+    assert_eq!(t.updates_after(2, 10, 1002).len(), 1);
+    assert_eq!(t.updates_after(0, 1, 1002)[0].upd, 2);
+    // a change learned from a peer is stored but not listed to be sent on
+    assert!(t.apply_remote(&ip(3), 1002, None, |d| d
+        .set_raw(DataType::Gpc0, Raw::Num(9))));
+    assert_eq!(t.update_seq(), 3);
+    assert_eq!(
+        t.lookup(&ip(3), 1002, |d| d.get(DataType::Gpc0)),
+        Some(Some(9))
+    );
+    // an entry that goes leaves the list
+    t.sweep(40_000);
+    assert!(t.updates_after(0, 10, 40_000).is_empty());
+}
+
+#[test]
+fn rates_travel_as_elapsed_current_previous() {
+    let t = table(10, None, false);
+    t.upsert(&ip(1), 5000, |d| {
+        d.add(DataType::HttpReqRate, 3);
+    });
+    let u = t.updates_after(0, 10, 5400);
+    let raw = u[0]
+        .values
+        .iter()
+        .find(|(d, _)| *d == DataType::HttpReqRate)
+        .unwrap()
+        .1;
+    // a counter that never rotated began its period at the clock's start
+    assert_eq!(raw, Raw::Freq(5400, 3, 0));
+    let other = table(10, None, false);
+    other.apply_remote(&ip(1), 90_000, None, |d| {
+        d.set_raw(DataType::HttpReqRate, raw)
+    });
+    assert_eq!(
+        other.lookup(&ip(1), 90_000, |d| d.get(DataType::HttpReqRate)),
+        Some(Some(3))
+    );
+    assert_eq!(DataType::HttpFailRate.wire_bit(), 21);
+    assert_eq!(DataType::from_wire_bit(19), None);
+    assert_eq!(DataType::from_wire_bit(5), Some(DataType::ConnRate));
+}
+
+#[test]
+fn entries_include_what_peers_taught() {
+    let t = table(10, None, false);
+    t.upsert(&ip(1), 1000, |d| d.add(DataType::Gpc0, 1));
+    t.apply_remote(&ip(2), 1000, None, |d| {
+        d.set_raw(DataType::Gpc0, Raw::Num(5))
+    });
+    let mut e = t.entries(1000);
+    e.sort_by_key(|u| u.upd);
+    assert_eq!(
+        e.iter().map(|u| (u.upd, u.key.clone())).collect::<Vec<_>>(),
+        [(0, ip(2)), (1, ip(1))]
+    );
+}

@@ -264,14 +264,7 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
 ];
 
 /// Sections HAProxy 2.6 has and fulcrum does not support yet.
-pub const SECTIONS_UNSUPPORTED: &[&str] = &[
-    "peers",
-    "cache",
-    "ring",
-    "mailers",
-    "log-forward",
-    "fcgi-app",
-];
+pub const SECTIONS_UNSUPPORTED: &[&str] = &["cache", "ring", "mailers", "log-forward", "fcgi-app"];
 
 /// Every sample fetch and ACL keyword of HAProxy 2.6 (`haproxy -dKsmp` and `-dKacl`), without `internal.*`. An ACL
 /// fetch outside this list is "unknown"; one in it that fulcrum does not implement is "not supported yet".

@@ -17,6 +17,7 @@ pub mod known;
 pub mod lexer;
 mod log;
 pub mod model;
+mod peers;
 mod program;
 mod proxy;
 mod resolvers;
@@ -86,6 +87,9 @@ pub fn parse_sources_with(
     let mut programs = Vec::new();
     let mut userlists = Vec::new();
     let mut resolvers_list = Vec::new();
+    let mut peers_sections = Vec::new();
+    let mut peers_removed = Vec::new();
+    let local_peer = peers::local_name(opts.env);
     // The rule sets of the named defaults sections that define TCP/HTTP rules, and which side (frontend: true)
     // first used each one.
     let mut defaults_rules: Vec<validate::DefaultsRules> = Vec::new();
@@ -130,6 +134,16 @@ pub fn parse_sources_with(
                 &sec.lines,
                 &mut resolvers_list,
                 &|| std::fs::read_to_string(resolvers::RESOLV_CONF),
+                &mut sink,
+            ),
+            SectionKind::Peers => peers::section(
+                sec.name.as_deref().unwrap_or_default(),
+                &sec.location,
+                &sec.lines,
+                &local_peer,
+                opts.resolve,
+                &mut peers_sections,
+                &mut peers_removed,
                 &mut sink,
             ),
             SectionKind::Program => program::section(
@@ -235,6 +249,20 @@ pub fn parse_sources_with(
         std::fs::read_to_string(resolvers::RESOLV_CONF)
     });
     validate::check_resolvers(&proxies, &resolvers_list, &mut sink);
+    for p in &proxies {
+        if let Some(name) = p.stick_table.as_ref().and_then(|t| t.peers.as_ref()) {
+            if !peers_sections.iter().any(|s: &Peers| &s.name == name)
+                && !peers_removed.contains(name)
+            {
+                let loc = &p.stick_table.as_ref().expect("checked").location;
+                sink.error(
+                    loc,
+                    "stick-table",
+                    format!("Proxy '{}': unable to find sync peers '{name}'.", p.name),
+                );
+            }
+        }
+    }
     if sink.diags.is_empty() {
         Ok(Config {
             global,
@@ -244,6 +272,7 @@ pub fn parse_sources_with(
             userlists,
             resolvers: resolvers_list,
             maps: MapFiles(sink.maps),
+            peers: peers_sections,
         })
     } else {
         Err(Diagnostics(sink.diags))

@@ -28,6 +28,38 @@ pub struct Config {
     pub resolvers: Vec<Resolvers>,
     /// The map files the `map*` converters of the configuration read, shared with the compiled converters.
     pub maps: MapFiles,
+    /// `peers` sections that name the local peer, in file order.
+    pub peers: Vec<Peers>,
+}
+
+/// A `peers NAME` section that names the local peer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peers {
+    /// The section's name.
+    pub name: String,
+    /// Where the section starts.
+    pub location: Location,
+    /// `disabled`: the section neither listens nor connects.
+    pub disabled: bool,
+    /// The local peer's name (`-L` or the host name).
+    pub local: String,
+    /// Where the other peers connect: the local `peer`'s address or the `bind` line.
+    pub bind: Option<Bind>,
+    /// The other peers, in order.
+    pub peers: Vec<Peer>,
+    /// The tables declared in the section (`table NAME ...`), named `PEERS/NAME`.
+    pub tables: Vec<StickTable>,
+}
+
+/// A remote peer: `peer NAME ADDR:PORT` or `server NAME [ADDR:PORT]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Its name (the one its `-L` gives it).
+    pub name: String,
+    /// Where to connect to it (`None`: never connected to, only accepted).
+    pub addr: Option<std::net::SocketAddr>,
+    /// Where the line was.
+    pub location: Location,
 }
 
 /// A `userlist NAME` section.
@@ -1609,6 +1641,8 @@ pub struct StickTable {
     pub def: fulcrum_stick::TableDef,
     /// `srvkey addr`: `stick` rules store and match servers by address rather than by name.
     pub srvkey_addr: bool,
+    /// `peers P`: the `peers` section that replicates the table.
+    pub peers: Option<String>,
     /// Where the line was.
     pub location: Location,
 }

@@ -165,6 +165,7 @@ pub fn bit(kind: SectionKind) -> u8 {
         | SectionKind::Program
         | SectionKind::Userlist
         | SectionKind::Resolvers => 0,
+        SectionKind::Peers => 0,
         SectionKind::Defaults => D,
         SectionKind::Frontend => F,
         SectionKind::Listen => L,

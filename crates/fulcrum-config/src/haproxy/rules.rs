@@ -3304,14 +3304,6 @@ pub fn finish(
             sink.error(loc, "tcp-response inspect-delay", ns(format!("'tcp-response inspect-delay' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
         }
     }
-    if mode == Mode::Tcp {
-        if let Some(r) = tcp_content_drafts
-            .iter()
-            .find(|r| matches!(r.action, TcpContentAction::Var(HttpRequestAction::Stick(_))))
-        {
-            sink.error(&r.location, &r.keyword, ns(format!("'{}' in {proxy}, which is in 'mode tcp' (stick counters of these rules are only kept for HTTP streams; 'tcp-request connection' tracks in 'mode tcp')", r.keyword)));
-        }
-    }
     let tcp_content = rules_of(tcp_content_drafts, Place::Content, acls, proxy, sink);
     let tcp_response = rules_of(d.tcp_response, Place::TcpResponse, acls, proxy, sink);
     let response_inspect_delay = d.response_inspect_delay.map(|(t, _)| t);

@@ -30,6 +30,8 @@ pub enum SectionKind {
     Userlist,
     /// `resolvers NAME`: nameservers that servers' names are asked at run time.
     Resolvers,
+    /// `peers NAME`: stick table replication.
+    Peers,
 }
 
 impl SectionKind {
@@ -45,6 +47,7 @@ impl SectionKind {
             SectionKind::Program => "program",
             SectionKind::Userlist => "userlist",
             SectionKind::Resolvers => "resolvers",
+            SectionKind::Peers => "peers",
         }
     }
 
@@ -59,6 +62,7 @@ impl SectionKind {
             "program" => SectionKind::Program,
             "userlist" => SectionKind::Userlist,
             "resolvers" => SectionKind::Resolvers,
+            "peers" => SectionKind::Peers,
             _ => return None,
         })
     }
@@ -229,6 +233,21 @@ fn header(
                     location,
                     kw,
                     format!("unexpected argument '{extra}' after 'resolvers NAME'"),
+                );
+                return None;
+            }
+            section.name = Some(name.clone());
+        }
+        SectionKind::Peers => {
+            let Some(name) = args.first() else {
+                sink.error(location, kw, "missing name for peers section.");
+                return None;
+            };
+            if let Some(extra) = args.get(1) {
+                sink.error(
+                    location,
+                    kw,
+                    format!("unexpected argument '{extra}' after 'peers NAME'"),
                 );
                 return None;
             }

@@ -26,6 +26,7 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
     let mut expire = None;
     let mut nopurge = false;
     let mut srvkey_addr = false;
+    let mut peers = None;
     let mut store: Vec<(DataType, u32)> = Vec::new();
     let mut i = 1;
     while i < words.len() {
@@ -34,7 +35,9 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
         match w {
             "type" => {
                 let t = next.unwrap_or("");
-                let mut len = 32;
+                // HAProxy's keys are 32 bytes by default; a string's include its final NUL, so it holds 31
+                // characters unless `len` says how many.
+                let mut len = if t == "string" { 31 } else { 32 };
                 let mut step = 2;
                 if matches!(t, "string" | "binary") && words.get(i + 2) == Some(&"len") {
                     match words.get(i + 3).and_then(|n| n.parse::<usize>().ok()) {
@@ -117,14 +120,10 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
                     store.push((d, period));
                 }
             }
-            "peers" => {
-                sink.error(
-                    loc,
-                    kw,
-                    "'peers' (table replication) is supported by HAProxy, not yet by fulcrum",
-                );
-                return None;
-            }
+            "peers" => match next {
+                Some(p) => peers = Some(p.to_string()),
+                None => return err(sink, "missing argument to 'peers'".into()),
+            },
             other => return err(sink, format!("unknown argument '{other}'")),
         }
         if next.is_none() {
@@ -148,6 +147,7 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
             store,
         },
         srvkey_addr,
+        peers,
         location: loc.clone(),
     })
 }

@@ -8,6 +8,7 @@
 pub mod client_io;
 pub mod http;
 pub mod http_log;
+pub mod peers;
 pub mod queue;
 pub mod resolvers;
 pub mod tcp;

@@ -28,7 +28,8 @@ use crate::model::select::RequestKey;
 use crate::model::snapshot::FrontendRt;
 use crate::net::tls_io::TlsSession;
 
-/// Serves one tcp-mode client connection.
+/// Serves one tcp-mode client connection (`stick_ctrs`: the counters its rules track, the connection's).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_client(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
@@ -37,6 +38,7 @@ pub async fn serve_client(
     peer: SocketAddr,
     local_port: u16,
     expect_proxy: bool,
+    stick_ctrs: Rc<crate::stick::Ctrs>,
 ) {
     // `accept-proxy`: the PROXY header comes first, before TLS, within `timeout client`.
     let proxied = match expect_proxy {
@@ -85,6 +87,12 @@ pub async fn serve_client(
     };
     let vars = RefCell::new(VarMap::new());
     let mut first = Vec::new();
+    let stick =
+        (!worker.snapshot.tables.list().is_empty()).then(|| crate::rules::http::ConnStick {
+            tables: worker.snapshot.tables.clone(),
+            ctrs: stick_ctrs,
+            own: fe.name.clone(),
+        });
     if fe.rules.has_content_rules() {
         let side = Side {
             rules: &fe.rules,
@@ -92,6 +100,7 @@ pub async fn serve_client(
             peer,
             local_port,
             vars: &vars,
+            stick: stick.as_ref(),
         };
         match inspect(side, &client, session.as_ref()).await {
             Inspected::Accept(buf) => first = buf,
@@ -123,6 +132,7 @@ pub async fn serve_client(
         may_change: false,
         response: false,
         vars: Some(&vars),
+        stick: stick.as_ref(),
     };
     let Some(be) = fe
         .rules
@@ -244,6 +254,7 @@ pub async fn serve_client(
             peer,
             local_port,
             vars: &vars,
+            stick: stick.as_ref(),
         };
         let term: &[u8; 2] = match inspect(side, &server, None).await {
             Inspected::Accept(buf) => {
@@ -363,6 +374,7 @@ struct Side<'a> {
     peer: SocketAddr,
     local_port: u16,
     vars: &'a RefCell<VarMap>,
+    stick: Option<&'a crate::rules::http::ConnStick>,
 }
 
 /// Writes `buf` to the client, through its TLS session when it has one.
@@ -448,6 +460,7 @@ async fn inspect(side: Side<'_>, stream: &TcpStream, tls: Option<&TlsSession>) -
             may_change: !closed && buf.len() < INSPECT_MAX && waiting.is_some(),
             response: side.response,
             vars: Some(side.vars),
+            stick: side.stick,
         };
         let verdict = if side.response {
             side.rules.inspect_response(&facts, &mut next)

@@ -205,6 +205,7 @@ async fn accept_loop(
                 let fe = fe.clone();
                 let tls = tls.clone();
                 tokio::task::spawn_local(async move {
+                    let stick = ticket.stick.clone();
                     let _ticket = ticket;
                     crate::data::tcp::serve_client(
                         worker,
@@ -214,6 +215,7 @@ async fn accept_loop(
                         peer,
                         local_port,
                         expect_proxy,
+                        stick,
                     )
                     .await;
                 });

@@ -117,6 +117,14 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The listening socket of a `peers` section could not be opened.
+    #[error("[ALERT] {location}: 'peers': cannot listen: {source}")]
+    Peers {
+        /// The `bind` or `peer` line.
+        location: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// Why an ACL could not be compiled (the parser validates patterns, so this means a parser bug).

@@ -36,6 +36,8 @@ pub struct NotAnError;
 pub struct Tables {
     list: Vec<Arc<Table>>,
     by_name: HashMap<String, usize>,
+    /// The replicated tables: (index in `list`, `peers` section, name on the wire).
+    replicated: Vec<(usize, String, String)>,
 }
 
 impl Tables {
@@ -57,7 +59,27 @@ impl Tables {
                 {
                     def.store.push((DataType::ServerId, 0));
                 }
+                if let Some(peers) = &st.peers {
+                    t.replicated
+                        .push((t.list.len(), peers.clone(), p.name.clone()));
+                }
                 t.by_name.insert(p.name.clone(), t.list.len());
+                t.list.push(Arc::new(Table::new(def)));
+            }
+        }
+        // The tables of `peers` sections, named `PEERS/NAME` (on the wire `/NAME`, as HAProxy 2.6 sends them).
+        for section in &config.peers {
+            for st in &section.tables {
+                let mut def = st.def.clone();
+                if sticky.contains(&def.name)
+                    && !def.store.iter().any(|(d, _)| *d == DataType::ServerId)
+                {
+                    def.store.push((DataType::ServerId, 0));
+                }
+                let wire = def.name[section.name.len()..].to_string();
+                t.replicated
+                    .push((t.list.len(), section.name.clone(), wire));
+                t.by_name.insert(def.name.clone(), t.list.len());
                 t.list.push(Arc::new(Table::new(def)));
             }
         }
@@ -81,6 +103,17 @@ impl Tables {
     /// The table of the proxy so named.
     pub fn get(&self, name: &str) -> Option<&Arc<Table>> {
         self.by_name.get(name).map(|&i| &self.list[i])
+    }
+
+    /// The tables a `peers` section replicates, with their names on the wire.
+    pub fn replicated_by<'a>(
+        &'a self,
+        peers: &'a str,
+    ) -> impl Iterator<Item = (&'a Arc<Table>, &'a str)> + 'a {
+        self.replicated
+            .iter()
+            .filter(move |(_, p, _)| p == peers)
+            .map(|(i, _, w)| (&self.list[*i], w.as_str()))
     }
 
     /// Every table, in configuration order.
@@ -201,6 +234,17 @@ impl StickAct {
     }
 }
 
+impl StickAct {
+    /// Whether the action tracks a key that has no value yet in `ctx` (a `tcp-request content` rule then waits
+    /// for more bytes while it may, as HAProxy does).
+    pub fn key_missing(&self, ctx: &dyn Context) -> bool {
+        match &self.kind {
+            Kind::Track(key, _) => key.0.eval(ctx).is_none(),
+            _ => false,
+        }
+    }
+}
+
 /// A sample as a key of `table`'s type.
 fn key_of(table: &Table, v: &Value<'_>) -> Option<Key> {
     let input = match v {
@@ -253,7 +297,7 @@ impl Drop for Ctrs {
     fn drop(&mut self) {
         let now = now_ms();
         for t in self.slots.get_mut().iter().flatten() {
-            t.with(now, |d| d.dec(DataType::ConnCur));
+            t.update(now, |d| d.dec(DataType::ConnCur));
         }
     }
 }

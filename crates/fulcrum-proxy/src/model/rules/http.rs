@@ -213,9 +213,29 @@ struct L4Ctx<'a> {
     stick: Option<&'a ConnStick>,
 }
 
+/// The method and target of the HTTP request line at the start of `buf`, once the line is complete (HAProxy
+/// reads HTTP requests out of a `mode tcp` connection's buffer for `tcp-request content` rules).
+fn request_line(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = buf.iter().take(8192).position(|&b| b == b'\n')?;
+    let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+    let mut parts = line.split(|&b| b == b' ');
+    let method = parts
+        .next()
+        .filter(|m| !m.is_empty() && m.iter().all(u8::is_ascii_uppercase))?;
+    let uri = parts.next().filter(|u| !u.is_empty())?;
+    let version = parts.next()?;
+    (version.starts_with(b"HTTP/") && parts.next().is_none()).then_some((method, uri))
+}
+
 impl fulcrum_sample::Context for L4Ctx<'_> {
     fn src(&self) -> Option<SocketAddr> {
         Some(self.src)
+    }
+    fn method(&self) -> Option<&[u8]> {
+        request_line(self.payload?).map(|(m, _)| m)
+    }
+    fn uri(&self) -> Option<&[u8]> {
+        request_line(self.payload?).map(|(_, u)| u)
     }
     fn payload(&self) -> Option<&[u8]> {
         self.payload
@@ -270,6 +290,8 @@ pub struct ContentFacts<'a> {
     pub response: bool,
     /// The connection's variables (`mode tcp`).
     pub vars: Option<&'a std::cell::RefCell<super::vars::VarMap>>,
+    /// The stick tables and the connection's counters (`mode tcp`, when the configuration has tables).
+    pub stick: Option<&'a ConnStick>,
 }
 
 impl<'a> ContentFacts<'a> {
@@ -279,7 +301,7 @@ impl<'a> ContentFacts<'a> {
             payload: (!self.response).then_some(self.buf),
             res_payload: self.response.then_some(self.buf),
             vars: self.vars,
-            stick: None,
+            stick: self.stick,
         }
     }
 }
@@ -582,11 +604,25 @@ enum TcpRule {
     Accept,
     Reject,
     Var(VarAct),
+    /// `track-sc*`, `sc-inc-gpc*`, `sc-set-gpt0` of `tcp-request content` in `mode tcp`: the counters of the
+    /// connection (which is the stream).
+    Stick(crate::stick::StickAct),
 }
 
 impl TcpRule {
-    fn compile(a: &TcpContentAction) -> Self {
-        match a {
+    fn compile(
+        a: &TcpContentAction,
+        stick: &crate::stick::Binder<'_>,
+        location: &fulcrum_config::Location,
+    ) -> Result<Self, RulesError> {
+        if let TcpContentAction::Var(HttpRequestAction::Stick(s)) = a {
+            return Ok(TcpRule::Stick(crate::stick::StickAct::compile(
+                s,
+                stick,
+                &location.to_string(),
+            )?));
+        }
+        Ok(match a {
             TcpContentAction::Accept => TcpRule::Accept,
             TcpContentAction::Reject => TcpRule::Reject,
             TcpContentAction::Var(HttpRequestAction::SetVar(n, e, c)) => {
@@ -598,9 +634,9 @@ impl TcpRule {
             TcpContentAction::Var(HttpRequestAction::UnsetVar(n)) => {
                 TcpRule::Var(VarAct::Unset(n.clone()))
             }
-            // The configuration puts only the variable actions here.
+            // The configuration puts only the variable and stick counter actions here.
             TcpContentAction::Var(_) => TcpRule::Accept,
-        }
+        })
     }
 }
 
@@ -625,6 +661,16 @@ fn run_tcp_rules(
             TcpRule::Accept => return Some(true),
             TcpRule::Reject => return Some(false),
             TcpRule::Var(v) => v.run_l4(facts),
+            TcpRule::Stick(a) => {
+                // a key not there yet (an incomplete request line) is waited for while bytes may come
+                if facts.may_change && a.key_missing(&facts.ctx()) {
+                    *next = i;
+                    return None;
+                }
+                if let Some(st) = facts.stick {
+                    a.run(&facts.ctx(), &st.ctrs, None, false);
+                }
+            }
         }
     }
     *next = rules.len();
@@ -707,8 +753,10 @@ impl ProxyRules {
         };
         // A backend's (also a listen's backend side's): they run on its server connections.
         for r in &rules.tcp_response {
-            out.tcp_response
-                .push((TcpRule::compile(&r.action), compile_opt(&r.cond, refs)?));
+            out.tcp_response.push((
+                TcpRule::compile(&r.action, stick, &r.location)?,
+                compile_opt(&r.cond, refs)?,
+            ));
         }
         out.response_inspect_delay = rules.response_inspect_delay;
         for r in &rules.stick {
@@ -828,8 +876,10 @@ impl ProxyRules {
             out.tcp_connection.push((a, compile_opt(&r.cond, refs)?));
         }
         for r in &rules.tcp_content {
-            out.tcp_content
-                .push((TcpRule::compile(&r.action), compile_opt(&r.cond, refs)?));
+            out.tcp_content.push((
+                TcpRule::compile(&r.action, stick, &r.location)?,
+                compile_opt(&r.cond, refs)?,
+            ));
         }
         let var_act = |a: &HttpRequestAction, loc: &fulcrum_config::Location| match a {
             HttpRequestAction::SetVar(n, e, c) => Ok(Some(VarAct::Set(n.clone(), e.clone(), *c))),
@@ -1769,5 +1819,16 @@ mod tests {
             redirect(&r, "https", &req).headers()["location"],
             "https://h.test/new/x?a=1"
         );
+    }
+
+    #[test]
+    fn a_tcp_buffer_gives_its_request_line() {
+        assert_eq!(
+            request_line(b"GET /c1_client HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Some((&b"GET"[..], &b"/c1_client"[..]))
+        );
+        assert_eq!(request_line(b"GET /c1_client HTTP/1.1"), None);
+        assert_eq!(request_line(b"\x16\x03\x01 binary\n"), None);
+        assert_eq!(request_line(b"get / HTTP/1.0\n"), None);
     }
 }

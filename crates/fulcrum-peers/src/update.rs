@@ -1,0 +1,163 @@
+//! Entry updates: a key and the stored values, laid out as the table definition says.
+
+use crate::message::{framed, is_rate_bit, TableDefinition, UpdateKind};
+use crate::varint::{self, Reader};
+use crate::Error;
+
+/// A table's key type as the protocol numbers it (HAProxy's sample types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// `integer`: 32 bits, in network order.
+    Integer,
+    /// `ip`: an IPv4 address, 4 bytes.
+    Ipv4,
+    /// `ipv6`: 16 bytes.
+    Ipv6,
+    /// `string`: a length, then the bytes.
+    String,
+    /// `binary`: the key length's bytes.
+    Binary,
+}
+
+impl KeyType {
+    /// The number on the wire.
+    pub fn code(self) -> u64 {
+        match self {
+            KeyType::Integer => 2,
+            KeyType::Ipv4 => 4,
+            KeyType::Ipv6 => 5,
+            KeyType::String => 6,
+            KeyType::Binary => 7,
+        }
+    }
+
+    /// The type of a wire number.
+    pub fn from_code(c: u64) -> Result<KeyType, Error> {
+        Ok(match c {
+            2 => KeyType::Integer,
+            4 => KeyType::Ipv4,
+            5 => KeyType::Ipv6,
+            6 => KeyType::String,
+            7 => KeyType::Binary,
+            c => return Err(Error::KeyType(c)),
+        })
+    }
+}
+
+/// One stored value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value {
+    /// A counter, tag or server id (a signed server id travels as its 64-bit two's complement).
+    Num(u64),
+    /// A rate: milliseconds since its current period began, events in it, events in the previous one.
+    Freq(u32, u32, u32),
+}
+
+/// An entry update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryUpdate {
+    /// The sender's update id (`None`: the previous one plus one).
+    pub id: Option<u32>,
+    /// The entry's remaining lifetime in milliseconds (timed updates).
+    pub expire: Option<u32>,
+    /// The key's bytes: a string's bytes, an integer in network order, an address's bytes, a binary key.
+    pub key: Vec<u8>,
+    /// The values, by HAProxy's data type number, in increasing order.
+    pub values: Vec<(u8, Value)>,
+}
+
+impl EntryUpdate {
+    /// Decodes an update's content with the definition of the table it is for.
+    pub fn decode(
+        payload: &[u8],
+        kind: UpdateKind,
+        def: &TableDefinition,
+    ) -> Result<EntryUpdate, Error> {
+        let mut r = Reader::new(payload, "update");
+        let id = if kind.incremental {
+            None
+        } else {
+            Some(r.u32()?)
+        };
+        let expire = if kind.timed { Some(r.u32()?) } else { None };
+        let key = match def.key_type {
+            KeyType::String => {
+                let n = r.varint()?;
+                if n > def.key_len {
+                    return Err(Error::Malformed("update"));
+                }
+                r.bytes(n)?
+            }
+            KeyType::Integer | KeyType::Ipv4 => r.bytes(4)?,
+            KeyType::Ipv6 => r.bytes(16)?,
+            KeyType::Binary => r.bytes(def.key_len)?,
+        }
+        .to_vec();
+        let mut values = Vec::new();
+        for bit in 0..64u8 {
+            if def.data_types & (1 << bit) == 0 {
+                continue;
+            }
+            if matches!(bit, 19 | 22..) {
+                return Err(Error::DataType(bit));
+            }
+            let v = if is_rate_bit(bit) {
+                let e = r.varint()? as u32;
+                let c = r.varint()? as u32;
+                let p = r.varint()? as u32;
+                Value::Freq(e, c, p)
+            } else {
+                Value::Num(r.varint()?)
+            };
+            values.push((bit, v));
+        }
+        Ok(EntryUpdate {
+            id,
+            expire,
+            key,
+            values,
+        })
+    }
+
+    /// Appends the whole update message (header, length, content) for a table whose keys are `key_type`
+    /// (`key_len`: the size a binary key is padded or cut to).
+    pub fn encode(&self, key_type: KeyType, key_len: usize, out: &mut Vec<u8>) {
+        let mut p = Vec::with_capacity(16 + self.key.len() + 4 * self.values.len());
+        if let Some(id) = self.id {
+            p.extend_from_slice(&id.to_be_bytes());
+        }
+        if let Some(e) = self.expire {
+            p.extend_from_slice(&e.to_be_bytes());
+        }
+        let fixed = |p: &mut Vec<u8>, n: usize| {
+            let mut k = self.key.clone();
+            k.resize(n, 0);
+            p.extend_from_slice(&k);
+        };
+        match key_type {
+            KeyType::String => {
+                let k = &self.key[..self.key.len().min(key_len)];
+                varint::encode(k.len() as u64, &mut p);
+                p.extend_from_slice(k);
+            }
+            KeyType::Integer | KeyType::Ipv4 => fixed(&mut p, 4),
+            KeyType::Ipv6 => fixed(&mut p, 16),
+            KeyType::Binary => fixed(&mut p, key_len),
+        }
+        for &(_, v) in &self.values {
+            match v {
+                Value::Num(n) => varint::encode(n, &mut p),
+                Value::Freq(e, c, pr) => {
+                    varint::encode(u64::from(e), &mut p);
+                    varint::encode(u64::from(c), &mut p);
+                    varint::encode(u64::from(pr), &mut p);
+                }
+            }
+        }
+        let kind = UpdateKind {
+            incremental: self.id.is_none(),
+            timed: self.expire.is_some(),
+        };
+        framed(out, kind.code(), &p);
+    }
+}

@@ -1,0 +1,701 @@
+//! Stick table replication with HAProxy's peers protocol (the codec is `fulcrum-peers`): one thread with its own
+//! runtime runs every `peers` section of the configuration.
+//!
+//! Per section, the local peer listens on its address (the other peers connect there) and connects to every
+//! other peer that has an address. A peer has at most one session at a time: a new incoming session replaces the
+//! one in place, as HAProxy does, and a peer is connected to only while it has no session (after a random
+//! 50 ms to 2 s pause, so that two nodes connecting to each other at once settle on one session).
+//!
+//! A session pushes the local changes of the replicated tables (each table numbers its changes; the session
+//! remembers the last one it sent, and the peer's acknowledgements say where a new session resumes), applies
+//! the peer's updates to the tables (without sending them on), answers a resynchronisation request by teaching
+//! every entry, and asks for one itself when the process has not learned the tables yet (a fresh start): the
+//! first peer to answer "finished" makes it up to date, and after 5 s without one it counts as up to date
+//! anyway. Heartbeats go out after 3 s without traffic; a session that hears nothing for 5 s is closed.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use fulcrum_config::haproxy::Config;
+use fulcrum_peers::{
+    EntryUpdate, Hello, KeyType as WireKey, Message, Status, TableDefinition, UpdateKind, Value,
+};
+use fulcrum_stick::{DataType, Key, KeyType, Raw, Table, Update};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::stick::{now_ms, Tables};
+
+/// How long a session may stay silent before it is closed.
+const SILENCE: Duration = Duration::from_secs(5);
+/// How long a session may stay idle before a heartbeat goes out.
+const HEARTBEAT: Duration = Duration::from_secs(3);
+/// How often a session looks for local changes to push.
+const PUSH_EVERY: Duration = Duration::from_millis(50);
+/// How long a fresh process waits to be taught before it counts as up to date.
+const RESYNC_WAIT: Duration = Duration::from_secs(5);
+/// Most updates one push round sends per table.
+const BATCH: usize = 256;
+
+/// One `peers` section, with its listening socket opened.
+pub struct Section {
+    name: String,
+    local: String,
+    listener: Option<std::net::TcpListener>,
+    remotes: Vec<(String, Option<SocketAddr>)>,
+    tables: Vec<Shared>,
+}
+
+/// A replicated table and how it is described on the wire.
+struct Shared {
+    table: Arc<Table>,
+    def: TableDefinition,
+}
+
+impl Section {
+    /// The sections of `config` that replicate something, with the tables they replicate. `listener` opens (or
+    /// inherits) the socket of a section's `bind`.
+    pub fn all(
+        config: &Config,
+        tables: &Tables,
+        mut listener: impl FnMut(
+            &fulcrum_config::haproxy::Bind,
+        ) -> std::io::Result<std::net::TcpListener>,
+    ) -> Result<Vec<Section>, (String, std::io::Error)> {
+        let mut out = Vec::new();
+        for p in config.peers.iter().filter(|p| !p.disabled) {
+            let shared: Vec<Shared> = tables
+                .replicated_by(&p.name)
+                .enumerate()
+                .map(|(i, (t, wire))| Shared {
+                    def: definition(t, wire, i as u64 + 1),
+                    table: t.clone(),
+                })
+                .collect();
+            let listener = match &p.bind {
+                Some(b) => Some(listener(b).map_err(|e| (b.location.to_string(), e))?),
+                None => None,
+            };
+            out.push(Section {
+                name: p.name.clone(),
+                local: p.local.clone(),
+                listener,
+                remotes: p.peers.iter().map(|r| (r.name.clone(), r.addr)).collect(),
+                tables: shared,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The table definition a table is announced with.
+fn definition(t: &Table, wire: &str, id: u64) -> TableDefinition {
+    let (key_type, key_len) = match t.key_type() {
+        KeyType::Ip => (WireKey::Ipv4, 4),
+        KeyType::Ipv6 => (WireKey::Ipv6, 16),
+        KeyType::Integer => (WireKey::Integer, 4),
+        // HAProxy announces a string key's size with its final NUL
+        KeyType::String(n) => (WireKey::String, n as u64 + 1),
+        KeyType::Binary(n) => (WireKey::Binary, n as u64),
+    };
+    let layout = t.layout();
+    TableDefinition {
+        id,
+        name: wire.as_bytes().to_vec(),
+        key_type,
+        key_len,
+        data_types: layout
+            .stored()
+            .iter()
+            .fold(0, |m, d| m | 1u64 << d.wire_bit()),
+        expire: u64::from(t.def().expire.unwrap_or(0)),
+        periods: layout
+            .stored()
+            .iter()
+            .filter(|d| d.is_rate())
+            .map(|d| (d.wire_bit(), u64::from(layout.period(*d))))
+            .collect(),
+    }
+}
+
+/// Starts the thread that runs the sections (none: no thread).
+pub fn spawn(
+    sections: Vec<Section>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<Option<JoinHandle<()>>> {
+    if sections.is_empty() {
+        return Ok(None);
+    }
+    let handle = std::thread::Builder::new()
+        .name("fulcrum-peers".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                warn!("peers: cannot start their runtime");
+                return;
+            };
+            rt.block_on(async move {
+                let mut tasks = tokio::task::JoinSet::new();
+                for s in sections {
+                    run_section(s, &mut tasks);
+                }
+                let mut stop = stop;
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+                tasks.abort_all();
+            });
+        })?;
+    Ok(Some(handle))
+}
+
+/// What the sessions of one section share.
+struct State {
+    section: String,
+    local: String,
+    tables: Vec<Shared>,
+    peers: Vec<Arc<PeerState>>,
+    /// The tables were learned (or there was nothing to learn): resynchronisation requests are answered
+    /// "finished" rather than "partial".
+    resynced: AtomicBool,
+    /// A session asked for a resynchronisation and waits for its end.
+    asking: AtomicBool,
+    started: Instant,
+    sessions: AtomicU64,
+}
+
+/// One remote peer.
+struct PeerState {
+    name: String,
+    addr: Option<SocketAddr>,
+    /// The session in place (0: none).
+    session: AtomicU64,
+    /// Per table, the last local update the peer acknowledged: where a new session resumes.
+    acked: Mutex<Vec<u64>>,
+}
+
+fn run_section(s: Section, tasks: &mut tokio::task::JoinSet<()>) {
+    let n = s.tables.len();
+    let state = Arc::new(State {
+        resynced: AtomicBool::new(s.remotes.is_empty()),
+        asking: AtomicBool::new(false),
+        section: s.name,
+        local: s.local,
+        tables: s.tables,
+        peers: s
+            .remotes
+            .into_iter()
+            .map(|(name, addr)| {
+                Arc::new(PeerState {
+                    name,
+                    addr,
+                    session: AtomicU64::new(0),
+                    acked: Mutex::new(vec![0; n]),
+                })
+            })
+            .collect(),
+        started: Instant::now(),
+        sessions: AtomicU64::new(0),
+    });
+    if let Some(l) = s.listener {
+        let state = state.clone();
+        tasks.spawn(async move {
+            let Ok(l) = l
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l))
+            else {
+                warn!(section = %state.section, "peers: cannot use the listening socket");
+                return;
+            };
+            loop {
+                let Ok((stream, from)) = l.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = accept(state, stream).await {
+                        debug!(%from, "peers: incoming session ended: {e}");
+                    }
+                });
+            }
+        });
+    }
+    for peer in state.peers.iter().filter(|p| p.addr.is_some()) {
+        let (state, peer) = (state.clone(), peer.clone());
+        tasks.spawn(async move { connect_loop(state, peer).await });
+    }
+}
+
+/// A small pause with jitter, from the clock (no randomness source needed for this).
+fn jitter(min_ms: u64, spread_ms: u64) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    Duration::from_millis(min_ms + u64::from(nanos) % spread_ms.max(1))
+}
+
+async fn connect_loop(state: Arc<State>, peer: Arc<PeerState>) {
+    let Some(addr) = peer.addr else { return };
+    loop {
+        if peer.session.load(Ordering::Acquire) == 0 {
+            match connect(&state, &peer, addr).await {
+                Ok(()) => {}
+                Err(e) => debug!(peer = %peer.name, %addr, "peers: session ended: {e}"),
+            }
+            tokio::time::sleep(jitter(50, 2000)).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+type Res<T> = Result<T, String>;
+
+async fn connect(state: &Arc<State>, peer: &Arc<PeerState>, addr: SocketAddr) -> Res<()> {
+    let mut stream = tokio::time::timeout(SILENCE, TcpStream::connect(addr))
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let hello = Hello::new(&peer.name, &state.local, std::process::id());
+    stream
+        .write_all(&hello.encode())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = Vec::with_capacity(4096);
+    let status = tokio::time::timeout(SILENCE, async {
+        loop {
+            if let Some((s, n)) = Status::parse(&buf).map_err(|e| e.to_string())? {
+                buf.drain(..n);
+                return Ok::<_, String>(s);
+            }
+            let mut chunk = [0u8; 512];
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("closed during the handshake".into());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .map_err(|_| "handshake timeout".to_string())??;
+    if status != Status::Ok {
+        return Err(format!("refused with status {}", status.code()));
+    }
+    session(state.clone(), peer.clone(), stream, buf).await
+}
+
+async fn accept(state: Arc<State>, mut stream: TcpStream) -> Res<()> {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(4096);
+    let hello = tokio::time::timeout(SILENCE, async {
+        loop {
+            match Hello::parse(&buf) {
+                Ok(Some((h, n))) => {
+                    buf.drain(..n);
+                    return Ok(h);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            let mut chunk = [0u8; 512];
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("closed during the handshake".to_string());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    let hello = match hello {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => {
+            let _ = stream.write_all(&Status::Protocol.encode()).await;
+            return Err(e);
+        }
+        Err(_) => return Err("handshake timeout".into()),
+    };
+    let refuse = if !hello.version_ok() {
+        Some(Status::BadVersion)
+    } else if hello.remote != state.local {
+        Some(Status::LocalMismatch)
+    } else {
+        None
+    };
+    let peer = state.peers.iter().find(|p| p.name == hello.local).cloned();
+    let (refuse, peer) = match (refuse, peer) {
+        (Some(s), _) => (Some(s), None),
+        (None, None) => (Some(Status::RemoteMismatch), None),
+        (None, Some(p)) => (None, Some(p)),
+    };
+    if let Some(s) = refuse {
+        let _ = stream.write_all(&s.encode()).await;
+        return Err(format!(
+            "refused '{}' with status {}",
+            hello.local,
+            s.code()
+        ));
+    }
+    let peer = peer.expect("set when not refused");
+    stream
+        .write_all(&Status::Ok.encode())
+        .await
+        .map_err(|e| e.to_string())?;
+    session(state, peer, stream, buf).await
+}
+
+/// What a session knows of one of the peer's tables.
+struct RemoteTable {
+    def: TableDefinition,
+    /// The local table it matches (same name, key type and length).
+    local: Option<usize>,
+}
+
+/// One established session, until it closes or another replaces it.
+async fn session(
+    state: Arc<State>,
+    peer: Arc<PeerState>,
+    stream: TcpStream,
+    mut inbuf: Vec<u8>,
+) -> Res<()> {
+    let id = state.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+    peer.session.store(id, Ordering::Release);
+    info!(section = %state.section, peer = %peer.name, "peers: session established");
+    let r = run_session(&state, &peer, id, stream, &mut inbuf).await;
+    debug!(section = %state.section, peer = %peer.name, "peers: session {id} ended: {r:?}");
+    let _ = peer
+        .session
+        .compare_exchange(id, 0, Ordering::AcqRel, Ordering::Relaxed);
+    r
+}
+
+async fn run_session(
+    state: &Arc<State>,
+    peer: &Arc<PeerState>,
+    id: u64,
+    stream: TcpStream,
+    inbuf: &mut Vec<u8>,
+) -> Res<()> {
+    let (mut rd, mut wr) = stream.into_split();
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut last_pushed: Vec<u64> = peer.acked.lock().map(|a| a.clone()).unwrap_or_default();
+    let mut defined = vec![false; state.tables.len()];
+    let mut current_local: Option<usize> = None;
+    let mut remote: HashMap<u64, RemoteTable> = HashMap::new();
+    let mut current_remote: Option<u64> = None;
+    let mut last_update: u32 = 0;
+    let mut to_ack: HashMap<u64, u32> = HashMap::new();
+    let mut teach: Option<VecDeque<(usize, Update)>> = None;
+    let mut asked = false;
+    let mut last_rx = Instant::now();
+    let mut last_tx = Instant::now();
+    let mut tick = tokio::time::interval(PUSH_EVERY);
+    let mut chunk = vec![0u8; 16 * 1024];
+
+    if !state.resynced.load(Ordering::Acquire) && !state.asking.swap(true, Ordering::AcqRel) {
+        Message::ResyncRequest.encode(&mut out);
+        asked = true;
+    }
+    let result = loop {
+        if peer.session.load(Ordering::Acquire) != id {
+            break Ok(());
+        }
+        if !state.resynced.load(Ordering::Acquire) && state.started.elapsed() >= RESYNC_WAIT {
+            state.resynced.store(true, Ordering::Release);
+        }
+        // Read what came in.
+        if let Err(e) = handle_input(
+            state,
+            peer,
+            inbuf,
+            &mut out,
+            &mut remote,
+            &mut current_remote,
+            &mut last_update,
+            &mut to_ack,
+            &mut teach,
+            &mut asked,
+            &mut last_pushed,
+        ) {
+            let mut m = Vec::new();
+            Message::ProtocolError.encode(&mut m);
+            let _ = wr.write_all(&m).await;
+            break Err(e);
+        }
+        for (rid, upd) in to_ack.drain() {
+            Message::Ack {
+                id: rid,
+                update: upd,
+            }
+            .encode(&mut out);
+        }
+        // Teach, then push the local changes.
+        let now = now_ms();
+        if let Some(q) = &mut teach {
+            let mut sent = 0;
+            while let Some((t, u)) = q.pop_front() {
+                let seq = state.tables[t].table.update_seq();
+                select_table(state, t, &mut defined, &mut current_local, &mut out);
+                encode_update(state, t, &u, seq, &mut out);
+                sent += 1;
+                if sent >= BATCH {
+                    break;
+                }
+            }
+            if q.is_empty() {
+                teach = None;
+                if state.resynced.load(Ordering::Acquire) {
+                    Message::ResyncFinished.encode(&mut out);
+                } else {
+                    Message::ResyncPartial.encode(&mut out);
+                }
+            }
+        }
+        for (t, shared) in state.tables.iter().enumerate() {
+            if shared.table.update_seq() <= last_pushed[t] {
+                continue;
+            }
+            let ups = shared.table.updates_after(last_pushed[t], BATCH, now);
+            for u in &ups {
+                select_table(state, t, &mut defined, &mut current_local, &mut out);
+                encode_update(state, t, u, u.upd, &mut out);
+            }
+            last_pushed[t] = ups
+                .last()
+                .map_or(shared.table.update_seq(), |u| u.upd.max(last_pushed[t]));
+        }
+        if out.is_empty() && last_tx.elapsed() >= HEARTBEAT {
+            Message::Heartbeat.encode(&mut out);
+        }
+        if !out.is_empty() {
+            if let Err(e) = wr.write_all(&out).await {
+                break Err(e.to_string());
+            }
+            out.clear();
+            last_tx = Instant::now();
+        }
+        if last_rx.elapsed() >= SILENCE {
+            break Err("no traffic from the peer".into());
+        }
+        tokio::select! {
+            r = rd.read(&mut chunk) => match r {
+                Ok(0) => break Err("closed by the peer".into()),
+                Ok(n) => {
+                    inbuf.extend_from_slice(&chunk[..n]);
+                    last_rx = Instant::now();
+                }
+                Err(e) => break Err(e.to_string()),
+            },
+            _ = tick.tick() => {}
+        }
+    };
+    if asked {
+        state.asking.store(false, Ordering::Release);
+    }
+    result
+}
+
+/// Makes `t` the table the next updates are for: its definition the first time in the session, a switch after.
+fn select_table(
+    state: &State,
+    t: usize,
+    defined: &mut [bool],
+    current: &mut Option<usize>,
+    out: &mut Vec<u8>,
+) {
+    if *current == Some(t) {
+        return;
+    }
+    let def = &state.tables[t].def;
+    if defined[t] {
+        Message::Switch { id: def.id }.encode(out);
+    } else {
+        Message::Define(def.clone()).encode(out);
+        defined[t] = true;
+    }
+    *current = Some(t);
+}
+
+fn encode_update(state: &State, t: usize, u: &Update, id: u64, out: &mut Vec<u8>) {
+    let def = &state.tables[t].def;
+    let key = match &u.key {
+        Key::V4(a) => a.octets().to_vec(),
+        Key::V6(a) => a.octets().to_vec(),
+        Key::Int(n) => n.to_be_bytes().to_vec(),
+        Key::Bytes(b) => b.to_vec(),
+    };
+    let values = u
+        .values
+        .iter()
+        .map(|&(d, v)| {
+            let v = match v {
+                // server_id is signed: a 32-bit value travels sign-extended, as HAProxy sends it
+                Raw::Num(n) if d == DataType::ServerId => Value::Num(n as u32 as i32 as i64 as u64),
+                Raw::Num(n) => Value::Num(n),
+                Raw::Freq(e, c, p) => Value::Freq(e, c, p),
+            };
+            (d.wire_bit(), v)
+        })
+        .collect();
+    let key_len = match def.key_type {
+        WireKey::String => def.key_len.saturating_sub(1),
+        _ => def.key_len,
+    };
+    EntryUpdate {
+        id: Some(id as u32),
+        expire: None,
+        key,
+        values,
+    }
+    .encode(def.key_type, key_len as usize, out);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle_input(
+    state: &State,
+    peer: &PeerState,
+    inbuf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    remote: &mut HashMap<u64, RemoteTable>,
+    current_remote: &mut Option<u64>,
+    last_update: &mut u32,
+    to_ack: &mut HashMap<u64, u32>,
+    teach: &mut Option<VecDeque<(usize, Update)>>,
+    asked: &mut bool,
+    last_pushed: &mut [u64],
+) -> Res<()> {
+    let mut used = 0;
+    loop {
+        let m = match Message::decode(&inbuf[used..]) {
+            Ok(Some((m, n))) => {
+                used += n;
+                m
+            }
+            Ok(None) => break,
+            Err(e) => return Err(e.to_string()),
+        };
+        tracing::trace!(section = %state.section, peer = %peer.name, "peers: received {m:?}");
+        match m {
+            Message::Heartbeat | Message::ResyncConfirm | Message::Unknown { .. } => {}
+            Message::ProtocolError | Message::SizeLimit => {
+                return Err("the peer reported an error".into())
+            }
+            Message::ResyncRequest => {
+                let now = now_ms();
+                let mut q = VecDeque::new();
+                for (t, s) in state.tables.iter().enumerate() {
+                    q.extend(s.table.entries(now).into_iter().map(|u| (t, u)));
+                }
+                *teach = Some(q);
+            }
+            Message::ResyncFinished | Message::ResyncPartial => {
+                Message::ResyncConfirm.encode(out);
+                if matches!(m, Message::ResyncFinished) {
+                    state.resynced.store(true, Ordering::Release);
+                }
+                if *asked {
+                    *asked = false;
+                    state.asking.store(false, Ordering::Release);
+                }
+            }
+            Message::Define(def) => {
+                let local = state.tables.iter().position(|s| {
+                    s.def.name == def.name
+                        && s.def.key_type == def.key_type
+                        && s.def.key_len == def.key_len
+                });
+                *current_remote = Some(def.id);
+                remote.insert(def.id, RemoteTable { def, local });
+            }
+            Message::Switch { id } => *current_remote = Some(id),
+            Message::Ack { id, update } => {
+                if let Some(t) = state.tables.iter().position(|s| s.def.id == id) {
+                    // the 32-bit id names the latest local update number with those low bits
+                    let pushed = last_pushed[t];
+                    let mut acked = (pushed & !0xffff_ffff) | u64::from(update);
+                    if acked > pushed {
+                        acked = acked.saturating_sub(1 << 32);
+                    }
+                    if let Ok(mut a) = peer.acked.lock() {
+                        if acked > a[t] {
+                            a[t] = acked;
+                        }
+                    }
+                }
+            }
+            Message::Update { kind, payload } => {
+                let Some(rid) = *current_remote else {
+                    return Err("update before any table definition".into());
+                };
+                let Some(rt) = remote.get(&rid) else {
+                    return Err("update for an undefined table".into());
+                };
+                let u = match EntryUpdate::decode(payload, kind, &rt.def) {
+                    Ok(u) => u,
+                    // a data type fulcrum cannot read: skip the entry, keep the session
+                    Err(fulcrum_peers::Error::DataType(_)) => {
+                        *last_update = last_update.wrapping_add(1);
+                        continue;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                };
+                *last_update = u.id.unwrap_or(last_update.wrapping_add(1));
+                to_ack.insert(rid, *last_update);
+                if let Some(t) = rt.local {
+                    apply(&state.tables[t].table, &u, kind);
+                }
+            }
+        }
+    }
+    inbuf.drain(..used);
+    Ok(())
+}
+
+/// Stores an update a peer sent.
+fn apply(table: &Table, u: &EntryUpdate, _kind: UpdateKind) {
+    let key = match table.key_type() {
+        KeyType::Ip => match <[u8; 4]>::try_from(u.key.as_slice()) {
+            Ok(b) => Key::V4(b.into()),
+            Err(_) => return,
+        },
+        KeyType::Ipv6 => match <[u8; 16]>::try_from(u.key.as_slice()) {
+            Ok(b) => Key::V6(b.into()),
+            Err(_) => return,
+        },
+        KeyType::Integer => match <[u8; 4]>::try_from(u.key.as_slice()) {
+            Ok(b) => Key::Int(u32::from_be_bytes(b)),
+            Err(_) => return,
+        },
+        KeyType::String(n) => Key::Bytes(u.key[..u.key.len().min(n)].into()),
+        KeyType::Binary(n) => {
+            let mut b = u.key.clone();
+            b.resize(n, 0);
+            Key::Bytes(b.into_boxed_slice())
+        }
+    };
+    let now = now_ms();
+    table.apply_remote(&key, now, u.expire, |d| {
+        for &(bit, v) in &u.values {
+            let Some(dt) = DataType::from_wire_bit(bit) else {
+                continue;
+            };
+            let raw = match v {
+                Value::Num(n) => Raw::Num(n),
+                Value::Freq(e, c, p) => Raw::Freq(e, c, p),
+            };
+            d.set_raw(dt, raw);
+        }
+    });
+}

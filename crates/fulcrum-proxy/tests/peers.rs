@@ -1,0 +1,217 @@
+//! Stick table replication on loopback: two fulcrum nodes (keys tracked on one are seen on the other with
+//! `show table`, in both directions, and a node that starts later is taught the whole table), and fulcrum with
+//! the real haproxy 2.6 (each learns the other's keys).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use fulcrum_config::haproxy::{parse_sources_with, ParseOptions};
+
+fn sock_path(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("fulcrum-peers-{}-{tag}.sock", std::process::id()))
+}
+
+fn cmd(path: &Path, c: &str) -> String {
+    let Ok(mut s) = UnixStream::connect(path) else {
+        return String::new();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{c}\n").as_bytes()).unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// The keys and data of `show table T`, sorted, without the entries' addresses and expiry.
+fn entries(path: &Path, table: &str) -> Vec<String> {
+    let mut v: Vec<String> = cmd(path, &format!("show table {table}"))
+        .lines()
+        .filter(|l| l.starts_with("0x"))
+        .map(|l| {
+            l.split(' ')
+                .skip(1)
+                .filter(|w| !w.starts_with("exp=") && !w.starts_with("use="))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A fulcrum node named `name` (its `-L`).
+fn node(name: &str, text: &str) -> fulcrum_proxy::RunningProxy {
+    let local = name.to_string();
+    let env = move |v: &str| (v == "HAPROXY_LOCALPEER").then(|| local.clone());
+    let opts = ParseOptions {
+        env: &env,
+        ..ParseOptions::default()
+    };
+    let config = parse_sources_with(&[(PathBuf::from("peers.cfg"), text.to_string())], &opts)
+        .unwrap_or_else(|e| panic!("fulcrum rejects:\n{e}\n{text}"));
+    fulcrum_proxy::start(&config).expect("node starts")
+}
+
+fn config(sock: &Path, fe: u16, peers: &[(&str, u16)]) -> String {
+    let peer_lines: String = peers
+        .iter()
+        .map(|(n, p)| format!("    peer {n} 127.0.0.1:{p}\n"))
+        .collect();
+    format!(
+        "global
+    nbthread 1
+    stats socket {} level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+peers mesh
+{peer_lines}
+backend st
+    stick-table type string len 32 size 1k expire 60s store gpc0,http_req_cnt,conn_rate(50s) peers mesh
+
+frontend fe
+    bind 127.0.0.1:{fe}
+    http-request track-sc0 path table st
+    http-request sc-inc-gpc0(0)
+    http-request return status 200
+",
+        sock.display()
+    )
+}
+
+fn hit(port: u16, path: &str) {
+    let r = get(format!("127.0.0.1:{port}").parse().unwrap(), path);
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn two_fulcrum_nodes_replicate_and_a_late_one_is_taught() {
+    let (pa, pb) = (free_port(), free_port());
+    let (fa, fb) = (free_port(), free_port());
+    let (sa, sb) = (sock_path("a"), sock_path("b"));
+    let peers = [("A", pa), ("B", pb)];
+    let a = node("A", &config(&sa, fa, &peers));
+    hit(fa, "/one");
+    hit(fa, "/one");
+    // B starts after A learned /one: it asks for a resynchronisation and is taught it
+    let b = node("B", &config(&sb, fb, &peers));
+    let want_one = "key=/one gpc0=2 conn_rate(50000)=2 http_req_cnt=2".to_string();
+    assert!(
+        wait_until(Duration::from_secs(10), || entries(&sb, "st")
+            .contains(&want_one)),
+        "B: {:?}",
+        entries(&sb, "st")
+    );
+    // a key tracked on B reaches A
+    hit(fb, "/two");
+    let want_two = "key=/two gpc0=1 conn_rate(50000)=1 http_req_cnt=1".to_string();
+    assert!(
+        wait_until(Duration::from_secs(5), || entries(&sa, "st")
+            .contains(&want_two)),
+        "A: {:?}",
+        entries(&sa, "st")
+    );
+    // and a later change on A reaches B
+    hit(fa, "/two");
+    let want_two = "key=/two gpc0=2 conn_rate(50000)=2 http_req_cnt=2".to_string();
+    assert!(
+        wait_until(Duration::from_secs(5), || entries(&sb, "st")
+            .contains(&want_two)),
+        "B: {:?}",
+        entries(&sb, "st")
+    );
+    assert_eq!(entries(&sa, "st"), entries(&sb, "st"));
+    a.stop();
+    b.stop();
+}
+
+/// A real haproxy named `name`, killed by its pid when dropped.
+struct Real(Child, PathBuf);
+
+impl Drop for Real {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_file(&self.1);
+    }
+}
+
+fn real(name: &str, text: &str, sock: &Path) -> Real {
+    let path =
+        std::env::temp_dir().join(format!("fulcrum-peers-{}-{name}.cfg", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let check = Command::new("haproxy")
+        .args(["-c", "-L", name, "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "haproxy -c: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let child = Command::new("haproxy")
+        .args(["-db", "-L", name, "-f"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || UnixStream::connect(
+        sock
+    )
+    .is_ok()));
+    Real(child, path)
+}
+
+#[test]
+fn fulcrum_and_haproxy_learn_each_others_keys() {
+    if !haproxy_present() {
+        return;
+    }
+    let (pf, ph) = (free_port(), free_port());
+    let (ff, fh) = (free_port(), free_port());
+    let (sf, sh) = (sock_path("f"), sock_path("h"));
+    let peers = [("F", pf), ("H", ph)];
+    let h = real("H", &config(&sh, fh, &peers), &sh);
+    let f = node("F", &config(&sf, ff, &peers));
+    hit(ff, "/from-fulcrum");
+    hit(ff, "/from-fulcrum");
+    hit(fh, "/from-haproxy");
+    let both = |p: &Path| {
+        let e = entries(p, "st");
+        e.iter()
+            .any(|l| l.starts_with("key=/from-fulcrum gpc0=2 conn_rate(50000)=2 http_req_cnt=2"))
+            && e.iter().any(|l| {
+                l.starts_with("key=/from-haproxy gpc0=1 conn_rate(50000)=1 http_req_cnt=1")
+            })
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || both(&sf) && both(&sh)),
+        "fulcrum: {:?}\nhaproxy: {:?}",
+        entries(&sf, "st"),
+        entries(&sh, "st")
+    );
+    assert_eq!(entries(&sf, "st"), entries(&sh, "st"));
+    // haproxy restarts: it asks for a resynchronisation and fulcrum teaches it both keys
+    drop(h);
+    let _h = real("H", &config(&sh, fh, &peers), &sh);
+    assert!(
+        wait_until(Duration::from_secs(10), || both(&sh)),
+        "haproxy after its restart: {:?}",
+        entries(&sh, "st")
+    );
+    f.stop();
+}
