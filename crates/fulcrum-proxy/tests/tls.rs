@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::pki::{ca, leaf, openssl, Pki};
+use common::pki::{ca, ca_named, leaf, openssl, Pki};
 use common::*;
 
 /// The test PKI, made once per test process.
@@ -789,26 +789,7 @@ fn ignored_verification_errors_reach_the_rules() {
     if !other.join("stranger.pem").exists() {
         std::fs::create_dir_all(&other).unwrap();
         // A CA of another name (one of the same name would be a bad signature, 7, not an unknown issuer).
-        openssl(
-            &other,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-subj",
-                "/CN=Some Other CA",
-                "-days",
-                "2",
-            ],
-        );
+        ca_named(&other, "/CN=Some Other CA");
         leaf(&other, "stranger", "stranger", &[], false, false);
     }
     let stranger = other.join("stranger.pem").display().to_string();

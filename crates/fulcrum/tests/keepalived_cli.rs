@@ -466,11 +466,9 @@ fn signum_prints_keepalived_s_numbers() {
     );
 }
 
-/// Fetches `http://127.0.0.1:PORT/metrics` inside `ns` and parses it with the Prometheus project's reference parser
-/// (`prometheus_client`): one line per sample, `name labels value` with labels sorted. `None` when python's
-/// parser is missing and peers are not required.
-fn scrape_in(ns: &str, port: u16) -> Option<String> {
-    const SCRAPE: &str = r#"
+/// The Prometheus project's reference parser (`prometheus_client`) reading `http://127.0.0.1:PORT/metrics`: one
+/// line per sample, `name labels value` with labels sorted.
+const SCRAPE: &str = r#"
 import sys, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 r = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5)
@@ -480,27 +478,40 @@ for fam in text_string_to_metric_families(r.read().decode()):
         labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
         print(f"{fam.type} {s.name} {labels} {float(s.value)}")
 "#;
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "python3",
-            "-c",
-            SCRAPE,
-            &port.to_string(),
-        ])
+
+/// Runs [`SCRAPE`] against `port`, inside network namespace `ns` or on this host's loopback; `None` when python's
+/// parser is missing and peers are not required.
+fn scrape(ns: Option<&str>, port: u16) -> Option<std::process::Output> {
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "python3"]);
+            c
+        }
+        None => Command::new("python3"),
+    };
+    let out = cmd
+        .args(["-c", SCRAPE, &port.to_string()])
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    if err.contains("No module named 'prometheus_client'") {
+    if String::from_utf8_lossy(&out.stderr).contains("No module named 'prometheus_client'") {
         assert!(
             std::env::var_os("FULCRUM_REQUIRE_NETNS").is_none(),
             "prometheus_client is needed (scripts/install-deps.sh)"
         );
         return None;
     }
-    assert!(out.status.success(), "scrape failed: {err}");
+    Some(out)
+}
+
+/// The parsed page of `http://127.0.0.1:PORT/metrics` inside `ns` (see [`scrape`]); a failed read fails the test.
+fn scrape_in(ns: &str, port: u16) -> Option<String> {
+    let out = scrape(Some(ns), port)?;
+    assert!(
+        out.status.success(),
+        "scrape failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -625,30 +636,10 @@ fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// Fetches `http://127.0.0.1:PORT/metrics` (on this host's loopback) and parses it as [`scrape_in`] does; `None`
-/// when it is not served yet or python's parser is missing and peers are not required.
+/// The parsed page of `http://127.0.0.1:PORT/metrics` on this host (see [`scrape`]); `None` also while nothing
+/// serves it yet.
 fn scrape_here(port: u16) -> Option<String> {
-    const SCRAPE: &str = r#"
-import sys, urllib.request
-from prometheus_client.parser import text_string_to_metric_families
-r = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5)
-for fam in text_string_to_metric_families(r.read().decode()):
-    for s in fam.samples:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-        print(f"{fam.type} {s.name} {labels} {float(s.value)}")
-"#;
-    let out = Command::new("python3")
-        .args(["-c", SCRAPE, &port.to_string()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    if err.contains("No module named 'prometheus_client'") {
-        assert!(
-            std::env::var_os("FULCRUM_REQUIRE_NETNS").is_none(),
-            "prometheus_client is needed (scripts/install-deps.sh)"
-        );
-        return None;
-    }
+    let out = scrape(None, port)?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())

@@ -85,6 +85,11 @@ impl Pki {
 
 /// A test CA (`ca.pem`, `ca.key`) in `dir`.
 pub fn ca(dir: &Path) {
+    ca_named(dir, "/CN=Fulcrum Test CA");
+}
+
+/// A CA (`ca.pem`, `ca.key`) in `dir` whose subject is `subject`.
+pub fn ca_named(dir: &Path, subject: &str) {
     openssl(
         dir,
         &[
@@ -100,7 +105,7 @@ pub fn ca(dir: &Path) {
             "-out",
             "ca.pem",
             "-subj",
-            "/CN=Fulcrum Test CA",
+            subject,
             "-days",
             "2",
         ],
