@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod response;
 pub mod tcp;
 pub mod tcpcheck;
+pub mod tls_check;
 pub mod tracker;
 
 pub use agent::{agent_exchange, agent_exchange_with, AgentReply, AgentReport};

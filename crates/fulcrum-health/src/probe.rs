@@ -1,11 +1,8 @@
 //! One type for "the check configured on this server": TCP connect, HTTP, or a server protocol.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
-use rustls::ClientConfig;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
@@ -14,16 +11,7 @@ use crate::outcome::{CheckOutcome, CheckStatus};
 use crate::protocol::{protocol_check, ProtocolCheck};
 use crate::tcp::{connect, tcp_check};
 use crate::tcpcheck::{self, TcpCheck};
-
-/// A check over TLS (HAProxy's `check-ssl`): the server's TLS configuration and the name the check's handshake
-/// is for (sent as SNI when it is a DNS name).
-#[derive(Debug, Clone)]
-pub struct TlsCheck {
-    /// The server's client configuration (versions, CAs, client certificate).
-    pub config: Arc<ClientConfig>,
-    /// `check-sni`, else the server's address (no SNI sent, the chain alone verified).
-    pub name: ServerName<'static>,
-}
+pub use crate::tls_check::TlsCheck;
 
 /// The kind of active check a server runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -599,7 +599,7 @@ pub struct Target {
     /// The PROXY header of the server's checks (empty when none), written on `default` and implicit connections.
     pub preamble: Vec<u8>,
     /// `check-ssl`: `default` and implicit connections handshake TLS after the preamble.
-    pub tls: Option<crate::probe::TlsCheck>,
+    pub tls: Option<crate::tls_check::TlsCheck>,
 }
 
 /// A PROXY protocol v1 header that names no client, for `connect send-proxy`.

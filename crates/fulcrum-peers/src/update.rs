@@ -1,48 +1,9 @@
 //! Entry updates: a key and the stored values, laid out as the table definition says.
 
+pub use crate::message::KeyType;
 use crate::message::{framed, is_rate_bit, TableDefinition, UpdateKind};
 use crate::varint::{self, Reader};
 use crate::Error;
-
-/// A table's key type as the protocol numbers it (HAProxy's sample types).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyType {
-    /// `integer`: 32 bits, in network order.
-    Integer,
-    /// `ip`: an IPv4 address, 4 bytes.
-    Ipv4,
-    /// `ipv6`: 16 bytes.
-    Ipv6,
-    /// `string`: a length, then the bytes.
-    String,
-    /// `binary`: the key length's bytes.
-    Binary,
-}
-
-impl KeyType {
-    /// The number on the wire.
-    pub fn code(self) -> u64 {
-        match self {
-            KeyType::Integer => 2,
-            KeyType::Ipv4 => 4,
-            KeyType::Ipv6 => 5,
-            KeyType::String => 6,
-            KeyType::Binary => 7,
-        }
-    }
-
-    /// The type of a wire number.
-    pub fn from_code(c: u64) -> Result<KeyType, Error> {
-        Ok(match c {
-            2 => KeyType::Integer,
-            4 => KeyType::Ipv4,
-            5 => KeyType::Ipv6,
-            6 => KeyType::String,
-            7 => KeyType::Binary,
-            c => return Err(Error::KeyType(c)),
-        })
-    }
-}
 
 /// One stored value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

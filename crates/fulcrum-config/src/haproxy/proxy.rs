@@ -691,7 +691,15 @@ pub fn apply(
             sink,
         ),
         "http-check" => http_check(line, s, body, sink),
-        "tcp-check" => super::tcp_check::tcp_check(line, s, body, sink),
+        "tcp-check" => super::tcp_check::tcp_check(
+            line,
+            super::tcp_check::Ruleset {
+                rules: &mut s.tcp_check_rules,
+                lines: &mut s.tcp_check_lines,
+                own: &mut body.own_tcp_check_rules,
+            },
+            sink,
+        ),
         "balance" => {
             if let Some(b) = balance(line, sink) {
                 s.balance = b;

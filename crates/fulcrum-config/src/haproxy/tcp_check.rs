@@ -5,7 +5,6 @@ use std::net::IpAddr;
 
 use super::common::{Line, Sink};
 use super::model::{TcpCheckAction, TcpCheckConnect, TcpCheckExpect, TcpCheckRule};
-use super::proxy::{Body, Settings};
 
 /// Statuses `ok-status` accepts.
 const OK_STATUSES: &[&str] = &["L4OK", "L6OK", "L7OK"];
@@ -14,17 +13,25 @@ const ERROR_STATUSES: &[&str] = &["L7RSP", "L7STS", "L6RSP", "L4CON"];
 /// Statuses `tout-status` accepts.
 const TOUT_STATUSES: &[&str] = &["L7TOUT", "L6TOUT", "L4TOUT"];
 
+/// Where a section's `tcp-check` lines go: its ruleset (inherited from the defaults until its first line), whether
+/// it wrote any, and whether the ruleset is already its own.
+pub struct Ruleset<'a> {
+    pub rules: &'a mut Vec<TcpCheckRule>,
+    pub lines: &'a mut bool,
+    pub own: &'a mut bool,
+}
+
 /// Starts the section's own tcp-check ruleset on its first `tcp-check` line: those of the defaults section are
 /// then no longer inherited.
-fn own_rules(s: &mut Settings, body: &mut Body) {
-    if !body.own_tcp_check_rules {
-        body.own_tcp_check_rules = true;
-        s.tcp_check_rules.clear();
+fn own_rules(r: &mut Ruleset<'_>) {
+    if !*r.own {
+        *r.own = true;
+        r.rules.clear();
     }
 }
 
 /// One `tcp-check ACTION ...` line.
-pub fn tcp_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
+pub fn tcp_check(line: &Line, mut r: Ruleset<'_>, sink: &mut Sink) {
     let loc = &line.location;
     let action = line.word(1);
     let key = format!("tcp-check {action}");
@@ -45,8 +52,8 @@ pub fn tcp_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink
                 return;
             };
             // Inherited rules are dropped by this section's first line.
-            let existing: &[TcpCheckRule] = if body.own_tcp_check_rules {
-                &s.tcp_check_rules
+            let existing: &[TcpCheckRule] = if *r.own {
+                r.rules
             } else {
                 &[]
             };
@@ -130,9 +137,9 @@ pub fn tcp_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink
             )
         }
     };
-    own_rules(s, body);
-    s.tcp_check_lines = true;
-    s.tcp_check_rules.push(rule);
+    own_rules(&mut r);
+    *r.lines = true;
+    r.rules.push(rule);
 }
 
 fn fulcrum_hex(text: &str) -> Option<Vec<u8>> {
