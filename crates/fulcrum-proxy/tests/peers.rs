@@ -187,6 +187,16 @@ fn fulcrum_and_haproxy_learn_each_others_keys() {
     let peers = [("F", pf), ("H", ph)];
     let h = real("H", &config(&sh, fh, &peers), &sh);
     let f = node("F", &config(&sf, ff, &peers));
+    // Until the session is up and its first resynchronisation done, a peer's teaching can overwrite a newer local
+    // count (the last write wins, in HAProxy too): one key seen across first, then the counted requests.
+    hit(ff, "/warm-up");
+    assert!(
+        wait_until(Duration::from_secs(10), || entries(&sh, "st")
+            .iter()
+            .any(|l| l.starts_with("key=/warm-up "))),
+        "haproxy never learnt fulcrum's first key: {:?}",
+        entries(&sh, "st")
+    );
     hit(ff, "/from-fulcrum");
     hit(ff, "/from-fulcrum");
     hit(fh, "/from-haproxy");
