@@ -176,6 +176,9 @@ pub struct Table {
     next_id: AtomicU64,
     /// The last update number given to a local change.
     seq: AtomicU64,
+    /// A peers section replicates the table ([`Table::replicate`]): only then are local changes numbered for
+    /// peers, so a table nobody replicates pays no shared counter and no ordered index per update.
+    replicated: std::sync::atomic::AtomicBool,
 }
 
 /// A locally changed entry, as [`Table::updates_after`] gives it to be sent to peers.
@@ -287,6 +290,7 @@ impl Table {
             used: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             seq: AtomicU64::new(0),
+            replicated: std::sync::atomic::AtomicBool::new(false),
             def,
         }
     }
@@ -350,8 +354,17 @@ impl Table {
         shard.push_front(i);
     }
 
-    /// Gives the entry the next update number: peers will be sent it.
+    /// From now on, local changes get update numbers for peers to send ([`Table::updates_after`]); called when a
+    /// peers section takes the table, before traffic.
+    pub fn replicate(&self) {
+        self.replicated.store(true, Ordering::Relaxed);
+    }
+
+    /// Gives the entry the next update number, when the table is replicated: peers will be sent it.
     fn mark(&self, shard: &mut Shard, i: u32) {
+        if !self.replicated.load(Ordering::Relaxed) {
+            return;
+        }
         let upd = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let old = std::mem::replace(&mut shard.node(i).upd, upd);
         if old != 0 {

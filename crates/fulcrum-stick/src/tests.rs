@@ -254,6 +254,7 @@ fn show_set_and_clear_as_haproxy() {
 #[test]
 fn local_changes_are_listed_in_update_order_and_remote_ones_are_not() {
     let t = table(10, Some(30_000), false);
+    t.replicate();
     assert_eq!(t.update_seq(), 0);
     t.upsert(&ip(1), 1000, |d| d.add(DataType::Gpc0, 1));
     t.upsert(&ip(2), 1000, |d| d.add(DataType::Gpc0, 2));
@@ -285,6 +286,7 @@ fn local_changes_are_listed_in_update_order_and_remote_ones_are_not() {
 #[test]
 fn rates_travel_as_elapsed_current_previous() {
     let t = table(10, None, false);
+    t.replicate();
     t.upsert(&ip(1), 5000, |d| {
         d.add(DataType::HttpReqRate, 3);
     });
@@ -313,6 +315,7 @@ fn rates_travel_as_elapsed_current_previous() {
 #[test]
 fn entries_include_what_peers_taught() {
     let t = table(10, None, false);
+    t.replicate();
     t.upsert(&ip(1), 1000, |d| d.add(DataType::Gpc0, 1));
     t.apply_remote(&ip(2), 1000, None, |d| {
         d.set_raw(DataType::Gpc0, Raw::Num(5))
@@ -323,4 +326,15 @@ fn entries_include_what_peers_taught() {
         e.iter().map(|u| (u.upd, u.key.clone())).collect::<Vec<_>>(),
         [(0, ip(2)), (1, ip(1))]
     );
+}
+
+#[test]
+fn a_table_no_peers_section_replicates_numbers_no_change() {
+    let t = table(10, Some(30_000), false);
+    t.upsert(&ip(1), 1000, |d| d.add(DataType::Gpc0, 1));
+    let _held = t.track(&ip(2), 1000);
+    assert_eq!(t.update_seq(), 0);
+    assert!(t.updates_after(0, 10, 1000).is_empty());
+    // Its entries are still there for a full teach.
+    assert_eq!(t.entries(1000).len(), 2);
 }

@@ -73,9 +73,12 @@ impl Section {
             let shared: Vec<Shared> = tables
                 .replicated_by(&p.name)
                 .enumerate()
-                .map(|(i, (t, wire))| Shared {
-                    def: definition(t, wire, i as u64 + 1),
-                    table: t.clone(),
+                .map(|(i, (t, wire))| {
+                    t.replicate();
+                    Shared {
+                        def: definition(t, wire, i as u64 + 1),
+                        table: t.clone(),
+                    }
                 })
                 .collect();
             let listener = match &p.bind {
