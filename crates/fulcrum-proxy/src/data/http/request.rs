@@ -475,10 +475,12 @@ async fn handle_inner(
         stream.unique_id = Some(id.clone());
         req.extensions_mut().insert(UniqueId(id));
     }
+    // The address the client connected to is a system call away: asked only for `option originalto`.
+    let wants_dst = fe.originalto.is_some() || be.originalto.is_some();
     let sender = || Sender {
         client,
         src: stream.src,
-        dst: stream.dst_addr(),
+        dst: if wants_dst { stream.dst_addr() } else { None },
     };
     // `cookie`: the server the persistence cookie names (the cookie stripped as the mode asks).
     let persistence = super::cookie::on_request(&be, req.headers_mut());
