@@ -32,6 +32,10 @@ fn cookie_line_and_server_values() {
             secure: true,
             domains: vec![".a.com".into(), ".b.com".into()],
             attrs: vec!["SameSite=Lax".into(), "x=y".into()],
+            maxidle: None,
+            maxlife: None,
+            dynamic: false,
+            dynamic_key: None,
         })
     );
     assert!(b.persist);
@@ -94,14 +98,16 @@ fn cookie_errors_as_haproxy() {
         "server cookie",
         "expects a value",
     );
-    // Accepted by HAProxy, not implemented yet: a clear error rather than a silent difference.
-    for opt in ["maxidle 10s", "maxlife 1h", "dynamic"] {
-        err1(
-            &with(&format!("backend b\n cookie X insert {opt}\n")),
-            7,
-            "cookie",
-            "not yet by fulcrum",
-        );
+    // Accepted by both.
+    for opt in [
+        "maxidle 10s",
+        "maxlife 1h",
+        "dynamic",
+        "maxidle 30 maxlife 2h",
+    ] {
+        ok_both(&with(&format!(
+            "backend b\n cookie X insert {opt}\n server s 127.0.0.1:8001\n"
+        )));
     }
 }
 

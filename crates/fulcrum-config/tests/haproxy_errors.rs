@@ -1054,7 +1054,7 @@ fn display_is_alert_file_line_keyword() {
     assert_eq!(d.to_string().lines().count(), 2);
 }
 
-/// `capture request|response header NAME len N`: malformed lines are refused by both; `capture cookie` is not yet.
+/// `capture request|response header NAME len N`, `capture cookie NAME len N`: malformed lines are refused.
 #[test]
 fn capture_lines() {
     let fe = |line: &str| {
@@ -1087,11 +1087,19 @@ fn capture_lines() {
         "capture",
         "expects 'capture request header NAME len N'",
     );
+    let c = ok_both(&fe("capture cookie SRV len 32"));
+    assert_eq!(
+        c.proxies[0].capture_cookie,
+        Some(fulcrum_config::haproxy::Capture {
+            name: "SRV".into(),
+            len: 32
+        })
+    );
     err1(
-        &fe("capture cookie SRV len 32"),
+        &fe("capture cookie SRV"),
         8,
         "capture cookie",
-        "not yet by fulcrum",
+        "expects 'capture cookie NAME len N'",
     );
     // haproxy warns and ignores it in a backend; fulcrum refuses a keyword in the wrong section.
     err1(
@@ -1179,4 +1187,47 @@ fn program_section_errors() {
         "master-worker",
         "only supports 'no-exit-on-failure'",
     );
+}
+
+/// `force-persist` / `ignore-persist` need a condition and a proxy with servers; cookie `maxidle`/`maxlife` take
+/// times, `dynamic` with `dynamic-cookie-key`.
+#[test]
+fn persistence_rules_and_cookie_options() {
+    let be = |line: &str| {
+        format!("{DEFAULTS}backend b\n cookie S insert maxidle 30m maxlife 2h dynamic\n dynamic-cookie-key k\n {line}\n server s 127.0.0.1:18081\n")
+    };
+    let c = ok_both(&be("force-persist if { src 10.0.0.0/8 }"));
+    let cookie = c.proxies[0].cookie.clone().unwrap();
+    assert_eq!((cookie.maxidle, cookie.maxlife), (Some(1800), Some(7200)));
+    assert!(cookie.dynamic);
+    assert_eq!(cookie.dynamic_key.as_deref(), Some("k"));
+    assert_eq!(c.proxies[0].rules.persist.len(), 1);
+    ok_both(&be("ignore-persist unless { path_beg /app }"));
+    err1_both(&be("force-persist"), 9, "force-persist", "");
+    err1(
+        &be("ignore-persist foo"),
+        9,
+        "ignore-persist",
+        "expects 'if' or 'unless'",
+    );
+    err1(
+        &format!("{DEFAULTS}backend b\n cookie S insert maxidle soon\n server s 127.0.0.1:18081\n"),
+        7,
+        "cookie",
+        "'maxidle'",
+    );
+    // In defaults both refuse it; in a frontend both warn and drop it.
+    err1_both(
+        "defaults\n mode http\n force-persist if TRUE\n",
+        3,
+        "force-persist",
+        "",
+    );
+    let c = ok_both(&format!(
+        "{DEFAULTS}frontend f\n bind :18080\n ignore-persist if TRUE\n default_backend b\nbackend b\n server s 127.0.0.1:18081\n"
+    ));
+    assert!(c.proxies[0].rules.persist.is_empty());
+    assert!(c.warnings[0]
+        .to_string()
+        .contains("'ignore-persist' ignored because frontend 'f' has no backend capability."));
 }

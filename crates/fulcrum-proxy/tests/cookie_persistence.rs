@@ -148,9 +148,46 @@ fn drive(addr: SocketAddr, reqs: &[Req]) -> Vec<String> {
                 seen.push_str(&format!(" | {}: {v}", k.to_ascii_lowercase()));
             }
         }
-        out.push(seen);
+        out.push(undated(&seen));
     }
     out
+}
+
+/// `text` with every cookie date (`|` and five base64 digits) written `|DATE`: dates move every 4 s, so a run
+/// through haproxy and one through fulcrum may see different ones.
+fn undated(text: &str) -> String {
+    let b64 = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('|') {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let date: String = rest.chars().take(5).collect();
+        if date.len() == 5 && date.chars().all(b64) {
+            out.push_str("DATE");
+            rest = &rest[5..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A cookie date `delta` units (4 s each) from now, as HAProxy writes it.
+fn date(delta: i64) -> String {
+    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let units = ((secs + 3) / 4 + delta) as u32;
+    [24, 18, 12, 6, 0]
+        .iter()
+        .map(|s| B64[((units >> s) & 63) as usize] as char)
+        .collect()
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
 }
 
 /// The configuration: a listen section with three servers whose cookies are c1..c3 (`s3_addr` may be a closed
@@ -395,4 +432,183 @@ fn stick_store_response_learns_the_server_from_its_cookie() {
     let srv: Vec<&str> = seen.iter().map(|s| &s[4..10]).collect();
     assert_eq!(srv, ["srv=s1", "srv=s2", "srv=s2", "srv=s2", "srv=s3"]);
     assert_eq!(log[2], "s2 ----");
+}
+
+/// `maxidle` / `maxlife`: dates in the value, expired (`E`) and too old (`O`) cookies replaced, valid ones
+/// updated (`U`) when their last date is behind, as haproxy 2.6 does.
+#[test]
+fn maxidle_and_maxlife_dates() {
+    let reqs: Vec<Req> = vec![
+        ("GET", "/", None),
+        // Last seen 400 s ago: over maxidle (40 s).
+        (
+            "GET",
+            "/",
+            Some(leak(format!("SRVID=c2|{}|{}", date(-100), date(-100)))),
+        ),
+        // Last date ahead (accepted), first 800 s ago: valid, nothing to update.
+        (
+            "GET",
+            "/",
+            Some(leak(format!("SRVID=c2|{}|{}", date(5), date(-200)))),
+        ),
+        // First set 4000 s ago: over maxlife (1 h).
+        (
+            "GET",
+            "/",
+            Some(leak(format!("SRVID=c3|{}|{}", date(-5), date(-1000)))),
+        ),
+        // Valid, last date 20 s behind: updated, the first date kept.
+        (
+            "GET",
+            "/",
+            Some(leak(format!("SRVID=c2|{}|{}", date(-5), date(-50)))),
+        ),
+        // No dates at all: both set.
+        ("GET", "/", Some("SRVID=c2")),
+        // More than a day ahead: expired.
+        (
+            "GET",
+            "/",
+            Some(leak(format!("SRVID=c2|{}|{}", date(30_000), date(0)))),
+        ),
+    ];
+    let (seen, log) = compare(
+        "cookie SRVID insert maxidle 40s maxlife 1h",
+        "",
+        false,
+        &reqs,
+    );
+    assert_eq!(
+        seen[0],
+        "200 srv=s1 got=<none> | set-cookie: SRVID=c1|DATE|DATE; path=/"
+    );
+    assert_eq!(
+        log,
+        ["s1 --NI", "s2 --EI", "s2 --VN", "s3 --OI", "s2 --VU", "s2 --VU", "s1 --EI"]
+    );
+    assert!(
+        seen[4].ends_with(" | set-cookie: SRVID=c2|DATE|DATE; path=/"),
+        "{}",
+        seen[4]
+    );
+    // maxidle alone: `VALUE|LAST`.
+    let (seen, log) = compare(
+        "cookie SRVID insert indirect maxidle 1m",
+        "",
+        false,
+        &[
+            ("GET", "/", None),
+            ("GET", "/", Some(leak(format!("SRVID=c3|{}", date(-3))))),
+        ],
+    );
+    assert_eq!(
+        seen[0],
+        "200 srv=s1 got=<none> | set-cookie: SRVID=c1|DATE; path=/"
+    );
+    assert_eq!(
+        seen[1],
+        "200 srv=s3 got=<none> | set-cookie: SRVID=c3|DATE; path=/"
+    );
+    assert_eq!(log, ["s1 --NI", "s3 --VU"]);
+}
+
+/// `force-persist` sends a request to the server its cookie names even in maintenance; `ignore-persist` leaves
+/// the cookie unused (`U`) and inserts none, as haproxy 2.6 does.
+#[test]
+fn force_and_ignore_persist() {
+    let (seen, log) = compare_with(
+        "cookie SRVID insert indirect",
+        "    force-persist if { path_beg /force }\n    ignore-persist if { path_beg /ignore }",
+        false,
+        "disabled",
+        &[
+            ("GET", "/force", Some("SRVID=c3")),
+            ("GET", "/", Some("SRVID=c3")),
+            ("GET", "/ignore", Some("SRVID=c1")),
+            ("GET", "/ignore", None),
+            ("GET", "/ignore", Some("SRVID=zz")),
+        ],
+    );
+    assert_eq!(seen[0], "200 srv=s3 got=<none>");
+    assert_eq!(log, ["s3 --DN", "s1 --DI", "s2 --UN", "s1 --NN", "s2 --UN"]);
+}
+
+/// `capture cookie`: `%CC` and `%CS` as haproxy 2.6 writes them.
+#[test]
+fn capture_cookie_in_the_log() {
+    let (_, log) = compare(
+        "cookie SRVID insert",
+        "    capture cookie SRV len 12\n    log-format \"%s %tsc %CC %CS\"",
+        false,
+        &[
+            ("GET", "/", Some("a=1; SRVIDX=0123456789abc")),
+            ("GET", "/setck", Some("b=2; SRVID=c1")),
+            ("GET", "/other", None),
+        ],
+    );
+    assert_eq!(
+        log,
+        // The server's own `Set-Cookie` is captured, not the one the proxy inserts.
+        [
+            "s1 --NI SRVIDX=01234 -",
+            "s1 --VD SRVID=c1 SRVID=fromsr",
+            "s2 --NI - -"
+        ]
+    );
+}
+
+/// `cookie ... dynamic` with `dynamic-cookie-key`: servers without a `cookie` value get haproxy's hashed one
+/// (the same bytes as haproxy 2.6 sends), and a request carrying it goes back to that server.
+#[test]
+fn dynamic_cookies_are_haproxys() {
+    let servers = [origin("s1"), origin("s2")];
+    let run = |start: &dyn Fn(&str, SocketAddr) -> Box<dyn std::any::Any>| {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let text = format!(
+            "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+listen fe
+    bind 127.0.0.1:{port}
+    cookie DYN insert indirect dynamic
+    dynamic-cookie-key s3cret
+    server s1 {}
+    server s2 {} cookie fixed
+",
+            servers[0], servers[1]
+        );
+        let guard = start(&text, addr);
+        let first = drive(addr, &[("GET", "/", None), ("GET", "/", None)]);
+        let value = first[0]
+            .split("DYN=")
+            .nth(1)
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_default()
+            .to_string();
+        let back = drive(
+            addr,
+            &[
+                ("GET", "/", Some(leak(format!("DYN={value}")))),
+                ("GET", "/", Some(leak(format!("DYN={value}")))),
+            ],
+        );
+        drop(guard);
+        (first, value, back)
+    };
+    let ours = run(&|text, _| Box::new(start_proxy(text)));
+    assert_eq!(ours.1.len(), 16, "{:?}", ours.0);
+    assert!(ours.1.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(
+        ours.0[1],
+        "200 srv=s2 got=<none> | set-cookie: DYN=fixed; path=/"
+    );
+    assert_eq!(ours.2, ["200 srv=s1 got=<none>", "200 srv=s1 got=<none>"]);
+    if haproxy_present() {
+        let theirs = run(&|text, addr| Box::new(start_haproxy(text, addr)));
+        assert_eq!(ours, theirs);
+    }
 }

@@ -41,6 +41,14 @@ pub struct CookiePersist {
     pub domains: Vec<String>,
     /// `attr A`, in order.
     pub attrs: Vec<String>,
+    /// `maxidle T` (whole seconds): a cookie whose last-seen date is older is ignored; dates travel in the value.
+    pub maxidle: Option<u32>,
+    /// `maxlife T` (whole seconds): a cookie first set longer ago is ignored.
+    pub maxlife: Option<u32>,
+    /// `dynamic`: servers without a `cookie` value get one hashed from `dynamic-cookie-key` and their address.
+    pub dynamic: bool,
+    /// The proxy's `dynamic-cookie-key` (set when the proxy is validated).
+    pub dynamic_key: Option<String>,
 }
 
 const KW: &str = "cookie";
@@ -67,6 +75,10 @@ pub fn parse(line: &Line, sink: &mut Sink) -> Option<CookiePersist> {
         secure: false,
         domains: Vec::new(),
         attrs: Vec::new(),
+        maxidle: None,
+        maxlife: None,
+        dynamic: false,
+        dynamic_key: None,
     };
     let mut i = 2;
     let w = &line.words;
@@ -115,13 +127,37 @@ pub fn parse(line: &Line, sink: &mut Sink) -> Option<CookiePersist> {
                 }
                 i += 1;
             }
-            "maxidle" | "maxlife" | "dynamic" => {
-                sink.error(
-                    loc,
-                    KW,
-                    format!("cookie option '{opt}' is supported by HAProxy, not yet by fulcrum"),
-                );
-                return None;
+            "dynamic" => c.dynamic = true,
+            "maxidle" | "maxlife" => {
+                let Some(v) = val.filter(|v| !v.is_empty()) else {
+                    sink.error(loc, KW, format!("'{opt}' expects a time, such as 30m"));
+                    return None;
+                };
+                // In seconds by default; HAProxy keeps whole seconds.
+                let secs = match super::units::parse_time(&format!(
+                    "{v}{}",
+                    if v.bytes().all(|b| b.is_ascii_digit()) {
+                        "s"
+                    } else {
+                        ""
+                    }
+                )) {
+                    Ok(d) => d.as_secs(),
+                    Err(e) => {
+                        sink.error(loc, KW, format!("'{opt}': {e}"));
+                        return None;
+                    }
+                };
+                let Ok(secs) = u32::try_from(secs) else {
+                    sink.error(loc, KW, format!("'{opt}': {v} is too long"));
+                    return None;
+                };
+                if opt == "maxidle" {
+                    c.maxidle = Some(secs);
+                } else {
+                    c.maxlife = Some(secs);
+                }
+                i += 1;
             }
             other => {
                 sink.error(loc, KW, format!("unknown cookie option '{other}': expected rewrite, insert, prefix, indirect, nocache, postonly, preserve, httponly, secure, domain, maxidle, maxlife, dynamic or attr"));

@@ -960,6 +960,9 @@ pub struct Proxy {
     pub capture_request: Vec<Capture>,
     /// `capture response header NAME len N` lines (frontends), in order: `%hs` in the logs.
     pub capture_response: Vec<Capture>,
+    /// `capture cookie NAME len N` (frontends): the first request cookie and the first `Set-Cookie` whose name starts
+    /// with NAME, as `%CC` and `%CS` in the logs.
+    pub capture_cookie: Option<Capture>,
     /// Every capture slot of the frontend, request side (`capture.req.hdr(N)`).
     pub request_slots: Vec<CaptureSlot>,
     /// Every capture slot of the frontend, response side (`capture.res.hdr(N)`).
@@ -1632,6 +1635,9 @@ pub struct Rules {
     pub stats_admin: Vec<Rule<()>>,
     /// `stick on|match|store-request` lines (backends and listens), in order.
     pub stick: Vec<Rule<StickRule>>,
+    /// `force-persist if|unless COND` and `ignore-persist if|unless COND` (backends and listens), in order: the first
+    /// whose condition holds decides.
+    pub persist: Vec<Rule<PersistRule>>,
 }
 
 /// A `stick-table` line of a frontend, backend or listen section (the table takes the proxy's name).
@@ -1645,6 +1651,16 @@ pub struct StickTable {
     pub peers: Option<String>,
     /// Where the line was.
     pub location: Location,
+}
+
+/// A persistence rule: `force-persist` (the server a cookie names is used even when it is down or in maintenance)
+/// or `ignore-persist` (the cookie and the `stick match` rules are not used: the balancing decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersistRule {
+    /// `force-persist`
+    Force,
+    /// `ignore-persist`
+    Ignore,
 }
 
 /// A `stick on|match|store-request EXPR [table T]` line: server persistence through a table's `server_id`.

@@ -74,6 +74,9 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("stick-table", F | L | B),
     ("stick", L | B),
     ("cookie", ALL),
+    ("dynamic-cookie-key", BE),
+    ("force-persist", F | L | B),
+    ("ignore-persist", F | L | B),
     ("description", F | L | B),
     ("http-send-name-header", BE),
     ("errorloc", ALL),
@@ -262,6 +265,8 @@ pub struct Settings {
     pub send_name_header: Option<String>,
     /// `cookie NAME ...` and where it was given
     pub cookie: Option<(super::cookie::CookiePersist, Location)>,
+    /// `dynamic-cookie-key KEY`
+    pub dynamic_cookie_key: Option<String>,
     /// `option allbackups`
     pub allbackups: bool,
     /// `option httplog`
@@ -357,6 +362,7 @@ impl Default for Settings {
             persist: false,
             send_name_header: None,
             cookie: None,
+            dynamic_cookie_key: None,
             allbackups: false,
             httplog: false,
             tcplog: false,
@@ -404,6 +410,8 @@ pub struct Body {
     pub capture_request: Vec<Capture>,
     /// `capture response header` lines
     pub capture_response: Vec<Capture>,
+    /// `capture cookie NAME len N`
+    pub capture_cookie: Option<Capture>,
     /// `stick-table`
     pub stick_table: Option<crate::haproxy::model::StickTable>,
     /// `description TEXT...`
@@ -776,6 +784,7 @@ pub fn apply(
         "capture" => capture(line, body, sink),
         "declare" => declare(line, body, sink),
         "stick" => rules::stick_rule(line, &mut body.rules, sink),
+        "force-persist" | "ignore-persist" => rules::persist_rule(line, &mut body.rules, sink),
         "http-send-name-header" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {
@@ -795,6 +804,18 @@ pub fn apply(
                 sink.error(loc, kw, "expects a string");
             } else {
                 body.description = Some(args.join(" "));
+            }
+        }
+        "dynamic-cookie-key" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some(k) if !k.is_empty() => s.dynamic_cookie_key = Some(k.to_string()),
+                    _ => sink.error(
+                        loc,
+                        kw,
+                        "expects a key (the secret dynamic cookies are hashed with)",
+                    ),
+                }
             }
         }
         "cookie" => {
@@ -856,17 +877,40 @@ pub fn apply(
     }
 }
 
-/// `capture request header NAME len N` / `capture response header NAME len N`; `capture cookie` is not yet.
+/// `capture request header NAME len N`, `capture response header NAME len N`, `capture cookie NAME len N`.
 fn capture(line: &Line, body: &mut Body, sink: &mut Sink) {
     let loc = &line.location;
     let words: Vec<&str> = line.words.iter().map(String::as_str).collect();
     let (dir, name, len) = match words.as_slice() {
+        ["capture", "cookie", name, "len", len] => {
+            let Some(len) = len
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=65536).contains(n))
+            else {
+                sink.error(
+                    loc,
+                    "capture cookie",
+                    format!("'len' expects a length between 1 and 65536, got '{len}'"),
+                );
+                return;
+            };
+            if body.capture_cookie.is_some() {
+                sink.error(
+                    loc,
+                    "capture cookie",
+                    "only one 'capture cookie' per section",
+                );
+                return;
+            }
+            body.capture_cookie = Some(Capture {
+                name: name.to_string(),
+                len,
+            });
+            return;
+        }
         ["capture", "cookie", ..] => {
-            sink.error(
-                loc,
-                "capture cookie",
-                "'capture cookie' is supported by HAProxy, not yet by fulcrum",
-            );
+            sink.error(loc, "capture cookie", "expects 'capture cookie NAME len N'");
             return;
         }
         ["capture", dir @ ("request" | "response"), "header", name, "len", len] => {

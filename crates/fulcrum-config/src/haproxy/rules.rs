@@ -21,13 +21,13 @@ use std::net::IpAddr;
 use super::addr::parse_net;
 use super::common::{Line, MapLoad, Sink};
 use super::known;
-use super::model::StickRule;
 use super::model::{
     Acl, AddrPart, CaptureSlot, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction,
     MatchMethod, Mode, PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule,
     Rules, Sample, SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds,
     VarName, WaitForBody, RULE_LOG_VARS,
 };
+use super::model::{PersistRule, StickRule};
 use super::sections::SectionKind;
 use crate::diag::Severity;
 use crate::Location;
@@ -119,6 +119,8 @@ pub struct RulesDraft {
     stats_admin: Vec<RuleDraft<()>>,
     /// `stick on|match|store-request` lines.
     stick: Vec<RuleDraft<StickRule>>,
+    /// `force-persist` / `ignore-persist` lines.
+    persist: Vec<RuleDraft<PersistRule>>,
     /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
     missing: Vec<(String, Location, String)>,
 }
@@ -2620,6 +2622,30 @@ pub fn stick_rule(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     }
 }
 
+/// `force-persist if|unless COND`, `ignore-persist if|unless COND`: the condition is required.
+pub fn persist_rule(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let kw = line.word(0).to_string();
+    let action = if kw == "force-persist" {
+        PersistRule::Force
+    } else {
+        PersistRule::Ignore
+    };
+    match tail(line, 1, &kw, rules, sink) {
+        Ok(Some(cond)) => rules.persist.push(RuleDraft {
+            action,
+            cond: Some(cond),
+            location: line.location.clone(),
+            keyword: kw,
+        }),
+        Ok(None) => sink.error(
+            &line.location,
+            &kw,
+            "expects 'if' or 'unless' followed by a condition",
+        ),
+        Err(()) => {}
+    }
+}
+
 // ---------- errorfile ----------
 
 /// One line that sets a proxy's error replies (`errorfile`, `errorfiles`, `http-error`), kept in order until every
@@ -3393,6 +3419,7 @@ pub fn finish(
         errorfiles,
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
         stick: rules_of(d.stick, Place::Request, acls, proxy, sink),
+        persist: rules_of(d.persist, Place::Request, acls, proxy, sink),
     }
 }
 

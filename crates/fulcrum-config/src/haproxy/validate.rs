@@ -259,6 +259,25 @@ fn build(
         Some(r) => prepend(r, rules),
         None => rules,
     };
+    let mut rules = rules;
+    // As HAProxy: persistence rules in a proxy without servers are ignored, with a warning.
+    if !kind.has_backend() {
+        for r in std::mem::take(&mut rules.persist) {
+            let kw = match r.action {
+                super::model::PersistRule::Force => "force-persist",
+                super::model::PersistRule::Ignore => "ignore-persist",
+            };
+            sink.warn(
+                crate::diag::Severity::Warning,
+                &r.location,
+                kw,
+                format!(
+                    "'{kw}' ignored because {} '{name}' has no backend capability.",
+                    kind_name(kind)
+                ),
+            );
+        }
+    }
     // HAProxy's warnings, in its words: an option the proxy has no side for, and one `mode tcp` ignores.
     for (at, option) in &body.ignored_options {
         let (missing, this) = if kind.has_frontend() {
@@ -333,7 +352,10 @@ fn build(
             );
             None
         }
-        c => c.map(|(c, _)| c),
+        c => c.map(|(mut c, _)| {
+            c.dynamic_key = s.dynamic_cookie_key.clone();
+            c
+        }),
     };
     let mut servers = Vec::new();
     let mut drafts = body.servers;
@@ -505,6 +527,7 @@ fn build(
         capture_request: body.capture_request,
         stick_table,
         capture_response: body.capture_response,
+        capture_cookie: body.capture_cookie.filter(|_| kind.has_frontend()),
         request_slots,
         response_slots,
     }

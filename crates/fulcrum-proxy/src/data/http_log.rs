@@ -224,6 +224,7 @@ impl ConnLog {
             retries: txn.retries,
             request: if txn.bad { None } else { Some(&txn.request) },
             captures: [&txn.captures[0], &txn.captures[1]],
+            cookies: [txn.cookies[0].as_deref(), txn.cookies[1].as_deref()],
             vars: txn.vars.as_deref(),
             unique_id: txn.unique_id.as_deref(),
         };
@@ -303,6 +304,8 @@ pub struct HttpTxn {
     conn: Option<Arc<ConnLog>>,
     /// `capture request header` and `capture response header` values.
     captures: [crate::model::log::capture::Captured; 2],
+    /// `capture cookie`: the request's and the response's.
+    cookies: [Option<Box<[u8]>>; 2],
     /// The transaction's variables, kept when the format reads samples.
     vars: Option<Box<crate::model::log::fields::LogVars>>,
     /// The request's unique ID (`%ID`).
@@ -331,6 +334,7 @@ impl HttpTxn {
             end: None,
             conn: None,
             captures: [Vec::new(), Vec::new()],
+            cookies: [None, None],
             vars: None,
             unique_id: None,
         }
@@ -431,6 +435,7 @@ impl TxnSlot {
         t.first_byte = first_byte;
         t.request = request;
         t.captures[0] = conn.fe.captures.request(req.headers());
+        t.cookies[0] = conn.fe.captures.request_cookie(req.headers());
         t.conn = Some(conn.clone());
         TxnSlot(Some(t))
     }
@@ -529,6 +534,7 @@ impl TxnSlot {
             t.t_response = Some(Instant::now());
             if let Some(conn) = &t.conn {
                 t.captures[1] = conn.fe.captures.response(headers);
+                t.cookies[1] = conn.fe.captures.response_cookie(headers);
             }
         }
     }

@@ -108,6 +108,7 @@ impl TcpLog {
             self.accept_us + t.saturating_duration_since(self.accept).as_micros() as i64
         };
         let fields = Fields {
+            cookies: [None, None],
             client: Some(self.client),
             frontend_addr: self.local,
             backend_src: self.backend_src,

@@ -6,8 +6,18 @@
 //! returns the letter HAProxy logs for it in `%tsc` (third and fourth characters). Behaviour observed on HAProxy
 //! 2.6: an inserted cookie is `NAME=VALUE; path=/`, then `; domain=D` for each domain, `; HttpOnly`, `; Secure`,
 //! then `; A` for each `attr`.
+//!
+//! With `maxidle` / `maxlife` (insert mode), the value carries dates as HAProxy 2.6 writes them:
+//! `VALUE|LAST` (maxidle alone) or `VALUE|LAST|FIRST`, each date five base64 digits of (unix seconds + 3) / 4. A
+//! cookie last seen longer ago than `maxidle` is expired (`E`), one first set longer ago than `maxlife` is old
+//! (`O`); either is ignored and a new one inserted. Dates more than a day in the future count as expired or old.
+//! A valid cookie whose last date is behind is updated (`U`). `dynamic` gives servers without a `cookie` value
+//! the hex of XXH64(`dynamic-cookie-key`, address bytes, port as 32 bits big-endian), as HAProxy computes it.
+
+use std::borrow::Cow;
 
 use fulcrum_config::haproxy::cookie::{CookieMode, CookiePersist};
+use fulcrum_config::haproxy::PersistRule;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 
@@ -19,14 +29,95 @@ use crate::snapshot::BackendRt;
 pub(crate) struct Persistence {
     /// The server the cookie names, when the request should go there first (index in the backend's servers).
     pub server: Option<usize>,
-    /// The request letter: `N` no cookie, `I` names no server, `D` names a server that is down, `V` valid.
+    /// The request letter: `N` no cookie, `I` names no server, `D` names a server that is down, `V` valid, `E`
+    /// expired (`maxidle`), `O` too old (`maxlife`), `U` not used (`ignore-persist`).
     pub letter: u8,
+    /// `ignore-persist` held: no cookie is inserted either.
+    pub ignored: bool,
+    /// The dates of a valid cookie (`maxidle` / `maxlife`): last seen, first set.
+    pub dates: (Option<u32>, Option<u32>),
+}
+
+impl Persistence {
+    fn none(letter: u8) -> Self {
+        Persistence {
+            server: None,
+            letter,
+            ignored: false,
+            dates: (None, None),
+        }
+    }
+}
+
+/// The cookie's date units: (unix seconds + 3) / 4, as HAProxy writes them.
+fn now_units() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    secs.div_ceil(4) as u32
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// A date as five base64 digits (30 bits).
+fn encode_date(units: u32, out: &mut String) {
+    for shift in [24, 18, 12, 6, 0] {
+        out.push(B64[((units >> shift) & 63) as usize] as char);
+    }
+}
+
+/// A date field: its first five characters when they are all base64 digits, else none.
+fn decode_date(field: &str) -> Option<u32> {
+    let b = field.as_bytes().get(..5)?;
+    b.iter().try_fold(0u32, |n, &c| {
+        let d = B64.iter().position(|&x| x == c)?;
+        Some((n << 6) | d as u32)
+    })
+}
+
+/// Whether a date is too far from now: older than `max` seconds, or more than a day ahead.
+fn out_of_range(date: u32, now: u32, max: u32) -> bool {
+    const DAY: u32 = 86400 / 4;
+    if date > now {
+        date - now > DAY
+    } else {
+        u64::from(now - date) * 4 > u64::from(max)
+    }
+}
+
+/// The cookie value of a server: its `cookie`, else under `dynamic` the hash of the key and its address.
+pub(crate) fn server_value<'a>(cfg: &CookiePersist, server: &'a ServerRt) -> Option<Cow<'a, str>> {
+    if let Some(c) = server.config.cookie.as_deref() {
+        return Some(Cow::Borrowed(c));
+    }
+    let key = cfg.dynamic_key.as_deref().filter(|_| cfg.dynamic)?;
+    Some(Cow::Owned(dynamic_value(key, server.addr())))
+}
+
+/// HAProxy's dynamic cookie: XXH64 (seed 0) over the key, the address bytes and the port as 32 bits big-endian.
+fn dynamic_value(key: &str, addr: std::net::SocketAddr) -> String {
+    let mut buf = Vec::with_capacity(key.len() + 20);
+    buf.extend_from_slice(key.as_bytes());
+    match addr.ip() {
+        std::net::IpAddr::V4(a) => buf.extend_from_slice(&a.octets()),
+        std::net::IpAddr::V6(a) => buf.extend_from_slice(&a.octets()),
+    }
+    buf.extend_from_slice(&u32::from(addr.port()).to_be_bytes());
+    format!("{:016x}", xxhash_rust::xxh64::xxh64(&buf, 0))
+}
+
+fn dated(cfg: &CookiePersist) -> bool {
+    cfg.mode == CookieMode::Insert && (cfg.maxidle.is_some() || cfg.maxlife.is_some())
 }
 
 /// Reads the backend's persistence cookie from the request headers, and removes or unprefixes it as the mode
 /// asks (`insert indirect`: removed; `prefix`: the server's part taken off). `None` when the backend has no
-/// `cookie`.
-pub(crate) fn on_request(be: &BackendRt, headers: &mut HeaderMap) -> Option<Persistence> {
+/// `cookie`. `rule` is the `force-persist` / `ignore-persist` rule that held for the request, if any.
+pub(crate) fn on_request(
+    be: &BackendRt,
+    headers: &mut HeaderMap,
+    rule: Option<PersistRule>,
+) -> Option<Persistence> {
     let cfg = be.config.cookie.as_ref()?;
     let mut found: Option<Persistence> = None;
     let strip = cfg.mode == CookieMode::Insert && cfg.indirect;
@@ -56,7 +147,13 @@ pub(crate) fn on_request(be: &BackendRt, headers: &mut HeaderMap) -> Option<Pers
                 _ => (val, None),
             };
             if found.is_none() {
-                found = Some(decide(be, key));
+                found = Some(match rule {
+                    Some(PersistRule::Ignore) => Persistence {
+                        ignored: true,
+                        ..Persistence::none(b'U')
+                    },
+                    _ => decide(be, cfg, key, rule == Some(PersistRule::Force)),
+                });
             }
             if strip {
                 changed = true;
@@ -89,35 +186,58 @@ pub(crate) fn on_request(be: &BackendRt, headers: &mut HeaderMap) -> Option<Pers
         }
     }
     Some(found.unwrap_or(Persistence {
-        server: None,
-        letter: b'N',
+        ignored: rule == Some(PersistRule::Ignore),
+        ..Persistence::none(b'N')
     }))
 }
 
-/// The persistence a cookie value gives.
-fn decide(be: &BackendRt, value: &str) -> Persistence {
+/// The persistence a cookie value gives; `force`: `force-persist` held.
+fn decide(be: &BackendRt, cfg: &CookiePersist, value: &str, force: bool) -> Persistence {
+    let mut dates = (None, None);
+    let key = if dated(cfg) {
+        let mut parts = value.split('|');
+        let key = parts.next().unwrap_or_default();
+        dates = (
+            parts.next().and_then(decode_date),
+            parts.next().and_then(decode_date),
+        );
+        let now = now_units();
+        if let (Some(max), Some(last)) = (cfg.maxidle, dates.0) {
+            if out_of_range(last, now, max) {
+                return Persistence::none(b'E');
+            }
+        }
+        if let (Some(max), Some(first)) = (cfg.maxlife, dates.1) {
+            if out_of_range(first, now, max) {
+                return Persistence::none(b'O');
+            }
+        }
+        key
+    } else {
+        value
+    };
     let Some(s) = be
         .servers
         .iter()
-        .find(|s| !s.is_deleted() && s.config.cookie.as_deref() == Some(value))
+        .find(|s| !s.is_deleted() && server_value(cfg, s).as_deref() == Some(key))
     else {
-        return Persistence {
-            server: None,
-            letter: b'I',
-        };
+        return Persistence::none(b'I');
     };
     // A server in maintenance counts as down; draining ones keep the clients they have. Under `option persist`
-    // a down server still gets the request (HAProxy logs `D` all the same).
+    // or `force-persist` a down server (in maintenance too) still gets the request (HAProxy logs `D` all the
+    // same).
     let up = s.is_checked_up() && !s.in_maint();
     Persistence {
-        server: (up || be.config.persist).then_some(s.index),
+        server: (up || be.config.persist || force).then_some(s.index),
         letter: if up { b'V' } else { b'D' },
+        ignored: false,
+        dates,
     }
 }
 
 /// Handles the response's `Set-Cookie` headers of the persistence cookie and inserts the proxy's; returns the
-/// response letter: `N` nothing done, `I` inserted, `D` the server's cookie deleted, `P` passed as it was,
-/// `R` rewritten (or prefixed).
+/// response letter: `N` nothing done, `I` inserted, `U` the dates of the client's cookie updated, `D` the
+/// server's cookie deleted, `P` passed as it was, `R` rewritten (or prefixed).
 pub(crate) fn on_response(
     be: &BackendRt,
     persistence: Persistence,
@@ -154,7 +274,7 @@ pub(crate) fn on_response(
             changed = true;
             continue;
         }
-        let rewritten = match (cfg.mode, server.config.cookie.as_deref()) {
+        let rewritten = match (cfg.mode, server_value(cfg, server).as_deref()) {
             _ if keep => None,
             (CookieMode::Rewrite, Some(c)) => Some(replace_value(&v, &cfg.name, c)),
             (CookieMode::Prefix, Some(c)) => {
@@ -181,14 +301,37 @@ pub(crate) fn on_response(
         }
     }
     let insert = cfg.mode == CookieMode::Insert
+        && !persistence.ignored
         && !(server_set && cfg.preserve)
-        && !direct
         && (!cfg.postonly || post);
-    if insert {
-        if let Ok(v) = HeaderValue::from_str(&inserted(cfg, server.config.cookie.as_deref())) {
-            headers.append(SET_COOKIE, v);
-            letter = b'I';
+    if !insert {
+        return letter;
+    }
+    let value = server_value(cfg, server);
+    let (value, new_letter) = match value {
+        Some(v) if dated(cfg) => {
+            let now = now_units();
+            let (last, first) = persistence.dates;
+            let stale = last.is_some_and(|l| l < now)
+                || (cfg.maxidle.is_some() && last.is_none())
+                || (cfg.maxlife.is_some() && first.is_none());
+            if direct && !stale {
+                return letter;
+            }
+            let mut text = format!("{v}|");
+            encode_date(now, &mut text);
+            if cfg.maxlife.is_some() {
+                text.push('|');
+                encode_date(if direct { first.unwrap_or(now) } else { now }, &mut text);
+            }
+            (Some(Cow::Owned(text)), if direct { b'U' } else { b'I' })
         }
+        _ if direct => return letter,
+        v => (v, b'I'),
+    };
+    if let Ok(v) = HeaderValue::from_str(&inserted(cfg, value.as_deref())) {
+        headers.append(SET_COOKIE, v);
+        letter = new_letter;
     }
     letter
 }
@@ -253,7 +396,45 @@ mod tests {
             secure: false,
             domains: Vec::new(),
             attrs: Vec::new(),
+            maxidle: None,
+            maxlife: None,
+            dynamic: false,
+            dynamic_key: None,
         }
+    }
+
+    #[test]
+    fn dates_read_and_write_as_haproxy() {
+        // Values seen from haproxy 2.6: 449124593 units is `axRjx`.
+        let mut t = String::new();
+        encode_date(449_124_593, &mut t);
+        assert_eq!(t, "axRjx");
+        assert_eq!(decode_date("axRjx"), Some(449_124_593));
+        assert_eq!(decode_date("axRjxtail"), Some(449_124_593));
+        assert_eq!(decode_date("ab!cd"), None);
+        assert_eq!(decode_date("abc"), None);
+        // 40 s is 10 units: 10 behind is still valid, 11 is not; up to a day ahead is accepted.
+        assert!(!out_of_range(100, 110, 40));
+        assert!(out_of_range(100, 111, 40));
+        assert!(!out_of_range(110 + 21600, 110, 40));
+        assert!(out_of_range(111 + 21600, 110, 40));
+    }
+
+    #[test]
+    fn dynamic_values_match_haproxy() {
+        // Computed by haproxy 2.6.12 for the same keys and addresses.
+        assert_eq!(
+            dynamic_value("secret", "127.0.0.1:29080".parse().unwrap()),
+            "85d4889614c4b5f1"
+        );
+        assert_eq!(
+            dynamic_value("s3cr3t", "[::1]:29084".parse().unwrap()),
+            "78dfeccceb365acd"
+        );
+        assert_eq!(
+            dynamic_value("k", "127.0.0.1:29080".parse().unwrap()),
+            "5865eb0659bc77c0"
+        );
     }
 
     #[test]

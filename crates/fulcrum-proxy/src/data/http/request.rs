@@ -483,7 +483,9 @@ async fn handle_inner(
         dst: if wants_dst { stream.dst_addr() } else { None },
     };
     // `cookie`: the server the persistence cookie names (the cookie stripped as the mode asks).
-    let persistence = super::cookie::on_request(&be, req.headers_mut());
+    // `force-persist` / `ignore-persist`: the first rule whose condition holds.
+    let persist_rule = be.rules.persist_rule(&req, stream);
+    let persistence = super::cookie::on_request(&be, req.headers_mut(), persist_rule);
     if let Some(p) = persistence {
         txn.cookie(0, p.letter);
         txn.cookie(1, b'N');
@@ -492,7 +494,14 @@ async fn handle_inner(
     // The `balance hash` sample and the `stick` rules' decision, both read from the request before it is forwarded.
     let hash_sample = (
         balance_sample(&be, &req, stream),
-        be.rules.stick_plan(&req, stream),
+        {
+            let mut plan = be.rules.stick_plan(&req, stream);
+            if persist_rule == Some(fulcrum_config::haproxy::PersistRule::Ignore) {
+                // `ignore-persist`: the stored server is not used (the stores still happen).
+                plan.server = None;
+            }
+            plan
+        },
         persistence.and_then(|p| p.server),
     );
     let line = (be.rules.has_response_rules()

@@ -1,6 +1,8 @@
 //! `capture request header NAME len N` and `capture response header NAME len N`: the last value of each named
 //! header, cut to its length, kept with the request's log record and written by `%hr` / `%hrl` / `%hs` / `%hsl`
-//! (and so by `option httplog`, whose format holds `%hr %hs`).
+//! (and so by `option httplog`, whose format holds `%hr %hs`). `capture cookie NAME len N`: the first request
+//! cookie and the first `Set-Cookie` whose name starts with NAME, as `NAME=VALUE` (spaces around both trimmed,
+//! attributes left out) cut to its length, written by `%CC` / `%CS`.
 
 use http::{HeaderMap, HeaderName};
 
@@ -14,6 +16,7 @@ pub type Captured = Vec<Option<Box<[u8]>>>;
 pub struct Captures {
     request: Vec<(HeaderName, usize)>,
     response: Vec<(HeaderName, usize)>,
+    cookie: Option<(Box<str>, usize)>,
 }
 
 fn parse(list: &[Capture]) -> Vec<(HeaderName, usize)> {
@@ -44,6 +47,10 @@ impl Captures {
         Captures {
             request: parse(&p.capture_request),
             response: parse(&p.capture_response),
+            cookie: p
+                .capture_cookie
+                .as_ref()
+                .map(|c| (c.name.as_str().into(), c.len)),
         }
     }
 
@@ -55,6 +62,60 @@ impl Captures {
     /// The response's captured headers (empty when none is configured).
     pub fn response(&self, headers: &HeaderMap) -> Captured {
         take(&self.response, headers)
+    }
+}
+
+/// `b` without its leading and trailing spaces and tabs.
+fn trim(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = b {
+        b = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = b {
+        b = rest;
+    }
+    b
+}
+
+/// `NAME=VALUE` of the first `name=value` pair in `text` whose name starts with `prefix`, cut to `len`; pairs are
+/// separated by `;`; `all` false looks at the first pair only (a `Set-Cookie` line's cookie, before its attributes).
+fn cookie_pair(text: &[u8], prefix: &str, len: usize, all: bool) -> Option<Box<[u8]>> {
+    let mut pairs = text.split(|&c| c == b';');
+    let mut check = |pair: &[u8]| {
+        let eq = pair.iter().position(|&c| c == b'=')?;
+        let name = trim(&pair[..eq]);
+        if !name.starts_with(prefix.as_bytes()) {
+            return None;
+        }
+        let mut v = name.to_vec();
+        v.push(b'=');
+        v.extend_from_slice(trim(&pair[eq + 1..]));
+        v.truncate(len);
+        Some(v.into_boxed_slice())
+    };
+    if all {
+        pairs.find_map(check)
+    } else {
+        pairs.next().and_then(&mut check)
+    }
+}
+
+impl Captures {
+    /// `capture cookie`: the request's cookie (`%CC`).
+    pub fn request_cookie(&self, headers: &HeaderMap) -> Option<Box<[u8]>> {
+        let (name, len) = self.cookie.as_ref()?;
+        headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .find_map(|v| cookie_pair(v.as_bytes(), name, *len, true))
+    }
+
+    /// `capture cookie`: the response's `Set-Cookie` (`%CS`).
+    pub fn response_cookie(&self, headers: &HeaderMap) -> Option<Box<[u8]>> {
+        let (name, len) = self.cookie.as_ref()?;
+        headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .find_map(|v| cookie_pair(v.as_bytes(), name, *len, false))
     }
 }
 

@@ -62,6 +62,8 @@ pub struct Fields<'a> {
     pub request: Option<&'a [u8]>,
     /// Captured request and response headers (`%hr`, `%hs`), empty when none is configured.
     pub captures: [&'a [Option<Box<[u8]>>]; 2],
+    /// `capture cookie`: the request's cookie and the response's (`%CC`, `%CS`).
+    pub cookies: [Option<&'a [u8]>; 2],
     /// The TLS version and cipher of the client connection (`%sslv`, `%sslc`; `%ft` adds `~`), `None` on clear
     /// text.
     pub ssl: Option<(&'a str, &'a str)>,
@@ -100,6 +102,7 @@ impl Default for Fields<'_> {
             retries: 0,
             request: None,
             captures: [&[], &[]],
+            cookies: [None, None],
             ssl: None,
             vars: None,
             unique_id: None,

@@ -579,7 +579,8 @@ fn render_var(v: Var, o: Opts, f: &Fields<'_>, out: &mut Vec<u8>) -> bool {
         Var::BytesOut => push_uint(out, f.bytes_out),
         Var::BytesIn => push_uint(out, f.bytes_in),
         Var::UniqueId => push_str(out, f.unique_id, o),
-        Var::CookieReq | Var::CookieResp => push_str(out, None, o),
+        Var::CookieReq => push_str(out, f.cookies[0], o),
+        Var::CookieResp => push_str(out, f.cookies[1], o),
         Var::Term => out.extend_from_slice(&f.term),
         Var::TermCookie => {
             out.extend_from_slice(&f.term);

@@ -708,6 +708,8 @@ pub struct ProxyRules {
     errorfiles: ErrorPages,
     /// `stick on|match|store-request` (server persistence), with their tables resolved.
     stick: Vec<(crate::model::stick::StickRuleRt, Option<CompiledCond>)>,
+    /// `force-persist` / `ignore-persist`, in order.
+    persist: Vec<(fulcrum_config::haproxy::PersistRule, Option<CompiledCond>)>,
 }
 
 fn header_pair(
@@ -766,6 +768,9 @@ impl ProxyRules {
                 &r.location.to_string(),
             )?;
             out.stick.push((rt, compile_opt(&r.cond, refs)?));
+        }
+        for r in &rules.persist {
+            out.persist.push((r.action, compile_opt(&r.cond, refs)?));
         }
         if !with_http {
             return Ok(out);
@@ -936,6 +941,29 @@ impl ProxyRules {
             }
         }
         plan
+    }
+
+    /// The first `force-persist` / `ignore-persist` rule whose condition holds for the request.
+    pub fn persist_rule<B>(
+        &self,
+        req: &Request<B>,
+        stream: &Stream<'_>,
+    ) -> Option<fulcrum_config::haproxy::PersistRule> {
+        if self.persist.is_empty() {
+            return None;
+        }
+        let facts = RequestFacts {
+            req,
+            stream: Some(stream),
+            src: stream.src.ip(),
+            dst_port: stream.dst_port,
+            tls: stream.tls,
+            captured_uri: stream.captured_uri(),
+        };
+        self.persist
+            .iter()
+            .find(|(_, cond)| holds(cond, &facts))
+            .map(|(rule, _)| *rule)
     }
 
     /// Whether any `stick store-response` rule exists (so the request line must be kept for it).
