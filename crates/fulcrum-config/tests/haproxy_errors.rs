@@ -829,7 +829,11 @@ fn server_errors() {
         "server",
         "expects 'server NAME ADDRESS:PORT",
     );
-    err1(&b("server s :80"), 7, "server", "has no host");
+    // No host: accepted by both (HAProxy keeps 0.0.0.0); such a server has no address in fulcrum.
+    let c = ok_both(&b("server s :\n server t :80"));
+    let servers = &c.backend("b").unwrap().servers;
+    assert_eq!(servers[0].addr, "0.0.0.0:0".parse().unwrap());
+    assert_eq!(servers[1].addr, "0.0.0.0:80".parse().unwrap());
     err1(&b("server s 127.0.0.1:+1"), 7, "server", "port offsets");
     err1(&b("server s 127.0.0.1:0"), 7, "server", "invalid port '0'");
     let e = err_both(&b("server s nohost.invalid:80"));

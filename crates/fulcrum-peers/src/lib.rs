@@ -7,10 +7,11 @@
 //! definition its sender gave before ([`TableDefinition`], [`EntryUpdate`]).
 //!
 //! `varint.rs` is the integer encoding, `handshake.rs` the text lines, `message.rs` the binary messages and
-//! `update.rs` the entries (keys and data values).
+//! `update.rs` the entries (keys and data values), `dict.rs` the session dictionary `server_key` values use.
 
 #![warn(missing_docs)]
 
+pub mod dict;
 mod handshake;
 mod message;
 mod update;
@@ -35,7 +36,7 @@ pub enum Error {
     /// The handshake lines are not what the protocol says.
     #[error("bad handshake: {0}")]
     Handshake(&'static str),
-    /// A table stores a data type this implementation cannot decode (`server_key`, the `gpc`/`gpt` arrays).
+    /// A table stores a data type this implementation cannot decode (the `gpc`/`gpt` arrays).
     #[error("data type {0} is not supported")]
     DataType(u8),
     /// A key type this implementation does not know.

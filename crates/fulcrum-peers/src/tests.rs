@@ -261,15 +261,21 @@ fn bad_input_is_an_error_not_a_panic() {
         timed: false,
     };
     assert!(EntryUpdate::decode(&[3, b'a', b'b', b'c'], kind, &def).is_err());
-    // server_key cannot be read
+    // the gpc/gpt arrays cannot be read
     let def = TableDefinition {
-        data_types: 1 << 19,
+        data_types: 1 << 22,
         ..def
     };
     assert_eq!(
         EntryUpdate::decode(&[1, b'a', 0], kind, &def),
-        Err(Error::DataType(19))
+        Err(Error::DataType(22))
     );
+    // a dictionary entry running past its length
+    let def = TableDefinition {
+        data_types: 1 << 19,
+        ..def
+    };
+    assert!(EntryUpdate::decode(&[1, b'a', 3, 1, 4, b's'], kind, &def).is_err());
     // an unknown key type
     assert!(Message::decode(&hex("0a8206 01 01 74 09 04 00")).is_err());
     // unknown long messages are skipped whole
@@ -280,4 +286,68 @@ fn bad_input_is_an_error_not_a_panic() {
             kind: 200
         }
     );
+}
+
+/// `server_key` as haproxy 2.6.12 sent it (recorded on loopback): `srv1` numbered 1 the first time, the number
+/// alone afterwards.
+#[test]
+fn server_key_updates_from_haproxy() {
+    let def = TableDefinition {
+        id: 1,
+        name: b"/mytable".to_vec(),
+        key_type: KeyType::String,
+        key_len: 32,
+        data_types: (1 << 0) | (1 << 19),
+        expire: 0,
+        periods: vec![],
+    };
+    // table definition: data types f1 f1 fe 00 = bits 0 and 19
+    let define = hex("0a82 11 01 08 2f6d797461626c65 06 20 f1f1fe00 00");
+    let m = one(&define);
+    assert!(matches!(m, Message::Define(d) if d.data_types == def.data_types));
+    let full = UpdateKind {
+        incremental: false,
+        timed: false,
+    };
+    let inc = UpdateKind {
+        incremental: true,
+        timed: false,
+    };
+    let first = hex("00000001 02 6331 01 06 01 04 73727631");
+    let u = EntryUpdate::decode(&first, full, &def).unwrap();
+    assert_eq!(
+        u.values,
+        [
+            (0, Value::Num(1)),
+            (19, Value::Dict(1, Some(b"srv1".to_vec())))
+        ]
+    );
+    let again = hex("04 63333333 01 01 01");
+    let u2 = EntryUpdate::decode(&again, inc, &def).unwrap();
+    assert_eq!(u2.values, [(0, Value::Num(1)), (19, Value::Dict(1, None))]);
+    // encoded back as haproxy sent them
+    let mut out = Vec::new();
+    u.encode(KeyType::String, 32, &mut out);
+    assert_eq!(out, [&hex("0a80 0f")[..], &first[..]].concat());
+    let mut dict = crate::dict::Incoming::default();
+    assert_eq!(dict.resolve(1, Some(b"srv1")), Some(&b"srv1"[..]));
+    assert_eq!(dict.resolve(1, None), Some(&b"srv1"[..]));
+    assert_eq!(dict.resolve(2, None), None);
+    assert_eq!(dict.resolve(0, None), None);
+    assert_eq!(dict.resolve(129, Some(b"x")), None);
+}
+
+/// Numbers are given in order, reused for the same text, and the oldest is reassigned when all are taken.
+#[test]
+fn outgoing_dictionary_numbers() {
+    let mut d = crate::dict::Outgoing::default();
+    assert_eq!(d.number(70), (1, true));
+    assert_eq!(d.number(71), (2, true));
+    assert_eq!(d.number(70), (1, false));
+    for i in 0..126 {
+        d.number(1000 + i);
+    }
+    assert_eq!(d.number(5), (1, true));
+    assert_eq!(d.number(70), (2, true));
+    assert_eq!(d.number(71), (3, true));
 }

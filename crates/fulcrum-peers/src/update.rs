@@ -6,13 +6,19 @@ use crate::varint::{self, Reader};
 use crate::Error;
 
 /// One stored value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// A counter, tag or server id (a signed server id travels as its 64-bit two's complement).
     Num(u64),
     /// A rate: milliseconds since its current period began, events in it, events in the previous one.
     Freq(u32, u32, u32),
+    /// A dictionary entry (`server_key`): its number in the session's dictionary, and its text the first time
+    /// the sender uses that number (see [`crate::dict`]). Number 0 is no value.
+    Dict(u64, Option<Vec<u8>>),
 }
+
+/// The data type that travels as a dictionary entry (`server_key`).
+const DICT_BIT: u8 = 19;
 
 /// An entry update.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,10 +65,26 @@ impl EntryUpdate {
             if def.data_types & (1 << bit) == 0 {
                 continue;
             }
-            if matches!(bit, 19 | 22..) {
+            if bit >= 22 {
                 return Err(Error::DataType(bit));
             }
-            let v = if is_rate_bit(bit) {
+            let v = if bit == DICT_BIT {
+                // length, then the entry's number and, when new, its text (length and bytes)
+                let n = r.varint()?;
+                if n == 0 {
+                    Value::Dict(0, None)
+                } else {
+                    let mut e = Reader::new(r.bytes(n)?, "update");
+                    let id = e.varint()?;
+                    let text = if e.is_empty() {
+                        None
+                    } else {
+                        let len = e.varint()?;
+                        Some(e.bytes(len)?.to_vec())
+                    };
+                    Value::Dict(id, text)
+                }
+            } else if is_rate_bit(bit) {
                 let e = r.varint()? as u32;
                 let c = r.varint()? as u32;
                 let p = r.varint()? as u32;
@@ -105,13 +127,24 @@ impl EntryUpdate {
             KeyType::Ipv6 => fixed(&mut p, 16),
             KeyType::Binary => fixed(&mut p, key_len),
         }
-        for &(_, v) in &self.values {
+        for (_, v) in &self.values {
             match v {
-                Value::Num(n) => varint::encode(n, &mut p),
+                Value::Num(n) => varint::encode(*n, &mut p),
                 Value::Freq(e, c, pr) => {
-                    varint::encode(u64::from(e), &mut p);
-                    varint::encode(u64::from(c), &mut p);
-                    varint::encode(u64::from(pr), &mut p);
+                    varint::encode(u64::from(*e), &mut p);
+                    varint::encode(u64::from(*c), &mut p);
+                    varint::encode(u64::from(*pr), &mut p);
+                }
+                Value::Dict(0, _) => varint::encode(0, &mut p),
+                Value::Dict(id, text) => {
+                    let mut e = Vec::new();
+                    varint::encode(*id, &mut e);
+                    if let Some(t) = text {
+                        varint::encode(t.len() as u64, &mut e);
+                        e.extend_from_slice(t);
+                    }
+                    varint::encode(e.len() as u64, &mut p);
+                    p.extend_from_slice(&e);
                 }
             }
         }

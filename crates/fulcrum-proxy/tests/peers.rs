@@ -225,3 +225,103 @@ fn fulcrum_and_haproxy_learn_each_others_keys() {
     );
     f.stop();
 }
+
+/// `stick on` over a replicated table: the server is kept by name (`server_key`, a dictionary entry on the
+/// wire), so each node sends a key back to its own server of that name whatever its id; fulcrum and haproxy 2.6
+/// learn each other's keys and names.
+#[test]
+fn server_keys_travel_between_fulcrum_and_haproxy() {
+    if !haproxy_present() {
+        return;
+    }
+    let origin = |name: &'static str| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut s = s;
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        let r = format!(
+                            "HTTP/1.1 200 OK\r\nx-srv: {name}\r\ncontent-length: 0\r\n\r\n"
+                        );
+                        if s.write_all(r.as_bytes()).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    };
+    let (a, b) = (origin("a"), origin("b"));
+    let (pf, ph) = (free_port(), free_port());
+    let (ff, fh) = (free_port(), free_port());
+    let (sf, sh) = (sock_path("kf"), sock_path("kh"));
+    // The same names in another order on each node: ids differ, names do not.
+    let text = |sock: &Path, fe: u16, servers: &str| {
+        format!(
+            "global
+    stats socket {} level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+peers mesh
+    peer F 127.0.0.1:{pf}
+    peer H 127.0.0.1:{ph}
+    table t type string size 1k
+backend be
+    stick on url_param(c) table mesh/t
+{servers}
+frontend fe
+    bind 127.0.0.1:{fe}
+    default_backend be
+",
+            sock.display()
+        )
+    };
+    let h = real(
+        "H",
+        &text(&sh, fh, &format!("    server b {b}\n    server a {a}")),
+        &sh,
+    );
+    let f = node(
+        "F",
+        &text(&sf, ff, &format!("    server a {a}\n    server b {b}")),
+    );
+    let srv = |port: u16, path: &str| {
+        let r = get(format!("127.0.0.1:{port}").parse().unwrap(), path);
+        assert_eq!(r.status, 200);
+        r.header("x-srv").unwrap_or_default().to_string()
+    };
+    // fulcrum picks a for k1, then b for k2 (round robin); haproxy picks b for k3.
+    assert_eq!(srv(ff, "/?c=k1"), "a");
+    assert_eq!(srv(ff, "/?c=k2"), "b");
+    assert_eq!(srv(fh, "/?c=k3"), "b");
+    let want = [
+        "key=k1 server_id=1 server_key=a",
+        "key=k2 server_id=2 server_key=b",
+        "key=k3 server_id=1 server_key=b",
+    ];
+    assert!(
+        wait_until(Duration::from_secs(10), || entries(&sf, "mesh/t") == want
+            && entries(&sh, "mesh/t") == want),
+        "fulcrum: {:?}\nhaproxy: {:?}",
+        entries(&sf, "mesh/t"),
+        entries(&sh, "mesh/t")
+    );
+    // Each node sends every key to the server of that name.
+    for port in [ff, fh] {
+        assert_eq!(srv(port, "/?c=k1"), "a");
+        assert_eq!(srv(port, "/?c=k2"), "b");
+        assert_eq!(srv(port, "/?c=k3"), "b");
+    }
+    drop(h);
+    f.stop();
+}

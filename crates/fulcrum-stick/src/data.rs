@@ -48,6 +48,9 @@ pub enum DataType {
     Gpc1,
     /// `gpc1_rate(T)`
     Gpc1Rate,
+    /// `server_key`: the name (or `addr:port` with `srvkey addr`) of the server the key sticks to, as an entry
+    /// of the process's dictionary ([`server_key`], [`intern_server_key`]).
+    ServerKey,
     /// `http_fail_cnt`: requests that failed on the server side (a 5xx answer from a server).
     HttpFailCnt,
     /// `http_fail_rate(T)`
@@ -55,7 +58,7 @@ pub enum DataType {
 }
 
 /// Every data type, in HAProxy's order.
-pub const ALL: [DataType; 21] = [
+pub const ALL: [DataType; 22] = [
     DataType::ServerId,
     DataType::Gpt0,
     DataType::Gpc0,
@@ -75,6 +78,7 @@ pub const ALL: [DataType; 21] = [
     DataType::BytesOutRate,
     DataType::Gpc1,
     DataType::Gpc1Rate,
+    DataType::ServerKey,
     DataType::HttpFailCnt,
     DataType::HttpFailRate,
 ];
@@ -102,6 +106,7 @@ impl DataType {
             DataType::BytesOutRate => "bytes_out_rate",
             DataType::Gpc1 => "gpc1",
             DataType::Gpc1Rate => "gpc1_rate",
+            DataType::ServerKey => "server_key",
             DataType::HttpFailCnt => "http_fail_cnt",
             DataType::HttpFailRate => "http_fail_rate",
         }
@@ -123,14 +128,9 @@ impl DataType {
         )
     }
 
-    /// The bit of the type in the data types bitfield of HAProxy's peers protocol (HAProxy's own numbering, where
-    /// 19 is `server_key`).
+    /// The bit of the type in the data types bitfield of HAProxy's peers protocol (HAProxy's own numbering).
     pub fn wire_bit(self) -> u8 {
-        match self {
-            DataType::HttpFailCnt => 20,
-            DataType::HttpFailRate => 21,
-            d => d as u8,
-        }
+        self as u8
     }
 
     /// The type of a bit of the peers protocol's bitfield (`None`: a type fulcrum does not store).
@@ -155,6 +155,50 @@ impl FromStr for DataType {
     fn from_str(s: &str) -> Result<Self, ()> {
         ALL.iter().copied().find(|d| d.name() == s).ok_or(())
     }
+}
+
+/// The process's dictionary of server keys: an entry stores its `server_key` as an index here (plus one; 0 is
+/// none), as HAProxy keeps them in a shared dictionary. Server names and addresses are few, so it only grows.
+static SERVER_KEYS: std::sync::RwLock<Dictionary> =
+    std::sync::RwLock::new((Vec::new(), Vec::new()));
+
+/// The texts by number (minus one), and (hash, number) pairs to find a text's number.
+type Dictionary = (Vec<std::sync::Arc<str>>, Vec<(u64, u64)>);
+
+fn key_hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// The dictionary number of a server key (the value `server_key` stores), added when new.
+pub fn intern_server_key(key: &str) -> u64 {
+    let h = key_hash(key);
+    let find = |d: &Dictionary| {
+        d.1.iter()
+            .filter(|(hh, _)| *hh == h)
+            .map(|&(_, i)| i)
+            .find(|&i| &*d.0[(i - 1) as usize] == key)
+    };
+    if let Some(i) = find(&SERVER_KEYS.read().unwrap_or_else(|e| e.into_inner())) {
+        return i;
+    }
+    let mut d = SERVER_KEYS.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(i) = find(&d) {
+        return i;
+    }
+    d.0.push(key.into());
+    let i = d.0.len() as u64;
+    d.1.push((h, i));
+    i
+}
+
+/// The server key a stored `server_key` value stands for (`None` for 0 or an unknown number).
+pub fn server_key(value: u64) -> Option<std::sync::Arc<str>> {
+    let d = SERVER_KEYS.read().unwrap_or_else(|e| e.into_inner());
+    d.0.get(usize::try_from(value).ok()?.checked_sub(1)?)
+        .cloned()
 }
 
 /// One stored value.
@@ -311,7 +355,7 @@ impl Data<'_> {
     /// HAProxy keeps most counters in 32 bits, the byte counters and `*_cnt` of HTTP in 64.
     fn mask(d: DataType) -> u64 {
         match d {
-            DataType::BytesInCnt | DataType::BytesOutCnt => u64::MAX,
+            DataType::BytesInCnt | DataType::BytesOutCnt | DataType::ServerKey => u64::MAX,
             _ => u64::from(u32::MAX),
         }
     }

@@ -26,7 +26,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use data::{Data, DataType, Layout, Raw, ALL as ALL_DATA_TYPES};
+pub use data::{intern_server_key, server_key, Data, DataType, Layout, Raw, ALL as ALL_DATA_TYPES};
 pub use freq::Freq;
 pub use key::{Key, KeyInput, KeyType};
 pub use show::{list, parse_filter, Filter, FilterOp, ShowError};
@@ -48,6 +48,8 @@ pub struct TableDef {
     pub nopurge: bool,
     /// `store`: the data types with their periods in milliseconds (rates only).
     pub store: Vec<(DataType, u32)>,
+    /// `srvkey addr`: `server_key` holds the server's `addr:port` rather than its name.
+    pub srvkey_addr: bool,
 }
 
 const NIL: u32 = u32::MAX;
@@ -179,6 +181,8 @@ pub struct Table {
     /// A peers section replicates the table ([`Table::replicate`]): only then are local changes numbered for
     /// peers, so a table nobody replicates pays no shared counter and no ordered index per update.
     replicated: std::sync::atomic::AtomicBool,
+    /// Called after a local change is numbered (the peers thread wakes to send it at once).
+    on_update: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// A locally changed entry, as [`Table::updates_after`] gives it to be sent to peers.
@@ -291,6 +295,7 @@ impl Table {
             next_id: AtomicU64::new(1),
             seq: AtomicU64::new(0),
             replicated: std::sync::atomic::AtomicBool::new(false),
+            on_update: std::sync::OnceLock::new(),
             def,
         }
     }
@@ -360,6 +365,11 @@ impl Table {
         self.replicated.store(true, Ordering::Relaxed);
     }
 
+    /// Calls `f` after each local change is numbered for peers (the first call of this sets it).
+    pub fn on_update(&self, f: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.on_update.set(f);
+    }
+
     /// Gives the entry the next update number, when the table is replicated: peers will be sent it.
     fn mark(&self, shard: &mut Shard, i: u32) {
         if !self.replicated.load(Ordering::Relaxed) {
@@ -371,6 +381,9 @@ impl Table {
             shard.updates.remove(&old);
         }
         shard.updates.insert(upd, i);
+        if let Some(f) = self.on_update.get() {
+            f();
+        }
     }
 
     /// The last update number given to a local change (0: none yet).

@@ -128,7 +128,9 @@ pub fn parse_filter(
         "gt" => FilterOp::Gt,
         _ => return Err(ShowError::FilterOp),
     };
+    // A server key cannot be compared (HAProxy asks for an integer).
     let value = value
+        .filter(|_| d != DataType::ServerKey)
         .and_then(|v| v.parse::<i64>().ok())
         .ok_or(ShowError::FilterValue)?;
     if !table.layout().has(d) {
@@ -197,6 +199,12 @@ impl Table {
                 let _ = write!(out, " {}({})={}", t, self.layout().period(t), v);
             } else if t.is_signed() {
                 let _ = write!(out, " {}={}", t, v as u32 as i32);
+            } else if t == DataType::ServerKey {
+                let _ = write!(
+                    out,
+                    " {t}={}",
+                    crate::data::server_key(v).as_deref().unwrap_or("")
+                );
             } else {
                 let _ = write!(out, " {t}={v}");
             }
@@ -287,8 +295,10 @@ impl Table {
                 if !d.layout.has(t) {
                     return Err(ShowError::NotStored);
                 }
+                // As HAProxy: a server key is not set through the runtime API.
                 let v = it
                     .next()
+                    .filter(|_| t != DataType::ServerKey)
                     .and_then(|v| v.parse::<i64>().ok())
                     .ok_or(ShowError::StoreValue)?;
                 d.set(t, v as u64);

@@ -14,6 +14,7 @@ fn table(size: usize, expire: Option<u32>, nopurge: bool) -> Arc<Table> {
             (DataType::Gpc0, 0),
             (DataType::ServerId, 0),
         ],
+        srvkey_addr: false,
     }))
 }
 
@@ -162,6 +163,7 @@ fn show_set_and_clear_as_haproxy() {
             (DataType::ServerId, 0),
             (DataType::Gpc0Rate, 1000),
         ],
+        srvkey_addr: false,
     }));
     assert_eq!(
         t.show(&[], 0).unwrap(),
@@ -308,7 +310,8 @@ fn rates_travel_as_elapsed_current_previous() {
         Some(Some(3))
     );
     assert_eq!(DataType::HttpFailRate.wire_bit(), 21);
-    assert_eq!(DataType::from_wire_bit(19), None);
+    assert_eq!(DataType::from_wire_bit(19), Some(DataType::ServerKey));
+    assert_eq!(DataType::from_wire_bit(22), None);
     assert_eq!(DataType::from_wire_bit(5), Some(DataType::ConnRate));
 }
 
@@ -337,4 +340,47 @@ fn a_table_no_peers_section_replicates_numbers_no_change() {
     assert!(t.updates_after(0, 10, 1000).is_empty());
     // Its entries are still there for a full teach.
     assert_eq!(t.entries(1000).len(), 2);
+}
+
+/// `server_key` as haproxy 2.6.12 shows it (after `gpc1_rate`, before `http_fail_cnt`), refused by `set table`
+/// and by filters as HAProxy refuses them.
+#[test]
+fn server_key_shown_and_refused_as_haproxy() {
+    let t = Arc::new(Table::new(TableDef {
+        name: "be1".into(),
+        key_type: KeyType::String(32),
+        size: 1024,
+        expire: None,
+        nopurge: false,
+        store: vec![
+            (DataType::HttpFailCnt, 0),
+            (DataType::Gpc1Rate, 10_000),
+            (DataType::ServerId, 0),
+            (DataType::ServerKey, 0),
+        ],
+        srvkey_addr: false,
+    }));
+    let k = intern_server_key("srv1");
+    assert_eq!(intern_server_key("srv1"), k);
+    assert_ne!(intern_server_key("srv2"), k);
+    assert_eq!(server_key(k).as_deref(), Some("srv1"));
+    assert_eq!(server_key(0), None);
+    t.upsert(&Key::Bytes(b"c1".to_vec().into_boxed_slice()), 0, |d| {
+        d.set(DataType::ServerId, 1);
+        d.set(DataType::ServerKey, k);
+    });
+    let out = t.show(&[], 0).unwrap();
+    let line = out.lines().nth(1).unwrap();
+    assert_eq!(
+        &line[line.find(" key=").unwrap()..],
+        " key=c1 use=0 exp=0 server_id=1 gpc1_rate(10000)=0 server_key=srv1 http_fail_cnt=0"
+    );
+    assert_eq!(
+        t.set(&["key", "c1", "data.server_key", "srv9"], 0),
+        Err(ShowError::StoreValue)
+    );
+    assert_eq!(
+        t.show(&["data.server_key", "eq", "srv1"], 0),
+        Err(ShowError::FilterValue)
+    );
 }

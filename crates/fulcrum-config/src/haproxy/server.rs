@@ -487,18 +487,17 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
             return None;
         }
     };
-    if split.host == Host::Any {
-        sink.error(
-            loc,
-            "server",
-            format!("server '{name}': address '{address}' has no host"),
-        );
-        return None;
+    // No host (`:`, `:PORT`, as a test harness leaves an unset address): HAProxy keeps 0.0.0.0; fulcrum gives
+    // such a server no address, so it gets no traffic until `set server addr` gives it one.
+    let no_host = split.host == Host::Any;
+    let mut split = split;
+    if no_host {
+        split.host = Host::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     }
     let srv_name = matches!(&split.host, Host::Name(n) if n.starts_with('_'));
     let port = match split.port.as_deref() {
         // An SRV name's records give the port.
-        None | Some("") if srv_name => 0,
+        None | Some("") if srv_name || no_host => 0,
         None | Some("") => {
             sink.error(
                 loc,

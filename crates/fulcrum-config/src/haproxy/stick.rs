@@ -90,7 +90,7 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
                         None => (item, None),
                     };
                     let Ok(d) = name.parse::<DataType>() else {
-                        if matches!(name, "gpc" | "gpc_rate" | "gpt" | "server_key") {
+                        if matches!(name, "gpc" | "gpc_rate" | "gpt") {
                             sink.error(
                                 loc,
                                 kw,
@@ -145,6 +145,7 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
             expire,
             nopurge,
             store,
+            srvkey_addr,
         },
         srvkey_addr,
         peers,

@@ -50,6 +50,8 @@ pub struct Section {
     listener: Option<std::net::TcpListener>,
     remotes: Vec<(String, Option<SocketAddr>)>,
     tables: Vec<Shared>,
+    /// Bumped by every local change of the section's tables: sessions send it at once.
+    changed: watch::Receiver<u64>,
 }
 
 /// A replicated table and how it is described on the wire.
@@ -70,11 +72,17 @@ impl Section {
     ) -> Result<Vec<Section>, (String, std::io::Error)> {
         let mut out = Vec::new();
         for p in config.peers.iter().filter(|p| !p.disabled) {
+            let (tx, changed) = watch::channel(0u64);
+            let tx = Arc::new(tx);
             let shared: Vec<Shared> = tables
                 .replicated_by(&p.name)
                 .enumerate()
                 .map(|(i, (t, wire))| {
                     t.replicate();
+                    let tx = tx.clone();
+                    t.on_update(Box::new(move || {
+                        tx.send_modify(|n| *n = n.wrapping_add(1));
+                    }));
                     Shared {
                         def: definition(t, wire, i as u64 + 1),
                         table: t.clone(),
@@ -91,6 +99,7 @@ impl Section {
                 listener,
                 remotes: p.peers.iter().map(|r| (r.name.clone(), r.addr)).collect(),
                 tables: shared,
+                changed,
             });
         }
         Ok(out)
@@ -175,6 +184,8 @@ struct State {
     asking: AtomicBool,
     started: Instant,
     sessions: AtomicU64,
+    /// Local changes to send (see [`Section::changed`]).
+    changed: watch::Receiver<u64>,
 }
 
 /// One remote peer.
@@ -209,6 +220,7 @@ fn run_section(s: Section, tasks: &mut tokio::task::JoinSet<()>) {
             .collect(),
         started: Instant::now(),
         sessions: AtomicU64::new(0),
+        changed: s.changed,
     });
     if let Some(l) = s.listener {
         let state = state.clone();
@@ -398,6 +410,11 @@ async fn run_session(
     let mut current_local: Option<usize> = None;
     let mut remote: HashMap<u64, RemoteTable> = HashMap::new();
     let mut current_remote: Option<u64> = None;
+    // The session's `server_key` dictionaries, each way.
+    let mut dict = (
+        fulcrum_peers::dict::Outgoing::default(),
+        fulcrum_peers::dict::Incoming::default(),
+    );
     let mut last_update: u32 = 0;
     let mut to_ack: HashMap<u64, u32> = HashMap::new();
     let mut teach: Option<VecDeque<(usize, Update)>> = None;
@@ -405,6 +422,7 @@ async fn run_session(
     let mut last_rx = Instant::now();
     let mut last_tx = Instant::now();
     let mut tick = tokio::time::interval(PUSH_EVERY);
+    let mut changed = state.changed.clone();
     let mut chunk = vec![0u8; 16 * 1024];
 
     if !state.resynced.load(Ordering::Acquire) && !state.asking.swap(true, Ordering::AcqRel) {
@@ -426,6 +444,7 @@ async fn run_session(
             &mut out,
             &mut remote,
             &mut current_remote,
+            &mut dict.1,
             &mut last_update,
             &mut to_ack,
             &mut teach,
@@ -451,7 +470,7 @@ async fn run_session(
             while let Some((t, u)) = q.pop_front() {
                 let seq = state.tables[t].table.update_seq();
                 select_table(state, t, &mut defined, &mut current_local, &mut out);
-                encode_update(state, t, &u, seq, &mut out);
+                encode_update(state, t, &u, seq, &mut dict.0, &mut out);
                 sent += 1;
                 if sent >= BATCH {
                     break;
@@ -473,7 +492,7 @@ async fn run_session(
             let ups = shared.table.updates_after(last_pushed[t], BATCH, now);
             for u in &ups {
                 select_table(state, t, &mut defined, &mut current_local, &mut out);
-                encode_update(state, t, u, u.upd, &mut out);
+                encode_update(state, t, u, u.upd, &mut dict.0, &mut out);
             }
             last_pushed[t] = ups
                 .last()
@@ -502,6 +521,12 @@ async fn run_session(
                 Err(e) => break Err(e.to_string()),
             },
             _ = tick.tick() => {}
+            // a local change: sent at once, as HAProxy does (the tick is the fallback)
+            _ = async {
+                if changed.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            } => {}
         }
     };
     if asked {
@@ -531,7 +556,14 @@ fn select_table(
     *current = Some(t);
 }
 
-fn encode_update(state: &State, t: usize, u: &Update, id: u64, out: &mut Vec<u8>) {
+fn encode_update(
+    state: &State,
+    t: usize,
+    u: &Update,
+    id: u64,
+    dict: &mut fulcrum_peers::dict::Outgoing,
+    out: &mut Vec<u8>,
+) {
     let def = &state.tables[t].def;
     let key = match &u.key {
         Key::V4(a) => a.octets().to_vec(),
@@ -546,6 +578,14 @@ fn encode_update(state: &State, t: usize, u: &Update, id: u64, out: &mut Vec<u8>
             let v = match v {
                 // server_id is signed: a 32-bit value travels sign-extended, as HAProxy sends it
                 Raw::Num(n) if d == DataType::ServerId => Value::Num(n as u32 as i32 as i64 as u64),
+                // server_key: the session's number for the text, with the text when new to the peer
+                Raw::Num(n) if d == DataType::ServerKey => match fulcrum_stick::server_key(n) {
+                    None => Value::Dict(0, None),
+                    Some(text) => match dict.number(n) {
+                        (number, true) => Value::Dict(number, Some(text.as_bytes().to_vec())),
+                        (number, false) => Value::Dict(number, None),
+                    },
+                },
                 Raw::Num(n) => Value::Num(n),
                 Raw::Freq(e, c, p) => Value::Freq(e, c, p),
             };
@@ -573,6 +613,7 @@ fn handle_input(
     out: &mut Vec<u8>,
     remote: &mut HashMap<u64, RemoteTable>,
     current_remote: &mut Option<u64>,
+    dict: &mut fulcrum_peers::dict::Incoming,
     last_update: &mut u32,
     to_ack: &mut HashMap<u64, u32>,
     teach: &mut Option<VecDeque<(usize, Update)>>,
@@ -657,7 +698,14 @@ fn handle_input(
                 *last_update = u.id.unwrap_or(last_update.wrapping_add(1));
                 to_ack.insert(rid, *last_update);
                 if let Some(t) = rt.local {
-                    apply(&state.tables[t].table, &u, kind);
+                    apply(&state.tables[t].table, &u, kind, dict);
+                } else {
+                    // a table fulcrum does not have: its dictionary entries still number texts for later
+                    for (_, v) in &u.values {
+                        if let Value::Dict(number, Some(text)) = v {
+                            dict.resolve(*number, Some(text));
+                        }
+                    }
                 }
             }
         }
@@ -667,7 +715,12 @@ fn handle_input(
 }
 
 /// Stores an update a peer sent.
-fn apply(table: &Table, u: &EntryUpdate, _kind: UpdateKind) {
+fn apply(
+    table: &Table,
+    u: &EntryUpdate,
+    _kind: UpdateKind,
+    dict: &mut fulcrum_peers::dict::Incoming,
+) {
     let key = match table.key_type() {
         KeyType::Ip => match <[u8; 4]>::try_from(u.key.as_slice()) {
             Ok(b) => Key::V4(b.into()),
@@ -690,13 +743,19 @@ fn apply(table: &Table, u: &EntryUpdate, _kind: UpdateKind) {
     };
     let now = now_ms();
     table.apply_remote(&key, now, u.expire, |d| {
-        for &(bit, v) in &u.values {
-            let Some(dt) = DataType::from_wire_bit(bit) else {
+        for (bit, v) in &u.values {
+            let Some(dt) = DataType::from_wire_bit(*bit) else {
                 continue;
             };
             let raw = match v {
-                Value::Num(n) => Raw::Num(n),
-                Value::Freq(e, c, p) => Raw::Freq(e, c, p),
+                Value::Num(n) => Raw::Num(*n),
+                Value::Freq(e, c, p) => Raw::Freq(*e, *c, *p),
+                // a server key the session's dictionary names (an unknown number leaves none)
+                Value::Dict(number, text) => Raw::Num(
+                    dict.resolve(*number, text.as_deref())
+                        .and_then(|t| std::str::from_utf8(t).ok())
+                        .map_or(0, fulcrum_stick::intern_server_key),
+                ),
             };
             d.set_raw(dt, raw);
         }

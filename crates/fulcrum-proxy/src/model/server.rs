@@ -67,14 +67,17 @@ impl ServerRt {
     pub const ADMIN_CMAINT: u8 = 0x04;
     /// Admin flag: forced drain (`set server ... state drain`).
     pub const ADMIN_FDRAIN: u8 = 0x08;
-    /// Admin flag: in maintenance because its name has no address (resolution failed or not done yet).
+    /// Admin flag: in maintenance because it has no address (resolution failed or not done yet, or no host).
     pub const ADMIN_RMAINT: u8 = 0x20;
     /// Admin flag (fulcrum's own): removed by `del server`; the slot stays so that indices do not move.
     pub const ADMIN_DELETED: u8 = 0x80;
 
     /// The admin flags a configured server starts with.
     fn initial_admin(config: &Server) -> u8 {
-        let rmaint = if config.resolve.as_ref().is_some_and(|r| r.unresolved) {
+        // A name not resolved yet, or no host at all (`server NAME :`): no address to send traffic to.
+        let rmaint = if config.resolve.as_ref().is_some_and(|r| r.unresolved)
+            || (config.resolve.is_none() && config.addr.ip().is_unspecified())
+        {
             Self::ADMIN_RMAINT
         } else {
             0

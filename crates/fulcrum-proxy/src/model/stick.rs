@@ -31,6 +31,16 @@ pub fn now_ms() -> u64 {
 #[derive(Debug, Clone, Copy)]
 pub struct NotAnError;
 
+/// As HAProxy 2.6, a table a `stick` rule uses stores `server_id` and `server_key` whatever its `store` line
+/// says.
+fn add_server_types(def: &mut fulcrum_stick::TableDef) {
+    for d in [DataType::ServerId, DataType::ServerKey] {
+        if !def.store.iter().any(|(s, _)| *s == d) {
+            def.store.push((d, 0));
+        }
+    }
+}
+
 /// The stick tables of a configuration, by name.
 #[derive(Default)]
 pub struct Tables {
@@ -54,10 +64,8 @@ impl Tables {
         for p in &config.proxies {
             if let Some(st) = &p.stick_table {
                 let mut def = st.def.clone();
-                if sticky.contains(&p.name)
-                    && !def.store.iter().any(|(d, _)| *d == DataType::ServerId)
-                {
-                    def.store.push((DataType::ServerId, 0));
+                if sticky.contains(&p.name) {
+                    add_server_types(&mut def);
                 }
                 if let Some(peers) = &st.peers {
                     t.replicated
@@ -71,10 +79,8 @@ impl Tables {
         for section in &config.peers {
             for st in &section.tables {
                 let mut def = st.def.clone();
-                if sticky.contains(&def.name)
-                    && !def.store.iter().any(|(d, _)| *d == DataType::ServerId)
-                {
-                    def.store.push((DataType::ServerId, 0));
+                if sticky.contains(&def.name) {
+                    add_server_types(&mut def);
                 }
                 let wire = def.name[section.name.len()..].to_string();
                 t.replicated
@@ -478,22 +484,60 @@ impl std::fmt::Debug for StickRuleRt {
 /// What the `stick` rules decided for one request.
 #[derive(Default)]
 pub struct Plan {
-    /// The server id (`puid`) a `match` rule found, if any.
-    pub server: Option<i64>,
+    /// The server a `match` rule found, if any.
+    pub server: Option<Stuck>,
     /// Whether a `match` rule already looked up a key (only the first one found counts).
     matched: bool,
     /// Where the chosen server is stored once known.
     pub stores: Vec<(Arc<Table>, Key)>,
 }
 
+/// The server an entry sticks to: its `server_key` (name, or `addr:port` under `srvkey addr`) when the entry has
+/// one, else its `server_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stuck {
+    /// `server_id`
+    pub id: i64,
+    /// `server_key`
+    pub key: Option<Arc<str>>,
+    /// The key is an address (`srvkey addr`).
+    pub by_addr: bool,
+}
+
+impl Stuck {
+    /// Whether `server` is the one the entry names.
+    pub fn is(&self, server: &crate::model::server::ServerRt) -> bool {
+        match &self.key {
+            Some(k) if self.by_addr => server.addr().to_string() == **k,
+            Some(k) => server.config.name == **k,
+            None => i64::from(server.puid) == self.id,
+        }
+    }
+}
+
+/// Stores `server` (its id and its key) in an entry of `table`.
+fn store_server(
+    table: &Table,
+    d: &mut fulcrum_stick::Data<'_>,
+    server: &crate::model::server::ServerRt,
+) {
+    d.set(DataType::ServerId, u64::from(server.puid));
+    if table.layout().has(DataType::ServerKey) {
+        let key = if table.def().srvkey_addr {
+            server.addr().to_string()
+        } else {
+            server.config.name.clone()
+        };
+        d.set(DataType::ServerKey, fulcrum_stick::intern_server_key(&key));
+    }
+}
+
 impl Plan {
-    /// Stores the chosen server's id under every key of a store rule.
-    pub fn store(&self, server_id: i64) {
+    /// Stores the chosen server under every key of a store rule.
+    pub fn store(&self, server: &crate::model::server::ServerRt) {
         let now = now_ms();
         for (t, k) in &self.stores {
-            t.upsert(k, now, |d| {
-                d.set(DataType::ServerId, server_id as u32 as u64)
-            });
+            t.upsert(k, now, |d| store_server(t, d, server));
         }
     }
 }
@@ -524,14 +568,13 @@ impl StickRuleRt {
         })
     }
 
-    /// `stick store-response`: stores `server_id` under the key the response (through `ctx`) gives.
-    pub fn store_response(&self, ctx: &dyn Context, server_id: i64) {
+    /// `stick store-response`: stores the server under the key the response (through `ctx`) gives.
+    pub fn store_response(&self, ctx: &dyn Context, server: &crate::model::server::ServerRt) {
         let Some(key) = self.key.0.eval(ctx).and_then(|v| key_of(&self.table, &v)) else {
             return;
         };
-        self.table.upsert(&key, now_ms(), |d| {
-            d.set(DataType::ServerId, server_id as u32 as u64)
-        });
+        let table = &self.table;
+        table.upsert(&key, now_ms(), |d| store_server(table, d, server));
     }
 
     /// Adds what this rule decides for a request (through `ctx`) to `plan`.
@@ -541,9 +584,21 @@ impl StickRuleRt {
         };
         if self.matches && !plan.matched {
             let now = now_ms();
-            if let Some(Some(id)) = self.table.lookup(&key, now, |d| d.get(DataType::ServerId)) {
+            let found = self.table.lookup(&key, now, |d| {
+                let id = d.get(DataType::ServerId)?;
+                let key = d
+                    .get(DataType::ServerKey)
+                    .filter(|&k| k != 0)
+                    .and_then(fulcrum_stick::server_key);
+                Some((id, key))
+            });
+            if let Some(Some((id, key))) = found {
                 plan.matched = true;
-                plan.server = Some(i64::from(id as u32 as i32));
+                plan.server = Some(Stuck {
+                    id: i64::from(id as u32 as i32),
+                    key,
+                    by_addr: self.table.def().srvkey_addr,
+                });
             }
         }
         if self.stores && plan.stores.len() < 8 {

@@ -583,7 +583,7 @@ async fn handle_inner(
     if let (Some(line), Some(server)) = (&line, &stream.server) {
         let status = resp.status().as_u16();
         be.rules
-            .stick_store_response(status, resp.headers(), line, stream, i64::from(server.puid));
+            .stick_store_response(status, resp.headers(), line, stream, server);
     }
     stream.capture_headers(true, resp.headers());
     if let Some(line) =
@@ -854,11 +854,10 @@ async fn forward(
     // `stick match`/`stick on`: the stored server, when it can take the request, is the first attempt's.
     // A persistence cookie naming a server comes first (it may name a down one under `option persist`).
     let mut persisted = cookie_server.or_else(|| {
-        stick.server.and_then(|id| {
-            be.servers
-                .iter()
-                .position(|s| i64::from(s.puid) == id && s.is_up())
-        })
+        stick
+            .server
+            .as_ref()
+            .and_then(|stuck| be.servers.iter().position(|s| stuck.is(s) && s.is_up()))
     });
     // The last attempt's connection was refused (not timed out).
     let mut refused = false;
@@ -883,7 +882,7 @@ async fn forward(
             .await
             .map_err(|_| ProxyError::ServiceUnavailable)?;
         // `stick store-request`/`stick on`: the server this request goes to.
-        stick.store(i64::from(server.puid));
+        stick.store(&server);
         // A retry on the server that just refused waits HAProxy's turn-around (another server does not).
         if std::mem::take(&mut refused) && previous == Some(server.index) {
             tokio::time::sleep(be.turn_around()).await;

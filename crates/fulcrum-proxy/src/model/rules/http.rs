@@ -978,7 +978,7 @@ impl ProxyRules {
         headers: &HeaderMap,
         line: &RequestLine,
         stream: &Stream<'_>,
-        server_id: i64,
+        server: &crate::model::server::ServerRt,
     ) {
         for (rule, cond) in self.stick.iter().filter(|(r, _)| r.response) {
             let facts = ResponseFacts {
@@ -995,7 +995,7 @@ impl ProxyRules {
                     status,
                     headers,
                 };
-                rule.store_response(&Ctx::new(msg, stream), server_id);
+                rule.store_response(&Ctx::new(msg, stream), server);
             }
         }
     }
