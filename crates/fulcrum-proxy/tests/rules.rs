@@ -576,3 +576,42 @@ backend be from back
         .collect();
     assert_eq!(back, ["defaults-back", "backend"]);
 }
+
+/// `http-request reject` closes the connection with nothing sent (the client reads an end of stream at once);
+/// `silent-drop` closes it without telling the client (no FIN, no RST: its read waits). Neither reaches a
+/// server, both count a denied request, as haproxy 2.6 does.
+#[test]
+fn reject_and_silent_drop() {
+    use std::io::{Read, Write};
+    let o = origins(2);
+    let rules =
+        "    http-request reject if { path /r }\n    http-request silent-drop if { path /s }";
+    haproxy_accepts(&format!(
+        "{DEFAULTS}\nfrontend fe\n    bind 127.0.0.1:{}\n{rules}\n    default_backend a\nbackend a\n    server s1 {}\nbackend b\n    server s2 {}\n",
+        free_port(),
+        o[0].addr(),
+        o[1].addr()
+    ));
+    let p = two_backends(rules, &o);
+    let read_after = |path: &str| {
+        let mut s = std::net::TcpStream::connect(p.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(600)))
+            .unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut buf = [0u8; 64];
+        s.read(&mut buf).map_err(|e| e.kind())
+    };
+    assert_eq!(
+        read_after("/r"),
+        Ok(0),
+        "reject: an end of stream, no answer"
+    );
+    assert_eq!(
+        read_after("/s"),
+        Err(std::io::ErrorKind::WouldBlock),
+        "silent-drop: nothing reaches the client"
+    );
+    assert_eq!(o[0].requests() + o[1].requests(), 0);
+    assert_eq!(via(&p, "/", ""), "s1");
+}

@@ -804,7 +804,6 @@ pub const HTTP_REQUEST_UNSUPPORTED: &[&str] = &[
     "set-priority-offset",
     "set-timeout",
     "set-tos",
-    "silent-drop",
     "track-sc*",
     "wait-for-handshake",
 ];

@@ -1487,6 +1487,9 @@ pub enum HttpRequestAction {
     Return(u16, Reply),
     /// `tarpit [deny_status N]`: hold the request for `timeout tarpit` then answer the status (500 by default).
     Tarpit(u16),
+    /// `reject` (false): close the connection at once, without an answer; `silent-drop` (true): close it
+    /// without telling the client either (no FIN, no RST).
+    Reject(bool),
     /// `use-service NAME`: the request is answered by a built-in service.
     UseService(Service),
     /// `wait-for-body time T [at-least N]`: wait up to T for the request body, until it is complete, N bytes of it

@@ -1981,6 +1981,8 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (HttpRequestAction::Tarpit(s), i)
         }
+        "reject" => (HttpRequestAction::Reject(false), 2),
+        "silent-drop" => (HttpRequestAction::Reject(true), 2),
         "use-service" => match line.word(2) {
             "prometheus-exporter" => (
                 HttpRequestAction::UseService(Service::PrometheusExporter),

@@ -35,6 +35,8 @@ pub struct ClientIo {
     rbuf: RefCell<BytesMut>,
     /// The client closed its sending side (or reset the connection).
     eof: Cell<bool>,
+    /// `silent-drop`: nothing more is sent, not even a FIN ([`ClientIo::forget`]).
+    forgotten: Cell<bool>,
     /// Requests received so far.
     requests: Cell<u64>,
     /// [`coarse_ms`] at the last byte read or written.
@@ -58,6 +60,7 @@ impl ClientIo {
             log,
             rbuf: RefCell::new(BytesMut::new()),
             eof: Cell::new(false),
+            forgotten: Cell::new(false),
             requests: Cell::new(0),
             last_activity_ms: Cell::new(coarse_ms()),
             proxied: None,
@@ -84,6 +87,12 @@ impl ClientIo {
         self.proxied()
             .and_then(|p| p.dst())
             .or_else(|| self.stream.local_addr().ok())
+    }
+
+    /// `silent-drop`: the connection ends without a word to the client, not even a FIN.
+    pub fn forget(&self) {
+        self.forgotten.set(true);
+        crate::net::silent_drop::forget(&self.stream);
     }
 
     /// The connection's socket.
@@ -316,6 +325,9 @@ impl ClientIo {
     /// client sent meanwhile is read and dropped when it is already there, so that closing does not reset the
     /// connection under a response still in flight.
     pub fn finish(&self) {
+        if self.forgotten.get() {
+            return;
+        }
         if let Some(tls) = &self.tls {
             tls.close(&self.stream);
         }

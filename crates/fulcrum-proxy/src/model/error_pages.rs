@@ -207,6 +207,11 @@ pub fn builtin(status: u16) -> Page {
 #[derive(Debug, Clone, Copy)]
 pub struct CloseSilently;
 
+/// With [`CloseSilently`]: the client is not even told (`silent-drop`): the socket is closed in TCP repair mode,
+/// so neither a FIN nor a RST leaves.
+#[derive(Debug, Clone, Copy)]
+pub struct SilentDrop;
+
 /// A complete response read from an `errorfile`.
 #[derive(Debug, Clone)]
 pub struct ErrorFile {

@@ -10,5 +10,6 @@ pub mod origin;
 pub mod parking;
 pub mod proxy_header;
 pub mod relay;
+pub mod silent_drop;
 pub mod splice;
 pub mod tls_io;

@@ -451,8 +451,16 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
         .get::<super::errors::CloseSilently>()
         .is_some()
     {
-        // An empty errorfile: the connection is closed without an answer.
-        let _ = socket2::SockRef::from(io.stream()).shutdown(std::net::Shutdown::Both);
+        if resp
+            .extensions()
+            .get::<super::errors::SilentDrop>()
+            .is_some()
+        {
+            io.forget();
+        } else {
+            // An empty errorfile, `reject`: the connection is closed without an answer.
+            let _ = socket2::SockRef::from(io.stream()).shutdown(std::net::Shutdown::Both);
+        }
         return After::Close;
     }
     let tunnel = resp.body_mut().take_tunnel();

@@ -293,6 +293,7 @@ async fn handle_inner(
                 txn.term(b"PT");
                 return Ok(tarpit(&fe, None, status).await);
             }
+            Verdict::Reject(silent) => return Ok(reject(&fe, None, &fe.stats, silent, txn)),
             Verdict::WaitForBody { wait, resume } => {
                 let want = wait_want(body_room, wait.at_least);
                 let deadline = Some(Instant::now() + wait.time);
@@ -417,6 +418,7 @@ async fn handle_inner(
                     &worker.snapshot,
                 ));
             }
+            Verdict::Reject(silent) => break Some(reject(&fe, Some(&be), &be.stats, silent, txn)),
             Verdict::Tarpit(status) => {
                 Counters::inc(&be.stats.denied_req);
                 txn.term(b"PT");
@@ -765,6 +767,25 @@ fn rule_response(txn: &mut TxnSlot, stats: &Counters, r: errors::Page) -> Respon
 }
 
 /// `http-request tarpit`: hold the request for `timeout tarpit` (else `timeout connect`), then answer.
+/// `http-request reject` / `silent-drop`: the request is denied and the connection closed with nothing sent
+/// (`PR` in the log, no status).
+fn reject(
+    fe: &FrontendRt,
+    be: Option<&BackendRt>,
+    stats: &Counters,
+    silent: bool,
+    txn: &mut TxnSlot,
+) -> Response<ProxyBody> {
+    Counters::inc(&stats.denied_req);
+    txn.abort(b"PR");
+    let mut r = error_for(fe, be, 400);
+    r.extensions_mut().insert(errors::CloseSilently);
+    if silent {
+        r.extensions_mut().insert(errors::SilentDrop);
+    }
+    r
+}
+
 async fn tarpit(fe: &FrontendRt, be: Option<&BackendRt>, status: u16) -> Response<ProxyBody> {
     let t = &fe.timeouts;
     if let Some(wait) = t.tarpit.or(t.connect) {

@@ -445,6 +445,8 @@ enum ReqAction {
     /// does not).
     Answer(u16, Reply, bool),
     Tarpit(u16),
+    /// `reject` (false), `silent-drop` (true)
+    Reject(bool),
     Service(Service),
     WaitForBody(WaitForBody),
     StrictMode(bool),
@@ -536,6 +538,8 @@ pub enum Verdict {
     Respond(Box<Page>),
     /// Hold the request for `timeout tarpit`, then answer this status.
     Tarpit(u16),
+    /// Close the client connection without an answer (`reject`); without a FIN or RST either (`silent-drop`).
+    Reject(bool),
     /// Hand the request to a built-in service (`use-service`).
     Service(Service),
     /// Wait for the request body as `wait-for-body` says, then go on where `resume` says
@@ -849,6 +853,7 @@ impl ProxyRules {
                     ReqAction::Answer(*s, reply, is_deny)
                 }
                 HttpRequestAction::Tarpit(s) => ReqAction::Tarpit(*s),
+                HttpRequestAction::Reject(silent) => ReqAction::Reject(*silent),
                 HttpRequestAction::UseService(s) => ReqAction::Service(*s),
                 HttpRequestAction::WaitForBody(w) => ReqAction::WaitForBody(*w),
                 HttpRequestAction::StrictMode(on) => ReqAction::StrictMode(*on),
@@ -1264,6 +1269,7 @@ impl ProxyRules {
                     return Verdict::Respond(Box::new(resp));
                 }
                 ReqAction::Tarpit(s) => return Verdict::Tarpit(*s),
+                ReqAction::Reject(silent) => return Verdict::Reject(*silent),
                 ReqAction::Service(s) => return Verdict::Service(*s),
                 ReqAction::WaitForBody(w) => {
                     return Verdict::WaitForBody {
