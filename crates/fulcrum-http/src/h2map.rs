@@ -47,10 +47,7 @@ const CONNECTION_SPECIFIC: [&str; 5] = [
 
 /// Turns the head of a request received on an HTTP/2 stream into the request the proxy serves: see the module
 /// documentation. `tls`: the connection is TLS (the scheme when the client sent none).
-pub fn request_from_h2(
-    parts: &mut http::request::Parts,
-    tls: bool,
-) -> Result<(), H2MapError> {
+pub fn request_from_h2(parts: &mut http::request::Parts, tls: bool) -> Result<(), H2MapError> {
     for name in CONNECTION_SPECIFIC {
         if parts.headers.contains_key(name) {
             return Err(H2MapError::ConnectionHeader(HeaderName::from_static(name)));
@@ -224,7 +221,12 @@ mod tests {
     fn cookies_are_joined_into_one_field_placed_last() {
         let mut p = parts(
             "http://a.test/",
-            &[("cookie", "a=1"), ("x", "y"), ("cookie", "b=2"), ("cookie", "c=3")],
+            &[
+                ("cookie", "a=1"),
+                ("x", "y"),
+                ("cookie", "b=2"),
+                ("cookie", "c=3"),
+            ],
         );
         request_from_h2(&mut p, false).unwrap();
         assert_eq!(p.headers.get_all("cookie").iter().count(), 1);

@@ -21,6 +21,8 @@ pub enum ReqBody {
     Stream(ClientBody),
     /// Streamed from the client, its first bytes already read (waited for).
     Prefetched(Box<Prefetched<ClientBody>>),
+    /// Streamed from an HTTP/2 stream.
+    H2(super::h2::H2Body),
     /// No body.
     Empty,
 }
@@ -78,6 +80,7 @@ impl Body for ReqBody {
         match self.get_mut() {
             ReqBody::Stream(b) => Pin::new(b).poll_frame(cx),
             ReqBody::Prefetched(b) => Pin::new(&mut **b).poll_frame(cx),
+            ReqBody::H2(b) => Pin::new(b).poll_frame(cx),
             ReqBody::Empty => Poll::Ready(None),
         }
     }
@@ -86,6 +89,7 @@ impl Body for ReqBody {
         match self {
             ReqBody::Stream(b) => b.is_end_stream(),
             ReqBody::Prefetched(b) => b.is_end_stream(),
+            ReqBody::H2(b) => b.is_end_stream(),
             ReqBody::Empty => true,
         }
     }
@@ -94,6 +98,7 @@ impl Body for ReqBody {
         match self {
             ReqBody::Stream(b) => b.size_hint(),
             ReqBody::Prefetched(b) => b.size_hint(),
+            ReqBody::H2(b) => b.size_hint(),
             ReqBody::Empty => SizeHint::with_exact(0),
         }
     }
