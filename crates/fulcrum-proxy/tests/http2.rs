@@ -430,3 +430,24 @@ fn continuation_flood_is_refused_and_others_are_served() {
     );
     still_serving(p.addr.port());
 }
+
+#[test]
+fn buffered_request_body_is_seen_by_the_rules() {
+    let (p, _o) = proxy(
+        "",
+        "    bind 127.0.0.1:PORT proto h2",
+        "    option http-buffer-request\n    http-request deny deny_status 403 if { req.body -m sub forbidden }",
+    );
+    let url = format!("http://127.0.0.1:{}/count", p.addr.port());
+    let c = curl(&[
+        "--http2-prior-knowledge",
+        "-w",
+        " %{http_code}",
+        "-d",
+        "this is forbidden",
+        &url,
+    ]);
+    assert!(c.body.ends_with(" 403"), "{}", c.verbose);
+    let c = curl(&["--http2-prior-knowledge", "-d", "fine", &url]);
+    assert_eq!(c.body.trim(), "4", "{}", c.verbose);
+}
