@@ -451,3 +451,49 @@ fn buffered_request_body_is_seen_by_the_rules() {
     let c = curl(&["--http2-prior-knowledge", "-d", "fine", &url]);
     assert_eq!(c.body.trim(), "4", "{}", c.verbose);
 }
+
+#[test]
+fn a_client_that_keeps_its_window_closed_is_reset_after_timeout_client() {
+    let (p, _o) = proxy(
+        "",
+        "    bind 127.0.0.1:PORT proto h2",
+        "    timeout client 1s",
+    );
+    let mut s = TcpStream::connect(p.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    s.write_all(PREFACE).unwrap();
+    // SETTINGS_INITIAL_WINDOW_SIZE = 0: no stream may receive a byte of data.
+    s.write_all(&frame(4, 0, 0, &[0, 4, 0, 0, 0, 0])).unwrap();
+    let path = b"/bytes/1048576";
+    let mut block = vec![0x82, 0x86, 0x44, path.len() as u8];
+    block.extend_from_slice(path);
+    block.extend_from_slice(&[0x41, 0x01, b'a']);
+    s.write_all(&frame(1, 0x4 | 0x1, 1, &block)).unwrap();
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 16384];
+    let mut reset = false;
+    while !reset && started.elapsed() < Duration::from_secs(8) {
+        if let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        let mut at = 0;
+        while at + 9 <= all.len() {
+            let len = (usize::from(all[at]) << 16)
+                | (usize::from(all[at + 1]) << 8)
+                | usize::from(all[at + 2]);
+            let stream = u32::from_be_bytes([all[at + 5], all[at + 6], all[at + 7], all[at + 8]]);
+            reset |= all[at + 3] == 3 && stream == 1;
+            at += 9 + len;
+        }
+    }
+    assert!(reset, "the stalled stream was not reset");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    still_serving(p.addr.port());
+}
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

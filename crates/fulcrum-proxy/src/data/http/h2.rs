@@ -344,7 +344,7 @@ async fn serve_stream(
         }
     };
     if !bodiless {
-        send_body(send, &mut body).await;
+        send_body(send, &mut body, fe.timeouts.client).await;
     }
     drop(body);
     if let Some(l) = &conn.conn_log {
@@ -353,8 +353,9 @@ async fn serve_stream(
 }
 
 /// Sends the response body on the stream as the client's windows allow, then its trailers if any. A client that
-/// resets the stream, or a server body that fails (the stream is then reset), ends it early.
-async fn send_body(mut send: SendStream<Bytes>, body: &mut ProxyBody) {
+/// resets the stream, or a server body that fails (the stream is then reset), ends it early, and so does a client
+/// that keeps its window closed for `timeout client` (the stream is reset: a zero-window stall holds nothing long).
+async fn send_body(mut send: SendStream<Bytes>, body: &mut ProxyBody, idle: Option<Duration>) {
     loop {
         let frame = tokio::select! {
             f = body.frame() => f,
@@ -387,7 +388,18 @@ async fn send_body(mut send: SendStream<Bytes>, body: &mut ProxyBody) {
             send.reserve_capacity(data.len());
             let mut granted = send.capacity();
             if granted == 0 {
-                granted = match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+                let wait = std::future::poll_fn(|cx| send.poll_capacity(cx));
+                let got = match idle {
+                    Some(limit) => match tokio::time::timeout(limit, wait).await {
+                        Ok(got) => got,
+                        Err(_) => {
+                            send.send_reset(Reason::CANCEL);
+                            return;
+                        }
+                    },
+                    None => wait.await,
+                };
+                granted = match got {
                     Some(Ok(n)) => n,
                     _ => return,
                 };
