@@ -66,21 +66,28 @@ pub fn request_from_h2(parts: &mut http::request::Parts, tls: bool) -> Result<()
             None => None,
         },
     };
+    let scheme =
+        parts
+            .uri
+            .scheme()
+            .cloned()
+            .unwrap_or(if tls { Scheme::HTTPS } else { Scheme::HTTP });
+    // Scheme-based normalization (RFC 3986 section 6.2.3), as HAProxy 2.5+ does it: the scheme's default port is
+    // dropped from the authority, and so from Host.
+    let authority = authority.map(|a| match (a.port_u16(), scheme.as_str()) {
+        (Some(80), "http") | (Some(443), "https") => Authority::try_from(a.host()).unwrap_or(a),
+        _ => a,
+    });
     // CONNECT names only an authority: the URI stays as it is.
     if parts.method != http::Method::CONNECT {
         if let Some(a) = &authority {
-            let scheme = parts.uri.scheme().cloned().unwrap_or(if tls {
-                Scheme::HTTPS
-            } else {
-                Scheme::HTTP
-            });
             let pq = parts
                 .uri
                 .path_and_query()
                 .cloned()
                 .unwrap_or_else(|| PathAndQuery::from_static("/"));
             parts.uri = Uri::builder()
-                .scheme(scheme)
+                .scheme(scheme.clone())
                 .authority(a.clone())
                 .path_and_query(pq)
                 .build()
@@ -200,6 +207,21 @@ mod tests {
         assert_eq!(p.headers["host"], "a.test");
         let names: Vec<_> = p.headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["host", "x"]);
+    }
+
+    #[test]
+    fn the_default_port_of_the_scheme_is_dropped() {
+        for (uri, tls, want_uri, want_host) in [
+            ("http://h:80/", false, "http://h/", "h"),
+            ("http://h:8080/", false, "http://h:8080/", "h:8080"),
+            ("https://h:443/x", true, "https://h/x", "h"),
+            ("https://h:80/", true, "https://h:80/", "h:80"),
+        ] {
+            let mut p = parts(uri, &[("host", "other")]);
+            request_from_h2(&mut p, tls).unwrap();
+            assert_eq!(p.uri, want_uri);
+            assert_eq!(p.headers["host"], want_host);
+        }
     }
 
     #[test]

@@ -57,7 +57,9 @@ pub fn preface(buf: &[u8]) -> Option<bool> {
 /// How often an idle connection looks whether a soft stop began.
 const DRAIN_CHECK: Duration = Duration::from_secs(1);
 
-/// The connection-level receive window: room for several streams' uploads at once.
+/// The connection-level receive window, set once the first stream arrives (a WINDOW_UPDATE right after the
+/// SETTINGS would come before the client's SETTINGS acknowledgement, where HAProxy sends none): room for several
+/// streams' uploads at once.
 const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
 
 /// The most streams the client may reset before they are served, per connection, before the connection is closed
@@ -172,7 +174,6 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
     let mut builder = h2::server::Builder::new();
     builder
         .initial_window_size(tune.initial_window_size())
-        .initial_connection_window_size(CONNECTION_WINDOW.max(tune.initial_window_size()))
         .max_concurrent_streams(tune.max_concurrent_streams())
         .header_table_size(tune.header_table_size())
         .max_frame_size(tune.max_frame_size())
@@ -206,6 +207,7 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
         active: Cell::new(0),
     });
     let mut closing = false;
+    let mut widened = false;
     let mut idle_since = tokio::time::Instant::now();
     loop {
         if !closing && worker.draining.get() {
@@ -237,6 +239,10 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
         };
         match accepted {
             Some(Ok((req, respond))) => {
+                if !widened {
+                    h2c.set_target_window_size(CONNECTION_WINDOW.max(tune.initial_window_size()));
+                    widened = true;
+                }
                 shared.active.set(shared.active.get() + 1);
                 tokio::task::spawn_local(serve_stream(
                     worker.clone(),
