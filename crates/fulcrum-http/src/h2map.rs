@@ -59,6 +59,16 @@ pub fn request_from_h2(parts: &mut http::request::Parts, tls: bool) -> Result<()
         }
     }
     parts.version = Version::HTTP_2;
+    // Values arrive as the client wrote them: surrounding blanks are trimmed, as an HTTP/1 head's are.
+    for v in parts.headers.values_mut() {
+        let b = v.as_bytes();
+        if b.first().is_some_and(|c| *c == b' ' || *c == b'\t')
+            || b.last().is_some_and(|c| *c == b' ' || *c == b'\t')
+        {
+            let t = b.trim_ascii();
+            *v = HeaderValue::from_bytes(t).map_err(|_| H2MapError::Value)?;
+        }
+    }
     let authority = match parts.uri.authority() {
         Some(a) => Some(a.clone()),
         None => match parts.headers.get(header::HOST) {
@@ -222,6 +232,14 @@ mod tests {
             assert_eq!(p.uri, want_uri);
             assert_eq!(p.headers["host"], want_host);
         }
+    }
+
+    #[test]
+    fn values_are_trimmed() {
+        let mut p = parts("/", &[("a", "  x y \t"), ("b", "z")]);
+        request_from_h2(&mut p, false).unwrap();
+        assert_eq!(p.headers["a"], "x y");
+        assert_eq!(p.headers["b"], "z");
     }
 
     #[test]
