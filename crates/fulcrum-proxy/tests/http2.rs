@@ -497,3 +497,77 @@ fn a_client_that_keeps_its_window_closed_is_reset_after_timeout_client() {
 }
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The frames the proxy sends until it closes or `limit` passes: (type, flags, stream) of each.
+fn frames_until(s: &mut TcpStream, limit: Duration) -> Vec<(u8, u8, u32)> {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 16384];
+    while started.elapsed() < limit {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 9 <= all.len() {
+        let len = (usize::from(all[at]) << 16)
+            | (usize::from(all[at + 1]) << 8)
+            | usize::from(all[at + 2]);
+        let stream =
+            u32::from_be_bytes([all[at + 5], all[at + 6], all[at + 7], all[at + 8]]) & 0x7fff_ffff;
+        out.push((all[at + 3], all[at + 4], stream));
+        at += 9 + len;
+    }
+    out
+}
+
+#[test]
+fn an_hpack_bomb_is_refused_and_others_are_served() {
+    let (p, _o) = proxy("", "    bind 127.0.0.1:PORT proto h2", "");
+    let mut s = h2_start(p.addr);
+    // A 4000-byte header put in the dynamic table, then referenced 2000 times: 8 MB once decoded, from 6 kB.
+    let mut block = GET_BLOCK.to_vec();
+    block.extend_from_slice(&[0x40, 0x01, b'x', 0x7f]);
+    let mut n = 4000 - 127;
+    while n >= 128 {
+        block.push((n % 128) as u8 | 0x80);
+        n /= 128;
+    }
+    block.push(n as u8);
+    block.extend(std::iter::repeat_n(b'y', 4000));
+    block.extend(std::iter::repeat_n(0xbe, 2000));
+    s.write_all(&frame(1, 0x4 | 0x1, 1, &block)).unwrap();
+    let frames = frames_until(&mut s, Duration::from_secs(2));
+    // The request is refused (a reset, or GOAWAY for the connection), never served.
+    assert!(
+        frames.iter().any(|f| f.0 == 7 || (f.0 == 3 && f.2 == 1)),
+        "{frames:?}"
+    );
+    assert!(!frames.iter().any(|f| f.0 == 0 && f.2 == 1), "{frames:?}");
+    still_serving(p.addr.port());
+}
+
+#[test]
+fn ping_and_settings_floods_stay_bounded_and_others_are_served() {
+    let (p, _o) = proxy("", "    bind 127.0.0.1:PORT proto h2", "");
+    let mut s = h2_start(p.addr);
+    s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    // Bounded: 50,000 PINGs and 50,000 SETTINGS, never reading the answers.
+    let mut burst = Vec::new();
+    for i in 0..50_000u64 {
+        burst.extend(frame(6, 0, 0, &i.to_be_bytes()));
+        burst.extend(frame(4, 0, 0, &[0, 3, 0, 0, 0, 100]));
+    }
+    let _ = s.write_all(&burst);
+    still_serving(p.addr.port());
+    drop(s);
+    still_serving(p.addr.port());
+}
