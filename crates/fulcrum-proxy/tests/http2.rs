@@ -571,3 +571,45 @@ fn ping_and_settings_floods_stay_bounded_and_others_are_served() {
     drop(s);
     still_serving(p.addr.port());
 }
+
+/// The request an HTTP/1.1 server receives from an HTTP/2 client is the one haproxy 2.6 sends: line, header order
+/// and values. (`TE: trailers` is left out: the hop-by-hop stripping, common to both protocols, moves it last.)
+#[test]
+fn the_server_gets_what_haproxy_sends_it() {
+    if !haproxy_present() {
+        return;
+    }
+    let o = origins(1);
+    let cfg = |port: u16| {
+        format!(
+            "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend f\n    bind 127.0.0.1:{port} proto h2\n    default_backend b\nbackend b\n{}",
+            server_lines(&o, "")
+        )
+    };
+    let ask = |port: u16| {
+        let c = curl(&[
+            "--http2-prior-knowledge",
+            "-H",
+            "cookie: a=1",
+            "-H",
+            "x-two:  spaced ",
+            "-H",
+            "cookie: b=2",
+            "--data-binary",
+            "body",
+            &format!("http://127.0.0.1:{port}/headers?q=1"),
+        ]);
+        assert!(c.ok, "{}", c.verbose);
+        c.body.replace(&port.to_string(), "PORT")
+    };
+    let hport = free_port();
+    let theirs = {
+        let _h = start_haproxy(&cfg(hport), format!("127.0.0.1:{hport}").parse().unwrap());
+        ask(hport)
+    };
+    let port = free_port();
+    let p = start_proxy(&cfg(port));
+    let ours = ask(p.addr.port());
+    assert_eq!(ours, theirs);
+}
