@@ -612,4 +612,29 @@ fn the_server_gets_what_haproxy_sends_it() {
     let p = start_proxy(&cfg(port));
     let ours = ask(p.addr.port());
     assert_eq!(ours, theirs);
+    drop(p);
+    // And the response head the client gets back (a chunked origin response, whose framing HTTP/2 drops).
+    let head = |port: u16| {
+        let c = curl(&[
+            "--http2-prior-knowledge",
+            "-s",
+            "-i",
+            "-o",
+            "-",
+            &format!("http://127.0.0.1:{port}/bytes/10"),
+        ]);
+        c.body
+            .lines()
+            .filter(|l| !l.starts_with("date:"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    let hport = free_port();
+    let theirs = {
+        let _h = start_haproxy(&cfg(hport), format!("127.0.0.1:{hport}").parse().unwrap());
+        head(hport)
+    };
+    assert!(theirs.starts_with("HTTP/2 200"), "{theirs}");
+    let p = start_proxy(&cfg(free_port()));
+    assert_eq!(head(p.addr.port()), theirs);
 }
