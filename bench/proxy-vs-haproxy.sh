@@ -4,6 +4,7 @@
 #   bench/proxy-vs-haproxy.sh [--runs N] [--duration SECS] [--scenarios "ka close 64k 1m tcp idle"] [--conns N]
 #   (more scenarios: rules, stick (rate limiting with track-sc0 over 100,000 keys), tls-*)
 #                             [--threads 1|2] [--client wrk|h2load] [--idle-conns N] [--port BASE] [--smoke]
+#                             [--h2 [--streams N]]
 #                             [--tls-key ec|rsa] [--tls-ver 1.3|1.2] [--tls-suites "TLS 1.3 LIST" "TLS 1.2 LIST"]
 #
 # Scenarios: ka (keep-alive, 11-byte body), close (Connection: close), 64k / 1m (response sizes), tcp (the same
@@ -24,6 +25,9 @@
 # --threads 2: both proxies get `nbthread 2`; this machine has two CPUs, so the proxy, the client (two threads) and
 # the origin (`nbthread 2`) all run on CPUs 0-1 and the figures are those of the whole shared machine.
 # --client wrk (default) or h2load (`h2load --h1`, HTTP/1.1); the idle scenario always uses its own Python client.
+# --h2: HTTP/2 from the client (implies --client h2load, without --h1): both proxies bind with `proto h2` in clear
+# text and `alpn h2,http/1.1` over TLS, and h2load opens --streams concurrent streams per connection (10 by default);
+# the proxies still speak HTTP/1.1 to the origin. Not for close (no `Connection: close` in HTTP/2), tcp and idle.
 # Runs alternate A B B A ... and the script prints medians of requests/s, requests per proxy CPU-second
 # (utime+stime from /proc), p50/p99 latency, errors, and the fulcrum/haproxy ratios.
 # --smoke: one 1 s run of ka, rules, tcp, idle (200 connections) and tls-ka with 4 client connections and no
@@ -37,7 +41,7 @@ set -euo pipefail
 
 SCHEME=http
 RUNS="" DURATION="" SCENARIOS="" CONNS="" IDLE_CONNS="" THREADS=1 CLIENT=wrk PORT=19080 SMOKE="" TLS_KEY=ec TLS_VER=1.3
-TLS13_SUITES="" TLS12_SUITES=""
+TLS13_SUITES="" TLS12_SUITES="" H2="" STREAMS=10
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
@@ -49,6 +53,8 @@ while [ $# -gt 0 ]; do
     --idle-conns) IDLE_CONNS=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
+    --h2) H2=1; CLIENT=h2load; shift ;;
+    --streams) STREAMS=$2; shift 2 ;;
     --tls-key) TLS_KEY=$2; shift 2 ;;
     --tls-ver) TLS_VER=$2; shift 2 ;;
     # The same suites for both proxies (each otherwise uses its own default order).
@@ -253,6 +259,13 @@ proxy_cfg | sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_P
 proxy_cfg | sed "s/^    nbthread $THREADS\$/    nbthread $THREADS\n    maxconn $((IDLE_CONNS + 10))\n    no strict-limits/" \
   > "$work/proxy-idle.cfg"
 sed "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT $TLS_OPTS#" "$work/proxy-idle.cfg" > "$work/proxy-tls-idle.cfg"
+if [ -n "$H2" ]; then
+  # HTTP/2 from the client: prior knowledge in clear text, ALPN over TLS (the tcp and idle configs stay as they are).
+  for c in proxy proxy-rules proxy-stick; do
+    [ -f "$work/$c.cfg" ] && sed -i "s#^    bind 127.0.0.1:$PROXY_PORT\$#    bind 127.0.0.1:$PROXY_PORT proto h2#" "$work/$c.cfg"
+  done
+  sed -i "s#^    bind 127.0.0.1:$PROXY_PORT \(ssl .*\)\$#    bind 127.0.0.1:$PROXY_PORT \1 alpn h2,http/1.1#" "$work/proxy-tls.cfg"
+fi
 for c in proxy proxy-rules proxy-tcp proxy-idle proxy-tls proxy-tls-idle; do
   haproxy -c -q -f "$work/$c.cfg"
   "$FULCRUM" proxy -c -q -f "$work/$c.cfg"
@@ -338,7 +351,9 @@ run_client() {
   if [ "$close" = 1 ]; then mode=(-n "$H2_CLOSE_N"); limit=$((secs * 10 + 30)); fi
   rm -f "$log"
   local out
-  out=$(taskset -c "$LOAD_CPUS" timeout "$limit" h2load --h1 -t"$THREADS" -c"$CONNS" "${mode[@]}" \
+  local proto=(--h1)
+  [ -n "$H2" ] && proto=(-m "$STREAMS")
+  out=$(taskset -c "$LOAD_CPUS" timeout "$limit" h2load "${proto[@]}" -t"$THREADS" -c"$CONNS" "${mode[@]}" \
     --log-file="$log" "${hdr[@]}" "$url" 2>&1) || true
   [ -n "${BENCH_DEBUG:-}" ] && echo "$out" >&2
   local lat; lat=$(awk -F'\t' '$2 != -1 {print $3}' "$log" 2>/dev/null | percentiles_us)
@@ -492,7 +507,9 @@ if [ "$THREADS" = 1 ]; then
 else
   echo "(threads $THREADS: nbthread $THREADS; the proxy, $CLIENT ($THREADS threads, $CONNS connections) and the origin (nbthread $THREADS) all on CPUs $PROXY_CPUS: figures of the whole shared machine)"
 fi
-if [ "$CLIENT" = h2load ]; then
+if [ -n "$H2" ]; then
+  echo "(h2load HTTP/2, $STREAMS streams per connection: p50/p99 from per-request times (--log-file))"
+elif [ "$CLIENT" = h2load ]; then
   echo "(h2load --h1: p50/p99 from per-request times (--log-file); close: a bounded -n sized from the warm-up, h2load reconnecting after each response)"
 fi
 echo "(tcp, tls-1m: column req/cpu-s is MB per proxy CPU-second; idle: it is KiB of RSS per idle connection, lower is better)"

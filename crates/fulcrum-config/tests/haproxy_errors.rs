@@ -707,7 +707,6 @@ fn bind_errors() {
     for (opt, kw) in [
         ("ca-verify-file /etc/x.pem", "bind ca-verify-file"),
         ("defer-accept", "bind defer-accept"),
-        ("proto h2", "bind proto"),
         ("process 1", "bind process"),
         ("thread 1", "bind thread"),
     ] {

@@ -227,3 +227,70 @@ fn strict_mode_actions() {
         "expects 'on' or 'off'",
     );
 }
+
+#[test]
+fn http2_tunables_and_bind_proto() {
+    let c = ok_both(
+        "global\n tune.h2.max-concurrent-streams 50\n tune.h2.header-table-size 8192\n \
+         tune.h2.initial-window-size 1048576\n tune.h2.max-frame-size 32768\n",
+    );
+    let t = c.global.tune_h2;
+    assert_eq!(
+        (
+            t.max_concurrent_streams(),
+            t.header_table_size(),
+            t.initial_window_size(),
+            t.max_frame_size()
+        ),
+        (50, 8192, 1_048_576, 32768)
+    );
+    let d = ok_both("global\n nbthread 1\n").global.tune_h2;
+    assert_eq!(
+        (
+            d.max_concurrent_streams(),
+            d.header_table_size(),
+            d.initial_window_size(),
+            d.max_frame_size()
+        ),
+        (100, 4096, 65535, 16384)
+    );
+    err1_both(
+        "global\n tune.h2.max-frame-size 1000\n",
+        2,
+        "tune.h2.max-frame-size",
+        "",
+    );
+    err1_both(
+        "global\n tune.h2.header-table-size 70000\n",
+        2,
+        "tune.h2.header-table-size",
+        "",
+    );
+    err1_both(
+        "global\n tune.h2.max-concurrent-streams -1\n",
+        2,
+        "tune.h2.max-concurrent-streams",
+        "",
+    );
+    let c = ok_both(&format!(
+        "{DEFAULTS}frontend f\n bind 127.0.0.1:8080 proto h2\n bind 127.0.0.1:8081 proto h1\n \
+         bind 127.0.0.1:8082\n default_backend b\nbackend b\n server s 127.0.0.1:80\n"
+    ));
+    let binds = &c.proxies.iter().find(|p| p.name == "f").unwrap().binds;
+    assert_eq!(
+        binds.iter().map(|b| b.proto).collect::<Vec<_>>(),
+        [Some(BindProto::H2), Some(BindProto::H1), None]
+    );
+    err1(
+        &format!("{DEFAULTS}frontend f\n bind 127.0.0.1:8080 proto h3\n"),
+        7,
+        "bind proto",
+        "'h1' or 'h2'",
+    );
+    err1_both(
+        "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nfrontend f\n bind 127.0.0.1:8080 proto h2\n default_backend b\nbackend b\n server s 127.0.0.1:80\n",
+        7,
+        "bind proto",
+        "not usable in 'mode tcp'",
+    );
+}

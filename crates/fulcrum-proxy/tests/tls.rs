@@ -188,7 +188,7 @@ fn ecdsa_and_rsa_certificates_for_one_name_follow_what_the_client_offers() {
 }
 
 #[test]
-fn alpn_offers_http1_until_http2_exists() {
+fn alpn_h2_is_agreed_when_offered() {
     let k = pki();
     let (p, _o) = proxy(
         "",
@@ -199,9 +199,9 @@ fn alpn_offers_http1_until_http2_exists() {
     );
     let c = curl(&p, "a.test", "/", &["--http2", "-w", "%{http_version}"]);
     assert!(c.ok, "{}", c.verbose);
-    assert_eq!(c.body, "Hello from s1\n1.1");
+    assert_eq!(c.body, "Hello from s1\n2");
     let out = s_client(&p, &["-servername", "a.test", "-alpn", "h2,http/1.1"]);
-    assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
+    assert!(out.contains("ALPN protocol: h2"), "{out}");
 }
 
 #[test]

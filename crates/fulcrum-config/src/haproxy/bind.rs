@@ -56,6 +56,7 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
         name: None,
         ssl: Default::default(),
         accept_proxy: false,
+        proto: None,
         location: loc.clone(),
     };
     let mut i = 2;
@@ -65,6 +66,24 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
             "v4v6" => bind.v4v6 = true,
             "v6only" => bind.v6only = true,
             "accept-proxy" => bind.accept_proxy = true,
+            "proto" => {
+                match line.words.get(i + 1).map(String::as_str) {
+                    Some("h2") => bind.proto = Some(super::model::BindProto::H2),
+                    Some("h1") => bind.proto = Some(super::model::BindProto::H1),
+                    other => {
+                        sink.error(
+                            loc,
+                            "bind proto",
+                            format!(
+                                "'proto' expects 'h1' or 'h2', found '{}'",
+                                other.unwrap_or("")
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+                i += 1;
+            }
             "name" => {
                 match line.words.get(i + 1) {
                     Some(n) => bind.name = Some(n.clone()),
@@ -97,7 +116,7 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
                     None => sink.error(
                         loc,
                         &format!("bind {opt}"),
-                        format!("unknown bind option '{opt}': expected v4v6, v6only, name, accept-proxy, ssl, crt, alpn or another TLS option"),
+                        format!("unknown bind option '{opt}': expected v4v6, v6only, name, accept-proxy, proto, ssl, crt, alpn or another TLS option"),
                     ),
                 }
                 }

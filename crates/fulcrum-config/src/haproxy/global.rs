@@ -283,6 +283,29 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 }
             }
         }
+        // HAProxy's bounds: the HPACK table at most 64 kB, frames within RFC 9113's limits.
+        "tune.h2.header-table-size"
+        | "tune.h2.initial-window-size"
+        | "tune.h2.max-concurrent-streams"
+        | "tune.h2.max-frame-size" => {
+            if sink.max_args(line, kw, 1, 1) {
+                let (min, max) = match kw {
+                    "tune.h2.header-table-size" => (4096, 65536),
+                    "tune.h2.max-frame-size" => (16384, 16_777_215),
+                    "tune.h2.max-concurrent-streams" => (0, u64::from(u32::MAX)),
+                    _ => (0, (1 << 31) - 1),
+                };
+                if let Some(n) = sink.uint(loc, kw, arg, min, max) {
+                    let n = Some(n as u32);
+                    match kw {
+                        "tune.h2.header-table-size" => g.tune_h2.header_table_size = n,
+                        "tune.h2.max-frame-size" => g.tune_h2.max_frame_size = n,
+                        "tune.h2.max-concurrent-streams" => g.tune_h2.max_concurrent_streams = n,
+                        _ => g.tune_h2.initial_window_size = n,
+                    }
+                }
+            }
+        }
         "tune.http.logurilen" => {
             if sink.max_args(line, kw, 1, 1) {
                 if let Some(n) = sink.uint(loc, kw, arg, 1, 1 << 20) {

@@ -180,6 +180,8 @@ pub struct Global {
     pub tune_http_maxhdr: Option<u32>,
     /// `tune.http.logurilen N`: how much of the request line the access log keeps; see [`Global::logurilen`].
     pub tune_http_logurilen: Option<u32>,
+    /// `tune.h2.*`: the HTTP/2 settings offered to clients.
+    pub tune_h2: H2Tune,
     /// `crt-base`, `ca-base`, `ssl-default-bind-*` and `tune.ssl.*`.
     pub ssl: super::ssl::GlobalSsl,
     /// `strict-limits` / `no strict-limits`: whether a descriptor limit too low for `maxconn` stops the start
@@ -205,6 +207,38 @@ pub struct Global {
     pub node: Option<String>,
     /// `description TEXT...`: the process's description, in `show info`.
     pub description: Option<String>,
+}
+
+/// `tune.h2.*` of the `global` section; unset fields take HAProxy's defaults (see the methods).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct H2Tune {
+    /// `tune.h2.header-table-size N`: the HPACK dynamic table size (4096 to 65536).
+    pub header_table_size: Option<u32>,
+    /// `tune.h2.initial-window-size N`: each stream's initial receive window.
+    pub initial_window_size: Option<u32>,
+    /// `tune.h2.max-concurrent-streams N`: streams a client may have open at once on one connection.
+    pub max_concurrent_streams: Option<u32>,
+    /// `tune.h2.max-frame-size N`: the largest frame the proxy accepts (16384 to 16777215).
+    pub max_frame_size: Option<u32>,
+}
+
+impl H2Tune {
+    /// The HPACK dynamic table size advertised: 4096 by default.
+    pub fn header_table_size(&self) -> u32 {
+        self.header_table_size.unwrap_or(4096)
+    }
+    /// The initial stream window: 65535 by default, as HAProxy 2.6.
+    pub fn initial_window_size(&self) -> u32 {
+        self.initial_window_size.unwrap_or(65535)
+    }
+    /// Concurrent streams per connection: 100 by default.
+    pub fn max_concurrent_streams(&self) -> u32 {
+        self.max_concurrent_streams.unwrap_or(100)
+    }
+    /// The largest frame accepted: 16384 by default.
+    pub fn max_frame_size(&self) -> u32 {
+        self.max_frame_size.unwrap_or(16384)
+    }
 }
 
 /// A `set-var` or `set-var-fmt` line of the `global` section.
@@ -822,6 +856,15 @@ pub struct AgentCheck {
     pub inter: Duration,
 }
 
+/// The protocol a `bind ... proto NAME` line forces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindProto {
+    /// `proto h1`
+    H1,
+    /// `proto h2`
+    H2,
+}
+
 /// One `bind` line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bind {
@@ -840,6 +883,8 @@ pub struct Bind {
     /// `accept-proxy`: every connection starts with a PROXY protocol header (v1 or v2), whose addresses replace
     /// the connection's own.
     pub accept_proxy: bool,
+    /// `proto h2`: every connection speaks HTTP/2 (prior knowledge, no ALPN needed); `proto h1` forces HTTP/1.
+    pub proto: Option<BindProto>,
     /// Where the line was.
     pub location: Location,
 }

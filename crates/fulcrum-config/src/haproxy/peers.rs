@@ -107,6 +107,7 @@ pub fn section(
                                 name: None,
                                 ssl: Default::default(),
                                 accept_proxy: false,
+                                proto: None,
                                 location: loc.clone(),
                             });
                         }

@@ -278,6 +278,23 @@ fn build(
             );
         }
     }
+    // HTTP/2 is a multiplexer of `mode http` only (HAProxy's error).
+    if s.mode == Mode::Tcp {
+        for b in body
+            .binds
+            .iter()
+            .filter(|b| b.proto == Some(super::model::BindProto::H2))
+        {
+            sink.error(
+                &b.location,
+                "bind proto",
+                format!(
+                    "{} '{name}': 'proto h2' is not usable in 'mode tcp'",
+                    kind_name(kind)
+                ),
+            );
+        }
+    }
     // HAProxy's warnings, in its words: an option the proxy has no side for, and one `mode tcp` ignores.
     for (at, option) in &body.ignored_options {
         let (missing, this) = if kind.has_frontend() {

@@ -53,6 +53,8 @@ pub struct Snapshot {
     pub buf_limits: crate::model::limits::BufLimits,
     /// The most header lines a request head may have: `tune.http.maxhdr` less one, as HAProxy counts it.
     pub max_headers: usize,
+    /// `tune.h2.*`: the HTTP/2 settings offered to clients.
+    pub h2: fulcrum_config::haproxy::H2Tune,
     /// Whether a backend has `http-after-response` rules (then every response's request line is kept for them).
     pub backend_after_response: bool,
     /// The `resolvers` sections with their counters, and the resolver task's wake-up.
@@ -457,6 +459,7 @@ impl Snapshot {
             maps: config.maps.0.clone(),
             buf_limits: crate::model::limits::BufLimits::new(&config.global),
             max_headers: (config.global.maxhdr() as usize).saturating_sub(1),
+            h2: config.global.tune_h2,
         })
     }
 }

@@ -34,19 +34,7 @@ pub fn frontend(
                 proxy: proxy.name.clone(),
                 message,
             };
-            // HTTP/2 is not served yet: offering it by ALPN would make browsers speak it. It is left out, so they
-            // fall back to HTTP/1.1, and the operator is told. In `mode tcp` the bytes go to the server as they
-            // are, so whatever it speaks may be offered.
-            let mut ssl = ssl.clone();
-            let before = ssl.alpn.len();
-            if proxy.mode == Mode::Http {
-                ssl.alpn.retain(|p| p != "h2");
-            }
-            if ssl.alpn.len() != before {
-                warn!(location = %bind.location, proxy = %proxy.name,
-                    "alpn: 'h2' is not offered: fulcrum serves HTTP/1.1 on this listener (HTTP/2 is not supported yet)");
-            }
-            let built = fulcrum_tls::server::bind_config(&ssl, &config.global.ssl, store)
+            let built = fulcrum_tls::server::bind_config(ssl, &config.global.ssl, store)
                 .map_err(|e| error(e.to_string()))?;
             for w in &built.warnings {
                 warn!(location = %bind.location, proxy = %proxy.name, "{w}");

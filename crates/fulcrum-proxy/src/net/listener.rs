@@ -270,6 +270,8 @@ pub struct ListenerInfo {
     pub id: i64,
     /// `accept-proxy`: connections start with a PROXY protocol header.
     pub accept_proxy: bool,
+    /// `proto h2`: connections speak HTTP/2 from their first byte.
+    pub h2: bool,
 }
 
 #[cfg(test)]

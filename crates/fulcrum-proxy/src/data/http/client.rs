@@ -46,23 +46,23 @@ const HEAD_READ: usize = 4 * 1024;
 /// What an HTTP client connection owns, carried from one request to the next and kept in the worker's parking lot
 /// (`crate::net::parking`) while the connection is idle.
 pub struct ClientConn {
-    fe: Arc<FrontendRt>,
-    io: Rc<ClientIo>,
-    peer: SocketAddr,
-    local_port: u16,
+    pub(super) fe: Arc<FrontendRt>,
+    pub(super) io: Rc<ClientIo>,
+    pub(super) peer: SocketAddr,
+    pub(super) local_port: u16,
     /// The listener it came through (`so_name`, `so_id`).
-    listener: Arc<crate::net::listener::ListenerInfo>,
-    accepted: Instant,
-    conn_log: Option<Arc<ConnLog>>,
+    pub(super) listener: Arc<crate::net::listener::ListenerInfo>,
+    pub(super) accepted: Instant,
+    pub(super) conn_log: Option<Arc<ConnLog>>,
     /// The server connection kept for this client alone (`http-reuse never`).
-    session: Rc<SessionConn>,
+    pub(super) session: Rc<SessionConn>,
     /// `sess.` variables.
-    vars: Rc<RefCell<VarMap>>,
+    pub(super) vars: Rc<RefCell<VarMap>>,
     /// The response head being written; kept between requests.
-    wbuf: Vec<u8>,
+    pub(super) wbuf: Vec<u8>,
     /// The connection's timer, kept between requests (see [`next_head`]).
-    timer: Option<Pin<Box<Sleep>>>,
-    _ticket: ConnTicket,
+    pub(super) timer: Option<Pin<Box<Sleep>>>,
+    pub(super) _ticket: ConnTicket,
 }
 
 impl crate::net::parking::Parkable for ClientConn {
@@ -172,26 +172,32 @@ pub async fn serve_client(
             }
         }
     };
+    // HTTP/2 from the first byte: `proto h2`, or `h2` agreed by ALPN.
+    let h2 = listener.h2
+        || session
+            .as_ref()
+            .is_some_and(|s| s.facts.alpn.as_deref() == Some(&b"h2"[..]));
     let io =
         Rc::new(ClientIo::new(stream, session, fe.clone(), conn_log.clone()).with_proxied(proxied));
-    serve(
-        worker,
-        ClientConn {
-            fe,
-            io,
-            peer,
-            local_port,
-            listener,
-            accepted: Instant::now(),
-            conn_log,
-            session: Rc::default(),
-            vars: Rc::default(),
-            wbuf: Vec::new(),
-            timer: None,
-            _ticket: ticket,
-        },
-    )
-    .await;
+    let conn = ClientConn {
+        fe,
+        io,
+        peer,
+        local_port,
+        listener,
+        accepted: Instant::now(),
+        conn_log,
+        session: Rc::default(),
+        vars: Rc::default(),
+        wbuf: Vec::new(),
+        timer: None,
+        _ticket: ticket,
+    };
+    if h2 {
+        super::h2::serve(worker, conn).await;
+    } else {
+        serve(worker, conn).await;
+    }
 }
 
 /// What waiting for the next request head gave.
@@ -207,6 +213,8 @@ enum Next {
     Closed,
     /// No complete head.
     Failed(ConnEnd),
+    /// The client sent the HTTP/2 preface: the connection speaks HTTP/2 from now on.
+    H2,
 }
 
 /// What comes after a request.
@@ -268,6 +276,7 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
             }
             Next::Closed => break None,
             Next::Failed(end) => break Some(end),
+            Next::H2 => return super::h2::serve(worker, conn).await,
         }
     };
     let ClientConn {
@@ -343,7 +352,17 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
         Park,
     }
     loop {
-        if io.has_buffered() {
+        // A new connection may start with the HTTP/2 preface (prior knowledge), as HAProxy 2.6 accepts it on a
+        // clear-text bind: it is looked for before the first request only.
+        let mut undecided = false;
+        if io.requests() == 0 {
+            match super::h2::preface(&io.rbuf()) {
+                Some(true) => return Next::H2,
+                None => undecided = true,
+                Some(false) => {}
+            }
+        }
+        if io.has_buffered() && !undecided {
             match request_in::parse_with(&mut io.rbuf(), max_head, max_headers, accept_invalid) {
                 Ok(Some(head)) => return Next::Head(head),
                 Ok(None) => {}

@@ -7,6 +7,7 @@ pub mod buffered;
 pub mod client;
 pub mod client_body;
 pub(crate) mod cookie;
+pub(crate) mod h2;
 pub mod headers;
 pub mod pool;
 pub mod reqbody;

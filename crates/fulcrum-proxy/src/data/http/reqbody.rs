@@ -21,6 +21,10 @@ pub enum ReqBody {
     Stream(ClientBody),
     /// Streamed from the client, its first bytes already read (waited for).
     Prefetched(Box<Prefetched<ClientBody>>),
+    /// Streamed from an HTTP/2 stream.
+    H2(super::h2::H2Body),
+    /// Streamed from an HTTP/2 stream, its first bytes already read (waited for).
+    H2Prefetched(Box<Prefetched<super::h2::H2Body>>),
     /// No body.
     Empty,
 }
@@ -39,8 +43,15 @@ impl ReqBody {
             };
             *self = ReqBody::Prefetched(Box::new(Prefetched::new(b)));
         }
+        if let ReqBody::H2(_) = self {
+            let ReqBody::H2(b) = std::mem::replace(self, ReqBody::Empty) else {
+                unreachable!("checked just above")
+            };
+            *self = ReqBody::H2Prefetched(Box::new(Prefetched::new(b)));
+        }
         match self {
             ReqBody::Prefetched(p) => p.wait(want, deadline, idle).await,
+            ReqBody::H2Prefetched(p) => p.wait(want, deadline, idle).await,
             _ => Waited::Done,
         }
     }
@@ -49,6 +60,7 @@ impl ReqBody {
     pub fn prefetched(&self) -> usize {
         match self {
             ReqBody::Prefetched(p) => p.len(),
+            ReqBody::H2Prefetched(p) => p.len(),
             _ => 0,
         }
     }
@@ -57,13 +69,18 @@ impl ReqBody {
     pub fn prefetched_data(&self) -> Option<bytes::Bytes> {
         match self {
             ReqBody::Prefetched(p) => Some(p.data()),
+            ReqBody::H2Prefetched(p) => Some(p.data()),
             _ => None,
         }
     }
 
     /// Whether the client's body failed (it closed or sent something invalid) while it was waited for.
     pub fn failed(&self) -> bool {
-        matches!(self, ReqBody::Prefetched(p) if p.failed())
+        match self {
+            ReqBody::Prefetched(p) => p.failed(),
+            ReqBody::H2Prefetched(p) => p.failed(),
+            _ => false,
+        }
     }
 }
 
@@ -78,6 +95,8 @@ impl Body for ReqBody {
         match self.get_mut() {
             ReqBody::Stream(b) => Pin::new(b).poll_frame(cx),
             ReqBody::Prefetched(b) => Pin::new(&mut **b).poll_frame(cx),
+            ReqBody::H2(b) => Pin::new(b).poll_frame(cx),
+            ReqBody::H2Prefetched(b) => Pin::new(&mut **b).poll_frame(cx),
             ReqBody::Empty => Poll::Ready(None),
         }
     }
@@ -86,6 +105,8 @@ impl Body for ReqBody {
         match self {
             ReqBody::Stream(b) => b.is_end_stream(),
             ReqBody::Prefetched(b) => b.is_end_stream(),
+            ReqBody::H2(b) => b.is_end_stream(),
+            ReqBody::H2Prefetched(b) => b.is_end_stream(),
             ReqBody::Empty => true,
         }
     }
@@ -94,6 +115,8 @@ impl Body for ReqBody {
         match self {
             ReqBody::Stream(b) => b.size_hint(),
             ReqBody::Prefetched(b) => b.size_hint(),
+            ReqBody::H2(b) => b.size_hint(),
+            ReqBody::H2Prefetched(b) => b.size_hint(),
             ReqBody::Empty => SizeHint::with_exact(0),
         }
     }

@@ -248,10 +248,15 @@ impl ServerConn {
         let has_body = !body.is_end_stream();
         let framing = request_head::body_framing(&parts.headers, has_body);
         self.wbuf.clear();
+        // A request from an HTTP/2 client carries an absolute URI; the server is sent its origin form.
+        let origin = parts
+            .extensions
+            .get::<fulcrum_http::h2map::NormalizedUri>()
+            .map(|_| fulcrum_http::h2map::origin_form(&parts.uri));
         request_head::encode(
             &mut self.wbuf,
             &parts.method,
-            &parts.uri,
+            origin.as_ref().unwrap_or(&parts.uri),
             parts.version,
             &parts.headers,
             framing,

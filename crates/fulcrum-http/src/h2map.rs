@@ -1,0 +1,317 @@
+//! The mapping between an HTTP/2 message and the proxy's request and response types, sans-IO: what an HTTP/2
+//! codec decoded (pseudo-headers already in the method and the URI) becomes a request the HTTP/1 request path
+//! reads the same way, and a response head is made fit to go out on an HTTP/2 stream.
+//!
+//! As HAProxy 2.6 maps an HTTP/2 request:
+//! - `:authority` becomes the `Host` header (first of the headers), replacing any `Host` the client sent
+//!   (RFC 9113 section 8.3.1); the URI keeps its absolute form (`url` reads `http://host/path`), and a server
+//!   is sent its origin form ([`NormalizedUri`]);
+//! - the `Cookie` header fields, which HTTP/2 lets a client split, are joined with `; ` into one, placed last
+//!   (RFC 9113 section 8.2.3);
+//! - connection-specific header fields make the request malformed (RFC 9113 section 8.2.2), and so does a `TE`
+//!   other than `trailers`.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use http::Version;
+
+/// Marks a request whose URI was made absolute from HTTP/2 pseudo-headers: a server is sent its origin form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NormalizedUri;
+
+/// Why an HTTP/2 request is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum H2MapError {
+    /// A connection-specific header field (RFC 9113 section 8.2.2).
+    #[error("connection-specific header field '{0}' in an HTTP/2 request")]
+    ConnectionHeader(HeaderName),
+    /// `TE` with a value other than `trailers`.
+    #[error("TE header field other than 'trailers' in an HTTP/2 request")]
+    Te,
+    /// Neither `:authority` nor `Host`, or an invalid one.
+    #[error("HTTP/2 request without a valid :authority or Host")]
+    Authority,
+    /// A value that cannot be carried (a joined cookie that is not a valid header value).
+    #[error("invalid header value in an HTTP/2 request")]
+    Value,
+}
+
+/// Header fields that HTTP/2 forbids (RFC 9113 section 8.2.2); `TE` is checked apart.
+const CONNECTION_SPECIFIC: [&str; 5] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Turns the head of a request received on an HTTP/2 stream into the request the proxy serves: see the module
+/// documentation. `tls`: the connection is TLS (the scheme when the client sent none).
+pub fn request_from_h2(parts: &mut http::request::Parts, tls: bool) -> Result<(), H2MapError> {
+    for name in CONNECTION_SPECIFIC {
+        if parts.headers.contains_key(name) {
+            return Err(H2MapError::ConnectionHeader(HeaderName::from_static(name)));
+        }
+    }
+    for te in parts.headers.get_all(header::TE) {
+        if !te.as_bytes().eq_ignore_ascii_case(b"trailers") {
+            return Err(H2MapError::Te);
+        }
+    }
+    parts.version = Version::HTTP_2;
+    // Values arrive as the client wrote them: surrounding blanks are trimmed, as an HTTP/1 head's are.
+    for v in parts.headers.values_mut() {
+        let b = v.as_bytes();
+        if b.first().is_some_and(|c| *c == b' ' || *c == b'\t')
+            || b.last().is_some_and(|c| *c == b' ' || *c == b'\t')
+        {
+            let t = b.trim_ascii();
+            *v = HeaderValue::from_bytes(t).map_err(|_| H2MapError::Value)?;
+        }
+    }
+    let authority = match parts.uri.authority() {
+        Some(a) => Some(a.clone()),
+        None => match parts.headers.get(header::HOST) {
+            Some(h) => Some(Authority::try_from(h.as_bytes()).map_err(|_| H2MapError::Authority)?),
+            None => None,
+        },
+    };
+    let scheme =
+        parts
+            .uri
+            .scheme()
+            .cloned()
+            .unwrap_or(if tls { Scheme::HTTPS } else { Scheme::HTTP });
+    // Scheme-based normalization (RFC 3986 section 6.2.3), as HAProxy 2.5+ does it: the scheme's default port is
+    // dropped from the authority, and so from Host.
+    let authority = authority.map(|a| match (a.port_u16(), scheme.as_str()) {
+        (Some(80), "http") | (Some(443), "https") => Authority::try_from(a.host()).unwrap_or(a),
+        _ => a,
+    });
+    // CONNECT names only an authority: the URI stays as it is.
+    if parts.method != http::Method::CONNECT {
+        if let Some(a) = &authority {
+            let pq = parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/"));
+            parts.uri = Uri::builder()
+                .scheme(scheme.clone())
+                .authority(a.clone())
+                .path_and_query(pq)
+                .build()
+                .map_err(|_| H2MapError::Authority)?;
+            parts.extensions.insert(NormalizedUri);
+        }
+    }
+    // The headers are laid out again only when they must move: a Host to put first or cookies to join.
+    let cookies = parts.headers.get_all(header::COOKIE).iter().count();
+    let host_ok = match (&authority, parts.headers.get(header::HOST)) {
+        (None, _) => true,
+        (Some(a), Some(h)) => h.as_bytes() == a.as_str().as_bytes() && host_first(&parts.headers),
+        (Some(_), None) => false,
+    };
+    if host_ok && cookies <= 1 {
+        return Ok(());
+    }
+    let old = std::mem::take(&mut parts.headers);
+    let mut out = HeaderMap::with_capacity(old.len() + 1);
+    if let Some(a) = &authority {
+        let v = HeaderValue::from_str(a.as_str()).map_err(|_| H2MapError::Authority)?;
+        out.insert(header::HOST, v);
+    }
+    let mut cookie: Vec<u8> = Vec::new();
+    let mut name: Option<HeaderName> = None;
+    for (n, v) in old {
+        if let Some(n) = n {
+            name = Some(n);
+        }
+        let Some(n) = &name else { continue };
+        if *n == header::HOST && authority.is_some() {
+            continue;
+        }
+        if *n == header::COOKIE {
+            if !cookie.is_empty() {
+                cookie.extend_from_slice(b"; ");
+            }
+            cookie.extend_from_slice(v.as_bytes());
+            continue;
+        }
+        out.append(n.clone(), v);
+    }
+    if cookies > 0 {
+        let v = HeaderValue::from_bytes(&cookie).map_err(|_| H2MapError::Value)?;
+        out.append(header::COOKIE, v);
+    }
+    parts.headers = out;
+    Ok(())
+}
+
+fn host_first(headers: &HeaderMap) -> bool {
+    headers.keys().next() == Some(&header::HOST)
+}
+
+/// The URI a server is sent for `uri` when the request is marked [`NormalizedUri`]: its origin form.
+pub fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(pq) => Uri::from(pq.clone()),
+        None => Uri::from_static("/"),
+    }
+}
+
+/// Makes a response head fit for an HTTP/2 stream: the connection-specific header fields (and those that
+/// `Connection` names) are removed, and the version set to HTTP/2.
+pub fn response_for_h2(parts: &mut http::response::Parts) {
+    strip_connection_specific(&mut parts.headers);
+    parts.version = Version::HTTP_2;
+}
+
+/// Removes the header fields HTTP/2 cannot carry: those named by `Connection`, then the connection-specific
+/// ones themselves.
+pub fn strip_connection_specific(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = crate::headers::all_tokens(headers, header::CONNECTION)
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            headers.remove(n);
+        }
+    }
+    for name in CONNECTION_SPECIFIC {
+        headers.remove(name);
+    }
+    // A response carries no `TE` meaning anything on HTTP/2.
+    headers.remove(header::TE);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = http::Request::builder().uri(uri);
+        for (n, v) in headers {
+            b = b.header(*n, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn authority_becomes_the_first_host_and_the_uri_stays_absolute() {
+        let mut p = parts("http://example.test:8080/a?b", &[("accept", "*/*")]);
+        request_from_h2(&mut p, false).unwrap();
+        assert_eq!(p.version, Version::HTTP_2);
+        assert_eq!(p.uri, "http://example.test:8080/a?b");
+        assert_eq!(p.headers.keys().next().unwrap(), "host");
+        assert_eq!(p.headers["host"], "example.test:8080");
+        assert!(p.extensions.get::<NormalizedUri>().is_some());
+        assert_eq!(origin_form(&p.uri), "/a?b");
+    }
+
+    #[test]
+    fn authority_wins_over_a_host_header() {
+        let mut p = parts("https://a.test/", &[("host", "b.test"), ("x", "1")]);
+        request_from_h2(&mut p, true).unwrap();
+        assert_eq!(p.headers.get_all("host").iter().count(), 1);
+        assert_eq!(p.headers["host"], "a.test");
+        let names: Vec<_> = p.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["host", "x"]);
+    }
+
+    #[test]
+    fn the_default_port_of_the_scheme_is_dropped() {
+        for (uri, tls, want_uri, want_host) in [
+            ("http://h:80/", false, "http://h/", "h"),
+            ("http://h:8080/", false, "http://h:8080/", "h:8080"),
+            ("https://h:443/x", true, "https://h/x", "h"),
+            ("https://h:80/", true, "https://h:80/", "h:80"),
+        ] {
+            let mut p = parts(uri, &[("host", "other")]);
+            request_from_h2(&mut p, tls).unwrap();
+            assert_eq!(p.uri, want_uri);
+            assert_eq!(p.headers["host"], want_host);
+        }
+    }
+
+    #[test]
+    fn values_are_trimmed() {
+        let mut p = parts("/", &[("a", "  x y \t"), ("b", "z")]);
+        request_from_h2(&mut p, false).unwrap();
+        assert_eq!(p.headers["a"], "x y");
+        assert_eq!(p.headers["b"], "z");
+    }
+
+    #[test]
+    fn host_alone_gives_the_authority() {
+        let mut p = parts("/p", &[("host", "h.test")]);
+        request_from_h2(&mut p, true).unwrap();
+        assert_eq!(p.uri, "https://h.test/p");
+    }
+
+    #[test]
+    fn no_authority_keeps_the_origin_form() {
+        let mut p = parts("/p", &[]);
+        request_from_h2(&mut p, false).unwrap();
+        assert_eq!(p.uri, "/p");
+        assert!(p.extensions.get::<NormalizedUri>().is_none());
+    }
+
+    #[test]
+    fn cookies_are_joined_into_one_field_placed_last() {
+        let mut p = parts(
+            "http://a.test/",
+            &[
+                ("cookie", "a=1"),
+                ("x", "y"),
+                ("cookie", "b=2"),
+                ("cookie", "c=3"),
+            ],
+        );
+        request_from_h2(&mut p, false).unwrap();
+        assert_eq!(p.headers.get_all("cookie").iter().count(), 1);
+        assert_eq!(p.headers["cookie"], "a=1; b=2; c=3");
+        let names: Vec<_> = p.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["host", "x", "cookie"]);
+    }
+
+    #[test]
+    fn connection_specific_headers_and_te_are_refused() {
+        for h in CONNECTION_SPECIFIC {
+            let mut p = parts("http://a.test/", &[(h, "x")]);
+            assert_eq!(
+                request_from_h2(&mut p, false),
+                Err(H2MapError::ConnectionHeader(HeaderName::from_static(h)))
+            );
+        }
+        let mut p = parts("http://a.test/", &[("te", "gzip")]);
+        assert_eq!(request_from_h2(&mut p, false), Err(H2MapError::Te));
+        let mut p = parts("http://a.test/", &[("te", "trailers")]);
+        request_from_h2(&mut p, false).unwrap();
+        assert_eq!(p.headers["te"], "trailers");
+    }
+
+    #[test]
+    fn a_bad_host_is_refused() {
+        let mut p = parts("/", &[("host", "a b")]);
+        assert_eq!(request_from_h2(&mut p, false), Err(H2MapError::Authority));
+    }
+
+    #[test]
+    fn responses_lose_connection_specific_fields() {
+        let mut r = http::Response::builder()
+            .header("connection", "close, x-hop")
+            .header("keep-alive", "timeout=5")
+            .header("x-hop", "1")
+            .header("transfer-encoding", "chunked")
+            .header("x-end", "2")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        response_for_h2(&mut r);
+        let names: Vec<_> = r.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-end"]);
+        assert_eq!(r.version, Version::HTTP_2);
+    }
+}

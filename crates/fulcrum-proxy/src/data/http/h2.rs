@@ -1,0 +1,438 @@
+//! A client connection served over HTTP/2: `bind ... proto h2`, ALPN `h2` on a TLS bind, or the HTTP/2 preface
+//! (`PRI * HTTP/2.0`) sent first on a clear-text HTTP/1 bind, as HAProxy 2.6 detects it.
+//!
+//! The `h2` crate is the codec (HPACK, frames, flow control, stream states). The connection task drives it and
+//! accepts streams; each stream becomes a request served by its own local task through the same
+//! [`super::request::handle`] as an HTTP/1 request (rules, balancing, queues, counters, one access-log line per
+//! stream). The request body is the stream's data ([`H2Body`]); the response head, body (sent as the client's
+//! flow-control windows open) and trailers go back on the stream. A stream the client resets gives its request
+//! up at once.
+//!
+//! Limits, with HAProxy's keywords: `tune.h2.max-concurrent-streams`, `tune.h2.header-table-size`,
+//! `tune.h2.initial-window-size`, `tune.h2.max-frame-size`; a header block (HEADERS and its CONTINUATION frames)
+//! larger than `tune.bufsize` is refused, which bounds CONTINUATION floods and HPACK bombs; streams reset by the
+//! client before they were served are bounded (rapid reset, GOAWAY `ENHANCE_YOUR_CALM`). A connection without
+//! streams is closed after `timeout http-keep-alive` (else `timeout client`); a soft stop sends GOAWAY.
+
+use std::cell::Cell;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use h2::server::SendResponse;
+use h2::{Reason, RecvStream, SendStream};
+use http::{Method, Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tracing::debug;
+
+use super::body::ProxyBody;
+use super::client::ClientConn;
+use super::reqbody::ReqBody;
+use super::request::{self, Client};
+use crate::data::client_io::ClientIo;
+use crate::data::http_log::TxnSlot;
+use crate::data::worker_state::Worker;
+use crate::model::counters::Counters;
+
+/// The HTTP/2 connection preface a client sends first.
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether `buf` starts with the HTTP/2 preface: `Some(true)` when it does, `None` when it is still a part of it
+/// (more bytes are needed to tell), `Some(false)` when it is not.
+pub fn preface(buf: &[u8]) -> Option<bool> {
+    if buf.len() >= PREFACE.len() {
+        Some(buf.starts_with(PREFACE))
+    } else if PREFACE.starts_with(buf) {
+        None
+    } else {
+        Some(false)
+    }
+}
+
+/// How often an idle connection looks whether a soft stop began.
+const DRAIN_CHECK: Duration = Duration::from_secs(1);
+
+/// The connection-level receive window, set once the first stream arrives (a WINDOW_UPDATE right after the
+/// SETTINGS would come before the client's SETTINGS acknowledgement, where HAProxy sends none): room for several
+/// streams' uploads at once.
+const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+
+/// The most streams the client may reset before they are served, per connection, before the connection is closed
+/// (GOAWAY `ENHANCE_YOUR_CALM`).
+const MAX_PENDING_RESETS: usize = 50;
+
+/// The most streams the proxy may reset for the client's protocol errors before it closes the connection.
+const MAX_LOCAL_ERROR_RESETS: usize = 100;
+
+/// The client connection seen by the `h2` codec: reads take the bytes already received first (the preface read
+/// by the HTTP/1 loop), then read through [`ClientIo`] (TLS included, bytes counted).
+struct H2Io(Rc<ClientIo>);
+
+impl AsyncRead for H2Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let io = &self.0;
+        if io.rbuf().is_empty() {
+            ready!(io.poll_fill(cx, buf.remaining()))?;
+        }
+        let mut rb = io.rbuf();
+        let n = rb.len().min(buf.remaining());
+        buf.put_slice(&rb[..n]);
+        rb.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for H2Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.0.poll_write(cx, &[io::IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.0.poll_write(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    // Writes reach the socket (TLS records included) before they return.
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.shutdown_write();
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A request body streamed from an HTTP/2 stream. The client's window is opened again as the server takes the
+/// bytes, so a slow server slows the client down instead of filling memory.
+pub struct H2Body {
+    recv: RecvStream,
+}
+
+impl Body for H2Body {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match ready!(self.recv.poll_data(cx)) {
+            Some(Ok(data)) => {
+                let _ = self.recv.flow_control().release_capacity(data.len());
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Some(Err(e)) => Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                e,
+            )))),
+            // Request trailers are not passed on to HTTP/1 servers.
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.recv.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+/// What the streams of one connection share.
+struct Shared {
+    conn: ClientConn,
+    /// Streams being served.
+    active: Cell<usize>,
+}
+
+/// Serves a client connection over HTTP/2 until it closes.
+pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
+    let tune = worker.snapshot.h2;
+    let max_header_list = worker.snapshot.buf_limits.fill().max(1024) as u32;
+    let mut builder = h2::server::Builder::new();
+    builder
+        .initial_window_size(tune.initial_window_size())
+        .max_concurrent_streams(tune.max_concurrent_streams())
+        .header_table_size(tune.header_table_size())
+        .max_frame_size(tune.max_frame_size())
+        .max_header_list_size(max_header_list)
+        .max_send_buffer_size(256 * 1024)
+        .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS));
+    let io = conn.io.clone();
+    let fe = conn.fe.clone();
+    let peer = conn.peer;
+    // The preface and the client's SETTINGS must arrive within the time allowed for a request head.
+    let handshake = builder.handshake::<_, Bytes>(H2Io(io.clone()));
+    let started = match fe.head_timeout() {
+        Some(limit) => tokio::time::timeout(limit, handshake)
+            .await
+            .map_err(|_| "timeout".to_string()),
+        None => Ok(handshake.await),
+    };
+    let mut h2c = match started.and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok(c) => c,
+        Err(e) => {
+            Counters::inc(&fe.stats.err_req);
+            debug!(frontend = %fe.name, %peer, error = %e, "HTTP/2 preface refused");
+            finish(&conn);
+            return;
+        }
+    };
+    let idle_limit = fe.timeouts.http_keep_alive.or(fe.timeouts.client);
+    let shared = Rc::new(Shared {
+        conn,
+        active: Cell::new(0),
+    });
+    let mut closing = false;
+    let mut widened = false;
+    let mut idle_since = tokio::time::Instant::now();
+    loop {
+        if !closing && worker.draining.get() {
+            h2c.graceful_shutdown();
+            closing = true;
+        }
+        let wait = match idle_limit {
+            Some(l) if shared.active.get() == 0 && !closing => {
+                let left = (idle_since + l).saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    debug!(frontend = %fe.name, %peer, "HTTP/2 connection idle: closed");
+                    h2c.graceful_shutdown();
+                    closing = true;
+                    DRAIN_CHECK
+                } else {
+                    left.min(DRAIN_CHECK)
+                }
+            }
+            _ => DRAIN_CHECK,
+        };
+        let accepted = tokio::select! {
+            a = h2c.accept() => a,
+            () = tokio::time::sleep(wait) => {
+                if shared.active.get() > 0 {
+                    idle_since = tokio::time::Instant::now();
+                }
+                continue;
+            }
+        };
+        match accepted {
+            Some(Ok((req, respond))) => {
+                if !widened {
+                    h2c.set_target_window_size(CONNECTION_WINDOW.max(tune.initial_window_size()));
+                    widened = true;
+                }
+                shared.active.set(shared.active.get() + 1);
+                tokio::task::spawn_local(serve_stream(
+                    worker.clone(),
+                    shared.clone(),
+                    req,
+                    respond,
+                ));
+                idle_since = tokio::time::Instant::now();
+            }
+            Some(Err(e)) => {
+                debug!(frontend = %fe.name, %peer, error = %e, "HTTP/2 connection error");
+                break;
+            }
+            None => break,
+        }
+    }
+    // The codec's last frames (GOAWAY) go out before the socket is shut.
+    let _ = std::future::poll_fn(|cx| h2c.poll_closed(cx)).await;
+    finish(&shared.conn);
+}
+
+fn finish(conn: &ClientConn) {
+    conn.io.finish();
+    if let Some(l) = &conn.conn_log {
+        l.close(None, false);
+    }
+}
+
+/// Serves one stream: its request through the request path, its response back on the stream.
+async fn serve_stream(
+    worker: Rc<Worker>,
+    shared: Rc<Shared>,
+    req: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
+    struct Active(Rc<Shared>);
+    impl Drop for Active {
+        fn drop(&mut self) {
+            self.0.active.set(self.0.active.get().saturating_sub(1));
+        }
+    }
+    let active = Active(shared);
+    let conn = &active.0.conn;
+    let fe = conn.fe.clone();
+    let io = conn.io.clone();
+    let (mut parts, recv) = req.into_parts();
+    if let Err(e) = fulcrum_http::h2map::request_from_h2(&mut parts, io.tls().is_some()) {
+        debug!(frontend = %fe.name, peer = %conn.peer, error = %e, "malformed HTTP/2 request");
+        Counters::inc(&fe.stats.err_req);
+        respond.send_reset(Reason::PROTOCOL_ERROR);
+        return;
+    }
+    let method = parts.method.clone();
+    let body = if recv.is_end_stream() {
+        ReqBody::Empty
+    } else {
+        ReqBody::H2(H2Body { recv })
+    };
+    let req = Request::from_parts(parts, body);
+    io.count_request();
+    let client = Client {
+        peer: conn.peer,
+        dst_port: conn.local_port,
+        listener: conn.listener.clone(),
+        first: io.requests() == 1,
+        session: conn.session.clone(),
+        vars: conn.vars.clone(),
+        conn: io.clone(),
+        stick: conn._ticket.stick.clone(),
+    };
+    let mut txn = TxnSlot::begin(conn.conn_log.as_ref(), &req);
+    let handled = request::handle(worker.clone(), fe.clone(), client, req, &mut txn);
+    // A stream the client resets gives its request up.
+    let resp = tokio::select! {
+        r = handled => r,
+        _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => {
+            debug!(frontend = %fe.name, peer = %conn.peer, "HTTP/2 stream reset by the client");
+            txn.abort(b"CH");
+            return;
+        }
+    };
+    let status = resp.status().as_u16();
+    fe.stats.response(status);
+    let log = txn.into_body_log(status);
+    let mut resp = resp.map(|b| b.with_log(log));
+    if resp
+        .extensions()
+        .get::<super::errors::CloseSilently>()
+        .is_some()
+        || resp.body_mut().take_tunnel().is_some()
+    {
+        // No answer (an empty errorfile), or a protocol switch HTTP/2 cannot carry: the stream is reset.
+        respond.send_reset(Reason::CANCEL);
+        return;
+    }
+    let (mut head, mut body) = resp.into_parts();
+    fulcrum_http::h2map::response_for_h2(&mut head);
+    let bodiless =
+        method == Method::HEAD || matches!(head.status.as_u16(), 204 | 304) || body.is_end_stream();
+    let send = match respond.send_response(Response::from_parts(head, ()), bodiless) {
+        Ok(s) => s,
+        Err(e) => {
+            debug!(frontend = %fe.name, peer = %conn.peer, error = %e, "HTTP/2 response not sent");
+            return;
+        }
+    };
+    if !bodiless {
+        send_body(send, &mut body, fe.timeouts.client).await;
+    }
+    drop(body);
+    if let Some(l) = &conn.conn_log {
+        l.flush_pending();
+    }
+}
+
+/// Sends the response body on the stream as the client's windows allow, then its trailers if any. A client that
+/// resets the stream, or a server body that fails (the stream is then reset), ends it early, and so does a client
+/// that keeps its window closed for `timeout client` (the stream is reset: a zero-window stall holds nothing long).
+async fn send_body(mut send: SendStream<Bytes>, body: &mut ProxyBody, idle: Option<Duration>) {
+    loop {
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            _ = std::future::poll_fn(|cx| send.poll_reset(cx)) => return,
+        };
+        let frame = match frame {
+            None => {
+                let _ = send.send_data(Bytes::new(), true);
+                return;
+            }
+            Some(Err(_)) => {
+                send.send_reset(Reason::INTERNAL_ERROR);
+                return;
+            }
+            Some(Ok(f)) => f,
+        };
+        let mut data = match frame.into_data() {
+            Ok(d) => d,
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    let mut trailers = trailers;
+                    fulcrum_http::h2map::strip_connection_specific(&mut trailers);
+                    let _ = send.send_trailers(trailers);
+                    return;
+                }
+                continue;
+            }
+        };
+        while !data.is_empty() {
+            send.reserve_capacity(data.len());
+            let mut granted = send.capacity();
+            if granted == 0 {
+                let wait = std::future::poll_fn(|cx| send.poll_capacity(cx));
+                let got = match idle {
+                    Some(limit) => match tokio::time::timeout(limit, wait).await {
+                        Ok(got) => got,
+                        Err(_) => {
+                            send.send_reset(Reason::CANCEL);
+                            return;
+                        }
+                    },
+                    None => wait.await,
+                };
+                granted = match got {
+                    Some(Ok(n)) => n,
+                    _ => return,
+                };
+                if granted == 0 {
+                    continue;
+                }
+            }
+            let chunk = data.split_to(granted.min(data.len()));
+            if send.send_data(chunk, false).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preface_is_told_apart_from_http1() {
+        assert_eq!(preface(PREFACE), Some(true));
+        assert_eq!(preface(b"PRI * HTTP/2.0\r\n"), None);
+        assert_eq!(preface(b""), None);
+        assert_eq!(preface(b"P"), None);
+        assert_eq!(preface(b"POST / HTTP/1.1\r\n"), Some(false));
+        assert_eq!(preface(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"), Some(false));
+        assert_eq!(preface(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Some(false));
+    }
+}
