@@ -241,67 +241,80 @@ static __always_inline void conns_add(__u32 idx, __s64 active, __s64 inactive)
 		__sync_fetch_and_add(&c->inactive, inactive);
 }
 
+/* The state of a pick by connection counts, carried through bpf_loop (the verifier checks the callback
+ * once instead of every iteration of an unrolled loop). */
+struct count_pick {
+	__u32 base;
+	__u32 sched;
+	__u32 best;
+	__u64 best_oh;
+	__u64 best_w;
+};
+
+static long count_pick_step(__u32 i, void *arg)
+{
+	struct count_pick *p = arg;
+	__u32 idx = p->base + i;
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
+	if (!d || !c || d->fwd == FWD_NONE || d->weight == 0)
+		return 0;
+	__u64 act = c->active > 0 ? c->active : 0;
+	__u64 inact = c->inactive > 0 ? c->inactive : 0;
+	__u64 w = d->weight;
+	__u64 oh;
+	int take = 0;
+	switch (p->sched) {
+	case SCHED_LC:
+		oh = act * 256 + inact;
+		take = p->best == NO_DEST || oh < p->best_oh;
+		break;
+	case SCHED_NQ:
+		if (act == 0) {
+			p->best = i;
+			return 1;
+		}
+		oh = act + 1;
+		take = p->best == NO_DEST || oh * p->best_w < p->best_oh * w;
+		break;
+	case SCHED_SED:
+		oh = act + 1;
+		take = p->best == NO_DEST || oh * p->best_w < p->best_oh * w;
+		break;
+	case SCHED_FO:
+		oh = 0;
+		take = p->best == NO_DEST || w > p->best_w;
+		break;
+	case SCHED_OVF:
+		oh = 0;
+		take = act < w && (p->best == NO_DEST || w > p->best_w);
+		break;
+	default: /* SCHED_WLC */
+		oh = act * 256 + inact;
+		take = p->best == NO_DEST || oh * p->best_w < p->best_oh * w;
+		break;
+	}
+	if (take) {
+		p->best = i;
+		p->best_oh = oh;
+		p->best_w = w;
+	}
+	return 0;
+}
+
 /* Picks by connection counts (lc, wlc, sed, nq, fo, ovf), IPVS's rules; NO_DEST when none is available. */
 static __always_inline __u32 pick_by_counts(const struct svc_info *svc)
 {
-	__u32 best = NO_DEST;
-	__u64 best_oh = 0, best_w = 0;
-	__u32 base = svc->id * MAX_DESTS;
-	for (__u32 i = 0; i < MAX_DESTS; i++) {
-		if (i >= svc->ndests)
-			break;
-		__u32 idx = base + i;
-		struct dest *d = bpf_map_lookup_elem(&dests, &idx);
-		struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
-		if (!d || !c || d->fwd == FWD_NONE || d->weight == 0)
-			continue;
-		__u64 act = c->active > 0 ? c->active : 0;
-		__u64 inact = c->inactive > 0 ? c->inactive : 0;
-		__u64 w = d->weight;
-		__u64 oh;
-		switch (svc->sched) {
-		case SCHED_LC:
-			oh = act * 256 + inact;
-			if (best == NO_DEST || oh < best_oh) {
-				best = i;
-				best_oh = oh;
-			}
-			break;
-		case SCHED_NQ:
-			if (act == 0)
-				return i;
-			/* fall through: sed among the busy ones */
-		case SCHED_SED:
-			oh = act + 1;
-			if (best == NO_DEST || oh * best_w < best_oh * w) {
-				best = i;
-				best_oh = oh;
-				best_w = w;
-			}
-			break;
-		case SCHED_FO:
-			if (best == NO_DEST || w > best_w) {
-				best = i;
-				best_w = w;
-			}
-			break;
-		case SCHED_OVF:
-			if (act < w && (best == NO_DEST || w > best_w)) {
-				best = i;
-				best_w = w;
-			}
-			break;
-		default: /* SCHED_WLC */
-			oh = act * 256 + inact;
-			if (best == NO_DEST || oh * best_w < best_oh * w) {
-				best = i;
-				best_oh = oh;
-				best_w = w;
-			}
-			break;
-		}
-	}
-	return best;
+	struct count_pick p = {
+		.base = svc->id * MAX_DESTS,
+		.sched = svc->sched,
+		.best = NO_DEST,
+	};
+	__u32 n = svc->ndests;
+	if (n > MAX_DESTS)
+		n = MAX_DESTS;
+	bpf_loop(n, count_pick_step, &p, 0);
+	return p.best;
 }
 
 /* Picks a real server for a new flow; NO_DEST when none is available. */

@@ -304,7 +304,8 @@ fn malformed_fragmented_icmp_and_non_ip_pass_untouched() {
     let Some(x) = setup(&[service("rr", &[1])]) else { return };
     let good = syn_from(7000);
     let mut frames: Vec<(&str, Vec<u8>)> = vec![
-        ("runt frame", good[..10].to_vec()),
+        // (BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header)
+        ("Ethernet header only", good[..14].to_vec()),
         ("truncated IPv4 header", good[..30].to_vec()),
         ("truncated TCP header", good[..40].to_vec()),
         ("first fragment", ipv4(CLIENT, VIP, 6, 0x2000, &tcp(7000, 80, SYN))),
