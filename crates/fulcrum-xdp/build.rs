@@ -15,10 +15,12 @@ fn main() {
     let obj = out.join("xdp_lb.o");
     let candidates: Vec<String> = match std::env::var("FULCRUM_CLANG") {
         Ok(c) if !c.is_empty() => vec![c],
-        _ => ["clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        _ => [
+            "clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
     };
     let arch_include = format!(
         "-I/usr/include/{}-linux-gnu",
@@ -27,7 +29,9 @@ fn main() {
     let mut reasons = Vec::new();
     for clang in &candidates {
         let res = Command::new(clang)
-            .args(["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Werror"])
+            .args([
+                "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Werror",
+            ])
             .arg(&arch_include)
             .arg("-c")
             .arg("bpf/xdp_lb.c")
@@ -42,7 +46,10 @@ fn main() {
             }
             Ok(o) => reasons.push(format!(
                 "{clang}: {}",
-                String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or("failed")
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("failed")
             )),
             Err(e) => reasons.push(format!("{clang}: {e}")),
         }

@@ -1,6 +1,8 @@
 //! Loading the XDP program with aya, filling its maps, attaching it, and reading it back.
 
-use crate::layout::{Config, Conns, Counters, Dest, Flow, FlowKey, SvcInfo, SvcKey, MAX_DESTS, TAB_SIZE};
+use crate::layout::{
+    Config, Conns, Counters, Dest, Flow, FlowKey, SvcInfo, SvcKey, MAX_DESTS, TAB_SIZE,
+};
 use crate::plan::Plan;
 use crate::XdpError;
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues};
@@ -49,7 +51,9 @@ fn object() -> Result<&'static [u8], XdpError> {
 
 #[cfg(not(fulcrum_xdp_obj))]
 fn object() -> Result<&'static [u8], XdpError> {
-    Err(XdpError::Unavailable(env!("FULCRUM_XDP_MISSING").to_string()))
+    Err(XdpError::Unavailable(
+        env!("FULCRUM_XDP_MISSING").to_string(),
+    ))
 }
 
 /// The loaded program and its maps.
@@ -77,7 +81,8 @@ impl Xdp {
     /// Loads the program into the kernel (not attached anywhere yet).
     pub fn load() -> Result<Xdp, XdpError> {
         let obj = object()?;
-        let mut ebpf = Ebpf::load(obj).map_err(|e| XdpError::Unavailable(format!("loading the object: {e}")))?;
+        let mut ebpf = Ebpf::load(obj)
+            .map_err(|e| XdpError::Unavailable(format!("loading the object: {e}")))?;
         let prog: &mut XdpProg = ebpf
             .program_mut(PROGRAM)
             .ok_or_else(|| XdpError::Unavailable(format!("no program {PROGRAM} in the object")))?
@@ -109,7 +114,8 @@ impl Xdp {
         {
             let mut cfg: Array<&mut MapData, Config> = Array::try_from(self.map_mut("config")?)
                 .map_err(|e| XdpError::bpf("map config", e))?;
-            cfg.set(0, plan.config, 0).map_err(|e| XdpError::bpf("config", e))?;
+            cfg.set(0, plan.config, 0)
+                .map_err(|e| XdpError::bpf("config", e))?;
         }
         for s in &plan.services {
             let base = s.info.id * MAX_DESTS;
@@ -118,10 +124,14 @@ impl Xdp {
                 let mut dests: Array<&mut MapData, Dest> = Array::try_from(self.map_mut("dests")?)
                     .map_err(|e| XdpError::bpf("map dests", e))?;
                 for (i, d) in s.dests.iter().enumerate() {
-                    dests.set(base + i as u32, d, 0).map_err(|e| XdpError::bpf("dests", e))?;
+                    dests
+                        .set(base + i as u32, d, 0)
+                        .map_err(|e| XdpError::bpf("dests", e))?;
                 }
                 for i in s.dests.len() as u32..old.max(s.dests.len() as u32) {
-                    dests.set(base + i, Dest::default(), 0).map_err(|e| XdpError::bpf("dests", e))?;
+                    dests
+                        .set(base + i, Dest::default(), 0)
+                        .map_err(|e| XdpError::bpf("dests", e))?;
                 }
             }
             {
@@ -129,19 +139,29 @@ impl Xdp {
                     .map_err(|e| XdpError::bpf("map sched_tab", e))?;
                 let tbase = s.info.id * TAB_SIZE;
                 for (i, d) in s.table.iter().enumerate() {
-                    tab.set(tbase + i as u32, d, 0).map_err(|e| XdpError::bpf("sched_tab", e))?;
+                    tab.set(tbase + i as u32, d, 0)
+                        .map_err(|e| XdpError::bpf("sched_tab", e))?;
                 }
             }
         }
         let mut services: HashMap<&mut MapData, SvcKey, SvcInfo> =
-            HashMap::try_from(self.map_mut("services")?).map_err(|e| XdpError::bpf("map services", e))?;
+            HashMap::try_from(self.map_mut("services")?)
+                .map_err(|e| XdpError::bpf("map services", e))?;
         for s in &plan.services {
-            services.insert(s.key, s.info, 0).map_err(|e| XdpError::bpf("services", e))?;
+            services
+                .insert(s.key, s.info, 0)
+                .map_err(|e| XdpError::bpf("services", e))?;
         }
         let keep: std::collections::HashSet<SvcKey> = plan.services.iter().map(|s| s.key).collect();
-        let gone: Vec<SvcKey> = services.keys().filter_map(Result::ok).filter(|k| !keep.contains(k)).collect();
+        let gone: Vec<SvcKey> = services
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| !keep.contains(k))
+            .collect();
         for k in gone {
-            services.remove(&k).map_err(|e| XdpError::bpf("services", e))?;
+            services
+                .remove(&k)
+                .map_err(|e| XdpError::bpf("services", e))?;
         }
         self.stored = plan
             .services
@@ -159,7 +179,11 @@ impl Xdp {
             .ok_or_else(|| XdpError::bpf("program", "missing"))?
             .try_into()
             .map_err(|e| XdpError::bpf("program", e))?;
-        let flags = if skb_mode { XdpFlags::SKB_MODE } else { XdpFlags::default() };
+        let flags = if skb_mode {
+            XdpFlags::SKB_MODE
+        } else {
+            XdpFlags::default()
+        };
         prog.attach(ifname, flags)
             .map_err(|e| XdpError::bpf(format!("attaching to {ifname}"), e))?;
         Ok(())
@@ -194,7 +218,10 @@ impl Xdp {
             )
         };
         if rc < 0 {
-            return Err(XdpError::bpf("BPF_PROG_TEST_RUN", std::io::Error::last_os_error()));
+            return Err(XdpError::bpf(
+                "BPF_PROG_TEST_RUN",
+                std::io::Error::last_os_error(),
+            ));
         }
         out.truncate((attr.data_size_out as usize).min(out.len()));
         Ok((Verdict::from(attr.retval), out))
@@ -202,23 +229,28 @@ impl Xdp {
 
     /// Counters of service `sid`, summed over the CPUs.
     pub fn service_counters(&self, sid: u32) -> Result<Counters, XdpError> {
-        let m: PerCpuArray<&MapData, Counters> =
-            PerCpuArray::try_from(self.map("svc_stats")?).map_err(|e| XdpError::bpf("map svc_stats", e))?;
-        Ok(sum(&m.get(&sid, 0).map_err(|e| XdpError::bpf("svc_stats", e))?))
+        let m: PerCpuArray<&MapData, Counters> = PerCpuArray::try_from(self.map("svc_stats")?)
+            .map_err(|e| XdpError::bpf("map svc_stats", e))?;
+        Ok(sum(&m
+            .get(&sid, 0)
+            .map_err(|e| XdpError::bpf("svc_stats", e))?))
     }
 
     /// Counters of real server `didx` of service `sid`, summed over the CPUs.
     pub fn dest_counters(&self, sid: u32, didx: u32) -> Result<Counters, XdpError> {
-        let m: PerCpuArray<&MapData, Counters> =
-            PerCpuArray::try_from(self.map("dest_stats")?).map_err(|e| XdpError::bpf("map dest_stats", e))?;
-        Ok(sum(&m.get(&(sid * MAX_DESTS + didx), 0).map_err(|e| XdpError::bpf("dest_stats", e))?))
+        let m: PerCpuArray<&MapData, Counters> = PerCpuArray::try_from(self.map("dest_stats")?)
+            .map_err(|e| XdpError::bpf("map dest_stats", e))?;
+        Ok(sum(&m
+            .get(&(sid * MAX_DESTS + didx), 0)
+            .map_err(|e| XdpError::bpf("dest_stats", e))?))
     }
 
     /// Live connection counts of real server `didx` of service `sid`.
     pub fn dest_conns(&self, sid: u32, didx: u32) -> Result<Conns, XdpError> {
-        let m: Array<&MapData, Conns> =
-            Array::try_from(self.map("dest_conns")?).map_err(|e| XdpError::bpf("map dest_conns", e))?;
-        m.get(&(sid * MAX_DESTS + didx), 0).map_err(|e| XdpError::bpf("dest_conns", e))
+        let m: Array<&MapData, Conns> = Array::try_from(self.map("dest_conns")?)
+            .map_err(|e| XdpError::bpf("map dest_conns", e))?;
+        m.get(&(sid * MAX_DESTS + didx), 0)
+            .map_err(|e| XdpError::bpf("dest_conns", e))
     }
 
     /// The flow table's entries.

@@ -322,7 +322,11 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                 table_of(HashTable::build_with(&states, HASH_TABLE_SIZE, false).buckets())
             }
             sched::MH => {
-                let ids: Vec<u64> = s.dests.iter().map(|d| maglev_name(d.addr, d.port)).collect();
+                let ids: Vec<u64> = s
+                    .dests
+                    .iter()
+                    .map(|d| maglev_name(d.addr, d.port))
+                    .collect();
                 match Maglev::build(&ids, &weights, MAGLEV_SIZE) {
                     Ok(t) => table_of(t.table()),
                     Err(e) => return Err(XdpError::Unsupported(format!("service {name}: {e}"))),
@@ -389,9 +393,17 @@ mod tests {
 
     #[test]
     fn rr_skips_quiesced_and_wrr_follows_weights() {
-        let p = plan(&[svc("rr", vec![dest(2, 1), dest(3, 0), dest(4, 5)])], Timeouts::default()).unwrap();
+        let p = plan(
+            &[svc("rr", vec![dest(2, 1), dest(3, 0), dest(4, 5)])],
+            Timeouts::default(),
+        )
+        .unwrap();
         assert_eq!(p.services[0].table, vec![0, 2]);
-        let p = plan(&[svc("wrr", vec![dest(2, 1), dest(3, 2)])], Timeouts::default()).unwrap();
+        let p = plan(
+            &[svc("wrr", vec![dest(2, 1), dest(3, 2)])],
+            Timeouts::default(),
+        )
+        .unwrap();
         let t = &p.services[0].table;
         assert_eq!(t.len(), 3);
         assert_eq!(t.iter().filter(|&&d| d == 1).count(), 2);
@@ -399,12 +411,23 @@ mod tests {
 
     #[test]
     fn hashing_tables_match_the_nftables_plane_sizes() {
-        let p = plan(&[svc("sh", vec![dest(2, 1), dest(3, 1)])], Timeouts::default()).unwrap();
+        let p = plan(
+            &[svc("sh", vec![dest(2, 1), dest(3, 1)])],
+            Timeouts::default(),
+        )
+        .unwrap();
         assert_eq!(p.services[0].table.len(), 256);
-        let p = plan(&[svc("mh", vec![dest(2, 1), dest(3, 0)])], Timeouts::default()).unwrap();
+        let p = plan(
+            &[svc("mh", vec![dest(2, 1), dest(3, 0)])],
+            Timeouts::default(),
+        )
+        .unwrap();
         let t = &p.services[0].table;
         assert_eq!(t.len(), MAGLEV_SIZE);
-        assert!(t.iter().all(|&d| d == 0), "a quiesced server gets no Maglev slot");
+        assert!(
+            t.iter().all(|&d| d == 0),
+            "a quiesced server gets no Maglev slot"
+        );
         assert_eq!(p.services[0].key.port, 80u16.to_be());
     }
 

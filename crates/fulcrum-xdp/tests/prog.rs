@@ -50,13 +50,18 @@ fn service(sched: &str, weights: &[u32]) -> ServiceSpec {
         port: 80,
         proto: 6,
         scheduler: sched.into(),
-        dests: weights.iter().enumerate().map(|(i, &w)| dest(i, w, LO)).collect(),
+        dests: weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| dest(i, w, LO))
+            .collect(),
     }
 }
 
 fn setup(services: &[ServiceSpec]) -> Option<Xdp> {
     let mut x = load()?;
-    x.apply(&plan(services, Timeouts::default()).expect("plan")).expect("apply");
+    x.apply(&plan(services, Timeouts::default()).expect("plan"))
+        .expect("apply");
     Some(x)
 }
 
@@ -181,7 +186,11 @@ fn dr_new_flow_then_established_flow() {
     assert_eq!((v, out), (Verdict::Tx, routed(&syn, 0)));
     let syn2 = syn_from(1001);
     let (v, out) = x.test_run(&syn2).unwrap();
-    assert_eq!((v, out), (Verdict::Redirect, routed(&syn2, 1)), "other device: redirect");
+    assert_eq!(
+        (v, out),
+        (Verdict::Redirect, routed(&syn2, 1)),
+        "other device: redirect"
+    );
     // the established flows keep their real servers, whatever rr would pick next
     for _ in 0..3 {
         let ack = ipv4(CLIENT, VIP, 6, 0x4000, &tcp(1001, 80, ACK));
@@ -206,35 +215,53 @@ fn dr_new_flow_then_established_flow() {
 
 #[test]
 fn unknown_flow_without_syn_goes_to_the_stack() {
-    let Some(x) = setup(&[service("rr", &[1, 1])]) else { return };
+    let Some(x) = setup(&[service("rr", &[1, 1])]) else {
+        return;
+    };
     let ack = ipv4(CLIENT, VIP, 6, 0x4000, &tcp(2000, 80, ACK));
     assert_eq!(pick(&x, &ack), None);
     assert!(x.flows().unwrap().is_empty());
     // another port or address of the VIP is no service
-    assert_eq!(pick(&x, &ipv4(CLIENT, VIP, 6, 0, &tcp(2000, 81, SYN))), None);
+    assert_eq!(
+        pick(&x, &ipv4(CLIENT, VIP, 6, 0, &tcp(2000, 81, SYN))),
+        None
+    );
     assert_eq!(pick(&x, &ipv4(CLIENT, VIP, 17, 0, &udp(2000, 80))), None);
     assert_eq!(x.service_counters(3).unwrap().packets, 0);
 }
 
 #[test]
 fn rr_and_wrr_spread_by_weight() {
-    let Some(x) = setup(&[service("rr", &[1, 1, 1])]) else { return };
+    let Some(x) = setup(&[service("rr", &[1, 1, 1])]) else {
+        return;
+    };
     assert_eq!(spread(&x, 9, 3000, 3), vec![3, 3, 3]);
-    let Some(x) = setup(&[service("wrr", &[1, 3])]) else { return };
+    let Some(x) = setup(&[service("wrr", &[1, 3])]) else {
+        return;
+    };
     assert_eq!(spread(&x, 8, 3000, 2), vec![2, 6]);
 }
 
 #[test]
 fn quiesced_server_keeps_its_flows_and_gets_no_new_ones() {
-    let Some(mut x) = setup(&[service("rr", &[1, 1])]) else { return };
+    let Some(mut x) = setup(&[service("rr", &[1, 1])]) else {
+        return;
+    };
     assert_eq!(pick(&x, &syn_from(4000)), Some(0));
     assert_eq!(pick(&x, &syn_from(4001)), Some(1));
-    x.apply(&plan(&[service("rr", &[0, 1])], Timeouts::default()).unwrap()).unwrap();
+    x.apply(&plan(&[service("rr", &[0, 1])], Timeouts::default()).unwrap())
+        .unwrap();
     assert_eq!(spread(&x, 4, 4100, 2), vec![0, 4]);
     let ack = ipv4(CLIENT, VIP, 6, 0x4000, &tcp(4000, 80, ACK));
-    assert_eq!(pick(&x, &ack), Some(0), "an established flow stays on the quiesced server");
+    assert_eq!(
+        pick(&x, &ack),
+        Some(0),
+        "an established flow stays on the quiesced server"
+    );
     for sched in ["wrr", "wlc", "lc", "sed", "nq", "sh", "mh", "fo"] {
-        let Some(x) = setup(&[service(sched, &[0, 1])]) else { return };
+        let Some(x) = setup(&[service(sched, &[0, 1])]) else {
+            return;
+        };
         assert_eq!(spread(&x, 4, 4200, 2), vec![0, 4], "{sched}");
     }
 }
@@ -266,7 +293,9 @@ fn hashing_schedulers_pick_the_nftables_planes_slot() {
 
 #[test]
 fn least_connection_burst_spreads_by_live_counts() {
-    let Some(x) = setup(&[service("lc", &[1, 1, 1])]) else { return };
+    let Some(x) = setup(&[service("lc", &[1, 1, 1])]) else {
+        return;
+    };
     // a burst of new connections: each goes to the server with the fewest, so they spread evenly
     assert_eq!(spread(&x, 9, 6000, 3), vec![3, 3, 3]);
     // two of server 0's connections close: the next two go to it
@@ -275,7 +304,13 @@ fn least_connection_burst_spreads_by_live_counts() {
     for (k, f) in flows {
         if f.didx == 0 && closed < 2 {
             let port = u16::from_be(k.sport);
-            let fin = ipv4(CLIENT, VIP, 6, 0, &tcp(port, 80, if closed == 0 { FIN | ACK } else { RST }));
+            let fin = ipv4(
+                CLIENT,
+                VIP,
+                6,
+                0,
+                &tcp(port, 80, if closed == 0 { FIN | ACK } else { RST }),
+            );
             assert_eq!(pick(&x, &fin), Some(0));
             closed += 1;
         }
@@ -284,33 +319,58 @@ fn least_connection_burst_spreads_by_live_counts() {
     assert_eq!((c.active, c.inactive), (1, 2));
     assert_eq!(spread(&x, 2, 6100, 3), vec![2, 0, 0]);
 
-    let Some(x) = setup(&[service("wlc", &[1, 2])]) else { return };
+    let Some(x) = setup(&[service("wlc", &[1, 2])]) else {
+        return;
+    };
     assert_eq!(spread(&x, 9, 6000, 2), vec![3, 6]);
-    let Some(x) = setup(&[service("sed", &[1, 3])]) else { return };
+    let Some(x) = setup(&[service("sed", &[1, 3])]) else {
+        return;
+    };
     assert_eq!(spread(&x, 8, 6000, 2), vec![2, 6]);
-    let Some(x) = setup(&[service("nq", &[1, 100])]) else { return };
+    let Some(x) = setup(&[service("nq", &[1, 100])]) else {
+        return;
+    };
     // nq: an idle server first, whatever its weight
     assert_eq!(spread(&x, 2, 6000, 2), vec![1, 1]);
-    let Some(x) = setup(&[service("fo", &[1, 5, 2])]) else { return };
+    let Some(x) = setup(&[service("fo", &[1, 5, 2])]) else {
+        return;
+    };
     assert_eq!(spread(&x, 4, 6000, 3), vec![0, 4, 0]);
-    let Some(x) = setup(&[service("ovf", &[1, 3])]) else { return };
+    let Some(x) = setup(&[service("ovf", &[1, 3])]) else {
+        return;
+    };
     // ovf: the heaviest server until its active connections reach its weight, then the next
     assert_eq!(spread(&x, 4, 6000, 2), vec![1, 3]);
-    assert_eq!(pick(&x, &syn_from(6010)), None, "every server full: to the stack");
+    assert_eq!(
+        pick(&x, &syn_from(6010)),
+        None,
+        "every server full: to the stack"
+    );
 }
 
 #[test]
 fn malformed_fragmented_icmp_and_non_ip_pass_untouched() {
-    let Some(x) = setup(&[service("rr", &[1])]) else { return };
+    let Some(x) = setup(&[service("rr", &[1])]) else {
+        return;
+    };
     let good = syn_from(7000);
     let mut frames: Vec<(&str, Vec<u8>)> = vec![
         // (BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header)
         ("Ethernet header only", good[..14].to_vec()),
         ("truncated IPv4 header", good[..30].to_vec()),
         ("truncated TCP header", good[..40].to_vec()),
-        ("first fragment", ipv4(CLIENT, VIP, 6, 0x2000, &tcp(7000, 80, SYN))),
-        ("later fragment", ipv4(CLIENT, VIP, 6, 0x0010, &tcp(7000, 80, SYN))),
-        ("ICMP error", ipv4(CLIENT, VIP, 1, 0, &[3, 4, 0, 0, 0, 0, 5, 0x78])),
+        (
+            "first fragment",
+            ipv4(CLIENT, VIP, 6, 0x2000, &tcp(7000, 80, SYN)),
+        ),
+        (
+            "later fragment",
+            ipv4(CLIENT, VIP, 6, 0x0010, &tcp(7000, 80, SYN)),
+        ),
+        (
+            "ICMP error",
+            ipv4(CLIENT, VIP, 1, 0, &[3, 4, 0, 0, 0, 0, 5, 0x78]),
+        ),
         ("ARP", eth(0x0806, &[0u8; 28])),
         ("VLAN tag", eth(0x8100, &good[14..])),
     ];
@@ -386,7 +446,10 @@ fn tunnel_wraps_in_ipip() {
     assert_eq!(&out[12..14], &[0x08, 0x00]);
     let outer = &out[14..34];
     assert_eq!(outer[0], 0x45);
-    assert_eq!(u16::from_be_bytes([outer[2], outer[3]]) as usize, syn.len() - 14 + 20);
+    assert_eq!(
+        u16::from_be_bytes([outer[2], outer[3]]) as usize,
+        syn.len() - 14 + 20
+    );
     assert_eq!(outer[9], 4, "IP-in-IP");
     assert_eq!(&outer[12..16], &[198, 18, 0, 1]);
     assert_eq!(&outer[16..20], &[198, 18, 1, 1]);
@@ -402,7 +465,8 @@ fn expired_flow_is_scheduled_again_and_its_count_released() {
         tcpfin: 1,
         udp: 1,
     };
-    x.apply(&plan(&[service("rr", &[1, 1])], t).unwrap()).unwrap();
+    x.apply(&plan(&[service("rr", &[1, 1])], t).unwrap())
+        .unwrap();
     assert_eq!(pick(&x, &syn_from(9900)), Some(0));
     assert_eq!(x.dest_conns(3, 0).unwrap().active, 1);
     std::thread::sleep(std::time::Duration::from_millis(1100));
