@@ -44,6 +44,7 @@ pub fn cli_main(
     }
     let mut plane: Box<dyn DataPlane> = match std::env::var_os(STATE_ENV) {
         Some(p) if !p.is_empty() => Box::new(FilePlane::new(p)),
+        _ if crate::plane::xdp::selected() => Box::new(crate::plane::xdp::XdpPlane::default()),
         _ => Box::new(NftPlane::default()),
     };
     let names = SystemNames::load();
@@ -124,6 +125,7 @@ fn metrics_main(args: &[OsString], stderr: &mut dyn Write) -> i32 {
     };
     let mut plane: Box<dyn DataPlane> = match std::env::var_os(STATE_ENV) {
         Some(p) if !p.is_empty() => Box::new(FilePlane::new(p)),
+        _ if crate::plane::xdp::selected() => Box::new(crate::plane::xdp::XdpPlane::default()),
         _ => Box::new(NftPlane::default()),
     };
     let server = match fulcrum_admin::metrics_server::MetricsServer::start(addr) {

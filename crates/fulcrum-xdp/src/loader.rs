@@ -5,8 +5,10 @@ use crate::layout::{
 };
 use crate::plan::Plan;
 use crate::XdpError;
-use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues};
+use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
+use aya::programs::links::FdLink;
 use aya::programs::{Xdp as XdpProg, XdpFlags};
+use std::path::Path;
 use aya::Ebpf;
 use std::os::fd::{AsFd, AsRawFd};
 
@@ -56,16 +58,30 @@ fn object() -> Result<&'static [u8], XdpError> {
     ))
 }
 
-/// The loaded program and its maps.
+/// The maps of the program, with the kind of each.
+const MAPS: [(&str, fn(MapData) -> Map); 9] = [
+    ("services", Map::HashMap),
+    ("dests", Map::Array),
+    ("sched_tab", Map::Array),
+    ("rr_pos", Map::Array),
+    ("dest_conns", Map::Array),
+    ("flows", Map::LruHashMap),
+    ("svc_stats", Map::PerCpuArray),
+    ("dest_stats", Map::PerCpuArray),
+    ("config", Map::Array),
+];
+
+/// The program (when loaded by this process) and its maps.
 pub struct Xdp {
-    ebpf: Ebpf,
-    /// Service ids stored by the last [`Xdp::apply`], with how many real servers and table slots.
-    stored: std::collections::HashMap<u32, (u32, u32)>,
+    ebpf: Option<Ebpf>,
+    maps: std::collections::HashMap<&'static str, Map>,
 }
 
 impl std::fmt::Debug for Xdp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Xdp").field("stored", &self.stored).finish()
+        f.debug_struct("Xdp")
+            .field("program", &self.ebpf.is_some())
+            .finish()
     }
 }
 
@@ -90,22 +106,63 @@ impl Xdp {
             .map_err(|e| XdpError::Unavailable(format!("{PROGRAM}: {e}")))?;
         prog.load()
             .map_err(|e| XdpError::Unavailable(format!("the kernel refused the program: {e}")))?;
+        let mut maps = std::collections::HashMap::new();
+        for (name, _) in MAPS {
+            let m = ebpf
+                .take_map(name)
+                .ok_or_else(|| XdpError::Unavailable(format!("no map {name} in the object")))?;
+            maps.insert(name, m);
+        }
         Ok(Xdp {
-            ebpf,
-            stored: Default::default(),
+            ebpf: Some(ebpf),
+            maps,
         })
     }
 
-    fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map, XdpError> {
-        self.ebpf
-            .map_mut(name)
-            .ok_or_else(|| XdpError::bpf(format!("map {name}"), "missing from the object"))
+    /// Opens the maps pinned under `dir` by [`Xdp::pin`] in an earlier process (no program: the pinned
+    /// links keep the attached program running with these maps).
+    pub fn open_pinned(dir: &Path) -> Result<Xdp, XdpError> {
+        let mut maps = std::collections::HashMap::new();
+        for (name, kind) in MAPS {
+            let p = dir.join(name);
+            let data = MapData::from_pin(&p).map_err(|e| XdpError::bpf(format!("opening {}", p.display()), e))?;
+            maps.insert(name, kind(data));
+        }
+        Ok(Xdp { ebpf: None, maps })
     }
 
-    fn map(&self, name: &str) -> Result<&aya::maps::Map, XdpError> {
+    /// Pins the maps under `dir` (a directory on a bpf file system).
+    pub fn pin(&self, dir: &Path) -> Result<(), XdpError> {
+        for (name, m) in &self.maps {
+            let p = dir.join(name);
+            let data = match m {
+                Map::HashMap(d) | Map::Array(d) | Map::LruHashMap(d) | Map::PerCpuArray(d) => d,
+                _ => return Err(XdpError::bpf(format!("map {name}"), "unexpected kind")),
+            };
+            data.pin(&p).map_err(|e| XdpError::bpf(format!("pinning {}", p.display()), e))?;
+        }
+        Ok(())
+    }
+
+    fn map_mut(&mut self, name: &str) -> Result<&mut Map, XdpError> {
+        self.maps
+            .get_mut(name)
+            .ok_or_else(|| XdpError::bpf(format!("map {name}"), "missing"))
+    }
+
+    fn map(&self, name: &str) -> Result<&Map, XdpError> {
+        self.maps
+            .get(name)
+            .ok_or_else(|| XdpError::bpf(format!("map {name}"), "missing"))
+    }
+
+    fn program_mut(&mut self) -> Result<&mut XdpProg, XdpError> {
         self.ebpf
-            .map(name)
-            .ok_or_else(|| XdpError::bpf(format!("map {name}"), "missing from the object"))
+            .as_mut()
+            .and_then(|e| e.program_mut(PROGRAM))
+            .ok_or_else(|| XdpError::bpf("program", "not loaded by this process"))?
+            .try_into()
+            .map_err(|e| XdpError::bpf("program", e))
     }
 
     /// Writes `plan` into the maps: real servers and tables first, then the service entries, then the
@@ -119,7 +176,6 @@ impl Xdp {
         }
         for s in &plan.services {
             let base = s.info.id * MAX_DESTS;
-            let old = self.stored.get(&s.info.id).map_or(0, |o| o.0);
             {
                 let mut dests: Array<&mut MapData, Dest> = Array::try_from(self.map_mut("dests")?)
                     .map_err(|e| XdpError::bpf("map dests", e))?;
@@ -128,7 +184,7 @@ impl Xdp {
                         .set(base + i as u32, d, 0)
                         .map_err(|e| XdpError::bpf("dests", e))?;
                 }
-                for i in s.dests.len() as u32..old.max(s.dests.len() as u32) {
+                for i in s.dests.len() as u32..MAX_DESTS {
                     dests
                         .set(base + i, Dest::default(), 0)
                         .map_err(|e| XdpError::bpf("dests", e))?;
@@ -163,29 +219,30 @@ impl Xdp {
                 .remove(&k)
                 .map_err(|e| XdpError::bpf("services", e))?;
         }
-        self.stored = plan
-            .services
-            .iter()
-            .map(|s| (s.info.id, (s.info.ndests, s.info.tab_len)))
-            .collect();
         Ok(())
     }
 
-    /// Attaches the program to device `ifname` (native mode, or generic mode with `skb_mode`).
-    pub fn attach(&mut self, ifname: &str, skb_mode: bool) -> Result<(), XdpError> {
-        let prog: &mut XdpProg = self
-            .ebpf
-            .program_mut(PROGRAM)
-            .ok_or_else(|| XdpError::bpf("program", "missing"))?
-            .try_into()
-            .map_err(|e| XdpError::bpf("program", e))?;
+    /// Attaches the program to device `ifname` (native mode, or generic mode with `skb_mode`); with
+    /// `pin`, the link is pinned there so that the program stays attached after this process exits
+    /// (removing the pin detaches it).
+    pub fn attach(&mut self, ifname: &str, skb_mode: bool, pin: Option<&Path>) -> Result<(), XdpError> {
+        let prog = self.program_mut()?;
         let flags = if skb_mode {
             XdpFlags::SKB_MODE
         } else {
             XdpFlags::default()
         };
-        prog.attach(ifname, flags)
+        let id = prog
+            .attach(ifname, flags)
             .map_err(|e| XdpError::bpf(format!("attaching to {ifname}"), e))?;
+        if let Some(p) = pin {
+            let link = prog.take_link(id).map_err(|e| XdpError::bpf("link", e))?;
+            let fd: FdLink = link
+                .try_into()
+                .map_err(|e| XdpError::bpf(format!("link of {ifname}"), e))?;
+            fd.pin(p)
+                .map_err(|e| XdpError::bpf(format!("pinning {}", p.display()), e))?;
+        }
         Ok(())
     }
 
@@ -194,8 +251,9 @@ impl Xdp {
     pub fn test_run(&self, frame: &[u8]) -> Result<(Verdict, Vec<u8>), XdpError> {
         let prog = self
             .ebpf
-            .program(PROGRAM)
-            .ok_or_else(|| XdpError::bpf("program", "missing"))?;
+            .as_ref()
+            .and_then(|e| e.program(PROGRAM))
+            .ok_or_else(|| XdpError::bpf("program", "not loaded by this process"))?;
         let fd = prog.fd().map_err(|e| XdpError::bpf("program fd", e))?;
         let mut out = vec![0u8; frame.len() + 512];
         let mut attr = TestRunAttr {
@@ -251,6 +309,13 @@ impl Xdp {
             .map_err(|e| XdpError::bpf("map dest_conns", e))?;
         m.get(&(sid * MAX_DESTS + didx), 0)
             .map_err(|e| XdpError::bpf("dest_conns", e))
+    }
+
+    /// The services in the map (key and value).
+    pub fn services(&self) -> Result<Vec<(SvcKey, SvcInfo)>, XdpError> {
+        let m: HashMap<&MapData, SvcKey, SvcInfo> =
+            HashMap::try_from(self.map("services")?).map_err(|e| XdpError::bpf("map services", e))?;
+        Ok(m.iter().filter_map(Result::ok).collect())
     }
 
     /// The flow table's entries.

@@ -201,3 +201,242 @@ mod tests {
         assert!(left[0].contains("not resolved"), "{left:?}");
     }
 }
+
+/// Where the XDP plane pins its maps and links (`FULCRUM_XDP_PIN_DIR`, default under `/sys/fs/bpf`).
+pub const PIN_DIR_ENV: &str = "FULCRUM_XDP_PIN_DIR";
+/// The default pin directory.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fulcrum_lvs";
+
+/// The nftables plane with the XDP program in front of it (see the module documentation).
+#[derive(Debug)]
+pub struct XdpPlane {
+    nft: super::nft::NftPlane,
+    pin_dir: std::path::PathBuf,
+}
+
+impl Default for XdpPlane {
+    fn default() -> Self {
+        XdpPlane {
+            nft: Default::default(),
+            pin_dir: std::env::var_os(PIN_DIR_ENV)
+                .filter(|p| !p.is_empty())
+                .map_or_else(|| DEFAULT_PIN_DIR.into(), Into::into),
+        }
+    }
+}
+
+/// True when `FULCRUM_L4_PLANE` asks for the XDP plane.
+pub fn selected() -> bool {
+    std::env::var(PLANE_ENV).is_ok_and(|v| v == "xdp")
+}
+
+fn sys_net(dev: &str, file: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/sys/class/net/{dev}/{file}"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    v.try_into().ok()
+}
+
+fn ip_json(args: &[&str]) -> Option<serde_json::Value> {
+    let out = std::process::Command::new("ip")
+        .arg("-j")
+        .args(args)
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// Resolves the next hop towards `addr` from the kernel's route and neighbour tables; an unresolved
+/// neighbour is prodded with a datagram to the discard port and looked up again for up to a second.
+pub fn resolve_next_hop(addr: IpAddr) -> Option<NextHop> {
+    let a = addr.to_string();
+    let route = ip_json(&["route", "get", &a])?;
+    let r = route.get(0)?;
+    let dev = r.get("dev")?.as_str()?.to_string();
+    let via = r.get("gateway").and_then(|g| g.as_str()).unwrap_or(&a).to_string();
+    let src = r
+        .get("prefsrc")
+        .and_then(|s| s.as_str())
+        .and_then(|s| s.parse().ok());
+    let ifindex: u32 = sys_net(&dev, "ifindex")?.parse().ok()?;
+    let src_mac = parse_mac(&sys_net(&dev, "address")?)?;
+    for attempt in 0..10 {
+        let neigh = ip_json(&["neigh", "show", "to", &via, "dev", &dev]);
+        let mac = neigh
+            .as_ref()
+            .and_then(|n| n.get(0))
+            .and_then(|n| n.get("lladdr"))
+            .and_then(|m| m.as_str())
+            .and_then(parse_mac);
+        if let Some(mac) = mac {
+            return Some(NextHop {
+                mac,
+                src_mac,
+                ifindex,
+                src,
+            });
+        }
+        if attempt == 0 {
+            if let Ok(via_addr) = via.parse::<IpAddr>() {
+                let bind: std::net::SocketAddr = if via_addr.is_ipv4() {
+                    "0.0.0.0:0".parse().ok()?
+                } else {
+                    "[::]:0".parse().ok()?
+                };
+                if let Ok(s) = std::net::UdpSocket::bind(bind) {
+                    let _ = s.send_to(b"", (via_addr, 9));
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
+/// The devices the program is attached to: `FULCRUM_LVS_DR_DEVICES`, else every device but `lo`.
+fn devices() -> Vec<String> {
+    match std::env::var(super::nft::DR_DEVICES_ENV) {
+        Ok(v) if !v.trim().is_empty() => v.split(',').map(|s| s.trim().to_string()).collect(),
+        _ => std::fs::read_dir("/sys/class/net")
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != "lo")
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+impl XdpPlane {
+    /// Makes sure the pin directory is on a bpf file system (mounting one there if needed).
+    fn ensure_bpffs(&self) -> Result<(), fulcrum_xdp::XdpError> {
+        std::fs::create_dir_all(&self.pin_dir).map_err(|e| {
+            fulcrum_xdp::XdpError::Unavailable(format!("{}: {e}", self.pin_dir.display()))
+        })?;
+        // BPF_FS_MAGIC
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        let c = std::ffi::CString::new(self.pin_dir.as_os_str().as_encoded_bytes())
+            .map_err(|e| fulcrum_xdp::XdpError::Unavailable(e.to_string()))?;
+        // SAFETY: `c` is a valid C string and `st` a statfs buffer.
+        if unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0 && st.f_type as i64 == 0xcafe_4a11 {
+            return Ok(());
+        }
+        let parent = self.pin_dir.parent().unwrap_or(&self.pin_dir);
+        let status = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(parent)
+            .status();
+        match status {
+            Ok(s) if s.success() => {
+                std::fs::create_dir_all(&self.pin_dir).map_err(|e| {
+                    fulcrum_xdp::XdpError::Unavailable(format!("{}: {e}", self.pin_dir.display()))
+                })?;
+                Ok(())
+            }
+            _ => Err(fulcrum_xdp::XdpError::Unavailable(format!(
+                "{} is not on a bpf file system and mounting one failed",
+                self.pin_dir.display()
+            ))),
+        }
+    }
+
+    /// Opens the pinned maps, or loads the program, pins its maps and attaches it (links pinned).
+    fn open_or_load(&self) -> Result<fulcrum_xdp::Xdp, fulcrum_xdp::XdpError> {
+        self.ensure_bpffs()?;
+        if self.pin_dir.join("services").exists() {
+            return fulcrum_xdp::Xdp::open_pinned(&self.pin_dir);
+        }
+        let mut x = fulcrum_xdp::Xdp::load()?;
+        for dev in devices() {
+            let pin = self.pin_dir.join(format!("link_{dev}"));
+            // native mode on devices with a driver behind them, generic mode on virtual ones (veth
+            // delivers XDP_TX/redirected frames in native mode only when its peer runs XDP too)
+            let skb = !std::path::Path::new(&format!("/sys/class/net/{dev}/device")).exists();
+            x.attach(&dev, skb, Some(&pin))?;
+        }
+        x.pin(&self.pin_dir)?;
+        Ok(x)
+    }
+
+    /// Stores the XDP part of `table`; returns the services left to nftables (with why).
+    fn store_xdp(&mut self, table: &Table) -> Result<Vec<String>, fulcrum_xdp::XdpError> {
+        let (served, left) = xdp_services(table, &mut resolve_next_hop);
+        let plan = fulcrum_xdp::plan(&served, timeouts(table))?;
+        let mut x = self.open_or_load()?;
+        x.apply(&plan)?;
+        for s in &served {
+            tracing::info!(service = %format!("{}:{}", s.addr, s.port), "served by the xdp plane");
+        }
+        for l in &left {
+            tracing::info!("served by the nftables plane: {l}");
+        }
+        Ok(left)
+    }
+}
+
+impl super::DataPlane for XdpPlane {
+    fn load(&mut self) -> Result<Table, super::PlaneError> {
+        let mut table = self.nft.load()?;
+        if !self.pin_dir.join("services").exists() {
+            return Ok(table);
+        }
+        let Ok(x) = fulcrum_xdp::Xdp::open_pinned(&self.pin_dir) else {
+            return Ok(table);
+        };
+        let served: std::collections::HashSet<u32> = x
+            .services()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, i)| i.id)
+            .collect();
+        for s in table.services.iter_mut().filter(|s| served.contains(&s.id)) {
+            if let Ok(c) = x.service_counters(s.id) {
+                s.observed.stats.conns = c.conns;
+                s.observed.stats.inpkts = c.packets;
+                s.observed.stats.inbytes = c.bytes;
+            }
+            for (i, d) in s.dests.iter_mut().enumerate() {
+                if let Ok(c) = x.dest_counters(s.id, i as u32) {
+                    d.observed.stats.conns = c.conns;
+                    d.observed.stats.inpkts = c.packets;
+                    d.observed.stats.inbytes = c.bytes;
+                }
+                if let Ok(c) = x.dest_conns(s.id, i as u32) {
+                    d.observed.active = c.active.max(0) as u32;
+                    d.observed.inactive = c.inactive.max(0) as u32;
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    fn store(&mut self, table: &Table) -> Result<(), super::PlaneError> {
+        self.nft.store(table)?;
+        // The nftables table is in force; XDP failing leaves every service on it.
+        if let Err(e) = self.store_xdp(table) {
+            tracing::warn!("{e}; the nftables plane serves every service");
+        }
+        Ok(())
+    }
+
+    fn connections(&mut self) -> Result<Vec<crate::format::ConnEntry>, super::PlaneError> {
+        self.nft.connections()
+    }
+
+    fn live(&self) -> bool {
+        true
+    }
+
+    fn lock(&mut self) -> Result<Option<super::lock::TableLock>, super::PlaneError> {
+        self.nft.lock()
+    }
+}

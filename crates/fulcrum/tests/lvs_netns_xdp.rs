@@ -1,0 +1,122 @@
+//! The XDP plane (`FULCRUM_L4_PLANE=xdp`) end to end in network namespaces: the program attached to the
+//! director's client-facing veth forwards a direct-routed VIP to two real servers by rewriting the
+//! destination MAC, its counters feed the listings, and least-connection spreads a burst of new
+//! connections by live connection counts. Skipped like the other netns tests (and also when the XDP
+//! program cannot load) unless FULCRUM_REQUIRE_NETNS=1.
+
+#[path = "lvs_common/mod.rs"]
+mod common;
+
+use common::{counts, setup, sh, Lab, VIP};
+use std::path::PathBuf;
+
+/// A bpf file system of the test's own, mounted in the host's mount namespace (every `ip netns exec`
+/// sees it), unmounted on drop: the pinned maps and links go with it.
+struct BpfFs(PathBuf);
+
+impl BpfFs {
+    fn mount(prefix: &str) -> Option<BpfFs> {
+        let dir = std::env::temp_dir().join(format!("{prefix}-bpf"));
+        std::fs::create_dir_all(&dir).ok()?;
+        let d = dir.to_string_lossy().into_owned();
+        match sh(&["mount", "-t", "bpf", "bpf", &d]) {
+            Ok(_) => Some(BpfFs(dir)),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                eprintln!("cannot mount a bpf file system: {e}");
+                None
+            }
+        }
+    }
+
+    fn pins(&self) -> PathBuf {
+        self.0.join("lvs")
+    }
+}
+
+impl Drop for BpfFs {
+    fn drop(&mut self) {
+        let d = self.0.to_string_lossy().into_owned();
+        let _ = sh(&["umount", &d]);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn xok(lab: &Lab, pins: &str, line: &str) -> String {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    let env = [
+        ("FULCRUM_L4_PLANE", "xdp"),
+        ("FULCRUM_XDP_PIN_DIR", pins),
+        ("FULCRUM_LVS_DR_DEVICES", "d0"),
+    ];
+    let (code, out, err) = lab.ipvsadm_env(&env, &args, "");
+    assert_eq!((code, err.as_str()), (0, ""), "ipvsadm {line}");
+    out
+}
+
+#[test]
+fn xdp_plane_direct_routing_and_least_connection_burst() {
+    if let Err(e) = fulcrum_xdp::Xdp::load() {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("FULCRUM_REQUIRE_NETNS=1 but {e}");
+        }
+        eprintln!("skipping the XDP plane test: {e}");
+        return;
+    }
+    let Some(lab) = setup() else { return };
+    let Some(bpf) = BpfFs::mount(&lab.prefix) else {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("no bpf file system");
+        }
+        return;
+    };
+    let pins = bpf.pins().to_string_lossy().into_owned();
+    lab.direct_routing_legs();
+    xok(&lab, &pins, &format!("-A -t {VIP}:8080 -s rr"));
+    xok(&lab, &pins, &format!("-a -t {VIP}:8080 -r 198.18.1.2 -g"));
+    xok(&lab, &pins, &format!("-a -t {VIP}:8080 -r 198.18.1.3 -g"));
+    let link = sh(&["ip", "-n", &lab.ns("d"), "link", "show", "d0"]).unwrap_or_default();
+    assert!(link.contains("xdp"), "the program is attached to d0: {link}");
+
+    assert_eq!(counts(&lab.traffic("tcp", 8080, 20)), (10, 10), "XDP DR rr");
+    // The XDP program counted them (the nftables ingress hook behind it never saw them).
+    let x = fulcrum_xdp::Xdp::open_pinned(&bpf.pins()).expect("pinned maps");
+    let svc = x.service_counters(0).expect("counters");
+    assert_eq!(svc.conns, 20, "{svc:?}");
+    assert!(svc.packets >= 60, "{svc:?}");
+    let stats = xok(&lab, &pins, "-L -n --stats --exact");
+    let line: Vec<u64> = stats
+        .lines()
+        .find(|l| l.starts_with(&format!("TCP  {VIP}:8080")))
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    assert_eq!(line.first(), Some(&20), "{stats}");
+    assert_eq!(line.get(1), Some(&svc.packets), "{stats}");
+
+    // Least connection, per connection: r2 quiesced while three connections open on r1; back at
+    // weight 1, a burst of three new connections all goes to r2, the server with the fewest.
+    xok(&lab, &pins, &format!("-A -t {VIP}:8081 -s lc"));
+    xok(&lab, &pins, &format!("-a -t {VIP}:8081 -r 198.18.1.2 -g"));
+    xok(&lab, &pins, &format!("-a -t {VIP}:8081 -r 198.18.1.3 -g -w 0"));
+    let mut first = lab.hold(VIP, 8081, 3);
+    assert!(first.names.iter().all(|n| n == "r1"), "{:?}", first.names);
+    xok(&lab, &pins, &format!("-e -t {VIP}:8081 -r 198.18.1.3 -g -w 1"));
+    let mut burst = lab.hold(VIP, 8081, 3);
+    assert!(
+        burst.names.iter().all(|n| n == "r2"),
+        "lc spreads by live counts: {:?}",
+        burst.names
+    );
+    assert_eq!(first.ping(), 3, "r1's connections still flow");
+    assert_eq!(burst.ping(), 3);
+    let list = xok(&lab, &pins, "-L -n");
+    assert!(
+        list.contains("  -> 198.18.1.3:8081              Route   1      3          0         \n"),
+        "live counts listed: {list}"
+    );
+    drop(burst);
+    drop(first);
+}
