@@ -8,9 +8,9 @@ use crate::XdpError;
 use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
 use aya::programs::links::FdLink;
 use aya::programs::{Xdp as XdpProg, XdpFlags};
-use std::path::Path;
 use aya::Ebpf;
 use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
 
 /// An XDP verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +58,11 @@ fn object() -> Result<&'static [u8], XdpError> {
     ))
 }
 
+/// Wraps an opened map as its kind.
+type MapKind = fn(MapData) -> Map;
+
 /// The maps of the program, with the kind of each.
-const MAPS: [(&str, fn(MapData) -> Map); 9] = [
+const MAPS: [(&str, MapKind); 9] = [
     ("services", Map::HashMap),
     ("dests", Map::Array),
     ("sched_tab", Map::Array),
@@ -125,7 +128,8 @@ impl Xdp {
         let mut maps = std::collections::HashMap::new();
         for (name, kind) in MAPS {
             let p = dir.join(name);
-            let data = MapData::from_pin(&p).map_err(|e| XdpError::bpf(format!("opening {}", p.display()), e))?;
+            let data = MapData::from_pin(&p)
+                .map_err(|e| XdpError::bpf(format!("opening {}", p.display()), e))?;
             maps.insert(name, kind(data));
         }
         Ok(Xdp { ebpf: None, maps })
@@ -139,7 +143,8 @@ impl Xdp {
                 Map::HashMap(d) | Map::Array(d) | Map::LruHashMap(d) | Map::PerCpuArray(d) => d,
                 _ => return Err(XdpError::bpf(format!("map {name}"), "unexpected kind")),
             };
-            data.pin(&p).map_err(|e| XdpError::bpf(format!("pinning {}", p.display()), e))?;
+            data.pin(&p)
+                .map_err(|e| XdpError::bpf(format!("pinning {}", p.display()), e))?;
         }
         Ok(())
     }
@@ -225,7 +230,12 @@ impl Xdp {
     /// Attaches the program to device `ifname` (native mode, or generic mode with `skb_mode`); with
     /// `pin`, the link is pinned there so that the program stays attached after this process exits
     /// (removing the pin detaches it).
-    pub fn attach(&mut self, ifname: &str, skb_mode: bool, pin: Option<&Path>) -> Result<(), XdpError> {
+    pub fn attach(
+        &mut self,
+        ifname: &str,
+        skb_mode: bool,
+        pin: Option<&Path>,
+    ) -> Result<(), XdpError> {
         let prog = self.program_mut()?;
         let flags = if skb_mode {
             XdpFlags::SKB_MODE
@@ -313,8 +323,8 @@ impl Xdp {
 
     /// The services in the map (key and value).
     pub fn services(&self) -> Result<Vec<(SvcKey, SvcInfo)>, XdpError> {
-        let m: HashMap<&MapData, SvcKey, SvcInfo> =
-            HashMap::try_from(self.map("services")?).map_err(|e| XdpError::bpf("map services", e))?;
+        let m: HashMap<&MapData, SvcKey, SvcInfo> = HashMap::try_from(self.map("services")?)
+            .map_err(|e| XdpError::bpf("map services", e))?;
         Ok(m.iter().filter_map(Result::ok).collect())
     }
 

@@ -76,7 +76,10 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
     xok(&lab, &pins, &format!("-a -t {VIP}:8080 -r 198.18.1.2 -g"));
     xok(&lab, &pins, &format!("-a -t {VIP}:8080 -r 198.18.1.3 -g"));
     let link = sh(&["ip", "-n", &lab.ns("d"), "link", "show", "d0"]).unwrap_or_default();
-    assert!(link.contains("xdp"), "the program is attached to d0: {link}");
+    assert!(
+        link.contains("xdp"),
+        "the program is attached to d0: {link}"
+    );
 
     assert_eq!(counts(&lab.traffic("tcp", 8080, 20)), (10, 10), "XDP DR rr");
     // The XDP program counted them (the nftables ingress hook behind it never saw them).
@@ -100,10 +103,18 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
     // weight 1, a burst of three new connections all goes to r2, the server with the fewest.
     xok(&lab, &pins, &format!("-A -t {VIP}:8081 -s lc"));
     xok(&lab, &pins, &format!("-a -t {VIP}:8081 -r 198.18.1.2 -g"));
-    xok(&lab, &pins, &format!("-a -t {VIP}:8081 -r 198.18.1.3 -g -w 0"));
+    xok(
+        &lab,
+        &pins,
+        &format!("-a -t {VIP}:8081 -r 198.18.1.3 -g -w 0"),
+    );
     let mut first = lab.hold(VIP, 8081, 3);
     assert!(first.names.iter().all(|n| n == "r1"), "{:?}", first.names);
-    xok(&lab, &pins, &format!("-e -t {VIP}:8081 -r 198.18.1.3 -g -w 1"));
+    xok(
+        &lab,
+        &pins,
+        &format!("-e -t {VIP}:8081 -r 198.18.1.3 -g -w 1"),
+    );
     let mut burst = lab.hold(VIP, 8081, 3);
     assert!(
         burst.names.iter().all(|n| n == "r2"),

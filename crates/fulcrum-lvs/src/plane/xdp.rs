@@ -261,7 +261,11 @@ pub fn resolve_next_hop(addr: IpAddr) -> Option<NextHop> {
     let route = ip_json(&["route", "get", &a])?;
     let r = route.get(0)?;
     let dev = r.get("dev")?.as_str()?.to_string();
-    let via = r.get("gateway").and_then(|g| g.as_str()).unwrap_or(&a).to_string();
+    let via = r
+        .get("gateway")
+        .and_then(|g| g.as_str())
+        .unwrap_or(&a)
+        .to_string();
     let src = r
         .get("prefsrc")
         .and_then(|s| s.as_str())
