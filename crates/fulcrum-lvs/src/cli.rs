@@ -47,8 +47,38 @@ pub fn cli_main(
         _ if crate::plane::xdp::selected() => Box::new(crate::plane::xdp::XdpPlane::default()),
         _ => Box::new(NftPlane::default()),
     };
+    if argv.get(1).is_some_and(|a| a == PLANE_FLAG) {
+        return plane_main(plane.as_mut(), stdout, stderr);
+    }
     let names = SystemNames::load();
     run(argv, plane.as_mut(), &names, stdin, stdout, stderr)
+}
+
+/// `fulcrum ipvsadm --plane`: which data plane serves each service.
+pub const PLANE_FLAG: &str = "--plane";
+
+fn plane_main(plane: &mut dyn DataPlane, stdout: &mut dyn Write, stderr: &mut dyn Write) -> i32 {
+    let table = match plane.load() {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(stderr, "{e}");
+            return 1;
+        }
+    };
+    let selected = crate::plane::xdp::selected();
+    let unavailable = if selected {
+        fulcrum_xdp::Xdp::load().err().map(|e| e.to_string())
+    } else {
+        None
+    };
+    let ids = if selected {
+        Some(crate::plane::xdp::pinned_service_ids().unwrap_or_default())
+    } else {
+        None
+    };
+    let report = crate::plane::xdp::plane_report(&table, ids.as_deref(), unavailable.as_deref());
+    let _ = stdout.write_all(report.as_bytes());
+    0
 }
 
 /// Where the kernel's settings are read, as seen from the current network namespace.

@@ -128,6 +128,22 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
         list.contains("  -> 198.18.1.3:8081              Route   1      3          0         \n"),
         "live counts listed: {list}"
     );
+    // `--plane` says which plane serves what.
+    xok(&lab, &pins, &format!("-A -t {VIP}:8082 -s rr -p 30"));
+    let plane = xok(&lab, &pins, "--plane");
+    assert!(plane.starts_with("plane: xdp"), "{plane}");
+    assert!(
+        plane.contains(&format!("xdp       TCP {VIP}:8080\n")),
+        "{plane}"
+    );
+    assert!(
+        plane.contains(&format!("xdp       TCP {VIP}:8081\n")),
+        "{plane}"
+    );
+    assert!(
+        plane.contains(&format!("nftables  TCP {VIP}:8082  (persistence")),
+        "{plane}"
+    );
     drop(burst);
     drop(first);
 }

@@ -138,8 +138,11 @@ mod tests {
     use crate::plane::DataPlane;
     use std::ffi::OsString;
 
-    fn table(lines: &[&str]) -> Table {
-        let path = std::env::temp_dir().join(format!("fulcrum-xdp-plane-{}", std::process::id()));
+    pub(super) fn table(lines: &[&str]) -> Table {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("fulcrum-xdp-plane-{}-{n}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let mut plane = FilePlane::new(&path);
         for l in lines {
@@ -442,5 +445,72 @@ impl super::DataPlane for XdpPlane {
 
     fn lock(&mut self) -> Result<Option<super::lock::TableLock>, super::PlaneError> {
         self.nft.lock()
+    }
+}
+
+/// `ipvsadm --plane`: which plane serves each service of `table`. `xdp_ids` are the services in the
+/// XDP program's map (None: the XDP plane is not selected); `unavailable` says why XDP cannot run here.
+pub fn plane_report(table: &Table, xdp_ids: Option<&[u32]>, unavailable: Option<&str>) -> String {
+    let mut out = match (xdp_ids, unavailable) {
+        (_, Some(why)) => format!("plane: nftables ({why})\n"),
+        (Some(_), None) => "plane: xdp, with nftables for the services xdp does not serve\n".into(),
+        (None, None) => format!("plane: nftables ({PLANE_ENV}=xdp selects the xdp plane)\n"),
+    };
+    for s in &table.services {
+        if xdp_ids.is_some_and(|ids| ids.contains(&s.id)) {
+            out.push_str(&format!("xdp       {}\n", s.key));
+            continue;
+        }
+        let one = Table {
+            services: vec![s.clone()],
+            timeouts: table.timeouts,
+        };
+        let (_, left) = xdp_services(&one, &mut |_| None);
+        let why = left
+            .first()
+            .and_then(|l| l.split_once(": "))
+            .map_or(String::new(), |(_, w)| format!("  ({w})"));
+        out.push_str(&format!("nftables  {}{why}\n", s.key));
+    }
+    out
+}
+
+/// The ids of the services in the pinned XDP maps under the selected pin directory, if any.
+pub fn pinned_service_ids() -> Option<Vec<u32>> {
+    let plane = XdpPlane::default();
+    if !plane.pin_dir.join("services").exists() {
+        return None;
+    }
+    let x = fulcrum_xdp::Xdp::open_pinned(&plane.pin_dir).ok()?;
+    Some(x.services().ok()?.into_iter().map(|(_, i)| i.id).collect())
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    #[test]
+    fn plane_report_names_each_services_plane() {
+        let t = super::tests::table(&[
+            "-A -t 198.18.0.10:80 -s lc",
+            "-A -t 198.18.0.12:80 -s rr -p 60",
+        ]);
+        let r = plane_report(&t, Some(&[t.services[0].id]), None);
+        assert!(r.starts_with("plane: xdp"), "{r}");
+        assert!(r.contains("xdp       TCP 198.18.0.10:80\n"), "{r}");
+        assert!(
+            r.contains("nftables  TCP 198.18.0.12:80  (persistence"),
+            "{r}"
+        );
+        let r = plane_report(&t, None, None);
+        assert!(
+            r.starts_with("plane: nftables (FULCRUM_L4_PLANE=xdp"),
+            "{r}"
+        );
+        let r = plane_report(&t, Some(&[]), Some("xdp unavailable: no clang"));
+        assert!(
+            r.starts_with("plane: nftables (xdp unavailable: no clang)"),
+            "{r}"
+        );
     }
 }
