@@ -34,6 +34,9 @@ pub enum Method {
 /// A real server as the XDP plane needs it (next hop resolved).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DestSpec {
+    /// Its stable slot in the service (< [`MAX_DESTS`]): flows and connection counts are kept under it,
+    /// so a real server keeps its flows when another one is added or removed.
+    pub slot: u32,
     /// Address.
     pub addr: IpAddr,
     /// Port (names the server in the Maglev table; direct routing does not translate ports).
@@ -63,7 +66,7 @@ pub struct ServiceSpec {
     pub proto: u8,
     /// ipvsadm scheduler name.
     pub scheduler: String,
-    /// Real servers, in the order of the table (their index is the flow table's `didx`).
+    /// Real servers, in the order of the table.
     pub dests: Vec<DestSpec>,
 }
 
@@ -95,7 +98,7 @@ pub struct PlannedService {
     pub key: SvcKey,
     /// Its value.
     pub info: SvcInfo,
-    /// Map `dests` slots `id * MAX_DESTS ..`, in order.
+    /// Map `dests` slots `id * MAX_DESTS ..`, by slot (unused slots have `fwd` NONE).
     pub dests: Vec<Dest>,
     /// Map `sched_tab` slots `id * TAB_SIZE ..` ([`NO_DEST`] for an empty slot); empty for the
     /// connection-count schedulers.
@@ -227,10 +230,10 @@ pub fn addr_bytes(addr: IpAddr) -> ([u8; 16], u8) {
     }
 }
 
-fn table_of(slots: &[Option<usize>]) -> Vec<u32> {
-    slots
+fn table_of(entries: &[Option<usize>], slot_of: &[u32]) -> Vec<u32> {
+    entries
         .iter()
-        .map(|s| s.map_or(NO_DEST, |d| d as u32))
+        .map(|e| e.and_then(|i| slot_of.get(i).copied()).unwrap_or(NO_DEST))
         .collect()
 }
 
@@ -270,8 +273,16 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
             ))
         })?;
         let (vip, family) = addr_bytes(s.addr);
-        let mut dests = Vec::with_capacity(s.dests.len());
+        let slots = s.dests.iter().map(|d| d.slot + 1).max().unwrap_or(0) as usize;
+        let mut dests = vec![Dest::default(); slots];
+        let mut used = std::collections::HashSet::new();
         for d in &s.dests {
+            if d.slot >= MAX_DESTS || !used.insert(d.slot) {
+                return Err(XdpError::Unsupported(format!(
+                    "service {name}: real server slot {} is taken or not below {MAX_DESTS}",
+                    d.slot
+                )));
+            }
             let (addr, dfam) = addr_bytes(d.addr);
             let (fwd, tun_src) = match d.method {
                 Method::Route => {
@@ -293,7 +304,7 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                     (fwd::TUN, addr_bytes(IpAddr::V4(src)).0)
                 }
             };
-            dests.push(Dest {
+            dests[d.slot as usize] = Dest {
                 addr,
                 tun_src,
                 mac: d.mac,
@@ -303,23 +314,27 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                 fwd,
                 family: dfam,
                 pad: 0,
-            });
+            };
         }
+        let slot_of: Vec<u32> = s.dests.iter().map(|d| d.slot).collect();
         let weights: Vec<u32> = s.dests.iter().map(|d| d.weight).collect();
         let table = match sched {
             sched::RR => weights
                 .iter()
                 .enumerate()
                 .filter(|(_, w)| **w > 0)
-                .map(|(i, _)| i as u32)
+                .map(|(i, _)| slot_of[i])
                 .collect(),
             sched::WRR => wrr_sequence(&weights, MAX_WRR_SLOTS)
                 .into_iter()
-                .map(|i| i as u32)
+                .map(|i| slot_of[i])
                 .collect(),
             sched::SH | sched::DH => {
                 let states: Vec<DestState> = weights.iter().map(|&w| DestState::new(w)).collect();
-                table_of(HashTable::build_with(&states, HASH_TABLE_SIZE, false).buckets())
+                table_of(
+                    HashTable::build_with(&states, HASH_TABLE_SIZE, false).buckets(),
+                    &slot_of,
+                )
             }
             sched::MH => {
                 let ids: Vec<u64> = s
@@ -328,7 +343,7 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                     .map(|d| maglev_name(d.addr, d.port))
                     .collect();
                 match Maglev::build(&ids, &weights, MAGLEV_SIZE) {
-                    Ok(t) => table_of(t.table()),
+                    Ok(t) => table_of(t.table(), &slot_of),
                     Err(e) => return Err(XdpError::Unsupported(format!("service {name}: {e}"))),
                 }
             }
@@ -345,7 +360,7 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
             info: SvcInfo {
                 id: s.id,
                 sched,
-                ndests: dests.len() as u32,
+                ndests: slots as u32,
                 tab_len: table.len() as u32,
             },
             dests,
@@ -361,6 +376,7 @@ mod tests {
 
     fn dest(last: u8, weight: u32) -> DestSpec {
         DestSpec {
+            slot: u32::from(last) - 2,
             addr: IpAddr::V4(Ipv4Addr::new(198, 18, 1, last)),
             port: 80,
             weight,

@@ -33,6 +33,7 @@ fn rs_mac(i: usize) -> [u8; 6] {
 
 fn dest(i: usize, weight: u32, ifindex: u32) -> DestSpec {
     DestSpec {
+        slot: i as u32,
         addr: IpAddr::V4(Ipv4Addr::new(198, 18, 1, i as u8 + 1)),
         port: 80,
         weight,
@@ -474,4 +475,19 @@ fn expired_flow_is_scheduled_again_and_its_count_released() {
     assert_eq!(pick(&x, &syn_from(9900)), Some(1));
     assert_eq!(x.dest_conns(3, 0).unwrap().active, 0);
     assert_eq!(x.dest_conns(3, 1).unwrap().active, 1);
+}
+
+#[test]
+fn removing_a_server_leaves_the_others_flows_alone() {
+    let Some(mut x) = setup(&[service("rr", &[1, 1])]) else { return };
+    assert_eq!(pick(&x, &syn_from(9700)), Some(0));
+    assert_eq!(pick(&x, &syn_from(9701)), Some(1));
+    let mut svc = service("rr", &[1, 1]);
+    svc.dests.remove(0);
+    x.apply(&plan(&[svc], Timeouts::default()).unwrap()).unwrap();
+    let ack = |p| ipv4(CLIENT, VIP, 6, 0x4000, &tcp(p, 80, ACK));
+    assert_eq!(pick(&x, &ack(9701)), Some(1), "server 1 keeps its flow");
+    // server 0's flow has no server any more: not a SYN, so it goes to the stack
+    assert_eq!(pick(&x, &ack(9700)), None);
+    assert_eq!(spread(&x, 3, 9710, 2), vec![0, 3]);
 }

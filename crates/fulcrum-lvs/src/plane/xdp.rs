@@ -69,6 +69,10 @@ pub fn xdp_services(
         }
         let mut dests = Vec::with_capacity(s.dests.len());
         for d in &s.dests {
+            if d.id >= MAX_DESTS {
+                left.push(why("a real server id beyond the XDP maps' sizes"));
+                continue 'svc;
+            }
             if d.u_threshold != 0 || d.l_threshold != 0 {
                 left.push(why("thresholds (-x/-y) are not implemented in XDP"));
                 continue 'svc;
@@ -99,6 +103,7 @@ pub fn xdp_services(
                 continue 'svc;
             };
             dests.push(DestSpec {
+                slot: d.id,
                 addr: d.addr,
                 port: d.port,
                 weight: d.weight,
@@ -411,13 +416,13 @@ impl super::DataPlane for XdpPlane {
                 s.observed.stats.inpkts = c.packets;
                 s.observed.stats.inbytes = c.bytes;
             }
-            for (i, d) in s.dests.iter_mut().enumerate() {
-                if let Ok(c) = x.dest_counters(s.id, i as u32) {
+            for d in s.dests.iter_mut() {
+                if let Ok(c) = x.dest_counters(s.id, d.id) {
                     d.observed.stats.conns = c.conns;
                     d.observed.stats.inpkts = c.packets;
                     d.observed.stats.inbytes = c.bytes;
                 }
-                if let Ok(c) = x.dest_conns(s.id, i as u32) {
+                if let Ok(c) = x.dest_conns(s.id, d.id) {
                     d.observed.active = c.active.max(0) as u32;
                     d.observed.inactive = c.inactive.max(0) as u32;
                 }
