@@ -479,12 +479,15 @@ fn expired_flow_is_scheduled_again_and_its_count_released() {
 
 #[test]
 fn removing_a_server_leaves_the_others_flows_alone() {
-    let Some(mut x) = setup(&[service("rr", &[1, 1])]) else { return };
+    let Some(mut x) = setup(&[service("rr", &[1, 1])]) else {
+        return;
+    };
     assert_eq!(pick(&x, &syn_from(9700)), Some(0));
     assert_eq!(pick(&x, &syn_from(9701)), Some(1));
     let mut svc = service("rr", &[1, 1]);
     svc.dests.remove(0);
-    x.apply(&plan(&[svc], Timeouts::default()).unwrap()).unwrap();
+    x.apply(&plan(&[svc], Timeouts::default()).unwrap())
+        .unwrap();
     let ack = |p| ipv4(CLIENT, VIP, 6, 0x4000, &tcp(p, 80, ACK));
     assert_eq!(pick(&x, &ack(9701)), Some(1), "server 1 keeps its flow");
     // server 0's flow has no server any more: not a SYN, so it goes to the stack

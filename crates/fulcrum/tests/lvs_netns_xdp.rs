@@ -147,3 +147,97 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
     drop(burst);
     drop(first);
 }
+
+/// Connects once from each source address to `VIP:port`; prints `source name` per connection.
+const FROM_EACH: &str = r#"
+import socket, sys
+port = int(sys.argv[1])
+for src in sys.argv[2:]:
+    try:
+        c = socket.create_connection(("198.19.0.100", port), timeout=2, source_address=(src, 0))
+        print(src, c.recv(100).decode(), flush=True)
+        c.close()
+    except OSError as e:
+        print(src, "FAIL", flush=True)
+"#;
+
+fn picks(lab: &Lab, port: u16, sources: &[String]) -> Vec<String> {
+    let port = port.to_string();
+    let mut args = vec!["python3", "-c", FROM_EACH, port.as_str()];
+    args.extend(sources.iter().map(String::as_str));
+    let out = lab
+        .exec("c", &args)
+        .unwrap_or_else(|e| panic!("client: {e}"));
+    out.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn xdp_plane_hashes_clients_to_the_same_servers_as_the_nftables_plane() {
+    if let Err(e) = fulcrum_xdp::Xdp::load() {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("FULCRUM_REQUIRE_NETNS=1 but {e}");
+        }
+        eprintln!("skipping the XDP plane test: {e}");
+        return;
+    }
+    let Some(lab) = setup() else { return };
+    let Some(bpf) = BpfFs::mount(&lab.prefix) else {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("no bpf file system");
+        }
+        return;
+    };
+    let pins = bpf.pins().to_string_lossy().into_owned();
+    lab.direct_routing_legs();
+    let sources: Vec<String> = (20..36).map(|i| format!("198.18.0.{i}")).collect();
+    for s in &sources {
+        sh(&[
+            "ip",
+            "-n",
+            &lab.ns("c"),
+            "addr",
+            "add",
+            &format!("{s}/32"),
+            "dev",
+            "c0",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // First the nftables plane alone.
+    for (port, sched) in [(8080, "mh"), (8081, "sh")] {
+        lab.ok(&format!("-A -t {VIP}:{port} -s {sched}"));
+        lab.ok(&format!("-a -t {VIP}:{port} -r 198.18.1.2 -g"));
+        lab.ok(&format!("-a -t {VIP}:{port} -r 198.18.1.3 -g"));
+    }
+    let nft_mh = picks(&lab, 8080, &sources);
+    let nft_sh = picks(&lab, 8081, &sources);
+    for p in [&nft_mh, &nft_sh] {
+        assert!(p.iter().all(|l| !l.ends_with("FAIL")), "{p:?}");
+        assert!(
+            p.iter().any(|l| l.ends_with("r1")) && p.iter().any(|l| l.ends_with("r2")),
+            "{p:?}"
+        );
+    }
+    // Then the same table stored through the XDP plane: every client keeps its real server.
+    xok(&lab, &pins, &format!("-E -t {VIP}:8080 -s mh"));
+    assert_eq!(
+        picks(&lab, 8080, &sources),
+        nft_mh,
+        "mh: same picks on both planes"
+    );
+    assert_eq!(
+        picks(&lab, 8081, &sources),
+        nft_sh,
+        "sh: same picks on both planes"
+    );
+    let x = fulcrum_xdp::Xdp::open_pinned(&bpf.pins()).expect("pinned maps");
+    let (mh, sh_) = (
+        x.service_counters(0).unwrap(),
+        x.service_counters(1).unwrap(),
+    );
+    assert_eq!(
+        (mh.conns, sh_.conns),
+        (16, 16),
+        "XDP carried the second round"
+    );
+}
