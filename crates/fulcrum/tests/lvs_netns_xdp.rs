@@ -128,6 +128,13 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
         list.contains("  -> 198.18.1.3:8081              Route   1      3          0         \n"),
         "live counts listed: {list}"
     );
+    // `-c` lists the XDP flow table.
+    let conns = xok(&lab, &pins, "-L -n -c");
+    let held = conns
+        .lines()
+        .filter(|l| l.contains(&format!("{VIP}:8081")) && l.contains("ESTABLISHED"))
+        .count();
+    assert_eq!(held, 6, "{conns}");
     // `--plane` says which plane serves what.
     xok(&lab, &pins, &format!("-A -t {VIP}:8082 -s rr -p 30"));
     let plane = xok(&lab, &pins, "--plane");

@@ -441,7 +441,15 @@ impl super::DataPlane for XdpPlane {
     }
 
     fn connections(&mut self) -> Result<Vec<crate::format::ConnEntry>, super::PlaneError> {
-        self.nft.connections()
+        let mut v = self.nft.connections()?;
+        if self.pin_dir.join("flows").exists() {
+            if let Ok(x) = fulcrum_xdp::Xdp::open_pinned(&self.pin_dir) {
+                let table = self.nft.load()?;
+                let flows = x.flows().unwrap_or_default();
+                v.extend(conn_entries(&table, &flows, monotonic_ns()));
+            }
+        }
+        Ok(v)
     }
 
     fn live(&self) -> bool {
@@ -451,6 +459,64 @@ impl super::DataPlane for XdpPlane {
     fn lock(&mut self) -> Result<Option<super::lock::TableLock>, super::PlaneError> {
         self.nft.lock()
     }
+}
+
+/// The XDP flow table's entries as `-c` lists them; `now_ns` is CLOCK_MONOTONIC (the program's clock).
+/// Flows past their idle timeout (the program drops them on their next packet) are left out.
+pub fn conn_entries(
+    table: &Table,
+    flows: &[(fulcrum_xdp::layout::FlowKey, fulcrum_xdp::layout::Flow)],
+    now_ns: u64,
+) -> Vec<crate::format::ConnEntry> {
+    use crate::model::Protocol;
+    use fulcrum_xdp::layout::state;
+    let t = timeouts(table);
+    let mut v = Vec::new();
+    for (k, f) in flows {
+        let Some(s) = table.services.iter().find(|s| s.id == f.sid) else {
+            continue;
+        };
+        let Some(d) = s.dests.iter().find(|d| d.id == f.didx) else {
+            continue;
+        };
+        let ServiceKey::Addr { proto, addr, .. } = s.key else {
+            continue;
+        };
+        let (name, timeout) = match (proto, f.state) {
+            (Protocol::Udp, _) | (_, state::UDP) => ("UDP", t.udp),
+            (_, state::OPEN) => ("ESTABLISHED", t.tcp),
+            _ => ("FIN_WAIT", t.tcpfin),
+        };
+        let idle = now_ns.saturating_sub(f.last) / 1_000_000_000;
+        if idle >= u64::from(timeout) {
+            continue;
+        }
+        let client = if k.family == 6 {
+            IpAddr::from(k.saddr)
+        } else {
+            IpAddr::from([k.saddr[0], k.saddr[1], k.saddr[2], k.saddr[3]])
+        };
+        let dport = u16::from_be(k.dport);
+        v.push(crate::format::ConnEntry {
+            proto,
+            expire: u64::from(timeout) - idle,
+            state: name.into(),
+            client: (client, u16::from_be(k.sport)),
+            virt: (addr, dport),
+            dest: (d.addr, dport),
+        });
+    }
+    v
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// `ipvsadm --plane`: which plane serves each service of `table`. `xdp_ids` are the services in the
@@ -493,6 +559,44 @@ pub fn pinned_service_ids() -> Option<Vec<u32>> {
 #[cfg(test)]
 mod report_tests {
     use super::*;
+    use fulcrum_xdp::layout::{state, Flow, FlowKey};
+
+    #[test]
+    fn xdp_flows_list_as_connections() {
+        let t = super::tests::table(&[
+            "-A -t 198.18.0.10:80 -s lc",
+            "-a -t 198.18.0.10:80 -r 198.18.1.1 -g",
+            "-a -t 198.18.0.10:80 -r 198.18.1.2 -g",
+            "--set 900 120 300",
+        ]);
+        let (sid, did) = (t.services[0].id, t.services[0].dests[1].id);
+        let mut key = FlowKey {
+            sport: 40000u16.to_be(),
+            dport: 80u16.to_be(),
+            proto: 6,
+            family: 4,
+            ..Default::default()
+        };
+        key.saddr[..4].copy_from_slice(&[198, 19, 0, 7]);
+        let sec = 1_000_000_000u64;
+        let flow = |st, last| Flow {
+            last,
+            sid,
+            didx: did,
+            state: st,
+            pad: 0,
+        };
+        let now = 1000 * sec;
+        let v = conn_entries(&t, &[(key, flow(state::OPEN, now - 10 * sec))], now);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].state, "ESTABLISHED");
+        assert_eq!(v[0].expire, 890);
+        assert_eq!(v[0].client, ("198.19.0.7".parse().unwrap(), 40000));
+        assert_eq!(v[0].dest, ("198.18.1.2".parse().unwrap(), 80));
+        let v = conn_entries(&t, &[(key, flow(state::CLOSING, now - 100 * sec))], now);
+        assert_eq!((v[0].state.as_str(), v[0].expire), ("FIN_WAIT", 20));
+        assert!(conn_entries(&t, &[(key, flow(state::CLOSING, now - 200 * sec))], now).is_empty());
+    }
 
     #[test]
     fn plane_report_names_each_services_plane() {
