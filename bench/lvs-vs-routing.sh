@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # L4 director benchmark: connections/s and packets/s through fulcrum's nftables director (NAT, direct
-# routing) against plain routed forwarding, in the same namespaces and topology.
+# routing) and its XDP plane (direct routing) against plain routed forwarding, in the same namespaces and topology.
 #
 #   bench/lvs-vs-routing.sh [--runs N] [--duration SECS] [--threads N] [--smoke]   (MODES="routed xdp" for some)
 #
