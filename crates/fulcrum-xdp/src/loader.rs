@@ -313,6 +313,21 @@ impl Xdp {
             .map_err(|e| XdpError::bpf("dest_stats", e))?))
     }
 
+    /// Sets the counters of service `sid` (with `didx`: of that real server) to zero on every CPU.
+    pub fn zero_counters(&mut self, sid: u32, didx: Option<u32>) -> Result<(), XdpError> {
+        let (name, idx) = match didx {
+            None => ("svc_stats", sid),
+            Some(d) => ("dest_stats", sid * MAX_DESTS + d),
+        };
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| XdpError::bpf("possible CPUs", e))?;
+        let zeros = PerCpuValues::try_from(vec![Counters::default(); cpus])
+            .map_err(|e| XdpError::bpf("per-CPU values", e))?;
+        let mut m: PerCpuArray<&mut MapData, Counters> = PerCpuArray::try_from(self.map_mut(name)?)
+            .map_err(|e| XdpError::bpf(format!("map {name}"), e))?;
+        m.set(idx, zeros, 0)
+            .map_err(|e| XdpError::bpf(name.to_string(), e))
+    }
+
     /// Live connection counts of real server `didx` of service `sid`.
     pub fn dest_conns(&self, sid: u32, didx: u32) -> Result<Conns, XdpError> {
         let m: Array<&MapData, Conns> = Array::try_from(self.map("dest_conns")?)

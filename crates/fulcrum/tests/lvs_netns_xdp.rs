@@ -98,6 +98,10 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
         .collect();
     assert_eq!(line.first(), Some(&20), "{stats}");
     assert_eq!(line.get(1), Some(&svc.packets), "{stats}");
+    // -Z zeroes the XDP counters too.
+    xok(&lab, &pins, "-Z");
+    assert_eq!(x.service_counters(0).unwrap(), Default::default());
+    assert_eq!(x.dest_counters(0, 0).unwrap(), Default::default());
 
     // Least connection, per connection: r2 quiesced while three connections open on r1; back at
     // weight 1, a burst of three new connections all goes to r2, the server with the fewest.

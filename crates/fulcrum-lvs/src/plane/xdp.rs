@@ -385,6 +385,24 @@ impl XdpPlane {
         let plan = fulcrum_xdp::plan(&served, timeouts(table))?;
         let mut x = self.open_or_load()?;
         x.apply(&plan)?;
+        // Counters the table holds at zero (`-Z`, or a service or real server new under a reused id)
+        // are zeroed; the others keep counting.
+        for s in table
+            .services
+            .iter()
+            .filter(|s| served.iter().any(|v| v.id == s.id))
+        {
+            if s.observed.stats == Default::default() {
+                x.zero_counters(s.id, None)?;
+            }
+            for d in s
+                .dests
+                .iter()
+                .filter(|d| d.observed.stats == Default::default())
+            {
+                x.zero_counters(s.id, Some(d.id))?;
+            }
+        }
         for s in &served {
             tracing::info!(service = %format!("{}:{}", s.addr, s.port), "served by the xdp plane");
         }
