@@ -42,6 +42,16 @@ impl Drop for BpfFs {
     }
 }
 
+/// A process killed by its PID when dropped (also when the test fails).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn xok(lab: &Lab, pins: &str, line: &str) -> String {
     let args: Vec<&str> = line.split_whitespace().collect();
     let env = [
@@ -251,4 +261,86 @@ fn xdp_plane_hashes_clients_to_the_same_servers_as_the_nftables_plane() {
         (16, 16),
         "XDP carried the second round"
     );
+}
+
+/// `fulcrum keepalived -C` with `FULCRUM_L4_PLANE=xdp`: its direct-routing `virtual_server` is served by the
+/// XDP program like one made with ipvsadm.
+#[test]
+fn keepalived_virtual_server_on_the_xdp_plane() {
+    if let Err(e) = fulcrum_xdp::Xdp::load() {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("FULCRUM_REQUIRE_NETNS=1 but {e}");
+        }
+        eprintln!("skipping the XDP plane test: {e}");
+        return;
+    }
+    let Some(lab) = setup() else { return };
+    let Some(bpf) = BpfFs::mount(&lab.prefix) else {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("no bpf file system");
+        }
+        return;
+    };
+    let pins = bpf.pins().to_string_lossy().into_owned();
+    lab.direct_routing_legs();
+    let dir = std::env::temp_dir().join(format!("{}-kaxdp", lab.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    let rs = |ip: &str| {
+        format!("    real_server {ip} 8080 {{\n        TCP_CHECK {{\n            connect_timeout 1\n            retry 0\n        }}\n    }}\n")
+    };
+    std::fs::write(
+        &conf,
+        format!(
+            "virtual_server {VIP} 8080 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n{}{}}}\n",
+            rs("198.18.1.2"),
+            rs("198.18.1.3")
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("keepalived.log")).unwrap();
+    let mut k = KillOnDrop(
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.ns("d")])
+            .arg(env!("CARGO_BIN_EXE_fulcrum"))
+            .args(["keepalived", "-n", "-l", "-C", "-f"])
+            .arg(&conf)
+            .env_remove("FULCRUM_LVS_STATE")
+            .env("FULCRUM_L4_PLANE", "xdp")
+            .env("FULCRUM_XDP_PIN_DIR", &pins)
+            .env("FULCRUM_LVS_DR_DEVICES", "d0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let read_log = || std::fs::read_to_string(dir.join("keepalived.log")).unwrap_or_default();
+    let served = || {
+        fulcrum_xdp::Xdp::open_pinned(&bpf.pins())
+            .ok()
+            .and_then(|x| x.services().ok())
+            .is_some_and(|s| s.first().is_some_and(|(_, i)| i.ndests == 2))
+    };
+    lab.wait_until(
+        "both real servers on the XDP plane",
+        std::time::Duration::from_secs(15),
+        served,
+    );
+    let counts_seen = counts(&lab.traffic("tcp", 8080, 20));
+    let x = fulcrum_xdp::Xdp::open_pinned(&bpf.pins()).expect("pinned maps");
+    let (_, info) = x.services().unwrap()[0];
+    let svc = x.service_counters(info.id).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &k.0.id().to_string()])
+        .status();
+    let _ = k.0.wait();
+    assert_eq!(counts_seen, (10, 10), "{}", read_log());
+    assert_eq!(
+        svc.conns,
+        20,
+        "XDP carried keepalived's service: {}",
+        read_log()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -329,6 +329,12 @@ fn devices() -> Vec<String> {
 }
 
 impl XdpPlane {
+    /// The nftables plane behind the program (for the controller, which rewrites only its scheduling
+    /// chains).
+    pub fn nft_mut(&mut self) -> &mut super::nft::NftPlane {
+        &mut self.nft
+    }
+
     /// Makes sure the pin directory is on a bpf file system (mounting one there if needed).
     fn ensure_bpffs(&self) -> Result<(), fulcrum_xdp::XdpError> {
         std::fs::create_dir_all(&self.pin_dir).map_err(|e| {
