@@ -410,6 +410,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct flow_key fk = {};
 	__u64 off = sizeof(*eth);
+	__u64 l3len; /* counted bytes: the IP packet's own length, not the frame's (padding) */
 	__u8 l4proto;
 
 	if ((void *)(eth + 1) > data_end)
@@ -423,6 +424,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		if (ip->frag_off & bpf_htons(0x3fff)) /* MF or an offset: a fragment */
 			return XDP_PASS;
 		l4proto = ip->protocol;
+		l3len = bpf_ntohs(ip->tot_len);
 		__builtin_memcpy(fk.saddr, &ip->saddr, 4);
 		__builtin_memcpy(fk.daddr, &ip->daddr, 4);
 		fk.family = 4;
@@ -435,6 +437,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 			return XDP_PASS;
 		/* extension headers (fragments among them) and ICMPv6 go to the stack */
 		l4proto = ip6->nexthdr;
+		l3len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
 		__builtin_memcpy(fk.saddr, &ip6->saddr, 16);
 		__builtin_memcpy(fk.daddr, &ip6->daddr, 16);
 		fk.family = 6;
@@ -477,7 +480,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 	__u32 zero = 0;
 	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
 	__u64 now = bpf_ktime_get_ns();
-	__u64 bytes = data_end - data - sizeof(*eth);
+	__u64 bytes = l3len;
 	__u32 didx = NO_DEST;
 	int new_conn = 0;
 
@@ -502,6 +505,11 @@ int fulcrum_xdp(struct xdp_md *ctx)
 			if (fin_rst && f->state == FLOW_OPEN) {
 				f->state = FLOW_CLOSING;
 				conns_add(idx, -1, 1);
+			} else if (syn && !fin_rst && f->state == FLOW_CLOSING) {
+				/* the client reuses the port of a closed connection: a new one, same server */
+				f->state = FLOW_OPEN;
+				conns_add(idx, 1, -1);
+				new_conn = 1;
 			}
 		} else {
 			/* its real server left the service: schedule again */

@@ -494,3 +494,26 @@ fn removing_a_server_leaves_the_others_flows_alone() {
     assert_eq!(pick(&x, &ack(9700)), None);
     assert_eq!(spread(&x, 3, 9710, 2), vec![0, 3]);
 }
+
+#[test]
+fn a_reused_client_port_reopens_its_flow() {
+    let Some(x) = setup(&[service("lc", &[1, 1])]) else {
+        return;
+    };
+    assert_eq!(pick(&x, &syn_from(9800)), Some(0));
+    let fin = ipv4(CLIENT, VIP, 6, 0, &tcp(9800, 80, FIN | ACK));
+    assert_eq!(pick(&x, &fin), Some(0));
+    let c = x.dest_conns(3, 0).unwrap();
+    assert_eq!((c.active, c.inactive), (0, 1));
+    // the same client port opens a new connection while the old flow is still closing
+    assert_eq!(pick(&x, &syn_from(9800)), Some(0));
+    let c = x.dest_conns(3, 0).unwrap();
+    assert_eq!((c.active, c.inactive), (1, 0));
+    assert_eq!(x.service_counters(3).unwrap().conns, 2);
+    // padding after the IP packet is not counted
+    let mut padded = syn_from(9801);
+    let ip_len = padded.len() as u64 - 14;
+    padded.extend_from_slice(&[0; 6]);
+    assert_eq!(pick(&x, &padded), Some(1));
+    assert_eq!(x.dest_counters(3, 1).unwrap().bytes, ip_len);
+}
