@@ -16,7 +16,9 @@
 #           from the address the client sent to.
 #   xdp:    the same direct routing (VIP:8083) through the XDP plane (FULCRUM_L4_PLANE=xdp, the program on d0 in
 #           generic mode, veth having no driver; maps pinned on a bpf file system mounted for the run). Skipped,
-#           saying why, when `ipvsadm --plane` does not show the service on xdp.
+#           saying why, when `ipvsadm --plane` does not show the service on xdp. Generic XDP on veth runs after
+#           the skb is built and redirects into the bridge through the stack, so this mode checks that the plane
+#           forwards; it says nothing about native XDP on a NIC (the per-core target), not measured here.
 # The director's conntrack TIME_WAIT timeout is lowered to 5 s in every mode so the table never fills.
 # Not part of `make test`: it takes about a minute and its numbers only mean something on a quiet machine.
 set -euo pipefail
