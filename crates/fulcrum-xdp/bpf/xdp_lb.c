@@ -168,6 +168,24 @@ struct {
 	__type(value, struct config);
 } config SEC(".maps");
 
+/* The flow sweeper: a BPF timer, started by the first packet, that every SWEEP_NS walks the flow table
+ * and removes the flows idle past their timeout, taking back their connection counts (as IPVS expires
+ * its connections), so that counts fall for clients that vanish without a FIN. */
+#define SWEEP_NS 1000000000ull
+#define CLOCK_MONOTONIC_ID 1
+
+struct sweeper {
+	struct bpf_timer timer;
+	__u64 started;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sweeper);
+} sweep SEC(".maps");
+
 /* Bob Jenkins' lookup3 mixing, as the kernel's jhash (which nftables' `jhash` expression uses), so that
  * sh, dh and mh pick the same real server as the nftables plane for the same client. */
 static __always_inline __u32 rol32(__u32 w, int s) { return (w << s) | (w >> (32 - s)); }
@@ -239,6 +257,64 @@ static __always_inline void conns_add(__u32 idx, __s64 active, __s64 inactive)
 		__sync_fetch_and_add(&c->active, active);
 	if (inactive)
 		__sync_fetch_and_add(&c->inactive, inactive);
+}
+
+struct sweep_ctx {
+	__u64 now;
+	__u64 tcp_ns;
+	__u64 tcpfin_ns;
+	__u64 udp_ns;
+};
+
+/* Takes back a flow's count when its entry is removed by this call (only one remover counts it). */
+static __always_inline void flow_release(void *map, const struct flow_key *k, const struct flow *f)
+{
+	__u32 sid = f->sid, didx = f->didx, state = f->state;
+	if (bpf_map_delete_elem(map, k) != 0 || sid >= MAX_SERVICES || didx >= MAX_DESTS)
+		return;
+	if (state == FLOW_OPEN)
+		conns_add(sid * MAX_DESTS + didx, -1, 0);
+	else
+		conns_add(sid * MAX_DESTS + didx, 0, -1);
+}
+
+static long sweep_flow(void *map, struct flow_key *k, struct flow *f, void *arg)
+{
+	struct sweep_ctx *c = arg;
+	__u64 timeout = f->state == FLOW_OPEN ? c->tcp_ns : f->state == FLOW_CLOSING ? c->tcpfin_ns : c->udp_ns;
+	if (timeout && c->now - f->last > timeout)
+		flow_release(map, k, f);
+	return 0;
+}
+
+static int sweep_run(void *map, __u32 *key, struct sweeper *s)
+{
+	__u32 zero = 0;
+	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (cfg) {
+		struct sweep_ctx c = {
+			.now = bpf_ktime_get_ns(),
+			.tcp_ns = cfg->tcp_ns,
+			.tcpfin_ns = cfg->tcpfin_ns,
+			.udp_ns = cfg->udp_ns,
+		};
+		bpf_for_each_map_elem(&flows, sweep_flow, &c, 0);
+	}
+	bpf_timer_start(&s->timer, SWEEP_NS, 0);
+	return 0;
+}
+
+static __always_inline void sweep_start(void)
+{
+	__u32 zero = 0;
+	struct sweeper *s = bpf_map_lookup_elem(&sweep, &zero);
+	if (!s || s->started)
+		return;
+	s->started = 1;
+	if (bpf_timer_init(&s->timer, &sweep, CLOCK_MONOTONIC_ID) != 0)
+		return;
+	bpf_timer_set_callback(&s->timer, sweep_run);
+	bpf_timer_start(&s->timer, SWEEP_NS, 0);
 }
 
 /* The state of a pick by connection counts, carried through bpf_loop (the verifier checks the callback
@@ -478,6 +554,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	__u32 sid = svc->id;
 	__u32 zero = 0;
+	sweep_start();
 	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
 	__u64 now = bpf_ktime_get_ns();
 	__u64 bytes = l3len;
@@ -494,11 +571,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		struct dest *d = bpf_map_lookup_elem(&dests, &idx);
 		if (timeout && now - f->last > timeout) {
 			/* expired: its count goes, the packet is a new flow */
-			if (f->state == FLOW_OPEN)
-				conns_add(idx, -1, 0);
-			else
-				conns_add(idx, 0, -1);
-			bpf_map_delete_elem(&flows, &fk);
+			flow_release(&flows, &fk, f);
 		} else if (d && d->fwd != FWD_NONE) {
 			didx = f->didx;
 			f->last = now;

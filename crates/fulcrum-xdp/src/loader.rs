@@ -62,7 +62,7 @@ fn object() -> Result<&'static [u8], XdpError> {
 type MapKind = fn(MapData) -> Map;
 
 /// The maps of the program, with the kind of each.
-const MAPS: [(&str, MapKind); 9] = [
+const MAPS: [(&str, MapKind); 10] = [
     ("services", Map::HashMap),
     ("dests", Map::Array),
     ("sched_tab", Map::Array),
@@ -72,6 +72,7 @@ const MAPS: [(&str, MapKind); 9] = [
     ("svc_stats", Map::PerCpuArray),
     ("dest_stats", Map::PerCpuArray),
     ("config", Map::Array),
+    ("sweep", Map::Array),
 ];
 
 /// The program (when loaded by this process) and its maps.

@@ -517,3 +517,29 @@ fn a_reused_client_port_reopens_its_flow() {
     assert_eq!(pick(&x, &padded), Some(1));
     assert_eq!(x.dest_counters(3, 1).unwrap().bytes, ip_len);
 }
+
+#[test]
+fn idle_flows_are_swept_without_another_packet() {
+    let Some(mut x) = load() else { return };
+    let t = Timeouts {
+        tcp: 1,
+        tcpfin: 1,
+        udp: 1,
+    };
+    x.apply(&plan(&[service("lc", &[1, 1])], t).unwrap())
+        .unwrap();
+    assert_eq!(pick(&x, &syn_from(9600)), Some(0));
+    assert_eq!(
+        pick(&x, &ipv4(CLIENT, VIP, 17, 0, &udp(9600, 80))),
+        None,
+        "no UDP service"
+    );
+    assert_eq!(x.dest_conns(3, 0).unwrap().active, 1);
+    // the sweeper (every second) removes the flow once idle past its timeout, and its count with it
+    let t0 = std::time::Instant::now();
+    while x.dest_conns(3, 0).unwrap().active != 0 {
+        assert!(t0.elapsed().as_secs() < 5, "the idle flow was not swept");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(x.flows().unwrap().is_empty());
+}
