@@ -5,8 +5,9 @@ set -euo pipefail
 # wrk, gawk and bc: the benchmark smoke test (bench/proxy-vs-haproxy.sh --smoke); nghttp2-client: h2load for the
 # benchmark itself; varnish: varnishtest, which runs HAProxy's regression suite (scripts/conformance.sh); bird2: the
 # announcement and ECMP tests; conntrackd: the sync daemon's test; systemd (systemd-analyze), help2man and lintian:
-# the unit and package tests (crates/fulcrum/tests/packaging.rs, `make deb`).
-packages=(haproxy keepalived nftables iproute2 conntrack curl openssl socat procps chromium wrk gawk bc nghttp2-client varnish bird2 conntrackd systemd help2man lintian)
+# the unit and package tests (crates/fulcrum/tests/packaging.rs, `make deb`); clang and libbpf-dev: the XDP plane's
+# BPF program (crates/fulcrum-xdp/build.rs compiles bpf/xdp_lb.c; without them fulcrum builds without it).
+packages=(haproxy keepalived nftables iproute2 conntrack curl openssl socat procps chromium wrk gawk bc nghttp2-client varnish bird2 conntrackd systemd help2man lintian clang libbpf-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -20,6 +20,7 @@ use fulcrum_lvs::controller::Controller;
 use fulcrum_lvs::model::ServiceKey;
 use fulcrum_lvs::plane::file::FilePlane;
 use fulcrum_lvs::plane::nft::NftPlane;
+use fulcrum_lvs::plane::xdp::XdpPlane;
 use fulcrum_lvs::plane::{DataPlane, PlaneError};
 
 use crate::metrics;
@@ -35,6 +36,9 @@ pub enum Plane {
     Nft(NftPlane),
     /// A state file without traffic (tests and dry runs).
     File(FilePlane),
+    /// The XDP program in front of nftables (`FULCRUM_L4_PLANE=xdp`), with the controller on its
+    /// nftables part (for the services XDP leaves to it).
+    Xdp(XdpPlane),
 }
 
 impl Plane {
@@ -42,6 +46,7 @@ impl Plane {
         match self {
             Plane::Nft(p) => p,
             Plane::File(p) => p,
+            Plane::Xdp(p) => p,
         }
     }
 }
@@ -703,8 +708,10 @@ impl Control {
         if self.dirty {
             return;
         }
-        let Plane::Nft(nft) = &mut self.plane else {
-            return;
+        let nft = match &mut self.plane {
+            Plane::Nft(nft) => nft,
+            Plane::Xdp(x) => x.nft_mut(),
+            Plane::File(_) => return,
         };
         let needed = self.services.iter().any(|v| {
             fulcrum_lvs::controller::DYNAMIC.contains(&v.conf.scheduler.as_str())

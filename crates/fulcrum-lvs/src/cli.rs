@@ -44,10 +44,41 @@ pub fn cli_main(
     }
     let mut plane: Box<dyn DataPlane> = match std::env::var_os(STATE_ENV) {
         Some(p) if !p.is_empty() => Box::new(FilePlane::new(p)),
+        _ if crate::plane::xdp::selected() => Box::new(crate::plane::xdp::XdpPlane::default()),
         _ => Box::new(NftPlane::default()),
     };
+    if argv.get(1).is_some_and(|a| a == PLANE_FLAG) {
+        return plane_main(plane.as_mut(), stdout, stderr);
+    }
     let names = SystemNames::load();
     run(argv, plane.as_mut(), &names, stdin, stdout, stderr)
+}
+
+/// `fulcrum ipvsadm --plane`: which data plane serves each service.
+pub const PLANE_FLAG: &str = "--plane";
+
+fn plane_main(plane: &mut dyn DataPlane, stdout: &mut dyn Write, stderr: &mut dyn Write) -> i32 {
+    let table = match plane.load() {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(stderr, "{e}");
+            return 1;
+        }
+    };
+    let selected = crate::plane::xdp::selected();
+    let unavailable = if selected {
+        fulcrum_xdp::Xdp::load().err().map(|e| e.to_string())
+    } else {
+        None
+    };
+    let ids = if selected {
+        Some(crate::plane::xdp::pinned_service_ids().unwrap_or_default())
+    } else {
+        None
+    };
+    let report = crate::plane::xdp::plane_report(&table, ids.as_deref(), unavailable.as_deref());
+    let _ = stdout.write_all(report.as_bytes());
+    0
 }
 
 /// Where the kernel's settings are read, as seen from the current network namespace.
@@ -124,6 +155,7 @@ fn metrics_main(args: &[OsString], stderr: &mut dyn Write) -> i32 {
     };
     let mut plane: Box<dyn DataPlane> = match std::env::var_os(STATE_ENV) {
         Some(p) if !p.is_empty() => Box::new(FilePlane::new(p)),
+        _ if crate::plane::xdp::selected() => Box::new(crate::plane::xdp::XdpPlane::default()),
         _ => Box::new(NftPlane::default()),
     };
     let server = match fulcrum_admin::metrics_server::MetricsServer::start(addr) {

@@ -122,6 +122,7 @@ fulcrum (nftables data plane):
                                       default 200) for every virtual address whose services each have a
                                       real server of weight above 0, for a routing daemon (BIRD, FRR) to
                                       announce over BGP; gone when it stops or dies
+  --plane                             which data plane (xdp or nftables) serves each service, and why
   --rate listings read the counters twice, one second apart (an exact one-second average)
 ",
     );
@@ -147,6 +148,9 @@ See also:
                   (IPv6 real servers: sysctl -w net.ipv6.conf.all.forwarding=1)
   environment     {RATE_ENV}: --rate sampling time in ms; {DR_DEVICES_ENV}: devices whose
                   ingress takes -g traffic (default: all but lo)
+  xdp plane       FULCRUM_L4_PLANE=xdp puts an XDP program in front of nftables for the -g and -i
+                  services it can serve (maps pinned under FULCRUM_XDP_PIN_DIR, default
+                  /sys/fs/bpf/fulcrum_lvs); lc/wlc/sed/nq/fo/ovf are then per connection
   docs            in fulcrum's source tree: docs/COMPATIBILITY.md (what is supported, and how),
                   docs/ARCHITECTURE.md (the path of a command)
 "

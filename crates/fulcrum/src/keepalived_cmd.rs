@@ -78,6 +78,9 @@ fn init_logging(detail: bool) {
 fn plane() -> Plane {
     match std::env::var_os(fulcrum_lvs::cli::STATE_ENV) {
         Some(p) if !p.is_empty() => Plane::File(FilePlane::new(p)),
+        _ if fulcrum_lvs::plane::xdp::selected() => {
+            Plane::Xdp(fulcrum_lvs::plane::xdp::XdpPlane::default())
+        }
         _ => Plane::Nft(NftPlane::default()),
     }
 }

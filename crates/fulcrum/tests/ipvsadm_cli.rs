@@ -148,6 +148,7 @@ fn help_ends_with_a_see_also_block() {
         .expect("fulcrum's options");
     let see_also = help.find("\n\nSee also:\n").expect("a See also block");
     assert!(own < fulcrum && fulcrum < see_also, "{help}");
+    assert!(help[fulcrum..see_also].contains("  --plane "), "{help}");
     let block = &help[see_also..];
     for s in [
         "'inet fulcrum_lvs' (NAT, -m)",
@@ -159,6 +160,7 @@ fn help_ends_with_a_see_also_block() {
         "FULCRUM_LVS_CONTROLLER_INTERVAL_MS",
         "sysctl -w net.ipv4.ip_forward=1",
         "sysctl -w net.ipv6.conf.all.forwarding=1",
+        "FULCRUM_L4_PLANE=xdp",
     ] {
         assert!(block.contains(s), "{s:?} missing:\n{block}");
     }

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod nft;
 pub mod render;
 pub mod tunnel;
+pub mod xdp;
 
 use crate::format::ConnEntry;
 use crate::model::Table;

@@ -1,0 +1,649 @@
+//! The XDP data plane (crate `fulcrum-xdp`), opt-in with `FULCRUM_L4_PLANE=xdp`.
+//!
+//! The nftables plane still stores the whole table (it remains the source of truth that `-L`/`-S` read
+//! back, and it keeps serving what XDP does not); the XDP program, attached to the direct-routing devices
+//! (`FULCRUM_LVS_DR_DEVICES`), runs before the nftables ingress hook and takes the packets of the
+//! services it serves. [`xdp_services`] decides which those are and says why the others stay on
+//! nftables: fwmark services (the mark is set after XDP), persistent services (`-p`), NAT real servers,
+//! scheduler flags, thresholds (`-x`/`-y`), schedulers XDP does not implement (lblc, lblcr), tunnels other
+//! than IPv4 IP-in-IP, and real servers whose next hop is not resolved.
+
+use crate::model::{Forward, ServiceKey, Table, TunType};
+use fulcrum_xdp::layout::{MAX_DESTS, MAX_SERVICES};
+use fulcrum_xdp::plan::{scheduler_number, DestSpec, Method, ServiceSpec, Timeouts};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Environment variable selecting the L4 plane (`xdp`: XDP where it loads, with nftables for the rest).
+pub const PLANE_ENV: &str = "FULCRUM_L4_PLANE";
+
+/// How a real server is reached from the director.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextHop {
+    /// The next hop's MAC (the real server's on a direct segment).
+    pub mac: [u8; 6],
+    /// The output device's MAC.
+    pub src_mac: [u8; 6],
+    /// The output device's index.
+    pub ifindex: u32,
+    /// The director's address towards it (the outer source of tunnelled packets).
+    pub src: Option<Ipv4Addr>,
+}
+
+/// The services of `table` the XDP plane serves, and for each service left to nftables, why.
+pub fn xdp_services(
+    table: &Table,
+    resolve: &mut dyn FnMut(IpAddr) -> Option<NextHop>,
+) -> (Vec<ServiceSpec>, Vec<String>) {
+    let mut served = Vec::new();
+    let mut left = Vec::new();
+    'svc: for s in &table.services {
+        let why = |w: &str| format!("{}: {w}", s.key);
+        let ServiceKey::Addr { proto, addr, port } = s.key else {
+            left.push(why(
+                "fwmark services stay on nftables (the mark is set after XDP runs)",
+            ));
+            continue;
+        };
+        if proto.number() != 6 && proto.number() != 17 {
+            left.push(why("only TCP and UDP services"));
+            continue;
+        }
+        if s.flags.persistent || s.pe.is_some() {
+            left.push(why("persistence is not implemented in XDP"));
+            continue;
+        }
+        if s.flags.any_sched() || s.flags.one_packet {
+            left.push(why("scheduler flags and -o are not implemented in XDP"));
+            continue;
+        }
+        if scheduler_number(&s.scheduler).is_none() {
+            left.push(why(&format!(
+                "scheduler {} is not implemented in XDP",
+                s.scheduler
+            )));
+            continue;
+        }
+        if s.id >= MAX_SERVICES || s.dests.len() > MAX_DESTS as usize {
+            left.push(why("beyond the XDP maps' sizes"));
+            continue;
+        }
+        let mut dests = Vec::with_capacity(s.dests.len());
+        for d in &s.dests {
+            if d.id >= MAX_DESTS {
+                left.push(why("a real server id beyond the XDP maps' sizes"));
+                continue 'svc;
+            }
+            if d.u_threshold != 0 || d.l_threshold != 0 {
+                left.push(why("thresholds (-x/-y) are not implemented in XDP"));
+                continue 'svc;
+            }
+            let method = match d.forward {
+                Forward::Route => Method::Route,
+                Forward::Tunnel
+                    if d.tunnel.kind == TunType::Ipip && d.addr.is_ipv4() && addr.is_ipv4() =>
+                {
+                    match resolve(d.addr).and_then(|h| h.src) {
+                        Some(src) => Method::Tunnel { src },
+                        None => {
+                            left.push(why(&format!("no source address towards {}", d.addr)));
+                            continue 'svc;
+                        }
+                    }
+                }
+                _ => {
+                    left.push(why(&format!(
+                        "{} forwarding stays on nftables",
+                        d.forward.label()
+                    )));
+                    continue 'svc;
+                }
+            };
+            let Some(hop) = resolve(d.addr) else {
+                left.push(why(&format!("next hop of {} not resolved", d.addr)));
+                continue 'svc;
+            };
+            dests.push(DestSpec {
+                slot: d.id,
+                addr: d.addr,
+                port: d.port,
+                weight: d.weight,
+                method,
+                mac: hop.mac,
+                src_mac: hop.src_mac,
+                ifindex: hop.ifindex,
+            });
+        }
+        served.push(ServiceSpec {
+            id: s.id,
+            addr,
+            port,
+            proto: proto.number(),
+            scheduler: s.scheduler.clone(),
+            dests,
+        });
+    }
+    (served, left)
+}
+
+/// The table's `--set` timeouts for the XDP flow table.
+pub fn timeouts(table: &Table) -> Timeouts {
+    let t = table.timeouts;
+    let d = Timeouts::default();
+    Timeouts {
+        tcp: if t.tcp == 0 { d.tcp } else { t.tcp },
+        tcpfin: if t.tcpfin == 0 { d.tcpfin } else { t.tcpfin },
+        udp: if t.udp == 0 { d.udp } else { t.udp },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plane::file::FilePlane;
+    use crate::plane::DataPlane;
+    use std::ffi::OsString;
+
+    pub(super) fn table(lines: &[&str]) -> Table {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("fulcrum-xdp-plane-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut plane = FilePlane::new(&path);
+        for l in lines {
+            let mut argv: Vec<OsString> = vec!["ipvsadm".into()];
+            argv.extend(l.split_whitespace().map(OsString::from));
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let code = crate::cli::run(
+                argv,
+                &mut plane,
+                &crate::addr::NumericNames,
+                &mut &b""[..],
+                &mut out,
+                &mut err,
+            );
+            assert_eq!(code, 0, "{l}: {}", String::from_utf8_lossy(&err));
+        }
+        let t = plane.load().unwrap();
+        let _ = std::fs::remove_file(&path);
+        t
+    }
+
+    fn hop(_: IpAddr) -> Option<NextHop> {
+        Some(NextHop {
+            mac: [2, 0, 0, 0, 0, 2],
+            src_mac: [2, 0, 0, 0, 0, 1],
+            ifindex: 7,
+            src: Some(Ipv4Addr::new(198, 18, 0, 1)),
+        })
+    }
+
+    #[test]
+    fn dr_services_go_to_xdp_and_the_rest_says_why() {
+        let t = table(&[
+            "-A -t 198.18.0.10:80 -s lc",
+            "-a -t 198.18.0.10:80 -r 198.18.1.1 -g -w 2",
+            "-a -t 198.18.0.10:80 -r 198.18.1.2 -g",
+            "-A -u 198.18.0.10:53 -s mh",
+            "-a -u 198.18.0.10:53 -r 198.18.1.1 -i",
+            "-A -t 198.18.0.11:80 -s rr",
+            "-a -t 198.18.0.11:80 -r 198.18.1.1:8080 -m",
+            "-A -t 198.18.0.12:80 -s rr -p 60",
+            "-A -f 7 -s rr",
+            "-A -t 198.18.0.13:80 -s lblc",
+        ]);
+        let (served, left) = xdp_services(&t, &mut hop);
+        assert_eq!(served.len(), 2, "{left:?}");
+        assert_eq!(served[0].scheduler, "lc");
+        assert_eq!(served[0].dests[0].weight, 2);
+        assert_eq!(served[0].dests[0].ifindex, 7);
+        assert_eq!(served[1].proto, 17);
+        assert!(matches!(served[1].dests[0].method, Method::Tunnel { .. }));
+        assert_eq!(left.len(), 4, "{left:?}");
+        assert!(left[0].contains("Masq"), "{left:?}");
+        assert!(left[1].contains("persistence"), "{left:?}");
+        assert!(left[2].contains("fwmark"), "{left:?}");
+        assert!(left[3].contains("lblc"), "{left:?}");
+        let (served, left) = xdp_services(&t, &mut |_| None);
+        assert_eq!(served.len(), 0);
+        assert!(left[0].contains("not resolved"), "{left:?}");
+    }
+}
+
+/// Where the XDP plane pins its maps and links (`FULCRUM_XDP_PIN_DIR`, default under `/sys/fs/bpf`).
+pub const PIN_DIR_ENV: &str = "FULCRUM_XDP_PIN_DIR";
+/// The default pin directory.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fulcrum_lvs";
+
+/// The nftables plane with the XDP program in front of it (see the module documentation).
+#[derive(Debug)]
+pub struct XdpPlane {
+    nft: super::nft::NftPlane,
+    pin_dir: std::path::PathBuf,
+}
+
+impl Default for XdpPlane {
+    fn default() -> Self {
+        XdpPlane {
+            nft: Default::default(),
+            pin_dir: std::env::var_os(PIN_DIR_ENV)
+                .filter(|p| !p.is_empty())
+                .map_or_else(|| DEFAULT_PIN_DIR.into(), Into::into),
+        }
+    }
+}
+
+/// True when `FULCRUM_L4_PLANE` asks for the XDP plane.
+pub fn selected() -> bool {
+    std::env::var(PLANE_ENV).is_ok_and(|v| v == "xdp")
+}
+
+fn sys_net(dev: &str, file: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/sys/class/net/{dev}/{file}"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    v.try_into().ok()
+}
+
+fn ip_json(args: &[&str]) -> Option<serde_json::Value> {
+    let out = std::process::Command::new("ip")
+        .arg("-j")
+        .args(args)
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// Resolves the next hop towards `addr` from the kernel's route and neighbour tables; an unresolved
+/// neighbour is prodded with a datagram to the discard port and looked up again for up to a second.
+pub fn resolve_next_hop(addr: IpAddr) -> Option<NextHop> {
+    let a = addr.to_string();
+    let route = ip_json(&["route", "get", &a])?;
+    let r = route.get(0)?;
+    let dev = r.get("dev")?.as_str()?.to_string();
+    let via = r
+        .get("gateway")
+        .and_then(|g| g.as_str())
+        .unwrap_or(&a)
+        .to_string();
+    let src = r
+        .get("prefsrc")
+        .and_then(|s| s.as_str())
+        .and_then(|s| s.parse().ok());
+    let ifindex: u32 = sys_net(&dev, "ifindex")?.parse().ok()?;
+    let src_mac = parse_mac(&sys_net(&dev, "address")?)?;
+    for attempt in 0..10 {
+        let neigh = ip_json(&["neigh", "show", "to", &via, "dev", &dev]);
+        let mac = neigh
+            .as_ref()
+            .and_then(|n| n.get(0))
+            .and_then(|n| n.get("lladdr"))
+            .and_then(|m| m.as_str())
+            .and_then(parse_mac);
+        if let Some(mac) = mac {
+            return Some(NextHop {
+                mac,
+                src_mac,
+                ifindex,
+                src,
+            });
+        }
+        if attempt == 0 {
+            if let Ok(via_addr) = via.parse::<IpAddr>() {
+                let bind: std::net::SocketAddr = if via_addr.is_ipv4() {
+                    "0.0.0.0:0".parse().ok()?
+                } else {
+                    "[::]:0".parse().ok()?
+                };
+                if let Ok(s) = std::net::UdpSocket::bind(bind) {
+                    let _ = s.send_to(b"", (via_addr, 9));
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
+/// The devices the program is attached to: `FULCRUM_LVS_DR_DEVICES`, else every device but `lo`.
+fn devices() -> Vec<String> {
+    match std::env::var(super::nft::DR_DEVICES_ENV) {
+        Ok(v) if !v.trim().is_empty() => v.split(',').map(|s| s.trim().to_string()).collect(),
+        _ => std::fs::read_dir("/sys/class/net")
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != "lo")
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+impl XdpPlane {
+    /// The nftables plane behind the program (for the controller, which rewrites only its scheduling
+    /// chains).
+    pub fn nft_mut(&mut self) -> &mut super::nft::NftPlane {
+        &mut self.nft
+    }
+
+    /// Makes sure the pin directory is on a bpf file system (mounting one there if needed).
+    fn ensure_bpffs(&self) -> Result<(), fulcrum_xdp::XdpError> {
+        std::fs::create_dir_all(&self.pin_dir).map_err(|e| {
+            fulcrum_xdp::XdpError::Unavailable(format!("{}: {e}", self.pin_dir.display()))
+        })?;
+        // BPF_FS_MAGIC
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        let c = std::ffi::CString::new(self.pin_dir.as_os_str().as_encoded_bytes())
+            .map_err(|e| fulcrum_xdp::XdpError::Unavailable(e.to_string()))?;
+        // SAFETY: `c` is a valid C string and `st` a statfs buffer.
+        if unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0 && st.f_type as i64 == 0xcafe_4a11 {
+            return Ok(());
+        }
+        let parent = self.pin_dir.parent().unwrap_or(&self.pin_dir);
+        let status = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(parent)
+            .status();
+        match status {
+            Ok(s) if s.success() => {
+                std::fs::create_dir_all(&self.pin_dir).map_err(|e| {
+                    fulcrum_xdp::XdpError::Unavailable(format!("{}: {e}", self.pin_dir.display()))
+                })?;
+                Ok(())
+            }
+            _ => Err(fulcrum_xdp::XdpError::Unavailable(format!(
+                "{} is not on a bpf file system and mounting one failed",
+                self.pin_dir.display()
+            ))),
+        }
+    }
+
+    /// Opens the pinned maps, or loads the program, pins its maps and attaches it (links pinned).
+    fn open_or_load(&self) -> Result<fulcrum_xdp::Xdp, fulcrum_xdp::XdpError> {
+        self.ensure_bpffs()?;
+        if self.pin_dir.join("services").exists() {
+            return fulcrum_xdp::Xdp::open_pinned(&self.pin_dir);
+        }
+        let mut x = fulcrum_xdp::Xdp::load()?;
+        for dev in devices() {
+            let pin = self.pin_dir.join(format!("link_{dev}"));
+            // native mode on devices with a driver behind them, generic mode on virtual ones (veth
+            // delivers XDP_TX/redirected frames in native mode only when its peer runs XDP too)
+            let skb = !std::path::Path::new(&format!("/sys/class/net/{dev}/device")).exists();
+            x.attach(&dev, skb, Some(&pin))?;
+        }
+        x.pin(&self.pin_dir)?;
+        Ok(x)
+    }
+
+    /// Stores the XDP part of `table`; returns the services left to nftables (with why).
+    fn store_xdp(&mut self, table: &Table) -> Result<Vec<String>, fulcrum_xdp::XdpError> {
+        let (served, left) = xdp_services(table, &mut resolve_next_hop);
+        let plan = fulcrum_xdp::plan(&served, timeouts(table))?;
+        let mut x = self.open_or_load()?;
+        x.apply(&plan)?;
+        // Counters the table holds at zero (`-Z`, or a service or real server new under a reused id)
+        // are zeroed; the others keep counting.
+        for s in table
+            .services
+            .iter()
+            .filter(|s| served.iter().any(|v| v.id == s.id))
+        {
+            if s.observed.stats == Default::default() {
+                x.zero_counters(s.id, None)?;
+            }
+            for d in s
+                .dests
+                .iter()
+                .filter(|d| d.observed.stats == Default::default())
+            {
+                x.zero_counters(s.id, Some(d.id))?;
+            }
+        }
+        for s in &served {
+            tracing::info!(service = %format!("{}:{}", s.addr, s.port), "served by the xdp plane");
+        }
+        for l in &left {
+            tracing::info!("served by the nftables plane: {l}");
+        }
+        Ok(left)
+    }
+}
+
+impl super::DataPlane for XdpPlane {
+    fn load(&mut self) -> Result<Table, super::PlaneError> {
+        let mut table = self.nft.load()?;
+        if !self.pin_dir.join("services").exists() {
+            return Ok(table);
+        }
+        let Ok(x) = fulcrum_xdp::Xdp::open_pinned(&self.pin_dir) else {
+            return Ok(table);
+        };
+        let served: std::collections::HashSet<u32> = x
+            .services()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, i)| i.id)
+            .collect();
+        for s in table.services.iter_mut().filter(|s| served.contains(&s.id)) {
+            if let Ok(c) = x.service_counters(s.id) {
+                s.observed.stats.conns = c.conns;
+                s.observed.stats.inpkts = c.packets;
+                s.observed.stats.inbytes = c.bytes;
+            }
+            for d in s.dests.iter_mut() {
+                if let Ok(c) = x.dest_counters(s.id, d.id) {
+                    d.observed.stats.conns = c.conns;
+                    d.observed.stats.inpkts = c.packets;
+                    d.observed.stats.inbytes = c.bytes;
+                }
+                if let Ok(c) = x.dest_conns(s.id, d.id) {
+                    d.observed.active = c.active.max(0) as u32;
+                    d.observed.inactive = c.inactive.max(0) as u32;
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    fn store(&mut self, table: &Table) -> Result<(), super::PlaneError> {
+        self.nft.store(table)?;
+        // The nftables table is in force; XDP failing leaves every service on it.
+        if let Err(e) = self.store_xdp(table) {
+            tracing::warn!("{e}; the nftables plane serves every service");
+        }
+        Ok(())
+    }
+
+    fn connections(&mut self) -> Result<Vec<crate::format::ConnEntry>, super::PlaneError> {
+        let mut v = self.nft.connections()?;
+        if self.pin_dir.join("flows").exists() {
+            if let Ok(x) = fulcrum_xdp::Xdp::open_pinned(&self.pin_dir) {
+                let table = self.nft.load()?;
+                let flows = x.flows().unwrap_or_default();
+                v.extend(conn_entries(&table, &flows, monotonic_ns()));
+            }
+        }
+        Ok(v)
+    }
+
+    fn live(&self) -> bool {
+        true
+    }
+
+    fn lock(&mut self) -> Result<Option<super::lock::TableLock>, super::PlaneError> {
+        self.nft.lock()
+    }
+}
+
+/// The XDP flow table's entries as `-c` lists them; `now_ns` is CLOCK_MONOTONIC (the program's clock).
+/// Flows past their idle timeout (the program drops them on their next packet) are left out.
+pub fn conn_entries(
+    table: &Table,
+    flows: &[(fulcrum_xdp::layout::FlowKey, fulcrum_xdp::layout::Flow)],
+    now_ns: u64,
+) -> Vec<crate::format::ConnEntry> {
+    use crate::model::Protocol;
+    use fulcrum_xdp::layout::state;
+    let t = timeouts(table);
+    let mut v = Vec::new();
+    for (k, f) in flows {
+        let Some(s) = table.services.iter().find(|s| s.id == f.sid) else {
+            continue;
+        };
+        let Some(d) = s.dests.iter().find(|d| d.id == f.didx) else {
+            continue;
+        };
+        let ServiceKey::Addr { proto, addr, .. } = s.key else {
+            continue;
+        };
+        let (name, timeout) = match (proto, f.state) {
+            (Protocol::Udp, _) | (_, state::UDP) => ("UDP", t.udp),
+            (_, state::OPEN) => ("ESTABLISHED", t.tcp),
+            _ => ("FIN_WAIT", t.tcpfin),
+        };
+        let idle = now_ns.saturating_sub(f.last) / 1_000_000_000;
+        if idle >= u64::from(timeout) {
+            continue;
+        }
+        let client = if k.family == 6 {
+            IpAddr::from(k.saddr)
+        } else {
+            IpAddr::from([k.saddr[0], k.saddr[1], k.saddr[2], k.saddr[3]])
+        };
+        let dport = u16::from_be(k.dport);
+        v.push(crate::format::ConnEntry {
+            proto,
+            expire: u64::from(timeout) - idle,
+            state: name.into(),
+            client: (client, u16::from_be(k.sport)),
+            virt: (addr, dport),
+            dest: (d.addr, dport),
+        });
+    }
+    v
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `ipvsadm --plane`: which plane serves each service of `table`. `xdp_ids` are the services in the
+/// XDP program's map (None: the XDP plane is not selected); `unavailable` says why XDP cannot run here.
+pub fn plane_report(table: &Table, xdp_ids: Option<&[u32]>, unavailable: Option<&str>) -> String {
+    let mut out = match (xdp_ids, unavailable) {
+        (_, Some(why)) => format!("plane: nftables ({why})\n"),
+        (Some(_), None) => "plane: xdp, with nftables for the services xdp does not serve\n".into(),
+        (None, None) => format!("plane: nftables ({PLANE_ENV}=xdp selects the xdp plane)\n"),
+    };
+    for s in &table.services {
+        if xdp_ids.is_some_and(|ids| ids.contains(&s.id)) {
+            out.push_str(&format!("xdp       {}\n", s.key));
+            continue;
+        }
+        let one = Table {
+            services: vec![s.clone()],
+            timeouts: table.timeouts,
+        };
+        let (_, left) = xdp_services(&one, &mut |_| None);
+        let why = left
+            .first()
+            .and_then(|l| l.split_once(": "))
+            .map_or(String::new(), |(_, w)| format!("  ({w})"));
+        out.push_str(&format!("nftables  {}{why}\n", s.key));
+    }
+    out
+}
+
+/// The ids of the services in the pinned XDP maps under the selected pin directory, if any.
+pub fn pinned_service_ids() -> Option<Vec<u32>> {
+    let plane = XdpPlane::default();
+    if !plane.pin_dir.join("services").exists() {
+        return None;
+    }
+    let x = fulcrum_xdp::Xdp::open_pinned(&plane.pin_dir).ok()?;
+    Some(x.services().ok()?.into_iter().map(|(_, i)| i.id).collect())
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+    use fulcrum_xdp::layout::{state, Flow, FlowKey};
+
+    #[test]
+    fn xdp_flows_list_as_connections() {
+        let t = super::tests::table(&[
+            "-A -t 198.18.0.10:80 -s lc",
+            "-a -t 198.18.0.10:80 -r 198.18.1.1 -g",
+            "-a -t 198.18.0.10:80 -r 198.18.1.2 -g",
+            "--set 900 120 300",
+        ]);
+        let (sid, did) = (t.services[0].id, t.services[0].dests[1].id);
+        let mut key = FlowKey {
+            sport: 40000u16.to_be(),
+            dport: 80u16.to_be(),
+            proto: 6,
+            family: 4,
+            ..Default::default()
+        };
+        key.saddr[..4].copy_from_slice(&[198, 19, 0, 7]);
+        let sec = 1_000_000_000u64;
+        let flow = |st, last| Flow {
+            last,
+            sid,
+            didx: did,
+            state: st,
+            pad: 0,
+        };
+        let now = 1000 * sec;
+        let v = conn_entries(&t, &[(key, flow(state::OPEN, now - 10 * sec))], now);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].state, "ESTABLISHED");
+        assert_eq!(v[0].expire, 890);
+        assert_eq!(v[0].client, ("198.19.0.7".parse().unwrap(), 40000));
+        assert_eq!(v[0].dest, ("198.18.1.2".parse().unwrap(), 80));
+        let v = conn_entries(&t, &[(key, flow(state::CLOSING, now - 100 * sec))], now);
+        assert_eq!((v[0].state.as_str(), v[0].expire), ("FIN_WAIT", 20));
+        assert!(conn_entries(&t, &[(key, flow(state::CLOSING, now - 200 * sec))], now).is_empty());
+    }
+
+    #[test]
+    fn plane_report_names_each_services_plane() {
+        let t = super::tests::table(&[
+            "-A -t 198.18.0.10:80 -s lc",
+            "-A -t 198.18.0.12:80 -s rr -p 60",
+        ]);
+        let r = plane_report(&t, Some(&[t.services[0].id]), None);
+        assert!(r.starts_with("plane: xdp"), "{r}");
+        assert!(r.contains("xdp       TCP 198.18.0.10:80\n"), "{r}");
+        assert!(
+            r.contains("nftables  TCP 198.18.0.12:80  (persistence"),
+            "{r}"
+        );
+        let r = plane_report(&t, None, None);
+        assert!(
+            r.starts_with("plane: nftables (FULCRUM_L4_PLANE=xdp"),
+            "{r}"
+        );
+        let r = plane_report(&t, Some(&[]), Some("xdp unavailable: no clang"));
+        assert!(
+            r.starts_with("plane: nftables (xdp unavailable: no clang)"),
+            "{r}"
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! The BPF maps' keys and values, `#[repr(C)]` twins of the structs in `bpf/xdp_lb.c` (keep both in step;
+//! the size assertions below catch a field added on one side only).
+
+/// Largest number of services (and one past the largest service id).
+pub const MAX_SERVICES: u32 = 256;
+/// Largest number of real servers per service.
+pub const MAX_DESTS: u32 = 64;
+/// Slots per service in the scheduling table (room for a 4093-slot Maglev table).
+pub const TAB_SIZE: u32 = 4096;
+/// Flow table (LRU) entries.
+pub const FLOW_ENTRIES: u32 = 65536;
+/// A scheduling-table slot without a real server.
+pub const NO_DEST: u32 = u32::MAX;
+/// The seed of the address hash (the nftables plane's `jhash ... seed`).
+pub const JHASH_SEED: u32 = 0x6675_6c63;
+
+/// Scheduler numbers (`svc_info.sched`).
+pub mod sched {
+    /// Round robin.
+    pub const RR: u32 = 0;
+    /// Weighted round robin.
+    pub const WRR: u32 = 1;
+    /// Least connection.
+    pub const LC: u32 = 2;
+    /// Weighted least connection.
+    pub const WLC: u32 = 3;
+    /// Shortest expected delay.
+    pub const SED: u32 = 4;
+    /// Never queue.
+    pub const NQ: u32 = 5;
+    /// Source hashing.
+    pub const SH: u32 = 6;
+    /// Destination hashing.
+    pub const DH: u32 = 7;
+    /// Maglev hashing.
+    pub const MH: u32 = 8;
+    /// Weighted failover.
+    pub const FO: u32 = 9;
+    /// Weighted overflow.
+    pub const OVF: u32 = 10;
+}
+
+/// Forwarding methods (`dest.fwd`).
+pub mod fwd {
+    /// Unused slot.
+    pub const NONE: u8 = 0;
+    /// Direct routing: the destination MAC is rewritten.
+    pub const DR: u8 = 1;
+    /// IP-in-IP tunnel.
+    pub const TUN: u8 = 2;
+}
+
+/// Flow states (`flow.state`).
+pub mod state {
+    /// An open TCP flow (ActiveConn).
+    pub const OPEN: u32 = 1;
+    /// A TCP flow after FIN or RST (InActConn).
+    pub const CLOSING: u32 = 2;
+    /// A UDP flow (InActConn).
+    pub const UDP: u32 = 3;
+}
+
+/// Key of map `services`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SvcKey {
+    /// Virtual address (IPv4 in the first 4 bytes, the rest zero).
+    pub addr: [u8; 16],
+    /// Virtual port, network byte order.
+    pub port: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    /// 4 or 6.
+    pub family: u8,
+}
+
+/// Value of map `services`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SvcInfo {
+    /// Service id (< [`MAX_SERVICES`]): index of its counters, real servers and table.
+    pub id: u32,
+    /// Scheduler ([`sched`]).
+    pub sched: u32,
+    /// Real servers in use (slots `id * MAX_DESTS ..`).
+    pub ndests: u32,
+    /// Slots used in the scheduling table.
+    pub tab_len: u32,
+}
+
+/// Value of map `dests` (index `service id * MAX_DESTS + real-server index`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Dest {
+    /// Real server address.
+    pub addr: [u8; 16],
+    /// Outer source address of tunnelled packets.
+    pub tun_src: [u8; 16],
+    /// Next hop's MAC address.
+    pub mac: [u8; 6],
+    /// Output device's MAC address.
+    pub src_mac: [u8; 6],
+    /// Output device.
+    pub ifindex: u32,
+    /// Weight (0: quiesced, no new flows).
+    pub weight: u32,
+    /// Forwarding method ([`fwd`]).
+    pub fwd: u8,
+    /// 4 or 6.
+    pub family: u8,
+    /// Padding.
+    pub pad: u16,
+}
+
+/// Value of map `dest_conns`: live connection counts.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Conns {
+    /// Open TCP flows.
+    pub active: i64,
+    /// Closing TCP flows and UDP flows.
+    pub inactive: i64,
+}
+
+/// Key of map `flows` (the 5-tuple).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey {
+    /// Client address.
+    pub saddr: [u8; 16],
+    /// Virtual address.
+    pub daddr: [u8; 16],
+    /// Client port, network byte order.
+    pub sport: u16,
+    /// Virtual port, network byte order.
+    pub dport: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// 4 or 6.
+    pub family: u8,
+    /// Padding.
+    pub pad: u16,
+}
+
+/// Value of map `flows`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flow {
+    /// Monotonic time of the last packet, nanoseconds.
+    pub last: u64,
+    /// Service id.
+    pub sid: u32,
+    /// Real-server index within the service.
+    pub didx: u32,
+    /// [`state`].
+    pub state: u32,
+    /// Padding.
+    pub pad: u32,
+}
+
+/// Per-CPU counters of a service or real server.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// New connections.
+    pub conns: u64,
+    /// Packets in.
+    pub packets: u64,
+    /// Bytes in (IP layer).
+    pub bytes: u64,
+}
+
+/// Value of map `config`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Config {
+    /// Idle timeout of an open TCP flow, ns.
+    pub tcp_ns: u64,
+    /// Of a closing TCP flow, ns.
+    pub tcpfin_ns: u64,
+    /// Of a UDP flow, ns.
+    pub udp_ns: u64,
+}
+
+macro_rules! pod {
+    ($($t:ty = $size:expr),* $(,)?) => {
+        $(
+            // SAFETY: plain #[repr(C)] data of integers and byte arrays, without implicit padding
+            // (checked by the size assertion), valid for any bit pattern.
+            unsafe impl aya::Pod for $t {}
+            const _: () = assert!(std::mem::size_of::<$t>() == $size);
+        )*
+    };
+}
+
+pod!(
+    SvcKey = 20,
+    SvcInfo = 16,
+    Dest = 56,
+    Conns = 16,
+    FlowKey = 40,
+    Flow = 24,
+    Counters = 24,
+    Config = 24,
+);

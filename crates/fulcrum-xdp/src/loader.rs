@@ -1,0 +1,377 @@
+//! Loading the XDP program with aya, filling its maps, attaching it, and reading it back.
+
+use crate::layout::{
+    Config, Conns, Counters, Dest, Flow, FlowKey, SvcInfo, SvcKey, MAX_DESTS, TAB_SIZE,
+};
+use crate::plan::Plan;
+use crate::XdpError;
+use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
+use aya::programs::links::FdLink;
+use aya::programs::{Xdp as XdpProg, XdpFlags};
+use aya::Ebpf;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
+
+/// An XDP verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// `XDP_ABORTED`.
+    Aborted,
+    /// `XDP_DROP`.
+    Drop,
+    /// `XDP_PASS`: the packet goes on to the stack.
+    Pass,
+    /// `XDP_TX`: sent back out of the device it came in on.
+    Tx,
+    /// `XDP_REDIRECT`: sent out of another device.
+    Redirect,
+    /// Anything else.
+    Other(u32),
+}
+
+impl From<u32> for Verdict {
+    fn from(v: u32) -> Self {
+        match v {
+            0 => Verdict::Aborted,
+            1 => Verdict::Drop,
+            2 => Verdict::Pass,
+            3 => Verdict::Tx,
+            4 => Verdict::Redirect,
+            o => Verdict::Other(o),
+        }
+    }
+}
+
+/// The program's name in the object (its section's function).
+pub const PROGRAM: &str = "fulcrum_xdp";
+
+#[cfg(fulcrum_xdp_obj)]
+fn object() -> Result<&'static [u8], XdpError> {
+    static OBJ: &[u8] = aya::include_bytes_aligned!(env!("FULCRUM_XDP_OBJ"));
+    Ok(OBJ)
+}
+
+#[cfg(not(fulcrum_xdp_obj))]
+fn object() -> Result<&'static [u8], XdpError> {
+    Err(XdpError::Unavailable(
+        env!("FULCRUM_XDP_MISSING").to_string(),
+    ))
+}
+
+/// Wraps an opened map as its kind.
+type MapKind = fn(MapData) -> Map;
+
+/// The maps of the program, with the kind of each.
+const MAPS: [(&str, MapKind); 10] = [
+    ("services", Map::HashMap),
+    ("dests", Map::Array),
+    ("sched_tab", Map::Array),
+    ("rr_pos", Map::Array),
+    ("dest_conns", Map::Array),
+    ("flows", Map::LruHashMap),
+    ("svc_stats", Map::PerCpuArray),
+    ("dest_stats", Map::PerCpuArray),
+    ("config", Map::Array),
+    ("sweep", Map::Array),
+];
+
+/// The program (when loaded by this process) and its maps.
+pub struct Xdp {
+    ebpf: Option<Ebpf>,
+    maps: std::collections::HashMap<&'static str, Map>,
+}
+
+impl std::fmt::Debug for Xdp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Xdp")
+            .field("program", &self.ebpf.is_some())
+            .finish()
+    }
+}
+
+fn sum(values: &PerCpuValues<Counters>) -> Counters {
+    values.iter().fold(Counters::default(), |a, c| Counters {
+        conns: a.conns + c.conns,
+        packets: a.packets + c.packets,
+        bytes: a.bytes + c.bytes,
+    })
+}
+
+impl Xdp {
+    /// Loads the program into the kernel (not attached anywhere yet).
+    pub fn load() -> Result<Xdp, XdpError> {
+        let obj = object()?;
+        let mut ebpf = Ebpf::load(obj)
+            .map_err(|e| XdpError::Unavailable(format!("loading the object: {e}")))?;
+        let prog: &mut XdpProg = ebpf
+            .program_mut(PROGRAM)
+            .ok_or_else(|| XdpError::Unavailable(format!("no program {PROGRAM} in the object")))?
+            .try_into()
+            .map_err(|e| XdpError::Unavailable(format!("{PROGRAM}: {e}")))?;
+        prog.load()
+            .map_err(|e| XdpError::Unavailable(format!("the kernel refused the program: {e}")))?;
+        let mut maps = std::collections::HashMap::new();
+        for (name, _) in MAPS {
+            let m = ebpf
+                .take_map(name)
+                .ok_or_else(|| XdpError::Unavailable(format!("no map {name} in the object")))?;
+            maps.insert(name, m);
+        }
+        Ok(Xdp {
+            ebpf: Some(ebpf),
+            maps,
+        })
+    }
+
+    /// Opens the maps pinned under `dir` by [`Xdp::pin`] in an earlier process (no program: the pinned
+    /// links keep the attached program running with these maps).
+    pub fn open_pinned(dir: &Path) -> Result<Xdp, XdpError> {
+        let mut maps = std::collections::HashMap::new();
+        for (name, kind) in MAPS {
+            let p = dir.join(name);
+            let data = MapData::from_pin(&p)
+                .map_err(|e| XdpError::bpf(format!("opening {}", p.display()), e))?;
+            maps.insert(name, kind(data));
+        }
+        Ok(Xdp { ebpf: None, maps })
+    }
+
+    /// Pins the maps under `dir` (a directory on a bpf file system).
+    pub fn pin(&self, dir: &Path) -> Result<(), XdpError> {
+        for (name, m) in &self.maps {
+            let p = dir.join(name);
+            let data = match m {
+                Map::HashMap(d) | Map::Array(d) | Map::LruHashMap(d) | Map::PerCpuArray(d) => d,
+                _ => return Err(XdpError::bpf(format!("map {name}"), "unexpected kind")),
+            };
+            data.pin(&p)
+                .map_err(|e| XdpError::bpf(format!("pinning {}", p.display()), e))?;
+        }
+        Ok(())
+    }
+
+    fn map_mut(&mut self, name: &str) -> Result<&mut Map, XdpError> {
+        self.maps
+            .get_mut(name)
+            .ok_or_else(|| XdpError::bpf(format!("map {name}"), "missing"))
+    }
+
+    fn map(&self, name: &str) -> Result<&Map, XdpError> {
+        self.maps
+            .get(name)
+            .ok_or_else(|| XdpError::bpf(format!("map {name}"), "missing"))
+    }
+
+    fn program_mut(&mut self) -> Result<&mut XdpProg, XdpError> {
+        self.ebpf
+            .as_mut()
+            .and_then(|e| e.program_mut(PROGRAM))
+            .ok_or_else(|| XdpError::bpf("program", "not loaded by this process"))?
+            .try_into()
+            .map_err(|e| XdpError::bpf("program", e))
+    }
+
+    /// Writes `plan` into the maps: real servers and tables first, then the service entries, then the
+    /// services that left are removed (their flows then miss the service and go to the stack).
+    pub fn apply(&mut self, plan: &Plan) -> Result<(), XdpError> {
+        {
+            let mut cfg: Array<&mut MapData, Config> = Array::try_from(self.map_mut("config")?)
+                .map_err(|e| XdpError::bpf("map config", e))?;
+            cfg.set(0, plan.config, 0)
+                .map_err(|e| XdpError::bpf("config", e))?;
+        }
+        for s in &plan.services {
+            let base = s.info.id * MAX_DESTS;
+            {
+                let mut dests: Array<&mut MapData, Dest> = Array::try_from(self.map_mut("dests")?)
+                    .map_err(|e| XdpError::bpf("map dests", e))?;
+                for (i, d) in s.dests.iter().enumerate() {
+                    dests
+                        .set(base + i as u32, d, 0)
+                        .map_err(|e| XdpError::bpf("dests", e))?;
+                }
+                for i in s.dests.len() as u32..MAX_DESTS {
+                    dests
+                        .set(base + i, Dest::default(), 0)
+                        .map_err(|e| XdpError::bpf("dests", e))?;
+                }
+            }
+            {
+                let mut tab: Array<&mut MapData, u32> = Array::try_from(self.map_mut("sched_tab")?)
+                    .map_err(|e| XdpError::bpf("map sched_tab", e))?;
+                let tbase = s.info.id * TAB_SIZE;
+                for (i, d) in s.table.iter().enumerate() {
+                    tab.set(tbase + i as u32, d, 0)
+                        .map_err(|e| XdpError::bpf("sched_tab", e))?;
+                }
+            }
+        }
+        let mut services: HashMap<&mut MapData, SvcKey, SvcInfo> =
+            HashMap::try_from(self.map_mut("services")?)
+                .map_err(|e| XdpError::bpf("map services", e))?;
+        for s in &plan.services {
+            services
+                .insert(s.key, s.info, 0)
+                .map_err(|e| XdpError::bpf("services", e))?;
+        }
+        let keep: std::collections::HashSet<SvcKey> = plan.services.iter().map(|s| s.key).collect();
+        let gone: Vec<SvcKey> = services
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| !keep.contains(k))
+            .collect();
+        for k in gone {
+            services
+                .remove(&k)
+                .map_err(|e| XdpError::bpf("services", e))?;
+        }
+        Ok(())
+    }
+
+    /// Attaches the program to device `ifname` (native mode, or generic mode with `skb_mode`); with
+    /// `pin`, the link is pinned there so that the program stays attached after this process exits
+    /// (removing the pin detaches it).
+    pub fn attach(
+        &mut self,
+        ifname: &str,
+        skb_mode: bool,
+        pin: Option<&Path>,
+    ) -> Result<(), XdpError> {
+        let prog = self.program_mut()?;
+        let flags = if skb_mode {
+            XdpFlags::SKB_MODE
+        } else {
+            XdpFlags::default()
+        };
+        let id = prog
+            .attach(ifname, flags)
+            .map_err(|e| XdpError::bpf(format!("attaching to {ifname}"), e))?;
+        if let Some(p) = pin {
+            let link = prog.take_link(id).map_err(|e| XdpError::bpf("link", e))?;
+            let fd: FdLink = link
+                .try_into()
+                .map_err(|e| XdpError::bpf(format!("link of {ifname}"), e))?;
+            fd.pin(p)
+                .map_err(|e| XdpError::bpf(format!("pinning {}", p.display()), e))?;
+        }
+        Ok(())
+    }
+
+    /// Runs one frame through the program with `BPF_PROG_TEST_RUN`: the verdict and the frame as it
+    /// leaves (nothing is sent).
+    pub fn test_run(&self, frame: &[u8]) -> Result<(Verdict, Vec<u8>), XdpError> {
+        let prog = self
+            .ebpf
+            .as_ref()
+            .and_then(|e| e.program(PROGRAM))
+            .ok_or_else(|| XdpError::bpf("program", "not loaded by this process"))?;
+        let fd = prog.fd().map_err(|e| XdpError::bpf("program fd", e))?;
+        let mut out = vec![0u8; frame.len() + 512];
+        let mut attr = TestRunAttr {
+            prog_fd: fd.as_fd().as_raw_fd() as u32,
+            data_size_in: frame.len() as u32,
+            data_size_out: out.len() as u32,
+            data_in: frame.as_ptr() as u64,
+            data_out: out.as_mut_ptr() as u64,
+            repeat: 1,
+            ..Default::default()
+        };
+        // SAFETY: `attr` is BPF_PROG_TEST_RUN's attribute block; the buffers it points to outlive the call
+        // and their sizes are given.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_TEST_RUN,
+                &mut attr as *mut TestRunAttr,
+                std::mem::size_of::<TestRunAttr>() as u32,
+            )
+        };
+        if rc < 0 {
+            return Err(XdpError::bpf(
+                "BPF_PROG_TEST_RUN",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        out.truncate((attr.data_size_out as usize).min(out.len()));
+        Ok((Verdict::from(attr.retval), out))
+    }
+
+    /// Counters of service `sid`, summed over the CPUs.
+    pub fn service_counters(&self, sid: u32) -> Result<Counters, XdpError> {
+        let m: PerCpuArray<&MapData, Counters> = PerCpuArray::try_from(self.map("svc_stats")?)
+            .map_err(|e| XdpError::bpf("map svc_stats", e))?;
+        Ok(sum(&m
+            .get(&sid, 0)
+            .map_err(|e| XdpError::bpf("svc_stats", e))?))
+    }
+
+    /// Counters of real server `didx` of service `sid`, summed over the CPUs.
+    pub fn dest_counters(&self, sid: u32, didx: u32) -> Result<Counters, XdpError> {
+        let m: PerCpuArray<&MapData, Counters> = PerCpuArray::try_from(self.map("dest_stats")?)
+            .map_err(|e| XdpError::bpf("map dest_stats", e))?;
+        Ok(sum(&m
+            .get(&(sid * MAX_DESTS + didx), 0)
+            .map_err(|e| XdpError::bpf("dest_stats", e))?))
+    }
+
+    /// Sets the counters of service `sid` (with `didx`: of that real server) to zero on every CPU.
+    pub fn zero_counters(&mut self, sid: u32, didx: Option<u32>) -> Result<(), XdpError> {
+        let (name, idx) = match didx {
+            None => ("svc_stats", sid),
+            Some(d) => ("dest_stats", sid * MAX_DESTS + d),
+        };
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| XdpError::bpf("possible CPUs", e))?;
+        let zeros = PerCpuValues::try_from(vec![Counters::default(); cpus])
+            .map_err(|e| XdpError::bpf("per-CPU values", e))?;
+        let mut m: PerCpuArray<&mut MapData, Counters> = PerCpuArray::try_from(self.map_mut(name)?)
+            .map_err(|e| XdpError::bpf(format!("map {name}"), e))?;
+        m.set(idx, zeros, 0)
+            .map_err(|e| XdpError::bpf(name.to_string(), e))
+    }
+
+    /// Live connection counts of real server `didx` of service `sid`.
+    pub fn dest_conns(&self, sid: u32, didx: u32) -> Result<Conns, XdpError> {
+        let m: Array<&MapData, Conns> = Array::try_from(self.map("dest_conns")?)
+            .map_err(|e| XdpError::bpf("map dest_conns", e))?;
+        m.get(&(sid * MAX_DESTS + didx), 0)
+            .map_err(|e| XdpError::bpf("dest_conns", e))
+    }
+
+    /// The services in the map (key and value).
+    pub fn services(&self) -> Result<Vec<(SvcKey, SvcInfo)>, XdpError> {
+        let m: HashMap<&MapData, SvcKey, SvcInfo> = HashMap::try_from(self.map("services")?)
+            .map_err(|e| XdpError::bpf("map services", e))?;
+        Ok(m.iter().filter_map(Result::ok).collect())
+    }
+
+    /// The flow table's entries.
+    pub fn flows(&self) -> Result<Vec<(FlowKey, Flow)>, XdpError> {
+        let m: HashMap<&MapData, FlowKey, Flow> =
+            HashMap::try_from(self.map("flows")?).map_err(|e| XdpError::bpf("map flows", e))?;
+        Ok(m.iter().filter_map(Result::ok).collect())
+    }
+}
+
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+
+/// `union bpf_attr` as BPF_PROG_TEST_RUN reads it.
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    pad: u32,
+}

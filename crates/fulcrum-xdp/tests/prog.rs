@@ -1,0 +1,545 @@
+//! The XDP program run on packet fixtures with BPF_PROG_TEST_RUN (as Katran's BpfTester: an input frame,
+//! the expected verdict and the expected output frame). Skipped, saying why, where BPF cannot load,
+//! unless FULCRUM_REQUIRE_NETNS is set (CI), where they must run.
+
+use fulcrum_xdp::layout::Counters;
+use fulcrum_xdp::plan::{hash_slot, plan, DestSpec, Method, ServiceSpec, Timeouts};
+use fulcrum_xdp::{Verdict, Xdp};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 1];
+const DIRECTOR_MAC: [u8; 6] = [0x02, 0xd1, 0, 0, 0, 1];
+const OUT_MAC: [u8; 6] = [0x02, 0xd1, 0, 0, 0, 2];
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 7);
+/// BPF_PROG_TEST_RUN runs XDP on the loopback device: a real server behind ifindex 1 is answered with
+/// XDP_TX, any other with XDP_REDIRECT.
+const LO: u32 = 1;
+
+fn load() -> Option<Xdp> {
+    match Xdp::load() {
+        Ok(x) => Some(x),
+        Err(e) if std::env::var_os("FULCRUM_REQUIRE_NETNS").is_none() => {
+            eprintln!("skipped: {e} (set FULCRUM_REQUIRE_NETNS=1 to make this a failure)");
+            None
+        }
+        Err(e) => panic!("FULCRUM_REQUIRE_NETNS is set but {e}"),
+    }
+}
+
+fn rs_mac(i: usize) -> [u8; 6] {
+    [0x02, 0x5e, 0, 0, 0, i as u8 + 1]
+}
+
+fn dest(i: usize, weight: u32, ifindex: u32) -> DestSpec {
+    DestSpec {
+        slot: i as u32,
+        addr: IpAddr::V4(Ipv4Addr::new(198, 18, 1, i as u8 + 1)),
+        port: 80,
+        weight,
+        method: Method::Route,
+        mac: rs_mac(i),
+        src_mac: OUT_MAC,
+        ifindex,
+    }
+}
+
+fn service(sched: &str, weights: &[u32]) -> ServiceSpec {
+    ServiceSpec {
+        id: 3,
+        addr: IpAddr::V4(VIP),
+        port: 80,
+        proto: 6,
+        scheduler: sched.into(),
+        dests: weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| dest(i, w, LO))
+            .collect(),
+    }
+}
+
+fn setup(services: &[ServiceSpec]) -> Option<Xdp> {
+    let mut x = load()?;
+    x.apply(&plan(services, Timeouts::default()).expect("plan"))
+        .expect("apply");
+    Some(x)
+}
+
+fn csum(data: &[u8]) -> u16 {
+    let mut s: u32 = 0;
+    for c in data.chunks(2) {
+        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const FIN: u8 = 0x01;
+const RST: u8 = 0x04;
+
+fn tcp(sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&1024u16.to_be_bytes());
+    t.extend_from_slice(b"payload!");
+    t
+}
+
+fn udp(sport: u16, dport: u16) -> Vec<u8> {
+    let mut u = vec![0u8; 8];
+    u[0..2].copy_from_slice(&sport.to_be_bytes());
+    u[2..4].copy_from_slice(&dport.to_be_bytes());
+    u[4..6].copy_from_slice(&16u16.to_be_bytes());
+    u.extend_from_slice(b"datagram");
+    u
+}
+
+fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&DIRECTOR_MAC);
+    f.extend_from_slice(&CLIENT_MAC);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, frag: u16, l4: &[u8]) -> Vec<u8> {
+    let mut h = vec![0u8; 20];
+    h[0] = 0x45;
+    h[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+    h[6..8].copy_from_slice(&frag.to_be_bytes());
+    h[8] = 64;
+    h[9] = proto;
+    h[12..16].copy_from_slice(&src.octets());
+    h[16..20].copy_from_slice(&dst.octets());
+    let c = csum(&h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    h.extend_from_slice(l4);
+    eth(0x0800, &h)
+}
+
+fn syn_from(port: u16) -> Vec<u8> {
+    ipv4(CLIENT, VIP, 6, 0x4000, &tcp(port, 80, SYN))
+}
+
+fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next: u8, l4: &[u8]) -> Vec<u8> {
+    let mut h = vec![0u8; 40];
+    h[0] = 0x60;
+    h[4..6].copy_from_slice(&(l4.len() as u16).to_be_bytes());
+    h[6] = next;
+    h[7] = 64;
+    h[8..24].copy_from_slice(&src.octets());
+    h[24..40].copy_from_slice(&dst.octets());
+    h.extend_from_slice(l4);
+    eth(0x86dd, &h)
+}
+
+/// The frame a direct-routed `input` leaves as: real server `i`'s MAC, the output device's, the rest
+/// untouched.
+fn routed(input: &[u8], i: usize) -> Vec<u8> {
+    let mut f = input.to_vec();
+    f[0..6].copy_from_slice(&rs_mac(i));
+    f[6..12].copy_from_slice(&OUT_MAC);
+    f
+}
+
+/// Runs `frame`; for XDP_TX / XDP_REDIRECT returns which real server's MAC it went to (checking the
+/// rest of the frame is `frame` unchanged).
+fn pick(x: &Xdp, frame: &[u8]) -> Option<usize> {
+    let (v, out) = x.test_run(frame).expect("test run");
+    match v {
+        Verdict::Tx | Verdict::Redirect => {
+            let i = (out[5] - 1) as usize;
+            assert_eq!(out, routed(frame, i), "only the MAC addresses change");
+            Some(i)
+        }
+        Verdict::Pass => {
+            assert_eq!(out, frame, "a passed frame is untouched");
+            None
+        }
+        o => panic!("unexpected verdict {o:?}"),
+    }
+}
+
+fn spread(x: &Xdp, n: u16, first_port: u16, dests: usize) -> Vec<usize> {
+    let mut counts = vec![0; dests];
+    for p in first_port..first_port + n {
+        counts[pick(x, &syn_from(p)).expect("scheduled")] += 1;
+    }
+    counts
+}
+
+#[test]
+fn dr_new_flow_then_established_flow() {
+    let mut svc = service("rr", &[1, 1]);
+    svc.dests[1].ifindex = 77;
+    let Some(x) = setup(&[svc]) else { return };
+    let syn = syn_from(1000);
+    let (v, out) = x.test_run(&syn).unwrap();
+    assert_eq!((v, out), (Verdict::Tx, routed(&syn, 0)));
+    let syn2 = syn_from(1001);
+    let (v, out) = x.test_run(&syn2).unwrap();
+    assert_eq!(
+        (v, out),
+        (Verdict::Redirect, routed(&syn2, 1)),
+        "other device: redirect"
+    );
+    // the established flows keep their real servers, whatever rr would pick next
+    for _ in 0..3 {
+        let ack = ipv4(CLIENT, VIP, 6, 0x4000, &tcp(1001, 80, ACK));
+        assert_eq!(pick(&x, &ack), Some(1));
+    }
+    let ack = ipv4(CLIENT, VIP, 6, 0x4000, &tcp(1000, 80, ACK));
+    assert_eq!(pick(&x, &ack), Some(0));
+    let s = x.service_counters(3).unwrap();
+    assert_eq!((s.conns, s.packets), (2, 6));
+    let d1 = x.dest_counters(3, 1).unwrap();
+    assert_eq!(
+        d1,
+        Counters {
+            conns: 1,
+            packets: 4,
+            bytes: 4 * (syn2.len() as u64 - 14)
+        }
+    );
+    assert_eq!(x.dest_conns(3, 0).unwrap().active, 1);
+    assert_eq!(x.flows().unwrap().len(), 2);
+}
+
+#[test]
+fn unknown_flow_without_syn_goes_to_the_stack() {
+    let Some(x) = setup(&[service("rr", &[1, 1])]) else {
+        return;
+    };
+    let ack = ipv4(CLIENT, VIP, 6, 0x4000, &tcp(2000, 80, ACK));
+    assert_eq!(pick(&x, &ack), None);
+    assert!(x.flows().unwrap().is_empty());
+    // another port or address of the VIP is no service
+    assert_eq!(
+        pick(&x, &ipv4(CLIENT, VIP, 6, 0, &tcp(2000, 81, SYN))),
+        None
+    );
+    assert_eq!(pick(&x, &ipv4(CLIENT, VIP, 17, 0, &udp(2000, 80))), None);
+    assert_eq!(x.service_counters(3).unwrap().packets, 0);
+}
+
+#[test]
+fn rr_and_wrr_spread_by_weight() {
+    let Some(x) = setup(&[service("rr", &[1, 1, 1])]) else {
+        return;
+    };
+    assert_eq!(spread(&x, 9, 3000, 3), vec![3, 3, 3]);
+    let Some(x) = setup(&[service("wrr", &[1, 3])]) else {
+        return;
+    };
+    assert_eq!(spread(&x, 8, 3000, 2), vec![2, 6]);
+}
+
+#[test]
+fn quiesced_server_keeps_its_flows_and_gets_no_new_ones() {
+    let Some(mut x) = setup(&[service("rr", &[1, 1])]) else {
+        return;
+    };
+    assert_eq!(pick(&x, &syn_from(4000)), Some(0));
+    assert_eq!(pick(&x, &syn_from(4001)), Some(1));
+    x.apply(&plan(&[service("rr", &[0, 1])], Timeouts::default()).unwrap())
+        .unwrap();
+    assert_eq!(spread(&x, 4, 4100, 2), vec![0, 4]);
+    let ack = ipv4(CLIENT, VIP, 6, 0x4000, &tcp(4000, 80, ACK));
+    assert_eq!(
+        pick(&x, &ack),
+        Some(0),
+        "an established flow stays on the quiesced server"
+    );
+    for sched in ["wrr", "wlc", "lc", "sed", "nq", "sh", "mh", "fo"] {
+        let Some(x) = setup(&[service(sched, &[0, 1])]) else {
+            return;
+        };
+        assert_eq!(spread(&x, 4, 4200, 2), vec![0, 4], "{sched}");
+    }
+}
+
+#[test]
+fn hashing_schedulers_pick_the_nftables_planes_slot() {
+    for sched in ["sh", "mh", "dh"] {
+        let svc = service(sched, &[1, 1, 1, 1]);
+        let p = plan(std::slice::from_ref(&svc), Timeouts::default()).unwrap();
+        let table = p.services[0].table.clone();
+        let Some(x) = setup(&[svc]) else { return };
+        let mut seen = std::collections::HashSet::new();
+        for c in 1..=40u8 {
+            let client = Ipv4Addr::new(198, 19, 1, c);
+            let key = if sched == "dh" { VIP } else { client };
+            let want = table[hash_slot(IpAddr::V4(key), table.len())] as usize;
+            // any packet of an unknown flow is scheduled (a flow moved here by ECMP keeps its server)
+            let frame = ipv4(client, VIP, 6, 0, &tcp(5000, 80, ACK));
+            assert_eq!(pick(&x, &frame), Some(want), "{sched} client {client}");
+            seen.insert(want);
+        }
+        if sched != "dh" {
+            assert!(seen.len() > 1, "{sched} spreads clients");
+        } else {
+            assert_eq!(seen.len(), 1, "dh hashes the one VIP");
+        }
+    }
+}
+
+#[test]
+fn least_connection_burst_spreads_by_live_counts() {
+    let Some(x) = setup(&[service("lc", &[1, 1, 1])]) else {
+        return;
+    };
+    // a burst of new connections: each goes to the server with the fewest, so they spread evenly
+    assert_eq!(spread(&x, 9, 6000, 3), vec![3, 3, 3]);
+    // two of server 0's connections close: the next two go to it
+    let flows = x.flows().unwrap();
+    let mut closed = 0;
+    for (k, f) in flows {
+        if f.didx == 0 && closed < 2 {
+            let port = u16::from_be(k.sport);
+            let fin = ipv4(
+                CLIENT,
+                VIP,
+                6,
+                0,
+                &tcp(port, 80, if closed == 0 { FIN | ACK } else { RST }),
+            );
+            assert_eq!(pick(&x, &fin), Some(0));
+            closed += 1;
+        }
+    }
+    let c = x.dest_conns(3, 0).unwrap();
+    assert_eq!((c.active, c.inactive), (1, 2));
+    assert_eq!(spread(&x, 2, 6100, 3), vec![2, 0, 0]);
+
+    let Some(x) = setup(&[service("wlc", &[1, 2])]) else {
+        return;
+    };
+    assert_eq!(spread(&x, 9, 6000, 2), vec![3, 6]);
+    let Some(x) = setup(&[service("sed", &[1, 3])]) else {
+        return;
+    };
+    assert_eq!(spread(&x, 8, 6000, 2), vec![2, 6]);
+    let Some(x) = setup(&[service("nq", &[1, 100])]) else {
+        return;
+    };
+    // nq: an idle server first, whatever its weight
+    assert_eq!(spread(&x, 2, 6000, 2), vec![1, 1]);
+    let Some(x) = setup(&[service("fo", &[1, 5, 2])]) else {
+        return;
+    };
+    assert_eq!(spread(&x, 4, 6000, 3), vec![0, 4, 0]);
+    let Some(x) = setup(&[service("ovf", &[1, 3])]) else {
+        return;
+    };
+    // ovf: the heaviest server until its active connections reach its weight, then the next
+    assert_eq!(spread(&x, 4, 6000, 2), vec![1, 3]);
+    assert_eq!(
+        pick(&x, &syn_from(6010)),
+        None,
+        "every server full: to the stack"
+    );
+}
+
+#[test]
+fn malformed_fragmented_icmp_and_non_ip_pass_untouched() {
+    let Some(x) = setup(&[service("rr", &[1])]) else {
+        return;
+    };
+    let good = syn_from(7000);
+    let mut frames: Vec<(&str, Vec<u8>)> = vec![
+        // (BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header)
+        ("Ethernet header only", good[..14].to_vec()),
+        ("truncated IPv4 header", good[..30].to_vec()),
+        ("truncated TCP header", good[..40].to_vec()),
+        (
+            "first fragment",
+            ipv4(CLIENT, VIP, 6, 0x2000, &tcp(7000, 80, SYN)),
+        ),
+        (
+            "later fragment",
+            ipv4(CLIENT, VIP, 6, 0x0010, &tcp(7000, 80, SYN)),
+        ),
+        (
+            "ICMP error",
+            ipv4(CLIENT, VIP, 1, 0, &[3, 4, 0, 0, 0, 0, 5, 0x78]),
+        ),
+        ("ARP", eth(0x0806, &[0u8; 28])),
+        ("VLAN tag", eth(0x8100, &good[14..])),
+    ];
+    let mut bad_version = good.clone();
+    bad_version[14] = 0x65;
+    frames.push(("IPv4 ethertype, version 6", bad_version));
+    let mut short_ihl = good.clone();
+    short_ihl[14] = 0x44;
+    frames.push(("IHL below 5", short_ihl));
+    let v6c: Ipv6Addr = "2001:db8::7".parse().unwrap();
+    let v6v: Ipv6Addr = "2001:db8::10".parse().unwrap();
+    let mut frag = vec![6, 0, 0, 1, 0, 0, 0, 1];
+    frag.extend_from_slice(&tcp(7000, 80, SYN));
+    frames.push(("IPv6 fragment header", ipv6(v6c, v6v, 44, &frag)));
+    frames.push(("ICMPv6", ipv6(v6c, v6v, 58, &[1, 4, 0, 0, 0, 0, 0, 0])));
+    for (what, f) in frames {
+        let (v, out) = x.test_run(&f).unwrap();
+        assert_eq!(v, Verdict::Pass, "{what}");
+        assert_eq!(out, f, "{what} untouched");
+    }
+    assert_eq!(x.service_counters(3).unwrap().packets, 0);
+    // IPv4 options are skipped, not a reason to pass
+    let mut l3 = vec![0x46, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0];
+    l3.extend_from_slice(&CLIENT.octets());
+    l3.extend_from_slice(&VIP.octets());
+    l3.extend_from_slice(&[1, 1, 1, 0]); // NOP NOP NOP EOL
+    let t = tcp(7001, 80, SYN);
+    l3[2..4].copy_from_slice(&((24 + t.len()) as u16).to_be_bytes());
+    l3.extend_from_slice(&t);
+    assert_eq!(pick(&x, &eth(0x0800, &l3)), Some(0));
+}
+
+#[test]
+fn ipv6_and_udp_services() {
+    let v6c: Ipv6Addr = "2001:db8::7".parse().unwrap();
+    let v6v: Ipv6Addr = "2001:db8::10".parse().unwrap();
+    let mut s6 = service("rr", &[1, 1]);
+    s6.id = 4;
+    s6.addr = IpAddr::V6(v6v);
+    for (i, d) in s6.dests.iter_mut().enumerate() {
+        d.addr = IpAddr::V6(format!("2001:db8::1:{}", i + 1).parse().unwrap());
+    }
+    let mut su = service("wlc", &[1, 1]);
+    su.id = 5;
+    su.proto = 17;
+    su.port = 53;
+    let Some(x) = setup(&[s6, su]) else { return };
+    assert_eq!(pick(&x, &ipv6(v6c, v6v, 6, &tcp(8000, 80, SYN))), Some(0));
+    assert_eq!(pick(&x, &ipv6(v6c, v6v, 6, &tcp(8001, 80, SYN))), Some(1));
+    assert_eq!(pick(&x, &ipv6(v6c, v6v, 6, &tcp(8000, 80, ACK))), Some(0));
+    assert_eq!(x.service_counters(4).unwrap().conns, 2);
+    // UDP: every datagram of a new flow is scheduled; the flow counts as inactive
+    assert_eq!(pick(&x, &ipv4(CLIENT, VIP, 17, 0, &udp(9000, 53))), Some(0));
+    assert_eq!(pick(&x, &ipv4(CLIENT, VIP, 17, 0, &udp(9001, 53))), Some(1));
+    assert_eq!(pick(&x, &ipv4(CLIENT, VIP, 17, 0, &udp(9000, 53))), Some(0));
+    let c = x.dest_conns(5, 0).unwrap();
+    assert_eq!((c.active, c.inactive), (0, 1));
+}
+
+#[test]
+fn tunnel_wraps_in_ipip() {
+    let mut svc = service("rr", &[1]);
+    svc.dests[0].method = Method::Tunnel {
+        src: Ipv4Addr::new(198, 18, 0, 1),
+    };
+    let Some(x) = setup(&[svc]) else { return };
+    let syn = syn_from(9500);
+    let (v, out) = x.test_run(&syn).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    assert_eq!(out.len(), syn.len() + 20);
+    assert_eq!(&out[0..6], &rs_mac(0));
+    assert_eq!(&out[6..12], &OUT_MAC);
+    assert_eq!(&out[12..14], &[0x08, 0x00]);
+    let outer = &out[14..34];
+    assert_eq!(outer[0], 0x45);
+    assert_eq!(
+        u16::from_be_bytes([outer[2], outer[3]]) as usize,
+        syn.len() - 14 + 20
+    );
+    assert_eq!(outer[9], 4, "IP-in-IP");
+    assert_eq!(&outer[12..16], &[198, 18, 0, 1]);
+    assert_eq!(&outer[16..20], &[198, 18, 1, 1]);
+    assert_eq!(csum(outer), 0, "outer header checksum");
+    assert_eq!(&out[34..], &syn[14..], "the inner packet is unchanged");
+}
+
+#[test]
+fn expired_flow_is_scheduled_again_and_its_count_released() {
+    let Some(mut x) = load() else { return };
+    let t = Timeouts {
+        tcp: 1,
+        tcpfin: 1,
+        udp: 1,
+    };
+    x.apply(&plan(&[service("rr", &[1, 1])], t).unwrap())
+        .unwrap();
+    assert_eq!(pick(&x, &syn_from(9900)), Some(0));
+    assert_eq!(x.dest_conns(3, 0).unwrap().active, 1);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // the old flow expired: this SYN is a new flow, scheduled by rr (server 1), and server 0's count went
+    assert_eq!(pick(&x, &syn_from(9900)), Some(1));
+    assert_eq!(x.dest_conns(3, 0).unwrap().active, 0);
+    assert_eq!(x.dest_conns(3, 1).unwrap().active, 1);
+}
+
+#[test]
+fn removing_a_server_leaves_the_others_flows_alone() {
+    let Some(mut x) = setup(&[service("rr", &[1, 1])]) else {
+        return;
+    };
+    assert_eq!(pick(&x, &syn_from(9700)), Some(0));
+    assert_eq!(pick(&x, &syn_from(9701)), Some(1));
+    let mut svc = service("rr", &[1, 1]);
+    svc.dests.remove(0);
+    x.apply(&plan(&[svc], Timeouts::default()).unwrap())
+        .unwrap();
+    let ack = |p| ipv4(CLIENT, VIP, 6, 0x4000, &tcp(p, 80, ACK));
+    assert_eq!(pick(&x, &ack(9701)), Some(1), "server 1 keeps its flow");
+    // server 0's flow has no server any more: not a SYN, so it goes to the stack
+    assert_eq!(pick(&x, &ack(9700)), None);
+    assert_eq!(spread(&x, 3, 9710, 2), vec![0, 3]);
+}
+
+#[test]
+fn a_reused_client_port_reopens_its_flow() {
+    let Some(x) = setup(&[service("lc", &[1, 1])]) else {
+        return;
+    };
+    assert_eq!(pick(&x, &syn_from(9800)), Some(0));
+    let fin = ipv4(CLIENT, VIP, 6, 0, &tcp(9800, 80, FIN | ACK));
+    assert_eq!(pick(&x, &fin), Some(0));
+    let c = x.dest_conns(3, 0).unwrap();
+    assert_eq!((c.active, c.inactive), (0, 1));
+    // the same client port opens a new connection while the old flow is still closing
+    assert_eq!(pick(&x, &syn_from(9800)), Some(0));
+    let c = x.dest_conns(3, 0).unwrap();
+    assert_eq!((c.active, c.inactive), (1, 0));
+    assert_eq!(x.service_counters(3).unwrap().conns, 2);
+    // padding after the IP packet is not counted
+    let mut padded = syn_from(9801);
+    let ip_len = padded.len() as u64 - 14;
+    padded.extend_from_slice(&[0; 6]);
+    assert_eq!(pick(&x, &padded), Some(1));
+    assert_eq!(x.dest_counters(3, 1).unwrap().bytes, ip_len);
+}
+
+#[test]
+fn idle_flows_are_swept_without_another_packet() {
+    let Some(mut x) = load() else { return };
+    let t = Timeouts {
+        tcp: 1,
+        tcpfin: 1,
+        udp: 1,
+    };
+    x.apply(&plan(&[service("lc", &[1, 1])], t).unwrap())
+        .unwrap();
+    assert_eq!(pick(&x, &syn_from(9600)), Some(0));
+    assert_eq!(
+        pick(&x, &ipv4(CLIENT, VIP, 17, 0, &udp(9600, 80))),
+        None,
+        "no UDP service"
+    );
+    assert_eq!(x.dest_conns(3, 0).unwrap().active, 1);
+    // the sweeper (every second) removes the flow once idle past its timeout, and its count with it
+    let t0 = std::time::Instant::now();
+    while x.dest_conns(3, 0).unwrap().active != 0 {
+        assert!(t0.elapsed().as_secs() < 5, "the idle flow was not swept");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(x.flows().unwrap().is_empty());
+}

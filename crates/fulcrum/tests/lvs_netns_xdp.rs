@@ -1,0 +1,346 @@
+//! The XDP plane (`FULCRUM_L4_PLANE=xdp`) end to end in network namespaces: the program attached to the
+//! director's client-facing veth forwards a direct-routed VIP to two real servers by rewriting the
+//! destination MAC, its counters feed the listings, and least-connection spreads a burst of new
+//! connections by live connection counts. Skipped like the other netns tests (and also when the XDP
+//! program cannot load) unless FULCRUM_REQUIRE_NETNS=1.
+
+#[path = "lvs_common/mod.rs"]
+mod common;
+
+use common::{counts, setup, sh, Lab, VIP};
+use std::path::PathBuf;
+
+/// A bpf file system of the test's own, mounted in the host's mount namespace (every `ip netns exec`
+/// sees it), unmounted on drop: the pinned maps and links go with it.
+struct BpfFs(PathBuf);
+
+impl BpfFs {
+    fn mount(prefix: &str) -> Option<BpfFs> {
+        let dir = std::env::temp_dir().join(format!("{prefix}-bpf"));
+        std::fs::create_dir_all(&dir).ok()?;
+        let d = dir.to_string_lossy().into_owned();
+        match sh(&["mount", "-t", "bpf", "bpf", &d]) {
+            Ok(_) => Some(BpfFs(dir)),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                eprintln!("cannot mount a bpf file system: {e}");
+                None
+            }
+        }
+    }
+
+    fn pins(&self) -> PathBuf {
+        self.0.join("lvs")
+    }
+}
+
+impl Drop for BpfFs {
+    fn drop(&mut self) {
+        let d = self.0.to_string_lossy().into_owned();
+        let _ = sh(&["umount", &d]);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A process killed by its PID when dropped (also when the test fails).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn xok(lab: &Lab, pins: &str, line: &str) -> String {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    let env = [
+        ("FULCRUM_L4_PLANE", "xdp"),
+        ("FULCRUM_XDP_PIN_DIR", pins),
+        ("FULCRUM_LVS_DR_DEVICES", "d0"),
+    ];
+    let (code, out, err) = lab.ipvsadm_env(&env, &args, "");
+    assert_eq!((code, err.as_str()), (0, ""), "ipvsadm {line}");
+    out
+}
+
+#[test]
+fn xdp_plane_direct_routing_and_least_connection_burst() {
+    if let Err(e) = fulcrum_xdp::Xdp::load() {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("FULCRUM_REQUIRE_NETNS=1 but {e}");
+        }
+        eprintln!("skipping the XDP plane test: {e}");
+        return;
+    }
+    let Some(lab) = setup() else { return };
+    let Some(bpf) = BpfFs::mount(&lab.prefix) else {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("no bpf file system");
+        }
+        return;
+    };
+    let pins = bpf.pins().to_string_lossy().into_owned();
+    lab.direct_routing_legs();
+    xok(&lab, &pins, &format!("-A -t {VIP}:8080 -s rr"));
+    xok(&lab, &pins, &format!("-a -t {VIP}:8080 -r 198.18.1.2 -g"));
+    xok(&lab, &pins, &format!("-a -t {VIP}:8080 -r 198.18.1.3 -g"));
+    let link = sh(&["ip", "-n", &lab.ns("d"), "link", "show", "d0"]).unwrap_or_default();
+    assert!(
+        link.contains("xdp"),
+        "the program is attached to d0: {link}"
+    );
+
+    assert_eq!(counts(&lab.traffic("tcp", 8080, 20)), (10, 10), "XDP DR rr");
+    // The XDP program counted them (the nftables ingress hook behind it never saw them).
+    let x = fulcrum_xdp::Xdp::open_pinned(&bpf.pins()).expect("pinned maps");
+    let svc = x.service_counters(0).expect("counters");
+    assert_eq!(svc.conns, 20, "{svc:?}");
+    assert!(svc.packets >= 60, "{svc:?}");
+    let stats = xok(&lab, &pins, "-L -n --stats --exact");
+    let line: Vec<u64> = stats
+        .lines()
+        .find(|l| l.starts_with(&format!("TCP  {VIP}:8080")))
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    assert_eq!(line.first(), Some(&20), "{stats}");
+    assert_eq!(line.get(1), Some(&svc.packets), "{stats}");
+    // -Z zeroes the XDP counters too.
+    xok(&lab, &pins, "-Z");
+    assert_eq!(x.service_counters(0).unwrap(), Default::default());
+    assert_eq!(x.dest_counters(0, 0).unwrap(), Default::default());
+
+    // Least connection, per connection: r2 quiesced while three connections open on r1; back at
+    // weight 1, a burst of three new connections all goes to r2, the server with the fewest.
+    xok(&lab, &pins, &format!("-A -t {VIP}:8081 -s lc"));
+    xok(&lab, &pins, &format!("-a -t {VIP}:8081 -r 198.18.1.2 -g"));
+    xok(
+        &lab,
+        &pins,
+        &format!("-a -t {VIP}:8081 -r 198.18.1.3 -g -w 0"),
+    );
+    let mut first = lab.hold(VIP, 8081, 3);
+    assert!(first.names.iter().all(|n| n == "r1"), "{:?}", first.names);
+    xok(
+        &lab,
+        &pins,
+        &format!("-e -t {VIP}:8081 -r 198.18.1.3 -g -w 1"),
+    );
+    let mut burst = lab.hold(VIP, 8081, 3);
+    assert!(
+        burst.names.iter().all(|n| n == "r2"),
+        "lc spreads by live counts: {:?}",
+        burst.names
+    );
+    assert_eq!(first.ping(), 3, "r1's connections still flow");
+    assert_eq!(burst.ping(), 3);
+    let list = xok(&lab, &pins, "-L -n");
+    assert!(
+        list.contains("  -> 198.18.1.3:8081              Route   1      3          0         \n"),
+        "live counts listed: {list}"
+    );
+    // `-c` lists the XDP flow table.
+    let conns = xok(&lab, &pins, "-L -n -c");
+    let held = conns
+        .lines()
+        .filter(|l| l.contains(&format!("{VIP}:8081")) && l.contains("ESTABLISHED"))
+        .count();
+    assert_eq!(held, 6, "{conns}");
+    // `--plane` says which plane serves what.
+    xok(&lab, &pins, &format!("-A -t {VIP}:8082 -s rr -p 30"));
+    let plane = xok(&lab, &pins, "--plane");
+    assert!(plane.starts_with("plane: xdp"), "{plane}");
+    assert!(
+        plane.contains(&format!("xdp       TCP {VIP}:8080\n")),
+        "{plane}"
+    );
+    assert!(
+        plane.contains(&format!("xdp       TCP {VIP}:8081\n")),
+        "{plane}"
+    );
+    assert!(
+        plane.contains(&format!("nftables  TCP {VIP}:8082  (persistence")),
+        "{plane}"
+    );
+    drop(burst);
+    drop(first);
+}
+
+/// Connects once from each source address to `VIP:port`; prints `source name` per connection.
+const FROM_EACH: &str = r#"
+import socket, sys
+port = int(sys.argv[1])
+for src in sys.argv[2:]:
+    try:
+        c = socket.create_connection(("198.19.0.100", port), timeout=2, source_address=(src, 0))
+        print(src, c.recv(100).decode(), flush=True)
+        c.close()
+    except OSError as e:
+        print(src, "FAIL", flush=True)
+"#;
+
+fn picks(lab: &Lab, port: u16, sources: &[String]) -> Vec<String> {
+    let port = port.to_string();
+    let mut args = vec!["python3", "-c", FROM_EACH, port.as_str()];
+    args.extend(sources.iter().map(String::as_str));
+    let out = lab
+        .exec("c", &args)
+        .unwrap_or_else(|e| panic!("client: {e}"));
+    out.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn xdp_plane_hashes_clients_to_the_same_servers_as_the_nftables_plane() {
+    if let Err(e) = fulcrum_xdp::Xdp::load() {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("FULCRUM_REQUIRE_NETNS=1 but {e}");
+        }
+        eprintln!("skipping the XDP plane test: {e}");
+        return;
+    }
+    let Some(lab) = setup() else { return };
+    let Some(bpf) = BpfFs::mount(&lab.prefix) else {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("no bpf file system");
+        }
+        return;
+    };
+    let pins = bpf.pins().to_string_lossy().into_owned();
+    lab.direct_routing_legs();
+    let sources: Vec<String> = (20..36).map(|i| format!("198.18.0.{i}")).collect();
+    for s in &sources {
+        sh(&[
+            "ip",
+            "-n",
+            &lab.ns("c"),
+            "addr",
+            "add",
+            &format!("{s}/32"),
+            "dev",
+            "c0",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // First the nftables plane alone.
+    for (port, sched) in [(8080, "mh"), (8081, "sh")] {
+        lab.ok(&format!("-A -t {VIP}:{port} -s {sched}"));
+        lab.ok(&format!("-a -t {VIP}:{port} -r 198.18.1.2 -g"));
+        lab.ok(&format!("-a -t {VIP}:{port} -r 198.18.1.3 -g"));
+    }
+    let nft_mh = picks(&lab, 8080, &sources);
+    let nft_sh = picks(&lab, 8081, &sources);
+    for p in [&nft_mh, &nft_sh] {
+        assert!(p.iter().all(|l| !l.ends_with("FAIL")), "{p:?}");
+        assert!(
+            p.iter().any(|l| l.ends_with("r1")) && p.iter().any(|l| l.ends_with("r2")),
+            "{p:?}"
+        );
+    }
+    // Then the same table stored through the XDP plane: every client keeps its real server.
+    xok(&lab, &pins, &format!("-E -t {VIP}:8080 -s mh"));
+    assert_eq!(
+        picks(&lab, 8080, &sources),
+        nft_mh,
+        "mh: same picks on both planes"
+    );
+    assert_eq!(
+        picks(&lab, 8081, &sources),
+        nft_sh,
+        "sh: same picks on both planes"
+    );
+    let x = fulcrum_xdp::Xdp::open_pinned(&bpf.pins()).expect("pinned maps");
+    let (mh, sh_) = (
+        x.service_counters(0).unwrap(),
+        x.service_counters(1).unwrap(),
+    );
+    assert_eq!(
+        (mh.conns, sh_.conns),
+        (16, 16),
+        "XDP carried the second round"
+    );
+}
+
+/// `fulcrum keepalived -C` with `FULCRUM_L4_PLANE=xdp`: its direct-routing `virtual_server` is served by the
+/// XDP program like one made with ipvsadm.
+#[test]
+fn keepalived_virtual_server_on_the_xdp_plane() {
+    if let Err(e) = fulcrum_xdp::Xdp::load() {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("FULCRUM_REQUIRE_NETNS=1 but {e}");
+        }
+        eprintln!("skipping the XDP plane test: {e}");
+        return;
+    }
+    let Some(lab) = setup() else { return };
+    let Some(bpf) = BpfFs::mount(&lab.prefix) else {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("no bpf file system");
+        }
+        return;
+    };
+    let pins = bpf.pins().to_string_lossy().into_owned();
+    lab.direct_routing_legs();
+    let dir = std::env::temp_dir().join(format!("{}-kaxdp", lab.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    let rs = |ip: &str| {
+        format!("    real_server {ip} 8080 {{\n        TCP_CHECK {{\n            connect_timeout 1\n            retry 0\n        }}\n    }}\n")
+    };
+    std::fs::write(
+        &conf,
+        format!(
+            "virtual_server {VIP} 8080 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n{}{}}}\n",
+            rs("198.18.1.2"),
+            rs("198.18.1.3")
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("keepalived.log")).unwrap();
+    let mut k = KillOnDrop(
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.ns("d")])
+            .arg(env!("CARGO_BIN_EXE_fulcrum"))
+            .args(["keepalived", "-n", "-l", "-C", "-f"])
+            .arg(&conf)
+            .env_remove("FULCRUM_LVS_STATE")
+            .env("FULCRUM_L4_PLANE", "xdp")
+            .env("FULCRUM_XDP_PIN_DIR", &pins)
+            .env("FULCRUM_LVS_DR_DEVICES", "d0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let read_log = || std::fs::read_to_string(dir.join("keepalived.log")).unwrap_or_default();
+    let served = || {
+        fulcrum_xdp::Xdp::open_pinned(&bpf.pins())
+            .ok()
+            .and_then(|x| x.services().ok())
+            .is_some_and(|s| s.first().is_some_and(|(_, i)| i.ndests == 2))
+    };
+    lab.wait_until(
+        "both real servers on the XDP plane",
+        std::time::Duration::from_secs(15),
+        served,
+    );
+    let counts_seen = counts(&lab.traffic("tcp", 8080, 20));
+    let x = fulcrum_xdp::Xdp::open_pinned(&bpf.pins()).expect("pinned maps");
+    let (_, info) = x.services().unwrap()[0];
+    let svc = x.service_counters(info.id).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &k.0.id().to_string()])
+        .status();
+    let _ = k.0.wait();
+    assert_eq!(counts_seen, (10, 10), "{}", read_log());
+    assert_eq!(
+        svc.conns,
+        20,
+        "XDP carried keepalived's service: {}",
+        read_log()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
