@@ -82,6 +82,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
     let te_trailers = all_tokens(headers, header::TE).any(|t| t.eq_ignore_ascii_case("trailers"));
     // Only allocate when Connection names extra headers, which is rare.
+    // Only allocate when Connection names extra headers, which is rare.
     let named: Vec<HeaderName> = all_tokens(headers, header::CONNECTION)
         .filter(|t| {
             !t.eq_ignore_ascii_case("close")
@@ -90,23 +91,50 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
         })
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
-    for name in named {
-        headers.remove(name);
-    }
     let upgrade_value = if upgrade {
         headers.get(header::UPGRADE).cloned()
     } else {
         None
     };
-    for name in HOP_BY_HOP.iter() {
-        headers.remove(name);
+    // Rebuilt in order: `HeaderMap::remove` moves the last header into the hole, and the next hop would see the
+    // others reordered (HAProxy keeps their order). What is kept of `Connection`, `Upgrade` and `TE` stays where
+    // it was.
+    let old = std::mem::replace(headers, HeaderMap::with_capacity(headers.len()));
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in old {
+        if let Some(n) = name {
+            current = Some(n);
+        }
+        let Some(name) = current.clone() else {
+            continue;
+        };
+        if named.contains(&name) {
+            continue;
+        }
+        if !HOP_BY_HOP.contains(&name) {
+            headers.append(name, value);
+            continue;
+        }
+        if headers.contains_key(&name) {
+            continue;
+        }
+        if name == header::CONNECTION && upgrade_value.is_some() {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        } else if name == header::UPGRADE {
+            if let Some(v) = &upgrade_value {
+                headers.insert(header::UPGRADE, v.clone());
+            }
+        } else if name == header::TE && te_trailers {
+            headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        }
     }
     if let Some(value) = upgrade_value {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, value);
-    }
-    if te_trailers {
-        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        if !headers.contains_key(header::CONNECTION) {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        if !headers.contains_key(header::UPGRADE) {
+            headers.insert(header::UPGRADE, value);
+        }
     }
 }
 
@@ -139,6 +167,46 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, vec!["host", "x-kept"]);
+    }
+
+    #[test]
+    fn what_is_kept_keeps_its_order() {
+        let mut h = map(&[
+            ("host", "example"),
+            ("connection", "keep-alive"),
+            ("user-agent", "ua"),
+            ("te", "trailers, gzip"),
+            ("accept", "*/*"),
+            ("x-a", "1"),
+            ("x-b", "2"),
+            ("x-c", "3"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let pairs: Vec<_> = h
+            .iter()
+            .map(|(k, v)| format!("{}={}", k, v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                "host=example",
+                "user-agent=ua",
+                "te=trailers",
+                "accept=*/*",
+                "x-a=1",
+                "x-b=2",
+                "x-c=3"
+            ]
+        );
+        let mut h = map(&[
+            ("connection", "upgrade"),
+            ("host", "example"),
+            ("upgrade", "websocket"),
+            ("x-a", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, true);
+        let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["connection", "host", "upgrade", "x-a"]);
     }
 
     #[test]
