@@ -273,8 +273,8 @@ defaults
     timeout client 5s
     timeout server 5s
 peers mesh
-    peer F 127.0.0.1:{pf}
-    peer H 127.0.0.1:{ph}
+    peer FK 127.0.0.1:{pf}
+    peer HK 127.0.0.1:{ph}
     table t type string size 1k
 backend be
     stick on url_param(c) table mesh/t
@@ -286,13 +286,14 @@ frontend fe
             sock.display()
         )
     };
+    // Names of their own: `real` writes its configuration file under the peer's name.
     let h = real(
-        "H",
+        "HK",
         &text(&sh, fh, &format!("    server b {b}\n    server a {a}")),
         &sh,
     );
     let f = node(
-        "F",
+        "FK",
         &text(&sf, ff, &format!("    server a {a}\n    server b {b}")),
     );
     let srv = |port: u16, path: &str| {

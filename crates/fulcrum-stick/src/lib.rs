@@ -21,7 +21,7 @@ mod key;
 mod show;
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -64,17 +64,89 @@ struct Node {
     refs: u32,
     /// The table's update number of the last local change (0: none; changes learned from peers set none).
     upd: u64,
-    slots: Box<[Slot]>,
     prev: u32,
     next: u32,
 }
 
+/// Entries per storage chunk: a table grows a chunk at a time, so no vector doubles (and copies) itself and
+/// memory follows the entries closely.
+const CHUNK: usize = 1024;
+
+/// The nodes of a shard, by slab index, in chunks of [`CHUNK`].
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Vec<Option<Node>>>,
+    len: usize,
+}
+
+impl Slab {
+    fn get(&self, i: u32) -> Option<&Node> {
+        let i = i as usize;
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
+    }
+
+    fn get_mut(&mut self, i: u32) -> Option<&mut Node> {
+        let i = i as usize;
+        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)?.as_mut()
+    }
+
+    fn take(&mut self, i: u32) -> Option<Node> {
+        let i = i as usize;
+        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)?.take()
+    }
+
+    fn put(&mut self, i: u32, node: Node) {
+        let i = i as usize;
+        self.chunks[i / CHUNK][i % CHUNK] = Some(node);
+    }
+
+    /// Appends a node; its index.
+    fn push(&mut self, node: Node) -> u32 {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(c) = self.chunks.last_mut() {
+            c.push(Some(node));
+        }
+        self.len += 1;
+        (self.len - 1) as u32
+    }
+}
+
+/// The values of a shard's entries, `width` per slab index, in chunks of [`CHUNK`] entries.
+#[derive(Default)]
+struct Values {
+    chunks: Vec<Box<[Slot]>>,
+}
+
+impl Values {
+    fn get_mut(&mut self, i: u32, width: usize) -> &mut [Slot] {
+        let i = i as usize;
+        let at = (i % CHUNK) * width;
+        &mut self.chunks[i / CHUNK][at..at + width]
+    }
+
+    /// [`Values::get_mut`], adding a chunk (filled with `fill`) when `i` is past the last one.
+    fn get_mut_or_grow(&mut self, i: u32, width: usize, fill: &[Slot]) -> &mut [Slot] {
+        while (i as usize) / CHUNK >= self.chunks.len() {
+            self.chunks
+                .push(fill.iter().copied().cycle().take(CHUNK * width).collect());
+        }
+        self.get_mut(i, width)
+    }
+}
+
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Key, u32>,
+    /// Slab indices, found by the hash of their node's key (the key is not stored twice).
+    map: hashbrown::HashTable<u32>,
+    hasher: std::collections::hash_map::RandomState,
+    /// The entries' values, `width` per slab index (no allocation per entry).
+    values: Values,
+    width: usize,
     /// The entries changed locally, by update number (what peers are sent).
     updates: BTreeMap<u64, u32>,
-    slab: Vec<Option<Node>>,
+    slab: Slab,
     free: Vec<u32>,
     /// Most recently touched.
     head: u32,
@@ -83,16 +155,40 @@ struct Shard {
 }
 
 impl Shard {
-    fn new() -> Shard {
+    fn new(width: usize) -> Shard {
         Shard {
             head: NIL,
             tail: NIL,
+            width,
             ..Shard::default()
         }
     }
 
     fn node(&mut self, i: u32) -> &mut Node {
-        self.slab[i as usize].as_mut().expect("live slab index")
+        self.slab.get_mut(i).expect("live slab index")
+    }
+
+    /// An entry's node and values.
+    fn entry(&mut self, i: u32) -> (&mut Node, &mut [Slot]) {
+        (
+            self.slab.get_mut(i).expect("live slab index"),
+            self.values.get_mut(i, self.width),
+        )
+    }
+
+    fn hash(&self, key: &Key) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    /// The slab index of `key`.
+    fn find(&self, key: &Key) -> Option<u32> {
+        let slab = &self.slab;
+        self.map
+            .find(self.hash(key), |&i| {
+                slab.get(i).is_some_and(|n| n.key == *key)
+            })
+            .copied()
     }
 
     fn unlink(&mut self, i: u32) {
@@ -129,8 +225,11 @@ impl Shard {
 
     fn remove(&mut self, i: u32) -> Node {
         self.unlink(i);
-        let node = self.slab[i as usize].take().expect("live slab index");
-        self.map.remove(&node.key);
+        let node = self.slab.take(i).expect("live slab index");
+        let hash = self.hash(&node.key);
+        if let Ok(e) = self.map.find_entry(hash, |&j| j == i) {
+            e.remove();
+        }
         if node.upd != 0 {
             self.updates.remove(&node.upd);
         }
@@ -138,19 +237,27 @@ impl Shard {
         node
     }
 
-    fn insert(&mut self, node: Node) -> u32 {
-        let key = node.key.clone();
+    fn insert(&mut self, node: Node, values: &[Slot]) -> u32 {
+        let hash = self.hash(&node.key);
         let i = match self.free.pop() {
             Some(i) => {
-                self.slab[i as usize] = Some(node);
+                self.slab.put(i, node);
+                self.values.get_mut(i, self.width).copy_from_slice(values);
                 i
             }
             None => {
-                self.slab.push(Some(node));
-                (self.slab.len() - 1) as u32
+                let i = self.slab.push(node);
+                self.values
+                    .get_mut_or_grow(i, self.width, values)
+                    .copy_from_slice(values);
+                i
             }
         };
-        self.map.insert(key, i);
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        self.map.insert_unique(hash, i, |&j| {
+            use std::hash::BuildHasher;
+            hasher.hash_one(&slab.get(j).expect("live slab index").key)
+        });
         self.push_front(i);
         i
     }
@@ -173,6 +280,8 @@ impl Shard {
 pub struct Table {
     def: TableDef,
     layout: Layout,
+    /// The values of a new entry.
+    empty: Box<[Slot]>,
     shards: Box<[Mutex<Shard>]>,
     used: AtomicUsize,
     next_id: AtomicU64,
@@ -236,9 +345,9 @@ impl Tracked {
     /// Runs `f` on the entry's data at `now`.
     pub fn with<R>(&self, now: u64, f: impl FnOnce(&mut Data<'_>) -> R) -> R {
         let mut shard = self.table.lock(self.shard as usize);
-        let node = shard.node(self.index);
+        let (_, slots) = shard.entry(self.index);
         f(&mut Data {
-            slots: &mut node.slots,
+            slots,
             layout: &self.table.layout,
             now,
         })
@@ -248,9 +357,9 @@ impl Tracked {
     pub fn update<R>(&self, now: u64, f: impl FnOnce(&mut Data<'_>) -> R) -> R {
         let mut shard = self.table.lock(self.shard as usize);
         let r = {
-            let node = shard.node(self.index);
+            let (_, slots) = shard.entry(self.index);
             f(&mut Data {
-                slots: &mut node.slots,
+                slots,
                 layout: &self.table.layout,
                 now,
             })
@@ -288,9 +397,11 @@ impl Table {
     pub fn new(def: TableDef) -> Table {
         let layout = Layout::new(&def.store);
         let n = if def.size >= 4096 { 16 } else { 1 };
+        let width = layout.stored().len();
         Table {
+            empty: layout.empty_slots(),
             layout,
-            shards: (0..n).map(|_| Mutex::new(Shard::new())).collect(),
+            shards: (0..n).map(|_| Mutex::new(Shard::new(width))).collect(),
             used: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             seq: AtomicU64::new(0),
@@ -405,13 +516,13 @@ impl Table {
                 .map(|(&u, &i)| (u, i))
                 .collect();
             for (upd, i) in found {
-                let n = shard.node(i);
+                let (n, slots) = shard.entry(i);
                 if self.expired(n, now) {
                     continue;
                 }
                 let exp = if n.exp == 0 { 0 } else { n.exp - now };
                 let mut d = Data {
-                    slots: &mut n.slots,
+                    slots,
                     layout: &self.layout,
                     now,
                 };
@@ -442,12 +553,12 @@ impl Table {
             let mut shard = self.lock(s);
             let mut i = shard.head;
             while i != NIL {
-                let n = shard.node(i);
+                let (n, slots) = shard.entry(i);
                 let next = n.next;
                 if !self.expired(n, now) {
                     let exp = if n.exp == 0 { 0 } else { n.exp - now };
                     let mut d = Data {
-                        slots: &mut n.slots,
+                        slots,
                         layout: &self.layout,
                         now,
                     };
@@ -485,9 +596,9 @@ impl Table {
             return false;
         };
         {
-            let node = shard.node(i);
+            let (_, slots) = shard.entry(i);
             f(&mut Data {
-                slots: &mut node.slots,
+                slots,
                 layout: &self.layout,
                 now,
             });
@@ -503,7 +614,7 @@ impl Table {
 
     /// The index of `key` in its shard, created when missing (`None`: the table is full and nothing can go).
     fn find_or_create(&self, shard: &mut Shard, key: &Key, now: u64) -> Option<u32> {
-        if let Some(&i) = shard.map.get(key) {
+        if let Some(i) = shard.find(key) {
             if !self.expired(shard.node(i), now) {
                 return Some(i);
             }
@@ -524,12 +635,11 @@ impl Table {
             exp: 0,
             refs: 0,
             upd: 0,
-            slots: self.layout.empty_slots(),
             prev: NIL,
             next: NIL,
         };
         self.used.fetch_add(1, Ordering::Relaxed);
-        Some(shard.insert(node))
+        Some(shard.insert(node, &self.empty))
     }
 
     /// Tracks `key` (`track-sc*`): finds or creates its entry, refreshes its expiry and holds it. `None` when the
@@ -552,13 +662,13 @@ impl Table {
     /// and the expiry is left alone.
     pub fn lookup<R>(&self, key: &Key, now: u64, f: impl FnOnce(&mut Data<'_>) -> R) -> Option<R> {
         let mut shard = self.lock(self.shard_of(key));
-        let i = *shard.map.get(key)?;
-        let node = shard.node(i);
+        let i = shard.find(key)?;
+        let (node, slots) = shard.entry(i);
         if self.expired(node, now) {
             return None;
         }
         Some(f(&mut Data {
-            slots: &mut node.slots,
+            slots,
             layout: &self.layout,
             now,
         }))
@@ -567,7 +677,7 @@ impl Table {
     /// How many streams track the entry of `key` (`None`: no such entry).
     pub fn trackers(&self, key: &Key, now: u64) -> Option<u32> {
         let mut shard = self.lock(self.shard_of(key));
-        let i = *shard.map.get(key)?;
+        let i = shard.find(key)?;
         let node = shard.node(i);
         (!self.expired(node, now)).then_some(node.refs)
     }
@@ -578,9 +688,9 @@ impl Table {
         let mut shard = self.lock(self.shard_of(key));
         let i = self.find_or_create(&mut shard, key, now)?;
         let r = {
-            let node = shard.node(i);
+            let (_, slots) = shard.entry(i);
             f(&mut Data {
-                slots: &mut node.slots,
+                slots,
                 layout: &self.layout,
                 now,
             })
@@ -620,12 +730,12 @@ impl Table {
             let mut shard = self.lock(s);
             let mut i = shard.head;
             while i != NIL {
-                let n = shard.node(i);
+                let (n, slots) = shard.entry(i);
                 let next = n.next;
                 if !self.expired(n, now) {
                     let exp = if n.exp == 0 { 0 } else { n.exp - now };
                     let mut d = Data {
-                        slots: &mut n.slots,
+                        slots,
                         layout: &self.layout,
                         now,
                     };
@@ -643,11 +753,11 @@ impl Table {
             let mut shard = self.lock(s);
             let mut i = shard.head;
             while i != NIL {
-                let n = shard.node(i);
+                let (n, slots) = shard.entry(i);
                 let next = n.next;
                 let refs = n.refs;
                 let mut d = Data {
-                    slots: &mut n.slots,
+                    slots,
                     layout: &self.layout,
                     now,
                 };
