@@ -731,12 +731,65 @@ pub struct Server {
     pub send_proxy: Option<SendProxy>,
     /// `check-send-proxy`: health check connections open with a PROXY header too (LOCAL / UNKNOWN).
     pub check_send_proxy: bool,
+    /// `observe`, `error-limit`, `on-error`: the traffic's errors count against the server's health.
+    pub observe: Observe,
+    /// `on-marked-down shutdown-sessions`: a server going DOWN closes the sessions it serves.
+    pub shutdown_on_down: bool,
+    /// `on-marked-up shutdown-backup-sessions`: an active server coming UP closes the sessions of the
+    /// backend's backup servers.
+    pub shutdown_backups_on_up: bool,
     /// `cookie VALUE`: the value of the backend's persistence cookie that names this server.
     pub cookie: Option<String>,
     /// `resolvers`, `init-addr`, `resolve-*` and `server-template`: how the address follows names at run time.
     pub resolve: Option<Box<ServerResolve>>,
     /// Where the line was.
     pub location: Location,
+}
+
+/// What the traffic of a server tells its health checks (`observe`): which errors count, how many in a row
+/// make an event (`error-limit`) and what the event does (`on-error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observe {
+    /// `observe layer4|layer7`; `None` (`observe none`, the default): the traffic is not watched.
+    pub layer: Option<ObserveLayer>,
+    /// `error-limit N` (10 by default): consecutive errors that trigger `on_error`.
+    pub error_limit: u32,
+    /// `on-error` (`fail-check` by default).
+    pub on_error: OnError,
+}
+
+impl Default for Observe {
+    fn default() -> Self {
+        Observe {
+            layer: None,
+            error_limit: 10,
+            on_error: OnError::FailCheck,
+        }
+    }
+}
+
+/// `observe layer4|layer7`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObserveLayer {
+    /// Connection failures count as errors; an established connection clears the count.
+    Layer4,
+    /// Connection failures, HTTP 5xx answers (but 501 and 505) and broken or late responses count as errors; a
+    /// valid answer clears the count (HTTP proxies only).
+    Layer7,
+}
+
+/// `on-error`: what `error-limit` consecutive errors do to the server's health checks. Each one also makes
+/// the next check come after `fastinter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// `fastinter`: nothing more.
+    FastInter,
+    /// `fail-check`: counts as one failed check.
+    FailCheck,
+    /// `sudden-death`: leaves the server one failed check away from DOWN.
+    SuddenDeath,
+    /// `mark-down`: marks the server DOWN at once.
+    MarkDown,
 }
 
 /// The PROXY protocol header sent to a server.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::addr::{self, Resolver};
 use super::common::Sink;
 use super::model::{
-    AgentCheck, Balance, InitAddr, Mode, Proxy, ProxyKind, Resolvers, Rules, SampleExpr, SendProxy,
-    Server, ServerResolve, ServerTls,
+    AgentCheck, Balance, InitAddr, Mode, Observe, ObserveLayer, OnError, Proxy, ProxyKind,
+    Resolvers, Rules, SampleExpr, SendProxy, Server, ServerResolve, ServerTls,
 };
 use super::proxy::{Body, Settings};
 use super::rules;
@@ -376,6 +376,19 @@ fn build(
             }),
             _ => None,
         };
+        // HAProxy warns and watches nothing.
+        let layer7_in_tcp = o.observe == Some(Some(ObserveLayer::Layer7)) && s.mode != Mode::Http;
+        if layer7_in_tcp {
+            sink.warn(
+                crate::diag::Severity::Warning,
+                &sd.location,
+                "server observe",
+                format!(
+                    "'server {name}/{}' : 'layer7' can only be used in http proxies; the server's traffic is not observed",
+                    sd.name
+                ),
+            );
+        }
         let tls = match server_tls(&o.ssl, &o, global_ssl) {
             Ok(t) => t,
             Err(message) => {
@@ -421,6 +434,13 @@ fn build(
                 _ => None,
             },
             check_send_proxy: o.check_send_proxy.unwrap_or(false),
+            observe: Observe {
+                layer: o.observe.flatten().filter(|_| !layer7_in_tcp),
+                error_limit: o.error_limit.unwrap_or(10),
+                on_error: o.on_error.unwrap_or(OnError::FailCheck),
+            },
+            shutdown_on_down: o.shutdown_on_down.unwrap_or(false),
+            shutdown_backups_on_up: o.shutdown_backups_on_up.unwrap_or(false),
             cookie: o.cookie.clone(),
             resolve,
             location: sd.location,

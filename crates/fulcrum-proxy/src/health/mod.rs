@@ -3,6 +3,7 @@
 //! `slowstart` that comes back UP ramps up: the table is rebuilt at every step of the ramp until full weight.
 
 pub mod admin_state;
+pub mod observe;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -352,28 +353,70 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         }
         last_status = Some(outcome.status);
         if let Some(transition) = transition {
-            let up = transition == Transition::Up;
-            // A server coming back UP ramps up over `slowstart` (a DOWN one ends any ramp in progress).
-            let ramp = if up {
-                server.begin_slowstart(Instant::now())
-            } else {
-                server.end_slowstart(None);
-                None
-            };
-            let was_up = server.is_checked_up();
-            server.set_up(up);
-            be.rebuild_farm();
-            if let Some(stamp) =
-                ramp.filter(|_| crate::model::select::is_dynamic(&be.balance, be.hash_type))
-            {
-                tokio::spawn(slowstart_ramp(be.clone(), server.clone(), stamp).in_current_span());
-            }
-            // While an agent holds the server DOWN, the checks' verdict changes nothing visible.
-            if server.is_checked_up() != was_up {
-                announce(&be, &server, transition, &outcome);
+            apply_transition(&be, &server, transition, &outcome);
+        }
+        // Until the next check, the traffic may report `error-limit` errors in a row (`observe`): `on-error`
+        // then counts as a failed check, or less, and brings the next check to `fastinter` at the latest.
+        let mut next = tokio::time::Instant::now() + tracker.next_interval();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => break,
+                _ = server.observer.wake.notified() => {
+                    let Some((errors, last)) = server.observer.take() else {
+                        continue;
+                    };
+                    if paused() {
+                        continue;
+                    }
+                    next = next.min(tokio::time::Instant::now() + c.fastinter);
+                    if !observe::prepare(c.observe.on_error, &mut tracker) {
+                        continue;
+                    }
+                    let outcome = observe::outcome(errors, last);
+                    server.stats.check.record(&outcome);
+                    let health_before = tracker.health();
+                    let transition = tracker.record(outcome.result());
+                    if be.config.log_health_checks && tracker.health() != health_before {
+                        log_check(&be, &server, &tracker, &outcome);
+                    }
+                    last_status = Some(outcome.status);
+                    if let Some(transition) = transition {
+                        apply_transition(&be, &server, transition, &outcome);
+                    }
+                }
             }
         }
-        tokio::time::sleep(tracker.next_interval()).await;
+    }
+}
+
+/// Applies a change of state the checks decided: the farm, the `slowstart` ramp, the log and the
+/// `on-marked-*` shutdowns.
+fn apply_transition(
+    be: &Arc<BackendRt>,
+    server: &Arc<ServerRt>,
+    transition: Transition,
+    outcome: &CheckOutcome,
+) {
+    let up = transition == Transition::Up;
+    // A server coming back UP ramps up over `slowstart` (a DOWN one ends any ramp in progress).
+    let ramp = if up {
+        server.begin_slowstart(Instant::now())
+    } else {
+        server.end_slowstart(None);
+        None
+    };
+    let was_up = server.is_checked_up();
+    server.set_up(up);
+    be.rebuild_farm();
+    if let Some(stamp) =
+        ramp.filter(|_| crate::model::select::is_dynamic(&be.balance, be.hash_type))
+    {
+        tokio::spawn(slowstart_ramp(be.clone(), server.clone(), stamp).in_current_span());
+    }
+    // While an agent holds the server DOWN, the checks' verdict changes nothing visible.
+    if server.is_checked_up() != was_up {
+        announce(be, server, transition, outcome);
+        observe::on_marked(be, server, up);
     }
 }
 
@@ -459,6 +502,7 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                             Transition::Down
                         };
                         announce(&be, &server, transition, &outcome);
+                        observe::on_marked(&be, &server, now_up);
                     }
                 }
             }

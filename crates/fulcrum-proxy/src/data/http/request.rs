@@ -29,6 +29,7 @@ use crate::data::http_log::{Phase, TxnSlot};
 use crate::data::queue;
 use crate::data::totals::{self, Done};
 use crate::data::worker_state::Worker;
+use crate::health::observe;
 use crate::model::counters::Counters;
 use crate::model::rules::http::{RequestFacts, RequestLine, RespVerdict, Resume, Verdict};
 use crate::model::rules::sample::{Stream, VarMap};
@@ -936,12 +937,14 @@ async fn forward(
                     }
                     Counters::inc(&server.stats.connect);
                     totals::connect_time(be, &server, attempt.elapsed());
+                    observe::report(&server, observe::Event::L4Ok);
                     s
                 }
                 Err(e) => {
                     debug!(server = %server.full_name, error = %e, "connect failed");
                     Counters::inc(&be.stats.err_conn);
                     Counters::inc(&server.stats.err_conn);
+                    observe::report(&server, observe::Event::L4Error);
                     if !retry_on.conn_failure || !retry(txn, &server) {
                         return Err(ProxyError::ServiceUnavailable);
                     }
@@ -963,6 +966,7 @@ async fn forward(
                     Err(_) => {
                         Counters::inc(&be.stats.err_resp);
                         Counters::inc(&server.stats.err_resp);
+                        observe::report(&server, observe::Event::ReadTimeout);
                         match &replay {
                             Some(again) if retry_on.response_timeout && retry(txn, &server) => {
                                 req = again.request();
@@ -982,6 +986,7 @@ async fn forward(
                 txn.response_head(&exchange.head.headers);
                 totals::response_time(be, &server, sent_at.elapsed());
                 server.stats.response(status);
+                observe::report(&server, observe::Event::for_status(status));
                 if let Some(again) = &replay {
                     if retry_on.statuses.contains(&status) && retry(txn, &server) {
                         debug!(server = %server.full_name, status, "retrying on status");
@@ -1025,6 +1030,14 @@ async fn forward(
                 Counters::inc(&be.stats.err_resp);
                 Counters::inc(&server.stats.err_resp);
                 let junk = matches!(e, SendError::Invalid(_));
+                observe::report(
+                    &server,
+                    match &e {
+                        SendError::Invalid(_) => observe::Event::HttpInvalid,
+                        SendError::Closed { .. } => observe::Event::BrokenPipe,
+                        _ => observe::Event::ReadError,
+                    },
+                );
                 let wanted = if junk {
                     retry_on.junk_response
                 } else {
