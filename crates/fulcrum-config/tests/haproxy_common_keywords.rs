@@ -227,3 +227,38 @@ fn errorloc_lines() {
         "",
     );
 }
+
+/// `setenv`, `presetenv`, `unsetenv`, `resetenv`: the lines after them see the changed environment, in order.
+#[test]
+fn environment_keywords_change_later_expansions() {
+    let c = ok_both(&format!(
+        "global\n setenv SRV_PORT 9000\n presetenv SRV_PORT 1\n presetenv SRV_ADDR 127.0.0.1\n setenv GONE x\n unsetenv GONE\n node \"n${{GONE}}-${{SRV_PORT}}\"\n{DEFAULTS}backend b\n server s \"${{SRV_ADDR}}:${{SRV_PORT}}\"\n"
+    ));
+    assert_eq!(c.global.node.as_deref(), Some("n-9000"));
+    assert_eq!(
+        c.backend("b").unwrap().servers[0].addr,
+        "127.0.0.1:9000".parse().unwrap()
+    );
+    // Lines before a change see the old value; `resetenv` keeps only the names it lists.
+    let c = ok("global\n description \"${FT_PORT}\"\n setenv FT_PORT 1\n resetenv FT_PORT\n node \"a${FT_ADDR}b${FT_PORT}\"\n");
+    assert_eq!(c.global.description.as_deref(), Some("18080"));
+    assert_eq!(c.global.node.as_deref(), Some("ab1"));
+    err1_both(
+        "global\n setenv ONLY_NAME\n",
+        2,
+        "setenv",
+        "expects a name and a value",
+    );
+    err1_both(
+        "global\n presetenv\n",
+        2,
+        "presetenv",
+        "expects a name and a value",
+    );
+    err1_both(
+        "global\n unsetenv\n",
+        2,
+        "unsetenv",
+        "at least one variable name",
+    );
+}

@@ -224,6 +224,8 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 g.description = Some(line.words[1..].join(" "));
             }
         }
+        // Applied while the file was read (`env.rs`): they change the later lines' expansions.
+        "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
         "nosplice" => {
             if sink.max_args(line, kw, 1, 0) {
                 g.nosplice = true;
