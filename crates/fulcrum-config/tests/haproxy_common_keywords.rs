@@ -262,3 +262,31 @@ fn environment_keywords_change_later_expansions() {
         "at least one variable name",
     );
 }
+
+/// `log-tag` (global, defaults, proxies) and `log-send-hostname [NAME]`.
+#[test]
+fn log_tag_and_send_hostname() {
+    let c = ok_both(&format!(
+        "global\n log-tag g\n log-send-hostname\n{DEFAULTS} log-tag d\nbackend b\n server s 127.0.0.1:8001\nbackend c\n log-tag own\n server s 127.0.0.1:8001\n"
+    ));
+    assert_eq!(c.global.log_tag.as_deref(), Some("g"));
+    assert_eq!(c.global.log_send_hostname, Some(None));
+    assert_eq!(c.backend("b").unwrap().log_tag.as_deref(), Some("d"));
+    assert_eq!(c.backend("c").unwrap().log_tag.as_deref(), Some("own"));
+    let c = ok_both("global\n log-send-hostname h1\n");
+    assert_eq!(c.global.log_send_hostname, Some(Some("h1".into())));
+    assert_eq!(ok("global\n").global.log_send_hostname, None);
+    err1_both(
+        "global\n log-tag\n",
+        2,
+        "log-tag",
+        "expects a tag for use in syslog",
+    );
+    err1_both("global\n log-tag a b\n", 2, "log-tag", "extra 'b'");
+    err1_both(
+        &format!("{DEFAULTS}backend b\n log-tag\n"),
+        7,
+        "log-tag",
+        "expects a tag for use in syslog",
+    );
+}

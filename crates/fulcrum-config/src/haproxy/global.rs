@@ -226,6 +226,19 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
         }
         // Applied while the file was read (`env.rs`): they change the later lines' expansions.
         "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
+        "log-tag" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some(t) if !t.is_empty() => g.log_tag = Some(t.to_string()),
+                    _ => sink.error(loc, kw, "expects a tag for use in syslog."),
+                }
+            }
+        }
+        "log-send-hostname" => {
+            if sink.max_args(line, kw, 1, 1) {
+                g.log_send_hostname = Some(arg.filter(|h| !h.is_empty()).map(str::to_string));
+            }
+        }
         "nosplice" => {
             if sink.max_args(line, kw, 1, 0) {
                 g.nosplice = true;

@@ -33,8 +33,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "insecure-setuid-wanted",
     "issuers-chain-path",
     "localpeer",
-    "log-send-hostname",
-    "log-tag",
     "lua-load",
     "lua-load-per-thread",
     "lua-prepend-path",
@@ -108,6 +106,8 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "presetenv",
     "unsetenv",
     "resetenv",
+    "log-tag",
+    "log-send-hostname",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.
@@ -139,7 +139,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "id",
     "ignore-persist",
     "log-format-sd",
-    "log-tag",
     "max-keep-alive-queue",
     "max-session-srv-conns",
     "monitor",

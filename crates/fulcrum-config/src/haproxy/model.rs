@@ -203,6 +203,10 @@ pub struct Global {
     pub mworker_max_reloads: Option<u32>,
     /// `node NAME`: the node name `show info` reports (the host name by default).
     pub node: Option<String>,
+    /// `log-tag TAG`: the syslog tag of every log line (the program name by default).
+    pub log_tag: Option<String>,
+    /// `log-send-hostname [NAME]`: the host name written in syslog headers (`Some(None)`: the system's).
+    pub log_send_hostname: Option<Option<String>>,
     /// `description TEXT...`: the process's description, in `show info`.
     pub description: Option<String>,
 }
@@ -965,6 +969,8 @@ pub struct Proxy {
     pub tcplog: bool,
     /// `option dontlognull`
     pub dontlognull: bool,
+    /// `log-tag TAG`: the syslog tag of this proxy's log lines (over the global one).
+    pub log_tag: Option<String>,
     /// `option dontlog-normal`: only requests (connections in `mode tcp`) that went wrong are logged.
     pub dontlog_normal: bool,
     /// `option log-health-checks`: every change of a server's check status is logged (backends).

@@ -75,6 +75,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("stick", L | B),
     ("cookie", ALL),
     ("description", F | L | B),
+    ("log-tag", ALL),
     ("http-send-name-header", BE),
     ("errorloc", ALL),
     ("errorloc302", ALL),
@@ -270,6 +271,8 @@ pub struct Settings {
     pub tcplog: bool,
     /// `option dontlognull`
     pub dontlognull: bool,
+    /// `log-tag TAG`
+    pub log_tag: Option<String>,
     /// `option dontlog-normal`
     pub dontlog_normal: bool,
     /// `option http-buffer-request`
@@ -361,6 +364,7 @@ impl Default for Settings {
             httplog: false,
             tcplog: false,
             dontlognull: false,
+            log_tag: None,
             dontlog_normal: false,
             log_health_checks: false,
             load_server_state: LoadServerState::None,
@@ -789,6 +793,11 @@ pub fn apply(
                 }
             }
         }
+        "log-tag" => match args {
+            [tag] if !tag.is_empty() => s.log_tag = Some(tag.clone()),
+            [_, _, ..] => sink.error(loc, kw, "expects exactly one argument, the syslog tag"),
+            _ => sink.error(loc, kw, "expects a tag for use in syslog."),
+        },
         "description" => {
             // HAProxy joins the words with single spaces.
             if args.is_empty() {

@@ -495,6 +495,7 @@ fn build(
         httplog: s.httplog,
         tcplog: s.tcplog,
         dontlognull: s.dontlognull,
+        log_tag: s.log_tag.clone(),
         dontlog_normal: s.dontlog_normal,
         log_health_checks: s.log_health_checks,
         load_server_state: s.load_server_state,
