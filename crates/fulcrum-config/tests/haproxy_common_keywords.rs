@@ -290,3 +290,27 @@ fn log_tag_and_send_hostname() {
         "expects a tag for use in syslog",
     );
 }
+
+/// `use-server NAME if|unless COND` (backends and listens): the server must exist and the condition is required.
+#[test]
+fn use_server_rules() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}backend b\n use-server s2 if {{ path_beg /a }}\n use-server s1 unless TRUE\n server s1 127.0.0.1:8001\n server s2 127.0.0.1:8002\n"
+    ));
+    let r = &c.backend("b").unwrap().rules.use_servers;
+    assert_eq!(r.len(), 2);
+    assert_eq!((r[0].action.name.as_str(), r[0].action.index), ("s2", 1));
+    assert_eq!((r[1].action.name.as_str(), r[1].action.index), ("s1", 0));
+    err1_both(
+        &format!("{DEFAULTS}backend b\n use-server s1\n server s1 127.0.0.1:8001\n"),
+        7,
+        "use-server",
+        "requires either 'if' or 'unless' followed by a condition",
+    );
+    err1_both(
+        &format!("{DEFAULTS}backend b\n use-server nope if TRUE\n server s1 127.0.0.1:8001\n"),
+        7,
+        "use-server",
+        "unable to find server 'nope' referenced in a 'use-server' rule",
+    );
+}

@@ -145,7 +145,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "rate-limit",
     "source",
     "use-fcgi-app",
-    "use-server",
 ];
 
 /// `option` names fulcrum does not support yet.

@@ -1691,6 +1691,17 @@ pub struct Rules {
     pub stats_admin: Vec<Rule<()>>,
     /// `stick on|match|store-request` lines (backends and listens), in order.
     pub stick: Vec<Rule<StickRule>>,
+    /// `use-server NAME if|unless COND` lines (backends and listens), in order.
+    pub use_servers: Vec<Rule<UseServer>>,
+}
+
+/// The server of a `use-server` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseServer {
+    /// The server's name.
+    pub name: String,
+    /// Its position among the backend's servers (set once the servers are known).
+    pub index: usize,
 }
 
 /// A `stick-table` line of a frontend, backend or listen section (the table takes the proxy's name).

@@ -75,6 +75,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("stick", L | B),
     ("cookie", ALL),
     ("description", F | L | B),
+    ("use-server", L | B),
     ("log-tag", ALL),
     ("http-send-name-header", BE),
     ("errorloc", ALL),
@@ -780,6 +781,7 @@ pub fn apply(
         "capture" => capture(line, body, sink),
         "declare" => declare(line, body, sink),
         "stick" => rules::stick_rule(line, &mut body.rules, sink),
+        "use-server" => rules::use_server(line, &mut body.rules, sink),
         "http-send-name-header" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {

@@ -21,13 +21,13 @@ use std::net::IpAddr;
 use super::addr::parse_net;
 use super::common::{Line, MapLoad, Sink};
 use super::known;
-use super::model::StickRule;
 use super::model::{
     Acl, AddrPart, CaptureSlot, CondTerm, Condition, Fmt, HttpRequestAction, HttpResponseAction,
     MatchMethod, Mode, PatternFile, Redirect, RedirectTarget, Reply, ReqSsl, ReturnBody, Rule,
     Rules, Sample, SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds,
     VarName, WaitForBody, RULE_LOG_VARS,
 };
+use super::model::{StickRule, UseServer};
 use super::sections::SectionKind;
 use crate::diag::Severity;
 use crate::Location;
@@ -119,6 +119,8 @@ pub struct RulesDraft {
     stats_admin: Vec<RuleDraft<()>>,
     /// `stick on|match|store-request` lines.
     stick: Vec<RuleDraft<StickRule>>,
+    /// `use-server` lines.
+    use_servers: Vec<RuleDraft<UseServer>>,
     /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
     missing: Vec<(String, Location, String)>,
 }
@@ -140,6 +142,7 @@ impl RulesDraft {
         !self.has_rules()
             && self.acls.is_empty()
             && self.use_backends.is_empty()
+            && self.use_servers.is_empty()
             && self.stats_admin.is_empty()
             && self.missing.is_empty()
     }
@@ -1276,6 +1279,35 @@ pub fn use_backend(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     if let Ok(cond) = tail(line, 2, kw, rules, sink) {
         rules.use_backends.push(RuleDraft {
             action,
+            cond,
+            location: loc.clone(),
+            keyword: kw.to_string(),
+        });
+    }
+}
+
+/// `use-server NAME if|unless COND` (the condition is required, as HAProxy requires it).
+pub fn use_server(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let loc = &line.location;
+    let kw = "use-server";
+    let Some(name) = arg(line, 1) else {
+        sink.error(loc, kw, "expects a server name.");
+        return;
+    };
+    if !matches!(line.word(2), "if" | "unless") {
+        sink.error(
+            loc,
+            kw,
+            "requires either 'if' or 'unless' followed by a condition.",
+        );
+        return;
+    }
+    let Some(name) = plain(name, loc, kw, sink) else {
+        return;
+    };
+    if let Ok(cond) = tail(line, 2, kw, rules, sink) {
+        rules.use_servers.push(RuleDraft {
+            action: UseServer { name, index: 0 },
             cond,
             location: loc.clone(),
             keyword: kw.to_string(),
@@ -3393,6 +3425,7 @@ pub fn finish(
         errorfiles,
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
         stick: rules_of(d.stick, Place::Request, acls, proxy, sink),
+        use_servers: rules_of(d.use_servers, switch, acls, proxy, sink),
     }
 }
 

@@ -453,6 +453,28 @@ fn build(
             format!("'balance hash' in a 'mode tcp' proxy ('{name}') is supported by HAProxy, not yet by fulcrum (mode http is)"),
         );
     }
+    // `use-server`: the servers are known now.
+    let mut rules = rules;
+    rules.use_servers.retain_mut(|r| {
+        match servers.iter().position(|sv| sv.name == r.action.name) {
+            Some(i) => {
+                r.action.index = i;
+                true
+            }
+            None => {
+                sink.error(
+                    &r.location,
+                    "use-server",
+                    format!(
+                        "{} '{name}' : unable to find server '{}' referenced in a 'use-server' rule.",
+                        kind_name(kind),
+                        r.action.name
+                    ),
+                );
+                false
+            }
+        }
+    });
     let stick_table = body.stick_table.map(|mut t| {
         t.def.name = name.clone();
         t

@@ -156,9 +156,29 @@ pub async fn serve_client(
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
     let mut refused = false;
+    // `use-server`: the first attempt goes to the server the rules name.
+    let mut forced = be.rules.has_use_server().then(|| {
+        let facts = ContentFacts {
+            src: peer,
+            dst_port: local_port,
+            buf: &first,
+            may_change: false,
+            response: false,
+            vars: Some(&vars),
+            stick: stick.as_ref(),
+        };
+        be.rules.pick_server(&facts, &|i| {
+            be.servers
+                .get(i)
+                .is_some_and(|s| !s.in_maint() && (s.is_up() || be.config.persist))
+        })
+    });
     let (server, _guard, server_index) = loop {
         // Retries stay on the same server unless `option redispatch` allows another one.
-        let same = previous.filter(|_| !be.redispatch).map(|i| &be.servers[i]);
+        let same = previous
+            .filter(|_| !be.redispatch)
+            .or(forced.take().flatten())
+            .map(|i| &be.servers[i]);
         let Ok((server, guard)) = queue::acquire(&worker, &be, &key, previous, same).await else {
             if let Some(mut l) = log {
                 l.term(b"SC");

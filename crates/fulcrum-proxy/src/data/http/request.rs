@@ -489,10 +489,14 @@ async fn handle_inner(
     }
     let post = req.method() == http::Method::POST;
     // The `balance hash` sample and the `stick` rules' decision, both read from the request before it is forwarded.
+    // `use-server`: a server the rules name, unless the persistence cookie already chose one.
+    let forced = persistence
+        .and_then(|p| p.server)
+        .or_else(|| use_server(&be, &req, stream));
     let hash_sample = (
         balance_sample(&be, &req, stream),
         be.rules.stick_plan(&req, stream),
-        persistence.and_then(|p| p.server),
+        forced,
     );
     let line = (be.rules.has_response_rules()
         || fe.rules.has_response_rules()
@@ -785,6 +789,27 @@ fn balance_sample(be: &BackendRt, req: &Request<ReqBody>, stream: &Stream<'_>) -
     let ctx = crate::model::rules::sample::Ctx::new(msg, stream);
     let v = e.0.eval(&ctx)?.cast(fulcrum_sample::Type::Bin)?;
     Some(v.into_str_bytes().into_owned())
+}
+
+/// The server the backend's `use-server` rules choose for `req`: the first whose condition holds and whose server
+/// is UP (or any, under `option persist`).
+fn use_server<B>(be: &BackendRt, req: &Request<B>, stream: &Stream<'_>) -> Option<usize> {
+    if !be.rules.has_use_server() {
+        return None;
+    }
+    let facts = RequestFacts {
+        req,
+        stream: Some(stream),
+        src: stream.src.ip(),
+        dst_port: stream.dst_port,
+        tls: stream.tls,
+        captured_uri: stream.captured_uri(),
+    };
+    be.rules.pick_server(&facts, &|i| {
+        be.servers
+            .get(i)
+            .is_some_and(|s| !s.in_maint() && (s.is_up() || be.config.persist))
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -708,6 +708,8 @@ pub struct ProxyRules {
     errorfiles: ErrorPages,
     /// `stick on|match|store-request` (server persistence), with their tables resolved.
     stick: Vec<(crate::model::stick::StickRuleRt, Option<CompiledCond>)>,
+    /// `use-server`: the server's index in the backend, when the condition holds.
+    use_servers: Vec<(usize, Option<CompiledCond>)>,
 }
 
 fn header_pair(
@@ -766,6 +768,10 @@ impl ProxyRules {
                 &r.location.to_string(),
             )?;
             out.stick.push((rt, compile_opt(&r.cond, refs)?));
+        }
+        for u in &rules.use_servers {
+            out.use_servers
+                .push((u.action.index, compile_opt(&u.cond, refs)?));
         }
         if !with_http {
             return Ok(out);
@@ -1058,6 +1064,20 @@ impl ProxyRules {
             BackendTarget::Fixed(be) => Some(*be),
             BackendTarget::Dynamic(f) => dynamic(f),
         }
+    }
+
+    /// The server of the first `use-server` rule whose condition holds and whose server `usable` accepts (a rule
+    /// naming a server that cannot take the request is passed over, as HAProxy does).
+    pub fn pick_server(&self, facts: &dyn Facts, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
+        self.use_servers
+            .iter()
+            .find(|(i, cond)| usable(*i) && holds(cond, facts))
+            .map(|(i, _)| *i)
+    }
+
+    /// Whether the proxy has `use-server` rules.
+    pub fn has_use_server(&self) -> bool {
+        !self.use_servers.is_empty()
     }
 
     /// Runs the `tcp-request session` variable rules (on a connection's first request, `first`) then the
