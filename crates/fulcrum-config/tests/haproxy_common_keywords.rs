@@ -314,3 +314,27 @@ fn use_server_rules() {
         "unable to find server 'nope' referenced in a 'use-server' rule",
     );
 }
+
+/// `monitor fail if|unless COND` (frontends and listens).
+#[test]
+fn monitor_fail_rules() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}frontend f\n bind 127.0.0.1:18001\n monitor-uri /m\n monitor fail if {{ nbsrv(b) lt 1 }}\n monitor fail unless TRUE\n default_backend b\nbackend b\n server s 127.0.0.1:8001\n"
+    ));
+    let f = c.proxies.iter().find(|p| p.name == "f").unwrap();
+    assert_eq!(f.rules.monitor_fail.len(), 2);
+    let fe = |l: &str| format!("{DEFAULTS}frontend f\n bind 127.0.0.1:18001\n {l}\n");
+    err1_both(
+        &fe("monitor fail"),
+        8,
+        "monitor fail",
+        "requires either 'if' or 'unless'",
+    );
+    err1_both(
+        &fe("monitor fail TRUE"),
+        8,
+        "monitor fail",
+        "requires either 'if' or 'unless'",
+    );
+    err1_both(&fe("monitor foo"), 8, "monitor", "only supports 'fail'");
+}

@@ -303,3 +303,37 @@ listen app
         assert_eq!(served_by(&get(p.addr, "/")), "s2");
     }
 }
+
+/// `monitor fail if|unless COND`: `monitor-uri` answers 503 (HAProxy's error page) while a condition holds.
+#[test]
+fn monitor_fail_reports_the_service_down() {
+    let o = origins(1);
+    let p = start_proxy(&format!(
+        "{DEFAULTS}
+frontend f
+    bind 127.0.0.1:{}
+    monitor-uri /mon
+    acl down nbsrv(b) lt 1
+    monitor fail if down
+    monitor fail unless {{ src 127.0.0.1 }}
+    default_backend b
+
+backend b
+    option httpchk GET /health
+{}",
+        free_port(),
+        server_lines(&o, "check inter 100ms rise 1 fall 1")
+    ));
+    let servers = p.running.as_ref().unwrap().snapshot().servers.clone();
+    assert_eq!(get(p.addr, "/mon").status, 200);
+    o[0].set_healthy(false);
+    assert!(wait_until(std::time::Duration::from_secs(3), || !servers
+        [0]
+    .is_up()));
+    let r = get(p.addr, "/mon");
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("503 Service Unavailable"), "{r:?}");
+    o[0].set_healthy(true);
+    assert!(wait_until(std::time::Duration::from_secs(3), || servers[0].is_up()));
+    assert_eq!(get(p.addr, "/mon").status, 200);
+}

@@ -141,7 +141,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "log-format-sd",
     "max-keep-alive-queue",
     "max-session-srv-conns",
-    "monitor",
     "rate-limit",
     "source",
     "use-fcgi-app",

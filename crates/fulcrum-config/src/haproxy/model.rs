@@ -1693,6 +1693,8 @@ pub struct Rules {
     pub stick: Vec<Rule<StickRule>>,
     /// `use-server NAME if|unless COND` lines (backends and listens), in order.
     pub use_servers: Vec<Rule<UseServer>>,
+    /// `monitor fail if|unless COND` lines (frontends and listens): when one holds, `monitor-uri` answers 503.
+    pub monitor_fail: Vec<Rule<()>>,
 }
 
 /// The server of a `use-server` rule.

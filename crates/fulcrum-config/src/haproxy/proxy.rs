@@ -76,6 +76,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("cookie", ALL),
     ("description", F | L | B),
     ("use-server", L | B),
+    ("monitor", F | L),
     ("log-tag", ALL),
     ("http-send-name-header", BE),
     ("errorloc", ALL),
@@ -782,6 +783,7 @@ pub fn apply(
         "declare" => declare(line, body, sink),
         "stick" => rules::stick_rule(line, &mut body.rules, sink),
         "use-server" => rules::use_server(line, &mut body.rules, sink),
+        "monitor" => rules::monitor(line, &mut body.rules, sink),
         "http-send-name-header" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {

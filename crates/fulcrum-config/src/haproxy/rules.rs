@@ -121,6 +121,8 @@ pub struct RulesDraft {
     stick: Vec<RuleDraft<StickRule>>,
     /// `use-server` lines.
     use_servers: Vec<RuleDraft<UseServer>>,
+    /// `monitor fail` lines.
+    monitor_fail: Vec<RuleDraft<()>>,
     /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
     missing: Vec<(String, Location, String)>,
 }
@@ -143,6 +145,7 @@ impl RulesDraft {
             && self.acls.is_empty()
             && self.use_backends.is_empty()
             && self.use_servers.is_empty()
+            && self.monitor_fail.is_empty()
             && self.stats_admin.is_empty()
             && self.missing.is_empty()
     }
@@ -2116,6 +2119,31 @@ pub fn stats_admin(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     }
 }
 
+/// `monitor fail if|unless COND`
+pub fn monitor(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    if line.word(1) != "fail" {
+        sink.error(&line.location, "monitor", "'monitor' only supports 'fail'.");
+        return;
+    }
+    let kw = "monitor fail";
+    if !matches!(line.word(2), "if" | "unless") {
+        sink.error(
+            &line.location,
+            kw,
+            "requires either 'if' or 'unless' followed by a condition.",
+        );
+        return;
+    }
+    if let Ok(cond) = tail(line, 2, kw, rules, sink) {
+        rules.monitor_fail.push(RuleDraft {
+            action: (),
+            cond,
+            location: line.location.clone(),
+            keyword: kw.to_string(),
+        });
+    }
+}
+
 /// `http-response set-header|add-header|del-header|deny ... [if|unless COND]`
 pub fn http_response(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     response_rule(line, false, rules, sink);
@@ -3426,6 +3454,7 @@ pub fn finish(
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
         stick: rules_of(d.stick, Place::Request, acls, proxy, sink),
         use_servers: rules_of(d.use_servers, switch, acls, proxy, sink),
+        monitor_fail: rules_of(d.monitor_fail, Place::Request, acls, proxy, sink),
     }
 }
 

@@ -260,6 +260,18 @@ async fn handle_inner(
     {
         Counters::inc(&fe.stats.intercepted);
         txn.term(b"LR");
+        // `monitor fail if|unless COND`: the service is reported down.
+        let facts = RequestFacts {
+            req: &req,
+            stream: Some(&*stream),
+            src: stream.src.ip(),
+            dst_port: stream.dst_port,
+            tls: tls.as_deref(),
+            captured_uri: stream.captured_uri(),
+        };
+        if fe.rules.monitor_fails(&facts) {
+            return Ok(error_for(&fe, None, 503));
+        }
         return Ok(crate::data::http::stats::monitor_response());
     }
     // `option http-buffer-request` in the frontend: the body is waited for before its rules.

@@ -710,6 +710,8 @@ pub struct ProxyRules {
     stick: Vec<(crate::model::stick::StickRuleRt, Option<CompiledCond>)>,
     /// `use-server`: the server's index in the backend, when the condition holds.
     use_servers: Vec<(usize, Option<CompiledCond>)>,
+    /// `monitor fail`: the conditions that make `monitor-uri` answer 503.
+    monitor_fail: Vec<Option<CompiledCond>>,
 }
 
 fn header_pair(
@@ -772,6 +774,9 @@ impl ProxyRules {
         for u in &rules.use_servers {
             out.use_servers
                 .push((u.action.index, compile_opt(&u.cond, refs)?));
+        }
+        for m in &rules.monitor_fail {
+            out.monitor_fail.push(compile_opt(&m.cond, refs)?);
         }
         if !with_http {
             return Ok(out);
@@ -1073,6 +1078,11 @@ impl ProxyRules {
             .iter()
             .find(|(i, cond)| usable(*i) && holds(cond, facts))
             .map(|(i, _)| *i)
+    }
+
+    /// Whether a `monitor fail` condition holds (`monitor-uri` then answers 503).
+    pub fn monitor_fails(&self, facts: &dyn Facts) -> bool {
+        self.monitor_fail.iter().any(|c| holds(c, facts))
     }
 
     /// Whether the proxy has `use-server` rules.
