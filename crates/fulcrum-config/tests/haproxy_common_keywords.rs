@@ -338,3 +338,27 @@ fn monitor_fail_rules() {
     );
     err1_both(&fe("monitor foo"), 8, "monitor", "only supports 'fail'");
 }
+
+/// `ulimit-n N` (0 leaves the limit alone, as HAProxy reads it).
+#[test]
+fn ulimit_n() {
+    assert_eq!(
+        ok_both("global\n ulimit-n 4096\n").global.ulimit_n,
+        Some(4096)
+    );
+    assert_eq!(ok_both("global\n ulimit-n 0\n").global.ulimit_n, None);
+    err1_both(
+        "global\n ulimit-n\n",
+        2,
+        "ulimit-n",
+        "expects an integer argument",
+    );
+    err1_both("global\n ulimit-n 1 2\n", 2, "ulimit-n", "extra '2'");
+    // HAProxy reads a word that is not a number as 0; fulcrum refuses it.
+    err1(
+        "global\n ulimit-n lots\n",
+        2,
+        "ulimit-n",
+        "expects an integer argument",
+    );
+}

@@ -191,13 +191,15 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         .map(|b| (b.addrs.len() + b.fds.len()) * threads)
         .sum::<usize>()
         + config.global.stats_sockets.len();
-    fd_limit::raise(
-        config
-            .global
-            .maxconn
-            .map(|m| fd_limit::needed(m, listeners)),
-        config.global.strict_limits.unwrap_or(true),
-    )?;
+    let need = config
+        .global
+        .maxconn
+        .map(|m| fd_limit::needed(m, listeners));
+    let strict = config.global.strict_limits.unwrap_or(true);
+    match config.global.ulimit_n {
+        Some(n) => fd_limit::set_exact(n, need, strict)?,
+        None => fd_limit::raise(need, strict)?,
+    };
     let mut per_worker: Vec<Vec<worker::Listener>> = (0..threads).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
     // `stats socket ... expose-fd listeners`: the listening sockets may be handed to a new process (`-x`).

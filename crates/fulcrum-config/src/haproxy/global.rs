@@ -226,6 +226,14 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
         }
         // Applied while the file was read (`env.rs`): they change the later lines' expansions.
         "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
+        "ulimit-n" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg.map(str::parse::<u64>) {
+                    Some(Ok(n)) => g.ulimit_n = (n > 0).then_some(n),
+                    _ => sink.error(loc, kw, "expects an integer argument."),
+                }
+            }
+        }
         "log-tag" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {

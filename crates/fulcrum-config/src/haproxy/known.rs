@@ -60,7 +60,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "spread-checks",
     "thread-group",
     "thread-groups",
-    "ulimit-n",
     "unix-bind",
     "wurfl-cache-size",
     "wurfl-data-file",
@@ -108,6 +107,7 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "resetenv",
     "log-tag",
     "log-send-hostname",
+    "ulimit-n",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.
