@@ -362,3 +362,31 @@ fn ulimit_n() {
         "expects an integer argument",
     );
 }
+
+/// `spread-checks N` (0..50).
+#[test]
+fn spread_checks() {
+    assert_eq!(
+        ok_both("global\n spread-checks 5\n").global.spread_checks,
+        5
+    );
+    assert_eq!(ok("global\n").global.spread_checks, 0);
+    err1_both(
+        "global\n spread-checks 51\n",
+        2,
+        "spread-checks",
+        "range 0..50",
+    );
+    err1_both(
+        "global\n spread-checks -1\n",
+        2,
+        "spread-checks",
+        "range 0..50",
+    );
+    err1_both(
+        "global\n spread-checks\n",
+        2,
+        "spread-checks",
+        "expects an integer argument (0..50)",
+    );
+}

@@ -226,6 +226,15 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
         }
         // Applied while the file was read (`env.rs`): they change the later lines' expansions.
         "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
+        "spread-checks" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg.map(str::parse::<i64>) {
+                    Some(Ok(n)) if (0..=50).contains(&n) => g.spread_checks = n as u8,
+                    Some(Ok(_)) => sink.error(loc, kw, "needs a positive value in range 0..50."),
+                    _ => sink.error(loc, kw, "expects an integer argument (0..50)."),
+                }
+            }
+        }
         "ulimit-n" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg.map(str::parse::<u64>) {

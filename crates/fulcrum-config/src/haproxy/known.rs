@@ -57,7 +57,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "profiling.tasks",
     "quiet",
     "set-dumpable",
-    "spread-checks",
     "thread-group",
     "thread-groups",
     "unix-bind",
@@ -108,6 +107,7 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "log-tag",
     "log-send-hostname",
     "ulimit-n",
+    "spread-checks",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.

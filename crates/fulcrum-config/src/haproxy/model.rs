@@ -203,6 +203,8 @@ pub struct Global {
     pub mworker_max_reloads: Option<u32>,
     /// `node NAME`: the node name `show info` reports (the host name by default).
     pub node: Option<String>,
+    /// `spread-checks N` (0..=50): each check interval moves by up to N% either way, at random.
+    pub spread_checks: u8,
     /// `ulimit-n N`: the descriptor limit to set (0 in the file: not set).
     pub ulimit_n: Option<u64>,
     /// `log-tag TAG`: the syslog tag of every log line (the program name by default).

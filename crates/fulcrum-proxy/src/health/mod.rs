@@ -242,6 +242,17 @@ fn http_probe(be: &BackendRt) -> Option<HttpCheck> {
     }
 }
 
+/// `spread-checks PCT`: `interval` moved by up to `pct` percent either way, `r` (uniform over `u32`) saying where.
+fn spread(interval: Duration, pct: u8, r: u32) -> Duration {
+    if pct == 0 {
+        return interval;
+    }
+    let span = interval.as_secs_f64() * f64::from(pct.min(50)) / 100.0;
+    // From -span (r = 0) to +span (r = u32::MAX).
+    let offset = span * (2.0 * f64::from(r) / f64::from(u32::MAX) - 1.0);
+    Duration::from_secs_f64((interval.as_secs_f64() + offset).max(0.0))
+}
+
 /// How often the farm is rebuilt while a server ramps up over `period`.
 fn ramp_step(period: Duration) -> Duration {
     (period / crate::model::ramp::RAMP_STEPS).max(Duration::from_millis(100))
@@ -357,7 +368,12 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         }
         // Until the next check, the traffic may report `error-limit` errors in a row (`observe`): `on-error`
         // then counts as a failed check, or less, and brings the next check to `fastinter` at the latest.
-        let mut next = tokio::time::Instant::now() + tracker.next_interval();
+        let mut next = tokio::time::Instant::now()
+            + spread(
+                tracker.next_interval(),
+                be.spread_checks,
+                crate::model::rules::vars::random_u32(),
+            );
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => break,
@@ -509,7 +525,12 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         };
         let target = SocketAddr::new(agent_addr.unwrap_or(server.addr().ip()), agent.port);
         fulcrum_health::agent_exchange_with(target, send.as_deref(), timeout, apply).await;
-        tokio::time::sleep(agent.inter).await;
+        tokio::time::sleep(spread(
+            agent.inter,
+            be.spread_checks,
+            crate::model::rules::vars::random_u32(),
+        ))
+        .await;
     }
 }
 
@@ -630,6 +651,22 @@ mod tests {
             protocol_probe(&CheckOption::Spop).unwrap(),
             ProtocolCheck::Spop
         );
+    }
+
+    #[test]
+    fn spread_checks_move_intervals_by_up_to_the_percentage() {
+        let s = Duration::from_secs;
+        assert_eq!(spread(s(10), 0, 0), s(10));
+        assert_eq!(spread(s(10), 5, 0), Duration::from_millis(9500));
+        assert_eq!(spread(s(10), 5, u32::MAX), Duration::from_millis(10_500));
+        let mid = spread(s(10), 50, u32::MAX / 2);
+        assert!(mid > Duration::from_millis(9999) && mid < Duration::from_millis(10_001));
+        assert_eq!(spread(s(10), 50, 0), s(5));
+        // Any draw stays within the bounds.
+        for r in [1, 77, 1 << 20, 3_000_000_000] {
+            let d = spread(s(2), 20, r);
+            assert!(d >= Duration::from_millis(1600) && d <= Duration::from_millis(2400));
+        }
     }
 
     #[test]
