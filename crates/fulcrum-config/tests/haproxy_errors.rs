@@ -280,7 +280,7 @@ fn proxy_known_but_unsupported() {
     for (line, kw) in [
         ("compression algo gzip", "compression"),
         ("stats scope app", "stats scope"),
-        ("monitor fail if TRUE", "monitor"),
+        ("force-persist if TRUE", "force-persist"),
     ] {
         err1(&format!("{D}listen l\n bind :18080\n {line}\n"), 8, kw, NS);
     }
