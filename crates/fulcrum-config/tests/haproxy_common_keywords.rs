@@ -390,3 +390,21 @@ fn spread_checks() {
         "expects an integer argument (0..50)",
     );
 }
+
+/// `maxconnrate N`, `maxsessrate N` (0: no limit).
+#[test]
+fn connection_and_session_rates() {
+    let c = ok_both("global\n maxconnrate 100\n maxsessrate 50\n");
+    assert_eq!(
+        (c.global.maxconnrate, c.global.maxsessrate),
+        (Some(100), Some(50))
+    );
+    assert_eq!(ok_both("global\n maxconnrate 0\n").global.maxconnrate, None);
+    err1_both(
+        "global\n maxconnrate\n",
+        2,
+        "maxconnrate",
+        "expects an integer argument",
+    );
+    err1_both("global\n maxsessrate 1 2\n", 2, "maxsessrate", "extra '2'");
+}

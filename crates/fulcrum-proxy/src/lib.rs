@@ -181,6 +181,14 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         global: snapshot
             .global_maxconn
             .map(|n| Arc::new(Semaphore::new(n as usize))),
+        conn_rate: config
+            .global
+            .maxconnrate
+            .map(|n| Arc::new(data::rate_gate::RateGate::new(n))),
+        sess_rate: config
+            .global
+            .maxsessrate
+            .map(|n| Arc::new(data::rate_gate::RateGate::new(n))),
     };
     // Raised before anything is opened, as HAProxy does; a limit too low for `maxconn` stops the start unless
     // `no strict-limits` says to go on.

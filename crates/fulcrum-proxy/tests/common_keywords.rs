@@ -337,3 +337,32 @@ backend b
     assert!(wait_until(std::time::Duration::from_secs(3), || servers[0].is_up()));
     assert_eq!(get(p.addr, "/mon").status, 200);
 }
+
+/// `maxconnrate N` (and `maxsessrate N`): at most N new connections a second; the others wait in the kernel's
+/// queue until the next second.
+#[test]
+fn maxconnrate_spreads_connections_over_seconds() {
+    let o = origins(1);
+    for (global, at_least, at_most) in [
+        ("", None, Some(900)),
+        ("    maxconnrate 4\n", Some(1000), None),
+        ("    maxsessrate 4\n", Some(1000), None),
+    ] {
+        let p = start_proxy(&format!(
+            "global\n    nbthread 2\n{global}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nlisten app\n    bind 127.0.0.1:{}\n{}",
+            free_port(),
+            server_lines(&o, "")
+        ));
+        let start = std::time::Instant::now();
+        for _ in 0..10 {
+            assert_eq!(get(p.addr, "/").status, 200);
+        }
+        let ms = start.elapsed().as_millis();
+        if let Some(min) = at_least {
+            assert!(ms >= min, "{global}: 10 connections in {ms} ms");
+        }
+        if let Some(max) = at_most {
+            assert!(ms <= max, "{global}: 10 connections in {ms} ms");
+        }
+    }
+}

@@ -226,6 +226,21 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
         }
         // Applied while the file was read (`env.rs`): they change the later lines' expansions.
         "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
+        "maxconnrate" | "maxsessrate" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg.map(str::parse::<u32>) {
+                    Some(Ok(n)) => {
+                        let v = (n > 0).then_some(n);
+                        if kw == "maxconnrate" {
+                            g.maxconnrate = v
+                        } else {
+                            g.maxsessrate = v
+                        }
+                    }
+                    _ => sink.error(loc, kw, "expects an integer argument."),
+                }
+            }
+        }
         "spread-checks" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg.map(str::parse::<i64>) {

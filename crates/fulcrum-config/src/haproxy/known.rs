@@ -38,9 +38,7 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "lua-prepend-path",
     "maxcompcpuusage",
     "maxcomprate",
-    "maxconnrate",
     "maxpipes",
-    "maxsessrate",
     "maxsslconn",
     "maxsslrate",
     "maxzlibmem",
@@ -108,6 +106,8 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "log-send-hostname",
     "ulimit-n",
     "spread-checks",
+    "maxconnrate",
+    "maxsessrate",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.

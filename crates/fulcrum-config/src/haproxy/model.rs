@@ -203,6 +203,10 @@ pub struct Global {
     pub mworker_max_reloads: Option<u32>,
     /// `node NAME`: the node name `show info` reports (the host name by default).
     pub node: Option<String>,
+    /// `maxconnrate N`: new connections accepted per second, process-wide (0 in the file: no limit).
+    pub maxconnrate: Option<u32>,
+    /// `maxsessrate N`: new sessions per second, process-wide (0 in the file: no limit).
+    pub maxsessrate: Option<u32>,
     /// `spread-checks N` (0..=50): each check interval moves by up to N% either way, at random.
     pub spread_checks: u8,
     /// `ulimit-n N`: the descriptor limit to set (0 in the file: not set).

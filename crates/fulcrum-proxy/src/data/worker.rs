@@ -23,6 +23,10 @@ pub use crate::net::listener::ListenerInfo;
 pub struct Limits {
     /// The process-wide limit.
     pub global: Option<Arc<Semaphore>>,
+    /// `maxconnrate`: new connections per second, process-wide.
+    pub conn_rate: Option<Arc<crate::data::rate_gate::RateGate>>,
+    /// `maxsessrate`: new sessions (connections the `tcp-request connection` rules accepted) per second.
+    pub sess_rate: Option<Arc<crate::data::rate_gate::RateGate>>,
 }
 
 /// One listening socket handed to a worker.
@@ -140,6 +144,13 @@ async fn accept_loop(
         let Some(local) = acquire(&fe_limit).await else {
             return;
         };
+        // `maxconnrate` / `maxsessrate`: the second's budget, else no accepting until the next second.
+        if let Some(g) = &limits.conn_rate {
+            g.take().await;
+        }
+        if let Some(g) = &limits.sess_rate {
+            g.take().await;
+        }
         let (stream, peer) = match listener.accept().await {
             Ok(pair) => pair,
             Err(e) => {
