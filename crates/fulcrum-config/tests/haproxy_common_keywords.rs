@@ -408,3 +408,52 @@ fn connection_and_session_rates() {
     );
     err1_both("global\n maxsessrate 1 2\n", 2, "maxsessrate", "extra '2'");
 }
+
+/// `cpu-map [auto:]PROC[/THREADS] CPUS...` and the CPUs each thread gets.
+#[test]
+fn cpu_map_lines() {
+    use fulcrum_config::haproxy::CpuMap;
+    let c = ok_both(
+        "global\n nbthread 4\n cpu-map all 0-3\n cpu-map 1/2 1 3\n cpu-map auto:1/3-4 2-3\n cpu-map 2/1 0\n",
+    );
+    let per = CpuMap::per_thread(&c.global.cpu_map, 4);
+    assert_eq!(
+        per,
+        [
+            Some(vec![0, 1, 2, 3]),
+            Some(vec![1, 3]),
+            Some(vec![2]),
+            Some(vec![3])
+        ]
+    );
+    // Odd threads only; `auto:` with fewer CPUs than threads leaves the others as they were.
+    let c = ok_both("global\n nbthread 4\n cpu-map 1/odd 0\n cpu-map auto:1/even 1\n");
+    assert_eq!(
+        CpuMap::per_thread(&c.global.cpu_map, 4),
+        [Some(vec![0]), Some(vec![1]), Some(vec![0]), None]
+    );
+    assert_eq!(
+        CpuMap::per_thread(&ok("global\n").global.cpu_map, 2),
+        [None, None]
+    );
+    for bad in [
+        "cpu-map 1/1",
+        "cpu-map",
+        "cpu-map x 0",
+        "cpu-map 1/1 a",
+        "cpu-map 1/0 0",
+    ] {
+        err1(
+            &format!("global\n {bad}\n"),
+            2,
+            "cpu-map",
+            "expects a process set",
+        );
+    }
+    err1_both(
+        "global\n cpu-map 1/1\n",
+        2,
+        "cpu-map",
+        "expects a process set",
+    );
+}

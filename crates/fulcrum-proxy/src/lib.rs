@@ -189,6 +189,8 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
             .global
             .maxsessrate
             .map(|n| Arc::new(data::rate_gate::RateGate::new(n))),
+        cpu_map: fulcrum_config::haproxy::CpuMap::per_thread(&config.global.cpu_map, threads)
+            .into(),
     };
     // Raised before anything is opened, as HAProxy does; a limit too low for `maxconn` stops the start unless
     // `no strict-limits` says to go on.

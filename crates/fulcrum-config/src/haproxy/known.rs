@@ -11,7 +11,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "busy-polling",
     "ca-base",
     "cluster-secret",
-    "cpu-map",
     "crt-base",
     "debug",
     "default-path",
@@ -108,6 +107,7 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "spread-checks",
     "maxconnrate",
     "maxsessrate",
+    "cpu-map",
 ];
 
 /// Whether `kw` is a `global` keyword of HAProxy that fulcrum does not support yet.

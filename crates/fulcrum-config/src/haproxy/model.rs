@@ -141,6 +141,70 @@ impl Config {
     }
 }
 
+/// A set of process or thread numbers in `cpu-map`: `all`, `odd`, `even`, `N` or `N-M` (numbered from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdSet {
+    /// `all`
+    All,
+    /// `odd`
+    Odd,
+    /// `even`
+    Even,
+    /// `N` or `N-M`, inclusive.
+    Range(u32, u32),
+}
+
+impl IdSet {
+    /// Whether `n` (from 1) is in the set.
+    pub fn contains(&self, n: u32) -> bool {
+        match self {
+            IdSet::All => true,
+            IdSet::Odd => n % 2 == 1,
+            IdSet::Even => n.is_multiple_of(2),
+            IdSet::Range(a, b) => (*a..=*b).contains(&n),
+        }
+    }
+}
+
+/// One `cpu-map` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuMap {
+    /// `auto:`: the threads take the CPUs one each, in order.
+    pub auto: bool,
+    /// The process set (only process 1 exists).
+    pub process: IdSet,
+    /// The thread set; `None`: every thread of the process.
+    pub threads: Option<IdSet>,
+    /// The CPUs, in order, without repeats.
+    pub cpus: Vec<usize>,
+}
+
+impl CpuMap {
+    /// The CPUs of each of `nthreads` worker threads (index 0 is thread 1) after `maps` in order; `None` for a
+    /// thread no line names.
+    pub fn per_thread(maps: &[CpuMap], nthreads: usize) -> Vec<Option<Vec<usize>>> {
+        let mut out = vec![None; nthreads];
+        for m in maps.iter().filter(|m| m.process.contains(1)) {
+            let threads: Vec<usize> = (1..=nthreads as u32)
+                .filter(|t| m.threads.as_ref().is_none_or(|s| s.contains(*t)))
+                .map(|t| t as usize - 1)
+                .collect();
+            for (i, t) in threads.into_iter().enumerate() {
+                out[t] = if m.auto {
+                    // One CPU each, in order; threads past the last CPU keep what they had.
+                    match m.cpus.get(i) {
+                        Some(c) => Some(vec![*c]),
+                        None => continue,
+                    }
+                } else {
+                    Some(m.cpus.clone())
+                };
+            }
+        }
+        out
+    }
+}
+
 /// The `global` section.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Global {
@@ -203,6 +267,8 @@ pub struct Global {
     pub mworker_max_reloads: Option<u32>,
     /// `node NAME`: the node name `show info` reports (the host name by default).
     pub node: Option<String>,
+    /// `cpu-map [auto:]PROC[/THREADS] CPUS...` lines, in order (a later line wins for a thread).
+    pub cpu_map: Vec<CpuMap>,
     /// `maxconnrate N`: new connections accepted per second, process-wide (0 in the file: no limit).
     pub maxconnrate: Option<u32>,
     /// `maxsessrate N`: new sessions per second, process-wide (0 in the file: no limit).
