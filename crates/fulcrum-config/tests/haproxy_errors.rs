@@ -97,7 +97,7 @@ fn global_known_but_unsupported() {
         "ssl-dh-param-file dh.pem",
         "ssl-load-extra-files none",
         "tune.http.cookielen 63",
-        "cpu-map 1 0",
+        "maxpipes 64",
         "stats bind-process all",
     ] {
         let word = if kw.starts_with("stats") {
