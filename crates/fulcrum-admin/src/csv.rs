@@ -230,6 +230,7 @@ pub fn value(row: &Row, column: &str) -> String {
         "bck" => opt(row.bck),
         "chkfail" => opt(row.chkfail),
         "chkdown" => opt(row.chkdown),
+        "hanafail" => opt(row.hanafail),
         "lastchg" => opt(row.lastchg),
         "downtime" => opt(row.downtime),
         "qlimit" => opt(row.qlimit),

@@ -62,7 +62,7 @@ const META: [Meta; 103] = [
     Some(("Metric", "Counter", "Process", "u64")),  // hrsp_4xx
     Some(("Metric", "Counter", "Process", "u64")),  // hrsp_5xx
     Some(("Metric", "Counter", "Process", "u64")),  // hrsp_other
-    None,                                           // hanafail: not observed
+    Some(("Metric", "Counter", "Process", "u64")),  // hanafail
     Some(("Metric", "Rate", "Process", "u32")),     // req_rate
     Some(("Metric", "Max", "Process", "u32")),      // req_rate_max
     Some(("Metric", "Counter", "Process", "u64")),  // req_tot

@@ -177,6 +177,8 @@ pub struct Row {
     pub bck: Option<u64>,
     /// `chkfail`: failed checks.
     pub chkfail: Option<u64>,
+    /// `hanafail`: times a server's traffic showed `error-limit` errors in a row (`observe`).
+    pub hanafail: Option<u64>,
     /// `chkdown`: UP to DOWN transitions.
     pub chkdown: Option<u64>,
     /// `lastchg`: seconds since the last state change.

@@ -210,6 +210,83 @@ fn agent_errors() {
     err1(&b("agent-port 0"), 7, "server agent-port", "");
 }
 
+#[test]
+fn observe_options() {
+    use fulcrum_config::haproxy::{Observe, ObserveLayer, OnError};
+    let c = ok_both(&format!(
+        "{D}backend b\n default-server observe layer7 error-limit 5\n server s 127.0.0.1:80 check on-error sudden-death on-marked-down shutdown-sessions\n server t 127.0.0.1:81 observe none on-marked-up shutdown-backup-sessions\n server u 127.0.0.1:82 observe layer4 on-error mark-down\n server v 127.0.0.1:83 on-error fastinter\n"
+    ));
+    let s = &backend(&c, "b").servers;
+    assert_eq!(
+        s[0].observe,
+        Observe {
+            layer: Some(ObserveLayer::Layer7),
+            error_limit: 5,
+            on_error: OnError::SuddenDeath
+        }
+    );
+    assert!(s[0].shutdown_on_down && !s[0].shutdown_backups_on_up);
+    assert_eq!(s[1].observe.layer, None);
+    assert!(s[1].shutdown_backups_on_up && !s[1].shutdown_on_down);
+    assert_eq!(s[2].observe.layer, Some(ObserveLayer::Layer4));
+    assert_eq!(s[2].observe.on_error, OnError::MarkDown);
+    assert_eq!(s[3].observe.on_error, OnError::FastInter);
+    // The defaults: not observed, 10 errors, fail-check.
+    let c = ok_both(&format!("{D}backend b\n server s 127.0.0.1:80\n"));
+    assert_eq!(backend(&c, "b").servers[0].observe, Observe::default());
+    assert_eq!(Observe::default().error_limit, 10);
+    assert_eq!(Observe::default().on_error, OnError::FailCheck);
+}
+
+#[test]
+fn observe_errors() {
+    let b = |l: &str| format!("{D}backend b\n server s 127.0.0.1:80 {l}\n");
+    err1_both(
+        &b("observe foo"),
+        7,
+        "server observe",
+        "expects one of 'none', 'layer4', 'layer7' but got 'foo'",
+    );
+    err1_both(
+        &b("error-limit 0"),
+        7,
+        "server error-limit",
+        "greater than 0",
+    );
+    err1_both(
+        &b("error-limit abc"),
+        7,
+        "server error-limit",
+        "greater than 0",
+    );
+    err1_both(
+        &b("on-error foo"),
+        7,
+        "server on-error",
+        "'fastinter', 'fail-check', 'sudden-death' or 'mark-down'",
+    );
+    err1_both(
+        &b("on-marked-down foo"),
+        7,
+        "server on-marked-down",
+        "expects 'shutdown-sessions'",
+    );
+    err1_both(
+        &b("on-marked-up shutdown-sessions"),
+        7,
+        "server on-marked-up",
+        "expects 'shutdown-backup-sessions'",
+    );
+    // Layer 7 needs an HTTP proxy: HAProxy warns and the traffic is not watched.
+    let c = ok_both(&format!(
+        "{D}backend b\n mode tcp\n server s 127.0.0.1:80 observe layer7\n"
+    ));
+    assert_eq!(backend(&c, "b").servers[0].observe.layer, None);
+    assert!(c.warnings[0]
+        .to_string()
+        .contains("'layer7' can only be used in http proxies"));
+}
+
 /// The `tcp-check` rules of a backend holding `lines` after `option tcp-check`.
 fn tcp_rules_of(lines: &str) -> Vec<fulcrum_config::haproxy::TcpCheckRule> {
     let c = ok_both(&format!(

@@ -233,3 +233,233 @@ fn errorloc_lines() {
         "",
     );
 }
+
+/// `setenv`, `presetenv`, `unsetenv`, `resetenv`: the lines after them see the changed environment, in order.
+#[test]
+fn environment_keywords_change_later_expansions() {
+    let c = ok_both(&format!(
+        "global\n setenv SRV_PORT 9000\n presetenv SRV_PORT 1\n presetenv SRV_ADDR 127.0.0.1\n setenv GONE x\n unsetenv GONE\n node \"n${{GONE}}-${{SRV_PORT}}\"\n{DEFAULTS}backend b\n server s \"${{SRV_ADDR}}:${{SRV_PORT}}\"\n"
+    ));
+    assert_eq!(c.global.node.as_deref(), Some("n-9000"));
+    assert_eq!(
+        c.backend("b").unwrap().servers[0].addr,
+        "127.0.0.1:9000".parse().unwrap()
+    );
+    // Lines before a change see the old value; `resetenv` keeps only the names it lists.
+    let c = ok("global\n description \"${FT_PORT}\"\n setenv FT_PORT 1\n resetenv FT_PORT\n node \"a${FT_ADDR}b${FT_PORT}\"\n");
+    assert_eq!(c.global.description.as_deref(), Some("18080"));
+    assert_eq!(c.global.node.as_deref(), Some("ab1"));
+    err1_both(
+        "global\n setenv ONLY_NAME\n",
+        2,
+        "setenv",
+        "expects a name and a value",
+    );
+    err1_both(
+        "global\n presetenv\n",
+        2,
+        "presetenv",
+        "expects a name and a value",
+    );
+    err1_both(
+        "global\n unsetenv\n",
+        2,
+        "unsetenv",
+        "at least one variable name",
+    );
+}
+
+/// `log-tag` (global, defaults, proxies) and `log-send-hostname [NAME]`.
+#[test]
+fn log_tag_and_send_hostname() {
+    let c = ok_both(&format!(
+        "global\n log-tag g\n log-send-hostname\n{DEFAULTS} log-tag d\nbackend b\n server s 127.0.0.1:8001\nbackend c\n log-tag own\n server s 127.0.0.1:8001\n"
+    ));
+    assert_eq!(c.global.log_tag.as_deref(), Some("g"));
+    assert_eq!(c.global.log_send_hostname, Some(None));
+    assert_eq!(c.backend("b").unwrap().log_tag.as_deref(), Some("d"));
+    assert_eq!(c.backend("c").unwrap().log_tag.as_deref(), Some("own"));
+    let c = ok_both("global\n log-send-hostname h1\n");
+    assert_eq!(c.global.log_send_hostname, Some(Some("h1".into())));
+    assert_eq!(ok("global\n").global.log_send_hostname, None);
+    err1_both(
+        "global\n log-tag\n",
+        2,
+        "log-tag",
+        "expects a tag for use in syslog",
+    );
+    err1_both("global\n log-tag a b\n", 2, "log-tag", "extra 'b'");
+    err1_both(
+        &format!("{DEFAULTS}backend b\n log-tag\n"),
+        7,
+        "log-tag",
+        "expects a tag for use in syslog",
+    );
+}
+
+/// `use-server NAME if|unless COND` (backends and listens): the server must exist and the condition is required.
+#[test]
+fn use_server_rules() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}backend b\n use-server s2 if {{ path_beg /a }}\n use-server s1 unless TRUE\n server s1 127.0.0.1:8001\n server s2 127.0.0.1:8002\n"
+    ));
+    let r = &c.backend("b").unwrap().rules.use_servers;
+    assert_eq!(r.len(), 2);
+    assert_eq!((r[0].action.name.as_str(), r[0].action.index), ("s2", 1));
+    assert_eq!((r[1].action.name.as_str(), r[1].action.index), ("s1", 0));
+    err1_both(
+        &format!("{DEFAULTS}backend b\n use-server s1\n server s1 127.0.0.1:8001\n"),
+        7,
+        "use-server",
+        "requires either 'if' or 'unless' followed by a condition",
+    );
+    err1_both(
+        &format!("{DEFAULTS}backend b\n use-server nope if TRUE\n server s1 127.0.0.1:8001\n"),
+        7,
+        "use-server",
+        "unable to find server 'nope' referenced in a 'use-server' rule",
+    );
+}
+
+/// `monitor fail if|unless COND` (frontends and listens).
+#[test]
+fn monitor_fail_rules() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}frontend f\n bind 127.0.0.1:18001\n monitor-uri /m\n monitor fail if {{ nbsrv(b) lt 1 }}\n monitor fail unless TRUE\n default_backend b\nbackend b\n server s 127.0.0.1:8001\n"
+    ));
+    let f = c.proxies.iter().find(|p| p.name == "f").unwrap();
+    assert_eq!(f.rules.monitor_fail.len(), 2);
+    let fe = |l: &str| format!("{DEFAULTS}frontend f\n bind 127.0.0.1:18001\n {l}\n");
+    err1_both(
+        &fe("monitor fail"),
+        8,
+        "monitor fail",
+        "requires either 'if' or 'unless'",
+    );
+    err1_both(
+        &fe("monitor fail TRUE"),
+        8,
+        "monitor fail",
+        "requires either 'if' or 'unless'",
+    );
+    err1_both(&fe("monitor foo"), 8, "monitor", "only supports 'fail'");
+}
+
+/// `ulimit-n N` (0 leaves the limit alone, as HAProxy reads it).
+#[test]
+fn ulimit_n() {
+    assert_eq!(
+        ok_both("global\n ulimit-n 4096\n").global.ulimit_n,
+        Some(4096)
+    );
+    assert_eq!(ok_both("global\n ulimit-n 0\n").global.ulimit_n, None);
+    err1_both(
+        "global\n ulimit-n\n",
+        2,
+        "ulimit-n",
+        "expects an integer argument",
+    );
+    err1_both("global\n ulimit-n 1 2\n", 2, "ulimit-n", "extra '2'");
+    // HAProxy reads a word that is not a number as 0; fulcrum refuses it.
+    err1(
+        "global\n ulimit-n lots\n",
+        2,
+        "ulimit-n",
+        "expects an integer argument",
+    );
+}
+
+/// `spread-checks N` (0..50).
+#[test]
+fn spread_checks() {
+    assert_eq!(
+        ok_both("global\n spread-checks 5\n").global.spread_checks,
+        5
+    );
+    assert_eq!(ok("global\n").global.spread_checks, 0);
+    err1_both(
+        "global\n spread-checks 51\n",
+        2,
+        "spread-checks",
+        "range 0..50",
+    );
+    err1_both(
+        "global\n spread-checks -1\n",
+        2,
+        "spread-checks",
+        "range 0..50",
+    );
+    err1_both(
+        "global\n spread-checks\n",
+        2,
+        "spread-checks",
+        "expects an integer argument (0..50)",
+    );
+}
+
+/// `maxconnrate N`, `maxsessrate N` (0: no limit).
+#[test]
+fn connection_and_session_rates() {
+    let c = ok_both("global\n maxconnrate 100\n maxsessrate 50\n");
+    assert_eq!(
+        (c.global.maxconnrate, c.global.maxsessrate),
+        (Some(100), Some(50))
+    );
+    assert_eq!(ok_both("global\n maxconnrate 0\n").global.maxconnrate, None);
+    err1_both(
+        "global\n maxconnrate\n",
+        2,
+        "maxconnrate",
+        "expects an integer argument",
+    );
+    err1_both("global\n maxsessrate 1 2\n", 2, "maxsessrate", "extra '2'");
+}
+
+/// `cpu-map [auto:]PROC[/THREADS] CPUS...` and the CPUs each thread gets.
+#[test]
+fn cpu_map_lines() {
+    use fulcrum_config::haproxy::CpuMap;
+    let c = ok_both(
+        "global\n nbthread 4\n cpu-map all 0-3\n cpu-map 1/2 1 3\n cpu-map auto:1/3-4 2-3\n cpu-map 2/1 0\n",
+    );
+    let per = CpuMap::per_thread(&c.global.cpu_map, 4);
+    assert_eq!(
+        per,
+        [
+            Some(vec![0, 1, 2, 3]),
+            Some(vec![1, 3]),
+            Some(vec![2]),
+            Some(vec![3])
+        ]
+    );
+    // Odd threads only; `auto:` with fewer CPUs than threads leaves the others as they were.
+    let c = ok_both("global\n nbthread 4\n cpu-map 1/odd 0\n cpu-map auto:1/even 1\n");
+    assert_eq!(
+        CpuMap::per_thread(&c.global.cpu_map, 4),
+        [Some(vec![0]), Some(vec![1]), Some(vec![0]), None]
+    );
+    assert_eq!(
+        CpuMap::per_thread(&ok("global\n").global.cpu_map, 2),
+        [None, None]
+    );
+    for bad in [
+        "cpu-map 1/1",
+        "cpu-map",
+        "cpu-map x 0",
+        "cpu-map 1/1 a",
+        "cpu-map 1/0 0",
+    ] {
+        err1(
+            &format!("global\n {bad}\n"),
+            2,
+            "cpu-map",
+            "expects a process set",
+        );
+    }
+    err1_both(
+        "global\n cpu-map 1/1\n",
+        2,
+        "cpu-map",
+        "expects a process set",
+    );
+}

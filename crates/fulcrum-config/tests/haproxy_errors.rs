@@ -97,7 +97,7 @@ fn global_known_but_unsupported() {
         "ssl-dh-param-file dh.pem",
         "ssl-load-extra-files none",
         "tune.http.cookielen 63",
-        "cpu-map 1 0",
+        "maxpipes 64",
         "stats bind-process all",
     ] {
         let word = if kw.starts_with("stats") {
@@ -280,7 +280,7 @@ fn proxy_known_but_unsupported() {
     for (line, kw) in [
         ("compression algo gzip", "compression"),
         ("stats scope app", "stats scope"),
-        ("monitor fail if TRUE", "monitor"),
+        ("fullconn 100", "fullconn"),
     ] {
         err1(&format!("{D}listen l\n bind :18080\n {line}\n"), 8, kw, NS);
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::outcome::CheckOutcome;
+use crate::outcome::{CheckOutcome, CheckStatus};
 use crate::tracker::Transition;
 
 /// The backend's situation after a state change, for the tail of the log line.
@@ -59,7 +59,12 @@ pub fn haproxy_log_line(
         if let Some(info) = &outcome.info {
             let _ = write!(line, ", info: \"{info}\"");
         }
-        let _ = write!(line, ", check duration: {}ms. ", outcome.duration_ms());
+        // A verdict drawn from the traffic (`observe`) took no time of its own.
+        if outcome.status == CheckStatus::Hana {
+            line.push_str(". ");
+        } else {
+            let _ = write!(line, ", check duration: {}ms. ", outcome.duration_ms());
+        }
     }
     let verb = match transition {
         Transition::Up => "online",
@@ -194,6 +199,21 @@ mod tests {
         assert_eq!(
             haproxy_log_line("app", "s2", Transition::Down, &o, &ctx),
             "Server app/s2 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 4 active and 1 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
+        );
+    }
+
+    #[test]
+    fn down_by_health_analyze_has_no_check_duration() {
+        // As HAProxy 2.6 logs a server that `observe layer4 ... on-error mark-down` took down.
+        let o = CheckOutcome::new(CheckStatus::Hana, ms(0))
+            .with_info("Detected 3 consecutive errors, last one was: L4 unsuccessful connection");
+        let ctx = LogContext {
+            sessions_active: 1,
+            ..LogContext::default()
+        };
+        assert_eq!(
+            haproxy_log_line("b", "s2", Transition::Down, &o, &ctx),
+            "Server b/s2 is DOWN, reason: Health analyze, info: \"Detected 3 consecutive errors, last one was: L4 unsuccessful connection\". 0 active and 0 backup servers left. 1 sessions active, 0 requeued, 0 remaining in queue."
         );
     }
 

@@ -30,6 +30,9 @@ pub enum CheckStatus {
     L7Status,
     /// `SOCKERR`: a local socket error prevented the check.
     SocketError,
+    /// `HANA`: the server's traffic showed too many errors in a row (`observe` with `on-error`); not the result
+    /// of a probe.
+    Hana,
 }
 
 impl CheckStatus {
@@ -55,6 +58,7 @@ impl CheckStatus {
             CheckStatus::L7Response => "L7RSP",
             CheckStatus::L7Status => "L7STS",
             CheckStatus::SocketError => "SOCKERR",
+            CheckStatus::Hana => "HANA",
         }
     }
 
@@ -72,6 +76,7 @@ impl CheckStatus {
             CheckStatus::L7Response => "Layer7 invalid response",
             CheckStatus::L7Status => "Layer7 wrong status",
             CheckStatus::SocketError => "Socket error",
+            CheckStatus::Hana => "Health analyze",
         }
     }
 }

@@ -130,6 +130,19 @@ impl Tracker {
         }
     }
 
+    /// Leaves an UP server one failed check away from DOWN (`on-error sudden-death`, before the failed check
+    /// it also counts as): a counter above `rise + 1` drops to it.
+    pub fn pre_fatal(&mut self) {
+        if self.health > self.rise {
+            self.health = self.health.min(self.rise + 1);
+        }
+    }
+
+    /// Leaves the server so that the next failed check brings it DOWN (`on-error mark-down`).
+    pub fn fatal(&mut self) {
+        self.health = self.health.min(self.rise);
+    }
+
     /// Forces the state (runtime API `set server ... health up|down`): fully UP or fully DOWN.
     /// Returns the transition if the state changed.
     pub fn force(&mut self, up: bool) -> Option<Transition> {
@@ -198,6 +211,28 @@ mod tests {
         assert_eq!(t.record(Failed), Some(Transition::Down));
         assert!(!t.is_up());
         assert_eq!(t.next_interval(), DOWN);
+    }
+
+    #[test]
+    fn sudden_death_leaves_one_failure_and_mark_down_none() {
+        // rise 2, fall 5: fully up at 6; sudden death then a failed check leave it at 2 ("UP 1/5").
+        let mut t = tracker(2, 5, true);
+        t.record(Passed);
+        assert_eq!(t.health(), 6);
+        t.pre_fatal();
+        assert_eq!(t.record(Failed), None);
+        assert_eq!(t.status().to_string(), "UP 1/5");
+        assert_eq!(t.record(Failed), Some(Transition::Down));
+        // Already close to DOWN: sudden death changes nothing more.
+        let mut t = tracker(2, 5, true);
+        t.pre_fatal();
+        assert_eq!(t.health(), 2);
+        // Mark-down: the failed check that follows takes it DOWN from fully up.
+        let mut t = tracker(2, 5, true);
+        t.record(Passed);
+        t.fatal();
+        assert_eq!(t.record(Failed), Some(Transition::Down));
+        assert_eq!(t.health(), 0);
     }
 
     #[test]

@@ -181,6 +181,16 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         global: snapshot
             .global_maxconn
             .map(|n| Arc::new(Semaphore::new(n as usize))),
+        conn_rate: config
+            .global
+            .maxconnrate
+            .map(|n| Arc::new(data::rate_gate::RateGate::new(n))),
+        sess_rate: config
+            .global
+            .maxsessrate
+            .map(|n| Arc::new(data::rate_gate::RateGate::new(n))),
+        cpu_map: fulcrum_config::haproxy::CpuMap::per_thread(&config.global.cpu_map, threads)
+            .into(),
     };
     // Raised before anything is opened, as HAProxy does; a limit too low for `maxconn` stops the start unless
     // `no strict-limits` says to go on.
@@ -191,13 +201,15 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         .map(|b| (b.addrs.len() + b.fds.len()) * threads)
         .sum::<usize>()
         + config.global.stats_sockets.len();
-    fd_limit::raise(
-        config
-            .global
-            .maxconn
-            .map(|m| fd_limit::needed(m, listeners)),
-        config.global.strict_limits.unwrap_or(true),
-    )?;
+    let need = config
+        .global
+        .maxconn
+        .map(|m| fd_limit::needed(m, listeners));
+    let strict = config.global.strict_limits.unwrap_or(true);
+    match config.global.ulimit_n {
+        Some(n) => fd_limit::set_exact(n, need, strict)?,
+        None => fd_limit::raise(need, strict)?,
+    };
     let mut per_worker: Vec<Vec<worker::Listener>> = (0..threads).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
     // `stats socket ... expose-fd listeners`: the listening sockets may be handed to a new process (`-x`).

@@ -247,3 +247,122 @@ fn errorloc_redirects_like_haproxy() {
         assert_eq!(sorted(&theirs[1]), sorted(&ours[1]), "haproxy's answer");
     }
 }
+
+/// `use-server NAME if|unless COND`: the first rule whose condition holds sends the request to its server while
+/// that server is UP; otherwise the balancer picks.
+#[test]
+fn use_server_pins_requests_to_servers_while_they_are_up() {
+    let o = origins(3);
+    let p = start_proxy(&format!(
+        "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{}
+    option httpchk GET /health
+    acl to_two path_beg /two
+    use-server s2 if to_two
+    use-server s1 unless {{ path_beg /one }} || {{ path_beg /any }}
+    use-server s3 if {{ path_beg /one }}
+{}",
+        free_port(),
+        server_lines(&o, "check inter 100ms rise 1 fall 1")
+    ));
+    for _ in 0..5 {
+        assert_eq!(served_by(&get(p.addr, "/two/x")), "s2");
+        assert_eq!(served_by(&get(p.addr, "/one")), "s3");
+        assert_eq!(served_by(&get(p.addr, "/elsewhere")), "s1");
+    }
+    let any: std::collections::HashSet<_> =
+        (0..6).map(|_| served_by(&get(p.addr, "/any"))).collect();
+    assert_eq!(any.len(), 3, "{any:?}");
+    // s2 DOWN: its rule is passed over, and the next matching one (s1) takes the request.
+    let servers = p.running.as_ref().unwrap().snapshot().servers.clone();
+    o[1].set_healthy(false);
+    assert!(wait_until(std::time::Duration::from_secs(3), || !servers
+        [1]
+    .is_up()));
+    for _ in 0..3 {
+        assert_eq!(served_by(&get(p.addr, "/two/x")), "s1");
+    }
+}
+
+/// `use-server` in a `mode tcp` backend, on the connection's facts.
+#[test]
+fn use_server_in_tcp_mode() {
+    let o = origins(2);
+    let p = start_proxy(&format!(
+        "{DEFAULTS}
+listen app
+    mode tcp
+    bind 127.0.0.1:{}
+    use-server s2 if {{ src 127.0.0.1 }}
+{}",
+        free_port(),
+        server_lines(&o, "")
+    ));
+    for _ in 0..4 {
+        assert_eq!(served_by(&get(p.addr, "/")), "s2");
+    }
+}
+
+/// `monitor fail if|unless COND`: `monitor-uri` answers 503 (HAProxy's error page) while a condition holds.
+#[test]
+fn monitor_fail_reports_the_service_down() {
+    let o = origins(1);
+    let p = start_proxy(&format!(
+        "{DEFAULTS}
+frontend f
+    bind 127.0.0.1:{}
+    monitor-uri /mon
+    acl down nbsrv(b) lt 1
+    monitor fail if down
+    monitor fail unless {{ src 127.0.0.1 }}
+    default_backend b
+
+backend b
+    option httpchk GET /health
+{}",
+        free_port(),
+        server_lines(&o, "check inter 100ms rise 1 fall 1")
+    ));
+    let servers = p.running.as_ref().unwrap().snapshot().servers.clone();
+    assert_eq!(get(p.addr, "/mon").status, 200);
+    o[0].set_healthy(false);
+    assert!(wait_until(std::time::Duration::from_secs(3), || !servers
+        [0]
+    .is_up()));
+    let r = get(p.addr, "/mon");
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("503 Service Unavailable"), "{r:?}");
+    o[0].set_healthy(true);
+    assert!(wait_until(std::time::Duration::from_secs(3), || servers[0].is_up()));
+    assert_eq!(get(p.addr, "/mon").status, 200);
+}
+
+/// `maxconnrate N` (and `maxsessrate N`): at most N new connections a second; the others wait in the kernel's
+/// queue until the next second.
+#[test]
+fn maxconnrate_spreads_connections_over_seconds() {
+    let o = origins(1);
+    for (global, at_least, at_most) in [
+        ("", None, Some(900)),
+        ("    maxconnrate 4\n", Some(1000), None),
+        ("    maxsessrate 4\n", Some(1000), None),
+    ] {
+        let p = start_proxy(&format!(
+            "global\n    nbthread 2\n{global}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nlisten app\n    bind 127.0.0.1:{}\n{}",
+            free_port(),
+            server_lines(&o, "")
+        ));
+        let start = std::time::Instant::now();
+        for _ in 0..10 {
+            assert_eq!(get(p.addr, "/").status, 200);
+        }
+        let ms = start.elapsed().as_millis();
+        if let Some(min) = at_least {
+            assert!(ms >= min, "{global}: 10 connections in {ms} ms");
+        }
+        if let Some(max) = at_most {
+            assert!(ms <= max, "{global}: 10 connections in {ms} ms");
+        }
+    }
+}

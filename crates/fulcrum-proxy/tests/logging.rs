@@ -734,3 +734,86 @@ fn capture_rules_in_the_log_match_haproxy() {
         assert_eq!(h, f);
     }
 }
+
+/// `log-tag` (global, and a proxy's own over it) and `log-send-hostname NAME`: the syslog header carries them, in
+/// both framings, as haproxy writes them.
+#[test]
+fn log_tag_and_hostname_match_haproxy() {
+    let o = origins(1);
+    let cfg = move |port: u16, log: u16| {
+        format!(
+            "global
+    nbthread 1
+    log-tag gtag
+    log-send-hostname myhost
+    log 127.0.0.1:{log} local0
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen app
+    bind 127.0.0.1:{port}
+    log global
+    log 127.0.0.1:{log} format rfc5424 local0
+    log-tag ptag
+{}
+listen other
+    bind 127.0.0.1:{}
+    log global
+{}",
+            server_lines(&o, ""),
+            free_port(),
+            server_lines(&o, "")
+        )
+    };
+    let Some((hap, ful)) = run_both(cfg, 2, |addr| {
+        assert_eq!(get(addr, "/").status, 200);
+    }) else {
+        return;
+    };
+    let shapes = |lines: &[String]| {
+        let re3164 = regex::Regex::new(r"^<134>\w{3} [ \d]\d \d\d:\d\d:\d\d myhost ptag\[\d+\]: Connect from .* \(app/HTTP\)\n$").unwrap();
+        let re5424 =
+            regex::Regex::new(r"^<134>1 \S+ myhost ptag \d+ - - Connect from .* \(app/HTTP\)\n$")
+                .unwrap();
+        let mut v: Vec<&str> = lines
+            .iter()
+            .map(|l| {
+                if re3164.is_match(l) {
+                    "3164"
+                } else if re5424.is_match(l) {
+                    "5424"
+                } else {
+                    panic!("unexpected frame {l:?}")
+                }
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(shapes(&hap), ["3164", "5424"], "{hap:?}");
+    assert_eq!(shapes(&ful), ["3164", "5424"], "{ful:?}");
+    // Without its own `log-tag`, a proxy uses the global one.
+    let o2 = origins(1);
+    let log = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    log.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let p = start_proxy(&format!(
+        "global\n    log-tag gtag\n{DEFAULTS}\nlisten other\n    bind 127.0.0.1:{}\n    log 127.0.0.1:{} local0\n{}",
+        free_port(),
+        log.local_addr().unwrap().port(),
+        server_lines(&o2, "")
+    ));
+    assert_eq!(get(p.addr, "/").status, 200);
+    let mut buf = [0u8; 2048];
+    let n = log.recv(&mut buf).unwrap();
+    let line = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        regex::Regex::new(r"^<134>\w{3} [ \d]\d \d\d:\d\d:\d\d gtag\[\d+\]: Connect from ")
+            .unwrap()
+            .is_match(&line),
+        "{line}"
+    );
+}

@@ -224,6 +224,61 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 g.description = Some(line.words[1..].join(" "));
             }
         }
+        // Applied while the file was read (`env.rs`): they change the later lines' expansions.
+        "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
+        "cpu-map" => match cpu_map(&line.words[1..]) {
+            Some(m) => g.cpu_map.push(m),
+            None => sink.error(
+                loc,
+                kw,
+                "expects a process set ('all', 'odd', 'even', a number from 1 to 64 or a range), optionally '/' and a thread set, then a list of CPU numbers or ranges (from 0 to 1023); 'auto:' before the sets gives the threads one CPU each",
+            ),
+        },
+        "maxconnrate" | "maxsessrate" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg.map(str::parse::<u32>) {
+                    Some(Ok(n)) => {
+                        let v = (n > 0).then_some(n);
+                        if kw == "maxconnrate" {
+                            g.maxconnrate = v
+                        } else {
+                            g.maxsessrate = v
+                        }
+                    }
+                    _ => sink.error(loc, kw, "expects an integer argument."),
+                }
+            }
+        }
+        "spread-checks" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg.map(str::parse::<i64>) {
+                    Some(Ok(n)) if (0..=50).contains(&n) => g.spread_checks = n as u8,
+                    Some(Ok(_)) => sink.error(loc, kw, "needs a positive value in range 0..50."),
+                    _ => sink.error(loc, kw, "expects an integer argument (0..50)."),
+                }
+            }
+        }
+        "ulimit-n" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg.map(str::parse::<u64>) {
+                    Some(Ok(n)) => g.ulimit_n = (n > 0).then_some(n),
+                    _ => sink.error(loc, kw, "expects an integer argument."),
+                }
+            }
+        }
+        "log-tag" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg {
+                    Some(t) if !t.is_empty() => g.log_tag = Some(t.to_string()),
+                    _ => sink.error(loc, kw, "expects a tag for use in syslog."),
+                }
+            }
+        }
+        "log-send-hostname" => {
+            if sink.max_args(line, kw, 1, 1) {
+                g.log_send_hostname = Some(arg.filter(|h| !h.is_empty()).map(str::to_string));
+            }
+        }
         "nosplice" => {
             if sink.max_args(line, kw, 1, 0) {
                 g.nosplice = true;
@@ -491,4 +546,57 @@ fn stats_socket(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut 
     if ok {
         g.stats_sockets.push(s);
     }
+}
+
+/// `all`, `odd`, `even`, `N` or `N-M` (from 1 to `max`).
+fn id_set(word: &str, max: u32) -> Option<super::model::IdSet> {
+    use super::model::IdSet;
+    Some(match word {
+        "all" => IdSet::All,
+        "odd" => IdSet::Odd,
+        "even" => IdSet::Even,
+        _ => {
+            let (a, b) = word.split_once('-').unwrap_or((word, word));
+            let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+            if a == 0 || a > b || b > max {
+                return None;
+            }
+            IdSet::Range(a, b)
+        }
+    })
+}
+
+/// The words after `cpu-map`: `[auto:]PROC[/THREADS] CPUS...`.
+fn cpu_map(words: &[String]) -> Option<super::model::CpuMap> {
+    let (first, cpus) = words.split_first()?;
+    if cpus.is_empty() {
+        return None;
+    }
+    let (auto, sets) = match first.strip_prefix("auto:") {
+        Some(rest) => (true, rest),
+        None => (false, first.as_str()),
+    };
+    let (process, threads) = match sets.split_once('/') {
+        Some((p, t)) => (id_set(p, 64)?, Some(id_set(t, 4096)?)),
+        None => (id_set(sets, 64)?, None),
+    };
+    let mut list = Vec::new();
+    for w in cpus {
+        let (a, b) = w.split_once('-').unwrap_or((w, w));
+        let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+        if a > b || b > 1023 {
+            return None;
+        }
+        for c in a..=b {
+            if !list.contains(&c) {
+                list.push(c);
+            }
+        }
+    }
+    Some(super::model::CpuMap {
+        auto,
+        process,
+        threads,
+        cpus: list,
+    })
 }

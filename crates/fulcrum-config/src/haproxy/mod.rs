@@ -12,6 +12,7 @@ mod common;
 pub mod cond;
 pub mod cookie;
 mod directives;
+mod env;
 mod global;
 pub mod known;
 pub mod lexer;

@@ -141,6 +141,70 @@ impl Config {
     }
 }
 
+/// A set of process or thread numbers in `cpu-map`: `all`, `odd`, `even`, `N` or `N-M` (numbered from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdSet {
+    /// `all`
+    All,
+    /// `odd`
+    Odd,
+    /// `even`
+    Even,
+    /// `N` or `N-M`, inclusive.
+    Range(u32, u32),
+}
+
+impl IdSet {
+    /// Whether `n` (from 1) is in the set.
+    pub fn contains(&self, n: u32) -> bool {
+        match self {
+            IdSet::All => true,
+            IdSet::Odd => n % 2 == 1,
+            IdSet::Even => n.is_multiple_of(2),
+            IdSet::Range(a, b) => (*a..=*b).contains(&n),
+        }
+    }
+}
+
+/// One `cpu-map` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuMap {
+    /// `auto:`: the threads take the CPUs one each, in order.
+    pub auto: bool,
+    /// The process set (only process 1 exists).
+    pub process: IdSet,
+    /// The thread set; `None`: every thread of the process.
+    pub threads: Option<IdSet>,
+    /// The CPUs, in order, without repeats.
+    pub cpus: Vec<usize>,
+}
+
+impl CpuMap {
+    /// The CPUs of each of `nthreads` worker threads (index 0 is thread 1) after `maps` in order; `None` for a
+    /// thread no line names.
+    pub fn per_thread(maps: &[CpuMap], nthreads: usize) -> Vec<Option<Vec<usize>>> {
+        let mut out = vec![None; nthreads];
+        for m in maps.iter().filter(|m| m.process.contains(1)) {
+            let threads: Vec<usize> = (1..=nthreads as u32)
+                .filter(|t| m.threads.as_ref().is_none_or(|s| s.contains(*t)))
+                .map(|t| t as usize - 1)
+                .collect();
+            for (i, t) in threads.into_iter().enumerate() {
+                out[t] = if m.auto {
+                    // One CPU each, in order; threads past the last CPU keep what they had.
+                    match m.cpus.get(i) {
+                        Some(c) => Some(vec![*c]),
+                        None => continue,
+                    }
+                } else {
+                    Some(m.cpus.clone())
+                };
+            }
+        }
+        out
+    }
+}
+
 /// The `global` section.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Global {
@@ -205,6 +269,20 @@ pub struct Global {
     pub mworker_max_reloads: Option<u32>,
     /// `node NAME`: the node name `show info` reports (the host name by default).
     pub node: Option<String>,
+    /// `cpu-map [auto:]PROC[/THREADS] CPUS...` lines, in order (a later line wins for a thread).
+    pub cpu_map: Vec<CpuMap>,
+    /// `maxconnrate N`: new connections accepted per second, process-wide (0 in the file: no limit).
+    pub maxconnrate: Option<u32>,
+    /// `maxsessrate N`: new sessions per second, process-wide (0 in the file: no limit).
+    pub maxsessrate: Option<u32>,
+    /// `spread-checks N` (0..=50): each check interval moves by up to N% either way, at random.
+    pub spread_checks: u8,
+    /// `ulimit-n N`: the descriptor limit to set (0 in the file: not set).
+    pub ulimit_n: Option<u64>,
+    /// `log-tag TAG`: the syslog tag of every log line (the program name by default).
+    pub log_tag: Option<String>,
+    /// `log-send-hostname [NAME]`: the host name written in syslog headers (`Some(None)`: the system's).
+    pub log_send_hostname: Option<Option<String>>,
     /// `description TEXT...`: the process's description, in `show info`.
     pub description: Option<String>,
 }
@@ -765,12 +843,65 @@ pub struct Server {
     pub send_proxy: Option<SendProxy>,
     /// `check-send-proxy`: health check connections open with a PROXY header too (LOCAL / UNKNOWN).
     pub check_send_proxy: bool,
+    /// `observe`, `error-limit`, `on-error`: the traffic's errors count against the server's health.
+    pub observe: Observe,
+    /// `on-marked-down shutdown-sessions`: a server going DOWN closes the sessions it serves.
+    pub shutdown_on_down: bool,
+    /// `on-marked-up shutdown-backup-sessions`: an active server coming UP closes the sessions of the
+    /// backend's backup servers.
+    pub shutdown_backups_on_up: bool,
     /// `cookie VALUE`: the value of the backend's persistence cookie that names this server.
     pub cookie: Option<String>,
     /// `resolvers`, `init-addr`, `resolve-*` and `server-template`: how the address follows names at run time.
     pub resolve: Option<Box<ServerResolve>>,
     /// Where the line was.
     pub location: Location,
+}
+
+/// What the traffic of a server tells its health checks (`observe`): which errors count, how many in a row
+/// make an event (`error-limit`) and what the event does (`on-error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observe {
+    /// `observe layer4|layer7`; `None` (`observe none`, the default): the traffic is not watched.
+    pub layer: Option<ObserveLayer>,
+    /// `error-limit N` (10 by default): consecutive errors that trigger `on_error`.
+    pub error_limit: u32,
+    /// `on-error` (`fail-check` by default).
+    pub on_error: OnError,
+}
+
+impl Default for Observe {
+    fn default() -> Self {
+        Observe {
+            layer: None,
+            error_limit: 10,
+            on_error: OnError::FailCheck,
+        }
+    }
+}
+
+/// `observe layer4|layer7`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObserveLayer {
+    /// Connection failures count as errors; an established connection clears the count.
+    Layer4,
+    /// Connection failures, HTTP 5xx answers (but 501 and 505) and broken or late responses count as errors; a
+    /// valid answer clears the count (HTTP proxies only).
+    Layer7,
+}
+
+/// `on-error`: what `error-limit` consecutive errors do to the server's health checks. Each one also makes
+/// the next check come after `fastinter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// `fastinter`: nothing more.
+    FastInter,
+    /// `fail-check`: counts as one failed check.
+    FailCheck,
+    /// `sudden-death`: leaves the server one failed check away from DOWN.
+    SuddenDeath,
+    /// `mark-down`: marks the server DOWN at once.
+    MarkDown,
 }
 
 /// The PROXY protocol header sent to a server.
@@ -957,6 +1088,8 @@ pub struct Proxy {
     pub tcplog: bool,
     /// `option dontlognull`
     pub dontlognull: bool,
+    /// `log-tag TAG`: the syslog tag of this proxy's log lines (over the global one).
+    pub log_tag: Option<String>,
     /// `option dontlog-normal`: only requests (connections in `mode tcp`) that went wrong are logged.
     pub dontlog_normal: bool,
     /// `option log-health-checks`: every change of a server's check status is logged (backends).
@@ -1686,6 +1819,19 @@ pub struct Rules {
     /// `force-persist if|unless COND` and `ignore-persist if|unless COND` (backends and listens), in order: the first
     /// whose condition holds decides.
     pub persist: Vec<Rule<PersistRule>>,
+    /// `use-server NAME if|unless COND` lines (backends and listens), in order.
+    pub use_servers: Vec<Rule<UseServer>>,
+    /// `monitor fail if|unless COND` lines (frontends and listens): when one holds, `monitor-uri` answers 503.
+    pub monitor_fail: Vec<Rule<()>>,
+}
+
+/// The server of a `use-server` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseServer {
+    /// The server's name.
+    pub name: String,
+    /// Its position among the backend's servers (set once the servers are known).
+    pub index: usize,
 }
 
 /// A `stick-table` line of a frontend, backend or listen section (the table takes the proxy's name).

@@ -78,6 +78,9 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("force-persist", F | L | B),
     ("ignore-persist", F | L | B),
     ("description", F | L | B),
+    ("use-server", L | B),
+    ("monitor", F | L),
+    ("log-tag", ALL),
     ("http-send-name-header", BE),
     ("errorloc", ALL),
     ("errorloc302", ALL),
@@ -275,6 +278,8 @@ pub struct Settings {
     pub tcplog: bool,
     /// `option dontlognull`
     pub dontlognull: bool,
+    /// `log-tag TAG`
+    pub log_tag: Option<String>,
     /// `option dontlog-normal`
     pub dontlog_normal: bool,
     /// `option http-buffer-request`
@@ -367,6 +372,7 @@ impl Default for Settings {
             httplog: false,
             tcplog: false,
             dontlognull: false,
+            log_tag: None,
             dontlog_normal: false,
             log_health_checks: false,
             load_server_state: LoadServerState::None,
@@ -785,6 +791,8 @@ pub fn apply(
         "declare" => declare(line, body, sink),
         "stick" => rules::stick_rule(line, &mut body.rules, sink),
         "force-persist" | "ignore-persist" => rules::persist_rule(line, &mut body.rules, sink),
+        "use-server" => rules::use_server(line, &mut body.rules, sink),
+        "monitor" => rules::monitor(line, &mut body.rules, sink),
         "http-send-name-header" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg {
@@ -798,6 +806,11 @@ pub fn apply(
                 }
             }
         }
+        "log-tag" => match args {
+            [tag] if !tag.is_empty() => s.log_tag = Some(tag.clone()),
+            [_, _, ..] => sink.error(loc, kw, "expects exactly one argument, the syslog tag"),
+            _ => sink.error(loc, kw, "expects a tag for use in syslog."),
+        },
         "description" => {
             // HAProxy joins the words with single spaces.
             if args.is_empty() {

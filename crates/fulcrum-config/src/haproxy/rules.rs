@@ -27,7 +27,7 @@ use super::model::{
     Rules, Sample, SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds,
     VarName, WaitForBody, RULE_LOG_VARS,
 };
-use super::model::{PersistRule, StickRule};
+use super::model::{PersistRule, StickRule, UseServer};
 use super::sections::SectionKind;
 use crate::diag::Severity;
 use crate::Location;
@@ -121,6 +121,10 @@ pub struct RulesDraft {
     stick: Vec<RuleDraft<StickRule>>,
     /// `force-persist` / `ignore-persist` lines.
     persist: Vec<RuleDraft<PersistRule>>,
+    /// `use-server` lines.
+    use_servers: Vec<RuleDraft<UseServer>>,
+    /// `monitor fail` lines.
+    monitor_fail: Vec<RuleDraft<()>>,
     /// Names used in a condition before any `acl` line declared them: (name, where, keyword).
     missing: Vec<(String, Location, String)>,
 }
@@ -142,6 +146,8 @@ impl RulesDraft {
         !self.has_rules()
             && self.acls.is_empty()
             && self.use_backends.is_empty()
+            && self.use_servers.is_empty()
+            && self.monitor_fail.is_empty()
             && self.stats_admin.is_empty()
             && self.missing.is_empty()
     }
@@ -1285,6 +1291,35 @@ pub fn use_backend(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     }
 }
 
+/// `use-server NAME if|unless COND` (the condition is required, as HAProxy requires it).
+pub fn use_server(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let loc = &line.location;
+    let kw = "use-server";
+    let Some(name) = arg(line, 1) else {
+        sink.error(loc, kw, "expects a server name.");
+        return;
+    };
+    if !matches!(line.word(2), "if" | "unless") {
+        sink.error(
+            loc,
+            kw,
+            "requires either 'if' or 'unless' followed by a condition.",
+        );
+        return;
+    }
+    let Some(name) = plain(name, loc, kw, sink) else {
+        return;
+    };
+    if let Ok(cond) = tail(line, 2, kw, rules, sink) {
+        rules.use_servers.push(RuleDraft {
+            action: UseServer { name, index: 0 },
+            cond,
+            location: loc.clone(),
+            keyword: kw.to_string(),
+        });
+    }
+}
+
 // ---------- redirect / http-request ----------
 
 /// `redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]` from `line.words[start..]`;
@@ -2080,6 +2115,31 @@ pub fn stats_admin(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     }
     if let Ok(cond) = tail(line, 2, kw, rules, sink) {
         rules.stats_admin.push(RuleDraft {
+            action: (),
+            cond,
+            location: line.location.clone(),
+            keyword: kw.to_string(),
+        });
+    }
+}
+
+/// `monitor fail if|unless COND`
+pub fn monitor(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    if line.word(1) != "fail" {
+        sink.error(&line.location, "monitor", "'monitor' only supports 'fail'.");
+        return;
+    }
+    let kw = "monitor fail";
+    if !matches!(line.word(2), "if" | "unless") {
+        sink.error(
+            &line.location,
+            kw,
+            "requires either 'if' or 'unless' followed by a condition.",
+        );
+        return;
+    }
+    if let Ok(cond) = tail(line, 2, kw, rules, sink) {
+        rules.monitor_fail.push(RuleDraft {
             action: (),
             cond,
             location: line.location.clone(),
@@ -3422,6 +3482,8 @@ pub fn finish(
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
         stick: rules_of(d.stick, Place::Request, acls, proxy, sink),
         persist: rules_of(d.persist, Place::Request, acls, proxy, sink),
+        use_servers: rules_of(d.use_servers, switch, acls, proxy, sink),
+        monitor_fail: rules_of(d.monitor_fail, Place::Request, acls, proxy, sink),
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::common::{Line, Sink};
 use super::directives::Blocks;
+use super::env::EnvOverlay;
 use super::known;
 use super::lexer;
 use crate::Location;
@@ -90,6 +91,10 @@ pub fn split(
     env: &dyn Fn(&str) -> Option<String>,
     sink: &mut Sink,
 ) -> Vec<Section> {
+    // `setenv` and friends in `global` change what the lines after them see.
+    let overlay = std::cell::RefCell::new(EnvOverlay::new(env));
+    let lookup = |name: &str| overlay.borrow().get(name);
+    let env: &dyn Fn(&str) -> Option<String> = &lookup;
     let mut sections: Vec<Section> = Vec::new();
     // Whether we are inside an unsupported section whose lines are skipped.
     let mut skipping = false;
@@ -141,7 +146,14 @@ pub fn split(
                 continue;
             }
             match sections.last_mut() {
-                Some(s) if opened => s.lines.push(Line { location, words }),
+                Some(s) if opened => {
+                    if s.kind == SectionKind::Global && EnvOverlay::is_env_keyword(first) {
+                        if let Err(e) = overlay.borrow_mut().apply(&words) {
+                            sink.error(&location, first, e);
+                        }
+                    }
+                    s.lines.push(Line { location, words })
+                }
                 _ => sink.error(
                     &location,
                     first,

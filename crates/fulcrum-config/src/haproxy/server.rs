@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::addr::{self, Family, Host, Proto};
 use super::common::{Line, Sink};
 use super::known;
-use super::model::{InitAddr, ProxyV2Options};
+use super::model::{InitAddr, ObserveLayer, OnError, ProxyV2Options};
 use super::ssl::{self, Parsed, ServerSsl};
 use crate::Location;
 
@@ -75,6 +75,16 @@ pub struct ServerOpts {
     pub resolve_net: Option<Vec<(IpAddr, u8)>>,
     /// `init-addr`
     pub init_addr: Option<Vec<InitAddr>>,
+    /// `observe none|layer4|layer7` (`Some(None)`: none)
+    pub observe: Option<Option<ObserveLayer>>,
+    /// `error-limit`
+    pub error_limit: Option<u32>,
+    /// `on-error`
+    pub on_error: Option<OnError>,
+    /// `on-marked-down shutdown-sessions`
+    pub shutdown_on_down: Option<bool>,
+    /// `on-marked-up shutdown-backup-sessions`
+    pub shutdown_backups_on_up: Option<bool>,
 }
 
 impl ServerOpts {
@@ -115,6 +125,11 @@ impl ServerOpts {
                 .clone()
                 .or_else(|| self.resolve_net.clone()),
             init_addr: over.init_addr.clone().or_else(|| self.init_addr.clone()),
+            observe: over.observe.or(self.observe),
+            error_limit: over.error_limit.or(self.error_limit),
+            on_error: over.on_error.or(self.on_error),
+            shutdown_on_down: over.shutdown_on_down.or(self.shutdown_on_down),
+            shutdown_backups_on_up: over.shutdown_backups_on_up.or(self.shutdown_backups_on_up),
         }
     }
 }
@@ -182,6 +197,88 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 took_arg = false;
                 o.send_proxy_v2 = Some(false);
                 true
+            }
+            "observe" => match val {
+                Some("none") => {
+                    o.observe = Some(None);
+                    true
+                }
+                Some("layer4") => {
+                    o.observe = Some(Some(ObserveLayer::Layer4));
+                    true
+                }
+                Some("layer7") => {
+                    o.observe = Some(Some(ObserveLayer::Layer7));
+                    true
+                }
+                v => {
+                    sink.error(
+                        loc,
+                        &okey,
+                        format!(
+                            "'observe' expects one of 'none', 'layer4', 'layer7' but got '{}'",
+                            v.unwrap_or("")
+                        ),
+                    );
+                    false
+                }
+            },
+            "error-limit" => match val.map(str::parse::<u32>) {
+                Some(Ok(n)) if n > 0 => {
+                    o.error_limit = Some(n);
+                    true
+                }
+                _ => {
+                    sink.error(
+                        loc,
+                        &okey,
+                        format!(
+                            "'error-limit' expects a number greater than 0, got '{}'",
+                            val.unwrap_or("")
+                        ),
+                    );
+                    false
+                }
+            },
+            "on-error" => {
+                let action = match val {
+                    Some("fastinter") => Some(OnError::FastInter),
+                    Some("fail-check") => Some(OnError::FailCheck),
+                    Some("sudden-death") => Some(OnError::SuddenDeath),
+                    Some("mark-down") => Some(OnError::MarkDown),
+                    _ => None,
+                };
+                if action.is_none() {
+                    sink.error(
+                        loc,
+                        &okey,
+                        format!("'on-error' expects one of 'fastinter', 'fail-check', 'sudden-death' or 'mark-down' but got '{}'", val.unwrap_or("")),
+                    );
+                }
+                o.on_error = action.or(o.on_error);
+                action.is_some()
+            }
+            "on-marked-down" | "on-marked-up" => {
+                let want = if opt == "on-marked-down" {
+                    "shutdown-sessions"
+                } else {
+                    "shutdown-backup-sessions"
+                };
+                if val == Some(want) {
+                    if opt == "on-marked-down" {
+                        o.shutdown_on_down = Some(true);
+                    } else {
+                        o.shutdown_backups_on_up = Some(true);
+                    }
+                    true
+                } else {
+                    sink.error(
+                        loc,
+                        &okey,
+                        format!("'{opt}' expects '{want}' but got '{}'", val.unwrap_or("")),
+                    );
+                    false
+                }
             }
             "check-send-proxy" => {
                 took_arg = false;
@@ -448,7 +545,7 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     sink.error(
                         loc,
                         &okey,
-                        format!("unknown server option '{opt}': expected check, no-check, send-proxy, send-proxy-v2, proxy-v2-options, check-send-proxy, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, maxconn, maxqueue, pool-max-conn, slowstart, disabled, enabled, resolvers, resolve-prefer, resolve-opts, resolve-net, init-addr, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
+                        format!("unknown server option '{opt}': expected check, no-check, send-proxy, send-proxy-v2, proxy-v2-options, check-send-proxy, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, observe, error-limit, on-error, on-marked-down, on-marked-up, maxconn, maxqueue, pool-max-conn, slowstart, disabled, enabled, resolvers, resolve-prefer, resolve-opts, resolve-net, init-addr, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
                     );
                     // How many arguments an unknown option takes is unknown: the rest of the line is not read,
                     // so that one typo gives one message.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::addr::{self, Resolver};
 use super::common::Sink;
 use super::model::{
-    AgentCheck, Balance, InitAddr, Mode, Proxy, ProxyKind, Resolvers, Rules, SampleExpr, SendProxy,
-    Server, ServerResolve, ServerTls,
+    AgentCheck, Balance, InitAddr, Mode, Observe, ObserveLayer, OnError, Proxy, ProxyKind,
+    Resolvers, Rules, SampleExpr, SendProxy, Server, ServerResolve, ServerTls,
 };
 use super::proxy::{Body, Settings};
 use super::rules;
@@ -415,6 +415,19 @@ fn build(
             }),
             _ => None,
         };
+        // HAProxy warns and watches nothing.
+        let layer7_in_tcp = o.observe == Some(Some(ObserveLayer::Layer7)) && s.mode != Mode::Http;
+        if layer7_in_tcp {
+            sink.warn(
+                crate::diag::Severity::Warning,
+                &sd.location,
+                "server observe",
+                format!(
+                    "'server {name}/{}' : 'layer7' can only be used in http proxies; the server's traffic is not observed",
+                    sd.name
+                ),
+            );
+        }
         let tls = match server_tls(&o.ssl, &o, global_ssl) {
             Ok(t) => t,
             Err(message) => {
@@ -460,6 +473,13 @@ fn build(
                 _ => None,
             },
             check_send_proxy: o.check_send_proxy.unwrap_or(false),
+            observe: Observe {
+                layer: o.observe.flatten().filter(|_| !layer7_in_tcp),
+                error_limit: o.error_limit.unwrap_or(10),
+                on_error: o.on_error.unwrap_or(OnError::FailCheck),
+            },
+            shutdown_on_down: o.shutdown_on_down.unwrap_or(false),
+            shutdown_backups_on_up: o.shutdown_backups_on_up.unwrap_or(false),
             cookie: o.cookie.clone(),
             resolve,
             location: sd.location,
@@ -472,6 +492,28 @@ fn build(
             format!("'balance hash' in a 'mode tcp' proxy ('{name}') is supported by HAProxy, not yet by fulcrum (mode http is)"),
         );
     }
+    // `use-server`: the servers are known now.
+    let mut rules = rules;
+    rules.use_servers.retain_mut(|r| {
+        match servers.iter().position(|sv| sv.name == r.action.name) {
+            Some(i) => {
+                r.action.index = i;
+                true
+            }
+            None => {
+                sink.error(
+                    &r.location,
+                    "use-server",
+                    format!(
+                        "{} '{name}' : unable to find server '{}' referenced in a 'use-server' rule.",
+                        kind_name(kind),
+                        r.action.name
+                    ),
+                );
+                false
+            }
+        }
+    });
     let stick_table = body.stick_table.map(|mut t| {
         t.def.name = name.clone();
         t
@@ -514,6 +556,7 @@ fn build(
         httplog: s.httplog,
         tcplog: s.tcplog,
         dontlognull: s.dontlognull,
+        log_tag: s.log_tag.clone(),
         dontlog_normal: s.dontlog_normal,
         log_health_checks: s.log_health_checks,
         load_server_state: s.load_server_state,

@@ -10,6 +10,7 @@ pub mod http;
 pub mod http_log;
 pub mod peers;
 pub mod queue;
+pub mod rate_gate;
 pub mod resolvers;
 pub mod tcp;
 pub mod tcp_log;

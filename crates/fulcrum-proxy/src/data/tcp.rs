@@ -21,6 +21,7 @@ use crate::data::queue;
 use crate::data::tcp_log::TcpLog;
 use crate::data::totals::{self, Done};
 use crate::data::worker_state::Worker;
+use crate::health::observe;
 use crate::model::counters::Counters;
 use crate::model::rules::http::{ContentFacts, ProxyRules};
 use crate::model::rules::vars::VarMap;
@@ -155,9 +156,29 @@ pub async fn serve_client(
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
     let mut refused = false;
-    let (server, _guard) = loop {
+    // `use-server`: the first attempt goes to the server the rules name.
+    let mut forced = be.rules.has_use_server().then(|| {
+        let facts = ContentFacts {
+            src: peer,
+            dst_port: local_port,
+            buf: &first,
+            may_change: false,
+            response: false,
+            vars: Some(&vars),
+            stick: stick.as_ref(),
+        };
+        be.rules.pick_server(&facts, &|i| {
+            be.servers
+                .get(i)
+                .is_some_and(|s| !s.in_maint() && (s.is_up() || be.config.persist))
+        })
+    });
+    let (server, _guard, server_index) = loop {
         // Retries stay on the same server unless `option redispatch` allows another one.
-        let same = previous.filter(|_| !be.redispatch).map(|i| &be.servers[i]);
+        let same = previous
+            .filter(|_| !be.redispatch)
+            .or(forced.take().flatten())
+            .map(|i| &be.servers[i]);
         let Ok((server, guard)) = queue::acquire(&worker, &be, &key, previous, same).await else {
             if let Some(mut l) = log {
                 l.term(b"SC");
@@ -190,12 +211,14 @@ pub async fn serve_client(
             Ok(s) => {
                 Counters::inc(&server.stats.connect);
                 totals::connect_time(&be, &server, attempt.elapsed());
-                break (s, guard);
+                observe::report(&server, observe::Event::L4Ok);
+                break (s, guard, server.index);
             }
             Err(e) => {
                 debug!(server = %server.full_name, error = %e, "connect failed");
                 Counters::inc(&be.stats.err_conn);
                 Counters::inc(&server.stats.err_conn);
+                observe::report(&server, observe::Event::L4Error);
                 failures += 1;
                 if failures > be.retries {
                     if let Some(mut l) = log {
@@ -296,12 +319,28 @@ pub async fn serve_client(
             return;
         }
     }
-    let mut end = if let Some(tls) = &session {
-        crate::data::tls_relay::relay(&client, tls, &server, idle).await
-    } else if fe.splice {
-        crate::net::splice::bidirectional(&client, &server, idle).await
-    } else {
-        crate::net::splice::copy_bidirectional(&client, &server, idle).await
+    let relay = async {
+        if let Some(tls) = &session {
+            crate::data::tls_relay::relay(&client, tls, &server, idle).await
+        } else if fe.splice {
+            crate::net::splice::bidirectional(&client, &server, idle).await
+        } else {
+            crate::net::splice::copy_bidirectional(&client, &server, idle).await
+        }
+    };
+    // `on-marked-down shutdown-sessions`, `on-marked-up shutdown-backup-sessions`: the session ends at once.
+    let shutdown = be.servers[server_index].observer.shutdown.notified();
+    let mut end = tokio::select! {
+        end = relay => end,
+        _ = shutdown => {
+            debug!("session closed: its server changed state (on-marked-down / on-marked-up)");
+            if let Some(mut l) = log {
+                drop(_guard);
+                l.term(b"KD");
+                l.end(first.len() as u64, answer.len() as u64);
+            }
+            return;
+        }
     };
     end.a_to_b += first.len() as u64;
     end.b_to_a += answer.len() as u64;

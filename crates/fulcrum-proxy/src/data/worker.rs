@@ -23,6 +23,33 @@ pub use crate::net::listener::ListenerInfo;
 pub struct Limits {
     /// The process-wide limit.
     pub global: Option<Arc<Semaphore>>,
+    /// `maxconnrate`: new connections per second, process-wide.
+    pub conn_rate: Option<Arc<crate::data::rate_gate::RateGate>>,
+    /// `maxsessrate`: new sessions (connections the `tcp-request connection` rules accepted) per second.
+    pub sess_rate: Option<Arc<crate::data::rate_gate::RateGate>>,
+    /// `cpu-map`: the CPUs each worker thread runs on (index: worker id), `None` where no line names it.
+    pub cpu_map: Arc<[Option<Vec<usize>>]>,
+}
+
+/// Binds the calling thread to `cpus` (`cpu-map`); a failure (no such CPU here) is a warning, as the thread
+/// then runs where the system puts it.
+fn pin_to(id: usize, cpus: &[usize]) {
+    // SAFETY: `set` is a plain bit set the CPU_* helpers fill within its size; the call only reads it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        for &c in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        warn!(
+            error = %std::io::Error::last_os_error(),
+            "cpu-map: cannot bind thread {} to CPUs {cpus:?}",
+            id + 1
+        );
+    }
 }
 
 /// One listening socket handed to a worker.
@@ -61,6 +88,9 @@ pub fn spawn(
     std::thread::Builder::new()
         .name(format!("fulcrum-worker-{id}"))
         .spawn(move || {
+            if let Some(cpus) = limits.cpu_map.get(id).and_then(Option::as_ref) {
+                pin_to(id, cpus);
+            }
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -140,6 +170,13 @@ async fn accept_loop(
         let Some(local) = acquire(&fe_limit).await else {
             return;
         };
+        // `maxconnrate` / `maxsessrate`: the second's budget, else no accepting until the next second.
+        if let Some(g) = &limits.conn_rate {
+            g.take().await;
+        }
+        if let Some(g) = &limits.sess_rate {
+            g.take().await;
+        }
         let (stream, peer) = match listener.accept().await {
             Ok(pair) => pair,
             Err(e) => {

@@ -3,6 +3,7 @@
 //! `slowstart` that comes back UP ramps up: the table is rebuilt at every step of the ramp until full weight.
 
 pub mod admin_state;
+pub mod observe;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -241,6 +242,17 @@ fn http_probe(be: &BackendRt) -> Option<HttpCheck> {
     }
 }
 
+/// `spread-checks PCT`: `interval` moved by up to `pct` percent either way, `r` (uniform over `u32`) saying where.
+fn spread(interval: Duration, pct: u8, r: u32) -> Duration {
+    if pct == 0 {
+        return interval;
+    }
+    let span = interval.as_secs_f64() * f64::from(pct.min(50)) / 100.0;
+    // From -span (r = 0) to +span (r = u32::MAX).
+    let offset = span * (2.0 * f64::from(r) / f64::from(u32::MAX) - 1.0);
+    Duration::from_secs_f64((interval.as_secs_f64() + offset).max(0.0))
+}
+
 /// How often the farm is rebuilt while a server ramps up over `period`.
 fn ramp_step(period: Duration) -> Duration {
     (period / crate::model::ramp::RAMP_STEPS).max(Duration::from_millis(100))
@@ -352,28 +364,75 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         }
         last_status = Some(outcome.status);
         if let Some(transition) = transition {
-            let up = transition == Transition::Up;
-            // A server coming back UP ramps up over `slowstart` (a DOWN one ends any ramp in progress).
-            let ramp = if up {
-                server.begin_slowstart(Instant::now())
-            } else {
-                server.end_slowstart(None);
-                None
-            };
-            let was_up = server.is_checked_up();
-            server.set_up(up);
-            be.rebuild_farm();
-            if let Some(stamp) =
-                ramp.filter(|_| crate::model::select::is_dynamic(&be.balance, be.hash_type))
-            {
-                tokio::spawn(slowstart_ramp(be.clone(), server.clone(), stamp).in_current_span());
-            }
-            // While an agent holds the server DOWN, the checks' verdict changes nothing visible.
-            if server.is_checked_up() != was_up {
-                announce(&be, &server, transition, &outcome);
+            apply_transition(&be, &server, transition, &outcome);
+        }
+        // Until the next check, the traffic may report `error-limit` errors in a row (`observe`): `on-error`
+        // then counts as a failed check, or less, and brings the next check to `fastinter` at the latest.
+        let mut next = tokio::time::Instant::now()
+            + spread(
+                tracker.next_interval(),
+                be.spread_checks,
+                crate::model::rules::vars::random_u32(),
+            );
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => break,
+                _ = server.observer.wake.notified() => {
+                    let Some((errors, last)) = server.observer.take() else {
+                        continue;
+                    };
+                    if paused() {
+                        continue;
+                    }
+                    next = next.min(tokio::time::Instant::now() + c.fastinter);
+                    if !observe::prepare(c.observe.on_error, &mut tracker) {
+                        continue;
+                    }
+                    let outcome = observe::outcome(errors, last);
+                    server.stats.check.record(&outcome);
+                    let health_before = tracker.health();
+                    let transition = tracker.record(outcome.result());
+                    if be.config.log_health_checks && tracker.health() != health_before {
+                        log_check(&be, &server, &tracker, &outcome);
+                    }
+                    last_status = Some(outcome.status);
+                    if let Some(transition) = transition {
+                        apply_transition(&be, &server, transition, &outcome);
+                    }
+                }
             }
         }
-        tokio::time::sleep(tracker.next_interval()).await;
+    }
+}
+
+/// Applies a change of state the checks decided: the farm, the `slowstart` ramp, the log and the
+/// `on-marked-*` shutdowns.
+fn apply_transition(
+    be: &Arc<BackendRt>,
+    server: &Arc<ServerRt>,
+    transition: Transition,
+    outcome: &CheckOutcome,
+) {
+    let up = transition == Transition::Up;
+    // A server coming back UP ramps up over `slowstart` (a DOWN one ends any ramp in progress).
+    let ramp = if up {
+        server.begin_slowstart(Instant::now())
+    } else {
+        server.end_slowstart(None);
+        None
+    };
+    let was_up = server.is_checked_up();
+    server.set_up(up);
+    be.rebuild_farm();
+    if let Some(stamp) =
+        ramp.filter(|_| crate::model::select::is_dynamic(&be.balance, be.hash_type))
+    {
+        tokio::spawn(slowstart_ramp(be.clone(), server.clone(), stamp).in_current_span());
+    }
+    // While an agent holds the server DOWN, the checks' verdict changes nothing visible.
+    if server.is_checked_up() != was_up {
+        announce(be, server, transition, outcome);
+        observe::on_marked(be, server, up);
     }
 }
 
@@ -459,13 +518,19 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                             Transition::Down
                         };
                         announce(&be, &server, transition, &outcome);
+                        observe::on_marked(&be, &server, now_up);
                     }
                 }
             }
         };
         let target = SocketAddr::new(agent_addr.unwrap_or(server.addr().ip()), agent.port);
         fulcrum_health::agent_exchange_with(target, send.as_deref(), timeout, apply).await;
-        tokio::time::sleep(agent.inter).await;
+        tokio::time::sleep(spread(
+            agent.inter,
+            be.spread_checks,
+            crate::model::rules::vars::random_u32(),
+        ))
+        .await;
     }
 }
 
@@ -586,6 +651,22 @@ mod tests {
             protocol_probe(&CheckOption::Spop).unwrap(),
             ProtocolCheck::Spop
         );
+    }
+
+    #[test]
+    fn spread_checks_move_intervals_by_up_to_the_percentage() {
+        let s = Duration::from_secs;
+        assert_eq!(spread(s(10), 0, 0), s(10));
+        assert_eq!(spread(s(10), 5, 0), Duration::from_millis(9500));
+        assert_eq!(spread(s(10), 5, u32::MAX), Duration::from_millis(10_500));
+        let mid = spread(s(10), 50, u32::MAX / 2);
+        assert!(mid > Duration::from_millis(9999) && mid < Duration::from_millis(10_001));
+        assert_eq!(spread(s(10), 50, 0), s(5));
+        // Any draw stays within the bounds.
+        for r in [1, 77, 1 << 20, 3_000_000_000] {
+            let d = spread(s(2), 20, r);
+            assert!(d >= Duration::from_millis(1600) && d <= Duration::from_millis(2400));
+        }
     }
 
     #[test]

@@ -163,7 +163,7 @@ pub struct CheckStats {
 }
 
 /// The check statuses in the order [`CheckStats::status`] stores them.
-pub const CHECK_STATUSES: [fulcrum_health::CheckStatus; 11] = [
+pub const CHECK_STATUSES: [fulcrum_health::CheckStatus; 12] = [
     fulcrum_health::CheckStatus::L4Ok,
     fulcrum_health::CheckStatus::L4Timeout,
     fulcrum_health::CheckStatus::L4Connection,
@@ -175,6 +175,7 @@ pub const CHECK_STATUSES: [fulcrum_health::CheckStatus; 11] = [
     fulcrum_health::CheckStatus::L6Ok,
     fulcrum_health::CheckStatus::L6Timeout,
     fulcrum_health::CheckStatus::L6Response,
+    fulcrum_health::CheckStatus::Hana,
 ];
 
 impl CheckStats {

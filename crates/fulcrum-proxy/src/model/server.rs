@@ -56,6 +56,8 @@ pub struct ServerRt {
     pub queued: AtomicU32,
     /// Woken when a slot of this server is released and requests wait for it.
     pub slot_free: tokio::sync::Notify,
+    /// `observe` and the `on-marked-*` session shutdowns.
+    pub observer: crate::health::observe::Observer,
     /// `show stat` counters.
     pub stats: crate::model::counters::Counters,
 }
@@ -158,6 +160,7 @@ impl ServerRt {
             ramp_since: AtomicU64::new(0),
             queued: AtomicU32::new(0),
             slot_free: tokio::sync::Notify::new(),
+            observer: Default::default(),
             stats: crate::model::counters::Counters::default(),
         }
     }
@@ -188,6 +191,7 @@ impl ServerRt {
             ramp_since: AtomicU64::new(0),
             queued: AtomicU32::new(0),
             slot_free: tokio::sync::Notify::new(),
+            observer: Default::default(),
             stats: crate::model::counters::Counters::default(),
         }
     }

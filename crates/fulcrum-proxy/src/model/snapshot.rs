@@ -142,6 +142,8 @@ pub struct BackendRt {
     pub iid: u64,
     /// Requests waiting for a server slot (`maxconn`).
     pub queue: Arc<Queue>,
+    /// The global `spread-checks` (percent of jitter on check intervals).
+    pub spread_checks: u8,
     /// Section name.
     pub name: String,
     /// tcp or http.
@@ -352,6 +354,7 @@ impl Snapshot {
                     .as_deref()
                     .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
                 retries: p.retries,
+                spread_checks: config.global.spread_checks,
                 redispatch: p.redispatch,
                 config: p.clone(),
                 rules: ProxyRules::compile(

@@ -70,6 +70,44 @@ pub fn raise(need: Option<u64>, strict: bool) -> Result<u64, FdLimitError> {
     }
 }
 
+/// `ulimit-n N`: sets the soft limit to exactly `n` (lower or higher than before), the hard one too when it is
+/// below `n` and the process may raise it. Then checks that `need` (what `maxconn` needs) fits, as
+/// [`raise`] does. Returns the limit now in force.
+pub fn set_exact(n: u64, need: Option<u64>, strict: bool) -> Result<u64, FdLimitError> {
+    let Some((soft, hard)) = get() else {
+        return Ok(0);
+    };
+    let now = if set(n, hard.max(n)) || set(n.min(hard), hard) {
+        n.min(get().map_or(soft, |(s, _)| s))
+    } else {
+        soft
+    };
+    if now < n {
+        let e = FdLimitError {
+            need: n,
+            limit: now,
+        };
+        if strict {
+            return Err(e);
+        }
+        warn!("Cannot raise FD limit to {n}, limit is {now}.");
+    }
+    match need {
+        Some(need) if now < need => {
+            let e = FdLimitError { need, limit: now };
+            if strict {
+                return Err(e);
+            }
+            warn!(
+                "FD limit ({now}) too low for maxconn={}/maxsock={need}: raise 'ulimit-n' to {need} or more",
+                (need - SPARE.min(need)) / 2
+            );
+            Ok(now)
+        }
+        _ => Ok(now),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,7 @@ use crate::data::http_log::{Phase, TxnSlot};
 use crate::data::queue;
 use crate::data::totals::{self, Done};
 use crate::data::worker_state::Worker;
+use crate::health::observe;
 use crate::model::counters::Counters;
 use crate::model::rules::http::{RequestFacts, RequestLine, RespVerdict, Resume, Verdict};
 use crate::model::rules::sample::{Stream, VarMap};
@@ -259,6 +260,18 @@ async fn handle_inner(
     {
         Counters::inc(&fe.stats.intercepted);
         txn.term(b"LR");
+        // `monitor fail if|unless COND`: the service is reported down.
+        let facts = RequestFacts {
+            req: &req,
+            stream: Some(&*stream),
+            src: stream.src.ip(),
+            dst_port: stream.dst_port,
+            tls: tls.as_deref(),
+            captured_uri: stream.captured_uri(),
+        };
+        if fe.rules.monitor_fails(&facts) {
+            return Ok(error_for(&fe, None, 503));
+        }
         return Ok(crate::data::http::stats::monitor_response());
     }
     // `option http-buffer-request` in the frontend: the body is waited for before its rules.
@@ -494,6 +507,10 @@ async fn handle_inner(
     }
     let post = req.method() == http::Method::POST;
     // The `balance hash` sample and the `stick` rules' decision, both read from the request before it is forwarded.
+    // `use-server`: a server the rules name, unless the persistence cookie already chose one.
+    let forced = persistence
+        .and_then(|p| p.server)
+        .or_else(|| use_server(&be, &req, stream));
     let hash_sample = (
         balance_sample(&be, &req, stream),
         {
@@ -504,7 +521,7 @@ async fn handle_inner(
             }
             plan
         },
-        persistence.and_then(|p| p.server),
+        forced,
     );
     let line = (be.rules.has_response_rules()
         || fe.rules.has_response_rules()
@@ -818,6 +835,27 @@ fn balance_sample(be: &BackendRt, req: &Request<ReqBody>, stream: &Stream<'_>) -
     Some(v.into_str_bytes().into_owned())
 }
 
+/// The server the backend's `use-server` rules choose for `req`: the first whose condition holds and whose server
+/// is UP (or any, under `option persist`).
+fn use_server<B>(be: &BackendRt, req: &Request<B>, stream: &Stream<'_>) -> Option<usize> {
+    if !be.rules.has_use_server() {
+        return None;
+    }
+    let facts = RequestFacts {
+        req,
+        stream: Some(stream),
+        src: stream.src.ip(),
+        dst_port: stream.dst_port,
+        tls: stream.tls,
+        captured_uri: stream.captured_uri(),
+    };
+    be.rules.pick_server(&facts, &|i| {
+        be.servers
+            .get(i)
+            .is_some_and(|s| !s.in_maint() && (s.is_up() || be.config.persist))
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn forward(
     worker: &Worker,
@@ -967,12 +1005,14 @@ async fn forward(
                     }
                     Counters::inc(&server.stats.connect);
                     totals::connect_time(be, &server, attempt.elapsed());
+                    observe::report(&server, observe::Event::L4Ok);
                     s
                 }
                 Err(e) => {
                     debug!(server = %server.full_name, error = %e, "connect failed");
                     Counters::inc(&be.stats.err_conn);
                     Counters::inc(&server.stats.err_conn);
+                    observe::report(&server, observe::Event::L4Error);
                     if !retry_on.conn_failure || !retry(txn, &server) {
                         return Err(ProxyError::ServiceUnavailable);
                     }
@@ -994,6 +1034,7 @@ async fn forward(
                     Err(_) => {
                         Counters::inc(&be.stats.err_resp);
                         Counters::inc(&server.stats.err_resp);
+                        observe::report(&server, observe::Event::ReadTimeout);
                         match &replay {
                             Some(again) if retry_on.response_timeout && retry(txn, &server) => {
                                 req = again.request();
@@ -1013,6 +1054,7 @@ async fn forward(
                 txn.response_head(&exchange.head.headers);
                 totals::response_time(be, &server, sent_at.elapsed());
                 server.stats.response(status);
+                observe::report(&server, observe::Event::for_status(status));
                 if let Some(again) = &replay {
                     if retry_on.statuses.contains(&status) && retry(txn, &server) {
                         debug!(server = %server.full_name, status, "retrying on status");
@@ -1056,6 +1098,14 @@ async fn forward(
                 Counters::inc(&be.stats.err_resp);
                 Counters::inc(&server.stats.err_resp);
                 let junk = matches!(e, SendError::Invalid(_));
+                observe::report(
+                    &server,
+                    match &e {
+                        SendError::Invalid(_) => observe::Event::HttpInvalid,
+                        SendError::Closed { .. } => observe::Event::BrokenPipe,
+                        _ => observe::Event::ReadError,
+                    },
+                );
                 let wanted = if junk {
                     retry_on.junk_response
                 } else {

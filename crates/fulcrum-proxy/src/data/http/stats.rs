@@ -126,6 +126,11 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
         bck: Some(u64::from(s.config.backup)),
         chkfail: checked.then(|| ld(&c.check.failures)),
         chkdown: checked.then(|| ld(&c.state.downs)),
+        hanafail: s
+            .config
+            .observe
+            .layer
+            .map(|_| s.observer.failed.load(Relaxed)),
         lastchg: Some(c.state.last_change_secs()),
         downtime: checked.then(|| c.state.downtime_secs()),
         qlimit: s.config.maxqueue.map(u64::from),
@@ -137,10 +142,16 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
         check_code: last
             .filter(|_| checked)
             .and_then(|_| Some(u64::from(c.check.code.load(Relaxed))).filter(|&c| c > 0)),
-        check_duration: last.filter(|_| checked).map(|_| ld(&c.check.duration_ms)),
+        // A verdict drawn from the traffic (`observe`: HANA) has no duration nor description of its own.
+        check_duration: last
+            .filter(|l| checked && *l != fulcrum_health::CheckStatus::Hana)
+            .map(|_| ld(&c.check.duration_ms)),
         hrsp: http.then(|| hrsp(c)),
-        check_desc: checked
-            .then(|| last.map_or("Initializing".to_string(), |l| l.description().to_string())),
+        check_desc: checked.then(|| match last {
+            None => "Initializing".to_string(),
+            Some(fulcrum_health::CheckStatus::Hana) => String::new(),
+            Some(l) => l.description().to_string(),
+        }),
         check_rise_fall_health: checked.then(|| {
             let (r, f) = (u64::from(s.config.rise), u64::from(s.config.fall));
             (r, f, if s.is_up() { r + f - 1 } else { 0 })

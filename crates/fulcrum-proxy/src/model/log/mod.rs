@@ -11,8 +11,9 @@
 //! `option httplog`/`option tcplog` (or a `log-format`), it logs HAProxy's short line at connection time:
 //! `Connect from 127.0.0.1:52320 to 127.0.0.1:18084 (plain/TCP)`.
 //!
-//! The syslog tag is `fulcrum` (HAProxy writes its program name, `haproxy`); the rest of each frame is identical
-//! to HAProxy 2.6's.
+//! The syslog tag is `fulcrum` (HAProxy writes its program name, `haproxy`) unless `log-tag` names one (the
+//! proxy's over the global one); `log-send-hostname` adds a host name to the header. The rest of each frame is
+//! identical to HAProxy 2.6's.
 
 pub mod capture;
 pub mod clock;
@@ -127,6 +128,10 @@ pub struct Logging {
     sink: Sink,
     queue: Mutex<Option<sender::Queue>>,
     tag: String,
+    /// `log-send-hostname`: the host name in every syslog header.
+    host: Option<Arc<str>>,
+    /// The global `log-tag`.
+    global_tag: Option<Arc<str>>,
     global: Vec<Target>,
     /// `tune.http.logurilen`
     uri_len: usize,
@@ -141,6 +146,12 @@ impl Logging {
             sink,
             queue: Mutex::new(Some(queue)),
             tag: DEFAULT_TAG.to_string(),
+            host: config
+                .global
+                .log_send_hostname
+                .as_ref()
+                .map(|h| h.as_deref().unwrap_or_else(|| clock::hostname()).into()),
+            global_tag: config.global.log_tag.as_deref().map(Arc::from),
             global: config.global.logs.iter().map(Target::from_config).collect(),
             uri_len: config.global.logurilen() as usize,
         }
@@ -197,6 +208,16 @@ impl Logging {
         targets.extend(p.logs.iter().map(Target::from_config));
         if targets.is_empty() {
             return None;
+        }
+        // `log-tag` (the proxy's, else the global one) and `log-send-hostname` frame this proxy's lines.
+        let tag = p
+            .log_tag
+            .as_deref()
+            .map(Arc::from)
+            .or(self.global_tag.clone());
+        for t in &mut targets {
+            t.tag = tag.clone();
+            t.host = self.host.clone();
         }
         let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
         let set = match sets.iter().position(|s| *s == targets) {

@@ -409,6 +409,8 @@ mod tests {
             min_level: 0,
             max_len: DEFAULT_MAX_LEN,
             sample: None,
+            tag: None,
+            host: None,
         }
     }
 

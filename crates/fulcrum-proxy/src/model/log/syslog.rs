@@ -63,6 +63,10 @@ pub struct Target {
     pub max_len: usize,
     /// `sample RANGES:SIZE`: the lines this target takes, counted per `log` line.
     pub sample: Option<Arc<Sampler>>,
+    /// `log-tag`: the tag of the proxy (or `global`) logging here, over the logger's default.
+    pub tag: Option<Arc<str>>,
+    /// `log-send-hostname`: the host name written in the syslog header (`rfc3164`, `rfc5424`).
+    pub host: Option<Arc<str>>,
 }
 
 /// The sampling of one `log` line and its count of lines offered so far (shared by every proxy using it through
@@ -108,6 +112,8 @@ impl Target {
                     seen: AtomicU64::new(0),
                 })
             }),
+            tag: None,
+            host: None,
         }
     }
 
@@ -127,6 +133,7 @@ impl Target {
     /// Appends the frame of `msg` (logged at `level`, at `us` microseconds since the epoch) to `out`.
     pub fn frame(&self, tag: &str, pid: u32, level: u8, us: i64, msg: &[u8], out: &mut Vec<u8>) {
         let start = out.len();
+        let tag = self.tag.as_deref().unwrap_or(tag);
         let level = level.max(self.min_level);
         let pri = u64::from(self.facility) * 8 + u64::from(level);
         match self.framing {
@@ -136,6 +143,10 @@ impl Target {
                 out.push(b'>');
                 clock::push_rfc3164(out, us);
                 out.push(b' ');
+                if let Some(host) = &self.host {
+                    out.extend_from_slice(host.as_bytes());
+                    out.push(b' ');
+                }
                 out.extend_from_slice(tag.as_bytes());
                 out.push(b'[');
                 push_uint(out, u64::from(pid));
@@ -146,7 +157,9 @@ impl Target {
                 push_uint(out, pri);
                 out.extend_from_slice(b">1 ");
                 clock::push_rfc5424(out, us);
-                out.extend_from_slice(b" - ");
+                out.push(b' ');
+                out.extend_from_slice(self.host.as_deref().unwrap_or("-").as_bytes());
+                out.push(b' ');
                 out.extend_from_slice(tag.as_bytes());
                 out.push(b' ');
                 push_uint(out, u64::from(pid));
@@ -178,6 +191,8 @@ mod tests {
             min_level: 0,
             max_len: DEFAULT_MAX_LEN,
             sample: None,
+            tag: None,
+            host: None,
         }
     }
 
@@ -207,6 +222,25 @@ mod tests {
         );
         assert_eq!(frame(&target(Framing::Short), INFO), "<6>hello\n");
         assert_eq!(frame(&target(Framing::Raw), INFO), "hello\n");
+    }
+
+    #[test]
+    fn tags_and_host_names_as_haproxy_writes_them() {
+        // haproxy 2.6.12 with `log-tag ptag` in the proxy and `log-send-hostname myhost` in global.
+        let mut t = target(Framing::Rfc3164);
+        t.tag = Some("ptag".into());
+        t.host = Some("myhost".into());
+        assert_eq!(
+            frame(&t, INFO),
+            "<134>Nov 24 21:49:47 myhost ptag[28610]: hello\n"
+        );
+        t.framing = Framing::Rfc5424;
+        assert_eq!(
+            frame(&t, INFO),
+            "<134>1 2026-11-24T21:49:47.595582+00:00 myhost ptag 28610 - - hello\n"
+        );
+        t.framing = Framing::Short;
+        assert_eq!(frame(&t, INFO), "<6>hello\n");
     }
 
     #[test]

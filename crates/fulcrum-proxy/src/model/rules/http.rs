@@ -714,6 +714,10 @@ pub struct ProxyRules {
     stick: Vec<(crate::model::stick::StickRuleRt, Option<CompiledCond>)>,
     /// `force-persist` / `ignore-persist`, in order.
     persist: Vec<(fulcrum_config::haproxy::PersistRule, Option<CompiledCond>)>,
+    /// `use-server`: the server's index in the backend, when the condition holds.
+    use_servers: Vec<(usize, Option<CompiledCond>)>,
+    /// `monitor fail`: the conditions that make `monitor-uri` answer 503.
+    monitor_fail: Vec<Option<CompiledCond>>,
 }
 
 fn header_pair(
@@ -775,6 +779,13 @@ impl ProxyRules {
         }
         for r in &rules.persist {
             out.persist.push((r.action, compile_opt(&r.cond, refs)?));
+        }
+        for u in &rules.use_servers {
+            out.use_servers
+                .push((u.action.index, compile_opt(&u.cond, refs)?));
+        }
+        for m in &rules.monitor_fail {
+            out.monitor_fail.push(compile_opt(&m.cond, refs)?);
         }
         if !with_http {
             return Ok(out);
@@ -1091,6 +1102,25 @@ impl ProxyRules {
             BackendTarget::Fixed(be) => Some(*be),
             BackendTarget::Dynamic(f) => dynamic(f),
         }
+    }
+
+    /// The server of the first `use-server` rule whose condition holds and whose server `usable` accepts (a rule
+    /// naming a server that cannot take the request is passed over, as HAProxy does).
+    pub fn pick_server(&self, facts: &dyn Facts, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
+        self.use_servers
+            .iter()
+            .find(|(i, cond)| usable(*i) && holds(cond, facts))
+            .map(|(i, _)| *i)
+    }
+
+    /// Whether a `monitor fail` condition holds (`monitor-uri` then answers 503).
+    pub fn monitor_fails(&self, facts: &dyn Facts) -> bool {
+        self.monitor_fail.iter().any(|c| holds(c, facts))
+    }
+
+    /// Whether the proxy has `use-server` rules.
+    pub fn has_use_server(&self) -> bool {
+        !self.use_servers.is_empty()
     }
 
     /// Runs the `tcp-request session` variable rules (on a connection's first request, `first`) then the

@@ -91,6 +91,8 @@ fn each_acl<'a>(rules: &'a Rules, f: &mut dyn FnMut(&'a Acl)) {
         }
     };
     rules.use_backends.iter().for_each(|r| cond(&r.cond));
+    rules.use_servers.iter().for_each(|r| cond(&r.cond));
+    rules.monitor_fail.iter().for_each(|r| cond(&r.cond));
     rules.http_request.iter().for_each(|r| cond(&r.cond));
     rules.http_response.iter().for_each(|r| cond(&r.cond));
     rules.tcp_connection.iter().for_each(|r| cond(&r.cond));
