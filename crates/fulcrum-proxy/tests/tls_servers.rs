@@ -414,15 +414,98 @@ fn broken_server_tls_settings_are_refused_with_the_server_line() {
     );
 }
 
-#[test]
-fn ssl_towards_servers_of_a_tcp_backend_is_refused_as_not_yet_supported() {
+/// A tcp-mode proxy with backend `b` of one server, `server s1 ADDR OPTS`, behind a clear-text frontend.
+fn tcp_proxy(addr: SocketAddr, opts: &str) -> Proxy {
     let cfg = format!(
-        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nbackend b\n    server s1 127.0.0.1:{} ssl verify none\nfrontend f\n    bind 127.0.0.1:{}\n    default_backend b\n",
-        free_port(),
+        "global\n    nbthread 1\n\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend f\n    bind 127.0.0.1:{}\n    default_backend b\n\nbackend b\n    server s1 {addr} {opts}\n",
         free_port()
     );
-    haproxy_accepts(&cfg);
-    let c = fulcrum_config::haproxy::parse_str("t.cfg", &cfg).unwrap();
-    let err = fulcrum_proxy::check(&c).unwrap_err().to_string();
-    assert!(err.contains("t.cfg:7") && err.contains("mode tcp"), "{err}");
+    start_proxy(&cfg)
+}
+
+/// Sends one HTTP/1.1 request over a tcp-mode proxy and reads until the server closes.
+fn tcp_exchange(addr: SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn ssl_towards_servers_of_a_tcp_backend() {
+    let k = pki();
+    let o = tls_origin("srv.pem", None);
+    // Verified against the CA, with the SNI and an ALPN offer; the bytes cross both ways.
+    let p = tcp_proxy(
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test) alpn http/1.1",
+            k.path("ca.pem")
+        ),
+    );
+    let r = tcp_exchange(p.addr);
+    assert!(
+        r.starts_with("HTTP/1.1 200") && r.ends_with("Hello from s1\n"),
+        "{r}"
+    );
+    assert_eq!(*o.snis.lock().unwrap(), vec![Some("srv.test".to_string())]);
+    // A client certificate for mutual TLS, and sessions resumed by the next connections.
+    drop(p);
+    let m = tls_origin("srv.pem", Some("ca.pem"));
+    let p = tcp_proxy(
+        m.addr,
+        &format!(
+            "ssl verify required ca-file {ca} crt {crt} sni str(srv.test)",
+            ca = k.path("ca.pem"),
+            crt = k.path("client.pem")
+        ),
+    );
+    for _ in 0..3 {
+        let r = tcp_exchange(p.addr);
+        assert!(r.ends_with("Hello from s1\n"), "{r}");
+    }
+    assert_eq!(m.accepted.load(Ordering::SeqCst), 3);
+    drop(p);
+    // A certificate that does not verify: the connection fails (retried, then closed), the check says L6RSP.
+    let bad = tls_origin("self.pem", None);
+    let p = tcp_proxy(
+        bad.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test) check inter 100ms rise 1 fall 1",
+            k.path("ca.pem")
+        ),
+    );
+    let server = p.running.as_ref().unwrap().snapshot().servers[0].clone();
+    assert!(
+        wait_until(Duration::from_secs(3), || !server.is_up()),
+        "the check did not mark the server DOWN"
+    );
+    assert_eq!(
+        server.stats.check.last(),
+        Some(fulcrum_health::CheckStatus::L6Response)
+    );
+    assert_eq!(tcp_exchange(p.addr), "");
+    assert_eq!(bad.accepted.load(Ordering::SeqCst), 0);
+    drop(p);
+    // `verify none` accepts it, and the check over TLS (`check-ssl` on the traffic port) passes.
+    let p = tcp_proxy(
+        bad.addr,
+        "ssl verify none check check-ssl inter 100ms rise 1 fall 1",
+    );
+    let server = p.running.as_ref().unwrap().snapshot().servers[0].clone();
+    assert!(wait_until(Duration::from_secs(3), || server
+        .stats
+        .check
+        .last()
+        .is_some()));
+    assert_eq!(
+        server.stats.check.last(),
+        Some(fulcrum_health::CheckStatus::L6Ok)
+    );
+    let r = tcp_exchange(p.addr);
+    assert!(r.ends_with("Hello from s1\n"), "{r}");
 }

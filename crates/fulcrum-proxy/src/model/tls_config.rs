@@ -86,12 +86,6 @@ pub fn server(
         server: format!("{}/{}", proxy.name, server.name),
         message,
     };
-    if tls.traffic && proxy.mode == Mode::Tcp {
-        return Err(error(
-            "'ssl' towards servers of a 'mode tcp' backend is not supported by fulcrum yet (use 'mode http', or let the server's TLS pass through)"
-                .into(),
-        ));
-    }
     let built = fulcrum_tls::client::server_config(tls, &config.global.ssl)
         .map_err(|e| error(e.to_string()))?;
     for w in &built.warnings {
