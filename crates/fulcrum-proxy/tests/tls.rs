@@ -853,3 +853,63 @@ fn ignored_verification_errors_reach_the_rules() {
         }
     }
 }
+
+#[test]
+fn session_facts_of_the_client_connection() {
+    let k = pki();
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {}\n    http-request set-header X-FC \"%[ssl_fc_has_sni] %[ssl_fc_is_resumed] %[ssl_fc_use_keysize] %[ssl_fc_alg_keysize] %[ssl_fc_cipher]\"\n    http-request set-header X-Resumed yes if {{ ssl_fc_is_resumed }}",
+            k.path("a.pem")
+        ),
+    );
+    // Two connections of one curl: the second resumes the first one's session.
+    let port = p.addr.port();
+    let one = |name: &str| {
+        vec![
+            "--cacert".to_string(),
+            k.path("ca.pem"),
+            "--resolve".into(),
+            format!("{name}:{port}:127.0.0.1"),
+            "-H".into(),
+            "Connection: close".into(),
+            format!("https://{name}:{port}/headers"),
+        ]
+    };
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5"])
+        .args(one("a.test"))
+        .arg("--next")
+        .args(one("a.test"))
+        .output()
+        .unwrap_or_else(|e| panic!("curl is needed: {e}"));
+    let seen = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let facts: Vec<&str> = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("x-fc: "))
+        .collect();
+    assert_eq!(facts.len(), 2, "{seen}");
+    for (i, f) in facts.iter().enumerate() {
+        let words: Vec<&str> = f.split(' ').collect();
+        let bits = if words[4].contains("128") {
+            "128"
+        } else {
+            "256"
+        };
+        assert_eq!(
+            &words[..4],
+            &["1", if i == 0 { "0" } else { "1" }, bits, bits],
+            "{f}"
+        );
+    }
+    assert_eq!(seen.matches("x-resumed: yes").count(), 1, "{seen}");
+    // Without a server name, `ssl_fc_has_sni` is false.
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-k"])
+        .arg(format!("https://127.0.0.1:{port}/headers"))
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(seen.contains("x-fc: 0 0 "), "{seen}");
+}

@@ -63,6 +63,7 @@ fn tls_origin(crt: &str, client_ca: Option<&str>) -> TlsOrigin {
         crts: vec![PathBuf::from(k.path(crt))],
         ca_file: client_ca.map(|c| PathBuf::from(k.path(c))),
         verify: client_ca.map(|_| Verify::Required),
+        alpn: vec!["http/1.1".into()],
         ..BindSsl::default()
     };
     let store = fulcrum_tls::store::CertStore::new(std::sync::Arc::new(
@@ -508,4 +509,126 @@ fn ssl_towards_servers_of_a_tcp_backend() {
     );
     let r = tcp_exchange(p.addr);
     assert!(r.ends_with("Hello from s1\n"), "{r}");
+}
+
+#[test]
+fn server_side_tls_fetches_in_response_rules() {
+    let k = pki();
+    let o = tls_origin("srv.pem", None);
+    // `http-reuse never`: each client connection opens its own server connection, so the second one resumes
+    // the session the first one got.
+    let rules = "\n    http-reuse never\n    http-response set-header X-BC \"%[ssl_bc] %[ssl_bc_protocol] %[ssl_bc_cipher] %[ssl_bc_alpn] %[ssl_bc_use_keysize] %[ssl_bc_alg_keysize] %[ssl_bc_is_resumed]\"\n    http-response set-header X-BC-Acl yes if { ssl_bc } { ssl_bc_protocol TLSv1.3 }";
+    let p = proxy(
+        "",
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test) alpn http/1.1{rules}",
+            k.path("ca.pem")
+        ),
+    );
+    let first = get(p.addr, "/");
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(
+        first.header("x-bc"),
+        Some("1 TLSv1.3 TLS_AES_128_GCM_SHA256 http/1.1 128 128 0")
+    );
+    assert_eq!(first.header("x-bc-acl"), Some("yes"));
+    let second = get(p.addr, "/");
+    assert_eq!(
+        second.header("x-bc"),
+        Some("1 TLSv1.3 TLS_AES_128_GCM_SHA256 http/1.1 128 128 1")
+    );
+    drop(p);
+    // A clear-text server: `ssl_bc` is false and the others have no value.
+    let p = proxy("", o._origin.addr(), rules);
+    let r = get(p.addr, "/");
+    assert_eq!(r.header("x-bc"), Some("0"));
+    assert_eq!(r.header("x-bc-acl"), None);
+    drop(p);
+    // `tcp-response content` rules of a tcp backend see the server's session.
+    let p = tcp_proxy(
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test)\n    tcp-response inspect-delay 1s\n    tcp-response content accept if {{ ssl_bc_protocol TLSv1.3 }} {{ ssl_bc }}\n    tcp-response content reject",
+            k.path("ca.pem")
+        ),
+    );
+    let r = tcp_exchange(p.addr);
+    assert!(r.ends_with("Hello from s1\n"), "{r}");
+    drop(p);
+    let p = tcp_proxy(
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test)\n    tcp-response inspect-delay 1s\n    tcp-response content accept if {{ ssl_bc_protocol TLSv1.2 }}\n    tcp-response content reject",
+            k.path("ca.pem")
+        ),
+    );
+    assert_eq!(tcp_exchange(p.addr), "");
+}
+
+#[test]
+fn server_side_fetches_are_refused_before_the_server_connection() {
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend f\n    bind 127.0.0.1:{}\n    http-request set-header X %[ssl_bc_cipher]\n    default_backend b\nbackend b\n    server s1 127.0.0.1:{} ssl verify none\n",
+        free_port(),
+        free_port()
+    );
+    assert!(!haproxy_takes(&cfg));
+    let c = fulcrum_config::haproxy::parse_str("t.cfg", &cfg);
+    let err = match c {
+        Err(e) => e.to_string(),
+        Ok(c) => fulcrum_proxy::check(&c).unwrap_err().to_string(),
+    };
+    assert!(
+        err.contains("t.cfg:8") && err.contains("connection to the server"),
+        "{err}"
+    );
+}
+
+/// Whether the real haproxy accepts `cfg` (false when it refuses it, or when it is not installed): HAProxy
+/// refuses what fulcrum refuses.
+fn haproxy_takes(cfg: &str) -> bool {
+    let path = std::env::temp_dir().join(format!("fulcrum-h-{}.cfg", std::process::id()));
+    std::fs::write(&path, cfg).unwrap();
+    let ok = Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let _ = std::fs::remove_file(&path);
+    ok
+}
+
+/// Receives the first log datagram sent to `sock` (5 s at most).
+fn one_log_line(sock: &std::net::UdpSocket) -> String {
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = sock.recv(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn server_side_tls_fetches_in_log_formats() {
+    let k = pki();
+    let o = tls_origin("srv.pem", None);
+    for mode in ["http", "tcp"] {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let cfg = format!(
+            "global\n    nbthread 1\n    log {log} local0\n\ndefaults\n    mode {mode}\n    log global\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend f\n    bind 127.0.0.1:{port}\n    log-format \"fc=%[ssl_fc] bc=%[ssl_bc] %[ssl_bc_protocol] %[ssl_bc_cipher] %[ssl_bc_is_resumed] end\"\n    default_backend b\n\nbackend b\n    server s1 {addr} ssl verify required ca-file {ca} sni str(srv.test)\n",
+            log = sock.local_addr().unwrap(),
+            port = free_port(),
+            addr = o.addr,
+            ca = k.path("ca.pem"),
+        );
+        let p = start_proxy(&cfg);
+        let r = tcp_exchange(p.addr);
+        assert!(r.ends_with("Hello from s1\n"), "{r}");
+        let line = one_log_line(&sock);
+        assert!(
+            line.trim_end()
+                .ends_with("fc=0 bc=1 TLSv1.3 TLS_AES_128_GCM_SHA256 0 end"),
+            "{mode}: {line}"
+        );
+    }
 }

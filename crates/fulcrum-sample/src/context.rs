@@ -45,6 +45,29 @@ pub enum SslFetch {
     CSerial,
     /// `ssl_c_der`: the client certificate, DER (binary).
     CDer,
+    /// `ssl_fc_has_sni`: the client sent a server name (boolean).
+    FcHasSni,
+    /// `ssl_fc_is_resumed`: the session was resumed (ticket or session cache), boolean.
+    FcIsResumed,
+    /// `ssl_fc_use_keysize`: the bits of the symmetric key the cipher uses.
+    FcUseKeysize,
+    /// `ssl_fc_alg_keysize`: the bits of the symmetric cipher's key (the same for every suite TLS 1.2/1.3 on
+    /// rustls offer).
+    FcAlgKeysize,
+    /// `ssl_bc`: the connection to the server is TLS (boolean).
+    Bc,
+    /// `ssl_bc_protocol`
+    BcProtocol,
+    /// `ssl_bc_cipher`
+    BcCipher,
+    /// `ssl_bc_alpn`
+    BcAlpn,
+    /// `ssl_bc_is_resumed`
+    BcIsResumed,
+    /// `ssl_bc_use_keysize`
+    BcUseKeysize,
+    /// `ssl_bc_alg_keysize`
+    BcAlgKeysize,
 }
 
 impl SslFetch {
@@ -65,17 +88,53 @@ impl SslFetch {
             "ssl_c_i_dn" => SslFetch::CIDn,
             "ssl_c_serial" => SslFetch::CSerial,
             "ssl_c_der" => SslFetch::CDer,
+            "ssl_fc_has_sni" => SslFetch::FcHasSni,
+            "ssl_fc_is_resumed" => SslFetch::FcIsResumed,
+            "ssl_fc_use_keysize" => SslFetch::FcUseKeysize,
+            "ssl_fc_alg_keysize" => SslFetch::FcAlgKeysize,
+            "ssl_bc" => SslFetch::Bc,
+            "ssl_bc_protocol" => SslFetch::BcProtocol,
+            "ssl_bc_cipher" => SslFetch::BcCipher,
+            "ssl_bc_alpn" => SslFetch::BcAlpn,
+            "ssl_bc_is_resumed" => SslFetch::BcIsResumed,
+            "ssl_bc_use_keysize" => SslFetch::BcUseKeysize,
+            "ssl_bc_alg_keysize" => SslFetch::BcAlgKeysize,
             _ => return None,
         })
     }
 
+    /// Whether it reads the connection to the server (`ssl_bc*`) rather than the client's.
+    pub fn is_backend(self) -> bool {
+        self != self.front()
+    }
+
+    /// The client-side fetch reading the same fact as this one (itself for a client-side fetch): `ssl_bc_cipher`
+    /// reads of the server's session what `ssl_fc_cipher` reads of the client's.
+    pub fn front(self) -> SslFetch {
+        match self {
+            SslFetch::Bc => SslFetch::Fc,
+            SslFetch::BcProtocol => SslFetch::FcProtocol,
+            SslFetch::BcCipher => SslFetch::FcCipher,
+            SslFetch::BcAlpn => SslFetch::FcAlpn,
+            SslFetch::BcIsResumed => SslFetch::FcIsResumed,
+            SslFetch::BcUseKeysize => SslFetch::FcUseKeysize,
+            SslFetch::BcAlgKeysize => SslFetch::FcAlgKeysize,
+            f => f,
+        }
+    }
+
     /// The type of the sample.
     pub fn out_type(self) -> Type {
-        match self {
-            SslFetch::Fc | SslFetch::CUsed => Type::Bool,
-            SslFetch::CVerify | SslFetch::CErr | SslFetch::CCaErr | SslFetch::CCaErrDepth => {
-                Type::Int
+        match self.front() {
+            SslFetch::Fc | SslFetch::CUsed | SslFetch::FcHasSni | SslFetch::FcIsResumed => {
+                Type::Bool
             }
+            SslFetch::CVerify
+            | SslFetch::CErr
+            | SslFetch::CCaErr
+            | SslFetch::CCaErrDepth
+            | SslFetch::FcUseKeysize
+            | SslFetch::FcAlgKeysize => Type::Int,
             SslFetch::CSerial | SslFetch::CDer => Type::Bin,
             _ => Type::Str,
         }
@@ -161,6 +220,13 @@ pub trait Context {
     /// A TLS fact of the client connection (`ssl_fc`, `ssl_fc_sni`, ...); `None` when it does not apply (and
     /// `ssl_fc` on a clear-text connection is `false`, which the proxy answers).
     fn ssl(&self, fetch: SslFetch) -> Option<Value<'_>> {
+        let _ = fetch;
+        None
+    }
+
+    /// A TLS fact of the connection to the server (`ssl_bc`, `ssl_bc_cipher`, ...; `fetch` is one of those):
+    /// `None` when there is no server connection here.
+    fn ssl_backend(&self, fetch: SslFetch) -> Option<Value<'_>> {
         let _ = fetch;
         None
     }

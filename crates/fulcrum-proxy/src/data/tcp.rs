@@ -73,7 +73,12 @@ pub async fn serve_client(
                 None => handshake.await,
             };
             match done {
-                Ok(s) => Some(s),
+                Ok(s) => {
+                    if let Some(l) = &mut log {
+                        l.tls(Some(s.facts.clone()), None);
+                    }
+                    Some(s)
+                }
                 Err(e) => {
                     Counters::inc(&fe.stats.ssl_failed_handshake);
                     debug!(frontend = %fe.name, %peer, error = %e, "SSL handshake failure");
@@ -102,6 +107,8 @@ pub async fn serve_client(
             local_port,
             vars: &vars,
             stick: stick.as_ref(),
+            tls: session.as_ref().map(|s| &*s.facts),
+            server_tls: None,
         };
         let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
         match inspect(side, &client, front).await {
@@ -135,6 +142,8 @@ pub async fn serve_client(
         response: false,
         vars: Some(&vars),
         stick: stick.as_ref(),
+        tls: session.as_ref().map(|s| &*s.facts),
+        server_tls: None,
     };
     let Some(be) = fe
         .rules
@@ -230,6 +239,10 @@ pub async fn serve_client(
     };
     if let Some(l) = &mut log {
         l.connected(server.local_addr().ok());
+        l.tls(
+            session.as_ref().map(|s| s.facts.clone()),
+            server_tls.as_ref().map(|s| s.facts.clone()),
+        );
     }
     let _ = server.set_nodelay(true);
     if be.config.srvtcpka {
@@ -237,6 +250,7 @@ pub async fn serve_client(
     }
     let server_tls = server_tls.map(RefCell::new);
     let back = server_tls.as_ref().map_or(Clear::Plain, Clear::Back);
+    let server_facts = server_tls.as_ref().map(|s| s.borrow().facts.clone());
     let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
     let idle = be
         .timeouts
@@ -266,6 +280,8 @@ pub async fn serve_client(
             local_port,
             vars: &vars,
             stick: stick.as_ref(),
+            tls: session.as_ref().map(|s| &*s.facts),
+            server_tls: Some(server_facts.as_deref()),
         };
         let term: &[u8; 2] = match inspect(side, &server, back).await {
             Inspected::Accept(buf) => {
@@ -401,6 +417,10 @@ struct Side<'a> {
     local_port: u16,
     vars: &'a RefCell<VarMap>,
     stick: Option<&'a crate::rules::http::ConnStick>,
+    /// The client connection's TLS facts.
+    tls: Option<&'a fulcrum_tls::Facts>,
+    /// The server connection's, once made (`Some(None)` on clear text).
+    server_tls: Option<Option<&'a fulcrum_tls::Facts>>,
 }
 
 /// Buffers the first bytes of one side (the client's, or the server's for `tcp-response content`) and runs the
@@ -453,6 +473,8 @@ async fn inspect(side: Side<'_>, stream: &TcpStream, clear: Clear<'_>) -> Inspec
             response: side.response,
             vars: Some(side.vars),
             stick: side.stick,
+            tls: side.tls,
+            server_tls: side.server_tls,
         };
         let verdict = if side.response {
             side.rules.inspect_response(&facts, &mut next)
