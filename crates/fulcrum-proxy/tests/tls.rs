@@ -913,3 +913,95 @@ fn session_facts_of_the_client_connection() {
     let seen = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
     assert!(seen.contains("x-fc: 0 0 "), "{seen}");
 }
+
+/// The answers of the certificate and crt-list commands of the runtime API, for a bind line with
+/// `crt-list LIST strict-sni` (LIST: a.pem for a.test), sent to `sock` in order; `check` runs after each step
+/// (with the step's number) to try handshakes.
+fn crt_list_session(sock: &Path, list: &str, check: &mut dyn FnMut(usize)) -> Vec<String> {
+    let k = pki();
+    let (a, c) = (k.path("a.pem"), k.path("new-c.pem"));
+    let pem = std::fs::read_to_string(k.dir.join("c-ec.pem")).unwrap();
+    let steps = [
+        "show ssl crt-list\n".to_string(),
+        format!("show ssl crt-list {list}\n"),
+        format!("show ssl crt-list -n {list}\n"),
+        format!("show ssl crt-list {list}.nope\n"),
+        format!("add ssl crt-list {list} {c}\n"),
+        format!("new ssl cert {c}\n"),
+        format!("new ssl cert {c}\n"),
+        format!("add ssl crt-list {list} {c}\n"),
+        format!("set ssl cert {c} <<\n{pem}\n"),
+        format!("commit ssl cert {c}\n"),
+        // 10: c.test is served from here on.
+        format!("add ssl crt-list {list} {c}\n"),
+        format!("show ssl crt-list -n {list}\n"),
+        format!("del ssl cert {c}\n"),
+        format!("del ssl cert {a}\n"),
+        format!("add ssl crt-list {list}.nope {c}\n"),
+        format!("add ssl crt-list {list} <<\n{c} other.test !c.test\n\n"),
+        format!("show ssl crt-list -n {list}\n"),
+        format!("del ssl crt-list {list} {c}\n"),
+        // 18: the line without filters goes; c.test is refused again.
+        format!("del ssl crt-list {list} {c}:2\n"),
+        format!("del ssl crt-list {list} {c}\n"),
+        format!("del ssl crt-list {list} {c}\n"),
+        format!("del ssl crt-list {list}.nope {c}\n"),
+        format!("del ssl cert {c}\n"),
+        format!("del ssl cert {c}\n"),
+        format!("show ssl crt-list -n {list}\n"),
+    ];
+    let mut out = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        out.push(cli(sock, s));
+        check(i);
+    }
+    out
+}
+
+#[test]
+fn certificates_added_to_a_crt_list_serve_new_handshakes() {
+    let k = pki();
+    let list = k.dir.join(format!("runtime-{}.crt-list", free_port()));
+    std::fs::write(&list, format!("{} a.test\n", k.path("a.pem"))).unwrap();
+    let list = list.display().to_string();
+    let sock = k.dir.join(format!("admin-l-{}.sock", free_port()));
+    let (p, _o) = proxy(
+        &format!("    stats socket {} level admin", sock.display()),
+        &format!("    bind 127.0.0.1:0 ssl strict-sni crt-list {list}"),
+    );
+    let mut check = |step: usize| {
+        let served = curl(&p, "c.test", "/", &[]).ok;
+        assert_eq!(served, (10..18).contains(&step), "c.test at step {step}");
+        if step == 10 {
+            assert!(subject(&curl(&p, "c.test", "/", &[])).contains("c.test"));
+        }
+        assert!(curl(&p, "a.test", "/", &[]).ok, "a.test at step {step}");
+    };
+    let ours = crt_list_session(&sock, &list, &mut check);
+    assert_eq!(ours[0], format!("{list}\n\n"));
+    assert_eq!(
+        ours[11],
+        format!(
+            "# {list}\n{}:1 a.test\n{}:2\n\n",
+            k.path("a.pem"),
+            k.path("new-c.pem")
+        )
+    );
+    // The real HAProxy answers the same.
+    if haproxy_present() {
+        let hsock = k.dir.join(format!("admin-lh-{}.sock", free_port()));
+        let port = free_port();
+        let h = start_haproxy(
+            &format!(
+                "global\n    stats socket {} level admin\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} ssl strict-sni crt-list {list}\n    http-request return status 200\n",
+                hsock.display()
+            ),
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        );
+        let theirs = crt_list_session(&hsock, &list, &mut |_| {});
+        for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+            assert_eq!(o, t, "step {i}");
+        }
+        drop(h);
+    }
+}
