@@ -721,8 +721,9 @@ fn an_ocsp_response_beside_the_certificate_is_stapled() {
             "1",
         ],
     );
+    let sock = dir.join("admin.sock");
     let (p, _o) = proxy(
-        "",
+        &format!("    stats socket {} level admin", sock.display()),
         &format!(
             "    bind 127.0.0.1:0 ssl crt {}",
             dir.join("site.pem").display()
@@ -731,13 +732,92 @@ fn an_ocsp_response_beside_the_certificate_is_stapled() {
     let out = s_client(&p, &["-servername", "a.test", "-status"]);
     assert!(out.contains("OCSP Response Status: successful"), "{out}");
     assert!(out.contains("Cert Status: good"), "{out}");
+    // `set ssl ocsp-response`: a newer response (the certificate revoked meanwhile) replaces the stapled one,
+    // given on the line or as a payload.
+    std::fs::write(
+        dir.join("index.txt"),
+        format!(
+            "R\t491231235959Z\t250101000000Z\t{serial}\tunknown\t/C=FR/O=Fulcrum Tests/CN=a.test\n"
+        ),
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-rsigner",
+            "ca.pem",
+            "-rkey",
+            "ca.key",
+            "-CA",
+            "ca.pem",
+            "-reqin",
+            "req.der",
+            "-respout",
+            "revoked.der",
+            "-ndays",
+            "1",
+        ],
+    );
+    use base64::Engine;
+    let b64 = |f: &str| {
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(dir.join(f)).unwrap())
+    };
+    assert_eq!(
+        cli(
+            &sock,
+            &format!("set ssl ocsp-response {}\n", b64("revoked.der"))
+        ),
+        "OCSP Response updated!\n\n"
+    );
+    let out = s_client(&p, &["-servername", "a.test", "-status"]);
+    assert!(out.contains("Cert Status: revoked"), "{out}");
+    let wrapped: String = b64("site.pem.ocsp")
+        .as_bytes()
+        .chunks(64)
+        .map(|c| format!("{}\n", String::from_utf8_lossy(c)))
+        .collect();
+    assert_eq!(
+        cli(&sock, &format!("set ssl ocsp-response <<\n{wrapped}\n")),
+        "OCSP Response updated!\n\n"
+    );
+    let out = s_client(&p, &["-servername", "a.test", "-status"]);
+    assert!(out.contains("Cert Status: good"), "{out}");
+    // Refusals, in haproxy 2.6.12's words.
+    for (cmd, answer) in [
+        (
+            "set ssl ocsp-response AAAA\n",
+            "Unable to parse OCSP response.\n\n",
+        ),
+        (
+            "set ssl ocsp-response\n",
+            "'set ssl ocsp-response' expects response in base64 encoding.\n\n",
+        ),
+        (
+            "set ssl ocsp-response @@@\n",
+            "'set ssl ocsp-response' received invalid base64 encoded response.\n\n",
+        ),
+    ] {
+        assert_eq!(cli(&sock, cmd), answer, "{cmd}");
+    }
     // Without a response file nothing is stapled.
+    let sock = dir.join("admin2.sock");
     let (p, _o) = proxy(
-        "",
+        &format!("    stats socket {} level admin", sock.display()),
         &format!("    bind 127.0.0.1:0 ssl crt {}", k.path("a.pem")),
     );
     let out = s_client(&p, &["-servername", "a.test", "-status"]);
     assert!(out.contains("OCSP response: no response sent"), "{out}");
+    // A response about another certificate is refused.
+    assert_eq!(
+        cli(
+            &sock,
+            &format!("set ssl ocsp-response {}\n", b64("revoked.der"))
+        ),
+        "OCSP single response: Certificate ID does not match any certificate or issuer.\n\n"
+    );
 }
 
 #[test]

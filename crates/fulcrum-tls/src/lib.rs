@@ -10,6 +10,7 @@ pub mod crtlist;
 pub mod dn;
 pub mod hello;
 pub mod info;
+pub mod ocsp;
 pub mod server;
 pub mod sni;
 pub mod store;

@@ -183,6 +183,42 @@ impl CertStore {
         lock(&self.inner).lists.get(name).map(|l| l.lines.clone())
     }
 
+    /// `set ssl ocsp-response`: staples `der` to the certificates whose serial number it answers for, from the
+    /// next handshakes on; how many there were.
+    pub fn set_ocsp(&self, der: &[u8]) -> Option<usize> {
+        let serials = crate::ocsp::serials(der)?;
+        let mut inner = lock(&self.inner);
+        let matching: Vec<String> = inner
+            .certs
+            .iter()
+            .filter(|(_, l)| {
+                l.key.cert.first().is_some_and(|c| {
+                    webpki::EndEntityCert::try_from(c).is_ok_and(|ee| {
+                        serials
+                            .iter()
+                            .any(|s| s == crate::ocsp::strip_zero(ee.serial()))
+                    })
+                })
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &matching {
+            let Some(l) = inner.certs.get_mut(name) else {
+                continue;
+            };
+            let mut key = (*l.key).clone();
+            key.ocsp = Some(der.to_vec());
+            l.key = Arc::new(key);
+        }
+        inner.resolvers.retain(|w| w.strong_count() > 0);
+        for r in inner.resolvers.iter().filter_map(Weak::upgrade) {
+            if matching.iter().any(|n| r.uses(n)) {
+                r.reindex(&|f| inner.certs.get(f).cloned());
+            }
+        }
+        Some(matching.len())
+    }
+
     /// `new ssl cert NAME`: an empty certificate a transaction then fills.
     pub fn create(&self, name: &str) -> Result<(), ListError> {
         let mut inner = lock(&self.inner);

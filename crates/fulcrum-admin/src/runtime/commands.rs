@@ -664,6 +664,7 @@ fn needs_admin(words: &[&str]) -> bool {
             "cert",
             ..
         ] | ["add" | "del", "ssl", "crt-list", ..]
+            | ["set", "ssl", "ocsp-response", ..]
             | ["show", "ssl", ..]
             | ["set", "weight", ..]
             | ["set", "server", ..]
@@ -696,7 +697,9 @@ pub fn execute_with_payload(
         ["set", "ssl", "cert"] => {
             text("'set ssl cert' expects a filename and a certificate as a payload\n")
         }
-        ["add", "ssl", "crt-list", ..] => text(ctl.ssl_list_command(&words, Some(payload))),
+        ["add", "ssl", "crt-list", ..] | ["set", "ssl", "ocsp-response", ..] => {
+            text(ctl.ssl_list_command(&words, Some(payload)))
+        }
         ["add", "map", r] => add_map_payload(ctl, None, r, payload),
         ["add", "map", v, r] if v.starts_with('@') => {
             add_map_payload(ctl, version(&[v]).0, r, payload)
@@ -854,6 +857,7 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
         ["add", "server", ..] => add_server(ctl, &words),
         ["show", "ssl", "cert", rest @ ..] => show_ssl_cert(ctl, rest.first().copied()),
         ["new" | "del", "ssl", "cert", ..]
+        | ["set", "ssl", "ocsp-response", ..]
         | ["show" | "add" | "del", "ssl", "crt-list", ..] => {
             text(ctl.ssl_list_command(&words, None))
         }

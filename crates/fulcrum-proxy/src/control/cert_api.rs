@@ -154,6 +154,25 @@ pub fn list_command(store: &CertStore, words: &[&str], payload: Option<&str>) ->
         ["add" | "del", "ssl", "crt-list", ..] => {
             "'add ssl crt-list' and 'del ssl crt-list' expect a crt-list filename and a certificate\n".into()
         }
+        ["set", "ssl", "ocsp-response", rest @ ..] => {
+            use base64::Engine;
+            let text: String = match (payload, rest.first()) {
+                (Some(p), _) => p.split_whitespace().collect(),
+                (None, Some(b)) => (*b).to_string(),
+                (None, None) => String::new(),
+            };
+            if text.is_empty() {
+                return "'set ssl ocsp-response' expects response in base64 encoding.\n".into();
+            }
+            let Ok(der) = base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) else {
+                return "'set ssl ocsp-response' received invalid base64 encoded response.\n".into();
+            };
+            match store.set_ocsp(&der) {
+                None => "Unable to parse OCSP response.\n".into(),
+                Some(0) => "OCSP single response: Certificate ID does not match any certificate or issuer.\n".into(),
+                Some(_) => "OCSP Response updated!\n".into(),
+            }
+        }
         _ => "unknown ssl command\n".into(),
     }
 }
