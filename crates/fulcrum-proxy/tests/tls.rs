@@ -1029,6 +1029,8 @@ fn crt_list_session(sock: &Path, list: &str, check: &mut dyn FnMut(usize)) -> Ve
         format!("del ssl cert {c}\n"),
         format!("del ssl cert {c}\n"),
         format!("show ssl crt-list -n {list}\n"),
+        // Trailing slashes name the same list.
+        format!("show ssl crt-list {list}//\n"),
     ];
     let mut out = Vec::new();
     for (i, s) in steps.iter().enumerate() {

@@ -69,6 +69,17 @@ pub fn abort(store: &CertStore, name: &str) -> Result<String, String> {
 /// `new ssl cert`, `del ssl cert`, `show ssl crt-list [-n] [FILE]`, `add ssl crt-list FILE CERT` (or a line as
 /// `payload`), `del ssl crt-list FILE CERT[:LINE]`: the answer, in HAProxy's words where it has some.
 pub fn list_command(store: &CertStore, words: &[&str], payload: Option<&str>) -> String {
+    // A crt-list named with trailing slashes is the same list, as HAProxy reads it.
+    let trimmed: Vec<&str> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| match (i, words.get(2)) {
+            (3, Some(&"crt-list")) if w.len() > 1 => w.trim_end_matches('/'),
+            (4, Some(&"crt-list")) if words[3] == "-n" && w.len() > 1 => w.trim_end_matches('/'),
+            _ => w,
+        })
+        .collect();
+    let words = trimmed.as_slice();
     let answer = |r: Result<String, fulcrum_tls::store::ListError>| match r {
         Ok(t) => t,
         Err(e) => e.to_string(),
