@@ -517,7 +517,7 @@ fn server_side_tls_fetches_in_response_rules() {
     let o = tls_origin("srv.pem", None);
     // `http-reuse never`: each client connection opens its own server connection, so the second one resumes
     // the session the first one got.
-    let rules = "\n    http-reuse never\n    http-response set-header X-BC \"%[ssl_bc] %[ssl_bc_protocol] %[ssl_bc_cipher] %[ssl_bc_alpn] %[ssl_bc_use_keysize] %[ssl_bc_alg_keysize] %[ssl_bc_is_resumed]\"\n    http-response set-header X-BC-Acl yes if { ssl_bc } { ssl_bc_protocol TLSv1.3 }";
+    let rules = "\n    http-reuse never\n    http-response set-header X-BC \"%[ssl_bc] %[ssl_bc_protocol] %[ssl_bc_cipher] %[ssl_bc_alpn] %[ssl_bc_use_keysize] %[ssl_bc_alg_keysize] %[ssl_bc_is_resumed]\"\n    http-response set-header X-BC-Acl yes if { ssl_bc } { ssl_bc_protocol TLSv1.3 }\n    http-response set-header X-S \"%[ssl_s_s_dn]|%[ssl_s_i_dn]|%[ssl_s_serial,hex]|%[ssl_s_der,hex,length]\"";
     let p = proxy(
         "",
         o.addr,
@@ -533,6 +533,32 @@ fn server_side_tls_fetches_in_response_rules() {
         Some("1 TLSv1.3 TLS_AES_128_GCM_SHA256 http/1.1 128 128 0")
     );
     assert_eq!(first.header("x-bc-acl"), Some("yes"));
+    // The server's certificate, as openssl reads it.
+    let x509 = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(["x509", "-in", &k.path("srv.pem"), "-noout"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let serial = x509(&["-serial"]).trim_start_matches("serial=").to_string();
+    let der_len = Command::new("openssl")
+        .args(["x509", "-in", &k.path("srv.pem"), "-outform", "DER"])
+        .output()
+        .unwrap()
+        .stdout
+        .len();
+    let s_header = first.header("x-s").unwrap_or_default().to_string();
+    let parts: Vec<&str> = s_header.split('|').collect();
+    assert_eq!(parts.len(), 4, "{s_header}");
+    assert!(parts[0].ends_with("CN=srv.test"), "{s_header}");
+    assert!(parts[1].contains("CN="), "{s_header}");
+    assert_eq!(
+        parts[2].trim_start_matches('0'),
+        serial.trim_start_matches('0')
+    );
+    assert_eq!(parts[3], (2 * der_len).to_string());
     let second = get(p.addr, "/");
     assert_eq!(
         second.header("x-bc"),

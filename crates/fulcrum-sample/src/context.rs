@@ -68,6 +68,14 @@ pub enum SslFetch {
     BcUseKeysize,
     /// `ssl_bc_alg_keysize`
     BcAlgKeysize,
+    /// `ssl_s_der`: the server's certificate, DER (binary).
+    SDer,
+    /// `ssl_s_s_dn`: its subject.
+    SSDn,
+    /// `ssl_s_i_dn`: its issuer.
+    SIDn,
+    /// `ssl_s_serial`: its serial number (binary).
+    SSerial,
 }
 
 impl SslFetch {
@@ -99,11 +107,15 @@ impl SslFetch {
             "ssl_bc_is_resumed" => SslFetch::BcIsResumed,
             "ssl_bc_use_keysize" => SslFetch::BcUseKeysize,
             "ssl_bc_alg_keysize" => SslFetch::BcAlgKeysize,
+            "ssl_s_der" => SslFetch::SDer,
+            "ssl_s_s_dn" => SslFetch::SSDn,
+            "ssl_s_i_dn" => SslFetch::SIDn,
+            "ssl_s_serial" => SslFetch::SSerial,
             _ => return None,
         })
     }
 
-    /// Whether it reads the connection to the server (`ssl_bc*`) rather than the client's.
+    /// Whether it reads the connection to the server (`ssl_bc*`, `ssl_s_*`) rather than the client's.
     pub fn is_backend(self) -> bool {
         self != self.front()
     }
@@ -119,6 +131,11 @@ impl SslFetch {
             SslFetch::BcIsResumed => SslFetch::FcIsResumed,
             SslFetch::BcUseKeysize => SslFetch::FcUseKeysize,
             SslFetch::BcAlgKeysize => SslFetch::FcAlgKeysize,
+            // The server connection's peer certificate is read as the client connection's is.
+            SslFetch::SDer => SslFetch::CDer,
+            SslFetch::SSDn => SslFetch::CSDn,
+            SslFetch::SIDn => SslFetch::CIDn,
+            SslFetch::SSerial => SslFetch::CSerial,
             f => f,
         }
     }

@@ -178,7 +178,8 @@ impl Facts {
         }
     }
 
-    /// Reads them from a connection to a server whose handshake is complete, opened for `sni`.
+    /// Reads them from a connection to a server whose handshake is complete, opened for `sni`; `client_cert` is
+    /// then the server's certificate (`ssl_s_*`).
     pub fn of_server(conn: &rustls::ClientConnection, sni: Option<&str>) -> Facts {
         Facts {
             sni: sni.map(Box::from),
@@ -187,7 +188,10 @@ impl Facts {
             cipher: conn
                 .negotiated_cipher_suite()
                 .map_or("", |s| suites::openssl_name(s.suite())),
-            client_cert: None,
+            client_cert: conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.clone().into_owned()),
             verify: verify::Outcome::default(),
             resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
             key_bits: key_bits(conn.negotiated_cipher_suite()),
