@@ -273,6 +273,26 @@ fn client_certificates_required_optional_and_rogue() {
     assert!(c.body.starts_with("used=0 verify=0 dn= "), "{}", c.body);
     let c = curl(&p, "a.test", "/", &good);
     assert!(c.body.starts_with("used=1 "), "{}", c.body);
+    drop(p);
+    // The certificate's SHA-1 and X.509 version, as openssl reads the file.
+    let (p, _o) = proxy(
+        "",
+        &front.replace(
+            "used=%[ssl_c_used] verify=%[ssl_c_verify] dn=%[ssl_c_s_dn] issuer=%[ssl_c_i_dn]",
+            "%[ssl_c_sha1,hex] %[ssl_c_version]",
+        ),
+    );
+    let c = curl(&p, "a.test", "/", &good);
+    let fp = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha1", "-in"])
+        .arg(k.path("client.pem"))
+        .output()
+        .unwrap();
+    let fp = String::from_utf8_lossy(&fp.stdout)
+        .trim()
+        .split_once('=')
+        .map_or(String::new(), |(_, f)| f.replace(':', ""));
+    assert_eq!(c.body, format!("{fp} 3"));
 }
 
 #[test]

@@ -517,7 +517,7 @@ fn server_side_tls_fetches_in_response_rules() {
     let o = tls_origin("srv.pem", None);
     // `http-reuse never`: each client connection opens its own server connection, so the second one resumes
     // the session the first one got.
-    let rules = "\n    http-reuse never\n    http-response set-header X-BC \"%[ssl_bc] %[ssl_bc_protocol] %[ssl_bc_cipher] %[ssl_bc_alpn] %[ssl_bc_use_keysize] %[ssl_bc_alg_keysize] %[ssl_bc_is_resumed]\"\n    http-response set-header X-BC-Acl yes if { ssl_bc } { ssl_bc_protocol TLSv1.3 }\n    http-response set-header X-S \"%[ssl_s_s_dn]|%[ssl_s_i_dn]|%[ssl_s_serial,hex]|%[ssl_s_der,hex,length]\"";
+    let rules = "\n    http-reuse never\n    http-response set-header X-BC \"%[ssl_bc] %[ssl_bc_protocol] %[ssl_bc_cipher] %[ssl_bc_alpn] %[ssl_bc_use_keysize] %[ssl_bc_alg_keysize] %[ssl_bc_is_resumed]\"\n    http-response set-header X-BC-Acl yes if { ssl_bc } { ssl_bc_protocol TLSv1.3 }\n    http-response set-header X-S \"%[ssl_s_s_dn]|%[ssl_s_i_dn]|%[ssl_s_serial,hex]|%[ssl_s_der,hex,length]|%[ssl_s_sha1,hex]|%[ssl_s_version]\"";
     let p = proxy(
         "",
         o.addr,
@@ -551,7 +551,13 @@ fn server_side_tls_fetches_in_response_rules() {
         .len();
     let s_header = first.header("x-s").unwrap_or_default().to_string();
     let parts: Vec<&str> = s_header.split('|').collect();
-    assert_eq!(parts.len(), 4, "{s_header}");
+    assert_eq!(parts.len(), 6, "{s_header}");
+    let sha1 = x509(&["-fingerprint", "-sha1"]);
+    assert_eq!(
+        parts[4],
+        sha1.split_once('=').map_or("", |(_, f)| f).replace(':', "")
+    );
+    assert_eq!(parts[5], "3");
     assert!(parts[0].ends_with("CN=srv.test"), "{s_header}");
     assert!(parts[1].contains("CN="), "{s_header}");
     assert_eq!(

@@ -68,6 +68,14 @@ pub enum SslFetch {
     BcUseKeysize,
     /// `ssl_bc_alg_keysize`
     BcAlgKeysize,
+    /// `ssl_c_sha1`: the SHA-1 of the client certificate's DER (binary).
+    CSha1,
+    /// `ssl_c_version`: the client certificate's X.509 version (3 for v3).
+    CVersion,
+    /// `ssl_s_sha1`: the SHA-1 of the server certificate's DER (binary).
+    SSha1,
+    /// `ssl_s_version`: the server certificate's X.509 version.
+    SVersion,
     /// `ssl_s_der`: the server's certificate, DER (binary).
     SDer,
     /// `ssl_s_s_dn`: its subject.
@@ -108,6 +116,10 @@ impl SslFetch {
             "ssl_bc_use_keysize" => SslFetch::BcUseKeysize,
             "ssl_bc_alg_keysize" => SslFetch::BcAlgKeysize,
             "ssl_s_der" => SslFetch::SDer,
+            "ssl_c_sha1" => SslFetch::CSha1,
+            "ssl_c_version" => SslFetch::CVersion,
+            "ssl_s_sha1" => SslFetch::SSha1,
+            "ssl_s_version" => SslFetch::SVersion,
             "ssl_s_s_dn" => SslFetch::SSDn,
             "ssl_s_i_dn" => SslFetch::SIDn,
             "ssl_s_serial" => SslFetch::SSerial,
@@ -136,6 +148,8 @@ impl SslFetch {
             SslFetch::SSDn => SslFetch::CSDn,
             SslFetch::SIDn => SslFetch::CIDn,
             SslFetch::SSerial => SslFetch::CSerial,
+            SslFetch::SSha1 => SslFetch::CSha1,
+            SslFetch::SVersion => SslFetch::CVersion,
             f => f,
         }
     }
@@ -151,8 +165,9 @@ impl SslFetch {
             | SslFetch::CCaErr
             | SslFetch::CCaErrDepth
             | SslFetch::FcUseKeysize
-            | SslFetch::FcAlgKeysize => Type::Int,
-            SslFetch::CSerial | SslFetch::CDer => Type::Bin,
+            | SslFetch::FcAlgKeysize
+            | SslFetch::CVersion => Type::Int,
+            SslFetch::CSerial | SslFetch::CDer | SslFetch::CSha1 => Type::Bin,
             _ => Type::Str,
         }
     }

@@ -111,6 +111,21 @@ fn version_name(v: Option<rustls::ProtocolVersion>) -> &'static str {
     }
 }
 
+/// The X.509 version of a certificate as OpenSSL counts it (1 to 3): its `[0]` version field plus one, 1 without.
+fn x509_version(der: &[u8]) -> Option<i64> {
+    let (_, c, _) = dn::tlv(der)?;
+    let (_, tbs, _) = dn::tlv(c)?;
+    match dn::tlv(tbs)? {
+        (0xa0, v, _) => {
+            let (0x02, n, _) = dn::tlv(v)? else {
+                return None;
+            };
+            Some(i64::from(*n.last()?) + 1)
+        }
+        _ => Some(1),
+    }
+}
+
 /// A TLS fetch on a connection: `tls` is `None` on clear text, where `ssl_fc` (`ssl_bc`) is false and the others
 /// have no value, as in HAProxy. The `ssl_bc*` fetches read `tls` as the server connection's facts.
 pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
@@ -138,6 +153,12 @@ pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
         SslFetch::CIDn => Value::string(dn::oneline(cert()?.issuer())?),
         SslFetch::CSerial => Value::bin(cert()?.serial()),
         SslFetch::CDer => Value::Bin(std::borrow::Cow::Borrowed(t.client_cert.as_deref()?)),
+        SslFetch::CSha1 => {
+            let der = t.client_cert.as_deref()?;
+            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
+            Value::Bin(std::borrow::Cow::Owned(d.as_ref().to_vec()))
+        }
+        SslFetch::CVersion => Value::Int(x509_version(t.client_cert.as_deref()?)?),
         SslFetch::FcHasSni => Value::Bool(t.sni.is_some()),
         SslFetch::FcIsResumed => Value::Bool(t.resumed),
         SslFetch::FcUseKeysize | SslFetch::FcAlgKeysize => Value::Int(i64::from(t.key_bits)),
