@@ -768,6 +768,7 @@ fn global_tls_settings() {
     tune.ssl.default-dh-param 2048
     tune.ssl.cachesize 1000
     tune.ssl.lifetime 60
+    tune.ssl.capture-buffer-size 1
 ",
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -792,6 +793,14 @@ fn global_tls_settings() {
         2,
         "ssl-default-bind-options",
         "unknown option 'frobnicate'",
+    );
+    err1(
+        "global
+    tune.ssl.capture-buffer-size lots
+",
+        2,
+        "tune.ssl.capture-buffer-size",
+        "lots",
     );
 }
 

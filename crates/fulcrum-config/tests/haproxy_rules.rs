@@ -319,8 +319,8 @@ fn acl_errors_fulcrum_only() {
     for (line, needle) in [
         // HAProxy fetches fulcrum does not implement
         (
-            "acl a ssl_bc",
-            "fetch method 'ssl_bc' is supported by HAProxy, not yet by fulcrum",
+            "acl a ssl_bc_session_id",
+            "fetch method 'ssl_bc_session_id' is supported by HAProxy, not yet by fulcrum",
         ),
         (
             "acl a req.ssl_ver 3.3",
@@ -646,7 +646,7 @@ fn condition_errors_fulcrum_only() {
         &fe(" http-request deny if { ssl_bc }\n"),
         8,
         kw,
-        "anonymous acl: 'ssl_bc': fetch method 'ssl_bc' is supported by HAProxy, not yet by fulcrum",
+        "anonymous acl { ssl_bc } would never match in 'http-request deny': 'ssl_bc' reads the connection to the server, which is not made yet",
     );
 }
 
@@ -1190,10 +1190,10 @@ fn http_response_errors() {
         "http-response action 'set-log-level' is not supported yet by fulcrum",
     );
     err1(
-        &fe(" http-response set-header X %[ssl_bc]\n"),
+        &fe(" http-response set-header X %[ssl_bc_session_id]\n"),
         8,
         "http-response set-header",
-        "fetch method 'ssl_bc' is supported by HAProxy, not yet by fulcrum",
+        "fetch method 'ssl_bc_session_id' is supported by HAProxy, not yet by fulcrum",
     );
     // HAProxy warns that these never match
     err1(

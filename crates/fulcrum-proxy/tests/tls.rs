@@ -273,6 +273,26 @@ fn client_certificates_required_optional_and_rogue() {
     assert!(c.body.starts_with("used=0 verify=0 dn= "), "{}", c.body);
     let c = curl(&p, "a.test", "/", &good);
     assert!(c.body.starts_with("used=1 "), "{}", c.body);
+    drop(p);
+    // The certificate's SHA-1 and X.509 version, as openssl reads the file.
+    let (p, _o) = proxy(
+        "",
+        &front.replace(
+            "used=%[ssl_c_used] verify=%[ssl_c_verify] dn=%[ssl_c_s_dn] issuer=%[ssl_c_i_dn]",
+            "%[ssl_c_sha1,hex] %[ssl_c_version]",
+        ),
+    );
+    let c = curl(&p, "a.test", "/", &good);
+    let fp = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha1", "-in"])
+        .arg(k.path("client.pem"))
+        .output()
+        .unwrap();
+    let fp = String::from_utf8_lossy(&fp.stdout)
+        .trim()
+        .split_once('=')
+        .map_or(String::new(), |(_, f)| f.replace(':', ""));
+    assert_eq!(c.body, format!("{fp} 3"));
 }
 
 #[test]
@@ -721,8 +741,9 @@ fn an_ocsp_response_beside_the_certificate_is_stapled() {
             "1",
         ],
     );
+    let sock = dir.join("admin.sock");
     let (p, _o) = proxy(
-        "",
+        &format!("    stats socket {} level admin", sock.display()),
         &format!(
             "    bind 127.0.0.1:0 ssl crt {}",
             dir.join("site.pem").display()
@@ -731,13 +752,92 @@ fn an_ocsp_response_beside_the_certificate_is_stapled() {
     let out = s_client(&p, &["-servername", "a.test", "-status"]);
     assert!(out.contains("OCSP Response Status: successful"), "{out}");
     assert!(out.contains("Cert Status: good"), "{out}");
+    // `set ssl ocsp-response`: a newer response (the certificate revoked meanwhile) replaces the stapled one,
+    // given on the line or as a payload.
+    std::fs::write(
+        dir.join("index.txt"),
+        format!(
+            "R\t491231235959Z\t250101000000Z\t{serial}\tunknown\t/C=FR/O=Fulcrum Tests/CN=a.test\n"
+        ),
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-rsigner",
+            "ca.pem",
+            "-rkey",
+            "ca.key",
+            "-CA",
+            "ca.pem",
+            "-reqin",
+            "req.der",
+            "-respout",
+            "revoked.der",
+            "-ndays",
+            "1",
+        ],
+    );
+    use base64::Engine;
+    let b64 = |f: &str| {
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(dir.join(f)).unwrap())
+    };
+    assert_eq!(
+        cli(
+            &sock,
+            &format!("set ssl ocsp-response {}\n", b64("revoked.der"))
+        ),
+        "OCSP Response updated!\n\n"
+    );
+    let out = s_client(&p, &["-servername", "a.test", "-status"]);
+    assert!(out.contains("Cert Status: revoked"), "{out}");
+    let wrapped: String = b64("site.pem.ocsp")
+        .as_bytes()
+        .chunks(64)
+        .map(|c| format!("{}\n", String::from_utf8_lossy(c)))
+        .collect();
+    assert_eq!(
+        cli(&sock, &format!("set ssl ocsp-response <<\n{wrapped}\n")),
+        "OCSP Response updated!\n\n"
+    );
+    let out = s_client(&p, &["-servername", "a.test", "-status"]);
+    assert!(out.contains("Cert Status: good"), "{out}");
+    // Refusals, in haproxy 2.6.12's words.
+    for (cmd, answer) in [
+        (
+            "set ssl ocsp-response AAAA\n",
+            "Unable to parse OCSP response.\n\n",
+        ),
+        (
+            "set ssl ocsp-response\n",
+            "'set ssl ocsp-response' expects response in base64 encoding.\n\n",
+        ),
+        (
+            "set ssl ocsp-response @@@\n",
+            "'set ssl ocsp-response' received invalid base64 encoded response.\n\n",
+        ),
+    ] {
+        assert_eq!(cli(&sock, cmd), answer, "{cmd}");
+    }
     // Without a response file nothing is stapled.
+    let sock = dir.join("admin2.sock");
     let (p, _o) = proxy(
-        "",
+        &format!("    stats socket {} level admin", sock.display()),
         &format!("    bind 127.0.0.1:0 ssl crt {}", k.path("a.pem")),
     );
     let out = s_client(&p, &["-servername", "a.test", "-status"]);
     assert!(out.contains("OCSP response: no response sent"), "{out}");
+    // A response about another certificate is refused.
+    assert_eq!(
+        cli(
+            &sock,
+            &format!("set ssl ocsp-response {}\n", b64("revoked.der"))
+        ),
+        "OCSP single response: Certificate ID does not match any certificate or issuer.\n\n"
+    );
 }
 
 #[test]
@@ -851,5 +951,159 @@ fn ignored_verification_errors_reach_the_rules() {
                 None => assert!(!c.ok, "{ignore}: {cert} let in: {}", c.body),
             }
         }
+    }
+}
+
+#[test]
+fn session_facts_of_the_client_connection() {
+    let k = pki();
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {}\n    http-request set-header X-FC \"%[ssl_fc_has_sni] %[ssl_fc_is_resumed] %[ssl_fc_use_keysize] %[ssl_fc_alg_keysize] %[ssl_fc_cipher]\"\n    http-request set-header X-Resumed yes if {{ ssl_fc_is_resumed }}",
+            k.path("a.pem")
+        ),
+    );
+    // Two connections of one curl: the second resumes the first one's session.
+    let port = p.addr.port();
+    let one = |name: &str| {
+        vec![
+            "--cacert".to_string(),
+            k.path("ca.pem"),
+            "--resolve".into(),
+            format!("{name}:{port}:127.0.0.1"),
+            "-H".into(),
+            "Connection: close".into(),
+            format!("https://{name}:{port}/headers"),
+        ]
+    };
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5"])
+        .args(one("a.test"))
+        .arg("--next")
+        .args(one("a.test"))
+        .output()
+        .unwrap_or_else(|e| panic!("curl is needed: {e}"));
+    let seen = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let facts: Vec<&str> = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("x-fc: "))
+        .collect();
+    assert_eq!(facts.len(), 2, "{seen}");
+    for (i, f) in facts.iter().enumerate() {
+        let words: Vec<&str> = f.split(' ').collect();
+        let bits = if words[4].contains("128") {
+            "128"
+        } else {
+            "256"
+        };
+        assert_eq!(
+            &words[..4],
+            &["1", if i == 0 { "0" } else { "1" }, bits, bits],
+            "{f}"
+        );
+    }
+    assert_eq!(seen.matches("x-resumed: yes").count(), 1, "{seen}");
+    // Without a server name, `ssl_fc_has_sni` is false.
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-k"])
+        .arg(format!("https://127.0.0.1:{port}/headers"))
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(seen.contains("x-fc: 0 0 "), "{seen}");
+}
+
+/// The answers of the certificate and crt-list commands of the runtime API, for a bind line with
+/// `crt-list LIST strict-sni` (LIST: a.pem for a.test), sent to `sock` in order; `check` runs after each step
+/// (with the step's number) to try handshakes.
+fn crt_list_session(sock: &Path, list: &str, check: &mut dyn FnMut(usize)) -> Vec<String> {
+    let k = pki();
+    let (a, c) = (k.path("a.pem"), k.path("new-c.pem"));
+    let pem = std::fs::read_to_string(k.dir.join("c-ec.pem")).unwrap();
+    let steps = [
+        "show ssl crt-list\n".to_string(),
+        format!("show ssl crt-list {list}\n"),
+        format!("show ssl crt-list -n {list}\n"),
+        format!("show ssl crt-list {list}.nope\n"),
+        format!("add ssl crt-list {list} {c}\n"),
+        format!("new ssl cert {c}\n"),
+        format!("new ssl cert {c}\n"),
+        format!("add ssl crt-list {list} {c}\n"),
+        format!("set ssl cert {c} <<\n{pem}\n"),
+        format!("commit ssl cert {c}\n"),
+        // 10: c.test is served from here on.
+        format!("add ssl crt-list {list} {c}\n"),
+        format!("show ssl crt-list -n {list}\n"),
+        format!("del ssl cert {c}\n"),
+        format!("del ssl cert {a}\n"),
+        format!("add ssl crt-list {list}.nope {c}\n"),
+        format!("add ssl crt-list {list} <<\n{c} other.test !c.test\n\n"),
+        format!("show ssl crt-list -n {list}\n"),
+        format!("del ssl crt-list {list} {c}\n"),
+        // 18: the line without filters goes; c.test is refused again.
+        format!("del ssl crt-list {list} {c}:2\n"),
+        format!("del ssl crt-list {list} {c}\n"),
+        format!("del ssl crt-list {list} {c}\n"),
+        format!("del ssl crt-list {list}.nope {c}\n"),
+        format!("del ssl cert {c}\n"),
+        format!("del ssl cert {c}\n"),
+        format!("show ssl crt-list -n {list}\n"),
+        // Trailing slashes name the same list.
+        format!("show ssl crt-list {list}//\n"),
+    ];
+    let mut out = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        out.push(cli(sock, s));
+        check(i);
+    }
+    out
+}
+
+#[test]
+fn certificates_added_to_a_crt_list_serve_new_handshakes() {
+    let k = pki();
+    let list = k.dir.join(format!("runtime-{}.crt-list", free_port()));
+    std::fs::write(&list, format!("{} a.test\n", k.path("a.pem"))).unwrap();
+    let list = list.display().to_string();
+    let sock = k.dir.join(format!("admin-l-{}.sock", free_port()));
+    let (p, _o) = proxy(
+        &format!("    stats socket {} level admin", sock.display()),
+        &format!("    bind 127.0.0.1:0 ssl strict-sni crt-list {list}"),
+    );
+    let mut check = |step: usize| {
+        let served = curl(&p, "c.test", "/", &[]).ok;
+        assert_eq!(served, (10..18).contains(&step), "c.test at step {step}");
+        if step == 10 {
+            assert!(subject(&curl(&p, "c.test", "/", &[])).contains("c.test"));
+        }
+        assert!(curl(&p, "a.test", "/", &[]).ok, "a.test at step {step}");
+    };
+    let ours = crt_list_session(&sock, &list, &mut check);
+    assert_eq!(ours[0], format!("{list}\n\n"));
+    assert_eq!(
+        ours[11],
+        format!(
+            "# {list}\n{}:1 a.test\n{}:2\n\n",
+            k.path("a.pem"),
+            k.path("new-c.pem")
+        )
+    );
+    // The real HAProxy answers the same.
+    if haproxy_present() {
+        let hsock = k.dir.join(format!("admin-lh-{}.sock", free_port()));
+        let port = free_port();
+        let h = start_haproxy(
+            &format!(
+                "global\n    stats socket {} level admin\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} ssl strict-sni crt-list {list}\n    http-request return status 200\n",
+                hsock.display()
+            ),
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        );
+        let theirs = crt_list_session(&hsock, &list, &mut |_| {});
+        for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+            assert_eq!(o, t, "step {i}");
+        }
+        drop(h);
     }
 }

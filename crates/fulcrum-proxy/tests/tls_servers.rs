@@ -63,6 +63,7 @@ fn tls_origin(crt: &str, client_ca: Option<&str>) -> TlsOrigin {
         crts: vec![PathBuf::from(k.path(crt))],
         ca_file: client_ca.map(|c| PathBuf::from(k.path(c))),
         verify: client_ca.map(|_| Verify::Required),
+        alpn: vec!["http/1.1".into()],
         ..BindSsl::default()
     };
     let store = fulcrum_tls::store::CertStore::new(std::sync::Arc::new(
@@ -414,15 +415,252 @@ fn broken_server_tls_settings_are_refused_with_the_server_line() {
     );
 }
 
-#[test]
-fn ssl_towards_servers_of_a_tcp_backend_is_refused_as_not_yet_supported() {
+/// A tcp-mode proxy with backend `b` of one server, `server s1 ADDR OPTS`, behind a clear-text frontend.
+fn tcp_proxy(addr: SocketAddr, opts: &str) -> Proxy {
     let cfg = format!(
-        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nbackend b\n    server s1 127.0.0.1:{} ssl verify none\nfrontend f\n    bind 127.0.0.1:{}\n    default_backend b\n",
+        "global\n    nbthread 1\n\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend f\n    bind 127.0.0.1:{}\n    default_backend b\n\nbackend b\n    server s1 {addr} {opts}\n",
+        free_port()
+    );
+    start_proxy(&cfg)
+}
+
+/// Sends one HTTP/1.1 request over a tcp-mode proxy and reads until the server closes.
+fn tcp_exchange(addr: SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn ssl_towards_servers_of_a_tcp_backend() {
+    let k = pki();
+    let o = tls_origin("srv.pem", None);
+    // Verified against the CA, with the SNI and an ALPN offer; the bytes cross both ways.
+    let p = tcp_proxy(
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test) alpn http/1.1",
+            k.path("ca.pem")
+        ),
+    );
+    let r = tcp_exchange(p.addr);
+    assert!(
+        r.starts_with("HTTP/1.1 200") && r.ends_with("Hello from s1\n"),
+        "{r}"
+    );
+    assert_eq!(*o.snis.lock().unwrap(), vec![Some("srv.test".to_string())]);
+    // A client certificate for mutual TLS, and sessions resumed by the next connections.
+    drop(p);
+    let m = tls_origin("srv.pem", Some("ca.pem"));
+    let p = tcp_proxy(
+        m.addr,
+        &format!(
+            "ssl verify required ca-file {ca} crt {crt} sni str(srv.test)",
+            ca = k.path("ca.pem"),
+            crt = k.path("client.pem")
+        ),
+    );
+    for _ in 0..3 {
+        let r = tcp_exchange(p.addr);
+        assert!(r.ends_with("Hello from s1\n"), "{r}");
+    }
+    assert_eq!(m.accepted.load(Ordering::SeqCst), 3);
+    drop(p);
+    // A certificate that does not verify: the connection fails (retried, then closed), the check says L6RSP.
+    let bad = tls_origin("self.pem", None);
+    let p = tcp_proxy(
+        bad.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test) check inter 100ms rise 1 fall 1",
+            k.path("ca.pem")
+        ),
+    );
+    let server = p.running.as_ref().unwrap().snapshot().servers[0].clone();
+    assert!(
+        wait_until(Duration::from_secs(3), || !server.is_up()),
+        "the check did not mark the server DOWN"
+    );
+    assert_eq!(
+        server.stats.check.last(),
+        Some(fulcrum_health::CheckStatus::L6Response)
+    );
+    assert_eq!(tcp_exchange(p.addr), "");
+    assert_eq!(bad.accepted.load(Ordering::SeqCst), 0);
+    drop(p);
+    // `verify none` accepts it, and the check over TLS (`check-ssl` on the traffic port) passes.
+    let p = tcp_proxy(
+        bad.addr,
+        "ssl verify none check check-ssl inter 100ms rise 1 fall 1",
+    );
+    let server = p.running.as_ref().unwrap().snapshot().servers[0].clone();
+    assert!(wait_until(Duration::from_secs(3), || server
+        .stats
+        .check
+        .last()
+        .is_some()));
+    assert_eq!(
+        server.stats.check.last(),
+        Some(fulcrum_health::CheckStatus::L6Ok)
+    );
+    let r = tcp_exchange(p.addr);
+    assert!(r.ends_with("Hello from s1\n"), "{r}");
+}
+
+#[test]
+fn server_side_tls_fetches_in_response_rules() {
+    let k = pki();
+    let o = tls_origin("srv.pem", None);
+    // `http-reuse never`: each client connection opens its own server connection, so the second one resumes
+    // the session the first one got.
+    let rules = "\n    http-reuse never\n    http-response set-header X-BC \"%[ssl_bc] %[ssl_bc_protocol] %[ssl_bc_cipher] %[ssl_bc_alpn] %[ssl_bc_use_keysize] %[ssl_bc_alg_keysize] %[ssl_bc_is_resumed]\"\n    http-response set-header X-BC-Acl yes if { ssl_bc } { ssl_bc_protocol TLSv1.3 }\n    http-response set-header X-S \"%[ssl_s_s_dn]|%[ssl_s_i_dn]|%[ssl_s_serial,hex]|%[ssl_s_der,hex,length]|%[ssl_s_sha1,hex]|%[ssl_s_version]\"";
+    let p = proxy(
+        "",
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test) alpn http/1.1{rules}",
+            k.path("ca.pem")
+        ),
+    );
+    let first = get(p.addr, "/");
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(
+        first.header("x-bc"),
+        Some("1 TLSv1.3 TLS_AES_128_GCM_SHA256 http/1.1 128 128 0")
+    );
+    assert_eq!(first.header("x-bc-acl"), Some("yes"));
+    // The server's certificate, as openssl reads it.
+    let x509 = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(["x509", "-in", &k.path("srv.pem"), "-noout"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let serial = x509(&["-serial"]).trim_start_matches("serial=").to_string();
+    let der_len = Command::new("openssl")
+        .args(["x509", "-in", &k.path("srv.pem"), "-outform", "DER"])
+        .output()
+        .unwrap()
+        .stdout
+        .len();
+    let s_header = first.header("x-s").unwrap_or_default().to_string();
+    let parts: Vec<&str> = s_header.split('|').collect();
+    assert_eq!(parts.len(), 6, "{s_header}");
+    let sha1 = x509(&["-fingerprint", "-sha1"]);
+    assert_eq!(
+        parts[4],
+        sha1.split_once('=').map_or("", |(_, f)| f).replace(':', "")
+    );
+    assert_eq!(parts[5], "3");
+    assert!(parts[0].ends_with("CN=srv.test"), "{s_header}");
+    assert!(parts[1].contains("CN="), "{s_header}");
+    assert_eq!(
+        parts[2].trim_start_matches('0'),
+        serial.trim_start_matches('0')
+    );
+    assert_eq!(parts[3], (2 * der_len).to_string());
+    let second = get(p.addr, "/");
+    assert_eq!(
+        second.header("x-bc"),
+        Some("1 TLSv1.3 TLS_AES_128_GCM_SHA256 http/1.1 128 128 1")
+    );
+    drop(p);
+    // A clear-text server: `ssl_bc` is false and the others have no value.
+    let p = proxy("", o._origin.addr(), rules);
+    let r = get(p.addr, "/");
+    assert_eq!(r.header("x-bc"), Some("0"));
+    assert_eq!(r.header("x-bc-acl"), None);
+    drop(p);
+    // `tcp-response content` rules of a tcp backend see the server's session.
+    let p = tcp_proxy(
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test)\n    tcp-response inspect-delay 1s\n    tcp-response content accept if {{ ssl_bc_protocol TLSv1.3 }} {{ ssl_bc }}\n    tcp-response content reject",
+            k.path("ca.pem")
+        ),
+    );
+    let r = tcp_exchange(p.addr);
+    assert!(r.ends_with("Hello from s1\n"), "{r}");
+    drop(p);
+    let p = tcp_proxy(
+        o.addr,
+        &format!(
+            "ssl verify required ca-file {} sni str(srv.test)\n    tcp-response inspect-delay 1s\n    tcp-response content accept if {{ ssl_bc_protocol TLSv1.2 }}\n    tcp-response content reject",
+            k.path("ca.pem")
+        ),
+    );
+    assert_eq!(tcp_exchange(p.addr), "");
+}
+
+#[test]
+fn server_side_fetches_are_refused_before_the_server_connection() {
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\nfrontend f\n    bind 127.0.0.1:{}\n    http-request set-header X %[ssl_bc_cipher]\n    default_backend b\nbackend b\n    server s1 127.0.0.1:{} ssl verify none\n",
         free_port(),
         free_port()
     );
-    haproxy_accepts(&cfg);
-    let c = fulcrum_config::haproxy::parse_str("t.cfg", &cfg).unwrap();
-    let err = fulcrum_proxy::check(&c).unwrap_err().to_string();
-    assert!(err.contains("t.cfg:7") && err.contains("mode tcp"), "{err}");
+    assert!(!haproxy_takes(&cfg));
+    let c = fulcrum_config::haproxy::parse_str("t.cfg", &cfg);
+    let err = match c {
+        Err(e) => e.to_string(),
+        Ok(c) => fulcrum_proxy::check(&c).unwrap_err().to_string(),
+    };
+    assert!(
+        err.contains("t.cfg:8") && err.contains("connection to the server"),
+        "{err}"
+    );
+}
+
+/// Whether the real haproxy accepts `cfg` (false when it refuses it, or when it is not installed): HAProxy
+/// refuses what fulcrum refuses.
+fn haproxy_takes(cfg: &str) -> bool {
+    let path = std::env::temp_dir().join(format!("fulcrum-h-{}.cfg", std::process::id()));
+    std::fs::write(&path, cfg).unwrap();
+    let ok = Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let _ = std::fs::remove_file(&path);
+    ok
+}
+
+/// Receives the first log datagram sent to `sock` (5 s at most).
+fn one_log_line(sock: &std::net::UdpSocket) -> String {
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = sock.recv(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn server_side_tls_fetches_in_log_formats() {
+    let k = pki();
+    let o = tls_origin("srv.pem", None);
+    for mode in ["http", "tcp"] {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let cfg = format!(
+            "global\n    nbthread 1\n    log {log} local0\n\ndefaults\n    mode {mode}\n    log global\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend f\n    bind 127.0.0.1:{port}\n    log-format \"fc=%[ssl_fc] bc=%[ssl_bc] %[ssl_bc_protocol] %[ssl_bc_cipher] %[ssl_bc_is_resumed] end\"\n    default_backend b\n\nbackend b\n    server s1 {addr} ssl verify required ca-file {ca} sni str(srv.test)\n",
+            log = sock.local_addr().unwrap(),
+            port = free_port(),
+            addr = o.addr,
+            ca = k.path("ca.pem"),
+        );
+        let p = start_proxy(&cfg);
+        let r = tcp_exchange(p.addr);
+        assert!(r.ends_with("Hello from s1\n"), "{r}");
+        let line = one_log_line(&sock);
+        assert!(
+            line.trim_end()
+                .ends_with("fc=0 bc=1 TLSv1.3 TLS_AES_128_GCM_SHA256 0 end"),
+            "{mode}: {line}"
+        );
+    }
 }

@@ -45,6 +45,45 @@ pub enum SslFetch {
     CSerial,
     /// `ssl_c_der`: the client certificate, DER (binary).
     CDer,
+    /// `ssl_fc_has_sni`: the client sent a server name (boolean).
+    FcHasSni,
+    /// `ssl_fc_is_resumed`: the session was resumed (ticket or session cache), boolean.
+    FcIsResumed,
+    /// `ssl_fc_use_keysize`: the bits of the symmetric key the cipher uses.
+    FcUseKeysize,
+    /// `ssl_fc_alg_keysize`: the bits of the symmetric cipher's key (the same for every suite TLS 1.2/1.3 on
+    /// rustls offer).
+    FcAlgKeysize,
+    /// `ssl_bc`: the connection to the server is TLS (boolean).
+    Bc,
+    /// `ssl_bc_protocol`
+    BcProtocol,
+    /// `ssl_bc_cipher`
+    BcCipher,
+    /// `ssl_bc_alpn`
+    BcAlpn,
+    /// `ssl_bc_is_resumed`
+    BcIsResumed,
+    /// `ssl_bc_use_keysize`
+    BcUseKeysize,
+    /// `ssl_bc_alg_keysize`
+    BcAlgKeysize,
+    /// `ssl_c_sha1`: the SHA-1 of the client certificate's DER (binary).
+    CSha1,
+    /// `ssl_c_version`: the client certificate's X.509 version (3 for v3).
+    CVersion,
+    /// `ssl_s_sha1`: the SHA-1 of the server certificate's DER (binary).
+    SSha1,
+    /// `ssl_s_version`: the server certificate's X.509 version.
+    SVersion,
+    /// `ssl_s_der`: the server's certificate, DER (binary).
+    SDer,
+    /// `ssl_s_s_dn`: its subject.
+    SSDn,
+    /// `ssl_s_i_dn`: its issuer.
+    SIDn,
+    /// `ssl_s_serial`: its serial number (binary).
+    SSerial,
 }
 
 impl SslFetch {
@@ -65,18 +104,70 @@ impl SslFetch {
             "ssl_c_i_dn" => SslFetch::CIDn,
             "ssl_c_serial" => SslFetch::CSerial,
             "ssl_c_der" => SslFetch::CDer,
+            "ssl_fc_has_sni" => SslFetch::FcHasSni,
+            "ssl_fc_is_resumed" => SslFetch::FcIsResumed,
+            "ssl_fc_use_keysize" => SslFetch::FcUseKeysize,
+            "ssl_fc_alg_keysize" => SslFetch::FcAlgKeysize,
+            "ssl_bc" => SslFetch::Bc,
+            "ssl_bc_protocol" => SslFetch::BcProtocol,
+            "ssl_bc_cipher" => SslFetch::BcCipher,
+            "ssl_bc_alpn" => SslFetch::BcAlpn,
+            "ssl_bc_is_resumed" => SslFetch::BcIsResumed,
+            "ssl_bc_use_keysize" => SslFetch::BcUseKeysize,
+            "ssl_bc_alg_keysize" => SslFetch::BcAlgKeysize,
+            "ssl_s_der" => SslFetch::SDer,
+            "ssl_c_sha1" => SslFetch::CSha1,
+            "ssl_c_version" => SslFetch::CVersion,
+            "ssl_s_sha1" => SslFetch::SSha1,
+            "ssl_s_version" => SslFetch::SVersion,
+            "ssl_s_s_dn" => SslFetch::SSDn,
+            "ssl_s_i_dn" => SslFetch::SIDn,
+            "ssl_s_serial" => SslFetch::SSerial,
             _ => return None,
         })
     }
 
+    /// Whether it reads the connection to the server (`ssl_bc*`, `ssl_s_*`) rather than the client's.
+    pub fn is_backend(self) -> bool {
+        self != self.front()
+    }
+
+    /// The client-side fetch reading the same fact as this one (itself for a client-side fetch): `ssl_bc_cipher`
+    /// reads of the server's session what `ssl_fc_cipher` reads of the client's.
+    pub fn front(self) -> SslFetch {
+        match self {
+            SslFetch::Bc => SslFetch::Fc,
+            SslFetch::BcProtocol => SslFetch::FcProtocol,
+            SslFetch::BcCipher => SslFetch::FcCipher,
+            SslFetch::BcAlpn => SslFetch::FcAlpn,
+            SslFetch::BcIsResumed => SslFetch::FcIsResumed,
+            SslFetch::BcUseKeysize => SslFetch::FcUseKeysize,
+            SslFetch::BcAlgKeysize => SslFetch::FcAlgKeysize,
+            // The server connection's peer certificate is read as the client connection's is.
+            SslFetch::SDer => SslFetch::CDer,
+            SslFetch::SSDn => SslFetch::CSDn,
+            SslFetch::SIDn => SslFetch::CIDn,
+            SslFetch::SSerial => SslFetch::CSerial,
+            SslFetch::SSha1 => SslFetch::CSha1,
+            SslFetch::SVersion => SslFetch::CVersion,
+            f => f,
+        }
+    }
+
     /// The type of the sample.
     pub fn out_type(self) -> Type {
-        match self {
-            SslFetch::Fc | SslFetch::CUsed => Type::Bool,
-            SslFetch::CVerify | SslFetch::CErr | SslFetch::CCaErr | SslFetch::CCaErrDepth => {
-                Type::Int
+        match self.front() {
+            SslFetch::Fc | SslFetch::CUsed | SslFetch::FcHasSni | SslFetch::FcIsResumed => {
+                Type::Bool
             }
-            SslFetch::CSerial | SslFetch::CDer => Type::Bin,
+            SslFetch::CVerify
+            | SslFetch::CErr
+            | SslFetch::CCaErr
+            | SslFetch::CCaErrDepth
+            | SslFetch::FcUseKeysize
+            | SslFetch::FcAlgKeysize
+            | SslFetch::CVersion => Type::Int,
+            SslFetch::CSerial | SslFetch::CDer | SslFetch::CSha1 => Type::Bin,
             _ => Type::Str,
         }
     }
@@ -161,6 +252,13 @@ pub trait Context {
     /// A TLS fact of the client connection (`ssl_fc`, `ssl_fc_sni`, ...); `None` when it does not apply (and
     /// `ssl_fc` on a clear-text connection is `false`, which the proxy answers).
     fn ssl(&self, fetch: SslFetch) -> Option<Value<'_>> {
+        let _ = fetch;
+        None
+    }
+
+    /// A TLS fact of the connection to the server (`ssl_bc`, `ssl_bc_cipher`, ...; `fetch` is one of those):
+    /// `None` when there is no server connection here.
+    fn ssl_backend(&self, fetch: SslFetch) -> Option<Value<'_>> {
         let _ = fetch;
         None
     }

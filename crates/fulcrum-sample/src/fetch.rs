@@ -510,6 +510,7 @@ impl Fetch {
             }
             Fetch::FcRcvdProxy => Value::Bool(ctx.received_proxy()?),
             Fetch::FcPpTlv(kind) => Value::str(ctx.proxy_tlv(*kind)?),
+            Fetch::Ssl(f) if f.is_backend() => ctx.ssl_backend(*f)?,
             Fetch::Ssl(f) => ctx.ssl(*f)?,
             Fetch::BodyParam { name } => Value::str(http::body_param(ctx.request_body()?, name)?),
             Fetch::UrlParam { name, delim } => {

@@ -136,6 +136,8 @@ pub struct Needs {
     pub response_content: bool,
     /// It reads a variable (`var()`).
     pub vars: bool,
+    /// It reads the connection to the server (`ssl_bc*`), which HAProxy offers once it is made.
+    pub server_conn: bool,
 }
 
 /// A compiled sample expression: a fetch followed by converters.
@@ -253,6 +255,7 @@ impl Expr {
             content: matches!(f, Fetch::Payload { .. }),
             response_content: matches!(f, Fetch::ResLen | Fetch::ResPayload { .. }),
             vars: matches!(f, Fetch::Var { .. }),
+            server_conn: matches!(f, Fetch::Ssl(s) if s.is_backend()),
             http: matches!(
                 f,
                 Fetch::Method

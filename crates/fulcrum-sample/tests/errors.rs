@@ -65,7 +65,7 @@ fn unknown_and_unsupported_names() {
         }
     );
     for (e, name) in [
-        ("ssl_bc", "ssl_bc"),
+        ("ssl_bc_session_id", "ssl_bc_session_id"),
         ("sc0_get_gpt(1)", "sc0_get_gpt"),
         ("str(a),wt6", "wt6"),
         ("str(a),unset-var(txn.x)", "unset-var"),
@@ -89,8 +89,8 @@ fn unknown_and_unsupported_names() {
         Error::UnknownConverter { .. }
     ));
     assert_eq!(
-        err("ssl_bc").to_string(),
-        "fetch method 'ssl_bc' is supported by HAProxy, not yet by fulcrum"
+        err("ssl_bc_session_id").to_string(),
+        "fetch method 'ssl_bc_session_id' is supported by HAProxy, not yet by fulcrum"
     );
 }
 

@@ -19,6 +19,18 @@ pub struct Entry {
     pub filters: Vec<String>,
     /// The names it must not serve.
     pub deny: Vec<String>,
+    /// Its line number in the file.
+    pub line: usize,
+    /// The words of its `[...]` block, as written (`show ssl crt-list`).
+    pub options_text: Option<String>,
+}
+
+impl Entry {
+    /// Its filters as a line writes them: names, then `!names`.
+    pub fn written_filters(&self) -> Vec<String> {
+        let deny = self.deny.iter().map(|d| format!("!{d}"));
+        self.filters.iter().cloned().chain(deny).collect()
+    }
 }
 
 /// Reads a certificate list.
@@ -43,6 +55,7 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>, String> {
         let Some(file) = words.next() else { continue };
         let mut rest: Vec<&str> = words.collect();
         let mut options = None;
+        let mut options_text = None;
         if rest.first().is_some_and(|w| w.starts_with('[')) {
             let end = rest
                 .iter()
@@ -54,6 +67,7 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>, String> {
                 .filter(|w| !w.is_empty())
                 .collect();
             rest.drain(..=end);
+            options_text = Some(inside.join(" "));
             options = Some(crt_list_options(&inside, name, n + 1).map_err(|e| e.join("\n"))?);
         }
         let mut filters = Vec::new();
@@ -70,6 +84,8 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>, String> {
             options,
             filters,
             deny,
+            line: n + 1,
+            options_text,
         });
     }
     if out.is_empty() {

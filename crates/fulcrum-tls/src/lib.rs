@@ -10,6 +10,7 @@ pub mod crtlist;
 pub mod dn;
 pub mod hello;
 pub mod info;
+pub mod ocsp;
 pub mod server;
 pub mod sni;
 pub mod store;
@@ -82,13 +83,54 @@ pub struct Facts {
     pub client_cert: Option<rustls::pki_types::CertificateDer<'static>>,
     /// The verification errors let through by `ca-ignore-err` / `crt-ignore-err` (all 0 otherwise).
     pub verify: verify::Outcome,
+    /// The session was resumed (a ticket or the session cache) rather than fully negotiated.
+    pub resumed: bool,
+    /// The bits of the cipher's symmetric key (128 or 256; 0 when unknown).
+    pub key_bits: u16,
 }
 
-/// A TLS fetch on a connection: `tls` is `None` on clear text, where `ssl_fc` is false and the others have no
-/// value, as in HAProxy.
+/// The bits of the symmetric key of a suite, by its name (every AEAD rustls offers keeps its whole key).
+fn key_bits(suite: Option<rustls::SupportedCipherSuite>) -> u16 {
+    let Some(name) = suite.and_then(|s| s.suite().as_str()) else {
+        return 0;
+    };
+    if name.contains("AES_128") {
+        128
+    } else if name.contains("AES_256") || name.contains("CHACHA20") {
+        256
+    } else {
+        0
+    }
+}
+
+fn version_name(v: Option<rustls::ProtocolVersion>) -> &'static str {
+    match v {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "",
+    }
+}
+
+/// The X.509 version of a certificate as OpenSSL counts it (1 to 3): its `[0]` version field plus one, 1 without.
+fn x509_version(der: &[u8]) -> Option<i64> {
+    let (_, c, _) = dn::tlv(der)?;
+    let (_, tbs, _) = dn::tlv(c)?;
+    match dn::tlv(tbs)? {
+        (0xa0, v, _) => {
+            let (0x02, n, _) = dn::tlv(v)? else {
+                return None;
+            };
+            Some(i64::from(*n.last()?) + 1)
+        }
+        _ => Some(1),
+    }
+}
+
+/// A TLS fetch on a connection: `tls` is `None` on clear text, where `ssl_fc` (`ssl_bc`) is false and the others
+/// have no value, as in HAProxy. The `ssl_bc*` fetches read `tls` as the server connection's facts.
 pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
     let Some(t) = tls else {
-        return (f == SslFetch::Fc).then_some(Value::Bool(false));
+        return (f.front() == SslFetch::Fc).then_some(Value::Bool(false));
     };
     let cert = || {
         t.client_cert
@@ -111,6 +153,18 @@ pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
         SslFetch::CIDn => Value::string(dn::oneline(cert()?.issuer())?),
         SslFetch::CSerial => Value::bin(cert()?.serial()),
         SslFetch::CDer => Value::Bin(std::borrow::Cow::Borrowed(t.client_cert.as_deref()?)),
+        SslFetch::CSha1 => {
+            let der = t.client_cert.as_deref()?;
+            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
+            Value::Bin(std::borrow::Cow::Owned(d.as_ref().to_vec()))
+        }
+        SslFetch::CVersion => Value::Int(x509_version(t.client_cert.as_deref()?)?),
+        SslFetch::FcHasSni => Value::Bool(t.sni.is_some()),
+        SslFetch::FcIsResumed => Value::Bool(t.resumed),
+        SslFetch::FcUseKeysize | SslFetch::FcAlgKeysize => Value::Int(i64::from(t.key_bits)),
+        // A server connection's facts answer for the client-side fetch of the same fact.
+        f if f.is_backend() => return sample(Some(t), f.front()),
+        _ => return None,
     })
 }
 
@@ -131,11 +185,7 @@ impl Facts {
         Facts {
             sni: conn.server_name().map(Box::from),
             alpn: conn.alpn_protocol().map(Box::from),
-            version: match conn.protocol_version() {
-                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-                _ => "",
-            },
+            version: version_name(conn.protocol_version()),
             cipher: conn
                 .negotiated_cipher_suite()
                 .map_or("", |s| suites::openssl_name(s.suite())),
@@ -144,6 +194,28 @@ impl Facts {
                 .and_then(|c| c.first())
                 .map(|c| c.clone().into_owned()),
             verify: tls.verify_outcome(config, conn.peer_certificates()),
+            resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+            key_bits: key_bits(conn.negotiated_cipher_suite()),
+        }
+    }
+
+    /// Reads them from a connection to a server whose handshake is complete, opened for `sni`; `client_cert` is
+    /// then the server's certificate (`ssl_s_*`).
+    pub fn of_server(conn: &rustls::ClientConnection, sni: Option<&str>) -> Facts {
+        Facts {
+            sni: sni.map(Box::from),
+            alpn: conn.alpn_protocol().map(Box::from),
+            version: version_name(conn.protocol_version()),
+            cipher: conn
+                .negotiated_cipher_suite()
+                .map_or("", |s| suites::openssl_name(s.suite())),
+            client_cert: conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.clone().into_owned()),
+            verify: verify::Outcome::default(),
+            resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+            key_bits: key_bits(conn.negotiated_cipher_suite()),
         }
     }
 }

@@ -254,21 +254,34 @@ pub fn bind_config(
     }
     // (member index, its own options)
     let mut own = Vec::new();
+    let mut list_names = Vec::new();
     for list in &b.crt_lists {
+        let list_name = list.display().to_string();
+        let mut lines = Vec::new();
         for e in crtlist::load(list)? {
             for c in certs::load_crt(&under(&g.crt_base, &e.file), &load_provider)? {
                 let c = store.insert(c);
                 if let Some(o) = &e.options {
                     own.push((members.len(), overlay(b, o)));
                 }
+                let file = c.path.display().to_string();
+                lines.push(crate::store::ListLine {
+                    file: file.clone(),
+                    options: e.options_text.clone(),
+                    filters: e.written_filters(),
+                    line: e.line,
+                });
                 members.push(Member {
-                    file: c.path.display().to_string(),
+                    file,
                     names: (!e.filters.is_empty()).then(|| e.filters.clone()),
                     deny: e.deny.clone(),
+                    origin: Some((list_name.clone(), e.line)),
                 });
                 loaded.push(c);
             }
         }
+        store.insert_list(&list_name, lines);
+        list_names.push(list_name);
     }
     let resolver = Arc::new(SniResolver::with_members(
         members.clone(),
@@ -276,6 +289,9 @@ pub fn bind_config(
         base.strict_sni,
     ));
     store.register(&resolver);
+    for l in &list_names {
+        store.register_list(l, &resolver);
+    }
     let shared = Shared::new(g, &base)?;
     let (default, ignoring) = build(b, g, &base, resolver, &shared, &mut warnings)?;
     let mut tls = ServerTls::single(default.clone());

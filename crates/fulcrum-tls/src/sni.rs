@@ -26,6 +26,8 @@ pub struct Member {
     pub names: Option<Vec<String>>,
     /// Names it must not serve (`!name` filters of a `crt-list` line; wildcards allowed).
     pub deny: Vec<String>,
+    /// The `crt-list` file and line it comes from, when it does (the runtime API adds and removes such lines).
+    pub origin: Option<(String, usize)>,
 }
 
 impl Member {
@@ -35,6 +37,7 @@ impl Member {
             file: c.path.display().to_string(),
             names: None,
             deny: Vec::new(),
+            origin: None,
         }
     }
 }
@@ -99,7 +102,8 @@ impl Index {
 #[derive(Debug)]
 pub struct SniResolver {
     index: ArcSwap<Index>,
-    members: Vec<Member>,
+    /// Changed only by the runtime API (`add/del ssl crt-list`), under the store's lock.
+    members: std::sync::Mutex<Vec<Member>>,
     strict: bool,
 }
 
@@ -115,19 +119,50 @@ impl SniResolver {
     pub fn with_members(members: Vec<Member>, certs: &[Loaded], strict: bool) -> SniResolver {
         SniResolver {
             index: ArcSwap::from_pointee(Index::new(&members, certs)),
-            members,
+            members: std::sync::Mutex::new(members),
             strict,
         }
     }
 
-    /// The certificate files of the line, in load order.
-    pub fn files(&self) -> impl Iterator<Item = &str> {
-        self.members.iter().map(|m| m.file.as_str())
+    fn members(&self) -> std::sync::MutexGuard<'_, Vec<Member>> {
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Indexes the line's certificates again (one of them was replaced); `certs` in the order of [`Self::files`].
-    pub fn reindex(&self, certs: &[Loaded]) {
-        self.index.store(Arc::new(Index::new(&self.members, certs)));
+    /// Whether certificate file `file` is one of the line's.
+    pub fn uses(&self, file: &str) -> bool {
+        self.members().iter().any(|m| m.file == file)
+    }
+
+    /// Indexes the line's certificates again (one of them was replaced, a member came or went), each file's
+    /// certificate taken from `cert`; `false` (and the index left alone) when one is missing.
+    pub fn reindex(&self, cert: &dyn Fn(&str) -> Option<Loaded>) -> bool {
+        let members = self.members();
+        let Some(certs) = members
+            .iter()
+            .map(|m| cert(&m.file))
+            .collect::<Option<Vec<Loaded>>>()
+        else {
+            return false;
+        };
+        self.index.store(Arc::new(Index::new(&members, &certs)));
+        true
+    }
+
+    /// Adds a member (a `crt-list` line added at run time); [`Self::reindex`] then serves it.
+    pub fn push(&self, m: Member) {
+        self.members().push(m);
+    }
+
+    /// Removes the members that came from line `line` of crt-list `list`; true when there were some.
+    pub fn remove_origin(&self, list: &str, line: usize) -> bool {
+        let mut members = self.members();
+        let before = members.len();
+        members.retain(|m| {
+            m.origin
+                .as_ref()
+                .is_none_or(|(l, n)| l != list || *n != line)
+        });
+        members.len() != before
     }
 
     /// Whether `name` has a certificate of its own here (exact or wildcard, not denied).

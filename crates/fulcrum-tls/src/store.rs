@@ -23,8 +23,70 @@ struct Pending {
 #[derive(Default)]
 struct Inner {
     certs: BTreeMap<String, Loaded>,
+    /// Names made by `new ssl cert` and not committed yet.
+    empty: std::collections::BTreeSet<String>,
     resolvers: Vec<Weak<SniResolver>>,
     pending: Option<Pending>,
+    /// The `crt-list` files of the bind lines, by name.
+    lists: BTreeMap<String, CrtList>,
+}
+
+/// One line of a `crt-list` as the runtime API shows it.
+#[derive(Debug, Clone)]
+pub struct ListLine {
+    /// The certificate file (its name in the store).
+    pub file: String,
+    /// The words of its `[...]` block, as written.
+    pub options: Option<String>,
+    /// Its filters as written (`!name` included).
+    pub filters: Vec<String>,
+    /// Its line number (lines added at run time count on from the last one).
+    pub line: usize,
+}
+
+/// A `crt-list` file: its lines and the certificate choosers of the bind lines that use it.
+#[derive(Default)]
+struct CrtList {
+    lines: Vec<ListLine>,
+    resolvers: Vec<Weak<SniResolver>>,
+}
+
+/// Why a runtime API `crt-list` or `new/del ssl cert` command was refused; the text is HAProxy's answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    /// `new ssl cert` for a name that exists.
+    #[error("Certificate '{0}' already exists!\n")]
+    Exists(String),
+    /// `del ssl cert` of a certificate a bind line or a crt-list uses.
+    #[error("Can't remove the certificate: certificate '{0}' in use, can't be deleted!\n\n")]
+    InUse(String),
+    /// `del ssl cert` of an unknown name.
+    #[error("Can't remove the certificate: certificate '{0}' doesn't exist!\n\n")]
+    NoCert(String),
+    /// `add ssl crt-list` with a certificate the store does not have.
+    #[error("Can't edit the crt-list: certificate '{0}' does not exist!\n")]
+    AddUnknown(String),
+    /// `add ssl crt-list` with a certificate made by `new ssl cert` and never committed.
+    #[error("Can't edit the crt-list: certificate '{0}' is empty!\n")]
+    AddEmpty(String),
+    /// `add ssl crt-list` to an unknown list.
+    #[error("Can't edit the crt-list: crt-list '{0}' does not exist!\n")]
+    AddNoList(String),
+    /// `del ssl crt-list` from an unknown list.
+    #[error("Can't delete the entry: crt-list '{0}' does not exist!\n")]
+    DelNoList(String),
+    /// `del ssl crt-list` of a certificate the store does not have.
+    #[error("Can't delete the entry: certificate '{0}' does not exist!\n")]
+    DelNoCert(String),
+    /// `del ssl crt-list` of a certificate the list does not have.
+    #[error("Can't delete the entry: certificate '{0}' can't be found in crt-list '{1}'!\n")]
+    DelNoEntry(String, String),
+    /// `del ssl crt-list` of a certificate on several lines, without a line number.
+    #[error("Can't delete the entry: found the certificate '{0}' in several entries, please specify a line number preceded by colons ({1})!\n")]
+    Ambiguous(String, String),
+    /// What fulcrum does not do yet, with the reason.
+    #[error("{0}\n")]
+    NotYet(String),
 }
 
 /// The loaded certificates of a proxy.
@@ -86,10 +148,207 @@ impl CertStore {
     /// The certificate files, in name order; the name of the open transaction's file first when there is one.
     pub fn names(&self) -> (Option<String>, Vec<String>) {
         let inner = lock(&self.inner);
-        (
-            inner.pending.as_ref().map(|p| p.name.clone()),
-            inner.certs.keys().cloned().collect(),
-        )
+        let mut names: Vec<String> = inner.certs.keys().cloned().collect();
+        names.extend(inner.empty.iter().cloned());
+        names.sort();
+        (inner.pending.as_ref().map(|p| p.name.clone()), names)
+    }
+
+    /// Keeps the lines of a `crt-list` file loaded at start (`file`: each line's certificate as the store names
+    /// it). A list several bind lines use is kept once.
+    pub fn insert_list(&self, name: &str, lines: Vec<ListLine>) {
+        lock(&self.inner)
+            .lists
+            .entry(name.to_string())
+            .or_insert_with(|| CrtList {
+                lines,
+                resolvers: Vec::new(),
+            });
+    }
+
+    /// Remembers that a bind line's chooser serves the lines of crt-list `name`.
+    pub fn register_list(&self, name: &str, resolver: &Arc<SniResolver>) {
+        if let Some(l) = lock(&self.inner).lists.get_mut(name) {
+            l.resolvers.push(Arc::downgrade(resolver));
+        }
+    }
+
+    /// The crt-list files, in name order.
+    pub fn list_names(&self) -> Vec<String> {
+        lock(&self.inner).lists.keys().cloned().collect()
+    }
+
+    /// The lines of crt-list `name`.
+    pub fn list_lines(&self, name: &str) -> Option<Vec<ListLine>> {
+        lock(&self.inner).lists.get(name).map(|l| l.lines.clone())
+    }
+
+    /// `set ssl ocsp-response`: staples `der` to the certificates whose serial number it answers for, from the
+    /// next handshakes on; how many there were.
+    pub fn set_ocsp(&self, der: &[u8]) -> Option<usize> {
+        let serials = crate::ocsp::serials(der)?;
+        let mut inner = lock(&self.inner);
+        let matching: Vec<String> = inner
+            .certs
+            .iter()
+            .filter(|(_, l)| {
+                l.key.cert.first().is_some_and(|c| {
+                    webpki::EndEntityCert::try_from(c).is_ok_and(|ee| {
+                        serials
+                            .iter()
+                            .any(|s| s == crate::ocsp::strip_zero(ee.serial()))
+                    })
+                })
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &matching {
+            let Some(l) = inner.certs.get_mut(name) else {
+                continue;
+            };
+            let mut key = (*l.key).clone();
+            key.ocsp = Some(der.to_vec());
+            l.key = Arc::new(key);
+        }
+        inner.resolvers.retain(|w| w.strong_count() > 0);
+        for r in inner.resolvers.iter().filter_map(Weak::upgrade) {
+            if matching.iter().any(|n| r.uses(n)) {
+                r.reindex(&|f| inner.certs.get(f).cloned());
+            }
+        }
+        Some(matching.len())
+    }
+
+    /// `new ssl cert NAME`: an empty certificate a transaction then fills.
+    pub fn create(&self, name: &str) -> Result<(), ListError> {
+        let mut inner = lock(&self.inner);
+        if inner.certs.contains_key(name) || inner.empty.contains(name) {
+            return Err(ListError::Exists(name.to_string()));
+        }
+        inner.empty.insert(name.to_string());
+        Ok(())
+    }
+
+    /// `del ssl cert NAME`: removes a certificate no bind line and no crt-list uses.
+    pub fn delete(&self, name: &str) -> Result<(), ListError> {
+        let mut inner = lock(&self.inner);
+        if inner.empty.remove(name) {
+            return Ok(());
+        }
+        if !inner.certs.contains_key(name) {
+            return Err(ListError::NoCert(name.to_string()));
+        }
+        let in_list = inner
+            .lists
+            .values()
+            .any(|l| l.lines.iter().any(|x| x.file == name));
+        let in_bind = inner
+            .resolvers
+            .iter()
+            .filter_map(Weak::upgrade)
+            .any(|r| r.uses(name));
+        let pending = inner.pending.as_ref().is_some_and(|p| p.name == name);
+        if in_list || in_bind || pending {
+            return Err(ListError::InUse(name.to_string()));
+        }
+        inner.certs.remove(name);
+        Ok(())
+    }
+
+    /// `add ssl crt-list LIST LINE`: a line (certificate, filters; no options yet) served at once by the bind
+    /// lines using the list.
+    pub fn add_line(
+        &self,
+        list: &str,
+        file: &str,
+        options: Option<String>,
+        filters: Vec<String>,
+    ) -> Result<(), ListError> {
+        let mut inner = lock(&self.inner);
+        if !inner.lists.contains_key(list) {
+            return Err(ListError::AddNoList(list.to_string()));
+        }
+        if inner.empty.contains(file) {
+            return Err(ListError::AddEmpty(file.to_string()));
+        }
+        if !inner.certs.contains_key(file) {
+            return Err(ListError::AddUnknown(file.to_string()));
+        }
+        if options.is_some() {
+            return Err(ListError::NotYet(format!(
+                "Can't edit the crt-list: options ('[...]') on a line added at run time are not supported yet by fulcrum (add '{file}' without them)"
+            )));
+        }
+        let Inner { lists, certs, .. } = &mut *inner;
+        let l = lists.get_mut(list).expect("checked above");
+        let line = l.lines.iter().map(|x| x.line).max().unwrap_or(0) + 1;
+        let (names, deny): (Vec<String>, Vec<String>) = filters
+            .iter()
+            .map(|f| f.to_ascii_lowercase())
+            .partition(|f| !f.starts_with('!'));
+        let member = crate::sni::Member {
+            file: file.to_string(),
+            names: (!names.is_empty()).then_some(names),
+            deny: deny.iter().map(|d| d[1..].to_string()).collect(),
+            origin: Some((list.to_string(), line)),
+        };
+        l.resolvers.retain(|w| w.strong_count() > 0);
+        for r in l.resolvers.iter().filter_map(Weak::upgrade) {
+            r.push(member.clone());
+            r.reindex(&|f| certs.get(f).cloned());
+        }
+        l.lines.push(ListLine {
+            file: file.to_string(),
+            options: None,
+            filters,
+            line,
+        });
+        Ok(())
+    }
+
+    /// `del ssl crt-list LIST CERT[:LINE]`: the line stops serving new handshakes.
+    pub fn delete_line(
+        &self,
+        list: &str,
+        file: &str,
+        line: Option<usize>,
+    ) -> Result<(), ListError> {
+        let mut inner = lock(&self.inner);
+        let Inner { lists, certs, .. } = &mut *inner;
+        let Some(l) = lists.get_mut(list) else {
+            return Err(ListError::DelNoList(list.to_string()));
+        };
+        let found: Vec<usize> = l
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.file == file && line.is_none_or(|n| x.line == n))
+            .map(|(i, _)| i)
+            .collect();
+        let at = match found.as_slice() {
+            [] if !certs.contains_key(file) => return Err(ListError::DelNoCert(file.to_string())),
+            [] => return Err(ListError::DelNoEntry(file.to_string(), list.to_string())),
+            [one] => *one,
+            _ => {
+                let lines: Vec<String> =
+                    found.iter().map(|&i| l.lines[i].line.to_string()).collect();
+                return Err(ListError::Ambiguous(file.to_string(), lines.join(", ")));
+            }
+        };
+        if l.lines[at].options.is_some() {
+            return Err(ListError::NotYet(format!(
+                "Can't delete the entry: deleting a line with options ('[...]') is not supported yet by fulcrum ('{file}:{}')",
+                l.lines[at].line
+            )));
+        }
+        let gone = l.lines.remove(at);
+        l.resolvers.retain(|w| w.strong_count() > 0);
+        for r in l.resolvers.iter().filter_map(Weak::upgrade) {
+            if r.remove_origin(list, gone.line) {
+                r.reindex(&|f| certs.get(f).cloned());
+            }
+        }
+        Ok(())
     }
 
     /// The certificate of a file (`*NAME`: the one of the open transaction).
@@ -108,7 +367,7 @@ impl CertStore {
     /// `set ssl cert NAME <<`: opens (or updates) the transaction of `name` with `pem`. True when it was created.
     pub fn set(&self, name: &str, pem: &[u8]) -> Result<bool, StoreError> {
         let mut inner = lock(&self.inner);
-        if !inner.certs.contains_key(name) {
+        if !inner.certs.contains_key(name) && !inner.empty.contains(name) {
             return Err(StoreError::Unknown(name.to_string()));
         }
         if let Some(p) = inner.pending.as_ref().filter(|p| p.name != name) {
@@ -125,8 +384,9 @@ impl CertStore {
         Ok(created)
     }
 
-    /// `commit ssl cert NAME`: puts the transaction's certificate in place everywhere `name` is used.
-    pub fn commit(&self, name: &str) -> Result<(), StoreError> {
+    /// `commit ssl cert NAME`: puts the transaction's certificate in place everywhere `name` is used; how many
+    /// certificate choosers (bind lines, crt-list lines with options) now serve it.
+    pub fn commit(&self, name: &str) -> Result<usize, StoreError> {
         let mut inner = lock(&self.inner);
         let Some(p) = inner.pending.take_if(|p| p.name == name) else {
             return Err(StoreError::NoTransaction(name.to_string()));
@@ -140,17 +400,16 @@ impl CertStore {
         let loaded = certs::build(Path::new(name), p.chain, key, &self.provider)
             .map_err(|e| incomplete(&e.to_string()))?;
         inner.certs.insert(name.to_string(), loaded);
+        inner.empty.remove(name);
         inner.resolvers.retain(|w| w.strong_count() > 0);
+        let mut users = 0;
         for r in inner.resolvers.iter().filter_map(Weak::upgrade) {
-            if r.files().any(|f| f == name) {
-                let certs: Option<Vec<Loaded>> =
-                    r.files().map(|f| inner.certs.get(f).cloned()).collect();
-                if let Some(certs) = certs {
-                    r.reindex(&certs);
-                }
+            if r.uses(name) {
+                r.reindex(&|f| inner.certs.get(f).cloned());
+                users += 1;
             }
         }
-        Ok(())
+        Ok(users)
     }
 
     /// `abort ssl cert NAME`: drops the transaction.

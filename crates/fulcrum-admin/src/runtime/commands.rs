@@ -658,7 +658,13 @@ fn needs_operator(words: &[&str]) -> bool {
 fn needs_admin(words: &[&str]) -> bool {
     matches!(
         words,
-        ["set" | "commit" | "abort", "ssl", "cert", ..]
+        [
+            "set" | "commit" | "abort" | "new" | "del",
+            "ssl",
+            "cert",
+            ..
+        ] | ["add" | "del", "ssl", "crt-list", ..]
+            | ["set", "ssl", "ocsp-response", ..]
             | ["show", "ssl", ..]
             | ["set", "weight", ..]
             | ["set", "server", ..]
@@ -690,6 +696,9 @@ pub fn execute_with_payload(
         }),
         ["set", "ssl", "cert"] => {
             text("'set ssl cert' expects a filename and a certificate as a payload\n")
+        }
+        ["add", "ssl", "crt-list", ..] | ["set", "ssl", "ocsp-response", ..] => {
+            text(ctl.ssl_list_command(&words, Some(payload)))
         }
         ["add", "map", r] => add_map_payload(ctl, None, r, payload),
         ["add", "map", v, r] if v.starts_with('@') => {
@@ -847,6 +856,11 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
         }
         ["add", "server", ..] => add_server(ctl, &words),
         ["show", "ssl", "cert", rest @ ..] => show_ssl_cert(ctl, rest.first().copied()),
+        ["new" | "del", "ssl", "cert", ..]
+        | ["set", "ssl", "ocsp-response", ..]
+        | ["show" | "add" | "del", "ssl", "crt-list", ..] => {
+            text(ctl.ssl_list_command(&words, None))
+        }
         ["set", "ssl", "cert", ..] => text(
             "'set ssl cert' expects a filename and a certificate as a payload (a line ending in '<<', then the PEM, then an empty line)\n",
         ),

@@ -500,6 +500,12 @@ pub trait Control {
         let _ = name;
         Err(NO_TLS.into())
     }
+    /// `new ssl cert`, `del ssl cert`, `show ssl crt-list`, `add ssl crt-list` (with `payload`, the line given
+    /// after `<<`) and `del ssl crt-list`: the answer as printed (`words`: the whole command).
+    fn ssl_list_command(&self, words: &[&str], payload: Option<&str>) -> String {
+        let _ = (words, payload);
+        NO_TLS.into()
+    }
 }
 
 /// The answer of the `ssl cert` commands when no certificate was loaded.

@@ -1063,6 +1063,9 @@ fn expr_fits(
             "the request or an HTTP message, which 'tcp-response content' rules cannot see"
         }
         Phase::Request if needs.response => "the response, which 'http-request' rules cannot see",
+        Phase::Request if needs.server_conn => {
+            "the connection to the server, which does not exist yet when 'http-request' rules run"
+        }
         Phase::Response if needs.request => {
             "the request's URI, headers or cookies, which HAProxy does not offer to 'http-response' rules"
         }
@@ -3139,7 +3142,16 @@ fn find_bad(groups: &Groups, bad: fn(&DraftAcl) -> bool) -> Option<(String, Stri
 fn layer7(a: &DraftAcl) -> bool {
     match &a.acl.sample {
         Sample::Expr(e) => e.0.needs().http,
-        s => !matches!(s, Sample::Src | Sample::DstPort) && !s.is_content(),
+        s => !matches!(s, Sample::Src | Sample::DstPort | Sample::Ssl(_)) && !s.is_content(),
+    }
+}
+
+/// Reads the connection to the server (`ssl_bc*`), which exists only once the response rules run.
+fn server_side(a: &DraftAcl) -> bool {
+    match &a.acl.sample {
+        Sample::Expr(e) => e.0.needs().server_conn,
+        Sample::Ssl(f) => f.is_backend(),
+        _ => false,
     }
 }
 
@@ -3216,6 +3228,14 @@ fn check(
         }
         _ => None,
     };
+    let problem = problem.or_else(|| match place {
+        Place::Request | Place::Connection | Place::Content | Place::TcpSwitch => {
+            find_bad(&r.1, server_side).map(|(t, f)| {
+                format!("{t} would never match in '{kw}': '{f}' reads the connection to the server, which is not made yet")
+            })
+        }
+        _ => None,
+    });
     let problem = problem.or_else(|| match place {
         Place::Request => find_bad(&r.1, response_only).map(|(t, f)| {
             format!("{t} would never match in '{kw}': '{f}' is a response fetch (only 'http-response' conditions can test the response)")
@@ -3578,7 +3598,17 @@ mod tests {
                 false
             )
         );
-        assert!(fetch("ssl_bc").unwrap_err().contains("not yet by fulcrum"));
+        assert_eq!(
+            fetch("ssl_bc").unwrap(),
+            (
+                Sample::Ssl(fulcrum_sample::SslFetch::Bc),
+                Some(MatchMethod::Bool),
+                false
+            )
+        );
+        assert!(fetch("ssl_bc_session_id")
+            .unwrap_err()
+            .contains("not yet by fulcrum"));
         assert!(fetch("frob").unwrap_err().contains("unknown fetch method"));
         assert!(fetch("path(x)").is_err());
         assert!(fetch("hdr(host").is_err());

@@ -694,6 +694,13 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
                 let _ = sink.uint(loc, kw, arg, 1024, 16384);
             }
         }
+        // The buffer HAProxy keeps of each ClientHello for the `ssl_fc_cipherlist_*` / `ssl_fc_*list_bin`
+        // fetches, which fulcrum does not offer (refused where used): the size is checked, nothing is kept.
+        "tune.ssl.capture-buffer-size" | "tune.ssl.capture-cipherlist-size" => {
+            if sink.max_args(line, kw, 1, 1) {
+                let _ = sink.uint(loc, kw, arg, 0, 65535);
+            }
+        }
         "tune.ssl.cachesize" => {
             if sink.max_args(line, kw, 1, 1) {
                 if let Some(n) = sink.uint(loc, kw, arg, 0, u64::from(u32::MAX)) {

@@ -47,7 +47,8 @@ pub fn set(store: &CertStore, name: &str, payload: &str) -> Result<String, Strin
 pub fn commit(store: &CertStore, name: &str) -> Result<String, String> {
     store
         .commit(name)
-        .map(|()| format!("Committing {name}.\nSuccess!\n"))
+        // A dot for each place the certificate is served from, as HAProxy counts its instances.
+        .map(|users| format!("Committing {name}{}\nSuccess!\n", ".".repeat(users)))
         .map_err(|e| e.to_string())
 }
 
@@ -62,5 +63,127 @@ pub fn abort(store: &CertStore, name: &str) -> Result<String, String> {
             None => Err("No ongoing transaction!\n".into()),
         },
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `new ssl cert`, `del ssl cert`, `show ssl crt-list [-n] [FILE]`, `add ssl crt-list FILE CERT` (or a line as
+/// `payload`), `del ssl crt-list FILE CERT[:LINE]`: the answer, in HAProxy's words where it has some.
+pub fn list_command(store: &CertStore, words: &[&str], payload: Option<&str>) -> String {
+    // A crt-list named with trailing slashes is the same list, as HAProxy reads it.
+    let trimmed: Vec<&str> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| match (i, words.get(2)) {
+            (3, Some(&"crt-list")) if w.len() > 1 => w.trim_end_matches('/'),
+            (4, Some(&"crt-list")) if words[3] == "-n" && w.len() > 1 => w.trim_end_matches('/'),
+            _ => w,
+        })
+        .collect();
+    let words = trimmed.as_slice();
+    let answer = |r: Result<String, fulcrum_tls::store::ListError>| match r {
+        Ok(t) => t,
+        Err(e) => e.to_string(),
+    };
+    match words {
+        ["new", "ssl", "cert", name, ..] => answer(
+            store
+                .create(name)
+                .map(|()| format!("New empty certificate store '{name}'!\n")),
+        ),
+        ["del", "ssl", "cert", name, ..] => answer(
+            store
+                .delete(name)
+                .map(|()| format!("Certificate '{name}' deleted!\n")),
+        ),
+        ["new" | "del", "ssl", "cert"] => "'new ssl cert' and 'del ssl cert' expect a certificate name\n".into(),
+        ["show", "ssl", "crt-list"] => store.list_names().iter().map(|n| format!("{n}\n")).collect(),
+        ["show", "ssl", "crt-list", rest @ ..] => {
+            let (numbers, name) = match rest {
+                ["-n", name, ..] => (true, *name),
+                ["-n"] => {
+                    return store.list_names().iter().map(|n| format!("{n}\n")).collect();
+                }
+                [name, ..] => (false, *name),
+                [] => unreachable!("matched above"),
+            };
+            let Some(lines) = store.list_lines(name) else {
+                return "didn't find the specified filename\n".into();
+            };
+            let mut out = format!("# {name}\n");
+            for l in lines {
+                out.push_str(&l.file);
+                if numbers {
+                    out.push_str(&format!(":{}", l.line));
+                }
+                if let Some(o) = &l.options {
+                    out.push_str(&format!(" [{o}]"));
+                }
+                for f in &l.filters {
+                    out.push(' ');
+                    out.push_str(f);
+                }
+                out.push('\n');
+            }
+            out
+        }
+        ["add", "ssl", "crt-list", list, rest @ ..] => {
+            // The one-line form takes the certificate alone (as haproxy 2.6, which ignores what follows it); the
+            // payload form a whole crt-list line.
+            let line = match (payload, rest.first()) {
+                (Some(p), _) => p.lines().find(|l| !l.trim().is_empty()).unwrap_or("").to_string(),
+                (None, Some(cert)) => cert.to_string(),
+                (None, None) => String::new(),
+            };
+            if line.trim().is_empty() {
+                return "'add ssl crt-list' expects a filename and a certificate name (or a crt-list line as a payload)\n".into();
+            }
+            let entry = match fulcrum_tls::crtlist::parse(&line, list) {
+                Ok(mut e) if e.len() == 1 => e.remove(0),
+                Ok(_) => return "Can't edit the crt-list: one line expected\n".into(),
+                Err(e) => return format!("Can't edit the crt-list: {e}\n"),
+            };
+            let file = entry.file.display().to_string();
+            answer(
+                store
+                    .add_line(list, &file, entry.options_text.clone(), entry.written_filters())
+                    .map(|()| {
+                        format!("Inserting certificate '{file}' in crt-list '{list}'.\nSuccess!\n")
+                    }),
+            )
+        }
+        ["del", "ssl", "crt-list", list, cert, ..] => {
+            let (file, line) = match cert.rsplit_once(':') {
+                Some((f, n)) if n.parse::<usize>().is_ok() => (f, n.parse().ok()),
+                _ => (*cert, None),
+            };
+            answer(
+                store
+                    .delete_line(list, file, line)
+                    .map(|()| format!("Entry '{file}' deleted in crtlist '{list}'!\n")),
+            )
+        }
+        ["add" | "del", "ssl", "crt-list", ..] => {
+            "'add ssl crt-list' and 'del ssl crt-list' expect a crt-list filename and a certificate\n".into()
+        }
+        ["set", "ssl", "ocsp-response", rest @ ..] => {
+            use base64::Engine;
+            let text: String = match (payload, rest.first()) {
+                (Some(p), _) => p.split_whitespace().collect(),
+                (None, Some(b)) => (*b).to_string(),
+                (None, None) => String::new(),
+            };
+            if text.is_empty() {
+                return "'set ssl ocsp-response' expects response in base64 encoding.\n".into();
+            }
+            let Ok(der) = base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) else {
+                return "'set ssl ocsp-response' received invalid base64 encoded response.\n".into();
+            };
+            match store.set_ocsp(&der) {
+                None => "Unable to parse OCSP response.\n".into(),
+                Some(0) => "OCSP single response: Certificate ID does not match any certificate or issuer.\n".into(),
+                Some(_) => "OCSP Response updated!\n".into(),
+            }
+        }
+        _ => "unknown ssl command\n".into(),
     }
 }

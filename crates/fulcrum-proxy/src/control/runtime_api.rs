@@ -422,6 +422,12 @@ impl Control for RuntimeApi {
             None => Err(fulcrum_admin::runtime::NO_TLS.into()),
         }
     }
+    fn ssl_list_command(&self, words: &[&str], payload: Option<&str>) -> String {
+        match &self.certs {
+            Some(c) => crate::control::cert_api::list_command(c, words, payload),
+            None => fulcrum_admin::runtime::NO_TLS.into(),
+        }
+    }
     fn info(&self) -> Info {
         let snap = &self.snapshot;
         Info {

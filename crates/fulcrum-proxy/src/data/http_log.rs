@@ -75,8 +75,8 @@ pub struct ConnLog {
     pending: Pending,
     requests: AtomicU64,
     connect_logged: AtomicBool,
-    /// TLS version and cipher, once the handshake is done.
-    tls: std::sync::OnceLock<(&'static str, &'static str)>,
+    /// What the TLS handshake settled, once it is done.
+    tls: std::sync::OnceLock<Arc<fulcrum_tls::Facts>>,
 }
 
 impl ConnLog {
@@ -109,9 +109,9 @@ impl ConnLog {
         }))
     }
 
-    /// Records the TLS version and cipher the handshake settled (`%sslv`, `%sslc`, the `~` of `%ft`).
-    pub fn set_tls(&self, version: &'static str, cipher: &'static str) {
-        let _ = self.tls.set((version, cipher));
+    /// Records what the TLS handshake settled (`%sslv`, `%sslc`, the `~` of `%ft`, `%[ssl_fc*]`).
+    pub fn set_tls(&self, facts: Arc<fulcrum_tls::Facts>) {
+        let _ = self.tls.set(facts);
     }
 
     fn ns(&self, t: Instant) -> u64 {
@@ -187,7 +187,9 @@ impl ConnLog {
             accept_us: self.wall(txn.start),
             request_us: self.wall(txn.first_byte),
             frontend: &self.fe.name,
-            ssl: self.tls.get().copied(),
+            ssl: self.tls.get().map(|f| (f.version, f.cipher)),
+            tls: self.tls.get().map(|f| &**f),
+            server_tls: txn.server_tls.as_deref(),
             backend: be_name,
             server,
             th: 0,
@@ -293,6 +295,8 @@ pub struct HttpTxn {
     t_connected: Option<Instant>,
     /// The local address of the connection to the server (`%bi:%bp`).
     backend_src: Option<SocketAddr>,
+    /// The TLS facts of the connection to the server (`%[ssl_bc*]`).
+    server_tls: Option<Arc<fulcrum_tls::Facts>>,
     t_response: Option<Instant>,
     status: i32,
     term: [u8; 2],
@@ -325,6 +329,7 @@ impl HttpTxn {
             t_queue: None,
             t_connected: None,
             backend_src: None,
+            server_tls: None,
             t_response: None,
             status: -1,
             term: *b"--",
@@ -525,6 +530,13 @@ impl TxnSlot {
         if let Some(t) = &mut self.0 {
             t.t_connected = Some(Instant::now());
             t.backend_src = local;
+        }
+    }
+
+    /// The connection to the server speaks TLS, with these facts (`%[ssl_bc*]`).
+    pub fn server_tls(&mut self, facts: Option<&Arc<fulcrum_tls::Facts>>) {
+        if let Some(t) = &mut self.0 {
+            t.server_tls = facts.cloned();
         }
     }
 

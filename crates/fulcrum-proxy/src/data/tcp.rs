@@ -19,6 +19,7 @@ use tracing::debug;
 
 use crate::data::queue;
 use crate::data::tcp_log::TcpLog;
+use crate::data::tls_relay::Clear;
 use crate::data::totals::{self, Done};
 use crate::data::worker_state::Worker;
 use crate::health::observe;
@@ -27,7 +28,7 @@ use crate::model::rules::http::{ContentFacts, ProxyRules};
 use crate::model::rules::vars::VarMap;
 use crate::model::select::RequestKey;
 use crate::model::snapshot::FrontendRt;
-use crate::net::tls_io::TlsSession;
+use crate::net::tls_io::{TlsClientSession, TlsSession};
 
 /// Serves one tcp-mode client connection (`stick_ctrs`: the counters its rules track, the connection's).
 #[allow(clippy::too_many_arguments)]
@@ -73,7 +74,12 @@ pub async fn serve_client(
                 None => handshake.await,
             };
             match done {
-                Ok(s) => Some(s),
+                Ok(s) => {
+                    if let Some(l) = &mut log {
+                        l.tls(Some(s.facts.clone()), None);
+                    }
+                    Some(s)
+                }
                 Err(e) => {
                     Counters::inc(&fe.stats.ssl_failed_handshake);
                     debug!(frontend = %fe.name, %peer, error = %e, "SSL handshake failure");
@@ -102,8 +108,11 @@ pub async fn serve_client(
             local_port,
             vars: &vars,
             stick: stick.as_ref(),
+            tls: session.as_ref().map(|s| &*s.facts),
+            server_tls: None,
         };
-        match inspect(side, &client, session.as_ref()).await {
+        let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
+        match inspect(side, &client, front).await {
             Inspected::Accept(buf) => first = buf,
             Inspected::Reject(buf) => {
                 debug!(%peer, "connection rejected by tcp-request content rules");
@@ -134,6 +143,8 @@ pub async fn serve_client(
         response: false,
         vars: Some(&vars),
         stick: stick.as_ref(),
+        tls: session.as_ref().map(|s| &*s.facts),
+        server_tls: None,
     };
     let Some(be) = fe
         .rules
@@ -166,6 +177,8 @@ pub async fn serve_client(
             response: false,
             vars: Some(&vars),
             stick: stick.as_ref(),
+            tls: session.as_ref().map(|s| &*s.facts),
+            server_tls: None,
         };
         be.rules.pick_server(&facts, &|i| {
             be.servers
@@ -173,7 +186,7 @@ pub async fn serve_client(
                 .is_some_and(|s| !s.in_maint() && (s.is_up() || be.config.persist))
         })
     });
-    let (server, _guard, server_index) = loop {
+    let ((server, server_tls), _guard, server_index) = loop {
         // Retries stay on the same server unless `option redispatch` allows another one.
         let same = previous
             .filter(|_| !be.redispatch)
@@ -200,7 +213,14 @@ pub async fn serve_client(
             Counters::inc(&be.servers[p].stats.redispatches);
         }
         let attempt = std::time::Instant::now();
-        let connect = connect(&server, &client, proxied_dst, peer, session.as_ref());
+        let connect = connect(
+            &server,
+            &client,
+            proxied_dst,
+            peer,
+            session.as_ref(),
+            &first,
+        );
         let result = match be.timeouts.connect {
             Some(t) => tokio::time::timeout(t, connect)
                 .await
@@ -244,12 +264,19 @@ pub async fn serve_client(
     };
     if let Some(l) = &mut log {
         l.connected(server.local_addr().ok());
+        l.tls(
+            session.as_ref().map(|s| s.facts.clone()),
+            server_tls.as_ref().map(|s| s.facts.clone()),
+        );
     }
     let _ = server.set_nodelay(true);
     if be.config.srvtcpka {
         let _ = socket2::SockRef::from(&server).set_keepalive(true);
     }
-    let mut server = server;
+    let server_tls = server_tls.map(RefCell::new);
+    let back = server_tls.as_ref().map_or(Clear::Plain, Clear::Back);
+    let server_facts = server_tls.as_ref().map(|s| s.borrow().facts.clone());
+    let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
     let idle = be
         .timeouts
         .tunnel
@@ -259,7 +286,7 @@ pub async fn serve_client(
         });
     if !first.is_empty() {
         // The bytes the content rules looked at go first.
-        if let Err(e) = within(idle, server.write_all(&first)).await {
+        if let Err(e) = within(idle, back.write_all(&server, &first)).await {
             debug!(error = %e, "forwarding the inspected bytes failed");
             if let Some(mut l) = log {
                 drop(_guard);
@@ -278,8 +305,10 @@ pub async fn serve_client(
             local_port,
             vars: &vars,
             stick: stick.as_ref(),
+            tls: session.as_ref().map(|s| &*s.facts),
+            server_tls: Some(server_facts.as_deref()),
         };
-        let term: &[u8; 2] = match inspect(side, &server, None).await {
+        let term: &[u8; 2] = match inspect(side, &server, back).await {
             Inspected::Accept(buf) => {
                 answer = buf;
                 b"--"
@@ -308,7 +337,7 @@ pub async fn serve_client(
     }
     if !answer.is_empty() {
         // The bytes the response rules looked at go to the client first.
-        let write = write_to_client(&client, session.as_ref(), &answer);
+        let write = front.write_all(&client, &answer);
         if let Err(e) = within(idle, write).await {
             debug!(error = %e, "forwarding the inspected response bytes failed");
             if let Some(mut l) = log {
@@ -320,8 +349,8 @@ pub async fn serve_client(
         }
     }
     let relay = async {
-        if let Some(tls) = &session {
-            crate::data::tls_relay::relay(&client, tls, &server, idle).await
+        if front.is_tls() || back.is_tls() {
+            crate::data::tls_relay::relay(&client, front, &server, back, idle).await
         } else if fe.splice {
             crate::net::splice::bidirectional(&client, &server, idle).await
         } else {
@@ -371,15 +400,20 @@ pub async fn serve_client(
     }
 }
 
-/// Connects to `server`; a `send-proxy` server gets its PROXY header first (within the same connect timeout).
+/// Connects to `server`; a `send-proxy` server gets its PROXY header first, an `ssl` server its TLS handshake
+/// (all within the same connect timeout). `first`: the client's bytes the content rules looked at (the `sni`
+/// expression may read them).
 async fn connect(
     server: &crate::model::server::ServerRt,
     client: &TcpStream,
     dst: Option<SocketAddr>,
     peer: SocketAddr,
     tls: Option<&TlsSession>,
-) -> io::Result<TcpStream> {
-    let mut stream = TcpStream::connect(server.addr()).await?;
+    first: &[u8],
+) -> io::Result<(TcpStream, Option<TlsClientSession>)> {
+    let addr = server.addr();
+    let stream = TcpStream::connect(addr).await?;
+    let mut stream = stream;
     if let Some(how) = &server.config.send_proxy {
         let dst = dst.or_else(|| client.local_addr().ok());
         let facts = crate::net::proxy_header::Facts {
@@ -390,7 +424,17 @@ async fn connect(
         crate::net::proxy_header::encode(how, dst.map(|d| (peer, d)), &facts, &mut line);
         stream.write_all(&line).await?;
     }
-    Ok(stream)
+    let session = match (&server.tls, server.config.tls.as_ref()) {
+        (Some(config), Some(t)) if t.traffic => {
+            let sni = t.sni.as_ref().and_then(|e| {
+                crate::data::tcp_sni::evaluate(&e.0, first, peer, tls.map(|t| &*t.facts))
+            });
+            let name = fulcrum_tls::client::server_name(sni.as_deref(), addr.ip());
+            Some(TlsClientSession::connect(&stream, config.clone(), name).await?)
+        }
+        _ => None,
+    };
+    Ok((stream, session))
 }
 
 /// How many request bytes are inspected at most: HAProxy's buffer (`tune.bufsize`, 16384) less the room it keeps
@@ -414,37 +458,10 @@ struct Side<'a> {
     local_port: u16,
     vars: &'a RefCell<VarMap>,
     stick: Option<&'a crate::rules::http::ConnStick>,
-}
-
-/// Writes `buf` to the client, through its TLS session when it has one.
-async fn write_to_client(
-    client: &TcpStream,
-    tls: Option<&TlsSession>,
-    buf: &[u8],
-) -> io::Result<()> {
-    let Some(tls) = tls else {
-        let mut off = 0;
-        while off < buf.len() {
-            client.writable().await?;
-            match client.try_write(&buf[off..]) {
-                Ok(n) => off += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-        return Ok(());
-    };
-    let mut off = 0;
-    while off < buf.len() {
-        let n =
-            std::future::poll_fn(|cx| tls.poll_write(client, cx, &[io::IoSlice::new(&buf[off..])]))
-                .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        off += n;
-    }
-    Ok(())
+    /// The client connection's TLS facts.
+    tls: Option<&'a fulcrum_tls::Facts>,
+    /// The server connection's, once made (`Some(None)` on clear text).
+    server_tls: Option<Option<&'a fulcrum_tls::Facts>>,
 }
 
 /// Buffers the first bytes of one side (the client's, or the server's for `tcp-response content`) and runs the
@@ -453,7 +470,7 @@ async fn write_to_client(
 /// the buffer is full; then the rules run a last time on what arrived (from that rule on: the variable actions
 /// before it are not run twice). Without an inspect delay, they run once on the bytes already there. No rule
 /// matching accepts.
-async fn inspect(side: Side<'_>, stream: &TcpStream, tls: Option<&TlsSession>) -> Inspected {
+async fn inspect(side: Side<'_>, stream: &TcpStream, clear: Clear<'_>) -> Inspected {
     let delay = if side.response {
         side.rules.response_inspect_delay()
     } else {
@@ -469,10 +486,7 @@ async fn inspect(side: Side<'_>, stream: &TcpStream, tls: Option<&TlsSession>) -
         while !closed && buf.len() < INSPECT_MAX {
             let old = buf.len();
             buf.resize(INSPECT_MAX, 0);
-            let read = match tls {
-                None => stream.try_read(&mut buf[old..]),
-                Some(t) => t.try_read(stream, &mut buf[old..]),
-            };
+            let read = clear.try_read(stream, &mut buf[old..]);
             match read {
                 Ok(0) => {
                     buf.truncate(old);
@@ -500,6 +514,8 @@ async fn inspect(side: Side<'_>, stream: &TcpStream, tls: Option<&TlsSession>) -
             response: side.response,
             vars: Some(side.vars),
             stick: side.stick,
+            tls: side.tls,
+            server_tls: side.server_tls,
         };
         let verdict = if side.response {
             side.rules.inspect_response(&facts, &mut next)

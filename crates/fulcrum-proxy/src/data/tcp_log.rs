@@ -22,6 +22,10 @@ pub struct TcpLog {
     backend: Option<Arc<BackendRt>>,
     server: Option<Arc<ServerRt>>,
     backend_src: Option<SocketAddr>,
+    /// The client connection's TLS facts (`%sslv`, `%sslc`, `%[ssl_fc*]`).
+    tls: Option<std::sync::Arc<fulcrum_tls::Facts>>,
+    /// The server connection's (`%[ssl_bc*]`).
+    server_tls: Option<std::sync::Arc<fulcrum_tls::Facts>>,
     t_queue: Option<Instant>,
     t_connected: Option<Instant>,
     term: [u8; 2],
@@ -55,6 +59,8 @@ impl TcpLog {
             backend: None,
             server: None,
             backend_src: None,
+            tls: None,
+            server_tls: None,
             t_queue: None,
             t_connected: None,
             term: *b"--",
@@ -87,6 +93,16 @@ impl TcpLog {
         self.backend_src = src;
     }
 
+    /// The TLS facts of the client connection and of the server connection, where they speak TLS.
+    pub fn tls(
+        &mut self,
+        client: Option<std::sync::Arc<fulcrum_tls::Facts>>,
+        server: Option<std::sync::Arc<fulcrum_tls::Facts>>,
+    ) {
+        self.tls = client;
+        self.server_tls = server;
+    }
+
     /// Sets the termination state.
     pub fn term(&mut self, term: &[u8; 2]) {
         if self.term == *b"--" {
@@ -116,7 +132,9 @@ impl TcpLog {
             accept_us: self.accept_us,
             request_us: self.accept_us,
             frontend: &self.fe.name,
-            ssl: None,
+            ssl: self.tls.as_ref().map(|f| (f.version, f.cipher)),
+            tls: self.tls.as_deref(),
+            server_tls: self.server_tls.as_deref(),
             backend: self
                 .backend
                 .as_ref()

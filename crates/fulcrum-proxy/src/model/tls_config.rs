@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use fulcrum_config::haproxy::{Config, Mode, Proxy, Server};
+use fulcrum_config::haproxy::{Config, Proxy, Server};
 use fulcrum_tls::rustls::ClientConfig;
 use fulcrum_tls::server::ServerTls;
 use fulcrum_tls::store::CertStore;
@@ -74,12 +74,6 @@ pub fn server(
         server: format!("{}/{}", proxy.name, server.name),
         message,
     };
-    if tls.traffic && proxy.mode == Mode::Tcp {
-        return Err(error(
-            "'ssl' towards servers of a 'mode tcp' backend is not supported by fulcrum yet (use 'mode http', or let the server's TLS pass through)"
-                .into(),
-        ));
-    }
     let built = fulcrum_tls::client::server_config(tls, &config.global.ssl)
         .map_err(|e| error(e.to_string()))?;
     for w in &built.warnings {

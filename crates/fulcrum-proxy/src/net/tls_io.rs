@@ -305,6 +305,8 @@ pub struct TlsClientSession {
     conn: ClientConnection,
     /// Clear-text bytes taken by the last write whose records had not all reached the socket.
     owed: usize,
+    /// What the handshake settled (`ssl_bc*` fetches).
+    pub facts: Arc<Facts>,
 }
 
 impl TlsClientSession {
@@ -314,9 +316,18 @@ impl TlsClientSession {
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
     ) -> io::Result<TlsClientSession> {
+        let sni = match &name {
+            ServerName::DnsName(n) => Some(n.as_ref().to_string()),
+            _ => None,
+        };
         let mut conn = ClientConnection::new(config, name).map_err(tls_error)?;
         std::future::poll_fn(|cx| poll_handshake(&mut conn, stream, cx, "server")).await?;
-        Ok(TlsClientSession { conn, owed: 0 })
+        let facts = Arc::new(Facts::of_server(&conn, sni.as_deref()));
+        Ok(TlsClientSession {
+            conn,
+            owed: 0,
+            facts,
+        })
     }
 
     /// Reads clear text into `buf`. `Ok(0)`: the server closed (with or without `close_notify`).

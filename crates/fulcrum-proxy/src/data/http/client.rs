@@ -160,7 +160,7 @@ pub async fn serve_client(
             match done {
                 Ok(s) => {
                     if let Some(l) = &conn_log {
-                        l.set_tls(s.facts.version, s.facts.cipher);
+                        l.set_tls(s.facts.clone());
                     }
                     Some(Box::new(s))
                 }

@@ -107,6 +107,7 @@ pub(crate) async fn handle(
         txn: std::cell::RefCell::new(VarMap::new()),
         sess: &client.vars,
         tls: tls.as_deref(),
+        server_tls: None,
         first_req: client.first,
         dst_set: None,
         userlists: &refs.userlists,
@@ -594,6 +595,11 @@ async fn handle_inner(
         }
     };
     stream.server = done.chosen_server().cloned();
+    stream.server_tls = Some(
+        resp.extensions()
+            .get::<ServerTlsFacts>()
+            .map(|f| f.0.clone()),
+    );
     if let (Some(p), Some(server)) = (persistence, &stream.server) {
         let letter = super::cookie::on_response(&be, p, server, post, resp.headers_mut());
         txn.cookie(1, letter);
@@ -856,6 +862,10 @@ fn use_server<B>(be: &BackendRt, req: &Request<B>, stream: &Stream<'_>) -> Optio
     })
 }
 
+/// The TLS facts of the server connection a response came over (`ssl_bc*` in `http-response` rules).
+#[derive(Clone)]
+struct ServerTlsFacts(Arc<fulcrum_tls::Facts>);
+
 #[allow(clippy::too_many_arguments)]
 async fn forward(
     worker: &Worker,
@@ -1023,6 +1033,7 @@ async fn forward(
             },
         };
         txn.connected(if txn.is_on() { conn.local_addr() } else { None });
+        txn.server_tls(conn.tls_facts());
         let sent_at = Instant::now();
         let idempotent = is_idempotent(req.method());
         let result = match be.timeouts.server {
@@ -1125,6 +1136,7 @@ async fn forward(
     };
 
     let head = exchange.head;
+    let server_tls = conn.tls_facts().cloned();
     // A head that does not fit in HAProxy's buffer (`tune.bufsize` less `tune.maxrewrite`).
     let reason = head.status.canonical_reason().map_or(0, str::len);
     if buffered::head_size(["HTTP/1.1".len(), 3, reason], &head.headers)
@@ -1149,6 +1161,9 @@ async fn forward(
     let faulty_framing =
         head.version == Version::HTTP_10 && head.headers.contains_key(header::TRANSFER_ENCODING);
     parts.headers = head.headers;
+    if let Some(f) = server_tls {
+        parts.extensions.insert(ServerTlsFacts(f));
+    }
     if !head.verbatim_headers.is_empty() {
         parts
             .extensions

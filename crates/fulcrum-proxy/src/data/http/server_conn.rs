@@ -209,6 +209,11 @@ impl ServerConn {
         }
     }
 
+    /// What the TLS handshake with the server settled (`ssl_bc*`); `None` on clear text.
+    pub fn tls_facts(&self) -> Option<&std::sync::Arc<fulcrum_tls::Facts>> {
+        self.tls.as_ref().map(|t| &t.facts)
+    }
+
     /// Whether the connection was opened for the server name `sni` (clear-text connections match any).
     pub fn serves_sni(&self, sni: Option<&str>) -> bool {
         self.tls.is_none() || self.sni.as_deref() == sni

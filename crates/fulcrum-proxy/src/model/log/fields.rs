@@ -67,6 +67,10 @@ pub struct Fields<'a> {
     /// The TLS version and cipher of the client connection (`%sslv`, `%sslc`; `%ft` adds `~`), `None` on clear
     /// text.
     pub ssl: Option<(&'a str, &'a str)>,
+    /// The client connection's TLS facts (`%[ssl_fc*]`), `None` on clear text.
+    pub tls: Option<&'a fulcrum_tls::Facts>,
+    /// The server connection's TLS facts (`%[ssl_bc*]`), `None` on clear text or without a connection.
+    pub server_tls: Option<&'a fulcrum_tls::Facts>,
     /// The variables `%[var(...)]` reads, when the transaction kept them for its line.
     pub vars: Option<&'a LogVars>,
     /// The request's unique ID (`%ID`), when the frontend has a `unique-id-format`.
@@ -104,6 +108,8 @@ impl Default for Fields<'_> {
             captures: [&[], &[]],
             cookies: [None, None],
             ssl: None,
+            tls: None,
+            server_tls: None,
             vars: None,
             unique_id: None,
         }

@@ -70,8 +70,11 @@ impl Context for LogCtx<'_, '_> {
     fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
         self.fields.unique_id.map(Cow::Borrowed)
     }
-    fn ssl(&self, _: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
-        None
+    fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
+        fulcrum_tls::sample(self.fields.tls, f)
+    }
+    fn ssl_backend(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
+        fulcrum_tls::sample(self.fields.server_tls, f)
     }
     fn var(&self, name: &VarName) -> Option<Value<'_>> {
         match name.scope() {

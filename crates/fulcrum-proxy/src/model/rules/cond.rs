@@ -63,6 +63,11 @@ pub trait Facts {
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
         fulcrum_tls::sample(None, f)
     }
+    /// A TLS fact of the server connection (`ssl_bc`, ...): no value where there is none yet.
+    fn ssl_backend(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
+        let _ = f;
+        None
+    }
     /// Calls `f` with the sample-expression context of this message or connection (what `Sample::Expr` ACLs
     /// evaluate over) and returns its answer; `false` when there is no such context.
     fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
@@ -184,6 +189,9 @@ fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
         Sample::Status => facts.status().is_some_and(|s| acl.match_int(u64::from(s))),
         Sample::Path => facts.path().is_some_and(|p| acl.match_text(p)),
         Sample::UrlParam(name) => facts.url_param(name).is_some_and(|v| acl.match_text(v)),
+        Sample::Ssl(f) if f.is_backend() => {
+            facts.ssl_backend(*f).is_some_and(|v| acl.match_value(&v))
+        }
         Sample::Ssl(f) => facts.ssl(*f).is_some_and(|v| acl.match_value(&v)),
         Sample::CaptureReqUri => facts.captured_uri().is_some_and(|u| acl.match_text(u)),
         Sample::HttpAuth(_) => acl.auth_groups(facts.authorization()).is_some(),

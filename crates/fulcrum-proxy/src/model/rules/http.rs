@@ -147,6 +147,9 @@ impl Facts for ResponseFacts<'_> {
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
         fulcrum_tls::sample(self.line.tls.as_deref(), f)
     }
+    fn ssl_backend(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
+        fulcrum_tls::sample(self.stream.server_tls.as_ref()?.as_deref(), f)
+    }
     fn with_context(&self, f: &mut dyn FnMut(&dyn fulcrum_sample::Context) -> bool) -> bool {
         let msg = Msg::Response {
             method: &self.line.method,
@@ -186,6 +189,8 @@ impl ConnFacts {
             res_payload: None,
             vars: None,
             stick: self.stick.as_ref(),
+            tls: None,
+            server_tls: None,
         }
     }
 }
@@ -211,6 +216,8 @@ struct L4Ctx<'a> {
     res_payload: Option<&'a [u8]>,
     vars: Option<&'a std::cell::RefCell<super::vars::VarMap>>,
     stick: Option<&'a ConnStick>,
+    tls: Option<&'a fulcrum_tls::Facts>,
+    server_tls: Option<Option<&'a fulcrum_tls::Facts>>,
 }
 
 /// The method and target of the HTTP request line at the start of `buf`, once the line is complete (HAProxy
@@ -242,6 +249,12 @@ impl fulcrum_sample::Context for L4Ctx<'_> {
     }
     fn response_payload(&self) -> Option<&[u8]> {
         self.res_payload
+    }
+    fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
+        fulcrum_tls::sample(self.tls, f)
+    }
+    fn ssl_backend(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
+        fulcrum_tls::sample(self.server_tls?, f)
     }
     fn var(&self, name: &VarName) -> Option<fulcrum_sample::Value<'_>> {
         super::tcp::get(self.vars, name)
@@ -292,6 +305,10 @@ pub struct ContentFacts<'a> {
     pub vars: Option<&'a std::cell::RefCell<super::vars::VarMap>>,
     /// The stick tables and the connection's counters (`mode tcp`, when the configuration has tables).
     pub stick: Option<&'a ConnStick>,
+    /// The client connection's TLS facts (`None` on clear text).
+    pub tls: Option<&'a fulcrum_tls::Facts>,
+    /// The server connection, once made: `Some(None)` on clear text, else its TLS facts (`ssl_bc*`).
+    pub server_tls: Option<Option<&'a fulcrum_tls::Facts>>,
 }
 
 impl<'a> ContentFacts<'a> {
@@ -302,11 +319,19 @@ impl<'a> ContentFacts<'a> {
             res_payload: self.response.then_some(self.buf),
             vars: self.vars,
             stick: self.stick,
+            tls: self.tls,
+            server_tls: self.server_tls,
         }
     }
 }
 
 impl Facts for ContentFacts<'_> {
+    fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
+        fulcrum_tls::sample(self.tls, f)
+    }
+    fn ssl_backend(&self, f: fulcrum_sample::SslFetch) -> Option<fulcrum_sample::Value<'_>> {
+        fulcrum_tls::sample(self.server_tls?, f)
+    }
     fn src(&self) -> Option<IpAddr> {
         Some(self.src.ip())
     }

@@ -44,6 +44,9 @@ pub struct Stream<'a> {
     pub sess: &'a RefCell<VarMap>,
     /// The client connection's TLS facts (`None` on clear text).
     pub tls: Option<&'a fulcrum_tls::Facts>,
+    /// The server connection once the response is there: `None` before, `Some(None)` on clear text, else its
+    /// TLS facts (`ssl_bc*`).
+    pub server_tls: Option<Option<std::sync::Arc<fulcrum_tls::Facts>>>,
     /// Whether this is the first request of the client connection (`http_first_req`).
     pub first_req: bool,
     /// The destination address as `set-dst` / `set-dst-port` made it (then `dst` is no longer asked).
@@ -532,6 +535,9 @@ impl Context for Ctx<'_, '_> {
     }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
         fulcrum_tls::sample(self.stream.tls, f)
+    }
+    fn ssl_backend(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
+        fulcrum_tls::sample(self.stream.server_tls.as_ref()?.as_deref(), f)
     }
     fn backend_name(&self) -> Option<&str> {
         // As HAProxy: before a backend is chosen, the stream's backend is its frontend.
