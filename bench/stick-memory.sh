@@ -62,7 +62,7 @@ measure() { # name command...
   sleep 0.3
   local before after
   before=$(rss "$pid")
-  python3 "$work/fill.py" "$sock" "$KEYS" t "$TYPE"
+  python3 "$work/fill.py" "$sock" "$KEYS" t "$TYPE" || { echo "$name: filling the table failed (the store list must hold gpc0)" >&2; exit 1; }
   sleep 0.3
   after=$(rss "$pid")
   echo "$name $before $after $(( (after - before) * 1024 / KEYS ))"
