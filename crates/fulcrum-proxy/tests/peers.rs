@@ -169,11 +169,13 @@ fn real(name: &str, text: &str, sock: &Path) -> Real {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Held before anything can fail, so that a failed test still stops it.
+    let real = Real(child, path);
     assert!(wait_until(Duration::from_secs(5), || UnixStream::connect(
         sock
     )
     .is_ok()));
-    Real(child, path)
+    real
 }
 
 #[test]
