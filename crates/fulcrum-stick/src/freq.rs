@@ -11,21 +11,22 @@
 pub struct Freq {
     curr: u32,
     prev: u32,
-    /// Start of the current period (0: never updated).
-    tick: u64,
+    /// Start of the current period, in the low 32 bits of the caller's milliseconds (0: never updated). Compared
+    /// with wrapping arithmetic, as HAProxy's 32-bit ticks: 12 bytes per counter rather than 16.
+    tick: u32,
 }
 
 impl Freq {
     /// Adds `n` events at `now`, rotating the periods first when the current one is over.
     pub fn add(&mut self, n: u32, period: u32, now: u64) {
-        let period = u64::from(period.max(1));
+        let (period, now) = (period.max(1), now as u32);
         if now.wrapping_sub(self.tick) < period {
             self.curr = self.curr.saturating_add(n);
             return;
         }
         self.prev = self.curr;
         self.curr = n;
-        self.tick += period;
+        self.tick = self.tick.wrapping_add(period);
         if now.wrapping_sub(self.tick) >= period {
             // Two periods or more went by without an event: nothing is left of the older one.
             self.prev = 0;
@@ -37,7 +38,7 @@ impl Freq {
     pub fn read(&self, period: u32, now: u64) -> u32 {
         let period = i64::from(period.max(1));
         let (mut curr, mut past) = (i64::from(self.curr), i64::from(self.prev));
-        let mut remain = self.tick as i64 + period - now as i64;
+        let mut remain = period - i64::from((now as u32).wrapping_sub(self.tick));
         if remain < 0 {
             remain += period;
             past = if remain < 0 { 0 } else { curr };
@@ -50,15 +51,14 @@ impl Freq {
     /// The counter as HAProxy's peers protocol sends it at `now`: milliseconds since the current period began
     /// (wrapping, as HAProxy's ticks), the events of the current period and those of the previous one.
     pub fn to_wire(&self, now: u64) -> (u32, u32, u32) {
-        (now.wrapping_sub(self.tick) as u32, self.curr, self.prev)
+        ((now as u32).wrapping_sub(self.tick), self.curr, self.prev)
     }
 
     /// The counter a peer sent (see [`Freq::to_wire`]), placed on the local clock at `now`. A period that began
     /// before this clock's start is clamped to its start, and emptied when two periods went by since.
     pub fn from_wire(elapsed: u32, curr: u32, prev: u32, period: u32, now: u64) -> Freq {
-        let elapsed = u64::from(elapsed);
-        if elapsed >= now {
-            if elapsed >= 2 * u64::from(period.max(1)) {
+        if u64::from(elapsed) >= now {
+            if u64::from(elapsed) >= 2 * u64::from(period.max(1)) {
                 return Freq::default();
             }
             return Freq {
@@ -70,7 +70,7 @@ impl Freq {
         Freq {
             curr,
             prev,
-            tick: now - elapsed,
+            tick: (now as u32).wrapping_sub(elapsed),
         }
     }
 
@@ -79,7 +79,7 @@ impl Freq {
         *self = Freq {
             curr: n,
             prev: 0,
-            tick: now,
+            tick: now as u32,
         };
     }
 }
@@ -131,5 +131,19 @@ mod tests {
         assert_eq!(f.read(1000, 8000), 1);
         f.set(7, 9000);
         assert_eq!(f.read(1000, 9000), 7);
+    }
+
+    #[test]
+    fn periods_cross_the_32_bit_tick_wrap() {
+        let wrap = 1u64 << 32;
+        let mut f = Freq::default();
+        f.add(3, 1000, wrap - 400);
+        f.add(2, 1000, wrap + 100);
+        assert_eq!(f.read(1000, wrap + 100), 5);
+        // the next period, across the wrap: the previous one fades as before
+        f.add(1, 1000, wrap + 700);
+        // 100 ms into the new period: 1 + 5 * 900 / 1000
+        assert_eq!(f.read(1000, wrap + 700), 5);
+        assert_eq!(f.to_wire(wrap + 700).0, 100);
     }
 }
