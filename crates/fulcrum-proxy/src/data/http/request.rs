@@ -847,14 +847,7 @@ fn use_server<B>(be: &BackendRt, req: &Request<B>, stream: &Stream<'_>) -> Optio
     if !be.rules.has_use_server() {
         return None;
     }
-    let facts = RequestFacts {
-        req,
-        stream: Some(stream),
-        src: stream.src.ip(),
-        dst_port: stream.dst_port,
-        tls: stream.tls,
-        captured_uri: stream.captured_uri(),
-    };
+    let facts = RequestFacts::of(req, stream);
     be.rules.pick_server(&facts, &|i| {
         be.servers
             .get(i)

@@ -35,6 +35,20 @@ pub struct RequestFacts<'a, B> {
     pub captured_uri: Option<&'a str>,
 }
 
+impl<'a, B> RequestFacts<'a, B> {
+    /// The facts of `req` on `stream`: its client, port, TLS session and received target.
+    pub fn of(req: &'a Request<B>, stream: &'a Stream<'a>) -> Self {
+        RequestFacts {
+            req,
+            stream: Some(stream),
+            src: stream.src.ip(),
+            dst_port: stream.dst_port,
+            tls: stream.tls,
+            captured_uri: stream.captured_uri(),
+        }
+    }
+}
+
 fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
     let q = uri.query()?;
     q.split('&').find_map(|kv| {
@@ -968,14 +982,7 @@ impl ProxyRules {
         if self.stick.is_empty() {
             return plan;
         }
-        let facts = RequestFacts {
-            req,
-            stream: Some(stream),
-            src: stream.src.ip(),
-            dst_port: stream.dst_port,
-            tls: stream.tls,
-            captured_uri: stream.captured_uri(),
-        };
+        let facts = RequestFacts::of(req, stream);
         for (rule, cond) in &self.stick {
             if !rule.response && holds(cond, &facts) {
                 rule.plan(&Ctx::new(req_msg(req), stream), &mut plan);
@@ -993,14 +1000,7 @@ impl ProxyRules {
         if self.persist.is_empty() {
             return None;
         }
-        let facts = RequestFacts {
-            req,
-            stream: Some(stream),
-            src: stream.src.ip(),
-            dst_port: stream.dst_port,
-            tls: stream.tls,
-            captured_uri: stream.captured_uri(),
-        };
+        let facts = RequestFacts::of(req, stream);
         self.persist
             .iter()
             .find(|(_, cond)| holds(cond, &facts))
