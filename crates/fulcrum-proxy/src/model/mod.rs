@@ -16,6 +16,7 @@ pub mod error;
 pub mod error_pages;
 pub mod limits;
 pub mod log;
+pub mod observed;
 pub mod ramp;
 pub mod resolvers;
 pub mod rules;

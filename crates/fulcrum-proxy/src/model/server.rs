@@ -57,7 +57,7 @@ pub struct ServerRt {
     /// Woken when a slot of this server is released and requests wait for it.
     pub slot_free: tokio::sync::Notify,
     /// `observe` and the `on-marked-*` session shutdowns.
-    pub observer: crate::health::observe::Observer,
+    pub observer: crate::model::observed::Observer,
     /// `show stat` counters.
     pub stats: crate::model::counters::Counters,
 }

@@ -10,8 +10,6 @@
 //! worker's parking lot starts a new task when the client sends again.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,11 +17,11 @@ use std::time::Duration;
 use fulcrum_config::haproxy::HttpConnMode;
 use fulcrum_http::request_in::{self, BodyLength, RequestHead};
 use http::Request;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tracing::debug;
 
 use super::client_body::{BodyCursor, ClientBody};
-use super::pool::SessionConn;
+pub use super::conn::ClientConn;
 use super::reqbody::ReqBody;
 use super::request::{self, Client};
 use super::respond::{self, Written};
@@ -32,7 +30,6 @@ use crate::data::client_io::ClientIo;
 use crate::data::http_log::{ConnEnd, ConnLog, TxnSlot};
 use crate::data::worker_state::{Accepted, ConnTicket, Worker};
 use crate::model::counters::Counters;
-use crate::model::rules::vars::VarMap;
 use crate::model::snapshot::FrontendRt;
 use crate::net::parking::Lot;
 
@@ -42,45 +39,6 @@ const PARK_AFTER: Duration = Duration::from_millis(200);
 
 /// The most bytes read at once while a request head is awaited.
 const HEAD_READ: usize = 4 * 1024;
-
-/// What an HTTP client connection owns, carried from one request to the next and kept in the worker's parking lot
-/// (`crate::net::parking`) while the connection is idle.
-pub struct ClientConn {
-    pub(super) fe: Arc<FrontendRt>,
-    pub(super) io: Rc<ClientIo>,
-    pub(super) peer: SocketAddr,
-    pub(super) local_port: u16,
-    /// The listener it came through (`so_name`, `so_id`).
-    pub(super) listener: Arc<crate::net::listener::ListenerInfo>,
-    pub(super) accepted: Instant,
-    pub(super) conn_log: Option<Arc<ConnLog>>,
-    /// The server connection kept for this client alone (`http-reuse never`).
-    pub(super) session: Rc<SessionConn>,
-    /// `sess.` variables.
-    pub(super) vars: Rc<RefCell<VarMap>>,
-    /// The response head being written; kept between requests.
-    pub(super) wbuf: Vec<u8>,
-    /// The connection's timer, kept between requests (see [`next_head`]).
-    pub(super) timer: Option<Pin<Box<Sleep>>>,
-    pub(super) _ticket: ConnTicket,
-}
-
-impl crate::net::parking::Parkable for ClientConn {
-    fn stream(&self) -> &tokio::net::TcpStream {
-        self.io.stream()
-    }
-}
-
-impl ClientConn {
-    /// Closes a connection that stayed idle for its whole keep-alive time.
-    pub fn close_idle(self) {
-        debug!(frontend = %self.fe.name, peer = %self.peer, "idle keep-alive connection closed");
-        self.io.finish();
-        if let Some(l) = &self.conn_log {
-            l.close(None, false);
-        }
-    }
-}
 
 thread_local! {
     /// The worker thread's idle keep-alive connections, waiting for their next request without a task.

@@ -25,13 +25,14 @@ use bytes::{Buf, Bytes};
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 use http::{Method, Request, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tracing::debug;
 
 use super::body::ProxyBody;
-use super::client::ClientConn;
+use super::conn::ClientConn;
+pub use super::h2_body::H2Body;
 use super::reqbody::ReqBody;
 use super::request::{self, Client};
 use crate::data::client_io::ClientIo;
@@ -120,43 +121,6 @@ impl AsyncWrite for H2Io {
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.0.shutdown_write();
         Poll::Ready(Ok(()))
-    }
-}
-
-/// A request body streamed from an HTTP/2 stream. The client's window is opened again as the server takes the
-/// bytes, so a slow server slows the client down instead of filling memory.
-pub struct H2Body {
-    recv: RecvStream,
-}
-
-impl Body for H2Body {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        match ready!(self.recv.poll_data(cx)) {
-            Some(Ok(data)) => {
-                let _ = self.recv.flow_control().release_capacity(data.len());
-                Poll::Ready(Some(Ok(Frame::data(data))))
-            }
-            Some(Err(e)) => Poll::Ready(Some(Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                e,
-            )))),
-            // Request trailers are not passed on to HTTP/1 servers.
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.recv.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
     }
 }
 

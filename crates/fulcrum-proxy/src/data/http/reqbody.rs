@@ -22,9 +22,9 @@ pub enum ReqBody {
     /// Streamed from the client, its first bytes already read (waited for).
     Prefetched(Box<Prefetched<ClientBody>>),
     /// Streamed from an HTTP/2 stream.
-    H2(super::h2::H2Body),
+    H2(super::h2_body::H2Body),
     /// Streamed from an HTTP/2 stream, its first bytes already read (waited for).
-    H2Prefetched(Box<Prefetched<super::h2::H2Body>>),
+    H2Prefetched(Box<Prefetched<super::h2_body::H2Body>>),
     /// No body.
     Empty,
 }
