@@ -23,7 +23,7 @@ use tracing::debug;
 use super::client_body::{BodyCursor, ClientBody};
 pub use super::conn::ClientConn;
 use super::reqbody::ReqBody;
-use super::request::{self, Client};
+use super::request;
 use super::respond::{self, Written};
 use super::tunnel::Tunnel;
 use crate::data::client_io::ClientIo;
@@ -407,16 +407,7 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
     if let Some(verbatim) = head.verbatim {
         req.extensions_mut().insert(*verbatim);
     }
-    let client = Client {
-        peer: conn.peer,
-        dst_port: conn.local_port,
-        listener: conn.listener.clone(),
-        first: io.requests() == 1,
-        session: conn.session.clone(),
-        vars: conn.vars.clone(),
-        conn: io.clone(),
-        stick: conn._ticket.stick.clone(),
-    };
+    let client = conn.request_client();
     let mut txn = TxnSlot::begin(conn.conn_log.as_ref(), &req);
     let resp = request::handle(worker.clone(), fe.clone(), client, req, &mut txn).await;
     let status = resp.status().as_u16();

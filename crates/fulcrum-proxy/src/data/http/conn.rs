@@ -49,9 +49,28 @@ impl ClientConn {
     /// Closes a connection that stayed idle for its whole keep-alive time.
     pub fn close_idle(self) {
         debug!(frontend = %self.fe.name, peer = %self.peer, "idle keep-alive connection closed");
+        self.finish();
+    }
+
+    /// Ends the connection: the socket closed, the connection's log record written.
+    pub(super) fn finish(&self) {
         self.io.finish();
         if let Some(l) = &self.conn_log {
             l.close(None, false);
+        }
+    }
+
+    /// The client connection as the request path sees it (one per request: HTTP/1 or an HTTP/2 stream).
+    pub(super) fn request_client(&self) -> super::request::Client {
+        super::request::Client {
+            peer: self.peer,
+            dst_port: self.local_port,
+            listener: self.listener.clone(),
+            first: self.io.requests() == 1,
+            session: self.session.clone(),
+            vars: self.vars.clone(),
+            conn: self.io.clone(),
+            stick: self._ticket.stick.clone(),
         }
     }
 }

@@ -34,7 +34,7 @@ use super::body::ProxyBody;
 use super::conn::ClientConn;
 pub use super::h2_body::H2Body;
 use super::reqbody::ReqBody;
-use super::request::{self, Client};
+use super::request;
 use crate::data::client_io::ClientIo;
 use crate::data::http_log::TxnSlot;
 use crate::data::worker_state::Worker;
@@ -161,7 +161,7 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
         Err(e) => {
             Counters::inc(&fe.stats.err_req);
             debug!(frontend = %fe.name, %peer, error = %e, "HTTP/2 preface refused");
-            finish(&conn);
+            conn.finish();
             return;
         }
     };
@@ -225,14 +225,7 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
     }
     // The codec's last frames (GOAWAY) go out before the socket is shut.
     let _ = std::future::poll_fn(|cx| h2c.poll_closed(cx)).await;
-    finish(&shared.conn);
-}
-
-fn finish(conn: &ClientConn) {
-    conn.io.finish();
-    if let Some(l) = &conn.conn_log {
-        l.close(None, false);
-    }
+    shared.conn.finish();
 }
 
 /// Serves one stream: its request through the request path, its response back on the stream.
@@ -267,16 +260,7 @@ async fn serve_stream(
     };
     let req = Request::from_parts(parts, body);
     io.count_request();
-    let client = Client {
-        peer: conn.peer,
-        dst_port: conn.local_port,
-        listener: conn.listener.clone(),
-        first: io.requests() == 1,
-        session: conn.session.clone(),
-        vars: conn.vars.clone(),
-        conn: io.clone(),
-        stick: conn._ticket.stick.clone(),
-    };
+    let client = conn.request_client();
     let mut txn = TxnSlot::begin(conn.conn_log.as_ref(), &req);
     let handled = request::handle(worker.clone(), fe.clone(), client, req, &mut txn);
     // A stream the client resets gives its request up.
