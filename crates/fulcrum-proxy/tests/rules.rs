@@ -413,6 +413,8 @@ frontend fe
     bind 127.0.0.1:{}
     errorfile 403 {own403}
     http-error status 404 content-type text/plain hdr X-A b string \"none here\"
+    http-error status 429 content-type text/plain hdr X-Path \"p=%[path]\" lf-string \"slow down on %[path]\"
+    http-request deny deny_status 429 if {{ path_beg /429 }}
     http-request deny deny_status 400 if {{ path /400 }}
     http-request deny if {{ path /403 }}
     http-request deny deny_status 404 if {{ path /404 }}
@@ -444,6 +446,12 @@ http-errors e1
         (404, Some("b"), Some("text/plain"))
     );
     assert_eq!(r.text(), "none here");
+    // an http-error reply's log-format parts are evaluated against the request a rule answered
+    let r = get(p.addr, "/429/x");
+    assert_eq!(
+        (r.status, r.header("x-path"), r.text().as_str()),
+        (429, Some("p=/429/x"), "slow down on /429/x")
+    );
     // an empty errorfile: the connection is closed without an answer
     let mut c = Client::connect(p.addr);
     c.send(b"GET /408 HTTP/1.1\r\nHost: t\r\n\r\n");

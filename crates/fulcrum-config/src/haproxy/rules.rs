@@ -1514,15 +1514,11 @@ fn reply_opts(
     kw: &str,
     sink: &mut Sink,
 ) -> Option<(Option<u16>, Reply, bool, usize)> {
-    // `http-error` replies are made where no request is at hand: their log-format strings are not evaluated yet.
-    let with_lf = kw != "http-error";
-    let fmt = |v: &str, sink: &mut Sink| -> Option<Fmt> {
-        if with_lf {
-            lf(v, Phase::Request, loc_of(line), kw, sink)
-        } else {
-            plain(v, loc_of(line), kw, sink).map(|t| Fmt::literal(&t))
-        }
-    };
+    // An `http-error` reply's log-format strings are evaluated against the request when a rule answers with the
+    // proxy's error (`deny`, `return ... default-errorfiles`); errors met without a request at hand (a bad request,
+    // no server) write their literal parts only.
+    let fmt =
+        |v: &str, sink: &mut Sink| -> Option<Fmt> { lf(v, Phase::Request, loc_of(line), kw, sink) };
     let loc = &line.location;
     let mut status = None;
     let mut content_type: Option<String> = None;

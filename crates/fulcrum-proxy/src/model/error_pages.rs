@@ -171,7 +171,7 @@ pub fn error_response(e: ProxyError) -> Page {
 /// A generated page for any status (`deny_status`, tarpit): the same shape as the built-in errors.
 pub fn page_response(status: u16) -> Page {
     let body = Bytes::from(format!(
-        "<html><body><h1>{status} {}</h1>\nThe request was refused by a rule.\n</body></html>\n",
+        "<html><body><h1>{status} {}</h1>\nA rule of this proxy refused this request.\n</body></html>\n",
         reason_for(status)
     ));
     html_page(
@@ -424,6 +424,24 @@ impl ErrorPages {
 /// The one place that turns a made-up answer into a response: `reply` for `status`; [`Reply::ProxyError`] looks
 /// the status up in `pages` (the backend's first, then the frontend's) and falls back to the built-in page.
 pub fn respond(status: u16, reply: &Reply, pages: &[&ErrorPages]) -> Page {
+    // Without a request at hand, only the literal parts of a template are written.
+    respond_with(status, reply, pages, &mut |f, out| {
+        for seg in f.format().segments() {
+            if let fulcrum_sample::Segment::Literal(l) = seg {
+                out.extend_from_slice(l.as_bytes());
+            }
+        }
+    })
+}
+
+/// As [`respond`], where a request is at hand: `render` appends a log-format string (an `http-error`, `return`
+/// or `deny` reply's `lf-string`, `lf-file` or `hdr` value) evaluated against it.
+pub fn respond_with(
+    status: u16,
+    reply: &Reply,
+    pages: &[&ErrorPages],
+    render: &mut dyn FnMut(&Fmt, &mut Vec<u8>),
+) -> Page {
     let reply = match reply {
         Reply::ProxyError => match pages.iter().find_map(|p| p.0.get(&status)) {
             Some(r) => r,
@@ -446,14 +464,7 @@ pub fn respond(status: u16, reply: &Reply, pages: &[&ErrorPages]) -> Page {
             *r.headers_mut() = headers.clone();
             r
         }
-        // Without a request at hand, only the literal parts of a template are written.
-        Reply::Template(t) => t.render(status, &mut |f, out| {
-            for seg in f.format().segments() {
-                if let fulcrum_sample::Segment::Literal(l) = seg {
-                    out.extend_from_slice(l.as_bytes());
-                }
-            }
-        }),
+        Reply::Template(t) => t.render(status, render),
     }
 }
 

@@ -16,7 +16,7 @@ use fulcrum_config::haproxy::{
 use super::cond::{compile_opt, decide, holds, CompiledCond, Facts};
 use super::sample::{Ctx, Msg, Stream};
 pub use crate::model::error::RulesError;
-use crate::model::error_pages::{respond, ErrorPages, Page, Reply};
+use crate::model::error_pages::{respond, respond_with, ErrorPages, Page, Reply};
 use crate::model::limits::{header_cost, headers_cost, Room};
 
 /// The facts a request offers to conditions.
@@ -1309,14 +1309,11 @@ impl ProxyRules {
                 ReqAction::Answer(status, reply, counted) => {
                     let mut pages = vec![&self.errorfiles];
                     pages.extend(outer.map(|o| &o.errorfiles));
-                    let resp = match reply {
-                        Reply::Template(t) => {
-                            let ctx = req_ctx(req, stream);
-                            t.render(*status, &mut |f, out| ctx.render(f, out))
-                        }
-                        _ => respond(*status, reply, &pages),
-                    };
-                    let mut resp = resp;
+                    // The reply, or the proxy's for the status (an `http-error` one may be a template too),
+                    // rendered against this request.
+                    let ctx = req_ctx(req, stream);
+                    let mut resp =
+                        respond_with(*status, reply, &pages, &mut |f, out| ctx.render(f, out));
                     if !*counted {
                         resp.extensions_mut()
                             .insert(crate::model::stick::NotAnError);
