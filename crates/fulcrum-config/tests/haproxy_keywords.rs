@@ -467,6 +467,7 @@ fn balance_algorithms() {
                 len: None,
                 depth: None,
                 whole: false,
+                path_only: false,
             },
         ),
         (
@@ -475,6 +476,16 @@ fn balance_algorithms() {
                 len: Some(10),
                 depth: Some(3),
                 whole: true,
+                path_only: false,
+            },
+        ),
+        (
+            "uri path-only",
+            Balance::Uri {
+                len: None,
+                depth: None,
+                whole: false,
+                path_only: true,
             },
         ),
         ("url_param userid", Balance::UrlParam("userid".into())),

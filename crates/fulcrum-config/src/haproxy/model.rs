@@ -603,7 +603,7 @@ pub enum Balance {
     First,
     /// `source`: hash of the client address.
     Source,
-    /// `uri [len N] [depth N] [whole]`
+    /// `uri [len N] [depth N] [whole] [path-only]`
     Uri {
         /// only the first N characters are hashed
         len: Option<usize>,
@@ -611,6 +611,9 @@ pub enum Balance {
         depth: Option<usize>,
         /// hash the query string too
         whole: bool,
+        /// hash from the path on, also for a request in absolute form (`http://host/path`, every HTTP/2
+        /// request): by default the scheme and authority of such a request are hashed too, as HAProxy does
+        path_only: bool,
     },
     /// `url_param NAME`
     UrlParam(String),

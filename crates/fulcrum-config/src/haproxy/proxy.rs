@@ -1802,7 +1802,7 @@ fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {
         "first" => simple(Balance::First, sink),
         "source" => simple(Balance::Source, sink),
         "uri" => {
-            let (mut len, mut depth, mut whole) = (None, None, false);
+            let (mut len, mut depth, mut whole, mut path_only) = (None, None, false, false);
             let mut i = 2;
             let mut ok = true;
             while i < line.words.len() {
@@ -1827,22 +1827,22 @@ fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {
                         i += 1;
                     }
                     "path-only" => {
-                        sink.error(
-                            loc,
-                            "balance",
-                            "'uri path-only' is supported by HAProxy, not yet by fulcrum",
-                        );
-                        ok = false;
+                        path_only = true;
                         i += 1;
                     }
                     other => {
-                        sink.error(loc, "balance", format!("unexpected '{other}' after 'uri': expected len N, depth N or whole"));
+                        sink.error(loc, "balance", format!("unexpected '{other}' after 'uri': expected len N, depth N, whole or path-only"));
                         ok = false;
                         i += 1;
                     }
                 }
             }
-            ok.then_some(Balance::Uri { len, depth, whole })
+            ok.then_some(Balance::Uri {
+                len,
+                depth,
+                whole,
+                path_only,
+            })
         }
         "url_param" => match line.words.get(2) {
             Some(p) if !p.is_empty() => {

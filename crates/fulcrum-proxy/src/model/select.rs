@@ -41,12 +41,18 @@ impl RequestKey {
     pub fn for_request<B>(balance: &Balance, ip: IpAddr, req: &Request<B>) -> Self {
         let mut key = RequestKey::from_ip(ip);
         match balance {
-            Balance::Uri { .. } => {
-                key.uri = Some(
-                    req.uri()
-                        .path_and_query()
-                        .map_or(b"/".to_vec(), |p| p.as_str().as_bytes().to_vec()),
-                );
+            Balance::Uri { path_only, .. } => {
+                let u = req.uri();
+                let path = u.path_and_query().map_or("/", |p| p.as_str());
+                let mut bytes = Vec::new();
+                // A request in absolute form hashes its scheme and authority too, unless `path-only`.
+                if let (false, Some(scheme), Some(auth)) = (*path_only, u.scheme(), u.authority()) {
+                    bytes.extend_from_slice(scheme.as_str().as_bytes());
+                    bytes.extend_from_slice(b"://");
+                    bytes.extend_from_slice(auth.as_str().as_bytes());
+                }
+                bytes.extend_from_slice(path.as_bytes());
+                key.uri = Some(bytes);
             }
             Balance::UrlParam(name) => {
                 let target = req
@@ -111,7 +117,9 @@ fn algorithm(b: &Balance) -> Algorithm {
         Balance::LeastConn => Algorithm::LeastConn,
         Balance::First => Algorithm::First,
         Balance::Source => Algorithm::Source,
-        Balance::Uri { len, depth, whole } => Algorithm::Uri(UriOptions {
+        Balance::Uri {
+            len, depth, whole, ..
+        } => Algorithm::Uri(UriOptions {
             len: *len,
             depth: *depth,
             whole: *whole,
@@ -234,6 +242,24 @@ impl Farm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uri_key_of_an_absolute_request_keeps_scheme_and_authority_unless_path_only() {
+        let uri = |path_only| Balance::Uri {
+            len: None,
+            depth: None,
+            whole: false,
+            path_only,
+        };
+        let ip: IpAddr = "198.18.0.1".parse().unwrap();
+        let abs = Request::get("http://127.0.0.1/url1?x=1").body(()).unwrap();
+        let origin = Request::get("/url1?x=1").body(()).unwrap();
+        let key = |b: &Balance, r: &Request<()>| RequestKey::for_request(b, ip, r).uri.unwrap();
+        assert_eq!(key(&uri(false), &abs), b"http://127.0.0.1/url1?x=1");
+        assert_eq!(key(&uri(true), &abs), b"/url1?x=1");
+        assert_eq!(key(&uri(false), &origin), b"/url1?x=1");
+        assert_eq!(key(&uri(true), &origin), b"/url1?x=1");
+    }
 
     #[test]
     fn only_dynamic_algorithms_ramp() {
