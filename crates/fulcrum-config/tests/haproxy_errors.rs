@@ -1243,3 +1243,51 @@ fn persistence_rules_and_cookie_options() {
         .to_string()
         .contains("'ignore-persist' ignored because frontend 'f' has no backend capability."));
 }
+
+#[test]
+fn track_and_server_fetch_references() {
+    // D is 5 lines; "backend b" is line 6
+    let p = ok_both(&format!(
+        "{D}backend b\n server a 127.0.0.1:1 check\n server t 127.0.0.1:2 track a\n server u 127.0.0.1:3 track o/c\n server v 127.0.0.1:4 track t\nbackend o\n server c 127.0.0.1:5 check\n acl up srv_is_up(b/a)\n acl few srv_conn(c) lt 10\n http-request deny if !up || !few\n"
+    ));
+    let b = p.proxies.iter().find(|p| p.name == "b").unwrap();
+    assert_eq!(b.servers[1].track, Some(("b".into(), "a".into())));
+    assert_eq!(b.servers[2].track, Some(("o".into(), "c".into())));
+    let mut refs = b.referenced_servers.clone();
+    refs.sort();
+    assert_eq!(refs, ["a", "a", "t"]);
+    let o = p.proxies.iter().find(|p| p.name == "o").unwrap();
+    assert_eq!(o.referenced_servers, ["c", "c"]);
+    err1_both(
+        &format!(
+            "{D}backend b\n server a 127.0.0.1:1 check\n server t 127.0.0.1:2 track a check\n"
+        ),
+        8,
+        "server track",
+        "exclude each other",
+    );
+    err1_both(
+        &format!("{D}backend b\n server a 127.0.0.1:1\n server t 127.0.0.1:2 track a\n"),
+        8,
+        "server track",
+        "no check nor agent",
+    );
+    err1_both(
+        &format!("{D}backend b\n server a 127.0.0.1:1 check\n server t 127.0.0.1:2 track zz\n"),
+        8,
+        "server track",
+        "no server 'zz' in backend 'b'",
+    );
+    err1_both(
+        &format!("{D}backend b\n acl x srv_is_up(zz) -m bool\n http-request deny if x\n server a 127.0.0.1:1\n"),
+        7,
+        "server fetch",
+        "unable to find server 'zz' in backend 'b'",
+    );
+    err1_both(
+        &format!("{D}backend b\n acl x srv_conn(nope/a) gt 1\n http-request deny if x\n server a 127.0.0.1:1\n"),
+        7,
+        "server fetch",
+        "no backend named 'nope'",
+    );
+}

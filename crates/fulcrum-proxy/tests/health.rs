@@ -79,3 +79,55 @@ listen app
     assert!(names.contains("s2"));
     again.stop();
 }
+
+#[test]
+fn track_follows_the_tracked_server_and_srv_is_up_sees_it() {
+    let o = origins(2);
+    let cfg = format!(
+        "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{}
+    http-request return status 200 content-type text/plain string up if {{ path /state }} {{ srv_is_up(chk/c1) }}
+    http-request return status 503 content-type text/plain string down if {{ path /state }}
+    http-request return status 200 content-type text/plain lf-string \"%[srv_conn(s2)] %[srv_queue(app/s2)]\" if {{ path /figures }}
+    server s1 {} track chk/c1
+    server s2 {}
+backend chk
+    option httpchk GET /health
+    http-check expect status 200
+    server c1 {} check inter 100ms fastinter 50ms downinter 100ms rise 2 fall 2
+",
+        free_port(),
+        o[0].addr(),
+        o[1].addr(),
+        o[0].addr(),
+    );
+    let p = start_proxy(&cfg);
+    let servers = p.running.as_ref().unwrap().snapshot().servers.clone();
+    let s1 = servers
+        .iter()
+        .find(|s| s.full_name == "app/s1")
+        .unwrap()
+        .clone();
+    assert_eq!(get(p.addr, "/state").status, 200);
+    assert_eq!(get(p.addr, "/figures").text(), "0 0");
+    let both: std::collections::HashSet<_> = (0..4).map(|_| served_by(&get(p.addr, "/"))).collect();
+    assert_eq!(both.len(), 2);
+
+    // c1's checks fail: s1, which runs no checks of its own, goes DOWN with it
+    o[0].set_healthy(false);
+    assert!(
+        wait_until(Duration::from_secs(3), || !s1.is_up()),
+        "s1 never followed c1 DOWN"
+    );
+    assert_eq!(get(p.addr, "/state").status, 503);
+    for _ in 0..4 {
+        assert_eq!(served_by(&get(p.addr, "/")), "s2");
+    }
+    o[0].set_healthy(true);
+    assert!(
+        wait_until(Duration::from_secs(3), || s1.is_up()),
+        "s1 never followed c1 back UP"
+    );
+    assert_eq!(get(p.addr, "/state").status, 200);
+}

@@ -1123,3 +1123,47 @@ fn stats_timeout_and_maxconn() {
     );
     drop(p);
 }
+
+#[test]
+fn del_server_refuses_servers_the_configuration_points_to() {
+    let o = origins(2);
+    let sock = sock_path("refs");
+    let a = o[0].addr();
+    let cfg = format!(
+        "global
+    stats socket {} level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{}
+    acl busy srv_sess_rate(app/s1) gt 50
+    http-request deny if busy
+    default_backend app
+backend app
+    use-server s3 if {{ path /s3 }}
+    server s1 {a}
+    server s2 {a} check
+    server s3 {a} track s2
+    server s4 {a}
+",
+        sock.display(),
+        free_port()
+    );
+    let _p = start_proxy(&cfg);
+    let refused =
+        "This server cannot be removed at runtime due to other configuration elements pointing to it.\n";
+    for s in ["s1", "s2", "s3"] {
+        cmd(&sock, &format!("disable server app/{s}"));
+        assert_eq!(cmd(&sock, &format!("del server app/{s}")), refused, "{s}");
+    }
+    assert_eq!(
+        cmd(&sock, "del server app/s4"),
+        "Only servers in maintenance mode can be deleted.\n"
+    );
+    cmd(&sock, "disable server app/s4");
+    assert_eq!(cmd(&sock, "del server app/s4"), "Server deleted.\n");
+    drop(o);
+}

@@ -10,7 +10,7 @@ use regex::bytes::RegexBuilder;
 use crate::args::{args, Kind};
 use crate::codec;
 use crate::codec::JsonInput;
-use crate::context::{BackendStat, IdOf};
+use crate::context::{BackendStat, IdOf, ServerStat};
 use crate::conv::{ArithOp, Conv, DigestAlg, Hash32, HmacKey};
 use crate::error::Error;
 use crate::fetch::{Dir, Fetch, MAX_HDR_HISTORY};
@@ -48,8 +48,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "res.ver",
     "resp_ver",
     "set-cookie",
-    "srv_conn",
-    "srv_is_up",
     "stopping",
     "thread",
     "url32",
@@ -79,7 +77,6 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "nbsrv",
     "port_only",
     "protobuf",
-    "srv_queue",
     "ungrpc",
     "unset-var",
     "wt6",
@@ -281,6 +278,28 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
                 _ => BackendStat::Conns,
             };
             Ok(Fetch::BeStat { backend, stat })
+        }
+        "srv_conn" | "srv_is_up" | "srv_queue" | "srv_sess_rate" => {
+            let a = args(call, &[S], 1)?;
+            let text = a.str(0).unwrap_or_default();
+            let (backend, server) = match text.split_once('/') {
+                Some((b, s)) => (Some(b), s),
+                None => (None, text),
+            };
+            if server.is_empty() || backend == Some("") {
+                return Err(a.bad(0, "expected [BACKEND/]SERVER"));
+            }
+            let stat = match call.name {
+                "srv_conn" => ServerStat::Conns,
+                "srv_is_up" => ServerStat::IsUp,
+                "srv_queue" => ServerStat::Queue,
+                _ => ServerStat::SessRate,
+            };
+            Ok(Fetch::SrvStat {
+                backend: backend.map(Into::into),
+                server: server.into(),
+                stat,
+            })
         }
         "uuid" => {
             let a = args(call, &[I], 0)?;

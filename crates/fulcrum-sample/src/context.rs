@@ -198,6 +198,19 @@ pub enum BackendStat {
     Slots,
 }
 
+/// Which figure of a server [`Context::server_stat`] is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServerStat {
+    /// `srv_conn`: the connections (requests in HTTP) in progress on it.
+    Conns,
+    /// `srv_is_up`: 1 when it is up and not in maintenance, else 0.
+    IsUp,
+    /// `srv_queue`: the requests waiting in its own queue.
+    Queue,
+    /// `srv_sess_rate`: the sessions it was given over the last second.
+    SessRate,
+}
+
 /// A header visitor: called with each header's name and value in order; return
 /// [`ControlFlow::Break`] to stop early.
 pub type HeaderVisitor<'v, 's> = dyn FnMut(&'s [u8], &'s [u8]) -> ControlFlow<()> + 'v;
@@ -307,6 +320,13 @@ pub trait Context {
     /// there is no such backend.
     fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
         let _ = (backend, stat);
+        None
+    }
+
+    /// A figure of server `server` of the current backend (`None`) or of the backend called `backend`; `None`
+    /// when there is no such server.
+    fn server_stat(&self, backend: Option<&str>, server: &str, stat: ServerStat) -> Option<i64> {
+        let _ = (backend, server, stat);
         None
     }
 

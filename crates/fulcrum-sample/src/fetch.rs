@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::ControlFlow;
 use std::time::UNIX_EPOCH;
 
-use crate::context::{BackendStat, Context, IdOf, SslFetch};
+use crate::context::{BackendStat, Context, IdOf, ServerStat, SslFetch};
 use crate::hash;
 use crate::http;
 use crate::timefmt::Unit;
@@ -141,6 +141,15 @@ pub(crate) enum Fetch {
         /// The figure.
         stat: BackendStat,
     },
+    /// `srv_conn([BACKEND/]SERVER)`, `srv_is_up`, `srv_queue`, `srv_sess_rate`
+    SrvStat {
+        /// The server's backend, when named (else the current one).
+        backend: Option<Box<str>>,
+        /// The server's name.
+        server: Box<str>,
+        /// The figure.
+        stat: ServerStat,
+    },
     /// `capture.req.method`: the request's method, in requests and responses alike.
     CaptureMethod,
     /// `capture.req.uri`: the request's target from its first slash, in requests and responses.
@@ -267,15 +276,24 @@ impl Fetch {
             | Fetch::CookVal { .. }
             | Fetch::Id(_)
             | Fetch::BeStat { .. }
+            | Fetch::SrvStat {
+                stat: ServerStat::Conns | ServerStat::Queue | ServerStat::SessRate,
+                ..
+            }
             | Fetch::Base32 { with_src: false }
             | Fetch::Date { .. }
             | Fetch::DateUs
             | Fetch::Rand(_)
             | Fetch::ReqLen
             | Fetch::ResLen => Type::Int,
-            Fetch::Bool(_) | Fetch::HttpFirstReq | Fetch::HttpAuth(_) | Fetch::FcRcvdProxy => {
-                Type::Bool
-            }
+            Fetch::Bool(_)
+            | Fetch::HttpFirstReq
+            | Fetch::HttpAuth(_)
+            | Fetch::FcRcvdProxy
+            | Fetch::SrvStat {
+                stat: ServerStat::IsUp,
+                ..
+            } => Type::Bool,
             Fetch::HttpAuthType
             | Fetch::HttpAuthUser
             | Fetch::HttpAuthPass
@@ -422,6 +440,17 @@ impl Fetch {
             }
             Fetch::BeStat { backend, stat } => {
                 Value::Int(ctx.backend_stat(backend.as_deref(), *stat)?)
+            }
+            Fetch::SrvStat {
+                backend,
+                server,
+                stat,
+            } => {
+                let v = ctx.server_stat(backend.as_deref(), server, *stat)?;
+                match stat {
+                    ServerStat::IsUp => Value::Bool(v != 0),
+                    _ => Value::Int(v),
+                }
             }
             Fetch::Base32 { with_src } => {
                 let b = base(ctx, false)?;

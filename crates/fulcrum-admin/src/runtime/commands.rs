@@ -198,6 +198,7 @@ fn refusal(e: &CtlError, bare: bool) -> String {
         }
         CtlError::AlreadyExists => "Already exists a server with the same name in backend.",
         CtlError::NotInMaint => "Only servers in maintenance mode can be deleted.",
+        CtlError::Referenced => "This server cannot be removed at runtime due to other configuration elements pointing to it.",
         CtlError::HasConnections => {
             "Server still has connections attached to it, cannot remove it."
         }

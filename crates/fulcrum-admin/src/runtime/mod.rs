@@ -143,6 +143,8 @@ pub enum CtlError {
     AlreadyExists,
     /// `del server` on a server that is not in maintenance.
     NotInMaint,
+    /// `del server`: the configuration names the server elsewhere (`use-server`, a `srv_*` fetch).
+    Referenced,
     /// `del server` on a server that still has connections (or queued requests).
     HasConnections,
     /// Anything else, already worded.

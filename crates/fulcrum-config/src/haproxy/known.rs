@@ -253,7 +253,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("stick", 0),
     ("tcp-ut", 1),
     ("tfo", 0),
-    ("track", 1),
     ("ws", 1),
 ];
 

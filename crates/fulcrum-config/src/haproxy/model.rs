@@ -853,6 +853,9 @@ pub struct Server {
     /// `on-marked-up shutdown-backup-sessions`: an active server coming UP closes the sessions of the
     /// backend's backup servers.
     pub shutdown_backups_on_up: bool,
+    /// `track [BACKEND/]SERVER`: `(backend, server)` whose health state this server takes instead of running
+    /// checks of its own (the backend is the server's own when not written).
+    pub track: Option<(String, String)>,
     /// `cookie VALUE`: the value of the backend's persistence cookie that names this server.
     pub cookie: Option<String>,
     /// `resolvers`, `init-addr`, `resolve-*` and `server-template`: how the address follows names at run time.
@@ -1059,6 +1062,9 @@ pub struct Proxy {
     pub hash_options: HashOptions,
     /// `server` lines (backends and listens only).
     pub servers: Vec<Server>,
+    /// The names of its servers other parts of the configuration point to (`use-server` rules, `srv_conn`,
+    /// `srv_is_up`, `srv_queue`, `srv_sess_rate` fetches): the runtime API's `del server` refuses them.
+    pub referenced_servers: Vec<String>,
     /// `option tcp-check` and its rules (then `httpchk` and `protocol_check` are `None`).
     pub tcp_check: Option<Vec<TcpCheckRule>>,
     /// `option httpchk`; `None` means TCP connect checks.

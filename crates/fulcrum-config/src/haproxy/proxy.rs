@@ -431,6 +431,9 @@ pub struct Body {
     /// backend, `-response` in a frontend): where, and the option's name, for HAProxy's warning once the proxy's
     /// name is known.
     pub ignored_options: Vec<(Location, &'static str)>,
+    /// The servers its lines name in `srv_*` fetches: `(backend, server, where)`, the backend `None` for the
+    /// section's own.
+    pub server_refs: Vec<(Option<String>, String, Location)>,
 }
 
 /// An `http-check send` rule, or the one `option httpchk ARGS` implies; what is unset takes HAProxy's default
@@ -567,6 +570,7 @@ pub fn apply(
     if !allowed_in(mask, kind, loc, kw, sink) {
         return;
     }
+    server_refs(line, &mut body.server_refs);
     let args = &line.words[first + 1..];
     let arg = args.first().map(String::as_str);
     match kw {
@@ -891,6 +895,41 @@ pub fn apply(
 }
 
 /// `capture request header NAME len N`, `capture response header NAME len N`, `capture cookie NAME len N`.
+/// The fetches whose argument names a server (`[BACKEND/]SERVER`).
+const SERVER_FETCHES: &[&str] = &["srv_conn(", "srv_is_up(", "srv_queue(", "srv_sess_rate("];
+
+/// Notes the servers `line` names in server fetches, wherever they are written (an ACL, a condition, a log
+/// format, a variable): `del server` must refuse them, and they must exist.
+fn server_refs(line: &Line, out: &mut Vec<(Option<String>, String, Location)>) {
+    for w in &line.words {
+        for f in SERVER_FETCHES {
+            let mut from = 0;
+            while let Some(at) = w[from..].find(f).map(|p| p + from) {
+                from = at + f.len();
+                // a fetch name, not the end of a longer one
+                if w[..at]
+                    .bytes()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.')
+                {
+                    continue;
+                }
+                let Some(len) = w[from..].find(')') else {
+                    continue;
+                };
+                let arg = w[from..from + len].trim();
+                let (backend, server) = match arg.split_once('/') {
+                    Some((b, s)) => (Some(b.to_string()), s.to_string()),
+                    None => (None, arg.to_string()),
+                };
+                if !server.is_empty() {
+                    out.push((backend, server, line.location.clone()));
+                }
+            }
+        }
+    }
+}
+
 fn capture(line: &Line, body: &mut Body, sink: &mut Sink) {
     let loc = &line.location;
     let words: Vec<&str> = line.words.iter().map(String::as_str).collect();

@@ -85,6 +85,8 @@ pub struct ServerOpts {
     pub shutdown_on_down: Option<bool>,
     /// `on-marked-up shutdown-backup-sessions`
     pub shutdown_backups_on_up: Option<bool>,
+    /// `track [BACKEND/]SERVER`, as written
+    pub track: Option<String>,
 }
 
 impl ServerOpts {
@@ -130,6 +132,7 @@ impl ServerOpts {
             on_error: over.on_error.or(self.on_error),
             shutdown_on_down: over.shutdown_on_down.or(self.shutdown_on_down),
             shutdown_backups_on_up: over.shutdown_backups_on_up.or(self.shutdown_backups_on_up),
+            track: over.track.clone().or_else(|| self.track.clone()),
         }
     }
 }
@@ -198,6 +201,20 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 o.send_proxy_v2 = Some(false);
                 true
             }
+            "track" => match val {
+                Some(v) if !v.is_empty() && !v.starts_with('/') && !v.ends_with('/') => {
+                    o.track = Some(v.to_string());
+                    true
+                }
+                _ => {
+                    sink.error(
+                        loc,
+                        &okey,
+                        "expects [BACKEND/]SERVER: the server whose health this one follows",
+                    );
+                    false
+                }
+            },
             "observe" => match val {
                 Some("none") => {
                     o.observe = Some(None);

@@ -133,6 +133,39 @@ pub fn proxies(
         }
     }
 
+    // The servers named by `srv_*` fetches must exist; their backends keep a note for `del server`.
+    let mut referenced: HashMap<String, Vec<String>> = HashMap::new();
+    for d in &drafts {
+        for (backend, server, loc) in &d.body.server_refs {
+            let be_name = backend.as_deref().unwrap_or(&d.name);
+            let Some(be) = seen_be.get(be_name) else {
+                let why = if backend.is_some() {
+                    format!("no backend named '{be_name}'")
+                } else {
+                    format!(
+                        "{} '{}' has no servers: write BACKEND/SERVER",
+                        kind_name(d.kind),
+                        d.name
+                    )
+                };
+                sink.error(loc, "server fetch", format!("'{server}': {why}"));
+                continue;
+            };
+            if !be.body.servers.iter().any(|s| s.name == *server) {
+                sink.error(
+                    loc,
+                    "server fetch",
+                    format!("unable to find server '{server}' in backend '{be_name}'"),
+                );
+                continue;
+            }
+            referenced
+                .entry(be_name.to_string())
+                .or_default()
+                .push(server.clone());
+        }
+    }
+
     // A defaults section's ACL names resolve among its own `acl` lines only, once for every proxy using it.
     let defaults: Vec<Rules> = defaults
         .into_iter()
@@ -147,7 +180,7 @@ pub fn proxies(
             )
         })
         .collect();
-    drafts
+    let mut proxies = drafts
         .into_iter()
         .map(|d| {
             let inherited = d
@@ -155,9 +188,83 @@ pub fn proxies(
                 .rules_from
                 .as_ref()
                 .and_then(|r| defaults.get(r.index));
-            build(d, inherited, resolver, http_errors, global_ssl, sink)
+            let mut p = build(d, inherited, resolver, http_errors, global_ssl, sink);
+            if p.kind.has_backend() {
+                if let Some(names) = referenced.get(&p.name) {
+                    p.referenced_servers.extend(names.iter().cloned());
+                }
+            }
+            p
         })
-        .collect()
+        .collect::<Vec<_>>();
+    check_tracks(&mut proxies, sink);
+    proxies
+}
+
+/// `track`: the tracked server exists, the chain ends at a server with checks or an agent, and a tracking server
+/// runs no checks of its own; tracked servers are noted as referenced (`del server` refuses them).
+fn check_tracks(proxies: &mut [Proxy], sink: &mut Sink) {
+    let find = |proxies: &[Proxy], be: &str, srv: &str| -> Option<(usize, usize)> {
+        let p = proxies
+            .iter()
+            .position(|p| p.kind.has_backend() && p.name == be)?;
+        let s = proxies[p].servers.iter().position(|s| s.name == srv)?;
+        Some((p, s))
+    };
+    let mut marks = Vec::new();
+    for p in proxies.iter() {
+        for s in &p.servers {
+            let Some((tb, ts)) = &s.track else { continue };
+            let here = format!("'server {}/{}'", p.name, s.name);
+            if s.check {
+                sink.error(
+                    &s.location,
+                    "server track",
+                    format!("{here}: 'check' and 'track' exclude each other (a tracking server takes the tracked one's state)"),
+                );
+                continue;
+            }
+            let Some(mut at) = find(proxies, tb, ts) else {
+                sink.error(
+                    &s.location,
+                    "server track",
+                    format!("{here}: no server '{ts}' in backend '{tb}' to track"),
+                );
+                continue;
+            };
+            marks.push(at);
+            // Follow the chain to the server that runs the checks (a loop, or one without checks, is refused).
+            let mut hops = 0;
+            loop {
+                let t = &proxies[at.0].servers[at.1];
+                if t.check || t.agent.is_some() {
+                    break;
+                }
+                let next = t.track.as_ref().and_then(|(b, n)| find(proxies, b, n));
+                match next {
+                    Some(n) if hops < proxies.iter().map(|p| p.servers.len()).sum::<usize>() => {
+                        at = n;
+                        hops += 1;
+                    }
+                    _ => {
+                        sink.error(
+                            &s.location,
+                            "server track",
+                            format!(
+                                "{here}: '{}/{}' cannot be tracked: it has no check nor agent enabled",
+                                proxies[at.0].name, t.name
+                            ),
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    for (p, s) in marks {
+        let name = proxies[p].servers[s].name.clone();
+        proxies[p].referenced_servers.push(name);
+    }
 }
 
 /// The rules of a proxy that uses a defaults section defining rules: the defaults' rules of each list first, then
@@ -480,6 +587,10 @@ fn build(
             },
             shutdown_on_down: o.shutdown_on_down.unwrap_or(false),
             shutdown_backups_on_up: o.shutdown_backups_on_up.unwrap_or(false),
+            track: o.track.as_deref().map(|t| match t.split_once('/') {
+                Some((b, s)) => (b.to_string(), s.to_string()),
+                None => (name.clone(), t.to_string()),
+            }),
             cookie: o.cookie.clone(),
             resolve,
             location: sd.location,
@@ -538,6 +649,11 @@ fn build(
         balance: s.balance,
         hash_type: s.hash_type,
         hash_options: s.hash_options,
+        referenced_servers: rules
+            .use_servers
+            .iter()
+            .map(|r| r.action.name.clone())
+            .collect(),
         servers,
         httpchk: s
             .httpchk

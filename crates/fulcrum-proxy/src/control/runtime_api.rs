@@ -659,6 +659,7 @@ impl Control for RuntimeApi {
             observe: Default::default(),
             shutdown_on_down: false,
             shutdown_backups_on_up: false,
+            track: None,
             cookie: None,
             disabled: false,
             resolve: None,
@@ -681,6 +682,9 @@ impl Control for RuntimeApi {
     fn del_server(&self, backend: &str, server: &str) -> Result<(), CtlError> {
         let _g = self.lock();
         let (be, s) = self.find(backend, server)?;
+        if s.referenced {
+            return Err(CtlError::Referenced);
+        }
         if s.admin() & ServerRt::ADMIN_FMAINT == 0 {
             return Err(CtlError::NotInMaint);
         }

@@ -434,6 +434,40 @@ fn apply_transition(
         announce(be, server, transition, outcome);
         observe::on_marked(be, server, up);
     }
+    follow_tracked(server, up, 0);
+}
+
+/// `track`: the servers tracking `server` take its new state, and those tracking them in turn.
+fn follow_tracked(server: &ServerRt, up: bool, depth: usize) {
+    // The configuration refuses loops; the bound only guards against a deep chain.
+    if depth > 64 {
+        return;
+    }
+    for (tbe, t) in server.trackers() {
+        let was_up = t.is_checked_up();
+        t.set_up(up);
+        tbe.rebuild_farm();
+        if t.is_checked_up() != was_up {
+            let (active, backups) = tbe.servers_up();
+            tbe.stats.state.set(active + backups > 0);
+            let line = format!(
+                "Server {} is {} via {}. {active} active and {backups} backup servers left. {} sessions active, 0 requeued, 0 remaining in queue.",
+                t.full_name,
+                if up { "UP" } else { "DOWN" },
+                server.full_name,
+                t.cur.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            warn!("{line}");
+            let level = if up {
+                crate::model::log::syslog::NOTICE
+            } else {
+                crate::model::log::syslog::ALERT
+            };
+            tbe.log_event(level, &line);
+            observe::on_marked(&tbe, &t, up);
+        }
+        follow_tracked(&t, up, depth + 1);
+    }
 }
 
 /// Logs a server's change of state in HAProxy's words, on fulcrum's log and to the backend's `log` targets, and

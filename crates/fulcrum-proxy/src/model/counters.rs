@@ -75,6 +75,8 @@ pub struct Counters {
     pub reuse: AtomicU64,
     /// Most requests waiting at once in a server's own queue.
     pub qmax: AtomicU32,
+    /// Sessions over the last second (servers: `srv_sess_rate`).
+    pub sess_rate: SecondRate,
     /// Latency histograms (backends and servers).
     pub timings: Timings,
     /// Health state tracking (servers and backends).
@@ -100,6 +102,55 @@ impl Counters {
     #[inline]
     pub fn seen(&self, now_current: u32) {
         self.smax.fetch_max(now_current, Relaxed);
+    }
+}
+
+/// Events per second, as HAProxy's rate figures read: the events of the current second plus those of the previous
+/// second weighted by the part of it still inside the last 1000 ms. One atomic add per event, except for the first
+/// of a second, which starts the count over.
+#[derive(Default)]
+pub struct SecondRate {
+    /// The second (of [`now_ms`]) in the high 32 bits, its count in the low 32.
+    cur: AtomicU64,
+    /// The count of the second before `cur`'s.
+    prev: AtomicU32,
+}
+
+impl SecondRate {
+    /// Counts one event at `now_ms`.
+    pub fn hit(&self, now_ms: u64) {
+        let second = now_ms / 1000;
+        let v = self.cur.load(Relaxed);
+        if v >> 32 == second {
+            self.cur.fetch_add(1, Relaxed);
+            return;
+        }
+        // The first event of a new second: the one that swaps the word in also moves the finished count.
+        let prev = if (v >> 32) + 1 == second { v as u32 } else { 0 };
+        match self
+            .cur
+            .compare_exchange(v, (second << 32) | 1, Relaxed, Relaxed)
+        {
+            Ok(_) => self.prev.store(prev, Relaxed),
+            Err(_) => {
+                self.cur.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// The rate at `now_ms`.
+    pub fn read(&self, now_ms: u64) -> u64 {
+        let (second, into) = (now_ms / 1000, now_ms % 1000);
+        let v = self.cur.load(Relaxed);
+        let (at, count) = (v >> 32, u64::from(v as u32));
+        let (cur, prev) = if at == second {
+            (count, u64::from(self.prev.load(Relaxed)))
+        } else if at + 1 == second {
+            (0, count)
+        } else {
+            (0, 0)
+        };
+        cur + prev * (1000 - into) / 1000
     }
 }
 
@@ -200,5 +251,28 @@ impl CheckStats {
     pub fn last(&self) -> Option<fulcrum_health::CheckStatus> {
         let i = self.status.load(Relaxed);
         (i > 0).then(|| CHECK_STATUSES[usize::from(i - 1)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_rate_weights_the_previous_second() {
+        let r = SecondRate::default();
+        for _ in 0..10 {
+            r.hit(5_100);
+        }
+        assert_eq!(r.read(5_900), 10);
+        r.hit(6_000);
+        // 1 this second, plus the 10 of the previous one weighted by the 750 ms of it still in the window
+        assert_eq!(r.read(6_250), 1 + 10 * 750 / 1000);
+        // in the next second only the last second's 1 counts, in part
+        assert_eq!(r.read(7_400), 0);
+        assert_eq!(r.read(9_000), 0);
+        // a gap of more than a second forgets the old count
+        r.hit(20_000);
+        assert_eq!(r.read(20_000), 1);
     }
 }

@@ -60,7 +60,17 @@ pub struct ServerRt {
     pub observer: crate::model::observed::Observer,
     /// `show stat` counters.
     pub stats: crate::model::counters::Counters,
+    /// Named elsewhere in the configuration (`use-server`, `srv_*` fetches, `track`): `del server` refuses it.
+    pub referenced: bool,
+    /// The servers whose `track` names this one, with their backends: they take its state.
+    trackers: std::sync::Mutex<Vec<Tracker>>,
 }
+
+/// A server following another's state (`track`), and its backend (whose farm changes with it).
+pub type Tracker = (
+    std::sync::Weak<crate::model::snapshot::BackendRt>,
+    std::sync::Weak<ServerRt>,
+);
 
 impl ServerRt {
     /// Admin flag: forced maintenance (`set server ... state maint`, `disable server`, `disabled`).
@@ -162,6 +172,8 @@ impl ServerRt {
             slot_free: tokio::sync::Notify::new(),
             observer: Default::default(),
             stats: crate::model::counters::Counters::default(),
+            referenced: false,
+            trackers: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -193,6 +205,8 @@ impl ServerRt {
             slot_free: tokio::sync::Notify::new(),
             observer: Default::default(),
             stats: crate::model::counters::Counters::default(),
+            referenced: false,
+            trackers: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -317,6 +331,28 @@ impl ServerRt {
 
     fn touch(&self) {
         self.last_change.store(unix_now(), Ordering::Relaxed);
+    }
+
+    /// Notes that `server` of `backend` tracks this one.
+    pub fn add_tracker(
+        &self,
+        backend: &Arc<crate::model::snapshot::BackendRt>,
+        server: &Arc<ServerRt>,
+    ) {
+        self.trackers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((Arc::downgrade(backend), Arc::downgrade(server)));
+    }
+
+    /// The servers tracking this one (those still alive), with their backends.
+    pub fn trackers(&self) -> Vec<(Arc<crate::model::snapshot::BackendRt>, Arc<ServerRt>)> {
+        self.trackers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(b, s)| Some((b.upgrade()?, s.upgrade()?)))
+            .collect()
     }
 
     /// Changes the state the health checks see; the caller rebuilds the backend's farm.

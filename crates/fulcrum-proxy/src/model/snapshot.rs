@@ -207,6 +207,19 @@ impl crate::model::rules::vars::StreamBackend for BackendRt {
     fn id(&self) -> i64 {
         self.iid as i64
     }
+    fn server_stat(&self, server: &str, stat: fulcrum_sample::ServerStat) -> Option<i64> {
+        use fulcrum_sample::ServerStat as S;
+        let s = self
+            .servers
+            .iter()
+            .find(|s| s.config.name == server && !s.is_deleted())?;
+        Some(match stat {
+            S::Conns => i64::from(s.cur.load(Ordering::Relaxed)),
+            S::IsUp => i64::from(s.is_up()),
+            S::Queue => i64::from(s.queued.load(Ordering::Relaxed)),
+            S::SessRate => s.stats.sess_rate.read(crate::model::counters::now_ms()) as i64,
+        })
+    }
     fn stat(&self, stat: fulcrum_sample::BackendStat) -> i64 {
         match stat {
             fulcrum_sample::BackendStat::UsableServers => {
@@ -327,7 +340,9 @@ impl Snapshot {
             let mut list = Vec::new();
             for (index, s) in p.servers.iter().enumerate() {
                 let tls = crate::model::tls_config::server(config, p, s)?;
-                let srv = Arc::new(ServerRt::configured(servers.len(), index, &p.name, s, tls));
+                let mut srv = ServerRt::configured(servers.len(), index, &p.name, s, tls);
+                srv.referenced = p.referenced_servers.contains(&s.name);
+                let srv = Arc::new(srv);
                 srv.stats.state.set(true);
                 servers.push(srv.clone());
                 list.push(srv);
@@ -376,6 +391,21 @@ impl Snapshot {
             let (active, backup) = be.servers_up();
             be.stats.state.set(active + backup > 0);
             backends.push(Arc::new(be));
+        }
+        // `track`: each tracked server learns who follows its state (checked when the configuration loaded).
+        for be in &backends {
+            for s in be.servers.iter() {
+                let Some((tb, ts)) = &s.config.track else {
+                    continue;
+                };
+                let target = backends
+                    .iter()
+                    .find(|b| b.name == *tb)
+                    .and_then(|b| b.servers.iter().find(|t| t.config.name == *ts));
+                if let Some(t) = target {
+                    t.add_tracker(be, s);
+                }
+            }
         }
         let index = |name: &str| backends.iter().position(|b| b.name == name);
         let find = |name: &str| index(name).map(|i| backends[i].clone());

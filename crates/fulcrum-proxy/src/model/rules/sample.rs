@@ -533,6 +533,26 @@ impl Context for Ctx<'_, '_> {
             Some(name) => self.stream.backends.find(name).map(|b| b.stat(stat)),
         }
     }
+    fn server_stat(
+        &self,
+        backend: Option<&str>,
+        server: &str,
+        stat: fulcrum_sample::ServerStat,
+    ) -> Option<i64> {
+        match backend {
+            Some(name) => self.stream.backends.find(name)?.server_stat(server, stat),
+            // Written without a backend: the one the rule belongs to, which is the stream's backend once chosen
+            // (a `listen` section's rules run before that, under the same name).
+            None => match self.stream.backend.as_ref() {
+                Some(b) => b.server_stat(server, stat),
+                None => self
+                    .stream
+                    .backends
+                    .find(self.stream.frontend)?
+                    .server_stat(server, stat),
+            },
+        }
+    }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
         fulcrum_tls::sample(self.stream.tls, f)
     }

@@ -39,6 +39,11 @@ pub trait StreamBackend {
         let _ = stat;
         0
     }
+    /// A figure of its server called `server` (`srv_conn`, `srv_is_up`, ...); `None` without such a server.
+    fn server_stat(&self, server: &str, stat: fulcrum_sample::ServerStat) -> Option<i64> {
+        let _ = (server, stat);
+        None
+    }
 }
 
 /// The value of a `proc.` variable.
