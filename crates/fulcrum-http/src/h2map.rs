@@ -160,6 +160,51 @@ pub fn origin_form(uri: &Uri) -> Uri {
     }
 }
 
+/// Makes the head of a request the proxy forwards fit for an HTTP/2 stream to a server: the URI takes its
+/// absolute form (`:scheme` is `https` when `tls`, the scheme of an absolute URI otherwise; `:authority` from the
+/// URI, else from `Host`, which is then removed as RFC 9113 section 8.3.1 advises), the connection-specific header
+/// fields go (and those `Connection` names), a `TE` is kept only as `TE: trailers`, and the version becomes
+/// HTTP/2. A request without any authority keeps its origin form (the codec then sends no `:authority`).
+pub fn request_to_h2(parts: &mut http::request::Parts, tls: bool) {
+    let trailers = crate::headers::all_tokens(&parts.headers, header::TE)
+        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
+    strip_connection_specific(&mut parts.headers);
+    if trailers {
+        parts
+            .headers
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    parts.version = Version::HTTP_2;
+    if parts.method == http::Method::CONNECT {
+        return;
+    }
+    let authority = match parts.uri.authority() {
+        Some(a) => Some(a.clone()),
+        None => parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| Authority::try_from(h.as_bytes()).ok()),
+    };
+    let Some(authority) = authority else {
+        return;
+    };
+    let scheme = if tls { Scheme::HTTPS } else { Scheme::HTTP };
+    let pq = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    if let Ok(uri) = Uri::builder()
+        .scheme(scheme)
+        .authority(authority)
+        .path_and_query(pq)
+        .build()
+    {
+        parts.uri = uri;
+        parts.headers.remove(header::HOST);
+    }
+}
+
 /// Makes a response head fit for an HTTP/2 stream: the connection-specific header fields (and those that
 /// `Connection` names) are removed, and the version set to HTTP/2.
 pub fn response_for_h2(parts: &mut http::response::Parts) {
@@ -313,5 +358,38 @@ mod tests {
         let names: Vec<_> = r.headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-end"]);
         assert_eq!(r.version, Version::HTTP_2);
+    }
+
+    #[test]
+    fn a_request_for_an_h2_server_gets_an_authority_and_loses_connection_headers() {
+        let mut p = parts(
+            "/a?b",
+            &[
+                ("host", "h.test:81"),
+                ("connection", "keep-alive, x-hop"),
+                ("x-hop", "1"),
+                ("te", "trailers, deflate"),
+                ("transfer-encoding", "chunked"),
+                ("cookie", "a=1"),
+            ],
+        );
+        request_to_h2(&mut p, false);
+        assert_eq!(p.version, Version::HTTP_2);
+        assert_eq!(p.uri, "http://h.test:81/a?b");
+        assert!(p.headers.get("host").is_none());
+        assert!(p.headers.get("connection").is_none());
+        assert!(p.headers.get("x-hop").is_none());
+        assert!(p.headers.get("transfer-encoding").is_none());
+        assert_eq!(p.headers["te"], "trailers");
+        assert_eq!(p.headers["cookie"], "a=1");
+        // An absolute URI keeps its authority; TLS gives the https scheme.
+        let mut p = parts("http://x.test/p", &[("host", "other"), ("te", "gzip")]);
+        request_to_h2(&mut p, true);
+        assert_eq!(p.uri, "https://x.test/p");
+        assert!(p.headers.get("te").is_none());
+        // Without any authority the origin form stays.
+        let mut p = parts("/p", &[]);
+        request_to_h2(&mut p, false);
+        assert_eq!(p.uri, "/p");
     }
 }
