@@ -164,7 +164,8 @@ pub fn origin_form(uri: &Uri) -> Uri {
 /// absolute form (`:scheme` is `https` when `tls`, the scheme of an absolute URI otherwise; `:authority` from the
 /// URI, else from `Host`, which is then removed as RFC 9113 section 8.3.1 advises), the connection-specific header
 /// fields go (and those `Connection` names), a `TE` is kept only as `TE: trailers`, and the version becomes
-/// HTTP/2. A request without any authority keeps its origin form (the codec then sends no `:authority`).
+/// HTTP/2. A request without any authority keeps its origin form and is marked HTTP/1.1, which the `h2` codec
+/// sends with `:scheme http` and no `:authority`.
 pub fn request_to_h2(parts: &mut http::request::Parts, tls: bool) {
     let trailers = crate::headers::all_tokens(&parts.headers, header::TE)
         .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
@@ -186,6 +187,9 @@ pub fn request_to_h2(parts: &mut http::request::Parts, tls: bool) {
             .and_then(|h| Authority::try_from(h.as_bytes()).ok()),
     };
     let Some(authority) = authority else {
+        // No authority: the `h2` codec sends such a request (`:scheme http`, no `:authority`) only when it is
+        // marked as one forwarded from HTTP/1.
+        parts.version = Version::HTTP_11;
         return;
     };
     let scheme = if tls { Scheme::HTTPS } else { Scheme::HTTP };
@@ -391,5 +395,6 @@ mod tests {
         let mut p = parts("/p", &[]);
         request_to_h2(&mut p, false);
         assert_eq!(p.uri, "/p");
+        assert_eq!(p.version, Version::HTTP_11);
     }
 }
