@@ -25,6 +25,42 @@ struct H2Origin {
 }
 
 fn h2_origin(max_streams: u32) -> H2Origin {
+    h2_origin_on(max_streams, None)
+}
+
+/// An HTTP/2 origin behind TLS, offering `h2` by ALPN.
+fn h2_tls_origin() -> H2Origin {
+    use fulcrum_config::haproxy::ssl::{BindSsl, GlobalSsl};
+    let k = pki();
+    let bind = BindSsl {
+        enabled: true,
+        crts: vec![std::path::PathBuf::from(k.path("srv.pem"))],
+        alpn: vec!["h2".into()],
+        ..BindSsl::default()
+    };
+    let store = fulcrum_tls::store::CertStore::new(Arc::new(
+        fulcrum_tls::rustls::crypto::aws_lc_rs::default_provider(),
+    ));
+    let config = fulcrum_tls::server::bind_config(&bind, &GlobalSsl::default(), &store)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .tls
+        .default;
+    h2_origin_on(100, Some(tokio_rustls::TlsAcceptor::from(config)))
+}
+
+fn pki() -> &'static common::pki::Pki {
+    static PKI: std::sync::OnceLock<common::pki::Pki> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("fulcrum-h2-srv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        common::pki::ca(&dir);
+        common::pki::leaf(&dir, "srv", "srv.test", &["srv.test"], false, false);
+        common::pki::Pki { dir }
+    })
+}
+
+fn h2_origin_on(max_streams: u32, tls: Option<tokio_rustls::TlsAcceptor>) -> H2Origin {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -42,20 +78,35 @@ fn h2_origin(max_streams: u32) -> H2Origin {
                     return;
                 };
                 let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let mut b = h2::server::Builder::new();
-                    b.max_concurrent_streams(max_streams);
-                    let Ok(mut conn) = b.handshake::<_, Bytes>(sock).await else {
-                        return;
-                    };
-                    while let Some(Ok((req, respond))) = conn.accept().await {
-                        tokio::spawn(answer(n, req, respond));
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(s) = acceptor.accept(sock).await {
+                                serve_h2(s, n, max_streams).await;
+                            }
+                        }
+                        None => serve_h2(sock, n, max_streams).await,
                     }
                 });
             }
         });
     });
     H2Origin { addr, conns }
+}
+
+async fn serve_h2<T>(io: T, n: usize, max_streams: u32)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut b = h2::server::Builder::new();
+    b.max_concurrent_streams(max_streams);
+    let Ok(mut conn) = b.handshake::<_, Bytes>(io).await else {
+        return;
+    };
+    while let Some(Ok((req, respond))) = conn.accept().await {
+        tokio::spawn(answer(n, req, respond));
+    }
 }
 
 async fn answer(
@@ -289,4 +340,25 @@ fn proto_is_checked_where_it_is_written() {
         err.contains("MUX protocol 'h2' is not usable for server 's'"),
         "{err}"
     );
+}
+
+#[test]
+fn ssl_server_that_picks_h2_by_alpn_gets_http2() {
+    let o = h2_tls_origin();
+    let ca = pki().path("ca.pem");
+    let p = proxy_to(
+        &o,
+        &format!("ssl ca-file {ca} verifyhost srv.test alpn h2,http/1.1"),
+        "    http-response set-header x-alpn %[ssl_bc_alpn]\n",
+    );
+    for _ in 0..2 {
+        let r = get(p.addr, "/tls");
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        assert!(text.starts_with("h2 origin conn=1 path=/tls"), "{text}");
+        // Over TLS the stream's scheme is https: the authority came from Host.
+        assert!(text.contains("authority=test "), "{text}");
+        assert_eq!(r.header("x-alpn"), Some("h2"));
+    }
+    assert_eq!(o.conns.load(Ordering::SeqCst), 1);
 }
