@@ -309,7 +309,14 @@ fn server_proto_h2_and_h1() {
         .iter()
         .map(|s| s.proto)
         .collect();
-    assert_eq!(protos, [Some(BindProto::H2), Some(BindProto::H1), Some(BindProto::H2)]);
+    assert_eq!(
+        protos,
+        [
+            Some(BindProto::H2),
+            Some(BindProto::H1),
+            Some(BindProto::H2)
+        ]
+    );
     assert_eq!(c.backend("c").unwrap().servers[0].proto, None);
     err1_both(
         &format!("{DEFAULTS}backend b\n server s 127.0.0.1:80 proto h3\n"),

@@ -272,7 +272,10 @@ fn streams_are_multiplexed_up_to_the_servers_limit() {
         .map(|_| std::thread::spawn(move || get(addr, "/slow").text()))
         .collect();
     let answers: Vec<String> = slow.into_iter().map(|t| t.join().unwrap()).collect();
-    assert!(answers.iter().all(|a| a.starts_with("h2 origin conn=")), "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.starts_with("h2 origin conn=")),
+        "{answers:?}"
+    );
     assert_eq!(o.conns.load(Ordering::SeqCst), 2, "{answers:?}");
     // Many streams allowed: concurrent requests share one connection.
     let o = h2_origin(100);

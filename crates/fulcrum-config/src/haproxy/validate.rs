@@ -422,7 +422,11 @@ fn build(
                 "server proto",
                 format!(
                     "backend '{name}' : MUX protocol '{}' is not usable for server '{}'",
-                    if o.proto == Some(super::model::BindProto::H2) { "h2" } else { "h1" },
+                    if o.proto == Some(super::model::BindProto::H2) {
+                        "h2"
+                    } else {
+                        "h1"
+                    },
                     sd.name
                 ),
             );

@@ -151,7 +151,11 @@ pub async fn handshake(
         max: Cell::new(usize::MAX),
         closed: Cell::new(false),
     });
-    tokio::task::spawn_local(drive(connection, state.clone(), idle.unwrap_or(IDLE_DEFAULT)));
+    tokio::task::spawn_local(drive(
+        connection,
+        state.clone(),
+        idle.unwrap_or(IDLE_DEFAULT),
+    ));
     let link = Link {
         send,
         state,
@@ -280,7 +284,10 @@ impl Link {
         .await?;
         let (rparts, recv) = head.into_parts();
         let framing = if head_request
-            || matches!(rparts.status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
+            || matches!(
+                rparts.status,
+                StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
+            )
             || rparts.status.is_informational()
         {
             Framing::Empty
@@ -359,7 +366,7 @@ impl Upload {
                 return Poll::Ready(Ok(()));
             }
             // A server that reset the stream takes no more.
-            if let Poll::Ready(_) = self.send.poll_reset(cx) {
+            if self.send.poll_reset(cx).is_ready() {
                 return Poll::Ready(Err(UploadError::Server));
             }
             match ready!(Pin::new(&mut self.body).poll_frame(cx)) {

@@ -18,12 +18,12 @@ use fulcrum_config::haproxy::{HttpConnMode, HttpReuse, ProxyKind};
 use super::body::ProxyBody;
 use super::buffered::{self, Waited};
 use super::errors::{self, ProxyError};
+use super::h2_upstream::{self, Upstream};
 use super::headers;
 use super::pool::SessionConn;
 use super::reqbody::{Replay, ReqBody};
 use super::server_conn::{ConnectError, SendError, ServerConn, TlsTarget};
 use super::tunnel::Tunnel;
-use super::h2_upstream::{self, Upstream};
 use super::upstream_body::{Reuse, UpstreamBody};
 use crate::data::client_io::ClientIo;
 use crate::data::http_log::{Phase, TxnSlot};
@@ -998,45 +998,45 @@ async fn forward(
         let conn = match link {
             Some(l) => Upstream::H2(l, None),
             None => match pooled {
-            Some(s) => {
-                Counters::inc(&server.stats.reuse);
-                totals::connect_time(be, &server, std::time::Duration::ZERO);
-                s
-            }
-            None => match ServerConn::connect(
-                server.addr(),
-                be.timeouts.connect,
-                server
-                    .tls
-                    .as_ref()
-                    .filter(|_| server.config.tls.as_ref().is_some_and(|t| t.traffic))
-                    .map(|config| TlsTarget { config, sni }),
-                &proxy_line(&server.config, client, unique_id),
-            )
-            .await
-            {
-                Ok(s) => {
-                    if be.config.srvtcpka {
-                        s.set_keepalive();
-                    }
-                    Counters::inc(&server.stats.connect);
-                    totals::connect_time(be, &server, attempt.elapsed());
-                    observe::report(&server, observe::Event::L4Ok);
+                Some(s) => {
+                    Counters::inc(&server.stats.reuse);
+                    totals::connect_time(be, &server, std::time::Duration::ZERO);
                     s
                 }
-                Err(e) => {
-                    debug!(server = %server.full_name, error = %e, "connect failed");
-                    Counters::inc(&be.stats.err_conn);
-                    Counters::inc(&server.stats.err_conn);
-                    observe::report(&server, observe::Event::L4Error);
-                    if !retry_on.conn_failure || !retry(txn, &server) {
-                        return Err(ProxyError::ServiceUnavailable);
+                None => match ServerConn::connect(
+                    server.addr(),
+                    be.timeouts.connect,
+                    server
+                        .tls
+                        .as_ref()
+                        .filter(|_| server.config.tls.as_ref().is_some_and(|t| t.traffic))
+                        .map(|config| TlsTarget { config, sni }),
+                    &proxy_line(&server.config, client, unique_id),
+                )
+                .await
+                {
+                    Ok(s) => {
+                        if be.config.srvtcpka {
+                            s.set_keepalive();
+                        }
+                        Counters::inc(&server.stats.connect);
+                        totals::connect_time(be, &server, attempt.elapsed());
+                        observe::report(&server, observe::Event::L4Ok);
+                        s
                     }
-                    refused = !matches!(e, ConnectError::Timeout);
-                    previous = Some(server.index);
-                    continue;
-                }
-            },
+                    Err(e) => {
+                        debug!(server = %server.full_name, error = %e, "connect failed");
+                        Counters::inc(&be.stats.err_conn);
+                        Counters::inc(&server.stats.err_conn);
+                        observe::report(&server, observe::Event::L4Error);
+                        if !retry_on.conn_failure || !retry(txn, &server) {
+                            return Err(ProxyError::ServiceUnavailable);
+                        }
+                        refused = !matches!(e, ConnectError::Timeout);
+                        previous = Some(server.index);
+                        continue;
+                    }
+                },
             }
             .into(),
         };
