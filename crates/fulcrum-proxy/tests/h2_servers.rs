@@ -365,3 +365,56 @@ fn ssl_server_that_picks_h2_by_alpn_gets_http2() {
     }
     assert_eq!(o.conns.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn an_http2_clients_head_reads_the_servers_body_before_its_stream_ends() {
+    // The HTTP/1 origin answers HEAD-turned-GET with a body: it is read (not sent) before the stream ends, so the
+    // next stream finds the server connection idle and reuses it.
+    let o = origins(1);
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}\nfrontend f\n    bind 127.0.0.1:{port} proto h2\n    http-request set-method GET\n    default_backend b\n\nbackend b\n{}",
+        server_lines(&o, "")
+    );
+    let p = start_proxy(&cfg);
+    let addr = p.addr;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut client, conn) = h2::client::handshake(sock).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        for (method, path) in [
+            ("HEAD", "/bytes/100000"),
+            ("HEAD", "/bytes/20"),
+            ("GET", "/"),
+        ] {
+            let req = Request::builder()
+                .method(method)
+                .uri(format!("http://{addr}{path}"))
+                .body(())
+                .unwrap();
+            let (resp, _) = client.send_request(req, true).unwrap();
+            let resp = tokio::time::timeout(Duration::from_secs(5), resp)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let mut body = resp.into_body();
+            let mut got = Vec::new();
+            while let Some(d) = body.data().await {
+                got.extend_from_slice(&d.unwrap());
+            }
+            if method == "HEAD" {
+                assert!(got.is_empty());
+            } else {
+                assert!(got.starts_with(b"Hello from s1"));
+            }
+        }
+    });
+    assert_eq!(o[0].connections(), 1);
+}
