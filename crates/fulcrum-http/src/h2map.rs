@@ -160,13 +160,13 @@ pub fn origin_form(uri: &Uri) -> Uri {
     }
 }
 
-/// Makes the head of a request the proxy forwards fit for an HTTP/2 stream to a server: the URI takes its
-/// absolute form (`:scheme` is `https` when `tls`, the scheme of an absolute URI otherwise; `:authority` from the
-/// URI, else from `Host`, which is then removed as RFC 9113 section 8.3.1 advises), the connection-specific header
-/// fields go (and those `Connection` names), a `TE` is kept only as `TE: trailers`, and the version becomes
-/// HTTP/2. A request without any authority keeps its origin form and is marked HTTP/1.1, which the `h2` codec
-/// sends with `:scheme http` and no `:authority`.
-pub fn request_to_h2(parts: &mut http::request::Parts, tls: bool) {
+/// Makes the head of a request the proxy forwards fit for an HTTP/2 stream to a server, as HAProxy 2.6 sends it
+/// (observed) and RFC 9113 section 8.3.1 asks: a request whose target has an authority (absolute form, or any
+/// request from an HTTP/2 client) keeps its URI, which gives `:scheme` and `:authority`, and loses `Host`; one
+/// in origin form sends no `:authority` and keeps its `Host` (it is marked HTTP/1.1, which the `h2` codec sends
+/// with `:scheme http`, where HAProxy writes `https`). The connection-specific header fields go (and those
+/// `Connection` names), a `TE` is kept only as `TE: trailers`.
+pub fn request_to_h2(parts: &mut http::request::Parts) {
     let trailers = crate::headers::all_tokens(&parts.headers, header::TE)
         .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
     strip_connection_specific(&mut parts.headers);
@@ -175,37 +175,11 @@ pub fn request_to_h2(parts: &mut http::request::Parts, tls: bool) {
             .headers
             .insert(header::TE, HeaderValue::from_static("trailers"));
     }
-    parts.version = Version::HTTP_2;
-    if parts.method == http::Method::CONNECT {
-        return;
-    }
-    let authority = match parts.uri.authority() {
-        Some(a) => Some(a.clone()),
-        None => parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| Authority::try_from(h.as_bytes()).ok()),
-    };
-    let Some(authority) = authority else {
-        // No authority: the `h2` codec sends such a request (`:scheme http`, no `:authority`) only when it is
-        // marked as one forwarded from HTTP/1.
-        parts.version = Version::HTTP_11;
-        return;
-    };
-    let scheme = if tls { Scheme::HTTPS } else { Scheme::HTTP };
-    let pq = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    if let Ok(uri) = Uri::builder()
-        .scheme(scheme)
-        .authority(authority)
-        .path_and_query(pq)
-        .build()
-    {
-        parts.uri = uri;
+    if parts.method != http::Method::CONNECT && parts.uri.authority().is_some() {
+        parts.version = Version::HTTP_2;
         parts.headers.remove(header::HOST);
+    } else {
+        parts.version = Version::HTTP_11;
     }
 }
 
@@ -365,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn a_request_for_an_h2_server_gets_an_authority_and_loses_connection_headers() {
+    fn a_request_for_an_h2_server_keeps_its_authority_and_loses_connection_headers() {
         let mut p = parts(
             "/a?b",
             &[
@@ -377,24 +351,22 @@ mod tests {
                 ("cookie", "a=1"),
             ],
         );
-        request_to_h2(&mut p, false);
-        assert_eq!(p.version, Version::HTTP_2);
-        assert_eq!(p.uri, "http://h.test:81/a?b");
-        assert!(p.headers.get("host").is_none());
+        request_to_h2(&mut p);
+        // Origin form: no :authority, Host kept.
+        assert_eq!(p.version, Version::HTTP_11);
+        assert_eq!(p.uri, "/a?b");
+        assert_eq!(p.headers["host"], "h.test:81");
         assert!(p.headers.get("connection").is_none());
         assert!(p.headers.get("x-hop").is_none());
         assert!(p.headers.get("transfer-encoding").is_none());
         assert_eq!(p.headers["te"], "trailers");
         assert_eq!(p.headers["cookie"], "a=1");
-        // An absolute URI keeps its authority; TLS gives the https scheme.
-        let mut p = parts("http://x.test/p", &[("host", "other"), ("te", "gzip")]);
-        request_to_h2(&mut p, true);
-        assert_eq!(p.uri, "https://x.test/p");
+        // An absolute URI gives :scheme and :authority; Host goes.
+        let mut p = parts("http://x.test/p", &[("host", "x.test"), ("te", "gzip")]);
+        request_to_h2(&mut p);
+        assert_eq!(p.version, Version::HTTP_2);
+        assert_eq!(p.uri, "http://x.test/p");
+        assert!(p.headers.get("host").is_none());
         assert!(p.headers.get("te").is_none());
-        // Without any authority the origin form stays.
-        let mut p = parts("/p", &[]);
-        request_to_h2(&mut p, false);
-        assert_eq!(p.uri, "/p");
-        assert_eq!(p.version, Version::HTTP_11);
     }
 }

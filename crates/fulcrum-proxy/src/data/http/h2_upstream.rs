@@ -55,11 +55,21 @@ struct LinkState {
     max: Cell<usize>,
     /// The connection ended (or is ending): it takes no new stream.
     closed: Cell<bool>,
+    /// A response came on the connection, so the server's SETTINGS (its stream limit) are known: until then the
+    /// connection carries only the stream it was opened for.
+    proven: Cell<bool>,
+}
+
+/// An HTTP/2 connection to a server taken by one request, a stream counted on it.
+pub struct Link {
+    shared: Shared,
+    /// The stream counted for the request from the moment the connection was taken.
+    reserved: Option<StreamSlot>,
 }
 
 /// An HTTP/2 connection to a server, shared by the streams of one worker.
 #[derive(Clone)]
-pub struct Link {
+struct Shared {
     send: SendRequest<Bytes>,
     state: Rc<LinkState>,
     /// The server's address when the connection was opened.
@@ -70,13 +80,11 @@ pub struct Link {
     tls: Option<Arc<fulcrum_tls::Facts>>,
     /// The connection's local address.
     local: Option<SocketAddr>,
-    /// The request's scheme: `https` over TLS.
-    secure: bool,
 }
 
 thread_local! {
     /// This worker's shareable HTTP/2 connections, by server id.
-    static LINKS: RefCell<Vec<(usize, Link)>> = const { RefCell::new(Vec::new()) };
+    static LINKS: RefCell<Vec<(usize, Shared)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A shared connection to server `id` (now at `addr`) with room for another stream, for the server name `sni`.
@@ -91,14 +99,17 @@ pub fn checkout(id: usize, addr: SocketAddr, sni: Option<&str>) -> Option<Link> 
             }
             !stale
         });
-        links
-            .iter()
-            .find(|(i, l)| {
-                *i == id
-                    && l.sni.as_deref() == sni
-                    && l.state.active.get() < l.state.max.get().max(1)
-            })
-            .map(|(_, l)| l.clone())
+        let (_, l) = links.iter().find(|(i, l)| {
+            let active = l.state.active.get();
+            *i == id
+                && l.sni.as_deref() == sni
+                && active < l.state.max.get().max(1)
+                && (active == 0 || l.state.proven.get())
+        })?;
+        Some(Link {
+            reserved: Some(StreamSlot::take(&l.state)),
+            shared: l.clone(),
+        })
     })
 }
 
@@ -130,7 +141,6 @@ pub async fn handshake(
     let sni = conn.sni().map(Box::from);
     let local = conn.local_addr();
     let (stream, session, early) = conn.into_upgraded();
-    let secure = session.is_some();
     let io = ServerIo {
         stream,
         tls: session,
@@ -150,25 +160,29 @@ pub async fn handshake(
         active: Cell::new(0),
         max: Cell::new(usize::MAX),
         closed: Cell::new(false),
+        proven: Cell::new(false),
     });
+    let reserved = Some(StreamSlot::take(&state));
     tokio::task::spawn_local(drive(
         connection,
         state.clone(),
         idle.unwrap_or(IDLE_DEFAULT),
     ));
-    let link = Link {
+    let link = Shared {
         send,
         state,
         addr,
         sni,
         tls,
         local,
-        secure,
     };
     if shared {
         LINKS.with(|l| l.borrow_mut().push((id, link.clone())));
     }
-    Ok(link)
+    Ok(Link {
+        shared: link,
+        reserved,
+    })
 }
 
 /// Drives a connection until the server closes it, it fails, or it stays without streams for `idle`.
@@ -209,6 +223,13 @@ async fn drive(
 /// Counts a stream on its connection until dropped.
 struct StreamSlot(Rc<LinkState>);
 
+impl StreamSlot {
+    fn take(state: &Rc<LinkState>) -> Self {
+        state.active.set(state.active.get() + 1);
+        StreamSlot(state.clone())
+    }
+}
+
 impl Drop for StreamSlot {
     fn drop(&mut self) {
         self.0.active.set(self.0.active.get().saturating_sub(1));
@@ -218,21 +239,24 @@ impl Drop for StreamSlot {
 impl Link {
     /// The connection's local address.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local
+        self.shared.local
     }
 
     /// The TLS facts of the connection, on TLS.
     pub fn tls_facts(&self) -> Option<&Arc<fulcrum_tls::Facts>> {
-        self.tls.as_ref()
+        self.shared.tls.as_ref()
     }
 
     /// Sends `req` as a new stream and waits for the final response head; the request body is streamed
     /// meanwhile, and after it by the response body ([`H2Stream`]).
     pub async fn send(&mut self, req: Request<ReqBody>) -> Result<(Exchange, H2Stream), SendError> {
-        self.state.active.set(self.state.active.get() + 1);
-        let slot = StreamSlot(self.state.clone());
-        if let Err(e) = poll_fn(|cx| self.send.poll_ready(cx)).await {
-            self.state.closed.set(true);
+        let link = &mut self.shared;
+        let slot = match self.reserved.take() {
+            Some(s) => s,
+            None => StreamSlot::take(&link.state),
+        };
+        if let Err(e) = poll_fn(|cx| link.send.poll_ready(cx)).await {
+            link.state.closed.set(true);
             return Err(SendError::Unsent(
                 Box::new(req),
                 io::Error::new(io::ErrorKind::ConnectionAborted, e),
@@ -240,14 +264,14 @@ impl Link {
         }
         let head_request = req.method() == Method::HEAD;
         let (mut parts, body) = req.into_parts();
-        fulcrum_http::h2map::request_to_h2(&mut parts, self.secure);
+        fulcrum_http::h2map::request_to_h2(&mut parts);
         let end = body.is_end_stream();
         let h2req = Request::from_parts(parts, ());
-        let (response, sender) = match self.send.send_request(h2req, end) {
+        let (response, sender) = match link.send.send_request(h2req, end) {
             Ok(r) => r,
             Err(e) => {
                 debug!(error = %e, "HTTP/2 request not sent to the server");
-                self.state.closed.set(true);
+                link.state.closed.set(true);
                 return Err(SendError::Closed {
                     request: None,
                     response_started: false,
@@ -282,6 +306,7 @@ impl Link {
             })
         })
         .await?;
+        link.state.proven.set(true);
         let (rparts, recv) = head.into_parts();
         let framing = if head_request
             || matches!(
