@@ -294,3 +294,40 @@ fn http2_tunables_and_bind_proto() {
         "not usable in 'mode tcp'",
     );
 }
+
+#[test]
+fn server_proto_h2_and_h1() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}backend b\n default-server proto h2\n server s1 127.0.0.1:80\n \
+         server s2 127.0.0.1:81 proto h1\n server s3 127.0.0.1:82 ssl verify none alpn h2,http/1.1\n\
+         backend c\n server s 127.0.0.1:80\n"
+    ));
+    let protos: Vec<_> = c
+        .backend("b")
+        .unwrap()
+        .servers
+        .iter()
+        .map(|s| s.proto)
+        .collect();
+    assert_eq!(
+        protos,
+        [
+            Some(BindProto::H2),
+            Some(BindProto::H1),
+            Some(BindProto::H2)
+        ]
+    );
+    assert_eq!(c.backend("c").unwrap().servers[0].proto, None);
+    err1_both(
+        &format!("{DEFAULTS}backend b\n server s 127.0.0.1:80 proto h3\n"),
+        7,
+        "server proto",
+        "'proto' expects 'h1' or 'h2'",
+    );
+    err1_both(
+        "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nbackend b\n server s 127.0.0.1:80 proto h2\n",
+        7,
+        "server proto",
+        "MUX protocol 'h2' is not usable for server 's'",
+    );
+}

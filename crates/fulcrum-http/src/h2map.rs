@@ -160,6 +160,29 @@ pub fn origin_form(uri: &Uri) -> Uri {
     }
 }
 
+/// Makes the head of a request the proxy forwards fit for an HTTP/2 stream to a server, as HAProxy 2.6 sends it
+/// (observed) and RFC 9113 section 8.3.1 asks: a request whose target has an authority (absolute form, or any
+/// request from an HTTP/2 client) keeps its URI, which gives `:scheme` and `:authority`, and loses `Host`; one
+/// in origin form sends no `:authority` and keeps its `Host` (it is marked HTTP/1.1, which the `h2` codec sends
+/// with `:scheme http`, where HAProxy writes `https`). The connection-specific header fields go (and those
+/// `Connection` names), a `TE` is kept only as `TE: trailers`.
+pub fn request_to_h2(parts: &mut http::request::Parts) {
+    let trailers = crate::headers::all_tokens(&parts.headers, header::TE)
+        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
+    strip_connection_specific(&mut parts.headers);
+    if trailers {
+        parts
+            .headers
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    if parts.method != http::Method::CONNECT && parts.uri.authority().is_some() {
+        parts.version = Version::HTTP_2;
+        parts.headers.remove(header::HOST);
+    } else {
+        parts.version = Version::HTTP_11;
+    }
+}
+
 /// Makes a response head fit for an HTTP/2 stream: the connection-specific header fields (and those that
 /// `Connection` names) are removed, and the version set to HTTP/2.
 pub fn response_for_h2(parts: &mut http::response::Parts) {
@@ -313,5 +336,37 @@ mod tests {
         let names: Vec<_> = r.headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-end"]);
         assert_eq!(r.version, Version::HTTP_2);
+    }
+
+    #[test]
+    fn a_request_for_an_h2_server_keeps_its_authority_and_loses_connection_headers() {
+        let mut p = parts(
+            "/a?b",
+            &[
+                ("host", "h.test:81"),
+                ("connection", "keep-alive, x-hop"),
+                ("x-hop", "1"),
+                ("te", "trailers, deflate"),
+                ("transfer-encoding", "chunked"),
+                ("cookie", "a=1"),
+            ],
+        );
+        request_to_h2(&mut p);
+        // Origin form: no :authority, Host kept.
+        assert_eq!(p.version, Version::HTTP_11);
+        assert_eq!(p.uri, "/a?b");
+        assert_eq!(p.headers["host"], "h.test:81");
+        assert!(p.headers.get("connection").is_none());
+        assert!(p.headers.get("x-hop").is_none());
+        assert!(p.headers.get("transfer-encoding").is_none());
+        assert_eq!(p.headers["te"], "trailers");
+        assert_eq!(p.headers["cookie"], "a=1");
+        // An absolute URI gives :scheme and :authority; Host goes.
+        let mut p = parts("http://x.test/p", &[("host", "x.test"), ("te", "gzip")]);
+        request_to_h2(&mut p);
+        assert_eq!(p.version, Version::HTTP_2);
+        assert_eq!(p.uri, "http://x.test/p");
+        assert!(p.headers.get("host").is_none());
+        assert!(p.headers.get("te").is_none());
     }
 }

@@ -855,7 +855,11 @@ backend other2
     assert_eq!(answers[5], "New server registered.\n\n");
     assert_eq!(
         cmd(&ours, "add server test/s9 127.0.0.1:80 proto h2"),
-        "'proto h2' is not supported yet by fulcrum: it speaks HTTP/1.1 to servers ('proto h1').\n\n"
+        "New server registered.\n\n"
+    );
+    assert_eq!(
+        cmd(&ours, "add server test/s10 127.0.0.1:80 proto fcgi"),
+        "'proto fcgi' is not supported yet by fulcrum: it speaks HTTP/1.1 and HTTP/2 to servers ('proto h1', 'proto h2').\n\n"
     );
     let text_theirs = text
         .replace(&ours.display().to_string(), &theirs.display().to_string())

@@ -77,15 +77,15 @@ pub fn server_config(t: &ServerTls, g: &GlobalSsl) -> Result<ServerTlsConfig, Tl
         }
         None => builder.with_no_client_auth(),
     };
-    // fulcrum speaks HTTP/1.1 to servers: another protocol agreed by ALPN would leave the server speaking one
-    // the proxy does not.
+    // fulcrum speaks HTTP/1.1 and HTTP/2 to servers: another protocol agreed by ALPN would leave the server
+    // speaking one the proxy does not.
     let mut alpn = Vec::new();
     for p in &t.alpn {
-        if p == "http/1.1" || p == "http/1.0" {
+        if p == "h2" || p == "http/1.1" || p == "http/1.0" {
             alpn.push(p.as_bytes().to_vec());
         } else {
             warnings.push(format!(
-                "alpn: '{p}' is not offered: fulcrum speaks HTTP/1.1 to servers"
+                "alpn: '{p}' is not offered: fulcrum speaks HTTP/1.1 and HTTP/2 to servers"
             ));
         }
     }

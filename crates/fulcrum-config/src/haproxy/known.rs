@@ -244,7 +244,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("npn", 1),
     ("pool-low-conn", 1),
     ("pool-purge-delay", 1),
-    ("proto", 1),
     ("redir", 1),
     ("shard", 1),
     ("sigalgs", 1),

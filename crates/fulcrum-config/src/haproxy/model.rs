@@ -860,6 +860,9 @@ pub struct Server {
     pub cookie: Option<String>,
     /// `resolvers`, `init-addr`, `resolve-*` and `server-template`: how the address follows names at run time.
     pub resolve: Option<Box<ServerResolve>>,
+    /// `proto h2|h1`: the protocol spoken to the server whatever ALPN says (`None`: HTTP/1.1, or HTTP/2 when
+    /// the server picks `h2` by ALPN).
+    pub proto: Option<BindProto>,
     /// Where the line was.
     pub location: Location,
 }
@@ -993,7 +996,7 @@ pub struct AgentCheck {
     pub inter: Duration,
 }
 
-/// The protocol a `bind ... proto NAME` line forces.
+/// The protocol a `bind ... proto NAME` (or `server ... proto NAME`) line forces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BindProto {
     /// `proto h1`

@@ -522,6 +522,23 @@ fn build(
             }),
             _ => None,
         };
+        // HTTP/2 (or HTTP/1) to a server is an HTTP backend's business only.
+        if o.proto.is_some() && s.mode != Mode::Http && kind.has_backend() {
+            sink.error(
+                &sd.location,
+                "server proto",
+                format!(
+                    "backend '{name}' : MUX protocol '{}' is not usable for server '{}'",
+                    if o.proto == Some(super::model::BindProto::H2) {
+                        "h2"
+                    } else {
+                        "h1"
+                    },
+                    sd.name
+                ),
+            );
+            continue;
+        }
         // HAProxy warns and watches nothing.
         let layer7_in_tcp = o.observe == Some(Some(ObserveLayer::Layer7)) && s.mode != Mode::Http;
         if layer7_in_tcp {
@@ -593,6 +610,7 @@ fn build(
             }),
             cookie: o.cookie.clone(),
             resolve,
+            proto: o.proto,
             location: sd.location,
         });
     }

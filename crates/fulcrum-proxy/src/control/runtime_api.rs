@@ -623,11 +623,10 @@ impl Control for RuntimeApi {
                     "MUX protocol is not usable for server.".into(),
                 ))
             }
-            // What fulcrum speaks to servers anyway.
-            None | Some(MuxProto::H1) => {}
+            None | Some(MuxProto::H1) | Some(MuxProto::H2) => {}
             Some(p) => {
                 return Err(CtlError::Other(format!(
-                    "'proto {}' is not supported yet by fulcrum: it speaks HTTP/1.1 to servers ('proto h1').",
+                    "'proto {}' is not supported yet by fulcrum: it speaks HTTP/1.1 and HTTP/2 to servers ('proto h1', 'proto h2').",
                     p.name()
                 )))
             }
@@ -663,6 +662,11 @@ impl Control for RuntimeApi {
             cookie: None,
             disabled: false,
             resolve: None,
+            proto: match new.proto {
+                Some(MuxProto::H2) => Some(fulcrum_config::haproxy::BindProto::H2),
+                Some(MuxProto::H1) => Some(fulcrum_config::haproxy::BindProto::H1),
+                _ => None,
+            },
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };
         let puid = be.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;

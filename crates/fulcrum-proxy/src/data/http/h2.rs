@@ -290,6 +290,18 @@ async fn serve_stream(
     fulcrum_http::h2map::response_for_h2(&mut head);
     let bodiless =
         method == Method::HEAD || matches!(head.status.as_u16(), 204 | 304) || body.is_end_stream();
+    if bodiless && !body.is_end_stream() {
+        // A body the client does not get (HEAD, 204, 304) is still read to its end, as over HTTP/1, so that the
+        // server connection it comes on can carry the next request; the stream ends once it has been read, so
+        // that the client's next stream finds that connection idle (as HAProxy ends it).
+        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+        match fe.timeouts.server.or(fe.timeouts.client) {
+            Some(t) => {
+                let _ = tokio::time::timeout(t, drain).await;
+            }
+            None => drain.await,
+        }
+    }
     let send = match respond.send_response(Response::from_parts(head, ()), bodiless) {
         Ok(s) => s,
         Err(e) => {

@@ -10,6 +10,7 @@ pub mod conn;
 pub(crate) mod cookie;
 pub(crate) mod h2;
 pub(crate) mod h2_body;
+pub mod h2_upstream;
 pub mod headers;
 pub mod pool;
 pub mod reqbody;

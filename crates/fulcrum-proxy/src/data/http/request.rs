@@ -18,6 +18,7 @@ use fulcrum_config::haproxy::{HttpConnMode, HttpReuse, ProxyKind};
 use super::body::ProxyBody;
 use super::buffered::{self, Waited};
 use super::errors::{self, ProxyError};
+use super::h2_upstream::{self, Upstream};
 use super::headers;
 use super::pool::SessionConn;
 use super::reqbody::{Replay, ReqBody};
@@ -978,52 +979,94 @@ async fn forward(
         } else {
             be.reuse
         };
-        let pooled = if mode == HttpConnMode::KeepAlive {
+        // A shared HTTP/2 connection to the server with room for another stream carries the request.
+        let h2_shared = reuse_mode != HttpReuse::Never
+            && server.config.proto != Some(fulcrum_config::haproxy::BindProto::H1);
+        let link = h2_shared
+            .then(|| h2_upstream::checkout(server.id, server.addr(), sni.as_deref()))
+            .flatten();
+        let pooled = if mode == HttpConnMode::KeepAlive && link.is_none() {
             idle_conn(worker, reuse_mode, client, server.id, sni.as_deref())
         } else {
             None
         };
-        let reused = pooled.is_some();
-        let mut conn = match pooled {
-            Some(s) => {
-                Counters::inc(&server.stats.reuse);
-                totals::connect_time(be, &server, std::time::Duration::ZERO);
-                s
-            }
-            None => match ServerConn::connect(
-                server.addr(),
-                be.timeouts.connect,
-                server
-                    .tls
-                    .as_ref()
-                    .filter(|_| server.config.tls.as_ref().is_some_and(|t| t.traffic))
-                    .map(|config| TlsTarget { config, sni }),
-                &proxy_line(&server.config, client, unique_id),
-            )
-            .await
-            {
-                Ok(s) => {
-                    if be.config.srvtcpka {
-                        s.set_keepalive();
-                    }
-                    Counters::inc(&server.stats.connect);
-                    totals::connect_time(be, &server, attempt.elapsed());
-                    observe::report(&server, observe::Event::L4Ok);
+        let reused = pooled.is_some() || link.is_some();
+        if link.is_some() {
+            Counters::inc(&server.stats.reuse);
+            totals::connect_time(be, &server, std::time::Duration::ZERO);
+        }
+        let conn = match link {
+            Some(l) => Upstream::H2(l, None),
+            None => match pooled {
+                Some(s) => {
+                    Counters::inc(&server.stats.reuse);
+                    totals::connect_time(be, &server, std::time::Duration::ZERO);
                     s
                 }
-                Err(e) => {
-                    debug!(server = %server.full_name, error = %e, "connect failed");
-                    Counters::inc(&be.stats.err_conn);
-                    Counters::inc(&server.stats.err_conn);
-                    observe::report(&server, observe::Event::L4Error);
-                    if !retry_on.conn_failure || !retry(txn, &server) {
-                        return Err(ProxyError::ServiceUnavailable);
+                None => match ServerConn::connect(
+                    server.addr(),
+                    be.timeouts.connect,
+                    server
+                        .tls
+                        .as_ref()
+                        .filter(|_| server.config.tls.as_ref().is_some_and(|t| t.traffic))
+                        .map(|config| TlsTarget { config, sni }),
+                    &proxy_line(&server.config, client, unique_id),
+                )
+                .await
+                {
+                    Ok(s) => {
+                        if be.config.srvtcpka {
+                            s.set_keepalive();
+                        }
+                        Counters::inc(&server.stats.connect);
+                        totals::connect_time(be, &server, attempt.elapsed());
+                        observe::report(&server, observe::Event::L4Ok);
+                        s
                     }
-                    refused = !matches!(e, ConnectError::Timeout);
-                    previous = Some(server.index);
-                    continue;
+                    Err(e) => {
+                        debug!(server = %server.full_name, error = %e, "connect failed");
+                        Counters::inc(&be.stats.err_conn);
+                        Counters::inc(&server.stats.err_conn);
+                        observe::report(&server, observe::Event::L4Error);
+                        if !retry_on.conn_failure || !retry(txn, &server) {
+                            return Err(ProxyError::ServiceUnavailable);
+                        }
+                        refused = !matches!(e, ConnectError::Timeout);
+                        previous = Some(server.index);
+                        continue;
+                    }
+                },
+            }
+            .into(),
+        };
+        // A fresh connection speaks HTTP/2 when the server line says so or the server chose it by ALPN.
+        let mut conn = match conn {
+            Upstream::H1(c) if !reused && h2_upstream::speaks_h2(&c, server.config.proto) => {
+                match h2_upstream::handshake(
+                    c,
+                    server.id,
+                    server.addr(),
+                    h2_shared,
+                    be.timeouts.server,
+                )
+                .await
+                {
+                    Ok(l) => Upstream::H2(l, None),
+                    Err(e) => {
+                        debug!(server = %server.full_name, error = %e, "HTTP/2 handshake with the server failed");
+                        Counters::inc(&be.stats.err_conn);
+                        Counters::inc(&server.stats.err_conn);
+                        observe::report(&server, observe::Event::L4Error);
+                        if !retry_on.conn_failure || !retry(txn, &server) {
+                            return Err(ProxyError::ServiceUnavailable);
+                        }
+                        previous = Some(server.index);
+                        continue;
+                    }
                 }
-            },
+            }
+            other => other,
         };
         txn.connected(if txn.is_on() { conn.local_addr() } else { None });
         txn.server_tls(conn.tls_facts());
@@ -1162,6 +1205,25 @@ async fn forward(
             .extensions
             .insert(response_out::Verbatim(head.verbatim_headers));
     }
+    let conn = match conn {
+        Upstream::H1(c) => c,
+        Upstream::H2(_, stream) => {
+            // HTTP/2 switches no protocol.
+            let Some(stream) = stream.filter(|_| parts.status != StatusCode::SWITCHING_PROTOCOLS)
+            else {
+                txn.term(b"PH");
+                return Err(ProxyError::BadGateway);
+            };
+            strip_hop_by_hop(&mut parts.headers, false);
+            if mode == HttpConnMode::Close {
+                parts
+                    .headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            let body = UpstreamBody::h2(stream, guard);
+            return Ok(Response::from_parts(parts, ProxyBody::upstream(body)));
+        }
+    };
     if parts.status == StatusCode::SWITCHING_PROTOCOLS {
         if upgrade {
             let (stream, tls, early) = conn.into_upgraded();

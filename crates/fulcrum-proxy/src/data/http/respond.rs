@@ -114,6 +114,8 @@ pub async fn write_response(
     let chunked = framing.body == BodyOut::Chunked;
     let mut head_sent = false;
     let mut prefix = Vec::with_capacity(16);
+    // The response's trailers, as chunked trailer lines (a server's HTTP/2 trailers: gRPC's status).
+    let mut trailers: Vec<u8> = Vec::new();
     // Body pieces already there are gathered and written together (as one chunk when chunked).
     let mut batch: [Bytes; MAX_PIECES] = std::array::from_fn(|_| Bytes::new());
     // How many body bytes this write gathers, and whether the socket was asked yet for this write.
@@ -147,12 +149,19 @@ pub async fn write_response(
         while let Some(frame) = next.take() {
             match frame {
                 Some(Ok(frame)) => {
-                    // Trailers are not passed on; a response without a body writes none.
-                    if let Ok(data) = frame.into_data() {
-                        if !data.is_empty() && framing.body != BodyOut::None {
-                            size += data.len();
-                            batch[pieces] = data;
-                            pieces += 1;
+                    // Trailers go after the last chunk of a chunked body; a response without a body writes none.
+                    match frame.into_data() {
+                        Ok(data) => {
+                            if !data.is_empty() && framing.body != BodyOut::None {
+                                size += data.len();
+                                batch[pieces] = data;
+                                pieces += 1;
+                            }
+                        }
+                        Err(frame) => {
+                            if let (Ok(t), true) = (frame.into_trailers(), chunked) {
+                                super::h2_upstream::encode_trailers(&t, &mut trailers);
+                            }
                         }
                     }
                 }
@@ -176,7 +185,7 @@ pub async fn write_response(
         }
         let head: &[u8] = if head_sent { &[] } else { wbuf };
         // Head, chunk size line, the pieces, chunk end, last chunk: no allocation per response.
-        let mut parts: [&[u8]; MAX_PIECES + 4] = [&[]; MAX_PIECES + 4];
+        let mut parts: [&[u8]; MAX_PIECES + 6] = [&[]; MAX_PIECES + 6];
         let mut n = 0;
         parts[n] = head;
         n += 1;
@@ -194,9 +203,14 @@ pub async fn write_response(
             parts[n] = b"\r\n";
             n += 1;
         }
-        if ended && chunked {
+        if ended && chunked && trailers.is_empty() {
             parts[n] = b"0\r\n\r\n";
             n += 1;
+        } else if ended && chunked {
+            parts[n] = b"0\r\n";
+            parts[n + 1] = &trailers;
+            parts[n + 2] = b"\r\n";
+            n += 3;
         }
         let parts = &parts[..n];
         if parts.iter().any(|p| !p.is_empty()) && send(io, parts, idle).await.is_err() {

@@ -214,6 +214,11 @@ impl ServerConn {
         self.tls.as_ref().map(|t| &t.facts)
     }
 
+    /// The server name the TLS session was opened for.
+    pub fn sni(&self) -> Option<&str> {
+        self.sni.as_deref()
+    }
+
     /// Whether the connection was opened for the server name `sni` (clear-text connections match any).
     pub fn serves_sni(&self, sni: Option<&str>) -> bool {
         self.tls.is_none() || self.sni.as_deref() == sni

@@ -28,6 +28,8 @@ enum State {
     Length(u64),
     Chunked(chunked::Decoder),
     UntilClose,
+    /// A stream on an HTTP/2 connection (`h2_upstream.rs`): its data, then its trailers.
+    H2(Box<super::h2_upstream::H2Stream>),
     Done,
 }
 
@@ -86,6 +88,17 @@ impl UpstreamBody {
             body.finish();
         }
         body
+    }
+
+    /// The body of a response that came on an HTTP/2 stream.
+    pub fn h2(stream: super::h2_upstream::H2Stream, guard: ServerGuard) -> Self {
+        UpstreamBody {
+            conn: None,
+            state: State::H2(Box::new(stream)),
+            reuse: None,
+            guard: Some(guard),
+            limit: FIRST_PIECE,
+        }
     }
 
     /// Reads at most `n` bytes from the server at once from now on (between [`MIN_PIECE`] and 256 KiB): the
@@ -155,12 +168,20 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
         let limit = this.limit;
+        if let State::H2(stream) = &mut this.state {
+            let polled = ready!(stream.poll_frame(cx));
+            if matches!(polled, None | Some(Err(_))) {
+                this.state = State::Done;
+                this.guard.take();
+            }
+            return Poll::Ready(polled);
+        }
         loop {
             let Some(conn) = this.conn.as_mut() else {
                 return Poll::Ready(None);
             };
             let want = match &mut this.state {
-                State::Done => return Poll::Ready(None),
+                State::Done | State::H2(_) => return Poll::Ready(None),
                 State::Length(left) => {
                     if !conn.buf.is_empty() {
                         let n = conn.buf.len().min(limit);
@@ -222,13 +243,18 @@ impl Body for UpstreamBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.state, State::Done)
+        match &self.state {
+            State::Done => true,
+            State::H2(s) => s.is_end_stream(),
+            _ => false,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.state {
-            State::Length(n) => SizeHint::with_exact(n),
+        match &self.state {
+            State::Length(n) => SizeHint::with_exact(*n),
             State::Done => SizeHint::with_exact(0),
+            State::H2(s) => s.size_hint(),
             _ => SizeHint::default(),
         }
     }
