@@ -165,7 +165,6 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "idle-close-on-response",
     "independent-streams",
     "log-separate-errors",
-    "logasap",
     "nolinger",
     "prefer-last-server",
     "socket-stats",

@@ -1092,6 +1092,9 @@ pub struct Proxy {
     pub log_tag: Option<String>,
     /// `option dontlog-normal`: only requests (connections in `mode tcp`) that went wrong are logged.
     pub dontlog_normal: bool,
+    /// `option logasap`: the access line is sent once the response head is out (`mode tcp`: once the server
+    /// connection is up), with `+` before the totals it cannot know yet.
+    pub logasap: bool,
     /// `option log-health-checks`: every change of a server's check status is logged (backends).
     pub log_health_checks: bool,
     /// `load-server-state-from-file`: where the servers' states carried over a restart come from (backends).

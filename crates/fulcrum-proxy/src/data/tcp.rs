@@ -268,6 +268,7 @@ pub async fn serve_client(
             session.as_ref().map(|s| s.facts.clone()),
             server_tls.as_ref().map(|s| s.facts.clone()),
         );
+        l.asap();
     }
     let _ = server.set_nodelay(true);
     if be.config.srvtcpka {
