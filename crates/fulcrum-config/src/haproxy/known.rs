@@ -197,13 +197,11 @@ pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
     ("defer-accept", 0),
     ("expose-fd", 1),
     ("generate-certificates", 0),
-    ("gid", 1),
     ("group", 1),
     ("id", 1),
     ("interface", 1),
     ("level", 1),
     ("maxconn", 1),
-    ("mode", 1),
     ("mss", 1),
     ("namespace", 1),
     ("nice", 1),
@@ -221,7 +219,6 @@ pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
     ("thread", 1),
     ("tls-ticket-keys", 1),
     ("transparent", 0),
-    ("uid", 1),
     ("user", 1),
 ];
 

@@ -442,6 +442,7 @@ fn build(
         servers.push(Server {
             name: sd.name,
             addr,
+            unix: sd.unix,
             weight: o.weight.unwrap_or(1),
             backup: o.backup.unwrap_or(false),
             check: o.check.unwrap_or(false),
