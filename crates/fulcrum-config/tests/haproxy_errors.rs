@@ -98,13 +98,8 @@ fn global_known_but_unsupported() {
         "ssl-load-extra-files none",
         "tune.http.cookielen 63",
         "maxpipes 64",
-        "stats bind-process all",
     ] {
-        let word = if kw.starts_with("stats") {
-            "stats bind-process".to_string()
-        } else {
-            kw.split(' ').next().unwrap().to_string()
-        };
+        let word = kw.split(' ').next().unwrap().to_string();
         err1(
             &format!("global\n{kw}\n"),
             2,

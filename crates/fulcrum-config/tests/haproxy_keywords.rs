@@ -1020,3 +1020,27 @@ fn unix_socket_binds_and_servers() {
         "'check' on a unix socket server",
     );
 }
+
+/// `stats bind-process`, a leftover of `nbproc` haproxy 2.6 still takes: accepted with a warning, nothing kept.
+#[test]
+fn stats_bind_process_is_ignored_with_a_warning() {
+    for v in ["", " 1", " all"] {
+        let text = format!(
+            "global\n stats bind-process{v}\ndefaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+             listen l\n bind 127.0.0.1:18080\n server s 127.0.0.1:18081\n"
+        );
+        let c = ok_both(&text);
+        let got: Vec<(usize, &str)> = c
+            .warnings
+            .iter()
+            .map(|w| (w.diagnostic.location.line, w.diagnostic.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                2,
+                "'stats bind-process' is ignored: there is one process (HAProxy 2.6 ignores it too)"
+            )]
+        );
+    }
+}
