@@ -189,6 +189,17 @@ fn dontlog_normal_option() {
     assert!(!by("g"));
 }
 
+/// `option logasap`, inherited from defaults and turned off by `no option`.
+#[test]
+fn logasap_option() {
+    let c = ok_both(&format!(
+        "{DEFAULTS} option logasap\nfrontend f\n bind 127.0.0.1:8000\n default_backend b\nfrontend g\n bind 127.0.0.1:8001\n no option logasap\n default_backend b\nbackend b\n server s 127.0.0.1:8002\n"
+    ));
+    let by = |n: &str| c.proxies.iter().find(|p| p.name == n).unwrap().logasap;
+    assert!(by("f"));
+    assert!(!by("g"));
+}
+
 /// `http-send-name-header NAME`: backends and listens; a name is required, as by HAProxy.
 #[test]
 fn http_send_name_header() {

@@ -981,3 +981,77 @@ fn stats_timeout_and_maxconn() {
     err1_both("global\n stats maxconn\n", 2, "stats maxconn", "");
     err1("global\n stats timeout 0\n", 2, "stats timeout", "positive");
 }
+
+/// Unix stream sockets on `bind` (with `mode`, `uid`, `gid`) and `server` lines: `/PATH`, `unix@PATH`,
+/// `abns@NAME`; checked by haproxy too.
+#[test]
+fn unix_socket_binds_and_servers() {
+    let c = ok_both(
+        "defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+         frontend f\n bind /tmp/fulcrum-kw-a.sock mode 600 uid 0 gid 0\n bind unix@/tmp/fulcrum-kw-b.sock,abns@kw,127.0.0.1:18080\n default_backend b\n\
+         backend b\n server s1 /tmp/fulcrum-kw-c.sock\n server s2 unix@/tmp/fulcrum-kw-d.sock ssl verify none\n server s3 abns@kw\n",
+    );
+    let f = proxy(&c, "f", ProxyKind::Frontend);
+    assert_eq!(
+        f.binds[0].unix,
+        [UnixAddr::Path(PathBuf::from("/tmp/fulcrum-kw-a.sock"))]
+    );
+    assert_eq!(
+        f.binds[0].unix_perms,
+        UnixPerms {
+            mode: Some(0o600),
+            uid: Some(0),
+            gid: Some(0)
+        }
+    );
+    assert_eq!(
+        f.binds[1].unix,
+        [
+            UnixAddr::Path(PathBuf::from("/tmp/fulcrum-kw-b.sock")),
+            UnixAddr::Abstract("kw".into())
+        ]
+    );
+    assert_eq!(f.binds[1].addrs, [sa("127.0.0.1:18080")]);
+    let b = backend(&c, "b");
+    let unix: Vec<_> = b.servers.iter().map(|s| s.unix.clone()).collect();
+    assert_eq!(
+        unix,
+        [
+            Some(UnixAddr::Path(PathBuf::from("/tmp/fulcrum-kw-c.sock"))),
+            Some(UnixAddr::Path(PathBuf::from("/tmp/fulcrum-kw-d.sock"))),
+            Some(UnixAddr::Abstract("kw".into())),
+        ]
+    );
+    // Health checks of such servers are not wired yet: refused with the line.
+    err1(
+        "defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+         backend b\n server s1 /tmp/x.sock check\n",
+        7,
+        "server",
+        "'check' on a unix socket server",
+    );
+}
+
+/// `stats bind-process`, a leftover of `nbproc` haproxy 2.6 still takes: accepted with a warning, nothing kept.
+#[test]
+fn stats_bind_process_is_ignored_with_a_warning() {
+    for v in ["", " 1", " all"] {
+        let text = format!(
+            "global\n stats bind-process{v}\ndefaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+             listen l\n bind 127.0.0.1:18080\n server s 127.0.0.1:18081\n"
+        );
+        let c = ok_both(&text);
+        let got: Vec<(usize, &str)> = c
+            .warnings
+            .iter()
+            .map(|w| (w.diagnostic.location.line, w.diagnostic.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                2,
+                "'stats bind-process' is ignored: there is one process (HAProxy 2.6 ignores it too)"
+            )]
+        );
+    }
+}

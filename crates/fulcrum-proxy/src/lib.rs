@@ -198,7 +198,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         .proxies
         .iter()
         .flat_map(|p| &p.binds)
-        .map(|b| (b.addrs.len() + b.fds.len()) * threads)
+        .map(|b| (b.addrs.len() + b.fds.len() + b.unix.len()) * threads)
         .sum::<usize>()
         + config.global.stats_sockets.len();
     let need = config
@@ -232,7 +232,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         let mut first_id = 1;
         for (bind, tls) in proxy.binds.iter().zip(tls) {
             let ids = first_id..;
-            first_id += (bind.fds.len() + bind.addrs.len()) as i64;
+            first_id += (bind.fds.len() + bind.addrs.len() + bind.unix.len()) as i64;
             for (&fd, id) in bind.fds.iter().zip(ids) {
                 let inherit_error = |source| StartError::Inherit {
                     keyword: "bind",
@@ -255,7 +255,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
                         }),
                     ),
                     &limit,
-                    sockets,
+                    sockets.into_iter().map(worker::ListenSocket::Tcp).collect(),
                 );
             }
         }
@@ -275,7 +275,42 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         for (bind, tls) in proxy.binds.iter().zip(tls) {
             // The listeners of a frontend are numbered in configuration order (`so_id`), inherited ones first.
             let ids = first_id + bind.fds.len() as i64..;
-            first_id += (bind.fds.len() + bind.addrs.len()) as i64;
+            let unix_ids = first_id + (bind.fds.len() + bind.addrs.len()) as i64..;
+            first_id += (bind.fds.len() + bind.addrs.len() + bind.unix.len()) as i64;
+            for (addr, id) in bind.unix.iter().zip(unix_ids) {
+                // One socket, shared by the workers (the kernel has no SO_REUSEPORT spreading for unix sockets).
+                let socket = net::unix::bind(addr, bind.unix_perms).map_err(|source| {
+                    StartError::BindUnix {
+                        proxy: fe.name.clone(),
+                        addr: addr.to_string(),
+                        location: bind.location.to_string(),
+                        source,
+                    }
+                })?;
+                let mut sockets = Vec::with_capacity(threads);
+                for _ in 1..threads {
+                    sockets.push(worker::ListenSocket::Unix(
+                        socket.try_clone().map_err(StartError::Thread)?,
+                    ));
+                }
+                sockets.push(worker::ListenSocket::Unix(socket));
+                add_listeners(
+                    &mut per_worker,
+                    &mut bound,
+                    (
+                        fe,
+                        tls,
+                        Arc::new(worker::ListenerInfo {
+                            name: bind.name.as_deref().map(Box::from),
+                            id,
+                            accept_proxy: bind.accept_proxy,
+                            h2: bind.proto == Some(fulcrum_config::haproxy::BindProto::H2),
+                        }),
+                    ),
+                    &limit,
+                    sockets,
+                );
+            }
             for (&addr, id) in bind.addrs.iter().zip(ids) {
                 let sockets = match handover.take(addr, threads) {
                     Some(handed) => handed,
@@ -308,7 +343,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
                         }),
                     ),
                     &limit,
-                    sockets,
+                    sockets.into_iter().map(worker::ListenSocket::Tcp).collect(),
                 );
             }
         }
@@ -378,10 +413,12 @@ fn add_listeners(
         Arc<worker::ListenerInfo>,
     ),
     limit: &Option<Arc<Semaphore>>,
-    sockets: Vec<std::net::TcpListener>,
+    sockets: Vec<worker::ListenSocket>,
 ) {
-    if let Some(a) = sockets.first().and_then(|s| s.local_addr().ok()) {
-        bound.push((fe.name.clone(), a));
+    if let Some(worker::ListenSocket::Tcp(s)) = sockets.first() {
+        if let Ok(a) = s.local_addr() {
+            bound.push((fe.name.clone(), a));
+        }
     }
     // One socket per worker; sockets handed over by a process with more threads are spread over the workers.
     let workers = per_worker.len();

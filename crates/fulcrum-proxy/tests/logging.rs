@@ -817,3 +817,130 @@ listen other
         "{line}"
     );
 }
+
+/// An origin answering every request with a 200 whose 200000-byte body arrives in two parts, the second after
+/// `pause`: a response whose head is out long before its end.
+fn slow_origin(pause: Duration) -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n");
+                let _ = s.write_all(&[b'a'; 1000]);
+                std::thread::sleep(pause);
+                let _ = s.write_all(&[b'a'; 199_000]);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn logasap_logs_at_the_response_head_with_plus_signs_as_haproxy() {
+    // The body's second half waits 800 ms: with `option logasap` the line goes out with the head, so its `%Tt`
+    // is short, and `%Tt`, `%Ta` and `%B` carry the `+` saying "at least". `mode tcp` logs once the server
+    // connection is up. Same lines (by shape) as haproxy 2.6.
+    let origin = slow_origin(Duration::from_millis(800));
+    let cfg = move |port: u16, log: u16| {
+        format!(
+            "global
+    nbthread 1
+    log 127.0.0.1:{log} local0
+
+defaults
+    log global
+    option logasap
+    option dontlognull
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen app
+    mode http
+    option httplog
+    bind 127.0.0.1:{port}
+    server s1 {origin}
+
+listen fmt
+    mode http
+    log-format \"%Ta %Tt %B %U %ST\"
+    bind 127.0.0.1:{}
+    server s1 {origin}
+
+listen raw
+    mode tcp
+    option tcplog
+    bind 127.0.0.1:{}
+    server s1 {origin}
+
+listen off
+    mode http
+    option httplog
+    no option logasap
+    bind 127.0.0.1:{}
+    server s1 {origin}
+",
+            port + 1,
+            port + 2,
+            port + 3
+        )
+    };
+    let fetch = |addr: SocketAddr| {
+        let r = send_raw(
+            addr,
+            b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        assert!(r.len() > 200_000, "{}", r.len());
+    };
+    let Some((hap, ful)) = run_both(cfg, 4, |addr| {
+        for i in 0..4 {
+            fetch(SocketAddr::new(addr.ip(), addr.port() + i));
+        }
+    }) else {
+        return;
+    };
+    let msgs = both_messages(&hap, &ful);
+    let shape = |m: &str| -> String {
+        // Numbers become `n` (`+n` when marked), so the lines compare by shape.
+        let re = regex::Regex::new(r"\d+").unwrap();
+        // The client address and the accept date, where the line has them.
+        let m = m.split_once("] ").map_or(m, |(_, rest)| rest);
+        re.replace_all(m, "n").into_owned()
+    };
+    for (h, f) in &msgs {
+        assert_eq!(shape(h), shape(f), "\n{h}\n{f}");
+    }
+    let [app, fmt, raw, off] = [0, 1, 2, 3].map(|i| msgs[i].1.clone());
+    assert!(
+        shape(&app).starts_with("app app/sn n/n/n/n/+n n +n - - ---- n/n/n/n/n "),
+        "{app} {}",
+        shape(&app)
+    );
+    assert!(shape(&fmt).starts_with("+n +n +n n n"), "{fmt}");
+    assert!(shape(&raw).starts_with("raw raw/sn n/n/+n +n "), "{raw}");
+    assert!(
+        shape(&off).starts_with("off off/sn n/n/n/n/n n n "),
+        "{off}"
+    );
+    // Logged with the head: before the second half of the body, and with the head's bytes at least.
+    let tt = |m: &str, field: usize| -> u64 {
+        let f = m.split_whitespace().nth(field).unwrap();
+        f.rsplit('/')
+            .next()
+            .unwrap()
+            .trim_start_matches('+')
+            .parse()
+            .unwrap()
+    };
+    assert!(tt(&app, 4) < 700, "{app}");
+    // The request still counts in its backend's and server's connections (`%bc`, `%sc`) when logged.
+    assert!(app.contains(" 1/1/1/1/0 "), "{app}");
+    assert!(tt(&off, 4) >= 800, "{off}");
+    let bytes = tt(&app, 5);
+    assert!((40..200_000).contains(&bytes), "{app}");
+    assert_eq!(tt(&raw, 5), 0, "{raw}");
+}

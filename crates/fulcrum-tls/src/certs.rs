@@ -132,8 +132,18 @@ pub fn build(
             reason: e.to_string(),
         })?;
     let key = CertifiedKey::new(chain, signer);
-    key.keys_match()
-        .map_err(|_| TlsError::KeyMismatch(path.to_path_buf()))?;
+    let matched = match key.keys_match() {
+        Ok(()) => true,
+        Err(rustls::Error::InconsistentKeys(_)) => false,
+        // webpki reads no X.509 v1 certificate (OpenSSL and HAProxy take them): compare the keys ourselves.
+        Err(_) => match (key.key.public_key(), spki(&key.cert[0])) {
+            (Some(k), Some(c)) => k.as_ref() == c,
+            _ => false,
+        },
+    };
+    if !matched {
+        return Err(TlsError::KeyMismatch(path.to_path_buf()));
+    }
     let names = names(&key.cert[0]);
     Ok(Loaded {
         path: path.to_path_buf(),
@@ -159,7 +169,13 @@ pub fn certificates(bytes: &[u8], path: &Path) -> Result<Vec<CertificateDer<'sta
 /// The DNS names a certificate serves: subjectAltName DNS entries, then the subject's CN, lower-cased.
 pub fn names(cert: &CertificateDer<'_>) -> Vec<String> {
     let Ok(ee) = webpki::EndEntityCert::try_from(cert) else {
-        return Vec::new();
+        // An X.509 v1 certificate (no extensions, so no SAN): its subject's CN.
+        return subject(cert)
+            .map(crate::dn::common_names)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|cn| cn.to_ascii_lowercase())
+            .collect();
     };
     let mut out: Vec<String> = ee.valid_dns_names().map(str::to_ascii_lowercase).collect();
     for cn in crate::dn::common_names(ee.subject()) {
@@ -169,4 +185,89 @@ pub fn names(cert: &CertificateDer<'_>) -> Vec<String> {
         }
     }
     out
+}
+
+/// The parts of a certificate's TBSCertificate up to its key: (subject content, whole SubjectPublicKeyInfo
+/// element), read with the DER walker of `dn.rs` (so X.509 v1 certificates, which webpki refuses, are read too).
+fn subject_and_spki(cert: &[u8]) -> Option<(&[u8], &[u8])> {
+    use crate::dn::tlv;
+    let (_, c, _) = tlv(cert)?;
+    let (_, tbs, _) = tlv(c)?;
+    let mut rest = tbs;
+    // [0] EXPLICIT version, absent in a v1 certificate.
+    if rest.first() == Some(&0xa0) {
+        rest = tlv(rest)?.2;
+    }
+    let (_, _serial, r) = tlv(rest)?;
+    let (_, _sigalg, r) = tlv(r)?;
+    let (_, _issuer, r) = tlv(r)?;
+    let (_, _validity, r) = tlv(r)?;
+    let (_, subject, r) = tlv(r)?;
+    let (_, _, after) = tlv(r)?;
+    Some((subject, &r[..r.len() - after.len()]))
+}
+
+fn spki(cert: &[u8]) -> Option<&[u8]> {
+    subject_and_spki(cert).map(|(_, k)| k)
+}
+
+fn subject(cert: &[u8]) -> Option<&[u8]> {
+    subject_and_spki(cert).map(|(s, _)| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is needed");
+        assert!(out.status.success(), "openssl {args:?}");
+    }
+
+    /// X.509 v1 certificates (no extensions; HAProxy's reg-tests use many), which webpki does not read: loaded,
+    /// their key checked, their CN their name.
+    #[test]
+    fn version_1_certificates_load_with_their_key_checked() {
+        let dir = std::env::temp_dir().join(format!("fulcrum-tls-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        openssl(&dir, &["genrsa", "-out", "k.pem", "2048"]);
+        openssl(&dir, &["genrsa", "-out", "other.pem", "2048"]);
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-new",
+                "-key",
+                "k.pem",
+                "-subj",
+                "/CN=V1.test",
+                "-out",
+                "r.csr",
+            ],
+        );
+        // `x509 -req` without extensions makes a version 1 certificate.
+        openssl(
+            &dir,
+            &[
+                "x509", "-req", "-in", "r.csr", "-signkey", "k.pem", "-days", "2", "-out", "c.pem",
+            ],
+        );
+        let crt = std::fs::read(dir.join("c.pem")).unwrap();
+        let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+        std::fs::write(dir.join("good.pem"), [crt.clone(), read("k.pem")].concat()).unwrap();
+        std::fs::write(dir.join("bad.pem"), [crt, read("other.pem")].concat()).unwrap();
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let good = load_file(&dir.join("good.pem"), &provider).expect("loads");
+        assert_eq!(good.names, ["v1.test"]);
+        assert!(matches!(
+            load_file(&dir.join("bad.pem"), &provider),
+            Err(TlsError::KeyMismatch(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

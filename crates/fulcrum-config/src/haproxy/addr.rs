@@ -45,6 +45,34 @@ pub enum Proto {
     Datagram,
 }
 
+/// Reads a unix stream socket address: `/PATH` (or a path with `unix@`), `abns@NAME` (Linux's abstract namespace);
+/// `None` when `s` has another form.
+pub fn unix_addr(s: &str) -> Option<Result<super::model::UnixAddr, String>> {
+    use super::model::UnixAddr;
+    if let Some(name) = s.strip_prefix("abns@") {
+        return Some(if name.is_empty() {
+            Err(format!("'{s}': expected 'abns@NAME' with a name"))
+        } else {
+            Ok(UnixAddr::Abstract(name.to_string()))
+        });
+    }
+    let path = match s.strip_prefix("unix@") {
+        Some(p) => p,
+        None if s.starts_with('/') => s,
+        None => return None,
+    };
+    // The kernel's limit for a socket path (sun_path, with its terminating zero).
+    Some(if path.is_empty() {
+        Err(format!("'{s}': expected 'unix@PATH' with a path"))
+    } else if path.len() > 107 {
+        Err(format!(
+            "unix socket path '{path}' is too long (at most 107 bytes)"
+        ))
+    } else {
+        Ok(UnixAddr::Path(path.into()))
+    })
+}
+
 /// Reads `fd@N`, a socket inherited from the parent process: `None` when `s` has another form.
 pub fn inherited_fd(s: &str) -> Option<Result<i32, String>> {
     let n = s.strip_prefix("fd@")?;
@@ -92,7 +120,7 @@ pub fn split(s: &str, proto: Proto) -> Result<Split, String> {
     };
     if rest.starts_with('/') {
         return Err(format!(
-            "unix socket address '{rest}' is not supported by fulcrum here"
+            "unix socket address '{rest}' is not accepted by this keyword in fulcrum"
         ));
     }
     let (host_text, port) = if let Some(inner) = rest.strip_prefix('[') {

@@ -23,7 +23,18 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
     let mut ok = true;
     let mut addrs = Vec::new();
     let mut fds = Vec::new();
+    let mut unix = Vec::new();
     for item in list.split(',') {
+        if let Some(u) = addr::unix_addr(item) {
+            match u {
+                Ok(u) => unix.push(u),
+                Err(e) => {
+                    sink.error(loc, "bind", e);
+                    ok = false;
+                }
+            }
+            continue;
+        }
         if let Some(fd) = addr::inherited_fd(item) {
             match fd {
                 Ok(fd) => fds.push(fd),
@@ -50,6 +61,8 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
     }
     let mut bind = Bind {
         addrs,
+        unix,
+        unix_perms: Default::default(),
         fds,
         v6only: false,
         v4v6: false,
@@ -66,6 +79,32 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
             "v4v6" => bind.v4v6 = true,
             "v6only" => bind.v6only = true,
             "accept-proxy" => bind.accept_proxy = true,
+            "mode" | "uid" | "gid" => {
+                let radix = if opt == "mode" { 8 } else { 10 };
+                let v = line
+                    .words
+                    .get(i + 1)
+                    .and_then(|w| u32::from_str_radix(w, radix).ok());
+                match (v, opt) {
+                    (Some(v), "mode") if v <= 0o7777 => bind.unix_perms.mode = Some(v),
+                    (Some(v), "uid") => bind.unix_perms.uid = Some(v),
+                    (Some(v), "gid") => bind.unix_perms.gid = Some(v),
+                    _ => {
+                        let what = if opt == "mode" {
+                            "an octal file mode"
+                        } else {
+                            "a number"
+                        };
+                        sink.error(
+                            loc,
+                            &format!("bind {opt}"),
+                            format!("'{opt}' expects {what}"),
+                        );
+                        ok = false;
+                    }
+                }
+                i += 1;
+            }
             "proto" => {
                 match line.words.get(i + 1).map(String::as_str) {
                     Some("h2") => bind.proto = Some(super::model::BindProto::H2),

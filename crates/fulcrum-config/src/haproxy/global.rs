@@ -170,7 +170,13 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                     _ => sink.error(loc, kw, "expects one number (e.g. 'stats maxconn 10')"),
                 }
             }
-            Some(sub @ "bind-process") => sink.unsupported(loc, &format!("stats {sub}")),
+            // A leftover of `nbproc`: haproxy 2.6 takes it (with or without a value) and does nothing with it.
+            Some("bind-process") => sink.warn(
+                crate::diag::Severity::Warning,
+                loc,
+                "stats bind-process",
+                "'stats bind-process' is ignored: there is one process (HAProxy 2.6 ignores it too)",
+            ),
             Some(sub) => sink.error(loc, kw, format!("unknown 'stats {sub}' in 'global' section: expected 'stats socket', 'stats timeout' or 'stats maxconn'")),
             None => sink.error(loc, kw, "expects 'stats socket PATH ...'"),
         },

@@ -804,8 +804,10 @@ pub enum ProtocolCheck {
 pub struct Server {
     /// The server's name, unique within its backend.
     pub name: String,
-    /// Where traffic goes (host names are resolved while validating).
+    /// Where traffic goes (host names are resolved while validating); `0.0.0.0:0` for a unix socket.
     pub addr: SocketAddr,
+    /// `/PATH`, `unix@PATH`, `abns@NAME`: traffic goes to this unix socket instead.
+    pub unix: Option<UnixAddr>,
     /// `weight N` (0..=256, default 1)
     pub weight: u32,
     /// `backup`
@@ -1005,11 +1007,44 @@ pub enum BindProto {
     H2,
 }
 
+/// A unix stream socket address (`bind` and `server` lines).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UnixAddr {
+    /// `/PATH` or `unix@PATH`: a socket file.
+    Path(std::path::PathBuf),
+    /// `abns@NAME`: a name in Linux's abstract socket namespace (no file).
+    Abstract(String),
+}
+
+impl std::fmt::Display for UnixAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnixAddr::Path(p) => write!(f, "unix@{}", p.display()),
+            UnixAddr::Abstract(n) => write!(f, "abns@{n}"),
+        }
+    }
+}
+
+/// `mode`, `uid` and `gid` of a `bind` line: the owner and permissions given to its unix socket files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnixPerms {
+    /// `mode OCTAL`
+    pub mode: Option<u32>,
+    /// `uid N`
+    pub uid: Option<u32>,
+    /// `gid N`
+    pub gid: Option<u32>,
+}
+
 /// One `bind` line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bind {
     /// The addresses to listen on (a comma list and port ranges are expanded).
     pub addrs: Vec<SocketAddr>,
+    /// Unix stream sockets to listen on (`/PATH`, `unix@PATH`, `abns@NAME`), after the TCP addresses.
+    pub unix: Vec<UnixAddr>,
+    /// `mode`, `uid`, `gid`: applied to the socket files of `unix`.
+    pub unix_perms: UnixPerms,
     /// Listening sockets inherited from the parent process (`fd@N`), used as they are.
     pub fds: Vec<i32>,
     /// `v6only`
@@ -1104,6 +1139,9 @@ pub struct Proxy {
     pub log_tag: Option<String>,
     /// `option dontlog-normal`: only requests (connections in `mode tcp`) that went wrong are logged.
     pub dontlog_normal: bool,
+    /// `option logasap`: the access line is sent once the response head is out (`mode tcp`: once the server
+    /// connection is up), with `+` before the totals it cannot know yet.
+    pub logasap: bool,
     /// `option log-health-checks`: every change of a server's check status is logged (backends).
     pub log_health_checks: bool,
     /// `load-server-state-from-file`: where the servers' states carried over a restart come from (backends).

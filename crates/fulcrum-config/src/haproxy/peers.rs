@@ -101,6 +101,8 @@ pub fn section(
                         if p.bind.is_none() {
                             p.bind = Some(Bind {
                                 addrs: vec![a],
+                                unix: Vec::new(),
+                                unix_perms: Default::default(),
                                 fds: Vec::new(),
                                 v6only: false,
                                 v4v6: false,

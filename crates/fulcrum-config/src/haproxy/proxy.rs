@@ -136,6 +136,7 @@ const OPTIONS: &[(&str, u8)] = &[
     ("tcplog", FE),
     ("dontlognull", FE),
     ("dontlog-normal", FE),
+    ("logasap", FE),
     ("log-health-checks", BE),
     ("http-buffer-request", ALL),
     ("abortonclose", BE),
@@ -282,6 +283,8 @@ pub struct Settings {
     pub log_tag: Option<String>,
     /// `option dontlog-normal`
     pub dontlog_normal: bool,
+    /// `option logasap`
+    pub logasap: bool,
     /// `option http-buffer-request`
     pub http_buffer_request: bool,
     /// `option accept-invalid-http-request`
@@ -374,6 +377,7 @@ impl Default for Settings {
             dontlognull: false,
             log_tag: None,
             dontlog_normal: false,
+            logasap: false,
             log_health_checks: false,
             load_server_state: LoadServerState::None,
             server_state_file_name: None,
@@ -1298,6 +1302,7 @@ fn option(
         | "tcplog"
         | "dontlognull"
         | "dontlog-normal"
+        | "logasap"
         | "log-health-checks"
         | "http-buffer-request"
         | "abortonclose"
@@ -1329,6 +1334,7 @@ fn option(
                 "http-buffer-request" => s.http_buffer_request = v,
                 "abortonclose" => s.abortonclose = v,
                 "dontlog-normal" => s.dontlog_normal = v,
+                "logasap" => s.logasap = v,
                 "tcpka" => {
                     s.clitcpka = v;
                     s.srvtcpka = v;

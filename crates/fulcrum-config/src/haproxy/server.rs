@@ -157,6 +157,8 @@ pub struct ServerDraft {
     pub location: Location,
     /// slot N (1-based) of a `server-template` of this many slots
     pub template: Option<(u32, u32)>,
+    /// a unix socket address (then `host` is the unspecified address and `port` 0)
+    pub unix: Option<super::model::UnixAddr>,
 }
 
 /// Parses the options from `words[start..]`. Returns `None` if any was wrong (all problems are reported).
@@ -618,6 +620,41 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
         return None;
     }
     let opts = parse_opts(line, 3, "server", sink);
+    if let Some(unix) = addr::unix_addr(address) {
+        let unix = match unix {
+            Ok(u) => u,
+            Err(e) => {
+                sink.error(loc, "server", format!("server '{name}': {e}"));
+                return None;
+            }
+        };
+        let opts = defaults.overlay(&opts?);
+        // Not wired to unix sockets yet: refused rather than sent to no address.
+        for (set, what) in [
+            (opts.check == Some(true), "check"),
+            (opts.agent_check == Some(true), "agent-check"),
+            (opts.resolvers.is_some(), "resolvers"),
+        ] {
+            if set {
+                sink.error(
+                    loc,
+                    "server",
+                    format!("server '{name}': '{what}' on a unix socket server is supported by HAProxy, not yet by fulcrum"),
+                );
+                return None;
+            }
+        }
+        return Some(ServerDraft {
+            name: name.clone(),
+            family: Family::Any,
+            host: Host::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            port: 0,
+            opts,
+            location: loc.clone(),
+            template: None,
+            unix: Some(unix),
+        });
+    }
     let split = match addr::split(address, Proto::Stream) {
         Ok(s) => s,
         Err(e) => {
@@ -665,6 +702,7 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
         opts: defaults.overlay(&opts),
         location: loc.clone(),
         template: None,
+        unix: None,
     })
 }
 

@@ -566,6 +566,7 @@ fn build(
         servers.push(Server {
             name: sd.name,
             addr,
+            unix: sd.unix,
             weight: o.weight.unwrap_or(1),
             backup: o.backup.unwrap_or(false),
             check: o.check.unwrap_or(false),
@@ -692,6 +693,7 @@ fn build(
         dontlognull: s.dontlognull,
         log_tag: s.log_tag.clone(),
         dontlog_normal: s.dontlog_normal,
+        logasap: s.logasap,
         log_health_checks: s.log_health_checks,
         load_server_state: s.load_server_state,
         server_state_file_name: s.server_state_file_name.clone(),

@@ -637,6 +637,7 @@ impl Control for RuntimeApi {
         let config = Server {
             name: server.to_string(),
             addr: new.addr,
+            unix: None,
             weight: new.weight,
             backup: new.backup,
             check: new.check,

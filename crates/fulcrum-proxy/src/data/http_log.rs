@@ -73,6 +73,8 @@ pub struct ConnLog {
     awaiting_request: AtomicBool,
     stream_start: At,
     pending: Pending,
+    /// `option logasap`: a request whose response head is being written, logged at the first write.
+    asap: Pending,
     requests: AtomicU64,
     connect_logged: AtomicBool,
     /// What the TLS handshake settled, once it is done.
@@ -103,6 +105,7 @@ impl ConnLog {
             awaiting_request: AtomicBool::new(true),
             stream_start: At::new(Some(0)),
             pending: Pending(AtomicPtr::new(ptr::null_mut())),
+            asap: Pending(AtomicPtr::new(ptr::null_mut())),
             requests: AtomicU64::new(0),
             connect_logged: AtomicBool::new(false),
             tls: std::sync::OnceLock::new(),
@@ -151,17 +154,31 @@ impl ConnLog {
     /// Counts `n` bytes written to the client.
     pub fn on_written(&self, n: usize) {
         self.written.fetch_add(n as u64, Ordering::Relaxed);
+        if self.log.logasap {
+            self.flush_asap();
+        }
+    }
+
+    /// `option logasap`: emits the line of the request whose response head is (being) written.
+    fn flush_asap(&self) {
+        if let Some(mut txn) = self.asap.take() {
+            // Emitted before the record lets go of the backend: `%bc` still counts this request, as in HAProxy.
+            self.emit_txn(&txn, true);
+            txn.finish();
+        }
     }
 
     /// Emits the line of the request whose response ended, once its bytes are all out.
     pub fn flush_pending(&self) {
+        self.flush_asap();
         let Some(txn) = self.pending.take() else {
             return;
         };
-        self.emit_txn(&txn);
+        self.emit_txn(&txn, false);
     }
 
-    fn emit_txn(&self, txn: &HttpTxn) {
+    /// `early`: a `logasap` line, sent as the response head goes out (HAProxy shows no `%U` then).
+    fn emit_txn(&self, txn: &HttpTxn, early: bool) {
         let end = txn.end.unwrap_or_else(Instant::now);
         let written = self.written.load(Ordering::Relaxed);
         let read = self.read.load(Ordering::Relaxed);
@@ -210,7 +227,7 @@ impl ConnLog {
             tt: ms(Some(txn.start), Some(end)),
             status: txn.status,
             bytes_out: if txn.bad { 0 } else { bytes_out },
-            bytes_in,
+            bytes_in: if early { 0 } else { bytes_in },
             term: txn.term,
             cookie: txn.cookie,
             conns: [
@@ -229,6 +246,7 @@ impl ConnLog {
             cookies: [txn.cookies[0].as_deref(), txn.cookies[1].as_deref()],
             vars: txn.vars.as_deref(),
             unique_id: txn.unique_id.as_deref(),
+            asap: self.log.logasap,
         };
         self.log.emit(self.wall(end), &fields);
     }
@@ -267,7 +285,7 @@ impl ConnLog {
         txn.status = status;
         txn.term = term;
         txn.end = Some(Instant::now());
-        self.emit_txn(&txn);
+        self.emit_txn(&txn, false);
     }
 }
 
@@ -356,7 +374,7 @@ impl HttpTxn {
         self.finish();
         if let Some(conn) = self.conn.take() {
             if let Some(previous) = conn.pending.put(self) {
-                conn.emit_txn(&previous);
+                conn.emit_txn(&previous, false);
             }
         }
     }
@@ -383,7 +401,10 @@ impl Drop for HttpTxn {
             self.set_term(*b"CH");
             self.finish();
             conn.flush_pending();
-            conn.emit_txn(self);
+            conn.emit_txn(self, false);
+        } else if self.end.is_none() {
+            // A `logasap` record never logged (its connection went away first) still leaves `%bc`.
+            self.finish();
         }
     }
 }
@@ -410,6 +431,12 @@ impl TxnSlot {
             return TxnSlot(None);
         };
         conn.requests.fetch_add(1, Ordering::Relaxed);
+        if conn.log.logasap {
+            // The previous response's line went out with its head: the rest of its body is nobody's.
+            conn.flush_asap();
+            let written = conn.written.load(Ordering::Relaxed);
+            conn.logged_written.store(written, Ordering::Relaxed);
+        }
         if matches!(conn.log.kind, LogKind::Connect) {
             conn.log_connect();
             return TxnSlot(None);
@@ -617,10 +644,19 @@ impl TxnSlot {
         }
     }
 
-    /// Takes the record to attach to the response body, noting the status sent.
+    /// Takes the record to attach to the response body, noting the status sent. With `option logasap` the
+    /// connection keeps it instead, and logs it as soon as the response head is written.
     pub fn into_body_log(mut self, status: u16) -> Option<Box<HttpTxn>> {
         let mut t = self.0.take()?;
         t.status = i32::from(status);
+        if let Some(conn) = t.conn.as_ref().filter(|c| c.log.logasap).cloned() {
+            t.conn = None;
+            if let Some(mut previous) = conn.asap.put(t) {
+                conn.emit_txn(&previous, true);
+                previous.finish();
+            }
+            return None;
+        }
         Some(t)
     }
 }

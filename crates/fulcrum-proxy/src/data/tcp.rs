@@ -268,6 +268,7 @@ pub async fn serve_client(
             session.as_ref().map(|s| s.facts.clone()),
             server_tls.as_ref().map(|s| s.facts.clone()),
         );
+        l.asap();
     }
     let _ = server.set_nodelay(true);
     if be.config.srvtcpka {
@@ -412,7 +413,10 @@ async fn connect(
     first: &[u8],
 ) -> io::Result<(TcpStream, Option<TlsClientSession>)> {
     let addr = server.addr();
-    let stream = TcpStream::connect(addr).await?;
+    let stream = match &server.config.unix {
+        Some(u) => crate::net::unix::connect(u).await?,
+        None => TcpStream::connect(addr).await?,
+    };
     let mut stream = stream;
     if let Some(how) = &server.config.send_proxy {
         let dst = dst.or_else(|| client.local_addr().ok());

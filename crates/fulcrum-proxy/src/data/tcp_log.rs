@@ -30,6 +30,8 @@ pub struct TcpLog {
     t_connected: Option<Instant>,
     term: [u8; 2],
     retries: u32,
+    /// The line went out already (`option logasap`, once the server connection was up).
+    logged: bool,
 }
 
 impl TcpLog {
@@ -65,6 +67,7 @@ impl TcpLog {
             t_connected: None,
             term: *b"--",
             retries: 0,
+            logged: false,
         })
     }
 
@@ -110,15 +113,27 @@ impl TcpLog {
         }
     }
 
-    /// Logs the connection: `bytes_in` from the client, `bytes_out` to it.
+    /// With `option logasap`, logs the connection now that the server connection is up (nothing moved yet).
+    pub fn asap(&mut self) {
+        if self.log.logasap && !self.logged {
+            self.logged = true;
+            self.emit(0, 0);
+        }
+    }
+
+    /// Logs the connection (unless [`TcpLog::asap`] did): `bytes_in` from the client, `bytes_out` to it.
     pub fn end(mut self, bytes_in: u64, bytes_out: u64) {
         if let Some(be) = self.backend.take() {
             be.cur.fetch_sub(1, Ordering::Relaxed);
             self.backend = Some(be);
         }
-        if self.log.dontlognull && bytes_in == 0 {
+        if self.logged || (self.log.dontlognull && bytes_in == 0) {
             return;
         }
+        self.emit(bytes_in, bytes_out);
+    }
+
+    fn emit(&self, bytes_in: u64, bytes_out: u64) {
         let end = Instant::now();
         let wall = |t: Instant| {
             self.accept_us + t.saturating_duration_since(self.accept).as_micros() as i64
@@ -175,6 +190,7 @@ impl TcpLog {
             captures: [&[], &[]],
             vars: None,
             unique_id: None,
+            asap: self.log.logasap,
         };
         self.log.emit(wall(end), &fields);
     }

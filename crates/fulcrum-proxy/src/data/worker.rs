@@ -57,13 +57,55 @@ pub struct Listener {
     /// The frontend it serves.
     pub frontend: Arc<FrontendRt>,
     /// The socket, already bound and listening.
-    pub socket: std::net::TcpListener,
+    pub socket: ListenSocket,
     /// The frontend's own `maxconn`, shared with the other workers.
     pub limit: Option<Arc<Semaphore>>,
     /// TLS settings, on a `bind ... ssl` line.
     pub tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
     /// Which listener of its frontend it is.
     pub info: Arc<ListenerInfo>,
+}
+
+/// A listening socket of a `bind` line.
+pub enum ListenSocket {
+    /// TCP (an address, or an inherited `fd@N`).
+    Tcp(std::net::TcpListener),
+    /// A unix stream socket (`/PATH`, `unix@PATH`, `abns@NAME`).
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// A registered listening socket; its connections come out as `TcpStream`s (see `net/unix.rs`).
+enum Acceptor {
+    Tcp(TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+impl Acceptor {
+    fn register(s: ListenSocket) -> std::io::Result<Acceptor> {
+        Ok(match s {
+            ListenSocket::Tcp(s) => Acceptor::Tcp(TcpListener::from_std(s)?),
+            ListenSocket::Unix(s) => Acceptor::Unix(tokio::net::UnixListener::from_std(s)?),
+        })
+    }
+
+    /// The listening port (`dst_port`; 0 on a unix socket).
+    fn local_port(&self) -> u16 {
+        match self {
+            Acceptor::Tcp(l) => l.local_addr().map_or(0, |a| a.port()),
+            Acceptor::Unix(_) => 0,
+        }
+    }
+
+    /// The next connection and its source address ([`crate::net::unix::UNIX_PEER`] on a unix socket).
+    async fn accept(&self) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+        match self {
+            Acceptor::Tcp(l) => l.accept().await,
+            Acceptor::Unix(l) => Ok((
+                crate::net::unix::accept(l).await?,
+                crate::net::unix::UNIX_PEER,
+            )),
+        }
+    }
 }
 
 /// Waits until `flag` turns true (or its sender is gone, which never ends the wait).
@@ -106,7 +148,7 @@ pub fn spawn(
                 let worker = Rc::new(Worker::new(id, &snapshot, idle_pools));
                 tokio::task::spawn_local(crate::data::http::client::run_parking_lot(worker.clone()));
                 for l in listeners {
-                    let listener = match TcpListener::from_std(l.socket) {
+                    let listener = match Acceptor::register(l.socket) {
                         Ok(s) => s,
                         Err(e) => {
                             warn!(frontend = %l.frontend.name, error = %e, "cannot register listener");
@@ -153,7 +195,7 @@ async fn acquire(sem: &Option<Arc<Semaphore>>) -> Option<Option<OwnedSemaphorePe
 async fn accept_loop(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
-    listener: TcpListener,
+    listener: Acceptor,
     (tls, info): (
         Option<Arc<fulcrum_tls::server::ServerTls>>,
         Arc<ListenerInfo>,
@@ -161,7 +203,7 @@ async fn accept_loop(
     fe_limit: Option<Arc<Semaphore>>,
     limits: Limits,
 ) {
-    let local_port = listener.local_addr().map_or(0, |a| a.port());
+    let local_port = listener.local_port();
     loop {
         // Stop accepting while a limit is reached, as HAProxy does; the kernel queues new connections.
         let Some(global) = acquire(&limits.global).await else {

@@ -78,6 +78,18 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A unix socket of a bind line could not be listened on.
+    #[error("[ALERT] {location}: 'bind': cannot bind to {addr} for proxy '{proxy}': {source}")]
+    BindUnix {
+        /// The frontend.
+        proxy: String,
+        /// The address (`unix@PATH`, `abns@NAME`).
+        addr: String,
+        /// The bind line.
+        location: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// An inherited socket (`fd@N`) cannot be used.
     #[error("[ALERT] {location}: '{keyword}': {source}")]
     Inherit {

@@ -88,7 +88,9 @@ impl ServerRt {
     fn initial_admin(config: &Server) -> u8 {
         // A name not resolved yet, or no host at all (`server NAME :`): no address to send traffic to.
         let rmaint = if config.resolve.as_ref().is_some_and(|r| r.unresolved)
-            || (config.resolve.is_none() && config.addr.ip().is_unspecified())
+            || (config.resolve.is_none()
+                && config.unix.is_none()
+                && config.addr.ip().is_unspecified())
         {
             Self::ADMIN_RMAINT
         } else {
@@ -108,7 +110,7 @@ impl ServerRt {
 
     /// Whether the server has an address (none while a name it waits for is unresolved).
     pub fn has_addr(&self) -> bool {
-        !self.addr().ip().is_unspecified()
+        self.config.unix.is_some() || !self.addr().ip().is_unspecified()
     }
 
     /// Changes where new connections go; connections open stay where they are.

@@ -1,7 +1,8 @@
 //! The socket toolbox, below everything and knowing nothing of the configuration: binding listeners and
 //! inheriting sockets ([`listener`], [`fd_limit`]), the PROXY protocol header ([`proxy_header`]), TLS sessions
 //! driven over a socket ([`tls_io`]), moving bytes both ways ([`relay`], [`splice`]), parking idle connections
-//! without buffers ([`parking`], [`memory`]) and the server-side source address ([`origin`]).
+//! without buffers ([`parking`], [`memory`]) the server-side source address ([`origin`]) and unix sockets
+//! ([`unix`]).
 
 pub mod fd_limit;
 pub mod listener;
@@ -13,3 +14,4 @@ pub mod relay;
 pub mod silent_drop;
 pub mod splice;
 pub mod tls_io;
+pub mod unix;

@@ -1003,8 +1003,9 @@ async fn forward(
                     totals::connect_time(be, &server, std::time::Duration::ZERO);
                     s
                 }
-                None => match ServerConn::connect(
+                None => match ServerConn::connect_via(
                     server.addr(),
+                    server.config.unix.as_ref(),
                     be.timeouts.connect,
                     server
                         .tls

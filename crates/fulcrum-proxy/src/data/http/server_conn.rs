@@ -125,7 +125,19 @@ impl ServerConn {
         tls: Option<TlsTarget<'_>>,
         proxy: &[u8],
     ) -> Result<Self, ConnectError> {
-        let connect = Self::connect_tls(addr, tls, proxy);
+        Self::connect_via(addr, None, timeout, tls, proxy).await
+    }
+
+    /// [`ServerConn::connect`], to the unix socket `unix` when there is one (`addr` then only names the
+    /// server to TLS when it has no `sni`).
+    pub async fn connect_via(
+        addr: SocketAddr,
+        unix: Option<&fulcrum_config::haproxy::UnixAddr>,
+        timeout: Option<Duration>,
+        tls: Option<TlsTarget<'_>>,
+        proxy: &[u8],
+    ) -> Result<Self, ConnectError> {
+        let connect = Self::connect_tls(addr, unix, tls, proxy);
         match timeout {
             Some(t) => tokio::time::timeout(t, connect)
                 .await
@@ -138,10 +150,14 @@ impl ServerConn {
     /// HAProxy counts the handshake in the connection's set-up).
     async fn connect_tls(
         addr: SocketAddr,
+        unix: Option<&fulcrum_config::haproxy::UnixAddr>,
         tls: Option<TlsTarget<'_>>,
         proxy: &[u8],
     ) -> Result<Self, ConnectError> {
-        let mut stream = TcpStream::connect(addr).await?;
+        let mut stream = match unix {
+            Some(u) => crate::net::unix::connect(u).await?,
+            None => TcpStream::connect(addr).await?,
+        };
         let _ = stream.set_nodelay(true);
         if !proxy.is_empty() {
             tokio::io::AsyncWriteExt::write_all(&mut stream, proxy).await?;

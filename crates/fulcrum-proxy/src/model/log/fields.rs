@@ -75,6 +75,9 @@ pub struct Fields<'a> {
     pub vars: Option<&'a LogVars>,
     /// The request's unique ID (`%ID`), when the frontend has a `unique-id-format`.
     pub unique_id: Option<&'a [u8]>,
+    /// `option logasap`: the line is sent before the end, so `%Tt`, `%Ta` and `%B` are shown with a `+` (at
+    /// least this much).
+    pub asap: bool,
 }
 
 impl Default for Fields<'_> {
@@ -112,6 +115,7 @@ impl Default for Fields<'_> {
             server_tls: None,
             vars: None,
             unique_id: None,
+            asap: false,
         }
     }
 }

@@ -517,6 +517,13 @@ fn sum(parts: &[i64]) -> i64 {
     }
 }
 
+/// The `+` `option logasap` puts before a total the line is sent too early to know.
+fn plus(out: &mut Vec<u8>, asap: bool) {
+    if asap {
+        out.push(b'+');
+    }
+}
+
 /// Renders one variable; false when it produced nothing (so a following separator is not doubled).
 fn render_var(v: Var, o: Opts, f: &Fields<'_>, out: &mut Vec<u8>) -> bool {
     let start = out.len();
@@ -558,8 +565,14 @@ fn render_var(v: Var, o: Opts, f: &Fields<'_>, out: &mut Vec<u8>) -> bool {
         Var::Tw => push_int(out, f.tw),
         Var::Tc => push_int(out, f.tc),
         Var::Tr => push_int(out, f.tr),
-        Var::Ta => push_int(out, f.ta),
-        Var::Tt => push_int(out, f.tt),
+        Var::Ta => {
+            plus(out, f.asap);
+            push_int(out, f.ta)
+        }
+        Var::Tt => {
+            plus(out, f.asap);
+            push_int(out, f.tt)
+        }
         Var::Tq => push_int(out, sum(&[f.th, f.ti, f.t_req])),
         Var::Th => push_int(out, f.th),
         Var::Ti => push_int(out, f.ti),
@@ -576,7 +589,10 @@ fn render_var(v: Var, o: Opts, f: &Fields<'_>, out: &mut Vec<u8>) -> bool {
             )
         }
         Var::Status => push_int(out, i64::from(f.status.max(-1))),
-        Var::BytesOut => push_uint(out, f.bytes_out),
+        Var::BytesOut => {
+            plus(out, f.asap);
+            push_uint(out, f.bytes_out)
+        }
         Var::BytesIn => push_uint(out, f.bytes_in),
         Var::UniqueId => push_str(out, f.unique_id, o),
         Var::CookieReq => push_str(out, f.cookies[0], o),

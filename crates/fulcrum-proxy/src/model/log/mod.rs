@@ -55,6 +55,9 @@ pub struct FrontendLog {
     pub dontlognull: bool,
     /// `option dontlog-normal`: only requests or connections that went wrong are logged.
     pub dontlog_normal: bool,
+    /// `option logasap`: the line goes out once the response head is sent (`mode tcp`: once the server
+    /// connection is up).
+    pub logasap: bool,
     /// `mode http`
     pub http: bool,
     /// The frontend's name.
@@ -181,6 +184,7 @@ impl Logging {
             kind,
             dontlognull: p.dontlognull,
             dontlog_normal: p.dontlog_normal,
+            logasap: p.logasap,
             http,
             name: p.name.clone(),
             uri_len: self.uri_len,
