@@ -35,6 +35,21 @@ pub fn wants_upgrade(headers: &HeaderMap) -> bool {
         && all_tokens(headers, header::CONNECTION).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
+/// A WebSocket handshake (RFC 6455 section 4) missing its key: an upgrade to `websocket` without
+/// `Sec-WebSocket-Key` (a request), or a `101` switching to `websocket` without `Sec-WebSocket-Accept` (a
+/// response, `response` true). HAProxy refuses the first with a 400 and the second with a 502; only the key's
+/// presence is checked, as HAProxy does between two HTTP/1 sides.
+pub fn websocket_without_key(headers: &HeaderMap, response: bool) -> bool {
+    let websocket = wants_upgrade(headers)
+        && all_tokens(headers, header::UPGRADE).any(|t| t.eq_ignore_ascii_case("websocket"));
+    let key = if response {
+        header::SEC_WEBSOCKET_ACCEPT
+    } else {
+        header::SEC_WEBSOCKET_KEY
+    };
+    websocket && !headers.contains_key(key)
+}
+
 /// HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
 pub fn connection_allows_reuse(headers: &HeaderMap, version: Version) -> bool {
     let mut close = false;
@@ -141,6 +156,40 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_handshakes_need_their_key() {
+        let h = |pairs: &[(&str, &str)]| {
+            let mut m = HeaderMap::new();
+            for (n, v) in pairs {
+                m.append(
+                    HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            m
+        };
+        let ws = [("connection", "Upgrade"), ("upgrade", "WebSocket")];
+        assert!(websocket_without_key(&h(&ws), false));
+        assert!(websocket_without_key(&h(&ws), true));
+        let with_key = [
+            ws[0],
+            ws[1],
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ];
+        assert!(!websocket_without_key(&h(&with_key), false));
+        let with_accept = [ws[0], ws[1], ("sec-websocket-accept", "x")];
+        assert!(!websocket_without_key(&h(&with_accept), true));
+        // another protocol, or no Connection: upgrade, is not a WebSocket handshake
+        assert!(!websocket_without_key(
+            &h(&[("connection", "upgrade"), ("upgrade", "h2c")]),
+            false
+        ));
+        assert!(!websocket_without_key(
+            &h(&[("upgrade", "websocket")]),
+            false
+        ));
+    }
 
     pub(crate) fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

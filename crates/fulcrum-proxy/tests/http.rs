@@ -213,6 +213,43 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
 }
 
 #[test]
+fn websocket_handshakes_without_their_key_are_refused() {
+    // the request without Sec-WebSocket-Key: 400 before any server is asked
+    let o = origins(1);
+    let p = start_proxy(&one_backend(&o, ""));
+    let mut c = Client::connect(p.addr);
+    c.send(b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    assert_eq!(c.read_response(false).status, 400);
+    assert_eq!(o[0].requests(), 0);
+    // the test origin answers with the accept key RFC 6455 computes
+    let mut c = Client::connect(p.addr);
+    c.send(
+        b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    );
+    let r = c.read_response(true);
+    assert_eq!(
+        (r.status, r.header("sec-websocket-accept")),
+        (101, Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))
+    );
+    // a server switching to websocket without an accept key: 502
+    let bad = raw_server(
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+        Duration::ZERO,
+    );
+    let p = start_proxy(&format!(
+        "{DEFAULTS}\nlisten l\n    bind 127.0.0.1:{}\n    server s {bad}\n",
+        free_port()
+    ));
+    let mut c = Client::connect(p.addr);
+    c.send(
+        b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    );
+    assert_eq!(c.read_response(false).status, 502);
+}
+
+#[test]
 fn slow_request_head_gets_408() {
     let o = origins(1);
     let p = start_proxy(&one_backend(&o, "    timeout http-request 300ms"));

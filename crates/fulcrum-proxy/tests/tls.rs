@@ -375,7 +375,7 @@ fn bodies_keep_alive_and_websocket_over_tls() {
     // A WebSocket upgrade becomes a tunnel through the TLS session: what is sent comes back.
     let out = s_client_session(
         &p,
-        b"GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nping-through-tls",
+        b"GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nping-through-tls",
     );
     assert!(out.contains("101"), "{out}");
     assert!(out.contains("ping-through-tls"), "{out}");

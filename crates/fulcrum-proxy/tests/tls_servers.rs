@@ -336,7 +336,7 @@ fn websocket_through_a_tls_server_connection() {
     let o = tls_origin("self.pem", None);
     let p = proxy("", o.addr, "ssl verify none");
     let mut c = Client::connect(p.addr);
-    c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+    c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
     let r = c.read_response(true);
     assert_eq!(r.status, 101, "{}", r.text());
     c.send(b"ping-through-tls");

@@ -179,6 +179,18 @@ async fn handle(
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         r.headers_mut()
             .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        // RFC 6455 section 4.2.2: the accept key proves the handshake was read.
+        if let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY) {
+            use base64::Engine as _;
+            use sha1::Digest as _;
+            let mut h = sha1::Sha1::new();
+            h.update(key.as_bytes());
+            h.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+            let accept = base64::engine::general_purpose::STANDARD.encode(h.finalize());
+            if let Ok(v) = HeaderValue::from_str(&accept) {
+                r.headers_mut().insert(header::SEC_WEBSOCKET_ACCEPT, v);
+            }
+        }
         return Ok(r);
     }
     let resp = if path == "/health" {

@@ -250,6 +250,14 @@ async fn handle_inner(
         txn.term(b"PR");
         return Ok(error_for(&fe, None, 400));
     }
+    // A WebSocket handshake without its key is refused as HAProxy's HTTP/1 parser refuses it.
+    if req.version() <= Version::HTTP_11
+        && fulcrum_http::headers::websocket_without_key(req.headers(), false)
+    {
+        Counters::inc(&fe.stats.err_req);
+        txn.term(b"PR");
+        return Ok(error_for(&fe, None, 400));
+    }
     let body_room = limits.body_room(head_size);
     // The room header rewrites have in the buffer, less what the body bytes waited for take.
     let mut room = MsgRoom::new(limits, head_size);
@@ -1226,7 +1234,9 @@ async fn forward(
         }
     };
     if parts.status == StatusCode::SWITCHING_PROTOCOLS {
-        if upgrade {
+        // A server accepting a WebSocket handshake must answer with its accept key (only its presence is
+        // checked, as HAProxy does).
+        if upgrade && !fulcrum_http::headers::websocket_without_key(&parts.headers, true) {
             let (stream, tls, early) = conn.into_upgraded();
             let idle = be.timeouts.tunnel.or(be.timeouts.server);
             return Ok(Response::from_parts(
