@@ -1305,3 +1305,23 @@ fn track_and_server_fetch_references() {
         "no backend named 'nope'",
     );
 }
+
+#[test]
+fn set_timeout_rules() {
+    ok_both(&format!(
+        "{D}listen l\n bind 127.0.0.1:9\n http-request set-timeout server 3s\n http-request set-timeout tunnel int(3),mul(1000)\n server a 127.0.0.1:1\n"
+    ));
+    for (rule, needle) in [
+        ("http-request set-timeout client 3s", "not 'client'"),
+        ("http-request set-timeout server 0", "cannot be 0"),
+        ("http-request set-timeout server", "exactly 2 arguments"),
+        ("http-request set-timeout server nope(1)", "nope"),
+    ] {
+        err1_both(
+            &format!("{D}listen l\n bind 127.0.0.1:9\n {rule}\n server a 127.0.0.1:1\n"),
+            8,
+            "http-request set-timeout",
+            needle,
+        );
+    }
+}

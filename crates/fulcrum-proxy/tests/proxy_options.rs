@@ -244,3 +244,32 @@ listen web
     assert!(shown.contains("Statistics Report for node-7"), "{shown}");
     assert!(shown.contains(&addr), "{shown}");
 }
+
+#[test]
+fn set_timeout_gives_a_request_its_own_server_timeout() {
+    let o = origins(1);
+    let cfg = format!(
+        "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{}
+    timeout server 5s
+    http-request set-timeout server 200ms if {{ path_beg /sleep/ }} {{ req.hdr(x-short) -m found }}
+    http-request set-timeout server int(3),mul(1000) if {{ path /figures }}
+    http-request return status 200 content-type text/plain lf-string \"%[be_server_timeout] %[cur_server_timeout] %[cur_tunnel_timeout]\" if {{ path /figures }}
+    server s1 {}
+",
+        free_port(),
+        o[0].addr()
+    );
+    let p = start_proxy(&cfg);
+    // the backend's 5 s would let the server take 600 ms; the request's own 200 ms does not
+    let mut c = Client::connect(p.addr);
+    let start = Instant::now();
+    c.send(b"GET /sleep/600 HTTP/1.1\r\nHost: t\r\nX-Short: 1\r\n\r\n");
+    assert_eq!(c.read_response(false).status, 504);
+    assert!(start.elapsed() < Duration::from_millis(550), "{:?}", start.elapsed());
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/sleep/300").status, 200);
+    // the fetches: the backend's timeout, this stream's, and the tunnel one (none set: no sample)
+    assert_eq!(get(p.addr, "/figures").text(), "5000 3000 ");
+}

@@ -10,7 +10,7 @@ use regex::bytes::RegexBuilder;
 use crate::args::{args, Kind};
 use crate::codec;
 use crate::codec::JsonInput;
-use crate::context::{BackendStat, IdOf, ServerStat};
+use crate::context::{BackendStat, IdOf, ServerStat, TimeoutFetch};
 use crate::conv::{ArithOp, Conv, DigestAlg, Hash32, HmacKey};
 use crate::error::Error;
 use crate::fetch::{Dir, Fetch, MAX_HDR_HISTORY};
@@ -279,6 +279,10 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
             };
             Ok(Fetch::BeStat { backend, stat })
         }
+        "be_server_timeout" => simple(Fetch::Timeout(TimeoutFetch::BeServer)),
+        "be_tunnel_timeout" => simple(Fetch::Timeout(TimeoutFetch::BeTunnel)),
+        "cur_server_timeout" => simple(Fetch::Timeout(TimeoutFetch::CurServer)),
+        "cur_tunnel_timeout" => simple(Fetch::Timeout(TimeoutFetch::CurTunnel)),
         "srv_conn" | "srv_is_up" | "srv_queue" | "srv_sess_rate" => {
             let a = args(call, &[S], 1)?;
             let text = a.str(0).unwrap_or_default();

@@ -198,6 +198,19 @@ pub enum BackendStat {
     Slots,
 }
 
+/// Which timeout [`Context::timeout`] is asked for, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeoutFetch {
+    /// `be_server_timeout`: the backend's `timeout server`.
+    BeServer,
+    /// `be_tunnel_timeout`: the backend's `timeout tunnel`.
+    BeTunnel,
+    /// `cur_server_timeout`: the server timeout of this stream (`http-request set-timeout server` changes it).
+    CurServer,
+    /// `cur_tunnel_timeout`: the tunnel timeout of this stream (`http-request set-timeout tunnel` changes it).
+    CurTunnel,
+}
+
 /// Which figure of a server [`Context::server_stat`] is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServerStat {
@@ -320,6 +333,12 @@ pub trait Context {
     /// there is no such backend.
     fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
         let _ = (backend, stat);
+        None
+    }
+
+    /// A timeout of the stream or of its backend, in milliseconds; `None` when it is not set.
+    fn timeout(&self, which: TimeoutFetch) -> Option<i64> {
+        let _ = which;
         None
     }
 

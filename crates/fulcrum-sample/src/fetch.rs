@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::ControlFlow;
 use std::time::UNIX_EPOCH;
 
-use crate::context::{BackendStat, Context, IdOf, ServerStat, SslFetch};
+use crate::context::{BackendStat, Context, IdOf, ServerStat, SslFetch, TimeoutFetch};
 use crate::hash;
 use crate::http;
 use crate::timefmt::Unit;
@@ -141,6 +141,8 @@ pub(crate) enum Fetch {
         /// The figure.
         stat: BackendStat,
     },
+    /// `be_server_timeout`, `be_tunnel_timeout`, `cur_server_timeout`, `cur_tunnel_timeout`
+    Timeout(TimeoutFetch),
     /// `srv_conn([BACKEND/]SERVER)`, `srv_is_up`, `srv_queue`, `srv_sess_rate`
     SrvStat {
         /// The server's backend, when named (else the current one).
@@ -276,6 +278,7 @@ impl Fetch {
             | Fetch::CookVal { .. }
             | Fetch::Id(_)
             | Fetch::BeStat { .. }
+            | Fetch::Timeout(_)
             | Fetch::SrvStat {
                 stat: ServerStat::Conns | ServerStat::Queue | ServerStat::SessRate,
                 ..
@@ -441,6 +444,7 @@ impl Fetch {
             Fetch::BeStat { backend, stat } => {
                 Value::Int(ctx.backend_stat(backend.as_deref(), *stat)?)
             }
+            Fetch::Timeout(which) => Value::Int(ctx.timeout(*which)?),
             Fetch::SrvStat {
                 backend,
                 server,

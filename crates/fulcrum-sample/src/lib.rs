@@ -101,7 +101,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-pub use context::{BackendStat, Context, HeaderVisitor, IdOf, ServerStat, SslFetch};
+pub use context::{BackendStat, Context, HeaderVisitor, IdOf, ServerStat, SslFetch, TimeoutFetch};
 pub use error::Error;
 pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
 pub use map::{

@@ -1660,6 +1660,24 @@ pub enum Reply {
     },
 }
 
+/// The timeout `http-request set-timeout` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamTimeout {
+    /// `server`
+    Server,
+    /// `tunnel`
+    Tunnel,
+}
+
+/// The value of `http-request set-timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeoutValue {
+    /// A time written in the configuration.
+    Fixed(std::time::Duration),
+    /// A sample expression giving milliseconds.
+    Expr(SampleExpr),
+}
+
 /// An `http-request` action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpRequestAction {
@@ -1695,6 +1713,9 @@ pub enum HttpRequestAction {
     /// `set-src EXPR`, `set-src-port EXPR`, `set-dst EXPR`, `set-dst-port EXPR`: the client's (source) or the
     /// connection's local (destination) address or port as the rest of the stream sees it.
     SetAddr(AddrPart, SampleExpr),
+    /// `set-timeout server|tunnel TIME|EXPR`: this stream's server (or tunnel) timeout; an expression gives
+    /// milliseconds, and one that gives none (or not a positive number) changes nothing.
+    SetTimeout(StreamTimeout, TimeoutValue),
     /// `allow`: the remaining `http-request` rules of this proxy are skipped.
     Allow,
     /// `auth [realm REALM]`: answer 401 asking for credentials (`None`: the proxy's name as the realm).

@@ -1222,6 +1222,53 @@ fn var_action(
     }
 }
 
+/// `set-timeout server|tunnel TIME|EXPR` (words 2 and 3), with HAProxy's refusals.
+fn set_timeout(
+    line: &Line,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<(super::model::StreamTimeout, super::model::TimeoutValue)> {
+    use super::model::{StreamTimeout, TimeoutValue};
+    let loc = &line.location;
+    let (Some(which), Some(v)) = (arg(line, 2), arg(line, 3)) else {
+        sink.error(loc, kw, "'set-timeout' expects exactly 2 arguments: server|tunnel and a time or an expression");
+        return None;
+    };
+    let t = match which {
+        "server" => StreamTimeout::Server,
+        "tunnel" => StreamTimeout::Tunnel,
+        other => {
+            sink.error(
+                loc,
+                kw,
+                format!("'set-timeout' changes 'server' or 'tunnel', not '{other}'"),
+            );
+            return None;
+        }
+    };
+    if v.starts_with(|c: char| c.is_ascii_digit()) {
+        return match super::units::parse_time(v) {
+            Ok(d) if d.is_zero() => {
+                sink.error(loc, kw, format!("'set-timeout {which}' cannot be 0"));
+                None
+            }
+            Ok(d) => Some((t, TimeoutValue::Fixed(d))),
+            Err(e) => {
+                sink.error(loc, kw, e);
+                None
+            }
+        };
+    }
+    match fulcrum_sample::Expr::parse(v) {
+        Ok(e) => expr_fits(&e, Phase::Request, loc, kw, sink)
+            .then(|| (t, TimeoutValue::Expr(SampleExpr(std::sync::Arc::new(e))))),
+        Err(e) => {
+            sink.error(loc, kw, format!("'{v}': {e}"));
+            None
+        }
+    }
+}
+
 /// The sample expression of `set-src`, `set-dst`, `set-src-port` or `set-dst-port` (word 2), which reads the
 /// request.
 fn addr_expr(line: &Line, kw: &str, sink: &mut Sink) -> Option<SampleExpr> {
@@ -1965,6 +2012,12 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
                 return;
             };
             (HttpRequestAction::SetAddr(part, e), 3)
+        }
+        "set-timeout" => {
+            let Some((t, v)) = set_timeout(line, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::SetTimeout(t, v), 4)
         }
         "allow" => (HttpRequestAction::Allow, 2),
         "auth" => {

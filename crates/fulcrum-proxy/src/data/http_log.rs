@@ -502,6 +502,7 @@ impl TxnSlot {
         &mut self,
         txn: &mut crate::model::rules::vars::VarMap,
         sess: &std::cell::RefCell<crate::model::rules::vars::VarMap>,
+        timeouts: [Option<i64>; 4],
     ) {
         let Some(t) = &mut self.0 else {
             return;
@@ -514,6 +515,7 @@ impl TxnSlot {
             t.vars = Some(Box::new(crate::model::log::fields::LogVars {
                 txn: std::mem::take(txn),
                 sess: sess.borrow().clone(),
+                timeouts,
             }));
         }
     }

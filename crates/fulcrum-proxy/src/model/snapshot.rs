@@ -207,6 +207,9 @@ impl crate::model::rules::vars::StreamBackend for BackendRt {
     fn id(&self) -> i64 {
         self.iid as i64
     }
+    fn timeouts(&self) -> (Option<std::time::Duration>, Option<std::time::Duration>) {
+        (self.timeouts.server, self.timeouts.tunnel)
+    }
     fn server_stat(&self, server: &str, stat: fulcrum_sample::ServerStat) -> Option<i64> {
         use fulcrum_sample::ServerStat as S;
         let s = self

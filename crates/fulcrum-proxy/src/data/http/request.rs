@@ -111,6 +111,7 @@ pub(crate) async fn handle(
         server_tls: None,
         first_req: client.first,
         dst_set: None,
+        timeouts: Default::default(),
         userlists: &refs.userlists,
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
@@ -155,7 +156,11 @@ pub(crate) async fn handle(
             txn,
         );
     }
-    txn.keep_vars(stream.txn.get_mut(), stream.sess);
+    let timeouts = {
+        use fulcrum_sample::TimeoutFetch as T;
+        [T::BeServer, T::BeTunnel, T::CurServer, T::CurTunnel].map(|w| stream.timeout_ms(w))
+    };
+    txn.keep_vars(stream.txn.get_mut(), stream.sess, timeouts);
     txn.keep_captures(stream.capture_slots, &stream.captured);
     if let Some(s) = &stream.stick {
         let status = resp.status().as_u16();
@@ -890,6 +895,14 @@ async fn forward(
     let unique_id = req.extensions_mut().remove::<UniqueId>();
     let unique_id = unique_id.as_ref().map(|u| &u.0[..]);
     let mode = combined_mode(fe.conn_mode, be.conn_mode);
+    // `http-request set-timeout` may have given this stream its own server and tunnel timeouts.
+    let own = req
+        .extensions()
+        .get::<crate::model::rules::sample::StreamTimeouts>()
+        .copied()
+        .unwrap_or_default();
+    let server_timeout = own.server.or(be.timeouts.server);
+    let tunnel_timeout = own.tunnel.or(be.timeouts.tunnel);
     let upgrade = wants_upgrade(req.headers());
     strip_hop_by_hop(req.headers_mut(), upgrade);
     if let Some((ff, name)) = fe.forwardfor.as_ref().or(be.forwardfor.as_ref()) {
@@ -1057,7 +1070,7 @@ async fn forward(
                     server.id,
                     server.addr(),
                     h2_shared,
-                    be.timeouts.server,
+                    server_timeout,
                 )
                 .await
                 {
@@ -1081,7 +1094,7 @@ async fn forward(
         txn.server_tls(conn.tls_facts());
         let sent_at = Instant::now();
         let idempotent = is_idempotent(req.method());
-        let result = match be.timeouts.server {
+        let result = match server_timeout {
             Some(t) => {
                 match tokio::time::timeout(t, conn.send(req, be.config.accept_invalid_response))
                     .await
@@ -1238,7 +1251,7 @@ async fn forward(
         // checked, as HAProxy does).
         if upgrade && !fulcrum_http::headers::websocket_without_key(&parts.headers, true) {
             let (stream, tls, early) = conn.into_upgraded();
-            let idle = be.timeouts.tunnel.or(be.timeouts.server);
+            let idle = tunnel_timeout.or(server_timeout);
             return Ok(Response::from_parts(
                 parts,
                 ProxyBody::tunnel(Tunnel::new(stream, tls, early, idle, guard)),

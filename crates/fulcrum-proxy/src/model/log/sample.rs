@@ -64,6 +64,16 @@ impl Context for LogCtx<'_, '_> {
     fn backend_name(&self) -> Option<&str> {
         Some(self.fields.backend)
     }
+    fn timeout(&self, which: fulcrum_sample::TimeoutFetch) -> Option<i64> {
+        use fulcrum_sample::TimeoutFetch as T;
+        let i = match which {
+            T::BeServer => 0,
+            T::BeTunnel => 1,
+            T::CurServer => 2,
+            T::CurTunnel => 3,
+        };
+        self.fields.vars?.timeouts[i]
+    }
     fn server_name(&self) -> Option<&str> {
         (self.fields.server != "<NOSRV>").then_some(self.fields.server)
     }

@@ -475,6 +475,10 @@ enum ReqAction {
     /// `replace-path`, `replace-pathq`, `replace-uri`: which part, the regex, the replacement.
     Replace(UriPart, Regex, Fmt),
     SetAddr(AddrPart, SampleExpr),
+    SetTimeout(
+        fulcrum_config::haproxy::StreamTimeout,
+        fulcrum_config::haproxy::TimeoutValue,
+    ),
     Allow,
     Auth(Option<String>),
     Var(VarAct),
@@ -880,6 +884,7 @@ impl ProxyRules {
                     ReqAction::Replace(part, re, with.clone())
                 }
                 HttpRequestAction::SetAddr(part, e) => ReqAction::SetAddr(*part, e.clone()),
+                HttpRequestAction::SetTimeout(t, v) => ReqAction::SetTimeout(*t, v.clone()),
                 HttpRequestAction::Allow => ReqAction::Allow,
                 HttpRequestAction::Auth(realm) => ReqAction::Auth(realm.clone()),
                 HttpRequestAction::SetVar(n, e, c) => {
@@ -1258,6 +1263,27 @@ impl ProxyRules {
                     let v = e.0.eval(&req_ctx(req, stream)).map(|v| v.into_owned());
                     if let Some(v) = v {
                         stream.set_addr(*part, &v);
+                    }
+                    true
+                }
+                ReqAction::SetTimeout(which, v) => {
+                    use fulcrum_config::haproxy::{StreamTimeout, TimeoutValue};
+                    let d = match v {
+                        TimeoutValue::Fixed(d) => Some(*d),
+                        // milliseconds; no sample, or not a positive number, changes nothing
+                        TimeoutValue::Expr(e) => e
+                            .0
+                            .eval(&req_ctx(req, stream))
+                            .and_then(|v| v.to_int())
+                            .filter(|&ms| ms > 0)
+                            .map(|ms| std::time::Duration::from_millis(ms as u64)),
+                    };
+                    if let Some(d) = d {
+                        match which {
+                            StreamTimeout::Server => stream.timeouts.server = Some(d),
+                            StreamTimeout::Tunnel => stream.timeouts.tunnel = Some(d),
+                        }
+                        req.extensions_mut().insert(stream.timeouts);
                     }
                     true
                 }

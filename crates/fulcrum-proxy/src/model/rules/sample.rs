@@ -68,6 +68,18 @@ pub struct Stream<'a> {
     pub captured: [Vec<Option<Vec<u8>>>; 2],
     /// Stick tables and counters (`None` when the configuration has no table).
     pub stick: Option<StreamStick<'a>>,
+    /// The server and tunnel timeouts `http-request set-timeout` gave this stream.
+    pub timeouts: StreamTimeouts,
+}
+
+/// A stream's own server and tunnel timeouts (`http-request set-timeout`), over its backend's; carried to the
+/// forwarding code in the request's extensions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamTimeouts {
+    /// `set-timeout server`
+    pub server: Option<std::time::Duration>,
+    /// `set-timeout tunnel`
+    pub tunnel: Option<std::time::Duration>,
 }
 
 /// The stick tables a stream sees, the client connection's counters and the request's own.
@@ -109,6 +121,24 @@ impl Stream<'_> {
 }
 
 impl Stream<'_> {
+    /// `be_server_timeout` and the others, in milliseconds; `None` before a backend is chosen (outside a `listen`)
+    /// or when the timeout is not set.
+    pub fn timeout_ms(&self, which: fulcrum_sample::TimeoutFetch) -> Option<i64> {
+        use fulcrum_sample::TimeoutFetch as T;
+        // Before a backend is chosen, a `listen` section's rules see its own.
+        let (server, tunnel) = match self.backend.as_ref() {
+            Some(b) => b.timeouts(),
+            None => self.backends.find(self.frontend)?.timeouts(),
+        };
+        let t = match which {
+            T::BeServer => server,
+            T::BeTunnel => tunnel,
+            T::CurServer => self.timeouts.server.or(server),
+            T::CurTunnel => self.timeouts.tunnel.or(tunnel),
+        };
+        t.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
     /// `capture.req.uri`: the path and query the client sent (an absolute target without scheme and authority).
     pub fn captured_uri(&self) -> Option<&str> {
         self.received_uri
@@ -526,6 +556,9 @@ impl Context for Ctx<'_, '_> {
             Some(Some(v)) => Some(Cow::Borrowed(v)),
             _ => None,
         }
+    }
+    fn timeout(&self, which: fulcrum_sample::TimeoutFetch) -> Option<i64> {
+        self.stream.timeout_ms(which)
     }
     fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
         match backend {

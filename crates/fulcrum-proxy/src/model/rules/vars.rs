@@ -39,6 +39,10 @@ pub trait StreamBackend {
         let _ = stat;
         0
     }
+    /// Its `timeout server` and `timeout tunnel`.
+    fn timeouts(&self) -> (Option<std::time::Duration>, Option<std::time::Duration>) {
+        (None, None)
+    }
     /// A figure of its server called `server` (`srv_conn`, `srv_is_up`, ...); `None` without such a server.
     fn server_stat(&self, server: &str, stat: fulcrum_sample::ServerStat) -> Option<i64> {
         let _ = (server, stat);
