@@ -535,6 +535,17 @@ async fn handle_inner(
         dst_port,
         tls: tls.clone(),
     });
+    // `compression`: the algorithm the client accepts (its Accept-Encoding removed under `offload`).
+    let (fe_comp, be_comp) = (
+        fe.config.compression.as_ref(),
+        be.config.compression.as_ref(),
+    );
+    let compression = if fe_comp.is_some() || be_comp.is_some() {
+        let (method, version) = (req.method().clone(), req.version());
+        super::compress::choose(fe_comp, be_comp, &method, version, req.headers_mut())
+    } else {
+        None
+    };
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
@@ -690,6 +701,9 @@ async fn handle_inner(
         if let Ok(s) = StatusCode::from_u16(status) {
             *resp.status_mut() = s;
         }
+    }
+    if let Some(d) = compression {
+        super::compress::start(d, fe_comp, be_comp, &mut resp);
     }
     be.stats.response(resp.status().as_u16());
     Ok(resp.map(|b| b.with_done(done)))
@@ -1237,6 +1251,12 @@ async fn forward(
         return Err(ProxyError::BadGateway);
     }
     strip_hop_by_hop(&mut parts.headers, false);
+    if head.version == Version::HTTP_10
+        || matches!(head.framing, fulcrum_http::response_in::Framing::UntilClose)
+    {
+        // Compression needs an HTTP/1.1 response whose end is known.
+        parts.extensions.insert(super::compress::NotCompressible);
+    }
     if mode == HttpConnMode::Close || faulty_framing {
         parts
             .headers
