@@ -347,3 +347,24 @@ fn large_bodies_stream() {
     assert!(r.body.len() < body.len() / 20, "{}", r.body.len());
     assert_eq!(decode(Some("gzip"), &r.body), body);
 }
+
+/// An HTTP/2 client gets the same compressed answer (curl decodes it).
+#[test]
+fn http2_clients_get_compressed_responses() {
+    let (server, _seen) = scripted_server();
+    let port = free_port();
+    let _p = start_proxy(&config(port, server));
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-v", "--max-time", "10", "--http2-prior-knowledge"])
+        .args(["-H", "Accept-Encoding: gzip", "--compressed"])
+        .arg(format!("http://127.0.0.1:{port}/b1/0/h2"))
+        .output()
+        .unwrap_or_else(|e| panic!("curl is needed: {e}"));
+    let verbose = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{verbose}");
+    assert!(verbose.contains("< HTTP/2 200"), "{verbose}");
+    assert!(verbose.contains("< content-encoding: gzip"), "{verbose}");
+    assert!(verbose.contains("< vary: Accept-Encoding"), "{verbose}");
+    assert!(!verbose.contains("< content-length"), "{verbose}");
+    assert_eq!(out.stdout, text(3000));
+}
