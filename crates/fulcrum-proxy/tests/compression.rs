@@ -368,3 +368,61 @@ fn http2_clients_get_compressed_responses() {
     assert!(!verbose.contains("< content-length"), "{verbose}");
     assert_eq!(out.stdout, text(3000));
 }
+
+/// `comp_in`, `comp_out`, `comp_byp`, `comp_rsp` in the stats CSV count compressed responses on the frontend and
+/// the backend, as haproxy does (servers show none).
+#[test]
+fn compression_counters() {
+    let (server, _seen) = scripted_server();
+    let port = free_port();
+    let cfg = config(port, server).replace(
+        "    compression offload\n",
+        "    compression offload\n    stats uri /st\n",
+    );
+    let _p = start_proxy(&cfg);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut out = 0;
+    for _ in 0..2 {
+        let r = exchange(
+            addr,
+            "GET",
+            "/b1/0/c",
+            "HTTP/1.1",
+            "Accept-Encoding: gzip\r\n",
+        );
+        assert!(r.contains("content-encoding: gzip"), "{r}");
+        let mut c = Client::connect(addr);
+        c.send(b"GET /b1/0/c HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n");
+        out += c.read_response(false).body.len();
+    }
+    // Not compressed: no Accept-Encoding.
+    exchange(addr, "GET", "/b1/0/c", "HTTP/1.1", "");
+    let csv = get(addr, "/st;csv").text();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = |row: &str, name: &str| -> String {
+        let i = header.iter().position(|h| *h == name).unwrap();
+        row.split(',').nth(i).unwrap().to_string()
+    };
+    let row = |px: &str, sv: &str| -> String {
+        csv.lines()
+            .find(|l| l.starts_with(&format!("{px},{sv},")))
+            .unwrap_or_else(|| panic!("no {px}/{sv} row in\n{csv}"))
+            .to_string()
+    };
+    for (px, sv) in [("fe", "FRONTEND"), ("b1", "BACKEND")] {
+        let r = row(px, sv);
+        assert_eq!(col(&r, "comp_rsp"), "4", "{px}");
+        assert_eq!(col(&r, "comp_in"), "12000", "{px}");
+        assert_eq!(col(&r, "comp_byp"), "0", "{px}");
+        let comp_out: usize = col(&r, "comp_out").parse().unwrap();
+        // The two responses read whole here; the other two were the same size.
+        assert_eq!(comp_out, 2 * out, "{px}");
+    }
+    assert_eq!(col(&row("b1", "s"), "comp_in"), "");
+}

@@ -106,9 +106,13 @@ impl ProxyBody {
     }
 
     /// Compresses the rest of the body with `algo` as it streams (see [`super::compress`]).
-    pub fn compress(&mut self, algo: fulcrum_config::haproxy::compression::CompAlgo) {
+    pub fn compress(
+        &mut self,
+        algo: fulcrum_config::haproxy::compression::CompAlgo,
+        tally: super::compress::Tally,
+    ) {
         let inner = std::mem::replace(&mut self.inner, Inner::Fixed(None));
-        self.inner = Inner::Compressed(Box::new(CompressBody::new(inner, algo)));
+        self.inner = Inner::Compressed(Box::new(CompressBody::new(inner, algo, Some(tally))));
     }
 
     /// Waits for the server's body (see [`Prefetched::wait`]); a generated body is all there.

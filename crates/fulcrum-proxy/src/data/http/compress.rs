@@ -19,6 +19,8 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -28,6 +30,8 @@ use http::{header, HeaderMap, HeaderValue, Method, Response, Version};
 use http_body::{Body, Frame, SizeHint};
 
 use super::body::ProxyBody;
+use crate::model::counters::Counters;
+use crate::model::snapshot::{BackendRt, FrontendRt};
 
 /// What the request side decided: the algorithm chosen, and whether the request allows compressing at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,13 +236,18 @@ fn allowed(resp: &Response<ProxyBody>, fe: Option<&Compression>, be: Option<&Com
 /// Compresses `resp` when its head allows it: rewrites the head and wraps the body. Returns whether it did.
 pub fn start(
     decision: Decision,
-    fe: Option<&Compression>,
-    be: Option<&Compression>,
+    (fe_rt, be_rt): (&Arc<FrontendRt>, &Arc<BackendRt>),
     resp: &mut Response<ProxyBody>,
 ) -> bool {
+    let (fe, be) = (
+        fe_rt.config.compression.as_ref(),
+        be_rt.config.compression.as_ref(),
+    );
     if !decision.request_ok || !allowed(resp, fe, be) {
         return false;
     }
+    Counters::inc(&fe_rt.stats.comp_rsp);
+    Counters::inc(&be_rt.stats.comp_rsp);
     let h = resp.headers_mut();
     h.remove(header::CONTENT_LENGTH);
     if decision.algo != CompAlgo::Identity {
@@ -258,8 +267,32 @@ pub fn start(
         }
     }
     h.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    resp.body_mut().compress(decision.algo);
+    let tally = Tally {
+        fe: fe_rt.clone(),
+        be: be_rt.clone(),
+        bytes_in: 0,
+        bytes_out: 0,
+    };
+    resp.body_mut().compress(decision.algo, tally);
     true
+}
+
+/// A compressed response's byte counts, added to its frontend's and backend's `comp_in` / `comp_out` when the
+/// body is done (or dropped).
+pub struct Tally {
+    fe: Arc<FrontendRt>,
+    be: Arc<BackendRt>,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        for c in [&self.fe.stats, &self.be.stats] {
+            c.comp_in.fetch_add(self.bytes_in, Relaxed);
+            c.comp_out.fetch_add(self.bytes_out, Relaxed);
+        }
+    }
 }
 
 /// The encoder of one response.
@@ -322,15 +355,24 @@ pub struct CompressBody<B> {
     inner: B,
     encoder: Encoder,
     done: bool,
+    tally: Option<Tally>,
 }
 
 impl<B> CompressBody<B> {
     /// Wraps `inner`, compressing it with `algo`.
-    pub fn new(inner: B, algo: CompAlgo) -> Self {
+    pub fn new(inner: B, algo: CompAlgo, tally: Option<Tally>) -> Self {
         CompressBody {
             inner,
             encoder: Encoder::new(algo),
             done: false,
+            tally,
+        }
+    }
+
+    fn count(&mut self, bytes_in: usize, bytes_out: usize) {
+        if let Some(t) = &mut self.tally {
+            t.bytes_in += bytes_in as u64;
+            t.bytes_out += bytes_out as u64;
         }
     }
 
@@ -376,6 +418,7 @@ where
                         continue;
                     }
                     let out = this.encoder.run(&data, false)?;
+                    this.count(data.len(), out.len());
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
@@ -383,6 +426,7 @@ where
                 Poll::Ready(None) => {
                     this.done = true;
                     let out = this.encoder.run(&[], true)?;
+                    this.count(0, out.len());
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(out))));
                     }

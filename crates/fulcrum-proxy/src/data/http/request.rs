@@ -703,7 +703,7 @@ async fn handle_inner(
         }
     }
     if let Some(d) = compression {
-        super::compress::start(d, fe_comp, be_comp, &mut resp);
+        super::compress::start(d, (&fe, &be), &mut resp);
     }
     be.stats.response(resp.status().as_u16());
     Ok(resp.map(|b| b.with_done(done)))
