@@ -295,27 +295,52 @@ impl Drop for Tally {
     }
 }
 
+/// How many idle compressors of each kind a worker thread keeps for the next responses.
+const POOLED: usize = 8;
+
+thread_local! {
+    /// Idle compressors of this thread (gzip, zlib, raw), reset and ready: a compressor holds about 256 KiB of
+    /// window and hash tables, which would otherwise be allocated (mapped) and released for every response.
+    static IDLE: std::cell::RefCell<[Vec<Compress>; 3]> = const {
+        std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()])
+    };
+}
+
+fn kind(algo: CompAlgo) -> Option<usize> {
+    match algo {
+        CompAlgo::Identity => None,
+        CompAlgo::Gzip => Some(0),
+        CompAlgo::Deflate => Some(1),
+        CompAlgo::RawDeflate => Some(2),
+    }
+}
+
 /// The encoder of one response.
 struct Encoder {
-    /// `None` for `identity`.
-    deflate: Option<Compress>,
+    /// `None` for `identity`; the kind (index into [`IDLE`]) and the compressor.
+    deflate: Option<(usize, Compress)>,
 }
 
 impl Encoder {
     fn new(algo: CompAlgo) -> Encoder {
-        let level = Level::new(1);
-        let deflate = match algo {
-            CompAlgo::Identity => None,
-            CompAlgo::Gzip => Some(Compress::new_gzip(level, 15)),
-            CompAlgo::Deflate => Some(Compress::new(level, true)),
-            CompAlgo::RawDeflate => Some(Compress::new(level, false)),
-        };
+        let deflate = kind(algo).map(|k| {
+            let pooled = IDLE.with(|idle| idle.borrow_mut()[k].pop());
+            let c = pooled.unwrap_or_else(|| {
+                let level = Level::new(1);
+                match algo {
+                    CompAlgo::Gzip => Compress::new_gzip(level, 15),
+                    CompAlgo::Deflate => Compress::new(level, true),
+                    _ => Compress::new(level, false),
+                }
+            });
+            (k, c)
+        });
         Encoder { deflate }
     }
 
     /// Compresses `input` and flushes (`finish`: ends the stream); returns what came out.
     fn run(&mut self, input: &[u8], finish: bool) -> io::Result<Bytes> {
-        let Some(c) = self.deflate.as_mut() else {
+        let Some((_, c)) = self.deflate.as_mut() else {
             return Ok(Bytes::copy_from_slice(input));
         };
         let flush = if finish {
@@ -347,6 +372,20 @@ impl Encoder {
             }
         }
         Ok(Bytes::from(out))
+    }
+}
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        if let Some((k, mut c)) = self.deflate.take() {
+            c.reset();
+            IDLE.with(|idle| {
+                let mut idle = idle.borrow_mut();
+                if idle[k].len() < POOLED {
+                    idle[k].push(c);
+                }
+            });
+        }
     }
 }
 
@@ -554,12 +593,15 @@ mod tests {
         let text: Vec<u8> = (0..200_000u32)
             .map(|i| b"{\"id\": 1, \"name\": \"fulcrum\"}\n"[(i % 29) as usize])
             .collect();
+        // The second round takes the compressors the first gave back to the thread's pool.
         for algo in [
             CompAlgo::Gzip,
             CompAlgo::Deflate,
             CompAlgo::RawDeflate,
             CompAlgo::Identity,
-        ] {
+        ]
+        .repeat(2)
+        {
             let mut e = Encoder::new(algo);
             let mut out = Vec::new();
             for piece in text.chunks(7000) {
@@ -590,5 +632,9 @@ mod tests {
                 assert!(out.len() < text.len() / 10, "{algo:?}: {}", out.len());
             }
         }
+        assert_eq!(
+            IDLE.with(|i| i.borrow().iter().map(Vec::len).sum::<usize>()),
+            3
+        );
     }
 }
