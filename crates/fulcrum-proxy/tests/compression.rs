@@ -124,6 +124,7 @@ fn config(port: u16, server: SocketAddr) -> String {
 frontend fe
     bind 127.0.0.1:{port}
     compression offload
+    http-after-response set-header X-Comp \"%[res.comp] %[res.comp_algo]\"
     use_backend b2 if {{ path_beg /b2/ }}
     default_backend b1
 
@@ -185,6 +186,7 @@ fn exchange(addr: SocketAddr, method: &str, path: &str, version: &str, headers: 
                 "vary",
                 "etag",
                 "cache-control",
+                "x-comp",
             ]
             .contains(&k.to_ascii_lowercase().as_str())
         })
@@ -272,10 +274,22 @@ fn compressed_responses_match_haproxy() {
     let gz = &ours[1];
     assert!(
         gz.contains("content-encoding: gzip; transfer-encoding: chunked; vary: Accept-Encoding")
+            && gz.contains("x-comp: 1 gzip")
             && gz.contains("body 3000 ok"),
         "{gz}"
     );
     assert!(!ours.iter().any(|l| l.contains("CORRUPT")), "{ours:#?}");
+    // `res.comp` / `res.comp_algo` in http-after-response: the configuration name (raw-deflate announces deflate).
+    let line = |p: &str| ours.iter().find(|l| l.starts_with(p)).unwrap();
+    assert!(ours[0].contains("x-comp: 0]"), "{}", ours[0]);
+    assert!(
+        line("GET /b2/0 ").contains("x-comp: 1 identity"),
+        "{ours:#?}"
+    );
+    assert!(
+        line("GET /b2/2 ").contains("x-comp: 1 raw-deflate"),
+        "{ours:#?}"
+    );
     let our_seen = seen_by_server(&seen, "fulcrum");
     // A body that ends with the server's connection is not compressed. (It is not compared with haproxy's: fulcrum
     // sends such a body chunked to an HTTP/1.1 client, haproxy as it came, until the close.)

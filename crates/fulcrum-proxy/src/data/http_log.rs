@@ -229,6 +229,7 @@ impl ConnLog {
             cookies: [txn.cookies[0].as_deref(), txn.cookies[1].as_deref()],
             vars: txn.vars.as_deref(),
             unique_id: txn.unique_id.as_deref(),
+            comp_algo: txn.comp_algo,
         };
         self.log.emit(self.wall(end), &fields);
     }
@@ -314,6 +315,8 @@ pub struct HttpTxn {
     vars: Option<Box<crate::model::log::fields::LogVars>>,
     /// The request's unique ID (`%ID`).
     unique_id: Option<Box<[u8]>>,
+    /// The algorithm the response was compressed with (`res.comp_algo`).
+    comp_algo: Option<&'static str>,
 }
 
 impl HttpTxn {
@@ -342,6 +345,7 @@ impl HttpTxn {
             cookies: [None, None],
             vars: None,
             unique_id: None,
+            comp_algo: None,
         }
     }
 
@@ -548,6 +552,13 @@ impl TxnSlot {
                 t.captures[1] = conn.fe.captures.response(headers);
                 t.cookies[1] = conn.fe.captures.response_cookie(headers);
             }
+        }
+    }
+
+    /// Records the algorithm the response is compressed with (`res.comp_algo`).
+    pub fn comp_algo(&mut self, algo: &'static str) {
+        if let Some(t) = &mut self.0 {
+            t.comp_algo = Some(algo);
         }
     }
 

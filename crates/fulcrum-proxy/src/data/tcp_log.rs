@@ -175,6 +175,7 @@ impl TcpLog {
             captures: [&[], &[]],
             vars: None,
             unique_id: None,
+            comp_algo: None,
         };
         self.log.emit(wall(end), &fields);
     }

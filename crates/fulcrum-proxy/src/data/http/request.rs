@@ -115,6 +115,7 @@ pub(crate) async fn handle(
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
         unique_id: None,
+        comp_algo: None,
         req_body: None,
         capture_slots: [&fe.config.request_slots, &fe.config.response_slots],
         captured: [Vec::new(), Vec::new()],
@@ -703,7 +704,10 @@ async fn handle_inner(
         }
     }
     if let Some(d) = compression {
-        super::compress::start(d, (&fe, &be), &mut resp);
+        if super::compress::start(d, (&fe, &be), &mut resp) {
+            stream.comp_algo = Some(d.algo.config_name());
+            txn.comp_algo(d.algo.config_name());
+        }
     }
     be.stats.response(resp.status().as_u16());
     Ok(resp.map(|b| b.with_done(done)))

@@ -75,6 +75,8 @@ pub struct Fields<'a> {
     pub vars: Option<&'a LogVars>,
     /// The request's unique ID (`%ID`), when the frontend has a `unique-id-format`.
     pub unique_id: Option<&'a [u8]>,
+    /// The algorithm the response was compressed with (`res.comp_algo`).
+    pub comp_algo: Option<&'static str>,
 }
 
 impl Default for Fields<'_> {
@@ -112,6 +114,7 @@ impl Default for Fields<'_> {
             server_tls: None,
             vars: None,
             unique_id: None,
+            comp_algo: None,
         }
     }
 }
