@@ -440,3 +440,51 @@ fn compression_counters() {
     }
     assert_eq!(col(&row("b1", "s"), "comp_in"), "");
 }
+
+/// `res.comp` and `res.comp_algo` in a log format: the same lines as haproxy 2.6.
+#[test]
+fn log_format_shows_the_compression() {
+    let (server, _seen) = scripted_server();
+    let run = |haproxy: bool| {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let cfg = config(port, server).replace(
+            "    compression offload\n",
+            &format!(
+                "    compression offload\n    option dontlognull\n    log 127.0.0.1:{} local0\n    log-format \"%ST %[res.comp] %[res.comp_algo]\"\n",
+                sock.local_addr().unwrap().port()
+            ),
+        );
+        let drive = || {
+            for (path, ae) in [
+                ("/b1/0/l", "Accept-Encoding: gzip\r\n"),
+                ("/b1/0/l", ""),
+                ("/b2/0/l", ""),
+            ] {
+                exchange(addr, "GET", path, "HTTP/1.1", ae);
+            }
+        };
+        let _keep = if haproxy {
+            (None, Some(start_haproxy(&cfg, addr)))
+        } else {
+            (Some(start_proxy(&cfg)), None)
+        };
+        drive();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = sock.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let msg = text.split_once("]: ").map_or(&text[..], |(_, m)| m);
+            out.push(msg.trim_end().to_string());
+        }
+        out
+    };
+    let ours = run(false);
+    assert_eq!(ours, ["200 1 gzip", "200 0 -", "200 1 identity"]);
+    if haproxy_present() {
+        assert_eq!(run(true), ours, "haproxy's lines");
+    }
+}

@@ -324,11 +324,8 @@ impl Fetch {
     /// Whether the fetch reads the response.
     pub(crate) fn reads_response(&self) -> bool {
         match self {
-            Fetch::Status
-            | Fetch::ResLen
-            | Fetch::ResPayload { .. }
-            | Fetch::ResComp
-            | Fetch::ResCompAlgo => true,
+            // `res.comp` and `res.comp_algo` read what the proxy decided, kept for the log line too.
+            Fetch::Status | Fetch::ResLen | Fetch::ResPayload { .. } => true,
             Fetch::CaptureHdr { response, .. } => *response,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
