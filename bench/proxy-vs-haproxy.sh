@@ -2,7 +2,7 @@
 # Side-by-side benchmark: fulcrum proxy vs HAProxy with the same haproxy.cfg, the same origin, pinned the same way.
 #
 #   bench/proxy-vs-haproxy.sh [--runs N] [--duration SECS] [--scenarios "ka close 64k 1m tcp idle"] [--conns N]
-#   (more scenarios: rules, stick (rate limiting with track-sc0 over 100,000 keys), tls-*)
+#   (more scenarios: rules, stick (rate limiting with track-sc0 over 100,000 keys), gzip, tls-*)
 #                             [--threads 1|2] [--client wrk|h2load] [--idle-conns N] [--port BASE] [--smoke]
 #                             [--h2 [--streams N]]
 #                             [--tls-key ec|rsa] [--tls-ver 1.3|1.2] [--tls-suites "TLS 1.3 LIST" "TLS 1.2 LIST"]
@@ -11,7 +11,9 @@
 # 1 MiB responses through a `mode tcp` proxy: MB per proxy CPU-second), idle (RSS per idle keep-alive client
 # connection with --idle-conns of them open, 10,000 by default), rules (keep-alive as ka, through a typical rule set:
 # 10 ACLs, 2 deny rules, 2 set-var, 3 header rewrites with `%[...]` and a custom log format sent to a UDP sink; the
-# cost of the sample language, to compare with ka's ratio).
+# cost of the sample language, to compare with ka's ratio), gzip (a 16 KiB JSON answer compressed by the proxy:
+# `compression algo gzip`, `compression type application/json`, clients sending `Accept-Encoding: gzip`; both
+# proxies at their default level, 1).
 # TLS scenarios (the proxy terminates TLS with a certificate made here: ECDSA P-256 by default, RSA-2048 with
 # --tls-key rsa; TLS 1.3 by default, 1.2 with --tls-ver 1.2, through `ssl-max-ver`): tls-close (a new connection and
 # a full handshake per request: handshakes per proxy CPU-second), tls-ka (keep-alive requests over TLS), tls-1m
@@ -71,7 +73,7 @@ fi
 case "$THREADS" in 1 | 2) ;; *) echo "--threads must be 1 or 2" >&2; exit 2 ;; esac
 case "$CLIENT" in wrk | h2load) ;; *) echo "--client must be wrk or h2load" >&2; exit 2 ;; esac
 for scen in $SCENARIOS; do
-  case "$scen" in ka | rules | stick | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m | tls-idle | tls-resume) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
+  case "$scen" in ka | rules | stick | gzip | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m | tls-idle | tls-resume) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
 done
 case "$TLS_KEY" in ec | rsa) ;; *) echo "--tls-key must be ec or rsa" >&2; exit 2 ;; esac
 case "$TLS_VER" in 1.2 | 1.3) ;; *) echo "--tls-ver must be 1.2 or 1.3" >&2; exit 2 ;; esac
@@ -131,6 +133,8 @@ for p in $ORIGIN_PORT $PROXY_PORT; do
 done
 head -c 65536 /dev/zero | tr '\0' 'x' > "$work/64k"
 head -c 1048576 /dev/zero | tr '\0' 'x' > "$work/1m"
+# 16 KiB of JSON records, as an API would answer (about 3.5 KiB once compressed, by either proxy).
+awk 'BEGIN { printf "["; for (i = 1; n < 16300; i++) { r = sprintf("{\"id\":%d,\"name\":\"user-%d\",\"email\":\"user%d@example.com\",\"active\":%s,\"score\":%d},", i, i, i, (i % 3 ? "true" : "false"), (i * 7919) % 1000); printf "%s", r; n += length(r) } printf "{}]" }' > "$work/16k.json"
 cat > "$work/origin.cfg" <<CFG
 global
     nbthread $THREADS
@@ -148,6 +152,7 @@ frontend origin
     bind 127.0.0.1:$ORIGIN_PORT
     http-request return status 200 content-type application/octet-stream file $work/64k if { path /64k }
     http-request return status 200 content-type application/octet-stream file $work/1m if { path /1m }
+    http-request return status 200 content-type application/json file $work/16k.json if { path /json }
     http-request return status 200 content-type text/plain string "hello world" 
 CFG
 taskset -c "$LOAD_CPUS" haproxy -f "$work/origin.cfg" -db >"$work/origin.log" 2>&1 &
@@ -221,6 +226,8 @@ backend be
 CFG
 }
 stick_cfg > "$work/proxy-stick.cfg"
+# The gzip scenario: the backend compresses JSON answers.
+proxy_cfg | sed "s|^    server origin .*|    compression algo gzip\n    compression type application/json\n&|" > "$work/proxy-gzip.cfg"
 # The log sink: counts the datagrams it receives into $work/log.count, once a second.
 taskset -c "$LOAD_CPUS" python3 -c '
 import socket, sys, time
@@ -334,6 +341,7 @@ run_client() {
     return
   fi
   [ "$close" = 1 ] && hdr=(-H "Connection: close")
+  [ "$path" = /json ] && hdr+=(-H "Accept-Encoding: gzip")
   if [ "$CLIENT" = wrk ]; then
     local out
     out=$(taskset -c "$LOAD_CPUS" wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency "${hdr[@]}" "$url" 2>&1) || true
@@ -374,6 +382,7 @@ measure() {
     ka) ;;
     rules) cfg=proxy-rules ;;
     stick) cfg=proxy-stick ;;
+    gzip) path=/json; cfg=proxy-gzip ;;
     close) close=1 ;;
     64k) path=/64k ;;
     1m) path=/1m ;;
@@ -386,6 +395,10 @@ measure() {
     tls-idle) measure_idle "$who" proxy-tls-idle; return ;;
   esac
   local pid; pid=$(start_proxy "$who" "$cfg") || { echo "0 0 0 0 1"; return; }
+  if [ "$scenario" = gzip ] && ! curl -fsS -o /dev/null -D - -H "Accept-Encoding: gzip" \
+      "http://127.0.0.1:$PROXY_PORT/json" | grep -qi '^content-encoding: gzip'; then
+    echo "$who does not compress the gzip scenario's answers" >&2
+  fi
   if [ "$CLIENT" = h2load ] && [ "$close" = 1 ]; then
     # warm-up that sizes the bounded run to about --duration seconds (at least 10 requests per connection)
     H2_CLOSE_N=$((CONNS * 200))

@@ -282,11 +282,15 @@ pub fn value(row: &Row, column: &str) -> String {
         "algo" => row.algo.clone().unwrap_or_default(),
         "conn_tot" => opt(row.conn_tot),
         "intercepted" => opt(row.intercepted),
+        "comp_in" => opt(row.comp.map(|c| c[0])),
+        "comp_out" => opt(row.comp.map(|c| c[1])),
+        "comp_byp" => opt(row.comp.map(|c| c[2])),
+        "comp_rsp" => opt(row.comp.map(|c| c[3])),
         "connect" => opt(row.connect),
         "reuse" => opt(row.reuse),
         "uweight" => opt(row.uweight),
         "-" => "-".into(),
-        // Rates, compression, agents, caches, TLS and per-protocol modules: not measured by fulcrum.
+        // Rates, agents, caches, TLS and per-protocol modules: not measured by fulcrum.
         _ => String::new(),
     }
 }

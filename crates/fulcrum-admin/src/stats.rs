@@ -225,6 +225,9 @@ pub struct Row {
     pub conn_tot: Option<u64>,
     /// `intercepted`: requests answered by the proxy itself (stats, monitor, services, redirects).
     pub intercepted: Option<u64>,
+    /// `comp_in`, `comp_out`, `comp_byp`, `comp_rsp` (frontends and backends): bytes into and out of the HTTP
+    /// compressor, bytes that bypassed it, responses compressed.
+    pub comp: Option<[u64; 4]>,
     /// `connect`: connections established to servers.
     pub connect: Option<u64>,
     /// `reuse`: idle server connections reused.

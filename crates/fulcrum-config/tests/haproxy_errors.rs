@@ -273,7 +273,7 @@ fn global_keyword_in_proxy() {
 #[test]
 fn proxy_known_but_unsupported() {
     for (line, kw) in [
-        ("compression algo gzip", "compression"),
+        ("filter cache", "filter cache"),
         ("stats scope app", "stats scope"),
         ("fullconn 100", "fullconn"),
     ] {

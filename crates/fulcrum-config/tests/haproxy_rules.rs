@@ -1080,11 +1080,6 @@ fn http_request_errors_haproxy_rejects_too() {
 fn http_request_errors_fulcrum_only() {
     for (line, kw, needle) in [
         (
-            "http-request set-timeout server 5s",
-            "http-request set-timeout",
-            "action 'set-timeout' is not supported",
-        ),
-        (
             "http-request set-log-level silent",
             "http-request set-log-level",
             "action 'set-log-level' is not",

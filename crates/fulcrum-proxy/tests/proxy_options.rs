@@ -267,7 +267,11 @@ listen app
     let start = Instant::now();
     c.send(b"GET /sleep/600 HTTP/1.1\r\nHost: t\r\nX-Short: 1\r\n\r\n");
     assert_eq!(c.read_response(false).status, 504);
-    assert!(start.elapsed() < Duration::from_millis(550), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(550),
+        "{:?}",
+        start.elapsed()
+    );
     let mut c = Client::connect(p.addr);
     assert_eq!(c.get("/sleep/300").status, 200);
     // the fetches: the backend's timeout, this stream's, and the tunnel one (none set: no sample)

@@ -317,6 +317,8 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         }),
         "http_first_req" => simple(Fetch::HttpFirstReq),
         "unique-id" => simple(Fetch::UniqueId),
+        "res.comp" => simple(Fetch::ResComp),
+        "res.comp_algo" => simple(Fetch::ResCompAlgo),
         "req.body" => simple(Fetch::ReqBody),
         // haproxy 2.6 takes the name only (no `i` flag yet).
         "req.body_param" => Ok(Fetch::BodyParam {

@@ -367,6 +367,12 @@ pub trait Context {
         None
     }
 
+    /// The algorithm the proxy compresses the response with (`res.comp`, `res.comp_algo`), by its configuration
+    /// name; `None` when it does not compress it.
+    fn compression(&self) -> Option<&str> {
+        None
+    }
+
     /// The name of the listening socket the client came through (`so_name`: the `bind` line's
     /// `name`).
     fn listener_name(&self) -> Option<&str> {

@@ -160,6 +160,10 @@ pub(crate) enum Fetch {
     Uuid,
     /// `unique-id`: the stream's unique ID (`unique-id-format`).
     UniqueId,
+    /// `res.comp`: whether the proxy compresses the response.
+    ResComp,
+    /// `res.comp_algo`: the algorithm the proxy compresses the response with (its configuration name).
+    ResCompAlgo,
     /// `req.body`: the request body bytes waited for.
     ReqBody,
     /// `capture.req.hdr(N)`, `capture.res.hdr(N)`: capture slot N of the frontend.
@@ -266,6 +270,7 @@ impl Fetch {
             | Fetch::CaptureUri
             | Fetch::Uuid
             | Fetch::UniqueId
+            | Fetch::ResCompAlgo
             | Fetch::CaptureHdr { .. }
             | Fetch::UrlParam { .. }
             | Fetch::Cook { .. } => Type::Str,
@@ -293,6 +298,7 @@ impl Fetch {
             | Fetch::HttpFirstReq
             | Fetch::HttpAuth(_)
             | Fetch::FcRcvdProxy
+            | Fetch::ResComp
             | Fetch::SrvStat {
                 stat: ServerStat::IsUp,
                 ..
@@ -321,6 +327,7 @@ impl Fetch {
     /// Whether the fetch reads the response.
     pub(crate) fn reads_response(&self) -> bool {
         match self {
+            // `res.comp` and `res.comp_algo` read what the proxy decided, kept for the log line too.
             Fetch::Status | Fetch::ResLen | Fetch::ResPayload { .. } => true,
             Fetch::CaptureHdr { response, .. } => *response,
             Fetch::Hdr { dir, .. }
@@ -484,6 +491,8 @@ impl Fetch {
                 Value::Str(Cow::Owned(out))
             }
             Fetch::UniqueId => Value::Str(ctx.unique_id()?),
+            Fetch::ResComp => Value::Bool(ctx.compression().is_some()),
+            Fetch::ResCompAlgo => Value::Str(Cow::Borrowed(ctx.compression()?.as_bytes())),
             Fetch::ReqBody => Value::Bin(Cow::Borrowed(ctx.request_body()?)),
             Fetch::CaptureHdr { response, idx } => Value::Str(ctx.capture(*response, *idx)?),
             Fetch::Uuid => {

@@ -130,12 +130,10 @@ pub fn is_global_keyword(kw: &str) -> bool {
 /// Proxy-section keywords (defaults, frontend, listen, backend) fulcrum does not support yet.
 pub const PROXY_UNSUPPORTED: &[&str] = &[
     "backlog",
-    "compression",
     "disabled",
     "email-alert",
     "enabled",
     "error-log-format",
-    "filter",
     "fullconn",
     "grace",
     "hash-balance-factor",

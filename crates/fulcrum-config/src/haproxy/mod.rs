@@ -9,6 +9,7 @@
 mod addr;
 mod bind;
 mod common;
+pub mod compression;
 pub mod cond;
 pub mod cookie;
 mod directives;

@@ -1197,6 +1197,8 @@ pub struct Proxy {
     pub response_slots: Vec<CaptureSlot>,
     /// `stick-table ...`: the proxy's table.
     pub stick_table: Option<StickTable>,
+    /// `compression ...` lines (own or inherited); `None`: the proxy compresses nothing.
+    pub compression: Option<super::compression::Compression>,
 }
 
 /// One capture slot of a frontend: the `N` of `capture.req.hdr(N)`, `capture.res.hdr(N)` and `capture ... id N`.

@@ -85,6 +85,8 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("errorloc", ALL),
     ("errorloc302", ALL),
     ("errorloc303", ALL),
+    ("compression", ALL),
+    ("filter", F | L | B),
 ];
 
 /// Keywords of rules and ACLs: HAProxy 2.6 rejects them in anonymous `defaults` sections; a named one applies its
@@ -325,6 +327,8 @@ pub struct Settings {
     pub unique_id_header: Option<String>,
     /// `http-reuse`
     pub http_reuse: HttpReuse,
+    /// `compression algo|type|offload`
+    pub compression: Option<super::compression::Compression>,
     /// The TCP/HTTP rules of the named `defaults` section this one comes from, if it defines any.
     pub rules_from: Option<InheritedRules>,
 }
@@ -398,6 +402,7 @@ impl Default for Settings {
             unique_id_format: None,
             unique_id_header: None,
             http_reuse: HttpReuse::Safe,
+            compression: None,
             rules_from: None,
         }
     }
@@ -426,6 +431,8 @@ pub struct Body {
     pub stick_table: Option<crate::haproxy::model::StickTable>,
     /// `description TEXT...`
     pub description: Option<String>,
+    /// `filter` lines
+    pub filters: Vec<(super::compression::Filter, Location)>,
     /// This section started its own HTTP check ruleset (`option httpchk` or `http-check`): the one of the
     /// defaults section is no longer inherited, as in HAProxy.
     pub own_check_rules: bool,
@@ -819,6 +826,13 @@ pub fn apply(
             [_, _, ..] => sink.error(loc, kw, "expects exactly one argument, the syslog tag"),
             _ => sink.error(loc, kw, "expects a tag for use in syslog."),
         },
+        "compression" => super::compression::apply(
+            line,
+            kind == SectionKind::Defaults,
+            &mut s.compression,
+            sink,
+        ),
+        "filter" => super::compression::filter(line, &mut body.filters, sink),
         "description" => {
             // HAProxy joins the words with single spaces.
             if args.is_empty() {

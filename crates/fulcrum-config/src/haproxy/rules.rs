@@ -1231,7 +1231,11 @@ fn set_timeout(
     use super::model::{StreamTimeout, TimeoutValue};
     let loc = &line.location;
     let (Some(which), Some(v)) = (arg(line, 2), arg(line, 3)) else {
-        sink.error(loc, kw, "'set-timeout' expects exactly 2 arguments: server|tunnel and a time or an expression");
+        sink.error(
+            loc,
+            kw,
+            "'set-timeout' expects exactly 2 arguments: server|tunnel and a time or an expression",
+        );
         return None;
     };
     let t = match which {

@@ -644,6 +644,13 @@ fn build(
             }
         }
     });
+    super::compression::check(
+        &format!("{} '{name}'", kind_name(kind)),
+        &location,
+        s.compression.as_ref(),
+        &body.filters,
+        sink,
+    );
     let stick_table = body.stick_table.map(|mut t| {
         t.def.name = name.clone();
         t
@@ -726,6 +733,7 @@ fn build(
         capture_cookie: body.capture_cookie.filter(|_| kind.has_frontend()),
         request_slots,
         response_slots,
+        compression: s.compression,
     }
 }
 

@@ -247,6 +247,7 @@ impl ConnLog {
             vars: txn.vars.as_deref(),
             unique_id: txn.unique_id.as_deref(),
             asap: self.log.logasap,
+            comp_algo: txn.comp_algo,
         };
         self.log.emit(self.wall(end), &fields);
     }
@@ -332,6 +333,8 @@ pub struct HttpTxn {
     vars: Option<Box<crate::model::log::fields::LogVars>>,
     /// The request's unique ID (`%ID`).
     unique_id: Option<Box<[u8]>>,
+    /// The algorithm the response was compressed with (`res.comp_algo`).
+    comp_algo: Option<&'static str>,
 }
 
 impl HttpTxn {
@@ -360,6 +363,7 @@ impl HttpTxn {
             cookies: [None, None],
             vars: None,
             unique_id: None,
+            comp_algo: None,
         }
     }
 
@@ -577,6 +581,13 @@ impl TxnSlot {
                 t.captures[1] = conn.fe.captures.response(headers);
                 t.cookies[1] = conn.fe.captures.response_cookie(headers);
             }
+        }
+    }
+
+    /// Records the algorithm the response is compressed with (`res.comp_algo`).
+    pub fn comp_algo(&mut self, algo: &'static str) {
+        if let Some(t) = &mut self.0 {
+            t.comp_algo = Some(algo);
         }
     }
 

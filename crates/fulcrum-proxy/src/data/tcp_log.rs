@@ -191,6 +191,7 @@ impl TcpLog {
             vars: None,
             unique_id: None,
             asap: self.log.logasap,
+            comp_algo: None,
         };
         self.log.emit(wall(end), &fields);
     }

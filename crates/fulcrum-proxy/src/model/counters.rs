@@ -67,6 +67,12 @@ pub struct Counters {
     pub redispatches: AtomicU64,
     /// Requests answered by the proxy itself (stats, monitor, services, redirects, returns).
     pub intercepted: AtomicU64,
+    /// Response body bytes fed to the compressor (`comp_in`).
+    pub comp_in: AtomicU64,
+    /// Bytes the compressor produced (`comp_out`).
+    pub comp_out: AtomicU64,
+    /// Responses compressed (`comp_rsp`).
+    pub comp_rsp: AtomicU64,
     /// Times a server was selected.
     pub lbtot: AtomicU64,
     /// New connections to servers.

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
 use super::buffered::{Prefetched, Waited};
+use super::compress::CompressBody;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
 use crate::data::http_log::HttpTxn;
@@ -30,6 +31,8 @@ enum Inner {
     Fixed(Option<Bytes>),
     /// No body: the connection switches protocols and becomes this tunnel once the head is written.
     Tunnel(Option<Box<Tunnel>>),
+    /// One of the above, compressed on the way (`compression`).
+    Compressed(Box<CompressBody<Inner>>),
 }
 
 impl ProxyBody {
@@ -89,24 +92,27 @@ impl ProxyBody {
 
     /// Reads at most about `n` bytes from the server at once from now on (see [`UpstreamBody::set_read_limit`]).
     pub fn set_read_limit(&mut self, n: usize) {
-        match &mut self.inner {
-            Inner::Upstream(b) => b.set_read_limit(n),
-            Inner::Prefetched(p) => {
-                if let Some(b) = p.rest_mut() {
-                    b.set_read_limit(n);
-                }
-            }
-            Inner::Fixed(_) | Inner::Tunnel(_) => {}
-        }
+        self.inner.set_read_limit(n);
     }
 
     /// The body bytes already read from the server and not yet handed on.
     pub fn buffered(&self) -> usize {
-        match &self.inner {
-            Inner::Upstream(b) => b.buffered(),
-            Inner::Prefetched(p) => p.len() + p.rest().map_or(0, UpstreamBody::buffered),
-            Inner::Fixed(_) | Inner::Tunnel(_) => 0,
-        }
+        self.inner.buffered()
+    }
+
+    /// Whether this is the empty body of a `101 Switching Protocols` response.
+    pub fn is_tunnel(&self) -> bool {
+        matches!(self.inner, Inner::Tunnel(_))
+    }
+
+    /// Compresses the rest of the body with `algo` as it streams (see [`super::compress`]).
+    pub fn compress(
+        &mut self,
+        algo: fulcrum_config::haproxy::compression::CompAlgo,
+        tally: super::compress::Tally,
+    ) {
+        let inner = std::mem::replace(&mut self.inner, Inner::Fixed(None));
+        self.inner = Inner::Compressed(Box::new(CompressBody::new(inner, algo, Some(tally))));
     }
 
     /// Waits for the server's body (see [`Prefetched::wait`]); a generated body is all there.
@@ -147,12 +153,7 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
-        let polled = match &mut this.inner {
-            Inner::Upstream(body) => Pin::new(body).poll_frame(cx),
-            Inner::Prefetched(body) => Pin::new(&mut **body).poll_frame(cx),
-            Inner::Fixed(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Inner::Tunnel(_) => Poll::Ready(None),
-        };
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(d), Some(data)) = (&mut this.done, frame.data_ref()) {
@@ -167,20 +168,72 @@ impl Body for ProxyBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.inner {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Inner {
+    fn set_read_limit(&mut self, n: usize) {
+        match self {
+            Inner::Upstream(b) => b.set_read_limit(n),
+            Inner::Prefetched(p) => {
+                if let Some(b) = p.rest_mut() {
+                    b.set_read_limit(n);
+                }
+            }
+            Inner::Fixed(_) | Inner::Tunnel(_) => {}
+            Inner::Compressed(c) => c.inner_mut().set_read_limit(n),
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        match self {
+            Inner::Upstream(b) => b.buffered(),
+            Inner::Prefetched(p) => p.len() + p.rest().map_or(0, UpstreamBody::buffered),
+            Inner::Fixed(_) | Inner::Tunnel(_) => 0,
+            Inner::Compressed(c) => c.inner().buffered(),
+        }
+    }
+}
+
+impl Body for Inner {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.get_mut() {
+            Inner::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Inner::Prefetched(body) => Pin::new(&mut **body).poll_frame(cx),
+            Inner::Fixed(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Tunnel(_) => Poll::Ready(None),
+            Inner::Compressed(body) => Pin::new(&mut **body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
             Inner::Upstream(body) => body.is_end_stream(),
             Inner::Prefetched(body) => body.is_end_stream(),
             Inner::Fixed(bytes) => bytes.is_none(),
             Inner::Tunnel(_) => true,
+            Inner::Compressed(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.inner {
+        match self {
             Inner::Upstream(body) => body.size_hint(),
             Inner::Prefetched(body) => body.size_hint(),
             Inner::Fixed(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Inner::Fixed(None) | Inner::Tunnel(_) => SizeHint::with_exact(0),
+            Inner::Compressed(body) => body.size_hint(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod body;
 pub mod buffered;
 pub mod client;
 pub mod client_body;
+pub mod compress;
 pub mod conn;
 pub(crate) mod cookie;
 pub(crate) mod h2;

@@ -116,6 +116,7 @@ pub(crate) async fn handle(
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
         unique_id: None,
+        comp_algo: None,
         req_body: None,
         capture_slots: [&fe.config.request_slots, &fe.config.response_slots],
         captured: [Vec::new(), Vec::new()],
@@ -548,6 +549,17 @@ async fn handle_inner(
         dst_port,
         tls: tls.clone(),
     });
+    // `compression`: the algorithm the client accepts (its Accept-Encoding removed under `offload`).
+    let (fe_comp, be_comp) = (
+        fe.config.compression.as_ref(),
+        be.config.compression.as_ref(),
+    );
+    let compression = if fe_comp.is_some() || be_comp.is_some() {
+        let (method, version) = (req.method().clone(), req.version());
+        super::compress::choose(fe_comp, be_comp, &method, version, req.headers_mut())
+    } else {
+        None
+    };
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
@@ -702,6 +714,12 @@ async fn handle_inner(
         }
         if let Ok(s) = StatusCode::from_u16(status) {
             *resp.status_mut() = s;
+        }
+    }
+    if let Some(d) = compression {
+        if super::compress::start(d, (&fe, &be), &mut resp) {
+            stream.comp_algo = Some(d.algo.config_name());
+            txn.comp_algo(d.algo.config_name());
         }
     }
     be.stats.response(resp.status().as_u16());
@@ -1065,14 +1083,8 @@ async fn forward(
         // A fresh connection speaks HTTP/2 when the server line says so or the server chose it by ALPN.
         let mut conn = match conn {
             Upstream::H1(c) if !reused && h2_upstream::speaks_h2(&c, server.config.proto) => {
-                match h2_upstream::handshake(
-                    c,
-                    server.id,
-                    server.addr(),
-                    h2_shared,
-                    server_timeout,
-                )
-                .await
+                match h2_upstream::handshake(c, server.id, server.addr(), h2_shared, server_timeout)
+                    .await
                 {
                     Ok(l) => Upstream::H2(l, None),
                     Err(e) => {
@@ -1261,6 +1273,12 @@ async fn forward(
         return Err(ProxyError::BadGateway);
     }
     strip_hop_by_hop(&mut parts.headers, false);
+    if head.version == Version::HTTP_10
+        || matches!(head.framing, fulcrum_http::response_in::Framing::UntilClose)
+    {
+        // Compression needs an HTTP/1.1 response whose end is known.
+        parts.extensions.insert(super::compress::NotCompressible);
+    }
     if mode == HttpConnMode::Close || faulty_framing {
         parts
             .headers

@@ -77,6 +77,7 @@ fn frontend_row(fe: &FrontendRt, iid: u64) -> Row {
         mode: mode(fe.mode),
         conn_tot: Some(ld(&c.conn_tot)),
         intercepted: Some(ld(&c.intercepted)),
+        comp: Some(comp(c)),
         ..Row::default()
     }
 }
@@ -166,6 +167,12 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
     }
 }
 
+/// `comp_in`, `comp_out`, `comp_byp` (nothing bypasses fulcrum's compressor: it has no rate or CPU limit),
+/// `comp_rsp`.
+fn comp(c: &Counters) -> [u64; 4] {
+    [ld(&c.comp_in), ld(&c.comp_out), 0, ld(&c.comp_rsp)]
+}
+
 fn backend_row(be: &BackendRt, iid: u64) -> Row {
     let c = &be.stats;
     let http = be.mode == Mode::Http;
@@ -224,6 +231,7 @@ fn backend_row(be: &BackendRt, iid: u64) -> Row {
         reuse: Some(sum(|c| &c.reuse)),
         uweight: Some(weight),
         timings: Some(timings(c)),
+        comp: Some(comp(c)),
         ..Row::default()
     }
 }

@@ -78,6 +78,8 @@ pub struct Fields<'a> {
     /// `option logasap`: the line is sent before the end, so `%Tt`, `%Ta` and `%B` are shown with a `+` (at
     /// least this much).
     pub asap: bool,
+    /// The algorithm the response was compressed with (`res.comp_algo`).
+    pub comp_algo: Option<&'static str>,
 }
 
 impl Default for Fields<'_> {
@@ -116,6 +118,7 @@ impl Default for Fields<'_> {
             vars: None,
             unique_id: None,
             asap: false,
+            comp_algo: None,
         }
     }
 }

@@ -80,6 +80,9 @@ impl Context for LogCtx<'_, '_> {
     fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
         self.fields.unique_id.map(Cow::Borrowed)
     }
+    fn compression(&self) -> Option<&str> {
+        self.fields.comp_algo
+    }
     fn ssl(&self, f: fulcrum_sample::SslFetch) -> Option<Value<'_>> {
         fulcrum_tls::sample(self.fields.tls, f)
     }

@@ -1271,12 +1271,12 @@ impl ProxyRules {
                     let d = match v {
                         TimeoutValue::Fixed(d) => Some(*d),
                         // milliseconds; no sample, or not a positive number, changes nothing
-                        TimeoutValue::Expr(e) => e
-                            .0
-                            .eval(&req_ctx(req, stream))
-                            .and_then(|v| v.to_int())
-                            .filter(|&ms| ms > 0)
-                            .map(|ms| std::time::Duration::from_millis(ms as u64)),
+                        TimeoutValue::Expr(e) => {
+                            e.0.eval(&req_ctx(req, stream))
+                                .and_then(|v| v.to_int())
+                                .filter(|&ms| ms > 0)
+                                .map(|ms| std::time::Duration::from_millis(ms as u64))
+                        }
                     };
                     if let Some(d) = d {
                         match which {

@@ -60,6 +60,8 @@ pub struct Stream<'a> {
     /// The request's unique ID (`unique-id`), made from the frontend's `unique-id-format` once the
     /// `http-request` rules ran.
     pub unique_id: Option<Vec<u8>>,
+    /// The algorithm the response is compressed with (`res.comp_algo`), once the proxy decided it.
+    pub comp_algo: Option<&'static str>,
     /// The request body bytes waited for (`option http-buffer-request`, `wait-for-body`): `req.body`.
     pub req_body: Option<bytes::Bytes>,
     /// The frontend's capture slots, request and response side.
@@ -549,6 +551,9 @@ impl Context for Ctx<'_, '_> {
     }
     fn unique_id(&self) -> Option<Cow<'_, [u8]>> {
         self.stream.unique_id.as_deref().map(Cow::Borrowed)
+    }
+    fn compression(&self) -> Option<&str> {
+        self.stream.comp_algo
     }
     fn capture(&self, response: bool, idx: usize) -> Option<Cow<'_, [u8]>> {
         let side = usize::from(response);
