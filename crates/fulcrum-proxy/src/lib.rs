@@ -244,16 +244,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
                 add_listeners(
                     &mut per_worker,
                     &mut bound,
-                    (
-                        fe,
-                        tls,
-                        Arc::new(worker::ListenerInfo {
-                            name: bind.name.as_deref().map(Box::from),
-                            id,
-                            accept_proxy: bind.accept_proxy,
-                            h2: bind.proto == Some(fulcrum_config::haproxy::BindProto::H2),
-                        }),
-                    ),
+                    (fe, tls, Arc::new(worker::ListenerInfo::of(bind, id))),
                     &limit,
                     sockets.into_iter().map(worker::ListenSocket::Tcp).collect(),
                 );
@@ -297,16 +288,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
                 add_listeners(
                     &mut per_worker,
                     &mut bound,
-                    (
-                        fe,
-                        tls,
-                        Arc::new(worker::ListenerInfo {
-                            name: bind.name.as_deref().map(Box::from),
-                            id,
-                            accept_proxy: bind.accept_proxy,
-                            h2: bind.proto == Some(fulcrum_config::haproxy::BindProto::H2),
-                        }),
-                    ),
+                    (fe, tls, Arc::new(worker::ListenerInfo::of(bind, id))),
                     &limit,
                     sockets,
                 );
@@ -332,16 +314,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
                 add_listeners(
                     &mut per_worker,
                     &mut bound,
-                    (
-                        fe,
-                        tls,
-                        Arc::new(worker::ListenerInfo {
-                            name: bind.name.as_deref().map(Box::from),
-                            id,
-                            accept_proxy: bind.accept_proxy,
-                            h2: bind.proto == Some(fulcrum_config::haproxy::BindProto::H2),
-                        }),
-                    ),
+                    (fe, tls, Arc::new(worker::ListenerInfo::of(bind, id))),
                     &limit,
                     sockets.into_iter().map(worker::ListenSocket::Tcp).collect(),
                 );

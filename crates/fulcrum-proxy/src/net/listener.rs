@@ -274,6 +274,18 @@ pub struct ListenerInfo {
     pub h2: bool,
 }
 
+impl ListenerInfo {
+    /// The facts of listener number `id` of a `bind` line.
+    pub fn of(bind: &fulcrum_config::haproxy::Bind, id: i64) -> Self {
+        ListenerInfo {
+            name: bind.name.as_deref().map(Box::from),
+            id,
+            accept_proxy: bind.accept_proxy,
+            h2: bind.proto == Some(fulcrum_config::haproxy::BindProto::H2),
+        }
+    }
+}
+
 #[cfg(test)]
 mod handover_tests {
     use super::*;
