@@ -495,6 +495,71 @@ fn http_check_expect_forms() {
 }
 
 #[test]
+fn http_check_expect_header_forms() {
+    use fulcrum_config::haproxy::{HeaderExpect, HeaderMatchMethod as M, HttpExpect};
+    let text = |line: &str| {
+        format!("{D}backend b\n option httpchk\n http-check expect {line}\n server s 127.0.0.1:1 check\n")
+    };
+    let of = |line: &str| {
+        backend(&ok_both(&text(line)), "b")
+            .http_expect
+            .clone()
+            .unwrap()
+    };
+    let hdr = |full, name: (M, &str), value: Option<(M, &str)>| {
+        HttpExpect::Header(HeaderExpect {
+            full,
+            name: (name.0, name.1.into()),
+            value: value.map(|(m, v)| (m, v.into())),
+        })
+    };
+    assert_eq!(
+        of("hdr name x-test1"),
+        hdr(false, (M::Str, "x-test1"), None)
+    );
+    assert_eq!(
+        of("hdr name -m beg X-Begin-"),
+        hdr(false, (M::Beg, "X-Begin-"), None)
+    );
+    assert_eq!(
+        of("fhdr name x-test1 value \"true, next value\""),
+        hdr(
+            true,
+            (M::Str, "x-test1"),
+            Some((M::Str, "true, next value"))
+        )
+    );
+    assert_eq!(
+        of("hdr name -m end -End value -m reg ^value-reg-[A-Z0-9]+$"),
+        hdr(
+            false,
+            (M::End, "-End"),
+            Some((M::Reg, "^value-reg-[A-Z0-9]+$"))
+        )
+    );
+    assert_eq!(
+        of("! hdr name -m sub -Sub- value -m sub x comment c"),
+        hdr(false, (M::Sub, "-Sub-"), Some((M::Sub, "x")))
+    );
+    // Malformed forms are refused by both.
+    for (line, needle) in [
+        ("hdr value x", "expects 'name"),
+        ("hdr name", "'name' expects a pattern"),
+        ("hdr name -m foo x", "'name -m' expects"),
+        ("hdr name -m reg (", "does not compile"),
+    ] {
+        err1_both(&text(line), 8, "http-check expect", needle);
+    }
+    // Log-format names and values: HAProxy's, not fulcrum's yet.
+    for line in ["hdr name-lf x", "hdr name x value-lf y"] {
+        err1(&text(line), 8, "http-check expect", "not yet by fulcrum");
+        if let Some((valid, out)) = haproxy_check(&text(line)) {
+            assert!(valid, "haproxy refuses {line}: {out}");
+        }
+    }
+}
+
+#[test]
 fn ssl_hello_chk_option() {
     assert_eq!(
         check_of(" option ssl-hello-chk"),

@@ -686,6 +686,35 @@ pub enum HttpExpect {
     Statuses(Vec<(u16, u16)>),
     /// `rstring REGEX` (checked to compile): the body matches
     RString(String),
+    /// `hdr name ... [value ...]` / `fhdr ...`: a response header matches
+    Header(HeaderExpect),
+}
+
+/// `http-check expect hdr|fhdr name [-m METH] NAME [value [-m METH] VALUE]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderExpect {
+    /// `fhdr`: each header's full value is matched; `hdr` splits values on commas.
+    pub full: bool,
+    /// How the name is matched (case-insensitively) and against what.
+    pub name: (HeaderMatchMethod, String),
+    /// How a value is matched (case-sensitively); `None`: the header being present is enough.
+    pub value: Option<(HeaderMatchMethod, String)>,
+}
+
+/// The `-m` method of `http-check expect hdr`: `str` (the default), `beg`, `end`, `sub` or `reg` (checked to
+/// compile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderMatchMethod {
+    /// `-m str`: equal
+    Str,
+    /// `-m beg`: a prefix
+    Beg,
+    /// `-m end`: a suffix
+    End,
+    /// `-m sub`: a substring
+    Sub,
+    /// `-m reg`: a regular expression
+    Reg,
 }
 
 /// The options of an `http-check expect` line besides its match.

@@ -15,7 +15,8 @@ use tracing::{info_span, warn, Instrument};
 
 use fulcrum_admin::runtime::AdminState;
 use fulcrum_config::haproxy::{
-    HttpExpect, HttpExpectOptions, ProtocolCheck as CheckOption, TcpCheckAction, TcpCheckRule,
+    HeaderMatchMethod, HttpExpect, HttpExpectOptions, ProtocolCheck as CheckOption, TcpCheckAction,
+    TcpCheckRule,
 };
 use fulcrum_health::agent::AgentAdmin;
 use fulcrum_health::protocol::{MysqlCheck, PgsqlCheck, SmtpCheck};
@@ -207,6 +208,24 @@ fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions) -> Expect 
             Some(re) => Match::BodyRegex(re),
             None => return Expect::Default,
         },
+        Some(HttpExpect::Header(h)) => {
+            let name = text_match(&h.name, true);
+            let value = match &h.value {
+                Some(v) => match text_match(v, false) {
+                    Some(m) => Some(m),
+                    None => return Expect::Default,
+                },
+                None => None,
+            };
+            match name {
+                Some(name) => Match::Header(fulcrum_health::HeaderRule {
+                    full: h.full,
+                    name,
+                    value,
+                }),
+                None => return Expect::Default,
+            }
+        }
     };
     let mut rule = ExpectRule::new(matcher);
     rule.inverse = opts.inverse;
@@ -218,6 +237,28 @@ fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions) -> Expect 
     rule.on_success = opts.on_success.clone();
     rule.on_error = opts.on_error.clone();
     Expect::Rule(Box::new(rule))
+}
+
+/// One side of `http-check expect hdr`; names are matched ignoring case (a name regex too).
+fn text_match(
+    (method, text): &(HeaderMatchMethod, String),
+    fold: bool,
+) -> Option<fulcrum_health::TextMatch> {
+    use fulcrum_health::TextMatch;
+    let bytes = text.clone().into_bytes();
+    Some(match method {
+        HeaderMatchMethod::Str => TextMatch::Str(bytes),
+        HeaderMatchMethod::Beg => TextMatch::Beg(bytes),
+        HeaderMatchMethod::End => TextMatch::End(bytes),
+        HeaderMatchMethod::Sub => TextMatch::Sub(bytes),
+        // The configuration checked that the expression compiles.
+        HeaderMatchMethod::Reg => TextMatch::Reg(
+            regex::bytes::RegexBuilder::new(text)
+                .case_insensitive(fold)
+                .build()
+                .ok()?,
+        ),
+    })
 }
 
 fn http_probe(be: &BackendRt) -> Option<HttpCheck> {
