@@ -157,3 +157,56 @@ listen app
     assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
     let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
 }
+
+/// `http-check expect hdr|fhdr` against a server answering `X-Test: a, b`: the results and log lines
+/// `/usr/sbin/haproxy` 2.6 gives for the same configuration (`hdr` splits on commas, `fhdr` does not, a
+/// mismatch is a wrong status with the reason phrase).
+#[test]
+fn header_expectations() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in server.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = [0u8; 1024];
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nX-Test: a, b\r\nX-Other: Value\r\nContent-Length: 0\r\n\r\n",
+            );
+        }
+    });
+    let (log, lines) = syslog();
+    let backend = |name: &str, expect: &str| {
+        format!(
+            "backend {name}\n    log {log} local0\n    option httpchk\n    http-check expect {expect}\n    server s1 {addr} check inter 5s\n"
+        )
+    };
+    let cfg = format!(
+        "{DEFAULTS}
+    option log-health-checks
+
+listen app
+    bind 127.0.0.1:{}
+    server s1 {addr}
+
+{}{}{}",
+        free_port(),
+        backend("split", "hdr name X-TEST value b"),
+        backend("full", "fhdr name x-test value b"),
+        backend("regex", "hdr name -m reg ^x-oth value -m beg Val"),
+    );
+    let _p = start_proxy(&cfg);
+    for ok in ["split", "regex"] {
+        let l = line_with(&lines, &format!("server {ok}/s1"));
+        assert!(
+            l.contains("succeeded, reason: Layer7 check passed, code: 200,"),
+            "{l}"
+        );
+    }
+    let l = line_with(&lines, "server full/s1");
+    assert!(
+        l.contains("failed, reason: Layer7 wrong status, code: 200, info: \"OK\","),
+        "{l}"
+    );
+}
