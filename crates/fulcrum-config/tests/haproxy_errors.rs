@@ -512,7 +512,7 @@ fn http_check_errors() {
         "HTTP status code",
     );
     err1(
-        &format!("{D}backend b\n http-check expect hdr name x\n"),
+        &format!("{D}backend b\n http-check expect hdr name-lf x\n"),
         7,
         "http-check expect",
         "not yet by fulcrum",
