@@ -560,6 +560,25 @@ fn http_check_expect_header_forms() {
 }
 
 #[test]
+fn http_check_send_state() {
+    let c = ok_both(&format!(
+        "{D} option httpchk\n http-check send-state\nbackend a\n server s 127.0.0.1:1 check\n\
+         backend b\n http-check expect status 200\n server s 127.0.0.1:1 check\nbackend c\n server s 127.0.0.1:1 check\n"
+    ));
+    // A proxy option: inherited from the defaults, kept when a section has its own rules.
+    assert!(backend(&c, "a").http_send_state);
+    assert!(backend(&c, "b").http_send_state);
+    let c = ok_both(&format!("{D}backend c\n server s 127.0.0.1:1 check\n"));
+    assert!(!backend(&c, "c").http_send_state);
+    err1_both(
+        &format!("{D}backend b\n option httpchk\n http-check send-state foo\n server s 127.0.0.1:1 check\n"),
+        8,
+        "http-check send-state",
+        "expects no argument",
+    );
+}
+
+#[test]
 fn ssl_hello_chk_option() {
     assert_eq!(
         check_of(" option ssl-hello-chk"),

@@ -292,9 +292,9 @@ fn proxy_known_but_unsupported() {
         NS,
     );
     err1(
-        &format!("{D}listen l\n bind :18080\n http-check send-state\n"),
+        &format!("{D}listen l\n bind :18080\n http-check connect\n"),
         8,
-        "http-check send-state",
+        "http-check connect",
         NS,
     );
     err1(

@@ -210,3 +210,52 @@ listen app
         "{l}"
     );
 }
+
+/// `http-check send-state`: the header haproxy 2.6 sends (observed with the same configuration), after the
+/// configured headers: `UP 1/3` on the first check of a server starting UP (as the log's `status: 1/3 UP`), then
+/// `UP`; the weight over the backend's active weight (a server in maintenance does not count).
+#[test]
+fn http_check_send_state_header() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let port = free_port();
+    let cfg = format!(
+        "{}    node mynode\n{}
+frontend front
+    bind 127.0.0.1:{}
+    default_backend app
+
+backend app
+    option httpchk
+    http-check send-state
+    http-check send meth GET uri /x ver HTTP/1.1 hdr Host foo
+    server s1 {addr} check inter 100ms weight 10
+    server s2 127.0.0.1:{port} weight 20 disabled
+",
+        DEFAULTS.split_once("\n\n").unwrap().0.to_owned() + "\n",
+        DEFAULTS.split_once("\n\n").unwrap().1,
+        free_port(),
+    );
+    let _p = start_proxy(&cfg);
+    let mut requests = Vec::new();
+    for _ in 0..2 {
+        let (mut conn, _) = server.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+        requests.push(String::from_utf8_lossy(&got).into_owned());
+    }
+    let want = |state: &str| {
+        format!("GET /x HTTP/1.1\r\nHost: foo\r\nx-haproxy-server-state: {state}; address=127.0.0.1; port={}; name=app/s1; node=mynode; weight=10/10; scur=0/0; qcur=0\r\nConnection: close\r\n\r\n", addr.port())
+    };
+    assert_eq!(requests[0], want("UP 1/3"));
+    // A passed check puts the counter at its top: plain `UP`, as haproxy sends it.
+    assert_eq!(requests[1], want("UP"));
+}

@@ -254,6 +254,8 @@ pub struct Settings {
     pub http_expect_options: HttpExpectOptions,
     /// `http-check` lines were given (warned about when `option httpchk` is not)
     pub http_check_rules: bool,
+    /// `http-check send-state` (a proxy option: inherited from defaults, kept by a section's own rules)
+    pub http_send_state: bool,
     /// `option tcp-check`: checks run the `tcp-check` rules
     pub tcpchk: bool,
     /// `tcp-check` rules, in order
@@ -366,6 +368,7 @@ impl Default for Settings {
             http_expect: None,
             http_expect_options: HttpExpectOptions::default(),
             http_check_rules: false,
+            http_send_state: false,
             retries: 3,
             redispatch: false,
             persist: false,
@@ -1701,6 +1704,13 @@ fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
     }
     if action == "send" {
         http_check_send(line, s, body, sink);
+        return;
+    }
+    if action == "send-state" {
+        if sink.max_args(line, &key, 2, 0) {
+            s.http_send_state = true;
+            s.http_check_rules = true;
+        }
         return;
     }
     if action != "expect" {

@@ -42,11 +42,64 @@ fn bounded(inter: Duration, connect: Option<Duration>, check: Option<Duration>) 
     }
 }
 
+/// `global node` (else the host name), for `http-check send-state`; set by [`spawn`].
+static NODE: std::sync::RwLock<String> = std::sync::RwLock::new(String::new());
+
+/// The value of `http-check send-state`'s header, with haproxy 2.6's fields (observed): the state (`UP`, `DOWN`,
+/// `NOLB` while draining; with the health counter as `status: x/y` shows it while in transition), the server's
+/// address and port, `backend/server`, the node, the weight over the backend's active weight, the server's
+/// connections over the backend's, its queue, and `throttle=N%` during `slowstart`.
+fn server_state(be: &BackendRt, server: &ServerRt, tracker: &Tracker) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (step, of, up) = tracker.log_status();
+    let word = match (up, server.weight() == 0) {
+        (true, true) => "NOLB",
+        (true, false) => "UP",
+        (false, _) => "DOWN",
+    };
+    let settled = if up { step == of } else { step == 0 };
+    let state = if settled {
+        word.to_owned()
+    } else {
+        format!("{word} {step}/{of}")
+    };
+    let total: u64 = be
+        .servers
+        .iter()
+        .filter(|s| s.is_up() && !s.config.backup)
+        .map(|s| u64::from(s.weight()))
+        .sum();
+    let node = NODE.read().map(|n| n.clone()).unwrap_or_default();
+    let addr = server.addr();
+    let mut out = format!(
+        "{state}; address={}; port={}; name={}/{}; node={node}; weight={}/{total}; scur={}/{}; qcur={}",
+        addr.ip(),
+        addr.port(),
+        be.name,
+        server.config.name,
+        server.weight(),
+        server.cur.load(Relaxed),
+        be.stats.cur.load(Relaxed),
+        server.queued.load(Relaxed),
+    );
+    if let Some((elapsed, period)) = server.slowstart_progress(Instant::now()) {
+        let pct = elapsed.as_millis() * 100 / period.as_millis().max(1);
+        out.push_str(&format!("; throttle={pct}%"));
+    }
+    out
+}
+
 /// Starts the health-check thread when at least one server has `check` or `agent-check`.
 pub fn spawn(
     snapshot: Arc<Snapshot>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<Option<JoinHandle<()>>> {
+    if let Ok(mut node) = NODE.write() {
+        *node = snapshot
+            .node
+            .clone()
+            .unwrap_or_else(|| crate::model::log::clock::hostname().to_owned());
+    }
     let checked: Vec<(Arc<BackendRt>, Arc<ServerRt>)> = snapshot
         .backends
         .iter()
@@ -389,7 +442,16 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             c.check_addr.unwrap_or(server.addr().ip()),
             c.check_port.unwrap_or(server.addr().port()),
         );
-        let outcome = probe
+        let stated;
+        let probe_now = match &probe {
+            Probe::Http(http) if be.config.http_send_state => {
+                let state = server_state(&be, &server, &tracker);
+                stated = Probe::Http(http.with_header("x-haproxy-server-state", &state));
+                &stated
+            }
+            _ => &probe,
+        };
+        let outcome = probe_now
             .run_with_preamble(target, timeout, tls.as_ref(), &preamble)
             .await;
         server.stats.check.record(&outcome);
