@@ -541,6 +541,29 @@ fn http_check_expect_header_forms() {
         of("! hdr name -m sub -Sub- value -m sub x comment c"),
         hdr(false, (M::Sub, "-Sub-"), Some((M::Sub, "x")))
     );
+    // Several rules, in order; a section's own rules replace the defaults' ones.
+    let c = ok_both(&format!(
+        "{D} option httpchk\n http-check expect status 201\n http-check expect string x\n\
+         backend a\n server s 127.0.0.1:1 check\n\
+         backend b\n http-check expect status 200\n http-check expect hdr name h\n http-check expect ! string x\n server s 127.0.0.1:1 check\n"
+    ));
+    let a = backend(&c, "a");
+    assert_eq!(a.http_expect, Some(HttpExpect::Status(201)));
+    assert_eq!(a.http_expect_more.len(), 1);
+    let b = backend(&c, "b");
+    assert_eq!(b.http_expect, Some(HttpExpect::Status(200)));
+    let more: Vec<_> = b
+        .http_expect_more
+        .iter()
+        .map(|(e, o)| (e.clone(), o.inverse))
+        .collect();
+    assert_eq!(
+        more,
+        vec![
+            (hdr(false, (M::Str, "h"), None), false),
+            (HttpExpect::String("x".into()), true)
+        ]
+    );
     // Malformed forms are refused by both.
     for (line, needle) in [
         ("hdr value x", "expects 'name"),

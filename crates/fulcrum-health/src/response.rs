@@ -275,6 +275,8 @@ pub enum Expect {
     String(String),
     /// Any other `expect` rule: status lists, regular expressions, negation, custom statuses and texts.
     Rule(Box<ExpectRule>),
+    /// Several `expect` rules judging the same response in order: the first that fails decides, else the last.
+    Rules(Vec<ExpectRule>),
 }
 
 /// A parsed status line.
@@ -418,6 +420,21 @@ pub fn evaluate<'a>(buf: &'a [u8], eof: bool, expect: &Expect) -> Option<Verdict
             ))
         }
         Expect::Rule(rule) => rule.judge(buf, start, done, status),
+        Expect::Rules(rules) => {
+            let mut last = None;
+            for rule in rules {
+                let verdict = rule.judge(buf, start, done, status)?;
+                let passed = matches!(
+                    verdict.status,
+                    CheckStatus::L7Ok | CheckStatus::L6Ok | CheckStatus::L4Ok
+                );
+                if !passed {
+                    return Some(verdict);
+                }
+                last = Some(verdict);
+            }
+            last.or(Some(Verdict::new(CheckStatus::L7Ok, code, None)))
+        }
     }
 }
 
@@ -606,6 +623,49 @@ mod tests {
             wrong
         );
         assert_eq!(judge(false, s("x-other"), Some(s("Value")), false), ok);
+    }
+
+    #[test]
+    fn several_rules_the_first_failing_decides() {
+        let resp = b"HTTP/1.1 200 OK\r\nX-Test: a\r\nContent-Length: 5\r\n\r\nhello";
+        let status = |t: &str| ExpectRule::new(ExpectRule::status_list(t).unwrap());
+        let hdr = |n: &str| {
+            ExpectRule::new(Match::Header(HeaderRule {
+                full: false,
+                name: TextMatch::Str(n.as_bytes().to_vec()),
+                value: None,
+            }))
+        };
+        let judge = |rules: Vec<ExpectRule>| {
+            let v = evaluate(resp, false, &Expect::Rules(rules)).unwrap();
+            let info = v.info.map(|i| String::from_utf8(i.into_owned()).unwrap());
+            (v.status, v.code, info)
+        };
+        let ok = (CheckStatus::L7Ok, Some(200), None);
+        assert_eq!(judge(vec![status("200"), hdr("x-test")]), ok);
+        let mut commented = hdr("x-nope");
+        commented.comment = Some("second".into());
+        assert_eq!(
+            judge(vec![status("200"), commented, status("500")]),
+            (
+                CheckStatus::L7Status,
+                Some(200),
+                Some("OK comment: second".into())
+            )
+        );
+        let mut body = ExpectRule::new(Match::Body(b"nope".to_vec()));
+        body.on_error = Some("no body".into());
+        assert_eq!(
+            judge(vec![body, status("500")]),
+            (CheckStatus::L7Response, None, Some("no body".into()))
+        );
+        // A body rule waits for the body, even after rules already satisfied.
+        let partial = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhe";
+        let rules = Expect::Rules(vec![
+            status("200"),
+            ExpectRule::new(Match::Body(b"hello".to_vec())),
+        ]);
+        assert_eq!(evaluate(partial, false, &rules), None);
     }
 
     #[test]

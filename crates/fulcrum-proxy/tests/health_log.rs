@@ -190,14 +190,20 @@ listen app
     bind 127.0.0.1:{}
     server s1 {addr}
 
-{}{}{}",
+{}{}{}{}{}",
         free_port(),
         backend("split", "hdr name X-TEST value b"),
         backend("full", "fhdr name x-test value b"),
         backend("regex", "hdr name -m reg ^x-oth value -m beg Val"),
+        // Several expect rules judge the same response in order; the first failing one decides.
+        backend("seq_ok", "status 200\n    http-check expect hdr name x-test value a"),
+        backend(
+            "seq_fail",
+            "status 200\n    http-check expect hdr name x-nope comment second\n    http-check expect status 500"
+        ),
     );
     let _p = start_proxy(&cfg);
-    for ok in ["split", "regex"] {
+    for ok in ["split", "regex", "seq_ok"] {
         let l = line_with(&lines, &format!("server {ok}/s1"));
         assert!(
             l.contains("succeeded, reason: Layer7 check passed, code: 200,"),
@@ -207,6 +213,11 @@ listen app
     let l = line_with(&lines, "server full/s1");
     assert!(
         l.contains("failed, reason: Layer7 wrong status, code: 200, info: \"OK\","),
+        "{l}"
+    );
+    let l = line_with(&lines, "server seq_fail/s1");
+    assert!(
+        l.contains("failed, reason: Layer7 wrong status, code: 200, info: \"OK comment: second\","),
         "{l}"
     );
 }

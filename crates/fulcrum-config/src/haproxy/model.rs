@@ -1140,6 +1140,8 @@ pub struct Proxy {
     pub http_expect: Option<HttpExpect>,
     /// `http-check expect`'s options (`!`, `comment`, statuses, texts)
     pub http_expect_options: HttpExpectOptions,
+    /// Further `http-check expect` rules, judged in order on the same response after the first
+    pub http_expect_more: Vec<(HttpExpect, HttpExpectOptions)>,
     /// `http-check send-state`: HTTP checks carry an `x-haproxy-server-state` header.
     pub http_send_state: bool,
     /// `option smtpchk`, `redis-check`, `pgsql-check`, `mysql-check`, `ldap-check` or `spop-check`: checks in the

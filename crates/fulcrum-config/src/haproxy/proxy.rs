@@ -252,6 +252,8 @@ pub struct Settings {
     pub http_expect: Option<HttpExpect>,
     /// `http-check expect`'s options
     pub http_expect_options: HttpExpectOptions,
+    /// Further `http-check expect` rules, judged in order on the same response after the first
+    pub http_expect_more: Vec<(HttpExpect, HttpExpectOptions)>,
     /// `http-check` lines were given (warned about when `option httpchk` is not)
     pub http_check_rules: bool,
     /// `http-check send-state` (a proxy option: inherited from defaults, kept by a section's own rules)
@@ -366,6 +368,7 @@ impl Default for Settings {
             tcp_check_lines: false,
             http_send: None,
             http_expect: None,
+            http_expect_more: Vec::new(),
             http_expect_options: HttpExpectOptions::default(),
             http_check_rules: false,
             http_send_state: false,
@@ -502,6 +505,7 @@ fn own_check_rules(s: &mut Settings, body: &mut Body) {
         body.own_check_rules = true;
         s.http_send = None;
         s.http_expect = None;
+        s.http_expect_more.clear();
         s.http_expect_options = HttpExpectOptions::default();
     }
 }
@@ -1823,6 +1827,11 @@ fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
     };
     own_check_rules(s, body);
     s.http_check_rules = true;
+    // Several expect rules judge the same response in order; the first that fails ends the check.
+    if s.http_expect.is_some() {
+        s.http_expect_more.push((expect, opts));
+        return;
+    }
     s.http_expect = Some(expect);
     s.http_expect_options = opts;
 }

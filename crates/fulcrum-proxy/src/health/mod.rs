@@ -241,9 +241,10 @@ fn script_probe(rules: &[TcpCheckRule]) -> Result<TcpCheck, fulcrum_health::Spec
 }
 
 /// The expectation of `http-check expect`: the plain forms as such, the others as a full rule.
-fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions) -> Expect {
+/// `full`: always a full rule (one of several), never the plain forms.
+fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions, full: bool) -> Expect {
     use fulcrum_health::{ExpectRule, Match};
-    let plain = *opts == HttpExpectOptions::default();
+    let plain = !full && *opts == HttpExpectOptions::default();
     let regex = |re: &str| regex::bytes::Regex::new(re).ok();
     let matcher = match expect {
         None => return Expect::Default,
@@ -316,10 +317,25 @@ fn text_match(
 
 fn http_probe(be: &BackendRt) -> Option<HttpCheck> {
     let chk = be.config.httpchk.as_ref()?;
-    let expect = http_expect(
+    let more = &be.config.http_expect_more;
+    let first = http_expect(
         be.config.http_expect.as_ref(),
         &be.config.http_expect_options,
+        !more.is_empty(),
     );
+    let expect = if more.is_empty() {
+        first
+    } else {
+        // Several rules on the same response, in order.
+        let rules = std::iter::once(first)
+            .chain(more.iter().map(|(e, o)| http_expect(Some(e), o, true)))
+            .filter_map(|e| match e {
+                Expect::Rule(r) => Some(*r),
+                _ => None,
+            })
+            .collect();
+        Expect::Rules(rules)
+    };
     match HttpCheck::new(
         &chk.method,
         &chk.uri,
