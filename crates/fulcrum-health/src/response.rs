@@ -17,6 +17,9 @@ pub const MAX_RESPONSE: usize = 16 * 1024;
 /// Info logged when `expect string` did not find its text (HAProxy's wording).
 pub const CONTENT_MISMATCH: &str = "HTTP content check did not match";
 
+/// Info logged when a body match (`string`, `rstring`, negated or not) met an empty body (HAProxy's wording).
+pub const NO_BODY: &str = "HTTP content check could not find a response body";
+
 /// Info logged when a negated `expect string|rstring` found its text (HAProxy's wording).
 pub const UNWANTED_CONTENT: &str = "HTTP check matched unwanted content";
 
@@ -210,6 +213,8 @@ impl ExpectRule {
         status: StatusLine<'a>,
     ) -> Option<Verdict<'a>> {
         let code = status.code;
+        // An empty (complete) body fails a body match, negated or not, as HAProxy 2.6 judges it.
+        let mut no_body = false;
         let (matched, on_status) = match &self.matcher {
             Match::Statuses(list) => (list.iter().any(|&(a, b)| (a..=b).contains(&code)), true),
             Match::StatusRegex(re) => (re.is_match(format!("{code:03}").as_bytes()), true),
@@ -226,13 +231,14 @@ impl ExpectRule {
                 if !(found || done || complete) {
                     return None;
                 }
+                no_body = body.is_empty();
                 (found, false)
             }
         };
         let with_code = |st: CheckStatus| {
             matches!(st, CheckStatus::L7Ok | CheckStatus::L7Status).then_some(code)
         };
-        if matched != self.inverse {
+        if matched != self.inverse && !no_body {
             let info = self
                 .on_success
                 .as_ref()
@@ -252,6 +258,7 @@ impl ExpectRule {
         let info = match (&self.on_error, on_status) {
             (Some(text), _) => text.clone().into_bytes(),
             (None, true) => status.reason.to_vec(),
+            (None, false) if no_body => NO_BODY.as_bytes().to_vec(),
             (None, false) if self.inverse => UNWANTED_CONTENT.as_bytes().to_vec(),
             (None, false) => CONTENT_MISMATCH.as_bytes().to_vec(),
         };
@@ -409,14 +416,19 @@ pub fn evaluate<'a>(buf: &'a [u8], eof: bool, expect: &Expect) -> Option<Verdict
         )),
         Expect::String(text) => {
             let body = &buf[start..];
-            if find(body, text.as_bytes()).is_some() {
+            if !body.is_empty() && find(body, text.as_bytes()).is_some() {
                 return Some(Verdict::new(CheckStatus::L7Ok, code, None));
             }
             let complete = content_length(&buf[..start]).is_some_and(|len| body.len() >= len);
+            let info = if body.is_empty() {
+                NO_BODY
+            } else {
+                CONTENT_MISMATCH
+            };
             (done || complete).then_some(Verdict::new(
                 CheckStatus::L7Response,
                 None,
-                Some(Cow::Borrowed(CONTENT_MISMATCH.as_bytes())),
+                Some(Cow::Borrowed(info.as_bytes())),
             ))
         }
         Expect::Rule(rule) => rule.judge(buf, start, done, status),
@@ -623,6 +635,36 @@ mod tests {
             wrong
         );
         assert_eq!(judge(false, s("x-other"), Some(s("Value")), false), ok);
+    }
+
+    /// As `/usr/sbin/haproxy` 2.6 logs it for a `Content-Length: 0` response: whatever the body match,
+    /// negated or not, `on-error` replacing the text.
+    #[test]
+    fn an_empty_body_fails_every_body_match() {
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let judge = |e: Expect| {
+            let v = evaluate(resp, false, &e).unwrap();
+            let info = v.info.map(|i| String::from_utf8(i.into_owned()).unwrap());
+            (v.status, v.code, info)
+        };
+        let no_body = (CheckStatus::L7Response, None, Some(NO_BODY.to_owned()));
+        assert_eq!(judge(Expect::String("foo".into())), no_body);
+        let rule = |m: Match, inverse: bool, on_error: Option<&str>| {
+            let mut r = ExpectRule::new(m);
+            r.inverse = inverse;
+            r.on_error = on_error.map(str::to_owned);
+            Expect::Rule(Box::new(r))
+        };
+        assert_eq!(
+            judge(rule(Match::Body(b"foo".to_vec()), true, None)),
+            no_body
+        );
+        let re = Regex::new("foo").unwrap();
+        assert_eq!(judge(rule(Match::BodyRegex(re), false, None)), no_body);
+        assert_eq!(
+            judge(rule(Match::Body(b"foo".to_vec()), false, Some("custom"))),
+            (CheckStatus::L7Response, None, Some("custom".to_owned()))
+        );
     }
 
     #[test]
