@@ -573,6 +573,18 @@ fn http_check_expect_header_forms() {
     ] {
         err1_both(&text(line), 8, "http-check expect", needle);
     }
+    // `set-var`/`unset-var` rules: HAProxy's, not fulcrum's yet (named as such, not as unknown).
+    for line in [
+        "http-check set-var(check.x) str(a)",
+        "http-check unset-var(check.x)",
+    ] {
+        let text = format!("{D}backend b\n option httpchk\n {line}\n server s 127.0.0.1:1 check\n");
+        let key = line.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        err1(&text, 8, &key, "not support");
+        if let Some((valid, out)) = haproxy_check(&text) {
+            assert!(valid, "haproxy refuses {line}: {out}");
+        }
+    }
     // Log-format names and values: HAProxy's, not fulcrum's yet.
     for line in ["hdr name-lf x", "hdr name x value-lf y"] {
         err1(&text(line), 8, "http-check expect", "not yet by fulcrum");

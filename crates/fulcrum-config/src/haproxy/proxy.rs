@@ -1718,7 +1718,8 @@ fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
         return;
     }
     if action != "expect" {
-        if known::HTTP_CHECK_UNSUPPORTED.contains(&action) {
+        let var = action.starts_with("set-var(") || action.starts_with("unset-var(");
+        if var || known::HTTP_CHECK_UNSUPPORTED.contains(&action) {
             sink.unsupported(loc, &key);
         } else {
             sink.error(loc, &key, format!("unknown http-check action '{action}'"));
