@@ -495,6 +495,125 @@ fn http_check_expect_forms() {
 }
 
 #[test]
+fn http_check_expect_header_forms() {
+    use fulcrum_config::haproxy::{HeaderExpect, HeaderMatchMethod as M, HttpExpect};
+    let text = |line: &str| {
+        format!("{D}backend b\n option httpchk\n http-check expect {line}\n server s 127.0.0.1:1 check\n")
+    };
+    let of = |line: &str| {
+        backend(&ok_both(&text(line)), "b")
+            .http_expect
+            .clone()
+            .unwrap()
+    };
+    let hdr = |full, name: (M, &str), value: Option<(M, &str)>| {
+        HttpExpect::Header(HeaderExpect {
+            full,
+            name: (name.0, name.1.into()),
+            value: value.map(|(m, v)| (m, v.into())),
+        })
+    };
+    assert_eq!(
+        of("hdr name x-test1"),
+        hdr(false, (M::Str, "x-test1"), None)
+    );
+    assert_eq!(
+        of("hdr name -m beg X-Begin-"),
+        hdr(false, (M::Beg, "X-Begin-"), None)
+    );
+    assert_eq!(
+        of("fhdr name x-test1 value \"true, next value\""),
+        hdr(
+            true,
+            (M::Str, "x-test1"),
+            Some((M::Str, "true, next value"))
+        )
+    );
+    assert_eq!(
+        of("hdr name -m end -End value -m reg ^value-reg-[A-Z0-9]+$"),
+        hdr(
+            false,
+            (M::End, "-End"),
+            Some((M::Reg, "^value-reg-[A-Z0-9]+$"))
+        )
+    );
+    assert_eq!(
+        of("! hdr name -m sub -Sub- value -m sub x comment c"),
+        hdr(false, (M::Sub, "-Sub-"), Some((M::Sub, "x")))
+    );
+    // Several rules, in order; a section's own rules replace the defaults' ones.
+    let c = ok_both(&format!(
+        "{D} option httpchk\n http-check expect status 201\n http-check expect string x\n\
+         backend a\n server s 127.0.0.1:1 check\n\
+         backend b\n http-check expect status 200\n http-check expect hdr name h\n http-check expect ! string x\n server s 127.0.0.1:1 check\n"
+    ));
+    let a = backend(&c, "a");
+    assert_eq!(a.http_expect, Some(HttpExpect::Status(201)));
+    assert_eq!(a.http_expect_more.len(), 1);
+    let b = backend(&c, "b");
+    assert_eq!(b.http_expect, Some(HttpExpect::Status(200)));
+    let more: Vec<_> = b
+        .http_expect_more
+        .iter()
+        .map(|(e, o)| (e.clone(), o.inverse))
+        .collect();
+    assert_eq!(
+        more,
+        vec![
+            (hdr(false, (M::Str, "h"), None), false),
+            (HttpExpect::String("x".into()), true)
+        ]
+    );
+    // Malformed forms are refused by both.
+    for (line, needle) in [
+        ("hdr value x", "expects 'name"),
+        ("hdr name", "'name' expects a pattern"),
+        ("hdr name -m foo x", "'name -m' expects"),
+        ("hdr name -m reg (", "does not compile"),
+    ] {
+        err1_both(&text(line), 8, "http-check expect", needle);
+    }
+    // `set-var`/`unset-var` rules: HAProxy's, not fulcrum's yet (named as such, not as unknown).
+    for line in [
+        "http-check set-var(check.x) str(a)",
+        "http-check unset-var(check.x)",
+    ] {
+        let text = format!("{D}backend b\n option httpchk\n {line}\n server s 127.0.0.1:1 check\n");
+        let key = line.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        err1(&text, 8, &key, "not support");
+        if let Some((valid, out)) = haproxy_check(&text) {
+            assert!(valid, "haproxy refuses {line}: {out}");
+        }
+    }
+    // Log-format names and values: HAProxy's, not fulcrum's yet.
+    for line in ["hdr name-lf x", "hdr name x value-lf y"] {
+        err1(&text(line), 8, "http-check expect", "not yet by fulcrum");
+        if let Some((valid, out)) = haproxy_check(&text(line)) {
+            assert!(valid, "haproxy refuses {line}: {out}");
+        }
+    }
+}
+
+#[test]
+fn http_check_send_state() {
+    let c = ok_both(&format!(
+        "{D} option httpchk\n http-check send-state\nbackend a\n server s 127.0.0.1:1 check\n\
+         backend b\n http-check expect status 200\n server s 127.0.0.1:1 check\nbackend c\n server s 127.0.0.1:1 check\n"
+    ));
+    // A proxy option: inherited from the defaults, kept when a section has its own rules.
+    assert!(backend(&c, "a").http_send_state);
+    assert!(backend(&c, "b").http_send_state);
+    let c = ok_both(&format!("{D}backend c\n server s 127.0.0.1:1 check\n"));
+    assert!(!backend(&c, "c").http_send_state);
+    err1_both(
+        &format!("{D}backend b\n option httpchk\n http-check send-state foo\n server s 127.0.0.1:1 check\n"),
+        8,
+        "http-check send-state",
+        "expects no argument",
+    );
+}
+
+#[test]
 fn ssl_hello_chk_option() {
     assert_eq!(
         check_of(" option ssl-hello-chk"),

@@ -292,9 +292,9 @@ fn proxy_known_but_unsupported() {
         NS,
     );
     err1(
-        &format!("{D}listen l\n bind :18080\n http-check send-state\n"),
+        &format!("{D}listen l\n bind :18080\n http-check connect\n"),
         8,
-        "http-check send-state",
+        "http-check connect",
         NS,
     );
     err1(
@@ -512,7 +512,7 @@ fn http_check_errors() {
         "HTTP status code",
     );
     err1(
-        &format!("{D}backend b\n http-check expect hdr name x\n"),
+        &format!("{D}backend b\n http-check expect hdr name-lf x\n"),
         7,
         "http-check expect",
         "not yet by fulcrum",

@@ -436,9 +436,9 @@ fn http_check_send_errors() {
         "HTTP/1.0 or HTTP/1.1",
     );
     err1(
-        &be(" http-check send-state\n"),
+        &be(" http-check connect\n"),
         8,
-        "http-check send-state",
+        "http-check connect",
         "not support yet",
     );
 }

@@ -16,6 +16,8 @@ use crate::tcp::{connect, error_text};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpCheck {
     request: Vec<u8>,
+    /// Where a header added per check goes: after the configured headers (`http-check send-state`).
+    extra_at: usize,
     expect: Expect,
 }
 
@@ -69,6 +71,7 @@ impl HttpCheck {
             request.push_str(value);
             request.push_str("\r\n");
         }
+        let extra_at = request.len();
         if !has("connection") {
             request.push_str("Connection: close\r\n");
         }
@@ -79,6 +82,7 @@ impl HttpCheck {
         request.push_str(body.unwrap_or_default());
         Ok(HttpCheck {
             request: request.into_bytes(),
+            extra_at,
             expect,
         })
     }
@@ -87,7 +91,28 @@ impl HttpCheck {
     pub fn options_default() -> Self {
         HttpCheck {
             request: b"OPTIONS / HTTP/1.0\r\nConnection: close\r\n\r\n".to_vec(),
+            extra_at: "OPTIONS / HTTP/1.0\r\n".len(),
             expect: Expect::Default,
+        }
+    }
+
+    /// This check with the header `name: value` after the configured ones (before `Connection` and
+    /// `Content-Length`, where HAProxy puts `http-check send-state`'s). Control characters in `value` are
+    /// dropped so that it cannot break the request.
+    pub fn with_header(&self, name: &str, value: &str) -> HttpCheck {
+        let clean: String = value
+            .chars()
+            .filter(|&c| c == '\t' || !c.is_control())
+            .collect();
+        let line = format!("{name}: {clean}\r\n");
+        let mut request = Vec::with_capacity(self.request.len() + line.len());
+        request.extend_from_slice(&self.request[..self.extra_at]);
+        request.extend_from_slice(line.as_bytes());
+        request.extend_from_slice(&self.request[self.extra_at..]);
+        HttpCheck {
+            request,
+            extra_at: self.extra_at + line.len(),
+            expect: self.expect.clone(),
         }
     }
 
@@ -206,6 +231,15 @@ mod tests {
         assert_eq!(
             c.request(),
             &b"GET /status HTTP/1.1\r\nHost: my-www-host\r\nX-test: true\r\nConnection: close\r\nContent-Length: 4\r\n\r\ntest"[..]
+        );
+        // `http-check send-state`'s header goes after the configured ones, as haproxy 2.6 puts it (observed).
+        assert_eq!(
+            c.with_header("x-haproxy-server-state", "UP; x\r\ny").request(),
+            &b"GET /status HTTP/1.1\r\nHost: my-www-host\r\nX-test: true\r\nx-haproxy-server-state: UP; xy\r\nConnection: close\r\nContent-Length: 4\r\n\r\ntest"[..]
+        );
+        assert_eq!(
+            HttpCheck::options_default().with_header("a", "b").request(),
+            b"OPTIONS / HTTP/1.0\r\na: b\r\nConnection: close\r\n\r\n"
         );
         // A Connection header of the user's replaces `Connection: close` (an upgrade check, say).
         let ws = HttpCheck::new(

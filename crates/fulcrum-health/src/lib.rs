@@ -30,7 +30,7 @@ pub use log::{
 pub use outcome::{CheckOutcome, CheckStatus};
 pub use probe::{Probe, TlsCheck};
 pub use protocol::{protocol_check, ProtocolCheck};
-pub use response::{Expect, ExpectRule, Match};
+pub use response::{Expect, ExpectRule, HeaderRule, Match, TextMatch};
 pub use tcp::tcp_check;
 pub use tcpcheck::TcpCheck;
 pub use tracker::{CheckResult, Status, Tracker, Transition};

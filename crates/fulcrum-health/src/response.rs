@@ -17,6 +17,9 @@ pub const MAX_RESPONSE: usize = 16 * 1024;
 /// Info logged when `expect string` did not find its text (HAProxy's wording).
 pub const CONTENT_MISMATCH: &str = "HTTP content check did not match";
 
+/// Info logged when a body match (`string`, `rstring`, negated or not) met an empty body (HAProxy's wording).
+pub const NO_BODY: &str = "HTTP content check could not find a response body";
+
 /// Info logged when a negated `expect string|rstring` found its text (HAProxy's wording).
 pub const UNWANTED_CONTENT: &str = "HTTP check matched unwanted content";
 
@@ -31,6 +34,105 @@ pub enum Match {
     Body(Vec<u8>),
     /// `rstring RE`: the body matches.
     BodyRegex(Regex),
+    /// `hdr|fhdr name ... [value ...]`: a header of the response matches.
+    Header(HeaderRule),
+}
+
+/// How one side of a header expectation is matched (`-m str|beg|end|sub|reg`).
+#[derive(Debug, Clone)]
+pub enum TextMatch {
+    /// Equal.
+    Str(Vec<u8>),
+    /// A prefix.
+    Beg(Vec<u8>),
+    /// A suffix.
+    End(Vec<u8>),
+    /// A substring.
+    Sub(Vec<u8>),
+    /// A regular expression.
+    Reg(Regex),
+}
+
+impl TextMatch {
+    /// Whether `text` matches; `fold`: ASCII case is ignored (names; a name regex is compiled with `(?i)`).
+    fn matches(&self, text: &[u8], fold: bool) -> bool {
+        let eq = |a: &[u8], b: &[u8]| {
+            if fold {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
+        match self {
+            TextMatch::Str(p) => eq(text, p),
+            TextMatch::Beg(p) => text.len() >= p.len() && eq(&text[..p.len()], p),
+            TextMatch::End(p) => text.len() >= p.len() && eq(&text[text.len() - p.len()..], p),
+            TextMatch::Sub(p) if fold => {
+                p.is_empty() || text.windows(p.len()).any(|w| w.eq_ignore_ascii_case(p))
+            }
+            TextMatch::Sub(p) => find(text, p).is_some(),
+            TextMatch::Reg(re) => re.is_match(text),
+        }
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        match (self, other) {
+            (TextMatch::Str(a), TextMatch::Str(b))
+            | (TextMatch::Beg(a), TextMatch::Beg(b))
+            | (TextMatch::End(a), TextMatch::End(b))
+            | (TextMatch::Sub(a), TextMatch::Sub(b)) => a == b,
+            (TextMatch::Reg(a), TextMatch::Reg(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
+/// `http-check expect hdr|fhdr`: some header's name matches (ASCII case ignored) and, when a value matcher is
+/// given, one of its values does (case kept): with `hdr` each comma-separated element, with `fhdr` the whole value.
+#[derive(Debug, Clone)]
+pub struct HeaderRule {
+    /// `fhdr`: values are not split on commas.
+    pub full: bool,
+    /// The name matcher (a regex should be compiled case-insensitively).
+    pub name: TextMatch,
+    /// The value matcher; `None`: the header being present is enough.
+    pub value: Option<TextMatch>,
+}
+
+impl HeaderRule {
+    /// Whether the response head `head` (status line included) has a matching header.
+    pub fn matches(&self, head: &[u8]) -> bool {
+        head.split(|&c| c == b'\n').skip(1).any(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|&c| c == b':') else {
+                return false;
+            };
+            if !self.name.matches(&line[..colon], true) {
+                return false;
+            }
+            let Some(want) = &self.value else {
+                return true;
+            };
+            let value = trim(&line[colon + 1..]);
+            if self.full {
+                want.matches(value, false)
+            } else {
+                value
+                    .split(|&c| c == b',')
+                    .any(|v| want.matches(trim(v), false))
+            }
+        })
+    }
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
 }
 
 impl PartialEq for Match {
@@ -40,6 +142,15 @@ impl PartialEq for Match {
             (Match::Body(a), Match::Body(b)) => a == b,
             (Match::StatusRegex(a), Match::StatusRegex(b))
             | (Match::BodyRegex(a), Match::BodyRegex(b)) => a.as_str() == b.as_str(),
+            (Match::Header(a), Match::Header(b)) => {
+                a.full == b.full
+                    && a.name.same(&b.name)
+                    && match (&a.value, &b.value) {
+                        (Some(x), Some(y)) => x.same(y),
+                        (None, None) => true,
+                        _ => false,
+                    }
+            }
             _ => false,
         }
     }
@@ -102,9 +213,13 @@ impl ExpectRule {
         status: StatusLine<'a>,
     ) -> Option<Verdict<'a>> {
         let code = status.code;
+        // An empty (complete) body fails a body match, negated or not, as HAProxy 2.6 judges it.
+        let mut no_body = false;
         let (matched, on_status) = match &self.matcher {
             Match::Statuses(list) => (list.iter().any(|&(a, b)| (a..=b).contains(&code)), true),
             Match::StatusRegex(re) => (re.is_match(format!("{code:03}").as_bytes()), true),
+            // A header mismatch is reported as a wrong status, as HAProxy 2.6 does.
+            Match::Header(h) => (h.matches(&buf[..start]), true),
             Match::Body(_) | Match::BodyRegex(_) => {
                 let body = &buf[start..];
                 let found = match &self.matcher {
@@ -116,13 +231,14 @@ impl ExpectRule {
                 if !(found || done || complete) {
                     return None;
                 }
+                no_body = body.is_empty();
                 (found, false)
             }
         };
         let with_code = |st: CheckStatus| {
             matches!(st, CheckStatus::L7Ok | CheckStatus::L7Status).then_some(code)
         };
-        if matched != self.inverse {
+        if matched != self.inverse && !no_body {
             let info = self
                 .on_success
                 .as_ref()
@@ -142,6 +258,7 @@ impl ExpectRule {
         let info = match (&self.on_error, on_status) {
             (Some(text), _) => text.clone().into_bytes(),
             (None, true) => status.reason.to_vec(),
+            (None, false) if no_body => NO_BODY.as_bytes().to_vec(),
             (None, false) if self.inverse => UNWANTED_CONTENT.as_bytes().to_vec(),
             (None, false) => CONTENT_MISMATCH.as_bytes().to_vec(),
         };
@@ -165,6 +282,8 @@ pub enum Expect {
     String(String),
     /// Any other `expect` rule: status lists, regular expressions, negation, custom statuses and texts.
     Rule(Box<ExpectRule>),
+    /// Several `expect` rules judging the same response in order: the first that fails decides, else the last.
+    Rules(Vec<ExpectRule>),
 }
 
 /// A parsed status line.
@@ -297,17 +416,37 @@ pub fn evaluate<'a>(buf: &'a [u8], eof: bool, expect: &Expect) -> Option<Verdict
         )),
         Expect::String(text) => {
             let body = &buf[start..];
-            if find(body, text.as_bytes()).is_some() {
+            if !body.is_empty() && find(body, text.as_bytes()).is_some() {
                 return Some(Verdict::new(CheckStatus::L7Ok, code, None));
             }
             let complete = content_length(&buf[..start]).is_some_and(|len| body.len() >= len);
+            let info = if body.is_empty() {
+                NO_BODY
+            } else {
+                CONTENT_MISMATCH
+            };
             (done || complete).then_some(Verdict::new(
                 CheckStatus::L7Response,
                 None,
-                Some(Cow::Borrowed(CONTENT_MISMATCH.as_bytes())),
+                Some(Cow::Borrowed(info.as_bytes())),
             ))
         }
         Expect::Rule(rule) => rule.judge(buf, start, done, status),
+        Expect::Rules(rules) => {
+            let mut last = None;
+            for rule in rules {
+                let verdict = rule.judge(buf, start, done, status)?;
+                let passed = matches!(
+                    verdict.status,
+                    CheckStatus::L7Ok | CheckStatus::L6Ok | CheckStatus::L4Ok
+                );
+                if !passed {
+                    return Some(verdict);
+                }
+                last = Some(verdict);
+            }
+            last.or(Some(Verdict::new(CheckStatus::L7Ok, code, None)))
+        }
     }
 }
 
@@ -425,6 +564,150 @@ mod tests {
         );
         let v = evaluate(b"HTTP/1.1 201 Created\r\n\r\n", false, &e).unwrap();
         assert_eq!(v.status, CheckStatus::L7Ok);
+    }
+
+    /// Matched as `/usr/sbin/haproxy` 2.6 judged the same response (see `header_expectations` in the
+    /// fulcrum-proxy `health_log` tests for the live comparison).
+    #[test]
+    fn header_expectations_as_haproxy_judges_them() {
+        let resp =
+            b"HTTP/1.1 200 OK\r\nX-Test: a, b\r\nX-Other:  Value \r\nContent-Length: 0\r\n\r\n";
+        let judge = |full: bool, name: TextMatch, value: Option<TextMatch>, inverse: bool| {
+            let mut r = ExpectRule::new(Match::Header(HeaderRule { full, name, value }));
+            r.inverse = inverse;
+            let v = evaluate(resp, false, &Expect::Rule(Box::new(r))).unwrap();
+            let info = v.info.map(|i| String::from_utf8(i.into_owned()).unwrap());
+            (v.status, v.code, info)
+        };
+        let s = |t: &str| TextMatch::Str(t.as_bytes().to_vec());
+        let ci = |t: &str| {
+            TextMatch::Reg(
+                regex::bytes::RegexBuilder::new(t)
+                    .case_insensitive(true)
+                    .build()
+                    .unwrap(),
+            )
+        };
+        let ok = (CheckStatus::L7Ok, Some(200), None);
+        let wrong = (CheckStatus::L7Status, Some(200), Some("OK".to_owned()));
+        // Presence; names ignore case, whatever the method.
+        assert_eq!(judge(false, s("x-test"), None, false), ok);
+        assert_eq!(judge(false, s("X-OTHER"), None, false), ok);
+        assert_eq!(judge(false, s("x-nope"), None, false), wrong);
+        assert_eq!(judge(false, ci("^x-oth"), None, false), ok);
+        assert_eq!(
+            judge(false, TextMatch::Beg(b"x-t".to_vec()), None, true),
+            wrong
+        );
+        assert_eq!(
+            judge(
+                false,
+                TextMatch::Sub(b"OTH".to_vec()),
+                Some(TextMatch::Beg(b"Val".to_vec())),
+                false
+            ),
+            ok
+        );
+        assert_eq!(
+            judge(false, TextMatch::End(b"THER".to_vec()), None, false),
+            ok
+        );
+        // hdr splits values on commas, fhdr does not; values keep their case.
+        assert_eq!(judge(false, s("x-test"), Some(s("b")), false), ok);
+        assert_eq!(judge(true, s("x-test"), Some(s("b")), false), wrong);
+        assert_eq!(judge(true, s("x-test"), Some(s("a, b")), false), ok);
+        assert_eq!(
+            judge(
+                false,
+                s("x-test"),
+                Some(TextMatch::Reg(Regex::new("^b$").unwrap())),
+                false
+            ),
+            ok
+        );
+        assert_eq!(
+            judge(
+                false,
+                s("x-other"),
+                Some(TextMatch::Sub(b"VAL".to_vec())),
+                false
+            ),
+            wrong
+        );
+        assert_eq!(judge(false, s("x-other"), Some(s("Value")), false), ok);
+    }
+
+    /// As `/usr/sbin/haproxy` 2.6 logs it for a `Content-Length: 0` response: whatever the body match,
+    /// negated or not, `on-error` replacing the text.
+    #[test]
+    fn an_empty_body_fails_every_body_match() {
+        let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let judge = |e: Expect| {
+            let v = evaluate(resp, false, &e).unwrap();
+            let info = v.info.map(|i| String::from_utf8(i.into_owned()).unwrap());
+            (v.status, v.code, info)
+        };
+        let no_body = (CheckStatus::L7Response, None, Some(NO_BODY.to_owned()));
+        assert_eq!(judge(Expect::String("foo".into())), no_body);
+        let rule = |m: Match, inverse: bool, on_error: Option<&str>| {
+            let mut r = ExpectRule::new(m);
+            r.inverse = inverse;
+            r.on_error = on_error.map(str::to_owned);
+            Expect::Rule(Box::new(r))
+        };
+        assert_eq!(
+            judge(rule(Match::Body(b"foo".to_vec()), true, None)),
+            no_body
+        );
+        let re = Regex::new("foo").unwrap();
+        assert_eq!(judge(rule(Match::BodyRegex(re), false, None)), no_body);
+        assert_eq!(
+            judge(rule(Match::Body(b"foo".to_vec()), false, Some("custom"))),
+            (CheckStatus::L7Response, None, Some("custom".to_owned()))
+        );
+    }
+
+    #[test]
+    fn several_rules_the_first_failing_decides() {
+        let resp = b"HTTP/1.1 200 OK\r\nX-Test: a\r\nContent-Length: 5\r\n\r\nhello";
+        let status = |t: &str| ExpectRule::new(ExpectRule::status_list(t).unwrap());
+        let hdr = |n: &str| {
+            ExpectRule::new(Match::Header(HeaderRule {
+                full: false,
+                name: TextMatch::Str(n.as_bytes().to_vec()),
+                value: None,
+            }))
+        };
+        let judge = |rules: Vec<ExpectRule>| {
+            let v = evaluate(resp, false, &Expect::Rules(rules)).unwrap();
+            let info = v.info.map(|i| String::from_utf8(i.into_owned()).unwrap());
+            (v.status, v.code, info)
+        };
+        let ok = (CheckStatus::L7Ok, Some(200), None);
+        assert_eq!(judge(vec![status("200"), hdr("x-test")]), ok);
+        let mut commented = hdr("x-nope");
+        commented.comment = Some("second".into());
+        assert_eq!(
+            judge(vec![status("200"), commented, status("500")]),
+            (
+                CheckStatus::L7Status,
+                Some(200),
+                Some("OK comment: second".into())
+            )
+        );
+        let mut body = ExpectRule::new(Match::Body(b"nope".to_vec()));
+        body.on_error = Some("no body".into());
+        assert_eq!(
+            judge(vec![body, status("500")]),
+            (CheckStatus::L7Response, None, Some("no body".into()))
+        );
+        // A body rule waits for the body, even after rules already satisfied.
+        let partial = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhe";
+        let rules = Expect::Rules(vec![
+            status("200"),
+            ExpectRule::new(Match::Body(b"hello".to_vec())),
+        ]);
+        assert_eq!(evaluate(partial, false, &rules), None);
     }
 
     #[test]

@@ -157,3 +157,116 @@ listen app
     assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
     let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
 }
+
+/// `http-check expect hdr|fhdr` against a server answering `X-Test: a, b`: the results and log lines
+/// `/usr/sbin/haproxy` 2.6 gives for the same configuration (`hdr` splits on commas, `fhdr` does not, a
+/// mismatch is a wrong status with the reason phrase).
+#[test]
+fn header_expectations() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in server.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = [0u8; 1024];
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nX-Test: a, b\r\nX-Other: Value\r\nContent-Length: 0\r\n\r\n",
+            );
+        }
+    });
+    let (log, lines) = syslog();
+    let backend = |name: &str, expect: &str| {
+        format!(
+            "backend {name}\n    log {log} local0\n    option httpchk\n    http-check expect {expect}\n    server s1 {addr} check inter 5s\n"
+        )
+    };
+    let cfg = format!(
+        "{DEFAULTS}
+    option log-health-checks
+
+listen app
+    bind 127.0.0.1:{}
+    server s1 {addr}
+
+{}{}{}{}{}",
+        free_port(),
+        backend("split", "hdr name X-TEST value b"),
+        backend("full", "fhdr name x-test value b"),
+        backend("regex", "hdr name -m reg ^x-oth value -m beg Val"),
+        // Several expect rules judge the same response in order; the first failing one decides.
+        backend("seq_ok", "status 200\n    http-check expect hdr name x-test value a"),
+        backend(
+            "seq_fail",
+            "status 200\n    http-check expect hdr name x-nope comment second\n    http-check expect status 500"
+        ),
+    );
+    let _p = start_proxy(&cfg);
+    for ok in ["split", "regex", "seq_ok"] {
+        let l = line_with(&lines, &format!("server {ok}/s1"));
+        assert!(
+            l.contains("succeeded, reason: Layer7 check passed, code: 200,"),
+            "{l}"
+        );
+    }
+    let l = line_with(&lines, "server full/s1");
+    assert!(
+        l.contains("failed, reason: Layer7 wrong status, code: 200, info: \"OK\","),
+        "{l}"
+    );
+    let l = line_with(&lines, "server seq_fail/s1");
+    assert!(
+        l.contains("failed, reason: Layer7 wrong status, code: 200, info: \"OK comment: second\","),
+        "{l}"
+    );
+}
+
+/// `http-check send-state`: the header haproxy 2.6 sends (observed with the same configuration), after the
+/// configured headers: `UP 1/3` on the first check of a server starting UP (as the log's `status: 1/3 UP`), then
+/// `UP`; the weight over the backend's active weight (a server in maintenance does not count).
+#[test]
+fn http_check_send_state_header() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let port = free_port();
+    let cfg = format!(
+        "{}    node mynode\n{}
+frontend front
+    bind 127.0.0.1:{}
+    default_backend app
+
+backend app
+    option httpchk
+    http-check send-state
+    http-check send meth GET uri /x ver HTTP/1.1 hdr Host foo
+    server s1 {addr} check inter 100ms weight 10
+    server s2 127.0.0.1:{port} weight 20 disabled
+",
+        DEFAULTS.split_once("\n\n").unwrap().0.to_owned() + "\n",
+        DEFAULTS.split_once("\n\n").unwrap().1,
+        free_port(),
+    );
+    let _p = start_proxy(&cfg);
+    let mut requests = Vec::new();
+    for _ in 0..2 {
+        let (mut conn, _) = server.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+        requests.push(String::from_utf8_lossy(&got).into_owned());
+    }
+    let want = |state: &str| {
+        format!("GET /x HTTP/1.1\r\nHost: foo\r\nx-haproxy-server-state: {state}; address=127.0.0.1; port={}; name=app/s1; node=mynode; weight=10/10; scur=0/0; qcur=0\r\nConnection: close\r\n\r\n", addr.port())
+    };
+    assert_eq!(requests[0], want("UP 1/3"));
+    // A passed check puts the counter at its top: plain `UP`, as haproxy sends it.
+    assert_eq!(requests[1], want("UP"));
+}

@@ -179,7 +179,6 @@ pub const HTTP_CHECK_UNSUPPORTED: &[&str] = &[
     "comment",
     "connect",
     "disable-on-404",
-    "send-state",
     "set-var",
     "unset-var",
 ];

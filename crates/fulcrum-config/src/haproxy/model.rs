@@ -686,6 +686,35 @@ pub enum HttpExpect {
     Statuses(Vec<(u16, u16)>),
     /// `rstring REGEX` (checked to compile): the body matches
     RString(String),
+    /// `hdr name ... [value ...]` / `fhdr ...`: a response header matches
+    Header(HeaderExpect),
+}
+
+/// `http-check expect hdr|fhdr name [-m METH] NAME [value [-m METH] VALUE]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderExpect {
+    /// `fhdr`: each header's full value is matched; `hdr` splits values on commas.
+    pub full: bool,
+    /// How the name is matched (case-insensitively) and against what.
+    pub name: (HeaderMatchMethod, String),
+    /// How a value is matched (case-sensitively); `None`: the header being present is enough.
+    pub value: Option<(HeaderMatchMethod, String)>,
+}
+
+/// The `-m` method of `http-check expect hdr`: `str` (the default), `beg`, `end`, `sub` or `reg` (checked to
+/// compile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderMatchMethod {
+    /// `-m str`: equal
+    Str,
+    /// `-m beg`: a prefix
+    Beg,
+    /// `-m end`: a suffix
+    End,
+    /// `-m sub`: a substring
+    Sub,
+    /// `-m reg`: a regular expression
+    Reg,
 }
 
 /// The options of an `http-check expect` line besides its match.
@@ -1111,6 +1140,10 @@ pub struct Proxy {
     pub http_expect: Option<HttpExpect>,
     /// `http-check expect`'s options (`!`, `comment`, statuses, texts)
     pub http_expect_options: HttpExpectOptions,
+    /// Further `http-check expect` rules, judged in order on the same response after the first
+    pub http_expect_more: Vec<(HttpExpect, HttpExpectOptions)>,
+    /// `http-check send-state`: HTTP checks carry an `x-haproxy-server-state` header.
+    pub http_send_state: bool,
     /// `option smtpchk`, `redis-check`, `pgsql-check`, `mysql-check`, `ldap-check` or `spop-check`: checks in the
     /// server's protocol (then `httpchk` is `None`).
     pub protocol_check: Option<ProtocolCheck>,

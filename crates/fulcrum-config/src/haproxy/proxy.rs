@@ -9,9 +9,10 @@ use super::common::{Line, Sink};
 use super::known;
 use super::log;
 use super::model::{
-    Balance, Bind, Capture, Fmt, ForwardFor, HashFunction, HashOptions, HashType, HttpCheck,
-    HttpConnMode, HttpExpect, HttpExpectOptions, HttpReuse, LoadServerState, LogFormatLine,
-    LogTarget, Mode, ProtocolCheck, RetryOn, StatsPage, TcpCheckRule, Timeouts,
+    Balance, Bind, Capture, Fmt, ForwardFor, HashFunction, HashOptions, HashType, HeaderExpect,
+    HeaderMatchMethod, HttpCheck, HttpConnMode, HttpExpect, HttpExpectOptions, HttpReuse,
+    LoadServerState, LogFormatLine, LogTarget, Mode, ProtocolCheck, RetryOn, StatsPage,
+    TcpCheckRule, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
@@ -253,8 +254,12 @@ pub struct Settings {
     pub http_expect: Option<HttpExpect>,
     /// `http-check expect`'s options
     pub http_expect_options: HttpExpectOptions,
+    /// Further `http-check expect` rules, judged in order on the same response after the first
+    pub http_expect_more: Vec<(HttpExpect, HttpExpectOptions)>,
     /// `http-check` lines were given (warned about when `option httpchk` is not)
     pub http_check_rules: bool,
+    /// `http-check send-state` (a proxy option: inherited from defaults, kept by a section's own rules)
+    pub http_send_state: bool,
     /// `option tcp-check`: checks run the `tcp-check` rules
     pub tcpchk: bool,
     /// `tcp-check` rules, in order
@@ -367,8 +372,10 @@ impl Default for Settings {
             tcp_check_lines: false,
             http_send: None,
             http_expect: None,
+            http_expect_more: Vec::new(),
             http_expect_options: HttpExpectOptions::default(),
             http_check_rules: false,
+            http_send_state: false,
             retries: 3,
             redispatch: false,
             persist: false,
@@ -505,6 +512,7 @@ fn own_check_rules(s: &mut Settings, body: &mut Body) {
         body.own_check_rules = true;
         s.http_send = None;
         s.http_expect = None;
+        s.http_expect_more.clear();
         s.http_expect_options = HttpExpectOptions::default();
     }
 }
@@ -1716,8 +1724,16 @@ fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
         http_check_send(line, s, body, sink);
         return;
     }
+    if action == "send-state" {
+        if sink.max_args(line, &key, 2, 0) {
+            s.http_send_state = true;
+            s.http_check_rules = true;
+        }
+        return;
+    }
     if action != "expect" {
-        if known::HTTP_CHECK_UNSUPPORTED.contains(&action) {
+        let var = action.starts_with("set-var(") || action.starts_with("unset-var(");
+        if var || known::HTTP_CHECK_UNSUPPORTED.contains(&action) {
             sink.unsupported(loc, &key);
         } else {
             sink.error(loc, &key, format!("unknown http-check action '{action}'"));
@@ -1799,8 +1815,15 @@ fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
                 i += 2;
                 continue;
             }
-            "hdr" | "fhdr" | "custom" | "min-recv" | "tout-status" | "status-code"
-            | "string-lf" | "rstring-lf" => {
+            "hdr" | "fhdr" if found.is_none() => match expect_header(&w[i + 1..], word == "fhdr") {
+                Ok((h, used)) => {
+                    found = Some(HttpExpect::Header(h));
+                    i += 1 + used;
+                    continue;
+                }
+                Err(msg) => return fail(sink, format!("'{word}': {msg}")),
+            },
+            "custom" | "min-recv" | "tout-status" | "status-code" | "string-lf" | "rstring-lf" => {
                 return fail(
                     sink,
                     format!("'{word}' is supported by HAProxy, not yet by fulcrum"),
@@ -1814,13 +1837,69 @@ fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
     let Some(expect) = found else {
         return fail(
             sink,
-            "expects 'status CODE', 'rstatus REGEX', 'string TEXT' or 'rstring REGEX'".into(),
+            "expects 'status CODE', 'rstatus REGEX', 'string TEXT', 'rstring REGEX', 'hdr ...' or 'fhdr ...'".into(),
         );
     };
     own_check_rules(s, body);
     s.http_check_rules = true;
+    // Several expect rules judge the same response in order; the first that fails ends the check.
+    if s.http_expect.is_some() {
+        s.http_expect_more.push((expect, opts));
+        return;
+    }
     s.http_expect = Some(expect);
     s.http_expect_options = opts;
+}
+
+/// The words after `http-check expect hdr|fhdr`: `name [-m METH] NAME [value [-m METH] VALUE]`; the match and
+/// how many words it used.
+fn expect_header(w: &[String], full: bool) -> Result<(HeaderExpect, usize), String> {
+    let mut i = 0;
+    let part = |key: &str, i: &mut usize| -> Result<Option<(HeaderMatchMethod, String)>, String> {
+        match w.get(*i).map(String::as_str) {
+            Some(k) if k == key => {}
+            Some(k) if k == format!("{key}-lf") => {
+                return Err(format!("'{k}' is supported by HAProxy, not yet by fulcrum"))
+            }
+            _ => return Ok(None),
+        }
+        *i += 1;
+        let mut method = HeaderMatchMethod::Str;
+        if w.get(*i).map(String::as_str) == Some("-m") {
+            method = match w.get(*i + 1).map(String::as_str) {
+                Some("str") => HeaderMatchMethod::Str,
+                Some("beg") => HeaderMatchMethod::Beg,
+                Some("end") => HeaderMatchMethod::End,
+                Some("sub") => HeaderMatchMethod::Sub,
+                Some("reg") => HeaderMatchMethod::Reg,
+                other => {
+                    return Err(format!(
+                        "'{key} -m' expects 'str', 'beg', 'end', 'sub' or 'reg' (got '{}')",
+                        other.unwrap_or("")
+                    ))
+                }
+            };
+            *i += 2;
+        }
+        let Some(pattern) = w.get(*i) else {
+            return Err(format!("'{key}' expects a pattern"));
+        };
+        *i += 1;
+        if method == HeaderMatchMethod::Reg {
+            if let Err(e) = regex::bytes::Regex::new(pattern) {
+                return Err(format!("regex '{pattern}' does not compile: {e}"));
+            }
+        }
+        Ok(Some((method, pattern.clone())))
+    };
+    let Some(name) = part("name", &mut i)? else {
+        return Err(
+            "expects 'name [-m METHOD] NAME' (optionally followed by 'value [-m METHOD] VALUE')"
+                .into(),
+        );
+    };
+    let value = part("value", &mut i)?;
+    Ok((HeaderExpect { full, name, value }, i))
 }
 
 /// `200-399,404`: inclusive ranges of status codes; `None` when malformed.

@@ -686,6 +686,8 @@ fn build(
             .then(|| s.http_send.clone().unwrap_or_default().resolve()),
         http_expect: s.http_expect,
         http_expect_options: s.http_expect_options,
+        http_expect_more: s.http_expect_more,
+        http_send_state: s.http_send_state,
         protocol_check: s.protocol_check,
         tcp_check: s.tcpchk.then(|| s.tcp_check_rules.clone()),
         retries: s.retries,

@@ -15,7 +15,8 @@ use tracing::{info_span, warn, Instrument};
 
 use fulcrum_admin::runtime::AdminState;
 use fulcrum_config::haproxy::{
-    HttpExpect, HttpExpectOptions, ProtocolCheck as CheckOption, TcpCheckAction, TcpCheckRule,
+    HeaderMatchMethod, HttpExpect, HttpExpectOptions, ProtocolCheck as CheckOption, TcpCheckAction,
+    TcpCheckRule,
 };
 use fulcrum_health::agent::AgentAdmin;
 use fulcrum_health::protocol::{MysqlCheck, PgsqlCheck, SmtpCheck};
@@ -41,11 +42,64 @@ fn bounded(inter: Duration, connect: Option<Duration>, check: Option<Duration>) 
     }
 }
 
+/// `global node` (else the host name), for `http-check send-state`; set by [`spawn`].
+static NODE: std::sync::RwLock<String> = std::sync::RwLock::new(String::new());
+
+/// The value of `http-check send-state`'s header, with haproxy 2.6's fields (observed): the state (`UP`, `DOWN`,
+/// `NOLB` while draining; with the health counter as `status: x/y` shows it while in transition), the server's
+/// address and port, `backend/server`, the node, the weight over the backend's active weight, the server's
+/// connections over the backend's, its queue, and `throttle=N%` during `slowstart`.
+fn server_state(be: &BackendRt, server: &ServerRt, tracker: &Tracker) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (step, of, up) = tracker.log_status();
+    let word = match (up, server.weight() == 0) {
+        (true, true) => "NOLB",
+        (true, false) => "UP",
+        (false, _) => "DOWN",
+    };
+    let settled = if up { step == of } else { step == 0 };
+    let state = if settled {
+        word.to_owned()
+    } else {
+        format!("{word} {step}/{of}")
+    };
+    let total: u64 = be
+        .servers
+        .iter()
+        .filter(|s| s.is_up() && !s.config.backup)
+        .map(|s| u64::from(s.weight()))
+        .sum();
+    let node = NODE.read().map(|n| n.clone()).unwrap_or_default();
+    let addr = server.addr();
+    let mut out = format!(
+        "{state}; address={}; port={}; name={}/{}; node={node}; weight={}/{total}; scur={}/{}; qcur={}",
+        addr.ip(),
+        addr.port(),
+        be.name,
+        server.config.name,
+        server.weight(),
+        server.cur.load(Relaxed),
+        be.stats.cur.load(Relaxed),
+        server.queued.load(Relaxed),
+    );
+    if let Some((elapsed, period)) = server.slowstart_progress(Instant::now()) {
+        let pct = elapsed.as_millis() * 100 / period.as_millis().max(1);
+        out.push_str(&format!("; throttle={pct}%"));
+    }
+    out
+}
+
 /// Starts the health-check thread when at least one server has `check` or `agent-check`.
 pub fn spawn(
     snapshot: Arc<Snapshot>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<Option<JoinHandle<()>>> {
+    if let Ok(mut node) = NODE.write() {
+        *node = snapshot
+            .node
+            .clone()
+            .unwrap_or_else(|| crate::model::log::clock::hostname().to_owned());
+    }
     let checked: Vec<(Arc<BackendRt>, Arc<ServerRt>)> = snapshot
         .backends
         .iter()
@@ -187,9 +241,10 @@ fn script_probe(rules: &[TcpCheckRule]) -> Result<TcpCheck, fulcrum_health::Spec
 }
 
 /// The expectation of `http-check expect`: the plain forms as such, the others as a full rule.
-fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions) -> Expect {
+/// `full`: always a full rule (one of several), never the plain forms.
+fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions, full: bool) -> Expect {
     use fulcrum_health::{ExpectRule, Match};
-    let plain = *opts == HttpExpectOptions::default();
+    let plain = !full && *opts == HttpExpectOptions::default();
     let regex = |re: &str| regex::bytes::Regex::new(re).ok();
     let matcher = match expect {
         None => return Expect::Default,
@@ -207,6 +262,24 @@ fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions) -> Expect 
             Some(re) => Match::BodyRegex(re),
             None => return Expect::Default,
         },
+        Some(HttpExpect::Header(h)) => {
+            let name = text_match(&h.name, true);
+            let value = match &h.value {
+                Some(v) => match text_match(v, false) {
+                    Some(m) => Some(m),
+                    None => return Expect::Default,
+                },
+                None => None,
+            };
+            match name {
+                Some(name) => Match::Header(fulcrum_health::HeaderRule {
+                    full: h.full,
+                    name,
+                    value,
+                }),
+                None => return Expect::Default,
+            }
+        }
     };
     let mut rule = ExpectRule::new(matcher);
     rule.inverse = opts.inverse;
@@ -220,12 +293,49 @@ fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions) -> Expect 
     Expect::Rule(Box::new(rule))
 }
 
+/// One side of `http-check expect hdr`; names are matched ignoring case (a name regex too).
+fn text_match(
+    (method, text): &(HeaderMatchMethod, String),
+    fold: bool,
+) -> Option<fulcrum_health::TextMatch> {
+    use fulcrum_health::TextMatch;
+    let bytes = text.clone().into_bytes();
+    Some(match method {
+        HeaderMatchMethod::Str => TextMatch::Str(bytes),
+        HeaderMatchMethod::Beg => TextMatch::Beg(bytes),
+        HeaderMatchMethod::End => TextMatch::End(bytes),
+        HeaderMatchMethod::Sub => TextMatch::Sub(bytes),
+        // The configuration checked that the expression compiles.
+        HeaderMatchMethod::Reg => TextMatch::Reg(
+            regex::bytes::RegexBuilder::new(text)
+                .case_insensitive(fold)
+                .build()
+                .ok()?,
+        ),
+    })
+}
+
 fn http_probe(be: &BackendRt) -> Option<HttpCheck> {
     let chk = be.config.httpchk.as_ref()?;
-    let expect = http_expect(
+    let more = &be.config.http_expect_more;
+    let first = http_expect(
         be.config.http_expect.as_ref(),
         &be.config.http_expect_options,
+        !more.is_empty(),
     );
+    let expect = if more.is_empty() {
+        first
+    } else {
+        // Several rules on the same response, in order.
+        let rules = std::iter::once(first)
+            .chain(more.iter().map(|(e, o)| http_expect(Some(e), o, true)))
+            .filter_map(|e| match e {
+                Expect::Rule(r) => Some(*r),
+                _ => None,
+            })
+            .collect();
+        Expect::Rules(rules)
+    };
     match HttpCheck::new(
         &chk.method,
         &chk.uri,
@@ -348,7 +458,16 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             c.check_addr.unwrap_or(server.addr().ip()),
             c.check_port.unwrap_or(server.addr().port()),
         );
-        let outcome = probe
+        let stated;
+        let probe_now = match &probe {
+            Probe::Http(http) if be.config.http_send_state => {
+                let state = server_state(&be, &server, &tracker);
+                stated = Probe::Http(http.with_header("x-haproxy-server-state", &state));
+                &stated
+            }
+            _ => &probe,
+        };
+        let outcome = probe_now
             .run_with_preamble(target, timeout, tls.as_ref(), &preamble)
             .await;
         server.stats.check.record(&outcome);
