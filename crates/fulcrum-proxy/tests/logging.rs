@@ -67,7 +67,8 @@ fn run_both(
         return None;
     }
     let hap_log = Syslog::start();
-    let port = free_port();
+    // Some configs bind `port + 1`..`port + 3` too.
+    let port = free_port_block(4);
     let hap_cfg = cfg(port, hap_log.addr.port());
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let hap_lines = {
@@ -80,7 +81,7 @@ fn run_both(
     };
 
     let ful_log = Syslog::start();
-    let port = free_port();
+    let port = free_port_block(4);
     let text = cfg(port, ful_log.addr.port());
     haproxy_accepts(&text);
     let config = fulcrum_config::haproxy::parse_str("test.cfg", &text)

@@ -23,6 +23,31 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The first of `n` consecutive ports nobody listens on, for configs that bind `port`, `port + 1`, ...
+///
+/// Taken below the kernel's ephemeral range (32768 and up by default), so outgoing connections of other tests
+/// cannot take `port + 1` between this check and the bind, as they could next to a port from `free_port`.
+pub fn free_port_block(n: u16) -> u16 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let mut x = (std::process::id() as u64).wrapping_mul(6364136223846793005) ^ now | 1;
+    for _ in 0..200 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let base = 20_000 + (x % 12_000) as u16;
+        let held: Vec<TcpListener> = (0..n)
+            .filter_map(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if held.len() == n as usize {
+            return base;
+        }
+    }
+    panic!("no block of {n} free ports found below the ephemeral range");
+}
+
 /// Starts `n` origins named s1..sn.
 pub fn origins(n: usize) -> Vec<Origin> {
     (1..=n)
