@@ -212,6 +212,8 @@ fn check_tracks(proxies: &mut [Proxy], sink: &mut Sink) {
         Some((p, s))
     };
     let mut marks = Vec::new();
+    // A chain longer than the number of servers has a loop in it.
+    let max_hops: usize = proxies.iter().map(|p| p.servers.len()).sum();
     for p in proxies.iter() {
         for s in &p.servers {
             let Some((tb, ts)) = &s.track else { continue };
@@ -242,7 +244,7 @@ fn check_tracks(proxies: &mut [Proxy], sink: &mut Sink) {
                 }
                 let next = t.track.as_ref().and_then(|(b, n)| find(proxies, b, n));
                 match next {
-                    Some(n) if hops < proxies.iter().map(|p| p.servers.len()).sum::<usize>() => {
+                    Some(n) if hops < max_hops => {
                         at = n;
                         hops += 1;
                     }
