@@ -50,6 +50,15 @@ impl Syslog {
             .collect()
     }
 
+    /// Waits until `n` messages that `keep` accepts arrived (or 5 s passed), then a little more to catch extra
+    /// ones; returns those messages.
+    pub fn wait_messages(&self, n: usize, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        let kept = || -> Vec<String> { self.messages().into_iter().filter(|m| keep(m)).collect() };
+        super::wait_until(Duration::from_secs(5), || kept().len() >= n);
+        std::thread::sleep(Duration::from_millis(150));
+        kept()
+    }
+
     /// Waits until `n` frames arrived (or 5 s passed), then a little more to catch extra ones.
     pub fn wait(&self, n: usize) -> Vec<String> {
         super::wait_until(Duration::from_secs(5), || {
