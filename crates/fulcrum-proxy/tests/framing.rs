@@ -241,3 +241,145 @@ fn close_modes_tell_the_server() {
         );
     }
 }
+
+/// A server that reads one chunked request to the end of its trailer section, sends back the body bytes it got
+/// (from the first chunk on) on the channel, and answers with a chunked response carrying trailers.
+fn trailer_server() -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(4) {
+            let Ok(mut s) = s else { return };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The head, then the body up to the empty line after the trailers (the body here: "hello").
+            let head_end = |g: &[u8]| g.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+            let complete =
+                |g: &[u8]| head_end(g).is_some_and(|h| g[h..].windows(4).any(|w| w == b"\r\n\r\n"));
+            while !complete(&got) {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body_at = head_end(&got).unwrap_or(got.len());
+            let _ = tx.send(got[body_at..].to_vec());
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-t\r\n\r\n5\r\nhello\r\n0\r\nx-t: yes\r\ngrpc-status: 0\r\n\r\n",
+            );
+        }
+    });
+    (addr, rx)
+}
+
+/// One chunked request with trailers, the raw response read to the server's close.
+fn exchange_with_trailers(addr: SocketAddr) -> Vec<u8> {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTrailer: x-r\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\nx-r: 1\r\nx-r: 2\r\n\r\n",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// Trailer fields pass both ways with their chunked bodies, and the `Trailer` field announcing them stays, as
+/// haproxy 2.6 does (compared with it).
+#[test]
+fn trailers_are_forwarded_both_ways_as_haproxy() {
+    let run = |addr: SocketAddr, got: &mpsc::Receiver<Vec<u8>>| {
+        let response = exchange_with_trailers(addr);
+        let body = got
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the server got the request");
+        (
+            String::from_utf8_lossy(&response).into_owned(),
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    };
+    let (ours_srv, ours_got) = trailer_server();
+    let p = proxy(ours_srv);
+    let ours = run(p.addr, &ours_got);
+    assert!(ours.0.contains("trailer: x-t\r\n"), "{ours:?}");
+    assert!(
+        ours.0
+            .ends_with("5\r\nhello\r\n0\r\nx-t: yes\r\ngrpc-status: 0\r\n\r\n"),
+        "{ours:?}"
+    );
+    assert_eq!(ours.1, "5\r\nhello\r\n0\r\nx-r: 1\r\nx-r: 2\r\n\r\n");
+    if !haproxy_present() {
+        return;
+    }
+    let (theirs_srv, theirs_got) = trailer_server();
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _h = start_haproxy(
+        &format!("{DEFAULTS}\nlisten app\n    bind {addr}\n    server s1 {theirs_srv}\n"),
+        addr,
+    );
+    let theirs = run(addr, &theirs_got);
+    // The same fields (fulcrum writes `transfer-encoding` after the server's other fields, where haproxy keeps
+    // its place), the same body and trailers.
+    let fields = |r: &str| -> (Vec<String>, String) {
+        let (head, rest) = r.split_once("\r\n\r\n").unwrap();
+        let mut lines: Vec<String> = head.lines().map(str::to_string).collect();
+        lines.sort();
+        (lines, rest.to_string())
+    };
+    assert_eq!(fields(&ours.0), fields(&theirs.0));
+    assert_eq!(ours.1, theirs.1);
+}
+
+/// The same over HTTP/2 from the client (prior knowledge on the plain bind): its trailers reach the HTTP/1 server
+/// after the last chunk, and the server's reach the client as HTTP/2 trailers.
+#[test]
+fn trailers_cross_between_http2_clients_and_http1_servers() {
+    let (srv, got) = trailer_server();
+    let p = proxy(srv);
+    let addr = p.addr;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut client, conn) = h2::client::handshake(sock).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{addr}/"))
+            .body(())
+            .unwrap();
+        let (resp, mut send) = client.send_request(req, false).unwrap();
+        send.send_data(bytes::Bytes::from_static(b"hello"), false)
+            .unwrap();
+        let mut t = http::HeaderMap::new();
+        t.insert("x-r", "1".parse().unwrap());
+        send.send_trailers(t).unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(5), resp)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut body = resp.into_body();
+        let mut data = Vec::new();
+        while let Some(d) = body.data().await {
+            data.extend_from_slice(&d.unwrap());
+        }
+        assert_eq!(data, b"hello");
+        let trailers = body.trailers().await.unwrap().expect("trailers");
+        assert_eq!(trailers["x-t"], "yes");
+        assert_eq!(trailers["grpc-status"], "0");
+    });
+    let body = got.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "5\r\nhello\r\n0\r\nx-r: 1\r\n\r\n"
+    );
+}

@@ -107,6 +107,8 @@ fn chunked_responses_in_pieces_keep_the_connection() {
         assert_eq!(r.status, 200);
         assert_eq!(r.text(), "hello world");
         assert_eq!(r.header("x-a"), Some("1"));
+        // The trailer field, split across reads, is passed on too.
+        assert_eq!(r.trailers, [("x-trailer".to_string(), "t".to_string())]);
     }
     assert_eq!(conns.load(Ordering::SeqCst), 1);
 }

@@ -146,6 +146,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The trailer fields of a chunked body.
+    pub trailers: Vec<(String, String)>,
 }
 
 impl Resp {
@@ -218,6 +220,7 @@ impl Client {
             status,
             headers,
             body: Vec::new(),
+            trailers: Vec::new(),
         };
         if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
             return resp;
@@ -234,11 +237,24 @@ impl Client {
                 let mut size = String::new();
                 self.reader.read_line(&mut size).unwrap();
                 let n = usize::from_str_radix(size.trim(), 16).unwrap();
-                let mut chunk = vec![0; n + 2];
-                self.reader.read_exact(&mut chunk).unwrap();
                 if n == 0 {
+                    // Trailer fields (kept as headers of the response), up to the empty line.
+                    loop {
+                        let mut l = String::new();
+                        self.reader.read_line(&mut l).unwrap();
+                        let l = l.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = l.split_once(':') {
+                            resp.trailers
+                                .push((k.trim().to_string(), v.trim().to_string()));
+                        }
+                    }
                     break;
                 }
+                let mut chunk = vec![0; n + 2];
+                self.reader.read_exact(&mut chunk).unwrap();
                 resp.body.extend_from_slice(&chunk[..n]);
             }
         } else {

@@ -256,7 +256,10 @@ async fn serve_stream(
     let body = if recv.is_end_stream() {
         ReqBody::Empty
     } else {
-        ReqBody::H2(H2Body { recv })
+        ReqBody::H2(H2Body {
+            recv,
+            data_done: false,
+        })
     };
     let req = Request::from_parts(parts, body);
     io.count_request();

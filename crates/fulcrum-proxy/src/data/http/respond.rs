@@ -160,7 +160,7 @@ pub async fn write_response(
                         }
                         Err(frame) => {
                             if let (Ok(t), true) = (frame.into_trailers(), chunked) {
-                                super::h2_upstream::encode_trailers(&t, &mut trailers);
+                                fulcrum_http::chunked::encode_trailers(&t, &mut trailers);
                             }
                         }
                     }

@@ -532,8 +532,27 @@ impl BodyWriter {
                 return Poll::Ready(Ok(()));
             }
             match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+                Some(Ok(frame)) if frame.is_trailers() => {
+                    // The request's trailer fields end a chunked body (without chunking there is nowhere to put
+                    // them: dropped, as HAProxy does); the body ends with them.
+                    self.finished = true;
+                    if self.chunked {
+                        let mut lines = Vec::new();
+                        if let Ok(t) = frame.into_trailers() {
+                            fulcrum_http::chunked::encode_trailers(&t, &mut lines);
+                        }
+                        lines.extend_from_slice(b"\r\n");
+                        self.pending = Some(Pending {
+                            parts: [
+                                Bytes::from_static(b"0\r\n"),
+                                Bytes::from(lines),
+                                Bytes::new(),
+                            ],
+                            idx: 0,
+                        });
+                    }
+                }
                 Some(Ok(frame)) => {
-                    // Trailers are not passed on.
                     if let Ok(data) = frame.into_data() {
                         if !data.is_empty() {
                             self.pending = Some(if self.chunked {
