@@ -50,17 +50,23 @@ enum State {
 #[derive(Debug)]
 pub struct Decoder {
     state: State,
-    /// The trailer section's lines as read (allocated only when there are trailers).
-    raw_trailers: Vec<u8>,
-    /// The trailer fields, once the body ended.
-    trailers: Option<HeaderMap>,
+    /// The trailer section (boxed: most bodies have none, and the decoder sits in every body being relayed).
+    trailers: Option<Box<Trailers>>,
+}
+
+/// A chunked body's trailer section.
+#[derive(Debug)]
+enum Trailers {
+    /// Its lines as read so far.
+    Raw(Vec<u8>),
+    /// Its fields, once the body ended.
+    Fields(HeaderMap),
 }
 
 impl Default for Decoder {
     fn default() -> Self {
         Decoder {
             state: State::Size,
-            raw_trailers: Vec::new(),
             trailers: None,
         }
     }
@@ -93,7 +99,10 @@ impl Decoder {
 
     /// The trailer fields that followed the last chunk, once the body ended (`None` when there were none).
     pub fn take_trailers(&mut self) -> Option<HeaderMap> {
-        self.trailers.take()
+        match *self.trailers.take()? {
+            Trailers::Fields(f) => Some(f),
+            Trailers::Raw(_) => None,
+        }
     }
 
     /// Decodes as much as `buf` allows, removing what it consumed. `max` caps the size of one data piece.
@@ -154,13 +163,21 @@ impl Decoder {
                         return Err(ChunkError::TooLong);
                     }
                     self.state = if line.len() <= 2 && (line[0] == b'\n' || &line[..] == b"\r\n") {
-                        if !self.raw_trailers.is_empty() {
-                            let raw = std::mem::take(&mut self.raw_trailers);
-                            self.trailers = Some(parse_trailers(&raw)?);
+                        if let Some(t) = &mut self.trailers {
+                            if let Trailers::Raw(raw) = &**t {
+                                **t = Trailers::Fields(parse_trailers(raw)?);
+                            }
                         }
                         State::Done
                     } else {
-                        self.raw_trailers.extend_from_slice(&line);
+                        match self
+                            .trailers
+                            .get_or_insert_with(|| Box::new(Trailers::Raw(Vec::new())))
+                            .as_mut()
+                        {
+                            Trailers::Raw(raw) => raw.extend_from_slice(&line),
+                            Trailers::Fields(_) => {}
+                        }
                         State::Trailers(seen)
                     };
                 }

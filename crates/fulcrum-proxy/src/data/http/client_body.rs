@@ -64,7 +64,7 @@ impl BodyCursor {
     pub fn take_keeping_trailers(
         &mut self,
         buf: &mut bytes::BytesMut,
-        trailers: &mut Option<HeaderMap>,
+        trailers: &mut Option<Box<HeaderMap>>,
     ) -> io::Result<Option<Bytes>> {
         match self {
             BodyCursor::Done | BodyCursor::Failed => Ok(None),
@@ -84,7 +84,7 @@ impl BodyCursor {
             BodyCursor::Chunked(decoder) => match decoder.decode(buf, MAX_PIECE) {
                 Ok(Decoded::Data(data)) => Ok(Some(data)),
                 Ok(Decoded::End) => {
-                    *trailers = decoder.take_trailers();
+                    *trailers = decoder.take_trailers().map(Box::new);
                     *self = BodyCursor::Done;
                     Ok(None)
                 }
@@ -114,8 +114,8 @@ pub struct ClientBody {
     cursor: Rc<RefCell<BodyCursor>>,
     /// `Some(n)`: `100 Continue` is owed to the client, `n` bytes of it written.
     continue_owed: Option<usize>,
-    /// The trailer fields of a chunked body, from its end until handed on.
-    trailers: Option<HeaderMap>,
+    /// The trailer fields of a chunked body, from its end until handed on (boxed: most bodies have none).
+    trailers: Option<Box<HeaderMap>>,
 }
 
 impl ClientBody {
@@ -173,7 +173,7 @@ impl Body for ClientBody {
                     Ok(None) if cursor.is_done() => {
                         // The trailer fields of a chunked body go on to the server after the data.
                         let trailers = this.trailers.take();
-                        return Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))));
+                        return Poll::Ready(trailers.map(|t| Ok(Frame::trailers(*t))));
                     }
                     Ok(None) if matches!(*cursor, BodyCursor::Failed) => {
                         return Poll::Ready(Some(Err(client_closed())))
