@@ -383,3 +383,134 @@ fn trailers_cross_between_http2_clients_and_http1_servers() {
         "5\r\nhello\r\n0\r\nx-r: 1\r\n\r\n"
     );
 }
+
+/// A server answering `103 Early Hints` before its final response, and `100 Continue` before reading a body.
+fn hints_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(16) {
+            let Ok(mut s) = s else { return };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            if got.starts_with(b"POST") {
+                let _ = s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                let _ = s.read(&mut buf);
+            } else {
+                let _ =
+                    s.write_all(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+    });
+    addr
+}
+
+/// The response header lines curl shows for `GET /h` over HTTP/2 with prior knowledge (`< ...` lines, without
+/// the date).
+fn curl_h2_heads(addr: SocketAddr) -> Vec<String> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sv",
+            "--http2-prior-knowledge",
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+        ])
+        .arg(format!("http://{addr}/h"))
+        .output()
+        .unwrap_or_else(|e| panic!("curl is needed: {e}"));
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("< "))
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Sends `raw` (then `body` once a `100 Continue` came) and reads the whole answer.
+fn exchange(addr: SocketAddr, raw: &[u8], body: &[u8]) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut body_sent = body.is_empty();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+        if !body_sent && out.windows(12).any(|w| w == b"100 Continue") {
+            s.write_all(body).unwrap();
+            body_sent = true;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A server's `103 Early Hints` reaches an HTTP/1.1 client before the final response, and an
+/// `Expect: 100-continue` request gets one `100 Continue`: as haproxy 2.6 (compared with it). An HTTP/1.0 client
+/// gets no interim response.
+#[test]
+fn interim_responses_reach_http11_clients_as_haproxy() {
+    let cases: [(&[u8], &[u8]); 3] = [
+        (b"GET /h HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", b""),
+        (b"GET /h HTTP/1.0\r\nHost: t\r\n\r\n", b""),
+        (
+            b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+            b"abc",
+        ),
+    ];
+    let p = proxy(hints_server());
+    let ours: Vec<String> = cases.iter().map(|(r, b)| exchange(p.addr, r, b)).collect();
+    // An HTTP/2 client (curl, prior knowledge) gets the 103 on its stream, before the final response.
+    let h2 = curl_h2_heads(p.addr);
+    assert_eq!(
+        h2,
+        [
+            "HTTP/2 103",
+            "link: </a.css>; rel=preload",
+            "HTTP/2 200",
+            "content-length: 2"
+        ],
+        "{h2:?}"
+    );
+    assert!(
+        ours[0].starts_with(
+            "HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n"
+        ),
+        "{ours:?}"
+    );
+    assert!(!ours[1].contains("103"), "{ours:?}");
+    assert_eq!(ours[2].matches("100 Continue").count(), 1, "{ours:?}");
+    if !haproxy_present() {
+        return;
+    }
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _h = start_haproxy(
+        &format!(
+            "{DEFAULTS}\nlisten app\n    bind {addr}\n    server s1 {}\n",
+            hints_server()
+        ),
+        addr,
+    );
+    let theirs: Vec<String> = cases.iter().map(|(r, b)| exchange(addr, r, b)).collect();
+    assert_eq!(ours[0], theirs[0]);
+    assert_eq!(ours[2], theirs[2]);
+    assert_eq!(h2, curl_h2_heads(addr));
+    // A deliberate difference: haproxy 2.6 also sends the 103 to the HTTP/1.0 client, which RFC 9110 (section
+    // 15.2) forbids and such a client would take for the final response.
+    assert!(theirs[1].starts_with("HTTP/1.1 103"), "{theirs:?}");
+    assert_eq!(ours[1], theirs[1].split_once("\r\n\r\n").unwrap().1);
+}
