@@ -939,7 +939,7 @@ fn server_errors() {
         ("crl-file crl.pem", "server crl-file"),
         ("curves X25519", "server curves"),
         ("minconn 3", "server minconn"),
-        ("check-proto h2", "server check-proto"),
+        ("check-alpn h2", "server check-alpn"),
     ] {
         let e = errs(&b(&format!("server s 127.0.0.1:1 {opt}")));
         assert_eq!((e[0].0, e[0].1.as_str()), (7, kw), "{opt}");

@@ -223,7 +223,6 @@ pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
 pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("allow-0rtt", 0),
     ("check-alpn", 1),
-    ("check-proto", 1),
     ("check-via-socks4", 0),
     ("client-sigalgs", 1),
     ("crl-file", 1),

@@ -894,6 +894,8 @@ pub struct Server {
     /// `proto h2|h1`: the protocol spoken to the server whatever ALPN says (`None`: HTTP/1.1, or HTTP/2 when
     /// the server picks `h2` by ALPN).
     pub proto: Option<BindProto>,
+    /// `check-proto h2|h1`: the protocol of its HTTP checks (`None`: the server's `proto`).
+    pub check_proto: Option<BindProto>,
     /// Where the line was.
     pub location: Location,
 }

@@ -89,6 +89,8 @@ pub struct ServerOpts {
     pub track: Option<String>,
     /// `proto h1|h2`
     pub proto: Option<super::model::BindProto>,
+    /// `check-proto h1|h2`
+    pub check_proto: Option<super::model::BindProto>,
 }
 
 impl ServerOpts {
@@ -136,6 +138,7 @@ impl ServerOpts {
             shutdown_backups_on_up: over.shutdown_backups_on_up.or(self.shutdown_backups_on_up),
             track: over.track.clone().or_else(|| self.track.clone()),
             proto: over.proto.or(self.proto),
+            check_proto: over.check_proto.or(self.check_proto),
         }
     }
 }
@@ -523,13 +526,18 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     false
                 }
             },
-            "proto" => match val {
-                Some("h2") => {
-                    o.proto = Some(super::model::BindProto::H2);
-                    true
-                }
-                Some("h1") => {
-                    o.proto = Some(super::model::BindProto::H1);
+            "proto" | "check-proto" => match val {
+                Some(p @ ("h1" | "h2")) => {
+                    let proto = if p == "h2" {
+                        super::model::BindProto::H2
+                    } else {
+                        super::model::BindProto::H1
+                    };
+                    if opt == "proto" {
+                        o.proto = Some(proto);
+                    } else {
+                        o.check_proto = Some(proto);
+                    }
                     true
                 }
                 other => {
@@ -537,7 +545,7 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                         loc,
                         &okey,
                         format!(
-                            "'proto' expects 'h1' or 'h2' (fulcrum has no other multiplexer for servers), found '{}'",
+                            "'{opt}' expects 'h1' or 'h2' (fulcrum has no other multiplexer for servers), found '{}'",
                             other.unwrap_or("")
                         ),
                     );
@@ -588,7 +596,7 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     sink.error(
                         loc,
                         &okey,
-                        format!("unknown server option '{opt}': expected check, no-check, send-proxy, send-proxy-v2, proxy-v2-options, check-send-proxy, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, observe, error-limit, on-error, on-marked-down, on-marked-up, maxconn, maxqueue, pool-max-conn, proto, slowstart, disabled, enabled, resolvers, resolve-prefer, resolve-opts, resolve-net, init-addr, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
+                        format!("unknown server option '{opt}': expected check, no-check, send-proxy, send-proxy-v2, proxy-v2-options, check-send-proxy, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, observe, error-limit, on-error, on-marked-down, on-marked-up, maxconn, maxqueue, pool-max-conn, proto, check-proto, slowstart, disabled, enabled, resolvers, resolve-prefer, resolve-opts, resolve-net, init-addr, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
                     );
                     // How many arguments an unknown option takes is unknown: the rest of the line is not read,
                     // so that one typo gives one message.

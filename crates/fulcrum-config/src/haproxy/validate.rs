@@ -614,6 +614,7 @@ fn build(
             cookie: o.cookie.clone(),
             resolve,
             proto: o.proto,
+            check_proto: o.check_proto,
             location: sd.location,
         });
     }

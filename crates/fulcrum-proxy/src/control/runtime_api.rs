@@ -668,6 +668,7 @@ impl Control for RuntimeApi {
                 Some(MuxProto::H1) => Some(fulcrum_config::haproxy::BindProto::H1),
                 _ => None,
             },
+            check_proto: None,
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };
         let puid = be.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;
