@@ -839,11 +839,24 @@ fn frontend_and_listen_need_a_bind() {
 #[test]
 fn server_errors() {
     let b = |l: &str| format!("{D}backend b\n {l}\n");
-    err1(
-        &b("server s 127.0.0.1"),
-        7,
-        "server",
-        "fulcrum requires a port",
+    // No port, or an offset: the client's destination port (plus the offset), as HAProxy; checks then need a
+    // `port`, as HAProxy says.
+    let c = ok_both(&b(
+        "server s 127.0.0.1\n server t 127.0.0.1:+1\n server u 127.0.0.1:-2 check port 80",
+    ));
+    let offsets: Vec<_> = c
+        .backend("b")
+        .unwrap()
+        .servers
+        .iter()
+        .map(|s| s.port_offset)
+        .collect();
+    assert_eq!(offsets, [Some(0), Some(1), Some(-2)]);
+    let e = err_both(&b("server s 127.0.0.1 check"));
+    assert_eq!((e[0].0, e[0].1.as_str()), (7, "server"));
+    assert!(
+        e[0].2.contains("has neither service port nor check port"),
+        "{e:?}"
     );
     err1(
         &b("server s"),
@@ -856,7 +869,12 @@ fn server_errors() {
     let servers = &c.backend("b").unwrap().servers;
     assert_eq!(servers[0].addr, "0.0.0.0:0".parse().unwrap());
     assert_eq!(servers[1].addr, "0.0.0.0:80".parse().unwrap());
-    err1(&b("server s 127.0.0.1:+1"), 7, "server", "port offsets");
+    err1(
+        &b("server s 127.0.0.1:+x"),
+        7,
+        "server",
+        "invalid port offset '+x'",
+    );
     err1(&b("server s 127.0.0.1:0"), 7, "server", "invalid port '0'");
     let e = err_both(&b("server s nohost.invalid:80"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "server"));

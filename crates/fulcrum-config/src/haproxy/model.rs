@@ -894,6 +894,9 @@ pub struct Server {
     /// `proto h2|h1`: the protocol spoken to the server whatever ALPN says (`None`: HTTP/1.1, or HTTP/2 when
     /// the server picks `h2` by ALPN).
     pub proto: Option<BindProto>,
+    /// An address without a port (`Some(0)`) or with `+N` / `-N`: the port connected to is the client's
+    /// destination port plus this (`addr`'s port is 0).
+    pub port_offset: Option<i32>,
     /// `check-proto h2|h1`: the protocol of its HTTP checks (`None`: the server's `proto`).
     pub check_proto: Option<BindProto>,
     /// Where the line was.

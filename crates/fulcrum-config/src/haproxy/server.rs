@@ -154,6 +154,8 @@ pub struct ServerDraft {
     pub host: Host,
     /// traffic port
     pub port: u16,
+    /// No port, or `+N` / `-N`: the port is the client's destination port plus this (`port` is 0).
+    pub port_offset: Option<i32>,
     /// merged options
     pub opts: ServerOpts,
     /// where the line is
@@ -657,6 +659,7 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
             family: Family::Any,
             host: Host::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
             port: 0,
+            port_offset: None,
             opts,
             location: loc.clone(),
             template: None,
@@ -678,21 +681,33 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
         split.host = Host::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     }
     let srv_name = matches!(&split.host, Host::Name(n) if n.starts_with('_'));
+    let mut port_offset = None;
     let port = match split.port.as_deref() {
         // An SRV name's records give the port.
         None | Some("") if srv_name || no_host => 0,
+        // No port: the client's destination port, as HAProxy.
         None | Some("") => {
-            sink.error(
-                loc,
-                "server",
-                format!("server '{name}': address '{address}' has no port; fulcrum requires a port (HAProxy would reuse the client's destination port)"),
-            );
-            return None;
+            port_offset = Some(0);
+            0
         }
-        Some(p) if p.starts_with('+') || p.starts_with('-') => {
-            sink.error(loc, "server", format!("server '{name}': port offsets like '{p}' are supported by HAProxy, not yet by fulcrum"));
-            return None;
-        }
+        Some(p) if p.starts_with('+') || p.starts_with('-') => match p[1..].parse::<u16>() {
+            Ok(n) => {
+                port_offset = Some(if p.starts_with('-') {
+                    -i32::from(n)
+                } else {
+                    i32::from(n)
+                });
+                0
+            }
+            Err(_) => {
+                sink.error(
+                    loc,
+                    "server",
+                    format!("server '{name}': invalid port offset '{p}'"),
+                );
+                return None;
+            }
+        },
         Some(p) => match addr::port(p) {
             Ok(p) => p,
             Err(e) => {
@@ -707,6 +722,7 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
         family: split.family,
         host: split.host,
         port,
+        port_offset,
         opts: defaults.overlay(&opts),
         location: loc.clone(),
         template: None,

@@ -565,10 +565,22 @@ fn build(
                 continue;
             }
         };
+        if sd.port_offset.is_some() && o.check == Some(true) && o.check_port.is_none() {
+            sink.error(
+                &sd.location,
+                "server",
+                format!(
+                    "backend '{name}': server '{}' has neither service port nor check port.",
+                    sd.name
+                ),
+            );
+            continue;
+        }
         servers.push(Server {
             name: sd.name,
             addr,
             unix: sd.unix,
+            port_offset: sd.port_offset,
             weight: o.weight.unwrap_or(1),
             backup: o.backup.unwrap_or(false),
             check: o.check.unwrap_or(false),

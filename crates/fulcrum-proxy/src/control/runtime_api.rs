@@ -669,6 +669,7 @@ impl Control for RuntimeApi {
                 _ => None,
             },
             check_proto: None,
+            port_offset: None,
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };
         let puid = be.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;

@@ -387,6 +387,20 @@ impl ServerRt {
         }
     }
 
+    /// The address to connect to for a client whose connection arrived at `dst`: the server's, its port taken
+    /// from `dst` (plus the offset) when the configuration gave none or an offset (`server NAME 10.0.0.1`,
+    /// `10.0.0.1:+1000`), as HAProxy.
+    pub fn target(&self, dst: Option<SocketAddr>) -> SocketAddr {
+        let addr = self.addr();
+        match (self.config.port_offset, dst) {
+            (Some(offset), Some(d)) => {
+                let port = (i32::from(d.port()) + offset).rem_euclid(65536) as u16;
+                SocketAddr::new(addr.ip(), port)
+            }
+            _ => addr,
+        }
+    }
+
     /// The servers tracking this one (those still alive), with their backends.
     pub fn trackers(&self) -> Vec<(Arc<crate::model::snapshot::BackendRt>, Arc<ServerRt>)> {
         self.trackers

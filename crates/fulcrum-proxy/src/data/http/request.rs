@@ -1013,11 +1013,13 @@ async fn forward(
         };
         // A connection opened with a PROXY header speaks for its client alone: it is kept for that client
         // connection, as under `http-reuse never`.
-        let reuse_mode = if server.config.send_proxy.is_some() {
-            HttpReuse::Never
-        } else {
-            be.reuse
-        };
+        // So is one whose port comes from the client's destination port.
+        let reuse_mode =
+            if server.config.send_proxy.is_some() || server.config.port_offset.is_some() {
+                HttpReuse::Never
+            } else {
+                be.reuse
+            };
         // A shared HTTP/2 connection to the server with room for another stream carries the request.
         let h2_shared = reuse_mode != HttpReuse::Never
             && server.config.proto != Some(fulcrum_config::haproxy::BindProto::H1);
@@ -1043,7 +1045,7 @@ async fn forward(
                     s
                 }
                 None => match ServerConn::connect_via(
-                    server.addr(),
+                    server.target(client.conn.dst()),
                     server.config.unix.as_ref(),
                     be.timeouts.connect,
                     server
