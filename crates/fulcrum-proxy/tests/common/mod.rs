@@ -199,23 +199,28 @@ impl Client {
         self.read_response(false)
     }
 
+    /// Reads header (or trailer) fields up to the empty line.
+    fn read_fields(&mut self) -> Vec<(String, String)> {
+        let mut fields = Vec::new();
+        loop {
+            let mut l = String::new();
+            self.reader.read_line(&mut l).unwrap();
+            let l = l.trim_end();
+            if l.is_empty() {
+                return fields;
+            }
+            let (k, v) = l.split_once(':').unwrap();
+            fields.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+
     /// Reads one response (`head_only` for answers to HEAD).
     pub fn read_response(&mut self, head_only: bool) -> Resp {
         let mut line = String::new();
         self.reader.read_line(&mut line).expect("status line");
         assert!(line.starts_with("HTTP/1."), "bad status line {line:?}");
         let status: u16 = line[9..12].parse().unwrap();
-        let mut headers = Vec::new();
-        loop {
-            let mut l = String::new();
-            self.reader.read_line(&mut l).unwrap();
-            let l = l.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let (k, v) = l.split_once(':').unwrap();
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
+        let headers = self.read_fields();
         let mut resp = Resp {
             status,
             headers,
@@ -238,19 +243,7 @@ impl Client {
                 self.reader.read_line(&mut size).unwrap();
                 let n = usize::from_str_radix(size.trim(), 16).unwrap();
                 if n == 0 {
-                    // Trailer fields (kept as headers of the response), up to the empty line.
-                    loop {
-                        let mut l = String::new();
-                        self.reader.read_line(&mut l).unwrap();
-                        let l = l.trim_end();
-                        if l.is_empty() {
-                            break;
-                        }
-                        if let Some((k, v)) = l.split_once(':') {
-                            resp.trailers
-                                .push((k.trim().to_string(), v.trim().to_string()));
-                        }
-                    }
+                    resp.trailers = self.read_fields();
                     break;
                 }
                 let mut chunk = vec![0; n + 2];
