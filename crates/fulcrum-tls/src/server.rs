@@ -151,6 +151,8 @@ pub struct ServerTls {
     /// The client-certificate verifiers that let errors through (`ca-ignore-err` / `crt-ignore-err`), with the
     /// configuration each belongs to: after such a handshake, they say which errors there were.
     ignoring: Vec<(Arc<ServerConfig>, Arc<IgnoringVerifier>)>,
+    /// The certificate chooser of each configuration (what a resumed session presented: see [`Self::presented`]).
+    resolvers: Vec<(Arc<ServerConfig>, Arc<SniResolver>)>,
 }
 
 /// Configurations of `crt-list` lines with options, by the names their certificate serves.
@@ -168,7 +170,22 @@ impl ServerTls {
             default: config,
             by_name: None,
             ignoring: Vec::new(),
+            resolvers: Vec::new(),
         }
+    }
+
+    /// The certificate a session made with `config` for a client asking for `name` presented, when the
+    /// handshake did not say (a resumed session chooses none): the first serving the name.
+    pub fn presented(
+        &self,
+        config: &Arc<ServerConfig>,
+        name: Option<&str>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let (_, r) = self
+            .resolvers
+            .iter()
+            .find(|(c, _)| Arc::ptr_eq(c, config))?;
+        r.for_name(name)
     }
 
     /// What verification found for the client certificate of a handshake made with `config`: the errors let
@@ -293,8 +310,9 @@ pub fn bind_config(
         store.register_list(l, &resolver);
     }
     let shared = Shared::new(g, &base)?;
-    let (default, ignoring) = build(b, g, &base, resolver, &shared, &mut warnings)?;
+    let (default, ignoring) = build(b, g, &base, resolver.clone(), &shared, &mut warnings)?;
     let mut tls = ServerTls::single(default.clone());
+    tls.resolvers.push((default.clone(), resolver));
     if let Some(v) = ignoring {
         tls.ignoring.push((default, v));
     }
@@ -313,7 +331,8 @@ pub fn bind_config(
                 false,
             ));
             store.register(&one);
-            let (config, ignoring) = build(&opts, g, &o, one, &shared, &mut warnings)?;
+            let (config, ignoring) = build(&opts, g, &o, one.clone(), &shared, &mut warnings)?;
+            tls.resolvers.push((config.clone(), one));
             if let Some(v) = ignoring {
                 tls.ignoring.push((config.clone(), v));
             }
@@ -400,11 +419,10 @@ fn build(
             }
             let v = v.build().map_err(|e| TlsError::Settings(e.to_string()))?;
             if b.ca_ignore_err.is_some() || b.crt_ignore_err.is_some() {
-                let i = Arc::new(IgnoringVerifier::new(
-                    v,
-                    b.ca_ignore_err.clone(),
-                    b.crt_ignore_err.clone(),
-                ));
+                let i = Arc::new(
+                    IgnoringVerifier::new(v, b.ca_ignore_err.clone(), b.crt_ignore_err.clone())
+                        .with_algorithms(provider.signature_verification_algorithms),
+                );
                 ignoring = Some(i.clone());
                 builder.with_client_cert_verifier(i)
             } else {

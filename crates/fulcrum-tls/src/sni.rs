@@ -171,6 +171,32 @@ impl SniResolver {
     }
 }
 
+impl SniResolver {
+    /// The certificate a client asking for `name` gets, when what it can verify does not matter (the first of
+    /// several for the name): what a resumed session, which chose none, presented.
+    pub fn for_name(&self, name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        let index = self.index.load();
+        match name.map(|n| index.candidates(n)) {
+            Some(l) if !l.is_empty() => l.first().map(|k| (*k).clone()),
+            _ if self.strict => None,
+            _ => index.all.first().map(|(k, _)| k.clone()),
+        }
+    }
+}
+
+thread_local! {
+    /// The certificate the last [`SniResolver`] that answered on this thread chose (see [`take_chosen`]).
+    static CHOSEN: std::cell::RefCell<Option<Arc<CertifiedKey>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Takes the certificate chosen by the last handshake step run on this thread, if one chose one. rustls does
+/// not say which certificate a session presented (`ssl_f_*` fetches need it); its resolver runs inside the call
+/// that processes the ClientHello, so the caller clears this before such a call and takes it right after, with
+/// no other handshake run on the thread in between.
+pub fn take_chosen() -> Option<Arc<CertifiedKey>> {
+    CHOSEN.with(|c| c.borrow_mut().take())
+}
+
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let index = self.index.load();
@@ -180,10 +206,13 @@ impl ResolvesServerCert for SniResolver {
             _ if self.strict => return None,
             _ => index.all.first().map(|(k, _)| k).into_iter().collect(),
         };
-        list.iter()
+        let chosen = list
+            .iter()
             .find(|k| k.key.choose_scheme(schemes).is_some())
             .or(list.first())
-            .map(|k| (*k).clone())
+            .map(|k| (*k).clone());
+        CHOSEN.with(|c| *c.borrow_mut() = chosen.clone());
+        chosen
     }
 }
 

@@ -94,6 +94,9 @@ pub struct IgnoringVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     ca: Option<IgnoreErr>,
     crt: Option<IgnoreErr>,
+    /// The signature algorithms a version 1 certificate's handshake signature is checked with (webpki reads no
+    /// such certificate, so the inner verifier cannot; its errors may have been let through).
+    algorithms: Option<rustls::crypto::WebPkiSupportedAlgorithms>,
 }
 
 impl fmt::Debug for IgnoringVerifier {
@@ -111,7 +114,55 @@ impl IgnoringVerifier {
         ca: Option<IgnoreErr>,
         crt: Option<IgnoreErr>,
     ) -> Self {
-        IgnoringVerifier { inner, ca, crt }
+        IgnoringVerifier {
+            inner,
+            ca,
+            crt,
+            algorithms: None,
+        }
+    }
+
+    /// Checks the handshake signatures of version 1 certificates with `algorithms` (the provider's).
+    pub fn with_algorithms(
+        mut self,
+        algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+    ) -> Self {
+        self.algorithms = Some(algorithms);
+        self
+    }
+
+    /// A handshake signature made with the key of a version 1 certificate, which webpki does not read: checked
+    /// against the certificate's public key read by fulcrum's DER walker. `None`: not such a certificate.
+    fn v1_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+        tls13: bool,
+    ) -> Option<Result<HandshakeSignatureValid, Error>> {
+        let algs = self.algorithms.as_ref()?;
+        let fields = crate::x509::CertFields::parse(cert)?;
+        if fields.version() != 1 {
+            return None;
+        }
+        let spki = rustls::pki_types::SubjectPublicKeyInfoDer::from(fields.spki(cert));
+        if tls13 {
+            return Some(rustls::crypto::verify_tls13_signature_with_raw_key(
+                message, &spki, dss, algs,
+            ));
+        }
+        let key = webpki::RawPublicKeyEntity::try_from(&spki).ok()?;
+        let ok = algs
+            .mapping
+            .iter()
+            .filter(|(scheme, _)| *scheme == dss.scheme)
+            .flat_map(|(_, candidates)| candidates.iter())
+            .any(|alg| key.verify_signature(*alg, message, dss.signature()).is_ok());
+        Some(if ok {
+            Ok(HandshakeSignatureValid::assertion())
+        } else {
+            Err(Error::InvalidCertificate(CertificateError::BadSignature))
+        })
     }
 
     /// Whether every error of `errs` is let through.
@@ -174,7 +225,12 @@ impl ClientCertVerifier for IgnoringVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.inner
+            .verify_tls12_signature(message, cert, dss)
+            .or_else(|e| {
+                self.v1_signature(message, cert, dss, false)
+                    .unwrap_or(Err(e))
+            })
     }
 
     fn verify_tls13_signature(
@@ -183,7 +239,12 @@ impl ClientCertVerifier for IgnoringVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.inner
+            .verify_tls13_signature(message, cert, dss)
+            .or_else(|e| {
+                self.v1_signature(message, cert, dss, true)
+                    .unwrap_or(Err(e))
+            })
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
