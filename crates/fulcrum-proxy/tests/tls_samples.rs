@@ -352,3 +352,192 @@ fn certificate_fetches_of_the_client_the_frontend_and_the_server_match_haproxy()
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A CA named `name` in `dir` (`NAME.pem`, `NAME.key`, EC), with what `openssl ca` needs to revoke and to write
+/// a version 1 CRL (no CRL number, no extensions).
+fn ca_with_db(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-subj",
+            &format!("/CN={name}"),
+            "-days",
+            "3",
+        ],
+    );
+    std::fs::write(dir.join(format!("{name}.idx")), "").unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.cnf")),
+        format!("[ca]\ndefault_ca = d\n[d]\ndatabase = {name}.idx\ncertificate = {name}.pem\nprivate_key = {name}.key\ndefault_md = sha256\ndefault_crl_days = 3\n"),
+    )
+    .unwrap();
+}
+
+/// A client certificate `file` (`.pem` with its key) from CA `ca`.
+fn client(dir: &Path, ca: &str, file: &str, serial: &str) {
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{file}.key"),
+            "-out",
+            &format!("{file}.csr"),
+            "-subj",
+            &format!("/CN={file}"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{file}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-set_serial",
+            serial,
+            "-days",
+            "3",
+            "-extfile",
+            "client.ext",
+            "-out",
+            &format!("{file}.crt"),
+        ],
+    );
+    let pem = [
+        std::fs::read(dir.join(format!("{file}.crt"))).unwrap(),
+        std::fs::read(dir.join(format!("{file}.key"))).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join(format!("{file}.pem")), pem).unwrap();
+}
+
+/// curl with client certificate `cert` to `https://127.0.0.1:PORT/`: the body, or `refused`.
+fn with_cert(dir: &Path, port: u16, cert: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-sk", "--max-time", "5", "--cert"])
+        .arg(dir.join(format!("{cert}.pem")))
+        .arg(format!("https://127.0.0.1:{port}/"))
+        .output()
+        .unwrap_or_else(|e| panic!("curl is needed: {e}"));
+    if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    } else {
+        "refused".into()
+    }
+}
+
+/// `crl-file` with a version 1 list (what `openssl ca -gencrl` writes without a CRL number), which webpki does
+/// not read: a revoked certificate is refused, or let through as error 23 by `crt-ignore-err`; a certificate from
+/// a CA the file has no list for is error 3, on the certificate and on its CA (OpenSSL checks the whole chain).
+/// The same answers as haproxy 2.6's for the same files.
+#[test]
+fn a_version_1_crl_revokes_client_certificates() {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("fulcrum-tls-crl1-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    ca_with_db(&dir, "ca1");
+    ca_with_db(&dir, "ca2");
+    client(&dir, "ca1", "good", "10");
+    client(&dir, "ca1", "revoked", "11");
+    client(&dir, "ca2", "other", "12");
+    openssl(
+        &dir,
+        &["ca", "-config", "ca1.cnf", "-revoke", "revoked.crt"],
+    );
+    openssl(
+        &dir,
+        &["ca", "-config", "ca1.cnf", "-gencrl", "-out", "crl.pem"],
+    );
+    let text = Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(dir.join("crl.pem"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("Version 1 (0x0)"));
+    let cas = [
+        std::fs::read(dir.join("ca1.pem")).unwrap(),
+        std::fs::read(dir.join("ca2.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join("cas.pem"), cas).unwrap();
+    // The server's certificate: any will do (curl does not verify it here).
+    let cat = |out: &str, parts: &[&str]| {
+        let all: Vec<u8> = parts
+            .iter()
+            .flat_map(|p| std::fs::read(dir.join(p)).unwrap())
+            .collect();
+        std::fs::write(dir.join(out), all).unwrap();
+    };
+    cat("srv.pem", &["good.crt", "good.key"]);
+    let cfg = |port: u16, ignore: &str| {
+        format!(
+            "global\n    nbthread 1\n\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n\n\
+frontend tls\n    bind 127.0.0.1:{port} ssl crt {dir}/srv.pem ca-file {dir}/cas.pem crl-file {dir}/crl.pem verify required {ignore}\n    http-request return status 200 content-type text/plain lf-string \"verify=%[ssl_c_verify] err=%[ssl_c_err] caerr=%[ssl_c_ca_err] depth=%[ssl_c_ca_err_depth] cn=%[ssl_c_s_dn(CN)]\"\n",
+            dir = dir.display()
+        )
+    };
+    let cases = [
+        ("", "good", "verify=0 err=0 caerr=0 depth=0 cn=good"),
+        ("", "revoked", "refused"),
+        ("", "other", "refused"),
+        (
+            "crt-ignore-err 23",
+            "revoked",
+            "verify=23 err=23 caerr=0 depth=0 cn=revoked",
+        ),
+        ("crt-ignore-err 3", "other", "refused"),
+        (
+            "crt-ignore-err 3 ca-ignore-err 3",
+            "other",
+            "verify=3 err=3 caerr=3 depth=1 cn=other",
+        ),
+    ];
+    let mut ours = Vec::new();
+    for (ignore, cert, want) in cases {
+        let port = free_port();
+        let p = start_proxy(&cfg(port, ignore));
+        let got = with_cert(&dir, port, cert);
+        drop(p);
+        assert_eq!(got, want, "{ignore} {cert}");
+        ours.push(got);
+    }
+    if haproxy_present() {
+        for ((ignore, cert, _), mine) in cases.iter().zip(&ours) {
+            let port = free_port();
+            let h = start_haproxy(
+                &cfg(port, ignore),
+                format!("127.0.0.1:{port}").parse().unwrap(),
+            );
+            let theirs = with_cert(&dir, port, cert);
+            drop(h);
+            assert_eq!(
+                mine, &theirs,
+                "fulcrum (left) and haproxy (right) differ: {ignore} {cert}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod crl;
 pub mod crtlist;
 pub mod dn;
 pub mod hello;

@@ -17,7 +17,7 @@ use rustls_pki_types::CertificateRevocationListDer;
 use crate::certs::{self, Loaded};
 use crate::sni::{Member, SniResolver};
 use crate::store::CertStore;
-use crate::{crtlist, suites, TlsError};
+use crate::{crl, crtlist, suites, TlsError};
 
 /// A built server configuration and what the build had to report without failing.
 pub struct BindTls {
@@ -400,9 +400,11 @@ fn build(
     let verify = b.verify.unwrap_or_default();
     let builder = match (verify, &b.ca_file) {
         (Verify::Optional | Verify::Required, Some(ca)) => {
-            let roots = roots(&under(&g.ca_base, ca))?;
+            let ca_path = under(&g.ca_base, ca);
+            let roots = roots(&ca_path)?;
             let mut v =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            let mut v1_crls = None;
             if let Some(crl) = &b.crl_file {
                 let crl = under(&g.ca_base, crl);
                 let crls: Vec<CertificateRevocationListDer<'static>> =
@@ -412,17 +414,47 @@ fn build(
                             path: crl.clone(),
                             reason: e.to_string(),
                         })?;
-                v = v.with_crls(crls);
+                let (v1, v2): (Vec<_>, Vec<_>) = crls.into_iter().partition(|c| crl::is_v1(c));
+                if !v1.is_empty() {
+                    // webpki reads version 2 lists only: the others are checked beside it.
+                    let cas = std::fs::read(&ca_path)
+                        .map_err(|source| TlsError::Stat {
+                            path: ca_path.clone(),
+                            source,
+                        })
+                        .and_then(|bytes| certs::certificates(&bytes, &ca_path))?;
+                    let mut checks = crl::V1Crls::default();
+                    for c in v1.iter().chain(&v2) {
+                        if let Some(i) = crl::issuer(c) {
+                            checks.issuers.push(i.to_vec());
+                        }
+                    }
+                    for c in &v1 {
+                        checks
+                            .lists
+                            .push(crl::V1Crl::parse(c, &cas).map_err(|reason| TlsError::Pem {
+                                path: crl.clone(),
+                                reason,
+                            })?);
+                    }
+                    checks.cas = cas;
+                    v1_crls = Some(Arc::new(checks));
+                    v = v.allow_unknown_revocation_status();
+                }
+                v = v.with_crls(v2);
             }
             if verify == Verify::Optional {
                 v = v.allow_unauthenticated();
             }
             let v = v.build().map_err(|e| TlsError::Settings(e.to_string()))?;
-            if b.ca_ignore_err.is_some() || b.crt_ignore_err.is_some() {
-                let i = Arc::new(
+            if b.ca_ignore_err.is_some() || b.crt_ignore_err.is_some() || v1_crls.is_some() {
+                let mut i =
                     IgnoringVerifier::new(v, b.ca_ignore_err.clone(), b.crt_ignore_err.clone())
-                        .with_algorithms(provider.signature_verification_algorithms),
-                );
+                        .with_algorithms(provider.signature_verification_algorithms);
+                if let Some(c) = v1_crls {
+                    i = i.with_v1_crls(c);
+                }
+                let i = Arc::new(i);
                 ignoring = Some(i.clone());
                 builder.with_client_cert_verifier(i)
             } else {

@@ -97,6 +97,8 @@ pub struct IgnoringVerifier {
     /// The signature algorithms a version 1 certificate's handshake signature is checked with (webpki reads no
     /// such certificate, so the inner verifier cannot; its errors may have been let through).
     algorithms: Option<rustls::crypto::WebPkiSupportedAlgorithms>,
+    /// The revocation checks of the version 1 lists of `crl-file`, which webpki cannot read.
+    crls: Option<Arc<crate::crl::V1Crls>>,
 }
 
 impl fmt::Debug for IgnoringVerifier {
@@ -119,7 +121,34 @@ impl IgnoringVerifier {
             ca,
             crt,
             algorithms: None,
+            crls: None,
         }
+    }
+
+    /// Also checks chains against the version 1 lists of `crl-file`.
+    pub fn with_v1_crls(mut self, crls: Arc<crate::crl::V1Crls>) -> Self {
+        self.crls = Some(crls);
+        self
+    }
+
+    /// Every error of a chain: webpki's (and the rustls error it refused with), then the version 1 lists'.
+    fn all_errors(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> (Vec<(u8, u8)>, Option<Error>) {
+        let (mut errs, first) = match self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Ok(_) => (Vec::new(), None),
+            Err(e) => (errors(&e, end_entity, intermediates), Some(e)),
+        };
+        if let Some(c) = &self.crls {
+            errs.extend(c.errors(end_entity, intermediates));
+        }
+        (errs, first)
     }
 
     /// Checks the handshake signatures of version 1 certificates with `algorithms` (the provider's).
@@ -178,13 +207,7 @@ impl IgnoringVerifier {
         let Some((leaf, intermediates)) = certs.split_first() else {
             return Outcome::default();
         };
-        match self
-            .inner
-            .verify_client_cert(leaf, intermediates, UnixTime::now())
-        {
-            Ok(_) => Outcome::default(),
-            Err(e) => outcome(&errors(&e, leaf, intermediates)),
-        }
+        outcome(&self.all_errors(leaf, intermediates, UnixTime::now()).0)
     }
 }
 
@@ -207,16 +230,17 @@ impl ClientCertVerifier for IgnoringVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        match self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)
-        {
-            Ok(v) => Ok(v),
-            Err(e) if self.ignored(&errors(&e, end_entity, intermediates)) => {
-                Ok(ClientCertVerified::assertion())
-            }
-            Err(e) => Err(e),
+        let (errs, first) = self.all_errors(end_entity, intermediates, now);
+        if errs.is_empty() || self.ignored(&errs) {
+            return Ok(ClientCertVerified::assertion());
         }
+        Err(first.unwrap_or_else(|| {
+            Error::InvalidCertificate(if errs.iter().any(|&(code, _)| code == 23) {
+                CertificateError::Revoked
+            } else {
+                CertificateError::UnknownRevocationStatus
+            })
+        }))
     }
 
     fn verify_tls12_signature(
