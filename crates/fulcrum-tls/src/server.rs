@@ -174,6 +174,14 @@ impl ServerTls {
         }
     }
 
+    /// Records the `file:line` of the bind line (the runtime API names it when it refuses to delete the line's
+    /// default certificate).
+    pub fn set_location(&self, location: &str) {
+        if let Some((_, r)) = self.resolvers.first() {
+            r.set_location(location);
+        }
+    }
+
     /// The certificate a session made with `config` for a client asking for `name` presented, when the
     /// handshake did not say (a resumed session chooses none): the first serving the name.
     pub fn presented(

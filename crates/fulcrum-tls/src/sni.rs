@@ -105,6 +105,8 @@ pub struct SniResolver {
     /// Changed only by the runtime API (`add/del ssl crt-list`), under the store's lock.
     members: std::sync::Mutex<Vec<Member>>,
     strict: bool,
+    /// The `file:line` of the bind line whose chooser it is (set once built; the runtime API names it).
+    location: std::sync::OnceLock<String>,
 }
 
 impl SniResolver {
@@ -121,7 +123,26 @@ impl SniResolver {
             index: ArcSwap::from_pointee(Index::new(&members, certs)),
             members: std::sync::Mutex::new(members),
             strict,
+            location: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records the `file:line` of its bind line.
+    pub fn set_location(&self, location: &str) {
+        let _ = self.location.set(location.to_string());
+    }
+
+    /// The `file:line` of its bind line, once set.
+    pub fn location(&self) -> Option<&str> {
+        self.location.get().map(String::as_str)
+    }
+
+    /// Whether its default certificate (the first loaded) comes from line `line` of crt-list `list`.
+    pub fn default_from(&self, list: &str, line: usize) -> bool {
+        self.members()
+            .first()
+            .and_then(|m| m.origin.as_ref())
+            .is_some_and(|(l, n)| l == list && *n == line)
     }
 
     fn members(&self) -> std::sync::MutexGuard<'_, Vec<Member>> {
