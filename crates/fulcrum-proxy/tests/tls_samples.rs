@@ -377,9 +377,10 @@ fn ca_with_db(dir: &Path, name: &str) {
         ],
     );
     std::fs::write(dir.join(format!("{name}.idx")), "").unwrap();
+    std::fs::write(dir.join(format!("{name}.serial")), "20\n").unwrap();
     std::fs::write(
         dir.join(format!("{name}.cnf")),
-        format!("[ca]\ndefault_ca = d\n[d]\ndatabase = {name}.idx\ncertificate = {name}.pem\nprivate_key = {name}.key\ndefault_md = sha256\ndefault_crl_days = 3\n"),
+        format!("[ca]\ndefault_ca = d\n[d]\ndatabase = {name}.idx\ncertificate = {name}.pem\nprivate_key = {name}.key\ndefault_md = sha256\ndefault_crl_days = 3\nnew_certs_dir = .\nserial = {name}.serial\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n"),
     )
     .unwrap();
 }
@@ -433,6 +434,52 @@ fn client(dir: &Path, ca: &str, file: &str, serial: &str) {
     std::fs::write(dir.join(format!("{file}.pem")), pem).unwrap();
 }
 
+/// A version 1 client certificate `file` from CA `ca` (`openssl ca` without extensions), valid from `start` to
+/// `end` (`YYYYMMDDhhmmssZ`).
+fn client_v1(dir: &Path, ca: &str, file: &str, start: &str, end: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{file}.key"),
+            "-out",
+            &format!("{file}.csr"),
+            "-subj",
+            &format!("/CN={file}"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "ca",
+            "-config",
+            &format!("{ca}.cnf"),
+            "-batch",
+            "-notext",
+            "-in",
+            &format!("{file}.csr"),
+            "-out",
+            &format!("{file}.crt"),
+            "-startdate",
+            start,
+            "-enddate",
+            end,
+        ],
+    );
+    let pem = [
+        std::fs::read(dir.join(format!("{file}.crt"))).unwrap(),
+        std::fs::read(dir.join(format!("{file}.key"))).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join(format!("{file}.pem")), pem).unwrap();
+}
+
 /// curl with client certificate `cert` to `https://127.0.0.1:PORT/`: the body, or `refused`.
 fn with_cert(dir: &Path, port: u16, cert: &str) -> String {
     let out = Command::new("curl")
@@ -451,9 +498,10 @@ fn with_cert(dir: &Path, port: u16, cert: &str) -> String {
 /// `crl-file` with a version 1 list (what `openssl ca -gencrl` writes without a CRL number), which webpki does
 /// not read: a revoked certificate is refused, or let through as error 23 by `crt-ignore-err`; a certificate from
 /// a CA the file has no list for is error 3, on the certificate and on its CA (OpenSSL checks the whole chain).
-/// The same answers as haproxy 2.6's for the same files.
+/// Version 1 client certificates (no extensions, which webpki does not read either) are verified: signature,
+/// validity, revocation. The same answers as haproxy 2.6's for the same files.
 #[test]
-fn a_version_1_crl_revokes_client_certificates() {
+fn version_1_crls_and_client_certificates() {
     let dir: PathBuf =
         std::env::temp_dir().join(format!("fulcrum-tls-crl1-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -463,10 +511,26 @@ fn a_version_1_crl_revokes_client_certificates() {
     client(&dir, "ca1", "good", "10");
     client(&dir, "ca1", "revoked", "11");
     client(&dir, "ca2", "other", "12");
-    openssl(
+    // Version 1 certificates (webpki reads none; fulcrum verifies them itself): valid, expired, revoked.
+    client_v1(&dir, "ca1", "v1", "20200101000000Z", "20991231000000Z");
+    client_v1(
         &dir,
-        &["ca", "-config", "ca1.cnf", "-revoke", "revoked.crt"],
+        "ca1",
+        "v1-expired",
+        "20200101000000Z",
+        "20200102000000Z",
     );
+    client_v1(
+        &dir,
+        "ca1",
+        "v1-revoked",
+        "20200101000000Z",
+        "20991231000000Z",
+    );
+    client_v1(&dir, "ca1", "v1-both", "20200101000000Z", "20200102000000Z");
+    for r in ["revoked.crt", "v1-revoked.crt", "v1-both.crt"] {
+        openssl(&dir, &["ca", "-config", "ca1.cnf", "-revoke", r]);
+    }
     openssl(
         &dir,
         &["ca", "-config", "ca1.cnf", "-gencrl", "-out", "crl.pem"],
@@ -513,6 +577,25 @@ frontend tls\n    bind 127.0.0.1:{port} ssl crt {dir}/srv.pem ca-file {dir}/cas.
             "crt-ignore-err 3 ca-ignore-err 3",
             "other",
             "verify=3 err=3 caerr=3 depth=1 cn=other",
+        ),
+        ("", "v1", "verify=0 err=0 caerr=0 depth=0 cn=v1"),
+        ("", "v1-expired", "refused"),
+        ("", "v1-revoked", "refused"),
+        (
+            "crt-ignore-err all",
+            "v1-expired",
+            "verify=10 err=10 caerr=0 depth=0 cn=v1-expired",
+        ),
+        (
+            "crt-ignore-err all",
+            "v1-revoked",
+            "verify=23 err=23 caerr=0 depth=0 cn=v1-revoked",
+        ),
+        // Revocation is checked before validity (`ssl_c_verify` is the last error, `ssl_c_err` the first).
+        (
+            "crt-ignore-err all",
+            "v1-both",
+            "verify=10 err=23 caerr=0 depth=0 cn=v1-both",
         ),
     ];
     let mut ours = Vec::new();

@@ -62,7 +62,7 @@ fn algorithm(
 }
 
 /// Whether `signature` over `message` was made with the key of certificate `ca` using algorithm `sig_oid`.
-fn signed_by(ca: &[u8], sig_oid: &[u8], message: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn signed_by(ca: &[u8], sig_oid: &[u8], message: &[u8], signature: &[u8]) -> bool {
     let Some(fields) = CertFields::parse(ca) else {
         return false;
     };
@@ -193,18 +193,17 @@ pub struct V1Crls {
 
 impl V1Crls {
     /// The errors, `(number, depth)` as OpenSSL numbers them, these lists find in a chain (the client's own
-    /// certificate at depth 0, then those it sent): revoked by a version 1 list 23; issued by a CA no list of the
+    /// certificate at depth 0, then its issuers up to the anchor): revoked by a version 1 list 23; issued by a CA no list of the
     /// file covers 3 ("unable to get certificate CRL", every certificate being checked as HAProxy asks OpenSSL).
     pub fn errors(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
     ) -> Vec<(u8, u8)> {
-        let mut chain: Vec<&[u8]> = std::iter::once(end_entity)
-            .chain(intermediates)
-            .map(|c| c.as_ref())
-            .collect();
-        // Up through the CAs of ca-file to the self-signed one (a few levels at most).
+        // The path OpenSSL verifies: from the client's certificate up by issuer, through the CAs of ca-file first
+        // (OpenSSL's trusted-first) then the certificates the client sent, to a self-signed one; certificates
+        // the client sent off the path are not checked.
+        let mut chain: Vec<&[u8]> = vec![end_entity.as_ref()];
         for _ in 0..8 {
             let Some(top) = chain.last().copied() else {
                 break;
@@ -215,10 +214,14 @@ impl V1Crls {
             if f.issuer(top) == f.subject(top) {
                 break;
             }
+            let issued = |c: &&CertificateDer<'_>| {
+                CertFields::parse(c).is_some_and(|p| p.subject(c) == f.issuer(top))
+            };
             let parent = self
                 .cas
                 .iter()
-                .find(|ca| CertFields::parse(ca).is_some_and(|p| p.subject(ca) == f.issuer(top)));
+                .find(issued)
+                .or_else(|| intermediates.iter().find(issued));
             match parent {
                 Some(p) if !chain.contains(&p.as_ref()) => chain.push(p.as_ref()),
                 _ => break,

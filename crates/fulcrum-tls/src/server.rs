@@ -410,6 +410,12 @@ fn build(
         (Verify::Optional | Verify::Required, Some(ca)) => {
             let ca_path = under(&g.ca_base, ca);
             let roots = roots(&ca_path)?;
+            let cas = std::fs::read(&ca_path)
+                .map_err(|source| TlsError::Stat {
+                    path: ca_path.clone(),
+                    source,
+                })
+                .and_then(|bytes| certs::certificates(&bytes, &ca_path))?;
             let mut v =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
             let mut v1_crls = None;
@@ -425,12 +431,6 @@ fn build(
                 let (v1, v2): (Vec<_>, Vec<_>) = crls.into_iter().partition(|c| crl::is_v1(c));
                 if !v1.is_empty() {
                     // webpki reads version 2 lists only: the others are checked beside it.
-                    let cas = std::fs::read(&ca_path)
-                        .map_err(|source| TlsError::Stat {
-                            path: ca_path.clone(),
-                            source,
-                        })
-                        .and_then(|bytes| certs::certificates(&bytes, &ca_path))?;
                     let mut checks = crl::V1Crls::default();
                     for c in v1.iter().chain(&v2) {
                         if let Some(i) = crl::issuer(c) {
@@ -445,7 +445,7 @@ fn build(
                                 reason,
                             })?);
                     }
-                    checks.cas = cas;
+                    checks.cas = cas.clone();
                     v1_crls = Some(Arc::new(checks));
                     v = v.allow_unknown_revocation_status();
                 }
@@ -455,19 +455,20 @@ fn build(
                 v = v.allow_unauthenticated();
             }
             let v = v.build().map_err(|e| TlsError::Settings(e.to_string()))?;
-            if b.ca_ignore_err.is_some() || b.crt_ignore_err.is_some() || v1_crls.is_some() {
-                let mut i =
-                    IgnoringVerifier::new(v, b.ca_ignore_err.clone(), b.crt_ignore_err.clone())
-                        .with_algorithms(provider.signature_verification_algorithms);
-                if let Some(c) = v1_crls {
-                    i = i.with_v1_crls(c);
-                }
-                let i = Arc::new(i);
-                ignoring = Some(i.clone());
-                builder.with_client_cert_verifier(i)
-            } else {
-                builder.with_client_cert_verifier(v)
+            // webpki's verifier, with what it cannot do: version 1 client certificates and CRLs, errors let
+            // through (only such lines ask for the outcome again after the handshake).
+            let lets_through = b.ca_ignore_err.is_some() || b.crt_ignore_err.is_some();
+            let mut i = IgnoringVerifier::new(v, b.ca_ignore_err.clone(), b.crt_ignore_err.clone())
+                .with_algorithms(provider.signature_verification_algorithms)
+                .with_cas(cas);
+            if let Some(c) = v1_crls {
+                i = i.with_v1_crls(c);
             }
+            let i = Arc::new(i);
+            if lets_through {
+                ignoring = Some(i.clone());
+            }
+            builder.with_client_cert_verifier(i)
         }
         _ => builder.with_no_client_auth(),
     };

@@ -99,6 +99,58 @@ pub struct IgnoringVerifier {
     algorithms: Option<rustls::crypto::WebPkiSupportedAlgorithms>,
     /// The revocation checks of the version 1 lists of `crl-file`, which webpki cannot read.
     crls: Option<Arc<crate::crl::V1Crls>>,
+    /// The certificates of `ca-file`, for version 1 client certificates (which webpki does not verify).
+    cas: Vec<CertificateDer<'static>>,
+}
+
+/// The rustls error standing for OpenSSL's error `code`.
+fn error_of(code: u8) -> Error {
+    Error::InvalidCertificate(match code {
+        7 => CertificateError::BadSignature,
+        9 => CertificateError::NotValidYet,
+        10 => CertificateError::Expired,
+        18 | 20 | 21 => CertificateError::UnknownIssuer,
+        23 => CertificateError::Revoked,
+        3 => CertificateError::UnknownRevocationStatus,
+        _ => CertificateError::BadEncoding,
+    })
+}
+
+/// The errors OpenSSL finds on a version 1 client certificate, which webpki refuses to read: its issuer among
+/// `cas` (unknown: 20 then 21; self-signed: 18), the issuer's signature (7), its validity (9, 10). `None` when
+/// it is no version 1 certificate.
+fn v1_leaf_errors(
+    cas: &[CertificateDer<'_>],
+    leaf: &CertificateDer<'_>,
+    now: UnixTime,
+) -> Option<Vec<(u8, u8)>> {
+    let f = crate::x509::CertFields::parse(leaf)?;
+    if f.version() != 1 {
+        return None;
+    }
+    let issuer = cas.iter().find(|c| {
+        crate::x509::CertFields::parse(c).is_some_and(|p| p.subject(c) == f.issuer(leaf))
+    });
+    let Some(ca) = issuer else {
+        return Some(if f.issuer(leaf) == f.subject(leaf) {
+            vec![(18, 0)]
+        } else {
+            vec![(20, 0), (21, 0)]
+        });
+    };
+    let mut errs = Vec::new();
+    if !crate::crl::signed_by(ca, f.sig_oid(leaf), f.tbs(leaf), f.signature(leaf)) {
+        errs.push((7, 0));
+    }
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    match f.validity() {
+        Some((nb, _)) if now < nb => errs.push((9, 0)),
+        Some((_, na)) if now > na => errs.push((10, 0)),
+        Some(_) => {}
+        // A time that does not read: OpenSSL's "format error in certificate's notAfter field".
+        None => errs.push((14, 0)),
+    }
+    Some(errs)
 }
 
 impl fmt::Debug for IgnoringVerifier {
@@ -122,7 +174,14 @@ impl IgnoringVerifier {
             crt,
             algorithms: None,
             crls: None,
+            cas: Vec::new(),
         }
+    }
+
+    /// Verifies version 1 client certificates issued by one of `cas` (the CAs of `ca-file`) itself.
+    pub fn with_cas(mut self, cas: Vec<CertificateDer<'static>>) -> Self {
+        self.cas = cas;
+        self
     }
 
     /// Also checks chains against the version 1 lists of `crl-file`.
@@ -143,10 +202,21 @@ impl IgnoringVerifier {
             .verify_client_cert(end_entity, intermediates, now)
         {
             Ok(_) => (Vec::new(), None),
-            Err(e) => (errors(&e, end_entity, intermediates), Some(e)),
+            // webpki reads no version 1 certificate: such a client certificate is checked here.
+            Err(e) => match v1_leaf_errors(&self.cas, end_entity, now) {
+                Some(errs) => (errs, None),
+                None => (errors(&e, end_entity, intermediates), Some(e)),
+            },
         };
         if let Some(c) = &self.crls {
-            errs.extend(c.errors(end_entity, intermediates));
+            // In OpenSSL's order: building the chain (no issuer, self-signed), then revocation, then signatures
+            // and validity (`ssl_c_verify` is the last one).
+            let at = errs
+                .iter()
+                .position(|&(code, _)| !matches!(code, 2 | 18 | 19 | 20 | 21))
+                .unwrap_or(errs.len());
+            let revocation = c.errors(end_entity, intermediates);
+            errs.splice(at..at, revocation);
         }
         (errs, first)
     }
@@ -234,13 +304,7 @@ impl ClientCertVerifier for IgnoringVerifier {
         if errs.is_empty() || self.ignored(&errs) {
             return Ok(ClientCertVerified::assertion());
         }
-        Err(first.unwrap_or_else(|| {
-            Error::InvalidCertificate(if errs.iter().any(|&(code, _)| code == 23) {
-                CertificateError::Revoked
-            } else {
-                CertificateError::UnknownRevocationStatus
-            })
-        }))
+        Err(first.unwrap_or_else(|| error_of(errs[0].0)))
     }
 
     fn verify_tls12_signature(

@@ -21,6 +21,12 @@ pub struct CertFields {
     subject: Range<usize>,
     /// The whole SubjectPublicKeyInfo (tag and length too).
     spki: Range<usize>,
+    /// The whole TBS part (what the issuer signed), the signature algorithm's OID and the signature's bytes.
+    tbs: Range<usize>,
+    sig_oid: Range<usize>,
+    signature: Range<usize>,
+    /// The validity period in seconds since the epoch, when its times read.
+    validity: Option<(i64, i64)>,
     not_before: Option<Range<usize>>,
     not_after: Option<Range<usize>>,
     sig_alg: Option<&'static str>,
@@ -42,6 +48,36 @@ fn time(tag: u8, v: &[u8]) -> Option<&[u8]> {
         0x18 if v.len() >= 12 && v.starts_with(b"20") => Some(&v[2..]),
         _ => None,
     }
+}
+
+/// A UTCTime (`YYMMDDhhmmssZ`, years 1950-2049) or GeneralizedTime (`YYYYMMDDhhmmssZ`) in seconds since the epoch.
+fn epoch(tag: u8, v: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(v).ok()?.strip_suffix('Z')?;
+    let (year, rest) = match tag {
+        0x17 if s.len() == 12 => {
+            let yy: i64 = s.get(0..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &s[2..])
+        }
+        0x18 if s.len() == 14 => (s.get(0..4)?.parse().ok()?, &s[4..]),
+        _ => return None,
+    };
+    if !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |a: usize| -> Option<i64> { rest.get(a..a + 2)?.parse().ok() };
+    let (month, day, h, m, sec) = (n(0)?, n(2)?, n(4)?, n(6)?, n(8)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    // Days from the civil date (proleptic Gregorian calendar).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
 }
 
 /// OpenSSL's short name of a signature algorithm.
@@ -149,11 +185,19 @@ impl CertFields {
             return None;
         };
         let spki_whole = &r[..r.len() - after_spki.len()];
-        // The signature algorithm after the TBS part.
+        // The signature algorithm after the TBS part, then the signature.
         let (_, _tbs, after) = tlv(c)?;
-        let (0x30, sig_alg, _) = tlv(after)? else {
+        let tbs_whole = &c[..c.len() - after.len()];
+        let (0x30, sig_alg, after_alg) = tlv(after)? else {
             return None;
         };
+        let (0x06, sig_oid, _) = tlv(sig_alg)? else {
+            return None;
+        };
+        let (0x03, sig_bits, _) = tlv(after_alg)? else {
+            return None;
+        };
+        let signature = sig_bits.get(1..)?;
         let (t1, nb, v) = tlv(validity)?;
         let (t2, na, _) = tlv(v)?;
         let (0x30, key_alg, _) = tlv(spki)? else {
@@ -174,6 +218,10 @@ impl CertFields {
             spki: span(der, spki_whole),
             not_before: time(t1, nb).map(|t| span(der, t)),
             not_after: time(t2, na).map(|t| span(der, t)),
+            tbs: span(der, tbs_whole),
+            sig_oid: span(der, sig_oid),
+            signature: span(der, signature),
+            validity: epoch(t1, nb).zip(epoch(t2, na)),
             sig_alg: algorithm_oid(sig_alg).and_then(sig_alg_name),
             key_alg: algorithm_oid(key_alg).and_then(key_alg_name),
             version,
@@ -199,6 +247,26 @@ impl CertFields {
     /// The SubjectPublicKeyInfo's DER.
     pub fn spki<'d>(&self, der: &'d [u8]) -> &'d [u8] {
         &der[self.spki.clone()]
+    }
+
+    /// What the issuer signed (the TBS part, whole).
+    pub fn tbs<'d>(&self, der: &'d [u8]) -> &'d [u8] {
+        &der[self.tbs.clone()]
+    }
+
+    /// The signature algorithm's OID.
+    pub fn sig_oid<'d>(&self, der: &'d [u8]) -> &'d [u8] {
+        &der[self.sig_oid.clone()]
+    }
+
+    /// The issuer's signature.
+    pub fn signature<'d>(&self, der: &'d [u8]) -> &'d [u8] {
+        &der[self.signature.clone()]
+    }
+
+    /// The validity period, seconds since the epoch (`None` when a time does not read).
+    pub fn validity(&self) -> Option<(i64, i64)> {
+        self.validity
     }
 
     /// The start of validity as HAProxy prints it.
@@ -243,6 +311,16 @@ mod tests {
         assert_eq!(time(0x18, b"21261112011845Z"), None);
         assert_eq!(time(0x18, b"2050"), None);
         assert_eq!(time(0x05, b""), None);
+    }
+
+    #[test]
+    fn times_in_seconds_since_the_epoch() {
+        assert_eq!(epoch(0x17, b"700101000000Z"), Some(0));
+        assert_eq!(epoch(0x17, b"200428185942Z"), Some(1_588_100_382));
+        assert_eq!(epoch(0x18, b"20500421185942Z"), Some(2_534_180_382));
+        assert_eq!(epoch(0x17, b"491231235959Z"), Some(2_524_607_999));
+        assert_eq!(epoch(0x17, b"201328185942Z"), None);
+        assert_eq!(epoch(0x17, b"2004281859Z"), None);
     }
 
     #[test]
