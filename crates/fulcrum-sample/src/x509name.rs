@@ -286,7 +286,7 @@ fn escaped(out: &mut Vec<u8>, chars: &[u32]) {
             if special {
                 out.push(b'\\');
                 out.push(b);
-            } else if b < 0x20 || b >= 0x7f {
+            } else if !(0x20..0x7f).contains(&b) {
                 out.push(b'\\');
                 push_hex(out, b);
             } else {

@@ -9,6 +9,9 @@
 //! valid certificate is charged to the leaf (rustls does not say which one was); an unknown issuer above sent
 //! intermediates is 20 (19 when the top one is self-signed) at the depth of the top one. What maps to no number
 //! is 1 (unspecified), which only `all` lets through.
+//!
+//! The same verifier checks what webpki cannot read, version 1 client certificates and CRLs, so their errors
+//! come in the same numbers (see [`IgnoringVerifier`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -88,8 +91,10 @@ pub fn outcome(errs: &[(u8, u8)]) -> Outcome {
     o
 }
 
-/// A client-certificate verifier that lets through the errors of `ca-ignore-err` (depth > 0) and `crt-ignore-err`
-/// (depth 0); everything else, and the handshake signatures, are the inner verifier's.
+/// The client-certificate verifier of a bind line: webpki's (the inner one), plus what webpki does not do —
+/// version 1 client certificates (verified here against `ca-file`, their handshake signatures against their
+/// key), version 1 CRLs ([`crate::crl`]) — and the errors of `ca-ignore-err` (depth > 0) and `crt-ignore-err`
+/// (depth 0) let through.
 pub struct IgnoringVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     ca: Option<IgnoreErr>,
