@@ -1109,18 +1109,18 @@ fn certificates_added_to_a_crt_list_serve_new_handshakes() {
 }
 
 /// `del ssl crt-list` refuses to delete the line giving bind lines their default certificate (the first loaded),
-/// naming those bind lines as HAProxy does; another line goes.
+/// naming those bind lines as HAProxy does (a `strict-sni` line has no default certificate); another line goes.
 #[test]
 fn the_default_certificate_of_a_bind_line_is_not_deleted_from_its_crt_list() {
     let k = pki();
     let list = k.dir.join(format!("default-{}.crt-list", free_port()));
     std::fs::write(&list, format!("{}\n{}\n", k.path("a.pem"), k.path("b.pem"))).unwrap();
     let list = list.display().to_string();
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
     let sock = k.dir.join(format!("admin-d-{}.sock", free_port()));
     let text = |sock: &Path| {
         format!(
-            "global\n    stats socket {} level admin\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind 127.0.0.1:{p1} ssl crt-list {list}\n    bind 127.0.0.1:{p2} ssl crt-list {list}\n    http-request return status 200\n",
+            "global\n    stats socket {} level admin\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind 127.0.0.1:{p1} ssl crt-list {list}\n    bind 127.0.0.1:{p2} ssl crt-list {list}\n    bind 127.0.0.1:{p3} ssl strict-sni crt-list {list}\n    http-request return status 200\n",
             sock.display()
         )
     };

@@ -137,12 +137,15 @@ impl SniResolver {
         self.location.get().map(String::as_str)
     }
 
-    /// Whether its default certificate (the first loaded) comes from line `line` of crt-list `list`.
+    /// Whether its default certificate (the first loaded) comes from line `line` of crt-list `list`; a line
+    /// under `strict-sni` has no default certificate.
     pub fn default_from(&self, list: &str, line: usize) -> bool {
-        self.members()
-            .first()
-            .and_then(|m| m.origin.as_ref())
-            .is_some_and(|(l, n)| l == list && *n == line)
+        !self.strict
+            && self
+                .members()
+                .first()
+                .and_then(|m| m.origin.as_ref())
+                .is_some_and(|(l, n)| l == list && *n == line)
     }
 
     fn members(&self) -> std::sync::MutexGuard<'_, Vec<Member>> {
