@@ -624,3 +624,53 @@ frontend tls\n    bind 127.0.0.1:{port} ssl crt {dir}/srv.pem ca-file {dir}/cas.
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `show ssl cert` prints a name's values as their bytes, as HAProxy does (UTF-8 included), and the serial
+/// without DER's sign byte: compared with haproxy 2.6 on the certificate of the sample test.
+#[test]
+fn show_ssl_cert_prints_names_as_haproxy_does() {
+    use std::io::{Read, Write};
+    let cli = |path: &Path, input: &str| -> String {
+        let mut s = std::os::unix::net::UnixStream::connect(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.write_all(input.as_bytes()).unwrap();
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("fulcrum-tls-show-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    pki(&dir);
+    let crt = dir.join("cli.pem").display().to_string();
+    let cfg = |sock: &Path, port: u16| {
+        format!(
+            "global\n    stats socket {} level admin\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} ssl crt {crt}\n    http-request return status 200\n",
+            sock.display()
+        )
+    };
+    let sock = dir.join("ours.sock");
+    let p = start_proxy(&cfg(&sock, free_port()));
+    let ours = cli(&sock, &format!("show ssl cert {crt}\n"));
+    drop(p);
+    assert!(ours.contains("\nSerial: FF\n"), "{ours}");
+    assert!(
+        ours.contains("\nSubject: /C=FR/OU=Unit A/O=Samples/OU=Unit #2/CN= client, \"one\" \u{e9}<x>;/emailAddress=c@test\n"),
+        "{ours}"
+    );
+    if haproxy_present() {
+        let hsock = dir.join("theirs.sock");
+        let port = free_port();
+        let h = start_haproxy(
+            &cfg(&hsock, port),
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        );
+        let theirs = cli(&hsock, &format!("show ssl cert {crt}\n"));
+        drop(h);
+        assert_eq!(ours, theirs);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
