@@ -674,3 +674,31 @@ fn show_ssl_cert_prints_names_as_haproxy_does() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A server presenting a version 1 certificate (which webpki does not read) is reached under `verify none`: the
+/// handshake signature is checked against the certificate's key, and the `ssl_s_*` fetches read it.
+#[test]
+fn a_server_with_a_version_1_certificate_under_verify_none() {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("fulcrum-tls-srv1-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    ca_with_db(&dir, "ca1");
+    client_v1(&dir, "ca1", "srv-v1", "20200101000000Z", "20991231000000Z");
+    let cfg = |tls: u16, clear: u16| {
+        format!(
+            "global\n    nbthread 1\n\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n\n\
+frontend tls\n    bind 127.0.0.1:{tls} ssl crt {dir}/srv-v1.pem\n    http-request return status 200 content-type text/plain string ok\n\n\
+frontend clear\n    bind 127.0.0.1:{clear}\n    http-response set-header x-s-0 %[ssl_s_version]\n    default_backend b\n\n\
+backend b\n    server s 127.0.0.1:{tls} ssl verify none\n",
+            dir = dir.display()
+        )
+    };
+    let (tls, clear) = (free_port(), free_port());
+    let p = start_proxy(&cfg(tls, clear));
+    let got = fetch(clear);
+    drop(p);
+    // The body, then header x-s-0 (which `fetch` names after `BACK[0]`; here it carries `ssl_s_version`).
+    assert_eq!(got, format!("ok{}=1\n", BACK[0]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -235,8 +235,7 @@ impl IgnoringVerifier {
         self
     }
 
-    /// A handshake signature made with the key of a version 1 certificate, which webpki does not read: checked
-    /// against the certificate's public key read by fulcrum's DER walker. `None`: not such a certificate.
+    /// A handshake signature made with the key of a version 1 certificate (see [`v1_handshake_signature`]).
     fn v1_signature(
         &self,
         message: &[u8],
@@ -244,29 +243,7 @@ impl IgnoringVerifier {
         dss: &DigitallySignedStruct,
         tls13: bool,
     ) -> Option<Result<HandshakeSignatureValid, Error>> {
-        let algs = self.algorithms.as_ref()?;
-        let fields = crate::x509::CertFields::parse(cert)?;
-        if fields.version() != 1 {
-            return None;
-        }
-        let spki = rustls::pki_types::SubjectPublicKeyInfoDer::from(fields.spki(cert));
-        if tls13 {
-            return Some(rustls::crypto::verify_tls13_signature_with_raw_key(
-                message, &spki, dss, algs,
-            ));
-        }
-        let key = webpki::RawPublicKeyEntity::try_from(&spki).ok()?;
-        let ok = algs
-            .mapping
-            .iter()
-            .filter(|(scheme, _)| *scheme == dss.scheme)
-            .flat_map(|(_, candidates)| candidates.iter())
-            .any(|alg| key.verify_signature(*alg, message, dss.signature()).is_ok());
-        Some(if ok {
-            Ok(HandshakeSignatureValid::assertion())
-        } else {
-            Err(Error::InvalidCertificate(CertificateError::BadSignature))
-        })
+        v1_handshake_signature(self.algorithms.as_ref()?, message, cert, dss, tls13)
     }
 
     /// Whether every error of `errs` is let through.
@@ -284,6 +261,39 @@ impl IgnoringVerifier {
         };
         outcome(&self.all_errors(leaf, intermediates, UnixTime::now()).0)
     }
+}
+
+/// A handshake signature made with the key of a version 1 certificate, which webpki does not read: checked
+/// against the certificate's public key read by fulcrum's DER walker. `None`: not such a certificate.
+pub(crate) fn v1_handshake_signature(
+    algs: &rustls::crypto::WebPkiSupportedAlgorithms,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+    tls13: bool,
+) -> Option<Result<HandshakeSignatureValid, Error>> {
+    let fields = crate::x509::CertFields::parse(cert)?;
+    if fields.version() != 1 {
+        return None;
+    }
+    let spki = rustls::pki_types::SubjectPublicKeyInfoDer::from(fields.spki(cert));
+    if tls13 {
+        return Some(rustls::crypto::verify_tls13_signature_with_raw_key(
+            message, &spki, dss, algs,
+        ));
+    }
+    let key = webpki::RawPublicKeyEntity::try_from(&spki).ok()?;
+    let ok = algs
+        .mapping
+        .iter()
+        .filter(|(scheme, _)| *scheme == dss.scheme)
+        .flat_map(|(_, candidates)| candidates.iter())
+        .any(|alg| key.verify_signature(*alg, message, dss.signature()).is_ok());
+    Some(if ok {
+        Ok(HandshakeSignatureValid::assertion())
+    } else {
+        Err(Error::InvalidCertificate(CertificateError::BadSignature))
+    })
 }
 
 impl ClientCertVerifier for IgnoringVerifier {
