@@ -161,6 +161,27 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         Ok(f)
     };
     if let Some(f) = crate::context::SslFetch::by_name(call.name) {
+        if f.is_dn() {
+            // `([entry[,occurrence[,format]]])`: one attribute's value, or the whole name in a format.
+            let a = args(call, &[S, I, S], 0)?;
+            let rfc2253 = match a.str(2).unwrap_or_default() {
+                "" => false,
+                "rfc2253" => true,
+                _ => {
+                    return Err(a.bad(
+                        2,
+                        "only rfc2253 or a blank value are supported as the format argument",
+                    ))
+                }
+            };
+            let entry = a.bytes(0);
+            return Ok(Fetch::SslDn {
+                fetch: f,
+                occ: a.int(1).unwrap_or(if entry.is_empty() { 0 } else { 1 }),
+                entry: (!entry.is_empty()).then_some(entry),
+                rfc2253,
+            });
+        }
         return simple(Fetch::Ssl(f));
     }
     match call.name {

@@ -229,6 +229,17 @@ pub(crate) enum Fetch {
     Rand(Option<i64>),
     /// The TLS facts of the client connection (`ssl_fc`, `ssl_fc_sni`, `ssl_c_verify`, ...).
     Ssl(SslFetch),
+    /// A distinguished name of a certificate (`ssl_c_s_dn([entry[,occ[,format]]])` and its kin).
+    SslDn {
+        /// Which name, of which certificate.
+        fetch: SslFetch,
+        /// The attribute whose value is wanted; `None`: the whole name.
+        entry: Option<Box<[u8]>>,
+        /// Which occurrence of the attribute: from 1 at the start, from -1 at the end (0: none).
+        occ: i64,
+        /// The whole name in RFC 2253's form rather than `/C=../CN=..`.
+        rfc2253: bool,
+    },
     /// `req.len`, `req_len`: how many request bytes are buffered (`tcp-request content`).
     ReqLen,
     /// `req.payload(offset,length)`, `payload`: buffered request bytes (`length` 0: to the end).
@@ -319,6 +330,7 @@ impl Fetch {
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
+            Fetch::SslDn { .. } => Type::Str,
             Fetch::Stick(s) => s.out_type(),
             Fetch::HdrIp { .. } => Type::Ipv4,
         }
@@ -554,6 +566,24 @@ impl Fetch {
             Fetch::FcPpTlv(kind) => Value::str(ctx.proxy_tlv(*kind)?),
             Fetch::Ssl(f) if f.is_backend() => ctx.ssl_backend(*f)?,
             Fetch::Ssl(f) => ctx.ssl(*f)?,
+            Fetch::SslDn {
+                fetch,
+                entry,
+                occ,
+                rfc2253,
+            } => {
+                let der = if fetch.is_backend() {
+                    ctx.ssl_backend(*fetch)?
+                } else {
+                    ctx.ssl(*fetch)?
+                };
+                let name = der.as_str_bytes();
+                match entry {
+                    Some(key) => Value::string(crate::x509name::entry(&name, key, *occ)?),
+                    None if *rfc2253 => Value::string(crate::x509name::rfc2253(&name)?),
+                    None => Value::string(crate::x509name::oneline(&name)?),
+                }
+            }
             Fetch::BodyParam { name } => Value::str(http::body_param(ctx.request_body()?, name)?),
             Fetch::UrlParam { name, delim } => {
                 Value::str(http::url_param(ctx.uri()?, name, *delim)?)

@@ -96,6 +96,7 @@ mod text;
 mod timefmt;
 mod value;
 mod vars;
+pub mod x509name;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -256,7 +257,7 @@ impl Expr {
             content: matches!(f, Fetch::Payload { .. }),
             response_content: matches!(f, Fetch::ResLen | Fetch::ResPayload { .. }),
             vars: matches!(f, Fetch::Var { .. }),
-            server_conn: matches!(f, Fetch::Ssl(s) if s.is_backend()),
+            server_conn: matches!(f, Fetch::Ssl(s) | Fetch::SslDn { fetch: s, .. } if s.is_backend()),
             http: matches!(
                 f,
                 Fetch::Method

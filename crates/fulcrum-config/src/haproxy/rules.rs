@@ -690,7 +690,8 @@ fn legacy_fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
             (|_| Sample::ReqSsl(ReqSsl::HelloType), M::Int, false)
         }
         "req.ssl_alpn" => (|_| Sample::ReqSsl(ReqSsl::Alpn), M::Str, false),
-        b if fulcrum_sample::SslFetch::by_name(b).is_some() => {
+        // The names (`ssl_c_s_dn` ...) take arguments and are printed by the sample language: an expression.
+        b if fulcrum_sample::SslFetch::by_name(b).is_some_and(|f| !f.is_dn()) => {
             let f = fulcrum_sample::SslFetch::by_name(b)
                 .ok_or_else(|| format!("unknown fetch method '{b}'"))?;
             let method = match f.out_type() {
