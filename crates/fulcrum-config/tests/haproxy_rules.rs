@@ -335,8 +335,8 @@ fn acl_errors_fulcrum_only() {
             "fetch method 'req.rdp_cookie' is supported",
         ),
         (
-            "acl a str(a),wt6 x",
-            "converter 'wt6' is supported by HAProxy, not yet",
+            "acl a str(a),debug -m str x",
+            "converter 'debug' is supported by HAProxy, not yet",
         ),
         (
             "acl a dst_port -- -5",
@@ -1095,9 +1095,9 @@ fn http_request_errors_fulcrum_only() {
             "log-format variable '%Tq' is not supported yet by fulcrum",
         ),
         (
-            "http-request set-path /%[str(a),wt6]",
+            "http-request set-path /%[str(a),debug]",
             "http-request set-path",
-            "'wt6' is supported by HAProxy, not yet by fulcrum",
+            "'debug' is supported by HAProxy, not yet by fulcrum",
         ),
         (
             "http-request redirect prefix /x set-cookie A=b",

@@ -191,7 +191,7 @@ fn balance_hash_expression_is_sticky_and_round_robin_when_absent() {
 
 #[test]
 fn hash_type_function_and_avalanche_change_the_mapping() {
-    // The same keys through sdbm, djb2, crc32 and sdbm with avalanche: each function is really used (a silently
+    // The same keys through sdbm, djb2, crc32, wt6 and sdbm with avalanche: each function is really used (a silently
     // ignored `hash-type` argument would give identical mappings).
     let paths: Vec<String> = (0..60).map(|i| format!("/k/{i}")).collect();
     let mut maps = Vec::new();
@@ -199,6 +199,7 @@ fn hash_type_function_and_avalanche_change_the_mapping() {
         "map-based",
         "map-based djb2",
         "map-based crc32",
+        "map-based wt6",
         "map-based sdbm avalanche",
     ] {
         let o = origins(4);

@@ -457,3 +457,37 @@ backend b4
         assert_eq!(body(addr), ours);
     }
 }
+
+/// `wt6` and `wt6(1)` over request paths and over the bytes `b64dec` gives: the same numbers as haproxy 2.6.
+#[test]
+fn wt6_like_haproxy() {
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request return status 200 content-type text/plain lf-string \"%[path,wt6] %[path,wt6(1)] %[str(gICA/w==),b64dec,wt6] %[str(),wt6(1)]\"
+"
+    );
+    let body = |addr: std::net::SocketAddr, path: &str| {
+        let mut c = Client::connect(addr);
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes());
+        c.read_response(false).text()
+    };
+    let paths = [
+        "/",
+        "/a",
+        "/index.html?x=1",
+        "/%ff%00/long/path/with/many/segments/0123456789",
+    ];
+    let p = start_proxy(&cfg);
+    let ours: Vec<_> = paths.iter().map(|u| body(p.addr, u)).collect();
+    assert_eq!(ours[0], "1886637733 2250254464 391506271 2385687481");
+    drop(p);
+    if haproxy_present() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        let theirs: Vec<_> = paths.iter().map(|u| body(addr, u)).collect();
+        assert_eq!(theirs, ours);
+    }
+}

@@ -645,6 +645,8 @@ pub enum HashFunction {
     Djb2,
     /// `crc32`
     Crc32,
+    /// `wt6`
+    Wt6,
 }
 
 /// `hash-type map-based|consistent`
