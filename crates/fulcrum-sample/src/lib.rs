@@ -50,7 +50,7 @@
 //! what each keyword does, `value.rs` the types and casts, `context.rs` the trait, `logfmt.rs`
 //! the `%[...]` form, `vars.rs` the conditions of `set-var`; `http.rs`, `codec.rs`, `text.rs`, `hash.rs`,
 //! `timefmt.rs`, `fix.rs` (FIX messages) and `mqtt.rs` (MQTT CONNECT/CONNACK packets) are the helpers behind the
-//! keywords.
+//! keywords; `rawbytes.rs` carries the configuration's `\xHH` bytes 0x80-0xFF through Rust strings.
 //!
 //! Fetches: `str`, `int`, `bool`, `ipv4`, `ipv6`, `bin`, `meth`, `always_true`, `always_false`,
 //! `var`, `env`, `method`, `path`, `pathq`, `query`, `url`, `base`, `req.hdr`/`hdr`, `res.hdr`/`shdr`,
@@ -91,6 +91,7 @@ mod logfmt;
 mod map;
 mod mqtt;
 mod parse;
+mod rawbytes;
 mod stick;
 mod text;
 mod timefmt;
@@ -107,6 +108,7 @@ pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
 pub use map::{
     parse_file, MapEntry, MapError, MapInfo, MapOut, MapSource, MapTable, Maps, MatchKind, NoMaps,
 };
+pub use rawbytes::{extend_raw, raw_byte_char, raw_bytes};
 pub use stick::{StickFetch, StickTarget, StickWhat};
 pub use value::{Type, Value};
 pub use vars::{Scope, VarCondError, VarConds, VarName, VarNameError};

@@ -428,7 +428,7 @@ pub fn respond(status: u16, reply: &Reply, pages: &[&ErrorPages]) -> Page {
     respond_with(status, reply, pages, &mut |f, out| {
         for seg in f.format().segments() {
             if let fulcrum_sample::Segment::Literal(l) = seg {
-                out.extend_from_slice(l.as_bytes());
+                fulcrum_sample::extend_raw(out, l);
             }
         }
     })

@@ -390,7 +390,7 @@ impl<'a, 's> Ctx<'a, 's> {
         for seg in f.format().segments() {
             match seg {
                 Segment::Literal(text) => {
-                    for &c in text.as_bytes() {
+                    for &c in fulcrum_sample::raw_bytes(text).iter() {
                         if c != b' ' {
                             out.push(c);
                             open = true;
