@@ -32,7 +32,7 @@ pub enum Normalizer {
         strict: bool,
     },
     /// `query-sort-by-name`: the `&`-separated parameters of the query are sorted by name (the part before the
-    /// first `=`, compared byte by byte); parameters of the same name keep their order.
+    /// first `=`, compared byte by byte); parameters of the same name keep their order. A final `&` is dropped.
     QuerySortByName,
     /// `fragment-strip`: the fragment and its `#` are removed.
     FragmentStrip,
@@ -182,11 +182,14 @@ pub fn normalize(target: &[u8], n: Normalizer) -> Result<Option<Vec<u8>>, Normal
             let Some(query) = target[..frag].get(path_end + 1..) else {
                 return Ok(None);
             };
-            let mut params: Vec<&[u8]> = query.split(|&c| c == b'&').collect();
+            // a final `&` ends the last parameter rather than starting an empty one (observed)
+            let ended = query.strip_suffix(b"&");
+            let mut params: Vec<&[u8]> = ended.unwrap_or(query).split(|&c| c == b'&').collect();
             let name = |p: &[u8]| -> usize { p.iter().position(|&c| c == b'=').unwrap_or(p.len()) };
-            if params
-                .windows(2)
-                .all(|w| w[0][..name(w[0])] <= w[1][..name(w[1])])
+            if ended.is_none()
+                && params
+                    .windows(2)
+                    .all(|w| w[0][..name(w[0])] <= w[1][..name(w[1])])
             {
                 return Ok(None);
             }
@@ -358,6 +361,13 @@ mod tests {
             (QuerySortByName, "/?a=1&a", "/?a=1&a"),
             (QuerySortByName, "/?a;b=1&a=2", "/?a=2&a;b=1"),
             (QuerySortByName, "*", "*"),
+            (QuerySortByName, "/?a&", "/?a"),
+            (QuerySortByName, "/?&", "/?"),
+            (QuerySortByName, "/?a&&", "/?&a"),
+            (QuerySortByName, "/?&&", "/?&"),
+            (QuerySortByName, "/?b&a&&", "/?&a&b"),
+            (QuerySortByName, "/?&a", "/?&a"),
+            (QuerySortByName, "/?z&z&", "/?z&z"),
             (FragmentStrip, "/#foo", "/"),
             (FragmentStrip, "/%23foo", "/%23foo"),
             (FragmentEncode, "/#foo", "/%23foo"),
