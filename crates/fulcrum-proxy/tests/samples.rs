@@ -491,3 +491,78 @@ frontend fe
         assert_eq!(theirs, ours);
     }
 }
+
+/// `http-request normalize-uri`, each normaliser in its own frontend, over tricky request targets: the same
+/// targets (or 400 answers, under `strict`) as haproxy 2.6.
+#[test]
+fn normalize_uri_like_haproxy() {
+    let normalizers = [
+        "path-merge-slashes",
+        "path-strip-dot",
+        "path-strip-dotdot",
+        "path-strip-dotdot full",
+        "percent-decode-unreserved",
+        "percent-decode-unreserved strict",
+        "percent-to-uppercase",
+        "percent-to-uppercase strict",
+        "query-sort-by-name",
+        "fragment-strip",
+        "fragment-encode",
+    ];
+    let ports: Vec<u16> = normalizers.iter().map(|_| free_port()).collect();
+    let mut cfg = format!("global\n    expose-experimental-directives\n{DEFAULTS}");
+    for (n, port) in normalizers.iter().zip(&ports) {
+        cfg.push_str(&format!(
+            "frontend f{port}
+    bind 127.0.0.1:{port}
+    http-request normalize-uri {n}
+    http-request return status 200 content-type text/plain lf-string \"[%[url]]\"
+"
+        ));
+    }
+    let targets = [
+        "/",
+        "//a//b//?x=//",
+        "/a/b/c/../../../..",
+        "/a/./../b/.",
+        "/../a/..",
+        "/%2e%2e/%7e%41%zz%a?%62=%2f&a&",
+        "/%%41",
+        "/?b=1&a&=z&a=0",
+        "/?a;b=1&a=2&",
+    ];
+    let ask = |port: u16, target: &str| -> String {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut c = Client::connect(addr);
+        c.send(format!("GET {target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes());
+        let r = c.read_response(false);
+        if r.status == 200 {
+            r.text()
+        } else {
+            r.status.to_string()
+        }
+    };
+    let all = |ports: &[u16]| -> Vec<Vec<String>> {
+        ports
+            .iter()
+            .map(|&p| targets.iter().map(|t| ask(p, t)).collect())
+            .collect()
+    };
+    let p = start_proxy(&cfg);
+    let ours = all(&ports);
+    drop(p);
+    // a few answers written out, so that the test stands without haproxy too
+    assert_eq!(ours[0][1], "[/a/b/?x=//]");
+    assert_eq!(ours[2][2], "[/../]");
+    assert_eq!(ours[3][2], "[/]");
+    assert_eq!(ours[1][3], "[/a/../b/]");
+    assert_eq!(ours[4][5], "[/../~A%zz%a?b=%2f&a&]");
+    assert_eq!(ours[5][5], "400");
+    assert_eq!(ours[6][5], "[/%2E%2E/%7E%41%zz%a?%62=%2F&a&]");
+    assert_eq!(ours[8][7], "[/?=z&a&a=0&b=1]");
+    assert_eq!(ours[8][8], "[/?a=2&a;b=1]");
+    if haproxy_present() {
+        let _h = start_haproxy(&cfg, format!("127.0.0.1:{}", ports[0]).parse().unwrap());
+        assert_eq!(all(&ports), ours);
+    }
+}
