@@ -566,3 +566,38 @@ fn normalize_uri_like_haproxy() {
         assert_eq!(all(&ports), ours);
     }
 }
+
+/// `fe_client_timeout`: the frontend's `timeout client` in milliseconds, read in a frontend's and in its backend's
+/// rules; the same answers as haproxy 2.6.
+#[test]
+fn fe_client_timeout_like_haproxy() {
+    let (p1, p2) = (free_port(), free_port());
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{p1}
+    timeout client 7s
+    http-request return status 200 content-type text/plain lf-string \"[%[fe_client_timeout]]\"
+frontend fe2
+    bind 127.0.0.1:{p2}
+    timeout client 1500ms
+    default_backend b
+backend b
+    http-request return status 200 content-type text/plain lf-string \"[%[fe_client_timeout]]\"
+"
+    );
+    let body = |port: u16| {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut c = Client::connect(addr);
+        c.send(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        c.read_response(false).text()
+    };
+    let p = start_proxy(&cfg);
+    let ours = [body(p1), body(p2)];
+    assert_eq!(ours, ["[7000]", "[1500]"]);
+    drop(p);
+    if haproxy_present() {
+        let _h = start_haproxy(&cfg, format!("127.0.0.1:{p1}").parse().unwrap());
+        assert_eq!([body(p1), body(p2)], ours);
+    }
+}

@@ -282,6 +282,7 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "be_tunnel_timeout" => simple(Fetch::Timeout(TimeoutFetch::BeTunnel)),
         "cur_server_timeout" => simple(Fetch::Timeout(TimeoutFetch::CurServer)),
         "cur_tunnel_timeout" => simple(Fetch::Timeout(TimeoutFetch::CurTunnel)),
+        "fe_client_timeout" => simple(Fetch::Timeout(TimeoutFetch::FeClient)),
         "srv_conn" | "srv_is_up" | "srv_queue" | "srv_sess_rate" => {
             let a = args(call, &[S], 1)?;
             let text = a.str(0).unwrap_or_default();

@@ -337,7 +337,6 @@ pub const FETCHES: &[&str] = &[
     "fc_unacked",
     "fcgi.docroot",
     "fcgi.index",
-    "fe_client_timeout",
     "fe_conn",
     "fe_defbe",
     "fe_id",
