@@ -601,3 +601,34 @@ backend b
         assert_eq!([body(p1), body(p2)], ours);
     }
 }
+
+/// A `\xHH` escape of a byte above 0x7f in the configuration is that byte wherever a sample or a log format
+/// carries it: a constant header value, a constant `set-var-fmt`, a fetch argument, the literal text of a return
+/// body. The same bytes as haproxy 2.6 sends.
+#[test]
+fn configuration_bytes_like_haproxy() {
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request set-header x-c \"caf\\xE9\"
+    http-request set-var-fmt(txn.c) \"\\xFF!\"
+    http-request return status 200 content-type text/plain lf-string \"\\xE0 %[req.hdr(x-c),hex] %[var(txn.c),hex] %[str(\\x80\\xC3\\xA9),hex] %[str(-\\xE0-),json(utf8s)]\"
+"
+    );
+    let body = |addr: std::net::SocketAddr| {
+        let mut c = Client::connect(addr);
+        c.send(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        c.read_response(false).body
+    };
+    let p = start_proxy(&cfg);
+    let ours = body(p.addr);
+    assert_eq!(ours, b"\xe0 636166E9 FF21 80C3A9 --");
+    drop(p);
+    if haproxy_present() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        assert_eq!(body(addr), ours);
+    }
+}

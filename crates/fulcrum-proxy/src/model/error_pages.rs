@@ -386,7 +386,8 @@ impl Reply {
                     let v = v.as_literal().unwrap_or_default();
                     let name = HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes())
                         .map_err(|_| bad(n, v))?;
-                    let value = HeaderValue::from_str(v).map_err(|_| bad(n, v))?;
+                    let value = HeaderValue::from_bytes(&fulcrum_sample::raw_bytes(v))
+                        .map_err(|_| bad(n, v))?;
                     map.append(name, value);
                 }
                 let body = match body {

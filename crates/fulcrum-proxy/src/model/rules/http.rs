@@ -373,12 +373,14 @@ enum HdrVal {
 impl HdrVal {
     fn compile(name: &str, v: &Fmt, location: &str) -> Result<Self, RulesError> {
         match v.as_literal() {
-            Some(l) => Ok(HdrVal::Const(HeaderValue::from_str(l).map_err(|_| {
-                RulesError::Header {
-                    location: location.to_string(),
-                    what: format!("{name}: {l}"),
-                }
-            })?)),
+            Some(l) => Ok(HdrVal::Const(
+                HeaderValue::from_bytes(&fulcrum_sample::raw_bytes(l)).map_err(|_| {
+                    RulesError::Header {
+                        location: location.to_string(),
+                        what: format!("{name}: {l}"),
+                    }
+                })?,
+            )),
             None => Ok(HdrVal::Lf(v.clone())),
         }
     }
@@ -426,7 +428,7 @@ impl VarAct {
                 let mut out = Vec::new();
                 let ctx = facts.ctx();
                 match f.as_literal() {
-                    Some(l) => out.extend_from_slice(l.as_bytes()),
+                    Some(l) => fulcrum_sample::extend_raw(&mut out, l),
                     // No log variable has a value without an HTTP stream.
                     None => f.format().render(&ctx, &mut out, &mut |_, _, _| {
                         std::ops::ControlFlow::Continue(())

@@ -380,7 +380,7 @@ impl<'a, 's> Ctx<'a, 's> {
     /// the stream.
     pub fn render(&self, f: &Fmt, out: &mut Vec<u8>) {
         if let Some(l) = f.as_literal() {
-            out.extend_from_slice(l.as_bytes());
+            fulcrum_sample::extend_raw(out, l);
             return;
         }
         f.format().render(self, out, &mut |name, flags, out| {
