@@ -325,3 +325,35 @@ fn map_based_hashing_moves_most_keys() {
     // 4 -> 3 buckets: about three keys in four change server, far more than s2's quarter.
     assert!(moved >= 110, "only {moved} of 200 keys moved");
 }
+
+/// Map-based hashing with `wt6` (over the path, and over a `balance hash` expression) and with the default sdbm:
+/// the same server as haproxy 2.6 for each key.
+#[test]
+fn map_based_picks_like_haproxy() {
+    for lines in [
+        "    balance uri\n    hash-type map-based wt6",
+        "    balance hash path,lower\n    hash-type map-based wt6",
+        "    balance uri\n    hash-type map-based sdbm",
+    ] {
+        let o = origins(4);
+        let port = free_port();
+        let cfg = format!(
+            "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{port}
+{lines}
+{}",
+            server_lines(&o, "")
+        );
+        let paths: Vec<String> = (0..40).map(|i| format!("/k/{i}/X")).collect();
+        let p = start_proxy(&cfg);
+        let ours = servers_for(p.addr, &paths);
+        drop(p);
+        assert!(distinct(&ours) >= 3, "{lines}: {ours:?}");
+        if haproxy_present() {
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let _h = start_haproxy(&cfg, addr);
+            assert_eq!(servers_for(addr, &paths), ours, "{lines}");
+        }
+    }
+}
