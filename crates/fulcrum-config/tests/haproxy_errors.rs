@@ -568,10 +568,10 @@ fn balance_and_hash_errors() {
         "not yet by fulcrum",
     );
     err1(
-        &format!("{D}backend b\n hash-type map-based wt6\n"),
+        &format!("{D}backend b\n hash-type map-based wt7\n"),
         7,
         "hash-type",
-        "not yet by fulcrum",
+        "unexpected 'wt7'",
     );
     err1(
         &format!("{D}backend b\n balance\n"),

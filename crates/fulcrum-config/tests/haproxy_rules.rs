@@ -335,8 +335,8 @@ fn acl_errors_fulcrum_only() {
             "fetch method 'req.rdp_cookie' is supported",
         ),
         (
-            "acl a str(a),wt6 x",
-            "converter 'wt6' is supported by HAProxy, not yet",
+            "acl a str(a),debug -m str x",
+            "converter 'debug' is supported by HAProxy, not yet",
         ),
         (
             "acl a dst_port -- -5",
@@ -1095,9 +1095,9 @@ fn http_request_errors_fulcrum_only() {
             "log-format variable '%Tq' is not supported yet by fulcrum",
         ),
         (
-            "http-request set-path /%[str(a),wt6]",
+            "http-request set-path /%[str(a),debug]",
             "http-request set-path",
-            "'wt6' is supported by HAProxy, not yet by fulcrum",
+            "'debug' is supported by HAProxy, not yet by fulcrum",
         ),
         (
             "http-request redirect prefix /x set-cookie A=b",
@@ -2428,5 +2428,82 @@ fn capture_slots_and_rules() {
         8,
         "declare",
         "expects 'declare capture request len N'",
+    );
+}
+
+/// `http-request normalize-uri`: the eight normalisers of HAProxy 2.6 and their options, allowed only after
+/// `expose-experimental-directives` in `global` (as HAProxy, which refuses them otherwise).
+#[test]
+fn normalize_uri() {
+    let g = "global\n expose-experimental-directives\n"; // 2 lines
+    let c = ok_both(&format!(
+        "{g}{D}frontend f\n bind :18080\n http-request normalize-uri path-merge-slashes\n http-request normalize-uri path-strip-dot\n http-request normalize-uri path-strip-dotdot\n http-request normalize-uri path-strip-dotdot full\n http-request normalize-uri percent-decode-unreserved strict if TRUE\n http-request normalize-uri percent-to-uppercase\n http-request normalize-uri query-sort-by-name\n http-request normalize-uri fragment-strip\n http-request normalize-uri fragment-encode unless TRUE\n"
+    ));
+    let got: Vec<_> = proxy(&c, "f")
+        .rules
+        .http_request
+        .iter()
+        .map(|r| (r.action.clone(), r.cond.is_some()))
+        .collect();
+    use HttpRequestAction::NormalizeUri as N;
+    assert_eq!(
+        got,
+        [
+            (N(UriNormalizer::PathMergeSlashes), false),
+            (N(UriNormalizer::PathStripDot), false),
+            (N(UriNormalizer::PathStripDotdot { full: false }), false),
+            (N(UriNormalizer::PathStripDotdot { full: true }), false),
+            (
+                N(UriNormalizer::PercentDecodeUnreserved { strict: true }),
+                true
+            ),
+            (
+                N(UriNormalizer::PercentToUppercase { strict: false }),
+                false
+            ),
+            (N(UriNormalizer::QuerySortByName), false),
+            (N(UriNormalizer::FragmentStrip), false),
+            (N(UriNormalizer::FragmentEncode), true),
+        ]
+    );
+    let kw = "http-request normalize-uri";
+    // not allowed: no `expose-experimental-directives`, or only after the proxy
+    err1_both(
+        &fe(" http-request normalize-uri path-merge-slashes\n"),
+        8,
+        kw,
+        "expose-experimental-directives",
+    );
+    err1_both(
+        &format!("{D}frontend f\n bind :18080\n http-request normalize-uri fragment-strip\n{g}"),
+        8,
+        kw,
+        "is experimental",
+    );
+    // allowed, but wrong
+    let fe_g = |body: &str| format!("{g}{D}frontend f\n bind :18080\n{body}");
+    err1_both(
+        &fe_g(" http-request normalize-uri bogus\n"),
+        10,
+        kw,
+        "unknown normalizer 'bogus'",
+    );
+    err1_both(
+        &fe_g(" http-request normalize-uri\n"),
+        10,
+        kw,
+        "expects one of path-merge-slashes",
+    );
+    err1_both(
+        &fe_g(" http-request normalize-uri path-strip-dot full\n"),
+        10,
+        kw,
+        "found 'full'",
+    );
+    err1_both(
+        &fe_g(" http-request normalize-uri percent-to-uppercase x\n"),
+        10,
+        kw,
+        "found 'x'",
     );
 }

@@ -79,7 +79,6 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "protobuf",
     "ungrpc",
     "unset-var",
-    "wt6",
 ];
 const UNSUPPORTED_CONVERTER_PREFIXES: &[&str] = &["table_"];
 
@@ -304,6 +303,7 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "be_tunnel_timeout" => simple(Fetch::Timeout(TimeoutFetch::BeTunnel)),
         "cur_server_timeout" => simple(Fetch::Timeout(TimeoutFetch::CurServer)),
         "cur_tunnel_timeout" => simple(Fetch::Timeout(TimeoutFetch::CurTunnel)),
+        "fe_client_timeout" => simple(Fetch::Timeout(TimeoutFetch::FeClient)),
         "srv_conn" | "srv_is_up" | "srv_queue" | "srv_sess_rate" => {
             let a = args(call, &[S], 1)?;
             let text = a.str(0).unwrap_or_default();
@@ -578,6 +578,7 @@ pub(crate) fn conv(call: &RawCall<'_>, maps: &mut dyn MapSource) -> Result<Conv,
         "crc32c" => hash(Hash32::Crc32c),
         "djb2" => hash(Hash32::Djb2),
         "sdbm" => hash(Hash32::Sdbm),
+        "wt6" => hash(Hash32::Wt6),
         "xxh32" => Ok(Conv::Xxh32(args(call, &[I], 0)?.int(0).unwrap_or(0) as u32)),
         "xxh64" => Ok(Conv::Xxh64(args(call, &[I], 0)?.int(0).unwrap_or(0) as u64)),
         "xxh3" => Ok(Conv::Xxh3(args(call, &[I], 0)?.int(0).unwrap_or(0) as u64)),

@@ -299,6 +299,8 @@ pub enum TimeoutFetch {
     CurServer,
     /// `cur_tunnel_timeout`: the tunnel timeout of this stream (`http-request set-timeout tunnel` changes it).
     CurTunnel,
+    /// `fe_client_timeout`: the frontend's `timeout client` (0 when it has none, as HAProxy).
+    FeClient,
 }
 
 /// Which figure of a server [`Context::server_stat`] is asked for.

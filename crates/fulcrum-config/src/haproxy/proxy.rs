@@ -2108,14 +2108,7 @@ fn hash_type(line: &Line, s: &mut Settings, sink: &mut Sink) {
             (2, "sdbm") => opts.function = HashFunction::Sdbm,
             (2, "djb2") => opts.function = HashFunction::Djb2,
             (2, "crc32") => opts.function = HashFunction::Crc32,
-            (2, "wt6") => {
-                sink.error(
-                    loc,
-                    "hash-type",
-                    "the 'wt6' hash function is supported by HAProxy, not yet by fulcrum (sdbm, djb2 and crc32 are)",
-                );
-                ok = false;
-            }
+            (2, "wt6") => opts.function = HashFunction::Wt6,
             (2 | 3, "avalanche") if !opts.avalanche => opts.avalanche = true,
             _ => {
                 sink.error(loc, "hash-type", format!("unexpected '{a}': expected 'hash-type map-based|consistent [sdbm|djb2|wt6|crc32] [avalanche]'"));

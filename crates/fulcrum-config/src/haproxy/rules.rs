@@ -27,7 +27,7 @@ use super::model::{
     Rules, Sample, SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds,
     VarName, WaitForBody, RULE_LOG_VARS,
 };
-use super::model::{PersistRule, StickRule, UseServer};
+use super::model::{PersistRule, StickRule, UriNormalizer, UseServer};
 use super::sections::SectionKind;
 use crate::diag::Severity;
 use crate::Location;
@@ -90,6 +90,8 @@ pub struct RuleDraft<A> {
 /// The rules of a section as its lines are read.
 #[derive(Debug, Clone, Default)]
 pub struct RulesDraft {
+    /// Whether `expose-experimental-directives` came in `global` before this section (`normalize-uri` needs it).
+    pub experimental: bool,
     /// `acl` lines in order.
     acls: Vec<DraftAcl>,
     /// `use_backend` lines: the backend name (and its format, when it has `%[...]`) is the action.
@@ -1917,6 +1919,47 @@ fn strict_mode(line: &Line, kw: &str, sink: &mut Sink) -> Option<bool> {
     }
 }
 
+/// `normalize-uri NORMALIZER [full|strict]`: the normaliser and the index of the word after it.
+fn uri_normalizer(line: &Line, kw: &str, sink: &mut Sink) -> Option<(UriNormalizer, usize)> {
+    let option = |word: &str| line.word(3) == word;
+    let n = match line.word(2) {
+        "path-merge-slashes" => UriNormalizer::PathMergeSlashes,
+        "path-strip-dot" => UriNormalizer::PathStripDot,
+        "path-strip-dotdot" => UriNormalizer::PathStripDotdot {
+            full: option("full"),
+        },
+        "percent-decode-unreserved" => UriNormalizer::PercentDecodeUnreserved {
+            strict: option("strict"),
+        },
+        "percent-to-uppercase" => UriNormalizer::PercentToUppercase {
+            strict: option("strict"),
+        },
+        "query-sort-by-name" => UriNormalizer::QuerySortByName,
+        "fragment-strip" => UriNormalizer::FragmentStrip,
+        "fragment-encode" => UriNormalizer::FragmentEncode,
+        other => {
+            let what = if other.is_empty() {
+                "expects".to_string()
+            } else {
+                format!("unknown normalizer '{other}': expected")
+            };
+            sink.error(
+                &line.location,
+                kw,
+                format!("{what} one of path-merge-slashes, path-strip-dot, path-strip-dotdot [full], percent-decode-unreserved [strict], percent-to-uppercase [strict], query-sort-by-name, fragment-strip, fragment-encode"),
+            );
+            return None;
+        }
+    };
+    let with_option = matches!(
+        n,
+        UriNormalizer::PathStripDotdot { full: true }
+            | UriNormalizer::PercentDecodeUnreserved { strict: true }
+            | UriNormalizer::PercentToUppercase { strict: true }
+    );
+    Some((n, if with_option { 4 } else { 3 }))
+}
+
 /// `http-request ACTION ... [if|unless COND]`
 pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     let loc = &line.location;
@@ -2114,6 +2157,20 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
                 return;
             };
             (HttpRequestAction::StrictMode(on), 3)
+        }
+        "normalize-uri" => {
+            if !rules.experimental {
+                sink.error(
+                    loc,
+                    kw,
+                    "is experimental: it needs 'expose-experimental-directives' in the 'global' section before it",
+                );
+                return;
+            }
+            let Some((n, next)) = uri_normalizer(line, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::NormalizeUri(n), next)
         }
         a if super::stick::is_stick_action(a) => {
             let Some((s, next)) = super::stick::stick_action(line, 1, kw, sink) else {

@@ -112,6 +112,7 @@ pub(crate) async fn handle(
         first_req: client.first,
         dst_set: None,
         timeouts: Default::default(),
+        client_timeout: fe.timeouts.client,
         userlists: &refs.userlists,
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
@@ -159,7 +160,14 @@ pub(crate) async fn handle(
     }
     let timeouts = {
         use fulcrum_sample::TimeoutFetch as T;
-        [T::BeServer, T::BeTunnel, T::CurServer, T::CurTunnel].map(|w| stream.timeout_ms(w))
+        [
+            T::BeServer,
+            T::BeTunnel,
+            T::CurServer,
+            T::CurTunnel,
+            T::FeClient,
+        ]
+        .map(|w| stream.timeout_ms(w))
     };
     txn.keep_vars(stream.txn.get_mut(), stream.sess, timeouts);
     txn.keep_captures(stream.capture_slots, &stream.captured);

@@ -71,6 +71,7 @@ impl Context for LogCtx<'_, '_> {
             T::BeTunnel => 1,
             T::CurServer => 2,
             T::CurTunnel => 3,
+            T::FeClient => 4,
         };
         self.fields.vars?.timeouts[i]
     }
