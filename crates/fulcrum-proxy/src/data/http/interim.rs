@@ -76,6 +76,7 @@ impl Interim {
                 };
                 response_out::encode(
                     &mut self.pending,
+                    http::Version::HTTP_11,
                     head.status,
                     &headers,
                     &[],

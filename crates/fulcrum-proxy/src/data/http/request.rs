@@ -1229,9 +1229,13 @@ async fn forward(
     }
     let mut parts = http::response::Builder::new()
         .status(head.status)
-        // As HAProxy: the client gets an HTTP/1.1 response whatever version the server spoke (a body the server
-        // delimited by closing is then chunked for an HTTP/1.1 client).
-        .version(Version::HTTP_11)
+        // As HAProxy: a server's HTTP/1.0 response reaches an HTTP/1 client as HTTP/1.0 (its body as the server
+        // delimited it); any other as HTTP/1.1.
+        .version(if head.version == Version::HTTP_10 {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        })
         .body(())
         .map_err(|_| ProxyError::BadGateway)?
         .into_parts()
@@ -1289,10 +1293,13 @@ async fn forward(
         // Compression needs an HTTP/1.1 response whose end is known.
         parts.extensions.insert(super::compress::NotCompressible);
     }
-    if mode == HttpConnMode::Close || faulty_framing {
+    if mode == HttpConnMode::Close {
         parts
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if faulty_framing {
+        parts.extensions.insert(response_out::ChunkedHttp10);
     }
     // A connection whose PROXY header names one request (its unique ID) serves that request only.
     let reusable = private != Some(true);
