@@ -1071,7 +1071,7 @@ fn frontend_and_backend_modes_must_match() {
 
 #[test]
 fn all_problems_are_reported_in_order() {
-    let e = errs("global\n frob\n maxconn x\nbackend b\n mode udp\n server s 127.0.0.1\n server t 127.0.0.1:1 weight 999\nfrontend f\n default_backend nope\n");
+    let e = errs("global\n frob\n maxconn x\nbackend b\n mode udp\n server s 127.0.0.1:x\n server t 127.0.0.1:1 weight 999\nfrontend f\n default_backend nope\n");
     let got: Vec<(usize, &str)> = e.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
     assert_eq!(
         got,

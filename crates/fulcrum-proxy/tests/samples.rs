@@ -632,3 +632,41 @@ frontend fe
         assert_eq!(body(addr), ours);
     }
 }
+
+/// `req.ver`, `res.ver`, `capture.req.ver` and `capture.res.ver` give the same as haproxy 2.6 for HTTP/1.0 and
+/// HTTP/1.1 requests, in request and response rules.
+#[test]
+fn http_versions_like_haproxy() {
+    let o = fulcrum_proxy::origin::Origin::start("s1", "127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request set-var(txn.rv) req.ver
+    http-request set-var(txn.crv) capture.req.ver
+    http-response set-header x-ver \"%[var(txn.rv)] %[var(txn.crv)] %[res.ver] %[capture.res.ver] %[capture.req.ver]\"
+    default_backend b
+backend b
+    server s1 {}
+",
+        o.addr()
+    );
+    let ver = |version: &str| {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut c = Client::connect(addr);
+        c.send(format!("GET / HTTP/{version}\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes());
+        c.read_response(false)
+            .header("x-ver")
+            .unwrap_or_default()
+            .to_string()
+    };
+    let p = start_proxy(&cfg);
+    let ours = [ver("1.0"), ver("1.1")];
+    assert!(ours[1].starts_with("1.1 HTTP/1.1 "), "{ours:?}");
+    drop(p);
+    if haproxy_present() {
+        let _h = start_haproxy(&cfg, format!("127.0.0.1:{port}").parse().unwrap());
+        assert_eq!([ver("1.0"), ver("1.1")], ours);
+    }
+}

@@ -28,8 +28,6 @@ use Kind::{Int as I, Ipv4 as V4, Ipv6 as V6, Mask4 as M4, Mask6 as M6, Str as S}
 const UNSUPPORTED_FETCHES: &[&str] = &[
     "baseq",
     "be_sess_rate",
-    "capture.req.ver",
-    "capture.res.ver",
     "cookie",
     "fe_conn",
     "hdr_val",
@@ -42,11 +40,7 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "req.payload_lv",
     "req.proto_http",
     "req.rdp_cookie",
-    "req.ver",
-    "req_ver",
     "res.body",
-    "res.ver",
-    "resp_ver",
     "set-cookie",
     "stopping",
     "thread",
@@ -284,6 +278,22 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "base32+src" => simple(Fetch::Base32 { with_src: true }),
         "req.hdrs" => simple(Fetch::ReqHdrs),
         "capture.req.method" => simple(Fetch::CaptureMethod),
+        "req.ver" | "req_ver" => simple(Fetch::Ver {
+            response: false,
+            captured: false,
+        }),
+        "res.ver" | "resp_ver" => simple(Fetch::Ver {
+            response: true,
+            captured: false,
+        }),
+        "capture.req.ver" => simple(Fetch::Ver {
+            response: false,
+            captured: true,
+        }),
+        "capture.res.ver" => simple(Fetch::Ver {
+            response: true,
+            captured: true,
+        }),
         "capture.req.uri" => simple(Fetch::CaptureUri),
         "nbsrv" | "be_conn" | "connslots" => {
             let a = args(call, &[S], 0)?;

@@ -352,6 +352,13 @@ pub trait Context {
         false
     }
 
+    /// The HTTP version of the request, or of the response (`response`), once there is one: `1.0`, `1.1` or
+    /// `2.0`.
+    fn http_version(&self, response: bool) -> Option<&str> {
+        let _ = response;
+        None
+    }
+
     /// The response status code, once a response exists.
     fn status(&self) -> Option<u16> {
         None

@@ -152,6 +152,14 @@ pub(crate) enum Fetch {
         /// The figure.
         stat: ServerStat,
     },
+    /// `req.ver` / `res.ver` (`1.1`), `capture.req.ver` / `capture.res.ver` (`HTTP/1.1`): the HTTP version of the
+    /// request or of the response.
+    Ver {
+        /// The response's version (`res.ver`, `capture.res.ver`).
+        response: bool,
+        /// Written as on the message's first line (`HTTP/1.1`), as the `capture.` forms give it.
+        captured: bool,
+    },
     /// `capture.req.method`: the request's method, in requests and responses alike.
     CaptureMethod,
     /// `capture.req.uri`: the request's target from its first slash, in requests and responses.
@@ -279,6 +287,7 @@ impl Fetch {
             | Fetch::ReqHdrs
             | Fetch::CaptureMethod
             | Fetch::CaptureUri
+            | Fetch::Ver { .. }
             | Fetch::Uuid
             | Fetch::UniqueId
             | Fetch::ResCompAlgo
@@ -342,6 +351,10 @@ impl Fetch {
             // `res.comp` and `res.comp_algo` read what the proxy decided, kept for the log line too.
             Fetch::Status | Fetch::ResLen | Fetch::ResPayload { .. } => true,
             Fetch::CaptureHdr { response, .. } => *response,
+            Fetch::Ver {
+                response,
+                captured: false,
+            } => *response,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
             | Fetch::Cook { dir, .. }
@@ -422,6 +435,14 @@ impl Fetch {
             },
             Fetch::Env(name) => Value::Str(ctx.env(name)?),
             Fetch::Method => Value::str(ctx.method()?),
+            Fetch::Ver { response, captured } => {
+                let v = ctx.http_version(*response)?;
+                if *captured {
+                    Value::string(format!("HTTP/{v}"))
+                } else {
+                    Value::str(v.as_bytes())
+                }
+            }
             Fetch::Path { with_query } => Value::str(http::path(ctx.uri()?, *with_query)?),
             Fetch::Query => Value::str(http::query(ctx.uri()?)?),
             Fetch::Url => Value::str(ctx.uri()?),

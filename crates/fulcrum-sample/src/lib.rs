@@ -59,7 +59,7 @@
 //! `be_id`, `srv_id`, `so_id`, `so_name`, `req.cook_val`/`cook_val`, `base32`, `base32+src`,
 //! `req.hdrs`, `uuid`, `nbsrv`, `be_conn`, `connslots`, `srv_conn`, `srv_is_up`, `srv_queue`, `srv_sess_rate`,
 //! `be_server_timeout`, `be_tunnel_timeout`, `cur_server_timeout`, `cur_tunnel_timeout`, `fe_client_timeout`,
-//! `capture.req.method`, `capture.req.uri`,
+//! `capture.req.method`, `capture.req.uri`, `capture.req.ver`, `capture.res.ver`, `req.ver`, `res.ver`,
 //! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
 //! `date_us`, `rand`, `uuid`, `req.len`, `req.payload`, `req.body`, `req.body_param`, `res.len`, `res.payload`, `req.hdr_ip`/`hdr_ip`, and the stick table fetches
 //! `sc_*`, `sc0_*`..`sc2_*`, `src_*`, `table_avl`, `table_cnt` (`stick.rs`; the proxy answers them through
@@ -286,6 +286,7 @@ impl Expr {
                     | Fetch::ReqHdrs
                     | Fetch::CaptureMethod
                     | Fetch::CaptureUri
+                    | Fetch::Ver { .. }
                     | Fetch::ReqBody
                     | Fetch::BodyParam { .. }
                     | Fetch::CaptureHdr { .. }

@@ -1102,8 +1102,15 @@ fn dispatch(line: &Line, body: &mut Body, sink: &mut Sink) {
         words: vec!["server".into(), "dispatch".into(), address.clone()],
     };
     let before = sink.diags.len();
-    if let Some(d) = server::parse_server(&as_server, &ServerOpts::default(), sink) {
-        body.dispatch = Some(d);
+    match server::parse_server(&as_server, &ServerOpts::default(), sink) {
+        // Unlike a server's, the dispatch address needs its port (HAProxy refuses one without).
+        Some(d) if d.port_offset.is_some() => sink.error(
+            loc,
+            "dispatch",
+            format!("address '{address}' has no port: expected 'dispatch ADDRESS:PORT'"),
+        ),
+        Some(d) => body.dispatch = Some(d),
+        None => {}
     }
     for d in &mut sink.diags[before..] {
         d.keyword = "dispatch".into();

@@ -113,6 +113,7 @@ pub(crate) async fn handle(
         dst_set: None,
         timeouts: Default::default(),
         client_timeout: fe.timeouts.client,
+        versions: [Some(req.version()), None],
         userlists: &refs.userlists,
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
@@ -629,6 +630,7 @@ async fn handle_inner(
         }
     };
     stream.server = done.chosen_server().cloned();
+    stream.versions[1] = Some(resp.version());
     stream.server_tls = Some(
         resp.extensions()
             .get::<ServerTlsFacts>()

@@ -74,6 +74,18 @@ pub struct Stream<'a> {
     pub timeouts: StreamTimeouts,
     /// The frontend's `timeout client` (`fe_client_timeout`).
     pub client_timeout: Option<std::time::Duration>,
+    /// The HTTP versions of the request and, once it is there, of the response (`req.ver`, `capture.res.ver`).
+    pub versions: [Option<http::Version>; 2],
+}
+
+/// An HTTP version as `req.ver` gives it.
+pub(crate) fn version_text(v: http::Version) -> Option<&'static str> {
+    match v {
+        http::Version::HTTP_10 => Some("1.0"),
+        http::Version::HTTP_11 => Some("1.1"),
+        http::Version::HTTP_2 => Some("2.0"),
+        _ => None,
+    }
 }
 
 /// A stream's own server and tunnel timeouts (`http-request set-timeout`), over its backend's; carried to the
@@ -493,6 +505,9 @@ fn visit<'s>(h: &'s HeaderMap, visit: &mut HeaderVisitor<'_, 's>) {
 impl Context for Ctx<'_, '_> {
     fn method(&self) -> Option<&[u8]> {
         Some(self.method.as_str().as_bytes())
+    }
+    fn http_version(&self, response: bool) -> Option<&str> {
+        version_text(self.stream.versions[usize::from(response)]?)
     }
     fn uri(&self) -> Option<&[u8]> {
         Some(self.uri_text.as_bytes())
