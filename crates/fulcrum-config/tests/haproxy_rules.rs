@@ -522,6 +522,31 @@ fn predefined_acls() {
     // predefined ACLs are not listed among the section's own
     assert!(proxy(&c, "f").rules.acls.is_empty());
 
+    // the ones on a version, the URL form or a body: the ACL line each stands for in HAProxy
+    let c = ok_both(&fe(
+        " http-request deny if HTTP_1.0\n http-request deny if HTTP_1.1\n http-request deny if HTTP_2.0\n\
+          http-request deny if HTTP_CONTENT\n http-request deny if HTTP_URL_ABS\n\
+          http-request deny if HTTP_URL_SLASH\n http-request deny if HTTP_URL_STAR\n",
+    ));
+    let r = &proxy(&c, "f").rules.http_request;
+    let want: &[(&str, &str, MatchMethod, &[&str])] = &[
+        ("HTTP_1.0", "req.ver", M::Str, &["1.0"]),
+        ("HTTP_1.1", "req.ver", M::Str, &["1.1"]),
+        ("HTTP_2.0", "req.ver", M::Str, &["2.0"]),
+        ("HTTP_CONTENT", "req.hdr", M::Int, &["1:"]),
+        ("HTTP_URL_ABS", "url_reg", M::Reg, &["^[^/:]*://"]),
+        ("HTTP_URL_SLASH", "url_beg", M::Beg, &["/"]),
+        ("HTTP_URL_STAR", "url", M::Str, &["*"]),
+    ];
+    for (i, (name, fetch, method, patterns)) in want.iter().enumerate() {
+        let a = &cond(&r[i]).any_of[0][0].acls[0];
+        assert_eq!(
+            (a.name.as_str(), a.fetch.as_str(), a.method),
+            (*name, *fetch, *method)
+        );
+        assert_eq!(pats(a), *patterns, "{name}");
+    }
+
     // a user ACL declared before hides the predefined one
     let c = ok_both(&fe(" acl TRUE path /t\n http-request deny if TRUE\n"));
     let a = &cond(&proxy(&c, "f").rules.http_request[0]).any_of[0][0].acls;
@@ -637,10 +662,10 @@ fn condition_errors_fulcrum_only() {
         "'!' must be followed by an ACL",
     );
     err1(
-        &fe(" http-request deny if HTTP_1.1\n"),
+        &fe(" http-request deny if RDP_COOKIE\n"),
         8,
         kw,
-        "the predefined ACL 'HTTP_1.1' is not supported yet by fulcrum",
+        "the predefined ACL 'RDP_COOKIE' is not supported yet by fulcrum",
     );
     err1(
         &fe(" http-request deny if { ssl_bc }\n"),

@@ -634,7 +634,7 @@ frontend fe
 }
 
 /// `req.ver`, `res.ver`, `capture.req.ver` and `capture.res.ver` give the same as haproxy 2.6 for HTTP/1.0 and
-/// HTTP/1.1 requests, in request and response rules.
+/// HTTP/1.1 requests, in request and response rules; so do the predefined ACLs on them.
 #[test]
 fn http_versions_like_haproxy() {
     let o = fulcrum_proxy::origin::Origin::start("s1", "127.0.0.1:0".parse().unwrap()).unwrap();
@@ -646,6 +646,8 @@ frontend fe
     http-request set-var(txn.rv) req.ver
     http-request set-var(txn.crv) capture.req.ver
     http-response set-header x-ver \"%[var(txn.rv)] %[var(txn.crv)] %[res.ver] %[capture.res.ver] %[capture.req.ver]\"
+    http-request set-var(txn.p) str(http10) if HTTP_1.0 HTTP_URL_SLASH !HTTP_URL_ABS !HTTP_CONTENT
+    http-response add-header x-ver %[var(txn.p)] if {{ var(txn.p) -m found }}
     default_backend b
 backend b
     server s1 {}
@@ -656,14 +658,22 @@ backend b
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut c = Client::connect(addr);
         c.send(format!("GET / HTTP/{version}\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes());
-        c.read_response(false)
-            .header("x-ver")
-            .unwrap_or_default()
-            .to_string()
+        let r = c.read_response(false);
+        let all: Vec<&str> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "x-ver")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        all.join(" | ")
     };
     let p = start_proxy(&cfg);
     let ours = [ver("1.0"), ver("1.1")];
     assert!(ours[1].starts_with("1.1 HTTP/1.1 "), "{ours:?}");
+    assert!(
+        ours[0].ends_with(" | http10") && !ours[1].contains("http10"),
+        "{ours:?}"
+    );
     drop(p);
     if haproxy_present() {
         let _h = start_haproxy(&cfg, format!("127.0.0.1:{port}").parse().unwrap());

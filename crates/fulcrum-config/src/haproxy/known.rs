@@ -748,20 +748,8 @@ pub const FETCHES: &[&str] = &[
     "wait_end",
 ];
 
-/// Predefined ACLs of HAProxy 2.6 that fulcrum does not support yet (`TRUE`, `FALSE`, `HTTP`, `LOCALHOST` and
-/// the `METH_*` ones are supported).
-pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &[
-    "HTTP_1.0",
-    "HTTP_1.1",
-    "HTTP_2.0",
-    "HTTP_CONTENT",
-    "HTTP_URL_ABS",
-    "HTTP_URL_SLASH",
-    "HTTP_URL_STAR",
-    "RDP_COOKIE",
-    "REQ_CONTENT",
-    "WAIT_END",
-];
+/// Predefined ACLs of HAProxy 2.6 that fulcrum does not support yet (the others are).
+pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &["RDP_COOKIE", "REQ_CONTENT", "WAIT_END"];
 
 /// `http-request` actions of HAProxy 2.6 fulcrum does not support yet; a trailing `*` matches a prefix
 /// (`set-var(txn.x)`, `track-sc0`).

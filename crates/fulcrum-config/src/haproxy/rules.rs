@@ -893,6 +893,20 @@ fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
     })
 }
 
+/// The predefined ACLs HAProxy defines with a fetch fulcrum-sample compiles, as the ACL line each stands for.
+fn predefined_expr(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "HTTP_1.0" => "req.ver 1.0",
+        "HTTP_1.1" => "req.ver 1.1",
+        "HTTP_2.0" => "req.ver 2.0",
+        "HTTP_CONTENT" => "req.hdr(content-length) -m int gt 0",
+        "HTTP_URL_ABS" => "url_reg ^[^/:]*://",
+        "HTTP_URL_SLASH" => "url_beg /",
+        "HTTP_URL_STAR" => "url *",
+        _ => return None,
+    })
+}
+
 // ---------- conditions ----------
 
 /// Parses what follows `if` / `unless` (`words[0]` is that word). Problems are reported; `None` then.
@@ -952,6 +966,9 @@ fn condition(
                 None
             } else if let Some(a) = predefined(word, loc) {
                 Some(vec![a])
+            } else if let Some(def) = predefined_expr(word) {
+                let def: Vec<String> = def.split(' ').map(str::to_string).collect();
+                Some(vec![expr(word, &def, loc, kw, sink)?])
             } else if known::PREDEFINED_ACL_UNSUPPORTED.contains(&word) {
                 sink.error(loc, kw, ns(format!("the predefined ACL '{word}'")));
                 return None;
