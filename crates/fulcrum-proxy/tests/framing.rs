@@ -580,3 +580,59 @@ HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nclose-delimited body"
     );
     assert_eq!(ours, run(addr));
 }
+
+/// `http-request early-hint`: consecutive rules make one `103 Early Hints` response, sent before the request
+/// goes on; values are log formats. The same interim responses as haproxy 2.6 sends (compared with it).
+#[test]
+fn early_hint_rules_send_103_responses_as_haproxy() {
+    let o = fulcrum_proxy::origin::Origin::start("s1", "127.0.0.1:0".parse().unwrap()).unwrap();
+    let config = |port: u16| {
+        format!(
+            "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{port}
+    http-request early-hint link \"</a.css>; rel=preload\"
+    http-request early-hint link \"</b.js>; rel=preload\"
+    http-request set-var(txn.x) str(hinted)
+    http-request early-hint x-h \"%[var(txn.x)]\" if {{ path /h }}
+    server s1 {}
+",
+            o.addr()
+        )
+    };
+    // What the client gets before the final response.
+    let interim = |addr: SocketAddr, version: &str| {
+        let out = exchange(
+            addr,
+            format!("GET /h HTTP/{version}\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+            b"",
+        );
+        out.split("HTTP/1.1 200")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let port = free_port();
+    let p = start_proxy(&config(port));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ours = interim(addr, "1.1");
+    assert_eq!(
+        ours,
+        "HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\nlink: </b.js>; rel=preload\r\n\r\n\
+HTTP/1.1 103 Early Hints\r\nx-h: hinted\r\n\r\n"
+    );
+    // HTTP/1.0 clients get no interim response (RFC 9110 section 15.2; haproxy 2.6 sends them the 103s).
+    let ours_10 = interim(addr, "1.0");
+    assert!(
+        ours_10.starts_with("HTTP/1.0 200") && !ours_10.contains("103"),
+        "{ours_10}"
+    );
+    drop(p);
+    if !haproxy_present() {
+        return;
+    }
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _h = start_haproxy(&config(port), addr);
+    assert_eq!(interim(addr, "1.1"), ours);
+}

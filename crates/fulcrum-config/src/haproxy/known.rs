@@ -760,7 +760,6 @@ pub const HTTP_REQUEST_UNSUPPORTED: &[&str] = &[
     "del-map*",
     "disable-l7-retry",
     "do-resolve*",
-    "early-hint",
     "ot-group",
     "reject",
     "replace-value",

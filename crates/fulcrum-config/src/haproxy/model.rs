@@ -1760,6 +1760,9 @@ pub enum HttpRequestAction {
     SetHeader(String, Fmt),
     /// `add-header NAME VALUE`: adds one more line.
     AddHeader(String, Fmt),
+    /// `early-hint NAME VALUE`: a header of the `103 Early Hints` response sent to the client at once
+    /// (consecutive rules make one response).
+    EarlyHint(String, Fmt),
     /// `del-header NAME`
     DelHeader(String),
     /// `del-header NAME -m beg|end|sub|reg`: every header whose (lower-case) name matches.

@@ -1992,6 +1992,14 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             );
             return;
         }
+        "early-hint" => {
+            let Some((HeaderAction::Add(n, v), next)) =
+                header_action(line, "add-header", Phase::Request, kw, sink)
+            else {
+                return;
+            };
+            (HttpRequestAction::EarlyHint(n, v), next)
+        }
         "set-header" | "add-header" | "del-header" => {
             let Some((h, next)) = header_action(line, action, Phase::Request, kw, sink) else {
                 return;

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use fulcrum_http::response_in::ResponseHead;
 use fulcrum_http::response_out::{self, BodyOut, ConnectionLine, Framing};
 use h2::server::SendResponse;
-use http::{Response, StatusCode};
+use http::{HeaderMap, Response, StatusCode};
 
 use crate::data::client_io::ClientIo;
 
@@ -66,6 +66,11 @@ impl Interim {
         }
         let mut headers = head.headers.clone();
         fulcrum_http::headers::strip_hop_by_hop(&mut headers, false);
+        self.queue_head(head.status, headers);
+    }
+
+    /// Queues an interim response of `status` with `headers` (an HTTP/2 stream gets it at once).
+    fn queue_head(&mut self, status: StatusCode, headers: HeaderMap) {
         match &self.client {
             None => {}
             Some(Client::H1(_)) => {
@@ -77,7 +82,7 @@ impl Interim {
                 response_out::encode(
                     &mut self.pending,
                     http::Version::HTTP_11,
-                    head.status,
+                    status,
                     &headers,
                     &[],
                     &framing,
@@ -86,7 +91,7 @@ impl Interim {
             }
             Some(Client::H2(send)) => {
                 let mut resp = Response::new(());
-                *resp.status_mut() = head.status;
+                *resp.status_mut() = status;
                 *resp.headers_mut() = headers;
                 let (mut parts, ()) = resp.into_parts();
                 fulcrum_http::h2map::response_for_h2(&mut parts);
@@ -96,6 +101,14 @@ impl Interim {
                     .send_informational(Response::from_parts(parts, ()));
             }
         }
+    }
+
+    /// Sends `103 Early Hints` with `headers` now (`http-request early-hint`), when the client takes interim
+    /// responses.
+    pub async fn early_hints(headers: HeaderMap) {
+        let mut i = Interim::new();
+        i.queue_head(StatusCode::EARLY_HINTS, headers);
+        i.flush().await;
     }
 
     /// Writes what it can of the queued bytes. A client that went away loses them (its final response will

@@ -114,6 +114,7 @@ pub(crate) async fn handle(
         timeouts: Default::default(),
         client_timeout: fe.timeouts.client,
         versions: [Some(req.version()), None],
+        early_hints: Vec::new(),
         userlists: &refs.userlists,
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
@@ -313,10 +314,11 @@ async fn handle_inner(
     let mut at = Resume::default();
     fe.rules.apply_stream_vars(stream.first_req, &req, stream);
     loop {
-        match fe
+        let verdict = fe
             .rules
-            .apply_request_from(at, &mut req, stream, None, &mut room.room)
-        {
+            .apply_request_from(at, &mut req, stream, None, &mut room.room);
+        send_early_hints(stream).await;
+        match verdict {
             Verdict::Continue => break,
             Verdict::Respond(r) => return Ok(rule_response(txn, &fe.stats, *r)),
             Verdict::Service(_) => {
@@ -443,10 +445,11 @@ async fn handle_inner(
     }
     let mut at = Resume::default();
     let resp = loop {
-        match be
-            .rules
-            .apply_request_from(at, &mut req, stream, Some(&fe.rules), &mut room.room)
-        {
+        let verdict =
+            be.rules
+                .apply_request_from(at, &mut req, stream, Some(&fe.rules), &mut room.room);
+        send_early_hints(stream).await;
+        match verdict {
             Verdict::Continue => break None,
             Verdict::Respond(r) => break Some(rule_response(txn, &be.stats, *r)),
             Verdict::Service(_) => {
@@ -1368,6 +1371,14 @@ fn proxy_line(
         crate::net::proxy_header::encode(how, dst.map(|d| (client.peer, d)), &facts, &mut out);
     }
     out
+}
+
+/// Sends the `103 Early Hints` responses the `http-request early-hint` rules that just ran made (to HTTP/1.1 and
+/// HTTP/2 clients; see `interim.rs`).
+async fn send_early_hints(stream: &mut Stream<'_>) {
+    for hints in std::mem::take(&mut stream.early_hints) {
+        super::interim::Interim::early_hints(hints).await;
+    }
 }
 
 /// Methods that may be sent twice with the same effect (RFC 9110 section 9.2.2).

@@ -465,6 +465,7 @@ impl VarAct {
 enum ReqAction {
     SetHeader(HeaderName, HdrVal),
     AddHeader(HeaderName, HdrVal),
+    EarlyHint(HeaderName, HdrVal),
     DelHeader(HeaderName),
     DelHeaderMatch(NameMatch),
     ReplaceHeader(HeaderName, Regex, Fmt),
@@ -847,6 +848,10 @@ impl ProxyRules {
                     let (n, v) = header_pair(n, v, &loc)?;
                     ReqAction::AddHeader(n, v)
                 }
+                HttpRequestAction::EarlyHint(n, v) => {
+                    let (n, v) = header_pair(n, v, &loc)?;
+                    ReqAction::EarlyHint(n, v)
+                }
                 HttpRequestAction::DelHeader(n) => ReqAction::DelHeader(header_name(n, &loc)?),
                 HttpRequestAction::DelHeaderMatch(n, m) => {
                     ReqAction::DelHeaderMatch(NameMatch::compile(n, *m, &loc)?)
@@ -1199,6 +1204,8 @@ impl ProxyRules {
         room: &mut Room,
     ) -> Verdict {
         let mut strict = at.strict;
+        // Consecutive `early-hint` rules make one `103 Early Hints` response.
+        let mut hinting = false;
         for (index, (action, cond)) in self.http_request.iter().enumerate().skip(at.next) {
             // `set-src` and `set-dst` change what the next rules see.
             let facts = RequestFacts {
@@ -1212,6 +1219,7 @@ impl ProxyRules {
             if !holds(cond, &facts) {
                 continue;
             }
+            let was_hinting = std::mem::take(&mut hinting);
             let render =
                 |f: &Fmt, stream: &Stream<'_>| -> String { req_ctx(req, stream).render_string(f) };
             let done = match action {
@@ -1223,6 +1231,18 @@ impl ProxyRules {
                     Some(v) => add_header(req.headers_mut(), n, &v, room),
                     None => true,
                 },
+                ReqAction::EarlyHint(n, v) => {
+                    if let Some(v) = v.value(|| req_ctx(req, stream)) {
+                        if !was_hinting || stream.early_hints.is_empty() {
+                            stream.early_hints.push(HeaderMap::new());
+                        }
+                        if let Some(group) = stream.early_hints.last_mut() {
+                            group.append(n.clone(), v);
+                        }
+                    }
+                    hinting = true;
+                    continue;
+                }
                 ReqAction::DelHeader(n) => del_header(req.headers_mut(), n, room),
                 ReqAction::DelHeaderMatch(m) => del_header_match(req.headers_mut(), m, room),
                 ReqAction::ReplaceHeader(n, re, rep) => {

@@ -76,6 +76,8 @@ pub struct Stream<'a> {
     pub client_timeout: Option<std::time::Duration>,
     /// The HTTP versions of the request and, once it is there, of the response (`req.ver`, `capture.res.ver`).
     pub versions: [Option<http::Version>; 2],
+    /// `http-request early-hint` headers not sent yet, one `103 Early Hints` response each.
+    pub early_hints: Vec<http::HeaderMap>,
 }
 
 /// An HTTP version as `req.ver` gives it.
