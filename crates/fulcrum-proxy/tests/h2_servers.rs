@@ -120,6 +120,22 @@ async fn answer(
         let _ = body.flow_control().release_capacity(d.len());
         received.extend_from_slice(&d);
     }
+    if parts.uri.path() == "/trailers" {
+        // Echoes the request's body and trailer fields.
+        let trailers = body.trailers().await.ok().flatten().unwrap_or_default();
+        let mut text = String::from_utf8_lossy(&received).into_owned();
+        for (k, v) in &trailers {
+            text.push_str(&format!(" {k}={}", v.to_str().unwrap_or("")));
+        }
+        let resp = Response::builder()
+            .status(200)
+            .header("content-length", text.len().to_string())
+            .body(())
+            .unwrap();
+        let mut send = respond.send_response(resp, false).unwrap();
+        send.send_data(Bytes::from(text), true).unwrap();
+        return;
+    }
     if parts.uri.path() == "/grpc" {
         let resp = Response::builder()
             .status(200)
@@ -470,4 +486,17 @@ backend h1_check
     assert_eq!(last("wrong_status/s"), Some("L7STS"));
     assert_eq!(last("h1_check/s"), Some("L7RSP"));
     assert_eq!(last("ok/by_proto"), Some("L7OK"));
+}
+
+/// A chunked HTTP/1 request's trailer fields reach an HTTP/2 server as HTTP/2 trailers.
+#[test]
+fn request_trailers_reach_an_h2_server() {
+    let o = h2_origin(100);
+    let p = proxy_to(&o, "proto h2", "");
+    let out = raw_exchange(
+        p.addr,
+        b"POST /trailers HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\nx-r: 1\r\n\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with("\r\n\r\nhello x-r=1"), "{out:?}");
 }
