@@ -43,6 +43,8 @@ pub struct ResponseHead {
     /// lower-cased and the value, in order. They are passed on after the other header lines; rules and fetches do
     /// not see them. Empty otherwise.
     pub verbatim_headers: Vec<(Bytes, Bytes)>,
+    /// The reason phrase when it is not the standard one for the status (HAProxy passes the server's on).
+    pub reason: Option<Bytes>,
 }
 
 /// Why a response head is invalid.
@@ -94,11 +96,14 @@ pub fn parse_with(
         }
         other => other,
     };
-    let Some((len, code, minor, count)) = read? else {
+    let Some((len, code, minor, count, reason_at)) = read? else {
         return Ok(None);
     };
     let head: Bytes = buf.split_to(len).freeze();
     let status = StatusCode::from_u16(code).map_err(|_| HeadError::Status)?;
+    let reason = reason_at
+        .and_then(|(at, n)| (at + n <= head.len()).then(|| head.slice(at..at + n)))
+        .filter(|r| !r.is_empty() && Some(&r[..]) != status.canonical_reason().map(str::as_bytes));
     let version = head::version(minor);
     let mut verbatim_headers = Vec::new();
     let mut headers = head::header_map(
@@ -139,12 +144,20 @@ pub fn parse_with(
         framing,
         keep_alive,
         verbatim_headers,
+        reason,
     }))
 }
 
 /// What httparse reads of a response head at the start of `src`: its length, status code, minor version and
 /// number of header lines, whose places (offsets in `src`) go to `spans`.
-fn read_head(src: &[u8], spans: &mut [Span]) -> Result<Option<(usize, u16, u8, usize)>, HeadError> {
+/// The reason phrase's place, its offset in `src` and its length.
+type ReasonAt = Option<(usize, usize)>;
+
+#[allow(clippy::type_complexity)]
+fn read_head(
+    src: &[u8],
+    spans: &mut [Span],
+) -> Result<Option<(usize, u16, u8, usize, ReasonAt)>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     let len = match head::complete(resp.parse(src), src.len(), MAX_HEAD) {
@@ -154,11 +167,17 @@ fn read_head(src: &[u8], spans: &mut [Span]) -> Result<Option<(usize, u16, u8, u
         Err(Refused::Syntax(e)) => return Err(HeadError::Syntax(e)),
     };
     let count = head::record(resp.headers, src.as_ptr() as usize, spans);
+    // Where the reason phrase lies in `src` (httparse may hand an empty one from elsewhere: none then).
+    let reason_at = resp.reason.filter(|r| !r.is_empty()).and_then(|r| {
+        let at = (r.as_ptr() as usize).checked_sub(src.as_ptr() as usize)?;
+        (at + r.len() <= src.len()).then_some((at, r.len()))
+    });
     Ok(Some((
         len,
         resp.code.unwrap_or(0),
         resp.version.unwrap_or(1),
         count,
+        reason_at,
     )))
 }
 
@@ -168,6 +187,25 @@ mod tests {
 
     fn parse_str(s: &str, head: bool) -> Result<Option<ResponseHead>, HeadError> {
         parse(&mut BytesMut::from(s), head)
+    }
+
+    #[test]
+    fn a_reason_phrase_other_than_the_standard_one_is_kept() {
+        let h = parse_str("HTTP/1.1 200 All good\r\nContent-Length: 0\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.reason.as_deref(), Some(&b"All good"[..]));
+        for standard in [
+            "HTTP/1.1 200 OK\r\n\r\n",
+            "HTTP/1.1 200 \r\n\r\n",
+            "HTTP/1.1 204\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse_str(standard, false).unwrap().unwrap().reason,
+                None,
+                "{standard:?}"
+            );
+        }
     }
 
     #[test]

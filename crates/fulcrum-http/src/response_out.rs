@@ -99,27 +99,56 @@ pub struct ChunkedHttp10;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verbatim(pub Vec<(Bytes, Bytes)>);
 
+/// A server's reason phrase that is not the standard one, carried in the response's extensions to the client's
+/// status line (HAProxy passes it on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason(pub Bytes);
+
+/// A response's first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusLine<'a> {
+    /// HTTP/1.1 whatever the client spoke, as HAProxy answers, unless a server's response was HTTP/1.0 (which
+    /// keeps its version, as through HAProxy).
+    pub version: Version,
+    /// The status code.
+    pub status: StatusCode,
+    /// The server's reason phrase, when it is not the standard one (HAProxy passes it on); `None`: the standard.
+    pub reason: Option<&'a [u8]>,
+}
+
+impl StatusLine<'_> {
+    /// `HTTP/1.1 STATUS` with the standard reason phrase.
+    pub fn new(status: StatusCode) -> StatusLine<'static> {
+        StatusLine {
+            version: Version::HTTP_11,
+            status,
+            reason: None,
+        }
+    }
+}
+
 /// Appends the status line and headers to `out`, then the lines `framing` and `connection` add, and the empty
-/// line. The status line is HTTP/1.1 whatever the client spoke, as HAProxy answers, unless `version` is HTTP/1.0
-/// (a server's HTTP/1.0 response keeps its version, as through HAProxy). `verbatim`: header lines whose names are
-/// not tokens (`option accept-invalid-http-response`), written after the others.
+/// line. `verbatim`: header lines whose names are not tokens (`option accept-invalid-http-response`), written
+/// after the others.
 pub fn encode(
     out: &mut Vec<u8>,
-    version: Version,
-    status: StatusCode,
+    line: &StatusLine<'_>,
     headers: &HeaderMap,
     verbatim: &[(Bytes, Bytes)],
     framing: &Framing,
     connection: ConnectionLine,
 ) {
-    out.extend_from_slice(if version == Version::HTTP_10 {
+    out.extend_from_slice(if line.version == Version::HTTP_10 {
         b"HTTP/1.0 "
     } else {
         b"HTTP/1.1 "
     });
-    out.extend_from_slice(status.as_str().as_bytes());
+    out.extend_from_slice(line.status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    match line.reason {
+        Some(r) => out.extend_from_slice(r),
+        None => out.extend_from_slice(line.status.canonical_reason().unwrap_or("").as_bytes()),
+    }
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
         out.extend_from_slice(name.as_str().as_bytes());
@@ -214,8 +243,7 @@ mod tests {
         let mut out = Vec::new();
         encode(
             &mut out,
-            Version::HTTP_11,
-            StatusCode::OK,
+            &StatusLine::new(StatusCode::OK),
             &h,
             &[],
             &f,
@@ -230,8 +258,11 @@ mod tests {
         let f = framing(200, Method::GET, Version::HTTP_10, &h, Some(2));
         encode(
             &mut out,
-            Version::HTTP_10,
-            StatusCode::OK,
+            &StatusLine {
+                version: Version::HTTP_10,
+                status: StatusCode::OK,
+                reason: Some(b"Fine"),
+            },
             &h,
             &[],
             &f,
@@ -239,7 +270,7 @@ mod tests {
         );
         assert_eq!(
             out,
-            b"HTTP/1.0 200 OK\r\nx-a: 1\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n"
+            b"HTTP/1.0 200 Fine\r\nx-a: 1\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n"
         );
         let mut out = Vec::new();
         let f = framing(
@@ -251,8 +282,7 @@ mod tests {
         );
         encode(
             &mut out,
-            Version::HTTP_11,
-            StatusCode::NOT_FOUND,
+            &StatusLine::new(StatusCode::NOT_FOUND),
             &HeaderMap::new(),
             &[],
             &f,

@@ -512,7 +512,8 @@ fn interim_responses_reach_http11_clients_as_haproxy() {
     assert_eq!(ours[1], theirs[1].split_once("\r\n\r\n").unwrap().1);
 }
 
-/// A server's HTTP/1.0 response keeps its version, as through haproxy 2.6 (compared with it): with a length and
+/// A server's HTTP/1.0 response keeps its version (and its reason phrase, as every response), as through haproxy
+/// 2.6 (compared with it): with a length and
 /// `Connection: keep-alive` the client connection stays (and says `connection: keep-alive`), without a length the
 /// body runs to the server's close, unchunked.
 #[test]
@@ -543,7 +544,7 @@ fn http10_responses_keep_their_version_as_haproxy() {
                             return;
                         }
                         let _ = out.write_all(
-                            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
+                            b"HTTP/1.0 200 Fine\r\nConnection: keep-alive\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
                         );
                     }
                 });
@@ -564,7 +565,7 @@ fn http10_responses_keep_their_version_as_haproxy() {
     let ours = run(p.addr);
     assert_eq!(
         ours,
-        "HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nhello\
+        "HTTP/1.0 200 Fine\r\ncontent-type: text/plain\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nhello\
 HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nclose-delimited body"
     );
     if !haproxy_present() {

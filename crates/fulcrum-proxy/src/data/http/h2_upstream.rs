@@ -337,6 +337,7 @@ impl Link {
                 framing,
                 keep_alive: true,
                 verbatim_headers: Vec::new(),
+                reason: None,
             },
             request_complete: true,
         };

@@ -81,8 +81,7 @@ impl Interim {
                 };
                 response_out::encode(
                     &mut self.pending,
-                    http::Version::HTTP_11,
-                    status,
+                    &response_out::StatusLine::new(status),
                     &headers,
                     &[],
                     &framing,

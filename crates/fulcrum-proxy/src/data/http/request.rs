@@ -1258,6 +1258,9 @@ async fn forward(
             .extensions
             .insert(response_out::Verbatim(head.verbatim_headers));
     }
+    if let Some(r) = head.reason {
+        parts.extensions.insert(response_out::Reason(r));
+    }
     let conn = match conn {
         Upstream::H1(c) => c,
         Upstream::H2(_, stream) => {

@@ -121,10 +121,17 @@ pub async fn write_response(
         .extensions()
         .get::<response_out::Verbatim>()
         .map_or(&[][..], |v| &v.0[..]);
+    let reason = resp
+        .extensions()
+        .get::<response_out::Reason>()
+        .map(|r| &r.0[..]);
     response_out::encode(
         wbuf,
-        resp.version(),
-        resp.status(),
+        &response_out::StatusLine {
+            version: resp.version(),
+            status: resp.status(),
+            reason,
+        },
         resp.headers(),
         verbatim,
         &framing,
