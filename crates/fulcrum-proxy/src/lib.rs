@@ -176,6 +176,14 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     server_state::load(config, &snapshot);
     rules::vars::set_global_vars(&config.global.vars);
     let (tls, certs) = tls_config::all(config)?;
+    // The servers' client certificates join the bind lines' in the runtime API's store.
+    for id in snapshot
+        .servers
+        .iter()
+        .filter_map(|s| s.tls_identity.as_ref())
+    {
+        certs.register_client(id);
+    }
     let threads = thread_count(config);
     let limits = worker::Limits {
         global: snapshot
