@@ -367,7 +367,8 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         })?);
     }
     let mut api = runtime_api::RuntimeApi::new(config, snapshot.clone(), threads, bound.len());
-    if tls.iter().flatten().any(Option::is_some) {
+    let client_certs = snapshot.servers.iter().any(|s| s.tls_identity.is_some());
+    if client_certs || tls.iter().flatten().any(Option::is_some) {
         api.set_certs(certs);
     }
     api.set_exposed(exposed.clone());

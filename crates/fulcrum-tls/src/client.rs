@@ -47,6 +47,8 @@ pub struct ClientIdentity {
     pub name: String,
     /// The certificate as loaded at start, for the store to keep when it has not this file yet.
     pub loaded: certs::Loaded,
+    /// Its server was deleted (`del server`): the file no longer counts it as a user.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 impl ClientIdentity {
@@ -54,6 +56,17 @@ impl ClientIdentity {
     pub fn replace(&self, key: Arc<CertifiedKey>) {
         *self.slot.key.write().unwrap_or_else(|e| e.into_inner()) = key;
         self.slot.sessions.clear();
+    }
+
+    /// Its server is deleted: `show ssl cert` no longer counts it, commits no longer update it.
+    pub fn retire(&self) {
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether its server was deleted.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The certificate the next handshake shows.
@@ -184,6 +197,7 @@ pub fn server_config(t: &ServerTls, g: &GlobalSsl) -> Result<ServerTlsConfig, Tl
                 slot: slot.clone(),
                 name: loaded.path.display().to_string(),
                 loaded,
+                retired: Default::default(),
             }));
             builder.with_client_cert_resolver(Arc::new(ClientCert(slot)))
         }

@@ -45,7 +45,7 @@ impl Inner {
         self.clients
             .iter()
             .filter_map(Weak::upgrade)
-            .filter(move |c| c.name == name)
+            .filter(move |c| c.name == name && !c.is_retired())
     }
 }
 

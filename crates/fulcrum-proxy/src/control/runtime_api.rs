@@ -699,6 +699,10 @@ impl Control for RuntimeApi {
             return Err(CtlError::HasConnections);
         }
         s.set_admin(s.admin() | ServerRt::ADMIN_DELETED);
+        // Its client certificate is no longer used by it (`show ssl cert`).
+        if let Some(id) = &s.tls_identity {
+            id.retire();
+        }
         be.rebuild_farm();
         info!("Server {} deleted.", s.full_name);
         Ok(())
