@@ -373,7 +373,7 @@ fn a_client_certificate_replaced_through_the_runtime_api_is_shown_from_the_next_
     };
     let cfg = |sock: &std::path::Path, port: u16| {
         format!(
-            "global\n    nbthread 1\n    stats socket {} level admin\ndefaults\n    mode http\n    option httpclose\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend f\n    bind 127.0.0.1:{port}\n    default_backend b\n\nbackend b\n    balance first\n{}",
+            "global\n    nbthread 1\n    stats socket {} level admin\ndefaults\n    mode http\n    option httpclose\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend f\n    bind 127.0.0.1:{port}\n    default_backend b\n\nbackend b\n{}",
             sock.display(),
             servers(o.addr)
         )
@@ -448,6 +448,27 @@ fn a_client_certificate_replaced_through_the_runtime_api_is_shown_from_the_next_
         );
     }
     assert!(cli(&sock, &format!("show ssl cert {crt}\n")).contains("\nStatus: Unused\n"));
+    // A server added at run time with the file shows what was committed.
+    assert_eq!(
+        cli(
+            &sock,
+            &format!(
+                "add server b/s3 {} ssl verify required ca-file {} crt {crt}\n",
+                o.addr,
+                k.path("ca.pem")
+            )
+        ),
+        "New server registered.\n\n"
+    );
+    cli(&sock, "enable server b/s3\n");
+    assert!(cli(&sock, &format!("show ssl cert {crt}\n")).contains("\nStatus: Used\n"));
+    let before = o.clients.lock().unwrap().len();
+    let r = get(p.addr, "/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        o.clients.lock().unwrap()[before..],
+        [Some("/C=FR/O=Fulcrum Tests/CN=proxy client two".to_string())]
+    );
     drop(p);
 }
 
