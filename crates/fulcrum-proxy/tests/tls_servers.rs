@@ -448,6 +448,24 @@ fn a_client_certificate_replaced_through_the_runtime_api_is_shown_from_the_next_
         );
     }
     assert!(cli(&sock, &format!("show ssl cert {crt}\n")).contains("\nStatus: Unused\n"));
+    // Refusals: an unknown verify method, a verification without CAs, a missing file.
+    assert_eq!(
+        cli(
+            &sock,
+            &format!("add server b/s4 {} ssl verify bogus\n", o.addr)
+        ),
+        "'verify' : unknown verify method 'bogus', only 'none' and 'required' are supported.\n\n"
+    );
+    let r = cli(&sock, &format!("add server b/s4 {} ssl\n", o.addr));
+    assert!(r.contains("no CA file"), "{r}");
+    let r = cli(
+        &sock,
+        &format!(
+            "add server b/s4 {} ssl verify none crt /nonexistent.pem\n",
+            o.addr
+        ),
+    );
+    assert!(r.contains("/nonexistent.pem"), "{r}");
     // A server added at run time with the file shows what was committed.
     assert_eq!(
         cli(
@@ -467,7 +485,9 @@ fn a_client_certificate_replaced_through_the_runtime_api_is_shown_from_the_next_
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         o.clients.lock().unwrap()[before..],
-        [Some("/C=FR/O=Fulcrum Tests/CN=proxy client two".to_string())]
+        [Some(
+            "/C=FR/O=Fulcrum Tests/CN=proxy client two".to_string()
+        )]
     );
     drop(p);
 }

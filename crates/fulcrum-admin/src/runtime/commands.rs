@@ -325,7 +325,7 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
                         "required" => new.verify = Some(true),
                         _ => {
                             return text(format!(
-                                "'verify' : unknown verify method '{v}', only 'none' and 'required' are supported\n"
+                                "'verify' : unknown verify method '{v}', only 'none' and 'required' are supported.\n"
                             ))
                         }
                     },
