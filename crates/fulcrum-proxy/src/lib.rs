@@ -176,6 +176,14 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     server_state::load(config, &snapshot);
     rules::vars::set_global_vars(&config.global.vars);
     let (tls, certs) = tls_config::all(config)?;
+    // The servers' client certificates join the bind lines' in the runtime API's store.
+    for id in snapshot
+        .servers
+        .iter()
+        .filter_map(|s| s.tls_identity.as_ref())
+    {
+        certs.register_client(id);
+    }
     let threads = thread_count(config);
     let limits = worker::Limits {
         global: snapshot
@@ -359,7 +367,8 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         })?);
     }
     let mut api = runtime_api::RuntimeApi::new(config, snapshot.clone(), threads, bound.len());
-    if tls.iter().flatten().any(Option::is_some) {
+    let client_certs = snapshot.servers.iter().any(|s| s.tls_identity.is_some());
+    if client_certs || tls.iter().flatten().any(Option::is_some) {
         api.set_certs(certs);
     }
     api.set_exposed(exposed.clone());

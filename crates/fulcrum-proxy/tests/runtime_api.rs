@@ -500,7 +500,7 @@ fn add_and_del_server_at_run_time() {
     assert!(cmd(&sock, "show servers state app").contains("\n2 app 3 s3 "));
     assert_eq!(
         cmd(&sock, "add server app/s4 nohost:80"),
-        "'server app/s4' : fulcrum expects a numeric address with a port (IP:PORT), got 'nohost:80'.\n\n"
+        "'server app/s4' : fulcrum expects a numeric address with a port (IP:PORT) or a socket path, got 'nohost:80'.\n\n"
     );
     assert!(cmd(&sock, "add server app/s4 127.0.0.1:1 weight 300")
         .starts_with("'server app/s4' : weight of server s4 is not within 0 and 256 (300)."));

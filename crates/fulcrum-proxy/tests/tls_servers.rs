@@ -27,6 +27,7 @@ fn pki() -> &'static Pki {
         leaf(&dir, "srv", "srv.test", &["srv.test"], false, false);
         leaf(&dir, "self", "srv.test", &["srv.test"], false, true);
         leaf(&dir, "client", "proxy client", &[], false, false);
+        leaf(&dir, "client2", "proxy client two", &[], true, false);
         Pki { dir }
     })
 }
@@ -38,6 +39,8 @@ struct TlsOrigin {
     accepted: Arc<AtomicUsize>,
     /// The server name each completed handshake asked for.
     snis: Arc<Mutex<Vec<Option<String>>>>,
+    /// The subject of the client certificate each completed handshake showed (or carried, resumed).
+    clients: Arc<Mutex<Vec<Option<String>>>>,
     _origin: Origin,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -80,8 +83,9 @@ fn tls_origin(crt: &str, client_ca: Option<&str>) -> TlsOrigin {
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
     let snis = Arc::new(Mutex::new(Vec::new()));
+    let clients = Arc::new(Mutex::new(Vec::new()));
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-    let (acc, names) = (accepted.clone(), snis.clone());
+    let (acc, names, shown) = (accepted.clone(), snis.clone(), clients.clone());
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -98,7 +102,8 @@ fn tls_origin(crt: &str, client_ca: Option<&str>) -> TlsOrigin {
                         Err(_) => continue,
                     },
                 };
-                let (acceptor, acc, names) = (acceptor.clone(), acc.clone(), names.clone());
+                let (acceptor, acc, names, shown) =
+                    (acceptor.clone(), acc.clone(), names.clone(), shown.clone());
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(sock).await else {
                         return;
@@ -108,6 +113,14 @@ fn tls_origin(crt: &str, client_ca: Option<&str>) -> TlsOrigin {
                         .lock()
                         .unwrap()
                         .push(tls.get_ref().1.server_name().map(str::to_string));
+                    shown.lock().unwrap().push(
+                        tls.get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .and_then(fulcrum_tls::info::CertInfo::of)
+                            .map(|i| i.subject),
+                    );
                     let Ok(mut plain) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
@@ -120,6 +133,7 @@ fn tls_origin(crt: &str, client_ca: Option<&str>) -> TlsOrigin {
         addr,
         accepted,
         snis,
+        clients,
         _origin: origin,
         stop: Some(stop),
         thread: Some(thread),
@@ -329,6 +343,153 @@ fn mutual_tls_with_a_client_certificate() {
     );
     let r = get(p.addr, "/");
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// The runtime API's answer to `input`, on the stats socket at `path`.
+fn cli(path: &std::path::Path, input: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(input.as_bytes()).unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn a_client_certificate_replaced_through_the_runtime_api_is_shown_from_the_next_connection() {
+    let k = pki();
+    let o = tls_origin("srv.pem", Some("ca.pem"));
+    let crt = k.path("client.pem");
+    let sock = k.dir.join(format!("admin-{}.sock", free_port()));
+    // Two servers share the file (one entry, two users); connections are not kept, sessions are (resumption).
+    let servers = |addr: SocketAddr| {
+        format!(
+            "    server s1 {addr} ssl verify required ca-file {ca} crt {crt}\n    server s2 {addr} ssl verify required ca-file {ca} crt {crt}\n",
+            ca = k.path("ca.pem")
+        )
+    };
+    let cfg = |sock: &std::path::Path, port: u16| {
+        format!(
+            "global\n    nbthread 1\n    stats socket {} level admin\ndefaults\n    mode http\n    option httpclose\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend f\n    bind 127.0.0.1:{port}\n    default_backend b\n\nbackend b\n{}",
+            sock.display(),
+            servers(o.addr)
+        )
+    };
+    let p = start_proxy(&cfg(&sock, free_port()));
+    assert_eq!(
+        cli(&sock, "show ssl cert\n"),
+        format!("# filename\n{crt}\n\n")
+    );
+    let shown = cli(&sock, &format!("show ssl cert {crt}\n"));
+    assert!(
+        shown.starts_with(&format!("Filename: {crt}\nStatus: Used\nSerial: ")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\nSubject: /C=FR/O=Fulcrum Tests/CN=proxy client\n"),
+        "{shown}"
+    );
+    // The real HAProxy lists and shows the same.
+    if haproxy_present() {
+        let hsock = k.dir.join(format!("admin-h-{}.sock", free_port()));
+        let port = free_port();
+        let h = start_haproxy(
+            &cfg(&hsock, port),
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        );
+        assert_eq!(
+            cli(&hsock, "show ssl cert\n"),
+            format!("# filename\n{crt}\n\n")
+        );
+        assert_eq!(cli(&hsock, &format!("show ssl cert {crt}\n")), shown);
+        drop(h);
+    }
+    for _ in 0..3 {
+        let r = get(p.addr, "/");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let first = Some("/C=FR/O=Fulcrum Tests/CN=proxy client".to_string());
+    assert!(
+        o.clients.lock().unwrap().iter().all(|c| *c == first),
+        "{:?}",
+        o.clients.lock().unwrap()
+    );
+    let pem = std::fs::read_to_string(k.path("client2.pem")).unwrap();
+    assert_eq!(
+        cli(&sock, &format!("set ssl cert {crt} <<\n{pem}\n")),
+        format!("Transaction created for certificate {crt}!\n\n")
+    );
+    // A dot per server using the file, as HAProxy counts them.
+    assert_eq!(
+        cli(&sock, &format!("commit ssl cert {crt}\n")),
+        format!("Committing {crt}..\nSuccess!\n\n")
+    );
+    assert!(cli(&sock, &format!("show ssl cert {crt}\n")).contains("CN=proxy client two\n"));
+    let before = o.clients.lock().unwrap().len();
+    for _ in 0..3 {
+        let r = get(p.addr, "/");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // Every new connection shows the new certificate: none resumed a session made with the old one.
+    let after: Vec<_> = o.clients.lock().unwrap()[before..].to_vec();
+    assert_eq!(
+        after,
+        vec![Some("/C=FR/O=Fulcrum Tests/CN=proxy client two".to_string()); 3]
+    );
+    // Deleted servers no longer use the file.
+    for s in ["s1", "s2"] {
+        cli(&sock, &format!("disable server b/{s}\n"));
+        assert_eq!(
+            cli(&sock, &format!("del server b/{s}\n")),
+            "Server deleted.\n"
+        );
+    }
+    assert!(cli(&sock, &format!("show ssl cert {crt}\n")).contains("\nStatus: Unused\n"));
+    // Refusals: an unknown verify method, a verification without CAs, a missing file.
+    assert_eq!(
+        cli(
+            &sock,
+            &format!("add server b/s4 {} ssl verify bogus\n", o.addr)
+        ),
+        "'verify' : unknown verify method 'bogus', only 'none' and 'required' are supported.\n\n"
+    );
+    let r = cli(&sock, &format!("add server b/s4 {} ssl\n", o.addr));
+    assert!(r.contains("no CA file"), "{r}");
+    let r = cli(
+        &sock,
+        &format!(
+            "add server b/s4 {} ssl verify none crt /nonexistent.pem\n",
+            o.addr
+        ),
+    );
+    assert!(r.contains("/nonexistent.pem"), "{r}");
+    // A server added at run time with the file shows what was committed.
+    assert_eq!(
+        cli(
+            &sock,
+            &format!(
+                "add server b/s3 {} ssl verify required ca-file {} crt {crt}\n",
+                o.addr,
+                k.path("ca.pem")
+            )
+        ),
+        "New server registered.\n\n"
+    );
+    cli(&sock, "enable server b/s3\n");
+    assert!(cli(&sock, &format!("show ssl cert {crt}\n")).contains("\nStatus: Used\n"));
+    let before = o.clients.lock().unwrap().len();
+    let r = get(p.addr, "/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        o.clients.lock().unwrap()[before..],
+        [Some(
+            "/C=FR/O=Fulcrum Tests/CN=proxy client two".to_string()
+        )]
+    );
+    drop(p);
 }
 
 #[test]

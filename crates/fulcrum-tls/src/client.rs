@@ -7,15 +7,18 @@
 //! connection that sends no SNI (no `sni` expression, or one with no value) has only its certificate chain
 //! verified.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use fulcrum_config::haproxy::ssl::GlobalSsl;
 use fulcrum_config::haproxy::ServerTls;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{ResolvesClientCert, Resumption, Tls12Resumption, WebPkiServerVerifier};
+use rustls::client::{
+    ClientSessionMemoryCache, ClientSessionStore, ResolvesClientCert, Resumption,
+    Tls12ClientSessionValue, Tls12Resumption, Tls13ClientSessionValue, WebPkiServerVerifier,
+};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::sign::CertifiedKey;
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, NamedGroup, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::server::{provider, roots, under, versions};
@@ -30,6 +33,117 @@ pub struct ServerTlsConfig {
     pub config: Arc<ClientConfig>,
     /// Settings fulcrum cannot honour exactly, to be logged.
     pub warnings: Vec<String>,
+    /// The client certificate (`crt`) the server is shown, which the runtime API can replace.
+    pub identity: Option<Arc<ClientIdentity>>,
+}
+
+/// A server line's client certificate (`crt`) and its cached sessions: the runtime API's certificate store
+/// keeps a weak reference to it, and a committed replacement (`commit ssl cert`) is shown from the next
+/// connection on, the sessions that carried the old one forgotten.
+#[derive(Debug)]
+pub struct ClientIdentity {
+    slot: Arc<ClientSlot>,
+    /// The file's name in the store.
+    pub name: String,
+    /// The certificate as loaded at start, for the store to keep when it has not this file yet.
+    pub loaded: certs::Loaded,
+    /// Its server was deleted (`del server`): the file no longer counts it as a user.
+    retired: std::sync::atomic::AtomicBool,
+}
+
+impl ClientIdentity {
+    /// Shows `key` from the next handshake on, and forgets the sessions resumed without showing it.
+    pub fn replace(&self, key: Arc<CertifiedKey>) {
+        *self.slot.key.write().unwrap_or_else(|e| e.into_inner()) = key;
+        self.slot.sessions.clear();
+    }
+
+    /// Its server is deleted: `show ssl cert` no longer counts it, commits no longer update it.
+    pub fn retire(&self) {
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether its server was deleted.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The certificate the next handshake shows.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.slot.current()
+    }
+}
+
+/// What a server's connections read at each handshake: the certificate to show and the session cache.
+#[derive(Debug)]
+struct ClientSlot {
+    key: RwLock<Arc<CertifiedKey>>,
+    sessions: Arc<Sessions>,
+}
+
+impl ClientSlot {
+    fn current(&self) -> Arc<CertifiedKey> {
+        self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// rustls' in-memory session cache, which [`Sessions::clear`] empties by starting a new one.
+#[derive(Debug)]
+struct Sessions(RwLock<Arc<ClientSessionMemoryCache>>);
+
+impl Sessions {
+    fn new() -> Sessions {
+        Sessions(RwLock::new(Arc::new(ClientSessionMemoryCache::new(
+            SESSIONS_PER_SERVER,
+        ))))
+    }
+
+    fn get(&self) -> Arc<ClientSessionMemoryCache> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn clear(&self) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(ClientSessionMemoryCache::new(SESSIONS_PER_SERVER));
+    }
+}
+
+impl ClientSessionStore for Sessions {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
+        self.get().set_kx_hint(server_name, group)
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.get().kx_hint(server_name)
+    }
+
+    fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.get().set_tls12_session(server_name, value)
+    }
+
+    fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.get().tls12_session(server_name)
+    }
+
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.get().remove_tls12_session(server_name)
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: Tls13ClientSessionValue,
+    ) {
+        self.get().insert_tls13_ticket(server_name, value)
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<Tls13ClientSessionValue> {
+        self.get().take_tls13_ticket(server_name)
+    }
 }
 
 /// Builds the TLS configuration towards one server.
@@ -70,10 +184,22 @@ pub fn server_config(t: &ServerTls, g: &GlobalSsl) -> Result<ServerTlsConfig, Tl
         .map_err(|e| TlsError::Settings(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
+    let sessions = Arc::new(Sessions::new());
+    let mut identity = None;
     let mut config = match &t.crt {
         Some(crt) => {
             let loaded = certs::load_file(&under(&g.crt_base, crt), &provider)?;
-            builder.with_client_cert_resolver(Arc::new(ClientCert(loaded.key)))
+            let slot = Arc::new(ClientSlot {
+                key: RwLock::new(loaded.key.clone()),
+                sessions: sessions.clone(),
+            });
+            identity = Some(Arc::new(ClientIdentity {
+                slot: slot.clone(),
+                name: loaded.path.display().to_string(),
+                loaded,
+                retired: Default::default(),
+            }));
+            builder.with_client_cert_resolver(Arc::new(ClientCert(slot)))
         }
         None => builder.with_no_client_auth(),
     };
@@ -91,7 +217,7 @@ pub fn server_config(t: &ServerTls, g: &GlobalSsl) -> Result<ServerTlsConfig, Tl
     }
     config.alpn_protocols = alpn;
     config.resumption = if t.reuse {
-        let r = Resumption::in_memory_sessions(SESSIONS_PER_SERVER);
+        let r = Resumption::store(sessions);
         if o.no_tls_tickets {
             r.tls12_resumption(Tls12Resumption::SessionIdOnly)
         } else {
@@ -103,6 +229,7 @@ pub fn server_config(t: &ServerTls, g: &GlobalSsl) -> Result<ServerTlsConfig, Tl
     Ok(ServerTlsConfig {
         config: Arc::new(config),
         warnings,
+        identity,
     })
 }
 
@@ -179,9 +306,9 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
-/// `crt`: the one client certificate of a server line, shown whenever the server asks.
+/// `crt`: the one client certificate of a server line (the last committed one), shown whenever the server asks.
 #[derive(Debug)]
-struct ClientCert(Arc<CertifiedKey>);
+struct ClientCert(Arc<ClientSlot>);
 
 impl ResolvesClientCert for ClientCert {
     fn resolve(
@@ -189,7 +316,7 @@ impl ResolvesClientCert for ClientCert {
         _root_hint_subjects: &[&[u8]],
         _sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
+        Some(self.0.current())
     }
 
     fn has_certs(&self) -> bool {

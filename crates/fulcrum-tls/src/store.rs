@@ -1,7 +1,9 @@
 //! Every certificate file the configuration loaded, by name, shared by the bind lines that use it, and the runtime
 //! API's transaction that replaces one in a running proxy (`set ssl cert NAME <<` + `commit ssl cert NAME`, or
 //! `abort ssl cert NAME`): on commit the bind lines using the file index their certificates again, so new
-//! handshakes get the new certificate and no connection is dropped.
+//! handshakes get the new certificate and no connection is dropped. The client certificates of server lines
+//! (`server ... crt FILE`) are kept here too: a commit makes the servers show the new one from their next
+//! connection on (their cached sessions, which carried the old one, forgotten).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,6 +13,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::certs::{self, Loaded};
+use crate::client::ClientIdentity;
 use crate::sni::SniResolver;
 
 /// A replacement being prepared.
@@ -29,6 +32,21 @@ struct Inner {
     pending: Option<Pending>,
     /// The `crt-list` files of the bind lines, by name.
     lists: BTreeMap<String, CrtList>,
+    /// The client certificates (`crt`) of server lines, one per server.
+    clients: Vec<Weak<ClientIdentity>>,
+    /// The files only server lines named (no bind line): `show ssl cert` calls them unused once no server
+    /// uses them any more.
+    client_only: std::collections::BTreeSet<String>,
+}
+
+impl Inner {
+    /// The live servers showing certificate `name`.
+    fn clients_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = Arc<ClientIdentity>> + 'a {
+        self.clients
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(move |c| c.name == name && !c.is_retired())
+    }
 }
 
 /// One line of a `crt-list` as the runtime API shows it.
@@ -144,6 +162,26 @@ impl CertStore {
             .clone()
     }
 
+    /// Keeps a server line's client certificate (`crt`): a file the store has already (another server's, a
+    /// bind line's, or one replaced at run time) is shared, and served by this server too.
+    pub fn register_client(&self, identity: &Arc<ClientIdentity>) {
+        let mut inner = lock(&self.inner);
+        inner.clients.retain(|w| w.strong_count() > 0);
+        let name = identity.name.clone();
+        match inner.certs.get(&name) {
+            Some(l) => {
+                if !Arc::ptr_eq(&l.key, &identity.current()) {
+                    identity.replace(l.key.clone());
+                }
+            }
+            None => {
+                inner.certs.insert(name.clone(), identity.loaded.clone());
+                inner.client_only.insert(name);
+            }
+        }
+        inner.clients.push(Arc::downgrade(identity));
+    }
+
     /// Remembers a bind line's chooser, to index it again when one of its files is replaced.
     pub fn register(&self, resolver: &Arc<SniResolver>) {
         lock(&self.inner).resolvers.push(Arc::downgrade(resolver));
@@ -252,10 +290,12 @@ impl CertStore {
             .filter_map(Weak::upgrade)
             .any(|r| r.uses(name));
         let pending = inner.pending.as_ref().is_some_and(|p| p.name == name);
-        if in_list || in_bind || pending {
+        let in_server = inner.clients_of(name).next().is_some();
+        if in_list || in_bind || pending || in_server {
             return Err(ListError::InUse(name.to_string()));
         }
         inner.certs.remove(name);
+        inner.client_only.remove(name);
         Ok(())
     }
 
@@ -377,7 +417,12 @@ impl CertStore {
                 .as_ref()
                 .filter(|p| p.name == n)
                 .map(|p| (p.chain.clone(), false)),
-            None => inner.certs.get(name).map(|l| (l.key.cert.clone(), true)),
+            None => {
+                // A file only servers named is used while one of them remains.
+                let used =
+                    !inner.client_only.contains(name) || inner.clients_of(name).next().is_some();
+                inner.certs.get(name).map(|l| (l.key.cert.clone(), used))
+            }
         }
     }
 
@@ -423,6 +468,15 @@ impl CertStore {
         for r in inner.resolvers.iter().filter_map(Weak::upgrade) {
             if r.uses(name) {
                 r.reindex(&|f| inner.certs.get(f).cloned());
+                users += 1;
+            }
+        }
+        // Servers show it from their next connection on.
+        inner.clients.retain(|w| w.strong_count() > 0);
+        let key = inner.certs.get(name).map(|l| l.key.clone());
+        if let Some(key) = key {
+            for c in inner.clients_of(name) {
+                c.replace(key.clone());
                 users += 1;
             }
         }

@@ -281,10 +281,19 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
     let Some(addr) = words.get(3) else {
         return text("'server' expects <name> and <addr>[:<port>] as arguments.\n");
     };
-    let Ok(addr) = addr.parse::<SocketAddr>() else {
-        return text(format!(
-            "'server {b}/{s}' : fulcrum expects a numeric address with a port (IP:PORT), got '{addr}'.\n"
-        ));
+    // A socket file: `/PATH` or `unix@PATH`.
+    let unix = addr
+        .strip_prefix("unix@")
+        .or(addr.starts_with('/').then_some(*addr))
+        .map(std::path::PathBuf::from);
+    let addr = match (&unix, addr.parse::<SocketAddr>()) {
+        (Some(_), _) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        (None, Ok(a)) => a,
+        (None, Err(_)) => {
+            return text(format!(
+                "'server {b}/{s}' : fulcrum expects a numeric address with a port (IP:PORT) or a socket path, got '{addr}'.\n"
+            ))
+        }
     };
     let mut new = NewServer {
         addr,
@@ -293,12 +302,37 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
         backup: false,
         maxconn: None,
         proto: None,
+        unix,
+        ssl: false,
+        verify: None,
+        ca_file: None,
+        crt: None,
     };
     let mut i = 4;
     while i < words.len() {
         match words[i] {
             "check" => new.check = true,
             "backup" => new.backup = true,
+            "ssl" => new.ssl = true,
+            kw @ ("verify" | "ca-file" | "crt") => {
+                i += 1;
+                let Some(v) = words.get(i).filter(|v| !v.is_empty()) else {
+                    return text(format!("'{kw}' : missing value.\n"));
+                };
+                match kw {
+                    "verify" => match *v {
+                        "none" => new.verify = Some(false),
+                        "required" => new.verify = Some(true),
+                        _ => {
+                            return text(format!(
+                                "'verify' : unknown verify method '{v}', only 'none' and 'required' are supported.\n"
+                            ))
+                        }
+                    },
+                    "ca-file" => new.ca_file = Some(v.into()),
+                    _ => new.crt = Some(v.into()),
+                }
+            }
             "proto" => {
                 i += 1;
                 match words.get(i) {
@@ -339,7 +373,7 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
             }
             other => {
                 return text(format!(
-                    "'server {b}/{s}' : unknown keyword '{other}' (fulcrum takes weight, maxconn, check, backup and proto here).\n"
+                    "'server {b}/{s}' : unknown keyword '{other}' (fulcrum takes weight, maxconn, check, backup, proto, ssl, verify, ca-file and crt here).\n"
                 ))
             }
         }

@@ -90,6 +90,17 @@ pub struct NewServer {
     pub maxconn: Option<u32>,
     /// `proto NAME`: the multiplexer towards the server.
     pub proto: Option<MuxProto>,
+    /// The address was a socket file (`/PATH` or `unix@PATH`); `addr` is then unused.
+    pub unix: Option<std::path::PathBuf>,
+    /// `ssl`: the traffic goes over TLS.
+    pub ssl: bool,
+    /// `verify none|required` (true: required); none given: `ssl-server-verify`, else required.
+    pub verify: Option<bool>,
+    /// `ca-file FILE`
+    pub ca_file: Option<std::path::PathBuf>,
+    /// `crt FILE`: the client certificate shown to the server (shared with the runtime API's certificate
+    /// store, where a file already loaded is taken as it is now).
+    pub crt: Option<std::path::PathBuf>,
 }
 
 /// The multiplexers HAProxy 2.6 knows for servers (`proto NAME`).

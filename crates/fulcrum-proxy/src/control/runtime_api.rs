@@ -198,6 +198,8 @@ pub struct RuntimeApi {
     handle: OnceLock<tokio::runtime::Handle>,
     /// The certificates of the `bind ... ssl` lines (`show ssl cert`, `set ssl cert`), when there are some.
     certs: Option<Arc<fulcrum_tls::store::CertStore>>,
+    /// `global`'s TLS settings, for servers added with `ssl`.
+    global_ssl: fulcrum_config::haproxy::ssl::GlobalSsl,
     /// The listening sockets `_getsocks` hands over.
     exposed: Exposed,
     /// `stats timeout`: how long a connection may stay silent.
@@ -243,6 +245,7 @@ impl RuntimeApi {
             changes: Mutex::new(()),
             handle: OnceLock::new(),
             certs: None,
+            global_ssl: config.global.ssl.clone(),
             exposed: Exposed::default(),
             idle: config.global.stats_timeout.unwrap_or(IDLE_TIMEOUT),
             slots: Arc::new(tokio::sync::Semaphore::new(
@@ -254,6 +257,43 @@ impl RuntimeApi {
     /// The listening sockets `_getsocks` hands over on a socket with `expose-fd listeners`.
     pub fn set_exposed(&mut self, exposed: Exposed) {
         self.exposed = exposed;
+    }
+
+    /// The TLS settings of a server added with `ssl` (`verify`, `ca-file`, `crt`; the rest from `global`).
+    fn added_tls_settings(&self, new: &NewServer) -> Option<fulcrum_config::haproxy::ServerTls> {
+        use fulcrum_config::haproxy::ssl::{SslOptions, Verify};
+        if !new.ssl {
+            return None;
+        }
+        let g = &self.global_ssl;
+        Some(fulcrum_config::haproxy::ServerTls {
+            traffic: true,
+            checks: new.check,
+            verify: new
+                .verify
+                .unwrap_or(g.server_verify.unwrap_or(Verify::Required) == Verify::Required),
+            ca_file: new.ca_file.clone(),
+            crt: new.crt.clone(),
+            sni: None,
+            verifyhost: None,
+            alpn: Vec::new(),
+            reuse: true,
+            check_sni: None,
+            options: SslOptions::default().over(&g.server_defaults),
+        })
+    }
+
+    /// The client configuration of a server added with `ssl`, or why it cannot be built.
+    fn added_server_tls(
+        &self,
+        new: &NewServer,
+    ) -> Result<Option<fulcrum_tls::client::ServerTlsConfig>, String> {
+        let Some(t) = self.added_tls_settings(new) else {
+            return Ok(None);
+        };
+        fulcrum_tls::client::server_config(&t, &self.global_ssl)
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     /// The idle server connections, which `set server ... addr` empties for the server it moves.
@@ -672,11 +712,32 @@ impl Control for RuntimeApi {
             port_offset: None,
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };
+        let mut config = config;
+        config.unix = new
+            .unix
+            .clone()
+            .map(fulcrum_config::haproxy::UnixAddr::Path);
+        let (tls, identity) = match self.added_server_tls(new) {
+            Ok(Some(built)) => (Some(built.config), built.identity),
+            Ok(None) => (None, None),
+            Err(e) => {
+                return Err(CtlError::Other(format!(
+                    "'server {backend}/{server}' : {e}"
+                )))
+            }
+        };
+        config.tls = tls.as_ref().and(self.added_tls_settings(new));
+        if let (Some(id), Some(store)) = (&identity, &self.certs) {
+            store.register_client(id);
+        }
         let puid = be.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let index = be
-            .servers
-            .push_with(|index| Arc::new(ServerRt::added(id, index, puid, &be.name, config)));
+        let index = be.servers.push_with(|index| {
+            let mut s = ServerRt::added(id, index, puid, &be.name, config);
+            s.tls = tls;
+            s.tls_identity = identity;
+            Arc::new(s)
+        });
         let s = be.servers[index].clone();
         be.rebuild_farm();
         info!("'server {}' : New server registered.", s.full_name);
@@ -699,6 +760,10 @@ impl Control for RuntimeApi {
             return Err(CtlError::HasConnections);
         }
         s.set_admin(s.admin() | ServerRt::ADMIN_DELETED);
+        // Its client certificate is no longer used by it (`show ssl cert`).
+        if let Some(id) = &s.tls_identity {
+            id.retire();
+        }
         be.rebuild_farm();
         info!("Server {} deleted.", s.full_name);
         Ok(())

@@ -27,6 +27,9 @@ pub struct ServerRt {
     pub config: Server,
     /// The TLS configuration of its connections (and checks), when `ssl` or `check-ssl` is set.
     pub tls: Option<Arc<ClientConfig>>,
+    /// Its client certificate (`crt`), registered in the runtime API's certificate store (which sees the
+    /// server deleted when this is dropped).
+    pub tls_identity: Option<Arc<fulcrum_tls::client::ClientIdentity>>,
     up: AtomicBool,
     /// `srv_id` in `show servers state`: 1 + the highest id in the backend when the server was created.
     pub puid: u32,
@@ -160,6 +163,7 @@ impl ServerRt {
     ) -> Self {
         ServerRt {
             tls,
+            tls_identity: None,
             id,
             index,
             full_name: format!("{backend}/{}", config.name),
@@ -209,6 +213,7 @@ impl ServerRt {
             carried: AtomicU8::new(0),
             config,
             tls: None,
+            tls_identity: None,
             cur: AtomicU32::new(0),
             total: AtomicU64::new(0),
             ramp_since: AtomicU64::new(0),

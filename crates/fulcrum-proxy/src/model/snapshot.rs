@@ -342,8 +342,9 @@ impl Snapshot {
         {
             let mut list = Vec::new();
             for (index, s) in p.servers.iter().enumerate() {
-                let tls = crate::model::tls_config::server(config, p, s)?;
+                let (tls, identity) = crate::model::tls_config::server(config, p, s)?;
                 let mut srv = ServerRt::configured(servers.len(), index, &p.name, s, tls);
+                srv.tls_identity = identity;
                 srv.referenced = p.referenced_servers.contains(&s.name);
                 let srv = Arc::new(srv);
                 srv.stats.state.set(true);

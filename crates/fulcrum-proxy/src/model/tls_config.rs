@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use fulcrum_config::haproxy::{Config, Proxy, Server};
+use fulcrum_tls::client::ClientIdentity;
 use fulcrum_tls::rustls::ClientConfig;
 use fulcrum_tls::server::ServerTls;
 use fulcrum_tls::store::CertStore;
@@ -61,14 +62,17 @@ pub fn all(config: &Config) -> Result<(Vec<FrontendTls>, Arc<CertStore>), StartE
     Ok((tls, store))
 }
 
+/// The TLS configuration towards a server, and its client certificate for the runtime API's store.
+pub type ServerTlsBuilt = (Option<Arc<ClientConfig>>, Option<Arc<ClientIdentity>>);
+
 /// Builds the TLS configuration towards `server` of backend `proxy`, when its traffic or its checks use TLS.
 pub fn server(
     config: &Config,
     proxy: &Proxy,
     server: &Server,
-) -> Result<Option<Arc<ClientConfig>>, RulesError> {
+) -> Result<ServerTlsBuilt, RulesError> {
     let Some(tls) = &server.tls else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let error = |message: String| RulesError::ServerTls {
         location: server.location.to_string(),
@@ -80,5 +84,5 @@ pub fn server(
     for w in &built.warnings {
         warn!(location = %server.location, server = %format!("{}/{}", proxy.name, server.name), "{w}");
     }
-    Ok(Some(built.config))
+    Ok((Some(built.config), built.identity))
 }
