@@ -1352,26 +1352,25 @@ fn tcp_request_errors() {
         "tcp-request connection",
         "no such ACL 'nope'",
     );
-    // not supported yet
-    err1(
-        &fe(" tcp-request content reject\n"),
-        8,
-        "tcp-request content",
-        NS,
-    );
+    // In mode http, in frontends and backends alike (the content rules run on each request).
+    ok_both(&fe(" tcp-request content reject\n"));
     // A lone inspect delay is accepted in mode http: it has nothing to change there.
     ok_both(&fe(" tcp-request inspect-delay 5s\n"));
-    err1(
-        &fe(" tcp-request session reject\n"),
-        8,
+    ok_both(&fe(" tcp-request session reject\n"));
+    ok_both(&be(
+        " tcp-request inspect-delay 5s\n tcp-request content reject\n",
+    ));
+    err1_both(
+        &be(" tcp-request session accept\n"),
+        7,
         "tcp-request session",
-        NS,
+        "not allowed in a 'backend' section",
     );
     err1(
-        &be(" tcp-request content reject\n"),
-        7,
-        "tcp-request content",
-        NS,
+        &fe(" tcp-request session silent-drop\n"),
+        8,
+        "tcp-request session silent-drop",
+        "tcp-request session action 'silent-drop' is not supported yet by fulcrum",
     );
     err1(
         &fe(" tcp-request connection set-mark 1\n"),
@@ -2006,6 +2005,64 @@ fn defaults_rules_refusals() {
     ok_both(&format!("defaults d\n mode http\n{T} http-request deny\n http-response del-header x\nfrontend f from d\n bind :18080\nfrontend g from d\n bind :18081\n"));
     ok_both(&format!("defaults d\n mode http\n{T} acl a path /x\nlisten l from d\n bind :18080\n server s 127.0.0.1:1\n"));
     ok_both(&format!("defaults d\n mode http\n{T} http-request deny\ndefaults\n mode http\n{T}listen l\n bind :18080\n server s 127.0.0.1:1\n"));
+    // `tcp-request session` rules are a frontend's, as `tcp-request connection` ones.
+    err1_both(
+        &format!("defaults d\n mode tcp\n{T} tcp-request session accept\nbackend b from d\n server s 127.0.0.1:1\n"),
+        7,
+        "backend",
+        "a backend section cannot inherit from a defaults section defining 'tcp-request connection' or 'tcp-request session' rules",
+    );
+    // A defaults section has neither servers nor a table: its rules must name the backend and the table.
+    err1_both(
+        &format!("defaults d\n mode http\n{T} http-request set-header x \"%[srv_conn(www)]\"\nbackend b from d\n server www 127.0.0.1:1\n"),
+        6,
+        "http-request",
+        "backend name must be set",
+    );
+    err1_both(
+        &format!("defaults d\n mode http\n{T} http-request track-sc0 src\nbackend b\n stick-table type ip size 1k store http_req_rate(10s)\n server www 127.0.0.1:1\n"),
+        6,
+        "track-sc0",
+        "unable to find table 'd' referenced by track-sc0",
+    );
+    ok_both(&format!("defaults d\n mode http\n{T} http-request track-sc0 src table b\n http-request set-header x \"%[srv_conn(b/www)]\"\nbackend b from d\n stick-table type ip size 1k store http_req_rate(10s)\n server www 127.0.0.1:1\n"));
+}
+
+/// `tcp-request connection`, `session`, `inspect-delay`, `content` and `tcp-response` lines of a named defaults
+/// section run before the proxy's own (reg-test tcp-rules/default_rules' configuration, checked by haproxy too).
+#[test]
+fn tcp_rules_in_defaults() {
+    const T: &str = " timeout connect 1s\n timeout client 1s\n timeout server 1s\n";
+    let c = ok_both(&format!(
+        "defaults common\n mode http\n{T}\
+         defaults def_front from common\n tcp-request connection accept\n tcp-request session accept\n\
+         tcp-request inspect-delay 5s\n tcp-request content set-var(txn.test1) \"str(def_front)\"\n tcp-request content accept\n\
+         defaults def_back from common\n tcp-request inspect-delay 5s\n tcp-request content set-var(txn.test1) \"str(def_back)\"\n\
+         tcp-request content accept\n tcp-response inspect-delay 5s\n tcp-response content set-var(txn.test2) \"str(def_back)\"\n\
+         tcp-response content accept\n\
+         frontend fe from def_front\n bind :18080\n tcp-request connection reject\n tcp-request session reject\n\
+         tcp-request content reject\n default_backend be\n\
+         backend be from def_back\n tcp-response content reject\n server s1 127.0.0.1:1\n"
+    ));
+    let fe = &proxy(&c, "fe").rules;
+    assert_eq!(fe.tcp_connection.len(), 2);
+    assert_eq!(fe.tcp_connection[0].action, TcpConnAction::Accept);
+    let kinds = |r: &[Rule<TcpContentAction>]| -> Vec<&'static str> {
+        r.iter()
+            .map(|r| match r.action {
+                TcpContentAction::Accept => "accept",
+                TcpContentAction::Reject => "reject",
+                TcpContentAction::Var(_) => "var",
+            })
+            .collect()
+    };
+    assert_eq!(kinds(&fe.tcp_session), ["accept", "reject"]);
+    assert_eq!(kinds(&fe.tcp_content), ["var", "accept", "reject"]);
+    assert_eq!(fe.inspect_delay, Some(std::time::Duration::from_secs(5)));
+    let be = &proxy(&c, "be").rules;
+    assert_eq!(kinds(&be.tcp_content), ["var", "accept"]);
+    assert_eq!(kinds(&be.tcp_response), ["var", "accept", "reject"]);
+    assert_eq!(be.tcp_content[0].location.line, 14);
 }
 
 // ---------- http-after-response ----------

@@ -839,14 +839,12 @@ pub const TCP_CONNECTION_UNSUPPORTED: &[&str] = &[
     "unset-var*",
 ];
 
-/// `tcp-request content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept` and
-/// `reject` are supported.
+/// `tcp-request content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`,
+/// the variable and the stick counter actions are supported.
 pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "capture",
     "do-resolve*",
     "lua.*",
-    "sc-inc-gpc*",
-    "sc-set-gpt*",
     "send-spoe-group",
     "set-dst",
     "set-dst-port",
@@ -858,13 +856,21 @@ pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "set-src",
     "set-src-port",
     "set-tos",
-    "set-var*",
-    "set-var-fmt*",
     "silent-drop",
     "switch-mode",
-    "track-sc*",
-    "unset-var*",
     "use-service",
+];
+
+/// `tcp-request session` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`,
+/// the variable and the stick counter actions are supported.
+pub const TCP_SESSION_UNSUPPORTED: &[&str] = &[
+    "set-dst",
+    "set-dst-port",
+    "set-mark",
+    "set-src",
+    "set-src-port",
+    "set-tos",
+    "silent-drop",
 ];
 
 /// `tcp-response content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`

@@ -1872,8 +1872,8 @@ pub enum TcpConnAction {
     ExpectProxy,
 }
 
-/// `tcp-request content` and `tcp-response content` actions: `accept|reject|set-var|set-var-fmt|unset-var
-/// [if|unless COND]`
+/// `tcp-request session`, `tcp-request content` and `tcp-response content` actions: `accept|reject|set-var|
+/// set-var-fmt|unset-var|track-sc*|sc-inc-gpc*|sc-set-gpt0 [if|unless COND]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TcpContentAction {
     /// stop evaluating, forward the connection (with every byte buffered so far)
@@ -1900,18 +1900,17 @@ pub struct Rules {
     pub http_after_response: Vec<Rule<HttpResponseAction>>,
     /// `tcp-request connection` lines (frontends and listens).
     pub tcp_connection: Vec<Rule<TcpConnAction>>,
-    /// `tcp-request content` lines (frontends and listens in `mode tcp`), run on the client's first bytes, in file
-    /// order (variable actions among them).
+    /// `tcp-request content` lines in file order. In `mode tcp` they run on the client's first bytes (a backend's
+    /// when the connection enters it); in `mode http` on each request, before its `http-request` rules (a backend's
+    /// when the request enters it).
     pub tcp_content: Vec<Rule<TcpContentAction>>,
-    /// `tcp-request session set-var|set-var-fmt|unset-var` lines (frontends and listens in `mode http`): run once
-    /// per client connection, before its first request. Only the variable actions of [`HttpRequestAction`].
-    pub tcp_session: Vec<Rule<HttpRequestAction>>,
-    /// `tcp-request content set-var|set-var-fmt|unset-var` lines of a proxy in `mode http`: run on each request
-    /// before its `http-request` rules. Only the variable actions of [`HttpRequestAction`].
-    pub tcp_content_vars: Vec<Rule<HttpRequestAction>>,
+    /// `tcp-request session` lines (frontends and listens): run once per client connection, after the
+    /// `tcp-request connection` rules and before any content rule.
+    pub tcp_session: Vec<Rule<TcpContentAction>>,
     /// `tcp-request inspect-delay`: how long `tcp-request content` rules may wait for the client's bytes.
     pub inspect_delay: Option<std::time::Duration>,
-    /// `tcp-response content` lines (backends and listens in `mode tcp`), run on the server's first bytes.
+    /// `tcp-response content` lines (backends and listens): in `mode tcp` run on the server's first bytes, in
+    /// `mode http` on each response head, before the `http-response` rules.
     pub tcp_response: Vec<Rule<TcpContentAction>>,
     /// `tcp-response inspect-delay`: how long `tcp-response content` rules may wait for the server's bytes.
     pub response_inspect_delay: Option<std::time::Duration>,

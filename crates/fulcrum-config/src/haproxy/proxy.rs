@@ -589,7 +589,18 @@ pub fn apply(
     if !allowed_in(mask, kind, loc, kw, sink) {
         return;
     }
+    let before = body.server_refs.len();
     server_refs(line, &mut body.server_refs);
+    if kind == SectionKind::Defaults {
+        // A defaults section has no servers of its own: its rules must name the backend (as HAProxy requires).
+        for (_, server, _) in body.server_refs[before..].iter().filter(|r| r.0.is_none()) {
+            sink.error(
+                loc,
+                kw,
+                format!("'{server}': backend name must be set in a server fetch of a 'defaults' section (write BACKEND/SERVER)"),
+            );
+        }
+    }
     let args = &line.words[first + 1..];
     let arg = args.first().map(String::as_str);
     match kw {

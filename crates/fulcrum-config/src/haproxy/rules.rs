@@ -98,11 +98,10 @@ pub struct RulesDraft {
     http_response: Vec<RuleDraft<HttpResponseAction>>,
     http_after_response: Vec<RuleDraft<HttpResponseAction>>,
     tcp_connection: Vec<RuleDraft<TcpConnAction>>,
-    /// `tcp-request content` lines in order, their variable actions among them (which go to
-    /// [`Rules::tcp_content_vars`] in an HTTP proxy).
+    /// `tcp-request content` lines in order.
     tcp_content: Vec<RuleDraft<TcpContentAction>>,
-    /// `tcp-request session set-var...` lines.
-    tcp_session: Vec<RuleDraft<HttpRequestAction>>,
+    /// `tcp-request session` lines.
+    tcp_session: Vec<RuleDraft<TcpContentAction>>,
     /// `tcp-request inspect-delay` (the last line wins) and where it was.
     inspect_delay: Option<(std::time::Duration, Location)>,
     /// `tcp-response content` lines in order.
@@ -157,9 +156,10 @@ impl RulesDraft {
         !self.tcp_response.is_empty()
     }
 
-    /// Whether the section has `tcp-request connection` rules (which only frontends run).
+    /// Whether the section has `tcp-request connection` or `tcp-request session` rules (which only frontends
+    /// run).
     pub fn has_tcp_connection(&self) -> bool {
-        !self.tcp_connection.is_empty()
+        !self.tcp_connection.is_empty() || !self.tcp_session.is_empty()
     }
 
     /// The `use_backend` lines: backend name and location.
@@ -2364,9 +2364,8 @@ fn is_var_action(action: &str) -> bool {
         .is_some_and(|(b, _)| matches!(b, "set-var" | "set-var-fmt" | "unset-var"))
 }
 
-/// `tcp-request connection|content accept|reject [if|unless COND]` and `tcp-request inspect-delay TIME`;
-/// `tcp-request session`, other actions, and content inspection in backends and defaults sections are not
-/// supported yet.
+/// `tcp-request connection|session|content ACTION [if|unless COND]` and `tcp-request inspect-delay TIME`
+/// (`connection` and `session` not in backends, as HAProxy); the actions fulcrum lacks are refused.
 pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     let loc = &line.location;
     let which = line.word(1);
@@ -2417,19 +2416,6 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
                 });
             }
         }
-        "content" | "inspect-delay"
-            if kind != SectionKind::Frontend && kind != SectionKind::Listen =>
-        {
-            let kw = format!("tcp-request {which}");
-            sink.error(
-                loc,
-                &kw,
-                ns(format!(
-                    "'{kw}' in a '{}' section (only in frontend and listen sections)",
-                    kind.keyword()
-                )),
-            );
-        }
         "inspect-delay" => {
             let kw = "tcp-request inspect-delay";
             if line.words.len() > 3 {
@@ -2463,22 +2449,17 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             if let Ok(cond) = tail(line, next, &kw, rules, sink) {
                 let keyword = format!("{kw} {}", line.word(2));
                 let location = loc.clone();
-                if which == "session" {
-                    rules.tcp_session.push(RuleDraft {
-                        action: HttpRequestAction::Stick(s),
-                        cond,
-                        location,
-                        keyword,
-                    });
+                let list = if which == "session" {
+                    &mut rules.tcp_session
                 } else {
-                    // In order with the other content rules; an HTTP proxy runs it with the variable actions.
-                    rules.tcp_content.push(RuleDraft {
-                        action: TcpContentAction::Var(HttpRequestAction::Stick(s)),
-                        cond,
-                        location,
-                        keyword,
-                    });
-                }
+                    &mut rules.tcp_content
+                };
+                list.push(RuleDraft {
+                    action: TcpContentAction::Var(HttpRequestAction::Stick(s)),
+                    cond,
+                    location,
+                    keyword,
+                });
             }
         }
         "content" | "session" if is_var_action(line.word(2)) => {
@@ -2494,28 +2475,27 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             };
             if let Ok(cond) = tail(line, next, &kw, rules, sink) {
                 let keyword = format!("{kw} {}", line.word(2).split('(').next().unwrap_or(""));
-                if which == "session" {
-                    rules.tcp_session.push(RuleDraft {
-                        action,
-                        cond,
-                        location: loc.clone(),
-                        keyword,
-                    });
+                let list = if which == "session" {
+                    &mut rules.tcp_session
                 } else {
-                    rules.tcp_content.push(RuleDraft {
-                        action: TcpContentAction::Var(action),
-                        cond,
-                        location: loc.clone(),
-                        keyword,
-                    });
-                }
+                    &mut rules.tcp_content
+                };
+                list.push(RuleDraft {
+                    action: TcpContentAction::Var(action),
+                    cond,
+                    location: loc.clone(),
+                    keyword,
+                });
             }
         }
-        "content" => {
-            let kw = "tcp-request content";
-            let Some(accept) =
-                accept_or_reject(line, loc, kw, known::TCP_CONTENT_UNSUPPORTED, sink)
-            else {
+        "content" | "session" => {
+            let kw = format!("tcp-request {which}");
+            let unsupported = if which == "session" {
+                known::TCP_SESSION_UNSUPPORTED
+            } else {
+                known::TCP_CONTENT_UNSUPPORTED
+            };
+            let Some(accept) = accept_or_reject(line, loc, &kw, unsupported, sink) else {
                 return;
             };
             let act = if accept {
@@ -2523,18 +2503,19 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             } else {
                 TcpContentAction::Reject
             };
-            if let Ok(cond) = tail(line, 3, kw, rules, sink) {
-                rules.tcp_content.push(RuleDraft {
+            if let Ok(cond) = tail(line, 3, &kw, rules, sink) {
+                let list = if which == "session" {
+                    &mut rules.tcp_session
+                } else {
+                    &mut rules.tcp_content
+                };
+                list.push(RuleDraft {
                     action: act,
                     cond,
                     location: loc.clone(),
-                    keyword: kw.to_string(),
+                    keyword: kw,
                 });
             }
-        }
-        "session" => {
-            let kw = format!("tcp-request {which}");
-            sink.error(loc, &kw, ns(format!("'{kw}'")));
         }
         other => sink.error(
             loc,
@@ -3422,51 +3403,16 @@ pub fn finish(
         })
         .collect();
     let mut http_request = rules_of(d.http_request, Place::Request, acls, proxy, sink);
-    if mode != Mode::Tcp {
-        if let Some(r) = d
-            .tcp_content
-            .iter()
-            .find(|r| !matches!(r.action, TcpContentAction::Var(_)))
-        {
-            sink.error(&r.location, &r.keyword, ns(format!("'tcp-request content' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
-        }
-        // A lone `tcp-request inspect-delay` changes nothing in an HTTP proxy: its request head is always waited
-        // for whole before any rule runs (the body as `option http-buffer-request` says).
-    }
-    // In an HTTP proxy the variable actions of `tcp-request content` run on each request, before the
-    // `http-request` rules; in `mode tcp` they run in order with the others, on the buffered bytes.
-    let (tcp_content_drafts, tcp_content_vars_drafts): (Vec<_>, Vec<_>) = if mode == Mode::Tcp {
-        (d.tcp_content, Vec::new())
+    // In `mode http` the content rules run on each HTTP request (before its `http-request` rules) and the
+    // response rules on each response head (before the `http-response` rules): HTTP fetches are theirs, and
+    // every message is whole when they run (a lone inspect delay changes nothing).
+    let (content_place, response_place) = if mode == Mode::Tcp {
+        (Place::Content, Place::TcpResponse)
     } else {
-        let mut vars = Vec::new();
-        let mut others = Vec::new();
-        for r in d.tcp_content {
-            match r.action {
-                TcpContentAction::Var(a) => vars.push(RuleDraft {
-                    action: a,
-                    cond: r.cond,
-                    location: r.location,
-                    keyword: r.keyword,
-                }),
-                a => others.push(RuleDraft {
-                    action: a,
-                    cond: r.cond,
-                    location: r.location,
-                    keyword: r.keyword,
-                }),
-            }
-        }
-        (others, vars)
+        (Place::Request, Place::Response)
     };
-    if mode != Mode::Tcp {
-        if let Some(r) = d.tcp_response.first() {
-            sink.error(&r.location, &r.keyword, ns(format!("'tcp-response content' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
-        } else if let Some((_, loc)) = &d.response_inspect_delay {
-            sink.error(loc, "tcp-response inspect-delay", ns(format!("'tcp-response inspect-delay' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
-        }
-    }
-    let tcp_content = rules_of(tcp_content_drafts, Place::Content, acls, proxy, sink);
-    let tcp_response = rules_of(d.tcp_response, Place::TcpResponse, acls, proxy, sink);
+    let tcp_content = rules_of(d.tcp_content, content_place, acls, proxy, sink);
+    let tcp_response = rules_of(d.tcp_response, response_place, acls, proxy, sink);
     let response_inspect_delay = d.response_inspect_delay.map(|(t, _)| t);
     if mode == Mode::Tcp {
         if let Some(r) = d.stick.first() {
@@ -3478,25 +3424,24 @@ pub fn finish(
                 )),
             );
         }
-        if let Some(r) = d.tcp_session.first() {
-            let why = if matches!(r.action, HttpRequestAction::Stick(_)) {
-                "stick counters of these rules are only kept for HTTP streams; 'tcp-request connection' tracks in 'mode tcp'"
-            } else {
-                "use 'tcp-request content' variable actions"
-            };
+        if let Some(r) = d
+            .tcp_session
+            .iter()
+            .find(|r| matches!(r.action, TcpContentAction::Var(HttpRequestAction::Stick(_))))
+        {
             sink.error(
                 &r.location,
                 &r.keyword,
                 ns(format!(
-                    "'{}' in {proxy}, which is in 'mode tcp' ({why})",
+                    "'{}' in {proxy}, which is in 'mode tcp' (stick counters of these rules are only kept for HTTP streams; 'tcp-request connection' tracks in 'mode tcp')",
                     r.keyword
                 )),
             );
         }
     }
-    for r in d.tcp_session.iter().chain(&tcp_content_vars_drafts) {
+    for r in &d.tcp_session {
         let e = match &r.action {
-            HttpRequestAction::SetVar(_, e, _) => Some(&e.0),
+            TcpContentAction::Var(HttpRequestAction::SetVar(_, e, _)) => Some(&e.0),
             _ => None,
         };
         if let Some(e) = e.filter(|e| e.needs().http || e.needs().content) {
@@ -3504,13 +3449,6 @@ pub fn finish(
         }
     }
     let tcp_session = rules_of(d.tcp_session, Place::Connection, acls, proxy, sink);
-    let tcp_content_vars = rules_of(
-        tcp_content_vars_drafts,
-        Place::Connection,
-        acls,
-        proxy,
-        sink,
-    );
     let inspect_delay = d.inspect_delay.map(|(t, _)| t);
     for r in &mut http_request {
         // `errorfiles NAME` in `return` / `deny`: the section's page, else the proxy's error.
@@ -3547,7 +3485,6 @@ pub fn finish(
         tcp_connection: rules_of(d.tcp_connection, Place::Connection, acls, proxy, sink),
         tcp_content,
         tcp_session,
-        tcp_content_vars,
         inspect_delay,
         tcp_response,
         response_inspect_delay,

@@ -6,8 +6,9 @@ use std::time::Duration;
 use super::addr::{self, Resolver};
 use super::common::Sink;
 use super::model::{
-    AgentCheck, Balance, InitAddr, Mode, Observe, ObserveLayer, OnError, Proxy, ProxyKind,
-    Resolvers, Rules, SampleExpr, SendProxy, Server, ServerResolve, ServerTls,
+    AgentCheck, Balance, HttpRequestAction, InitAddr, Mode, Observe, ObserveLayer, OnError, Proxy,
+    ProxyKind, Resolvers, Rules, SampleExpr, SendProxy, Server, ServerResolve, ServerTls,
+    StickAction, TcpConnAction, TcpContentAction,
 };
 use super::proxy::{Body, Settings};
 use super::rules;
@@ -170,14 +171,16 @@ pub fn proxies(
     let defaults: Vec<Rules> = defaults
         .into_iter()
         .map(|d| {
-            rules::finish(
+            let r = rules::finish(
                 d.rules,
                 d.mode,
                 &format!("defaults '{}'", d.name),
                 Vec::new(),
                 http_errors,
                 sink,
-            )
+            );
+            defaults_tracks(&d.name, &r, sink);
+            r
         })
         .collect();
     let mut proxies = drafts
@@ -267,6 +270,38 @@ fn check_tracks(proxies: &mut [Proxy], sink: &mut Sink) {
     }
 }
 
+/// A defaults section has no stick table of its own: its `track-sc*` actions must name one with `table`, as
+/// HAProxy requires (it looks for a table named after the defaults section).
+fn defaults_tracks(name: &str, r: &Rules, sink: &mut Sink) {
+    let mut check = |a: &StickAction, loc: &Location| {
+        if let StickAction::Track {
+            sc, table: None, ..
+        } = a
+        {
+            sink.error(
+                loc,
+                &format!("track-sc{sc}"),
+                format!("defaults '{name}': unable to find table '{name}' referenced by track-sc{sc} (a defaults section's rules must name their table with 'table')"),
+            );
+        }
+    };
+    for x in &r.http_request {
+        if let HttpRequestAction::Stick(a) = &x.action {
+            check(a, &x.location);
+        }
+    }
+    for x in &r.tcp_connection {
+        if let TcpConnAction::Stick(a) = &x.action {
+            check(a, &x.location);
+        }
+    }
+    for x in r.tcp_session.iter().chain(&r.tcp_content) {
+        if let TcpContentAction::Var(HttpRequestAction::Stick(a)) = &x.action {
+            check(a, &x.location);
+        }
+    }
+}
+
 /// The rules of a proxy that uses a defaults section defining rules: the defaults' rules of each list first, then
 /// the proxy's own (HAProxy evaluates them in that order). The defaults' ACLs stay out of the proxy's `acls`: they
 /// are not visible from its own lines.
@@ -278,6 +313,9 @@ fn prepend(inherited: &Rules, mut own: Rules) -> Rules {
     own.http_response = before(&inherited.http_response, own.http_response);
     own.http_after_response = before(&inherited.http_after_response, own.http_after_response);
     own.tcp_connection = before(&inherited.tcp_connection, own.tcp_connection);
+    own.tcp_session = before(&inherited.tcp_session, own.tcp_session);
+    own.tcp_content = before(&inherited.tcp_content, own.tcp_content);
+    own.inspect_delay = own.inspect_delay.or(inherited.inspect_delay);
     own.tcp_response = before(&inherited.tcp_response, own.tcp_response);
     own.response_inspect_delay = own
         .response_inspect_delay

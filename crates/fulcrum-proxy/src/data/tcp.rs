@@ -17,6 +17,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
+use fulcrum_config::haproxy::ProxyKind;
+
 use crate::data::queue;
 use crate::data::tcp_log::TcpLog;
 use crate::data::tls_relay::Clear;
@@ -100,6 +102,28 @@ pub async fn serve_client(
             ctrs: stick_ctrs,
             own: fe.name.clone(),
         });
+    // `tcp-request session` rules: once, after the handshakes and before any byte is inspected. A rejected
+    // session is closed without a log line, as HAProxy does.
+    if fe.rules.has_session_rules() {
+        let facts = ContentFacts {
+            src: peer,
+            dst_port: local_port,
+            buf: &[],
+            may_change: false,
+            response: false,
+            vars: Some(&vars),
+            stick: stick.as_ref(),
+            tls: session.as_ref().map(|s| &*s.facts),
+            server_tls: None,
+        };
+        if !fe.rules.accept_session(&facts) {
+            debug!(%peer, "connection rejected by tcp-request session rules");
+            Counters::inc(&fe.stats.denied_conn);
+            #[allow(deprecated)]
+            let _ = client.set_linger(Some(Duration::ZERO));
+            return;
+        }
+    }
     if fe.rules.has_content_rules() {
         let side = Side {
             rules: &fe.rules,
@@ -161,6 +185,42 @@ pub async fn serve_client(
     };
     if let Some(l) = &mut log {
         l.backend(&be);
+    }
+    // The backend's `tcp-request content` rules, as the connection enters it (with its own inspect delay), over
+    // the bytes the frontend's rules buffered and those that come next. A listen's ran as its frontend's.
+    if be.config.kind == ProxyKind::Backend && be.rules.has_content_rules() {
+        let side = Side {
+            rules: &be.rules,
+            response: false,
+            peer,
+            local_port,
+            vars: &vars,
+            stick: stick.as_ref(),
+            tls: session.as_ref().map(|s| &*s.facts),
+            server_tls: None,
+        };
+        let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
+        match inspect_from(side, &client, front, std::mem::take(&mut first)).await {
+            Inspected::Accept(buf) => first = buf,
+            Inspected::Reject(buf) => {
+                debug!(%peer, "connection rejected by the backend's tcp-request content rules");
+                Counters::inc(&be.stats.denied_req);
+                #[allow(deprecated)]
+                let _ = client.set_linger(Some(Duration::ZERO));
+                if let Some(mut l) = log {
+                    l.term(b"PR");
+                    l.end(buf.len() as u64, 0);
+                }
+                return;
+            }
+            Inspected::Aborted(buf) => {
+                if let Some(mut l) = log {
+                    l.term(b"CR");
+                    l.end(buf.len() as u64, 0);
+                }
+                return;
+            }
+        }
     }
     let mut done = Done::new(be.clone(), std::time::Instant::now());
     let key = RequestKey::from_ip(peer.ip());
@@ -475,6 +535,16 @@ struct Side<'a> {
 /// before it are not run twice). Without an inspect delay, they run once on the bytes already there. No rule
 /// matching accepts.
 async fn inspect(side: Side<'_>, stream: &TcpStream, clear: Clear<'_>) -> Inspected {
+    inspect_from(side, stream, clear, Vec::new()).await
+}
+
+/// [`inspect`], the bytes `buf` already buffered (by a frontend's rules, for a backend's).
+async fn inspect_from(
+    side: Side<'_>,
+    stream: &TcpStream,
+    clear: Clear<'_>,
+    mut buf: Vec<u8>,
+) -> Inspected {
     let delay = if side.response {
         side.rules.response_inspect_delay()
     } else {
@@ -482,7 +552,6 @@ async fn inspect(side: Side<'_>, stream: &TcpStream, clear: Clear<'_>) -> Inspec
     };
     let deadline = delay.map(|d| Instant::now() + d);
     let peer = side.peer;
-    let mut buf = Vec::new();
     let mut closed = false;
     let mut next = 0;
     loop {

@@ -32,7 +32,9 @@ use crate::data::totals::{self, Done};
 use crate::data::worker_state::Worker;
 use crate::health::observe;
 use crate::model::counters::Counters;
-use crate::model::rules::http::{RequestFacts, RequestLine, RespVerdict, Resume, Verdict};
+use crate::model::rules::http::{
+    RequestFacts, RequestLine, RespVerdict, Resume, TcpVerdict, Verdict,
+};
 use crate::model::rules::sample::{Stream, VarMap};
 use crate::model::select::RequestKey;
 use crate::model::snapshot::{BackendRt, FrontendRt};
@@ -302,7 +304,19 @@ async fn handle_inner(
     // The frontend's http-request rules, then its stats page, then use_backend / default_backend, then the
     // backend's stats page and rules.
     let mut at = Resume::default();
-    fe.rules.apply_stream_vars(stream.first_req, &req, stream);
+    // `tcp-request session` (the connection's first request) and `tcp-request content` rules run first.
+    match fe.rules.apply_tcp_request(stream.first_req, &req, stream) {
+        TcpVerdict::Continue => {}
+        TcpVerdict::RejectSession => {
+            // A session refused is counted with the refused connections, not as a refused request.
+            Counters::inc(&fe.stats.denied_conn);
+            txn.abort(b"PR");
+            let mut r = error_for(&fe, None, 400);
+            r.extensions_mut().insert(errors::CloseSilently);
+            return Ok(r);
+        }
+        TcpVerdict::Reject => return Ok(reject(&fe, None, &fe.stats, false, txn)),
+    }
     loop {
         match fe
             .rules
@@ -401,6 +415,11 @@ async fn handle_inner(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .unwrap_or(0);
+    // The backend's `tcp-request content` rules, as the request enters it (a listen's ran as its frontend's).
+    if be.config.kind == ProxyKind::Backend && !be.rules.apply_backend_content(&req, stream) {
+        let r = reject(&fe, Some(&be), &be.stats, false, txn);
+        return Ok(r.map(|b| b.with_done(done)));
+    }
     // A `backend` section's own stats page (a listen's was checked as a frontend).
     if let Some(page) = be.config.stats.as_ref().filter(|p| {
         be.config.kind == ProxyKind::Backend && crate::data::http::stats::is_stats_request(p, &req)
@@ -640,6 +659,19 @@ async fn handle_inner(
     if let Some(line) =
         line.filter(|_| be.rules.has_response_rules() || fe.rules.has_response_rules())
     {
+        // The backend's `tcp-response content` rules first: a rejection closes the client connection without an
+        // answer.
+        if !be
+            .rules
+            .apply_tcp_response(resp.status().as_u16(), resp.headers(), &line, stream)
+        {
+            txn.term(b"PD");
+            Counters::inc(&fe.stats.denied_resp);
+            Counters::inc(&be.stats.denied_resp);
+            let mut r = error_for(&fe, Some(&be), 502);
+            r.extensions_mut().insert(errors::CloseSilently);
+            return Ok(r.map(|b| b.with_done(done)));
+        }
         // The backend's http-response rules, then the frontend's.
         let mut status = resp.status().as_u16();
         let head_size = response_head_size(&resp);

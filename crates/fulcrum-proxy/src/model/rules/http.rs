@@ -399,10 +399,8 @@ impl HdrVal {
 /// `set-var` / `set-var-fmt` / `unset-var`.
 #[derive(Debug)]
 enum VarAct {
-    /// A stick counter action of a request (`tcp-request content`): its tracking lasts for the request.
+    /// A stick counter action of a request (`http-request`): its tracking lasts for the request.
     Stick(crate::model::stick::StickAct),
-    /// A stick counter action of `tcp-request session`: its tracking lasts for the client connection.
-    StickSess(crate::model::stick::StickAct),
     Set(VarName, SampleExpr, VarConds),
     SetFmt(VarName, Fmt, VarConds),
     Unset(VarName),
@@ -413,7 +411,7 @@ impl VarAct {
     fn run_l4(&self, facts: &ContentFacts<'_>) {
         match self {
             // The configuration refuses stick counters in `mode tcp` content and session rules.
-            VarAct::Stick(_) | VarAct::StickSess(_) => {}
+            VarAct::Stick(_) => {}
             VarAct::Unset(n) => super::tcp::unset(facts.vars, n),
             VarAct::Set(n, e, c) => {
                 let v = e.0.eval(&facts.ctx()).map(|v| v.into_owned());
@@ -441,7 +439,6 @@ impl VarAct {
     fn run(&self, msg: Msg<'_>, stream: &mut Stream<'_>) {
         match self {
             VarAct::Stick(a) => stream.run_stick(a, msg, false),
-            VarAct::StickSess(a) => stream.run_stick(a, msg, true),
             VarAct::Unset(n) => stream.unset_var(n),
             VarAct::Set(n, e, c) => {
                 let v = e.0.eval(&Ctx::new(msg, stream)).map(|v| v.into_owned());
@@ -724,6 +721,47 @@ fn run_tcp_rules(
     Some(true)
 }
 
+/// What the `tcp-request session` and `tcp-request content` rules of an HTTP proxy decided for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpVerdict {
+    /// Go on with the `http-request` rules.
+    Continue,
+    /// A `tcp-request session` rule rejected the connection.
+    RejectSession,
+    /// A `tcp-request content` rule rejected the request (the connection is closed without an answer).
+    Reject,
+}
+
+/// Runs `tcp-request session` (`session`) or `tcp-request content` rules on an HTTP request: `Some(true)` when
+/// one accepts, `Some(false)` when one rejects, `None` when none of them decided.
+fn apply_tcp_http<B>(
+    rules: &[(TcpRule, Option<CompiledCond>)],
+    session: bool,
+    req: &Request<B>,
+    stream: &mut Stream<'_>,
+) -> Option<bool> {
+    for (action, cond) in rules {
+        let facts = RequestFacts {
+            req,
+            stream: Some(&*stream),
+            src: stream.src.ip(),
+            dst_port: stream.dst_port,
+            tls: stream.tls,
+            captured_uri: stream.captured_uri(),
+        };
+        if !holds(cond, &facts) {
+            continue;
+        }
+        match action {
+            TcpRule::Accept => return Some(true),
+            TcpRule::Reject => return Some(false),
+            TcpRule::Var(v) => v.run(req_msg(req), stream),
+            TcpRule::Stick(a) => stream.run_stick(a, req_msg(req), session),
+        }
+    }
+    None
+}
+
 /// A compiled `tcp-request connection` action.
 #[derive(Debug)]
 enum ConnAct {
@@ -747,10 +785,9 @@ pub struct ProxyRules {
     /// `tcp-response content` rules (a backend's, in `mode tcp`).
     tcp_response: Vec<(TcpRule, Option<CompiledCond>)>,
     response_inspect_delay: Option<std::time::Duration>,
-    /// `tcp-request session set-var...`: once per client connection, before its first request.
-    tcp_session: Vec<(VarAct, Option<CompiledCond>)>,
-    /// `tcp-request content set-var...` of an HTTP proxy: on each request, before `http-request`.
-    tcp_content_vars: Vec<(VarAct, Option<CompiledCond>)>,
+    /// `tcp-request session`: once per client connection, after the connection rules and before the content
+    /// rules (in `mode http`, before its first request).
+    tcp_session: Vec<(TcpRule, Option<CompiledCond>)>,
     inspect_delay: Option<std::time::Duration>,
     errorfiles: ErrorPages,
     /// `stick on|match|store-request` (server persistence), with their tables resolved.
@@ -946,31 +983,11 @@ impl ProxyRules {
                 compile_opt(&r.cond, refs)?,
             ));
         }
-        let var_act = |a: &HttpRequestAction, loc: &fulcrum_config::Location| match a {
-            HttpRequestAction::SetVar(n, e, c) => Ok(Some(VarAct::Set(n.clone(), e.clone(), *c))),
-            HttpRequestAction::SetVarFmt(n, f, c) => {
-                Ok(Some(VarAct::SetFmt(n.clone(), f.clone(), *c)))
-            }
-            HttpRequestAction::UnsetVar(n) => Ok(Some(VarAct::Unset(n.clone()))),
-            HttpRequestAction::Stick(s) => {
-                crate::model::stick::StickAct::compile(s, stick, &loc.to_string())
-                    .map(|a| Some(VarAct::Stick(a)))
-            }
-            _ => Ok(None),
-        };
         for r in &rules.tcp_session {
-            if let Some(a) = var_act(&r.action, &r.location)? {
-                let a = match a {
-                    VarAct::Stick(s) => VarAct::StickSess(s),
-                    other => other,
-                };
-                out.tcp_session.push((a, compile_opt(&r.cond, refs)?));
-            }
-        }
-        for r in &rules.tcp_content_vars {
-            if let Some(a) = var_act(&r.action, &r.location)? {
-                out.tcp_content_vars.push((a, compile_opt(&r.cond, refs)?));
-            }
+            out.tcp_session.push((
+                TcpRule::compile(&r.action, stick, &r.location)?,
+                compile_opt(&r.cond, refs)?,
+            ));
         }
         out.inspect_delay = rules.inspect_delay;
         Ok(out)
@@ -1046,9 +1063,10 @@ impl ProxyRules {
         }
     }
 
-    /// Whether any `http-response` rule exists (so the request line must be kept for them).
+    /// Whether any `http-response` or `tcp-response content` rule exists (so the request line must be kept for
+    /// them).
     pub fn has_response_rules(&self) -> bool {
-        !self.http_response.is_empty()
+        !self.http_response.is_empty() || !self.tcp_response.is_empty()
     }
 
     /// Whether any `http-after-response` rule exists.
@@ -1153,23 +1171,76 @@ impl ProxyRules {
         !self.use_servers.is_empty()
     }
 
-    /// Runs the `tcp-request session` variable rules (on a connection's first request, `first`) then the
-    /// `tcp-request content` ones, before the `http-request` rules of an HTTP proxy.
-    pub fn apply_stream_vars<B>(&self, first: bool, req: &Request<B>, stream: &mut Stream<'_>) {
-        let session = if first { &self.tcp_session[..] } else { &[] };
-        for (action, cond) in session.iter().chain(&self.tcp_content_vars) {
-            let facts = RequestFacts {
-                req,
-                stream: Some(&*stream),
-                src: stream.src.ip(),
-                dst_port: stream.dst_port,
-                tls: stream.tls,
+    /// Whether the proxy has `tcp-request session` rules.
+    pub fn has_session_rules(&self) -> bool {
+        !self.tcp_session.is_empty()
+    }
+
+    /// Runs the `tcp-request session` rules of a `mode tcp` connection (once, before its content rules, over no
+    /// byte yet): `false` rejects the connection.
+    pub fn accept_session(&self, facts: &ContentFacts<'_>) -> bool {
+        let mut next = 0;
+        run_tcp_rules(&self.tcp_session, facts, &mut next) != Some(false)
+    }
+
+    /// Runs the `tcp-request session` rules (on a connection's first request, `first`) then the `tcp-request
+    /// content` ones of an HTTP proxy, before its `http-request` rules: [`TcpVerdict::Reject`] when one rejects.
+    /// `accept` ends its own list only (the content rules still run after an accepting session rule).
+    pub fn apply_tcp_request<B>(
+        &self,
+        first: bool,
+        req: &Request<B>,
+        stream: &mut Stream<'_>,
+    ) -> TcpVerdict {
+        if first && apply_tcp_http(&self.tcp_session, true, req, stream) == Some(false) {
+            return TcpVerdict::RejectSession;
+        }
+        if apply_tcp_http(&self.tcp_content, false, req, stream) == Some(false) {
+            return TcpVerdict::Reject;
+        }
+        TcpVerdict::Continue
+    }
+
+    /// Runs a backend's `tcp-request content` rules on an HTTP request entering it (its session rules are the
+    /// frontend's business): `false` rejects.
+    pub fn apply_backend_content<B>(&self, req: &Request<B>, stream: &mut Stream<'_>) -> bool {
+        apply_tcp_http(&self.tcp_content, false, req, stream) != Some(false)
+    }
+
+    /// Runs the `tcp-response content` rules of an HTTP backend on a response head, before its `http-response`
+    /// rules: `false` rejects (the connections are closed, nothing is sent to the client).
+    pub fn apply_tcp_response(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        line: &RequestLine,
+        stream: &mut Stream<'_>,
+    ) -> bool {
+        for (action, cond) in &self.tcp_response {
+            let facts = ResponseFacts {
+                line,
                 captured_uri: stream.captured_uri(),
+                status,
+                headers,
+                stream,
             };
-            if holds(cond, &facts) {
-                action.run(req_msg(req), stream);
+            if !holds(cond, &facts) {
+                continue;
+            }
+            let msg = Msg::Response {
+                method: &line.method,
+                uri: &line.uri,
+                status,
+                headers,
+            };
+            match action {
+                TcpRule::Accept => return true,
+                TcpRule::Reject => return false,
+                TcpRule::Var(v) => v.run(msg, stream),
+                TcpRule::Stick(a) => stream.run_stick(a, msg, false),
             }
         }
+        true
     }
 
     /// Runs the `http-request` rules in order on `req`, no rewrite limited by a buffer. `outer` is the frontend
