@@ -305,3 +305,162 @@ fn response_rules_without_delay_decide_at_once() {
     );
     assert_eq!(var_rules_answers(p.addr)[0], b"");
 }
+
+/// The rules of `http_mode_session_content_and_response_rules`: session rules on the client's address, content
+/// rules on the HTTP request in the frontend and in the backend, response rules before the `http-response` ones.
+fn http_tcp_rules(port: u16, server: SocketAddr) -> String {
+    format!(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    tcp-request session reject if {{ src 127.0.0.2 }}
+    tcp-request session set-var(sess.who) src
+    tcp-request content set-var(txn.p) path
+    tcp-request content reject if {{ var(txn.p) -m beg /rej-fe }}
+    tcp-request content accept if {{ path_beg /acc }}
+    tcp-request content reject if {{ path_beg /acc }}
+    http-response set-header x-p \"%[var(txn.p)] %[var(sess.who)]\"
+    default_backend be
+backend be
+    tcp-request inspect-delay 1s
+    tcp-request content reject if {{ var(txn.p) -m beg /rej-be }}
+    tcp-response inspect-delay 1s
+    tcp-response content set-var(txn.st) str(seen)
+    tcp-response content set-var(txn.st2) status
+    tcp-response content accept if {{ var(txn.p) -m beg /acc-res }}
+    tcp-response content reject if {{ var(txn.p) -m sub res }}
+    http-response set-header x-st \"%[var(txn.st)] %[var(txn.st2)]\"
+    server s1 {server}
+"
+    )
+}
+
+/// What a client at `from` gets for `path`: `closed` when nothing comes back, else the status and the `x-p` and
+/// `x-st` headers.
+fn http_outcome(addr: SocketAddr, from: &str, path: &str) -> String {
+    let mut c = Client::connect_from(addr, from);
+    c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes());
+    let mut all = Vec::new();
+    let _ = c.reader.read_to_end(&mut all);
+    if all.is_empty() {
+        return "closed".to_string();
+    }
+    let text = String::from_utf8_lossy(&all).to_ascii_lowercase();
+    let mut out: Vec<&str> = vec![text.get(9..12).unwrap_or("?")];
+    out.extend(
+        text.lines()
+            .filter(|l| l.starts_with("x-p:") || l.starts_with("x-st:"))
+            .map(str::trim),
+    );
+    out.join(" | ")
+}
+
+fn http_outcomes(addr: SocketAddr) -> Vec<String> {
+    let mut all: Vec<String> = [
+        "/ok", "/rej-fe", "/rej-be", "/acc-x", "/rej-res", "/acc-res",
+    ]
+    .iter()
+    .map(|p| http_outcome(addr, "127.0.0.1", p))
+    .collect();
+    all.push(http_outcome(addr, "127.0.0.2", "/ok"));
+    all
+}
+
+/// In `mode http`: `tcp-request session` rules run once per connection, `tcp-request content` rules on the
+/// request in the frontend then in the backend (HTTP fetches allowed, `accept` ending only its own list), and
+/// `tcp-response content` rules when the response comes, before `http-response` (its status not known to them
+/// yet, as in haproxy); a rejection closes the connection without an answer. The same outcomes as haproxy 2.6.
+#[test]
+fn http_mode_session_content_and_response_rules() {
+    let origin = origins(1);
+    let p = start_proxy(&http_tcp_rules(free_port(), origin[0].addr()));
+    let got = http_outcomes(p.addr);
+    assert_eq!(
+        got,
+        [
+            "200 | x-st: seen | x-p: /ok 127.0.0.1",
+            "closed",
+            "closed",
+            "200 | x-st: seen | x-p: /acc-x 127.0.0.1",
+            "closed",
+            "200 | x-st: seen | x-p: /acc-res 127.0.0.1",
+            "closed",
+        ]
+    );
+    if haproxy_present() {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&http_tcp_rules(port, origin[0].addr()), addr);
+        assert_eq!(http_outcomes(addr), got);
+    }
+}
+
+/// A `mode tcp` frontend with session rules in front of a backend with its own content rules.
+fn tcp_session_backend_rules(port: u16, server: SocketAddr) -> String {
+    format!(
+        "defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    tcp-request session reject if {{ src 127.0.0.2 }}
+    tcp-request session set-var(sess.n) int(4)
+    default_backend be
+backend be
+    tcp-request inspect-delay 2s
+    tcp-request content reject unless {{ req.len ge 4 }}
+    tcp-request content reject if {{ req.payload(0,4) -m str QUIT }}
+    tcp-request content accept if {{ var(sess.n) -m int 4 }}
+    tcp-request content reject
+    server s1 {server}
+"
+    )
+}
+
+fn tcp_session_outcomes(addr: SocketAddr) -> Vec<Vec<u8>> {
+    [
+        ("127.0.0.1", "PING"),
+        ("127.0.0.1", "QUIT"),
+        ("127.0.0.2", "PING"),
+    ]
+    .iter()
+    .map(|(from, cmd)| {
+        let mut c = Client::connect_from(addr, from);
+        let s = c.reader.get_mut();
+        // In two pieces: the backend's rules wait within its inspect delay for the whole command.
+        let _ = s.write_all(&cmd.as_bytes()[..2]);
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = s.write_all(&cmd.as_bytes()[2..]);
+        let _ = s.shutdown(Shutdown::Write);
+        let mut back = Vec::new();
+        let _ = c.reader.read_to_end(&mut back);
+        back
+    })
+    .collect()
+}
+
+/// In `mode tcp`: `tcp-request session` rules (and their variables) run once before any byte is inspected, and
+/// a backend's `tcp-request content` rules run as the connection enters it, with the backend's inspect delay.
+/// The same answers as haproxy 2.6.
+#[test]
+fn tcp_mode_session_rules_and_backend_content_rules() {
+    let (srv, count) = echo_server();
+    let p = start_proxy(&tcp_session_backend_rules(free_port(), srv));
+    let start = Instant::now();
+    let got = tcp_session_outcomes(p.addr);
+    assert_eq!(got, [b"PING".to_vec(), Vec::new(), Vec::new()]);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    if haproxy_present() {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&tcp_session_backend_rules(port, srv), addr);
+        assert_eq!(tcp_session_outcomes(addr), got);
+    }
+}

@@ -108,6 +108,8 @@ pub struct RulesDraft {
     tcp_response: Vec<RuleDraft<TcpContentAction>>,
     /// `tcp-response inspect-delay` (the last line wins) and where it was.
     response_inspect_delay: Option<(std::time::Duration, Location)>,
+    /// Why `tcp-response content` expressions that read an HTTP response cannot be used in `mode tcp`.
+    tcp_response_http_only: Vec<crate::Diagnostic>,
     /// The capture slots declared so far, request side (a frontend starts with its named defaults' ones).
     pub request_slots: Vec<CaptureSlot>,
     /// The capture slots declared so far, response side.
@@ -2657,9 +2659,26 @@ pub fn tcp_response(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink
         }
         "content" if is_var_action(line.word(2)) => {
             let kw = "tcp-response content";
-            let Some(Ok((v, next))) =
-                var_action(line, 2, line.word(2), Phase::TcpResponse, kw, sink)
-            else {
+            // Which fetches the expression may use depends on the proxy's mode, known once the section is read:
+            // those of `mode tcp` (the server's bytes), else those of an HTTP response, refused later in
+            // `mode tcp` with what they would have been refused for.
+            let mut tcp = Sink {
+                maps: sink.maps.clone(),
+                ..Sink::default()
+            };
+            let parsed = var_action(line, 2, line.word(2), Phase::TcpResponse, kw, &mut tcp);
+            let parsed = match parsed {
+                Some(Ok(p)) if tcp.diags.is_empty() => Some(Ok(p)),
+                _ => {
+                    let before = sink.diags.len();
+                    let p = var_action(line, 2, line.word(2), Phase::Response, kw, sink);
+                    if sink.diags.len() == before {
+                        rules.tcp_response_http_only.extend(tcp.diags);
+                    }
+                    p
+                }
+            };
+            let Some(Ok((v, next))) = parsed else {
                 return;
             };
             let action = match v {
@@ -3415,6 +3434,7 @@ pub fn finish(
     let tcp_response = rules_of(d.tcp_response, response_place, acls, proxy, sink);
     let response_inspect_delay = d.response_inspect_delay.map(|(t, _)| t);
     if mode == Mode::Tcp {
+        sink.diags.extend(d.tcp_response_http_only);
         if let Some(r) = d.stick.first() {
             sink.error(
                 &r.location,

@@ -661,10 +661,7 @@ async fn handle_inner(
     {
         // The backend's `tcp-response content` rules first: a rejection closes the client connection without an
         // answer.
-        if !be
-            .rules
-            .apply_tcp_response(resp.status().as_u16(), resp.headers(), &line, stream)
-        {
+        if !be.rules.apply_tcp_response(&line, stream) {
             txn.term(b"PD");
             Counters::inc(&fe.stats.denied_resp);
             Counters::inc(&be.stats.denied_resp);

@@ -1207,31 +1207,27 @@ impl ProxyRules {
         apply_tcp_http(&self.tcp_content, false, req, stream) != Some(false)
     }
 
-    /// Runs the `tcp-response content` rules of an HTTP backend on a response head, before its `http-response`
-    /// rules: `false` rejects (the connections are closed, nothing is sent to the client).
-    pub fn apply_tcp_response(
-        &self,
-        status: u16,
-        headers: &HeaderMap,
-        line: &RequestLine,
-        stream: &mut Stream<'_>,
-    ) -> bool {
+    /// Runs the `tcp-response content` rules of an HTTP backend when a response arrives, before its
+    /// `http-response` rules: `false` rejects (the connections are closed, nothing is sent to the client). As in
+    /// haproxy 2.6, they run before the response head is parsed: its status and headers give no sample there
+    /// (observed: `status`, `res.hdr()` empty), the variables and the connection's facts do.
+    pub fn apply_tcp_response(&self, line: &RequestLine, stream: &mut Stream<'_>) -> bool {
+        let none = HeaderMap::new();
         for (action, cond) in &self.tcp_response {
             let facts = ResponseFacts {
                 line,
                 captured_uri: stream.captured_uri(),
-                status,
-                headers,
+                status: 0,
+                headers: &none,
                 stream,
             };
             if !holds(cond, &facts) {
                 continue;
             }
-            let msg = Msg::Response {
+            let msg = Msg::Request {
                 method: &line.method,
                 uri: &line.uri,
-                status,
-                headers,
+                headers: &none,
             };
             match action {
                 TcpRule::Accept => return true,
