@@ -323,7 +323,7 @@ frontend fe
     tcp-request content reject if {{ var(txn.p) -m beg /rej-fe }}
     tcp-request content accept if {{ path_beg /acc }}
     tcp-request content reject if {{ path_beg /acc }}
-    http-response set-header x-p \"%[var(txn.p)] %[var(sess.who)]\"
+    http-response set-header x-p \"%[var(txn.p)] %[var(sess.who)] %[fe_conn]\"
     default_backend be
 backend be
     tcp-request inspect-delay 1s
@@ -373,7 +373,8 @@ fn http_outcomes(addr: SocketAddr) -> Vec<String> {
 /// In `mode http`: `tcp-request session` rules run once per connection, `tcp-request content` rules on the
 /// request in the frontend then in the backend (HTTP fetches allowed, `accept` ending only its own list), and
 /// `tcp-response content` rules when the response comes, before `http-response` (its status not known to them
-/// yet, as in haproxy); a rejection closes the connection without an answer. The same outcomes as haproxy 2.6.
+/// yet, as in haproxy); a rejection closes the connection without an answer; `fe_conn` counts this connection.
+/// The same outcomes as haproxy 2.6.
 #[test]
 fn http_mode_session_content_and_response_rules() {
     let origin = origins(1);
@@ -382,12 +383,12 @@ fn http_mode_session_content_and_response_rules() {
     assert_eq!(
         got,
         [
-            "200 | x-st: seen | x-p: /ok 127.0.0.1",
+            "200 | x-st: seen | x-p: /ok 127.0.0.1 1",
             "closed",
             "closed",
-            "200 | x-st: seen | x-p: /acc-x 127.0.0.1",
+            "200 | x-st: seen | x-p: /acc-x 127.0.0.1 1",
             "closed",
-            "200 | x-st: seen | x-p: /acc-res 127.0.0.1",
+            "200 | x-st: seen | x-p: /acc-res 127.0.0.1 1",
             "closed",
         ]
     );

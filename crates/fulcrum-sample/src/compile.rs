@@ -31,7 +31,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "capture.req.ver",
     "capture.res.ver",
     "cookie",
-    "fe_conn",
     "hdr_val",
     "hostname",
     "http_auth_bearer",
@@ -265,6 +264,13 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "req.hdrs" => simple(Fetch::ReqHdrs),
         "capture.req.method" => simple(Fetch::CaptureMethod),
         "capture.req.uri" => simple(Fetch::CaptureUri),
+        "fe_conn" => {
+            let a = args(call, &[S], 0)?;
+            if a.str(0).is_some() {
+                return Err(a.bad(0, "a frontend name is not supported yet by fulcrum"));
+            }
+            Ok(Fetch::FeConn)
+        }
         "nbsrv" | "be_conn" | "connslots" => {
             let a = args(call, &[S], 0)?;
             let backend = match a.str(0) {

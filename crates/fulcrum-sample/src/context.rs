@@ -336,6 +336,11 @@ pub trait Context {
         None
     }
 
+    /// The client connections open on the stream's frontend (`fe_conn`).
+    fn frontend_conns(&self) -> Option<i64> {
+        None
+    }
+
     /// A timeout of the stream or of its backend, in milliseconds; `None` when it is not set.
     fn timeout(&self, which: TimeoutFetch) -> Option<i64> {
         let _ = which;

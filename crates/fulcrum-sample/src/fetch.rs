@@ -134,6 +134,8 @@ pub(crate) enum Fetch {
     },
     /// `req.hdrs`: the request's header block, `name: value` lines and the empty line.
     ReqHdrs,
+    /// `fe_conn`: the client connections open on the stream's frontend.
+    FeConn,
     /// `nbsrv([backend])`, `be_conn([backend])`
     BeStat {
         /// Another backend than the current one.
@@ -283,6 +285,7 @@ impl Fetch {
             | Fetch::CookVal { .. }
             | Fetch::Id(_)
             | Fetch::BeStat { .. }
+            | Fetch::FeConn
             | Fetch::Timeout(_)
             | Fetch::SrvStat {
                 stat: ServerStat::Conns | ServerStat::Queue | ServerStat::SessRate,
@@ -451,6 +454,7 @@ impl Fetch {
             Fetch::BeStat { backend, stat } => {
                 Value::Int(ctx.backend_stat(backend.as_deref(), *stat)?)
             }
+            Fetch::FeConn => Value::Int(ctx.frontend_conns()?),
             Fetch::Timeout(which) => Value::Int(ctx.timeout(*which)?),
             Fetch::SrvStat {
                 backend,

@@ -103,6 +103,7 @@ pub(crate) async fn handle(
         dst: &dst,
         frontend: &fe.name,
         frontend_id: fe.iid as i64,
+        frontend_conns: &fe.cur,
         listener: &client.listener,
         server: None,
         backends: &snapshot.backends,

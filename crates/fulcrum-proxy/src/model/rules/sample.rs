@@ -30,6 +30,8 @@ pub struct Stream<'a> {
     pub frontend: &'a str,
     /// The frontend's proxy id (`fe_id`).
     pub frontend_id: i64,
+    /// The client connections open on the frontend (`fe_conn`).
+    pub frontend_conns: &'a std::sync::atomic::AtomicU32,
     /// The listener the client came through (`so_name`, `so_id`).
     pub listener: &'a crate::net::listener::ListenerInfo,
     /// Every backend, for the fetches naming one (`nbsrv(NAME)`, `be_conn(NAME)`).
@@ -564,6 +566,13 @@ impl Context for Ctx<'_, '_> {
     }
     fn timeout(&self, which: fulcrum_sample::TimeoutFetch) -> Option<i64> {
         self.stream.timeout_ms(which)
+    }
+    fn frontend_conns(&self) -> Option<i64> {
+        Some(i64::from(
+            self.stream
+                .frontend_conns
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ))
     }
     fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
         match backend {
