@@ -1121,6 +1121,45 @@ fn http_request_errors_fulcrum_only() {
 
 // ---------- http-response ----------
 
+/// `http-response redirect` takes only `location` (which may read the response), as haproxy 2.6; the
+/// `last_rule_file` / `last_rule_line` fetches and the `WAIT_END` ACL are known.
+#[test]
+fn response_redirect_last_rule_and_wait_end() {
+    let c = ok_both(&be(concat!(
+        " http-response redirect location /y code 301 if { status 200 }\n",
+        " http-response redirect location \"%[res.hdr(x)]\" drop-query ignore-empty\n",
+        " http-response set-header x-lr \"%[last_rule_file]:%[last_rule_line]\"\n",
+        " tcp-response inspect-delay 1s\n",
+        " tcp-response content reject unless WAIT_END\n",
+        " server s 127.0.0.1:1\n",
+    )));
+    let r = &proxy(&c, "b").rules.http_response;
+    assert!(matches!(
+        &r[0].action,
+        HttpResponseAction::Redirect(Redirect {
+            code: 301,
+            target: RedirectTarget::Location(_),
+            ..
+        })
+    ));
+    for kind in ["prefix /x", "scheme https"] {
+        err1_both(
+            &be(&format!(
+                " http-response redirect {kind}\n server s 127.0.0.1:1\n"
+            )),
+            7,
+            "http-response redirect",
+            "response only supports redirect type 'location'",
+        );
+    }
+    err1(
+        &fe(" http-after-response redirect location /x\n"),
+        8,
+        "http-after-response",
+        "unknown http-after-response action 'redirect'",
+    );
+}
+
 #[test]
 fn http_response_actions() {
     let c = ok_both(&fe(

@@ -465,3 +465,21 @@ fn tcp_mode_session_rules_and_backend_content_rules() {
         assert_eq!(tcp_session_outcomes(addr), got);
     }
 }
+
+/// `WAIT_END` holds only once the rules run for the last time: with it, the bytes wait for the whole inspect
+/// delay even though they are all there.
+#[test]
+fn wait_end_waits_for_the_inspect_delay() {
+    let (srv, _) = command_server();
+    let p = proxy(
+        "    tcp-request inspect-delay 400ms\n    tcp-request content reject unless WAIT_END\n",
+        srv,
+    );
+    let start = Instant::now();
+    let mut s = connect(&p);
+    s.write_all(b"PING").unwrap();
+    let mut back = Vec::new();
+    let _ = s.read_to_end(&mut back);
+    assert_eq!(back, b"OK PING");
+    assert!(start.elapsed() >= Duration::from_millis(350));
+}

@@ -264,6 +264,8 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "req.hdrs" => simple(Fetch::ReqHdrs),
         "capture.req.method" => simple(Fetch::CaptureMethod),
         "capture.req.uri" => simple(Fetch::CaptureUri),
+        "last_rule_file" => simple(Fetch::LastRuleFile),
+        "last_rule_line" => simple(Fetch::LastRuleLine),
         "fe_conn" => {
             let a = args(call, &[S], 0)?;
             if a.str(0).is_some() {

@@ -136,6 +136,10 @@ pub(crate) enum Fetch {
     ReqHdrs,
     /// `fe_conn`: the client connections open on the stream's frontend.
     FeConn,
+    /// `last_rule_file`: the configuration file of the last final rule the stream ran.
+    LastRuleFile,
+    /// `last_rule_line`: its line.
+    LastRuleLine,
     /// `nbsrv([backend])`, `be_conn([backend])`
     BeStat {
         /// Another backend than the current one.
@@ -264,6 +268,7 @@ impl Fetch {
             | Fetch::Base { .. }
             | Fetch::Hdr { .. }
             | Fetch::FeName
+            | Fetch::LastRuleFile
             | Fetch::BeName
             | Fetch::SrvName
             | Fetch::SoName
@@ -286,6 +291,7 @@ impl Fetch {
             | Fetch::Id(_)
             | Fetch::BeStat { .. }
             | Fetch::FeConn
+            | Fetch::LastRuleLine
             | Fetch::Timeout(_)
             | Fetch::SrvStat {
                 stat: ServerStat::Conns | ServerStat::Queue | ServerStat::SessRate,
@@ -455,6 +461,11 @@ impl Fetch {
                 Value::Int(ctx.backend_stat(backend.as_deref(), *stat)?)
             }
             Fetch::FeConn => Value::Int(ctx.frontend_conns()?),
+            Fetch::LastRuleFile => {
+                let (file, _) = ctx.last_rule()?;
+                Value::string(file.to_string_lossy().into_owned())
+            }
+            Fetch::LastRuleLine => Value::Int(ctx.last_rule()?.1),
             Fetch::Timeout(which) => Value::Int(ctx.timeout(*which)?),
             Fetch::SrvStat {
                 backend,

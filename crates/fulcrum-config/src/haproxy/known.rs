@@ -751,8 +751,8 @@ pub const FETCHES: &[&str] = &[
     "wait_end",
 ];
 
-/// Predefined ACLs of HAProxy 2.6 that fulcrum does not support yet (`TRUE`, `FALSE`, `HTTP`, `LOCALHOST` and
-/// the `METH_*` ones are supported).
+/// Predefined ACLs of HAProxy 2.6 that fulcrum does not support yet (`TRUE`, `FALSE`, `HTTP`, `LOCALHOST`,
+/// `WAIT_END` and the `METH_*` ones are supported).
 pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &[
     "HTTP_1.0",
     "HTTP_1.1",
@@ -763,7 +763,6 @@ pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &[
     "HTTP_URL_STAR",
     "RDP_COOKIE",
     "REQ_CONTENT",
-    "WAIT_END",
 ];
 
 /// `http-request` actions of HAProxy 2.6 fulcrum does not support yet; a trailing `*` matches a prefix
@@ -802,7 +801,6 @@ pub const HTTP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "del-acl*",
     "del-map*",
     "ot-group",
-    "redirect",
     "return",
     "sc-inc-gpc*",
     "sc-set-gpt*",

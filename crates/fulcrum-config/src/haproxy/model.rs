@@ -1357,6 +1357,9 @@ pub enum Sample {
     Hdr(String),
     /// `src`: the client's address.
     Src,
+    /// The predefined ACL `WAIT_END`: true once the rules run for the last time (the inspect delay expired, the
+    /// peer closed or the buffer is full; always in HTTP rules), undecided before.
+    WaitEnd,
     /// `dst_port`: the port the client connected to.
     DstPort,
     /// `method`: the request method.
@@ -1844,8 +1847,11 @@ pub enum HttpResponseAction {
     ReplaceValue(String, String, Fmt),
     /// `set-status CODE`: the response's status (100 to 999).
     SetStatus(u16),
-    /// `allow` (`http-after-response` only): the rules after it in this proxy's ruleset are skipped.
+    /// `allow`: the rules after it in this proxy's ruleset are skipped.
     Allow,
+    /// `redirect location FMT [code C] [drop-query] [append-slash] [ignore-empty]` (`http-response` only): the
+    /// server's response is replaced by a redirect.
+    Redirect(Redirect),
 }
 
 /// A rule: an action and the condition under which it runs.

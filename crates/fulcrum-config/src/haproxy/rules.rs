@@ -852,6 +852,7 @@ fn int_pattern(p: &str) -> Result<String, String> {
 /// - `FALSE`: `src -m ip` with no pattern (never matches);
 /// - `LOCALHOST`: `src 127.0.0.0/8`;
 /// - `HTTP`: `method -m found` (every HTTP request has a method; layer 7, like HAProxy's `req.proto_http`);
+/// - `WAIT_END`: [`Sample::WaitEnd`];
 /// - `METH_GET`: `method GET HEAD`; `METH_CONNECT`, `METH_DELETE`, `METH_HEAD`, `METH_OPTIONS`, `METH_POST`,
 ///   `METH_PUT`, `METH_TRACE`: `method NAME` (case-sensitive, as in HAProxy).
 fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
@@ -860,6 +861,7 @@ fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
         "FALSE" => (Sample::Src, MatchMethod::Ip, &[]),
         "LOCALHOST" => (Sample::Src, MatchMethod::Ip, &["127.0.0.0/8"]),
         "HTTP" => (Sample::Method, MatchMethod::Found, &[]),
+        "WAIT_END" => (Sample::WaitEnd, MatchMethod::Found, &[]),
         "METH_GET" => (Sample::Method, MatchMethod::Str, &["GET", "HEAD"]),
         "METH_CONNECT" => (Sample::Method, MatchMethod::Str, &["CONNECT"]),
         "METH_DELETE" => (Sample::Method, MatchMethod::Str, &["DELETE"]),
@@ -870,10 +872,10 @@ fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
         "METH_TRACE" => (Sample::Method, MatchMethod::Str, &["TRACE"]),
         _ => return None,
     };
-    let fetch = if sample == Sample::Src {
-        "src"
-    } else {
-        "method"
+    let fetch = match sample {
+        Sample::Src => "src",
+        Sample::WaitEnd => "wait_end",
+        _ => "method",
     };
     Some(DraftAcl {
         acl: Acl {
@@ -1381,6 +1383,18 @@ pub fn use_server(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
 /// `redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]` from `line.words[start..]`;
 /// returns it and the index of what follows.
 fn redirect(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Option<(Redirect, usize)> {
+    redirect_in(line, start, Phase::Request, kw, sink)
+}
+
+/// `redirect ...` in the rules of `phase`: `http-response redirect` only takes `location`, which may read the
+/// response.
+fn redirect_in(
+    line: &Line,
+    start: usize,
+    phase: Phase,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<(Redirect, usize)> {
     let loc = &line.location;
     let mut target = None;
     let mut code = 302;
@@ -1393,7 +1407,11 @@ fn redirect(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Option<(Red
                     sink.error(loc, kw, format!("'{w}' expects an argument"));
                     return None;
                 };
-                let v = lf(v, Phase::Request, loc, kw, sink)?;
+                if phase == Phase::Response && w != "location" {
+                    sink.error(loc, kw, "response only supports redirect type 'location'");
+                    return None;
+                }
+                let v = lf(v, phase, loc, kw, sink)?;
                 target = Some(match w {
                     "location" => RedirectTarget::Location(v),
                     "prefix" => RedirectTarget::Prefix(v),
@@ -2289,6 +2307,12 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
             (HttpResponseAction::SetStatus(code), 3)
         }
         "allow" => (HttpResponseAction::Allow, 2),
+        "redirect" if !after => {
+            let Some((r, i)) = redirect_in(line, 2, Phase::Response, kw, sink) else {
+                return;
+            };
+            (HttpResponseAction::Redirect(r), i)
+        }
         "deny" if !after => {
             let Some((s, i)) = deny_opts(line, 2, 502, kw, sink) else {
                 return;
@@ -3195,7 +3219,12 @@ fn find_bad(groups: &Groups, bad: fn(&DraftAcl) -> bool) -> Option<(String, Stri
 fn layer7(a: &DraftAcl) -> bool {
     match &a.acl.sample {
         Sample::Expr(e) => e.0.needs().http,
-        s => !matches!(s, Sample::Src | Sample::DstPort | Sample::Ssl(_)) && !s.is_content(),
+        s => {
+            !matches!(
+                s,
+                Sample::Src | Sample::DstPort | Sample::Ssl(_) | Sample::WaitEnd
+            ) && !s.is_content()
+        }
     }
 }
 

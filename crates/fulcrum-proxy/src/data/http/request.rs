@@ -104,6 +104,7 @@ pub(crate) async fn handle(
         frontend: &fe.name,
         frontend_id: fe.iid as i64,
         frontend_conns: &fe.cur,
+        last_rule: None,
         listener: &client.listener,
         server: None,
         backends: &snapshot.backends,
@@ -160,11 +161,7 @@ pub(crate) async fn handle(
             txn,
         );
     }
-    let timeouts = {
-        use fulcrum_sample::TimeoutFetch as T;
-        [T::BeServer, T::BeTunnel, T::CurServer, T::CurTunnel].map(|w| stream.timeout_ms(w))
-    };
-    txn.keep_vars(stream.txn.get_mut(), stream.sess, timeouts);
+    keep_log_vars(txn, &mut stream);
     txn.keep_captures(stream.capture_slots, &stream.captured);
     if let Some(s) = &stream.stick {
         let status = resp.status().as_u16();
@@ -311,12 +308,16 @@ async fn handle_inner(
         TcpVerdict::RejectSession => {
             // A session refused is counted with the refused connections, not as a refused request.
             Counters::inc(&fe.stats.denied_conn);
+            keep_log_vars(txn, stream);
             txn.abort(b"PR");
             let mut r = error_for(&fe, None, 400);
             r.extensions_mut().insert(errors::CloseSilently);
             return Ok(r);
         }
-        TcpVerdict::Reject => return Ok(reject(&fe, None, &fe.stats, false, txn)),
+        TcpVerdict::Reject => {
+            keep_log_vars(txn, stream);
+            return Ok(reject(&fe, None, &fe.stats, false, txn));
+        }
     }
     loop {
         match fe
@@ -337,7 +338,10 @@ async fn handle_inner(
                 txn.term(b"PT");
                 return Ok(tarpit(&fe, None, status).await);
             }
-            Verdict::Reject(silent) => return Ok(reject(&fe, None, &fe.stats, silent, txn)),
+            Verdict::Reject(silent) => {
+                keep_log_vars(txn, stream);
+                return Ok(reject(&fe, None, &fe.stats, silent, txn));
+            }
             Verdict::WaitForBody { wait, resume } => {
                 let want = wait_want(body_room, wait.at_least);
                 let deadline = Some(Instant::now() + wait.time);
@@ -418,6 +422,7 @@ async fn handle_inner(
         .unwrap_or(0);
     // The backend's `tcp-request content` rules, as the request enters it (a listen's ran as its frontend's).
     if be.config.kind == ProxyKind::Backend && !be.rules.apply_backend_content(&req, stream) {
+        keep_log_vars(txn, stream);
         let r = reject(&fe, Some(&be), &be.stats, false, txn);
         return Ok(r.map(|b| b.with_done(done)));
     }
@@ -467,7 +472,10 @@ async fn handle_inner(
                     &worker.snapshot,
                 ));
             }
-            Verdict::Reject(silent) => break Some(reject(&fe, Some(&be), &be.stats, silent, txn)),
+            Verdict::Reject(silent) => {
+                keep_log_vars(txn, stream);
+                break Some(reject(&fe, Some(&be), &be.stats, silent, txn));
+            }
             Verdict::Tarpit(status) => {
                 Counters::inc(&be.stats.denied_req);
                 txn.term(b"PT");
@@ -663,7 +671,8 @@ async fn handle_inner(
         // The backend's `tcp-response content` rules first: a rejection closes the client connection without an
         // answer.
         if !be.rules.apply_tcp_response(&line, stream) {
-            txn.term(b"PD");
+            keep_log_vars(txn, stream);
+            txn.abort(b"PD");
             Counters::inc(&fe.stats.denied_resp);
             Counters::inc(&be.stats.denied_resp);
             let mut r = error_for(&fe, Some(&be), 502);
@@ -689,6 +698,14 @@ async fn handle_inner(
                     &mut room.room,
                 ) {
                     RespVerdict::Continue | RespVerdict::Allow => break,
+                    RespVerdict::Redirect(code, location) => {
+                        // The server's response is dropped for the redirect (its connection with it).
+                        let page = crate::model::rules::http::response_redirect(code, &location);
+                        Counters::inc(&be.stats.intercepted);
+                        txn.term(b"LR");
+                        be.stats.response(code);
+                        return Ok(page.map(ProxyBody::fixed).map(|b| b.with_done(done)));
+                    }
                     RespVerdict::Deny(s) => {
                         denied = Some(s);
                         break;
@@ -740,7 +757,11 @@ async fn handle_inner(
             Counters::inc(&fe.stats.denied_resp);
             Counters::inc(&be.stats.denied_resp);
             be.stats.response(status);
-            return Ok(error_for(&fe, Some(&be), status).map(|b| b.with_done(done)));
+            let mut r = error_for(&fe, Some(&be), status);
+            // A denied response is a rule's answer, not a failure of the proxy: the client connection stays
+            // open (as haproxy 2.6 keeps it, reg-test log/last_rule), whatever the status.
+            r.headers_mut().remove(header::CONNECTION);
+            return Ok(r.map(|b| b.with_done(done)));
         }
         if let Ok(s) = StatusCode::from_u16(status) {
             *resp.status_mut() = s;
@@ -849,6 +870,21 @@ fn rule_response(txn: &mut TxnSlot, stats: &Counters, r: errors::Page) -> Respon
     });
     txn.term(if denied { b"PR" } else { b"LR" });
     r.map(ProxyBody::fixed)
+}
+
+/// Keeps what the log line's samples read from the stream (variables, timeouts, the last rule), once the rules
+/// ran: before a rejection ends the record, else when the answer is there.
+fn keep_log_vars(txn: &mut TxnSlot, stream: &mut Stream<'_>) {
+    let timeouts = {
+        use fulcrum_sample::TimeoutFetch as T;
+        [T::BeServer, T::BeTunnel, T::CurServer, T::CurTunnel].map(|w| stream.timeout_ms(w))
+    };
+    txn.keep_vars(
+        stream.txn.get_mut(),
+        stream.sess,
+        timeouts,
+        stream.last_rule.take(),
+    );
 }
 
 /// `http-request tarpit`: hold the request for `timeout tarpit` (else `timeout connect`), then answer.

@@ -12,6 +12,7 @@ use fulcrum_config::haproxy::{
     AddrPart, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Redirect, RedirectTarget,
     Rules, SampleExpr, Service, TcpConnAction, TcpContentAction, VarConds, VarName, WaitForBody,
 };
+use fulcrum_config::Location;
 
 use super::cond::{compile_opt, decide, holds, CompiledCond, Facts};
 use super::sample::{Ctx, Msg, Stream};
@@ -456,6 +457,21 @@ impl VarAct {
     }
 }
 
+impl ReqAction {
+    /// Whether the action ends the rules (a `redirect` only when it has a target, see where it runs).
+    fn is_final(&self) -> bool {
+        matches!(
+            self,
+            ReqAction::Allow
+                | ReqAction::Auth(_)
+                | ReqAction::Answer(..)
+                | ReqAction::Tarpit(_)
+                | ReqAction::Reject(_)
+                | ReqAction::Service(_)
+        )
+    }
+}
+
 #[derive(Debug)]
 enum ReqAction {
     SetHeader(HeaderName, HdrVal),
@@ -519,6 +535,8 @@ enum RespAction {
     ReplaceValue(HeaderName, Regex, Fmt),
     SetStatus(u16),
     Allow,
+    /// `redirect location FMT ...` (`http-response`).
+    Redirect(Redirect),
     /// `capture EXPR id N` (response side).
     Capture(SampleExpr, usize),
 }
@@ -632,6 +650,8 @@ pub enum RespVerdict {
     RewriteFailed,
     /// `allow` (`http-after-response`): the rest of this proxy's rules are skipped.
     Allow,
+    /// `redirect`: the response is replaced by a redirect with this status to this location.
+    Redirect(u16, String),
 }
 
 /// The backend of a `use_backend` rule.
@@ -736,11 +756,12 @@ pub enum TcpVerdict {
 /// one accepts, `Some(false)` when one rejects, `None` when none of them decided.
 fn apply_tcp_http<B>(
     rules: &[(TcpRule, Option<CompiledCond>)],
+    sites: &[Location],
     session: bool,
     req: &Request<B>,
     stream: &mut Stream<'_>,
 ) -> Option<bool> {
-    for (action, cond) in rules {
+    for (i, (action, cond)) in rules.iter().enumerate() {
         let facts = RequestFacts {
             req,
             stream: Some(&*stream),
@@ -753,8 +774,13 @@ fn apply_tcp_http<B>(
             continue;
         }
         match action {
-            TcpRule::Accept => return Some(true),
-            TcpRule::Reject => return Some(false),
+            TcpRule::Accept | TcpRule::Reject => {
+                // HAProxy keeps no line for session rules (they run before the stream exists).
+                if !session {
+                    stream.last_rule = site(sites, i);
+                }
+                return Some(matches!(action, TcpRule::Accept));
+            }
             TcpRule::Var(v) => v.run(req_msg(req), stream),
             TcpRule::Stick(a) => stream.run_stick(a, req_msg(req), session),
         }
@@ -798,6 +824,28 @@ pub struct ProxyRules {
     use_servers: Vec<(usize, Option<CompiledCond>)>,
     /// `monitor fail`: the conditions that make `monitor-uri` answer 503.
     monitor_fail: Vec<Option<CompiledCond>>,
+    /// Where each rule of the lists above was written, for `last_rule_file` / `last_rule_line`.
+    sites: Sites,
+}
+
+/// The configuration lines of a proxy's rules, list by list, in the lists' order.
+#[derive(Default)]
+struct Sites {
+    http_request: Vec<Location>,
+    http_response: Vec<Location>,
+    http_after_response: Vec<Location>,
+    tcp_content: Vec<Location>,
+    tcp_response: Vec<Location>,
+}
+
+/// Where each rule of `rules` was written.
+fn sites_of<A>(rules: &[fulcrum_config::haproxy::Rule<A>]) -> Vec<Location> {
+    rules.iter().map(|r| r.location.clone()).collect()
+}
+
+/// The line of rule `i` of `sites`, as `last_rule_file` / `last_rule_line` report it.
+fn site(sites: &[Location], i: usize) -> Option<Location> {
+    sites.get(i).cloned()
 }
 
 fn header_pair(
@@ -849,6 +897,7 @@ impl ProxyRules {
             ));
         }
         out.response_inspect_delay = rules.response_inspect_delay;
+        out.sites.tcp_response = sites_of(&rules.tcp_response);
         for r in &rules.stick {
             let rt = crate::model::stick::StickRuleRt::compile(
                 &r.action,
@@ -955,6 +1004,10 @@ impl ProxyRules {
         }
         out.http_response = compile_response(&rules.http_response, refs)?;
         out.http_after_response = compile_response(&rules.http_after_response, refs)?;
+        out.sites.http_request = sites_of(&rules.http_request);
+        out.sites.http_response = sites_of(&rules.http_response);
+        out.sites.http_after_response = sites_of(&rules.http_after_response);
+        out.sites.tcp_content = sites_of(&rules.tcp_content);
         for u in &rules.use_backends {
             let target = match &u.dynamic {
                 Some(f) => BackendTarget::Dynamic(f.clone()),
@@ -1192,10 +1245,17 @@ impl ProxyRules {
         req: &Request<B>,
         stream: &mut Stream<'_>,
     ) -> TcpVerdict {
-        if first && apply_tcp_http(&self.tcp_session, true, req, stream) == Some(false) {
+        if first && apply_tcp_http(&self.tcp_session, &[], true, req, stream) == Some(false) {
             return TcpVerdict::RejectSession;
         }
-        if apply_tcp_http(&self.tcp_content, false, req, stream) == Some(false) {
+        if apply_tcp_http(
+            &self.tcp_content,
+            &self.sites.tcp_content,
+            false,
+            req,
+            stream,
+        ) == Some(false)
+        {
             return TcpVerdict::Reject;
         }
         TcpVerdict::Continue
@@ -1204,7 +1264,13 @@ impl ProxyRules {
     /// Runs a backend's `tcp-request content` rules on an HTTP request entering it (its session rules are the
     /// frontend's business): `false` rejects.
     pub fn apply_backend_content<B>(&self, req: &Request<B>, stream: &mut Stream<'_>) -> bool {
-        apply_tcp_http(&self.tcp_content, false, req, stream) != Some(false)
+        apply_tcp_http(
+            &self.tcp_content,
+            &self.sites.tcp_content,
+            false,
+            req,
+            stream,
+        ) != Some(false)
     }
 
     /// Runs the `tcp-response content` rules of an HTTP backend when a response arrives, before its
@@ -1213,7 +1279,7 @@ impl ProxyRules {
     /// (observed: `status`, `res.hdr()` empty), the variables and the connection's facts do.
     pub fn apply_tcp_response(&self, line: &RequestLine, stream: &mut Stream<'_>) -> bool {
         let none = HeaderMap::new();
-        for (action, cond) in &self.tcp_response {
+        for (i, (action, cond)) in self.tcp_response.iter().enumerate() {
             let facts = ResponseFacts {
                 line,
                 captured_uri: stream.captured_uri(),
@@ -1230,8 +1296,10 @@ impl ProxyRules {
                 headers: &none,
             };
             match action {
-                TcpRule::Accept => return true,
-                TcpRule::Reject => return false,
+                TcpRule::Accept | TcpRule::Reject => {
+                    stream.last_rule = site(&self.sites.tcp_response, i);
+                    return matches!(action, TcpRule::Accept);
+                }
                 TcpRule::Var(v) => v.run(msg, stream),
                 TcpRule::Stick(a) => stream.run_stick(a, msg, false),
             }
@@ -1274,6 +1342,9 @@ impl ProxyRules {
             };
             if !holds(cond, &facts) {
                 continue;
+            }
+            if action.is_final() {
+                stream.last_rule = site(&self.sites.http_request, index);
             }
             let render =
                 |f: &Fmt, stream: &Stream<'_>| -> String { req_ctx(req, stream).render_string(f) };
@@ -1396,6 +1467,7 @@ impl ProxyRules {
                     if r.ignore_empty && target.is_empty() {
                         true
                     } else {
+                        stream.last_rule = site(&self.sites.http_request, index);
                         return Verdict::Respond(Box::new(redirect(r, &target, req)));
                     }
                 }
@@ -1444,7 +1516,16 @@ impl ProxyRules {
         stream: &mut Stream<'_>,
         room: &mut Room,
     ) -> RespVerdict {
-        apply_response(&self.http_response, at, status, headers, line, stream, room)
+        apply_response(
+            &self.http_response,
+            &self.sites.http_response,
+            at,
+            status,
+            headers,
+            line,
+            stream,
+            room,
+        )
     }
 
     /// Runs the `http-after-response` rules on a response's head (any response sent to the client), the
@@ -1461,6 +1542,7 @@ impl ProxyRules {
         let at = Resume::default();
         apply_response(
             &self.http_after_response,
+            &self.sites.http_after_response,
             at,
             status,
             headers,
@@ -1506,6 +1588,7 @@ fn compile_response(
             }
             HttpResponseAction::SetStatus(s) => RespAction::SetStatus(*s),
             HttpResponseAction::Allow => RespAction::Allow,
+            HttpResponseAction::Redirect(r) => RespAction::Redirect(r.clone()),
             HttpResponseAction::Deny(s) => RespAction::Deny(*s),
             HttpResponseAction::SetVar(n, e, c) => {
                 RespAction::Var(VarAct::Set(n.clone(), e.clone(), *c))
@@ -1526,6 +1609,7 @@ fn compile_response(
 /// Runs response rules (`http-response` or `http-after-response`) from where `at` says.
 fn apply_response(
     rules: &[(RespAction, Option<CompiledCond>)],
+    sites: &[Location],
     at: Resume,
     status: &mut u16,
     headers: &mut HeaderMap,
@@ -1594,8 +1678,31 @@ fn apply_response(
                     *status = *s;
                     true
                 }
-                RespAction::Allow => return RespVerdict::Allow,
-                RespAction::Deny(s) => return RespVerdict::Deny(*s),
+                RespAction::Allow => {
+                    stream.last_rule = site(sites, index);
+                    return RespVerdict::Allow;
+                }
+                RespAction::Deny(s) => {
+                    stream.last_rule = site(sites, index);
+                    return RespVerdict::Deny(*s);
+                }
+                RespAction::Redirect(r) => {
+                    let RedirectTarget::Location(f) = &r.target else {
+                        // The configuration allows only `location` in response rules.
+                        continue;
+                    };
+                    let mut to = Vec::new();
+                    Ctx::new(msg(&*headers), stream).render(f, &mut to);
+                    if r.ignore_empty && to.is_empty() {
+                        true
+                    } else {
+                        stream.last_rule = site(sites, index);
+                        return RespVerdict::Redirect(
+                            r.code,
+                            String::from_utf8_lossy(&to).into_owned(),
+                        );
+                    }
+                }
                 RespAction::WaitForBody(w) => {
                     return RespVerdict::WaitForBody {
                         wait: *w,
@@ -1946,6 +2053,18 @@ fn redirect<B>(r: &Redirect, target: &str, req: &Request<B>) -> Page {
     let mut resp = Response::new(Bytes::new());
     *resp.status_mut() = StatusCode::from_u16(r.code).unwrap_or(StatusCode::FOUND);
     if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// The answer of an `http-response redirect` rule: `code` to `location`, no body.
+pub fn response_redirect(code: u16, location: &str) -> Page {
+    let mut resp = Response::new(Bytes::new());
+    *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND);
+    if let Ok(v) = HeaderValue::from_str(location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     resp.headers_mut()
