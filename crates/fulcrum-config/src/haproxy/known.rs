@@ -129,15 +129,10 @@ pub fn is_global_keyword(kw: &str) -> bool {
 
 /// Proxy-section keywords (defaults, frontend, listen, backend) fulcrum does not support yet.
 pub const PROXY_UNSUPPORTED: &[&str] = &[
-    "backlog",
-    "disabled",
     "email-alert",
-    "enabled",
     "error-log-format",
-    "fullconn",
     "grace",
     "hash-balance-factor",
-    "id",
     "log-format-sd",
     "max-keep-alive-queue",
     "max-session-srv-conns",

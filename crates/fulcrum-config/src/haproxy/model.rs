@@ -1108,6 +1108,17 @@ pub struct Proxy {
     pub binds: Vec<Bind>,
     /// `maxconn`: concurrent connections accepted by this frontend.
     pub maxconn: Option<u32>,
+    /// `id N`: the proxy's id (stats `iid`, `fe_id`, `be_id`) when the configuration sets one.
+    pub id: Option<u32>,
+    /// The proxy's id: `id`, else the one HAProxy would give it (see `validate::number_proxies`).
+    pub uid: u32,
+    /// `disabled`: the proxy is parsed and checked, then not started (left out of [`Config::proxies`]).
+    pub disabled: bool,
+    /// `backlog N` (frontends and listens): the listen queue of its sockets.
+    pub backlog: Option<u32>,
+    /// `fullconn N` (backends and listens): accepted and kept; without `minconn` on servers it changes
+    /// nothing.
+    pub fullconn: Option<u32>,
     /// `timeout ...`
     pub timeouts: Timeouts,
     /// `option http-keep-alive | http-server-close | httpclose`

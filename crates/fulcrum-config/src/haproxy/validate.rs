@@ -66,6 +66,29 @@ pub fn proxies(
     global_ssl: &GlobalSsl,
     sink: &mut Sink,
 ) -> Vec<Proxy> {
+    // `id N`: one proxy per id, whatever its kind (HAProxy's words).
+    let mut ids: HashMap<u32, &ProxyDraft> = HashMap::new();
+    for d in &drafts {
+        if let Some((n, at)) = &d.settings.id {
+            match ids.get(n) {
+                Some(prev) => sink.error(
+                    at,
+                    "id",
+                    format!(
+                        "{} {} reuses same custom id as {} {} (declared at {}).",
+                        kind_name(d.kind),
+                        d.name,
+                        kind_name(prev.kind),
+                        prev.name,
+                        prev.location
+                    ),
+                ),
+                None => {
+                    ids.insert(*n, d);
+                }
+            }
+        }
+    }
     // Duplicate names among proxies sharing a capability (a frontend and a backend may share a name).
     let mut seen_fe: HashMap<&str, &ProxyDraft> = HashMap::new();
     let mut seen_be: HashMap<&str, &ProxyDraft> = HashMap::new();
@@ -270,6 +293,21 @@ fn check_tracks(proxies: &mut [Proxy], sink: &mut Sink) {
     }
 }
 
+/// Numbers the proxies as haproxy 2.6 does (observed): in configuration order, disabled ones included, a counter
+/// starting at 1 (2 when a `stats socket` makes HAProxy's own CLI proxy the first) moves past the ids `id N` lines
+/// claim; a proxy without `id` takes it, and every proxy moves it on by one.
+pub fn number_proxies(proxies: &mut [Proxy], no_stats_socket: bool) {
+    let claimed: std::collections::HashSet<u32> = proxies.iter().filter_map(|p| p.id).collect();
+    let mut next: u32 = if no_stats_socket { 1 } else { 2 };
+    for p in proxies {
+        while claimed.contains(&next) {
+            next += 1;
+        }
+        p.uid = p.id.unwrap_or(next);
+        next += 1;
+    }
+}
+
 /// A defaults section has no stick table of its own: its `track-sc*` actions must name one with `table`, as
 /// HAProxy requires (it looks for a table named after the defaults section).
 fn defaults_tracks(name: &str, r: &Rules, sink: &mut Sink) {
@@ -452,6 +490,22 @@ fn build(
             at,
             &format!("option {option}"),
             format!("'{option}' ignored because {this} '{name}' has no {missing} capability."),
+        );
+    }
+    for (at, kw) in &body.ignored_keywords {
+        let (missing, hint) = if *kw == "backlog" {
+            ("frontend", "")
+        } else {
+            ("backend", " Maybe you want 'maxconn' instead ?")
+        };
+        sink.warn(
+            crate::diag::Severity::Warning,
+            at,
+            kw,
+            format!(
+                "'{kw}' ignored because {} '{name}' has no {missing} capability.{hint}",
+                kind_name(kind)
+            ),
         );
     }
     for (set, option, side) in [
@@ -698,6 +752,11 @@ fn build(
         kind,
         location,
         mode: s.mode,
+        id: s.id.as_ref().map(|(n, _)| *n),
+        uid: 0,
+        disabled: s.disabled,
+        backlog: s.backlog,
+        fullconn: s.fullconn,
         binds: body.binds,
         maxconn: s.maxconn,
         timeouts: s.timeouts,
