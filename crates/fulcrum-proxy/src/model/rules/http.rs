@@ -1517,8 +1517,7 @@ impl ProxyRules {
         room: &mut Room,
     ) -> RespVerdict {
         apply_response(
-            &self.http_response,
-            &self.sites.http_response,
+            (&self.http_response, &self.sites.http_response),
             at,
             status,
             headers,
@@ -1541,8 +1540,7 @@ impl ProxyRules {
     ) -> RespVerdict {
         let at = Resume::default();
         apply_response(
-            &self.http_after_response,
-            &self.sites.http_after_response,
+            (&self.http_after_response, &self.sites.http_after_response),
             at,
             status,
             headers,
@@ -1606,10 +1604,10 @@ fn compile_response(
     Ok(out)
 }
 
-/// Runs response rules (`http-response` or `http-after-response`) from where `at` says.
+/// Runs response rules (`http-response` or `http-after-response`, with where each was written) from where `at`
+/// says.
 fn apply_response(
-    rules: &[(RespAction, Option<CompiledCond>)],
-    sites: &[Location],
+    (rules, sites): (&[(RespAction, Option<CompiledCond>)], &[Location]),
     at: Resume,
     status: &mut u16,
     headers: &mut HeaderMap,
