@@ -398,7 +398,8 @@ frontend g
 frontend h
     bind 127.0.0.1:{}
     http-after-response set-header x-ids \"%[fe_id]\"
-    default_backend c
+    use_backend c if {{ path /c }}
+    default_backend b
 backend b
     id 3
     fullconn 100
@@ -420,14 +421,15 @@ fn ids_outcomes(ports: [u16; 3]) -> Vec<String> {
             if std::net::TcpStream::connect(addr).is_err() {
                 return "refused".to_string();
             }
-            let r = get(addr, "/");
+            let r = get(addr, "/c");
             format!("{} {}", r.status, r.header("x-ids").unwrap_or("-"))
         })
         .collect()
 }
 
 /// `id N` numbers a proxy (`fe_id`, `be_id`), the others taking the next free ids in configuration order;
-/// a `disabled` frontend does not listen and a `disabled` backend is gone (its frontend answers 503); `backlog`
+/// a `disabled` frontend does not listen and a `disabled` backend is gone (`use_backend` to it answers 503,
+/// not the default backend's answer); `backlog`
 /// is the listen queue of the frontend's sockets. The same answers as haproxy 2.6.
 #[test]
 fn ids_disabled_proxies_and_backlog() {

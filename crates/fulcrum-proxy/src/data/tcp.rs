@@ -174,8 +174,8 @@ pub async fn serve_client(
         .rules
         // Dynamic names are refused in mode tcp when the configuration is loaded.
         .pick_backend(&facts, &mut |_| None)
-        .map(|i| worker.snapshot.backends[i].clone())
-        .or_else(|| fe.default_backend.clone())
+        .map(|i| i.map(|i| worker.snapshot.backends[i].clone()))
+        .unwrap_or_else(|| fe.default_backend.clone())
     else {
         if let Some(mut l) = log {
             l.term(b"SC");

@@ -404,8 +404,8 @@ async fn handle_inner(
     let Some(be) = fe
         .rules
         .pick_backend(&facts, &mut dynamic)
-        .map(|i| worker.snapshot.backends[i].clone())
-        .or_else(|| fe.default_backend.clone())
+        .map(|i| i.map(|i| worker.snapshot.backends[i].clone()))
+        .unwrap_or_else(|| fe.default_backend.clone())
     else {
         txn.term(b"SC");
         return Ok(error_for(&fe, None, 503));

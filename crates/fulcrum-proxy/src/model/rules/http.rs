@@ -660,6 +660,8 @@ pub enum BackendTarget {
     Fixed(usize),
     /// `%[...]` in the name: rendered per stream, then looked up by name.
     Dynamic(Fmt),
+    /// A backend the configuration disabled: the stream has no backend (503), as in HAProxy.
+    Disabled,
 }
 
 /// A `tcp-request content` or `tcp-response content` rule's action in `mode tcp`.
@@ -1011,9 +1013,10 @@ impl ProxyRules {
         for u in &rules.use_backends {
             let target = match &u.dynamic {
                 Some(f) => BackendTarget::Dynamic(f.clone()),
+                // The configuration checked the name: a backend that is not there was disabled.
                 None => match backend(&u.backend) {
                     Some(be) => BackendTarget::Fixed(be),
-                    None => continue,
+                    None => BackendTarget::Disabled,
                 },
             };
             out.use_backends.push((target, compile_opt(&u.cond, refs)?));
@@ -1187,21 +1190,23 @@ impl ProxyRules {
         run_tcp_rules(&self.tcp_response, facts, next)
     }
 
-    /// The backend chosen by the first matching `use_backend`, if any (its index in the snapshot's backends).
-    /// `dynamic` renders a dynamic name and finds the backend so named; when it finds none, the choice falls
-    /// to the default backend (`None`), as HAProxy's does.
+    /// The backend chosen by the first matching `use_backend`, if any: `Some(Some(index))` in the snapshot's
+    /// backends, `Some(None)` for a disabled backend (no backend: 503), `None` when no rule chose one (the default
+    /// backend then). `dynamic` renders a dynamic name and finds the backend so named; when it finds none, the
+    /// choice falls to the default backend, as HAProxy's does.
     pub fn pick_backend(
         &self,
         facts: &dyn Facts,
         dynamic: &mut dyn FnMut(&Fmt) -> Option<usize>,
-    ) -> Option<usize> {
+    ) -> Option<Option<usize>> {
         let (target, _) = self
             .use_backends
             .iter()
             .find(|(_, cond)| holds(cond, facts))?;
         match target {
-            BackendTarget::Fixed(be) => Some(*be),
-            BackendTarget::Dynamic(f) => dynamic(f),
+            BackendTarget::Fixed(be) => Some(Some(*be)),
+            BackendTarget::Dynamic(f) => dynamic(f).map(Some),
+            BackendTarget::Disabled => Some(None),
         }
     }
 
