@@ -1405,11 +1405,17 @@ fn tcp_request_errors() {
         "tcp-request session",
         "not allowed in a 'backend' section",
     );
+    let c = ok_both(&fe(
+        " tcp-request session silent-drop if { src 10.0.0.0/8 }\n tcp-request content silent-drop if { path /x }\n",
+    ));
+    let r = &proxy(&c, "f").rules;
+    assert_eq!(r.tcp_session[0].action, TcpContentAction::SilentDrop);
+    assert_eq!(r.tcp_content[0].action, TcpContentAction::SilentDrop);
     err1(
-        &fe(" tcp-request session silent-drop\n"),
+        &fe(" tcp-request session set-tos 4\n"),
         8,
-        "tcp-request session silent-drop",
-        "tcp-request session action 'silent-drop' is not supported yet by fulcrum",
+        "tcp-request session set-tos",
+        "tcp-request session action 'set-tos' is not supported yet by fulcrum",
     );
     err1(
         &fe(" tcp-request connection set-mark 1\n"),
@@ -2091,6 +2097,7 @@ fn tcp_rules_in_defaults() {
             .map(|r| match r.action {
                 TcpContentAction::Accept => "accept",
                 TcpContentAction::Reject => "reject",
+                TcpContentAction::SilentDrop => "silent-drop",
                 TcpContentAction::Var(_) => "var",
             })
             .collect()

@@ -279,6 +279,7 @@ fn tcp_mode_variables_and_response_rules_parse() {
             .map(|r| match &r.action {
                 TcpContentAction::Accept => "accept",
                 TcpContentAction::Reject => "reject",
+                TcpContentAction::SilentDrop => "silent-drop",
                 TcpContentAction::Var(HttpRequestAction::SetVar(..)) => "set-var",
                 TcpContentAction::Var(HttpRequestAction::SetVarFmt(..)) => "set-var-fmt",
                 TcpContentAction::Var(HttpRequestAction::UnsetVar(..)) => "unset-var",

@@ -483,3 +483,50 @@ fn wait_end_waits_for_the_inspect_delay() {
     assert_eq!(back, b"OK PING");
     assert!(start.elapsed() >= Duration::from_millis(350));
 }
+
+/// `silent-drop` in `tcp-request session` and `tcp-request content` rules (both modes): the connection is closed
+/// without telling the client (no FIN, no RST: its read waits), where `reject` resets it; nothing reaches a server.
+#[test]
+fn silent_drop_in_session_and_content_rules() {
+    let (srv, count) = echo_server();
+    let tcp = proxy(
+        "    tcp-request session silent-drop if { src 127.0.0.2 }\n    tcp-request inspect-delay 1s\n    tcp-request content silent-drop if { req.payload(0,4) -m str DROP }\n    tcp-request content reject if { req.payload(0,4) -m str KILL }\n",
+        srv,
+    );
+    let o = origins(1);
+    let http = start_proxy(&format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{}\n    tcp-request session silent-drop if {{ src 127.0.0.2 }}\n\
+         tcp-request content silent-drop if {{ path /drop }}\n    default_backend be\n\
+         backend be\n    server s1 {}\n",
+        free_port(),
+        o[0].addr()
+    ));
+    let read_after = |addr: SocketAddr, from: &str, send: &[u8]| {
+        let mut c = Client::connect_from(addr, from);
+        let s = c.reader.get_mut();
+        s.set_read_timeout(Some(Duration::from_millis(600)))
+            .unwrap();
+        let _ = s.write_all(send);
+        let mut buf = [0u8; 64];
+        s.read(&mut buf).map_err(|e| e.kind())
+    };
+    use std::io::ErrorKind::{ConnectionReset, WouldBlock};
+    assert_eq!(read_after(tcp.addr, "127.0.0.2", b"PING"), Err(WouldBlock));
+    assert_eq!(read_after(tcp.addr, "127.0.0.1", b"DROP"), Err(WouldBlock));
+    assert_eq!(
+        read_after(tcp.addr, "127.0.0.1", b"KILL"),
+        Err(ConnectionReset)
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(
+        read_after(http.addr, "127.0.0.2", get("/").as_bytes()),
+        Err(WouldBlock)
+    );
+    assert_eq!(
+        read_after(http.addr, "127.0.0.1", get("/drop").as_bytes()),
+        Err(WouldBlock)
+    );
+    assert_eq!(o[0].requests(), 0);
+}

@@ -833,7 +833,7 @@ pub const TCP_CONNECTION_UNSUPPORTED: &[&str] = &[
 ];
 
 /// `tcp-request content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`,
-/// the variable and the stick counter actions are supported.
+/// `silent-drop`, the variable and the stick counter actions are supported.
 pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "capture",
     "do-resolve*",
@@ -849,13 +849,12 @@ pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "set-src",
     "set-src-port",
     "set-tos",
-    "silent-drop",
     "switch-mode",
     "use-service",
 ];
 
 /// `tcp-request session` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`,
-/// the variable and the stick counter actions are supported.
+/// `silent-drop`, the variable and the stick counter actions are supported.
 pub const TCP_SESSION_UNSUPPORTED: &[&str] = &[
     "set-dst",
     "set-dst-port",
@@ -863,7 +862,6 @@ pub const TCP_SESSION_UNSUPPORTED: &[&str] = &[
     "set-src",
     "set-src-port",
     "set-tos",
-    "silent-drop",
 ];
 
 /// `tcp-response content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`

@@ -1897,6 +1897,8 @@ pub enum TcpContentAction {
     Accept,
     /// close the connection
     Reject,
+    /// `silent-drop` (`tcp-request session` and `content`): close the connection without telling the client
+    SilentDrop,
     /// `set-var`, `set-var-fmt` or `unset-var` (only those variants of [`HttpRequestAction`]): the variable lives
     /// as long as the connection, in `mode tcp`; evaluation goes on with the next rule
     Var(HttpRequestAction),

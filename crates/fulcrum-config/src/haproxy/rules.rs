@@ -2521,13 +2521,17 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             } else {
                 known::TCP_CONTENT_UNSUPPORTED
             };
-            let Some(accept) = accept_or_reject(line, loc, &kw, unsupported, sink) else {
-                return;
-            };
-            let act = if accept {
-                TcpContentAction::Accept
+            let act = if line.word(2) == "silent-drop" {
+                TcpContentAction::SilentDrop
             } else {
-                TcpContentAction::Reject
+                let Some(accept) = accept_or_reject(line, loc, &kw, unsupported, sink) else {
+                    return;
+                };
+                if accept {
+                    TcpContentAction::Accept
+                } else {
+                    TcpContentAction::Reject
+                }
             };
             if let Ok(cond) = tail(line, 3, &kw, rules, sink) {
                 let list = if which == "session" {

@@ -26,7 +26,7 @@ use crate::data::totals::{self, Done};
 use crate::data::worker_state::Worker;
 use crate::health::observe;
 use crate::model::counters::Counters;
-use crate::model::rules::http::{ContentFacts, ProxyRules};
+use crate::model::rules::http::{ContentFacts, ProxyRules, TcpEnd};
 use crate::model::rules::vars::VarMap;
 use crate::model::select::RequestKey;
 use crate::model::snapshot::FrontendRt;
@@ -116,11 +116,11 @@ pub async fn serve_client(
             tls: session.as_ref().map(|s| &*s.facts),
             server_tls: None,
         };
-        if !fe.rules.accept_session(&facts) {
+        let end = fe.rules.accept_session(&facts);
+        if end != TcpEnd::Accept {
             debug!(%peer, "connection rejected by tcp-request session rules");
             Counters::inc(&fe.stats.denied_conn);
-            #[allow(deprecated)]
-            let _ = client.set_linger(Some(Duration::ZERO));
+            kill(&client, end == TcpEnd::SilentDrop);
             return;
         }
     }
@@ -138,12 +138,10 @@ pub async fn serve_client(
         let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
         match inspect(side, &client, front).await {
             Inspected::Accept(buf) => first = buf,
-            Inspected::Reject(buf) => {
+            Inspected::Reject(buf, silent) => {
                 debug!(%peer, "connection rejected by tcp-request content rules");
                 Counters::inc(&fe.stats.denied_req);
-                // HAProxy kills the connection (a reset, not a close).
-                #[allow(deprecated)]
-                let _ = client.set_linger(Some(Duration::ZERO));
+                kill(&client, silent);
                 if let Some(mut l) = log {
                     l.term(b"PR");
                     l.end(buf.len() as u64, 0);
@@ -202,11 +200,10 @@ pub async fn serve_client(
         let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
         match inspect_from(side, &client, front, std::mem::take(&mut first)).await {
             Inspected::Accept(buf) => first = buf,
-            Inspected::Reject(buf) => {
+            Inspected::Reject(buf, silent) => {
                 debug!(%peer, "connection rejected by the backend's tcp-request content rules");
                 Counters::inc(&be.stats.denied_req);
-                #[allow(deprecated)]
-                let _ = client.set_linger(Some(Duration::ZERO));
+                kill(&client, silent);
                 if let Some(mut l) = log {
                     l.term(b"PR");
                     l.end(buf.len() as u64, 0);
@@ -374,7 +371,7 @@ pub async fn serve_client(
                 answer = buf;
                 b"--"
             }
-            Inspected::Reject(_) => {
+            Inspected::Reject(..) => {
                 debug!(%peer, "connection rejected by tcp-response content rules");
                 Counters::inc(&fe.stats.denied_resp);
                 Counters::inc(&be.stats.denied_resp);
@@ -508,7 +505,8 @@ pub const INSPECT_MAX: usize = 16384 - 1024;
 /// What the `tcp-request content` rules decided, with the bytes buffered.
 enum Inspected {
     Accept(Vec<u8>),
-    Reject(Vec<u8>),
+    /// `reject`, or `silent-drop` (`true`).
+    Reject(Vec<u8>, bool),
     /// The client's connection failed while the rules waited.
     Aborted(Vec<u8>),
 }
@@ -596,8 +594,9 @@ async fn inspect_from(
             side.rules.inspect_content(&facts, &mut next)
         };
         match verdict {
-            Some(true) => return Inspected::Accept(buf),
-            Some(false) => return Inspected::Reject(buf),
+            Some(TcpEnd::Accept) => return Inspected::Accept(buf),
+            Some(TcpEnd::Reject) => return Inspected::Reject(buf, false),
+            Some(TcpEnd::SilentDrop) => return Inspected::Reject(buf, true),
             None => {}
         }
         // Undecided: only while more bytes may come, so there is a deadline ahead.
@@ -608,6 +607,16 @@ async fn inspect_from(
             debug!(%peer, error = %e, "connection failed during tcp content inspection");
             return Inspected::Aborted(buf);
         }
+    }
+}
+
+/// Ends a rejected client connection as HAProxy does: a reset, or nothing the client sees (`silent`).
+fn kill(client: &TcpStream, silent: bool) {
+    if silent {
+        crate::net::silent_drop::forget(client);
+    } else {
+        #[allow(deprecated)]
+        let _ = client.set_linger(Some(Duration::ZERO));
     }
 }
 

@@ -33,7 +33,7 @@ use crate::data::worker_state::Worker;
 use crate::health::observe;
 use crate::model::counters::Counters;
 use crate::model::rules::http::{
-    RequestFacts, RequestLine, RespVerdict, Resume, TcpVerdict, Verdict,
+    RequestFacts, RequestLine, RespVerdict, Resume, TcpEnd, TcpVerdict, Verdict,
 };
 use crate::model::rules::sample::{Stream, VarMap};
 use crate::model::select::RequestKey;
@@ -305,18 +305,21 @@ async fn handle_inner(
     // `tcp-request session` (the connection's first request) and `tcp-request content` rules run first.
     match fe.rules.apply_tcp_request(stream.first_req, &req, stream) {
         TcpVerdict::Continue => {}
-        TcpVerdict::RejectSession => {
+        TcpVerdict::RejectSession(silent) => {
             // A session refused is counted with the refused connections, not as a refused request.
             Counters::inc(&fe.stats.denied_conn);
             keep_log_vars(txn, stream);
             txn.abort(b"PR");
             let mut r = error_for(&fe, None, 400);
             r.extensions_mut().insert(errors::CloseSilently);
+            if silent {
+                r.extensions_mut().insert(errors::SilentDrop);
+            }
             return Ok(r);
         }
-        TcpVerdict::Reject => {
+        TcpVerdict::Reject(silent) => {
             keep_log_vars(txn, stream);
-            return Ok(reject(&fe, None, &fe.stats, false, txn));
+            return Ok(reject(&fe, None, &fe.stats, silent, txn));
         }
     }
     loop {
@@ -421,9 +424,13 @@ async fn handle_inner(
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .unwrap_or(0);
     // The backend's `tcp-request content` rules, as the request enters it (a listen's ran as its frontend's).
-    if be.config.kind == ProxyKind::Backend && !be.rules.apply_backend_content(&req, stream) {
+    let end = match be.config.kind {
+        ProxyKind::Backend => be.rules.apply_backend_content(&req, stream),
+        _ => TcpEnd::Accept,
+    };
+    if end != TcpEnd::Accept {
         keep_log_vars(txn, stream);
-        let r = reject(&fe, Some(&be), &be.stats, false, txn);
+        let r = reject(&fe, Some(&be), &be.stats, end == TcpEnd::SilentDrop, txn);
         return Ok(r.map(|b| b.with_done(done)));
     }
     // A `backend` section's own stats page (a listen's was checked as a frontend).

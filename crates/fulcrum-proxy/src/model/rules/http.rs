@@ -664,11 +664,23 @@ pub enum BackendTarget {
     Disabled,
 }
 
-/// A `tcp-request content` or `tcp-response content` rule's action in `mode tcp`.
+/// How `tcp-request session` / `content` or `tcp-response content` rules ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpEnd {
+    /// `accept`, or no rule decided: the connection goes on.
+    Accept,
+    /// `reject`: the connection is closed (reset in `mode tcp`).
+    Reject,
+    /// `silent-drop`: the connection is closed without telling the client.
+    SilentDrop,
+}
+
+/// A `tcp-request session`, `tcp-request content` or `tcp-response content` rule's action.
 #[derive(Debug)]
 enum TcpRule {
     Accept,
     Reject,
+    SilentDrop,
     Var(VarAct),
     /// `track-sc*`, `sc-inc-gpc*`, `sc-set-gpt0` of `tcp-request content` in `mode tcp`: the counters of the
     /// connection (which is the stream).
@@ -691,6 +703,7 @@ impl TcpRule {
         Ok(match a {
             TcpContentAction::Accept => TcpRule::Accept,
             TcpContentAction::Reject => TcpRule::Reject,
+            TcpContentAction::SilentDrop => TcpRule::SilentDrop,
             TcpContentAction::Var(HttpRequestAction::SetVar(n, e, c)) => {
                 TcpRule::Var(VarAct::Set(n.clone(), e.clone(), *c))
             }
@@ -706,14 +719,14 @@ impl TcpRule {
     }
 }
 
-/// Runs `rules` in order from `*next` over the buffered bytes: `Some(true)` accepts (also when no rule is left),
-/// `Some(false)` rejects, `None` waits for more bytes, with `*next` the rule to resume at (the variable actions
-/// before it are not run again).
+/// Runs `rules` in order from `*next` over the buffered bytes: how they ended (accepting also when no rule is
+/// left), `None` to wait for more bytes, with `*next` the rule to resume at (the variable actions before it are not
+/// run again).
 fn run_tcp_rules(
     rules: &[(TcpRule, Option<CompiledCond>)],
     facts: &ContentFacts<'_>,
     next: &mut usize,
-) -> Option<bool> {
+) -> Option<TcpEnd> {
     for (i, (action, cond)) in rules.iter().enumerate().skip(*next) {
         match decide(cond, facts) {
             None => {
@@ -724,8 +737,9 @@ fn run_tcp_rules(
             Some(true) => {}
         }
         match action {
-            TcpRule::Accept => return Some(true),
-            TcpRule::Reject => return Some(false),
+            TcpRule::Accept => return Some(TcpEnd::Accept),
+            TcpRule::Reject => return Some(TcpEnd::Reject),
+            TcpRule::SilentDrop => return Some(TcpEnd::SilentDrop),
             TcpRule::Var(v) => v.run_l4(facts),
             TcpRule::Stick(a) => {
                 // a key not there yet (an incomplete request line) is waited for while bytes may come
@@ -740,7 +754,7 @@ fn run_tcp_rules(
         }
     }
     *next = rules.len();
-    Some(true)
+    Some(TcpEnd::Accept)
 }
 
 /// What the `tcp-request session` and `tcp-request content` rules of an HTTP proxy decided for a request.
@@ -748,21 +762,22 @@ fn run_tcp_rules(
 pub enum TcpVerdict {
     /// Go on with the `http-request` rules.
     Continue,
-    /// A `tcp-request session` rule rejected the connection.
-    RejectSession,
-    /// A `tcp-request content` rule rejected the request (the connection is closed without an answer).
-    Reject,
+    /// A `tcp-request session` rule rejected the connection (`true`: `silent-drop`).
+    RejectSession(bool),
+    /// A `tcp-request content` rule rejected the request (the connection is closed without an answer; `true`:
+    /// `silent-drop`).
+    Reject(bool),
 }
 
-/// Runs `tcp-request session` (`session`) or `tcp-request content` rules on an HTTP request: `Some(true)` when
-/// one accepts, `Some(false)` when one rejects, `None` when none of them decided.
+/// Runs `tcp-request session` (`session`) or `tcp-request content` rules on an HTTP request: how one of them ended
+/// the list, `None` when none of them decided.
 fn apply_tcp_http<B>(
     rules: &[(TcpRule, Option<CompiledCond>)],
     sites: &[Location],
     session: bool,
     req: &Request<B>,
     stream: &mut Stream<'_>,
-) -> Option<bool> {
+) -> Option<TcpEnd> {
     for (i, (action, cond)) in rules.iter().enumerate() {
         let facts = RequestFacts {
             req,
@@ -776,12 +791,16 @@ fn apply_tcp_http<B>(
             continue;
         }
         match action {
-            TcpRule::Accept | TcpRule::Reject => {
+            TcpRule::Accept | TcpRule::Reject | TcpRule::SilentDrop => {
                 // HAProxy keeps no line for session rules (they run before the stream exists).
                 if !session {
                     stream.last_rule = site(sites, i);
                 }
-                return Some(matches!(action, TcpRule::Accept));
+                return Some(match action {
+                    TcpRule::Accept => TcpEnd::Accept,
+                    TcpRule::Reject => TcpEnd::Reject,
+                    _ => TcpEnd::SilentDrop,
+                });
             }
             TcpRule::Var(v) => v.run(req_msg(req), stream),
             TcpRule::Stick(a) => stream.run_stick(a, req_msg(req), session),
@@ -1167,11 +1186,10 @@ impl ProxyRules {
         self.inspect_delay
     }
 
-    /// Runs `tcp-request content` rules in order, from rule `*next`, over the bytes buffered so far: `Some(true)`
-    /// accepts (also when no rule matches), `Some(false)` rejects, `None` waits for more bytes (a rule whose
-    /// condition cannot be decided yet, which only happens while `facts.may_change`); `*next` is then where to
-    /// resume.
-    pub fn inspect_content(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<bool> {
+    /// Runs `tcp-request content` rules in order, from rule `*next`, over the bytes buffered so far: how they
+    /// ended (accepting also when no rule matches), `None` to wait for more bytes (a rule whose condition cannot
+    /// be decided yet, which only happens while `facts.may_change`); `*next` is then where to resume.
+    pub fn inspect_content(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<TcpEnd> {
         run_tcp_rules(&self.tcp_content, facts, next)
     }
 
@@ -1186,7 +1204,7 @@ impl ProxyRules {
     }
 
     /// Runs `tcp-response content` rules over the server's bytes, as [`ProxyRules::inspect_content`] does.
-    pub fn inspect_response(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<bool> {
+    pub fn inspect_response(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<TcpEnd> {
         run_tcp_rules(&self.tcp_response, facts, next)
     }
 
@@ -1235,10 +1253,10 @@ impl ProxyRules {
     }
 
     /// Runs the `tcp-request session` rules of a `mode tcp` connection (once, before its content rules, over no
-    /// byte yet): `false` rejects the connection.
-    pub fn accept_session(&self, facts: &ContentFacts<'_>) -> bool {
+    /// byte yet).
+    pub fn accept_session(&self, facts: &ContentFacts<'_>) -> TcpEnd {
         let mut next = 0;
-        run_tcp_rules(&self.tcp_session, facts, &mut next) != Some(false)
+        run_tcp_rules(&self.tcp_session, facts, &mut next).unwrap_or(TcpEnd::Accept)
     }
 
     /// Runs the `tcp-request session` rules (on a connection's first request, `first`) then the `tcp-request
@@ -1250,32 +1268,30 @@ impl ProxyRules {
         req: &Request<B>,
         stream: &mut Stream<'_>,
     ) -> TcpVerdict {
-        if first && apply_tcp_http(&self.tcp_session, &[], true, req, stream) == Some(false) {
-            return TcpVerdict::RejectSession;
+        if first {
+            match apply_tcp_http(&self.tcp_session, &[], true, req, stream) {
+                Some(TcpEnd::Reject) => return TcpVerdict::RejectSession(false),
+                Some(TcpEnd::SilentDrop) => return TcpVerdict::RejectSession(true),
+                _ => {}
+            }
         }
-        if apply_tcp_http(
-            &self.tcp_content,
-            &self.sites.tcp_content,
-            false,
-            req,
-            stream,
-        ) == Some(false)
-        {
-            return TcpVerdict::Reject;
+        match self.apply_backend_content(req, stream) {
+            TcpEnd::Accept => TcpVerdict::Continue,
+            end => TcpVerdict::Reject(end == TcpEnd::SilentDrop),
         }
-        TcpVerdict::Continue
     }
 
-    /// Runs a backend's `tcp-request content` rules on an HTTP request entering it (its session rules are the
-    /// frontend's business): `false` rejects.
-    pub fn apply_backend_content<B>(&self, req: &Request<B>, stream: &mut Stream<'_>) -> bool {
+    /// Runs the `tcp-request content` rules on an HTTP request (a frontend's, or a backend's as the request
+    /// enters it: its session rules are the frontend's business).
+    pub fn apply_backend_content<B>(&self, req: &Request<B>, stream: &mut Stream<'_>) -> TcpEnd {
         apply_tcp_http(
             &self.tcp_content,
             &self.sites.tcp_content,
             false,
             req,
             stream,
-        ) != Some(false)
+        )
+        .unwrap_or(TcpEnd::Accept)
     }
 
     /// Runs the `tcp-response content` rules of an HTTP backend when a response arrives, before its
@@ -1301,7 +1317,7 @@ impl ProxyRules {
                 headers: &none,
             };
             match action {
-                TcpRule::Accept | TcpRule::Reject => {
+                TcpRule::Accept | TcpRule::Reject | TcpRule::SilentDrop => {
                     stream.last_rule = site(&self.sites.tcp_response, i);
                     return matches!(action, TcpRule::Accept);
                 }
