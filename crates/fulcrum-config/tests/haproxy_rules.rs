@@ -1411,11 +1411,31 @@ fn tcp_request_errors() {
     let r = &proxy(&c, "f").rules;
     assert_eq!(r.tcp_session[0].action, TcpContentAction::SilentDrop);
     assert_eq!(r.tcp_content[0].action, TcpContentAction::SilentDrop);
-    err1(
-        &fe(" tcp-request session set-tos 4\n"),
+    let c = ok_both(&fe(
+        " tcp-request session set-mark 0x10\n tcp-request session set-tos 300 if { src 10.0.0.0/8 }\n tcp-request content set-mark 7\n",
+    ));
+    let r = &proxy(&c, "f").rules;
+    assert_eq!(r.tcp_session[0].action, TcpContentAction::SetMark(16));
+    assert_eq!(r.tcp_session[1].action, TcpContentAction::SetTos(300));
+    assert!(r.tcp_session[1].cond.is_some());
+    assert_eq!(r.tcp_content[0].action, TcpContentAction::SetMark(7));
+    err1_both(
+        &fe(" tcp-request session set-mark\n"),
         8,
-        "tcp-request session set-tos",
-        "tcp-request session action 'set-tos' is not supported yet by fulcrum",
+        "tcp-request session set-mark",
+        "expects exactly 1 argument (integer/hex value)",
+    );
+    err1_both(
+        &fe(" tcp-request content set-tos x\n"),
+        8,
+        "tcp-request content set-tos",
+        "invalid character starting at 'x' (integer/hex value expected)",
+    );
+    err1(
+        &fe(" tcp-request session set-src src\n"),
+        8,
+        "tcp-request session set-src",
+        "tcp-request session action 'set-src' is not supported yet by fulcrum",
     );
     err1(
         &fe(" tcp-request connection set-mark 1\n"),
@@ -2098,6 +2118,8 @@ fn tcp_rules_in_defaults() {
                 TcpContentAction::Accept => "accept",
                 TcpContentAction::Reject => "reject",
                 TcpContentAction::SilentDrop => "silent-drop",
+                TcpContentAction::SetMark(_) => "set-mark",
+                TcpContentAction::SetTos(_) => "set-tos",
                 TcpContentAction::Var(_) => "var",
             })
             .collect()

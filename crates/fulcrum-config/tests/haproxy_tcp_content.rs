@@ -280,6 +280,8 @@ fn tcp_mode_variables_and_response_rules_parse() {
                 TcpContentAction::Accept => "accept",
                 TcpContentAction::Reject => "reject",
                 TcpContentAction::SilentDrop => "silent-drop",
+                TcpContentAction::SetMark(_) => "set-mark",
+                TcpContentAction::SetTos(_) => "set-tos",
                 TcpContentAction::Var(HttpRequestAction::SetVar(..)) => "set-var",
                 TcpContentAction::Var(HttpRequestAction::SetVarFmt(..)) => "set-var-fmt",
                 TcpContentAction::Var(HttpRequestAction::UnsetVar(..)) => "unset-var",

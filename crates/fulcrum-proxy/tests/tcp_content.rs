@@ -530,3 +530,56 @@ fn silent_drop_in_session_and_content_rules() {
     );
     assert_eq!(o[0].requests(), 0);
 }
+
+/// The netfilter mark `ss` reports for the proxy's end of the connection from local port `client_port`, when `ss`
+/// runs.
+fn fwmark(client_port: u16) -> Option<Option<String>> {
+    let out = std::process::Command::new("ss")
+        .args(["-tnieH", &format!("dport = :{client_port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    Some(
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix("fwmark:"))
+            .map(str::to_string),
+    )
+}
+
+/// `set-mark` in `tcp-request session` and `tcp-request content` rules (both modes) marks the client's socket
+/// (`SO_MARK`, which needs CAP_NET_ADMIN: checked only when the tests run as root); `set-tos` is accepted
+/// alongside. Evaluation goes on after them.
+#[test]
+fn set_mark_in_session_and_content_rules() {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    });
+    let (srv, _) = echo_server();
+    let tcp = proxy(
+        "    tcp-request session set-mark 0x2a\n    tcp-request content set-tos 0x20\n    tcp-request content set-mark 42 if { src 127.0.0.2 }\n",
+        srv,
+    );
+    let o = origins(1);
+    let http = start_proxy(&format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{}\n    tcp-request content set-tos 0x20\n    tcp-request content set-mark 0x2b if {{ path /m }}\n\
+         default_backend be\nbackend be\n    server s1 {}\n",
+        free_port(),
+        o[0].addr()
+    ));
+    let c = Client::connect_from(tcp.addr, "127.0.0.1");
+    let port = c.reader.get_ref().local_addr().unwrap().port();
+    let mut h = Client::connect(http.addr);
+    assert_eq!(h.get("/m").status, 200);
+    let hport = h.reader.get_ref().local_addr().unwrap().port();
+    if !root {
+        return;
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    if let Some(mark) = fwmark(port) {
+        assert_eq!(mark.as_deref(), Some("0x2a"));
+        assert_eq!(fwmark(hport).flatten().as_deref(), Some("0x2b"));
+    }
+    drop(c);
+}

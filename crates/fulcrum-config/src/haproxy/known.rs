@@ -833,7 +833,7 @@ pub const TCP_CONNECTION_UNSUPPORTED: &[&str] = &[
 ];
 
 /// `tcp-request content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`,
-/// `silent-drop`, the variable and the stick counter actions are supported.
+/// `silent-drop`, `set-mark`, `set-tos`, the variable and the stick counter actions are supported.
 pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "capture",
     "do-resolve*",
@@ -842,27 +842,19 @@ pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "set-dst",
     "set-dst-port",
     "set-log-level",
-    "set-mark",
     "set-nice",
     "set-priority-class",
     "set-priority-offset",
     "set-src",
     "set-src-port",
-    "set-tos",
     "switch-mode",
     "use-service",
 ];
 
 /// `tcp-request session` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`,
-/// `silent-drop`, the variable and the stick counter actions are supported.
-pub const TCP_SESSION_UNSUPPORTED: &[&str] = &[
-    "set-dst",
-    "set-dst-port",
-    "set-mark",
-    "set-src",
-    "set-src-port",
-    "set-tos",
-];
+/// `silent-drop`, `set-mark`, `set-tos`, the variable and the stick counter actions are supported.
+pub const TCP_SESSION_UNSUPPORTED: &[&str] =
+    &["set-dst", "set-dst-port", "set-src", "set-src-port"];
 
 /// `tcp-response content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`
 /// and the variable actions are supported.

@@ -1899,6 +1899,12 @@ pub enum TcpContentAction {
     Reject,
     /// `silent-drop` (`tcp-request session` and `content`): close the connection without telling the client
     SilentDrop,
+    /// `set-mark N` (`tcp-request session` and `content`): the client socket's netfilter mark (`SO_MARK`);
+    /// evaluation goes on
+    SetMark(u32),
+    /// `set-tos N` (`tcp-request session` and `content`): the TOS (IPv4) or traffic class (IPv6) of what is sent
+    /// to the client; evaluation goes on
+    SetTos(u32),
     /// `set-var`, `set-var-fmt` or `unset-var` (only those variants of [`HttpRequestAction`]): the variable lives
     /// as long as the connection, in `mode tcp`; evaluation goes on with the next rule
     Var(HttpRequestAction),

@@ -2523,6 +2523,15 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             };
             let act = if line.word(2) == "silent-drop" {
                 TcpContentAction::SilentDrop
+            } else if matches!(line.word(2), "set-mark" | "set-tos") {
+                let Some(n) = mark_or_tos(line, &kw, sink) else {
+                    return;
+                };
+                if line.word(2) == "set-mark" {
+                    TcpContentAction::SetMark(n)
+                } else {
+                    TcpContentAction::SetTos(n)
+                }
             } else {
                 let Some(accept) = accept_or_reject(line, loc, &kw, unsupported, sink) else {
                     return;
@@ -2533,7 +2542,11 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
                     TcpContentAction::Reject
                 }
             };
-            if let Ok(cond) = tail(line, 3, &kw, rules, sink) {
+            let cond_at = match act {
+                TcpContentAction::SetMark(_) | TcpContentAction::SetTos(_) => 4,
+                _ => 3,
+            };
+            if let Ok(cond) = tail(line, cond_at, &kw, rules, sink) {
                 let list = if which == "session" {
                     &mut rules.tcp_session
                 } else {
@@ -2555,6 +2568,33 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             ),
         ),
     }
+}
+
+/// The value of `set-mark N` / `set-tos N` (word 3): decimal or `0x` hexadecimal, as HAProxy reads it.
+fn mark_or_tos(line: &Line, kw: &str, sink: &mut Sink) -> Option<u32> {
+    let kw = format!("{kw} {}", line.word(2));
+    let w = line.word(3);
+    if w.is_empty() || matches!(line.word(4), w4 if !w4.is_empty() && w4 != "if" && w4 != "unless")
+    {
+        sink.error(
+            &line.location,
+            &kw,
+            "expects exactly 1 argument (integer/hex value)",
+        );
+        return None;
+    }
+    let n = match w.strip_prefix("0x").or_else(|| w.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => w.parse::<u32>().ok(),
+    };
+    if n.is_none() {
+        sink.error(
+            &line.location,
+            &kw,
+            format!("invalid character starting at '{w}' (integer/hex value expected)"),
+        );
+    }
+    n
 }
 
 /// Most capture slots of one direction per proxy (HAProxy's own limit is far above any real use; this one keeps a

@@ -115,6 +115,7 @@ pub async fn serve_client(
             stick: stick.as_ref(),
             tls: session.as_ref().map(|s| &*s.facts),
             server_tls: None,
+            sock: Some(&client),
         };
         let end = fe.rules.accept_session(&facts);
         if end != TcpEnd::Accept {
@@ -167,6 +168,7 @@ pub async fn serve_client(
         stick: stick.as_ref(),
         tls: session.as_ref().map(|s| &*s.facts),
         server_tls: None,
+        sock: Some(&client),
     };
     let Some(be) = fe
         .rules
@@ -236,6 +238,7 @@ pub async fn serve_client(
             stick: stick.as_ref(),
             tls: session.as_ref().map(|s| &*s.facts),
             server_tls: None,
+            sock: Some(&client),
         };
         be.rules.pick_server(&facts, &|i| {
             be.servers
@@ -587,6 +590,7 @@ async fn inspect_from(
             stick: side.stick,
             tls: side.tls,
             server_tls: side.server_tls,
+            sock: (!side.response).then_some(stream),
         };
         let verdict = if side.response {
             side.rules.inspect_response(&facts, &mut next)

@@ -303,7 +303,11 @@ async fn handle_inner(
     // backend's stats page and rules.
     let mut at = Resume::default();
     // `tcp-request session` (the connection's first request) and `tcp-request content` rules run first.
-    match fe.rules.apply_tcp_request(stream.first_req, &req, stream) {
+    let sock = Some(client.conn.stream());
+    match fe
+        .rules
+        .apply_tcp_request(stream.first_req, sock, &req, stream)
+    {
         TcpVerdict::Continue => {}
         TcpVerdict::RejectSession(silent) => {
             // A session refused is counted with the refused connections, not as a refused request.
@@ -425,7 +429,7 @@ async fn handle_inner(
         .unwrap_or(0);
     // The backend's `tcp-request content` rules, as the request enters it (a listen's ran as its frontend's).
     let end = match be.config.kind {
-        ProxyKind::Backend => be.rules.apply_backend_content(&req, stream),
+        ProxyKind::Backend => be.rules.apply_backend_content(sock, &req, stream),
         _ => TcpEnd::Accept,
     };
     if end != TcpEnd::Accept {

@@ -324,6 +324,8 @@ pub struct ContentFacts<'a> {
     pub tls: Option<&'a fulcrum_tls::Facts>,
     /// The server connection, once made: `Some(None)` on clear text, else its TLS facts (`ssl_bc*`).
     pub server_tls: Option<Option<&'a fulcrum_tls::Facts>>,
+    /// The client's socket, for `set-mark` / `set-tos` (`None` where they cannot run).
+    pub sock: Option<&'a tokio::net::TcpStream>,
 }
 
 impl<'a> ContentFacts<'a> {
@@ -664,6 +666,28 @@ pub enum BackendTarget {
     Disabled,
 }
 
+/// `set-mark N` / `set-tos N`: an option of the client's socket.
+#[derive(Debug, Clone, Copy)]
+enum SockOpt {
+    Mark(u32),
+    Tos(u32),
+}
+
+impl SockOpt {
+    /// Sets the option on `sock`; a refusal (`SO_MARK` needs CAP_NET_ADMIN) changes nothing, as in HAProxy.
+    fn apply(self, sock: Option<&tokio::net::TcpStream>) {
+        let Some(sock) = sock else { return };
+        let s = socket2::SockRef::from(sock);
+        let _ = match self {
+            SockOpt::Mark(m) => s.set_mark(m),
+            SockOpt::Tos(t) => match sock.local_addr() {
+                Ok(std::net::SocketAddr::V6(_)) => s.set_tclass_v6(t),
+                _ => s.set_tos(t),
+            },
+        };
+    }
+}
+
 /// How `tcp-request session` / `content` or `tcp-response content` rules ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpEnd {
@@ -681,6 +705,8 @@ enum TcpRule {
     Accept,
     Reject,
     SilentDrop,
+    /// `set-mark` / `set-tos` on the client's socket.
+    Sock(SockOpt),
     Var(VarAct),
     /// `track-sc*`, `sc-inc-gpc*`, `sc-set-gpt0` of `tcp-request content` in `mode tcp`: the counters of the
     /// connection (which is the stream).
@@ -704,6 +730,8 @@ impl TcpRule {
             TcpContentAction::Accept => TcpRule::Accept,
             TcpContentAction::Reject => TcpRule::Reject,
             TcpContentAction::SilentDrop => TcpRule::SilentDrop,
+            TcpContentAction::SetMark(m) => TcpRule::Sock(SockOpt::Mark(*m)),
+            TcpContentAction::SetTos(t) => TcpRule::Sock(SockOpt::Tos(*t)),
             TcpContentAction::Var(HttpRequestAction::SetVar(n, e, c)) => {
                 TcpRule::Var(VarAct::Set(n.clone(), e.clone(), *c))
             }
@@ -740,6 +768,7 @@ fn run_tcp_rules(
             TcpRule::Accept => return Some(TcpEnd::Accept),
             TcpRule::Reject => return Some(TcpEnd::Reject),
             TcpRule::SilentDrop => return Some(TcpEnd::SilentDrop),
+            TcpRule::Sock(o) => o.apply(facts.sock),
             TcpRule::Var(v) => v.run_l4(facts),
             TcpRule::Stick(a) => {
                 // a key not there yet (an incomplete request line) is waited for while bytes may come
@@ -772,9 +801,9 @@ pub enum TcpVerdict {
 /// Runs `tcp-request session` (`session`) or `tcp-request content` rules on an HTTP request: how one of them ended
 /// the list, `None` when none of them decided.
 fn apply_tcp_http<B>(
-    rules: &[(TcpRule, Option<CompiledCond>)],
-    sites: &[Location],
+    (rules, sites): (&[(TcpRule, Option<CompiledCond>)], &[Location]),
     session: bool,
+    sock: Option<&tokio::net::TcpStream>,
     req: &Request<B>,
     stream: &mut Stream<'_>,
 ) -> Option<TcpEnd> {
@@ -802,6 +831,7 @@ fn apply_tcp_http<B>(
                     _ => TcpEnd::SilentDrop,
                 });
             }
+            TcpRule::Sock(o) => o.apply(sock),
             TcpRule::Var(v) => v.run(req_msg(req), stream),
             TcpRule::Stick(a) => stream.run_stick(a, req_msg(req), session),
         }
@@ -1265,17 +1295,18 @@ impl ProxyRules {
     pub fn apply_tcp_request<B>(
         &self,
         first: bool,
+        sock: Option<&tokio::net::TcpStream>,
         req: &Request<B>,
         stream: &mut Stream<'_>,
     ) -> TcpVerdict {
         if first {
-            match apply_tcp_http(&self.tcp_session, &[], true, req, stream) {
+            match apply_tcp_http((&self.tcp_session, &[]), true, sock, req, stream) {
                 Some(TcpEnd::Reject) => return TcpVerdict::RejectSession(false),
                 Some(TcpEnd::SilentDrop) => return TcpVerdict::RejectSession(true),
                 _ => {}
             }
         }
-        match self.apply_backend_content(req, stream) {
+        match self.apply_backend_content(sock, req, stream) {
             TcpEnd::Accept => TcpVerdict::Continue,
             end => TcpVerdict::Reject(end == TcpEnd::SilentDrop),
         }
@@ -1283,11 +1314,16 @@ impl ProxyRules {
 
     /// Runs the `tcp-request content` rules on an HTTP request (a frontend's, or a backend's as the request
     /// enters it: its session rules are the frontend's business).
-    pub fn apply_backend_content<B>(&self, req: &Request<B>, stream: &mut Stream<'_>) -> TcpEnd {
+    pub fn apply_backend_content<B>(
+        &self,
+        sock: Option<&tokio::net::TcpStream>,
+        req: &Request<B>,
+        stream: &mut Stream<'_>,
+    ) -> TcpEnd {
         apply_tcp_http(
-            &self.tcp_content,
-            &self.sites.tcp_content,
+            (&self.tcp_content, &self.sites.tcp_content),
             false,
+            sock,
             req,
             stream,
         )
@@ -1321,6 +1357,8 @@ impl ProxyRules {
                     stream.last_rule = site(&self.sites.tcp_response, i);
                     return matches!(action, TcpRule::Accept);
                 }
+                // The configuration refuses them in response rules.
+                TcpRule::Sock(_) => {}
                 TcpRule::Var(v) => v.run(msg, stream),
                 TcpRule::Stick(a) => stream.run_stick(a, msg, false),
             }
