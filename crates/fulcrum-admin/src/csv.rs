@@ -147,7 +147,8 @@ pub fn header() -> String {
     s
 }
 
-/// The whole CSV: the header line, one line per row, and an empty line at the end (as `show stat`).
+/// The whole CSV: the header line and one line per row, as the stats page's `;csv` (the runtime API's `show stat`
+/// then ends with the CLI's empty line, as HAProxy's).
 pub fn render(stats: &Stats) -> String {
     let mut out = header();
     out.push('\n');
@@ -155,7 +156,6 @@ pub fn render(stats: &Stats) -> String {
         render_row(row, &mut out);
         out.push('\n');
     }
-    out.push('\n');
     out
 }
 
@@ -224,7 +224,7 @@ pub fn value(row: &Row, column: &str) -> String {
         "eresp" => opt(row.eresp),
         "wretr" => opt(row.wretr),
         "wredis" => opt(row.wredis),
-        "status" => row.state.text().to_string(),
+        "status" => row.status_text(),
         "weight" => opt(row.weight),
         "act" => opt(row.act),
         "bck" => opt(row.bck),

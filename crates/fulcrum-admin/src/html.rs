@@ -121,8 +121,8 @@ const HEAD: &str = "<tr><th rowspan=2></th><th colspan=3>Queue</th><th colspan=5
 
 fn row_html(out: &mut String, row: &Row, backup: bool, admin: bool) {
     let status = match (row.kind, row.lastchg) {
-        (RowKind::Frontend, _) | (_, None) => row.state.text().to_string(),
-        (_, Some(s)) => format!("{} {}", human_secs(s), row.state.text()),
+        (RowKind::Frontend, _) | (_, None) => row.status_text(),
+        (_, Some(s)) => format!("{} {}", human_secs(s), row.status_text()),
     };
     let check = match (&row.check_status, row.check_code, row.check_duration) {
         (Some(s), Some(c), Some(d)) => format!("{s}/{c} in {d}ms"),

@@ -103,6 +103,16 @@ pub enum State {
     Drain,
 }
 
+impl Row {
+    /// The `status` column: the state, and where an inherited maintenance comes from.
+    pub fn status_text(&self) -> String {
+        match (&self.state, &self.maint_via) {
+            (State::Maint, Some(via)) => format!("MAINT (via {via})"),
+            _ => self.state.text().to_string(),
+        }
+    }
+}
+
 impl State {
     /// HAProxy's `status` column text.
     pub fn text(self) -> &'static str {
@@ -169,6 +179,9 @@ pub struct Row {
     pub wredis: Option<u64>,
     /// `status`
     pub state: State,
+    /// A server in maintenance only because the server it tracks is: that server (`BACKEND/SERVER`), shown as
+    /// `MAINT (via BACKEND/SERVER)`.
+    pub maint_via: Option<String>,
     /// `weight`: effective weight (sum of active servers' weights for a backend).
     pub weight: Option<u64>,
     /// `act`: active server (1/0), or active servers up for a backend.

@@ -61,7 +61,8 @@ fn hash_type_strategy() -> impl Strategy<Value = HashType> {
         prop_oneof![
             Just(HashFunction::Sdbm),
             Just(HashFunction::Djb2),
-            Just(HashFunction::Crc32)
+            Just(HashFunction::Crc32),
+            Just(HashFunction::Wt6)
         ],
         any::<bool>(),
     )

@@ -568,10 +568,10 @@ fn balance_and_hash_errors() {
         "not yet by fulcrum",
     );
     err1(
-        &format!("{D}backend b\n hash-type map-based wt6\n"),
+        &format!("{D}backend b\n hash-type map-based wt7\n"),
         7,
         "hash-type",
-        "not yet by fulcrum",
+        "unexpected 'wt7'",
     );
     err1(
         &format!("{D}backend b\n balance\n"),
@@ -839,11 +839,24 @@ fn frontend_and_listen_need_a_bind() {
 #[test]
 fn server_errors() {
     let b = |l: &str| format!("{D}backend b\n {l}\n");
-    err1(
-        &b("server s 127.0.0.1"),
-        7,
-        "server",
-        "fulcrum requires a port",
+    // No port, or an offset: the client's destination port (plus the offset), as HAProxy; checks then need a
+    // `port`, as HAProxy says.
+    let c = ok_both(&b(
+        "server s 127.0.0.1\n server t 127.0.0.1:+1\n server u 127.0.0.1:-2 check port 80",
+    ));
+    let offsets: Vec<_> = c
+        .backend("b")
+        .unwrap()
+        .servers
+        .iter()
+        .map(|s| s.port_offset)
+        .collect();
+    assert_eq!(offsets, [Some(0), Some(1), Some(-2)]);
+    let e = err_both(&b("server s 127.0.0.1 check"));
+    assert_eq!((e[0].0, e[0].1.as_str()), (7, "server"));
+    assert!(
+        e[0].2.contains("has neither service port nor check port"),
+        "{e:?}"
     );
     err1(
         &b("server s"),
@@ -856,7 +869,12 @@ fn server_errors() {
     let servers = &c.backend("b").unwrap().servers;
     assert_eq!(servers[0].addr, "0.0.0.0:0".parse().unwrap());
     assert_eq!(servers[1].addr, "0.0.0.0:80".parse().unwrap());
-    err1(&b("server s 127.0.0.1:+1"), 7, "server", "port offsets");
+    err1(
+        &b("server s 127.0.0.1:+x"),
+        7,
+        "server",
+        "invalid port offset '+x'",
+    );
     err1(&b("server s 127.0.0.1:0"), 7, "server", "invalid port '0'");
     let e = err_both(&b("server s nohost.invalid:80"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "server"));
@@ -939,7 +957,7 @@ fn server_errors() {
         ("crl-file crl.pem", "server crl-file"),
         ("curves X25519", "server curves"),
         ("minconn 3", "server minconn"),
-        ("check-proto h2", "server check-proto"),
+        ("check-alpn h2", "server check-alpn"),
     ] {
         let e = errs(&b(&format!("server s 127.0.0.1:1 {opt}")));
         assert_eq!((e[0].0, e[0].1.as_str()), (7, kw), "{opt}");
@@ -1053,7 +1071,7 @@ fn frontend_and_backend_modes_must_match() {
 
 #[test]
 fn all_problems_are_reported_in_order() {
-    let e = errs("global\n frob\n maxconn x\nbackend b\n mode udp\n server s 127.0.0.1\n server t 127.0.0.1:1 weight 999\nfrontend f\n default_backend nope\n");
+    let e = errs("global\n frob\n maxconn x\nbackend b\n mode udp\n server s 127.0.0.1:x\n server t 127.0.0.1:1 weight 999\nfrontend f\n default_backend nope\n");
     let got: Vec<(usize, &str)> = e.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
     assert_eq!(
         got,

@@ -335,8 +335,8 @@ fn acl_errors_fulcrum_only() {
             "fetch method 'req.rdp_cookie' is supported",
         ),
         (
-            "acl a str(a),wt6 x",
-            "converter 'wt6' is supported by HAProxy, not yet",
+            "acl a str(a),debug -m str x",
+            "converter 'debug' is supported by HAProxy, not yet",
         ),
         (
             "acl a dst_port -- -5",
@@ -522,6 +522,31 @@ fn predefined_acls() {
     // predefined ACLs are not listed among the section's own
     assert!(proxy(&c, "f").rules.acls.is_empty());
 
+    // the ones on a version, the URL form or a body: the ACL line each stands for in HAProxy
+    let c = ok_both(&fe(
+        " http-request deny if HTTP_1.0\n http-request deny if HTTP_1.1\n http-request deny if HTTP_2.0\n\
+          http-request deny if HTTP_CONTENT\n http-request deny if HTTP_URL_ABS\n\
+          http-request deny if HTTP_URL_SLASH\n http-request deny if HTTP_URL_STAR\n",
+    ));
+    let r = &proxy(&c, "f").rules.http_request;
+    let want: &[(&str, &str, MatchMethod, &[&str])] = &[
+        ("HTTP_1.0", "req.ver", M::Str, &["1.0"]),
+        ("HTTP_1.1", "req.ver", M::Str, &["1.1"]),
+        ("HTTP_2.0", "req.ver", M::Str, &["2.0"]),
+        ("HTTP_CONTENT", "req.hdr", M::Int, &["1:"]),
+        ("HTTP_URL_ABS", "url_reg", M::Reg, &["^[^/:]*://"]),
+        ("HTTP_URL_SLASH", "url_beg", M::Beg, &["/"]),
+        ("HTTP_URL_STAR", "url", M::Str, &["*"]),
+    ];
+    for (i, (name, fetch, method, patterns)) in want.iter().enumerate() {
+        let a = &cond(&r[i]).any_of[0][0].acls[0];
+        assert_eq!(
+            (a.name.as_str(), a.fetch.as_str(), a.method),
+            (*name, *fetch, *method)
+        );
+        assert_eq!(pats(a), *patterns, "{name}");
+    }
+
     // a user ACL declared before hides the predefined one
     let c = ok_both(&fe(" acl TRUE path /t\n http-request deny if TRUE\n"));
     let a = &cond(&proxy(&c, "f").rules.http_request[0]).any_of[0][0].acls;
@@ -637,10 +662,10 @@ fn condition_errors_fulcrum_only() {
         "'!' must be followed by an ACL",
     );
     err1(
-        &fe(" http-request deny if HTTP_1.1\n"),
+        &fe(" http-request deny if RDP_COOKIE\n"),
         8,
         kw,
-        "the predefined ACL 'HTTP_1.1' is not supported yet by fulcrum",
+        "the predefined ACL 'RDP_COOKIE' is not supported yet by fulcrum",
     );
     err1(
         &fe(" http-request deny if { ssl_bc }\n"),
@@ -1095,9 +1120,9 @@ fn http_request_errors_fulcrum_only() {
             "log-format variable '%Tq' is not supported yet by fulcrum",
         ),
         (
-            "http-request set-path /%[str(a),wt6]",
+            "http-request set-path /%[str(a),debug]",
             "http-request set-path",
-            "'wt6' is supported by HAProxy, not yet by fulcrum",
+            "'debug' is supported by HAProxy, not yet by fulcrum",
         ),
         (
             "http-request redirect prefix /x set-cookie A=b",
@@ -2553,5 +2578,82 @@ fn capture_slots_and_rules() {
         8,
         "declare",
         "expects 'declare capture request len N'",
+    );
+}
+
+/// `http-request normalize-uri`: the eight normalisers of HAProxy 2.6 and their options, allowed only after
+/// `expose-experimental-directives` in `global` (as HAProxy, which refuses them otherwise).
+#[test]
+fn normalize_uri() {
+    let g = "global\n expose-experimental-directives\n"; // 2 lines
+    let c = ok_both(&format!(
+        "{g}{D}frontend f\n bind :18080\n http-request normalize-uri path-merge-slashes\n http-request normalize-uri path-strip-dot\n http-request normalize-uri path-strip-dotdot\n http-request normalize-uri path-strip-dotdot full\n http-request normalize-uri percent-decode-unreserved strict if TRUE\n http-request normalize-uri percent-to-uppercase\n http-request normalize-uri query-sort-by-name\n http-request normalize-uri fragment-strip\n http-request normalize-uri fragment-encode unless TRUE\n"
+    ));
+    let got: Vec<_> = proxy(&c, "f")
+        .rules
+        .http_request
+        .iter()
+        .map(|r| (r.action.clone(), r.cond.is_some()))
+        .collect();
+    use HttpRequestAction::NormalizeUri as N;
+    assert_eq!(
+        got,
+        [
+            (N(UriNormalizer::PathMergeSlashes), false),
+            (N(UriNormalizer::PathStripDot), false),
+            (N(UriNormalizer::PathStripDotdot { full: false }), false),
+            (N(UriNormalizer::PathStripDotdot { full: true }), false),
+            (
+                N(UriNormalizer::PercentDecodeUnreserved { strict: true }),
+                true
+            ),
+            (
+                N(UriNormalizer::PercentToUppercase { strict: false }),
+                false
+            ),
+            (N(UriNormalizer::QuerySortByName), false),
+            (N(UriNormalizer::FragmentStrip), false),
+            (N(UriNormalizer::FragmentEncode), true),
+        ]
+    );
+    let kw = "http-request normalize-uri";
+    // not allowed: no `expose-experimental-directives`, or only after the proxy
+    err1_both(
+        &fe(" http-request normalize-uri path-merge-slashes\n"),
+        8,
+        kw,
+        "expose-experimental-directives",
+    );
+    err1_both(
+        &format!("{D}frontend f\n bind :18080\n http-request normalize-uri fragment-strip\n{g}"),
+        8,
+        kw,
+        "is experimental",
+    );
+    // allowed, but wrong
+    let fe_g = |body: &str| format!("{g}{D}frontend f\n bind :18080\n{body}");
+    err1_both(
+        &fe_g(" http-request normalize-uri bogus\n"),
+        10,
+        kw,
+        "unknown normalizer 'bogus'",
+    );
+    err1_both(
+        &fe_g(" http-request normalize-uri\n"),
+        10,
+        kw,
+        "expects one of path-merge-slashes",
+    );
+    err1_both(
+        &fe_g(" http-request normalize-uri path-strip-dot full\n"),
+        10,
+        kw,
+        "found 'full'",
+    );
+    err1_both(
+        &fe_g(" http-request normalize-uri percent-to-uppercase x\n"),
+        10,
+        kw,
+        "found 'x'",
     );
 }

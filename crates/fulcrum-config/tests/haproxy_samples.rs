@@ -102,9 +102,9 @@ fn errors_haproxy_rejects_too() {
 fn errors_fulcrum_only() {
     for (line, kw, needle) in [
         (
-            "http-request set-header X %[str(a),wt6]",
+            "http-request set-header X %[str(a),debug]",
             "http-request set-header",
-            "converter 'wt6' is supported by HAProxy, not yet by fulcrum",
+            "converter 'debug' is supported by HAProxy, not yet by fulcrum",
         ),
         (
             "http-request set-header X %Tq",

@@ -19,6 +19,8 @@ pub struct HttpCheck {
     /// Where a header added per check goes: after the configured headers (`http-check send-state`).
     extra_at: usize,
     expect: Expect,
+    /// Sent as an HTTP/2 stream (`proto h2` / `check-proto h2`) instead of HTTP/1.
+    h2: bool,
 }
 
 /// A request target that cannot break the request line: not empty, no spaces or control characters.
@@ -84,6 +86,7 @@ impl HttpCheck {
             request: request.into_bytes(),
             extra_at,
             expect,
+            h2: false,
         })
     }
 
@@ -93,6 +96,7 @@ impl HttpCheck {
             request: b"OPTIONS / HTTP/1.0\r\nConnection: close\r\n\r\n".to_vec(),
             extra_at: "OPTIONS / HTTP/1.0\r\n".len(),
             expect: Expect::Default,
+            h2: false,
         }
     }
 
@@ -113,7 +117,19 @@ impl HttpCheck {
             request,
             extra_at: self.extra_at + line.len(),
             expect: self.expect.clone(),
+            h2: self.h2,
         }
+    }
+
+    /// This check sent as an HTTP/2 stream (prior knowledge, or ALPN `h2` on TLS) when `h2`.
+    pub fn over_h2(mut self, h2: bool) -> HttpCheck {
+        self.h2 = h2;
+        self
+    }
+
+    /// Whether the check is sent as an HTTP/2 stream.
+    pub fn is_h2(&self) -> bool {
+        self.h2
     }
 
     /// The request bytes sent to the server.
@@ -150,6 +166,9 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     check: &HttpCheck,
     start: Instant,
 ) -> CheckOutcome {
+    if check.h2 {
+        return crate::http2::exchange(stream, check, start).await;
+    }
     if let Err(e) = stream.write_all(&check.request).await {
         return CheckOutcome::new(CheckStatus::L4Connection, start.elapsed())
             .with_info(error_text(&e));

@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod error;
 pub mod http;
+mod http2;
 pub mod keepalived;
 pub mod log;
 pub mod outcome;

@@ -4,13 +4,13 @@
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::Version;
 
-/// Headers that only describe one hop and are never forwarded as they are.
-const HOP_BY_HOP: [HeaderName; 7] = [
+/// Headers that only describe one hop and are never forwarded as they are. (`Trailer`, which announces the
+/// trailer fields, is forwarded with them, as HAProxy does.)
+const HOP_BY_HOP: [HeaderName; 6] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
     header::TE,
-    header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];

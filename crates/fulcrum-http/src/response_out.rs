@@ -89,23 +89,34 @@ pub enum ConnectionLine {
     KeepAlive,
 }
 
+/// Marks a server's HTTP/1.0 response that came chunked (faulty framing, RFC 9112 section 6.1): it goes on as
+/// HTTP/1.0 and still chunked, and the client connection ends after it, as HAProxy passes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChunkedHttp10;
+
 /// Header lines of a server's response whose names are not tokens (`option accept-invalid-http-response`),
 /// carried beside the response's header map to be written after it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verbatim(pub Vec<(Bytes, Bytes)>);
 
 /// Appends the status line and headers to `out`, then the lines `framing` and `connection` add, and the empty
-/// line. The status line is HTTP/1.1 whatever the client spoke, as HAProxy answers. `verbatim`: header lines whose
-/// names are not tokens (`option accept-invalid-http-response`), written after the others.
+/// line. The status line is HTTP/1.1 whatever the client spoke, as HAProxy answers, unless `version` is HTTP/1.0
+/// (a server's HTTP/1.0 response keeps its version, as through HAProxy). `verbatim`: header lines whose names are
+/// not tokens (`option accept-invalid-http-response`), written after the others.
 pub fn encode(
     out: &mut Vec<u8>,
+    version: Version,
     status: StatusCode,
     headers: &HeaderMap,
     verbatim: &[(Bytes, Bytes)],
     framing: &Framing,
     connection: ConnectionLine,
 ) {
-    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(if version == Version::HTTP_10 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
+    });
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
@@ -201,10 +212,34 @@ mod tests {
         h.insert("x-a", HeaderValue::from_static("1"));
         let f = framing(200, Method::GET, Version::HTTP_11, &h, None);
         let mut out = Vec::new();
-        encode(&mut out, StatusCode::OK, &h, &[], &f, ConnectionLine::Close);
+        encode(
+            &mut out,
+            Version::HTTP_11,
+            StatusCode::OK,
+            &h,
+            &[],
+            &f,
+            ConnectionLine::Close,
+        );
         assert_eq!(
             out,
             b"HTTP/1.1 200 OK\r\nx-a: 1\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        );
+        // A server's HTTP/1.0 response keeps its version.
+        let mut out = Vec::new();
+        let f = framing(200, Method::GET, Version::HTTP_10, &h, Some(2));
+        encode(
+            &mut out,
+            Version::HTTP_10,
+            StatusCode::OK,
+            &h,
+            &[],
+            &f,
+            ConnectionLine::KeepAlive,
+        );
+        assert_eq!(
+            out,
+            b"HTTP/1.0 200 OK\r\nx-a: 1\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n"
         );
         let mut out = Vec::new();
         let f = framing(
@@ -216,6 +251,7 @@ mod tests {
         );
         encode(
             &mut out,
+            Version::HTTP_11,
             StatusCode::NOT_FOUND,
             &HeaderMap::new(),
             &[],

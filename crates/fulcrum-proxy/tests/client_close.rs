@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,24 +14,8 @@ use common::*;
 
 /// Collects the lines sent to a UDP syslog socket.
 fn syslog() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let addr = sock.local_addr().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let l = lines.clone();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 65536];
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until && Arc::strong_count(&l) > 1 {
-            if let Ok(n) = sock.recv(&mut buf) {
-                l.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        }
-    });
-    (addr, lines)
+    let sink = common::syslog::Syslog::start();
+    (sink.addr, sink.lines.clone())
 }
 
 /// The logged line of the request for `path`, waited for.

@@ -6,9 +6,8 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
 
 use common::*;
 
@@ -71,47 +70,6 @@ fn serve(name: &str, s: TcpStream) {
         if r.get_mut().write_all(resp.as_bytes()).is_err() {
             return;
         }
-    }
-}
-
-/// Collects the datagrams sent to a UDP socket.
-struct Syslog {
-    port: u16,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Syslog {
-    fn start() -> Syslog {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let port = sock.local_addr().unwrap().port();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let l = lines.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65536];
-            let until = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < until && Arc::strong_count(&l) > 1 {
-                if let Ok(n) = sock.recv(&mut buf) {
-                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                    // The message after the syslog header.
-                    let msg = text.split_once("]: ").map_or(&text[..], |(_, m)| m);
-                    // Health-check state changes are logged too: only request lines are compared.
-                    if !msg.starts_with("Server ") {
-                        l.lock().unwrap().push(msg.trim_end().to_string());
-                    }
-                }
-            }
-        });
-        Syslog { port, lines }
-    }
-
-    fn wait(&self, n: usize) -> Vec<String> {
-        wait_until(Duration::from_secs(5), || {
-            self.lines.lock().unwrap().len() >= n
-        });
-        std::thread::sleep(Duration::from_millis(100));
-        self.lines.lock().unwrap().clone()
     }
 }
 
@@ -245,17 +203,18 @@ fn compare_with(
         s3_opts
     };
     let run = |start: &dyn Fn(&str, SocketAddr) -> Box<dyn std::any::Any>| {
-        let log = Syslog::start();
+        let log = common::syslog::Syslog::start();
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let text = config(port, log.port, cookie, extra, &servers, s3);
+        let text = config(port, log.addr.port(), cookie, extra, &servers, s3);
         let guard = start(&text, addr);
         if s3_down {
             // The check marks s3 down.
             std::thread::sleep(Duration::from_millis(600));
         }
         let seen = drive(addr, reqs);
-        let lines = log.wait(reqs.len());
+        // Health-check state changes are logged too: only request lines are compared.
+        let lines = log.wait_messages(reqs.len(), |m| !m.starts_with("Server "));
         drop(guard);
         (seen, lines)
     };

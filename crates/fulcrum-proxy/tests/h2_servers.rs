@@ -417,3 +417,57 @@ fn an_http2_clients_head_reads_the_servers_body_before_its_stream_ends() {
     });
     assert_eq!(o[0].connections(), 1);
 }
+
+/// HTTP checks speak HTTP/2 to a `proto h2` server, or where `check-proto h2` says, and judge the answer by the
+/// same `http-check expect` rules; an HTTP/1 check of an HTTP/2-only server fails.
+#[test]
+fn http_checks_over_h2() {
+    let o = h2_origin(100);
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend f
+    bind 127.0.0.1:{port}
+    default_backend ok
+
+backend ok
+    option httpchk GET /health
+    server by_proto {addr} proto h2 check inter 100ms rise 1 fall 1
+    server by_check_proto {addr} check check-proto h2 inter 100ms rise 1 fall 1
+
+backend wrong_status
+    option httpchk GET /health
+    http-check expect status 418
+    server s {addr} proto h2 check inter 100ms rise 1 fall 1
+
+backend h1_check
+    option httpchk GET /health
+    server s {addr} proto h2 check check-proto h1 inter 100ms rise 1 fall 1
+",
+        addr = o.addr
+    );
+    let p = start_proxy(&cfg);
+    let servers = p.running.as_ref().unwrap().snapshot().servers.clone();
+    let server = |name: &str| {
+        servers
+            .iter()
+            .find(|s| s.full_name == name)
+            .unwrap()
+            .clone()
+    };
+    // The checks run: the server answers them (over HTTP/2, or not at all).
+    assert!(
+        wait_until(Duration::from_secs(5), || o.conns.load(Ordering::SeqCst)
+            >= 3),
+        "no check reached the server"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(server("ok/by_proto").is_up());
+    assert!(server("ok/by_check_proto").is_up());
+    assert!(!server("wrong_status/s").is_up());
+    assert!(!server("h1_check/s").is_up());
+    let last = |name: &str| server(name).stats.check.last().map(|s| s.code());
+    assert_eq!(last("wrong_status/s"), Some("L7STS"));
+    assert_eq!(last("h1_check/s"), Some("L7RSP"));
+    assert_eq!(last("ok/by_proto"), Some("L7OK"));
+}

@@ -191,7 +191,7 @@ fn balance_hash_expression_is_sticky_and_round_robin_when_absent() {
 
 #[test]
 fn hash_type_function_and_avalanche_change_the_mapping() {
-    // The same keys through sdbm, djb2, crc32 and sdbm with avalanche: each function is really used (a silently
+    // The same keys through sdbm, djb2, crc32, wt6 and sdbm with avalanche: each function is really used (a silently
     // ignored `hash-type` argument would give identical mappings).
     let paths: Vec<String> = (0..60).map(|i| format!("/k/{i}")).collect();
     let mut maps = Vec::new();
@@ -199,6 +199,7 @@ fn hash_type_function_and_avalanche_change_the_mapping() {
         "map-based",
         "map-based djb2",
         "map-based crc32",
+        "map-based wt6",
         "map-based sdbm avalanche",
     ] {
         let o = origins(4);
@@ -323,4 +324,36 @@ fn map_based_hashing_moves_most_keys() {
     let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
     // 4 -> 3 buckets: about three keys in four change server, far more than s2's quarter.
     assert!(moved >= 110, "only {moved} of 200 keys moved");
+}
+
+/// Map-based hashing with `wt6` (over the path, and over a `balance hash` expression) and with the default sdbm:
+/// the same server as haproxy 2.6 for each key.
+#[test]
+fn map_based_picks_like_haproxy() {
+    for lines in [
+        "    balance uri\n    hash-type map-based wt6",
+        "    balance hash path,lower\n    hash-type map-based wt6",
+        "    balance uri\n    hash-type map-based sdbm",
+    ] {
+        let o = origins(4);
+        let port = free_port();
+        let cfg = format!(
+            "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{port}
+{lines}
+{}",
+            server_lines(&o, "")
+        );
+        let paths: Vec<String> = (0..40).map(|i| format!("/k/{i}/X")).collect();
+        let p = start_proxy(&cfg);
+        let ours = servers_for(p.addr, &paths);
+        drop(p);
+        assert!(distinct(&ours) >= 3, "{lines}: {ours:?}");
+        if haproxy_present() {
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let _h = start_haproxy(&cfg, addr);
+            assert_eq!(servers_for(addr, &paths), ours, "{lines}");
+        }
+    }
 }

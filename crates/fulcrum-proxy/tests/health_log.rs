@@ -4,32 +4,16 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
 /// Collects the datagrams sent to a UDP socket, on its own thread, for the life of the test.
 fn syslog() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let addr = sock.local_addr().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let l = lines.clone();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 65536];
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until && Arc::strong_count(&l) > 1 {
-            if let Ok(n) = sock.recv(&mut buf) {
-                l.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        }
-    });
-    (addr, lines)
+    let sink = common::syslog::Syslog::start();
+    (sink.addr, sink.lines.clone())
 }
 
 /// Waits until a line containing `needle` arrived; returns it.

@@ -486,3 +486,49 @@ fn keepalive_timeout_longer_than_http_request_applies_to_idle_connections() {
         start.elapsed()
     );
 }
+
+#[test]
+fn without_http_request_timeout_client_bounds_the_silence_within_a_head() {
+    // As haproxy 2.6 (observed): with no `timeout http-request`, `timeout client` is the longest silence between
+    // the pieces of a request head, not a bound on the whole head; `timeout http-request` bounds the whole head.
+    let o = origins(1);
+    let pieces = |c: &mut Client| {
+        for p in [
+            &b"GET / HT"[..],
+            b"TP/1.1\r\n",
+            b"Host: t\r\n",
+            b"X-A: 1\r\n",
+            b"\r\n",
+        ] {
+            // A proxy that answered 408 has closed: the rest cannot be sent.
+            if c.reader.get_mut().write_all(p).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let p = start_proxy(&one_backend(&o, "    timeout client 500ms"));
+    let mut c = Client::connect(p.addr);
+    pieces(&mut c);
+    assert_eq!(
+        c.read_response(false).status,
+        200,
+        "a head 1 s long in pieces 200 ms apart"
+    );
+    // A silence longer than `timeout client` still ends with a 408.
+    let mut c = Client::connect(p.addr);
+    c.send(b"GET / HTTP/1.1\r\n");
+    assert_eq!(c.read_response(false).status, 408);
+
+    let p = start_proxy(&one_backend(
+        &o,
+        "    timeout client 5s\n    timeout http-request 500ms",
+    ));
+    let mut c = Client::connect(p.addr);
+    pieces(&mut c);
+    assert_eq!(
+        c.read_response(false).status,
+        408,
+        "timeout http-request bounds the whole head"
+    );
+}

@@ -5,56 +5,13 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use common::*;
 
-/// Collects the datagrams sent to a UDP socket.
-struct Syslog {
-    addr: SocketAddr,
-    lines: Arc<Mutex<Vec<String>>>,
-    _thread: JoinHandle<()>,
-}
-
-impl Syslog {
-    fn start() -> Syslog {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let addr = sock.local_addr().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let l = lines.clone();
-        let thread = std::thread::spawn(move || {
-            let mut buf = vec![0u8; 65536];
-            // Bounded: a test never lasts this long.
-            let until = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < until && Arc::strong_count(&l) > 1 {
-                if let Ok(n) = sock.recv(&mut buf) {
-                    l.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-                }
-            }
-        });
-        Syslog {
-            addr,
-            lines,
-            _thread: thread,
-        }
-    }
-
-    /// Waits until `n` lines arrived (or 5 s passed), then a little more to catch extra ones.
-    fn wait(&self, n: usize) -> Vec<String> {
-        wait_until(Duration::from_secs(5), || {
-            self.lines.lock().unwrap().len() >= n
-        });
-        std::thread::sleep(Duration::from_millis(150));
-        self.lines.lock().unwrap().clone()
-    }
-}
+use common::syslog::Syslog;
 
 /// Builds the config for `log_port`, runs `drive` against haproxy then fulcrum, and returns the syslog lines
 /// of each (`expect` lines awaited).

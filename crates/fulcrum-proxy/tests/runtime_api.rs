@@ -1171,3 +1171,124 @@ backend app
     assert_eq!(cmd(&sock, "del server app/s4"), "Server deleted.\n");
     drop(o);
 }
+
+/// `track`: a tracking server inherits the tracked one's maintenance and drain, down a chain, with HAProxy's admin
+/// flags (IMAINT 0x02, IDRAIN 0x10) and log lines; a `disabled` server's trackers start in maintenance.
+#[test]
+fn trackers_inherit_maintenance_and_drain_as_haproxy() {
+    let o = origins(1);
+    let origin = o[0].addr();
+    let config = |sock: &Path, log: std::net::SocketAddr| {
+        format!(
+            "global
+    nbthread 1
+    stats socket {} level admin
+    log {log} local0
+
+defaults
+    mode http
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen app
+    bind 127.0.0.1:{}
+    server x {origin}
+
+backend a
+    server s1 {origin} check inter 100ms rise 1 fall 1
+
+backend b
+    server t1 {origin} track a/s1
+
+backend c
+    server u1 {origin} track b/t1
+
+backend e
+    server w1 {origin} check disabled
+
+backend f
+    server x1 {origin} track e/w1
+",
+            sock.display(),
+            free_port()
+        )
+    };
+    let steps = [
+        "set server a/s1 state maint",
+        "show stat",
+        "set server a/s1 state ready",
+        "set server a/s1 state drain",
+        "show servers state",
+        "set server a/s1 state ready",
+        "set server b/t1 state drain",
+        "set server a/s1 state maint",
+        "show servers state",
+        "set server a/s1 state ready",
+        "show servers state",
+    ];
+    // Each proxy: its answers, then the state-change messages its `log` targets received.
+    let run = |sock: &Path, log: &common::syslog::Syslog| -> Vec<String> {
+        // Wait for s1's first check, so that both start from UP.
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                cmd(sock, "show servers state a")
+                    .lines()
+                    .any(|l| l.contains(" a 1 s1 ") && l.split(' ').nth(5) == Some("2"))
+            }),
+            "s1 never came UP"
+        );
+        let mut out = Vec::new();
+        for step in steps {
+            let answer = cmd(sock, step);
+            out.push(format!("> {step}"));
+            if step == "show stat" {
+                // Proxy, server and status (`MAINT (via a/s1)`).
+                out.extend(answer.lines().map(|l| {
+                    let f: Vec<&str> = l.split(',').collect();
+                    f.get(17)
+                        .map_or(l.to_string(), |st| format!("{},{},{st}", f[0], f[1]))
+                }));
+            } else {
+                out.extend(stable_state(&answer));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        out.extend(
+            log.messages()
+                .into_iter()
+                .filter(|m| m.starts_with("Server ") || m.starts_with("backend ")),
+        );
+        out
+    };
+    let theirs_sock = sock_path("track-haproxy");
+    let theirs_log = common::syslog::Syslog::start();
+    let theirs = {
+        let Some(_h) = start_haproxy(&config(&theirs_sock, theirs_log.addr), &theirs_sock) else {
+            return;
+        };
+        run(&theirs_sock, &theirs_log)
+    };
+    let ours_sock = sock_path("track-ours");
+    let ours_log = common::syslog::Syslog::start();
+    let p = start_proxy(&config(&ours_sock, ours_log.addr));
+    let ours = run(&ours_sock, &ours_log);
+    drop(p);
+    assert_eq!(ours, theirs);
+    // The figures themselves, not only the sameness: t1 inherited maintenance on top of its own drain, and u1
+    // both, from t1.
+    assert!(
+        theirs
+            .iter()
+            .any(|l| l.starts_with("4 b 1 t1 ") && l.split(' ').nth(6) == Some("10")),
+        "{theirs:#?}"
+    );
+    assert!(
+        theirs
+            .iter()
+            .any(|l| l.starts_with("5 c 1 u1 ") && l.split(' ').nth(6) == Some("18")),
+        "{theirs:#?}"
+    );
+}

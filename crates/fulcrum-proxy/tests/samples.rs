@@ -457,3 +457,226 @@ backend b4
         assert_eq!(body(addr), ours);
     }
 }
+
+/// `wt6` and `wt6(1)` over request paths and over the bytes `b64dec` gives: the same numbers as haproxy 2.6.
+#[test]
+fn wt6_like_haproxy() {
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request return status 200 content-type text/plain lf-string \"%[path,wt6] %[path,wt6(1)] %[str(gICA/w==),b64dec,wt6] %[str(),wt6(1)]\"
+"
+    );
+    let body = |addr: std::net::SocketAddr, path: &str| {
+        let mut c = Client::connect(addr);
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes());
+        c.read_response(false).text()
+    };
+    let paths = [
+        "/",
+        "/a",
+        "/index.html?x=1",
+        "/%ff%00/long/path/with/many/segments/0123456789",
+    ];
+    let p = start_proxy(&cfg);
+    let ours: Vec<_> = paths.iter().map(|u| body(p.addr, u)).collect();
+    assert_eq!(ours[0], "1886637733 2250254464 391506271 2385687481");
+    drop(p);
+    if haproxy_present() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        let theirs: Vec<_> = paths.iter().map(|u| body(addr, u)).collect();
+        assert_eq!(theirs, ours);
+    }
+}
+
+/// `http-request normalize-uri`, each normaliser in its own frontend, over tricky request targets: the same
+/// targets (or 400 answers, under `strict`) as haproxy 2.6.
+#[test]
+fn normalize_uri_like_haproxy() {
+    let normalizers = [
+        "path-merge-slashes",
+        "path-strip-dot",
+        "path-strip-dotdot",
+        "path-strip-dotdot full",
+        "percent-decode-unreserved",
+        "percent-decode-unreserved strict",
+        "percent-to-uppercase",
+        "percent-to-uppercase strict",
+        "query-sort-by-name",
+        "fragment-strip",
+        "fragment-encode",
+    ];
+    let ports: Vec<u16> = normalizers.iter().map(|_| free_port()).collect();
+    let mut cfg = format!("global\n    expose-experimental-directives\n{DEFAULTS}");
+    for (n, port) in normalizers.iter().zip(&ports) {
+        cfg.push_str(&format!(
+            "frontend f{port}
+    bind 127.0.0.1:{port}
+    http-request normalize-uri {n}
+    http-request return status 200 content-type text/plain lf-string \"[%[url]]\"
+"
+        ));
+    }
+    let targets = [
+        "/",
+        "//a//b//?x=//",
+        "/a/b/c/../../../..",
+        "/a/./../b/.",
+        "/../a/..",
+        "/%2e%2e/%7e%41%zz%a?%62=%2f&a&",
+        "/%%41",
+        "/?b=1&a&=z&a=0",
+        "/?a;b=1&a=2&",
+    ];
+    let ask = |port: u16, target: &str| -> String {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut c = Client::connect(addr);
+        c.send(format!("GET {target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes());
+        let r = c.read_response(false);
+        if r.status == 200 {
+            r.text()
+        } else {
+            r.status.to_string()
+        }
+    };
+    let all = |ports: &[u16]| -> Vec<Vec<String>> {
+        ports
+            .iter()
+            .map(|&p| targets.iter().map(|t| ask(p, t)).collect())
+            .collect()
+    };
+    let p = start_proxy(&cfg);
+    let ours = all(&ports);
+    drop(p);
+    // a few answers written out, so that the test stands without haproxy too
+    assert_eq!(ours[0][1], "[/a/b/?x=//]");
+    assert_eq!(ours[2][2], "[/../]");
+    assert_eq!(ours[3][2], "[/]");
+    assert_eq!(ours[1][3], "[/a/../b/]");
+    assert_eq!(ours[4][5], "[/../~A%zz%a?b=%2f&a&]");
+    assert_eq!(ours[5][5], "400");
+    assert_eq!(ours[6][5], "[/%2E%2E/%7E%41%zz%a?%62=%2F&a&]");
+    assert_eq!(ours[8][7], "[/?=z&a&a=0&b=1]");
+    assert_eq!(ours[8][8], "[/?a=2&a;b=1]");
+    if haproxy_present() {
+        let _h = start_haproxy(&cfg, format!("127.0.0.1:{}", ports[0]).parse().unwrap());
+        assert_eq!(all(&ports), ours);
+    }
+}
+
+/// `fe_client_timeout`: the frontend's `timeout client` in milliseconds, read in a frontend's and in its backend's
+/// rules; the same answers as haproxy 2.6.
+#[test]
+fn fe_client_timeout_like_haproxy() {
+    let (p1, p2) = (free_port(), free_port());
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{p1}
+    timeout client 7s
+    http-request return status 200 content-type text/plain lf-string \"[%[fe_client_timeout]]\"
+frontend fe2
+    bind 127.0.0.1:{p2}
+    timeout client 1500ms
+    default_backend b
+backend b
+    http-request return status 200 content-type text/plain lf-string \"[%[fe_client_timeout]]\"
+"
+    );
+    let body = |port: u16| {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut c = Client::connect(addr);
+        c.send(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        c.read_response(false).text()
+    };
+    let p = start_proxy(&cfg);
+    let ours = [body(p1), body(p2)];
+    assert_eq!(ours, ["[7000]", "[1500]"]);
+    drop(p);
+    if haproxy_present() {
+        let _h = start_haproxy(&cfg, format!("127.0.0.1:{p1}").parse().unwrap());
+        assert_eq!([body(p1), body(p2)], ours);
+    }
+}
+
+/// A `\xHH` escape of a byte above 0x7f in the configuration is that byte wherever a sample or a log format
+/// carries it: a constant header value, a constant `set-var-fmt`, a fetch argument, the literal text of a return
+/// body. The same bytes as haproxy 2.6 sends.
+#[test]
+fn configuration_bytes_like_haproxy() {
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request set-header x-c \"caf\\xE9\"
+    http-request set-var-fmt(txn.c) \"\\xFF!\"
+    http-request return status 200 content-type text/plain lf-string \"\\xE0 %[req.hdr(x-c),hex] %[var(txn.c),hex] %[str(\\x80\\xC3\\xA9),hex] %[str(-\\xE0-),json(utf8s)]\"
+"
+    );
+    let body = |addr: std::net::SocketAddr| {
+        let mut c = Client::connect(addr);
+        c.send(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        c.read_response(false).body
+    };
+    let p = start_proxy(&cfg);
+    let ours = body(p.addr);
+    assert_eq!(ours, b"\xe0 636166E9 FF21 80C3A9 --");
+    drop(p);
+    if haproxy_present() {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg, addr);
+        assert_eq!(body(addr), ours);
+    }
+}
+
+/// `req.ver`, `res.ver`, `capture.req.ver` and `capture.res.ver` give the same as haproxy 2.6 for HTTP/1.0 and
+/// HTTP/1.1 requests, in request and response rules; so do the predefined ACLs on them.
+#[test]
+fn http_versions_like_haproxy() {
+    let o = fulcrum_proxy::origin::Origin::start("s1", "127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request set-var(txn.rv) req.ver
+    http-request set-var(txn.crv) capture.req.ver
+    http-response set-header x-ver \"%[var(txn.rv)] %[var(txn.crv)] %[res.ver] %[capture.res.ver] %[capture.req.ver]\"
+    http-request set-var(txn.p) str(http10) if HTTP_1.0 HTTP_URL_SLASH !HTTP_URL_ABS !HTTP_CONTENT
+    http-response add-header x-ver %[var(txn.p)] if {{ var(txn.p) -m found }}
+    default_backend b
+backend b
+    server s1 {}
+",
+        o.addr()
+    );
+    let ver = |version: &str| {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut c = Client::connect(addr);
+        c.send(format!("GET / HTTP/{version}\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes());
+        let r = c.read_response(false);
+        let all: Vec<&str> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "x-ver")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        all.join(" | ")
+    };
+    let p = start_proxy(&cfg);
+    let ours = [ver("1.0"), ver("1.1")];
+    assert!(ours[1].starts_with("1.1 HTTP/1.1 "), "{ours:?}");
+    assert!(
+        ours[0].ends_with(" | http10") && !ours[1].contains("http10"),
+        "{ours:?}"
+    );
+    drop(p);
+    if haproxy_present() {
+        let _h = start_haproxy(&cfg, format!("127.0.0.1:{port}").parse().unwrap());
+        assert_eq!([ver("1.0"), ver("1.1")], ours);
+    }
+}

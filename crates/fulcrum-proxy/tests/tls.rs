@@ -1107,3 +1107,60 @@ fn certificates_added_to_a_crt_list_serve_new_handshakes() {
         drop(h);
     }
 }
+
+/// `del ssl crt-list` refuses to delete the line giving bind lines their default certificate (the first loaded),
+/// naming those bind lines as HAProxy does (a `strict-sni` line has no default certificate); another line goes.
+#[test]
+fn the_default_certificate_of_a_bind_line_is_not_deleted_from_its_crt_list() {
+    let k = pki();
+    let list = k.dir.join(format!("default-{}.crt-list", free_port()));
+    std::fs::write(&list, format!("{}\n{}\n", k.path("a.pem"), k.path("b.pem"))).unwrap();
+    let list = list.display().to_string();
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let sock = k.dir.join(format!("admin-d-{}.sock", free_port()));
+    let text = |sock: &Path| {
+        format!(
+            "global\n    stats socket {} level admin\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind 127.0.0.1:{p1} ssl crt-list {list}\n    bind 127.0.0.1:{p2} ssl crt-list {list}\n    bind 127.0.0.1:{p3} ssl strict-sni crt-list {list}\n    http-request return status 200\n",
+            sock.display()
+        )
+    };
+    let session = |sock: &Path| -> Vec<String> {
+        [
+            format!("del ssl crt-list {list} {}\n", k.path("a.pem")),
+            format!("del ssl crt-list {list} {}:2\n", k.path("b.pem")),
+            format!("show ssl crt-list -n {list}\n"),
+        ]
+        .iter()
+        .map(|c| cli(sock, c))
+        .collect()
+    };
+    let p = start_proxy(&text(&sock));
+    let ours = session(&sock);
+    drop(p);
+    assert_eq!(
+        ours[0],
+        format!(
+            "Can't delete the entry: certificate '{}' cannot be deleted, it is used as default certificate by the following frontends:\n\t- test.cfg:9\n\t- test.cfg:10\n\n\n",
+            k.path("a.pem")
+        )
+    );
+    assert_eq!(
+        ours[1],
+        format!(
+            "Entry '{}' deleted in crtlist '{list}'!\n\n",
+            k.path("b.pem")
+        )
+    );
+    if haproxy_present() {
+        let hsock = k.dir.join(format!("admin-dh-{}.sock", free_port()));
+        let h = start_haproxy(&text(&hsock), format!("127.0.0.1:{p1}").parse().unwrap());
+        let cfg =
+            std::env::temp_dir().join(format!("fulcrum-haproxy-{}-{p1}.cfg", std::process::id()));
+        let theirs: Vec<String> = session(&hsock)
+            .into_iter()
+            .map(|t| t.replace(&cfg.display().to_string(), "test.cfg"))
+            .collect();
+        drop(h);
+        assert_eq!(ours, theirs);
+    }
+}

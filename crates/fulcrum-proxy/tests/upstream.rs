@@ -107,6 +107,8 @@ fn chunked_responses_in_pieces_keep_the_connection() {
         assert_eq!(r.status, 200);
         assert_eq!(r.text(), "hello world");
         assert_eq!(r.header("x-a"), Some("1"));
+        // The trailer field, split across reads, is passed on too.
+        assert_eq!(r.trailers, [("x-trailer".to_string(), "t".to_string())]);
     }
     assert_eq!(conns.load(Ordering::SeqCst), 1);
 }
@@ -300,4 +302,46 @@ fn request_bodies_reach_the_server_with_their_framing() {
     assert_eq!(c.read_response(false).text(), "PUT /a?b=c HTTP/1.1|hello");
     let r = c.get("/x");
     assert_eq!(r.text(), "GET /x HTTP/1.1|");
+}
+
+#[test]
+fn servers_without_a_port_take_the_clients_destination_port() {
+    // As HAProxy: `server s 127.0.0.2` connects to the port the client connected to, `127.0.0.2:-5` to that
+    // port less 5; in mode http and mode tcp. (The proxy listens on 127.0.0.1, the origins on 127.0.0.2.)
+    // An origin on 127.0.0.2 and a port `offset` above its own that is free on 127.0.0.1 for the proxy.
+    let pair = |name: &str, offset: u16| {
+        (0..50)
+            .find_map(|_| {
+                let o = fulcrum_proxy::origin::Origin::start(name, "127.0.0.2:0".parse().unwrap())
+                    .ok()?;
+                let up = o.addr().port().checked_add(offset)?;
+                std::net::TcpListener::bind(("127.0.0.1", up)).ok()?;
+                Some((o, up))
+            })
+            .expect("a free port pair")
+    };
+    let (same, port) = pair("same", 0);
+    let (shifted, shifted_bind) = pair("shifted", 5);
+    let (tcp_origin, tcp_port) = pair("tcp", 0);
+    let p = start_proxy(&format!(
+        "{DEFAULTS}
+listen same
+    bind 127.0.0.1:{port}
+    server s 127.0.0.2
+
+listen shifted
+    bind 127.0.0.1:{shifted_bind}
+    server s 127.0.0.2:-5
+
+listen raw
+    mode tcp
+    bind 127.0.0.1:{tcp_port}
+    server s 127.0.0.2
+"
+    ));
+    let at = |port: u16| -> SocketAddr { format!("127.0.0.1:{port}").parse().unwrap() };
+    assert_eq!(served_by(&get(at(port), "/")), "same");
+    assert_eq!(served_by(&get(at(shifted_bind), "/")), "shifted");
+    assert_eq!(served_by(&get(at(tcp_port), "/")), "tcp");
+    drop((p, same, shifted, tcp_origin));
 }

@@ -87,7 +87,9 @@ impl Args<'_> {
     }
 
     pub(crate) fn bytes(&self, i: usize) -> Box<[u8]> {
-        self.str(i).unwrap_or_default().as_bytes().into()
+        crate::rawbytes::raw_bytes(self.str(i).unwrap_or_default())
+            .into_owned()
+            .into_boxed_slice()
     }
 
     pub(crate) fn ipv4(&self, i: usize) -> Option<Ipv4Addr> {

@@ -28,8 +28,6 @@ use Kind::{Int as I, Ipv4 as V4, Ipv6 as V6, Mask4 as M4, Mask6 as M6, Str as S}
 const UNSUPPORTED_FETCHES: &[&str] = &[
     "baseq",
     "be_sess_rate",
-    "capture.req.ver",
-    "capture.res.ver",
     "cookie",
     "hdr_val",
     "hostname",
@@ -41,11 +39,7 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "req.payload_lv",
     "req.proto_http",
     "req.rdp_cookie",
-    "req.ver",
-    "req_ver",
     "res.body",
-    "res.ver",
-    "resp_ver",
     "set-cookie",
     "stopping",
     "thread",
@@ -78,7 +72,6 @@ const UNSUPPORTED_CONVERTERS: &[&str] = &[
     "protobuf",
     "ungrpc",
     "unset-var",
-    "wt6",
 ];
 const UNSUPPORTED_CONVERTER_PREFIXES: &[&str] = &["table_"];
 
@@ -160,6 +153,27 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         Ok(f)
     };
     if let Some(f) = crate::context::SslFetch::by_name(call.name) {
+        if f.is_dn() {
+            // `([entry[,occurrence[,format]]])`: one attribute's value, or the whole name in a format.
+            let a = args(call, &[S, I, S], 0)?;
+            let rfc2253 = match a.str(2).unwrap_or_default() {
+                "" => false,
+                "rfc2253" => true,
+                _ => {
+                    return Err(a.bad(
+                        2,
+                        "only rfc2253 or a blank value are supported as the format argument",
+                    ))
+                }
+            };
+            let entry = a.bytes(0);
+            return Ok(Fetch::SslDn {
+                fetch: f,
+                occ: a.int(1).unwrap_or(if entry.is_empty() { 0 } else { 1 }),
+                entry: (!entry.is_empty()).then_some(entry),
+                rfc2253,
+            });
+        }
         return simple(Fetch::Ssl(f));
     }
     match call.name {
@@ -263,6 +277,22 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "base32+src" => simple(Fetch::Base32 { with_src: true }),
         "req.hdrs" => simple(Fetch::ReqHdrs),
         "capture.req.method" => simple(Fetch::CaptureMethod),
+        "req.ver" | "req_ver" => simple(Fetch::Ver {
+            response: false,
+            captured: false,
+        }),
+        "res.ver" | "resp_ver" => simple(Fetch::Ver {
+            response: true,
+            captured: false,
+        }),
+        "capture.req.ver" => simple(Fetch::Ver {
+            response: false,
+            captured: true,
+        }),
+        "capture.res.ver" => simple(Fetch::Ver {
+            response: true,
+            captured: true,
+        }),
         "capture.req.uri" => simple(Fetch::CaptureUri),
         "last_rule_file" => simple(Fetch::LastRuleFile),
         "last_rule_line" => simple(Fetch::LastRuleLine),
@@ -291,6 +321,7 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
         "be_tunnel_timeout" => simple(Fetch::Timeout(TimeoutFetch::BeTunnel)),
         "cur_server_timeout" => simple(Fetch::Timeout(TimeoutFetch::CurServer)),
         "cur_tunnel_timeout" => simple(Fetch::Timeout(TimeoutFetch::CurTunnel)),
+        "fe_client_timeout" => simple(Fetch::Timeout(TimeoutFetch::FeClient)),
         "srv_conn" | "srv_is_up" | "srv_queue" | "srv_sess_rate" => {
             let a = args(call, &[S], 1)?;
             let text = a.str(0).unwrap_or_default();
@@ -565,6 +596,7 @@ pub(crate) fn conv(call: &RawCall<'_>, maps: &mut dyn MapSource) -> Result<Conv,
         "crc32c" => hash(Hash32::Crc32c),
         "djb2" => hash(Hash32::Djb2),
         "sdbm" => hash(Hash32::Sdbm),
+        "wt6" => hash(Hash32::Wt6),
         "xxh32" => Ok(Conv::Xxh32(args(call, &[I], 0)?.int(0).unwrap_or(0) as u32)),
         "xxh64" => Ok(Conv::Xxh64(args(call, &[I], 0)?.int(0).unwrap_or(0) as u64)),
         "xxh3" => Ok(Conv::Xxh3(args(call, &[I], 0)?.int(0).unwrap_or(0) as u64)),

@@ -27,7 +27,7 @@ pub enum SslFetch {
     FcCipher,
     /// `ssl_fc_alpn`: the protocol agreed by ALPN.
     FcAlpn,
-    /// `ssl_fc_has_crt` / `ssl_c_used`: the client sent a certificate (boolean).
+    /// `ssl_c_used`: the session was made with a client certificate (boolean).
     CUsed,
     /// `ssl_c_verify`: the verification result code (0: verified or none asked for).
     CVerify,
@@ -37,7 +37,7 @@ pub enum SslFetch {
     CCaErr,
     /// `ssl_c_ca_err_depth`: the depth of that error.
     CCaErrDepth,
-    /// `ssl_c_s_dn`: the client certificate's subject, `/C=../CN=..`.
+    /// `ssl_c_s_dn`: the client certificate's subject (see [`SslFetch::is_dn`]).
     CSDn,
     /// `ssl_c_i_dn`: the client certificate's issuer.
     CIDn,
@@ -84,6 +84,49 @@ pub enum SslFetch {
     SIDn,
     /// `ssl_s_serial`: its serial number (binary).
     SSerial,
+    /// `ssl_c_notbefore`: the start of the client certificate's validity, `YYMMDDhhmmssZ`.
+    CNotBefore,
+    /// `ssl_c_notafter`: its end.
+    CNotAfter,
+    /// `ssl_c_sig_alg`: the algorithm its issuer signed it with, OpenSSL's short name (`RSA-SHA256`).
+    CSigAlg,
+    /// `ssl_c_key_alg`: the algorithm of its public key, OpenSSL's short name (`rsaEncryption`).
+    CKeyAlg,
+    /// `ssl_c_chain_der`: the certificates the client sent after its own, DER one after the other (binary).
+    CChainDer,
+    /// `ssl_s_notbefore`
+    SNotBefore,
+    /// `ssl_s_notafter`
+    SNotAfter,
+    /// `ssl_s_sig_alg`
+    SSigAlg,
+    /// `ssl_s_key_alg`
+    SKeyAlg,
+    /// `ssl_s_chain_der`: the server's whole chain as it sent it, its own certificate first (binary).
+    SChainDer,
+    /// `ssl_f_der`: the certificate the frontend presented on the client connection, DER (binary).
+    FDer,
+    /// `ssl_f_sha1`
+    FSha1,
+    /// `ssl_f_serial`
+    FSerial,
+    /// `ssl_f_s_dn`
+    FSDn,
+    /// `ssl_f_i_dn`
+    FIDn,
+    /// `ssl_f_notbefore`
+    FNotBefore,
+    /// `ssl_f_notafter`
+    FNotAfter,
+    /// `ssl_f_version`
+    FVersion,
+    /// `ssl_f_sig_alg`
+    FSigAlg,
+    /// `ssl_f_key_alg`
+    FKeyAlg,
+    /// `ssl_fc_has_crt`: the client sent a certificate in this handshake (false on a resumed session, where
+    /// `ssl_c_used` stays true), boolean.
+    FcHasCrt,
 }
 
 impl SslFetch {
@@ -95,7 +138,8 @@ impl SslFetch {
             "ssl_fc_protocol" => SslFetch::FcProtocol,
             "ssl_fc_cipher" => SslFetch::FcCipher,
             "ssl_fc_alpn" => SslFetch::FcAlpn,
-            "ssl_fc_has_crt" | "ssl_c_used" => SslFetch::CUsed,
+            "ssl_c_used" => SslFetch::CUsed,
+            "ssl_fc_has_crt" => SslFetch::FcHasCrt,
             "ssl_c_verify" => SslFetch::CVerify,
             "ssl_c_err" => SslFetch::CErr,
             "ssl_c_ca_err" => SslFetch::CCaErr,
@@ -123,6 +167,26 @@ impl SslFetch {
             "ssl_s_s_dn" => SslFetch::SSDn,
             "ssl_s_i_dn" => SslFetch::SIDn,
             "ssl_s_serial" => SslFetch::SSerial,
+            "ssl_c_notbefore" => SslFetch::CNotBefore,
+            "ssl_c_notafter" => SslFetch::CNotAfter,
+            "ssl_c_sig_alg" => SslFetch::CSigAlg,
+            "ssl_c_key_alg" => SslFetch::CKeyAlg,
+            "ssl_c_chain_der" => SslFetch::CChainDer,
+            "ssl_s_notbefore" => SslFetch::SNotBefore,
+            "ssl_s_notafter" => SslFetch::SNotAfter,
+            "ssl_s_sig_alg" => SslFetch::SSigAlg,
+            "ssl_s_key_alg" => SslFetch::SKeyAlg,
+            "ssl_s_chain_der" => SslFetch::SChainDer,
+            "ssl_f_der" => SslFetch::FDer,
+            "ssl_f_sha1" => SslFetch::FSha1,
+            "ssl_f_serial" => SslFetch::FSerial,
+            "ssl_f_s_dn" => SslFetch::FSDn,
+            "ssl_f_i_dn" => SslFetch::FIDn,
+            "ssl_f_notbefore" => SslFetch::FNotBefore,
+            "ssl_f_notafter" => SslFetch::FNotAfter,
+            "ssl_f_version" => SslFetch::FVersion,
+            "ssl_f_sig_alg" => SslFetch::FSigAlg,
+            "ssl_f_key_alg" => SslFetch::FKeyAlg,
             _ => return None,
         })
     }
@@ -150,6 +214,13 @@ impl SslFetch {
             SslFetch::SSerial => SslFetch::CSerial,
             SslFetch::SSha1 => SslFetch::CSha1,
             SslFetch::SVersion => SslFetch::CVersion,
+            SslFetch::SNotBefore => SslFetch::CNotBefore,
+            SslFetch::SNotAfter => SslFetch::CNotAfter,
+            SslFetch::SSigAlg => SslFetch::CSigAlg,
+            SslFetch::SKeyAlg => SslFetch::CKeyAlg,
+            // The chain differs: a server's starts with its own certificate, a client's does not (as OpenSSL
+            // gives them); the facts of the connection know which side they are.
+            SslFetch::SChainDer => SslFetch::CChainDer,
             f => f,
         }
     }
@@ -157,19 +228,38 @@ impl SslFetch {
     /// The type of the sample.
     pub fn out_type(self) -> Type {
         match self.front() {
-            SslFetch::Fc | SslFetch::CUsed | SslFetch::FcHasSni | SslFetch::FcIsResumed => {
-                Type::Bool
-            }
+            SslFetch::Fc
+            | SslFetch::CUsed
+            | SslFetch::FcHasCrt
+            | SslFetch::FcHasSni
+            | SslFetch::FcIsResumed => Type::Bool,
             SslFetch::CVerify
             | SslFetch::CErr
             | SslFetch::CCaErr
             | SslFetch::CCaErrDepth
             | SslFetch::FcUseKeysize
             | SslFetch::FcAlgKeysize
-            | SslFetch::CVersion => Type::Int,
-            SslFetch::CSerial | SslFetch::CDer | SslFetch::CSha1 => Type::Bin,
+            | SslFetch::CVersion
+            | SslFetch::FVersion => Type::Int,
+            SslFetch::CSerial
+            | SslFetch::CDer
+            | SslFetch::CSha1
+            | SslFetch::CChainDer
+            | SslFetch::FDer
+            | SslFetch::FSha1
+            | SslFetch::FSerial => Type::Bin,
             _ => Type::Str,
         }
+    }
+
+    /// Whether it reads a distinguished name (`ssl_c_s_dn`, `ssl_f_i_dn` ...): the context answers with the DER
+    /// of the Name (the content of its SEQUENCE, binary), which the sample language prints, whole or one
+    /// attribute of it (`ssl_c_s_dn(CN)`), in HAProxy's forms.
+    pub fn is_dn(self) -> bool {
+        matches!(
+            self.front(),
+            SslFetch::CSDn | SslFetch::CIDn | SslFetch::FSDn | SslFetch::FIDn
+        )
     }
 }
 
@@ -209,6 +299,8 @@ pub enum TimeoutFetch {
     CurServer,
     /// `cur_tunnel_timeout`: the tunnel timeout of this stream (`http-request set-timeout tunnel` changes it).
     CurTunnel,
+    /// `fe_client_timeout`: the frontend's `timeout client` (0 when it has none, as HAProxy).
+    FeClient,
 }
 
 /// Which figure of a server [`Context::server_stat`] is asked for.
@@ -258,6 +350,13 @@ pub trait Context {
     /// the response): `hdr()` then reads the response headers, as in HAProxy.
     fn is_response(&self) -> bool {
         false
+    }
+
+    /// The HTTP version of the request, or of the response (`response`), once there is one: `1.0`, `1.1` or
+    /// `2.0`.
+    fn http_version(&self, response: bool) -> Option<&str> {
+        let _ = response;
+        None
     }
 
     /// The response status code, once a response exists.

@@ -53,6 +53,8 @@ pub(crate) enum Hash32 {
     Djb2,
     /// `sdbm`
     Sdbm,
+    /// `wt6`
+    Wt6,
 }
 
 /// The message digests of `sha1`, `sha2` and `digest`.
@@ -236,7 +238,7 @@ pub(crate) enum Conv {
     Strcmp(VarName),
     /// `secure_memcmp(var)`
     SecureMemcmp(VarName),
-    /// `crc32`, `crc32c`, `djb2`, `sdbm` with their avalanche flag
+    /// `crc32`, `crc32c`, `djb2`, `sdbm`, `wt6` with their avalanche flag
     Hash32(Hash32, bool),
     /// `xxh32([seed])`
     Xxh32(u32),
@@ -550,6 +552,7 @@ impl Conv {
                     Hash32::Crc32c => hash::crc32c(data),
                     Hash32::Djb2 => hash::djb2(data),
                     Hash32::Sdbm => hash::sdbm(data),
+                    Hash32::Wt6 => hash::wt6(data),
                 };
                 if *avalanche {
                     x = hash::avalanche(x);

@@ -158,6 +158,14 @@ pub(crate) enum Fetch {
         /// The figure.
         stat: ServerStat,
     },
+    /// `req.ver` / `res.ver` (`1.1`), `capture.req.ver` / `capture.res.ver` (`HTTP/1.1`): the HTTP version of the
+    /// request or of the response.
+    Ver {
+        /// The response's version (`res.ver`, `capture.res.ver`).
+        response: bool,
+        /// Written as on the message's first line (`HTTP/1.1`), as the `capture.` forms give it.
+        captured: bool,
+    },
     /// `capture.req.method`: the request's method, in requests and responses alike.
     CaptureMethod,
     /// `capture.req.uri`: the request's target from its first slash, in requests and responses.
@@ -235,6 +243,17 @@ pub(crate) enum Fetch {
     Rand(Option<i64>),
     /// The TLS facts of the client connection (`ssl_fc`, `ssl_fc_sni`, `ssl_c_verify`, ...).
     Ssl(SslFetch),
+    /// A distinguished name of a certificate (`ssl_c_s_dn([entry[,occ[,format]]])` and its kin).
+    SslDn {
+        /// Which name, of which certificate.
+        fetch: SslFetch,
+        /// The attribute whose value is wanted; `None`: the whole name.
+        entry: Option<Box<[u8]>>,
+        /// Which occurrence of the attribute: from 1 at the start, from -1 at the end (0: none).
+        occ: i64,
+        /// The whole name in RFC 2253's form rather than `/C=../CN=..`.
+        rfc2253: bool,
+    },
     /// `req.len`, `req_len`: how many request bytes are buffered (`tcp-request content`).
     ReqLen,
     /// `req.payload(offset,length)`, `payload`: buffered request bytes (`length` 0: to the end).
@@ -275,6 +294,7 @@ impl Fetch {
             | Fetch::ReqHdrs
             | Fetch::CaptureMethod
             | Fetch::CaptureUri
+            | Fetch::Ver { .. }
             | Fetch::Uuid
             | Fetch::UniqueId
             | Fetch::ResCompAlgo
@@ -328,6 +348,7 @@ impl Fetch {
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
+            Fetch::SslDn { .. } => Type::Str,
             Fetch::Stick(s) => s.out_type(),
             Fetch::HdrIp { .. } => Type::Ipv4,
         }
@@ -339,6 +360,10 @@ impl Fetch {
             // `res.comp` and `res.comp_algo` read what the proxy decided, kept for the log line too.
             Fetch::Status | Fetch::ResLen | Fetch::ResPayload { .. } => true,
             Fetch::CaptureHdr { response, .. } => *response,
+            Fetch::Ver {
+                response,
+                captured: false,
+            } => *response,
             Fetch::Hdr { dir, .. }
             | Fetch::HdrCnt { dir, .. }
             | Fetch::Cook { dir, .. }
@@ -419,6 +444,14 @@ impl Fetch {
             },
             Fetch::Env(name) => Value::Str(ctx.env(name)?),
             Fetch::Method => Value::str(ctx.method()?),
+            Fetch::Ver { response, captured } => {
+                let v = ctx.http_version(*response)?;
+                if *captured {
+                    Value::string(format!("HTTP/{v}"))
+                } else {
+                    Value::str(v.as_bytes())
+                }
+            }
             Fetch::Path { with_query } => Value::str(http::path(ctx.uri()?, *with_query)?),
             Fetch::Query => Value::str(http::query(ctx.uri()?)?),
             Fetch::Url => Value::str(ctx.uri()?),
@@ -569,6 +602,24 @@ impl Fetch {
             Fetch::FcPpTlv(kind) => Value::str(ctx.proxy_tlv(*kind)?),
             Fetch::Ssl(f) if f.is_backend() => ctx.ssl_backend(*f)?,
             Fetch::Ssl(f) => ctx.ssl(*f)?,
+            Fetch::SslDn {
+                fetch,
+                entry,
+                occ,
+                rfc2253,
+            } => {
+                let der = if fetch.is_backend() {
+                    ctx.ssl_backend(*fetch)?
+                } else {
+                    ctx.ssl(*fetch)?
+                };
+                let name = der.as_str_bytes();
+                match entry {
+                    Some(key) => Value::string(crate::x509name::entry(&name, key, *occ)?),
+                    None if *rfc2253 => Value::string(crate::x509name::rfc2253(&name)?),
+                    None => Value::string(crate::x509name::oneline(&name)?),
+                }
+            }
             Fetch::BodyParam { name } => Value::str(http::body_param(ctx.request_body()?, name)?),
             Fetch::UrlParam { name, delim } => {
                 Value::str(http::url_param(ctx.uri()?, name, *delim)?)

@@ -50,7 +50,7 @@
 //! what each keyword does, `value.rs` the types and casts, `context.rs` the trait, `logfmt.rs`
 //! the `%[...]` form, `vars.rs` the conditions of `set-var`; `http.rs`, `codec.rs`, `text.rs`, `hash.rs`,
 //! `timefmt.rs`, `fix.rs` (FIX messages) and `mqtt.rs` (MQTT CONNECT/CONNACK packets) are the helpers behind the
-//! keywords.
+//! keywords; `rawbytes.rs` carries the configuration's `\xHH` bytes 0x80-0xFF through Rust strings.
 //!
 //! Fetches: `str`, `int`, `bool`, `ipv4`, `ipv6`, `bin`, `meth`, `always_true`, `always_false`,
 //! `var`, `env`, `method`, `path`, `pathq`, `query`, `url`, `base`, `req.hdr`/`hdr`, `res.hdr`/`shdr`,
@@ -58,7 +58,8 @@
 //! `status`, `src`, `src_port`, `dst`, `dst_port`, `fe_name`, `be_name`, `srv_name`, `fe_id`,
 //! `be_id`, `srv_id`, `so_id`, `so_name`, `req.cook_val`/`cook_val`, `base32`, `base32+src`,
 //! `req.hdrs`, `uuid`, `nbsrv`, `be_conn`, `fe_conn`, `last_rule_file`, `last_rule_line`, `connslots`, `srv_conn`, `srv_is_up`, `srv_queue`, `srv_sess_rate`,
-//! `capture.req.method`, `capture.req.uri`,
+//! `be_server_timeout`, `be_tunnel_timeout`, `cur_server_timeout`, `cur_tunnel_timeout`, `fe_client_timeout`,
+//! `capture.req.method`, `capture.req.uri`, `capture.req.ver`, `capture.res.ver`, `req.ver`, `res.ver`,
 //! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,
 //! `date_us`, `rand`, `uuid`, `req.len`, `req.payload`, `req.body`, `req.body_param`, `res.len`, `res.payload`, `req.hdr_ip`/`hdr_ip`, and the stick table fetches
 //! `sc_*`, `sc0_*`..`sc2_*`, `src_*`, `table_avl`, `table_cnt` (`stick.rs`; the proxy answers them through
@@ -67,7 +68,7 @@
 //! Converters: `lower`, `upper`, `length`, `base64`, `b64dec`, `ub64enc`, `ub64dec`, `url_dec`,
 //! `url_enc`, `hex`, `hex2i`, `bytes`, `field`, `word`, `regsub`, `json`, `add`, `sub`, `mul`, `div`,
 //! `mod`, `and`, `or`, `xor`, `neg`, `cpl`, `bool`, `not`, `odd`, `even`, `concat`, `add_item`,
-//! `strcmp`, `secure_memcmp`, `crc32`, `crc32c`, `djb2`, `sdbm`, `xxh32`, `xxh64`, `xxh3`,
+//! `strcmp`, `secure_memcmp`, `crc32`, `crc32c`, `djb2`, `sdbm`, `wt6`, `xxh32`, `xxh64`, `xxh3`,
 //! `sha1`, `sha2`, `digest`, `ipmask`, `ltime`, `utime`, `http_date`, `be2dec`, `be2hex`, `ltrim`,
 //! `rtrim`, `cut_crlf`, `iif`, `htonl`, `hmac`, `fix_is_valid`, `fix_tag_value`, `mqtt_is_valid`,
 //! `mqtt_field_value`, `set-var`, and the map converters (`map`, `map_str`, `map_beg`, `map_sub`, `map_dir`, `map_dom`,
@@ -91,11 +92,13 @@ mod logfmt;
 mod map;
 mod mqtt;
 mod parse;
+mod rawbytes;
 mod stick;
 mod text;
 mod timefmt;
 mod value;
 mod vars;
+pub mod x509name;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -107,6 +110,7 @@ pub use logfmt::{encode_http, Flags, LogFormat, Segment, VarRenderer};
 pub use map::{
     parse_file, MapEntry, MapError, MapInfo, MapOut, MapSource, MapTable, Maps, MatchKind, NoMaps,
 };
+pub use rawbytes::{extend_raw, raw_byte_char, raw_bytes};
 pub use stick::{StickFetch, StickTarget, StickWhat};
 pub use value::{Type, Value};
 pub use vars::{Scope, VarCondError, VarConds, VarName, VarNameError};
@@ -256,7 +260,7 @@ impl Expr {
             content: matches!(f, Fetch::Payload { .. }),
             response_content: matches!(f, Fetch::ResLen | Fetch::ResPayload { .. }),
             vars: matches!(f, Fetch::Var { .. }),
-            server_conn: matches!(f, Fetch::Ssl(s) if s.is_backend()),
+            server_conn: matches!(f, Fetch::Ssl(s) | Fetch::SslDn { fetch: s, .. } if s.is_backend()),
             http: matches!(
                 f,
                 Fetch::Method
@@ -282,6 +286,7 @@ impl Expr {
                     | Fetch::ReqHdrs
                     | Fetch::CaptureMethod
                     | Fetch::CaptureUri
+                    | Fetch::Ver { .. }
                     | Fetch::ReqBody
                     | Fetch::BodyParam { .. }
                     | Fetch::CaptureHdr { .. }

@@ -51,7 +51,7 @@ impl fmt::Display for Flags {
 /// A piece of a log-format string.
 #[derive(Debug, Clone)]
 pub enum Segment {
-    /// Text copied as it is (`%%` already turned into `%`).
+    /// Text copied as it is (`%%` already turned into `%`); its bytes are [`crate::raw_bytes`]'s.
     Literal(String),
     /// A log variable such as `ci` in `%ci` or `r` in `%{+Q}r`, for the proxy's log-format code.
     Var {
@@ -181,7 +181,7 @@ impl LogFormat {
     ) {
         for seg in &self.segments {
             match seg {
-                Segment::Literal(l) => out.extend_from_slice(l.as_bytes()),
+                Segment::Literal(l) => crate::rawbytes::extend_raw(out, l),
                 Segment::Var { name, flags } => {
                     if var(name, *flags, out).is_break() {
                         return;

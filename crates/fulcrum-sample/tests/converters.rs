@@ -132,6 +132,14 @@ fn json_escaping() {
         ("bin(41ff),json", Some("A\\u00ff")),
         ("bin(410042),json", Some("A")),
     ]);
+    // A configuration's `\xE0` reaches `str()` as the byte 0xE0 (reg-test converter/json.vtc), not as U+00E0.
+    let e0 = fulcrum_sample::raw_byte_char(0xe0);
+    check(&[
+        (&format!("str({e0}),json(utf8)"), None),
+        (&format!("str(-{e0}-),json(utf8s)"), Some("--")),
+        (&format!("str({e0}),hex"), Some("E0")),
+        (&format!("str(a),concat({e0}),hex"), Some("61E0")),
+    ]);
 }
 
 #[test]
@@ -327,6 +335,9 @@ fn hashes_and_digests() {
         ("str(),crc32", Some("0")),
         ("str(),crc32(1)", Some("2874071335")),
         ("str(abc),crc32c", Some("910901175")),
+        ("str(abc),wt6", Some("2483038440")),
+        ("str(abc),wt6(1)", Some("266135527")),
+        ("str(),wt6", Some("4187620192")),
         ("str(abc),djb2", Some("193485963")),
         ("str(abc),djb2(1)", Some("2235766107")),
         ("str(),djb2(1)", Some("3719394183")),

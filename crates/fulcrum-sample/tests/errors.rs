@@ -67,7 +67,7 @@ fn unknown_and_unsupported_names() {
     for (e, name) in [
         ("ssl_bc_session_id", "ssl_bc_session_id"),
         ("sc0_get_gpt(1)", "sc0_get_gpt"),
-        ("str(a),wt6", "wt6"),
+        ("str(a),debug", "debug"),
         ("str(a),unset-var(txn.x)", "unset-var"),
         ("str(a),jwt_header_query", "jwt_header_query"),
     ] {

@@ -153,12 +153,11 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        let algs = &self.provider.signature_verification_algorithms;
+        // A version 1 certificate (webpki reads none, `verify none` lets it through): its key read here.
+        verify_tls12_signature(message, cert, dss, algs).or_else(|e| {
+            crate::verify::v1_handshake_signature(algs, message, cert, dss, false).unwrap_or(Err(e))
+        })
     }
 
     fn verify_tls13_signature(
@@ -167,12 +166,10 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        let algs = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algs).or_else(|e| {
+            crate::verify::v1_handshake_signature(algs, message, cert, dss, true).unwrap_or(Err(e))
+        })
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -77,25 +77,11 @@ pub fn common_names(name: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// A name as HAProxy prints it by default: `/C=FR/O=Example/CN=host`, bytes outside printable ASCII as `\xHH`.
+/// A name as HAProxy prints it by default (`show ssl cert`, `ssl_c_s_dn`): `/C=FR/O=Example/CN=host`, the values'
+/// bytes as they are (read as UTF-8 here, so bytes of another encoding become U+FFFD). The form is
+/// [`fulcrum_sample::x509name::oneline`]'s, shared with the fetches.
 pub fn oneline(name: &[u8]) -> Option<String> {
-    let mut s = String::new();
-    for a in attributes(name)? {
-        s.push('/');
-        s.push_str(&a.name);
-        s.push('=');
-        for c in a.value.chars() {
-            if c.is_ascii_graphic() || c == ' ' {
-                s.push(c);
-            } else {
-                let mut b = [0u8; 4];
-                for byte in c.encode_utf8(&mut b).bytes() {
-                    s.push_str(&format!("\\x{byte:02X}"));
-                }
-            }
-        }
-    }
-    Some(s)
+    fulcrum_sample::x509name::oneline(name).map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 fn text(tag: u8, v: &[u8]) -> String {
@@ -192,7 +178,7 @@ mod tests {
         assert_eq!(common_names(&name), vec!["www.example.test".to_string()]);
         assert_eq!(
             oneline(&name).as_deref(),
-            Some("/C=FR/O=Example Org/CN=www.example.test/1.2.3.4=\\xC3\\xA9")
+            Some("/C=FR/O=Example Org/CN=www.example.test/1.2.3.4=é")
         );
     }
 

@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod crl;
 pub mod crtlist;
 pub mod dn;
 pub mod hello;
@@ -16,8 +17,10 @@ pub mod sni;
 pub mod store;
 pub mod suites;
 pub mod verify;
+pub mod x509;
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use fulcrum_sample::{SslFetch, Value};
 
@@ -87,6 +90,78 @@ pub struct Facts {
     pub resumed: bool,
     /// The bits of the cipher's symmetric key (128 or 256; 0 when unknown).
     pub key_bits: u16,
+    /// The certificates the peer sent after its own (its chain), in the order it sent them.
+    pub peer_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// These are the facts of a connection to a server (the peer's certificate is the server's).
+    pub server_conn: bool,
+    /// The certificate the frontend presented (`ssl_f_*`), on a client connection.
+    pub own: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// The peer certificate's fields, found at the first fetch that needs them.
+    peer_fields: OnceLock<Option<x509::CertFields>>,
+    /// The frontend certificate's fields, likewise.
+    own_fields: OnceLock<Option<x509::CertFields>>,
+}
+
+/// Which fact of a certificate a fetch reads (the same for the client's, the server's and the frontend's).
+#[derive(Clone, Copy)]
+enum CertFact {
+    Der,
+    Sha1,
+    Serial,
+    Subject,
+    Issuer,
+    NotBefore,
+    NotAfter,
+    Version,
+    SigAlg,
+    KeyAlg,
+}
+
+impl CertFact {
+    /// The fact a certificate fetch reads, and whether it reads the frontend's own certificate.
+    fn of(f: SslFetch) -> Option<(CertFact, bool)> {
+        Some(match f {
+            SslFetch::CDer => (CertFact::Der, false),
+            SslFetch::CSha1 => (CertFact::Sha1, false),
+            SslFetch::CSerial => (CertFact::Serial, false),
+            SslFetch::CSDn => (CertFact::Subject, false),
+            SslFetch::CIDn => (CertFact::Issuer, false),
+            SslFetch::CNotBefore => (CertFact::NotBefore, false),
+            SslFetch::CNotAfter => (CertFact::NotAfter, false),
+            SslFetch::CVersion => (CertFact::Version, false),
+            SslFetch::CSigAlg => (CertFact::SigAlg, false),
+            SslFetch::CKeyAlg => (CertFact::KeyAlg, false),
+            SslFetch::FDer => (CertFact::Der, true),
+            SslFetch::FSha1 => (CertFact::Sha1, true),
+            SslFetch::FSerial => (CertFact::Serial, true),
+            SslFetch::FSDn => (CertFact::Subject, true),
+            SslFetch::FIDn => (CertFact::Issuer, true),
+            SslFetch::FNotBefore => (CertFact::NotBefore, true),
+            SslFetch::FNotAfter => (CertFact::NotAfter, true),
+            SslFetch::FVersion => (CertFact::Version, true),
+            SslFetch::FSigAlg => (CertFact::SigAlg, true),
+            SslFetch::FKeyAlg => (CertFact::KeyAlg, true),
+            _ => return None,
+        })
+    }
+
+    /// The fact of certificate `der`, whose fields are `c`.
+    fn read<'a>(self, der: &'a [u8], c: &'a x509::CertFields) -> Option<Value<'a>> {
+        use std::borrow::Cow::Borrowed;
+        Some(match self {
+            CertFact::Der => Value::Bin(Borrowed(der)),
+            CertFact::Sha1 => Value::Bin(Borrowed(c.sha1())),
+            CertFact::Serial => Value::Bin(Borrowed(c.serial(der))),
+            // The Name's DER: the sample language prints it (`SslFetch::is_dn`).
+            CertFact::Subject => Value::Bin(Borrowed(c.subject(der))),
+            CertFact::Issuer => Value::Bin(Borrowed(c.issuer(der))),
+            CertFact::NotBefore => Value::str(c.not_before(der)?),
+            CertFact::NotAfter => Value::str(c.not_after(der)?),
+            CertFact::Version => Value::Int(i64::from(c.version())),
+            CertFact::SigAlg => Value::str(c.sig_alg()?.as_bytes()),
+            CertFact::KeyAlg => Value::str(c.key_alg()?.as_bytes()),
+        })
+    }
 }
 
 /// The bits of the symmetric key of a suite, by its name (every AEAD rustls offers keeps its whole key).
@@ -103,26 +178,22 @@ fn key_bits(suite: Option<rustls::SupportedCipherSuite>) -> u16 {
     }
 }
 
+/// The certificates of a peer's chain after its own.
+fn chain_after_leaf(
+    certs: Option<&[rustls::pki_types::CertificateDer<'_>]>,
+) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    certs
+        .and_then(|c| c.get(1..))
+        .map_or_else(Vec::new, |rest| {
+            rest.iter().map(|c| c.clone().into_owned()).collect()
+        })
+}
+
 fn version_name(v: Option<rustls::ProtocolVersion>) -> &'static str {
     match v {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
         _ => "",
-    }
-}
-
-/// The X.509 version of a certificate as OpenSSL counts it (1 to 3): its `[0]` version field plus one, 1 without.
-fn x509_version(der: &[u8]) -> Option<i64> {
-    let (_, c, _) = dn::tlv(der)?;
-    let (_, tbs, _) = dn::tlv(c)?;
-    match dn::tlv(tbs)? {
-        (0xa0, v, _) => {
-            let (0x02, n, _) = dn::tlv(v)? else {
-                return None;
-            };
-            Some(i64::from(*n.last()?) + 1)
-        }
-        _ => Some(1),
     }
 }
 
@@ -132,11 +203,10 @@ pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
     let Some(t) = tls else {
         return (f.front() == SslFetch::Fc).then_some(Value::Bool(false));
     };
-    let cert = || {
-        t.client_cert
-            .as_ref()
-            .and_then(|c| webpki::EndEntityCert::try_from(c).ok())
-    };
+    if let Some((fact, own)) = CertFact::of(f) {
+        let (der, fields) = if own { t.own_cert()? } else { t.peer_cert()? };
+        return fact.read(der, fields);
+    }
     Some(match f {
         SslFetch::Fc => Value::Bool(true),
         SslFetch::FcSni => Value::str(t.sni.as_deref()?.as_bytes()),
@@ -144,21 +214,25 @@ pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
         SslFetch::FcCipher => Value::str(t.cipher.as_bytes()),
         SslFetch::FcAlpn => Value::str(t.alpn.as_deref()?),
         SslFetch::CUsed => Value::Bool(t.client_cert.is_some()),
+        SslFetch::FcHasCrt => Value::Bool(t.client_cert.is_some() && !t.resumed),
         // Non-zero only for errors `ca-ignore-err` / `crt-ignore-err` let through: others refused the handshake.
         SslFetch::CVerify => Value::Int(i64::from(t.verify.verify)),
         SslFetch::CErr => Value::Int(i64::from(t.verify.crt_err)),
         SslFetch::CCaErr => Value::Int(i64::from(t.verify.ca_err)),
         SslFetch::CCaErrDepth => Value::Int(i64::from(t.verify.ca_err_depth)),
-        SslFetch::CSDn => Value::string(dn::oneline(cert()?.subject())?),
-        SslFetch::CIDn => Value::string(dn::oneline(cert()?.issuer())?),
-        SslFetch::CSerial => Value::bin(cert()?.serial()),
-        SslFetch::CDer => Value::Bin(std::borrow::Cow::Borrowed(t.client_cert.as_deref()?)),
-        SslFetch::CSha1 => {
-            let der = t.client_cert.as_deref()?;
-            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
-            Value::Bin(std::borrow::Cow::Owned(d.as_ref().to_vec()))
+        // As OpenSSL gives the chains: a server's with its own certificate first, a client's without it; a
+        // resumed session has none.
+        SslFetch::CChainDer => {
+            let leaf = t.client_cert.as_deref().filter(|_| !t.resumed)?;
+            let mut out = Vec::new();
+            if t.server_conn {
+                out.extend_from_slice(leaf);
+            }
+            for c in &t.peer_chain {
+                out.extend_from_slice(c);
+            }
+            Value::Bin(std::borrow::Cow::Owned(out))
         }
-        SslFetch::CVersion => Value::Int(x509_version(t.client_cert.as_deref()?)?),
         SslFetch::FcHasSni => Value::Bool(t.sni.is_some()),
         SslFetch::FcIsResumed => Value::Bool(t.resumed),
         SslFetch::FcUseKeysize | SslFetch::FcAlgKeysize => Value::Int(i64::from(t.key_bits)),
@@ -169,10 +243,30 @@ pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
 }
 
 impl Facts {
+    /// The peer's certificate and its fields.
+    fn peer_cert(&self) -> Option<(&[u8], &x509::CertFields)> {
+        let der = self.client_cert.as_deref()?;
+        let fields = self
+            .peer_fields
+            .get_or_init(|| x509::CertFields::parse(der))
+            .as_ref()?;
+        Some((der, fields))
+    }
+
+    /// The frontend's own certificate and its fields.
+    fn own_cert(&self) -> Option<(&[u8], &x509::CertFields)> {
+        let der = self.own.as_ref()?.end_entity_cert().ok()?.as_ref();
+        let fields = self
+            .own_fields
+            .get_or_init(|| x509::CertFields::parse(der))
+            .as_ref()?;
+        Some((der, fields))
+    }
+
     /// The first common name (CN) of the client certificate's subject, when the client sent a certificate.
     pub fn client_cn(&self) -> Option<String> {
-        let cert = webpki::EndEntityCert::try_from(self.client_cert.as_ref()?).ok()?;
-        dn::common_names(cert.subject()).into_iter().next()
+        let (der, c) = self.peer_cert()?;
+        dn::common_names(c.subject(der)).into_iter().next()
     }
 
     /// Reads them from a connection whose handshake is complete, made with `config` of `tls` (which says what
@@ -196,6 +290,8 @@ impl Facts {
             verify: tls.verify_outcome(config, conn.peer_certificates()),
             resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
             key_bits: key_bits(conn.negotiated_cipher_suite()),
+            peer_chain: chain_after_leaf(conn.peer_certificates()),
+            ..Facts::default()
         }
     }
 
@@ -216,6 +312,9 @@ impl Facts {
             verify: verify::Outcome::default(),
             resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
             key_bits: key_bits(conn.negotiated_cipher_suite()),
+            peer_chain: chain_after_leaf(conn.peer_certificates()),
+            server_conn: true,
+            ..Facts::default()
         }
     }
 }

@@ -17,7 +17,7 @@ use rustls_pki_types::CertificateRevocationListDer;
 use crate::certs::{self, Loaded};
 use crate::sni::{Member, SniResolver};
 use crate::store::CertStore;
-use crate::{crtlist, suites, TlsError};
+use crate::{crl, crtlist, suites, TlsError};
 
 /// A built server configuration and what the build had to report without failing.
 pub struct BindTls {
@@ -151,6 +151,8 @@ pub struct ServerTls {
     /// The client-certificate verifiers that let errors through (`ca-ignore-err` / `crt-ignore-err`), with the
     /// configuration each belongs to: after such a handshake, they say which errors there were.
     ignoring: Vec<(Arc<ServerConfig>, Arc<IgnoringVerifier>)>,
+    /// The certificate chooser of each configuration (what a resumed session presented: see [`Self::presented`]).
+    resolvers: Vec<(Arc<ServerConfig>, Arc<SniResolver>)>,
 }
 
 /// Configurations of `crt-list` lines with options, by the names their certificate serves.
@@ -168,7 +170,30 @@ impl ServerTls {
             default: config,
             by_name: None,
             ignoring: Vec::new(),
+            resolvers: Vec::new(),
         }
+    }
+
+    /// Records the `file:line` of the bind line (the runtime API names it when it refuses to delete the line's
+    /// default certificate).
+    pub fn set_location(&self, location: &str) {
+        if let Some((_, r)) = self.resolvers.first() {
+            r.set_location(location);
+        }
+    }
+
+    /// The certificate a session made with `config` for a client asking for `name` presented, when the
+    /// handshake did not say (a resumed session chooses none): the first serving the name.
+    pub fn presented(
+        &self,
+        config: &Arc<ServerConfig>,
+        name: Option<&str>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let (_, r) = self
+            .resolvers
+            .iter()
+            .find(|(c, _)| Arc::ptr_eq(c, config))?;
+        r.for_name(name)
     }
 
     /// What verification found for the client certificate of a handshake made with `config`: the errors let
@@ -293,8 +318,9 @@ pub fn bind_config(
         store.register_list(l, &resolver);
     }
     let shared = Shared::new(g, &base)?;
-    let (default, ignoring) = build(b, g, &base, resolver, &shared, &mut warnings)?;
+    let (default, ignoring) = build(b, g, &base, resolver.clone(), &shared, &mut warnings)?;
     let mut tls = ServerTls::single(default.clone());
+    tls.resolvers.push((default.clone(), resolver));
     if let Some(v) = ignoring {
         tls.ignoring.push((default, v));
     }
@@ -313,7 +339,8 @@ pub fn bind_config(
                 false,
             ));
             store.register(&one);
-            let (config, ignoring) = build(&opts, g, &o, one, &shared, &mut warnings)?;
+            let (config, ignoring) = build(&opts, g, &o, one.clone(), &shared, &mut warnings)?;
+            tls.resolvers.push((config.clone(), one));
             if let Some(v) = ignoring {
                 tls.ignoring.push((config.clone(), v));
             }
@@ -381,9 +408,17 @@ fn build(
     let verify = b.verify.unwrap_or_default();
     let builder = match (verify, &b.ca_file) {
         (Verify::Optional | Verify::Required, Some(ca)) => {
-            let roots = roots(&under(&g.ca_base, ca))?;
+            let ca_path = under(&g.ca_base, ca);
+            let roots = roots(&ca_path)?;
+            let cas = std::fs::read(&ca_path)
+                .map_err(|source| TlsError::Stat {
+                    path: ca_path.clone(),
+                    source,
+                })
+                .and_then(|bytes| certs::certificates(&bytes, &ca_path))?;
             let mut v =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            let mut v1_crls = None;
             if let Some(crl) = &b.crl_file {
                 let crl = under(&g.ca_base, crl);
                 let crls: Vec<CertificateRevocationListDer<'static>> =
@@ -393,23 +428,47 @@ fn build(
                             path: crl.clone(),
                             reason: e.to_string(),
                         })?;
-                v = v.with_crls(crls);
+                let (v1, v2): (Vec<_>, Vec<_>) = crls.into_iter().partition(|c| crl::is_v1(c));
+                if !v1.is_empty() {
+                    // webpki reads version 2 lists only: the others are checked beside it.
+                    let mut checks = crl::V1Crls::default();
+                    for c in v1.iter().chain(&v2) {
+                        if let Some(i) = crl::issuer(c) {
+                            checks.issuers.push(i.to_vec());
+                        }
+                    }
+                    for c in &v1 {
+                        checks
+                            .lists
+                            .push(crl::V1Crl::parse(c, &cas).map_err(|reason| TlsError::Pem {
+                                path: crl.clone(),
+                                reason,
+                            })?);
+                    }
+                    checks.cas = cas.clone();
+                    v1_crls = Some(Arc::new(checks));
+                    v = v.allow_unknown_revocation_status();
+                }
+                v = v.with_crls(v2);
             }
             if verify == Verify::Optional {
                 v = v.allow_unauthenticated();
             }
             let v = v.build().map_err(|e| TlsError::Settings(e.to_string()))?;
-            if b.ca_ignore_err.is_some() || b.crt_ignore_err.is_some() {
-                let i = Arc::new(IgnoringVerifier::new(
-                    v,
-                    b.ca_ignore_err.clone(),
-                    b.crt_ignore_err.clone(),
-                ));
-                ignoring = Some(i.clone());
-                builder.with_client_cert_verifier(i)
-            } else {
-                builder.with_client_cert_verifier(v)
+            // webpki's verifier, with what it cannot do: version 1 client certificates and CRLs, errors let
+            // through (only such lines ask for the outcome again after the handshake).
+            let lets_through = b.ca_ignore_err.is_some() || b.crt_ignore_err.is_some();
+            let mut i = IgnoringVerifier::new(v, b.ca_ignore_err.clone(), b.crt_ignore_err.clone())
+                .with_algorithms(provider.signature_verification_algorithms)
+                .with_cas(cas);
+            if let Some(c) = v1_crls {
+                i = i.with_v1_crls(c);
             }
+            let i = Arc::new(i);
+            if lets_through {
+                ignoring = Some(i.clone());
+            }
+            builder.with_client_cert_verifier(i)
         }
         _ => builder.with_no_client_auth(),
     };

@@ -105,6 +105,8 @@ pub struct SniResolver {
     /// Changed only by the runtime API (`add/del ssl crt-list`), under the store's lock.
     members: std::sync::Mutex<Vec<Member>>,
     strict: bool,
+    /// The `file:line` of the bind line whose chooser it is (set once built; the runtime API names it).
+    location: std::sync::OnceLock<String>,
 }
 
 impl SniResolver {
@@ -121,7 +123,29 @@ impl SniResolver {
             index: ArcSwap::from_pointee(Index::new(&members, certs)),
             members: std::sync::Mutex::new(members),
             strict,
+            location: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records the `file:line` of its bind line.
+    pub fn set_location(&self, location: &str) {
+        let _ = self.location.set(location.to_string());
+    }
+
+    /// The `file:line` of its bind line, once set.
+    pub fn location(&self) -> Option<&str> {
+        self.location.get().map(String::as_str)
+    }
+
+    /// Whether its default certificate (the first loaded) comes from line `line` of crt-list `list`; a line
+    /// under `strict-sni` has no default certificate.
+    pub fn default_from(&self, list: &str, line: usize) -> bool {
+        !self.strict
+            && self
+                .members()
+                .first()
+                .and_then(|m| m.origin.as_ref())
+                .is_some_and(|(l, n)| l == list && *n == line)
     }
 
     fn members(&self) -> std::sync::MutexGuard<'_, Vec<Member>> {
@@ -171,6 +195,32 @@ impl SniResolver {
     }
 }
 
+impl SniResolver {
+    /// The certificate a client asking for `name` gets, when what it can verify does not matter (the first of
+    /// several for the name): what a resumed session, which chose none, presented.
+    pub fn for_name(&self, name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        let index = self.index.load();
+        match name.map(|n| index.candidates(n)) {
+            Some(l) if !l.is_empty() => l.first().map(|k| (*k).clone()),
+            _ if self.strict => None,
+            _ => index.all.first().map(|(k, _)| k.clone()),
+        }
+    }
+}
+
+thread_local! {
+    /// The certificate the last [`SniResolver`] that answered on this thread chose (see [`take_chosen`]).
+    static CHOSEN: std::cell::RefCell<Option<Arc<CertifiedKey>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Takes the certificate chosen by the last handshake step run on this thread, if one chose one. rustls does
+/// not say which certificate a session presented (`ssl_f_*` fetches need it); its resolver runs inside the call
+/// that processes the ClientHello, so the caller clears this before such a call and takes it right after, with
+/// no other handshake run on the thread in between.
+pub fn take_chosen() -> Option<Arc<CertifiedKey>> {
+    CHOSEN.with(|c| c.borrow_mut().take())
+}
+
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let index = self.index.load();
@@ -180,10 +230,13 @@ impl ResolvesServerCert for SniResolver {
             _ if self.strict => return None,
             _ => index.all.first().map(|(k, _)| k).into_iter().collect(),
         };
-        list.iter()
+        let chosen = list
+            .iter()
             .find(|k| k.key.choose_scheme(schemes).is_some())
             .or(list.first())
-            .map(|k| (*k).clone())
+            .map(|k| (*k).clone());
+        CHOSEN.with(|c| *c.borrow_mut() = chosen.clone());
+        chosen
     }
 }
 

@@ -84,6 +84,10 @@ pub enum ListError {
     /// `del ssl crt-list` of a certificate on several lines, without a line number.
     #[error("Can't delete the entry: found the certificate '{0}' in several entries, please specify a line number preceded by colons ({1})!\n")]
     Ambiguous(String, String),
+    /// `del ssl crt-list` of the line that gives bind lines their default certificate (the bind lines'
+    /// `\t- file:line` lines follow).
+    #[error("Can't delete the entry: certificate '{0}' cannot be deleted, it is used as default certificate by the following frontends:\n{1}\n")]
+    Default(String, String),
     /// What fulcrum does not do yet, with the reason.
     #[error("{0}\n")]
     NotYet(String),
@@ -335,6 +339,19 @@ impl CertStore {
                 return Err(ListError::Ambiguous(file.to_string(), lines.join(", ")));
             }
         };
+        // A bind line's default certificate stays (HAProxy's refusal names the bind lines).
+        l.resolvers.retain(|w| w.strong_count() > 0);
+        let gone_line = l.lines[at].line;
+        let defaults: String = l
+            .resolvers
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|r| r.default_from(list, gone_line))
+            .map(|r| format!("\t- {}\n", r.location().unwrap_or("?")))
+            .collect();
+        if !defaults.is_empty() {
+            return Err(ListError::Default(file.to_string(), defaults));
+        }
         if l.lines[at].options.is_some() {
             return Err(ListError::NotYet(format!(
                 "Can't delete the entry: deleting a line with options ('[...]') is not supported yet by fulcrum ('{file}:{}')",

@@ -9,6 +9,9 @@
 //! valid certificate is charged to the leaf (rustls does not say which one was); an unknown issuer above sent
 //! intermediates is 20 (19 when the top one is self-signed) at the depth of the top one. What maps to no number
 //! is 1 (unspecified), which only `all` lets through.
+//!
+//! The same verifier checks what webpki cannot read, version 1 client certificates and CRLs, so their errors
+//! come in the same numbers (see [`IgnoringVerifier`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -88,12 +91,71 @@ pub fn outcome(errs: &[(u8, u8)]) -> Outcome {
     o
 }
 
-/// A client-certificate verifier that lets through the errors of `ca-ignore-err` (depth > 0) and `crt-ignore-err`
-/// (depth 0); everything else, and the handshake signatures, are the inner verifier's.
+/// The client-certificate verifier of a bind line: webpki's (the inner one), plus what webpki does not do —
+/// version 1 client certificates (verified here against `ca-file`, their handshake signatures against their
+/// key), version 1 CRLs ([`crate::crl`]) — and the errors of `ca-ignore-err` (depth > 0) and `crt-ignore-err`
+/// (depth 0) let through.
 pub struct IgnoringVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     ca: Option<IgnoreErr>,
     crt: Option<IgnoreErr>,
+    /// The signature algorithms a version 1 certificate's handshake signature is checked with (webpki reads no
+    /// such certificate, so the inner verifier cannot; its errors may have been let through).
+    algorithms: Option<rustls::crypto::WebPkiSupportedAlgorithms>,
+    /// The revocation checks of the version 1 lists of `crl-file`, which webpki cannot read.
+    crls: Option<Arc<crate::crl::V1Crls>>,
+    /// The certificates of `ca-file`, for version 1 client certificates (which webpki does not verify).
+    cas: Vec<CertificateDer<'static>>,
+}
+
+/// The rustls error standing for OpenSSL's error `code`.
+fn error_of(code: u8) -> Error {
+    Error::InvalidCertificate(match code {
+        7 => CertificateError::BadSignature,
+        9 => CertificateError::NotValidYet,
+        10 => CertificateError::Expired,
+        18 | 20 | 21 => CertificateError::UnknownIssuer,
+        23 => CertificateError::Revoked,
+        3 => CertificateError::UnknownRevocationStatus,
+        _ => CertificateError::BadEncoding,
+    })
+}
+
+/// The errors OpenSSL finds on a version 1 client certificate, which webpki refuses to read: its issuer among
+/// `cas` (unknown: 20 then 21; self-signed: 18), the issuer's signature (7), its validity (9, 10). `None` when
+/// it is no version 1 certificate.
+fn v1_leaf_errors(
+    cas: &[CertificateDer<'_>],
+    leaf: &CertificateDer<'_>,
+    now: UnixTime,
+) -> Option<Vec<(u8, u8)>> {
+    let f = crate::x509::CertFields::parse(leaf)?;
+    if f.version() != 1 {
+        return None;
+    }
+    let issuer = cas.iter().find(|c| {
+        crate::x509::CertFields::parse(c).is_some_and(|p| p.subject(c) == f.issuer(leaf))
+    });
+    let Some(ca) = issuer else {
+        return Some(if f.issuer(leaf) == f.subject(leaf) {
+            vec![(18, 0)]
+        } else {
+            vec![(20, 0), (21, 0)]
+        });
+    };
+    let mut errs = Vec::new();
+    if !crate::crl::signed_by(ca, f.sig_oid(leaf), f.tbs(leaf), f.signature(leaf)) {
+        errs.push((7, 0));
+    }
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    match f.validity() {
+        Some((nb, _)) if now < nb => errs.push((9, 0)),
+        Some((_, na)) if now > na => errs.push((10, 0)),
+        Some(_) => {}
+        // A time that does not read: OpenSSL's "format error in certificate's notAfter field".
+        None => errs.push((14, 0)),
+    }
+    Some(errs)
 }
 
 impl fmt::Debug for IgnoringVerifier {
@@ -111,7 +173,77 @@ impl IgnoringVerifier {
         ca: Option<IgnoreErr>,
         crt: Option<IgnoreErr>,
     ) -> Self {
-        IgnoringVerifier { inner, ca, crt }
+        IgnoringVerifier {
+            inner,
+            ca,
+            crt,
+            algorithms: None,
+            crls: None,
+            cas: Vec::new(),
+        }
+    }
+
+    /// Verifies version 1 client certificates issued by one of `cas` (the CAs of `ca-file`) itself.
+    pub fn with_cas(mut self, cas: Vec<CertificateDer<'static>>) -> Self {
+        self.cas = cas;
+        self
+    }
+
+    /// Also checks chains against the version 1 lists of `crl-file`.
+    pub fn with_v1_crls(mut self, crls: Arc<crate::crl::V1Crls>) -> Self {
+        self.crls = Some(crls);
+        self
+    }
+
+    /// Every error of a chain: webpki's (and the rustls error it refused with), then the version 1 lists'.
+    fn all_errors(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> (Vec<(u8, u8)>, Option<Error>) {
+        let (mut errs, first) = match self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Ok(_) => (Vec::new(), None),
+            // webpki reads no version 1 certificate: such a client certificate is checked here.
+            Err(e) => match v1_leaf_errors(&self.cas, end_entity, now) {
+                Some(errs) => (errs, None),
+                None => (errors(&e, end_entity, intermediates), Some(e)),
+            },
+        };
+        if let Some(c) = &self.crls {
+            // In OpenSSL's order: building the chain (no issuer, self-signed), then revocation, then signatures
+            // and validity (`ssl_c_verify` is the last one).
+            let at = errs
+                .iter()
+                .position(|&(code, _)| !matches!(code, 2 | 18 | 19 | 20 | 21))
+                .unwrap_or(errs.len());
+            let revocation = c.errors(end_entity, intermediates);
+            errs.splice(at..at, revocation);
+        }
+        (errs, first)
+    }
+
+    /// Checks the handshake signatures of version 1 certificates with `algorithms` (the provider's).
+    pub fn with_algorithms(
+        mut self,
+        algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+    ) -> Self {
+        self.algorithms = Some(algorithms);
+        self
+    }
+
+    /// A handshake signature made with the key of a version 1 certificate (see [`v1_handshake_signature`]).
+    fn v1_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+        tls13: bool,
+    ) -> Option<Result<HandshakeSignatureValid, Error>> {
+        v1_handshake_signature(self.algorithms.as_ref()?, message, cert, dss, tls13)
     }
 
     /// Whether every error of `errs` is let through.
@@ -127,14 +259,41 @@ impl IgnoringVerifier {
         let Some((leaf, intermediates)) = certs.split_first() else {
             return Outcome::default();
         };
-        match self
-            .inner
-            .verify_client_cert(leaf, intermediates, UnixTime::now())
-        {
-            Ok(_) => Outcome::default(),
-            Err(e) => outcome(&errors(&e, leaf, intermediates)),
-        }
+        outcome(&self.all_errors(leaf, intermediates, UnixTime::now()).0)
     }
+}
+
+/// A handshake signature made with the key of a version 1 certificate, which webpki does not read: checked
+/// against the certificate's public key read by fulcrum's DER walker. `None`: not such a certificate.
+pub(crate) fn v1_handshake_signature(
+    algs: &rustls::crypto::WebPkiSupportedAlgorithms,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+    tls13: bool,
+) -> Option<Result<HandshakeSignatureValid, Error>> {
+    let fields = crate::x509::CertFields::parse(cert)?;
+    if fields.version() != 1 {
+        return None;
+    }
+    let spki = rustls::pki_types::SubjectPublicKeyInfoDer::from(fields.spki(cert));
+    if tls13 {
+        return Some(rustls::crypto::verify_tls13_signature_with_raw_key(
+            message, &spki, dss, algs,
+        ));
+    }
+    let key = webpki::RawPublicKeyEntity::try_from(&spki).ok()?;
+    let ok = algs
+        .mapping
+        .iter()
+        .filter(|(scheme, _)| *scheme == dss.scheme)
+        .flat_map(|(_, candidates)| candidates.iter())
+        .any(|alg| key.verify_signature(*alg, message, dss.signature()).is_ok());
+    Some(if ok {
+        Ok(HandshakeSignatureValid::assertion())
+    } else {
+        Err(Error::InvalidCertificate(CertificateError::BadSignature))
+    })
 }
 
 impl ClientCertVerifier for IgnoringVerifier {
@@ -156,16 +315,11 @@ impl ClientCertVerifier for IgnoringVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        match self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)
-        {
-            Ok(v) => Ok(v),
-            Err(e) if self.ignored(&errors(&e, end_entity, intermediates)) => {
-                Ok(ClientCertVerified::assertion())
-            }
-            Err(e) => Err(e),
+        let (errs, first) = self.all_errors(end_entity, intermediates, now);
+        if errs.is_empty() || self.ignored(&errs) {
+            return Ok(ClientCertVerified::assertion());
         }
+        Err(first.unwrap_or_else(|| error_of(errs[0].0)))
     }
 
     fn verify_tls12_signature(
@@ -174,7 +328,12 @@ impl ClientCertVerifier for IgnoringVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.inner
+            .verify_tls12_signature(message, cert, dss)
+            .or_else(|e| {
+                self.v1_signature(message, cert, dss, false)
+                    .unwrap_or(Err(e))
+            })
     }
 
     fn verify_tls13_signature(
@@ -183,7 +342,12 @@ impl ClientCertVerifier for IgnoringVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.inner
+            .verify_tls13_signature(message, cert, dss)
+            .or_else(|e| {
+                self.v1_signature(message, cert, dss, true)
+                    .unwrap_or(Err(e))
+            })
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

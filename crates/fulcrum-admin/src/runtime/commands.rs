@@ -784,7 +784,7 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
         ["operator", ..] => text(DENIED),
         ["show", "info", ..] => text(render_info(&ctl.info())),
         ["show", "stat", rest @ ..] => match ctl.stats() {
-            // HAProxy's JSON ends with a line break; the CSV with its empty line.
+            // HAProxy's JSON ends with a line break (the CSV's rows end with theirs).
             Some(st) if rest.first() == Some(&"json") => {
                 text(format!("{}\n", crate::json_stat::render(&st)))
             }

@@ -204,6 +204,11 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 g.daemon = true;
             }
         }
+        "expose-experimental-directives" => {
+            if sink.max_args(line, kw, 1, 0) {
+                g.expose_experimental = true;
+            }
+        }
         "strict-limits" => {
             if sink.max_args(line, kw, 1, 0) {
                 g.strict_limits = Some(true);

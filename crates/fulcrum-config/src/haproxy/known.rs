@@ -18,7 +18,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "deviceatlas-log-level",
     "deviceatlas-properties-cookie",
     "deviceatlas-separator",
-    "expose-experimental-directives",
     "external-check",
     "h1-case-adjust",
     "h1-case-adjust-file",
@@ -218,7 +217,6 @@ pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
 pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("allow-0rtt", 0),
     ("check-alpn", 1),
-    ("check-proto", 1),
     ("check-via-socks4", 0),
     ("client-sigalgs", 1),
     ("crl-file", 1),
@@ -333,7 +331,6 @@ pub const FETCHES: &[&str] = &[
     "fc_unacked",
     "fcgi.docroot",
     "fcgi.index",
-    "fe_client_timeout",
     "fe_conn",
     "fe_defbe",
     "fe_id",
@@ -746,19 +743,8 @@ pub const FETCHES: &[&str] = &[
     "wait_end",
 ];
 
-/// Predefined ACLs of HAProxy 2.6 that fulcrum does not support yet (`TRUE`, `FALSE`, `HTTP`, `LOCALHOST`,
-/// `WAIT_END` and the `METH_*` ones are supported).
-pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &[
-    "HTTP_1.0",
-    "HTTP_1.1",
-    "HTTP_2.0",
-    "HTTP_CONTENT",
-    "HTTP_URL_ABS",
-    "HTTP_URL_SLASH",
-    "HTTP_URL_STAR",
-    "RDP_COOKIE",
-    "REQ_CONTENT",
-];
+/// Predefined ACLs of HAProxy 2.6 that fulcrum does not support yet (the others are).
+pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &["RDP_COOKIE", "REQ_CONTENT"];
 
 /// `http-request` actions of HAProxy 2.6 fulcrum does not support yet; a trailing `*` matches a prefix
 /// (`set-var(txn.x)`, `track-sc0`).
@@ -770,7 +756,6 @@ pub const HTTP_REQUEST_UNSUPPORTED: &[&str] = &[
     "disable-l7-retry",
     "do-resolve*",
     "early-hint",
-    "normalize-uri",
     "ot-group",
     "reject",
     "replace-value",

@@ -4,7 +4,8 @@
 //! * Words are separated by spaces and tabs; quoted parts join the text around them (`a"b c"d` is one word).
 //! * Double quotes keep spaces, process backslash escapes and expand environment variables.
 //! * Single quotes keep everything verbatim (no escape, no expansion).
-//! * Outside quotes, backslash escapes (`\ `, `\#`, `\\`, `\"`, `\'`, `\$`, `\t`, `\r`, `\n`, `\xHH`) and environment
+//! * Outside quotes, backslash escapes (`\ `, `\#`, `\\`, `\"`, `\'`, `\$`, `\t`, `\r`, `\n`, `\xHH`; a byte `\xHH` of
+//!   0x80-0xFF becomes the character `fulcrum_sample::raw_byte_char` gives, which stands for that byte) and environment
 //!   variables (`$VAR`, `${VAR}`, `${VAR-default}`) are processed too. A missing variable expands to nothing.
 //!   An unknown escape such as `\q` is kept as written.
 
@@ -159,8 +160,8 @@ fn escape(chars: &[char], i: usize, out: &mut String) -> Result<usize, LexError>
         let lo = chars.get(i + 3).and_then(|c| c.to_digit(16));
         return match (hi, lo) {
             (Some(h), Some(l)) => {
-                // a byte value; values above 0x7f are taken as the Latin-1 code point
-                out.push(char::from((h * 16 + l) as u8));
+                // a byte; 0x80-0xFF become the characters that carry them (fulcrum_sample::raw_bytes)
+                out.push(fulcrum_sample::raw_byte_char((h * 16 + l) as u8));
                 Ok(i + 4)
             }
             _ => Err(LexError::BadHexEscape { column: i + 1 }),
@@ -279,6 +280,10 @@ mod tests {
         assert_eq!(split(r#"\\ \" \' \$"#), ["\\", "\"", "'", "$"]);
         assert_eq!(split(r"a\tb\rc\nd"), ["a\tb\rc\nd"]);
         assert_eq!(split(r"x\x41y"), ["xAy"]);
+        // a byte above 0x7f is carried as the byte, not as the Latin-1 character
+        let high = split(r"-\xE0-");
+        assert_ne!(high, ["-\u{e0}-"]);
+        assert_eq!(&*fulcrum_sample::raw_bytes(&high[0]), b"-\xe0-");
         assert_eq!(split(r"fo\qo"), ["fo\\qo"]);
         assert_eq!(split(r"end\"), ["end\\"]);
         assert_eq!(

@@ -166,6 +166,7 @@ pub fn parse_sources_with(
                     );
                 }
                 let mut body = proxy::Body::default();
+                body.rules.experimental = global.expose_experimental;
                 for line in &sec.lines {
                     let named = sec.name.is_some();
                     proxy::apply(
@@ -204,6 +205,7 @@ pub fn parse_sources_with(
                 let mut s = base.unwrap_or_else(|| current.clone());
                 inherit_rules(sec.kind, &sec.location, &mut s, &mut rules_users, &mut sink);
                 let mut body = proxy::Body::default();
+                body.rules.experimental = global.expose_experimental;
                 // The capture slots of the named defaults' rules come first, numbered as declared there.
                 if let Some(d) = s
                     .rules_from

@@ -222,6 +222,9 @@ pub struct Global {
     pub group: Option<String>,
     /// `daemon`: fork into the background (same as `-D`).
     pub daemon: bool,
+    /// `expose-experimental-directives`: the experimental keywords (`http-request normalize-uri`) are allowed in
+    /// the sections that follow.
+    pub expose_experimental: bool,
     /// `chroot DIR`: chroot after binding.
     pub chroot: Option<PathBuf>,
     /// `pidfile PATH` (same as `-p`).
@@ -645,6 +648,8 @@ pub enum HashFunction {
     Djb2,
     /// `crc32`
     Crc32,
+    /// `wt6`
+    Wt6,
 }
 
 /// `hash-type map-based|consistent`
@@ -894,6 +899,11 @@ pub struct Server {
     /// `proto h2|h1`: the protocol spoken to the server whatever ALPN says (`None`: HTTP/1.1, or HTTP/2 when
     /// the server picks `h2` by ALPN).
     pub proto: Option<BindProto>,
+    /// An address without a port (`Some(0)`) or with `+N` / `-N`: the port connected to is the client's
+    /// destination port plus this (`addr`'s port is 0).
+    pub port_offset: Option<i32>,
+    /// `check-proto h2|h1`: the protocol of its HTTP checks (`None`: the server's `proto`).
+    pub check_proto: Option<BindProto>,
     /// Where the line was.
     pub location: Location,
 }
@@ -1727,6 +1737,36 @@ pub enum TimeoutValue {
     Expr(SampleExpr),
 }
 
+/// A normaliser of `http-request normalize-uri` (what each does: `fulcrum_http::normalize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriNormalizer {
+    /// `path-merge-slashes`
+    PathMergeSlashes,
+    /// `path-strip-dot`
+    PathStripDot,
+    /// `path-strip-dotdot [full]`
+    PathStripDotdot {
+        /// `full`
+        full: bool,
+    },
+    /// `percent-decode-unreserved [strict]`
+    PercentDecodeUnreserved {
+        /// `strict`
+        strict: bool,
+    },
+    /// `percent-to-uppercase [strict]`
+    PercentToUppercase {
+        /// `strict`
+        strict: bool,
+    },
+    /// `query-sort-by-name`
+    QuerySortByName,
+    /// `fragment-strip`
+    FragmentStrip,
+    /// `fragment-encode`
+    FragmentEncode,
+}
+
 /// An `http-request` action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpRequestAction {
@@ -1796,6 +1836,8 @@ pub enum HttpRequestAction {
     /// `strict-mode on|off`: whether a rewrite that fails (the buffer is full) answers 500, for the rules after
     /// it in this proxy's ruleset (on at the start of each).
     StrictMode(bool),
+    /// `normalize-uri NORMALIZER [full|strict]` (experimental in HAProxy 2.6).
+    NormalizeUri(UriNormalizer),
     /// `capture EXPR len N|id N`: the sample, cut to the slot's length, stored in capture slot N (request side).
     Capture(SampleExpr, usize),
     /// `track-sc*`, `sc-inc-gpc0/1`, `sc-set-gpt0`: stick counters.

@@ -1163,8 +1163,15 @@ fn dispatch(line: &Line, body: &mut Body, sink: &mut Sink) {
         words: vec!["server".into(), "dispatch".into(), address.clone()],
     };
     let before = sink.diags.len();
-    if let Some(d) = server::parse_server(&as_server, &ServerOpts::default(), sink) {
-        body.dispatch = Some(d);
+    match server::parse_server(&as_server, &ServerOpts::default(), sink) {
+        // Unlike a server's, the dispatch address needs its port (HAProxy refuses one without).
+        Some(d) if d.port_offset.is_some() => sink.error(
+            loc,
+            "dispatch",
+            format!("address '{address}' has no port: expected 'dispatch ADDRESS:PORT'"),
+        ),
+        Some(d) => body.dispatch = Some(d),
+        None => {}
     }
     for d in &mut sink.diags[before..] {
         d.keyword = "dispatch".into();
@@ -2169,14 +2176,7 @@ fn hash_type(line: &Line, s: &mut Settings, sink: &mut Sink) {
             (2, "sdbm") => opts.function = HashFunction::Sdbm,
             (2, "djb2") => opts.function = HashFunction::Djb2,
             (2, "crc32") => opts.function = HashFunction::Crc32,
-            (2, "wt6") => {
-                sink.error(
-                    loc,
-                    "hash-type",
-                    "the 'wt6' hash function is supported by HAProxy, not yet by fulcrum (sdbm, djb2 and crc32 are)",
-                );
-                ok = false;
-            }
+            (2, "wt6") => opts.function = HashFunction::Wt6,
             (2 | 3, "avalanche") if !opts.avalanche => opts.avalanche = true,
             _ => {
                 sink.error(loc, "hash-type", format!("unexpected '{a}': expected 'hash-type map-based|consistent [sdbm|djb2|wt6|crc32] [avalanche]'"));

@@ -27,7 +27,7 @@ use super::model::{
     Rules, Sample, SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds,
     VarName, WaitForBody, RULE_LOG_VARS,
 };
-use super::model::{PersistRule, StickRule, UseServer};
+use super::model::{PersistRule, StickRule, UriNormalizer, UseServer};
 use super::sections::SectionKind;
 use crate::diag::Severity;
 use crate::Location;
@@ -90,6 +90,8 @@ pub struct RuleDraft<A> {
 /// The rules of a section as its lines are read.
 #[derive(Debug, Clone, Default)]
 pub struct RulesDraft {
+    /// Whether `expose-experimental-directives` came in `global` before this section (`normalize-uri` needs it).
+    pub experimental: bool,
     /// `acl` lines in order.
     acls: Vec<DraftAcl>,
     /// `use_backend` lines: the backend name (and its format, when it has `%[...]`) is the action.
@@ -692,7 +694,8 @@ fn legacy_fetch(word: &str) -> Result<(Sample, MatchMethod, bool), String> {
             (|_| Sample::ReqSsl(ReqSsl::HelloType), M::Int, false)
         }
         "req.ssl_alpn" => (|_| Sample::ReqSsl(ReqSsl::Alpn), M::Str, false),
-        b if fulcrum_sample::SslFetch::by_name(b).is_some() => {
+        // The names (`ssl_c_s_dn` ...) take arguments and are printed by the sample language: an expression.
+        b if fulcrum_sample::SslFetch::by_name(b).is_some_and(|f| !f.is_dn()) => {
             let f = fulcrum_sample::SslFetch::by_name(b)
                 .ok_or_else(|| format!("unknown fetch method '{b}'"))?;
             let method = match f.out_type() {
@@ -894,6 +897,20 @@ fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
     })
 }
 
+/// The predefined ACLs HAProxy defines with a fetch fulcrum-sample compiles, as the ACL line each stands for.
+fn predefined_expr(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "HTTP_1.0" => "req.ver 1.0",
+        "HTTP_1.1" => "req.ver 1.1",
+        "HTTP_2.0" => "req.ver 2.0",
+        "HTTP_CONTENT" => "req.hdr(content-length) -m int gt 0",
+        "HTTP_URL_ABS" => "url_reg ^[^/:]*://",
+        "HTTP_URL_SLASH" => "url_beg /",
+        "HTTP_URL_STAR" => "url *",
+        _ => return None,
+    })
+}
+
 // ---------- conditions ----------
 
 /// Parses what follows `if` / `unless` (`words[0]` is that word). Problems are reported; `None` then.
@@ -953,6 +970,9 @@ fn condition(
                 None
             } else if let Some(a) = predefined(word, loc) {
                 Some(vec![a])
+            } else if let Some(def) = predefined_expr(word) {
+                let def: Vec<String> = def.split(' ').map(str::to_string).collect();
+                Some(vec![expr(word, &def, loc, kw, sink)?])
             } else if known::PREDEFINED_ACL_UNSUPPORTED.contains(&word) {
                 sink.error(loc, kw, ns(format!("the predefined ACL '{word}'")));
                 return None;
@@ -1936,6 +1956,47 @@ fn strict_mode(line: &Line, kw: &str, sink: &mut Sink) -> Option<bool> {
     }
 }
 
+/// `normalize-uri NORMALIZER [full|strict]`: the normaliser and the index of the word after it.
+fn uri_normalizer(line: &Line, kw: &str, sink: &mut Sink) -> Option<(UriNormalizer, usize)> {
+    let option = |word: &str| line.word(3) == word;
+    let n = match line.word(2) {
+        "path-merge-slashes" => UriNormalizer::PathMergeSlashes,
+        "path-strip-dot" => UriNormalizer::PathStripDot,
+        "path-strip-dotdot" => UriNormalizer::PathStripDotdot {
+            full: option("full"),
+        },
+        "percent-decode-unreserved" => UriNormalizer::PercentDecodeUnreserved {
+            strict: option("strict"),
+        },
+        "percent-to-uppercase" => UriNormalizer::PercentToUppercase {
+            strict: option("strict"),
+        },
+        "query-sort-by-name" => UriNormalizer::QuerySortByName,
+        "fragment-strip" => UriNormalizer::FragmentStrip,
+        "fragment-encode" => UriNormalizer::FragmentEncode,
+        other => {
+            let what = if other.is_empty() {
+                "expects".to_string()
+            } else {
+                format!("unknown normalizer '{other}': expected")
+            };
+            sink.error(
+                &line.location,
+                kw,
+                format!("{what} one of path-merge-slashes, path-strip-dot, path-strip-dotdot [full], percent-decode-unreserved [strict], percent-to-uppercase [strict], query-sort-by-name, fragment-strip, fragment-encode"),
+            );
+            return None;
+        }
+    };
+    let with_option = matches!(
+        n,
+        UriNormalizer::PathStripDotdot { full: true }
+            | UriNormalizer::PercentDecodeUnreserved { strict: true }
+            | UriNormalizer::PercentToUppercase { strict: true }
+    );
+    Some((n, if with_option { 4 } else { 3 }))
+}
+
 /// `http-request ACTION ... [if|unless COND]`
 pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     let loc = &line.location;
@@ -2133,6 +2194,20 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
                 return;
             };
             (HttpRequestAction::StrictMode(on), 3)
+        }
+        "normalize-uri" => {
+            if !rules.experimental {
+                sink.error(
+                    loc,
+                    kw,
+                    "is experimental: it needs 'expose-experimental-directives' in the 'global' section before it",
+                );
+                return;
+            }
+            let Some((n, next)) = uri_normalizer(line, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::NormalizeUri(n), next)
         }
         a if super::stick::is_stick_action(a) => {
             let Some((s, next)) = super::stick::stick_action(line, 1, kw, sink) else {

@@ -89,6 +89,8 @@ pub struct ServerOpts {
     pub track: Option<String>,
     /// `proto h1|h2`
     pub proto: Option<super::model::BindProto>,
+    /// `check-proto h1|h2`
+    pub check_proto: Option<super::model::BindProto>,
 }
 
 impl ServerOpts {
@@ -136,6 +138,7 @@ impl ServerOpts {
             shutdown_backups_on_up: over.shutdown_backups_on_up.or(self.shutdown_backups_on_up),
             track: over.track.clone().or_else(|| self.track.clone()),
             proto: over.proto.or(self.proto),
+            check_proto: over.check_proto.or(self.check_proto),
         }
     }
 }
@@ -151,6 +154,8 @@ pub struct ServerDraft {
     pub host: Host,
     /// traffic port
     pub port: u16,
+    /// No port, or `+N` / `-N`: the port is the client's destination port plus this (`port` is 0).
+    pub port_offset: Option<i32>,
     /// merged options
     pub opts: ServerOpts,
     /// where the line is
@@ -523,13 +528,18 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     false
                 }
             },
-            "proto" => match val {
-                Some("h2") => {
-                    o.proto = Some(super::model::BindProto::H2);
-                    true
-                }
-                Some("h1") => {
-                    o.proto = Some(super::model::BindProto::H1);
+            "proto" | "check-proto" => match val {
+                Some(p @ ("h1" | "h2")) => {
+                    let proto = if p == "h2" {
+                        super::model::BindProto::H2
+                    } else {
+                        super::model::BindProto::H1
+                    };
+                    if opt == "proto" {
+                        o.proto = Some(proto);
+                    } else {
+                        o.check_proto = Some(proto);
+                    }
                     true
                 }
                 other => {
@@ -537,7 +547,7 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                         loc,
                         &okey,
                         format!(
-                            "'proto' expects 'h1' or 'h2' (fulcrum has no other multiplexer for servers), found '{}'",
+                            "'{opt}' expects 'h1' or 'h2' (fulcrum has no other multiplexer for servers), found '{}'",
                             other.unwrap_or("")
                         ),
                     );
@@ -588,7 +598,7 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     sink.error(
                         loc,
                         &okey,
-                        format!("unknown server option '{opt}': expected check, no-check, send-proxy, send-proxy-v2, proxy-v2-options, check-send-proxy, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, observe, error-limit, on-error, on-marked-down, on-marked-up, maxconn, maxqueue, pool-max-conn, proto, slowstart, disabled, enabled, resolvers, resolve-prefer, resolve-opts, resolve-net, init-addr, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
+                        format!("unknown server option '{opt}': expected check, no-check, send-proxy, send-proxy-v2, proxy-v2-options, check-send-proxy, inter, fastinter, downinter, rise, fall, weight, backup, port, addr, observe, error-limit, on-error, on-marked-down, on-marked-up, maxconn, maxqueue, pool-max-conn, proto, check-proto, slowstart, disabled, enabled, resolvers, resolve-prefer, resolve-opts, resolve-net, init-addr, agent-check, agent-addr, agent-port, agent-send, agent-inter or a TLS option (ssl, verify, ca-file, crt, sni, alpn, check-ssl ...)"),
                     );
                     // How many arguments an unknown option takes is unknown: the rest of the line is not read,
                     // so that one typo gives one message.
@@ -649,6 +659,7 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
             family: Family::Any,
             host: Host::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
             port: 0,
+            port_offset: None,
             opts,
             location: loc.clone(),
             template: None,
@@ -670,21 +681,33 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
         split.host = Host::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     }
     let srv_name = matches!(&split.host, Host::Name(n) if n.starts_with('_'));
+    let mut port_offset = None;
     let port = match split.port.as_deref() {
         // An SRV name's records give the port.
         None | Some("") if srv_name || no_host => 0,
+        // No port: the client's destination port, as HAProxy.
         None | Some("") => {
-            sink.error(
-                loc,
-                "server",
-                format!("server '{name}': address '{address}' has no port; fulcrum requires a port (HAProxy would reuse the client's destination port)"),
-            );
-            return None;
+            port_offset = Some(0);
+            0
         }
-        Some(p) if p.starts_with('+') || p.starts_with('-') => {
-            sink.error(loc, "server", format!("server '{name}': port offsets like '{p}' are supported by HAProxy, not yet by fulcrum"));
-            return None;
-        }
+        Some(p) if p.starts_with('+') || p.starts_with('-') => match p[1..].parse::<u16>() {
+            Ok(n) => {
+                port_offset = Some(if p.starts_with('-') {
+                    -i32::from(n)
+                } else {
+                    i32::from(n)
+                });
+                0
+            }
+            Err(_) => {
+                sink.error(
+                    loc,
+                    "server",
+                    format!("server '{name}': invalid port offset '{p}'"),
+                );
+                return None;
+            }
+        },
         Some(p) => match addr::port(p) {
             Ok(p) => p,
             Err(e) => {
@@ -699,6 +722,7 @@ pub fn parse_server(line: &Line, defaults: &ServerOpts, sink: &mut Sink) -> Opti
         family: split.family,
         host: split.host,
         port,
+        port_offset,
         opts: defaults.overlay(&opts),
         location: loc.clone(),
         template: None,

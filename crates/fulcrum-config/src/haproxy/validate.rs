@@ -238,6 +238,8 @@ fn check_tracks(proxies: &mut [Proxy], sink: &mut Sink) {
         Some((p, s))
     };
     let mut marks = Vec::new();
+    // A chain longer than the number of servers has a loop in it.
+    let max_hops: usize = proxies.iter().map(|p| p.servers.len()).sum();
     for p in proxies.iter() {
         for s in &p.servers {
             let Some((tb, ts)) = &s.track else { continue };
@@ -268,7 +270,7 @@ fn check_tracks(proxies: &mut [Proxy], sink: &mut Sink) {
                 }
                 let next = t.track.as_ref().and_then(|(b, n)| find(proxies, b, n));
                 match next {
-                    Some(n) if hops < proxies.iter().map(|p| p.servers.len()).sum::<usize>() => {
+                    Some(n) if hops < max_hops => {
                         at = n;
                         hops += 1;
                     }
@@ -655,10 +657,22 @@ fn build(
                 continue;
             }
         };
+        if sd.port_offset.is_some() && o.check == Some(true) && o.check_port.is_none() {
+            sink.error(
+                &sd.location,
+                "server",
+                format!(
+                    "backend '{name}': server '{}' has neither service port nor check port.",
+                    sd.name
+                ),
+            );
+            continue;
+        }
         servers.push(Server {
             name: sd.name,
             addr,
             unix: sd.unix,
+            port_offset: sd.port_offset,
             weight: o.weight.unwrap_or(1),
             backup: o.backup.unwrap_or(false),
             check: o.check.unwrap_or(false),
@@ -704,6 +718,7 @@ fn build(
             cookie: o.cookie.clone(),
             resolve,
             proto: o.proto,
+            check_proto: o.check_proto,
             location: sd.location,
         });
     }

@@ -10,7 +10,7 @@ pub fn details(store: &CertStore, name: &str) -> Option<String> {
     let leaf = chain.first()?;
     let i = CertInfo::of(leaf)?;
     let mut out = format!(
-        "Filename: {name}\nStatus: {}\nSerial: {}\nnotBefore: {}\nnotAfter: {}\nSubject Alternative Name: {}\nAlgorithm: {}\nSHA1 FingerPrint: {}\nSubject: {}\nIssuer: {}\nOCSP Response Key: \n",
+        "Filename: {name}\nStatus: {}\nSerial: {}\nnotBefore: {}\nnotAfter: {}\nSubject Alternative Name: {}\nAlgorithm: {}\nSHA1 FingerPrint: {}\nSubject: {}\nIssuer: {}\n",
         if used { "Used" } else { "Unused" },
         i.serial,
         i.not_before,
@@ -31,6 +31,8 @@ pub fn details(store: &CertStore, name: &str) -> Option<String> {
             out.push_str(&format!("Chain certificate {n}: unreadable\n"));
         }
     }
+    // After the chain, as HAProxy prints it.
+    out.push_str("OCSP Response Key: \n");
     Some(out)
 }
 

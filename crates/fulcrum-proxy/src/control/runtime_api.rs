@@ -663,6 +663,8 @@ impl Control for RuntimeApi {
                 Some(MuxProto::H1) => Some(fulcrum_config::haproxy::BindProto::H1),
                 _ => None,
             },
+            check_proto: None,
+            port_offset: None,
             location: fulcrum_config::Location::new("<runtime API>", 0),
         };
         let puid = be.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;

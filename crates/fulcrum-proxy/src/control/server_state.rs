@@ -106,6 +106,12 @@ pub fn load(config: &Config, snapshot: &Snapshot) -> Vec<String> {
         };
         apply_backend(be, file, be_ids, &mut warnings);
     }
+    // Trackers take the maintenance and drain of the servers they track, as loaded.
+    for be in &snapshot.backends {
+        for s in be.servers.iter() {
+            s.pass_admin_to_trackers(0);
+        }
+    }
     for w in &warnings {
         tracing::warn!("{w}");
     }

@@ -506,7 +506,7 @@ impl TxnSlot {
         &mut self,
         txn: &mut crate::model::rules::vars::VarMap,
         sess: &std::cell::RefCell<crate::model::rules::vars::VarMap>,
-        timeouts: [Option<i64>; 4],
+        timeouts: [Option<i64>; 5],
         last_rule: Option<fulcrum_config::Location>,
     ) {
         let Some(t) = &mut self.0 else {

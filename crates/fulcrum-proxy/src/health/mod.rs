@@ -426,7 +426,14 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         c.check_addr.unwrap_or(server.addr().ip()),
         c.check_port.unwrap_or(server.addr().port()),
     );
-    let probe = probe_for(&be);
+    let probe = match probe_for(&be) {
+        // HTTP checks speak the server's protocol (`proto h2`), or the one `check-proto` names.
+        Probe::Http(http) => {
+            let proto = server.config.check_proto.or(server.config.proto);
+            Probe::Http(http.over_h2(proto == Some(fulcrum_config::haproxy::BindProto::H2)))
+        }
+        other => other,
+    };
     let timeout = check_timeout(&be, &server);
     // `check-ssl`, or `ssl` checked on its traffic port: the check runs over TLS with the server's settings.
     let tls = match (&server.tls, &c.tls) {

@@ -386,7 +386,8 @@ impl Reply {
                     let v = v.as_literal().unwrap_or_default();
                     let name = HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes())
                         .map_err(|_| bad(n, v))?;
-                    let value = HeaderValue::from_str(v).map_err(|_| bad(n, v))?;
+                    let value = HeaderValue::from_bytes(&fulcrum_sample::raw_bytes(v))
+                        .map_err(|_| bad(n, v))?;
                     map.append(name, value);
                 }
                 let body = match body {
@@ -428,7 +429,7 @@ pub fn respond(status: u16, reply: &Reply, pages: &[&ErrorPages]) -> Page {
     respond_with(status, reply, pages, &mut |f, out| {
         for seg in f.format().segments() {
             if let fulcrum_sample::Segment::Literal(l) = seg {
-                out.extend_from_slice(l.as_bytes());
+                fulcrum_sample::extend_raw(out, l);
             }
         }
     })

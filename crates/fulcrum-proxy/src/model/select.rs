@@ -141,6 +141,7 @@ fn hash_type(h: CfgHashType, o: HashOptions) -> HashType {
             CfgHashFunction::Sdbm => HashFunction::Sdbm,
             CfgHashFunction::Djb2 => HashFunction::Djb2,
             CfgHashFunction::Crc32 => HashFunction::Crc32,
+            CfgHashFunction::Wt6 => HashFunction::Wt6,
         },
         avalanche: o.avalanche,
     }

@@ -75,10 +75,19 @@ pub type Tracker = (
 impl ServerRt {
     /// Admin flag: forced maintenance (`set server ... state maint`, `disable server`, `disabled`).
     pub const ADMIN_FMAINT: u8 = 0x01;
+    /// Admin flag: in maintenance because the server it tracks (`track`) is, directly or down the chain.
+    pub const ADMIN_IMAINT: u8 = 0x02;
     /// Admin flag: started in maintenance by the configuration (`disabled`); informational.
     pub const ADMIN_CMAINT: u8 = 0x04;
     /// Admin flag: forced drain (`set server ... state drain`).
     pub const ADMIN_FDRAIN: u8 = 0x08;
+    /// Admin flag: draining because the server it tracks is.
+    pub const ADMIN_IDRAIN: u8 = 0x10;
+    /// Every maintenance flag a tracking server inherits as [`ServerRt::ADMIN_IMAINT`].
+    pub const ADMIN_MAINT: u8 =
+        Self::ADMIN_FMAINT | Self::ADMIN_IMAINT | Self::ADMIN_CMAINT | Self::ADMIN_RMAINT;
+    /// Both drain flags.
+    pub const ADMIN_DRAIN: u8 = Self::ADMIN_FDRAIN | Self::ADMIN_IDRAIN;
     /// Admin flag: in maintenance because it has no address (resolution failed or not done yet, or no host).
     pub const ADMIN_RMAINT: u8 = 0x20;
     /// Admin flag (fulcrum's own): removed by `del server`; the slot stays so that indices do not move.
@@ -260,12 +269,14 @@ impl ServerRt {
 
     /// In maintenance (or deleted): takes no traffic.
     pub fn in_maint(&self) -> bool {
-        self.admin() & (Self::ADMIN_FMAINT | Self::ADMIN_RMAINT | Self::ADMIN_DELETED) != 0
+        self.admin()
+            & (Self::ADMIN_FMAINT | Self::ADMIN_IMAINT | Self::ADMIN_RMAINT | Self::ADMIN_DELETED)
+            != 0
     }
 
     /// Draining: no new traffic, connections in progress continue.
     pub fn is_draining(&self) -> bool {
-        self.admin() & Self::ADMIN_FDRAIN != 0
+        self.admin() & Self::ADMIN_DRAIN != 0
     }
 
     /// Removed by `del server`.
@@ -345,6 +356,49 @@ impl ServerRt {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((Arc::downgrade(backend), Arc::downgrade(server)));
+    }
+
+    /// The admin flags `tracker` should carry while it tracks this server: its own, with this one's maintenance
+    /// and drain inherited.
+    pub fn flags_for_tracker(&self, tracker: &ServerRt) -> u8 {
+        let mut flags = tracker.admin() & !(Self::ADMIN_IMAINT | Self::ADMIN_IDRAIN);
+        if self.admin() & Self::ADMIN_MAINT != 0 {
+            flags |= Self::ADMIN_IMAINT;
+        }
+        if self.admin() & Self::ADMIN_DRAIN != 0 {
+            flags |= Self::ADMIN_IDRAIN;
+        }
+        flags
+    }
+
+    /// Passes this server's maintenance and drain on to its trackers and theirs, without logging: when the
+    /// process starts (a `disabled` server's trackers start in maintenance) or loads a server-state file.
+    pub fn pass_admin_to_trackers(&self, depth: usize) {
+        if depth > 64 {
+            return;
+        }
+        for (tbe, t) in self.trackers() {
+            let flags = self.flags_for_tracker(&t);
+            if t.admin() != flags {
+                t.set_admin(flags);
+                tbe.rebuild_farm();
+                t.pass_admin_to_trackers(depth + 1);
+            }
+        }
+    }
+
+    /// The address to connect to for a client whose connection arrived at `dst`: the server's, its port taken
+    /// from `dst` (plus the offset) when the configuration gave none or an offset (`server NAME 10.0.0.1`,
+    /// `10.0.0.1:+1000`), as HAProxy.
+    pub fn target(&self, dst: Option<SocketAddr>) -> SocketAddr {
+        let addr = self.addr();
+        match (self.config.port_offset, dst) {
+            (Some(offset), Some(d)) => {
+                let port = (i32::from(d.port()) + offset).rem_euclid(65536) as u16;
+                SocketAddr::new(addr.ip(), port)
+            }
+            _ => addr,
+        }
     }
 
     /// The servers tracking this one (those still alive), with their backends.

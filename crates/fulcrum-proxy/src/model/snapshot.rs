@@ -405,6 +405,11 @@ impl Snapshot {
                 }
             }
         }
+        for be in &backends {
+            for s in be.servers.iter() {
+                s.pass_admin_to_trackers(0);
+            }
+        }
         let index = |name: &str| backends.iter().position(|b| b.name == name);
         let find = |name: &str| index(name).map(|i| backends[i].clone());
         let actconn = Arc::new(AtomicU32::new(0));

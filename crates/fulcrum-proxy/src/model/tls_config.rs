@@ -39,6 +39,7 @@ pub fn frontend(
             for w in &built.warnings {
                 warn!(location = %bind.location, proxy = %proxy.name, "{w}");
             }
+            built.tls.set_location(&bind.location.to_string());
             // Certificates named without `ssl` are loaded and checked, as HAProxy does, but not served.
             Ok(ssl.enabled.then(|| Arc::new(built.tls)))
         })

@@ -64,7 +64,7 @@ fn tls_error(e: fulcrum_tls::rustls::Error) -> io::Error {
 async fn choose(
     stream: &TcpStream,
     tls: &ServerTls,
-) -> io::Result<(ServerConnection, Arc<ServerConfig>)> {
+) -> io::Result<(ServerConnection, Arc<ServerConfig>, Chosen)> {
     let mut acceptor = Acceptor::default();
     let accepted = std::future::poll_fn(|cx| loop {
         match acceptor.accept() {
@@ -90,14 +90,19 @@ async fn choose(
     })
     .await?;
     let config = tls.for_name(accepted.client_hello().server_name());
+    // The certificate is chosen while the ClientHello is processed, here.
+    drop(fulcrum_tls::sni::take_chosen());
     let conn = accepted
         .into_connection(config.clone())
         .map_err(|(e, mut alert)| {
             let _ = alert.write(&mut SockWrite(stream));
             tls_error(e)
         })?;
-    Ok((conn, config))
+    Ok((conn, config, fulcrum_tls::sni::take_chosen()))
 }
+
+/// The certificate a handshake presented, once known.
+type Chosen = Option<Arc<fulcrum_tls::rustls::sign::CertifiedKey>>;
 
 /// Sends what rustls holds for the socket, waiting for room.
 fn poll_flush_tls<C, D>(
@@ -224,17 +229,30 @@ impl TlsSession {
     /// Runs the server side of the handshake on `stream`. When the bind line's configuration depends on the
     /// server name (`crt-list` lines with options), the ClientHello is read first to choose it.
     pub async fn accept(stream: &TcpStream, tls: &ServerTls) -> io::Result<TlsSession> {
-        let (mut conn, config) = if tls.by_name() {
+        let (mut conn, config, mut own) = if tls.by_name() {
             choose(stream, tls).await?
         } else {
             let config = tls.default.clone();
             (
                 ServerConnection::new(config.clone()).map_err(tls_error)?,
                 config,
+                None,
             )
         };
-        std::future::poll_fn(|cx| poll_handshake(&mut conn, stream, cx, "client")).await?;
-        let facts = Arc::new(Facts::of(&conn, tls, &config));
+        // The certificate the resolver chose, taken in the same poll as the step that chose it (no other
+        // handshake runs on this thread in between).
+        std::future::poll_fn(|cx| {
+            drop(fulcrum_tls::sni::take_chosen());
+            let r = poll_handshake(&mut conn, stream, cx, "client");
+            if let Some(k) = fulcrum_tls::sni::take_chosen() {
+                own = Some(k);
+            }
+            r
+        })
+        .await?;
+        let mut facts = Facts::of(&conn, tls, &config);
+        facts.own = own.or_else(|| tls.presented(&config, conn.server_name()));
+        let facts = Arc::new(facts);
         Ok(TlsSession {
             conn: RefCell::new(conn),
             owed: Cell::new(0),

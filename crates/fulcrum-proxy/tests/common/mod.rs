@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod syslog;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -145,6 +146,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The trailer fields of a chunked body.
+    pub trailers: Vec<(String, String)>,
 }
 
 impl Resp {
@@ -196,27 +199,33 @@ impl Client {
         self.read_response(false)
     }
 
+    /// Reads header (or trailer) fields up to the empty line.
+    fn read_fields(&mut self) -> Vec<(String, String)> {
+        let mut fields = Vec::new();
+        loop {
+            let mut l = String::new();
+            self.reader.read_line(&mut l).unwrap();
+            let l = l.trim_end();
+            if l.is_empty() {
+                return fields;
+            }
+            let (k, v) = l.split_once(':').unwrap();
+            fields.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+
     /// Reads one response (`head_only` for answers to HEAD).
     pub fn read_response(&mut self, head_only: bool) -> Resp {
         let mut line = String::new();
         self.reader.read_line(&mut line).expect("status line");
         assert!(line.starts_with("HTTP/1."), "bad status line {line:?}");
         let status: u16 = line[9..12].parse().unwrap();
-        let mut headers = Vec::new();
-        loop {
-            let mut l = String::new();
-            self.reader.read_line(&mut l).unwrap();
-            let l = l.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let (k, v) = l.split_once(':').unwrap();
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
+        let headers = self.read_fields();
         let mut resp = Resp {
             status,
             headers,
             body: Vec::new(),
+            trailers: Vec::new(),
         };
         if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
             return resp;
@@ -233,11 +242,12 @@ impl Client {
                 let mut size = String::new();
                 self.reader.read_line(&mut size).unwrap();
                 let n = usize::from_str_radix(size.trim(), 16).unwrap();
-                let mut chunk = vec![0; n + 2];
-                self.reader.read_exact(&mut chunk).unwrap();
                 if n == 0 {
+                    resp.trailers = self.read_fields();
                     break;
                 }
+                let mut chunk = vec![0; n + 2];
+                self.reader.read_exact(&mut chunk).unwrap();
                 resp.body.extend_from_slice(&chunk[..n]);
             }
         } else {

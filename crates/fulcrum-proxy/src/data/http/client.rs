@@ -294,6 +294,7 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
     let max_headers = worker.snapshot.max_headers;
     let accept_invalid = fe.config.accept_invalid_request;
     let head_timeout = fe.head_timeout();
+    let head_is_inactivity = fe.timeouts.http_request.is_none();
     let park_after = head_timeout.map_or(PARK_AFTER, |t| PARK_AFTER.min(t / 2));
     let idle_limit = fe.timeouts.http_keep_alive.or(head_timeout);
     let keep_alive = fe.conn_mode != HttpConnMode::Close;
@@ -378,6 +379,10 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
         };
         match read {
             Ok(0) => {}
+            // `timeout http-request` bounds the whole head; without it `timeout client` bounds the silence between
+            // the head's pieces, as HAProxy's (observed: a head sent in pieces 200 ms apart for 1 s is served under
+            // `timeout client 300`).
+            Ok(_) if head_is_inactivity => started = Some(Instant::now()),
             Ok(_) => {
                 started.get_or_insert_with(Instant::now);
             }
@@ -409,7 +414,13 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
     }
     let client = conn.request_client();
     let mut txn = TxnSlot::begin(conn.conn_log.as_ref(), &req);
-    let resp = request::handle(worker.clone(), fe.clone(), client, req, &mut txn).await;
+    let handled = request::handle(worker.clone(), fe.clone(), client, req, &mut txn);
+    // A server's interim responses (`103 Early Hints`) reach HTTP/1.1 clients only.
+    let resp = if version == http::Version::HTTP_11 {
+        super::interim::serve_with(super::interim::Client::H1(io.clone()), handled).await
+    } else {
+        handled.await
+    };
     let status = resp.status().as_u16();
     fe.stats.response(status);
     let log = txn.into_body_log(status);

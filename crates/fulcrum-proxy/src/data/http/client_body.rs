@@ -15,6 +15,7 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use fulcrum_http::chunked::{Decoded, Decoder};
 use fulcrum_http::request_in::BodyLength;
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::data::client_io::ClientIo;
@@ -54,8 +55,17 @@ impl BodyCursor {
     }
 
     /// Takes the body's next piece from `buf`, if one is there; `Ok(None)`: more bytes are needed (or the body
-    /// has ended: see [`BodyCursor::is_done`]).
+    /// has ended: see [`BodyCursor::is_done`]). Trailer fields are dropped.
     pub fn take(&mut self, buf: &mut bytes::BytesMut) -> io::Result<Option<Bytes>> {
+        self.take_keeping_trailers(buf, &mut None)
+    }
+
+    /// [`BodyCursor::take`], keeping the trailer fields of a chunked body in `trailers` when it ends.
+    pub fn take_keeping_trailers(
+        &mut self,
+        buf: &mut bytes::BytesMut,
+        trailers: &mut Option<Box<HeaderMap>>,
+    ) -> io::Result<Option<Bytes>> {
         match self {
             BodyCursor::Done | BodyCursor::Failed => Ok(None),
             BodyCursor::Length(left) => {
@@ -74,6 +84,7 @@ impl BodyCursor {
             BodyCursor::Chunked(decoder) => match decoder.decode(buf, MAX_PIECE) {
                 Ok(Decoded::Data(data)) => Ok(Some(data)),
                 Ok(Decoded::End) => {
+                    *trailers = decoder.take_trailers().map(Box::new);
                     *self = BodyCursor::Done;
                     Ok(None)
                 }
@@ -103,6 +114,8 @@ pub struct ClientBody {
     cursor: Rc<RefCell<BodyCursor>>,
     /// `Some(n)`: `100 Continue` is owed to the client, `n` bytes of it written.
     continue_owed: Option<usize>,
+    /// The trailer fields of a chunked body, from its end until handed on (boxed: most bodies have none).
+    trailers: Option<Box<HeaderMap>>,
 }
 
 impl ClientBody {
@@ -112,6 +125,7 @@ impl ClientBody {
             io,
             cursor,
             continue_owed: expect_continue.then_some(0),
+            trailers: None,
         }
     }
 
@@ -150,13 +164,17 @@ impl Body for ClientBody {
         loop {
             {
                 let mut cursor = this.cursor.borrow_mut();
-                match cursor.take(&mut this.io.rbuf()) {
+                match cursor.take_keeping_trailers(&mut this.io.rbuf(), &mut this.trailers) {
                     Ok(Some(data)) => {
                         // Bytes of the body came: the client did not wait for the interim response.
                         this.continue_owed = None;
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
-                    Ok(None) if cursor.is_done() => return Poll::Ready(None),
+                    Ok(None) if cursor.is_done() => {
+                        // The trailer fields of a chunked body go on to the server after the data.
+                        let trailers = this.trailers.take();
+                        return Poll::Ready(trailers.map(|t| Ok(Frame::trailers(*t))));
+                    }
                     Ok(None) if matches!(*cursor, BodyCursor::Failed) => {
                         return Poll::Ready(Some(Err(client_closed())))
                     }

@@ -14,7 +14,7 @@
 //! client before they were served are bounded (rapid reset, GOAWAY `ENHANCE_YOUR_CALM`). A connection without
 //! streams is closed after `timeout http-keep-alive` (else `timeout client`); a soft stop sends GOAWAY.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -233,7 +233,7 @@ async fn serve_stream(
     worker: Rc<Worker>,
     shared: Rc<Shared>,
     req: Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
+    respond: SendResponse<Bytes>,
 ) {
     struct Active(Rc<Shared>);
     impl Drop for Active {
@@ -249,6 +249,7 @@ async fn serve_stream(
     if let Err(e) = fulcrum_http::h2map::request_from_h2(&mut parts, io.tls().is_some()) {
         debug!(frontend = %fe.name, peer = %conn.peer, error = %e, "malformed HTTP/2 request");
         Counters::inc(&fe.stats.err_req);
+        let mut respond = respond;
         respond.send_reset(Reason::PROTOCOL_ERROR);
         return;
     }
@@ -256,17 +257,26 @@ async fn serve_stream(
     let body = if recv.is_end_stream() {
         ReqBody::Empty
     } else {
-        ReqBody::H2(H2Body { recv })
+        ReqBody::H2(H2Body {
+            recv,
+            data_done: false,
+        })
     };
     let req = Request::from_parts(parts, body);
     io.count_request();
     let client = conn.request_client();
     let mut txn = TxnSlot::begin(conn.conn_log.as_ref(), &req);
-    let handled = request::handle(worker.clone(), fe.clone(), client, req, &mut txn);
+    // Shared with the server side for the time the request is served: interim responses (`103 Early Hints`) go
+    // out on it.
+    let respond = Rc::new(RefCell::new(respond));
+    let handled = super::interim::serve_with(
+        super::interim::Client::H2(respond.clone()),
+        request::handle(worker.clone(), fe.clone(), client, req, &mut txn),
+    );
     // A stream the client resets gives its request up.
     let resp = tokio::select! {
         r = handled => r,
-        _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => {
+        _ = std::future::poll_fn(|cx| respond.borrow_mut().poll_reset(cx)) => {
             debug!(frontend = %fe.name, peer = %conn.peer, "HTTP/2 stream reset by the client");
             txn.abort(b"CH");
             return;
@@ -283,7 +293,7 @@ async fn serve_stream(
         || resp.body_mut().take_tunnel().is_some()
     {
         // No answer (an empty errorfile), or a protocol switch HTTP/2 cannot carry: the stream is reset.
-        respond.send_reset(Reason::CANCEL);
+        respond.borrow_mut().send_reset(Reason::CANCEL);
         return;
     }
     let (mut head, mut body) = resp.into_parts();
@@ -302,7 +312,10 @@ async fn serve_stream(
             None => drain.await,
         }
     }
-    let send = match respond.send_response(Response::from_parts(head, ()), bodiless) {
+    let send = match respond
+        .borrow_mut()
+        .send_response(Response::from_parts(head, ()), bodiless)
+    {
         Ok(s) => s,
         Err(e) => {
             debug!(frontend = %fe.name, peer = %conn.peer, error = %e, "HTTP/2 response not sent");

@@ -13,6 +13,8 @@ use http_body::{Body, Frame, SizeHint};
 /// bytes, so a slow server slows the client down instead of filling memory.
 pub struct H2Body {
     pub(super) recv: RecvStream,
+    /// The data ended: the trailers (if any) were handed on or are being read.
+    pub(super) data_done: bool,
 }
 
 impl Body for H2Body {
@@ -23,17 +25,29 @@ impl Body for H2Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        match ready!(self.recv.poll_data(cx)) {
-            Some(Ok(data)) => {
-                let _ = self.recv.flow_control().release_capacity(data.len());
-                Poll::Ready(Some(Ok(Frame::data(data))))
+        if !self.data_done {
+            match ready!(self.recv.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    let _ = self.recv.flow_control().release_capacity(data.len());
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Some(Err(e)) => {
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        e,
+                    ))))
+                }
+                None => self.data_done = true,
             }
-            Some(Err(e)) => Poll::Ready(Some(Err(io::Error::new(
+        }
+        // The request's trailers go on to the server (chunked trailers for HTTP/1, HTTP/2 trailers), once.
+        match ready!(self.recv.poll_trailers(cx)) {
+            Ok(Some(t)) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
+            Ok(None) => Poll::Ready(None),
+            Err(e) => Poll::Ready(Some(Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 e,
             )))),
-            // Request trailers are not passed on to HTTP/1 servers.
-            None => Poll::Ready(None),
         }
     }
 

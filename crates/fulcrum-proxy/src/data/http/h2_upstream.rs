@@ -26,7 +26,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use h2::client::SendRequest;
 use h2::{Reason, RecvStream, SendStream};
-use http::{HeaderMap, Method, Request, StatusCode, Version};
+use http::{Method, Request, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -492,16 +492,6 @@ impl H2Stream {
                 e,
             )))),
         }
-    }
-}
-
-/// Encodes HTTP/1 chunked trailers (the lines after the last chunk, each `name: value\r\n`).
-pub fn encode_trailers(trailers: &HeaderMap, out: &mut Vec<u8>) {
-    for (name, value) in trailers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
     }
 }
 

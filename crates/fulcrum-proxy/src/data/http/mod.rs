@@ -13,6 +13,7 @@ pub(crate) mod h2;
 pub(crate) mod h2_body;
 pub mod h2_upstream;
 pub mod headers;
+pub mod interim;
 pub mod pool;
 pub mod reqbody;
 pub mod request;

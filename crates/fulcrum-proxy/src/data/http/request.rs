@@ -116,6 +116,8 @@ pub(crate) async fn handle(
         first_req: client.first,
         dst_set: None,
         timeouts: Default::default(),
+        client_timeout: fe.timeouts.client,
+        versions: [Some(req.version()), None],
         userlists: &refs.userlists,
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
@@ -660,6 +662,7 @@ async fn handle_inner(
         }
     };
     stream.server = done.chosen_server().cloned();
+    stream.versions[1] = Some(resp.version());
     stream.server_tls = Some(
         resp.extensions()
             .get::<ServerTlsFacts>()
@@ -888,7 +891,14 @@ fn rule_response(txn: &mut TxnSlot, stats: &Counters, r: errors::Page) -> Respon
 fn keep_log_vars(txn: &mut TxnSlot, stream: &mut Stream<'_>) {
     let timeouts = {
         use fulcrum_sample::TimeoutFetch as T;
-        [T::BeServer, T::BeTunnel, T::CurServer, T::CurTunnel].map(|w| stream.timeout_ms(w))
+        [
+            T::BeServer,
+            T::BeTunnel,
+            T::CurServer,
+            T::CurTunnel,
+            T::FeClient,
+        ]
+        .map(|w| stream.timeout_ms(w))
     };
     txn.keep_vars(
         stream.txn.get_mut(),
@@ -1090,11 +1100,13 @@ async fn forward(
         };
         // A connection opened with a PROXY header speaks for its client alone: it is kept for that client
         // connection, as under `http-reuse never`.
-        let reuse_mode = if server.config.send_proxy.is_some() {
-            HttpReuse::Never
-        } else {
-            be.reuse
-        };
+        // So is one whose port comes from the client's destination port.
+        let reuse_mode =
+            if server.config.send_proxy.is_some() || server.config.port_offset.is_some() {
+                HttpReuse::Never
+            } else {
+                be.reuse
+            };
         // A shared HTTP/2 connection to the server with room for another stream carries the request.
         let h2_shared = reuse_mode != HttpReuse::Never
             && server.config.proto != Some(fulcrum_config::haproxy::BindProto::H1);
@@ -1120,7 +1132,7 @@ async fn forward(
                     s
                 }
                 None => match ServerConn::connect_via(
-                    server.addr(),
+                    server.target(client.conn.dst()),
                     server.config.unix.as_ref(),
                     be.timeouts.connect,
                     server
@@ -1296,9 +1308,13 @@ async fn forward(
     }
     let mut parts = http::response::Builder::new()
         .status(head.status)
-        // As HAProxy: the client gets an HTTP/1.1 response whatever version the server spoke (a body the server
-        // delimited by closing is then chunked for an HTTP/1.1 client).
-        .version(Version::HTTP_11)
+        // As HAProxy: a server's HTTP/1.0 response reaches an HTTP/1 client as HTTP/1.0 (its body as the server
+        // delimited it); any other as HTTP/1.1.
+        .version(if head.version == Version::HTTP_10 {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        })
         .body(())
         .map_err(|_| ProxyError::BadGateway)?
         .into_parts()
@@ -1356,10 +1372,13 @@ async fn forward(
         // Compression needs an HTTP/1.1 response whose end is known.
         parts.extensions.insert(super::compress::NotCompressible);
     }
-    if mode == HttpConnMode::Close || faulty_framing {
+    if mode == HttpConnMode::Close {
         parts
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if faulty_framing {
+        parts.extensions.insert(response_out::ChunkedHttp10);
     }
     // A connection whose PROXY header names one request (its unique ID) serves that request only.
     let reusable = private != Some(true);

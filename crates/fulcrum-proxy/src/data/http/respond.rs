@@ -83,16 +83,35 @@ pub async fn write_response(
     idle: Option<Duration>,
 ) -> Written {
     let known = resp.body().size_hint().exact();
-    let framing = response_out::frame(resp.status(), method, version, resp.headers(), known);
+    // A server's HTTP/1.0 response stays HTTP/1.0 (as through HAProxy): it cannot be chunked, and its connection
+    // persists only with `connection: keep-alive`.
+    let message_10 = resp.version() == Version::HTTP_10;
+    // One that came chunked stays chunked, and ends the connection.
+    let chunked_10 = resp
+        .extensions()
+        .get::<response_out::ChunkedHttp10>()
+        .is_some();
+    let framing_version = if message_10 && !chunked_10 {
+        Version::HTTP_10
+    } else {
+        version
+    };
+    let framing = response_out::frame(
+        resp.status(),
+        method,
+        framing_version,
+        resp.headers(),
+        known,
+    );
     let (mut has_close, mut has_keep) = (false, false);
     for t in all_tokens(resp.headers(), header::CONNECTION) {
         has_close |= t.eq_ignore_ascii_case("close");
         has_keep |= t.eq_ignore_ascii_case("keep-alive");
     }
-    let closing = close || framing.until_close || has_close;
-    let line = if closing && !has_close {
+    let closing = close || framing.until_close || has_close || chunked_10;
+    let line = if closing && !has_close && !message_10 {
         ConnectionLine::Close
-    } else if !closing && version == Version::HTTP_10 && !has_keep {
+    } else if !closing && (version == Version::HTTP_10 || message_10) && !has_keep {
         ConnectionLine::KeepAlive
     } else {
         ConnectionLine::None
@@ -104,6 +123,7 @@ pub async fn write_response(
         .map_or(&[][..], |v| &v.0[..]);
     response_out::encode(
         wbuf,
+        resp.version(),
         resp.status(),
         resp.headers(),
         verbatim,
@@ -160,7 +180,7 @@ pub async fn write_response(
                         }
                         Err(frame) => {
                             if let (Ok(t), true) = (frame.into_trailers(), chunked) {
-                                super::h2_upstream::encode_trailers(&t, &mut trailers);
+                                fulcrum_http::chunked::encode_trailers(&t, &mut trailers);
                             }
                         }
                     }

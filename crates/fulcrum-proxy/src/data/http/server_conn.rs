@@ -11,7 +11,7 @@ use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{Method, Request, StatusCode};
+use http::{Method, Request};
 use http_body::Body;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -109,7 +109,7 @@ pub struct ServerConn {
 
 /// What a request sent on a connection got back.
 pub struct Exchange {
-    /// The final response head (interim 1xx responses other than 101 are skipped).
+    /// The final response head (interim 1xx responses other than 101 are passed on to the client, see `interim`).
     pub head: ResponseHead,
     /// False when the request body was not sent completely (the server answered first): the connection cannot
     /// carry another request.
@@ -303,7 +303,13 @@ impl ServerConn {
         let stream = &self.stream;
         let tls = &mut self.tls;
         let buf = &mut self.buf;
+        // Interim responses (`103 Early Hints`...) on their way to the client, once one came.
+        let mut interim: Option<super::interim::Interim> = None;
         let read = poll_fn(|cx| {
+            if let Some(i) = &mut interim {
+                // Best effort while the final response is awaited; finished before it goes out.
+                let _ = i.poll_flush(cx);
+            }
             if let Some(w) = &mut writer {
                 match w.poll_write(cx, stream, tls, &mut body) {
                     Poll::Ready(Ok(())) => writer = None,
@@ -328,17 +334,20 @@ impl ServerConn {
                     head_request,
                     accept_invalid
                 )) {
-                    Ok(h)
-                        if h.status.is_informational()
-                            && h.status != StatusCode::SWITCHING_PROTOCOLS =>
-                    {
-                        continue
+                    Ok(h) if super::interim::Interim::is_interim(&h) => {
+                        let i = interim.get_or_insert_with(super::interim::Interim::new);
+                        i.queue(&h);
+                        let _ = i.poll_flush(cx);
+                        continue;
                     }
                     other => return Poll::Ready(other),
                 }
             }
         })
         .await;
+        if let Some(i) = &mut interim {
+            i.flush().await;
+        }
         let request_complete = writer.is_none() && !write_failed;
         match read {
             Ok(head) => Ok(Exchange {
@@ -532,8 +541,27 @@ impl BodyWriter {
                 return Poll::Ready(Ok(()));
             }
             match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+                Some(Ok(frame)) if frame.is_trailers() => {
+                    // The request's trailer fields end a chunked body (without chunking there is nowhere to put
+                    // them: dropped, as HAProxy does); the body ends with them.
+                    self.finished = true;
+                    if self.chunked {
+                        let mut lines = Vec::new();
+                        if let Ok(t) = frame.into_trailers() {
+                            fulcrum_http::chunked::encode_trailers(&t, &mut lines);
+                        }
+                        lines.extend_from_slice(b"\r\n");
+                        self.pending = Some(Pending {
+                            parts: [
+                                Bytes::from_static(b"0\r\n"),
+                                Bytes::from(lines),
+                                Bytes::new(),
+                            ],
+                            idx: 0,
+                        });
+                    }
+                }
                 Some(Ok(frame)) => {
-                    // Trailers are not passed on.
                     if let Ok(data) = frame.into_data() {
                         if !data.is_empty() {
                             self.pending = Some(if self.chunked {

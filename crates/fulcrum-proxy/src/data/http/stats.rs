@@ -122,6 +122,16 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
         wretr: Some(ld(&c.retries)),
         wredis: Some(ld(&c.redispatches)),
         state,
+        // Maintenance inherited from the tracked server only (HAProxy names it in the status).
+        maint_via: s
+            .config
+            .track
+            .as_ref()
+            .filter(|_| {
+                s.admin() & (ServerRt::ADMIN_MAINT | ServerRt::ADMIN_DELETED)
+                    == ServerRt::ADMIN_IMAINT
+            })
+            .map(|(b, n)| format!("{b}/{n}")),
         weight: Some(u64::from(s.weight())),
         act: Some(u64::from(!s.config.backup)),
         bck: Some(u64::from(s.config.backup)),

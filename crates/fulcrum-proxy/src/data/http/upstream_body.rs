@@ -198,8 +198,10 @@ impl Body for UpstreamBody {
                 State::Chunked(decoder) => match decoder.decode(&mut conn.buf, limit) {
                     Ok(Decoded::Data(data)) => return piece(data),
                     Ok(Decoded::End) => {
+                        // The trailer fields go on to the client (chunked trailers, or HTTP/2 trailers).
+                        let trailers = decoder.take_trailers();
                         this.finish();
-                        return Poll::Ready(None);
+                        return Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))));
                     }
                     Ok(Decoded::NeedMore) => limit,
                     Err(e) => {

@@ -130,8 +130,9 @@ pub struct LogVars {
     pub txn: VarMap,
     /// `sess.` variables, as they were when the response ended.
     pub sess: VarMap,
-    /// `be_server_timeout`, `be_tunnel_timeout`, `cur_server_timeout`, `cur_tunnel_timeout` in milliseconds.
-    pub timeouts: [Option<i64>; 4],
+    /// `be_server_timeout`, `be_tunnel_timeout`, `cur_server_timeout`, `cur_tunnel_timeout`, `fe_client_timeout`
+    /// in milliseconds.
+    pub timeouts: [Option<i64>; 5],
     /// The last final rule the stream ran (`last_rule_file`, `last_rule_line`).
     pub last_rule: Option<fulcrum_config::Location>,
 }

@@ -46,6 +46,16 @@ impl Context for LogCtx<'_, '_> {
         let end = r.iter().position(|&c| c == b' ').unwrap_or(r.len());
         Some(&r[..end])
     }
+    fn http_version(&self, response: bool) -> Option<&str> {
+        if response {
+            // The response's version does not reach the log record.
+            return None;
+        }
+        // The request line's last word: `HTTP/1.1`.
+        let r = self.fields.request?;
+        let last = r.rsplit(|&c| c == b' ').next()?;
+        std::str::from_utf8(last.strip_prefix(b"HTTP/")?).ok()
+    }
     fn is_response(&self) -> bool {
         self.fields.status >= 0
     }
@@ -71,6 +81,7 @@ impl Context for LogCtx<'_, '_> {
             T::BeTunnel => 1,
             T::CurServer => 2,
             T::CurTunnel => 3,
+            T::FeClient => 4,
         };
         self.fields.vars?.timeouts[i]
     }

@@ -376,12 +376,14 @@ enum HdrVal {
 impl HdrVal {
     fn compile(name: &str, v: &Fmt, location: &str) -> Result<Self, RulesError> {
         match v.as_literal() {
-            Some(l) => Ok(HdrVal::Const(HeaderValue::from_str(l).map_err(|_| {
-                RulesError::Header {
-                    location: location.to_string(),
-                    what: format!("{name}: {l}"),
-                }
-            })?)),
+            Some(l) => Ok(HdrVal::Const(
+                HeaderValue::from_bytes(&fulcrum_sample::raw_bytes(l)).map_err(|_| {
+                    RulesError::Header {
+                        location: location.to_string(),
+                        what: format!("{name}: {l}"),
+                    }
+                })?,
+            )),
             None => Ok(HdrVal::Lf(v.clone())),
         }
     }
@@ -427,7 +429,7 @@ impl VarAct {
                 let mut out = Vec::new();
                 let ctx = facts.ctx();
                 match f.as_literal() {
-                    Some(l) => out.extend_from_slice(l.as_bytes()),
+                    Some(l) => fulcrum_sample::extend_raw(&mut out, l),
                     // No log variable has a value without an HTTP stream.
                     None => f.format().render(&ctx, &mut out, &mut |_, _, _| {
                         std::ops::ControlFlow::Continue(())
@@ -508,6 +510,7 @@ enum ReqAction {
     Service(Service),
     WaitForBody(WaitForBody),
     StrictMode(bool),
+    NormalizeUri(fulcrum_http::normalize::Normalizer),
     /// `capture EXPR id N` (request side).
     Capture(SampleExpr, usize),
 }
@@ -1049,6 +1052,7 @@ impl ProxyRules {
                 HttpRequestAction::UseService(s) => ReqAction::Service(*s),
                 HttpRequestAction::WaitForBody(w) => ReqAction::WaitForBody(*w),
                 HttpRequestAction::StrictMode(on) => ReqAction::StrictMode(*on),
+                HttpRequestAction::NormalizeUri(n) => ReqAction::NormalizeUri(normalizer(*n)),
                 HttpRequestAction::Capture(e, slot) => ReqAction::Capture(e.clone(), *slot),
             };
             out.http_request.push((action, compile_opt(&r.cond, refs)?));
@@ -1516,6 +1520,33 @@ impl ProxyRules {
                 ReqAction::StrictMode(on) => {
                     strict = *on;
                     true
+                }
+                ReqAction::NormalizeUri(n) => {
+                    let target = req.uri().path_and_query().map_or("", |pq| pq.as_str());
+                    match fulcrum_http::normalize::normalize(target.as_bytes(), *n) {
+                        Ok(None) => true,
+                        // The normalisers write ASCII from the ASCII of a parsed URI.
+                        Ok(Some(new)) => match String::from_utf8(new) {
+                            Ok(new) => {
+                                let (p, q) = match new.split_once('?') {
+                                    Some((p, q)) => (p, Some(q)),
+                                    None => (new.as_str(), None),
+                                };
+                                set_uri_within(req, p, q, room)
+                            }
+                            Err(_) => true,
+                        },
+                        // `strict` and a malformed escape: HAProxy answers 400.
+                        Err(_) => {
+                            let mut pages = vec![&self.errorfiles];
+                            pages.extend(outer.map(|o| &o.errorfiles));
+                            return Verdict::Respond(Box::new(respond(
+                                400,
+                                &Reply::ProxyError,
+                                &pages,
+                            )));
+                        }
+                    }
                 }
                 ReqAction::Redirect(r) => {
                     let target = match &r.target {
@@ -2045,6 +2076,22 @@ fn replace_uri_part<B>(
 
 /// The answer of `http-request auth`: the proxy's 401 page (an `errorfile 401` when there is one) asking for
 /// Basic credentials in `realm`.
+/// The data path's form of a configured `normalize-uri` normaliser.
+fn normalizer(n: fulcrum_config::haproxy::UriNormalizer) -> fulcrum_http::normalize::Normalizer {
+    use fulcrum_config::haproxy::UriNormalizer as C;
+    use fulcrum_http::normalize::Normalizer as N;
+    match n {
+        C::PathMergeSlashes => N::PathMergeSlashes,
+        C::PathStripDot => N::PathStripDot,
+        C::PathStripDotdot { full } => N::PathStripDotdot { full },
+        C::PercentDecodeUnreserved { strict } => N::PercentDecodeUnreserved { strict },
+        C::PercentToUppercase { strict } => N::PercentToUppercase { strict },
+        C::QuerySortByName => N::QuerySortByName,
+        C::FragmentStrip => N::FragmentStrip,
+        C::FragmentEncode => N::FragmentEncode,
+    }
+}
+
 fn auth_page(realm: &str, pages: &[&ErrorPages]) -> Page {
     let mut resp = if pages.iter().any(|p| p.has(401)) {
         respond(401, &Reply::ProxyError, pages)

@@ -76,6 +76,20 @@ pub struct Stream<'a> {
     pub stick: Option<StreamStick<'a>>,
     /// The server and tunnel timeouts `http-request set-timeout` gave this stream.
     pub timeouts: StreamTimeouts,
+    /// The frontend's `timeout client` (`fe_client_timeout`).
+    pub client_timeout: Option<std::time::Duration>,
+    /// The HTTP versions of the request and, once it is there, of the response (`req.ver`, `capture.res.ver`).
+    pub versions: [Option<http::Version>; 2],
+}
+
+/// An HTTP version as `req.ver` gives it.
+pub(crate) fn version_text(v: http::Version) -> Option<&'static str> {
+    match v {
+        http::Version::HTTP_10 => Some("1.0"),
+        http::Version::HTTP_11 => Some("1.1"),
+        http::Version::HTTP_2 => Some("2.0"),
+        _ => None,
+    }
 }
 
 /// A stream's own server and tunnel timeouts (`http-request set-timeout`), over its backend's; carried to the
@@ -131,6 +145,10 @@ impl Stream<'_> {
     /// or when the timeout is not set.
     pub fn timeout_ms(&self, which: fulcrum_sample::TimeoutFetch) -> Option<i64> {
         use fulcrum_sample::TimeoutFetch as T;
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        if which == T::FeClient {
+            return Some(self.client_timeout.map_or(0, ms));
+        }
         // Before a backend is chosen, a `listen` section's rules see its own.
         let (server, tunnel) = match self.backend.as_ref() {
             Some(b) => b.timeouts(),
@@ -141,8 +159,9 @@ impl Stream<'_> {
             T::BeTunnel => tunnel,
             T::CurServer => self.timeouts.server.or(server),
             T::CurTunnel => self.timeouts.tunnel.or(tunnel),
+            T::FeClient => None,
         };
-        t.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        t.map(ms)
     }
 
     /// `capture.req.uri`: the path and query the client sent (an absolute target without scheme and authority).
@@ -377,7 +396,7 @@ impl<'a, 's> Ctx<'a, 's> {
     /// the stream.
     pub fn render(&self, f: &Fmt, out: &mut Vec<u8>) {
         if let Some(l) = f.as_literal() {
-            out.extend_from_slice(l.as_bytes());
+            fulcrum_sample::extend_raw(out, l);
             return;
         }
         f.format().render(self, out, &mut |name, flags, out| {
@@ -394,7 +413,7 @@ impl<'a, 's> Ctx<'a, 's> {
         for seg in f.format().segments() {
             match seg {
                 Segment::Literal(text) => {
-                    for &c in text.as_bytes() {
+                    for &c in fulcrum_sample::raw_bytes(text).iter() {
                         if c != b' ' {
                             out.push(c);
                             open = true;
@@ -490,6 +509,9 @@ fn visit<'s>(h: &'s HeaderMap, visit: &mut HeaderVisitor<'_, 's>) {
 impl Context for Ctx<'_, '_> {
     fn method(&self) -> Option<&[u8]> {
         Some(self.method.as_str().as_bytes())
+    }
+    fn http_version(&self, response: bool) -> Option<&str> {
+        version_text(self.stream.versions[usize::from(response)]?)
     }
     fn uri(&self) -> Option<&[u8]> {
         Some(self.uri_text.as_bytes())

@@ -1,0 +1,133 @@
+//! Interim responses a server sends before its final answer (1xx other than `100 Continue`, which the proxy
+//! gives the client itself, and `101`, which switches protocols), such as `103 Early Hints`: passed on to an
+//! HTTP/1.1 client or an HTTP/2 stream as HAProxy does. Where they go is made known to the server side for as long
+//! as a request is served (a task-local: the exchange with the server runs in the client's or the stream's task),
+//! so that a request without interim responses costs nothing more.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use fulcrum_http::response_in::ResponseHead;
+use fulcrum_http::response_out::{self, BodyOut, ConnectionLine, Framing};
+use h2::server::SendResponse;
+use http::{Response, StatusCode};
+
+use crate::data::client_io::ClientIo;
+
+/// Where a request's interim responses go.
+#[derive(Clone)]
+pub enum Client {
+    /// An HTTP/1.1 client's connection.
+    H1(Rc<ClientIo>),
+    /// An HTTP/2 stream, answered through its handle.
+    H2(Rc<RefCell<SendResponse<Bytes>>>),
+}
+
+tokio::task_local! {
+    static CLIENT: Client;
+}
+
+/// Runs `serve` (one request) with `client` as where its interim responses go.
+pub async fn serve_with<F: Future>(client: Client, serve: F) -> F::Output {
+    CLIENT.scope(client, serve).await
+}
+
+/// Interim responses on their way to the client.
+pub struct Interim {
+    client: Option<Client>,
+    pending: Vec<u8>,
+    written: usize,
+}
+
+impl Interim {
+    /// For the request being served (no client to send to outside [`serve_with`]).
+    pub fn new() -> Self {
+        Interim {
+            client: CLIENT.try_with(Client::clone).ok(),
+            pending: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Whether `head` is an interim response to pass on (or to skip).
+    pub fn is_interim(head: &ResponseHead) -> bool {
+        head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS
+    }
+
+    /// Queues `head` (an interim response) for the client, unless it is `100 Continue`; an HTTP/2 stream gets it
+    /// at once.
+    pub fn queue(&mut self, head: &ResponseHead) {
+        if head.status == StatusCode::CONTINUE {
+            return;
+        }
+        let mut headers = head.headers.clone();
+        fulcrum_http::headers::strip_hop_by_hop(&mut headers, false);
+        match &self.client {
+            None => {}
+            Some(Client::H1(_)) => {
+                let framing = Framing {
+                    body: BodyOut::None,
+                    add_length: None,
+                    until_close: false,
+                };
+                response_out::encode(
+                    &mut self.pending,
+                    http::Version::HTTP_11,
+                    head.status,
+                    &headers,
+                    &[],
+                    &framing,
+                    ConnectionLine::None,
+                );
+            }
+            Some(Client::H2(send)) => {
+                let mut resp = Response::new(());
+                *resp.status_mut() = head.status;
+                *resp.headers_mut() = headers;
+                let (mut parts, ()) = resp.into_parts();
+                fulcrum_http::h2map::response_for_h2(&mut parts);
+                // A stream the client reset loses it; its final response finds out.
+                let _ = send
+                    .borrow_mut()
+                    .send_informational(Response::from_parts(parts, ()));
+            }
+        }
+    }
+
+    /// Writes what it can of the queued bytes. A client that went away loses them (its final response will
+    /// find the connection broken).
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(Client::H1(io)) = &self.client else {
+            return Poll::Ready(());
+        };
+        while self.written < self.pending.len() {
+            match io.poll_write(cx, &[io::IoSlice::new(&self.pending[self.written..])]) {
+                Poll::Ready(Ok(n)) if n > 0 => self.written += n,
+                Poll::Ready(_) => {
+                    self.pending.clear();
+                    self.written = 0;
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.pending.clear();
+        self.written = 0;
+        Poll::Ready(())
+    }
+
+    /// Writes the rest of the queued bytes (before the final response goes out).
+    pub async fn flush(&mut self) {
+        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+    }
+}
+
+impl Default for Interim {
+    fn default() -> Self {
+        Self::new()
+    }
+}
