@@ -474,3 +474,104 @@ fn cpu_map_lines() {
         "expects a process set",
     );
 }
+
+/// `id N`, `disabled` / `enabled`, `backlog N`, `fullconn N`: parsed, inherited from defaults (but `id`), with
+/// HAProxy's refusals and warnings; a disabled proxy is left out of the configuration.
+#[test]
+fn id_disabled_backlog_fullconn() {
+    const D: &str =
+        "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n";
+    let c = ok_both(&format!(
+        "{D} backlog 20\nfrontend f\n id 7\n bind :18080\n backlog 10\n default_backend b\n\
+         frontend g\n disabled\n bind :18081\n default_backend b\n\
+         backend b\n id 3\n fullconn 100\n server s 127.0.0.1:1\n\
+         backend c\n disabled\n enabled\n server s 127.0.0.1:1\n"
+    ));
+    let names: Vec<_> = c.proxies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["f", "b", "c"]);
+    let (f, b) = (&c.proxies[0], &c.proxies[1]);
+    assert_eq!((f.id, f.backlog, f.fullconn), (Some(7), Some(10), None));
+    assert_eq!((b.id, b.fullconn, b.disabled), (Some(3), Some(100), false));
+    // inherited from defaults: `backlog` (a backend ignores it), `disabled`
+    let c = ok_both(&format!(
+        "{D} backlog 20\nfrontend f\n bind :18080\n default_backend b\nbackend b\n server s 127.0.0.1:1\n"
+    ));
+    assert_eq!(c.proxies[0].backlog, Some(20));
+    // HAProxy's warnings for a side the proxy does not have.
+    let c = ok(&format!(
+        "{D}frontend f\n bind :18080\n fullconn 5\n default_backend b\nbackend b\n backlog 5\n server s 127.0.0.1:1\n"
+    ));
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        w[0].contains("'fullconn' ignored because frontend 'f' has no backend capability"),
+        "{w:?}"
+    );
+    assert!(
+        w[1].contains("'backlog' ignored because backend 'b' has no frontend capability"),
+        "{w:?}"
+    );
+    // Numbered as haproxy 2.6 numbers them (observed through fe_id/be_id): a counter moves on at every proxy,
+    // disabled ones included, and past the ids `id` lines claim.
+    let uids = |text: &str| -> Vec<(String, u32)> {
+        ok(&format!("{D}{text}"))
+            .proxies
+            .iter()
+            .map(|p| (p.name.clone(), p.uid))
+            .collect()
+    };
+    let fe =
+        |n: &str, extra: &str| format!("frontend {n}\n{extra} bind :18090\n default_backend b\n");
+    assert_eq!(
+        uids(&format!(
+            "{}{}{}backend b\n server s 127.0.0.1:1\n",
+            fe("f", ""),
+            fe("g", ""),
+            fe("h", " id 1\n")
+        )),
+        [
+            ("f".into(), 2),
+            ("g".into(), 3),
+            ("h".into(), 1),
+            ("b".into(), 5)
+        ]
+    );
+    assert_eq!(
+        uids(&format!(
+            "{}{}{}backend b\n id 3\n server s 127.0.0.1:1\n",
+            fe("f", " id 7\n"),
+            fe("g", " disabled\n"),
+            fe("h", "")
+        )),
+        [("f".into(), 7), ("h".into(), 4), ("b".into(), 3)]
+    );
+    // HAProxy's refusals.
+    for (v, why) in [
+        ("0", "custom id has to be > 0"),
+        ("x", "custom id has to be > 0"),
+    ] {
+        err1_both(
+            &format!("{D}frontend f\n id {v}\n bind :18080\n"),
+            7,
+            "id",
+            why,
+        );
+    }
+    err1_both(
+        &format!("{D}frontend f\n id 5\n bind :18080\n default_backend b\nbackend b\n id 5\n server s 127.0.0.1:1\n"),
+        11,
+        "id",
+        "backend b reuses same custom id as frontend f (declared at",
+    );
+    err1_both(
+        &format!("{D} id 4\n"),
+        6,
+        "id",
+        "not allowed in a 'defaults' section",
+    );
+    err1_both(
+        &format!("{D}frontend f\n id 2 3\n bind :18080\n"),
+        7,
+        "id",
+        "'3'",
+    );
+}

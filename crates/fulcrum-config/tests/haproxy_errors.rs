@@ -275,7 +275,7 @@ fn proxy_known_but_unsupported() {
     for (line, kw) in [
         ("filter cache", "filter cache"),
         ("stats scope app", "stats scope"),
-        ("fullconn 100", "fullconn"),
+        ("grace 1s", "grace"),
     ] {
         err1(&format!("{D}listen l\n bind :18080\n {line}\n"), 8, kw, NS);
     }

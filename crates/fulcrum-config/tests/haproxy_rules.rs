@@ -1146,6 +1146,45 @@ fn http_request_errors_fulcrum_only() {
 
 // ---------- http-response ----------
 
+/// `http-response redirect` takes only `location` (which may read the response), as haproxy 2.6; the
+/// `last_rule_file` / `last_rule_line` fetches and the `WAIT_END` ACL are known.
+#[test]
+fn response_redirect_last_rule_and_wait_end() {
+    let c = ok_both(&be(concat!(
+        " http-response redirect location /y code 301 if { status 200 }\n",
+        " http-response redirect location \"%[res.hdr(x)]\" drop-query ignore-empty\n",
+        " http-response set-header x-lr \"%[last_rule_file]:%[last_rule_line]\"\n",
+        " tcp-response inspect-delay 1s\n",
+        " tcp-response content reject unless WAIT_END\n",
+        " server s 127.0.0.1:1\n",
+    )));
+    let r = &proxy(&c, "b").rules.http_response;
+    assert!(matches!(
+        &r[0].action,
+        HttpResponseAction::Redirect(Redirect {
+            code: 301,
+            target: RedirectTarget::Location(_),
+            ..
+        })
+    ));
+    for kind in ["prefix /x", "scheme https"] {
+        err1_both(
+            &be(&format!(
+                " http-response redirect {kind}\n server s 127.0.0.1:1\n"
+            )),
+            7,
+            "http-response redirect",
+            "response only supports redirect type 'location'",
+        );
+    }
+    err1(
+        &fe(" http-after-response redirect location /x\n"),
+        8,
+        "http-after-response",
+        "unknown http-after-response action 'redirect'",
+    );
+}
+
 #[test]
 fn http_response_actions() {
     let c = ok_both(&fe(
@@ -1377,26 +1416,51 @@ fn tcp_request_errors() {
         "tcp-request connection",
         "no such ACL 'nope'",
     );
-    // not supported yet
-    err1(
-        &fe(" tcp-request content reject\n"),
-        8,
-        "tcp-request content",
-        NS,
-    );
+    // In mode http, in frontends and backends alike (the content rules run on each request).
+    ok_both(&fe(" tcp-request content reject\n"));
     // A lone inspect delay is accepted in mode http: it has nothing to change there.
     ok_both(&fe(" tcp-request inspect-delay 5s\n"));
-    err1(
-        &fe(" tcp-request session reject\n"),
-        8,
+    ok_both(&fe(" tcp-request session reject\n"));
+    ok_both(&be(
+        " tcp-request inspect-delay 5s\n tcp-request content reject\n",
+    ));
+    err1_both(
+        &be(" tcp-request session accept\n"),
+        7,
         "tcp-request session",
-        NS,
+        "not allowed in a 'backend' section",
+    );
+    let c = ok_both(&fe(
+        " tcp-request session silent-drop if { src 10.0.0.0/8 }\n tcp-request content silent-drop if { path /x }\n",
+    ));
+    let r = &proxy(&c, "f").rules;
+    assert_eq!(r.tcp_session[0].action, TcpContentAction::SilentDrop);
+    assert_eq!(r.tcp_content[0].action, TcpContentAction::SilentDrop);
+    let c = ok_both(&fe(
+        " tcp-request session set-mark 0x10\n tcp-request session set-tos 300 if { src 10.0.0.0/8 }\n tcp-request content set-mark 7\n",
+    ));
+    let r = &proxy(&c, "f").rules;
+    assert_eq!(r.tcp_session[0].action, TcpContentAction::SetMark(16));
+    assert_eq!(r.tcp_session[1].action, TcpContentAction::SetTos(300));
+    assert!(r.tcp_session[1].cond.is_some());
+    assert_eq!(r.tcp_content[0].action, TcpContentAction::SetMark(7));
+    err1_both(
+        &fe(" tcp-request session set-mark\n"),
+        8,
+        "tcp-request session set-mark",
+        "expects exactly 1 argument (integer/hex value)",
+    );
+    err1_both(
+        &fe(" tcp-request content set-tos x\n"),
+        8,
+        "tcp-request content set-tos",
+        "invalid character starting at 'x' (integer/hex value expected)",
     );
     err1(
-        &be(" tcp-request content reject\n"),
-        7,
-        "tcp-request content",
-        NS,
+        &fe(" tcp-request session set-src src\n"),
+        8,
+        "tcp-request session set-src",
+        "tcp-request session action 'set-src' is not supported yet by fulcrum",
     );
     err1(
         &fe(" tcp-request connection set-mark 1\n"),
@@ -2031,6 +2095,67 @@ fn defaults_rules_refusals() {
     ok_both(&format!("defaults d\n mode http\n{T} http-request deny\n http-response del-header x\nfrontend f from d\n bind :18080\nfrontend g from d\n bind :18081\n"));
     ok_both(&format!("defaults d\n mode http\n{T} acl a path /x\nlisten l from d\n bind :18080\n server s 127.0.0.1:1\n"));
     ok_both(&format!("defaults d\n mode http\n{T} http-request deny\ndefaults\n mode http\n{T}listen l\n bind :18080\n server s 127.0.0.1:1\n"));
+    // `tcp-request session` rules are a frontend's, as `tcp-request connection` ones.
+    err1_both(
+        &format!("defaults d\n mode tcp\n{T} tcp-request session accept\nbackend b from d\n server s 127.0.0.1:1\n"),
+        7,
+        "backend",
+        "a backend section cannot inherit from a defaults section defining 'tcp-request connection' or 'tcp-request session' rules",
+    );
+    // A defaults section has neither servers nor a table: its rules must name the backend and the table.
+    err1_both(
+        &format!("defaults d\n mode http\n{T} http-request set-header x \"%[srv_conn(www)]\"\nbackend b from d\n server www 127.0.0.1:1\n"),
+        6,
+        "http-request",
+        "backend name must be set",
+    );
+    err1_both(
+        &format!("defaults d\n mode http\n{T} http-request track-sc0 src\nbackend b\n stick-table type ip size 1k store http_req_rate(10s)\n server www 127.0.0.1:1\n"),
+        6,
+        "track-sc0",
+        "unable to find table 'd' referenced by track-sc0",
+    );
+    ok_both(&format!("defaults d\n mode http\n{T} http-request track-sc0 src table b\n http-request set-header x \"%[srv_conn(b/www)]\"\nbackend b from d\n stick-table type ip size 1k store http_req_rate(10s)\n server www 127.0.0.1:1\n"));
+}
+
+/// `tcp-request connection`, `session`, `inspect-delay`, `content` and `tcp-response` lines of a named defaults
+/// section run before the proxy's own (reg-test tcp-rules/default_rules' configuration, checked by haproxy too).
+#[test]
+fn tcp_rules_in_defaults() {
+    const T: &str = " timeout connect 1s\n timeout client 1s\n timeout server 1s\n";
+    let c = ok_both(&format!(
+        "defaults common\n mode http\n{T}\
+         defaults def_front from common\n tcp-request connection accept\n tcp-request session accept\n\
+         tcp-request inspect-delay 5s\n tcp-request content set-var(txn.test1) \"str(def_front)\"\n tcp-request content accept\n\
+         defaults def_back from common\n tcp-request inspect-delay 5s\n tcp-request content set-var(txn.test1) \"str(def_back)\"\n\
+         tcp-request content accept\n tcp-response inspect-delay 5s\n tcp-response content set-var(txn.test2) \"str(def_back)\"\n\
+         tcp-response content accept\n\
+         frontend fe from def_front\n bind :18080\n tcp-request connection reject\n tcp-request session reject\n\
+         tcp-request content reject\n default_backend be\n\
+         backend be from def_back\n tcp-response content reject\n server s1 127.0.0.1:1\n"
+    ));
+    let fe = &proxy(&c, "fe").rules;
+    assert_eq!(fe.tcp_connection.len(), 2);
+    assert_eq!(fe.tcp_connection[0].action, TcpConnAction::Accept);
+    let kinds = |r: &[Rule<TcpContentAction>]| -> Vec<&'static str> {
+        r.iter()
+            .map(|r| match r.action {
+                TcpContentAction::Accept => "accept",
+                TcpContentAction::Reject => "reject",
+                TcpContentAction::SilentDrop => "silent-drop",
+                TcpContentAction::SetMark(_) => "set-mark",
+                TcpContentAction::SetTos(_) => "set-tos",
+                TcpContentAction::Var(_) => "var",
+            })
+            .collect()
+    };
+    assert_eq!(kinds(&fe.tcp_session), ["accept", "reject"]);
+    assert_eq!(kinds(&fe.tcp_content), ["var", "accept", "reject"]);
+    assert_eq!(fe.inspect_delay, Some(std::time::Duration::from_secs(5)));
+    let be = &proxy(&c, "be").rules;
+    assert_eq!(kinds(&be.tcp_content), ["var", "accept"]);
+    assert_eq!(kinds(&be.tcp_response), ["var", "accept", "reject"]);
+    assert_eq!(be.tcp_content[0].location.line, 14);
 }
 
 // ---------- http-after-response ----------

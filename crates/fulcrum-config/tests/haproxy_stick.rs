@@ -4,7 +4,7 @@
 #[path = "haproxy_util.rs"]
 mod util;
 
-use fulcrum_config::haproxy::{HttpRequestAction, StickAction, TcpConnAction};
+use fulcrum_config::haproxy::{HttpRequestAction, StickAction, TcpConnAction, TcpContentAction};
 use fulcrum_stick::{DataType, KeyType};
 use util::*;
 
@@ -130,11 +130,11 @@ fn track_and_counter_actions_parse() {
     ));
     assert!(matches!(
         &r.tcp_session[0].action,
-        HttpRequestAction::Stick(StickAction::Track { sc: 2, table: Some(t), .. }) if t == "fe"
+        TcpContentAction::Var(HttpRequestAction::Stick(StickAction::Track { sc: 2, table: Some(t), .. })) if t == "fe"
     ));
     assert!(matches!(
-        &r.tcp_content_vars[0].action,
-        HttpRequestAction::Stick(StickAction::Track { sc: 0, .. })
+        &r.tcp_content[0].action,
+        TcpContentAction::Var(HttpRequestAction::Stick(StickAction::Track { sc: 0, .. }))
     ));
     let h: Vec<_> = r.http_request.iter().map(|r| &r.action).collect();
     assert!(matches!(

@@ -165,9 +165,9 @@ fn variable_actions_in_http_mode() {
         "{http} tcp-request session set-var(sess.a) src if {{ src 127.0.0.1 }}\n tcp-request session unset-var(sess.b)\n tcp-request content set-var-fmt(req.c,ifnotset) \"%[var(sess.a)]\"\n{tail}"
     ));
     let r = &proxy(&c, "f").rules;
-    assert_eq!((r.tcp_session.len(), r.tcp_content_vars.len()), (2, 1));
+    assert_eq!((r.tcp_session.len(), r.tcp_content.len()), (2, 1));
     assert!(
-        matches!(&r.tcp_session[0].action, HttpRequestAction::SetVar(n, _, _) if n.to_string() == "sess.a")
+        matches!(&r.tcp_session[0].action, TcpContentAction::Var(HttpRequestAction::SetVar(n, _, _)) if n.to_string() == "sess.a")
     );
     assert!(r.tcp_session[0].cond.is_some());
     // A lone inspect delay has nothing to change in an HTTP proxy (the head is always waited for whole).
@@ -196,10 +196,14 @@ fn unsupported_forms_are_refused_with_their_line() {
     ok_both(&li(
         " stick-table type ip size 1k store gpc0\n tcp-request content track-sc0 src\n tcp-request content sc-inc-gpc0(0)\n",
     ));
+    // Session rules run once per connection in mode tcp too; their stick counters are only kept for HTTP streams.
+    ok_both(&li(
+        " tcp-request session reject if { src 10.0.0.0/8 }\n tcp-request session set-var(sess.a) src\n tcp-request session accept\n",
+    ));
     err1(
-        &li(" tcp-request session accept\n"),
-        8,
-        "tcp-request session",
+        &li(" stick-table type ip size 1k store gpc0\n tcp-request session track-sc0 src\n"),
+        9,
+        "tcp-request session track-sc0",
         NS,
     );
     // HTTP fetches in content rules, and content fetches in HTTP rules.
@@ -224,26 +228,20 @@ fn unsupported_forms_are_refused_with_their_line() {
         "http-request deny",
         NS,
     );
-    err1(
-        &format!("{http} tcp-request inspect-delay 1s\n tcp-request content reject\n default_backend b\nbackend b\n server s 127.0.0.1:1\n"),
-        9,
-        "tcp-request content",
-        "'mode http'",
-    );
+    // Content rules of an HTTP proxy run on each request, HTTP fetches included.
+    let c = ok_both(&format!("{http} tcp-request inspect-delay 1s\n tcp-request content reject if {{ path /x }}\n default_backend b\nbackend b\n server s 127.0.0.1:1\n"));
+    assert_eq!(proxy(&c, "f").rules.tcp_content.len(), 1);
+    // A backend's content rules run when the connection enters it.
     let tcp_be =
         "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
                   backend b\n";
-    err1(
-        &format!("{tcp_be} tcp-request content reject\n server s 127.0.0.1:1\n"),
-        7,
-        "tcp-request content",
-        NS,
-    );
-    err1(
-        &format!("{tcp_be} tcp-request inspect-delay 1s\n server s 127.0.0.1:1\n"),
-        7,
-        "tcp-request inspect-delay",
-        NS,
+    let c = ok_both(&format!(
+        "{tcp_be} tcp-request inspect-delay 1s\n tcp-request content reject if {{ req.len lt 2 }}\n server s 127.0.0.1:1\n"
+    ));
+    let r = &proxy(&c, "b").rules;
+    assert_eq!(
+        (r.tcp_content.len(), r.inspect_delay),
+        (1, Some(Duration::from_secs(1)))
     );
 }
 
@@ -275,13 +273,15 @@ fn tcp_mode_variables_and_response_rules_parse() {
         " tcp-response content reject\n",
     )));
     let r = &proxy(&c, "l").rules;
-    assert!(r.tcp_content_vars.is_empty());
     let kinds = |rules: &[Rule<TcpContentAction>]| -> Vec<&str> {
         rules
             .iter()
             .map(|r| match &r.action {
                 TcpContentAction::Accept => "accept",
                 TcpContentAction::Reject => "reject",
+                TcpContentAction::SilentDrop => "silent-drop",
+                TcpContentAction::SetMark(_) => "set-mark",
+                TcpContentAction::SetTos(_) => "set-tos",
                 TcpContentAction::Var(HttpRequestAction::SetVar(..)) => "set-var",
                 TcpContentAction::Var(HttpRequestAction::SetVarFmt(..)) => "set-var-fmt",
                 TcpContentAction::Var(HttpRequestAction::UnsetVar(..)) => "unset-var",
@@ -360,12 +360,10 @@ fn tcp_mode_variables_and_response_rules_parse() {
         "frontend",
         "cannot inherit from a defaults section defining 'tcp-response content' rules",
     );
-    // An HTTP proxy has no tcp-response rules in fulcrum yet.
-    err1(
+    // In an HTTP backend they run on each response head, before the http-response rules.
+    let c = ok_both(
         "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
-         backend b\n tcp-response content reject\n server s 127.0.0.1:1\n",
-        7,
-        "tcp-response content",
-        "'mode http'",
+         backend b\n tcp-response inspect-delay 1s\n tcp-response content reject if { status 500 }\n server s 127.0.0.1:1\n",
     );
+    assert_eq!(proxy(&c, "b").rules.tcp_response.len(), 1);
 }

@@ -304,7 +304,13 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
             for (&addr, id) in bind.addrs.iter().zip(ids) {
                 let sockets = match handover.take(addr, threads) {
                     Some(handed) => handed,
-                    None => listener::bind_reuseport(addr, threads),
+                    None => listener::bind_reuseport_with(
+                        addr,
+                        threads,
+                        proxy
+                            .backlog
+                            .map_or(listener::BACKLOG, |b| i32::try_from(b).unwrap_or(i32::MAX)),
+                    ),
                 }
                 .map_err(|source| StartError::Bind {
                     proxy: fe.name.clone(),

@@ -366,3 +366,92 @@ fn maxconnrate_spreads_connections_over_seconds() {
         }
     }
 }
+
+/// The listen queue the kernel reports for a listening IPv4 socket on `port` (`ss`'s Send-Q), if `ss` runs.
+fn listen_backlog(port: u16) -> Option<u32> {
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next()?.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The configuration of `ids_disabled_proxies_and_backlog`.
+fn ids_config(ports: [u16; 3], server: SocketAddr) -> String {
+    format!(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    id 7
+    bind 127.0.0.1:{}
+    backlog 17
+    http-response set-header x-ids \"%[fe_id] %[be_id]\"
+    default_backend b
+frontend g
+    disabled
+    bind 127.0.0.1:{}
+    default_backend b
+frontend h
+    bind 127.0.0.1:{}
+    http-after-response set-header x-ids \"%[fe_id]\"
+    use_backend c if {{ path /c }}
+    default_backend b
+backend b
+    id 3
+    fullconn 100
+    server s1 {server}
+backend c
+    disabled
+    server s1 {server}
+",
+        ports[0], ports[1], ports[2]
+    )
+}
+
+/// What the three frontends answer: `x-ids` and the status, `refused` when nothing listens.
+fn ids_outcomes(ports: [u16; 3]) -> Vec<String> {
+    ports
+        .iter()
+        .map(|&p| {
+            let addr: SocketAddr = format!("127.0.0.1:{p}").parse().unwrap();
+            if std::net::TcpStream::connect(addr).is_err() {
+                return "refused".to_string();
+            }
+            let r = get(addr, "/c");
+            format!("{} {}", r.status, r.header("x-ids").unwrap_or("-"))
+        })
+        .collect()
+}
+
+/// `id N` numbers a proxy (`fe_id`, `be_id`), the others taking the next free ids in configuration order;
+/// a `disabled` frontend does not listen and a `disabled` backend is gone (`use_backend` to it answers 503,
+/// not the default backend's answer); `backlog`
+/// is the listen queue of the frontend's sockets. The same answers as haproxy 2.6.
+#[test]
+fn ids_disabled_proxies_and_backlog() {
+    let o = origins(1);
+    let base = free_port_block(3);
+    let ports = [base, base + 1, base + 2];
+    let p = start_proxy(&ids_config(ports, o[0].addr()));
+    let got = ids_outcomes(ports);
+    // f is 7, b 3; the counter HAProxy numbers the others with moves on at every proxy (g, disabled, included)
+    // and past the claimed ids: f passes 1, g takes 2, h skips 3 and takes 4
+    assert_eq!(got, ["200 7 3", "refused", "503 4"]);
+    if let Some(q) = listen_backlog(ports[0]) {
+        assert_eq!(q, 17);
+    }
+    drop(p);
+    if haproxy_present() {
+        let base = free_port_block(3);
+        let ports = [base, base + 1, base + 2];
+        let _h = start_haproxy(
+            &ids_config(ports, o[0].addr()),
+            format!("127.0.0.1:{base}").parse().unwrap(),
+        );
+        assert_eq!(ids_outcomes(ports), got);
+    }
+}

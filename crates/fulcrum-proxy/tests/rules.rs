@@ -623,3 +623,69 @@ fn reject_and_silent_drop() {
     assert_eq!(o[0].requests() + o[1].requests(), 0);
     assert_eq!(via(&p, "/", ""), "s1");
 }
+
+/// The configuration of `last_rule_fetches_and_response_redirect`, listening on `port`.
+fn last_rule_config(port: u16, server: std::net::SocketAddr) -> String {
+    format!(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request set-var(txn.p) path
+    http-request allow if {{ var(txn.p) -m str /allow }}
+    default_backend be
+backend be
+    tcp-request content accept if {{ var(txn.p) -m str /tcp }}
+    http-response redirect location /moved code 301 if {{ var(txn.p) -m str /redir }}
+    http-response set-header x-lr \"%[last_rule_line] %[last_rule_file]\"
+    server s1 {server}
+"
+    )
+}
+
+fn last_rule_outcomes(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut c = Client::connect(addr);
+    ["/allow", "/tcp", "/none", "/redir"]
+        .iter()
+        .map(|p| {
+            let r = c.get(p);
+            let lr = r.header("x-lr").unwrap_or("");
+            // the file's name differs between the two programs: only whether one is there
+            let (line, file) = lr.split_once(' ').unwrap_or((lr, ""));
+            format!(
+                "{} {line} {} {}",
+                r.status,
+                !file.is_empty(),
+                r.header("location").unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+/// `last_rule_line` / `last_rule_file` name the last final rule the request met (`allow` in `http-request`, an
+/// `accept` in `tcp-request content`), none when no final rule ran; `http-response redirect location` replaces
+/// the server's response and keeps the connection. The same answers as haproxy 2.6.
+#[test]
+fn last_rule_fetches_and_response_redirect() {
+    let o = origins(1);
+    let p = start_proxy(&last_rule_config(free_port(), o[0].addr()));
+    let got = last_rule_outcomes(p.addr);
+    assert_eq!(
+        got,
+        [
+            "200 9 true -",
+            "200 12 true -",
+            "200  false -",
+            "301  false /moved"
+        ]
+    );
+    if haproxy_present() {
+        let port = free_port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&last_rule_config(port, o[0].addr()), addr);
+        assert_eq!(last_rule_outcomes(addr), got);
+    }
+}

@@ -305,3 +305,299 @@ fn response_rules_without_delay_decide_at_once() {
     );
     assert_eq!(var_rules_answers(p.addr)[0], b"");
 }
+
+/// The rules of `http_mode_session_content_and_response_rules`: session rules on the client's address, content
+/// rules on the HTTP request in the frontend and in the backend, response rules before the `http-response` ones.
+fn http_tcp_rules(port: u16, server: SocketAddr) -> String {
+    format!(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    tcp-request session reject if {{ src 127.0.0.2 }}
+    tcp-request session set-var(sess.who) src
+    tcp-request content set-var(txn.p) path
+    tcp-request content reject if {{ var(txn.p) -m beg /rej-fe }}
+    tcp-request content accept if {{ path_beg /acc }}
+    tcp-request content reject if {{ path_beg /acc }}
+    http-response set-header x-p \"%[var(txn.p)] %[var(sess.who)]\"
+    default_backend be
+backend be
+    tcp-request inspect-delay 1s
+    tcp-request content reject if {{ var(txn.p) -m beg /rej-be }}
+    tcp-response inspect-delay 1s
+    tcp-response content set-var(txn.st) str(seen)
+    tcp-response content set-var(txn.st2) status
+    tcp-response content accept if {{ var(txn.p) -m beg /acc-res }}
+    tcp-response content reject if {{ var(txn.p) -m sub res }}
+    http-response set-header x-st \"%[var(txn.st)] %[var(txn.st2)]\"
+    server s1 {server}
+"
+    )
+}
+
+/// What a client at `from` gets for `path`: `closed` when nothing comes back, else the status and the `x-p` and
+/// `x-st` headers.
+fn http_outcome(addr: SocketAddr, from: &str, path: &str) -> String {
+    let mut c = Client::connect_from(addr, from);
+    c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes());
+    let mut all = Vec::new();
+    let _ = c.reader.read_to_end(&mut all);
+    if all.is_empty() {
+        return "closed".to_string();
+    }
+    let text = String::from_utf8_lossy(&all).to_ascii_lowercase();
+    let mut out: Vec<&str> = vec![text.get(9..12).unwrap_or("?")];
+    out.extend(
+        text.lines()
+            .filter(|l| l.starts_with("x-p:") || l.starts_with("x-st:"))
+            .map(str::trim),
+    );
+    out.join(" | ")
+}
+
+fn http_outcomes(addr: SocketAddr) -> Vec<String> {
+    let mut all: Vec<String> = [
+        "/ok", "/rej-fe", "/rej-be", "/acc-x", "/rej-res", "/acc-res",
+    ]
+    .iter()
+    .map(|p| http_outcome(addr, "127.0.0.1", p))
+    .collect();
+    all.push(http_outcome(addr, "127.0.0.2", "/ok"));
+    all
+}
+
+/// In `mode http`: `tcp-request session` rules run once per connection, `tcp-request content` rules on the
+/// request in the frontend then in the backend (HTTP fetches allowed, `accept` ending only its own list), and
+/// `tcp-response content` rules when the response comes, before `http-response` (its status not known to them
+/// yet, as in haproxy); a rejection closes the connection without an answer. The same outcomes as haproxy 2.6.
+#[test]
+fn http_mode_session_content_and_response_rules() {
+    let origin = origins(1);
+    let p = start_proxy(&http_tcp_rules(free_port(), origin[0].addr()));
+    let got = http_outcomes(p.addr);
+    assert_eq!(
+        got,
+        [
+            "200 | x-st: seen | x-p: /ok 127.0.0.1",
+            "closed",
+            "closed",
+            "200 | x-st: seen | x-p: /acc-x 127.0.0.1",
+            "closed",
+            "200 | x-st: seen | x-p: /acc-res 127.0.0.1",
+            "closed",
+        ]
+    );
+    if haproxy_present() {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&http_tcp_rules(port, origin[0].addr()), addr);
+        assert_eq!(http_outcomes(addr), got);
+    }
+}
+
+/// A `mode tcp` frontend with session rules in front of a backend with its own content rules.
+fn tcp_session_backend_rules(port: u16, server: SocketAddr) -> String {
+    format!(
+        "defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    tcp-request session reject if {{ src 127.0.0.2 }}
+    tcp-request session set-var(sess.n) int(4)
+    default_backend be
+backend be
+    tcp-request inspect-delay 2s
+    tcp-request content reject unless {{ req.len ge 4 }}
+    tcp-request content reject if {{ req.payload(0,4) -m str QUIT }}
+    tcp-request content accept if {{ var(sess.n) -m int 4 }}
+    tcp-request content reject
+    server s1 {server}
+"
+    )
+}
+
+fn tcp_session_outcomes(addr: SocketAddr) -> Vec<Vec<u8>> {
+    [
+        ("127.0.0.1", "PING"),
+        ("127.0.0.1", "QUIT"),
+        ("127.0.0.2", "PING"),
+    ]
+    .iter()
+    .map(|(from, cmd)| {
+        let mut c = Client::connect_from(addr, from);
+        let s = c.reader.get_mut();
+        // In two pieces: the backend's rules wait within its inspect delay for the whole command.
+        let _ = s.write_all(&cmd.as_bytes()[..2]);
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = s.write_all(&cmd.as_bytes()[2..]);
+        let _ = s.shutdown(Shutdown::Write);
+        let mut back = Vec::new();
+        let _ = c.reader.read_to_end(&mut back);
+        back
+    })
+    .collect()
+}
+
+/// In `mode tcp`: `tcp-request session` rules (and their variables) run once before any byte is inspected, and
+/// a backend's `tcp-request content` rules run as the connection enters it, with the backend's inspect delay.
+/// The same answers as haproxy 2.6.
+#[test]
+fn tcp_mode_session_rules_and_backend_content_rules() {
+    let (srv, count) = echo_server();
+    let p = start_proxy(&tcp_session_backend_rules(free_port(), srv));
+    let start = Instant::now();
+    let got = tcp_session_outcomes(p.addr);
+    assert_eq!(got, [b"PING".to_vec(), Vec::new(), Vec::new()]);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    if haproxy_present() {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&tcp_session_backend_rules(port, srv), addr);
+        assert_eq!(tcp_session_outcomes(addr), got);
+    }
+}
+
+/// `WAIT_END` holds only once the rules run for the last time: with it, the bytes wait for the whole inspect
+/// delay even though they are all there.
+#[test]
+fn wait_end_waits_for_the_inspect_delay() {
+    let (srv, _) = command_server();
+    let p = proxy(
+        "    tcp-request inspect-delay 400ms\n    tcp-request content reject unless WAIT_END\n",
+        srv,
+    );
+    let start = Instant::now();
+    let mut s = connect(&p);
+    s.write_all(b"PING").unwrap();
+    let mut back = Vec::new();
+    let _ = s.read_to_end(&mut back);
+    assert_eq!(back, b"OK PING");
+    assert!(start.elapsed() >= Duration::from_millis(350));
+}
+
+/// `silent-drop` in `tcp-request session` and `tcp-request content` rules (both modes): the connection is closed
+/// without telling the client (no FIN, no RST: its read waits), where `reject` resets it; nothing reaches a server.
+#[test]
+fn silent_drop_in_session_and_content_rules() {
+    let (srv, count) = echo_server();
+    let tcp = proxy(
+        "    tcp-request session silent-drop if { src 127.0.0.2 }\n    tcp-request inspect-delay 1s\n    tcp-request content silent-drop if { req.payload(0,4) -m str DROP }\n    tcp-request content reject if { req.payload(0,4) -m str KILL }\n",
+        srv,
+    );
+    let o = origins(1);
+    let http = start_proxy(&format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{}\n    tcp-request session silent-drop if {{ src 127.0.0.2 }}\n\
+         tcp-request content silent-drop if {{ path /drop }}\n    default_backend be\n\
+         backend be\n    server s1 {}\n",
+        free_port(),
+        o[0].addr()
+    ));
+    let read_after = |addr: SocketAddr, from: &str, send: &[u8]| {
+        let mut c = Client::connect_from(addr, from);
+        let s = c.reader.get_mut();
+        s.set_read_timeout(Some(Duration::from_millis(600)))
+            .unwrap();
+        let _ = s.write_all(send);
+        let mut buf = [0u8; 64];
+        s.read(&mut buf).map_err(|e| e.kind())
+    };
+    use std::io::ErrorKind::{ConnectionReset, WouldBlock};
+    // Nothing sent: the session is dropped at once, and bytes arriving after that would meet the kernel's reset.
+    assert_eq!(read_after(tcp.addr, "127.0.0.2", b""), Err(WouldBlock));
+    assert_eq!(read_after(tcp.addr, "127.0.0.1", b"DROP"), Err(WouldBlock));
+    assert_eq!(
+        read_after(tcp.addr, "127.0.0.1", b"KILL"),
+        Err(ConnectionReset)
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(
+        read_after(http.addr, "127.0.0.2", get("/").as_bytes()),
+        Err(WouldBlock)
+    );
+    assert_eq!(
+        read_after(http.addr, "127.0.0.1", get("/drop").as_bytes()),
+        Err(WouldBlock)
+    );
+    assert_eq!(o[0].requests(), 0);
+}
+
+/// The netfilter mark `ss` reports for the proxy's end of the connection from local port `client_port`, when `ss`
+/// runs.
+fn fwmark(client_port: u16) -> Option<Option<String>> {
+    let out = std::process::Command::new("ss")
+        .args(["-tnieH", &format!("dport = :{client_port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    Some(
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix("fwmark:"))
+            .map(str::to_string),
+    )
+}
+
+/// `set-mark` in `tcp-request session` and `tcp-request content` rules (both modes) marks the client's socket
+/// (`SO_MARK`, which needs CAP_NET_ADMIN: checked only when the tests run as root); `set-tos` is accepted
+/// alongside. Evaluation goes on after them.
+#[test]
+fn set_mark_in_session_and_content_rules() {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    });
+    let (srv, _) = echo_server();
+    let tcp = proxy(
+        "    tcp-request session set-mark 0x2a\n    tcp-request content set-tos 0x20\n    tcp-request content set-mark 42 if { src 127.0.0.2 }\n",
+        srv,
+    );
+    let o = origins(1);
+    let http = start_proxy(&format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{}\n    tcp-request content set-tos 0x20\n    tcp-request content set-mark 0x2b if {{ path /m }}\n\
+         default_backend be\nbackend be\n    server s1 {}\n",
+        free_port(),
+        o[0].addr()
+    ));
+    let c = Client::connect_from(tcp.addr, "127.0.0.1");
+    let port = c.reader.get_ref().local_addr().unwrap().port();
+    let mut h = Client::connect(http.addr);
+    assert_eq!(h.get("/m").status, 200);
+    let hport = h.reader.get_ref().local_addr().unwrap().port();
+    if !root {
+        return;
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    if let Some(mark) = fwmark(port) {
+        assert_eq!(mark.as_deref(), Some("0x2a"));
+        assert_eq!(fwmark(hport).flatten().as_deref(), Some("0x2b"));
+    }
+    drop(c);
+}
+
+/// `fe_conn` counts the client connections open on the frontend, this one included.
+#[test]
+fn fe_conn_counts_open_client_connections() {
+    let o = origins(1);
+    let p = start_proxy(&format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{}\n    http-response set-header x-fc %[fe_conn]\n    default_backend be\n\
+         backend be\n    server s1 {}\n",
+        free_port(),
+        o[0].addr()
+    ));
+    let mut a = Client::connect(p.addr);
+    assert_eq!(a.get("/").header("x-fc"), Some("1"));
+    let mut b = Client::connect(p.addr);
+    assert_eq!(b.get("/").header("x-fc"), Some("2"));
+    assert_eq!(a.get("/").header("x-fc"), Some("2"));
+}

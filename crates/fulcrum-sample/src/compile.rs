@@ -29,7 +29,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "baseq",
     "be_sess_rate",
     "cookie",
-    "fe_conn",
     "hdr_val",
     "hostname",
     "http_auth_bearer",
@@ -295,6 +294,15 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
             captured: true,
         }),
         "capture.req.uri" => simple(Fetch::CaptureUri),
+        "last_rule_file" => simple(Fetch::LastRuleFile),
+        "last_rule_line" => simple(Fetch::LastRuleLine),
+        "fe_conn" => {
+            let a = args(call, &[S], 0)?;
+            if a.str(0).is_some() {
+                return Err(a.bad(0, "a frontend name is not supported yet by fulcrum"));
+            }
+            Ok(Fetch::FeConn)
+        }
         "nbsrv" | "be_conn" | "connslots" => {
             let a = args(call, &[S], 0)?;
             let backend = match a.str(0) {

@@ -435,6 +435,17 @@ pub trait Context {
         None
     }
 
+    /// The client connections open on the stream's frontend (`fe_conn`).
+    fn frontend_conns(&self) -> Option<i64> {
+        None
+    }
+
+    /// The configuration file and line of the last final rule (`accept`, `reject`, `allow`, `deny`, `redirect`,
+    /// ...) the stream ran (`last_rule_file`, `last_rule_line`).
+    fn last_rule(&self) -> Option<(&std::path::Path, i64)> {
+        None
+    }
+
     /// A timeout of the stream or of its backend, in milliseconds; `None` when it is not set.
     fn timeout(&self, which: TimeoutFetch) -> Option<i64> {
         let _ = which;

@@ -134,6 +134,12 @@ pub(crate) enum Fetch {
     },
     /// `req.hdrs`: the request's header block, `name: value` lines and the empty line.
     ReqHdrs,
+    /// `fe_conn`: the client connections open on the stream's frontend.
+    FeConn,
+    /// `last_rule_file`: the configuration file of the last final rule the stream ran.
+    LastRuleFile,
+    /// `last_rule_line`: its line.
+    LastRuleLine,
     /// `nbsrv([backend])`, `be_conn([backend])`
     BeStat {
         /// Another backend than the current one.
@@ -281,6 +287,7 @@ impl Fetch {
             | Fetch::Base { .. }
             | Fetch::Hdr { .. }
             | Fetch::FeName
+            | Fetch::LastRuleFile
             | Fetch::BeName
             | Fetch::SrvName
             | Fetch::SoName
@@ -303,6 +310,8 @@ impl Fetch {
             | Fetch::CookVal { .. }
             | Fetch::Id(_)
             | Fetch::BeStat { .. }
+            | Fetch::FeConn
+            | Fetch::LastRuleLine
             | Fetch::Timeout(_)
             | Fetch::SrvStat {
                 stat: ServerStat::Conns | ServerStat::Queue | ServerStat::SessRate,
@@ -484,6 +493,12 @@ impl Fetch {
             Fetch::BeStat { backend, stat } => {
                 Value::Int(ctx.backend_stat(backend.as_deref(), *stat)?)
             }
+            Fetch::FeConn => Value::Int(ctx.frontend_conns()?),
+            Fetch::LastRuleFile => {
+                let (file, _) = ctx.last_rule()?;
+                Value::string(file.to_string_lossy().into_owned())
+            }
+            Fetch::LastRuleLine => Value::Int(ctx.last_rule()?.1),
             Fetch::Timeout(which) => Value::Int(ctx.timeout(*which)?),
             Fetch::SrvStat {
                 backend,

@@ -57,7 +57,7 @@
 //! `req.fhdr`, `res.fhdr`, `req.hdr_cnt`/`hdr_cnt`, `res.hdr_cnt`, `req.fhdr_cnt`, `res.fhdr_cnt`,
 //! `status`, `src`, `src_port`, `dst`, `dst_port`, `fe_name`, `be_name`, `srv_name`, `fe_id`,
 //! `be_id`, `srv_id`, `so_id`, `so_name`, `req.cook_val`/`cook_val`, `base32`, `base32+src`,
-//! `req.hdrs`, `uuid`, `nbsrv`, `be_conn`, `connslots`, `srv_conn`, `srv_is_up`, `srv_queue`, `srv_sess_rate`,
+//! `req.hdrs`, `uuid`, `nbsrv`, `be_conn`, `fe_conn`, `last_rule_file`, `last_rule_line`, `connslots`, `srv_conn`, `srv_is_up`, `srv_queue`, `srv_sess_rate`,
 //! `be_server_timeout`, `be_tunnel_timeout`, `cur_server_timeout`, `cur_tunnel_timeout`, `fe_client_timeout`,
 //! `capture.req.method`, `capture.req.uri`, `capture.req.ver`, `capture.res.ver`, `req.ver`, `res.ver`,
 //! `http_first_req`, `url_param`/`urlp`, `req.cook`/`cook`, `res.cook`/`scook`, `req.cook_cnt`, `res.cook_cnt`, `date`,

@@ -458,13 +458,25 @@ fn base32_req_hdrs_and_uuid() {
 fn backend_figures_come_from_the_context() {
     // the test context knows no backend: the figures are absent (the proxy answers them)
     let c = Ctx::new();
-    for e in ["nbsrv", "nbsrv(other)", "be_conn", "be_conn(other)"] {
+    for e in [
+        "nbsrv",
+        "nbsrv(other)",
+        "be_conn",
+        "be_conn(other)",
+        "fe_conn",
+    ] {
         assert_eq!(c.eval(e), None, "{e}");
         assert_eq!(
             fulcrum_sample::Expr::parse(e).unwrap().output_type(),
             fulcrum_sample::Type::Int
         );
     }
+}
+
+#[test]
+fn fe_conn_names_no_other_frontend() {
+    let e = fulcrum_sample::Expr::parse("fe_conn(other)").unwrap_err();
+    assert!(e.to_string().contains("not supported yet"), "{e}");
 }
 
 #[test]

@@ -128,15 +128,10 @@ pub fn is_global_keyword(kw: &str) -> bool {
 
 /// Proxy-section keywords (defaults, frontend, listen, backend) fulcrum does not support yet.
 pub const PROXY_UNSUPPORTED: &[&str] = &[
-    "backlog",
-    "disabled",
     "email-alert",
-    "enabled",
     "error-log-format",
-    "fullconn",
     "grace",
     "hash-balance-factor",
-    "id",
     "log-format-sd",
     "max-keep-alive-queue",
     "max-session-srv-conns",
@@ -749,7 +744,7 @@ pub const FETCHES: &[&str] = &[
 ];
 
 /// Predefined ACLs of HAProxy 2.6 that fulcrum does not support yet (the others are).
-pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &["RDP_COOKIE", "REQ_CONTENT", "WAIT_END"];
+pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &["RDP_COOKIE", "REQ_CONTENT"];
 
 /// `http-request` actions of HAProxy 2.6 fulcrum does not support yet; a trailing `*` matches a prefix
 /// (`set-var(txn.x)`, `track-sc0`).
@@ -785,7 +780,6 @@ pub const HTTP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "del-acl*",
     "del-map*",
     "ot-group",
-    "redirect",
     "return",
     "sc-inc-gpc*",
     "sc-set-gpt*",
@@ -822,33 +816,29 @@ pub const TCP_CONNECTION_UNSUPPORTED: &[&str] = &[
     "unset-var*",
 ];
 
-/// `tcp-request content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept` and
-/// `reject` are supported.
+/// `tcp-request content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`,
+/// `silent-drop`, `set-mark`, `set-tos`, the variable and the stick counter actions are supported.
 pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "capture",
     "do-resolve*",
     "lua.*",
-    "sc-inc-gpc*",
-    "sc-set-gpt*",
     "send-spoe-group",
     "set-dst",
     "set-dst-port",
     "set-log-level",
-    "set-mark",
     "set-nice",
     "set-priority-class",
     "set-priority-offset",
     "set-src",
     "set-src-port",
-    "set-tos",
-    "set-var*",
-    "set-var-fmt*",
-    "silent-drop",
     "switch-mode",
-    "track-sc*",
-    "unset-var*",
     "use-service",
 ];
+
+/// `tcp-request session` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`,
+/// `silent-drop`, `set-mark`, `set-tos`, the variable and the stick counter actions are supported.
+pub const TCP_SESSION_UNSUPPORTED: &[&str] =
+    &["set-dst", "set-dst-port", "set-src", "set-src-port"];
 
 /// `tcp-response content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`
 /// and the variable actions are supported.

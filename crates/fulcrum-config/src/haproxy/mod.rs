@@ -248,6 +248,11 @@ pub fn parse_sources_with(
         &global.ssl,
         &mut sink,
     );
+    // `disabled` proxies were checked like the others; they are not started (nothing listens, nothing is
+    // checked, and a frontend whose default backend is disabled answers 503).
+    let mut proxies = proxies;
+    validate::number_proxies(&mut proxies, global.stats_sockets.is_empty());
+    let proxies: Vec<Proxy> = proxies.into_iter().filter(|p| !p.disabled).collect();
     userlist::check_references(&proxies, &userlists, &mut sink);
     resolvers::add_default(&mut resolvers_list, &|| {
         std::fs::read_to_string(resolvers::RESOLV_CONF)

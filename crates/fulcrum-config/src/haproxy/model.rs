@@ -1118,6 +1118,17 @@ pub struct Proxy {
     pub binds: Vec<Bind>,
     /// `maxconn`: concurrent connections accepted by this frontend.
     pub maxconn: Option<u32>,
+    /// `id N`: the proxy's id (stats `iid`, `fe_id`, `be_id`) when the configuration sets one.
+    pub id: Option<u32>,
+    /// The proxy's id: `id`, else the one HAProxy would give it (see `validate::number_proxies`).
+    pub uid: u32,
+    /// `disabled`: the proxy is parsed and checked, then not started (left out of [`Config::proxies`]).
+    pub disabled: bool,
+    /// `backlog N` (frontends and listens): the listen queue of its sockets.
+    pub backlog: Option<u32>,
+    /// `fullconn N` (backends and listens): accepted and kept; without `minconn` on servers it changes
+    /// nothing.
+    pub fullconn: Option<u32>,
     /// `timeout ...`
     pub timeouts: Timeouts,
     /// `option http-keep-alive | http-server-close | httpclose`
@@ -1367,6 +1378,9 @@ pub enum Sample {
     Hdr(String),
     /// `src`: the client's address.
     Src,
+    /// The predefined ACL `WAIT_END`: true once the rules run for the last time (the inspect delay expired, the
+    /// peer closed or the buffer is full; always in HTTP rules), undecided before.
+    WaitEnd,
     /// `dst_port`: the port the client connected to.
     DstPort,
     /// `method`: the request method.
@@ -1889,8 +1903,11 @@ pub enum HttpResponseAction {
     ReplaceValue(String, String, Fmt),
     /// `set-status CODE`: the response's status (100 to 999).
     SetStatus(u16),
-    /// `allow` (`http-after-response` only): the rules after it in this proxy's ruleset are skipped.
+    /// `allow`: the rules after it in this proxy's ruleset are skipped.
     Allow,
+    /// `redirect location FMT [code C] [drop-query] [append-slash] [ignore-empty]` (`http-response` only): the
+    /// server's response is replaced by a redirect.
+    Redirect(Redirect),
 }
 
 /// A rule: an action and the condition under which it runs.
@@ -1917,14 +1934,22 @@ pub enum TcpConnAction {
     ExpectProxy,
 }
 
-/// `tcp-request content` and `tcp-response content` actions: `accept|reject|set-var|set-var-fmt|unset-var
-/// [if|unless COND]`
+/// `tcp-request session`, `tcp-request content` and `tcp-response content` actions: `accept|reject|set-var|
+/// set-var-fmt|unset-var|track-sc*|sc-inc-gpc*|sc-set-gpt0 [if|unless COND]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TcpContentAction {
     /// stop evaluating, forward the connection (with every byte buffered so far)
     Accept,
     /// close the connection
     Reject,
+    /// `silent-drop` (`tcp-request session` and `content`): close the connection without telling the client
+    SilentDrop,
+    /// `set-mark N` (`tcp-request session` and `content`): the client socket's netfilter mark (`SO_MARK`);
+    /// evaluation goes on
+    SetMark(u32),
+    /// `set-tos N` (`tcp-request session` and `content`): the TOS (IPv4) or traffic class (IPv6) of what is sent
+    /// to the client; evaluation goes on
+    SetTos(u32),
     /// `set-var`, `set-var-fmt` or `unset-var` (only those variants of [`HttpRequestAction`]): the variable lives
     /// as long as the connection, in `mode tcp`; evaluation goes on with the next rule
     Var(HttpRequestAction),
@@ -1945,18 +1970,17 @@ pub struct Rules {
     pub http_after_response: Vec<Rule<HttpResponseAction>>,
     /// `tcp-request connection` lines (frontends and listens).
     pub tcp_connection: Vec<Rule<TcpConnAction>>,
-    /// `tcp-request content` lines (frontends and listens in `mode tcp`), run on the client's first bytes, in file
-    /// order (variable actions among them).
+    /// `tcp-request content` lines in file order. In `mode tcp` they run on the client's first bytes (a backend's
+    /// when the connection enters it); in `mode http` on each request, before its `http-request` rules (a backend's
+    /// when the request enters it).
     pub tcp_content: Vec<Rule<TcpContentAction>>,
-    /// `tcp-request session set-var|set-var-fmt|unset-var` lines (frontends and listens in `mode http`): run once
-    /// per client connection, before its first request. Only the variable actions of [`HttpRequestAction`].
-    pub tcp_session: Vec<Rule<HttpRequestAction>>,
-    /// `tcp-request content set-var|set-var-fmt|unset-var` lines of a proxy in `mode http`: run on each request
-    /// before its `http-request` rules. Only the variable actions of [`HttpRequestAction`].
-    pub tcp_content_vars: Vec<Rule<HttpRequestAction>>,
+    /// `tcp-request session` lines (frontends and listens): run once per client connection, after the
+    /// `tcp-request connection` rules and before any content rule.
+    pub tcp_session: Vec<Rule<TcpContentAction>>,
     /// `tcp-request inspect-delay`: how long `tcp-request content` rules may wait for the client's bytes.
     pub inspect_delay: Option<std::time::Duration>,
-    /// `tcp-response content` lines (backends and listens in `mode tcp`), run on the server's first bytes.
+    /// `tcp-response content` lines (backends and listens): in `mode tcp` run on the server's first bytes, in
+    /// `mode http` on each response head, before the `http-response` rules.
     pub tcp_response: Vec<Rule<TcpContentAction>>,
     /// `tcp-response inspect-delay`: how long `tcp-response content` rules may wait for the server's bytes.
     pub response_inspect_delay: Option<std::time::Duration>,

@@ -35,6 +35,11 @@ const BE: u8 = D | L | B;
 /// Supported keywords and the sections that allow them.
 const KEYWORDS: &[(&str, u8)] = &[
     ("mode", ALL),
+    ("id", F | L | B),
+    ("disabled", ALL),
+    ("enabled", ALL),
+    ("backlog", ALL),
+    ("fullconn", ALL),
     ("bind", F | L),
     ("maxconn", FE),
     ("timeout", ALL),
@@ -226,6 +231,14 @@ pub fn is_proxy_keyword(kw: &str) -> bool {
 pub struct Settings {
     /// `mode`
     pub mode: Mode,
+    /// `id N`: the proxy's own id, and where the line was (not in defaults).
+    pub id: Option<(u32, Location)>,
+    /// `disabled` (`enabled` clears it).
+    pub disabled: bool,
+    /// `backlog N`: the listen queue of the proxy's sockets.
+    pub backlog: Option<u32>,
+    /// `fullconn N`
+    pub fullconn: Option<u32>,
     /// `maxconn`
     pub maxconn: Option<u32>,
     /// `timeout ...`
@@ -356,6 +369,10 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             mode: Mode::Tcp,
+            id: None,
+            disabled: false,
+            backlog: None,
+            fullconn: None,
             maxconn: None,
             timeouts: Timeouts::default(),
             http_conn_mode: HttpConnMode::KeepAlive,
@@ -449,6 +466,8 @@ pub struct Body {
     /// backend, `-response` in a frontend): where, and the option's name, for HAProxy's warning once the proxy's
     /// name is known.
     pub ignored_options: Vec<(Location, &'static str)>,
+    /// `backlog` in a backend, `fullconn` in a frontend: where and which, for HAProxy's warning.
+    pub ignored_keywords: Vec<(Location, &'static str)>,
     /// The servers its lines name in `srv_*` fetches: `(backend, server, where)`, the backend `None` for the
     /// section's own.
     pub server_refs: Vec<(Option<String>, String, Location)>,
@@ -589,7 +608,18 @@ pub fn apply(
     if !allowed_in(mask, kind, loc, kw, sink) {
         return;
     }
+    let before = body.server_refs.len();
     server_refs(line, &mut body.server_refs);
+    if kind == SectionKind::Defaults {
+        // A defaults section has no servers of its own: its rules must name the backend (as HAProxy requires).
+        for (_, server, _) in body.server_refs[before..].iter().filter(|r| r.0.is_none()) {
+            sink.error(
+                loc,
+                kw,
+                format!("'{server}': backend name must be set in a server fetch of a 'defaults' section (write BACKEND/SERVER)"),
+            );
+        }
+    }
     let args = &line.words[first + 1..];
     let arg = args.first().map(String::as_str);
     match kw {
@@ -635,6 +665,37 @@ pub fn apply(
                     None | Some("use-backend-name") => None,
                     Some(name) => Some(name.to_string()),
                 };
+            }
+        }
+        "id" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg.and_then(|a| a.parse::<u32>().ok()).filter(|&n| n > 0) {
+                    Some(n) => s.id = Some((n, loc.clone())),
+                    None => sink.error(loc, kw, "custom id has to be > 0"),
+                }
+            }
+        }
+        "disabled" | "enabled" => {
+            if sink.max_args(line, kw, 1, 0) {
+                s.disabled = kw == "disabled";
+            }
+        }
+        "backlog" | "fullconn" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 0, u64::from(u32::MAX)) {
+                    // As HAProxy: each applies to one side of a proxy, and is ignored with a warning elsewhere.
+                    let (ignored, which) = match kw {
+                        "backlog" => (kind == SectionKind::Backend, "backlog"),
+                        _ => (kind == SectionKind::Frontend, "fullconn"),
+                    };
+                    if ignored {
+                        body.ignored_keywords.push((loc.clone(), which));
+                    } else if kw == "backlog" {
+                        s.backlog = Some(n as u32);
+                    } else {
+                        s.fullconn = Some(n as u32);
+                    }
+                }
             }
         }
         "maxconn" => {

@@ -100,17 +100,18 @@ pub struct RulesDraft {
     http_response: Vec<RuleDraft<HttpResponseAction>>,
     http_after_response: Vec<RuleDraft<HttpResponseAction>>,
     tcp_connection: Vec<RuleDraft<TcpConnAction>>,
-    /// `tcp-request content` lines in order, their variable actions among them (which go to
-    /// [`Rules::tcp_content_vars`] in an HTTP proxy).
+    /// `tcp-request content` lines in order.
     tcp_content: Vec<RuleDraft<TcpContentAction>>,
-    /// `tcp-request session set-var...` lines.
-    tcp_session: Vec<RuleDraft<HttpRequestAction>>,
+    /// `tcp-request session` lines.
+    tcp_session: Vec<RuleDraft<TcpContentAction>>,
     /// `tcp-request inspect-delay` (the last line wins) and where it was.
     inspect_delay: Option<(std::time::Duration, Location)>,
     /// `tcp-response content` lines in order.
     tcp_response: Vec<RuleDraft<TcpContentAction>>,
     /// `tcp-response inspect-delay` (the last line wins) and where it was.
     response_inspect_delay: Option<(std::time::Duration, Location)>,
+    /// Why `tcp-response content` expressions that read an HTTP response cannot be used in `mode tcp`.
+    tcp_response_http_only: Vec<crate::Diagnostic>,
     /// The capture slots declared so far, request side (a frontend starts with its named defaults' ones).
     pub request_slots: Vec<CaptureSlot>,
     /// The capture slots declared so far, response side.
@@ -159,9 +160,10 @@ impl RulesDraft {
         !self.tcp_response.is_empty()
     }
 
-    /// Whether the section has `tcp-request connection` rules (which only frontends run).
+    /// Whether the section has `tcp-request connection` or `tcp-request session` rules (which only frontends
+    /// run).
     pub fn has_tcp_connection(&self) -> bool {
-        !self.tcp_connection.is_empty()
+        !self.tcp_connection.is_empty() || !self.tcp_session.is_empty()
     }
 
     /// The `use_backend` lines: backend name and location.
@@ -853,6 +855,7 @@ fn int_pattern(p: &str) -> Result<String, String> {
 /// - `FALSE`: `src -m ip` with no pattern (never matches);
 /// - `LOCALHOST`: `src 127.0.0.0/8`;
 /// - `HTTP`: `method -m found` (every HTTP request has a method; layer 7, like HAProxy's `req.proto_http`);
+/// - `WAIT_END`: [`Sample::WaitEnd`];
 /// - `METH_GET`: `method GET HEAD`; `METH_CONNECT`, `METH_DELETE`, `METH_HEAD`, `METH_OPTIONS`, `METH_POST`,
 ///   `METH_PUT`, `METH_TRACE`: `method NAME` (case-sensitive, as in HAProxy).
 fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
@@ -861,6 +864,7 @@ fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
         "FALSE" => (Sample::Src, MatchMethod::Ip, &[]),
         "LOCALHOST" => (Sample::Src, MatchMethod::Ip, &["127.0.0.0/8"]),
         "HTTP" => (Sample::Method, MatchMethod::Found, &[]),
+        "WAIT_END" => (Sample::WaitEnd, MatchMethod::Found, &[]),
         "METH_GET" => (Sample::Method, MatchMethod::Str, &["GET", "HEAD"]),
         "METH_CONNECT" => (Sample::Method, MatchMethod::Str, &["CONNECT"]),
         "METH_DELETE" => (Sample::Method, MatchMethod::Str, &["DELETE"]),
@@ -871,10 +875,10 @@ fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
         "METH_TRACE" => (Sample::Method, MatchMethod::Str, &["TRACE"]),
         _ => return None,
     };
-    let fetch = if sample == Sample::Src {
-        "src"
-    } else {
-        "method"
+    let fetch = match sample {
+        Sample::Src => "src",
+        Sample::WaitEnd => "wait_end",
+        _ => "method",
     };
     Some(DraftAcl {
         acl: Acl {
@@ -1399,6 +1403,18 @@ pub fn use_server(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
 /// `redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]` from `line.words[start..]`;
 /// returns it and the index of what follows.
 fn redirect(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Option<(Redirect, usize)> {
+    redirect_in(line, start, Phase::Request, kw, sink)
+}
+
+/// `redirect ...` in the rules of `phase`: `http-response redirect` only takes `location`, which may read the
+/// response.
+fn redirect_in(
+    line: &Line,
+    start: usize,
+    phase: Phase,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<(Redirect, usize)> {
     let loc = &line.location;
     let mut target = None;
     let mut code = 302;
@@ -1411,7 +1427,11 @@ fn redirect(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Option<(Red
                     sink.error(loc, kw, format!("'{w}' expects an argument"));
                     return None;
                 };
-                let v = lf(v, Phase::Request, loc, kw, sink)?;
+                if phase == Phase::Response && w != "location" {
+                    sink.error(loc, kw, "response only supports redirect type 'location'");
+                    return None;
+                }
+                let v = lf(v, phase, loc, kw, sink)?;
                 target = Some(match w {
                     "location" => RedirectTarget::Location(v),
                     "prefix" => RedirectTarget::Prefix(v),
@@ -2370,6 +2390,12 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
             (HttpResponseAction::SetStatus(code), 3)
         }
         "allow" => (HttpResponseAction::Allow, 2),
+        "redirect" if !after => {
+            let Some((r, i)) = redirect_in(line, 2, Phase::Response, kw, sink) else {
+                return;
+            };
+            (HttpResponseAction::Redirect(r), i)
+        }
         "deny" if !after => {
             let Some((s, i)) = deny_opts(line, 2, 502, kw, sink) else {
                 return;
@@ -2447,9 +2473,8 @@ fn is_var_action(action: &str) -> bool {
         .is_some_and(|(b, _)| matches!(b, "set-var" | "set-var-fmt" | "unset-var"))
 }
 
-/// `tcp-request connection|content accept|reject [if|unless COND]` and `tcp-request inspect-delay TIME`;
-/// `tcp-request session`, other actions, and content inspection in backends and defaults sections are not
-/// supported yet.
+/// `tcp-request connection|session|content ACTION [if|unless COND]` and `tcp-request inspect-delay TIME`
+/// (`connection` and `session` not in backends, as HAProxy); the actions fulcrum lacks are refused.
 pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     let loc = &line.location;
     let which = line.word(1);
@@ -2500,19 +2525,6 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
                 });
             }
         }
-        "content" | "inspect-delay"
-            if kind != SectionKind::Frontend && kind != SectionKind::Listen =>
-        {
-            let kw = format!("tcp-request {which}");
-            sink.error(
-                loc,
-                &kw,
-                ns(format!(
-                    "'{kw}' in a '{}' section (only in frontend and listen sections)",
-                    kind.keyword()
-                )),
-            );
-        }
         "inspect-delay" => {
             let kw = "tcp-request inspect-delay";
             if line.words.len() > 3 {
@@ -2546,22 +2558,17 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             if let Ok(cond) = tail(line, next, &kw, rules, sink) {
                 let keyword = format!("{kw} {}", line.word(2));
                 let location = loc.clone();
-                if which == "session" {
-                    rules.tcp_session.push(RuleDraft {
-                        action: HttpRequestAction::Stick(s),
-                        cond,
-                        location,
-                        keyword,
-                    });
+                let list = if which == "session" {
+                    &mut rules.tcp_session
                 } else {
-                    // In order with the other content rules; an HTTP proxy runs it with the variable actions.
-                    rules.tcp_content.push(RuleDraft {
-                        action: TcpContentAction::Var(HttpRequestAction::Stick(s)),
-                        cond,
-                        location,
-                        keyword,
-                    });
-                }
+                    &mut rules.tcp_content
+                };
+                list.push(RuleDraft {
+                    action: TcpContentAction::Var(HttpRequestAction::Stick(s)),
+                    cond,
+                    location,
+                    keyword,
+                });
             }
         }
         "content" | "session" if is_var_action(line.word(2)) => {
@@ -2577,47 +2584,64 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             };
             if let Ok(cond) = tail(line, next, &kw, rules, sink) {
                 let keyword = format!("{kw} {}", line.word(2).split('(').next().unwrap_or(""));
-                if which == "session" {
-                    rules.tcp_session.push(RuleDraft {
-                        action,
-                        cond,
-                        location: loc.clone(),
-                        keyword,
-                    });
+                let list = if which == "session" {
+                    &mut rules.tcp_session
                 } else {
-                    rules.tcp_content.push(RuleDraft {
-                        action: TcpContentAction::Var(action),
-                        cond,
-                        location: loc.clone(),
-                        keyword,
-                    });
-                }
-            }
-        }
-        "content" => {
-            let kw = "tcp-request content";
-            let Some(accept) =
-                accept_or_reject(line, loc, kw, known::TCP_CONTENT_UNSUPPORTED, sink)
-            else {
-                return;
-            };
-            let act = if accept {
-                TcpContentAction::Accept
-            } else {
-                TcpContentAction::Reject
-            };
-            if let Ok(cond) = tail(line, 3, kw, rules, sink) {
-                rules.tcp_content.push(RuleDraft {
-                    action: act,
+                    &mut rules.tcp_content
+                };
+                list.push(RuleDraft {
+                    action: TcpContentAction::Var(action),
                     cond,
                     location: loc.clone(),
-                    keyword: kw.to_string(),
+                    keyword,
                 });
             }
         }
-        "session" => {
+        "content" | "session" => {
             let kw = format!("tcp-request {which}");
-            sink.error(loc, &kw, ns(format!("'{kw}'")));
+            let unsupported = if which == "session" {
+                known::TCP_SESSION_UNSUPPORTED
+            } else {
+                known::TCP_CONTENT_UNSUPPORTED
+            };
+            let act = if line.word(2) == "silent-drop" {
+                TcpContentAction::SilentDrop
+            } else if matches!(line.word(2), "set-mark" | "set-tos") {
+                let Some(n) = mark_or_tos(line, &kw, sink) else {
+                    return;
+                };
+                if line.word(2) == "set-mark" {
+                    TcpContentAction::SetMark(n)
+                } else {
+                    TcpContentAction::SetTos(n)
+                }
+            } else {
+                let Some(accept) = accept_or_reject(line, loc, &kw, unsupported, sink) else {
+                    return;
+                };
+                if accept {
+                    TcpContentAction::Accept
+                } else {
+                    TcpContentAction::Reject
+                }
+            };
+            let cond_at = match act {
+                TcpContentAction::SetMark(_) | TcpContentAction::SetTos(_) => 4,
+                _ => 3,
+            };
+            if let Ok(cond) = tail(line, cond_at, &kw, rules, sink) {
+                let list = if which == "session" {
+                    &mut rules.tcp_session
+                } else {
+                    &mut rules.tcp_content
+                };
+                list.push(RuleDraft {
+                    action: act,
+                    cond,
+                    location: loc.clone(),
+                    keyword: kw,
+                });
+            }
         }
         other => sink.error(
             loc,
@@ -2627,6 +2651,33 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             ),
         ),
     }
+}
+
+/// The value of `set-mark N` / `set-tos N` (word 3): decimal or `0x` hexadecimal, as HAProxy reads it.
+fn mark_or_tos(line: &Line, kw: &str, sink: &mut Sink) -> Option<u32> {
+    let kw = format!("{kw} {}", line.word(2));
+    let w = line.word(3);
+    if w.is_empty() || matches!(line.word(4), w4 if !w4.is_empty() && w4 != "if" && w4 != "unless")
+    {
+        sink.error(
+            &line.location,
+            &kw,
+            "expects exactly 1 argument (integer/hex value)",
+        );
+        return None;
+    }
+    let n = match w.strip_prefix("0x").or_else(|| w.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => w.parse::<u32>().ok(),
+    };
+    if n.is_none() {
+        sink.error(
+            &line.location,
+            &kw,
+            format!("invalid character starting at '{w}' (integer/hex value expected)"),
+        );
+    }
+    n
 }
 
 /// Most capture slots of one direction per proxy (HAProxy's own limit is far above any real use; this one keeps a
@@ -2759,9 +2810,26 @@ pub fn tcp_response(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink
         }
         "content" if is_var_action(line.word(2)) => {
             let kw = "tcp-response content";
-            let Some(Ok((v, next))) =
-                var_action(line, 2, line.word(2), Phase::TcpResponse, kw, sink)
-            else {
+            // Which fetches the expression may use depends on the proxy's mode, known once the section is read:
+            // those of `mode tcp` (the server's bytes), else those of an HTTP response, refused later in
+            // `mode tcp` with what they would have been refused for.
+            let mut tcp = Sink {
+                maps: sink.maps.clone(),
+                ..Sink::default()
+            };
+            let parsed = var_action(line, 2, line.word(2), Phase::TcpResponse, kw, &mut tcp);
+            let parsed = match parsed {
+                Some(Ok(p)) if tcp.diags.is_empty() => Some(Ok(p)),
+                _ => {
+                    let before = sink.diags.len();
+                    let p = var_action(line, 2, line.word(2), Phase::Response, kw, sink);
+                    if sink.diags.len() == before {
+                        rules.tcp_response_http_only.extend(tcp.diags);
+                    }
+                    p
+                }
+            };
+            let Some(Ok((v, next))) = parsed else {
                 return;
             };
             let action = match v {
@@ -3278,7 +3346,12 @@ fn find_bad(groups: &Groups, bad: fn(&DraftAcl) -> bool) -> Option<(String, Stri
 fn layer7(a: &DraftAcl) -> bool {
     match &a.acl.sample {
         Sample::Expr(e) => e.0.needs().http,
-        s => !matches!(s, Sample::Src | Sample::DstPort | Sample::Ssl(_)) && !s.is_content(),
+        s => {
+            !matches!(
+                s,
+                Sample::Src | Sample::DstPort | Sample::Ssl(_) | Sample::WaitEnd
+            ) && !s.is_content()
+        }
     }
 }
 
@@ -3505,53 +3578,19 @@ pub fn finish(
         })
         .collect();
     let mut http_request = rules_of(d.http_request, Place::Request, acls, proxy, sink);
-    if mode != Mode::Tcp {
-        if let Some(r) = d
-            .tcp_content
-            .iter()
-            .find(|r| !matches!(r.action, TcpContentAction::Var(_)))
-        {
-            sink.error(&r.location, &r.keyword, ns(format!("'tcp-request content' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
-        }
-        // A lone `tcp-request inspect-delay` changes nothing in an HTTP proxy: its request head is always waited
-        // for whole before any rule runs (the body as `option http-buffer-request` says).
-    }
-    // In an HTTP proxy the variable actions of `tcp-request content` run on each request, before the
-    // `http-request` rules; in `mode tcp` they run in order with the others, on the buffered bytes.
-    let (tcp_content_drafts, tcp_content_vars_drafts): (Vec<_>, Vec<_>) = if mode == Mode::Tcp {
-        (d.tcp_content, Vec::new())
+    // In `mode http` the content rules run on each HTTP request (before its `http-request` rules) and the
+    // response rules on each response head (before the `http-response` rules): HTTP fetches are theirs, and
+    // every message is whole when they run (a lone inspect delay changes nothing).
+    let (content_place, response_place) = if mode == Mode::Tcp {
+        (Place::Content, Place::TcpResponse)
     } else {
-        let mut vars = Vec::new();
-        let mut others = Vec::new();
-        for r in d.tcp_content {
-            match r.action {
-                TcpContentAction::Var(a) => vars.push(RuleDraft {
-                    action: a,
-                    cond: r.cond,
-                    location: r.location,
-                    keyword: r.keyword,
-                }),
-                a => others.push(RuleDraft {
-                    action: a,
-                    cond: r.cond,
-                    location: r.location,
-                    keyword: r.keyword,
-                }),
-            }
-        }
-        (others, vars)
+        (Place::Request, Place::Response)
     };
-    if mode != Mode::Tcp {
-        if let Some(r) = d.tcp_response.first() {
-            sink.error(&r.location, &r.keyword, ns(format!("'tcp-response content' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
-        } else if let Some((_, loc)) = &d.response_inspect_delay {
-            sink.error(loc, "tcp-response inspect-delay", ns(format!("'tcp-response inspect-delay' in {proxy}, which is in 'mode http' (only in 'mode tcp')")));
-        }
-    }
-    let tcp_content = rules_of(tcp_content_drafts, Place::Content, acls, proxy, sink);
-    let tcp_response = rules_of(d.tcp_response, Place::TcpResponse, acls, proxy, sink);
+    let tcp_content = rules_of(d.tcp_content, content_place, acls, proxy, sink);
+    let tcp_response = rules_of(d.tcp_response, response_place, acls, proxy, sink);
     let response_inspect_delay = d.response_inspect_delay.map(|(t, _)| t);
     if mode == Mode::Tcp {
+        sink.diags.extend(d.tcp_response_http_only);
         if let Some(r) = d.stick.first() {
             sink.error(
                 &r.location,
@@ -3561,25 +3600,24 @@ pub fn finish(
                 )),
             );
         }
-        if let Some(r) = d.tcp_session.first() {
-            let why = if matches!(r.action, HttpRequestAction::Stick(_)) {
-                "stick counters of these rules are only kept for HTTP streams; 'tcp-request connection' tracks in 'mode tcp'"
-            } else {
-                "use 'tcp-request content' variable actions"
-            };
+        if let Some(r) = d
+            .tcp_session
+            .iter()
+            .find(|r| matches!(r.action, TcpContentAction::Var(HttpRequestAction::Stick(_))))
+        {
             sink.error(
                 &r.location,
                 &r.keyword,
                 ns(format!(
-                    "'{}' in {proxy}, which is in 'mode tcp' ({why})",
+                    "'{}' in {proxy}, which is in 'mode tcp' (stick counters of these rules are only kept for HTTP streams; 'tcp-request connection' tracks in 'mode tcp')",
                     r.keyword
                 )),
             );
         }
     }
-    for r in d.tcp_session.iter().chain(&tcp_content_vars_drafts) {
+    for r in &d.tcp_session {
         let e = match &r.action {
-            HttpRequestAction::SetVar(_, e, _) => Some(&e.0),
+            TcpContentAction::Var(HttpRequestAction::SetVar(_, e, _)) => Some(&e.0),
             _ => None,
         };
         if let Some(e) = e.filter(|e| e.needs().http || e.needs().content) {
@@ -3587,13 +3625,6 @@ pub fn finish(
         }
     }
     let tcp_session = rules_of(d.tcp_session, Place::Connection, acls, proxy, sink);
-    let tcp_content_vars = rules_of(
-        tcp_content_vars_drafts,
-        Place::Connection,
-        acls,
-        proxy,
-        sink,
-    );
     let inspect_delay = d.inspect_delay.map(|(t, _)| t);
     for r in &mut http_request {
         // `errorfiles NAME` in `return` / `deny`: the section's page, else the proxy's error.
@@ -3630,7 +3661,6 @@ pub fn finish(
         tcp_connection: rules_of(d.tcp_connection, Place::Connection, acls, proxy, sink),
         tcp_content,
         tcp_session,
-        tcp_content_vars,
         inspect_delay,
         tcp_response,
         response_inspect_delay,

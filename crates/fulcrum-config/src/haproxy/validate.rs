@@ -6,8 +6,9 @@ use std::time::Duration;
 use super::addr::{self, Resolver};
 use super::common::Sink;
 use super::model::{
-    AgentCheck, Balance, InitAddr, Mode, Observe, ObserveLayer, OnError, Proxy, ProxyKind,
-    Resolvers, Rules, SampleExpr, SendProxy, Server, ServerResolve, ServerTls,
+    AgentCheck, Balance, HttpRequestAction, InitAddr, Mode, Observe, ObserveLayer, OnError, Proxy,
+    ProxyKind, Resolvers, Rules, SampleExpr, SendProxy, Server, ServerResolve, ServerTls,
+    StickAction, TcpConnAction, TcpContentAction,
 };
 use super::proxy::{Body, Settings};
 use super::rules;
@@ -65,6 +66,29 @@ pub fn proxies(
     global_ssl: &GlobalSsl,
     sink: &mut Sink,
 ) -> Vec<Proxy> {
+    // `id N`: one proxy per id, whatever its kind (HAProxy's words).
+    let mut ids: HashMap<u32, &ProxyDraft> = HashMap::new();
+    for d in &drafts {
+        if let Some((n, at)) = &d.settings.id {
+            match ids.get(n) {
+                Some(prev) => sink.error(
+                    at,
+                    "id",
+                    format!(
+                        "{} {} reuses same custom id as {} {} (declared at {}).",
+                        kind_name(d.kind),
+                        d.name,
+                        kind_name(prev.kind),
+                        prev.name,
+                        prev.location
+                    ),
+                ),
+                None => {
+                    ids.insert(*n, d);
+                }
+            }
+        }
+    }
     // Duplicate names among proxies sharing a capability (a frontend and a backend may share a name).
     let mut seen_fe: HashMap<&str, &ProxyDraft> = HashMap::new();
     let mut seen_be: HashMap<&str, &ProxyDraft> = HashMap::new();
@@ -170,14 +194,16 @@ pub fn proxies(
     let defaults: Vec<Rules> = defaults
         .into_iter()
         .map(|d| {
-            rules::finish(
+            let r = rules::finish(
                 d.rules,
                 d.mode,
                 &format!("defaults '{}'", d.name),
                 Vec::new(),
                 http_errors,
                 sink,
-            )
+            );
+            defaults_tracks(&d.name, &r, sink);
+            r
         })
         .collect();
     let mut proxies = drafts
@@ -269,6 +295,53 @@ fn check_tracks(proxies: &mut [Proxy], sink: &mut Sink) {
     }
 }
 
+/// Numbers the proxies as haproxy 2.6 does (observed): in configuration order, disabled ones included, a counter
+/// starting at 1 (2 when a `stats socket` makes HAProxy's own CLI proxy the first) moves past the ids `id N` lines
+/// claim; a proxy without `id` takes it, and every proxy moves it on by one.
+pub fn number_proxies(proxies: &mut [Proxy], no_stats_socket: bool) {
+    let claimed: std::collections::HashSet<u32> = proxies.iter().filter_map(|p| p.id).collect();
+    let mut next: u32 = if no_stats_socket { 1 } else { 2 };
+    for p in proxies {
+        while claimed.contains(&next) {
+            next += 1;
+        }
+        p.uid = p.id.unwrap_or(next);
+        next += 1;
+    }
+}
+
+/// A defaults section has no stick table of its own: its `track-sc*` actions must name one with `table`, as
+/// HAProxy requires (it looks for a table named after the defaults section).
+fn defaults_tracks(name: &str, r: &Rules, sink: &mut Sink) {
+    let mut check = |a: &StickAction, loc: &Location| {
+        if let StickAction::Track {
+            sc, table: None, ..
+        } = a
+        {
+            sink.error(
+                loc,
+                &format!("track-sc{sc}"),
+                format!("defaults '{name}': unable to find table '{name}' referenced by track-sc{sc} (a defaults section's rules must name their table with 'table')"),
+            );
+        }
+    };
+    for x in &r.http_request {
+        if let HttpRequestAction::Stick(a) = &x.action {
+            check(a, &x.location);
+        }
+    }
+    for x in &r.tcp_connection {
+        if let TcpConnAction::Stick(a) = &x.action {
+            check(a, &x.location);
+        }
+    }
+    for x in r.tcp_session.iter().chain(&r.tcp_content) {
+        if let TcpContentAction::Var(HttpRequestAction::Stick(a)) = &x.action {
+            check(a, &x.location);
+        }
+    }
+}
+
 /// The rules of a proxy that uses a defaults section defining rules: the defaults' rules of each list first, then
 /// the proxy's own (HAProxy evaluates them in that order). The defaults' ACLs stay out of the proxy's `acls`: they
 /// are not visible from its own lines.
@@ -280,6 +353,9 @@ fn prepend(inherited: &Rules, mut own: Rules) -> Rules {
     own.http_response = before(&inherited.http_response, own.http_response);
     own.http_after_response = before(&inherited.http_after_response, own.http_after_response);
     own.tcp_connection = before(&inherited.tcp_connection, own.tcp_connection);
+    own.tcp_session = before(&inherited.tcp_session, own.tcp_session);
+    own.tcp_content = before(&inherited.tcp_content, own.tcp_content);
+    own.inspect_delay = own.inspect_delay.or(inherited.inspect_delay);
     own.tcp_response = before(&inherited.tcp_response, own.tcp_response);
     own.response_inspect_delay = own
         .response_inspect_delay
@@ -416,6 +492,22 @@ fn build(
             at,
             &format!("option {option}"),
             format!("'{option}' ignored because {this} '{name}' has no {missing} capability."),
+        );
+    }
+    for (at, kw) in &body.ignored_keywords {
+        let (missing, hint) = if *kw == "backlog" {
+            ("frontend", "")
+        } else {
+            ("backend", " Maybe you want 'maxconn' instead ?")
+        };
+        sink.warn(
+            crate::diag::Severity::Warning,
+            at,
+            kw,
+            format!(
+                "'{kw}' ignored because {} '{name}' has no {missing} capability.{hint}",
+                kind_name(kind)
+            ),
         );
     }
     for (set, option, side) in [
@@ -675,6 +767,11 @@ fn build(
         kind,
         location,
         mode: s.mode,
+        id: s.id.as_ref().map(|(n, _)| *n),
+        uid: 0,
+        disabled: s.disabled,
+        backlog: s.backlog,
+        fullconn: s.fullconn,
         binds: body.binds,
         maxconn: s.maxconn,
         timeouts: s.timeouts,

@@ -208,19 +208,14 @@ pub struct RuntimeApi {
     slots: Arc<tokio::sync::Semaphore>,
 }
 
-/// HAProxy's numeric id of each backend of `snapshot` (by [`BackendRt::id`]): proxies are numbered in configuration
-/// order from 2 (1 is HAProxy's own CLI proxy), as `show servers state` and the server-state file show them.
-pub(crate) fn backend_ids(config: &Config, snapshot: &Snapshot) -> Vec<u32> {
+/// HAProxy's numeric id of each backend of `snapshot` (by [`BackendRt::id`]): its stats id (`id N`, else the
+/// configuration order from 2, 1 being HAProxy's own CLI proxy), as `show servers state` and the server-state
+/// file show them.
+pub(crate) fn backend_ids(snapshot: &Snapshot) -> Vec<u32> {
     snapshot
         .backends
         .iter()
-        .map(|b| {
-            config
-                .proxies
-                .iter()
-                .position(|p| p.kind.has_backend() && p.name == b.name)
-                .map_or(0, |i| i as u32 + 2)
-        })
+        .map(|b| u32::try_from(b.iid).unwrap_or(u32::MAX))
         .collect()
 }
 
@@ -232,7 +227,7 @@ impl RuntimeApi {
         nbthread: usize,
         listeners: usize,
     ) -> Self {
-        let be_ids = backend_ids(config, &snapshot);
+        let be_ids = backend_ids(&snapshot);
         RuntimeApi {
             next_id: AtomicUsize::new(snapshot.servers.len()),
             pools: None,

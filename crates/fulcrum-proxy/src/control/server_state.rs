@@ -77,7 +77,7 @@ pub fn load(config: &Config, snapshot: &Snapshot) -> Vec<String> {
     {
         return warnings;
     }
-    let be_ids: Vec<u32> = crate::control::runtime_api::backend_ids(config, snapshot);
+    let be_ids: Vec<u32> = crate::control::runtime_api::backend_ids(snapshot);
     let be_ids = &be_ids[..];
     let base = config.global.server_state_base.as_deref();
     let mut global: Option<Option<StateFile>> = None;

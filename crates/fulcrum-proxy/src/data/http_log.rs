@@ -507,6 +507,7 @@ impl TxnSlot {
         txn: &mut crate::model::rules::vars::VarMap,
         sess: &std::cell::RefCell<crate::model::rules::vars::VarMap>,
         timeouts: [Option<i64>; 5],
+        last_rule: Option<fulcrum_config::Location>,
     ) {
         let Some(t) = &mut self.0 else {
             return;
@@ -520,6 +521,7 @@ impl TxnSlot {
                 txn: std::mem::take(txn),
                 sess: sess.borrow().clone(),
                 timeouts,
+                last_rule,
             }));
         }
     }

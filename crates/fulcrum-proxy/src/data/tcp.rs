@@ -17,6 +17,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
+use fulcrum_config::haproxy::ProxyKind;
+
 use crate::data::queue;
 use crate::data::tcp_log::TcpLog;
 use crate::data::tls_relay::Clear;
@@ -24,7 +26,7 @@ use crate::data::totals::{self, Done};
 use crate::data::worker_state::Worker;
 use crate::health::observe;
 use crate::model::counters::Counters;
-use crate::model::rules::http::{ContentFacts, ProxyRules};
+use crate::model::rules::http::{ContentFacts, ProxyRules, TcpEnd};
 use crate::model::rules::vars::VarMap;
 use crate::model::select::RequestKey;
 use crate::model::snapshot::FrontendRt;
@@ -100,6 +102,29 @@ pub async fn serve_client(
             ctrs: stick_ctrs,
             own: fe.name.clone(),
         });
+    // `tcp-request session` rules: once, after the handshakes and before any byte is inspected. A rejected
+    // session is closed without a log line, as HAProxy does.
+    if fe.rules.has_session_rules() {
+        let facts = ContentFacts {
+            src: peer,
+            dst_port: local_port,
+            buf: &[],
+            may_change: false,
+            response: false,
+            vars: Some(&vars),
+            stick: stick.as_ref(),
+            tls: session.as_ref().map(|s| &*s.facts),
+            server_tls: None,
+            sock: Some(&client),
+        };
+        let end = fe.rules.accept_session(&facts);
+        if end != TcpEnd::Accept {
+            debug!(%peer, "connection rejected by tcp-request session rules");
+            Counters::inc(&fe.stats.denied_conn);
+            kill(&client, end == TcpEnd::SilentDrop);
+            return;
+        }
+    }
     if fe.rules.has_content_rules() {
         let side = Side {
             rules: &fe.rules,
@@ -114,12 +139,10 @@ pub async fn serve_client(
         let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
         match inspect(side, &client, front).await {
             Inspected::Accept(buf) => first = buf,
-            Inspected::Reject(buf) => {
+            Inspected::Reject(buf, silent) => {
                 debug!(%peer, "connection rejected by tcp-request content rules");
                 Counters::inc(&fe.stats.denied_req);
-                // HAProxy kills the connection (a reset, not a close).
-                #[allow(deprecated)]
-                let _ = client.set_linger(Some(Duration::ZERO));
+                kill(&client, silent);
                 if let Some(mut l) = log {
                     l.term(b"PR");
                     l.end(buf.len() as u64, 0);
@@ -145,13 +168,14 @@ pub async fn serve_client(
         stick: stick.as_ref(),
         tls: session.as_ref().map(|s| &*s.facts),
         server_tls: None,
+        sock: Some(&client),
     };
     let Some(be) = fe
         .rules
         // Dynamic names are refused in mode tcp when the configuration is loaded.
         .pick_backend(&facts, &mut |_| None)
-        .map(|i| worker.snapshot.backends[i].clone())
-        .or_else(|| fe.default_backend.clone())
+        .map(|i| i.map(|i| worker.snapshot.backends[i].clone()))
+        .unwrap_or_else(|| fe.default_backend.clone())
     else {
         if let Some(mut l) = log {
             l.term(b"SC");
@@ -161,6 +185,41 @@ pub async fn serve_client(
     };
     if let Some(l) = &mut log {
         l.backend(&be);
+    }
+    // The backend's `tcp-request content` rules, as the connection enters it (with its own inspect delay), over
+    // the bytes the frontend's rules buffered and those that come next. A listen's ran as its frontend's.
+    if be.config.kind == ProxyKind::Backend && be.rules.has_content_rules() {
+        let side = Side {
+            rules: &be.rules,
+            response: false,
+            peer,
+            local_port,
+            vars: &vars,
+            stick: stick.as_ref(),
+            tls: session.as_ref().map(|s| &*s.facts),
+            server_tls: None,
+        };
+        let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
+        match inspect_from(side, &client, front, std::mem::take(&mut first)).await {
+            Inspected::Accept(buf) => first = buf,
+            Inspected::Reject(buf, silent) => {
+                debug!(%peer, "connection rejected by the backend's tcp-request content rules");
+                Counters::inc(&be.stats.denied_req);
+                kill(&client, silent);
+                if let Some(mut l) = log {
+                    l.term(b"PR");
+                    l.end(buf.len() as u64, 0);
+                }
+                return;
+            }
+            Inspected::Aborted(buf) => {
+                if let Some(mut l) = log {
+                    l.term(b"CR");
+                    l.end(buf.len() as u64, 0);
+                }
+                return;
+            }
+        }
     }
     let mut done = Done::new(be.clone(), std::time::Instant::now());
     let key = RequestKey::from_ip(peer.ip());
@@ -179,6 +238,7 @@ pub async fn serve_client(
             stick: stick.as_ref(),
             tls: session.as_ref().map(|s| &*s.facts),
             server_tls: None,
+            sock: Some(&client),
         };
         be.rules.pick_server(&facts, &|i| {
             be.servers
@@ -314,7 +374,7 @@ pub async fn serve_client(
                 answer = buf;
                 b"--"
             }
-            Inspected::Reject(_) => {
+            Inspected::Reject(..) => {
                 debug!(%peer, "connection rejected by tcp-response content rules");
                 Counters::inc(&fe.stats.denied_resp);
                 Counters::inc(&be.stats.denied_resp);
@@ -448,7 +508,8 @@ pub const INSPECT_MAX: usize = 16384 - 1024;
 /// What the `tcp-request content` rules decided, with the bytes buffered.
 enum Inspected {
     Accept(Vec<u8>),
-    Reject(Vec<u8>),
+    /// `reject`, or `silent-drop` (`true`).
+    Reject(Vec<u8>, bool),
     /// The client's connection failed while the rules waited.
     Aborted(Vec<u8>),
 }
@@ -475,6 +536,16 @@ struct Side<'a> {
 /// before it are not run twice). Without an inspect delay, they run once on the bytes already there. No rule
 /// matching accepts.
 async fn inspect(side: Side<'_>, stream: &TcpStream, clear: Clear<'_>) -> Inspected {
+    inspect_from(side, stream, clear, Vec::new()).await
+}
+
+/// [`inspect`], the bytes `buf` already buffered (by a frontend's rules, for a backend's).
+async fn inspect_from(
+    side: Side<'_>,
+    stream: &TcpStream,
+    clear: Clear<'_>,
+    mut buf: Vec<u8>,
+) -> Inspected {
     let delay = if side.response {
         side.rules.response_inspect_delay()
     } else {
@@ -482,7 +553,6 @@ async fn inspect(side: Side<'_>, stream: &TcpStream, clear: Clear<'_>) -> Inspec
     };
     let deadline = delay.map(|d| Instant::now() + d);
     let peer = side.peer;
-    let mut buf = Vec::new();
     let mut closed = false;
     let mut next = 0;
     loop {
@@ -520,6 +590,7 @@ async fn inspect(side: Side<'_>, stream: &TcpStream, clear: Clear<'_>) -> Inspec
             stick: side.stick,
             tls: side.tls,
             server_tls: side.server_tls,
+            sock: (!side.response).then_some(stream),
         };
         let verdict = if side.response {
             side.rules.inspect_response(&facts, &mut next)
@@ -527,8 +598,9 @@ async fn inspect(side: Side<'_>, stream: &TcpStream, clear: Clear<'_>) -> Inspec
             side.rules.inspect_content(&facts, &mut next)
         };
         match verdict {
-            Some(true) => return Inspected::Accept(buf),
-            Some(false) => return Inspected::Reject(buf),
+            Some(TcpEnd::Accept) => return Inspected::Accept(buf),
+            Some(TcpEnd::Reject) => return Inspected::Reject(buf, false),
+            Some(TcpEnd::SilentDrop) => return Inspected::Reject(buf, true),
             None => {}
         }
         // Undecided: only while more bytes may come, so there is a deadline ahead.
@@ -539,6 +611,16 @@ async fn inspect(side: Side<'_>, stream: &TcpStream, clear: Clear<'_>) -> Inspec
             debug!(%peer, error = %e, "connection failed during tcp content inspection");
             return Inspected::Aborted(buf);
         }
+    }
+}
+
+/// Ends a rejected client connection as HAProxy does: a reset, or nothing the client sees (`silent`).
+fn kill(client: &TcpStream, silent: bool) {
+    if silent {
+        crate::net::silent_drop::forget(client);
+    } else {
+        #[allow(deprecated)]
+        let _ = client.set_linger(Some(Duration::ZERO));
     }
 }
 

@@ -70,7 +70,7 @@ pub struct Snapshot {
 pub struct FrontendRt {
     /// Section name.
     pub name: String,
-    /// The proxy's id (`iid` in stats, `fe_id`): [`Snapshot::first_iid`] plus its place in the configuration.
+    /// The proxy's id (`iid` in stats, `fe_id`): its `id`, else numbered as HAProxy does ([`Proxy::uid`]).
     pub iid: u64,
     /// tcp or http.
     pub mode: Mode,
@@ -138,7 +138,7 @@ impl FrontendRt {
 pub struct BackendRt {
     /// Index in [`Snapshot::backends`].
     pub id: usize,
-    /// The proxy's id (`iid` in stats, `be_id`): [`Snapshot::first_iid`] plus its place in the configuration.
+    /// The proxy's id (`iid` in stats, `be_id`): its `id`, else numbered as HAProxy does ([`Proxy::uid`]).
     pub iid: u64,
     /// Requests waiting for a server slot (`maxconn`).
     pub queue: Arc<Queue>,
@@ -334,12 +334,7 @@ impl Snapshot {
         } else {
             2
         };
-        for (pos, p) in config
-            .proxies
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.kind.has_backend())
-        {
+        for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
             let mut list = Vec::new();
             for (index, s) in p.servers.iter().enumerate() {
                 let (tls, identity) = crate::model::tls_config::server(config, p, s)?;
@@ -353,7 +348,7 @@ impl Snapshot {
             }
             let mut be = BackendRt {
                 id: backends.len(),
-                iid: first_iid + pos as u64,
+                iid: u64::from(p.uid),
                 name: p.name.clone(),
                 mode: p.mode,
                 servers: crate::model::server_list::ServerList::new(list),
@@ -420,18 +415,13 @@ impl Snapshot {
         let find = |name: &str| index(name).map(|i| backends[i].clone());
         let actconn = Arc::new(AtomicU32::new(0));
         let mut frontends = Vec::new();
-        for (pos, p) in config
-            .proxies
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.kind.has_frontend())
-        {
+        for p in config.proxies.iter().filter(|p| p.kind.has_frontend()) {
             let default_backend = match p.kind {
                 ProxyKind::Listen => find(&p.name),
                 _ => p.default_backend.as_deref().and_then(find),
             };
             frontends.push(Arc::new(FrontendRt {
-                iid: first_iid + pos as u64,
+                iid: u64::from(p.uid),
                 splice: !config.global.nosplice,
                 name: p.name.clone(),
                 mode: p.mode,

@@ -6,12 +6,21 @@ use std::net::{SocketAddr, TcpListener};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// Backlog of every listening socket.
-const BACKLOG: i32 = 4096;
+/// Backlog of every listening socket, unless its proxy sets `backlog`.
+pub const BACKLOG: i32 = 4096;
 
 /// Opens `count` listening sockets on `addr`. When `addr` has port 0 the kernel picks a port for the first
 /// socket and the others share it.
 pub fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+    bind_reuseport_with(addr, count, BACKLOG)
+}
+
+/// [`bind_reuseport`] with a listen queue of `backlog` connections (a proxy's `backlog N`).
+pub fn bind_reuseport_with(
+    addr: SocketAddr,
+    count: usize,
+    backlog: i32,
+) -> io::Result<Vec<TcpListener>> {
     let mut out = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count.max(1) {
@@ -21,7 +30,7 @@ pub fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListe
         socket.set_nonblocking(true)?;
         socket.set_nodelay(true)?;
         socket.bind(&addr.into())?;
-        socket.listen(BACKLOG)?;
+        socket.listen(backlog)?;
         let listener: TcpListener = socket.into();
         if addr.port() == 0 {
             addr = listener.local_addr()?;

@@ -32,7 +32,9 @@ use crate::data::totals::{self, Done};
 use crate::data::worker_state::Worker;
 use crate::health::observe;
 use crate::model::counters::Counters;
-use crate::model::rules::http::{RequestFacts, RequestLine, RespVerdict, Resume, Verdict};
+use crate::model::rules::http::{
+    RequestFacts, RequestLine, RespVerdict, Resume, TcpEnd, TcpVerdict, Verdict,
+};
 use crate::model::rules::sample::{Stream, VarMap};
 use crate::model::select::RequestKey;
 use crate::model::snapshot::{BackendRt, FrontendRt};
@@ -101,6 +103,8 @@ pub(crate) async fn handle(
         dst: &dst,
         frontend: &fe.name,
         frontend_id: fe.iid as i64,
+        frontend_conns: &fe.cur,
+        last_rule: None,
         listener: &client.listener,
         server: None,
         backends: &snapshot.backends,
@@ -160,18 +164,7 @@ pub(crate) async fn handle(
             txn,
         );
     }
-    let timeouts = {
-        use fulcrum_sample::TimeoutFetch as T;
-        [
-            T::BeServer,
-            T::BeTunnel,
-            T::CurServer,
-            T::CurTunnel,
-            T::FeClient,
-        ]
-        .map(|w| stream.timeout_ms(w))
-    };
-    txn.keep_vars(stream.txn.get_mut(), stream.sess, timeouts);
+    keep_log_vars(txn, &mut stream);
     txn.keep_captures(stream.capture_slots, &stream.captured);
     if let Some(s) = &stream.stick {
         let status = resp.status().as_u16();
@@ -312,7 +305,30 @@ async fn handle_inner(
     // The frontend's http-request rules, then its stats page, then use_backend / default_backend, then the
     // backend's stats page and rules.
     let mut at = Resume::default();
-    fe.rules.apply_stream_vars(stream.first_req, &req, stream);
+    // `tcp-request session` (the connection's first request) and `tcp-request content` rules run first.
+    let sock = Some(client.conn.stream());
+    match fe
+        .rules
+        .apply_tcp_request(stream.first_req, sock, &req, stream)
+    {
+        TcpVerdict::Continue => {}
+        TcpVerdict::RejectSession(silent) => {
+            // A session refused is counted with the refused connections, not as a refused request.
+            Counters::inc(&fe.stats.denied_conn);
+            keep_log_vars(txn, stream);
+            txn.abort(b"PR");
+            let mut r = error_for(&fe, None, 400);
+            r.extensions_mut().insert(errors::CloseSilently);
+            if silent {
+                r.extensions_mut().insert(errors::SilentDrop);
+            }
+            return Ok(r);
+        }
+        TcpVerdict::Reject(silent) => {
+            keep_log_vars(txn, stream);
+            return Ok(reject(&fe, None, &fe.stats, silent, txn));
+        }
+    }
     loop {
         let verdict = fe
             .rules
@@ -333,7 +349,10 @@ async fn handle_inner(
                 txn.term(b"PT");
                 return Ok(tarpit(&fe, None, status).await);
             }
-            Verdict::Reject(silent) => return Ok(reject(&fe, None, &fe.stats, silent, txn)),
+            Verdict::Reject(silent) => {
+                keep_log_vars(txn, stream);
+                return Ok(reject(&fe, None, &fe.stats, silent, txn));
+            }
             Verdict::WaitForBody { wait, resume } => {
                 let want = wait_want(body_room, wait.at_least);
                 let deadline = Some(Instant::now() + wait.time);
@@ -396,8 +415,8 @@ async fn handle_inner(
     let Some(be) = fe
         .rules
         .pick_backend(&facts, &mut dynamic)
-        .map(|i| worker.snapshot.backends[i].clone())
-        .or_else(|| fe.default_backend.clone())
+        .map(|i| i.map(|i| worker.snapshot.backends[i].clone()))
+        .unwrap_or_else(|| fe.default_backend.clone())
     else {
         txn.term(b"SC");
         return Ok(error_for(&fe, None, 503));
@@ -412,6 +431,16 @@ async fn handle_inner(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .unwrap_or(0);
+    // The backend's `tcp-request content` rules, as the request enters it (a listen's ran as its frontend's).
+    let end = match be.config.kind {
+        ProxyKind::Backend => be.rules.apply_backend_content(sock, &req, stream),
+        _ => TcpEnd::Accept,
+    };
+    if end != TcpEnd::Accept {
+        keep_log_vars(txn, stream);
+        let r = reject(&fe, Some(&be), &be.stats, end == TcpEnd::SilentDrop, txn);
+        return Ok(r.map(|b| b.with_done(done)));
+    }
     // A `backend` section's own stats page (a listen's was checked as a frontend).
     if let Some(page) = be.config.stats.as_ref().filter(|p| {
         be.config.kind == ProxyKind::Backend && crate::data::http::stats::is_stats_request(p, &req)
@@ -459,7 +488,10 @@ async fn handle_inner(
                     &worker.snapshot,
                 ));
             }
-            Verdict::Reject(silent) => break Some(reject(&fe, Some(&be), &be.stats, silent, txn)),
+            Verdict::Reject(silent) => {
+                keep_log_vars(txn, stream);
+                break Some(reject(&fe, Some(&be), &be.stats, silent, txn));
+            }
             Verdict::Tarpit(status) => {
                 Counters::inc(&be.stats.denied_req);
                 txn.term(b"PT");
@@ -653,6 +685,17 @@ async fn handle_inner(
     if let Some(line) =
         line.filter(|_| be.rules.has_response_rules() || fe.rules.has_response_rules())
     {
+        // The backend's `tcp-response content` rules first: a rejection closes the client connection without an
+        // answer.
+        if !be.rules.apply_tcp_response(&line, stream) {
+            keep_log_vars(txn, stream);
+            txn.abort(b"PD");
+            Counters::inc(&fe.stats.denied_resp);
+            Counters::inc(&be.stats.denied_resp);
+            let mut r = error_for(&fe, Some(&be), 502);
+            r.extensions_mut().insert(errors::CloseSilently);
+            return Ok(r.map(|b| b.with_done(done)));
+        }
         // The backend's http-response rules, then the frontend's.
         let mut status = resp.status().as_u16();
         let head_size = response_head_size(&resp);
@@ -672,6 +715,14 @@ async fn handle_inner(
                     &mut room.room,
                 ) {
                     RespVerdict::Continue | RespVerdict::Allow => break,
+                    RespVerdict::Redirect(code, location) => {
+                        // The server's response is dropped for the redirect (its connection with it).
+                        let page = crate::model::rules::http::response_redirect(code, &location);
+                        Counters::inc(&be.stats.intercepted);
+                        txn.term(b"LR");
+                        be.stats.response(code);
+                        return Ok(page.map(ProxyBody::fixed).map(|b| b.with_done(done)));
+                    }
                     RespVerdict::Deny(s) => {
                         denied = Some(s);
                         break;
@@ -723,7 +774,11 @@ async fn handle_inner(
             Counters::inc(&fe.stats.denied_resp);
             Counters::inc(&be.stats.denied_resp);
             be.stats.response(status);
-            return Ok(error_for(&fe, Some(&be), status).map(|b| b.with_done(done)));
+            let mut r = error_for(&fe, Some(&be), status);
+            // A denied response is a rule's answer, not a failure of the proxy: the client connection stays
+            // open (as haproxy 2.6 keeps it, reg-test log/last_rule), whatever the status.
+            r.headers_mut().remove(header::CONNECTION);
+            return Ok(r.map(|b| b.with_done(done)));
         }
         if let Ok(s) = StatusCode::from_u16(status) {
             *resp.status_mut() = s;
@@ -832,6 +887,28 @@ fn rule_response(txn: &mut TxnSlot, stats: &Counters, r: errors::Page) -> Respon
     });
     txn.term(if denied { b"PR" } else { b"LR" });
     r.map(ProxyBody::fixed)
+}
+
+/// Keeps what the log line's samples read from the stream (variables, timeouts, the last rule), once the rules
+/// ran: before a rejection ends the record, else when the answer is there.
+fn keep_log_vars(txn: &mut TxnSlot, stream: &mut Stream<'_>) {
+    let timeouts = {
+        use fulcrum_sample::TimeoutFetch as T;
+        [
+            T::BeServer,
+            T::BeTunnel,
+            T::CurServer,
+            T::CurTunnel,
+            T::FeClient,
+        ]
+        .map(|w| stream.timeout_ms(w))
+    };
+    txn.keep_vars(
+        stream.txn.get_mut(),
+        stream.sess,
+        timeouts,
+        stream.last_rule.take(),
+    );
 }
 
 /// `http-request tarpit`: hold the request for `timeout tarpit` (else `timeout connect`), then answer.

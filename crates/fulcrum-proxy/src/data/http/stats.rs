@@ -250,9 +250,12 @@ fn backend_row(be: &BackendRt, iid: u64) -> Row {
 pub fn collect(snap: &Snapshot) -> Stats {
     let mut proxies = Vec::with_capacity(snap.order.len());
     for (i, &(fe, be)) in snap.order.iter().enumerate() {
-        let iid = i as u64 + snap.first_iid;
         let fe = fe.and_then(|i| snap.frontends.get(i));
         let be = be.and_then(|i| snap.backends.get(i));
+        let iid = fe
+            .map(|f| f.iid)
+            .or(be.map(|b| b.iid))
+            .unwrap_or(i as u64 + snap.first_iid);
         let Some(name) = fe.map(|f| &f.name).or(be.map(|b| &b.name)) else {
             continue;
         };
@@ -564,9 +567,8 @@ fn apply_admin_form(body: &str, snap: &Snapshot) -> &'static str {
     };
     // HAProxy's page names the backend by its stats id, `#IID`.
     let by_iid = |iid: &str| {
-        let i = iid.parse::<u64>().ok()?.checked_sub(snap.first_iid)?;
-        snap.backends
-            .get(snap.order.get(usize::try_from(i).ok()?)?.1?)
+        let iid = iid.parse::<u64>().ok()?;
+        snap.backends.iter().find(|b| b.iid == iid)
     };
     let found = match backend.strip_prefix('#') {
         Some(iid) => by_iid(iid),

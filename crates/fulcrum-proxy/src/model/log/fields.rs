@@ -133,4 +133,6 @@ pub struct LogVars {
     /// `be_server_timeout`, `be_tunnel_timeout`, `cur_server_timeout`, `cur_tunnel_timeout`, `fe_client_timeout`
     /// in milliseconds.
     pub timeouts: [Option<i64>; 5],
+    /// The last final rule the stream ran (`last_rule_file`, `last_rule_line`).
+    pub last_rule: Option<fulcrum_config::Location>,
 }

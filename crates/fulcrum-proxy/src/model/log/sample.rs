@@ -85,6 +85,10 @@ impl Context for LogCtx<'_, '_> {
         };
         self.fields.vars?.timeouts[i]
     }
+    fn last_rule(&self) -> Option<(&std::path::Path, i64)> {
+        let l = self.fields.vars?.last_rule.as_ref()?;
+        Some((l.file.as_path(), l.line as i64))
+    }
     fn server_name(&self) -> Option<&str> {
         (self.fields.server != "<NOSRV>").then_some(self.fields.server)
     }

@@ -179,8 +179,20 @@ fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
     if acl.sample.is_content() {
         return eval_content(acl, facts);
     }
+    if acl.sample == Sample::WaitEnd {
+        // Undecided while more bytes may come; true the last time the rules run (every time in HTTP rules).
+        return if facts.payload_may_change() {
+            Tri::Miss
+        } else {
+            Tri::Pass
+        };
+    }
     let pass = match &acl.sample {
-        Sample::ReqLen | Sample::ReqPayload { .. } | Sample::ReqSsl(_) | Sample::Expr(_) => false,
+        Sample::ReqLen
+        | Sample::ReqPayload { .. }
+        | Sample::ReqSsl(_)
+        | Sample::Expr(_)
+        | Sample::WaitEnd => false,
         Sample::Src => facts.src().is_some_and(|ip| acl.match_ip(ip)),
         Sample::DstPort => facts
             .dst_port()

@@ -12,6 +12,7 @@ use fulcrum_config::haproxy::{
     AddrPart, Fmt, HttpRequestAction, HttpResponseAction, MatchMethod, Redirect, RedirectTarget,
     Rules, SampleExpr, Service, TcpConnAction, TcpContentAction, VarConds, VarName, WaitForBody,
 };
+use fulcrum_config::Location;
 
 use super::cond::{compile_opt, decide, holds, CompiledCond, Facts};
 use super::sample::{Ctx, Msg, Stream};
@@ -323,6 +324,8 @@ pub struct ContentFacts<'a> {
     pub tls: Option<&'a fulcrum_tls::Facts>,
     /// The server connection, once made: `Some(None)` on clear text, else its TLS facts (`ssl_bc*`).
     pub server_tls: Option<Option<&'a fulcrum_tls::Facts>>,
+    /// The client's socket, for `set-mark` / `set-tos` (`None` where they cannot run).
+    pub sock: Option<&'a tokio::net::TcpStream>,
 }
 
 impl<'a> ContentFacts<'a> {
@@ -401,10 +404,8 @@ impl HdrVal {
 /// `set-var` / `set-var-fmt` / `unset-var`.
 #[derive(Debug)]
 enum VarAct {
-    /// A stick counter action of a request (`tcp-request content`): its tracking lasts for the request.
+    /// A stick counter action of a request (`http-request`): its tracking lasts for the request.
     Stick(crate::model::stick::StickAct),
-    /// A stick counter action of `tcp-request session`: its tracking lasts for the client connection.
-    StickSess(crate::model::stick::StickAct),
     Set(VarName, SampleExpr, VarConds),
     SetFmt(VarName, Fmt, VarConds),
     Unset(VarName),
@@ -415,7 +416,7 @@ impl VarAct {
     fn run_l4(&self, facts: &ContentFacts<'_>) {
         match self {
             // The configuration refuses stick counters in `mode tcp` content and session rules.
-            VarAct::Stick(_) | VarAct::StickSess(_) => {}
+            VarAct::Stick(_) => {}
             VarAct::Unset(n) => super::tcp::unset(facts.vars, n),
             VarAct::Set(n, e, c) => {
                 let v = e.0.eval(&facts.ctx()).map(|v| v.into_owned());
@@ -443,7 +444,6 @@ impl VarAct {
     fn run(&self, msg: Msg<'_>, stream: &mut Stream<'_>) {
         match self {
             VarAct::Stick(a) => stream.run_stick(a, msg, false),
-            VarAct::StickSess(a) => stream.run_stick(a, msg, true),
             VarAct::Unset(n) => stream.unset_var(n),
             VarAct::Set(n, e, c) => {
                 let v = e.0.eval(&Ctx::new(msg, stream)).map(|v| v.into_owned());
@@ -458,6 +458,21 @@ impl VarAct {
                 stream.set_var_if(n, fulcrum_sample::Value::string(out), *c);
             }
         }
+    }
+}
+
+impl ReqAction {
+    /// Whether the action ends the rules (a `redirect` only when it has a target, see where it runs).
+    fn is_final(&self) -> bool {
+        matches!(
+            self,
+            ReqAction::Allow
+                | ReqAction::Auth(_)
+                | ReqAction::Answer(..)
+                | ReqAction::Tarpit(_)
+                | ReqAction::Reject(_)
+                | ReqAction::Service(_)
+        )
     }
 }
 
@@ -526,6 +541,8 @@ enum RespAction {
     ReplaceValue(HeaderName, Regex, Fmt),
     SetStatus(u16),
     Allow,
+    /// `redirect location FMT ...` (`http-response`).
+    Redirect(Redirect),
     /// `capture EXPR id N` (response side).
     Capture(SampleExpr, usize),
 }
@@ -639,6 +656,8 @@ pub enum RespVerdict {
     RewriteFailed,
     /// `allow` (`http-after-response`): the rest of this proxy's rules are skipped.
     Allow,
+    /// `redirect`: the response is replaced by a redirect with this status to this location.
+    Redirect(u16, String),
 }
 
 /// The backend of a `use_backend` rule.
@@ -647,13 +666,51 @@ pub enum BackendTarget {
     Fixed(usize),
     /// `%[...]` in the name: rendered per stream, then looked up by name.
     Dynamic(Fmt),
+    /// A backend the configuration disabled: the stream has no backend (503), as in HAProxy.
+    Disabled,
 }
 
-/// A `tcp-request content` or `tcp-response content` rule's action in `mode tcp`.
+/// `set-mark N` / `set-tos N`: an option of the client's socket.
+#[derive(Debug, Clone, Copy)]
+enum SockOpt {
+    Mark(u32),
+    Tos(u32),
+}
+
+impl SockOpt {
+    /// Sets the option on `sock`; a refusal (`SO_MARK` needs CAP_NET_ADMIN) changes nothing, as in HAProxy.
+    fn apply(self, sock: Option<&tokio::net::TcpStream>) {
+        let Some(sock) = sock else { return };
+        let s = socket2::SockRef::from(sock);
+        let _ = match self {
+            SockOpt::Mark(m) => s.set_mark(m),
+            SockOpt::Tos(t) => match sock.local_addr() {
+                Ok(std::net::SocketAddr::V6(_)) => s.set_tclass_v6(t),
+                _ => s.set_tos(t),
+            },
+        };
+    }
+}
+
+/// How `tcp-request session` / `content` or `tcp-response content` rules ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpEnd {
+    /// `accept`, or no rule decided: the connection goes on.
+    Accept,
+    /// `reject`: the connection is closed (reset in `mode tcp`).
+    Reject,
+    /// `silent-drop`: the connection is closed without telling the client.
+    SilentDrop,
+}
+
+/// A `tcp-request session`, `tcp-request content` or `tcp-response content` rule's action.
 #[derive(Debug)]
 enum TcpRule {
     Accept,
     Reject,
+    SilentDrop,
+    /// `set-mark` / `set-tos` on the client's socket.
+    Sock(SockOpt),
     Var(VarAct),
     /// `track-sc*`, `sc-inc-gpc*`, `sc-set-gpt0` of `tcp-request content` in `mode tcp`: the counters of the
     /// connection (which is the stream).
@@ -676,6 +733,9 @@ impl TcpRule {
         Ok(match a {
             TcpContentAction::Accept => TcpRule::Accept,
             TcpContentAction::Reject => TcpRule::Reject,
+            TcpContentAction::SilentDrop => TcpRule::SilentDrop,
+            TcpContentAction::SetMark(m) => TcpRule::Sock(SockOpt::Mark(*m)),
+            TcpContentAction::SetTos(t) => TcpRule::Sock(SockOpt::Tos(*t)),
             TcpContentAction::Var(HttpRequestAction::SetVar(n, e, c)) => {
                 TcpRule::Var(VarAct::Set(n.clone(), e.clone(), *c))
             }
@@ -691,14 +751,14 @@ impl TcpRule {
     }
 }
 
-/// Runs `rules` in order from `*next` over the buffered bytes: `Some(true)` accepts (also when no rule is left),
-/// `Some(false)` rejects, `None` waits for more bytes, with `*next` the rule to resume at (the variable actions
-/// before it are not run again).
+/// Runs `rules` in order from `*next` over the buffered bytes: how they ended (accepting also when no rule is
+/// left), `None` to wait for more bytes, with `*next` the rule to resume at (the variable actions before it are not
+/// run again).
 fn run_tcp_rules(
     rules: &[(TcpRule, Option<CompiledCond>)],
     facts: &ContentFacts<'_>,
     next: &mut usize,
-) -> Option<bool> {
+) -> Option<TcpEnd> {
     for (i, (action, cond)) in rules.iter().enumerate().skip(*next) {
         match decide(cond, facts) {
             None => {
@@ -709,8 +769,10 @@ fn run_tcp_rules(
             Some(true) => {}
         }
         match action {
-            TcpRule::Accept => return Some(true),
-            TcpRule::Reject => return Some(false),
+            TcpRule::Accept => return Some(TcpEnd::Accept),
+            TcpRule::Reject => return Some(TcpEnd::Reject),
+            TcpRule::SilentDrop => return Some(TcpEnd::SilentDrop),
+            TcpRule::Sock(o) => o.apply(facts.sock),
             TcpRule::Var(v) => v.run_l4(facts),
             TcpRule::Stick(a) => {
                 // a key not there yet (an incomplete request line) is waited for while bytes may come
@@ -725,7 +787,60 @@ fn run_tcp_rules(
         }
     }
     *next = rules.len();
-    Some(true)
+    Some(TcpEnd::Accept)
+}
+
+/// What the `tcp-request session` and `tcp-request content` rules of an HTTP proxy decided for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpVerdict {
+    /// Go on with the `http-request` rules.
+    Continue,
+    /// A `tcp-request session` rule rejected the connection (`true`: `silent-drop`).
+    RejectSession(bool),
+    /// A `tcp-request content` rule rejected the request (the connection is closed without an answer; `true`:
+    /// `silent-drop`).
+    Reject(bool),
+}
+
+/// Runs `tcp-request session` (`session`) or `tcp-request content` rules on an HTTP request: how one of them ended
+/// the list, `None` when none of them decided.
+fn apply_tcp_http<B>(
+    (rules, sites): (&[(TcpRule, Option<CompiledCond>)], &[Location]),
+    session: bool,
+    sock: Option<&tokio::net::TcpStream>,
+    req: &Request<B>,
+    stream: &mut Stream<'_>,
+) -> Option<TcpEnd> {
+    for (i, (action, cond)) in rules.iter().enumerate() {
+        let facts = RequestFacts {
+            req,
+            stream: Some(&*stream),
+            src: stream.src.ip(),
+            dst_port: stream.dst_port,
+            tls: stream.tls,
+            captured_uri: stream.captured_uri(),
+        };
+        if !holds(cond, &facts) {
+            continue;
+        }
+        match action {
+            TcpRule::Accept | TcpRule::Reject | TcpRule::SilentDrop => {
+                // HAProxy keeps no line for session rules (they run before the stream exists).
+                if !session {
+                    stream.last_rule = site(sites, i);
+                }
+                return Some(match action {
+                    TcpRule::Accept => TcpEnd::Accept,
+                    TcpRule::Reject => TcpEnd::Reject,
+                    _ => TcpEnd::SilentDrop,
+                });
+            }
+            TcpRule::Sock(o) => o.apply(sock),
+            TcpRule::Var(v) => v.run(req_msg(req), stream),
+            TcpRule::Stick(a) => stream.run_stick(a, req_msg(req), session),
+        }
+    }
+    None
 }
 
 /// A compiled `tcp-request connection` action.
@@ -751,10 +866,9 @@ pub struct ProxyRules {
     /// `tcp-response content` rules (a backend's, in `mode tcp`).
     tcp_response: Vec<(TcpRule, Option<CompiledCond>)>,
     response_inspect_delay: Option<std::time::Duration>,
-    /// `tcp-request session set-var...`: once per client connection, before its first request.
-    tcp_session: Vec<(VarAct, Option<CompiledCond>)>,
-    /// `tcp-request content set-var...` of an HTTP proxy: on each request, before `http-request`.
-    tcp_content_vars: Vec<(VarAct, Option<CompiledCond>)>,
+    /// `tcp-request session`: once per client connection, after the connection rules and before the content
+    /// rules (in `mode http`, before its first request).
+    tcp_session: Vec<(TcpRule, Option<CompiledCond>)>,
     inspect_delay: Option<std::time::Duration>,
     errorfiles: ErrorPages,
     /// `stick on|match|store-request` (server persistence), with their tables resolved.
@@ -765,6 +879,28 @@ pub struct ProxyRules {
     use_servers: Vec<(usize, Option<CompiledCond>)>,
     /// `monitor fail`: the conditions that make `monitor-uri` answer 503.
     monitor_fail: Vec<Option<CompiledCond>>,
+    /// Where each rule of the lists above was written, for `last_rule_file` / `last_rule_line`.
+    sites: Sites,
+}
+
+/// The configuration lines of a proxy's rules, list by list, in the lists' order.
+#[derive(Default)]
+struct Sites {
+    http_request: Vec<Location>,
+    http_response: Vec<Location>,
+    http_after_response: Vec<Location>,
+    tcp_content: Vec<Location>,
+    tcp_response: Vec<Location>,
+}
+
+/// Where each rule of `rules` was written.
+fn sites_of<A>(rules: &[fulcrum_config::haproxy::Rule<A>]) -> Vec<Location> {
+    rules.iter().map(|r| r.location.clone()).collect()
+}
+
+/// The line of rule `i` of `sites`, as `last_rule_file` / `last_rule_line` report it.
+fn site(sites: &[Location], i: usize) -> Option<Location> {
+    sites.get(i).cloned()
 }
 
 fn header_pair(
@@ -816,6 +952,7 @@ impl ProxyRules {
             ));
         }
         out.response_inspect_delay = rules.response_inspect_delay;
+        out.sites.tcp_response = sites_of(&rules.tcp_response);
         for r in &rules.stick {
             let rt = crate::model::stick::StickRuleRt::compile(
                 &r.action,
@@ -927,12 +1064,17 @@ impl ProxyRules {
         }
         out.http_response = compile_response(&rules.http_response, refs)?;
         out.http_after_response = compile_response(&rules.http_after_response, refs)?;
+        out.sites.http_request = sites_of(&rules.http_request);
+        out.sites.http_response = sites_of(&rules.http_response);
+        out.sites.http_after_response = sites_of(&rules.http_after_response);
+        out.sites.tcp_content = sites_of(&rules.tcp_content);
         for u in &rules.use_backends {
             let target = match &u.dynamic {
                 Some(f) => BackendTarget::Dynamic(f.clone()),
+                // The configuration checked the name: a backend that is not there was disabled.
                 None => match backend(&u.backend) {
                     Some(be) => BackendTarget::Fixed(be),
-                    None => continue,
+                    None => BackendTarget::Disabled,
                 },
             };
             out.use_backends.push((target, compile_opt(&u.cond, refs)?));
@@ -955,31 +1097,11 @@ impl ProxyRules {
                 compile_opt(&r.cond, refs)?,
             ));
         }
-        let var_act = |a: &HttpRequestAction, loc: &fulcrum_config::Location| match a {
-            HttpRequestAction::SetVar(n, e, c) => Ok(Some(VarAct::Set(n.clone(), e.clone(), *c))),
-            HttpRequestAction::SetVarFmt(n, f, c) => {
-                Ok(Some(VarAct::SetFmt(n.clone(), f.clone(), *c)))
-            }
-            HttpRequestAction::UnsetVar(n) => Ok(Some(VarAct::Unset(n.clone()))),
-            HttpRequestAction::Stick(s) => {
-                crate::model::stick::StickAct::compile(s, stick, &loc.to_string())
-                    .map(|a| Some(VarAct::Stick(a)))
-            }
-            _ => Ok(None),
-        };
         for r in &rules.tcp_session {
-            if let Some(a) = var_act(&r.action, &r.location)? {
-                let a = match a {
-                    VarAct::Stick(s) => VarAct::StickSess(s),
-                    other => other,
-                };
-                out.tcp_session.push((a, compile_opt(&r.cond, refs)?));
-            }
-        }
-        for r in &rules.tcp_content_vars {
-            if let Some(a) = var_act(&r.action, &r.location)? {
-                out.tcp_content_vars.push((a, compile_opt(&r.cond, refs)?));
-            }
+            out.tcp_session.push((
+                TcpRule::compile(&r.action, stick, &r.location)?,
+                compile_opt(&r.cond, refs)?,
+            ));
         }
         out.inspect_delay = rules.inspect_delay;
         Ok(out)
@@ -1055,9 +1177,10 @@ impl ProxyRules {
         }
     }
 
-    /// Whether any `http-response` rule exists (so the request line must be kept for them).
+    /// Whether any `http-response` or `tcp-response content` rule exists (so the request line must be kept for
+    /// them).
     pub fn has_response_rules(&self) -> bool {
-        !self.http_response.is_empty()
+        !self.http_response.is_empty() || !self.tcp_response.is_empty()
     }
 
     /// Whether any `http-after-response` rule exists.
@@ -1102,11 +1225,10 @@ impl ProxyRules {
         self.inspect_delay
     }
 
-    /// Runs `tcp-request content` rules in order, from rule `*next`, over the bytes buffered so far: `Some(true)`
-    /// accepts (also when no rule matches), `Some(false)` rejects, `None` waits for more bytes (a rule whose
-    /// condition cannot be decided yet, which only happens while `facts.may_change`); `*next` is then where to
-    /// resume.
-    pub fn inspect_content(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<bool> {
+    /// Runs `tcp-request content` rules in order, from rule `*next`, over the bytes buffered so far: how they
+    /// ended (accepting also when no rule matches), `None` to wait for more bytes (a rule whose condition cannot
+    /// be decided yet, which only happens while `facts.may_change`); `*next` is then where to resume.
+    pub fn inspect_content(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<TcpEnd> {
         run_tcp_rules(&self.tcp_content, facts, next)
     }
 
@@ -1121,25 +1243,27 @@ impl ProxyRules {
     }
 
     /// Runs `tcp-response content` rules over the server's bytes, as [`ProxyRules::inspect_content`] does.
-    pub fn inspect_response(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<bool> {
+    pub fn inspect_response(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<TcpEnd> {
         run_tcp_rules(&self.tcp_response, facts, next)
     }
 
-    /// The backend chosen by the first matching `use_backend`, if any (its index in the snapshot's backends).
-    /// `dynamic` renders a dynamic name and finds the backend so named; when it finds none, the choice falls
-    /// to the default backend (`None`), as HAProxy's does.
+    /// The backend chosen by the first matching `use_backend`, if any: `Some(Some(index))` in the snapshot's
+    /// backends, `Some(None)` for a disabled backend (no backend: 503), `None` when no rule chose one (the default
+    /// backend then). `dynamic` renders a dynamic name and finds the backend so named; when it finds none, the
+    /// choice falls to the default backend, as HAProxy's does.
     pub fn pick_backend(
         &self,
         facts: &dyn Facts,
         dynamic: &mut dyn FnMut(&Fmt) -> Option<usize>,
-    ) -> Option<usize> {
+    ) -> Option<Option<usize>> {
         let (target, _) = self
             .use_backends
             .iter()
             .find(|(_, cond)| holds(cond, facts))?;
         match target {
-            BackendTarget::Fixed(be) => Some(*be),
-            BackendTarget::Dynamic(f) => dynamic(f),
+            BackendTarget::Fixed(be) => Some(Some(*be)),
+            BackendTarget::Dynamic(f) => dynamic(f).map(Some),
+            BackendTarget::Disabled => Some(None),
         }
     }
 
@@ -1162,23 +1286,93 @@ impl ProxyRules {
         !self.use_servers.is_empty()
     }
 
-    /// Runs the `tcp-request session` variable rules (on a connection's first request, `first`) then the
-    /// `tcp-request content` ones, before the `http-request` rules of an HTTP proxy.
-    pub fn apply_stream_vars<B>(&self, first: bool, req: &Request<B>, stream: &mut Stream<'_>) {
-        let session = if first { &self.tcp_session[..] } else { &[] };
-        for (action, cond) in session.iter().chain(&self.tcp_content_vars) {
-            let facts = RequestFacts {
-                req,
-                stream: Some(&*stream),
-                src: stream.src.ip(),
-                dst_port: stream.dst_port,
-                tls: stream.tls,
-                captured_uri: stream.captured_uri(),
-            };
-            if holds(cond, &facts) {
-                action.run(req_msg(req), stream);
+    /// Whether the proxy has `tcp-request session` rules.
+    pub fn has_session_rules(&self) -> bool {
+        !self.tcp_session.is_empty()
+    }
+
+    /// Runs the `tcp-request session` rules of a `mode tcp` connection (once, before its content rules, over no
+    /// byte yet).
+    pub fn accept_session(&self, facts: &ContentFacts<'_>) -> TcpEnd {
+        let mut next = 0;
+        run_tcp_rules(&self.tcp_session, facts, &mut next).unwrap_or(TcpEnd::Accept)
+    }
+
+    /// Runs the `tcp-request session` rules (on a connection's first request, `first`) then the `tcp-request
+    /// content` ones of an HTTP proxy, before its `http-request` rules: [`TcpVerdict::Reject`] when one rejects.
+    /// `accept` ends its own list only (the content rules still run after an accepting session rule).
+    pub fn apply_tcp_request<B>(
+        &self,
+        first: bool,
+        sock: Option<&tokio::net::TcpStream>,
+        req: &Request<B>,
+        stream: &mut Stream<'_>,
+    ) -> TcpVerdict {
+        if first {
+            match apply_tcp_http((&self.tcp_session, &[]), true, sock, req, stream) {
+                Some(TcpEnd::Reject) => return TcpVerdict::RejectSession(false),
+                Some(TcpEnd::SilentDrop) => return TcpVerdict::RejectSession(true),
+                _ => {}
             }
         }
+        match self.apply_backend_content(sock, req, stream) {
+            TcpEnd::Accept => TcpVerdict::Continue,
+            end => TcpVerdict::Reject(end == TcpEnd::SilentDrop),
+        }
+    }
+
+    /// Runs the `tcp-request content` rules on an HTTP request (a frontend's, or a backend's as the request
+    /// enters it: its session rules are the frontend's business).
+    pub fn apply_backend_content<B>(
+        &self,
+        sock: Option<&tokio::net::TcpStream>,
+        req: &Request<B>,
+        stream: &mut Stream<'_>,
+    ) -> TcpEnd {
+        apply_tcp_http(
+            (&self.tcp_content, &self.sites.tcp_content),
+            false,
+            sock,
+            req,
+            stream,
+        )
+        .unwrap_or(TcpEnd::Accept)
+    }
+
+    /// Runs the `tcp-response content` rules of an HTTP backend when a response arrives, before its
+    /// `http-response` rules: `false` rejects (the connections are closed, nothing is sent to the client). As in
+    /// haproxy 2.6, they run before the response head is parsed: its status and headers give no sample there
+    /// (observed: `status`, `res.hdr()` empty), the variables and the connection's facts do.
+    pub fn apply_tcp_response(&self, line: &RequestLine, stream: &mut Stream<'_>) -> bool {
+        let none = HeaderMap::new();
+        for (i, (action, cond)) in self.tcp_response.iter().enumerate() {
+            let facts = ResponseFacts {
+                line,
+                captured_uri: stream.captured_uri(),
+                status: 0,
+                headers: &none,
+                stream,
+            };
+            if !holds(cond, &facts) {
+                continue;
+            }
+            let msg = Msg::Request {
+                method: &line.method,
+                uri: &line.uri,
+                headers: &none,
+            };
+            match action {
+                TcpRule::Accept | TcpRule::Reject | TcpRule::SilentDrop => {
+                    stream.last_rule = site(&self.sites.tcp_response, i);
+                    return matches!(action, TcpRule::Accept);
+                }
+                // The configuration refuses them in response rules.
+                TcpRule::Sock(_) => {}
+                TcpRule::Var(v) => v.run(msg, stream),
+                TcpRule::Stick(a) => stream.run_stick(a, msg, false),
+            }
+        }
+        true
     }
 
     /// Runs the `http-request` rules in order on `req`, no rewrite limited by a buffer. `outer` is the frontend
@@ -1220,6 +1414,9 @@ impl ProxyRules {
                 continue;
             }
             let was_hinting = std::mem::take(&mut hinting);
+            if action.is_final() {
+                stream.last_rule = site(&self.sites.http_request, index);
+            }
             let render =
                 |f: &Fmt, stream: &Stream<'_>| -> String { req_ctx(req, stream).render_string(f) };
             let done = match action {
@@ -1380,6 +1577,7 @@ impl ProxyRules {
                     if r.ignore_empty && target.is_empty() {
                         true
                     } else {
+                        stream.last_rule = site(&self.sites.http_request, index);
                         return Verdict::Respond(Box::new(redirect(r, &target, req)));
                     }
                 }
@@ -1428,7 +1626,15 @@ impl ProxyRules {
         stream: &mut Stream<'_>,
         room: &mut Room,
     ) -> RespVerdict {
-        apply_response(&self.http_response, at, status, headers, line, stream, room)
+        apply_response(
+            (&self.http_response, &self.sites.http_response),
+            at,
+            status,
+            headers,
+            line,
+            stream,
+            room,
+        )
     }
 
     /// Runs the `http-after-response` rules on a response's head (any response sent to the client), the
@@ -1444,7 +1650,7 @@ impl ProxyRules {
     ) -> RespVerdict {
         let at = Resume::default();
         apply_response(
-            &self.http_after_response,
+            (&self.http_after_response, &self.sites.http_after_response),
             at,
             status,
             headers,
@@ -1490,6 +1696,7 @@ fn compile_response(
             }
             HttpResponseAction::SetStatus(s) => RespAction::SetStatus(*s),
             HttpResponseAction::Allow => RespAction::Allow,
+            HttpResponseAction::Redirect(r) => RespAction::Redirect(r.clone()),
             HttpResponseAction::Deny(s) => RespAction::Deny(*s),
             HttpResponseAction::SetVar(n, e, c) => {
                 RespAction::Var(VarAct::Set(n.clone(), e.clone(), *c))
@@ -1507,9 +1714,10 @@ fn compile_response(
     Ok(out)
 }
 
-/// Runs response rules (`http-response` or `http-after-response`) from where `at` says.
+/// Runs response rules (`http-response` or `http-after-response`, with where each was written) from where `at`
+/// says.
 fn apply_response(
-    rules: &[(RespAction, Option<CompiledCond>)],
+    (rules, sites): (&[(RespAction, Option<CompiledCond>)], &[Location]),
     at: Resume,
     status: &mut u16,
     headers: &mut HeaderMap,
@@ -1578,8 +1786,31 @@ fn apply_response(
                     *status = *s;
                     true
                 }
-                RespAction::Allow => return RespVerdict::Allow,
-                RespAction::Deny(s) => return RespVerdict::Deny(*s),
+                RespAction::Allow => {
+                    stream.last_rule = site(sites, index);
+                    return RespVerdict::Allow;
+                }
+                RespAction::Deny(s) => {
+                    stream.last_rule = site(sites, index);
+                    return RespVerdict::Deny(*s);
+                }
+                RespAction::Redirect(r) => {
+                    let RedirectTarget::Location(f) = &r.target else {
+                        // The configuration allows only `location` in response rules.
+                        continue;
+                    };
+                    let mut to = Vec::new();
+                    Ctx::new(msg(&*headers), stream).render(f, &mut to);
+                    if r.ignore_empty && to.is_empty() {
+                        true
+                    } else {
+                        stream.last_rule = site(sites, index);
+                        return RespVerdict::Redirect(
+                            r.code,
+                            String::from_utf8_lossy(&to).into_owned(),
+                        );
+                    }
+                }
                 RespAction::WaitForBody(w) => {
                     return RespVerdict::WaitForBody {
                         wait: *w,
@@ -1946,6 +2177,18 @@ fn redirect<B>(r: &Redirect, target: &str, req: &Request<B>) -> Page {
     let mut resp = Response::new(Bytes::new());
     *resp.status_mut() = StatusCode::from_u16(r.code).unwrap_or(StatusCode::FOUND);
     if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// The answer of an `http-response redirect` rule: `code` to `location`, no body.
+pub fn response_redirect(code: u16, location: &str) -> Page {
+    let mut resp = Response::new(Bytes::new());
+    *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND);
+    if let Ok(v) = HeaderValue::from_str(location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     resp.headers_mut()

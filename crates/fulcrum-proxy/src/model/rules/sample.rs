@@ -30,6 +30,10 @@ pub struct Stream<'a> {
     pub frontend: &'a str,
     /// The frontend's proxy id (`fe_id`).
     pub frontend_id: i64,
+    /// The client connections open on the frontend (`fe_conn`).
+    pub frontend_conns: &'a std::sync::atomic::AtomicU32,
+    /// Where the last final rule the stream ran was written (`last_rule_file`, `last_rule_line`).
+    pub last_rule: Option<fulcrum_config::Location>,
     /// The listener the client came through (`so_name`, `so_id`).
     pub listener: &'a crate::net::listener::ListenerInfo,
     /// Every backend, for the fetches naming one (`nbsrv(NAME)`, `be_conn(NAME)`).
@@ -588,6 +592,17 @@ impl Context for Ctx<'_, '_> {
     }
     fn timeout(&self, which: fulcrum_sample::TimeoutFetch) -> Option<i64> {
         self.stream.timeout_ms(which)
+    }
+    fn last_rule(&self) -> Option<(&std::path::Path, i64)> {
+        let l = self.stream.last_rule.as_ref()?;
+        Some((l.file.as_path(), l.line as i64))
+    }
+    fn frontend_conns(&self) -> Option<i64> {
+        Some(i64::from(
+            self.stream
+                .frontend_conns
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ))
     }
     fn backend_stat(&self, backend: Option<&str>, stat: BackendStat) -> Option<i64> {
         match backend {
