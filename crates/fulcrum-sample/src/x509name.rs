@@ -12,7 +12,7 @@
 //!   and the hexadecimal of its DER, as OpenSSL's `X509_NAME_print_ex(XN_FLAG_RFC2253)` prints them.
 
 /// Reads one DER element at the start of `buf`: (tag, content, rest).
-pub(crate) fn tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub fn tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = buf.split_first()?;
     let (&first, mut rest) = rest.split_first()?;
     let len = if first < 0x80 {

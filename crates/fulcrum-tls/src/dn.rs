@@ -11,60 +11,23 @@ pub struct Attr {
     pub value: String,
 }
 
-/// Reads one DER element at the start of `buf`: (tag, content, rest).
-pub(crate) fn tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = buf.split_first()?;
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let mut len = 0usize;
-        for &b in &rest[..n] {
-            len = (len << 8) | usize::from(b);
-        }
-        rest = &rest[n..];
-        len
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
-}
+/// Reads one DER element at the start of `buf`: (tag, content, rest) (the walker the fetches use).
+pub(crate) use fulcrum_sample::x509name::tlv;
 
 /// The attributes of a DER-encoded Name whose outer SEQUENCE was already removed (as webpki gives
 /// `subject()` and `issuer()`), in the order they appear. `None` when the encoding is broken.
 pub fn attributes(name: &[u8]) -> Option<Vec<Attr>> {
-    let mut out = Vec::new();
-    let mut rest = name;
-    while !rest.is_empty() {
-        let (tag, set, next) = tlv(rest)?;
-        if tag != 0x31 {
-            return None;
-        }
-        let mut items = set;
-        while !items.is_empty() {
-            let (tag, seq, more) = tlv(items)?;
-            if tag != 0x30 {
-                return None;
-            }
-            let (otag, oid, after) = tlv(seq)?;
-            if otag != 0x06 {
-                return None;
-            }
-            let (vtag, value, _) = tlv(after)?;
-            out.push(Attr {
-                name: short_name(oid),
-                value: text(vtag, value),
-            });
-            items = more;
-        }
-        rest = next;
-    }
-    Some(out)
+    use fulcrum_sample::x509name as x;
+    let entries = x::entries(name)?;
+    Some(
+        entries
+            .iter()
+            .map(|e| Attr {
+                name: x::short_name(e.oid).map_or_else(|| x::dotted(e.oid), str::to_string),
+                value: text(e.tag, e.value),
+            })
+            .collect(),
+    )
 }
 
 /// The common names (CN) of a name, in order.
@@ -105,52 +68,6 @@ fn text(tag: u8, v: &[u8]) -> String {
             .collect(),
         _ => String::from_utf8_lossy(v).into_owned(),
     }
-}
-
-fn dotted(oid: &[u8]) -> String {
-    let mut parts: Vec<u64> = Vec::new();
-    let mut acc = 0u64;
-    for (i, &b) in oid.iter().enumerate() {
-        acc = (acc << 7) | u64::from(b & 0x7f);
-        if b & 0x80 == 0 {
-            if parts.is_empty() && i < 8 {
-                let first = (acc / 40).min(2);
-                parts.push(first);
-                parts.push(acc - first * 40);
-            } else {
-                parts.push(acc);
-            }
-            acc = 0;
-        }
-    }
-    parts
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-fn short_name(oid: &[u8]) -> String {
-    let d = dotted(oid);
-    let s = match d.as_str() {
-        "2.5.4.3" => "CN",
-        "2.5.4.4" => "SN",
-        "2.5.4.5" => "serialNumber",
-        "2.5.4.6" => "C",
-        "2.5.4.7" => "L",
-        "2.5.4.8" => "ST",
-        "2.5.4.9" => "street",
-        "2.5.4.10" => "O",
-        "2.5.4.11" => "OU",
-        "2.5.4.12" => "title",
-        "2.5.4.17" => "postalCode",
-        "2.5.4.42" => "GN",
-        "1.2.840.113549.1.9.1" => "emailAddress",
-        "0.9.2342.19200300.100.1.25" => "DC",
-        "0.9.2342.19200300.100.1.1" => "UID",
-        _ => return d,
-    };
-    s.to_string()
 }
 
 #[cfg(test)]

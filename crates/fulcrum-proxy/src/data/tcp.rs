@@ -137,25 +137,17 @@ pub async fn serve_client(
             server_tls: None,
         };
         let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
-        match inspect(side, &client, front).await {
-            Inspected::Accept(buf) => first = buf,
-            Inspected::Reject(buf, silent) => {
-                debug!(%peer, "connection rejected by tcp-request content rules");
-                Counters::inc(&fe.stats.denied_req);
-                kill(&client, silent);
-                if let Some(mut l) = log {
-                    l.term(b"PR");
-                    l.end(buf.len() as u64, 0);
-                }
-                return;
-            }
-            Inspected::Aborted(buf) => {
-                if let Some(mut l) = log {
-                    l.term(b"CR");
-                    l.end(buf.len() as u64, 0);
-                }
-                return;
-            }
+        let inspected = inspect(side, &client, front).await;
+        match settle(
+            inspected,
+            &fe.stats.denied_req,
+            &client,
+            &mut log,
+            peer,
+            "frontend's",
+        ) {
+            Some(buf) => first = buf,
+            None => return,
         }
     }
     let facts = ContentFacts {
@@ -200,25 +192,17 @@ pub async fn serve_client(
             server_tls: None,
         };
         let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
-        match inspect_from(side, &client, front, std::mem::take(&mut first)).await {
-            Inspected::Accept(buf) => first = buf,
-            Inspected::Reject(buf, silent) => {
-                debug!(%peer, "connection rejected by the backend's tcp-request content rules");
-                Counters::inc(&be.stats.denied_req);
-                kill(&client, silent);
-                if let Some(mut l) = log {
-                    l.term(b"PR");
-                    l.end(buf.len() as u64, 0);
-                }
-                return;
-            }
-            Inspected::Aborted(buf) => {
-                if let Some(mut l) = log {
-                    l.term(b"CR");
-                    l.end(buf.len() as u64, 0);
-                }
-                return;
-            }
+        let inspected = inspect_from(side, &client, front, std::mem::take(&mut first)).await;
+        match settle(
+            inspected,
+            &be.stats.denied_req,
+            &client,
+            &mut log,
+            peer,
+            "backend's",
+        ) {
+            Some(buf) => first = buf,
+            None => return,
         }
     }
     let mut done = Done::new(be.clone(), std::time::Instant::now());
@@ -615,6 +599,34 @@ async fn inspect_from(
 }
 
 /// Ends a rejected client connection as HAProxy does: a reset, or nothing the client sees (`silent`).
+/// Acts on what `tcp-request content` rules decided: the bytes to forward when they accepted; `None` when the
+/// connection ends here (rejected: counted in `denied`, closed or silently dropped, logged `PR`; or the client
+/// went away: `CR`). `whose`: the frontend's or the backend's rules, for the debug line.
+fn settle(
+    inspected: Inspected,
+    denied: &std::sync::atomic::AtomicU64,
+    client: &TcpStream,
+    log: &mut Option<TcpLog>,
+    peer: SocketAddr,
+    whose: &str,
+) -> Option<Vec<u8>> {
+    let (buf, term) = match inspected {
+        Inspected::Accept(buf) => return Some(buf),
+        Inspected::Reject(buf, silent) => {
+            debug!(%peer, "connection rejected by the {whose} tcp-request content rules");
+            Counters::inc(denied);
+            kill(client, silent);
+            (buf, b"PR")
+        }
+        Inspected::Aborted(buf) => (buf, b"CR"),
+    };
+    if let Some(mut l) = log.take() {
+        l.term(term);
+        l.end(buf.len() as u64, 0);
+    }
+    None
+}
+
 fn kill(client: &TcpStream, silent: bool) {
     if silent {
         crate::net::silent_drop::forget(client);
