@@ -418,8 +418,11 @@ fn without_retries_the_status_says_what_failed() {
         let s = TestServer::start("a");
         s.set(mode);
         let (listen, stats) = (free_port(), free_port());
+        // A connect limit that a loaded machine (the load tests of this file run beside it) cannot exceed on
+        // loopback: only the server's behaviour decides the status.
         let cfg = config(listen, stats, &[], "    retries 0")
             .replace("    option httpchk GET /health\n", "")
+            .replace("timeout connect 300ms", "timeout connect 3s")
             + &format!("    server a {}\n", s.addr);
         let _p = start_proxy(&cfg);
         let got = get(format!("127.0.0.1:{listen}").parse().unwrap(), "/").status;
@@ -427,6 +430,7 @@ fn without_retries_the_status_says_what_failed() {
             let (hl, hs) = (free_port(), free_port());
             let hcfg = config(hl, hs, &[], "    retries 0")
                 .replace("    option httpchk GET /health\n", "")
+                .replace("timeout connect 300ms", "timeout connect 3s")
                 + &format!("    server a {}\n", s.addr);
             let addr: SocketAddr = format!("127.0.0.1:{hl}").parse().unwrap();
             let _h = start_haproxy(&hcfg, addr);
