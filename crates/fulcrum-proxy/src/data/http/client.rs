@@ -412,15 +412,13 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
     if let Some(verbatim) = head.verbatim {
         req.extensions_mut().insert(*verbatim);
     }
-    let client = conn.request_client();
-    let mut txn = TxnSlot::begin(conn.conn_log.as_ref(), &req);
-    let handled = request::handle(worker.clone(), fe.clone(), client, req, &mut txn);
+    let mut client = conn.request_client();
     // A server's interim responses (`103 Early Hints`) reach HTTP/1.1 clients only.
-    let resp = if version == http::Version::HTTP_11 {
-        super::interim::serve_with(super::interim::Client::H1(io.clone()), handled).await
-    } else {
-        handled.await
-    };
+    if version == http::Version::HTTP_11 {
+        client.interim = Some(super::interim::Client::H1(io.clone()));
+    }
+    let mut txn = TxnSlot::begin(conn.conn_log.as_ref(), &req);
+    let resp = request::handle(worker.clone(), fe.clone(), client, req, &mut txn).await;
     let status = resp.status().as_u16();
     fe.stats.response(status);
     let log = txn.into_body_log(status);

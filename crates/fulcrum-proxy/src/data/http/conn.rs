@@ -71,6 +71,7 @@ impl ClientConn {
             vars: self.vars.clone(),
             conn: self.io.clone(),
             stick: self._ticket.stick.clone(),
+            interim: None,
         }
     }
 }

@@ -269,10 +269,9 @@ async fn serve_stream(
     // Shared with the server side for the time the request is served: interim responses (`103 Early Hints`) go
     // out on it.
     let respond = Rc::new(RefCell::new(respond));
-    let handled = super::interim::serve_with(
-        super::interim::Client::H2(respond.clone()),
-        request::handle(worker.clone(), fe.clone(), client, req, &mut txn),
-    );
+    let mut client = client;
+    client.interim = Some(super::interim::Client::H2(respond.clone()));
+    let handled = request::handle(worker.clone(), fe.clone(), client, req, &mut txn);
     // A stream the client resets gives its request up.
     let resp = tokio::select! {
         r = handled => r,

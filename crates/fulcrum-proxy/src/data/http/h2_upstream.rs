@@ -595,9 +595,10 @@ impl Upstream {
         &mut self,
         req: Request<ReqBody>,
         accept_invalid: bool,
+        client: Option<&super::interim::Client>,
     ) -> Result<Exchange, SendError> {
         match self {
-            Upstream::H1(c) => c.send(req, accept_invalid).await,
+            Upstream::H1(c) => c.send(req, accept_invalid, client).await,
             Upstream::H2(l, stream) => {
                 let (exchange, s) = l.send(req).await?;
                 *stream = Some(s);

@@ -1,11 +1,9 @@
 //! Interim responses a server sends before its final answer (1xx other than `100 Continue`, which the proxy
 //! gives the client itself, and `101`, which switches protocols), such as `103 Early Hints`: passed on to an
-//! HTTP/1.1 client or an HTTP/2 stream as HAProxy does. Where they go is made known to the server side for as long
-//! as a request is served (a task-local: the exchange with the server runs in the client's or the stream's task),
-//! so that a request without interim responses costs nothing more.
+//! HTTP/1.1 client or an HTTP/2 stream as HAProxy does. Where they go travels with the request
+//! (`request::Client::interim`, an `Rc` clone per request), down to the server exchange.
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -27,15 +25,6 @@ pub enum Client {
     H2(Rc<RefCell<SendResponse<Bytes>>>),
 }
 
-tokio::task_local! {
-    static CLIENT: Client;
-}
-
-/// Runs `serve` (one request) with `client` as where its interim responses go.
-pub async fn serve_with<F: Future>(client: Client, serve: F) -> F::Output {
-    CLIENT.scope(client, serve).await
-}
-
 /// Interim responses on their way to the client.
 pub struct Interim {
     client: Option<Client>,
@@ -44,10 +33,10 @@ pub struct Interim {
 }
 
 impl Interim {
-    /// For the request being served (no client to send to outside [`serve_with`]).
-    pub fn new() -> Self {
+    /// Interim responses to `client` (`None`: an HTTP/1.0 client, which gets none).
+    pub fn new(client: Option<&Client>) -> Self {
         Interim {
-            client: CLIENT.try_with(Client::clone).ok(),
+            client: client.cloned(),
             pending: Vec::new(),
             written: 0,
         }
@@ -104,8 +93,11 @@ impl Interim {
 
     /// Sends `103 Early Hints` with `headers` now (`http-request early-hint`), when the client takes interim
     /// responses.
-    pub async fn early_hints(headers: HeaderMap) {
-        let mut i = Interim::new();
+    pub async fn early_hints(client: Option<&Client>, headers: HeaderMap) {
+        if client.is_none() {
+            return;
+        }
+        let mut i = Interim::new(client);
         i.queue_head(StatusCode::EARLY_HINTS, headers);
         i.flush().await;
     }
@@ -135,11 +127,5 @@ impl Interim {
     /// Writes the rest of the queued bytes (before the final response goes out).
     pub async fn flush(&mut self) {
         std::future::poll_fn(|cx| self.poll_flush(cx)).await
-    }
-}
-
-impl Default for Interim {
-    fn default() -> Self {
-        Self::new()
     }
 }

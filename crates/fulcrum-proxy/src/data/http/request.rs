@@ -81,6 +81,9 @@ pub(crate) struct Client {
     pub(crate) vars: Rc<RefCell<VarMap>>,
     /// The connection's stick counters.
     pub(crate) stick: Rc<crate::model::stick::Ctrs>,
+    /// Where interim responses (`103 Early Hints`) go: an HTTP/1.1 connection or an HTTP/2 stream; `None` for an
+    /// HTTP/1.0 client.
+    pub(crate) interim: Option<super::interim::Client>,
 }
 
 /// Serves one request: its answer, made here or streamed from a server, then the `http-after-response` rules
@@ -333,7 +336,7 @@ async fn handle_inner(
         let verdict = fe
             .rules
             .apply_request_from(at, &mut req, stream, None, &mut room.room);
-        send_early_hints(stream).await;
+        send_early_hints(stream, client).await;
         match verdict {
             Verdict::Continue => break,
             Verdict::Respond(r) => return Ok(rule_response(txn, &fe.stats, *r)),
@@ -477,7 +480,7 @@ async fn handle_inner(
         let verdict =
             be.rules
                 .apply_request_from(at, &mut req, stream, Some(&fe.rules), &mut room.room);
-        send_early_hints(stream).await;
+        send_early_hints(stream, client).await;
         match verdict {
             Verdict::Continue => break None,
             Verdict::Respond(r) => break Some(rule_response(txn, &be.stats, *r)),
@@ -1200,8 +1203,15 @@ async fn forward(
         let idempotent = is_idempotent(req.method());
         let result = match server_timeout {
             Some(t) => {
-                match tokio::time::timeout(t, conn.send(req, be.config.accept_invalid_response))
-                    .await
+                match tokio::time::timeout(
+                    t,
+                    conn.send(
+                        req,
+                        be.config.accept_invalid_response,
+                        client.interim.as_ref(),
+                    ),
+                )
+                .await
                 {
                     Ok(r) => r,
                     Err(_) => {
@@ -1219,7 +1229,14 @@ async fn forward(
                     }
                 }
             }
-            None => conn.send(req, be.config.accept_invalid_response).await,
+            None => {
+                conn.send(
+                    req,
+                    be.config.accept_invalid_response,
+                    client.interim.as_ref(),
+                )
+                .await
+            }
         };
         match result {
             Ok(exchange) => {
@@ -1455,9 +1472,9 @@ fn proxy_line(
 
 /// Sends the `103 Early Hints` responses the `http-request early-hint` rules that just ran made (to HTTP/1.1 and
 /// HTTP/2 clients; see `interim.rs`).
-async fn send_early_hints(stream: &mut Stream<'_>) {
+async fn send_early_hints(stream: &mut Stream<'_>, client: &Client) {
     for hints in std::mem::take(&mut stream.early_hints) {
-        super::interim::Interim::early_hints(hints).await;
+        super::interim::Interim::early_hints(client.interim.as_ref(), hints).await;
     }
 }
 

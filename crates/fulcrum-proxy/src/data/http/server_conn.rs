@@ -261,13 +261,14 @@ impl ServerConn {
         }
     }
 
-    /// Sends `req` and waits for the final response head. The request body is streamed while the head is
-    /// awaited, so a server answering before reading the whole body is seen at once. `accept_invalid`: the
+    /// Sends `req` and waits for the final response head; interim responses go to `client`. The request body is
+    /// streamed while the head is awaited, so a server answering before reading the whole body is seen at once. `accept_invalid`: the
     /// backend's `option accept-invalid-http-response`.
     pub async fn send(
         &mut self,
         req: Request<ReqBody>,
         accept_invalid: bool,
+        client: Option<&super::interim::Client>,
     ) -> Result<Exchange, SendError> {
         let head_request = req.method() == Method::HEAD;
         let (parts, mut body) = req.into_parts();
@@ -335,7 +336,7 @@ impl ServerConn {
                     accept_invalid
                 )) {
                     Ok(h) if super::interim::Interim::is_interim(&h) => {
-                        let i = interim.get_or_insert_with(super::interim::Interim::new);
+                        let i = interim.get_or_insert_with(|| super::interim::Interim::new(client));
                         i.queue(&h);
                         let _ = i.poll_flush(cx);
                         continue;
