@@ -125,19 +125,20 @@ pub async fn serve_client(
             return;
         }
     }
+    // What the request-side content rules of the frontend, then of the backend, see besides the bytes.
+    let request_side = |rules| Side {
+        rules,
+        response: false,
+        peer,
+        local_port,
+        vars: &vars,
+        stick: stick.as_ref(),
+        tls: session.as_ref().map(|s| &*s.facts),
+        server_tls: None,
+    };
     if fe.rules.has_content_rules() {
-        let side = Side {
-            rules: &fe.rules,
-            response: false,
-            peer,
-            local_port,
-            vars: &vars,
-            stick: stick.as_ref(),
-            tls: session.as_ref().map(|s| &*s.facts),
-            server_tls: None,
-        };
         let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
-        let inspected = inspect(side, &client, front).await;
+        let inspected = inspect(request_side(&fe.rules), &client, front).await;
         match settle(
             inspected,
             &fe.stats.denied_req,
@@ -181,17 +182,8 @@ pub async fn serve_client(
     // The backend's `tcp-request content` rules, as the connection enters it (with its own inspect delay), over
     // the bytes the frontend's rules buffered and those that come next. A listen's ran as its frontend's.
     if be.config.kind == ProxyKind::Backend && be.rules.has_content_rules() {
-        let side = Side {
-            rules: &be.rules,
-            response: false,
-            peer,
-            local_port,
-            vars: &vars,
-            stick: stick.as_ref(),
-            tls: session.as_ref().map(|s| &*s.facts),
-            server_tls: None,
-        };
         let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
+        let side = request_side(&be.rules);
         let inspected = inspect_from(side, &client, front, std::mem::take(&mut first)).await;
         match settle(
             inspected,
