@@ -14,14 +14,23 @@ use common::*;
 /// A server answering every request with `x-conn: N` (its connection, from 1) and `x-req: K` (the request on
 /// that connection, from 1). Returns its address and the number of connections it saw closed.
 fn numbering_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let (addr, closed, _) = numbering_server_counting_resets();
+    (addr, closed)
+}
+
+/// [`numbering_server`], also counting the connections that ended with a reset rather than a FIN.
+fn numbering_server_counting_resets() -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let closed = Arc::new(AtomicUsize::new(0));
+    let resets = Arc::new(AtomicUsize::new(0));
     let seen = closed.clone();
+    let reset = resets.clone();
     std::thread::spawn(move || {
         for (n, s) in l.incoming().take(64).enumerate() {
             let Ok(s) = s else { return };
             let seen = seen.clone();
+            let reset = reset.clone();
             std::thread::spawn(move || {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
                 let mut out = s.try_clone().unwrap();
@@ -32,6 +41,11 @@ fn numbering_server() -> (SocketAddr, Arc<AtomicUsize>) {
                     loop {
                         line.clear();
                         match r.read_line(&mut line) {
+                            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                                reset.fetch_add(1, Ordering::SeqCst);
+                                seen.fetch_add(1, Ordering::SeqCst);
+                                return;
+                            }
                             Ok(0) | Err(_) => {
                                 seen.fetch_add(1, Ordering::SeqCst);
                                 return;
@@ -51,7 +65,7 @@ fn numbering_server() -> (SocketAddr, Arc<AtomicUsize>) {
             });
         }
     });
-    (addr, closed)
+    (addr, closed, resets)
 }
 
 /// (connection, request on it) as the server numbered them.
@@ -181,6 +195,26 @@ fn pool_max_conn_limits_idle_connections() {
     assert!(wait_until(Duration::from_secs(5), || closed
         .load(Ordering::SeqCst)
         == 2));
+}
+
+/// An idle connection the proxy does not keep (its pool is full) is reset, as HAProxy does, so the proxy's side of
+/// it leaves no TIME_WAIT socket on a local port: under `Connection: close` load, where every request opens a
+/// server connection, graceful closes filled the local port range.
+#[test]
+fn connections_the_pool_does_not_keep_are_reset() {
+    let (server, closed, resets) = numbering_server_counting_resets();
+    let p = start_proxy(&format!(
+        "{DEFAULTS}\nlisten app\n    bind 127.0.0.1:{}\n    http-reuse safe\n    server s1 {server} pool-max-conn 0\n",
+        free_port()
+    ));
+    for n in 1..=3 {
+        let mut c = Client::connect(p.addr);
+        assert_eq!(seen(&c.get("/")), (n, 1));
+        assert!(wait_until(Duration::from_secs(5), || closed
+            .load(Ordering::SeqCst)
+            == n as usize));
+    }
+    assert_eq!(resets.load(Ordering::SeqCst), 3);
 }
 
 /// Two worker threads: with `tune.idle-pool.shared on` (the default) a thread without an idle connection takes

@@ -448,7 +448,7 @@ async fn connect(
     tls: Option<&TlsSession>,
     first: &[u8],
 ) -> io::Result<(TcpStream, Option<TlsClientSession>)> {
-    let addr = server.target(dst.or_else(|| client.local_addr().ok()));
+    let addr = server.target(|| dst.or_else(|| client.local_addr().ok()));
     let stream = match &server.config.unix {
         Some(u) => crate::net::unix::connect(u).await?,
         None => TcpStream::connect(addr).await?,

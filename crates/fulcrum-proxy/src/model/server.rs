@@ -395,14 +395,18 @@ impl ServerRt {
     /// The address to connect to for a client whose connection arrived at `dst`: the server's, its port taken
     /// from `dst` (plus the offset) when the configuration gave none or an offset (`server NAME 10.0.0.1`,
     /// `10.0.0.1:+1000`), as HAProxy.
-    pub fn target(&self, dst: Option<SocketAddr>) -> SocketAddr {
+    pub fn target(&self, dst: impl FnOnce() -> Option<SocketAddr>) -> SocketAddr {
         let addr = self.addr();
-        match (self.config.port_offset, dst) {
-            (Some(offset), Some(d)) => {
+        // The client's destination costs a system call: asked only for a server whose port follows it.
+        let Some(offset) = self.config.port_offset else {
+            return addr;
+        };
+        match dst() {
+            Some(d) => {
                 let port = (i32::from(d.port()) + offset).rem_euclid(65536) as u16;
                 SocketAddr::new(addr.ip(), port)
             }
-            _ => addr,
+            None => addr,
         }
     }
 

@@ -68,7 +68,7 @@ impl Pools {
             if let Some(mut lists) = self.lock(w) {
                 if let Some(list) = lists.get_mut(id) {
                     let n = list.len();
-                    list.clear();
+                    list.drain(..).for_each(ServerConn::discard);
                     if let Some(c) = self.idle.get(id) {
                         c.fetch_sub(n, Ordering::Relaxed);
                     }
@@ -140,13 +140,14 @@ impl Pool {
         let (Some(count), Some(&max)) = (self.all.idle.get(id), self.all.max.get(id)) else {
             return;
         };
-        // Reserve a place under the process-wide limit, or drop (close) the connection.
+        // Reserve a place under the process-wide limit, or close the connection.
         if count
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 (n < max).then_some(n + 1)
             })
             .is_err()
         {
+            conn.discard();
             return;
         }
         let home = conn.home.unwrap_or(self.me);
@@ -154,6 +155,7 @@ impl Pool {
             Some(mut lists) => lists[id].push(conn),
             None => {
                 count.fetch_sub(1, Ordering::Relaxed);
+                conn.discard();
             }
         }
     }
@@ -186,7 +188,19 @@ impl SessionConn {
     /// Keeps `conn` (to server `id`) for the client's next request, closing the one kept before.
     pub fn put(&self, id: usize, mut conn: ServerConn) {
         if conn.is_idle_usable() {
-            *self.idle.borrow_mut() = Some((id, conn));
+            if let Some((_, old)) = self.idle.borrow_mut().replace((id, conn)) {
+                old.discard();
+            }
+        }
+    }
+}
+
+impl Drop for SessionConn {
+    /// The client connection ended: its kept server connection is closed as the pool closes those it does not
+    /// keep.
+    fn drop(&mut self) {
+        if let Some((_, conn)) = self.idle.get_mut().take() {
+            conn.discard();
         }
     }
 }

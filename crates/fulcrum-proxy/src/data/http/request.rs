@@ -1138,7 +1138,7 @@ async fn forward(
                     s
                 }
                 None => match ServerConn::connect_via(
-                    server.target(client.conn.dst()),
+                    server.target(|| client.conn.dst()),
                     server.config.unix.as_ref(),
                     be.timeouts.connect,
                     server

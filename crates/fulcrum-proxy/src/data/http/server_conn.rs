@@ -184,6 +184,17 @@ impl ServerConn {
         })
     }
 
+    /// Closes an idle connection the proxy no longer wants (its pool is full, the server moved), as HAProxy
+    /// does: with a reset rather than a FIN, so the proxy's side keeps no TIME_WAIT socket on an ephemeral
+    /// port. At `Connection: close` rates a graceful close here filled the local port range with TIME_WAIT
+    /// sockets and made every new connection to a server search it. Safe because the connection is idle: its
+    /// last response was read whole and nothing is in flight. A TLS connection is closed normally.
+    pub fn discard(self) {
+        if self.tls.is_none() && self.buf.is_empty() {
+            let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+        }
+    }
+
     /// Whether an idle connection can take a request: the server has neither closed it nor sent anything since
     /// its last response. Costs no system call unless the socket was signalled readable.
     pub fn is_idle_usable(&mut self) -> bool {
