@@ -296,10 +296,12 @@ fn two_directors_form_a_keepalived_lvs_cluster() {
             diag(&cl, &[&k1, &k2])
         );
         assert!(full(&cl, "d2"), "{what}: {}", cl.listing("d2"));
-        assert_eq!(
-            tally(&cl.requests(VIP, 80, 20)),
-            (10, 10, 0, 0),
-            "{what}: rr through d2"
+        // Round robin, give or take one: a SYN of the outage probe's last timed-out attempts may still reach
+        // the new master's table right after the failover and take a turn (seen once in CI as 11/9).
+        let (a, b, s, f) = tally(&cl.requests(VIP, 80, 20));
+        assert!(
+            a + b == 20 && a.abs_diff(b) <= 2 && s + f == 0,
+            "{what}: rr through d2: r1 {a}, r2 {b}, sorry {s}, failed {f}"
         );
         let (a, b, s, f) = tally(&cl.requests(VIP, 81, 10));
         assert!(
