@@ -392,10 +392,16 @@ fn hints_server() -> SocketAddr {
                     Ok(n) => got.extend_from_slice(&buf[..n]),
                 }
             }
+            if got.starts_with(b"POST /refuse") {
+                // Refused on its head alone: the client never gets a `100 Continue`, so sends no body.
+                let _ = s.write_all(
+                    b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            }
             if got.starts_with(b"POST") {
-                let _ = s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
-                // fulcrum answers `100 Continue` itself as soon as the head went out, so the body (3 bytes) may
-                // already be here with the head.
+                let _ = s.write_all(b"HTTP/1.1 100 Continue\r\nx-from: server\r\n\r\n");
+                // The body (3 bytes) may already have come with the head.
                 let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
                 if got.len() < head_end + 3 {
                     let _ = s.read(&mut buf);
@@ -457,15 +463,20 @@ fn exchange(addr: SocketAddr, raw: &[u8], body: &[u8]) -> String {
 }
 
 /// A server's `103 Early Hints` reaches an HTTP/1.1 client before the final response, and an
-/// `Expect: 100-continue` request gets one `100 Continue`: as haproxy 2.6 (compared with it). An HTTP/1.0 client
+/// `Expect: 100-continue` request gets the server's `100 Continue`, or none when the server refuses it at once:
+/// as haproxy 2.6 (compared with it). An HTTP/1.0 client
 /// gets no interim response.
 #[test]
 fn interim_responses_reach_http11_clients_as_haproxy() {
-    let cases: [(&[u8], &[u8]); 3] = [
+    let cases: [(&[u8], &[u8]); 4] = [
         (b"GET /h HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", b""),
         (b"GET /h HTTP/1.0\r\nHost: t\r\n\r\n", b""),
         (
             b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+            b"abc",
+        ),
+        (
+            b"POST /refuse HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
             b"abc",
         ),
     ];
@@ -490,7 +501,17 @@ fn interim_responses_reach_http11_clients_as_haproxy() {
         "{ours:?}"
     );
     assert!(!ours[1].contains("103"), "{ours:?}");
+    // The server's own `100 Continue` is passed on (not one the proxy makes up), and a server that refuses on
+    // the head alone answers a client that never got one.
     assert_eq!(ours[2].matches("100 Continue").count(), 1, "{ours:?}");
+    assert!(
+        ours[2].starts_with("HTTP/1.1 100 Continue\r\nx-from: server\r\n\r\n"),
+        "{ours:?}"
+    );
+    assert!(
+        ours[3].starts_with("HTTP/1.1 417 Expectation Failed\r\n"),
+        "{ours:?}"
+    );
     if !haproxy_present() {
         return;
     }
@@ -505,6 +526,7 @@ fn interim_responses_reach_http11_clients_as_haproxy() {
     let theirs: Vec<String> = cases.iter().map(|(r, b)| exchange(addr, r, b)).collect();
     assert_eq!(ours[0], theirs[0]);
     assert_eq!(ours[2], theirs[2]);
+    assert_eq!(ours[3], theirs[3]);
     assert_eq!(h2, curl_h2_heads(addr));
     // A deliberate difference: haproxy 2.6 also sends the 103 to the HTTP/1.0 client, which RFC 9110 (section
     // 15.2) forbids and such a client would take for the final response.

@@ -1,7 +1,9 @@
 //! The body of a request, read from the client connection as the server side asks for it: bytes already in the
 //! connection's receive buffer first, then from the socket. A `Content-Length` body is handed on as it comes; a
-//! chunked one is decoded (the server side chunks it again). `Expect: 100-continue` is answered when the body is
-//! first asked for, so a request refused before that never makes the client send its body.
+//! chunked one is decoded (the server side chunks it again). `Expect: 100-continue`: when the request goes to an
+//! HTTP/1 server, the server's own `100 Continue` is passed on (as HAProxy does; [`ClientBody::relay_continue`]),
+//! so a server that refuses the request never makes the client send its body; otherwise (the proxy waits for
+//! the body itself, or another kind of server takes it) the proxy answers it when the body is first asked for.
 //!
 //! Where the body stands ([`BodyCursor`]) is shared with the connection loop, which needs to know after the
 //! response whether the next request starts right after it.
@@ -114,6 +116,8 @@ pub struct ClientBody {
     cursor: Rc<RefCell<BodyCursor>>,
     /// `Some(n)`: `100 Continue` is owed to the client, `n` bytes of it written.
     continue_owed: Option<usize>,
+    /// The server's `100 Continue` goes to the client instead of the proxy's.
+    continue_relayed: bool,
     /// The trailer fields of a chunked body, from its end until handed on (boxed: most bodies have none).
     trailers: Option<Box<HeaderMap>>,
 }
@@ -125,8 +129,20 @@ impl ClientBody {
             io,
             cursor,
             continue_owed: expect_continue.then_some(0),
+            continue_relayed: false,
             trailers: None,
         }
+    }
+
+    /// The request goes to a server that answers `Expect: 100-continue` itself (HTTP/1): from now on the proxy
+    /// writes no `100 Continue` of its own, and the server's is passed on. True when that is so (also for a
+    /// retry on another server); false when the proxy already answered, or no interim response is owed.
+    pub fn relay_continue(&mut self) -> bool {
+        if self.continue_owed == Some(0) {
+            self.continue_owed = None;
+            self.continue_relayed = true;
+        }
+        self.continue_relayed
     }
 
     fn poll_continue(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -1,6 +1,6 @@
-//! Interim responses a server sends before its final answer (1xx other than `100 Continue`, which the proxy
-//! gives the client itself, and `101`, which switches protocols), such as `103 Early Hints`: passed on to an
-//! HTTP/1.1 client or an HTTP/2 stream as HAProxy does. Where they go travels with the request
+//! Interim responses a server sends before its final answer (1xx other than `101`, which switches protocols),
+//! such as `103 Early Hints`: passed on to an HTTP/1.1 client or an HTTP/2 stream as HAProxy does. `100
+//! Continue` only when the client is waiting for the server's (`client_body::ClientBody::relay_continue`). Where they go travels with the request
 //! (`request::Client::interim`, an `Rc` clone per request), down to the server exchange.
 
 use std::cell::RefCell;
@@ -28,6 +28,8 @@ pub enum Client {
 /// Interim responses on their way to the client.
 pub struct Interim {
     client: Option<Client>,
+    /// The server's `100 Continue` is passed on (once).
+    pass_continue: bool,
     pending: Vec<u8>,
     written: usize,
 }
@@ -37,6 +39,7 @@ impl Interim {
     pub fn new(client: Option<&Client>) -> Self {
         Interim {
             client: client.cloned(),
+            pass_continue: false,
             pending: Vec::new(),
             written: 0,
         }
@@ -47,11 +50,19 @@ impl Interim {
         head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS
     }
 
-    /// Queues `head` (an interim response) for the client, unless it is `100 Continue`; an HTTP/2 stream gets it
-    /// at once.
+    /// The server's first `100 Continue` goes to the client: the client waits for it.
+    pub fn passing_continue(mut self, pass: bool) -> Self {
+        self.pass_continue = pass;
+        self
+    }
+
+    /// Queues `head` (an interim response) for the client, unless it is a `100 Continue` the client does not
+    /// wait for; an HTTP/2 stream gets it at once.
     pub fn queue(&mut self, head: &ResponseHead) {
         if head.status == StatusCode::CONTINUE {
-            return;
+            if !std::mem::take(&mut self.pass_continue) {
+                return;
+            }
         }
         let mut headers = head.headers.clone();
         fulcrum_http::headers::strip_hop_by_hop(&mut headers, false);

@@ -283,6 +283,11 @@ impl ServerConn {
     ) -> Result<Exchange, SendError> {
         let head_request = req.method() == Method::HEAD;
         let (parts, mut body) = req.into_parts();
+        // An HTTP/1.1 client waiting for `100 Continue` gets this server's.
+        let relay_continue = match (&mut body, client) {
+            (ReqBody::Stream(b), Some(super::interim::Client::H1(_))) => b.relay_continue(),
+            _ => false,
+        };
         let has_body = !body.is_end_stream();
         let framing = request_head::body_framing(&parts.headers, has_body);
         self.wbuf.clear();
@@ -347,7 +352,9 @@ impl ServerConn {
                     accept_invalid
                 )) {
                     Ok(h) if super::interim::Interim::is_interim(&h) => {
-                        let i = interim.get_or_insert_with(|| super::interim::Interim::new(client));
+                        let i = interim.get_or_insert_with(|| {
+                            super::interim::Interim::new(client).passing_continue(relay_continue)
+                        });
                         i.queue(&h);
                         let _ = i.poll_flush(cx);
                         continue;
