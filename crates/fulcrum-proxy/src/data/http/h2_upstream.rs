@@ -43,8 +43,8 @@ pub const IDLE_DEFAULT: Duration = Duration::from_secs(30);
 /// How often a connection's task looks whether it went idle.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
 
-/// The receive window of each stream and of the connection: a response body of this size flows without
-/// waiting for the proxy to acknowledge it.
+/// The receive window of each stream and of the connection (the latter once the server's SETTINGS came): a
+/// response body of this size flows without waiting for the proxy to acknowledge it.
 const WINDOW: u32 = 1024 * 1024;
 
 /// What a connection's task and its users share.
@@ -164,7 +164,6 @@ pub async fn handshake(
     builder
         .enable_push(false)
         .initial_window_size(WINDOW)
-        .initial_connection_window_size(WINDOW)
         .max_send_buffer_size(256 * 1024);
     let (send, connection) = builder
         .handshake::<_, Bytes>(io)
@@ -227,6 +226,10 @@ async fn drive(
                 if !state.settings_known.get() && (read_first || first_frame.get() == FirstFrame::Read) {
                     state.settings_known.set(true);
                     state.settings_wait.notify_waiters();
+                    // The connection's window is widened once the SETTINGS exchange is done (a WINDOW_UPDATE
+                    // before the acknowledgement of the server's SETTINGS is not what HAProxy sends).
+                    conn.set_target_window_size(WINDOW);
+                    cx.waker().wake_by_ref();
                 }
                 r
             }) => {
