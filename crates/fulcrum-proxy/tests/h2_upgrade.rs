@@ -451,8 +451,11 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-/// The frames read from `s` (type, flags, stream, payload) until it closes or `limit` passes; whether it closed.
-fn frames_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<(u8, u8, u32, Vec<u8>)>, bool) {
+/// A frame read: type, flags, stream, payload.
+type RawFrame = (u8, u8, u32, Vec<u8>);
+
+/// The frames read from `s` until it closes or `limit` passes; whether it closed.
+fn frames_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<RawFrame>, bool) {
     s.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let until = Instant::now() + limit;
@@ -586,7 +589,7 @@ fn malformed_pseudo_headers_are_refused() {
         }
         s.write_all(&frame(1, 0x5, 1, &block)).unwrap();
         let (frames, _) = frames_until_closed(&mut s, Duration::from_millis(700));
-        let protocol_error = |f: &&(u8, u8, u32, Vec<u8>)| match f.0 {
+        let protocol_error = |f: &&RawFrame| match f.0 {
             3 => f.2 == 1 && f.3 == [0, 0, 0, 1],
             7 => f.3.get(4..8) == Some(&[0, 0, 0, 1]),
             _ => false,
