@@ -183,6 +183,63 @@ pub fn request_to_h2(parts: &mut http::request::Parts) {
     }
 }
 
+/// Turns an extended CONNECT received on an HTTP/2 stream (RFC 8441: `:method CONNECT` with `:protocol`) into
+/// the HTTP/1.1 protocol upgrade it stands for, as HAProxy 2.6 maps it: a `GET` of the same target, mapped as
+/// [`request_from_h2`] maps any request, with `Upgrade: PROTOCOL` and `Connection: upgrade` added.
+pub fn upgrade_from_extended_connect(
+    parts: &mut http::request::Parts,
+    protocol: &str,
+    tls: bool,
+) -> Result<(), H2MapError> {
+    let upgrade = HeaderValue::from_str(protocol).map_err(|_| H2MapError::Value)?;
+    parts.method = http::Method::GET;
+    request_from_h2(parts, tls)?;
+    parts.headers.insert(header::UPGRADE, upgrade);
+    parts
+        .headers
+        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    Ok(())
+}
+
+/// The protocol an HTTP/1.1 request asks to switch to (`Connection: upgrade` and the first `Upgrade` token).
+pub fn upgrade_protocol(headers: &HeaderMap) -> Option<&str> {
+    if !crate::headers::wants_upgrade(headers) {
+        return None;
+    }
+    crate::headers::all_tokens(headers, header::UPGRADE).next()
+}
+
+/// Makes an HTTP/1.1 protocol upgrade fit for an HTTP/2 stream to a server as an extended CONNECT (RFC 8441), as
+/// HAProxy 2.6 sends it (observed): `:method CONNECT`, `:protocol` the upgrade's protocol (returned, for the
+/// codec to send), `:scheme` the URI's or `https` for an origin-form target, `:authority` the URI's or the
+/// `Host` (which goes), `:path` the target's; connection-specific fields go as [`request_to_h2`] removes them
+/// (the WebSocket key and version stay). `None`: not an upgrade; `parts` is unchanged.
+pub fn extended_connect_to_h2(parts: &mut http::request::Parts) -> Option<String> {
+    let protocol = upgrade_protocol(&parts.headers)?.to_owned();
+    let authority = match parts.uri.authority() {
+        Some(a) => a.clone(),
+        None => Authority::try_from(parts.headers.get(header::HOST)?.as_bytes()).ok()?,
+    };
+    let scheme = parts.uri.scheme().cloned().unwrap_or(Scheme::HTTPS);
+    let pq = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let uri = Uri::builder()
+        .scheme(scheme)
+        .authority(authority)
+        .path_and_query(pq)
+        .build()
+        .ok()?;
+    request_to_h2(parts);
+    parts.headers.remove(header::HOST);
+    parts.method = http::Method::CONNECT;
+    parts.uri = uri;
+    parts.version = Version::HTTP_2;
+    Some(protocol)
+}
+
 /// Makes a response head fit for an HTTP/2 stream: the connection-specific header fields (and those that
 /// `Connection` names) are removed, and the version set to HTTP/2.
 pub fn response_for_h2(parts: &mut http::response::Parts) {
@@ -336,6 +393,62 @@ mod tests {
         let names: Vec<_> = r.headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-end"]);
         assert_eq!(r.version, Version::HTTP_2);
+    }
+
+    #[test]
+    fn an_extended_connect_becomes_an_http1_upgrade() {
+        let mut b = http::Request::builder()
+            .method("CONNECT")
+            .uri("http://a.test:80/chat?x");
+        b = b.header("sec-websocket-version", "13");
+        let mut p = b.body(()).unwrap().into_parts().0;
+        upgrade_from_extended_connect(&mut p, "websocket", false).unwrap();
+        assert_eq!(p.method, http::Method::GET);
+        assert_eq!(p.uri, "http://a.test/chat?x");
+        assert_eq!(p.headers["host"], "a.test");
+        assert_eq!(p.headers["upgrade"], "websocket");
+        assert_eq!(p.headers["connection"], "upgrade");
+        assert_eq!(p.headers["sec-websocket-version"], "13");
+        assert!(p.extensions.get::<NormalizedUri>().is_some());
+        // Connection-specific fields are still refused.
+        let mut p = http::Request::builder()
+            .method("CONNECT")
+            .uri("http://a.test/")
+            .header("upgrade", "x")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        assert!(upgrade_from_extended_connect(&mut p, "websocket", false).is_err());
+    }
+
+    #[test]
+    fn an_http1_upgrade_becomes_an_extended_connect() {
+        let mut p = parts(
+            "/chat",
+            &[
+                ("host", "h.test"),
+                ("connection", "upgrade"),
+                ("upgrade", "websocket"),
+                ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ],
+        );
+        assert_eq!(extended_connect_to_h2(&mut p).as_deref(), Some("websocket"));
+        assert_eq!(p.method, http::Method::CONNECT);
+        assert_eq!(p.uri, "https://h.test/chat");
+        assert_eq!(p.version, Version::HTTP_2);
+        let names: Vec<_> = p.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["sec-websocket-key"]);
+        // An absolute target keeps its scheme; a request that asks no upgrade is left alone.
+        let mut p = parts(
+            "http://x.test/",
+            &[("connection", "upgrade"), ("upgrade", "custom")],
+        );
+        assert_eq!(extended_connect_to_h2(&mut p).as_deref(), Some("custom"));
+        assert_eq!(p.uri, "http://x.test/");
+        let mut p = parts("/", &[("host", "h"), ("upgrade", "custom")]);
+        assert_eq!(extended_connect_to_h2(&mut p), None);
+        assert_eq!(p.method, http::Method::GET);
     }
 
     #[test]

@@ -144,7 +144,9 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
         .max_header_list_size(max_header_list)
         .max_send_buffer_size(256 * 1024)
         .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
-        .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS));
+        .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
+        // Extended CONNECT (RFC 8441: WebSocket over HTTP/2), as HAProxy 2.6 offers it.
+        .enable_connect_protocol();
     let io = conn.io.clone();
     let fe = conn.fe.clone();
     let peer = conn.peer;
@@ -182,8 +184,10 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
             Some(l) if shared.active.get() == 0 && !closing => {
                 let left = (idle_since + l).saturating_duration_since(tokio::time::Instant::now());
                 if left.is_zero() {
+                    // As HAProxy: a GOAWAY naming the last stream served, and the connection closed (no
+                    // stream is in flight, so nothing waits for the client's PING acknowledgement).
                     debug!(frontend = %fe.name, %peer, "HTTP/2 connection idle: closed");
-                    h2c.graceful_shutdown();
+                    h2c.abrupt_shutdown(Reason::NO_ERROR);
                     closing = true;
                     DRAIN_CHECK
                 } else {
@@ -246,7 +250,17 @@ async fn serve_stream(
     let fe = conn.fe.clone();
     let io = conn.io.clone();
     let (mut parts, recv) = req.into_parts();
-    if let Err(e) = fulcrum_http::h2map::request_from_h2(&mut parts, io.tls().is_some()) {
+    // An extended CONNECT (`:protocol`) is the HTTP/1.1 upgrade it stands for; its stream carries the tunnel.
+    let protocol = parts.extensions.remove::<h2::ext::Protocol>();
+    let mapped = match &protocol {
+        Some(p) => fulcrum_http::h2map::upgrade_from_extended_connect(
+            &mut parts,
+            p.as_str(),
+            io.tls().is_some(),
+        ),
+        None => fulcrum_http::h2map::request_from_h2(&mut parts, io.tls().is_some()),
+    };
+    if let Err(e) = mapped {
         debug!(frontend = %fe.name, peer = %conn.peer, error = %e, "malformed HTTP/2 request");
         Counters::inc(&fe.stats.err_req);
         let mut respond = respond;
@@ -254,7 +268,16 @@ async fn serve_stream(
         return;
     }
     let method = parts.method.clone();
-    let body = if recv.is_end_stream() {
+    let mut tunnel_recv = None;
+    if protocol.is_some() {
+        if let Some(key) = super::upgrade::add_websocket_key(&mut parts.headers) {
+            parts.extensions.insert(key);
+        }
+    }
+    let body = if protocol.is_some() {
+        tunnel_recv = Some(recv);
+        ReqBody::Empty
+    } else if recv.is_end_stream() {
         ReqBody::Empty
     } else {
         ReqBody::H2(H2Body {
@@ -285,13 +308,54 @@ async fn serve_stream(
     fe.stats.response(status);
     let log = txn.into_body_log(status);
     let mut resp = resp.map(|b| b.with_log(log));
+    let tunnel = match (resp.body_mut().take_tunnel(), tunnel_recv.take()) {
+        (Some(tunnel), Some(recv)) => Some((tunnel, recv)),
+        (other, _) => {
+            if other.is_some() {
+                // A protocol switch HTTP/2 cannot carry (no extended CONNECT asked it).
+                respond.borrow_mut().send_reset(Reason::CANCEL);
+                return;
+            }
+            None
+        }
+    };
+    if let Some((tunnel, recv)) = tunnel {
+        // The server switched protocols for an extended CONNECT: the stream is answered `200` and carries the
+        // tunnel, as HAProxy answers it.
+        let (mut head, _) = resp.into_parts();
+        head.status = http::StatusCode::OK;
+        fulcrum_http::h2map::response_for_h2(&mut head);
+        for h in [
+            http::header::SEC_WEBSOCKET_ACCEPT,
+            http::header::CONTENT_LENGTH,
+        ] {
+            head.headers.remove(h);
+        }
+        let send = match respond
+            .borrow_mut()
+            .send_response(Response::from_parts(head, ()), false)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                debug!(frontend = %fe.name, peer = %conn.peer, error = %e, "HTTP/2 response not sent");
+                return;
+            }
+        };
+        tunnel
+            .run_h2(super::tunnel::H2Half {
+                send,
+                recv,
+                hold: None,
+            })
+            .await;
+        return;
+    }
     if resp
         .extensions()
         .get::<super::errors::CloseSilently>()
         .is_some()
-        || resp.body_mut().take_tunnel().is_some()
     {
-        // No answer (an empty errorfile), or a protocol switch HTTP/2 cannot carry: the stream is reset.
+        // No answer (an empty errorfile): the stream is reset.
         respond.borrow_mut().send_reset(Reason::CANCEL);
         return;
     }

@@ -43,8 +43,8 @@ pub const IDLE_DEFAULT: Duration = Duration::from_secs(30);
 /// How often a connection's task looks whether it went idle.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
 
-/// The receive window of each stream and of the connection: a response body of this size flows without
-/// waiting for the proxy to acknowledge it.
+/// The receive window of each stream and of the connection (the latter once the server's SETTINGS came): a
+/// response body of this size flows without waiting for the proxy to acknowledge it.
 const WINDOW: u32 = 1024 * 1024;
 
 /// What a connection's task and its users share.
@@ -58,6 +58,16 @@ struct LinkState {
     /// A response came on the connection, so the server's SETTINGS (its stream limit) are known: until then the
     /// connection carries only the stream it was opened for.
     proven: Cell<bool>,
+    /// The server's first SETTINGS frame has been read and applied (whether it allows extended CONNECT is known).
+    settings_known: Cell<bool>,
+    /// Wakes the requests waiting for the server's SETTINGS.
+    settings_wait: tokio::sync::Notify,
+    /// The highest stream id opened on the connection.
+    last_stream: Cell<u32>,
+    /// Frames the proxy writes itself, between the codec's frames (see [`ServerIo::poll_flush`]).
+    inject: Rc<RefCell<Vec<u8>>>,
+    /// The connection's task, to be woken when there is something to write.
+    task: RefCell<Option<std::task::Waker>>,
 }
 
 /// An HTTP/2 connection to a server taken by one request, a stream counted on it.
@@ -141,16 +151,19 @@ pub async fn handshake(
     let sni = conn.sni().map(Box::from);
     let local = conn.local_addr();
     let (stream, session, early) = conn.into_upgraded();
+    let inject = Rc::new(RefCell::new(Vec::new()));
+    let first_frame = Rc::new(Cell::new(FirstFrame::Header(0, [0; 9])));
     let io = ServerIo {
         stream,
         tls: session,
         early,
+        first_frame: first_frame.clone(),
+        inject: inject.clone(),
     };
     let mut builder = h2::client::Builder::new();
     builder
         .enable_push(false)
         .initial_window_size(WINDOW)
-        .initial_connection_window_size(WINDOW)
         .max_send_buffer_size(256 * 1024);
     let (send, connection) = builder
         .handshake::<_, Bytes>(io)
@@ -161,11 +174,17 @@ pub async fn handshake(
         max: Cell::new(usize::MAX),
         closed: Cell::new(false),
         proven: Cell::new(false),
+        settings_known: Cell::new(false),
+        settings_wait: tokio::sync::Notify::new(),
+        last_stream: Cell::new(0),
+        inject,
+        task: RefCell::new(None),
     });
     let reserved = Some(StreamSlot::take(&state));
     tokio::task::spawn_local(drive(
         connection,
         state.clone(),
+        first_frame,
         idle.unwrap_or(IDLE_DEFAULT),
     ));
     let link = Shared {
@@ -185,10 +204,12 @@ pub async fn handshake(
     })
 }
 
-/// Drives a connection until the server closes it, it fails, or it stays without streams for `idle`.
+/// Drives a connection until the server closes it, it fails, or it stays without streams for `idle` (it is then
+/// closed with a GOAWAY, as HAProxy closes an idle connection to a server).
 async fn drive(
     mut conn: h2::client::Connection<ServerIo, Bytes>,
     state: Rc<LinkState>,
+    first_frame: Rc<Cell<FirstFrame>>,
     idle: Duration,
 ) {
     let mut idle_since = tokio::time::Instant::now();
@@ -197,12 +218,27 @@ async fn drive(
         tokio::select! {
             r = poll_fn(|cx| {
                 state.max.set(conn.max_concurrent_send_streams());
-                Pin::new(&mut conn).poll(cx)
+                *state.task.borrow_mut() = Some(cx.waker().clone());
+                // A frame read in this poll is acted upon before the poll returns (the codec applies the
+                // server's SETTINGS as it reads on): once the first frame has been read, they are known.
+                let read_first = first_frame.get() == FirstFrame::Read;
+                let r = Pin::new(&mut conn).poll(cx);
+                if !state.settings_known.get() && (read_first || first_frame.get() == FirstFrame::Read) {
+                    state.settings_known.set(true);
+                    state.settings_wait.notify_waiters();
+                    // The connection's window is widened once the SETTINGS exchange is done (a WINDOW_UPDATE
+                    // before the acknowledgement of the server's SETTINGS is not what HAProxy sends).
+                    conn.set_target_window_size(WINDOW);
+                    cx.waker().wake_by_ref();
+                }
+                r
             }) => {
                 if let Err(e) = r {
                     debug!(error = %e, "HTTP/2 connection to a server ended");
                 }
                 state.closed.set(true);
+                state.settings_known.set(true);
+                state.settings_wait.notify_waiters();
                 return;
             }
             () = tick => {
@@ -215,9 +251,63 @@ async fn drive(
             }
         }
     }
-    // Idle (or its server moved): the connection is closed.
+    // Idle (or its server moved): the connection is closed. Once no request holds it, the codec ends it with a
+    // GOAWAY (NO_ERROR), given a moment to go out.
     state.closed.set(true);
+    LINKS.with(|l| {
+        l.borrow_mut()
+            .retain(|(_, s)| !Rc::ptr_eq(&s.state, &state))
+    });
+    let _ = tokio::time::timeout(GOAWAY_GRACE, poll_fn(|cx| Pin::new(&mut conn).poll(cx))).await;
     drop(conn);
+}
+
+/// How long a connection closed for being idle waits for its GOAWAY to go out.
+const GOAWAY_GRACE: Duration = Duration::from_secs(1);
+
+/// How far the server's first frame (its SETTINGS, RFC 9113 section 3.4) has been read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FirstFrame {
+    /// This many bytes of its 9-byte header.
+    Header(usize, [u8; 9]),
+    /// This many bytes of its payload are still to come.
+    Payload(usize),
+    /// Read whole.
+    Read,
+}
+
+impl FirstFrame {
+    /// Follows `bytes` read from the server.
+    fn advance(self, mut bytes: &[u8]) -> Self {
+        let mut state = self;
+        loop {
+            state = match state {
+                FirstFrame::Read => return FirstFrame::Read,
+                FirstFrame::Header(n, mut h) => {
+                    if bytes.is_empty() {
+                        return state;
+                    }
+                    let take = (9 - n).min(bytes.len());
+                    h[n..n + take].copy_from_slice(&bytes[..take]);
+                    bytes = &bytes[take..];
+                    if n + take < 9 {
+                        return FirstFrame::Header(n + take, h);
+                    }
+                    let len = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
+                    FirstFrame::Payload(len)
+                }
+                FirstFrame::Payload(0) => FirstFrame::Read,
+                FirstFrame::Payload(left) => {
+                    if bytes.is_empty() {
+                        return state;
+                    }
+                    let take = left.min(bytes.len());
+                    bytes = &bytes[take..];
+                    FirstFrame::Payload(left - take)
+                }
+            };
+        }
+    }
 }
 
 /// Counts a stream on its connection until dropped.
@@ -236,6 +326,31 @@ impl Drop for StreamSlot {
     }
 }
 
+impl Shared {
+    /// Refuses the stream the codec would open next, as HAProxy refuses an upgrade the server cannot take: an
+    /// RST_STREAM (INTERNAL_ERROR) on it, with no HEADERS before. The codec knows nothing of it, so the
+    /// connection takes no new stream after it (the id is spent).
+    fn refuse_next_stream(&self) {
+        let state = &self.state;
+        state.closed.set(true);
+        let last = state.last_stream.get();
+        let id = if last == 0 { 1 } else { last + 2 };
+        if id > 0x7fff_ffff {
+            return;
+        }
+        state.last_stream.set(id);
+        let mut frame = [0u8; 13];
+        // Length 4, type RST_STREAM (3), no flags, the stream id, then the error code.
+        frame[..5].copy_from_slice(&[0, 0, 4, 3, 0]);
+        frame[5..9].copy_from_slice(&id.to_be_bytes());
+        frame[9..].copy_from_slice(&u32::from(Reason::INTERNAL_ERROR).to_be_bytes());
+        state.inject.borrow_mut().extend_from_slice(&frame);
+        if let Some(w) = state.task.borrow().as_ref() {
+            w.wake_by_ref();
+        }
+    }
+}
+
 impl Link {
     /// The connection's local address.
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -247,9 +362,15 @@ impl Link {
         self.shared.tls.as_ref()
     }
 
-    /// Sends `req` as a new stream and waits for the final response head; the request body is streamed
-    /// meanwhile, and after it by the response body ([`H2Stream`]).
-    pub async fn send(&mut self, req: Request<ReqBody>) -> Result<(Exchange, H2Stream), SendError> {
+    /// Sends `req` as a new stream and waits for the final response head; interim responses go to `client`. The
+    /// request body is streamed meanwhile, and after it by the response body ([`H2Stream`]). A protocol upgrade
+    /// goes as an extended CONNECT (RFC 8441) when the server allows it (else the stream is refused with
+    /// RST_STREAM, as HAProxy does, and the request gets a 502); the server's `2xx` comes back as a `101`.
+    pub async fn send(
+        &mut self,
+        req: Request<ReqBody>,
+        client: Option<&super::interim::Client>,
+    ) -> Result<(Exchange, H2Stream), SendError> {
         let link = &mut self.shared;
         let slot = match self.reserved.take() {
             Some(s) => s,
@@ -264,8 +385,36 @@ impl Link {
         }
         let head_request = req.method() == Method::HEAD;
         let (mut parts, body) = req.into_parts();
-        fulcrum_http::h2map::request_to_h2(&mut parts);
-        let end = body.is_end_stream();
+        let ws_key = parts.headers.get(http::header::SEC_WEBSOCKET_KEY).cloned();
+        let protocol = fulcrum_http::h2map::extended_connect_to_h2(&mut parts);
+        match &protocol {
+            None => fulcrum_http::h2map::request_to_h2(&mut parts),
+            Some(p) => {
+                // Whether the server takes extended CONNECT is known from its SETTINGS.
+                let state = link.state.clone();
+                while !state.settings_known.get() {
+                    let woken = state.settings_wait.notified();
+                    if state.settings_known.get() {
+                        break;
+                    }
+                    woken.await;
+                }
+                if !link.send.is_extended_connect_protocol_enabled() || state.closed.get() {
+                    debug!("the server does not take extended CONNECT: the upgrade is refused");
+                    link.refuse_next_stream();
+                    drop(slot);
+                    return Err(SendError::Closed {
+                        request: None,
+                        response_started: false,
+                    });
+                }
+                if let Ok(p) = std::str::from_utf8(p.as_bytes()) {
+                    parts.extensions.insert(h2::ext::Protocol::from(p));
+                }
+            }
+        }
+        // The stream of an extended CONNECT carries the tunnel: it is not ended with the (empty) request body.
+        let end = body.is_end_stream() && protocol.is_none();
         let h2req = Request::from_parts(parts, ());
         let (response, sender) = match link.send.send_request(h2req, end) {
             Ok(r) => r,
@@ -278,14 +427,35 @@ impl Link {
                 });
             }
         };
-        let mut upload = (!end).then(|| Upload {
-            body,
-            send: sender,
-            pending: Bytes::new(),
-            done: false,
-        });
+        let id = u32::from(response.stream_id());
+        if id > link.state.last_stream.get() {
+            link.state.last_stream.set(id);
+        }
+        let (mut upload, mut tunnel) = if protocol.is_some() {
+            (None, Some(sender))
+        } else {
+            let upload = (!end).then(|| Upload {
+                body,
+                send: sender,
+                pending: Bytes::new(),
+                done: false,
+            });
+            (upload, None)
+        };
         let mut response = response;
+        // Interim responses (`103 Early Hints`...) on their way to the client, once one came.
+        let mut interim: Option<super::interim::Interim> = None;
         let head = poll_fn(|cx| {
+            while let Poll::Ready(Some(Ok(r))) = response.poll_informational(cx) {
+                if r.status() != StatusCode::SWITCHING_PROTOCOLS {
+                    let i = interim.get_or_insert_with(|| super::interim::Interim::new(client));
+                    i.queue_status(r.status(), r.headers());
+                }
+            }
+            if let Some(i) = &mut interim {
+                // Best effort while the final response is awaited; finished before it goes out.
+                let _ = i.poll_flush(cx);
+            }
             if let Some(u) = &mut upload {
                 match u.poll(cx) {
                     Poll::Ready(Ok(())) => upload = None,
@@ -306,9 +476,39 @@ impl Link {
             })
         })
         .await?;
+        if let Some(i) = &mut interim {
+            i.flush().await;
+        }
         link.state.proven.set(true);
-        let (rparts, recv) = head.into_parts();
+        let (mut rparts, recv) = head.into_parts();
+        if let (Some(p), Some(send)) = (&protocol, &mut tunnel) {
+            if rparts.status.is_success() {
+                // The server took the extended CONNECT: an HTTP/1.1 client is told the protocol switched, with
+                // the accept key its WebSocket key calls for (as HAProxy answers it).
+                rparts.status = StatusCode::SWITCHING_PROTOCOLS;
+                fulcrum_http::h2map::strip_connection_specific(&mut rparts.headers);
+                rparts.headers.remove(http::header::CONTENT_LENGTH);
+                rparts.headers.insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("upgrade"),
+                );
+                if let Ok(v) = http::HeaderValue::from_str(p) {
+                    rparts.headers.insert(http::header::UPGRADE, v);
+                }
+                if let Some(k) = &ws_key {
+                    rparts.headers.insert(
+                        http::header::SEC_WEBSOCKET_ACCEPT,
+                        super::upgrade::websocket_accept(k.as_bytes()),
+                    );
+                }
+            } else {
+                // Refused: the stream ends with the answer.
+                let _ = send.send_data(Bytes::new(), true);
+                tunnel = None;
+            }
+        }
         let framing = if head_request
+            || rparts.status == StatusCode::SWITCHING_PROTOCOLS
             || matches!(
                 rparts.status,
                 StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
@@ -327,7 +527,9 @@ impl Link {
             }
         };
         let mut headers = rparts.headers;
-        fulcrum_http::h2map::strip_connection_specific(&mut headers);
+        if tunnel.is_none() {
+            fulcrum_http::h2map::strip_connection_specific(&mut headers);
+        }
         let bodiless = framing == Framing::Empty;
         let exchange = Exchange {
             head: ResponseHead {
@@ -344,7 +546,8 @@ impl Link {
         Ok((
             exchange,
             H2Stream {
-                recv: (!bodiless || !recv.is_end_stream()).then_some(recv),
+                recv: (!bodiless || !recv.is_end_stream() || tunnel.is_some()).then_some(recv),
+                tunnel,
                 upload,
                 _slot: slot,
                 head_request: bodiless,
@@ -427,6 +630,8 @@ impl Upload {
 pub struct H2Stream {
     /// `None`: the response has no body.
     recv: Option<RecvStream>,
+    /// The sending half of an extended CONNECT the server accepted: the stream carries a tunnel.
+    tunnel: Option<SendStream<Bytes>>,
     upload: Option<Upload>,
     _slot: StreamSlot,
     /// The response has no body whatever the server sends (HEAD, 204, 304).
@@ -434,6 +639,16 @@ pub struct H2Stream {
 }
 
 impl H2Stream {
+    /// The stream of an extended CONNECT the server accepted, to carry the tunnel (its place on the connection
+    /// held while the tunnel lasts).
+    pub fn into_tunnel(self) -> Option<super::tunnel::H2Half> {
+        Some(super::tunnel::H2Half {
+            send: self.tunnel?,
+            recv: self.recv?,
+            hold: Some(Box::new(self._slot)),
+        })
+    }
+
     /// Whether the body has ended.
     pub fn is_end_stream(&self) -> bool {
         self.head_request || self.recv.as_ref().is_none_or(RecvStream::is_end_stream)
@@ -502,6 +717,20 @@ struct ServerIo {
     stream: TcpStream,
     tls: Option<Box<TlsClientSession>>,
     early: Bytes,
+    /// How far the server's first frame has been read.
+    first_frame: Rc<Cell<FirstFrame>>,
+    /// Frames the proxy writes itself ([`Shared::refuse_next_stream`]), sent between the codec's frames.
+    inject: Rc<RefCell<Vec<u8>>>,
+}
+
+impl ServerIo {
+    /// Notes bytes read from the server, until its first frame has been read whole.
+    fn saw(&self, bytes: &[u8]) {
+        let f = self.first_frame.get();
+        if f != FirstFrame::Read {
+            self.first_frame.set(f.advance(bytes));
+        }
+    }
 }
 
 impl AsyncRead for ServerIo {
@@ -511,18 +740,20 @@ impl AsyncRead for ServerIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         if !this.early.is_empty() {
             let n = this.early.len().min(buf.remaining());
             buf.put_slice(&this.early[..n]);
             this.early.advance(n);
-            return Poll::Ready(Ok(()));
+        } else {
+            // SAFETY: the bytes the read reports are initialised by it; `ReadBuf` tracks them.
+            let spare = unsafe { buf.unfilled_mut() };
+            let n = ready!(poll_read_server(&this.stream, &mut this.tls, cx, spare))?;
+            // SAFETY: `poll_read_server` initialised the first `n` bytes of the unfilled part.
+            unsafe { buf.assume_init(n) };
+            buf.advance(n);
         }
-        // SAFETY: the bytes the read reports are initialised by it; `ReadBuf` tracks them.
-        let spare = unsafe { buf.unfilled_mut() };
-        let n = ready!(poll_read_server(&this.stream, &mut this.tls, cx, spare))?;
-        // SAFETY: `poll_read_server` initialised the first `n` bytes of the unfilled part.
-        unsafe { buf.assume_init(n) };
-        buf.advance(n);
+        this.saw(&buf.filled()[before..]);
         Poll::Ready(Ok(()))
     }
 }
@@ -550,9 +781,27 @@ impl AsyncWrite for ServerIo {
         true
     }
 
-    // Writes reach the socket (TLS records included) before they return.
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    // Writes reach the socket (TLS records included) before they return. The codec flushes only once all its
+    // frames are written, so this is where frames of the proxy's own go out, whole, between two of the codec's.
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            let inject = this.inject.clone();
+            let mut pending = inject.borrow_mut();
+            if pending.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let n = ready!(poll_write_server(
+                &this.stream,
+                &mut this.tls,
+                cx,
+                &[io::IoSlice::new(&pending)]
+            ))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            pending.drain(..n);
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -600,7 +849,7 @@ impl Upstream {
         match self {
             Upstream::H1(c) => c.send(req, accept_invalid, client).await,
             Upstream::H2(l, stream) => {
-                let (exchange, s) = l.send(req).await?;
+                let (exchange, s) = l.send(req, client).await?;
                 *stream = Some(s);
                 Ok(exchange)
             }

@@ -59,14 +59,18 @@ impl Interim {
     /// Queues `head` (an interim response) for the client, unless it is a `100 Continue` the client does not
     /// wait for; an HTTP/2 stream gets it at once.
     pub fn queue(&mut self, head: &ResponseHead) {
-        if head.status == StatusCode::CONTINUE {
-            if !std::mem::take(&mut self.pass_continue) {
-                return;
-            }
+        self.queue_status(head.status, &head.headers);
+    }
+
+    /// Queues an interim response of `status` with `headers` from a server (an HTTP/2 server's), unless it is a
+    /// `100 Continue` the client does not wait for; an HTTP/2 stream gets it at once.
+    pub fn queue_status(&mut self, status: StatusCode, headers: &HeaderMap) {
+        if status == StatusCode::CONTINUE && !std::mem::take(&mut self.pass_continue) {
+            return;
         }
-        let mut headers = head.headers.clone();
+        let mut headers = headers.clone();
         fulcrum_http::headers::strip_hop_by_hop(&mut headers, false);
-        self.queue_head(head.status, headers);
+        self.queue_head(status, headers);
     }
 
     /// Queues an interim response of `status` with `headers` (an HTTP/2 stream gets it at once).

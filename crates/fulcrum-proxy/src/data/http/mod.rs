@@ -22,6 +22,7 @@ pub mod server_conn;
 pub mod server_sni;
 pub mod stats;
 pub mod tunnel;
+pub mod upgrade;
 pub mod upstream_body;
 
 pub use client::serve_client;

@@ -1015,6 +1015,8 @@ async fn forward(
     let server_timeout = own.server.or(be.timeouts.server);
     let tunnel_timeout = own.tunnel.or(be.timeouts.tunnel);
     let upgrade = wants_upgrade(req.headers());
+    // The WebSocket key the proxy made (an HTTP/2 client's extended CONNECT): the server's `101` must answer it.
+    let made_key = req.extensions().get::<super::upgrade::MadeKey>().cloned();
     strip_hop_by_hop(req.headers_mut(), upgrade);
     if let Some((ff, name)) = fe.forwardfor.as_ref().or(be.forwardfor.as_ref()) {
         headers::add_forwarded_for(req.headers_mut(), ff, name, peer.ip());
@@ -1358,9 +1360,20 @@ async fn forward(
     let conn = match conn {
         Upstream::H1(c) => c,
         Upstream::H2(_, stream) => {
-            // HTTP/2 switches no protocol.
-            let Some(stream) = stream.filter(|_| parts.status != StatusCode::SWITCHING_PROTOCOLS)
-            else {
+            // A `101` here is an extended CONNECT the server accepted (`h2_upstream` made it one): the stream
+            // carries the tunnel. HTTP/2 switches no other protocol.
+            if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+                let Some(half) = stream.filter(|_| upgrade).and_then(|s| s.into_tunnel()) else {
+                    txn.term(b"PH");
+                    return Err(ProxyError::BadGateway);
+                };
+                let idle = tunnel_timeout.or(server_timeout);
+                return Ok(Response::from_parts(
+                    parts,
+                    ProxyBody::tunnel(Tunnel::h2(half, idle, guard)),
+                ));
+            }
+            let Some(stream) = stream else {
                 txn.term(b"PH");
                 return Err(ProxyError::BadGateway);
             };
@@ -1377,7 +1390,11 @@ async fn forward(
     if parts.status == StatusCode::SWITCHING_PROTOCOLS {
         // A server accepting a WebSocket handshake must answer with its accept key (only its presence is
         // checked, as HAProxy does).
-        if upgrade && !fulcrum_http::headers::websocket_without_key(&parts.headers, true) {
+        let answered = match &made_key {
+            Some(k) => super::upgrade::accepts(k, &parts.headers),
+            None => !fulcrum_http::headers::websocket_without_key(&parts.headers, true),
+        };
+        if upgrade && answered {
             let (stream, tls, early) = conn.into_upgraded();
             let idle = tunnel_timeout.or(server_timeout);
             return Ok(Response::from_parts(
