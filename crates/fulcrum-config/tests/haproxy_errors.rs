@@ -783,10 +783,12 @@ fn global_tls_settings() {
     tune.ssl.cachesize 1000
     tune.ssl.lifetime 60
     tune.ssl.capture-buffer-size 1
+    ssl-load-extra-del-ext
 ",
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let g = &c.global.ssl;
+    assert!(g.extra_del_ext);
     assert_eq!(
         g.crt_base.as_deref(),
         Some(std::path::Path::new("/etc/certs"))
@@ -815,6 +817,14 @@ fn global_tls_settings() {
         2,
         "tune.ssl.capture-buffer-size",
         "lots",
+    );
+    err1(
+        "global
+    ssl-load-extra-del-ext on
+",
+        2,
+        "ssl-load-extra-del-ext",
+        "expects no argument, found 'on'",
     );
 }
 

@@ -676,6 +676,11 @@ fn a_certificate_replaced_through_the_runtime_api_serves_new_handshakes_without_
         cli(&sock, &format!("commit ssl cert {crt}\n")),
         format!("The transaction must contain at least a certificate and a private key!\nCan't commit {crt}!\n\n")
     );
+    // A refused commit leaves the transaction open, as HAProxy does.
+    assert_eq!(
+        cli(&sock, &format!("abort ssl cert {crt}\n")),
+        format!("Transaction aborted for certificate '{crt}'!\n\n")
+    );
     assert!(cli(
         &sock,
         &format!("set ssl cert {}/zz.pem <<\n{pem}\n", k.dir.display())

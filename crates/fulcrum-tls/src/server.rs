@@ -271,7 +271,11 @@ pub fn bind_config(
     let mut loaded = Vec::new();
     let mut members = Vec::new();
     for crt in &b.crts {
-        for c in certs::load_crt(&under(&g.crt_base, crt), &load_provider)? {
+        for c in certs::load_crt(
+            &under(&g.crt_base, crt),
+            &load_provider,
+            certs::Companions::of(g),
+        )? {
             let c = store.insert(c);
             members.push(Member::plain(&c));
             loaded.push(c);
@@ -284,7 +288,11 @@ pub fn bind_config(
         let list_name = list.display().to_string();
         let mut lines = Vec::new();
         for e in crtlist::load(list)? {
-            for c in certs::load_crt(&under(&g.crt_base, &e.file), &load_provider)? {
+            for c in certs::load_crt(
+                &under(&g.crt_base, &e.file),
+                &load_provider,
+                certs::Companions::of(g),
+            )? {
                 let c = store.insert(c);
                 if let Some(o) = &e.options {
                     own.push((members.len(), overlay(b, o)));

@@ -16,11 +16,15 @@ use crate::certs::{self, Loaded};
 use crate::client::ClientIdentity;
 use crate::sni::SniResolver;
 
-/// A replacement being prepared.
+/// A replacement being prepared: what the commit will serve.
 struct Pending {
     name: String,
     chain: Vec<CertificateDer<'static>>,
-    key: Option<PrivateKeyDer<'static>>,
+    /// The private key, loaded (a `.key` payload on a committed certificate keeps its chain, and the other way
+    /// round).
+    key: Option<Arc<dyn rustls::sign::SigningKey>>,
+    /// The OCSP response to staple.
+    ocsp: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -114,6 +118,8 @@ pub enum ListError {
 /// The loaded certificates of a proxy.
 pub struct CertStore {
     provider: Arc<CryptoProvider>,
+    /// How companion files are named (`ssl-load-extra-del-ext`), which `set ssl cert NAME.key` follows.
+    companions: certs::Companions,
     inner: Mutex<Inner>,
 }
 
@@ -123,14 +129,30 @@ pub enum StoreError {
     /// The name is no certificate file of the configuration.
     #[error("Can't replace a certificate which is not referenced by the configuration!\nCan't update {0}!\n")]
     Unknown(String),
-    /// The payload is no PEM certificate.
+    /// The payload is no PEM certificate (the certificate file, the name given).
     #[error(
-        "unable to load certificate from file '{0}'.\nCan't load the payload\nCan't update {0}!\n"
+        "unable to load certificate from file '{0}'.\nCan't load the payload\nCan't update {1}!\n"
     )]
-    BadPayload(String),
-    /// Another file's transaction is open.
-    #[error("The ongoing transaction is about '{0}' but you are trying to set '{1}'\nCan't update {1}!\n")]
-    Busy(String, String),
+    BadPayload(String, String),
+    /// A `.key` payload holds no private key (the certificate file, the name given).
+    #[error(
+        "unable to load private key from file '{0}'.\nCan't load the payload\nCan't update {1}!\n"
+    )]
+    BadKeyPayload(String, String),
+    /// A `.ocsp` payload is no OCSP response in base64 (HAProxy's text, without its missing line break).
+    #[error(
+        "Error reading OCSP response in base64 formatCan't load the payload\nCan't update {0}!\n"
+    )]
+    BadOcspPayload(String),
+    /// A `.issuer` or `.sctl` payload (the extension, the name given).
+    #[error("'.{0}' payloads are not supported yet by fulcrum\nCan't load the payload\nCan't update {1}!\n")]
+    PartNotYet(&'static str, String),
+    /// Another file's transaction is open (that file, the file this one names, the name given).
+    #[error("The ongoing transaction is about '{0}' but you are trying to set '{1}'\nCan't update {2}!\n")]
+    Busy(String, String, String),
+    /// `commit` of a file while another file's transaction is open.
+    #[error("The ongoing transaction is about '{0}' but you are trying to set '{1}'\nCan't commit {1}!\n")]
+    CommitOther(String, String),
     /// Nothing to commit or abort for that name.
     #[error("No ongoing transaction! !\nCan't commit {0}!\n")]
     NoTransaction(String),
@@ -146,8 +168,18 @@ fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
 impl CertStore {
     /// An empty store whose certificates load with `provider`.
     pub fn new(provider: Arc<CryptoProvider>) -> Arc<CertStore> {
+        CertStore::with_companions(provider, certs::Companions::default())
+    }
+
+    /// An empty store whose certificates load with `provider` and whose companion files are named as `companions`
+    /// says.
+    pub fn with_companions(
+        provider: Arc<CryptoProvider>,
+        companions: certs::Companions,
+    ) -> Arc<CertStore> {
         Arc::new(CertStore {
             provider,
+            companions,
             inner: Mutex::new(Inner::default()),
         })
     }
@@ -426,41 +458,113 @@ impl CertStore {
         }
     }
 
-    /// `set ssl cert NAME <<`: opens (or updates) the transaction of `name` with `pem`. True when it was created.
-    pub fn set(&self, name: &str, pem: &[u8]) -> Result<bool, StoreError> {
+    /// `set ssl cert NAME <<`: opens (or updates) the transaction of a certificate file with `payload`, as
+    /// HAProxy 2.6 reads it: a whole PEM, or one part when NAME ends in a companion's extension (`.key` ...: see
+    /// [`crate::payload`]). The certificate file it is about, and whether the transaction was created.
+    pub fn set(&self, name: &str, payload: &[u8]) -> Result<(String, bool), StoreError> {
+        use crate::payload::{self, Part, Read, Unreadable};
         let mut inner = lock(&self.inner);
-        if !inner.certs.contains_key(name) && !inner.empty.contains(name) {
-            return Err(StoreError::Unknown(name.to_string()));
-        }
-        if let Some(p) = inner.pending.as_ref().filter(|p| p.name != name) {
-            return Err(StoreError::Busy(p.name.clone(), name.to_string()));
-        }
-        let (chain, key) = certs::parse_pem(pem, Path::new(name))
-            .map_err(|_| StoreError::BadPayload(name.to_string()))?;
+        let (part, base) = Part::of(name);
+        // A part's file may be named without `.crt` (`ssl-load-extra-del-ext`): `site.key` for `site.crt`.
+        let with_crt =
+            (part != Part::Whole && self.companions.del_ext).then(|| format!("{base}.crt"));
+        let known = |n: &str| inner.certs.contains_key(n) || inner.empty.contains(n);
+        let target = match &inner.pending {
+            Some(p) if p.name == base => base.to_string(),
+            Some(p) if with_crt.as_deref() == Some(p.name.as_str()) => p.name.clone(),
+            Some(p) => {
+                let tried = with_crt.as_deref().unwrap_or(base);
+                return Err(StoreError::Busy(
+                    p.name.clone(),
+                    tried.to_string(),
+                    name.to_string(),
+                ));
+            }
+            None if known(base) => base.to_string(),
+            None => match with_crt.as_deref().filter(|n| known(n)) {
+                Some(n) => n.to_string(),
+                None => return Err(StoreError::Unknown(name.to_string())),
+            },
+        };
+        let read = payload::read(part, payload).map_err(|e| match e {
+            Unreadable::Certificate => StoreError::BadPayload(target.clone(), name.to_string()),
+            Unreadable::Key => StoreError::BadKeyPayload(target.clone(), name.to_string()),
+            Unreadable::Ocsp => StoreError::BadOcspPayload(name.to_string()),
+            Unreadable::NotYet => StoreError::PartNotYet(part.extension(), name.to_string()),
+        })?;
+        let load_key = |k: PrivateKeyDer<'static>| {
+            self.provider
+                .key_provider
+                .load_private_key(k)
+                .map_err(|_| StoreError::BadKeyPayload(target.clone(), name.to_string()))
+        };
         let created = inner.pending.is_none();
-        inner.pending = Some(Pending {
-            name: name.to_string(),
-            chain,
-            key,
-        });
-        Ok(created)
+        // What the transaction starts from: itself, else the committed certificate (nothing for `new ssl cert`).
+        let mut next = match inner.pending.take() {
+            Some(p) => p,
+            None => {
+                let current = inner.certs.get(&target).map(|l| l.key.clone());
+                Pending {
+                    name: target.clone(),
+                    chain: current.as_ref().map(|k| k.cert.clone()).unwrap_or_default(),
+                    key: current.as_ref().map(|k| k.key.clone()),
+                    ocsp: current.and_then(|k| k.ocsp.clone()),
+                }
+            }
+        };
+        let loaded = match read {
+            Read::Whole(chain, key) => key.map(load_key).transpose().map(|key| {
+                next = Pending {
+                    name: target.clone(),
+                    chain,
+                    key,
+                    ocsp: None,
+                }
+            }),
+            Read::Key(k) => load_key(k).map(|key| next.key = Some(key)),
+            Read::Ocsp(der) => {
+                next.ocsp = Some(der);
+                Ok(())
+            }
+        };
+        // A payload that cannot be read leaves an open transaction as it was.
+        if let Err(e) = loaded {
+            if !created {
+                inner.pending = Some(next);
+            }
+            return Err(e);
+        }
+        inner.pending = Some(next);
+        Ok((target, created))
     }
 
     /// `commit ssl cert NAME`: puts the transaction's certificate in place everywhere `name` is used; how many
-    /// certificate choosers (bind lines, crt-list lines with options) now serve it.
+    /// certificate choosers (bind lines, crt-list lines with options) now serve it. A refused commit leaves the
+    /// transaction open, as HAProxy does.
     pub fn commit(&self, name: &str) -> Result<usize, StoreError> {
         let mut inner = lock(&self.inner);
-        let Some(p) = inner.pending.take_if(|p| p.name == name) else {
-            return Err(StoreError::NoTransaction(name.to_string()));
+        let p = match &inner.pending {
+            Some(p) if p.name == name => p,
+            Some(p) => return Err(StoreError::CommitOther(p.name.clone(), name.to_string())),
+            None => return Err(StoreError::NoTransaction(name.to_string())),
         };
-        let incomplete = |m: &str| StoreError::Incomplete(name.to_string(), m.to_string());
-        let Some(key) = p.key else {
+        let incomplete = |m: String| StoreError::Incomplete(name.to_string(), m);
+        let Some(key) = p.key.clone() else {
             return Err(incomplete(
-                "The transaction must contain at least a certificate and a private key!",
+                "The transaction must contain at least a certificate and a private key!".into(),
             ));
         };
-        let loaded = certs::build(Path::new(name), p.chain, key, &self.provider)
-            .map_err(|e| incomplete(&e.to_string()))?;
+        let mut loaded = certs::certify(Path::new(name), p.chain.clone(), key).map_err(|_| {
+            incomplete(format!(
+                "inconsistencies between private key and certificate loaded '{name}'."
+            ))
+        })?;
+        if let Some(der) = &p.ocsp {
+            let mut key = (*loaded.key).clone();
+            key.ocsp = Some(der.clone());
+            loaded.key = Arc::new(key);
+        }
+        inner.pending = None;
         inner.certs.insert(name.to_string(), loaded);
         inner.empty.remove(name);
         inner.resolvers.retain(|w| w.strong_count() > 0);

@@ -374,6 +374,10 @@ pub struct GlobalSsl {
     pub cachesize: Option<u32>,
     /// `tune.ssl.lifetime TIME`: how long a session may be resumed (HAProxy's default 300 s).
     pub lifetime: Option<Duration>,
+    /// `ssl-load-extra-del-ext`: a certificate file's companions (`.key`, `.ocsp` ...) are named after the file
+    /// without its `.crt` extension (`site.crt` has `site.key`), rather than after the whole name
+    /// (`site.crt.key`).
+    pub extra_del_ext: bool,
 }
 
 impl GlobalSsl {
@@ -632,6 +636,11 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
                     }
                     None => sink.error(loc, kw, "expects a directory"),
                 }
+            }
+        }
+        "ssl-load-extra-del-ext" => {
+            if sink.max_args(line, kw, 1, 0) {
+                g.extra_del_ext = true;
             }
         }
         "ssl-server-verify" => {

@@ -36,11 +36,12 @@ pub fn details(store: &CertStore, name: &str) -> Option<String> {
     Some(out)
 }
 
-/// `set ssl cert NAME <<` + payload.
+/// `set ssl cert NAME <<` + payload (NAME may name a part: `site.pem.key` ...); the answer names the certificate
+/// file, as HAProxy's does.
 pub fn set(store: &CertStore, name: &str, payload: &str) -> Result<String, String> {
     match store.set(name, payload.as_bytes()) {
-        Ok(true) => Ok(format!("Transaction created for certificate {name}!\n")),
-        Ok(false) => Ok(format!("Transaction updated for certificate {name}!\n")),
+        Ok((file, true)) => Ok(format!("Transaction created for certificate {file}!\n")),
+        Ok((file, false)) => Ok(format!("Transaction updated for certificate {file}!\n")),
         Err(e) => Err(e.to_string()),
     }
 }
