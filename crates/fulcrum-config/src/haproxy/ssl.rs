@@ -223,6 +223,9 @@ pub struct ServerSsl {
     pub check_sni: Option<String>,
     /// Versions, cipher lists and tickets (over `ssl-default-server-*`).
     pub options: SslOptions,
+    /// `ssl` or `check-ssl` was written (here or on the `default-server` line), even if a later `no-ssl` turned
+    /// it off: the server has TLS settings the runtime API's `set server ... ssl on` can use.
+    pub prepared: bool,
 }
 
 impl ServerSsl {
@@ -240,6 +243,7 @@ impl ServerSsl {
             check_ssl: over.check_ssl.or(self.check_ssl),
             check_sni: over.check_sni.clone().or_else(|| self.check_sni.clone()),
             options: over.options.over(&self.options),
+            prepared: self.prepared || over.prepared,
         }
     }
 }
@@ -261,6 +265,9 @@ pub fn server_option(s: &mut ServerSsl, line: &Line, i: usize, sink: &mut Sink) 
         *slot = Some(v);
         Parsed::Took(0)
     };
+    if matches!(opt, "ssl" | "check-ssl") {
+        s.prepared = true;
+    }
     match opt {
         "ssl" | "no-ssl" => flag(&mut s.enabled, opt == "ssl"),
         "ssl-reuse" | "no-ssl-reuse" => flag(&mut s.reuse, opt == "ssl-reuse"),
