@@ -719,7 +719,7 @@ fn bind_errors() {
         "could not resolve",
     );
     for (opt, kw) in [
-        ("ca-verify-file /etc/x.pem", "bind ca-verify-file"),
+        ("ca-sign-file /etc/x.pem", "bind ca-sign-file"),
         ("defer-accept", "bind defer-accept"),
         ("process 1", "bind process"),
         ("thread 1", "bind thread"),
@@ -762,9 +762,9 @@ fn bind_errors() {
             .any(|d| d.1 == "bind crt" && d.2.contains("expects")),
         "{e:?}"
     );
-    // `ca-verify-file X` and `defer-accept` give two diagnostics (one per option), not three
+    // `ca-sign-file X` and `defer-accept` give two diagnostics (one per option), not three
     assert_eq!(
-        errs(&f("bind :18080 ca-verify-file /etc/x.pem defer-accept")).len(),
+        errs(&f("bind :18080 ca-sign-file /etc/x.pem defer-accept")).len(),
         2
     );
 }

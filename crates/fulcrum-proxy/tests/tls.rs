@@ -1169,3 +1169,39 @@ fn the_default_certificate_of_a_bind_line_is_not_deleted_from_its_crt_list() {
         assert_eq!(ours, theirs);
     }
 }
+
+/// `ca-verify-file`: its CAs verify client certificates without being named in the certificate request (those
+/// of `ca-file` are), as HAProxy does; `allow-0rtt` is taken (handshakes stay full ones: a warning says so).
+#[test]
+fn ca_verify_file_verifies_without_naming_its_cas() {
+    let k = pki();
+    let ca = k.path("ca.pem");
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {} ca-verify-file {ca} verify required allow-0rtt",
+            k.path("a.pem")
+        ),
+    );
+    let out = s_client(&p, &["-servername", "a.test"]);
+    assert!(out.contains("No client certificate CA names sent"), "{out}");
+    assert!(
+        !curl(&p, "a.test", "/", &[]).ok,
+        "a client certificate is required"
+    );
+    let with_cert = curl(&p, "a.test", "/", &["--cert", &k.path("client.pem")]);
+    assert!(with_cert.ok, "{}", with_cert.verbose);
+    drop(p);
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {} ca-file {ca} verify required",
+            k.path("a.pem")
+        ),
+    );
+    let out = s_client(&p, &["-servername", "a.test"]);
+    assert!(
+        out.contains("Acceptable client certificate CA names\nCN = Fulcrum Test CA"),
+        "{out}"
+    );
+}

@@ -185,3 +185,100 @@ fn a_certificate_and_its_key_set_apart_with_ssl_load_extra_del_ext() {
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// curl to `https://NAME:PORT/` resolved to `addr`, verifying against `ca`, with `extra` options; whether a
+/// response came.
+fn curl_ok(addr: std::net::SocketAddr, name: &str, ca: &Path, extra: &[&str]) -> bool {
+    let port = addr.port();
+    Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-o", "/dev/null", "--cacert"])
+        .arg(ca)
+        .args(["--resolve", &format!("{name}:{port}:127.0.0.1")])
+        .args(extra)
+        .arg(format!("https://{name}:{port}/"))
+        .output()
+        .unwrap_or_else(|e| panic!("curl is needed: {e}"))
+        .status
+        .success()
+}
+
+/// A `crt-list` line added at run time with options (`[verify required ca-file CA]`) serves its names with them
+/// (a client certificate asked for there only), and stops when the line is deleted; a line naming a CA or CRL
+/// file no bind line loaded is refused, HAProxy reading no file at run time (reg-test ssl/add_ssl_crt-list).
+#[test]
+fn crt_list_lines_added_with_options_serve_with_them() {
+    let dir = pki("lineopts");
+    leaf(&dir, "a", "a.test", &["a.test"], false, false);
+    leaf(&dir, "c", "c.test", &["c.test"], false, false);
+    leaf(&dir, "client", "client one", &[], false, false);
+    let d = dir.display();
+    let list = format!("{d}/l.crt-list");
+    std::fs::write(&list, format!("{d}/a.pem a.test\n")).unwrap();
+    // The bind line loads ca.pem (without verifying clients): run-time lines may name it.
+    let frontend = format!("ssl strict-sni crt-list {list} ca-file {d}/ca.pem verify none");
+    let pem = std::fs::read_to_string(dir.join("c.pem")).unwrap();
+    let add = |line: &str| format!("add ssl crt-list {list} <<\n{line}\n\n");
+    let commands = vec![
+        format!("new ssl cert {d}/c.pem\n"),
+        format!("set ssl cert {d}/c.pem <<\n{pem}\n"),
+        format!("commit ssl cert {d}/c.pem\n"),
+        add(&format!("{d}/c.pem [ca-file {d}/nope.pem] c.test")),
+        add(&format!("{d}/c.pem [ca-verify-file {d}/nope.pem] c.test")),
+        add(&format!("{d}/c.pem [crl-file {d}/nope.pem] c.test")),
+        add(&format!("{d}/c.pem [frobnicate] c.test")),
+        add(&format!(
+            "{d}/c.pem [verify required ca-file {d}/ca.pem allow-0rtt] c.test"
+        )),
+        format!("del ssl crt-list {list} {d}/c.pem\n"),
+    ];
+    let answers = compare_session("", &frontend, &dir, &commands);
+    assert_eq!(
+        answers[3],
+        format!("Can't edit the crt-list: 'ca-file' : unable to load {d}/nope.pem\n\n")
+    );
+    assert_eq!(
+        answers[7],
+        format!("Inserting certificate '{d}/c.pem' in crt-list '{list}'.\nSuccess!\n\n")
+    );
+
+    let sock = dir.join("handshakes.sock");
+    let p = start_proxy(&config("", &sock, free_port(), &frontend));
+    let ca = dir.join("ca.pem");
+    let client = dir.join("client.pem").display().to_string();
+    let with_cert = ["--cert", client.as_str()];
+    assert!(
+        !curl_ok(p.addr, "c.test", &ca, &[]),
+        "no certificate for c.test yet"
+    );
+    for c in &commands[..3] {
+        cli(&sock, c);
+    }
+    assert!(cli(&sock, &commands[7]).ends_with("Success!\n\n"));
+    assert!(
+        !curl_ok(p.addr, "c.test", &ca, &[]),
+        "c.test asks for a client certificate"
+    );
+    assert!(curl_ok(p.addr, "c.test", &ca, &with_cert));
+    assert!(
+        curl_ok(p.addr, "a.test", &ca, &[]),
+        "a.test keeps the bind line's options"
+    );
+    let shown = cli(&sock, &format!("show ssl crt-list -n {list}\n"));
+    assert!(
+        shown.contains(&format!(
+            "{d}/c.pem:2 [verify required ca-file {d}/ca.pem allow-0rtt] c.test\n"
+        )),
+        "{shown}"
+    );
+    assert_eq!(
+        cli(&sock, &format!("del ssl crt-list {list} {d}/c.pem\n")),
+        format!("Entry '{d}/c.pem' deleted in crtlist '{list}'!\n\n")
+    );
+    assert!(
+        !curl_ok(p.addr, "c.test", &ca, &with_cert),
+        "the line is gone"
+    );
+    assert!(curl_ok(p.addr, "a.test", &ca, &[]));
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -41,6 +41,9 @@ struct Inner {
     /// The files only server lines named (no bind line): `show ssl cert` calls them unused once no server
     /// uses them any more.
     client_only: std::collections::BTreeSet<String>,
+    /// The CA and CRL files bind lines read at start, by path: what lines added at run time may name (HAProxy
+    /// reads no file then).
+    files: BTreeMap<std::path::PathBuf, Vec<u8>>,
 }
 
 impl Inner {
@@ -71,6 +74,8 @@ pub struct ListLine {
 struct CrtList {
     lines: Vec<ListLine>,
     resolvers: Vec<Weak<SniResolver>>,
+    /// What builds the configurations of lines with options, one per bind line using the list.
+    builders: Vec<Arc<crate::server::LineBuilder>>,
 }
 
 /// Why a runtime API `crt-list` or `new/del ssl cert` command was refused; the text is HAProxy's answer.
@@ -110,6 +115,9 @@ pub enum ListError {
     /// `\t- file:line` lines follow).
     #[error("Can't delete the entry: certificate '{0}' cannot be deleted, it is used as default certificate by the following frontends:\n{1}\n")]
     Default(String, String),
+    /// The options of a line added at run time cannot be served (a file never loaded ...).
+    #[error("Can't edit the crt-list: {0}\n")]
+    Options(String),
     /// What fulcrum does not do yet, with the reason.
     #[error("{0}\n")]
     NotYet(String),
@@ -236,8 +244,30 @@ impl CertStore {
             .entry(name.to_string())
             .or_insert_with(|| CrtList {
                 lines,
-                resolvers: Vec::new(),
+                ..CrtList::default()
             });
+    }
+
+    /// Reads a CA or CRL file from disk and keeps its bytes (the same file read again is not read twice).
+    pub fn read_file(&self, path: &Path) -> Result<Vec<u8>, crate::TlsError> {
+        if let Some(b) = lock(&self.inner).files.get(path) {
+            return Ok(b.clone());
+        }
+        let bytes = std::fs::read(path).map_err(|source| crate::TlsError::Stat {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        lock(&self.inner)
+            .files
+            .insert(path.to_path_buf(), bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Remembers what builds the configurations of crt-list `name`'s lines with options for a bind line.
+    pub fn register_builder(&self, name: &str, builder: &Arc<crate::server::LineBuilder>) {
+        if let Some(l) = lock(&self.inner).lists.get_mut(name) {
+            l.builders.push(builder.clone());
+        }
     }
 
     /// Remembers that a bind line's chooser serves the lines of crt-list `name`.
@@ -331,15 +361,15 @@ impl CertStore {
         Ok(())
     }
 
-    /// `add ssl crt-list LIST LINE`: a line (certificate, filters; no options yet) served at once by the bind
-    /// lines using the list.
+    /// `add ssl crt-list LIST LINE`: a line (certificate, its options as written and read, filters) served at
+    /// once by the bind lines using the list. The warnings building its options gave.
     pub fn add_line(
         &self,
         list: &str,
         file: &str,
-        options: Option<String>,
+        options: Option<(String, fulcrum_config::haproxy::ssl::BindSsl)>,
         filters: Vec<String>,
-    ) -> Result<(), ListError> {
+    ) -> Result<Vec<String>, ListError> {
         let mut inner = lock(&self.inner);
         if !inner.lists.contains_key(list) {
             return Err(ListError::AddNoList(list.to_string()));
@@ -347,27 +377,46 @@ impl CertStore {
         if inner.empty.contains(file) {
             return Err(ListError::AddEmpty(file.to_string()));
         }
-        if !inner.certs.contains_key(file) {
+        let Some(loaded) = inner.certs.get(file).cloned() else {
             return Err(ListError::AddUnknown(file.to_string()));
-        }
-        if options.is_some() {
-            return Err(ListError::NotYet(format!(
-                "Can't edit the crt-list: options ('[...]') on a line added at run time are not supported yet by fulcrum (add '{file}' without them)"
-            )));
-        }
-        let Inner { lists, certs, .. } = &mut *inner;
+        };
+        let Inner {
+            lists,
+            certs,
+            files,
+            resolvers,
+            ..
+        } = &mut *inner;
         let l = lists.get_mut(list).expect("checked above");
         let line = l.lines.iter().map(|x| x.line).max().unwrap_or(0) + 1;
-        let (names, deny): (Vec<String>, Vec<String>) = filters
-            .iter()
-            .map(|f| f.to_ascii_lowercase())
-            .partition(|f| !f.starts_with('!'));
+        let (names, deny): (Vec<String>, Vec<String>) =
+            filters.iter().cloned().partition(|f| !f.starts_with('!'));
         let member = crate::sni::Member {
             file: file.to_string(),
             names: (!names.is_empty()).then_some(names),
             deny: deny.iter().map(|d| d[1..].to_string()).collect(),
             origin: Some((list.to_string(), line)),
         };
+        // The line's own configuration for each bind line, all built before any serves.
+        let mut warnings = Vec::new();
+        let mut prepared = Vec::new();
+        if let Some((_, opts)) = &options {
+            let read = |kw: &str, path: &Path| {
+                files.get(path).cloned().ok_or_else(|| {
+                    crate::TlsError::Settings(format!("'{kw}' : unable to load {}", path.display()))
+                })
+            };
+            l.builders.retain(|b| b.alive());
+            for b in &l.builders {
+                let p = b
+                    .prepare(&member, &loaded, opts, &read, &mut warnings)
+                    .map_err(|e| ListError::Options(e.to_string()))?;
+                prepared.extend(p);
+            }
+        }
+        for p in prepared {
+            resolvers.push(Arc::downgrade(&p.install()));
+        }
         l.resolvers.retain(|w| w.strong_count() > 0);
         for r in l.resolvers.iter().filter_map(Weak::upgrade) {
             r.push(member.clone());
@@ -375,11 +424,11 @@ impl CertStore {
         }
         l.lines.push(ListLine {
             file: file.to_string(),
-            options: None,
+            options: options.map(|(text, _)| text),
             filters,
             line,
         });
-        Ok(())
+        Ok(warnings)
     }
 
     /// `del ssl crt-list LIST CERT[:LINE]`: the line stops serving new handshakes.
@@ -424,13 +473,12 @@ impl CertStore {
         if !defaults.is_empty() {
             return Err(ListError::Default(file.to_string(), defaults));
         }
-        if l.lines[at].options.is_some() {
-            return Err(ListError::NotYet(format!(
-                "Can't delete the entry: deleting a line with options ('[...]') is not supported yet by fulcrum ('{file}:{}')",
-                l.lines[at].line
-            )));
-        }
         let gone = l.lines.remove(at);
+        // A line with options: its own configurations stop serving too.
+        l.builders.retain(|b| b.alive());
+        for b in &l.builders {
+            b.remove(list, gone.line);
+        }
         l.resolvers.retain(|w| w.strong_count() > 0);
         for r in l.resolvers.iter().filter_map(Weak::upgrade) {
             if r.remove_origin(list, gone.line) {

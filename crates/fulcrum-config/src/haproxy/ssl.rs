@@ -147,6 +147,12 @@ pub struct BindSsl {
     pub ca_file: Option<PathBuf>,
     /// `crl-file FILE`
     pub crl_file: Option<PathBuf>,
+    /// `ca-verify-file FILE`: more CAs client certificates may chain to, not named to clients in the
+    /// certificate request (those of `ca-file` are).
+    pub ca_verify_file: Option<PathBuf>,
+    /// `allow-0rtt`: TLS 1.3 early data accepted (fulcrum reads it and makes full handshakes: see the TLS
+    /// build's warning).
+    pub allow_0rtt: bool,
     /// `verify`
     pub verify: Option<Verify>,
     /// `ca-ignore-err all|ID,...`: client-certificate verification errors on the chain above the certificate
@@ -515,17 +521,21 @@ pub fn bind_option(b: &mut BindSsl, line: &Line, i: usize, sink: &mut Sink) -> P
             }
             None => Parsed::Bad(1),
         },
-        "ca-file" | "crl-file" => match path(sink, "a file") {
+        "ca-file" | "crl-file" | "ca-verify-file" => match path(sink, "a file") {
             Some(p) => {
-                if opt == "ca-file" {
-                    b.ca_file = Some(p);
-                } else {
-                    b.crl_file = Some(p);
+                match opt {
+                    "ca-file" => b.ca_file = Some(p),
+                    "crl-file" => b.crl_file = Some(p),
+                    _ => b.ca_verify_file = Some(p),
                 }
                 Parsed::Took(1)
             }
             None => Parsed::Bad(1),
         },
+        "allow-0rtt" => {
+            b.allow_0rtt = true;
+            Parsed::Took(0)
+        }
         "ca-ignore-err" | "crt-ignore-err" => {
             let Some(list) = arg.filter(|a| !a.is_empty()) else {
                 sink.error(loc, &kw, format!("'{opt}' : missing error IDs list"));
@@ -605,7 +615,10 @@ pub fn check_bind(b: &BindSsl, loc: &Location, sink: &mut Sink) -> bool {
         );
         ok = false;
     }
-    if matches!(b.verify, Some(Verify::Optional | Verify::Required)) && b.ca_file.is_none() {
+    if matches!(b.verify, Some(Verify::Optional | Verify::Required))
+        && b.ca_file.is_none()
+        && b.ca_verify_file.is_none()
+    {
         sink.error(
             loc,
             "bind verify",

@@ -143,13 +143,28 @@ pub fn list_command(store: &CertStore, words: &[&str], payload: Option<&str>) ->
             let entry = match fulcrum_tls::crtlist::parse(&line, list) {
                 Ok(mut e) if e.len() == 1 => e.remove(0),
                 Ok(_) => return "Can't edit the crt-list: one line expected\n".into(),
-                Err(e) => return format!("Can't edit the crt-list: {e}\n"),
+                // An unknown option is named as HAProxy names it on the CLI.
+                Err(e) => match e
+                    .split_once("unknown option '")
+                    .and_then(|(_, w)| w.split_once('\''))
+                {
+                    Some((word, _)) => {
+                        return format!(
+                            "Can't edit the crt-list: parsing [CLI:1]: unknown ssl keyword {word}\n"
+                        )
+                    }
+                    None => return format!("Can't edit the crt-list: {e}\n"),
+                },
             };
             let file = entry.file.display().to_string();
+            let options = entry.options_text.clone().zip(entry.options.clone());
             answer(
                 store
-                    .add_line(list, &file, entry.options_text.clone(), entry.written_filters())
-                    .map(|()| {
+                    .add_line(list, &file, options, entry.written_filters())
+                    .map(|warnings| {
+                        for w in warnings {
+                            tracing::warn!(crt_list = %list, file = %file, "{w}");
+                        }
                         format!("Inserting certificate '{file}' in crt-list '{list}'.\nSuccess!\n")
                     }),
             )
