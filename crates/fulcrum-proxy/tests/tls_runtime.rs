@@ -213,12 +213,14 @@ fn crt_list_lines_added_with_options_serve_with_them() {
     leaf(&dir, "client", "client one", &[], false, false);
     let d = dir.display();
     let list = format!("{d}/l.crt-list");
-    std::fs::write(&list, format!("{d}/a.pem a.test\n")).unwrap();
+    // Filters are printed back in the order written, as HAProxy prints them.
+    std::fs::write(&list, format!("{d}/a.pem !no.test a.test\n")).unwrap();
     // The bind line loads ca.pem (without verifying clients): run-time lines may name it.
     let frontend = format!("ssl strict-sni crt-list {list} ca-file {d}/ca.pem verify none");
     let pem = std::fs::read_to_string(dir.join("c.pem")).unwrap();
     let add = |line: &str| format!("add ssl crt-list {list} <<\n{line}\n\n");
     let commands = vec![
+        format!("show ssl crt-list -n {list}\n"),
         format!("new ssl cert {d}/c.pem\n"),
         format!("set ssl cert {d}/c.pem <<\n{pem}\n"),
         format!("commit ssl cert {d}/c.pem\n"),
@@ -233,11 +235,15 @@ fn crt_list_lines_added_with_options_serve_with_them() {
     ];
     let answers = compare_session("", &frontend, &dir, &commands);
     assert_eq!(
-        answers[3],
+        answers[0],
+        format!("# {list}\n{d}/a.pem:1 !no.test a.test\n\n")
+    );
+    assert_eq!(
+        answers[4],
         format!("Can't edit the crt-list: 'ca-file' : unable to load {d}/nope.pem\n\n")
     );
     assert_eq!(
-        answers[7],
+        answers[8],
         format!("Inserting certificate '{d}/c.pem' in crt-list '{list}'.\nSuccess!\n\n")
     );
 
@@ -250,10 +256,10 @@ fn crt_list_lines_added_with_options_serve_with_them() {
         !curl_ok(p.addr, "c.test", &ca, &[]),
         "no certificate for c.test yet"
     );
-    for c in &commands[..3] {
+    for c in &commands[1..4] {
         cli(&sock, c);
     }
-    assert!(cli(&sock, &commands[7]).ends_with("Success!\n\n"));
+    assert!(cli(&sock, &commands[8]).ends_with("Success!\n\n"));
     assert!(
         !curl_ok(p.addr, "c.test", &ca, &[]),
         "c.test asks for a client certificate"
