@@ -288,3 +288,74 @@ fn crt_list_lines_added_with_options_serve_with_them() {
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `show ssl ca-file [NAME[:INDEX]]` lists the CA files bind lines loaded (`ca-file`, `ca-verify-file`) and
+/// prints their certificates as haproxy 2.6 does (compared, less the `@system-ca` bundle HAProxy lists and
+/// fulcrum does not load).
+#[test]
+fn show_ssl_ca_file_prints_the_cas_as_haproxy_does() {
+    let dir = pki("cafile");
+    leaf(&dir, "a", "a.test", &["a.test"], false, false);
+    // A second CA, in a file of two with the first.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    ca(&other);
+    let both = [
+        std::fs::read(dir.join("ca.pem")).unwrap(),
+        std::fs::read(other.join("ca.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join("both.pem"), both).unwrap();
+    let d = dir.display();
+    let frontend = format!(
+        "ssl crt {d}/a.pem ca-file {d}/both.pem ca-verify-file {d}/other/ca.pem verify optional"
+    );
+    let commands = vec![
+        "show ssl ca-file\n".to_string(),
+        format!("show ssl ca-file {d}/both.pem\n"),
+        format!("show ssl ca-file {d}/both.pem:2\n"),
+        format!("show ssl ca-file {d}/both.pem:3\n"),
+        format!("show ssl ca-file {d}/nope.pem\n"),
+    ];
+    let hsock = dir.join(format!("h-{}.sock", free_port()));
+    let hport = free_port();
+    let theirs: Option<Vec<String>> = haproxy_present().then(|| {
+        let h = start_haproxy(
+            &config("", &hsock, hport, &frontend),
+            format!("127.0.0.1:{hport}").parse().unwrap(),
+        );
+        let answers = commands
+            .iter()
+            .map(|c| {
+                cli(&hsock, c)
+                    .lines()
+                    .filter(|l| !l.starts_with("@system-ca"))
+                    .map(|l| format!("{l}\n"))
+                    .collect()
+            })
+            .collect();
+        drop(h);
+        answers
+    });
+    let sock = dir.join(format!("f-{}.sock", free_port()));
+    let p = start_proxy(&config("", &sock, free_port(), &frontend));
+    let ours: Vec<String> = commands.iter().map(|c| cli(&sock, c)).collect();
+    drop(p);
+    assert_eq!(
+        ours[0],
+        format!(
+            "# filename\n{d}/both.pem - 2 certificate(s)\n{d}/other/ca.pem - 1 certificate(s)\n\n"
+        )
+    );
+    assert!(
+        ours[2].contains(" \nCertificate #2:\n") && !ours[2].contains("#1"),
+        "{}",
+        ours[2]
+    );
+    if let Some(theirs) = theirs {
+        for ((c, o), t) in commands.iter().zip(&ours).zip(&theirs) {
+            assert_eq!(o, t, "fulcrum and haproxy answer differently to {c}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

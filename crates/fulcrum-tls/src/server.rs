@@ -454,10 +454,10 @@ pub fn bind_config(
     let load_provider = Arc::new(provider(&base, &mut warnings)?);
     // CA and CRL files are read whatever `verify` says, as HAProxy loads them: lines added at run time may use
     // them.
-    for file in [&b.ca_file, &b.ca_verify_file, &b.crl_file]
-        .into_iter()
-        .flatten()
-    {
+    for file in [&b.ca_file, &b.ca_verify_file].into_iter().flatten() {
+        store.read_ca_file(&under(&g.ca_base, file))?;
+    }
+    if let Some(file) = &b.crl_file {
         store.read_file(&under(&g.ca_base, file))?;
     }
     let mut loaded = Vec::new();
@@ -481,10 +481,10 @@ pub fn bind_config(
         let mut lines = Vec::new();
         for e in crtlist::load(list)? {
             if let Some(o) = &e.options {
-                for file in [&o.ca_file, &o.ca_verify_file, &o.crl_file]
-                    .into_iter()
-                    .flatten()
-                {
+                for file in [&o.ca_file, &o.ca_verify_file].into_iter().flatten() {
+                    store.read_ca_file(&under(&g.ca_base, file))?;
+                }
+                if let Some(file) = &o.crl_file {
                     store.read_file(&under(&g.ca_base, file))?;
                 }
             }

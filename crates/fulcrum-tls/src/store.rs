@@ -44,6 +44,8 @@ struct Inner {
     /// The CA and CRL files bind lines read at start, by path: what lines added at run time may name (HAProxy
     /// reads no file then).
     files: BTreeMap<std::path::PathBuf, Vec<u8>>,
+    /// Which of `files` are CA files (`ca-file`, `ca-verify-file`; the others are CRL files).
+    ca_files: std::collections::BTreeSet<std::path::PathBuf>,
 }
 
 impl Inner {
@@ -246,6 +248,30 @@ impl CertStore {
                 lines,
                 ..CrtList::default()
             });
+    }
+
+    /// Reads a CA file from disk and keeps it, as [`Self::read_file`] does; `show ssl ca-file` lists it.
+    pub fn read_ca_file(&self, path: &Path) -> Result<Vec<u8>, crate::TlsError> {
+        let bytes = self.read_file(path)?;
+        lock(&self.inner).ca_files.insert(path.to_path_buf());
+        Ok(bytes)
+    }
+
+    /// The CA files loaded, in name order, with their certificates (those PEM text holds).
+    pub fn ca_files(&self) -> Vec<(String, Vec<CertificateDer<'static>>)> {
+        let inner = lock(&self.inner);
+        inner
+            .ca_files
+            .iter()
+            .map(|p| {
+                let certs = inner
+                    .files
+                    .get(p)
+                    .map(|b| certs::certificates(b, p).unwrap_or_default())
+                    .unwrap_or_default();
+                (p.display().to_string(), certs)
+            })
+            .collect()
     }
 
     /// Reads a CA or CRL file from disk and keeps its bytes (the same file read again is not read twice).

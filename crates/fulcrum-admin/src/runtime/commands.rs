@@ -905,7 +905,8 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
         ["show", "ssl", "cert", rest @ ..] => show_ssl_cert(ctl, rest.first().copied()),
         ["new" | "del", "ssl", "cert", ..]
         | ["set", "ssl", "ocsp-response", ..]
-        | ["show" | "add" | "del", "ssl", "crt-list", ..] => {
+        | ["show" | "add" | "del", "ssl", "crt-list", ..]
+        | ["show", "ssl", "ca-file", ..] => {
             text(ctl.ssl_list_command(&words, None))
         }
         ["set", "ssl", "cert", ..] => text(
