@@ -310,7 +310,7 @@ fn show_ssl_ca_file_prints_the_cas_as_haproxy_does() {
     let frontend = format!(
         "ssl crt {d}/a.pem ca-file {d}/both.pem ca-verify-file {d}/other/ca.pem verify optional"
     );
-    let commands = vec![
+    let commands = [
         "show ssl ca-file\n".to_string(),
         format!("show ssl ca-file {d}/both.pem\n"),
         format!("show ssl ca-file {d}/both.pem:2\n"),
