@@ -719,7 +719,7 @@ fn bind_errors() {
         "could not resolve",
     );
     for (opt, kw) in [
-        ("ca-verify-file /etc/x.pem", "bind ca-verify-file"),
+        ("ca-sign-file /etc/x.pem", "bind ca-sign-file"),
         ("defer-accept", "bind defer-accept"),
         ("process 1", "bind process"),
         ("thread 1", "bind thread"),
@@ -762,9 +762,9 @@ fn bind_errors() {
             .any(|d| d.1 == "bind crt" && d.2.contains("expects")),
         "{e:?}"
     );
-    // `ca-verify-file X` and `defer-accept` give two diagnostics (one per option), not three
+    // `ca-sign-file X` and `defer-accept` give two diagnostics (one per option), not three
     assert_eq!(
-        errs(&f("bind :18080 ca-verify-file /etc/x.pem defer-accept")).len(),
+        errs(&f("bind :18080 ca-sign-file /etc/x.pem defer-accept")).len(),
         2
     );
 }
@@ -783,10 +783,12 @@ fn global_tls_settings() {
     tune.ssl.cachesize 1000
     tune.ssl.lifetime 60
     tune.ssl.capture-buffer-size 1
+    ssl-load-extra-del-ext
 ",
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let g = &c.global.ssl;
+    assert!(g.extra_del_ext);
     assert_eq!(
         g.crt_base.as_deref(),
         Some(std::path::Path::new("/etc/certs"))
@@ -815,6 +817,14 @@ fn global_tls_settings() {
         2,
         "tune.ssl.capture-buffer-size",
         "lots",
+    );
+    err1(
+        "global
+    ssl-load-extra-del-ext on
+",
+        2,
+        "ssl-load-extra-del-ext",
+        "expects no argument, found 'on'",
     );
 }
 

@@ -892,10 +892,27 @@ fn server_tls_options_merge_with_default_server_and_global() {
     assert!(!t2.traffic && t2.checks);
     assert_eq!(t2.check_sni.as_deref(), Some("chk.test"));
     assert_eq!(t2.options.max_ver, Some(ssl::TlsVersion::Tls13));
-    // An `ssl` server checked on another port is checked in clear text; `no-ssl` turns TLS off.
+    // An `ssl` server checked on another port is checked in clear text; `no-ssl` turns TLS off, keeping the
+    // settings `set server ... ssl on` would use.
     let t3 = a[2].tls.as_ref().expect("a3 has TLS");
-    assert!(t3.traffic && !t3.checks);
-    assert!(a[3].tls.is_none());
+    assert!(t3.traffic && !t3.checks && !a[2].no_ssl);
+    let t4 = a[3].tls.as_ref().expect("a4 keeps its TLS settings");
+    assert!(!t4.traffic && !t4.checks && a[3].no_ssl);
+    // Without `ssl` or `check-ssl` anywhere there are none; `no-ssl` alone is still shown (-1 in
+    // `show servers state`).
+    let c = ok_both(&format!(
+        "{DEFAULTS}backend b\n server b1 127.0.0.1:18081 no-ssl\n server b2 127.0.0.1:18082\n"
+    ));
+    let b = &backend(&c, "b").servers;
+    assert!(b[0].tls.is_none() && b[0].no_ssl);
+    assert!(b[1].tls.is_none() && !b[1].no_ssl);
+    // Settings kept only for the runtime API must verify too (haproxy 2.6 refuses this one as well).
+    let e = fulcrum_config::haproxy::parse_str(
+        "t.cfg",
+        &format!("{DEFAULTS}backend b\n default-server ssl\n server b1 127.0.0.1:18081 no-ssl\n"),
+    )
+    .expect_err("verify required without a CA file");
+    assert!(e.to_string().contains("no CA file specified"), "{e}");
 }
 
 /// `option accept-invalid-http-request` / `-response` and their `no` forms: taken in every proxy section, read where

@@ -676,6 +676,11 @@ fn a_certificate_replaced_through_the_runtime_api_serves_new_handshakes_without_
         cli(&sock, &format!("commit ssl cert {crt}\n")),
         format!("The transaction must contain at least a certificate and a private key!\nCan't commit {crt}!\n\n")
     );
+    // A refused commit leaves the transaction open, as HAProxy does.
+    assert_eq!(
+        cli(&sock, &format!("abort ssl cert {crt}\n")),
+        format!("Transaction aborted for certificate '{crt}'!\n\n")
+    );
     assert!(cli(
         &sock,
         &format!("set ssl cert {}/zz.pem <<\n{pem}\n", k.dir.display())
@@ -1163,4 +1168,40 @@ fn the_default_certificate_of_a_bind_line_is_not_deleted_from_its_crt_list() {
         drop(h);
         assert_eq!(ours, theirs);
     }
+}
+
+/// `ca-verify-file`: its CAs verify client certificates without being named in the certificate request (those
+/// of `ca-file` are), as HAProxy does; `allow-0rtt` is taken (handshakes stay full ones: a warning says so).
+#[test]
+fn ca_verify_file_verifies_without_naming_its_cas() {
+    let k = pki();
+    let ca = k.path("ca.pem");
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {} ca-verify-file {ca} verify required allow-0rtt",
+            k.path("a.pem")
+        ),
+    );
+    let out = s_client(&p, &["-servername", "a.test"]);
+    assert!(out.contains("No client certificate CA names sent"), "{out}");
+    assert!(
+        !curl(&p, "a.test", "/", &[]).ok,
+        "a client certificate is required"
+    );
+    let with_cert = curl(&p, "a.test", "/", &["--cert", &k.path("client.pem")]);
+    assert!(with_cert.ok, "{}", with_cert.verbose);
+    drop(p);
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {} ca-file {ca} verify required",
+            k.path("a.pem")
+        ),
+    );
+    let out = s_client(&p, &["-servername", "a.test"]);
+    assert!(
+        out.contains("Acceptable client certificate CA names\nCN = Fulcrum Test CA"),
+        "{out}"
+    );
 }

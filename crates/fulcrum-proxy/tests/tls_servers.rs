@@ -825,3 +825,111 @@ fn server_side_tls_fetches_in_log_formats() {
         );
     }
 }
+
+/// `set server B/S ssl on|off` turns TLS towards a server on and off for its next connections, when the server
+/// has TLS settings (its line or its `default-server` wrote `ssl` or `check-ssl`); `show servers state` shows
+/// it in `srv_use_ssl` (-1 where `no-ssl` is written). The answers are haproxy 2.6's, compared on the same
+/// configuration (reg-test server/cli_set_ssl).
+#[test]
+fn set_server_ssl_turns_tls_towards_a_server_on_and_off() {
+    let o = tls_origin("self.pem", None);
+    let config = |sock: &std::path::Path, port: u16| {
+        format!(
+            "global\n    nbthread 1\n    ssl-server-verify none\n    stats socket {} level admin\ndefaults\n    mode http\n    retries 0\n    http-reuse never\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend f\n    bind 127.0.0.1:{port}\n    default_backend b\n\nbackend b\n    server plain {addr} no-ssl\n    default-server ssl\n    server www1 {addr} no-ssl\n    server www2 {addr}\n\nbackend c\n    default-server check-ssl\n    server c1 {addr}\n",
+            sock.display(),
+            addr = o.addr
+        )
+    };
+    let commands = [
+        "show servers state b\n",
+        "set server b/www1 ssl on\n",
+        "set server b/www2 ssl off\n",
+        "show servers state b\n",
+        "set server b/plain ssl on\n",
+        "set server b/www1 ssl maybe\n",
+        "set server b/www1 ssl\n",
+        "set server c/c1 ssl on\n",
+        "show servers state c\n",
+    ];
+    // Only the `srv_time_since_last_change` column may differ between two processes started apart.
+    let stable = |a: &str| -> String {
+        a.lines()
+            .map(|l| {
+                let mut w: Vec<&str> = l.split(' ').collect();
+                if w.len() == 25 {
+                    w[9] = "T";
+                }
+                w.join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let dir = std::env::temp_dir();
+    let fsock = dir.join(format!(
+        "fulcrum-setssl-{}-{}.sock",
+        std::process::id(),
+        free_port()
+    ));
+    let p = start_proxy(&config(&fsock, free_port()));
+    let ours: Vec<String> = commands.iter().map(|c| stable(&cli(&fsock, c))).collect();
+    assert!(
+        ours[0].contains(&format!(
+            "3 b 1 plain 127.0.0.1 2 0 1 1 T 1 0 2 0 0 0 0 - {} - -1 0 - - 0",
+            o.addr.port()
+        )),
+        "{}",
+        ours[0]
+    );
+    assert_eq!(ours[1], "server ssl setting updated.\n");
+    assert!(
+        ours[3].contains(" www1 ")
+            && ours[3].contains(&format!("{} - 1 0 - - 0\n3 b 3 www2", o.addr.port())),
+        "{}",
+        ours[3]
+    );
+    assert_eq!(
+        ours[4],
+        "'set server <srv> ssl' cannot be set.  default-server should define ssl settings\n"
+    );
+    if haproxy_present() {
+        let hsock = dir.join(format!(
+            "haproxy-setssl-{}-{}.sock",
+            std::process::id(),
+            free_port()
+        ));
+        let port = free_port();
+        let h = start_haproxy(
+            &config(&hsock, port),
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        );
+        let theirs: Vec<String> = commands.iter().map(|c| stable(&cli(&hsock, c))).collect();
+        drop(h);
+        for ((c, a), b) in commands.iter().zip(&ours).zip(&theirs) {
+            assert_eq!(a, b, "fulcrum and haproxy answer differently to {c}");
+        }
+    }
+    // Traffic follows: www1 (now TLS) reaches the TLS server, www2 (now clear text) does not.
+    let before = o.accepted.load(Ordering::SeqCst);
+    let statuses: Vec<u16> = (0..4).map(|_| get(p.addr, "/").status).collect();
+    // Clear text to a TLS server: no HTTP answer (502).
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 502),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        o.accepted.load(Ordering::SeqCst) - before,
+        statuses.iter().filter(|s| **s == 200).count()
+    );
+    assert_eq!(
+        cli(&fsock, "set server b/www2 ssl on\n"),
+        "server ssl setting updated.\n\n"
+    );
+    assert_eq!(cli(&fsock, "set server b/plain state maint\n"), "\n");
+    let statuses: Vec<u16> = (0..4).map(|_| get(p.addr, "/").status).collect();
+    assert_eq!(statuses, [200; 4]);
+}

@@ -1,7 +1,8 @@
 //! Certificates named by `crt FILE|DIR`: a PEM file holds the certificate, its chain and (usually) the private
-//! key; a key missing from it is read from `FILE.key` beside it, as HAProxy does. A directory loads every file in
-//! it, in name order, except the companions HAProxy reads with a certificate (`.key`, `.ocsp`, `.issuer`,
-//! `.sctl`) and hidden files. An OCSP response in `FILE.ocsp` is stapled.
+//! key; a key missing from it is read from `FILE.key` beside it, as HAProxy does (`site.key` for `site.crt` under
+//! `ssl-load-extra-del-ext`: see [`Companions`]). A directory loads every file in it, in name order, except the
+//! companions HAProxy reads with a certificate (`.key`, `.ocsp`, `.issuer`, `.sctl`) and hidden files. An OCSP
+//! response in `FILE.ocsp` is stapled.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +17,37 @@ use crate::TlsError;
 /// Extensions of the files that accompany a certificate in a directory and are not certificates themselves.
 const COMPANIONS: &[&str] = &["key", "ocsp", "issuer", "sctl"];
 
+/// How the files accompanying a certificate are named: after the whole file name (`site.crt.key`, HAProxy's
+/// default), or, with `del_ext` (`ssl-load-extra-del-ext`), after the name without its `.crt` extension
+/// (`site.key`; a file with another extension keeps its whole name, as HAProxy does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Companions {
+    /// `ssl-load-extra-del-ext`.
+    pub del_ext: bool,
+}
+
+impl Companions {
+    /// As `global` configures them.
+    pub fn of(g: &fulcrum_config::haproxy::ssl::GlobalSsl) -> Companions {
+        Companions {
+            del_ext: g.extra_del_ext,
+        }
+    }
+
+    /// The companion of certificate file `cert` with extension `ext` (`key`, `ocsp` ...).
+    pub fn path(self, cert: &Path, ext: &str) -> PathBuf {
+        let name = cert.as_os_str().as_encoded_bytes();
+        let stem = match name.strip_suffix(b".crt") {
+            Some(s) if self.del_ext => s,
+            _ => name,
+        };
+        let mut out = stem.to_vec();
+        out.push(b'.');
+        out.extend_from_slice(ext.as_bytes());
+        PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
+    }
+}
+
 /// One loaded certificate with the names it serves.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -28,13 +60,17 @@ pub struct Loaded {
 }
 
 /// Loads `crt PATH`: one file, or every certificate file of a directory.
-pub fn load_crt(path: &Path, provider: &CryptoProvider) -> Result<Vec<Loaded>, TlsError> {
+pub fn load_crt(
+    path: &Path,
+    provider: &CryptoProvider,
+    companions: Companions,
+) -> Result<Vec<Loaded>, TlsError> {
     let meta = std::fs::metadata(path).map_err(|source| TlsError::Stat {
         path: path.to_path_buf(),
         source,
     })?;
     if !meta.is_dir() {
-        return Ok(vec![load_file(path, provider)?]);
+        return Ok(vec![load_file(path, provider, companions)?]);
     }
     let entries = std::fs::read_dir(path).map_err(|source| TlsError::Stat {
         path: path.to_path_buf(),
@@ -59,11 +95,18 @@ pub fn load_crt(path: &Path, provider: &CryptoProvider) -> Result<Vec<Loaded>, T
     if files.is_empty() {
         return Err(TlsError::EmptyDir(path.to_path_buf()));
     }
-    files.iter().map(|f| load_file(f, provider)).collect()
+    files
+        .iter()
+        .map(|f| load_file(f, provider, companions))
+        .collect()
 }
 
 /// Loads one PEM file (and its `.key` companion when the key is not in it).
-pub fn load_file(path: &Path, provider: &CryptoProvider) -> Result<Loaded, TlsError> {
+pub fn load_file(
+    path: &Path,
+    provider: &CryptoProvider,
+    companions: Companions,
+) -> Result<Loaded, TlsError> {
     let bytes = std::fs::read(path).map_err(|source| TlsError::Stat {
         path: path.to_path_buf(),
         source,
@@ -72,17 +115,14 @@ pub fn load_file(path: &Path, provider: &CryptoProvider) -> Result<Loaded, TlsEr
     let key = match key {
         Some(k) => k,
         None => {
-            let mut companion = path.as_os_str().to_owned();
-            companion.push(".key");
-            let companion = PathBuf::from(companion);
+            let companion = companions.path(path, "key");
             let data = std::fs::read(&companion).unwrap_or_default();
             PrivateKeyDer::from_pem_slice(&data).map_err(|_| TlsError::NoKey(companion))?
         }
     };
     let mut loaded = build(path, chain, key, provider)?;
     // An OCSP response in `FILE.ocsp` is stapled to the handshakes of clients that ask for it, as HAProxy does.
-    let mut ocsp = path.as_os_str().to_owned();
-    ocsp.push(".ocsp");
+    let ocsp = companions.path(path, "ocsp");
     match std::fs::read(&ocsp) {
         Ok(der) if !der.is_empty() => {
             let mut key = (*loaded.key).clone();
@@ -91,12 +131,7 @@ pub fn load_file(path: &Path, provider: &CryptoProvider) -> Result<Loaded, TlsEr
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(TlsError::Stat {
-                path: PathBuf::from(ocsp),
-                source,
-            })
-        }
+        Err(source) => return Err(TlsError::Stat { path: ocsp, source }),
     }
     Ok(loaded)
 }
@@ -131,12 +166,25 @@ pub fn build(
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
+    certify(path, chain, signer)
+}
+
+/// A certificate chain and a loaded signing key made ready to serve, checked to belong together (an empty chain
+/// belongs to no key).
+pub fn certify(
+    path: &Path,
+    chain: Vec<CertificateDer<'static>>,
+    signer: Arc<dyn rustls::sign::SigningKey>,
+) -> Result<Loaded, TlsError> {
+    let Some(leaf) = chain.first().cloned() else {
+        return Err(TlsError::KeyMismatch(path.to_path_buf()));
+    };
     let key = CertifiedKey::new(chain, signer);
     let matched = match key.keys_match() {
         Ok(()) => true,
         Err(rustls::Error::InconsistentKeys(_)) => false,
         // webpki reads no X.509 v1 certificate (OpenSSL and HAProxy take them): compare the keys ourselves.
-        Err(_) => match (key.key.public_key(), spki(&key.cert[0])) {
+        Err(_) => match (key.key.public_key(), spki(&leaf)) {
             (Some(k), Some(c)) => k.as_ref() == c,
             _ => false,
         },
@@ -144,7 +192,7 @@ pub fn build(
     if !matched {
         return Err(TlsError::KeyMismatch(path.to_path_buf()));
     }
-    let names = names(&key.cert[0]);
+    let names = names(&leaf);
     Ok(Loaded {
         path: path.to_path_buf(),
         key: Arc::new(key),
@@ -262,12 +310,69 @@ mod tests {
         std::fs::write(dir.join("good.pem"), [crt.clone(), read("k.pem")].concat()).unwrap();
         std::fs::write(dir.join("bad.pem"), [crt, read("other.pem")].concat()).unwrap();
         let provider = rustls::crypto::aws_lc_rs::default_provider();
-        let good = load_file(&dir.join("good.pem"), &provider).expect("loads");
+        let good =
+            load_file(&dir.join("good.pem"), &provider, Companions::default()).expect("loads");
         assert_eq!(good.names, ["v1.test"]);
         assert!(matches!(
-            load_file(&dir.join("bad.pem"), &provider),
+            load_file(&dir.join("bad.pem"), &provider, Companions::default()),
             Err(TlsError::KeyMismatch(_))
         ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `ssl-load-extra-del-ext` names the key of `site.crt` `site.key` (only a `.crt` extension is dropped, as
+    /// HAProxy does); by default it is `site.crt.key`. Observed with haproxy 2.6 -c on the same files.
+    #[test]
+    fn companions_are_named_with_or_without_the_crt_extension() {
+        let plain = Companions::default();
+        let del = Companions { del_ext: true };
+        assert_eq!(
+            plain.path(Path::new("/d/site.crt"), "key"),
+            Path::new("/d/site.crt.key")
+        );
+        assert_eq!(
+            del.path(Path::new("/d/site.crt"), "key"),
+            Path::new("/d/site.key")
+        );
+        assert_eq!(
+            del.path(Path::new("/d/site.crt"), "ocsp"),
+            Path::new("/d/site.ocsp")
+        );
+        assert_eq!(
+            del.path(Path::new("/d/site.pem"), "key"),
+            Path::new("/d/site.pem.key")
+        );
+
+        let dir = std::env::temp_dir().join(format!("fulcrum-tls-noext-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "site.key",
+                "-out",
+                "site.crt",
+                "-subj",
+                "/CN=noext.test",
+                "-days",
+                "2",
+            ],
+        );
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let crt = dir.join("site.crt");
+        let loaded = load_file(&crt, &provider, del).expect("the key is site.key");
+        assert_eq!(loaded.names, ["noext.test"]);
+        match load_file(&crt, &provider, plain) {
+            Err(TlsError::NoKey(p)) => assert_eq!(p, dir.join("site.crt.key")),
+            other => panic!("expected no key, got {:?}", other.map(|l| l.names)),
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

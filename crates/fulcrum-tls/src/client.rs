@@ -188,7 +188,11 @@ pub fn server_config(t: &ServerTls, g: &GlobalSsl) -> Result<ServerTlsConfig, Tl
     let mut identity = None;
     let mut config = match &t.crt {
         Some(crt) => {
-            let loaded = certs::load_file(&under(&g.crt_base, crt), &provider)?;
+            let loaded = certs::load_file(
+                &under(&g.crt_base, crt),
+                &provider,
+                certs::Companions::of(g),
+            )?;
             let slot = Arc::new(ClientSlot {
                 key: RwLock::new(loaded.key.clone()),
                 sessions: sessions.clone(),

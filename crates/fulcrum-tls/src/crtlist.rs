@@ -23,13 +23,14 @@ pub struct Entry {
     pub line: usize,
     /// The words of its `[...]` block, as written (`show ssl crt-list`).
     pub options_text: Option<String>,
+    /// Its filters in the order written, `!names` among them (`show ssl crt-list`, as HAProxy prints them).
+    pub written: Vec<String>,
 }
 
 impl Entry {
-    /// Its filters as a line writes them: names, then `!names`.
+    /// Its filters as the line writes them, `!names` among them, in their order.
     pub fn written_filters(&self) -> Vec<String> {
-        let deny = self.deny.iter().map(|d| format!("!{d}"));
-        self.filters.iter().cloned().chain(deny).collect()
+        self.written.clone()
     }
 }
 
@@ -72,7 +73,9 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>, String> {
         }
         let mut filters = Vec::new();
         let mut deny = Vec::new();
+        let mut written = Vec::new();
         for f in rest {
+            written.push(f.to_ascii_lowercase());
             match f.strip_prefix('!') {
                 Some(d) if !d.is_empty() => deny.push(d.to_ascii_lowercase()),
                 Some(_) => return Err(format!("{at}: '!' without a name")),
@@ -86,6 +89,7 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>, String> {
             deny,
             line: n + 1,
             options_text,
+            written,
         });
     }
     if out.is_empty() {
@@ -112,6 +116,10 @@ mod tests {
         assert_eq!(o.alpn, vec!["http/1.1".to_string()]);
         assert_eq!(e[1].filters, vec!["*.b.test".to_string()]);
         assert_eq!(e[1].deny, vec!["secret.b.test".to_string()]);
+        let w =
+            parse("/c/a.pem !no.test *.test # note\n", "l.txt").unwrap_or_else(|e| panic!("{e}"));
+        // Printed back in the order written, as HAProxy prints them.
+        assert_eq!(w[0].written_filters(), ["!no.test", "*.test", "#", "note"]);
         assert!(e[2].options.is_some());
     }
 

@@ -12,6 +12,7 @@ pub mod dn;
 pub mod hello;
 pub mod info;
 pub mod ocsp;
+pub mod payload;
 pub mod server;
 pub mod sni;
 pub mod store;

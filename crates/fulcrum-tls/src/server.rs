@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use fulcrum_config::haproxy::ssl::{BindSsl, GlobalSsl, SslOptions, TlsVersion, Verify};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, WebPkiClientVerifier};
@@ -131,8 +132,13 @@ pub(crate) fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
         path: ca.to_path_buf(),
         source,
     })?;
+    roots_of(&bytes, ca)
+}
+
+/// The CA certificates of `ca-file` text (`ca` names it in messages).
+fn roots_of(bytes: &[u8], ca: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
-    for c in certs::certificates(&bytes, ca)? {
+    for c in certs::certificates(bytes, ca)? {
         roots.add(c).map_err(|e| TlsError::Pem {
             path: ca.to_path_buf(),
             reason: e.to_string(),
@@ -141,26 +147,63 @@ pub(crate) fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
+/// How a build reads the CA and CRL files it names: from disk at start (the bytes then kept in the store), from
+/// the store only at run time (HAProxy reads no file then). Given the keyword and the path.
+pub type ReadFile<'a> = &'a dyn Fn(&str, &Path) -> Result<Vec<u8>, TlsError>;
+
 /// The TLS configurations of a bind line: one for every handshake, or one per server name when `crt-list` lines
-/// have options of their own (the ClientHello is read first, then the configuration chosen).
+/// have options of their own (the ClientHello is read first, then the configuration chosen). Such lines may be
+/// added and deleted at run time (`add ssl crt-list`): their set is swapped whole.
 #[derive(Clone)]
 pub struct ServerTls {
     /// The bind line's configuration (every certificate, the line's options).
     pub default: Arc<ServerConfig>,
-    by_name: Option<Arc<ByName>>,
-    /// The client-certificate verifiers that let errors through (`ca-ignore-err` / `crt-ignore-err`), with the
-    /// configuration each belongs to: after such a handshake, they say which errors there were.
-    ignoring: Vec<(Arc<ServerConfig>, Arc<IgnoringVerifier>)>,
-    /// The certificate chooser of each configuration (what a resumed session presented: see [`Self::presented`]).
-    resolvers: Vec<(Arc<ServerConfig>, Arc<SniResolver>)>,
+    /// The certificate chooser of the default configuration (what a resumed session presented: see
+    /// [`Self::presented`]).
+    resolver: Option<Arc<SniResolver>>,
+    /// The default configuration's client-certificate verifier when it lets errors through (`ca-ignore-err` /
+    /// `crt-ignore-err`): after such a handshake, it says which errors there were.
+    ignoring: Option<Arc<IgnoringVerifier>>,
+    lines: Arc<ArcSwap<Lines>>,
 }
 
-/// Configurations of `crt-list` lines with options, by the names their certificate serves.
-struct ByName {
+/// A `crt-list` line with options: its configuration, for the names its certificate serves.
+struct OwnLine {
+    /// The list and line it comes from.
+    origin: Option<(String, usize)>,
+    /// The names it serves (lower case; `*.` wildcards).
+    names: Vec<String>,
+    deny: Vec<String>,
+    config: Arc<ServerConfig>,
+    resolver: Arc<SniResolver>,
+    ignoring: Option<Arc<IgnoringVerifier>>,
+}
+
+/// The `crt-list` lines with options of a bind line, indexed by the names they serve (the first line for a name
+/// wins).
+#[derive(Default)]
+struct Lines {
+    own: Vec<Arc<OwnLine>>,
     exact: HashMap<String, usize>,
     wildcard: HashMap<String, usize>,
-    deny: Vec<Vec<String>>,
-    configs: Vec<Arc<ServerConfig>>,
+}
+
+impl Lines {
+    fn of(own: Vec<Arc<OwnLine>>) -> Lines {
+        let mut l = Lines {
+            own,
+            ..Lines::default()
+        };
+        for (n, line) in l.own.iter().enumerate() {
+            for name in &line.names {
+                match name.strip_prefix("*.") {
+                    Some(p) => l.wildcard.entry(p.to_string()).or_insert(n),
+                    None => l.exact.entry(name.clone()).or_insert(n),
+                };
+            }
+        }
+        l
+    }
 }
 
 impl ServerTls {
@@ -168,16 +211,16 @@ impl ServerTls {
     pub fn single(config: Arc<ServerConfig>) -> ServerTls {
         ServerTls {
             default: config,
-            by_name: None,
-            ignoring: Vec::new(),
-            resolvers: Vec::new(),
+            resolver: None,
+            ignoring: None,
+            lines: Arc::default(),
         }
     }
 
     /// Records the `file:line` of the bind line (the runtime API names it when it refuses to delete the line's
     /// default certificate).
     pub fn set_location(&self, location: &str) {
-        if let Some((_, r)) = self.resolvers.first() {
+        if let Some(r) = &self.resolver {
             r.set_location(location);
         }
     }
@@ -189,11 +232,12 @@ impl ServerTls {
         config: &Arc<ServerConfig>,
         name: Option<&str>,
     ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        let (_, r) = self
-            .resolvers
-            .iter()
-            .find(|(c, _)| Arc::ptr_eq(c, config))?;
-        r.for_name(name)
+        if Arc::ptr_eq(config, &self.default) {
+            return self.resolver.as_ref()?.for_name(name);
+        }
+        let lines = self.lines.load();
+        let line = lines.own.iter().find(|l| Arc::ptr_eq(&l.config, config))?;
+        line.resolver.for_name(name)
     }
 
     /// What verification found for the client certificate of a handshake made with `config`: the errors let
@@ -207,31 +251,166 @@ impl ServerTls {
         let Some(certs) = certs else {
             return Outcome::default();
         };
-        self.ignoring
-            .iter()
-            .find(|(c, _)| Arc::ptr_eq(c, config))
-            .map_or_else(Outcome::default, |(_, v)| v.check(certs))
+        let check =
+            |v: Option<&Arc<IgnoringVerifier>>| v.map_or_else(Outcome::default, |v| v.check(certs));
+        if Arc::ptr_eq(config, &self.default) {
+            return check(self.ignoring.as_ref());
+        }
+        let lines = self.lines.load();
+        let line = lines.own.iter().find(|l| Arc::ptr_eq(&l.config, config));
+        check(line.and_then(|l| l.ignoring.as_ref()))
     }
 
     /// Whether the configuration depends on the client's server name (the ClientHello must be read first).
     pub fn by_name(&self) -> bool {
-        self.by_name.is_some()
+        !self.lines.load().own.is_empty()
     }
 
     /// The configuration for a client asking for `name`.
     pub fn for_name(&self, name: Option<&str>) -> Arc<ServerConfig> {
-        let (Some(b), Some(name)) = (&self.by_name, name) else {
+        let Some(name) = name else {
             return self.default.clone();
         };
+        let b = self.lines.load();
+        if b.own.is_empty() {
+            return self.default.clone();
+        }
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        let allowed = |i: &usize| !b.deny[*i].iter().any(|d| crate::sni::covers(d, &name));
+        let allowed = |i: &usize| !b.own[*i].deny.iter().any(|d| crate::sni::covers(d, &name));
         let found = b.exact.get(&name).copied().filter(allowed).or_else(|| {
             name.split_once('.')
                 .and_then(|(_, parent)| b.wildcard.get(parent).copied())
                 .filter(allowed)
         });
-        found.map_or_else(|| self.default.clone(), |i| b.configs[i].clone())
+        found.map_or_else(|| self.default.clone(), |i| b.own[i].config.clone())
     }
+}
+
+/// What builds the configuration of a `crt-list` line added at run time with options, for one bind line using
+/// the list: the bind line's settings and what its configurations share. The store keeps one per bind line and
+/// list.
+pub struct LineBuilder {
+    bind: BindSsl,
+    global: GlobalSsl,
+    shared: Shared,
+    lines: std::sync::Weak<ArcSwap<Lines>>,
+}
+
+impl LineBuilder {
+    /// Whether the bind line is still running.
+    pub fn alive(&self) -> bool {
+        self.lines.strong_count() > 0
+    }
+
+    /// Builds the configuration serving `member` (certificate `loaded`, from a line of a list) with the line's
+    /// own options `opts`; CA and CRL files are read through `read` (the store's, no disk). `None` when the bind
+    /// line is gone. Nothing changes until [`PreparedLine::install`].
+    pub fn prepare(
+        &self,
+        member: &Member,
+        loaded: &Loaded,
+        opts: &BindSsl,
+        read: ReadFile<'_>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<PreparedLine>, TlsError> {
+        let Some(lines) = self.lines.upgrade() else {
+            return Ok(None);
+        };
+        let line = own_line(
+            &self.bind,
+            &self.global,
+            &self.shared,
+            member,
+            loaded,
+            opts,
+            read,
+            warnings,
+        )?;
+        Ok(Some(PreparedLine {
+            line: Arc::new(line),
+            lines,
+        }))
+    }
+
+    /// Stops serving the configuration of line `line` of `list`; whether there was one.
+    pub fn remove(&self, list: &str, line: usize) -> bool {
+        let Some(lines) = self.lines.upgrade() else {
+            return false;
+        };
+        let mut own = lines.load().own.clone();
+        let before = own.len();
+        own.retain(|l| {
+            l.origin
+                .as_ref()
+                .is_none_or(|(f, n)| f != list || *n != line)
+        });
+        let removed = own.len() != before;
+        lines.store(Arc::new(Lines::of(own)));
+        removed
+    }
+}
+
+/// A `crt-list` line's configuration built for a bind line, not serving yet.
+pub struct PreparedLine {
+    line: Arc<OwnLine>,
+    lines: Arc<ArcSwap<Lines>>,
+}
+
+impl PreparedLine {
+    /// Serves it from the next handshakes on; its certificate chooser (to index again when its certificate is
+    /// replaced).
+    pub fn install(self) -> Arc<SniResolver> {
+        let mut own = self.lines.load().own.clone();
+        own.push(self.line.clone());
+        self.lines.store(Arc::new(Lines::of(own)));
+        self.line.resolver.clone()
+    }
+}
+
+/// The configuration of one `crt-list` line with options `opts` over bind line `b`.
+#[allow(clippy::too_many_arguments)]
+fn own_line(
+    b: &BindSsl,
+    g: &GlobalSsl,
+    shared: &Shared,
+    member: &Member,
+    loaded: &Loaded,
+    opts: &BindSsl,
+    read: ReadFile<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<OwnLine, TlsError> {
+    // Every file the line names must be readable, whatever `verify` says (HAProxy loads them all).
+    for (kw, file) in [
+        ("ca-file", &opts.ca_file),
+        ("ca-verify-file", &opts.ca_verify_file),
+        ("crl-file", &opts.crl_file),
+    ] {
+        if let Some(f) = file {
+            read(kw, &under(&g.ca_base, f))?;
+        }
+    }
+    let line = overlay(b, opts);
+    let o = line.options.over(&g.bind_defaults);
+    let one = Arc::new(SniResolver::with_members(
+        vec![member.clone()],
+        std::slice::from_ref(loaded),
+        false,
+    ));
+    let (config, ignoring) = build(&line, g, &o, one.clone(), shared, read, warnings)?;
+    Ok(OwnLine {
+        origin: member.origin.clone(),
+        names: member
+            .names
+            .as_ref()
+            .unwrap_or(&loaded.names)
+            .iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect(),
+        deny: member.deny.clone(),
+        config,
+        resolver: one,
+        ignoring,
+    })
 }
 
 /// A `crt-list` line's options over its bind line's: what the line writes wins.
@@ -244,6 +423,11 @@ fn overlay(bind: &BindSsl, line: &BindSsl) -> BindSsl {
         },
         ca_file: line.ca_file.clone().or_else(|| bind.ca_file.clone()),
         crl_file: line.crl_file.clone().or_else(|| bind.crl_file.clone()),
+        ca_verify_file: line
+            .ca_verify_file
+            .clone()
+            .or_else(|| bind.ca_verify_file.clone()),
+        allow_0rtt: line.allow_0rtt || bind.allow_0rtt,
         ca_ignore_err: line
             .ca_ignore_err
             .clone()
@@ -268,10 +452,22 @@ pub fn bind_config(
     let base = b.options.over(&g.bind_defaults);
     let mut warnings = Vec::new();
     let load_provider = Arc::new(provider(&base, &mut warnings)?);
+    // CA and CRL files are read whatever `verify` says, as HAProxy loads them: lines added at run time may use
+    // them.
+    for file in [&b.ca_file, &b.ca_verify_file].into_iter().flatten() {
+        store.read_ca_file(&under(&g.ca_base, file))?;
+    }
+    if let Some(file) = &b.crl_file {
+        store.read_file(&under(&g.ca_base, file))?;
+    }
     let mut loaded = Vec::new();
     let mut members = Vec::new();
     for crt in &b.crts {
-        for c in certs::load_crt(&under(&g.crt_base, crt), &load_provider)? {
+        for c in certs::load_crt(
+            &under(&g.crt_base, crt),
+            &load_provider,
+            certs::Companions::of(g),
+        )? {
             let c = store.insert(c);
             members.push(Member::plain(&c));
             loaded.push(c);
@@ -284,10 +480,22 @@ pub fn bind_config(
         let list_name = list.display().to_string();
         let mut lines = Vec::new();
         for e in crtlist::load(list)? {
-            for c in certs::load_crt(&under(&g.crt_base, &e.file), &load_provider)? {
+            if let Some(o) = &e.options {
+                for file in [&o.ca_file, &o.ca_verify_file].into_iter().flatten() {
+                    store.read_ca_file(&under(&g.ca_base, file))?;
+                }
+                if let Some(file) = &o.crl_file {
+                    store.read_file(&under(&g.ca_base, file))?;
+                }
+            }
+            for c in certs::load_crt(
+                &under(&g.crt_base, &e.file),
+                &load_provider,
+                certs::Companions::of(g),
+            )? {
                 let c = store.insert(c);
                 if let Some(o) = &e.options {
-                    own.push((members.len(), overlay(b, o)));
+                    own.push((members.len(), o.clone()));
                 }
                 let file = c.path.display().to_string();
                 lines.push(crate::store::ListLine {
@@ -317,45 +525,37 @@ pub fn bind_config(
     for l in &list_names {
         store.register_list(l, &resolver);
     }
+    // CA and CRL files are read from disk now and kept: lines added at run time find them there.
+    let read = |_: &str, path: &Path| store.read_file(path);
     let shared = Shared::new(g, &base)?;
-    let (default, ignoring) = build(b, g, &base, resolver.clone(), &shared, &mut warnings)?;
-    let mut tls = ServerTls::single(default.clone());
-    tls.resolvers.push((default.clone(), resolver));
-    if let Some(v) = ignoring {
-        tls.ignoring.push((default, v));
+    let (default, ignoring) = build(b, g, &base, resolver.clone(), &shared, &read, &mut warnings)?;
+    let mut tls = ServerTls::single(default);
+    tls.resolver = Some(resolver);
+    tls.ignoring = ignoring;
+    let mut lines = Vec::new();
+    for (i, opts) in own {
+        let line = own_line(
+            b,
+            g,
+            &shared,
+            &members[i],
+            &loaded[i],
+            &opts,
+            &read,
+            &mut warnings,
+        )?;
+        store.register(&line.resolver);
+        lines.push(Arc::new(line));
     }
-    if !own.is_empty() {
-        let mut by = ByName {
-            exact: HashMap::new(),
-            wildcard: HashMap::new(),
-            deny: Vec::new(),
-            configs: Vec::new(),
-        };
-        for (i, opts) in own {
-            let o = opts.options.over(&g.bind_defaults);
-            let one = Arc::new(SniResolver::with_members(
-                vec![members[i].clone()],
-                std::slice::from_ref(&loaded[i]),
-                false,
-            ));
-            store.register(&one);
-            let (config, ignoring) = build(&opts, g, &o, one.clone(), &shared, &mut warnings)?;
-            tls.resolvers.push((config.clone(), one));
-            if let Some(v) = ignoring {
-                tls.ignoring.push((config.clone(), v));
-            }
-            let n = by.configs.len();
-            for name in members[i].names.as_ref().unwrap_or(&loaded[i].names) {
-                let name = name.to_ascii_lowercase();
-                match name.strip_prefix("*.") {
-                    Some(p) => by.wildcard.entry(p.to_string()).or_insert(n),
-                    None => by.exact.entry(name.clone()).or_insert(n),
-                };
-            }
-            by.deny.push(members[i].deny.clone());
-            by.configs.push(config);
-        }
-        tls.by_name = Some(Arc::new(by));
+    tls.lines.store(Arc::new(Lines::of(lines)));
+    let builder = Arc::new(LineBuilder {
+        bind: b.clone(),
+        global: g.clone(),
+        shared,
+        lines: Arc::downgrade(&tls.lines),
+    });
+    for l in &list_names {
+        store.register_builder(l, &builder);
     }
     Ok(BindTls {
         tls,
@@ -365,6 +565,7 @@ pub fn bind_config(
 }
 
 /// What every configuration of a bind line shares, so a session resumes whichever line's options served it.
+#[derive(Clone)]
 struct Shared {
     storage: Arc<dyn rustls::server::StoresServerSessions>,
     ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
@@ -397,8 +598,14 @@ fn build(
     o: &SslOptions,
     resolver: Arc<SniResolver>,
     shared: &Shared,
+    read: ReadFile<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<(Arc<ServerConfig>, Option<Arc<IgnoringVerifier>>), TlsError> {
+    if b.allow_0rtt {
+        warnings.push(
+            "allow-0rtt: TLS 1.3 early data is not accepted by fulcrum yet; clients make a full handshake".into(),
+        );
+    }
     let mut ignoring = None;
     let versions = versions(o, warnings)?;
     let provider = Arc::new(provider(o, warnings)?);
@@ -406,24 +613,41 @@ fn build(
         .with_protocol_versions(&versions)
         .map_err(|e| TlsError::Settings(e.to_string()))?;
     let verify = b.verify.unwrap_or_default();
-    let builder = match (verify, &b.ca_file) {
-        (Verify::Optional | Verify::Required, Some(ca)) => {
-            let ca_path = under(&g.ca_base, ca);
-            let roots = roots(&ca_path)?;
-            let cas = std::fs::read(&ca_path)
-                .map_err(|source| TlsError::Stat {
-                    path: ca_path.clone(),
-                    source,
-                })
-                .and_then(|bytes| certs::certificates(&bytes, &ca_path))?;
+    let builder = match (verify, b.ca_file.as_ref().or(b.ca_verify_file.as_ref())) {
+        (Verify::Optional | Verify::Required, Some(_)) => {
+            // `ca-file`'s CAs are named to clients in the certificate request; `ca-verify-file`'s only verify.
+            let mut cas = Vec::new();
+            let mut hints = Vec::new();
+            for (kw, file) in [
+                ("ca-file", &b.ca_file),
+                ("ca-verify-file", &b.ca_verify_file),
+            ] {
+                let Some(file) = file else { continue };
+                let path = under(&g.ca_base, file);
+                let bytes = read(kw, &path)?;
+                let these = certs::certificates(&bytes, &path)?;
+                if kw == "ca-file" {
+                    hints.extend(roots_of(&bytes, &path)?.subjects());
+                }
+                cas.extend(these);
+            }
+            let mut roots = RootCertStore::empty();
+            for c in &cas {
+                roots
+                    .add(c.clone())
+                    .map_err(|e| TlsError::Settings(e.to_string()))?;
+            }
             let mut v =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .clear_root_hint_subjects()
+                    .add_root_hint_subjects(hints);
             let mut v1_crls = None;
             if let Some(crl) = &b.crl_file {
                 let crl = under(&g.ca_base, crl);
+                let bytes = read("crl-file", &crl)?;
                 let crls: Vec<CertificateRevocationListDer<'static>> =
-                    CertificateRevocationListDer::pem_file_iter(&crl)
-                        .and_then(|i| i.collect::<Result<_, _>>())
+                    CertificateRevocationListDer::pem_slice_iter(&bytes)
+                        .collect::<Result<_, _>>()
                         .map_err(|e| TlsError::Pem {
                             path: crl.clone(),
                             reason: e.to_string(),

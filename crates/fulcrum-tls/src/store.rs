@@ -16,11 +16,15 @@ use crate::certs::{self, Loaded};
 use crate::client::ClientIdentity;
 use crate::sni::SniResolver;
 
-/// A replacement being prepared.
+/// A replacement being prepared: what the commit will serve.
 struct Pending {
     name: String,
     chain: Vec<CertificateDer<'static>>,
-    key: Option<PrivateKeyDer<'static>>,
+    /// The private key, loaded (a `.key` payload on a committed certificate keeps its chain, and the other way
+    /// round).
+    key: Option<Arc<dyn rustls::sign::SigningKey>>,
+    /// The OCSP response to staple.
+    ocsp: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -37,6 +41,11 @@ struct Inner {
     /// The files only server lines named (no bind line): `show ssl cert` calls them unused once no server
     /// uses them any more.
     client_only: std::collections::BTreeSet<String>,
+    /// The CA and CRL files bind lines read at start, by path: what lines added at run time may name (HAProxy
+    /// reads no file then).
+    files: BTreeMap<std::path::PathBuf, Vec<u8>>,
+    /// Which of `files` are CA files (`ca-file`, `ca-verify-file`; the others are CRL files).
+    ca_files: std::collections::BTreeSet<std::path::PathBuf>,
 }
 
 impl Inner {
@@ -67,6 +76,8 @@ pub struct ListLine {
 struct CrtList {
     lines: Vec<ListLine>,
     resolvers: Vec<Weak<SniResolver>>,
+    /// What builds the configurations of lines with options, one per bind line using the list.
+    builders: Vec<Arc<crate::server::LineBuilder>>,
 }
 
 /// Why a runtime API `crt-list` or `new/del ssl cert` command was refused; the text is HAProxy's answer.
@@ -106,6 +117,9 @@ pub enum ListError {
     /// `\t- file:line` lines follow).
     #[error("Can't delete the entry: certificate '{0}' cannot be deleted, it is used as default certificate by the following frontends:\n{1}\n")]
     Default(String, String),
+    /// The options of a line added at run time cannot be served (a file never loaded ...).
+    #[error("Can't edit the crt-list: {0}\n")]
+    Options(String),
     /// What fulcrum does not do yet, with the reason.
     #[error("{0}\n")]
     NotYet(String),
@@ -114,6 +128,8 @@ pub enum ListError {
 /// The loaded certificates of a proxy.
 pub struct CertStore {
     provider: Arc<CryptoProvider>,
+    /// How companion files are named (`ssl-load-extra-del-ext`), which `set ssl cert NAME.key` follows.
+    companions: certs::Companions,
     inner: Mutex<Inner>,
 }
 
@@ -123,14 +139,30 @@ pub enum StoreError {
     /// The name is no certificate file of the configuration.
     #[error("Can't replace a certificate which is not referenced by the configuration!\nCan't update {0}!\n")]
     Unknown(String),
-    /// The payload is no PEM certificate.
+    /// The payload is no PEM certificate (the certificate file, the name given).
     #[error(
-        "unable to load certificate from file '{0}'.\nCan't load the payload\nCan't update {0}!\n"
+        "unable to load certificate from file '{0}'.\nCan't load the payload\nCan't update {1}!\n"
     )]
-    BadPayload(String),
-    /// Another file's transaction is open.
-    #[error("The ongoing transaction is about '{0}' but you are trying to set '{1}'\nCan't update {1}!\n")]
-    Busy(String, String),
+    BadPayload(String, String),
+    /// A `.key` payload holds no private key (the certificate file, the name given).
+    #[error(
+        "unable to load private key from file '{0}'.\nCan't load the payload\nCan't update {1}!\n"
+    )]
+    BadKeyPayload(String, String),
+    /// A `.ocsp` payload is no OCSP response in base64 (HAProxy's text, without its missing line break).
+    #[error(
+        "Error reading OCSP response in base64 formatCan't load the payload\nCan't update {0}!\n"
+    )]
+    BadOcspPayload(String),
+    /// A `.issuer` or `.sctl` payload (the extension, the name given).
+    #[error("'.{0}' payloads are not supported yet by fulcrum\nCan't load the payload\nCan't update {1}!\n")]
+    PartNotYet(&'static str, String),
+    /// Another file's transaction is open (that file, the file this one names, the name given).
+    #[error("The ongoing transaction is about '{0}' but you are trying to set '{1}'\nCan't update {2}!\n")]
+    Busy(String, String, String),
+    /// `commit` of a file while another file's transaction is open.
+    #[error("The ongoing transaction is about '{0}' but you are trying to set '{1}'\nCan't commit {1}!\n")]
+    CommitOther(String, String),
     /// Nothing to commit or abort for that name.
     #[error("No ongoing transaction! !\nCan't commit {0}!\n")]
     NoTransaction(String),
@@ -146,8 +178,18 @@ fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
 impl CertStore {
     /// An empty store whose certificates load with `provider`.
     pub fn new(provider: Arc<CryptoProvider>) -> Arc<CertStore> {
+        CertStore::with_companions(provider, certs::Companions::default())
+    }
+
+    /// An empty store whose certificates load with `provider` and whose companion files are named as `companions`
+    /// says.
+    pub fn with_companions(
+        provider: Arc<CryptoProvider>,
+        companions: certs::Companions,
+    ) -> Arc<CertStore> {
         Arc::new(CertStore {
             provider,
+            companions,
             inner: Mutex::new(Inner::default()),
         })
     }
@@ -204,8 +246,54 @@ impl CertStore {
             .entry(name.to_string())
             .or_insert_with(|| CrtList {
                 lines,
-                resolvers: Vec::new(),
+                ..CrtList::default()
             });
+    }
+
+    /// Reads a CA file from disk and keeps it, as [`Self::read_file`] does; `show ssl ca-file` lists it.
+    pub fn read_ca_file(&self, path: &Path) -> Result<Vec<u8>, crate::TlsError> {
+        let bytes = self.read_file(path)?;
+        lock(&self.inner).ca_files.insert(path.to_path_buf());
+        Ok(bytes)
+    }
+
+    /// The CA files loaded, in name order, with their certificates (those PEM text holds).
+    pub fn ca_files(&self) -> Vec<(String, Vec<CertificateDer<'static>>)> {
+        let inner = lock(&self.inner);
+        inner
+            .ca_files
+            .iter()
+            .map(|p| {
+                let certs = inner
+                    .files
+                    .get(p)
+                    .map(|b| certs::certificates(b, p).unwrap_or_default())
+                    .unwrap_or_default();
+                (p.display().to_string(), certs)
+            })
+            .collect()
+    }
+
+    /// Reads a CA or CRL file from disk and keeps its bytes (the same file read again is not read twice).
+    pub fn read_file(&self, path: &Path) -> Result<Vec<u8>, crate::TlsError> {
+        if let Some(b) = lock(&self.inner).files.get(path) {
+            return Ok(b.clone());
+        }
+        let bytes = std::fs::read(path).map_err(|source| crate::TlsError::Stat {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        lock(&self.inner)
+            .files
+            .insert(path.to_path_buf(), bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Remembers what builds the configurations of crt-list `name`'s lines with options for a bind line.
+    pub fn register_builder(&self, name: &str, builder: &Arc<crate::server::LineBuilder>) {
+        if let Some(l) = lock(&self.inner).lists.get_mut(name) {
+            l.builders.push(builder.clone());
+        }
     }
 
     /// Remembers that a bind line's chooser serves the lines of crt-list `name`.
@@ -299,15 +387,15 @@ impl CertStore {
         Ok(())
     }
 
-    /// `add ssl crt-list LIST LINE`: a line (certificate, filters; no options yet) served at once by the bind
-    /// lines using the list.
+    /// `add ssl crt-list LIST LINE`: a line (certificate, its options as written and read, filters) served at
+    /// once by the bind lines using the list. The warnings building its options gave.
     pub fn add_line(
         &self,
         list: &str,
         file: &str,
-        options: Option<String>,
+        options: Option<(String, fulcrum_config::haproxy::ssl::BindSsl)>,
         filters: Vec<String>,
-    ) -> Result<(), ListError> {
+    ) -> Result<Vec<String>, ListError> {
         let mut inner = lock(&self.inner);
         if !inner.lists.contains_key(list) {
             return Err(ListError::AddNoList(list.to_string()));
@@ -315,27 +403,46 @@ impl CertStore {
         if inner.empty.contains(file) {
             return Err(ListError::AddEmpty(file.to_string()));
         }
-        if !inner.certs.contains_key(file) {
+        let Some(loaded) = inner.certs.get(file).cloned() else {
             return Err(ListError::AddUnknown(file.to_string()));
-        }
-        if options.is_some() {
-            return Err(ListError::NotYet(format!(
-                "Can't edit the crt-list: options ('[...]') on a line added at run time are not supported yet by fulcrum (add '{file}' without them)"
-            )));
-        }
-        let Inner { lists, certs, .. } = &mut *inner;
+        };
+        let Inner {
+            lists,
+            certs,
+            files,
+            resolvers,
+            ..
+        } = &mut *inner;
         let l = lists.get_mut(list).expect("checked above");
         let line = l.lines.iter().map(|x| x.line).max().unwrap_or(0) + 1;
-        let (names, deny): (Vec<String>, Vec<String>) = filters
-            .iter()
-            .map(|f| f.to_ascii_lowercase())
-            .partition(|f| !f.starts_with('!'));
+        let (names, deny): (Vec<String>, Vec<String>) =
+            filters.iter().cloned().partition(|f| !f.starts_with('!'));
         let member = crate::sni::Member {
             file: file.to_string(),
             names: (!names.is_empty()).then_some(names),
             deny: deny.iter().map(|d| d[1..].to_string()).collect(),
             origin: Some((list.to_string(), line)),
         };
+        // The line's own configuration for each bind line, all built before any serves.
+        let mut warnings = Vec::new();
+        let mut prepared = Vec::new();
+        if let Some((_, opts)) = &options {
+            let read = |kw: &str, path: &Path| {
+                files.get(path).cloned().ok_or_else(|| {
+                    crate::TlsError::Settings(format!("'{kw}' : unable to load {}", path.display()))
+                })
+            };
+            l.builders.retain(|b| b.alive());
+            for b in &l.builders {
+                let p = b
+                    .prepare(&member, &loaded, opts, &read, &mut warnings)
+                    .map_err(|e| ListError::Options(e.to_string()))?;
+                prepared.extend(p);
+            }
+        }
+        for p in prepared {
+            resolvers.push(Arc::downgrade(&p.install()));
+        }
         l.resolvers.retain(|w| w.strong_count() > 0);
         for r in l.resolvers.iter().filter_map(Weak::upgrade) {
             r.push(member.clone());
@@ -343,11 +450,11 @@ impl CertStore {
         }
         l.lines.push(ListLine {
             file: file.to_string(),
-            options: None,
+            options: options.map(|(text, _)| text),
             filters,
             line,
         });
-        Ok(())
+        Ok(warnings)
     }
 
     /// `del ssl crt-list LIST CERT[:LINE]`: the line stops serving new handshakes.
@@ -392,13 +499,12 @@ impl CertStore {
         if !defaults.is_empty() {
             return Err(ListError::Default(file.to_string(), defaults));
         }
-        if l.lines[at].options.is_some() {
-            return Err(ListError::NotYet(format!(
-                "Can't delete the entry: deleting a line with options ('[...]') is not supported yet by fulcrum ('{file}:{}')",
-                l.lines[at].line
-            )));
-        }
         let gone = l.lines.remove(at);
+        // A line with options: its own configurations stop serving too.
+        l.builders.retain(|b| b.alive());
+        for b in &l.builders {
+            b.remove(list, gone.line);
+        }
         l.resolvers.retain(|w| w.strong_count() > 0);
         for r in l.resolvers.iter().filter_map(Weak::upgrade) {
             if r.remove_origin(list, gone.line) {
@@ -426,41 +532,113 @@ impl CertStore {
         }
     }
 
-    /// `set ssl cert NAME <<`: opens (or updates) the transaction of `name` with `pem`. True when it was created.
-    pub fn set(&self, name: &str, pem: &[u8]) -> Result<bool, StoreError> {
+    /// `set ssl cert NAME <<`: opens (or updates) the transaction of a certificate file with `payload`, as
+    /// HAProxy 2.6 reads it: a whole PEM, or one part when NAME ends in a companion's extension (`.key` ...: see
+    /// [`crate::payload`]). The certificate file it is about, and whether the transaction was created.
+    pub fn set(&self, name: &str, payload: &[u8]) -> Result<(String, bool), StoreError> {
+        use crate::payload::{self, Part, Read, Unreadable};
         let mut inner = lock(&self.inner);
-        if !inner.certs.contains_key(name) && !inner.empty.contains(name) {
-            return Err(StoreError::Unknown(name.to_string()));
-        }
-        if let Some(p) = inner.pending.as_ref().filter(|p| p.name != name) {
-            return Err(StoreError::Busy(p.name.clone(), name.to_string()));
-        }
-        let (chain, key) = certs::parse_pem(pem, Path::new(name))
-            .map_err(|_| StoreError::BadPayload(name.to_string()))?;
+        let (part, base) = Part::of(name);
+        // A part's file may be named without `.crt` (`ssl-load-extra-del-ext`): `site.key` for `site.crt`.
+        let with_crt =
+            (part != Part::Whole && self.companions.del_ext).then(|| format!("{base}.crt"));
+        let known = |n: &str| inner.certs.contains_key(n) || inner.empty.contains(n);
+        let target = match &inner.pending {
+            Some(p) if p.name == base => base.to_string(),
+            Some(p) if with_crt.as_deref() == Some(p.name.as_str()) => p.name.clone(),
+            Some(p) => {
+                let tried = with_crt.as_deref().unwrap_or(base);
+                return Err(StoreError::Busy(
+                    p.name.clone(),
+                    tried.to_string(),
+                    name.to_string(),
+                ));
+            }
+            None if known(base) => base.to_string(),
+            None => match with_crt.as_deref().filter(|n| known(n)) {
+                Some(n) => n.to_string(),
+                None => return Err(StoreError::Unknown(name.to_string())),
+            },
+        };
+        let read = payload::read(part, payload).map_err(|e| match e {
+            Unreadable::Certificate => StoreError::BadPayload(target.clone(), name.to_string()),
+            Unreadable::Key => StoreError::BadKeyPayload(target.clone(), name.to_string()),
+            Unreadable::Ocsp => StoreError::BadOcspPayload(name.to_string()),
+            Unreadable::NotYet => StoreError::PartNotYet(part.extension(), name.to_string()),
+        })?;
+        let load_key = |k: PrivateKeyDer<'static>| {
+            self.provider
+                .key_provider
+                .load_private_key(k)
+                .map_err(|_| StoreError::BadKeyPayload(target.clone(), name.to_string()))
+        };
         let created = inner.pending.is_none();
-        inner.pending = Some(Pending {
-            name: name.to_string(),
-            chain,
-            key,
-        });
-        Ok(created)
+        // What the transaction starts from: itself, else the committed certificate (nothing for `new ssl cert`).
+        let mut next = match inner.pending.take() {
+            Some(p) => p,
+            None => {
+                let current = inner.certs.get(&target).map(|l| l.key.clone());
+                Pending {
+                    name: target.clone(),
+                    chain: current.as_ref().map(|k| k.cert.clone()).unwrap_or_default(),
+                    key: current.as_ref().map(|k| k.key.clone()),
+                    ocsp: current.and_then(|k| k.ocsp.clone()),
+                }
+            }
+        };
+        let loaded = match read {
+            Read::Whole(chain, key) => key.map(load_key).transpose().map(|key| {
+                next = Pending {
+                    name: target.clone(),
+                    chain,
+                    key,
+                    ocsp: None,
+                }
+            }),
+            Read::Key(k) => load_key(k).map(|key| next.key = Some(key)),
+            Read::Ocsp(der) => {
+                next.ocsp = Some(der);
+                Ok(())
+            }
+        };
+        // A payload that cannot be read leaves an open transaction as it was.
+        if let Err(e) = loaded {
+            if !created {
+                inner.pending = Some(next);
+            }
+            return Err(e);
+        }
+        inner.pending = Some(next);
+        Ok((target, created))
     }
 
     /// `commit ssl cert NAME`: puts the transaction's certificate in place everywhere `name` is used; how many
-    /// certificate choosers (bind lines, crt-list lines with options) now serve it.
+    /// certificate choosers (bind lines, crt-list lines with options) now serve it. A refused commit leaves the
+    /// transaction open, as HAProxy does.
     pub fn commit(&self, name: &str) -> Result<usize, StoreError> {
         let mut inner = lock(&self.inner);
-        let Some(p) = inner.pending.take_if(|p| p.name == name) else {
-            return Err(StoreError::NoTransaction(name.to_string()));
+        let p = match &inner.pending {
+            Some(p) if p.name == name => p,
+            Some(p) => return Err(StoreError::CommitOther(p.name.clone(), name.to_string())),
+            None => return Err(StoreError::NoTransaction(name.to_string())),
         };
-        let incomplete = |m: &str| StoreError::Incomplete(name.to_string(), m.to_string());
-        let Some(key) = p.key else {
+        let incomplete = |m: String| StoreError::Incomplete(name.to_string(), m);
+        let Some(key) = p.key.clone() else {
             return Err(incomplete(
-                "The transaction must contain at least a certificate and a private key!",
+                "The transaction must contain at least a certificate and a private key!".into(),
             ));
         };
-        let loaded = certs::build(Path::new(name), p.chain, key, &self.provider)
-            .map_err(|e| incomplete(&e.to_string()))?;
+        let mut loaded = certs::certify(Path::new(name), p.chain.clone(), key).map_err(|_| {
+            incomplete(format!(
+                "inconsistencies between private key and certificate loaded '{name}'."
+            ))
+        })?;
+        if let Some(der) = &p.ocsp {
+            let mut key = (*loaded.key).clone();
+            key.ocsp = Some(der.clone());
+            loaded.key = Arc::new(key);
+        }
+        inner.pending = None;
         inner.certs.insert(name.to_string(), loaded);
         inner.empty.remove(name);
         inner.resolvers.retain(|w| w.strong_count() > 0);

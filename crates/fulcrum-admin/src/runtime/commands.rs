@@ -442,7 +442,19 @@ fn set_server(ctl: &dyn Control, words: &[&str]) -> Reply {
                 Err(e) => text(refusal(&e, false)),
             }
         }
-        _ => text("usage: set server <backend>/<server> state | weight | fqdn | addr\n"),
+        Some("ssl") => {
+            let on = match words.get(4).copied() {
+                Some("on") => true,
+                Some("off") => false,
+                _ => return text("'set server <srv> ssl' expects 'on' or 'off'.\n"),
+            };
+            match ctl.set_server_ssl(b, s, on) {
+                Ok(()) => text("server ssl setting updated.\n"),
+                Err(CtlError::Other(m)) => text(format!("{m}\n")),
+                Err(e) => text(refusal(&e, false)),
+            }
+        }
+        _ => text("usage: set server <backend>/<server> state | weight | fqdn | addr | ssl\n"),
     }
 }
 
@@ -893,7 +905,8 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
         ["show", "ssl", "cert", rest @ ..] => show_ssl_cert(ctl, rest.first().copied()),
         ["new" | "del", "ssl", "cert", ..]
         | ["set", "ssl", "ocsp-response", ..]
-        | ["show" | "add" | "del", "ssl", "crt-list", ..] => {
+        | ["show" | "add" | "del", "ssl", "crt-list", ..]
+        | ["show", "ssl", "ca-file", ..] => {
             text(ctl.ssl_list_command(&words, None))
         }
         ["set", "ssl", "cert", ..] => text(

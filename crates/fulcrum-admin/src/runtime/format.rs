@@ -21,7 +21,7 @@ pub fn render_servers_state(rows: &[ServerState]) -> String {
         let addr = r.addr.map_or("-".to_string(), |a| a.to_string());
         let _ = writeln!(
             out,
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 {} {} {} 0 {} {} - 0",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 {} {} {} {} {} {} - 0",
             r.be_id,
             r.be_name,
             r.srv_id,
@@ -39,6 +39,7 @@ pub fn render_servers_state(rows: &[ServerState]) -> String {
             r.fqdn.as_deref().unwrap_or("-"),
             r.port,
             r.srvrecord.as_deref().unwrap_or("-"),
+            r.use_ssl,
             r.check_port,
             check_addr,
         );
@@ -151,6 +152,7 @@ mod tests {
             check_state: 6,
             check_port: 0,
             check_addr: None,
+            use_ssl: 0,
         };
         let out = render_servers_state(std::slice::from_ref(&row));
         let lines: Vec<&str> = out.lines().collect();
@@ -164,10 +166,11 @@ mod tests {
             addr: None,
             fqdn: Some("a.example".into()),
             srvrecord: Some("_http._tcp.example".into()),
+            use_ssl: -1,
             ..row
         };
         let out = render_servers_state(&[row]);
-        assert!(out.ends_with("\n3 app 1 s1 - 2 0 10 10 3 6 3 4 6 0 0 0 a.example 8080 _http._tcp.example 0 0 - - 0\n"), "{out}");
+        assert!(out.ends_with("\n3 app 1 s1 - 2 0 10 10 3 6 3 4 6 0 0 0 a.example 8080 _http._tcp.example -1 0 - - 0\n"), "{out}");
     }
 
     #[test]

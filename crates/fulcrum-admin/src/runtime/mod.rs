@@ -204,6 +204,8 @@ pub struct ServerState {
     pub check_port: u16,
     /// `addr` of the check when it differs.
     pub check_addr: Option<IpAddr>,
+    /// `srv_use_ssl`: 1 traffic over TLS, 0 not, -1 not (`no-ssl` written).
+    pub use_ssl: i8,
 }
 
 /// Process facts for `show info`; the fields fulcrum cannot fill are left out of the output.
@@ -355,6 +357,9 @@ pub trait Control {
     fn weight(&self, backend: &str, server: &str) -> Result<(u32, u32), CtlError>;
     /// Changes the weight.
     fn set_weight(&self, backend: &str, server: &str, weight: Weight) -> Result<(), CtlError>;
+    /// `set server B/S ssl on|off`: whether the server's traffic goes over TLS; `CtlError::Other` when it has no
+    /// TLS settings to use.
+    fn set_server_ssl(&self, backend: &str, server: &str, on: bool) -> Result<(), CtlError>;
     /// Changes the administrative state.
     fn set_state(&self, backend: &str, server: &str, state: AdminState) -> Result<(), CtlError>;
     /// `enable server` (`true`: leaves maintenance) / `disable server` (`false`: enters it).

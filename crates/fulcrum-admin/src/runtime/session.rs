@@ -171,6 +171,9 @@ mod tests {
         fn set_weight(&self, b: &str, s: &str, _: Weight) -> Result<(), CtlError> {
             self.lookup(b, s)
         }
+        fn set_server_ssl(&self, b: &str, s: &str, _: bool) -> Result<(), CtlError> {
+            self.lookup(b, s)
+        }
         fn set_state(&self, b: &str, s: &str, _: AdminState) -> Result<(), CtlError> {
             self.lookup(b, s)
         }

@@ -180,11 +180,9 @@ pub const HTTP_CHECK_UNSUPPORTED: &[&str] = &[
 /// `bind` options fulcrum does not support yet, with the number of arguments each one takes.
 pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
     ("accept-netscaler-cip", 1),
-    ("allow-0rtt", 0),
     ("backlog", 1),
     ("ca-sign-file", 1),
     ("ca-sign-pass", 1),
-    ("ca-verify-file", 1),
     ("defer-accept", 0),
     ("expose-fd", 1),
     ("generate-certificates", 0),

@@ -875,8 +875,12 @@ pub struct Server {
     pub disabled: bool,
     /// `agent-check` with its `agent-*` options: an agent reports the server's weight and state.
     pub agent: Option<AgentCheck>,
-    /// TLS towards the server, when its traffic (`ssl`) or its checks (`check-ssl`) use it.
+    /// TLS towards the server, when its traffic (`ssl`) or its checks (`check-ssl`) use it, or when `ssl` was
+    /// turned off by `no-ssl` (`traffic` and `checks` false: `set server ... ssl on` can turn it on again).
     pub tls: Option<ServerTls>,
+    /// `no-ssl` is in force (written on the line or its `default-server`): `srv_use_ssl` -1 in `show servers
+    /// state`.
+    pub no_ssl: bool,
     /// `send-proxy`, `send-proxy-v2`, `send-proxy-v2-ssl[-cn]` with `proxy-v2-options`: a PROXY protocol header
     /// opens every connection to the server.
     pub send_proxy: Option<SendProxy>,

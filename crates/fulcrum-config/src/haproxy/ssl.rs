@@ -147,6 +147,12 @@ pub struct BindSsl {
     pub ca_file: Option<PathBuf>,
     /// `crl-file FILE`
     pub crl_file: Option<PathBuf>,
+    /// `ca-verify-file FILE`: more CAs client certificates may chain to, not named to clients in the
+    /// certificate request (those of `ca-file` are).
+    pub ca_verify_file: Option<PathBuf>,
+    /// `allow-0rtt`: TLS 1.3 early data accepted (fulcrum reads it and makes full handshakes: see the TLS
+    /// build's warning).
+    pub allow_0rtt: bool,
     /// `verify`
     pub verify: Option<Verify>,
     /// `ca-ignore-err all|ID,...`: client-certificate verification errors on the chain above the certificate
@@ -223,6 +229,9 @@ pub struct ServerSsl {
     pub check_sni: Option<String>,
     /// Versions, cipher lists and tickets (over `ssl-default-server-*`).
     pub options: SslOptions,
+    /// `ssl` or `check-ssl` was written (here or on the `default-server` line), even if a later `no-ssl` turned
+    /// it off: the server has TLS settings the runtime API's `set server ... ssl on` can use.
+    pub prepared: bool,
 }
 
 impl ServerSsl {
@@ -240,6 +249,7 @@ impl ServerSsl {
             check_ssl: over.check_ssl.or(self.check_ssl),
             check_sni: over.check_sni.clone().or_else(|| self.check_sni.clone()),
             options: over.options.over(&self.options),
+            prepared: self.prepared || over.prepared,
         }
     }
 }
@@ -261,6 +271,9 @@ pub fn server_option(s: &mut ServerSsl, line: &Line, i: usize, sink: &mut Sink) 
         *slot = Some(v);
         Parsed::Took(0)
     };
+    if matches!(opt, "ssl" | "check-ssl") {
+        s.prepared = true;
+    }
     match opt {
         "ssl" | "no-ssl" => flag(&mut s.enabled, opt == "ssl"),
         "ssl-reuse" | "no-ssl-reuse" => flag(&mut s.reuse, opt == "ssl-reuse"),
@@ -374,6 +387,10 @@ pub struct GlobalSsl {
     pub cachesize: Option<u32>,
     /// `tune.ssl.lifetime TIME`: how long a session may be resumed (HAProxy's default 300 s).
     pub lifetime: Option<Duration>,
+    /// `ssl-load-extra-del-ext`: a certificate file's companions (`.key`, `.ocsp` ...) are named after the file
+    /// without its `.crt` extension (`site.crt` has `site.key`), rather than after the whole name
+    /// (`site.crt.key`).
+    pub extra_del_ext: bool,
 }
 
 impl GlobalSsl {
@@ -504,17 +521,21 @@ pub fn bind_option(b: &mut BindSsl, line: &Line, i: usize, sink: &mut Sink) -> P
             }
             None => Parsed::Bad(1),
         },
-        "ca-file" | "crl-file" => match path(sink, "a file") {
+        "ca-file" | "crl-file" | "ca-verify-file" => match path(sink, "a file") {
             Some(p) => {
-                if opt == "ca-file" {
-                    b.ca_file = Some(p);
-                } else {
-                    b.crl_file = Some(p);
+                match opt {
+                    "ca-file" => b.ca_file = Some(p),
+                    "crl-file" => b.crl_file = Some(p),
+                    _ => b.ca_verify_file = Some(p),
                 }
                 Parsed::Took(1)
             }
             None => Parsed::Bad(1),
         },
+        "allow-0rtt" => {
+            b.allow_0rtt = true;
+            Parsed::Took(0)
+        }
         "ca-ignore-err" | "crt-ignore-err" => {
             let Some(list) = arg.filter(|a| !a.is_empty()) else {
                 sink.error(loc, &kw, format!("'{opt}' : missing error IDs list"));
@@ -594,7 +615,10 @@ pub fn check_bind(b: &BindSsl, loc: &Location, sink: &mut Sink) -> bool {
         );
         ok = false;
     }
-    if matches!(b.verify, Some(Verify::Optional | Verify::Required)) && b.ca_file.is_none() {
+    if matches!(b.verify, Some(Verify::Optional | Verify::Required))
+        && b.ca_file.is_none()
+        && b.ca_verify_file.is_none()
+    {
         sink.error(
             loc,
             "bind verify",
@@ -632,6 +656,11 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
                     }
                     None => sink.error(loc, kw, "expects a directory"),
                 }
+            }
+        }
+        "ssl-load-extra-del-ext" => {
+            if sink.max_args(line, kw, 1, 0) {
+                g.extra_del_ext = true;
             }
         }
         "ssl-server-verify" => {

@@ -692,6 +692,7 @@ fn build(
             agent,
             disabled: o.disabled.unwrap_or(false),
             tls,
+            no_ssl: o.ssl.enabled == Some(false),
             send_proxy: match (o.send_proxy_v1, o.send_proxy_v2) {
                 (_, Some(true)) => Some(SendProxy {
                     v2: true,
@@ -864,11 +865,12 @@ fn server_tls(
         && ssl
             .check_ssl
             .unwrap_or(traffic && o.check_port.is_none() && o.check_addr.is_none());
-    if !traffic && !checks {
+    if !traffic && !checks && !ssl.prepared {
         return Ok(None);
     }
     let explicit = ssl.verify;
     let verify = explicit.or(g.server_verify).unwrap_or(Verify::Required) == Verify::Required;
+    // Also for settings kept only for `set server ... ssl on` (`ssl` then `no-ssl`), as HAProxy refuses them.
     if verify && ssl.ca_file.is_none() {
         return Err(match explicit {
             Some(_) => "verify is enabled but no CA file specified ('ca-file'); set 'verify none' to accept any certificate".to_string(),

@@ -36,11 +36,46 @@ pub fn details(store: &CertStore, name: &str) -> Option<String> {
     Some(out)
 }
 
-/// `set ssl cert NAME <<` + payload.
+/// `show ssl ca-file NAME[:INDEX]`: the certificates of a CA file (the INDEXth alone, from 1), as haproxy 2.6
+/// prints them.
+fn ca_file_details(store: &CertStore, arg: &str) -> String {
+    let files = store.ca_files();
+    let find = |n: &str| files.iter().find(|(f, _)| f == n);
+    // `NAME:INDEX`, unless NAME itself holds the colon.
+    let (file, index) = match (find(arg), arg.rsplit_once(':')) {
+        (Some(f), _) => (Some(f), None),
+        (None, Some((n, i))) => match i.parse::<usize>() {
+            Ok(i) if i > 0 => (find(n), Some(i)),
+            _ => return format!("wrong CA index after colons in '{arg}'!\n"),
+        },
+        (None, None) => (None, None),
+    };
+    let Some((name, certs)) = file else {
+        return "Can't display the CA file : Not found!\n".into();
+    };
+    if index.is_some_and(|i| i > certs.len()) {
+        return String::new();
+    }
+    let mut out = format!("Filename: {name}\nStatus: Used\n");
+    for (n, c) in certs.iter().enumerate().map(|(n, c)| (n + 1, c)) {
+        if index.is_some_and(|i| i != n) {
+            continue;
+        }
+        let Some(i) = CertInfo::of(c) else { continue };
+        out.push_str(&format!(
+            " \nCertificate #{n}:\nSerial: {}\nnotBefore: {}\nnotAfter: {}\nSubject Alternative Name: {}\nAlgorithm: {}\nSHA1 FingerPrint: {}\nSubject: {}\nIssuer: {}\n",
+            i.serial, i.not_before, i.not_after, i.san, i.algorithm, i.sha1, i.subject, i.issuer
+        ));
+    }
+    out
+}
+
+/// `set ssl cert NAME <<` + payload (NAME may name a part: `site.pem.key` ...); the answer names the certificate
+/// file, as HAProxy's does.
 pub fn set(store: &CertStore, name: &str, payload: &str) -> Result<String, String> {
     match store.set(name, payload.as_bytes()) {
-        Ok(true) => Ok(format!("Transaction created for certificate {name}!\n")),
-        Ok(false) => Ok(format!("Transaction updated for certificate {name}!\n")),
+        Ok((file, true)) => Ok(format!("Transaction created for certificate {file}!\n")),
+        Ok((file, false)) => Ok(format!("Transaction updated for certificate {file}!\n")),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -142,13 +177,28 @@ pub fn list_command(store: &CertStore, words: &[&str], payload: Option<&str>) ->
             let entry = match fulcrum_tls::crtlist::parse(&line, list) {
                 Ok(mut e) if e.len() == 1 => e.remove(0),
                 Ok(_) => return "Can't edit the crt-list: one line expected\n".into(),
-                Err(e) => return format!("Can't edit the crt-list: {e}\n"),
+                // An unknown option is named as HAProxy names it on the CLI.
+                Err(e) => match e
+                    .split_once("unknown option '")
+                    .and_then(|(_, w)| w.split_once('\''))
+                {
+                    Some((word, _)) => {
+                        return format!(
+                            "Can't edit the crt-list: parsing [CLI:1]: unknown ssl keyword {word}\n"
+                        )
+                    }
+                    None => return format!("Can't edit the crt-list: {e}\n"),
+                },
             };
             let file = entry.file.display().to_string();
+            let options = entry.options_text.clone().zip(entry.options.clone());
             answer(
                 store
-                    .add_line(list, &file, entry.options_text.clone(), entry.written_filters())
-                    .map(|()| {
+                    .add_line(list, &file, options, entry.written_filters())
+                    .map(|warnings| {
+                        for w in warnings {
+                            tracing::warn!(crt_list = %list, file = %file, "{w}");
+                        }
                         format!("Inserting certificate '{file}' in crt-list '{list}'.\nSuccess!\n")
                     }),
             )
@@ -164,6 +214,14 @@ pub fn list_command(store: &CertStore, words: &[&str], payload: Option<&str>) ->
                     .map(|()| format!("Entry '{file}' deleted in crtlist '{list}'!\n")),
             )
         }
+        ["show", "ssl", "ca-file"] => {
+            let mut out = String::from("# filename\n");
+            for (name, certs) in store.ca_files() {
+                out.push_str(&format!("{name} - {} certificate(s)\n", certs.len()));
+            }
+            out
+        }
+        ["show", "ssl", "ca-file", name, ..] => ca_file_details(store, name),
         ["add" | "del", "ssl", "crt-list", ..] => {
             "'add ssl crt-list' and 'del ssl crt-list' expect a crt-list filename and a certificate\n".into()
         }

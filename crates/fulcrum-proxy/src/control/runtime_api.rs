@@ -372,6 +372,7 @@ impl RuntimeApi {
             check_result,
             check_health,
             check_state,
+            use_ssl: s.use_ssl(),
             check_port: c.check_port.unwrap_or(0),
             check_addr: c.check_addr,
         }
@@ -619,6 +620,19 @@ impl Control for RuntimeApi {
         Ok(())
     }
 
+    fn set_server_ssl(&self, backend: &str, server: &str, on: bool) -> Result<(), CtlError> {
+        let _g = self.lock();
+        let (_, s) = self.find(backend, server)?;
+        if s.set_use_ssl(on) {
+            Ok(())
+        } else {
+            Err(CtlError::Other(
+                "'set server <srv> ssl' cannot be set.  default-server should define ssl settings"
+                    .into(),
+            ))
+        }
+    }
+
     fn set_state(&self, backend: &str, server: &str, state: AdminState) -> Result<(), CtlError> {
         let _g = self.lock();
         let (be, s) = self.find(backend, server)?;
@@ -689,6 +703,7 @@ impl Control for RuntimeApi {
             slowstart: None,
             agent: None,
             tls: None,
+            no_ssl: false,
             send_proxy: None,
             check_send_proxy: false,
             observe: Default::default(),

@@ -465,7 +465,7 @@ async fn connect(
         stream.write_all(&line).await?;
     }
     let session = match (&server.tls, server.config.tls.as_ref()) {
-        (Some(config), Some(t)) if t.traffic => {
+        (Some(config), Some(t)) if server.tls_traffic() => {
             let sni = t.sni.as_ref().and_then(|e| {
                 crate::data::tcp_sni::evaluate(&e.0, first, peer, tls.map(|t| &*t.facts))
             });

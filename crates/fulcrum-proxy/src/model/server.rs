@@ -2,7 +2,7 @@
 //! progress, the `slowstart` ramp and its counters. Shared by every worker; changed through atomics only.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI8, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,9 @@ pub struct ServerRt {
     /// Its client certificate (`crt`), registered in the runtime API's certificate store (which sees the
     /// server deleted when this is dropped).
     pub tls_identity: Option<Arc<fulcrum_tls::client::ClientIdentity>>,
+    /// Whether its traffic goes over TLS, as `srv_use_ssl` shows it: 1 yes (`ssl`), 0 no, -1 no (`no-ssl`
+    /// written); `set server ... ssl on|off` sets 1 or 0.
+    use_ssl: AtomicI8,
     up: AtomicBool,
     /// `srv_id` in `show servers state`: 1 + the highest id in the backend when the server was created.
     pub puid: u32,
@@ -153,6 +156,37 @@ impl ServerRt {
         *self.fqdn.lock().unwrap_or_else(|e| e.into_inner()) = name;
     }
 
+    /// `srv_use_ssl` as configured.
+    fn initial_use_ssl(config: &Server) -> i8 {
+        if config.tls.as_ref().is_some_and(|t| t.traffic) {
+            1
+        } else if config.no_ssl {
+            -1
+        } else {
+            0
+        }
+    }
+
+    /// Whether its traffic goes over TLS now (`ssl`, or `set server ... ssl on`).
+    pub fn tls_traffic(&self) -> bool {
+        self.tls.is_some() && self.use_ssl.load(Ordering::Relaxed) == 1
+    }
+
+    /// `srv_use_ssl` in `show servers state`.
+    pub fn use_ssl(&self) -> i8 {
+        self.use_ssl.load(Ordering::Relaxed)
+    }
+
+    /// `set server ... ssl on|off`: false when the server has no TLS settings to use (neither it nor its
+    /// `default-server` line wrote `ssl` or `check-ssl`).
+    pub fn set_use_ssl(&self, on: bool) -> bool {
+        if self.tls.is_none() {
+            return false;
+        }
+        self.use_ssl.store(i8::from(on), Ordering::Relaxed);
+        true
+    }
+
     /// A server of the configuration: `index` in its backend's list, process-wide `id`.
     pub fn configured(
         id: usize,
@@ -164,6 +198,7 @@ impl ServerRt {
         ServerRt {
             tls,
             tls_identity: None,
+            use_ssl: AtomicI8::new(Self::initial_use_ssl(config)),
             id,
             index,
             full_name: format!("{backend}/{}", config.name),
@@ -211,6 +246,7 @@ impl ServerRt {
             maxconn: AtomicU32::new(config.maxconn.unwrap_or(0)),
             last_change: AtomicU64::new(unix_now()),
             carried: AtomicU8::new(0),
+            use_ssl: AtomicI8::new(Self::initial_use_ssl(&config)),
             config,
             tls: None,
             tls_identity: None,

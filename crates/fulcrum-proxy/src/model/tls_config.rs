@@ -50,9 +50,10 @@ pub fn frontend(
 /// Builds the TLS settings of every frontend (in the order of `config.proxies`' frontends), and the store of
 /// their certificates the runtime API can change.
 pub fn all(config: &Config) -> Result<(Vec<FrontendTls>, Arc<CertStore>), StartError> {
-    let store = CertStore::new(Arc::new(
-        fulcrum_tls::rustls::crypto::aws_lc_rs::default_provider(),
-    ));
+    let store = CertStore::with_companions(
+        Arc::new(fulcrum_tls::rustls::crypto::aws_lc_rs::default_provider()),
+        fulcrum_tls::certs::Companions::of(&config.global.ssl),
+    );
     let tls = config
         .proxies
         .iter()

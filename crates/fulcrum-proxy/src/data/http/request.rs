@@ -1100,8 +1100,8 @@ async fn forward(
         }
         let attempt = Instant::now();
         // The server name of a TLS connection, evaluated on this request (`sni`).
-        let sni = match (&server.tls, server.config.tls.as_ref()) {
-            (Some(_), Some(t)) if t.traffic => t.sni.as_ref().and_then(|e| {
+        let sni = match server.config.tls.as_ref() {
+            Some(t) if server.tls_traffic() => t.sni.as_ref().and_then(|e| {
                 super::server_sni::evaluate(&e.0, &req, peer, client.conn.tls().map(|t| &*t.facts))
             }),
             _ => None,
@@ -1146,7 +1146,7 @@ async fn forward(
                     server
                         .tls
                         .as_ref()
-                        .filter(|_| server.config.tls.as_ref().is_some_and(|t| t.traffic))
+                        .filter(|_| server.tls_traffic())
                         .map(|config| TlsTarget { config, sni }),
                     &proxy_line(&server.config, client, unique_id),
                 )

@@ -1,0 +1,361 @@
+//! The runtime API's TLS commands beyond a whole certificate's replacement (see tls.rs for that one): a
+//! certificate replaced part by part (`set ssl cert NAME.key`, with `ssl-load-extra-del-ext`). Each session is
+//! run against fulcrum and, when it is installed, against haproxy 2.6 with the same configuration and files:
+//! every answer must be the same, byte for byte; then handshakes show that the change took effect.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::pki::{ca, leaf};
+use common::*;
+
+/// A fresh directory with a test CA.
+fn pki(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "fulcrum-tls-rt-{name}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    ca(&dir);
+    dir
+}
+
+/// Sends `input` to a runtime API socket as `socat` does and reads the answer.
+fn cli(path: &Path, input: &str) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(input.as_bytes()).unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The configuration both proxies run: `global` lines, then a frontend `f` on `port` with `frontend`'s lines
+/// (answering 200 itself), the runtime API on `sock`.
+fn config(global: &str, sock: &Path, port: u16, frontend: &str) -> String {
+    format!(
+        "global\n    nbthread 1\n    stats socket {} level admin\n{global}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend f\n    bind 127.0.0.1:{port} {frontend}\n    http-request return status 200\n",
+        sock.display()
+    )
+}
+
+/// Runs `commands` (each a whole input, payload included) on fulcrum's socket and, when haproxy is installed,
+/// on haproxy's with the same configuration: the answers must agree. Returns fulcrum's answers.
+fn compare_session(global: &str, frontend: &str, dir: &Path, commands: &[String]) -> Vec<String> {
+    let hsock = dir.join(format!("h-{}.sock", free_port()));
+    let hport = free_port();
+    let theirs: Option<Vec<String>> = haproxy_present().then(|| {
+        let h = start_haproxy(
+            &config(global, &hsock, hport, frontend),
+            format!("127.0.0.1:{hport}").parse().unwrap(),
+        );
+        let answers = commands.iter().map(|c| cli(&hsock, c)).collect();
+        drop(h);
+        answers
+    });
+    let fsock = dir.join(format!("f-{}.sock", free_port()));
+    let p = start_proxy(&config(global, &fsock, free_port(), frontend));
+    let ours: Vec<String> = commands.iter().map(|c| cli(&fsock, c)).collect();
+    drop(p);
+    if let Some(theirs) = theirs {
+        for ((c, o), t) in commands.iter().zip(&ours).zip(&theirs) {
+            assert_eq!(o, t, "fulcrum and haproxy answer differently to:\n{c}");
+        }
+    }
+    ours
+}
+
+/// `openssl s_client` to `addr` asking for `name`; its whole output, spaces taken out (OpenSSL 3 writes
+/// `CN = name`).
+fn s_client(addr: std::net::SocketAddr, name: &str) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &addr.to_string(),
+            "-servername",
+            name,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("openssl is needed: {e}"));
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+    .replace(' ', "")
+}
+
+/// With `ssl-load-extra-del-ext`, `site.crt`'s key is `site.key` (not `site.crt.key`), and the runtime API
+/// takes the certificate and its key as two payloads (`set ssl cert site.crt`, then `set ssl cert site.key`),
+/// as haproxy 2.6 does (reg-test ssl/set_ssl_cert_noext).
+#[test]
+fn a_certificate_and_its_key_set_apart_with_ssl_load_extra_del_ext() {
+    let dir = pki("noext");
+    leaf(&dir, "site", "site.test", &["site.test"], false, false);
+    leaf(&dir, "next", "next.test", &["next.test"], true, false);
+    // site.crt and site.key: no key in the certificate file, no site.crt.key.
+    std::fs::rename(dir.join("site.key.tmp"), dir.join("site.key")).unwrap();
+    let d = dir.display();
+    let global = "    ssl-load-extra-del-ext";
+    let frontend = format!("ssl crt {d}/site.crt");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let (next_crt, next_key, old_key) = (read("next.crt"), read("next.key.tmp"), read("site.key"));
+    let set = |name: &str, payload: &str| format!("set ssl cert {d}/{name} <<\n{payload}\n");
+    let commands = vec![
+        "show ssl cert\n".to_string(),
+        set("site.crt", &next_crt),
+        "show ssl cert\n".to_string(),
+        // A certificate without its key is not committed; the transaction stays open.
+        format!("commit ssl cert {d}/site.crt\n"),
+        // A `.key` payload must hold a key.
+        set("site.key", &next_crt),
+        // Another file's key while this transaction is open (named with `.crt`, as HAProxy names it).
+        set("other.key", &next_key),
+        format!("commit ssl cert {d}/site.key\n"),
+        format!("abort ssl cert {d}/site.key\n"),
+        set("site.key", &next_key),
+        format!("commit ssl cert {d}/site.crt\n"),
+        format!("show ssl cert {d}/site.crt\n"),
+        // The old key does not belong to the new certificate.
+        set("site.key", &old_key),
+        format!("commit ssl cert {d}/site.crt\n"),
+        format!("abort ssl cert {d}/site.crt\n"),
+        format!("commit ssl cert {d}/site.crt\n"),
+        // A key for a file the configuration does not name.
+        set("nothere.key", &next_key),
+    ];
+    let answers = compare_session(global, &frontend, &dir, &commands);
+    assert_eq!(answers[0], format!("# filename\n{d}/site.crt\n\n"));
+    assert_eq!(
+        answers[1],
+        format!("Transaction created for certificate {d}/site.crt!\n\n")
+    );
+    assert_eq!(
+        answers[3],
+        format!("The transaction must contain at least a certificate and a private key!\nCan't commit {d}/site.crt!\n\n")
+    );
+    assert_eq!(
+        answers[5],
+        format!("The ongoing transaction is about '{d}/site.crt' but you are trying to set '{d}/other.crt'\nCan't update {d}/other.key!\n\n")
+    );
+    assert_eq!(
+        answers[8],
+        format!("Transaction updated for certificate {d}/site.crt!\n\n")
+    );
+    assert_eq!(
+        answers[9],
+        format!("Committing {d}/site.crt.\nSuccess!\n\n")
+    );
+    assert!(
+        answers[10].contains("Subject: /C=FR/O=Fulcrum Tests/CN=next.test\n"),
+        "{}",
+        answers[10]
+    );
+    assert_eq!(
+        answers[12],
+        format!("inconsistencies between private key and certificate loaded '{d}/site.crt'.\nCan't commit {d}/site.crt!\n\n")
+    );
+
+    // New handshakes get the new certificate and its key.
+    let sock = dir.join("handshakes.sock");
+    let port = free_port();
+    let p = start_proxy(&config(global, &sock, port, &frontend));
+    assert!(s_client(p.addr, "site.test").contains("CN=site.test"));
+    cli(&sock, &set("site.crt", &next_crt));
+    cli(&sock, &set("site.key", &next_key));
+    assert_eq!(
+        cli(&sock, &format!("commit ssl cert {d}/site.crt\n")),
+        format!("Committing {d}/site.crt.\nSuccess!\n\n")
+    );
+    let out = s_client(p.addr, "site.test");
+    assert!(
+        out.contains("CN=next.test") && out.contains("Serverpublickeyis2048bit"),
+        "{out}"
+    );
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// curl to `https://NAME:PORT/` resolved to `addr`, verifying against `ca`, with `extra` options; whether a
+/// response came.
+fn curl_ok(addr: std::net::SocketAddr, name: &str, ca: &Path, extra: &[&str]) -> bool {
+    let port = addr.port();
+    Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-o", "/dev/null", "--cacert"])
+        .arg(ca)
+        .args(["--resolve", &format!("{name}:{port}:127.0.0.1")])
+        .args(extra)
+        .arg(format!("https://{name}:{port}/"))
+        .output()
+        .unwrap_or_else(|e| panic!("curl is needed: {e}"))
+        .status
+        .success()
+}
+
+/// A `crt-list` line added at run time with options (`[verify required ca-file CA]`) serves its names with them
+/// (a client certificate asked for there only), and stops when the line is deleted; a line naming a CA or CRL
+/// file no bind line loaded is refused, HAProxy reading no file at run time (reg-test ssl/add_ssl_crt-list).
+#[test]
+fn crt_list_lines_added_with_options_serve_with_them() {
+    let dir = pki("lineopts");
+    leaf(&dir, "a", "a.test", &["a.test"], false, false);
+    leaf(&dir, "c", "c.test", &["c.test"], false, false);
+    leaf(&dir, "client", "client one", &[], false, false);
+    let d = dir.display();
+    let list = format!("{d}/l.crt-list");
+    // Filters are printed back in the order written, as HAProxy prints them.
+    std::fs::write(&list, format!("{d}/a.pem !no.test a.test\n")).unwrap();
+    // The bind line loads ca.pem (without verifying clients): run-time lines may name it.
+    let frontend = format!("ssl strict-sni crt-list {list} ca-file {d}/ca.pem verify none");
+    let pem = std::fs::read_to_string(dir.join("c.pem")).unwrap();
+    let add = |line: &str| format!("add ssl crt-list {list} <<\n{line}\n\n");
+    let commands = vec![
+        format!("show ssl crt-list -n {list}\n"),
+        format!("new ssl cert {d}/c.pem\n"),
+        format!("set ssl cert {d}/c.pem <<\n{pem}\n"),
+        format!("commit ssl cert {d}/c.pem\n"),
+        add(&format!("{d}/c.pem [ca-file {d}/nope.pem] c.test")),
+        add(&format!("{d}/c.pem [ca-verify-file {d}/nope.pem] c.test")),
+        add(&format!("{d}/c.pem [crl-file {d}/nope.pem] c.test")),
+        add(&format!("{d}/c.pem [frobnicate] c.test")),
+        add(&format!(
+            "{d}/c.pem [verify required ca-file {d}/ca.pem allow-0rtt] c.test"
+        )),
+        format!("del ssl crt-list {list} {d}/c.pem\n"),
+    ];
+    let answers = compare_session("", &frontend, &dir, &commands);
+    assert_eq!(
+        answers[0],
+        format!("# {list}\n{d}/a.pem:1 !no.test a.test\n\n")
+    );
+    assert_eq!(
+        answers[4],
+        format!("Can't edit the crt-list: 'ca-file' : unable to load {d}/nope.pem\n\n")
+    );
+    assert_eq!(
+        answers[8],
+        format!("Inserting certificate '{d}/c.pem' in crt-list '{list}'.\nSuccess!\n\n")
+    );
+
+    let sock = dir.join("handshakes.sock");
+    let p = start_proxy(&config("", &sock, free_port(), &frontend));
+    let ca = dir.join("ca.pem");
+    let client = dir.join("client.pem").display().to_string();
+    let with_cert = ["--cert", client.as_str()];
+    assert!(
+        !curl_ok(p.addr, "c.test", &ca, &[]),
+        "no certificate for c.test yet"
+    );
+    for c in &commands[1..4] {
+        cli(&sock, c);
+    }
+    assert!(cli(&sock, &commands[8]).ends_with("Success!\n\n"));
+    assert!(
+        !curl_ok(p.addr, "c.test", &ca, &[]),
+        "c.test asks for a client certificate"
+    );
+    assert!(curl_ok(p.addr, "c.test", &ca, &with_cert));
+    assert!(
+        curl_ok(p.addr, "a.test", &ca, &[]),
+        "a.test keeps the bind line's options"
+    );
+    let shown = cli(&sock, &format!("show ssl crt-list -n {list}\n"));
+    assert!(
+        shown.contains(&format!(
+            "{d}/c.pem:2 [verify required ca-file {d}/ca.pem allow-0rtt] c.test\n"
+        )),
+        "{shown}"
+    );
+    assert_eq!(
+        cli(&sock, &format!("del ssl crt-list {list} {d}/c.pem\n")),
+        format!("Entry '{d}/c.pem' deleted in crtlist '{list}'!\n\n")
+    );
+    assert!(
+        !curl_ok(p.addr, "c.test", &ca, &with_cert),
+        "the line is gone"
+    );
+    assert!(curl_ok(p.addr, "a.test", &ca, &[]));
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `show ssl ca-file [NAME[:INDEX]]` lists the CA files bind lines loaded (`ca-file`, `ca-verify-file`) and
+/// prints their certificates as haproxy 2.6 does (compared, less the `@system-ca` bundle HAProxy lists and
+/// fulcrum does not load).
+#[test]
+fn show_ssl_ca_file_prints_the_cas_as_haproxy_does() {
+    let dir = pki("cafile");
+    leaf(&dir, "a", "a.test", &["a.test"], false, false);
+    // A second CA, in a file of two with the first.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    ca(&other);
+    let both = [
+        std::fs::read(dir.join("ca.pem")).unwrap(),
+        std::fs::read(other.join("ca.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join("both.pem"), both).unwrap();
+    let d = dir.display();
+    let frontend = format!(
+        "ssl crt {d}/a.pem ca-file {d}/both.pem ca-verify-file {d}/other/ca.pem verify optional"
+    );
+    let commands = [
+        "show ssl ca-file\n".to_string(),
+        format!("show ssl ca-file {d}/both.pem\n"),
+        format!("show ssl ca-file {d}/both.pem:2\n"),
+        format!("show ssl ca-file {d}/both.pem:3\n"),
+        format!("show ssl ca-file {d}/nope.pem\n"),
+    ];
+    let hsock = dir.join(format!("h-{}.sock", free_port()));
+    let hport = free_port();
+    let theirs: Option<Vec<String>> = haproxy_present().then(|| {
+        let h = start_haproxy(
+            &config("", &hsock, hport, &frontend),
+            format!("127.0.0.1:{hport}").parse().unwrap(),
+        );
+        let answers = commands
+            .iter()
+            .map(|c| {
+                cli(&hsock, c)
+                    .lines()
+                    .filter(|l| !l.starts_with("@system-ca"))
+                    .map(|l| format!("{l}\n"))
+                    .collect()
+            })
+            .collect();
+        drop(h);
+        answers
+    });
+    let sock = dir.join(format!("f-{}.sock", free_port()));
+    let p = start_proxy(&config("", &sock, free_port(), &frontend));
+    let ours: Vec<String> = commands.iter().map(|c| cli(&sock, c)).collect();
+    drop(p);
+    assert_eq!(
+        ours[0],
+        format!(
+            "# filename\n{d}/both.pem - 2 certificate(s)\n{d}/other/ca.pem - 1 certificate(s)\n\n"
+        )
+    );
+    assert!(
+        ours[2].contains(" \nCertificate #2:\n") && !ours[2].contains("#1"),
+        "{}",
+        ours[2]
+    );
+    if let Some(theirs) = theirs {
+        for ((c, o), t) in commands.iter().zip(&ours).zip(&theirs) {
+            assert_eq!(o, t, "fulcrum and haproxy answer differently to {c}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
