@@ -245,23 +245,24 @@ impl Running {
         let (state, handing) = (self.state.clone(), handing.clone());
         let addr = self.local_addr;
         tasks.spawn(async move {
-            match addr {
-                Some(addr) => {
-                    if !state.resynced.load(Ordering::Acquire) {
-                        // as HAProxy: a process that has not learned the tables itself does not teach them
-                        info!(section = %state.section, "peers: not up to date, no hand-over to the new process");
-                    } else {
-                        // let the listening socket close before connecting to the address
-                        tokio::task::yield_now().await;
-                        let peer = state.local_peer.clone();
-                        match tokio::time::timeout(HANDOVER_WAIT, connect(&state, &peer, addr)).await {
-                            Ok(Ok(())) => info!(section = %state.section, "peers: tables handed to the new process"),
-                            Ok(Err(e)) => warn!(section = %state.section, "peers: hand-over to the new process failed: {e}"),
-                            Err(_) => warn!(section = %state.section, "peers: hand-over to the new process timed out"),
-                        }
+            if !state.resynced.load(Ordering::Acquire) {
+                // as HAProxy: a process that has not learned the tables itself does not teach them
+                info!(section = %state.section, "peers: not up to date, no hand-over to the new process");
+            } else if let Some(addr) = addr {
+                // let the listening socket close before connecting to the address
+                tokio::task::yield_now().await;
+                let peer = state.local_peer.clone();
+                match tokio::time::timeout(HANDOVER_WAIT, connect(&state, &peer, addr)).await {
+                    Ok(Ok(())) => {
+                        info!(section = %state.section, "peers: tables handed to the new process")
+                    }
+                    Ok(Err(e)) => {
+                        info!(section = %state.section, "peers: no hand-over to a new process: {e}")
+                    }
+                    Err(_) => {
+                        warn!(section = %state.section, "peers: hand-over to the new process timed out")
                     }
                 }
-                _ => {}
             }
             handing.done();
         });
