@@ -37,6 +37,8 @@ pub struct RunningProxy {
     stop: watch::Sender<bool>,
     drain: watch::Sender<bool>,
     exposed: runtime_api::Exposed,
+    /// The `peers` sections still handing their tables to the new process after a soft stop.
+    handing: data::peers::Handing,
     threads: Vec<JoinHandle<()>>,
     bound: Vec<(String, SocketAddr)>,
     logger: Option<log::Logger>,
@@ -60,6 +62,12 @@ impl RunningProxy {
     pub fn soft_stop(&self) {
         self.exposed.clear();
         let _ = self.drain.send(true);
+    }
+
+    /// Whether, after [`RunningProxy::soft_stop`], a `peers` section is still handing its tables to the new
+    /// process (at most a few seconds): the process should not exit before.
+    pub fn handing_over(&self) -> bool {
+        self.handing.busy()
     }
 
     /// The client connections open in the whole process.
@@ -481,8 +489,10 @@ impl Bound {
         {
             handles.push(h);
         }
+        let handing = data::peers::Handing::default();
         if let Some(h) =
-            data::peers::spawn(self.peers, stop_rx.clone()).map_err(StartError::Thread)?
+            data::peers::spawn(self.peers, (stop_rx.clone(), drain_rx.clone()), &handing)
+                .map_err(StartError::Thread)?
         {
             handles.push(h);
         }
@@ -496,6 +506,7 @@ impl Bound {
             stop,
             drain,
             exposed: self.exposed,
+            handing,
             threads: handles,
             bound: self.bound,
             logger,

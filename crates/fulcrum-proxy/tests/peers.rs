@@ -148,6 +148,11 @@ impl Drop for Real {
 }
 
 fn real(name: &str, text: &str, sock: &Path) -> Real {
+    real_with(name, text, sock, &[])
+}
+
+/// [`real`] with more arguments on haproxy's command line.
+fn real_with(name: &str, text: &str, sock: &Path, more: &[&str]) -> Real {
     let path =
         std::env::temp_dir().join(format!("fulcrum-peers-{}-{name}.cfg", std::process::id()));
     std::fs::write(&path, text).unwrap();
@@ -164,6 +169,7 @@ fn real(name: &str, text: &str, sock: &Path) -> Real {
     let child = Command::new("haproxy")
         .args(["-db", "-L", name, "-f"])
         .arg(&path)
+        .args(more)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -327,4 +333,129 @@ frontend fe
     }
     drop(h);
     f.stop();
+}
+
+/// The entries of `show table T` with their expiry in milliseconds (`exp=`), sorted by key.
+fn entries_exp(path: &Path, table: &str) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = cmd(path, &format!("show table {table}"))
+        .lines()
+        .filter(|l| l.starts_with("0x"))
+        .map(|l| {
+            let exp = l
+                .split(' ')
+                .find_map(|w| w.strip_prefix("exp="))
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(0);
+            let rest = l
+                .split(' ')
+                .skip(1)
+                .filter(|w| !w.starts_with("exp=") && !w.starts_with("use="))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (rest, exp)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A reload with no remote peer: the old process (soft-stopping) hands its table to the new one, which listens
+/// on the same local peer address; the entries keep their data and their remaining expiry.
+#[test]
+fn the_old_process_hands_its_tables_to_the_new_one_on_reload() {
+    let p = free_port();
+    let (f_old, f_new) = (free_port(), free_port());
+    let (s_old, s_new) = (sock_path("old"), sock_path("new"));
+    let peers = [("A", p)];
+    let old = node("A", &config(&s_old, f_old, &peers));
+    hit(f_old, "/one");
+    hit(f_old, "/one");
+    hit(f_old, "/two");
+    std::thread::sleep(Duration::from_millis(1500));
+    let new = node("A", &config(&s_new, f_new, &peers));
+    assert!(entries(&s_new, "st").is_empty());
+    old.soft_stop();
+    assert!(wait_until(Duration::from_secs(8), || !old.handing_over()));
+    let got = entries_exp(&s_new, "st");
+    let keys: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "key=/one gpc0=2 conn_rate(50000)=2 http_req_cnt=2",
+            "key=/two gpc0=1 conn_rate(50000)=1 http_req_cnt=1"
+        ],
+        "{got:?}"
+    );
+    // the remaining expiry came along (not a fresh 60 s)
+    for (k, exp) in &got {
+        assert!(*exp > 50_000 && *exp <= 58_600, "{k}: exp={exp}");
+    }
+    // the new process goes on counting
+    hit(f_new, "/one");
+    assert!(entries(&s_new, "st")
+        .contains(&"key=/one gpc0=3 conn_rate(50000)=3 http_req_cnt=3".to_string()));
+    old.stop();
+    new.stop();
+}
+
+/// The same hand-over between fulcrum and haproxy 2.6 both ways: a soft-stopped haproxy teaches a new fulcrum,
+/// and a soft-stopped fulcrum teaches a new haproxy (started with `-sf`, as a reload starts it).
+#[test]
+fn reload_hand_over_between_fulcrum_and_haproxy() {
+    if !haproxy_present() {
+        return;
+    }
+    let p = free_port();
+    let (fh, ff, fh2) = (free_port(), free_port(), free_port());
+    let (sh, sf, sh2) = (sock_path("rh"), sock_path("rf"), sock_path("rh2"));
+    let peers = [("R", p)];
+    // haproxy first: it teaches only once it counts itself up to date (5 s after its start, with no other peer)
+    let h = real("R", &config(&sh, fh, &peers), &sh);
+    hit(fh, "/from-haproxy");
+    hit(fh, "/from-haproxy");
+    std::thread::sleep(Duration::from_millis(5500));
+    let f = node("R", &config(&sf, ff, &peers));
+    nix_kill(h.0.id(), "USR1");
+    let want_h = "key=/from-haproxy gpc0=2 conn_rate(50000)=2 http_req_cnt=2".to_string();
+    assert!(
+        wait_until(Duration::from_secs(8), || entries(&sf, "st")
+            .contains(&want_h)),
+        "fulcrum after haproxy's soft stop: {:?}",
+        entries(&sf, "st")
+    );
+    let exp = entries_exp(&sf, "st")[0].1;
+    assert!(exp > 40_000 && exp < 55_000, "exp={exp}");
+    drop(h);
+    // then fulcrum hands both its keys to a new haproxy
+    hit(ff, "/from-fulcrum");
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let h2 = real_with(
+        "R",
+        &config(&sh2, fh2, &peers),
+        &sh2,
+        &["-sf", &sleeper.id().to_string()],
+    );
+    f.soft_stop();
+    assert!(wait_until(Duration::from_secs(8), || !f.handing_over()));
+    let want_f = "key=/from-fulcrum gpc0=1 conn_rate(50000)=1 http_req_cnt=1".to_string();
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let e = entries(&sh2, "st");
+            e.contains(&want_h) && e.contains(&want_f)
+        }),
+        "haproxy after fulcrum's soft stop: {:?}",
+        entries(&sh2, "st")
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    drop(h2);
+    f.stop();
+}
+
+fn nix_kill(pid: u32, sig: &str) {
+    let st = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
 }

@@ -585,7 +585,7 @@ fn run(config: Config, o: RunOptions<'_>) -> Result<()> {
                 running.connections()
             );
         }
-        if *stopped && running.connections() == 0 {
+        if *stopped && running.connections() == 0 && !running.handing_over() {
             tracing::info!("soft stop: no connection left, exiting.");
             break;
         }

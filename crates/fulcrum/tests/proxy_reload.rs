@@ -619,3 +619,66 @@ fn old_workers_are_listed_and_stopped_after_mworker_max_reloads() {
     }
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// Master-worker reloads keep the stick tables of a `peers` section that has only the local peer: each old
+/// worker, soft-stopping, teaches its tables to the new one through the local peer's address, as HAProxy does.
+#[test]
+fn stick_tables_survive_reloads_through_the_local_peer() {
+    let d = tempdir("peers");
+    let (port, peer) = (free_port(), free_port());
+    let cfg = d.join("p.cfg");
+    let sock = d.join("stats.sock");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n    stats socket {} level admin\n{DEFAULTS}peers local\n    peer me 127.0.0.1:{peer}\nfrontend fe\n    bind 127.0.0.1:{port}\n    stick-table type ip size 1k expire 60s store http_req_cnt peers local\n    http-request track-sc0 src\n    http-request return status 200\n",
+            sock.display()
+        ),
+    )
+    .unwrap();
+    let p = start(&["-W", "-L", "me"], &cfg, &d.join("log"));
+    wait_listening(port);
+    assert!(get(port).starts_with("HTTP/1.1 200"));
+    assert!(get(port).starts_with("HTTP/1.1 200"));
+    // the counter of 127.0.0.1 in the table, as the current worker's stats socket shows it
+    let has = |n: u32| {
+        let t = std::os::unix::net::UnixStream::connect(&sock)
+            .map(|_| unix_cli(&sock, "show table fe"))
+            .unwrap_or_default();
+        t.lines().any(|l| {
+            l.contains("key=127.0.0.1 use=0 exp=") && l.ends_with(&format!("http_req_cnt={n}"))
+        })
+    };
+    assert!(has(2));
+    let worker = || {
+        std::os::unix::net::UnixStream::connect(&sock)
+            .map(|_| unix_cli(&sock, "show info"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("Pid: ").map(str::to_string))
+            .unwrap_or_default()
+    };
+    for round in 0..2u32 {
+        let old = worker();
+        assert!(!old.is_empty());
+        p.signal(Signal::SIGUSR2);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while worker() == old || worker().is_empty() {
+            assert!(Instant::now() < deadline, "round {round}: no new worker");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // the new worker's stats socket answers with what the old one taught it (one request more each round)
+        while !has(2 + round) {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: {}",
+                unix_cli(&sock, "show table fe")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(get(port).starts_with("HTTP/1.1 200"));
+        assert!(has(3 + round), "{}", unix_cli(&sock, "show table fe"));
+    }
+    drop(p);
+    let _ = std::fs::remove_dir_all(d);
+}

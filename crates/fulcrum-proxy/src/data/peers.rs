@@ -12,10 +12,17 @@
 //! every entry, and asks for one itself when the process has not learned the tables yet (a fresh start): the
 //! first peer to answer "finished" makes it up to date, and after 5 s without one it counts as up to date
 //! anyway. Heartbeats go out after 3 s without traffic; a session that hears nothing for 5 s is closed.
+//!
+//! On a reload the old process hands its tables to the new one, as HAProxy does: at the soft stop it closes its
+//! listening socket (the new process listens on the same address), ends its other sessions, connects to the
+//! local peer's address (so to the new process) announcing itself as the local peer, and teaches every entry
+//! with its remaining expiry when the new process asks; it ends the session once the new process confirms, or
+//! after 5 s. A process only teaches when it is up to date itself. The new process accepts a session from its
+//! own name and asks it to teach the tables.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -42,6 +49,8 @@ const PUSH_EVERY: Duration = Duration::from_millis(50);
 const RESYNC_WAIT: Duration = Duration::from_secs(5);
 /// Most updates one push round sends per table.
 const BATCH: usize = 256;
+/// How long an old process may take to hand its tables to the new one.
+const HANDOVER_WAIT: Duration = Duration::from_secs(5);
 
 /// One `peers` section, with its listening socket opened.
 pub struct Section {
@@ -52,6 +61,32 @@ pub struct Section {
     tables: Vec<Shared>,
     /// Bumped by every local change of the section's tables: sessions send it at once.
     changed: watch::Receiver<u64>,
+}
+
+impl Section {
+    /// Whether a soft stop of this process hands the section's tables to the next one (through its listening
+    /// address).
+    fn hands_over(&self) -> bool {
+        self.listener.is_some() && !self.tables.is_empty()
+    }
+}
+
+/// How many `peers` sections of a soft-stopping process have not yet handed their tables to the new process;
+/// the process waits for none to be left before it exits.
+#[derive(Clone, Default)]
+pub struct Handing(Arc<AtomicUsize>);
+
+impl Handing {
+    /// Whether a hand-over is still in progress (or has not started yet after a soft stop).
+    pub fn busy(&self) -> bool {
+        self.0.load(Ordering::Acquire) > 0
+    }
+
+    fn done(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
 }
 
 /// A replicated table and how it is described on the wire.
@@ -136,14 +171,21 @@ fn definition(t: &Table, wire: &str, id: u64) -> TableDefinition {
     }
 }
 
-/// Starts the thread that runs the sections (none: no thread).
+/// Starts the thread that runs the sections (none: no thread). After `drain` turns true (a soft stop), the
+/// sections hand their tables to the new process; `handing` counts those that have not finished.
 pub fn spawn(
     sections: Vec<Section>,
-    stop: watch::Receiver<bool>,
+    (stop, drain): (watch::Receiver<bool>, watch::Receiver<bool>),
+    handing: &Handing,
 ) -> std::io::Result<Option<JoinHandle<()>>> {
     if sections.is_empty() {
         return Ok(None);
     }
+    handing.0.store(
+        sections.iter().filter(|s| s.hands_over()).count(),
+        Ordering::Release,
+    );
+    let handing = handing.clone();
     let handle = std::thread::Builder::new()
         .name("fulcrum-peers".into())
         .spawn(move || {
@@ -156,19 +198,75 @@ pub fn spawn(
             };
             rt.block_on(async move {
                 let mut tasks = tokio::task::JoinSet::new();
-                for s in sections {
-                    run_section(s, &mut tasks);
-                }
+                let running: Vec<Running> = sections
+                    .into_iter()
+                    .map(|s| run_section(s, &mut tasks))
+                    .collect();
                 let mut stop = stop;
+                let mut drain = drain;
+                let mut drained = false;
                 while !*stop.borrow() {
-                    if stop.changed().await.is_err() {
-                        break;
+                    if !drained && *drain.borrow() {
+                        drained = true;
+                        for r in &running {
+                            r.hand_over(&mut tasks, &handing);
+                        }
+                    }
+                    tokio::select! {
+                        r = stop.changed() => if r.is_err() { break },
+                        r = drain.changed(), if !drained => if r.is_err() { drained = true },
                     }
                 }
                 tasks.abort_all();
             });
         })?;
     Ok(Some(handle))
+}
+
+/// A section running in the peers thread.
+struct Running {
+    state: Arc<State>,
+    /// The task accepting sessions on the listening socket (aborting it closes the socket).
+    accept: Option<tokio::task::AbortHandle>,
+    /// Where the local peer listens: the new process after a reload.
+    local_addr: Option<SocketAddr>,
+}
+
+impl Running {
+    /// Starts handing the tables to the new process (a soft stop): the listening socket closes, the other
+    /// sessions end, and a session to the local peer's address teaches the tables.
+    fn hand_over(&self, tasks: &mut tokio::task::JoinSet<()>, handing: &Handing) {
+        self.state.draining.store(true, Ordering::Release);
+        let Some(accept) = &self.accept else { return };
+        accept.abort();
+        if self.state.tables.is_empty() {
+            return;
+        }
+        let (state, handing) = (self.state.clone(), handing.clone());
+        let addr = self.local_addr;
+        tasks.spawn(async move {
+            if !state.resynced.load(Ordering::Acquire) {
+                // as HAProxy: a process that has not learned the tables itself does not teach them
+                info!(section = %state.section, "peers: not up to date, no hand-over to the new process");
+            } else if let Some(addr) = addr {
+                // let the listening socket close before connecting to the address
+                tokio::task::yield_now().await;
+                let peer = state.local_peer.clone();
+                match tokio::time::timeout(HANDOVER_WAIT, connect(&state, &peer, addr)).await {
+                    Ok(Ok(())) => {
+                        info!(section = %state.section, "peers: tables handed to the new process")
+                    }
+                    Ok(Err(e)) => {
+                        info!(section = %state.section, "peers: no hand-over to a new process: {e}")
+                    }
+                    Err(_) => {
+                        warn!(section = %state.section, "peers: hand-over to the new process timed out")
+                    }
+                }
+            }
+            handing.done();
+        });
+    }
 }
 
 /// What the sessions of one section share.
@@ -186,6 +284,12 @@ struct State {
     sessions: AtomicU64,
     /// Local changes to send (see [`Section::changed`]).
     changed: watch::Receiver<u64>,
+    /// The local peer: the other process of a reload (the old one teaches the new one).
+    local_peer: Arc<PeerState>,
+    /// The process soft-stops: sessions with other peers end, none are started.
+    draining: AtomicBool,
+    /// A session with the old process asked it for the tables.
+    asked_local: AtomicBool,
 }
 
 /// One remote peer.
@@ -196,15 +300,31 @@ struct PeerState {
     session: AtomicU64,
     /// Per table, the last local update the peer acknowledged: where a new session resumes.
     acked: Mutex<Vec<u64>>,
+    /// This is the local peer (a session with the other process of a reload).
+    local: bool,
 }
 
-fn run_section(s: Section, tasks: &mut tokio::task::JoinSet<()>) {
+fn run_section(s: Section, tasks: &mut tokio::task::JoinSet<()>) -> Running {
     let n = s.tables.len();
+    let local_addr = s
+        .listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|mut a| {
+            // a wildcard address is reached on loopback
+            if a.ip().is_unspecified() {
+                a.set_ip(match a {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            a
+        });
     let state = Arc::new(State {
         resynced: AtomicBool::new(s.remotes.is_empty()),
         asking: AtomicBool::new(false),
         section: s.name,
-        local: s.local,
+        local: s.local.clone(),
         tables: s.tables,
         peers: s
             .remotes
@@ -215,16 +335,27 @@ fn run_section(s: Section, tasks: &mut tokio::task::JoinSet<()>) {
                     addr,
                     session: AtomicU64::new(0),
                     acked: Mutex::new(vec![0; n]),
+                    local: false,
                 })
             })
             .collect(),
         started: Instant::now(),
         sessions: AtomicU64::new(0),
         changed: s.changed,
+        local_peer: Arc::new(PeerState {
+            name: s.local.clone(),
+            addr: None,
+            session: AtomicU64::new(0),
+            acked: Mutex::new(vec![0; n]),
+            local: true,
+        }),
+        draining: AtomicBool::new(false),
+        asked_local: AtomicBool::new(false),
     });
+    let mut accepting = None;
     if let Some(l) = s.listener {
         let state = state.clone();
-        tasks.spawn(async move {
+        accepting = Some(tasks.spawn(async move {
             let Ok(l) = l
                 .set_nonblocking(true)
                 .and_then(|()| TcpListener::from_std(l))
@@ -244,11 +375,16 @@ fn run_section(s: Section, tasks: &mut tokio::task::JoinSet<()>) {
                     }
                 });
             }
-        });
+        }));
     }
     for peer in state.peers.iter().filter(|p| p.addr.is_some()) {
         let (state, peer) = (state.clone(), peer.clone());
         tasks.spawn(async move { connect_loop(state, peer).await });
+    }
+    Running {
+        state,
+        accept: accepting,
+        local_addr,
     }
 }
 
@@ -264,6 +400,9 @@ fn jitter(min_ms: u64, spread_ms: u64) -> Duration {
 async fn connect_loop(state: Arc<State>, peer: Arc<PeerState>) {
     let Some(addr) = peer.addr else { return };
     loop {
+        if state.draining.load(Ordering::Acquire) {
+            return;
+        }
         if peer.session.load(Ordering::Acquire) == 0 {
             match connect(&state, &peer, addr).await {
                 Ok(()) => {}
@@ -349,7 +488,12 @@ async fn accept(state: Arc<State>, mut stream: TcpStream) -> Res<()> {
     } else {
         None
     };
-    let peer = state.peers.iter().find(|p| p.name == hello.local).cloned();
+    // the local peer's name: the old process of a reload, come to teach the tables
+    let peer = if hello.local == state.local {
+        Some(state.local_peer.clone())
+    } else {
+        state.peers.iter().find(|p| p.name == hello.local).cloned()
+    };
     let (refuse, peer) = match (refuse, peer) {
         (Some(s), _) => (Some(s), None),
         (None, None) => (Some(Status::RemoteMismatch), None),
@@ -406,6 +550,15 @@ async fn run_session(
     let (mut rd, mut wr) = stream.into_split();
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut last_pushed: Vec<u64> = peer.acked.lock().map(|a| a.clone()).unwrap_or_default();
+    // With the other process of a reload, the old one teaches everything, then the changes made meanwhile; the
+    // new one sends nothing of its own.
+    let handing_over = peer.local && state.draining.load(Ordering::Acquire);
+    if peer.local {
+        for (t, shared) in state.tables.iter().enumerate() {
+            last_pushed[t] = shared.table.update_seq();
+        }
+    }
+    let mut confirmed = false;
     let mut defined = vec![false; state.tables.len()];
     let mut current_local: Option<usize> = None;
     let mut remote: HashMap<u64, RemoteTable> = HashMap::new();
@@ -425,12 +578,26 @@ async fn run_session(
     let mut changed = state.changed.clone();
     let mut chunk = vec![0u8; 16 * 1024];
 
-    if !state.resynced.load(Ordering::Acquire) && !state.asking.swap(true, Ordering::AcqRel) {
+    if handing_over {
+        // the old process teaches at once, asked or not (a new haproxy does not ask)
+        teach = Some(everything(state));
+    } else if peer.local {
+        if !state.asked_local.swap(true, Ordering::AcqRel) {
+            Message::ResyncRequest.encode(&mut out);
+        }
+    } else if !state.resynced.load(Ordering::Acquire) && !state.asking.swap(true, Ordering::AcqRel)
+    {
         Message::ResyncRequest.encode(&mut out);
         asked = true;
     }
     let result = loop {
         if peer.session.load(Ordering::Acquire) != id {
+            break Ok(());
+        }
+        if !peer.local && state.draining.load(Ordering::Acquire) {
+            break Ok(());
+        }
+        if handing_over && confirmed {
             break Ok(());
         }
         if !state.resynced.load(Ordering::Acquire) && state.started.elapsed() >= RESYNC_WAIT {
@@ -450,6 +617,7 @@ async fn run_session(
             &mut teach,
             &mut asked,
             &mut last_pushed,
+            &mut confirmed,
         ) {
             let mut m = Vec::new();
             Message::ProtocolError.encode(&mut m);
@@ -470,7 +638,7 @@ async fn run_session(
             while let Some((t, u)) = q.pop_front() {
                 let seq = state.tables[t].table.update_seq();
                 select_table(state, t, &mut defined, &mut current_local, &mut out);
-                encode_update(state, t, &u, seq, &mut dict.0, &mut out);
+                encode_update(state, t, &u, (seq, peer.local), &mut dict.0, &mut out);
                 sent += 1;
                 if sent >= BATCH {
                     break;
@@ -486,13 +654,13 @@ async fn run_session(
             }
         }
         for (t, shared) in state.tables.iter().enumerate() {
-            if shared.table.update_seq() <= last_pushed[t] {
+            if (peer.local && !handing_over) || shared.table.update_seq() <= last_pushed[t] {
                 continue;
             }
             let ups = shared.table.updates_after(last_pushed[t], BATCH, now);
             for u in &ups {
                 select_table(state, t, &mut defined, &mut current_local, &mut out);
-                encode_update(state, t, u, u.upd, &mut dict.0, &mut out);
+                encode_update(state, t, u, (u.upd, peer.local), &mut dict.0, &mut out);
             }
             last_pushed[t] = ups
                 .last()
@@ -535,6 +703,16 @@ async fn run_session(
     result
 }
 
+/// Every entry of the section's tables, to teach.
+fn everything(state: &State) -> VecDeque<(usize, Update)> {
+    let now = now_ms();
+    let mut q = VecDeque::new();
+    for (t, s) in state.tables.iter().enumerate() {
+        q.extend(s.table.entries(now).into_iter().map(|u| (t, u)));
+    }
+    q
+}
+
 /// Makes `t` the table the next updates are for: its definition the first time in the session, a switch after.
 fn select_table(
     state: &State,
@@ -556,11 +734,13 @@ fn select_table(
     *current = Some(t);
 }
 
+/// Encodes one update with the number `id`; `timed`, with the entry's remaining expiry (to the other process of
+/// a reload, as HAProxy does, so that entries keep their expiry).
 fn encode_update(
     state: &State,
     t: usize,
     u: &Update,
-    id: u64,
+    (id, timed): (u64, bool),
     dict: &mut fulcrum_peers::dict::Outgoing,
     out: &mut Vec<u8>,
 ) {
@@ -596,9 +776,10 @@ fn encode_update(
         WireKey::String => def.key_len.saturating_sub(1),
         _ => def.key_len,
     };
+    let expire = (timed && u.exp != 0).then(|| u32::try_from(u.exp).unwrap_or(u32::MAX));
     EntryUpdate {
         id: Some(id as u32),
-        expire: None,
+        expire,
         key,
         values,
     }
@@ -619,6 +800,7 @@ fn handle_input(
     teach: &mut Option<VecDeque<(usize, Update)>>,
     asked: &mut bool,
     last_pushed: &mut [u64],
+    confirmed: &mut bool,
 ) -> Res<()> {
     let mut used = 0;
     loop {
@@ -632,18 +814,14 @@ fn handle_input(
         };
         tracing::trace!(section = %state.section, peer = %peer.name, "peers: received {m:?}");
         match m {
-            Message::Heartbeat | Message::ResyncConfirm | Message::Unknown { .. } => {}
+            Message::Heartbeat | Message::Unknown { .. } => {}
+            Message::ResyncConfirm => *confirmed = true,
             Message::ProtocolError | Message::SizeLimit => {
                 return Err("the peer reported an error".into())
             }
-            Message::ResyncRequest => {
-                let now = now_ms();
-                let mut q = VecDeque::new();
-                for (t, s) in state.tables.iter().enumerate() {
-                    q.extend(s.table.entries(now).into_iter().map(|u| (t, u)));
-                }
-                *teach = Some(q);
-            }
+            // the old process of a reload teaches once, from the session's start
+            Message::ResyncRequest if peer.local && state.draining.load(Ordering::Acquire) => {}
+            Message::ResyncRequest => *teach = Some(everything(state)),
             Message::ResyncFinished | Message::ResyncPartial => {
                 Message::ResyncConfirm.encode(out);
                 if matches!(m, Message::ResyncFinished) {
