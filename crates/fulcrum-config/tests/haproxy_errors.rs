@@ -1068,12 +1068,38 @@ fn frontend_and_backend_modes_must_match() {
         "{}",
         e[0].2
     );
-    // HAProxy 2.6 accepts tcp -> http (it upgrades the stream); fulcrum does not yet
+    // tcp -> http is accepted: the connection is upgraded, as HAProxy 2.6 does
+    ok("defaults\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nfrontend f\n mode tcp\n bind :18080\n default_backend b\nbackend b\n mode http\n");
+}
+
+/// `tcp-request content switch-mode http [proto h1|h2]` (frontends and listens) and `bind ... proto none`
+/// (`mode tcp` only), refused elsewhere or with other words in HAProxy's terms.
+#[test]
+fn switch_mode_and_proto_none() {
+    ok("defaults\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nfrontend f\n mode tcp\n bind :18080\n bind :18081 proto none\n tcp-request inspect-delay 1s\n tcp-request content switch-mode http proto h1 if HTTP\n tcp-request content switch-mode http\n default_backend b\nbackend b\n mode http\n");
     err1(
-        "frontend f\n mode tcp\n bind :18080\n default_backend b\nbackend b\n mode http\n",
+        "backend b\n mode tcp\n tcp-request content switch-mode http\n",
+        3,
+        "tcp-request content switch-mode",
+        "not allowed in a 'backend' section",
+    );
+    err1(
+        "frontend f\n mode tcp\n bind :18080\n tcp-request content switch-mode tcp\n",
         4,
-        "default_backend",
-        "fulcrum does not support that yet",
+        "tcp-request content switch-mode",
+        "expects a valid mode (got 'tcp')",
+    );
+    err1(
+        "frontend f\n mode tcp\n bind :18080\n tcp-request content switch-mode http proto foo\n",
+        4,
+        "tcp-request content switch-mode",
+        "'proto' expects 'h1' or 'h2' (got 'foo')",
+    );
+    err1(
+        "frontend f\n mode http\n bind :18080 proto none\n",
+        3,
+        "bind proto",
+        "MUX protocol 'none' is not usable in 'mode http'",
     );
 }
 

@@ -285,7 +285,7 @@ fn http2_tunables_and_bind_proto() {
         &format!("{DEFAULTS}frontend f\n bind 127.0.0.1:8080 proto h3\n"),
         7,
         "bind proto",
-        "'h1' or 'h2'",
+        "'h1', 'h2' or 'none'",
     );
     err1_both(
         "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nfrontend f\n bind 127.0.0.1:8080 proto h2\n default_backend b\nbackend b\n server s 127.0.0.1:80\n",

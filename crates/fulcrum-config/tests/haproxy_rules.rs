@@ -735,13 +735,11 @@ fn use_backend_errors() {
         kw,
         "not allowed in a 'backend' section",
     );
+    // A tcp frontend may use an http backend: its connections are upgraded, as HAProxy does.
+    ok(&format!(
+        "{D}frontend f\n bind :18080\n mode tcp\n use_backend b\nbackend b\n server s 127.0.0.1:1\n"
+    ));
     // fulcrum only
-    err1(
-        &format!("{D}frontend f\n bind :18080\n mode tcp\n use_backend b\nbackend b\n server s 127.0.0.1:1\n"),
-        9,
-        kw,
-        "HAProxy upgrades such connections to HTTP, fulcrum does not support that yet",
-    );
     err1(
         &format!("{D}frontend f\n mode tcp\n bind :18080\n use_backend b if {{ path /x }}\nbackend b\n mode tcp\n server s 127.0.0.1:1\n"),
         9,
@@ -2145,6 +2143,7 @@ fn tcp_rules_in_defaults() {
                 TcpContentAction::SilentDrop => "silent-drop",
                 TcpContentAction::SetMark(_) => "set-mark",
                 TcpContentAction::SetTos(_) => "set-tos",
+                TcpContentAction::SwitchHttp(_) => "switch-mode",
                 TcpContentAction::Var(_) => "var",
             })
             .collect()

@@ -355,6 +355,7 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
             name: args(call, &[S], 0)?.bytes(0),
         }),
         "http_first_req" => simple(Fetch::HttpFirstReq),
+        "internal.strm.is_htx" => simple(Fetch::IsHtx),
         "unique-id" => simple(Fetch::UniqueId),
         "res.comp" => simple(Fetch::ResComp),
         "res.comp_algo" => simple(Fetch::ResCompAlgo),

@@ -398,6 +398,12 @@ pub trait Context {
         None
     }
 
+    /// Whether the stream is HTTP (`internal.strm.is_htx`): true where an HTTP message is handled, false in a
+    /// `mode tcp` connection's rules.
+    fn is_htx(&self) -> bool {
+        false
+    }
+
     /// Whether the request is the first of its client connection (`http_first_req`); `None` outside HTTP.
     fn first_request(&self) -> Option<bool> {
         None

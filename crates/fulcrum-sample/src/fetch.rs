@@ -189,6 +189,8 @@ pub(crate) enum Fetch {
     },
     /// `http_first_req`: whether the request is the first of its client connection.
     HttpFirstReq,
+    /// `internal.strm.is_htx`: whether the stream is HTTP (a `mode tcp` connection is until it is upgraded).
+    IsHtx,
     /// `http_auth_type`: the scheme of the request's `Authorization` header (`Basic`, `Bearer`).
     HttpAuthType,
     /// `http_auth_user`: the user name of Basic credentials.
@@ -325,6 +327,7 @@ impl Fetch {
             | Fetch::ResLen => Type::Int,
             Fetch::Bool(_)
             | Fetch::HttpFirstReq
+            | Fetch::IsHtx
             | Fetch::HttpAuth(_)
             | Fetch::FcRcvdProxy
             | Fetch::ResComp
@@ -575,6 +578,7 @@ impl Fetch {
                 Value::Int(crate::value::read_int64(found?).0)
             }
             Fetch::HttpFirstReq => Value::Bool(ctx.first_request()?),
+            Fetch::IsHtx => Value::Bool(ctx.is_htx()),
             Fetch::HttpAuthType => {
                 let (scheme, _) = http::authorization(authorization(ctx)?)?;
                 Value::str(scheme.as_bytes())

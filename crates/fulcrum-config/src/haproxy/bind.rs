@@ -70,6 +70,7 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
         ssl: Default::default(),
         accept_proxy: false,
         proto: None,
+        proto_none: false,
         location: loc.clone(),
     };
     let mut i = 2;
@@ -109,12 +110,13 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
                 match line.words.get(i + 1).map(String::as_str) {
                     Some("h2") => bind.proto = Some(super::model::BindProto::H2),
                     Some("h1") => bind.proto = Some(super::model::BindProto::H1),
+                    Some("none") => bind.proto_none = true,
                     other => {
                         sink.error(
                             loc,
                             "bind proto",
                             format!(
-                                "'proto' expects 'h1' or 'h2', found '{}'",
+                                "'proto' expects 'h1', 'h2' or 'none', found '{}'",
                                 other.unwrap_or("")
                             ),
                         );

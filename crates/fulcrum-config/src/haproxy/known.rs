@@ -829,7 +829,6 @@ pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "set-priority-offset",
     "set-src",
     "set-src-port",
-    "switch-mode",
     "use-service",
 ];
 

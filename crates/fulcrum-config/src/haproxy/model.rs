@@ -1103,6 +1103,8 @@ pub struct Bind {
     pub accept_proxy: bool,
     /// `proto h2`: every connection speaks HTTP/2 (prior knowledge, no ALPN needed); `proto h1` forces HTTP/1.
     pub proto: Option<BindProto>,
+    /// `proto none` (`mode tcp` only): the connections stay raw TCP, never upgraded to HTTP.
+    pub proto_none: bool,
     /// Where the line was.
     pub location: Location,
 }
@@ -1957,6 +1959,9 @@ pub enum TcpContentAction {
     /// `set-var`, `set-var-fmt` or `unset-var` (only those variants of [`HttpRequestAction`]): the variable lives
     /// as long as the connection, in `mode tcp`; evaluation goes on with the next rule
     Var(HttpRequestAction),
+    /// `switch-mode http [proto h1|h2]` (`tcp-request content`, frontends and listens): stop evaluating and
+    /// serve the connection as HTTP from here on (`proto`: only that version; the client's other is refused)
+    SwitchHttp(Option<BindProto>),
 }
 
 /// The rules and ACLs of a proxy (frontend, backend or listen), in file order.

@@ -110,6 +110,7 @@ pub fn section(
                                 ssl: Default::default(),
                                 accept_proxy: false,
                                 proto: None,
+                                proto_none: false,
                                 location: loc.clone(),
                             });
                         }

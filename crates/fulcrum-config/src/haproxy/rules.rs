@@ -27,7 +27,7 @@ use super::model::{
     Rules, Sample, SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds,
     VarName, WaitForBody, RULE_LOG_VARS,
 };
-use super::model::{PersistRule, StickRule, UriNormalizer, UseServer};
+use super::model::{BindProto, PersistRule, StickRule, UriNormalizer, UseServer};
 use super::sections::SectionKind;
 use crate::diag::Severity;
 use crate::Location;
@@ -2571,6 +2571,51 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
                 });
             }
         }
+        "content" if line.word(2) == "switch-mode" => {
+            let kw = "tcp-request content switch-mode";
+            if kind == SectionKind::Backend {
+                sink.error(
+                    loc,
+                    kw,
+                    "'tcp-request content switch-mode' is not allowed in a 'backend' section (allowed in: frontend, listen)",
+                );
+                return;
+            }
+            if line.word(3) != "http" {
+                sink.error(
+                    loc,
+                    kw,
+                    format!(
+                        "'switch-mode' expects a valid mode (got '{}'); only 'http' is",
+                        line.word(3)
+                    ),
+                );
+                return;
+            }
+            let (proto, cond_at) = match line.word(4) {
+                "proto" => match line.word(5) {
+                    "h1" => (Some(BindProto::H1), 6),
+                    "h2" => (Some(BindProto::H2), 6),
+                    other => {
+                        sink.error(
+                            loc,
+                            kw,
+                            format!("'proto' expects 'h1' or 'h2' (got '{other}')"),
+                        );
+                        return;
+                    }
+                },
+                _ => (None, 4),
+            };
+            if let Ok(cond) = tail(line, cond_at, kw, rules, sink) {
+                rules.tcp_content.push(RuleDraft {
+                    action: TcpContentAction::SwitchHttp(proto),
+                    cond,
+                    location: loc.clone(),
+                    keyword: kw.to_string(),
+                });
+            }
+        }
         "content" | "session" if is_var_action(line.word(2)) => {
             let kw = format!("tcp-request {which}");
             let Some(Ok((v, next))) = var_action(line, 2, line.word(2), Phase::Request, &kw, sink)
@@ -3473,7 +3518,8 @@ fn check(
             .map(|(t, f)| {
                 format!("{t} would never match in '{kw}': '{f}' reads the response's bytes (only 'tcp-response content' rules can test them)")
             })
-            .or_else(|| find_bad(&r.1, layer7).map(|(t, f)| {
+            // The method of a request line in the buffered bytes is known (the predefined ACL `HTTP`).
+            .or_else(|| find_bad(&r.1, |a| layer7(a) && a.acl.sample != Sample::Method).map(|(t, f)| {
                 format!("{t} uses '{f}', which needs an HTTP message: {}", ns("HTTP fetches in 'tcp-request content' rules"))
             })),
         Place::TcpResponse => find_bad(&r.1, |a| content(a) && !response_content(a))

@@ -49,13 +49,6 @@ fn kind_name(k: ProxyKind) -> &'static str {
     }
 }
 
-fn mode_name(m: Mode) -> &'static str {
-    match m {
-        Mode::Tcp => "tcp",
-        Mode::Http => "http",
-    }
-}
-
 /// Checks the drafts against each other and builds the proxies of the model.
 /// `http_errors` are the `http-errors` sections, which `errorfiles NAME` refers to.
 pub fn proxies(
@@ -394,16 +387,9 @@ fn backend_ref(
                         d.name, be.location
                     ),
                 );
-            } else if fm != bm {
-                sink.error(
-                    be_loc,
-                    kw,
-                    format!(
-                        "{} {kn} '{}' uses {} backend '{be_name}' ({}): HAProxy upgrades such connections to HTTP, fulcrum does not support that yet; use the same 'mode' on both",
-                        mode_name(fm), d.name, mode_name(bm), be.location
-                    ),
-                );
             }
+            // A tcp frontend may hand its connections to an http backend: they are upgraded to HTTP, as in
+            // HAProxy.
         }
     }
 }
@@ -475,6 +461,19 @@ fn build(
                 "bind proto",
                 format!(
                     "{} '{name}': 'proto h2' is not usable in 'mode tcp'",
+                    kind_name(kind)
+                ),
+            );
+        }
+    }
+    // `proto none` keeps connections raw: `mode tcp` only (HAProxy's error).
+    if s.mode == Mode::Http {
+        for b in body.binds.iter().filter(|b| b.proto_none) {
+            sink.error(
+                &b.location,
+                "bind proto",
+                format!(
+                    "{} '{name}': MUX protocol 'none' is not usable in 'mode http'",
                     kind_name(kind)
                 ),
             );

@@ -32,18 +32,26 @@ use crate::model::select::RequestKey;
 use crate::model::snapshot::FrontendRt;
 use crate::net::tls_io::{TlsClientSession, TlsSession};
 
-/// Serves one tcp-mode client connection (`stick_ctrs`: the counters its rules track, the connection's).
-#[allow(clippy::too_many_arguments)]
+/// Serves one tcp-mode client connection; `ticket` holds its places under the connection limits and the
+/// counters its rules track. When the backend it goes to is `mode http`, the connection is served as HTTP from
+/// there on ([`crate::data::http::client::serve_upgraded`]).
 pub async fn serve_client(
     worker: Rc<Worker>,
     fe: Arc<FrontendRt>,
     client: TcpStream,
-    tls: Option<Arc<fulcrum_tls::server::ServerTls>>,
-    peer: SocketAddr,
-    local_port: u16,
-    expect_proxy: bool,
-    stick_ctrs: Rc<crate::stick::Ctrs>,
+    (tls, listener): (
+        Option<Arc<fulcrum_tls::server::ServerTls>>,
+        Arc<crate::net::listener::ListenerInfo>,
+    ),
+    accepted: crate::data::worker_state::Accepted,
+    ticket: crate::data::worker_state::ConnTicket,
 ) {
+    let crate::data::worker_state::Accepted {
+        peer,
+        local_port,
+        expect_proxy,
+    } = accepted;
+    let stick_ctrs = ticket.stick.clone();
     // `accept-proxy`: the PROXY header comes first, before TLS, within `timeout client`.
     let proxied = match expect_proxy {
         false => None,
@@ -139,6 +147,27 @@ pub async fn serve_client(
     if fe.rules.has_content_rules() {
         let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
         let inspected = inspect(request_side(&fe.rules), &client, front).await;
+        if let Inspected::Switch(buf, proto) = inspected {
+            // `switch-mode http`: the connection is HTTP from here on, its first request in `buf`; not on a
+            // `proto none` bind, whose connections stay raw (HAProxy closes them).
+            if listener.raw_only {
+                debug!(%peer, "switch-mode http refused on a 'proto none' bind");
+                return;
+            }
+            drop(log);
+            crate::data::http::client::serve_upgraded(
+                worker,
+                fe,
+                client,
+                session,
+                (listener, proto),
+                (peer, local_port, proxied),
+                (&buf, vars.take()),
+                ticket,
+            )
+            .await;
+            return;
+        }
         match settle(
             inspected,
             &fe.stats.denied_req,
@@ -176,6 +205,27 @@ pub async fn serve_client(
         }
         return;
     };
+    if be.mode == fulcrum_config::haproxy::Mode::Http {
+        // An HTTP backend: HAProxy upgrades the connection, and so does fulcrum. Its HTTP log lines replace
+        // the tcp one. Not on a `proto none` bind.
+        if listener.raw_only {
+            debug!(%peer, backend = %be.name, "an http backend cannot take a 'proto none' connection");
+            return;
+        }
+        drop(log);
+        crate::data::http::client::serve_upgraded(
+            worker,
+            fe,
+            client,
+            session,
+            (listener, None),
+            (peer, local_port, proxied),
+            (&first, vars.take()),
+            ticket,
+        )
+        .await;
+        return;
+    }
     if let Some(l) = &mut log {
         l.backend(&be);
     }
@@ -346,7 +396,8 @@ pub async fn serve_client(
             server_tls: Some(server_facts.as_deref()),
         };
         let term: &[u8; 2] = match inspect(side, &server, back).await {
-            Inspected::Accept(buf) => {
+            // Response rules cannot switch (the configuration allows it in request rules only).
+            Inspected::Accept(buf) | Inspected::Switch(buf, _) => {
                 answer = buf;
                 b"--"
             }
@@ -484,6 +535,8 @@ pub const INSPECT_MAX: usize = 16384 - 1024;
 /// What the `tcp-request content` rules decided, with the bytes buffered.
 enum Inspected {
     Accept(Vec<u8>),
+    /// `switch-mode http [proto P]`: the connection is HTTP from here on.
+    Switch(Vec<u8>, Option<fulcrum_config::haproxy::BindProto>),
     /// `reject`, or `silent-drop` (`true`).
     Reject(Vec<u8>, bool),
     /// The client's connection failed while the rules waited.
@@ -575,6 +628,7 @@ async fn inspect_from(
         };
         match verdict {
             Some(TcpEnd::Accept) => return Inspected::Accept(buf),
+            Some(TcpEnd::SwitchHttp(proto)) => return Inspected::Switch(buf, proto),
             Some(TcpEnd::Reject) => return Inspected::Reject(buf, false),
             Some(TcpEnd::SilentDrop) => return Inspected::Reject(buf, true),
             None => {}
@@ -603,7 +657,8 @@ fn settle(
     whose: &str,
 ) -> Option<Vec<u8>> {
     let (buf, term) = match inspected {
-        Inspected::Accept(buf) => return Some(buf),
+        // Only the frontend's rules switch (the configuration refuses it elsewhere), which their caller handles.
+        Inspected::Accept(buf) | Inspected::Switch(buf, _) => return Some(buf),
         Inspected::Reject(buf, silent) => {
             debug!(%peer, "connection rejected by the {whose} tcp-request content rules");
             Counters::inc(denied);

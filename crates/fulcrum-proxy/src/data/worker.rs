@@ -283,21 +283,19 @@ async fn accept_loop(
             Mode::Tcp => {
                 let fe = fe.clone();
                 let tls = tls.clone();
-                tokio::task::spawn_local(async move {
-                    let stick = ticket.stick.clone();
-                    let _ticket = ticket;
-                    crate::data::tcp::serve_client(
-                        worker,
-                        fe,
-                        stream,
-                        tls,
+                let info = info.clone();
+                tokio::task::spawn_local(crate::data::tcp::serve_client(
+                    worker,
+                    fe,
+                    stream,
+                    (tls, info),
+                    Accepted {
                         peer,
                         local_port,
                         expect_proxy,
-                        stick,
-                    )
-                    .await;
-                });
+                    },
+                    ticket,
+                ));
             }
         }
     }

@@ -281,6 +281,10 @@ pub struct ListenerInfo {
     pub accept_proxy: bool,
     /// `proto h2`: connections speak HTTP/2 from their first byte.
     pub h2: bool,
+    /// `proto h1`: connections speak HTTP/1 only (no HTTP/2 preface is looked for).
+    pub h1_only: bool,
+    /// `proto none` (`mode tcp`): connections are never upgraded to HTTP.
+    pub raw_only: bool,
 }
 
 impl ListenerInfo {
@@ -291,6 +295,21 @@ impl ListenerInfo {
             id,
             accept_proxy: bind.accept_proxy,
             h2: bind.proto == Some(fulcrum_config::haproxy::BindProto::H2),
+            h1_only: bind.proto == Some(fulcrum_config::haproxy::BindProto::H1),
+            raw_only: bind.proto_none,
+        }
+    }
+
+    /// The same listener, its connections forced to one HTTP version (`switch-mode http proto P`).
+    pub fn forcing(&self, proto: fulcrum_config::haproxy::BindProto) -> Self {
+        use fulcrum_config::haproxy::BindProto;
+        ListenerInfo {
+            name: self.name.clone(),
+            id: self.id,
+            accept_proxy: self.accept_proxy,
+            h2: proto == BindProto::H2,
+            h1_only: proto == BindProto::H1,
+            raw_only: false,
         }
     }
 }

@@ -30,6 +30,7 @@ use crate::data::client_io::ClientIo;
 use crate::data::http_log::{ConnEnd, ConnLog, TxnSlot};
 use crate::data::worker_state::{Accepted, ConnTicket, Worker};
 use crate::model::counters::Counters;
+use crate::model::rules::vars::VarMap;
 use crate::model::snapshot::FrontendRt;
 use crate::net::parking::Lot;
 
@@ -130,6 +131,84 @@ pub async fn serve_client(
             }
         }
     };
+    start(
+        worker,
+        fe,
+        stream,
+        (session, listener, proxied),
+        (peer, local_port),
+        conn_log,
+        (&[], None),
+        ticket,
+    )
+    .await;
+}
+
+/// Serves as HTTP a connection a `mode tcp` frontend accepted, once the backend it chose is `mode http`: HAProxy
+/// upgrades such a connection, and the frontend's and the backend's HTTP rules then apply to each request (as
+/// haproxy 2.6 does, despite its warning that the frontend's are ignored). `first`: the bytes the frontend's
+/// `tcp-request content` rules buffered, the start of the first request.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_upgraded(
+    worker: Rc<Worker>,
+    fe: Arc<FrontendRt>,
+    stream: tokio::net::TcpStream,
+    session: Option<crate::net::tls_io::TlsSession>,
+    (listener, proto): (
+        Arc<crate::net::listener::ListenerInfo>,
+        Option<fulcrum_config::haproxy::BindProto>,
+    ),
+    (peer, local_port, proxied): (
+        std::net::SocketAddr,
+        u16,
+        Option<crate::net::proxy_header::Received>,
+    ),
+    (first, vars): (&[u8], VarMap),
+    ticket: ConnTicket,
+) {
+    let dst = proxied.as_ref().and_then(|p| p.dst());
+    let conn_log = match fe.log {
+        Some(_) => ConnLog::new(&fe, peer, dst.or_else(|| stream.local_addr().ok())),
+        None => None,
+    };
+    if let (Some(l), Some(s)) = (&conn_log, &session) {
+        l.set_tls(s.facts.clone());
+    }
+    let listener = match proto {
+        Some(p) => Arc::new(listener.forcing(p)),
+        None => listener,
+    };
+    start(
+        worker,
+        fe,
+        stream,
+        (session.map(Box::new), listener, proxied.map(Box::new)),
+        (peer, local_port),
+        conn_log,
+        (first, Some(vars)),
+        ticket,
+    )
+    .await;
+}
+
+/// The connection's HTTP life, once its PROXY header and TLS handshake are done; `first`: bytes already read;
+/// `carried`: the variables of a connection upgraded from `mode tcp` (its `sess.` ones stay with the connection,
+/// the others go to its first request).
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    worker: Rc<Worker>,
+    fe: Arc<FrontendRt>,
+    stream: tokio::net::TcpStream,
+    (session, listener, proxied): (
+        Option<Box<crate::net::tls_io::TlsSession>>,
+        Arc<crate::net::listener::ListenerInfo>,
+        Option<Box<crate::net::proxy_header::Received>>,
+    ),
+    (peer, local_port): (std::net::SocketAddr, u16),
+    conn_log: Option<Arc<ConnLog>>,
+    (first, carried): (&[u8], Option<VarMap>),
+    ticket: ConnTicket,
+) {
     // HTTP/2 from the first byte: `proto h2`, or `h2` agreed by ALPN.
     let h2 = listener.h2
         || session
@@ -137,6 +216,9 @@ pub async fn serve_client(
             .is_some_and(|s| s.facts.alpn.as_deref() == Some(&b"h2"[..]));
     let io =
         Rc::new(ClientIo::new(stream, session, fe.clone(), conn_log.clone()).with_proxied(proxied));
+    if !first.is_empty() {
+        io.rbuf().extend_from_slice(first);
+    }
     let conn = ClientConn {
         fe,
         io,
@@ -147,10 +229,21 @@ pub async fn serve_client(
         conn_log,
         session: Rc::default(),
         vars: Rc::default(),
+        upgraded: Default::default(),
         wbuf: Vec::new(),
         timer: None,
         _ticket: ticket,
     };
+    if let Some(carried) = carried {
+        let (sess, carried): (VarMap, VarMap) = carried
+            .into_iter()
+            .partition(|(name, _)| name.scope() == fulcrum_config::haproxy::VarScope::Sess);
+        *conn.vars.borrow_mut() = sess;
+        // Over HTTP/2 each stream is a new transaction whose `tcp-request` rules run (as HAProxy's).
+        if !h2 {
+            conn.upgraded.set(Some(Box::new(carried)));
+        }
+    }
     if h2 {
         super::h2::serve(worker, conn).await;
     } else {
@@ -234,7 +327,11 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
             }
             Next::Closed => break None,
             Next::Failed(end) => break Some(end),
-            Next::H2 => return super::h2::serve(worker, conn).await,
+            Next::H2 => {
+                // Each HTTP/2 stream is a new transaction: nothing carried from an upgrade applies.
+                conn.upgraded.take();
+                return super::h2::serve(worker, conn).await;
+            }
         }
     };
     let ClientConn {
@@ -314,7 +411,7 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
         // A new connection may start with the HTTP/2 preface (prior knowledge), as HAProxy 2.6 accepts it on a
         // clear-text bind: it is looked for before the first request only.
         let mut undecided = false;
-        if io.requests() == 0 {
+        if io.requests() == 0 && !conn.listener.h1_only {
             match super::h2::preface(&io.rbuf()) {
                 Some(true) => return Next::H2,
                 None => undecided = true,

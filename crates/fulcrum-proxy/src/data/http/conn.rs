@@ -32,6 +32,9 @@ pub struct ClientConn {
     pub(super) session: Rc<SessionConn>,
     /// `sess.` variables.
     pub(super) vars: Rc<RefCell<VarMap>>,
+    /// A connection a `mode tcp` frontend upgraded to HTTP (`switch-mode http`): the transaction variables its
+    /// `tcp-request content` rules set, for its first request, whose frontend `tcp-request` rules already ran.
+    pub(super) upgraded: std::cell::Cell<Option<Box<VarMap>>>,
     /// The response head being written; kept between requests.
     pub(super) wbuf: Vec<u8>,
     /// The connection's timer, kept between requests (see `client::next_head`).
@@ -69,6 +72,7 @@ impl ClientConn {
             first: self.io.requests() == 1,
             session: self.session.clone(),
             vars: self.vars.clone(),
+            upgraded: self.upgraded.take(),
             conn: self.io.clone(),
             stick: self._ticket.stick.clone(),
             interim: None,

@@ -79,6 +79,9 @@ pub(crate) struct Client {
     pub(crate) conn: Rc<ClientIo>,
     /// `sess.` variables.
     pub(crate) vars: Rc<RefCell<VarMap>>,
+    /// The first request of a connection a `mode tcp` frontend upgraded to HTTP: the transaction variables set
+    /// before the upgrade (the frontend's `tcp-request` rules already ran for it).
+    pub(crate) upgraded: Option<Box<VarMap>>,
     /// The connection's stick counters.
     pub(crate) stick: Rc<crate::model::stick::Ctrs>,
     /// Where interim responses (`103 Early Hints`) go: an HTTP/1.1 connection or an HTTP/2 stream; `None` for an
@@ -112,7 +115,7 @@ pub(crate) async fn handle(
         server: None,
         backends: &snapshot.backends,
         backend: None,
-        txn: std::cell::RefCell::new(VarMap::new()),
+        txn: std::cell::RefCell::new(client.upgraded.as_deref().cloned().unwrap_or_default()),
         sess: &client.vars,
         tls: tls.as_deref(),
         server_tls: None,
@@ -310,10 +313,14 @@ async fn handle_inner(
     let mut at = Resume::default();
     // `tcp-request session` (the connection's first request) and `tcp-request content` rules run first.
     let sock = Some(client.conn.stream());
-    match fe
-        .rules
-        .apply_tcp_request(stream.first_req, sock, &req, stream)
-    {
+    let verdict = match client.upgraded {
+        // Upgraded from `mode tcp`: the frontend's `tcp-request` rules ran before the switch.
+        Some(_) => TcpVerdict::Continue,
+        None => fe
+            .rules
+            .apply_tcp_request(stream.first_req, sock, &req, stream),
+    };
+    match verdict {
         TcpVerdict::Continue => {}
         TcpVerdict::RejectSession(silent) => {
             // A session refused is counted with the refused connections, not as a refused request.

@@ -41,6 +41,10 @@ pub(super) struct LogCtx<'a, 'f> {
 }
 
 impl Context for LogCtx<'_, '_> {
+    fn is_htx(&self) -> bool {
+        // An HTTP log line's record has its request line.
+        self.fields.request.is_some()
+    }
     fn method(&self) -> Option<&[u8]> {
         let r = self.fields.request?;
         let end = r.iter().position(|&c| c == b' ').unwrap_or(r.len());

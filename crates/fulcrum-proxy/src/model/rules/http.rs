@@ -364,6 +364,14 @@ impl Facts for ContentFacts<'_> {
     fn payload_may_change(&self) -> bool {
         self.may_change
     }
+    /// The method of an HTTP request line at the start of the client's bytes (the predefined ACL `HTTP`, as
+    /// HAProxy's `req.proto_http` reads it in `mode tcp`); an HTTP/2 preface's `PRI` counts.
+    fn method(&self) -> Option<&str> {
+        if self.response {
+            return None;
+        }
+        request_line(self.buf).and_then(|(m, _)| std::str::from_utf8(m).ok())
+    }
 }
 
 /// A header value of a rule: constant, or a log-format string rendered per message.
@@ -701,6 +709,9 @@ pub enum TcpEnd {
     Reject,
     /// `silent-drop`: the connection is closed without telling the client.
     SilentDrop,
+    /// `switch-mode http [proto P]` (`tcp-request content` in `mode tcp`): the connection is served as HTTP
+    /// from here on, only in version `P` when one is given.
+    SwitchHttp(Option<fulcrum_config::haproxy::BindProto>),
 }
 
 /// A `tcp-request session`, `tcp-request content` or `tcp-response content` rule's action.
@@ -709,6 +720,8 @@ enum TcpRule {
     Accept,
     Reject,
     SilentDrop,
+    /// `switch-mode http`: final, as `accept`.
+    SwitchHttp(Option<fulcrum_config::haproxy::BindProto>),
     /// `set-mark` / `set-tos` on the client's socket.
     Sock(SockOpt),
     Var(VarAct),
@@ -734,6 +747,7 @@ impl TcpRule {
             TcpContentAction::Accept => TcpRule::Accept,
             TcpContentAction::Reject => TcpRule::Reject,
             TcpContentAction::SilentDrop => TcpRule::SilentDrop,
+            TcpContentAction::SwitchHttp(p) => TcpRule::SwitchHttp(*p),
             TcpContentAction::SetMark(m) => TcpRule::Sock(SockOpt::Mark(*m)),
             TcpContentAction::SetTos(t) => TcpRule::Sock(SockOpt::Tos(*t)),
             TcpContentAction::Var(HttpRequestAction::SetVar(n, e, c)) => {
@@ -772,6 +786,7 @@ fn run_tcp_rules(
             TcpRule::Accept => return Some(TcpEnd::Accept),
             TcpRule::Reject => return Some(TcpEnd::Reject),
             TcpRule::SilentDrop => return Some(TcpEnd::SilentDrop),
+            TcpRule::SwitchHttp(p) => return Some(TcpEnd::SwitchHttp(*p)),
             TcpRule::Sock(o) => o.apply(facts.sock),
             TcpRule::Var(v) => v.run_l4(facts),
             TcpRule::Stick(a) => {
@@ -824,13 +839,14 @@ fn apply_tcp_http<B>(
             continue;
         }
         match action {
-            TcpRule::Accept | TcpRule::Reject | TcpRule::SilentDrop => {
+            TcpRule::Accept | TcpRule::Reject | TcpRule::SilentDrop | TcpRule::SwitchHttp(_) => {
                 // HAProxy keeps no line for session rules (they run before the stream exists).
                 if !session {
                     stream.last_rule = site(sites, i);
                 }
                 return Some(match action {
-                    TcpRule::Accept => TcpEnd::Accept,
+                    // Already HTTP: `switch-mode http` ends the rules as `accept` does.
+                    TcpRule::Accept | TcpRule::SwitchHttp(_) => TcpEnd::Accept,
                     TcpRule::Reject => TcpEnd::Reject,
                     _ => TcpEnd::SilentDrop,
                 });
@@ -1362,9 +1378,12 @@ impl ProxyRules {
                 headers: &none,
             };
             match action {
-                TcpRule::Accept | TcpRule::Reject | TcpRule::SilentDrop => {
+                TcpRule::Accept
+                | TcpRule::Reject
+                | TcpRule::SilentDrop
+                | TcpRule::SwitchHttp(_) => {
                     stream.last_rule = site(&self.sites.tcp_response, i);
-                    return matches!(action, TcpRule::Accept);
+                    return !matches!(action, TcpRule::Reject | TcpRule::SilentDrop);
                 }
                 // The configuration refuses them in response rules.
                 TcpRule::Sock(_) => {}

@@ -509,6 +509,9 @@ fn visit<'s>(h: &'s HeaderMap, visit: &mut HeaderVisitor<'_, 's>) {
 }
 
 impl Context for Ctx<'_, '_> {
+    fn is_htx(&self) -> bool {
+        true
+    }
     fn method(&self) -> Option<&[u8]> {
         Some(self.method.as_str().as_bytes())
     }
