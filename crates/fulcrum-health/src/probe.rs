@@ -38,6 +38,8 @@ impl Probe {
                     addr,
                     preamble: Vec::new(),
                     tls: None,
+                    names: Default::default(),
+                    extra_headers: Vec::new(),
                 };
                 tcpcheck::run(check, &target, timeout).await
             }
@@ -58,6 +60,8 @@ impl Probe {
                 addr,
                 preamble: Vec::new(),
                 tls: tls.cloned(),
+                names: Default::default(),
+                extra_headers: Vec::new(),
             };
             return tcpcheck::run(check, &target, timeout).await;
         }
@@ -113,6 +117,8 @@ impl Probe {
                 addr,
                 preamble: preamble.to_vec(),
                 tls: tls.cloned(),
+                names: Default::default(),
+                extra_headers: Vec::new(),
             };
             return tcpcheck::run(check, &target, timeout).await;
         }

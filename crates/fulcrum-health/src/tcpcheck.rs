@@ -15,7 +15,13 @@ use regex::bytes::Regex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
+use std::sync::Arc;
+
+use fulcrum_sample::{Expr, VarName};
+
+use crate::check_ctx::{CheckContext, CheckNames};
 use crate::error::SpecError;
+use crate::http::HttpSend;
 use crate::outcome::{CheckOutcome, CheckStatus};
 use crate::tcp::error_text;
 
@@ -198,8 +204,8 @@ fn hex_upper(b: &[u8]) -> String {
     s
 }
 
-/// One `tcp-check` rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `tcp-check` or `http-check` rule.
+#[derive(Debug, Clone)]
 pub enum Action {
     /// `connect`
     Connect(Connect),
@@ -209,7 +215,46 @@ pub enum Action {
     Expect(Box<Expect>),
     /// `comment TEXT`: names the rules after it in errors.
     Comment,
+    /// `http-check send`: an HTTP request, rendered when the rule runs.
+    SendHttp(Box<HttpSend>),
+    /// `http-check expect` (or the implicit one of an HTTP ruleset): judged on the HTTP response.
+    ExpectHttp(Box<crate::response::Expect>),
+    /// `set-var(check.NAME) EXPR`: the variable takes the expression's value (unchanged when it has none).
+    SetVar(VarName, Arc<Expr>),
+    /// `unset-var(check.NAME)`
+    UnsetVar(VarName),
 }
+
+impl Action {
+    /// Whether the rule only names or prepares what follows (`comment`, `set-var`, `unset-var`).
+    fn is_preamble(&self) -> bool {
+        matches!(
+            self,
+            Action::Comment | Action::SetVar(..) | Action::UnsetVar(_)
+        )
+    }
+
+    fn is_expect(&self) -> bool {
+        matches!(self, Action::Expect(_) | Action::ExpectHttp(_))
+    }
+}
+
+impl PartialEq for Action {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Action::Connect(a), Action::Connect(b)) => a == b,
+            (Action::Send(a), Action::Send(b)) => a == b,
+            (Action::Expect(a), Action::Expect(b)) => a == b,
+            (Action::Comment, Action::Comment) => true,
+            (Action::SendHttp(a), Action::SendHttp(b)) => a == b,
+            (Action::ExpectHttp(a), Action::ExpectHttp(b)) => a == b,
+            (Action::SetVar(a, x), Action::SetVar(b, y)) => a == b && x.source() == y.source(),
+            (Action::UnsetVar(a), Action::UnsetVar(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+impl Eq for Action {}
 
 /// A rule with its `comment`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +288,8 @@ pub struct TcpCheck {
     /// A ruleset of fulcrum's own (`option ssl-hello-chk`): its errors name no step and its pass has no info, as
     /// HAProxy's built-in rulesets.
     builtin: bool,
+    /// An `http-check` ruleset: its errors name no step either, and its verdict is the last HTTP expect's.
+    http: bool,
 }
 
 impl TcpCheck {
@@ -250,7 +297,7 @@ impl TcpCheck {
     /// HAProxy requires); without any, the check connects to the server first.
     pub fn new(rules: Vec<Rule>) -> Result<Self, SpecError> {
         let has_connect = rules.iter().any(|r| matches!(r.action, Action::Connect(_)));
-        let first = rules.iter().find(|r| !matches!(r.action, Action::Comment));
+        let first = rules.iter().find(|r| !r.action.is_preamble());
         if has_connect && !matches!(first.map(|r| &r.action), Some(Action::Connect(_))) {
             return Err(SpecError::Ruleset(
                 "first step MUST also be a 'connect' when there is a 'connect' step in the tcp-check ruleset"
@@ -260,7 +307,41 @@ impl TcpCheck {
         Ok(TcpCheck {
             rules,
             builtin: false,
+            http: false,
         })
+    }
+
+    /// An `http-check` ruleset, completed as HAProxy completes one: without any `send` rule, `request` (the one
+    /// `option httpchk` describes) is sent after the first connection; a `send` with no `expect` after it
+    /// before the next `connect` is followed by the default expectation (any 2xx or 3xx status).
+    pub fn http(mut rules: Vec<Rule>, request: HttpSend) -> Result<Self, SpecError> {
+        if !rules
+            .iter()
+            .any(|r| matches!(r.action, Action::SendHttp(_)))
+        {
+            let at = rules
+                .iter()
+                .position(|r| matches!(r.action, Action::Connect(_)))
+                .map_or(0, |i| i + 1);
+            rules.insert(at, Rule::new(Action::SendHttp(Box::new(request))));
+        }
+        let mut i = 0;
+        while i < rules.len() {
+            if matches!(rules[i].action, Action::SendHttp(_)) {
+                let end = rules[i + 1..]
+                    .iter()
+                    .position(|r| matches!(r.action, Action::Connect(_)))
+                    .map_or(rules.len(), |p| i + 1 + p);
+                if !rules[i + 1..end].iter().any(|r| r.action.is_expect()) {
+                    let implicit = crate::response::Expect::Default;
+                    rules.insert(end, Rule::new(Action::ExpectHttp(Box::new(implicit))));
+                }
+            }
+            i += 1;
+        }
+        let mut check = TcpCheck::new(rules)?;
+        check.http = true;
+        Ok(check)
     }
 
     /// `option ssl-hello-chk`: an SSLv3 ClientHello is sent and any TLS record of type alert (0x15) or
@@ -279,6 +360,7 @@ impl TcpCheck {
                 Rule::new(Action::Expect(Box::new(expect))),
             ],
             builtin: true,
+            http: false,
         }
     }
 
@@ -350,11 +432,26 @@ pub struct Session<'a> {
     /// The server closed (or the input is full).
     eof: bool,
     started: bool,
+    /// Variables, names and the last response, for the rules' expressions.
+    ctx: CheckContext,
+    /// Headers every HTTP request of the run carries after its own (`http-check send-state`).
+    extra: Vec<(String, String)>,
+    /// The verdict of the last HTTP expect that passed: the run's verdict if no rule fails after it.
+    last_http: Option<CheckOutcomeParts>,
 }
 
 impl<'a> Session<'a> {
     /// A run of `check`.
     pub fn new(check: &'a TcpCheck) -> Self {
+        Session::with_context(check, CheckContext::default(), Vec::new())
+    }
+
+    /// A run of `check` whose expressions see `ctx`, its HTTP requests carrying the `extra` headers.
+    pub fn with_context(
+        check: &'a TcpCheck,
+        ctx: CheckContext,
+        extra: Vec<(String, String)>,
+    ) -> Self {
         Session {
             check,
             current: None,
@@ -363,6 +460,9 @@ impl<'a> Session<'a> {
             must_read: true,
             eof: false,
             started: false,
+            ctx,
+            extra,
+            last_http: None,
         }
     }
 
@@ -380,10 +480,7 @@ impl<'a> Session<'a> {
 
     /// The connection asked for is up (its PROXY header, if any, written).
     pub fn connected(&mut self) -> Step {
-        self.input.clear();
-        self.eof = false;
-        self.must_read = true;
-        self.advance()
+        self.sent()
     }
 
     /// The bytes asked for were written.
@@ -391,6 +488,7 @@ impl<'a> Session<'a> {
         self.input.clear();
         self.eof = false;
         self.must_read = true;
+        self.ctx.clear_response();
         self.advance()
     }
 
@@ -400,7 +498,7 @@ impl<'a> Session<'a> {
         self.input.extend_from_slice(&data[..data.len().min(room)]);
         self.eof = eof || self.input.len() >= MAX_INPUT;
         self.must_read = false;
-        if eof && self.input.is_empty() {
+        if eof && self.input.is_empty() && !self.check.http {
             let status = match self.current_action() {
                 Some(Action::Expect(e)) => e.error_status,
                 _ => CheckStatus::L7Response,
@@ -459,7 +557,7 @@ impl<'a> Session<'a> {
 
     /// ` at step N of tcp-check (what) comment: 'C'`, as HAProxy appends to an error.
     fn where_(&self) -> String {
-        if self.check.builtin {
+        if self.check.builtin || self.check.http {
             return String::new();
         }
         let Some(i) = self.current else {
@@ -477,7 +575,9 @@ impl<'a> Session<'a> {
             Action::Expect(e) => {
                 let _ = write!(s, " ({})", e.step_name());
             }
-            Action::Comment => {}
+            Action::SendHttp(_) => s.push_str(" (send)"),
+            Action::ExpectHttp(_) => s.push_str(" (expect)"),
+            Action::Comment | Action::SetVar(..) | Action::UnsetVar(_) => {}
         }
         if let Some(c) = self.comment() {
             let _ = write!(s, " comment: '{c}'");
@@ -491,12 +591,41 @@ impl<'a> Session<'a> {
 
     /// Runs rules from `next` until one needs I/O or the ruleset ends.
     fn advance(&mut self) -> Step {
-        let rules = &self.check.rules;
+        let check = self.check;
+        let rules = &check.rules;
         while self.next < rules.len() {
             let i = self.next;
             self.current = Some(i);
             match &rules[i].action {
                 Action::Comment => self.next += 1,
+                Action::SetVar(name, expr) => {
+                    self.take_response();
+                    self.ctx.set(name, expr.eval(&self.ctx));
+                    self.next += 1;
+                }
+                Action::UnsetVar(name) => {
+                    self.ctx.unset(name);
+                    self.next += 1;
+                }
+                Action::SendHttp(request) => {
+                    self.next += 1;
+                    return Step::Send(request.render(&self.ctx, &self.extra));
+                }
+                Action::ExpectHttp(e) => {
+                    if self.must_read {
+                        return Step::Read;
+                    }
+                    self.take_response();
+                    match self.judge_http(e) {
+                        Judged::Pass => self.next += 1,
+                        Judged::Wait => {
+                            self.next = self.group_head(i);
+                            self.must_read = true;
+                            return Step::Read;
+                        }
+                        Judged::Fail(step) => return step,
+                    }
+                }
                 Action::Connect(c) => {
                     self.next += 1;
                     return Step::Connect(c.clone());
@@ -530,6 +659,9 @@ impl<'a> Session<'a> {
             };
             return self.done(status, None);
         }
+        if let Some(parts) = self.last_http.clone().filter(|_| self.check.http) {
+            return Step::Done(parts);
+        }
         match self.current_action() {
             None => self.done(CheckStatus::L4Ok, None),
             Some(Action::Connect(_)) => self.done(CheckStatus::L4Ok, Some("(tcp-check)".into())),
@@ -542,10 +674,47 @@ impl<'a> Session<'a> {
     }
 
     fn group_head(&self, mut i: usize) -> usize {
-        while i > 0 && matches!(self.check.rules[i - 1].action, Action::Expect(_)) {
+        while i > 0 && self.check.rules[i - 1].action.is_expect() {
             i -= 1;
         }
         i
+    }
+
+    /// Takes the response head in, once complete, for the expressions of the rules that follow.
+    fn take_response(&mut self) {
+        if self.ctx.has_response() {
+            return;
+        }
+        if let Some(end) = crate::response::body_start(&self.input) {
+            self.ctx.take_response(&self.input[..end]);
+        }
+    }
+
+    fn judge_http(&mut self, e: &crate::response::Expect) -> Judged {
+        let resolved = match e {
+            crate::response::Expect::Rule(r) => r
+                .resolved(&self.ctx)
+                .map(|r| crate::response::Expect::Rule(Box::new(r))),
+            _ => None,
+        };
+        let expect = resolved.as_ref().unwrap_or(e);
+        let Some(v) = crate::response::evaluate(&self.input, self.eof, expect) else {
+            return Judged::Wait;
+        };
+        let parts = CheckOutcomeParts {
+            status: v.status,
+            code: v.code,
+            info: v.info.map(|i| String::from_utf8_lossy(&i).into_owned()),
+        };
+        if matches!(
+            v.status,
+            CheckStatus::L7Ok | CheckStatus::L6Ok | CheckStatus::L4Ok
+        ) {
+            self.last_http = Some(parts);
+            Judged::Pass
+        } else {
+            Judged::Fail(Step::Done(parts))
+        }
     }
 
     fn judge(&self, e: &Expect) -> Judged {
@@ -600,6 +769,10 @@ pub struct Target {
     pub preamble: Vec<u8>,
     /// `check-ssl`: `default` and implicit connections handshake TLS after the preamble.
     pub tls: Option<crate::tls_check::TlsCheck>,
+    /// Who is checked, for the rules' expressions (`be_name`, `srv_name`).
+    pub names: CheckNames,
+    /// Headers every HTTP request carries after its own (`http-check send-state`).
+    pub extra_headers: Vec<(String, String)>,
 }
 
 /// A PROXY protocol v1 header that names no client, for `connect send-proxy`.
@@ -612,7 +785,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub async fn run(check: &TcpCheck, target: &Target, timeout: Duration) -> CheckOutcome {
     let start = Instant::now();
     let deadline = start + timeout;
-    let mut session = Session::new(check);
+    let mut session = Session::with_context(
+        check,
+        CheckContext::new(target.names.clone()),
+        target.extra_headers.clone(),
+    );
     let mut step = session.start();
     let mut stream: Option<Box<dyn Io>> = None;
     let mut buf = vec![0u8; 4096];
@@ -1007,5 +1184,176 @@ mod tests {
         assert_eq!(parse_hex("5"), None);
         assert_eq!(parse_hex("zz"), None);
         assert_eq!(hex_upper(b"\x0a\xff"), "0AFF");
+    }
+
+    fn http_send(
+        method: &str,
+        uri: crate::http::Text,
+        version: &str,
+        hdrs: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Rule {
+        use crate::http::Text;
+        let headers = hdrs
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    Text::Format(Arc::new(fulcrum_sample::LogFormat::parse(v).unwrap())),
+                )
+            })
+            .collect();
+        let body =
+            body.map(|b| Text::Format(Arc::new(fulcrum_sample::LogFormat::parse(b).unwrap())));
+        Rule::new(Action::SendHttp(Box::new(
+            HttpSend::new(method, uri, version, headers, body).unwrap(),
+        )))
+    }
+
+    fn lf(text: &str) -> crate::http::Text {
+        crate::http::Text::Format(Arc::new(fulcrum_sample::LogFormat::parse(text).unwrap()))
+    }
+
+    fn set_var(name: &str, expr: &str) -> Rule {
+        Rule::new(Action::SetVar(
+            name.parse().unwrap(),
+            Arc::new(Expr::parse(expr).unwrap()),
+        ))
+    }
+
+    fn default_request() -> HttpSend {
+        HttpSend::new(
+            "OPTIONS",
+            crate::http::Text::Plain("/".into()),
+            "HTTP/1.0",
+            Vec::new(),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn http_rulesets_connect_send_and_expect_several_times() {
+        use crate::response::{Expect as HttpExpect, ExpectRule};
+        let status = |t: &str| {
+            Rule::new(Action::ExpectHttp(Box::new(HttpExpect::Rule(Box::new(
+                ExpectRule::new(ExpectRule::status_list(t).unwrap()),
+            )))))
+        };
+        let check = TcpCheck::http(
+            vec![
+                connect(Some(81)),
+                set_var("check.server", "str(srv)"),
+                set_var("check.path", "str(/req1)"),
+                http_send(
+                    "GET",
+                    lf("%[var(check.path)]"),
+                    "HTTP/1.1",
+                    &[("x-test", "server=%[var(check.server)]")],
+                    None,
+                ),
+                status("200"),
+                connect(Some(82)),
+                Rule::new(Action::UnsetVar("check.path".parse().unwrap())),
+                http_send(
+                    "GET",
+                    lf("%[var(check.path)]"),
+                    "HTTP/1.0",
+                    &[],
+                    Some("on %[be_name]-%[srv_name]"),
+                ),
+            ],
+            default_request(),
+        )
+        .unwrap();
+        // The last send gets the implicit expectation.
+        assert!(
+            matches!(check.rules().last().map(|r| &r.action), Some(Action::ExpectHttp(e)) if **e == HttpExpect::Default)
+        );
+        let names = CheckNames {
+            backend: "be4".into(),
+            server: "srv".into(),
+        };
+        let extra = vec![("x-state".to_string(), "UP".to_string())];
+        let mut s = Session::with_context(&check, CheckContext::new(names), extra);
+        assert!(matches!(s.start(), Step::Connect(c) if c.port == Some(81)));
+        assert_eq!(
+            s.connected(),
+            Step::Send(b"GET /req1 HTTP/1.1\r\nx-test: server=srv\r\nx-state: UP\r\nConnection: close\r\n\r\n".to_vec())
+        );
+        assert_eq!(s.sent(), Step::Read);
+        assert_eq!(s.input(b"HTTP/1.1 200 OK\r\n", false), Step::Read);
+        assert!(
+            matches!(s.input(b"content-length: 0\r\n\r\n", false), Step::Connect(c) if c.port == Some(82))
+        );
+        assert_eq!(
+            s.connected(),
+            Step::Send(b"GET / HTTP/1.0\r\nx-state: UP\r\nConnection: close\r\nContent-Length: 10\r\n\r\non be4-srv".to_vec())
+        );
+        assert_eq!(s.sent(), Step::Read);
+        assert_eq!(
+            done(s.input(b"HTTP/1.0 302 Found\r\n\r\n", false)),
+            (CheckStatus::L7Ok, Some(302), None)
+        );
+    }
+
+    #[test]
+    fn http_rulesets_fail_on_the_first_failing_expect_without_naming_the_step() {
+        use crate::response::{Expect as HttpExpect, ExpectRule, HeaderRule, Match, TextMatch};
+        let status = |t: &str| {
+            Rule::new(Action::ExpectHttp(Box::new(HttpExpect::Rule(Box::new(
+                ExpectRule::new(ExpectRule::status_list(t).unwrap()),
+            )))))
+        };
+        let mut by_var = HeaderRule::new(false, TextMatch::Str(Vec::new()), None);
+        by_var.name_lf = Some(Arc::new(
+            fulcrum_sample::LogFormat::parse("%[var(check.h)]").unwrap(),
+        ));
+        let hdr_lf = Rule::new(Action::ExpectHttp(Box::new(HttpExpect::Rule(Box::new(
+            ExpectRule::new(Match::Header(by_var)),
+        )))));
+        // No send: the default request goes first; set-var reads the response judged by the expect before it.
+        let check = TcpCheck::http(
+            vec![
+                status("200-399"),
+                set_var("check.h", "res.fhdr(x-hdr-name)"),
+                hdr_lf,
+            ],
+            default_request(),
+        )
+        .unwrap();
+        let run = |response: &[u8]| {
+            let mut s = Session::new(&check);
+            assert!(matches!(s.start(), Step::Connect(c) if c.default));
+            assert_eq!(
+                s.connected(),
+                Step::Send(b"OPTIONS / HTTP/1.0\r\nConnection: close\r\n\r\n".to_vec())
+            );
+            assert_eq!(s.sent(), Step::Read);
+            done(s.input(response, true))
+        };
+        assert_eq!(
+            run(b"HTTP/1.1 202 Accepted\r\nx-hdr-name: x-test1\r\nx-test1: y\r\n\r\n"),
+            (CheckStatus::L7Ok, Some(202), None)
+        );
+        assert_eq!(
+            run(b"HTTP/1.1 202 Accepted\r\nx-hdr-name: x-nope\r\nx-test1: y\r\n\r\n"),
+            (CheckStatus::L7Status, Some(202), Some("Accepted".into()))
+        );
+        assert_eq!(
+            run(b"HTTP/1.1 500 Oops\r\n\r\n"),
+            (CheckStatus::L7Status, Some(500), Some("Oops".into()))
+        );
+        // A refused connection names no step in an HTTP ruleset (haproxy 2.6 observed).
+        let mut s = Session::new(&check);
+        s.start();
+        assert_eq!(
+            done(s.io_error("Connection refused")),
+            (
+                CheckStatus::L4Connection,
+                None,
+                Some("Connection refused".into())
+            )
+        );
     }
 }
