@@ -431,7 +431,6 @@ fn tcp_check_errors() {
         ),
         ("tcp-check send-lf x", "not yet by fulcrum"),
         ("tcp-check expect string-lf x", "not yet by fulcrum"),
-        ("tcp-check set-var(check.x) int(1)", "not yet by fulcrum"),
         (
             "tcp-check expect string x on-success %[srv_name]",
             "log-format",
@@ -466,10 +465,8 @@ fn http_check_expect_forms() {
             "{D}backend b\n option httpchk\n http-check expect {line}\n server s 127.0.0.1:1 check\n"
         ));
         let b = backend(&c, "b");
-        (
-            b.http_expect.clone().unwrap(),
-            b.http_expect_options.clone(),
-        )
+        let (e, o) = b.http_expects()[0];
+        (e.clone(), o.clone())
     };
     assert_eq!(
         of("status 200-399,404").0,
@@ -501,16 +498,15 @@ fn http_check_expect_header_forms() {
         format!("{D}backend b\n option httpchk\n http-check expect {line}\n server s 127.0.0.1:1 check\n")
     };
     let of = |line: &str| {
-        backend(&ok_both(&text(line)), "b")
-            .http_expect
-            .clone()
-            .unwrap()
+        backend(&ok_both(&text(line)), "b").http_expects()[0].0.clone()
     };
     let hdr = |full, name: (M, &str), value: Option<(M, &str)>| {
         HttpExpect::Header(HeaderExpect {
             full,
             name: (name.0, name.1.into()),
             value: value.map(|(m, v)| (m, v.into())),
+            name_lf: false,
+            value_lf: false,
         })
     };
     assert_eq!(
@@ -548,14 +544,13 @@ fn http_check_expect_header_forms() {
          backend b\n http-check expect status 200\n http-check expect hdr name h\n http-check expect ! string x\n server s 127.0.0.1:1 check\n"
     ));
     let a = backend(&c, "a");
-    assert_eq!(a.http_expect, Some(HttpExpect::Status(201)));
-    assert_eq!(a.http_expect_more.len(), 1);
+    assert_eq!(a.http_expects()[0].0, &HttpExpect::Status(201));
+    assert_eq!(a.http_expects().len(), 2);
     let b = backend(&c, "b");
-    assert_eq!(b.http_expect, Some(HttpExpect::Status(200)));
-    let more: Vec<_> = b
-        .http_expect_more
+    assert_eq!(b.http_expects()[0].0, &HttpExpect::Status(200));
+    let more: Vec<_> = b.http_expects()[1..]
         .iter()
-        .map(|(e, o)| (e.clone(), o.inverse))
+        .map(|(e, o)| ((*e).clone(), o.inverse))
         .collect();
     assert_eq!(
         more,
@@ -573,25 +568,111 @@ fn http_check_expect_header_forms() {
     ] {
         err1_both(&text(line), 8, "http-check expect", needle);
     }
-    // `set-var`/`unset-var` rules: HAProxy's, not fulcrum's yet (named as such, not as unknown).
-    for line in [
-        "http-check set-var(check.x) str(a)",
-        "http-check unset-var(check.x)",
-    ] {
-        let text = format!("{D}backend b\n option httpchk\n {line}\n server s 127.0.0.1:1 check\n");
-        let key = line.split(' ').take(2).collect::<Vec<_>>().join(" ");
-        err1(&text, 8, &key, "not support");
-        if let Some((valid, out)) = haproxy_check(&text) {
-            assert!(valid, "haproxy refuses {line}: {out}");
-        }
-    }
-    // Log-format names and values: HAProxy's, not fulcrum's yet.
-    for line in ["hdr name-lf x", "hdr name x value-lf y"] {
-        err1(&text(line), 8, "http-check expect", "not yet by fulcrum");
-        if let Some((valid, out)) = haproxy_check(&text(line)) {
-            assert!(valid, "haproxy refuses {line}: {out}");
-        }
-    }
+    // Log-format names and values.
+    let lf = backend(&ok_both(&text("hdr name-lf %[var(check.h)] value-lf -m beg x%[srv_name]")), "b")
+        .http_expects()[0]
+        .0
+        .clone();
+    assert_eq!(
+        lf,
+        HttpExpect::Header(HeaderExpect {
+            full: false,
+            name: (M::Str, "%[var(check.h)]".into()),
+            value: Some((M::Beg, "x%[srv_name]".into())),
+            name_lf: true,
+            value_lf: true,
+        })
+    );
+    err1(&text("hdr name-lf %[nope()]"), 8, "http-check expect", "nope");
+}
+
+#[test]
+fn http_check_rulesets() {
+    use fulcrum_config::haproxy::{CheckVarValue, HttpCheckAction as A};
+    // The rules of checks/http-check.vtc's be4, in order: connections, variables, requests, expects.
+    let c = ok_both(&format!(
+        "{D}backend b\n option httpchk\n http-check send-state\n\
+         http-check connect addr 127.0.0.1 port 8081\n\
+         http-check set-var(check.path) \"str(/req1)\"\n\
+         http-check send meth GET uri-lf \"%[var(check.path)]\" ver HTTP/1.1 hdr x-test \"server=%[srv_name]\"\n\
+         http-check expect status 200\n\
+         http-check connect port 8082 comment second\n\
+         http-check unset-var(check.path)\n\
+         http-check set-var-fmt(check.x) \"a-%[be_name]\"\n\
+         http-check send meth GET uri-lf \"%[var(check.path)]\" body-lf \"on %[be_name]-%[srv_name]\"\n\
+         http-check comment done\n\
+         server s 127.0.0.1:1 check\n"
+    ));
+    let b = backend(&c, "b");
+    let kinds: Vec<&str> = b
+        .http_check
+        .iter()
+        .map(|r| match &r.action {
+            A::Connect(_) => "connect",
+            A::SetVar(_, CheckVarValue::Expr(_)) => "set-var",
+            A::SetVar(_, CheckVarValue::Format(_)) => "set-var-fmt",
+            A::UnsetVar(_) => "unset-var",
+            A::Send(_) => "send",
+            A::Expect(..) => "expect",
+            A::Comment => "comment",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["connect", "set-var", "send", "expect", "connect", "unset-var", "set-var-fmt", "send", "comment"]
+    );
+    let A::Connect(c2) = &b.http_check[4].action else {
+        panic!("not a connect")
+    };
+    assert_eq!((c2.port, b.http_check[4].comment.as_deref()), (Some(8082), Some("second")));
+    // The first request is merged with `option httpchk`'s; the second has HAProxy's defaults for the rest.
+    let A::Send(first) = &b.http_check[2].action else {
+        panic!("not a send")
+    };
+    assert_eq!(
+        (first.method.as_str(), first.uri.as_str(), first.version.as_str(), first.uri_lf, first.headers_lf),
+        ("GET", "%[var(check.path)]", "HTTP/1.1", true, true)
+    );
+    assert_eq!(b.httpchk.as_ref(), Some(first));
+    let A::Send(second) = &b.http_check[7].action else {
+        panic!("not a send")
+    };
+    assert_eq!(
+        (second.version.as_str(), second.body.as_deref(), second.body_lf),
+        ("HTTP/1.0", Some("on %[be_name]-%[srv_name]"), true)
+    );
+    // Refusals: a second request on the same connection, a connect that does not come first, other scopes.
+    let bad = |rules: &str| format!("{D}backend b\n option httpchk\n{rules} server s 127.0.0.1:1 check\n");
+    err1(
+        &bad(" http-check send meth GET\n http-check send meth HEAD\n"),
+        9,
+        "http-check send",
+        "missing connect rule",
+    );
+    err1_both(
+        &bad(" http-check expect status 200\n http-check connect\n"),
+        9,
+        "http-check connect",
+        "first step MUST also be a 'connect'",
+    );
+    err1(
+        &bad(" http-check set-var(txn.x) str(a)\n"),
+        8,
+        "http-check set-var(txn.x)",
+        "only 'check.' variables",
+    );
+    err1(
+        &bad(" http-check set-var(check.x) nope()\n"),
+        8,
+        "http-check set-var(check.x)",
+        "nope",
+    );
+    // tcp-check takes the same variables.
+    let c = ok_both(&format!(
+        "{D}backend t\n option tcp-check\n tcp-check set-var(check.x) int(1)\n tcp-check connect\n\
+         tcp-check unset-var(check.x)\n tcp-check expect string +OK\n server s 127.0.0.1:1 check\n"
+    ));
+    assert_eq!(backend(&c, "t").tcp_check.as_ref().map(Vec::len), Some(4));
 }
 
 #[test]

@@ -17,7 +17,7 @@ use tokio::time::{timeout_at, Instant};
 
 use std::sync::Arc;
 
-use fulcrum_sample::{Expr, VarName};
+use fulcrum_sample::{Expr, LogFormat, VarName};
 
 use crate::check_ctx::{CheckContext, CheckNames};
 use crate::error::SpecError;
@@ -221,6 +221,8 @@ pub enum Action {
     ExpectHttp(Box<crate::response::Expect>),
     /// `set-var(check.NAME) EXPR`: the variable takes the expression's value (unchanged when it has none).
     SetVar(VarName, Arc<Expr>),
+    /// `set-var-fmt(check.NAME) FMT`: the variable takes the rendered string.
+    SetVarFmt(VarName, Arc<LogFormat>),
     /// `unset-var(check.NAME)`
     UnsetVar(VarName),
 }
@@ -230,7 +232,7 @@ impl Action {
     fn is_preamble(&self) -> bool {
         matches!(
             self,
-            Action::Comment | Action::SetVar(..) | Action::UnsetVar(_)
+            Action::Comment | Action::SetVar(..) | Action::SetVarFmt(..) | Action::UnsetVar(_)
         )
     }
 
@@ -249,6 +251,7 @@ impl PartialEq for Action {
             (Action::SendHttp(a), Action::SendHttp(b)) => a == b,
             (Action::ExpectHttp(a), Action::ExpectHttp(b)) => a == b,
             (Action::SetVar(a, x), Action::SetVar(b, y)) => a == b && x.source() == y.source(),
+            (Action::SetVarFmt(a, x), Action::SetVarFmt(b, y)) => a == b && x.source() == y.source(),
             (Action::UnsetVar(a), Action::UnsetVar(b)) => a == b,
             _ => false,
         }
@@ -577,7 +580,7 @@ impl<'a> Session<'a> {
             }
             Action::SendHttp(_) => s.push_str(" (send)"),
             Action::ExpectHttp(_) => s.push_str(" (expect)"),
-            Action::Comment | Action::SetVar(..) | Action::UnsetVar(_) => {}
+            Action::Comment | Action::SetVar(..) | Action::SetVarFmt(..) | Action::UnsetVar(_) => {}
         }
         if let Some(c) = self.comment() {
             let _ = write!(s, " comment: '{c}'");
@@ -601,6 +604,12 @@ impl<'a> Session<'a> {
                 Action::SetVar(name, expr) => {
                     self.take_response();
                     self.ctx.set(name, expr.eval(&self.ctx));
+                    self.next += 1;
+                }
+                Action::SetVarFmt(name, format) => {
+                    self.take_response();
+                    let text = self.ctx.render(format);
+                    self.ctx.set(name, Some(fulcrum_sample::Value::string(text)));
                     self.next += 1;
                 }
                 Action::UnsetVar(name) => {

@@ -48,8 +48,12 @@ pub fn tcp_check(line: &Line, mut r: Ruleset<'_>, sink: &mut Sink) {
             }
         },
         "connect" => {
-            let Some(rule) = connect(args, loc, &key, sink) else {
+            let Some((c, comment)) = connect_options(args, loc, &key, sink) else {
                 return;
+            };
+            let rule = TcpCheckRule {
+                action: TcpCheckAction::Connect(c),
+                comment,
             };
             // Inherited rules are dropped by this section's first line.
             let existing: &[TcpCheckRule] = if *r.own {
@@ -59,7 +63,14 @@ pub fn tcp_check(line: &Line, mut r: Ruleset<'_>, sink: &mut Sink) {
             };
             let first = existing
                 .iter()
-                .find(|r| !matches!(r.action, TcpCheckAction::Comment));
+                .find(|r| {
+                    !matches!(
+                        r.action,
+                        TcpCheckAction::Comment
+                            | TcpCheckAction::SetVar(..)
+                            | TcpCheckAction::UnsetVar(_)
+                    )
+                });
             if !matches!(first.map(|r| &r.action), None | Some(TcpCheckAction::Connect(_)))
             {
                 return sink.error(loc, &key, "first step MUST also be a 'connect', optionally preceded by a 'set-var', an 'unset-var' or a 'comment', when there is a 'connect' step in the tcp-check ruleset.");
@@ -123,11 +134,17 @@ pub fn tcp_check(line: &Line, mut r: Ruleset<'_>, sink: &mut Sink) {
         }
         "" => return sink.error(loc, "tcp-check", "expects an action such as 'expect'"),
         a if a.starts_with("set-var") || a.starts_with("unset-var") => {
-            return sink.error(
-                loc,
-                &key,
-                format!("'{a}' is supported by HAProxy, not yet by fulcrum"),
-            )
+            let Some((name, value)) = super::http_check::check_var(a, args, loc, &key, sink)
+            else {
+                return;
+            };
+            TcpCheckRule {
+                action: match value {
+                    Some(v) => TcpCheckAction::SetVar(name, v),
+                    None => TcpCheckAction::UnsetVar(name),
+                },
+                comment: None,
+            }
         }
         other => {
             return sink.error(
@@ -152,12 +169,13 @@ fn fulcrum_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn connect(
+/// The options of a `tcp-check connect` or `http-check connect` line, and its comment.
+pub(super) fn connect_options(
     args: &[String],
     loc: &crate::Location,
     key: &str,
     sink: &mut Sink,
-) -> Option<TcpCheckRule> {
+) -> Option<(TcpCheckConnect, Option<String>)> {
     let mut c = TcpCheckConnect::default();
     let mut comment = None;
     let mut i = 0;
@@ -211,10 +229,7 @@ fn connect(
         }
         i += 1;
     }
-    Some(TcpCheckRule {
-        action: TcpCheckAction::Connect(c),
-        comment,
-    })
+    Some((c, comment))
 }
 
 fn expect(

@@ -796,9 +796,7 @@ fn build(
         httpchk: s
             .httpchk
             .then(|| s.http_send.clone().unwrap_or_default().resolve()),
-        http_expect: s.http_expect,
-        http_expect_options: s.http_expect_options,
-        http_expect_more: s.http_expect_more,
+        http_check: http_check_rules(&s.http_rules, s.http_send.as_ref()),
         http_send_state: s.http_send_state,
         protocol_check: s.protocol_check,
         tcp_check: s.tcpchk.then(|| s.tcp_check_rules.clone()),
@@ -1049,4 +1047,25 @@ pub fn check_resolvers(proxies: &[Proxy], list: &[Resolvers], sink: &mut Sink) {
             }
         }
     }
+}
+
+/// The `http-check` rules in order, the first `send` being the request merged with `option httpchk`'s.
+fn http_check_rules(
+    rules: &[super::model::HttpCheckRule],
+    send: Option<&super::proxy::CheckSend>,
+) -> Vec<super::model::HttpCheckRule> {
+    use super::model::HttpCheckAction;
+    let mut first = true;
+    rules
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let HttpCheckAction::Send(request) = &mut r.action {
+                if std::mem::take(&mut first) {
+                    *request = send.cloned().unwrap_or_default().resolve();
+                }
+            }
+            r
+        })
+        .collect()
 }
