@@ -498,7 +498,9 @@ fn http_check_expect_header_forms() {
         format!("{D}backend b\n option httpchk\n http-check expect {line}\n server s 127.0.0.1:1 check\n")
     };
     let of = |line: &str| {
-        backend(&ok_both(&text(line)), "b").http_expects()[0].0.clone()
+        backend(&ok_both(&text(line)), "b").http_expects()[0]
+            .0
+            .clone()
     };
     let hdr = |full, name: (M, &str), value: Option<(M, &str)>| {
         HttpExpect::Header(HeaderExpect {
@@ -569,8 +571,13 @@ fn http_check_expect_header_forms() {
         err1_both(&text(line), 8, "http-check expect", needle);
     }
     // Log-format names and values.
-    let lf = backend(&ok_both(&text("hdr name-lf %[var(check.h)] value-lf -m beg x%[srv_name]")), "b")
-        .http_expects()[0]
+    let lf = backend(
+        &ok_both(&text(
+            "hdr name-lf %[var(check.h)] value-lf -m beg x%[srv_name]",
+        )),
+        "b",
+    )
+    .http_expects()[0]
         .0
         .clone();
     assert_eq!(
@@ -583,7 +590,12 @@ fn http_check_expect_header_forms() {
             value_lf: true,
         })
     );
-    err1(&text("hdr name-lf %[nope()]"), 8, "http-check expect", "nope");
+    err1(
+        &text("hdr name-lf %[nope()]"),
+        8,
+        "http-check expect",
+        "nope",
+    );
 }
 
 #[test]
@@ -619,18 +631,49 @@ fn http_check_rulesets() {
         .collect();
     assert_eq!(
         kinds,
-        ["connect", "set-var", "send", "expect", "connect", "unset-var", "set-var-fmt", "send", "comment"]
+        [
+            "connect",
+            "set-var",
+            "send",
+            "expect",
+            "connect",
+            "unset-var",
+            "set-var-fmt",
+            "send",
+            "comment"
+        ]
     );
     let A::Connect(c2) = &b.http_check[4].action else {
         panic!("not a connect")
     };
-    assert_eq!((c2.port, b.http_check[4].comment.as_deref()), (Some(8082), Some("second")));
+    assert_eq!(
+        (c2.port, b.http_check[4].comment.as_deref()),
+        (Some(8082), Some("second"))
+    );
+    let A::Connect(c1) = &b.http_check[0].action else {
+        panic!("not a connect")
+    };
+    assert_eq!((c1.addr, c1.port), ("127.0.0.1".parse().ok(), Some(8081)));
+    // `addr IP:PORT` carries the port too (checks/http-check.vtc writes it so).
+    let c = ok_both(&format!(
+        "{D}backend b\n option httpchk\n http-check connect addr 127.0.0.2:8083\n server s 127.0.0.1:1 check\n"
+    ));
+    let A::Connect(c3) = &backend(&c, "b").http_check[0].action else {
+        panic!("not a connect")
+    };
+    assert_eq!((c3.addr, c3.port), ("127.0.0.2".parse().ok(), Some(8083)));
     // The first request is merged with `option httpchk`'s; the second has HAProxy's defaults for the rest.
     let A::Send(first) = &b.http_check[2].action else {
         panic!("not a send")
     };
     assert_eq!(
-        (first.method.as_str(), first.uri.as_str(), first.version.as_str(), first.uri_lf, first.headers_lf),
+        (
+            first.method.as_str(),
+            first.uri.as_str(),
+            first.version.as_str(),
+            first.uri_lf,
+            first.headers_lf
+        ),
         ("GET", "%[var(check.path)]", "HTTP/1.1", true, true)
     );
     assert_eq!(b.httpchk.as_ref(), Some(first));
@@ -638,11 +681,17 @@ fn http_check_rulesets() {
         panic!("not a send")
     };
     assert_eq!(
-        (second.version.as_str(), second.body.as_deref(), second.body_lf),
+        (
+            second.version.as_str(),
+            second.body.as_deref(),
+            second.body_lf
+        ),
         ("HTTP/1.0", Some("on %[be_name]-%[srv_name]"), true)
     );
     // Refusals: a second request on the same connection, a connect that does not come first, other scopes.
-    let bad = |rules: &str| format!("{D}backend b\n option httpchk\n{rules} server s 127.0.0.1:1 check\n");
+    let bad = |rules: &str| {
+        format!("{D}backend b\n option httpchk\n{rules} server s 127.0.0.1:1 check\n")
+    };
     err1(
         &bad(" http-check send meth GET\n http-check send meth HEAD\n"),
         9,

@@ -297,7 +297,8 @@ fn httpchk_and_expect() {
         ("HEAD".into(), "/ping".into(), "HTTP/1.0".into())
     );
     assert_eq!(h("d").version, "HTTP/1.1");
-    assert_eq!(backend(&c, "b").http_expects()[0].0,
+    assert_eq!(
+        backend(&c, "b").http_expects()[0].0,
         &HttpExpect::Status(204)
     );
     assert_eq!(

@@ -251,7 +251,9 @@ impl PartialEq for Action {
             (Action::SendHttp(a), Action::SendHttp(b)) => a == b,
             (Action::ExpectHttp(a), Action::ExpectHttp(b)) => a == b,
             (Action::SetVar(a, x), Action::SetVar(b, y)) => a == b && x.source() == y.source(),
-            (Action::SetVarFmt(a, x), Action::SetVarFmt(b, y)) => a == b && x.source() == y.source(),
+            (Action::SetVarFmt(a, x), Action::SetVarFmt(b, y)) => {
+                a == b && x.source() == y.source()
+            }
             (Action::UnsetVar(a), Action::UnsetVar(b)) => a == b,
             _ => false,
         }
@@ -609,7 +611,8 @@ impl<'a> Session<'a> {
                 Action::SetVarFmt(name, format) => {
                     self.take_response();
                     let text = self.ctx.render(format);
-                    self.ctx.set(name, Some(fulcrum_sample::Value::string(text)));
+                    self.ctx
+                        .set(name, Some(fulcrum_sample::Value::string(text)));
                     self.next += 1;
                 }
                 Action::UnsetVar(name) => {

@@ -48,7 +48,11 @@ pub(super) fn check_var(
 ) -> Option<(fulcrum_sample::VarName, Option<CheckVarValue>)> {
     let (base, rest) = action.split_once('(')?;
     let Some(inner) = rest.strip_suffix(')') else {
-        sink.error(loc, key, format!("'{action}': missing ')' after the variable name"));
+        sink.error(
+            loc,
+            key,
+            format!("'{action}': missing ')' after the variable name"),
+        );
         return None;
     };
     if inner.contains(',') {
@@ -63,7 +67,11 @@ pub(super) fn check_var(
         }
     };
     if name.scope() != fulcrum_sample::Scope::Check {
-        sink.error(loc, key, format!("'{name}': fulcrum keeps only 'check.' variables in health checks"));
+        sink.error(
+            loc,
+            key,
+            format!("'{name}': fulcrum keeps only 'check.' variables in health checks"),
+        );
         return None;
     }
     let value = match (base, args) {
@@ -191,11 +199,18 @@ fn http_check_send(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Si
         .iter()
         .rev()
         .take_while(|r| !matches!(r.action, HttpCheckAction::Connect(_)));
-    let busy = since_connect
-        .clone()
-        .any(|r| matches!(r.action, HttpCheckAction::Send(_) | HttpCheckAction::Expect(..)));
+    let busy = since_connect.clone().any(|r| {
+        matches!(
+            r.action,
+            HttpCheckAction::Send(_) | HttpCheckAction::Expect(..)
+        )
+    });
     if busy {
-        sink.error(loc, key, "unable to add http-check send rule (missing connect rule).");
+        sink.error(
+            loc,
+            key,
+            "unable to add http-check send rule (missing connect rule).",
+        );
         return;
     }
     s.http_check_rules = true;
@@ -398,51 +413,50 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
 /// how many words it used.
 fn expect_header(w: &[String], full: bool) -> Result<(HeaderExpect, usize), String> {
     let mut i = 0;
-    let part = |key: &str,
-                i: &mut usize|
-     -> Result<Option<(HeaderMatchMethod, String, bool)>, String> {
-        let lf = match w.get(*i).map(String::as_str) {
-            Some(k) if k == key => false,
-            Some(k) if k == format!("{key}-lf") => true,
-            _ => return Ok(None),
-        };
-        *i += 1;
-        let mut method = HeaderMatchMethod::Str;
-        if w.get(*i).map(String::as_str) == Some("-m") {
-            method = match w.get(*i + 1).map(String::as_str) {
-                Some("str") => HeaderMatchMethod::Str,
-                Some("beg") => HeaderMatchMethod::Beg,
-                Some("end") => HeaderMatchMethod::End,
-                Some("sub") => HeaderMatchMethod::Sub,
-                Some("reg") => HeaderMatchMethod::Reg,
-                other => {
-                    return Err(format!(
-                        "'{key} -m' expects 'str', 'beg', 'end', 'sub' or 'reg' (got '{}')",
-                        other.unwrap_or("")
-                    ))
-                }
+    let part =
+        |key: &str, i: &mut usize| -> Result<Option<(HeaderMatchMethod, String, bool)>, String> {
+            let lf = match w.get(*i).map(String::as_str) {
+                Some(k) if k == key => false,
+                Some(k) if k == format!("{key}-lf") => true,
+                _ => return Ok(None),
             };
-            *i += 2;
-        }
-        let Some(pattern) = w.get(*i) else {
-            return Err(format!("'{key}' expects a pattern"));
+            *i += 1;
+            let mut method = HeaderMatchMethod::Str;
+            if w.get(*i).map(String::as_str) == Some("-m") {
+                method = match w.get(*i + 1).map(String::as_str) {
+                    Some("str") => HeaderMatchMethod::Str,
+                    Some("beg") => HeaderMatchMethod::Beg,
+                    Some("end") => HeaderMatchMethod::End,
+                    Some("sub") => HeaderMatchMethod::Sub,
+                    Some("reg") => HeaderMatchMethod::Reg,
+                    other => {
+                        return Err(format!(
+                            "'{key} -m' expects 'str', 'beg', 'end', 'sub' or 'reg' (got '{}')",
+                            other.unwrap_or("")
+                        ))
+                    }
+                };
+                *i += 2;
+            }
+            let Some(pattern) = w.get(*i) else {
+                return Err(format!("'{key}' expects a pattern"));
+            };
+            *i += 1;
+            if method == HeaderMatchMethod::Reg && lf {
+                return Err(format!("'{key}-lf' takes no regular expression ('-m reg')"));
+            }
+            if method == HeaderMatchMethod::Reg {
+                if let Err(e) = regex::bytes::Regex::new(pattern) {
+                    return Err(format!("regex '{pattern}' does not compile: {e}"));
+                }
+            }
+            if lf {
+                if let Err(e) = Fmt::parse(pattern) {
+                    return Err(format!("'{pattern}': {e}"));
+                }
+            }
+            Ok(Some((method, pattern.clone(), lf)))
         };
-        *i += 1;
-        if method == HeaderMatchMethod::Reg && lf {
-            return Err(format!("'{key}-lf' takes no regular expression ('-m reg')"));
-        }
-        if method == HeaderMatchMethod::Reg {
-            if let Err(e) = regex::bytes::Regex::new(pattern) {
-                return Err(format!("regex '{pattern}' does not compile: {e}"));
-            }
-        }
-        if lf {
-            if let Err(e) = Fmt::parse(pattern) {
-                return Err(format!("'{pattern}': {e}"));
-            }
-        }
-        Ok(Some((method, pattern.clone(), lf)))
-    };
     let Some((name_method, name, name_lf)) = part("name", &mut i)? else {
         return Err(
             "expects 'name [-m METHOD] NAME' (optionally followed by 'value [-m METHOD] VALUE')"
@@ -473,4 +487,3 @@ fn status_ranges(text: &str) -> Option<Vec<(u16, u16)>> {
         })
         .collect()
 }
-

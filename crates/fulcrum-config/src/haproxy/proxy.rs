@@ -10,9 +10,8 @@ use super::known;
 use super::log;
 use super::model::{
     Balance, Bind, Capture, Fmt, ForwardFor, HashFunction, HashOptions, HashType, HttpCheck,
-    HttpCheckRule, HttpConnMode, HttpReuse,
-    LoadServerState, LogFormatLine, LogTarget, Mode, ProtocolCheck, RetryOn, StatsPage,
-    TcpCheckRule, Timeouts,
+    HttpCheckRule, HttpConnMode, HttpReuse, LoadServerState, LogFormatLine, LogTarget, Mode,
+    ProtocolCheck, RetryOn, StatsPage, TcpCheckRule, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;

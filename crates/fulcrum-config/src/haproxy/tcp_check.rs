@@ -199,9 +199,14 @@ pub(super) fn connect_options(
                             return None;
                         }
                     },
-                    "addr" => match v.parse::<IpAddr>() {
-                        Ok(a) => c.addr = Some(a),
-                        Err(_) => {
+                    "addr" => match (v.parse::<IpAddr>(), v.parse::<std::net::SocketAddr>()) {
+                        (Ok(a), _) => c.addr = Some(a),
+                        // `addr IP:PORT`: the port too, unless `port` says otherwise.
+                        (_, Ok(sa)) => {
+                            c.addr = Some(sa.ip());
+                            c.port = c.port.or(Some(sa.port()).filter(|&p| p > 0));
+                        }
+                        _ => {
                             sink.error(
                                 loc,
                                 key,

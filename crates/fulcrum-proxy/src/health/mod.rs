@@ -262,9 +262,7 @@ fn set_var_rule(
     use fulcrum_health::tcpcheck::Action;
     match value {
         CheckVarValue::Expr(e) => Action::SetVar(name.clone(), e.0.clone()),
-        CheckVarValue::Format(f) => {
-            Action::SetVarFmt(name.clone(), Arc::new(f.format().clone()))
-        }
+        CheckVarValue::Format(f) => Action::SetVarFmt(name.clone(), Arc::new(f.format().clone())),
     }
 }
 
@@ -274,9 +272,9 @@ fn http_ruleset_is_plain(be: &BackendRt) -> bool {
     let mut sends = 0;
     be.config.http_check.iter().all(|r| match &r.action {
         HttpCheckAction::Comment => true,
-        HttpCheckAction::Connect(_) | HttpCheckAction::SetVar(..) | HttpCheckAction::UnsetVar(_) => {
-            false
-        }
+        HttpCheckAction::Connect(_)
+        | HttpCheckAction::SetVar(..)
+        | HttpCheckAction::UnsetVar(_) => false,
         HttpCheckAction::Send(req) => {
             sends += 1;
             sends == 1 && !request_is_dynamic(req)
@@ -329,7 +327,11 @@ fn http_script(be: &BackendRt) -> Result<TcpCheck, fulcrum_health::SpecError> {
     use fulcrum_health::tcpcheck::{Action, Rule};
     let default = match &be.config.httpchk {
         Some(req) => http_send(req)?,
-        None => return Err(fulcrum_health::SpecError::Ruleset("no option httpchk".into())),
+        None => {
+            return Err(fulcrum_health::SpecError::Ruleset(
+                "no option httpchk".into(),
+            ))
+        }
     };
     let mut rules = Vec::with_capacity(be.config.http_check.len());
     for r in &be.config.http_check {
