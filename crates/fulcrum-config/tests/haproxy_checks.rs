@@ -317,6 +317,7 @@ fn tcp_check_rules() {
             send_proxy: true,
             default: false,
             linger: true,
+            ..TcpCheckConnect::default()
         })
     );
     assert_eq!(rules[1].comment.as_deref(), Some("c1"));
@@ -426,8 +427,8 @@ fn tcp_check_errors() {
     // What HAProxy supports and fulcrum does not yet is refused by name.
     for (line, needle) in [
         (
-            "tcp-check connect alpn h2",
-            "'alpn' is supported by HAProxy, not yet by fulcrum",
+            "tcp-check connect via-socks4",
+            "'via-socks4' is supported by HAProxy, not yet by fulcrum",
         ),
         ("tcp-check send-lf x", "not yet by fulcrum"),
         ("tcp-check expect string-lf x", "not yet by fulcrum"),
@@ -722,6 +723,47 @@ fn http_check_rulesets() {
          tcp-check unset-var(check.x)\n tcp-check expect string +OK\n server s 127.0.0.1:1 check\n"
     ));
     assert_eq!(backend(&c, "t").tcp_check.as_ref().map(Vec::len), Some(4));
+}
+
+#[test]
+fn tls_check_connections() {
+    use fulcrum_config::haproxy::TcpCheckAction;
+    // checks/tcp-check-ssl.vtc's forms: `connect ssl sni`, `connect ssl alpn`, `check-alpn`.
+    let c = ok_both(&format!(
+        "{D}backend b\n option tcp-check\n tcp-check connect ssl sni connect.haproxy.org alpn h2,http/1.1\n\
+         server s 127.0.0.1:1 check verify none\n\
+         backend a\n server s 127.0.0.1:1 check check-ssl check-alpn h2,http/1.1 verify none\n\
+         backend p\n server s 127.0.0.1:1 check\n"
+    ));
+    let b = backend(&c, "b");
+    let Some(TcpCheckAction::Connect(conn)) = b.tcp_check.as_ref().map(|r| &r[0].action) else {
+        panic!("no connect rule")
+    };
+    assert!(conn.ssl);
+    assert_eq!(conn.sni.as_deref(), Some("connect.haproxy.org"));
+    assert_eq!(
+        conn.alpn,
+        Some(vec!["h2".to_string(), "http/1.1".to_string()])
+    );
+    // The server has TLS settings for the rule, though neither `ssl` nor `check-ssl`.
+    let tls = b.servers[0]
+        .tls
+        .as_ref()
+        .expect("TLS settings for connect ssl");
+    assert!(!tls.traffic && !tls.checks);
+    let a = backend(&c, "a").servers[0].tls.clone().unwrap();
+    assert!(a.checks);
+    assert_eq!(
+        a.check_alpn,
+        Some(vec!["h2".to_string(), "http/1.1".to_string()])
+    );
+    assert!(backend(&c, "p").servers[0].tls.is_none());
+    err1(
+        &format!("{D}backend b\n option tcp-check\n tcp-check connect ssl sni\n server s 127.0.0.1:1 check\n"),
+        8,
+        "tcp-check connect",
+        "'sni' expects an argument",
+    );
 }
 
 #[test]

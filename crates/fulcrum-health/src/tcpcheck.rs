@@ -24,6 +24,7 @@ use crate::error::SpecError;
 use crate::http::HttpSend;
 use crate::outcome::{CheckOutcome, CheckStatus};
 use crate::tcp::error_text;
+use crate::tls_check::TlsCheck;
 
 /// Most bytes kept of what the server sent since the last send; a full buffer is judged as it stands.
 pub const MAX_INPUT: usize = 16 * 1024;
@@ -41,6 +42,12 @@ pub struct Connect {
     pub default: bool,
     /// `linger`: close without waiting (accepted; the connection is closed at the end either way).
     pub linger: bool,
+    /// `ssl`: the connection handshakes TLS with the server's TLS settings.
+    pub ssl: bool,
+    /// `sni NAME`: the server name of that handshake (else the server's check name).
+    pub sni: Option<String>,
+    /// `alpn LIST`: the protocols it offers.
+    pub alpn: Option<Vec<String>>,
 }
 
 /// What an `expect` rule looks for.
@@ -443,6 +450,8 @@ pub struct Session<'a> {
     extra: Vec<(String, String)>,
     /// The verdict of the last HTTP expect that passed: the run's verdict if no rule fails after it.
     last_http: Option<CheckOutcomeParts>,
+    /// The current connection went through a TLS handshake.
+    tls: bool,
 }
 
 impl<'a> Session<'a> {
@@ -468,6 +477,7 @@ impl<'a> Session<'a> {
             ctx,
             extra,
             last_http: None,
+            tls: false,
         }
     }
 
@@ -485,7 +495,26 @@ impl<'a> Session<'a> {
 
     /// The connection asked for is up (its PROXY header, if any, written).
     pub fn connected(&mut self) -> Step {
+        self.tls = false;
         self.sent()
+    }
+
+    /// The connection asked for is up and its TLS handshake done: a run that ends on it passes at layer 6.
+    pub fn connected_over_tls(&mut self) -> Step {
+        self.tls = true;
+        self.sent()
+    }
+
+    /// The TLS handshake of the connection asked for failed (`timeout`: it did not finish in time): `Layer6
+    /// invalid response` with HAProxy's `SSL handshake failure`, or `Layer6 timeout`.
+    pub fn tls_failed(&self, timeout: bool) -> Step {
+        if timeout {
+            return self.done(CheckStatus::L6Timeout, Some(self.where_()));
+        }
+        self.done(
+            CheckStatus::L6Response,
+            Some(format!("SSL handshake failure{}", self.where_())),
+        )
     }
 
     /// The bytes asked for were written.
@@ -676,6 +705,9 @@ impl<'a> Session<'a> {
         }
         match self.current_action() {
             None => self.done(CheckStatus::L4Ok, None),
+            Some(Action::Connect(_)) if self.tls => {
+                self.done(CheckStatus::L6Ok, Some("(tcp-check)".into()))
+            }
             Some(Action::Connect(_)) => self.done(CheckStatus::L4Ok, Some("(tcp-check)".into())),
             Some(Action::Expect(e)) => {
                 let info = e.on_success.clone().unwrap_or_else(|| "(tcp-check)".into());
@@ -781,10 +813,38 @@ pub struct Target {
     pub preamble: Vec<u8>,
     /// `check-ssl`: `default` and implicit connections handshake TLS after the preamble.
     pub tls: Option<crate::tls_check::TlsCheck>,
+    /// The server's TLS settings, for `connect ssl` rules (whether or not the server has `check-ssl`).
+    pub rules_tls: Option<crate::tls_check::TlsCheck>,
     /// Who is checked, for the rules' expressions (`be_name`, `srv_name`).
     pub names: CheckNames,
     /// Headers every HTTP request carries after its own (`http-check send-state`).
     pub extra_headers: Vec<(String, String)>,
+}
+
+/// The TLS a connection rule asks for: `ssl` (with its `sni` and `alpn`) the server's settings, `default` (and
+/// the implicit first connection) the server's `check-ssl`; `Err` when `ssl` is asked of a server without TLS
+/// settings, or `sni` is no server name.
+fn connect_tls(c: &Connect, target: &Target) -> Result<Option<TlsCheck>, String> {
+    if !c.ssl {
+        return Ok(target.tls.clone().filter(|_| c.default));
+    }
+    let Some(base) = target.rules_tls.as_ref() else {
+        return Err("no TLS settings for this server".into());
+    };
+    let name = match &c.sni {
+        Some(sni) => rustls::pki_types::ServerName::try_from(sni.clone())
+            .map_err(|_| format!("'{sni}' is not a server name"))?,
+        None => base.name.clone(),
+    };
+    let config = match &c.alpn {
+        Some(list) => {
+            let mut config = (*base.config).clone();
+            config.alpn_protocols = list.iter().map(|p| p.as_bytes().to_vec()).collect();
+            Arc::new(config)
+        }
+        None => base.config.clone(),
+    };
+    Ok(Some(TlsCheck { config, name }))
 }
 
 /// A PROXY protocol v1 header that names no client, for `connect send-proxy`.
@@ -831,31 +891,21 @@ pub async fn run(check: &TcpCheck, target: &Target, timeout: Duration) -> CheckO
                 match timeout_at(deadline, s.write_all(preamble)).await {
                     Err(_) => return timed_out(&session),
                     Ok(Err(e)) => session.io_error(&error_text(&e)),
-                    Ok(Ok(())) => match target.tls.as_ref().filter(|_| c.default) {
-                        None => {
+                    Ok(Ok(())) => match connect_tls(&c, target) {
+                        Err(e) => session.io_error(&e),
+                        Ok(None) => {
                             stream = Some(Box::new(s));
                             session.connected()
                         }
-                        Some(tls) => {
+                        Ok(Some(tls)) => {
                             let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
                             match timeout_at(deadline, connector.connect(tls.name.clone(), s)).await
                             {
-                                Err(_) => {
-                                    return CheckOutcome::new(
-                                        CheckStatus::L6Timeout,
-                                        start.elapsed(),
-                                    )
-                                }
-                                Ok(Err(e)) => {
-                                    return CheckOutcome::new(
-                                        CheckStatus::L6Response,
-                                        start.elapsed(),
-                                    )
-                                    .with_info(format!("SSL handshake failure ({e})"))
-                                }
+                                Err(_) => session.tls_failed(true),
+                                Ok(Err(_)) => session.tls_failed(false),
                                 Ok(Ok(t)) => {
                                     stream = Some(Box::new(t));
-                                    session.connected()
+                                    session.connected_over_tls()
                                 }
                             }
                         }
@@ -1367,5 +1417,92 @@ mod tests {
                 Some("Connection refused".into())
             )
         );
+    }
+
+    #[test]
+    fn tls_connections_pass_at_layer_6_and_name_their_step_on_failure() {
+        let ssl = |sni: Option<&str>| {
+            Rule::new(Action::Connect(Connect {
+                ssl: true,
+                sni: sni.map(str::to_owned),
+                ..Connect::default()
+            }))
+        };
+        let check = TcpCheck::new(vec![ssl(Some("connect.haproxy.org"))]).unwrap();
+        let mut s = Session::new(&check);
+        assert!(
+            matches!(s.start(), Step::Connect(c) if c.ssl && c.sni.as_deref() == Some("connect.haproxy.org"))
+        );
+        assert_eq!(
+            done(s.connected_over_tls()),
+            (CheckStatus::L6Ok, None, Some("(tcp-check)".into()))
+        );
+        // As checks/tcp-check-ssl.vtc expects of haproxy 2.6.
+        let mut s = Session::new(&check);
+        s.start();
+        assert_eq!(
+            done(s.tls_failed(false)),
+            (
+                CheckStatus::L6Response,
+                None,
+                Some("SSL handshake failure at step 1 of tcp-check (connect)".into())
+            )
+        );
+        assert_eq!(done(s.tls_failed(true)).0, CheckStatus::L6Timeout);
+        // A later clear-text connection ends at layer 4.
+        let check = TcpCheck::new(vec![ssl(None), connect(Some(80))]).unwrap();
+        let mut s = Session::new(&check);
+        s.start();
+        assert!(matches!(s.connected_over_tls(), Step::Connect(c) if !c.ssl));
+        assert_eq!(done(s.connected()).0, CheckStatus::L4Ok);
+    }
+
+    #[test]
+    fn connection_tls_follows_the_rule() {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let base = TlsCheck {
+            config: Arc::new(config),
+            name: rustls::pki_types::ServerName::try_from("default.example").unwrap(),
+        };
+        let mut target = Target {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            preamble: Vec::new(),
+            tls: None,
+            rules_tls: Some(base.clone()),
+            names: CheckNames::default(),
+            extra_headers: Vec::new(),
+        };
+        let plain = Connect::default();
+        assert!(connect_tls(&plain, &target).unwrap().is_none());
+        let rule = Connect {
+            ssl: true,
+            sni: Some("connect.example".into()),
+            alpn: Some(vec!["h2".into(), "http/1.1".into()]),
+            ..Connect::default()
+        };
+        let t = connect_tls(&rule, &target).unwrap().unwrap();
+        assert_eq!(
+            t.name,
+            rustls::pki_types::ServerName::try_from("connect.example").unwrap()
+        );
+        assert_eq!(
+            t.config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+        // `default` takes `check-ssl`'s settings, none without it.
+        let default = Connect {
+            default: true,
+            ..Connect::default()
+        };
+        assert!(connect_tls(&default, &target).unwrap().is_none());
+        target.tls = Some(base);
+        assert!(connect_tls(&default, &target).unwrap().is_some());
+        target.rules_tls = None;
+        assert!(connect_tls(&rule, &target).is_err());
     }
 }

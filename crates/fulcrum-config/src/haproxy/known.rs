@@ -210,7 +210,6 @@ pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
 /// `server` / `default-server` options fulcrum does not support yet, with their number of arguments.
 pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("allow-0rtt", 0),
-    ("check-alpn", 1),
     ("check-via-socks4", 0),
     ("client-sigalgs", 1),
     ("crl-file", 1),

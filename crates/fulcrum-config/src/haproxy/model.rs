@@ -836,6 +836,12 @@ pub struct TcpCheckConnect {
     pub default: bool,
     /// `linger`
     pub linger: bool,
+    /// `ssl`: the connection handshakes TLS with the server's TLS settings
+    pub ssl: bool,
+    /// `sni NAME`: the server name of that handshake
+    pub sni: Option<String>,
+    /// `alpn LIST`: the protocols it offers
+    pub alpn: Option<Vec<String>>,
 }
 
 /// `tcp-check expect [min-recv N] [ok-status S] [error-status S] [tout-status S] [on-success T] [on-error T]
@@ -1082,6 +1088,8 @@ pub struct ServerTls {
     pub reuse: bool,
     /// `check-sni`
     pub check_sni: Option<String>,
+    /// `check-alpn LIST`: the protocols health checks offer (else `alpn`'s)
+    pub check_alpn: Option<Vec<String>>,
     /// Versions, ciphers, tickets: the line's over `ssl-default-server-*`.
     pub options: super::ssl::SslOptions,
 }

@@ -219,7 +219,20 @@ pub(super) fn connect_options(
                 }
                 i += 1;
             }
-            "ssl" | "sni" | "alpn" | "via-socks4" | "proto" => {
+            "ssl" => c.ssl = true,
+            "sni" | "alpn" => {
+                let Some(v) = value.filter(|v| !v.is_empty()) else {
+                    sink.error(loc, key, format!("'{word}' expects an argument."));
+                    return None;
+                };
+                if word == "sni" {
+                    c.sni = Some(v.clone());
+                } else {
+                    c.alpn = Some(v.split(',').map(str::to_owned).collect());
+                }
+                i += 1;
+            }
+            "via-socks4" | "proto" => {
                 sink.error(
                     loc,
                     key,

@@ -590,6 +590,15 @@ fn build(
             None => drafts.push(d),
         }
     }
+    // Whether the check ruleset in force opens TLS connections of its own (`connect ssl`).
+    let rules_tls = (s.tcpchk
+        && s.tcp_check_rules
+            .iter()
+            .any(|r| matches!(&r.action, super::model::TcpCheckAction::Connect(c) if c.ssl)))
+        || (s.httpchk
+            && s.http_rules
+                .iter()
+                .any(|r| matches!(&r.action, super::model::HttpCheckAction::Connect(c) if c.ssl)));
     for sd in drafts {
         let Some((addr, resolve)) = server_addr(&name, &sd, resolver, sink) else {
             continue;
@@ -646,7 +655,7 @@ fn build(
                 ),
             );
         }
-        let tls = match server_tls(&o.ssl, &o, global_ssl) {
+        let tls = match server_tls(&o.ssl, &o, global_ssl, rules_tls) {
             Ok(t) => t,
             Err(message) => {
                 sink.error(
@@ -855,6 +864,7 @@ fn server_tls(
     ssl: &ServerSsl,
     o: &super::server::ServerOpts,
     g: &GlobalSsl,
+    rules_tls: bool,
 ) -> Result<Option<ServerTls>, String> {
     let traffic = ssl.enabled.unwrap_or(false);
     // An `ssl` server is checked over TLS unless the checks go to another port or address.
@@ -862,7 +872,9 @@ fn server_tls(
         && ssl
             .check_ssl
             .unwrap_or(traffic && o.check_port.is_none() && o.check_addr.is_none());
-    if !traffic && !checks {
+    // A `connect ssl` rule of the check ruleset needs the server's TLS settings even without `check-ssl`.
+    let for_rules = rules_tls && o.check.unwrap_or(false);
+    if !(traffic || checks || for_rules) {
         return Ok(None);
     }
     let explicit = ssl.verify;
@@ -890,6 +902,7 @@ fn server_tls(
         alpn: ssl.alpn.clone().unwrap_or_default(),
         reuse: ssl.reuse.unwrap_or(true),
         check_sni: ssl.check_sni.clone(),
+        check_alpn: ssl.check_alpn.clone(),
         options: ssl.options.over(&g.server_defaults),
     }))
 }

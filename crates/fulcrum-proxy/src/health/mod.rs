@@ -252,6 +252,9 @@ fn connect_rule(c: &TcpCheckConnect) -> fulcrum_health::tcpcheck::Connect {
         send_proxy: c.send_proxy,
         default: c.default,
         linger: c.linger,
+        ssl: c.ssl,
+        sni: c.sni.clone(),
+        alpn: c.alpn.clone(),
     }
 }
 
@@ -558,13 +561,24 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     };
     let timeout = check_timeout(&be, &server);
     // `check-ssl`, or `ssl` checked on its traffic port: the check runs over TLS with the server's settings.
-    let tls = match (&server.tls, &c.tls) {
-        (Some(config), Some(t)) if t.checks => Some(fulcrum_health::TlsCheck {
-            config: config.clone(),
+    // The server's TLS settings, which `connect ssl` rules use too; `check-alpn` (else `alpn`) offered.
+    let rules_tls = match (&server.tls, &c.tls) {
+        (Some(config), Some(t)) => Some(fulcrum_health::TlsCheck {
+            config: match &t.check_alpn {
+                Some(list) => {
+                    let mut with_alpn = (**config).clone();
+                    with_alpn.alpn_protocols = list.iter().map(|p| p.as_bytes().to_vec()).collect();
+                    Arc::new(with_alpn)
+                }
+                None => config.clone(),
+            },
             name: fulcrum_tls::client::server_name(t.check_sni.as_deref(), target.ip()),
         }),
         _ => None,
     };
+    let tls = rules_tls
+        .clone()
+        .filter(|_| c.tls.as_ref().is_some_and(|t| t.checks));
     let preamble = check_preamble(c);
     // Spread the first checks over the interval so that servers are not all probed at once.
     let offset = c.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
@@ -611,6 +625,7 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                     addr: target,
                     preamble: preamble.clone(),
                     tls: tls.clone(),
+                    rules_tls: rules_tls.clone(),
                     names: fulcrum_health::check_ctx::CheckNames {
                         backend: be.name.to_string(),
                         server: c.name.clone(),
