@@ -430,7 +430,6 @@ fn tcp_check_errors() {
             "tcp-check connect via-socks4",
             "'via-socks4' is supported by HAProxy, not yet by fulcrum",
         ),
-        ("tcp-check send-lf x", "not yet by fulcrum"),
         ("tcp-check expect string-lf x", "not yet by fulcrum"),
         (
             "tcp-check expect string x on-success %[srv_name]",
@@ -723,6 +722,27 @@ fn http_check_rulesets() {
          tcp-check unset-var(check.x)\n tcp-check expect string +OK\n server s 127.0.0.1:1 check\n"
     ));
     assert_eq!(backend(&c, "t").tcp_check.as_ref().map(Vec::len), Some(4));
+    // `send-lf` and `send-binary-lf` formats are compiled when the configuration loads.
+    let c = ok_both(&format!(
+        "{D}backend t\n option tcp-check\n tcp-check send-lf \"PING %[srv_name]\\r\\n\"\n\
+         tcp-check send-binary-lf 50%[str(49)] comment c\n server s 127.0.0.1:1 check\n"
+    ));
+    let rules = backend(&c, "t").tcp_check.clone().unwrap();
+    assert!(matches!(
+        &rules[0].action,
+        fulcrum_config::haproxy::TcpCheckAction::SendLf { binary: false, .. }
+    ));
+    assert!(matches!(
+        &rules[1].action,
+        fulcrum_config::haproxy::TcpCheckAction::SendLf { binary: true, .. }
+    ));
+    assert_eq!(rules[1].comment.as_deref(), Some("c"));
+    err1(
+        &format!("{D}backend t\n option tcp-check\n tcp-check send-lf %[nope()]\n server s 127.0.0.1:1 check\n"),
+        8,
+        "tcp-check send-lf",
+        "nope",
+    );
 }
 
 #[test]

@@ -228,6 +228,8 @@ pub enum Action {
     ExpectHttp(Box<crate::response::Expect>),
     /// `set-var(check.NAME) EXPR`: the variable takes the expression's value (unchanged when it has none).
     SetVar(VarName, Arc<Expr>),
+    /// `send-lf FMT` / `send-binary-lf FMT` (`binary`: the rendered text is hexadecimal, decoded before sending).
+    SendLf(Arc<LogFormat>, bool),
     /// `set-var-fmt(check.NAME) FMT`: the variable takes the rendered string.
     SetVarFmt(VarName, Arc<LogFormat>),
     /// `unset-var(check.NAME)`
@@ -261,6 +263,7 @@ impl PartialEq for Action {
             (Action::SetVarFmt(a, x), Action::SetVarFmt(b, y)) => {
                 a == b && x.source() == y.source()
             }
+            (Action::SendLf(x, a), Action::SendLf(y, b)) => a == b && x.source() == y.source(),
             (Action::UnsetVar(a), Action::UnsetVar(b)) => a == b,
             _ => false,
         }
@@ -609,7 +612,7 @@ impl<'a> Session<'a> {
             Action::Expect(e) => {
                 let _ = write!(s, " ({})", e.step_name());
             }
-            Action::SendHttp(_) => s.push_str(" (send)"),
+            Action::SendHttp(_) | Action::SendLf(..) => s.push_str(" (send)"),
             Action::ExpectHttp(_) => s.push_str(" (expect)"),
             Action::Comment | Action::SetVar(..) | Action::SetVarFmt(..) | Action::UnsetVar(_) => {}
         }
@@ -647,6 +650,22 @@ impl<'a> Session<'a> {
                 Action::UnsetVar(name) => {
                     self.ctx.unset(name);
                     self.next += 1;
+                }
+                Action::SendLf(format, binary) => {
+                    self.next += 1;
+                    let text = self.ctx.render(format);
+                    if !*binary {
+                        return Step::Send(text);
+                    }
+                    match std::str::from_utf8(&text).ok().and_then(parse_hex) {
+                        Some(bytes) => return Step::Send(bytes),
+                        None => {
+                            return self.done(
+                                CheckStatus::L7Response,
+                                Some(format!("invalid hexadecimal data{}", self.where_())),
+                            )
+                        }
+                    }
                 }
                 Action::SendHttp(request) => {
                     self.next += 1;
@@ -1504,5 +1523,36 @@ mod tests {
         assert!(connect_tls(&default, &target).unwrap().is_some());
         target.rules_tls = None;
         assert!(connect_tls(&rule, &target).is_err());
+    }
+
+    #[test]
+    fn send_lf_renders_variables_and_names() {
+        let lf = |t: &str| Arc::new(fulcrum_sample::LogFormat::parse(t).unwrap());
+        let check = TcpCheck::new(vec![
+            set_var("check.cmd", "str(PING)"),
+            Rule::new(Action::SendLf(
+                lf("%[var(check.cmd)] %[srv_name]\r\n"),
+                false,
+            )),
+            Rule::new(Action::SendLf(lf("50%[str(4E),lower]47"), true)),
+            Rule::new(Action::SendLf(lf("zz"), true)),
+        ])
+        .unwrap();
+        let names = CheckNames {
+            backend: "be".into(),
+            server: "s1".into(),
+        };
+        let mut s = Session::with_context(&check, CheckContext::new(names), Vec::new());
+        s.start();
+        assert_eq!(s.connected(), Step::Send(b"PING s1\r\n".to_vec()));
+        assert_eq!(s.sent(), Step::Send(b"PNG".to_vec()));
+        assert_eq!(
+            done(s.sent()),
+            (
+                CheckStatus::L7Response,
+                None,
+                Some("invalid hexadecimal data at step 4 of tcp-check (send)".into())
+            )
+        );
     }
 }

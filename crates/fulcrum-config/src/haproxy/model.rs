@@ -821,6 +821,13 @@ pub enum TcpCheckAction {
     SetVar(fulcrum_sample::VarName, CheckVarValue),
     /// `unset-var(check.NAME)`
     UnsetVar(fulcrum_sample::VarName),
+    /// `send-lf FMT` (`binary`: `send-binary-lf`, the rendered text being hexadecimal)
+    SendLf {
+        /// The format, compiled.
+        format: Fmt,
+        /// `send-binary-lf`
+        binary: bool,
+    },
 }
 
 /// `tcp-check connect` options.

@@ -126,11 +126,29 @@ pub fn tcp_check(line: &Line, mut r: Ruleset<'_>, sink: &mut Sink) {
             None => return,
         },
         "send-lf" | "send-binary-lf" => {
-            return sink.error(
-                loc,
-                &key,
-                format!("'{action}' (log-format data) is supported by HAProxy, not yet by fulcrum"),
-            )
+            let (text, comment) = match args {
+                [text] => (text, None),
+                [text, c, v] if c == "comment" => (text, Some(v.clone())),
+                [] => return sink.error(loc, &key, "expects a log-format string as argument."),
+                [_, extra, ..] => {
+                    return sink.error(
+                        loc,
+                        &key,
+                        format!("expects 'comment' but got '{extra}' as argument."),
+                    )
+                }
+            };
+            let format = match super::model::Fmt::parse(text) {
+                Ok(f) => f,
+                Err(e) => return sink.error(loc, &key, format!("'{text}': {e}")),
+            };
+            TcpCheckRule {
+                action: TcpCheckAction::SendLf {
+                    format,
+                    binary: action == "send-binary-lf",
+                },
+                comment,
+            }
         }
         "" => return sink.error(loc, "tcp-check", "expects an action such as 'expect'"),
         a if a.starts_with("set-var") || a.starts_with("unset-var") => {

@@ -225,6 +225,9 @@ fn script_probe(rules: &[TcpCheckRule]) -> Result<TcpCheck, fulcrum_health::Spec
             TcpCheckAction::Connect(c) => tc::Action::Connect(connect_rule(c)),
             TcpCheckAction::SetVar(name, value) => set_var_rule(name, value),
             TcpCheckAction::UnsetVar(name) => tc::Action::UnsetVar(name.clone()),
+            TcpCheckAction::SendLf { format, binary } => {
+                tc::Action::SendLf(Arc::new(format.format().clone()), *binary)
+            }
             TcpCheckAction::Expect(e) => {
                 let mut x = tc::Expect::new(tc::Expect::pattern(&e.kind, &e.pattern)?);
                 x.inverse = e.inverse;
