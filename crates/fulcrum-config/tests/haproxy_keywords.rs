@@ -629,6 +629,20 @@ fn server_options() {
     assert!(s[1].backup && s[1].disabled && !s[1].check);
     assert_eq!(s[1].check_port, Some(18099));
     assert_eq!(s[1].check_addr, Some("127.0.0.9".parse().unwrap()));
+    // `addr IP:PORT` sends the checks to that port unless `port` says otherwise (haproxy 2.6, observed).
+    let with_ports = ok_both(&format!(
+        "{DEFAULTS}backend b\n server a 127.0.0.1:18081 check addr 127.0.0.2:18091\n\
+         server b 127.0.0.1:18082 check port 18099 addr 127.0.0.3:80\n"
+    ));
+    let t = &backend(&with_ports, "b").servers;
+    assert_eq!(
+        (t[0].check_addr, t[0].check_port),
+        ("127.0.0.2".parse().ok(), Some(18091))
+    );
+    assert_eq!(
+        (t[1].check_addr, t[1].check_port),
+        ("127.0.0.3".parse().ok(), Some(18099))
+    );
     assert_eq!(
         (s[1].maxconn, s[1].maxqueue, s[1].slowstart),
         (Some(30), Some(40), Some(Duration::from_secs(30)))
