@@ -317,6 +317,7 @@ fn tcp_check_rules() {
             send_proxy: true,
             default: false,
             linger: true,
+            ..TcpCheckConnect::default()
         })
     );
     assert_eq!(rules[1].comment.as_deref(), Some("c1"));
@@ -426,12 +427,10 @@ fn tcp_check_errors() {
     // What HAProxy supports and fulcrum does not yet is refused by name.
     for (line, needle) in [
         (
-            "tcp-check connect alpn h2",
-            "'alpn' is supported by HAProxy, not yet by fulcrum",
+            "tcp-check connect via-socks4",
+            "'via-socks4' is supported by HAProxy, not yet by fulcrum",
         ),
-        ("tcp-check send-lf x", "not yet by fulcrum"),
         ("tcp-check expect string-lf x", "not yet by fulcrum"),
-        ("tcp-check set-var(check.x) int(1)", "not yet by fulcrum"),
         (
             "tcp-check expect string x on-success %[srv_name]",
             "log-format",
@@ -466,10 +465,8 @@ fn http_check_expect_forms() {
             "{D}backend b\n option httpchk\n http-check expect {line}\n server s 127.0.0.1:1 check\n"
         ));
         let b = backend(&c, "b");
-        (
-            b.http_expect.clone().unwrap(),
-            b.http_expect_options.clone(),
-        )
+        let (e, o) = b.http_expects()[0];
+        (e.clone(), o.clone())
     };
     assert_eq!(
         of("status 200-399,404").0,
@@ -501,16 +498,17 @@ fn http_check_expect_header_forms() {
         format!("{D}backend b\n option httpchk\n http-check expect {line}\n server s 127.0.0.1:1 check\n")
     };
     let of = |line: &str| {
-        backend(&ok_both(&text(line)), "b")
-            .http_expect
+        backend(&ok_both(&text(line)), "b").http_expects()[0]
+            .0
             .clone()
-            .unwrap()
     };
     let hdr = |full, name: (M, &str), value: Option<(M, &str)>| {
         HttpExpect::Header(HeaderExpect {
             full,
             name: (name.0, name.1.into()),
             value: value.map(|(m, v)| (m, v.into())),
+            name_lf: false,
+            value_lf: false,
         })
     };
     assert_eq!(
@@ -548,14 +546,13 @@ fn http_check_expect_header_forms() {
          backend b\n http-check expect status 200\n http-check expect hdr name h\n http-check expect ! string x\n server s 127.0.0.1:1 check\n"
     ));
     let a = backend(&c, "a");
-    assert_eq!(a.http_expect, Some(HttpExpect::Status(201)));
-    assert_eq!(a.http_expect_more.len(), 1);
+    assert_eq!(a.http_expects()[0].0, &HttpExpect::Status(201));
+    assert_eq!(a.http_expects().len(), 2);
     let b = backend(&c, "b");
-    assert_eq!(b.http_expect, Some(HttpExpect::Status(200)));
-    let more: Vec<_> = b
-        .http_expect_more
+    assert_eq!(b.http_expects()[0].0, &HttpExpect::Status(200));
+    let more: Vec<_> = b.http_expects()[1..]
         .iter()
-        .map(|(e, o)| (e.clone(), o.inverse))
+        .map(|(e, o)| ((*e).clone(), o.inverse))
         .collect();
     assert_eq!(
         more,
@@ -573,25 +570,220 @@ fn http_check_expect_header_forms() {
     ] {
         err1_both(&text(line), 8, "http-check expect", needle);
     }
-    // `set-var`/`unset-var` rules: HAProxy's, not fulcrum's yet (named as such, not as unknown).
-    for line in [
-        "http-check set-var(check.x) str(a)",
-        "http-check unset-var(check.x)",
-    ] {
-        let text = format!("{D}backend b\n option httpchk\n {line}\n server s 127.0.0.1:1 check\n");
-        let key = line.split(' ').take(2).collect::<Vec<_>>().join(" ");
-        err1(&text, 8, &key, "not support");
-        if let Some((valid, out)) = haproxy_check(&text) {
-            assert!(valid, "haproxy refuses {line}: {out}");
-        }
-    }
-    // Log-format names and values: HAProxy's, not fulcrum's yet.
-    for line in ["hdr name-lf x", "hdr name x value-lf y"] {
-        err1(&text(line), 8, "http-check expect", "not yet by fulcrum");
-        if let Some((valid, out)) = haproxy_check(&text(line)) {
-            assert!(valid, "haproxy refuses {line}: {out}");
-        }
-    }
+    // Log-format names and values.
+    let lf = backend(
+        &ok_both(&text(
+            "hdr name-lf %[var(check.h)] value-lf -m beg x%[srv_name]",
+        )),
+        "b",
+    )
+    .http_expects()[0]
+        .0
+        .clone();
+    assert_eq!(
+        lf,
+        HttpExpect::Header(HeaderExpect {
+            full: false,
+            name: (M::Str, "%[var(check.h)]".into()),
+            value: Some((M::Beg, "x%[srv_name]".into())),
+            name_lf: true,
+            value_lf: true,
+        })
+    );
+    err1(
+        &text("hdr name-lf %[nope()]"),
+        8,
+        "http-check expect",
+        "nope",
+    );
+}
+
+#[test]
+fn http_check_rulesets() {
+    use fulcrum_config::haproxy::{CheckVarValue, HttpCheckAction as A};
+    // The rules of checks/http-check.vtc's be4, in order: connections, variables, requests, expects.
+    let c = ok_both(&format!(
+        "{D}backend b\n option httpchk\n http-check send-state\n\
+         http-check connect addr 127.0.0.1 port 8081\n\
+         http-check set-var(check.path) \"str(/req1)\"\n\
+         http-check send meth GET uri-lf \"%[var(check.path)]\" ver HTTP/1.1 hdr x-test \"server=%[srv_name]\"\n\
+         http-check expect status 200\n\
+         http-check connect port 8082 comment second\n\
+         http-check unset-var(check.path)\n\
+         http-check set-var-fmt(check.x) \"a-%[be_name]\"\n\
+         http-check send meth GET uri-lf \"%[var(check.path)]\" body-lf \"on %[be_name]-%[srv_name]\"\n\
+         http-check comment done\n\
+         server s 127.0.0.1:1 check\n"
+    ));
+    let b = backend(&c, "b");
+    let kinds: Vec<&str> = b
+        .http_check
+        .iter()
+        .map(|r| match &r.action {
+            A::Connect(_) => "connect",
+            A::SetVar(_, CheckVarValue::Expr(_)) => "set-var",
+            A::SetVar(_, CheckVarValue::Format(_)) => "set-var-fmt",
+            A::UnsetVar(_) => "unset-var",
+            A::Send(_) => "send",
+            A::Expect(..) => "expect",
+            A::Comment => "comment",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "connect",
+            "set-var",
+            "send",
+            "expect",
+            "connect",
+            "unset-var",
+            "set-var-fmt",
+            "send",
+            "comment"
+        ]
+    );
+    let A::Connect(c2) = &b.http_check[4].action else {
+        panic!("not a connect")
+    };
+    assert_eq!(
+        (c2.port, b.http_check[4].comment.as_deref()),
+        (Some(8082), Some("second"))
+    );
+    let A::Connect(c1) = &b.http_check[0].action else {
+        panic!("not a connect")
+    };
+    assert_eq!((c1.addr, c1.port), ("127.0.0.1".parse().ok(), Some(8081)));
+    // `addr IP:PORT` carries the port too (checks/http-check.vtc writes it so).
+    let c = ok_both(&format!(
+        "{D}backend b\n option httpchk\n http-check connect addr 127.0.0.2:8083\n server s 127.0.0.1:1 check\n"
+    ));
+    let A::Connect(c3) = &backend(&c, "b").http_check[0].action else {
+        panic!("not a connect")
+    };
+    assert_eq!((c3.addr, c3.port), ("127.0.0.2".parse().ok(), Some(8083)));
+    // The first request is merged with `option httpchk`'s; the second has HAProxy's defaults for the rest.
+    let A::Send(first) = &b.http_check[2].action else {
+        panic!("not a send")
+    };
+    assert_eq!(
+        (
+            first.method.as_str(),
+            first.uri.as_str(),
+            first.version.as_str(),
+            first.uri_lf,
+            first.headers_lf
+        ),
+        ("GET", "%[var(check.path)]", "HTTP/1.1", true, true)
+    );
+    assert_eq!(b.httpchk.as_ref(), Some(first));
+    let A::Send(second) = &b.http_check[7].action else {
+        panic!("not a send")
+    };
+    assert_eq!(
+        (
+            second.version.as_str(),
+            second.body.as_deref(),
+            second.body_lf
+        ),
+        ("HTTP/1.0", Some("on %[be_name]-%[srv_name]"), true)
+    );
+    // Refusals: a second request on the same connection, a connect that does not come first, other scopes.
+    let bad = |rules: &str| {
+        format!("{D}backend b\n option httpchk\n{rules} server s 127.0.0.1:1 check\n")
+    };
+    err1(
+        &bad(" http-check send meth GET\n http-check send meth HEAD\n"),
+        9,
+        "http-check send",
+        "missing connect rule",
+    );
+    err1_both(
+        &bad(" http-check expect status 200\n http-check connect\n"),
+        9,
+        "http-check connect",
+        "first step MUST also be a 'connect'",
+    );
+    err1(
+        &bad(" http-check set-var(txn.x) str(a)\n"),
+        8,
+        "http-check set-var(txn.x)",
+        "only 'check.' variables",
+    );
+    err1(
+        &bad(" http-check set-var(check.x) nope()\n"),
+        8,
+        "http-check set-var(check.x)",
+        "nope",
+    );
+    // tcp-check takes the same variables.
+    let c = ok_both(&format!(
+        "{D}backend t\n option tcp-check\n tcp-check set-var(check.x) int(1)\n tcp-check connect\n\
+         tcp-check unset-var(check.x)\n tcp-check expect string +OK\n server s 127.0.0.1:1 check\n"
+    ));
+    assert_eq!(backend(&c, "t").tcp_check.as_ref().map(Vec::len), Some(4));
+    // `send-lf` and `send-binary-lf` formats are compiled when the configuration loads.
+    let c = ok_both(&format!(
+        "{D}backend t\n option tcp-check\n tcp-check send-lf \"PING %[srv_name]\\r\\n\"\n\
+         tcp-check send-binary-lf 50%[str(49)] comment c\n server s 127.0.0.1:1 check\n"
+    ));
+    let rules = backend(&c, "t").tcp_check.clone().unwrap();
+    assert!(matches!(
+        &rules[0].action,
+        fulcrum_config::haproxy::TcpCheckAction::SendLf { binary: false, .. }
+    ));
+    assert!(matches!(
+        &rules[1].action,
+        fulcrum_config::haproxy::TcpCheckAction::SendLf { binary: true, .. }
+    ));
+    assert_eq!(rules[1].comment.as_deref(), Some("c"));
+    err1(
+        &format!("{D}backend t\n option tcp-check\n tcp-check send-lf %[nope()]\n server s 127.0.0.1:1 check\n"),
+        8,
+        "tcp-check send-lf",
+        "nope",
+    );
+}
+
+#[test]
+fn tls_check_connections() {
+    use fulcrum_config::haproxy::TcpCheckAction;
+    // checks/tcp-check-ssl.vtc's forms: `connect ssl sni`, `connect ssl alpn`, `check-alpn`.
+    let c = ok_both(&format!(
+        "{D}backend b\n option tcp-check\n tcp-check connect ssl sni connect.haproxy.org alpn h2,http/1.1\n\
+         server s 127.0.0.1:1 check verify none\n\
+         backend a\n server s 127.0.0.1:1 check check-ssl check-alpn h2,http/1.1 verify none\n\
+         backend p\n server s 127.0.0.1:1 check\n"
+    ));
+    let b = backend(&c, "b");
+    let Some(TcpCheckAction::Connect(conn)) = b.tcp_check.as_ref().map(|r| &r[0].action) else {
+        panic!("no connect rule")
+    };
+    assert!(conn.ssl);
+    assert_eq!(conn.sni.as_deref(), Some("connect.haproxy.org"));
+    assert_eq!(
+        conn.alpn,
+        Some(vec!["h2".to_string(), "http/1.1".to_string()])
+    );
+    // The server has TLS settings for the rule, though neither `ssl` nor `check-ssl`.
+    let tls = b.servers[0]
+        .tls
+        .as_ref()
+        .expect("TLS settings for connect ssl");
+    assert!(!tls.traffic && !tls.checks);
+    let a = backend(&c, "a").servers[0].tls.clone().unwrap();
+    assert!(a.checks);
+    assert_eq!(
+        a.check_alpn,
+        Some(vec!["h2".to_string(), "http/1.1".to_string()])
+    );
+    assert!(backend(&c, "p").servers[0].tls.is_none());
+    err1(
+        &format!("{D}backend b\n option tcp-check\n tcp-check connect ssl sni\n server s 127.0.0.1:1 check\n"),
+        8,
+        "tcp-check connect",
+        "'sni' expects an argument",
+    );
 }
 
 #[test]

@@ -292,9 +292,9 @@ fn proxy_known_but_unsupported() {
         NS,
     );
     err1(
-        &format!("{D}listen l\n bind :18080\n http-check connect\n"),
+        &format!("{D}listen l\n bind :18080\n http-check disable-on-404\n"),
         8,
-        "http-check connect",
+        "http-check disable-on-404",
         NS,
     );
     err1(
@@ -512,10 +512,10 @@ fn http_check_errors() {
         "HTTP status code",
     );
     err1(
-        &format!("{D}backend b\n http-check expect hdr name-lf x\n"),
+        &format!("{D}backend b\n http-check expect hdr name-lf -m reg x\n"),
         7,
         "http-check expect",
-        "not yet by fulcrum",
+        "takes no regular expression",
     );
     err1_both(
         &format!("{D}backend b\n http-check expect rstring (\n"),
@@ -967,7 +967,6 @@ fn server_errors() {
         ("crl-file crl.pem", "server crl-file"),
         ("curves X25519", "server curves"),
         ("minconn 3", "server minconn"),
-        ("check-alpn h2", "server check-alpn"),
     ] {
         let e = errs(&b(&format!("server s 127.0.0.1:1 {opt}")));
         assert_eq!((e[0].0, e[0].1.as_str()), (7, kw), "{opt}");

@@ -151,7 +151,7 @@ fn proxy_defaults_values() {
     );
     assert_eq!(b.timeouts, Timeouts::default());
     assert_eq!(b.http_conn_mode, HttpConnMode::KeepAlive);
-    assert!(b.forwardfor.is_none() && b.httpchk.is_none() && b.http_expect.is_none());
+    assert!(b.forwardfor.is_none() && b.httpchk.is_none() && b.http_check.is_empty());
     assert!(
         !b.redispatch
             && !b.allbackups
@@ -283,6 +283,9 @@ fn httpchk_and_expect() {
             version: "HTTP/1.0".into(),
             headers: vec![],
             body: None,
+            uri_lf: false,
+            body_lf: false,
+            headers_lf: false,
         }
     );
     assert_eq!(
@@ -294,14 +297,17 @@ fn httpchk_and_expect() {
         ("HEAD".into(), "/ping".into(), "HTTP/1.0".into())
     );
     assert_eq!(h("d").version, "HTTP/1.1");
-    assert_eq!(backend(&c, "b").http_expect, Some(HttpExpect::Status(204)));
     assert_eq!(
-        backend(&c, "c").http_expect,
-        Some(HttpExpect::String("OK".into()))
+        backend(&c, "b").http_expects()[0].0,
+        &HttpExpect::Status(204)
     );
     assert_eq!(
-        backend(&c, "d").http_expect,
-        Some(HttpExpect::RStatus("^2".into()))
+        backend(&c, "c").http_expects()[0].0,
+        &HttpExpect::String("OK".into())
+    );
+    assert_eq!(
+        backend(&c, "d").http_expects()[0].0,
+        &HttpExpect::RStatus("^2".into())
     );
     // the old way of sending a Host header, still accepted by HAProxy 2.6 with a deprecation warning
     let c = ok(r"backend b
@@ -357,8 +363,8 @@ backend send_then_option
     );
     assert_eq!(i.body.as_deref(), Some("test"));
     assert_eq!(
-        backend(&c, "inherits").http_expect,
-        Some(HttpExpect::Status(200))
+        backend(&c, "inherits").http_expects().first().map(|e| e.0),
+        Some(&HttpExpect::Status(200))
     );
     // `option httpchk` in the backend: HAProxy's defaults again, no expect rule.
     let o = chk("option");
@@ -367,7 +373,7 @@ backend send_then_option
         ("OPTIONS", "/", "HTTP/1.0")
     );
     assert!(o.headers.is_empty() && o.body.is_none());
-    assert_eq!(backend(&c, "option").http_expect, None);
+    assert_eq!(backend(&c, "option").http_expects().first(), None);
     // `http-check send` alone: still an HTTP check (the type comes from the defaults), its own request.
     let s = chk("send");
     assert_eq!(
@@ -376,15 +382,15 @@ backend send_then_option
     );
     assert_eq!(s.headers, hdrs(&[("Host", "other")]));
     assert_eq!(s.body.as_deref(), Some("other test"));
-    assert_eq!(backend(&c, "send").http_expect, None);
+    assert_eq!(backend(&c, "send").http_expects().first(), None);
     let u = chk("upgrade");
     assert_eq!(
         u.headers,
         hdrs(&[("connection", "upgrade"), ("upgrade", "raw-proto")])
     );
     assert_eq!(
-        backend(&c, "upgrade").http_expect,
-        Some(HttpExpect::Status(101))
+        backend(&c, "upgrade").http_expects().first().map(|e| e.0),
+        Some(&HttpExpect::Status(101))
     );
     // `option httpchk` after `http-check send` overwrites what it sets, keeps the rest.
     let m = chk("send_then_option");
@@ -416,19 +422,20 @@ fn http_check_send_errors() {
         "http-check send",
         "missing connect rule",
     );
+    // Log-format parts: compiled when the configuration loads.
+    err1(
+        &be(" http-check send uri-lf /%[nope()]\n"),
+        8,
+        "http-check send",
+        "nope",
+    );
+    err1(
+        &be(" http-check send hdr x-test %[srv_name\n"),
+        8,
+        "http-check send",
+        "srv_name",
+    );
     // What HAProxy accepts and fulcrum does not do yet.
-    err1(
-        &be(" http-check send uri-lf /%[srv_name]\n"),
-        8,
-        "http-check send",
-        "not yet by fulcrum",
-    );
-    err1(
-        &be(" http-check send hdr x-test %[srv_name]\n"),
-        8,
-        "http-check send",
-        "not yet by fulcrum",
-    );
     err1(
         &be(" http-check send ver HTTP/2.0\n"),
         8,
@@ -436,9 +443,9 @@ fn http_check_send_errors() {
         "HTTP/1.0 or HTTP/1.1",
     );
     err1(
-        &be(" http-check connect\n"),
+        &be(" http-check disable-on-404\n"),
         8,
-        "http-check connect",
+        "http-check disable-on-404",
         "not support yet",
     );
 }
@@ -622,6 +629,20 @@ fn server_options() {
     assert!(s[1].backup && s[1].disabled && !s[1].check);
     assert_eq!(s[1].check_port, Some(18099));
     assert_eq!(s[1].check_addr, Some("127.0.0.9".parse().unwrap()));
+    // `addr IP:PORT` sends the checks to that port unless `port` says otherwise (haproxy 2.6, observed).
+    let with_ports = ok_both(&format!(
+        "{DEFAULTS}backend b\n server a 127.0.0.1:18081 check addr 127.0.0.2:18091\n\
+         server b 127.0.0.1:18082 check port 18099 addr 127.0.0.3:80\n"
+    ));
+    let t = &backend(&with_ports, "b").servers;
+    assert_eq!(
+        (t[0].check_addr, t[0].check_port),
+        ("127.0.0.2".parse().ok(), Some(18091))
+    );
+    assert_eq!(
+        (t[1].check_addr, t[1].check_port),
+        ("127.0.0.3".parse().ok(), Some(18099))
+    );
     assert_eq!(
         (s[1].maxconn, s[1].maxqueue, s[1].slowstart),
         (Some(30), Some(40), Some(Duration::from_secs(30)))

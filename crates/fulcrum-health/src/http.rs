@@ -1,12 +1,17 @@
 //! The HTTP probe (`option httpchk`): a hand-written HTTP/1.x request, a bounded read of the
 //! response, and a verdict per `http-check expect`.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
+use fulcrum_sample::LogFormat;
+
+use crate::check_ctx::CheckContext;
 use crate::error::SpecError;
 use crate::outcome::{CheckOutcome, CheckStatus};
 use crate::response::{evaluate, Expect, MAX_RESPONSE};
@@ -34,6 +39,187 @@ fn is_token(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
 }
 
+/// The method is a token and the version one fulcrum sends.
+fn check_request_line(method: &str, version: &str) -> Result<(), SpecError> {
+    if !is_token(method) {
+        return Err(SpecError::Method(method.to_owned()));
+    }
+    if version != "HTTP/1.0" && version != "HTTP/1.1" {
+        return Err(SpecError::Version(version.to_owned()));
+    }
+    Ok(())
+}
+
+/// A header name is a token, and a value given as written holds no line break.
+fn check_header(name: &str, value: Option<&str>) -> Result<(), SpecError> {
+    if !is_token(name) {
+        return Err(SpecError::HeaderName(name.to_owned()));
+    }
+    if let Some(value) = value.filter(|v| v.bytes().any(|c| (c < b' ' && c != b'\t') || c == 0x7f))
+    {
+        return Err(SpecError::HeaderValue(value.to_owned()));
+    }
+    Ok(())
+}
+
+/// Writes `METHOD URI VERSION`, the `headers` then the `extra` ones in order, `Connection: close` unless a
+/// `Connection` header is given, `Content-Length` when there is a `body` (unless given), and the body, as
+/// HAProxy writes a check's request; also where the headers added per check go (after the configured ones).
+fn render_request(
+    method: &str,
+    uri: &[u8],
+    version: &str,
+    headers: &[(&str, &[u8])],
+    extra: &[(String, String)],
+    body: Option<&[u8]>,
+) -> (Vec<u8>, usize) {
+    let has = |n: &str| headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
+    let mut request = Vec::with_capacity(128);
+    request.extend_from_slice(method.as_bytes());
+    request.push(b' ');
+    request.extend_from_slice(uri);
+    request.push(b' ');
+    request.extend_from_slice(version.as_bytes());
+    request.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        header_line(&mut request, name, value);
+    }
+    let extra_at = request.len();
+    for (name, value) in extra {
+        header_line(&mut request, name, value.as_bytes());
+    }
+    if !has("connection") {
+        request.extend_from_slice(b"Connection: close\r\n");
+    }
+    if let Some(b) = body.filter(|_| !has("content-length")) {
+        request.extend_from_slice(format!("Content-Length: {}\r\n", b.len()).as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    request.extend_from_slice(body.unwrap_or_default());
+    (request, extra_at)
+}
+
+/// `name: value\r\n`, the control characters of `value` other than tab dropped so that it cannot break the head.
+fn header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend(
+        value
+            .iter()
+            .filter(|&&c| c == b'\t' || (c >= b' ' && c != 0x7f)),
+    );
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A part of an `http-check send` request: as written, or a log-format string (`uri-lf`, `body-lf`, `hdr`
+/// values) rendered each time the rule runs.
+#[derive(Debug, Clone)]
+pub enum Text {
+    /// As written.
+    Plain(String),
+    /// A log-format string.
+    Format(Arc<LogFormat>),
+}
+
+impl Text {
+    /// The text, rendered in `ctx`.
+    fn render<'a>(&'a self, ctx: &CheckContext) -> Cow<'a, [u8]> {
+        match self {
+            Text::Plain(s) => Cow::Borrowed(s.as_bytes()),
+            Text::Format(f) => Cow::Owned(ctx.render(f)),
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Text::Plain(a), Text::Plain(b)) => a == b,
+            (Text::Format(a), Text::Format(b)) => a.source() == b.source(),
+            _ => false,
+        }
+    }
+}
+impl Eq for Text {}
+
+/// One `http-check send` rule of a scripted HTTP check: its request, rendered when the rule runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSend {
+    method: String,
+    uri: Text,
+    version: String,
+    headers: Vec<(String, Text)>,
+    body: Option<Text>,
+}
+
+impl HttpSend {
+    /// The request `http-check send meth M uri[-lf] U ver V hdr N V... body[-lf] B` describes; what is written as
+    /// is checked as [`HttpCheck::new`] checks it.
+    pub fn new(
+        method: &str,
+        uri: Text,
+        version: &str,
+        headers: Vec<(String, Text)>,
+        body: Option<Text>,
+    ) -> Result<Self, SpecError> {
+        check_request_line(method, version)?;
+        if let Text::Plain(u) = &uri {
+            if !is_valid_uri(u) {
+                return Err(SpecError::Uri(u.clone()));
+            }
+        }
+        for (name, value) in &headers {
+            let plain = match value {
+                Text::Plain(v) => Some(v.as_str()),
+                Text::Format(_) => None,
+            };
+            check_header(name, plain)?;
+        }
+        Ok(HttpSend {
+            method: method.to_owned(),
+            uri,
+            version: version.to_owned(),
+            headers,
+            body,
+        })
+    }
+
+    /// The request bytes in `ctx`, `extra` headers (`http-check send-state`'s) after the configured ones. A URI
+    /// that renders empty is `/`; bytes a request target cannot hold are percent-encoded, as HAProxy's encoding
+    /// of samples does for log-format strings.
+    pub fn render(&self, ctx: &CheckContext, extra: &[(String, String)]) -> Vec<u8> {
+        let uri = self.uri.render(ctx);
+        let mut target = Vec::with_capacity(uri.len().max(1));
+        for &c in uri.iter() {
+            if c <= b' ' || c == 0x7f {
+                target.extend_from_slice(format!("%{c:02X}").as_bytes());
+            } else {
+                target.push(c);
+            }
+        }
+        if target.is_empty() {
+            target.push(b'/');
+        }
+        let values: Vec<Cow<'_, [u8]>> = self.headers.iter().map(|(_, v)| v.render(ctx)).collect();
+        let lines: Vec<(&str, &[u8])> = self
+            .headers
+            .iter()
+            .zip(&values)
+            .map(|((n, _), v)| (n.as_str(), v.as_ref()))
+            .collect();
+        let body = self.body.as_ref().map(|b| b.render(ctx));
+        render_request(
+            &self.method,
+            &target,
+            &self.version,
+            &lines,
+            extra,
+            body.as_deref(),
+        )
+        .0
+    }
+}
+
 impl HttpCheck {
     /// Builds `METHOD URI VERSION`, then `headers` in order, `Connection: close` unless a `Connection` header
     /// is given, `Content-Length` when there is a `body` (unless given), and the body: the request
@@ -48,42 +234,27 @@ impl HttpCheck {
         body: Option<&str>,
         expect: Expect,
     ) -> Result<Self, SpecError> {
-        if !is_token(method) {
-            return Err(SpecError::Method(method.to_owned()));
-        }
+        check_request_line(method, version)?;
         if !is_valid_uri(uri) {
             return Err(SpecError::Uri(uri.to_owned()));
         }
-        if version != "HTTP/1.0" && version != "HTTP/1.1" {
-            return Err(SpecError::Version(version.to_owned()));
-        }
         for (name, value) in headers {
-            if !is_token(name) {
-                return Err(SpecError::HeaderName(name.to_owned()));
-            }
-            if value.bytes().any(|c| (c < b' ' && c != b'\t') || c == 0x7f) {
-                return Err(SpecError::HeaderValue(value.to_owned()));
-            }
+            check_header(name, Some(value))?;
         }
-        let has = |n: &str| headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
-        let mut request = format!("{method} {uri} {version}\r\n");
-        for (name, value) in headers {
-            request.push_str(name);
-            request.push_str(": ");
-            request.push_str(value);
-            request.push_str("\r\n");
-        }
-        let extra_at = request.len();
-        if !has("connection") {
-            request.push_str("Connection: close\r\n");
-        }
-        if let Some(b) = body.filter(|_| !has("content-length")) {
-            request.push_str(&format!("Content-Length: {}\r\n", b.len()));
-        }
-        request.push_str("\r\n");
-        request.push_str(body.unwrap_or_default());
+        let lines: Vec<(&str, &[u8])> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+            .collect();
+        let (request, extra_at) = render_request(
+            method,
+            uri.as_bytes(),
+            version,
+            &lines,
+            &[],
+            body.map(str::as_bytes),
+        );
         Ok(HttpCheck {
-            request: request.into_bytes(),
+            request,
             extra_at,
             expect,
             h2: false,
@@ -104,14 +275,11 @@ impl HttpCheck {
     /// `Content-Length`, where HAProxy puts `http-check send-state`'s). Control characters in `value` are
     /// dropped so that it cannot break the request.
     pub fn with_header(&self, name: &str, value: &str) -> HttpCheck {
-        let clean: String = value
-            .chars()
-            .filter(|&c| c == '\t' || !c.is_control())
-            .collect();
-        let line = format!("{name}: {clean}\r\n");
+        let mut line = Vec::new();
+        header_line(&mut line, name, value.as_bytes());
         let mut request = Vec::with_capacity(self.request.len() + line.len());
         request.extend_from_slice(&self.request[..self.extra_at]);
-        request.extend_from_slice(line.as_bytes());
+        request.extend_from_slice(&line);
         request.extend_from_slice(&self.request[self.extra_at..]);
         HttpCheck {
             request,

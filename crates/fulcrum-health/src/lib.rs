@@ -7,6 +7,7 @@
 //! [`Tracker::next_interval`].
 
 pub mod agent;
+pub mod check_ctx;
 pub mod error;
 pub mod http;
 mod http2;

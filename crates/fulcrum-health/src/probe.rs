@@ -38,6 +38,9 @@ impl Probe {
                     addr,
                     preamble: Vec::new(),
                     tls: None,
+                    rules_tls: None,
+                    names: Default::default(),
+                    extra_headers: Vec::new(),
                 };
                 tcpcheck::run(check, &target, timeout).await
             }
@@ -58,6 +61,9 @@ impl Probe {
                 addr,
                 preamble: Vec::new(),
                 tls: tls.cloned(),
+                rules_tls: tls.cloned(),
+                names: Default::default(),
+                extra_headers: Vec::new(),
             };
             return tcpcheck::run(check, &target, timeout).await;
         }
@@ -75,7 +81,7 @@ impl Probe {
             Err(_) => return CheckOutcome::new(CheckStatus::L6Timeout, start.elapsed()),
             Ok(Err(e)) => {
                 return CheckOutcome::new(CheckStatus::L6Response, start.elapsed())
-                    .with_info(format!("SSL handshake failure ({e})"))
+                    .with_info(ssl_failure(&e))
             }
             Ok(Ok(s)) => s,
         };
@@ -113,6 +119,9 @@ impl Probe {
                 addr,
                 preamble: preamble.to_vec(),
                 tls: tls.cloned(),
+                rules_tls: tls.cloned(),
+                names: Default::default(),
+                extra_headers: Vec::new(),
             };
             return tcpcheck::run(check, &target, timeout).await;
         }
@@ -140,7 +149,7 @@ impl Probe {
                     Err(_) => return CheckOutcome::new(CheckStatus::L6Timeout, start.elapsed()),
                     Ok(Err(e)) => {
                         return CheckOutcome::new(CheckStatus::L6Response, start.elapsed())
-                            .with_info(format!("SSL handshake failure ({e})"))
+                            .with_info(ssl_failure(&e))
                     }
                     Ok(Ok(s)) => s,
                 };
@@ -175,4 +184,9 @@ impl Probe {
         };
         outcome.unwrap_or_else(|_| CheckOutcome::new(CheckStatus::L7Timeout, start.elapsed()))
     }
+}
+
+/// HAProxy's info for a failed check handshake (it names no reason either).
+fn ssl_failure(_: &std::io::Error) -> String {
+    "SSL handshake failure".into()
 }

@@ -5,9 +5,13 @@
 //! such heads fails every proxied request too, so it must not be kept in the farm.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::BytesMut;
+use fulcrum_sample::LogFormat;
 use regex::bytes::Regex;
+
+use crate::check_ctx::CheckContext;
 
 use crate::outcome::CheckStatus;
 
@@ -54,6 +58,17 @@ pub enum TextMatch {
 }
 
 impl TextMatch {
+    /// The same method on `text` (a regular expression is kept as it is).
+    fn with_text(&self, text: Vec<u8>) -> TextMatch {
+        match self {
+            TextMatch::Str(_) => TextMatch::Str(text),
+            TextMatch::Beg(_) => TextMatch::Beg(text),
+            TextMatch::End(_) => TextMatch::End(text),
+            TextMatch::Sub(_) => TextMatch::Sub(text),
+            TextMatch::Reg(re) => TextMatch::Reg(re.clone()),
+        }
+    }
+
     /// Whether `text` matches; `fold`: ASCII case is ignored (names; a name regex is compiled with `(?i)`).
     fn matches(&self, text: &[u8], fold: bool) -> bool {
         let eq = |a: &[u8], b: &[u8]| {
@@ -97,9 +112,43 @@ pub struct HeaderRule {
     pub name: TextMatch,
     /// The value matcher; `None`: the header being present is enough.
     pub value: Option<TextMatch>,
+    /// `name-lf`: the name's pattern is this log-format string, rendered when the rule runs (the matcher's own
+    /// text is then a placeholder; `-m reg` takes no log-format).
+    pub name_lf: Option<Arc<LogFormat>>,
+    /// `value-lf`: the same for the value.
+    pub value_lf: Option<Arc<LogFormat>>,
 }
 
 impl HeaderRule {
+    /// A rule on `name` (and `value`) as written.
+    pub fn new(full: bool, name: TextMatch, value: Option<TextMatch>) -> Self {
+        HeaderRule {
+            full,
+            name,
+            value,
+            name_lf: None,
+            value_lf: None,
+        }
+    }
+
+    /// Whether a pattern is a log-format string, to render before the rule runs.
+    pub fn is_dynamic(&self) -> bool {
+        self.name_lf.is_some() || self.value_lf.is_some()
+    }
+
+    /// The rule with its log-format patterns rendered in `ctx`.
+    pub fn resolved(&self, ctx: &CheckContext) -> HeaderRule {
+        let name = match &self.name_lf {
+            Some(f) => self.name.with_text(ctx.render(f)),
+            None => self.name.clone(),
+        };
+        let value = match (&self.value, &self.value_lf) {
+            (Some(v), Some(f)) => Some(v.with_text(ctx.render(f))),
+            (v, _) => v.clone(),
+        };
+        HeaderRule::new(self.full, name, value)
+    }
+
     /// Whether the response head `head` (status line included) has a matching header.
     pub fn matches(&self, head: &[u8]) -> bool {
         head.split(|&c| c == b'\n').skip(1).any(|line| {
@@ -143,7 +192,12 @@ impl PartialEq for Match {
             (Match::StatusRegex(a), Match::StatusRegex(b))
             | (Match::BodyRegex(a), Match::BodyRegex(b)) => a.as_str() == b.as_str(),
             (Match::Header(a), Match::Header(b)) => {
+                let lf = |x: &Option<Arc<LogFormat>>, y: &Option<Arc<LogFormat>>| {
+                    x.as_ref().map(|f| f.source()) == y.as_ref().map(|f| f.source())
+                };
                 a.full == b.full
+                    && lf(&a.name_lf, &b.name_lf)
+                    && lf(&a.value_lf, &b.value_lf)
                     && a.name.same(&b.name)
                     && match (&a.value, &b.value) {
                         (Some(x), Some(y)) => x.same(y),
@@ -178,6 +232,17 @@ pub struct ExpectRule {
 }
 
 impl ExpectRule {
+    /// The rule with its log-format patterns rendered in `ctx`; `None` when it has none.
+    pub fn resolved(&self, ctx: &CheckContext) -> Option<ExpectRule> {
+        match &self.matcher {
+            Match::Header(h) if h.is_dynamic() => Some(ExpectRule {
+                matcher: Match::Header(h.resolved(ctx)),
+                ..self.clone()
+            }),
+            _ => None,
+        }
+    }
+
     /// A rule matching `matcher` with HAProxy's defaults.
     pub fn new(matcher: Match) -> Self {
         ExpectRule {
@@ -573,7 +638,7 @@ mod tests {
         let resp =
             b"HTTP/1.1 200 OK\r\nX-Test: a, b\r\nX-Other:  Value \r\nContent-Length: 0\r\n\r\n";
         let judge = |full: bool, name: TextMatch, value: Option<TextMatch>, inverse: bool| {
-            let mut r = ExpectRule::new(Match::Header(HeaderRule { full, name, value }));
+            let mut r = ExpectRule::new(Match::Header(HeaderRule::new(full, name, value)));
             r.inverse = inverse;
             let v = evaluate(resp, false, &Expect::Rule(Box::new(r))).unwrap();
             let info = v.info.map(|i| String::from_utf8(i.into_owned()).unwrap());
@@ -672,11 +737,11 @@ mod tests {
         let resp = b"HTTP/1.1 200 OK\r\nX-Test: a\r\nContent-Length: 5\r\n\r\nhello";
         let status = |t: &str| ExpectRule::new(ExpectRule::status_list(t).unwrap());
         let hdr = |n: &str| {
-            ExpectRule::new(Match::Header(HeaderRule {
-                full: false,
-                name: TextMatch::Str(n.as_bytes().to_vec()),
-                value: None,
-            }))
+            ExpectRule::new(Match::Header(HeaderRule::new(
+                false,
+                TextMatch::Str(n.as_bytes().to_vec()),
+                None,
+            )))
         };
         let judge = |rules: Vec<ExpectRule>| {
             let v = evaluate(resp, false, &Expect::Rules(rules)).unwrap();

@@ -15,9 +15,16 @@ use regex::bytes::Regex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
+use std::sync::Arc;
+
+use fulcrum_sample::{Expr, LogFormat, VarName};
+
+use crate::check_ctx::{CheckContext, CheckNames};
 use crate::error::SpecError;
+use crate::http::HttpSend;
 use crate::outcome::{CheckOutcome, CheckStatus};
 use crate::tcp::error_text;
+use crate::tls_check::TlsCheck;
 
 /// Most bytes kept of what the server sent since the last send; a full buffer is judged as it stands.
 pub const MAX_INPUT: usize = 16 * 1024;
@@ -35,6 +42,12 @@ pub struct Connect {
     pub default: bool,
     /// `linger`: close without waiting (accepted; the connection is closed at the end either way).
     pub linger: bool,
+    /// `ssl`: the connection handshakes TLS with the server's TLS settings.
+    pub ssl: bool,
+    /// `sni NAME`: the server name of that handshake (else the server's check name).
+    pub sni: Option<String>,
+    /// `alpn LIST`: the protocols it offers.
+    pub alpn: Option<Vec<String>>,
 }
 
 /// What an `expect` rule looks for.
@@ -198,8 +211,8 @@ fn hex_upper(b: &[u8]) -> String {
     s
 }
 
-/// One `tcp-check` rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `tcp-check` or `http-check` rule.
+#[derive(Debug, Clone)]
 pub enum Action {
     /// `connect`
     Connect(Connect),
@@ -209,7 +222,54 @@ pub enum Action {
     Expect(Box<Expect>),
     /// `comment TEXT`: names the rules after it in errors.
     Comment,
+    /// `http-check send`: an HTTP request, rendered when the rule runs.
+    SendHttp(Box<HttpSend>),
+    /// `http-check expect` (or the implicit one of an HTTP ruleset): judged on the HTTP response.
+    ExpectHttp(Box<crate::response::Expect>),
+    /// `set-var(check.NAME) EXPR`: the variable takes the expression's value (unchanged when it has none).
+    SetVar(VarName, Arc<Expr>),
+    /// `send-lf FMT` / `send-binary-lf FMT` (`binary`: the rendered text is hexadecimal, decoded before sending).
+    SendLf(Arc<LogFormat>, bool),
+    /// `set-var-fmt(check.NAME) FMT`: the variable takes the rendered string.
+    SetVarFmt(VarName, Arc<LogFormat>),
+    /// `unset-var(check.NAME)`
+    UnsetVar(VarName),
 }
+
+impl Action {
+    /// Whether the rule only names or prepares what follows (`comment`, `set-var`, `unset-var`).
+    fn is_preamble(&self) -> bool {
+        matches!(
+            self,
+            Action::Comment | Action::SetVar(..) | Action::SetVarFmt(..) | Action::UnsetVar(_)
+        )
+    }
+
+    fn is_expect(&self) -> bool {
+        matches!(self, Action::Expect(_) | Action::ExpectHttp(_))
+    }
+}
+
+impl PartialEq for Action {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Action::Connect(a), Action::Connect(b)) => a == b,
+            (Action::Send(a), Action::Send(b)) => a == b,
+            (Action::Expect(a), Action::Expect(b)) => a == b,
+            (Action::Comment, Action::Comment) => true,
+            (Action::SendHttp(a), Action::SendHttp(b)) => a == b,
+            (Action::ExpectHttp(a), Action::ExpectHttp(b)) => a == b,
+            (Action::SetVar(a, x), Action::SetVar(b, y)) => a == b && x.source() == y.source(),
+            (Action::SetVarFmt(a, x), Action::SetVarFmt(b, y)) => {
+                a == b && x.source() == y.source()
+            }
+            (Action::SendLf(x, a), Action::SendLf(y, b)) => a == b && x.source() == y.source(),
+            (Action::UnsetVar(a), Action::UnsetVar(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+impl Eq for Action {}
 
 /// A rule with its `comment`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +303,8 @@ pub struct TcpCheck {
     /// A ruleset of fulcrum's own (`option ssl-hello-chk`): its errors name no step and its pass has no info, as
     /// HAProxy's built-in rulesets.
     builtin: bool,
+    /// An `http-check` ruleset: its errors name no step either, and its verdict is the last HTTP expect's.
+    http: bool,
 }
 
 impl TcpCheck {
@@ -250,7 +312,7 @@ impl TcpCheck {
     /// HAProxy requires); without any, the check connects to the server first.
     pub fn new(rules: Vec<Rule>) -> Result<Self, SpecError> {
         let has_connect = rules.iter().any(|r| matches!(r.action, Action::Connect(_)));
-        let first = rules.iter().find(|r| !matches!(r.action, Action::Comment));
+        let first = rules.iter().find(|r| !r.action.is_preamble());
         if has_connect && !matches!(first.map(|r| &r.action), Some(Action::Connect(_))) {
             return Err(SpecError::Ruleset(
                 "first step MUST also be a 'connect' when there is a 'connect' step in the tcp-check ruleset"
@@ -260,7 +322,41 @@ impl TcpCheck {
         Ok(TcpCheck {
             rules,
             builtin: false,
+            http: false,
         })
+    }
+
+    /// An `http-check` ruleset, completed as HAProxy completes one: without any `send` rule, `request` (the one
+    /// `option httpchk` describes) is sent after the first connection; a `send` with no `expect` after it
+    /// before the next `connect` is followed by the default expectation (any 2xx or 3xx status).
+    pub fn http(mut rules: Vec<Rule>, request: HttpSend) -> Result<Self, SpecError> {
+        if !rules
+            .iter()
+            .any(|r| matches!(r.action, Action::SendHttp(_)))
+        {
+            let at = rules
+                .iter()
+                .position(|r| matches!(r.action, Action::Connect(_)))
+                .map_or(0, |i| i + 1);
+            rules.insert(at, Rule::new(Action::SendHttp(Box::new(request))));
+        }
+        let mut i = 0;
+        while i < rules.len() {
+            if matches!(rules[i].action, Action::SendHttp(_)) {
+                let end = rules[i + 1..]
+                    .iter()
+                    .position(|r| matches!(r.action, Action::Connect(_)))
+                    .map_or(rules.len(), |p| i + 1 + p);
+                if !rules[i + 1..end].iter().any(|r| r.action.is_expect()) {
+                    let implicit = crate::response::Expect::Default;
+                    rules.insert(end, Rule::new(Action::ExpectHttp(Box::new(implicit))));
+                }
+            }
+            i += 1;
+        }
+        let mut check = TcpCheck::new(rules)?;
+        check.http = true;
+        Ok(check)
     }
 
     /// `option ssl-hello-chk`: an SSLv3 ClientHello is sent and any TLS record of type alert (0x15) or
@@ -279,6 +375,7 @@ impl TcpCheck {
                 Rule::new(Action::Expect(Box::new(expect))),
             ],
             builtin: true,
+            http: false,
         }
     }
 
@@ -350,11 +447,28 @@ pub struct Session<'a> {
     /// The server closed (or the input is full).
     eof: bool,
     started: bool,
+    /// Variables, names and the last response, for the rules' expressions.
+    ctx: CheckContext,
+    /// Headers every HTTP request of the run carries after its own (`http-check send-state`).
+    extra: Vec<(String, String)>,
+    /// The verdict of the last HTTP expect that passed: the run's verdict if no rule fails after it.
+    last_http: Option<CheckOutcomeParts>,
+    /// The current connection went through a TLS handshake.
+    tls: bool,
 }
 
 impl<'a> Session<'a> {
     /// A run of `check`.
     pub fn new(check: &'a TcpCheck) -> Self {
+        Session::with_context(check, CheckContext::default(), Vec::new())
+    }
+
+    /// A run of `check` whose expressions see `ctx`, its HTTP requests carrying the `extra` headers.
+    pub fn with_context(
+        check: &'a TcpCheck,
+        ctx: CheckContext,
+        extra: Vec<(String, String)>,
+    ) -> Self {
         Session {
             check,
             current: None,
@@ -363,6 +477,10 @@ impl<'a> Session<'a> {
             must_read: true,
             eof: false,
             started: false,
+            ctx,
+            extra,
+            last_http: None,
+            tls: false,
         }
     }
 
@@ -380,10 +498,26 @@ impl<'a> Session<'a> {
 
     /// The connection asked for is up (its PROXY header, if any, written).
     pub fn connected(&mut self) -> Step {
-        self.input.clear();
-        self.eof = false;
-        self.must_read = true;
-        self.advance()
+        self.tls = false;
+        self.sent()
+    }
+
+    /// The connection asked for is up and its TLS handshake done: a run that ends on it passes at layer 6.
+    pub fn connected_over_tls(&mut self) -> Step {
+        self.tls = true;
+        self.sent()
+    }
+
+    /// The TLS handshake of the connection asked for failed (`timeout`: it did not finish in time): `Layer6
+    /// invalid response` with HAProxy's `SSL handshake failure`, or `Layer6 timeout`.
+    pub fn tls_failed(&self, timeout: bool) -> Step {
+        if timeout {
+            return self.done(CheckStatus::L6Timeout, Some(self.where_()));
+        }
+        self.done(
+            CheckStatus::L6Response,
+            Some(format!("SSL handshake failure{}", self.where_())),
+        )
     }
 
     /// The bytes asked for were written.
@@ -391,6 +525,7 @@ impl<'a> Session<'a> {
         self.input.clear();
         self.eof = false;
         self.must_read = true;
+        self.ctx.clear_response();
         self.advance()
     }
 
@@ -400,7 +535,7 @@ impl<'a> Session<'a> {
         self.input.extend_from_slice(&data[..data.len().min(room)]);
         self.eof = eof || self.input.len() >= MAX_INPUT;
         self.must_read = false;
-        if eof && self.input.is_empty() {
+        if eof && self.input.is_empty() && !self.check.http {
             let status = match self.current_action() {
                 Some(Action::Expect(e)) => e.error_status,
                 _ => CheckStatus::L7Response,
@@ -459,7 +594,7 @@ impl<'a> Session<'a> {
 
     /// ` at step N of tcp-check (what) comment: 'C'`, as HAProxy appends to an error.
     fn where_(&self) -> String {
-        if self.check.builtin {
+        if self.check.builtin || self.check.http {
             return String::new();
         }
         let Some(i) = self.current else {
@@ -477,7 +612,9 @@ impl<'a> Session<'a> {
             Action::Expect(e) => {
                 let _ = write!(s, " ({})", e.step_name());
             }
-            Action::Comment => {}
+            Action::SendHttp(_) | Action::SendLf(..) => s.push_str(" (send)"),
+            Action::ExpectHttp(_) => s.push_str(" (expect)"),
+            Action::Comment | Action::SetVar(..) | Action::SetVarFmt(..) | Action::UnsetVar(_) => {}
         }
         if let Some(c) = self.comment() {
             let _ = write!(s, " comment: '{c}'");
@@ -491,12 +628,64 @@ impl<'a> Session<'a> {
 
     /// Runs rules from `next` until one needs I/O or the ruleset ends.
     fn advance(&mut self) -> Step {
-        let rules = &self.check.rules;
+        let check = self.check;
+        let rules = &check.rules;
         while self.next < rules.len() {
             let i = self.next;
             self.current = Some(i);
             match &rules[i].action {
                 Action::Comment => self.next += 1,
+                Action::SetVar(name, expr) => {
+                    self.take_response();
+                    self.ctx.set(name, expr.eval(&self.ctx));
+                    self.next += 1;
+                }
+                Action::SetVarFmt(name, format) => {
+                    self.take_response();
+                    let text = self.ctx.render(format);
+                    self.ctx
+                        .set(name, Some(fulcrum_sample::Value::string(text)));
+                    self.next += 1;
+                }
+                Action::UnsetVar(name) => {
+                    self.ctx.unset(name);
+                    self.next += 1;
+                }
+                Action::SendLf(format, binary) => {
+                    self.next += 1;
+                    let text = self.ctx.render(format);
+                    if !*binary {
+                        return Step::Send(text);
+                    }
+                    match std::str::from_utf8(&text).ok().and_then(parse_hex) {
+                        Some(bytes) => return Step::Send(bytes),
+                        None => {
+                            return self.done(
+                                CheckStatus::L7Response,
+                                Some(format!("invalid hexadecimal data{}", self.where_())),
+                            )
+                        }
+                    }
+                }
+                Action::SendHttp(request) => {
+                    self.next += 1;
+                    return Step::Send(request.render(&self.ctx, &self.extra));
+                }
+                Action::ExpectHttp(e) => {
+                    if self.must_read {
+                        return Step::Read;
+                    }
+                    self.take_response();
+                    match self.judge_http(e) {
+                        Judged::Pass => self.next += 1,
+                        Judged::Wait => {
+                            self.next = self.group_head(i);
+                            self.must_read = true;
+                            return Step::Read;
+                        }
+                        Judged::Fail(step) => return step,
+                    }
+                }
                 Action::Connect(c) => {
                     self.next += 1;
                     return Step::Connect(c.clone());
@@ -530,8 +719,14 @@ impl<'a> Session<'a> {
             };
             return self.done(status, None);
         }
+        if let Some(parts) = self.last_http.clone().filter(|_| self.check.http) {
+            return Step::Done(parts);
+        }
         match self.current_action() {
             None => self.done(CheckStatus::L4Ok, None),
+            Some(Action::Connect(_)) if self.tls => {
+                self.done(CheckStatus::L6Ok, Some("(tcp-check)".into()))
+            }
             Some(Action::Connect(_)) => self.done(CheckStatus::L4Ok, Some("(tcp-check)".into())),
             Some(Action::Expect(e)) => {
                 let info = e.on_success.clone().unwrap_or_else(|| "(tcp-check)".into());
@@ -542,10 +737,47 @@ impl<'a> Session<'a> {
     }
 
     fn group_head(&self, mut i: usize) -> usize {
-        while i > 0 && matches!(self.check.rules[i - 1].action, Action::Expect(_)) {
+        while i > 0 && self.check.rules[i - 1].action.is_expect() {
             i -= 1;
         }
         i
+    }
+
+    /// Takes the response head in, once complete, for the expressions of the rules that follow.
+    fn take_response(&mut self) {
+        if self.ctx.has_response() {
+            return;
+        }
+        if let Some(end) = crate::response::body_start(&self.input) {
+            self.ctx.take_response(&self.input[..end]);
+        }
+    }
+
+    fn judge_http(&mut self, e: &crate::response::Expect) -> Judged {
+        let resolved = match e {
+            crate::response::Expect::Rule(r) => r
+                .resolved(&self.ctx)
+                .map(|r| crate::response::Expect::Rule(Box::new(r))),
+            _ => None,
+        };
+        let expect = resolved.as_ref().unwrap_or(e);
+        let Some(v) = crate::response::evaluate(&self.input, self.eof, expect) else {
+            return Judged::Wait;
+        };
+        let parts = CheckOutcomeParts {
+            status: v.status,
+            code: v.code,
+            info: v.info.map(|i| String::from_utf8_lossy(&i).into_owned()),
+        };
+        if matches!(
+            v.status,
+            CheckStatus::L7Ok | CheckStatus::L6Ok | CheckStatus::L4Ok
+        ) {
+            self.last_http = Some(parts);
+            Judged::Pass
+        } else {
+            Judged::Fail(Step::Done(parts))
+        }
     }
 
     fn judge(&self, e: &Expect) -> Judged {
@@ -600,6 +832,38 @@ pub struct Target {
     pub preamble: Vec<u8>,
     /// `check-ssl`: `default` and implicit connections handshake TLS after the preamble.
     pub tls: Option<crate::tls_check::TlsCheck>,
+    /// The server's TLS settings, for `connect ssl` rules (whether or not the server has `check-ssl`).
+    pub rules_tls: Option<crate::tls_check::TlsCheck>,
+    /// Who is checked, for the rules' expressions (`be_name`, `srv_name`).
+    pub names: CheckNames,
+    /// Headers every HTTP request carries after its own (`http-check send-state`).
+    pub extra_headers: Vec<(String, String)>,
+}
+
+/// The TLS a connection rule asks for: `ssl` (with its `sni` and `alpn`) the server's settings, `default` (and
+/// the implicit first connection) the server's `check-ssl`; `Err` when `ssl` is asked of a server without TLS
+/// settings, or `sni` is no server name.
+fn connect_tls(c: &Connect, target: &Target) -> Result<Option<TlsCheck>, String> {
+    if !c.ssl {
+        return Ok(target.tls.clone().filter(|_| c.default));
+    }
+    let Some(base) = target.rules_tls.as_ref() else {
+        return Err("no TLS settings for this server".into());
+    };
+    let name = match &c.sni {
+        Some(sni) => rustls::pki_types::ServerName::try_from(sni.clone())
+            .map_err(|_| format!("'{sni}' is not a server name"))?,
+        None => base.name.clone(),
+    };
+    let config = match &c.alpn {
+        Some(list) => {
+            let mut config = (*base.config).clone();
+            config.alpn_protocols = list.iter().map(|p| p.as_bytes().to_vec()).collect();
+            Arc::new(config)
+        }
+        None => base.config.clone(),
+    };
+    Ok(Some(TlsCheck { config, name }))
 }
 
 /// A PROXY protocol v1 header that names no client, for `connect send-proxy`.
@@ -612,7 +876,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub async fn run(check: &TcpCheck, target: &Target, timeout: Duration) -> CheckOutcome {
     let start = Instant::now();
     let deadline = start + timeout;
-    let mut session = Session::new(check);
+    let mut session = Session::with_context(
+        check,
+        CheckContext::new(target.names.clone()),
+        target.extra_headers.clone(),
+    );
     let mut step = session.start();
     let mut stream: Option<Box<dyn Io>> = None;
     let mut buf = vec![0u8; 4096];
@@ -642,31 +910,21 @@ pub async fn run(check: &TcpCheck, target: &Target, timeout: Duration) -> CheckO
                 match timeout_at(deadline, s.write_all(preamble)).await {
                     Err(_) => return timed_out(&session),
                     Ok(Err(e)) => session.io_error(&error_text(&e)),
-                    Ok(Ok(())) => match target.tls.as_ref().filter(|_| c.default) {
-                        None => {
+                    Ok(Ok(())) => match connect_tls(&c, target) {
+                        Err(e) => session.io_error(&e),
+                        Ok(None) => {
                             stream = Some(Box::new(s));
                             session.connected()
                         }
-                        Some(tls) => {
+                        Ok(Some(tls)) => {
                             let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
                             match timeout_at(deadline, connector.connect(tls.name.clone(), s)).await
                             {
-                                Err(_) => {
-                                    return CheckOutcome::new(
-                                        CheckStatus::L6Timeout,
-                                        start.elapsed(),
-                                    )
-                                }
-                                Ok(Err(e)) => {
-                                    return CheckOutcome::new(
-                                        CheckStatus::L6Response,
-                                        start.elapsed(),
-                                    )
-                                    .with_info(format!("SSL handshake failure ({e})"))
-                                }
+                                Err(_) => session.tls_failed(true),
+                                Ok(Err(_)) => session.tls_failed(false),
                                 Ok(Ok(t)) => {
                                     stream = Some(Box::new(t));
-                                    session.connected()
+                                    session.connected_over_tls()
                                 }
                             }
                         }
@@ -1007,5 +1265,294 @@ mod tests {
         assert_eq!(parse_hex("5"), None);
         assert_eq!(parse_hex("zz"), None);
         assert_eq!(hex_upper(b"\x0a\xff"), "0AFF");
+    }
+
+    fn http_send(
+        method: &str,
+        uri: crate::http::Text,
+        version: &str,
+        hdrs: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Rule {
+        use crate::http::Text;
+        let headers = hdrs
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    Text::Format(Arc::new(fulcrum_sample::LogFormat::parse(v).unwrap())),
+                )
+            })
+            .collect();
+        let body =
+            body.map(|b| Text::Format(Arc::new(fulcrum_sample::LogFormat::parse(b).unwrap())));
+        Rule::new(Action::SendHttp(Box::new(
+            HttpSend::new(method, uri, version, headers, body).unwrap(),
+        )))
+    }
+
+    fn lf(text: &str) -> crate::http::Text {
+        crate::http::Text::Format(Arc::new(fulcrum_sample::LogFormat::parse(text).unwrap()))
+    }
+
+    fn set_var(name: &str, expr: &str) -> Rule {
+        Rule::new(Action::SetVar(
+            name.parse().unwrap(),
+            Arc::new(Expr::parse(expr).unwrap()),
+        ))
+    }
+
+    fn default_request() -> HttpSend {
+        HttpSend::new(
+            "OPTIONS",
+            crate::http::Text::Plain("/".into()),
+            "HTTP/1.0",
+            Vec::new(),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn http_rulesets_connect_send_and_expect_several_times() {
+        use crate::response::{Expect as HttpExpect, ExpectRule};
+        let status = |t: &str| {
+            Rule::new(Action::ExpectHttp(Box::new(HttpExpect::Rule(Box::new(
+                ExpectRule::new(ExpectRule::status_list(t).unwrap()),
+            )))))
+        };
+        let check = TcpCheck::http(
+            vec![
+                connect(Some(81)),
+                set_var("check.server", "str(srv)"),
+                set_var("check.path", "str(/req1)"),
+                http_send(
+                    "GET",
+                    lf("%[var(check.path)]"),
+                    "HTTP/1.1",
+                    &[("x-test", "server=%[var(check.server)]")],
+                    None,
+                ),
+                status("200"),
+                connect(Some(82)),
+                Rule::new(Action::UnsetVar("check.path".parse().unwrap())),
+                http_send(
+                    "GET",
+                    lf("%[var(check.path)]"),
+                    "HTTP/1.0",
+                    &[],
+                    Some("on %[be_name]-%[srv_name]"),
+                ),
+            ],
+            default_request(),
+        )
+        .unwrap();
+        // The last send gets the implicit expectation.
+        assert!(
+            matches!(check.rules().last().map(|r| &r.action), Some(Action::ExpectHttp(e)) if **e == HttpExpect::Default)
+        );
+        let names = CheckNames {
+            backend: "be4".into(),
+            server: "srv".into(),
+        };
+        let extra = vec![("x-state".to_string(), "UP".to_string())];
+        let mut s = Session::with_context(&check, CheckContext::new(names), extra);
+        assert!(matches!(s.start(), Step::Connect(c) if c.port == Some(81)));
+        assert_eq!(
+            s.connected(),
+            Step::Send(b"GET /req1 HTTP/1.1\r\nx-test: server=srv\r\nx-state: UP\r\nConnection: close\r\n\r\n".to_vec())
+        );
+        assert_eq!(s.sent(), Step::Read);
+        assert_eq!(s.input(b"HTTP/1.1 200 OK\r\n", false), Step::Read);
+        assert!(
+            matches!(s.input(b"content-length: 0\r\n\r\n", false), Step::Connect(c) if c.port == Some(82))
+        );
+        assert_eq!(
+            s.connected(),
+            Step::Send(b"GET / HTTP/1.0\r\nx-state: UP\r\nConnection: close\r\nContent-Length: 10\r\n\r\non be4-srv".to_vec())
+        );
+        assert_eq!(s.sent(), Step::Read);
+        assert_eq!(
+            done(s.input(b"HTTP/1.0 302 Found\r\n\r\n", false)),
+            (CheckStatus::L7Ok, Some(302), None)
+        );
+    }
+
+    #[test]
+    fn http_rulesets_fail_on_the_first_failing_expect_without_naming_the_step() {
+        use crate::response::{Expect as HttpExpect, ExpectRule, HeaderRule, Match, TextMatch};
+        let status = |t: &str| {
+            Rule::new(Action::ExpectHttp(Box::new(HttpExpect::Rule(Box::new(
+                ExpectRule::new(ExpectRule::status_list(t).unwrap()),
+            )))))
+        };
+        let mut by_var = HeaderRule::new(false, TextMatch::Str(Vec::new()), None);
+        by_var.name_lf = Some(Arc::new(
+            fulcrum_sample::LogFormat::parse("%[var(check.h)]").unwrap(),
+        ));
+        let hdr_lf = Rule::new(Action::ExpectHttp(Box::new(HttpExpect::Rule(Box::new(
+            ExpectRule::new(Match::Header(by_var)),
+        )))));
+        // No send: the default request goes first; set-var reads the response judged by the expect before it.
+        let check = TcpCheck::http(
+            vec![
+                status("200-399"),
+                set_var("check.h", "res.fhdr(x-hdr-name)"),
+                hdr_lf,
+            ],
+            default_request(),
+        )
+        .unwrap();
+        let run = |response: &[u8]| {
+            let mut s = Session::new(&check);
+            assert!(matches!(s.start(), Step::Connect(c) if c.default));
+            assert_eq!(
+                s.connected(),
+                Step::Send(b"OPTIONS / HTTP/1.0\r\nConnection: close\r\n\r\n".to_vec())
+            );
+            assert_eq!(s.sent(), Step::Read);
+            done(s.input(response, true))
+        };
+        assert_eq!(
+            run(b"HTTP/1.1 202 Accepted\r\nx-hdr-name: x-test1\r\nx-test1: y\r\n\r\n"),
+            (CheckStatus::L7Ok, Some(202), None)
+        );
+        assert_eq!(
+            run(b"HTTP/1.1 202 Accepted\r\nx-hdr-name: x-nope\r\nx-test1: y\r\n\r\n"),
+            (CheckStatus::L7Status, Some(202), Some("Accepted".into()))
+        );
+        assert_eq!(
+            run(b"HTTP/1.1 500 Oops\r\n\r\n"),
+            (CheckStatus::L7Status, Some(500), Some("Oops".into()))
+        );
+        // A refused connection names no step in an HTTP ruleset (haproxy 2.6 observed).
+        let mut s = Session::new(&check);
+        s.start();
+        assert_eq!(
+            done(s.io_error("Connection refused")),
+            (
+                CheckStatus::L4Connection,
+                None,
+                Some("Connection refused".into())
+            )
+        );
+    }
+
+    #[test]
+    fn tls_connections_pass_at_layer_6_and_name_their_step_on_failure() {
+        let ssl = |sni: Option<&str>| {
+            Rule::new(Action::Connect(Connect {
+                ssl: true,
+                sni: sni.map(str::to_owned),
+                ..Connect::default()
+            }))
+        };
+        let check = TcpCheck::new(vec![ssl(Some("connect.haproxy.org"))]).unwrap();
+        let mut s = Session::new(&check);
+        assert!(
+            matches!(s.start(), Step::Connect(c) if c.ssl && c.sni.as_deref() == Some("connect.haproxy.org"))
+        );
+        assert_eq!(
+            done(s.connected_over_tls()),
+            (CheckStatus::L6Ok, None, Some("(tcp-check)".into()))
+        );
+        // As checks/tcp-check-ssl.vtc expects of haproxy 2.6.
+        let mut s = Session::new(&check);
+        s.start();
+        assert_eq!(
+            done(s.tls_failed(false)),
+            (
+                CheckStatus::L6Response,
+                None,
+                Some("SSL handshake failure at step 1 of tcp-check (connect)".into())
+            )
+        );
+        assert_eq!(done(s.tls_failed(true)).0, CheckStatus::L6Timeout);
+        // A later clear-text connection ends at layer 4.
+        let check = TcpCheck::new(vec![ssl(None), connect(Some(80))]).unwrap();
+        let mut s = Session::new(&check);
+        s.start();
+        assert!(matches!(s.connected_over_tls(), Step::Connect(c) if !c.ssl));
+        assert_eq!(done(s.connected()).0, CheckStatus::L4Ok);
+    }
+
+    #[test]
+    fn connection_tls_follows_the_rule() {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let base = TlsCheck {
+            config: Arc::new(config),
+            name: rustls::pki_types::ServerName::try_from("default.example").unwrap(),
+        };
+        let mut target = Target {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            preamble: Vec::new(),
+            tls: None,
+            rules_tls: Some(base.clone()),
+            names: CheckNames::default(),
+            extra_headers: Vec::new(),
+        };
+        let plain = Connect::default();
+        assert!(connect_tls(&plain, &target).unwrap().is_none());
+        let rule = Connect {
+            ssl: true,
+            sni: Some("connect.example".into()),
+            alpn: Some(vec!["h2".into(), "http/1.1".into()]),
+            ..Connect::default()
+        };
+        let t = connect_tls(&rule, &target).unwrap().unwrap();
+        assert_eq!(
+            t.name,
+            rustls::pki_types::ServerName::try_from("connect.example").unwrap()
+        );
+        assert_eq!(
+            t.config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+        // `default` takes `check-ssl`'s settings, none without it.
+        let default = Connect {
+            default: true,
+            ..Connect::default()
+        };
+        assert!(connect_tls(&default, &target).unwrap().is_none());
+        target.tls = Some(base);
+        assert!(connect_tls(&default, &target).unwrap().is_some());
+        target.rules_tls = None;
+        assert!(connect_tls(&rule, &target).is_err());
+    }
+
+    #[test]
+    fn send_lf_renders_variables_and_names() {
+        let lf = |t: &str| Arc::new(fulcrum_sample::LogFormat::parse(t).unwrap());
+        let check = TcpCheck::new(vec![
+            set_var("check.cmd", "str(PING)"),
+            Rule::new(Action::SendLf(
+                lf("%[var(check.cmd)] %[srv_name]\r\n"),
+                false,
+            )),
+            Rule::new(Action::SendLf(lf("50%[str(4E),lower]47"), true)),
+            Rule::new(Action::SendLf(lf("zz"), true)),
+        ])
+        .unwrap();
+        let names = CheckNames {
+            backend: "be".into(),
+            server: "s1".into(),
+        };
+        let mut s = Session::with_context(&check, CheckContext::new(names), Vec::new());
+        s.start();
+        assert_eq!(s.connected(), Step::Send(b"PING s1\r\n".to_vec()));
+        assert_eq!(s.sent(), Step::Send(b"PNG".to_vec()));
+        assert_eq!(
+            done(s.sent()),
+            (
+                CheckStatus::L7Response,
+                None,
+                Some("invalid hexadecimal data at step 4 of tcp-check (send)".into())
+            )
+        );
     }
 }

@@ -339,3 +339,143 @@ fn ssl_hello_chk_tells_tls_servers_from_others_as_haproxy_does() {
     let theirs = first_check_lines(log, Duration::from_millis(1000));
     assert_eq!(ours, theirs);
 }
+
+/// An HTTP server that keeps every request it reads (head and `Content-Length` body) and answers `200 OK` with
+/// the headers `X-Foo: bar` and `X-Hdr-Name: x-foo`.
+fn recording_http_server() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::Read;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let keep = keep.clone();
+            std::thread::spawn(move || {
+                let _ = c.set_read_timeout(Some(Duration::from_millis(300)));
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut head = String::new();
+                let mut line = String::new();
+                let mut length = 0;
+                while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    head.push_str(&line);
+                    line.clear();
+                }
+                let mut body = vec![0u8; length];
+                let _ = r.read_exact(&mut body);
+                head.push_str(&String::from_utf8_lossy(&body));
+                keep.lock().unwrap().push(head);
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 OK\r\nX-Foo: bar\r\nX-Hdr-Name: x-foo\r\nContent-Length: 5\r\n\r\nhello",
+                );
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// `http-check` rulesets (HAProxy 2.2+): the rules of each backend, and the log line HAProxy 2.6 writes for
+/// its first check (observed).
+const HTTP_RULESETS: &[(&str, &str)] = &[
+    (
+        "http-check connect\n    http-check set-var(check.path) str(/one)\n    \
+         http-check send meth GET uri-lf %[var(check.path)] ver HTTP/1.1 hdr x-srv %[srv_name]\n    \
+         http-check expect status 200\n    http-check connect\n    http-check unset-var(check.path)\n    \
+         http-check send meth POST uri-lf /two%[var(check.path)] body-lf \"on %[be_name]\"",
+        "succeeded, reason: Layer7 check passed, code: 200",
+    ),
+    (
+        "http-check connect\n    http-check send meth GET uri /three\n    http-check expect status 200\n    \
+         http-check connect port {closed}",
+        "failed, reason: Layer4 connection problem, info: \"Connection refused\"",
+    ),
+    (
+        "http-check send meth GET uri /four\n    http-check expect status 200\n    \
+         http-check set-var(check.h) res.fhdr(x-hdr-name)\n    http-check expect hdr name-lf %[var(check.h)] value bar",
+        "succeeded, reason: Layer7 check passed, code: 200",
+    ),
+    (
+        "http-check set-var(check.h) str(x-nope)\n    http-check send meth GET uri /five\n    \
+         http-check expect hdr name-lf %[var(check.h)]",
+        "failed, reason: Layer7 wrong status, code: 200, info: \"OK\"",
+    ),
+    (
+        "http-check connect\n    http-check send meth GET uri /six\n    http-check expect status 200\n    \
+         http-check connect\n    http-check send meth GET uri /seven\n    http-check expect status 201 comment c7",
+        "failed, reason: Layer7 wrong status, code: 200, info: \"OK comment: c7\"",
+    ),
+];
+
+fn ruleset_config(listen: u16, log: SocketAddr, srv: SocketAddr, closed: u16) -> String {
+    let mut cfg = format!(
+        "global
+    nbthread 1
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 1s
+    option log-health-checks
+    log {log} local0
+
+listen front
+    bind 127.0.0.1:{listen}
+    server x {srv}
+"
+    );
+    for (i, (rules, _)) in HTTP_RULESETS.iter().enumerate() {
+        let rules = rules.replace("{closed}", &closed.to_string());
+        cfg.push_str(&format!(
+            "\nbackend r{i}\n    option httpchk\n    {rules}\n    server s {srv} check inter 100ms rise 1 fall 1\n"
+        ));
+    }
+    cfg
+}
+
+#[test]
+fn http_check_rulesets_decide_log_and_send_as_haproxy_does() {
+    let (srv, seen) = recording_http_server();
+    let closed = free_port();
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cfg = ruleset_config(free_port(), log.local_addr().unwrap(), srv, closed);
+    let p = start_proxy(&cfg);
+    let ours = first_check_lines(log, Duration::from_millis(1500));
+    drop(p);
+    assert_eq!(ours.len(), HTTP_RULESETS.len(), "{ours:#?}");
+    for (i, (rules, text)) in HTTP_RULESETS.iter().enumerate() {
+        let line = &ours[&format!("r{i}/s")];
+        assert!(
+            line.starts_with(&format!(
+                "Health check for server r{i}/s {text}, check duration: N"
+            )),
+            "rules {rules}: {line}\nwanted: {text}"
+        );
+    }
+    // The requests as rendered for each run: variables, names and the default version.
+    let requests = seen.lock().unwrap().clone();
+    let find = |start: &str| {
+        requests
+            .iter()
+            .find(|r| r.starts_with(start))
+            .unwrap_or_else(|| panic!("no request {start:?} in {requests:#?}"))
+            .clone()
+    };
+    assert!(find("GET /one HTTP/1.1\r\n").contains("\r\nx-srv: s\r\n"));
+    let two = find("POST /two HTTP/1.0\r\n");
+    assert!(two.ends_with("Content-Length: 5\r\non r0"), "{two:?}");
+    if !haproxy_present() {
+        return;
+    }
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = free_port();
+    let cfg = ruleset_config(listen, log.local_addr().unwrap(), srv, closed);
+    let _h = start_haproxy(&cfg, SocketAddr::from(([127, 0, 0, 1], listen)));
+    let theirs = first_check_lines(log, Duration::from_millis(1500));
+    assert_eq!(ours, theirs);
+}

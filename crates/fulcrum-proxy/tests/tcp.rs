@@ -113,3 +113,31 @@ listen l
     s.read_to_string(&mut reply).unwrap();
     assert_eq!(reply, "a:3000000");
 }
+
+#[test]
+fn a_connection_no_backend_takes_is_closed_without_a_reset() {
+    // As haproxy 2.6 closes it (checks/ssl-hello-check.vtc's be2 reads an empty response there, not a reset).
+    let cfg = format!(
+        "global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{}
+",
+        free_port()
+    );
+    let p = start_proxy(&cfg);
+    for _ in 0..5 {
+        let mut s = TcpStream::connect(p.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"\x16\x03\x00 some bytes the proxy never reads")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let mut buf = [0u8; 16];
+        assert_eq!(s.read(&mut buf).map_err(|e| e.kind()), Ok(0));
+    }
+}

@@ -168,14 +168,8 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
 /// `timeout` names fulcrum does not support yet.
 pub const TIMEOUT_UNSUPPORTED: &[&str] = &[];
 
-/// `http-check` actions fulcrum does not support yet (`send` and `expect` are supported).
-pub const HTTP_CHECK_UNSUPPORTED: &[&str] = &[
-    "comment",
-    "connect",
-    "disable-on-404",
-    "set-var",
-    "unset-var",
-];
+/// `http-check` actions fulcrum does not support yet.
+pub const HTTP_CHECK_UNSUPPORTED: &[&str] = &["disable-on-404"];
 
 /// `bind` options fulcrum does not support yet, with the number of arguments each one takes.
 pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
@@ -214,7 +208,6 @@ pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
 /// `server` / `default-server` options fulcrum does not support yet, with their number of arguments.
 pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("allow-0rtt", 0),
-    ("check-alpn", 1),
     ("check-via-socks4", 0),
     ("client-sigalgs", 1),
     ("crl-file", 1),

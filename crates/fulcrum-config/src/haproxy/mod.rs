@@ -15,6 +15,7 @@ pub mod cookie;
 mod directives;
 mod env;
 mod global;
+mod http_check;
 pub mod known;
 pub mod lexer;
 mod log;

@@ -676,6 +676,60 @@ pub struct HttpCheck {
     pub headers: Vec<(String, String)>,
     /// `http-check send body TEXT`
     pub body: Option<String>,
+    /// `uri-lf`: the URI is a log-format string
+    pub uri_lf: bool,
+    /// `body-lf`: the body is a log-format string
+    pub body_lf: bool,
+    /// The header values are log-format strings (those of `http-check send hdr`, not `option httpchk`'s)
+    pub headers_lf: bool,
+}
+
+/// One rule of an `http-check` ruleset, in the order written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheckRule {
+    /// What the rule does.
+    pub action: HttpCheckAction,
+    /// `comment TEXT` (for `http-check comment`, its text).
+    pub comment: Option<String>,
+}
+
+/// The action of an `http-check` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpCheckAction {
+    /// `connect [default] [port N] [addr A] [send-proxy] [linger]`
+    Connect(TcpCheckConnect),
+    /// `send ...`: the request (the first one merged with `option httpchk`'s).
+    Send(HttpCheck),
+    /// `expect ...`
+    Expect(HttpExpect, HttpExpectOptions),
+    /// `set-var(check.NAME) EXPR` or `set-var-fmt(check.NAME) FMT`
+    SetVar(fulcrum_sample::VarName, CheckVarValue),
+    /// `unset-var(check.NAME)`
+    UnsetVar(fulcrum_sample::VarName),
+    /// `comment TEXT`
+    Comment,
+}
+
+/// What `set-var` / `set-var-fmt` of a check rule stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckVarValue {
+    /// `set-var(NAME) EXPR`
+    Expr(SampleExpr),
+    /// `set-var-fmt(NAME) FMT`
+    Format(Fmt),
+}
+
+impl Proxy {
+    /// The `http-check expect` rules, in order, with their options.
+    pub fn http_expects(&self) -> Vec<(&HttpExpect, &HttpExpectOptions)> {
+        self.http_check
+            .iter()
+            .filter_map(|r| match &r.action {
+                HttpCheckAction::Expect(e, o) => Some((e, o)),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// `http-check expect ...`
@@ -704,6 +758,10 @@ pub struct HeaderExpect {
     pub name: (HeaderMatchMethod, String),
     /// How a value is matched (case-sensitively); `None`: the header being present is enough.
     pub value: Option<(HeaderMatchMethod, String)>,
+    /// `name-lf`: the name's pattern is a log-format string (checked to compile)
+    pub name_lf: bool,
+    /// `value-lf`: the value's pattern is a log-format string (checked to compile)
+    pub value_lf: bool,
 }
 
 /// The `-m` method of `http-check expect hdr`: `str` (the default), `beg`, `end`, `sub` or `reg` (checked to
@@ -759,6 +817,17 @@ pub enum TcpCheckAction {
     Expect(TcpCheckExpect),
     /// `comment TEXT`
     Comment,
+    /// `set-var(check.NAME) EXPR` or `set-var-fmt(check.NAME) FMT`
+    SetVar(fulcrum_sample::VarName, CheckVarValue),
+    /// `unset-var(check.NAME)`
+    UnsetVar(fulcrum_sample::VarName),
+    /// `send-lf FMT` (`binary`: `send-binary-lf`, the rendered text being hexadecimal)
+    SendLf {
+        /// The format, compiled.
+        format: Fmt,
+        /// `send-binary-lf`
+        binary: bool,
+    },
 }
 
 /// `tcp-check connect` options.
@@ -774,6 +843,12 @@ pub struct TcpCheckConnect {
     pub default: bool,
     /// `linger`
     pub linger: bool,
+    /// `ssl`: the connection handshakes TLS with the server's TLS settings
+    pub ssl: bool,
+    /// `sni NAME`: the server name of that handshake
+    pub sni: Option<String>,
+    /// `alpn LIST`: the protocols it offers
+    pub alpn: Option<Vec<String>>,
 }
 
 /// `tcp-check expect [min-recv N] [ok-status S] [error-status S] [tout-status S] [on-success T] [on-error T]
@@ -1024,6 +1099,8 @@ pub struct ServerTls {
     pub reuse: bool,
     /// `check-sni`
     pub check_sni: Option<String>,
+    /// `check-alpn LIST`: the protocols health checks offer (else `alpn`'s)
+    pub check_alpn: Option<Vec<String>>,
     /// Versions, ciphers, tickets: the line's over `ssl-default-server-*`.
     pub options: super::ssl::SslOptions,
 }
@@ -1161,14 +1238,11 @@ pub struct Proxy {
     pub referenced_servers: Vec<String>,
     /// `option tcp-check` and its rules (then `httpchk` and `protocol_check` are `None`).
     pub tcp_check: Option<Vec<TcpCheckRule>>,
-    /// `option httpchk`; `None` means TCP connect checks.
+    /// `option httpchk`: the request of the first `send` (or of the check when no `send` rule is written);
+    /// `None` means TCP connect checks.
     pub httpchk: Option<HttpCheck>,
-    /// `http-check expect`
-    pub http_expect: Option<HttpExpect>,
-    /// `http-check expect`'s options (`!`, `comment`, statuses, texts)
-    pub http_expect_options: HttpExpectOptions,
-    /// Further `http-check expect` rules, judged in order on the same response after the first
-    pub http_expect_more: Vec<(HttpExpect, HttpExpectOptions)>,
+    /// The `http-check` rules (`connect`, `send`, `expect`, `set-var`, `unset-var`, `comment`) in order.
+    pub http_check: Vec<HttpCheckRule>,
     /// `http-check send-state`: HTTP checks carry an `x-haproxy-server-state` header.
     pub http_send_state: bool,
     /// `option smtpchk`, `redis-check`, `pgsql-check`, `mysql-check`, `ldap-check` or `spop-check`: checks in the

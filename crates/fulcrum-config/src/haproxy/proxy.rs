@@ -9,10 +9,9 @@ use super::common::{Line, Sink};
 use super::known;
 use super::log;
 use super::model::{
-    Balance, Bind, Capture, Fmt, ForwardFor, HashFunction, HashOptions, HashType, HeaderExpect,
-    HeaderMatchMethod, HttpCheck, HttpConnMode, HttpExpect, HttpExpectOptions, HttpReuse,
-    LoadServerState, LogFormatLine, LogTarget, Mode, ProtocolCheck, RetryOn, StatsPage,
-    TcpCheckRule, Timeouts,
+    Balance, Bind, Capture, Fmt, ForwardFor, HashFunction, HashOptions, HashType, HttpCheck,
+    HttpCheckRule, HttpConnMode, HttpReuse, LoadServerState, LogFormatLine, LogTarget, Mode,
+    ProtocolCheck, RetryOn, StatsPage, TcpCheckRule, Timeouts,
 };
 use super::rules::{self, RulesDraft};
 use super::sections::SectionKind;
@@ -263,12 +262,8 @@ pub struct Settings {
     pub protocol_check: Option<ProtocolCheck>,
     /// The check's request: implied by `option httpchk`'s arguments, merged with `http-check send`
     pub http_send: Option<CheckSend>,
-    /// `http-check expect`
-    pub http_expect: Option<HttpExpect>,
-    /// `http-check expect`'s options
-    pub http_expect_options: HttpExpectOptions,
-    /// Further `http-check expect` rules, judged in order on the same response after the first
-    pub http_expect_more: Vec<(HttpExpect, HttpExpectOptions)>,
+    /// The `http-check` rules in order; the first `send` stands for `http_send` (merged with `option httpchk`).
+    pub http_rules: Vec<HttpCheckRule>,
     /// `http-check` lines were given (warned about when `option httpchk` is not)
     pub http_check_rules: bool,
     /// `http-check send-state` (a proxy option: inherited from defaults, kept by a section's own rules)
@@ -388,9 +383,7 @@ impl Default for Settings {
             tcp_check_rules: Vec::new(),
             tcp_check_lines: false,
             http_send: None,
-            http_expect: None,
-            http_expect_more: Vec::new(),
-            http_expect_options: HttpExpectOptions::default(),
+            http_rules: Vec::new(),
             http_check_rules: false,
             http_send_state: false,
             retries: 3,
@@ -489,26 +482,35 @@ pub struct CheckSend {
     pub body: Option<String>,
     /// Implied by `option httpchk` (not an `http-check send` line)
     pub from_option: bool,
+    /// `uri-lf`: the URI is a log-format string
+    pub uri_lf: bool,
+    /// `body-lf`: the body is a log-format string
+    pub body_lf: bool,
+    /// The headers are `http-check send hdr` ones: their values are log-format strings
+    pub headers_lf: bool,
 }
 
 impl CheckSend {
     /// Overwrites what `new` sets (HAProxy's merge of `option httpchk` with `http-check send`): method, URI,
     /// version and body one by one, the headers as a whole.
-    fn overwrite(&mut self, new: CheckSend) {
+    pub(super) fn overwrite(&mut self, new: CheckSend) {
         if new.method.is_some() {
             self.method = new.method;
         }
         if new.uri.is_some() {
             self.uri = new.uri;
+            self.uri_lf = new.uri_lf;
         }
         if new.version.is_some() {
             self.version = new.version;
         }
         if !new.headers.is_empty() {
             self.headers = new.headers;
+            self.headers_lf = new.headers_lf;
         }
         if new.body.is_some() {
             self.body = new.body;
+            self.body_lf = new.body_lf;
         }
     }
 
@@ -520,19 +522,20 @@ impl CheckSend {
             version: self.version.unwrap_or_else(|| "HTTP/1.0".into()),
             headers: self.headers,
             body: self.body,
+            uri_lf: self.uri_lf,
+            body_lf: self.body_lf,
+            headers_lf: self.headers_lf,
         }
     }
 }
 
 /// Starts the section's own HTTP check ruleset on its first `option httpchk` / `http-check` line: HAProxy then
 /// drops the send and expect rules of the defaults section (the check type, `option httpchk`, stays).
-fn own_check_rules(s: &mut Settings, body: &mut Body) {
+pub(super) fn own_check_rules(s: &mut Settings, body: &mut Body) {
     if !body.own_check_rules {
         body.own_check_rules = true;
         s.http_send = None;
-        s.http_expect = None;
-        s.http_expect_more.clear();
-        s.http_expect_options = HttpExpectOptions::default();
+        s.http_rules.clear();
     }
 }
 
@@ -788,7 +791,7 @@ pub fn apply(
             body,
             sink,
         ),
-        "http-check" => http_check(line, s, body, sink),
+        "http-check" => super::http_check::http_check(line, s, body, sink),
         "tcp-check" => super::tcp_check::tcp_check(
             line,
             super::tcp_check::Ruleset {
@@ -1691,294 +1694,8 @@ fn httpchk(rest: &[String]) -> CheckSend {
         headers,
         body,
         from_option: true,
+        ..CheckSend::default()
     }
-}
-
-/// `http-check send [meth M] [uri U] [ver V] [hdr NAME VALUE]... [body TEXT] [comment TEXT]`
-fn http_check_send(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
-    let loc = &line.location;
-    let key = "http-check send";
-    let mut send = CheckSend::default();
-    let w = &line.words[2.min(line.words.len())..];
-    let mut i = 0;
-    while i < w.len() {
-        let arg = w[i].as_str();
-        let value = w.get(i + 1).cloned();
-        let need = |what: &str, sink: &mut Sink| {
-            sink.error(loc, key, format!("'{arg}' expects {what}"));
-        };
-        match arg {
-            "meth" | "uri" | "ver" | "body" | "comment" => {
-                let Some(v) = value else {
-                    need("an argument", sink);
-                    return;
-                };
-                match arg {
-                    "meth" => send.method = Some(v),
-                    "uri" => send.uri = Some(v),
-                    "ver" => {
-                        if v != "HTTP/1.0" && v != "HTTP/1.1" {
-                            sink.error(
-                                loc,
-                                key,
-                                format!(
-                                    "'ver {v}': fulcrum sends HTTP/1.0 or HTTP/1.1 checks only"
-                                ),
-                            );
-                            return;
-                        }
-                        send.version = Some(v);
-                    }
-                    "body" => send.body = Some(v),
-                    _ => {}
-                }
-                i += 2;
-            }
-            "hdr" => {
-                let (Some(name), Some(v)) = (value, w.get(i + 2).cloned()) else {
-                    need("a header name and a value", sink);
-                    return;
-                };
-                if v.contains('%') {
-                    sink.error(loc, key, format!("'hdr {name}': log-format values ('%') are supported by HAProxy, not yet by fulcrum"));
-                    return;
-                }
-                send.headers.push((name, v));
-                i += 3;
-            }
-            "uri-lf" | "body-lf" => {
-                sink.error(
-                    loc,
-                    key,
-                    format!("'{arg}' is supported by HAProxy, not yet by fulcrum"),
-                );
-                return;
-            }
-            _ => {
-                sink.error(loc, key, format!("expects 'comment', 'meth', 'uri', 'uri-lf', 'ver', 'hdr', 'body' or 'body-lf' but got '{arg}' as argument"));
-                return;
-            }
-        }
-    }
-    own_check_rules(s, body);
-    // One request per check: a second `send`, or one after an `expect`, needs `http-check connect` between them.
-    if s.http_expect.is_some() || s.http_send.as_ref().is_some_and(|r| !r.from_option) {
-        sink.error(
-            loc,
-            key,
-            "unable to add http-check send rule (missing connect rule): one request per check ('http-check connect' is supported by HAProxy, not yet by fulcrum)",
-        );
-        return;
-    }
-    s.http_check_rules = true;
-    match &mut s.http_send {
-        Some(implied) => {
-            implied.overwrite(send);
-            implied.from_option = false;
-        }
-        None => s.http_send = Some(send),
-    }
-}
-
-fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &mut Sink) {
-    let loc = &line.location;
-    let action = line.word(1);
-    let key = format!("http-check {action}");
-    if action.is_empty() {
-        sink.error(loc, "http-check", "expects an action such as 'expect'");
-        return;
-    }
-    if action == "send" {
-        http_check_send(line, s, body, sink);
-        return;
-    }
-    if action == "send-state" {
-        if sink.max_args(line, &key, 2, 0) {
-            s.http_send_state = true;
-            s.http_check_rules = true;
-        }
-        return;
-    }
-    if action != "expect" {
-        let var = action.starts_with("set-var(") || action.starts_with("unset-var(");
-        if var || known::HTTP_CHECK_UNSUPPORTED.contains(&action) {
-            sink.unsupported(loc, &key);
-        } else {
-            sink.error(loc, &key, format!("unknown http-check action '{action}'"));
-        }
-        return;
-    }
-    let w = &line.words[2..];
-    let mut opts = HttpExpectOptions::default();
-    let mut i = 0;
-    let mut found = None;
-    let fail = |sink: &mut Sink, msg: String| sink.error(loc, &key, msg);
-    while i < w.len() {
-        let mut word = w[i].as_str();
-        let value = w.get(i + 1);
-        if let Some(bare) = word.strip_prefix('!') {
-            opts.inverse = true;
-            if bare.is_empty() {
-                i += 1;
-                continue;
-            }
-            word = bare;
-        }
-        match word {
-            "comment" | "ok-status" | "error-status" | "on-success" | "on-error" => {
-                let Some(v) = value else {
-                    return fail(sink, format!("'{word}' expects an argument."));
-                };
-                let pick = |allowed: &[&str]| allowed.contains(&v.as_str()).then(|| v.clone());
-                match word {
-                    "comment" => opts.comment = Some(v.clone()),
-                    "ok-status" => match pick(&["L4OK", "L6OK", "L7OK"]) {
-                        Some(st) => opts.ok_status = Some(st),
-                        None if v == "L7OKC" => return fail(sink, "'ok-status L7OKC' is supported by HAProxy, not yet by fulcrum".into()),
-                        None => return fail(sink, format!("'ok-status' only supports 'L4OK', 'L6OK', 'L7OK' or 'L7OKC' status (got '{v}').")),
-                    },
-                    "error-status" => match pick(&["L7RSP", "L7STS", "L6RSP", "L4CON"]) {
-                        Some(st) => opts.error_status = Some(st),
-                        None => return fail(sink, format!("'error-status' only supports 'L7RSP', 'L7STS', 'L6RSP' or 'L4CON' status (got '{v}').")),
-                    },
-                    _ if v.contains('%') => {
-                        return fail(sink, format!("'{word}' with a log-format ('%' sequences) is supported by HAProxy, not yet by fulcrum"))
-                    }
-                    "on-success" => opts.on_success = Some(v.clone()),
-                    _ => opts.on_error = Some(v.clone()),
-                }
-                i += 2;
-                continue;
-            }
-            "status" | "rstatus" | "string" | "rstring" if found.is_none() => {
-                let Some(p) = value else {
-                    return fail(sink, format!("'{word}' expects a pattern"));
-                };
-                let regex_ok = |sink: &mut Sink| match regex::bytes::Regex::new(p) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        sink.error(
-                            loc,
-                            &key,
-                            format!("'{word}' : regex '{p}' does not compile: {e}"),
-                        );
-                        false
-                    }
-                };
-                found = Some(match word {
-                    "status" => match p.parse::<u16>() {
-                        Ok(c) => HttpExpect::Status(c),
-                        Err(_) => match status_ranges(p) {
-                            Some(list) => HttpExpect::Statuses(list),
-                            None => {
-                                return fail(sink, format!("expects an HTTP status code, a list or a range of them (such as '200-399,404'), got '{p}'"))
-                            }
-                        },
-                    },
-                    "string" => HttpExpect::String(p.clone()),
-                    "rstatus" if regex_ok(sink) => HttpExpect::RStatus(p.clone()),
-                    "rstring" if regex_ok(sink) => HttpExpect::RString(p.clone()),
-                    _ => return,
-                });
-                i += 2;
-                continue;
-            }
-            "hdr" | "fhdr" if found.is_none() => match expect_header(&w[i + 1..], word == "fhdr") {
-                Ok((h, used)) => {
-                    found = Some(HttpExpect::Header(h));
-                    i += 1 + used;
-                    continue;
-                }
-                Err(msg) => return fail(sink, format!("'{word}': {msg}")),
-            },
-            "custom" | "min-recv" | "tout-status" | "status-code" | "string-lf" | "rstring-lf" => {
-                return fail(
-                    sink,
-                    format!("'{word}' is supported by HAProxy, not yet by fulcrum"),
-                );
-            }
-            _ => {
-                return fail(sink, format!("only supports min-recv, [!]string', '[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got '{word}' as argument."));
-            }
-        }
-    }
-    let Some(expect) = found else {
-        return fail(
-            sink,
-            "expects 'status CODE', 'rstatus REGEX', 'string TEXT', 'rstring REGEX', 'hdr ...' or 'fhdr ...'".into(),
-        );
-    };
-    own_check_rules(s, body);
-    s.http_check_rules = true;
-    // Several expect rules judge the same response in order; the first that fails ends the check.
-    if s.http_expect.is_some() {
-        s.http_expect_more.push((expect, opts));
-        return;
-    }
-    s.http_expect = Some(expect);
-    s.http_expect_options = opts;
-}
-
-/// The words after `http-check expect hdr|fhdr`: `name [-m METH] NAME [value [-m METH] VALUE]`; the match and
-/// how many words it used.
-fn expect_header(w: &[String], full: bool) -> Result<(HeaderExpect, usize), String> {
-    let mut i = 0;
-    let part = |key: &str, i: &mut usize| -> Result<Option<(HeaderMatchMethod, String)>, String> {
-        match w.get(*i).map(String::as_str) {
-            Some(k) if k == key => {}
-            Some(k) if k == format!("{key}-lf") => {
-                return Err(format!("'{k}' is supported by HAProxy, not yet by fulcrum"))
-            }
-            _ => return Ok(None),
-        }
-        *i += 1;
-        let mut method = HeaderMatchMethod::Str;
-        if w.get(*i).map(String::as_str) == Some("-m") {
-            method = match w.get(*i + 1).map(String::as_str) {
-                Some("str") => HeaderMatchMethod::Str,
-                Some("beg") => HeaderMatchMethod::Beg,
-                Some("end") => HeaderMatchMethod::End,
-                Some("sub") => HeaderMatchMethod::Sub,
-                Some("reg") => HeaderMatchMethod::Reg,
-                other => {
-                    return Err(format!(
-                        "'{key} -m' expects 'str', 'beg', 'end', 'sub' or 'reg' (got '{}')",
-                        other.unwrap_or("")
-                    ))
-                }
-            };
-            *i += 2;
-        }
-        let Some(pattern) = w.get(*i) else {
-            return Err(format!("'{key}' expects a pattern"));
-        };
-        *i += 1;
-        if method == HeaderMatchMethod::Reg {
-            if let Err(e) = regex::bytes::Regex::new(pattern) {
-                return Err(format!("regex '{pattern}' does not compile: {e}"));
-            }
-        }
-        Ok(Some((method, pattern.clone())))
-    };
-    let Some(name) = part("name", &mut i)? else {
-        return Err(
-            "expects 'name [-m METHOD] NAME' (optionally followed by 'value [-m METHOD] VALUE')"
-                .into(),
-        );
-    };
-    let value = part("value", &mut i)?;
-    Ok((HeaderExpect { full, name, value }, i))
-}
-
-/// `200-399,404`: inclusive ranges of status codes; `None` when malformed.
-fn status_ranges(text: &str) -> Option<Vec<(u16, u16)>> {
-    text.split(',')
-        .map(|part| {
-            let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-            let (lo, hi): (u16, u16) = (lo.parse().ok()?, hi.parse().ok()?);
-            (lo <= hi).then_some((lo, hi))
-        })
-        .collect()
 }
 
 fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {

@@ -554,9 +554,16 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                     false
                 }
             },
-            "addr" => match val.map(|v| v.parse::<IpAddr>()) {
-                Some(Ok(ip)) => {
+            "addr" => match val.map(|v| (v.parse::<IpAddr>(), v.parse::<std::net::SocketAddr>())) {
+                Some((Ok(ip), _)) => {
                     o.check_addr = Some(ip);
+                    true
+                }
+                // `addr IP:PORT`: the checks go to that port too unless `port` says otherwise (haproxy 2.6,
+                // observed).
+                Some((_, Ok(sa))) => {
+                    o.check_addr = Some(sa.ip());
+                    o.check_port = o.check_port.or(Some(sa.port()).filter(|&p| p > 0));
                     true
                 }
                 _ => {

@@ -227,6 +227,8 @@ pub struct ServerSsl {
     pub check_ssl: Option<bool>,
     /// `check-sni NAME`: the server name sent by health checks.
     pub check_sni: Option<String>,
+    /// `check-alpn LIST`: protocols offered by ALPN by health checks.
+    pub check_alpn: Option<Vec<String>>,
     /// Versions, cipher lists and tickets (over `ssl-default-server-*`).
     pub options: SslOptions,
     /// `ssl` or `check-ssl` was written (here or on the `default-server` line), even if a later `no-ssl` turned
@@ -248,6 +250,7 @@ impl ServerSsl {
             reuse: over.reuse.or(self.reuse),
             check_ssl: over.check_ssl.or(self.check_ssl),
             check_sni: over.check_sni.clone().or_else(|| self.check_sni.clone()),
+            check_alpn: over.check_alpn.clone().or_else(|| self.check_alpn.clone()),
             options: over.options.over(&self.options),
             prepared: self.prepared || over.prepared,
         }
@@ -340,10 +343,14 @@ pub fn server_option(s: &mut ServerSsl, line: &Line, i: usize, sink: &mut Sink) 
             s.verify = Some(v);
             Parsed::Took(1)
         }
-        "alpn" => match value(sink, "a comma-separated protocol list") {
+        "alpn" | "check-alpn" => match value(sink, "a comma-separated protocol list") {
             Some(a) => match alpn_list(&a) {
                 Ok(names) => {
-                    s.alpn = Some(names);
+                    if opt == "alpn" {
+                        s.alpn = Some(names);
+                    } else {
+                        s.check_alpn = Some(names);
+                    }
                     Parsed::Took(1)
                 }
                 Err(e) => {

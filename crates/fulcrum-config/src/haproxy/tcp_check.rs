@@ -48,8 +48,12 @@ pub fn tcp_check(line: &Line, mut r: Ruleset<'_>, sink: &mut Sink) {
             }
         },
         "connect" => {
-            let Some(rule) = connect(args, loc, &key, sink) else {
+            let Some((c, comment)) = connect_options(args, loc, &key, sink) else {
                 return;
+            };
+            let rule = TcpCheckRule {
+                action: TcpCheckAction::Connect(c),
+                comment,
             };
             // Inherited rules are dropped by this section's first line.
             let existing: &[TcpCheckRule] = if *r.own {
@@ -59,7 +63,14 @@ pub fn tcp_check(line: &Line, mut r: Ruleset<'_>, sink: &mut Sink) {
             };
             let first = existing
                 .iter()
-                .find(|r| !matches!(r.action, TcpCheckAction::Comment));
+                .find(|r| {
+                    !matches!(
+                        r.action,
+                        TcpCheckAction::Comment
+                            | TcpCheckAction::SetVar(..)
+                            | TcpCheckAction::UnsetVar(_)
+                    )
+                });
             if !matches!(first.map(|r| &r.action), None | Some(TcpCheckAction::Connect(_)))
             {
                 return sink.error(loc, &key, "first step MUST also be a 'connect', optionally preceded by a 'set-var', an 'unset-var' or a 'comment', when there is a 'connect' step in the tcp-check ruleset.");
@@ -115,19 +126,43 @@ pub fn tcp_check(line: &Line, mut r: Ruleset<'_>, sink: &mut Sink) {
             None => return,
         },
         "send-lf" | "send-binary-lf" => {
-            return sink.error(
-                loc,
-                &key,
-                format!("'{action}' (log-format data) is supported by HAProxy, not yet by fulcrum"),
-            )
+            let (text, comment) = match args {
+                [text] => (text, None),
+                [text, c, v] if c == "comment" => (text, Some(v.clone())),
+                [] => return sink.error(loc, &key, "expects a log-format string as argument."),
+                [_, extra, ..] => {
+                    return sink.error(
+                        loc,
+                        &key,
+                        format!("expects 'comment' but got '{extra}' as argument."),
+                    )
+                }
+            };
+            let format = match super::model::Fmt::parse(text) {
+                Ok(f) => f,
+                Err(e) => return sink.error(loc, &key, format!("'{text}': {e}")),
+            };
+            TcpCheckRule {
+                action: TcpCheckAction::SendLf {
+                    format,
+                    binary: action == "send-binary-lf",
+                },
+                comment,
+            }
         }
         "" => return sink.error(loc, "tcp-check", "expects an action such as 'expect'"),
         a if a.starts_with("set-var") || a.starts_with("unset-var") => {
-            return sink.error(
-                loc,
-                &key,
-                format!("'{a}' is supported by HAProxy, not yet by fulcrum"),
-            )
+            let Some((name, value)) = super::http_check::check_var(a, args, loc, &key, sink)
+            else {
+                return;
+            };
+            TcpCheckRule {
+                action: match value {
+                    Some(v) => TcpCheckAction::SetVar(name, v),
+                    None => TcpCheckAction::UnsetVar(name),
+                },
+                comment: None,
+            }
         }
         other => {
             return sink.error(
@@ -152,12 +187,13 @@ fn fulcrum_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn connect(
+/// The options of a `tcp-check connect` or `http-check connect` line, and its comment.
+pub(super) fn connect_options(
     args: &[String],
     loc: &crate::Location,
     key: &str,
     sink: &mut Sink,
-) -> Option<TcpCheckRule> {
+) -> Option<(TcpCheckConnect, Option<String>)> {
     let mut c = TcpCheckConnect::default();
     let mut comment = None;
     let mut i = 0;
@@ -181,9 +217,14 @@ fn connect(
                             return None;
                         }
                     },
-                    "addr" => match v.parse::<IpAddr>() {
-                        Ok(a) => c.addr = Some(a),
-                        Err(_) => {
+                    "addr" => match (v.parse::<IpAddr>(), v.parse::<std::net::SocketAddr>()) {
+                        (Ok(a), _) => c.addr = Some(a),
+                        // `addr IP:PORT`: the port too, unless `port` says otherwise.
+                        (_, Ok(sa)) => {
+                            c.addr = Some(sa.ip());
+                            c.port = c.port.or(Some(sa.port()).filter(|&p| p > 0));
+                        }
+                        _ => {
                             sink.error(
                                 loc,
                                 key,
@@ -196,7 +237,20 @@ fn connect(
                 }
                 i += 1;
             }
-            "ssl" | "sni" | "alpn" | "via-socks4" | "proto" => {
+            "ssl" => c.ssl = true,
+            "sni" | "alpn" => {
+                let Some(v) = value.filter(|v| !v.is_empty()) else {
+                    sink.error(loc, key, format!("'{word}' expects an argument."));
+                    return None;
+                };
+                if word == "sni" {
+                    c.sni = Some(v.clone());
+                } else {
+                    c.alpn = Some(v.split(',').map(str::to_owned).collect());
+                }
+                i += 1;
+            }
+            "via-socks4" | "proto" => {
                 sink.error(
                     loc,
                     key,
@@ -211,10 +265,7 @@ fn connect(
         }
         i += 1;
     }
-    Some(TcpCheckRule {
-        action: TcpCheckAction::Connect(c),
-        comment,
-    })
+    Some((c, comment))
 }
 
 fn expect(

@@ -589,6 +589,15 @@ fn build(
             None => drafts.push(d),
         }
     }
+    // Whether the check ruleset in force opens TLS connections of its own (`connect ssl`).
+    let rules_tls = (s.tcpchk
+        && s.tcp_check_rules
+            .iter()
+            .any(|r| matches!(&r.action, super::model::TcpCheckAction::Connect(c) if c.ssl)))
+        || (s.httpchk
+            && s.http_rules
+                .iter()
+                .any(|r| matches!(&r.action, super::model::HttpCheckAction::Connect(c) if c.ssl)));
     for sd in drafts {
         let Some((addr, resolve)) = server_addr(&name, &sd, resolver, sink) else {
             continue;
@@ -645,7 +654,7 @@ fn build(
                 ),
             );
         }
-        let tls = match server_tls(&o.ssl, &o, global_ssl) {
+        let tls = match server_tls(&o.ssl, &o, global_ssl, rules_tls) {
             Ok(t) => t,
             Err(message) => {
                 sink.error(
@@ -796,9 +805,7 @@ fn build(
         httpchk: s
             .httpchk
             .then(|| s.http_send.clone().unwrap_or_default().resolve()),
-        http_expect: s.http_expect,
-        http_expect_options: s.http_expect_options,
-        http_expect_more: s.http_expect_more,
+        http_check: http_check_rules(&s.http_rules, s.http_send.as_ref()),
         http_send_state: s.http_send_state,
         protocol_check: s.protocol_check,
         tcp_check: s.tcpchk.then(|| s.tcp_check_rules.clone()),
@@ -857,6 +864,7 @@ fn server_tls(
     ssl: &ServerSsl,
     o: &super::server::ServerOpts,
     g: &GlobalSsl,
+    rules_tls: bool,
 ) -> Result<Option<ServerTls>, String> {
     let traffic = ssl.enabled.unwrap_or(false);
     // An `ssl` server is checked over TLS unless the checks go to another port or address.
@@ -864,7 +872,9 @@ fn server_tls(
         && ssl
             .check_ssl
             .unwrap_or(traffic && o.check_port.is_none() && o.check_addr.is_none());
-    if !traffic && !checks && !ssl.prepared {
+    // A `connect ssl` rule of the check ruleset needs the server's TLS settings even without `check-ssl`.
+    let for_rules = rules_tls && o.check.unwrap_or(false);
+    if !(traffic || checks || for_rules || ssl.prepared) {
         return Ok(None);
     }
     let explicit = ssl.verify;
@@ -893,6 +903,7 @@ fn server_tls(
         alpn: ssl.alpn.clone().unwrap_or_default(),
         reuse: ssl.reuse.unwrap_or(true),
         check_sni: ssl.check_sni.clone(),
+        check_alpn: ssl.check_alpn.clone(),
         options: ssl.options.over(&g.server_defaults),
     }))
 }
@@ -1050,4 +1061,25 @@ pub fn check_resolvers(proxies: &[Proxy], list: &[Resolvers], sink: &mut Sink) {
             }
         }
     }
+}
+
+/// The `http-check` rules in order, the first `send` being the request merged with `option httpchk`'s.
+fn http_check_rules(
+    rules: &[super::model::HttpCheckRule],
+    send: Option<&super::proxy::CheckSend>,
+) -> Vec<super::model::HttpCheckRule> {
+    use super::model::HttpCheckAction;
+    let mut first = true;
+    rules
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let HttpCheckAction::Send(request) = &mut r.action {
+                if std::mem::take(&mut first) {
+                    *request = send.cloned().unwrap_or_default().resolve();
+                }
+            }
+            r
+        })
+        .collect()
 }

@@ -274,6 +274,7 @@ impl RuntimeApi {
             alpn: Vec::new(),
             reuse: true,
             check_sni: None,
+            check_alpn: None,
             options: SslOptions::default().over(&g.server_defaults),
         })
     }

@@ -203,6 +203,7 @@ pub async fn serve_client(
             l.term(b"SC");
             l.end(0, 0);
         }
+        close_gracefully(client).await;
         return;
     };
     if be.mode == fulcrum_config::haproxy::Mode::Http {
@@ -672,6 +673,23 @@ fn settle(
         l.end(buf.len() as u64, 0);
     }
     None
+}
+
+/// Closes a connection no backend takes as HAProxy does, with a FIN rather than a reset: the sending side is
+/// shut, then what the client sent (or sends within a second) is read and dropped until it closes. Without this
+/// the kernel answers unread bytes with a reset (an `option ssl-hello-chk` against such a frontend then reads
+/// `Connection reset by peer` where haproxy 2.6 gives `TCPCHK got an empty response`).
+async fn close_gracefully(mut client: TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let _ = client.shutdown().await;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut buf = [0u8; 4096];
+    // Bounded by the deadline; each read returns data, EOF or an error.
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, client.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+    }
 }
 
 fn kill(client: &TcpStream, silent: bool) {

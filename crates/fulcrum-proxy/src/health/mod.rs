@@ -15,8 +15,8 @@ use tracing::{info_span, warn, Instrument};
 
 use fulcrum_admin::runtime::AdminState;
 use fulcrum_config::haproxy::{
-    HeaderMatchMethod, HttpExpect, HttpExpectOptions, ProtocolCheck as CheckOption, TcpCheckAction,
-    TcpCheckRule,
+    CheckVarValue, HeaderMatchMethod, HttpCheckAction, HttpExpect, HttpExpectOptions,
+    ProtocolCheck as CheckOption, TcpCheckAction, TcpCheckConnect, TcpCheckRule,
 };
 use fulcrum_health::agent::AgentAdmin;
 use fulcrum_health::protocol::{MysqlCheck, PgsqlCheck, SmtpCheck};
@@ -160,6 +160,15 @@ fn probe_for(be: &BackendRt) -> Probe {
             }
         }
     }
+    if be.config.httpchk.is_some() && !http_ruleset_is_plain(be) {
+        match http_script(be) {
+            Ok(check) => return Probe::Script(check),
+            Err(e) => {
+                // The configuration refuses what would fail here.
+                warn!(backend = %be.name, error = %e, "invalid http-check rules; checking with option httpchk's request");
+            }
+        }
+    }
     if let Some(http) = http_probe(be) {
         return Probe::Http(http);
     }
@@ -213,13 +222,12 @@ fn script_probe(rules: &[TcpCheckRule]) -> Result<TcpCheck, fulcrum_health::Spec
         let action = match &r.action {
             TcpCheckAction::Comment => tc::Action::Comment,
             TcpCheckAction::Send(bytes) => tc::Action::Send(bytes.clone()),
-            TcpCheckAction::Connect(c) => tc::Action::Connect(tc::Connect {
-                port: c.port,
-                addr: c.addr,
-                send_proxy: c.send_proxy,
-                default: c.default,
-                linger: c.linger,
-            }),
+            TcpCheckAction::Connect(c) => tc::Action::Connect(connect_rule(c)),
+            TcpCheckAction::SetVar(name, value) => set_var_rule(name, value),
+            TcpCheckAction::UnsetVar(name) => tc::Action::UnsetVar(name.clone()),
+            TcpCheckAction::SendLf { format, binary } => {
+                tc::Action::SendLf(Arc::new(format.format().clone()), *binary)
+            }
             TcpCheckAction::Expect(e) => {
                 let mut x = tc::Expect::new(tc::Expect::pattern(&e.kind, &e.pattern)?);
                 x.inverse = e.inverse;
@@ -238,6 +246,131 @@ fn script_probe(rules: &[TcpCheckRule]) -> Result<TcpCheck, fulcrum_health::Spec
         out.push(Rule::new(action).with_comment(r.comment.clone()));
     }
     TcpCheck::new(out)
+}
+
+fn connect_rule(c: &TcpCheckConnect) -> fulcrum_health::tcpcheck::Connect {
+    fulcrum_health::tcpcheck::Connect {
+        port: c.port,
+        addr: c.addr,
+        send_proxy: c.send_proxy,
+        default: c.default,
+        linger: c.linger,
+        ssl: c.ssl,
+        sni: c.sni.clone(),
+        alpn: c.alpn.clone(),
+    }
+}
+
+fn set_var_rule(
+    name: &fulcrum_sample::VarName,
+    value: &CheckVarValue,
+) -> fulcrum_health::tcpcheck::Action {
+    use fulcrum_health::tcpcheck::Action;
+    match value {
+        CheckVarValue::Expr(e) => Action::SetVar(name.clone(), e.0.clone()),
+        CheckVarValue::Format(f) => Action::SetVarFmt(name.clone(), Arc::new(f.format().clone())),
+    }
+}
+
+/// Whether an `http-check` ruleset is one request judged by its expects, nothing computed per run: it then
+/// runs as [`Probe::Http`] (over HTTP/2 too); any other runs in the scripted checks' step machine.
+fn http_ruleset_is_plain(be: &BackendRt) -> bool {
+    let mut sends = 0;
+    be.config.http_check.iter().all(|r| match &r.action {
+        HttpCheckAction::Comment => true,
+        HttpCheckAction::Connect(_)
+        | HttpCheckAction::SetVar(..)
+        | HttpCheckAction::UnsetVar(_) => false,
+        HttpCheckAction::Send(req) => {
+            sends += 1;
+            sends == 1 && !request_is_dynamic(req)
+        }
+        HttpCheckAction::Expect(HttpExpect::Header(h), _) => !h.name_lf && !h.value_lf,
+        HttpCheckAction::Expect(..) => true,
+    })
+}
+
+/// Whether a request has log-format parts that say something (a `%`).
+fn request_is_dynamic(req: &fulcrum_config::haproxy::HttpCheck) -> bool {
+    (req.uri_lf && req.uri.contains('%'))
+        || (req.body_lf && req.body.as_deref().is_some_and(|b| b.contains('%')))
+        || (req.headers_lf && req.headers.iter().any(|(_, v)| v.contains('%')))
+}
+
+/// One `http-check send` request for the step machine.
+fn http_send(
+    req: &fulcrum_config::haproxy::HttpCheck,
+) -> Result<fulcrum_health::http::HttpSend, fulcrum_health::SpecError> {
+    use fulcrum_health::http::{HttpSend, Text};
+    let text = |lf: bool, t: &str| -> Result<Text, fulcrum_health::SpecError> {
+        if !lf {
+            return Ok(Text::Plain(t.to_owned()));
+        }
+        fulcrum_sample::LogFormat::parse(t)
+            .map(|f| Text::Format(Arc::new(f)))
+            .map_err(|e| fulcrum_health::SpecError::Pattern(format!("'{t}': {e}")))
+    };
+    let headers = req
+        .headers
+        .iter()
+        .map(|(n, v)| Ok((n.clone(), text(req.headers_lf, v)?)))
+        .collect::<Result<Vec<_>, fulcrum_health::SpecError>>()?;
+    let body = match &req.body {
+        Some(b) => Some(text(req.body_lf, b)?),
+        None => None,
+    };
+    HttpSend::new(
+        &req.method,
+        text(req.uri_lf, &req.uri)?,
+        &req.version,
+        headers,
+        body,
+    )
+}
+
+/// An `http-check` ruleset for the step machine: connections, requests rendered per run, expects, variables.
+fn http_script(be: &BackendRt) -> Result<TcpCheck, fulcrum_health::SpecError> {
+    use fulcrum_health::tcpcheck::{Action, Rule};
+    let default = match &be.config.httpchk {
+        Some(req) => http_send(req)?,
+        None => {
+            return Err(fulcrum_health::SpecError::Ruleset(
+                "no option httpchk".into(),
+            ))
+        }
+    };
+    let mut rules = Vec::with_capacity(be.config.http_check.len());
+    for r in &be.config.http_check {
+        let action = match &r.action {
+            HttpCheckAction::Comment => Action::Comment,
+            HttpCheckAction::Connect(c) => Action::Connect(connect_rule(c)),
+            HttpCheckAction::SetVar(name, value) => set_var_rule(name, value),
+            HttpCheckAction::UnsetVar(name) => Action::UnsetVar(name.clone()),
+            HttpCheckAction::Send(req) => Action::SendHttp(Box::new(http_send(req)?)),
+            HttpCheckAction::Expect(e, o) => {
+                let expect = match http_expect(Some(e), o, true) {
+                    Expect::Rule(mut rule) => {
+                        if let (fulcrum_health::Match::Header(h), HttpExpect::Header(cfg)) =
+                            (&mut rule.matcher, e)
+                        {
+                            let lf = |on: bool, t: Option<&String>| {
+                                t.filter(|_| on)
+                                    .and_then(|t| fulcrum_sample::LogFormat::parse(t).ok())
+                                    .map(Arc::new)
+                            };
+                            h.name_lf = lf(cfg.name_lf, Some(&cfg.name.1));
+                            h.value_lf = lf(cfg.value_lf, cfg.value.as_ref().map(|v| &v.1));
+                        }
+                        Expect::Rule(rule)
+                    }
+                    other => other,
+                };
+                Action::ExpectHttp(Box::new(expect))
+            }
+        };
+        rules.push(Rule::new(action).with_comment(r.comment.clone()));
+    }
+    TcpCheck::http(rules, default)
 }
 
 /// The expectation of `http-check expect`: the plain forms as such, the others as a full rule.
@@ -272,11 +405,7 @@ fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions, full: bool
                 None => None,
             };
             match name {
-                Some(name) => Match::Header(fulcrum_health::HeaderRule {
-                    full: h.full,
-                    name,
-                    value,
-                }),
+                Some(name) => Match::Header(fulcrum_health::HeaderRule::new(h.full, name, value)),
                 None => return Expect::Default,
             }
         }
@@ -317,18 +446,17 @@ fn text_match(
 
 fn http_probe(be: &BackendRt) -> Option<HttpCheck> {
     let chk = be.config.httpchk.as_ref()?;
-    let more = &be.config.http_expect_more;
-    let first = http_expect(
-        be.config.http_expect.as_ref(),
-        &be.config.http_expect_options,
-        !more.is_empty(),
-    );
-    let expect = if more.is_empty() {
-        first
+    let expects = be.config.http_expects();
+    let expect = if expects.len() <= 1 {
+        match expects.first() {
+            Some((e, o)) => http_expect(Some(e), o, false),
+            None => Expect::Default,
+        }
     } else {
         // Several rules on the same response, in order.
-        let rules = std::iter::once(first)
-            .chain(more.iter().map(|(e, o)| http_expect(Some(e), o, true)))
+        let rules = expects
+            .iter()
+            .map(|(e, o)| http_expect(Some(e), o, true))
             .filter_map(|e| match e {
                 Expect::Rule(r) => Some(*r),
                 _ => None,
@@ -436,13 +564,24 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     };
     let timeout = check_timeout(&be, &server);
     // `check-ssl`, or `ssl` checked on its traffic port: the check runs over TLS with the server's settings.
-    let tls = match (&server.tls, &c.tls) {
-        (Some(config), Some(t)) if t.checks => Some(fulcrum_health::TlsCheck {
-            config: config.clone(),
+    // The server's TLS settings, which `connect ssl` rules use too; `check-alpn` (else `alpn`) offered.
+    let rules_tls = match (&server.tls, &c.tls) {
+        (Some(config), Some(t)) => Some(fulcrum_health::TlsCheck {
+            config: match &t.check_alpn {
+                Some(list) => {
+                    let mut with_alpn = (**config).clone();
+                    with_alpn.alpn_protocols = list.iter().map(|p| p.as_bytes().to_vec()).collect();
+                    Arc::new(with_alpn)
+                }
+                None => config.clone(),
+            },
             name: fulcrum_tls::client::server_name(t.check_sni.as_deref(), target.ip()),
         }),
         _ => None,
     };
+    let tls = rules_tls
+        .clone()
+        .filter(|_| c.tls.as_ref().is_some_and(|t| t.checks));
     let preamble = check_preamble(c);
     // Spread the first checks over the interval so that servers are not all probed at once.
     let offset = c.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
@@ -474,9 +613,36 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             }
             _ => &probe,
         };
-        let outcome = probe_now
-            .run_with_preamble(target, timeout, tls.as_ref(), &preamble)
-            .await;
+        let outcome = match &probe {
+            // Scripted checks (tcp-check, http-check rulesets) see the server's names and carry send-state.
+            Probe::Script(check) => {
+                let extra_headers = if be.config.http_send_state {
+                    vec![(
+                        "x-haproxy-server-state".to_owned(),
+                        server_state(&be, &server, &tracker),
+                    )]
+                } else {
+                    Vec::new()
+                };
+                let target = fulcrum_health::tcpcheck::Target {
+                    addr: target,
+                    preamble: preamble.clone(),
+                    tls: tls.clone(),
+                    rules_tls: rules_tls.clone(),
+                    names: fulcrum_health::check_ctx::CheckNames {
+                        backend: be.name.to_string(),
+                        server: c.name.clone(),
+                    },
+                    extra_headers,
+                };
+                fulcrum_health::tcpcheck::run(check, &target, timeout).await
+            }
+            _ => {
+                probe_now
+                    .run_with_preamble(target, timeout, tls.as_ref(), &preamble)
+                    .await
+            }
+        };
         server.stats.check.record(&outcome);
         if paused() {
             continue;
