@@ -376,7 +376,9 @@ static __always_inline __u32 persist_lookup(const struct persist_key *pk, __u64 
 	__u32 didx = p->didx;
 	__u32 idx = pk->sid * MAX_DESTS + didx;
 	struct dest *d = didx < MAX_DESTS ? bpf_map_lookup_elem(&dests, &idx) : 0;
-	if (!d || d->fwd == FWD_NONE || (p->conns <= 0 && now - p->last > p->timeout_ns)) {
+	/* (`last` may be later than `now`, set meanwhile by another CPU or the sweeper) */
+	if (!d || d->fwd == FWD_NONE ||
+	    (p->conns <= 0 && now > p->last && now - p->last > p->timeout_ns)) {
 		bpf_map_delete_elem(&persist, pk);
 		return NO_DEST;
 	}
@@ -403,18 +405,47 @@ static __always_inline int persist_bind(const struct persist_key *pk, __u32 didx
 }
 
 /* A flow that held a persistence entry ended: the entry's time starts again from now. */
-static __always_inline void persist_release(const struct flow_key *k, __u32 sid, __u32 pm, __u64 now)
+/* The persistence steps are global functions: the verifier checks each once instead of multiplying
+ * the states of the rest of the program by their branches. */
+
+/* The real server of client `fk`'s live entry in service `sid`, else NO_DEST. */
+__attribute__((noinline)) int persist_pick(struct flow_key *fk, __u32 sid)
+{
+	struct persist_key pk;
+	if (!fk || !persist_key_of(&pk, sid, fk->saddr, fk->family))
+		return (int)NO_DEST;
+	return (int)persist_lookup(&pk, bpf_ktime_get_ns());
+}
+
+/* Counts a new flow of client `fk` to `didx` in its entry (created); 1 when it did. */
+__attribute__((noinline)) int persist_hold(struct flow_key *fk, __u32 sid, __u32 didx, __u32 timeout_s)
+{
+	struct persist_key pk;
+	if (!fk || !persist_key_of(&pk, sid, fk->saddr, fk->family))
+		return 0;
+	return persist_bind(&pk, didx, bpf_ktime_get_ns(), (__u64)timeout_s * 1000000000ull);
+}
+
+/* A flow of client `fk` that held an entry ended: the entry's time starts again from now. */
+__attribute__((noinline)) int persist_leave(struct flow_key *fk, __u32 sid)
+{
+	struct persist_key pk;
+	if (!fk || !persist_key_of(&pk, sid, fk->saddr, fk->family))
+		return 0;
+	struct persist *p = bpf_map_lookup_elem(&persist, &pk);
+	if (!p)
+		return 0;
+	__sync_fetch_and_add(&p->conns, -1);
+	p->last = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline void persist_release(const struct flow_key *k, __u32 sid, __u32 pm)
 {
 	if (pm == 0)
 		return;
-	struct persist_key pk;
-	if (!persist_key_of(&pk, sid, k->saddr, k->family))
-		return;
-	struct persist *p = bpf_map_lookup_elem(&persist, &pk);
-	if (!p)
-		return;
-	__sync_fetch_and_add(&p->conns, -1);
-	p->last = now;
+	struct flow_key kk = *k;
+	persist_leave(&kk, sid);
 }
 
 /* Takes back a flow's count when its entry is removed by this call (only one remover counts it). */
@@ -428,7 +459,7 @@ static __always_inline void flow_release(void *map, const struct flow_key *k, co
 		conns_add(sid * MAX_DESTS + didx, -1, 0);
 	else
 		conns_add(sid * MAX_DESTS + didx, 0, -1);
-	persist_release(k, sid, pm, now);
+	persist_release(k, sid, pm);
 }
 
 static long sweep_flow(void *map, struct flow_key *k, struct flow *f, void *arg)
@@ -443,7 +474,8 @@ static long sweep_flow(void *map, struct flow_key *k, struct flow *f, void *arg)
 static long sweep_persist(void *map, struct persist_key *k, struct persist *p, void *arg)
 {
 	struct sweep_ctx *c = arg;
-	if (p->conns <= 0 && c->now - p->last > p->timeout_ns)
+	/* (a flow swept just before in this pass set `last` after `now`) */
+	if (p->conns <= 0 && c->now > p->last && c->now - p->last > p->timeout_ns)
 		bpf_map_delete_elem(map, k);
 	return 0;
 }
@@ -795,7 +827,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 			/* its real server left the service: schedule again */
 			__u32 pm = f->persist;
 			if (bpf_map_delete_elem(&flows, &fk) == 0)
-				persist_release(&fk, sid, pm, now);
+				persist_release(&fk, sid, pm);
 		}
 	}
 	if (didx == NO_DEST) {
@@ -806,9 +838,8 @@ int fulcrum_xdp(struct xdp_md *ctx)
 			return XDP_PASS;
 		/* a persistent service sends a client's new flows to the real server of its entry */
 		__u32 pm = 0;
-		struct persist_key pk;
-		if (svc->persist_s && persist_key_of(&pk, sid, fk.saddr, fk.family)) {
-			didx = persist_lookup(&pk, now);
+		if (svc->persist_s) {
+			didx = (__u32)persist_pick(&fk, sid);
 			pm = svc->prefix + 1;
 		}
 		if (didx == NO_DEST)
@@ -819,7 +850,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 			return XDP_DROP;
 		if (didx >= MAX_DESTS)
 			return XDP_PASS;
-		if (pm && !persist_bind(&pk, didx, now, (__u64)svc->persist_s * 1000000000ull))
+		if (pm && !persist_hold(&fk, sid, didx, svc->persist_s))
 			pm = 0;
 		struct flow nf = {};
 		nf.persist = pm;

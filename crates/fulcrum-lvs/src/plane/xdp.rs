@@ -4,9 +4,11 @@
 //! back, and it keeps serving what XDP does not); the XDP program, attached to the direct-routing devices
 //! (`FULCRUM_LVS_DR_DEVICES`), runs before the nftables ingress hook and takes the packets of the
 //! services it serves. [`xdp_services`] decides which those are and says why the others stay on
-//! nftables: fwmark services (the mark is set after XDP), persistent services (`-p`), NAT real servers,
-//! scheduler flags, thresholds (`-x`/`-y`), schedulers XDP does not implement (lblc, lblcr), tunnels other
-//! than IPv4 IP-in-IP, and real servers whose next hop is not resolved.
+//! nftables: fwmark services (the mark is set after XDP, by the user's own rules: fulcrum generates no
+//! marking rule it could mirror), persistence engines (`--pe`) and masks that are not a prefix, NAT real
+//! servers, scheduler flags, schedulers XDP does not implement (lblc, lblcr), tunnels other than IPv4
+//! IP-in-IP, and real servers whose next hop is not resolved. Persistence (`-p`/`-M`) and thresholds
+//! (`-x`/`-y`) are served in BPF.
 
 use crate::model::{Forward, ServiceKey, Table, TunType};
 use fulcrum_xdp::layout::{MAX_DESTS, MAX_SERVICES};
@@ -40,7 +42,7 @@ pub fn xdp_services(
         let why = |w: &str| format!("{}: {w}", s.key);
         let ServiceKey::Addr { proto, addr, port } = s.key else {
             left.push(why(
-                "fwmark services stay on nftables (the mark is set after XDP runs)",
+                "fwmark services stay on nftables (the mark is set after XDP runs, by rules fulcrum does not write)",
             ));
             continue;
         };
@@ -252,7 +254,7 @@ mod tests {
         assert!(left[2].contains("lblc"), "{left:?}");
         assert!(left[3].contains("not a prefix"), "{left:?}");
         let (served, left) = xdp_services(&t, &mut |_| None);
-        assert_eq!(served.len(), 0);
+        assert_eq!(served.len(), 1, "only the service without real servers");
         assert!(left[0].contains("not resolved"), "{left:?}");
     }
 }
@@ -726,7 +728,7 @@ mod report_tests {
             sid,
             didx: did,
             state: st,
-            pad: 0,
+            persist: 0,
         };
         let now = 1000 * sec;
         let v = conn_entries(&t, &[(key, flow(state::OPEN, now - 10 * sec))], now);
