@@ -42,6 +42,9 @@
 #define FLOW_UDP 3
 
 #define NO_DEST 0xffffffffu
+/* schedule()'s answer when every candidate is over its upper threshold: the packet is dropped, as IPVS
+ * drops a new connection it finds no real server for (the client retries) */
+#define BUSY_DEST 0xfffffffeu
 #define JHASH_SEED 0x66756c63u
 
 struct svc_key {
@@ -56,6 +59,10 @@ struct svc_info {
 	__u32 sched;   /* SCHED_* */
 	__u32 ndests;  /* <= MAX_DESTS */
 	__u32 tab_len; /* slots used in sched_tab for table schedulers */
+	__u32 persist_s; /* persistence timeout, seconds (0: not persistent) */
+	__u32 prefix;    /* persistence granularity: leading bits of the client address kept (-M) */
+	__u32 thresholds; /* 1: a real server has an upper threshold */
+	__u32 pad;
 };
 
 struct dest {
@@ -68,11 +75,15 @@ struct dest {
 	__u8 fwd;         /* FWD_* (FWD_NONE: slot unused) */
 	__u8 family;
 	__u16 pad;
+	__u32 u_thresh;   /* upper connection threshold (-x; 0: none) */
+	__u32 l_thresh;   /* lower one (-y; 0: three quarters of the upper) */
 };
 
 struct conns {
 	__s64 active;
 	__s64 inactive;
+	__u32 overload; /* IPVS's overload flag: set at the upper threshold, cleared below the lower */
+	__u32 pad;
 };
 
 struct flow_key {
@@ -90,7 +101,22 @@ struct flow {
 	__u32 sid;
 	__u32 didx; /* index of the real server within its service */
 	__u32 state; /* FLOW_* */
-	__u32 pad;
+	__u32 persist; /* prefix + 1 of the persistence entry this flow holds (0: none) */
+};
+
+/* A persistence entry (IPVS's template): a client network of a service pinned to a real server. */
+struct persist_key {
+	__u8 addr[16]; /* client address masked to the service's prefix */
+	__u32 sid;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct persist {
+	__u64 last;       /* when its last flow started or ended */
+	__u64 timeout_ns; /* the service's persistence timeout */
+	__u32 didx;
+	__s32 conns;      /* live flows it holds: it lasts while any does, then timeout_ns */
 };
 
 struct counters {
@@ -146,6 +172,25 @@ struct {
 	__type(key, struct flow_key);
 	__type(value, struct flow);
 } flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FLOW_ENTRIES);
+	__type(key, struct persist_key);
+	__type(value, struct persist);
+} persist SEC(".maps");
+
+/* A persistent service's -M mask, by service id. */
+struct pmask {
+	__u8 b[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct pmask);
+} persist_mask SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -248,6 +293,35 @@ static __always_inline void count(void *map, __u32 idx, __u64 bytes, int conn)
 		c->conns++;
 }
 
+/* IPVS's overload flag of real server `idx`, set when its connections (active and inactive) reach its
+ * upper threshold, cleared when they fall below its lower one (without one, below three quarters of the
+ * upper); worked out whenever its counts move, read by the schedulers. A global function: the verifier
+ * checks it once instead of at every call site. */
+__attribute__((noinline)) int overload_update(__u32 idx)
+{
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
+	if (!d || !c)
+		return 0;
+	if (d->u_thresh == 0) {
+		if (c->overload)
+			c->overload = 0;
+		return 0;
+	}
+	__s64 total = c->active + c->inactive;
+	if (total < 0)
+		total = 0;
+	if (c->overload) {
+		int below = d->l_thresh ? total < (__s64)d->l_thresh
+					: total * 4 < (__s64)d->u_thresh * 3;
+		if (below)
+			c->overload = 0;
+	} else if (total >= (__s64)d->u_thresh) {
+		c->overload = 1;
+	}
+	return 0;
+}
+
 static __always_inline void conns_add(__u32 idx, __s64 active, __s64 inactive)
 {
 	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
@@ -257,6 +331,14 @@ static __always_inline void conns_add(__u32 idx, __s64 active, __s64 inactive)
 		__sync_fetch_and_add(&c->active, active);
 	if (inactive)
 		__sync_fetch_and_add(&c->inactive, inactive);
+	overload_update(idx);
+}
+
+/* True when real server `idx` is over its threshold. */
+static __always_inline int overloaded(__u32 idx)
+{
+	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
+	return c && c->overload;
 }
 
 struct sweep_ctx {
@@ -266,16 +348,118 @@ struct sweep_ctx {
 	__u64 udp_ns;
 };
 
-/* Takes back a flow's count when its entry is removed by this call (only one remover counts it). */
-static __always_inline void flow_release(void *map, const struct flow_key *k, const struct flow *f)
+/* The persistence key of client `saddr` of service `sid`: the address under the service's mask (map
+ * persist_mask, written from its prefix by the loader; without branches, which the verifier would
+ * otherwise walk byte by byte). */
+static __always_inline int persist_key_of(struct persist_key *pk, __u32 sid, const __u8 *saddr,
+					  __u8 family)
 {
-	__u32 sid = f->sid, didx = f->didx, state = f->state;
+	struct pmask *m = bpf_map_lookup_elem(&persist_mask, &sid);
+	if (!m)
+		return 0;
+	__builtin_memset(pk, 0, sizeof(*pk));
+	pk->sid = sid;
+	pk->family = family;
+#pragma unroll
+	for (int i = 0; i < 16; i++)
+		pk->addr[i] = saddr[i] & m->b[i];
+	return 1;
+}
+
+/* The real server of a live persistence entry, else NO_DEST (a stale entry, whose time ran out with no
+ * flow left or whose real server left the service, is removed). A quiesced server keeps its clients. */
+static __always_inline __u32 persist_lookup(const struct persist_key *pk, __u64 now)
+{
+	struct persist *p = bpf_map_lookup_elem(&persist, pk);
+	if (!p)
+		return NO_DEST;
+	__u32 didx = p->didx;
+	__u32 idx = pk->sid * MAX_DESTS + didx;
+	struct dest *d = didx < MAX_DESTS ? bpf_map_lookup_elem(&dests, &idx) : 0;
+	/* (`last` may be later than `now`, set meanwhile by another CPU or the sweeper) */
+	if (!d || d->fwd == FWD_NONE ||
+	    (p->conns <= 0 && now > p->last && now - p->last > p->timeout_ns)) {
+		bpf_map_delete_elem(&persist, pk);
+		return NO_DEST;
+	}
+	return didx;
+}
+
+/* Counts a new flow of the entry `pk` to `didx` (creating it); false when the map refused it. */
+static __always_inline int persist_bind(const struct persist_key *pk, __u32 didx, __u64 now,
+					__u64 timeout_ns)
+{
+	struct persist *p = bpf_map_lookup_elem(&persist, pk);
+	if (!p || p->didx != didx) {
+		struct persist np = { .last = now, .timeout_ns = timeout_ns, .didx = didx };
+		if (bpf_map_update_elem(&persist, pk, &np, BPF_ANY) != 0)
+			return 0;
+		p = bpf_map_lookup_elem(&persist, pk);
+		if (!p)
+			return 0;
+	}
+	__sync_fetch_and_add(&p->conns, 1);
+	p->last = now;
+	p->timeout_ns = timeout_ns;
+	return 1;
+}
+
+/* A flow that held a persistence entry ended: the entry's time starts again from now. */
+/* The persistence steps are global functions: the verifier checks each once instead of multiplying
+ * the states of the rest of the program by their branches. */
+
+/* The real server of client `fk`'s live entry in service `sid`, else NO_DEST. */
+__attribute__((noinline)) int persist_pick(struct flow_key *fk, __u32 sid)
+{
+	struct persist_key pk;
+	if (!fk || !persist_key_of(&pk, sid, fk->saddr, fk->family))
+		return (int)NO_DEST;
+	return (int)persist_lookup(&pk, bpf_ktime_get_ns());
+}
+
+/* Counts a new flow of client `fk` to `didx` in its entry (created); 1 when it did. */
+__attribute__((noinline)) int persist_hold(struct flow_key *fk, __u32 sid, __u32 didx, __u32 timeout_s)
+{
+	struct persist_key pk;
+	if (!fk || !persist_key_of(&pk, sid, fk->saddr, fk->family))
+		return 0;
+	return persist_bind(&pk, didx, bpf_ktime_get_ns(), (__u64)timeout_s * 1000000000ull);
+}
+
+/* A flow of client `fk` that held an entry ended: the entry's time starts again from now. */
+__attribute__((noinline)) int persist_leave(struct flow_key *fk, __u32 sid)
+{
+	struct persist_key pk;
+	if (!fk || !persist_key_of(&pk, sid, fk->saddr, fk->family))
+		return 0;
+	struct persist *p = bpf_map_lookup_elem(&persist, &pk);
+	if (!p)
+		return 0;
+	__sync_fetch_and_add(&p->conns, -1);
+	p->last = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline void persist_release(const struct flow_key *k, __u32 sid, __u32 pm)
+{
+	if (pm == 0)
+		return;
+	struct flow_key kk = *k;
+	persist_leave(&kk, sid);
+}
+
+/* Takes back a flow's count when its entry is removed by this call (only one remover counts it). */
+static __always_inline void flow_release(void *map, const struct flow_key *k, const struct flow *f,
+					 __u64 now)
+{
+	__u32 sid = f->sid, didx = f->didx, state = f->state, pm = f->persist;
 	if (bpf_map_delete_elem(map, k) != 0 || sid >= MAX_SERVICES || didx >= MAX_DESTS)
 		return;
 	if (state == FLOW_OPEN)
 		conns_add(sid * MAX_DESTS + didx, -1, 0);
 	else
 		conns_add(sid * MAX_DESTS + didx, 0, -1);
+	persist_release(k, sid, pm);
 }
 
 static long sweep_flow(void *map, struct flow_key *k, struct flow *f, void *arg)
@@ -283,7 +467,16 @@ static long sweep_flow(void *map, struct flow_key *k, struct flow *f, void *arg)
 	struct sweep_ctx *c = arg;
 	__u64 timeout = f->state == FLOW_OPEN ? c->tcp_ns : f->state == FLOW_CLOSING ? c->tcpfin_ns : c->udp_ns;
 	if (timeout && c->now - f->last > timeout)
-		flow_release(map, k, f);
+		flow_release(map, k, f, c->now);
+	return 0;
+}
+
+static long sweep_persist(void *map, struct persist_key *k, struct persist *p, void *arg)
+{
+	struct sweep_ctx *c = arg;
+	/* (a flow swept just before in this pass set `last` after `now`) */
+	if (p->conns <= 0 && c->now > p->last && c->now - p->last > p->timeout_ns)
+		bpf_map_delete_elem(map, k);
 	return 0;
 }
 
@@ -299,6 +492,7 @@ static int sweep_run(void *map, __u32 *key, struct sweeper *s)
 			.udp_ns = cfg->udp_ns,
 		};
 		bpf_for_each_map_elem(&flows, sweep_flow, &c, 0);
+		bpf_for_each_map_elem(&persist, sweep_persist, &c, 0);
 	}
 	bpf_timer_start(&s->timer, SWEEP_NS, 0);
 	return 0;
@@ -333,7 +527,7 @@ static long count_pick_step(__u32 i, void *arg)
 	__u32 idx = p->base + i;
 	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
 	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
-	if (!d || !c || d->fwd == FWD_NONE || d->weight == 0)
+	if (!d || !c || d->fwd == FWD_NONE || d->weight == 0 || c->overload)
 		return 0;
 	__u64 act = c->active > 0 ? c->active : 0;
 	__u64 inact = c->inactive > 0 ? c->inactive : 0;
@@ -393,6 +587,44 @@ static __always_inline __u32 pick_by_counts(const struct svc_info *svc)
 	return p.best;
 }
 
+/* rr and wrr: the first slot from the cycle's position whose real server is not overloaded. */
+struct tab_probe {
+	__u32 sid;
+	__u32 start;
+	__u32 len;
+	__u32 found;
+};
+
+static long tab_probe_step(__u32 i, void *arg)
+{
+	struct tab_probe *t = arg;
+	__u32 slot = (t->start + i) % t->len;
+	if (slot >= TAB_SIZE)
+		return 1;
+	__u32 key = t->sid * TAB_SIZE + slot;
+	__u32 *dp = bpf_map_lookup_elem(&sched_tab, &key);
+	if (!dp || *dp >= MAX_DESTS)
+		return 0;
+	__u32 didx = *dp;
+	__u32 idx = t->sid * MAX_DESTS + didx;
+	if (overloaded(idx))
+		return 0;
+	t->found = didx;
+	return 1;
+}
+
+/* A hashing scheduler's pick: its slot's server, none when that one is overloaded (IPVS's sh, dh and
+ * mh without their fallback flags). */
+static __always_inline __u32 checked(__u32 sid, __u32 didx)
+{
+	if (didx >= MAX_DESTS)
+		return NO_DEST;
+	__u32 idx = sid * MAX_DESTS + didx;
+	if (overloaded(idx))
+		return BUSY_DEST;
+	return didx;
+}
+
 /* Picks a real server for a new flow; NO_DEST when none is available. */
 static __always_inline __u32 schedule(const struct svc_info *svc, const struct flow_key *fk)
 {
@@ -404,8 +636,15 @@ static __always_inline __u32 schedule(const struct svc_info *svc, const struct f
 		__u32 *pos = bpf_map_lookup_elem(&rr_pos, &sid);
 		if (!pos || svc->tab_len == 0)
 			return NO_DEST;
-		slot = __sync_fetch_and_add(pos, 1) % svc->tab_len;
-		break;
+		struct tab_probe t = {
+			.sid = sid,
+			.start = __sync_fetch_and_add(pos, 1) % svc->tab_len,
+			.len = svc->tab_len,
+			.found = NO_DEST,
+		};
+		__u32 n = svc->tab_len < TAB_SIZE ? svc->tab_len : TAB_SIZE;
+		bpf_loop(n, tab_probe_step, &t, 0);
+		return t.found;
 	}
 	case SCHED_SH:
 	case SCHED_MH:
@@ -421,9 +660,9 @@ static __always_inline __u32 schedule(const struct svc_info *svc, const struct f
 		return NO_DEST;
 	__u32 key = svc->id * TAB_SIZE + slot;
 	__u32 *d = bpf_map_lookup_elem(&sched_tab, &key);
-	if (!d || *d >= MAX_DESTS)
+	if (!d)
 		return NO_DEST;
-	return *d;
+	return checked(svc->id, *d);
 }
 
 static __always_inline __u16 csum_fold(__u32 s)
@@ -571,7 +810,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		struct dest *d = bpf_map_lookup_elem(&dests, &idx);
 		if (timeout && now - f->last > timeout) {
 			/* expired: its count goes, the packet is a new flow */
-			flow_release(&flows, &fk, f);
+			flow_release(&flows, &fk, f, now);
 		} else if (d && d->fwd != FWD_NONE) {
 			didx = f->didx;
 			f->last = now;
@@ -586,7 +825,9 @@ int fulcrum_xdp(struct xdp_md *ctx)
 			}
 		} else {
 			/* its real server left the service: schedule again */
-			bpf_map_delete_elem(&flows, &fk);
+			__u32 pm = f->persist;
+			if (bpf_map_delete_elem(&flows, &fk) == 0)
+				persist_release(&fk, sid, pm);
 		}
 	}
 	if (didx == NO_DEST) {
@@ -595,10 +836,24 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		 * flow moved here by ECMP from another director keeps its real server) */
 		if (l4proto == IPPROTO_TCP && !syn && !hashing)
 			return XDP_PASS;
-		didx = schedule(svc, &fk);
+		/* a persistent service sends a client's new flows to the real server of its entry */
+		__u32 pm = 0;
+		if (svc->persist_s) {
+			didx = (__u32)persist_pick(&fk, sid);
+			pm = svc->prefix + 1;
+		}
+		if (didx == NO_DEST)
+			didx = schedule(svc, &fk);
+		/* no real server below its threshold: dropped, as IPVS drops a new connection it has no
+		 * real server for (the client retries) */
+		if (didx == BUSY_DEST || (didx >= MAX_DESTS && svc->thresholds))
+			return XDP_DROP;
 		if (didx >= MAX_DESTS)
 			return XDP_PASS;
+		if (pm && !persist_hold(&fk, sid, didx, svc->persist_s))
+			pm = 0;
 		struct flow nf = {};
+		nf.persist = pm;
 		nf.last = now;
 		nf.sid = sid;
 		nf.didx = didx;

@@ -86,6 +86,14 @@ pub struct SvcInfo {
     pub ndests: u32,
     /// Slots used in the scheduling table.
     pub tab_len: u32,
+    /// Persistence timeout in seconds (`-p`; 0: not persistent).
+    pub persist_s: u32,
+    /// Persistence granularity (`-M`): the leading bits of the client address that name its entry.
+    pub prefix: u32,
+    /// 1 when a real server has an upper threshold (no server found: the packet is dropped).
+    pub thresholds: u32,
+    /// Padding.
+    pub pad: u32,
 }
 
 /// Value of map `dests` (index `service id * MAX_DESTS + real-server index`).
@@ -110,6 +118,10 @@ pub struct Dest {
     pub family: u8,
     /// Padding.
     pub pad: u16,
+    /// Upper connection threshold (`-x`; 0: none).
+    pub u_thresh: u32,
+    /// Lower connection threshold (`-y`; 0: three quarters of the upper).
+    pub l_thresh: u32,
 }
 
 /// Value of map `dest_conns`: live connection counts.
@@ -120,6 +132,10 @@ pub struct Conns {
     pub active: i64,
     /// Closing TCP flows and UDP flows.
     pub inactive: i64,
+    /// IPVS's overload flag (1 from the upper threshold until below the lower one).
+    pub overload: u32,
+    /// Padding.
+    pub pad: u32,
 }
 
 /// Key of map `flows` (the 5-tuple).
@@ -154,8 +170,36 @@ pub struct Flow {
     pub didx: u32,
     /// [`state`].
     pub state: u32,
+    /// The prefix length + 1 of the persistence entry the flow holds (0: none).
+    pub persist: u32,
+}
+
+/// Key of map `persist` (IPVS's persistence template).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PersistKey {
+    /// Client address cut to the service's prefix.
+    pub addr: [u8; 16],
+    /// Service id.
+    pub sid: u32,
+    /// 4 or 6.
+    pub family: u8,
     /// Padding.
-    pub pad: u32,
+    pub pad: [u8; 3],
+}
+
+/// Value of map `persist`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Persist {
+    /// Monotonic time its last flow started or ended, nanoseconds.
+    pub last: u64,
+    /// The service's persistence timeout, nanoseconds.
+    pub timeout_ns: u64,
+    /// Real-server index within the service.
+    pub didx: u32,
+    /// Live flows it holds (it lasts while any does, then `timeout_ns`).
+    pub conns: i32,
 }
 
 /// Per-CPU counters of a service or real server.
@@ -195,11 +239,13 @@ macro_rules! pod {
 
 pod!(
     SvcKey = 20,
-    SvcInfo = 16,
-    Dest = 56,
-    Conns = 16,
+    SvcInfo = 32,
+    Dest = 64,
+    Conns = 24,
     FlowKey = 40,
     Flow = 24,
     Counters = 24,
     Config = 24,
+    PersistKey = 24,
+    Persist = 24,
 );

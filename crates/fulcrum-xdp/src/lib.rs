@@ -18,7 +18,7 @@ pub mod loader;
 pub mod plan;
 
 pub use loader::{Verdict, Xdp};
-pub use plan::{plan, DestSpec, Method, Plan, ServiceSpec, Timeouts};
+pub use plan::{plan, DestSpec, Method, Persistence, Plan, ServiceSpec, Timeouts};
 
 /// Errors of the XDP plane.
 #[derive(Debug, thiserror::Error)]

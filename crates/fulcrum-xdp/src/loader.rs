@@ -1,7 +1,8 @@
 //! Loading the XDP program with aya, filling its maps, attaching it, and reading it back.
 
 use crate::layout::{
-    Config, Conns, Counters, Dest, Flow, FlowKey, SvcInfo, SvcKey, MAX_DESTS, TAB_SIZE,
+    Config, Conns, Counters, Dest, Flow, FlowKey, Persist, PersistKey, SvcInfo, SvcKey, MAX_DESTS,
+    TAB_SIZE,
 };
 use crate::plan::Plan;
 use crate::XdpError;
@@ -62,13 +63,15 @@ fn object() -> Result<&'static [u8], XdpError> {
 type MapKind = fn(MapData) -> Map;
 
 /// The maps of the program, with the kind of each.
-const MAPS: [(&str, MapKind); 10] = [
+const MAPS: [(&str, MapKind); 12] = [
     ("services", Map::HashMap),
     ("dests", Map::Array),
     ("sched_tab", Map::Array),
     ("rr_pos", Map::Array),
     ("dest_conns", Map::Array),
     ("flows", Map::LruHashMap),
+    ("persist", Map::LruHashMap),
+    ("persist_mask", Map::Array),
     ("svc_stats", Map::PerCpuArray),
     ("dest_stats", Map::PerCpuArray),
     ("config", Map::Array),
@@ -195,6 +198,14 @@ impl Xdp {
                         .set(base + i, Dest::default(), 0)
                         .map_err(|e| XdpError::bpf("dests", e))?;
                 }
+            }
+            {
+                let mut masks: Array<&mut MapData, [u8; 16]> =
+                    Array::try_from(self.map_mut("persist_mask")?)
+                        .map_err(|e| XdpError::bpf("map persist_mask", e))?;
+                masks
+                    .set(s.info.id, s.persist_mask, 0)
+                    .map_err(|e| XdpError::bpf("persist_mask", e))?;
             }
             {
                 let mut tab: Array<&mut MapData, u32> = Array::try_from(self.map_mut("sched_tab")?)
@@ -348,6 +359,13 @@ impl Xdp {
     pub fn flows(&self) -> Result<Vec<(FlowKey, Flow)>, XdpError> {
         let m: HashMap<&MapData, FlowKey, Flow> =
             HashMap::try_from(self.map("flows")?).map_err(|e| XdpError::bpf("map flows", e))?;
+        Ok(m.iter().filter_map(Result::ok).collect())
+    }
+
+    /// The persistence entries (IPVS's templates).
+    pub fn persistence(&self) -> Result<Vec<(PersistKey, Persist)>, XdpError> {
+        let m: HashMap<&MapData, PersistKey, Persist> =
+            HashMap::try_from(self.map("persist")?).map_err(|e| XdpError::bpf("map persist", e))?;
         Ok(m.iter().filter_map(Result::ok).collect())
     }
 }

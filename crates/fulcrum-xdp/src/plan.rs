@@ -51,6 +51,20 @@ pub struct DestSpec {
     pub src_mac: [u8; 6],
     /// The output device's index.
     pub ifindex: u32,
+    /// Upper connection threshold (`-x`; 0: none): at it, no new flows until below the lower one.
+    pub u_threshold: u32,
+    /// Lower connection threshold (`-y`; 0: three quarters of the upper, as IPVS).
+    pub l_threshold: u32,
+}
+
+/// Persistence (`-p TIMEOUT -M NETMASK`): a client's new flows go to the real server its network was
+/// sent to, until `timeout` seconds after its last flow ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Persistence {
+    /// Seconds.
+    pub timeout: u32,
+    /// Leading bits of the client address that name its entry (32 / 128: per client).
+    pub prefix: u8,
 }
 
 /// A virtual service as the XDP plane needs it.
@@ -68,6 +82,8 @@ pub struct ServiceSpec {
     pub scheduler: String,
     /// Real servers, in the order of the table.
     pub dests: Vec<DestSpec>,
+    /// Persistence, if any.
+    pub persistence: Option<Persistence>,
 }
 
 /// Flow idle timeouts (ipvsadm `--set tcp tcpfin udp`), seconds.
@@ -103,6 +119,8 @@ pub struct PlannedService {
     /// Map `sched_tab` slots `id * TAB_SIZE ..` ([`NO_DEST`] for an empty slot); empty for the
     /// connection-count schedulers.
     pub table: Vec<u32>,
+    /// Map `persist_mask` slot `id`: the `-M` mask over the maps' 16-byte client address.
+    pub persist_mask: [u8; 16],
 }
 
 /// The contents of every map.
@@ -230,6 +248,16 @@ pub fn addr_bytes(addr: IpAddr) -> ([u8; 16], u8) {
     }
 }
 
+/// The 16-byte mask keeping the first `prefix` bits of an address.
+pub fn prefix_mask(prefix: u32) -> [u8; 16] {
+    let mut m = [0u8; 16];
+    for (i, b) in m.iter_mut().enumerate() {
+        let bits = prefix.saturating_sub(8 * i as u32).min(8);
+        *b = (0xff00u16 >> bits) as u8;
+    }
+    m
+}
+
 fn table_of(entries: &[Option<usize>], slot_of: &[u32]) -> Vec<u32> {
     entries
         .iter()
@@ -273,6 +301,19 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
             ))
         })?;
         let (vip, family) = addr_bytes(s.addr);
+        let (persist_s, prefix) = match s.persistence {
+            None => (0, 0),
+            Some(p) => {
+                let max = if family == 4 { 32 } else { 128 };
+                if p.timeout == 0 || p.prefix > max {
+                    return Err(XdpError::Unsupported(format!(
+                        "service {name}: persistence {}s over /{}",
+                        p.timeout, p.prefix
+                    )));
+                }
+                (p.timeout, u32::from(p.prefix))
+            }
+        };
         let slots = s.dests.iter().map(|d| d.slot + 1).max().unwrap_or(0) as usize;
         let mut dests = vec![Dest::default(); slots];
         let mut used = std::collections::HashSet::new();
@@ -314,6 +355,8 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                 fwd,
                 family: dfam,
                 pad: 0,
+                u_thresh: d.u_threshold,
+                l_thresh: d.l_threshold,
             };
         }
         let slot_of: Vec<u32> = s.dests.iter().map(|d| d.slot).collect();
@@ -362,9 +405,14 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                 sched,
                 ndests: slots as u32,
                 tab_len: table.len() as u32,
+                persist_s,
+                prefix,
+                thresholds: u32::from(s.dests.iter().any(|d| d.u_threshold > 0)),
+                pad: 0,
             },
             dests,
             table,
+            persist_mask: prefix_mask(prefix),
         });
     }
     Ok(out)
@@ -384,6 +432,8 @@ mod tests {
             mac: [2, 0, 0, 0, 0, last],
             src_mac: [2, 0, 0, 0, 0, 1],
             ifindex: 3,
+            u_threshold: 0,
+            l_threshold: 0,
         }
     }
 
@@ -395,6 +445,7 @@ mod tests {
             proto: 6,
             scheduler: sched.into(),
             dests,
+            persistence: None,
         }
     }
 
@@ -454,6 +505,29 @@ mod tests {
             assert!(p.services[0].table.is_empty());
             assert_eq!(p.services[0].info.ndests, 1);
         }
+    }
+
+    #[test]
+    fn persistence_masks_and_limits() {
+        assert_eq!(prefix_mask(0), [0; 16]);
+        assert_eq!(&prefix_mask(20)[..4], &[0xff, 0xff, 0xf0, 0]);
+        assert_eq!(prefix_mask(128), [0xff; 16]);
+        let mut s = svc("rr", vec![dest(2, 1)]);
+        s.persistence = Some(Persistence {
+            timeout: 60,
+            prefix: 24,
+        });
+        let p = plan(std::slice::from_ref(&s), Timeouts::default()).unwrap();
+        assert_eq!(
+            (p.services[0].info.persist_s, p.services[0].info.prefix),
+            (60, 24)
+        );
+        assert_eq!(&p.services[0].persist_mask[..4], &[255, 255, 255, 0]);
+        s.persistence = Some(Persistence {
+            timeout: 60,
+            prefix: 33,
+        });
+        assert!(plan(&[s], Timeouts::default()).is_err(), "/33 of IPv4");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! unless FULCRUM_REQUIRE_NETNS is set (CI), where they must run.
 
 use fulcrum_xdp::layout::Counters;
-use fulcrum_xdp::plan::{hash_slot, plan, DestSpec, Method, ServiceSpec, Timeouts};
+use fulcrum_xdp::plan::{hash_slot, plan, DestSpec, Method, Persistence, ServiceSpec, Timeouts};
 use fulcrum_xdp::{Verdict, Xdp};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -41,6 +41,8 @@ fn dest(i: usize, weight: u32, ifindex: u32) -> DestSpec {
         mac: rs_mac(i),
         src_mac: OUT_MAC,
         ifindex,
+        u_threshold: 0,
+        l_threshold: 0,
     }
 }
 
@@ -56,6 +58,7 @@ fn service(sched: &str, weights: &[u32]) -> ServiceSpec {
             .enumerate()
             .map(|(i, &w)| dest(i, w, LO))
             .collect(),
+        persistence: None,
     }
 }
 
@@ -542,4 +545,153 @@ fn idle_flows_are_swept_without_another_packet() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(x.flows().unwrap().is_empty());
+}
+
+fn syn_of(client: Ipv4Addr, port: u16) -> Vec<u8> {
+    ipv4(client, VIP, 6, 0x4000, &tcp(port, 80, SYN))
+}
+
+fn persistent(sched: &str, weights: &[u32], timeout: u32, prefix: u8) -> ServiceSpec {
+    let mut s = service(sched, weights);
+    s.persistence = Some(Persistence { timeout, prefix });
+    s
+}
+
+/// Waits (at most 5 s) for `cond`, the sweeper running every second.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !cond() {
+        assert!(t0.elapsed().as_secs() < 5, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn persistence_pins_a_client_network_to_its_server() {
+    let Some(mut x) = setup(&[persistent("rr", &[1, 1, 1], 60, 24)]) else {
+        return;
+    };
+    let a = Ipv4Addr::new(198, 19, 0, 7);
+    let a2 = Ipv4Addr::new(198, 19, 0, 200);
+    let b = Ipv4Addr::new(198, 20, 0, 7);
+    // every new flow of the client's /24 goes to the first pick, whatever rr would say
+    for p in 1000..1005 {
+        assert_eq!(pick(&x, &syn_of(a, p)), Some(0), "port {p}");
+    }
+    assert_eq!(pick(&x, &syn_of(a2, 1000)), Some(0), "same /24");
+    assert_eq!(pick(&x, &syn_of(b, 1000)), Some(1), "another network: rr");
+    assert_eq!(pick(&x, &syn_of(b, 1001)), Some(1));
+    let entries = x.persistence().unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let ea = entries
+        .iter()
+        .find(|(k, _)| k.addr[..4] == [198, 19, 0, 0])
+        .unwrap();
+    assert_eq!((ea.1.didx, ea.1.conns), (0, 6));
+    assert_eq!(ea.1.timeout_ns, 60_000_000_000);
+    // a quiesced server keeps its persistent clients (IPVS without expire_quiescent_template)
+    x.apply(&plan(&[persistent("rr", &[0, 1, 1], 60, 24)], Timeouts::default()).unwrap())
+        .unwrap();
+    assert_eq!(pick(&x, &syn_of(a, 1010)), Some(0));
+    let c = Ipv4Addr::new(198, 21, 0, 7);
+    assert_ne!(pick(&x, &syn_of(c, 1000)), Some(0), "no new clients for it");
+    // a server that left the service takes its clients' entries with it
+    let mut svc = persistent("rr", &[1, 1, 1], 60, 24);
+    svc.dests.remove(0);
+    x.apply(&plan(&[svc], Timeouts::default()).unwrap())
+        .unwrap();
+    let moved = pick(&x, &syn_of(a, 1020)).expect("scheduled again");
+    assert_ne!(moved, 0);
+    assert_eq!(pick(&x, &syn_of(a2, 1021)), Some(moved), "and pinned there");
+}
+
+#[test]
+fn persistence_lasts_its_timeout_after_the_last_flow_ends() {
+    let Some(mut x) = load() else { return };
+    let t = Timeouts {
+        tcp: 1,
+        tcpfin: 1,
+        udp: 1,
+    };
+    x.apply(&plan(&[persistent("rr", &[1, 1], 2, 32)], t).unwrap())
+        .unwrap();
+    assert_eq!(pick(&x, &syn_from(1100)), Some(0));
+    assert_eq!(pick(&x, &syn_from(1101)), Some(0));
+    // the flows idle out and are swept; the entry stays, its time running from then
+    wait_for("flows swept", || x.flows().unwrap().is_empty());
+    let e = x.persistence().unwrap();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].1.conns, 0);
+    assert_eq!(pick(&x, &syn_from(1102)), Some(0), "still pinned");
+    wait_for("flow swept", || x.flows().unwrap().is_empty());
+    // TIMEOUT after the last flow went, the entry goes too, and the client is scheduled afresh (rr's
+    // next pick: the entry's flows never asked rr again)
+    wait_for("entry swept", || x.persistence().unwrap().is_empty());
+    assert_eq!(pick(&x, &syn_from(1103)), Some(1));
+}
+
+#[test]
+fn upper_threshold_stops_new_flows_until_the_lower_one() {
+    let Some(mut x) = load() else { return };
+    let t = Timeouts {
+        tcp: 900,
+        tcpfin: 1,
+        udp: 1,
+    };
+    let mut svc = service("rr", &[1, 1]);
+    svc.dests[0].u_threshold = 3;
+    svc.dests[0].l_threshold = 2;
+    x.apply(&plan(std::slice::from_ref(&svc), t).unwrap())
+        .unwrap();
+    // rr alternates until server 0 holds 3 connections, then everything goes to server 1
+    assert_eq!(spread(&x, 6, 1200, 2), vec![3, 3]);
+    assert_eq!(spread(&x, 4, 1210, 2), vec![0, 4]);
+    assert_eq!(x.dest_conns(3, 0).unwrap().overload, 1);
+    let ports: Vec<u16> = x
+        .flows()
+        .unwrap()
+        .iter()
+        .filter(|(_, f)| f.didx == 0)
+        .map(|(k, _)| u16::from_be(k.sport))
+        .collect();
+    let close = |x: &Xdp, p: u16| {
+        assert_eq!(pick(x, &ipv4(CLIENT, VIP, 6, 0, &tcp(p, 80, RST))), Some(0));
+    };
+    // one closes and is gone (2 left): not below the lower threshold (2), still overloaded
+    close(&x, ports[0]);
+    let total = |x: &Xdp| {
+        let c = x.dest_conns(3, 0).unwrap();
+        c.active + c.inactive
+    };
+    wait_for("first flow swept", || total(&x) == 2);
+    assert_eq!(spread(&x, 2, 1220, 2), vec![0, 2]);
+    // another: 1, below the lower threshold, the server takes new flows again
+    close(&x, ports[1]);
+    wait_for("second flow swept", || total(&x) == 1);
+    assert_eq!(spread(&x, 2, 1230, 2), vec![1, 1]);
+    assert_eq!(x.dest_conns(3, 0).unwrap().overload, 0);
+}
+
+#[test]
+fn every_server_over_its_threshold_drops_new_flows() {
+    for sched in ["rr", "wlc", "sh"] {
+        let mut svc = service(sched, &[1]);
+        svc.dests[0].u_threshold = 1;
+        let Some(x) = setup(&[svc]) else { return };
+        assert_eq!(pick(&x, &syn_from(1300)), Some(0), "{sched}");
+        let syn = syn_from(1301);
+        let (v, _) = x.test_run(&syn).unwrap();
+        assert_eq!(v, Verdict::Drop, "{sched}: no server below its threshold");
+        // the open flow goes on
+        let ack = ipv4(CLIENT, VIP, 6, 0x4000, &tcp(1300, 80, ACK));
+        assert_eq!(pick(&x, &ack), Some(0), "{sched}");
+    }
+    // the default lower threshold is three quarters of the upper one
+    let mut svc = service("lc", &[1]);
+    svc.dests[0].u_threshold = 4;
+    let Some(x) = setup(&[svc]) else { return };
+    for p in 1400..1404 {
+        assert_eq!(pick(&x, &syn_from(p)), Some(0));
+    }
+    assert_eq!(x.test_run(&syn_from(1404)).unwrap().0, Verdict::Drop);
 }

@@ -150,7 +150,7 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
         .count();
     assert_eq!(held, 6, "{conns}");
     // `--plane` says which plane serves what.
-    xok(&lab, &pins, &format!("-A -t {VIP}:8082 -s rr -p 30"));
+    xok(&lab, &pins, &format!("-A -t {VIP}:8082 -s lblc"));
     let plane = xok(&lab, &pins, "--plane");
     assert!(plane.starts_with("plane: xdp"), "{plane}");
     assert!(
@@ -162,11 +162,43 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
         "{plane}"
     );
     assert!(
-        plane.contains(&format!("nftables  TCP {VIP}:8082  (persistence")),
+        plane.contains(&format!("nftables  TCP {VIP}:8082  (scheduler lblc")),
         "{plane}"
     );
     drop(burst);
     drop(first);
+
+    // Persistence in XDP: every connection of the client goes to the server of its first one (rr
+    // would alternate), `-c` lists the entry as IPVS lists its template, `--persistent-conn` counts it.
+    // (The real servers listen on 8080 and 8081 only: the lc service becomes a persistent rr one.)
+    xok(&lab, &pins, &format!("-E -t {VIP}:8081 -s rr -p 30"));
+    let plane = xok(&lab, &pins, "--plane");
+    assert!(
+        plane.contains(&format!("xdp       TCP {VIP}:8081\n")),
+        "{plane}"
+    );
+    let mut pinned = lab.hold(VIP, 8081, 3);
+    assert!(
+        pinned.names.iter().all(|n| n == &pinned.names[0]),
+        "persistent: one server {:?}",
+        pinned.names
+    );
+    assert_eq!(pinned.ping(), 3);
+    let conns = xok(&lab, &pins, "-L -n -c");
+    assert!(
+        conns
+            .lines()
+            .any(|l| l.contains("NONE") && l.contains(&format!("{VIP}:8081"))),
+        "a template: {conns}"
+    );
+    let pc = xok(&lab, &pins, "-L -n --persistent-conn");
+    assert!(
+        pc.lines()
+            .filter(|l| l.starts_with("  -> ") && l.contains(":8081 "))
+            .any(|l| l.split_whitespace().nth(3) == Some("1")),
+        "one persistent entry: {pc}"
+    );
+    drop(pinned);
 }
 
 /// Connects once from each source address to `VIP:port`; prints `source name` per connection.

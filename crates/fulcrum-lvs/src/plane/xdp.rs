@@ -4,13 +4,15 @@
 //! back, and it keeps serving what XDP does not); the XDP program, attached to the direct-routing devices
 //! (`FULCRUM_LVS_DR_DEVICES`), runs before the nftables ingress hook and takes the packets of the
 //! services it serves. [`xdp_services`] decides which those are and says why the others stay on
-//! nftables: fwmark services (the mark is set after XDP), persistent services (`-p`), NAT real servers,
-//! scheduler flags, thresholds (`-x`/`-y`), schedulers XDP does not implement (lblc, lblcr), tunnels other
-//! than IPv4 IP-in-IP, and real servers whose next hop is not resolved.
+//! nftables: fwmark services (the mark is set after XDP, by the user's own rules: fulcrum generates no
+//! marking rule it could mirror), persistence engines (`--pe`) and masks that are not a prefix, NAT real
+//! servers, scheduler flags, schedulers XDP does not implement (lblc, lblcr), tunnels other than IPv4
+//! IP-in-IP, and real servers whose next hop is not resolved. Persistence (`-p`/`-M`) and thresholds
+//! (`-x`/`-y`) are served in BPF.
 
 use crate::model::{Forward, ServiceKey, Table, TunType};
 use fulcrum_xdp::layout::{MAX_DESTS, MAX_SERVICES};
-use fulcrum_xdp::plan::{scheduler_number, DestSpec, Method, ServiceSpec, Timeouts};
+use fulcrum_xdp::plan::{scheduler_number, DestSpec, Method, Persistence, ServiceSpec, Timeouts};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Environment variable selecting the L4 plane (`xdp`: XDP where it loads, with nftables for the rest).
@@ -40,7 +42,7 @@ pub fn xdp_services(
         let why = |w: &str| format!("{}: {w}", s.key);
         let ServiceKey::Addr { proto, addr, port } = s.key else {
             left.push(why(
-                "fwmark services stay on nftables (the mark is set after XDP runs)",
+                "fwmark services stay on nftables (the mark is set after XDP runs, by rules fulcrum does not write)",
             ));
             continue;
         };
@@ -48,10 +50,32 @@ pub fn xdp_services(
             left.push(why("only TCP and UDP services"));
             continue;
         }
-        if s.flags.persistent || s.pe.is_some() {
-            left.push(why("persistence is not implemented in XDP"));
+        if s.pe.is_some() {
+            left.push(why("persistence engines (--pe) are not implemented in XDP"));
             continue;
         }
+        let persistence = if s.flags.persistent {
+            let prefix = s.netmask.prefix_len();
+            let contiguous = match s.netmask {
+                crate::model::Netmask::V4(m) => {
+                    u32::from(m).checked_shl(u32::from(prefix)).unwrap_or(0) == 0
+                }
+                crate::model::Netmask::Prefix(_) => true,
+            };
+            if !contiguous {
+                left.push(why(&format!(
+                    "persistence mask {} is not a prefix",
+                    s.netmask
+                )));
+                continue;
+            }
+            Some(Persistence {
+                timeout: s.timeout.max(1),
+                prefix,
+            })
+        } else {
+            None
+        };
         if s.flags.any_sched() || s.flags.one_packet {
             left.push(why("scheduler flags and -o are not implemented in XDP"));
             continue;
@@ -71,10 +95,6 @@ pub fn xdp_services(
         for d in &s.dests {
             if d.id >= MAX_DESTS {
                 left.push(why("a real server id beyond the XDP maps' sizes"));
-                continue 'svc;
-            }
-            if d.u_threshold != 0 || d.l_threshold != 0 {
-                left.push(why("thresholds (-x/-y) are not implemented in XDP"));
                 continue 'svc;
             }
             let method = match d.forward {
@@ -111,6 +131,8 @@ pub fn xdp_services(
                 mac: hop.mac,
                 src_mac: hop.src_mac,
                 ifindex: hop.ifindex,
+                u_threshold: d.u_threshold,
+                l_threshold: d.l_threshold,
             });
         }
         served.push(ServiceSpec {
@@ -120,6 +142,7 @@ pub fn xdp_services(
             proto: proto.number(),
             scheduler: s.scheduler.clone(),
             dests,
+            persistence,
         });
     }
     (served, left)
@@ -188,24 +211,50 @@ mod tests {
             "-a -u 198.18.0.10:53 -r 198.18.1.1 -i",
             "-A -t 198.18.0.11:80 -s rr",
             "-a -t 198.18.0.11:80 -r 198.18.1.1:8080 -m",
-            "-A -t 198.18.0.12:80 -s rr -p 60",
+            "-A -t 198.18.0.12:80 -s rr -p 60 -M 255.255.255.0",
+            "-a -t 198.18.0.12:80 -r 198.18.1.1 -g -x 10 -y 5",
             "-A -f 7 -s rr",
             "-A -t 198.18.0.13:80 -s lblc",
+            "-A -t 198.18.0.14:80 -s rr -p 60 -M 255.0.255.0",
+            "-A -t [2001:db8::10]:80 -s rr -p",
         ]);
         let (served, left) = xdp_services(&t, &mut hop);
-        assert_eq!(served.len(), 2, "{left:?}");
+        assert_eq!(served.len(), 4, "{left:?}");
         assert_eq!(served[0].scheduler, "lc");
         assert_eq!(served[0].dests[0].weight, 2);
         assert_eq!(served[0].dests[0].ifindex, 7);
+        assert_eq!(served[0].persistence, None);
         assert_eq!(served[1].proto, 17);
         assert!(matches!(served[1].dests[0].method, Method::Tunnel { .. }));
+        // persistence and thresholds are served
+        assert_eq!(
+            served[2].persistence,
+            Some(Persistence {
+                timeout: 60,
+                prefix: 24
+            })
+        );
+        assert_eq!(
+            (
+                served[2].dests[0].u_threshold,
+                served[2].dests[0].l_threshold
+            ),
+            (10, 5)
+        );
+        assert_eq!(
+            served[3].persistence,
+            Some(Persistence {
+                timeout: 360,
+                prefix: 128
+            })
+        );
         assert_eq!(left.len(), 4, "{left:?}");
         assert!(left[0].contains("Masq"), "{left:?}");
-        assert!(left[1].contains("persistence"), "{left:?}");
-        assert!(left[2].contains("fwmark"), "{left:?}");
-        assert!(left[3].contains("lblc"), "{left:?}");
+        assert!(left[1].contains("fwmark"), "{left:?}");
+        assert!(left[2].contains("lblc"), "{left:?}");
+        assert!(left[3].contains("not a prefix"), "{left:?}");
         let (served, left) = xdp_services(&t, &mut |_| None);
-        assert_eq!(served.len(), 0);
+        assert_eq!(served.len(), 1, "only the service without real servers");
         assert!(left[0].contains("not resolved"), "{left:?}");
     }
 }
@@ -450,6 +499,22 @@ impl super::DataPlane for XdpPlane {
                     d.observed.active = c.active.max(0) as u32;
                     d.observed.inactive = c.inactive.max(0) as u32;
                 }
+                d.observed.persist = 0;
+            }
+        }
+        let persist = x.persistence().unwrap_or_default();
+        let now = monotonic_ns();
+        for (k, p) in &persist {
+            if !served.contains(&k.sid) || template_expire(p, now).is_none() {
+                continue;
+            }
+            if let Some(d) = table
+                .services
+                .iter_mut()
+                .find(|s| s.id == k.sid)
+                .and_then(|s| s.dests.iter_mut().find(|d| d.id == p.didx))
+            {
+                d.observed.persist += 1;
             }
         }
         Ok(table)
@@ -470,7 +535,10 @@ impl super::DataPlane for XdpPlane {
             if let Ok(x) = fulcrum_xdp::Xdp::open_pinned(&self.pin_dir) {
                 let table = self.nft.load()?;
                 let flows = x.flows().unwrap_or_default();
-                v.extend(conn_entries(&table, &flows, monotonic_ns()));
+                let now = monotonic_ns();
+                v.extend(conn_entries(&table, &flows, now));
+                let persist = x.persistence().unwrap_or_default();
+                v.extend(template_entries(&table, &persist, now));
             }
         }
         Ok(v)
@@ -528,6 +596,58 @@ pub fn conn_entries(
             client: (client, u16::from_be(k.sport)),
             virt: (addr, dport),
             dest: (d.addr, dport),
+        });
+    }
+    v
+}
+
+/// Seconds left of a persistence entry (IPVS's template timer: the whole timeout while it holds flows),
+/// None when it has run out.
+fn template_expire(p: &fulcrum_xdp::layout::Persist, now_ns: u64) -> Option<u64> {
+    let timeout = p.timeout_ns / 1_000_000_000;
+    if p.conns > 0 {
+        return Some(timeout);
+    }
+    let idle = now_ns.saturating_sub(p.last) / 1_000_000_000;
+    (idle < timeout).then(|| timeout - idle)
+}
+
+/// The XDP persistence entries as `-c` lists IPVS's templates: state `NONE`, the client's address cut
+/// to the service's mask with port 0, the virtual service and the real server it is pinned to.
+pub fn template_entries(
+    table: &Table,
+    entries: &[(
+        fulcrum_xdp::layout::PersistKey,
+        fulcrum_xdp::layout::Persist,
+    )],
+    now_ns: u64,
+) -> Vec<crate::format::ConnEntry> {
+    let mut v = Vec::new();
+    for (k, p) in entries {
+        let Some(s) = table.services.iter().find(|s| s.id == k.sid) else {
+            continue;
+        };
+        let Some(d) = s.dests.iter().find(|d| d.id == p.didx) else {
+            continue;
+        };
+        let ServiceKey::Addr { proto, addr, port } = s.key else {
+            continue;
+        };
+        let Some(expire) = template_expire(p, now_ns) else {
+            continue;
+        };
+        let client = if k.family == 6 {
+            IpAddr::from(k.addr)
+        } else {
+            IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]])
+        };
+        v.push(crate::format::ConnEntry {
+            proto,
+            expire,
+            state: "NONE".into(),
+            client: (client, 0),
+            virt: (addr, port),
+            dest: (d.addr, d.port),
         });
     }
     v
@@ -608,7 +728,7 @@ mod report_tests {
             sid,
             didx: did,
             state: st,
-            pad: 0,
+            persist: 0,
         };
         let now = 1000 * sec;
         let v = conn_entries(&t, &[(key, flow(state::OPEN, now - 10 * sec))], now);
@@ -623,16 +743,50 @@ mod report_tests {
     }
 
     #[test]
+    fn persistence_entries_list_as_templates() {
+        use fulcrum_xdp::layout::{Persist, PersistKey};
+        let t = super::tests::table(&[
+            "-A -t 198.18.0.10:80 -s rr -p 300 -M 255.255.255.0",
+            "-a -t 198.18.0.10:80 -r 198.18.1.1 -g",
+        ]);
+        let (sid, did) = (t.services[0].id, t.services[0].dests[0].id);
+        let mut key = PersistKey {
+            sid,
+            family: 4,
+            ..Default::default()
+        };
+        key.addr[..3].copy_from_slice(&[198, 19, 0]);
+        let sec = 1_000_000_000u64;
+        let now = 1000 * sec;
+        let entry = |conns, last| Persist {
+            last,
+            timeout_ns: 300 * sec,
+            didx: did,
+            conns,
+        };
+        let v = template_entries(&t, &[(key, entry(2, now - 500 * sec))], now);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].state, "NONE");
+        assert_eq!(v[0].expire, 300, "held by flows: the whole timeout");
+        assert_eq!(v[0].client, ("198.19.0.0".parse().unwrap(), 0));
+        assert_eq!(v[0].virt, ("198.18.0.10".parse().unwrap(), 80));
+        assert_eq!(v[0].dest, ("198.18.1.1".parse().unwrap(), 80));
+        let v = template_entries(&t, &[(key, entry(0, now - 100 * sec))], now);
+        assert_eq!(v[0].expire, 200);
+        assert!(template_entries(&t, &[(key, entry(0, now - 300 * sec))], now).is_empty());
+    }
+
+    #[test]
     fn plane_report_names_each_services_plane() {
         let t = super::tests::table(&[
             "-A -t 198.18.0.10:80 -s lc",
-            "-A -t 198.18.0.12:80 -s rr -p 60",
+            "-A -t 198.18.0.12:80 -s lblcr",
         ]);
         let r = plane_report(&t, Some(&[t.services[0].id]), None);
         assert!(r.starts_with("plane: xdp"), "{r}");
         assert!(r.contains("xdp       TCP 198.18.0.10:80\n"), "{r}");
         assert!(
-            r.contains("nftables  TCP 198.18.0.12:80  (persistence"),
+            r.contains("nftables  TCP 198.18.0.12:80  (scheduler lblcr"),
             "{r}"
         );
         let r = plane_report(&t, None, None);
