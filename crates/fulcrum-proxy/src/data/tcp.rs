@@ -144,40 +144,26 @@ pub async fn serve_client(
         tls: session.as_ref().map(|s| &*s.facts),
         server_tls: None,
     };
+    // `switch-mode http [proto P]`: the frontend's rules made the connection HTTP.
+    let mut switch = None;
     if fe.rules.has_content_rules() {
         let front = session.as_ref().map_or(Clear::Plain, Clear::Front);
-        let inspected = inspect(request_side(&fe.rules), &client, front).await;
-        if let Inspected::Switch(buf, proto) = inspected {
-            // `switch-mode http`: the connection is HTTP from here on, its first request in `buf`; not on a
-            // `proto none` bind, whose connections stay raw (HAProxy closes them).
-            if listener.raw_only {
-                debug!(%peer, "switch-mode http refused on a 'proto none' bind");
-                return;
+        match inspect(request_side(&fe.rules), &client, front).await {
+            Inspected::Switch(buf, proto) => {
+                first = buf;
+                switch = Some(proto);
             }
-            drop(log);
-            crate::data::http::client::serve_upgraded(
-                worker,
-                fe,
-                client,
-                session,
-                (listener, proto),
-                (peer, local_port, proxied),
-                (&buf, vars.take()),
-                ticket,
-            )
-            .await;
-            return;
-        }
-        match settle(
-            inspected,
-            &fe.stats.denied_req,
-            &client,
-            &mut log,
-            peer,
-            "frontend's",
-        ) {
-            Some(buf) => first = buf,
-            None => return,
+            inspected => match settle(
+                inspected,
+                &fe.stats.denied_req,
+                &client,
+                &mut log,
+                peer,
+                "frontend's",
+            ) {
+                Some(buf) => first = buf,
+                None => return,
+            },
         }
     }
     let facts = ContentFacts {
@@ -192,34 +178,36 @@ pub async fn serve_client(
         server_tls: None,
         sock: Some(&client),
     };
-    let Some(be) = fe
-        .rules
-        // Dynamic names are refused in mode tcp when the configuration is loaded.
-        .pick_backend(&facts, &mut |_| None)
-        .map(|i| i.map(|i| worker.snapshot.backends[i].clone()))
-        .unwrap_or_else(|| fe.default_backend.clone())
-    else {
-        if let Some(mut l) = log {
-            l.term(b"SC");
-            l.end(0, 0);
-        }
-        close_gracefully(client).await;
-        return;
+    let be = match switch {
+        // The HTTP side picks a backend for each request.
+        Some(_) => None,
+        None => fe
+            .rules
+            // Dynamic names are refused in mode tcp when the configuration is loaded.
+            .pick_backend(&facts, &mut |_| None)
+            .map(|i| i.map(|i| worker.snapshot.backends[i].clone()))
+            .unwrap_or_else(|| fe.default_backend.clone()),
     };
-    if be.mode == fulcrum_config::haproxy::Mode::Http {
-        // An HTTP backend: HAProxy upgrades the connection, and so does fulcrum. Its HTTP log lines replace
-        // the tcp one. Not on a `proto none` bind.
+    // An HTTP backend upgrades the connection too, as HAProxy does.
+    let upgrade = switch.or_else(|| {
+        be.as_ref()
+            .filter(|b| b.mode == fulcrum_config::haproxy::Mode::Http)
+            .map(|_| None)
+    });
+    if let Some(proto) = upgrade {
+        // Not on a `proto none` bind, whose connections stay raw (HAProxy closes them).
         if listener.raw_only {
-            debug!(%peer, backend = %be.name, "an http backend cannot take a 'proto none' connection");
+            debug!(%peer, "a 'proto none' connection cannot become HTTP");
             return;
         }
+        // Its HTTP log lines replace the tcp one.
         drop(log);
         crate::data::http::client::serve_upgraded(
             worker,
             fe,
             client,
             session,
-            (listener, None),
+            (listener, proto),
             (peer, local_port, proxied),
             (&first, vars.take()),
             ticket,
@@ -227,6 +215,14 @@ pub async fn serve_client(
         .await;
         return;
     }
+    let Some(be) = be else {
+        if let Some(mut l) = log {
+            l.term(b"SC");
+            l.end(0, 0);
+        }
+        close_gracefully(client).await;
+        return;
+    };
     if let Some(l) = &mut log {
         l.backend(&be);
     }
