@@ -220,7 +220,10 @@ pub async fn serve_client(
             l.term(b"SC");
             l.end(0, 0);
         }
-        close_gracefully(client).await;
+        // In a task of its own, so the connection's counters (its frontend's, the stick counters it tracks:
+        // `conn_cur`) are released now, as HAProxy releases them when the stream ends, not when the client
+        // gets round to closing.
+        tokio::task::spawn_local(close_gracefully(client));
         return;
     };
     if let Some(l) = &mut log {
