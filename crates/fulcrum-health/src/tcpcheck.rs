@@ -676,14 +676,9 @@ impl<'a> Session<'a> {
                         return Step::Read;
                     }
                     self.take_response();
-                    match self.judge_http(e) {
-                        Judged::Pass => self.next += 1,
-                        Judged::Wait => {
-                            self.next = self.group_head(i);
-                            self.must_read = true;
-                            return Step::Read;
-                        }
-                        Judged::Fail(step) => return step,
+                    let judged = self.judge_http(e);
+                    if let Some(step) = self.after_expect(i, judged) {
+                        return step;
                     }
                 }
                 Action::Connect(c) => {
@@ -698,15 +693,9 @@ impl<'a> Session<'a> {
                     if self.must_read {
                         return Step::Read;
                     }
-                    match self.judge(e) {
-                        Judged::Pass => self.next += 1,
-                        Judged::Wait => {
-                            // Back to the first expect of this run of expects, with more input.
-                            self.next = self.group_head(i);
-                            self.must_read = true;
-                            return Step::Read;
-                        }
-                        Judged::Fail(step) => return step,
+                    let judged = self.judge(e);
+                    if let Some(step) = self.after_expect(i, judged) {
+                        return step;
                     }
                 }
             }
@@ -733,6 +722,23 @@ impl<'a> Session<'a> {
                 self.done(e.ok_status, Some(info))
             }
             Some(_) => self.done(CheckStatus::L7Ok, Some("(tcp-check)".into())),
+        }
+    }
+
+    /// Moves on after expect rule `i` judged the input: to the next rule when it passed; back to the first
+    /// expect of its run, with more input to read, when it waits; `Some` is the step to return.
+    fn after_expect(&mut self, i: usize, judged: Judged) -> Option<Step> {
+        match judged {
+            Judged::Pass => {
+                self.next += 1;
+                None
+            }
+            Judged::Wait => {
+                self.next = self.group_head(i);
+                self.must_read = true;
+                Some(Step::Read)
+            }
+            Judged::Fail(step) => Some(step),
         }
     }
 

@@ -197,11 +197,12 @@ fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
         Sample::DstPort => facts
             .dst_port()
             .is_some_and(|p| acl.match_int(u64::from(p))),
-        // In `mode tcp` the request line may still be arriving.
-        Sample::Method if facts.method().is_none() && facts.payload_may_change() => {
-            return Tri::Miss
-        }
-        Sample::Method => facts.method().is_some_and(|m| acl.match_text(m)),
+        Sample::Method => match facts.method() {
+            Some(m) => acl.match_text(m),
+            // In `mode tcp` the request line may still be arriving.
+            None if facts.payload_may_change() => return Tri::Miss,
+            None => false,
+        },
         Sample::Status => facts.status().is_some_and(|s| acl.match_int(u64::from(s))),
         Sample::Path => facts.path().is_some_and(|p| acl.match_text(p)),
         Sample::UrlParam(name) => facts.url_param(name).is_some_and(|v| acl.match_text(v)),
