@@ -336,9 +336,9 @@ fn conditions_see_the_environment() {
 #[test]
 fn features_and_versions() {
     let c = ok("global\n\
-                .if feature(OPENSSL) || feature(LUA) || openssl_version_atleast(1.0.0) || ssllib_name_startswith(Open)\n\
+                .if feature(LUA) || openssl_version_atleast(1.0.0) || ssllib_name_startswith(Open)\n\
                 \x20maxconn 1\n\
-                .elif feature(LINUX_SPLICE) && version_atleast(2.5-dev0) && version_before(2.7)\n\
+                .elif feature(OPENSSL) && feature(LINUX_SPLICE) && version_atleast(2.5-dev0) && version_before(2.7)\n\
                 \x20maxconn 2\n\
                 .endif\n");
     assert_eq!(c.global.maxconn, Some(2));

@@ -324,7 +324,9 @@ fn condition_check_exit_codes() {
         )
     };
     assert_eq!(cc("version_atleast(2.5-dev0)").0, 0);
-    assert_eq!(cc("feature(OPENSSL)").0, 1);
+    // TLS is built in (on rustls), the library is not OpenSSL
+    assert_eq!(cc("feature(OPENSSL)").0, 0);
+    assert_eq!(cc("ssllib_name_startswith(OpenSSL)").0, 1);
     assert_eq!(
         cc("defined(FULCRUM_CC_VAR) && streq(\"$FULCRUM_CC_VAR\",1)").0,
         0

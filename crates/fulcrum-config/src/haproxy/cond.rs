@@ -30,14 +30,17 @@ pub const HAPROXY_VERSION: &str = "2.6";
 
 /// The HAProxy build features (`haproxy -vv`, "Feature list") for which `feature(NAME)` is true: only those fulcrum
 /// really has. EPOLL, ACCEPT4 and GETADDRINFO come with tokio and the standard library on Linux, LINUX_SPLICE is the
-/// zero-copy tcp relay, PROMEX the Prometheus exporter and THREAD `nbthread`. Everything else is false, notably
-/// OPENSSL (fulcrum has no OpenSSL), LUA, PCRE, PCRE2, PCRE2_JIT, ZLIB, SLZ, QUIC, TPROXY, LINUX_TPROXY, TFO,
-/// SYSTEMD, NS and CPU_AFFINITY.
+/// zero-copy tcp relay, PROMEX the Prometheus exporter and THREAD `nbthread`. OPENSSL is what configurations test
+/// to know whether the TLS keywords (`ssl`, `crt`, `ca-file`, the `ssl_*` fetches ...) are built in: they are, on
+/// rustls, so it is true; the predicates about the library itself (`openssl_version_atleast`,
+/// `ssllib_name_startswith(OpenSSL)`) stay false, since the library is not OpenSSL. Everything else is false, notably
+/// LUA, PCRE, PCRE2, PCRE2_JIT, ZLIB, SLZ, QUIC, TPROXY, LINUX_TPROXY, TFO, SYSTEMD, NS and CPU_AFFINITY.
 pub const FEATURES: &[&str] = &[
     "ACCEPT4",
     "EPOLL",
     "GETADDRINFO",
     "LINUX_SPLICE",
+    "OPENSSL",
     "PROMEX",
     "THREAD",
 ];
@@ -726,7 +729,8 @@ mod tests {
         no("streq(\"a \",a)");
         yes("streq(a\\ b,\"a b\")");
         yes("feature(LINUX_SPLICE)");
-        no("feature(OPENSSL)");
+        yes("feature(OPENSSL)");
+        no("feature(openssl)");
         no("feature(LUA)");
         no("feature(PCRE2)");
         no("feature(linux_splice)");
