@@ -245,6 +245,32 @@ fn boolean_options_and_negation() {
     assert!(backend(&c, "tcp").tcplog);
 }
 
+/// `option httpslog` is httplog with the TLS fields; of it and `option httplog`, the later line wins.
+#[test]
+fn httpslog_and_httplog() {
+    let c = ok_both(&format!(
+        "{DEFAULTS} option httpslog
+ log global
+         listen inherited
+ bind :18080
+         listen plain
+ bind :18081
+ option httplog
+         listen again
+ bind :18082
+ option httplog
+ option httpslog
+"
+    ));
+    let l = |n| {
+        let b = backend(&c, n);
+        (b.httplog, b.httpslog)
+    };
+    assert_eq!(l("inherited"), (true, true));
+    assert_eq!(l("plain"), (true, false));
+    assert_eq!(l("again"), (true, true));
+}
+
 #[test]
 fn forwardfor_forms() {
     let c = ok_both(&format!(

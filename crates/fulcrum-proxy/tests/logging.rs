@@ -902,3 +902,108 @@ listen off
     assert!((40..200_000).contains(&bytes), "{app}");
     assert_eq!(tt(&raw, 5), 0, "{raw}");
 }
+
+/// `option httpslog`: the httplog line and the TLS fields (`fc_err`, `ssl_fc_err`, `ssl_c_err`, `ssl_c_ca_err`,
+/// `ssl_fc_is_resumed`, the server name, version and cipher), for a request over TLS and one in clear text on the
+/// same proxy, as haproxy 2.6 writes them.
+#[test]
+fn httpslog_matches_haproxy() {
+    let dir = std::env::temp_dir().join(format!("fulcrum-httpslog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    common::pki::ca(&dir);
+    common::pki::leaf(
+        &dir,
+        "srv",
+        "www.test1.com",
+        &["www.test1.com"],
+        false,
+        false,
+    );
+    let o = origins(1);
+    let crt = dir.join("srv.pem").display().to_string();
+    let body = server_lines(&o, "");
+    let cfg = move |port: u16, log: u16| {
+        http_cfg("", &body)(port, log).replace("option httplog", "option httpslog")
+            + &format!("    bind 127.0.0.1:{} ssl crt {crt}\n", port + 1)
+    };
+    let Some((hap, ful)) = run_both(cfg, 3, |addr| {
+        let r = send_raw(
+            addr,
+            b"GET /clear HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        );
+        assert!(
+            r.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&r)
+        );
+        let tls = addr.port() + 1;
+        let requests: [(&str, &[&str]); 2] = [
+            (
+                "www.test1.com",
+                &[
+                    "--tls-max",
+                    "1.2",
+                    "--ciphers",
+                    "ECDHE-ECDSA-AES128-GCM-SHA256",
+                ],
+            ),
+            // no server name for an address
+            (
+                "127.0.0.1",
+                &[
+                    "--tlsv1.3",
+                    "--tls13-ciphers",
+                    "TLS_CHACHA20_POLY1305_SHA256",
+                ],
+            ),
+        ];
+        for (sni, args) in requests {
+            let out = std::process::Command::new("curl")
+                .args([
+                    "-sk",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--max-time",
+                    "5",
+                ])
+                .args(args)
+                .args(["--resolve", &format!("www.test1.com:{tls}:127.0.0.1")])
+                .arg(format!("https://{sni}:{tls}/tls"))
+                .output()
+                .expect("curl is needed");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{args:?}");
+        }
+    }) else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
+    let msgs = both_messages(&hap, &ful);
+    for (h, f) in &msgs {
+        assert_eq!(http_fields(h, false), http_fields(f, false), "\n{h}\n{f}");
+    }
+    assert!(
+        msgs[0]
+            .1
+            .ends_with("\"GET /clear HTTP/1.1\" 0/-/-/-/0 -/-/-"),
+        "{}",
+        msgs[0].1
+    );
+    assert!(
+        msgs[1].1.ends_with(
+            " 0/0000000000000000/0/0/0 www.test1.com/TLSv1.2/ECDHE-ECDSA-AES128-GCM-SHA256"
+        ),
+        "{}",
+        msgs[1].1
+    );
+    assert!(
+        msgs[2]
+            .1
+            .ends_with(" 0/0000000000000000/0/0/0 -/TLSv1.3/TLS_CHACHA20_POLY1305_SHA256"),
+        "{}",
+        msgs[2].1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -388,6 +388,7 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
             })
         }
         "fc_rcvd_proxy" => simple(Fetch::FcRcvdProxy),
+        "fc_err" => simple(Fetch::FcErr),
         "fc_pp_authority" => simple(Fetch::FcPpTlv(0x02)),
         "fc_pp_unique_id" => simple(Fetch::FcPpTlv(0x05)),
         "url_param" | "urlp" => {

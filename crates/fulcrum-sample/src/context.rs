@@ -49,6 +49,10 @@ pub enum SslFetch {
     FcHasSni,
     /// `ssl_fc_is_resumed`: the session was resumed (ticket or session cache), boolean.
     FcIsResumed,
+    /// `ssl_fc_err`: the TLS layer's first error on the connection, 0 when none (integer).
+    FcErr,
+    /// `ssl_bc_err`: the same on the connection to the server.
+    BcErr,
     /// `ssl_fc_use_keysize`: the bits of the symmetric key the cipher uses.
     FcUseKeysize,
     /// `ssl_fc_alg_keysize`: the bits of the symmetric cipher's key (the same for every suite TLS 1.2/1.3 on
@@ -150,6 +154,8 @@ impl SslFetch {
             "ssl_c_der" => SslFetch::CDer,
             "ssl_fc_has_sni" => SslFetch::FcHasSni,
             "ssl_fc_is_resumed" => SslFetch::FcIsResumed,
+            "ssl_fc_err" => SslFetch::FcErr,
+            "ssl_bc_err" => SslFetch::BcErr,
             "ssl_fc_use_keysize" => SslFetch::FcUseKeysize,
             "ssl_fc_alg_keysize" => SslFetch::FcAlgKeysize,
             "ssl_bc" => SslFetch::Bc,
@@ -205,6 +211,7 @@ impl SslFetch {
             SslFetch::BcCipher => SslFetch::FcCipher,
             SslFetch::BcAlpn => SslFetch::FcAlpn,
             SslFetch::BcIsResumed => SslFetch::FcIsResumed,
+            SslFetch::BcErr => SslFetch::FcErr,
             SslFetch::BcUseKeysize => SslFetch::FcUseKeysize,
             SslFetch::BcAlgKeysize => SslFetch::FcAlgKeysize,
             // The server connection's peer certificate is read as the client connection's is.
@@ -237,6 +244,7 @@ impl SslFetch {
             | SslFetch::CErr
             | SslFetch::CCaErr
             | SslFetch::CCaErrDepth
+            | SslFetch::FcErr
             | SslFetch::FcUseKeysize
             | SslFetch::FcAlgKeysize
             | SslFetch::CVersion

@@ -203,6 +203,10 @@ pub(crate) enum Fetch {
     HttpAuthGroup(Box<str>),
     /// `fc_rcvd_proxy`: whether the client connection started with a PROXY protocol header.
     FcRcvdProxy,
+    /// `fc_err`: the error met on the client connection (HAProxy's connection error codes), 0 when none. A
+    /// connection fails (a refused PROXY header, a failed handshake ...) before any stream is made on it, and its
+    /// failure is logged on its own line, so on every stream where a sample is fetched the connection is sound: 0.
+    FcErr,
     /// `fc_pp_authority` (TLV 0x02), `fc_pp_unique_id` (TLV 0x05): a TLV of that header.
     FcPpTlv(u8),
     /// `req.body_param([name])`: a parameter of the url-encoded request body waited for
@@ -324,6 +328,7 @@ impl Fetch {
             | Fetch::DateUs
             | Fetch::Rand(_)
             | Fetch::ReqLen
+            | Fetch::FcErr
             | Fetch::ResLen => Type::Int,
             Fetch::Bool(_)
             | Fetch::HttpFirstReq
@@ -603,6 +608,7 @@ impl Fetch {
                 Value::string(u)
             }
             Fetch::FcRcvdProxy => Value::Bool(ctx.received_proxy()?),
+            Fetch::FcErr => Value::Int(0),
             Fetch::FcPpTlv(kind) => Value::str(ctx.proxy_tlv(*kind)?),
             Fetch::Ssl(f) if f.is_backend() => ctx.ssl_backend(*f)?,
             Fetch::Ssl(f) => ctx.ssl(*f)?,

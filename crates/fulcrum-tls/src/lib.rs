@@ -198,11 +198,17 @@ fn version_name(v: Option<rustls::ProtocolVersion>) -> &'static str {
     }
 }
 
-/// A TLS fetch on a connection: `tls` is `None` on clear text, where `ssl_fc` (`ssl_bc`) is false and the others
-/// have no value, as in HAProxy. The `ssl_bc*` fetches read `tls` as the server connection's facts.
+/// A TLS fetch on a connection: `tls` is `None` on clear text, where `ssl_fc`, `ssl_fc_has_sni` and
+/// `ssl_fc_is_resumed` (and their `ssl_bc` forms) are false and the others have no value, as in HAProxy (observed:
+/// haproxy 2.6 logs `0` for those three on a clear connection and `-` for the others). The `ssl_bc*` fetches read
+/// `tls` as the server connection's facts.
 pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
     let Some(t) = tls else {
-        return (f.front() == SslFetch::Fc).then_some(Value::Bool(false));
+        return matches!(
+            f.front(),
+            SslFetch::Fc | SslFetch::FcHasSni | SslFetch::FcIsResumed
+        )
+        .then_some(Value::Bool(false));
     };
     if let Some((fact, own)) = CertFact::of(f) {
         let (der, fields) = if own { t.own_cert()? } else { t.peer_cert()? };
@@ -236,6 +242,10 @@ pub fn sample(tls: Option<&Facts>, f: SslFetch) -> Option<Value<'_>> {
         }
         SslFetch::FcHasSni => Value::Bool(t.sni.is_some()),
         SslFetch::FcIsResumed => Value::Bool(t.resumed),
+        // A connection whose handshake failed, or whose TLS layer met an error afterwards, is closed before any
+        // sample is fetched on it (its error is logged on its own line), so the TLS layer's error stack is empty
+        // wherever this is read.
+        SslFetch::FcErr => Value::Int(0),
         SslFetch::FcUseKeysize | SslFetch::FcAlgKeysize => Value::Int(i64::from(t.key_bits)),
         // A server connection's facts answer for the client-side fetch of the same fact.
         f if f.is_backend() => return sample(Some(t), f.front()),
@@ -316,6 +326,46 @@ impl Facts {
             peer_chain: chain_after_leaf(conn.peer_certificates()),
             server_conn: true,
             ..Facts::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On clear text, as haproxy 2.6 logs them: `ssl_fc`, `ssl_fc_has_sni` and `ssl_fc_is_resumed` (and their
+    /// `ssl_bc` forms) are false, the others have no value; over TLS `ssl_fc_err` is 0.
+    #[test]
+    fn clear_text_and_error_fetches() {
+        for f in [
+            "ssl_fc",
+            "ssl_fc_has_sni",
+            "ssl_fc_is_resumed",
+            "ssl_bc",
+            "ssl_bc_is_resumed",
+        ] {
+            let f = SslFetch::by_name(f).unwrap();
+            assert!(matches!(sample(None, f), Some(Value::Bool(false))), "{f:?}");
+        }
+        for f in [
+            "ssl_fc_err",
+            "ssl_c_err",
+            "ssl_c_ca_err",
+            "ssl_c_used",
+            "ssl_fc_sni",
+            "ssl_bc_err",
+        ] {
+            let f = SslFetch::by_name(f).unwrap();
+            assert!(sample(None, f).is_none(), "{f:?}");
+        }
+        let tls = Facts::default();
+        for f in ["ssl_fc_err", "ssl_bc_err"] {
+            let f = SslFetch::by_name(f).unwrap();
+            assert!(
+                matches!(sample(Some(&tls), f), Some(Value::Int(0))),
+                "{f:?}"
+            );
         }
     }
 }

@@ -1263,8 +1263,10 @@ pub struct Proxy {
     pub cookie: Option<super::cookie::CookiePersist>,
     /// `option allbackups`
     pub allbackups: bool,
-    /// `option httplog`
+    /// `option httplog` (or `option httpslog`)
     pub httplog: bool,
+    /// `option httpslog`: the httplog line followed by the TLS fields
+    pub httpslog: bool,
     /// `option tcplog`
     pub tcplog: bool,
     /// `option dontlognull`

@@ -140,6 +140,7 @@ const OPTIONS: &[(&str, u8)] = &[
     ("persist", BE),
     ("allbackups", BE),
     ("httplog", FE),
+    ("httpslog", FE),
     ("tcplog", FE),
     ("dontlognull", FE),
     ("dontlog-normal", FE),
@@ -288,8 +289,10 @@ pub struct Settings {
     pub dynamic_cookie_key: Option<String>,
     /// `option allbackups`
     pub allbackups: bool,
-    /// `option httplog`
+    /// `option httplog` (or `option httpslog`)
     pub httplog: bool,
+    /// `option httpslog`: the httplog line followed by the TLS fields
+    pub httpslog: bool,
     /// `option tcplog`
     pub tcplog: bool,
     /// `option dontlognull`
@@ -394,6 +397,7 @@ impl Default for Settings {
             dynamic_cookie_key: None,
             allbackups: false,
             httplog: false,
+            httpslog: false,
             tcplog: false,
             dontlognull: false,
             log_tag: None,
@@ -1357,6 +1361,7 @@ fn option(
                 | "httpchk"
                 | "tcp-check"
                 | "httplog"
+                | "httpslog"
                 | "tcplog"
                 | "smtpchk"
                 | "redis-check"
@@ -1392,6 +1397,7 @@ fn option(
         | "persist"
         | "allbackups"
         | "httplog"
+        | "httpslog"
         | "tcplog"
         | "dontlognull"
         | "dontlog-normal"
@@ -1421,7 +1427,11 @@ fn option(
                 "redispatch" => s.redispatch = v,
                 "persist" => s.persist = v,
                 "allbackups" => s.allbackups = v,
-                "httplog" => s.httplog = v,
+                // The later of the two formats wins, as in HAProxy.
+                "httplog" | "httpslog" => {
+                    s.httplog = v;
+                    s.httpslog = name == "httpslog";
+                }
                 "tcplog" => s.tcplog = v,
                 "log-health-checks" => s.log_health_checks = v,
                 "http-buffer-request" => s.http_buffer_request = v,

@@ -817,6 +817,7 @@ fn build(
         description: body.description,
         allbackups: s.allbackups,
         httplog: s.httplog,
+        httpslog: s.httpslog,
         tcplog: s.tcplog,
         dontlognull: s.dontlognull,
         log_tag: s.log_tag.clone(),

@@ -213,12 +213,20 @@ pub struct LogFormat {
 
 /// HAProxy's `option httplog` format.
 pub const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+/// HAProxy's `option httpslog` format: the httplog line, then the connection's and TLS layer's error codes, whether
+/// the TLS session was resumed, the server name, version and cipher.
+pub const HTTPSLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r %[fc_err]/%[ssl_fc_err,hex]/%[ssl_c_err]/%[ssl_c_ca_err]/%[ssl_fc_is_resumed] %[ssl_fc_sni]/%sslv/%sslc";
 /// HAProxy's `option tcplog` format.
 pub const TCPLOG: &str = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
 
 /// The format of `option httplog`.
 pub fn default_httplog() -> LogFormat {
     LogFormat::parse(HTTPLOG).expect("the httplog format is valid")
+}
+
+/// The format of `option httpslog`.
+pub fn default_httpslog() -> LogFormat {
+    LogFormat::parse(HTTPSLOG).expect("the httpslog format is valid")
 }
 
 /// The format of `option tcplog`.

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use fulcrum_config::haproxy::{Config, Mode, Proxy};
 
 pub use fields::Fields;
-pub use format::{default_httplog, default_tcplog, FormatError, LogFormat};
+pub use format::{default_httplog, default_httpslog, default_tcplog, FormatError, LogFormat};
 pub use sender::{LogStats, Logger, Sink};
 pub use syslog::Target;
 
@@ -175,8 +175,9 @@ impl Logging {
         let http = p.mode == Mode::Http;
         let kind = match custom {
             Some(f) => LogKind::Format(f),
+            None if p.httpslog && http => LogKind::Format(default_httpslog()),
             None if p.httplog && http => LogKind::Format(default_httplog()),
-            // HAProxy falls back to tcplog for `option httplog` in a tcp proxy.
+            // HAProxy falls back to tcplog for `option httplog` (and `httpslog`) in a tcp proxy.
             None if p.httplog || p.tcplog => LogKind::Format(default_tcplog()),
             None => LogKind::Connect,
         };
