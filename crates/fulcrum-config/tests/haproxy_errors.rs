@@ -856,6 +856,52 @@ fn server_errors() {
         .map(|s| s.port_offset)
         .collect();
     assert_eq!(offsets, [Some(0), Some(1), Some(-2)]);
+    // `socks4 IP:PORT`, inherited from `default-server`, with `check-via-socks4` and `tcp-check connect
+    // via-socks4`.
+    let c = ok_both(&b("default-server socks4 127.0.0.1:1080
+ server s 127.0.0.1:80 check-via-socks4
+ server t 127.0.0.1:81 socks4 [::1]:1081
+ server u 127.0.0.1:82
+ option tcp-check
+ tcp-check connect via-socks4"));
+    let servers = &c.backend("b").unwrap().servers;
+    let socks: Vec<_> = servers
+        .iter()
+        .map(|s| (s.socks4.map(|a| a.to_string()), s.check_via_socks4))
+        .collect();
+    assert_eq!(
+        socks,
+        [
+            (Some("127.0.0.1:1080".into()), true),
+            (Some("[::1]:1081".into()), false),
+            (Some("127.0.0.1:1080".into()), false)
+        ]
+    );
+    err1(
+        &b("server s 127.0.0.1:80 socks4"),
+        7,
+        "server socks4",
+        "'socks4' expects the SOCKS4 proxy's address as IP:PORT, got ''",
+    );
+    err1(
+        &b("server s 127.0.0.1:80 socks4 127.0.0.1"),
+        7,
+        "server socks4",
+        "'socks4' expects the SOCKS4 proxy's address as IP:PORT, got '127.0.0.1'",
+    );
+    // Stricter than HAProxy: SOCKS4 cannot name an IPv6 server, nor the client's port.
+    err1(
+        &b("server s [::1]:80 socks4 127.0.0.1:1080"),
+        7,
+        "server socks4",
+        "IPv4 address and port only",
+    );
+    err1(
+        &b("server s 127.0.0.1 socks4 127.0.0.1:1080"),
+        7,
+        "server socks4",
+        "IPv4 address and port only",
+    );
     let e = err_both(&b("server s 127.0.0.1 check"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "server"));
     assert!(

@@ -41,6 +41,8 @@ impl Probe {
                     rules_tls: None,
                     names: Default::default(),
                     extra_headers: Vec::new(),
+                    socks4: None,
+                    via_socks4: false,
                 };
                 tcpcheck::run(check, &target, timeout).await
             }
@@ -64,6 +66,8 @@ impl Probe {
                 rules_tls: tls.cloned(),
                 names: Default::default(),
                 extra_headers: Vec::new(),
+                socks4: None,
+                via_socks4: false,
             };
             return tcpcheck::run(check, &target, timeout).await;
         }
@@ -101,17 +105,18 @@ impl Probe {
         }
     }
 
-    /// [`Probe::run_over`], the connection opening with `preamble` (a PROXY protocol header, HAProxy's
-    /// `check-send-proxy`) before anything else, TLS included. A preamble that cannot be written is a
-    /// `Layer4 connection problem`.
+    /// [`Probe::run_over`], the connection going through the SOCKS4 proxy `socks4` when one is given
+    /// (`check-via-socks4`), then opening with `preamble` (a PROXY protocol header, HAProxy's `check-send-proxy`)
+    /// before anything else, TLS included. A preamble that cannot be written is a `Layer4 connection problem`.
     pub async fn run_with_preamble(
         &self,
         addr: SocketAddr,
         timeout: Duration,
         tls: Option<&TlsCheck>,
         preamble: &[u8],
+        socks4: Option<SocketAddr>,
     ) -> CheckOutcome {
-        if preamble.is_empty() {
+        if preamble.is_empty() && socks4.is_none() {
             return self.run_over(addr, timeout, tls).await;
         }
         if let Probe::Script(check) = self {
@@ -122,12 +127,14 @@ impl Probe {
                 rules_tls: tls.cloned(),
                 names: Default::default(),
                 extra_headers: Vec::new(),
+                socks4,
+                via_socks4: socks4.is_some(),
             };
             return tcpcheck::run(check, &target, timeout).await;
         }
         let start = Instant::now();
         let deadline = start + timeout;
-        let mut stream = match connect(addr, start, deadline).await {
+        let mut stream = match crate::tcp::connect_via(addr, socks4, start, deadline).await {
             Ok(s) => s,
             Err(outcome) => return outcome,
         };

@@ -84,6 +84,47 @@ pub(crate) async fn connect(
         })
 }
 
+/// Connects to `addr` before `deadline`, through the SOCKS4 proxy `via` when one is given (`check-via-socks4`):
+/// the connection goes to the proxy, which is asked to connect on to `addr`. Its refusal is a `Socket error`
+/// (`SOCKS4 Proxy deny the request`, as HAProxy words it), its silence past the deadline a `Layer4 timeout`.
+pub(crate) async fn connect_via(
+    addr: SocketAddr,
+    via: Option<SocketAddr>,
+    start: Instant,
+    deadline: Instant,
+) -> Result<TcpStream, CheckOutcome> {
+    let Some(proxy) = via else {
+        return connect(addr, start, deadline).await;
+    };
+    let mut stream = connect(proxy, start, deadline).await?;
+    match timeout_at(deadline, socks4(&mut stream, addr)).await {
+        Err(_) => Err(CheckOutcome::new(CheckStatus::L4Timeout, start.elapsed())),
+        Ok(Err(info)) => {
+            Err(CheckOutcome::new(CheckStatus::SocketError, start.elapsed()).with_info(info))
+        }
+        Ok(Ok(())) => Ok(stream),
+    }
+}
+
+/// The SOCKS4 CONNECT exchange for `target` on a connection to a SOCKS proxy; `Err` says why it failed.
+async fn socks4(stream: &mut TcpStream, target: SocketAddr) -> Result<(), String> {
+    use fulcrum_proxyproto::socks4;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let SocketAddr::V4(target) = target else {
+        return Err("SOCKS4 reaches IPv4 addresses only".into());
+    };
+    stream
+        .write_all(&socks4::request(target))
+        .await
+        .map_err(|e| error_text(&e))?;
+    let mut reply = [0u8; socks4::REPLY_LEN];
+    stream
+        .read_exact(&mut reply)
+        .await
+        .map_err(|e| format!("SOCKS4 Proxy read error: {}", error_text(&e)))?;
+    socks4::reply(&reply).map_err(|e| e.to_string())
+}
+
 /// The outcome of a failed connection, worded without HAProxy's distinctions.
 fn l4_outcome(e: ConnectError, start: Instant) -> CheckOutcome {
     match e {

@@ -48,6 +48,8 @@ pub struct Connect {
     pub sni: Option<String>,
     /// `alpn LIST`: the protocols it offers.
     pub alpn: Option<Vec<String>>,
+    /// `via-socks4`: the connection goes through the server's SOCKS4 proxy.
+    pub via_socks4: bool,
 }
 
 /// What an `expect` rule looks for.
@@ -844,6 +846,10 @@ pub struct Target {
     pub names: CheckNames,
     /// Headers every HTTP request carries after its own (`http-check send-state`).
     pub extra_headers: Vec<(String, String)>,
+    /// The server's SOCKS4 proxy (`socks4`), for `connect via-socks4` rules.
+    pub socks4: Option<SocketAddr>,
+    /// `check-via-socks4`: `default` and implicit connections go through that proxy too.
+    pub via_socks4: bool,
 }
 
 /// The TLS a connection rule asks for: `ssl` (with its `sni` and `alpn`) the server's settings, `default` (and
@@ -900,7 +906,10 @@ pub async fn run(check: &TcpCheck, target: &Target, timeout: Duration) -> CheckO
                     c.addr.unwrap_or(target.addr.ip()),
                     c.port.unwrap_or(target.addr.port()),
                 );
-                let mut s = match crate::tcp::connect_from(addr, None, start, deadline).await {
+                let via = target
+                    .socks4
+                    .filter(|_| c.via_socks4 || (c.default && target.via_socks4));
+                let mut s = match crate::tcp::connect_via(addr, via, start, deadline).await {
                     Ok(s) => s,
                     Err(o) if o.status == CheckStatus::L4Timeout => return timed_out(&session),
                     Err(o) => {
@@ -1501,6 +1510,8 @@ mod tests {
             rules_tls: Some(base.clone()),
             names: CheckNames::default(),
             extra_headers: Vec::new(),
+            socks4: None,
+            via_socks4: false,
         };
         let plain = Connect::default();
         assert!(connect_tls(&plain, &target).unwrap().is_none());

@@ -10,6 +10,9 @@
 //! [`V2`] write headers. The crate does no I/O: the proxy peeks at its socket, calls [`decode`], then consumes
 //! exactly the header's length.
 //!
+//! [`socks4`] holds the other preamble a connection to a server may start with: the SOCKS4 CONNECT exchange of a
+//! server reached through a SOCKS proxy.
+//!
 //! ```
 //! use fulcrum_proxyproto::{decode, encode_v1, Decoded};
 //! let src = "192.0.2.1:4000".parse().unwrap();
@@ -38,6 +41,8 @@ pub const UNIQUE_ID_MAX: usize = 128;
 
 /// The longest authority (server name) a version 2 header may carry.
 pub const AUTHORITY_MAX: usize = 255;
+
+pub mod socks4;
 
 /// The TLV and SSL sub-TLV types of version 2.
 pub mod kind {

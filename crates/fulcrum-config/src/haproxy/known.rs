@@ -208,7 +208,6 @@ pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
 /// `server` / `default-server` options fulcrum does not support yet, with their number of arguments.
 pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("allow-0rtt", 0),
-    ("check-via-socks4", 0),
     ("client-sigalgs", 1),
     ("crl-file", 1),
     ("curves", 1),
@@ -224,7 +223,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("redir", 1),
     ("shard", 1),
     ("sigalgs", 1),
-    ("socks4", 1),
     ("source", 1),
     ("stick", 0),
     ("tcp-ut", 1),

@@ -849,6 +849,8 @@ pub struct TcpCheckConnect {
     pub sni: Option<String>,
     /// `alpn LIST`: the protocols it offers
     pub alpn: Option<Vec<String>>,
+    /// `via-socks4`: through the server's SOCKS4 proxy
+    pub via_socks4: bool,
 }
 
 /// `tcp-check expect [min-recv N] [ok-status S] [error-status S] [tout-status S] [on-success T] [on-error T]
@@ -961,6 +963,10 @@ pub struct Server {
     pub send_proxy: Option<SendProxy>,
     /// `check-send-proxy`: health check connections open with a PROXY header too (LOCAL / UNKNOWN).
     pub check_send_proxy: bool,
+    /// `socks4 ADDR:PORT`: connections to the server go through this SOCKS4 proxy (an IPv4 server only).
+    pub socks4: Option<SocketAddr>,
+    /// `check-via-socks4`: so do its health checks (else they go straight to the server).
+    pub check_via_socks4: bool,
     /// `observe`, `error-limit`, `on-error`: the traffic's errors count against the server's health.
     pub observe: Observe,
     /// `on-marked-down shutdown-sessions`: a server going DOWN closes the sessions it serves.

@@ -63,6 +63,10 @@ pub struct ServerOpts {
     pub proxy_v2: ProxyV2Options,
     /// `check-send-proxy`
     pub check_send_proxy: Option<bool>,
+    /// `socks4 ADDR:PORT`: the SOCKS4 proxy through which connections to the server go
+    pub socks4: Option<std::net::SocketAddr>,
+    /// `check-via-socks4`
+    pub check_via_socks4: Option<bool>,
     /// `cookie VALUE`: the value of the backend's persistence cookie naming this server
     pub cookie: Option<String>,
     /// `resolvers NAME`
@@ -122,6 +126,8 @@ impl ServerOpts {
             send_proxy_v2: over.send_proxy_v2.or(self.send_proxy_v2),
             proxy_v2: self.proxy_v2.union(over.proxy_v2),
             check_send_proxy: over.check_send_proxy.or(self.check_send_proxy),
+            socks4: over.socks4.or(self.socks4),
+            check_via_socks4: over.check_via_socks4.or(self.check_via_socks4),
             cookie: over.cookie.clone().or_else(|| self.cookie.clone()),
             resolvers: over.resolvers.clone().or_else(|| self.resolvers.clone()),
             resolve_prefer_v6: over.resolve_prefer_v6.or(self.resolve_prefer_v6),
@@ -312,6 +318,28 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 o.check_send_proxy = Some(true);
                 true
             }
+            "check-via-socks4" => {
+                took_arg = false;
+                o.check_via_socks4 = Some(true);
+                true
+            }
+            "socks4" => match val.map(str::parse::<std::net::SocketAddr>) {
+                Some(Ok(a)) if a.port() != 0 => {
+                    o.socks4 = Some(a);
+                    true
+                }
+                _ => {
+                    sink.error(
+                        loc,
+                        &okey,
+                        format!(
+                            "'socks4' expects the SOCKS4 proxy's address as IP:PORT, got '{}'",
+                            val.unwrap_or("")
+                        ),
+                    );
+                    false
+                }
+            },
             "proxy-v2-options" => match val.map(proxy_v2_options) {
                 Some(Ok(opts)) => {
                     o.proxy_v2 = o.proxy_v2.union(opts);

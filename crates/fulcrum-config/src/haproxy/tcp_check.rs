@@ -250,7 +250,8 @@ pub(super) fn connect_options(
                 }
                 i += 1;
             }
-            "via-socks4" | "proto" => {
+            "via-socks4" => c.via_socks4 = true,
+            "proto" => {
                 sink.error(
                     loc,
                     key,

@@ -665,6 +665,18 @@ fn build(
                 continue;
             }
         };
+        // SOCKS4 names its target by an IPv4 address and a port (stricter than HAProxy, which sends what it can).
+        if o.socks4.is_some() && (sd.unix.is_some() || addr.is_ipv6() || sd.port_offset.is_some()) {
+            sink.error(
+                &sd.location,
+                "server socks4",
+                format!(
+                    "'server {name}/{}' : 'socks4' reaches a server by its IPv4 address and port only, not a unix socket, an IPv6 address or a port taken from the client's",
+                    sd.name
+                ),
+            );
+            continue;
+        }
         if sd.port_offset.is_some() && o.check == Some(true) && o.check_port.is_none() {
             sink.error(
                 &sd.location,
@@ -713,6 +725,8 @@ fn build(
                 _ => None,
             },
             check_send_proxy: o.check_send_proxy.unwrap_or(false),
+            socks4: o.socks4,
+            check_via_socks4: o.check_via_socks4.unwrap_or(false),
             observe: Observe {
                 layer: o.observe.flatten().filter(|_| !layer7_in_tcp),
                 error_limit: o.error_limit.unwrap_or(10),

@@ -707,6 +707,8 @@ impl Control for RuntimeApi {
             no_ssl: false,
             send_proxy: None,
             check_send_proxy: false,
+            socks4: None,
+            check_via_socks4: false,
             observe: Default::default(),
             shutdown_on_down: false,
             shutdown_backups_on_up: false,

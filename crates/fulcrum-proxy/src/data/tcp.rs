@@ -502,7 +502,7 @@ async fn connect(
     let addr = server.target(|| dst.or_else(|| client.local_addr().ok()));
     let stream = match &server.config.unix {
         Some(u) => crate::net::unix::connect(u).await?,
-        None => TcpStream::connect(addr).await?,
+        None => crate::net::socks4::connect(addr, server.config.socks4).await?,
     };
     let mut stream = stream;
     if let Some(how) = &server.config.send_proxy {

@@ -258,6 +258,7 @@ fn connect_rule(c: &TcpCheckConnect) -> fulcrum_health::tcpcheck::Connect {
         ssl: c.ssl,
         sni: c.sni.clone(),
         alpn: c.alpn.clone(),
+        via_socks4: c.via_socks4,
     }
 }
 
@@ -634,12 +635,20 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                         server: c.name.clone(),
                     },
                     extra_headers,
+                    socks4: c.socks4,
+                    via_socks4: c.check_via_socks4,
                 };
                 fulcrum_health::tcpcheck::run(check, &target, timeout).await
             }
             _ => {
                 probe_now
-                    .run_with_preamble(target, timeout, tls.as_ref(), &preamble)
+                    .run_with_preamble(
+                        target,
+                        timeout,
+                        tls.as_ref(),
+                        &preamble,
+                        c.socks4.filter(|_| c.check_via_socks4),
+                    )
                     .await
             }
         };

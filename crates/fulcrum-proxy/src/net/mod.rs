@@ -12,6 +12,7 @@ pub mod parking;
 pub mod proxy_header;
 pub mod relay;
 pub mod silent_drop;
+pub mod socks4;
 pub mod splice;
 pub mod tls_io;
 pub mod unix;

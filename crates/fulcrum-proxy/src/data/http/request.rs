@@ -1148,7 +1148,7 @@ async fn forward(
                 }
                 None => match ServerConn::connect_via(
                     server.target(|| client.conn.dst()),
-                    server.config.unix.as_ref(),
+                    super::server_conn::Route::of(&server.config),
                     be.timeouts.connect,
                     server
                         .tls

@@ -47,6 +47,28 @@ pub enum ConnectError {
     Tls(io::Error),
 }
 
+/// How a connection reaches its server.
+#[derive(Debug, Clone, Copy)]
+pub enum Route<'a> {
+    /// A TCP connection to the server's address.
+    Direct,
+    /// The server's unix socket.
+    Unix(&'a fulcrum_config::haproxy::UnixAddr),
+    /// Through this SOCKS4 proxy (`socks4`).
+    Socks4(SocketAddr),
+}
+
+impl<'a> Route<'a> {
+    /// The route of a configured server.
+    pub fn of(server: &'a fulcrum_config::haproxy::Server) -> Self {
+        match (&server.unix, server.socks4) {
+            (Some(u), _) => Route::Unix(u),
+            (None, Some(via)) => Route::Socks4(via),
+            (None, None) => Route::Direct,
+        }
+    }
+}
+
 /// TLS towards a server for one connection: the server's configuration and the name the connection is for.
 pub struct TlsTarget<'a> {
     /// The server's TLS configuration.
@@ -125,19 +147,19 @@ impl ServerConn {
         tls: Option<TlsTarget<'_>>,
         proxy: &[u8],
     ) -> Result<Self, ConnectError> {
-        Self::connect_via(addr, None, timeout, tls, proxy).await
+        Self::connect_via(addr, Route::Direct, timeout, tls, proxy).await
     }
 
-    /// [`ServerConn::connect`], to the unix socket `unix` when there is one (`addr` then only names the
-    /// server to TLS when it has no `sni`).
+    /// [`ServerConn::connect`] along `route`: to a unix socket (`addr` then only names the server to TLS when it
+    /// has no `sni`) or through a SOCKS4 proxy.
     pub async fn connect_via(
         addr: SocketAddr,
-        unix: Option<&fulcrum_config::haproxy::UnixAddr>,
+        route: Route<'_>,
         timeout: Option<Duration>,
         tls: Option<TlsTarget<'_>>,
         proxy: &[u8],
     ) -> Result<Self, ConnectError> {
-        let connect = Self::connect_tls(addr, unix, tls, proxy);
+        let connect = Self::connect_tls(addr, route, tls, proxy);
         match timeout {
             Some(t) => tokio::time::timeout(t, connect)
                 .await
@@ -150,13 +172,14 @@ impl ServerConn {
     /// HAProxy counts the handshake in the connection's set-up).
     async fn connect_tls(
         addr: SocketAddr,
-        unix: Option<&fulcrum_config::haproxy::UnixAddr>,
+        route: Route<'_>,
         tls: Option<TlsTarget<'_>>,
         proxy: &[u8],
     ) -> Result<Self, ConnectError> {
-        let mut stream = match unix {
-            Some(u) => crate::net::unix::connect(u).await?,
-            None => TcpStream::connect(addr).await?,
+        let mut stream = match route {
+            Route::Unix(u) => crate::net::unix::connect(u).await?,
+            Route::Direct => TcpStream::connect(addr).await?,
+            Route::Socks4(via) => crate::net::socks4::connect(addr, Some(via)).await?,
         };
         let _ = stream.set_nodelay(true);
         if !proxy.is_empty() {
