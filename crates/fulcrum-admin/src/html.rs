@@ -65,6 +65,7 @@ tr.frontend, tr.backend { background: #ecebe0; }
 .down { background: #f7a1a1; }
 .maint { background: #d39a5a; }
 .drain { background: #7fbdf7; }
+.nolb { background: #c0d8f0; }
 .pics { display: flex; flex-wrap: wrap; gap: 6px 14px; margin: -1em 0 1.4em 0; }
 .pics figure { margin: 0; }
 .pics figcaption { font-size: 11px; font-weight: 600; }
@@ -89,6 +90,7 @@ fn class(row: &Row, backup: bool) -> &'static str {
             State::Down => "down",
             State::Maint => "maint",
             State::Drain => "drain",
+            State::NoLb => "nolb",
         },
     }
 }

@@ -593,7 +593,7 @@ pub fn render(stats: &Stats) -> String {
             ("UP", State::Up),
             ("MAINT", State::Maint),
             ("DRAIN", State::Drain),
-            ("NOLB", State::Open),
+            ("NOLB", State::NoLb),
         ],
     );
     responses(&mut out, "haproxy_server", &sv, true);

@@ -101,6 +101,8 @@ pub enum State {
     Maint,
     /// Draining: up, but receives no new traffic.
     Drain,
+    /// Stopping (`http-check disable-on-404`): up, but only its persistent clients' traffic.
+    NoLb,
 }
 
 impl Row {
@@ -123,6 +125,7 @@ impl State {
             State::Down => "DOWN",
             State::Maint => "MAINT",
             State::Drain => "DRAIN",
+            State::NoLb => "NOLB",
         }
     }
 }

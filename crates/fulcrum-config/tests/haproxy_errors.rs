@@ -286,12 +286,6 @@ fn proxy_known_but_unsupported() {
         NS,
     );
     err1(
-        &format!("{D}listen l\n bind :18080\n http-check disable-on-404\n"),
-        8,
-        "http-check disable-on-404",
-        NS,
-    );
-    err1(
         &format!("{D}listen l\n bind :18080\n option httplog clf\n"),
         8,
         "option httplog",

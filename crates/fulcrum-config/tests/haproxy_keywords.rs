@@ -468,11 +468,20 @@ fn http_check_send_errors() {
         "http-check send",
         "HTTP/1.0 or HTTP/1.1",
     );
+    // `disable-on-404`: a flag of the proxy (as HAProxy's option flags), inherited from defaults even by a
+    // backend with its own `option httpchk`, taking no argument.
+    let c = ok_both(&format!(
+        "{DEFAULTS} option httpchk\n http-check disable-on-404\nbackend b\n server s 127.0.0.1:80 check\nbackend c\n option httpchk\n server s 127.0.0.1:80 check\n\
+         defaults\n mode http\nbackend d\n option httpchk\n server s 127.0.0.1:80 check\n"
+    ));
+    assert!(backend(&c, "b").http_disable_on_404);
+    assert!(backend(&c, "c").http_disable_on_404);
+    assert!(!backend(&c, "d").http_disable_on_404);
     err1(
-        &be(" http-check disable-on-404\n"),
+        &be(" http-check disable-on-404 now\n"),
         8,
         "http-check disable-on-404",
-        "not support yet",
+        "argument",
     );
 }
 

@@ -141,7 +141,11 @@ fn check_line(
     progress: CheckProgress,
 ) -> String {
     let mut line = String::with_capacity(160);
-    let verdict = if outcome.ok() { "succeeded" } else { "failed" };
+    let verdict = match outcome.status {
+        CheckStatus::L7OkCond => "conditionally succeeded",
+        _ if outcome.ok() => "succeeded",
+        _ => "failed",
+    };
     let backup = if backup { "backup " } else { "" };
     // Writing to a String cannot fail.
     let _ = write!(

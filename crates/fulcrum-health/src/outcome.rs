@@ -22,6 +22,9 @@ pub enum CheckStatus {
     L6Response,
     /// `L7OK`: the response met the expectation.
     L7Ok,
+    /// `L7OKC`: a 404 answered the HTTP check of an UP server under `http-check disable-on-404`: the check
+    /// passes, and the server stops taking new traffic (NOLB).
+    L7OkCond,
     /// `L7TOUT`: connected, but no conclusive response in time.
     L7Timeout,
     /// `L7RSP`: the response was not valid HTTP or did not match the expected content.
@@ -40,7 +43,7 @@ impl CheckStatus {
     pub fn passed(self) -> bool {
         matches!(
             self,
-            CheckStatus::L4Ok | CheckStatus::L6Ok | CheckStatus::L7Ok
+            CheckStatus::L4Ok | CheckStatus::L6Ok | CheckStatus::L7Ok | CheckStatus::L7OkCond
         )
     }
 
@@ -54,6 +57,7 @@ impl CheckStatus {
             CheckStatus::L6Timeout => "L6TOUT",
             CheckStatus::L6Response => "L6RSP",
             CheckStatus::L7Ok => "L7OK",
+            CheckStatus::L7OkCond => "L7OKC",
             CheckStatus::L7Timeout => "L7TOUT",
             CheckStatus::L7Response => "L7RSP",
             CheckStatus::L7Status => "L7STS",
@@ -72,6 +76,7 @@ impl CheckStatus {
             CheckStatus::L6Timeout => "Layer6 timeout",
             CheckStatus::L6Response => "Layer6 invalid response",
             CheckStatus::L7Ok => "Layer7 check passed",
+            CheckStatus::L7OkCond => "Layer7 check conditionally passed",
             CheckStatus::L7Timeout => "Layer7 timeout",
             CheckStatus::L7Response => "Layer7 invalid response",
             CheckStatus::L7Status => "Layer7 wrong status",

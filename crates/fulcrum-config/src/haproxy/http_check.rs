@@ -249,9 +249,13 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
         http_check_send(line, s, body, sink);
         return;
     }
-    if action == "send-state" {
+    if action == "send-state" || action == "disable-on-404" {
         if sink.max_args(line, &key, 2, 0) {
-            s.http_send_state = true;
+            if action == "send-state" {
+                s.http_send_state = true;
+            } else {
+                s.http_disable_on_404 = true;
+            }
             s.http_check_rules = true;
         }
         return;

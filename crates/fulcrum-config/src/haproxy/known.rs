@@ -169,7 +169,7 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
 pub const TIMEOUT_UNSUPPORTED: &[&str] = &[];
 
 /// `http-check` actions fulcrum does not support yet.
-pub const HTTP_CHECK_UNSUPPORTED: &[&str] = &["disable-on-404"];
+pub const HTTP_CHECK_UNSUPPORTED: &[&str] = &[];
 
 /// `bind` options fulcrum does not support yet, with the number of arguments each one takes.
 pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[

@@ -1251,6 +1251,9 @@ pub struct Proxy {
     pub http_check: Vec<HttpCheckRule>,
     /// `http-check send-state`: HTTP checks carry an `x-haproxy-server-state` header.
     pub http_send_state: bool,
+    /// `http-check disable-on-404`: an UP server whose HTTP check gets a 404 stops taking new traffic (NOLB)
+    /// while it keeps its persistent clients, until a check passes again.
+    pub http_disable_on_404: bool,
     /// `option smtpchk`, `redis-check`, `pgsql-check`, `mysql-check`, `ldap-check` or `spop-check`: checks in the
     /// server's protocol (then `httpchk` is `None`).
     pub protocol_check: Option<ProtocolCheck>,

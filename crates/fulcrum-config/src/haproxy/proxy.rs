@@ -269,6 +269,8 @@ pub struct Settings {
     pub http_check_rules: bool,
     /// `http-check send-state` (a proxy option: inherited from defaults, kept by a section's own rules)
     pub http_send_state: bool,
+    /// `http-check disable-on-404`
+    pub http_disable_on_404: bool,
     /// `option tcp-check`: checks run the `tcp-check` rules
     pub tcpchk: bool,
     /// `tcp-check` rules, in order
@@ -389,6 +391,7 @@ impl Default for Settings {
             http_rules: Vec::new(),
             http_check_rules: false,
             http_send_state: false,
+            http_disable_on_404: false,
             retries: 3,
             redispatch: false,
             persist: false,

@@ -821,6 +821,7 @@ fn build(
             .then(|| s.http_send.clone().unwrap_or_default().resolve()),
         http_check: http_check_rules(&s.http_rules, s.http_send.as_ref()),
         http_send_state: s.http_send_state,
+        http_disable_on_404: s.http_disable_on_404,
         protocol_check: s.protocol_check,
         tcp_check: s.tcpchk.then(|| s.tcp_check_rules.clone()),
         retries: s.retries,

@@ -332,7 +332,10 @@ impl RuntimeApi {
             // CONFIGURED, ENABLED unless `disable health`, PAUSED while in maintenance (as HAProxy's check state).
             let flags =
                 0x02 | if s.checks_frozen() { 0 } else { 0x04 } | if maint { 0x08 } else { 0 };
-            if checked_up {
+            if checked_up && s.is_stopping() {
+                // L7OKC, CONDPASS
+                (16, 4, c.rise + c.fall - 1, flags)
+            } else if checked_up {
                 let layer7 = be.config.httpchk.is_some() || be.config.protocol_check.is_some();
                 let ok = if layer7 { 15 } else { 6 };
                 (ok, 3, c.rise + c.fall - 1, flags)
@@ -364,7 +367,12 @@ impl RuntimeApi {
                 .as_ref()
                 .filter(|r| r.is_srv())
                 .and_then(|r| r.fqdn.clone()),
-            op_state: if checked_up && !maint { 2 } else { 0 },
+            // SRV_ST_RUNNING, SRV_ST_STOPPING (disable-on-404), SRV_ST_STOPPED
+            op_state: match (checked_up && !maint, s.is_stopping()) {
+                (true, false) => 2,
+                (true, true) => 3,
+                (false, _) => 0,
+            },
             admin_state: s.admin() & 0x7f,
             uweight: s.user_weight(),
             iweight: c.weight,

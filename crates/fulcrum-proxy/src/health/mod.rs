@@ -3,6 +3,7 @@
 //! `slowstart` that comes back UP ramps up: the table is rebuilt at every step of the ramp until full weight.
 
 pub mod admin_state;
+mod disable_on_404;
 pub mod observe;
 
 use std::net::SocketAddr;
@@ -652,6 +653,11 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                     .await
             }
         };
+        let outcome = if be.config.http_disable_on_404 {
+            disable_on_404::judge(outcome, tracker.log_status().2)
+        } else {
+            outcome
+        };
         server.stats.check.record(&outcome);
         if paused() {
             continue;
@@ -666,6 +672,9 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         last_status = Some(outcome.status);
         if let Some(transition) = transition {
             apply_transition(&be, &server, transition, &outcome);
+        }
+        if be.config.http_disable_on_404 {
+            disable_on_404::follow(&be, &server, &outcome);
         }
         // Until the next check, the traffic may report `error-limit` errors in a row (`observe`): `on-error`
         // then counts as a failed check, or less, and brings the next check to `fastinter` at the latest.
@@ -775,7 +784,8 @@ fn follow_tracked(server: &ServerRt, up: bool, depth: usize) {
 /// says when the backend has no usable server left.
 fn announce(be: &BackendRt, server: &ServerRt, transition: Transition, outcome: &CheckOutcome) {
     let (active, backups) = be.servers_up();
-    be.stats.state.set(active + backups > 0);
+    // The backend's own state: "no server available" is said when it changes, not again.
+    let changed = be.stats.state.set(active + backups > 0);
     let ctx = LogContext {
         backup: server.config.backup,
         active,
@@ -794,7 +804,7 @@ fn announce(be: &BackendRt, server: &ServerRt, transition: Transition, outcome: 
         crate::model::log::syslog::ALERT
     };
     be.log_event(level, &line);
-    if active == 0 && backups == 0 {
+    if active == 0 && backups == 0 && changed {
         let line = fulcrum_health::no_server_available_line(&be.name);
         tracing::error!("{line}");
         be.log_event(crate::model::log::syslog::EMERG, &line);

@@ -175,11 +175,12 @@ pub struct StateClock {
 
 impl StateClock {
     /// Records the state; a change stamps the time and accounts downtime. Called by the control plane only.
-    pub fn set(&self, up: bool) {
+    /// Whether the state changed.
+    pub fn set(&self, up: bool) -> bool {
         let new = if up { 1 } else { 2 };
         let old = self.state.swap(new, Relaxed);
         if old == new {
-            return;
+            return false;
         }
         let now = now_ms();
         let since = self.changed_ms.swap(now, Relaxed);
@@ -189,6 +190,7 @@ impl StateClock {
         if old == 1 && new == 2 {
             self.downs.fetch_add(1, Relaxed);
         }
+        true
     }
 
     /// Seconds since the last change (since start when it never changed).
@@ -220,7 +222,7 @@ pub struct CheckStats {
 }
 
 /// The check statuses in the order [`CheckStats::status`] stores them.
-pub const CHECK_STATUSES: [fulcrum_health::CheckStatus; 12] = [
+pub const CHECK_STATUSES: [fulcrum_health::CheckStatus; 13] = [
     fulcrum_health::CheckStatus::L4Ok,
     fulcrum_health::CheckStatus::L4Timeout,
     fulcrum_health::CheckStatus::L4Connection,
@@ -233,6 +235,7 @@ pub const CHECK_STATUSES: [fulcrum_health::CheckStatus; 12] = [
     fulcrum_health::CheckStatus::L6Timeout,
     fulcrum_health::CheckStatus::L6Response,
     fulcrum_health::CheckStatus::Hana,
+    fulcrum_health::CheckStatus::L7OkCond,
 ];
 
 impl CheckStats {

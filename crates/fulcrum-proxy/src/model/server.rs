@@ -42,6 +42,9 @@ pub struct ServerRt {
     uweight: AtomicU32,
     /// Runtime API: `disable health` freezes the state the checks set.
     checks_frozen: AtomicBool,
+    /// `http-check disable-on-404`: the checks found the server UP but answering 404 (NOLB, HAProxy's
+    /// "stopping" state): it takes no new traffic but its persistent clients.
+    stopping: AtomicBool,
     /// `agent-check`: the agent's last word on the operational state (`up` / `down`); true without an agent.
     agent_up: AtomicBool,
     /// The `maxconn` in force (0: no limit): the configured one, or the last an agent sent.
@@ -211,6 +214,7 @@ impl ServerRt {
             admin: AtomicU8::new(ServerRt::initial_admin(config)),
             uweight: AtomicU32::new(config.weight),
             checks_frozen: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
             agent_up: AtomicBool::new(true),
             maxconn: AtomicU32::new(config.maxconn.unwrap_or(0)),
             last_change: AtomicU64::new(unix_now()),
@@ -242,6 +246,7 @@ impl ServerRt {
             admin: AtomicU8::new(Self::ADMIN_FMAINT),
             uweight: AtomicU32::new(config.weight),
             checks_frozen: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
             agent_up: AtomicBool::new(true),
             maxconn: AtomicU32::new(config.maxconn.unwrap_or(0)),
             last_change: AtomicU64::new(unix_now()),
@@ -320,14 +325,28 @@ impl ServerRt {
         self.admin() & Self::ADMIN_DRAIN != 0
     }
 
+    /// Stopping (`http-check disable-on-404`): UP, but no new traffic except the persistent clients'.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Enters or leaves the stopping state; whether it changed. The caller rebuilds the backend's farm.
+    pub fn set_stopping(&self, stopping: bool) -> bool {
+        let changed = self.stopping.swap(stopping, Ordering::AcqRel) != stopping;
+        if changed {
+            self.touch();
+        }
+        changed
+    }
+
     /// Removed by `del server`.
     pub fn is_deleted(&self) -> bool {
         self.admin() & Self::ADMIN_DELETED != 0
     }
 
-    /// The weight the balancing table uses: the runtime weight, 0 while draining.
+    /// The weight the balancing table uses: the runtime weight, 0 while draining or stopping.
     pub fn weight(&self) -> u32 {
-        if self.is_draining() {
+        if self.is_draining() || self.is_stopping() {
             0
         } else {
             self.user_weight()

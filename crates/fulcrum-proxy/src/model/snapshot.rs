@@ -286,7 +286,7 @@ impl BackendRt {
         let up = |backup: bool| {
             self.servers
                 .iter()
-                .filter(|s| s.config.backup == backup && s.is_up())
+                .filter(|s| s.config.backup == backup && s.is_up() && !s.is_stopping())
                 .count()
         };
         (up(false), up(true))

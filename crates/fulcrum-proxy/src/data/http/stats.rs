@@ -88,6 +88,7 @@ fn server_state(s: &ServerRt) -> State {
     }
     match (s.is_checked_up(), s.config.check) {
         (true, _) if s.is_draining() => State::Drain,
+        (true, _) if s.is_stopping() => State::NoLb,
         (true, true) => State::Up,
         (true, false) => State::NoCheck,
         (false, _) => State::Down,

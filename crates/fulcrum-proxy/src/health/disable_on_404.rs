@@ -1,0 +1,92 @@
+//! `http-check disable-on-404`: a server whose HTTP check answers 404 while it is UP is being taken out of
+//! service by its operators. As in HAProxy, the check then "conditionally passes" (`L7OKC`), and the server
+//! enters the stopping state (`NOLB` in the stats): it keeps its persistent clients but takes no new traffic,
+//! until a check passes outright (back to UP) or fails it DOWN. A 404 to a server that is DOWN is a failed check
+//! (`Layer7 wrong status`), so a server cannot come UP by answering 404.
+
+use std::sync::Arc;
+
+use fulcrum_health::{CheckOutcome, CheckStatus};
+use tracing::warn;
+
+use crate::model::server::ServerRt;
+use crate::model::snapshot::BackendRt;
+
+/// The verdict of a check under `disable-on-404`: a 404 answered to a server the checks see `up` passes
+/// conditionally; anything else stands.
+pub(super) fn judge(outcome: CheckOutcome, up: bool) -> CheckOutcome {
+    if up && outcome.status == CheckStatus::L7Status && outcome.code == Some(404) {
+        CheckOutcome {
+            status: CheckStatus::L7OkCond,
+            info: None,
+            ..outcome
+        }
+    } else {
+        outcome
+    }
+}
+
+/// After a check's verdict was applied: enters or leaves the stopping state, rebuilds the farm and logs the change
+/// in HAProxy's words (`Server B/S is stopping. ...`, then `Server B/S is UP. ...` when a check passes outright).
+/// A failed check changes nothing until it takes the server DOWN, which ends the stopping state silently (the
+/// DOWN line was logged).
+pub(super) fn follow(be: &Arc<BackendRt>, server: &Arc<ServerRt>, outcome: &CheckOutcome) {
+    let up = server.is_checked_up();
+    let stopping = match outcome.status {
+        _ if !up => false,
+        CheckStatus::L7OkCond => true,
+        _ if outcome.ok() => false,
+        _ => return,
+    };
+    if !server.set_stopping(stopping) {
+        return;
+    }
+    be.rebuild_farm();
+    if !up {
+        return;
+    }
+    let (active, backups) = be.servers_up();
+    let changed = be.stats.state.set(active + backups > 0);
+    let line = format!(
+        "{}erver {} is {}. {active} active and {backups} backup servers online. 0 sessions requeued, 0 total in queue.",
+        if server.config.backup { "Backup S" } else { "S" },
+        server.full_name,
+        if stopping { "stopping" } else { "UP" },
+    );
+    warn!("{line}");
+    be.log_event(crate::model::log::syslog::NOTICE, &line);
+    if active == 0 && backups == 0 && changed {
+        let line = fulcrum_health::no_server_available_line(&be.name);
+        tracing::error!("{line}");
+        be.log_event(crate::model::log::syslog::EMERG, &line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_404_passes_conditionally_only_on_an_up_server() {
+        let not_found = CheckOutcome::new(CheckStatus::L7Status, Duration::from_millis(3))
+            .with_code(404)
+            .with_info("Not Found");
+        let cond = judge(not_found.clone(), true);
+        assert_eq!(
+            (cond.status, cond.code, cond.info.as_deref(), cond.duration),
+            (
+                CheckStatus::L7OkCond,
+                Some(404),
+                None,
+                Duration::from_millis(3)
+            )
+        );
+        assert!(cond.ok());
+        assert_eq!(judge(not_found.clone(), false), not_found);
+        let error = CheckOutcome::new(CheckStatus::L7Status, Duration::ZERO).with_code(500);
+        assert_eq!(judge(error.clone(), true), error);
+        let ok = CheckOutcome::new(CheckStatus::L7Ok, Duration::ZERO).with_code(200);
+        assert_eq!(judge(ok.clone(), true), ok);
+    }
+}
