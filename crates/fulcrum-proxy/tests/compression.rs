@@ -488,3 +488,38 @@ fn log_format_shows_the_compression() {
         assert_eq!(run(true), ours, "haproxy's lines");
     }
 }
+
+/// `tune.comp.maxlevel`: the deflate level of the compressed responses. The gzip header says which end of the
+/// scale made it (XFL 4: the fastest, level 1, HAProxy's default; XFL 2: the best, level 9), and the best
+/// compresses this text smaller; both decode to the server's text. A level out of 1..9 is refused as haproxy
+/// refuses it.
+#[test]
+fn tune_comp_maxlevel_sets_the_deflate_level() {
+    let (server, _seen) = scripted_server();
+    let gzip = |global: &str| {
+        let port = free_port();
+        let cfg = config(port, server).replacen("global\n", &format!("global\n{global}"), 1);
+        let _p = start_proxy(&cfg);
+        let mut c = Client::connect(format!("127.0.0.1:{port}").parse().unwrap());
+        c.send(b"GET /b1/0 HTTP/1.1\r\nHost: test\r\nConnection: close\r\nAccept-Encoding: gzip\r\n\r\n");
+        let r = c.read_response(false);
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        assert_eq!(decode(Some("gzip"), &r.body), text(3000));
+        r.body
+    };
+    let fast = gzip("");
+    let best = gzip("    tune.comp.maxlevel 9\n");
+    assert_eq!((fast[8], best[8]), (4, 2), "gzip XFL bytes");
+    assert!(best.len() < fast.len(), "{} < {}", best.len(), fast.len());
+    for bad in ["0", "10", "x"] {
+        let text = format!("global\n    tune.comp.maxlevel {bad}\n");
+        let e = fulcrum_config::haproxy::parse_str("t.cfg", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.cfg:2")
+                && e.contains("'tune.comp.maxlevel' expects a numeric value between 1 and 9"),
+            "{e}"
+        );
+    }
+}

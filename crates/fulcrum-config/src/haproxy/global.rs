@@ -372,6 +372,16 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 }
             }
         }
+        "tune.comp.maxlevel" => {
+            match (line.words.len(), arg.map(str::parse::<u8>)) {
+                (2, Some(Ok(n))) if (1..=9).contains(&n) => g.tune_comp_maxlevel = Some(n),
+                _ => sink.error(
+                    loc,
+                    kw,
+                    "'tune.comp.maxlevel' expects a numeric value between 1 and 9",
+                ),
+            }
+        }
         "tune.http.logurilen" => {
             if sink.max_args(line, kw, 1, 1) {
                 if let Some(n) = sink.uint(loc, kw, arg, 1, 1 << 20) {

@@ -87,6 +87,7 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "tune.maxrewrite",
     "tune.http.maxhdr",
     "tune.http.logurilen",
+    "tune.comp.maxlevel",
     "tune.h2.header-table-size",
     "tune.h2.initial-window-size",
     "tune.h2.max-concurrent-streams",

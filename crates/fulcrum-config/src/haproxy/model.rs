@@ -249,6 +249,8 @@ pub struct Global {
     pub tune_http_logurilen: Option<u32>,
     /// `tune.h2.*`: the HTTP/2 settings offered to clients.
     pub tune_h2: H2Tune,
+    /// `tune.comp.maxlevel N` (1 to 9): the deflate level compression uses; see [`Global::comp_level`].
+    pub tune_comp_maxlevel: Option<u8>,
     /// `crt-base`, `ca-base`, `ssl-default-bind-*` and `tune.ssl.*`.
     pub ssl: super::ssl::GlobalSsl,
     /// `strict-limits` / `no strict-limits`: whether a descriptor limit too low for `maxconn` stops the start
@@ -359,6 +361,11 @@ impl Global {
     /// message layout counts the start line too); more is answered with 400.
     pub fn maxhdr(&self) -> u32 {
         self.tune_http_maxhdr.unwrap_or(101)
+    }
+
+    /// The deflate level of `compression` (`tune.comp.maxlevel`): 1 by default, as in HAProxy (the fastest).
+    pub fn comp_level(&self) -> u8 {
+        self.tune_comp_maxlevel.unwrap_or(1)
     }
 
     /// How many bytes of the request line the access log keeps (`%r`): `tune.http.logurilen`, 1024 by default.

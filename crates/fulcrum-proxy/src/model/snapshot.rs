@@ -82,6 +82,8 @@ pub struct FrontendRt {
     pub timeouts: Timeouts,
     /// Keep-alive handling on this side.
     pub conn_mode: HttpConnMode,
+    /// The deflate level of its compressed responses (`tune.comp.maxlevel`).
+    pub comp_level: u8,
     /// `mode tcp` moves bytes with splice(2) (off with the global `nosplice`).
     pub splice: bool,
     /// `option forwardfor`, with its header name pre-parsed.
@@ -423,6 +425,7 @@ impl Snapshot {
             frontends.push(Arc::new(FrontendRt {
                 iid: u64::from(p.uid),
                 splice: !config.global.nosplice,
+                comp_level: config.global.comp_level(),
                 name: p.name.clone(),
                 mode: p.mode,
                 binds: p

@@ -301,7 +301,7 @@ const POOLED: usize = 8;
 thread_local! {
     /// Idle compressors of this thread (gzip, zlib, raw), reset and ready: a compressor holds about 256 KiB of
     /// window and hash tables, which would otherwise be allocated (mapped) and released for every response.
-    static IDLE: std::cell::RefCell<[Vec<Compress>; 3]> = const {
+    static IDLE: std::cell::RefCell<[Vec<(u8, Compress)>; 3]> = const {
         std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()])
     };
 }
@@ -317,30 +317,37 @@ fn kind(algo: CompAlgo) -> Option<usize> {
 
 /// The encoder of one response.
 struct Encoder {
-    /// `None` for `identity`; the kind (index into [`IDLE`]) and the compressor.
-    deflate: Option<(usize, Compress)>,
+    /// `None` for `identity`; the kind (index into [`IDLE`]), the level and the compressor.
+    deflate: Option<(usize, u8, Compress)>,
 }
 
 impl Encoder {
-    fn new(algo: CompAlgo) -> Encoder {
+    /// An encoder for `algo` at deflate `level` (1 to 9, `tune.comp.maxlevel`).
+    fn new(algo: CompAlgo, level: u8) -> Encoder {
         let deflate = kind(algo).map(|k| {
-            let pooled = IDLE.with(|idle| idle.borrow_mut()[k].pop());
-            let c = pooled.unwrap_or_else(|| {
-                let level = Level::new(1);
+            // A pooled compressor of another level (a configuration of another level ran on this thread) is
+            // dropped rather than reused.
+            let pooled = IDLE.with(|idle| {
+                let mut idle = idle.borrow_mut();
+                idle[k].retain(|(l, _)| *l == level);
+                idle[k].pop()
+            });
+            let c = pooled.map(|(_, c)| c).unwrap_or_else(|| {
+                let lvl = Level::new(u32::from(level));
                 match algo {
-                    CompAlgo::Gzip => Compress::new_gzip(level, 15),
-                    CompAlgo::Deflate => Compress::new(level, true),
-                    _ => Compress::new(level, false),
+                    CompAlgo::Gzip => Compress::new_gzip(lvl, 15),
+                    CompAlgo::Deflate => Compress::new(lvl, true),
+                    _ => Compress::new(lvl, false),
                 }
             });
-            (k, c)
+            (k, level, c)
         });
         Encoder { deflate }
     }
 
     /// Compresses `input` and flushes (`finish`: ends the stream); returns what came out.
     fn run(&mut self, input: &[u8], finish: bool) -> io::Result<Bytes> {
-        let Some((_, c)) = self.deflate.as_mut() else {
+        let Some((_, _, c)) = self.deflate.as_mut() else {
             return Ok(Bytes::copy_from_slice(input));
         };
         let flush = if finish {
@@ -377,12 +384,12 @@ impl Encoder {
 
 impl Drop for Encoder {
     fn drop(&mut self) {
-        if let Some((k, mut c)) = self.deflate.take() {
+        if let Some((k, level, mut c)) = self.deflate.take() {
             c.reset();
             IDLE.with(|idle| {
                 let mut idle = idle.borrow_mut();
                 if idle[k].len() < POOLED {
-                    idle[k].push(c);
+                    idle[k].push((level, c));
                 }
             });
         }
@@ -398,11 +405,12 @@ pub struct CompressBody<B> {
 }
 
 impl<B> CompressBody<B> {
-    /// Wraps `inner`, compressing it with `algo`.
+    /// Wraps `inner`, compressing it with `algo` at the level of the tally's frontend (1 without one).
     pub fn new(inner: B, algo: CompAlgo, tally: Option<Tally>) -> Self {
+        let level = tally.as_ref().map_or(1, |t| t.fe.comp_level);
         CompressBody {
             inner,
-            encoder: Encoder::new(algo),
+            encoder: Encoder::new(algo, level),
             done: false,
             tally,
         }
@@ -602,7 +610,7 @@ mod tests {
         ]
         .repeat(2)
         {
-            let mut e = Encoder::new(algo);
+            let mut e = Encoder::new(algo, 1);
             let mut out = Vec::new();
             for piece in text.chunks(7000) {
                 out.extend_from_slice(&e.run(piece, false).unwrap());
