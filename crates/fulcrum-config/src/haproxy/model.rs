@@ -49,6 +49,9 @@ pub struct Peers {
     pub peers: Vec<Peer>,
     /// The tables declared in the section (`table NAME ...`), named `PEERS/NAME`.
     pub tables: Vec<StickTable>,
+    /// TLS towards the local peer's own address (the local `server` line's `ssl ...` options, over
+    /// `default-server`): what the old process of a reload uses to teach the new one.
+    pub local_tls: Option<ServerTls>,
 }
 
 /// A remote peer: `peer NAME ADDR:PORT` or `server NAME [ADDR:PORT]`.
@@ -60,6 +63,8 @@ pub struct Peer {
     pub addr: Option<std::net::SocketAddr>,
     /// Where the line was.
     pub location: Location,
+    /// TLS towards it (`ssl ...` on its line or on `default-server`).
+    pub tls: Option<ServerTls>,
 }
 
 /// A `userlist NAME` section.
