@@ -198,7 +198,15 @@ fn pem() -> Option<PathBuf> {
     std::fs::create_dir_all(&dir).unwrap();
     let (crt, key) = (dir.join("c.tmp"), dir.join("k.tmp"));
     let ok = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
         .args(["-subj", "/CN=peer.test", "-days", "2", "-keyout"])
         .arg(&key)
         .arg("-out")
@@ -230,7 +238,10 @@ fn tls_on_the_peers_link() {
     assert!(p.bind.as_ref().unwrap().ssl.enabled);
     let local = p.local_tls.as_ref().expect("the local server line has TLS");
     assert!(!local.verify);
-    assert_eq!(local.crt.as_ref().map(|c| c.display().to_string()), Some(pem.to_string()));
+    assert_eq!(
+        local.crt.as_ref().map(|c| c.display().to_string()),
+        Some(pem.to_string())
+    );
     let b = p.peers[0].tls.as_ref().expect("B over TLS");
     assert!(b.traffic && !b.verify);
     assert!(p.peers[1].tls.is_none(), "no-ssl");
@@ -248,9 +259,16 @@ fn tls_on_the_peers_link() {
     let c = ok_both(&format!(
         "{D}peers p\n bind 127.0.0.1:21061 ssl crt {pem}\n server A\n server B 127.0.0.1:21062 ssl verify none check\n"
     ));
-    let w: Vec<&str> = c.warnings.iter().map(|w| w.diagnostic.message.as_str()).collect();
+    let w: Vec<&str> = c
+        .warnings
+        .iter()
+        .map(|w| w.diagnostic.message.as_str())
+        .collect();
     assert_eq!(w.len(), 2, "{w:?}");
-    assert!(w.iter().any(|m| m.contains("'server B': check ignored")), "{w:?}");
+    assert!(
+        w.iter().any(|m| m.contains("'server B': check ignored")),
+        "{w:?}"
+    );
     assert!(w.iter().any(|m| m.contains("TLS listener")), "{w:?}");
     // verifying without CAs is refused, as haproxy does
     err1_both(
@@ -262,7 +280,11 @@ fn tls_on_the_peers_link() {
     let text = format!("{D}peers p\n default-server ssl verify required\n bind 127.0.0.1:21081\n server A\n server B 127.0.0.1:21082\n");
     let e = parse(&text).unwrap_err();
     assert_eq!(e.iter().map(|e| e.0).collect::<Vec<_>>(), [9, 10], "{e:?}");
-    assert!(e[1].2.contains("peer 'B': verify is enabled but no CA file specified"), "{e:?}");
+    assert!(
+        e[1].2
+            .contains("peer 'B': verify is enabled but no CA file specified"),
+        "{e:?}"
+    );
     if let Some((valid, out)) = haproxy(&text) {
         assert!(!valid, "{out}");
     }

@@ -52,6 +52,8 @@ pub struct Peers {
     /// TLS towards the local peer's own address (the local `server` line's `ssl ...` options, over
     /// `default-server`): what the old process of a reload uses to teach the new one.
     pub local_tls: Option<ServerTls>,
+    /// The local peer's `peer` / `server` line.
+    pub local_location: Option<Location>,
 }
 
 /// A remote peer: `peer NAME ADDR:PORT` or `server NAME [ADDR:PORT]`.

@@ -30,7 +30,12 @@ pub struct TlsDraft {
 /// `verifyhost`, `alpn`, versions and ciphers, `no-ssl-reuse` ...). As HAProxy, `check`, `agent-check`,
 /// `init-addr` and `resolvers` (and the health checks' TLS options) are ignored with a warning: peers are
 /// neither checked nor resolved. The other server options are refused. `None` after a problem (reported).
-fn peer_options(line: &Line, start: usize, defaults: &ServerSsl, sink: &mut Sink) -> Option<ServerSsl> {
+fn peer_options(
+    line: &Line,
+    start: usize,
+    defaults: &ServerSsl,
+    sink: &mut Sink,
+) -> Option<ServerSsl> {
     let loc = &line.location;
     let kw = line.word(0);
     let name = if kw == "default-server" {
@@ -46,7 +51,10 @@ fn peer_options(line: &Line, start: usize, defaults: &ServerSsl, sink: &mut Sink
         let opt = line.word(i);
         match ssl::server_option(&mut own, line, i, sink) {
             Parsed::Took(n) => {
-                if matches!(opt, "check-ssl" | "no-check-ssl" | "check-sni" | "check-alpn") {
+                if matches!(
+                    opt,
+                    "check-ssl" | "no-check-ssl" | "check-sni" | "check-alpn"
+                ) {
                     ignored.push(opt.to_string());
                 }
                 i += n + 1;
@@ -82,7 +90,9 @@ fn peer_options(line: &Line, start: usize, defaults: &ServerSsl, sink: &mut Sink
         sink.error(
             loc,
             kw,
-            format!("'{kw}{name}': option 'sni' is supported by HAProxy, not yet by fulcrum on peers"),
+            format!(
+                "'{kw}{name}': option 'sni' is supported by HAProxy, not yet by fulcrum on peers"
+            ),
         );
         return None;
     }
@@ -181,6 +191,7 @@ pub fn section(
         peers: Vec::new(),
         tables: Vec::new(),
         local_tls: None,
+        local_location: None,
     };
     let mut local_seen: Option<Location> = None;
     let mut defaults = ServerSsl::default();
@@ -231,6 +242,7 @@ pub fn section(
                         continue;
                     }
                     local_seen = Some(loc.clone());
+                    p.local_location = Some(loc.clone());
                     drafts.push(TlsDraft {
                         section: name.to_string(),
                         peer: None,
