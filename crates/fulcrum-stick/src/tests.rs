@@ -14,6 +14,7 @@ fn table(size: usize, expire: Option<u32>, nopurge: bool) -> Arc<Table> {
             (DataType::Gpc0, 0),
             (DataType::ServerId, 0),
         ],
+        elements: Vec::new(),
         srvkey_addr: false,
     }))
 }
@@ -163,6 +164,7 @@ fn show_set_and_clear_as_haproxy() {
             (DataType::ServerId, 0),
             (DataType::Gpc0Rate, 1000),
         ],
+        elements: Vec::new(),
         srvkey_addr: false,
     }));
     assert_eq!(
@@ -358,6 +360,7 @@ fn server_key_shown_and_refused_as_haproxy() {
             (DataType::ServerId, 0),
             (DataType::ServerKey, 0),
         ],
+        elements: Vec::new(),
         srvkey_addr: false,
     }));
     let k = intern_server_key("srv1");

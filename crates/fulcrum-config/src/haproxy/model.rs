@@ -2165,6 +2165,22 @@ pub enum StickAction {
         /// An integer or an expression.
         value: SampleExpr,
     },
+    /// `sc-inc-gpc(IDX,SC)`: element IDX of the `gpc` and `gpc_rate` arrays.
+    IncGpcAt {
+        /// The element.
+        idx: u8,
+        /// The stick counter.
+        sc: u8,
+    },
+    /// `sc-set-gpt(IDX,SC) VALUE`: element IDX of the `gpt` array.
+    SetGptAt {
+        /// The element.
+        idx: u8,
+        /// The stick counter.
+        sc: u8,
+        /// An integer or an expression.
+        value: SampleExpr,
+    },
 }
 
 /// `load-server-state-from-file`: which file a backend's server states are read from when the proxy starts.

@@ -198,6 +198,12 @@ fn definition(t: &Table, wire: &str, id: u64) -> TableDefinition {
             .filter(|d| d.is_rate())
             .map(|d| (d.wire_bit(), u64::from(layout.period(*d))))
             .collect(),
+        elements: layout
+            .stored()
+            .iter()
+            .filter(|d| d.is_array())
+            .map(|d| (d.wire_bit(), layout.elements(*d) as u64))
+            .collect(),
     }
 }
 
@@ -1008,7 +1014,14 @@ fn apply(
     };
     let now = now_ms();
     table.apply_remote(&key, now, u.expire, |d| {
+        // an array's elements come one after the other: their index counts the values of the same type
+        let mut element = (u8::MAX, 0usize);
         for (bit, v) in &u.values {
+            element = if element.0 == *bit {
+                (*bit, element.1 + 1)
+            } else {
+                (*bit, 0)
+            };
             let Some(dt) = DataType::from_wire_bit(*bit) else {
                 continue;
             };
@@ -1022,7 +1035,7 @@ fn apply(
                         .map_or(0, fulcrum_stick::intern_server_key),
                 ),
             };
-            d.set_raw(dt, raw);
+            d.set_raw_at(dt, element.1, raw);
         }
     });
 }
