@@ -159,7 +159,10 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Option<Result<StickFetch, Error>> {
         )
     };
     if let Some(array) = array_what(rest) {
-        // `sc_X(IDX,SC[,T])`, `scN_X(IDX[,T])`, `src_X(IDX[,T])`
+        // `sc_X(IDX,SC[,T])` and `src_X(IDX,T)` (haproxy 2.6.12 asks for the table there); no `scN_X` form
+        if !matches!(target, StickTarget::Src) && first == 0 {
+            return None;
+        }
         return Some((|| {
             let mut target = target;
             let kinds: &[Kind] = if first == 1 {
@@ -167,7 +170,7 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Option<Result<StickFetch, Error>> {
             } else {
                 &[Kind::Int, Kind::Str]
             };
-            let a = args(call, kinds, 1 + first)?;
+            let a = args(call, kinds, 2)?;
             let idx = element_index(&a, 0)?;
             if first == 1 {
                 match a.int(1) {
