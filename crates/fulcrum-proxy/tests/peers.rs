@@ -631,3 +631,67 @@ fn the_reload_hand_over_goes_over_tls() {
     old.stop();
     new.stop();
 }
+
+/// HAProxy 2.6's arrays (`gpc(N)`, `gpc_rate(N,T)`, `gpt(N)`) on the wire: fulcrum and haproxy 2.6 learn each
+/// other's elements, shown alike by `show table`.
+#[test]
+fn gpc_and_gpt_arrays_travel_between_fulcrum_and_haproxy() {
+    if !haproxy_present() {
+        return;
+    }
+    let (pf, ph) = (free_port(), free_port());
+    let (ff, fh) = (free_port(), free_port());
+    let (sf, sh) = (sock_path("af"), sock_path("ah"));
+    let text = |sock: &Path, fe: u16| {
+        format!(
+            "global
+    nbthread 1
+    stats socket {} level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+peers mesh
+    peer FA 127.0.0.1:{pf}
+    peer HA 127.0.0.1:{ph}
+backend st
+    stick-table type string len 32 size 1k expire 60s store gpc(3),gpc_rate(2,50s),gpt(2),http_req_cnt peers mesh
+frontend fe
+    bind 127.0.0.1:{fe}
+    http-request track-sc0 path table st
+    http-request sc-inc-gpc(1,0)
+    http-request sc-inc-gpc(2,0) if {{ path_end two }}
+    http-request sc-set-gpt(1,0) 42
+    http-request return status 200
+",
+            sock.display()
+        )
+    };
+    let _h = real("HA", &text(&sh, fh), &sh);
+    let f = node("FA", &text(&sf, ff));
+    hit(ff, "/warm-up");
+    assert!(
+        wait_until(Duration::from_secs(10), || entries(&sh, "st")
+            .iter()
+            .any(|l| l.starts_with("key=/warm-up "))),
+        "haproxy never learnt fulcrum's first key: {:?}",
+        entries(&sh, "st")
+    );
+    hit(ff, "/from-fulcrum-two");
+    hit(ff, "/from-fulcrum-two");
+    hit(fh, "/from-haproxy");
+    let want = [
+        "key=/from-fulcrum-two http_req_cnt=2 gpt0=0 gpt1=42 gpc0=0 gpc1=2 gpc2=2 gpc0_rate(50000)=0 gpc1_rate(50000)=2",
+        "key=/from-haproxy http_req_cnt=1 gpt0=0 gpt1=42 gpc0=0 gpc1=1 gpc2=0 gpc0_rate(50000)=0 gpc1_rate(50000)=1",
+        "key=/warm-up http_req_cnt=1 gpt0=0 gpt1=42 gpc0=0 gpc1=1 gpc2=0 gpc0_rate(50000)=0 gpc1_rate(50000)=1",
+    ];
+    assert!(
+        wait_until(Duration::from_secs(10), || entries(&sf, "st") == want
+            && entries(&sh, "st") == want),
+        "fulcrum: {:?}\nhaproxy: {:?}",
+        entries(&sf, "st"),
+        entries(&sh, "st")
+    );
+    f.stop();
+}
