@@ -288,6 +288,27 @@ fn tls_on_the_peers_link() {
     if let Some((valid, out)) = haproxy(&text) {
         assert!(!valid, "{out}");
     }
+    // `default-bind` gives the local peer's listener its options, wherever it is in the section (haproxy warns
+    // about the server lines without TLS, and so does fulcrum)
+    for text in [
+        format!("{D}peers p\n default-bind ssl crt {pem}\n bind 127.0.0.1:21101\n server A\n server B 127.0.0.1:21102 ssl verify none\n"),
+        format!("{D}peers p\n bind 127.0.0.1:21101\n default-bind ssl crt {pem}\n server A\n server B 127.0.0.1:21102 ssl verify none\n"),
+        format!("{D}peers p\n default-bind ssl crt {pem}\n peer A 127.0.0.1:21101\n peer B 127.0.0.1:21102 ssl verify none\n"),
+    ] {
+        let c = ok_both(&text);
+        let b = c.peers[0].bind.as_ref().unwrap();
+        assert!(b.ssl.enabled && !b.ssl.crts.is_empty(), "{text}");
+        assert_eq!(b.addrs, ["127.0.0.1:21101".parse().unwrap()]);
+        assert!(
+            c.warnings.iter().any(|w| w.diagnostic.message.contains("TLS listener")),
+            "{text}"
+        );
+    }
+    err1_both(
+        &format!("{D}peers p\n default-bind foo\n bind 127.0.0.1:21111\n server A\n"),
+        7,
+        "unknown bind option 'foo'",
+    );
     // a bind line with `ssl` and no certificate, as for proxies
     err1_both(
         &format!("{D}peers p\n bind 127.0.0.1:21091 ssl\n server A\n"),

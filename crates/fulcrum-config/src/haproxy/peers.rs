@@ -197,6 +197,10 @@ pub fn section(
     let mut defaults = ServerSsl::default();
     // a refused `bind` line is reported once (not again as a missing address)
     let mut bind_refused = false;
+    let mut bind_line: Option<Line> = None;
+    let mut peer_bind_line: Option<Line> = None;
+    let mut default_binds: Vec<Line> = Vec::new();
+    let mut default_bind_refused = false;
     for line in lines {
         let loc = &line.location;
         let kw = line.word(0);
@@ -251,19 +255,11 @@ pub fn section(
                     });
                     if let Some(a) = addr {
                         if p.bind.is_none() {
-                            p.bind = Some(Bind {
-                                addrs: vec![a],
-                                unix: Vec::new(),
-                                unix_perms: Default::default(),
-                                fds: Vec::new(),
-                                v6only: false,
-                                v4v6: false,
-                                name: None,
-                                ssl: Default::default(),
-                                accept_proxy: false,
-                                proto: None,
-                                proto_none: false,
+                            p.bind = Some(empty_bind(vec![a], loc));
+                            // what `default-bind` lines add to it is parsed at the end
+                            peer_bind_line = Some(Line {
                                 location: loc.clone(),
+                                words: vec!["bind".into(), line.word(2).to_string()],
                             });
                         }
                     }
@@ -290,17 +286,8 @@ pub fn section(
                     tls: None,
                 });
             }
-            "bind" => {
-                let parsed = bind::parse(line, resolver, sink);
-                bind_refused |= parsed.is_none();
-                if let Some(b) = parsed {
-                    if b.addrs.len() + b.fds.len() != 1 {
-                        sink.error(loc, kw, "a peers section listens on exactly one address");
-                        continue;
-                    }
-                    p.bind = Some(b);
-                }
-            }
+            // parsed at the end, with the `default-bind` options wherever they are in the section
+            "bind" => bind_line = Some(line.clone()),
             "table" => {
                 let tname = line.word(1);
                 if tname.is_empty() {
@@ -335,7 +322,17 @@ pub fn section(
                     defaults = ssl;
                 }
             }
-            "default-bind" | "log" => sink.error(
+            "default-bind" => {
+                // checked here, applied to the local peer's listener at the end (before or after its line, as
+                // HAProxy does)
+                let mut scratch = empty_bind(Vec::new(), loc);
+                if bind::options(line, 1, &mut scratch, sink) {
+                    default_binds.push(line.clone());
+                } else {
+                    default_bind_refused = true;
+                }
+            }
+            "log" => sink.error(
                 loc,
                 kw,
                 format!("'{kw}' in a peers section is supported by HAProxy, not yet by fulcrum"),
@@ -347,6 +344,39 @@ pub fn section(
             ),
         }
     }
+    // The listener: the `bind` line, else the local peer's address, with the `default-bind` options first (the
+    // line's own override them).
+    let listener_line = bind_line.or(if default_binds.is_empty() {
+        None
+    } else {
+        peer_bind_line
+    });
+    if let Some(l) = listener_line.filter(|_| !default_bind_refused) {
+        let mut words = l.words[..2.min(l.words.len())].to_vec();
+        for d in &default_binds {
+            words.extend(d.words[1..].iter().cloned());
+        }
+        words.extend(l.words.iter().skip(2).cloned());
+        let merged = Line {
+            location: l.location.clone(),
+            words,
+        };
+        let parsed = bind::parse(&merged, resolver, sink);
+        bind_refused |= parsed.is_none();
+        match parsed {
+            Some(b) if b.addrs.len() + b.fds.len() != 1 => {
+                sink.error(
+                    &l.location,
+                    "bind",
+                    "a peers section listens on exactly one address",
+                );
+                bind_refused = true;
+            }
+            Some(b) => p.bind = Some(b),
+            None => {}
+        }
+    }
+    bind_refused |= default_bind_refused;
     if local_seen.is_none() {
         sink.warn(
             Severity::Warning,
@@ -379,6 +409,24 @@ fn peer_addr(s: &str, resolver: Resolver<'_>) -> Result<Option<SocketAddr>, Stri
         return Ok(None);
     }
     addr::resolve(&sp.host, sp.family, addr::port(&port)?, resolver).map(Some)
+}
+
+/// A listener on `addrs` with no option, declared at `loc`.
+fn empty_bind(addrs: Vec<SocketAddr>, loc: &Location) -> Bind {
+    Bind {
+        addrs,
+        unix: Vec::new(),
+        unix_perms: Default::default(),
+        fds: Vec::new(),
+        v6only: false,
+        v4v6: false,
+        name: None,
+        ssl: Default::default(),
+        accept_proxy: false,
+        proto: None,
+        proto_none: false,
+        location: loc.clone(),
+    }
 }
 
 /// The name of the local peer: `HAPROXY_LOCALPEER` (which `-L` sets), else the host name.
