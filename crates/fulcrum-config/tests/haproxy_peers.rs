@@ -177,13 +177,142 @@ fn peers_errors() {
     );
     // fulcrum's own limits, refused with their line
     let e = parse(&format!(
-        "{D}peers p\n peer A 127.0.0.1:21001\n peer B 127.0.0.1:21002 check\n"
+        "{D}peers p\n peer A 127.0.0.1:21001\n peer B 127.0.0.1:21002 send-proxy\n"
     ))
     .unwrap_err();
     assert_eq!((e[0].0, e[0].2.contains("not yet")), (8, true), "{e:?}");
     let e = parse(&format!(
-        "{D}peers p\n bind 127.0.0.1:21001 ssl crt /x.pem\n server A\n"
+        "{D}peers p\n peer A 127.0.0.1:21001\n default-server ssl verify none sni str(x)\n"
     ))
     .unwrap_err();
-    assert_eq!(e[0].0, 7, "{e:?}");
+    assert_eq!((e[0].0, e[0].2.contains("'sni'")), (8, true), "{e:?}");
+}
+
+/// A certificate and key for `haproxy -c` to load (made once with openssl; `None` without it).
+fn pem() -> Option<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("fulcrum-peers-pem-{}", std::process::id()));
+    let path = dir.join("peer.pem");
+    if path.exists() {
+        return Some(path);
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let (crt, key) = (dir.join("c.tmp"), dir.join("k.tmp"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-subj", "/CN=peer.test", "-days", "2", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        return None;
+    }
+    let mut both = std::fs::read(&crt).unwrap();
+    both.extend(std::fs::read(&key).unwrap());
+    std::fs::write(dir.join("peer.tmp"), both).unwrap();
+    std::fs::rename(dir.join("peer.tmp"), &path).unwrap();
+    Some(path)
+}
+
+#[test]
+fn tls_on_the_peers_link() {
+    let Some(pem) = pem() else {
+        eprintln!("skipped: no openssl to make a certificate");
+        return;
+    };
+    let pem = pem.display();
+    // the reg-tests' form: `default-server` gives every server line (the local one too) its TLS options
+    let c = ok_both(&format!(
+        "{D}peers p\n default-server ssl crt {pem} verify none\n bind 127.0.0.1:21041 ssl crt {pem}\n server A\n server B 127.0.0.1:21042\n server C 127.0.0.1:21043 no-ssl\n"
+    ));
+    let p = &c.peers[0];
+    assert!(p.bind.as_ref().unwrap().ssl.enabled);
+    let local = p.local_tls.as_ref().expect("the local server line has TLS");
+    assert!(!local.verify);
+    assert_eq!(
+        local.crt.as_ref().map(|c| c.display().to_string()),
+        Some(pem.to_string())
+    );
+    let b = p.peers[0].tls.as_ref().expect("B over TLS");
+    assert!(b.traffic && !b.verify);
+    assert!(p.peers[1].tls.is_none(), "no-ssl");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // options on the lines themselves, `peer` lines too; CAs to verify against
+    let c = ok_both(&format!(
+        "{D}peers p\n peer A 127.0.0.1:21051\n peer B 127.0.0.1:21052 ssl verify required ca-file {pem} ssl-min-ver TLSv1.2\n peer C 127.0.0.1:21053\n"
+    ));
+    let p = &c.peers[0];
+    let b = p.peers[0].tls.as_ref().unwrap();
+    assert!(b.verify && b.ca_file.is_some());
+    assert!(p.peers[1].tls.is_none() && p.local_tls.is_none());
+    // a TLS listener whose own server line has no TLS (a reload could not hand the tables over): a warning,
+    // as haproxy gives; so are health-check options, which peers ignore
+    let c = ok_both(&format!(
+        "{D}peers p\n bind 127.0.0.1:21061 ssl crt {pem}\n server A\n server B 127.0.0.1:21062 ssl verify none check\n"
+    ));
+    let w: Vec<&str> = c
+        .warnings
+        .iter()
+        .map(|w| w.diagnostic.message.as_str())
+        .collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w.iter().any(|m| m.contains("'server B': check ignored")),
+        "{w:?}"
+    );
+    assert!(w.iter().any(|m| m.contains("TLS listener")), "{w:?}");
+    // verifying without CAs is refused, as haproxy does
+    err1_both(
+        &format!("{D}peers p\n bind 127.0.0.1:21071\n server A\n server B 127.0.0.1:21072 ssl\n"),
+        9,
+        "verify is enabled by default but no CA file specified",
+    );
+    // through `default-server`: each server line it gives the options to is named
+    let text = format!("{D}peers p\n default-server ssl verify required\n bind 127.0.0.1:21081\n server A\n server B 127.0.0.1:21082\n");
+    let e = parse(&text).unwrap_err();
+    assert_eq!(e.iter().map(|e| e.0).collect::<Vec<_>>(), [9, 10], "{e:?}");
+    assert!(
+        e[1].2
+            .contains("peer 'B': verify is enabled but no CA file specified"),
+        "{e:?}"
+    );
+    if let Some((valid, out)) = haproxy(&text) {
+        assert!(!valid, "{out}");
+    }
+    // `default-bind` gives the local peer's listener its options, wherever it is in the section (haproxy warns
+    // about the server lines without TLS, and so does fulcrum)
+    for text in [
+        format!("{D}peers p\n default-bind ssl crt {pem}\n bind 127.0.0.1:21101\n server A\n server B 127.0.0.1:21102 ssl verify none\n"),
+        format!("{D}peers p\n bind 127.0.0.1:21101\n default-bind ssl crt {pem}\n server A\n server B 127.0.0.1:21102 ssl verify none\n"),
+        format!("{D}peers p\n default-bind ssl crt {pem}\n peer A 127.0.0.1:21101\n peer B 127.0.0.1:21102 ssl verify none\n"),
+    ] {
+        let c = ok_both(&text);
+        let b = c.peers[0].bind.as_ref().unwrap();
+        assert!(b.ssl.enabled && !b.ssl.crts.is_empty(), "{text}");
+        assert_eq!(b.addrs, ["127.0.0.1:21101".parse().unwrap()]);
+        assert!(
+            c.warnings.iter().any(|w| w.diagnostic.message.contains("TLS listener")),
+            "{text}"
+        );
+    }
+    err1_both(
+        &format!("{D}peers p\n default-bind foo\n bind 127.0.0.1:21111\n server A\n"),
+        7,
+        "unknown bind option 'foo'",
+    );
+    // a bind line with `ssl` and no certificate, as for proxies
+    err1_both(
+        &format!("{D}peers p\n bind 127.0.0.1:21091 ssl\n server A\n"),
+        7,
+        "no SSL certificate specified",
+    );
 }

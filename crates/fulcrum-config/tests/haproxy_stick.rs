@@ -73,13 +73,39 @@ fn stick_table_errors() {
     ] {
         err1_both(&be(line), 7, "stick-table", needle);
     }
-    // Known to HAProxy 2.6, not yet to fulcrum
-    err1(
-        &be("stick-table type ip size 1 store gpc(2)"),
-        7,
-        "stick-table",
-        "not yet",
-    );
+    // the 2.6 arrays: their sizes, and no mixing with the single counters they replace (haproxy's messages)
+    for (line, needle) in [
+        (
+            "stick-table type ip size 1 store gpc(0)",
+            "array size is out of allowed range (1-100) for store option 'gpc'",
+        ),
+        (
+            "stick-table type ip size 1 store gpt(101)",
+            "array size is out of allowed range (1-100) for store option 'gpt'",
+        ),
+        (
+            "stick-table type ip size 1 store gpc",
+            "missing argument to store option 'gpc'",
+        ),
+        (
+            "stick-table type ip size 1 store gpc_rate(2)",
+            "missing argument to store option 'gpc_rate'",
+        ),
+        (
+            "stick-table type ip size 1 store gpc(2),gpc1",
+            "simultaneous usage of 'gpc' and 'gpc[0/1]'",
+        ),
+        (
+            "stick-table type ip size 1 store gpt0,gpt(2)",
+            "simultaneous usage of 'gpt' and 'gpt0'",
+        ),
+        (
+            "stick-table type ip size 1 store gpc_rate(2,1s),gpc0_rate(1s)",
+            "simultaneous usage of 'gpc_rate' and 'gpc[0/1]_rate'",
+        ),
+    ] {
+        err1_both(&be(line), 7, "stick-table", needle);
+    }
     // a peers section that does not exist (crates/fulcrum-config/tests/haproxy_peers.rs has the rest)
     err1_both(
         &be("stick-table type ip size 1 peers p"),
@@ -253,4 +279,58 @@ fn stick_rules_parse_and_refuse() {
         "stick on",
         "not supported yet by fulcrum",
     );
+}
+
+#[test]
+fn gpc_and_gpt_arrays_parse() {
+    let c = ok_both(&format!(
+        "{D}frontend fe\n bind :18080\n stick-table type ip size 1k store gpc(3),gpc_rate(2,10s),gpt(100),http_req_rate(1s)\n\
+         http-request track-sc1 src\n\
+         http-request sc-inc-gpc(2,1)\n\
+         http-request sc-set-gpt(99,1) 12\n\
+         http-request sc-set-gpt(0,1) req.hdr_cnt(x)\n\
+         http-request deny if {{ sc_get_gpc(2,1) gt 3 }} || {{ sc_gpc_rate(1,1,fe) gt 3 }} || {{ src_get_gpt(0,fe) gt 1 }} || {{ src,table_gpc(1,fe) gt 3 }} || {{ sc_inc_gpc(0,1) gt 9 }} || {{ src_clr_gpc(1,fe) gt 9 }}\n\
+         default_backend b\nbackend b\n stick-table type ip size 1 store gpc(2),gpc0_rate(1s)\n"
+    ));
+    let p = &c.proxies[0];
+    let def = &p.stick_table.as_ref().unwrap().def;
+    assert_eq!(
+        def.store,
+        [
+            (DataType::Gpc, 0),
+            (DataType::GpcRate, 10_000),
+            (DataType::Gpt, 0),
+            (DataType::HttpReqRate, 1000)
+        ]
+    );
+    assert_eq!(
+        def.elements,
+        [
+            (DataType::Gpc, 3),
+            (DataType::GpcRate, 2),
+            (DataType::Gpt, 100)
+        ]
+    );
+    let h: Vec<_> = p.rules.http_request.iter().map(|r| &r.action).collect();
+    assert!(matches!(
+        h[1],
+        HttpRequestAction::Stick(StickAction::IncGpcAt { idx: 2, sc: 1 })
+    ));
+    assert!(matches!(
+        h[2],
+        HttpRequestAction::Stick(StickAction::SetGptAt { idx: 99, sc: 1, .. })
+    ));
+    // an index or a counter out of range, with its line; `src_*` without the table, as haproxy 2.6.12
+    for bad in [
+        "sc-inc-gpc(100,0)",
+        "sc-inc-gpc(1)",
+        "sc-set-gpt(1,3) 5",
+        "deny if { src_get_gpc(0) gt 1 }",
+        "deny if { sc0_get_gpc(0) gt 1 }",
+    ] {
+        let e = errs(&format!(
+            "{D}frontend fe\n bind :18080\n stick-table type ip size 1k store gpc(3),gpt(2)\n http-request {bad}\n"
+        ));
+        assert_eq!(e[0].0, 9, "{bad}: {e:?}");
+    }
 }

@@ -105,6 +105,9 @@ pub struct TableDefinition {
     pub expire: u64,
     /// The periods of the stored rates, in milliseconds: (data type, period).
     pub periods: Vec<(u8, u64)>,
+    /// The number of elements of the stored arrays (HAProxy 2.6's `gpt(N)`, `gpc(N)`, `gpc_rate(N,T)`):
+    /// (data type, elements).
+    pub elements: Vec<(u8, u64)>,
 }
 
 /// One message.
@@ -267,6 +270,15 @@ pub(crate) fn framed(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// Whether HAProxy's data type `bit` is an array (`gpt`, `gpc`, `gpc_rate`): its elements travel one after the
+/// other, as many as the table definition says.
+pub fn is_array_bit(bit: u8) -> bool {
+    matches!(bit, 22..=24)
+}
+
+/// Most elements an array may announce (HAProxy's limit is 100).
+const MAX_ELEMENTS: u64 = 100;
+
 /// Whether HAProxy's data type `bit` is a rate (its values are frequency counters).
 pub fn is_rate_bit(bit: u8) -> bool {
     matches!(bit, 3 | 5 | 8 | 10 | 12 | 14 | 16 | 18 | 21 | 24)
@@ -283,16 +295,26 @@ impl TableDefinition {
         let data_types = r.varint()?;
         let expire = r.varint()?;
         let mut periods = Vec::new();
-        // The rates' periods follow; tables with HAProxy's data type arrays (bits 22 and up) add more that is
-        // not read here (their updates are refused anyway).
-        if data_types >> 22 == 0 {
+        let mut elements = Vec::new();
+        // Per stored array: its type, its number of elements and (a rate) its period; per other rate: its type
+        // and its period. Types HAProxy 2.6 does not have (bits 25 and up) stop the reading: their updates are
+        // skipped.
+        if data_types >> 25 == 0 {
             while !r.is_empty() {
-                let t = r.varint()?;
-                let p = r.varint()?;
-                periods.push((
-                    u8::try_from(t).map_err(|_| Error::Malformed("table definition"))?,
-                    p,
-                ));
+                let t =
+                    u8::try_from(r.varint()?).map_err(|_| Error::Malformed("table definition"))?;
+                if is_array_bit(t) {
+                    let n = r.varint()?;
+                    if n == 0 || n > MAX_ELEMENTS {
+                        return Err(Error::Malformed("table definition"));
+                    }
+                    elements.push((t, n));
+                    if is_rate_bit(t) {
+                        periods.push((t, r.varint()?));
+                    }
+                } else {
+                    periods.push((t, r.varint()?));
+                }
             }
         }
         Ok(TableDefinition {
@@ -303,6 +325,7 @@ impl TableDefinition {
             data_types,
             expire,
             periods,
+            elements,
         })
     }
 
@@ -314,9 +337,23 @@ impl TableDefinition {
         varint::encode(self.key_len, p);
         varint::encode(self.data_types, p);
         varint::encode(self.expire, p);
-        for &(t, period) in &self.periods {
-            varint::encode(u64::from(t), p);
-            varint::encode(period, p);
+        for t in 0..64u8 {
+            let period = self.periods.iter().find(|(b, _)| *b == t).map(|&(_, p)| p);
+            match self.elements.iter().find(|(b, _)| *b == t) {
+                Some(&(_, n)) => {
+                    varint::encode(u64::from(t), p);
+                    varint::encode(n, p);
+                    if let Some(period) = period {
+                        varint::encode(period, p);
+                    }
+                }
+                None => {
+                    if let Some(period) = period {
+                        varint::encode(u64::from(t), p);
+                        varint::encode(period, p);
+                    }
+                }
+            }
         }
     }
 }

@@ -200,6 +200,7 @@ fn incremental_timed_updates_acks_and_switches_round_trip() {
         data_types: 1 << 2 | 1 << 10,
         expire: 1000,
         periods: vec![(10, 10_000)],
+        elements: Vec::new(),
     };
     let u = EntryUpdate {
         id: None,
@@ -255,20 +256,21 @@ fn bad_input_is_an_error_not_a_panic() {
         data_types: 0,
         expire: 0,
         periods: vec![],
+        elements: Vec::new(),
     };
     let kind = UpdateKind {
         incremental: true,
         timed: false,
     };
     assert!(EntryUpdate::decode(&[3, b'a', b'b', b'c'], kind, &def).is_err());
-    // the gpc/gpt arrays cannot be read
+    // a data type HAProxy 2.6 does not have cannot be read
     let def = TableDefinition {
-        data_types: 1 << 22,
+        data_types: 1 << 25,
         ..def
     };
     assert_eq!(
         EntryUpdate::decode(&[1, b'a', 0], kind, &def),
-        Err(Error::DataType(22))
+        Err(Error::DataType(25))
     );
     // a dictionary entry running past its length
     let def = TableDefinition {
@@ -300,6 +302,7 @@ fn server_key_updates_from_haproxy() {
         data_types: (1 << 0) | (1 << 19),
         expire: 0,
         periods: vec![],
+        elements: Vec::new(),
     };
     // table definition: data types f1 f1 fe 00 = bits 0 and 19
     let define = hex("0a82 11 01 08 2f6d797461626c65 06 20 f1f1fe00 00");
@@ -350,4 +353,49 @@ fn outgoing_dictionary_numbers() {
     assert_eq!(d.number(5), (1, true));
     assert_eq!(d.number(70), (2, true));
     assert_eq!(d.number(71), (3, true));
+}
+
+/// A table with HAProxy 2.6's arrays, as haproxy 2.6.12 taught it (recorded on loopback): `store
+/// gpc(3),gpc_rate(2,10s),gpt(2),http_req_cnt`, key `/a` after `sc-inc-gpc(1,0)`, `sc-inc-gpc(2,0)` twice and
+/// `sc-set-gpt(1,0) 42`. The definition gives each array's number of elements (and a rate array's period), the
+/// update the elements one after the other.
+#[test]
+fn array_table_definition_and_update_from_haproxy() {
+    let def_bytes = hex("0a8216 01 02 7374 06 21 f091ff6e f0971c 1602 1703 1802f0e203");
+    let Message::Define(def) = one(&def_bytes) else {
+        panic!("not a definition")
+    };
+    assert_eq!(def.name, b"st");
+    assert_eq!(def.data_types, 1 << 9 | 1 << 22 | 1 << 23 | 1 << 24);
+    assert_eq!(def.expire, 60_000);
+    assert_eq!(def.elements, [(22, 2), (23, 3), (24, 2)]);
+    assert_eq!(def.periods, [(24, 10_000)]);
+    let mut out = Vec::new();
+    Message::Define(def.clone()).encode(&mut out);
+    assert_eq!(out, def_bytes);
+    let upd_bytes =
+        hex("0a851c 00000006 0000e5b3 02 2f61 01 002a 000102 fff2bb9624 00 00 fd3b 01 00");
+    let Message::Update { kind, payload } = one(&upd_bytes) else {
+        panic!("not an update")
+    };
+    let u = EntryUpdate::decode(payload, kind, &def).unwrap();
+    assert_eq!(u.key, b"/a");
+    assert_eq!(
+        u.values,
+        [
+            (9, Value::Num(1)),
+            (22, Value::Num(0)),
+            (22, Value::Num(42)),
+            (23, Value::Num(0)),
+            (23, Value::Num(1)),
+            (23, Value::Num(2)),
+            (24, Value::Freq(1_247_668_255, 0, 0)),
+            (24, Value::Freq(1197, 1, 0)),
+        ]
+    );
+    let mut out = Vec::new();
+    u.encode(def.key_type, def.key_len as usize - 1, &mut out);
+    assert_eq!(out, upd_bytes);
+    // an array announced with no element, or more than 100, is refused
+    assert!(Message::decode(&hex("0a820f 01 02 7374 06 21 f0b0ff07 f0971c 1600")).is_err());
 }

@@ -1,7 +1,7 @@
 //! Entry updates: a key and the stored values, laid out as the table definition says.
 
 pub use crate::message::KeyType;
-use crate::message::{framed, is_rate_bit, TableDefinition, UpdateKind};
+use crate::message::{framed, is_array_bit, is_rate_bit, TableDefinition, UpdateKind};
 use crate::varint::{self, Reader};
 use crate::Error;
 
@@ -29,7 +29,8 @@ pub struct EntryUpdate {
     pub expire: Option<u32>,
     /// The key's bytes: a string's bytes, an integer in network order, an address's bytes, a binary key.
     pub key: Vec<u8>,
-    /// The values, by HAProxy's data type number, in increasing order.
+    /// The values, by HAProxy's data type number, in increasing order; an array's elements one after the
+    /// other, in order.
     pub values: Vec<(u8, Value)>,
 }
 
@@ -65,8 +66,27 @@ impl EntryUpdate {
             if def.data_types & (1 << bit) == 0 {
                 continue;
             }
-            if bit >= 22 {
+            if bit >= 25 {
                 return Err(Error::DataType(bit));
+            }
+            if is_array_bit(bit) {
+                let n = def
+                    .elements
+                    .iter()
+                    .find(|(b, _)| *b == bit)
+                    .map_or(1, |&(_, n)| n);
+                for _ in 0..n {
+                    let v = if is_rate_bit(bit) {
+                        let e = r.varint()? as u32;
+                        let c = r.varint()? as u32;
+                        let p = r.varint()? as u32;
+                        Value::Freq(e, c, p)
+                    } else {
+                        Value::Num(r.varint()?)
+                    };
+                    values.push((bit, v));
+                }
+                continue;
             }
             let v = if bit == DICT_BIT {
                 // length, then the entry's number and, when new, its text (length and bytes)

@@ -355,27 +355,27 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         }
     }
     // The `peers` sections' listening sockets (an inherited `fd@N` or an address).
-    let peers = data::peers::Section::all(config, &snapshot.tables, |b| match b.fds.first() {
-        Some(&fd) => {
-            claims
-                .claim(fd)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            listener::inherit_tcp(fd, 1)
-                .map_err(|e| std::io::Error::other(e.to_string()))?
+    let peers =
+        data::peers::Section::all(config, &snapshot.tables, &certs, |b| match b.fds.first() {
+            Some(&fd) => {
+                claims
+                    .claim(fd)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                listener::inherit_tcp(fd, 1)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?
+                    .pop()
+                    .ok_or_else(|| std::io::Error::other("no socket"))
+            }
+            None => {
+                let addr = b.addrs[0];
+                match handover.take(addr, 1) {
+                    Some(handed) => handed?,
+                    None => listener::bind_reuseport(addr, 1)?,
+                }
                 .pop()
                 .ok_or_else(|| std::io::Error::other("no socket"))
-        }
-        None => {
-            let addr = b.addrs[0];
-            match handover.take(addr, 1) {
-                Some(handed) => handed?,
-                None => listener::bind_reuseport(addr, 1)?,
             }
-            .pop()
-            .ok_or_else(|| std::io::Error::other("no socket"))
-        }
-    })
-    .map_err(|(location, source)| StartError::Peers { location, source })?;
+        })?;
     let mut stats_sockets = Vec::new();
     for s in &config.global.stats_sockets {
         stats_sockets.push(runtime_api::bind_socket(s).map_err(|e| match e {
@@ -518,7 +518,10 @@ impl Bound {
 /// and listening), without binding anything: `fulcrum proxy -c` runs it after the configuration parsed.
 pub fn check(config: &Config) -> Result<(), StartError> {
     Snapshot::build(config).map_err(StartError::from)?;
-    tls_config::all(config)?;
+    let (_, store) = tls_config::all(config)?;
+    for p in config.peers.iter().filter(|p| !p.disabled) {
+        tls_config::peers(config, p, &store)?;
+    }
     let inherited = config
         .proxies
         .iter()

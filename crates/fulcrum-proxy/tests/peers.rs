@@ -459,3 +459,239 @@ fn nix_kill(pid: u32, sig: &str) {
         .unwrap();
     assert!(st.success());
 }
+
+/// A CA and one certificate (`peer.pem`, for every node: shown by the listeners and as the client certificate)
+/// signed by it, made once per test process.
+fn peer_pki() -> &'static common::pki::Pki {
+    static PKI: std::sync::OnceLock<common::pki::Pki> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("fulcrum-peers-pki-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        common::pki::ca(&dir);
+        common::pki::leaf(&dir, "peer", "peer.test", &["peer.test"], false, false);
+        common::pki::Pki { dir }
+    })
+}
+
+/// [`config`] with TLS on the peers link: the node `me` listens on `own` with `ssl crt`, and connects to
+/// `other` (at its port, or never when `None`) with `ssl verify required ca-file`, through `default-server`.
+fn tls_config(sock: &Path, fe: u16, (me, own): (&str, u16), other: (&str, Option<u16>)) -> String {
+    let pki = peer_pki();
+    let (pem, ca) = (pki.path("peer.pem"), pki.path("ca.pem"));
+    let other = match other {
+        (name, Some(port)) => format!("    server {name} 127.0.0.1:{port}\n"),
+        (name, None) => format!("    server {name}\n"),
+    };
+    format!(
+        "global
+    nbthread 1
+    stats socket {} level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+peers mesh
+    default-server ssl crt {pem} verify required ca-file {ca}
+    bind 127.0.0.1:{own} ssl crt {pem}
+    server {me}
+{other}
+backend st
+    stick-table type string len 32 size 1k expire 60s store gpc0,http_req_cnt,conn_rate(50s) peers mesh
+
+frontend fe
+    bind 127.0.0.1:{fe}
+    http-request track-sc0 path table st
+    http-request sc-inc-gpc0(0)
+    http-request return status 200
+",
+        sock.display()
+    )
+}
+
+/// Peers over TLS between fulcrum and haproxy 2.6, each way in turn: haproxy connecting to fulcrum's TLS
+/// listener (fulcrum never connects), then fulcrum connecting to haproxy's (haproxy never connects); both verify
+/// the other's certificate against the CA. Keys counted on either side are seen on the other.
+#[test]
+fn fulcrum_and_haproxy_replicate_over_tls_both_ways() {
+    if !haproxy_present() {
+        return;
+    }
+    for fulcrum_connects in [false, true] {
+        let tag = if fulcrum_connects { "fc" } else { "hc" };
+        let (pf, ph) = (free_port(), free_port());
+        let (ff, fh) = (free_port(), free_port());
+        let (sf, sh) = (
+            sock_path(&format!("t{tag}f")),
+            sock_path(&format!("t{tag}h")),
+        );
+        let (to_h, to_f) = if fulcrum_connects {
+            (Some(ph), None)
+        } else {
+            (None, Some(pf))
+        };
+        let h = real(
+            &format!("H{tag}"),
+            &tls_config(
+                &sh,
+                fh,
+                (&format!("H{tag}"), ph),
+                (&format!("F{tag}"), to_f),
+            ),
+            &sh,
+        );
+        let f = node(
+            &format!("F{tag}"),
+            &tls_config(
+                &sf,
+                ff,
+                (&format!("F{tag}"), pf),
+                (&format!("H{tag}"), to_h),
+            ),
+        );
+        hit(ff, "/warm-up");
+        assert!(
+            wait_until(Duration::from_secs(10), || entries(&sh, "st")
+                .iter()
+                .any(|l| l.starts_with("key=/warm-up "))),
+            "{tag}: haproxy never learnt fulcrum's first key over TLS: {:?}",
+            entries(&sh, "st")
+        );
+        hit(ff, "/from-fulcrum");
+        hit(fh, "/from-haproxy");
+        hit(fh, "/from-haproxy");
+        let both = |p: &Path| {
+            let e = entries(p, "st");
+            e.iter().any(|l| {
+                l.starts_with("key=/from-fulcrum gpc0=1 conn_rate(50000)=1 http_req_cnt=1")
+            }) && e.iter().any(|l| {
+                l.starts_with("key=/from-haproxy gpc0=2 conn_rate(50000)=2 http_req_cnt=2")
+            })
+        };
+        assert!(
+            wait_until(Duration::from_secs(10), || both(&sf) && both(&sh)),
+            "{tag}: fulcrum: {:?}\nhaproxy: {:?}",
+            entries(&sf, "st"),
+            entries(&sh, "st")
+        );
+        drop(h);
+        f.stop();
+    }
+}
+
+/// A peer that talks clear text to a TLS listener (or TLS to a clear-text one) is never a peer: nothing
+/// replicates, as haproxy's node D of `reg-tests/peers/tls_basic_sync.vtc` shows.
+#[test]
+fn clear_text_and_tls_peers_do_not_replicate() {
+    let (pa, pb) = (free_port(), free_port());
+    let (fa, fb) = (free_port(), free_port());
+    let (sa, sb) = (sock_path("ca"), sock_path("cb"));
+    // A listens with TLS and connects with TLS; B talks clear text both ways.
+    let a = node("A", &tls_config(&sa, fa, ("A", pa), ("B", Some(pb))));
+    let b = node("B", &config(&sb, fb, &[("A", pa), ("B", pb)]));
+    hit(fa, "/a");
+    hit(fb, "/b");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        entries(&sa, "st"),
+        ["key=/a gpc0=1 conn_rate(50000)=1 http_req_cnt=1"]
+    );
+    assert_eq!(
+        entries(&sb, "st"),
+        ["key=/b gpc0=1 conn_rate(50000)=1 http_req_cnt=1"]
+    );
+    a.stop();
+    b.stop();
+}
+
+/// The hand-over of a reload over TLS: the old process connects to the local peer's TLS listener (the new
+/// process) with its own server line's TLS settings, and teaches it the table.
+#[test]
+fn the_reload_hand_over_goes_over_tls() {
+    let p = free_port();
+    let (f_old, f_new) = (free_port(), free_port());
+    let (s_old, s_new) = (sock_path("told"), sock_path("tnew"));
+    let text = |sock: &Path, fe: u16| {
+        // a second peer never reached (no address) keeps the section's form of the reg-tests
+        tls_config(sock, fe, ("A", p), ("Z", None))
+    };
+    let old = node("A", &text(&s_old, f_old));
+    hit(f_old, "/one");
+    // the old process counts itself up to date 5 s after its start (its one remote peer never answers)
+    std::thread::sleep(Duration::from_millis(5500));
+    let new = node("A", &text(&s_new, f_new));
+    old.soft_stop();
+    assert!(wait_until(Duration::from_secs(8), || !old.handing_over()));
+    assert_eq!(
+        entries(&s_new, "st"),
+        ["key=/one gpc0=1 conn_rate(50000)=1 http_req_cnt=1"]
+    );
+    old.stop();
+    new.stop();
+}
+
+/// HAProxy 2.6's arrays (`gpc(N)`, `gpc_rate(N,T)`, `gpt(N)`) on the wire: fulcrum and haproxy 2.6 learn each
+/// other's elements, shown alike by `show table`.
+#[test]
+fn gpc_and_gpt_arrays_travel_between_fulcrum_and_haproxy() {
+    if !haproxy_present() {
+        return;
+    }
+    let (pf, ph) = (free_port(), free_port());
+    let (ff, fh) = (free_port(), free_port());
+    let (sf, sh) = (sock_path("af"), sock_path("ah"));
+    let text = |sock: &Path, fe: u16| {
+        format!(
+            "global
+    nbthread 1
+    stats socket {} level admin
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+peers mesh
+    peer FA 127.0.0.1:{pf}
+    peer HA 127.0.0.1:{ph}
+backend st
+    stick-table type string len 32 size 1k expire 60s store gpc(3),gpc_rate(2,50s),gpt(2),http_req_cnt peers mesh
+frontend fe
+    bind 127.0.0.1:{fe}
+    http-request track-sc0 path table st
+    http-request sc-inc-gpc(1,0)
+    http-request sc-inc-gpc(2,0) if {{ path_end two }}
+    http-request sc-set-gpt(1,0) 42
+    http-request return status 200
+",
+            sock.display()
+        )
+    };
+    let _h = real("HA", &text(&sh, fh), &sh);
+    let f = node("FA", &text(&sf, ff));
+    hit(ff, "/warm-up");
+    assert!(
+        wait_until(Duration::from_secs(10), || entries(&sh, "st")
+            .iter()
+            .any(|l| l.starts_with("key=/warm-up "))),
+        "haproxy never learnt fulcrum's first key: {:?}",
+        entries(&sh, "st")
+    );
+    hit(ff, "/from-fulcrum-two");
+    hit(ff, "/from-fulcrum-two");
+    hit(fh, "/from-haproxy");
+    let want = [
+        "key=/from-fulcrum-two http_req_cnt=2 gpt0=0 gpt1=42 gpc0=0 gpc1=2 gpc2=2 gpc0_rate(50000)=0 gpc1_rate(50000)=2",
+        "key=/from-haproxy http_req_cnt=1 gpt0=0 gpt1=42 gpc0=0 gpc1=1 gpc2=0 gpc0_rate(50000)=0 gpc1_rate(50000)=1",
+        "key=/warm-up http_req_cnt=1 gpt0=0 gpt1=42 gpc0=0 gpc1=1 gpc2=0 gpc0_rate(50000)=0 gpc1_rate(50000)=1",
+    ];
+    assert!(
+        wait_until(Duration::from_secs(10), || entries(&sf, "st") == want
+            && entries(&sh, "st") == want),
+        "fulcrum: {:?}\nhaproxy: {:?}",
+        entries(&sf, "st"),
+        entries(&sh, "st")
+    );
+    f.stop();
+}

@@ -323,3 +323,105 @@ frontend fe
     let cnt: u32 = get(p.addr, "/").header("x-cnt").unwrap().parse().unwrap();
     assert!(cnt >= 3, "conn_cnt {cnt}");
 }
+
+/// HAProxy 2.6's arrays: `store gpc(N),gpc_rate(N,T),gpt(N)`, the `sc-inc-gpc(IDX,SC)` and `sc-set-gpt(IDX,SC)`
+/// actions, the `sc_get_gpc`, `sc_gpc_rate`, `sc_get_gpt`, `sc_inc_gpc`, `sc_clr_gpc`, `src_get_gpc`,
+/// `table_gpc` ... fetches and converters, and `show table`/`set table` on them: the same headers and the same
+/// runtime API answers as haproxy 2.6 for the same requests.
+#[test]
+fn gpc_and_gpt_arrays_match_haproxy() {
+    let cfg = |sock: &Path, port: u16| {
+        format!(
+            "global
+    nbthread 1
+    stats socket {} level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+frontend fe
+    bind 127.0.0.1:{port}
+    stick-table type string len 16 size 10 expire 1m store gpc(3),gpc_rate(2,10s),gpt(2),http_req_cnt
+    http-request track-sc1 req.hdr(x-key)
+    http-request sc-inc-gpc(1,1) if {{ path /inc }}
+    http-request sc-inc-gpc(2,1) if {{ path /inc }}
+    http-request sc-inc-gpc(2,1) if {{ path /inc }}
+    http-request sc-set-gpt(1,1) 42 if {{ path /tag }}
+    http-request sc-set-gpt(0,1) req.hdr(x-val) if {{ path /tag }}
+    http-request set-var(txn.clr) sc_clr_gpc(0,1) if {{ path /clr }}
+    http-request return status 200 hdr x-gpc1 %[sc_get_gpc(1,1)] hdr x-gpc2 %[sc_get_gpc(2,1,fe)] hdr x-rate %[sc_gpc_rate(1,1)] hdr x-gpt %[sc_get_gpt(1,1)] hdr x-gpt0 %[sc_get_gpt(0,1)] hdr x-conv %[req.hdr(x-key),table_gpc(2,fe)] hdr x-convr %[req.hdr(x-key),table_gpc_rate(1,fe)] hdr x-convt %[req.hdr(x-key),table_gpt(1,fe)] hdr x-src %[src_get_gpc(0,fe)] hdr x-inc %[sc_inc_gpc(0,1)] hdr x-none %[sc_get_gpc(2,0)] hdr x-clr %[var(txn.clr)]
+",
+            sock.display()
+        )
+    };
+    let ask = |addr: SocketAddr, key: &str, path: &str| {
+        let mut c = Client::connect(addr);
+        c.send(
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\nx-key: {key}\r\nx-val: 9\r\n\r\n")
+                .as_bytes(),
+        );
+        let r = c.read_response(false);
+        assert_eq!(r.status, 200);
+        [
+            "x-gpc1", "x-gpc2", "x-rate", "x-gpt", "x-gpt0", "x-conv", "x-convr", "x-convt",
+            "x-src", "x-inc", "x-none", "x-clr",
+        ]
+        .iter()
+        .map(|h| format!("{h}={}", r.header(h).unwrap_or("-")))
+        .collect::<Vec<_>>()
+        .join(" ")
+    };
+    let requests = [
+        ("k1", "/inc"),
+        ("k1", "/inc"),
+        ("k1", "/tag"),
+        ("k2", "/tag"),
+        ("k1", "/clr"),
+        ("k1", "/"),
+    ];
+    let script = [
+        "show table fe",
+        "show table fe data.gpc gt 0",
+        "show table fe data.gpc0 gt 0",
+        "set table fe key k3 data.gpt 5",
+        "set table fe key k4 data.gpc1 5",
+        "show table fe key k3",
+    ];
+    let run = |addr: SocketAddr, sock: &Path| {
+        let answers: Vec<String> = requests.iter().map(|(k, p)| ask(addr, k, p)).collect();
+        let api: Vec<Vec<String>> = script.iter().map(|c| stable(&cmd(sock, c))).collect();
+        (answers, api)
+    };
+    let ours_sock = sock_path("arrays-ours");
+    let port = free_port();
+    let p = start_proxy(&cfg(&ours_sock, port));
+    let ours = run(p.addr, &ours_sock);
+    // what haproxy 2.6.12 answered (also compared live below when it is installed)
+    assert_eq!(
+        ours.0[4],
+        "x-gpc1=2 x-gpc2=4 x-rate=2 x-gpt=42 x-gpt0=9 x-conv=4 x-convr=2 x-convt=42 x-src=0 x-inc=1 x-none=- x-clr=3"
+    );
+    assert_eq!(
+        ours.1[0][1],
+        "key=k1 use=0 http_req_cnt=5 gpt0=9 gpt1=42 gpc0=2 gpc1=2 gpc2=4 gpc0_rate(10000)=5 gpc1_rate(10000)=2"
+    );
+    assert_eq!(
+        ours.1[2][0],
+        "Filter entry #1: Data type not stored in this table"
+    );
+    if !haproxy_present() {
+        return;
+    }
+    let theirs_sock = sock_path("arrays-theirs");
+    let hport = free_port();
+    let haddr: SocketAddr = format!("127.0.0.1:{hport}").parse().unwrap();
+    let _h = start_haproxy(&cfg(&theirs_sock, hport), haddr);
+    let theirs = run(haddr, &theirs_sock);
+    assert_eq!(ours.0, theirs.0, "headers");
+    for ((c, o), t) in script.iter().zip(&ours.1).zip(&theirs.1) {
+        assert_eq!(o, t, "'{c}'");
+    }
+}

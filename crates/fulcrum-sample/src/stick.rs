@@ -45,6 +45,32 @@ pub enum StickWhat {
     Cnt,
     /// `in_table`: whether the key is in the table.
     InTable,
+    /// Element IDX of an array (`get_gpc(IDX,...)`, `get_gpt`, `gpc_rate`, `table_gpc(IDX,T)` ...).
+    DataAt(DataType, u8),
+    /// `inc_gpc(IDX,...)`: increments element IDX of `gpc` and `gpc_rate` and answers the new counter.
+    IncGpcAt(u8),
+    /// `clr_gpc(IDX,...)`: clears element IDX of `gpc` and answers the old value.
+    ClrGpcAt(u8),
+}
+
+/// The array form of a fetch name (after `sc_`, `src_` ...): what it asks given the element index.
+fn array_what(name: &str) -> Option<fn(u8) -> StickWhat> {
+    Some(match name {
+        "get_gpc" => |i| StickWhat::DataAt(DataType::Gpc, i),
+        "get_gpt" => |i| StickWhat::DataAt(DataType::Gpt, i),
+        "gpc_rate" => |i| StickWhat::DataAt(DataType::GpcRate, i),
+        "inc_gpc" => StickWhat::IncGpcAt,
+        "clr_gpc" => StickWhat::ClrGpcAt,
+        _ => return None,
+    })
+}
+
+/// An element index argument: 0 to 99.
+fn element_index(a: &crate::args::Args<'_>, i: usize) -> Result<u8, Error> {
+    match a.int(i) {
+        Some(n @ 0..=99) => Ok(n as u8),
+        _ => Err(a.bad(i, "expects an element index from 0 to 99")),
+    }
 }
 
 /// A stick table fetch or converter, resolved at load time.
@@ -132,6 +158,39 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Option<Result<StickFetch, Error>> {
             0,
         )
     };
+    if let Some(array) = array_what(rest) {
+        // `sc_X(IDX,SC[,T])` and `src_X(IDX,T)` (haproxy 2.6.12 asks for the table there); no `scN_X` form
+        if !matches!(target, StickTarget::Src) && first == 0 {
+            return None;
+        }
+        return Some((|| {
+            let mut target = target;
+            let kinds: &[Kind] = if first == 1 {
+                &[Kind::Int, Kind::Int, Kind::Str]
+            } else {
+                &[Kind::Int, Kind::Str]
+            };
+            let a = args(call, kinds, 2)?;
+            let idx = element_index(&a, 0)?;
+            if first == 1 {
+                match a.int(1) {
+                    Some(i @ 0..=255) => target = StickTarget::Sc(i as u8),
+                    _ => return Err(a.bad(1, "expects a stick counter number (0, 1 or 2)")),
+                }
+            }
+            let at = 1 + first;
+            let table = match a.str(at) {
+                None => None,
+                Some("") => return Err(a.bad(at, "expects a table name")),
+                Some(t) => Some(t.into()),
+            };
+            Ok(StickFetch {
+                target,
+                table,
+                what: array(idx),
+            })
+        })());
+    }
     let what = what(rest, target)?;
     Some((|| {
         let mut target = target;
@@ -172,6 +231,25 @@ pub(crate) fn converter(call: &RawCall<'_>) -> Option<Result<StickFetch, Error>>
     let n = call.name;
     let what = if n == "in_table" {
         StickWhat::InTable
+    } else if let Some(array) = n
+        .strip_prefix("table_")
+        .and_then(|r| array_what(&format!("get_{r}")).or_else(|| array_what(r)))
+        .filter(|_| matches!(n, "table_gpc" | "table_gpt" | "table_gpc_rate"))
+    {
+        // `table_gpc(IDX,T)`, `table_gpt(IDX,T)`, `table_gpc_rate(IDX,T)`
+        return Some((|| {
+            let a = args(call, &[Kind::Int, Kind::Str], 2)?;
+            let idx = element_index(&a, 0)?;
+            let t = a.str(1).unwrap_or_default();
+            if t.is_empty() {
+                return Err(a.bad(1, "expects a table name"));
+            }
+            Ok(StickFetch {
+                target: StickTarget::Input,
+                table: Some(t.into()),
+                what: array(idx),
+            })
+        })());
     } else {
         let d = match n.strip_prefix("table_")? {
             "trackers" => return Some(conv_with(call, StickWhat::Trackers)),

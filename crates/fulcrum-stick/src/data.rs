@@ -55,10 +55,19 @@ pub enum DataType {
     HttpFailCnt,
     /// `http_fail_rate(T)`
     HttpFailRate,
+    /// `gpt(N)`: an array of general purpose tags (`gpt0` ... in `show table`).
+    Gpt,
+    /// `gpc(N)`: an array of general purpose counters (`gpc0` ...); excludes `gpc0`/`gpc1` in one table.
+    Gpc,
+    /// `gpc_rate(N,T)`: an array of rates of the general purpose counters.
+    GpcRate,
 }
 
+/// The most elements of an array type (`gpc(N)` ...), as HAProxy 2.6.
+pub const MAX_ELEMENTS: u32 = 100;
+
 /// Every data type, in HAProxy's order.
-pub const ALL: [DataType; 22] = [
+pub const ALL: [DataType; 25] = [
     DataType::ServerId,
     DataType::Gpt0,
     DataType::Gpc0,
@@ -81,6 +90,9 @@ pub const ALL: [DataType; 22] = [
     DataType::ServerKey,
     DataType::HttpFailCnt,
     DataType::HttpFailRate,
+    DataType::Gpt,
+    DataType::Gpc,
+    DataType::GpcRate,
 ];
 
 impl DataType {
@@ -109,6 +121,26 @@ impl DataType {
             DataType::ServerKey => "server_key",
             DataType::HttpFailCnt => "http_fail_cnt",
             DataType::HttpFailRate => "http_fail_rate",
+            DataType::Gpt => "gpt",
+            DataType::Gpc => "gpc",
+            DataType::GpcRate => "gpc_rate",
+        }
+    }
+
+    /// Whether it is an array (`gpt(N)`, `gpc(N)`, `gpc_rate(N,T)`), whose elements are shown and sent one by
+    /// one.
+    pub fn is_array(self) -> bool {
+        matches!(self, DataType::Gpt | DataType::Gpc | DataType::GpcRate)
+    }
+
+    /// The name of element `i` in `show table`, as HAProxy 2.6 writes it: `gpt0`, `gpc3`, `gpc3_rate`; the
+    /// type's name for the other types.
+    pub fn element_name(self, i: usize) -> std::borrow::Cow<'static, str> {
+        match self {
+            DataType::Gpt => format!("gpt{i}").into(),
+            DataType::Gpc => format!("gpc{i}").into(),
+            DataType::GpcRate => format!("gpc{i}_rate").into(),
+            _ => self.name().into(),
         }
     }
 
@@ -125,6 +157,7 @@ impl DataType {
                 | DataType::BytesOutRate
                 | DataType::Gpc1Rate
                 | DataType::HttpFailRate
+                | DataType::GpcRate
         )
     }
 
@@ -213,8 +246,10 @@ pub(crate) enum Slot {
 /// Where each stored data type lives in an entry, and the periods of the rates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    /// Index in the entry's slots, per data type (`u8::MAX`: not stored).
-    index: [u8; ALL.len()],
+    /// Index in the entry's slots of the type's (first) value, per data type (`u16::MAX`: not stored).
+    index: [u16; ALL.len()],
+    /// How many values, per data type: the elements of an array, else 1 (0: not stored).
+    count: [u8; ALL.len()],
     /// Period in milliseconds, per data type (rates only).
     period: [u32; ALL.len()],
     /// The stored types in HAProxy's order.
@@ -222,20 +257,29 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout of a `store` line: `(type, period in ms)` pairs (the period is ignored for counters).
-    pub fn new(store: &[(DataType, u32)]) -> Layout {
+    /// The layout of a `store` line: `(type, period in ms)` pairs (the period is ignored for counters), and
+    /// the number of elements of the array types (`elements`; an array type not listed there has one).
+    pub fn new(store: &[(DataType, u32)], elements: &[(DataType, u8)]) -> Layout {
         let mut l = Layout {
-            index: [u8::MAX; ALL.len()],
+            index: [u16::MAX; ALL.len()],
+            count: [0; ALL.len()],
             period: [0; ALL.len()],
             stored: Vec::new(),
         };
         for &(d, p) in store {
             l.period[d as usize] = p;
-            l.index[d as usize] = 0;
+            l.count[d as usize] = 1;
         }
+        for &(d, n) in elements {
+            if d.is_array() && l.count[d as usize] != 0 {
+                l.count[d as usize] = n.max(1);
+            }
+        }
+        let mut next = 0u16;
         for d in ALL {
-            if l.index[d as usize] != u8::MAX {
-                l.index[d as usize] = l.stored.len() as u8;
+            if l.count[d as usize] != 0 {
+                l.index[d as usize] = next;
+                next += u16::from(l.count[d as usize]);
                 l.stored.push(d);
             }
         }
@@ -244,7 +288,17 @@ impl Layout {
 
     /// Whether the type is stored.
     pub fn has(&self, d: DataType) -> bool {
-        self.index[d as usize] != u8::MAX
+        self.count[d as usize] != 0
+    }
+
+    /// How many values of the type an entry holds: an array's elements, 1 for the others, 0 when not stored.
+    pub fn elements(&self, d: DataType) -> usize {
+        usize::from(self.count[d as usize])
+    }
+
+    /// How many values an entry holds.
+    pub fn width(&self) -> usize {
+        self.stored.iter().map(|&d| self.elements(d)).sum()
     }
 
     /// The period of a stored rate, in milliseconds.
@@ -260,12 +314,13 @@ impl Layout {
     pub(crate) fn empty_slots(&self) -> Box<[Slot]> {
         self.stored
             .iter()
-            .map(|d| {
-                if d.is_rate() {
+            .flat_map(|&d| {
+                let slot = if d.is_rate() {
                     Slot::Rate(Freq::default())
                 } else {
                     Slot::Num(0)
-                }
+                };
+                std::iter::repeat_n(slot, self.elements(d))
             })
             .collect()
     }
@@ -289,14 +344,28 @@ pub struct Data<'a> {
 
 impl Data<'_> {
     fn slot(&mut self, d: DataType) -> Option<&mut Slot> {
-        let i = self.layout.index[d as usize];
-        self.slots.get_mut(usize::from(i))
+        self.slot_at(d, 0)
+    }
+
+    /// Element `i` of `d` (0 for a type that is no array).
+    fn slot_at(&mut self, d: DataType, i: usize) -> Option<&mut Slot> {
+        if i >= self.layout.elements(d) {
+            return None;
+        }
+        let first = self.layout.index[d as usize];
+        self.slots.get_mut(usize::from(first) + i)
     }
 
     /// The value of `d` (a rate read at the current time); `None` when the table does not store it.
     pub fn get(&mut self, d: DataType) -> Option<u64> {
+        self.get_at(d, 0)
+    }
+
+    /// The value of element `i` of array `d` (`get_at(d, 0)` is `get(d)`); `None` when the table does not
+    /// store it or the array is shorter.
+    pub fn get_at(&mut self, d: DataType, i: usize) -> Option<u64> {
         let (now, period) = (self.now, self.layout.period(d));
-        match self.slot(d)? {
+        match self.slot_at(d, i)? {
             Slot::Num(n) => Some(*n),
             Slot::Rate(f) => Some(u64::from(f.read(period, now))),
         }
@@ -304,8 +373,13 @@ impl Data<'_> {
 
     /// Adds `n` to a counter or `n` events to a rate, when stored.
     pub fn add(&mut self, d: DataType, n: u64) {
+        self.add_at(d, 0, n)
+    }
+
+    /// Adds `n` to element `i` of array `d`, when stored.
+    pub fn add_at(&mut self, d: DataType, i: usize, n: u64) {
         let (now, period) = (self.now, self.layout.period(d));
-        match self.slot(d) {
+        match self.slot_at(d, i) {
             Some(Slot::Num(v)) => *v = v.wrapping_add(n) & Self::mask(d),
             Some(Slot::Rate(f)) => f.add(u32::try_from(n).unwrap_or(u32::MAX), period, now),
             None => {}
@@ -321,8 +395,13 @@ impl Data<'_> {
 
     /// Sets a value (a rate is set to `n` events in a period starting now); false when the type is not stored.
     pub fn set(&mut self, d: DataType, n: u64) -> bool {
+        self.set_at(d, 0, n)
+    }
+
+    /// Sets element `i` of array `d`; false when it is not stored.
+    pub fn set_at(&mut self, d: DataType, i: usize, n: u64) -> bool {
         let now = self.now;
-        match self.slot(d) {
+        match self.slot_at(d, i) {
             Some(Slot::Num(v)) => *v = n & Self::mask(d),
             Some(Slot::Rate(f)) => f.set(u32::try_from(n).unwrap_or(u32::MAX), now),
             None => return false,
@@ -332,8 +411,13 @@ impl Data<'_> {
 
     /// The value of `d` as the peers protocol sends it; `None` when the table does not store it.
     pub fn raw(&mut self, d: DataType) -> Option<Raw> {
+        self.raw_at(d, 0)
+    }
+
+    /// Element `i` of `d` as the peers protocol sends it.
+    pub fn raw_at(&mut self, d: DataType, i: usize) -> Option<Raw> {
         let now = self.now;
-        Some(match self.slot(d)? {
+        Some(match self.slot_at(d, i)? {
             Slot::Num(n) => Raw::Num(*n),
             Slot::Rate(f) => {
                 let (e, c, p) = f.to_wire(now);
@@ -344,8 +428,13 @@ impl Data<'_> {
 
     /// Sets `d` to a value a peer sent; values of another shape than the stored one are ignored.
     pub fn set_raw(&mut self, d: DataType, v: Raw) {
+        self.set_raw_at(d, 0, v)
+    }
+
+    /// Sets element `i` of `d` to a value a peer sent (ignored beyond the stored elements).
+    pub fn set_raw_at(&mut self, d: DataType, i: usize, v: Raw) {
         let (now, period) = (self.now, self.layout.period(d));
-        match (self.slot(d), v) {
+        match (self.slot_at(d, i), v) {
             (Some(Slot::Num(n)), Raw::Num(v)) => *n = v & Self::mask(d),
             (Some(Slot::Rate(f)), Raw::Freq(e, c, p)) => *f = Freq::from_wire(e, c, p, period, now),
             _ => {}
@@ -413,6 +502,35 @@ impl Data<'_> {
         self.add(r, n);
         self.add(c, n);
         self.get(c).unwrap_or(0)
+    }
+
+    /// Every stored value as the peers protocol sends it, in HAProxy's order, an array's elements in order.
+    pub fn raw_values(&mut self) -> Vec<(DataType, Raw)> {
+        let layout = self.layout;
+        let mut out = Vec::with_capacity(layout.width());
+        for &t in layout.stored() {
+            for i in 0..layout.elements(t) {
+                if let Some(v) = self.raw_at(t, i) {
+                    out.push((t, v));
+                }
+            }
+        }
+        out
+    }
+
+    /// `sc-inc-gpc(IDX,SC)`/`inc_gpc(IDX)`: increments element `idx` of `gpc` and of `gpc_rate`; the new
+    /// counter (0 when not stored).
+    pub fn inc_gpc_at(&mut self, idx: usize, n: u64) -> u64 {
+        self.add_at(DataType::GpcRate, idx, n);
+        self.add_at(DataType::Gpc, idx, n);
+        self.get_at(DataType::Gpc, idx).unwrap_or(0)
+    }
+
+    /// `clr_gpc(IDX)`: element `idx` of `gpc` before it was set to zero (0 when not stored).
+    pub fn clr_gpc_at(&mut self, idx: usize) -> u64 {
+        let old = self.get_at(DataType::Gpc, idx).unwrap_or(0);
+        self.set_at(DataType::Gpc, idx, 0);
+        old
     }
 
     /// `clr_gpc0`: the value before it was set to zero (0 when not stored).

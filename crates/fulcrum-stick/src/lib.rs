@@ -26,7 +26,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use data::{intern_server_key, server_key, Data, DataType, Layout, Raw, ALL as ALL_DATA_TYPES};
+pub use data::{
+    intern_server_key, server_key, Data, DataType, Layout, Raw, ALL as ALL_DATA_TYPES, MAX_ELEMENTS,
+};
 pub use freq::Freq;
 pub use key::{Key, KeyInput, KeyType};
 pub use show::{list, parse_filter, Filter, FilterOp, ShowError};
@@ -48,6 +50,8 @@ pub struct TableDef {
     pub nopurge: bool,
     /// `store`: the data types with their periods in milliseconds (rates only).
     pub store: Vec<(DataType, u32)>,
+    /// The number of elements of the stored arrays (`gpc(N)` ...; 1 when not listed).
+    pub elements: Vec<(DataType, u8)>,
     /// `srvkey addr`: `server_key` holds the server's `addr:port` rather than its name.
     pub srvkey_addr: bool,
 }
@@ -303,7 +307,7 @@ pub struct Update {
     pub key: Key,
     /// Milliseconds to expiry (0: never).
     pub exp: u64,
-    /// The stored data, in HAProxy's order.
+    /// The stored data, in HAProxy's order; an array's elements one after the other, in order.
     pub values: Vec<(DataType, Raw)>,
 }
 
@@ -395,9 +399,9 @@ impl Drop for Tracked {
 impl Table {
     /// An empty table.
     pub fn new(def: TableDef) -> Table {
-        let layout = Layout::new(&def.store);
+        let layout = Layout::new(&def.store, &def.elements);
         let n = if def.size >= 4096 { 16 } else { 1 };
-        let width = layout.stored().len();
+        let width = layout.width();
         Table {
             empty: layout.empty_slots(),
             layout,
@@ -526,12 +530,7 @@ impl Table {
                     layout: &self.layout,
                     now,
                 };
-                let values = self
-                    .layout
-                    .stored()
-                    .iter()
-                    .filter_map(|&t| d.raw(t).map(|v| (t, v)))
-                    .collect();
+                let values = d.raw_values();
                 out.push(Update {
                     upd,
                     key: n.key.clone(),
@@ -562,12 +561,7 @@ impl Table {
                         layout: &self.layout,
                         now,
                     };
-                    let values = self
-                        .layout
-                        .stored()
-                        .iter()
-                        .filter_map(|&t| d.raw(t).map(|v| (t, v)))
-                        .collect();
+                    let values = d.raw_values();
                     out.push(Update {
                         upd: n.upd,
                         key: n.key.clone(),

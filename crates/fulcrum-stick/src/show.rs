@@ -194,6 +194,19 @@ impl Table {
         }
         let _ = write!(out, " use={refs} exp={exp}");
         for &t in self.layout().stored() {
+            if t.is_array() {
+                // one `NAME<i>=V` per element (`gpc0_rate(10000)=V` for the rates)
+                for i in 0..self.layout().elements(t) {
+                    let v = d.get_at(t, i).unwrap_or(0);
+                    let name = t.element_name(i);
+                    if t.is_rate() {
+                        let _ = write!(out, " {name}({})={v}", self.layout().period(t));
+                    } else {
+                        let _ = write!(out, " {name}={v}");
+                    }
+                }
+                continue;
+            }
             let v = d.get(t).unwrap_or(0);
             if t.is_rate() {
                 let _ = write!(out, " {}({})={}", t, self.layout().period(t), v);

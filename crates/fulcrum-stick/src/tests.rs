@@ -14,6 +14,7 @@ fn table(size: usize, expire: Option<u32>, nopurge: bool) -> Arc<Table> {
             (DataType::Gpc0, 0),
             (DataType::ServerId, 0),
         ],
+        elements: Vec::new(),
         srvkey_addr: false,
     }))
 }
@@ -163,6 +164,7 @@ fn show_set_and_clear_as_haproxy() {
             (DataType::ServerId, 0),
             (DataType::Gpc0Rate, 1000),
         ],
+        elements: Vec::new(),
         srvkey_addr: false,
     }));
     assert_eq!(
@@ -311,7 +313,9 @@ fn rates_travel_as_elapsed_current_previous() {
     );
     assert_eq!(DataType::HttpFailRate.wire_bit(), 21);
     assert_eq!(DataType::from_wire_bit(19), Some(DataType::ServerKey));
-    assert_eq!(DataType::from_wire_bit(22), None);
+    assert_eq!(DataType::from_wire_bit(22), Some(DataType::Gpt));
+    assert_eq!(DataType::from_wire_bit(24), Some(DataType::GpcRate));
+    assert_eq!(DataType::from_wire_bit(25), None);
     assert_eq!(DataType::from_wire_bit(5), Some(DataType::ConnRate));
 }
 
@@ -358,6 +362,7 @@ fn server_key_shown_and_refused_as_haproxy() {
             (DataType::ServerId, 0),
             (DataType::ServerKey, 0),
         ],
+        elements: Vec::new(),
         srvkey_addr: false,
     }));
     let k = intern_server_key("srv1");
@@ -389,4 +394,55 @@ fn server_key_shown_and_refused_as_haproxy() {
 #[test]
 fn values_are_16_bytes() {
     assert_eq!(std::mem::size_of::<crate::data::Slot>(), 16);
+}
+
+/// The arrays: each element a value of its own, laid out after the others in HAProxy's order, shown and sent one
+/// by one; elements beyond the array are not stored.
+#[test]
+fn arrays_hold_their_elements() {
+    let t = Table::new(TableDef {
+        name: "a".into(),
+        key_type: KeyType::Ip,
+        size: 10,
+        expire: None,
+        nopurge: false,
+        store: vec![
+            (DataType::GpcRate, 10_000),
+            (DataType::Gpc, 0),
+            (DataType::Gpt, 0),
+            (DataType::HttpReqCnt, 0),
+        ],
+        elements: vec![
+            (DataType::Gpc, 3),
+            (DataType::GpcRate, 2),
+            (DataType::Gpt, 2),
+        ],
+        srvkey_addr: false,
+    });
+    assert_eq!(t.layout().width(), 8);
+    assert_eq!(t.layout().elements(DataType::Gpc), 3);
+    t.upsert(&ip(1), 1000, |d| {
+        assert_eq!(d.inc_gpc_at(2, 1), 1);
+        assert_eq!(d.inc_gpc_at(2, 1), 2);
+        d.inc_gpc_at(1, 1);
+        assert!(d.set_at(DataType::Gpt, 1, 42));
+        assert!(!d.set_at(DataType::Gpt, 2, 1));
+        assert_eq!(d.get_at(DataType::Gpc, 3), None);
+        assert_eq!(d.clr_gpc_at(1), 1);
+    });
+    let out = t.show(&[], 1000).unwrap();
+    let line = out.lines().nth(1).unwrap();
+    assert_eq!(
+        &line[line.find(" key=").unwrap()..],
+        " key=10.0.0.1 use=0 exp=0 http_req_cnt=0 gpt0=0 gpt1=42 gpc0=0 gpc1=0 gpc2=2 gpc0_rate(10000)=0 gpc1_rate(10000)=1"
+    );
+    let e = t.entries(1000);
+    let types: Vec<DataType> = e[0].values.iter().map(|(d, _)| *d).collect();
+    use DataType::*;
+    assert_eq!(
+        types,
+        [HttpReqCnt, Gpt, Gpt, Gpc, Gpc, Gpc, GpcRate, GpcRate]
+    );
+    assert_eq!(e[0].values[2], (Gpt, Raw::Num(42)));
+    assert_eq!(e[0].values[5], (Gpc, Raw::Num(2)));
 }

@@ -73,7 +73,21 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
         proto_none: false,
         location: loc.clone(),
     };
-    let mut i = 2;
+    ok &= options(line, 2, &mut bind, sink);
+    ok &= ssl::check_bind(&bind.ssl, loc, sink);
+    if bind.v4v6 && bind.v6only {
+        sink.error(loc, "bind", "'v4v6' and 'v6only' contradict each other");
+        ok = false;
+    }
+    ok.then_some(bind)
+}
+
+/// Parses the options of a bind line from `words[start..]` into `bind` (a `default-bind` line's from 1); false
+/// after a problem (reported). The checks of the whole line are the caller's.
+pub fn options(line: &Line, start: usize, bind: &mut Bind, sink: &mut Sink) -> bool {
+    let loc = &line.location;
+    let mut ok = true;
+    let mut i = start;
     while i < line.words.len() {
         let opt = line.word(i);
         match opt {
@@ -165,12 +179,7 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
         }
         i += 1;
     }
-    ok &= ssl::check_bind(&bind.ssl, loc, sink);
-    if bind.v4v6 && bind.v6only {
-        sink.error(loc, "bind", "'v4v6' and 'v6only' contradict each other");
-        ok = false;
-    }
-    ok.then_some(bind)
+    ok
 }
 
 fn one(item: &str, resolver: Resolver<'_>) -> Result<Vec<std::net::SocketAddr>, String> {

@@ -92,6 +92,7 @@ pub fn parse_sources_with(
     let mut resolvers_list = Vec::new();
     let mut peers_sections = Vec::new();
     let mut peers_removed = Vec::new();
+    let mut peers_tls = Vec::new();
     let local_peer = peers::local_name(opts.env);
     // The rule sets of the named defaults sections that define TCP/HTTP rules, and which side (frontend: true)
     // first used each one.
@@ -147,6 +148,7 @@ pub fn parse_sources_with(
                 opts.resolve,
                 &mut peers_sections,
                 &mut peers_removed,
+                &mut peers_tls,
                 &mut sink,
             ),
             SectionKind::Program => program::section(
@@ -241,6 +243,7 @@ pub fn parse_sources_with(
             }
         }
     }
+    peers::settle_tls(&mut peers_sections, peers_tls, &global.ssl, &mut sink);
     let proxies = validate::proxies(
         drafts,
         defaults_rules,

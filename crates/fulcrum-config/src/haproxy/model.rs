@@ -49,6 +49,11 @@ pub struct Peers {
     pub peers: Vec<Peer>,
     /// The tables declared in the section (`table NAME ...`), named `PEERS/NAME`.
     pub tables: Vec<StickTable>,
+    /// TLS towards the local peer's own address (the local `server` line's `ssl ...` options, over
+    /// `default-server`): what the old process of a reload uses to teach the new one.
+    pub local_tls: Option<ServerTls>,
+    /// The local peer's `peer` / `server` line.
+    pub local_location: Option<Location>,
 }
 
 /// A remote peer: `peer NAME ADDR:PORT` or `server NAME [ADDR:PORT]`.
@@ -60,6 +65,8 @@ pub struct Peer {
     pub addr: Option<std::net::SocketAddr>,
     /// Where the line was.
     pub location: Location,
+    /// TLS towards it (`ssl ...` on its line or on `default-server`).
+    pub tls: Option<ServerTls>,
 }
 
 /// A `userlist NAME` section.
@@ -2171,6 +2178,22 @@ pub enum StickAction {
     },
     /// `sc-set-gpt0(N) VALUE`
     SetGpt0 {
+        /// The stick counter.
+        sc: u8,
+        /// An integer or an expression.
+        value: SampleExpr,
+    },
+    /// `sc-inc-gpc(IDX,SC)`: element IDX of the `gpc` and `gpc_rate` arrays.
+    IncGpcAt {
+        /// The element.
+        idx: u8,
+        /// The stick counter.
+        sc: u8,
+    },
+    /// `sc-set-gpt(IDX,SC) VALUE`: element IDX of the `gpt` array.
+    SetGptAt {
+        /// The element.
+        idx: u8,
         /// The stick counter.
         sc: u8,
         /// An integer or an expression.

@@ -28,6 +28,7 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
     let mut srvkey_addr = false;
     let mut peers = None;
     let mut store: Vec<(DataType, u32)> = Vec::new();
+    let mut elements: Vec<(DataType, u8)> = Vec::new();
     let mut i = 1;
     while i < words.len() {
         let w = words[i];
@@ -84,22 +85,37 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
                 _ => return err(sink, format!("unknown srvkey '{}'", next.unwrap_or(""))),
             },
             "store" => {
-                for item in next.unwrap_or("").split(',').filter(|s| !s.is_empty()) {
+                for item in store_items(next.unwrap_or("")) {
                     let (name, arg) = match item.split_once('(') {
                         Some((n, a)) => (n, Some(a.strip_suffix(')').unwrap_or(a))),
                         None => (item, None),
                     };
                     let Ok(d) = name.parse::<DataType>() else {
-                        if matches!(name, "gpc" | "gpc_rate" | "gpt") {
-                            sink.error(
-                                loc,
-                                kw,
-                                format!("store option '{name}' is supported by HAProxy, not yet by fulcrum"),
-                            );
-                            return None;
-                        }
                         return err(sink, format!("unknown store option '{name}'"));
                     };
+                    // an array: `gpc(N)`, `gpt(N)`, `gpc_rate(N,PERIOD)`
+                    let mut arg = arg;
+                    if d.is_array() {
+                        let Some(a) = arg else {
+                            return err(sink, format!("missing argument to store option '{name}'"));
+                        };
+                        let (n, rest) = match a.split_once(',') {
+                            Some((n, p)) => (n, Some(p)),
+                            None => (a, None),
+                        };
+                        let n = match n.trim().parse::<u32>() {
+                            Ok(n) if (1..=fulcrum_stick::MAX_ELEMENTS).contains(&n) => n,
+                            _ => {
+                                return err(
+                                    sink,
+                                    format!("array size is out of allowed range (1-{}) for store option '{name}'", fulcrum_stick::MAX_ELEMENTS),
+                                )
+                            }
+                        };
+                        elements.retain(|(o, _)| *o != d);
+                        elements.push((d, n as u8));
+                        arg = rest;
+                    }
                     let period = match (d.is_rate(), arg) {
                         (true, None) => {
                             return err(sink, format!("missing argument to store option '{name}'"))
@@ -131,6 +147,35 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
         }
         i += 2;
     }
+    // an array replaces the single counters or tags of its kind
+    for (array, singles, names) in [
+        (
+            DataType::Gpc,
+            [DataType::Gpc0, DataType::Gpc1],
+            ("gpc", "gpc[0/1]"),
+        ),
+        (
+            DataType::Gpt,
+            [DataType::Gpt0, DataType::Gpt0],
+            ("gpt", "gpt0"),
+        ),
+        (
+            DataType::GpcRate,
+            [DataType::Gpc0Rate, DataType::Gpc1Rate],
+            ("gpc_rate", "gpc[0/1]_rate"),
+        ),
+    ] {
+        let has = |d: DataType| store.iter().any(|(o, _)| *o == d);
+        if has(array) && singles.iter().any(|&d| has(d)) {
+            return err(
+                sink,
+                format!(
+                    "simultaneous usage of '{}' and '{}' in a same table is not permitted as '{}' overrides '{}'",
+                    names.0, names.1, names.0, names.1
+                ),
+            );
+        }
+    }
     let Some(key_type) = key_type else {
         return err(sink, "missing type".into());
     };
@@ -145,12 +190,33 @@ pub fn stick_table(line: &Line, proxy: &str, sink: &mut Sink) -> Option<StickTab
             expire,
             nopurge,
             store,
+            elements,
             srvkey_addr,
         },
         srvkey_addr,
         peers,
         location: loc.clone(),
     })
+}
+
+/// The items of a `store` list: split on the commas outside parentheses (`gpc_rate(2,10s)` is one item).
+fn store_items(list: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, c) in list.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&list[start..]);
+    out.retain(|s| !s.is_empty());
+    out
 }
 
 /// `100`, `10k`, `1m`, `1g` (powers of 1024, as HAProxy's table sizes).
@@ -179,7 +245,7 @@ fn sc_number(s: &str) -> Option<u8> {
 pub fn is_stick_action(action: &str) -> bool {
     action.starts_with("track-sc")
         || action.starts_with("sc-inc-gpc")
-        || action.starts_with("sc-set-gpt0")
+        || action.starts_with("sc-set-gpt")
 }
 
 /// Parses a stick counter action starting at word `at` of `line` (`track-sc0 KEY [table T]`, `sc-inc-gpc0(N)`,
@@ -243,6 +309,33 @@ pub fn stick_action(
         Some((n, a)) => (n, a.strip_suffix(')')),
         None => (action, None),
     };
+    // The 2.6 array forms: `sc-inc-gpc(IDX,SC)`, `sc-set-gpt(IDX,SC) VALUE`.
+    if matches!(name, "sc-inc-gpc" | "sc-set-gpt") {
+        let parsed = arg.and_then(|a| a.split_once(',')).and_then(|(i, sc)| {
+            let idx = i
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|&i| u32::from(i) < fulcrum_stick::MAX_ELEMENTS)?;
+            Some((idx, sc_number(sc.trim())?))
+        });
+        let Some((idx, sc)) = parsed else {
+            sink.error(
+                loc,
+                kw,
+                format!(
+                    "'{name}' expects an element index (0 to {}) and a stick counter (0 to 2) in parentheses: '{name}(1,0)'",
+                    fulcrum_stick::MAX_ELEMENTS - 1
+                ),
+            );
+            return None;
+        };
+        if name == "sc-inc-gpc" {
+            return Some((StickAction::IncGpcAt { idx, sc }, at + 1));
+        }
+        let value = set_gpt_value(line, at, name, kw, sink)?;
+        return Some((StickAction::SetGptAt { idx, sc, value }, at + 2));
+    }
     // Without parentheses, HAProxy takes counter 0.
     let Some(sc) = arg.map_or(Some(0), sc_number) else {
         sink.error(
@@ -261,32 +354,8 @@ pub fn stick_action(
             at + 1,
         )),
         "sc-set-gpt0" => {
-            let v = line.word(at + 1);
-            if v.is_empty() || v == "if" || v == "unless" {
-                sink.error(
-                    loc,
-                    kw,
-                    "'sc-set-gpt0' expects an integer or a sample expression",
-                );
-                return None;
-            }
-            let expr = match v.parse::<i64>() {
-                Ok(_) => fulcrum_sample::Expr::parse(&format!("int({v})")),
-                Err(_) => fulcrum_sample::Expr::parse(v),
-            };
-            match expr {
-                Ok(e) => Some((
-                    StickAction::SetGpt0 {
-                        sc,
-                        value: SampleExpr(Arc::new(e)),
-                    },
-                    at + 2,
-                )),
-                Err(e) => {
-                    sink.error(loc, kw, format!("'{v}': {e}"));
-                    None
-                }
-            }
+            let value = set_gpt_value(line, at, name, kw, sink)?;
+            Some((StickAction::SetGpt0 { sc, value }, at + 2))
         }
         _ => {
             sink.error(
@@ -294,6 +363,38 @@ pub fn stick_action(
                 kw,
                 format!("'{name}' is supported by HAProxy, not yet by fulcrum"),
             );
+            None
+        }
+    }
+}
+
+/// The value of `sc-set-gpt0(SC) VALUE` / `sc-set-gpt(IDX,SC) VALUE` (the word after the action): an integer or
+/// a sample expression.
+fn set_gpt_value(
+    line: &Line,
+    at: usize,
+    name: &str,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<SampleExpr> {
+    let loc = &line.location;
+    let v = line.word(at + 1);
+    if v.is_empty() || v == "if" || v == "unless" {
+        sink.error(
+            loc,
+            kw,
+            format!("'{name}' expects an integer or a sample expression"),
+        );
+        return None;
+    }
+    let expr = match v.parse::<i64>() {
+        Ok(_) => fulcrum_sample::Expr::parse(&format!("int({v})")),
+        Err(_) => fulcrum_sample::Expr::parse(v),
+    };
+    match expr {
+        Ok(e) => Some(SampleExpr(Arc::new(e))),
+        Err(e) => {
+            sink.error(loc, kw, format!("'{v}': {e}"));
             None
         }
     }

@@ -876,7 +876,7 @@ fn build(
 
 /// Settles a server's TLS options; `None` when neither its traffic nor its checks use TLS. Refuses, as HAProxy
 /// does, a verification asked for (explicitly or by default) without the CAs to verify against.
-fn server_tls(
+pub(crate) fn server_tls(
     ssl: &ServerSsl,
     o: &super::server::ServerOpts,
     g: &GlobalSsl,

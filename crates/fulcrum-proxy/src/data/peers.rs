@@ -19,6 +19,10 @@
 //! with its remaining expiry when the new process asks; it ends the session once the new process confirms, or
 //! after 5 s. A process only teaches when it is up to date itself. The new process accepts a session from its
 //! own name and asks it to teach the tables.
+//!
+//! With `ssl` on the section's `bind` line, sessions are accepted over TLS; with `ssl` on a peer's line (or on
+//! `default-server`), that peer is connected to over TLS (the local peer's line: the hand-over of a reload).
+//! The peers protocol then runs inside, unchanged.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -32,12 +36,22 @@ use fulcrum_peers::{
     EntryUpdate, Hello, KeyType as WireKey, Message, Status, TableDefinition, UpdateKind, Value,
 };
 use fulcrum_stick::{DataType, Key, KeyType, Raw, Table, Update};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use fulcrum_tls::rustls::pki_types::ServerName;
+use fulcrum_tls::rustls::ClientConfig;
+use fulcrum_tls::server::ServerTls;
+use fulcrum_tls::store::CertStore;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::model::error::StartError;
 use crate::stick::{now_ms, Tables};
+
+/// A session's byte stream: a TCP connection, or TLS over one.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type Stream = Box<dyn Io>;
 
 /// How long a session may stay silent before it is closed.
 const SILENCE: Duration = Duration::from_secs(5);
@@ -57,7 +71,12 @@ pub struct Section {
     name: String,
     local: String,
     listener: Option<std::net::TcpListener>,
-    remotes: Vec<(String, Option<SocketAddr>)>,
+    /// The listener's TLS settings (`bind ... ssl`).
+    accept_tls: Option<Arc<ServerTls>>,
+    /// The other peers: name, address, TLS towards them.
+    remotes: Vec<(String, Option<SocketAddr>, Option<Arc<ClientConfig>>)>,
+    /// TLS towards the local peer's own address (the new process of a reload).
+    local_tls: Option<Arc<ClientConfig>>,
     tables: Vec<Shared>,
     /// Bumped by every local change of the section's tables: sessions send it at once.
     changed: watch::Receiver<u64>,
@@ -97,16 +116,18 @@ struct Shared {
 
 impl Section {
     /// The sections of `config` that replicate something, with the tables they replicate. `listener` opens (or
-    /// inherits) the socket of a section's `bind`.
+    /// inherits) the socket of a section's `bind`; the certificates of TLS listeners are kept in `store`.
     pub fn all(
         config: &Config,
         tables: &Tables,
+        store: &Arc<CertStore>,
         mut listener: impl FnMut(
             &fulcrum_config::haproxy::Bind,
         ) -> std::io::Result<std::net::TcpListener>,
-    ) -> Result<Vec<Section>, (String, std::io::Error)> {
+    ) -> Result<Vec<Section>, StartError> {
         let mut out = Vec::new();
         for p in config.peers.iter().filter(|p| !p.disabled) {
+            let mut tls = crate::model::tls_config::peers(config, p, store)?;
             let (tx, changed) = watch::channel(0u64);
             let tx = Arc::new(tx);
             let shared: Vec<Shared> = tables
@@ -125,14 +146,23 @@ impl Section {
                 })
                 .collect();
             let listener = match &p.bind {
-                Some(b) => Some(listener(b).map_err(|e| (b.location.to_string(), e))?),
+                Some(b) => Some(listener(b).map_err(|source| StartError::Peers {
+                    location: b.location.to_string(),
+                    source,
+                })?),
                 None => None,
             };
             out.push(Section {
                 name: p.name.clone(),
                 local: p.local.clone(),
                 listener,
-                remotes: p.peers.iter().map(|r| (r.name.clone(), r.addr)).collect(),
+                accept_tls: tls.accept.take(),
+                remotes: p
+                    .peers
+                    .iter()
+                    .map(|r| (r.name.clone(), r.addr, tls.connect.remove(&r.name)))
+                    .collect(),
+                local_tls: tls.connect.remove(&p.local),
                 tables: shared,
                 changed,
             });
@@ -167,6 +197,12 @@ fn definition(t: &Table, wire: &str, id: u64) -> TableDefinition {
             .iter()
             .filter(|d| d.is_rate())
             .map(|d| (d.wire_bit(), u64::from(layout.period(*d))))
+            .collect(),
+        elements: layout
+            .stored()
+            .iter()
+            .filter(|d| d.is_array())
+            .map(|d| (d.wire_bit(), layout.elements(*d) as u64))
             .collect(),
     }
 }
@@ -245,6 +281,10 @@ impl Running {
         let (state, handing) = (self.state.clone(), handing.clone());
         let addr = self.local_addr;
         tasks.spawn(async move {
+            // peers that never answered: up to date once the wait is over, sessions or not
+            if state.started.elapsed() >= RESYNC_WAIT {
+                state.resynced.store(true, Ordering::Release);
+            }
             if !state.resynced.load(Ordering::Acquire) {
                 // as HAProxy: a process that has not learned the tables itself does not teach them
                 info!(section = %state.section, "peers: not up to date, no hand-over to the new process");
@@ -288,6 +328,8 @@ struct State {
     local_peer: Arc<PeerState>,
     /// The process soft-stops: sessions with other peers end, none are started.
     draining: AtomicBool,
+    /// Sessions are accepted over TLS.
+    accept_tls: Option<Arc<ServerTls>>,
     /// A session with the old process asked it for the tables.
     asked_local: AtomicBool,
 }
@@ -302,6 +344,8 @@ struct PeerState {
     acked: Mutex<Vec<u64>>,
     /// This is the local peer (a session with the other process of a reload).
     local: bool,
+    /// Connections to it go over TLS.
+    tls: Option<Arc<ClientConfig>>,
 }
 
 fn run_section(s: Section, tasks: &mut tokio::task::JoinSet<()>) -> Running {
@@ -329,13 +373,14 @@ fn run_section(s: Section, tasks: &mut tokio::task::JoinSet<()>) -> Running {
         peers: s
             .remotes
             .into_iter()
-            .map(|(name, addr)| {
+            .map(|(name, addr, tls)| {
                 Arc::new(PeerState {
                     name,
                     addr,
                     session: AtomicU64::new(0),
                     acked: Mutex::new(vec![0; n]),
                     local: false,
+                    tls,
                 })
             })
             .collect(),
@@ -348,8 +393,10 @@ fn run_section(s: Section, tasks: &mut tokio::task::JoinSet<()>) -> Running {
             session: AtomicU64::new(0),
             acked: Mutex::new(vec![0; n]),
             local: true,
+            tls: s.local_tls,
         }),
         draining: AtomicBool::new(false),
+        accept_tls: s.accept_tls,
         asked_local: AtomicBool::new(false),
     });
     let mut accepting = None;
@@ -418,16 +465,32 @@ async fn connect_loop(state: Arc<State>, peer: Arc<PeerState>) {
 type Res<T> = Result<T, String>;
 
 async fn connect(state: &Arc<State>, peer: &Arc<PeerState>, addr: SocketAddr) -> Res<()> {
-    let mut stream = tokio::time::timeout(SILENCE, TcpStream::connect(addr))
+    let tcp = tokio::time::timeout(SILENCE, TcpStream::connect(addr))
         .await
         .map_err(|_| "connect timeout".to_string())?
         .map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let mut stream: Stream = match &peer.tls {
+        None => Box::new(tcp),
+        // no server name is sent: the certificate's chain is what `verify required` checks, as HAProxy does
+        // for a peer without `sni`
+        Some(config) => {
+            let name = ServerName::IpAddress(addr.ip().into());
+            let tls = tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp);
+            Box::new(
+                tokio::time::timeout(SILENCE, tls)
+                    .await
+                    .map_err(|_| "TLS handshake timeout".to_string())?
+                    .map_err(|e| format!("TLS handshake: {e}"))?,
+            )
+        }
+    };
     let hello = Hello::new(&peer.name, &state.local, std::process::id());
     stream
         .write_all(&hello.encode())
         .await
         .map_err(|e| e.to_string())?;
+    stream.flush().await.map_err(|e| e.to_string())?;
     let mut buf = Vec::with_capacity(4096);
     let status = tokio::time::timeout(SILENCE, async {
         loop {
@@ -451,8 +514,29 @@ async fn connect(state: &Arc<State>, peer: &Arc<PeerState>, addr: SocketAddr) ->
     session(state.clone(), peer.clone(), stream, buf).await
 }
 
-async fn accept(state: Arc<State>, mut stream: TcpStream) -> Res<()> {
-    let _ = stream.set_nodelay(true);
+/// Runs the server side of a TLS handshake, with the configuration the client's server name asks for.
+async fn tls_accept(tls: &ServerTls, tcp: TcpStream) -> std::io::Result<Stream> {
+    let start = tokio_rustls::LazyConfigAcceptor::new(
+        fulcrum_tls::rustls::server::Acceptor::default(),
+        tcp,
+    )
+    .await?;
+    let config = tls.for_name(start.client_hello().server_name());
+    let stream = start.into_stream(config).await?;
+    // what the certificate chooser noted for the proxy's fetches: nothing reads it here
+    drop(fulcrum_tls::sni::take_chosen());
+    Ok(Box::new(stream))
+}
+
+async fn accept(state: Arc<State>, tcp: TcpStream) -> Res<()> {
+    let _ = tcp.set_nodelay(true);
+    let mut stream: Stream = match &state.accept_tls {
+        None => Box::new(tcp),
+        Some(tls) => tokio::time::timeout(SILENCE, tls_accept(tls, tcp))
+            .await
+            .map_err(|_| "TLS handshake timeout".to_string())?
+            .map_err(|e| format!("TLS handshake: {e}"))?,
+    };
     let mut buf = Vec::with_capacity(4096);
     let hello = tokio::time::timeout(SILENCE, async {
         loop {
@@ -477,6 +561,7 @@ async fn accept(state: Arc<State>, mut stream: TcpStream) -> Res<()> {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => {
             let _ = stream.write_all(&Status::Protocol.encode()).await;
+            let _ = stream.flush().await;
             return Err(e);
         }
         Err(_) => return Err("handshake timeout".into()),
@@ -501,6 +586,7 @@ async fn accept(state: Arc<State>, mut stream: TcpStream) -> Res<()> {
     };
     if let Some(s) = refuse {
         let _ = stream.write_all(&s.encode()).await;
+        let _ = stream.flush().await;
         return Err(format!(
             "refused '{}' with status {}",
             hello.local,
@@ -512,6 +598,7 @@ async fn accept(state: Arc<State>, mut stream: TcpStream) -> Res<()> {
         .write_all(&Status::Ok.encode())
         .await
         .map_err(|e| e.to_string())?;
+    stream.flush().await.map_err(|e| e.to_string())?;
     session(state, peer, stream, buf).await
 }
 
@@ -526,7 +613,7 @@ struct RemoteTable {
 async fn session(
     state: Arc<State>,
     peer: Arc<PeerState>,
-    stream: TcpStream,
+    stream: Stream,
     mut inbuf: Vec<u8>,
 ) -> Res<()> {
     let id = state.sessions.fetch_add(1, Ordering::Relaxed) + 1;
@@ -544,10 +631,10 @@ async fn run_session(
     state: &Arc<State>,
     peer: &Arc<PeerState>,
     id: u64,
-    stream: TcpStream,
+    stream: Stream,
     inbuf: &mut Vec<u8>,
 ) -> Res<()> {
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut last_pushed: Vec<u64> = peer.acked.lock().map(|a| a.clone()).unwrap_or_default();
     // With the other process of a reload, the old one teaches everything, then the changes made meanwhile; the
@@ -622,6 +709,7 @@ async fn run_session(
             let mut m = Vec::new();
             Message::ProtocolError.encode(&mut m);
             let _ = wr.write_all(&m).await;
+            let _ = wr.flush().await;
             break Err(e);
         }
         for (rid, upd) in to_ack.drain() {
@@ -670,7 +758,12 @@ async fn run_session(
             Message::Heartbeat.encode(&mut out);
         }
         if !out.is_empty() {
-            if let Err(e) = wr.write_all(&out).await {
+            if let Err(e) = async {
+                wr.write_all(&out).await?;
+                wr.flush().await
+            }
+            .await
+            {
                 break Err(e.to_string());
             }
             out.clear();
@@ -921,7 +1014,14 @@ fn apply(
     };
     let now = now_ms();
     table.apply_remote(&key, now, u.expire, |d| {
+        // an array's elements come one after the other: their index counts the values of the same type
+        let mut element = (u8::MAX, 0usize);
         for (bit, v) in &u.values {
+            element = if element.0 == *bit {
+                (*bit, element.1 + 1)
+            } else {
+                (*bit, 0)
+            };
             let Some(dt) = DataType::from_wire_bit(*bit) else {
                 continue;
             };
@@ -935,7 +1035,7 @@ fn apply(
                         .map_or(0, fulcrum_stick::intern_server_key),
                 ),
             };
-            d.set_raw(dt, raw);
+            d.set_raw_at(dt, element.1, raw);
         }
     });
 }

@@ -137,6 +137,18 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The TLS settings of a `peers` section's `bind` line or of a peer's line cannot be used.
+    #[error("[ALERT] {location}: '{keyword}' in peers section '{section}': {message}")]
+    PeersTls {
+        /// The line.
+        location: String,
+        /// `bind` or `server`.
+        keyword: &'static str,
+        /// The section.
+        section: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Why an ACL could not be compiled (the parser validates patterns, so this means a parser bug).

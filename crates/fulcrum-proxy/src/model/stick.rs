@@ -162,6 +162,10 @@ enum Kind {
     Track(fulcrum_config::haproxy::SampleExpr, Arc<Table>),
     IncGpc(u8),
     SetGpt0(fulcrum_config::haproxy::SampleExpr),
+    /// `sc-inc-gpc(IDX,SC)`
+    IncGpcAt(u8),
+    /// `sc-set-gpt(IDX,SC) VALUE`
+    SetGptAt(u8, fulcrum_config::haproxy::SampleExpr),
 }
 
 impl std::fmt::Debug for StickAct {
@@ -189,6 +193,14 @@ impl StickAct {
             StickAction::SetGpt0 { sc, value } => StickAct {
                 sc: usize::from(*sc),
                 kind: Kind::SetGpt0(value.clone()),
+            },
+            StickAction::IncGpcAt { idx, sc } => StickAct {
+                sc: usize::from(*sc),
+                kind: Kind::IncGpcAt(*idx),
+            },
+            StickAction::SetGptAt { idx, sc, value } => StickAct {
+                sc: usize::from(*sc),
+                kind: Kind::SetGptAt(*idx, value.clone()),
             },
         })
     }
@@ -234,6 +246,27 @@ impl StickAct {
                     .or_else(|| other.and_then(|o| o.get(self.sc)))
                 {
                     t.update(now, |d| d.set(DataType::Gpt0, v as u64));
+                }
+            }
+            Kind::IncGpcAt(idx) => {
+                if let Some(t) = ctrs
+                    .get(self.sc)
+                    .or_else(|| other.and_then(|o| o.get(self.sc)))
+                {
+                    t.update(now, |d| d.inc_gpc_at(usize::from(*idx), 1));
+                }
+            }
+            Kind::SetGptAt(idx, value) => {
+                let Some(v) = value.0.eval(ctx).and_then(|v| v.to_int()) else {
+                    return;
+                };
+                if let Some(t) = ctrs
+                    .get(self.sc)
+                    .or_else(|| other.and_then(|o| o.get(self.sc)))
+                {
+                    t.update(now, |d| {
+                        d.set_at(DataType::Gpt, usize::from(*idx), v as u64)
+                    });
                 }
             }
         }
@@ -361,7 +394,13 @@ impl View<'_> {
                         entry_answer(t, &key, f.what, now)
                     }
                     _ => {
-                        if matches!(f.what, StickWhat::IncGpc(_) | StickWhat::ClrGpc(_)) {
+                        if matches!(
+                            f.what,
+                            StickWhat::IncGpc(_)
+                                | StickWhat::ClrGpc(_)
+                                | StickWhat::IncGpcAt(_)
+                                | StickWhat::ClrGpcAt(_)
+                        ) {
                             tracked.update(now, |d| answer(d, f.what))
                         } else {
                             tracked.with(now, |d| answer(d, f.what))
@@ -393,9 +432,11 @@ impl View<'_> {
 /// data. Incrementing, clearing and `updt_conn_cnt` create the entry.
 fn entry_answer(t: &Table, key: &Key, what: StickWhat, now: u64) -> Option<Value<'static>> {
     match what {
-        StickWhat::IncGpc(_) | StickWhat::ClrGpc(_) | StickWhat::UpdtConnCnt => {
-            t.upsert(key, now, |d| answer(d, what)).flatten()
-        }
+        StickWhat::IncGpc(_)
+        | StickWhat::ClrGpc(_)
+        | StickWhat::IncGpcAt(_)
+        | StickWhat::ClrGpcAt(_)
+        | StickWhat::UpdtConnCnt => t.upsert(key, now, |d| answer(d, what)).flatten(),
         _ => match t.lookup(key, now, |d| answer(d, what)) {
             Some(v) => v,
             None => stored(t, what).then_some(Value::Int(0)),
@@ -406,6 +447,7 @@ fn entry_answer(t: &Table, key: &Key, what: StickWhat, now: u64) -> Option<Value
 fn stored(t: &Table, what: StickWhat) -> bool {
     match what {
         StickWhat::Data(d) => t.layout().has(d),
+        StickWhat::DataAt(d, i) => t.layout().elements(d) > usize::from(i),
         StickWhat::Kbytes(true) => t.layout().has(DataType::BytesInCnt),
         StickWhat::Kbytes(false) => t.layout().has(DataType::BytesOutCnt),
         _ => true,
@@ -454,6 +496,18 @@ fn answer(d: &mut fulcrum_stick::Data<'_>, what: StickWhat) -> Option<Value<'sta
             };
             d.get(c)?;
             d.clr_gpc(w) as i64
+        }
+        StickWhat::DataAt(t, i) => d.get_at(t, usize::from(i))? as i64,
+        StickWhat::IncGpcAt(i) => {
+            let i = usize::from(i);
+            if d.get_at(DataType::Gpc, i).is_none() && d.get_at(DataType::GpcRate, i).is_none() {
+                return None;
+            }
+            d.inc_gpc_at(i, 1) as i64
+        }
+        StickWhat::ClrGpcAt(i) => {
+            d.get_at(DataType::Gpc, usize::from(i))?;
+            d.clr_gpc_at(usize::from(i)) as i64
         }
         StickWhat::UpdtConnCnt => {
             d.get(DataType::ConnCnt)?;

@@ -87,3 +87,57 @@ pub fn server(
     }
     Ok((Some(built.config), built.identity))
 }
+
+/// The TLS settings of one `peers` section: its listener's (`bind ... ssl crt ...`) and its connections' to
+/// each peer (`server NAME ADDR ssl ...`, by peer name; the local peer's for the hand-over of a reload).
+#[derive(Default)]
+pub struct PeersTls {
+    /// The listener's, when its bind line has `ssl`.
+    pub accept: Option<Arc<ServerTls>>,
+    /// Per peer name (the local one's too), the client configuration of the peers connected to over TLS.
+    pub connect: std::collections::HashMap<String, Arc<ClientConfig>>,
+}
+
+/// Builds the TLS settings of `peers`, keeping the listener's certificates in `store` (shown by the runtime
+/// API's `show ssl cert` with the bind lines').
+pub fn peers(
+    config: &Config,
+    peers: &fulcrum_config::haproxy::Peers,
+    store: &Arc<CertStore>,
+) -> Result<PeersTls, StartError> {
+    let error = |location: &fulcrum_config::Location, keyword: &'static str, message: String| {
+        StartError::PeersTls {
+            location: location.to_string(),
+            keyword,
+            section: peers.name.clone(),
+            message,
+        }
+    };
+    let mut out = PeersTls::default();
+    if let Some(bind) = peers.bind.as_ref().filter(|b| b.ssl.enabled) {
+        let built = fulcrum_tls::server::bind_config(&bind.ssl, &config.global.ssl, store)
+            .map_err(|e| error(&bind.location, "bind", e.to_string()))?;
+        for w in &built.warnings {
+            warn!(location = %bind.location, peers = %peers.name, "{w}");
+        }
+        built.tls.set_location(&bind.location.to_string());
+        out.accept = Some(Arc::new(built.tls));
+    }
+    let remote = peers
+        .peers
+        .iter()
+        .filter_map(|p| p.tls.as_ref().map(|t| (&p.name, t, &p.location)));
+    let local = peers.local_tls.as_ref().map(|t| {
+        let at = peers.local_location.as_ref().unwrap_or(&peers.location);
+        (&peers.local, t, at)
+    });
+    for (name, tls, location) in remote.chain(local) {
+        let built = fulcrum_tls::client::server_config(tls, &config.global.ssl)
+            .map_err(|e| error(location, "server", format!("peer '{name}': {e}")))?;
+        for w in &built.warnings {
+            warn!(location = %location, peers = %peers.name, peer = %name, "{w}");
+        }
+        out.connect.insert(name.clone(), built.config);
+    }
+    Ok(out)
+}
