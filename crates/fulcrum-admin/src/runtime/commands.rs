@@ -712,6 +712,7 @@ fn needs_admin(words: &[&str]) -> bool {
             ..
         ] | ["add" | "del", "ssl", "crt-list", ..]
             | ["set", "ssl", "ocsp-response", ..]
+            | [_, "ssl", "ca-file" | "crl-file", ..]
             | ["show", "ssl", ..]
             | ["set", "weight", ..]
             | ["set", "server", ..]
@@ -744,7 +745,9 @@ pub fn execute_with_payload(
         ["set", "ssl", "cert"] => {
             text("'set ssl cert' expects a filename and a certificate as a payload\n")
         }
-        ["add", "ssl", "crt-list", ..] | ["set", "ssl", "ocsp-response", ..] => {
+        ["add", "ssl", "crt-list", ..]
+        | ["set", "ssl", "ocsp-response", ..]
+        | ["set", "ssl", "ca-file" | "crl-file", ..] => {
             text(ctl.ssl_list_command(&words, Some(payload)))
         }
         ["add", "map", r] => add_map_payload(ctl, None, r, payload),
@@ -906,7 +909,7 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
         ["new" | "del", "ssl", "cert", ..]
         | ["set", "ssl", "ocsp-response", ..]
         | ["show" | "add" | "del", "ssl", "crt-list", ..]
-        | ["show", "ssl", "ca-file", ..] => {
+        | ["show" | "set" | "commit" | "abort" | "new" | "del", "ssl", "ca-file" | "crl-file", ..] => {
             text(ctl.ssl_list_command(&words, None))
         }
         ["set", "ssl", "cert", ..] => text(

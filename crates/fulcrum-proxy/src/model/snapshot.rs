@@ -337,9 +337,10 @@ impl Snapshot {
         for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
             let mut list = Vec::new();
             for (index, s) in p.servers.iter().enumerate() {
-                let (tls, identity) = crate::model::tls_config::server(config, p, s)?;
+                let (tls, identity, trust) = crate::model::tls_config::server(config, p, s)?;
                 let mut srv = ServerRt::configured(servers.len(), index, &p.name, s, tls);
                 srv.tls_identity = identity;
+                srv.tls_trust = trust;
                 srv.referenced = p.referenced_servers.contains(&s.name);
                 let srv = Arc::new(srv);
                 srv.stats.state.set(true);
@@ -416,9 +417,12 @@ impl Snapshot {
         let actconn = Arc::new(AtomicU32::new(0));
         let mut frontends = Vec::new();
         for p in config.proxies.iter().filter(|p| p.kind.has_frontend()) {
+            // A `listen` section is its own backend, unless it names another with `default_backend` (as
+            // HAProxy does).
+            let named = p.default_backend.as_deref().and_then(find);
             let default_backend = match p.kind {
-                ProxyKind::Listen => find(&p.name),
-                _ => p.default_backend.as_deref().and_then(find),
+                ProxyKind::Listen => named.or_else(|| find(&p.name)),
+                _ => named,
             };
             frontends.push(Arc::new(FrontendRt {
                 iid: u64::from(p.uid),
