@@ -499,3 +499,29 @@ impl Snapshot {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Snapshot;
+
+    /// A `listen` section is its own backend, unless `default_backend` names another (HAProxy's reg-tests
+    /// ssl/new_del_ssl_cafile and new_del_ssl_crlfile route so).
+    #[test]
+    fn a_listen_section_goes_to_the_backend_it_names() {
+        let text = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+listen named\n    bind 127.0.0.1:0\n    default_backend b\n\
+listen own\n    bind 127.0.0.1:0\n    server s 127.0.0.1:1\n\
+backend b\n    server s 127.0.0.1:2\n";
+        let config = fulcrum_config::haproxy::parse_str("t.cfg", text).expect("config");
+        let s = Snapshot::build(&config).expect("snapshot");
+        let default_of = |name: &str| {
+            s.frontends
+                .iter()
+                .find(|f| f.name == name)
+                .and_then(|f| f.default_backend.as_ref())
+                .map(|b| b.name.clone())
+        };
+        assert_eq!(default_of("named").as_deref(), Some("b"));
+        assert_eq!(default_of("own").as_deref(), Some("own"));
+    }
+}
