@@ -509,8 +509,8 @@ mod tests {
     #[test]
     fn a_listen_section_goes_to_the_backend_it_names() {
         let text = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
-listen named\n    bind 127.0.0.1:0\n    default_backend b\n\
-listen own\n    bind 127.0.0.1:0\n    server s 127.0.0.1:1\n\
+listen named\n    bind 127.0.0.1:1\n    default_backend b\n\
+listen own\n    bind 127.0.0.1:2\n    server s 127.0.0.1:1\n\
 backend b\n    server s 127.0.0.1:2\n";
         let config = fulcrum_config::haproxy::parse_str("t.cfg", text).expect("config");
         let s = Snapshot::build(&config).expect("snapshot");
