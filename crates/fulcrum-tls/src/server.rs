@@ -311,8 +311,10 @@ pub struct LineBuilder {
 pub struct Rebuilt {
     builder: Arc<LineBuilder>,
     shared: Shared,
-    base: Option<(Arc<ArcSwap<Base>>, Base)>,
-    lines: Option<(Arc<ArcSwap<Lines>>, Vec<Arc<OwnLine>>)>,
+    base_slot: Arc<ArcSwap<Base>>,
+    base: Base,
+    lines_slot: Arc<ArcSwap<Lines>>,
+    lines: Vec<Arc<OwnLine>>,
     /// How many of them read the file replaced.
     pub users: usize,
 }
@@ -320,12 +322,8 @@ pub struct Rebuilt {
 impl Rebuilt {
     /// Serves them from the next handshakes on.
     pub fn install(self) {
-        if let Some((slot, base)) = self.base {
-            slot.store(Arc::new(base));
-        }
-        if let Some((slot, own)) = self.lines {
-            slot.store(Arc::new(Lines::of(own)));
-        }
+        self.base_slot.store(Arc::new(self.base));
+        self.lines_slot.store(Arc::new(Lines::of(self.lines)));
         *self
             .builder
             .shared
@@ -418,8 +416,10 @@ impl LineBuilder {
         Ok(Some(Rebuilt {
             builder: self.clone(),
             shared,
-            base: Some((base, Base { config, ignoring })),
-            lines: Some((lines, own)),
+            base_slot: base,
+            base: Base { config, ignoring },
+            lines_slot: lines,
+            lines: own,
             users,
         }))
     }
