@@ -161,6 +161,80 @@ mod tests {
         assert_eq!(serial(&[]), "00");
     }
 
+    /// DER: a tag and its content.
+    fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match content.len() {
+            n if n < 0x80 => out.push(n as u8),
+            n if n < 0x100 => out.extend([0x81, n as u8]),
+            n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    #[test]
+    fn a_version_1_list_prints_as_haproxy_prints_it() {
+        let sha256_rsa = der(
+            0x30,
+            &[
+                der(
+                    0x06,
+                    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b],
+                ),
+                der(0x05, &[]),
+            ]
+            .concat(),
+        );
+        let cn = der(
+            0x31,
+            &der(
+                0x30,
+                &[
+                    der(0x06, &[0x55, 0x04, 0x03]),
+                    der(0x0c, b"Intermediate CA1"),
+                ]
+                .concat(),
+            ),
+        );
+        let issuer = der(
+            0x30,
+            &[
+                der(
+                    0x31,
+                    &der(
+                        0x30,
+                        &[der(0x06, &[0x55, 0x04, 0x06]), der(0x13, b"FR")].concat(),
+                    ),
+                ),
+                cn,
+            ]
+            .concat(),
+        );
+        let entry = der(
+            0x30,
+            &[der(0x02, &[0x10, 0x07]), der(0x17, b"210423143615Z")].concat(),
+        );
+        let tbs = der(
+            0x30,
+            &[
+                sha256_rsa.clone(),
+                issuer,
+                der(0x17, b"210423143626Z"),
+                der(0x17, b"480908143626Z"),
+                der(0x30, &entry),
+            ]
+            .concat(),
+        );
+        let crl = der(0x30, &[tbs, sha256_rsa, der(0x03, &[0, 1, 2])].concat());
+        assert_eq!(
+            describe(&crl).as_deref(),
+            Some(
+                "Version 1\nSignature Algorithm: sha256WithRSAEncryption\nIssuer: /C=FR/CN=Intermediate CA1\nLast Update: Apr 23 14:36:26 2021 GMT\nNext Update: Sep  8 14:36:26 2048 GMT\nRevoked Certificates:\n    Serial Number: 1007\n        Revocation Date: Apr 23 14:36:15 2021 GMT\n"
+            )
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {

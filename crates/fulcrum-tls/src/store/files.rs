@@ -356,3 +356,70 @@ pub fn crls(view: &FileView) -> Vec<Vec<u8>> {
         .map(|c| c.as_ref().to_vec())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PEM block the payload check takes (its content is not read as a certificate here).
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn one_transaction_per_kind_with_haproxy_s_refusals() {
+        let store = CertStore::new(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let (ca, crl) = (FileKind::Ca, FileKind::Crl);
+        assert_eq!(
+            store.set_file(ca, "a.pem", PEM.as_bytes()),
+            Err(FileError::Unknown("CA", "a.pem".into()))
+        );
+        store.new_file(ca, "a.pem").unwrap();
+        store.new_file(ca, "b.pem").unwrap();
+        store.new_file(crl, "a.pem").unwrap();
+        assert_eq!(
+            store.new_file(ca, "a.pem"),
+            Err(FileError::Exists("CA", "a.pem".into()))
+        );
+        assert_eq!(
+            store.set_file(ca, "a.pem", b"garbage\n"),
+            Err(FileError::Invalid("a.pem".into()))
+        );
+        assert_eq!(store.set_file(ca, "a.pem", PEM.as_bytes()), Ok(true));
+        assert_eq!(store.set_file(ca, "a.pem", PEM.as_bytes()), Ok(false));
+        // The other kind has its own transaction.
+        assert_eq!(store.set_file(crl, "a.pem", PEM.as_bytes()), Ok(true));
+        assert_eq!(
+            store.set_file(ca, "b.pem", PEM.as_bytes()),
+            Err(FileError::Busy("a.pem".into(), "b.pem".into()))
+        );
+        assert_eq!(
+            store.commit_file(ca, "b.pem"),
+            Err(FileError::CommitOther("a.pem".into(), "b.pem".into()))
+        );
+        assert_eq!(
+            store.del_file(ca, "a.pem"),
+            Err(FileError::DelPending("CA", "a.pem".into()))
+        );
+        assert_eq!(store.file_list(ca).0.map(|p| p.name), Some("*a.pem".into()));
+        assert!(store.file(ca, "a.pem").is_some_and(|f| f.bytes.is_empty()));
+        // Nothing reads it: committed with no user.
+        assert_eq!(store.commit_file(ca, "a.pem"), Ok(0));
+        assert_eq!(
+            store.commit_file(ca, "a.pem"),
+            Err(FileError::NoCommit("a.pem".into()))
+        );
+        assert_eq!(store.file(ca, "a.pem").map(|f| f.bytes), Some(PEM.into()));
+        assert_eq!(store.abort_file(crl, "a.pem"), Ok(()));
+        assert_eq!(store.abort_file(crl, "a.pem"), Err(FileError::NoAbort));
+        assert_eq!(store.del_file(ca, "a.pem"), Ok(()));
+        assert_eq!(
+            store.del_file(ca, "a.pem"),
+            Err(FileError::DelUnknown("CA", "a.pem".into()))
+        );
+        // The CRL file of the same name stays.
+        assert!(store.file(crl, "a.pem").is_some());
+        assert_eq!(
+            FileError::DelInUse("CRL", "x".into()).to_string(),
+            "Can't remove the CRL file: CRL file 'x' in use, can't be deleted!\n\n"
+        );
+    }
+}
