@@ -998,7 +998,6 @@ fn server_errors() {
     for (opt, kw) in [
         ("non-stick", "server non-stick"),
         ("npn http/1.1", "server npn"),
-        ("crl-file crl.pem", "server crl-file"),
         ("curves X25519", "server curves"),
         ("minconn 3", "server minconn"),
     ] {

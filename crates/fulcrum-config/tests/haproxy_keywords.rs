@@ -924,6 +924,23 @@ fn program_sections_and_master_worker() {
     assert!(!ok("global\n maxconn 10\n").global.master_worker);
 }
 
+/// `crl-file` on server lines (HAProxy's keyword, under `ca-base` when the proxy reads it), inherited from
+/// `default-server` and overridden by the server line.
+#[test]
+fn server_crl_file_is_taken_and_inherited() {
+    let c = fulcrum_config::haproxy::parse_str(
+        "t.cfg",
+        &format!(
+            "{DEFAULTS}backend b\n default-server ssl verify required ca-file ca.pem crl-file crl.pem\n server b1 127.0.0.1:18081\n server b2 127.0.0.1:18082 crl-file other.pem\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let b = &backend(&c, "b").servers;
+    let crl = |i: usize| b[i].tls.as_ref().and_then(|t| t.crl_file.clone());
+    assert_eq!(crl(0), Some("crl.pem".into()));
+    assert_eq!(crl(1), Some("other.pem".into()));
+}
+
 #[test]
 fn server_tls_options_merge_with_default_server_and_global() {
     let c = ok_both(&format!(

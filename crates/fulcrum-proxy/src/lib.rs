@@ -192,16 +192,16 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     {
         certs.register_client(id);
     }
-    // And their CA files, which `show ssl ca-file` lists with the bind lines' (read at start as the servers'
-    // settings were).
-    for s in snapshot.servers.iter() {
-        if let Some(ca) = s.config.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
-            let ca = match &config.global.ssl.ca_base {
-                Some(base) if ca.is_relative() => base.join(ca),
-                _ => ca.clone(),
-            };
-            let _ = certs.read_ca_file(&ca);
+    // And their CA and CRL files, which `show ssl ca-file|crl-file` lists with the bind lines' (read at start
+    // as the servers' settings were), and which `commit ssl ca-file|crl-file` replaces for them too.
+    for t in snapshot.servers.iter().filter_map(|s| s.tls_trust.as_ref()) {
+        if let Some(ca) = &t.ca {
+            let _ = certs.read_for_server("ca-file", ca);
         }
+        if let Some(crl) = &t.crl {
+            let _ = certs.read_for_server("crl-file", crl);
+        }
+        certs.register_trust(t);
     }
     let threads = thread_count(config);
     let limits = worker::Limits {

@@ -44,7 +44,7 @@ fn h2_tls_origin() -> H2Origin {
     let config = fulcrum_tls::server::bind_config(&bind, &GlobalSsl::default(), &store)
         .unwrap_or_else(|e| panic!("{e}"))
         .tls
-        .default;
+        .default_config();
     h2_origin_on(100, Some(tokio_rustls::TlsAcceptor::from(config)))
 }
 

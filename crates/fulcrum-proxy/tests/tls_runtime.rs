@@ -48,7 +48,8 @@ fn config(global: &str, sock: &Path, port: u16, frontend: &str) -> String {
 }
 
 /// Runs `commands` (each a whole input, payload included) on fulcrum's socket and, when haproxy is installed,
-/// on haproxy's with the same configuration: the answers must agree. Returns fulcrum's answers.
+/// on haproxy's with the same configuration: the answers must agree (less HAProxy's `@system-ca` line).
+/// Returns fulcrum's answers.
 fn compare_session(global: &str, frontend: &str, dir: &Path, commands: &[String]) -> Vec<String> {
     let hsock = dir.join(format!("h-{}.sock", free_port()));
     let hport = free_port();
@@ -57,7 +58,16 @@ fn compare_session(global: &str, frontend: &str, dir: &Path, commands: &[String]
             &config(global, &hsock, hport, frontend),
             format!("127.0.0.1:{hport}").parse().unwrap(),
         );
-        let answers = commands.iter().map(|c| cli(&hsock, c)).collect();
+        // Less the `@system-ca` bundle `show ssl ca-file` lists and fulcrum does not load.
+        let answers = commands
+            .iter()
+            .map(|c| {
+                cli(&hsock, c)
+                    .split_inclusive('\n')
+                    .filter(|l| !l.starts_with("@system-ca"))
+                    .collect()
+            })
+            .collect();
         drop(h);
         answers
     });
@@ -357,5 +367,273 @@ fn show_ssl_ca_file_prints_the_cas_as_haproxy_does() {
             assert_eq!(o, t, "fulcrum and haproxy answer differently to {c}");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A CRL of the CA in `dir` (`ca.pem`, `ca.key`) revoking the certificates `revoked` (`NAME.crt`), written to
+/// `out`: a version 2 list, as `openssl ca -gencrl` writes it.
+fn crl(dir: &Path, revoked: &[&str], out: &str) {
+    let db = dir.join(format!("{out}.db"));
+    let _ = std::fs::remove_dir_all(&db);
+    std::fs::create_dir_all(&db).unwrap();
+    std::fs::write(db.join("index.txt"), "").unwrap();
+    std::fs::write(db.join("crlnumber"), "1000\n").unwrap();
+    let cnf = db.join("ca.cnf");
+    std::fs::write(
+        &cnf,
+        format!(
+            "[ca]\ndefault_ca = c\n[c]\ndatabase = {db}/index.txt\ncrlnumber = {db}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n",
+            db = db.display()
+        ),
+    )
+    .unwrap();
+    let cnf = cnf.display().to_string();
+    let base = ["-config", &cnf, "-keyfile", "ca.key", "-cert", "ca.pem"];
+    for r in revoked {
+        let crt = format!("{r}.crt");
+        let mut args = vec!["ca"];
+        args.extend(base);
+        args.extend(["-revoke", &crt]);
+        common::pki::openssl(dir, &args);
+    }
+    let mut args = vec!["ca"];
+    args.extend(base);
+    args.extend(["-gencrl", "-out", out]);
+    common::pki::openssl(dir, &args);
+}
+
+/// Two CAs: `a/` signs the clients `alice` and `bob`, `b/` the site certificate (`site.test`).
+fn two_cas(name: &str) -> PathBuf {
+    let dir = pki(name);
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    for d in [&a, &b] {
+        std::fs::create_dir_all(d).unwrap();
+        ca(d);
+    }
+    leaf(&a, "alice", "alice", &[], false, false);
+    leaf(&a, "bob", "bob", &[], false, false);
+    leaf(&b, "site", "site.test", &["site.test"], false, false);
+    crl(&a, &[], "empty.crl");
+    crl(&a, &["alice"], "alice.crl");
+    crl(&b, &[], "empty.crl");
+    crl(&b, &["site"], "site.crl");
+    dir
+}
+
+/// `set ssl ca-file` + `commit` and `set ssl crl-file` + `commit` change what a running proxy verifies from the
+/// next handshake, on the bind line (client certificates: one signed by the new CA accepted, a revoked one
+/// refused) and on a server line (its certificate, with `crl-file` on the server); nothing changes before the
+/// commit nor after an abort (reg-tests ssl/set_ssl_cafile and ssl/set_ssl_crlfile).
+#[test]
+fn ca_and_crl_files_replaced_at_run_time_change_verification() {
+    let dir = two_cas("cacommit");
+    let d = dir.display();
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    // The bind line trusts CA b only at first; the server line CA a only (the site's is b).
+    std::fs::write(dir.join("bind-ca.pem"), read("b/ca.pem")).unwrap();
+    std::fs::write(dir.join("bind.crl"), read("a/empty.crl")).unwrap();
+    std::fs::write(dir.join("srv-ca.pem"), read("a/ca.pem")).unwrap();
+    std::fs::write(dir.join("srv.crl"), read("b/empty.crl")).unwrap();
+    let sock = dir.join("api.sock");
+    let (tls_port, plain_port, origin_port) = (free_port(), free_port(), free_port());
+    let text = format!(
+        "global\n    nbthread 1\n    stats socket {sock} level admin\n\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n\
+frontend tls\n    bind 127.0.0.1:{tls_port} ssl crt {d}/b/site.pem ca-file {d}/bind-ca.pem crl-file {d}/bind.crl verify required\n    http-request return status 200\n\n\
+frontend plain\n    bind 127.0.0.1:{plain_port}\n    default_backend be\n\n\
+backend be\n    server s1 127.0.0.1:{origin_port} ssl ca-file {d}/srv-ca.pem crl-file {d}/srv.crl verify required sni str(site.test)\n\n\
+frontend origin\n    bind 127.0.0.1:{origin_port} ssl crt {d}/b/site.pem\n    http-request return status 200\n",
+        sock = sock.display()
+    );
+    let p = start_proxy(&text);
+    let tls: std::net::SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let site_ca = dir.join("b/ca.pem");
+    let client = |who: &str| {
+        let pem = dir.join(format!("a/{who}.pem")).display().to_string();
+        curl_ok(tls, "site.test", &site_ca, &["--cert", &pem])
+    };
+    let through_server = || {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg(format!("http://127.0.0.1:{plain_port}/"))
+            .output()
+            .unwrap_or_else(|e| panic!("curl is needed: {e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let set = |kind: &str, name: &str, payload: &str| {
+        cli(&sock, &format!("set ssl {kind} {d}/{name} <<\n{payload}\n"))
+    };
+    let commit = |kind: &str, name: &str| cli(&sock, &format!("commit ssl {kind} {d}/{name}\n"));
+
+    // CA b does not know alice.
+    assert!(!client("alice"));
+    assert_eq!(
+        set("ca-file", "bind-ca.pem", &read("a/ca.pem")),
+        format!("transaction created for CA {d}/bind-ca.pem!\n\n")
+    );
+    assert!(cli(&sock, "show ssl ca-file\n").starts_with(&format!(
+        "# transaction\n*{d}/bind-ca.pem - 1 certificate(s)\n# filename\n"
+    )));
+    assert!(!client("alice"), "not committed yet");
+    assert_eq!(
+        cli(&sock, &format!("abort ssl ca-file {d}/bind-ca.pem\n")),
+        format!("Transaction aborted for certificate '{d}/bind-ca.pem'!\n\n")
+    );
+    assert_eq!(
+        commit("ca-file", "bind-ca.pem"),
+        format!("No ongoing transaction! !\nCan't commit {d}/bind-ca.pem!\n\n")
+    );
+    set("ca-file", "bind-ca.pem", &read("a/ca.pem"));
+    assert_eq!(
+        commit("ca-file", "bind-ca.pem"),
+        format!("Committing {d}/bind-ca.pem.\nSuccess!\n\n")
+    );
+    assert!(client("alice") && client("bob"), "CA a is trusted now");
+    assert!(
+        !curl_ok(tls, "site.test", &site_ca, &[]),
+        "a certificate is still required"
+    );
+
+    // alice revoked: from the commit on.
+    assert_eq!(
+        set("crl-file", "bind.crl", &read("a/alice.crl")),
+        format!("transaction created for CRL {d}/bind.crl!\n\n")
+    );
+    assert!(client("alice"), "not committed yet");
+    commit("crl-file", "bind.crl");
+    assert!(!client("alice"), "alice is revoked");
+    assert!(client("bob"), "bob is not");
+
+    // The server line: CA a does not sign the site's certificate.
+    assert_eq!(through_server(), "503");
+    set("ca-file", "srv-ca.pem", &read("b/ca.pem"));
+    assert_eq!(
+        commit("ca-file", "srv-ca.pem"),
+        format!("Committing {d}/srv-ca.pem.\nSuccess!\n\n")
+    );
+    assert_eq!(through_server(), "200");
+    // Revoked by the server line's crl-file (its cached session is not resumed past the change).
+    set("crl-file", "srv.crl", &read("b/site.crl"));
+    commit("crl-file", "srv.crl");
+    assert_eq!(through_server(), "503");
+    set("crl-file", "srv.crl", &read("b/empty.crl"));
+    commit("crl-file", "srv.crl");
+    assert_eq!(through_server(), "200");
+
+    // Files in use are not deleted.
+    assert_eq!(
+        cli(&sock, &format!("del ssl crl-file {d}/srv.crl\n")),
+        format!(
+            "Can't remove the CRL file: CRL file '{d}/srv.crl' in use, can't be deleted!\n\n\n"
+        )
+    );
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The answers of the CA and CRL file commands — transactions, `new`, `del`, `show ssl ca-file|crl-file` with
+/// the CRLs printed as OpenSSL prints them — are haproxy 2.6's, byte for byte (reg-tests
+/// ssl/new_del_ssl_cafile and ssl/new_del_ssl_crlfile).
+#[test]
+fn ca_and_crl_file_commands_answer_as_haproxy() {
+    let dir = two_cas("cafilecli");
+    let d = dir.display();
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    std::fs::write(dir.join("bind-ca.pem"), read("a/ca.pem")).unwrap();
+    std::fs::write(
+        dir.join("bind.crl"),
+        read("a/empty.crl") + &read("b/empty.crl"),
+    )
+    .unwrap();
+    let frontend = format!(
+        "ssl crt {d}/b/site.pem ca-file {d}/bind-ca.pem crl-file {d}/bind.crl verify required"
+    );
+    let set =
+        |kind: &str, name: &str, payload: &str| format!("set ssl {kind} {name} <<\n{payload}\n");
+    let bind_ca = format!("{d}/bind-ca.pem");
+    let bind_crl = format!("{d}/bind.crl");
+    let commands = vec![
+        "show ssl crl-file\n".to_string(),
+        format!("show ssl crl-file {bind_crl}\n"),
+        format!("show ssl crl-file {bind_crl}:2\n"),
+        format!("show ssl crl-file {bind_crl}:x\n"),
+        set(
+            "crl-file",
+            &bind_crl,
+            &(read("a/alice.crl") + &read("b/site.crl")),
+        ),
+        set("crl-file", &bind_crl, &read("a/alice.crl")),
+        "show ssl crl-file\n".to_string(),
+        format!("show ssl crl-file *{bind_crl}\n"),
+        set("crl-file", "other.crl", &read("a/alice.crl")),
+        format!("commit ssl crl-file other.crl\n"),
+        format!("abort ssl crl-file other.crl\n"),
+        format!("del ssl crl-file {bind_crl}\n"),
+        format!("commit ssl crl-file {bind_crl}\n"),
+        format!("show ssl crl-file {bind_crl}\n"),
+        format!("abort ssl crl-file {bind_crl}\n"),
+        set("crl-file", "nope.crl", &read("a/alice.crl")),
+        set("crl-file", &bind_crl, "garbage\n"),
+        "new ssl crl-file new.crl\n".to_string(),
+        "new ssl crl-file new.crl\n".to_string(),
+        format!("new ssl crl-file {bind_crl}\n"),
+        "show ssl crl-file new.crl\n".to_string(),
+        set("crl-file", "new.crl", &read("b/site.crl")),
+        "commit ssl crl-file new.crl\n".to_string(),
+        "show ssl crl-file new.crl\n".to_string(),
+        "del ssl crl-file new.crl\n".to_string(),
+        "del ssl crl-file new.crl\n".to_string(),
+        "show ssl crl-file\n".to_string(),
+        // The same for CA files.
+        "new ssl ca-file new.pem\n".to_string(),
+        "new ssl ca-file new.pem\n".to_string(),
+        "show ssl ca-file\n".to_string(),
+        "show ssl ca-file new.pem\n".to_string(),
+        set(
+            "ca-file",
+            "new.pem",
+            &(read("a/ca.pem") + &read("b/ca.pem")),
+        ),
+        set("ca-file", &bind_ca, &read("b/ca.pem")),
+        "show ssl ca-file\n".to_string(),
+        "show ssl ca-file *new.pem:2\n".to_string(),
+        "del ssl ca-file new.pem\n".to_string(),
+        "commit ssl ca-file new.pem\n".to_string(),
+        "show ssl ca-file new.pem:0\n".to_string(),
+        "show ssl ca-file new.pem:1\n".to_string(),
+        format!(
+            "set ssl ca-file {bind_ca} <<\n{}\n",
+            read("b/ca.pem") + &read("a/ca.pem")
+        ),
+        format!("commit ssl ca-file {bind_ca}\n"),
+        format!("show ssl ca-file {bind_ca}\n"),
+        format!("del ssl ca-file {bind_ca}\n"),
+        "del ssl ca-file new.pem\n".to_string(),
+        "del ssl ca-file nope.pem\n".to_string(),
+        "show ssl ca-file\n".to_string(),
+    ];
+    let answers = compare_session("", &frontend, &dir, &commands);
+    assert_eq!(answers[0], format!("# filename\n{bind_crl}\n\n"));
+    assert!(
+        answers[1].starts_with(&format!(
+            "Filename: {bind_crl}\nStatus: Used\n \nCertificate Revocation List #1:\nVersion 2\nSignature Algorithm: ecdsa-with-SHA256\nIssuer: /CN=Fulcrum Test CA\nLast Update: "
+        )) && answers[1].contains("No Revoked Certificates.\n \nCertificate Revocation List #2:\n"),
+        "{}",
+        answers[1]
+    );
+    assert!(
+        answers[7].contains("Revoked Certificates:\n    Serial Number: "),
+        "{}",
+        answers[7]
+    );
+    assert_eq!(answers[12], format!("Committing {bind_crl}.\nSuccess!\n\n"));
+    assert_eq!(answers[24], "CRL file 'new.crl' deleted!\n\n");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -75,7 +75,7 @@ fn tls_origin(crt: &str, client_ca: Option<&str>) -> TlsOrigin {
     let config = fulcrum_tls::server::bind_config(&bind, &GlobalSsl::default(), &store)
         .unwrap_or_else(|e| panic!("{e}"))
         .tls
-        .default;
+        .default_config();
     let origin = Origin::start("s1", "127.0.0.1:0".parse().unwrap()).unwrap();
     let target = origin.addr();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -14,14 +14,15 @@ use fulcrum_config::haproxy::ServerTls;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, ResolvesClientCert, Resumption,
-    Tls12ClientSessionValue, Tls12Resumption, Tls13ClientSessionValue, WebPkiServerVerifier,
+    Tls12ClientSessionValue, Tls12Resumption, Tls13ClientSessionValue,
 };
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::sign::CertifiedKey;
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, NamedGroup, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, NamedGroup, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::server::{provider, roots, under, versions};
+use crate::server::{provider, under, versions};
+use crate::server_trust::ServerTrust;
 use crate::{certs, TlsError};
 
 /// Sessions kept per server for resumption.
@@ -35,6 +36,9 @@ pub struct ServerTlsConfig {
     pub warnings: Vec<String>,
     /// The client certificate (`crt`) the server is shown, which the runtime API can replace.
     pub identity: Option<Arc<ClientIdentity>>,
+    /// What the server's certificate is verified against (`ca-file`, `crl-file`), which the runtime API can
+    /// replace; `None` when the line names neither file.
+    pub trust: Option<Arc<ServerTrust>>,
 }
 
 /// A server line's client certificate (`crt`) and its cached sessions: the runtime API's certificate store
@@ -90,7 +94,7 @@ impl ClientSlot {
 
 /// rustls' in-memory session cache, which [`Sessions::clear`] empties by starting a new one.
 #[derive(Debug)]
-struct Sessions(RwLock<Arc<ClientSessionMemoryCache>>);
+pub(crate) struct Sessions(RwLock<Arc<ClientSessionMemoryCache>>);
 
 impl Sessions {
     fn new() -> Sessions {
@@ -103,7 +107,7 @@ impl Sessions {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) =
             Arc::new(ClientSessionMemoryCache::new(SESSIONS_PER_SERVER));
     }
@@ -148,25 +152,41 @@ impl ClientSessionStore for Sessions {
 
 /// Builds the TLS configuration towards one server.
 pub fn server_config(t: &ServerTls, g: &GlobalSsl) -> Result<ServerTlsConfig, TlsError> {
+    server_config_with(t, g, &|_, path| {
+        std::fs::read(path).map_err(|source| TlsError::Stat {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
+/// Builds the TLS configuration towards one server, its CA and CRL files read through `read` (the runtime
+/// API's store, which has them as last committed, or the disk).
+pub fn server_config_with(
+    t: &ServerTls,
+    g: &GlobalSsl,
+    read: crate::server::ReadFile<'_>,
+) -> Result<ServerTlsConfig, TlsError> {
     let o = &t.options;
     let mut warnings = Vec::new();
     let versions = versions(o, &mut warnings)?;
     let provider = Arc::new(provider(o, &mut warnings)?);
-    let inner = match (&t.ca_file, t.verify) {
-        (Some(ca), true) => {
-            let roots = roots(&under(&g.ca_base, ca))?;
-            Some(
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| TlsError::Settings(e.to_string()))?,
-            )
-        }
-        (None, true) => {
-            return Err(TlsError::Settings(
-                "verify is enabled but no CA file specified ('ca-file')".into(),
-            ))
-        }
-        (_, false) => None,
+    if t.verify && t.ca_file.is_none() {
+        return Err(TlsError::Settings(
+            "verify is enabled but no CA file specified ('ca-file')".into(),
+        ));
+    }
+    let sessions = Arc::new(Sessions::new());
+    let trust = match (&t.ca_file, &t.crl_file) {
+        (None, None) => None,
+        (ca, crl) => Some(Arc::new(ServerTrust::new(
+            ca.as_ref().map(|f| under(&g.ca_base, f)),
+            crl.as_ref().map(|f| under(&g.ca_base, f)),
+            t.verify,
+            provider.clone(),
+            sessions.clone(),
+            read,
+        )?)),
     };
     let host = match t.verifyhost.as_deref() {
         Some(h) => Some(ServerName::try_from(h.to_string()).map_err(|_| {
@@ -175,7 +195,7 @@ pub fn server_config(t: &ServerTls, g: &GlobalSsl) -> Result<ServerTlsConfig, Tl
         None => None,
     };
     let verifier = Arc::new(Verifier {
-        inner,
+        inner: trust.clone().filter(|t| t.verifies()),
         host,
         provider: provider.clone(),
     });
@@ -184,7 +204,6 @@ pub fn server_config(t: &ServerTls, g: &GlobalSsl) -> Result<ServerTlsConfig, Tl
         .map_err(|e| TlsError::Settings(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let sessions = Arc::new(Sessions::new());
     let mut identity = None;
     let mut config = match &t.crt {
         Some(crt) => {
@@ -234,6 +253,7 @@ pub fn server_config(t: &ServerTls, g: &GlobalSsl) -> Result<ServerTlsConfig, Tl
         config: Arc::new(config),
         warnings,
         identity,
+        trust,
     })
 }
 
@@ -250,7 +270,7 @@ pub fn server_name(sni: Option<&str>, addr: std::net::IpAddr) -> ServerName<'sta
 #[derive(Debug)]
 struct Verifier {
     /// `None` under `verify none`.
-    inner: Option<Arc<WebPkiServerVerifier>>,
+    inner: Option<Arc<ServerTrust>>,
     /// `verifyhost`
     host: Option<ServerName<'static>>,
     provider: Arc<CryptoProvider>,
@@ -269,13 +289,7 @@ impl ServerCertVerifier for Verifier {
             return Ok(ServerCertVerified::assertion());
         };
         let name = self.host.as_ref().unwrap_or(server_name);
-        match inner.verify_server_cert(end_entity, intermediates, name, ocsp_response, now) {
-            // No SNI and no `verifyhost`: the chain is what is verified.
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if matches!(name, ServerName::IpAddress(_)) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
+        inner.verify(end_entity, intermediates, name, ocsp_response, now)
     }
 
     fn verify_tls12_signature(

@@ -1,7 +1,8 @@
 //! Version 1 CRLs (no version field, no extensions), which `openssl ca -gencrl` still writes and which webpki does
 //! not read. `crl-file` hands version 2 lists to webpki; a version 1 list is read here: its issuer and revoked
 //! serial numbers, its signature checked at load against the CA of `ca-file` that issued it (a list no CA of
-//! the file signed is refused, never kept unchecked). Client chains are then looked up in it after webpki's
+//! the file signed is not used, never kept unchecked: the certificates of its issuer then have no list, which
+//! fails their check, as OpenSSL fails a list whose issuer it cannot find). Client chains are then looked up in it after webpki's
 //! verification: a revoked certificate is error 23 (OpenSSL's "certificate revoked"), at its depth.
 
 use rustls::pki_types::CertificateDer;
@@ -89,8 +90,9 @@ pub(crate) fn signed_by(ca: &[u8], sig_oid: &[u8], message: &[u8], signature: &[
 }
 
 impl V1Crl {
-    /// Reads a version 1 list and checks its signature against `cas` (the certificates of `ca-file`).
-    pub fn parse(der: &[u8], cas: &[CertificateDer<'_>]) -> Result<V1Crl, String> {
+    /// Reads a version 1 list and checks its signature against `cas` (the certificates of `ca-file`): `None`
+    /// when no CA of `cas` issued it (such a list is not used, and covers nothing: see [`V1Crls`]).
+    pub fn parse(der: &[u8], cas: &[CertificateDer<'_>]) -> Result<Option<V1Crl>, String> {
         let broken = || "version 1 CRL: malformed".to_string();
         let (0x30, list, _) = tlv(der).ok_or_else(broken)? else {
             return Err(broken());
@@ -139,14 +141,12 @@ impl V1Crl {
                 && signed_by(ca, sig_oid, tbs, signature)
         });
         if !signed {
-            return Err(
-                "version 1 CRL: no CA of ca-file issued it (its signature was checked against each)".into(),
-            );
+            return Ok(None);
         }
-        Ok(V1Crl {
+        Ok(Some(V1Crl {
             issuer: issuer.to_vec(),
             revoked,
-        })
+        }))
     }
 
     /// Whether it revokes certificate `der`.

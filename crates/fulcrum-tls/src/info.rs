@@ -31,7 +31,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// `YYMMDDHHMMSSZ` (UTCTime) or `YYYYMMDDHHMMSSZ` (GeneralizedTime) as OpenSSL prints it.
-fn time(tag: u8, v: &[u8]) -> Option<String> {
+pub(crate) fn time(tag: u8, v: &[u8]) -> Option<String> {
     let s = std::str::from_utf8(v).ok()?;
     let (year, rest) = match tag {
         0x17 => {

@@ -7,6 +7,7 @@
 pub mod certs;
 pub mod client;
 pub mod crl;
+pub mod crl_text;
 pub mod crtlist;
 pub mod dn;
 pub mod hello;
@@ -14,6 +15,7 @@ pub mod info;
 pub mod ocsp;
 pub mod payload;
 pub mod server;
+pub mod server_trust;
 pub mod sni;
 pub mod store;
 pub mod suites;

@@ -126,15 +126,6 @@ pub(crate) fn provider(
     Ok(p)
 }
 
-/// The CA certificates of a `ca-file`.
-pub(crate) fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
-    let bytes = std::fs::read(ca).map_err(|source| TlsError::Stat {
-        path: ca.to_path_buf(),
-        source,
-    })?;
-    roots_of(&bytes, ca)
-}
-
 /// The CA certificates of `ca-file` text (`ca` names it in messages).
 fn roots_of(bytes: &[u8], ca: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
@@ -156,15 +147,21 @@ pub type ReadFile<'a> = &'a dyn Fn(&str, &Path) -> Result<Vec<u8>, TlsError>;
 /// added and deleted at run time (`add ssl crt-list`): their set is swapped whole.
 #[derive(Clone)]
 pub struct ServerTls {
-    /// The bind line's configuration (every certificate, the line's options).
-    pub default: Arc<ServerConfig>,
+    /// The bind line's configuration (every certificate, the line's options), swapped whole when a CA or CRL
+    /// file it reads is replaced at run time (`commit ssl ca-file` / `commit ssl crl-file`).
+    base: Arc<ArcSwap<Base>>,
     /// The certificate chooser of the default configuration (what a resumed session presented: see
     /// [`Self::presented`]).
     resolver: Option<Arc<SniResolver>>,
-    /// The default configuration's client-certificate verifier when it lets errors through (`ca-ignore-err` /
-    /// `crt-ignore-err`): after such a handshake, it says which errors there were.
-    ignoring: Option<Arc<IgnoringVerifier>>,
     lines: Arc<ArcSwap<Lines>>,
+}
+
+/// A bind line's own configuration.
+struct Base {
+    config: Arc<ServerConfig>,
+    /// Its client-certificate verifier when it lets errors through (`ca-ignore-err` / `crt-ignore-err`): after
+    /// such a handshake, it says which errors there were.
+    ignoring: Option<Arc<IgnoringVerifier>>,
 }
 
 /// A `crt-list` line with options: its configuration, for the names its certificate serves.
@@ -177,6 +174,8 @@ struct OwnLine {
     config: Arc<ServerConfig>,
     resolver: Arc<SniResolver>,
     ignoring: Option<Arc<IgnoringVerifier>>,
+    /// Its settings (the line's options over the bind line's), to build it again when a file it reads changes.
+    settings: BindSsl,
 }
 
 /// The `crt-list` lines with options of a bind line, indexed by the names they serve (the first line for a name
@@ -210,11 +209,18 @@ impl ServerTls {
     /// A bind line with one configuration.
     pub fn single(config: Arc<ServerConfig>) -> ServerTls {
         ServerTls {
-            default: config,
+            base: Arc::new(ArcSwap::from_pointee(Base {
+                config,
+                ignoring: None,
+            })),
             resolver: None,
-            ignoring: None,
             lines: Arc::default(),
         }
+    }
+
+    /// The bind line's configuration (every certificate, the line's options), as it is now.
+    pub fn default_config(&self) -> Arc<ServerConfig> {
+        self.base.load().config.clone()
     }
 
     /// Records the `file:line` of the bind line (the runtime API names it when it refuses to delete the line's
@@ -232,7 +238,7 @@ impl ServerTls {
         config: &Arc<ServerConfig>,
         name: Option<&str>,
     ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        if Arc::ptr_eq(config, &self.default) {
+        if Arc::ptr_eq(config, &self.base.load().config) {
             return self.resolver.as_ref()?.for_name(name);
         }
         let lines = self.lines.load();
@@ -253,8 +259,9 @@ impl ServerTls {
         };
         let check =
             |v: Option<&Arc<IgnoringVerifier>>| v.map_or_else(Outcome::default, |v| v.check(certs));
-        if Arc::ptr_eq(config, &self.default) {
-            return check(self.ignoring.as_ref());
+        let base = self.base.load();
+        if Arc::ptr_eq(config, &base.config) {
+            return check(base.ignoring.as_ref());
         }
         let lines = self.lines.load();
         let line = lines.own.iter().find(|l| Arc::ptr_eq(&l.config, config));
@@ -269,11 +276,11 @@ impl ServerTls {
     /// The configuration for a client asking for `name`.
     pub fn for_name(&self, name: Option<&str>) -> Arc<ServerConfig> {
         let Some(name) = name else {
-            return self.default.clone();
+            return self.default_config();
         };
         let b = self.lines.load();
         if b.own.is_empty() {
-            return self.default.clone();
+            return self.default_config();
         }
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let allowed = |i: &usize| !b.own[*i].deny.iter().any(|d| crate::sni::covers(d, &name));
@@ -282,24 +289,139 @@ impl ServerTls {
                 .and_then(|(_, parent)| b.wildcard.get(parent).copied())
                 .filter(allowed)
         });
-        found.map_or_else(|| self.default.clone(), |i| b.own[i].config.clone())
+        found.map_or_else(|| self.default_config(), |i| b.own[i].config.clone())
     }
 }
 
-/// What builds the configuration of a `crt-list` line added at run time with options, for one bind line using
-/// the list: the bind line's settings and what its configurations share. The store keeps one per bind line and
-/// list.
+/// What builds the configurations of a bind line again: of a `crt-list` line added at run time with options,
+/// and all of them when a CA or CRL file they read is replaced at run time. The bind line's settings and what its
+/// configurations share. The store keeps one per bind line.
 pub struct LineBuilder {
     bind: BindSsl,
     global: GlobalSsl,
-    shared: Shared,
+    /// Replaced with the configurations it serves when they are built again: sessions made under the old
+    /// trust do not resume under the new one.
+    shared: std::sync::Mutex<Shared>,
     lines: std::sync::Weak<ArcSwap<Lines>>,
+    base: std::sync::Weak<ArcSwap<Base>>,
+    resolver: std::sync::Weak<SniResolver>,
+}
+
+/// The configurations of a bind line built again over replaced files, not serving yet.
+pub struct Rebuilt {
+    builder: Arc<LineBuilder>,
+    shared: Shared,
+    base_slot: Arc<ArcSwap<Base>>,
+    base: Base,
+    lines_slot: Arc<ArcSwap<Lines>>,
+    lines: Vec<Arc<OwnLine>>,
+    /// How many of them read the file replaced.
+    pub users: usize,
+}
+
+impl Rebuilt {
+    /// Serves them from the next handshakes on.
+    pub fn install(self) {
+        self.base_slot.store(Arc::new(self.base));
+        self.lines_slot.store(Arc::new(Lines::of(self.lines)));
+        *self
+            .builder
+            .shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = self.shared;
+    }
+}
+
+/// The CA and CRL files settings `b` read (under `ca-base`).
+fn files_of(b: &BindSsl, g: &GlobalSsl) -> impl Iterator<Item = PathBuf> {
+    [&b.ca_file, &b.ca_verify_file, &b.crl_file]
+        .into_iter()
+        .flatten()
+        .map(|f| under(&g.ca_base, f))
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 impl LineBuilder {
     /// Whether the bind line is still running.
     pub fn alive(&self) -> bool {
         self.lines.strong_count() > 0
+    }
+
+    /// Whether the bind line, or one of its `crt-list` lines, reads CA or CRL file `path`.
+    pub fn uses(&self, path: &Path) -> bool {
+        if files_of(&self.bind, &self.global).any(|f| f == path) {
+            return true;
+        }
+        self.lines.upgrade().is_some_and(|l| {
+            l.load()
+                .own
+                .iter()
+                .any(|o| files_of(&o.settings, &self.global).any(|f| f == path))
+        })
+    }
+
+    /// Builds every configuration of the bind line again, reading CA and CRL files through `read` (where a
+    /// replaced file gives its new text), when one of them reads `path`. `None` when none does (or the bind line
+    /// is gone). Nothing changes until [`Rebuilt::install`].
+    pub fn rebuild(
+        self: &Arc<Self>,
+        path: &Path,
+        read: ReadFile<'_>,
+    ) -> Result<Option<Rebuilt>, TlsError> {
+        if !self.uses(path) {
+            return Ok(None);
+        }
+        let (Some(lines), Some(base), Some(resolver)) = (
+            self.lines.upgrade(),
+            self.base.upgrade(),
+            self.resolver.upgrade(),
+        ) else {
+            return Ok(None);
+        };
+        let g = &self.global;
+        let shared = Shared::new(g, &self.bind.options.over(&g.bind_defaults))?;
+        let mut warnings = Vec::new();
+        let mut users = 0;
+        let o = self.bind.options.over(&g.bind_defaults);
+        let (config, ignoring) = build(&self.bind, g, &o, resolver, &shared, read, &mut warnings)?;
+        if files_of(&self.bind, g).any(|f| f == path) {
+            users += 1;
+        }
+        let mut own = Vec::new();
+        for l in &lines.load().own {
+            let o = l.settings.options.over(&g.bind_defaults);
+            let (config, ignoring) = build(
+                &l.settings,
+                g,
+                &o,
+                l.resolver.clone(),
+                &shared,
+                read,
+                &mut warnings,
+            )?;
+            if files_of(&l.settings, g).any(|f| f == path) {
+                users += 1;
+            }
+            own.push(Arc::new(OwnLine {
+                origin: l.origin.clone(),
+                names: l.names.clone(),
+                deny: l.deny.clone(),
+                config,
+                resolver: l.resolver.clone(),
+                ignoring,
+                settings: l.settings.clone(),
+            }));
+        }
+        Ok(Some(Rebuilt {
+            builder: self.clone(),
+            shared,
+            base_slot: base,
+            base: Base { config, ignoring },
+            lines_slot: lines,
+            lines: own,
+            users,
+        }))
     }
 
     /// Builds the configuration serving `member` (certificate `loaded`, from a line of a list) with the line's
@@ -316,10 +438,15 @@ impl LineBuilder {
         let Some(lines) = self.lines.upgrade() else {
             return Ok(None);
         };
+        let shared = self
+            .shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let line = own_line(
             &self.bind,
             &self.global,
-            &self.shared,
+            &shared,
             member,
             loaded,
             opts,
@@ -410,6 +537,7 @@ fn own_line(
         config,
         resolver: one,
         ignoring,
+        settings: line,
     })
 }
 
@@ -458,7 +586,7 @@ pub fn bind_config(
         store.read_ca_file(&under(&g.ca_base, file))?;
     }
     if let Some(file) = &b.crl_file {
-        store.read_file(&under(&g.ca_base, file))?;
+        store.read_crl_file(&under(&g.ca_base, file))?;
     }
     let mut loaded = Vec::new();
     let mut members = Vec::new();
@@ -485,7 +613,7 @@ pub fn bind_config(
                     store.read_ca_file(&under(&g.ca_base, file))?;
                 }
                 if let Some(file) = &o.crl_file {
-                    store.read_file(&under(&g.ca_base, file))?;
+                    store.read_crl_file(&under(&g.ca_base, file))?;
                 }
             }
             for c in certs::load_crt(
@@ -530,8 +658,11 @@ pub fn bind_config(
     let shared = Shared::new(g, &base)?;
     let (default, ignoring) = build(b, g, &base, resolver.clone(), &shared, &read, &mut warnings)?;
     let mut tls = ServerTls::single(default);
-    tls.resolver = Some(resolver);
-    tls.ignoring = ignoring;
+    tls.base.store(Arc::new(Base {
+        config: tls.default_config(),
+        ignoring,
+    }));
+    tls.resolver = Some(resolver.clone());
     let mut lines = Vec::new();
     for (i, opts) in own {
         let line = own_line(
@@ -551,12 +682,15 @@ pub fn bind_config(
     let builder = Arc::new(LineBuilder {
         bind: b.clone(),
         global: g.clone(),
-        shared,
+        shared: std::sync::Mutex::new(shared),
         lines: Arc::downgrade(&tls.lines),
+        base: Arc::downgrade(&tls.base),
+        resolver: Arc::downgrade(&resolver),
     });
     for l in &list_names {
         store.register_builder(l, &builder);
     }
+    store.register_bind(&builder);
     Ok(BindTls {
         tls,
         certs: loaded,
@@ -588,6 +722,53 @@ impl Shared {
             },
         })
     }
+}
+
+/// The lists of a `crl-file` (its text `bytes`): the version 2 ones for webpki, and the checks of the version 1
+/// ones (which webpki does not read) when there are some, their signatures checked against `cas`.
+pub(crate) fn revocation(
+    bytes: &[u8],
+    crl: &Path,
+    cas: &[rustls_pki_types::CertificateDer<'static>],
+) -> Result<
+    (
+        Vec<CertificateRevocationListDer<'static>>,
+        Option<crl::V1Crls>,
+    ),
+    TlsError,
+> {
+    let crls: Vec<CertificateRevocationListDer<'static>> =
+        CertificateRevocationListDer::pem_slice_iter(bytes)
+            .collect::<Result<_, _>>()
+            .map_err(|e| TlsError::Pem {
+                path: crl.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+    let (v1, v2): (Vec<_>, Vec<_>) = crls.into_iter().partition(|c| crl::is_v1(c));
+    if v1.is_empty() {
+        return Ok((v2, None));
+    }
+    let mut checks = crl::V1Crls::default();
+    for c in &v2 {
+        if let Some(i) = crl::issuer(c) {
+            checks.issuers.push(i.to_vec());
+        }
+    }
+    for c in &v1 {
+        let parsed = crl::V1Crl::parse(c, cas).map_err(|reason| TlsError::Pem {
+            path: crl.to_path_buf(),
+            reason,
+        })?;
+        // A list no CA of the file signed covers nothing (its issuer's certificates fail their check).
+        if let Some(list) = parsed {
+            if let Some(i) = crl::issuer(c) {
+                checks.issuers.push(i.to_vec());
+            }
+            checks.lists.push(list);
+        }
+    }
+    checks.cas = cas.to_vec();
+    Ok((v2, Some(checks)))
 }
 
 /// One rustls configuration: options `o` (already over the global defaults), client verification from `b`; with
@@ -645,31 +826,8 @@ fn build(
             if let Some(crl) = &b.crl_file {
                 let crl = under(&g.ca_base, crl);
                 let bytes = read("crl-file", &crl)?;
-                let crls: Vec<CertificateRevocationListDer<'static>> =
-                    CertificateRevocationListDer::pem_slice_iter(&bytes)
-                        .collect::<Result<_, _>>()
-                        .map_err(|e| TlsError::Pem {
-                            path: crl.clone(),
-                            reason: e.to_string(),
-                        })?;
-                let (v1, v2): (Vec<_>, Vec<_>) = crls.into_iter().partition(|c| crl::is_v1(c));
-                if !v1.is_empty() {
-                    // webpki reads version 2 lists only: the others are checked beside it.
-                    let mut checks = crl::V1Crls::default();
-                    for c in v1.iter().chain(&v2) {
-                        if let Some(i) = crl::issuer(c) {
-                            checks.issuers.push(i.to_vec());
-                        }
-                    }
-                    for c in &v1 {
-                        checks
-                            .lists
-                            .push(crl::V1Crl::parse(c, &cas).map_err(|reason| TlsError::Pem {
-                                path: crl.clone(),
-                                reason,
-                            })?);
-                    }
-                    checks.cas = cas.clone();
+                let (v2, v1) = revocation(&bytes, &crl, &cas)?;
+                if let Some(checks) = v1 {
                     v1_crls = Some(Arc::new(checks));
                     v = v.allow_unknown_revocation_status();
                 }

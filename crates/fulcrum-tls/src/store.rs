@@ -16,6 +16,9 @@ use crate::certs::{self, Loaded};
 use crate::client::ClientIdentity;
 use crate::sni::SniResolver;
 
+mod files;
+pub use files::{ca_certificates, crls, FileError, FileKind, FileView};
+
 /// A replacement being prepared: what the commit will serve.
 struct Pending {
     name: String,
@@ -44,8 +47,18 @@ struct Inner {
     /// The CA and CRL files bind lines read at start, by path: what lines added at run time may name (HAProxy
     /// reads no file then).
     files: BTreeMap<std::path::PathBuf, Vec<u8>>,
-    /// Which of `files` are CA files (`ca-file`, `ca-verify-file`; the others are CRL files).
+    /// Which of `files` are CA files (`ca-file`, `ca-verify-file`).
     ca_files: std::collections::BTreeSet<std::path::PathBuf>,
+    /// Which of `files` are CRL files (`crl-file`).
+    crl_files: std::collections::BTreeSet<std::path::PathBuf>,
+    /// The open `set ssl ca-file` transaction.
+    ca_pending: Option<files::FilePending>,
+    /// The open `set ssl crl-file` transaction.
+    crl_pending: Option<files::FilePending>,
+    /// What builds each bind line's configurations again when a CA or CRL file they read is replaced.
+    binds: Vec<Arc<crate::server::LineBuilder>>,
+    /// What server lines verify their server's certificate against.
+    trusts: Vec<Weak<crate::server_trust::ServerTrust>>,
 }
 
 impl Inner {
@@ -255,23 +268,6 @@ impl CertStore {
         let bytes = self.read_file(path)?;
         lock(&self.inner).ca_files.insert(path.to_path_buf());
         Ok(bytes)
-    }
-
-    /// The CA files loaded, in name order, with their certificates (those PEM text holds).
-    pub fn ca_files(&self) -> Vec<(String, Vec<CertificateDer<'static>>)> {
-        let inner = lock(&self.inner);
-        inner
-            .ca_files
-            .iter()
-            .map(|p| {
-                let certs = inner
-                    .files
-                    .get(p)
-                    .map(|b| certs::certificates(b, p).unwrap_or_default())
-                    .unwrap_or_default();
-                (p.display().to_string(), certs)
-            })
-            .collect()
     }
 
     /// Reads a CA or CRL file from disk and keeps its bytes (the same file read again is not read twice).

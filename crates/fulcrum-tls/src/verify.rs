@@ -109,7 +109,7 @@ pub struct IgnoringVerifier {
 }
 
 /// The rustls error standing for OpenSSL's error `code`.
-fn error_of(code: u8) -> Error {
+pub(crate) fn error_of(code: u8) -> Error {
     Error::InvalidCertificate(match code {
         7 => CertificateError::BadSignature,
         9 => CertificateError::NotValidYet,
@@ -124,7 +124,7 @@ fn error_of(code: u8) -> Error {
 /// The errors OpenSSL finds on a version 1 client certificate, which webpki refuses to read: its issuer among
 /// `cas` (unknown: 20 then 21; self-signed: 18), the issuer's signature (7), its validity (9, 10). `None` when
 /// it is no version 1 certificate.
-fn v1_leaf_errors(
+pub(crate) fn v1_leaf_errors(
     cas: &[CertificateDer<'_>],
     leaf: &CertificateDer<'_>,
     now: UnixTime,

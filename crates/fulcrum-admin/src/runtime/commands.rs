@@ -15,6 +15,8 @@ use super::{
 pub enum Reply {
     /// Output to send (the session then adds the closing newline).
     Text(String),
+    /// Output to send without the closing newline (haproxy 2.6 ends a few refusals so).
+    Bare(String),
     /// `quit`: close the connection.
     Quit,
     /// `prompt`: toggle the interactive mode.
@@ -712,6 +714,7 @@ fn needs_admin(words: &[&str]) -> bool {
             ..
         ] | ["add" | "del", "ssl", "crt-list", ..]
             | ["set", "ssl", "ocsp-response", ..]
+            | [_, "ssl", "ca-file" | "crl-file", ..]
             | ["show", "ssl", ..]
             | ["set", "weight", ..]
             | ["set", "server", ..]
@@ -744,7 +747,9 @@ pub fn execute_with_payload(
         ["set", "ssl", "cert"] => {
             text("'set ssl cert' expects a filename and a certificate as a payload\n")
         }
-        ["add", "ssl", "crt-list", ..] | ["set", "ssl", "ocsp-response", ..] => {
+        ["add", "ssl", "crt-list", ..]
+        | ["set", "ssl", "ocsp-response", ..]
+        | ["set", "ssl", "ca-file" | "crl-file", ..] => {
             text(ctl.ssl_list_command(&words, Some(payload)))
         }
         ["add", "map", r] => add_map_payload(ctl, None, r, payload),
@@ -906,8 +911,17 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
         ["new" | "del", "ssl", "cert", ..]
         | ["set", "ssl", "ocsp-response", ..]
         | ["show" | "add" | "del", "ssl", "crt-list", ..]
-        | ["show", "ssl", "ca-file", ..] => {
+        | ["set" | "commit" | "abort" | "new" | "del", "ssl", "ca-file" | "crl-file", ..] => {
             text(ctl.ssl_list_command(&words, None))
+        }
+        ["show", "ssl", "ca-file" | "crl-file", ..] => {
+            let t = ctl.ssl_list_command(&words, None);
+            // haproxy 2.6 ends its refusal of a bad `NAME:INDEX` without the closing empty line.
+            if t.starts_with("wrong ") && t.contains(" index after colons in '") {
+                Reply::Bare(t)
+            } else {
+                text(t)
+            }
         }
         ["set", "ssl", "cert", ..] => text(
             "'set ssl cert' expects a filename and a certificate as a payload (a line ending in '<<', then the PEM, then an empty line)\n",

@@ -115,6 +115,7 @@ impl Session {
                 out.extend_from_slice(t.as_bytes());
                 out.push(b'\n');
             }
+            Reply::Bare(t) => out.extend_from_slice(t.as_bytes()),
             Reply::Quit => {
                 self.closed = true;
                 return;

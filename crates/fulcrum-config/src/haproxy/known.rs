@@ -210,7 +210,6 @@ pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
 pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("allow-0rtt", 0),
     ("client-sigalgs", 1),
-    ("crl-file", 1),
     ("curves", 1),
     ("id", 1),
     ("log-proto", 1),

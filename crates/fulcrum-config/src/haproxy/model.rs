@@ -1106,6 +1106,9 @@ pub struct ServerTls {
     pub verify: bool,
     /// `ca-file`
     pub ca_file: Option<std::path::PathBuf>,
+    /// `crl-file`: the server's certificate chain is checked against these revocation lists (under `verify
+    /// required`).
+    pub crl_file: Option<std::path::PathBuf>,
     /// `crt`: the client certificate shown to the server.
     pub crt: Option<std::path::PathBuf>,
     /// `sni EXPR`, evaluated per connection on the request; no server name is sent without it.

@@ -212,6 +212,8 @@ pub struct ServerSsl {
     pub verify: Option<Verify>,
     /// `ca-file FILE`: the CAs a server certificate must chain to (under `ca-base`).
     pub ca_file: Option<PathBuf>,
+    /// `crl-file FILE`: revocation lists the server's certificate chain is checked against (under `ca-base`).
+    pub crl_file: Option<PathBuf>,
     /// `crt FILE`: the client certificate (and key) shown to the server (under `crt-base`).
     pub crt: Option<PathBuf>,
     /// `sni EXPR`: the server name sent, a sample expression evaluated per connection (as written).
@@ -243,6 +245,7 @@ impl ServerSsl {
             enabled: over.enabled.or(self.enabled),
             verify: over.verify.or(self.verify),
             ca_file: over.ca_file.clone().or_else(|| self.ca_file.clone()),
+            crl_file: over.crl_file.clone().or_else(|| self.crl_file.clone()),
             crt: over.crt.clone().or_else(|| self.crt.clone()),
             sni: over.sni.clone().or_else(|| self.sni.clone()),
             verifyhost: over.verifyhost.clone().or_else(|| self.verifyhost.clone()),
@@ -289,13 +292,14 @@ pub fn server_option(s: &mut ServerSsl, line: &Line, i: usize, sink: &mut Sink) 
             s.verifyhost = Some(String::new());
             Parsed::Took(0)
         }
-        "ca-file" | "crt" => match value(sink, "a file") {
+        "ca-file" | "crl-file" | "crt" => match value(sink, "a file") {
             Some(p) => {
-                if opt == "ca-file" {
-                    s.ca_file = Some(PathBuf::from(p));
-                } else {
-                    s.crt = Some(PathBuf::from(p));
-                }
+                let slot = match opt {
+                    "ca-file" => &mut s.ca_file,
+                    "crl-file" => &mut s.crl_file,
+                    _ => &mut s.crt,
+                };
+                *slot = Some(PathBuf::from(p));
                 Parsed::Took(1)
             }
             None => Parsed::Bad(1),

@@ -913,6 +913,7 @@ pub(crate) fn server_tls(
         checks,
         verify,
         ca_file: ssl.ca_file.clone(),
+        crl_file: ssl.crl_file.clone(),
         crt: ssl.crt.clone(),
         sni,
         verifyhost: ssl.verifyhost.clone().filter(|h| !h.is_empty()),

@@ -36,40 +36,6 @@ pub fn details(store: &CertStore, name: &str) -> Option<String> {
     Some(out)
 }
 
-/// `show ssl ca-file NAME[:INDEX]`: the certificates of a CA file (the INDEXth alone, from 1), as haproxy 2.6
-/// prints them.
-fn ca_file_details(store: &CertStore, arg: &str) -> String {
-    let files = store.ca_files();
-    let find = |n: &str| files.iter().find(|(f, _)| f == n);
-    // `NAME:INDEX`, unless NAME itself holds the colon.
-    let (file, index) = match (find(arg), arg.rsplit_once(':')) {
-        (Some(f), _) => (Some(f), None),
-        (None, Some((n, i))) => match i.parse::<usize>() {
-            Ok(i) if i > 0 => (find(n), Some(i)),
-            _ => return format!("wrong CA index after colons in '{arg}'!\n"),
-        },
-        (None, None) => (None, None),
-    };
-    let Some((name, certs)) = file else {
-        return "Can't display the CA file : Not found!\n".into();
-    };
-    if index.is_some_and(|i| i > certs.len()) {
-        return String::new();
-    }
-    let mut out = format!("Filename: {name}\nStatus: Used\n");
-    for (n, c) in certs.iter().enumerate().map(|(n, c)| (n + 1, c)) {
-        if index.is_some_and(|i| i != n) {
-            continue;
-        }
-        let Some(i) = CertInfo::of(c) else { continue };
-        out.push_str(&format!(
-            " \nCertificate #{n}:\nSerial: {}\nnotBefore: {}\nnotAfter: {}\nSubject Alternative Name: {}\nAlgorithm: {}\nSHA1 FingerPrint: {}\nSubject: {}\nIssuer: {}\n",
-            i.serial, i.not_before, i.not_after, i.san, i.algorithm, i.sha1, i.subject, i.issuer
-        ));
-    }
-    out
-}
-
 /// `set ssl cert NAME <<` + payload (NAME may name a part: `site.pem.key` ...); the answer names the certificate
 /// file, as HAProxy's does.
 pub fn set(store: &CertStore, name: &str, payload: &str) -> Result<String, String> {
@@ -117,6 +83,9 @@ pub fn list_command(store: &CertStore, words: &[&str], payload: Option<&str>) ->
         })
         .collect();
     let words = trimmed.as_slice();
+    if let Some(answer) = crate::control::cafile_api::command(store, words, payload) {
+        return answer;
+    }
     let answer = |r: Result<String, fulcrum_tls::store::ListError>| match r {
         Ok(t) => t,
         Err(e) => e.to_string(),
@@ -214,14 +183,6 @@ pub fn list_command(store: &CertStore, words: &[&str], payload: Option<&str>) ->
                     .map(|()| format!("Entry '{file}' deleted in crtlist '{list}'!\n")),
             )
         }
-        ["show", "ssl", "ca-file"] => {
-            let mut out = String::from("# filename\n");
-            for (name, certs) in store.ca_files() {
-                out.push_str(&format!("{name} - {} certificate(s)\n", certs.len()));
-            }
-            out
-        }
-        ["show", "ssl", "ca-file", name, ..] => ca_file_details(store, name),
         ["add" | "del", "ssl", "crt-list", ..] => {
             "'add ssl crt-list' and 'del ssl crt-list' expect a crt-list filename and a certificate\n".into()
         }

@@ -268,6 +268,7 @@ impl RuntimeApi {
                 .verify
                 .unwrap_or(g.server_verify.unwrap_or(Verify::Required) == Verify::Required),
             ca_file: new.ca_file.clone(),
+            crl_file: None,
             crt: new.crt.clone(),
             sni: None,
             verifyhost: None,

@@ -30,6 +30,9 @@ pub struct ServerRt {
     /// Its client certificate (`crt`), registered in the runtime API's certificate store (which sees the
     /// server deleted when this is dropped).
     pub tls_identity: Option<Arc<fulcrum_tls::client::ClientIdentity>>,
+    /// What its certificate is verified against (`ca-file`, `crl-file`), registered in the runtime API's
+    /// store, which replaces the files at run time.
+    pub tls_trust: Option<Arc<fulcrum_tls::server_trust::ServerTrust>>,
     /// Whether its traffic goes over TLS, as `srv_use_ssl` shows it: 1 yes (`ssl`), 0 no, -1 no (`no-ssl`
     /// written); `set server ... ssl on|off` sets 1 or 0.
     use_ssl: AtomicI8,
@@ -201,6 +204,7 @@ impl ServerRt {
         ServerRt {
             tls,
             tls_identity: None,
+            tls_trust: None,
             use_ssl: AtomicI8::new(Self::initial_use_ssl(config)),
             id,
             index,
@@ -255,6 +259,7 @@ impl ServerRt {
             config,
             tls: None,
             tls_identity: None,
+            tls_trust: None,
             cur: AtomicU32::new(0),
             total: AtomicU64::new(0),
             ramp_since: AtomicU64::new(0),

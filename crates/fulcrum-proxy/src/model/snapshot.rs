@@ -339,9 +339,10 @@ impl Snapshot {
         for p in config.proxies.iter().filter(|p| p.kind.has_backend()) {
             let mut list = Vec::new();
             for (index, s) in p.servers.iter().enumerate() {
-                let (tls, identity) = crate::model::tls_config::server(config, p, s)?;
+                let (tls, identity, trust) = crate::model::tls_config::server(config, p, s)?;
                 let mut srv = ServerRt::configured(servers.len(), index, &p.name, s, tls);
                 srv.tls_identity = identity;
+                srv.tls_trust = trust;
                 srv.referenced = p.referenced_servers.contains(&s.name);
                 let srv = Arc::new(srv);
                 srv.stats.state.set(true);
@@ -418,9 +419,12 @@ impl Snapshot {
         let actconn = Arc::new(AtomicU32::new(0));
         let mut frontends = Vec::new();
         for p in config.proxies.iter().filter(|p| p.kind.has_frontend()) {
+            // A `listen` section is its own backend, unless it names another with `default_backend` (as
+            // HAProxy does).
+            let named = p.default_backend.as_deref().and_then(find);
             let default_backend = match p.kind {
-                ProxyKind::Listen => find(&p.name),
-                _ => p.default_backend.as_deref().and_then(find),
+                ProxyKind::Listen => named.or_else(|| find(&p.name)),
+                _ => named,
             };
             frontends.push(Arc::new(FrontendRt {
                 iid: u64::from(p.uid),
@@ -496,5 +500,31 @@ impl Snapshot {
             max_headers: (config.global.maxhdr() as usize).saturating_sub(1),
             h2: config.global.tune_h2,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Snapshot;
+
+    /// A `listen` section is its own backend, unless `default_backend` names another (HAProxy's reg-tests
+    /// ssl/new_del_ssl_cafile and new_del_ssl_crlfile route so).
+    #[test]
+    fn a_listen_section_goes_to_the_backend_it_names() {
+        let text = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+listen named\n    bind 127.0.0.1:1\n    default_backend b\n\
+listen own\n    bind 127.0.0.1:2\n    server s 127.0.0.1:1\n\
+backend b\n    server s 127.0.0.1:2\n";
+        let config = fulcrum_config::haproxy::parse_str("t.cfg", text).expect("config");
+        let s = Snapshot::build(&config).expect("snapshot");
+        let default_of = |name: &str| {
+            s.frontends
+                .iter()
+                .find(|f| f.name == name)
+                .and_then(|f| f.default_backend.as_ref())
+                .map(|b| b.name.clone())
+        };
+        assert_eq!(default_of("named").as_deref(), Some("b"));
+        assert_eq!(default_of("own").as_deref(), Some("own"));
     }
 }

@@ -63,8 +63,12 @@ pub fn all(config: &Config) -> Result<(Vec<FrontendTls>, Arc<CertStore>), StartE
     Ok((tls, store))
 }
 
-/// The TLS configuration towards a server, and its client certificate for the runtime API's store.
-pub type ServerTlsBuilt = (Option<Arc<ClientConfig>>, Option<Arc<ClientIdentity>>);
+/// The TLS configuration towards a server, and its client certificate and trust for the runtime API's store.
+pub type ServerTlsBuilt = (
+    Option<Arc<ClientConfig>>,
+    Option<Arc<ClientIdentity>>,
+    Option<Arc<fulcrum_tls::server_trust::ServerTrust>>,
+);
 
 /// Builds the TLS configuration towards `server` of backend `proxy`, when its traffic or its checks use TLS.
 pub fn server(
@@ -73,7 +77,7 @@ pub fn server(
     server: &Server,
 ) -> Result<ServerTlsBuilt, RulesError> {
     let Some(tls) = &server.tls else {
-        return Ok((None, None));
+        return Ok((None, None, None));
     };
     let error = |message: String| RulesError::ServerTls {
         location: server.location.to_string(),
@@ -85,7 +89,7 @@ pub fn server(
     for w in &built.warnings {
         warn!(location = %server.location, server = %format!("{}/{}", proxy.name, server.name), "{w}");
     }
-    Ok((Some(built.config), built.identity))
+    Ok((Some(built.config), built.identity, built.trust))
 }
 
 /// The TLS settings of one `peers` section: its listener's (`bind ... ssl crt ...`) and its connections' to

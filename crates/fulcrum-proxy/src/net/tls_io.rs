@@ -232,7 +232,7 @@ impl TlsSession {
         let (mut conn, config, mut own) = if tls.by_name() {
             choose(stream, tls).await?
         } else {
-            let config = tls.default.clone();
+            let config = tls.default_config();
             (
                 ServerConnection::new(config.clone()).map_err(tls_error)?,
                 config,
