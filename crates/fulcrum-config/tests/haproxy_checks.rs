@@ -426,10 +426,6 @@ fn tcp_check_errors() {
     );
     // What HAProxy supports and fulcrum does not yet is refused by name.
     for (line, needle) in [
-        (
-            "tcp-check connect via-socks4",
-            "'via-socks4' is supported by HAProxy, not yet by fulcrum",
-        ),
         ("tcp-check expect string-lf x", "not yet by fulcrum"),
         (
             "tcp-check expect string x on-success %[srv_name]",

@@ -266,6 +266,13 @@ fn stick_rules_parse_and_refuse() {
         "stick on",
         "reads the response",
     );
+    // Refused as haproxy 2.6 refuses it.
+    err1(
+        &format!("{D}backend b\n appsession JSESSIONID len 52 timeout 3h\n"),
+        7,
+        "appsession",
+        "'appsession' is not supported anymore since HAProxy 1.6.",
+    );
     // haproxy 2.6 warns and ignores it; fulcrum refuses
     err1(
         &format!("{D}frontend f\n bind :18080\n stick on src\n"),
@@ -273,10 +280,22 @@ fn stick_rules_parse_and_refuse() {
         "stick",
         "not allowed in a 'frontend' section",
     );
+    // `mode tcp`: request-side rules on the connection (`stick on src`, the payload); HTTP fetches refused, and
+    // `store-response` not yet.
+    let c = ok_both(&format!(
+        "{D}listen l\n mode tcp\n bind :18080\n stick-table type ip size 1k\n stick on src\n stick match src if {{ req.len ge 4 }}\n server s 127.0.0.1:1\n"
+    ));
+    assert_eq!(c.backend("l").unwrap().rules.stick.len(), 2);
     err1(
-        &format!("{D}listen l\n mode tcp\n bind :18080\n stick-table type ip size 1k\n stick on src\n server s 127.0.0.1:1\n"),
+        &format!("{D}listen l\n mode tcp\n bind :18080\n stick-table type ip size 1k\n stick on req.hdr(x)\n server s 127.0.0.1:1\n"),
         10,
         "stick on",
+        "sample fetch 'req.hdr' reads HTTP data",
+    );
+    err1(
+        &format!("{D}listen l\n mode tcp\n bind :18080\n stick-table type ip size 1k\n stick store-response src\n server s 127.0.0.1:1\n"),
+        10,
+        "stick store-response",
         "not supported yet by fulcrum",
     );
 }

@@ -425,3 +425,82 @@ frontend fe
         assert_eq!(o, t, "'{c}'");
     }
 }
+
+/// `stick on src` in a `mode tcp` backend (the MySQL-style idiom): each client address stays on the server round
+/// robin first gave it, connection after connection. The same order of connections gets the same pattern of
+/// servers from haproxy 2.6.
+#[test]
+fn stick_on_src_in_mode_tcp_matches_haproxy() {
+    let o = origins(3);
+    let run = |start: &dyn Fn(&str, std::net::SocketAddr) -> Box<dyn std::any::Any>| {
+        let port = free_port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let text = format!(
+            "{DEFAULTS}
+listen db
+    mode tcp
+    bind 127.0.0.1:{port}
+    balance roundrobin
+    stick-table type ip size 1k expire 1m
+    stick on src
+{}",
+            server_lines(&o, "")
+        );
+        let _p = start(&text, addr);
+        let from = |ip: &str| served_by(&Client::connect_from(addr, ip).get("/"));
+        let order = [
+            "127.0.0.2",
+            "127.0.0.3",
+            "127.0.0.2",
+            "127.0.0.4",
+            "127.0.0.3",
+            "127.0.0.5",
+            "127.0.0.2",
+        ];
+        order
+            .iter()
+            .map(|ip| format!("{ip} {}", from(ip)))
+            .collect::<Vec<_>>()
+    };
+    let ours = run(&|t, _| Box::new(start_proxy(t)));
+    let server_of = |ip: &str| -> Vec<&str> {
+        ours.iter()
+            .filter_map(|l| l.strip_prefix(ip).map(str::trim))
+            .collect()
+    };
+    // One server per address, whatever the connection.
+    for ip in ["127.0.0.2", "127.0.0.3"] {
+        let s = server_of(ip);
+        assert!(s.len() >= 2 && s.iter().all(|x| *x == s[0]), "{ours:#?}");
+    }
+    // Round robin gave the first four addresses four picks over three servers.
+    let firsts: std::collections::HashSet<_> = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        .iter()
+        .map(|ip| server_of(ip)[0])
+        .collect();
+    assert_eq!(firsts.len(), 3, "{ours:#?}");
+    if haproxy_present() {
+        // start_haproxy's readiness probe is a connection of its own, which round robin gives a server in
+        // `mode tcp`: the servers are compared by the order they first appear in.
+        let theirs = run(&|t, a| Box::new(start_haproxy(t, a)));
+        let by_appearance = |lines: &[String]| -> Vec<String> {
+            let mut seen: Vec<String> = Vec::new();
+            lines
+                .iter()
+                .map(|l| {
+                    let (ip, s) = l.split_once(' ').unwrap();
+                    let n = seen.iter().position(|x| x == s).unwrap_or_else(|| {
+                        seen.push(s.to_string());
+                        seen.len() - 1
+                    });
+                    format!("{ip} #{n}")
+                })
+                .collect()
+        };
+        assert_eq!(
+            by_appearance(&ours),
+            by_appearance(&theirs),
+            "fulcrum {ours:?}, haproxy {theirs:?}"
+        );
+    }
+}

@@ -590,6 +590,13 @@ pub fn apply(
                 kw,
                 format!("'{kw}' is not supported (HAProxy removed it): use '{instead}'"),
             );
+        } else if kw == "appsession" {
+            // Removed from HAProxy long ago; refused in its words.
+            sink.error(
+                loc,
+                kw,
+                "'appsession' is not supported anymore since HAProxy 1.6.",
+            );
         } else if known::PROXY_UNSUPPORTED.contains(&kw) {
             sink.unsupported(loc, kw);
         } else if known::is_global_keyword(kw) {

@@ -3637,13 +3637,27 @@ pub fn finish(
     let response_inspect_delay = d.response_inspect_delay.map(|(t, _)| t);
     if mode == Mode::Tcp {
         sink.diags.extend(d.tcp_response_http_only);
-        if let Some(r) = d.stick.first() {
+        // `stick on|match|store-request` decide on the connection's bytes before the server is chosen; the
+        // response side (`store-response`, typically on an SSL session id read from the server's hello) is not
+        // there yet.
+        if let Some(r) = d.stick.iter().find(|r| r.action.response) {
             sink.error(
                 &r.location,
                 &r.keyword,
                 ns(format!(
-                    "'stick' rules in {proxy}, which is in 'mode tcp' (mode http is)"
+                    "'stick store-response' in {proxy}, which is in 'mode tcp' (mode http is)"
                 )),
+            );
+        }
+        if let Some(r) = d.stick.iter().find(|r| r.action.key.0.needs().http) {
+            sink.error(
+                &r.location,
+                &r.keyword,
+                format!(
+                    "'{}' in {proxy}: sample fetch '{}' reads HTTP data, which a 'mode tcp' proxy does not have",
+                    r.keyword,
+                    r.action.key.0.fetch_name()
+                ),
             );
         }
         if let Some(r) = d
@@ -3712,7 +3726,7 @@ pub fn finish(
         response_inspect_delay,
         errorfiles,
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
-        stick: rules_of(d.stick, Place::Request, acls, proxy, sink),
+        stick: rules_of(d.stick, switch, acls, proxy, sink),
         persist: rules_of(d.persist, Place::Request, acls, proxy, sink),
         use_servers: rules_of(d.use_servers, switch, acls, proxy, sink),
         monitor_fail: rules_of(d.monitor_fail, Place::Request, acls, proxy, sink),

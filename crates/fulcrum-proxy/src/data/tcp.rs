@@ -252,31 +252,41 @@ pub async fn serve_client(
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
     let mut refused = false;
-    // `use-server`: the first attempt goes to the server the rules name.
-    let mut forced = be.rules.has_use_server().then(|| {
-        let facts = ContentFacts {
-            src: peer,
-            dst_port: local_port,
-            buf: &first,
-            may_change: false,
-            response: false,
-            vars: Some(&vars),
-            stick: stick.as_ref(),
-            tls: session.as_ref().map(|s| &*s.facts),
-            server_tls: None,
-            sock: Some(&client),
-        };
-        be.rules.pick_server(&facts, &|i| {
-            be.servers
-                .get(i)
-                .is_some_and(|s| !s.in_maint() && (s.is_up() || be.config.persist))
+    // `use-server`: the first attempt goes to the server the rules name; else `stick match`/`stick on`: the
+    // stored server, when it is up.
+    let facts = ContentFacts {
+        src: peer,
+        dst_port: local_port,
+        buf: &first,
+        may_change: false,
+        response: false,
+        vars: Some(&vars),
+        stick: stick.as_ref(),
+        tls: session.as_ref().map(|s| &*s.facts),
+        server_tls: None,
+        sock: Some(&client),
+    };
+    let plan = be.rules.stick_plan_tcp(&facts);
+    let mut forced = be
+        .rules
+        .has_use_server()
+        .then(|| {
+            be.rules.pick_server(&facts, &|i| {
+                be.servers
+                    .get(i)
+                    .is_some_and(|s| !s.in_maint() && (s.is_up() || be.config.persist))
+            })
         })
-    });
+        .flatten()
+        .or_else(|| {
+            let stuck = plan.server.as_ref()?;
+            be.servers.iter().position(|s| stuck.is(s) && s.is_up())
+        });
     let ((server, server_tls), _guard, server_index) = loop {
         // Retries stay on the same server unless `option redispatch` allows another one.
         let same = previous
             .filter(|_| !be.redispatch)
-            .or(forced.take().flatten())
+            .or(forced.take())
             .map(|i| &be.servers[i]);
         let Ok((server, guard)) = queue::acquire(&worker, &be, &key, previous, same).await else {
             if let Some(mut l) = log {
@@ -293,6 +303,8 @@ pub async fn serve_client(
             l.server(&server);
         }
         done.server(&server);
+        // `stick store-request`/`stick on`: the server this connection goes to.
+        plan.store(&server);
         Counters::inc(&server.stats.lbtot);
         if let Some(p) = previous.filter(|&p| p != server.index) {
             Counters::inc(&be.stats.redispatches);

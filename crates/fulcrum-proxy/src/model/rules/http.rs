@@ -1143,6 +1143,18 @@ impl ProxyRules {
         plan
     }
 
+    /// The `stick` rules' decision for a `mode tcp` connection, on the bytes its content rules buffered (`stick
+    /// on src`, `stick match req.payload(...)`): as [`ProxyRules::stick_plan`] for a request.
+    pub fn stick_plan_tcp(&self, facts: &ContentFacts<'_>) -> crate::model::stick::Plan {
+        let mut plan = crate::model::stick::Plan::default();
+        for (rule, cond) in &self.stick {
+            if !rule.response && holds(cond, facts) {
+                rule.plan(&facts.ctx(), &mut plan);
+            }
+        }
+        plan
+    }
+
     /// The first `force-persist` / `ignore-persist` rule whose condition holds for the request.
     pub fn persist_rule<B>(
         &self,
