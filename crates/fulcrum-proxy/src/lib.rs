@@ -175,11 +175,6 @@ pub fn threads(config: &Config) -> usize {
 /// `handover` whose address `config` binds instead of binding them again.
 pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<Bound, StartError> {
     let snapshot = Arc::new(Snapshot::build(config)?);
-    let idle_pools = Arc::new(http::pool::Pools::new(
-        crate::thread_count(config),
-        snapshot.servers.iter().map(|s| s.config.pool_max_conn),
-        config.global.idle_pool_shared.unwrap_or(true),
-    ));
     // States carried over a restart (`load-server-state-from-file`) apply before any traffic or check.
     server_state::load(config, &snapshot);
     rules::vars::set_global_vars(&config.global.vars);
@@ -233,10 +228,16 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
         .maxconn
         .map(|m| fd_limit::needed(m, listeners));
     let strict = config.global.strict_limits.unwrap_or(true);
-    match config.global.ulimit_n {
+    let fds = match config.global.ulimit_n {
         Some(n) => fd_limit::set_exact(n, need, strict)?,
         None => fd_limit::raise(need, strict)?,
     };
+    let idle_pools = Arc::new(http::pool::Pools::new(
+        threads,
+        snapshot.servers.iter().map(|s| s.config.pool_max_conn),
+        config.global.idle_pool_shared.unwrap_or(true),
+        http::pool::idle_cap(fds),
+    ));
     let mut per_worker: Vec<Vec<worker::Listener>> = (0..threads).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
     // `stats socket ... expose-fd listeners`: the listening sockets may be handed to a new process (`-x`).

@@ -17,8 +17,21 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::server_conn::ServerConn;
 
-/// Most idle connections kept per server and worker when the server sets no `pool-max-conn`.
-const MAX_IDLE_PER_SERVER: usize = 256;
+/// HAProxy's `tune.pool-low-fd-ratio` default: connections stop going into the idle pools once the process
+/// keeps this share (in percent) of its descriptor limit in them.
+const LOW_FD_RATIO: u64 = 20;
+
+/// The most idle connections the whole process keeps (all servers together) with `fds` descriptors at its
+/// disposal (0: unknown), as HAProxy bounds them: a fifth of the descriptors, so that most of them stay free
+/// for clients and for the connections in use. Never below 256, which any limit allows.
+pub fn idle_cap(fds: u64) -> usize {
+    if fds == 0 {
+        return usize::MAX;
+    }
+    usize::try_from(fds * LOW_FD_RATIO / 100)
+        .unwrap_or(usize::MAX)
+        .max(256)
+}
 
 /// The idle connections of every worker thread, by worker and server id.
 pub struct Pools {
@@ -26,24 +39,29 @@ pub struct Pools {
     workers: Box<[Mutex<Vec<Vec<ServerConn>>>]>,
     /// Per server id: idle connections in the whole process.
     idle: Box<[AtomicUsize]>,
-    /// Per server id: the most idle connections kept in the whole process.
+    /// Per server id: the most idle connections kept in the whole process (`pool-max-conn`).
     max: Box<[usize]>,
+    /// Idle connections of all servers in the whole process.
+    total: AtomicUsize,
+    /// The most of them kept ([`idle_cap`]).
+    total_max: usize,
     /// `tune.idle-pool.shared`: whether a thread may take another thread's connection.
     shared: bool,
 }
 
 impl Pools {
     /// Pools for `threads` workers and servers whose `pool-max-conn` are `limits` (`None`: no limit of their
-    /// own), by server id.
+    /// own), by server id, keeping at most `total_max` idle connections in all.
     pub fn new(
         threads: usize,
         limits: impl IntoIterator<Item = Option<u32>>,
         shared: bool,
+        total_max: usize,
     ) -> Self {
         let threads = threads.max(1);
         let max: Box<[usize]> = limits
             .into_iter()
-            .map(|l| l.map_or(MAX_IDLE_PER_SERVER * threads, |n| n as usize))
+            .map(|l| l.map_or(usize::MAX, |n| n as usize))
             .collect();
         Pools {
             workers: (0..threads)
@@ -51,6 +69,8 @@ impl Pools {
                 .collect(),
             idle: max.iter().map(|_| AtomicUsize::new(0)).collect(),
             max,
+            total: AtomicUsize::new(0),
+            total_max,
             shared,
         }
     }
@@ -72,6 +92,7 @@ impl Pools {
                     if let Some(c) = self.idle.get(id) {
                         c.fetch_sub(n, Ordering::Relaxed);
                     }
+                    self.total.fetch_sub(n, Ordering::Relaxed);
                 }
             }
         }
@@ -91,6 +112,7 @@ impl Pools {
         while let Some(at) = list.iter().rposition(fits) {
             let mut conn = list.remove(at);
             self.idle[id].fetch_sub(1, Ordering::Relaxed);
+            self.total.fetch_sub(1, Ordering::Relaxed);
             if conn.is_idle_usable() {
                 conn.home = Some(worker);
                 return Some(conn);
@@ -140,13 +162,20 @@ impl Pool {
         let (Some(count), Some(&max)) = (self.all.idle.get(id), self.all.max.get(id)) else {
             return;
         };
-        // Reserve a place under the process-wide limit, or close the connection.
-        if count
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        // Reserve a place under the server's process-wide limit and the process's, or close the connection.
+        let total = &self.all.total;
+        let reserve = |c: &AtomicUsize, max: usize| {
+            c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 (n < max).then_some(n + 1)
             })
-            .is_err()
-        {
+            .is_ok()
+        };
+        if !reserve(count, max) {
+            conn.discard();
+            return;
+        }
+        if !reserve(total, self.all.total_max) {
+            count.fetch_sub(1, Ordering::Relaxed);
             conn.discard();
             return;
         }
@@ -155,6 +184,7 @@ impl Pool {
             Some(mut lists) => lists[id].push(conn),
             None => {
                 count.fetch_sub(1, Ordering::Relaxed);
+                total.fetch_sub(1, Ordering::Relaxed);
                 conn.discard();
             }
         }
@@ -202,5 +232,18 @@ impl Drop for SessionConn {
         if let Some((_, conn)) = self.idle.get_mut().take() {
             conn.discard();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifth_of_the_descriptors_at_least_256() {
+        assert_eq!(idle_cap(20_000), 4_000);
+        assert_eq!(idle_cap(1_048_576), 209_715);
+        assert_eq!(idle_cap(1_024), 256);
+        assert_eq!(idle_cap(0), usize::MAX);
     }
 }
