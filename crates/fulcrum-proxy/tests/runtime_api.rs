@@ -519,6 +519,8 @@ fn added_server_with_check_is_checked() {
         "New server registered.\n\n"
     );
     cmd(&sock, "enable server app/s9");
+    // Its checks wait for `enable health`, as in HAProxy.
+    assert_eq!(cmd(&sock, "enable health app/s9"), "\n");
     let be = snapshot.backends[0].clone();
     let s9 = be
         .servers
@@ -1291,4 +1293,212 @@ backend f
             .any(|l| l.starts_with("5 c 1 u1 ") && l.split(' ').nth(6) == Some("18")),
         "{theirs:#?}"
     );
+}
+
+/// A listener on loopback counting the connections it accepts (for at most 30 s); each gets `reply` once a
+/// few bytes arrived (or at once when `reply` is empty), then is closed.
+fn counting_listener(reply: &'static [u8]) -> (std::net::SocketAddr, std::sync::Arc<AtomicUsize>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let addr = l.local_addr().unwrap();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < until {
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    if !reply.is_empty() {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                        let mut buf = [0u8; 64];
+                        let _ = s.read(&mut buf);
+                        let _ = s.write_all(reply);
+                    }
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    (addr, count)
+}
+
+#[test]
+fn added_server_checks_wait_for_enable_and_end_with_the_server() {
+    let o = origins(2);
+    let sock = sock_path("dyncheck");
+    let p = start_proxy(&config(&o, &[(&sock, "level admin")], ""));
+    let snapshot = p.running.as_ref().unwrap().snapshot().clone();
+    let (check_addr, checks) = counting_listener(b"");
+    let (agent_addr, agents) = counting_listener(b"ready up\n");
+    assert_eq!(
+        cmd(
+            &sock,
+            &format!(
+                "add server app/d1 {check_addr} check inter 100ms rise 1 fall 1 agent-check agent-addr 127.0.0.1 agent-port {} agent-send hello agent-inter 100ms",
+                agent_addr.port()
+            )
+        ),
+        "New server registered.\n\n"
+    );
+    let d1 = snapshot.backends[0]
+        .servers
+        .iter()
+        .find(|s| s.config.name == "d1")
+        .unwrap()
+        .clone();
+    assert_eq!(d1.running_tasks(), 2, "a check task and an agent task");
+    // In maintenance, with checks and agent disabled until enabled: nothing connects.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(checks.load(Ordering::SeqCst), 0);
+    assert_eq!(agents.load(Ordering::SeqCst), 0);
+    // Out of maintenance, the checks run once enabled.
+    assert_eq!(cmd(&sock, "enable server app/d1"), "\n");
+    assert_eq!(cmd(&sock, "enable health app/d1"), "\n");
+    assert!(wait_until(Duration::from_secs(3), || checks
+        .load(Ordering::SeqCst)
+        >= 2));
+    // The agent's `ready` has no maintenance to end here, its `up` keeps the server up.
+    assert_eq!(cmd(&sock, "enable agent app/d1"), "\n");
+    assert!(wait_until(Duration::from_secs(3), || agents
+        .load(Ordering::SeqCst)
+        >= 2));
+    assert!(d1.is_up());
+    assert_eq!(cmd(&sock, "disable agent app/d1"), "\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = agents.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        agents.load(Ordering::SeqCst),
+        asked,
+        "the agent was asked after disable agent"
+    );
+    // An agent's `ready` takes a server out of maintenance.
+    assert_eq!(cmd(&sock, "disable server app/d1"), "\n");
+    assert!(d1.in_maint());
+    assert_eq!(cmd(&sock, "enable agent app/d1"), "\n");
+    assert!(wait_until(Duration::from_secs(3), || !d1.in_maint()));
+    // Deleted: both tasks end, nothing connects any more.
+    let both = cmd(&sock, "disable agent app/d1; disable server app/d1");
+    assert!(both.trim().is_empty(), "{both:?}");
+    assert_eq!(cmd(&sock, "del server app/d1"), "Server deleted.\n");
+    assert!(
+        wait_until(Duration::from_secs(2), || d1.running_tasks() == 0),
+        "the deleted server's tasks still run"
+    );
+    let (c, a) = (checks.load(Ordering::SeqCst), agents.load(Ordering::SeqCst));
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        (checks.load(Ordering::SeqCst), agents.load(Ordering::SeqCst)),
+        (c, a)
+    );
+}
+
+#[test]
+fn added_servers_track_and_checks_as_haproxy() {
+    let o = origins(1);
+    let origin = o[0].addr();
+    let config = |sock: &Path, log: std::net::SocketAddr| {
+        format!(
+            "global
+    nbthread 1
+    stats socket {} level admin
+    log {log} local0
+
+defaults
+    mode http
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen app
+    bind 127.0.0.1:{}
+    server x {origin}
+
+backend be_check
+    server srv_check {origin} check
+    server srv_no_check {origin}
+
+backend be1
+    server srv {origin} check inter 100ms rise 1 fall 1
+",
+            sock.display(),
+            free_port()
+        )
+    };
+    let steps = [
+        format!("add server be_check/s1 {origin} track be_check/srv_no_check"),
+        format!("add server be_check/s1 {origin} track be_check/srv_check"),
+        format!("add server be_check/s3 {origin} track be_check/s1"),
+        format!("add server be_check/s4 {origin} track nope/srv"),
+        format!("add server be_check/s4 {origin} track be_check/nope"),
+        format!("add server be_check/s4 {origin} check track srv_check"),
+        format!("add server be_check/s4 {origin} agent-check"),
+        format!("add server be_check/s5 {origin} check inter 0"),
+        format!("add server be_check/s5 {origin} check rise 0"),
+        "enable agent be_check/srv_check".into(),
+        "disable agent be_check/srv_check".into(),
+        "enable health be_check/srv_no_check".into(),
+        "disable health be_check/srv_no_check".into(),
+        "enable agent be_check/nope".into(),
+        format!("add server be1/s1 {origin} track be1/srv"),
+        "enable server be1/s1".into(),
+        format!("add server be1/s2 {origin} track srv"),
+        "enable server be1/s2".into(),
+        format!("add server be1/s3 {origin} track be1/srv"),
+        "enable server be1/s3".into(),
+        "show servers state be1".into(),
+        "disable server be1/srv".into(),
+        "show servers state be1".into(),
+        "del server be1/s1".into(),
+        "enable server be1/srv".into(),
+        "show servers state be1".into(),
+        "disable server be1/s3; del server be1/s3".into(),
+        "disable server be1/srv".into(),
+        "enable server be1/srv".into(),
+    ];
+    let run = |sock: &Path, log: &common::syslog::Syslog| -> Vec<String> {
+        // srv's first check passed: both start from UP.
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                cmd(sock, "show servers state be1")
+                    .lines()
+                    .any(|l| l.contains(" be1 1 srv ") && l.split(' ').nth(12) == Some("1"))
+            }),
+            "srv was never checked"
+        );
+        let mut out = Vec::new();
+        for step in &steps {
+            out.push(format!("> {step}"));
+            out.extend(stable_state(&cmd(sock, step)));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        out.extend(
+            log.messages()
+                .into_iter()
+                .filter(|m| m.starts_with("Server ") || m.starts_with("backend ")),
+        );
+        out
+    };
+    let theirs_sock = sock_path("dyntrack-haproxy");
+    let theirs_log = common::syslog::Syslog::start();
+    let theirs = {
+        let Some(_h) = start_haproxy(&config(&theirs_sock, theirs_log.addr), &theirs_sock) else {
+            return;
+        };
+        run(&theirs_sock, &theirs_log)
+    };
+    let ours_sock = sock_path("dyntrack-ours");
+    let ours_log = common::syslog::Syslog::start();
+    let p = start_proxy(&config(&ours_sock, ours_log.addr));
+    let ours = run(&ours_sock, &ours_log);
+    drop(p);
+    assert_eq!(ours, theirs);
+    // The figures themselves: the trackers left are told in the reverse order of their addition.
+    let pos = |m: &str| theirs.iter().position(|l| l.starts_with(m));
+    let up = |s: &str| pos(&format!("Server be1/{s} is UP/READY (leaving maintenance)"));
+    assert!(up("s3") < up("s2") && up("s1").is_none(), "{theirs:#?}");
 }
