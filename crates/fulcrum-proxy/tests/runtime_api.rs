@@ -1506,3 +1506,48 @@ backend be1
         "{theirs:#?}"
     );
 }
+
+#[test]
+fn a_server_without_host_is_not_in_maintenance_for_its_trackers() {
+    let o = origins(1);
+    let origin = o[0].addr();
+    let sock = sock_path("nohost");
+    // `server nohost :` is what an unset `${ADDR}:${PORT}` leaves: HAProxy keeps it out of maintenance (at
+    // 0.0.0.0); fulcrum sends it no traffic but shows and passes on HAProxy's state.
+    let text = format!(
+        "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{}
+    server x {origin}
+
+backend be2
+    server nohost : check inter 10s
+",
+        free_port()
+    )
+    .replace(
+        "global\n",
+        &format!("global\n    stats socket {} level admin\n", sock.display()),
+    );
+    let _p = start_proxy(&text);
+    // `srv_admin_state` of a server.
+    let admin = |name: &str| -> String {
+        let out = cmd(&sock, "show servers state be2");
+        out.lines()
+            .find(|l| l.split(' ').nth(3) == Some(name))
+            .and_then(|l| l.split(' ').nth(6).map(str::to_string))
+            .unwrap_or_else(|| panic!("{name} not in {out}"))
+    };
+    assert_eq!(admin("nohost"), "0");
+    assert_eq!(
+        cmd(&sock, &format!("add server be2/t1 {origin} track nohost")),
+        "New server registered.\n\n"
+    );
+    assert_eq!(admin("t1"), "1");
+    cmd(&sock, "enable server be2/t1");
+    assert_eq!(admin("t1"), "0");
+    cmd(&sock, "disable server be2/nohost");
+    assert_eq!((admin("nohost").as_str(), admin("t1").as_str()), ("1", "2"));
+    cmd(&sock, "enable server be2/nohost");
+    assert_eq!((admin("nohost").as_str(), admin("t1").as_str()), ("0", "0"));
+}
