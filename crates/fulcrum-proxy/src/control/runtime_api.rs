@@ -329,9 +329,13 @@ impl RuntimeApi {
         let maint = s.in_maint();
         let checked_up = s.is_checked_up();
         let (check_status, check_result, check_health, check_state) = if c.check {
-            // CONFIGURED, ENABLED unless `disable health`, PAUSED while in maintenance (as HAProxy's check state).
-            let flags =
-                0x02 | if s.checks_frozen() { 0 } else { 0x04 } | if maint { 0x08 } else { 0 };
+            // CONFIGURED, ENABLED unless `disable health`, PAUSED while in maintenance with checks enabled (as
+            // HAProxy's check state: disabled checks are not paused).
+            let flags = if s.checks_frozen() {
+                0x02
+            } else {
+                0x06 | if maint { 0x08 } else { 0 }
+            };
             if checked_up {
                 let layer7 = be.config.httpchk.is_some() || be.config.protocol_check.is_some();
                 let ok = if layer7 { 15 } else { 6 };
