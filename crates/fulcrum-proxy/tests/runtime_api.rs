@@ -1458,6 +1458,13 @@ backend be1
         "disable server be1/s3; del server be1/s3".into(),
         "disable server be1/srv".into(),
         "enable server be1/srv".into(),
+        // A server tracked at run time cannot be deleted, even once its trackers are gone.
+        "disable server be1/srv".into(),
+        "del server be1/srv".into(),
+        "del server be1/s2".into(),
+        "del server be1/srv".into(),
+        "enable server be1/srv".into(),
+        "show servers state be1".into(),
     ];
     let run = |sock: &Path, log: &common::syslog::Syslog| -> Vec<String> {
         // srv's first check passed: both start from UP.

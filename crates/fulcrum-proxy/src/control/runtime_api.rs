@@ -876,7 +876,8 @@ impl Control for RuntimeApi {
     fn del_server(&self, backend: &str, server: &str) -> Result<(), CtlError> {
         let _g = self.lock();
         let (be, s) = self.find(backend, server)?;
-        if s.referenced {
+        // Named by the configuration, or tracked (even once) by a server added at run time, as HAProxy.
+        if s.referenced || s.tracked_at_run_time() {
             return Err(CtlError::Referenced);
         }
         // Maintenance of its own or inherited from the server it tracks, as HAProxy.

@@ -78,6 +78,9 @@ pub struct ServerRt {
     agent_frozen: AtomicBool,
     /// Its check and agent tasks, ended when the server is deleted.
     tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// A server added at run time tracked it once: `del server` refuses it from then on, even once that
+    /// tracker is gone (haproxy 2.6 observed).
+    tracked_at_run_time: AtomicBool,
 }
 
 /// A server following another's state (`track`), and its backend (whose farm changes with it).
@@ -241,6 +244,7 @@ impl ServerRt {
             dynamic: false,
             agent_frozen: AtomicBool::new(false),
             tasks: std::sync::Mutex::new(Vec::new()),
+            tracked_at_run_time: AtomicBool::new(false),
         }
     }
 
@@ -280,6 +284,7 @@ impl ServerRt {
             dynamic: true,
             agent_frozen: AtomicBool::new(true),
             tasks: std::sync::Mutex::new(Vec::new()),
+            tracked_at_run_time: AtomicBool::new(false),
         }
     }
 
@@ -458,11 +463,19 @@ impl ServerRt {
         backend: &Arc<crate::model::snapshot::BackendRt>,
         server: &Arc<ServerRt>,
     ) {
+        if server.dynamic {
+            self.tracked_at_run_time.store(true, Ordering::Release);
+        }
         // The newest first: HAProxy passes a change on to the last tracker added first.
         self.trackers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(0, (Arc::downgrade(backend), Arc::downgrade(server)));
+    }
+
+    /// Whether a server added at run time ever tracked this one (`del server` then refuses it).
+    pub fn tracked_at_run_time(&self) -> bool {
+        self.tracked_at_run_time.load(Ordering::Acquire)
     }
 
     /// Forgets `server` as one of its trackers (it was deleted).
