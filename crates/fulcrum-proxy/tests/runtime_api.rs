@@ -1558,3 +1558,113 @@ backend be2
     cmd(&sock, "enable server be2/nohost");
     assert_eq!((admin("nohost").as_str(), admin("t1").as_str()), ("0", "0"));
 }
+
+/// `check duration: 12ms` as `check duration: Nms`, for comparing log lines.
+fn without_durations(line: &str) -> String {
+    const KEY: &str = "check duration: ";
+    match line.find(KEY) {
+        Some(i) => {
+            let rest = &line[i + KEY.len()..];
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            format!("{}{KEY}N{}", &line[..i], &rest[digits..])
+        }
+        None => line.to_string(),
+    }
+}
+
+#[test]
+fn added_server_checks_and_agent_log_as_haproxy() {
+    let (agent, _asked) = counting_listener(b"ready up\n");
+    let config = |sock: &Path, log: std::net::SocketAddr, pp: u16| {
+        format!(
+            "global
+    nbthread 1
+    stats socket {} level admin
+
+defaults
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+frontend pp
+    mode http
+    bind 127.0.0.1:{pp} accept-proxy
+    http-request return status 200
+
+backend be1
+    option log-health-checks
+    option httpchk GET /
+    log {log} daemon
+",
+            sock.display()
+        )
+    };
+    let run = |sock: &Path, log: &common::syslog::Syslog, pp: u16| -> Vec<String> {
+        let logged = |what: &str| {
+            let what = what.to_string();
+            assert!(
+                wait_until(Duration::from_secs(5), || log
+                    .messages()
+                    .iter()
+                    .any(|m| m.starts_with(&what))),
+                "never logged: {what}"
+            );
+        };
+        let mut out = Vec::new();
+        let mut step = |c: String| {
+            out.push(format!("> {c}"));
+            out.push(cmd(sock, &c));
+        };
+        // Without check-send-proxy the check sends no PROXY header: the frontend resets it.
+        step(format!(
+            "add server be1/p1 127.0.0.1:{pp} send-proxy check inter 100ms rise 1 fall 1"
+        ));
+        step("enable server be1/p1".into());
+        step("enable health be1/p1".into());
+        logged("Health check for server be1/p1");
+        step("disable server be1/p1".into());
+        step("del server be1/p1".into());
+        step(format!(
+            "add server be1/p2 127.0.0.1:{pp} send-proxy check inter 100ms rise 1 fall 1 check-send-proxy"
+        ));
+        step("enable server be1/p2".into());
+        step("enable health be1/p2".into());
+        logged("Health check for server be1/p2");
+        // The agent's `ready` takes the server out of maintenance.
+        step(format!(
+            "add server be1/a1 127.0.0.1:{pp} agent-check agent-port {} agent-send hello agent-inter 100ms",
+            agent.port()
+        ));
+        step("enable agent be1/a1".into());
+        logged("Agent check for server be1/a1");
+        step("disable agent be1/a1; disable server be1/a1".into());
+        step("del server be1/a1".into());
+        std::thread::sleep(Duration::from_millis(400));
+        out.extend(log.messages().iter().map(|m| without_durations(m)));
+        out
+    };
+    // One port for both frontends (haproxy stops before fulcrum starts), so that the commands are the same.
+    let pp = free_port();
+    let theirs_sock = sock_path("dynlog-haproxy");
+    let theirs_log = common::syslog::Syslog::start();
+    let theirs = {
+        let Some(_h) = start_haproxy(&config(&theirs_sock, theirs_log.addr, pp), &theirs_sock)
+        else {
+            return;
+        };
+        run(&theirs_sock, &theirs_log, pp)
+    };
+    let ours_sock = sock_path("dynlog-ours");
+    let ours_log = common::syslog::Syslog::start();
+    let p = start_proxy(&config(&ours_sock, ours_log.addr, pp));
+    let ours = run(&ours_sock, &ours_log, pp);
+    drop(p);
+    assert_eq!(ours, theirs);
+    assert!(
+        theirs.iter().any(|l| l
+            == "Health check for server be1/p2 succeeded, reason: Layer7 check passed, code: 200, check duration: Nms, status: 1/1 UP."),
+        "{theirs:#?}"
+    );
+}
