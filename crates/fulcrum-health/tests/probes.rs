@@ -120,7 +120,8 @@ async fn http_reset_after_connecting_is_a_socket_error() {
     tokio::spawn(async move {
         if let Ok((mut s, _)) = l.accept().await {
             let _ = read_head(&mut s).await;
-            let _ = s.set_linger(Some(Duration::ZERO));
+            // Closing with SO_LINGER 0 sends a reset (the socket does not block: nothing is left to send).
+            let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
             drop(s);
         }
     });
