@@ -35,7 +35,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "add server <bk>/<srv>",
-        "add a server at run time, in maintenance (ADDR:PORT [weight N] [maxconn N] [check] [backup] [proto h1])",
+        "add a server at run time, in maintenance (ADDR:PORT [weight N] [maxconn N] [check] [inter T] [rise N] [fall N] [agent-check agent-port N] [track B/S] [backup] [proto h1] ...)",
     ),
     ("clear acl <acl>", "clear the contents of this acl"),
     ("clear map [@<ver>] <map>", "clear the contents of this map"),
@@ -56,12 +56,20 @@ const COMMANDS: &[(&str, &str)] = &[
         "remove a server that is in maintenance and has no connection",
     ),
     (
+        "disable agent",
+        "stop a server's agent checks",
+    ),
+    (
         "disable health",
         "freeze a server's state: health checks stop changing it",
     ),
     (
         "disable server <bk>/<srv>",
         "put a server in maintenance (same as 'set server <bk>/<srv> state maint')",
+    ),
+    (
+        "enable agent",
+        "run a server's agent checks (again)",
     ),
     (
         "enable health",
