@@ -337,8 +337,10 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     if check.h2 {
         return crate::http2::exchange(stream, check, start).await;
     }
+    // The connection is up: a failure from here on is a `Socket error`, as HAProxy reports it (a reset by a
+    // server that refused what it read, e.g. a check without the PROXY header it expects).
     if let Err(e) = stream.write_all(&check.request).await {
-        return CheckOutcome::new(CheckStatus::L4Connection, start.elapsed())
+        return CheckOutcome::new(CheckStatus::SocketError, start.elapsed())
             .with_info(error_text(&e));
     }
     let mut buf = vec![0u8; MAX_RESPONSE];
@@ -353,7 +355,7 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             Err(e) => (true, Some(e)),
         };
         if let (Some(e), 0) = (&error, filled) {
-            return CheckOutcome::new(CheckStatus::L4Connection, start.elapsed())
+            return CheckOutcome::new(CheckStatus::SocketError, start.elapsed())
                 .with_info(error_text(e));
         }
         if let Some(v) = evaluate(&buf[..filled], eof, &check.expect) {

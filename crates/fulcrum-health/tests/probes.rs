@@ -111,6 +111,27 @@ async fn tcp_timeout_when_the_accept_queue_is_full() {
 }
 
 #[tokio::test]
+async fn http_reset_after_connecting_is_a_socket_error() {
+    // A server that reads the request and resets the connection (as a listener expecting a PROXY header does):
+    // haproxy 2.6 reports `Socket error, info: "Connection reset by peer"` (observed with reg-test
+    // server/cli_add_check_server), not a Layer4 connection problem.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        if let Ok((mut s, _)) = l.accept().await {
+            let _ = read_head(&mut s).await;
+            // Closing with SO_LINGER 0 sends a reset (the socket does not block: nothing is left to send).
+            let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+            drop(s);
+        }
+    });
+    let o = http_check(addr, &HttpCheck::options_default(), TIMEOUT).await;
+    assert_eq!(o.status, CheckStatus::SocketError, "{o:?}");
+    assert_eq!(o.info.as_deref(), Some("Connection reset by peer"));
+    assert!(!o.ok());
+}
+
+#[tokio::test]
 async fn http_refused() {
     let o = http_check(closed_port().await, &HttpCheck::options_default(), TIMEOUT).await;
     assert_eq!(o.status, CheckStatus::L4Connection);

@@ -519,6 +519,8 @@ fn added_server_with_check_is_checked() {
         "New server registered.\n\n"
     );
     cmd(&sock, "enable server app/s9");
+    // Its checks wait for `enable health`, as in HAProxy.
+    assert_eq!(cmd(&sock, "enable health app/s9"), "\n");
     let be = snapshot.backends[0].clone();
     let s9 = be
         .servers
@@ -1289,6 +1291,380 @@ backend f
         theirs
             .iter()
             .any(|l| l.starts_with("5 c 1 u1 ") && l.split(' ').nth(6) == Some("18")),
+        "{theirs:#?}"
+    );
+}
+
+/// A listener on loopback counting the connections it accepts (for at most 30 s); each gets `reply` once a
+/// few bytes arrived (or at once when `reply` is empty), then is closed.
+fn counting_listener(reply: &'static [u8]) -> (std::net::SocketAddr, std::sync::Arc<AtomicUsize>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let addr = l.local_addr().unwrap();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < until {
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    if !reply.is_empty() {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                        let mut buf = [0u8; 64];
+                        let _ = s.read(&mut buf);
+                        let _ = s.write_all(reply);
+                    }
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    (addr, count)
+}
+
+#[test]
+fn added_server_checks_wait_for_enable_and_end_with_the_server() {
+    let o = origins(2);
+    let sock = sock_path("dyncheck");
+    let p = start_proxy(&config(&o, &[(&sock, "level admin")], ""));
+    let snapshot = p.running.as_ref().unwrap().snapshot().clone();
+    let (check_addr, checks) = counting_listener(b"");
+    let (agent_addr, agents) = counting_listener(b"ready up\n");
+    assert_eq!(
+        cmd(
+            &sock,
+            &format!(
+                "add server app/d1 {check_addr} check inter 100ms rise 1 fall 1 agent-check agent-addr 127.0.0.1 agent-port {} agent-send hello agent-inter 100ms",
+                agent_addr.port()
+            )
+        ),
+        "New server registered.\n\n"
+    );
+    let d1 = snapshot.backends[0]
+        .servers
+        .iter()
+        .find(|s| s.config.name == "d1")
+        .unwrap()
+        .clone();
+    assert_eq!(d1.running_tasks(), 2, "a check task and an agent task");
+    // In maintenance, with checks and agent disabled until enabled: nothing connects.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(checks.load(Ordering::SeqCst), 0);
+    assert_eq!(agents.load(Ordering::SeqCst), 0);
+    // Out of maintenance, the checks run once enabled.
+    assert_eq!(cmd(&sock, "enable server app/d1"), "\n");
+    assert_eq!(cmd(&sock, "enable health app/d1"), "\n");
+    assert!(wait_until(Duration::from_secs(3), || checks
+        .load(Ordering::SeqCst)
+        >= 2));
+    // The agent's `ready` has no maintenance to end here, its `up` keeps the server up.
+    assert_eq!(cmd(&sock, "enable agent app/d1"), "\n");
+    assert!(wait_until(Duration::from_secs(3), || agents
+        .load(Ordering::SeqCst)
+        >= 2));
+    assert!(d1.is_up());
+    assert_eq!(cmd(&sock, "disable agent app/d1"), "\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = agents.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        agents.load(Ordering::SeqCst),
+        asked,
+        "the agent was asked after disable agent"
+    );
+    // An agent's `ready` takes a server out of maintenance.
+    assert_eq!(cmd(&sock, "disable server app/d1"), "\n");
+    assert!(d1.in_maint());
+    assert_eq!(cmd(&sock, "enable agent app/d1"), "\n");
+    assert!(wait_until(Duration::from_secs(3), || !d1.in_maint()));
+    // Deleted: both tasks end, nothing connects any more.
+    let both = cmd(&sock, "disable agent app/d1; disable server app/d1");
+    assert!(both.trim().is_empty(), "{both:?}");
+    assert_eq!(cmd(&sock, "del server app/d1"), "Server deleted.\n");
+    assert!(
+        wait_until(Duration::from_secs(2), || d1.running_tasks() == 0),
+        "the deleted server's tasks still run"
+    );
+    let (c, a) = (checks.load(Ordering::SeqCst), agents.load(Ordering::SeqCst));
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        (checks.load(Ordering::SeqCst), agents.load(Ordering::SeqCst)),
+        (c, a)
+    );
+}
+
+#[test]
+fn added_servers_track_and_checks_as_haproxy() {
+    let o = origins(1);
+    let origin = o[0].addr();
+    let config = |sock: &Path, log: std::net::SocketAddr| {
+        format!(
+            "global
+    nbthread 1
+    stats socket {} level admin
+    log {log} local0
+
+defaults
+    mode http
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen app
+    bind 127.0.0.1:{}
+    server x {origin}
+
+backend be_check
+    server srv_check {origin} check
+    server srv_no_check {origin}
+
+backend be1
+    server srv {origin} check inter 100ms rise 1 fall 1
+",
+            sock.display(),
+            free_port()
+        )
+    };
+    let steps = [
+        format!("add server be_check/s1 {origin} track be_check/srv_no_check"),
+        format!("add server be_check/s1 {origin} track be_check/srv_check"),
+        format!("add server be_check/s3 {origin} track be_check/s1"),
+        format!("add server be_check/s4 {origin} track nope/srv"),
+        format!("add server be_check/s4 {origin} track be_check/nope"),
+        format!("add server be_check/s4 {origin} check track srv_check"),
+        format!("add server be_check/s4 {origin} agent-check"),
+        format!("add server be_check/s5 {origin} check inter 0"),
+        format!("add server be_check/s5 {origin} check rise 0"),
+        "enable agent be_check/srv_check".into(),
+        "disable agent be_check/srv_check".into(),
+        "enable health be_check/srv_no_check".into(),
+        "disable health be_check/srv_no_check".into(),
+        "enable agent be_check/nope".into(),
+        format!("add server be1/s1 {origin} track be1/srv"),
+        "enable server be1/s1".into(),
+        format!("add server be1/s2 {origin} track srv"),
+        "enable server be1/s2".into(),
+        format!("add server be1/s3 {origin} track be1/srv"),
+        "enable server be1/s3".into(),
+        "show servers state be1".into(),
+        "disable server be1/srv".into(),
+        "show servers state be1".into(),
+        "del server be1/s1".into(),
+        "enable server be1/srv".into(),
+        "show servers state be1".into(),
+        "disable server be1/s3; del server be1/s3".into(),
+        "disable server be1/srv".into(),
+        "enable server be1/srv".into(),
+        // A server tracked at run time cannot be deleted, even once its trackers are gone.
+        "disable server be1/srv".into(),
+        "del server be1/srv".into(),
+        "del server be1/s2".into(),
+        "del server be1/srv".into(),
+        "enable server be1/srv".into(),
+        "show servers state be1".into(),
+    ];
+    let run = |sock: &Path, log: &common::syslog::Syslog| -> Vec<String> {
+        // srv's first check passed: both start from UP.
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                cmd(sock, "show servers state be1")
+                    .lines()
+                    .any(|l| l.contains(" be1 1 srv ") && l.split(' ').nth(12) == Some("1"))
+            }),
+            "srv was never checked"
+        );
+        let mut out = Vec::new();
+        for step in &steps {
+            out.push(format!("> {step}"));
+            out.extend(stable_state(&cmd(sock, step)));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        out.extend(
+            log.messages()
+                .into_iter()
+                .filter(|m| m.starts_with("Server ") || m.starts_with("backend ")),
+        );
+        out
+    };
+    let theirs_sock = sock_path("dyntrack-haproxy");
+    let theirs_log = common::syslog::Syslog::start();
+    let theirs = {
+        let Some(_h) = start_haproxy(&config(&theirs_sock, theirs_log.addr), &theirs_sock) else {
+            return;
+        };
+        run(&theirs_sock, &theirs_log)
+    };
+    let ours_sock = sock_path("dyntrack-ours");
+    let ours_log = common::syslog::Syslog::start();
+    let p = start_proxy(&config(&ours_sock, ours_log.addr));
+    let ours = run(&ours_sock, &ours_log);
+    drop(p);
+    assert_eq!(ours, theirs);
+    // The figures themselves: the trackers left are told in the reverse order of their addition.
+    let pos = |m: &str| theirs.iter().position(|l| l.starts_with(m));
+    let up = |s: &str| pos(&format!("Server be1/{s} is UP/READY (leaving maintenance)"));
+    let (s3, s2) = (up("s3"), up("s2"));
+    assert!(
+        s3.is_some() && s2.is_some() && s3 < s2 && up("s1").is_none(),
+        "{theirs:#?}"
+    );
+}
+
+#[test]
+fn a_server_without_host_is_not_in_maintenance_for_its_trackers() {
+    let o = origins(1);
+    let origin = o[0].addr();
+    let sock = sock_path("nohost");
+    // `server nohost :` is what an unset `${ADDR}:${PORT}` leaves: HAProxy keeps it out of maintenance (at
+    // 0.0.0.0); fulcrum sends it no traffic but shows and passes on HAProxy's state.
+    let text = format!(
+        "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{}
+    server x {origin}
+
+backend be2
+    server nohost : check inter 10s
+",
+        free_port()
+    )
+    .replace(
+        "global\n",
+        &format!("global\n    stats socket {} level admin\n", sock.display()),
+    );
+    let _p = start_proxy(&text);
+    // `srv_admin_state` of a server.
+    let admin = |name: &str| -> String {
+        let out = cmd(&sock, "show servers state be2");
+        out.lines()
+            .find(|l| l.split(' ').nth(3) == Some(name))
+            .and_then(|l| l.split(' ').nth(6).map(str::to_string))
+            .unwrap_or_else(|| panic!("{name} not in {out}"))
+    };
+    assert_eq!(admin("nohost"), "0");
+    assert_eq!(
+        cmd(&sock, &format!("add server be2/t1 {origin} track nohost")),
+        "New server registered.\n\n"
+    );
+    assert_eq!(admin("t1"), "1");
+    cmd(&sock, "enable server be2/t1");
+    assert_eq!(admin("t1"), "0");
+    cmd(&sock, "disable server be2/nohost");
+    assert_eq!((admin("nohost").as_str(), admin("t1").as_str()), ("1", "2"));
+    cmd(&sock, "enable server be2/nohost");
+    assert_eq!((admin("nohost").as_str(), admin("t1").as_str()), ("0", "0"));
+}
+
+/// `check duration: 12ms` as `check duration: Nms`, for comparing log lines.
+fn without_durations(line: &str) -> String {
+    const KEY: &str = "check duration: ";
+    match line.find(KEY) {
+        Some(i) => {
+            let rest = &line[i + KEY.len()..];
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            format!("{}{KEY}N{}", &line[..i], &rest[digits..])
+        }
+        None => line.to_string(),
+    }
+}
+
+#[test]
+fn added_server_checks_and_agent_log_as_haproxy() {
+    let (agent, _asked) = counting_listener(b"ready up\n");
+    let config = |sock: &Path, log: std::net::SocketAddr, pp: u16| {
+        format!(
+            "global
+    nbthread 1
+    stats socket {} level admin
+
+defaults
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+frontend pp
+    mode http
+    bind 127.0.0.1:{pp} accept-proxy
+    http-request return status 200
+
+backend be1
+    option log-health-checks
+    option httpchk GET /
+    log {log} daemon
+",
+            sock.display()
+        )
+    };
+    let run = |sock: &Path, log: &common::syslog::Syslog, pp: u16| -> Vec<String> {
+        let logged = |what: &str| {
+            let what = what.to_string();
+            assert!(
+                wait_until(Duration::from_secs(5), || log
+                    .messages()
+                    .iter()
+                    .any(|m| m.starts_with(&what))),
+                "never logged: {what}"
+            );
+        };
+        let mut out = Vec::new();
+        let mut step = |c: String| {
+            out.push(format!("> {c}"));
+            out.push(cmd(sock, &c));
+        };
+        // Without check-send-proxy the check sends no PROXY header: the frontend resets it.
+        step(format!(
+            "add server be1/p1 127.0.0.1:{pp} send-proxy check inter 100ms rise 1 fall 1"
+        ));
+        step("enable server be1/p1".into());
+        step("enable health be1/p1".into());
+        logged("Health check for server be1/p1");
+        step("disable server be1/p1".into());
+        step("del server be1/p1".into());
+        step(format!(
+            "add server be1/p2 127.0.0.1:{pp} send-proxy check inter 100ms rise 1 fall 1 check-send-proxy"
+        ));
+        step("enable server be1/p2".into());
+        step("enable health be1/p2".into());
+        logged("Health check for server be1/p2");
+        // The agent's `ready` takes the server out of maintenance.
+        step(format!(
+            "add server be1/a1 127.0.0.1:{pp} agent-check agent-port {} agent-send hello agent-inter 100ms",
+            agent.port()
+        ));
+        step("enable agent be1/a1".into());
+        logged("Agent check for server be1/a1");
+        step("disable agent be1/a1; disable server be1/a1".into());
+        step("del server be1/a1".into());
+        std::thread::sleep(Duration::from_millis(400));
+        out.extend(log.messages().iter().map(|m| without_durations(m)));
+        out
+    };
+    // One port for both frontends (haproxy stops before fulcrum starts), so that the commands are the same.
+    let pp = free_port();
+    let theirs_sock = sock_path("dynlog-haproxy");
+    let theirs_log = common::syslog::Syslog::start();
+    let theirs = {
+        let Some(_h) = start_haproxy(&config(&theirs_sock, theirs_log.addr, pp), &theirs_sock)
+        else {
+            return;
+        };
+        run(&theirs_sock, &theirs_log, pp)
+    };
+    let ours_sock = sock_path("dynlog-ours");
+    let ours_log = common::syslog::Syslog::start();
+    let p = start_proxy(&config(&ours_sock, ours_log.addr, pp));
+    let ours = run(&ours_sock, &ours_log, pp);
+    drop(p);
+    assert_eq!(ours, theirs);
+    assert!(
+        theirs.iter().any(|l| l
+            == "Health check for server be1/p2 succeeded, reason: Layer7 check passed, code: 200, check duration: Nms, status: 1/1 UP."),
         "{theirs:#?}"
     );
 }

@@ -3,7 +3,7 @@
 //! end up followed by a single newline, exactly as HAProxy prints them.
 
 use std::fmt::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::format::{render_info, render_servers_state};
 use super::{
@@ -37,7 +37,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "add server <bk>/<srv>",
-        "add a server at run time, in maintenance (ADDR:PORT [weight N] [maxconn N] [check] [backup] [proto h1])",
+        "add a server at run time, in maintenance (ADDR:PORT [weight N] [maxconn N] [check] [inter T] [rise N] [fall N] [agent-check agent-port N] [track B/S] [backup] [proto h1] ...)",
     ),
     ("clear acl <acl>", "clear the contents of this acl"),
     ("clear map [@<ver>] <map>", "clear the contents of this map"),
@@ -58,12 +58,20 @@ const COMMANDS: &[(&str, &str)] = &[
         "remove a server that is in maintenance and has no connection",
     ),
     (
+        "disable agent",
+        "stop a server's agent checks",
+    ),
+    (
         "disable health",
         "freeze a server's state: health checks stop changing it",
     ),
     (
         "disable server <bk>/<srv>",
         "put a server in maintenance (same as 'set server <bk>/<srv> state maint')",
+    ),
+    (
+        "enable agent",
+        "run a server's agent checks (again)",
     ),
     (
         "enable health",
@@ -280,36 +288,44 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
     if !ctl.backends().iter().any(|n| n == b) {
         return text(refusal(&CtlError::NoBackend, true));
     }
-    let Some(addr) = words.get(3) else {
+    let Some(written) = words.get(3) else {
         return text("'server' expects <name> and <addr>[:<port>] as arguments.\n");
     };
+    // Environment variables in the address are expanded, as in the configuration.
+    let addr = expand_env(written);
+    if addr.is_empty() {
+        return text(format!(
+            "'{written}' resolves to an empty address (environment variable missing?)\n"
+        ));
+    }
     // A socket file: `/PATH` or `unix@PATH`.
     let unix = addr
         .strip_prefix("unix@")
-        .or(addr.starts_with('/').then_some(*addr))
+        .or(addr.starts_with('/').then_some(addr.as_str()))
         .map(std::path::PathBuf::from);
-    let addr = match (&unix, addr.parse::<SocketAddr>()) {
-        (Some(_), _) => SocketAddr::from(([0, 0, 0, 0], 0)),
-        (None, Ok(a)) => a,
-        (None, Err(_)) => {
+    // No host (`:PORT`, `:`, as an unset variable leaves it): 0.0.0.0, as HAProxy; the server gets its address
+    // from `set server ... addr`.
+    let no_host = addr
+        .strip_prefix(':')
+        .and_then(|p| {
+            if p.is_empty() {
+                Some(0)
+            } else {
+                p.parse::<u16>().ok()
+            }
+        })
+        .map(|port| SocketAddr::from(([0, 0, 0, 0], port)));
+    let addr = match (&unix, no_host, addr.parse::<SocketAddr>()) {
+        (Some(_), _, _) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        (None, Some(a), _) | (None, None, Ok(a)) => a,
+        (None, None, Err(_)) => {
             return text(format!(
                 "'server {b}/{s}' : fulcrum expects a numeric address with a port (IP:PORT) or a socket path, got '{addr}'.\n"
             ))
         }
     };
-    let mut new = NewServer {
-        addr,
-        weight: 1,
-        check: false,
-        backup: false,
-        maxconn: None,
-        proto: None,
-        unix,
-        ssl: false,
-        verify: None,
-        ca_file: None,
-        crt: None,
-    };
+    let mut new = NewServer::at(addr);
+    new.unix = unix;
     let mut i = 4;
     while i < words.len() {
         match words[i] {
@@ -373,9 +389,23 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
                     }
                 }
             }
+            "agent-check" => new.agent.enabled = true,
+            "send-proxy" => new.send_proxy_v2 = Some(false),
+            "send-proxy-v2" => new.send_proxy_v2 = Some(true),
+            "check-send-proxy" => new.check_send_proxy = true,
+            kw @ ("inter" | "fastinter" | "downinter" | "agent-inter" | "rise" | "fall"
+            | "port" | "addr" | "agent-port" | "agent-addr" | "agent-send" | "track") => {
+                i += 1;
+                let Some(v) = words.get(i).filter(|v| !v.is_empty()) else {
+                    return text(format!("'{kw}' expects an argument.\n"));
+                };
+                if let Err(m) = check_option(&mut new, s, kw, v) {
+                    return text(m);
+                }
+            }
             other => {
                 return text(format!(
-                    "'server {b}/{s}' : unknown keyword '{other}' (fulcrum takes weight, maxconn, check, backup, proto, ssl, verify, ca-file and crt here).\n"
+                    "'server {b}/{s}' : unknown keyword '{other}' (fulcrum takes weight, maxconn, check, backup, proto, ssl, verify, ca-file, crt, inter, fastinter, downinter, rise, fall, port, addr, agent-check, agent-addr, agent-port, agent-send, agent-inter, send-proxy, send-proxy-v2, check-send-proxy and track here).\n"
                 ))
             }
         }
@@ -386,6 +416,85 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
         Err(e @ (CtlError::NotDynamic | CtlError::NoBackend)) => text(refusal(&e, true)),
         Err(e) => text(refusal(&e, false)),
     }
+}
+
+/// `text` with each `${NAME}` replaced by the environment variable's value (empty when it is not set), as
+/// HAProxy expands addresses.
+fn expand_env(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&std::env::var(&rest[start + 2..start + 2 + len]).unwrap_or_default());
+        rest = &rest[start + 2 + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One check, agent or `track` option of `add server` with its value, into `new`; the error is HAProxy's
+/// message (`s`: the server's name).
+fn check_option(new: &mut NewServer, s: &str, kw: &str, v: &str) -> Result<(), String> {
+    let time = || {
+        match parse_time(v) {
+        Some(d) if !d.is_zero() => Ok(d),
+        Some(_) => Err(format!(
+            "invalid value 0 for argument '{kw}' of server {s}..\n"
+        )),
+        None => Err(format!(
+            "'{kw}' : invalid time value '{v}' for server {s} (a number, with a unit us, ms, s, m, h or d).\n"
+        )),
+    }
+    };
+    let count = || match v.parse::<u32>() {
+        Ok(0) | Err(_) => Err(format!("'{kw}' has to be > 0..\n")),
+        Ok(n) => Ok(n),
+    };
+    let port = || match v.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!(
+            "'{kw}' expects a valid port number as an argument (1-65535), got '{v}'.\n"
+        )),
+    };
+    let ip = || {
+        v.parse::<IpAddr>()
+            .map_err(|_| format!("'{kw}' : fulcrum expects a numeric IP address, got '{v}'.\n"))
+    };
+    match kw {
+        "inter" => new.timing.inter = Some(time()?),
+        "fastinter" => new.timing.fastinter = Some(time()?),
+        "downinter" => new.timing.downinter = Some(time()?),
+        "agent-inter" => new.agent.inter = Some(time()?),
+        "rise" => new.timing.rise = Some(count()?),
+        "fall" => new.timing.fall = Some(count()?),
+        "port" => new.check_port = Some(port()?),
+        "agent-port" => new.agent.port = v.parse::<u16>().ok().filter(|&p| p > 0),
+        "addr" => new.check_addr = Some(ip()?),
+        "agent-addr" => new.agent.addr = Some(ip()?),
+        "agent-send" => new.agent.send = Some(v.to_string()),
+        _ => new.track = Some(v.to_string()),
+    }
+    Ok(())
+}
+
+/// A time as HAProxy writes it: a number, in milliseconds unless a unit follows (`us`, `ms`, `s`, `m`, `h`,
+/// `d`).
+fn parse_time(v: &str) -> Option<std::time::Duration> {
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let n: u64 = v[..digits].parse().ok()?;
+    let micros = match &v[digits..] {
+        "us" => 1,
+        "" | "ms" => 1_000,
+        "s" => 1_000_000,
+        "m" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => 86_400_000_000,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_micros(n.checked_mul(micros)?))
 }
 
 fn del_server(ctl: &dyn Control, bs: Option<&&str>) -> Reply {
@@ -718,7 +827,7 @@ fn needs_admin(words: &[&str]) -> bool {
             | ["show", "ssl", ..]
             | ["set", "weight", ..]
             | ["set", "server", ..]
-            | ["enable" | "disable", "server" | "health", ..]
+            | ["enable" | "disable", "server" | "health" | "agent", ..]
             | ["add" | "del", "server", ..]
             | ["experimental-mode", ..]
             | ["set", "var", ..]
@@ -895,15 +1004,15 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
         }
         ["set", "weight", rest @ ..] => set_weight(ctl, rest.first(), rest.get(1)),
         ["set", "server", ..] => set_server(ctl, &words),
-        [op @ ("enable" | "disable"), what @ ("server" | "health"), rest @ ..] => {
+        [op @ ("enable" | "disable"), what @ ("server" | "health" | "agent"), rest @ ..] => {
             let Some((b, s)) = split_bs(rest.first()) else {
                 return text(REQUIRE_BS);
             };
             let enable = *op == "enable";
-            answer(if *what == "server" {
-                ctl.set_maint(b, s, !enable)
-            } else {
-                ctl.set_health(b, s, enable)
+            answer(match *what {
+                "server" => ctl.set_maint(b, s, !enable),
+                "health" => ctl.set_health(b, s, enable),
+                _ => ctl.set_agent(b, s, enable),
             })
         }
         ["add", "server", ..] => add_server(ctl, &words),
@@ -945,6 +1054,40 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_and_variables_of_add_server() {
+        use std::time::Duration;
+        assert_eq!(parse_time("200ms"), Some(Duration::from_millis(200)));
+        assert_eq!(parse_time("150"), Some(Duration::from_millis(150)));
+        assert_eq!(parse_time("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_time("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_time("10us"), Some(Duration::from_micros(10)));
+        assert_eq!(parse_time("2x"), None);
+        assert_eq!(parse_time("ms"), None);
+        assert_eq!(parse_time("99999999999999999999d"), None);
+        assert_eq!(
+            expand_env("${FULCRUM_SURELY_UNSET_VAR}:${FULCRUM_SURELY_UNSET_VAR}"),
+            ":"
+        );
+        assert_eq!(expand_env("127.0.0.1:80"), "127.0.0.1:80");
+        assert_eq!(expand_env("a${b"), "a${b");
+        let home = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(expand_env("x${PATH}y"), format!("x{home}y"));
+        let mut new = NewServer::at(SocketAddr::from(([127, 0, 0, 1], 1)));
+        assert_eq!(
+            check_option(&mut new, "s9", "inter", "0"),
+            Err("invalid value 0 for argument 'inter' of server s9..\n".into())
+        );
+        assert_eq!(
+            check_option(&mut new, "s9", "rise", "0"),
+            Err("'rise' has to be > 0..\n".into())
+        );
+        assert_eq!(check_option(&mut new, "s9", "agent-inter", "300ms"), Ok(()));
+        assert_eq!(new.agent.inter, Some(Duration::from_millis(300)));
+        assert_eq!(check_option(&mut new, "s9", "track", "b/s"), Ok(()));
+        assert_eq!(new.track.as_deref(), Some("b/s"));
+    }
 
     #[test]
     fn weights_parse_with_haproxy_messages() {

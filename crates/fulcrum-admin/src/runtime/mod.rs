@@ -101,6 +101,76 @@ pub struct NewServer {
     /// `crt FILE`: the client certificate shown to the server (shared with the runtime API's certificate
     /// store, where a file already loaded is taken as it is now).
     pub crt: Option<std::path::PathBuf>,
+    /// The timing and thresholds of its checks (`inter`, `fastinter`, `downinter`, `rise`, `fall`).
+    pub timing: CheckTiming,
+    /// `port N`: checks go to this port.
+    pub check_port: Option<u16>,
+    /// `addr IP`: checks (and the agent, unless `agent-addr`) go to this address.
+    pub check_addr: Option<IpAddr>,
+    /// `agent-check` and the `agent-*` options.
+    pub agent: NewAgent,
+    /// `send-proxy` (`Some(false)`) or `send-proxy-v2` (`Some(true)`): a PROXY header opens each connection.
+    pub send_proxy_v2: Option<bool>,
+    /// `check-send-proxy`: checks open with a PROXY header too.
+    pub check_send_proxy: bool,
+    /// `track [BACKEND/]SERVER`, as written.
+    pub track: Option<String>,
+}
+
+impl NewServer {
+    /// A server at `addr` with HAProxy's defaults: weight 1, no option.
+    pub fn at(addr: SocketAddr) -> Self {
+        NewServer {
+            addr,
+            weight: 1,
+            check: false,
+            backup: false,
+            maxconn: None,
+            proto: None,
+            unix: None,
+            ssl: false,
+            verify: None,
+            ca_file: None,
+            crt: None,
+            timing: CheckTiming::default(),
+            check_port: None,
+            check_addr: None,
+            agent: NewAgent::default(),
+            send_proxy_v2: None,
+            check_send_proxy: false,
+            track: None,
+        }
+    }
+}
+
+/// The check timings `add server` may set; `None`: HAProxy's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckTiming {
+    /// `inter` (2 s)
+    pub inter: Option<std::time::Duration>,
+    /// `fastinter` (`inter`)
+    pub fastinter: Option<std::time::Duration>,
+    /// `downinter` (`inter`)
+    pub downinter: Option<std::time::Duration>,
+    /// `rise` (2)
+    pub rise: Option<u32>,
+    /// `fall` (3)
+    pub fall: Option<u32>,
+}
+
+/// The agent check options of `add server`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewAgent {
+    /// `agent-check`
+    pub enabled: bool,
+    /// `agent-addr IP`
+    pub addr: Option<IpAddr>,
+    /// `agent-port N`
+    pub port: Option<u16>,
+    /// `agent-send TEXT`
+    pub send: Option<String>,
+    /// `agent-inter T` (2 s)
+    pub inter: Option<std::time::Duration>,
 }
 
 /// The multiplexers HAProxy 2.6 knows for servers (`proto NAME`).
@@ -366,6 +436,13 @@ pub trait Control {
     fn set_maint(&self, backend: &str, server: &str, maint: bool) -> Result<(), CtlError>;
     /// Lets the health checks change the server's state, or freezes it.
     fn set_health(&self, backend: &str, server: &str, enabled: bool) -> Result<(), CtlError>;
+    /// `enable agent` / `disable agent`: runs the server's agent checks, or stops them.
+    fn set_agent(&self, backend: &str, server: &str, enabled: bool) -> Result<(), CtlError> {
+        let _ = (backend, server, enabled);
+        Err(CtlError::Other(
+            "Agent was not configured on this server, cannot enable.".into(),
+        ))
+    }
     /// Creates a server, in maintenance.
     fn add_server(&self, backend: &str, server: &str, new: &NewServer) -> Result<(), CtlError>;
     /// Removes a server in maintenance with no connection.

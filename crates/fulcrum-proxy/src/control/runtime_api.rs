@@ -330,9 +330,13 @@ impl RuntimeApi {
         let maint = s.in_maint();
         let checked_up = s.is_checked_up();
         let (check_status, check_result, check_health, check_state) = if c.check {
-            // CONFIGURED, ENABLED unless `disable health`, PAUSED while in maintenance (as HAProxy's check state).
-            let flags =
-                0x02 | if s.checks_frozen() { 0 } else { 0x04 } | if maint { 0x08 } else { 0 };
+            // CONFIGURED, ENABLED unless `disable health`, PAUSED while in maintenance with checks enabled (as
+            // HAProxy's check state: disabled checks are not paused).
+            let flags = if s.checks_frozen() {
+                0x02
+            } else {
+                0x06 | if maint { 0x08 } else { 0 }
+            };
             if checked_up && s.is_stopping() {
                 // L7OKC, CONDPASS
                 (16, 4, c.rise + c.fall - 1, flags)
@@ -374,7 +378,8 @@ impl RuntimeApi {
                 (true, true) => 3,
                 (false, _) => 0,
             },
-            admin_state: s.admin() & 0x7f,
+            // HAProxy's flags only (not fulcrum's NOADDR and DELETED).
+            admin_state: s.admin() & 0x3f,
             uweight: s.user_weight(),
             iweight: c.weight,
             since_last_change: unix_now().saturating_sub(s.last_change()),
@@ -393,11 +398,58 @@ impl RuntimeApi {
         apply_admin(be, s, flags);
     }
 
-    /// Starts the checks of a server added at run time.
-    fn start_checks(&self, be: Arc<BackendRt>, s: Arc<ServerRt>) {
+    /// Starts the checks and agent checks of a server added at run time (they wait for `enable health` /
+    /// `enable agent`).
+    fn start_checks(&self, be: &Arc<BackendRt>, s: &Arc<ServerRt>) {
         if let Some(h) = self.handle.get() {
-            h.spawn(crate::health::check_loop(be, s));
+            crate::health::start_server_tasks(h, be, s);
         }
+    }
+
+    /// The server `add server ... track [BACKEND/]SERVER` names, refused as HAProxy refuses it: unknown, added
+    /// at run time itself, or with no check nor agent down its chain.
+    fn tracked(
+        &self,
+        own: &Arc<BackendRt>,
+        track: &str,
+    ) -> Result<(Arc<BackendRt>, Arc<ServerRt>), CtlError> {
+        let (be, name) = match track.split_once('/') {
+            Some((b, n)) => {
+                let be = self.backend(b).map_err(|_| {
+                    CtlError::Other(format!("unable to find required proxy '{b}' for tracking."))
+                })?;
+                (be.clone(), n)
+            }
+            None => (own.clone(), track),
+        };
+        let Some(t) = be.servers.iter().find(|s| s.config.name == name).cloned() else {
+            return Err(CtlError::Other(format!(
+                "unable to find required server '{name}' for tracking."
+            )));
+        };
+        let full = format!("{}/{}", be.name, name);
+        if t.dynamic {
+            return Err(CtlError::Other(format!(
+                "unable to use {full} for tracking as it is a dynamic server."
+            )));
+        }
+        // The end of the chain must run checks or an agent (the configuration refuses loops).
+        let mut end = t.clone();
+        for _ in 0..64 {
+            let Some((tb, ts)) = &end.config.track else {
+                break;
+            };
+            match self.find(tb, ts) {
+                Ok((_, next)) => end = next,
+                Err(_) => break,
+            }
+        }
+        if !end.config.check && end.config.agent.is_none() {
+            return Err(CtlError::Other(format!(
+                "unable to use {full} for tracking as it does not have any check nor agent enabled."
+            )));
+        }
+        Ok((be, t))
     }
 }
 
@@ -560,8 +612,9 @@ impl Control for RuntimeApi {
                 p.purge(s.id);
             }
         }
-        if s.admin() & ServerRt::ADMIN_RMAINT != 0 {
-            s.set_admin(s.admin() & !ServerRt::ADMIN_RMAINT);
+        let no_addr = ServerRt::ADMIN_RMAINT | ServerRt::ADMIN_NOADDR;
+        if s.admin() & no_addr != 0 {
+            s.set_admin(s.admin() & !no_addr);
             be.rebuild_farm();
         }
         info!("{}/{}: {msg}", be.name, s.config.name);
@@ -664,7 +717,32 @@ impl Control for RuntimeApi {
 
     fn set_health(&self, backend: &str, server: &str, enabled: bool) -> Result<(), CtlError> {
         let (_, s) = self.find(backend, server)?;
+        if !s.config.check {
+            // HAProxy refuses to enable what is not there, and says nothing when disabling it.
+            return if enabled {
+                Err(CtlError::Other(
+                    "Health check was not configured on this server, cannot enable.".into(),
+                ))
+            } else {
+                Ok(())
+            };
+        }
         s.set_checks_frozen(!enabled);
+        Ok(())
+    }
+
+    fn set_agent(&self, backend: &str, server: &str, enabled: bool) -> Result<(), CtlError> {
+        let (_, s) = self.find(backend, server)?;
+        if s.config.agent.is_none() {
+            return if enabled {
+                Err(CtlError::Other(
+                    "Agent was not configured on this server, cannot enable.".into(),
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        s.set_agent_frozen(!enabled);
         Ok(())
     }
 
@@ -693,6 +771,32 @@ impl Control for RuntimeApi {
         if be.servers.iter().any(|s| s.config.name == server) {
             return Err(CtlError::AlreadyExists);
         }
+        let tracked = match &new.track {
+            Some(_) if new.check => {
+                return Err(CtlError::Other(
+                    "unable to enable checks and tracking at the same time!".into(),
+                ))
+            }
+            Some(track) => Some(self.tracked(&be, track)?),
+            None => None,
+        };
+        let agent = if new.agent.enabled {
+            let Some(port) = new.agent.port else {
+                return Err(CtlError::Other(format!(
+                    "server {server} does not have agent port. Agent check has been disabled."
+                )));
+            };
+            Some(fulcrum_config::haproxy::AgentCheck {
+                // `addr` moves the agent too, unless `agent-addr` says otherwise (HAProxy's rule).
+                addr: new.agent.addr.or(new.check_addr),
+                port,
+                send: new.agent.send.clone(),
+                inter: new.agent.inter.unwrap_or(Duration::from_secs(2)),
+            })
+        } else {
+            None
+        };
+        let inter = new.timing.inter.unwrap_or(Duration::from_secs(2));
         let config = Server {
             name: server.to_string(),
             addr: new.addr,
@@ -700,28 +804,35 @@ impl Control for RuntimeApi {
             weight: new.weight,
             backup: new.backup,
             check: new.check,
-            inter: Duration::from_secs(2),
-            fastinter: Duration::from_secs(2),
-            downinter: Duration::from_secs(2),
-            rise: 2,
-            fall: 3,
-            check_port: None,
-            check_addr: None,
+            inter,
+            fastinter: new.timing.fastinter.unwrap_or(inter),
+            downinter: new.timing.downinter.unwrap_or(inter),
+            rise: new.timing.rise.unwrap_or(2),
+            fall: new.timing.fall.unwrap_or(3),
+            check_port: new.check_port,
+            check_addr: new.check_addr,
             maxconn: new.maxconn,
             maxqueue: None,
             pool_max_conn: None,
             slowstart: None,
-            agent: None,
+            agent,
             tls: None,
             no_ssl: false,
-            send_proxy: None,
-            check_send_proxy: false,
+            send_proxy: new
+                .send_proxy_v2
+                .map(|v2| fulcrum_config::haproxy::SendProxy {
+                    v2,
+                    options: Default::default(),
+                }),
+            check_send_proxy: new.check_send_proxy,
             socks4: None,
             check_via_socks4: false,
             observe: Default::default(),
             shutdown_on_down: false,
             shutdown_backups_on_up: false,
-            track: None,
+            track: tracked
+                .as_ref()
+                .map(|(tb, ts)| (tb.name.to_string(), ts.config.name.clone())),
             cookie: None,
             disabled: false,
             resolve: None,
@@ -761,27 +872,40 @@ impl Control for RuntimeApi {
             Arc::new(s)
         });
         let s = be.servers[index].clone();
+        if let Some((_, t)) = &tracked {
+            // It takes the tracked server's state now, and its changes from now on.
+            s.set_up(t.is_checked_up());
+            s.set_admin(t.flags_for_tracker(&s));
+            t.add_tracker(&be, &s);
+        }
         be.rebuild_farm();
         info!("'server {}' : New server registered.", s.full_name);
-        if s.config.check {
-            self.start_checks(be, s);
-        }
+        self.start_checks(&be, &s);
         Ok(())
     }
 
     fn del_server(&self, backend: &str, server: &str) -> Result<(), CtlError> {
         let _g = self.lock();
         let (be, s) = self.find(backend, server)?;
-        if s.referenced {
+        // Named by the configuration, or tracked (even once) by a server added at run time, as HAProxy.
+        if s.referenced || s.tracked_at_run_time() {
             return Err(CtlError::Referenced);
         }
-        if s.admin() & ServerRt::ADMIN_FMAINT == 0 {
+        // Maintenance of its own or inherited from the server it tracks, as HAProxy.
+        if s.admin() & ServerRt::ADMIN_MAINT == 0 {
             return Err(CtlError::NotInMaint);
         }
         if s.cur.load(Ordering::SeqCst) > 0 || s.queued.load(Ordering::SeqCst) > 0 {
             return Err(CtlError::HasConnections);
         }
         s.set_admin(s.admin() | ServerRt::ADMIN_DELETED);
+        // Its checks end now, and the server it tracked no longer passes changes on to it.
+        s.stop_tasks();
+        if let Some((tb, ts)) = &s.config.track {
+            if let Ok((_, t)) = self.find(tb, ts) {
+                t.remove_tracker(&s);
+            }
+        }
         // Its client certificate is no longer used by it (`show ssl cert`).
         if let Some(id) = &s.tls_identity {
             id.retire();

@@ -198,7 +198,7 @@ fn apply_server(be: &BackendRt, s: &ServerRt, line: &StateLine) -> Option<String
     let c = &s.config;
     if follows_last(s) && !line.addr.is_unspecified() {
         s.set_addr(std::net::SocketAddr::new(line.addr, line.port));
-        s.set_admin(s.admin() & !ServerRt::ADMIN_RMAINT);
+        s.set_admin(s.admin() & !(ServerRt::ADMIN_RMAINT | ServerRt::ADMIN_NOADDR));
     }
     // Administrative state: the configuration's `disabled` wins when it changed since the file was written.
     let mut admin = s.admin();

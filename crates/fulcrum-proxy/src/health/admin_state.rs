@@ -16,6 +16,7 @@ pub fn admin_flags(s: &ServerRt, state: AdminState) -> u8 {
     let keep = s.admin()
         & (ServerRt::ADMIN_CMAINT
             | ServerRt::ADMIN_RMAINT
+            | ServerRt::ADMIN_NOADDR
             | ServerRt::ADMIN_IMAINT
             | ServerRt::ADMIN_IDRAIN);
     match state {

@@ -130,11 +130,14 @@ pub fn spawn(
                 for (be, server) in checked {
                     if server.config.agent.is_some() {
                         let span = info_span!("agent", server = %server.full_name);
-                        tasks.spawn(agent_loop(be.clone(), server.clone()).instrument(span));
+                        let task =
+                            tasks.spawn(agent_loop(be.clone(), server.clone()).instrument(span));
+                        server.hold_task(task);
                     }
                     if server.config.check {
                         let span = info_span!("check", server = %server.full_name);
-                        tasks.spawn(check_loop(be, server).instrument(span));
+                        let task = tasks.spawn(check_loop(be, server.clone()).instrument(span));
+                        server.hold_task(task);
                     }
                 }
                 let mut stop = stop;
@@ -147,6 +150,24 @@ pub fn spawn(
             });
         })?;
     Ok(Some(handle))
+}
+
+/// Starts the check and agent tasks of a server added at run time on `rt`; they end when it is deleted.
+pub(crate) fn start_server_tasks(
+    rt: &tokio::runtime::Handle,
+    be: &Arc<BackendRt>,
+    server: &Arc<ServerRt>,
+) {
+    if server.config.agent.is_some() {
+        let span = info_span!("agent", server = %server.full_name);
+        let task = rt.spawn(agent_loop(be.clone(), server.clone()).instrument(span));
+        server.hold_task(task.abort_handle());
+    }
+    if server.config.check {
+        let span = info_span!("check", server = %server.full_name);
+        let task = rt.spawn(check_loop(be.clone(), server.clone()).instrument(span));
+        server.hold_task(task.abort_handle());
+    }
 }
 
 /// The check of `be`'s servers: HTTP, a server protocol, or a TCP connect.
@@ -525,8 +546,9 @@ async fn slowstart_ramp(be: Arc<BackendRt>, server: Arc<ServerRt>, stamp: u64) {
 /// The PROXY protocol header a check connection opens with, as HAProxy sends it: with `check-send-proxy`, or
 /// when the traffic has one (`send-proxy*`) and the checks go to the traffic's address (no `port` nor `addr`).
 /// It names no client: `PROXY UNKNOWN` in version 1, the LOCAL command in version 2. Empty when none is sent.
-pub(crate) fn check_preamble(c: &fulcrum_config::haproxy::Server) -> Vec<u8> {
-    let same_target = c.check_port.is_none() && c.check_addr.is_none();
+/// A server added at run time (`dynamic`) sends one only with `check-send-proxy` (haproxy 2.6 observed).
+pub(crate) fn check_preamble(c: &fulcrum_config::haproxy::Server, dynamic: bool) -> Vec<u8> {
+    let same_target = c.check_port.is_none() && c.check_addr.is_none() && !dynamic;
     let mut out = Vec::new();
     if c.check_send_proxy || (c.send_proxy.is_some() && same_target) {
         let how = c.send_proxy.unwrap_or_default();
@@ -584,7 +606,7 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     let tls = rules_tls
         .clone()
         .filter(|_| c.tls.as_ref().is_some_and(|t| t.checks));
-    let preamble = check_preamble(c);
+    let preamble = check_preamble(c, server.dynamic);
     // Spread the first checks over the interval so that servers are not all probed at once.
     let offset = c.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
     tokio::time::sleep(Duration::from_millis(offset)).await;
@@ -833,8 +855,15 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         if server.is_deleted() {
             return;
         }
+        // `disable agent` on the runtime API (a server added at run time waits for `enable agent`).
+        if server.agent_frozen() {
+            tokio::time::sleep(agent.inter).await;
+            continue;
+        }
         // The reply is applied before the connection closes, as HAProxy does.
         let apply = |reply| match reply {
+            // Stopped or deleted while the agent answered: its word is not taken.
+            _ if server.agent_frozen() || server.is_deleted() => {}
             // The regular checks judge connectivity; an unreachable agent changes nothing.
             AgentReply::Unreachable(outcome) => {
                 tracing::debug!(reason = %outcome.description(), "agent unreachable");

@@ -74,8 +74,19 @@ pub struct ServerRt {
     pub stats: crate::model::counters::Counters,
     /// Named elsewhere in the configuration (`use-server`, `srv_*` fetches, `track`): `del server` refuses it.
     pub referenced: bool,
-    /// The servers whose `track` names this one, with their backends: they take its state.
+    /// The servers whose `track` names this one, with their backends: they take its state (the last one to
+    /// start tracking first, the order HAProxy passes a change on in).
     trackers: std::sync::Mutex<Vec<Tracker>>,
+    /// Added at run time (`add server`): its checks start disabled, it cannot be tracked, and its checks send a
+    /// PROXY header only with `check-send-proxy`, as in HAProxy 2.6.
+    pub dynamic: bool,
+    /// Runtime API: `disable agent` stopped its agent checks (a dynamic server's start so).
+    agent_frozen: AtomicBool,
+    /// Its check and agent tasks, ended when the server is deleted.
+    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// A server added at run time tracked it once: `del server` refuses it from then on, even once that
+    /// tracker is gone (haproxy 2.6 observed).
+    tracked_at_run_time: AtomicBool,
 }
 
 /// A server following another's state (`track`), and its backend (whose farm changes with it).
@@ -104,16 +115,22 @@ impl ServerRt {
     pub const ADMIN_RMAINT: u8 = 0x20;
     /// Admin flag (fulcrum's own): removed by `del server`; the slot stays so that indices do not move.
     pub const ADMIN_DELETED: u8 = 0x80;
+    /// Admin flag (fulcrum's own): the configuration gave no host (`server NAME :`, an unset `${ADDR}`), so the
+    /// server takes no traffic until `set server ... addr` gives it one. HAProxy keeps such a server out of
+    /// maintenance (it would connect to 0.0.0.0): this flag is not one of [`ServerRt::ADMIN_MAINT`], so its
+    /// trackers, the log and `show servers state` see the server as HAProxy's.
+    pub const ADMIN_NOADDR: u8 = 0x40;
 
     /// The admin flags a configured server starts with.
     fn initial_admin(config: &Server) -> u8 {
         // A name not resolved yet, or no host at all (`server NAME :`): no address to send traffic to.
-        let rmaint = if config.resolve.as_ref().is_some_and(|r| r.unresolved)
-            || (config.resolve.is_none()
-                && config.unix.is_none()
-                && config.addr.ip().is_unspecified())
-        {
+        let rmaint = if config.resolve.as_ref().is_some_and(|r| r.unresolved) {
             Self::ADMIN_RMAINT
+        } else if config.resolve.is_none()
+            && config.unix.is_none()
+            && config.addr.ip().is_unspecified()
+        {
+            Self::ADMIN_NOADDR
         } else {
             0
         };
@@ -232,6 +249,10 @@ impl ServerRt {
             stats: crate::model::counters::Counters::default(),
             referenced: false,
             trackers: std::sync::Mutex::new(Vec::new()),
+            dynamic: false,
+            agent_frozen: AtomicBool::new(false),
+            tasks: std::sync::Mutex::new(Vec::new()),
+            tracked_at_run_time: AtomicBool::new(false),
         }
     }
 
@@ -249,7 +270,8 @@ impl ServerRt {
             puid,
             admin: AtomicU8::new(Self::ADMIN_FMAINT),
             uweight: AtomicU32::new(config.weight),
-            checks_frozen: AtomicBool::new(false),
+            // Its checks and agent wait for `enable health` / `enable agent`, as in HAProxy.
+            checks_frozen: AtomicBool::new(true),
             stopping: AtomicBool::new(false),
             agent_up: AtomicBool::new(true),
             maxconn: AtomicU32::new(config.maxconn.unwrap_or(0)),
@@ -269,6 +291,10 @@ impl ServerRt {
             stats: crate::model::counters::Counters::default(),
             referenced: false,
             trackers: std::sync::Mutex::new(Vec::new()),
+            dynamic: true,
+            agent_frozen: AtomicBool::new(true),
+            tasks: std::sync::Mutex::new(Vec::new()),
+            tracked_at_run_time: AtomicBool::new(false),
         }
     }
 
@@ -321,7 +347,11 @@ impl ServerRt {
     /// In maintenance (or deleted): takes no traffic.
     pub fn in_maint(&self) -> bool {
         self.admin()
-            & (Self::ADMIN_FMAINT | Self::ADMIN_IMAINT | Self::ADMIN_RMAINT | Self::ADMIN_DELETED)
+            & (Self::ADMIN_FMAINT
+                | Self::ADMIN_IMAINT
+                | Self::ADMIN_RMAINT
+                | Self::ADMIN_NOADDR
+                | Self::ADMIN_DELETED)
             != 0
     }
 
@@ -378,6 +408,46 @@ impl ServerRt {
         self.checks_frozen.store(frozen, Ordering::Release);
     }
 
+    /// Whether `disable agent` stopped its agent checks.
+    pub fn agent_frozen(&self) -> bool {
+        self.agent_frozen.load(Ordering::Acquire)
+    }
+
+    /// `disable agent` (`true`) / `enable agent` (`false`).
+    pub fn set_agent_frozen(&self, frozen: bool) {
+        self.agent_frozen.store(frozen, Ordering::Release);
+    }
+
+    /// Keeps a check or agent task of this server, to end it when the server is deleted.
+    pub fn hold_task(&self, task: tokio::task::AbortHandle) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        // A task that ended on its own is not kept.
+        tasks.retain(|t| !t.is_finished());
+        if self.is_deleted() {
+            task.abort();
+        } else {
+            tasks.push(task);
+        }
+    }
+
+    /// Ends the server's check and agent tasks (it was deleted); [`ServerRt::running_tasks`] counts them until
+    /// they are gone.
+    pub fn stop_tasks(&self) {
+        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            task.abort();
+        }
+    }
+
+    /// How many of its check and agent tasks still run.
+    pub fn running_tasks(&self) -> usize {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|t| !t.is_finished())
+            .count()
+    }
+
     /// When the state last changed, in seconds since the Unix epoch.
     pub fn last_change(&self) -> u64 {
         self.last_change.load(Ordering::Relaxed)
@@ -417,10 +487,27 @@ impl ServerRt {
         backend: &Arc<crate::model::snapshot::BackendRt>,
         server: &Arc<ServerRt>,
     ) {
+        if server.dynamic {
+            self.tracked_at_run_time.store(true, Ordering::Release);
+        }
+        // The newest first: HAProxy passes a change on to the last tracker added first.
         self.trackers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((Arc::downgrade(backend), Arc::downgrade(server)));
+            .insert(0, (Arc::downgrade(backend), Arc::downgrade(server)));
+    }
+
+    /// Whether a server added at run time ever tracked this one (`del server` then refuses it).
+    pub fn tracked_at_run_time(&self) -> bool {
+        self.tracked_at_run_time.load(Ordering::Acquire)
+    }
+
+    /// Forgets `server` as one of its trackers (it was deleted).
+    pub fn remove_tracker(&self, server: &ServerRt) {
+        self.trackers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, s)| !std::ptr::eq(s.as_ptr(), server));
     }
 
     /// The admin flags `tracker` should carry while it tracks this server: its own, with this one's maintenance
