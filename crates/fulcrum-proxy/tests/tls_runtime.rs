@@ -637,3 +637,72 @@ fn ca_and_crl_file_commands_answer_as_haproxy() {
     assert_eq!(answers[24], "CRL file 'new.crl' deleted!\n\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A server added at run time (`add server ... ssl ca-file F verify required`) reads its CA file through the
+/// store, so a committed `set ssl ca-file F` reaches it as it reaches the configured servers; once the server is
+/// deleted, the file is no longer in use and `del ssl ca-file` takes it.
+#[test]
+fn servers_added_at_run_time_follow_committed_ca_files() {
+    let dir = two_cas("caadded");
+    let d = dir.display();
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    std::fs::write(dir.join("dyn-ca.pem"), read("a/ca.pem")).unwrap();
+    let sock = dir.join("api.sock");
+    let (plain_port, origin_port) = (free_port(), free_port());
+    let text = format!(
+        "global\n    nbthread 1\n    stats socket {sock} level admin\n\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n\
+frontend plain\n    bind 127.0.0.1:{plain_port}\n    default_backend be\n\n\
+backend be\n    balance roundrobin\n\n\
+frontend origin\n    bind 127.0.0.1:{origin_port} ssl crt {d}/b/site.pem\n    http-request return status 200\n",
+        sock = sock.display()
+    );
+    let p = start_proxy(&text);
+    let status = || {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg(format!("http://127.0.0.1:{plain_port}/"))
+            .output()
+            .unwrap_or_else(|e| panic!("curl is needed: {e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        cli(
+            &sock,
+            &format!("add server be/dyn 127.0.0.1:{origin_port} ssl ca-file {d}/dyn-ca.pem verify required sni str(site.test)\n")
+        ),
+        "New server registered.\n\n"
+    );
+    assert_eq!(
+        cli(&sock, &format!("add server be/bad 127.0.0.1:{origin_port} ssl sni nosuchfetch\n")),
+        "'server be/bad' : error detected while parsing sni expression : unknown fetch method 'nosuchfetch' at position 1\n\n"
+    );
+    cli(&sock, "enable server be/dyn\n");
+    // CA a does not sign the site's certificate; CA b, committed, does.
+    assert_eq!(status(), "503");
+    cli(
+        &sock,
+        &format!("set ssl ca-file {d}/dyn-ca.pem <<\n{}\n", read("b/ca.pem")),
+    );
+    assert_eq!(
+        cli(&sock, &format!("commit ssl ca-file {d}/dyn-ca.pem\n")),
+        format!("Committing {d}/dyn-ca.pem.\nSuccess!\n\n")
+    );
+    assert_eq!(status(), "200");
+    assert!(cli(&sock, &format!("del ssl ca-file {d}/dyn-ca.pem\n")).contains("in use"));
+    cli(&sock, "disable server be/dyn\n");
+    assert!(cli(&sock, "del server be/dyn\n").starts_with("Server deleted."));
+    assert_eq!(
+        cli(&sock, &format!("del ssl ca-file {d}/dyn-ca.pem\n")),
+        format!("CA file '{d}/dyn-ca.pem' deleted!\n\n")
+    );
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+}

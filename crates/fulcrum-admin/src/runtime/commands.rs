@@ -332,7 +332,7 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
             "check" => new.check = true,
             "backup" => new.backup = true,
             "ssl" => new.ssl = true,
-            kw @ ("verify" | "ca-file" | "crt") => {
+            kw @ ("verify" | "ca-file" | "crl-file" | "crt" | "sni") => {
                 i += 1;
                 let Some(v) = words.get(i).filter(|v| !v.is_empty()) else {
                     return text(format!("'{kw}' : missing value.\n"));
@@ -348,6 +348,8 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
                         }
                     },
                     "ca-file" => new.ca_file = Some(v.into()),
+                    "crl-file" => new.crl_file = Some(v.into()),
+                    "sni" => new.sni = Some(v.to_string()),
                     _ => new.crt = Some(v.into()),
                 }
             }
@@ -405,7 +407,7 @@ fn add_server(ctl: &dyn Control, words: &[&str]) -> Reply {
             }
             other => {
                 return text(format!(
-                    "'server {b}/{s}' : unknown keyword '{other}' (fulcrum takes weight, maxconn, check, backup, proto, ssl, verify, ca-file, crt, inter, fastinter, downinter, rise, fall, port, addr, agent-check, agent-addr, agent-port, agent-send, agent-inter, send-proxy, send-proxy-v2, check-send-proxy and track here).\n"
+                    "'server {b}/{s}' : unknown keyword '{other}' (fulcrum takes weight, maxconn, check, backup, proto, ssl, verify, ca-file, crl-file, crt, sni, inter, fastinter, downinter, rise, fall, port, addr, agent-check, agent-addr, agent-port, agent-send, agent-inter, send-proxy, send-proxy-v2, check-send-proxy and track here).\n"
                 ))
             }
         }

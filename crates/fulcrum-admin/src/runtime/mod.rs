@@ -98,6 +98,10 @@ pub struct NewServer {
     pub verify: Option<bool>,
     /// `ca-file FILE`
     pub ca_file: Option<std::path::PathBuf>,
+    /// `crl-file FILE`
+    pub crl_file: Option<std::path::PathBuf>,
+    /// `sni EXPR`: the sample expression naming the server in the TLS handshake, as written
+    pub sni: Option<String>,
     /// `crt FILE`: the client certificate shown to the server (shared with the runtime API's certificate
     /// store, where a file already loaded is taken as it is now).
     pub crt: Option<std::path::PathBuf>,
@@ -131,6 +135,8 @@ impl NewServer {
             ssl: false,
             verify: None,
             ca_file: None,
+            crl_file: None,
+            sni: None,
             crt: None,
             timing: CheckTiming::default(),
             check_port: None,

@@ -261,6 +261,12 @@ impl RuntimeApi {
             return None;
         }
         let g = &self.global_ssl;
+        // Checked when the command was read (see `add_server`).
+        let sni = new
+            .sni
+            .as_deref()
+            .and_then(|e| fulcrum_sample::Expr::parse(e).ok())
+            .map(|e| fulcrum_config::haproxy::SampleExpr(Arc::new(e)));
         Some(fulcrum_config::haproxy::ServerTls {
             traffic: true,
             checks: new.check,
@@ -268,9 +274,9 @@ impl RuntimeApi {
                 .verify
                 .unwrap_or(g.server_verify.unwrap_or(Verify::Required) == Verify::Required),
             ca_file: new.ca_file.clone(),
-            crl_file: None,
+            crl_file: new.crl_file.clone(),
             crt: new.crt.clone(),
-            sni: None,
+            sni,
             verifyhost: None,
             alpn: Vec::new(),
             reuse: true,
@@ -288,9 +294,18 @@ impl RuntimeApi {
         let Some(t) = self.added_tls_settings(new) else {
             return Ok(None);
         };
-        fulcrum_tls::client::server_config(&t, &self.global_ssl)
-            .map(Some)
-            .map_err(|e| e.to_string())
+        // Its CA and CRL files as the store has them (last committed, or read from disk and kept), so that
+        // `commit ssl ca-file|crl-file` reaches it as it reaches the configured servers.
+        match &self.certs {
+            Some(store) => {
+                fulcrum_tls::client::server_config_with(&t, &self.global_ssl, &|kw, path| {
+                    store.read_for_server(kw, path)
+                })
+            }
+            None => fulcrum_tls::client::server_config(&t, &self.global_ssl),
+        }
+        .map(Some)
+        .map_err(|e| e.to_string())
     }
 
     /// The idle server connections, which `set server ... addr` empties for the server it moves.
@@ -850,9 +865,14 @@ impl Control for RuntimeApi {
             .unix
             .clone()
             .map(fulcrum_config::haproxy::UnixAddr::Path);
-        let (tls, identity) = match self.added_server_tls(new) {
-            Ok(Some(built)) => (Some(built.config), built.identity),
-            Ok(None) => (None, None),
+        if let Some(Err(e)) = new.sni.as_deref().map(fulcrum_sample::Expr::parse) {
+            return Err(CtlError::Other(format!(
+                "'server {backend}/{server}' : error detected while parsing sni expression : {e}"
+            )));
+        }
+        let (tls, identity, trust) = match self.added_server_tls(new) {
+            Ok(Some(built)) => (Some(built.config), built.identity, built.trust),
+            Ok(None) => (None, None, None),
             Err(e) => {
                 return Err(CtlError::Other(format!(
                     "'server {backend}/{server}' : {e}"
@@ -860,8 +880,13 @@ impl Control for RuntimeApi {
             }
         };
         config.tls = tls.as_ref().and(self.added_tls_settings(new));
-        if let (Some(id), Some(store)) = (&identity, &self.certs) {
-            store.register_client(id);
+        if let Some(store) = &self.certs {
+            if let Some(id) = &identity {
+                store.register_client(id);
+            }
+            if let Some(t) = &trust {
+                store.register_trust(t);
+            }
         }
         let puid = be.servers.iter().map(|s| s.puid).max().unwrap_or(0) + 1;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -869,6 +894,7 @@ impl Control for RuntimeApi {
             let mut s = ServerRt::added(id, index, puid, &be.name, config);
             s.tls = tls;
             s.tls_identity = identity;
+            s.tls_trust = trust;
             Arc::new(s)
         });
         let s = be.servers[index].clone();
@@ -906,9 +932,13 @@ impl Control for RuntimeApi {
                 t.remove_tracker(&s);
             }
         }
-        // Its client certificate is no longer used by it (`show ssl cert`).
+        // Its client certificate, CA and CRL files are no longer used by it (`show ssl cert`, `del ssl
+        // ca-file|crl-file`).
         if let Some(id) = &s.tls_identity {
             id.retire();
+        }
+        if let Some(t) = &s.tls_trust {
+            t.retire();
         }
         be.rebuild_farm();
         info!("Server {} deleted.", s.full_name);
