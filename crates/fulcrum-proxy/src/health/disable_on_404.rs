@@ -46,7 +46,7 @@ pub(super) fn follow(be: &Arc<BackendRt>, server: &Arc<ServerRt>, outcome: &Chec
         return;
     }
     let (active, backups) = be.servers_up();
-    let changed = be.stats.state.set(active + backups > 0);
+    be.stats.state.set(active + backups > 0);
     let line = format!(
         "{}erver {} is {}. {active} active and {backups} backup servers online. 0 sessions requeued, 0 total in queue.",
         if server.config.backup { "Backup S" } else { "S" },
@@ -55,7 +55,8 @@ pub(super) fn follow(be: &Arc<BackendRt>, server: &Arc<ServerRt>, outcome: &Chec
     );
     warn!("{line}");
     be.log_event(crate::model::log::syslog::NOTICE, &line);
-    if active == 0 && backups == 0 && changed {
+    // The server was usable before it stopped: it may have been the last one.
+    if stopping && active == 0 && backups == 0 {
         let line = fulcrum_health::no_server_available_line(&be.name);
         tracing::error!("{line}");
         be.log_event(crate::model::log::syslog::EMERG, &line);

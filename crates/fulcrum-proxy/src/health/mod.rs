@@ -806,8 +806,7 @@ fn follow_tracked(server: &ServerRt, up: bool, depth: usize) {
 /// says when the backend has no usable server left.
 fn announce(be: &BackendRt, server: &ServerRt, transition: Transition, outcome: &CheckOutcome) {
     let (active, backups) = be.servers_up();
-    // The backend's own state: "no server available" is said when it changes, not again.
-    let changed = be.stats.state.set(active + backups > 0);
+    be.stats.state.set(active + backups > 0);
     let ctx = LogContext {
         backup: server.config.backup,
         active,
@@ -826,7 +825,9 @@ fn announce(be: &BackendRt, server: &ServerRt, transition: Transition, outcome: 
         crate::model::log::syslog::ALERT
     };
     be.log_event(level, &line);
-    if active == 0 && backups == 0 && changed {
+    // A stopping server (`disable-on-404`) was not counted among the usable ones: its going DOWN takes no
+    // last server away.
+    if active == 0 && backups == 0 && !server.is_stopping() {
         let line = fulcrum_health::no_server_available_line(&be.name);
         tracing::error!("{line}");
         be.log_event(crate::model::log::syslog::EMERG, &line);

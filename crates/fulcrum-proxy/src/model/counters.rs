@@ -175,12 +175,11 @@ pub struct StateClock {
 
 impl StateClock {
     /// Records the state; a change stamps the time and accounts downtime. Called by the control plane only.
-    /// Whether the state changed.
-    pub fn set(&self, up: bool) -> bool {
+    pub fn set(&self, up: bool) {
         let new = if up { 1 } else { 2 };
         let old = self.state.swap(new, Relaxed);
         if old == new {
-            return false;
+            return;
         }
         let now = now_ms();
         let since = self.changed_ms.swap(now, Relaxed);
@@ -190,7 +189,6 @@ impl StateClock {
         if old == 1 && new == 2 {
             self.downs.fetch_add(1, Relaxed);
         }
-        true
     }
 
     /// Seconds since the last change (since start when it never changed).
