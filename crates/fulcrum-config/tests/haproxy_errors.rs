@@ -274,7 +274,7 @@ fn global_keyword_in_proxy() {
 fn proxy_known_but_unsupported() {
     for (line, kw) in [
         ("filter cache", "filter cache"),
-        ("stats scope app", "stats scope"),
+        ("stats show-desc", "stats show-desc"),
         ("grace 1s", "grace"),
     ] {
         err1(&format!("{D}listen l\n bind :18080\n {line}\n"), 8, kw, NS);

@@ -229,6 +229,33 @@ fn strict_mode_actions() {
 }
 
 #[test]
+fn set_log_level_actions() {
+    let c = ok_both(&format!(
+        "{DEFAULTS}backend b\n http-request set-log-level err\n http-request set-log-level silent if {{ path /x }}\n \
+         http-response set-log-level debug if {{ status eq 200 }}\n server s 127.0.0.1:80\n"
+    ));
+    let b = c.backend("b").unwrap();
+    assert_eq!(
+        b.rules.http_request[0].action,
+        HttpRequestAction::SetLogLevel(Some(3))
+    );
+    assert_eq!(
+        b.rules.http_request[1].action,
+        HttpRequestAction::SetLogLevel(None)
+    );
+    assert_eq!(
+        b.rules.http_response[0].action,
+        HttpResponseAction::SetLogLevel(Some(7))
+    );
+    err1(
+        &format!("{DEFAULTS}backend b\n http-request set-log-level loud\n server s 127.0.0.1:80\n"),
+        7,
+        "http-request set-log-level",
+        "expects a log level (emerg, alert, crit, err, warning, notice, info, debug or silent), got 'loud'",
+    );
+}
+
+#[test]
 fn http2_tunables_and_bind_proto() {
     let c = ok_both(
         "global\n tune.h2.max-concurrent-streams 50\n tune.h2.header-table-size 8192\n \

@@ -1103,9 +1103,9 @@ fn http_request_errors_haproxy_rejects_too() {
 fn http_request_errors_fulcrum_only() {
     for (line, kw, needle) in [
         (
-            "http-request set-log-level silent",
-            "http-request set-log-level",
-            "action 'set-log-level' is not",
+            "http-request set-priority-class int(1)",
+            "http-request set-priority-class",
+            "action 'set-priority-class' is not",
         ),
         (
             "http-request use-service lua.hello",
@@ -1241,10 +1241,10 @@ fn http_response_errors() {
         "no such ACL 'nope'",
     );
     err1(
-        &fe(" http-response set-log-level info\n"),
+        &fe(" http-response set-nice 10\n"),
         8,
-        "http-response set-log-level",
-        "http-response action 'set-log-level' is not supported yet by fulcrum",
+        "http-response set-nice",
+        "http-response action 'set-nice' is not supported yet by fulcrum",
     );
     err1(
         &fe(" http-response set-header X %[ssl_bc_session_id]\n"),

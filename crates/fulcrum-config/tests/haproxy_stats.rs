@@ -6,7 +6,7 @@ mod util;
 
 use std::time::Duration;
 
-use fulcrum_config::haproxy::{HttpRequestAction, Service};
+use fulcrum_config::haproxy::{HttpRequestAction, Service, StatsHttpAction};
 use util::*;
 
 const D: &str = DEFAULTS; // 5 lines
@@ -108,10 +108,53 @@ fn stats_errors_name_the_line() {
         "no argument",
     );
     err1(
-        &format!("{D}{l} stats scope app\n"),
+        &format!("{D}{l} stats show-desc\n"),
+        8,
+        "stats show-desc",
+        "does not support yet",
+    );
+    err1(
+        &format!("{D}{l} stats scope\n"),
         8,
         "stats scope",
-        "does not support yet",
+        "expects a proxy name",
+    );
+    err1(
+        &format!("{D}{l} stats http-request redirect\n"),
+        8,
+        "stats http-request",
+        "expects 'allow', 'deny' or 'auth', got 'redirect'",
+    );
+    err1(
+        &format!("{D}{l} stats http-request deny if nosuchacl\n"),
+        8,
+        "stats http-request",
+        "no such ACL",
+    );
+    err1_both(
+        &format!("{D}{l} stats auth a:b\n stats http-request allow\n"),
+        9,
+        "stats http-request",
+        "proxy 'l': stats 'auth'/'realm' and 'http-request' can't be used at the same time.",
+    );
+    // `stats scope` lines add up; `stats http-request` rules keep their order, realm and condition.
+    let c = ok_both(&format!(
+        "{D}{l} stats scope .\n stats scope app\n stats http-request allow if {{ src 10.0.0.0/8 }}\n stats http-request auth realm Ops\n"
+    ));
+    let p = c.proxies.iter().find(|p| p.name == "l").unwrap();
+    assert_eq!(p.stats.as_ref().unwrap().scope, [".", "app"]);
+    let actions: Vec<_> = p
+        .rules
+        .stats_http_request
+        .iter()
+        .map(|r| (r.action.clone(), r.cond.is_some()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (StatsHttpAction::Allow, true),
+            (StatsHttpAction::Auth(Some("Ops".into())), false)
+        ]
     );
     err1(
         &format!("{D} stats admin if TRUE\n{l}"),

@@ -209,3 +209,76 @@ backend a
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-after"), Some("200"));
 }
+
+/// `http-response return`: the server's response is replaced by the rule's (status, content type, a body and
+/// `hdr` lines rendered from variables the response rules set), the rules after it do not run,
+/// `http-after-response` rules still do; compared with haproxy 2.6 (which sees no response in the reply's own
+/// log-format strings: fulcrum renders them against the server's, see COMPATIBILITY.md).
+#[test]
+fn http_response_return_replaces_the_servers_answer_as_haproxy() {
+    let o = origins(1);
+    let cfg = |port: u16| {
+        format!(
+            "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    http-after-response set-header x-after %[status]
+    default_backend a
+backend a
+    http-response set-var(txn.code) status
+    http-response set-var(txn.srv) res.hdr(content-length)
+    http-response return status 503 content-type text/plain lf-string \"server said %[var(txn.code)]\" hdr x-from %[var(txn.srv)] if {{ status 404 }}
+    http-response set-header x-not-reached yes if {{ status 404 }}
+    server s1 {}
+",
+            o[0].addr()
+        )
+    };
+    let run = |addr: std::net::SocketAddr| -> Vec<String> {
+        ["/status/404", "/plain"]
+            .iter()
+            .map(|path| {
+                let mut c = Client::connect(addr);
+                c.send(
+                    format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                );
+                let r = c.read_response(false);
+                let h = |n: &str| r.header(n).unwrap_or("-").to_string();
+                format!(
+                    "{} {} ct={} from={} after={} not-reached={} len={}",
+                    r.status,
+                    if r.status == 503 {
+                        r.text()
+                    } else {
+                        "(server)".into()
+                    },
+                    h("content-type"),
+                    h("x-from"),
+                    h("x-after"),
+                    h("x-not-reached"),
+                    h("content-length"),
+                )
+            })
+            .collect()
+    };
+    let port = free_port();
+    let p = start_proxy(&cfg(port));
+    let ours = run(p.addr);
+    drop(p);
+    assert_eq!(
+        ours[0],
+        "503 server said 404 ct=text/plain from=0 after=503 not-reached=- len=15"
+    );
+    assert!(ours[1].starts_with("200 (server)"), "{ours:?}");
+    if haproxy_present() {
+        let port = free_port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg(port), addr);
+        let theirs = run(addr);
+        assert_eq!(
+            ours[0], theirs[0],
+            "fulcrum (left) and haproxy (right) differ"
+        );
+    }
+}

@@ -1007,3 +1007,51 @@ fn httpslog_matches_haproxy() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `http-request set-log-level` and `http-response set-log-level`: the line goes out at the level set last (its
+/// syslog PRI), `silent` sends none, and a target whose level is below drops it; compared with haproxy 2.6.
+#[test]
+fn set_log_level_matches_haproxy() {
+    let o = origins(1);
+    let body = format!(
+        "    http-request set-log-level err if {{ path /err }}\n    http-request set-log-level silent if {{ path /silent }}\n    http-request set-log-level debug if {{ path /debug }}\n    http-response set-log-level notice if {{ status 404 }}\n{}",
+        server_lines(&o, "")
+    );
+    let cfg = http_cfg("", &body);
+    let Some((hap, ful)) = run_both(cfg, 4, |addr| {
+        for path in ["/plain", "/err", "/silent", "/status/404", "/debug"] {
+            let r = send_raw(
+                addr,
+                format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes(),
+            );
+            assert!(
+                r.starts_with(b"HTTP/1.1 "),
+                "{}",
+                String::from_utf8_lossy(&r)
+            );
+        }
+    }) else {
+        return;
+    };
+    let pri = |frames: &[String]| -> Vec<(String, String)> {
+        frames
+            .iter()
+            .map(|f| {
+                let (p, m) = split_rfc3164(f);
+                let req = m.split('"').nth(1).unwrap_or("").to_string();
+                (p, req)
+            })
+            .collect()
+    };
+    let ours = pri(&ful);
+    assert_eq!(
+        ours,
+        [
+            ("<134>".to_string(), "GET /plain HTTP/1.1".to_string()),
+            ("<131>".to_string(), "GET /err HTTP/1.1".to_string()),
+            ("<133>".to_string(), "GET /status/404 HTTP/1.1".to_string()),
+            ("<135>".to_string(), "GET /debug HTTP/1.1".to_string()),
+        ]
+    );
+    assert_eq!(ours, pri(&hap));
+}

@@ -658,3 +658,98 @@ listen ro
         .to_string();
     assert!(!line.contains(",MAINT,"), "{line}");
 }
+
+/// `stats http-request allow|deny|auth [realm R] if COND` decide who sees the page (the first that matches; the
+/// credentials checked with `http_auth` against a userlist, as `stats auth` may not be mixed with the rules), and
+/// `stats scope` lists the proxies it shows (`.`: the one serving it): status, challenge and the proxies of the CSV
+/// compared with haproxy 2.6.
+#[test]
+fn stats_http_request_rules_and_scope_match_haproxy() {
+    let o = origins(3);
+    let cfg = |web: u16| {
+        format!(
+            "{DEFAULTS}
+userlist admins
+    user admin insecure-password s3cret
+
+frontend web
+    bind 127.0.0.1:{web}
+    stats enable
+    stats uri /stats
+    stats scope .
+    stats scope app
+    stats http-request deny if {{ hdr(x-who) evil }}
+    stats http-request allow if {{ hdr(x-who) trusted }}
+    stats http-request auth realm Ops if {{ hdr(x-who) ops }}
+    stats http-request auth unless {{ http_auth(admins) }}
+    default_backend app
+
+backend app
+{}
+listen other
+    bind 127.0.0.1:{}
+    server s3 {}
+",
+            server_lines(&o[..2], ""),
+            web + 1,
+            o[2].addr()
+        )
+    };
+    let run = |addr: SocketAddr| -> Vec<String> {
+        let ask = |who: Option<&str>, auth: Option<&str>| {
+            let mut c = Client::connect(addr);
+            let who = who.map_or(String::new(), |w| format!("X-Who: {w}\r\n"));
+            let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+            c.send(
+                format!(
+                    "GET /stats;csv HTTP/1.1\r\nHost: t\r\n{who}{auth}Connection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            let r = c.read_response(false);
+            let mut proxies: Vec<String> = if r.status == 200 {
+                r.text()
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split(',').next().map(str::to_string))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            proxies.dedup();
+            format!(
+                "{} {} {:?}",
+                r.status,
+                r.header("www-authenticate").unwrap_or("-"),
+                proxies
+            )
+        };
+        vec![
+            ask(Some("evil"), Some(AUTH)),
+            ask(Some("trusted"), None),
+            ask(Some("ops"), Some(AUTH)),
+            ask(None, None),
+            ask(None, Some(AUTH)),
+        ]
+    };
+    let port = free_port_block(2);
+    let p = start_proxy(&cfg(port));
+    let ours = run(p.addr);
+    drop(p);
+    assert_eq!(
+        ours,
+        [
+            "403 - []",
+            "200 - [\"web\", \"app\"]",
+            "401 Basic realm=\"Ops\" []",
+            "401 Basic realm=\"HAProxy Statistics\" []",
+            "200 - [\"web\", \"app\"]",
+        ]
+    );
+    if haproxy_present() {
+        let port = free_port_block(2);
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg(port), addr);
+        assert_eq!(ours, run(addr), "fulcrum (left) and haproxy (right) differ");
+    }
+}

@@ -1401,6 +1401,9 @@ pub struct StatsPage {
     pub show_node: Option<String>,
     /// `stats show-legends`: server addresses and balance algorithms are shown (hidden otherwise, as HAProxy).
     pub show_legends: bool,
+    /// `stats scope NAME` lines: the page shows only these proxies (`.`: the one serving the page); all when
+    /// there is none.
+    pub scope: Vec<String>,
     /// Where the first `stats` line was.
     pub location: Location,
 }
@@ -1416,6 +1419,7 @@ impl StatsPage {
             hide_version: false,
             show_node: None,
             show_legends: false,
+            scope: Vec::new(),
             location,
         }
     }
@@ -1947,6 +1951,9 @@ pub enum HttpRequestAction {
     /// `strict-mode on|off`: whether a rewrite that fails (the buffer is full) answers 500, for the rules after
     /// it in this proxy's ruleset (on at the start of each).
     StrictMode(bool),
+    /// `set-log-level LEVEL|silent`: the syslog level (0 emerg .. 7 debug) the request's log line is sent at,
+    /// `None` for `silent` (no line).
+    SetLogLevel(Option<u8>),
     /// `normalize-uri NORMALIZER [full|strict]` (experimental in HAProxy 2.6).
     NormalizeUri(UriNormalizer),
     /// `capture EXPR len N|id N`: the sample, cut to the slot's length, stored in capture slot N (request side).
@@ -2002,6 +2009,11 @@ pub enum HttpResponseAction {
     WaitForBody(WaitForBody),
     /// `strict-mode on|off` (see [`HttpRequestAction::StrictMode`]).
     StrictMode(bool),
+    /// `set-log-level LEVEL|silent` (see [`HttpRequestAction::SetLogLevel`]).
+    SetLogLevel(Option<u8>),
+    /// `return [status N] [content-type T] [errorfile F|string S|lf-string S|file F|lf-file F] [hdr N V]...`:
+    /// the server's response is replaced by this one (status 200 by default).
+    Return(u16, Reply),
     /// `capture EXPR id N`: the sample, cut to the slot's length, stored in response capture slot N.
     Capture(SampleExpr, usize),
     /// `replace-header NAME REGEX REPLACEMENT`: each whole value of the header the regex matches is rewritten
@@ -2100,6 +2112,8 @@ pub struct Rules {
     pub errorfiles: Vec<(u16, Reply)>,
     /// `stats admin if|unless COND` lines: when one matches, the stats page allows admin actions.
     pub stats_admin: Vec<Rule<()>>,
+    /// `stats http-request allow|deny|auth` lines: the first that matches decides who sees the stats page.
+    pub stats_http_request: Vec<Rule<StatsHttpAction>>,
     /// `stick on|match|store-request` lines (backends and listens), in order.
     pub stick: Vec<Rule<StickRule>>,
     /// `force-persist if|unless COND` and `ignore-persist if|unless COND` (backends and listens), in order: the first
@@ -2131,6 +2145,17 @@ pub struct StickTable {
     pub peers: Option<String>,
     /// Where the line was.
     pub location: Location,
+}
+
+/// What a `stats http-request` rule does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsHttpAction {
+    /// `allow`: the page is served (no `stats auth` asked).
+    Allow,
+    /// `deny`: 403.
+    Deny,
+    /// `auth [realm R]`: 401, asking for credentials in that realm (the page's by default).
+    Auth(Option<String>),
 }
 
 /// A persistence rule: `force-persist` (the server a cookie names is used even when it is down or in maintenance)

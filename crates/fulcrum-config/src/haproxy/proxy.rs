@@ -1221,7 +1221,7 @@ fn stats(kind: SectionKind, line: &Line, s: &mut Settings, body: &mut Body, sink
         }
     };
     match sub {
-        "" => sink.error(loc, "stats", "expects enable, uri, realm, auth, refresh, hide-version, show-node, show-legends or admin"),
+        "" => sink.error(loc, "stats", "expects enable, uri, realm, auth, refresh, hide-version, show-node, show-legends, scope, http-request or admin"),
         "enable" | "hide-version" | "show-legends" => {
             if sink.max_args(line, &key, 2, 0) {
                 let p = page(s, loc);
@@ -1275,10 +1275,21 @@ fn stats(kind: SectionKind, line: &Line, s: &mut Settings, body: &mut Body, sink
                 rules::stats_admin(line, &mut body.rules, sink);
             }
         }
-        "scope" | "show-desc" | "show-modules" | "http-request" | "bind-process" => {
-            sink.unsupported(loc, &key)
+        "http-request" => {
+            if kind == SectionKind::Defaults {
+                sink.error(loc, &key, "'stats http-request' is not allowed in a 'defaults' section (allowed in: frontend, listen, backend)");
+            } else {
+                page(s, loc);
+                rules::stats_http_request(line, &mut body.rules, sink);
+            }
         }
-        other => sink.error(loc, &key, format!("unknown 'stats {other}': expected enable, uri, realm, auth, refresh, hide-version, show-node, show-legends or admin")),
+        "scope" => {
+            if let Some(name) = one(sink, "a proxy name, or '.' for this one") {
+                page(s, loc).scope.push(name);
+            }
+        }
+        "show-desc" | "show-modules" | "bind-process" => sink.unsupported(loc, &key),
+        other => sink.error(loc, &key, format!("unknown 'stats {other}': expected enable, uri, realm, auth, refresh, hide-version, show-node, show-legends, scope, http-request or admin")),
     }
 }
 

@@ -27,7 +27,7 @@ use super::model::{
     Rules, Sample, SampleExpr, Service, TcpConnAction, TcpContentAction, UseBackend, VarConds,
     VarName, WaitForBody, RULE_LOG_VARS,
 };
-use super::model::{BindProto, PersistRule, StickRule, UriNormalizer, UseServer};
+use super::model::{BindProto, PersistRule, StatsHttpAction, StickRule, UriNormalizer, UseServer};
 use super::sections::SectionKind;
 use crate::diag::Severity;
 use crate::Location;
@@ -120,6 +120,8 @@ pub struct RulesDraft {
     capture_ids: Vec<(bool, usize, Location)>,
     /// `stats admin if|unless COND` lines.
     stats_admin: Vec<RuleDraft<()>>,
+    /// `stats http-request allow|deny|auth [realm R] [if|unless COND]` lines.
+    stats_http_request: Vec<RuleDraft<StatsHttpAction>>,
     /// `stick on|match|store-request` lines.
     stick: Vec<RuleDraft<StickRule>>,
     /// `force-persist` / `ignore-persist` lines.
@@ -152,6 +154,7 @@ impl RulesDraft {
             && self.use_servers.is_empty()
             && self.monitor_fail.is_empty()
             && self.stats_admin.is_empty()
+            && self.stats_http_request.is_empty()
             && self.missing.is_empty()
     }
 
@@ -1605,11 +1608,22 @@ fn reply_opts(
     kw: &str,
     sink: &mut Sink,
 ) -> Option<(Option<u16>, Reply, bool, usize)> {
+    reply_opts_in(line, start, status_kws, Phase::Request, kw, sink)
+}
+
+/// [`reply_opts`] for a rule of `phase` (`http-response return` renders against the response).
+fn reply_opts_in(
+    line: &Line,
+    start: usize,
+    status_kws: &[&str],
+    phase: Phase,
+    kw: &str,
+    sink: &mut Sink,
+) -> Option<(Option<u16>, Reply, bool, usize)> {
     // An `http-error` reply's log-format strings are evaluated against the request when a rule answers with the
     // proxy's error (`deny`, `return ... default-errorfiles`); errors met without a request at hand (a bad request,
     // no server) write their literal parts only.
-    let fmt =
-        |v: &str, sink: &mut Sink| -> Option<Fmt> { lf(v, Phase::Request, loc_of(line), kw, sink) };
+    let fmt = |v: &str, sink: &mut Sink| -> Option<Fmt> { lf(v, phase, loc_of(line), kw, sink) };
     let loc = &line.location;
     let mut status = None;
     let mut content_type: Option<String> = None;
@@ -1956,6 +1970,28 @@ fn strict_mode(line: &Line, kw: &str, sink: &mut Sink) -> Option<bool> {
     }
 }
 
+/// `set-log-level LEVEL|silent`: the syslog level (`None`: silent).
+fn log_level(line: &Line, kw: &str, sink: &mut Sink) -> Option<Option<u8>> {
+    let word = line.word(2);
+    if word == "silent" {
+        return Some(None);
+    }
+    match super::log::LEVELS.iter().position(|l| *l == word) {
+        Some(i) => Some(Some(i as u8)),
+        None => {
+            sink.error(
+                &line.location,
+                kw,
+                format!(
+                    "expects a log level ({} or silent), got '{word}'",
+                    super::log::LEVELS.join(", ")
+                ),
+            );
+            None
+        }
+    }
+}
+
 /// `normalize-uri NORMALIZER [full|strict]`: the normaliser and the index of the word after it.
 fn uri_normalizer(line: &Line, kw: &str, sink: &mut Sink) -> Option<(UriNormalizer, usize)> {
     let option = |word: &str| line.word(3) == word;
@@ -2203,6 +2239,12 @@ pub fn http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
             };
             (HttpRequestAction::StrictMode(on), 3)
         }
+        "set-log-level" => {
+            let Some(level) = log_level(line, kw, sink) else {
+                return;
+            };
+            (HttpRequestAction::SetLogLevel(level), 3)
+        }
         "normalize-uri" => {
             if !rules.experimental {
                 sink.error(
@@ -2275,6 +2317,41 @@ pub fn stats_admin(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
     if let Ok(cond) = tail(line, 2, kw, rules, sink) {
         rules.stats_admin.push(RuleDraft {
             action: (),
+            cond,
+            location: line.location.clone(),
+            keyword: kw.to_string(),
+        });
+    }
+}
+
+/// `stats http-request allow|deny|auth [realm REALM] [if|unless COND]` (the words from `stats`): who may see
+/// the stats page. The first rule whose condition holds decides.
+pub fn stats_http_request(line: &Line, rules: &mut RulesDraft, sink: &mut Sink) {
+    let kw = "stats http-request";
+    let (action, next) = match line.word(2) {
+        "allow" => (StatsHttpAction::Allow, 3),
+        "deny" => (StatsHttpAction::Deny, 3),
+        "auth" if line.word(3) == "realm" => {
+            let realm = line.word(4);
+            if realm.is_empty() {
+                sink.error(&line.location, kw, "'realm' expects a realm name");
+                return;
+            }
+            (StatsHttpAction::Auth(Some(realm.to_string())), 5)
+        }
+        "auth" => (StatsHttpAction::Auth(None), 3),
+        other => {
+            sink.error(
+                &line.location,
+                kw,
+                format!("expects 'allow', 'deny' or 'auth', got '{other}'"),
+            );
+            return;
+        }
+    };
+    if let Ok(cond) = tail(line, next, kw, rules, sink) {
+        rules.stats_http_request.push(RuleDraft {
+            action,
             cond,
             location: line.location.clone(),
             keyword: kw.to_string(),
@@ -2413,6 +2490,20 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
                 return;
             };
             (HttpResponseAction::StrictMode(on), 3)
+        }
+        "set-log-level" if !after => {
+            let Some(level) = log_level(line, kw, sink) else {
+                return;
+            };
+            (HttpResponseAction::SetLogLevel(level), 3)
+        }
+        "return" if !after => {
+            let Some((status, reply, _, i)) =
+                reply_opts_in(line, 2, &["status"], Phase::Response, kw, sink)
+            else {
+                return;
+            };
+            (HttpResponseAction::Return(status.unwrap_or(200), reply), i)
         }
         "capture" if !after => {
             let Some((e, slot)) = capture_action(line, true, rules, kw, sink) else {
@@ -3726,6 +3817,7 @@ pub fn finish(
         response_inspect_delay,
         errorfiles,
         stats_admin: rules_of(d.stats_admin, Place::Request, acls, proxy, sink),
+        stats_http_request: rules_of(d.stats_http_request, Place::Request, acls, proxy, sink),
         stick: rules_of(d.stick, switch, acls, proxy, sink),
         persist: rules_of(d.persist, Place::Request, acls, proxy, sink),
         use_servers: rules_of(d.use_servers, switch, acls, proxy, sink),

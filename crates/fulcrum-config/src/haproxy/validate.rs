@@ -431,6 +431,17 @@ fn build(
         None => rules,
     };
     let mut rules = rules;
+    // As HAProxy: `stats auth` / `stats realm` stand for an implicit last `stats http-request auth` rule, and
+    // may not be mixed with explicit ones.
+    if let (Some(page), Some(r)) = (&s.stats, rules.stats_http_request.first()) {
+        if !page.auth.is_empty() || page.realm.is_some() {
+            sink.error(
+                &r.location,
+                "stats http-request",
+                format!("proxy '{name}': stats 'auth'/'realm' and 'http-request' can't be used at the same time."),
+            );
+        }
+    }
     // As HAProxy: persistence rules in a proxy without servers are ignored, with a warning.
     if !kind.has_backend() {
         for r in std::mem::take(&mut rules.persist) {

@@ -249,7 +249,12 @@ impl ConnLog {
             asap: self.log.logasap,
             comp_algo: txn.comp_algo,
         };
-        self.log.emit(self.wall(end), &fields);
+        match txn.level {
+            // `set-log-level silent`
+            Some(None) => {}
+            Some(Some(level)) => self.log.emit_at(level, self.wall(end), &fields),
+            None => self.log.emit(self.wall(end), &fields),
+        }
     }
 
     /// Called when the connection ends: logs a pending request, and what HAProxy logs for a connection that
@@ -335,6 +340,8 @@ pub struct HttpTxn {
     unique_id: Option<Box<[u8]>>,
     /// The algorithm the response was compressed with (`res.comp_algo`).
     comp_algo: Option<&'static str>,
+    /// `set-log-level`: the level of the line (`Some(None)`: `silent`, no line).
+    level: Option<Option<u8>>,
 }
 
 impl HttpTxn {
@@ -364,6 +371,7 @@ impl HttpTxn {
             vars: None,
             unique_id: None,
             comp_algo: None,
+            level: None,
         }
     }
 
@@ -523,6 +531,13 @@ impl TxnSlot {
                 timeouts,
                 last_rule,
             }));
+        }
+    }
+
+    /// `set-log-level`: the level the line goes out at (`None`: `silent`).
+    pub fn set_log_level(&mut self, level: Option<u8>) {
+        if let Some(t) = &mut self.0 {
+            t.level = Some(level);
         }
     }
 

@@ -125,6 +125,7 @@ pub(crate) async fn handle(
         client_timeout: fe.timeouts.client,
         versions: [Some(req.version()), None],
         early_hints: Vec::new(),
+        log_level: std::cell::Cell::new(None),
         userlists: &refs.userlists,
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
@@ -229,7 +230,7 @@ fn after_response(
             stream,
             &mut room.room,
         );
-        if verdict == RespVerdict::RewriteFailed {
+        if matches!(verdict, RespVerdict::RewriteFailed) {
             let done = resp.body_mut().take_done();
             let mut r = rewrite_failed(fe, be, txn, b"IH");
             if let Some(done) = done {
@@ -386,6 +387,17 @@ async fn handle_inner(
     {
         Counters::inc(&fe.stats.intercepted);
         txn.term(b"LR");
+        let access = crate::data::http::stats::access(
+            &fe.rules,
+            &req,
+            stream,
+            src,
+            dst_port,
+            tls.as_deref(),
+        );
+        if access == crate::data::http::stats::Access::Deny {
+            return Ok(error_for(&fe, None, 403));
+        }
         let admin = crate::data::http::stats::admin_allowed(
             &fe.config.rules.stats_admin,
             &req,
@@ -396,17 +408,21 @@ async fn handle_inner(
         if req.method() == http::Method::POST {
             return Ok(crate::data::http::stats::stats_admin_post(
                 page,
+                &fe.name,
                 req,
                 &worker.snapshot,
                 admin,
+                &access,
             )
             .await);
         }
         return Ok(crate::data::http::stats::stats_response(
             page,
+            &fe.name,
             &req,
             &worker.snapshot,
             admin,
+            &access,
         ));
     }
     let facts = RequestFacts {
@@ -457,6 +473,18 @@ async fn handle_inner(
     }) {
         Counters::inc(&be.stats.intercepted);
         txn.term(b"LR");
+        let access = crate::data::http::stats::access(
+            &be.rules,
+            &req,
+            stream,
+            src,
+            dst_port,
+            tls.as_deref(),
+        );
+        if access == crate::data::http::stats::Access::Deny {
+            let r = error_for(&fe, Some(&be), 403);
+            return Ok(r.map(|b| b.with_done(done)));
+        }
         let admin = crate::data::http::stats::admin_allowed(
             &be.config.rules.stats_admin,
             &req,
@@ -465,9 +493,24 @@ async fn handle_inner(
             tls.as_deref(),
         );
         let r = if req.method() == http::Method::POST {
-            crate::data::http::stats::stats_admin_post(page, req, &worker.snapshot, admin).await
+            crate::data::http::stats::stats_admin_post(
+                page,
+                &be.name,
+                req,
+                &worker.snapshot,
+                admin,
+                &access,
+            )
+            .await
         } else {
-            crate::data::http::stats::stats_response(page, &req, &worker.snapshot, admin)
+            crate::data::http::stats::stats_response(
+                page,
+                &be.name,
+                &req,
+                &worker.snapshot,
+                admin,
+                &access,
+            )
         };
         be.stats.response(r.status().as_u16());
         return Ok(r.map(|b| b.with_done(done)));
@@ -737,6 +780,14 @@ async fn handle_inner(
                         denied = Some(s);
                         break;
                     }
+                    RespVerdict::Respond(page) => {
+                        // `http-response return`: the server's response is dropped for the rule's (logged `LH`,
+                        // as haproxy 2.6 does).
+                        Counters::inc(&be.stats.intercepted);
+                        txn.term(b"LH");
+                        be.stats.response(page.status().as_u16());
+                        return Ok(page.map(ProxyBody::fixed).map(|b| b.with_done(done)));
+                    }
                     RespVerdict::RewriteFailed => {
                         let r = rewrite_failed(&fe, Some(&be), txn, b"IH");
                         be.stats.response(500);
@@ -902,6 +953,9 @@ fn rule_response(txn: &mut TxnSlot, stats: &Counters, r: errors::Page) -> Respon
 /// Keeps what the log line's samples read from the stream (variables, timeouts, the last rule), once the rules
 /// ran: before a rejection ends the record, else when the answer is there.
 fn keep_log_vars(txn: &mut TxnSlot, stream: &mut Stream<'_>) {
+    if let Some(level) = stream.log_level.get() {
+        txn.set_log_level(level);
+    }
     let timeouts = {
         use fulcrum_sample::TimeoutFetch as T;
         [

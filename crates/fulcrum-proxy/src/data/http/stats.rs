@@ -428,31 +428,108 @@ pub fn spawn_sampler(
         .map(Some)
 }
 
-/// Answers a request for the stats page: 401 without valid credentials, the CSV for `;csv`, else the HTML page.
+/// What the `stats http-request` rules decide for a request of the stats page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// `allow`: served without asking for the `stats auth` credentials.
+    Allow,
+    /// `deny`: 403 (the proxy's error page).
+    Deny,
+    /// `auth [realm R]`: 401.
+    Auth(Option<String>),
+    /// No rule matched: `stats auth`, when there is one, asks for credentials (HAProxy's implicit last rule).
+    Default,
+}
+
+/// The first `stats http-request` rule of `rules` whose condition holds for the request, as HAProxy evaluates
+/// them (the stream gives the conditions what a request's have: `http_auth(USERLIST)`, variables).
+pub fn access<B>(
+    rules: &crate::model::rules::http::ProxyRules,
+    req: &Request<B>,
+    stream: &crate::model::rules::sample::Stream<'_>,
+    src: std::net::IpAddr,
+    dst_port: u16,
+    tls: Option<&fulcrum_tls::Facts>,
+) -> Access {
+    use fulcrum_config::haproxy::StatsHttpAction;
+    let facts = crate::model::rules::http::RequestFacts {
+        req,
+        stream: Some(stream),
+        src,
+        dst_port,
+        tls,
+        captured_uri: None,
+    };
+    match rules.stats_access(&facts) {
+        Some(StatsHttpAction::Allow) => Access::Allow,
+        Some(StatsHttpAction::Deny) => Access::Deny,
+        Some(StatsHttpAction::Auth(realm)) => Access::Auth(realm.clone()),
+        None => Access::Default,
+    }
+}
+
+/// The 401 asking for credentials in `realm` (the page's, else HAProxy's `HAProxy Statistics`).
+fn unauthorized(page: &StatsPage, realm: Option<&str>) -> Response<ProxyBody> {
+    let realm = realm
+        .or(page.realm.as_deref())
+        .unwrap_or("HAProxy Statistics");
+    let mut r = text_response(
+        401,
+        "text/html",
+        "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n".into(),
+    );
+    let challenge = format!("Basic realm=\"{}\"", realm.replace('"', "'"));
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+/// Whether `access` lets the request see the page; else the 401 to answer (a `deny` is answered by the caller,
+/// with the proxy's error page).
+fn admitted<B>(
+    page: &StatsPage,
+    req: &Request<B>,
+    access: &Access,
+) -> Result<(), Box<Response<ProxyBody>>> {
+    match access {
+        Access::Allow | Access::Deny => Ok(()),
+        Access::Auth(realm) => Err(Box::new(unauthorized(page, realm.as_deref()))),
+        Access::Default if authorized(page, req) => Ok(()),
+        Access::Default => Err(Box::new(unauthorized(page, None))),
+    }
+}
+
+/// Answers a request for the stats page of proxy `owner`: 401 without valid credentials (or per the `stats
+/// http-request` rules, `access`), the CSV for `;csv`, else the HTML page.
 pub fn stats_response<B>(
     page: &StatsPage,
+    owner: &str,
     req: &Request<B>,
     snap: &Snapshot,
     admin: bool,
+    access: &Access,
 ) -> Response<ProxyBody> {
-    if !authorized(page, req) {
-        let realm = page.realm.as_deref().unwrap_or("HAProxy Statistics");
-        let mut r = text_response(
-            401,
-            "text/html",
-            "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n".into(),
-        );
-        let challenge = format!("Basic realm=\"{}\"", realm.replace('"', "'"));
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        return r;
+    if let Err(r) = admitted(page, req, access) {
+        return *r;
     }
     let rest = req
         .uri()
         .path_and_query()
         .map_or("", |pq| pq.as_str().get(page.uri.len()..).unwrap_or(""));
     let mut stats = collect(snap);
+    if !page.scope.is_empty() {
+        // `stats scope`: only the proxies named (`.`: the one serving the page), by their exact name.
+        stats.proxies.retain(|p| {
+            page.scope.iter().any(|s| {
+                if s == "." {
+                    p.name == owner
+                } else {
+                    p.name == *s
+                }
+            })
+        });
+    }
     if let Some(scope) = scope(rest) {
         // As HAProxy: only the proxies whose name contains the scope, ignoring case.
         let scope = scope.to_ascii_lowercase();
@@ -619,17 +696,19 @@ fn apply_admin_form(body: &str, snap: &Snapshot) -> &'static str {
 /// (303) to the page with `;st=DONE|PART|NONE|ERRP|DENY`, as HAProxy does.
 pub async fn stats_admin_post<B>(
     page: &StatsPage,
+    owner: &str,
     req: Request<B>,
     snap: &Snapshot,
     allowed: bool,
+    access: &Access,
 ) -> Response<ProxyBody>
 where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     use http_body_util::BodyExt;
-    if !authorized(page, &req) {
-        return stats_response(page, &req, snap, false);
+    if admitted(page, &req, access).is_err() {
+        return stats_response(page, owner, &req, snap, false, access);
     }
     let req_scope = req
         .uri()

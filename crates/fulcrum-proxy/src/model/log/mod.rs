@@ -80,8 +80,14 @@ impl FrontendLog {
         self.sink.send(self.set, level, us, msg);
     }
 
-    /// Renders `fields` in this frontend's format and sends the line (nothing for [`LogKind::Connect`]).
+    /// Renders `fields` in this frontend's format and sends the line (nothing for [`LogKind::Connect`]) at
+    /// level info.
     pub fn emit(&self, us: i64, fields: &Fields<'_>) {
+        self.emit_at(syslog::INFO, us, fields);
+    }
+
+    /// [`FrontendLog::emit`] at `level` (`set-log-level`): a target whose level is below it drops the line.
+    pub fn emit_at(&self, level: u8, us: i64, fields: &Fields<'_>) {
         let LogKind::Format(f) = &self.kind else {
             return;
         };
@@ -92,7 +98,7 @@ impl FrontendLog {
             let mut buf = s.borrow_mut();
             buf.clear();
             f.render(fields, &mut buf);
-            self.send(syslog::INFO, us, &buf);
+            self.send(level, us, &buf);
         });
     }
 

@@ -519,6 +519,8 @@ enum ReqAction {
     Service(Service),
     WaitForBody(WaitForBody),
     StrictMode(bool),
+    /// `set-log-level LEVEL|silent` (`None`: silent).
+    LogLevel(Option<u8>),
     NormalizeUri(fulcrum_http::normalize::Normalizer),
     /// `capture EXPR id N` (request side).
     Capture(SampleExpr, usize),
@@ -545,6 +547,10 @@ enum RespAction {
     Deny(u16),
     WaitForBody(WaitForBody),
     StrictMode(bool),
+    /// `set-log-level LEVEL|silent` (`None`: silent).
+    LogLevel(Option<u8>),
+    /// `return ...`: the response replaced by this reply with this status.
+    Return(u16, Reply),
     ReplaceHeader(HeaderName, Regex, Fmt),
     ReplaceValue(HeaderName, Regex, Fmt),
     SetStatus(u16),
@@ -646,7 +652,7 @@ impl Default for Resume {
 }
 
 /// What the response rules decided.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum RespVerdict {
     /// Go on with the response.
     Continue,
@@ -666,6 +672,8 @@ pub enum RespVerdict {
     Allow,
     /// `redirect`: the response is replaced by a redirect with this status to this location.
     Redirect(u16, String),
+    /// `return`: the response is replaced by this one.
+    Respond(Box<Page>),
 }
 
 /// The backend of a `use_backend` rule.
@@ -891,6 +899,11 @@ pub struct ProxyRules {
     stick: Vec<(crate::model::stick::StickRuleRt, Option<CompiledCond>)>,
     /// `force-persist` / `ignore-persist`, in order.
     persist: Vec<(fulcrum_config::haproxy::PersistRule, Option<CompiledCond>)>,
+    /// `stats http-request allow|deny|auth` rules.
+    stats_http_request: Vec<(
+        fulcrum_config::haproxy::StatsHttpAction,
+        Option<CompiledCond>,
+    )>,
     /// `use-server`: the server's index in the backend, when the condition holds.
     use_servers: Vec<(usize, Option<CompiledCond>)>,
     /// `monitor fail`: the conditions that make `monitor-uri` answer 503.
@@ -976,6 +989,10 @@ impl ProxyRules {
                 &r.location.to_string(),
             )?;
             out.stick.push((rt, compile_opt(&r.cond, refs)?));
+        }
+        for r in &rules.stats_http_request {
+            out.stats_http_request
+                .push((r.action.clone(), compile_opt(&r.cond, refs)?));
         }
         for r in &rules.persist {
             out.persist.push((r.action, compile_opt(&r.cond, refs)?));
@@ -1073,6 +1090,7 @@ impl ProxyRules {
                 HttpRequestAction::UseService(s) => ReqAction::Service(*s),
                 HttpRequestAction::WaitForBody(w) => ReqAction::WaitForBody(*w),
                 HttpRequestAction::StrictMode(on) => ReqAction::StrictMode(*on),
+                HttpRequestAction::SetLogLevel(l) => ReqAction::LogLevel(*l),
                 HttpRequestAction::NormalizeUri(n) => ReqAction::NormalizeUri(normalizer(*n)),
                 HttpRequestAction::Capture(e, slot) => ReqAction::Capture(e.clone(), *slot),
             };
@@ -1153,6 +1171,17 @@ impl ProxyRules {
             }
         }
         plan
+    }
+
+    /// The first `stats http-request` rule whose condition holds for a request of the stats page.
+    pub fn stats_access(
+        &self,
+        facts: &dyn Facts,
+    ) -> Option<&fulcrum_config::haproxy::StatsHttpAction> {
+        self.stats_http_request
+            .iter()
+            .find(|(_, cond)| holds(cond, facts))
+            .map(|(a, _)| a)
     }
 
     /// The first `force-persist` / `ignore-persist` rule whose condition holds for the request.
@@ -1572,6 +1601,10 @@ impl ProxyRules {
                     strict = *on;
                     true
                 }
+                ReqAction::LogLevel(l) => {
+                    stream.log_level.set(Some(*l));
+                    true
+                }
                 ReqAction::NormalizeUri(n) => {
                     let target = req.uri().path_and_query().map_or("", |pq| pq.as_str());
                     match fulcrum_http::normalize::normalize(target.as_bytes(), *n) {
@@ -1658,7 +1691,11 @@ impl ProxyRules {
         room: &mut Room,
     ) -> RespVerdict {
         apply_response(
-            (&self.http_response, &self.sites.http_response),
+            (
+                &self.http_response,
+                &self.sites.http_response,
+                &self.errorfiles,
+            ),
             at,
             status,
             headers,
@@ -1681,7 +1718,11 @@ impl ProxyRules {
     ) -> RespVerdict {
         let at = Resume::default();
         apply_response(
-            (&self.http_after_response, &self.sites.http_after_response),
+            (
+                &self.http_after_response,
+                &self.sites.http_after_response,
+                &self.errorfiles,
+            ),
             at,
             status,
             headers,
@@ -1738,6 +1779,14 @@ fn compile_response(
             HttpResponseAction::UnsetVar(n) => RespAction::Var(VarAct::Unset(n.clone())),
             HttpResponseAction::WaitForBody(w) => RespAction::WaitForBody(*w),
             HttpResponseAction::StrictMode(on) => RespAction::StrictMode(*on),
+            HttpResponseAction::SetLogLevel(l) => RespAction::LogLevel(*l),
+            HttpResponseAction::Return(s, rep) => RespAction::Return(
+                *s,
+                Reply::compile(*s, rep).map_err(|source| RulesError::Reply {
+                    location: r.location.to_string(),
+                    source,
+                })?,
+            ),
             HttpResponseAction::Capture(e, slot) => RespAction::Capture(e.clone(), *slot),
         };
         out.push((action, compile_opt(&r.cond, refs)?));
@@ -1747,8 +1796,16 @@ fn compile_response(
 
 /// Runs response rules (`http-response` or `http-after-response`, with where each was written) from where `at`
 /// says.
+/// A list of response rules: the rules with their conditions, where each was written, and the proxy's error
+/// pages (for `return ... default-errorfiles`).
+type RespRules<'a> = (
+    &'a [(RespAction, Option<CompiledCond>)],
+    &'a [Location],
+    &'a ErrorPages,
+);
+
 fn apply_response(
-    (rules, sites): (&[(RespAction, Option<CompiledCond>)], &[Location]),
+    (rules, sites, errorfiles): RespRules<'_>,
     at: Resume,
     status: &mut u16,
     headers: &mut HeaderMap,
@@ -1805,6 +1862,10 @@ fn apply_response(
                     strict = *on;
                     true
                 }
+                RespAction::LogLevel(l) => {
+                    stream.log_level.set(Some(*l));
+                    true
+                }
                 RespAction::ReplaceHeader(n, re, rep) => {
                     let rep = Ctx::new(msg(&*headers), stream).render_string(rep);
                     replace_header_within(headers, n, re, &rep, room)
@@ -1824,6 +1885,13 @@ fn apply_response(
                 RespAction::Deny(s) => {
                     stream.last_rule = site(sites, index);
                     return RespVerdict::Deny(*s);
+                }
+                RespAction::Return(s, reply) => {
+                    stream.last_rule = site(sites, index);
+                    let ctx = Ctx::new(msg(&*headers), stream);
+                    let page =
+                        respond_with(*s, reply, &[errorfiles], &mut |f, out| ctx.render(f, out));
+                    return RespVerdict::Respond(Box::new(page));
                 }
                 RespAction::Redirect(r) => {
                     let RedirectTarget::Location(f) = &r.target else {

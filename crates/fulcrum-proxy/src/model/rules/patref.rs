@@ -97,6 +97,7 @@ fn each_acl<'a>(rules: &'a Rules, f: &mut dyn FnMut(&'a Acl)) {
     rules.http_response.iter().for_each(|r| cond(&r.cond));
     rules.tcp_connection.iter().for_each(|r| cond(&r.cond));
     rules.stats_admin.iter().for_each(|r| cond(&r.cond));
+    rules.stats_http_request.iter().for_each(|r| cond(&r.cond));
     rules.acls.iter().for_each(f);
 }
 

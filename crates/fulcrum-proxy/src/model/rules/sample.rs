@@ -82,6 +82,9 @@ pub struct Stream<'a> {
     pub versions: [Option<http::Version>; 2],
     /// `http-request early-hint` headers not sent yet, one `103 Early Hints` response each.
     pub early_hints: Vec<http::HeaderMap>,
+    /// `set-log-level`: the level the request's log line goes out at (`Some(None)`: `silent`, no line); `None`
+    /// when no rule set it (info).
+    pub log_level: std::cell::Cell<Option<Option<u8>>>,
 }
 
 /// An HTTP version as `req.ver` gives it.
