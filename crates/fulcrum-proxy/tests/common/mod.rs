@@ -345,5 +345,19 @@ pub fn start_haproxy(cfg: &str, addr: SocketAddr) -> Haproxy {
     );
     // The probe connection above logs nothing with dontlognull, and 'Connect from'/400 CR lines otherwise: a
     // caller comparing logs sets dontlognull on the probed frontend or skips those lines.
+    // haproxy may create its stats sockets after the listener answers: wait for their files too.
+    for path in cfg.lines().filter_map(|l| {
+        let rest = l.trim().strip_prefix("stats socket ")?;
+        let path = rest.split_whitespace().next()?;
+        let path = path.strip_prefix("unix@").unwrap_or(path);
+        path.starts_with('/')
+            .then(|| std::path::PathBuf::from(path))
+    }) {
+        assert!(
+            wait_until(Duration::from_secs(5), || path.exists()),
+            "haproxy did not create its stats socket {}",
+            path.display()
+        );
+    }
     h
 }
