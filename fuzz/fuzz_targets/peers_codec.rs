@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         data_types: 0x30027f,
         expire: 0,
         periods: Vec::new(),
+        elements: Vec::new(),
     };
     let mut buf = data;
     while let Ok(Some((m, n))) = Message::decode(buf) {
