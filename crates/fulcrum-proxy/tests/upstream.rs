@@ -181,6 +181,52 @@ fn reused_connection_dropped_after_the_request_retries_only_idempotent_requests(
 }
 
 #[test]
+fn reused_connection_dropped_after_a_buffered_body_sends_it_again_whole() {
+    // Each connection answers its first request with the body it got; a second request is read and the
+    // connection closed unanswered.
+    let (addr, conns) = scripted(|got, s| {
+        if got.index > 0 {
+            return false;
+        }
+        let mut answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            got.body.len()
+        )
+        .into_bytes();
+        answer.extend_from_slice(&got.body);
+        s.write_all(&answer).unwrap();
+        true
+    });
+    // The whole body is read before the request leaves: it can go again on a new connection (HAProxy's
+    // reg-test converter/json_query met this race with a server that closes after each answer).
+    let p = proxy_to(
+        addr,
+        "    http-reuse always\n    option http-buffer-request",
+    );
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/").text(), "");
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+    let r = c.read_response(false);
+    assert_eq!((r.status, r.text()), (200, "hello".to_string()));
+    assert_eq!(conns.load(Ordering::SeqCst), 2);
+    // A streamed body (no buffering asked for) was consumed by the failed attempt: the client gets the error.
+    let (addr, conns) = scripted(|got, s| {
+        if got.index > 0 {
+            return false;
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        true
+    });
+    let p = proxy_to(addr, "    http-reuse always");
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/").text(), "ok");
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+    assert_eq!(c.read_response(false).status, 502);
+    assert_eq!(conns.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 fn early_answer_is_forwarded_while_the_upload_is_refused() {
     // A server that answers 413 as soon as it has the head, without reading the body.
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -83,6 +83,12 @@ where
         }
     }
 
+    /// The whole body, when all of it was read ahead (it ended, did not fail, and carries no trailers).
+    pub fn whole(&self) -> Option<Bytes> {
+        let ended = self.error.is_none() && self.rest.as_ref().is_none_or(|r| r.is_end_stream());
+        (ended && self.ahead.iter().all(|f| f.is_data())).then(|| self.data())
+    }
+
     /// Whether nothing was read ahead.
     pub fn is_empty(&self) -> bool {
         self.ahead.is_empty()

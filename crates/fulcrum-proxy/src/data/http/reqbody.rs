@@ -1,6 +1,7 @@
 //! The body of a request sent to a server: streamed from the client (its first bytes possibly waited for, by
-//! `option http-buffer-request` or `wait-for-body`), or empty when a bodiless request is sent again after a failed
-//! attempt (`retry-on`). A request whose body was streamed is never replayed.
+//! `option http-buffer-request` or `wait-for-body`), or, when a request is sent again after a failed attempt
+//! (`retry-on`, or a reused connection the server had just closed), empty or the whole body read ahead before. A
+//! request whose body was still streaming when it left is never replayed.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -25,6 +26,8 @@ pub enum ReqBody {
     H2(super::h2_body::H2Body),
     /// Streamed from an HTTP/2 stream, its first bytes already read (waited for).
     H2Prefetched(Box<Prefetched<super::h2_body::H2Body>>),
+    /// A body read completely before, sent again (`None` once sent).
+    Full(Option<Bytes>),
     /// No body.
     Empty,
 }
@@ -97,6 +100,7 @@ impl Body for ReqBody {
             ReqBody::Prefetched(b) => Pin::new(&mut **b).poll_frame(cx),
             ReqBody::H2(b) => Pin::new(b).poll_frame(cx),
             ReqBody::H2Prefetched(b) => Pin::new(&mut **b).poll_frame(cx),
+            ReqBody::Full(b) => Poll::Ready(b.take().map(|d| Ok(Frame::data(d)))),
             ReqBody::Empty => Poll::Ready(None),
         }
     }
@@ -107,6 +111,7 @@ impl Body for ReqBody {
             ReqBody::Prefetched(b) => b.is_end_stream(),
             ReqBody::H2(b) => b.is_end_stream(),
             ReqBody::H2Prefetched(b) => b.is_end_stream(),
+            ReqBody::Full(b) => b.is_none(),
             ReqBody::Empty => true,
         }
     }
@@ -117,12 +122,14 @@ impl Body for ReqBody {
             ReqBody::Prefetched(b) => b.size_hint(),
             ReqBody::H2(b) => b.size_hint(),
             ReqBody::H2Prefetched(b) => b.size_hint(),
+            ReqBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |d| d.len() as u64)),
             ReqBody::Empty => SizeHint::with_exact(0),
         }
     }
 }
 
-/// The head of a bodiless request, kept so that it can be sent again.
+/// A request kept so that it can be sent again: its head, and its body when the client had sent all of it before
+/// the request left (`option http-buffer-request`, `wait-for-body`) and it carries no trailers.
 pub struct Replay {
     method: http::Method,
     version: http::Version,
@@ -130,12 +137,21 @@ pub struct Replay {
     headers: http::HeaderMap,
     /// What the client's head held that the HTTP types cannot (`option accept-invalid-http-request`).
     verbatim: Option<fulcrum_http::request_in::Verbatim>,
+    /// The whole body, when there is one.
+    body: Option<Bytes>,
 }
 
 impl Replay {
-    /// Keeps a copy of `req` when it has no body (only such requests are safe to send twice).
+    /// Keeps a copy of `req` when it has no body or its whole body was read ahead (only such requests can be sent
+    /// twice).
     pub fn of(req: &Request<ReqBody>) -> Option<Self> {
-        req.body().is_end_stream().then(|| Replay {
+        let body = match req.body() {
+            b if b.is_end_stream() => None,
+            ReqBody::Prefetched(p) => Some(p.whole()?),
+            ReqBody::H2Prefetched(p) => Some(p.whole()?),
+            _ => return None,
+        };
+        Some(Replay {
             method: req.method().clone(),
             version: req.version(),
             uri: req.uri().clone(),
@@ -144,12 +160,16 @@ impl Replay {
                 .extensions()
                 .get::<fulcrum_http::request_in::Verbatim>()
                 .cloned(),
+            body,
         })
     }
 
     /// The request again.
     pub fn request(&self) -> Request<ReqBody> {
-        let mut r = Request::new(ReqBody::Empty);
+        let mut r = Request::new(match &self.body {
+            Some(b) => ReqBody::Full(Some(b.clone())),
+            None => ReqBody::Empty,
+        });
         *r.method_mut() = self.method.clone();
         *r.uri_mut() = self.uri.clone();
         *r.headers_mut() = self.headers.clone();

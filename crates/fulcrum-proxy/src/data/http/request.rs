@@ -1101,8 +1101,10 @@ async fn forward(
     let key = RequestKey::for_request(&be.balance, peer.ip(), &req).with_sample(hash_sample);
 
     let retry_on = &be.config.retry_on;
-    // Failures after the request was written are retried only for a bodiless request kept for replay.
-    let replay = if retry_on.replays() && !upgrade {
+    // Failures after the request was written are retried only for a request kept for replay: bodiless, or its
+    // whole body read ahead. One with a body read ahead is also kept for a reused connection the server closes.
+    let replay = if !upgrade && (retry_on.replays() || !http_body::Body::is_end_stream(req.body()))
+    {
         Replay::of(&req)
     } else {
         None
@@ -1334,11 +1336,15 @@ async fn forward(
                 previous = Some(server.index);
             }
             Err(SendError::Closed {
-                request: Some(unsent),
+                request,
                 response_started: false,
-            }) if reused && idempotent => {
+            }) if reused && idempotent && (request.is_some() || replay.is_some()) => {
                 debug!(server = %server.full_name, "reused connection closed by the server; sending again");
-                req = *unsent;
+                req = match (request, &replay) {
+                    (Some(unsent), _) => *unsent,
+                    (None, Some(again)) => again.request(),
+                    (None, None) => return Err(ProxyError::BadGateway),
+                };
                 previous = Some(server.index);
             }
             Err(SendError::ClientBody(e)) => {
