@@ -21,14 +21,19 @@ pub use crate::usage::{
 /// Exit code of errors ipvsadm gets back from the kernel ("No such service", ...).
 const KERNEL_ERROR: i32 = 255;
 
-/// Runs ipvsadm with `argv` (`argv[0]` is the program name) on the process's data plane
-/// (nftables, or the file named by `FULCRUM_LVS_STATE`) and returns the exit code.
+/// Runs ipvsadm with `argv` (`argv[0]` is the program name) on the process's data plane (XDP in front of
+/// nftables, nftables alone with `FULCRUM_L4_PLANE=nftables`, or the file named by `FULCRUM_LVS_STATE`) and
+/// returns the exit code.
 pub fn cli_main(
     argv: Vec<OsString>,
     stdin: &mut dyn BufRead,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
+    if let Err(e) = crate::plane::xdp::selection() {
+        let _ = writeln!(stderr, "{e}");
+        return 2;
+    }
     if argv.get(1).is_some_and(|a| {
         let a = a.to_string_lossy();
         let name = a.split('=').next().unwrap_or_default();
@@ -67,7 +72,10 @@ fn plane_main(plane: &mut dyn DataPlane, stdout: &mut dyn Write, stderr: &mut dy
     };
     let selected = crate::plane::xdp::selected();
     let unavailable = if selected {
-        fulcrum_xdp::Xdp::load().err().map(|e| e.to_string())
+        fulcrum_xdp::Xdp::load()
+            .err()
+            .map(|e| e.to_string())
+            .or_else(crate::plane::xdp::pin_problem)
     } else {
         None
     };
@@ -330,6 +338,9 @@ fn run_at(
             }
         }
     };
+    for w in s.plane.take_warnings() {
+        let _ = writeln!(s.err, "{}: warning: {w}", s.program);
+    }
     let _ = stdout.write_all(&s.out);
     let _ = stdout.flush();
     let _ = stderr.write_all(&s.err);

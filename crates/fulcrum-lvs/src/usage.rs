@@ -148,9 +148,11 @@ See also:
                   (IPv6 real servers: sysctl -w net.ipv6.conf.all.forwarding=1)
   environment     {RATE_ENV}: --rate sampling time in ms; {DR_DEVICES_ENV}: devices whose
                   ingress takes -g traffic (default: all but lo)
-  xdp plane       FULCRUM_L4_PLANE=xdp puts an XDP program in front of nftables for the -g and -i
-                  services it can serve (maps pinned under FULCRUM_XDP_PIN_DIR, default
-                  /sys/fs/bpf/fulcrum_lvs); lc/wlc/sed/nq/fo/ovf are then per connection
+  xdp plane       by default an XDP program in front of nftables serves the -g and -i services it
+                  can (lc/wlc/sed/nq/fo/ovf then per connection), pinned in a bpf file system at
+                  /run/fulcrum/bpf (mounted by the first store; one directory per network
+                  namespace; FULCRUM_XDP_PIN_DIR overrides); -C detaches it;
+                  FULCRUM_L4_PLANE=nftables turns it off; '--plane' shows what serves what
   docs            in fulcrum's source tree: docs/COMPATIBILITY.md (what is supported, and how),
                   docs/ARCHITECTURE.md (the path of a command)
 "

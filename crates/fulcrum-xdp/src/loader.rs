@@ -43,6 +43,18 @@ impl From<u32> for Verdict {
     }
 }
 
+/// An error with the errors that caused it (aya's say which call failed, their causes why).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 /// The program's name in the object (its section's function).
 pub const PROGRAM: &str = "fulcrum_xdp";
 
@@ -256,7 +268,7 @@ impl Xdp {
         };
         let id = prog
             .attach(ifname, flags)
-            .map_err(|e| XdpError::bpf(format!("attaching to {ifname}"), e))?;
+            .map_err(|e| XdpError::bpf(format!("attaching to {ifname}"), with_causes(&e)))?;
         if let Some(p) = pin {
             let link = prog.take_link(id).map_err(|e| XdpError::bpf("link", e))?;
             let fd: FdLink = link

@@ -132,6 +132,10 @@ fn run(opts: &CliOptions, config: keepalived::Config) -> i32 {
         _ => None,
     };
     let metrics_listen = config.global.metrics_listen;
+    if let Err(e) = fulcrum_lvs::plane::xdp::selection() {
+        eprintln!("fulcrum keepalived: {e}");
+        return 1;
+    }
     // The checkers run when there is something to check (or -C asks for them alone), and never with -P.
     let checkers = if opts.vrrp_only || (config.virtual_servers.is_empty() && !opts.checkers_only) {
         None

@@ -160,7 +160,8 @@ fn help_ends_with_a_see_also_block() {
         "FULCRUM_LVS_CONTROLLER_INTERVAL_MS",
         "sysctl -w net.ipv4.ip_forward=1",
         "sysctl -w net.ipv6.conf.all.forwarding=1",
-        "FULCRUM_L4_PLANE=xdp",
+        "FULCRUM_L4_PLANE=nftables",
+        "/run/fulcrum/bpf",
     ] {
         assert!(block.contains(s), "{s:?} missing:\n{block}");
     }

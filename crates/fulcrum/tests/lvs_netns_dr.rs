@@ -6,12 +6,22 @@
 #[path = "lvs_common/mod.rs"]
 mod common;
 
-use common::{counts, setup, VIP};
+use common::{counts, VIP};
 use std::time::Instant;
 
 #[test]
 fn direct_routing_rr_replies_bypass_the_director() {
-    let Some(lab) = setup() else { return };
+    direct_routing_rr(common::setup());
+}
+
+/// The same on the nftables plane alone (`FULCRUM_L4_PLANE=nftables`).
+#[test]
+fn direct_routing_rr_on_the_nftables_plane() {
+    direct_routing_rr(common::setup_on("nftables"));
+}
+
+fn direct_routing_rr(lab: Option<common::Lab>) {
+    let Some(lab) = lab else { return };
     let t0 = Instant::now();
     lab.direct_routing_legs();
     lab.ok(&format!("-A -t {VIP}:8080 -s rr"));

@@ -32,7 +32,17 @@ for src in sys.argv[1:]:
 
 #[test]
 fn hashing_schedulers_keep_clients_across_stores() {
-    let Some(lab) = common::setup() else { return };
+    hashing_keeps_clients(common::setup());
+}
+
+/// The same on the nftables plane alone (`FULCRUM_L4_PLANE=nftables`).
+#[test]
+fn hashing_schedulers_on_the_nftables_plane() {
+    hashing_keeps_clients(common::setup_on("nftables"));
+}
+
+fn hashing_keeps_clients(lab: Option<common::Lab>) {
+    let Some(lab) = lab else { return };
     let srcs: Vec<String> = (10..18).map(|i| format!("198.18.0.{i}")).collect();
     for s in &srcs {
         lab.run_all("c", &[&format!("ip addr add {s}/24 dev c0")]);

@@ -184,19 +184,31 @@ fn checkers_drive_the_table() {
 /// check fails leaves.
 #[test]
 fn checkers_drive_a_direct_routing_service() {
-    direct_service("DR", "Route");
+    direct_service(setup(), "DR", "Route");
+}
+
+/// The same on the nftables plane alone (`FULCRUM_L4_PLANE=nftables`).
+#[test]
+fn checkers_drive_a_direct_routing_service_on_the_nftables_plane() {
+    direct_service(common::setup_on("nftables"), "DR", "Route");
 }
 
 /// `lb_kind TUN`: the same with IP-in-IP to the real servers (see lvs_netns_tunnel.rs), which see no packet
 /// for the VIP unencapsulated.
 #[test]
 fn checkers_drive_a_tunnel_service() {
-    direct_service("TUN", "Tunnel");
+    direct_service(setup(), "TUN", "Tunnel");
+}
+
+/// The same on the nftables plane alone (`FULCRUM_L4_PLANE=nftables`).
+#[test]
+fn checkers_drive_a_tunnel_service_on_the_nftables_plane() {
+    direct_service(common::setup_on("nftables"), "TUN", "Tunnel");
 }
 
 /// A service whose real servers answer the client directly (`lb_kind` DR or TUN, listed as `listed`).
-fn direct_service(kind: &str, listed: &str) {
-    let Some(lab) = setup() else { return };
+fn direct_service(lab: Option<common::Lab>, kind: &str, listed: &str) {
+    let Some(lab) = lab else { return };
     lab.direct_routing_legs();
     let _ends = if kind == "TUN" {
         lab.tunnel_ends()

@@ -18,7 +18,17 @@ fn egress_filters(lab: &Lab) -> String {
 
 #[test]
 fn tunnel_rr_encapsulates_and_replies_bypass_the_director() {
-    let Some(lab) = setup() else { return };
+    tunnel_rr(common::setup());
+}
+
+/// The same on the nftables plane alone (`FULCRUM_L4_PLANE=nftables`).
+#[test]
+fn tunnel_rr_on_the_nftables_plane() {
+    tunnel_rr(common::setup_on("nftables"));
+}
+
+fn tunnel_rr(lab: Option<common::Lab>) {
+    let Some(lab) = lab else { return };
     // The client's second leg and the servers' route back to it.
     lab.direct_routing_legs();
     let _ends = lab.tunnel_ends();

@@ -7,7 +7,7 @@
 #[path = "lvs_common/mod.rs"]
 mod common;
 
-use common::{counts, setup, sh, Lab, VIP};
+use common::{counts, setup_on, sh, Lab, VIP};
 use std::path::PathBuf;
 
 /// A bpf file system of the test's own, mounted in the host's mount namespace (every `ip netns exec`
@@ -73,7 +73,10 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
         eprintln!("skipping the XDP plane test: {e}");
         return;
     }
-    let Some(lab) = setup() else { return };
+    // The lab's own commands on nftables (as before XDP was the default); the XDP ones name their pins.
+    let Some(lab) = setup_on("nftables") else {
+        return;
+    };
     let Some(bpf) = BpfFs::mount(&lab.prefix) else {
         if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
             panic!("no bpf file system");
@@ -233,7 +236,10 @@ fn xdp_plane_hashes_clients_to_the_same_servers_as_the_nftables_plane() {
         eprintln!("skipping the XDP plane test: {e}");
         return;
     }
-    let Some(lab) = setup() else { return };
+    // The lab's own commands on nftables (as before XDP was the default); the XDP ones name their pins.
+    let Some(lab) = setup_on("nftables") else {
+        return;
+    };
     let Some(bpf) = BpfFs::mount(&lab.prefix) else {
         if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
             panic!("no bpf file system");
@@ -306,7 +312,10 @@ fn keepalived_virtual_server_on_the_xdp_plane() {
         eprintln!("skipping the XDP plane test: {e}");
         return;
     }
-    let Some(lab) = setup() else { return };
+    // The lab's own commands on nftables (as before XDP was the default); the XDP ones name their pins.
+    let Some(lab) = setup_on("nftables") else {
+        return;
+    };
     let Some(bpf) = BpfFs::mount(&lab.prefix) else {
         if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
             panic!("no bpf file system");

@@ -19,6 +19,7 @@ pub mod nft;
 pub mod render;
 pub mod tunnel;
 pub mod xdp;
+pub mod xdp_pins;
 
 use crate::format::ConnEntry;
 use crate::model::Table;
@@ -103,5 +104,10 @@ pub trait DataPlane {
     /// ([`lock`]); none for a plane only one process uses.
     fn lock(&mut self) -> Result<Option<lock::TableLock>, PlaneError> {
         Ok(None)
+    }
+    /// What went wrong in the last stores without failing them (the table is in force, but served otherwise
+    /// than asked: an XDP program that could not be attached leaves every service to nftables).
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
     }
 }

@@ -1,4 +1,5 @@
-//! The XDP data plane (crate `fulcrum-xdp`), opt-in with `FULCRUM_L4_PLANE=xdp`.
+//! The XDP data plane (crate `fulcrum-xdp`), the default where it loads (`FULCRUM_L4_PLANE=nftables` turns it
+//! off). Its pins live in the network namespace's directory under `/run/fulcrum/bpf` (`xdp_pins`).
 //!
 //! The nftables plane still stores the whole table (it remains the source of truth that `-L`/`-S` read
 //! back, and it keeps serving what XDP does not); the XDP program, attached to the direct-routing devices
@@ -259,16 +260,17 @@ mod tests {
     }
 }
 
-/// Where the XDP plane pins its maps and links (`FULCRUM_XDP_PIN_DIR`, default under `/sys/fs/bpf`).
+/// Where the XDP plane pins its maps and links (`FULCRUM_XDP_PIN_DIR`, default: the network namespace's
+/// directory under [`BPFFS_DIR`](super::xdp_pins::BPFFS_DIR)).
 pub const PIN_DIR_ENV: &str = "FULCRUM_XDP_PIN_DIR";
-/// The default pin directory.
-pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/fulcrum_lvs";
 
 /// The nftables plane with the XDP program in front of it (see the module documentation).
 #[derive(Debug)]
 pub struct XdpPlane {
     nft: super::nft::NftPlane,
     pin_dir: std::path::PathBuf,
+    /// Stores the XDP program failed (not for being unavailable here), for the command to report.
+    warnings: Vec<String>,
 }
 
 impl Default for XdpPlane {
@@ -277,14 +279,41 @@ impl Default for XdpPlane {
             nft: Default::default(),
             pin_dir: std::env::var_os(PIN_DIR_ENV)
                 .filter(|p| !p.is_empty())
-                .map_or_else(|| DEFAULT_PIN_DIR.into(), Into::into),
+                .map_or_else(
+                    || super::xdp_pins::netns_dir(std::path::Path::new(super::xdp_pins::BPFFS_DIR)),
+                    Into::into,
+                ),
+            warnings: Vec::new(),
         }
     }
 }
 
-/// True when `FULCRUM_L4_PLANE` asks for the XDP plane.
+/// The planes `FULCRUM_L4_PLANE` names.
+const PLANES: [&str; 2] = ["xdp", "nftables"];
+
+/// Whether the XDP plane is selected: the default, unless `FULCRUM_L4_PLANE=nftables` (an empty value counts
+/// as unset). A value naming no plane is an error, for the command to report.
+pub fn selection() -> Result<bool, String> {
+    match std::env::var(PLANE_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(true),
+        Ok(v) if v.is_empty() || v == "xdp" => Ok(true),
+        Ok(v) if v == "nftables" => Ok(false),
+        Ok(v) => Err(format!(
+            "{PLANE_ENV}={v}: not a data plane (one of: {})",
+            PLANES.join(", ")
+        )),
+        Err(std::env::VarError::NotUnicode(v)) => Err(format!(
+            "{PLANE_ENV}={}: not a data plane (one of: {})",
+            v.to_string_lossy(),
+            PLANES.join(", ")
+        )),
+    }
+}
+
+/// True when the XDP plane is selected (see [`selection`]; an invalid value selects nftables, the commands
+/// having reported it first).
 pub fn selected() -> bool {
-    std::env::var(PLANE_ENV).is_ok_and(|v| v == "xdp")
+    selection().unwrap_or(false)
 }
 
 fn sys_net(dev: &str, file: &str) -> Option<String> {
@@ -364,7 +393,7 @@ pub fn resolve_next_hop(addr: IpAddr) -> Option<NextHop> {
 
 /// The devices the program is attached to: `FULCRUM_LVS_DR_DEVICES`, else every device but `lo`.
 fn devices() -> Vec<String> {
-    match std::env::var(super::nft::DR_DEVICES_ENV) {
+    let mut devs: Vec<String> = match std::env::var(super::nft::DR_DEVICES_ENV) {
         Ok(v) if !v.trim().is_empty() => v.split(',').map(|s| s.trim().to_string()).collect(),
         _ => std::fs::read_dir("/sys/class/net")
             .map(|d| {
@@ -374,7 +403,27 @@ fn devices() -> Vec<String> {
                     .collect()
             })
             .unwrap_or_default(),
+    };
+    // The kernel refuses a program on a device whose upper device (its bridge or bond) has one already:
+    // the ports first, then what they belong to.
+    devs.sort_by_key(|d| std::cmp::Reverse(uppers(d)));
+    devs
+}
+
+/// How many upper devices (a bridge, a bond, ...) are stacked above `dev`, following `master` links.
+fn uppers(dev: &str) -> usize {
+    let mut n = 0;
+    let mut at = std::path::PathBuf::from(format!("/sys/class/net/{dev}"));
+    while n < 8 {
+        match std::fs::canonicalize(at.join("master")) {
+            Ok(m) => {
+                n += 1;
+                at = m;
+            }
+            Err(_) => break,
+        }
     }
+    n
 }
 
 impl XdpPlane {
@@ -384,36 +433,15 @@ impl XdpPlane {
         &mut self.nft
     }
 
-    /// Makes sure the pin directory is on a bpf file system (mounting one there if needed).
+    /// Makes sure the pin directory is on a bpf file system that later commands see (see `xdp_pins`).
     fn ensure_bpffs(&self) -> Result<(), fulcrum_xdp::XdpError> {
+        let base = self.pin_dir.parent().unwrap_or(&self.pin_dir);
+        super::xdp_pins::ensure_mounted(base).map_err(fulcrum_xdp::XdpError::Unavailable)?;
         std::fs::create_dir_all(&self.pin_dir).map_err(|e| {
             fulcrum_xdp::XdpError::Unavailable(format!("{}: {e}", self.pin_dir.display()))
         })?;
-        // BPF_FS_MAGIC
-        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        let c = std::ffi::CString::new(self.pin_dir.as_os_str().as_encoded_bytes())
-            .map_err(|e| fulcrum_xdp::XdpError::Unavailable(e.to_string()))?;
-        // SAFETY: `c` is a valid C string and `st` a statfs buffer.
-        if unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0 && st.f_type as i64 == 0xcafe_4a11 {
-            return Ok(());
-        }
-        let parent = self.pin_dir.parent().unwrap_or(&self.pin_dir);
-        let status = std::process::Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(parent)
-            .status();
-        match status {
-            Ok(s) if s.success() => {
-                std::fs::create_dir_all(&self.pin_dir).map_err(|e| {
-                    fulcrum_xdp::XdpError::Unavailable(format!("{}: {e}", self.pin_dir.display()))
-                })?;
-                Ok(())
-            }
-            _ => Err(fulcrum_xdp::XdpError::Unavailable(format!(
-                "{} is not on a bpf file system and mounting one failed",
-                self.pin_dir.display()
-            ))),
-        }
+        super::xdp_pins::sweep_stale(base, &self.pin_dir);
+        Ok(())
     }
 
     /// Opens the pinned maps, or loads the program, pins its maps and attaches it (links pinned).
@@ -423,14 +451,18 @@ impl XdpPlane {
             return fulcrum_xdp::Xdp::open_pinned(&self.pin_dir);
         }
         let mut x = fulcrum_xdp::Xdp::load()?;
-        for dev in devices() {
+        let attached = devices().into_iter().try_for_each(|dev| {
             let pin = self.pin_dir.join(format!("link_{dev}"));
             // native mode on devices with a driver behind them, generic mode on virtual ones (veth
             // delivers XDP_TX/redirected frames in native mode only when its peer runs XDP too)
             let skb = !std::path::Path::new(&format!("/sys/class/net/{dev}/device")).exists();
-            x.attach(&dev, skb, Some(&pin))?;
+            x.attach(&dev, skb, Some(&pin))
+        });
+        if let Err(e) = attached.and_then(|()| x.pin(&self.pin_dir)) {
+            // The links pinned so far would keep devices busy for the next attempt.
+            super::xdp_pins::remove(&self.pin_dir);
+            return Err(e);
         }
-        x.pin(&self.pin_dir)?;
         Ok(x)
     }
 
@@ -522,9 +554,21 @@ impl super::DataPlane for XdpPlane {
 
     fn store(&mut self, table: &Table) -> Result<(), super::PlaneError> {
         self.nft.store(table)?;
+        if table.services.is_empty() {
+            // An empty table (`-C`, or the last service deleted): the program is detached and its maps go.
+            if self.pin_dir.join("services").exists() {
+                super::xdp_pins::remove(&self.pin_dir);
+                tracing::info!("the table is empty: the xdp program is detached");
+            }
+            return Ok(());
+        }
         // The nftables table is in force; XDP failing leaves every service on it.
         if let Err(e) = self.store_xdp(table) {
             tracing::warn!("{e}; the nftables plane serves every service");
+            if !matches!(e, fulcrum_xdp::XdpError::Unavailable(_)) {
+                self.warnings
+                    .push(format!("{e}; the nftables plane serves every service"));
+            }
         }
         Ok(())
     }
@@ -550,6 +594,10 @@ impl super::DataPlane for XdpPlane {
 
     fn lock(&mut self) -> Result<Option<super::lock::TableLock>, super::PlaneError> {
         self.nft.lock()
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 }
 
@@ -669,7 +717,7 @@ pub fn plane_report(table: &Table, xdp_ids: Option<&[u32]>, unavailable: Option<
     let mut out = match (xdp_ids, unavailable) {
         (_, Some(why)) => format!("plane: nftables ({why})\n"),
         (Some(_), None) => "plane: xdp, with nftables for the services xdp does not serve\n".into(),
-        (None, None) => format!("plane: nftables ({PLANE_ENV}=xdp selects the xdp plane)\n"),
+        (None, None) => format!("plane: nftables ({PLANE_ENV}=nftables)\n"),
     };
     for s in &table.services {
         if xdp_ids.is_some_and(|ids| ids.contains(&s.id)) {
@@ -688,6 +736,15 @@ pub fn plane_report(table: &Table, xdp_ids: Option<&[u32]>, unavailable: Option<
         out.push_str(&format!("nftables  {}{why}\n", s.key));
     }
     out
+}
+
+/// Why the XDP plane cannot keep its program in this network namespace, if it cannot (no bpf file system where
+/// every command sees it; this mounts one when it can, as a store would).
+pub fn pin_problem() -> Option<String> {
+    XdpPlane::default()
+        .ensure_bpffs()
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// The ids of the services in the pinned XDP maps under the selected pin directory, if any.
@@ -791,7 +848,7 @@ mod report_tests {
         );
         let r = plane_report(&t, None, None);
         assert!(
-            r.starts_with("plane: nftables (FULCRUM_L4_PLANE=xdp"),
+            r.starts_with("plane: nftables (FULCRUM_L4_PLANE=nftables)"),
             "{r}"
         );
         let r = plane_report(&t, Some(&[]), Some("xdp unavailable: no clang"));

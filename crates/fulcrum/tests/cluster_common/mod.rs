@@ -383,6 +383,27 @@ impl Drop for Cluster {
                 signal_pid(p as u32, nix::sys::signal::Signal::SIGKILL);
             }
         }
+        // The directors' tables are cleared, which detaches their XDP programs and removes the pins (a
+        // namespace deleted with them in place would leave them to the next store's sweep).
+        for ns in self.namespaces.iter().filter(|n| {
+            n.rsplit('-')
+                .next()
+                .is_some_and(|role| role.starts_with('d'))
+        }) {
+            let _ = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    ns,
+                    env!("CARGO_BIN_EXE_fulcrum"),
+                    "ipvsadm",
+                    "-C",
+                ])
+                .env_remove("FULCRUM_LVS_STATE")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         for ns in &self.namespaces {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
@@ -423,8 +444,21 @@ pub fn prerequisites() -> Option<()> {
 
 /// An empty lab: the namespaces of `roles` (with `lo` up), each named `<prefix>-<role>`, and a directory for
 /// files, all removed when the returned guard drops.
+// Both labs use it, and a test may load both.
+#[allow(clippy::duplicate_mod)]
+#[path = "../bpffs_common/mod.rs"]
+mod bpffs_common;
+
+/// The namespaces of `roles`, their directors on fulcrum's default L4 plane (XDP in front of nftables, pinned
+/// under the bpf file system this mounts when it is not yet).
 pub fn namespaces(roles: &[&str]) -> Option<Cluster> {
     prerequisites()?;
+    if let Err(e) = bpffs_common::mount() {
+        return skip(&format!(
+            "cannot mount a bpf file system at {}: {e}",
+            bpffs_common::BPFFS
+        ));
+    }
     let prefix = format!(
         "fulcrum-{}-{}",
         std::process::id(),

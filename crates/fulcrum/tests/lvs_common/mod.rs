@@ -97,17 +97,43 @@ for i in range(n):
 /// Stand-in for the kernel's `tunl0` on a real server (this test kernel has no `ipip` module): IP-in-IP
 /// packets in from a raw socket, the inner packets handed to the stack through a TUN device named `tunl0`.
 /// IPv6 in IPv6 (next header 41) arrives without its outer header on a raw IPv6 socket.
+///
+/// The kernel's own decapsulation keeps what the packet's buffer knows: a TCP or UDP checksum the client's veth
+/// left for "hardware" to fill (Linux leaves it partial between namespaces) stays trusted. Bytes through a raw
+/// socket and a TUN device lose that, so the stand-in fills an inner IPv4 packet's TCP/UDP checksum in, as the
+/// hardware would have (an XDP program, which sees bytes, forwards the packet as the client's veth left it).
 const DECAP: &str = r#"
 import fcntl, os, select, socket, struct
 fd = os.open("/dev/net/tun", os.O_RDWR)
 fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"tunl0", 0x0001 | 0x1000))
 v4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
 v6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 41)
+def fold(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16:
+        t = (t & 0xffff) + (t >> 16)
+    return t
+def checksummed(ip):
+    ihl = (ip[0] & 15) * 4
+    total = struct.unpack("!H", ip[2:4])[0]
+    proto = ip[9]
+    at = {6: 16, 17: 6}.get(proto)
+    if at is None or ihl < 20 or total > len(ip) or total < ihl + at + 2:
+        return ip
+    l4 = bytearray(ip[ihl:total])
+    if fold(ip[12:20] + bytes([0, proto]) + struct.pack("!H", len(l4)) + bytes(l4)) == 0xffff:
+        return ip
+    l4[at:at + 2] = b"\0\0"
+    c = 0xffff - fold(ip[12:20] + bytes([0, proto]) + struct.pack("!H", len(l4)) + bytes(l4))
+    l4[at:at + 2] = struct.pack("!H", c or 0xffff)
+    return ip[:ihl] + bytes(l4) + ip[total:]
 print("ready", flush=True)
 while True:
     for s in select.select([v4, v6], [], [])[0]:
         pkt = s.recv(65535)
-        os.write(fd, pkt[(pkt[0] & 15) * 4:] if s is v4 else pkt)
+        os.write(fd, checksummed(pkt[(pkt[0] & 15) * 4:]) if s is v4 else pkt)
 "#;
 
 /// Opens n connections to the echo port and keeps them; prints each server's name, then on every
@@ -217,6 +243,9 @@ impl Holder {
 /// Namespaces and processes of one test; everything is removed on drop, even after a failure.
 pub struct Lab {
     pub prefix: String,
+    /// The L4 data plane the director's commands run on (`FULCRUM_L4_PLANE`): `xdp` (fulcrum's default) or
+    /// `nftables`.
+    pub plane: &'static str,
     namespaces: Vec<String>,
     children: Vec<Child>,
 }
@@ -226,6 +255,11 @@ impl Drop for Lab {
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // An empty table detaches the XDP program and removes its pins (a namespace deleted with them in
+        // place would leave them to the next store's sweep).
+        if self.plane == "xdp" && self.namespaces.contains(&self.ns("d")) {
+            let _ = self.ipvsadm(&["-C"], "");
         }
         for ns in &self.namespaces {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
@@ -261,6 +295,7 @@ impl Lab {
         let child = Command::new("ip")
             .args(["netns", "exec", ns.as_str()])
             .args(args)
+            .env("FULCRUM_L4_PLANE", self.plane)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -314,6 +349,7 @@ impl Lab {
             ])
             .args(args)
             .env_remove("FULCRUM_LVS_STATE")
+            .env("FULCRUM_L4_PLANE", self.plane)
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -525,9 +561,28 @@ fn uid() -> u32 {
 /// Builds the lab: client `c` (198.18.0.2, fd00::2) on veth c0 - d0 to the director `d` (198.18.0.1,
 /// fd00::1), which routes to bridge br0 (198.18.1.1, fd00:1::1) holding real servers `r1`
 /// (198.18.1.2, fd00:1::2) and `r2` (198.18.1.3, fd00:1::3).
+// Both labs use it, and a test may load both.
+#[allow(clippy::duplicate_mod)]
+#[path = "../bpffs_common/mod.rs"]
+mod bpffs_common;
+
+/// The lab on fulcrum's default plane: XDP in front of nftables.
 pub fn setup() -> Option<Lab> {
+    setup_on("xdp")
+}
+
+/// The lab with the director's commands on `plane` (`xdp` or `nftables`).
+pub fn setup_on(plane: &'static str) -> Option<Lab> {
     if uid() != 0 {
         return skip("not root");
+    }
+    if plane == "xdp" {
+        if let Err(e) = bpffs_common::mount() {
+            return skip(&format!(
+                "cannot mount a bpf file system at {}: {e}",
+                bpffs_common::BPFFS
+            ));
+        }
     }
     for tool in [
         ["nft", "--version"],
@@ -545,6 +600,7 @@ pub fn setup() -> Option<Lab> {
     );
     let mut lab = Lab {
         prefix,
+        plane,
         namespaces: Vec::new(),
         children: Vec::new(),
     };
@@ -664,6 +720,7 @@ impl Keepalived {
             .arg("-f")
             .arg(conf)
             .env_remove("FULCRUM_LVS_STATE")
+            .env("FULCRUM_L4_PLANE", lab.plane)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(out);

@@ -1,0 +1,131 @@
+//! The XDP plane as fulcrum's default L4 plane, end to end in network namespaces: with no setting at all, a
+//! direct-routing service is served by the XDP program, which stays attached with its counters from one
+//! `ip netns exec ... fulcrum ipvsadm` command to the next (its pins live under /run/fulcrum/bpf, which `ip netns
+//! exec` does not hide, in a directory of the namespace's own); `-C` detaches it and removes the directory;
+//! `FULCRUM_L4_PLANE=nftables` keeps XDP out; a value naming no plane is refused. Skipped like the other netns
+//! tests (and when the XDP program cannot load) unless FULCRUM_REQUIRE_NETNS=1.
+
+#[path = "lvs_common/mod.rs"]
+mod common;
+
+use common::{counts, setup, sh, Lab, VIP};
+
+/// The id of the XDP program attached to `dev` on the director, if any.
+fn xdp_prog(lab: &Lab, dev: &str) -> Option<u64> {
+    let out = sh(&["ip", "-n", &lab.ns("d"), "-j", "link", "show", "dev", dev]).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+    v.get(0)?.get("xdp")?.get("prog")?.get("id")?.as_u64()
+}
+
+/// The namespace directories under the bpf file system.
+fn pin_dirs() -> Vec<String> {
+    std::fs::read_dir("/run/fulcrum/bpf")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("netns-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The service line's first figures of `-L -n --stats --exact` (connections, packets in).
+fn stats(lab: &Lab) -> Vec<u64> {
+    let out = lab.ok("-L -n --stats --exact");
+    out.lines()
+        .find(|l| l.starts_with(&format!("TCP  {VIP}:8080")))
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(2)
+        .filter_map(|v| v.parse().ok())
+        .collect()
+}
+
+#[test]
+fn the_default_plane_keeps_its_program_between_commands() {
+    if let Err(e) = fulcrum_xdp::Xdp::load() {
+        if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("FULCRUM_REQUIRE_NETNS=1 but {e}");
+        }
+        eprintln!("skipping the XDP default plane test: {e}");
+        return;
+    }
+    let Some(lab) = setup() else { return };
+    assert_eq!(lab.plane, "xdp");
+    lab.direct_routing_legs();
+    let dirs = pin_dirs();
+    lab.ok(&format!("-A -t {VIP}:8080 -s rr"));
+    lab.ok(&format!("-a -t {VIP}:8080 -r 198.18.1.2 -g"));
+    lab.ok(&format!("-a -t {VIP}:8080 -r 198.18.1.3 -g"));
+    let plane = lab.ok("--plane");
+    assert!(plane.starts_with("plane: xdp"), "{plane}");
+    assert!(
+        plane.contains(&format!("xdp       TCP {VIP}:8080\n")),
+        "{plane}"
+    );
+    let id = xdp_prog(&lab, "d0").expect("a program on d0");
+    assert_eq!(
+        pin_dirs().len(),
+        dirs.len() + 1,
+        "one directory for the namespace"
+    );
+
+    assert_eq!(counts(&lab.traffic("tcp", 8080, 20)), (10, 10), "rr on XDP");
+    let first = stats(&lab);
+    assert_eq!(first.first(), Some(&20), "{first:?}");
+    // A later command (a new process in a new `ip netns exec`) finds the same program and its counters.
+    lab.ok(&format!("-e -t {VIP}:8080 -r 198.18.1.3 -g -w 2"));
+    lab.ok(&format!("-E -t {VIP}:8080 -s wrr"));
+    assert_eq!(
+        xdp_prog(&lab, "d0"),
+        Some(id),
+        "the same program stays attached"
+    );
+    assert_eq!(stats(&lab), first, "its counters carried over");
+    assert_eq!(
+        counts(&lab.traffic("tcp", 8080, 30)),
+        (10, 20),
+        "wrr weights 1:2"
+    );
+
+    // An empty table detaches it and removes the namespace's directory.
+    lab.ok("-C");
+    assert_eq!(xdp_prog(&lab, "d0"), None, "detached by -C");
+    assert_eq!(pin_dirs(), dirs, "the directory is gone");
+
+    // FULCRUM_L4_PLANE=nftables: nftables alone.
+    let nft = [("FULCRUM_L4_PLANE", "nftables")];
+    for line in [
+        format!("-A -t {VIP}:8080 -s rr"),
+        format!("-a -t {VIP}:8080 -r 198.18.1.2 -g"),
+    ] {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let (code, _, err) = lab.ipvsadm_env(&nft, &args, "");
+        assert_eq!((code, err.as_str()), (0, ""), "{line}");
+    }
+    assert_eq!(
+        xdp_prog(&lab, "d0"),
+        None,
+        "no program on the nftables plane"
+    );
+    let (_, plane, _) = lab.ipvsadm_env(&nft, &["--plane"], "");
+    assert!(
+        plane.starts_with("plane: nftables (FULCRUM_L4_PLANE=nftables)"),
+        "{plane}"
+    );
+    assert_eq!(
+        counts(&lab.traffic("tcp", 8080, 4)),
+        (4, 0),
+        "nftables serves"
+    );
+    let (code, _, err) = lab.ipvsadm_env(&nft, &["-C"], "");
+    assert_eq!((code, err.as_str()), (0, ""));
+
+    // A value naming no plane is refused before anything is done.
+    let (code, out, err) = lab.ipvsadm_env(&[("FULCRUM_L4_PLANE", "ebpf")], &["-L", "-n"], "");
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(
+        err,
+        "FULCRUM_L4_PLANE=ebpf: not a data plane (one of: xdp, nftables)\n"
+    );
+}
