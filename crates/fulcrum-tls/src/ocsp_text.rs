@@ -90,6 +90,15 @@ pub fn cert_ids(der: &[u8]) -> Option<Vec<CertIdView>> {
         .collect()
 }
 
+/// The certificate ID of the single response of `der` that answers for certificate `cert` (matched by serial
+/// number), as HAProxy keys the response it staples for a certificate.
+pub fn id_for(cert: &[u8], der: &[u8]) -> Option<CertIdView> {
+    let cert = rustls::pki_types::CertificateDer::from(cert);
+    let ee = webpki::EndEntityCert::try_from(&cert).ok()?;
+    let serial = crate::ocsp::strip_zero(ee.serial());
+    cert_ids(der)?.into_iter().find(|id| id.serial == serial)
+}
+
 /// OpenSSL's name of an OCSP response status.
 fn status_name(s: OcspResponseStatus) -> &'static str {
     match s {
