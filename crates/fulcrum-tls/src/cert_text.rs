@@ -211,6 +211,12 @@ fn extension_value(oid: &str, v: &[u8]) -> Option<Vec<String>> {
                     _ => return None,
                 }
             }
+            // A key identifier alone prints bare (observed with haproxy 2.6.12 on OpenSSL 3).
+            if let [only] = lines.as_mut_slice() {
+                if let Some(id) = only.strip_prefix("keyid:") {
+                    *only = id.to_string();
+                }
+            }
             lines
         }
         "2.5.29.15" => {

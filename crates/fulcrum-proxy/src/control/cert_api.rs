@@ -10,8 +10,13 @@ use fulcrum_tls::store::{CertStore, StoreError};
 /// OCSP response of certificate file NAME, as `show ssl ocsp-response KEY` does.
 pub fn details(store: &CertStore, name: &str) -> Option<String> {
     let Some((chain, used)) = store.get(name) else {
-        let (_, der) = store.ocsp_of(name.strip_suffix(".ocsp")?)?;
-        return ocsp_text::describe(&der);
+        // A certificate without a response: nothing (haproxy 2.6 answers with the empty line alone).
+        let base = name.strip_suffix(".ocsp")?;
+        store.get(base)?;
+        return Some(match store.ocsp_of(base) {
+            Some((_, der)) => ocsp_text::describe(&der)?,
+            None => String::new(),
+        });
     };
     let leaf = chain.first()?;
     let i = CertInfo::of(leaf)?;
