@@ -738,8 +738,21 @@ fn ocsp_response(dir: &Path, crt: &str, subject: &str, revoked: bool, out: &str)
     common::pki::openssl(
         dir,
         &[
-            "ocsp", "-index", "index.txt", "-rsigner", "ca.pem", "-rkey", "ca.key", "-CA", "ca.pem",
-            "-reqin", "req.der", "-respout", out, "-ndays", "1",
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-rsigner",
+            "ca.pem",
+            "-rkey",
+            "ca.key",
+            "-CA",
+            "ca.pem",
+            "-reqin",
+            "req.der",
+            "-respout",
+            out,
+            "-ndays",
+            "1",
         ],
     );
 }
@@ -766,9 +779,27 @@ fn ocsp_responses_are_shown_as_haproxy_shows_them() {
         .concat();
         std::fs::write(dir.join(format!("{f}.pem")), pem).unwrap();
     }
-    ocsp_response(&dir, "site.crt", "/C=FR/O=Fulcrum Tests/CN=a.test", false, "site.pem.ocsp");
-    ocsp_response(&dir, "other.crt", "/C=FR/O=Fulcrum Tests/CN=b.test", false, "other.pem.ocsp");
-    ocsp_response(&dir, "site.crt", "/C=FR/O=Fulcrum Tests/CN=a.test", true, "revoked.der");
+    ocsp_response(
+        &dir,
+        "site.crt",
+        "/C=FR/O=Fulcrum Tests/CN=a.test",
+        false,
+        "site.pem.ocsp",
+    );
+    ocsp_response(
+        &dir,
+        "other.crt",
+        "/C=FR/O=Fulcrum Tests/CN=b.test",
+        false,
+        "other.pem.ocsp",
+    );
+    ocsp_response(
+        &dir,
+        "site.crt",
+        "/C=FR/O=Fulcrum Tests/CN=a.test",
+        true,
+        "revoked.der",
+    );
     let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
     let key = |f: &str| {
         let ids = fulcrum_tls::ocsp_text::cert_ids(&read(f)).unwrap();
@@ -799,7 +830,10 @@ fn ocsp_responses_are_shown_as_haproxy_shows_them() {
         format!("set ssl ocsp-response <<\n{}\n", wrapped("revoked.der")),
         format!("show ssl ocsp-response {site_key}\n"),
         format!("show ssl cert {d}/site.pem.ocsp\n"),
-        format!("set ssl cert {d}/site.pem.ocsp <<\n{}\n", wrapped("site.pem.ocsp")),
+        format!(
+            "set ssl cert {d}/site.pem.ocsp <<\n{}\n",
+            wrapped("site.pem.ocsp")
+        ),
         format!("show ssl cert *{d}/site.pem.ocsp\n"),
         format!("show ssl cert *{d}/site.pem\n"),
         format!("show ssl ocsp-response {site_key}\n"),
@@ -808,16 +842,36 @@ fn ocsp_responses_are_shown_as_haproxy_shows_them() {
         "show ssl ocsp-response\n".to_string(),
     ];
     let a = compare_session("", &frontend, &dir, &commands);
-    assert!(a[0].starts_with("# Certificate IDs\nCertificate ID key : "), "{}", a[0]);
-    assert!(a[0].contains(&format!("Certificate ID key : {other_key}\n")), "{}", a[0]);
-    assert!(a[0].contains(&format!("Certificate ID key : {site_key}\n")), "{}", a[0]);
+    assert!(
+        a[0].starts_with("# Certificate IDs\nCertificate ID key : "),
+        "{}",
+        a[0]
+    );
+    assert!(
+        a[0].contains(&format!("Certificate ID key : {other_key}\n")),
+        "{}",
+        a[0]
+    );
+    assert!(
+        a[0].contains(&format!("Certificate ID key : {site_key}\n")),
+        "{}",
+        a[0]
+    );
     for (i, curve) in [(1, "ASN1 OID: prime256v1\n"), (2, "ASN1 OID: prime256v1\n")] {
         assert!(a[i].starts_with("OCSP Response Data:\n    OCSP Response Status: successful (0x0)\n    Response Type: Basic OCSP Response\n    Version: 1 (0x0)\n    Responder Id: CN = Fulcrum Test CA\n"), "{}", a[i]);
         assert!(a[i].contains("    Cert Status: good\n"), "{}", a[i]);
-        assert!(a[i].contains(curve) && a[i].contains("-----END CERTIFICATE-----\n"), "{}", a[i]);
+        assert!(
+            a[i].contains(curve) && a[i].contains("-----END CERTIFICATE-----\n"),
+            "{}",
+            a[i]
+        );
     }
     assert_eq!(a[3], "Certificate ID does not match any certificate.\n\n");
-    assert!(a[4].ends_with(&format!("OCSP Response Key: {site_key}\n\n")), "{}", a[4]);
+    assert!(
+        a[4].ends_with(&format!("OCSP Response Key: {site_key}\n\n")),
+        "{}",
+        a[4]
+    );
     assert_eq!(a[5], a[1]);
     assert!(a[6].ends_with("OCSP Response Key: \n\n"), "{}", a[6]);
     assert_eq!(a[7], "\n");
@@ -833,7 +887,11 @@ fn ocsp_responses_are_shown_as_haproxy_shows_them() {
         format!("Transaction created for certificate {d}/site.pem!\n\n")
     );
     assert_eq!(a[12], a[1]);
-    assert!(a[13].starts_with(&format!("Filename: *{d}/site.pem\n")), "{}", a[13]);
+    assert!(
+        a[13].starts_with(&format!("Filename: *{d}/site.pem\n")),
+        "{}",
+        a[13]
+    );
     assert_eq!(a[14], a[9]);
     assert_eq!(a[15], format!("Committing {d}/site.pem.\nSuccess!\n\n"));
     assert_eq!(a[16], a[1]);

@@ -3,8 +3,8 @@
 //! Observed against haproxy 2.6.12. Decoded with `x509-cert`; the extensions' contents with the DER walker of
 //! [`crate::dn`].
 //!
-//! What is printed as OpenSSL does: version, serial, algorithms, names, validity, RSA and EC (P-256, P-384,
-//! P-521) keys, and the extensions Basic Constraints, Subject Key Identifier, Authority Key Identifier, Key
+//! What is printed as OpenSSL does: version, serial, algorithms, names, validity, RSA, EC (P-256, P-384,
+//! P-521) and Ed25519 keys, and the extensions Basic Constraints, Subject Key Identifier, Authority Key Identifier, Key
 //! Usage, Extended Key Usage, Subject and Issuer Alternative Name and OCSP Nonce. Other extensions print their
 //! value's printable bytes (others as `.`), as OpenSSL does for extensions it has no printer for, so an
 //! extension OpenSSL decodes (CRL distribution points, policies, authority information access) reads
@@ -185,7 +185,9 @@ fn extension_value(oid: &str, v: &[u8]) -> Option<Vec<String>> {
             }
             let mut line = format!("CA:{}", if ca { "TRUE" } else { "FALSE" });
             if let Some((0x02, n, _)) = tlv(seq) {
-                let n = n.iter().fold(0u64, |a, b| a.saturating_mul(256) | u64::from(*b));
+                let n = n
+                    .iter()
+                    .fold(0u64, |a, b| a.saturating_mul(256) | u64::from(*b));
                 line.push_str(&format!(", pathlen:{n}"));
             }
             vec![line]
@@ -375,6 +377,12 @@ fn public_key(out: &mut String, spki: &x509_cert::spki::SubjectPublicKeyInfoOwne
             dump_lower(out, key, 15, 20);
             out.push_str(&format!("{p16}ASN1 OID: {asn1}\n{p16}NIST CURVE: {nist}\n"));
         }
+        "1.3.101.112" => {
+            out.push_str(&format!(
+                "            Public Key Algorithm: ED25519\n{p16}ED25519 Public-Key:\n{p16}pub:\n"
+            ));
+            dump_lower(out, key, 15, 20);
+        }
         _ => return None,
     }
     Some(())
@@ -386,7 +394,8 @@ fn time(t: &x509_cert::time::Time) -> String {
     crate::ocsp_text::gmt(&g)
 }
 
-/// The text of a certificate, then its PEM; `None` when a part has no text here (an unknown key algorithm).
+/// The text of a certificate, then its PEM (a key other than RSA, EC P-256/384/521 or Ed25519 is said to be
+/// unreadable); `None` when its names do not decode.
 pub fn describe(cert: &Certificate) -> Option<String> {
     let tbs = &cert.tbs_certificate;
     let v = tbs.version as u8;
@@ -410,7 +419,14 @@ pub fn describe(cert: &Certificate) -> Option<String> {
         time(&tbs.validity.not_after),
         name_compact(&tbs.subject.to_der().ok()?)?,
     ));
-    public_key(&mut out, &tbs.subject_public_key_info)?;
+    let mut key = String::new();
+    match public_key(&mut key, &tbs.subject_public_key_info) {
+        Some(()) => out.push_str(&key),
+        None => out.push_str(&format!(
+            "            Public Key Algorithm: {}\n                Unable to load Public Key\n",
+            tbs.subject_public_key_info.algorithm.oid
+        )),
+    }
     if let Some(exts) = &tbs.extensions {
         extensions(&mut out, "X509v3 extensions", exts, 8);
     }

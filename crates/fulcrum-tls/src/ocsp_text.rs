@@ -203,7 +203,10 @@ pub fn describe(der: &[u8]) -> Option<String> {
                 }
             }
         }
-        out.push_str(&format!("    This Update: {}\n", gmt(&single.this_update.0)));
+        out.push_str(&format!(
+            "    This Update: {}\n",
+            gmt(&single.this_update.0)
+        ));
         if let Some(n) = &single.next_update {
             out.push_str(&format!("    Next Update: {}\n", gmt(&n.0)));
         }
@@ -221,7 +224,9 @@ pub fn describe(der: &[u8]) -> Option<String> {
         basic.signature.raw_bytes(),
     );
     for c in basic.certs.iter().flatten() {
-        out.push_str(&cert_text::describe(c)?);
+        if let Some(text) = cert_text::describe(c) {
+            out.push_str(&text);
+        }
     }
     Some(out)
 }

@@ -30,7 +30,9 @@ fn suite_ssl() -> Option<PathBuf> {
 }
 
 fn expected(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ocsp").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/ocsp")
+        .join(name);
     std::fs::read_to_string(p).expect("expected text")
 }
 
@@ -71,4 +73,129 @@ fn responses_print_as_haproxy_prints_them() {
             "Certificate ID key : 303b300906052b0e03021a050004148a83e0060faff709ca7e9b95522a2e81635fda0a0414f652b0e435d5ea923851508f0adbe92d85de007a0202100f\n Certificate ID:\n   Issuer Name Hash: 8A83E0060FAFF709CA7E9B95522A2E81635FDA0A\n   Issuer Key Hash: F652B0E435D5EA923851508F0ADBE92D85DE007A\n   Serial Number: 100F\n"
         );
     }
+}
+
+/// Runs `openssl ARGS` in `dir`; its standard output, `None` when openssl is missing or fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A response made here (an Ed25519 responder certificate with key usages, a revoked certificate with its
+/// reason) reads as `openssl ocsp -resp_text` prints it, less the one difference observed between that command
+/// and haproxy 2.6.12 on the same response: the line closing each single response is a space there.
+#[test]
+fn a_response_made_with_openssl_reads_as_openssl_prints_it() {
+    let dir = std::env::temp_dir().join(format!("fulcrum-ocsp-text-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let steps: &[&[&str]] = &[
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ed25519",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/C=FR/O=Fulcrum Tests/CN=OCSP CA",
+            "-days",
+            "2",
+            "-addext",
+            "keyUsage=critical,digitalSignature,keyCertSign,cRLSign",
+            "-addext",
+            "extendedKeyUsage=OCSPSigning,serverAuth",
+            "-addext",
+            "subjectAltName=DNS:ocsp.test,IP:127.0.0.1,email:ca@ocsp.test",
+        ],
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.pem",
+            "-subj",
+            "/CN=leaf.test",
+            "-days",
+            "2",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "0x8000000000000001",
+        ],
+    ];
+    for s in steps {
+        if openssl(&dir, s).is_none() {
+            eprintln!("skipped: openssl missing or too old ({s:?})");
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
+    }
+    std::fs::write(
+        dir.join("index.txt"),
+        "R\t491231235959Z\t230102030405Z,cessationOfOperation\t8000000000000001\tunknown\t/CN=leaf.test\n",
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "ocsp", "-issuer", "ca.pem", "-cert", "leaf.pem", "-reqout", "req.der",
+        ],
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-rsigner",
+            "ca.pem",
+            "-rkey",
+            "ca.key",
+            "-CA",
+            "ca.pem",
+            "-reqin",
+            "req.der",
+            "-respout",
+            "resp.der",
+            "-ndays",
+            "1",
+        ],
+    )
+    .unwrap();
+    let text = openssl(
+        &dir,
+        &["ocsp", "-respin", "resp.der", "-resp_text", "-noverify"],
+    )
+    .unwrap();
+    // The command prints the response, then the verification note on stderr.
+    let want: String = text
+        .split_inclusive('\n')
+        .map(|l| if l == "\n" { " \n" } else { l })
+        .collect();
+    let der = std::fs::read(dir.join("resp.der")).unwrap();
+    let got = describe(&der).unwrap();
+    assert_same_text(&got, &want);
+    assert!(
+        got.contains("    Revocation Reason: cessationOfOperation (0x5)\n"),
+        "{got}"
+    );
+    assert!(got.contains("ED25519 Public-Key:"), "{got}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
