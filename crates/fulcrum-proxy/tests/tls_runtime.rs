@@ -707,9 +707,10 @@ frontend origin\n    bind 127.0.0.1:{origin_port} ssl crt {d}/b/site.pem\n    ht
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An OCSP response for certificate `crt` (signed by the test CA, which it carries), made the way `openssl
-/// ocsp` answers from its index file: `revoked` gives the certificate as revoked for a key compromise.
-fn ocsp_response(dir: &Path, crt: &str, subject: &str, revoked: bool, out: &str) {
+/// An OCSP response for certificate `crt` (signed by `signer`, the test CA or a responder it delegated to, whose
+/// certificate it carries), made the way `openssl ocsp` answers from its index file: `revoked` gives the
+/// certificate as revoked for a key compromise.
+fn ocsp_response(dir: &Path, crt: &str, subject: &str, revoked: bool, signer: &str, out: &str) {
     let serial = Command::new("openssl")
         .args(["x509", "-in", crt, "-noout", "-serial"])
         .current_dir(dir)
@@ -742,9 +743,9 @@ fn ocsp_response(dir: &Path, crt: &str, subject: &str, revoked: bool, out: &str)
             "-index",
             "index.txt",
             "-rsigner",
-            "ca.pem",
+            &format!("{signer}.pem"),
             "-rkey",
-            "ca.key",
+            &format!("{signer}.key"),
             "-CA",
             "ca.pem",
             "-reqin",
@@ -779,27 +780,45 @@ fn ocsp_responses_are_shown_as_haproxy_shows_them() {
         .concat();
         std::fs::write(dir.join(format!("{f}.pem")), pem).unwrap();
     }
-    ocsp_response(
+    // A responder the CA delegated to, with extensions whose text spans several lines or none (OCSP No Check:
+    // an empty line, which the runtime API turns into a space as HAProxy does).
+    common::pki::openssl(
         &dir,
-        "site.crt",
-        "/C=FR/O=Fulcrum Tests/CN=a.test",
-        false,
-        "site.pem.ocsp",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "responder.key",
+            "-out",
+            "responder.pem",
+            "-subj",
+            "/C=FR/O=Fulcrum Tests/CN=Responder",
+            "-days",
+            "2",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-addext",
+            "extendedKeyUsage=OCSPSigning",
+            "-addext",
+            "noCheck=ignored",
+            "-addext",
+            "authorityInfoAccess=caIssuers;URI:http://ca.test/ca.crt",
+            "-addext",
+            "crlDistributionPoints=URI:http://crl.test/a.crl",
+        ],
     );
-    ocsp_response(
-        &dir,
-        "other.crt",
+    let (a, b) = (
+        "/C=FR/O=Fulcrum Tests/CN=a.test",
         "/C=FR/O=Fulcrum Tests/CN=b.test",
-        false,
-        "other.pem.ocsp",
     );
-    ocsp_response(
-        &dir,
-        "site.crt",
-        "/C=FR/O=Fulcrum Tests/CN=a.test",
-        true,
-        "revoked.der",
-    );
+    ocsp_response(&dir, "site.crt", a, false, "ca", "site.pem.ocsp");
+    ocsp_response(&dir, "other.crt", b, false, "responder", "other.pem.ocsp");
+    ocsp_response(&dir, "site.crt", a, true, "ca", "revoked.der");
     let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
     let key = |f: &str| {
         let ids = fulcrum_tls::ocsp_text::cert_ids(&read(f)).unwrap();
@@ -857,15 +876,28 @@ fn ocsp_responses_are_shown_as_haproxy_shows_them() {
         "{}",
         a[0]
     );
-    for (i, curve) in [(1, "ASN1 OID: prime256v1\n"), (2, "ASN1 OID: prime256v1\n")] {
-        assert!(a[i].starts_with("OCSP Response Data:\n    OCSP Response Status: successful (0x0)\n    Response Type: Basic OCSP Response\n    Version: 1 (0x0)\n    Responder Id: CN = Fulcrum Test CA\n"), "{}", a[i]);
+    for (i, responder, key) in [
+        (1, "CN = Fulcrum Test CA", "ASN1 OID: prime256v1\n"),
+        (
+            2,
+            "C = FR, O = Fulcrum Tests, CN = Responder",
+            "Exponent: 65537 (0x10001)\n",
+        ),
+    ] {
+        assert!(a[i].starts_with(&format!("OCSP Response Data:\n    OCSP Response Status: successful (0x0)\n    Response Type: Basic OCSP Response\n    Version: 1 (0x0)\n    Responder Id: {responder}\n")), "{}", a[i]);
         assert!(a[i].contains("    Cert Status: good\n"), "{}", a[i]);
         assert!(
-            a[i].contains(curve) && a[i].contains("-----END CERTIFICATE-----\n"),
+            a[i].contains(key) && a[i].contains("-----END CERTIFICATE-----\n"),
             "{}",
             a[i]
         );
+        assert!(!a[i][..a[i].len() - 1].contains("\n\n"), "{}", a[i]);
     }
+    assert!(
+        a[2].contains("            OCSP No Check: \n \n"),
+        "{}",
+        a[2]
+    );
     assert_eq!(a[3], "Certificate ID does not match any certificate.\n\n");
     assert!(
         a[4].ends_with(&format!("OCSP Response Key: {site_key}\n\n")),

@@ -5,10 +5,10 @@
 //!
 //! What is printed as OpenSSL does: version, serial, algorithms, names, validity, RSA, EC (P-256, P-384,
 //! P-521) and Ed25519 keys, and the extensions Basic Constraints, Subject Key Identifier, Authority Key Identifier, Key
-//! Usage, Extended Key Usage, Subject and Issuer Alternative Name and OCSP Nonce. Other extensions print their
-//! value's printable bytes (others as `.`), as OpenSSL does for extensions it has no printer for, so an
-//! extension OpenSSL decodes (CRL distribution points, policies, authority information access) reads
-//! differently.
+//! Usage, Extended Key Usage, Subject and Issuer Alternative Name, Authority Information Access, CRL
+//! Distribution Points (full names), Certificate Policies (without qualifiers), OCSP No Check, OCSP Nonce and
+//! Netscape Comment. Other extensions, and those forms of these, print their value's printable bytes (others
+//! as `.`), as OpenSSL does for extensions it has no printer for, so where OpenSSL decodes one they differ.
 
 use der::Encode;
 use x509_cert::ext::Extension;
@@ -268,6 +268,87 @@ fn extension_value(oid: &str, v: &[u8]) -> Option<Vec<String>> {
             vec![general_names(seq)?.join(", ")]
         }
         "1.3.6.1.5.5.7.48.1.2" => vec![hex_upper(v)],
+        // OCSP No Check: NULL, no text.
+        "1.3.6.1.5.5.7.48.1.5" => Vec::new(),
+        "1.3.6.1.5.5.7.1.1" => {
+            let (0x30, mut seq, _) = tlv(v)? else {
+                return None;
+            };
+            let mut lines = Vec::new();
+            while !seq.is_empty() {
+                let (0x30, desc, rest) = tlv(seq)? else {
+                    return None;
+                };
+                seq = rest;
+                let (0x06, method, name) = tlv(desc)? else {
+                    return None;
+                };
+                let method = match dotted(method).as_str() {
+                    "1.3.6.1.5.5.7.48.1" => "OCSP".to_string(),
+                    "1.3.6.1.5.5.7.48.2" => "CA Issuers".to_string(),
+                    other => other.to_string(),
+                };
+                let [name] = general_names(name)?.try_into().ok()?;
+                lines.push(format!("{method} - {name}"));
+            }
+            lines
+        }
+        "2.5.29.31" => {
+            let (0x30, mut seq, _) = tlv(v)? else {
+                return None;
+            };
+            let mut lines = Vec::new();
+            while !seq.is_empty() {
+                let (0x30, point, rest) = tlv(seq)? else {
+                    return None;
+                };
+                seq = rest;
+                // Only a full name (reasons and CRL issuers have no printer here).
+                let (0xa0, dp_name, after) = tlv(point)? else {
+                    return None;
+                };
+                let (0xa0, full, _) = tlv(dp_name)? else {
+                    return None;
+                };
+                if !after.is_empty() {
+                    return None;
+                }
+                lines.push("Full Name:".to_string());
+                lines.extend(general_names(full)?.into_iter().map(|n| format!("  {n}")));
+            }
+            lines
+        }
+        "2.5.29.32" => {
+            let (0x30, mut seq, _) = tlv(v)? else {
+                return None;
+            };
+            let mut lines = Vec::new();
+            while !seq.is_empty() {
+                let (0x30, info, rest) = tlv(seq)? else {
+                    return None;
+                };
+                seq = rest;
+                let (0x06, oid, qualifiers) = tlv(info)? else {
+                    return None;
+                };
+                // Policies without qualifiers only (CPS pointers and user notices have no printer here).
+                if !qualifiers.is_empty() {
+                    return None;
+                }
+                let name = match dotted(oid).as_str() {
+                    "2.5.29.32.0" => "X509v3 Any Policy".to_string(),
+                    other => other.to_string(),
+                };
+                lines.push(format!("Policy: {name}"));
+            }
+            lines
+        }
+        "2.16.840.1.113730.1.13" => {
+            let (0x16, text, _) = tlv(v)? else {
+                return None;
+            };
+            vec![String::from_utf8_lossy(text).into_owned()]
+        }
         _ => return None,
     })
 }
@@ -286,6 +367,8 @@ pub(crate) fn extensions(out: &mut String, title: &str, exts: &[Extension], inde
         ));
         let pad = " ".repeat(indent + 8);
         match extension_value(&oid, e.extn_value.as_bytes()) {
+            // A value without text (OCSP No Check) leaves an empty line.
+            Some(lines) if lines.is_empty() => out.push('\n'),
             Some(lines) => {
                 for l in lines {
                     out.push_str(&format!("{pad}{l}\n"));

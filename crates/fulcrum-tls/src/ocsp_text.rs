@@ -139,8 +139,20 @@ fn hash_name(oid: &der::oid::ObjectIdentifier) -> String {
     }
 }
 
-/// The whole text of an OCSP response, as haproxy 2.6 prints it (without the empty line the CLI adds); `None`
-/// when `der` does not decode as an OCSP response.
+/// The text of an OCSP response as the runtime API prints it (without the empty line that closes the answer):
+/// [`describe`]'s, each empty line a single space, as haproxy 2.6 writes them so that the answer does not end
+/// early.
+pub fn cli_text(der: &[u8]) -> Option<String> {
+    Some(
+        describe(der)?
+            .split_inclusive('\n')
+            .map(|l| if l == "\n" { " \n" } else { l })
+            .collect(),
+    )
+}
+
+/// The whole text of an OCSP response, as OpenSSL's `openssl ocsp -resp_text` prints it; `None` when `der` does
+/// not decode as an OCSP response.
 pub fn describe(der: &[u8]) -> Option<String> {
     let resp = OcspResponse::from_der(der).ok()?;
     let status = resp.response_status;
@@ -213,7 +225,7 @@ pub fn describe(der: &[u8]) -> Option<String> {
         if let Some(exts) = &single.single_extensions {
             cert_text::extensions(&mut out, "Response Single Extensions", exts, 8);
         }
-        out.push_str(" \n");
+        out.push('\n');
     }
     if let Some(exts) = &data.response_extensions {
         cert_text::extensions(&mut out, "Response Extensions", exts, 4);

@@ -14,7 +14,7 @@ pub fn details(store: &CertStore, name: &str) -> Option<String> {
         let base = name.strip_suffix(".ocsp")?;
         store.get(base)?;
         return Some(match store.ocsp_of(base) {
-            Some((_, der)) => ocsp_text::describe(&der)?,
+            Some((_, der)) => ocsp_text::cli_text(&der)?,
             None => String::new(),
         });
     };
@@ -215,7 +215,7 @@ pub fn list_command(store: &CertStore, words: &[&str], payload: Option<&str>) ->
                 .ocsp_responses()
                 .into_iter()
                 .find(|(id, _)| id.key_hex() == key)
-                .and_then(|(_, der)| ocsp_text::describe(&der))
+                .and_then(|(_, der)| ocsp_text::cli_text(&der))
                 .unwrap_or_else(|| "Certificate ID does not match any certificate.\n".into())
         }
         ["set", "ssl", "ocsp-response", rest @ ..] => {
