@@ -706,3 +706,227 @@ frontend origin\n    bind 127.0.0.1:{origin_port} ssl crt {d}/b/site.pem\n    ht
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An OCSP response for certificate `crt` (signed by `signer`, the test CA or a responder it delegated to, whose
+/// certificate it carries), made the way `openssl ocsp` answers from its index file: `revoked` gives the
+/// certificate as revoked for a key compromise.
+fn ocsp_response(dir: &Path, crt: &str, subject: &str, revoked: bool, signer: &str, out: &str) {
+    let serial = Command::new("openssl")
+        .args(["x509", "-in", crt, "-noout", "-serial"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let serial = String::from_utf8_lossy(&serial.stdout)
+        .trim()
+        .trim_start_matches("serial=")
+        .to_string();
+    let state = if revoked {
+        "R\t491231235959Z\t230101000000Z,keyCompromise"
+    } else {
+        "V\t491231235959Z\t"
+    };
+    std::fs::write(
+        dir.join("index.txt"),
+        format!("{state}\t{serial}\tunknown\t{subject}\n"),
+    )
+    .unwrap();
+    common::pki::openssl(
+        dir,
+        &[
+            "ocsp", "-issuer", "ca.pem", "-cert", crt, "-reqout", "req.der",
+        ],
+    );
+    common::pki::openssl(
+        dir,
+        &[
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-rsigner",
+            &format!("{signer}.pem"),
+            "-rkey",
+            &format!("{signer}.key"),
+            "-CA",
+            "ca.pem",
+            "-reqin",
+            "req.der",
+            "-respout",
+            out,
+            "-ndays",
+            "1",
+        ],
+    );
+}
+
+/// `show ssl ocsp-response` lists the certificate IDs of the stapled responses, `show ssl ocsp-response KEY` and
+/// `show ssl cert NAME.ocsp` print a response (its single responses, extensions, signature and the certificate
+/// it carries), `show ssl cert NAME` its key; a response replaced by `set ssl ocsp-response`, or through a
+/// transaction (`set ssl cert NAME.ocsp` + commit), shows as the new one (reg-test ssl/show_ssl_ocspresponse).
+/// Every answer is compared with haproxy 2.6's, byte for byte, for an ECDSA and an RSA certificate.
+#[test]
+fn ocsp_responses_are_shown_as_haproxy_shows_them() {
+    use base64::Engine;
+    let dir = pki("ocsp");
+    leaf(&dir, "site", "a.test", &["a.test"], false, false);
+    leaf(&dir, "other", "b.test", &["b.test"], true, false);
+    leaf(&dir, "plain", "c.test", &["c.test"], false, false);
+    // Each file holds the issuer after the certificate (HAProxy needs it to match the response).
+    for f in ["site", "other", "plain"] {
+        let pem = [
+            std::fs::read(dir.join(format!("{f}.crt"))).unwrap(),
+            std::fs::read(dir.join("ca.pem")).unwrap(),
+            std::fs::read(dir.join(format!("{f}.key.tmp"))).unwrap(),
+        ]
+        .concat();
+        std::fs::write(dir.join(format!("{f}.pem")), pem).unwrap();
+    }
+    // A responder the CA delegated to, with extensions whose text spans several lines or none (OCSP No Check:
+    // an empty line, which the runtime API turns into a space as HAProxy does).
+    common::pki::openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "responder.key",
+            "-out",
+            "responder.pem",
+            "-subj",
+            "/C=FR/O=Fulcrum Tests/CN=Responder",
+            "-days",
+            "2",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-addext",
+            "extendedKeyUsage=OCSPSigning",
+            "-addext",
+            "noCheck=ignored",
+            "-addext",
+            "authorityInfoAccess=caIssuers;URI:http://ca.test/ca.crt",
+            "-addext",
+            "crlDistributionPoints=URI:http://crl.test/a.crl",
+        ],
+    );
+    let (a, b) = (
+        "/C=FR/O=Fulcrum Tests/CN=a.test",
+        "/C=FR/O=Fulcrum Tests/CN=b.test",
+    );
+    ocsp_response(&dir, "site.crt", a, false, "ca", "site.pem.ocsp");
+    ocsp_response(&dir, "other.crt", b, false, "responder", "other.pem.ocsp");
+    ocsp_response(&dir, "site.crt", a, true, "ca", "revoked.der");
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let key = |f: &str| {
+        let ids = fulcrum_tls::ocsp_text::cert_ids(&read(f)).unwrap();
+        ids[0].key_hex()
+    };
+    let (site_key, other_key) = (key("site.pem.ocsp"), key("other.pem.ocsp"));
+    assert_eq!(site_key, key("revoked.der"));
+    let b64 = |f: &str| base64::engine::general_purpose::STANDARD.encode(read(f));
+    // Base64 over several lines, as `openssl base64` writes it.
+    let wrapped = |f: &str| {
+        b64(f)
+            .as_bytes()
+            .chunks(64)
+            .map(|c| String::from_utf8_lossy(c).into_owned() + "\n")
+            .collect::<String>()
+    };
+    let d = dir.display();
+    let frontend = format!("ssl crt {d}/site.pem crt {d}/other.pem crt {d}/plain.pem");
+    let commands = vec![
+        "show ssl ocsp-response\n".to_string(),
+        format!("show ssl ocsp-response {site_key}\n"),
+        format!("show ssl ocsp-response {other_key}\n"),
+        "show ssl ocsp-response 303b30\n".to_string(),
+        format!("show ssl cert {d}/site.pem\n"),
+        format!("show ssl cert {d}/site.pem.ocsp\n"),
+        format!("show ssl cert {d}/plain.pem\n"),
+        format!("show ssl cert {d}/plain.pem.ocsp\n"),
+        format!("set ssl ocsp-response <<\n{}\n", wrapped("revoked.der")),
+        format!("show ssl ocsp-response {site_key}\n"),
+        format!("show ssl cert {d}/site.pem.ocsp\n"),
+        format!(
+            "set ssl cert {d}/site.pem.ocsp <<\n{}\n",
+            wrapped("site.pem.ocsp")
+        ),
+        format!("show ssl cert *{d}/site.pem.ocsp\n"),
+        format!("show ssl cert *{d}/site.pem\n"),
+        format!("show ssl ocsp-response {site_key}\n"),
+        format!("commit ssl cert {d}/site.pem\n"),
+        format!("show ssl ocsp-response {site_key}\n"),
+        "show ssl ocsp-response\n".to_string(),
+    ];
+    let a = compare_session("", &frontend, &dir, &commands);
+    assert!(
+        a[0].starts_with("# Certificate IDs\nCertificate ID key : "),
+        "{}",
+        a[0]
+    );
+    assert!(
+        a[0].contains(&format!("Certificate ID key : {other_key}\n")),
+        "{}",
+        a[0]
+    );
+    assert!(
+        a[0].contains(&format!("Certificate ID key : {site_key}\n")),
+        "{}",
+        a[0]
+    );
+    for (i, responder, key) in [
+        (1, "CN = Fulcrum Test CA", "ASN1 OID: prime256v1\n"),
+        (
+            2,
+            "C = FR, O = Fulcrum Tests, CN = Responder",
+            "Exponent: 65537 (0x10001)\n",
+        ),
+    ] {
+        assert!(a[i].starts_with(&format!("OCSP Response Data:\n    OCSP Response Status: successful (0x0)\n    Response Type: Basic OCSP Response\n    Version: 1 (0x0)\n    Responder Id: {responder}\n")), "{}", a[i]);
+        assert!(a[i].contains("    Cert Status: good\n"), "{}", a[i]);
+        assert!(
+            a[i].contains(key) && a[i].contains("-----END CERTIFICATE-----\n"),
+            "{}",
+            a[i]
+        );
+        assert!(!a[i][..a[i].len() - 1].contains("\n\n"), "{}", a[i]);
+    }
+    assert!(
+        a[2].contains("            OCSP No Check: \n \n"),
+        "{}",
+        a[2]
+    );
+    assert_eq!(a[3], "Certificate ID does not match any certificate.\n\n");
+    assert!(
+        a[4].ends_with(&format!("OCSP Response Key: {site_key}\n\n")),
+        "{}",
+        a[4]
+    );
+    assert_eq!(a[5], a[1]);
+    assert!(a[6].ends_with("OCSP Response Key: \n\n"), "{}", a[6]);
+    assert_eq!(a[7], "\n");
+    assert_eq!(a[8], "OCSP Response updated!\n\n");
+    assert!(
+        a[9].contains("    Cert Status: revoked\n    Revocation Time: Jan  1 00:00:00 2023 GMT\n    Revocation Reason: keyCompromise (0x1)\n"),
+        "{}",
+        a[9]
+    );
+    assert_eq!(a[10], a[9]);
+    assert_eq!(
+        a[11],
+        format!("Transaction created for certificate {d}/site.pem!\n\n")
+    );
+    assert_eq!(a[12], a[1]);
+    assert!(
+        a[13].starts_with(&format!("Filename: *{d}/site.pem\n")),
+        "{}",
+        a[13]
+    );
+    assert_eq!(a[14], a[9]);
+    assert_eq!(a[15], format!("Committing {d}/site.pem.\nSuccess!\n\n"));
+    assert_eq!(a[16], a[1]);
+    assert_eq!(a[17], a[0]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

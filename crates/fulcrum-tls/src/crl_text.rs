@@ -6,7 +6,7 @@
 use crate::dn::tlv;
 
 /// OpenSSL's long name of a signature algorithm (the dotted OID for one it has no name for).
-fn sig_alg_long_name(oid: &[u8]) -> String {
+pub(crate) fn sig_alg_long_name(oid: &[u8]) -> String {
     let name = match oid {
         [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, n] => match n {
             2 => "md2WithRSAEncryption",

@@ -4,6 +4,7 @@
 //! selection ([`sni`]), OpenSSL cipher and curve names ([`suites`]), distinguished names ([`dn`]) and what a
 //! finished handshake tells the proxy's fetches and logs ([`Facts`]). No I/O beyond reading the files named.
 
+pub mod cert_text;
 pub mod certs;
 pub mod client;
 pub mod crl;
@@ -13,6 +14,7 @@ pub mod dn;
 pub mod hello;
 pub mod info;
 pub mod ocsp;
+pub mod ocsp_text;
 pub mod payload;
 pub mod server;
 pub mod server_trust;

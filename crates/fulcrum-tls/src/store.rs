@@ -345,6 +345,40 @@ impl CertStore {
         Some(matching.len())
     }
 
+    /// The OCSP response of certificate file `name` (`*NAME`: the open transaction's), with the certificate it
+    /// is for; `None` when there is no such certificate or it has no response.
+    pub fn ocsp_of(&self, name: &str) -> Option<(CertificateDer<'static>, Vec<u8>)> {
+        let inner = lock(&self.inner);
+        match name.strip_prefix('*') {
+            Some(n) => inner
+                .pending
+                .as_ref()
+                .filter(|p| p.name == n)
+                .and_then(|p| Some((p.chain.first()?.clone(), p.ocsp.clone()?))),
+            None => inner
+                .certs
+                .get(name)
+                .and_then(|l| Some((l.key.cert.first()?.clone(), l.key.ocsp.clone()?))),
+        }
+    }
+
+    /// The OCSP responses the committed certificates staple, by the certificate ID of the single response
+    /// answering for each (in the order of their DER, one entry for a response several files share), for
+    /// `show ssl ocsp-response`.
+    pub fn ocsp_responses(&self) -> Vec<(crate::ocsp_text::CertIdView, Vec<u8>)> {
+        let inner = lock(&self.inner);
+        let mut by_key = BTreeMap::new();
+        for l in inner.certs.values() {
+            let (Some(leaf), Some(der)) = (l.key.cert.first(), &l.key.ocsp) else {
+                continue;
+            };
+            if let Some(id) = crate::ocsp_text::id_for(leaf, der) {
+                by_key.entry(id.der.clone()).or_insert((id, der.clone()));
+            }
+        }
+        by_key.into_values().collect()
+    }
+
     /// `new ssl cert NAME`: an empty certificate a transaction then fills.
     pub fn create(&self, name: &str) -> Result<(), ListError> {
         let mut inner = lock(&self.inner);

@@ -1020,7 +1020,7 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
         ["add", "server", ..] => add_server(ctl, &words),
         ["show", "ssl", "cert", rest @ ..] => show_ssl_cert(ctl, rest.first().copied()),
         ["new" | "del", "ssl", "cert", ..]
-        | ["set", "ssl", "ocsp-response", ..]
+        | ["set" | "show", "ssl", "ocsp-response", ..]
         | ["show" | "add" | "del", "ssl", "crt-list", ..]
         | ["set" | "commit" | "abort" | "new" | "del", "ssl", "ca-file" | "crl-file", ..] => {
             text(ctl.ssl_list_command(&words, None))

@@ -1,12 +1,23 @@
 //! The runtime API's certificate commands (`show ssl cert`, `set ssl cert NAME <<`, `commit ssl cert`,
-//! `abort ssl cert`) over the proxy's certificate store, answered in HAProxy's words.
+//! `abort ssl cert`, `show ssl ocsp-response [KEY]`, `set ssl ocsp-response`) over the proxy's certificate
+//! store, answered in HAProxy's words.
 
 use fulcrum_tls::info::CertInfo;
+use fulcrum_tls::ocsp_text;
 use fulcrum_tls::store::{CertStore, StoreError};
 
-/// `show ssl cert NAME` (`*NAME`: the open transaction's certificate).
+/// `show ssl cert NAME` (`*NAME`: the open transaction's certificate); `NAME.ocsp` (`*NAME.ocsp`) prints the
+/// OCSP response of certificate file NAME, as `show ssl ocsp-response KEY` does.
 pub fn details(store: &CertStore, name: &str) -> Option<String> {
-    let (chain, used) = store.get(name)?;
+    let Some((chain, used)) = store.get(name) else {
+        // A certificate without a response: nothing (haproxy 2.6 answers with the empty line alone).
+        let base = name.strip_suffix(".ocsp")?;
+        store.get(base)?;
+        return Some(match store.ocsp_of(base) {
+            Some((_, der)) => ocsp_text::cli_text(&der)?,
+            None => String::new(),
+        });
+    };
     let leaf = chain.first()?;
     let i = CertInfo::of(leaf)?;
     let mut out = format!(
@@ -31,8 +42,13 @@ pub fn details(store: &CertStore, name: &str) -> Option<String> {
             out.push_str(&format!("Chain certificate {n}: unreadable\n"));
         }
     }
-    // After the chain, as HAProxy prints it.
-    out.push_str("OCSP Response Key: \n");
+    // After the chain, as HAProxy prints it: the certificate ID of the response stapled with it.
+    let key = store
+        .ocsp_of(name)
+        .and_then(|(leaf, der)| ocsp_text::id_for(&leaf, &der))
+        .map(|id| id.key_hex())
+        .unwrap_or_default();
+    out.push_str(&format!("OCSP Response Key: {key}\n"));
     Some(out)
 }
 
@@ -185,6 +201,22 @@ pub fn list_command(store: &CertStore, words: &[&str], payload: Option<&str>) ->
         }
         ["add" | "del", "ssl", "crt-list", ..] => {
             "'add ssl crt-list' and 'del ssl crt-list' expect a crt-list filename and a certificate\n".into()
+        }
+        ["show", "ssl", "ocsp-response"] => {
+            let mut out = String::from("# Certificate IDs\n");
+            for (id, _) in store.ocsp_responses() {
+                out.push_str(&id.list_entry());
+            }
+            out
+        }
+        ["show", "ssl", "ocsp-response", key, ..] => {
+            let key = key.to_ascii_lowercase();
+            store
+                .ocsp_responses()
+                .into_iter()
+                .find(|(id, _)| id.key_hex() == key)
+                .and_then(|(_, der)| ocsp_text::cli_text(&der))
+                .unwrap_or_else(|| "Certificate ID does not match any certificate.\n".into())
         }
         ["set", "ssl", "ocsp-response", rest @ ..] => {
             use base64::Engine;
