@@ -1145,3 +1145,67 @@ fn stats_bind_process_is_ignored_with_a_warning() {
         );
     }
 }
+
+/// A self-signed ECDSA certificate with its key in one PEM file, made with `openssl` (so that `haproxy -c`, which
+/// loads the files a configuration names, accepts the configurations below).
+fn self_signed_pem(name: &str) -> String {
+    let path = temp_file(name, b"");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args([
+            "-subj",
+            "/CN=gen test",
+            "-days",
+            "30",
+            "-keyout",
+            &path,
+            "-out",
+        ])
+        .arg(format!("{path}.crt"))
+        .output()
+        .expect("openssl is needed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut pem = std::fs::read(format!("{path}.crt")).unwrap();
+    pem.extend(std::fs::read(&path).unwrap());
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+#[test]
+fn generate_certificates_and_ca_sign_file() {
+    let crt = self_signed_pem("gen-crt.pem");
+    let ca = self_signed_pem("gen-ca.pem");
+    let c = ok_both(&format!(
+        "global\n tune.ssl.ssl-ctx-cache-size 50\n{DEFAULTS}frontend f\n\
+         bind 127.0.0.1:18080 ssl crt {crt} generate-certificates ca-sign-file {ca}\n\
+         bind 127.0.0.1:18081 ssl crt {crt} ca-sign-file /nonexistent.pem\n\
+         bind 127.0.0.1:18082 ssl crt {crt}\n default_backend b\nbackend b\n"
+    ));
+    assert_eq!(c.global.ssl.ctx_cache_size(), 50);
+    let f = proxy(&c, "f", ProxyKind::Frontend);
+    let b0 = &f.binds[0].ssl;
+    assert!(b0.generate_certificates);
+    assert_eq!(b0.ca_sign_file, Some(PathBuf::from(&ca)));
+    // `ca-sign-file` alone is kept but read by nothing (HAProxy accepts a missing file there).
+    let b1 = &f.binds[1].ssl;
+    assert!(!b1.generate_certificates);
+    assert_eq!(b1.ca_sign_file, Some(PathBuf::from("/nonexistent.pem")));
+    assert!(!f.binds[2].ssl.generate_certificates && f.binds[2].ssl.ca_sign_file.is_none());
+    // HAProxy's default cache size.
+    let c = ok("frontend f\n bind :18080\n");
+    assert_eq!(c.global.ssl.ctx_cache_size(), 1000);
+    let c = ok("global\n tune.ssl.ssl-ctx-cache-size 0\n");
+    assert_eq!(c.global.ssl.ctx_cache_size(), 0);
+}

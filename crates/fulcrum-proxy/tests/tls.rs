@@ -1205,3 +1205,129 @@ fn ca_verify_file_verifies_without_naming_its_cas() {
         "{out}"
     );
 }
+
+/// The leaf certificate a TLS listener at `addr` presents to a client asking for `name`, as `openssl x509 -text`
+/// prints it, and the whole chain's PEM.
+fn presented(addr: std::net::SocketAddr, name: &str) -> (String, String) {
+    let out = Command::new("openssl")
+        .args(["s_client", "-showcerts", "-connect", &addr.to_string()])
+        .args(["-servername", name])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("openssl is needed: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut chain = String::new();
+    let mut inside = false;
+    for l in text.lines() {
+        inside |= l == "-----BEGIN CERTIFICATE-----";
+        if inside {
+            chain.push_str(l);
+            chain.push('\n');
+        }
+        inside &= l != "-----END CERTIFICATE-----";
+    }
+    let mut x509 = Command::new("openssl")
+        .args(["x509", "-noout", "-text"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    x509.stdin
+        .take()
+        .unwrap()
+        .write_all(chain.as_bytes())
+        .unwrap();
+    let leaf = x509.wait_with_output().unwrap();
+    (String::from_utf8_lossy(&leaf.stdout).into_owned(), chain)
+}
+
+/// What of a made certificate depends on neither the clock, the serial counter nor the signature's randomness.
+fn fixed_part(text: &str) -> String {
+    text.lines()
+        .take_while(|l| !l.contains("Signature Value:"))
+        .filter(|l| {
+            !l.contains("Serial Number:") && !l.contains("Not Before") && !l.contains("Not After")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `generate-certificates`: a name no certificate serves gets one made for it, signed by the CA of
+/// `ca-sign-file` for the default certificate's key, which verifies against that CA and holds the name (SAN and a
+/// second CN after the CA's); the same name gets the same certificate again (cached); a known name still gets its
+/// loaded certificate, and no server name the default one. haproxy 2.6.12 makes the same certificate from the
+/// same files (all but its serial, dates and signature).
+#[test]
+fn generate_certificates_for_names_without_one() {
+    let k = pki();
+    let sign = k.dir.join("ca-sign.pem");
+    let read = |f: &str| std::fs::read(k.dir.join(f)).unwrap();
+    std::fs::write(&sign, [read("ca.pem"), read("ca.key")].concat()).unwrap();
+    let bind = format!(
+        "ssl crt {} generate-certificates ca-sign-file {}",
+        k.path("a.pem"),
+        sign.display()
+    );
+    let (p, _o) = proxy(
+        "    tune.ssl.ssl-ctx-cache-size 10",
+        &format!("    bind 127.0.0.1:0 {bind}"),
+    );
+    let c = curl(&p, "new.test", "/", &[]);
+    assert!(c.ok, "{}", c.verbose);
+    assert_eq!(c.body, "Hello from s1\n");
+    assert!(
+        subject(&c).contains("CN=Fulcrum Test CA") && subject(&c).contains("CN=new.test"),
+        "{}",
+        subject(&c)
+    );
+    let (made, chain) = presented(p.addr, "new.test");
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "{chain}");
+    for line in [
+        "Issuer: CN = Fulcrum Test CA",
+        "Subject: CN = Fulcrum Test CA, CN = new.test",
+        "DNS:new.test",
+        "Signature Algorithm: ecdsa-with-SHA256",
+    ] {
+        assert!(made.contains(line), "{line:?} missing:\n{made}");
+    }
+    // The chain verifies against the CA, for the name.
+    let chain_file = k.dir.join(format!("made-{}.pem", p.addr.port()));
+    std::fs::write(&chain_file, &chain).unwrap();
+    let verify = Command::new("openssl")
+        .args([
+            "verify",
+            "-CAfile",
+            &k.path("ca.pem"),
+            "-verify_hostname",
+            "new.test",
+        ])
+        .arg(&chain_file)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    // Kept: the same certificate (serial and all) for the same name.
+    assert_eq!(presented(p.addr, "new.test").0, made);
+    // A known name, and no name: the loaded certificate.
+    let c = curl(&p, "a.test", "/", &[]);
+    assert!(c.ok && subject(&c).contains("CN=a.test"), "{}", c.verbose);
+    let out = s_client(&p, &["-noservername"]);
+    assert!(out.contains("CN = a.test"), "{out}");
+    if haproxy_present() {
+        let port = free_port();
+        let h = start_haproxy(
+            &format!(
+                "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} {bind}\n    http-request return status 200\n"
+            ),
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        );
+        let (theirs, their_chain) =
+            presented(format!("127.0.0.1:{port}").parse().unwrap(), "new.test");
+        assert_eq!(fixed_part(&theirs), fixed_part(&made));
+        assert_eq!(their_chain.matches("BEGIN CERTIFICATE").count(), 2);
+        drop(h);
+    }
+}

@@ -934,3 +934,26 @@ fn set_server_ssl_turns_tls_towards_a_server_on_and_off() {
     let statuses: Vec<u16> = (0..4).map(|_| get(p.addr, "/").status).collect();
     assert_eq!(statuses, [200; 4]);
 }
+
+/// `sni var(sess.NAME)`: the server name comes from a session variable the frontend's rules set (as
+/// ssl/ssl_generate_certificate does); a connection opened for one name serves no other.
+#[test]
+fn sni_from_a_session_variable() {
+    let o = tls_origin("self.pem", None);
+    let cfg = format!(
+        "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend f\n    bind 127.0.0.1:{}\n    http-request set-var(sess.sni) hdr(x-sni)\n    default_backend b\n\nbackend b\n    server s1 {} ssl verify none sni var(sess.sni)\n",
+        free_port(),
+        o.addr
+    );
+    let p = start_proxy(&cfg);
+    for name in ["a.test", "b.test"] {
+        let mut c = Client::connect(p.addr);
+        c.send(format!("GET / HTTP/1.1\r\nHost: x\r\nx-sni: {name}\r\n\r\n").as_bytes());
+        let r = c.read_response(false);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(
+        o.snis.lock().unwrap().clone(),
+        vec![Some("a.test".to_string()), Some("b.test".to_string())]
+    );
+}

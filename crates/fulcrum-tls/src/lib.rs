@@ -11,6 +11,7 @@ pub mod crl;
 pub mod crl_text;
 pub mod crtlist;
 pub mod dn;
+pub mod generate;
 pub mod hello;
 pub mod info;
 pub mod ocsp;
@@ -70,6 +71,14 @@ pub enum TlsError {
     /// The key does not belong to the certificate.
     #[error("inconsistencies between private key and certificate loaded from PEM file '{}'", .0.display())]
     KeyMismatch(PathBuf),
+    /// The CA of `ca-sign-file` cannot sign generated certificates.
+    #[error("Failed to read CA certificate file '{}' for certificate generation: {reason}", path.display())]
+    CaSign {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A list or combination of options leaves nothing usable.
     #[error("{0}")]
     Settings(String),

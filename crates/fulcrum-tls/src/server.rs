@@ -649,6 +649,13 @@ pub fn bind_config(
         &loaded,
         base.strict_sni,
     ));
+    if let (true, Some(file)) = (b.generate_certificates, &b.ca_sign_file) {
+        let ca = crate::generate::Ca::load(&under(&g.ca_base, file), certs::Companions::of(g))?;
+        resolver.set_generator(crate::generate::Generator::new(
+            ca,
+            store.forged(g.ctx_cache_size()),
+        ));
+    }
     store.register(&resolver);
     for l in &list_names {
         store.register_list(l, &resolver);

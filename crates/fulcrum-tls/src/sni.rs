@@ -3,7 +3,8 @@
 //! certificate loaded, or no handshake at all under `strict-sni`. When several certificates serve the name (an
 //! ECDSA and an RSA one), the first whose key can sign with a scheme the client offers. A `crt-list` line may
 //! name the server names its certificate serves instead of the certificate's own, and names it must not serve
-//! (`!name`).
+//! (`!name`). Under `generate-certificates`, a server name no certificate serves gets one made for it
+//! ([`crate::generate`]), before `strict-sni` or the default certificate are considered.
 //!
 //! The index is swapped whole when the runtime API replaces a certificate ([`crate::store`]): handshakes in
 //! progress keep the one they started with, new ones get the new certificate.
@@ -107,6 +108,8 @@ pub struct SniResolver {
     strict: bool,
     /// The `file:line` of the bind line whose chooser it is (set once built; the runtime API names it).
     location: std::sync::OnceLock<String>,
+    /// `generate-certificates`: the maker of certificates for names no certificate serves.
+    generator: std::sync::OnceLock<crate::generate::Generator>,
 }
 
 impl SniResolver {
@@ -124,7 +127,20 @@ impl SniResolver {
             members: std::sync::Mutex::new(members),
             strict,
             location: std::sync::OnceLock::new(),
+            generator: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Makes certificates with `generator` for the names no certificate serves (`generate-certificates`).
+    pub fn set_generator(&self, generator: crate::generate::Generator) {
+        let _ = self.generator.set(generator);
+    }
+
+    /// A certificate made for `name` (when it has none of its own and the line makes them).
+    fn generated(&self, index: &Index, name: &str) -> Option<Arc<CertifiedKey>> {
+        let generator = self.generator.get()?;
+        let (default, _) = index.all.first()?;
+        generator.certificate(name, default)
     }
 
     /// Records the `file:line` of its bind line.
@@ -200,11 +216,18 @@ impl SniResolver {
     /// several for the name): what a resumed session, which chose none, presented.
     pub fn for_name(&self, name: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let index = self.index.load();
-        match name.map(|n| index.candidates(n)) {
-            Some(l) if !l.is_empty() => l.first().map(|k| (*k).clone()),
-            _ if self.strict => None,
-            _ => index.all.first().map(|(k, _)| k.clone()),
+        if let Some(n) = name {
+            if let Some(k) = index.candidates(n).first() {
+                return Some((*k).clone());
+            }
+            if let Some(k) = self.generated(&index, n) {
+                return Some(k);
+            }
         }
+        if self.strict {
+            return None;
+        }
+        index.all.first().map(|(k, _)| k.clone())
     }
 }
 
@@ -225,11 +248,24 @@ impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let index = self.index.load();
         let schemes = hello.signature_schemes();
-        let list = match hello.server_name().map(|n| index.candidates(n)) {
-            Some(l) if !l.is_empty() => l,
-            _ if self.strict => return None,
-            _ => index.all.first().map(|(k, _)| k).into_iter().collect(),
+        let mut list = hello
+            .server_name()
+            .map(|n| index.candidates(n))
+            .unwrap_or_default();
+        // A certificate made for the name (`generate-certificates`) is its only candidate.
+        let made = match hello.server_name() {
+            Some(n) if list.is_empty() => self.generated(&index, n),
+            _ => None,
         };
+        if let Some(k) = &made {
+            list.push(k);
+        }
+        if list.is_empty() {
+            if self.strict {
+                return None;
+            }
+            list.extend(index.all.first().map(|(k, _)| k));
+        }
         let chosen = list
             .iter()
             .find(|k| k.key.choose_scheme(schemes).is_some())

@@ -144,6 +144,9 @@ pub struct CertStore {
     /// How companion files are named (`ssl-load-extra-del-ext`), which `set ssl cert NAME.key` follows.
     companions: certs::Companions,
     inner: Mutex<Inner>,
+    /// The certificates `generate-certificates` made, for every bind line (one cache for the process, as
+    /// HAProxy keeps).
+    forged: std::sync::OnceLock<Arc<crate::generate::Forged>>,
 }
 
 /// Why a runtime API certificate command was refused; the text is HAProxy's answer.
@@ -204,7 +207,16 @@ impl CertStore {
             provider,
             companions,
             inner: Mutex::new(Inner::default()),
+            forged: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The cache of generated certificates, of `size` entries (`tune.ssl.ssl-ctx-cache-size`) when the first
+    /// bind line that makes them asks.
+    pub fn forged(&self, size: u32) -> Arc<crate::generate::Forged> {
+        self.forged
+            .get_or_init(|| Arc::new(crate::generate::Forged::new(size)))
+            .clone()
     }
 
     /// Keeps a certificate loaded at start; a file several bind lines name is loaded once.

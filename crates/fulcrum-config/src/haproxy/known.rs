@@ -176,11 +176,8 @@ pub const HTTP_CHECK_UNSUPPORTED: &[&str] = &[];
 pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
     ("accept-netscaler-cip", 1),
     ("backlog", 1),
-    ("ca-sign-file", 1),
-    ("ca-sign-pass", 1),
     ("defer-accept", 0),
     ("expose-fd", 1),
-    ("generate-certificates", 0),
     ("group", 1),
     ("id", 1),
     ("interface", 1),

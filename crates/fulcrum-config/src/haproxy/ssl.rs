@@ -161,6 +161,13 @@ pub struct BindSsl {
     /// `crt-ignore-err all|ID,...`: errors on the client's own certificate (depth 0) that do not refuse the
     /// handshake (`ssl_c_err` reports them).
     pub crt_ignore_err: Option<IgnoreErr>,
+    /// `generate-certificates`: a client whose server name no certificate serves gets one made for that name,
+    /// signed by the CA of `ca-sign-file`.
+    pub generate_certificates: bool,
+    /// `ca-sign-file FILE`: the CA certificate and its private key (in the file or in `FILE.key`) that sign the
+    /// generated certificates (relative paths are taken under `ca-base`). Read only with `generate-certificates`,
+    /// as HAProxy does.
+    pub ca_sign_file: Option<PathBuf>,
     /// The options shared with `ssl-default-bind-options`.
     pub options: SslOptions,
 }
@@ -398,6 +405,9 @@ pub struct GlobalSsl {
     pub cachesize: Option<u32>,
     /// `tune.ssl.lifetime TIME`: how long a session may be resumed (HAProxy's default 300 s).
     pub lifetime: Option<Duration>,
+    /// `tune.ssl.ssl-ctx-cache-size N`: certificates made by `generate-certificates` kept for reuse, least
+    /// recently used dropped first (HAProxy's default 1000; 0 keeps none).
+    pub ctx_cache_size: Option<u32>,
     /// `ssl-load-extra-del-ext`: a certificate file's companions (`.key`, `.ocsp` ...) are named after the file
     /// without its `.crt` extension (`site.crt` has `site.key`), rather than after the whole name
     /// (`site.crt.key`).
@@ -408,6 +418,11 @@ impl GlobalSsl {
     /// `tune.ssl.cachesize`, 20000 by default.
     pub fn cachesize(&self) -> u32 {
         self.cachesize.unwrap_or(20000)
+    }
+
+    /// `tune.ssl.ssl-ctx-cache-size`, 1000 by default.
+    pub fn ctx_cache_size(&self) -> u32 {
+        self.ctx_cache_size.unwrap_or(1000)
     }
 
     /// `tune.ssl.lifetime`, 300 s by default.
@@ -547,6 +562,37 @@ pub fn bind_option(b: &mut BindSsl, line: &Line, i: usize, sink: &mut Sink) -> P
             b.allow_0rtt = true;
             Parsed::Took(0)
         }
+        "generate-certificates" => {
+            b.generate_certificates = true;
+            Parsed::Took(0)
+        }
+        "ca-sign-file" => match arg.filter(|a| !a.is_empty()) {
+            Some(a) => {
+                b.ca_sign_file = Some(PathBuf::from(a));
+                Parsed::Took(1)
+            }
+            None => {
+                sink.error(loc, &kw, "'ca-sign-file' : missing CAfile path");
+                Parsed::Bad(1)
+            }
+        },
+        // HAProxy 2.6 takes the word but never uses it (an encrypted CA key is asked for on the terminal, then
+        // refused); fulcrum reads unencrypted CA keys only, and says so rather than dropping the word silently.
+        "ca-sign-pass" => match arg.filter(|a| !a.is_empty()) {
+            Some(_) => {
+                sink.warn(
+                    crate::diag::Severity::Warning,
+                    loc,
+                    &kw,
+                    "'ca-sign-pass' is not used: the CA key of 'ca-sign-file' must be unencrypted (as haproxy 2.6 reads it too)",
+                );
+                Parsed::Took(1)
+            }
+            None => {
+                sink.error(loc, &kw, "'ca-sign-pass' : missing CAkey password");
+                Parsed::Bad(1)
+            }
+        },
         "ca-ignore-err" | "crt-ignore-err" => {
             let Some(list) = arg.filter(|a| !a.is_empty()) else {
                 sink.error(loc, &kw, format!("'{opt}' : missing error IDs list"));
@@ -634,6 +680,14 @@ pub fn check_bind(b: &BindSsl, loc: &Location, sink: &mut Sink) -> bool {
             loc,
             "bind verify",
             "verify is enabled but no CA file specified ('ca-file')",
+        );
+        ok = false;
+    }
+    if b.generate_certificates && b.ca_sign_file.is_none() {
+        sink.error(
+            loc,
+            "bind generate-certificates",
+            "cannot enable certificate generation, no CA certificate File configured ('ca-sign-file')",
         );
         ok = false;
     }
@@ -741,10 +795,14 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
                 let _ = sink.uint(loc, kw, arg, 0, 65535);
             }
         }
-        "tune.ssl.cachesize" => {
+        "tune.ssl.cachesize" | "tune.ssl.ssl-ctx-cache-size" => {
             if sink.max_args(line, kw, 1, 1) {
                 if let Some(n) = sink.uint(loc, kw, arg, 0, u64::from(u32::MAX)) {
-                    g.cachesize = Some(n as u32);
+                    if kw == "tune.ssl.cachesize" {
+                        g.cachesize = Some(n as u32);
+                    } else {
+                        g.ctx_cache_size = Some(n as u32);
+                    }
                 }
             }
         }
@@ -785,7 +843,15 @@ pub fn crt_list_options(words: &[String], file: &str, line: usize) -> Result<Bin
         let w = l.word(i);
         if matches!(
             w,
-            "ssl" | "crt" | "crt-list" | "strict-sni" | "no-tls-tickets" | "prefer-client-ciphers"
+            "ssl"
+                | "crt"
+                | "crt-list"
+                | "strict-sni"
+                | "no-tls-tickets"
+                | "prefer-client-ciphers"
+                | "generate-certificates"
+                | "ca-sign-file"
+                | "ca-sign-pass"
         ) {
             sink.error(
                 &location,

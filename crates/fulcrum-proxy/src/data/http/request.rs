@@ -1165,7 +1165,13 @@ async fn forward(
         // The server name of a TLS connection, evaluated on this request (`sni`).
         let sni = match server.config.tls.as_ref() {
             Some(t) if server.tls_traffic() => t.sni.as_ref().and_then(|e| {
-                super::server_sni::evaluate(&e.0, &req, peer, client.conn.tls().map(|t| &*t.facts))
+                super::server_sni::evaluate(
+                    &e.0,
+                    &req,
+                    peer,
+                    client.conn.tls().map(|t| &*t.facts),
+                    &client.vars,
+                )
             }),
             _ => None,
         };
