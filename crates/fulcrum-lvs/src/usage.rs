@@ -150,7 +150,8 @@ See also:
                   ingress takes -g traffic (default: all but lo)
   xdp plane       FULCRUM_L4_PLANE=xdp puts an XDP program in front of nftables for the -g and -i
                   services it can serve (maps pinned under FULCRUM_XDP_PIN_DIR, default
-                  /sys/fs/bpf/fulcrum_lvs); lc/wlc/sed/nq/fo/ovf are then per connection
+                  /sys/fs/bpf/fulcrum_lvs); lc/wlc/sed/nq/fo/ovf/lblc/lblcr and -x/-y are
+                  then per connection, sh/mh with their -b flags
   docs            in fulcrum's source tree: docs/COMPATIBILITY.md (what is supported, and how),
                   docs/ARCHITECTURE.md (the path of a command)
 "

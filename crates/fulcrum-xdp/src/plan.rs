@@ -575,6 +575,59 @@ mod tests {
     }
 
     #[test]
+    fn flags_reach_sh_and_mh_only() {
+        let mut s = svc("mh", vec![dest(2, 1)]);
+        s.flags = SchedFlags {
+            fallback: true,
+            port: true,
+        };
+        let p = plan(std::slice::from_ref(&s), Timeouts::default()).unwrap();
+        assert_eq!(p.services[0].info.flags, flags::FALLBACK | flags::PORT);
+        s.flags.fallback = false;
+        s.scheduler = "sh".into();
+        let p = plan(std::slice::from_ref(&s), Timeouts::default()).unwrap();
+        assert_eq!(p.services[0].info.flags, flags::PORT);
+        s.scheduler = "wlc".into();
+        let p = plan(&[s], Timeouts::default()).unwrap();
+        assert_eq!(p.services[0].info.flags, 0, "IPVS's other schedulers ignore -b");
+    }
+
+    #[test]
+    fn hash_key_is_nftables_concatenation() {
+        let a: IpAddr = "198.18.0.7".parse().unwrap();
+        assert_eq!(hash_key(a, None), vec![198, 18, 0, 7]);
+        assert_eq!(hash_key(a, Some(0x1234)), vec![198, 18, 0, 7, 0x12, 0x34, 0, 0]);
+        let b: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(hash_key(b, Some(80)).len(), 20);
+        assert_eq!(hash_slot(a, 256), key_slot(&hash_key(a, None), 256));
+        assert_ne!(
+            key_slot(&hash_key(a, Some(1)), 4093),
+            key_slot(&hash_key(a, Some(2)), 4093)
+        );
+    }
+
+    #[test]
+    fn fallback_walks_the_table_forward_and_wraps() {
+        let t = [0, 0, 1, 2, NO_DEST, 1];
+        assert_eq!(fallback_slot(&t, 0, |_| true), Some(0));
+        assert_eq!(fallback_slot(&t, 0, |d| d != 0), Some(2));
+        assert_eq!(fallback_slot(&t, 3, |d| d == 1), Some(5));
+        assert_eq!(fallback_slot(&t, 4, |d| d == 0), Some(0), "wraps, skips empty");
+        assert_eq!(fallback_slot(&t, 1, |_| false), None);
+        assert_eq!(fallback_slot(&[], 0, |_| true), None);
+    }
+
+    #[test]
+    fn locality_schedulers_have_no_table_and_a_day_of_expiry() {
+        for (name, n) in [("lblc", sched::LBLC), ("lblcr", sched::LBLCR)] {
+            let p = plan(&[svc(name, vec![dest(2, 1), dest(3, 1)])], Timeouts::default()).unwrap();
+            assert_eq!(p.services[0].info.sched, n);
+            assert!(p.services[0].table.is_empty());
+            assert_eq!(p.config.locality_ns, 86_400_000_000_000);
+        }
+    }
+
+    #[test]
     fn unsupported_is_named() {
         let e = plan(&[svc("twos", vec![dest(2, 1)])], Timeouts::default()).unwrap_err();
         assert!(e.to_string().contains("twos"), "{e}");
