@@ -263,14 +263,13 @@ pub fn key_slot(key: &[u8], len: usize) -> usize {
 
 /// The slot whose server a client hashed to `slot` reaches under `sh-fallback` / `mh-fallback`: `slot`
 /// itself when its server is available, else the first following slot (in table order, wrapping) whose
-/// server is; `None` when none is. fulcrum's order, not IPVS's (which walks from twice the hash for sh
-/// and rehashes the key for mh): a function of the slot alone, so that the nftables plane can write it
-/// into its verdict map and both planes pick the same server.
+/// server is; `None` when none is ([`fulcrum_balance::lvs::fallback_slot`] over the map's table).
 pub fn fallback_slot(table: &[u32], slot: usize, available: impl Fn(u32) -> bool) -> Option<usize> {
-    let n = table.len();
-    (0..n)
-        .map(|i| (slot + i) % n)
-        .find(|&s| table[s] != NO_DEST && available(table[s]))
+    let slots: Vec<Option<usize>> = table
+        .iter()
+        .map(|&d| (d != NO_DEST).then_some(d as usize))
+        .collect();
+    fulcrum_balance::lvs::fallback_slot(&slots, slot, |d| available(d as u32))
 }
 
 /// An address in the maps' 16-byte form.
@@ -589,14 +588,20 @@ mod tests {
         assert_eq!(p.services[0].info.flags, flags::PORT);
         s.scheduler = "wlc".into();
         let p = plan(&[s], Timeouts::default()).unwrap();
-        assert_eq!(p.services[0].info.flags, 0, "IPVS's other schedulers ignore -b");
+        assert_eq!(
+            p.services[0].info.flags, 0,
+            "IPVS's other schedulers ignore -b"
+        );
     }
 
     #[test]
     fn hash_key_is_nftables_concatenation() {
         let a: IpAddr = "198.18.0.7".parse().unwrap();
         assert_eq!(hash_key(a, None), vec![198, 18, 0, 7]);
-        assert_eq!(hash_key(a, Some(0x1234)), vec![198, 18, 0, 7, 0x12, 0x34, 0, 0]);
+        assert_eq!(
+            hash_key(a, Some(0x1234)),
+            vec![198, 18, 0, 7, 0x12, 0x34, 0, 0]
+        );
         let b: IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(hash_key(b, Some(80)).len(), 20);
         assert_eq!(hash_slot(a, 256), key_slot(&hash_key(a, None), 256));
@@ -612,7 +617,11 @@ mod tests {
         assert_eq!(fallback_slot(&t, 0, |_| true), Some(0));
         assert_eq!(fallback_slot(&t, 0, |d| d != 0), Some(2));
         assert_eq!(fallback_slot(&t, 3, |d| d == 1), Some(5));
-        assert_eq!(fallback_slot(&t, 4, |d| d == 0), Some(0), "wraps, skips empty");
+        assert_eq!(
+            fallback_slot(&t, 4, |d| d == 0),
+            Some(0),
+            "wraps, skips empty"
+        );
         assert_eq!(fallback_slot(&t, 1, |_| false), None);
         assert_eq!(fallback_slot(&[], 0, |_| true), None);
     }
@@ -620,7 +629,11 @@ mod tests {
     #[test]
     fn locality_schedulers_have_no_table_and_a_day_of_expiry() {
         for (name, n) in [("lblc", sched::LBLC), ("lblcr", sched::LBLCR)] {
-            let p = plan(&[svc(name, vec![dest(2, 1), dest(3, 1)])], Timeouts::default()).unwrap();
+            let p = plan(
+                &[svc(name, vec![dest(2, 1), dest(3, 1)])],
+                Timeouts::default(),
+            )
+            .unwrap();
             assert_eq!(p.services[0].info.sched, n);
             assert!(p.services[0].table.is_empty());
             assert_eq!(p.config.locality_ns, 86_400_000_000_000);

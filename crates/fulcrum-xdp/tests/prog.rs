@@ -717,7 +717,11 @@ fn sh_port_and_mh_port_hash_the_client_port_as_nftables_lays_it_out() {
         let mut seen = std::collections::HashSet::new();
         for port in 20000..20040u16 {
             let want = table[key_slot(&hash_key(IpAddr::V4(CLIENT), Some(port)), table.len())];
-            assert_eq!(pick(&x, &syn_from(port)), Some(want as usize), "{sched} port {port}");
+            assert_eq!(
+                pick(&x, &syn_from(port)),
+                Some(want as usize),
+                "{sched} port {port}"
+            );
             seen.insert(want);
         }
         assert!(seen.len() > 1, "{sched}-port spreads one client's ports");
