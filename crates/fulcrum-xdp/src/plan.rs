@@ -14,9 +14,8 @@ use crate::layout::{
     MAX_SERVICES, NO_DEST, TAB_SIZE,
 };
 use crate::XdpError;
-use fulcrum_balance::lvs::{
-    wrr_sequence, DestState, HashTable, Maglev, SchedFlags, HASH_TABLE_SIZE,
-};
+pub use fulcrum_balance::lvs::SchedFlags;
+use fulcrum_balance::lvs::{wrr_sequence, DestState, HashTable, Maglev, HASH_TABLE_SIZE};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Maglev table size (the nftables plane's `NFT_MAGLEV_SIZE`).

@@ -162,8 +162,8 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
         "{plane}"
     );
     assert!(
-        plane.contains(&format!("nftables  TCP {VIP}:8082  (scheduler lblc")),
-        "{plane}"
+        plane.contains(&format!("xdp       TCP {VIP}:8082\n")),
+        "lblc is served in XDP: {plane}"
     );
     drop(burst);
     drop(first);
@@ -201,13 +201,15 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
     drop(pinned);
 }
 
-/// Connects once from each source address to `VIP:port`; prints `source name` per connection.
+/// Connects once from each source (`address` or `address,port`) to `VIP:port`; prints `source name`
+/// per connection.
 const FROM_EACH: &str = r#"
 import socket, sys
 port = int(sys.argv[1])
 for src in sys.argv[2:]:
+    addr, _, sport = src.partition(",")
     try:
-        c = socket.create_connection(("198.19.0.100", port), timeout=2, source_address=(src, 0))
+        c = socket.create_connection(("198.19.0.100", port), timeout=2, source_address=(addr, int(sport or 0)))
         print(src, c.recv(100).decode(), flush=True)
         c.close()
     except OSError as e:
@@ -264,6 +266,18 @@ fn xdp_plane_hashes_clients_to_the_same_servers_as_the_nftables_plane() {
     }
     let nft_mh = picks(&lab, 8080, &sources);
     let nft_sh = picks(&lab, 8081, &sources);
+    // sh-port on the nftables plane: one client's connections from different ports spread by the rule
+    // (nftables' `jhash ip saddr . tcp sport`)
+    lab.ok(&format!("-E -t {VIP}:8081 -s sh -b sh-port"));
+    let from_ports = |first: u16| -> Vec<String> {
+        (first..first + 16)
+            .map(|p| format!("198.18.0.20,{p}"))
+            .collect()
+    };
+    let nft_ports = from_ports(42000);
+    let got = picks(&lab, 8081, &nft_ports);
+    assert_eq!(got, sh_port_rule(&nft_ports), "nftables sh-port");
+    lab.ok(&format!("-E -t {VIP}:8081 -s sh"));
     for p in [&nft_mh, &nft_sh] {
         assert!(p.iter().all(|l| !l.ends_with("FAIL")), "{p:?}");
         assert!(
@@ -293,6 +307,66 @@ fn xdp_plane_hashes_clients_to_the_same_servers_as_the_nftables_plane() {
         (16, 16),
         "XDP carried the second round"
     );
+    // sh-port on the XDP plane: served there (`--plane`), and by the same rule as nftables
+    xok(&lab, &pins, &format!("-E -t {VIP}:8081 -s sh -b sh-port"));
+    let plane = xok(&lab, &pins, "--plane");
+    assert!(
+        plane.contains(&format!("xdp       TCP {VIP}:8081\n")),
+        "{plane}"
+    );
+    let xdp_ports = from_ports(43000);
+    let got = picks(&lab, 8081, &xdp_ports);
+    assert_eq!(got, sh_port_rule(&xdp_ports), "XDP sh-port");
+    assert!(
+        got.iter().any(|l| l.ends_with("r1")) && got.iter().any(|l| l.ends_with("r2")),
+        "one client's ports spread: {got:?}"
+    );
+    assert_eq!(x.service_counters(1).unwrap().conns, 32, "XDP carried them");
+}
+
+/// The `source name` lines sh-port's rule gives for `sources` (`address,port`) over the lab's two real
+/// servers (r1 198.18.1.2, r2 198.18.1.3, weight 1): the plan's sh table looked up with the key nftables
+/// hashes.
+fn sh_port_rule(sources: &[String]) -> Vec<String> {
+    use fulcrum_xdp::plan::{hash_key, key_slot, plan, DestSpec, Method, SchedFlags, ServiceSpec};
+    let dest = |slot: u32, last: u8| DestSpec {
+        slot,
+        addr: std::net::IpAddr::from([198, 18, 1, last]),
+        port: 8081,
+        weight: 1,
+        method: Method::Route,
+        mac: [0; 6],
+        src_mac: [0; 6],
+        ifindex: 1,
+        u_threshold: 0,
+        l_threshold: 0,
+    };
+    let spec = ServiceSpec {
+        id: 0,
+        addr: std::net::IpAddr::from([198, 19, 0, 100]),
+        port: 8081,
+        proto: 6,
+        scheduler: "sh".into(),
+        dests: vec![dest(0, 2), dest(1, 3)],
+        persistence: None,
+        flags: SchedFlags {
+            fallback: false,
+            port: true,
+        },
+    };
+    let p = plan(&[spec], Default::default()).expect("plan");
+    let table = &p.services[0].table;
+    sources
+        .iter()
+        .map(|s| {
+            let (a, port) = s.split_once(',').expect("address,port");
+            let key = hash_key(
+                a.parse().expect("address"),
+                Some(port.parse().expect("port")),
+            );
+            format!("{s} r{}", table[key_slot(&key, table.len())] + 1)
+        })
+        .collect()
 }
 
 /// `fulcrum keepalived -C` with `FULCRUM_L4_PLANE=xdp`: its direct-routing `virtual_server` is served by the
