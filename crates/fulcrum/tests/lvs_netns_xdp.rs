@@ -450,3 +450,56 @@ fn keepalived_virtual_server_on_the_xdp_plane() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The bytes the XDP plane hashes for sh-port/mh-port (`fulcrum_xdp::plan::hash_key`: the address, then
+/// the port padded to 4 bytes) are the ones nftables hashes for `jhash ip saddr . udp sport` (and
+/// `ip6 saddr . udp sport`), checked against the kernel's own nftables: one counting rule per client port
+/// with the slot fulcrum computes, each must count the datagram sent from that port.
+#[test]
+fn nftables_hashes_address_and_port_as_the_xdp_plane_does() {
+    use fulcrum_xdp::plan::{hash_key, key_slot};
+    let Some(lab) = setup() else { return };
+    const SLOTS: usize = 4093;
+    let ports: Vec<u16> = (45000..45008).collect();
+    let mut rules = String::from("table inet fulcrum_hash_layout {\n  chain out {\n    type filter hook output priority 0;\n");
+    for (fam, src) in [("ip", "198.18.0.2"), ("ip6", "fd00::2")] {
+        for p in &ports {
+            let slot = key_slot(&hash_key(src.parse().unwrap(), Some(*p)), SLOTS);
+            rules.push_str(&format!(
+                "    {fam} saddr {src} udp sport {p} jhash {fam} saddr . udp sport mod {SLOTS} seed {:#x} {slot} counter\n",
+                fulcrum_xdp::layout::JHASH_SEED
+            ));
+        }
+    }
+    rules.push_str("  }\n}\n");
+    let file = std::env::temp_dir().join(format!("{}-hash.nft", lab.prefix));
+    std::fs::write(&file, &rules).unwrap();
+    lab.exec("c", &["nft", "-f", &file.to_string_lossy()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&file);
+    let send = r#"
+import socket, sys
+for fam, src, dst in ((socket.AF_INET, "198.18.0.2", "198.18.0.1"), (socket.AF_INET6, "fd00::2", "fd00::1")):
+    for p in sys.argv[1:]:
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.bind((src, int(p)))
+        s.sendto(b"x", (dst, 9))
+        s.close()
+"#;
+    let mut args = vec!["python3", "-c", send];
+    let port_args: Vec<String> = ports.iter().map(u16::to_string).collect();
+    args.extend(port_args.iter().map(String::as_str));
+    lab.exec("c", &args).unwrap_or_else(|e| panic!("{e}"));
+    let listed = lab
+        .exec(
+            "c",
+            &["nft", "list", "table", "inet", "fulcrum_hash_layout"],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hits = listed.matches("counter packets 1 ").count();
+    assert_eq!(
+        hits,
+        2 * ports.len(),
+        "every rule counted its datagram:\n{listed}"
+    );
+}
