@@ -322,38 +322,66 @@ fn xdp_plane_hashes_clients_to_the_same_servers_as_the_nftables_plane() {
         "one client's ports spread: {got:?}"
     );
     assert_eq!(x.service_counters(1).unwrap().conns, 32, "XDP carried them");
+
+    // mh-fallback in XDP: both servers take one connection (-x 1); the client's second connection
+    // finds its hashed server full and goes on to the other one. (The closed flows above count as
+    // inactive until their tcpfin timeout: 1 s here, then swept.)
+    xok(&lab, &pins, "--set 900 1 300");
+    lab.wait_until(
+        "the closed flows swept",
+        std::time::Duration::from_secs(10),
+        || {
+            x.flows().is_ok_and(|f| {
+                f.iter()
+                    .all(|(_, fl)| fl.state != fulcrum_xdp::layout::state::CLOSING)
+            })
+        },
+    );
+    xok(
+        &lab,
+        &pins,
+        &format!("-E -t {VIP}:8081 -s mh -b mh-fallback"),
+    );
+    for r in ["198.18.1.2", "198.18.1.3"] {
+        xok(&lab, &pins, &format!("-e -t {VIP}:8081 -r {r} -g -x 1"));
+    }
+    let plane = xok(&lab, &pins, "--plane");
+    assert!(
+        plane.contains(&format!("xdp       TCP {VIP}:8081\n")),
+        "{plane}"
+    );
+    let first = mh_rule("198.18.0.2");
+    let other = if first == "r1" { "r2" } else { "r1" };
+    let mut held = lab.hold(VIP, 8081, 2);
+    assert_eq!(
+        held.names,
+        vec![first.to_string(), other.to_string()],
+        "mh-fallback"
+    );
+    assert_eq!(held.ping(), 2);
+    drop(held);
+}
+
+/// The server mh's rule gives `client` over the lab's two real servers (weight 1).
+fn mh_rule(client: &str) -> String {
+    use fulcrum_xdp::plan::{hash_slot, plan};
+    let mut spec = two_servers("mh");
+    spec.flags.fallback = true;
+    let p = plan(&[spec], Default::default()).expect("plan");
+    let table = &p.services[0].table;
+    format!(
+        "r{}",
+        table[hash_slot(client.parse().expect("address"), table.len())] + 1
+    )
 }
 
 /// The `source name` lines sh-port's rule gives for `sources` (`address,port`) over the lab's two real
 /// servers (r1 198.18.1.2, r2 198.18.1.3, weight 1): the plan's sh table looked up with the key nftables
 /// hashes.
 fn sh_port_rule(sources: &[String]) -> Vec<String> {
-    use fulcrum_xdp::plan::{hash_key, key_slot, plan, DestSpec, Method, SchedFlags, ServiceSpec};
-    let dest = |slot: u32, last: u8| DestSpec {
-        slot,
-        addr: std::net::IpAddr::from([198, 18, 1, last]),
-        port: 8081,
-        weight: 1,
-        method: Method::Route,
-        mac: [0; 6],
-        src_mac: [0; 6],
-        ifindex: 1,
-        u_threshold: 0,
-        l_threshold: 0,
-    };
-    let spec = ServiceSpec {
-        id: 0,
-        addr: std::net::IpAddr::from([198, 19, 0, 100]),
-        port: 8081,
-        proto: 6,
-        scheduler: "sh".into(),
-        dests: vec![dest(0, 2), dest(1, 3)],
-        persistence: None,
-        flags: SchedFlags {
-            fallback: false,
-            port: true,
-        },
-    };
+    use fulcrum_xdp::plan::{hash_key, key_slot, plan};
+    let mut spec = two_servers("sh");
+    spec.flags.port = true;
     let p = plan(&[spec], Default::default()).expect("plan");
     let table = &p.services[0].table;
     sources
@@ -367,6 +395,33 @@ fn sh_port_rule(sources: &[String]) -> Vec<String> {
             format!("{s} r{}", table[key_slot(&key, table.len())] + 1)
         })
         .collect()
+}
+
+/// The lab's VIP:8081 over r1 (198.18.1.2, slot 0) and r2 (198.18.1.3, slot 1), weight 1, no flags.
+fn two_servers(sched: &str) -> fulcrum_xdp::plan::ServiceSpec {
+    use fulcrum_xdp::plan::{DestSpec, Method, SchedFlags, ServiceSpec};
+    let dest = |slot: u32, last: u8| DestSpec {
+        slot,
+        addr: std::net::IpAddr::from([198, 18, 1, last]),
+        port: 8081,
+        weight: 1,
+        method: Method::Route,
+        mac: [0; 6],
+        src_mac: [0; 6],
+        ifindex: 1,
+        u_threshold: 0,
+        l_threshold: 0,
+    };
+    ServiceSpec {
+        id: 0,
+        addr: std::net::IpAddr::from([198, 19, 0, 100]),
+        port: 8081,
+        proto: 6,
+        scheduler: sched.into(),
+        dests: vec![dest(0, 2), dest(1, 3)],
+        persistence: None,
+        flags: SchedFlags::default(),
+    }
 }
 
 /// `fulcrum keepalived -C` with `FULCRUM_L4_PLANE=xdp`: its direct-routing `virtual_server` is served by the
