@@ -1,8 +1,8 @@
 //! Loading the XDP program with aya, filling its maps, attaching it, and reading it back.
 
 use crate::layout::{
-    Config, Conns, Counters, Dest, Flow, FlowKey, Locality, LocalityKey, Persist, PersistKey,
-    SvcInfo, SvcKey, MAX_DESTS, TAB_SIZE,
+    sched, Config, Conns, Counters, Dest, Flow, FlowKey, Locality, LocalityKey, Persist,
+    PersistKey, SvcInfo, SvcKey, MAX_DESTS, TAB_SIZE,
 };
 use crate::plan::Plan;
 use crate::XdpError;
@@ -236,6 +236,26 @@ impl Xdp {
             services
                 .remove(&k)
                 .map_err(|e| XdpError::bpf("services", e))?;
+        }
+        // A service that is no longer lblc/lblcr loses its locality table, as IPVS frees it with the
+        // scheduler (a service id taken again starts afresh).
+        let local: std::collections::HashSet<u32> = plan
+            .services
+            .iter()
+            .filter(|s| matches!(s.info.sched, sched::LBLC | sched::LBLCR))
+            .map(|s| s.info.id)
+            .collect();
+        let mut loc: HashMap<&mut MapData, LocalityKey, Locality> =
+            HashMap::try_from(self.map_mut("locality")?)
+                .map_err(|e| XdpError::bpf("map locality", e))?;
+        let stale: Vec<LocalityKey> = loc
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| !local.contains(&k.sid))
+            .collect();
+        for k in stale {
+            // (the program or the sweeper may have removed it meanwhile)
+            let _ = loc.remove(&k);
         }
         Ok(())
     }

@@ -819,6 +819,10 @@ fn lblc_keeps_the_destinations_server_until_it_is_overloaded() {
     // established flows keep their servers
     let ack = ipv4(CLIENT, VIP, 6, 0x4000, &tcp(32005, 80, ACK));
     assert_eq!(pick(&x, &ack), Some(2));
+    // another scheduler: the locality table goes with lblc
+    x.apply(&plan(&[service("wlc", &[1, 1, 0])], Timeouts::default()).unwrap())
+        .unwrap();
+    assert!(x.locality().unwrap().is_empty());
 }
 
 #[test]
