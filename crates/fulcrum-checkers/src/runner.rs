@@ -36,7 +36,7 @@ pub enum Plane {
     Nft(NftPlane),
     /// A state file without traffic (tests and dry runs).
     File(FilePlane),
-    /// The XDP program in front of nftables (`FULCRUM_L4_PLANE=xdp`), with the controller on its
+    /// The XDP program in front of nftables (the default; not with `FULCRUM_L4_PLANE=nftables`), with the controller on its
     /// nftables part (for the services XDP leaves to it).
     Xdp(XdpPlane),
 }

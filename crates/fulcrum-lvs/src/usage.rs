@@ -149,10 +149,11 @@ See also:
   environment     {RATE_ENV}: --rate sampling time in ms; {DR_DEVICES_ENV}: devices whose
                   ingress takes -g traffic (default: all but lo)
   xdp plane       by default an XDP program in front of nftables serves the -g and -i services it
-                  can (lc/wlc/sed/nq/fo/ovf then per connection), pinned in a bpf file system at
-                  /run/fulcrum/bpf (mounted by the first store; one directory per network
-                  namespace; FULCRUM_XDP_PIN_DIR overrides); -C detaches it;
-                  FULCRUM_L4_PLANE=nftables turns it off; '--plane' shows what serves what
+                  can (lc/wlc/sed/nq/fo/ovf/lblc/lblcr and -x/-y then per connection, sh/mh with
+                  their -b flags), pinned in a bpf file system at /run/fulcrum/bpf (mounted by the
+                  first store; one directory per network namespace; FULCRUM_XDP_PIN_DIR
+                  overrides); -C detaches it; FULCRUM_L4_PLANE=nftables turns it off; '--plane'
+                  shows what serves what
   docs            in fulcrum's source tree: docs/COMPATIBILITY.md (what is supported, and how),
                   docs/ARCHITECTURE.md (the path of a command)
 "

@@ -32,6 +32,14 @@
 #define SCHED_MH 8
 #define SCHED_FO 9
 #define SCHED_OVF 10
+#define SCHED_LBLC 11
+#define SCHED_LBLCR 12
+
+/* svc_info.flags: ipvsadm's -b, read by sh and mh */
+#define FLAG_FALLBACK 1 /* sh-fallback, mh-fallback: an unavailable slot's clients try the next slots */
+#define FLAG_PORT 2     /* sh-port, mh-port: the client port is hashed too */
+
+#define LOCALITY_ENTRIES 4096
 
 #define FWD_NONE 0
 #define FWD_DR 1
@@ -62,7 +70,7 @@ struct svc_info {
 	__u32 persist_s; /* persistence timeout, seconds (0: not persistent) */
 	__u32 prefix;    /* persistence granularity: leading bits of the client address kept (-M) */
 	__u32 thresholds; /* 1: a real server has an upper threshold */
-	__u32 pad;
+	__u32 flags;      /* FLAG_* */
 };
 
 struct dest {
@@ -129,6 +137,23 @@ struct config {
 	__u64 tcp_ns;    /* idle timeout of an open TCP flow */
 	__u64 tcpfin_ns; /* of a closing one (after FIN or RST) */
 	__u64 udp_ns;    /* of a UDP flow */
+	__u64 locality_ns; /* lblc/lblcr: an entry unused that long goes; an lblcr set unchanged that long
+			    * loses its most loaded member (IPVS's lblc_expiration / lblcr_expiration) */
+};
+
+/* lblc and lblcr's table (IPVS's per-service locality table): a destination address of a service and
+ * its real servers, a bit per slot (lblc: one). */
+struct loc_key {
+	__u8 addr[16];
+	__u32 sid;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct locality {
+	__u64 lastuse; /* last scheduled through it */
+	__u64 lastmod; /* its set last changed */
+	__u64 members; /* bit i: real server i of the service */
 };
 
 struct {
@@ -179,6 +204,13 @@ struct {
 	__type(key, struct persist_key);
 	__type(value, struct persist);
 } persist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LOCALITY_ENTRIES);
+	__type(key, struct loc_key);
+	__type(value, struct locality);
+} locality SEC(".maps");
 
 /* A persistent service's -M mask, by service id. */
 struct pmask {
@@ -276,6 +308,30 @@ static __always_inline __u32 jhash_addr(const __u8 *k, int v6)
 	} else {
 		a += le32(k);
 	}
+	JFINAL(a, b, c);
+	return c;
+}
+
+/* jhash of sh and mh's key: the client address, and with `port` its port, laid out as nftables lays out
+ * `ip saddr . tcp sport` (each part padded to 4 bytes: the port's two bytes in network order, then two
+ * zero bytes), so that sh-port and mh-port pick the nftables plane's slot too. */
+static __always_inline __u32 jhash_src(const struct flow_key *fk, int port)
+{
+	int v6 = fk->family == 6;
+	__u32 len = (v6 ? 16 : 4) + (port ? 4 : 0);
+	__u32 a, b, c;
+	a = b = c = 0xdeadbeefu + len + JHASH_SEED;
+	if (v6) {
+		a += le32(fk->saddr);
+		b += le32(fk->saddr + 4);
+		c += le32(fk->saddr + 8);
+		JMIX(a, b, c);
+		a += le32(fk->saddr + 12);
+	} else {
+		a += le32(fk->saddr);
+	}
+	if (port)
+		b += (__u32)fk->sport; /* its bytes in memory, read little-endian with two zero bytes */
 	JFINAL(a, b, c);
 	return c;
 }
@@ -480,6 +536,19 @@ static long sweep_persist(void *map, struct persist_key *k, struct persist *p, v
 	return 0;
 }
 
+struct loc_sweep {
+	__u64 now;
+	__u64 expire;
+};
+
+static long sweep_locality(void *map, struct loc_key *k, struct locality *e, void *arg)
+{
+	struct loc_sweep *c = arg;
+	if (c->now > e->lastuse && c->now - e->lastuse > c->expire)
+		bpf_map_delete_elem(map, k);
+	return 0;
+}
+
 static int sweep_run(void *map, __u32 *key, struct sweeper *s)
 {
 	__u32 zero = 0;
@@ -493,6 +562,8 @@ static int sweep_run(void *map, __u32 *key, struct sweeper *s)
 		};
 		bpf_for_each_map_elem(&flows, sweep_flow, &c, 0);
 		bpf_for_each_map_elem(&persist, sweep_persist, &c, 0);
+		struct loc_sweep l = { .now = c.now, .expire = cfg->locality_ns };
+		bpf_for_each_map_elem(&locality, sweep_locality, &l, 0);
 	}
 	bpf_timer_start(&s->timer, SWEEP_NS, 0);
 	return 0;
@@ -572,19 +643,166 @@ static long count_pick_step(__u32 i, void *arg)
 	return 0;
 }
 
-/* Picks by connection counts (lc, wlc, sed, nq, fo, ovf), IPVS's rules; NO_DEST when none is available. */
-static __always_inline __u32 pick_by_counts(const struct svc_info *svc)
+/* Picks by connection counts (lc, wlc, sed, nq, fo, ovf) among the `n` real servers of service `sid`,
+ * IPVS's rules; NO_DEST when none is available. */
+static __always_inline __u32 pick_counts(__u32 sid, __u32 sched, __u32 n)
 {
 	struct count_pick p = {
-		.base = svc->id * MAX_DESTS,
-		.sched = svc->sched,
+		.base = sid * MAX_DESTS,
+		.sched = sched,
 		.best = NO_DEST,
 	};
-	__u32 n = svc->ndests;
 	if (n > MAX_DESTS)
 		n = MAX_DESTS;
 	bpf_loop(n, count_pick_step, &p, 0);
 	return p.best;
+}
+
+static __always_inline __u32 pick_by_counts(const struct svc_info *svc)
+{
+	return pick_counts(svc->id, svc->sched, svc->ndests);
+}
+
+/* lblc and lblcr (IPVS's locality schedulers). A real server is "overloaded" for them when it has more
+ * active connections than its weight while another server of the service has fewer than half its
+ * weight; the walk looks for that other server. */
+static long half_idle_step(__u32 i, void *arg)
+{
+	__u32 *base = arg;
+	__u32 idx = *base + i;
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
+	if (!d || !c || d->fwd == FWD_NONE)
+		return 0;
+	__s64 act = c->active > 0 ? c->active : 0;
+	if (act * 2 < (__s64)d->weight) {
+		*base = NO_DEST; /* found */
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int loc_overloaded(__u32 sid, __u32 n, __u32 didx)
+{
+	__u32 idx = sid * MAX_DESTS + didx;
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
+	if (!d || !c)
+		return 1;
+	if (c->active <= (__s64)d->weight)
+		return 0;
+	__u32 base = sid * MAX_DESTS;
+	if (n > MAX_DESTS)
+		n = MAX_DESTS;
+	bpf_loop(n, half_idle_step, &base, 0);
+	return base == NO_DEST;
+}
+
+/* A walk over a locality entry's members: the least loaded available one (wlc's rule) and the most
+ * loaded one (a member that left the service or has weight 0 counts as the most loaded). */
+struct set_walk {
+	__u64 members;
+	__u32 base;
+	__u32 count;
+	__u32 min;
+	__u32 max;
+	__u64 min_oh;
+	__u64 min_w;
+	__u64 max_oh;
+	__u64 max_w;
+};
+
+static long set_walk_step(__u32 i, void *arg)
+{
+	struct set_walk *w = arg;
+	if (i >= MAX_DESTS || !(w->members & (1ull << i)))
+		return 0;
+	w->count++;
+	__u32 idx = w->base + i;
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
+	__u64 oh = 0, wt = 0;
+	if (d && c && d->fwd != FWD_NONE) {
+		__u64 act = c->active > 0 ? c->active : 0;
+		__u64 inact = c->inactive > 0 ? c->inactive : 0;
+		oh = act * 256 + inact;
+		wt = d->weight;
+		if (wt > 0 && !c->overload &&
+		    (w->min == NO_DEST || oh * w->min_w < w->min_oh * wt)) {
+			w->min = i;
+			w->min_oh = oh;
+			w->min_w = wt;
+		}
+	}
+	int more = w->max == NO_DEST ||
+		   (w->max_w != 0 && (wt == 0 || oh * w->max_w > w->max_oh * wt));
+	if (more) {
+		w->max = i;
+		w->max_oh = oh;
+		w->max_w = wt;
+	}
+	return 0;
+}
+
+/* lblc / lblcr's pick for a new flow of client `fk` in service `sid` with `n` real server slots. The
+ * entry of the flow's destination address sends it to its (least loaded available) member unless that
+ * one is overloaded in the locality sense; else wlc picks among all and the entry takes the pick (lblc:
+ * instead of its member; lblcr: besides them). An lblcr set of several members unchanged for the expiry
+ * loses its most loaded member; an entry unused for it is forgotten. A global function: the verifier
+ * checks it once. */
+__attribute__((noinline)) int locality_pick(struct flow_key *fk, __u32 sid, __u32 sched, __u32 n)
+{
+	if (!fk || sid >= MAX_SERVICES)
+		return (int)NO_DEST;
+	if (n > MAX_DESTS)
+		n = MAX_DESTS;
+	struct loc_key k = {};
+	__builtin_memcpy(k.addr, fk->daddr, 16);
+	k.sid = sid;
+	k.family = fk->family;
+	__u32 zero = 0;
+	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
+	__u64 expire = cfg ? cfg->locality_ns : 0;
+	__u64 now = bpf_ktime_get_ns();
+	struct locality *e = bpf_map_lookup_elem(&locality, &k);
+	if (e && now > e->lastuse && now - e->lastuse > expire) {
+		bpf_map_delete_elem(&locality, &k);
+		e = 0;
+	}
+	if (e) {
+		e->lastuse = now;
+		struct set_walk w = {
+			.members = e->members,
+			.base = sid * MAX_DESTS,
+			.min = NO_DEST,
+			.max = NO_DEST,
+		};
+		bpf_loop(n, set_walk_step, &w, 0);
+		if (sched == SCHED_LBLCR && w.count > 1 && w.max < MAX_DESTS && now > e->lastmod &&
+		    now - e->lastmod > expire) {
+			e->members &= ~(1ull << w.max);
+			e->lastmod = now;
+		}
+		if (w.min < MAX_DESTS && !loc_overloaded(sid, n, w.min))
+			return (int)w.min;
+	}
+	__u32 pick = pick_counts(sid, SCHED_WLC, n);
+	if (pick >= MAX_DESTS)
+		return (int)NO_DEST;
+	__u64 bit = 1ull << pick;
+	if (e) {
+		if (sched == SCHED_LBLC) {
+			e->members = bit;
+			e->lastmod = now;
+		} else if (!(e->members & bit)) {
+			e->members |= bit;
+			e->lastmod = now;
+		}
+	} else {
+		struct locality ne = { .lastuse = now, .lastmod = now, .members = bit };
+		bpf_map_update_elem(&locality, &k, &ne, BPF_ANY);
+	}
+	return (int)pick;
 }
 
 /* rr and wrr: the first slot from the cycle's position whose real server is not overloaded. */
@@ -626,7 +844,7 @@ static __always_inline __u32 checked(__u32 sid, __u32 didx)
 }
 
 /* Picks a real server for a new flow; NO_DEST when none is available. */
-static __always_inline __u32 schedule(const struct svc_info *svc, const struct flow_key *fk)
+static __always_inline __u32 schedule(const struct svc_info *svc, struct flow_key *fk)
 {
 	__u32 slot;
 	switch (svc->sched) {
@@ -648,11 +866,14 @@ static __always_inline __u32 schedule(const struct svc_info *svc, const struct f
 	}
 	case SCHED_SH:
 	case SCHED_MH:
-		slot = scale(jhash_addr(fk->saddr, fk->family == 6), svc->tab_len);
+		slot = scale(jhash_src(fk, svc->flags & FLAG_PORT), svc->tab_len);
 		break;
 	case SCHED_DH:
 		slot = scale(jhash_addr(fk->daddr, fk->family == 6), svc->tab_len);
 		break;
+	case SCHED_LBLC:
+	case SCHED_LBLCR:
+		return (__u32)locality_pick(fk, svc->id, svc->sched, svc->ndests);
 	default:
 		return pick_by_counts(svc);
 	}
@@ -662,7 +883,20 @@ static __always_inline __u32 schedule(const struct svc_info *svc, const struct f
 	__u32 *d = bpf_map_lookup_elem(&sched_tab, &key);
 	if (!d)
 		return NO_DEST;
-	return checked(svc->id, *d);
+	__u32 didx = checked(svc->id, *d);
+	if (didx != BUSY_DEST || !(svc->flags & FLAG_FALLBACK))
+		return didx;
+	/* sh-fallback / mh-fallback: the first following slot (in table order) whose server is available,
+	 * as the nftables plane's map sends it */
+	struct tab_probe t = {
+		.sid = svc->id,
+		.start = slot,
+		.len = svc->tab_len,
+		.found = NO_DEST,
+	};
+	__u32 n = svc->tab_len < TAB_SIZE ? svc->tab_len : TAB_SIZE;
+	bpf_loop(n, tab_probe_step, &t, 0);
+	return t.found == NO_DEST ? BUSY_DEST : t.found;
 }
 
 static __always_inline __u16 csum_fold(__u32 s)

@@ -38,7 +38,24 @@ pub mod sched {
     pub const FO: u32 = 9;
     /// Weighted overflow.
     pub const OVF: u32 = 10;
+    /// Locality-based least connection.
+    pub const LBLC: u32 = 11;
+    /// Locality-based least connection with replication.
+    pub const LBLCR: u32 = 12;
 }
+
+/// Scheduler flags (`svc_info.flags`, ipvsadm `-b`), read by sh and mh.
+pub mod flags {
+    /// `sh-fallback` / `mh-fallback` (flag-1): when the hashed server is unavailable, the next slots of
+    /// the table are tried in order.
+    pub const FALLBACK: u32 = 1;
+    /// `sh-port` / `mh-port` (flag-2): the client port is hashed with the client address.
+    pub const PORT: u32 = 2;
+}
+
+/// Default expiry of a locality entry (lblc, lblcr) unused that long, and of an lblcr set's extra
+/// members not changed that long: IPVS's `lblc_expiration` / `lblcr_expiration` (24 hours), seconds.
+pub const LOCALITY_EXPIRE_S: u64 = 24 * 60 * 60;
 
 /// Forwarding methods (`dest.fwd`).
 pub mod fwd {
@@ -92,8 +109,8 @@ pub struct SvcInfo {
     pub prefix: u32,
     /// 1 when a real server has an upper threshold (no server found: the packet is dropped).
     pub thresholds: u32,
-    /// Padding.
-    pub pad: u32,
+    /// Scheduler flags ([`flags`]).
+    pub flags: u32,
 }
 
 /// Value of map `dests` (index `service id * MAX_DESTS + real-server index`).
@@ -224,6 +241,34 @@ pub struct Config {
     pub tcpfin_ns: u64,
     /// Of a UDP flow, ns.
     pub udp_ns: u64,
+    /// Expiry of locality entries (lblc, lblcr), ns ([`LOCALITY_EXPIRE_S`] unless changed).
+    pub locality_ns: u64,
+}
+
+/// Key of map `locality` (lblc, lblcr): a destination address of a service.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct LocalityKey {
+    /// Destination address (the virtual address).
+    pub addr: [u8; 16],
+    /// Service id.
+    pub sid: u32,
+    /// 4 or 6.
+    pub family: u8,
+    /// Padding.
+    pub pad: [u8; 3],
+}
+
+/// Value of map `locality`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Locality {
+    /// Monotonic time it was last used, ns (unused for the expiry: removed).
+    pub lastuse: u64,
+    /// Monotonic time its set last changed, ns (lblcr: past the expiry, its most loaded member leaves).
+    pub lastmod: u64,
+    /// Its real servers, one bit per slot of the service (lblc: one).
+    pub members: u64,
 }
 
 macro_rules! pod {
@@ -245,7 +290,9 @@ pod!(
     FlowKey = 40,
     Flow = 24,
     Counters = 24,
-    Config = 24,
+    Config = 32,
+    LocalityKey = 24,
+    Locality = 24,
     PersistKey = 24,
     Persist = 24,
 );

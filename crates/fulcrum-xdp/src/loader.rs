@@ -1,8 +1,8 @@
 //! Loading the XDP program with aya, filling its maps, attaching it, and reading it back.
 
 use crate::layout::{
-    Config, Conns, Counters, Dest, Flow, FlowKey, Persist, PersistKey, SvcInfo, SvcKey, MAX_DESTS,
-    TAB_SIZE,
+    sched, Config, Conns, Counters, Dest, Flow, FlowKey, Locality, LocalityKey, Persist,
+    PersistKey, SvcInfo, SvcKey, MAX_DESTS, TAB_SIZE,
 };
 use crate::plan::Plan;
 use crate::XdpError;
@@ -75,7 +75,7 @@ fn object() -> Result<&'static [u8], XdpError> {
 type MapKind = fn(MapData) -> Map;
 
 /// The maps of the program, with the kind of each.
-const MAPS: [(&str, MapKind); 12] = [
+const MAPS: [(&str, MapKind); 13] = [
     ("services", Map::HashMap),
     ("dests", Map::Array),
     ("sched_tab", Map::Array),
@@ -84,6 +84,7 @@ const MAPS: [(&str, MapKind); 12] = [
     ("flows", Map::LruHashMap),
     ("persist", Map::LruHashMap),
     ("persist_mask", Map::Array),
+    ("locality", Map::LruHashMap),
     ("svc_stats", Map::PerCpuArray),
     ("dest_stats", Map::PerCpuArray),
     ("config", Map::Array),
@@ -248,6 +249,26 @@ impl Xdp {
                 .remove(&k)
                 .map_err(|e| XdpError::bpf("services", e))?;
         }
+        // A service that is no longer lblc/lblcr loses its locality table, as IPVS frees it with the
+        // scheduler (a service id taken again starts afresh).
+        let local: std::collections::HashSet<u32> = plan
+            .services
+            .iter()
+            .filter(|s| matches!(s.info.sched, sched::LBLC | sched::LBLCR))
+            .map(|s| s.info.id)
+            .collect();
+        let mut loc: HashMap<&mut MapData, LocalityKey, Locality> =
+            HashMap::try_from(self.map_mut("locality")?)
+                .map_err(|e| XdpError::bpf("map locality", e))?;
+        let stale: Vec<LocalityKey> = loc
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| !local.contains(&k.sid))
+            .collect();
+        for k in stale {
+            // (the program or the sweeper may have removed it meanwhile)
+            let _ = loc.remove(&k);
+        }
         Ok(())
     }
 
@@ -378,6 +399,15 @@ impl Xdp {
     pub fn persistence(&self) -> Result<Vec<(PersistKey, Persist)>, XdpError> {
         let m: HashMap<&MapData, PersistKey, Persist> =
             HashMap::try_from(self.map("persist")?).map_err(|e| XdpError::bpf("map persist", e))?;
+        Ok(m.iter().filter_map(Result::ok).collect())
+    }
+}
+
+impl Xdp {
+    /// The locality entries of lblc and lblcr services.
+    pub fn locality(&self) -> Result<Vec<(LocalityKey, Locality)>, XdpError> {
+        let m: HashMap<&MapData, LocalityKey, Locality> = HashMap::try_from(self.map("locality")?)
+            .map_err(|e| XdpError::bpf("map locality", e))?;
         Ok(m.iter().filter_map(Result::ok).collect())
     }
 }

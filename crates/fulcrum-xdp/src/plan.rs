@@ -4,13 +4,17 @@
 //! ([`wrr_sequence`], at most [`MAX_WRR_SLOTS`] slots), the same 256-bucket sh/dh table and the same
 //! 4093-slot Maglev table with servers named by address and port, looked up with the same hash (the
 //! kernel's jhash with the same seed, reduced as nftables' `jhash ... mod N` does), so a client reaches
-//! the same real server on either plane.
+//! the same real server on either plane. With `sh-port` / `mh-port` the hashed key is the client address
+//! and port as nftables lays out `ip saddr . tcp sport` ([`hash_key`]); with `sh-fallback` /
+//! `mh-fallback` a client whose slot's server is unavailable goes to the next slot's (in table order)
+//! that is available, as the nftables plane's map sends it ([`fallback_slot`]).
 
 use crate::layout::{
-    fwd, sched, Config, Dest, SvcInfo, SvcKey, JHASH_SEED, MAX_DESTS, MAX_SERVICES, NO_DEST,
-    TAB_SIZE,
+    flags, fwd, sched, Config, Dest, SvcInfo, SvcKey, JHASH_SEED, LOCALITY_EXPIRE_S, MAX_DESTS,
+    MAX_SERVICES, NO_DEST, TAB_SIZE,
 };
 use crate::XdpError;
+pub use fulcrum_balance::lvs::SchedFlags;
 use fulcrum_balance::lvs::{wrr_sequence, DestState, HashTable, Maglev, HASH_TABLE_SIZE};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -84,6 +88,8 @@ pub struct ServiceSpec {
     pub dests: Vec<DestSpec>,
     /// Persistence, if any.
     pub persistence: Option<Persistence>,
+    /// Scheduler flags (`-b`): sh and mh read them, the other schedulers ignore them (as IPVS's do).
+    pub flags: SchedFlags,
 }
 
 /// Flow idle timeouts (ipvsadm `--set tcp tcpfin udp`), seconds.
@@ -146,6 +152,8 @@ pub fn scheduler_number(name: &str) -> Option<u32> {
         "mh" => sched::MH,
         "fo" => sched::FO,
         "ovf" => sched::OVF,
+        "lblc" => sched::LBLC,
+        "lblcr" => sched::LBLCR,
         _ => return None,
     })
 }
@@ -229,11 +237,38 @@ pub fn jhash(key: &[u8], seed: u32) -> u32 {
 /// The slot of a table of `len` slots that the program picks for `addr` (sh and mh hash the client
 /// address, dh the virtual one): nftables' `jhash ADDR mod LEN seed ...`.
 pub fn hash_slot(addr: IpAddr, len: usize) -> usize {
-    let h = match addr {
-        IpAddr::V4(a) => jhash(&a.octets(), JHASH_SEED),
-        IpAddr::V6(a) => jhash(&a.octets(), JHASH_SEED),
+    key_slot(&hash_key(addr, None), len)
+}
+
+/// The bytes sh and mh hash: the client address, and with `sh-port` / `mh-port` its port, laid out as
+/// nftables lays out the concatenation `ip saddr . tcp sport` (each part padded to 4 bytes: the port in
+/// network order, then two zero bytes).
+pub fn hash_key(addr: IpAddr, port: Option<u16>) -> Vec<u8> {
+    let mut k = match addr {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
     };
-    ((u64::from(h) * len as u64) >> 32) as usize
+    if let Some(p) = port {
+        k.extend_from_slice(&p.to_be_bytes());
+        k.extend_from_slice(&[0, 0]);
+    }
+    k
+}
+
+/// The slot of a table of `len` slots for hash key `key` (nftables' `jhash KEY mod LEN seed ...`).
+pub fn key_slot(key: &[u8], len: usize) -> usize {
+    ((u64::from(jhash(key, JHASH_SEED)) * len as u64) >> 32) as usize
+}
+
+/// The slot whose server a client hashed to `slot` reaches under `sh-fallback` / `mh-fallback`: `slot`
+/// itself when its server is available, else the first following slot (in table order, wrapping) whose
+/// server is; `None` when none is ([`fulcrum_balance::lvs::fallback_slot`] over the map's table).
+pub fn fallback_slot(table: &[u32], slot: usize, available: impl Fn(u32) -> bool) -> Option<usize> {
+    let slots: Vec<Option<usize>> = table
+        .iter()
+        .map(|&d| (d != NO_DEST).then_some(d as usize))
+        .collect();
+    fulcrum_balance::lvs::fallback_slot(&slots, slot, |d| available(d as u32))
 }
 
 /// An address in the maps' 16-byte form.
@@ -273,6 +308,7 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
             tcp_ns: u64::from(timeouts.tcp) * 1_000_000_000,
             tcpfin_ns: u64::from(timeouts.tcpfin) * 1_000_000_000,
             udp_ns: u64::from(timeouts.udp) * 1_000_000_000,
+            locality_ns: LOCALITY_EXPIRE_S * 1_000_000_000,
         },
     };
     let mut seen = std::collections::HashSet::new();
@@ -408,7 +444,12 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                 persist_s,
                 prefix,
                 thresholds: u32::from(s.dests.iter().any(|d| d.u_threshold > 0)),
-                pad: 0,
+                flags: if matches!(sched, sched::SH | sched::MH) {
+                    (if s.flags.fallback { flags::FALLBACK } else { 0 })
+                        | (if s.flags.port { flags::PORT } else { 0 })
+                } else {
+                    0
+                },
             },
             dests,
             table,
@@ -446,6 +487,7 @@ mod tests {
             scheduler: sched.into(),
             dests,
             persistence: None,
+            flags: SchedFlags::default(),
         }
     }
 
@@ -531,9 +573,76 @@ mod tests {
     }
 
     #[test]
+    fn flags_reach_sh_and_mh_only() {
+        let mut s = svc("mh", vec![dest(2, 1)]);
+        s.flags = SchedFlags {
+            fallback: true,
+            port: true,
+        };
+        let p = plan(std::slice::from_ref(&s), Timeouts::default()).unwrap();
+        assert_eq!(p.services[0].info.flags, flags::FALLBACK | flags::PORT);
+        s.flags.fallback = false;
+        s.scheduler = "sh".into();
+        let p = plan(std::slice::from_ref(&s), Timeouts::default()).unwrap();
+        assert_eq!(p.services[0].info.flags, flags::PORT);
+        s.scheduler = "wlc".into();
+        let p = plan(&[s], Timeouts::default()).unwrap();
+        assert_eq!(
+            p.services[0].info.flags, 0,
+            "IPVS's other schedulers ignore -b"
+        );
+    }
+
+    #[test]
+    fn hash_key_is_nftables_concatenation() {
+        let a: IpAddr = "198.18.0.7".parse().unwrap();
+        assert_eq!(hash_key(a, None), vec![198, 18, 0, 7]);
+        assert_eq!(
+            hash_key(a, Some(0x1234)),
+            vec![198, 18, 0, 7, 0x12, 0x34, 0, 0]
+        );
+        let b: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(hash_key(b, Some(80)).len(), 20);
+        assert_eq!(hash_slot(a, 256), key_slot(&hash_key(a, None), 256));
+        assert_ne!(
+            key_slot(&hash_key(a, Some(1)), 4093),
+            key_slot(&hash_key(a, Some(2)), 4093)
+        );
+    }
+
+    #[test]
+    fn fallback_walks_the_table_forward_and_wraps() {
+        let t = [0, 0, 1, 2, NO_DEST, 1];
+        assert_eq!(fallback_slot(&t, 0, |_| true), Some(0));
+        assert_eq!(fallback_slot(&t, 0, |d| d != 0), Some(2));
+        assert_eq!(fallback_slot(&t, 3, |d| d == 1), Some(5));
+        assert_eq!(
+            fallback_slot(&t, 4, |d| d == 0),
+            Some(0),
+            "wraps, skips empty"
+        );
+        assert_eq!(fallback_slot(&t, 1, |_| false), None);
+        assert_eq!(fallback_slot(&[], 0, |_| true), None);
+    }
+
+    #[test]
+    fn locality_schedulers_have_no_table_and_a_day_of_expiry() {
+        for (name, n) in [("lblc", sched::LBLC), ("lblcr", sched::LBLCR)] {
+            let p = plan(
+                &[svc(name, vec![dest(2, 1), dest(3, 1)])],
+                Timeouts::default(),
+            )
+            .unwrap();
+            assert_eq!(p.services[0].info.sched, n);
+            assert!(p.services[0].table.is_empty());
+            assert_eq!(p.config.locality_ns, 86_400_000_000_000);
+        }
+    }
+
+    #[test]
     fn unsupported_is_named() {
-        let e = plan(&[svc("lblc", vec![dest(2, 1)])], Timeouts::default()).unwrap_err();
-        assert!(e.to_string().contains("lblc"), "{e}");
+        let e = plan(&[svc("twos", vec![dest(2, 1)])], Timeouts::default()).unwrap_err();
+        assert!(e.to_string().contains("twos"), "{e}");
         let mut s = svc("rr", vec![dest(2, 1)]);
         s.proto = 132;
         assert!(plan(&[s], Timeouts::default()).is_err());

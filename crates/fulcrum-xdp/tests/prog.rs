@@ -2,8 +2,12 @@
 //! the expected verdict and the expected output frame). Skipped, saying why, where BPF cannot load,
 //! unless FULCRUM_REQUIRE_NETNS is set (CI), where they must run.
 
+use fulcrum_balance::lvs::SchedFlags;
 use fulcrum_xdp::layout::Counters;
-use fulcrum_xdp::plan::{hash_slot, plan, DestSpec, Method, Persistence, ServiceSpec, Timeouts};
+use fulcrum_xdp::plan::{
+    fallback_slot, hash_key, hash_slot, key_slot, plan, DestSpec, Method, Persistence, ServiceSpec,
+    Timeouts,
+};
 use fulcrum_xdp::{Verdict, Xdp};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -59,6 +63,7 @@ fn service(sched: &str, weights: &[u32]) -> ServiceSpec {
             .map(|(i, &w)| dest(i, w, LO))
             .collect(),
         persistence: None,
+        flags: SchedFlags::default(),
     }
 }
 
@@ -694,4 +699,168 @@ fn every_server_over_its_threshold_drops_new_flows() {
         assert_eq!(pick(&x, &syn_from(p)), Some(0));
     }
     assert_eq!(x.test_run(&syn_from(1404)).unwrap().0, Verdict::Drop);
+}
+
+fn flagged(sched: &str, weights: &[u32], fallback: bool, port: bool) -> ServiceSpec {
+    let mut s = service(sched, weights);
+    s.flags = SchedFlags { fallback, port };
+    s
+}
+
+#[test]
+fn sh_port_and_mh_port_hash_the_client_port_as_nftables_lays_it_out() {
+    for sched in ["sh", "mh"] {
+        let svc = flagged(sched, &[1, 1, 1, 1], false, true);
+        let p = plan(std::slice::from_ref(&svc), Timeouts::default()).unwrap();
+        let table = p.services[0].table.clone();
+        let Some(x) = setup(&[svc]) else { return };
+        let mut seen = std::collections::HashSet::new();
+        for port in 20000..20040u16 {
+            let want = table[key_slot(&hash_key(IpAddr::V4(CLIENT), Some(port)), table.len())];
+            assert_eq!(
+                pick(&x, &syn_from(port)),
+                Some(want as usize),
+                "{sched} port {port}"
+            );
+            seen.insert(want);
+        }
+        assert!(seen.len() > 1, "{sched}-port spreads one client's ports");
+    }
+    // IPv6: address and port make a 20-byte key
+    let v6c: Ipv6Addr = "2001:db8::7".parse().unwrap();
+    let v6v: Ipv6Addr = "2001:db8::10".parse().unwrap();
+    let mut s6 = flagged("mh", &[1, 1, 1], false, true);
+    s6.addr = IpAddr::V6(v6v);
+    for (i, d) in s6.dests.iter_mut().enumerate() {
+        d.addr = IpAddr::V6(format!("2001:db8::1:{}", i + 1).parse().unwrap());
+    }
+    let p = plan(std::slice::from_ref(&s6), Timeouts::default()).unwrap();
+    let table = p.services[0].table.clone();
+    let Some(x) = setup(&[s6]) else { return };
+    for port in 21000..21020u16 {
+        let want = table[key_slot(&hash_key(IpAddr::V6(v6c), Some(port)), table.len())];
+        let frame = ipv6(v6c, v6v, 6, &tcp(port, 80, SYN));
+        assert_eq!(pick(&x, &frame), Some(want as usize), "mh-port v6 {port}");
+    }
+}
+
+/// Two client ports of CLIENT whose sh-port/mh-port slot holds real server `target`.
+fn ports_to(table: &[u32], target: u32) -> Vec<u16> {
+    (30000..40000u16)
+        .filter(|&p| table[key_slot(&hash_key(IpAddr::V4(CLIENT), Some(p)), table.len())] == target)
+        .take(2)
+        .collect()
+}
+
+#[test]
+fn fallback_sends_an_overloaded_slots_clients_to_the_next_slots_server() {
+    for sched in ["sh", "mh"] {
+        for fallback in [false, true] {
+            let mut svc = flagged(sched, &[1, 1, 1], fallback, true);
+            svc.dests[0].u_threshold = 1;
+            let p = plan(std::slice::from_ref(&svc), Timeouts::default()).unwrap();
+            let table = p.services[0].table.clone();
+            let Some(x) = setup(&[svc]) else { return };
+            let ports = ports_to(&table, 0);
+            let what = format!("{sched} fallback={fallback}");
+            // the first client of server 0 reaches it and fills it (upper threshold 1)
+            assert_eq!(pick(&x, &syn_from(ports[0])), Some(0), "{what}");
+            assert_eq!(x.dest_conns(3, 0).unwrap().overload, 1, "{what}");
+            let syn = syn_from(ports[1]);
+            if !fallback {
+                assert_eq!(x.test_run(&syn).unwrap().0, Verdict::Drop, "{what}");
+                continue;
+            }
+            let slot = key_slot(&hash_key(IpAddr::V4(CLIENT), Some(ports[1])), table.len());
+            let next = fallback_slot(&table, slot, |d| d != 0).expect("an available slot");
+            assert_ne!(table[next], 0);
+            assert_eq!(pick(&x, &syn), Some(table[next] as usize), "{what}");
+            // clients of the other servers are not moved
+            let other = ports_to(&table, 2)[0];
+            assert_eq!(pick(&x, &syn_from(other)), Some(2), "{what}");
+        }
+    }
+    // every server over its threshold: nothing to fall back to, dropped
+    let mut svc = flagged("sh", &[1], true, false);
+    svc.dests[0].u_threshold = 1;
+    let Some(x) = setup(&[svc]) else { return };
+    assert_eq!(pick(&x, &syn_from(30000)), Some(0));
+    assert_eq!(x.test_run(&syn_from(30001)).unwrap().0, Verdict::Drop);
+}
+
+#[test]
+fn flags_are_ignored_by_the_other_schedulers() {
+    let Some(x) = setup(&[flagged("rr", &[1, 1], true, true)]) else {
+        return;
+    };
+    assert_eq!(spread(&x, 4, 31000, 2), vec![2, 2]);
+}
+
+#[test]
+fn lblc_keeps_the_destinations_server_until_it_is_overloaded() {
+    // a server is overloaded for lblc with more active connections than its weight while another has
+    // fewer than half its weight; then wlc picks a new one for the destination (the VIP)
+    let Some(mut x) = setup(&[service("lblc", &[1, 1, 1])]) else {
+        return;
+    };
+    let picks: Vec<usize> = (32000..32007)
+        .map(|p| pick(&x, &syn_from(p)).expect("scheduled"))
+        .collect();
+    assert_eq!(picks, vec![0, 0, 1, 1, 2, 2, 2]);
+    let e = x.locality().unwrap();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(&e[0].0.addr[..4], &VIP.octets());
+    assert_eq!((e[0].0.sid, e[0].1.members), (3, 0b100));
+    // its server quiesced: wlc picks another and the entry follows
+    x.apply(&plan(&[service("lblc", &[1, 1, 0])], Timeouts::default()).unwrap())
+        .unwrap();
+    assert_eq!(pick(&x, &syn_from(32010)), Some(0));
+    assert_eq!(x.locality().unwrap()[0].1.members, 0b001);
+    // established flows keep their servers
+    let ack = ipv4(CLIENT, VIP, 6, 0x4000, &tcp(32005, 80, ACK));
+    assert_eq!(pick(&x, &ack), Some(2));
+    // another scheduler: the locality table goes with lblc
+    x.apply(&plan(&[service("wlc", &[1, 1, 0])], Timeouts::default()).unwrap())
+        .unwrap();
+    assert!(x.locality().unwrap().is_empty());
+}
+
+#[test]
+fn lblcr_grows_a_set_and_uses_its_least_loaded_member() {
+    let Some(x) = setup(&[service("lblcr", &[1, 1, 1])]) else {
+        return;
+    };
+    let picks: Vec<usize> = (33000..33007)
+        .map(|p| pick(&x, &syn_from(p)).expect("scheduled"))
+        .collect();
+    // 0 until overloaded, then 1 joins (the set's least loaded), then 2; then no server is below half
+    // its weight, so the least loaded member (0, first of the equals) takes the next
+    assert_eq!(picks, vec![0, 0, 1, 1, 2, 2, 0]);
+    let e = x.locality().unwrap();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].1.members, 0b111);
+}
+
+#[test]
+fn lblcr_set_loses_its_most_loaded_member_and_idle_entries_expire() {
+    let Some(mut x) = load() else { return };
+    let mut p = plan(&[service("lblcr", &[1, 1])], Timeouts::default()).unwrap();
+    p.config.locality_ns = 1_000_000_000;
+    x.apply(&p).unwrap();
+    let picks: Vec<usize> = (34000..34003)
+        .map(|p| pick(&x, &syn_from(p)).expect("scheduled"))
+        .collect();
+    assert_eq!(picks, vec![0, 0, 1]);
+    assert_eq!(x.locality().unwrap()[0].1.members, 0b11);
+    // used again within the expiry: no change to the set
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(pick(&x, &syn_from(34003)), Some(1));
+    assert_eq!(x.locality().unwrap()[0].1.members, 0b11);
+    // the set unchanged for longer than the expiry: its most loaded member (0 and 1 both hold two
+    // connections: the first) leaves it; the pick is still made from the set as it was (IPVS's order)
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(pick(&x, &syn_from(34004)), Some(0));
+    assert_eq!(x.locality().unwrap()[0].1.members, 0b10);
+    // unused for the expiry: the sweeper forgets the entry
+    wait_for("locality entry swept", || x.locality().unwrap().is_empty());
 }

@@ -165,8 +165,8 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
         "{plane}"
     );
     assert!(
-        plane.contains(&format!("nftables  TCP {VIP}:8082  (scheduler lblc")),
-        "{plane}"
+        plane.contains(&format!("xdp       TCP {VIP}:8082\n")),
+        "lblc is served in XDP: {plane}"
     );
     drop(burst);
     drop(first);
@@ -204,13 +204,15 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
     drop(pinned);
 }
 
-/// Connects once from each source address to `VIP:port`; prints `source name` per connection.
+/// Connects once from each source (`address` or `address,port`) to `VIP:port`; prints `source name`
+/// per connection.
 const FROM_EACH: &str = r#"
 import socket, sys
 port = int(sys.argv[1])
 for src in sys.argv[2:]:
+    addr, _, sport = src.partition(",")
     try:
-        c = socket.create_connection(("198.19.0.100", port), timeout=2, source_address=(src, 0))
+        c = socket.create_connection(("198.19.0.100", port), timeout=2, source_address=(addr, int(sport or 0)))
         print(src, c.recv(100).decode(), flush=True)
         c.close()
     except OSError as e:
@@ -270,6 +272,18 @@ fn xdp_plane_hashes_clients_to_the_same_servers_as_the_nftables_plane() {
     }
     let nft_mh = picks(&lab, 8080, &sources);
     let nft_sh = picks(&lab, 8081, &sources);
+    // sh-port on the nftables plane: one client's connections from different ports spread by the rule
+    // (nftables' `jhash ip saddr . tcp sport`)
+    lab.ok(&format!("-E -t {VIP}:8081 -s sh -b sh-port"));
+    let from_ports = |first: u16| -> Vec<String> {
+        (first..first + 16)
+            .map(|p| format!("198.18.0.20,{p}"))
+            .collect()
+    };
+    let nft_ports = from_ports(42000);
+    let got = picks(&lab, 8081, &nft_ports);
+    assert_eq!(got, sh_port_rule(&nft_ports), "nftables sh-port");
+    lab.ok(&format!("-E -t {VIP}:8081 -s sh"));
     for p in [&nft_mh, &nft_sh] {
         assert!(p.iter().all(|l| !l.ends_with("FAIL")), "{p:?}");
         assert!(
@@ -299,6 +313,121 @@ fn xdp_plane_hashes_clients_to_the_same_servers_as_the_nftables_plane() {
         (16, 16),
         "XDP carried the second round"
     );
+    // sh-port on the XDP plane: served there (`--plane`), and by the same rule as nftables
+    xok(&lab, &pins, &format!("-E -t {VIP}:8081 -s sh -b sh-port"));
+    let plane = xok(&lab, &pins, "--plane");
+    assert!(
+        plane.contains(&format!("xdp       TCP {VIP}:8081\n")),
+        "{plane}"
+    );
+    let xdp_ports = from_ports(43000);
+    let got = picks(&lab, 8081, &xdp_ports);
+    assert_eq!(got, sh_port_rule(&xdp_ports), "XDP sh-port");
+    assert!(
+        got.iter().any(|l| l.ends_with("r1")) && got.iter().any(|l| l.ends_with("r2")),
+        "one client's ports spread: {got:?}"
+    );
+    assert_eq!(x.service_counters(1).unwrap().conns, 32, "XDP carried them");
+
+    // mh-fallback in XDP: both servers take one connection (-x 1); the client's second connection
+    // finds its hashed server full and goes on to the other one. (The closed flows above count as
+    // inactive until their tcpfin timeout: 1 s here, then swept.)
+    xok(&lab, &pins, "--set 900 1 300");
+    lab.wait_until(
+        "the closed flows swept",
+        std::time::Duration::from_secs(10),
+        || {
+            x.flows().is_ok_and(|f| {
+                f.iter()
+                    .all(|(_, fl)| fl.state != fulcrum_xdp::layout::state::CLOSING)
+            })
+        },
+    );
+    xok(
+        &lab,
+        &pins,
+        &format!("-E -t {VIP}:8081 -s mh -b mh-fallback"),
+    );
+    for r in ["198.18.1.2", "198.18.1.3"] {
+        xok(&lab, &pins, &format!("-e -t {VIP}:8081 -r {r} -g -x 1"));
+    }
+    let plane = xok(&lab, &pins, "--plane");
+    assert!(
+        plane.contains(&format!("xdp       TCP {VIP}:8081\n")),
+        "{plane}"
+    );
+    let first = mh_rule("198.18.0.2");
+    let other = if first == "r1" { "r2" } else { "r1" };
+    let mut held = lab.hold(VIP, 8081, 2);
+    assert_eq!(
+        held.names,
+        vec![first.to_string(), other.to_string()],
+        "mh-fallback"
+    );
+    assert_eq!(held.ping(), 2);
+    drop(held);
+}
+
+/// The server mh's rule gives `client` over the lab's two real servers (weight 1).
+fn mh_rule(client: &str) -> String {
+    use fulcrum_xdp::plan::{hash_slot, plan};
+    let mut spec = two_servers("mh");
+    spec.flags.fallback = true;
+    let p = plan(&[spec], Default::default()).expect("plan");
+    let table = &p.services[0].table;
+    format!(
+        "r{}",
+        table[hash_slot(client.parse().expect("address"), table.len())] + 1
+    )
+}
+
+/// The `source name` lines sh-port's rule gives for `sources` (`address,port`) over the lab's two real
+/// servers (r1 198.18.1.2, r2 198.18.1.3, weight 1): the plan's sh table looked up with the key nftables
+/// hashes.
+fn sh_port_rule(sources: &[String]) -> Vec<String> {
+    use fulcrum_xdp::plan::{hash_key, key_slot, plan};
+    let mut spec = two_servers("sh");
+    spec.flags.port = true;
+    let p = plan(&[spec], Default::default()).expect("plan");
+    let table = &p.services[0].table;
+    sources
+        .iter()
+        .map(|s| {
+            let (a, port) = s.split_once(',').expect("address,port");
+            let key = hash_key(
+                a.parse().expect("address"),
+                Some(port.parse().expect("port")),
+            );
+            format!("{s} r{}", table[key_slot(&key, table.len())] + 1)
+        })
+        .collect()
+}
+
+/// The lab's VIP:8081 over r1 (198.18.1.2, slot 0) and r2 (198.18.1.3, slot 1), weight 1, no flags.
+fn two_servers(sched: &str) -> fulcrum_xdp::plan::ServiceSpec {
+    use fulcrum_xdp::plan::{DestSpec, Method, SchedFlags, ServiceSpec};
+    let dest = |slot: u32, last: u8| DestSpec {
+        slot,
+        addr: std::net::IpAddr::from([198, 18, 1, last]),
+        port: 8081,
+        weight: 1,
+        method: Method::Route,
+        mac: [0; 6],
+        src_mac: [0; 6],
+        ifindex: 1,
+        u_threshold: 0,
+        l_threshold: 0,
+    };
+    ServiceSpec {
+        id: 0,
+        addr: std::net::IpAddr::from([198, 19, 0, 100]),
+        port: 8081,
+        proto: 6,
+        scheduler: sched.into(),
+        dests: vec![dest(0, 2), dest(1, 3)],
+        persistence: None,
+        flags: SchedFlags::default(),
+    }
 }
 
 /// `fulcrum keepalived -C` with `FULCRUM_L4_PLANE=xdp`: its direct-routing `virtual_server` is served by the
@@ -384,4 +513,57 @@ fn keepalived_virtual_server_on_the_xdp_plane() {
         read_log()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The bytes the XDP plane hashes for sh-port/mh-port (`fulcrum_xdp::plan::hash_key`: the address, then
+/// the port padded to 4 bytes) are the ones nftables hashes for `jhash ip saddr . udp sport` (and
+/// `ip6 saddr . udp sport`), checked against the kernel's own nftables: one counting rule per client port
+/// with the slot fulcrum computes, each must count the datagram sent from that port.
+#[test]
+fn nftables_hashes_address_and_port_as_the_xdp_plane_does() {
+    use fulcrum_xdp::plan::{hash_key, key_slot};
+    let Some(lab) = setup_on("nftables") else { return };
+    const SLOTS: usize = 4093;
+    let ports: Vec<u16> = (45000..45008).collect();
+    let mut rules = String::from("table inet fulcrum_hash_layout {\n  chain out {\n    type filter hook output priority 0;\n");
+    for (fam, src) in [("ip", "198.18.0.2"), ("ip6", "fd00::2")] {
+        for p in &ports {
+            let slot = key_slot(&hash_key(src.parse().unwrap(), Some(*p)), SLOTS);
+            rules.push_str(&format!(
+                "    {fam} saddr {src} udp sport {p} jhash {fam} saddr . udp sport mod {SLOTS} seed {:#x} {slot} counter\n",
+                fulcrum_xdp::layout::JHASH_SEED
+            ));
+        }
+    }
+    rules.push_str("  }\n}\n");
+    let file = std::env::temp_dir().join(format!("{}-hash.nft", lab.prefix));
+    std::fs::write(&file, &rules).unwrap();
+    lab.exec("c", &["nft", "-f", &file.to_string_lossy()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&file);
+    let send = r#"
+import socket, sys
+for fam, src, dst in ((socket.AF_INET, "198.18.0.2", "198.18.0.1"), (socket.AF_INET6, "fd00::2", "fd00::1")):
+    for p in sys.argv[1:]:
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.bind((src, int(p)))
+        s.sendto(b"x", (dst, 9))
+        s.close()
+"#;
+    let mut args = vec!["python3", "-c", send];
+    let port_args: Vec<String> = ports.iter().map(u16::to_string).collect();
+    args.extend(port_args.iter().map(String::as_str));
+    lab.exec("c", &args).unwrap_or_else(|e| panic!("{e}"));
+    let listed = lab
+        .exec(
+            "c",
+            &["nft", "list", "table", "inet", "fulcrum_hash_layout"],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hits = listed.matches("counter packets 1 ").count();
+    assert_eq!(
+        hits,
+        2 * ports.len(),
+        "every rule counted its datagram:\n{listed}"
+    );
 }

@@ -35,6 +35,27 @@ fn addr_bytes(addr: &IpAddr, port: Option<u16>) -> Vec<u8> {
     v
 }
 
+/// The slot a client hashed to `slot` of `slots` is served from under `sh-fallback` / `mh-fallback`:
+/// `slot` itself when its server is available, else the first following slot (in table order, wrapping)
+/// whose server is; `None` when none is (or `slot` is out of the table).
+///
+/// fulcrum's order, the same on every plane: a function of the slot alone, so that the nftables plane
+/// can write it into its verdict map and the XDP program walk the same slots. IPVS walks from twice the
+/// hash for sh and rehashes the key with the offset for mh, which no static map can express.
+pub fn fallback_slot(
+    slots: &[Option<usize>],
+    slot: usize,
+    available: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    let n = slots.len();
+    if slot >= n {
+        return None;
+    }
+    (0..n)
+        .map(|i| (slot + i) % n)
+        .find(|&s| slots[s].is_some_and(&available))
+}
+
 /// The 256-bucket table: bucket -> server index.
 ///
 /// Servers take turns, each claiming `weight` consecutive buckets (a quiescent server still claims one,
@@ -78,23 +99,19 @@ impl HashTable {
         &self.buckets
     }
 
-    /// Looks `key` up: the hashed bucket's server if available, else (with `fallback`) the first
-    /// available server along a rehash sequence.
+    /// Looks `key` up: the hashed bucket's server if available, else (with `fallback`) the server of
+    /// the first following bucket that is available ([`fallback_slot`]).
     pub fn lookup(&self, dests: &[DestState], key: &[u8], fallback: bool) -> Option<usize> {
         let n = self.buckets.len();
         if n == 0 {
             return None;
         }
-        let ok =
-            |b: usize| self.buckets[b].filter(|&i| dests.get(i).is_some_and(DestState::available));
+        let ok = |i: usize| dests.get(i).is_some_and(DestState::available);
         let first = flow_hash(key, 0) as usize % n;
-        if let Some(i) = ok(first) {
-            return Some(i);
-        }
         if !fallback {
-            return None;
+            return self.buckets[first].filter(|&i| ok(i));
         }
-        (1..=n as u32).find_map(|off| ok(flow_hash(key, off) as usize % n))
+        fallback_slot(&self.buckets, first, ok).and_then(|b| self.buckets[b])
     }
 }
 
@@ -191,6 +208,16 @@ mod tests {
             &[Some(0), Some(0), Some(1), Some(0), Some(0), Some(1)]
         );
         assert!(HashTable::build(&[]).buckets().iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn fallback_walks_forward_and_wraps() {
+        let t = [Some(0), Some(0), None, Some(1), Some(2)];
+        assert_eq!(fallback_slot(&t, 1, |_| true), Some(1));
+        assert_eq!(fallback_slot(&t, 0, |d| d != 0), Some(3));
+        assert_eq!(fallback_slot(&t, 4, |d| d == 0), Some(0));
+        assert_eq!(fallback_slot(&t, 0, |_| false), None);
+        assert_eq!(fallback_slot(&t, 9, |_| true), None);
     }
 
     #[test]

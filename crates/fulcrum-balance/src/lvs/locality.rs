@@ -7,12 +7,20 @@ use std::net::IpAddr;
 /// Upper bound on remembered destination addresses (oldest entries are dropped past it).
 const MAX_ENTRIES: usize = 16384;
 
-fn overloaded_for_locality(d: &DestState) -> bool {
-    !d.available() || d.active > d.weight
+/// IPVS's locality overload: a server is unavailable, or has more active connections than its weight
+/// while some server of the service has fewer than half its weight.
+fn overloaded_for_locality(d: &DestState, dests: &[DestState]) -> bool {
+    !d.available()
+        || (d.active > d.weight
+            && dests
+                .iter()
+                .any(|o| u64::from(o.active) * 2 < u64::from(o.weight)))
 }
 
 /// `lblc`: a destination address keeps its server unless that server is unavailable or has more
-/// active connections than its weight; then `wlc` picks a new one and the choice is remembered.
+/// active connections than its weight while another server is below half its weight; then `wlc` picks
+/// a new one and the choice is remembered. (No expiry here: the XDP plane forgets an entry unused for
+/// a day, as IPVS does.)
 #[derive(Debug, Clone, Default)]
 pub struct LocalityLeastConnection {
     map: HashMap<IpAddr, usize>,
@@ -25,7 +33,10 @@ impl LvsScheduler for LocalityLeastConnection {
 
     fn select(&mut self, dests: &[DestState], flow: &Flow) -> Option<usize> {
         if let Some(&i) = self.map.get(&flow.dst) {
-            if dests.get(i).is_some_and(|d| !overloaded_for_locality(d)) {
+            if dests
+                .get(i)
+                .is_some_and(|d| !overloaded_for_locality(d, dests))
+            {
                 return Some(i);
             }
         }
@@ -61,7 +72,7 @@ impl LvsScheduler for LocalityReplicated {
             .map(|&i| dests.get(i).copied().unwrap_or(DestState::new(0)))
             .collect();
         if let Some(k) = WeightedLeastConnection.select(&members, flow) {
-            if !overloaded_for_locality(&members[k]) {
+            if !overloaded_for_locality(&members[k], dests) {
                 return Some(set[k]);
             }
         }
@@ -106,5 +117,29 @@ mod tests {
         assert_eq!(s.select(&dests, &f), Some(1));
         let mut r = LocalityReplicated::default();
         assert_eq!(r.select(&dests, &f), Some(1));
+    }
+
+    #[test]
+    fn locality_overload_needs_a_server_below_half_its_weight() {
+        // the sequences the XDP plane's fixtures check: three servers of weight 1
+        let f = Flow::default();
+        let run = |s: &mut dyn LvsScheduler| {
+            let mut dests = [DestState::new(1), DestState::new(1), DestState::new(1)];
+            let mut picks = Vec::new();
+            for _ in 0..7 {
+                let i = s.select(&dests, &f).unwrap();
+                dests[i].active += 1;
+                picks.push(i);
+            }
+            picks
+        };
+        assert_eq!(
+            run(&mut LocalityLeastConnection::default()),
+            vec![0, 0, 1, 1, 2, 2, 2]
+        );
+        assert_eq!(
+            run(&mut LocalityReplicated::default()),
+            vec![0, 0, 1, 1, 2, 2, 0]
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! full. Equal weights then get shares that differ by at most one slot, and when a server leaves most
 //! slots of the others stay where they were.
 
-use super::hashing::flow_hash;
+use super::hashing::{fallback_slot, flow_hash};
 use super::{DestState, Flow, LvsScheduler, SchedFlags};
 use std::net::IpAddr;
 
@@ -176,14 +176,16 @@ impl LvsScheduler for MaglevHash {
         if self.flags.port {
             key.extend_from_slice(&flow.sport.to_be_bytes());
         }
-        let ok = |i: Option<usize>| i.filter(|&i| dests.get(i).is_some_and(DestState::available));
-        if let Some(i) = ok(table.lookup(&key)) {
-            return Some(i);
-        }
-        if !self.flags.fallback {
+        let ok = |i: usize| dests.get(i).is_some_and(DestState::available);
+        if table.table.is_empty() {
             return None;
         }
-        (1..=64u32).find_map(|off| ok(table.slot(flow_hash(&key, off))))
+        let first = flow_hash(&key, 0) as usize % table.table.len();
+        if !self.flags.fallback {
+            return table.table[first].filter(|&i| ok(i));
+        }
+        // the first following slot whose server is available, as every plane walks it
+        fallback_slot(&table.table, first, ok).and_then(|s| table.table[s])
     }
 
     fn update(&mut self, dests: &[DestState]) {

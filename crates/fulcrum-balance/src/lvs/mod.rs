@@ -21,7 +21,9 @@ mod picks;
 mod round_robin;
 
 pub use failover::{Failover, Overflow};
-pub use hashing::{flow_hash, DestinationHash, HashTable, SourceHash, HASH_TABLE_SIZE};
+pub use hashing::{
+    fallback_slot, flow_hash, DestinationHash, HashTable, SourceHash, HASH_TABLE_SIZE,
+};
 pub use least::{LeastConnection, NeverQueue, ShortestExpectedDelay, WeightedLeastConnection};
 pub use locality::{LocalityLeastConnection, LocalityReplicated};
 pub use maglev::{is_prime, Maglev, MaglevError, MaglevHash, MAGLEV_DEFAULT_SIZE};

@@ -8,7 +8,7 @@ use super::tunnel::{program::Encap, tun_mark, TunnelRoute};
 use super::PlaneError;
 use crate::model::{Forward, Netmask, Protocol, Service, ServiceKey, Table, TunType};
 use crate::record;
-use fulcrum_balance::lvs::{wrr_sequence, DestState, HashTable, Maglev};
+use fulcrum_balance::lvs::{fallback_slot, wrr_sequence, DestState, HashTable, Maglev};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -262,12 +262,28 @@ pub fn sched_rules(s: &Service, fam: Family, members: &[bool], weights: &[u32]) 
             }
         }
     }
+    // The hashing schedulers' tables are built from the configured weights, so that a server the
+    // controller finds over its upper threshold (weight 0 in `weights`) keeps its slots: its clients are
+    // refused (no map entry), or with sh-fallback / mh-fallback sent to the next slot's available
+    // server ([`fallback_slot`]), as the XDP program does; the other clients stay where they are.
+    let configured = static_weights(s, members);
     let eligible: Vec<DestState> = s
         .dests
         .iter()
-        .zip(weights)
+        .zip(&configured)
         .map(|(d, w)| DestState::with_id(u64::from(d.id) + 1, *w))
         .collect();
+    let fallback = s.flags.sched1 && matches!(s.scheduler.as_str(), "sh" | "mh");
+    let served = |slots: &[Option<usize>]| -> Vec<Option<usize>> {
+        let up = |d: usize| weights.get(d).is_some_and(|w| *w > 0);
+        (0..slots.len())
+            .map(|i| match slots[i] {
+                Some(d) if up(d) => Some(d),
+                Some(_) if fallback => fallback_slot(slots, i, up).and_then(|j| slots[j]),
+                _ => None,
+            })
+            .collect()
+    };
     let ipv6 = s.key.is_ipv6();
     let (saddr, daddr) = (
         format!("{} saddr", fam_word(ipv6)),
@@ -281,7 +297,7 @@ pub fn sched_rules(s: &Service, fam: Family, members: &[bool], weights: &[u32]) 
         "sh" | "dh" => {
             let t = HashTable::build_with(&eligible, fulcrum_balance::lvs::HASH_TABLE_SIZE, false);
             let key = if s.scheduler == "sh" { src_key } else { daddr };
-            vmap(&format!("jhash {key}"), t.buckets(), &targets)
+            vmap(&format!("jhash {key}"), &served(t.buckets()), &targets)
         }
         "mh" => {
             // Named by address and port, not by the order servers were added in: directors that list the
@@ -291,9 +307,9 @@ pub fn sched_rules(s: &Service, fam: Family, members: &[bool], weights: &[u32]) 
                 .iter()
                 .map(|d| maglev_name(d.addr, d.port))
                 .collect();
-            Maglev::build(&ids, weights, NFT_MAGLEV_SIZE)
+            Maglev::build(&ids, &configured, NFT_MAGLEV_SIZE)
                 .ok()
-                .and_then(|t| vmap(&format!("jhash {src_key}"), t.table(), &targets))
+                .and_then(|t| vmap(&format!("jhash {src_key}"), &served(t.table()), &targets))
         }
         "fo" | "ovf" => {
             let best = weights.iter().enumerate().filter(|(_, w)| **w > 0).fold(
@@ -771,6 +787,49 @@ mod tests {
         // 198.18.1.3 is not on a connected segment: not a member.
         assert!(!script.contains("chain n0_1"), "{script}");
         assert!(script.contains("numgen inc mod 1 vmap { 0 : jump n0_0 }"));
+    }
+
+    /// The verdict map's `slot : jump chain` entries of a rendered scheduling rule.
+    fn vmap_entries(rule: &str) -> Vec<(usize, String)> {
+        let inner = rule
+            .split_once("vmap { ")
+            .and_then(|(_, r)| r.strip_suffix(" }"))
+            .unwrap_or_default();
+        inner
+            .split(", ")
+            .filter_map(|e| e.split_once(" : jump "))
+            .map(|(k, c)| (k.parse().unwrap_or(usize::MAX), c.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn hashing_over_threshold_refuses_or_falls_back_along_the_table() {
+        for sched in ["sh", "mh"] {
+            let mut t = table(Forward::Masq);
+            t.services[0].scheduler = sched.into();
+            let s = &t.services[0];
+            let members = [true, true];
+            let all = sched_rules(s, Family::Inet, &members, &[1, 1]);
+            let all = vmap_entries(&all[0]);
+            let size = if sched == "sh" { 256 } else { NFT_MAGLEV_SIZE };
+            assert_eq!(all.len(), size, "{sched}");
+            // server 0 over its threshold (the controller's weight 0): its slots have no entry, the
+            // other clients keep their server
+            let over = sched_rules(s, Family::Inet, &members, &[0, 1]);
+            let over = vmap_entries(&over[0]);
+            let of = |v: &[(usize, String)], c: &str| v.iter().filter(|e| e.1 == c).count();
+            assert_eq!(over.len(), of(&all, "r0_1"), "{sched}");
+            assert!(over.iter().all(|e| all.contains(e)), "{sched}");
+            // sh-fallback / mh-fallback: every slot is served, server 0's by the next slot's server
+            t.services[0].flags.sched1 = true;
+            let s = &t.services[0];
+            let fb = sched_rules(s, Family::Inet, &members, &[0, 1]);
+            let fb = vmap_entries(&fb[0]);
+            assert_eq!((fb.len(), of(&fb, "r0_1")), (size, size), "{sched}");
+            // with both available the flag changes nothing
+            let same = sched_rules(s, Family::Inet, &members, &[1, 1]);
+            assert_eq!(vmap_entries(&same[0]), all, "{sched}");
+        }
     }
 
     #[test]

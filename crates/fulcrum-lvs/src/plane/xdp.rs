@@ -7,11 +7,13 @@
 //! services it serves. [`xdp_services`] decides which those are and says why the others stay on
 //! nftables: fwmark services (the mark is set after XDP, by the user's own rules: fulcrum generates no
 //! marking rule it could mirror), persistence engines (`--pe`) and masks that are not a prefix, NAT real
-//! servers, scheduler flags, schedulers XDP does not implement (lblc, lblcr), tunnels other than IPv4
-//! IP-in-IP, and real servers whose next hop is not resolved. Persistence (`-p`/`-M`) and thresholds
-//! (`-x`/`-y`) are served in BPF.
+//! servers, one-packet scheduling (`-o`), schedulers XDP does not implement (none of ipvsadm's today),
+//! tunnels other than IPv4 IP-in-IP, and real servers whose next hop is not resolved. Persistence
+//! (`-p`/`-M`), thresholds (`-x`/`-y`), the scheduler flags of sh and mh (`-b sh-fallback,sh-port`,
+//! `mh-fallback,mh-port`; flag-3 means nothing to them, as in IPVS) and lblc/lblcr are served in BPF.
 
 use crate::model::{Forward, ServiceKey, Table, TunType};
+use fulcrum_balance::lvs::SchedFlags;
 use fulcrum_xdp::layout::{MAX_DESTS, MAX_SERVICES};
 use fulcrum_xdp::plan::{scheduler_number, DestSpec, Method, Persistence, ServiceSpec, Timeouts};
 use std::net::{IpAddr, Ipv4Addr};
@@ -77,8 +79,8 @@ pub fn xdp_services(
         } else {
             None
         };
-        if s.flags.any_sched() || s.flags.one_packet {
-            left.push(why("scheduler flags and -o are not implemented in XDP"));
+        if s.flags.one_packet {
+            left.push(why("one-packet scheduling (-o) is not implemented in XDP"));
             continue;
         }
         if scheduler_number(&s.scheduler).is_none() {
@@ -144,6 +146,10 @@ pub fn xdp_services(
             scheduler: s.scheduler.clone(),
             dests,
             persistence,
+            flags: SchedFlags {
+                fallback: s.flags.sched1,
+                port: s.flags.sched2,
+            },
         });
     }
     (served, left)
@@ -218,9 +224,13 @@ mod tests {
             "-A -t 198.18.0.13:80 -s lblc",
             "-A -t 198.18.0.14:80 -s rr -p 60 -M 255.0.255.0",
             "-A -t [2001:db8::10]:80 -s rr -p",
+            "-A -t 198.18.0.15:80 -s sh -b sh-fallback,sh-port",
+            "-A -t 198.18.0.16:80 -s mh -b mh-port,flag-3",
+            "-A -t 198.18.0.17:80 -s lblcr",
+            "-A -u 198.18.0.18:53 -s rr -o",
         ]);
         let (served, left) = xdp_services(&t, &mut hop);
-        assert_eq!(served.len(), 4, "{left:?}");
+        assert_eq!(served.len(), 8, "{left:?}");
         assert_eq!(served[0].scheduler, "lc");
         assert_eq!(served[0].dests[0].weight, 2);
         assert_eq!(served[0].dests[0].ifindex, 7);
@@ -243,19 +253,36 @@ mod tests {
             (10, 5)
         );
         assert_eq!(
-            served[3].persistence,
+            served[4].persistence,
             Some(Persistence {
                 timeout: 360,
                 prefix: 128
             })
         );
+        // scheduler flags and the locality schedulers are served
+        assert_eq!(served[3].scheduler, "lblc");
+        assert_eq!(
+            served[5].flags,
+            SchedFlags {
+                fallback: true,
+                port: true
+            }
+        );
+        assert_eq!(
+            served[6].flags,
+            SchedFlags {
+                fallback: false,
+                port: true
+            }
+        );
+        assert_eq!(served[7].scheduler, "lblcr");
         assert_eq!(left.len(), 4, "{left:?}");
         assert!(left[0].contains("Masq"), "{left:?}");
         assert!(left[1].contains("fwmark"), "{left:?}");
-        assert!(left[2].contains("lblc"), "{left:?}");
-        assert!(left[3].contains("not a prefix"), "{left:?}");
+        assert!(left[2].contains("not a prefix"), "{left:?}");
+        assert!(left[3].contains("-o"), "{left:?}");
         let (served, left) = xdp_services(&t, &mut |_| None);
-        assert_eq!(served.len(), 1, "only the service without real servers");
+        assert_eq!(served.len(), 5, "only the services without real servers");
         assert!(left[0].contains("not resolved"), "{left:?}");
     }
 }
@@ -838,12 +865,14 @@ mod report_tests {
         let t = super::tests::table(&[
             "-A -t 198.18.0.10:80 -s lc",
             "-A -t 198.18.0.12:80 -s lblcr",
+            "-A -u 198.18.0.13:53 -s sh -o",
         ]);
         let r = plane_report(&t, Some(&[t.services[0].id]), None);
         assert!(r.starts_with("plane: xdp"), "{r}");
         assert!(r.contains("xdp       TCP 198.18.0.10:80\n"), "{r}");
+        assert!(r.contains("nftables  TCP 198.18.0.12:80\n"), "{r}");
         assert!(
-            r.contains("nftables  TCP 198.18.0.12:80  (scheduler lblcr"),
+            r.contains("nftables  UDP 198.18.0.13:53  (one-packet scheduling (-o)"),
             "{r}"
         );
         let r = plane_report(&t, None, None);
