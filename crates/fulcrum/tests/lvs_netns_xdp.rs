@@ -522,7 +522,9 @@ fn keepalived_virtual_server_on_the_xdp_plane() {
 #[test]
 fn nftables_hashes_address_and_port_as_the_xdp_plane_does() {
     use fulcrum_xdp::plan::{hash_key, key_slot};
-    let Some(lab) = setup_on("nftables") else { return };
+    let Some(lab) = setup_on("nftables") else {
+        return;
+    };
     const SLOTS: usize = 4093;
     let ports: Vec<u16> = (45000..45008).collect();
     let mut rules = String::from("table inet fulcrum_hash_layout {\n  chain out {\n    type filter hook output priority 0;\n");
