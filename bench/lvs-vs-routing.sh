@@ -82,7 +82,8 @@ for ns in $R1 $R2; do
 done
 sleep 0.5
 
-ipvsadm() { ip netns exec $D "$FULCRUM" ipvsadm "$@"; }
+# The nat and dr modes run on the nftables plane (XDP is the default plane where it loads); xdp_ipvsadm asks for XDP.
+ipvsadm() { FULCRUM_L4_PLANE=${FULCRUM_L4_PLANE:-nftables} ip netns exec $D "$FULCRUM" ipvsadm "$@"; }
 xdp_ipvsadm() {
   FULCRUM_L4_PLANE=xdp FULCRUM_XDP_PIN_DIR=$BPF/lvs FULCRUM_LVS_DR_DEVICES=d0 ipvsadm "$@"
 }
@@ -126,8 +127,13 @@ targets() {
   if [ "$1" = routed ]; then echo "198.18.1.2:$port 198.18.1.3:$port"; else echo "$VIP:$port"; fi
 }
 
+# Busy CPU time of the whole machine in clock ticks (user, nice, system, irq, softirq, steal): the client,
+# the director and the servers share the two CPUs, so packets per busy CPU-second is the figure that compares.
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+HZ=$(getconf CLK_TCK)
+
 measure() { # mode kind -> number
-  local mode=$1 kind=$2 out
+  local mode=$1 kind=$2 out b0 b1 n
   if [ "$kind" = cps ]; then
     # shellcheck disable=SC2046
     out=$(ip netns exec $C "$LOAD" cps "$DURATION" "$THREADS" $(targets "$mode" "$(port "$mode")"))
@@ -135,12 +141,24 @@ measure() { # mode kind -> number
     echo "$out" | sed -n 's/^cps=\([0-9]*\).*/\1/p'
   else
     # shellcheck disable=SC2046
+    b0=$(busy)
     out=$(ip netns exec $C "$LOAD" pps "$DURATION" "$THREADS" 32 $(targets "$mode" 5353))
-    echo "$out" | sed -n 's/.* pps=\([0-9]*\).*/\1/p'
+    b1=$(busy)
+    n=$(echo "$out" | sed -n 's/.* pps=\([0-9]*\).*/\1/p')
+    # packets per busy CPU-second, from the rate and the run's length
+    echo "$n $b0 $b1" | awk -v d="$DURATION" -v hz="$HZ" '{c = ($3 - $2) / hz; printf "%d:%d\n", $1, (c > 0 ? $1 * d / c : 0)}'
   fi
 }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# The XDP program's own time per packet, from the kernel's BPF run-time statistics (bpftool prog show).
+prog_stats() { # -> "run_time_ns run_cnt" of the program on d0
+  local id
+  id=$(ip netns exec $D ip -j link show d0 | sed -n 's/.*"prog":{"id":\([0-9]*\).*/\1/p;s/.*"xdp":{[^}]*"id":\([0-9]*\).*/\1/p' | head -1)
+  [ -n "$id" ] && command -v bpftool >/dev/null || { echo "0 0"; return; }
+  bpftool prog show id "$id" | sed -n 's/.* run_time_ns \([0-9]*\) run_cnt \([0-9]*\).*/\1 \2/p'
+}
 
 declare -A res
 modes=()
@@ -148,18 +166,30 @@ for mode in ${MODES:-routed nat dr xdp}; do
   setup_mode $mode || continue
   modes+=("$mode")
   measure $mode cps >/dev/null # warm-up (ARP, conntrack, caches)
-  for kind in cps pps; do
-    vals=""
-    for _ in $(seq "$RUNS"); do vals="$vals $(measure $mode $kind)"; done
-    res[$mode.$kind]=$(echo "$vals" | median)
-    echo "$mode $kind runs:$vals -> median ${res[$mode.$kind]}" >&2
+  if [ "$mode" = xdp ]; then sysctl -qw kernel.bpf_stats_enabled=1; s0=$(prog_stats); fi
+  vals=""
+  for _ in $(seq "$RUNS"); do vals="$vals $(measure $mode cps)"; done
+  res[$mode.cps]=$(echo "$vals" | median)
+  echo "$mode cps runs:$vals -> median ${res[$mode.cps]}" >&2
+  vals="" per=""
+  for _ in $(seq "$RUNS"); do
+    v=$(measure $mode pps); vals="$vals ${v%%:*}"; per="$per ${v##*:}"
   done
+  res[$mode.pps]=$(echo "$vals" | median)
+  res[$mode.ppc]=$(echo "$per" | median)
+  echo "$mode pps runs:$vals -> median ${res[$mode.pps]}; per busy CPU-second:$per -> ${res[$mode.ppc]}" >&2
+  if [ "$mode" = xdp ]; then
+    s1=$(prog_stats); sysctl -qw kernel.bpf_stats_enabled=0
+    echo "$s0 $s1" | awk '{n = $4 - $2; if (n > 0) printf "xdp program: %d runs, %.0f ns each (kernel BPF statistics)\n", n, ($3 - $1) / n}' >&2
+  fi
 done
 ipvsadm -C
+FULCRUM_L4_PLANE=xdp FULCRUM_XDP_PIN_DIR=${BPF:-/nonexistent}/lvs ipvsadm -C 2>/dev/null || true
 
-printf '%-8s %12s %12s %10s %10s\n' mode conn/s pkt/s "cps/routed" "pps/routed"
+printf '%-8s %12s %12s %14s %10s %10s %10s\n' mode conn/s pkt/s "pkt/cpu-s" "cps/routed" "pps/routed" "ppc/routed"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else printf "-"}'; }
 for mode in "${modes[@]}"; do
-  printf '%-8s %12s %12s %10s %10s\n' $mode "${res[$mode.cps]}" "${res[$mode.pps]}" \
-    "$(ratio "${res[$mode.cps]}" "${res[routed.cps]:-0}")" "$(ratio "${res[$mode.pps]}" "${res[routed.pps]:-0}")"
+  printf '%-8s %12s %12s %14s %10s %10s %10s\n' $mode "${res[$mode.cps]}" "${res[$mode.pps]}" "${res[$mode.ppc]}" \
+    "$(ratio "${res[$mode.cps]}" "${res[routed.cps]:-0}")" "$(ratio "${res[$mode.pps]}" "${res[routed.pps]:-0}")" \
+    "$(ratio "${res[$mode.ppc]}" "${res[routed.ppc]:-0}")"
 done

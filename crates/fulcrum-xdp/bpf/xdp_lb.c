@@ -35,9 +35,10 @@
 #define SCHED_LBLC 11
 #define SCHED_LBLCR 12
 
-/* svc_info.flags: ipvsadm's -b, read by sh and mh */
+/* svc_info.flags: ipvsadm's -b, read by sh and mh, and -o */
 #define FLAG_FALLBACK 1 /* sh-fallback, mh-fallback: an unavailable slot's clients try the next slots */
 #define FLAG_PORT 2     /* sh-port, mh-port: the client port is hashed too */
+#define FLAG_ONE_PACKET 4 /* -o on a UDP service: every datagram is scheduled on its own, no flow kept */
 
 #define LOCALITY_ENTRIES 4096
 
@@ -1033,8 +1034,11 @@ int fulcrum_xdp(struct xdp_md *ctx)
 	__u64 bytes = l3len;
 	__u32 didx = NO_DEST;
 	int new_conn = 0;
+	/* one-packet scheduling: IPVS makes a connection for the datagram and ends it at once, so no flow
+	 * is looked up or kept and the real server's counts do not change */
+	int one_packet = (svc->flags & FLAG_ONE_PACKET) && l4proto == IPPROTO_UDP;
 
-	struct flow *f = bpf_map_lookup_elem(&flows, &fk);
+	struct flow *f = one_packet ? NULL : bpf_map_lookup_elem(&flows, &fk);
 	if (f && f->sid == sid && f->didx < MAX_DESTS) {
 		__u64 timeout = 0;
 		if (cfg)
@@ -1086,6 +1090,12 @@ int fulcrum_xdp(struct xdp_md *ctx)
 			return XDP_PASS;
 		if (pm && !persist_hold(&fk, sid, didx, svc->persist_s))
 			pm = 0;
+		if (one_packet) {
+			/* the datagram's connection ends with it: a persistence entry starts its timeout now */
+			persist_release(&fk, sid, pm);
+			new_conn = 1;
+			goto forward;
+		}
 		struct flow nf = {};
 		nf.persist = pm;
 		nf.last = now;
@@ -1100,6 +1110,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		new_conn = 1;
 	}
 
+forward:;
 	__u32 idx = sid * MAX_DESTS + didx;
 	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
 	if (!d)

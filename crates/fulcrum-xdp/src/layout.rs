@@ -44,13 +44,16 @@ pub mod sched {
     pub const LBLCR: u32 = 12;
 }
 
-/// Scheduler flags (`svc_info.flags`, ipvsadm `-b`), read by sh and mh.
+/// Service flags (`svc_info.flags`): ipvsadm's `-b`, read by sh and mh, and `-o`.
 pub mod flags {
     /// `sh-fallback` / `mh-fallback` (flag-1): when the hashed server is unavailable, the next slots of
     /// the table are tried in order.
     pub const FALLBACK: u32 = 1;
     /// `sh-port` / `mh-port` (flag-2): the client port is hashed with the client address.
     pub const PORT: u32 = 2;
+    /// `-o` on a UDP service: every datagram is scheduled on its own and no flow is kept (IPVS's
+    /// one-packet scheduling; set only on UDP services, IPVS ignores it on the others).
+    pub const ONE_PACKET: u32 = 4;
 }
 
 /// Default expiry of a locality entry (lblc, lblcr) unused that long, and of an lblcr set's extra

@@ -90,6 +90,8 @@ pub struct ServiceSpec {
     pub persistence: Option<Persistence>,
     /// Scheduler flags (`-b`): sh and mh read them, the other schedulers ignore them (as IPVS's do).
     pub flags: SchedFlags,
+    /// One-packet scheduling (`-o`): on a UDP service every datagram is scheduled on its own.
+    pub one_packet: bool,
 }
 
 /// Flow idle timeouts (ipvsadm `--set tcp tcpfin udp`), seconds.
@@ -444,12 +446,16 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                 persist_s,
                 prefix,
                 thresholds: u32::from(s.dests.iter().any(|d| d.u_threshold > 0)),
-                flags: if matches!(sched, sched::SH | sched::MH) {
+                flags: (if matches!(sched, sched::SH | sched::MH) {
                     (if s.flags.fallback { flags::FALLBACK } else { 0 })
                         | (if s.flags.port { flags::PORT } else { 0 })
                 } else {
                     0
-                },
+                }) | (if s.one_packet && s.proto == 17 {
+                    flags::ONE_PACKET
+                } else {
+                    0
+                }),
             },
             dests,
             table,
@@ -488,6 +494,7 @@ mod tests {
             dests,
             persistence: None,
             flags: SchedFlags::default(),
+            one_packet: false,
         }
     }
 

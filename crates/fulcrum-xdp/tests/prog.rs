@@ -64,6 +64,7 @@ fn service(sched: &str, weights: &[u32]) -> ServiceSpec {
             .collect(),
         persistence: None,
         flags: SchedFlags::default(),
+        one_packet: false,
     }
 }
 
@@ -863,4 +864,69 @@ fn lblcr_set_loses_its_most_loaded_member_and_idle_entries_expire() {
     assert_eq!(x.locality().unwrap()[0].1.members, 0b10);
     // unused for the expiry: the sweeper forgets the entry
     wait_for("locality entry swept", || x.locality().unwrap().is_empty());
+}
+
+fn one_packet(sched: &str, weights: &[u32]) -> ServiceSpec {
+    let mut s = service(sched, weights);
+    s.proto = 17;
+    s.port = 53;
+    s.one_packet = true;
+    s
+}
+
+fn datagram(client: Ipv4Addr, port: u16) -> Vec<u8> {
+    ipv4(client, VIP, 17, 0, &udp(port, 53))
+}
+
+#[test]
+fn one_packet_scheduling_schedules_every_datagram_and_keeps_no_flow() {
+    let Some(x) = setup(&[one_packet("rr", &[1, 1])]) else {
+        return;
+    };
+    // the same client and port: each datagram is a new pick (without -o they would all stay on 0)
+    let picks: Vec<_> = (0..4).map(|_| pick(&x, &datagram(CLIENT, 9000))).collect();
+    assert_eq!(picks, [Some(0), Some(1), Some(0), Some(1)]);
+    assert!(x.flows().unwrap().is_empty(), "no flow is kept");
+    for d in 0..2 {
+        let c = x.dest_conns(3, d).unwrap();
+        assert_eq!(
+            (c.active, c.inactive),
+            (0, 0),
+            "each connection ended with its datagram"
+        );
+        assert_eq!(x.dest_counters(3, d).unwrap().conns, 2, "and was counted");
+    }
+    assert_eq!(x.service_counters(3).unwrap().conns, 4);
+}
+
+#[test]
+fn one_packet_scheduling_is_for_udp_only_and_keeps_persistence() {
+    // -o on a TCP service changes nothing, as with IPVS
+    let mut tcp_svc = service("rr", &[1, 1]);
+    tcp_svc.one_packet = true;
+    let Some(x) = setup(&[tcp_svc]) else { return };
+    assert_eq!(pick(&x, &syn_from(7000)), Some(0));
+    assert_eq!(
+        pick(&x, &ipv4(CLIENT, VIP, 6, 0x4000, &tcp(7000, 80, ACK))),
+        Some(0)
+    );
+    assert_eq!(x.flows().unwrap().len(), 1);
+    // a persistent -o service: a client's datagrams stay on the server of its entry, whose
+    // timeout starts at each datagram (no flow holds it)
+    let mut s = one_packet("rr", &[1, 1, 1]);
+    s.persistence = Some(Persistence {
+        timeout: 60,
+        prefix: 32,
+    });
+    let Some(x) = setup(&[s]) else { return };
+    let a = Ipv4Addr::new(198, 19, 0, 7);
+    let b = Ipv4Addr::new(198, 19, 0, 8);
+    for p in 9000..9004 {
+        assert_eq!(pick(&x, &datagram(a, p)), Some(0), "port {p}");
+    }
+    assert_eq!(pick(&x, &datagram(b, 9000)), Some(1));
+    assert!(x.flows().unwrap().is_empty());
+    let entries = x.persistence().unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries.iter().all(|(_, e)| e.conns == 0), "{entries:?}");
 }

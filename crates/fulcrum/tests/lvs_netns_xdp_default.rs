@@ -129,3 +129,63 @@ fn the_default_plane_keeps_its_program_between_commands() {
         "FULCRUM_L4_PLANE=ebpf: not a data plane (one of: xdp, nftables)\n"
     );
 }
+
+/// Sends `n` datagrams from one client socket (one source port) to the VIP's UDP 5353; the answering
+/// servers' names, one line each.
+fn datagrams_from_one_port(lab: &Lab, n: usize) -> std::collections::HashMap<String, usize> {
+    const ONE_SOCKET: &str = r#"
+import socket, sys
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.settimeout(2)
+for i in range(int(sys.argv[2])):
+    c.sendto(b"hi", (sys.argv[1], 5353))
+    print(c.recvfrom(100)[0].decode(), flush=True)
+"#;
+    let out = lab
+        .exec("c", &["python3", "-c", ONE_SOCKET, VIP, &n.to_string()])
+        .unwrap_or_else(|e| panic!("client: {e}"));
+    let mut m = std::collections::HashMap::new();
+    for l in out.lines() {
+        *m.entry(l.to_string()).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn one_packet_scheduling_on_the_xdp_plane() {
+    if fulcrum_xdp::Xdp::load().is_err()
+        && std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() != Ok("1")
+    {
+        return;
+    }
+    let Some(lab) = setup() else { return };
+    lab.direct_routing_legs();
+    lab.ok(&format!("-A -u {VIP}:5353 -s rr -o"));
+    lab.ok(&format!("-a -u {VIP}:5353 -r 198.18.1.2 -g"));
+    lab.ok(&format!("-a -u {VIP}:5353 -r 198.18.1.3 -g"));
+    let plane = lab.ok("--plane");
+    assert!(
+        plane.contains(&format!("xdp       UDP {VIP}:5353\n")),
+        "{plane}"
+    );
+    // -o: every datagram of the one client socket is scheduled on its own
+    assert_eq!(counts(&datagrams_from_one_port(&lab, 10)), (5, 5));
+    let list = lab.ok("-L -n --stats --exact");
+    let line = list
+        .lines()
+        .find(|l| l.starts_with(&format!("UDP  {VIP}:5353")))
+        .unwrap_or_default();
+    assert_eq!(
+        line.split_whitespace().nth(2),
+        Some("10"),
+        "one connection per datagram:\n{list}"
+    );
+    assert!(
+        lab.ok("-L -n -c").lines().all(|l| !l.contains("UDP")),
+        "no connection kept"
+    );
+    // without -o the socket's datagrams form one flow on one server
+    lab.ok(&format!("-E -u {VIP}:5353 -s rr"));
+    let (a, b) = counts(&datagrams_from_one_port(&lab, 10));
+    assert_eq!(a.max(b), 10, "one flow, one server: {a} {b}");
+}

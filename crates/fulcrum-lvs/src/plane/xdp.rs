@@ -7,10 +7,11 @@
 //! services it serves. [`xdp_services`] decides which those are and says why the others stay on
 //! nftables: fwmark services (the mark is set after XDP, by the user's own rules: fulcrum generates no
 //! marking rule it could mirror), persistence engines (`--pe`) and masks that are not a prefix, NAT real
-//! servers, one-packet scheduling (`-o`), schedulers XDP does not implement (none of ipvsadm's today),
-//! tunnels other than IPv4 IP-in-IP, and real servers whose next hop is not resolved. Persistence
-//! (`-p`/`-M`), thresholds (`-x`/`-y`), the scheduler flags of sh and mh (`-b sh-fallback,sh-port`,
-//! `mh-fallback,mh-port`; flag-3 means nothing to them, as in IPVS) and lblc/lblcr are served in BPF.
+//! servers, schedulers XDP does not implement (none of ipvsadm's today), tunnels other than IPv4
+//! IP-in-IP, and real servers whose next hop is not resolved. Persistence (`-p`/`-M`), thresholds
+//! (`-x`/`-y`), the scheduler flags of sh and mh (`-b sh-fallback,sh-port`, `mh-fallback,mh-port`;
+//! flag-3 means nothing to them, as in IPVS), one-packet scheduling of UDP services (`-o`) and
+//! lblc/lblcr are served in BPF.
 
 use crate::model::{Forward, ServiceKey, Table, TunType};
 use fulcrum_balance::lvs::SchedFlags;
@@ -79,10 +80,6 @@ pub fn xdp_services(
         } else {
             None
         };
-        if s.flags.one_packet {
-            left.push(why("one-packet scheduling (-o) is not implemented in XDP"));
-            continue;
-        }
         if scheduler_number(&s.scheduler).is_none() {
             left.push(why(&format!(
                 "scheduler {} is not implemented in XDP",
@@ -150,6 +147,7 @@ pub fn xdp_services(
                 fallback: s.flags.sched1,
                 port: s.flags.sched2,
             },
+            one_packet: s.flags.one_packet,
         });
     }
     (served, left)
@@ -230,7 +228,7 @@ mod tests {
             "-A -u 198.18.0.18:53 -s rr -o",
         ]);
         let (served, left) = xdp_services(&t, &mut hop);
-        assert_eq!(served.len(), 8, "{left:?}");
+        assert_eq!(served.len(), 9, "{left:?}");
         assert_eq!(served[0].scheduler, "lc");
         assert_eq!(served[0].dests[0].weight, 2);
         assert_eq!(served[0].dests[0].ifindex, 7);
@@ -276,13 +274,14 @@ mod tests {
             }
         );
         assert_eq!(served[7].scheduler, "lblcr");
-        assert_eq!(left.len(), 4, "{left:?}");
+        // one-packet scheduling is served
+        assert!(served[8].one_packet && !served[7].one_packet);
+        assert_eq!(left.len(), 3, "{left:?}");
         assert!(left[0].contains("Masq"), "{left:?}");
         assert!(left[1].contains("fwmark"), "{left:?}");
         assert!(left[2].contains("not a prefix"), "{left:?}");
-        assert!(left[3].contains("-o"), "{left:?}");
         let (served, left) = xdp_services(&t, &mut |_| None);
-        assert_eq!(served.len(), 5, "only the services without real servers");
+        assert_eq!(served.len(), 6, "only the services without real servers");
         assert!(left[0].contains("not resolved"), "{left:?}");
     }
 }
@@ -865,14 +864,16 @@ mod report_tests {
         let t = super::tests::table(&[
             "-A -t 198.18.0.10:80 -s lc",
             "-A -t 198.18.0.12:80 -s lblcr",
-            "-A -u 198.18.0.13:53 -s sh -o",
+            "-A -u 198.18.0.13:53 -s sh -p 60 -M 255.0.255.0",
         ]);
         let r = plane_report(&t, Some(&[t.services[0].id]), None);
         assert!(r.starts_with("plane: xdp"), "{r}");
         assert!(r.contains("xdp       TCP 198.18.0.10:80\n"), "{r}");
         assert!(r.contains("nftables  TCP 198.18.0.12:80\n"), "{r}");
         assert!(
-            r.contains("nftables  UDP 198.18.0.13:53  (one-packet scheduling (-o)"),
+            r.contains(
+                "nftables  UDP 198.18.0.13:53  (persistence mask 255.0.255.0 is not a prefix"
+            ),
             "{r}"
         );
         let r = plane_report(&t, None, None);
