@@ -4,7 +4,7 @@ use crate::addr::{Names, SystemNames};
 use crate::announce::daemon;
 use crate::args::{self, ArgError, Invocation, ListWhat};
 use crate::format;
-use crate::model::{Forward, Table, TunType};
+use crate::model::{Forward, ServiceKey, Table, TunType};
 use crate::plane::file::FilePlane;
 use crate::plane::nft::NftPlane;
 use crate::plane::{DataPlane, PlaneError};
@@ -325,6 +325,7 @@ fn run_at(
         err: Vec::new(),
         proc_sys,
         forwarding_checked: [false; 2],
+        tunnels_to_check: Vec::new(),
     };
     let code = s.run_args(&args, Some(stdin));
     let code = match s.flush() {
@@ -338,6 +339,7 @@ fn run_at(
             }
         }
     };
+    s.report_tunnels();
     for w in s.plane.take_warnings() {
         let _ = writeln!(s.err, "{}: warning: {w}", s.program);
     }
@@ -377,6 +379,9 @@ struct Session<'a> {
     proc_sys: &'a Path,
     /// Whether forwarding was checked in this run, for IPv4 and IPv6 (one warning per family).
     forwarding_checked: [bool; 2],
+    /// Tunnel real servers of a type only the XDP plane forwards, added or edited in this run: after the
+    /// store, those of services XDP does not serve are reported.
+    tunnels_to_check: Vec<(ServiceKey, TunType)>,
 }
 
 /// Why a command stopped.
@@ -449,14 +454,30 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// After a tunnel real server of a type the data plane stores but does not forward: says so.
-    fn check_tunnel(&mut self, kind: Option<TunType>) {
+    /// After a tunnel real server of a type only the XDP plane forwards: checked after the store.
+    fn check_tunnel(&mut self, key: ServiceKey, kind: Option<TunType>) {
         if let Some(k) = kind.filter(|_| self.plane.live()) {
+            self.tunnels_to_check.push((key, k));
+        }
+    }
+
+    /// Says which GUE/GRE real servers get no traffic: those of services the last store left to the
+    /// nftables plane, which forwards IP-in-IP only.
+    fn report_tunnels(&mut self) {
+        for (key, kind) in std::mem::take(&mut self.tunnels_to_check) {
+            let id = self
+                .table
+                .as_ref()
+                .and_then(|t| t.service(&key))
+                .map(|s| s.id);
+            if id.is_some_and(|id| self.plane.serves_every_tunnel(id)) {
+                continue;
+            }
             let _ = writeln!(
                 self.err,
-                "{}: warning: --tun-type {} real servers are listed but get no traffic: only ipip tunnels are forwarded",
+                "{}: warning: --tun-type {} real servers of {key} are listed but get no traffic: the nftables plane forwards ipip tunnels only (see ipvsadm --plane)",
                 self.program,
-                k.name()
+                kind.name()
             );
         }
     }
@@ -526,7 +547,7 @@ impl<'a> Session<'a> {
                     .then_some(d.tunnel.kind);
                 let code = self.mutate(|t| t.add_dest(&key, d))?;
                 self.check_forwarding(nat);
-                self.check_tunnel(unforwarded);
+                self.check_tunnel(key, unforwarded);
                 Ok(code)
             }
             Invocation::EditDest(key, d) => {
@@ -536,7 +557,7 @@ impl<'a> Session<'a> {
                     .then_some(d.tunnel.kind);
                 let code = self.mutate(|t| t.edit_dest(&key, d))?;
                 self.check_forwarding(nat);
-                self.check_tunnel(unforwarded);
+                self.check_tunnel(key, unforwarded);
                 Ok(code)
             }
             Invocation::DeleteDest(key, addr, port) => {

@@ -46,6 +46,13 @@
 #define FWD_DR 1
 #define FWD_TUN 2
 
+/* dest.encap: the tunnel's encapsulation (ipvsadm --tun-type) */
+#define ENCAP_IPIP 0
+#define ENCAP_GUE 1 /* UDP to dest.tun_port, a 4-byte GUE header (variant 0, no optional fields) */
+#define ENCAP_GRE 2 /* a GRE header, protocol 0x0800 */
+/* dest.tun_flags */
+#define TUN_CSUM 1 /* --tun-csum: the UDP (GUE) or GRE checksum is filled in */
+
 #define FLOW_OPEN 1
 #define FLOW_CLOSING 2
 #define FLOW_UDP 3
@@ -83,9 +90,12 @@ struct dest {
 	__u32 weight;
 	__u8 fwd;         /* FWD_* (FWD_NONE: slot unused) */
 	__u8 family;
-	__u16 pad;
+	__u8 encap;       /* ENCAP_* of a tunnel */
+	__u8 tun_flags;   /* TUN_* */
 	__u32 u_thresh;   /* upper connection threshold (-x; 0: none) */
 	__u32 l_thresh;   /* lower one (-y; 0: three quarters of the upper) */
+	__u16 tun_port;   /* GUE's destination port, network order */
+	__u16 pad;
 };
 
 struct conns {
@@ -907,19 +917,73 @@ static __always_inline __u16 csum_fold(__u32 s)
 	return (__u16)~s;
 }
 
-/* Wraps the IPv4 packet at `data + sizeof(ethhdr)` in an outer IPv4 header (IP-in-IP) towards `d`. */
-static __always_inline int encap_ipip(struct xdp_md *ctx, const struct dest *d)
+/* The ones' complement sum (unfolded, in memory byte order) of the IPv4 packet `ip` as it will be once its own
+ * checksums are complete, found without reading its payload, as the kernel's local checksum offload does: a
+ * valid IPv4 header sums to zero, and a TCP or UDP segment with a valid checksum sums to the complement of its
+ * pseudo-header. 0 in *ok when it cannot be known (a UDP datagram sent without a checksum). */
+static __always_inline __u32 inner_sum(struct iphdr *ip, void *data_end, int *ok)
+{
+	__u16 l4len = bpf_ntohs(ip->tot_len) - ip->ihl * 4;
+	__u32 ps = 0;
+	__u16 *a = (__u16 *)&ip->saddr;
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		ps += a[i];
+	ps += bpf_htons(ip->protocol) + bpf_htons(l4len);
+	*ok = 1;
+	if (ip->protocol == IPPROTO_UDP) {
+		struct udphdr *uh = (void *)ip + ip->ihl * 4;
+		if ((void *)(uh + 1) > data_end || uh->check == 0)
+			*ok = 0;
+	}
+	return csum_fold(ps);
+}
+
+/* A flow's GUE source port: a hash of its addresses and ports within 32768-60999 (Linux's default local port
+ * range, where IPVS's udp_flow_src_port puts it), so that the real server's receive queues spread flows. */
+static __always_inline __u16 gue_sport(const struct iphdr *ip, __u32 ports)
+{
+	__u32 a = ip->saddr, b = ip->daddr, c = ports + JHASH_SEED;
+	JFINAL(a, b, c);
+	return bpf_htons((__u16)(((__u64)c * (60999 - 32768)) >> 32) + 32768);
+}
+
+/* Wraps the IPv4 packet at `data + sizeof(ethhdr)` for the tunnel to `d`: an outer IPv4 header (IP-in-IP),
+ * with a UDP and a GUE header after it (GUE), or a GRE header (GRE). */
+static __always_inline int encap_tunnel(struct xdp_md *ctx, const struct dest *d, __u32 ports)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct iphdr *inner = data + sizeof(struct ethhdr);
-	if ((void *)(inner + 1) > data_end)
+	if ((void *)(inner + 1) > data_end || inner->ihl < 5)
 		return XDP_PASS;
 	__u16 inner_len = bpf_ntohs(inner->tot_len);
 	__u8 tos = inner->tos;
-	if (inner_len > 0xffff - sizeof(struct iphdr))
+	__u8 encap = d->encap;
+	int csum = d->tun_flags & TUN_CSUM;
+	__u32 extra = 0, sum = 0;
+	__u8 proto = IPPROTO_IPIP;
+	__u16 sport = 0;
+	if (encap == ENCAP_GUE) {
+		extra = sizeof(struct udphdr) + 4;
+		proto = IPPROTO_UDP;
+		sport = gue_sport(inner, ports);
+	} else if (encap == ENCAP_GRE) {
+		extra = csum ? 8 : 4;
+		proto = IPPROTO_GRE;
+	}
+	if (csum && encap != ENCAP_IPIP) {
+		int ok;
+		sum = inner_sum(inner, data_end, &ok);
+		if (!ok) {
+			if (encap == ENCAP_GRE)
+				return XDP_PASS; /* its checksum cannot be had without reading the whole packet */
+			csum = 0; /* UDP over IPv4 may go without one, as the datagram inside did */
+		}
+	}
+	if (inner_len > 0xffff - sizeof(struct iphdr) - extra)
 		return XDP_PASS;
-	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
+	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct iphdr) + extra)))
 		return XDP_PASS;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
@@ -933,20 +997,53 @@ static __always_inline int encap_ipip(struct xdp_md *ctx, const struct dest *d)
 	outer->version = 4;
 	outer->ihl = 5;
 	outer->tos = tos;
-	outer->tot_len = bpf_htons(inner_len + sizeof(struct iphdr));
+	outer->tot_len = bpf_htons(inner_len + sizeof(struct iphdr) + extra);
 	outer->id = 0;
 	outer->frag_off = bpf_htons(0x4000); /* DF */
 	outer->ttl = 64;
-	outer->protocol = IPPROTO_IPIP;
+	outer->protocol = proto;
 	outer->check = 0;
 	__builtin_memcpy(&outer->saddr, d->tun_src, 4);
 	__builtin_memcpy(&outer->daddr, d->addr, 4);
-	__u32 sum = 0;
+	__u32 hs = 0;
 	__u16 *w = (__u16 *)outer;
 #pragma unroll
 	for (int i = 0; i < 10; i++)
-		sum += w[i];
-	outer->check = csum_fold(sum);
+		hs += w[i];
+	outer->check = csum_fold(hs);
+	if (encap == ENCAP_GUE) {
+		struct udphdr *uh = (void *)(outer + 1);
+		__u8 *gue = (void *)(uh + 1);
+		if ((void *)(gue + 4) > data_end)
+			return XDP_DROP;
+		__u16 ulen = bpf_htons(inner_len + sizeof(struct udphdr) + 4);
+		uh->source = sport;
+		uh->dest = d->tun_port;
+		uh->len = ulen;
+		uh->check = 0;
+		gue[0] = 0; /* version 0, not a control message, no optional fields */
+		gue[1] = IPPROTO_IPIP;
+		gue[2] = 0;
+		gue[3] = 0;
+		if (csum) {
+			__u16 *sa = (__u16 *)&outer->saddr;
+			sum += sa[0] + sa[1] + sa[2] + sa[3] + bpf_htons(IPPROTO_UDP) + ulen; /* pseudo-header */
+			sum += sport + d->tun_port + ulen + bpf_htons(IPPROTO_IPIP);
+			__u16 c = csum_fold(sum);
+			uh->check = c ? c : 0xffff;
+		}
+	} else if (encap == ENCAP_GRE) {
+		__u16 *gre = (void *)(outer + 1);
+		if ((void *)(gre + 4) > data_end)
+			return XDP_DROP;
+		gre[0] = csum ? bpf_htons(0x8000) : 0; /* C bit, version 0 */
+		gre[1] = bpf_htons(ETH_P_IP);
+		if (csum) {
+			gre[2] = 0;
+			gre[3] = 0;
+			gre[2] = csum_fold(sum + gre[0] + gre[1]);
+		}
+	}
 	if (d->ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
 	return bpf_redirect(d->ifindex, 0);
@@ -1121,7 +1218,7 @@ forward:;
 	if (d->fwd == FWD_TUN) {
 		if (fk.family != 4 || d->family != 4)
 			return XDP_PASS;
-		return encap_ipip(ctx, d);
+		return encap_tunnel(ctx, d, ((__u32)fk.sport << 16) | fk.dport);
 	}
 	if (d->fwd != FWD_DR)
 		return XDP_PASS;

@@ -70,6 +70,22 @@ pub mod fwd {
     pub const TUN: u8 = 2;
 }
 
+/// Tunnel encapsulations (`dest.encap`, ipvsadm `--tun-type`).
+pub mod encap {
+    /// IP-in-IP.
+    pub const IPIP: u8 = 0;
+    /// GUE: UDP to the real server's `--tun-port`, then a 4-byte GUE header (variant 0).
+    pub const GUE: u8 = 1;
+    /// GRE with protocol 0x0800.
+    pub const GRE: u8 = 2;
+}
+
+/// Tunnel flags (`dest.tun_flags`).
+pub mod tun_flags {
+    /// `--tun-csum`: the GUE packet's UDP checksum or the GRE checksum is filled in.
+    pub const CSUM: u8 = 1;
+}
+
 /// Flow states (`flow.state`).
 pub mod state {
     /// An open TCP flow (ActiveConn).
@@ -136,12 +152,18 @@ pub struct Dest {
     pub fwd: u8,
     /// 4 or 6.
     pub family: u8,
-    /// Padding.
-    pub pad: u16,
+    /// A tunnel's encapsulation ([`encap`]).
+    pub encap: u8,
+    /// A tunnel's flags ([`tun_flags`]).
+    pub tun_flags: u8,
     /// Upper connection threshold (`-x`; 0: none).
     pub u_thresh: u32,
     /// Lower connection threshold (`-y`; 0: three quarters of the upper).
     pub l_thresh: u32,
+    /// GUE's destination UDP port, network byte order.
+    pub tun_port: u16,
+    /// Padding.
+    pub pad: u16,
 }
 
 /// Value of map `dest_conns`: live connection counts.
@@ -288,7 +310,7 @@ macro_rules! pod {
 pod!(
     SvcKey = 20,
     SvcInfo = 32,
-    Dest = 64,
+    Dest = 68,
     Conns = 24,
     FlowKey = 40,
     Flow = 24,

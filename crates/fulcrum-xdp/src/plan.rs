@@ -10,8 +10,8 @@
 //! that is available, as the nftables plane's map sends it ([`fallback_slot`]).
 
 use crate::layout::{
-    flags, fwd, sched, Config, Dest, SvcInfo, SvcKey, JHASH_SEED, LOCALITY_EXPIRE_S, MAX_DESTS,
-    MAX_SERVICES, NO_DEST, TAB_SIZE,
+    encap, flags, fwd, sched, tun_flags, Config, Dest, SvcInfo, SvcKey, JHASH_SEED,
+    LOCALITY_EXPIRE_S, MAX_DESTS, MAX_SERVICES, NO_DEST, TAB_SIZE,
 };
 use crate::XdpError;
 pub use fulcrum_balance::lvs::SchedFlags;
@@ -28,10 +28,40 @@ pub const MAX_WRR_SLOTS: usize = 1024;
 pub enum Method {
     /// Direct routing: the frame goes to the real server's MAC address unchanged at the IP layer.
     Route,
-    /// IP-in-IP from `src` (IPv4 only).
+    /// A tunnel from `src` (IPv4 in IPv4 only).
     Tunnel {
         /// Outer source address.
         src: Ipv4Addr,
+        /// The encapsulation.
+        encap: Encap,
+    },
+}
+
+fn csum_flag(csum: bool) -> u8 {
+    if csum {
+        tun_flags::CSUM
+    } else {
+        0
+    }
+}
+
+/// A tunnel's encapsulation (ipvsadm `--tun-type`, `--tun-port`, `--tun-csum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encap {
+    /// IP-in-IP.
+    #[default]
+    Ipip,
+    /// GUE to UDP `port`; with `csum` the UDP checksum is filled in.
+    Gue {
+        /// Destination UDP port.
+        port: u16,
+        /// `--tun-csum`.
+        csum: bool,
+    },
+    /// GRE; with `csum` its checksum is present.
+    Gre {
+        /// `--tun-csum`.
+        csum: bool,
     },
 }
 
@@ -363,7 +393,7 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                 )));
             }
             let (addr, dfam) = addr_bytes(d.addr);
-            let (fwd, tun_src) = match d.method {
+            let (fwd, tun_src, tunnel) = match d.method {
                 Method::Route => {
                     if dfam != family {
                         return Err(XdpError::Unsupported(format!(
@@ -371,17 +401,22 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                             d.addr
                         )));
                     }
-                    (fwd::DR, [0u8; 16])
+                    (fwd::DR, [0u8; 16], Encap::Ipip)
                 }
-                Method::Tunnel { src } => {
+                Method::Tunnel { src, encap } => {
                     if dfam != 4 || family != 4 {
                         return Err(XdpError::Unsupported(format!(
                             "service {name}: tunnel to {} (only IPv4 in IPv4)",
                             d.addr
                         )));
                     }
-                    (fwd::TUN, addr_bytes(IpAddr::V4(src)).0)
+                    (fwd::TUN, addr_bytes(IpAddr::V4(src)).0, encap)
                 }
+            };
+            let (encap, tun_flags, tun_port) = match tunnel {
+                Encap::Ipip => (encap::IPIP, 0, 0),
+                Encap::Gue { port, csum } => (encap::GUE, csum_flag(csum), port.to_be()),
+                Encap::Gre { csum } => (encap::GRE, csum_flag(csum), 0),
             };
             dests[d.slot as usize] = Dest {
                 addr,
@@ -392,9 +427,12 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                 weight: d.weight,
                 fwd,
                 family: dfam,
-                pad: 0,
+                encap,
+                tun_flags,
                 u_thresh: d.u_threshold,
                 l_thresh: d.l_threshold,
+                tun_port,
+                pad: 0,
             };
         }
         let slot_of: Vec<u32> = s.dests.iter().map(|d| d.slot).collect();
@@ -659,6 +697,7 @@ mod tests {
         let mut s = svc("rr", vec![dest(2, 1)]);
         s.dests[0].method = Method::Tunnel {
             src: Ipv4Addr::new(198, 18, 0, 1),
+            encap: Encap::Ipip,
         };
         s.addr = "2001:db8::1".parse().unwrap();
         assert!(plan(&[s], Timeouts::default()).is_err());

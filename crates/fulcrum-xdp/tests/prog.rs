@@ -5,8 +5,8 @@
 use fulcrum_balance::lvs::SchedFlags;
 use fulcrum_xdp::layout::Counters;
 use fulcrum_xdp::plan::{
-    fallback_slot, hash_key, hash_slot, key_slot, plan, DestSpec, Method, Persistence, ServiceSpec,
-    Timeouts,
+    fallback_slot, hash_key, hash_slot, key_slot, plan, DestSpec, Encap, Method, Persistence,
+    ServiceSpec, Timeouts,
 };
 use fulcrum_xdp::{Verdict, Xdp};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -445,6 +445,7 @@ fn tunnel_wraps_in_ipip() {
     let mut svc = service("rr", &[1]);
     svc.dests[0].method = Method::Tunnel {
         src: Ipv4Addr::new(198, 18, 0, 1),
+        encap: Encap::Ipip,
     };
     let Some(x) = setup(&[svc]) else { return };
     let syn = syn_from(9500);
@@ -929,4 +930,168 @@ fn one_packet_scheduling_is_for_udp_only_and_keeps_persistence() {
     let entries = x.persistence().unwrap();
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert!(entries.iter().all(|(_, e)| e.conns == 0), "{entries:?}");
+}
+
+/// `frame` (Ethernet, IPv4 without options, TCP or UDP) with its TCP/UDP checksum filled in.
+fn with_l4_csum(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    let at = match f[23] {
+        6 => 34 + 16,
+        _ => 34 + 6,
+    };
+    f[at..at + 2].copy_from_slice(&[0, 0]);
+    let l4 = &f[34..];
+    let mut p = Vec::new();
+    p.extend_from_slice(&f[26..34]);
+    p.extend_from_slice(&[0, f[23]]);
+    p.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    p.extend_from_slice(l4);
+    let c = csum(&p);
+    f[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+fn tunnelled(encap: Encap) -> Option<Xdp> {
+    let mut svc = service("rr", &[1]);
+    svc.dests[0].method = Method::Tunnel {
+        src: Ipv4Addr::new(198, 18, 0, 1),
+        encap,
+    };
+    svc.proto = 6;
+    let mut u = service("rr", &[1]);
+    u.id = 4;
+    u.proto = 17;
+    u.port = 53;
+    u.dests[0].method = svc.dests[0].method;
+    setup(&[svc, u])
+}
+
+/// Checks the outer Ethernet and IPv4 headers of a tunnelled `out` (IP protocol `proto`, `extra` bytes of
+/// tunnel headers after it) and returns those headers; the inner packet after them is `inner` unchanged.
+fn outer<'a>(out: &'a [u8], inner: &[u8], proto: u8, extra: usize) -> &'a [u8] {
+    assert_eq!(&out[0..6], &rs_mac(0));
+    assert_eq!(&out[6..12], &OUT_MAC);
+    assert_eq!(&out[12..14], &[0x08, 0x00]);
+    let ip = &out[14..34];
+    assert_eq!(ip[0], 0x45);
+    assert_eq!(
+        u16::from_be_bytes([ip[2], ip[3]]) as usize,
+        inner.len() - 14 + 20 + extra
+    );
+    assert_eq!(ip[9], proto);
+    assert_eq!(&ip[12..16], &[198, 18, 0, 1]);
+    assert_eq!(&ip[16..20], &[198, 18, 1, 1]);
+    assert_eq!(csum(ip), 0, "outer header checksum");
+    assert_eq!(
+        &out[34 + extra..],
+        &inner[14..],
+        "the inner packet is unchanged"
+    );
+    &out[34..34 + extra]
+}
+
+/// The UDP checksum of the GUE packet `out` verifies (pseudo-header and the whole datagram).
+fn udp_csum_ok(out: &[u8]) -> bool {
+    let mut p = Vec::new();
+    p.extend_from_slice(&out[26..34]);
+    p.extend_from_slice(&[0, 17]);
+    p.extend_from_slice(&((out.len() - 34) as u16).to_be_bytes());
+    p.extend_from_slice(&out[34..]);
+    csum(&p) == 0
+}
+
+#[test]
+fn tunnel_wraps_in_gue() {
+    let Some(x) = tunnelled(Encap::Gue {
+        port: 6080,
+        csum: false,
+    }) else {
+        return;
+    };
+    let syn = with_l4_csum(&syn_from(9500));
+    let (v, out) = x.test_run(&syn).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    let h = outer(&out, &syn, 17, 12);
+    let sport = u16::from_be_bytes([h[0], h[1]]);
+    assert!((32768..=60999).contains(&sport), "source port {sport}");
+    assert_eq!(u16::from_be_bytes([h[2], h[3]]), 6080);
+    assert_eq!(
+        u16::from_be_bytes([h[4], h[5]]) as usize,
+        syn.len() - 14 + 12
+    );
+    assert_eq!(&h[6..8], &[0, 0], "no checksum (--tun-nocsum)");
+    assert_eq!(&h[8..12], &[0, 4, 0, 0], "GUE variant 0, IP-in-IP inside");
+    // the same flow keeps its source port, other flows spread over others
+    let again = x
+        .test_run(&with_l4_csum(&ipv4(
+            CLIENT,
+            VIP,
+            6,
+            0x4000,
+            &tcp(9500, 80, ACK),
+        )))
+        .unwrap()
+        .1;
+    assert_eq!(&again[34..36], &h[0..2]);
+    let ports: std::collections::HashSet<_> = (9501..9521)
+        .map(|p| {
+            let o = x.test_run(&with_l4_csum(&syn_from(p))).unwrap().1;
+            u16::from_be_bytes([o[34], o[35]])
+        })
+        .collect();
+    assert!(ports.len() > 15, "{ports:?}");
+    assert!(ports.iter().all(|p| (32768..=60999).contains(p)));
+}
+
+#[test]
+fn gue_checksum_is_filled_in_without_reading_the_payload() {
+    let Some(x) = tunnelled(Encap::Gue {
+        port: 6080,
+        csum: true,
+    }) else {
+        return;
+    };
+    for frame in [
+        with_l4_csum(&syn_from(9600)),
+        with_l4_csum(&ipv4(CLIENT, VIP, 17, 0, &udp(9000, 53))),
+    ] {
+        let (v, out) = x.test_run(&frame).unwrap();
+        assert_eq!(v, Verdict::Tx);
+        let h = outer(&out, &frame, 17, 12);
+        assert_ne!(&h[6..8], &[0, 0], "a checksum");
+        assert!(udp_csum_ok(&out), "the UDP checksum verifies");
+    }
+    // a datagram sent without a checksum goes without one (its sum is not known)
+    let bare = ipv4(CLIENT, VIP, 17, 0, &udp(9001, 53));
+    let (v, out) = x.test_run(&bare).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    assert_eq!(&outer(&out, &bare, 17, 12)[6..8], &[0, 0]);
+}
+
+#[test]
+fn tunnel_wraps_in_gre() {
+    let Some(x) = tunnelled(Encap::Gre { csum: false }) else {
+        return;
+    };
+    let syn = with_l4_csum(&syn_from(9700));
+    let (v, out) = x.test_run(&syn).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    assert_eq!(outer(&out, &syn, 47, 4), &[0, 0, 0x08, 0x00]);
+
+    let Some(x) = tunnelled(Encap::Gre { csum: true }) else {
+        return;
+    };
+    let (v, out) = x.test_run(&syn).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    let h = outer(&out, &syn, 47, 8);
+    assert_eq!(&h[0..4], &[0x80, 0, 0x08, 0x00], "C bit, protocol IPv4");
+    assert_eq!(&h[6..8], &[0, 0], "reserved");
+    assert_eq!(
+        csum(&out[34..]),
+        0,
+        "the GRE checksum covers header and payload"
+    );
+    // without the inner datagram's checksum the GRE checksum cannot be had: the stack gets it
+    let bare = ipv4(CLIENT, VIP, 17, 0, &udp(9001, 53));
+    assert_eq!(x.test_run(&bare).unwrap().0, Verdict::Pass);
 }

@@ -87,33 +87,44 @@ fn tunnel_rr(lab: Option<common::Lab>) {
         "one tunnel server left"
     );
 
-    // A GUE tunnel is listed, and the command says it gets no traffic.
-    let (code, _, err) = lab.ipvsadm(
-        &[
-            "-a",
-            "-t",
-            &format!("{VIP}:8080"),
-            "-r",
-            "198.18.1.3",
-            "-i",
-            "--tun-type",
-            "gue",
-            "--tun-port",
-            "6080",
-        ],
-        "",
-    );
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        err.contains("--tun-type gue real servers are listed but get no traffic"),
-        "{err}"
-    );
-    assert_eq!(
-        counts(&lab.traffic("tcp", 8080, 4)),
-        (4, 0),
-        "the gue server gets nothing"
-    );
-    lab.ok(&format!("-d -t {VIP}:8080 -r 198.18.1.3"));
+    // GUE and GRE: the XDP plane encapsulates them; the nftables plane lists them and says they get no
+    // traffic.
+    for (kind, extra) in [
+        ("gue", &["--tun-port", "6080"][..]),
+        ("gre", &["--tun-csum"][..]),
+    ] {
+        let mut args = vec![
+            "-a".to_string(),
+            "-t".into(),
+            format!("{VIP}:8080"),
+            "-r".into(),
+            "198.18.1.3".into(),
+            "-i".into(),
+            "--tun-type".into(),
+            kind.into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = lab.ipvsadm(&args, "");
+        assert_eq!(code, 0, "{err}");
+        let before = lab.tunnel_seen("r2").0;
+        let got = counts(&lab.traffic("tcp", 8080, 4));
+        if lab.plane == "xdp" {
+            assert_eq!(err, "", "{kind}");
+            assert_eq!(got, (2, 2), "{kind} through the XDP plane");
+            let seen = lab.tunnel_seen("r2").0 - before;
+            assert!(seen >= 6, "r2 got its packets in {kind}: {seen}");
+        } else {
+            assert!(
+                err.contains(&format!(
+                    "--tun-type {kind} real servers of TCP {VIP}:8080 are listed but get no traffic"
+                )),
+                "{err}"
+            );
+            assert_eq!(got, (4, 0), "the {kind} server gets nothing");
+        }
+        lab.ok(&format!("-d -t {VIP}:8080 -r 198.18.1.3"));
+    }
 
     // With no tunnel server left, the encapsulation filter is gone from the device.
     lab.ok(&format!("-D -u {VIP}:5353"));

@@ -427,6 +427,7 @@ fn two_servers(sched: &str) -> fulcrum_xdp::plan::ServiceSpec {
         dests: vec![dest(0, 2), dest(1, 3)],
         persistence: None,
         flags: SchedFlags::default(),
+        one_packet: false,
     }
 }
 

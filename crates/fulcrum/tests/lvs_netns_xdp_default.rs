@@ -10,6 +10,10 @@ mod common;
 
 use common::{counts, setup, sh, Lab, VIP};
 
+/// Held by each test: the first one counts the namespace directories under the bpf file system, which
+/// another test's lab would add to.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The id of the XDP program attached to `dev` on the director, if any.
 fn xdp_prog(lab: &Lab, dev: &str) -> Option<u64> {
     let out = sh(&["ip", "-n", &lab.ns("d"), "-j", "link", "show", "dev", dev]).ok()?;
@@ -43,6 +47,7 @@ fn stats(lab: &Lab) -> Vec<u64> {
 
 #[test]
 fn the_default_plane_keeps_its_program_between_commands() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(e) = fulcrum_xdp::Xdp::load() {
         if std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() == Ok("1") {
             panic!("FULCRUM_REQUIRE_NETNS=1 but {e}");
@@ -153,6 +158,7 @@ for i in range(int(sys.argv[2])):
 
 #[test]
 fn one_packet_scheduling_on_the_xdp_plane() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if fulcrum_xdp::Xdp::load().is_err()
         && std::env::var("FULCRUM_REQUIRE_NETNS").as_deref() != Ok("1")
     {

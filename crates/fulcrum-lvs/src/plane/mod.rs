@@ -105,6 +105,11 @@ pub trait DataPlane {
     fn lock(&mut self) -> Result<Option<lock::TableLock>, PlaneError> {
         Ok(None)
     }
+    /// True when the last store gave service `id` to a plane that forwards every tunnel type (the XDP
+    /// program: IP-in-IP, GUE and GRE; the nftables plane forwards IP-in-IP only).
+    fn serves_every_tunnel(&self, _id: u32) -> bool {
+        false
+    }
     /// What went wrong in the last stores without failing them (the table is in force, but served otherwise
     /// than asked: an XDP program that could not be attached leaves every service to nftables).
     fn take_warnings(&mut self) -> Vec<String> {

@@ -7,16 +7,19 @@
 //! services it serves. [`xdp_services`] decides which those are and says why the others stay on
 //! nftables: fwmark services (the mark is set after XDP, by the user's own rules: fulcrum generates no
 //! marking rule it could mirror), persistence engines (`--pe`) and masks that are not a prefix, NAT real
-//! servers, schedulers XDP does not implement (none of ipvsadm's today), tunnels other than IPv4
-//! IP-in-IP, and real servers whose next hop is not resolved. Persistence (`-p`/`-M`), thresholds
+//! servers, schedulers XDP does not implement (none of ipvsadm's today), tunnels to or from IPv6, and
+//! real servers whose next hop is not resolved. IPv4 tunnels are served with every `--tun-type` (IP-in-IP,
+//! GUE, GRE), which the nftables plane does not (IP-in-IP only). Persistence (`-p`/`-M`), thresholds
 //! (`-x`/`-y`), the scheduler flags of sh and mh (`-b sh-fallback,sh-port`, `mh-fallback,mh-port`;
 //! flag-3 means nothing to them, as in IPVS), one-packet scheduling of UDP services (`-o`) and
 //! lblc/lblcr are served in BPF.
 
-use crate::model::{Forward, ServiceKey, Table, TunType};
+use crate::model::{Forward, ServiceKey, Table, TunCsum, TunType};
 use fulcrum_balance::lvs::SchedFlags;
 use fulcrum_xdp::layout::{MAX_DESTS, MAX_SERVICES};
-use fulcrum_xdp::plan::{scheduler_number, DestSpec, Method, Persistence, ServiceSpec, Timeouts};
+use fulcrum_xdp::plan::{
+    scheduler_number, DestSpec, Encap, Method, Persistence, ServiceSpec, Timeouts,
+};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Environment variable selecting the L4 plane (`xdp`: XDP where it loads, with nftables for the rest).
@@ -99,11 +102,20 @@ pub fn xdp_services(
             }
             let method = match d.forward {
                 Forward::Route => Method::Route,
-                Forward::Tunnel
-                    if d.tunnel.kind == TunType::Ipip && d.addr.is_ipv4() && addr.is_ipv4() =>
-                {
+                Forward::Tunnel if d.addr.is_ipv4() && addr.is_ipv4() => {
+                    let csum = d.tunnel.csum == TunCsum::Csum;
+                    // remote checksum offload only changes packets the kernel left for a device to
+                    // checksum, which XDP never sees: IPVS sends the others as without a checksum
+                    let encap = match d.tunnel.kind {
+                        TunType::Ipip => Encap::Ipip,
+                        TunType::Gue => Encap::Gue {
+                            port: d.tunnel.port,
+                            csum,
+                        },
+                        TunType::Gre => Encap::Gre { csum },
+                    };
                     match resolve(d.addr).and_then(|h| h.src) {
-                        Some(src) => Method::Tunnel { src },
+                        Some(src) => Method::Tunnel { src, encap },
                         None => {
                             left.push(why(&format!("no source address towards {}", d.addr)));
                             continue 'svc;
@@ -297,6 +309,8 @@ pub struct XdpPlane {
     pin_dir: std::path::PathBuf,
     /// Stores the XDP program failed (not for being unavailable here), for the command to report.
     warnings: Vec<String>,
+    /// The services the last store put on the XDP program.
+    served: Vec<u32>,
 }
 
 impl Default for XdpPlane {
@@ -310,6 +324,7 @@ impl Default for XdpPlane {
                     Into::into,
                 ),
             warnings: Vec::new(),
+            served: Vec::new(),
         }
     }
 }
@@ -519,6 +534,7 @@ impl XdpPlane {
         for s in &served {
             tracing::info!(service = %format!("{}:{}", s.addr, s.port), "served by the xdp plane");
         }
+        self.served = served.iter().map(|s| s.id).collect();
         for l in &left {
             tracing::info!("served by the nftables plane: {l}");
         }
@@ -579,6 +595,7 @@ impl super::DataPlane for XdpPlane {
     }
 
     fn store(&mut self, table: &Table) -> Result<(), super::PlaneError> {
+        self.served.clear();
         self.nft.store(table)?;
         if table.services.is_empty() {
             // An empty table (`-C`, or the last service deleted): the program is detached and its maps go.
@@ -624,6 +641,10 @@ impl super::DataPlane for XdpPlane {
 
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+
+    fn serves_every_tunnel(&self, id: u32) -> bool {
+        self.served.contains(&id)
     }
 }
 

@@ -94,9 +94,11 @@ for i in range(n):
         print("FAIL", flush=True)
 "#;
 
-/// Stand-in for the kernel's `tunl0` on a real server (this test kernel has no `ipip` module): IP-in-IP
-/// packets in from a raw socket, the inner packets handed to the stack through a TUN device named `tunl0`.
-/// IPv6 in IPv6 (next header 41) arrives without its outer header on a raw IPv6 socket.
+/// Stand-in for the kernel's `tunl0` on a real server (this test kernel has no `ipip`, `fou` or `ip_gre`
+/// module): IP-in-IP packets in from a raw socket, GUE from a UDP socket on port 6080 (as `ip fou add port
+/// 6080 gue` would take them) and GRE from a raw protocol-47 socket, the inner packets handed to the stack
+/// through a TUN device named `tunl0`. IPv6 in IPv6 (next header 41) arrives without its outer header on a
+/// raw IPv6 socket.
 ///
 /// The kernel's own decapsulation keeps what the packet's buffer knows: a TCP or UDP checksum the client's veth
 /// left for "hardware" to fill (Linux leaves it partial between namespaces) stays trusted. Bytes through a raw
@@ -108,6 +110,20 @@ fd = os.open("/dev/net/tun", os.O_RDWR)
 fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"tunl0", 0x0001 | 0x1000))
 v4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
 v6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 41)
+gue = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+gue.bind(("0.0.0.0", 6080))
+gre = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
+def ungue(d):
+    # GUE variant 0: hlen words of optional fields after 4 bytes; IP-in-IP inside
+    if len(d) < 4 or d[0] >> 6 != 0 or d[0] & 0x20 or d[1] != 4:
+        return None
+    return d[4 + (d[0] & 31) * 4:]
+def ungre(p):
+    g = p[(p[0] & 15) * 4:]
+    if len(g) < 4 or g[2:4] != b"\x08\x00" or g[1] & 7:
+        return None
+    n = 4 + 4 * sum(1 for bit in (0x80, 0x20, 0x10) if g[0] & bit)
+    return g[n:]
 def fold(b):
     if len(b) % 2:
         b += b"\0"
@@ -131,9 +147,18 @@ def checksummed(ip):
     return ip[:ihl] + bytes(l4) + ip[total:]
 print("ready", flush=True)
 while True:
-    for s in select.select([v4, v6], [], [])[0]:
+    for s in select.select([v4, v6, gue, gre], [], [])[0]:
         pkt = s.recv(65535)
-        os.write(fd, checksummed(pkt[(pkt[0] & 15) * 4:]) if s is v4 else pkt)
+        if s is v4:
+            inner = pkt[(pkt[0] & 15) * 4:]
+        elif s is gue:
+            inner = ungue(pkt)
+        elif s is gre:
+            inner = ungre(pkt)
+        else:
+            inner = pkt
+        if inner:
+            os.write(fd, checksummed(inner) if s is not v6 else inner)
 "#;
 
 /// Opens n connections to the echo port and keeps them; prints each server's name, then on every
@@ -508,7 +533,8 @@ impl Lab {
                     &format!("ip addr add {VIP6}/128 dev tunl0 nodad"),
                     "nft add table inet tun",
                     "nft add chain inet tun pre { type filter hook prerouting priority -300 ; }",
-                    "nft add rule inet tun pre iifname eth0 meta l4proto { 4, 41 } counter",
+                    "nft add rule inet tun pre iifname eth0 meta l4proto { 4, 41, 47 } counter",
+                    "nft add rule inet tun pre iifname eth0 udp dport 6080 counter",
                     &format!("nft add rule inet tun pre iifname eth0 ip daddr {VIP} counter drop"),
                     &format!("nft add rule inet tun pre iifname eth0 ip6 daddr {VIP6} counter drop"),
                 ],
@@ -517,17 +543,28 @@ impl Lab {
         procs
     }
 
-    /// Packets (encapsulated, dropped plain: IPv4 and IPv6 together) counted by a real server's rules.
+    /// Packets (encapsulated: IP-in-IP, GRE and GUE; dropped plain: IPv4 and IPv6 together) counted by a
+    /// real server's rules.
     pub fn tunnel_seen(&self, r: &str) -> (u64, u64) {
         let out = self
             .exec(r, &["nft", "list", "chain", "inet", "tun", "pre"])
             .unwrap_or_default();
-        let n: Vec<u64> = out
-            .lines()
-            .filter_map(|l| l.split("packets ").nth(1))
-            .filter_map(|v| v.split_whitespace().next()?.parse().ok())
-            .collect();
-        (n.first().copied().unwrap_or(0), n.iter().skip(1).sum())
+        let (mut encapsulated, mut plain) = (0, 0);
+        for l in out.lines() {
+            let Some(n) = l
+                .split("packets ")
+                .nth(1)
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if l.contains("drop") {
+                plain += n;
+            } else {
+                encapsulated += n;
+            }
+        }
+        (encapsulated, plain)
     }
 
     /// Waits (bounded) until `f` holds.
