@@ -274,6 +274,16 @@ struct {
 	__type(value, struct sweeper);
 } sweep SEC(".maps");
 
+/* Which build of this program the pinned maps belong to (a hash of the object, written by the loader): a
+ * fulcrum of another build finds it different, or missing, and replaces program and maps rather than
+ * write its layouts into maps another program reads. The program itself does not read it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} build SEC(".maps");
+
 /* Bob Jenkins' lookup3 mixing, as the kernel's jhash (which nftables' `jhash` expression uses), so that
  * sh, dh and mh pick the same real server as the nftables plane for the same client. */
 static __always_inline __u32 rol32(__u32 w, int s) { return (w << s) | (w >> (32 - s)); }

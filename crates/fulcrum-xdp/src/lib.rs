@@ -29,6 +29,10 @@ pub enum XdpError {
     /// The table holds something the XDP plane does not implement.
     #[error("not served by xdp: {0}")]
     Unsupported(String),
+    /// The pinned maps belong to another build of the program (an older fulcrum's): their layouts may
+    /// differ from this build's, so they are not written to.
+    #[error("the pinned xdp program is another build's: {0}")]
+    OtherBuild(String),
     /// A map or program operation failed.
     #[error("xdp {what}: {why}")]
     Bpf {

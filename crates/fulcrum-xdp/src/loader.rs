@@ -75,7 +75,7 @@ fn object() -> Result<&'static [u8], XdpError> {
 type MapKind = fn(MapData) -> Map;
 
 /// The maps of the program, with the kind of each.
-const MAPS: [(&str, MapKind); 13] = [
+const MAPS: [(&str, MapKind); 14] = [
     ("services", Map::HashMap),
     ("dests", Map::Array),
     ("sched_tab", Map::Array),
@@ -89,7 +89,16 @@ const MAPS: [(&str, MapKind); 13] = [
     ("dest_stats", Map::PerCpuArray),
     ("config", Map::Array),
     ("sweep", Map::Array),
+    ("build", Map::Array),
 ];
+
+/// This build's identity: FNV-1a of the program's object, so any change to the program or its map layouts
+/// gives another value. Written into map `build` by [`Xdp::load`], compared by [`Xdp::open_pinned`].
+fn build_id(obj: &[u8]) -> u64 {
+    obj.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 /// The program (when loaded by this process) and its maps.
 pub struct Xdp {
@@ -133,15 +142,37 @@ impl Xdp {
                 .ok_or_else(|| XdpError::Unavailable(format!("no map {name} in the object")))?;
             maps.insert(name, m);
         }
-        Ok(Xdp {
+        let mut x = Xdp {
             ebpf: Some(ebpf),
             maps,
-        })
+        };
+        {
+            let mut b: Array<&mut MapData, u64> =
+                Array::try_from(x.map_mut("build")?).map_err(|e| XdpError::bpf("map build", e))?;
+            b.set(0, build_id(obj), 0)
+                .map_err(|e| XdpError::bpf("build", e))?;
+        }
+        Ok(x)
     }
 
     /// Opens the maps pinned under `dir` by [`Xdp::pin`] in an earlier process (no program: the pinned
-    /// links keep the attached program running with these maps).
+    /// links keep the attached program running with these maps). [`XdpError::OtherBuild`] when another
+    /// build of the program pinned them (map `build` missing or different).
     pub fn open_pinned(dir: &Path) -> Result<Xdp, XdpError> {
+        let ours = build_id(object()?);
+        let theirs = MapData::from_pin(dir.join("build"))
+            .ok()
+            .and_then(|d| Array::<MapData, u64>::try_from(Map::Array(d)).ok())
+            .and_then(|a| a.get(&0, 0).ok());
+        match theirs {
+            Some(t) if t == ours => {}
+            Some(t) => {
+                return Err(XdpError::OtherBuild(format!(
+                    "build {t:016x}, this one is {ours:016x}"
+                )))
+            }
+            None => return Err(XdpError::OtherBuild("pinned without a build mark".into())),
+        }
         let mut maps = std::collections::HashMap::new();
         for (name, kind) in MAPS {
             let p = dir.join(name);

@@ -93,6 +93,36 @@ fn the_default_plane_keeps_its_program_between_commands() {
         "wrr weights 1:2"
     );
 
+    // A program pinned by another build (here: by a fulcrum from before the build mark) is replaced
+    // rather than written to with this build's layouts, and the command says so.
+    let ours: Vec<String> = pin_dirs()
+        .into_iter()
+        .filter(|d| !dirs.contains(d))
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    let mark = format!("/run/fulcrum/bpf/{}/build", ours[0]);
+    std::fs::remove_file(&mark).expect("the build mark is pinned");
+    let (code, _, err) = lab.ipvsadm(&["-E", "-t", &format!("{VIP}:8080"), "-s", "rr"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.starts_with("ipvsadm: warning: the xdp program pinned in ")
+            && err.ends_with(
+                "is another build's (pinned without a build mark): replaced by this one; its flows start afresh\n"
+            )
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(std::path::Path::new(&mark).exists(), "marked again");
+    let replaced = xdp_prog(&lab, "d0").expect("a program on d0");
+    assert_ne!(replaced, id, "a new program");
+    assert_eq!(
+        counts(&lab.traffic("tcp", 8080, 20)),
+        (10, 10),
+        "the new program serves"
+    );
+    let (code, _, err) = lab.ipvsadm(&["-L", "-n"], "");
+    assert_eq!((code, err.as_str()), (0, ""), "no warning once replaced");
+
     // An empty table detaches it and removes the namespace's directory.
     lab.ok("-C");
     assert_eq!(xdp_prog(&lab, "d0"), None, "detached by -C");

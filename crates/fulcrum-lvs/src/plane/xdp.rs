@@ -486,10 +486,24 @@ impl XdpPlane {
     }
 
     /// Opens the pinned maps, or loads the program, pins its maps and attaches it (links pinned).
-    fn open_or_load(&self) -> Result<fulcrum_xdp::Xdp, fulcrum_xdp::XdpError> {
+    fn open_or_load(&mut self) -> Result<fulcrum_xdp::Xdp, fulcrum_xdp::XdpError> {
         self.ensure_bpffs()?;
         if self.pin_dir.join("services").exists() {
-            return fulcrum_xdp::Xdp::open_pinned(&self.pin_dir);
+            match fulcrum_xdp::Xdp::open_pinned(&self.pin_dir) {
+                Err(fulcrum_xdp::XdpError::OtherBuild(why)) => {
+                    // Another fulcrum's program (an upgrade): its maps may be laid out otherwise, so it
+                    // is replaced; its flows, counts and persistence entries go with it.
+                    let w = format!(
+                        "the xdp program pinned in {} is another build's ({why}): replaced by this one; its flows start afresh",
+                        self.pin_dir.display()
+                    );
+                    tracing::warn!("{w}");
+                    self.warnings.push(w);
+                    super::xdp_pins::remove(&self.pin_dir);
+                    self.ensure_bpffs()?;
+                }
+                other => return other,
+            }
         }
         let mut x = fulcrum_xdp::Xdp::load()?;
         let attached = devices().into_iter().try_for_each(|dev| {
