@@ -96,6 +96,8 @@ struct dest {
 	__u32 l_thresh;   /* lower one (-y; 0: three quarters of the upper) */
 	__u16 tun_port;   /* GUE's destination port, network order */
 	__u16 pad;
+	__u32 tag;        /* the real server's identity (a hash of its address and port, never 0): flows and
+			   * persistence entries made for another server once in this slot do not match it */
 };
 
 struct conns {
@@ -121,6 +123,8 @@ struct flow {
 	__u32 didx; /* index of the real server within its service */
 	__u32 state; /* FLOW_* */
 	__u32 persist; /* prefix + 1 of the persistence entry this flow holds (0: none) */
+	__u32 tag;     /* its real server's dest.tag */
+	__u32 pad;
 };
 
 /* A persistence entry (IPVS's template): a client network of a service pinned to a real server. */
@@ -136,6 +140,8 @@ struct persist {
 	__u64 timeout_ns; /* the service's persistence timeout */
 	__u32 didx;
 	__s32 conns;      /* live flows it holds: it lasts while any does, then timeout_ns */
+	__u32 tag;        /* its real server's dest.tag */
+	__u32 pad;
 };
 
 struct counters {
@@ -454,7 +460,7 @@ static __always_inline __u32 persist_lookup(const struct persist_key *pk, __u64 
 	__u32 idx = pk->sid * MAX_DESTS + didx;
 	struct dest *d = didx < MAX_DESTS ? bpf_map_lookup_elem(&dests, &idx) : 0;
 	/* (`last` may be later than `now`, set meanwhile by another CPU or the sweeper) */
-	if (!d || d->fwd == FWD_NONE ||
+	if (!d || d->fwd == FWD_NONE || d->tag != p->tag ||
 	    (p->conns <= 0 && now > p->last && now - p->last > p->timeout_ns)) {
 		bpf_map_delete_elem(&persist, pk);
 		return NO_DEST;
@@ -466,9 +472,13 @@ static __always_inline __u32 persist_lookup(const struct persist_key *pk, __u64 
 static __always_inline int persist_bind(const struct persist_key *pk, __u32 didx, __u64 now,
 					__u64 timeout_ns)
 {
+	__u32 idx = pk->sid * MAX_DESTS + didx;
+	struct dest *d = didx < MAX_DESTS ? bpf_map_lookup_elem(&dests, &idx) : 0;
+	if (!d)
+		return 0;
 	struct persist *p = bpf_map_lookup_elem(&persist, pk);
-	if (!p || p->didx != didx) {
-		struct persist np = { .last = now, .timeout_ns = timeout_ns, .didx = didx };
+	if (!p || p->didx != didx || p->tag != d->tag) {
+		struct persist np = { .last = now, .timeout_ns = timeout_ns, .didx = didx, .tag = d->tag };
 		if (bpf_map_update_elem(&persist, pk, &np, BPF_ANY) != 0)
 			return 0;
 		p = bpf_map_lookup_elem(&persist, pk);
@@ -503,40 +513,57 @@ __attribute__((noinline)) int persist_hold(struct flow_key *fk, __u32 sid, __u32
 	return persist_bind(&pk, didx, bpf_ktime_get_ns(), (__u64)timeout_s * 1000000000ull);
 }
 
-/* A flow of client `fk` that held an entry ended: the entry's time starts again from now. */
-__attribute__((noinline)) int persist_leave(struct flow_key *fk, __u32 sid)
+/* A flow of client `fk` that held an entry ended: the entry's time starts again from now. Only the entry
+ * of the flow's own server (`tag`) counts it: one bound anew to another server since is left alone. */
+__attribute__((noinline)) int persist_leave(struct flow_key *fk, __u32 sid, __u32 tag)
 {
 	struct persist_key pk;
 	if (!fk || !persist_key_of(&pk, sid, fk->saddr, fk->family))
 		return 0;
 	struct persist *p = bpf_map_lookup_elem(&persist, &pk);
-	if (!p)
+	if (!p || p->tag != tag)
 		return 0;
 	__sync_fetch_and_add(&p->conns, -1);
 	p->last = bpf_ktime_get_ns();
 	return 0;
 }
 
-static __always_inline void persist_release(const struct flow_key *k, __u32 sid, __u32 pm)
+static __always_inline void persist_release(const struct flow_key *k, __u32 sid, __u32 pm, __u32 tag)
 {
 	if (pm == 0)
 		return;
 	struct flow_key kk = *k;
-	persist_leave(&kk, sid);
+	persist_leave(&kk, sid, tag);
+}
+
+/* 1 when slot `didx` of service `sid` still holds the real server `tag` names. (A global function: the
+ * verifier checks it once rather than with every state of its callers.) */
+__attribute__((noinline)) int slot_holds(__u32 sid, __u32 didx, __u32 tag)
+{
+	if (sid >= MAX_SERVICES || didx >= MAX_DESTS)
+		return 0;
+	__u32 idx = sid * MAX_DESTS + didx;
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	return d && d->fwd != FWD_NONE && d->tag == tag;
 }
 
 /* Takes back a flow's count when its entry is removed by this call (only one remover counts it). */
 static __always_inline void flow_release(void *map, const struct flow_key *k, const struct flow *f,
 					 __u64 now)
 {
-	__u32 sid = f->sid, didx = f->didx, state = f->state, pm = f->persist;
+	__u32 sid = f->sid, didx = f->didx, state = f->state, pm = f->persist, tag = f->tag;
 	if (bpf_map_delete_elem(map, k) != 0 || sid >= MAX_SERVICES || didx >= MAX_DESTS)
 		return;
+	/* a flow of a server no longer in its slot: the slot's counts are its new server's */
+	if (!slot_holds(sid, didx, tag)) {
+		persist_release(k, sid, pm, tag);
+		return;
+	}
 	if (state == FLOW_OPEN)
 		conns_add(sid * MAX_DESTS + didx, -1, 0);
 	else
 		conns_add(sid * MAX_DESTS + didx, 0, -1);
-	persist_release(k, sid, pm);
+	persist_release(k, sid, pm, tag);
 }
 
 static long sweep_flow(void *map, struct flow_key *k, struct flow *f, void *arg)
@@ -1156,7 +1183,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		if (timeout && now - f->last > timeout) {
 			/* expired: its count goes, the packet is a new flow */
 			flow_release(&flows, &fk, f, now);
-		} else if (d && d->fwd != FWD_NONE) {
+		} else if (d && d->fwd != FWD_NONE && d->tag == f->tag) {
 			didx = f->didx;
 			f->last = now;
 			if (fin_rst && f->state == FLOW_OPEN) {
@@ -1169,10 +1196,10 @@ int fulcrum_xdp(struct xdp_md *ctx)
 				new_conn = 1;
 			}
 		} else {
-			/* its real server left the service: schedule again */
-			__u32 pm = f->persist;
+			/* its real server left the service (or another one took its slot): schedule again */
+			__u32 pm = f->persist, tag = f->tag;
 			if (bpf_map_delete_elem(&flows, &fk) == 0)
-				persist_release(&fk, sid, pm);
+				persist_release(&fk, sid, pm, tag);
 		}
 	}
 	if (didx == NO_DEST) {
@@ -1195,11 +1222,16 @@ int fulcrum_xdp(struct xdp_md *ctx)
 			return XDP_DROP;
 		if (didx >= MAX_DESTS)
 			return XDP_PASS;
+		__u32 nidx = sid * MAX_DESTS + didx;
+		struct dest *nd = bpf_map_lookup_elem(&dests, &nidx);
+		if (!nd)
+			return XDP_PASS;
+		__u32 ntag = nd->tag;
 		if (pm && !persist_hold(&fk, sid, didx, svc->persist_s))
 			pm = 0;
 		if (one_packet) {
 			/* the datagram's connection ends with it: a persistence entry starts its timeout now */
-			persist_release(&fk, sid, pm);
+			persist_release(&fk, sid, pm, ntag);
 			new_conn = 1;
 			goto forward;
 		}
@@ -1208,13 +1240,17 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		nf.last = now;
 		nf.sid = sid;
 		nf.didx = didx;
+		nf.tag = ntag;
 		nf.state = l4proto == IPPROTO_UDP ? FLOW_UDP : (fin_rst ? FLOW_CLOSING : FLOW_OPEN);
 		bpf_map_update_elem(&flows, &fk, &nf, BPF_ANY);
 		if (nf.state == FLOW_OPEN)
 			conns_add(sid * MAX_DESTS + didx, 1, 0);
 		else
 			conns_add(sid * MAX_DESTS + didx, 0, 1);
-		new_conn = 1;
+		/* a TCP flow picked up without its SYN (a hashing scheduler's: another director started it, or
+		 * it outlived its entry here) is held but was counted where it started, so the directors'
+		 * connection counts add up to the clients' connections */
+		new_conn = l4proto != IPPROTO_TCP || syn;
 	}
 
 forward:;

@@ -164,6 +164,9 @@ pub struct Dest {
     pub tun_port: u16,
     /// Padding.
     pub pad: u16,
+    /// The real server's identity ([`crate::plan::dest_tag`], never 0): flows and persistence entries
+    /// made for another server once in this slot do not match it.
+    pub tag: u32,
 }
 
 /// Value of map `dest_conns`: live connection counts.
@@ -214,6 +217,10 @@ pub struct Flow {
     pub state: u32,
     /// The prefix length + 1 of the persistence entry the flow holds (0: none).
     pub persist: u32,
+    /// Its real server's [`Dest::tag`].
+    pub tag: u32,
+    /// Padding.
+    pub pad: u32,
 }
 
 /// Key of map `persist` (IPVS's persistence template).
@@ -242,6 +249,10 @@ pub struct Persist {
     pub didx: u32,
     /// Live flows it holds (it lasts while any does, then `timeout_ns`).
     pub conns: i32,
+    /// Its real server's [`Dest::tag`].
+    pub tag: u32,
+    /// Padding.
+    pub pad: u32,
 }
 
 /// Per-CPU counters of a service or real server.
@@ -310,14 +321,14 @@ macro_rules! pod {
 pod!(
     SvcKey = 20,
     SvcInfo = 32,
-    Dest = 68,
+    Dest = 72,
     Conns = 24,
     FlowKey = 40,
-    Flow = 24,
+    Flow = 32,
     Counters = 24,
     Config = 32,
     LocalityKey = 24,
     Locality = 24,
     PersistKey = 24,
-    Persist = 24,
+    Persist = 32,
 );

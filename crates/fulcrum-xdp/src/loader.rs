@@ -232,6 +232,16 @@ impl Xdp {
             {
                 let mut dests: Array<&mut MapData, Dest> = Array::try_from(self.map_mut("dests")?)
                     .map_err(|e| XdpError::bpf("map dests", e))?;
+                // slots another real server takes (or leaves) start with no live counts: the flows
+                // counted there were the old server's, and the program no longer matches them
+                let mut renewed = Vec::new();
+                for i in 0..MAX_DESTS {
+                    let new = s.dests.get(i as usize).map_or(0, |d| d.tag);
+                    let old = dests.get(&(base + i), 0).map_or(0, |d| d.tag);
+                    if old != new {
+                        renewed.push(base + i);
+                    }
+                }
                 for (i, d) in s.dests.iter().enumerate() {
                     dests
                         .set(base + i as u32, d, 0)
@@ -241,6 +251,14 @@ impl Xdp {
                     dests
                         .set(base + i, Dest::default(), 0)
                         .map_err(|e| XdpError::bpf("dests", e))?;
+                }
+                let mut conns: Array<&mut MapData, Conns> =
+                    Array::try_from(self.map_mut("dest_conns")?)
+                        .map_err(|e| XdpError::bpf("map dest_conns", e))?;
+                for idx in renewed {
+                    conns
+                        .set(idx, Conns::default(), 0)
+                        .map_err(|e| XdpError::bpf("dest_conns", e))?;
                 }
             }
             {

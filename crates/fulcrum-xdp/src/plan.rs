@@ -37,6 +37,19 @@ pub enum Method {
     },
 }
 
+/// A real server's identity in its slot: FNV-1a of its address and port, never 0 (an unused slot's). A flow or
+/// persistence entry whose tag is not its slot's belongs to a server no longer there.
+pub fn dest_tag(addr: IpAddr, port: u16) -> u32 {
+    let (bytes, _) = addr_bytes(addr);
+    let h = bytes
+        .iter()
+        .chain(&port.to_be_bytes())
+        .fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+        });
+    h.max(1)
+}
+
 fn csum_flag(csum: bool) -> u8 {
     if csum {
         tun_flags::CSUM
@@ -433,6 +446,7 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                 l_thresh: d.l_threshold,
                 tun_port,
                 pad: 0,
+                tag: dest_tag(d.addr, d.port),
             };
         }
         let slot_of: Vec<u32> = s.dests.iter().map(|d| d.slot).collect();

@@ -5,8 +5,8 @@
 use fulcrum_balance::lvs::SchedFlags;
 use fulcrum_xdp::layout::Counters;
 use fulcrum_xdp::plan::{
-    fallback_slot, hash_key, hash_slot, key_slot, plan, DestSpec, Encap, Method, Persistence,
-    ServiceSpec, Timeouts,
+    dest_tag, fallback_slot, hash_key, hash_slot, key_slot, plan, DestSpec, Encap, Method,
+    Persistence, ServiceSpec, Timeouts,
 };
 use fulcrum_xdp::{Verdict, Xdp};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -298,6 +298,17 @@ fn hashing_schedulers_pick_the_nftables_planes_slot() {
         } else {
             assert_eq!(seen.len(), 1, "dh hashes the one VIP");
         }
+        // those flows are held (their packets counted) but are not new connections: a connection is
+        // counted where its SYN arrived, so the directors' counts add up to the clients' connections
+        let c = x.service_counters(3).unwrap();
+        assert_eq!((c.conns, c.packets), (0, 40), "{sched}");
+        assert_eq!(x.flows().unwrap().len(), 40);
+        assert!(pick(&x, &syn_from(6000)).is_some());
+        assert_eq!(
+            x.service_counters(3).unwrap().conns,
+            1,
+            "{sched}: a SYN is one"
+        );
     }
 }
 
@@ -1094,4 +1105,62 @@ fn tunnel_wraps_in_gre() {
     // without the inner datagram's checksum the GRE checksum cannot be had: the stack gets it
     let bare = ipv4(CLIENT, VIP, 17, 0, &udp(9001, 53));
     assert_eq!(x.test_run(&bare).unwrap().0, Verdict::Pass);
+}
+
+#[test]
+fn a_server_taking_another_ones_slot_gets_none_of_its_flows() {
+    let mut svc = service("lc", &[1, 1]);
+    let Some(mut x) = setup(std::slice::from_ref(&svc)) else {
+        return;
+    };
+    assert_eq!(pick(&x, &syn_from(7100)), Some(0));
+    assert_eq!(pick(&x, &syn_from(7101)), Some(1));
+    // slot 0 goes to another real server (ids are reused once every server left, for instance)
+    svc.dests[0].addr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 9));
+    x.apply(&plan(std::slice::from_ref(&svc), Timeouts::default()).unwrap())
+        .unwrap();
+    let c = x.dest_conns(3, 0).unwrap();
+    assert_eq!(
+        (c.active, c.inactive),
+        (0, 0),
+        "the new server starts without counts"
+    );
+    // the old server's flow is not sent to the new one: without its SYN it goes to the stack
+    let ack = |p| ipv4(CLIENT, VIP, 6, 0x4000, &tcp(p, 80, ACK));
+    assert_eq!(pick(&x, &ack(7100)), None);
+    assert_eq!(
+        pick(&x, &ack(7101)),
+        Some(1),
+        "the other server's flow stays"
+    );
+    let c = x.dest_conns(3, 0).unwrap();
+    assert_eq!(
+        (c.active, c.inactive),
+        (0, 0),
+        "its count was not taken from the new server"
+    );
+    assert_eq!(
+        pick(&x, &syn_from(7102)),
+        Some(0),
+        "lc: the new server has none"
+    );
+
+    // a persistence entry of the old server does not send its clients to the new one
+    let mut svc = persistent("rr", &[1, 1], 60, 32);
+    let Some(mut x) = setup(std::slice::from_ref(&svc)) else {
+        return;
+    };
+    let a = Ipv4Addr::new(198, 19, 0, 7);
+    assert_eq!(pick(&x, &syn_of(a, 1000)), Some(0));
+    svc.dests[0].addr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 9));
+    x.apply(&plan(std::slice::from_ref(&svc), Timeouts::default()).unwrap())
+        .unwrap();
+    let again = pick(&x, &syn_of(a, 1001)).expect("scheduled");
+    let entries = x.persistence().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let (_, e) = entries[0];
+    let holder = &svc.dests[again];
+    assert_eq!(e.didx as usize, again);
+    assert_eq!(e.tag, dest_tag(holder.addr, holder.port), "bound anew");
+    assert_eq!(e.conns, 1, "only the new flow holds it");
 }

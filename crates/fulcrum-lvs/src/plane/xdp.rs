@@ -18,7 +18,7 @@ use crate::model::{Forward, ServiceKey, Table, TunCsum, TunType};
 use fulcrum_balance::lvs::SchedFlags;
 use fulcrum_xdp::layout::{MAX_DESTS, MAX_SERVICES};
 use fulcrum_xdp::plan::{
-    scheduler_number, DestSpec, Encap, Method, Persistence, ServiceSpec, Timeouts,
+    dest_tag, scheduler_number, DestSpec, Encap, Method, Persistence, ServiceSpec, Timeouts,
 };
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -677,7 +677,12 @@ pub fn conn_entries(
         let Some(s) = table.services.iter().find(|s| s.id == f.sid) else {
             continue;
         };
-        let Some(d) = s.dests.iter().find(|d| d.id == f.didx) else {
+        // (a flow of a server that left its slot to another is not the new one's)
+        let Some(d) = s
+            .dests
+            .iter()
+            .find(|d| d.id == f.didx && dest_tag(d.addr, d.port) == f.tag)
+        else {
             continue;
         };
         let ServiceKey::Addr { proto, addr, .. } = s.key else {
@@ -736,7 +741,11 @@ pub fn template_entries(
         let Some(s) = table.services.iter().find(|s| s.id == k.sid) else {
             continue;
         };
-        let Some(d) = s.dests.iter().find(|d| d.id == p.didx) else {
+        let Some(d) = s
+            .dests
+            .iter()
+            .find(|d| d.id == p.didx && dest_tag(d.addr, d.port) == p.tag)
+        else {
             continue;
         };
         let ServiceKey::Addr { proto, addr, port } = s.key else {
@@ -841,12 +850,15 @@ mod report_tests {
         };
         key.saddr[..4].copy_from_slice(&[198, 19, 0, 7]);
         let sec = 1_000_000_000u64;
+        let tag = dest_tag("198.18.1.2".parse().unwrap(), 80);
         let flow = |st, last| Flow {
             last,
             sid,
             didx: did,
             state: st,
             persist: 0,
+            tag,
+            pad: 0,
         };
         let now = 1000 * sec;
         let v = conn_entries(&t, &[(key, flow(state::OPEN, now - 10 * sec))], now);
@@ -858,6 +870,12 @@ mod report_tests {
         let v = conn_entries(&t, &[(key, flow(state::CLOSING, now - 100 * sec))], now);
         assert_eq!((v[0].state.as_str(), v[0].expire), ("FIN_WAIT", 20));
         assert!(conn_entries(&t, &[(key, flow(state::CLOSING, now - 200 * sec))], now).is_empty());
+        // a flow of the server that had the slot before is not listed as the new one's
+        let stale = Flow {
+            tag: tag ^ 1,
+            ..flow(state::OPEN, now - 10 * sec)
+        };
+        assert!(conn_entries(&t, &[(key, stale)], now).is_empty());
     }
 
     #[test]
@@ -881,6 +899,8 @@ mod report_tests {
             timeout_ns: 300 * sec,
             didx: did,
             conns,
+            tag: dest_tag("198.18.1.1".parse().unwrap(), 80),
+            pad: 0,
         };
         let v = template_entries(&t, &[(key, entry(2, now - 500 * sec))], now);
         assert_eq!(v.len(), 1);
