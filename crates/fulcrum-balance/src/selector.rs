@@ -37,6 +37,18 @@ impl Selector {
         self.rr = position;
     }
 
+    /// Moves the leastconn tie-break cursor to `position`: threads that share one cursor per backend send
+    /// equally loaded servers their requests in turn whichever thread picks, as HAProxy's one leastconn tree
+    /// per backend does. [`Selector::lc_position`] gives the position after a pick, to store back.
+    pub fn seek_lc(&mut self, position: usize) {
+        self.lc = position;
+    }
+
+    /// The leastconn tie-break cursor (see [`Selector::seek_lc`]).
+    pub fn lc_position(&self) -> usize {
+        self.lc
+    }
+
     /// Picks a server index for a request, or `None` when no server is usable.
     ///
     /// `load(i)` returns server `i`'s current connections (used by `leastconn`, `first` and

@@ -203,3 +203,25 @@ listen app
     let expected: Vec<String> = (0..12).map(|i| format!("s{}", i % 4 + 1)).collect();
     assert_eq!(order, expected);
 }
+
+/// leastconn's turn among equally loaded servers is one per backend too: requests that each end before the
+/// next (every server idle, all tied) go to the servers in turn, whichever of four threads picks, as HAProxy's
+/// one leastconn tree per backend sends them (each thread starting from the first server would repeat it).
+#[test]
+fn leastconn_ties_take_turns_across_worker_threads() {
+    let o = origins(4);
+    let cfg = format!(
+        "{}
+listen app
+    bind 127.0.0.1:{}
+    balance leastconn
+{}",
+        DEFAULTS.replace("nbthread 1", "nbthread 4"),
+        free_port(),
+        server_lines(&o, "")
+    );
+    let p = start_proxy(&cfg);
+    let order: Vec<String> = (0..12).map(|_| served_by(&get(p.addr, "/"))).collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("s{}", i % 4 + 1)).collect();
+    assert_eq!(order, expected);
+}

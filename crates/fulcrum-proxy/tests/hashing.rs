@@ -240,6 +240,23 @@ fn random_spreads_over_every_server() {
     }
 }
 
+/// The generator is seeded from the system's randomness, as HAProxy's is: two proxies with the same configuration
+/// draw different servers (24 draws over 4 servers agree by chance once in 4^24). They used to draw the same.
+#[test]
+fn random_draws_differ_from_one_process_to_the_next() {
+    let o = origins(4);
+    let paths: Vec<String> = (0..24).map(|_| "/".to_string()).collect();
+    let first = {
+        let p = proxy(&o, "    balance random", "");
+        servers_for(p.addr, &paths)
+    };
+    let second = {
+        let p = proxy(&o, "    balance random", "");
+        servers_for(p.addr, &paths)
+    };
+    assert_ne!(first, second);
+}
+
 #[test]
 fn random_two_draws_prefer_the_idle_servers() {
     let o = origins(3);

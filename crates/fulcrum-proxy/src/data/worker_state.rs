@@ -42,7 +42,9 @@ impl Worker {
                     .collect(),
             ),
             rng: Cell::new(
-                0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+                0x9E37_79B9_7F4A_7C15
+                    ^ (id as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9)
+                    ^ fresh_seed(),
             ),
             draining: Cell::new(false),
         }
@@ -74,9 +76,26 @@ impl Worker {
             be.rr_position
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         );
-        farm.pick(selector, &be.servers, key, avoid, rng)
-            .map(|i| be.servers[i].clone())
+        // So is leastconn's turn among equally loaded servers.
+        let lc = be.lc_position.load(std::sync::atomic::Ordering::Relaxed);
+        selector.seek_lc(lc);
+        let picked = farm.pick(selector, &be.servers, key, avoid, rng);
+        if selector.lc_position() != lc {
+            be.lc_position
+                .store(selector.lc_position(), std::sync::atomic::Ordering::Relaxed);
+        }
+        picked.map(|i| be.servers[i].clone())
     }
+}
+
+/// A seed from the operating system's randomness (through the keys std's hash maps draw, new at each call), so that
+/// processes, a process and the one that replaces it on reload, and the workers of one process draw different
+/// sequences: HAProxy seeds its generator from the system too, not from a constant.
+fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// An accepted connection as the accept loop saw it.

@@ -170,6 +170,8 @@ pub struct BackendRt {
     pub reuse: fulcrum_config::haproxy::HttpReuse,
     /// The next position in the round-robin order, shared by every worker thread.
     pub rr_position: std::sync::atomic::AtomicUsize,
+    /// Where leastconn's tie-break starts, shared by every worker thread.
+    pub lc_position: std::sync::atomic::AtomicUsize,
     /// `option forwardfor` set in the backend.
     pub forwardfor: Option<(ForwardFor, HeaderName)>,
     /// `option originalto` set in the backend.
@@ -364,6 +366,7 @@ impl Snapshot {
                 conn_mode: p.http_conn_mode,
                 reuse: p.http_reuse,
                 rr_position: std::sync::atomic::AtomicUsize::new(0),
+                lc_position: std::sync::atomic::AtomicUsize::new(0),
                 forwardfor: forwardfor(p),
                 originalto: originalto(p),
                 send_name_header: p
