@@ -184,24 +184,34 @@ listen app
     );
 }
 
-/// With several worker threads, new connections land on whichever thread accepts them, and still follow one
-/// round-robin order per backend, as in HAProxy (HAProxy's reg-test balance/balance-rr.vtc checks the same).
-#[test]
-fn roundrobin_order_is_shared_by_worker_threads() {
+/// The servers 12 requests from one client go to, one connection each, through a proxy with four worker threads
+/// and `balance` as given (`None`: the default, roundrobin).
+fn order_across_four_threads(balance: Option<&str>) -> Vec<String> {
     let o = origins(4);
     let cfg = format!(
         "{}
 listen app
     bind 127.0.0.1:{}
-{}",
+{}{}",
         DEFAULTS.replace("nbthread 1", "nbthread 4"),
         free_port(),
+        balance.map_or(String::new(), |b| format!("    balance {b}\n")),
         server_lines(&o, "")
     );
     let p = start_proxy(&cfg);
-    let order: Vec<String> = (0..12).map(|_| served_by(&get(p.addr, "/"))).collect();
-    let expected: Vec<String> = (0..12).map(|i| format!("s{}", i % 4 + 1)).collect();
-    assert_eq!(order, expected);
+    (0..12).map(|_| served_by(&get(p.addr, "/"))).collect()
+}
+
+/// s1 s2 s3 s4 s1 ... for 12 requests.
+fn in_turn() -> Vec<String> {
+    (0..12).map(|i| format!("s{}", i % 4 + 1)).collect()
+}
+
+/// With several worker threads, new connections land on whichever thread accepts them, and still follow one
+/// round-robin order per backend, as in HAProxy (HAProxy's reg-test balance/balance-rr.vtc checks the same).
+#[test]
+fn roundrobin_order_is_shared_by_worker_threads() {
+    assert_eq!(order_across_four_threads(None), in_turn());
 }
 
 /// leastconn's turn among equally loaded servers is one per backend too: requests that each end before the
@@ -209,19 +219,5 @@ listen app
 /// one leastconn tree per backend sends them (each thread starting from the first server would repeat it).
 #[test]
 fn leastconn_ties_take_turns_across_worker_threads() {
-    let o = origins(4);
-    let cfg = format!(
-        "{}
-listen app
-    bind 127.0.0.1:{}
-    balance leastconn
-{}",
-        DEFAULTS.replace("nbthread 1", "nbthread 4"),
-        free_port(),
-        server_lines(&o, "")
-    );
-    let p = start_proxy(&cfg);
-    let order: Vec<String> = (0..12).map(|_| served_by(&get(p.addr, "/"))).collect();
-    let expected: Vec<String> = (0..12).map(|i| format!("s{}", i % 4 + 1)).collect();
-    assert_eq!(order, expected);
+    assert_eq!(order_across_four_threads(Some("leastconn")), in_turn());
 }

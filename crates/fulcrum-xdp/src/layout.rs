@@ -66,7 +66,7 @@ pub mod fwd {
     pub const NONE: u8 = 0;
     /// Direct routing: the destination MAC is rewritten.
     pub const DR: u8 = 1;
-    /// IP-in-IP tunnel.
+    /// A tunnel (its encapsulation in `dest.encap`).
     pub const TUN: u8 = 2;
 }
 

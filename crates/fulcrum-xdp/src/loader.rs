@@ -94,9 +94,13 @@ const MAPS: [(&str, MapKind); 14] = [
 
 /// This build's identity: FNV-1a of the program's object, so any change to the program or its map layouts
 /// gives another value. Written into map `build` by [`Xdp::load`], compared by [`Xdp::open_pinned`].
+/// Hashed once per process (every command that reads the pinned maps asks for it).
 fn build_id(obj: &[u8]) -> u64 {
-    obj.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    static ID: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| {
+        obj.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        })
     })
 }
 
