@@ -71,6 +71,69 @@ fn object() -> Result<&'static [u8], XdpError> {
     ))
 }
 
+/// How many times a load the verifier gave up on because a signal arrived is tried again.
+const INTERRUPTED_TRIES: usize = 5;
+
+/// Loads the program with this thread's signals blocked, so the verifier, which gives up with `EAGAIN`
+/// when a signal is pending for the loading thread, is not cut short by one meant for the process (a
+/// checker's child exiting sends SIGCHLD; the signal goes to another thread, or waits until the load is
+/// over). A load cut short anyway is tried again, as libbpf does. A refusal says the kernel's error and
+/// the verifier's last lines (its whole log is at debug level).
+fn load_uninterrupted(prog: &mut XdpProg) -> Result<(), XdpError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let r = with_signals_blocked(|| prog.load());
+        let Err(e) = r else { return Ok(()) };
+        if let aya::programs::ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } = &e
+        {
+            let transient = matches!(io_error.raw_os_error(), Some(libc::EAGAIN | libc::EINTR));
+            if transient && attempt < INTERRUPTED_TRIES {
+                tracing::debug!("the program's load was interrupted ({io_error}); trying again");
+                continue;
+            }
+            let log = verifier_log.to_string();
+            tracing::debug!("verifier log of the refused program:\n{log}");
+            return Err(XdpError::Unavailable(refusal(io_error, &log)));
+        }
+        return Err(XdpError::Unavailable(format!(
+            "the kernel refused the program: {}",
+            with_causes(&e)
+        )));
+    }
+}
+
+/// What a refused load says: the kernel's error and the verifier's last three lines.
+fn refusal(io_error: &std::io::Error, log: &str) -> String {
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
+    if tail.is_empty() {
+        format!("the kernel refused the program: {io_error}")
+    } else {
+        format!("the kernel refused the program: {io_error}; the verifier's last lines: {tail}")
+    }
+}
+
+/// Runs `f` with every signal that can be blocked blocked in this thread, then restores the mask.
+fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: sigfillset and pthread_sigmask only write the sigset_t values given, which live on this
+    // stack frame; the previous mask is put back before returning.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        let blocked = libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old) == 0;
+        let r = f();
+        if blocked {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        }
+        r
+    }
+}
+
 /// Wraps an opened map as its kind.
 type MapKind = fn(MapData) -> Map;
 
@@ -137,8 +200,7 @@ impl Xdp {
             .ok_or_else(|| XdpError::Unavailable(format!("no program {PROGRAM} in the object")))?
             .try_into()
             .map_err(|e| XdpError::Unavailable(format!("{PROGRAM}: {e}")))?;
-        prog.load()
-            .map_err(|e| XdpError::Unavailable(format!("the kernel refused the program: {e}")))?;
+        load_uninterrupted(prog)?;
         let mut maps = std::collections::HashMap::new();
         for (name, _) in MAPS {
             let m = ebpf

@@ -1164,3 +1164,42 @@ fn a_server_taking_another_ones_slot_gets_none_of_its_flows() {
     assert_eq!(e.tag, dest_tag(holder.addr, holder.port), "bound anew");
     assert_eq!(e.conns, 1, "only the new flow holds it");
 }
+
+/// The verifier gives up with EAGAIN when a signal is pending for the loading thread (a checker's child
+/// exiting sends the process SIGCHLD, and under load a verifier run lasts seconds): the load blocks the
+/// thread's signals, so a stream of signals aimed at that very thread does not stop it, and they are
+/// delivered once it is over.
+#[test]
+fn a_load_is_not_cut_short_by_signals() {
+    if load().is_none() {
+        return;
+    }
+    static SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    extern "C" fn count(_: libc::c_int) {
+        SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    // SAFETY: the handler only touches an atomic; SIGUSR2 is this test's alone.
+    unsafe { libc::signal(libc::SIGUSR2, count as *const () as libc::sighandler_t) };
+    let me = unsafe { libc::pthread_self() };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    let spam = std::thread::spawn(move || {
+        let mut sent = 0u32;
+        while !d.load(std::sync::atomic::Ordering::Relaxed) && sent < 200_000 {
+            // SAFETY: `me` is the test's thread, alive until `done` is set and this thread joined.
+            unsafe { libc::pthread_kill(me, libc::SIGUSR2) };
+            sent += 1;
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        sent
+    });
+    let r = Xdp::load();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = spam.join().unwrap();
+    assert!(sent > 10, "signals were sent during the load ({sent})");
+    assert!(r.is_ok(), "{:?}", r.err());
+    assert!(
+        SEEN.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the signals are delivered after the load"
+    );
+}

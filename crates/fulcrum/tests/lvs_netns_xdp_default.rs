@@ -34,6 +34,14 @@ fn pin_dirs() -> Vec<String> {
 }
 
 /// The service line's first figures of `-L -n --stats --exact` (connections, packets in).
+/// The pin directories not in `before` (other namespaces' stale ones may be swept meanwhile).
+fn new_dirs(before: &[String]) -> Vec<String> {
+    pin_dirs()
+        .into_iter()
+        .filter(|d| !before.contains(d))
+        .collect()
+}
+
 fn stats(lab: &Lab) -> Vec<u64> {
     let out = lab.ok("-L -n --stats --exact");
     out.lines()
@@ -69,11 +77,7 @@ fn the_default_plane_keeps_its_program_between_commands() {
         "{plane}"
     );
     let id = xdp_prog(&lab, "d0").expect("a program on d0");
-    assert_eq!(
-        pin_dirs().len(),
-        dirs.len() + 1,
-        "one directory for the namespace"
-    );
+    assert_eq!(new_dirs(&dirs).len(), 1, "one directory for the namespace");
 
     assert_eq!(counts(&lab.traffic("tcp", 8080, 20)), (10, 10), "rr on XDP");
     let first = stats(&lab);
@@ -95,10 +99,7 @@ fn the_default_plane_keeps_its_program_between_commands() {
 
     // A program pinned by another build (here: by a fulcrum from before the build mark) is replaced
     // rather than written to with this build's layouts, and the command says so.
-    let ours: Vec<String> = pin_dirs()
-        .into_iter()
-        .filter(|d| !dirs.contains(d))
-        .collect();
+    let ours = new_dirs(&dirs);
     assert_eq!(ours.len(), 1, "{ours:?}");
     let mark = format!("/run/fulcrum/bpf/{}/build", ours[0]);
     std::fs::remove_file(&mark).expect("the build mark is pinned");
@@ -126,7 +127,45 @@ fn the_default_plane_keeps_its_program_between_commands() {
     // An empty table detaches it and removes the namespace's directory.
     lab.ok("-C");
     assert_eq!(xdp_prog(&lab, "d0"), None, "detached by -C");
-    assert_eq!(pin_dirs(), dirs, "the directory is gone");
+    assert_eq!(
+        new_dirs(&dirs),
+        Vec::<String>::new(),
+        "the directory is gone"
+    );
+
+    // The program is loaded for real servers to forward to: not for an empty service, nor for NAT
+    // services (nftables serves those); a direct-routing real server loads it, and it stays while its
+    // service is emptied; when only NAT is left it is detached.
+    lab.ok(&format!("-A -t {VIP}:8080 -s rr"));
+    assert_eq!(xdp_prog(&lab, "d0"), None, "an empty service loads nothing");
+    let plane = lab.ok("--plane");
+    assert!(
+        plane.contains(&format!(
+            "nftables  TCP {VIP}:8080  (no real servers: the xdp program is loaded with the first)\n"
+        )),
+        "{plane}"
+    );
+    lab.ok(&format!("-a -t {VIP}:8080 -r 198.18.1.2:8080 -m"));
+    assert_eq!(xdp_prog(&lab, "d0"), None, "NAT alone loads no program");
+    assert_eq!(new_dirs(&dirs), Vec::<String>::new(), "and pins nothing");
+    let plane = lab.ok("--plane");
+    assert!(
+        plane.contains(&format!("nftables  TCP {VIP}:8080  (Masq")),
+        "{plane}"
+    );
+    lab.ok(&format!("-A -t {VIP}:8081 -s rr"));
+    lab.ok(&format!("-a -t {VIP}:8081 -r 198.18.1.3 -g"));
+    let dr = xdp_prog(&lab, "d0").expect("a direct-routing server loads the program");
+    lab.ok(&format!("-d -t {VIP}:8081 -r 198.18.1.3"));
+    assert_eq!(
+        xdp_prog(&lab, "d0"),
+        Some(dr),
+        "kept while its service is empty"
+    );
+    lab.ok(&format!("-D -t {VIP}:8081"));
+    assert_eq!(xdp_prog(&lab, "d0"), None, "detached: only NAT is left");
+    assert_eq!(new_dirs(&dirs), Vec::<String>::new());
+    lab.ok("-C");
 
     // FULCRUM_L4_PLANE=nftables: nftables alone.
     let nft = [("FULCRUM_L4_PLANE", "nftables")];

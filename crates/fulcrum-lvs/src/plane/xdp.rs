@@ -311,7 +311,13 @@ pub struct XdpPlane {
     warnings: Vec<String>,
     /// The services the last store put on the XDP program.
     served: Vec<u32>,
+    /// When loading the program failed here, and why: stores within [`UNAVAILABLE_RETRY`] of it leave
+    /// every service on nftables without loading it again (a load costs the verifier seconds).
+    unavailable: Option<(std::time::Instant, String)>,
 }
+
+/// How long after the program failed to load a store tries again.
+pub const UNAVAILABLE_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Default for XdpPlane {
     fn default() -> Self {
@@ -325,6 +331,7 @@ impl Default for XdpPlane {
                 ),
             warnings: Vec::new(),
             served: Vec::new(),
+            unavailable: None,
         }
     }
 }
@@ -524,8 +531,50 @@ impl XdpPlane {
     /// Stores the XDP part of `table`; returns the services left to nftables (with why).
     fn store_xdp(&mut self, table: &Table) -> Result<Vec<String>, fulcrum_xdp::XdpError> {
         let (served, left) = xdp_services(table, &mut resolve_next_hop);
+        for l in &left {
+            tracing::info!("served by the nftables plane: {l}");
+        }
+        let pinned = self.pin_dir.join("services").exists();
+        if served.is_empty() {
+            // Nothing for the program to do: it is not loaded (or is detached), so a table of NAT
+            // services costs no verifier run and no per-packet lookup.
+            if pinned {
+                super::xdp_pins::remove(&self.pin_dir);
+                tracing::info!("no service is served by xdp: the xdp program is detached");
+            }
+            return Ok(left);
+        }
+        if !pinned && served.iter().all(|s| s.dests.is_empty()) {
+            // Services without real servers forward nothing on either plane: the program is loaded
+            // with the first real server (a load runs the verifier for seconds), and once loaded it
+            // stays while they are empty (their flows and counts are kept when checks fail them all).
+            tracing::debug!(
+                "the xdp program is loaded with the first real server of an xdp service"
+            );
+            return Ok(left);
+        }
         let plan = fulcrum_xdp::plan(&served, timeouts(table))?;
-        let mut x = self.open_or_load()?;
+        if let Some((at, why)) = self.unavailable.as_ref().filter(|_| !pinned) {
+            if at.elapsed() < UNAVAILABLE_RETRY {
+                tracing::debug!(
+                    "xdp unavailable {} s ago ({why}); the nftables plane serves every service",
+                    at.elapsed().as_secs()
+                );
+                return Ok(left);
+            }
+        }
+        let mut x = match self.open_or_load() {
+            Ok(x) => x,
+            Err(fulcrum_xdp::XdpError::Unavailable(why)) => {
+                self.unavailable = Some((std::time::Instant::now(), why.clone()));
+                return Err(fulcrum_xdp::XdpError::Unavailable(format!(
+                    "{why} (tried again in {} s)",
+                    UNAVAILABLE_RETRY.as_secs()
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        self.unavailable = None;
         x.apply(&plan)?;
         // Counters the table holds at zero (`-Z`, or a service or real server new under a reused id)
         // are zeroed; the others keep counting.
@@ -549,9 +598,6 @@ impl XdpPlane {
             tracing::info!(service = %format!("{}:{}", s.addr, s.port), "served by the xdp plane");
         }
         self.served = served.iter().map(|s| s.id).collect();
-        for l in &left {
-            tracing::info!("served by the nftables plane: {l}");
-        }
         Ok(left)
     }
 }
@@ -799,10 +845,16 @@ pub fn plane_report(table: &Table, xdp_ids: Option<&[u32]>, unavailable: Option<
             timeouts: table.timeouts,
         };
         let (_, left) = xdp_services(&one, &mut |_| None);
-        let why = left
-            .first()
-            .and_then(|l| l.split_once(": "))
-            .map_or(String::new(), |(_, w)| format!("  ({w})"));
+        let why = match left.first().and_then(|l| l.split_once(": ")) {
+            Some((_, w)) => format!("  ({w})"),
+            None if s.dests.is_empty()
+                && xdp_ids.is_some_and(|ids| ids.is_empty())
+                && unavailable.is_none() =>
+            {
+                "  (no real servers: the xdp program is loaded with the first)".into()
+            }
+            None => String::new(),
+        };
         out.push_str(&format!("nftables  {}{why}\n", s.key));
     }
     out
@@ -811,10 +863,11 @@ pub fn plane_report(table: &Table, xdp_ids: Option<&[u32]>, unavailable: Option<
 /// Why the XDP plane cannot keep its program in this network namespace, if it cannot (no bpf file system where
 /// every command sees it; this mounts one when it can, as a store would).
 pub fn pin_problem() -> Option<String> {
-    XdpPlane::default()
-        .ensure_bpffs()
+    let plane = XdpPlane::default();
+    let base = plane.pin_dir.parent().unwrap_or(&plane.pin_dir);
+    super::xdp_pins::ensure_mounted(base)
         .err()
-        .map(|e| e.to_string())
+        .map(|e| fulcrum_xdp::XdpError::Unavailable(e).to_string())
 }
 
 /// The ids of the services in the pinned XDP maps under the selected pin directory, if any.
@@ -929,6 +982,12 @@ mod report_tests {
             r.contains(
                 "nftables  UDP 198.18.0.13:53  (persistence mask 255.0.255.0 is not a prefix"
             ),
+            "{r}"
+        );
+        // No program loaded yet: the empty service says when it will be.
+        let r = plane_report(&t, Some(&[]), None);
+        assert!(
+            r.contains("nftables  TCP 198.18.0.10:80  (no real servers: the xdp program is loaded with the first)\n"),
             "{r}"
         );
         let r = plane_report(&t, None, None);

@@ -140,11 +140,28 @@ pub fn sweep_stale(base: &Path, keep: &Path) {
                     .collect()
             })
             .unwrap_or_default();
-        // A directory without links yet may be one another command is filling.
+        // A directory without links yet may be one another command is filling; one left empty for a
+        // minute is not (a command that found XDP unavailable, or an older fulcrum's `--plane`).
         if !links.is_empty() && links.iter().all(|l| link_ifindex(l) == Some(0)) {
             remove(&dir);
+        } else if links.is_empty() && empty_for(&dir, STALE_EMPTY) {
+            let _ = std::fs::remove_dir(&dir);
         }
     }
+}
+
+/// How long a namespace directory may stay empty before a sweep removes it.
+const STALE_EMPTY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether `dir` holds nothing and was last changed at least `age` ago.
+fn empty_for(dir: &Path, age: std::time::Duration) -> bool {
+    let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+    let old = std::fs::metadata(dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|e| e >= age);
+    empty && old
 }
 
 /// The device index of the XDP link pinned at `pin` (0 once its device is gone), `None` when it cannot be read.
@@ -227,5 +244,43 @@ mod tests {
     fn a_plain_directory_is_not_a_bpf_file_system() {
         assert!(!is_bpffs(&std::env::temp_dir()));
         assert!(!is_bpffs(Path::new("/nonexistent/fulcrum")));
+    }
+
+    #[test]
+    fn a_sweep_removes_directories_left_empty_for_a_minute() {
+        let base = std::env::temp_dir().join(format!("fulcrum-sweep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (old, new, full, keep) = (
+            base.join("netns-1"),
+            base.join("netns-2"),
+            base.join("netns-3"),
+            base.join("netns-4"),
+        );
+        for d in [&old, &new, &full, &keep] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(full.join("services"), "").unwrap();
+        let two_minutes_ago = libc::timespec {
+            tv_sec: (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                - 120) as libc::time_t,
+            tv_nsec: 0,
+        };
+        for d in [&old, &full, &keep] {
+            let c = std::ffi::CString::new(d.as_os_str().as_bytes()).unwrap();
+            // SAFETY: a valid path and two valid times.
+            let r = unsafe {
+                libc::utimensat(libc::AT_FDCWD, c.as_ptr(), [two_minutes_ago; 2].as_ptr(), 0)
+            };
+            assert_eq!(r, 0);
+        }
+        sweep_stale(&base, &keep);
+        assert!(!old.exists(), "empty for two minutes: removed");
+        assert!(new.exists(), "just made: another command may be filling it");
+        assert!(full.exists(), "pins but no links: left alone");
+        assert!(keep.exists(), "this namespace's own");
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
