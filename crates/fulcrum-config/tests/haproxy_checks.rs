@@ -335,6 +335,7 @@ fn tcp_check_rules() {
             tout_status: Some("L4TOUT".into()),
             on_success: Some("yes".into()),
             on_error: Some("no".into()),
+            status_code: None,
         })
     );
     assert_eq!(rules[4].comment.as_deref(), Some("neg"));
@@ -424,31 +425,25 @@ fn tcp_check_errors() {
         "tcp-check send-binary",
         "not a valid hexadecimal",
     );
-    // What HAProxy supports and fulcrum does not yet is refused by name.
+    // Formats and expressions that do not compile are refused, as HAProxy refuses them.
     for (line, needle) in [
-        ("tcp-check expect string-lf x", "not yet by fulcrum"),
         (
-            "tcp-check expect string x on-success %[srv_name]",
-            "log-format",
+            "tcp-check expect string x on-success %[nosuchfetch]",
+            "'on-success': '%[nosuchfetch]'",
         ),
         (
-            "tcp-check expect status-code int(1) string x",
-            "not yet by fulcrum",
+            "tcp-check expect status-code nosuchfetch string x",
+            "'status-code': 'nosuchfetch'",
+        ),
+        (
+            "tcp-check expect string x status-code",
+            "expects an expression",
         ),
     ] {
         let text = b(line);
-        err1(
-            &text,
-            8,
-            line.split(' ')
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ")
-                .as_str(),
-            needle,
-        );
+        err1(&text, 8, "tcp-check expect", needle);
         if let Some((valid, out)) = haproxy_check(&text) {
-            assert!(valid, "haproxy refuses {line}: {out}");
+            assert!(!valid, "haproxy accepts {line}: {out}");
         }
     }
 }
@@ -482,7 +477,15 @@ fn http_check_expect_forms() {
             error_status: Some("L7RSP".into()),
             on_success: Some("good".into()),
             on_error: Some("bad".into()),
+            status_code: None,
         }
+    );
+    // Log-format texts and a status-code expression are kept for the check to evaluate.
+    let (_, o) = of("status 200 on-success \"%[srv_name] ok\" status-code int(299)");
+    assert_eq!(o.on_success.as_deref(), Some("%[srv_name] ok"));
+    assert_eq!(
+        o.status_code.as_ref().map(|e| e.0.source().to_owned()),
+        Some("int(299)".to_owned())
     );
     assert!(of("!rstatus ^2").1.inverse);
 }

@@ -4,9 +4,10 @@
 //! [`crate::tcpcheck`] fills it as the check goes.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use fulcrum_sample::{Context, HeaderVisitor, LogFormat, Scope, Value, VarConds, VarName};
+use fulcrum_sample::{Context, Expr, HeaderVisitor, LogFormat, Scope, Value, VarConds, VarName};
 
 /// Who is checked: what `be_name` and `srv_name` answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +30,9 @@ pub struct CheckContext {
     headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// Its HTTP version (`1.0`, `1.1`).
     version: Option<&'static str>,
+    /// What the server sent so far on the check's connection (`res.payload`, `res.len`), filled before an
+    /// expect rule's own formats and expression are evaluated.
+    payload: Vec<u8>,
 }
 
 impl CheckContext {
@@ -88,6 +92,12 @@ impl CheckContext {
         }
     }
 
+    /// Takes `bytes` as what the server sent so far (for `res.payload()` and `res.len`).
+    pub fn set_payload(&mut self, bytes: &[u8]) {
+        self.payload.clear();
+        self.payload.extend_from_slice(bytes);
+    }
+
     /// `format` rendered in this context (HAProxy's HTTP encoding of samples; log variables render nothing).
     pub fn render(&self, format: &LogFormat) -> Vec<u8> {
         let mut out = Vec::new();
@@ -97,6 +107,55 @@ impl CheckContext {
         out
     }
 }
+
+/// The parts of an expect rule computed when it decides (`on-success FMT`, `on-error FMT` with `%`
+/// sequences, and `status-code EXPR`), evaluated in the check's context; none by default.
+#[derive(Debug, Clone, Default)]
+pub struct VerdictFormats {
+    /// `on-success` as a log-format string (a plain text stays in the rule's own field).
+    pub on_success: Option<Arc<LogFormat>>,
+    /// `on-error` as a log-format string.
+    pub on_error: Option<Arc<LogFormat>>,
+    /// `status-code EXPR`: the code reported with the verdict.
+    pub status_code: Option<Arc<Expr>>,
+}
+
+impl VerdictFormats {
+    /// Whether there is anything to evaluate.
+    pub fn is_empty(&self) -> bool {
+        self.on_success.is_none() && self.on_error.is_none() && self.status_code.is_none()
+    }
+
+    /// The info text of a pass (`Some` only with an `on-success` format).
+    pub fn success(&self, ctx: &CheckContext) -> Option<String> {
+        let f = self.on_success.as_ref()?;
+        Some(String::from_utf8_lossy(&ctx.render(f)).into_owned())
+    }
+
+    /// The info text of a failure (`Some` only with an `on-error` format).
+    pub fn error(&self, ctx: &CheckContext) -> Option<String> {
+        let f = self.on_error.as_ref()?;
+        Some(String::from_utf8_lossy(&ctx.render(f)).into_owned())
+    }
+
+    /// The code `status-code` gives, when it has one and its value is a number (HAProxy keeps the code as
+    /// it was otherwise).
+    pub fn code(&self, ctx: &CheckContext) -> Option<u16> {
+        let v = self.status_code.as_ref()?.eval(ctx)?;
+        v.to_int().and_then(|n| u16::try_from(n).ok())
+    }
+}
+
+impl PartialEq for VerdictFormats {
+    fn eq(&self, other: &Self) -> bool {
+        let f = |x: &Option<Arc<LogFormat>>| x.as_ref().map(|f| f.source().to_owned());
+        f(&self.on_success) == f(&other.on_success)
+            && f(&self.on_error) == f(&other.on_error)
+            && self.status_code.as_ref().map(|e| e.source())
+                == other.status_code.as_ref().map(|e| e.source())
+    }
+}
+impl Eq for VerdictFormats {}
 
 fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
@@ -131,6 +190,10 @@ impl Context for CheckContext {
 
     fn status(&self) -> Option<u16> {
         self.status
+    }
+
+    fn response_payload(&self) -> Option<&[u8]> {
+        Some(&self.payload)
     }
 
     fn backend_name(&self) -> Option<&str> {
@@ -180,7 +243,6 @@ impl Context for CheckContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fulcrum_sample::Expr;
 
     fn ctx() -> CheckContext {
         CheckContext::new(CheckNames {

@@ -229,6 +229,9 @@ pub struct ExpectRule {
     pub on_success: Option<String>,
     /// `on-error TEXT`: the info of a failure.
     pub on_error: Option<String>,
+    /// `on-success` / `on-error` with `%` sequences, and `status-code EXPR`, evaluated when the rule decides
+    /// (by the scripted checks' step machine, which has the check's context).
+    pub formats: crate::check_ctx::VerdictFormats,
 }
 
 impl ExpectRule {
@@ -253,6 +256,7 @@ impl ExpectRule {
             error_status: None,
             on_success: None,
             on_error: None,
+            formats: Default::default(),
         }
     }
 

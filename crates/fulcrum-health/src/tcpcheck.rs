@@ -63,6 +63,10 @@ pub enum Pattern {
     Binary(Vec<u8>),
     /// `rbinary RE`: a regular expression on the input written as upper-case hexadecimal.
     BinaryRegex(Regex),
+    /// `string-lf FMT`: the format rendered when the rule runs, then as `string`.
+    StringFormat(Arc<LogFormat>),
+    /// `binary-lf FMT`: the format rendered when the rule runs, as hexadecimal, then as `binary`.
+    BinaryFormat(Arc<LogFormat>),
 }
 
 impl PartialEq for Pattern {
@@ -73,6 +77,8 @@ impl PartialEq for Pattern {
             }
             (Pattern::Regex(a), Pattern::Regex(b))
             | (Pattern::BinaryRegex(a), Pattern::BinaryRegex(b)) => a.as_str() == b.as_str(),
+            (Pattern::StringFormat(a), Pattern::StringFormat(b))
+            | (Pattern::BinaryFormat(a), Pattern::BinaryFormat(b)) => a.source() == b.source(),
             _ => false,
         }
     }
@@ -99,6 +105,8 @@ pub struct Expect {
     pub on_success: Option<String>,
     /// `on-error TEXT`: the info of a mismatch.
     pub on_error: Option<String>,
+    /// `on-success` / `on-error` with `%` sequences, and `status-code EXPR`, evaluated when the rule decides.
+    pub formats: crate::check_ctx::VerdictFormats,
 }
 
 impl Expect {
@@ -113,6 +121,7 @@ impl Expect {
             tout_status: CheckStatus::L7Timeout,
             on_success: None,
             on_error: None,
+            formats: Default::default(),
         }
     }
 
@@ -127,6 +136,15 @@ impl Expect {
                 parse_hex(text).ok_or_else(|| SpecError::Pattern(format!("'{text}': bad hex")))?,
             ),
             "rbinary" => Pattern::BinaryRegex(regex(text)?),
+            "string-lf" | "binary-lf" => {
+                let f = LogFormat::parse(text)
+                    .map_err(|e| SpecError::Pattern(format!("'{text}': {e}")))?;
+                if kind == "string-lf" {
+                    Pattern::StringFormat(Arc::new(f))
+                } else {
+                    Pattern::BinaryFormat(Arc::new(f))
+                }
+            }
             other => {
                 return Err(SpecError::Pattern(format!(
                     "unknown pattern kind '{other}'"
@@ -143,7 +161,27 @@ impl Expect {
             }
             Pattern::Regex(re) => re.is_match(input),
             Pattern::BinaryRegex(re) => re.is_match(hex_upper(input).as_bytes()),
+            // Rendered by the session before judging (see `Session::resolved`).
+            Pattern::StringFormat(_) | Pattern::BinaryFormat(_) => false,
         }
+    }
+
+    /// The rule with a log-format pattern rendered in `ctx` (`None`: it has none). A `binary-lf` that does
+    /// not render to hexadecimal is `Err`.
+    fn resolved(&self, ctx: &CheckContext) -> Option<Result<Expect, ()>> {
+        let pattern = match &self.pattern {
+            Pattern::StringFormat(f) => Ok(Pattern::String(ctx.render(f))),
+            Pattern::BinaryFormat(f) => std::str::from_utf8(&ctx.render(f))
+                .ok()
+                .and_then(parse_hex)
+                .map(Pattern::Binary)
+                .ok_or(()),
+            _ => return None,
+        };
+        Some(pattern.map(|pattern| Expect {
+            pattern,
+            ..self.clone()
+        }))
     }
 
     /// How a mismatch names the pattern: `'TEXT'`, `(regex)`, `(binary)`, `(binary regex)`.
@@ -153,6 +191,8 @@ impl Expect {
             Pattern::Regex(_) => "(regex)".into(),
             Pattern::Binary(_) => "(binary)".into(),
             Pattern::BinaryRegex(_) => "(binary regex)".into(),
+            Pattern::StringFormat(_) => "(log-format string)".into(),
+            Pattern::BinaryFormat(_) => "(log-format binary)".into(),
         }
     }
 
@@ -163,6 +203,8 @@ impl Expect {
             Pattern::Regex(_) => "expect regex".into(),
             Pattern::Binary(b) => format!("expect binary '{}'", hex_upper(b)),
             Pattern::BinaryRegex(_) => "expect binary regex".into(),
+            Pattern::StringFormat(_) => "expect log-format string".into(),
+            Pattern::BinaryFormat(_) => "expect log-format binary".into(),
         }
     }
 }
@@ -628,6 +670,15 @@ impl<'a> Session<'a> {
         Step::Done(CheckOutcomeParts::new(status, info))
     }
 
+    /// [`Self::done`] with the code a `status-code` gave, for the statuses that report one.
+    fn done_with_code(&self, status: CheckStatus, info: Option<String>, code: Option<u16>) -> Step {
+        let mut parts = CheckOutcomeParts::new(status, info);
+        if let (Some(c), Some(_)) = (code, parts.code) {
+            parts.code = Some(c);
+        }
+        Step::Done(parts)
+    }
+
     /// Runs rules from `next` until one needs I/O or the ruleset ends.
     fn advance(&mut self) -> Step {
         let check = self.check;
@@ -720,8 +771,11 @@ impl<'a> Session<'a> {
             }
             Some(Action::Connect(_)) => self.done(CheckStatus::L4Ok, Some("(tcp-check)".into())),
             Some(Action::Expect(e)) => {
-                let info = e.on_success.clone().unwrap_or_else(|| "(tcp-check)".into());
-                self.done(e.ok_status, Some(info))
+                let (formatted, code) = self.decided(e, true);
+                let info = formatted
+                    .or_else(|| e.on_success.clone())
+                    .unwrap_or_else(|| "(tcp-check)".into());
+                self.done_with_code(e.ok_status, Some(info), code)
             }
             Some(_) => self.done(CheckStatus::L7Ok, Some("(tcp-check)".into())),
         }
@@ -772,15 +826,32 @@ impl<'a> Session<'a> {
         let Some(v) = crate::response::evaluate(&self.input, self.eof, expect) else {
             return Judged::Wait;
         };
-        let parts = CheckOutcomeParts {
+        let mut parts = CheckOutcomeParts {
             status: v.status,
             code: v.code,
             info: v.info.map(|i| String::from_utf8_lossy(&i).into_owned()),
         };
-        if matches!(
+        let passed = matches!(
             v.status,
             CheckStatus::L7Ok | CheckStatus::L6Ok | CheckStatus::L4Ok
-        ) {
+        );
+        if let crate::response::Expect::Rule(r) = expect {
+            if !r.formats.is_empty() {
+                self.ctx.set_payload(&self.input);
+                let info = if passed {
+                    r.formats.success(&self.ctx)
+                } else {
+                    r.formats.error(&self.ctx)
+                };
+                if info.is_some() {
+                    parts.info = info;
+                }
+                if let (Some(c), Some(_)) = (r.formats.code(&self.ctx), parts.code) {
+                    parts.code = Some(c);
+                }
+            }
+        }
+        if passed {
             self.last_http = Some(parts);
             Judged::Pass
         } else {
@@ -788,14 +859,49 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn judge(&self, e: &Expect) -> Judged {
+    /// An expect rule's own info text (`on-success` or `on-error` with `%` sequences, by `passed`) and its
+    /// `status-code`, evaluated on what the server sent.
+    fn decided(&mut self, e: &Expect, passed: bool) -> (Option<String>, Option<u16>) {
+        if e.formats.is_empty() {
+            return (None, None);
+        }
+        self.ctx.set_payload(&self.input);
+        let info = if passed {
+            e.formats.success(&self.ctx)
+        } else {
+            e.formats.error(&self.ctx)
+        };
+        (info, e.formats.code(&self.ctx))
+    }
+
+    fn judge(&mut self, e: &Expect) -> Judged {
+        // A log-format pattern is rendered for the match; mismatches name it as written
+        // (`(log-format string)`), as HAProxy does.
+        let rendered = if matches!(
+            e.pattern,
+            Pattern::StringFormat(_) | Pattern::BinaryFormat(_)
+        ) {
+            self.ctx.set_payload(&self.input);
+            match e.resolved(&self.ctx) {
+                Some(Ok(r)) => Some(r),
+                _ => {
+                    return Judged::Fail(self.done(
+                        e.error_status,
+                        Some(format!("invalid hexadecimal data{}", self.where_())),
+                    ))
+                }
+            }
+        } else {
+            None
+        };
+        let matcher = rendered.as_ref().unwrap_or(e);
         let input = &self.input;
         if let Some(min) = e.min_recv {
             if input.len() < min && !self.eof {
                 return Judged::Wait;
             }
         }
-        let found = e.found(input);
+        let found = matcher.found(input);
         // Without `min-recv`, a pattern not (yet) found waits for more input until the server closes.
         if !found && !self.eof && e.min_recv.is_none() {
             return Judged::Wait;
@@ -804,7 +910,8 @@ impl<'a> Session<'a> {
             return Judged::Pass;
         }
         let step = self.step_number();
-        let info = match &e.on_error {
+        let (formatted, code) = self.decided(e, false);
+        let info = match formatted.as_ref().or(e.on_error.as_ref()) {
             Some(text) => text.clone(),
             None if self.check.builtin => String::new(),
             None => {
@@ -820,7 +927,7 @@ impl<'a> Session<'a> {
                 s
             }
         };
-        Judged::Fail(self.done(e.error_status, Some(info)))
+        Judged::Fail(self.done_with_code(e.error_status, Some(info), code))
     }
 }
 
@@ -1191,6 +1298,43 @@ mod tests {
         assert_eq!(
             t.info.unwrap(),
             " at step 2 of tcp-check (expect string 'valid') comment: 'first'"
+        );
+    }
+
+    #[test]
+    fn formatted_texts_and_status_code_are_evaluated_on_what_was_read() {
+        let lf = |t: &str| Some(Arc::new(fulcrum_sample::LogFormat::parse(t).unwrap()));
+        let expr = |t: &str| Some(Arc::new(fulcrum_sample::Expr::parse(t).unwrap()));
+        let with_code = |code: &str| {
+            TcpCheck::new(vec![expect_with("string", "+OK", |e| {
+                e.error_status = CheckStatus::L7Status;
+                e.formats.on_success = lf("read %[res.payload(0,3)]");
+                e.formats.on_error = lf("got %[res.payload(0,4)]");
+                e.formats.status_code = expr(code);
+            })])
+            .unwrap()
+        };
+        let run = |check: &TcpCheck, input: &[u8]| {
+            let mut s = Session::new(check);
+            s.start();
+            s.connected();
+            done(s.input(input, true))
+        };
+        let check = with_code("res.payload(5,3),bytes(0)");
+        let text = with_code("str(250)");
+        assert_eq!(
+            run(&text, b"+OK  250"),
+            (CheckStatus::L7Ok, Some(250), Some("read +OK".into()))
+        );
+        assert_eq!(
+            run(&text, b"-ERR 503"),
+            (CheckStatus::L7Status, Some(250), Some("got -ERR".into()))
+        );
+        // A status-code that is not a number (binary data, as HAProxy does not cast it) leaves the code as
+        // it was.
+        assert_eq!(
+            run(&check, b"-ERR 503"),
+            (CheckStatus::L7Status, Some(0), Some("got -ERR".into()))
         );
     }
 

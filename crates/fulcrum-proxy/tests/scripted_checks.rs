@@ -113,6 +113,27 @@ backend status
     tcp-check send QUIT\\r\\n
     tcp-check expect string +PONG error-status L7STS on-error \"no pong\"
 {status}
+backend formatted
+    option tcp-check
+    tcp-check send PING\\r\\n
+    tcp-check expect string +PONG on-success \"%[srv_name] sent %[res.payload(11,5)]\" status-code int(242)
+{formatted}
+backend formatted_err
+    option tcp-check
+    tcp-check send QUIT\\r\\n
+    tcp-check expect string +PONG error-status L7STS on-error \"got %[res.payload(11,4)] from %[be_name]\" status-code int(503)
+{formatted_err}
+backend lf
+    option tcp-check
+    tcp-check set-var(check.want) str(+PONG)
+    tcp-check send PING\\r\\n
+    tcp-check expect string-lf \"%[var(check.want)]\"
+{lf}
+backend lf_miss
+    option tcp-check
+    tcp-check send PING\\r\\n
+    tcp-check expect binary-lf \"%[str(nope),hex]\"
+{lf_miss}
 backend ports
     option tcp-check
     tcp-check connect
@@ -128,6 +149,10 @@ backend bare
         unwanted = server(""),
         status = server(""),
         ports = server(""),
+        formatted = server(""),
+        lf = server(""),
+        lf_miss = server(""),
+        formatted_err = server(""),
     )
 }
 
@@ -141,6 +166,10 @@ fn tcp_check_sequences_decide_and_log_as_haproxy_does() {
     let ours = first_check_lines(log, Duration::from_millis(1500));
     let expected = [
         ("bare/s", "failed, reason: Layer4 connection problem, info: \"Connection refused at initial connection step of tcp-check\""),
+        ("formatted/s", "succeeded, reason: Layer7 check passed, code: 242, info: \"s sent +PONG\""),
+        ("formatted_err/s", "failed, reason: Layer7 wrong status, code: 503, info: \"got -ERR from formatted_err\""),
+        ("lf/s", "succeeded, reason: Layer7 check passed, code: 0, info: \"(tcp-check)\""),
+        ("lf_miss/s", "failed, reason: Layer7 invalid response, info: \"TCPCHK did not match content (log-format binary) at step 2\""),
         ("greeting/s", "succeeded, reason: Layer6 check passed, info: \"pong seen\""),
         ("mismatch/s", "failed, reason: Layer7 invalid response, info: \"TCPCHK did not match content 'nope' at step 2 comment: wants nope\""),
         ("ports/s", "failed, reason: Layer4 connection problem, info: \"Connection refused at step 2 of tcp-check (connect port PORT) comment: 'second port'\""),
@@ -208,6 +237,9 @@ const HTTP_EXPECTS: &[(&str, &str)] = &[
     ("string nope comment cc", "failed, reason: Layer7 invalid response, info: \"HTTP content check did not match comment: cc\""),
     ("status 500 error-status L7RSP on-error bad", "failed, reason: Layer7 invalid response, info: \"bad\""),
     ("status 200 ok-status L6OK on-success good", "succeeded, reason: Layer6 check passed, info: \"good\""),
+    ("status 200 on-success \"%[res.hdr(x-foo)] from %[srv_name]\" status-code int(299)", "succeeded, reason: Layer7 check passed, code: 299, info: \"bar from s\""),
+    ("status 500 on-error \"was %[status]\" status-code str(404)", "failed, reason: Layer7 wrong status, code: 404, info: \"was 200\""),
+    ("string nope on-error \"no %[var(check.x)]nope\" status-code int(500)", "failed, reason: Layer7 invalid response, info: \"no nope\""),
 ];
 
 fn http_config(listen: u16, log: SocketAddr, srv: SocketAddr) -> String {

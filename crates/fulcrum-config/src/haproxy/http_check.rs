@@ -342,11 +342,22 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
                         Some(st) => opts.error_status = Some(st),
                         None => return fail(sink, format!("'error-status' only supports 'L7RSP', 'L7STS', 'L6RSP' or 'L4CON' status (got '{v}').")),
                     },
-                    _ if v.contains('%') => {
-                        return fail(sink, format!("'{word}' with a log-format ('%' sequences) is supported by HAProxy, not yet by fulcrum"))
-                    }
-                    "on-success" => opts.on_success = Some(v.clone()),
-                    _ => opts.on_error = Some(v.clone()),
+                    _ => match Fmt::parse(v) {
+                        Err(e) => return fail(sink, format!("'{word}': '{v}': {e}")),
+                        Ok(_) if word == "on-success" => opts.on_success = Some(v.clone()),
+                        Ok(_) => opts.on_error = Some(v.clone()),
+                    },
+                }
+                i += 2;
+                continue;
+            }
+            "status-code" => {
+                let Some(v) = value else {
+                    return fail(sink, "'status-code' expects an expression.".into());
+                };
+                match fulcrum_sample::Expr::parse(v) {
+                    Ok(e) => opts.status_code = Some(SampleExpr(std::sync::Arc::new(e))),
+                    Err(e) => return fail(sink, format!("'status-code': '{v}': {e}")),
                 }
                 i += 2;
                 continue;
@@ -392,7 +403,7 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
                 }
                 Err(msg) => return fail(sink, format!("'{word}': {msg}")),
             },
-            "custom" | "min-recv" | "tout-status" | "status-code" | "string-lf" | "rstring-lf" => {
+            "custom" | "min-recv" | "tout-status" | "string-lf" | "rstring-lf" => {
                 return fail(
                     sink,
                     format!("'{word}' is supported by HAProxy, not yet by fulcrum"),

@@ -805,10 +805,12 @@ pub struct HttpExpectOptions {
     pub ok_status: Option<String>,
     /// `error-status` (`L7RSP`, `L7STS`, `L6RSP`, `L4CON`)
     pub error_status: Option<String>,
-    /// `on-success TEXT` (plain text)
+    /// `on-success FMT` (a log-format string, checked; as written)
     pub on_success: Option<String>,
-    /// `on-error TEXT` (plain text)
+    /// `on-error FMT` (a log-format string, checked; as written)
     pub on_error: Option<String>,
+    /// `status-code EXPR`: the check code reported with the verdict.
+    pub status_code: Option<SampleExpr>,
 }
 
 /// One `tcp-check` rule of `option tcp-check`.
@@ -885,10 +887,12 @@ pub struct TcpCheckExpect {
     pub error_status: Option<String>,
     /// `tout-status` (`L7TOUT`, `L6TOUT`, `L4TOUT`)
     pub tout_status: Option<String>,
-    /// `on-success TEXT` (plain text)
+    /// `on-success FMT` (a log-format string, checked; as written)
     pub on_success: Option<String>,
-    /// `on-error TEXT` (plain text)
+    /// `on-error FMT` (a log-format string, checked; as written)
     pub on_error: Option<String>,
+    /// `status-code EXPR`: the check code reported with the verdict.
+    pub status_code: Option<SampleExpr>,
 }
 
 /// A health check in the server's own protocol (`option smtpchk`, `option redis-check`...), in place of a TCP

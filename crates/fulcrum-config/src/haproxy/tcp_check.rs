@@ -312,7 +312,20 @@ fn expect(
                 i += 2;
                 continue;
             }
-            "string-lf" | "binary-lf" | "custom" => {
+            "string-lf" | "binary-lf" if pattern_kind.is_none() => {
+                let Some(v) = value else {
+                    return fail(sink, format!("'{bare}' expects a <pattern> as argument."));
+                };
+                if let Err(err) = super::model::Fmt::parse(v) {
+                    return fail(sink, format!("'{bare}': '{v}': {err}"));
+                }
+                e.inverse = inverse;
+                e.pattern = v.clone();
+                pattern_kind = Some(bare.to_owned());
+                i += 2;
+                continue;
+            }
+            "custom" => {
                 return fail(
                     sink,
                     format!("'{bare}' is supported by HAProxy, not yet by fulcrum"),
@@ -347,8 +360,8 @@ fn expect(
                         None => return fail(sink, format!("'tout-status' only supports 'L7TOUT', 'L6TOUT', or 'L4TOUT' status (got '{v}').")),
                     },
                     _ => {
-                        if v.contains('%') {
-                            return fail(sink, format!("'{word}' with a log-format ('%' sequences) is supported by HAProxy, not yet by fulcrum"));
+                        if let Err(err) = super::model::Fmt::parse(v) {
+                            return fail(sink, format!("'{word}': '{v}': {err}"));
                         }
                         if word == "on-success" {
                             e.on_success = Some(v.clone());
@@ -361,10 +374,15 @@ fn expect(
                 continue;
             }
             "status-code" => {
-                return fail(
-                    sink,
-                    "'status-code' is supported by HAProxy, not yet by fulcrum".into(),
-                )
+                let Some(v) = value else {
+                    return fail(sink, "'status-code' expects an expression.".into());
+                };
+                match fulcrum_sample::Expr::parse(v) {
+                    Ok(x) => e.status_code = Some(super::model::SampleExpr(std::sync::Arc::new(x))),
+                    Err(err) => return fail(sink, format!("'status-code': '{v}': {err}")),
+                }
+                i += 2;
+                continue;
             }
             _ => {
                 return fail(sink, format!("only supports min-recv, '[!]binary', '[!]string', '[!]rstring', '[!]string-lf''[!]rbinary', '[!]binary-lf' or comment but got '{word}' as argument."))

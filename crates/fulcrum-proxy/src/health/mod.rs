@@ -260,14 +260,42 @@ fn script_probe(rules: &[TcpCheckRule]) -> Result<TcpCheck, fulcrum_health::Spec
                 x.ok_status = pick(&e.ok_status, x.ok_status);
                 x.error_status = pick(&e.error_status, x.error_status);
                 x.tout_status = pick(&e.tout_status, x.tout_status);
-                x.on_success = e.on_success.clone();
-                x.on_error = e.on_error.clone();
+                (x.on_success, x.on_error, x.formats) =
+                    verdict_texts(&e.on_success, &e.on_error, &e.status_code);
                 tc::Action::Expect(Box::new(x))
             }
         };
         out.push(Rule::new(action).with_comment(r.comment.clone()));
     }
     TcpCheck::new(out)
+}
+
+/// An expect rule's `on-success`, `on-error` (plain texts as such, log-format strings with `%` sequences
+/// to evaluate) and `status-code`.
+fn verdict_texts(
+    on_success: &Option<String>,
+    on_error: &Option<String>,
+    status_code: &Option<fulcrum_config::haproxy::SampleExpr>,
+) -> (
+    Option<String>,
+    Option<String>,
+    fulcrum_health::check_ctx::VerdictFormats,
+) {
+    // The configuration checked that the formats compile.
+    let split = |t: &Option<String>| match t {
+        Some(t) if t.contains('%') => {
+            (None, fulcrum_sample::LogFormat::parse(t).ok().map(Arc::new))
+        }
+        other => (other.clone(), None),
+    };
+    let (success, success_lf) = split(on_success);
+    let (error, error_lf) = split(on_error);
+    let formats = fulcrum_health::check_ctx::VerdictFormats {
+        on_success: success_lf,
+        on_error: error_lf,
+        status_code: status_code.as_ref().map(|e| e.0.clone()),
+    };
+    (success, error, formats)
 }
 
 fn connect_rule(c: &TcpCheckConnect) -> fulcrum_health::tcpcheck::Connect {
@@ -307,6 +335,14 @@ fn http_ruleset_is_plain(be: &BackendRt) -> bool {
         HttpCheckAction::Send(req) => {
             sends += 1;
             sends == 1 && !request_is_dynamic(req)
+        }
+        HttpCheckAction::Expect(_, o)
+            if o.status_code.is_some()
+                || [&o.on_success, &o.on_error]
+                    .iter()
+                    .any(|t| t.as_deref().is_some_and(|t| t.contains('%'))) =>
+        {
+            false
         }
         HttpCheckAction::Expect(HttpExpect::Header(h), _) => !h.name_lf && !h.value_lf,
         HttpCheckAction::Expect(..) => true,
@@ -440,8 +476,8 @@ fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions, full: bool
         rule.ok_status = st;
     }
     rule.error_status = opts.error_status.as_deref().and_then(status_named);
-    rule.on_success = opts.on_success.clone();
-    rule.on_error = opts.on_error.clone();
+    (rule.on_success, rule.on_error, rule.formats) =
+        verdict_texts(&opts.on_success, &opts.on_error, &opts.status_code);
     Expect::Rule(Box::new(rule))
 }
 
