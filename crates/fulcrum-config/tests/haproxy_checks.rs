@@ -478,7 +478,15 @@ fn http_check_expect_forms() {
             on_success: Some("good".into()),
             on_error: Some("bad".into()),
             status_code: None,
+            min_recv: None,
+            tout_status: None,
         }
+    );
+    let (e, o) = of("min-recv 20 tout-status L6TOUT string-lf \"%[srv_name]\"");
+    assert_eq!(e, HttpExpect::StringLf("%[srv_name]".into()));
+    assert_eq!(
+        (o.min_recv, o.tout_status.as_deref()),
+        (Some(20), Some("L6TOUT"))
     );
     // Log-format texts and a status-code expression are kept for the check to evaluate.
     let (_, o) = of("status 200 on-success \"%[srv_name] ok\" status-code int(299)");

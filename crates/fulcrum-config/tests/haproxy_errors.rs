@@ -525,6 +525,22 @@ fn http_check_errors() {
         "but got 'x' as argument",
     );
     err_both(&format!("{D}backend b\n http-check frob\n"));
+    // HAProxy's own names it refuses in a configuration: `rstring-lf`, and `custom` (its built-in checks').
+    for (line, got) in [
+        ("rstring-lf x", "rstring-lf"),
+        ("custom x", "x"),
+        ("tout-status L7RSP status 200", ""),
+        ("string-lf %[nosuchfetch]", ""),
+    ] {
+        let text = format!("{D}backend b\n http-check expect {line}\n");
+        err_both(&text);
+        let needle = if got.is_empty() {
+            String::new()
+        } else {
+            format!("but got '{got}' as argument")
+        };
+        err1(&text, 7, "http-check expect", &needle);
+    }
 }
 
 #[test]

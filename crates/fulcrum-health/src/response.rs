@@ -40,6 +40,9 @@ pub enum Match {
     BodyRegex(Regex),
     /// `hdr|fhdr name ... [value ...]`: a header of the response matches.
     Header(HeaderRule),
+    /// `string-lf FMT`: the body contains the format, rendered when the rule runs (see
+    /// [`ExpectRule::resolved`]; unrendered, it matches nothing).
+    BodyFormat(Arc<LogFormat>),
 }
 
 /// How one side of a header expectation is matched (`-m str|beg|end|sub|reg`).
@@ -191,6 +194,7 @@ impl PartialEq for Match {
             (Match::Body(a), Match::Body(b)) => a == b,
             (Match::StatusRegex(a), Match::StatusRegex(b))
             | (Match::BodyRegex(a), Match::BodyRegex(b)) => a.as_str() == b.as_str(),
+            (Match::BodyFormat(a), Match::BodyFormat(b)) => a.source() == b.source(),
             (Match::Header(a), Match::Header(b)) => {
                 let lf = |x: &Option<Arc<LogFormat>>, y: &Option<Arc<LogFormat>>| {
                     x.as_ref().map(|f| f.source()) == y.as_ref().map(|f| f.source())
@@ -229,6 +233,10 @@ pub struct ExpectRule {
     pub on_success: Option<String>,
     /// `on-error TEXT`: the info of a failure.
     pub on_error: Option<String>,
+    /// `min-recv N`: the rule waits for N bytes of the response (head and body) unless it ends first.
+    pub min_recv: Option<usize>,
+    /// `tout-status`: the status when the check times out on this rule (`L7TOUT` by default).
+    pub tout_status: Option<CheckStatus>,
     /// `on-success` / `on-error` with `%` sequences, and `status-code EXPR`, evaluated when the rule decides
     /// (by the scripted checks' step machine, which has the check's context).
     pub formats: crate::check_ctx::VerdictFormats,
@@ -240,6 +248,10 @@ impl ExpectRule {
         match &self.matcher {
             Match::Header(h) if h.is_dynamic() => Some(ExpectRule {
                 matcher: Match::Header(h.resolved(ctx)),
+                ..self.clone()
+            }),
+            Match::BodyFormat(f) => Some(ExpectRule {
+                matcher: Match::Body(ctx.render(f)),
                 ..self.clone()
             }),
             _ => None,
@@ -256,6 +268,8 @@ impl ExpectRule {
             error_status: None,
             on_success: None,
             on_error: None,
+            min_recv: None,
+            tout_status: None,
             formats: Default::default(),
         }
     }
@@ -282,6 +296,9 @@ impl ExpectRule {
         status: StatusLine<'a>,
     ) -> Option<Verdict<'a>> {
         let code = status.code;
+        if self.min_recv.is_some_and(|n| buf.len() < n) && !done {
+            return None;
+        }
         // An empty (complete) body fails a body match, negated or not, as HAProxy 2.6 judges it.
         let mut no_body = false;
         let (matched, on_status) = match &self.matcher {
@@ -289,7 +306,7 @@ impl ExpectRule {
             Match::StatusRegex(re) => (re.is_match(format!("{code:03}").as_bytes()), true),
             // A header mismatch is reported as a wrong status, as HAProxy 2.6 does.
             Match::Header(h) => (h.matches(&buf[..start]), true),
-            Match::Body(_) | Match::BodyRegex(_) => {
+            Match::Body(_) | Match::BodyRegex(_) | Match::BodyFormat(_) => {
                 let body = &buf[start..];
                 let found = match &self.matcher {
                     Match::Body(text) => find(body, text).is_some(),

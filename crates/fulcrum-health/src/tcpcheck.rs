@@ -610,6 +610,10 @@ impl<'a> Session<'a> {
         let status = match self.current_action() {
             None | Some(Action::Connect(_)) => CheckStatus::L4Timeout,
             Some(Action::Expect(e)) => e.tout_status,
+            Some(Action::ExpectHttp(e)) => match e.as_ref() {
+                crate::response::Expect::Rule(r) => r.tout_status.unwrap_or(CheckStatus::L7Timeout),
+                _ => CheckStatus::L7Timeout,
+            },
             _ => CheckStatus::L7Timeout,
         };
         CheckOutcomeParts::new(status, Some(self.where_()))

@@ -240,6 +240,11 @@ const HTTP_EXPECTS: &[(&str, &str)] = &[
     ("status 200 on-success \"%[res.hdr(x-foo)] from %[srv_name]\" status-code int(299)", "succeeded, reason: Layer7 check passed, code: 299, info: \"bar from s\""),
     ("status 500 on-error \"was %[status]\" status-code str(404)", "failed, reason: Layer7 wrong status, code: 404, info: \"was 200\""),
     ("string nope on-error \"no %[var(check.x)]nope\" status-code int(500)", "failed, reason: Layer7 invalid response, info: \"no nope\""),
+    ("string-lf \"h%[str(ell)]o\"", "succeeded, reason: Layer7 check passed, code: 200"),
+    ("! string-lf \"%[srv_name]nope\" comment lf", "succeeded, reason: Layer7 check passed, code: 200"),
+    ("string-lf \"%[srv_name]nope\" comment lf", "failed, reason: Layer7 invalid response, info: \"HTTP content check did not match comment: lf\""),
+    ("min-recv 20 tout-status L6TOUT status 200", "succeeded, reason: Layer7 check passed, code: 200"),
+    ("min-recv 1000 status 200", "succeeded, reason: Layer7 check passed, code: 200"),
 ];
 
 fn http_config(listen: u16, log: SocketAddr, srv: SocketAddr) -> String {
@@ -507,6 +512,87 @@ fn http_check_rulesets_decide_log_and_send_as_haproxy_does() {
     let log = UdpSocket::bind("127.0.0.1:0").unwrap();
     let listen = free_port();
     let cfg = ruleset_config(listen, log.local_addr().unwrap(), srv, closed);
+    let _h = start_haproxy(&cfg, SocketAddr::from(([127, 0, 0, 1], listen)));
+    let theirs = first_check_lines(log, Duration::from_millis(1500));
+    assert_eq!(ours, theirs);
+}
+
+/// A server that accepts connections and never answers (each is held until the test ends).
+fn silent_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming().flatten() {
+            held.push(c);
+            if held.len() > 256 {
+                held.remove(0);
+            }
+        }
+    });
+    addr
+}
+
+fn timeout_config(listen: u16, log: SocketAddr, srv: SocketAddr) -> String {
+    let server = format!("    server s {srv} check inter 100ms rise 1 fall 1\n");
+    format!(
+        "global
+    nbthread 1
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 300ms
+    option log-health-checks
+    log {log} local0
+
+listen front
+    bind 127.0.0.1:{listen}
+    server x {srv}
+
+backend plain
+    option httpchk
+    http-check expect status 200
+{server}
+backend tout
+    option httpchk
+    http-check expect tout-status L6TOUT status 200
+{server}
+backend tout4
+    option httpchk
+    http-check send meth GET uri /a
+    http-check expect status 200 tout-status L4TOUT comment quiet
+{server}"
+    )
+}
+
+/// `tout-status` names the status of a check that times out on its expect rule.
+#[test]
+fn http_check_timeouts_take_tout_status_as_haproxy_does() {
+    let srv = silent_server();
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cfg = timeout_config(free_port(), log.local_addr().unwrap(), srv);
+    let _p = start_proxy(&cfg);
+    let ours = first_check_lines(log, Duration::from_millis(1500));
+    for (server, text) in [
+        ("plain/s", "failed, reason: Layer7 timeout"),
+        ("tout/s", "failed, reason: Layer6 timeout"),
+        ("tout4/s", "failed, reason: Layer4 timeout"),
+    ] {
+        let line = ours.get(server).cloned().unwrap_or_default();
+        assert!(
+            line.starts_with(&format!("Health check for server {server} {text}")),
+            "{line}\nwanted: {text}"
+        );
+    }
+    if !haproxy_present() {
+        return;
+    }
+    let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = free_port();
+    let cfg = timeout_config(listen, log.local_addr().unwrap(), srv);
     let _h = start_haproxy(&cfg, SocketAddr::from(([127, 0, 0, 1], listen)));
     let theirs = first_check_lines(log, Duration::from_millis(1500));
     assert_eq!(ours, theirs);

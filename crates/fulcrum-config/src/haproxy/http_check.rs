@@ -326,7 +326,8 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
             word = bare;
         }
         match word {
-            "comment" | "ok-status" | "error-status" | "on-success" | "on-error" => {
+            "comment" | "ok-status" | "error-status" | "tout-status" | "on-success"
+            | "on-error" | "min-recv" => {
                 let Some(v) = value else {
                     return fail(sink, format!("'{word}' expects an argument."));
                 };
@@ -341,6 +342,14 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
                     "error-status" => match pick(&["L7RSP", "L7STS", "L6RSP", "L4CON"]) {
                         Some(st) => opts.error_status = Some(st),
                         None => return fail(sink, format!("'error-status' only supports 'L7RSP', 'L7STS', 'L6RSP' or 'L4CON' status (got '{v}').")),
+                    },
+                    "tout-status" => match pick(&["L7TOUT", "L6TOUT", "L4TOUT"]) {
+                        Some(st) => opts.tout_status = Some(st),
+                        None => return fail(sink, format!("'tout-status' only supports 'L7TOUT', 'L6TOUT', or 'L4TOUT' status (got '{v}').")),
+                    },
+                    "min-recv" => match v.parse::<usize>() {
+                        Ok(n) => opts.min_recv = Some(n),
+                        Err(_) => return fail(sink, format!("'min-recv' expects an integer, got '{v}'.")),
                     },
                     _ => match Fmt::parse(v) {
                         Err(e) => return fail(sink, format!("'{word}': '{v}': {e}")),
@@ -362,7 +371,7 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
                 i += 2;
                 continue;
             }
-            "status" | "rstatus" | "string" | "rstring" if found.is_none() => {
+            "status" | "rstatus" | "string" | "rstring" | "string-lf" if found.is_none() => {
                 let Some(p) = value else {
                     return fail(sink, format!("'{word}' expects a pattern"));
                 };
@@ -388,6 +397,10 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
                         },
                     },
                     "string" => HttpExpect::String(p.clone()),
+                    "string-lf" => match Fmt::parse(p) {
+                        Ok(_) => HttpExpect::StringLf(p.clone()),
+                        Err(e) => return fail(sink, format!("'{word}': '{p}': {e}")),
+                    },
                     "rstatus" if regex_ok(sink) => HttpExpect::RStatus(p.clone()),
                     "rstring" if regex_ok(sink) => HttpExpect::RString(p.clone()),
                     _ => return,
@@ -403,11 +416,11 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
                 }
                 Err(msg) => return fail(sink, format!("'{word}': {msg}")),
             },
-            "custom" | "min-recv" | "tout-status" | "string-lf" | "rstring-lf" => {
-                return fail(
-                    sink,
-                    format!("'{word}' is supported by HAProxy, not yet by fulcrum"),
-                );
+            // `custom` is HAProxy's own, for its built-in checks: a configuration cannot give its
+            // function, so whatever follows is refused, as HAProxy refuses it.
+            "custom" => {
+                let next = value.map_or("", |v| v.as_str());
+                return fail(sink, format!("only supports min-recv, [!]string', '[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got '{next}' as argument."));
             }
             _ => {
                 return fail(sink, format!("only supports min-recv, [!]string', '[!]rstring', '[!]string-lf', '[!]status', '[!]rstatus', [!]hdr, [!]fhdr or comment but got '{word}' as argument."));

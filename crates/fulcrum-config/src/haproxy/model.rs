@@ -761,6 +761,8 @@ pub enum HttpExpect {
     RString(String),
     /// `hdr name ... [value ...]` / `fhdr ...`: a response header matches
     Header(HeaderExpect),
+    /// `string-lf FMT` (checked to compile): the body contains the format, rendered at each check
+    StringLf(String),
 }
 
 /// `http-check expect hdr|fhdr name [-m METH] NAME [value [-m METH] VALUE]`.
@@ -811,6 +813,10 @@ pub struct HttpExpectOptions {
     pub on_error: Option<String>,
     /// `status-code EXPR`: the check code reported with the verdict.
     pub status_code: Option<SampleExpr>,
+    /// `min-recv N`
+    pub min_recv: Option<usize>,
+    /// `tout-status` (`L7TOUT`, `L6TOUT`, `L4TOUT`)
+    pub tout_status: Option<String>,
 }
 
 /// One `tcp-check` rule of `option tcp-check`.

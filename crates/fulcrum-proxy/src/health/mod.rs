@@ -336,8 +336,11 @@ fn http_ruleset_is_plain(be: &BackendRt) -> bool {
             sends += 1;
             sends == 1 && !request_is_dynamic(req)
         }
+        HttpCheckAction::Expect(HttpExpect::StringLf(_), _) => false,
         HttpCheckAction::Expect(_, o)
             if o.status_code.is_some()
+                || o.min_recv.is_some()
+                || o.tout_status.is_some()
                 || [&o.on_success, &o.on_error]
                     .iter()
                     .any(|t| t.as_deref().is_some_and(|t| t.contains('%'))) =>
@@ -445,6 +448,11 @@ fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions, full: bool
         Some(HttpExpect::Status(code)) => Match::Statuses(vec![(*code, *code)]),
         Some(HttpExpect::Statuses(list)) => Match::Statuses(list.clone()),
         Some(HttpExpect::String(s)) => Match::Body(s.clone().into_bytes()),
+        // The configuration checked that the format compiles.
+        Some(HttpExpect::StringLf(f)) => match fulcrum_sample::LogFormat::parse(f) {
+            Ok(f) => Match::BodyFormat(Arc::new(f)),
+            Err(_) => return Expect::Default,
+        },
         // The configuration checked that the expressions compile.
         Some(HttpExpect::RStatus(re)) => match regex(re) {
             Some(re) => Match::StatusRegex(re),
@@ -476,6 +484,8 @@ fn http_expect(expect: Option<&HttpExpect>, opts: &HttpExpectOptions, full: bool
         rule.ok_status = st;
     }
     rule.error_status = opts.error_status.as_deref().and_then(status_named);
+    rule.tout_status = opts.tout_status.as_deref().and_then(status_named);
+    rule.min_recv = opts.min_recv;
     (rule.on_success, rule.on_error, rule.formats) =
         verdict_texts(&opts.on_success, &opts.on_error, &opts.status_code);
     Expect::Rule(Box::new(rule))
