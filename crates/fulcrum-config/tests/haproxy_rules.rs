@@ -2178,7 +2178,7 @@ fn http_after_response_rules() {
     assert_eq!(rules.len(), 11);
     assert_eq!(rules[0].action, HttpResponseAction::Allow);
     assert!(rules[0].cond.is_some());
-    assert_eq!(rules[6].action, HttpResponseAction::SetStatus(299));
+    assert_eq!(rules[6].action, HttpResponseAction::SetStatus(299, None));
     assert!(matches!(
         &rules[4].action,
         HttpResponseAction::ReplaceHeader(n, re, _) if n == "X-D" && re == "^(.*)$"
@@ -2194,7 +2194,7 @@ fn http_after_response_rules() {
     assert_eq!(b.rules.http_after_response.len(), 1);
     assert_eq!(
         b.rules.http_response[0].action,
-        HttpResponseAction::SetStatus(201)
+        HttpResponseAction::SetStatus(201, None)
     );
     ok_both(&format!(
         "{D}listen l\n bind :18080\n http-after-response set-status 200\n server s 127.0.0.1:1\n"
@@ -2248,12 +2248,6 @@ fn http_after_response_errors() {
         err1_both(&fe(&format!(" {line}\n")), 8, kw, needle);
     }
     // fulcrum only: HAProxy accepts these.
-    err1(
-        &fe(" http-after-response set-status 200 reason Fine\n"),
-        8,
-        "http-after-response set-status",
-        NS,
-    );
     err1(
         &fe(" http-after-response capture res.hdr(a) id 0\n"),
         8,

@@ -282,3 +282,95 @@ backend a
         );
     }
 }
+
+/// A server answering every request `200 Fine Thanks`, then closing.
+fn fine_server() -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let mut c = c;
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 Fine Thanks\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    addr
+}
+
+/// The status line a proxy at `addr` answers `path` with.
+fn status_line(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    String::from_utf8_lossy(&out)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `set-status CODE reason TEXT` in `http-response` and `http-after-response`: the reason phrase sent; without
+/// `reason` the standard one replaces the server's; without a rule the server's stays. As haproxy 2.6 sends
+/// them.
+#[test]
+fn set_status_reason_as_haproxy_sends_it() {
+    let srv = fine_server();
+    let cfg = |port: u16| {
+        format!(
+            "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request set-var(txn.p) path
+    http-after-response set-status 202 reason \"Accepted Later\" if {{ var(txn.p) -m str /after }}
+    http-after-response set-status 404 if {{ var(txn.p) -m str /deny }}
+    http-request deny deny_status 403 if {{ path /deny }}
+    default_backend b
+backend b
+    http-response set-status 299 reason \"Very Fine\" if {{ var(txn.p) -m str /reason }}
+    http-response set-status 503 if {{ var(txn.p) -m str /plain }}
+    http-response set-status 201 reason \"Made It\" if {{ var(txn.p) -m str /twice }}
+    http-response set-status 204 if {{ var(txn.p) -m str /twice }}
+    server s {srv}
+"
+        )
+    };
+    let paths = ["/", "/reason", "/plain", "/after", "/twice", "/deny"];
+    let port = free_port();
+    let text = cfg(port);
+    haproxy_accepts(&text);
+    let p = start_proxy(&text);
+    let ours: Vec<String> = paths.iter().map(|x| status_line(p.addr, x)).collect();
+    assert_eq!(
+        ours,
+        [
+            "HTTP/1.1 200 Fine Thanks",
+            "HTTP/1.1 299 Very Fine",
+            "HTTP/1.1 503 Service Unavailable",
+            "HTTP/1.1 202 Accepted Later",
+            "HTTP/1.1 204 No Content",
+            "HTTP/1.1 404 Not Found",
+        ]
+    );
+    if !haproxy_present() {
+        return;
+    }
+    let port = free_port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let _h = start_haproxy(&cfg(port), addr);
+    let theirs: Vec<String> = paths.iter().map(|x| status_line(addr, x)).collect();
+    assert_eq!(ours, theirs);
+}

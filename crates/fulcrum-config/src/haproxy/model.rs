@@ -2031,8 +2031,9 @@ pub enum HttpResponseAction {
     ReplaceHeader(String, String, Fmt),
     /// `replace-value NAME REGEX REPLACEMENT`: as `replace-header`, for each comma-separated value.
     ReplaceValue(String, String, Fmt),
-    /// `set-status CODE`: the response's status (100 to 999).
-    SetStatus(u16),
+    /// `set-status CODE [reason TEXT]`: the response's status (100 to 999) and its reason phrase (else the
+    /// standard one for CODE).
+    SetStatus(u16, Option<String>),
     /// `allow`: the rules after it in this proxy's ruleset are skipped.
     Allow,
     /// `redirect location FMT [code C] [drop-query] [append-slash] [ignore-empty]` (`http-response` only): the

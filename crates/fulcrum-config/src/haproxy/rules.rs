@@ -2461,10 +2461,21 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
                 return;
             };
             if line.word(3) == "reason" {
-                sink.error(loc, kw, ns(format!("'reason' in '{which} set-status'")));
-                return;
+                let Some(reason) = arg(line, 4) else {
+                    sink.error(loc, kw, "'reason' expects a text");
+                    return;
+                };
+                if reason.bytes().any(|c| c == b'\r' || c == b'\n') {
+                    sink.error(loc, kw, "the reason cannot hold a line break");
+                    return;
+                }
+                (
+                    HttpResponseAction::SetStatus(code, Some(reason.to_string())),
+                    5,
+                )
+            } else {
+                (HttpResponseAction::SetStatus(code, None), 3)
             }
-            (HttpResponseAction::SetStatus(code), 3)
         }
         "allow" => (HttpResponseAction::Allow, 2),
         "redirect" if !after => {

@@ -126,6 +126,7 @@ pub(crate) async fn handle(
         versions: [Some(req.version()), None],
         early_hints: Vec::new(),
         log_level: std::cell::Cell::new(None),
+        status_reason: None,
         userlists: &refs.userlists,
         received_uri: Some(req.uri().clone()),
         proxied: client.conn.proxied(),
@@ -240,8 +241,23 @@ fn after_response(
             return;
         }
     }
+    set_status(resp, status, stream);
+}
+
+/// The status the response rules left, with the reason phrase a `set-status` gave (or the standard one in
+/// place of the server's, as HAProxy puts it).
+fn set_status(resp: &mut Response<ProxyBody>, status: u16, stream: &mut Stream<'_>) {
     if let Ok(s) = StatusCode::from_u16(status) {
         *resp.status_mut() = s;
+    }
+    match stream.status_reason.take() {
+        None => {}
+        Some(None) => {
+            resp.extensions_mut().remove::<response_out::Reason>();
+        }
+        Some(Some(r)) => {
+            resp.extensions_mut().insert(response_out::Reason(r));
+        }
     }
 }
 
@@ -841,9 +857,7 @@ async fn handle_inner(
             r.headers_mut().remove(header::CONNECTION);
             return Ok(r.map(|b| b.with_done(done)));
         }
-        if let Ok(s) = StatusCode::from_u16(status) {
-            *resp.status_mut() = s;
-        }
+        set_status(&mut resp, status, stream);
     }
     if let Some(d) = compression {
         if super::compress::start(d, (&fe, &be), &mut resp) {

@@ -553,7 +553,8 @@ enum RespAction {
     Return(u16, Reply),
     ReplaceHeader(HeaderName, Regex, Fmt),
     ReplaceValue(HeaderName, Regex, Fmt),
-    SetStatus(u16),
+    /// `set-status CODE [reason TEXT]`.
+    SetStatus(u16, Option<bytes::Bytes>),
     Allow,
     /// `redirect location FMT ...` (`http-response`).
     Redirect(Redirect),
@@ -1766,7 +1767,9 @@ fn compile_response(
             HttpResponseAction::ReplaceValue(n, re, rep) => {
                 RespAction::ReplaceValue(header_name(n, &loc)?, regex(re)?, rep.clone())
             }
-            HttpResponseAction::SetStatus(s) => RespAction::SetStatus(*s),
+            HttpResponseAction::SetStatus(s, reason) => {
+                RespAction::SetStatus(*s, reason.as_ref().map(|r| bytes::Bytes::from(r.clone())))
+            }
             HttpResponseAction::Allow => RespAction::Allow,
             HttpResponseAction::Redirect(r) => RespAction::Redirect(r.clone()),
             HttpResponseAction::Deny(s) => RespAction::Deny(*s),
@@ -1874,8 +1877,9 @@ fn apply_response(
                     let rep = Ctx::new(msg(&*headers), stream).render_string(rep);
                     replace_value_within(headers, n, re, &rep, room)
                 }
-                RespAction::SetStatus(s) => {
+                RespAction::SetStatus(s, reason) => {
                     *status = *s;
+                    stream.status_reason = Some(reason.clone());
                     true
                 }
                 RespAction::Allow => {

@@ -85,6 +85,9 @@ pub struct Stream<'a> {
     /// `set-log-level`: the level the request's log line goes out at (`Some(None)`: `silent`, no line); `None`
     /// when no rule set it (info).
     pub log_level: std::cell::Cell<Option<Option<u8>>>,
+    /// `set-status ... [reason TEXT]` ran: the reason phrase the response goes out with (`Some(None)`: the
+    /// standard one for its status, not the server's); `None` when no rule set a status.
+    pub status_reason: Option<Option<bytes::Bytes>>,
 }
 
 /// An HTTP version as `req.ver` gives it.
