@@ -253,6 +253,29 @@ fn set_log_level_actions() {
         "http-request set-log-level",
         "expects a log level (emerg, alert, crit, err, warning, notice, info, debug or silent), got 'loud'",
     );
+    // In `tcp-request content` and `tcp-response content` rules too (not `tcp-request session`, as HAProxy).
+    let c = ok_both(&format!(
+        "{DEFAULTS}backend b\n mode tcp\n tcp-request content set-log-level notice if {{ src 10.0.0.1 }}\n \
+         tcp-response content set-log-level silent\n server s 127.0.0.1:80\n"
+    ));
+    let b = c.backend("b").unwrap();
+    assert_eq!(
+        b.rules.tcp_content[0].action,
+        fulcrum_config::haproxy::TcpContentAction::SetLogLevel(Some(5))
+    );
+    assert_eq!(
+        b.rules.tcp_response[0].action,
+        fulcrum_config::haproxy::TcpContentAction::SetLogLevel(None)
+    );
+    err_both(&format!(
+        "{DEFAULTS}frontend f\n bind :8000\n tcp-request session set-log-level err\n"
+    ));
+    err1(
+        &format!("{DEFAULTS}backend b\n tcp-request content set-log-level loud\n server s 127.0.0.1:80\n"),
+        7,
+        "tcp-request content",
+        "got 'loud'",
+    );
 }
 
 #[test]

@@ -2144,6 +2144,7 @@ fn tcp_rules_in_defaults() {
                 TcpContentAction::SetMark(_) => "set-mark",
                 TcpContentAction::SetTos(_) => "set-tos",
                 TcpContentAction::SwitchHttp(_) => "switch-mode",
+                TcpContentAction::SetLogLevel(_) => "set-log-level",
                 TcpContentAction::Var(_) => "var",
             })
             .collect()

@@ -283,6 +283,7 @@ fn tcp_mode_variables_and_response_rules_parse() {
                 TcpContentAction::SetMark(_) => "set-mark",
                 TcpContentAction::SetTos(_) => "set-tos",
                 TcpContentAction::SwitchHttp(_) => "switch-mode",
+                TcpContentAction::SetLogLevel(_) => "set-log-level",
                 TcpContentAction::Var(HttpRequestAction::SetVar(..)) => "set-var",
                 TcpContentAction::Var(HttpRequestAction::SetVarFmt(..)) => "set-var-fmt",
                 TcpContentAction::Var(HttpRequestAction::UnsetVar(..)) => "unset-var",

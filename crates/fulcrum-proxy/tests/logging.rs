@@ -1055,3 +1055,75 @@ fn set_log_level_matches_haproxy() {
     );
     assert_eq!(ours, pri(&hap));
 }
+
+/// `set-log-level` in `tcp-request content` and `tcp-response content` rules: the level of a `mode tcp`
+/// connection's line (the response rule after the request rule), and in `mode http` of the request's line;
+/// `silent` sends none. Compared with haproxy 2.6 (the PRI of each line).
+#[test]
+fn tcp_set_log_level_matches_haproxy() {
+    let o = origins(1);
+    let cfg = move |port: u16, log: u16| {
+        format!(
+            "global
+    nbthread 1
+    log 127.0.0.1:{log} local0
+
+defaults
+    log global
+    option dontlognull
+    retries 0
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen tcp
+    mode tcp
+    option tcplog
+    bind 127.0.0.1:{port}
+    tcp-request inspect-delay 1s
+    tcp-request content set-log-level err if {{ req.payload(0,8) -m str \"GET /err\" }}
+    tcp-request content set-log-level silent if {{ req.payload(0,8) -m str \"GET /sil\" }}
+    tcp-request content set-log-level warning if {{ req.payload(0,8) -m str \"GET /res\" }}
+    tcp-request content set-var(sess.res) int(1) if {{ req.payload(0,8) -m str \"GET /res\" }}
+    tcp-response inspect-delay 1s
+    tcp-response content set-log-level debug if {{ var(sess.res) -m int 1 }} {{ res.payload(0,4) -m str HTTP }}
+    server s1 {srv}
+
+listen http
+    mode http
+    option httplog
+    bind 127.0.0.1:{p1}
+    tcp-request content set-log-level notice if {{ path /notice }}
+    server s1 {srv}
+",
+            srv = o[0].addr(),
+            p1 = port + 1
+        )
+    };
+    let get = |addr: SocketAddr, path: &str| {
+        let r = send_raw(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        assert!(r.starts_with(b"HTTP/1.1 200"), "{path}");
+    };
+    let Some((hap, ful)) = run_both(cfg, 4, |addr| {
+        for path in ["/plain", "/err", "/sil", "/res"] {
+            get(addr, path);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let http = SocketAddr::new(addr.ip(), addr.port() + 1);
+        get(http, "/notice");
+    }) else {
+        return;
+    };
+    let pri = |frames: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = frames.iter().map(|f| split_rfc3164(f).0).collect();
+        v.sort();
+        v
+    };
+    let ours = pri(&ful);
+    // /plain info, /err err, /sil none, /res warning then debug, /notice notice.
+    assert_eq!(ours, ["<131>", "<133>", "<134>", "<135>"], "{ful:#?}");
+    assert_eq!(ours, pri(&hap), "{hap:#?}");
+}

@@ -797,7 +797,7 @@ pub const TCP_CONNECTION_UNSUPPORTED: &[&str] = &[
 ];
 
 /// `tcp-request content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`,
-/// `silent-drop`, `set-mark`, `set-tos`, the variable and the stick counter actions are supported.
+/// `silent-drop`, `set-mark`, `set-tos`, `set-log-level`, the variable and the stick counter actions are supported.
 pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "capture",
     "do-resolve*",
@@ -805,7 +805,6 @@ pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
     "send-spoe-group",
     "set-dst",
     "set-dst-port",
-    "set-log-level",
     "set-nice",
     "set-priority-class",
     "set-priority-offset",
@@ -819,8 +818,8 @@ pub const TCP_CONTENT_UNSUPPORTED: &[&str] = &[
 pub const TCP_SESSION_UNSUPPORTED: &[&str] =
     &["set-dst", "set-dst-port", "set-src", "set-src-port"];
 
-/// `tcp-response content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`
-/// and the variable actions are supported.
+/// `tcp-response content` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept`, `reject`,
+/// `set-log-level` and the variable actions are supported.
 pub const TCP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "close",
     "lua.*",
@@ -829,7 +828,6 @@ pub const TCP_RESPONSE_UNSUPPORTED: &[&str] = &[
     "send-spoe-group",
     "set-dst",
     "set-dst-port",
-    "set-log-level",
     "set-mark",
     "set-nice",
     "set-tos",

@@ -2084,6 +2084,9 @@ pub enum TcpContentAction {
     /// `set-var`, `set-var-fmt` or `unset-var` (only those variants of [`HttpRequestAction`]): the variable lives
     /// as long as the connection, in `mode tcp`; evaluation goes on with the next rule
     Var(HttpRequestAction),
+    /// `set-log-level LEVEL|silent` (`tcp-request content`, `tcp-response content`): the level of the
+    /// connection's (`mode tcp`) or the request's (`mode http`) log line; evaluation goes on
+    SetLogLevel(Option<u8>),
     /// `switch-mode http [proto h1|h2]` (`tcp-request content`, frontends and listens): stop evaluating and
     /// serve the connection as HTTP from here on (`proto`: only that version; the client's other is refused)
     SwitchHttp(Option<BindProto>),

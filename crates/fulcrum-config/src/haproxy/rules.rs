@@ -1972,7 +1972,12 @@ fn strict_mode(line: &Line, kw: &str, sink: &mut Sink) -> Option<bool> {
 
 /// `set-log-level LEVEL|silent`: the syslog level (`None`: silent).
 fn log_level(line: &Line, kw: &str, sink: &mut Sink) -> Option<Option<u8>> {
-    let word = line.word(2);
+    log_level_at(line, 2, kw, sink)
+}
+
+/// [`log_level`] from word `at` of the line.
+fn log_level_at(line: &Line, at: usize, kw: &str, sink: &mut Sink) -> Option<Option<u8>> {
+    let word = line.word(at);
     if word == "silent" {
         return Some(None);
     }
@@ -2753,6 +2758,11 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
             };
             let act = if line.word(2) == "silent-drop" {
                 TcpContentAction::SilentDrop
+            } else if line.word(2) == "set-log-level" && which == "content" {
+                let Some(level) = log_level_at(line, 3, &kw, sink) else {
+                    return;
+                };
+                TcpContentAction::SetLogLevel(level)
             } else if matches!(line.word(2), "set-mark" | "set-tos") {
                 let Some(n) = mark_or_tos(line, &kw, sink) else {
                     return;
@@ -2773,7 +2783,9 @@ pub fn tcp_request(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink:
                 }
             };
             let cond_at = match act {
-                TcpContentAction::SetMark(_) | TcpContentAction::SetTos(_) => 4,
+                TcpContentAction::SetMark(_)
+                | TcpContentAction::SetTos(_)
+                | TcpContentAction::SetLogLevel(_) => 4,
                 _ => 3,
             };
             if let Ok(cond) = tail(line, cond_at, &kw, rules, sink) {
@@ -2995,17 +3007,25 @@ pub fn tcp_response(kind: SectionKind, line: &Line, rules: &mut RulesDraft, sink
         }
         "content" => {
             let kw = "tcp-response content";
-            let Some(accept) =
-                accept_or_reject(line, loc, kw, known::TCP_RESPONSE_UNSUPPORTED, sink)
-            else {
-                return;
-            };
-            let act = if accept {
-                TcpContentAction::Accept
+            let (act, cond_at) = if line.word(2) == "set-log-level" {
+                let Some(level) = log_level_at(line, 3, kw, sink) else {
+                    return;
+                };
+                (TcpContentAction::SetLogLevel(level), 4)
             } else {
-                TcpContentAction::Reject
+                let Some(accept) =
+                    accept_or_reject(line, loc, kw, known::TCP_RESPONSE_UNSUPPORTED, sink)
+                else {
+                    return;
+                };
+                let act = if accept {
+                    TcpContentAction::Accept
+                } else {
+                    TcpContentAction::Reject
+                };
+                (act, 3)
             };
-            if let Ok(cond) = tail(line, 3, kw, rules, sink) {
+            if let Ok(cond) = tail(line, cond_at, kw, rules, sink) {
                 rules.tcp_response.push(RuleDraft {
                     action: act,
                     cond,

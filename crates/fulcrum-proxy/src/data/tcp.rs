@@ -103,6 +103,7 @@ pub async fn serve_client(
         }
     };
     let vars = RefCell::new(VarMap::new());
+    let log_level = log.as_ref().map(TcpLog::level_cell);
     let mut first = Vec::new();
     let stick =
         (!worker.snapshot.tables.list().is_empty()).then(|| crate::rules::http::ConnStick {
@@ -124,6 +125,7 @@ pub async fn serve_client(
             tls: session.as_ref().map(|s| &*s.facts),
             server_tls: None,
             sock: Some(&client),
+            log_level: log_level.as_deref(),
         };
         let end = fe.rules.accept_session(&facts);
         if end != TcpEnd::Accept {
@@ -143,6 +145,7 @@ pub async fn serve_client(
         stick: stick.as_ref(),
         tls: session.as_ref().map(|s| &*s.facts),
         server_tls: None,
+        log_level: log_level.as_deref(),
     };
     // `switch-mode http [proto P]`: the frontend's rules made the connection HTTP.
     let mut switch = None;
@@ -177,6 +180,7 @@ pub async fn serve_client(
         tls: session.as_ref().map(|s| &*s.facts),
         server_tls: None,
         sock: Some(&client),
+        log_level: log_level.as_deref(),
     };
     let be = match switch {
         // The HTTP side picks a backend for each request.
@@ -265,6 +269,7 @@ pub async fn serve_client(
         tls: session.as_ref().map(|s| &*s.facts),
         server_tls: None,
         sock: Some(&client),
+        log_level: log_level.as_deref(),
     };
     let plan = be.rules.stick_plan_tcp(&facts);
     let mut forced = be
@@ -406,6 +411,7 @@ pub async fn serve_client(
             stick: stick.as_ref(),
             tls: session.as_ref().map(|s| &*s.facts),
             server_tls: Some(server_facts.as_deref()),
+            log_level: log_level.as_deref(),
         };
         let term: &[u8; 2] = match inspect(side, &server, back).await {
             // Response rules cannot switch (the configuration allows it in request rules only).
@@ -568,6 +574,8 @@ struct Side<'a> {
     tls: Option<&'a fulcrum_tls::Facts>,
     /// The server connection's, once made (`Some(None)` on clear text).
     server_tls: Option<Option<&'a fulcrum_tls::Facts>>,
+    /// The level `set-log-level` gives the connection's log line (when it logs one).
+    log_level: Option<&'a std::cell::Cell<Option<Option<u8>>>>,
 }
 
 /// Buffers the first bytes of one side (the client's, or the server's for `tcp-response content`) and runs the
@@ -632,6 +640,7 @@ async fn inspect_from(
             tls: side.tls,
             server_tls: side.server_tls,
             sock: (!side.response).then_some(stream),
+            log_level: side.log_level,
         };
         let verdict = if side.response {
             side.rules.inspect_response(&facts, &mut next)

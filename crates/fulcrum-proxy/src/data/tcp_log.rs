@@ -32,6 +32,9 @@ pub struct TcpLog {
     retries: u32,
     /// The line went out already (`option logasap`, once the server connection was up).
     logged: bool,
+    /// `set-log-level` of the `tcp-request content` / `tcp-response content` rules: the line's level
+    /// (`Some(None)`: silent, no line), shared with the rules' facts.
+    level: std::rc::Rc<std::cell::Cell<Option<Option<u8>>>>,
 }
 
 impl TcpLog {
@@ -68,7 +71,13 @@ impl TcpLog {
             term: *b"--",
             retries: 0,
             logged: false,
+            level: Default::default(),
         })
+    }
+
+    /// Where the rules' `set-log-level` leaves the level of the line.
+    pub fn level_cell(&self) -> std::rc::Rc<std::cell::Cell<Option<Option<u8>>>> {
+        self.level.clone()
     }
 
     /// The backend chosen.
@@ -193,6 +202,11 @@ impl TcpLog {
             asap: self.log.logasap,
             comp_algo: None,
         };
-        self.log.emit(wall(end), &fields);
+        match self.level.get() {
+            None => self.log.emit(wall(end), &fields),
+            // `set-log-level silent`
+            Some(None) => {}
+            Some(Some(level)) => self.log.emit_at(level, wall(end), &fields),
+        }
     }
 }

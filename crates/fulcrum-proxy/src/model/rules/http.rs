@@ -326,6 +326,9 @@ pub struct ContentFacts<'a> {
     pub server_tls: Option<Option<&'a fulcrum_tls::Facts>>,
     /// The client's socket, for `set-mark` / `set-tos` (`None` where they cannot run).
     pub sock: Option<&'a tokio::net::TcpStream>,
+    /// Where `set-log-level` leaves the level of the connection's log line (`mode tcp`; `Some(None)`:
+    /// silent).
+    pub log_level: Option<&'a std::cell::Cell<Option<Option<u8>>>>,
 }
 
 impl<'a> ContentFacts<'a> {
@@ -737,6 +740,8 @@ enum TcpRule {
     /// `track-sc*`, `sc-inc-gpc*`, `sc-set-gpt0` of `tcp-request content` in `mode tcp`: the counters of the
     /// connection (which is the stream).
     Stick(crate::stick::StickAct),
+    /// `set-log-level LEVEL|silent` (`None`: silent).
+    LogLevel(Option<u8>),
 }
 
 impl TcpRule {
@@ -759,6 +764,7 @@ impl TcpRule {
             TcpContentAction::SwitchHttp(p) => TcpRule::SwitchHttp(*p),
             TcpContentAction::SetMark(m) => TcpRule::Sock(SockOpt::Mark(*m)),
             TcpContentAction::SetTos(t) => TcpRule::Sock(SockOpt::Tos(*t)),
+            TcpContentAction::SetLogLevel(l) => TcpRule::LogLevel(*l),
             TcpContentAction::Var(HttpRequestAction::SetVar(n, e, c)) => {
                 TcpRule::Var(VarAct::Set(n.clone(), e.clone(), *c))
             }
@@ -797,6 +803,11 @@ fn run_tcp_rules(
             TcpRule::SilentDrop => return Some(TcpEnd::SilentDrop),
             TcpRule::SwitchHttp(p) => return Some(TcpEnd::SwitchHttp(*p)),
             TcpRule::Sock(o) => o.apply(facts.sock),
+            TcpRule::LogLevel(l) => {
+                if let Some(cell) = facts.log_level {
+                    cell.set(Some(*l));
+                }
+            }
             TcpRule::Var(v) => v.run_l4(facts),
             TcpRule::Stick(a) => {
                 // a key not there yet (an incomplete request line) is waited for while bytes may come
@@ -861,6 +872,7 @@ fn apply_tcp_http<B>(
                 });
             }
             TcpRule::Sock(o) => o.apply(sock),
+            TcpRule::LogLevel(l) => stream.log_level.set(Some(*l)),
             TcpRule::Var(v) => v.run(req_msg(req), stream),
             TcpRule::Stick(a) => stream.run_stick(a, req_msg(req), session),
         }
@@ -1429,6 +1441,7 @@ impl ProxyRules {
                 }
                 // The configuration refuses them in response rules.
                 TcpRule::Sock(_) => {}
+                TcpRule::LogLevel(l) => stream.log_level.set(Some(*l)),
                 TcpRule::Var(v) => v.run(msg, stream),
                 TcpRule::Stick(a) => stream.run_stick(a, msg, false),
             }
