@@ -201,12 +201,21 @@ fn agent_errors() {
         "server agent-send",
         "expects a string as argument",
     );
-    err1(
-        &b("agent-check agent-port 1 agent-addr agent.example"),
+    // A host name is resolved when the configuration is read; one that does not resolve is an error, as
+    // with haproxy -c.
+    err1_both(
+        &b("agent-check agent-port 1 agent-addr nosuchhost.invalid"),
         7,
         "server agent-addr",
-        "expects an IP address",
+        "could not resolve agent-addr 'nosuchhost.invalid'",
     );
+    let c = ok_both(&b("agent-check agent-port 1 agent-addr localhost"));
+    let ip = backend(&c, "b").servers[0]
+        .agent
+        .as_ref()
+        .and_then(|a| a.addr)
+        .expect("resolved");
+    assert!(ip.is_loopback(), "{ip}");
     err1(&b("agent-port 0"), 7, "server agent-port", "");
 }
 

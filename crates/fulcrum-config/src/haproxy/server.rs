@@ -365,20 +365,21 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 });
                 o.agent_port.is_some()
             }
-            "agent-addr" => match val.map(|v| v.parse::<IpAddr>()) {
+            "agent-addr" => match val.filter(|v| !v.is_empty()).map(agent_address) {
                 Some(Ok(ip)) => {
                     o.agent_addr = Some(ip);
                     true
                 }
-                _ => {
+                Some(Err(e)) => {
                     sink.error(
                         loc,
                         &okey,
-                        format!(
-                            "'agent-addr' expects an IP address (host names are supported by HAProxy, not yet by fulcrum), got '{}'",
-                            val.unwrap_or("")
-                        ),
+                        format!("could not resolve agent-addr '{}': {e}", val.unwrap_or("")),
                     );
+                    false
+                }
+                None => {
+                    sink.error(loc, &okey, "'agent-addr' expects an address or a host name");
                     false
                 }
             },
@@ -911,4 +912,19 @@ fn port_value(val: Option<&str>, missing: &str, mut report: impl FnMut(String)) 
             None
         }
     }
+}
+
+/// `agent-addr`: an IP address, or a host name the system resolver answers when the configuration is read (its
+/// first answer, as HAProxy takes it).
+fn agent_address(v: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = v.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    use std::net::ToSocketAddrs;
+    (v, 0u16)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| "no address".to_string())
 }
