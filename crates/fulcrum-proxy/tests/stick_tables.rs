@@ -504,3 +504,151 @@ listen db
         );
     }
 }
+
+/// One request on a new connection, the answer read to the end (the server closes).
+fn one_exchange(addr: SocketAddr, raw: &[u8]) -> usize {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    out.len()
+}
+
+/// What tracking at each level counts, compared with haproxy 2.6 on the same traffic: a connection's or a
+/// session's tracking counts a connection and a session, a stream's (`tcp-request content`, `http-request`) a
+/// connection per stream and no session; `http_req_cnt` counts requests; in `mode tcp` the connection's bytes go
+/// to `bytes_in_*` / `bytes_out_*`.
+#[test]
+fn tracking_levels_count_connections_sessions_and_bytes_as_haproxy() {
+    let o = origins(1);
+    let srv = o[0].addr();
+    let cfg = |sock: &Path, port: u16| {
+        let store = "conn_cnt,conn_cur,sess_cnt,sess_rate(10s),bytes_in_cnt,bytes_out_cnt,bytes_in_rate(10s),bytes_out_rate(10s)";
+        format!(
+            "global
+    nbthread 1
+    stats socket {} level admin
+
+defaults
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+frontend conn
+    mode tcp
+    bind 127.0.0.1:{port}
+    tcp-request connection track-sc0 src table t_conn
+    default_backend srv
+frontend sess
+    mode tcp
+    bind 127.0.0.1:{p1}
+    tcp-request session track-sc0 src table t_sess
+    default_backend srv
+frontend cont
+    mode tcp
+    bind 127.0.0.1:{p2}
+    tcp-request content track-sc0 src table t_cont
+    default_backend srv
+frontend web
+    mode http
+    bind 127.0.0.1:{p3}
+    tcp-request session track-sc1 src table t_hsess
+    http-request track-sc0 src table t_http
+    default_backend hsrv
+frontend ready
+    mode tcp
+    bind 127.0.0.1:{p4}
+    default_backend srv
+
+backend srv
+    mode tcp
+    server s {srv}
+backend hsrv
+    mode http
+    server s {srv}
+backend t_conn
+    stick-table type ip size 1k expire 1m store {store}
+backend t_sess
+    stick-table type ip size 1k expire 1m store {store}
+backend t_cont
+    stick-table type ip size 1k expire 1m store {store}
+backend t_hsess
+    stick-table type ip size 1k expire 1m store conn_cnt,conn_cur,sess_cnt,http_req_cnt
+backend t_http
+    stick-table type ip size 1k expire 1m store conn_cnt,conn_cur,sess_cnt,http_req_cnt
+",
+            sock.display(),
+            p1 = port + 1,
+            p2 = port + 2,
+            p3 = port + 3,
+            p4 = port + 4,
+        )
+    };
+    let drive = |port: u16| {
+        let at = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        for p in [port, port + 1, port + 2] {
+            for _ in 0..2 {
+                assert!(one_exchange(at(p), b"GET /tcp HTTP/1.0\r\n\r\n") > 0);
+            }
+        }
+        // Two requests on one connection, then one on another.
+        let mut c = Client::connect(at(port + 3));
+        c.send(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(c.read_response(false).status, 200);
+        c.send(b"GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        assert_eq!(c.read_response(false).status, 200);
+        assert_eq!(get(at(port + 3), "/c").status, 200);
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let tables = ["t_conn", "t_sess", "t_cont", "t_hsess", "t_http"];
+    let ours_sock = sock_path("levels-ours");
+    let port = free_port_block(5);
+    let _p = start_proxy(&cfg(&ours_sock, port));
+    drive(port);
+    let ours: Vec<String> = tables
+        .iter()
+        .map(|t| cmd(&ours_sock, &format!("show table {t}")))
+        .collect();
+    let row = |out: &str| stable(out).get(1).cloned().unwrap_or_default();
+    assert!(
+        row(&ours[0])
+            .contains("conn_cnt=2 conn_cur=0 sess_cnt=2 sess_rate(10000)=2 bytes_in_cnt=42"),
+        "{}",
+        ours[0]
+    );
+    assert!(
+        row(&ours[2]).contains("conn_cnt=2 conn_cur=0 sess_cnt=0"),
+        "{}",
+        ours[2]
+    );
+    assert!(
+        row(&ours[3]).contains("conn_cnt=2 conn_cur=0 sess_cnt=2 http_req_cnt=3"),
+        "{}",
+        ours[3]
+    );
+    assert!(
+        row(&ours[4]).contains("conn_cnt=3 conn_cur=0 sess_cnt=0 http_req_cnt=3"),
+        "{}",
+        ours[4]
+    );
+    if !haproxy_present() {
+        return;
+    }
+    let theirs_sock = sock_path("levels-theirs");
+    let hport = free_port_block(5);
+    let _h = start_haproxy(
+        &cfg(&theirs_sock, hport),
+        // The readiness probe connects to a frontend that tracks nothing.
+        SocketAddr::from(([127, 0, 0, 1], hport + 4)),
+    );
+    drive(hport);
+    for (t, ours) in tables.iter().zip(&ours) {
+        let theirs = cmd(&theirs_sock, &format!("show table {t}"));
+        assert_eq!(
+            stable(ours),
+            stable(&theirs),
+            "{t}:\nours:\n{ours}\nhaproxy:\n{theirs}"
+        );
+    }
+}

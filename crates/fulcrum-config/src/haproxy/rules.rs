@@ -3782,20 +3782,6 @@ pub fn finish(
                 ),
             );
         }
-        if let Some(r) = d
-            .tcp_session
-            .iter()
-            .find(|r| matches!(r.action, TcpContentAction::Var(HttpRequestAction::Stick(_))))
-        {
-            sink.error(
-                &r.location,
-                &r.keyword,
-                ns(format!(
-                    "'{}' in {proxy}, which is in 'mode tcp' (stick counters of these rules are only kept for HTTP streams; 'tcp-request connection' tracks in 'mode tcp')",
-                    r.keyword
-                )),
-            );
-        }
     }
     for r in &d.tcp_session {
         let e = match &r.action {

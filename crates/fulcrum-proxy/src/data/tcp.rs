@@ -484,6 +484,13 @@ pub async fn serve_client(
     fe.stats.bytes_out.fetch_add(end.b_to_a, relaxed);
     done.bytes_in = end.a_to_b;
     done.bytes_out = end.b_to_a;
+    // The tracked entries count the connection's bytes (`bytes_in_*` from the client, `bytes_out_*` to it).
+    if let Some(st) = &stick {
+        st.ctrs.each(&mut |d| {
+            d.bytes_in(end.a_to_b);
+            d.bytes_out(end.b_to_a);
+        });
+    }
     if let Some(mut l) = log {
         drop(_guard);
         if end.timed_out {

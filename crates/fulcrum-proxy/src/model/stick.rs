@@ -207,8 +207,18 @@ impl StickAct {
 
     /// Runs the action: `ctx` evaluates the key or the value; `ctrs` is where a new tracking goes (the
     /// connection's or the request's), `other` the other level (a counter it already tracks is not tracked
-    /// again). `http` counts the request being processed in the new entry.
-    pub fn run(&self, ctx: &dyn Context, ctrs: &Ctrs, other: Option<&Ctrs>, http: bool) {
+    /// again). `http` counts the request being processed in the new entry; `session`: the tracking is the
+    /// connection's or the session's (`tcp-request connection` / `session`), which counts a session
+    /// (`sess_cnt`, `sess_rate`) besides the connection, where a stream's tracking (`tcp-request content`,
+    /// `http-request`) counts a connection only, as haproxy 2.6 counts them (observed).
+    pub fn run(
+        &self,
+        ctx: &dyn Context,
+        ctrs: &Ctrs,
+        other: Option<&Ctrs>,
+        http: bool,
+        session: bool,
+    ) {
         let now = now_ms();
         match &self.kind {
             Kind::Track(key, table) => {
@@ -223,6 +233,9 @@ impl StickAct {
                 };
                 t.update(now, |d| {
                     d.connection();
+                    if session {
+                        d.session();
+                    }
                     if http {
                         d.http_request();
                     }

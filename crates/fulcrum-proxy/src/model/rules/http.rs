@@ -787,6 +787,7 @@ fn run_tcp_rules(
     rules: &[(TcpRule, Option<CompiledCond>)],
     facts: &ContentFacts<'_>,
     next: &mut usize,
+    session: bool,
 ) -> Option<TcpEnd> {
     for (i, (action, cond)) in rules.iter().enumerate().skip(*next) {
         match decide(cond, facts) {
@@ -816,7 +817,7 @@ fn run_tcp_rules(
                     return None;
                 }
                 if let Some(st) = facts.stick {
-                    a.run(&facts.ctx(), &st.ctrs, None, false);
+                    a.run(&facts.ctx(), &st.ctrs, None, false, session);
                 }
             }
         }
@@ -1276,7 +1277,7 @@ impl ProxyRules {
                     ConnAct::ExpectProxy => expect_proxy = true,
                     ConnAct::Stick(a) => {
                         if let Some(st) = &facts.stick {
-                            a.run(&facts.ctx(), &st.ctrs, None, false);
+                            a.run(&facts.ctx(), &st.ctrs, None, false, true);
                         }
                     }
                 }
@@ -1299,7 +1300,7 @@ impl ProxyRules {
     /// ended (accepting also when no rule matches), `None` to wait for more bytes (a rule whose condition cannot
     /// be decided yet, which only happens while `facts.may_change`); `*next` is then where to resume.
     pub fn inspect_content(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<TcpEnd> {
-        run_tcp_rules(&self.tcp_content, facts, next)
+        run_tcp_rules(&self.tcp_content, facts, next, false)
     }
 
     /// Whether the backend has `tcp-response content` rules to run on the server's first bytes.
@@ -1314,7 +1315,7 @@ impl ProxyRules {
 
     /// Runs `tcp-response content` rules over the server's bytes, as [`ProxyRules::inspect_content`] does.
     pub fn inspect_response(&self, facts: &ContentFacts<'_>, next: &mut usize) -> Option<TcpEnd> {
-        run_tcp_rules(&self.tcp_response, facts, next)
+        run_tcp_rules(&self.tcp_response, facts, next, false)
     }
 
     /// The backend chosen by the first matching `use_backend`, if any: `Some(Some(index))` in the snapshot's
@@ -1365,7 +1366,7 @@ impl ProxyRules {
     /// byte yet).
     pub fn accept_session(&self, facts: &ContentFacts<'_>) -> TcpEnd {
         let mut next = 0;
-        run_tcp_rules(&self.tcp_session, facts, &mut next).unwrap_or(TcpEnd::Accept)
+        run_tcp_rules(&self.tcp_session, facts, &mut next, true).unwrap_or(TcpEnd::Accept)
     }
 
     /// Runs the `tcp-request session` rules (on a connection's first request, `first`) then the `tcp-request

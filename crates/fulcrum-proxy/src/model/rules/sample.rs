@@ -129,9 +129,9 @@ impl Stream<'_> {
         };
         let ctx = Ctx::new(msg, self);
         if session {
-            a.run(&ctx, s.sess, Some(&s.txn), true);
+            a.run(&ctx, s.sess, Some(&s.txn), true, true);
         } else {
-            a.run(&ctx, &s.txn, Some(s.sess), true);
+            a.run(&ctx, &s.txn, Some(s.sess), true, false);
         }
     }
 
