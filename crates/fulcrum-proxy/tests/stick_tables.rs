@@ -555,6 +555,7 @@ frontend web
     bind 127.0.0.1:{p3}
     tcp-request session track-sc1 src table t_hsess
     http-request track-sc0 src table t_http
+    http-request track-sc2 src table t_bytes
     default_backend hsrv
 frontend ready
     mode tcp
@@ -577,6 +578,8 @@ backend t_hsess
     stick-table type ip size 1k expire 1m store conn_cnt,conn_cur,sess_cnt,http_req_cnt
 backend t_http
     stick-table type ip size 1k expire 1m store conn_cnt,conn_cur,sess_cnt,http_req_cnt
+backend t_bytes
+    stick-table type ip size 1k expire 1m store bytes_in_cnt,bytes_out_cnt
 ",
             sock.display(),
             p1 = port + 1,
@@ -592,20 +595,38 @@ backend t_http
                 assert!(one_exchange(at(p), b"GET /tcp HTTP/1.0\r\n\r\n") > 0);
             }
         }
-        // Two requests on one connection, then one on another.
-        let mut c = Client::connect(at(port + 3));
-        c.send(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
-        assert_eq!(c.read_response(false).status, 200);
-        c.send(b"GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
-        assert_eq!(c.read_response(false).status, 200);
-        assert_eq!(get(at(port + 3), "/c").status, 200);
+        // Two requests on one connection, then one on another: the bytes the client sent and received.
+        let (a, b) = (
+            b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n".as_slice(),
+            b"GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".as_slice(),
+        );
+        let mut c = TcpStream::connect(at(port + 3)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(a).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        c.write_all(b).unwrap();
+        let mut got = Vec::new();
+        let _ = c.read_to_end(&mut got);
+        let c = b"GET /c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+        let got_c = one_exchange(at(port + 3), c);
         std::thread::sleep(Duration::from_millis(300));
+        (
+            (a.len() + b.len() + c.len()) as u64,
+            (got.len() + got_c) as u64,
+        )
     };
     let tables = ["t_conn", "t_sess", "t_cont", "t_hsess", "t_http"];
     let ours_sock = sock_path("levels-ours");
     let port = free_port_block(5);
     let _p = start_proxy(&cfg(&ours_sock, port));
-    drive(port);
+    let (sent, received) = drive(port);
+    // In `mode http` the bytes are those of the messages as sent (haproxy 2.6 counts its internal form of
+    // them, a few bytes off per message, so this table is not compared).
+    let bytes = cmd(&ours_sock, "show table t_bytes");
+    assert!(
+        bytes.contains(&format!("bytes_in_cnt={sent} bytes_out_cnt={received}")),
+        "sent {sent}, received {received}:\n{bytes}"
+    );
     let ours: Vec<String> = tables
         .iter()
         .map(|t| cmd(&ours_sock, &format!("show table {t}")))
@@ -642,7 +663,7 @@ backend t_http
         // The readiness probe connects to a frontend that tracks nothing.
         SocketAddr::from(([127, 0, 0, 1], hport + 4)),
     );
-    drive(hport);
+    let _ = drive(hport);
     for (t, ours) in tables.iter().zip(&ours) {
         let theirs = cmd(&theirs_sock, &format!("show table {t}"));
         assert_eq!(

@@ -388,6 +388,18 @@ impl Tracked {
     }
 }
 
+/// Another handle on the same entry, counted as one more holder (`use=` of `show table`) until dropped.
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        self.table.lock(self.shard as usize).node(self.index).refs += 1;
+        Tracked {
+            table: Arc::clone(&self.table),
+            shard: self.shard,
+            index: self.index,
+        }
+    }
+}
+
 impl Drop for Tracked {
     fn drop(&mut self) {
         let mut shard = self.table.lock(self.shard as usize);

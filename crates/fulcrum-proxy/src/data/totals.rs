@@ -19,6 +19,11 @@ pub struct Done {
     pub bytes_out: u64,
     /// Request bytes received.
     pub bytes_in: u64,
+    /// The stick table entries the request is tracked in (the connection's and its own), which count its bytes
+    /// when it ends: `bytes_in_*` the request's head and body, `bytes_out_*` the response's.
+    pub stick: Vec<fulcrum_stick::Tracked>,
+    /// The request's and the response's head sizes, added to those counts.
+    pub heads: (u64, u64),
 }
 
 impl Done {
@@ -33,6 +38,8 @@ impl Done {
             server: None,
             bytes_out: 0,
             bytes_in: 0,
+            stick: Vec::new(),
+            heads: (0, 0),
         }
     }
 
@@ -56,6 +63,16 @@ impl Done {
 
 impl Drop for Done {
     fn drop(&mut self) {
+        if !self.stick.is_empty() {
+            let now = crate::model::stick::now_ms();
+            let (i, o) = (self.heads.0 + self.bytes_in, self.heads.1 + self.bytes_out);
+            for t in &self.stick {
+                t.update(now, |d| {
+                    d.bytes_in(i);
+                    d.bytes_out(o);
+                });
+            }
+        }
         let elapsed = self.start.elapsed();
         let b = &self.be.stats;
         b.cur.fetch_sub(1, Relaxed);

@@ -336,6 +336,12 @@ impl Ctrs {
         self.slots.borrow().iter().any(Option::is_some)
     }
 
+    /// Handles on the tracked entries, for counting after the stream's rules are done (the bytes of a body
+    /// still being sent).
+    pub fn handles(&self) -> Vec<fulcrum_stick::Tracked> {
+        self.slots.borrow().iter().flatten().cloned().collect()
+    }
+
     /// Runs `f` on each tracked entry's data (counting a request, an error, bytes).
     pub fn each(&self, f: &mut dyn FnMut(&mut fulcrum_stick::Data<'_>)) {
         let now = now_ms();

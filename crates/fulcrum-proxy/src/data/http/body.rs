@@ -79,6 +79,13 @@ impl ProxyBody {
         self
     }
 
+    /// The response head went out in `n` bytes (counted with the body in the stick counters' `bytes_out_*`).
+    pub fn head_written(&mut self, n: u64) {
+        if let Some(d) = &mut self.done {
+            d.heads.1 = n;
+        }
+    }
+
     /// Takes the request's stats record back (to carry it on a response that replaces this one).
     pub fn take_done(&mut self) -> Option<crate::data::totals::Done> {
         self.done.take()

@@ -100,6 +100,7 @@ pub(crate) async fn handle(
 ) -> Response<ProxyBody> {
     let peer = client.peer;
     let snapshot = worker.snapshot.clone();
+    let req_head = wire_head_size(&req);
     let dst = || client.conn.dst();
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let refs = worker.snapshot.pattern_refs.clone();
@@ -198,8 +199,63 @@ pub(crate) async fn handle(
             s.sess.each(&mut count);
             s.txn.each(&mut count);
         }
+        // The tracked entries count the request's and the response's bytes once the response body is out.
+        let mut handles = s.sess.handles();
+        handles.extend(s.txn.handles());
+        if !handles.is_empty() {
+            let resp_head = wire_response_head_size(&resp);
+            match resp.body_mut().take_done() {
+                Some(mut d) => {
+                    d.stick = handles;
+                    d.heads = (req_head, resp_head);
+                    let body =
+                        std::mem::replace(resp.body_mut(), ProxyBody::fixed(bytes::Bytes::new()));
+                    *resp.body_mut() = body.with_done(d);
+                }
+                // No backend took the request (a frontend's own answer): counted now.
+                None => {
+                    let body = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
+                    let now = crate::model::stick::now_ms();
+                    for t in &handles {
+                        t.update(now, |d| {
+                            d.bytes_in(req_head);
+                            d.bytes_out(resp_head + body);
+                        });
+                    }
+                }
+            }
+        }
     }
     resp
+}
+
+/// The size of a request head as the client sent it in HTTP/1.1 (start line, header lines, blank line).
+fn wire_head_size<B>(req: &Request<B>) -> u64 {
+    let uri = req.uri();
+    let target = match uri.path_and_query() {
+        Some(pq) if uri.scheme().is_none() => pq.as_str().len(),
+        _ => uri.to_string().len(),
+    };
+    let line = req.method().as_str().len() + 1 + target + 1 + "HTTP/1.1".len() + 2;
+    (line + header_lines_size(req.headers()) + 2) as u64
+}
+
+/// The size of a response head as it goes out in HTTP/1.1.
+fn wire_response_head_size(resp: &Response<ProxyBody>) -> u64 {
+    let reason = resp
+        .extensions()
+        .get::<response_out::Reason>()
+        .map(|r| r.0.len())
+        .or_else(|| resp.status().canonical_reason().map(str::len))
+        .unwrap_or(0);
+    let line = "HTTP/1.1 200 ".len() + reason + 2;
+    (line + header_lines_size(resp.headers()) + 2) as u64
+}
+
+fn header_lines_size(h: &http::HeaderMap) -> usize {
+    h.iter()
+        .map(|(n, v)| n.as_str().len() + 2 + v.len() + 2)
+        .sum()
 }
 
 /// The `http-after-response` rules of the backend, then of the frontend, on the response about to be sent. A

@@ -138,6 +138,8 @@ pub async fn write_response(
         line,
     );
     let body = resp.body_mut();
+    // The head as it goes out, for the stick counters' `bytes_out_*`.
+    body.head_written(wbuf.len() as u64);
     let chunked = framing.body == BodyOut::Chunked;
     let mut head_sent = false;
     let mut prefix = Vec::with_capacity(16);
