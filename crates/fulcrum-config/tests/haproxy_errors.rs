@@ -548,11 +548,22 @@ fn balance_and_hash_errors() {
     let e = err_both(&format!("{D}backend b\n balance fastest\n"));
     assert_eq!((e[0].0, e[0].1.as_str()), (7, "balance"));
     assert!(e[0].2.contains("unknown algorithm 'fastest'"));
+    // `rdp-cookie` hashes the RDP cookie (`mstshash` by default), in mode tcp as in HAProxy's idiom.
+    for algo in ["rdp-cookie", "rdp-cookie(msts)"] {
+        ok_both(&format!("{D}backend b\n mode tcp\n balance {algo}\n"));
+        ok_both(&format!("{D}backend b\n mode tcp\n persist {algo}\n"));
+    }
+    err1_both(
+        &format!("{D}backend b\n mode tcp\n persist cookie\n"),
+        8,
+        "persist",
+        "",
+    );
     err1(
-        &format!("{D}backend b\n balance rdp-cookie\n"),
-        7,
+        &format!("{D}backend b\n mode tcp\n balance rdp-cookie()\n"),
+        8,
         "balance",
-        "not yet by fulcrum",
+        "expects 'rdp-cookie' or 'rdp-cookie(NAME)'",
     );
     // `req.cookie` is not a fetch: both refuse it (haproxy: unknown fetch method).
     let e = err_both(&format!("{D}backend b\n balance hash req.cookie(id)\n"));
@@ -565,12 +576,7 @@ fn balance_and_hash_errors() {
         "expects a sample expression",
     );
     err_both(&format!("{D}backend b\n balance hash res.hdr(x)\n"));
-    err1(
-        &format!("{D}backend b\n mode tcp\n balance hash src\n"),
-        6,
-        "balance",
-        "not yet by fulcrum",
-    );
+    ok_both(&format!("{D}backend b\n mode tcp\n balance hash src\n"));
     err1(
         &format!("{D}backend b\n hash-type map-based wt7\n"),
         7,

@@ -331,10 +331,6 @@ fn acl_errors_fulcrum_only() {
             "fetch method 'req.payload_lv' is supported by HAProxy, not yet",
         ),
         (
-            "acl a req.rdp_cookie(x) x",
-            "fetch method 'req.rdp_cookie' is supported",
-        ),
-        (
             "acl a str(a),debug -m str x",
             "converter 'debug' is supported by HAProxy, not yet",
         ),
@@ -661,11 +657,9 @@ fn condition_errors_fulcrum_only() {
         kw,
         "'!' must be followed by an ACL",
     );
-    err1(
-        &fe(" http-request deny if RDP_COOKIE\n"),
-        8,
-        kw,
-        "the predefined ACL 'RDP_COOKIE' is not supported yet by fulcrum",
+    ok_both(
+        "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nlisten l\n bind :18080\n \
+         tcp-request inspect-delay 5s\n tcp-request content accept if RDP_COOKIE\n server s 127.0.0.1:3389\n",
     );
     err1(
         &fe(" http-request deny if { ssl_bc }\n"),

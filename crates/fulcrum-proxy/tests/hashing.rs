@@ -374,3 +374,130 @@ listen app
         }
     }
 }
+
+/// A TCP server answering whatever it reads with `name`, then closing.
+fn named_server(name: &'static str) -> SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut buf = [0u8; 512];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(name.as_bytes());
+        }
+    });
+    addr
+}
+
+/// An RDP connection request (TPKT, X.224 Connection Request) with `cookie` (`Cookie: mstshash=USER`), sent in
+/// two parts as a slow client may: the server that answers.
+fn rdp_client(addr: SocketAddr, cookie: Option<&str>) -> String {
+    rdp_client_with(addr, cookie.map(|k| format!("mstshash={k}")).as_deref())
+}
+
+/// [`rdp_client`] with the cookie `NAME=VALUE` as given.
+fn rdp_client_with(addr: SocketAddr, cookie: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = vec![0x03, 0x00, 0x00, 0x00, 0x00, 0xe0, 0, 0, 0, 0, 0];
+    if let Some(k) = cookie {
+        req.extend_from_slice(format!("Cookie: {k}\r\n").as_bytes());
+    }
+    req.extend_from_slice(&[0x01, 0x00, 0x08, 0x00, 0x03, 0x00, 0x00, 0x00]);
+    let n = req.len();
+    req[3] = n as u8;
+    req[4] = (n - 5) as u8;
+    let (a, b) = req.split_at(14);
+    c.write_all(a).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    c.write_all(b).unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out
+}
+
+/// `balance rdp-cookie` behind HAProxy's RDP idiom (`tcp-request content accept if RDP_COOKIE` within an
+/// inspect delay): each user's `mstshash` picks the same server as with haproxy 2.6, every time; a client
+/// without a cookie is spread by round robin; `persist rdp-cookie` follows a routing token. `req.rdp_cookie` is
+/// readable in rules too.
+#[test]
+fn rdp_cookie_picks_the_servers_haproxy_picks() {
+    let servers = [
+        named_server("s1"),
+        named_server("s2"),
+        named_server("s3"),
+        named_server("s4"),
+    ];
+    let cfg = |port: u16| {
+        let mut c = format!(
+            "{DEFAULTS}
+listen rdp
+    mode tcp
+    bind 127.0.0.1:{port}
+    balance rdp-cookie
+    persist rdp-cookie
+    tcp-request inspect-delay 10s
+    tcp-request content reject if {{ req.rdp_cookie(mstshash) -m str mallory }}
+    tcp-request content accept if RDP_COOKIE
+"
+        );
+        for (i, a) in servers.iter().enumerate() {
+            c.push_str(&format!("    server s{} {a}\n", i + 1));
+        }
+        c
+    };
+    let users: Vec<String> = (0..16).map(|i| format!("user{i}")).collect();
+    // `persist rdp-cookie`: a routing token (`msts=IP.PORT.0000`, the address's bytes as a little-endian
+    // number, the port's bytes swapped) naming s3 sends the client there.
+    let s3 = servers[2];
+    let token = format!(
+        "msts={}.{}.0000",
+        u32::from_le_bytes([127, 0, 0, 1]),
+        s3.port().swap_bytes()
+    );
+    let run = |addr: SocketAddr| -> (Vec<String>, Vec<String>, String) {
+        for _ in 0..3 {
+            assert_eq!(rdp_client_with(addr, Some(&token)), "s3", "{token}");
+        }
+        let picks: Vec<String> = users.iter().map(|u| rdp_client(addr, Some(u))).collect();
+        let again: Vec<String> = users.iter().map(|u| rdp_client(addr, Some(u))).collect();
+        assert_eq!(picks, again, "each user stays on its server");
+        let plain: Vec<String> = (0..4).map(|_| rdp_client(addr, None)).collect();
+        (picks, plain, rdp_client(addr, Some("mallory")))
+    };
+    let port = free_port();
+    let text = cfg(port);
+    let _p = start_proxy(&text);
+    // The rules decide as soon as the cookie line is complete (or the bytes are not a cookie), not at the end
+    // of the 10 s inspect delay: `req.rdp_cookie` is settled then, as HAProxy's sample is.
+    let a = SocketAddr::from(([127, 0, 0, 1], port));
+    for c in [Some("x"), None] {
+        let t = std::time::Instant::now();
+        let _ = rdp_client(a, c);
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{c:?}: waited for the inspect delay"
+        );
+    }
+    let (ours, plain, refused) = run(a);
+    assert!(distinct(&ours) >= 3, "{ours:?}");
+    let mut spread = plain.clone();
+    spread.sort();
+    assert_eq!(
+        spread,
+        ["s1", "s2", "s3", "s4"],
+        "round robin without a cookie"
+    );
+    assert_eq!(refused, "", "rejected by the rule reading the cookie");
+    if !haproxy_present() {
+        return;
+    }
+    let hport = free_port();
+    let _h = start_haproxy(&cfg(hport), SocketAddr::from(([127, 0, 0, 1], hport)));
+    let (theirs, _, theirs_refused) = run(SocketAddr::from(([127, 0, 0, 1], hport)));
+    assert_eq!(ours, theirs);
+    assert_eq!(refused, theirs_refused);
+}

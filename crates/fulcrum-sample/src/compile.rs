@@ -38,7 +38,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "req.body_size",
     "req.payload_lv",
     "req.proto_http",
-    "req.rdp_cookie",
     "res.body",
     "set-cookie",
     "stopping",
@@ -439,6 +438,14 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
             })
         }
         "res.len" => simple(Fetch::ResLen),
+        "req.rdp_cookie" | "rdp_cookie" | "req_rdp_cookie" | "req.rdp_cookie_cnt"
+        | "rdp_cookie_cnt" | "req_rdp_cookie_cnt" => {
+            let a = args(call, &[S], 0)?;
+            Ok(Fetch::RdpCookie {
+                name: a.str(0).map(|n| n.as_bytes().into()),
+                count: call.name.ends_with("_cnt"),
+            })
+        }
         _ => match crate::stick::fetch(call) {
             Some(r) => r.map(Fetch::Stick),
             None => Err(unknown_fetch(call)),

@@ -269,6 +269,14 @@ pub(crate) enum Fetch {
         /// How many (0: every byte after `offset`).
         length: u32,
     },
+    /// `req.rdp_cookie([NAME])` (`count`: `req.rdp_cookie_cnt([NAME])`): the cookie of an RDP connection
+    /// request in the buffered request bytes, NAME (any when `None`) compared ignoring case.
+    RdpCookie {
+        /// The cookie's name, when one is asked for.
+        name: Option<Box<[u8]>>,
+        /// How many such cookies there are (0 or 1: the request carries one) rather than the value.
+        count: bool,
+    },
     /// `res.len`: how many response bytes are buffered (`tcp-response content`).
     ResLen,
     /// `res.payload(offset,length)`: buffered response bytes (`length` 0: to the end).
@@ -329,7 +337,9 @@ impl Fetch {
             | Fetch::Rand(_)
             | Fetch::ReqLen
             | Fetch::FcErr
+            | Fetch::RdpCookie { count: true, .. }
             | Fetch::ResLen => Type::Int,
+            Fetch::RdpCookie { count: false, .. } => Type::Str,
             Fetch::Bool(_)
             | Fetch::HttpFirstReq
             | Fetch::IsHtx
@@ -674,6 +684,14 @@ impl Fetch {
             Fetch::Payload { offset, length } => {
                 Value::Bin(Cow::Borrowed(payload(ctx.payload()?, *offset, *length)?))
             }
+            Fetch::RdpCookie { name, count } => {
+                let found = rdp_cookie(ctx.payload()?, name.as_deref())?;
+                match (found, count) {
+                    (Some(v), false) => Value::Str(Cow::Borrowed(v)),
+                    (None, false) => return None,
+                    (v, true) => Value::Int(i64::from(v.is_some())),
+                }
+            }
             Fetch::ResLen => {
                 Value::Int(i64::try_from(ctx.response_payload()?.len()).unwrap_or(i64::MAX))
             }
@@ -831,6 +849,38 @@ fn authorization<C: Context + ?Sized>(ctx: &C) -> Option<&[u8]> {
     found
 }
 
+/// The cookie of an RDP connection request (X.224 Connection Request in a TPKT: 11 bytes of headers, then a
+/// `Cookie: NAME=VALUE` line ended by CRLF, as Microsoft's clients send `mstshash=USER` or a `msts=` routing
+/// token): `Some(Some(value))` when NAME matches `name` (ignoring case; any name without one), `Some(None)`
+/// when the bytes carry no such cookie, `None` while they may still come (the line is not complete).
+pub fn rdp_cookie<'a>(buf: &'a [u8], name: Option<&[u8]>) -> Option<Option<&'a [u8]>> {
+    const HEADERS: usize = 11;
+    const PREFIX: &[u8] = b"Cookie:";
+    let rest = buf.get(HEADERS..)?;
+    let have = rest.len().min(PREFIX.len());
+    if !rest[..have].eq_ignore_ascii_case(&PREFIX[..have]) {
+        return Some(None);
+    }
+    if rest.len() < PREFIX.len() {
+        return None;
+    }
+    let line = &rest[PREFIX.len()..];
+    let end = line.windows(2).position(|w| w == b"\r\n")?;
+    let line = &line[..end];
+    let start = line
+        .iter()
+        .position(|&c| c != b' ' && c != b'\t')
+        .unwrap_or(line.len());
+    let line = &line[start..];
+    let Some(eq) = line.iter().position(|&c| c == b'=') else {
+        return Some(None);
+    };
+    if name.is_some_and(|n| !line[..eq].eq_ignore_ascii_case(n)) {
+        return Some(None);
+    }
+    Some(Some(&line[eq + 1..]))
+}
+
 /// The `length` bytes of `buf` from `offset` (`length` 0: to the end); `None` when they are not all there yet.
 fn payload(buf: &[u8], offset: u32, length: u32) -> Option<&[u8]> {
     let start = offset as usize;
@@ -838,5 +888,50 @@ fn payload(buf: &[u8], offset: u32, length: u32) -> Option<&[u8]> {
         buf.get(start..)
     } else {
         buf.get(start..start.checked_add(length as usize)?)
+    }
+}
+
+#[cfg(test)]
+mod rdp_tests {
+    use super::rdp_cookie;
+
+    /// A TPKT header and an X.224 Connection Request header (11 bytes), then `rest`.
+    fn request(rest: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x03, 0x00, 0x00, 0x2b, 0x26, 0xe0, 0, 0, 0, 0, 0];
+        v.extend_from_slice(rest);
+        v
+    }
+
+    #[test]
+    fn the_cookie_of_an_rdp_connection_request() {
+        let r = request(b"Cookie: mstshash=alice\r\n\x01\x00\x08\x00\x03\x00\x00\x00");
+        assert_eq!(rdp_cookie(&r, None), Some(Some(&b"alice"[..])));
+        assert_eq!(rdp_cookie(&r, Some(b"MSTSHASH")), Some(Some(&b"alice"[..])));
+        assert_eq!(rdp_cookie(&r, Some(b"msts")), Some(None));
+        // Not there yet: waited for.
+        assert_eq!(rdp_cookie(&r[..5], None), None);
+        assert_eq!(rdp_cookie(&r[..14], None), None);
+        assert_eq!(rdp_cookie(&r[..25], None), None);
+        // Not an RDP cookie at all, or a line without a name.
+        assert_eq!(
+            rdp_cookie(&request(b"GET / HTTP/1.1\r\n"), None),
+            Some(None)
+        );
+        assert_eq!(
+            rdp_cookie(&request(b"cookie:novalue\r\n"), None),
+            Some(None)
+        );
+        // The prefix ignores case, blanks before the name are skipped, the value may be empty.
+        assert_eq!(
+            rdp_cookie(
+                &request(b"COOKIE:\t msts=3640205228.15629.0000\r\n"),
+                Some(b"msts")
+            ),
+            Some(Some(&b"3640205228.15629.0000"[..]))
+        );
+        assert_eq!(
+            rdp_cookie(&request(b"Cookie: a=\r\n"), None),
+            Some(Some(&b""[..]))
+        );
     }
 }

@@ -84,6 +84,7 @@ mod context;
 mod conv;
 mod error;
 mod fetch;
+pub use fetch::rdp_cookie;
 mod fix;
 mod hash;
 mod http;
@@ -249,6 +250,22 @@ impl Expr {
         &self.source[..end]
     }
 
+    /// Whether the expression's sample may still change as more request bytes arrive (HAProxy's
+    /// `SMP_F_MAY_CHANGE`): a content rule whose condition does not match waits for them only then. Known to be
+    /// settled: `req.payload(OFFSET,LENGTH)` once those bytes are there, `req.rdp_cookie*` once the cookie
+    /// line is complete or the bytes are not an RDP cookie; any other content fetch may change.
+    pub fn may_still_change(&self, ctx: &dyn Context) -> bool {
+        match &self.fetch {
+            Fetch::Payload { offset, length } if *length > 0 => ctx
+                .payload()
+                .is_none_or(|b| (b.len() as u64) < u64::from(*offset) + u64::from(*length)),
+            Fetch::RdpCookie { name, .. } => ctx
+                .payload()
+                .is_none_or(|b| fetch::rdp_cookie(b, name.as_deref()).is_none()),
+            _ => true,
+        }
+    }
+
     /// What the expression reads from the stream.
     pub fn needs(&self) -> Needs {
         let f = &self.fetch;
@@ -257,7 +274,7 @@ impl Expr {
             request: f.reads_request(),
             backend: matches!(f, Fetch::BeName | Fetch::Id(IdOf::Backend)),
             server: matches!(f, Fetch::SrvName | Fetch::Id(IdOf::Server)),
-            content: matches!(f, Fetch::Payload { .. }),
+            content: matches!(f, Fetch::Payload { .. } | Fetch::RdpCookie { .. }),
             response_content: matches!(f, Fetch::ResLen | Fetch::ResPayload { .. }),
             vars: matches!(f, Fetch::Var { .. }),
             server_conn: matches!(f, Fetch::Ssl(s) | Fetch::SslDn { fetch: s, .. } if s.is_backend()),

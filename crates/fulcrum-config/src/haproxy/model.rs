@@ -641,6 +641,9 @@ pub enum Balance {
     /// `hash EXPR`: the hash of a sample expression's value, evaluated per request (round robin when it is
     /// absent).
     Hash(SampleExpr),
+    /// `rdp-cookie[(NAME)]`: the hash of the RDP cookie NAME (`mstshash` by default) of the connection's
+    /// first bytes, as `hash req.rdp_cookie(NAME)` (round robin without one); the expression is that one.
+    RdpCookie(SampleExpr),
 }
 
 /// The function and modifier of `hash-type METHOD [FUNCTION] [avalanche]`.
@@ -1260,6 +1263,9 @@ pub struct Proxy {
     pub default_backend: Option<String>,
     /// `balance`
     pub balance: Balance,
+    /// `persist rdp-cookie[(NAME)]`: a client whose RDP cookie NAME (`msts`) holds a server's address and port
+    /// (Microsoft's routing token, `msts=IP.PORT.0000`) goes to that server while it is up.
+    pub persist_rdp: Option<String>,
     /// `hash-type`
     pub hash_type: HashType,
     /// `hash-type`'s function and `avalanche`

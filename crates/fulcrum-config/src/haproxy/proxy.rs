@@ -47,6 +47,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("tcp-check", BE),
     ("default_backend", FE),
     ("balance", BE),
+    ("persist", BE),
     ("hash-type", BE),
     ("retries", BE),
     ("log", ALL),
@@ -253,6 +254,8 @@ pub struct Settings {
     pub default_backend: Option<(String, Location)>,
     /// `balance`
     pub balance: Balance,
+    /// `persist rdp-cookie[(NAME)]`: the cookie's name (`msts` by default).
+    pub persist_rdp: Option<String>,
     /// `hash-type`
     pub hash_type: HashType,
     /// `hash-type`'s function and `avalanche`
@@ -380,6 +383,7 @@ impl Default for Settings {
             originalto: None,
             default_backend: None,
             balance: Balance::RoundRobin,
+            persist_rdp: None,
             hash_type: HashType::MapBased,
             hash_options: HashOptions::default(),
             httpchk: false,
@@ -821,6 +825,30 @@ pub fn apply(
             }
         }
         "hash-type" => hash_type(line, s, sink),
+        "persist" => {
+            let a = arg.unwrap_or("");
+            let name = match a.strip_prefix("rdp-cookie") {
+                Some("") => Some("msts"),
+                Some(r) => r
+                    .strip_prefix('(')
+                    .and_then(|r| r.strip_suffix(')'))
+                    .filter(|n| !n.is_empty()),
+                None => None,
+            };
+            match name {
+                Some(n) if sink.max_args(line, "persist", 2, 0) => {
+                    s.persist_rdp = Some(n.to_owned())
+                }
+                Some(_) => {}
+                None => sink.error(
+                    &line.location,
+                    "persist",
+                    format!(
+                        "'persist' only supports 'rdp-cookie' or 'rdp-cookie(NAME)', got '{a}'"
+                    ),
+                ),
+            }
+        }
         "log" => {
             if negate {
                 if sink.max_args(line, "no log", 2, 0) {
@@ -1838,21 +1866,28 @@ fn balance(line: &Line, sink: &mut Sink) -> Option<Balance> {
                 }
             }
         }
-        "rdp-cookie" => {
-            sink.error(
-                loc,
-                "balance",
-                format!("'balance {algo}' is supported by HAProxy, not yet by fulcrum"),
-            );
-            None
-        }
-        a if a.starts_with("rdp-cookie(") => {
-            sink.error(
-                loc,
-                "balance",
-                format!("'balance {a}' is supported by HAProxy, not yet by fulcrum"),
-            );
-            None
+        a if a == "rdp-cookie" || a.starts_with("rdp-cookie(") => {
+            let name = match a.strip_prefix("rdp-cookie(").map(|r| r.strip_suffix(')')) {
+                None => "mstshash",
+                Some(Some(n)) if !n.is_empty() => n,
+                Some(_) => {
+                    sink.error(
+                        loc,
+                        "balance",
+                        format!("'balance {a}': expects 'rdp-cookie' or 'rdp-cookie(NAME)'"),
+                    );
+                    return None;
+                }
+            };
+            match fulcrum_sample::Expr::parse(&format!("req.rdp_cookie({name})")) {
+                Ok(e) => Some(Balance::RdpCookie(super::model::SampleExpr(
+                    std::sync::Arc::new(e),
+                ))),
+                Err(e) => {
+                    sink.error(loc, "balance", format!("'balance {a}': {e}"));
+                    None
+                }
+            }
         }
         a if a.starts_with("hdr(") => {
             let name = a

@@ -903,6 +903,7 @@ fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
 /// The predefined ACLs HAProxy defines with a fetch fulcrum-sample compiles, as the ACL line each stands for.
 fn predefined_expr(name: &str) -> Option<&'static str> {
     Some(match name {
+        "RDP_COOKIE" => "req.rdp_cookie_cnt gt 0",
         "HTTP_1.0" => "req.ver 1.0",
         "HTTP_1.1" => "req.ver 1.1",
         "HTTP_2.0" => "req.ver 2.0",

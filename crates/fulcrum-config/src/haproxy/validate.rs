@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::addr::{self, Resolver};
 use super::common::Sink;
 use super::model::{
-    AgentCheck, Balance, HttpRequestAction, InitAddr, Mode, Observe, ObserveLayer, OnError, Proxy,
+    AgentCheck, HttpRequestAction, InitAddr, Mode, Observe, ObserveLayer, OnError, Proxy,
     ProxyKind, Resolvers, Rules, SampleExpr, SendProxy, Server, ServerResolve, ServerTls,
     StickAction, TcpConnAction, TcpContentAction,
 };
@@ -756,13 +756,6 @@ fn build(
             location: sd.location,
         });
     }
-    if matches!(s.balance, Balance::Hash(_)) && s.mode == Mode::Tcp && kind.has_backend() {
-        sink.error(
-            &location,
-            "balance",
-            format!("'balance hash' in a 'mode tcp' proxy ('{name}') is supported by HAProxy, not yet by fulcrum (mode http is)"),
-        );
-    }
     // `use-server`: the servers are known now.
     let mut rules = rules;
     rules.use_servers.retain_mut(|r| {
@@ -819,6 +812,7 @@ fn build(
             None
         },
         balance: s.balance,
+        persist_rdp: s.persist_rdp,
         hash_type: s.hash_type,
         hash_options: s.hash_options,
         referenced_servers: rules

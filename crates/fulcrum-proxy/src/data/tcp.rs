@@ -31,6 +31,7 @@ use crate::model::rules::vars::VarMap;
 use crate::model::select::RequestKey;
 use crate::model::snapshot::FrontendRt;
 use crate::net::tls_io::{TlsClientSession, TlsSession};
+use fulcrum_config::haproxy::Balance;
 
 /// Serves one tcp-mode client connection; `ticket` holds its places under the connection limits and the
 /// counters its rules track. When the backend it goes to is `mode http`, the connection is served as HTTP from
@@ -252,7 +253,7 @@ pub async fn serve_client(
         }
     }
     let mut done = Done::new(be.clone(), std::time::Instant::now());
-    let key = RequestKey::from_ip(peer.ip());
+    let mut key = RequestKey::from_ip(peer.ip());
     let mut failures = 0u32;
     let mut previous: Option<usize> = None;
     let mut refused = false;
@@ -271,6 +272,11 @@ pub async fn serve_client(
         sock: Some(&client),
         log_level: log_level.as_deref(),
     };
+    // `balance hash EXPR` / `rdp-cookie`: the value hashed, from the connection's first bytes (round robin
+    // without one).
+    if let Balance::Hash(e) | Balance::RdpCookie(e) = &be.balance {
+        key = key.with_sample(facts.sample_bytes(&e.0));
+    }
     let plan = be.rules.stick_plan_tcp(&facts);
     let mut forced = be
         .rules
@@ -283,6 +289,7 @@ pub async fn serve_client(
             })
         })
         .flatten()
+        .or_else(|| rdp_persist(&be, &first))
         .or_else(|| {
             let stuck = plan.server.as_ref()?;
             be.servers.iter().position(|s| stuck.is(s) && s.is_up())
@@ -747,5 +754,41 @@ fn term_of(e: &io::Error, timeout: &'static [u8; 2], other: &'static [u8; 2]) ->
         timeout
     } else {
         other
+    }
+}
+
+/// `persist rdp-cookie[(NAME)]`: the server whose address and port the client's RDP cookie NAME carries
+/// (Microsoft's routing token `IP.PORT.0000`: the IPv4 address's four bytes read as a little-endian number, the
+/// port's two bytes swapped), when it is up or `option persist` holds.
+fn rdp_persist(be: &crate::model::snapshot::BackendRt, first: &[u8]) -> Option<usize> {
+    let name = be.config.persist_rdp.as_deref()?;
+    let token = fulcrum_sample::rdp_cookie(first, Some(name.as_bytes()))??;
+    let target = routing_token(token)?;
+    be.servers
+        .iter()
+        .position(|s| s.addr() == target && !s.in_maint() && (s.is_up() || be.config.persist))
+}
+
+/// The address a Microsoft routing token (`msts=IP.PORT.0000`) names.
+fn routing_token(token: &[u8]) -> Option<SocketAddr> {
+    let text = std::str::from_utf8(token).ok()?;
+    let mut parts = text.split('.');
+    let ip: u32 = parts.next()?.parse().ok()?;
+    let port: u16 = parts.next()?.parse().ok()?;
+    parts.next()?;
+    Some(SocketAddr::from((ip.to_le_bytes(), port.swap_bytes())))
+}
+
+#[cfg(test)]
+mod rdp_tests {
+    #[test]
+    fn routing_tokens_name_an_address_and_port() {
+        // 172.16.1.217:3389, as Microsoft's documentation writes it.
+        assert_eq!(
+            super::routing_token(b"3640725676.15629.0000"),
+            Some("172.16.1.217:3389".parse().unwrap())
+        );
+        assert_eq!(super::routing_token(b"3640725676.15629"), None);
+        assert_eq!(super::routing_token(b"x.15629.0000"), None);
     }
 }

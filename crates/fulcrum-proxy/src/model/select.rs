@@ -127,7 +127,7 @@ fn algorithm(b: &Balance) -> Algorithm {
         Balance::UrlParam(n) => Algorithm::UrlParam(n.clone()),
         Balance::Hdr(n) => Algorithm::Hdr(n.clone()),
         Balance::Random(n) => Algorithm::Random(*n),
-        Balance::Hash(_) => Algorithm::Hash,
+        Balance::Hash(_) | Balance::RdpCookie(_) => Algorithm::Hash,
     }
 }
 
@@ -158,7 +158,8 @@ pub fn is_dynamic(b: &Balance, h: CfgHashType) -> bool {
         | Balance::Uri { .. }
         | Balance::UrlParam(_)
         | Balance::Hdr(_)
-        | Balance::Hash(_) => h == CfgHashType::Consistent,
+        | Balance::Hash(_)
+        | Balance::RdpCookie(_) => h == CfgHashType::Consistent,
         Balance::StaticRr | Balance::First => false,
     }
 }

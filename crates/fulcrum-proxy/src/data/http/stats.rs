@@ -35,6 +35,7 @@ fn algo(b: &Balance) -> String {
         Balance::Hdr(h) => format!("hdr({h})"),
         Balance::Random(_) => "random".into(),
         Balance::Hash(e) => format!("hash {e}", e = e.0),
+        Balance::RdpCookie(_) => "rdp-cookie".into(),
     }
 }
 

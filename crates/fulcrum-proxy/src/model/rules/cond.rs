@@ -169,9 +169,16 @@ fn eval_content(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
 
 fn eval_acl(acl: &CompiledAcl, facts: &dyn Facts) -> Tri {
     if let Sample::Expr(e) = &acl.sample {
-        let pass = facts.with_context(&mut |ctx| e.0.any(ctx, &mut |v| acl.match_sample(v)));
+        let mut settled = false;
+        let pass = facts.with_context(&mut |ctx| {
+            let pass = e.0.any(ctx, &mut |v| acl.match_sample(v));
+            settled = !pass && !e.0.may_still_change(ctx);
+            pass
+        });
         return match (pass, acl.sample.is_content()) {
             (true, _) => Tri::Pass,
+            // A content sample that more bytes cannot change any more is final, as HAProxy decides.
+            (false, true) if settled => Tri::Fail,
             (false, true) => not_yet(facts),
             (false, false) => Tri::Fail,
         };

@@ -332,6 +332,13 @@ pub struct ContentFacts<'a> {
 }
 
 impl<'a> ContentFacts<'a> {
+    /// The value of `e` over these facts, as bytes (`balance hash` and `balance rdp-cookie` in `mode tcp`).
+    pub fn sample_bytes(&self, e: &fulcrum_sample::Expr) -> Option<Vec<u8>> {
+        let ctx = self.ctx();
+        let v = e.eval(&ctx)?.cast(fulcrum_sample::Type::Bin)?;
+        Some(v.into_str_bytes().into_owned())
+    }
+
     fn ctx(&self) -> L4Ctx<'a> {
         L4Ctx {
             src: self.src,
