@@ -423,6 +423,9 @@ impl Control {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
         let mut last_tick = Instant::now();
         loop {
+            if self.plane.get().wants_store() {
+                self.dirty = true;
+            }
             if self.dirty && self.retry.due(Instant::now()) {
                 self.apply();
             }
@@ -637,7 +640,8 @@ impl Control {
         let mut table = plane.load()?.config_only();
         let changed = reconcile(&mut table, desired, &self.owned)
             .map_err(|e| PlaneError::Unsupported(e.to_string()))?;
-        if changed {
+        // Also when the plane asks for it (the XDP program loaded in the background takes the services).
+        if changed || plane.wants_store() {
             plane.store(&table)?;
         }
         Ok(())

@@ -79,7 +79,7 @@ fn plane() -> Plane {
     match std::env::var_os(fulcrum_lvs::cli::STATE_ENV) {
         Some(p) if !p.is_empty() => Plane::File(FilePlane::new(p)),
         _ if fulcrum_lvs::plane::xdp::selected() => {
-            Plane::Xdp(fulcrum_lvs::plane::xdp::XdpPlane::default())
+            Plane::Xdp(fulcrum_lvs::plane::xdp::XdpPlane::default().in_background())
         }
         _ => Plane::Nft(NftPlane::default()),
     }

@@ -391,6 +391,19 @@ fn three_directors_share_a_vip_behind_ecmp() {
         "not all real servers up: {}",
         cl.listing("d1")
     );
+    // `fulcrum keepalived` loads the XDP program in the background (nftables serves meanwhile): the counts
+    // below are the program's, so the measurements wait until it serves the service on every director.
+    let on_xdp = until(Duration::from_secs(30), || {
+        DIRECTORS.iter().all(|d| {
+            cluster::ipvsadm_in(&cl.ns(d), &["--plane"])
+                .contains(&format!("xdp       TCP {VIP}:{PORT}\n"))
+        })
+    });
+    assert!(
+        on_xdp.is_some(),
+        "not on the XDP plane: {}",
+        cluster::ipvsadm_in(&cl.ns("d1"), &["--plane"])
+    );
     // Closing flows are forgotten after 1 s, so the same client ports can be scheduled anew below.
     for d in DIRECTORS {
         cluster::ipvsadm_in(&cl.ns(d), &["--set", "0", "1", "0"]);

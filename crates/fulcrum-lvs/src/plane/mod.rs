@@ -105,6 +105,11 @@ pub trait DataPlane {
     fn lock(&mut self) -> Result<Option<lock::TableLock>, PlaneError> {
         Ok(None)
     }
+    /// Whether the table should be stored again although it did not change (the XDP program finished loading
+    /// in the background and can take its services).
+    fn wants_store(&mut self) -> bool {
+        false
+    }
     /// True when the last store gave service `id` to a plane that forwards every tunnel type (the XDP
     /// program: IP-in-IP, GUE and GRE; the nftables plane forwards IP-in-IP only).
     fn serves_every_tunnel(&self, _id: u32) -> bool {

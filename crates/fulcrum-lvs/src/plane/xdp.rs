@@ -314,6 +314,10 @@ pub struct XdpPlane {
     /// When loading the program failed here, and why: stores within [`UNAVAILABLE_RETRY`] of it leave
     /// every service on nftables without loading it again (a load costs the verifier seconds).
     unavailable: Option<(std::time::Instant, String)>,
+    /// Load the program on a thread of its own ([`XdpPlane::in_background`]).
+    background: bool,
+    /// That thread, while it runs or until a store takes its result.
+    loading: Option<std::thread::JoinHandle<Result<(), fulcrum_xdp::XdpError>>>,
 }
 
 /// How long after the program failed to load a store tries again.
@@ -332,6 +336,8 @@ impl Default for XdpPlane {
             warnings: Vec::new(),
             served: Vec::new(),
             unavailable: None,
+            background: false,
+            loading: None,
         }
     }
 }
@@ -475,6 +481,15 @@ fn uppers(dev: &str) -> usize {
 }
 
 impl XdpPlane {
+    /// Loads the program on a thread of its own rather than in the store that first needs it (`fulcrum
+    /// keepalived`): the kernel's verifier takes seconds, longer on a busy machine, and the checkers' changes
+    /// keep going to the nftables plane, which serves every service until the program is in; a store then
+    /// puts the services on it ([`super::DataPlane::wants_store`]).
+    pub fn in_background(mut self) -> Self {
+        self.background = true;
+        self
+    }
+
     /// The nftables plane behind the program (for the controller, which rewrites only its scheduling
     /// chains).
     pub fn nft_mut(&mut self) -> &mut super::nft::NftPlane {
@@ -512,20 +527,53 @@ impl XdpPlane {
                 other => return other,
             }
         }
-        let mut x = fulcrum_xdp::Xdp::load()?;
-        let attached = devices().into_iter().try_for_each(|dev| {
-            let pin = self.pin_dir.join(format!("link_{dev}"));
-            // native mode on devices with a driver behind them, generic mode on virtual ones (veth
-            // delivers XDP_TX/redirected frames in native mode only when its peer runs XDP too)
-            let skb = !std::path::Path::new(&format!("/sys/class/net/{dev}/device")).exists();
-            x.attach(&dev, skb, Some(&pin))
-        });
-        if let Err(e) = attached.and_then(|()| x.pin(&self.pin_dir)) {
-            // The links pinned so far would keep devices busy for the next attempt.
-            super::xdp_pins::remove(&self.pin_dir);
-            return Err(e);
+        load_attach_pin(&self.pin_dir)
+    }
+
+    /// Loads the program on a thread of its own: one is started when none runs (`None`, or `Some(Err)` when it
+    /// cannot start); `None` while it runs; `Some(result)` once it is over (the pins are in place when it
+    /// succeeded).
+    fn background_load(&mut self) -> Option<Result<(), fulcrum_xdp::XdpError>> {
+        match self.loading.take() {
+            Some(h) if h.is_finished() => Some(h.join().unwrap_or_else(|_| {
+                Err(fulcrum_xdp::XdpError::Unavailable(
+                    "the thread loading the program failed".into(),
+                ))
+            })),
+            Some(h) => {
+                self.loading = Some(h);
+                None
+            }
+            None => {
+                if let Err(e) = self.ensure_bpffs() {
+                    return Some(Err(e));
+                }
+                let dir = self.pin_dir.clone();
+                match std::thread::Builder::new()
+                    .name("fulcrum-xdp-load".into())
+                    .spawn(move || {
+                        let t = std::time::Instant::now();
+                        let r = load_attach_pin(&dir).map(drop);
+                        tracing::info!(
+                            "the xdp program is {} after {} ms",
+                            if r.is_ok() { "loaded" } else { "not loaded" },
+                            t.elapsed().as_millis()
+                        );
+                        r
+                    }) {
+                    Ok(h) => {
+                        tracing::info!(
+                            "loading the xdp program; the nftables plane serves meanwhile"
+                        );
+                        self.loading = Some(h);
+                        None
+                    }
+                    Err(e) => Some(Err(fulcrum_xdp::XdpError::Unavailable(format!(
+                        "cannot start the thread loading the program: {e}"
+                    )))),
+                }
+            }
         }
-        Ok(x)
     }
 
     /// Stores the XDP part of `table`; returns the services left to nftables (with why).
@@ -533,6 +581,21 @@ impl XdpPlane {
         let (served, left) = xdp_services(table, &mut resolve_next_hop);
         for l in &left {
             tracing::info!("served by the nftables plane: {l}");
+        }
+        // A background load that finished is taken now, whatever this store does (the pins are in place
+        // when it succeeded; a failure waits [`UNAVAILABLE_RETRY`] before the next try).
+        if self.loading.as_ref().is_some_and(|h| h.is_finished()) {
+            match self.background_load() {
+                Some(Err(fulcrum_xdp::XdpError::Unavailable(why))) => {
+                    self.unavailable = Some((std::time::Instant::now(), why.clone()));
+                    return Err(fulcrum_xdp::XdpError::Unavailable(format!(
+                        "{why} (tried again in {} s)",
+                        UNAVAILABLE_RETRY.as_secs()
+                    )));
+                }
+                Some(Err(e)) => return Err(e),
+                Some(Ok(())) | None => {}
+            }
         }
         let pinned = self.pin_dir.join("services").exists();
         if served.is_empty() {
@@ -562,6 +625,14 @@ impl XdpPlane {
                 );
                 return Ok(left);
             }
+        }
+        if self.background && !pinned {
+            // Started now, or still loading: nftables serves every service meanwhile (a failure to start
+            // is said as a load failure).
+            if let Some(Err(e)) = self.background_load() {
+                return Err(e);
+            }
+            return Ok(left);
         }
         let mut x = match self.open_or_load() {
             Ok(x) => x,
@@ -703,6 +774,10 @@ impl super::DataPlane for XdpPlane {
         std::mem::take(&mut self.warnings)
     }
 
+    fn wants_store(&mut self) -> bool {
+        self.loading.as_ref().is_some_and(|h| h.is_finished())
+    }
+
     fn serves_every_tunnel(&self, id: u32) -> bool {
         self.served.contains(&id)
     }
@@ -825,6 +900,24 @@ fn monotonic_ns() -> u64 {
     // SAFETY: `ts` is a valid timespec to write.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Loads the program, attaches it to the devices (links pinned under `pin_dir`) and pins its maps there.
+fn load_attach_pin(pin_dir: &std::path::Path) -> Result<fulcrum_xdp::Xdp, fulcrum_xdp::XdpError> {
+    let mut x = fulcrum_xdp::Xdp::load()?;
+    let attached = devices().into_iter().try_for_each(|dev| {
+        let pin = pin_dir.join(format!("link_{dev}"));
+        // native mode on devices with a driver behind them, generic mode on virtual ones (veth delivers
+        // XDP_TX/redirected frames in native mode only when its peer runs XDP too)
+        let skb = !std::path::Path::new(&format!("/sys/class/net/{dev}/device")).exists();
+        x.attach(&dev, skb, Some(&pin))
+    });
+    if let Err(e) = attached.and_then(|()| x.pin(pin_dir)) {
+        // The links pinned so far would keep devices busy for the next attempt.
+        super::xdp_pins::remove(pin_dir);
+        return Err(e);
+    }
+    Ok(x)
 }
 
 /// `ipvsadm --plane`: which plane serves each service of `table`. `xdp_ids` are the services in the
