@@ -214,6 +214,13 @@ fn roundrobin_order_is_shared_by_worker_threads() {
     assert_eq!(order_across_four_threads(None), in_turn());
 }
 
+/// static-rr's rotation is one per backend as well (HAProxy's reg-test balance/balance-rr.vtc checks
+/// roundrobin; static-rr shares its order the same way).
+#[test]
+fn static_rr_order_is_shared_by_worker_threads() {
+    assert_eq!(order_across_four_threads(Some("static-rr")), in_turn());
+}
+
 /// leastconn's turn among equally loaded servers is one per backend too: requests that each end before the
 /// next (every server idle, all tied) go to the servers in turn, whichever of four threads picks, as HAProxy's
 /// one leastconn tree per backend sends them (each thread starting from the first server would repeat it).
