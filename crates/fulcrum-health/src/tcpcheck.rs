@@ -775,7 +775,7 @@ impl<'a> Session<'a> {
             }
             Some(Action::Connect(_)) => self.done(CheckStatus::L4Ok, Some("(tcp-check)".into())),
             Some(Action::Expect(e)) => {
-                let (formatted, code) = self.decided(e, true);
+                let (formatted, code) = self.decided(&e.formats, true);
                 let info = formatted
                     .or_else(|| e.on_success.clone())
                     .unwrap_or_else(|| "(tcp-check)".into());
@@ -840,19 +840,12 @@ impl<'a> Session<'a> {
             CheckStatus::L7Ok | CheckStatus::L6Ok | CheckStatus::L4Ok
         );
         if let crate::response::Expect::Rule(r) = expect {
-            if !r.formats.is_empty() {
-                self.ctx.set_payload(&self.input);
-                let info = if passed {
-                    r.formats.success(&self.ctx)
-                } else {
-                    r.formats.error(&self.ctx)
-                };
-                if info.is_some() {
-                    parts.info = info;
-                }
-                if let (Some(c), Some(_)) = (r.formats.code(&self.ctx), parts.code) {
-                    parts.code = Some(c);
-                }
+            let (info, code) = self.decided(&r.formats, passed);
+            if info.is_some() {
+                parts.info = info;
+            }
+            if let (Some(c), Some(_)) = (code, parts.code) {
+                parts.code = Some(c);
             }
         }
         if passed {
@@ -865,17 +858,21 @@ impl<'a> Session<'a> {
 
     /// An expect rule's own info text (`on-success` or `on-error` with `%` sequences, by `passed`) and its
     /// `status-code`, evaluated on what the server sent.
-    fn decided(&mut self, e: &Expect, passed: bool) -> (Option<String>, Option<u16>) {
-        if e.formats.is_empty() {
+    fn decided(
+        &mut self,
+        formats: &crate::check_ctx::VerdictFormats,
+        passed: bool,
+    ) -> (Option<String>, Option<u16>) {
+        if formats.is_empty() {
             return (None, None);
         }
         self.ctx.set_payload(&self.input);
         let info = if passed {
-            e.formats.success(&self.ctx)
+            formats.success(&self.ctx)
         } else {
-            e.formats.error(&self.ctx)
+            formats.error(&self.ctx)
         };
-        (info, e.formats.code(&self.ctx))
+        (info, formats.code(&self.ctx))
     }
 
     fn judge(&mut self, e: &Expect) -> Judged {
@@ -914,7 +911,7 @@ impl<'a> Session<'a> {
             return Judged::Pass;
         }
         let step = self.step_number();
-        let (formatted, code) = self.decided(e, false);
+        let (formatted, code) = self.decided(&e.formats, false);
         let info = match formatted.as_ref().or(e.on_error.as_ref()) {
             Some(text) => text.clone(),
             None if self.check.builtin => String::new(),

@@ -576,6 +576,17 @@ impl XdpPlane {
         }
     }
 
+    /// Records that the program could not be loaded (the next try waits [`UNAVAILABLE_RETRY`]); the error to
+    /// report.
+    fn refused(&mut self, why: String) -> fulcrum_xdp::XdpError {
+        let e = fulcrum_xdp::XdpError::Unavailable(format!(
+            "{why} (tried again in {} s)",
+            UNAVAILABLE_RETRY.as_secs()
+        ));
+        self.unavailable = Some((std::time::Instant::now(), why));
+        e
+    }
+
     /// Stores the XDP part of `table`; returns the services left to nftables (with why).
     fn store_xdp(&mut self, table: &Table) -> Result<Vec<String>, fulcrum_xdp::XdpError> {
         let (served, left) = xdp_services(table, &mut resolve_next_hop);
@@ -586,13 +597,7 @@ impl XdpPlane {
         // when it succeeded; a failure waits [`UNAVAILABLE_RETRY`] before the next try).
         if self.loading.as_ref().is_some_and(|h| h.is_finished()) {
             match self.background_load() {
-                Some(Err(fulcrum_xdp::XdpError::Unavailable(why))) => {
-                    self.unavailable = Some((std::time::Instant::now(), why.clone()));
-                    return Err(fulcrum_xdp::XdpError::Unavailable(format!(
-                        "{why} (tried again in {} s)",
-                        UNAVAILABLE_RETRY.as_secs()
-                    )));
-                }
+                Some(Err(fulcrum_xdp::XdpError::Unavailable(why))) => return Err(self.refused(why)),
                 Some(Err(e)) => return Err(e),
                 Some(Ok(())) | None => {}
             }
@@ -636,13 +641,7 @@ impl XdpPlane {
         }
         let mut x = match self.open_or_load() {
             Ok(x) => x,
-            Err(fulcrum_xdp::XdpError::Unavailable(why)) => {
-                self.unavailable = Some((std::time::Instant::now(), why.clone()));
-                return Err(fulcrum_xdp::XdpError::Unavailable(format!(
-                    "{why} (tried again in {} s)",
-                    UNAVAILABLE_RETRY.as_secs()
-                )));
-            }
+            Err(fulcrum_xdp::XdpError::Unavailable(why)) => return Err(self.refused(why)),
             Err(e) => return Err(e),
         };
         self.unavailable = None;

@@ -100,7 +100,12 @@ pub(crate) async fn handle(
 ) -> Response<ProxyBody> {
     let peer = client.peer;
     let snapshot = worker.snapshot.clone();
-    let req_head = wire_head_size(&req);
+    // Only stick tables count the request head's bytes: not measured otherwise.
+    let req_head = if snapshot.tables.list().is_empty() {
+        0
+    } else {
+        wire_head_size(&req)
+    };
     let dst = || client.conn.dst();
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let refs = worker.snapshot.pattern_refs.clone();
