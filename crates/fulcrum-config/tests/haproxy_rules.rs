@@ -543,6 +543,18 @@ fn predefined_acls() {
         assert_eq!(pats(a), *patterns, "{name}");
     }
 
+    // REQ_CONTENT looks at the buffered request bytes: HAProxy's `req.len gt 0`
+    let c = ok_both(&fe(
+        " mode tcp\n tcp-request inspect-delay 1s\n tcp-request content accept if REQ_CONTENT\n",
+    ));
+    let r = &proxy(&c, "f").rules.tcp_content;
+    let a = &r[0].cond.as_ref().expect("condition").any_of[0][0].acls[0];
+    assert_eq!(
+        (a.name.as_str(), a.fetch.as_str(), a.method),
+        ("REQ_CONTENT", "req.len", M::Int)
+    );
+    assert_eq!(pats(a), ["1:"]);
+
     // a user ACL declared before hides the predefined one
     let c = ok_both(&fe(" acl TRUE path /t\n http-request deny if TRUE\n"));
     let a = &cond(&proxy(&c, "f").rules.http_request[0]).any_of[0][0].acls;

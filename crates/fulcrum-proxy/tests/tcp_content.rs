@@ -601,3 +601,42 @@ fn fe_conn_counts_open_client_connections() {
     assert_eq!(b.get("/").header("x-fc"), Some("2"));
     assert_eq!(a.get("/").header("x-fc"), Some("2"));
 }
+
+/// `REQ_CONTENT` (HAProxy's `req.len gt 0`): the first bytes accept the connection at once, well before the
+/// inspect delay; a client that sends nothing is rejected when the delay ends.
+#[test]
+fn req_content_accepts_as_soon_as_bytes_arrive() {
+    let (srv, _) = command_server();
+    let p = proxy(
+        "    tcp-request inspect-delay 3s\n    tcp-request content accept if REQ_CONTENT\n    \
+         tcp-request content reject\n",
+        srv,
+    );
+    let start = Instant::now();
+    let mut s = connect(&p);
+    s.write_all(b"PING").unwrap();
+    let mut back = [0u8; 7];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"OK PING");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+
+    let p = proxy(
+        "    tcp-request inspect-delay 300ms\n    tcp-request content accept if REQ_CONTENT\n    \
+         tcp-request content reject\n",
+        srv,
+    );
+    let start = Instant::now();
+    let mut s = connect(&p);
+    let mut back = Vec::new();
+    let _ = s.read_to_end(&mut back);
+    assert!(back.is_empty(), "{back:?}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        start.elapsed()
+    );
+}

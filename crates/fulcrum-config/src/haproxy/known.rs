@@ -726,9 +726,6 @@ pub const FETCHES: &[&str] = &[
     "wait_end",
 ];
 
-/// Predefined ACLs of HAProxy 2.6 that fulcrum does not support yet (the others are).
-pub const PREDEFINED_ACL_UNSUPPORTED: &[&str] = &["REQ_CONTENT"];
-
 /// `http-request` actions of HAProxy 2.6 fulcrum does not support yet; a trailing `*` matches a prefix
 /// (`set-var(txn.x)`, `track-sc0`).
 pub const HTTP_REQUEST_UNSUPPORTED: &[&str] = &[

@@ -904,6 +904,7 @@ fn predefined(name: &str, loc: &Location) -> Option<DraftAcl> {
 fn predefined_expr(name: &str) -> Option<&'static str> {
     Some(match name {
         "RDP_COOKIE" => "req.rdp_cookie_cnt gt 0",
+        "REQ_CONTENT" => "req.len gt 0",
         "HTTP_1.0" => "req.ver 1.0",
         "HTTP_1.1" => "req.ver 1.1",
         "HTTP_2.0" => "req.ver 2.0",
@@ -977,9 +978,6 @@ fn condition(
             } else if let Some(def) = predefined_expr(word) {
                 let def: Vec<String> = def.split(' ').map(str::to_string).collect();
                 Some(vec![expr(word, &def, loc, kw, sink)?])
-            } else if known::PREDEFINED_ACL_UNSUPPORTED.contains(&word) {
-                sink.error(loc, kw, ns(format!("the predefined ACL '{word}'")));
-                return None;
             } else {
                 rules
                     .missing
