@@ -473,6 +473,7 @@ fn http_check_expect_forms() {
         HttpExpect::Statuses(vec![(200, 399), (404, 404)])
     );
     assert_eq!(of("rstring hel+o").0, HttpExpect::RString("hel+o".into()));
+    use fulcrum_config::haproxy::TcpCheckAction as A;
     let (e, o) = of(
         "! status 200 comment foo ok-status L6OK error-status L7RSP on-success good on-error bad",
     );
@@ -491,6 +492,15 @@ fn http_check_expect_forms() {
             tout_status: None,
         }
     );
+    assert_eq!(
+        of("status 200 ok-status L7OKC").1.ok_status.as_deref(),
+        Some("L7OKC")
+    );
+    let t = tcp_rules_of(" tcp-check expect string COND ok-status L7OKC");
+    let A::Expect(x) = &t[0].action else {
+        panic!("{t:?}")
+    };
+    assert_eq!(x.ok_status.as_deref(), Some("L7OKC"));
     let (e, o) = of("min-recv 20 tout-status L6TOUT string-lf \"%[srv_name]\"");
     assert_eq!(e, HttpExpect::StringLf("%[srv_name]".into()));
     assert_eq!(

@@ -174,9 +174,11 @@ fn check_line(
     line
 }
 
-/// The alert HAProxy logs when a backend has no usable server left.
-pub fn no_server_available_line(backend: &str) -> String {
-    format!("backend {backend} has no server available!")
+/// The alert HAProxy logs when a backend has no usable server left; a `listen` section is named a `proxy`
+/// there (`listen` true), as haproxy 2.6 names it.
+pub fn no_server_available_line(backend: &str, listen: bool) -> String {
+    let kind = if listen { "proxy" } else { "backend" };
+    format!("{kind} {backend} has no server available!")
 }
 
 #[cfg(test)]
@@ -351,8 +353,12 @@ mod tests {
             "Backup Server m/mb is UP, reason: Layer7 check passed, code: 200, check duration: 0ms. 0 active and 1 backup servers online. Running on backup. 0 sessions requeued, 0 total in queue."
         );
         assert_eq!(
-            no_server_available_line("m"),
+            no_server_available_line("m", false),
             "backend m has no server available!"
+        );
+        assert_eq!(
+            no_server_available_line("m", true),
+            "proxy m has no server available!"
         );
     }
 

@@ -463,7 +463,11 @@ pub struct CheckOutcomeParts {
 
 impl CheckOutcomeParts {
     fn new(status: CheckStatus, info: Option<String>) -> Self {
-        let code = matches!(status, CheckStatus::L7Ok | CheckStatus::L7Status).then_some(0);
+        let code = matches!(
+            status,
+            CheckStatus::L7Ok | CheckStatus::L7OkCond | CheckStatus::L7Status
+        )
+        .then_some(0);
         CheckOutcomeParts { status, code, info }
     }
 

@@ -62,10 +62,11 @@ listen app
         "{failed}"
     );
     assert!(failed.ends_with("ms, status: 0/1 DOWN.\n"), "{failed}");
-    // The state change, at alert (<129>), then the backend's emergency (<128>).
+    // The state change, at alert (<129>), then the backend's emergency (<128>); haproxy 2.6 names a `listen`
+    // section a `proxy` there.
     let down = line_with(&lines, "Server app/s1 is DOWN");
     assert!(down.starts_with("<129>"), "{down}");
-    let none = line_with(&lines, "backend app has no server available!");
+    let none = line_with(&lines, "proxy app has no server available!");
     assert!(none.starts_with("<128>"), "{none}");
 
     o[0].set_healthy(true);

@@ -597,3 +597,122 @@ fn http_check_timeouts_take_tout_status_as_haproxy_does() {
     let theirs = first_check_lines(log, Duration::from_millis(1500));
     assert_eq!(ours, theirs);
 }
+
+/// A server answering each line with `COND` while `cond` holds, else with `BAD`.
+fn toggled_server(cond: std::sync::Arc<std::sync::atomic::AtomicBool>) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let cond = cond.clone();
+            std::thread::spawn(move || {
+                let _ = c.set_read_timeout(Some(Duration::from_millis(300)));
+                let mut line = String::new();
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                if r.read_line(&mut line).is_ok() && !line.is_empty() {
+                    let on = cond.load(std::sync::atomic::Ordering::SeqCst);
+                    let _ = c.write_all(if on { b"COND\r\n" } else { b"BAD\r\n" });
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The state lines a run logs (checks, `Server ...`, `backend ... has no server available!`), check durations
+/// blanked, read until a line containing `until` arrives (at most 5 s; with `until` empty, for 300 ms).
+fn state_lines(sock: &UdpSocket, until: &str, out: &mut Vec<String>) {
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let quiet = until.is_empty();
+    let end = Instant::now() + Duration::from_millis(if quiet { 300 } else { 5000 });
+    let mut buf = vec![0u8; 65536];
+    while Instant::now() < end {
+        let Ok(n) = sock.recv(&mut buf) else { continue };
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let Some(i) = ["Health check for", "Server ", "backend ", "proxy "]
+            .iter()
+            .filter_map(|w| text.find(w))
+            .min()
+        else {
+            continue;
+        };
+        let line = text[i..].trim_end().to_owned();
+        let line = match (line.find("check duration: "), line.find("ms, status")) {
+            (Some(a), Some(b)) => format!("{}N{}", &line[..a + 16], &line[b..]),
+            _ => line,
+        };
+        let done = !quiet && line.contains(until);
+        out.push(line);
+        if done {
+            return;
+        }
+    }
+    assert!(quiet, "no line with {until:?} in 5 s: {out:#?}");
+}
+
+/// `ok-status L7OKC`: a conditional pass puts an UP server in the stopping state (NOLB), and counts as a passed
+/// check for `rise`, so a DOWN server comes back straight to stopping. The same lines as haproxy 2.6 logs.
+#[test]
+fn ok_status_l7okc_stops_the_server_as_haproxy_does() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let run = |start: &dyn Fn(&str, u16) -> Box<dyn std::any::Any>| -> Vec<String> {
+        let cond = std::sync::Arc::new(AtomicBool::new(true));
+        let srv = toggled_server(cond.clone());
+        let log = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let listen = free_port();
+        let cfg = format!(
+            "global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    option log-health-checks
+    log {} local0
+listen li
+    bind 127.0.0.1:{listen}
+    option tcp-check
+    tcp-check send PING\\r\\n
+    tcp-check expect string COND ok-status L7OKC
+    server s {srv} check inter 100ms rise 2 fall 2
+",
+            log.local_addr().unwrap()
+        );
+        let _p = start(&cfg, listen);
+        let mut lines = Vec::new();
+        state_lines(&log, "is stopping", &mut lines);
+        cond.store(false, Ordering::SeqCst);
+        state_lines(&log, "is DOWN", &mut lines);
+        cond.store(true, Ordering::SeqCst);
+        state_lines(&log, "is stopping", &mut lines);
+        // The server was not usable before: no "no server available" line this time.
+        state_lines(&log, "", &mut lines);
+        lines
+    };
+    let ours = run(&|cfg, _| Box::new(start_proxy(cfg)));
+    let want = [
+        "Health check for server li/s conditionally succeeded, reason: Layer7 check conditionally passed, code: 0, info: \"(tcp-check)\", check duration: Nms, status: 2/2 UP.",
+        "Server li/s is stopping. 0 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
+        "proxy li has no server available!",
+        "Health check for server li/s failed, reason: Layer7 invalid response, info: \"TCPCHK did not match content 'COND' at step 2\", check duration: Nms, status: 1/2 UP.",
+        "Health check for server li/s failed, reason: Layer7 invalid response, info: \"TCPCHK did not match content 'COND' at step 2\", check duration: Nms, status: 0/2 DOWN.",
+        "Server li/s is DOWN. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+        "Health check for server li/s conditionally succeeded, reason: Layer7 check conditionally passed, code: 0, info: \"(tcp-check)\", check duration: Nms, status: 1/2 DOWN.",
+        "Health check for server li/s conditionally succeeded, reason: Layer7 check conditionally passed, code: 0, info: \"(tcp-check)\", check duration: Nms, status: 2/2 UP.",
+        "Server li/s is stopping. 0 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
+    ];
+    assert_eq!(ours, want, "{ours:#?}");
+    if !haproxy_present() {
+        return;
+    }
+    let theirs = run(&|cfg, listen| {
+        Box::new(start_haproxy(
+            cfg,
+            SocketAddr::from(([127, 0, 0, 1], listen)),
+        ))
+    });
+    assert_eq!(ours, theirs);
+}

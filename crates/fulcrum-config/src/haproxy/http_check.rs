@@ -334,9 +334,8 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
                 let pick = |allowed: &[&str]| allowed.contains(&v.as_str()).then(|| v.clone());
                 match word {
                     "comment" => opts.comment = Some(v.clone()),
-                    "ok-status" => match pick(&["L4OK", "L6OK", "L7OK"]) {
+                    "ok-status" => match pick(&["L4OK", "L6OK", "L7OK", "L7OKC"]) {
                         Some(st) => opts.ok_status = Some(st),
-                        None if v == "L7OKC" => return fail(sink, "'ok-status L7OKC' is supported by HAProxy, not yet by fulcrum".into()),
                         None => return fail(sink, format!("'ok-status' only supports 'L4OK', 'L6OK', 'L7OK' or 'L7OKC' status (got '{v}').")),
                     },
                     "error-status" => match pick(&["L7RSP", "L7STS", "L6RSP", "L4CON"]) {

@@ -806,7 +806,7 @@ pub struct HttpExpectOptions {
     pub inverse: bool,
     /// `comment TEXT`
     pub comment: Option<String>,
-    /// `ok-status` (`L4OK`, `L6OK`, `L7OK`)
+    /// `ok-status` (`L4OK`, `L6OK`, `L7OK`, `L7OKC`)
     pub ok_status: Option<String>,
     /// `error-status` (`L7RSP`, `L7STS`, `L6RSP`, `L4CON`)
     pub error_status: Option<String>,
@@ -890,7 +890,7 @@ pub struct TcpCheckExpect {
     pub pattern: String,
     /// `min-recv N`
     pub min_recv: Option<usize>,
-    /// `ok-status` (`L4OK`, `L6OK`, `L7OK`)
+    /// `ok-status` (`L4OK`, `L6OK`, `L7OK`, `L7OKC`)
     pub ok_status: Option<String>,
     /// `error-status` (`L7RSP`, `L7STS`, `L6RSP`, `L4CON`)
     pub error_status: Option<String>,

@@ -7,7 +7,7 @@ use super::common::{Line, Sink};
 use super::model::{TcpCheckAction, TcpCheckConnect, TcpCheckExpect, TcpCheckRule};
 
 /// Statuses `ok-status` accepts.
-const OK_STATUSES: &[&str] = &["L4OK", "L6OK", "L7OK"];
+const OK_STATUSES: &[&str] = &["L4OK", "L6OK", "L7OK", "L7OKC"];
 /// Statuses `error-status` accepts.
 const ERROR_STATUSES: &[&str] = &["L7RSP", "L7STS", "L6RSP", "L4CON"];
 /// Statuses `tout-status` accepts.
@@ -348,7 +348,6 @@ fn expect(
                     "comment" => comment = Some(v.clone()),
                     "ok-status" => match status(OK_STATUSES, v) {
                         Some(st) => e.ok_status = Some(st),
-                        None if v == "L7OKC" => return fail(sink, "'ok-status L7OKC' is supported by HAProxy, not yet by fulcrum".into()),
                         None => return fail(sink, format!("'ok-status' only supports 'L4OK', 'L6OK', 'L7OK' or 'L7OKC' status (got '{v}').")),
                     },
                     "error-status" => match status(ERROR_STATUSES, v) {

@@ -128,7 +128,10 @@ fn change(be: &BackendRt, s: &ServerRt, flags: u8, via: Option<&ServerRt>) -> bo
         be.log_event(level, line);
     }
     if active == 0 && backup == 0 && active0 + backup0 > 0 {
-        let line = fulcrum_health::no_server_available_line(&be.name);
+        let line = fulcrum_health::no_server_available_line(
+            &be.name,
+            be.config.kind == fulcrum_config::haproxy::ProxyKind::Listen,
+        );
         tracing::error!("{line}");
         be.log_event(crate::model::log::syslog::EMERG, &line);
     }

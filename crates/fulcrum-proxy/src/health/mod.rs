@@ -3,8 +3,8 @@
 //! `slowstart` that comes back UP ramps up: the table is rebuilt at every step of the ramp until full weight.
 
 pub mod admin_state;
-mod disable_on_404;
 pub mod observe;
+mod stopping;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -722,7 +722,7 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             }
         };
         let outcome = if be.config.http_disable_on_404 {
-            disable_on_404::judge(outcome, tracker.log_status().2)
+            stopping::judge(outcome, tracker.log_status().2)
         } else {
             outcome
         };
@@ -741,8 +741,11 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         if let Some(transition) = transition {
             apply_transition(&be, &server, transition, &outcome);
         }
-        if be.config.http_disable_on_404 {
-            disable_on_404::follow(&be, &server, &outcome);
+        if be.config.http_disable_on_404
+            || outcome.status == CheckStatus::L7OkCond
+            || server.is_stopping()
+        {
+            stopping::follow(&be, &server, &outcome);
         }
         // Until the next check, the traffic may report `error-limit` errors in a row (`observe`): `on-error`
         // then counts as a failed check, or less, and brings the next check to `fastinter` at the latest.
@@ -800,6 +803,10 @@ fn apply_transition(
         None
     };
     let was_up = server.is_checked_up();
+    // `ok-status L7OKC`: a server coming UP on a conditional pass comes UP stopping.
+    if up && outcome.status == CheckStatus::L7OkCond {
+        server.set_stopping(true);
+    }
     server.set_up(up);
     be.rebuild_farm();
     if let Some(stamp) =
@@ -809,7 +816,12 @@ fn apply_transition(
     }
     // While an agent holds the server DOWN, the checks' verdict changes nothing visible.
     if server.is_checked_up() != was_up {
-        announce(be, server, transition, outcome);
+        if up && server.is_stopping() {
+            // Not usable before, so not the last one lost either.
+            stopping::announce(be, server, true, false);
+        } else {
+            announce(be, server, transition, outcome);
+        }
         observe::on_marked(be, server, up);
     }
     follow_tracked(server, up, 0);
@@ -874,7 +886,10 @@ fn announce(be: &BackendRt, server: &ServerRt, transition: Transition, outcome: 
     // A stopping server (`disable-on-404`) was not counted among the usable ones: its going DOWN takes no
     // last server away.
     if active == 0 && backups == 0 && !server.is_stopping() {
-        let line = fulcrum_health::no_server_available_line(&be.name);
+        let line = fulcrum_health::no_server_available_line(
+            &be.name,
+            be.config.kind == fulcrum_config::haproxy::ProxyKind::Listen,
+        );
         tracing::error!("{line}");
         be.log_event(crate::model::log::syslog::EMERG, &line);
     }

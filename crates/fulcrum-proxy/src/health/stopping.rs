@@ -1,8 +1,12 @@
-//! `http-check disable-on-404`: a server whose HTTP check answers 404 while it is UP is being taken out of
-//! service by its operators. As in HAProxy, the check then "conditionally passes" (`L7OKC`), and the server
-//! enters the stopping state (`NOLB` in the stats): it keeps its persistent clients but takes no new traffic,
-//! until a check passes outright (back to UP) or fails it DOWN. A 404 to a server that is DOWN is a failed check
-//! (`Layer7 wrong status`), so a server cannot come UP by answering 404.
+//! The stopping state (`NOLB` in the stats) that a check enters by passing "conditionally" (`L7OKC`): the server
+//! keeps its persistent clients but takes no new traffic, until a check passes outright (back to UP) or fails it
+//! DOWN.
+//!
+//! Two ways lead there, as in HAProxy. `http-check disable-on-404`: a server whose HTTP check answers 404 while it
+//! is UP is being taken out of service by its operators; a 404 to a server that is DOWN is a failed check
+//! (`Layer7 wrong status`), so a server cannot come UP by answering 404. And a rule's `ok-status L7OKC`
+//! (`tcp-check expect` / `http-check expect`): that verdict counts as a passed check for `rise`, so a DOWN server
+//! reaching `rise` with it goes straight to stopping (haproxy 2.6 logs `is stopping`, never `is UP`).
 
 use std::sync::Arc;
 
@@ -42,9 +46,14 @@ pub(super) fn follow(be: &Arc<BackendRt>, server: &Arc<ServerRt>, outcome: &Chec
         return;
     }
     be.rebuild_farm();
-    if !up {
-        return;
+    if up {
+        announce(be, server, stopping, true);
     }
+}
+
+/// Logs that an UP server entered or left the stopping state (`Server B/S is stopping. ...` / `is UP. ...`), and,
+/// when it was `usable` before, that the backend has no usable server left when it was the last one.
+pub(super) fn announce(be: &BackendRt, server: &ServerRt, stopping: bool, usable: bool) {
     let (active, backups) = be.servers_up();
     be.stats.state.set(active + backups > 0);
     let line = format!(
@@ -56,8 +65,11 @@ pub(super) fn follow(be: &Arc<BackendRt>, server: &Arc<ServerRt>, outcome: &Chec
     warn!("{line}");
     be.log_event(crate::model::log::syslog::NOTICE, &line);
     // The server was usable before it stopped: it may have been the last one.
-    if stopping && active == 0 && backups == 0 {
-        let line = fulcrum_health::no_server_available_line(&be.name);
+    if stopping && usable && active == 0 && backups == 0 {
+        let line = fulcrum_health::no_server_available_line(
+            &be.name,
+            be.config.kind == fulcrum_config::haproxy::ProxyKind::Listen,
+        );
         tracing::error!("{line}");
         be.log_event(crate::model::log::syslog::EMERG, &line);
     }
