@@ -6,7 +6,7 @@ mod util;
 
 use std::time::Duration;
 
-use fulcrum_config::haproxy::InitAddr;
+use fulcrum_config::haproxy::{InitAddr, InitAddrFallback};
 use util::*;
 
 const R: &str = "resolvers dns\n nameserver ns1 127.0.0.1:5353\n nameserver ns2 udp@[::1]:53\n resolve_retries 5\n timeout resolve 2s\n timeout retry 500ms\n hold valid 3s\n hold nx 4s\n hold other 5s\n hold refused 6s\n hold timeout 7s\n hold obsolete 8s\n accepted_payload_size 1232\n";
@@ -154,12 +154,16 @@ fn server_options() {
     assert_eq!(s[1].addr, "127.0.0.1:81".parse().unwrap());
     assert_eq!(s[2].addr, "10.1.2.3:82".parse().unwrap());
     assert!(!s[2].resolve.as_ref().unwrap().unresolved);
-    // Default init-addr is last,libc: libc finds the test resolver's name.
+    // Default init-addr is last,libc (and none, with resolvers): libc finds the test resolver's name.
     let c = ok(&format!(
         "{R}{DEFAULTS}backend b\n server s app.test:80 resolvers dns\n"
     ));
     let r = c.proxies[0].servers[0].resolve.as_ref().unwrap();
-    assert_eq!(r.init_addr, vec![InitAddr::Last, InitAddr::Libc]);
+    assert_eq!(
+        r.init_addr,
+        vec![InitAddr::Last, InitAddr::Libc, InitAddr::None]
+    );
+    assert_eq!(r.last_fallback, None);
     assert_eq!(
         c.proxies[0].servers[0].addr,
         "127.0.0.2:80".parse().unwrap()
@@ -171,15 +175,46 @@ fn server_options() {
         "127.0.0.3:80".parse().unwrap()
     );
     assert_eq!(c.proxies[0].servers[1].addr, "[::1]:80".parse().unwrap());
-    // A name nothing resolves: a warning with resolvers (the server starts without an address), else an error.
+    // A name nothing resolves: a warning with resolvers (the server starts without an address, `none` being in
+    // their default), else an error. With `last` among the methods, the verdict waits for the server-state
+    // file, which the proxy reads when it starts (and `fulcrum proxy -c`).
     let c = ok_both(&format!(
         "{R}{DEFAULTS}backend b\n server s www.example.invalid:80 resolvers dns\n"
     ));
-    assert!(c.proxies[0].servers[0].resolve.as_ref().unwrap().unresolved);
-    assert!(c.warnings.iter().any(|w| w
-        .diagnostic
-        .message
-        .contains("could not resolve address 'www.example.invalid', disabling server")));
+    let r = c.proxies[0].servers[0].resolve.as_ref().unwrap();
+    assert!(r.unresolved);
+    assert_eq!(
+        r.last_fallback,
+        Some(InitAddrFallback::Unresolved(Some(
+            "'server b/s' : could not resolve address 'www.example.invalid', disabling server."
+                .into()
+        )))
+    );
+    let c = ok(&format!(
+        "{R}{DEFAULTS}backend b\n server s www.example.invalid:80 init-addr last\n server t www.example.invalid:80 init-addr last,libc resolvers dns\n server u www.example.invalid:80 init-addr libc,none\n"
+    ));
+    let fallback = |i: usize| {
+        c.proxies[0].servers[i]
+            .resolve
+            .as_ref()
+            .unwrap()
+            .last_fallback
+            .clone()
+    };
+    assert_eq!(
+        fallback(0),
+        Some(InitAddrFallback::Fatal(
+            "server 'b/s': no method found to resolve address 'www.example.invalid'".into()
+        ))
+    );
+    assert!(
+        matches!(fallback(1), Some(InitAddrFallback::Fatal(m)) if m.starts_with("server 'b/t': could not resolve address 'www.example.invalid': "))
+    );
+    // Without `last` the verdict is given at once.
+    assert_eq!(fallback(2), None);
+    assert!(c.warnings.iter().any(|w| w.diagnostic.message.contains(
+        "'server b/u' : could not resolve address 'www.example.invalid', disabling server"
+    )));
     err1_both(
         &format!("{R}{DEFAULTS}backend b\n server s www.example.invalid:80\n"),
         20,

@@ -176,7 +176,7 @@ pub fn threads(config: &Config) -> usize {
 pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<Bound, StartError> {
     let snapshot = Arc::new(Snapshot::build(config)?);
     // States carried over a restart (`load-server-state-from-file`) apply before any traffic or check.
-    server_state::load(config, &snapshot);
+    server_state::load(config, &snapshot)?;
     rules::vars::set_global_vars(&config.global.vars);
     let (tls, certs) = tls_config::all(config)?;
     // The servers' client certificates join the bind lines' in the runtime API's store.
@@ -516,9 +516,12 @@ impl Bound {
 }
 
 /// Checks what only the proxy can check (rules compiled, `log-format` strings, inherited `fd@N` sockets open
-/// and listening), without binding anything: `fulcrum proxy -c` runs it after the configuration parsed.
-pub fn check(config: &Config) -> Result<(), StartError> {
-    Snapshot::build(config).map_err(StartError::from)?;
+/// and listening, the addresses `init-addr last` takes from server-state files), without binding anything:
+/// `fulcrum proxy -c` runs it after the configuration parsed. The warnings it has, file:line first.
+pub fn check(config: &Config) -> Result<Vec<String>, StartError> {
+    let snapshot = Snapshot::build(config).map_err(StartError::from)?;
+    // The server-state files too: `init-addr last` may need them for an address, as in `haproxy -c`.
+    let warnings = server_state::load(config, &snapshot)?;
     let (_, store) = tls_config::all(config)?;
     for p in config.peers.iter().filter(|p| !p.disabled) {
         tls_config::peers(config, p, &store)?;
@@ -551,7 +554,7 @@ pub fn check(config: &Config) -> Result<(), StartError> {
             source,
         })?;
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Binds every listener and starts the workers and the health checker.

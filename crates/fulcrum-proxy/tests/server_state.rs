@@ -118,7 +118,7 @@ fn states_survive_a_restart() {
     let moved = config(&dir, port, [&addrs[0], &addrs[1], &addrs[3]]);
     let parsed = fulcrum_config::haproxy::parse_str("t.cfg", &moved).unwrap();
     let snapshot = fulcrum_proxy::Snapshot::build(&parsed).unwrap();
-    let warnings = fulcrum_proxy::server_state::load(&parsed, &snapshot);
+    let warnings = fulcrum_proxy::server_state::load(&parsed, &snapshot).unwrap();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert_eq!(warnings[0], "Server app/s1 is DOWN, changed from server-state after a reload. 2 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.");
     assert_eq!(
@@ -271,7 +271,7 @@ backend c
     std::fs::write(dir.join("a.state"), format!("1\n{}", line("a", &a))).unwrap();
     let parsed = fulcrum_config::haproxy::parse_str("t.cfg", &text).unwrap();
     let snapshot = fulcrum_proxy::Snapshot::build(&parsed).unwrap();
-    let warnings = fulcrum_proxy::server_state::load(&parsed, &snapshot);
+    let warnings = fulcrum_proxy::server_state::load(&parsed, &snapshot).unwrap();
     let b_path = dir.join("b");
     assert_eq!(
         warnings,
@@ -289,7 +289,7 @@ backend c
 
     std::fs::write(&b_path, "2\n").unwrap();
     let snapshot = fulcrum_proxy::Snapshot::build(&parsed).unwrap();
-    let w = fulcrum_proxy::server_state::load(&parsed, &snapshot);
+    let w = fulcrum_proxy::server_state::load(&parsed, &snapshot).unwrap();
     assert!(
         w[0].ends_with("ignored: unknown format version '2' (expected '1')"),
         "{w:?}"
@@ -301,7 +301,7 @@ backend c
     )
     .unwrap();
     let snapshot = fulcrum_proxy::Snapshot::build(&parsed).unwrap();
-    let w = fulcrum_proxy::server_state::load(&parsed, &snapshot);
+    let w = fulcrum_proxy::server_state::load(&parsed, &snapshot).unwrap();
     assert!(
         w[0].ends_with("ignored: corrupted at line 3: 6 columns, at least 20 expected"),
         "{w:?}"
@@ -416,7 +416,7 @@ listen app
     std::fs::write(dir.join("state"), file).unwrap();
     let parsed = fulcrum_config::haproxy::parse_str("t.cfg", &text).unwrap();
     let snapshot = fulcrum_proxy::Snapshot::build(&parsed).unwrap();
-    let warnings = fulcrum_proxy::server_state::load(&parsed, &snapshot);
+    let warnings = fulcrum_proxy::server_state::load(&parsed, &snapshot).unwrap();
     assert_eq!(
         warnings,
         ["Server app/cli-drain remains in forced drain mode."],
@@ -479,5 +479,88 @@ listen app
             .collect();
         assert_eq!(ours, rows, "{theirs}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `init-addr last` on a name nothing resolves: the server-state file's address serves; without a line for the
+/// server, the methods after `last` decide, and with none left the start fails (and `-c`), as haproxy 2.6 -c
+/// decides on the same files.
+#[test]
+fn init_addr_last_without_a_state_line_tries_the_next_method() {
+    let dir = temp_dir("init-addr");
+    let o = origins(1);
+    let state = dir.join("state");
+    let cfg = |methods: &str| {
+        format!(
+            "{DEFAULTS}    load-server-state-from-file global
+listen app
+    bind 127.0.0.1:{}
+    server s1 name.invalid:{} init-addr {methods}
+",
+            free_port(),
+            o[0].addr().port()
+        )
+        .replace(
+            "    nbthread 1\n",
+            &format!(
+                "    nbthread 1\n    server-state-file {}\n",
+                state.display()
+            ),
+        )
+    };
+    let line = format!(
+        "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n\
+         2 app 1 s1 127.0.0.1 2 0 1 1 5 1 0 0 0 0 0 0 name.invalid {} - 0 0 - - 0\n",
+        o[0].addr().port()
+    );
+    let haproxy_ok = |text: &str| -> Option<bool> {
+        let path = dir.join("h.cfg");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new("haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(&path)
+            .output();
+        out.ok().map(|o| o.status.success())
+    };
+    let fulcrum = |text: &str| {
+        let c = fulcrum_config::haproxy::parse_str("t.cfg", text).unwrap();
+        fulcrum_proxy::check(&c).map_err(|e| e.to_string())
+    };
+    let cases: &[(&str, bool, Result<(), &str>)] = &[
+        ("last", true, Ok(())),
+        ("last", false, Err("[ALERT] t.cfg:13: 'server': server 'app/s1': no method found to resolve address 'name.invalid'\n[ALERT] Failed to initialize server(s) addr.")),
+        ("last,libc", false, Err("[ALERT] t.cfg:13: 'server': server 'app/s1': could not resolve address 'name.invalid': ")),
+        ("last,none", false, Ok(())),
+        ("libc,last", true, Ok(())),
+    ];
+    for (methods, with_line, want) in cases {
+        if *with_line {
+            std::fs::write(&state, &line).unwrap();
+        } else {
+            let _ = std::fs::remove_file(&state);
+        }
+        let text = cfg(methods);
+        let got = fulcrum(&text);
+        match (want, &got) {
+            (Ok(()), Ok(_)) => {}
+            (Err(w), Err(e)) if e.starts_with(w) => {}
+            _ => panic!("init-addr {methods}, state line {with_line}: {got:?}"),
+        }
+        if haproxy_present() {
+            assert_eq!(
+                haproxy_ok(&text),
+                Some(want.is_ok()),
+                "haproxy -c, init-addr {methods}, state line {with_line}"
+            );
+        }
+    }
+    // Started, the file's address serves.
+    std::fs::write(&state, &line).unwrap();
+    let config = fulcrum_config::haproxy::parse_str("t.cfg", &cfg("last")).unwrap();
+    let running = fulcrum_proxy::start(&config).expect("starts");
+    let addr = running.local_addrs()[0].1;
+    assert_eq!(served_by(&get(addr, "/")), "s1");
+    running.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

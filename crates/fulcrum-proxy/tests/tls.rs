@@ -461,7 +461,7 @@ fn refused(bind_opts: &str, want: &str) {
         Err(e) => e.to_string(),
         Ok(c) => match fulcrum_proxy::check(&c) {
             Err(e) => e.to_string(),
-            Ok(()) => panic!("fulcrum accepts '{bind_opts}'"),
+            Ok(_) => panic!("fulcrum accepts '{bind_opts}'"),
         },
     };
     assert!(err.contains("t.cfg:7"), "{bind_opts}: {err}");

@@ -533,7 +533,7 @@ fn refused(global: &str, opts: &str, want: &str, haproxy_too: bool) {
         Err(e) => e.to_string(),
         Ok(c) => match fulcrum_proxy::check(&c) {
             Err(e) => e.to_string(),
-            Ok(()) => panic!("fulcrum accepts '{opts}'"),
+            Ok(_) => panic!("fulcrum accepts '{opts}'"),
         },
     };
     assert!(err.contains(&format!("t.cfg:{line}")), "{opts}: {err}");

@@ -382,16 +382,17 @@ fn load_checked(opts: &Options, reload: bool) -> Result<(Config, Vec<String>), S
     if let Err(e) = check_programs(&config, master_worker) {
         return Err(format!("{e}\n{fatal}"));
     }
-    let warnings = config
+    let mut warnings: Vec<String> = config
         .warnings
         .iter()
         .filter(|w| w.severity != Severity::Diag || opts.diag)
         .map(|w| w.to_string())
         .collect();
-    // What only the proxy can check: rules and log-format strings compile.
+    // What only the proxy can check: rules and log-format strings compile, server-state files give addresses.
     if opts.check {
-        if let Err(e) = fulcrum_proxy::check(&config) {
-            return Err(format!("{e}\n{fatal}"));
+        match fulcrum_proxy::check(&config) {
+            Ok(more) => warnings.extend(more.into_iter().map(|w| format!("[WARNING] {w}"))),
+            Err(e) => return Err(format!("{e}\n{fatal}")),
         }
     }
     Ok((config, warnings))

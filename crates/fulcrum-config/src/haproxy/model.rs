@@ -2337,6 +2337,18 @@ pub struct ServerResolve {
     pub unresolved: bool,
     /// The server is slot N (1-based) of a `server-template` with this many slots.
     pub template: Option<(u32, u32)>,
+    /// No method gave an address when the configuration was read, but `last` comes before `none`: the
+    /// server-state file may still give one when the proxy starts. What happens if it does not.
+    pub last_fallback: Option<InitAddrFallback>,
+}
+
+/// What becomes of a server none of whose `init-addr` methods gave an address (HAProxy's verdicts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitAddrFallback {
+    /// `none` comes next: the server starts without an address, warned about when `libc` failed (the text).
+    Unresolved(Option<String>),
+    /// No `none`: the configuration cannot start, with this message.
+    Fatal(String),
 }
 
 impl ServerResolve {

@@ -6,9 +6,9 @@ use std::time::Duration;
 use super::addr::{self, Resolver};
 use super::common::Sink;
 use super::model::{
-    AgentCheck, HttpRequestAction, InitAddr, Mode, Observe, ObserveLayer, OnError, Proxy,
-    ProxyKind, Resolvers, Rules, SampleExpr, SendProxy, Server, ServerResolve, ServerTls,
-    StickAction, TcpConnAction, TcpContentAction,
+    AgentCheck, HttpRequestAction, InitAddr, InitAddrFallback, Mode, Observe, ObserveLayer,
+    OnError, Proxy, ProxyKind, Resolvers, Rules, SampleExpr, SendProxy, Server, ServerResolve,
+    ServerTls, StickAction, TcpConnAction, TcpContentAction,
 };
 use super::proxy::{Body, Settings};
 use super::rules;
@@ -968,12 +968,17 @@ fn server_addr(
         nets: o.resolve_net.clone().unwrap_or_default(),
         allow_dup_ip,
         ignore_weight,
-        init_addr: o
-            .init_addr
-            .clone()
-            .unwrap_or(vec![InitAddr::Last, InitAddr::Libc]),
+        // HAProxy's default, `none` added for a server with resolvers so that it never fails the start.
+        init_addr: o.init_addr.clone().unwrap_or_else(|| {
+            let mut m = vec![InitAddr::Last, InitAddr::Libc];
+            if o.resolvers.is_some() {
+                m.push(InitAddr::None);
+            }
+            m
+        }),
         unresolved: false,
         template: sd.template,
+        last_fallback: None,
     };
     let name = match &sd.host {
         Host::Name(n) => n.clone(),
@@ -1029,33 +1034,52 @@ fn server_addr(
     let ip = match found {
         Some(ip) => ip,
         None => {
-            let tried_libc = r
+            // HAProxy's verdict once the methods are spent: up to `none`, the server starts without an address
+            // (warned when `libc` failed); without `none`, the configuration cannot start. A `last` among the
+            // methods tried leaves the verdict to the server-state file the proxy reads at start.
+            let upto: Vec<&InitAddr> = r
                 .init_addr
                 .iter()
                 .take_while(|m| **m != InitAddr::None)
-                .any(|m| *m == InitAddr::Libc);
-            let stopped_at_none = r.init_addr.contains(&InitAddr::None);
-            let has_last = r.init_addr.contains(&InitAddr::Last);
-            if !stopped_at_none && !has_last && r.resolvers.is_none() && !srv {
-                sink.error(
-                    &sd.location,
-                    "server",
+                .collect();
+            let tried_libc = !srv && upto.iter().any(|m| **m == InitAddr::Libc);
+            let stopped_at_none = upto.len() < r.init_addr.len();
+            let fallback = if stopped_at_none || srv {
+                InitAddrFallback::Unresolved(tried_libc.then(|| {
                     format!(
-                        "server '{proxy}/{}': could not resolve address '{name}': {last_error}",
+                        "'server {proxy}/{}' : could not resolve address '{name}', disabling server.",
                         sd.name
-                    ),
-                );
-                return None;
-            }
-            if tried_libc && !srv && !stopped_at_none {
-                sink.warn(
-                    crate::diag::Severity::Warning,
-                    &sd.location,
-                    "server",
-                    format!("'server {proxy}/{}' : could not resolve address '{name}', disabling server.", sd.name),
-                );
-            }
+                    )
+                }))
+            } else if tried_libc {
+                InitAddrFallback::Fatal(format!(
+                    "server '{proxy}/{}': could not resolve address '{name}': {last_error}",
+                    sd.name
+                ))
+            } else {
+                InitAddrFallback::Fatal(format!(
+                    "server '{proxy}/{}': no method found to resolve address '{name}'",
+                    sd.name
+                ))
+            };
             r.unresolved = true;
+            if upto.iter().any(|m| **m == InitAddr::Last) {
+                r.last_fallback = Some(fallback);
+            } else {
+                match fallback {
+                    InitAddrFallback::Fatal(message) => {
+                        sink.error(&sd.location, "server", message);
+                        return None;
+                    }
+                    InitAddrFallback::Unresolved(Some(warning)) => sink.warn(
+                        crate::diag::Severity::Warning,
+                        &sd.location,
+                        "server",
+                        warning,
+                    ),
+                    InitAddrFallback::Unresolved(None) => {}
+                }
+            }
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         }
     };

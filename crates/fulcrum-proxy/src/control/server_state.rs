@@ -12,9 +12,10 @@
 use std::path::{Path, PathBuf};
 
 use fulcrum_admin::runtime::state_file::{self, StateFile, StateLine};
-use fulcrum_config::haproxy::{Config, LoadServerState};
+use fulcrum_config::haproxy::{Config, InitAddrFallback, LoadServerState};
 
 use crate::health::admin_state::who;
+use crate::model::error::StartError;
 use crate::model::server::ServerRt;
 use crate::model::snapshot::{BackendRt, Snapshot};
 
@@ -67,16 +68,47 @@ fn read(path: &Path, what: &str, warnings: &mut Vec<String>) -> Option<StateFile
 }
 
 /// Applies the server-state files the configuration names to the snapshot's servers; returns the warnings (each
-/// one also logged).
-pub fn load(config: &Config, snapshot: &Snapshot) -> Vec<String> {
+/// one also logged), or the alerts of the servers that `init-addr ... last ...` leaves without an address.
+pub fn load(config: &Config, snapshot: &Snapshot) -> Result<Vec<String>, StartError> {
     let mut warnings = Vec::new();
     if snapshot
         .backends
         .iter()
-        .all(|b| b.config.load_server_state == LoadServerState::None)
+        .any(|b| b.config.load_server_state != LoadServerState::None)
     {
-        return warnings;
+        apply_files(config, snapshot, &mut warnings);
     }
+    // `init-addr` with `last`: a server the file gave no address meets the verdict of the methods after it.
+    let mut alerts = Vec::new();
+    for s in snapshot.backends.iter().flat_map(|be| be.servers.iter()) {
+        let resolve = s.config.resolve.as_ref();
+        let Some(fallback) = resolve.and_then(|r| r.last_fallback.as_ref()) else {
+            continue;
+        };
+        if s.has_addr() {
+            continue;
+        }
+        match fallback {
+            InitAddrFallback::Fatal(m) => {
+                alerts.push(format!("[ALERT] {}: 'server': {m}", s.config.location))
+            }
+            InitAddrFallback::Unresolved(Some(w)) => {
+                warnings.push(format!("{}: 'server': {w}", s.config.location))
+            }
+            InitAddrFallback::Unresolved(None) => {}
+        }
+    }
+    if !alerts.is_empty() {
+        return Err(StartError::InitAddr(alerts));
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(warnings)
+}
+
+/// Reads the files and applies their lines.
+fn apply_files(config: &Config, snapshot: &Snapshot, warnings: &mut Vec<String>) {
     let be_ids: Vec<u32> = crate::control::runtime_api::backend_ids(snapshot);
     let be_ids = &be_ids[..];
     let base = config.global.server_state_base.as_deref();
@@ -93,18 +125,18 @@ pub fn load(config: &Config, snapshot: &Snapshot) -> Vec<String> {
                     continue;
                 };
                 global
-                    .get_or_insert_with(|| read(&resolve(base, name), "global", &mut warnings))
+                    .get_or_insert_with(|| read(&resolve(base, name), "global", warnings))
                     .as_ref()
             }
             LoadServerState::Local => {
                 let name = be.config.server_state_file_name.as_deref();
                 let path = resolve(base, Path::new(name.unwrap_or(&be.name)));
-                let local = read(&path, "local", &mut warnings);
-                apply_backend(be, local.as_ref(), be_ids, &mut warnings);
+                let local = read(&path, "local", warnings);
+                apply_backend(be, local.as_ref(), be_ids, warnings);
                 continue;
             }
         };
-        apply_backend(be, file, be_ids, &mut warnings);
+        apply_backend(be, file, be_ids, warnings);
     }
     // Trackers take the maintenance and drain of the servers they track, as loaded.
     for be in &snapshot.backends {
@@ -112,10 +144,6 @@ pub fn load(config: &Config, snapshot: &Snapshot) -> Vec<String> {
             s.pass_admin_to_trackers(0);
         }
     }
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
-    warnings
 }
 
 fn apply_backend(

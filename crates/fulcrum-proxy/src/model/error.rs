@@ -103,6 +103,10 @@ pub enum StartError {
     /// The rules of a proxy could not be compiled.
     #[error("[ALERT] {0}")]
     Rules(#[from] RulesError),
+    /// Servers left without an address by every `init-addr` method, `last` included (the server-state file gave
+    /// none): one alert per server, then HAProxy's closing line.
+    #[error("{}\n[ALERT] Failed to initialize server(s) addr.", .0.join("\n"))]
+    InitAddr(Vec<String>),
     /// The descriptor limit is too low for `maxconn` (`strict-limits`).
     #[error("{0}")]
     FdLimit(#[from] crate::net::fd_limit::FdLimitError),
