@@ -206,6 +206,7 @@ pub fn cell(row: &Row, column: &str) -> String {
 /// One field of `row` as text, unescaped; empty where fulcrum has no value for it.
 pub fn value(row: &Row, column: &str) -> String {
     let hrsp = |i: usize| row.hrsp.map(|h| h[i].to_string()).unwrap_or_default();
+    let agent = row.agent.as_ref();
     match column {
         "pxname" => row.pxname.clone(),
         "svname" => row.svname.clone(),
@@ -274,6 +275,13 @@ pub fn value(row: &Row, column: &str) -> String {
             .map(|t| mean_ms(&t.total))
             .unwrap_or_default(),
         "check_desc" => row.check_desc.clone().unwrap_or_default(),
+        "last_agt" => agent.map(|a| a.last.clone()).unwrap_or_default(),
+        "agent_status" => agent.map(|a| a.status.clone()).unwrap_or_default(),
+        "agent_code" => opt(agent.and_then(|a| a.code)),
+        "agent_duration" => opt(agent.and_then(|a| a.duration)),
+        "agent_desc" => agent.map(|a| a.desc.clone()).unwrap_or_default(),
+        "agent_rise" | "agent_fall" => opt(agent.map(|_| 1)),
+        "agent_health" => opt(agent.map(|a| a.health)),
         "check_rise" => opt(row.check_rise_fall_health.map(|t| t.0)),
         "check_fall" => opt(row.check_rise_fall_health.map(|t| t.1)),
         "check_health" => opt(row.check_rise_fall_health.map(|t| t.2)),
@@ -290,7 +298,7 @@ pub fn value(row: &Row, column: &str) -> String {
         "reuse" => opt(row.reuse),
         "uweight" => opt(row.uweight),
         "-" => "-".into(),
-        // Rates, agents, caches, TLS and per-protocol modules: not measured by fulcrum.
+        // Rates, caches, TLS and per-protocol modules: not measured by fulcrum.
         _ => String::new(),
     }
 }

@@ -14,4 +14,4 @@ pub mod runtime;
 pub mod stats;
 
 pub use histogram::{Histogram, HistogramSnapshot};
-pub use stats::{Row, RowKind, Stats};
+pub use stats::{AgentRow, Row, RowKind, Stats};

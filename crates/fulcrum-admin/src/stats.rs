@@ -106,13 +106,34 @@ pub enum State {
 }
 
 impl Row {
-    /// The `status` column: the state, and where an inherited maintenance comes from.
+    /// The `status` column: the state, where an inherited maintenance comes from, and, for a server with an
+    /// agent, `(agent)` after a drain or after a DOWN the agent decided (as haproxy 2.6 shows them).
     pub fn status_text(&self) -> String {
+        let agent_down = self.agent.as_ref().is_some_and(|a| a.health == 0);
         match (&self.state, &self.maint_via) {
             (State::Maint, Some(via)) => format!("MAINT (via {via})"),
+            (State::Drain, _) if self.agent.is_some() => "DRAIN (agent)".into(),
+            (State::Down, _) if agent_down => "DOWN (agent)".into(),
             _ => self.state.text().to_string(),
         }
     }
+}
+
+/// The agent columns of a server whose agent check is enabled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentRow {
+    /// `agent_status`: `CHECKED`, `L7OK`, `L7STS`, `L4CON`... (`INI` before the first exchange).
+    pub status: String,
+    /// `agent_code`: 0 after an `up`/`down` word, else none.
+    pub code: Option<u64>,
+    /// `agent_duration`: of the last exchange, in ms (none before the first).
+    pub duration: Option<u64>,
+    /// `agent_desc`: `No status change`, `Layer7 check passed`...
+    pub desc: String,
+    /// `last_agt`: what the agent said (`via agent : down (reason)`), or why it could not be reached.
+    pub last: String,
+    /// `agent_health`: 0 while the agent holds the server DOWN, else 1 (`agent_rise` and `agent_fall` are 1).
+    pub health: u64,
 }
 
 impl State {
@@ -231,6 +252,8 @@ pub struct Row {
     pub check_desc: Option<String>,
     /// `check_rise`, `check_fall`, `check_health`.
     pub check_rise_fall_health: Option<(u64, u64, u64)>,
+    /// The agent columns (servers whose agent check is enabled).
+    pub agent: Option<AgentRow>,
     /// `addr`: the server's address.
     pub addr: Option<String>,
     /// `mode`: `http` or `tcp`.

@@ -33,12 +33,10 @@ pub enum AgentAdmin {
 pub enum AgentState {
     /// `up`: the server may be UP again (if its health checks agree).
     Up,
-    /// `down`, `fail` or `stopped` (the word, lower case), with the description after a `#`, if any.
+    /// `down`, `fail` or `stopped` (the word, lower case).
     Down {
         /// Which of the three words.
         word: &'static str,
-        /// The text after `#`.
-        description: Option<String>,
     },
 }
 
@@ -53,6 +51,11 @@ pub struct AgentReport {
     pub admin: Option<AgentAdmin>,
     /// `up`, `down`, `fail` or `stopped`.
     pub state: Option<AgentState>,
+    /// The text after a word starting with `#` (to the end of the line), else the first word not understood:
+    /// the description of the state word, shown in parentheses after it.
+    pub note: Option<String>,
+    /// The first word not understood (`agent reports an error : WORD` when there is no state word).
+    pub unknown: Option<String>,
 }
 
 impl AgentReport {
@@ -64,16 +67,32 @@ impl AgentReport {
 
     /// The outcome `option log-health-checks` logs for the report's state word, if it has one:
     /// `Layer7 check passed` with `via agent : up`, or `Layer7 wrong status` with `via agent : down`.
+    /// The description follows in parentheses (`via agent : down (disk full)`), as haproxy 2.6 shows it.
     pub fn outcome(&self, duration: Duration) -> Option<CheckOutcome> {
         let (status, word) = match self.state.as_ref()? {
             AgentState::Up => (CheckStatus::L7Ok, "up"),
-            AgentState::Down { word, .. } => (CheckStatus::L7Status, *word),
+            AgentState::Down { word } => (CheckStatus::L7Status, *word),
+        };
+        let info = match &self.note {
+            Some(note) => format!("via agent : {word} ({note})"),
+            None => format!("via agent : {word}"),
         };
         Some(
             CheckOutcome::new(status, duration)
                 .with_code(0)
-                .with_info(format!("via agent : {word}")),
+                .with_info(info),
         )
+    }
+
+    /// What haproxy 2.6 shows of a line without a state word (`last_agt`): the first word it did not
+    /// understand, if any.
+    pub fn error_text(&self) -> Option<String> {
+        if self.state.is_some() {
+            return None;
+        }
+        self.unknown
+            .as_ref()
+            .map(|w| format!("agent reports an error : {w}"))
     }
 }
 
@@ -85,54 +104,64 @@ pub fn reply_line(buf: &[u8], eof: bool) -> Option<&[u8]> {
     }
 }
 
-/// Parses one line: words separated by spaces, tabs or commas, in any order; a `#` ends the words and starts
-/// the description of `down`, `fail` or `stopped`. Unknown words are ignored, as HAProxy does.
+/// Parses one line: words separated by spaces, tabs or commas, in any order, as haproxy 2.6 reads them. A
+/// word starting with `#` starts the description, which runs to the end of the line; a word glued to a `#`
+/// (`down#x`) is not understood. Words not understood change nothing: the first one is the description when
+/// none follows a `#`, and is reported when the line has no state word.
 pub fn parse_reply(line: &[u8]) -> AgentReport {
-    let (words, description) = match line.iter().position(|&c| c == b'#') {
-        Some(i) => {
-            let d = String::from_utf8_lossy(&line[i + 1..]).trim().to_owned();
-            (&line[..i], (!d.is_empty()).then_some(d))
-        }
-        None => (line, None),
-    };
+    let text = String::from_utf8_lossy(line);
+    let is_sep = |c: char| c == ' ' || c == '\t' || c == ',';
     let mut report = AgentReport::default();
-    for word in words.split(|&c| c == b' ' || c == b'\t' || c == b',') {
-        let Ok(word) = std::str::from_utf8(word) else {
-            continue;
-        };
-        let lower = word.to_ascii_lowercase();
-        if let Some(pct) = lower.strip_suffix('%') {
-            if let Ok(n) = pct.parse::<u32>() {
-                report.weight_percent = Some(n);
-            }
-            continue;
+    let mut rest: &str = &text;
+    let mut description = None;
+    loop {
+        rest = rest.trim_start_matches(is_sep);
+        if rest.is_empty() {
+            break;
         }
-        if let Some(n) = lower.strip_prefix("maxconn:") {
-            if let Ok(n) = n.parse::<u32>() {
-                report.maxconn = Some(n);
-            }
-            continue;
+        if let Some(d) = rest.strip_prefix('#') {
+            description = Some(d.trim().to_owned()).filter(|d| !d.is_empty());
+            break;
         }
-        match lower.as_str() {
-            "ready" => report.admin = Some(AgentAdmin::Ready),
-            "drain" => report.admin = Some(AgentAdmin::Drain),
-            "maint" => report.admin = Some(AgentAdmin::Maint),
-            "up" => report.state = Some(AgentState::Up),
-            "down" | "fail" | "stopped" => {
-                let word = match lower.as_str() {
-                    "down" => "down",
-                    "fail" => "fail",
-                    _ => "stopped",
-                };
-                report.state = Some(AgentState::Down {
-                    word,
-                    description: description.clone(),
-                });
-            }
-            _ => {}
+        let end = rest.find(is_sep).unwrap_or(rest.len());
+        let (word, tail) = rest.split_at(end);
+        rest = tail;
+        if !understood(word, &mut report) && report.unknown.is_none() {
+            report.unknown = Some(word.to_owned());
         }
     }
+    report.note = description.or_else(|| report.unknown.clone());
     report
+}
+
+/// Applies one word to `report`; whether it was understood.
+fn understood(word: &str, report: &mut AgentReport) -> bool {
+    let lower = word.to_ascii_lowercase();
+    if let Some(pct) = lower.strip_suffix('%') {
+        let Ok(n) = pct.parse::<u32>() else {
+            return false;
+        };
+        report.weight_percent = Some(n);
+        return true;
+    }
+    if let Some(n) = lower.strip_prefix("maxconn:") {
+        let Ok(n) = n.parse::<u32>() else {
+            return false;
+        };
+        report.maxconn = Some(n);
+        return true;
+    }
+    match lower.as_str() {
+        "ready" => report.admin = Some(AgentAdmin::Ready),
+        "drain" => report.admin = Some(AgentAdmin::Drain),
+        "maint" => report.admin = Some(AgentAdmin::Maint),
+        "up" => report.state = Some(AgentState::Up),
+        "down" => report.state = Some(AgentState::Down { word: "down" }),
+        "fail" => report.state = Some(AgentState::Down { word: "fail" }),
+        "stopped" => report.state = Some(AgentState::Down { word: "stopped" }),
+        _ => return false,
+    }
+    true
 }
 
 /// What one exchange with an agent gave.
@@ -234,10 +263,9 @@ mod tests {
                 weight_percent: Some(75),
                 maxconn: Some(30),
                 admin: Some(AgentAdmin::Maint),
-                state: Some(AgentState::Down {
-                    word: "down",
-                    description: None
-                }),
+                state: Some(AgentState::Down { word: "down" }),
+                note: None,
+                unknown: None,
             }
         );
         assert_eq!(r.weight(100), Some(75));
@@ -247,23 +275,28 @@ mod tests {
         assert_eq!(r.admin, Some(AgentAdmin::Ready));
         assert_eq!(r.weight(1), Some(0));
         assert_eq!(parse_reply(b"1000%").weight(100), Some(256));
+        // A word starting with `#` describes the state to the end of the line, else the first word not
+        // understood does; a word glued to `#` is not understood (haproxy 2.6.12, observed).
         let r = parse_reply(b"stopped #gone fishing");
+        assert_eq!(r.state, Some(AgentState::Down { word: "stopped" }));
+        assert_eq!(r.note.as_deref(), Some("gone fishing"));
+        let r = parse_reply(b"fail#");
+        assert_eq!((r.state, r.unknown.as_deref()), (None, Some("fail#")));
+        let r = parse_reply(b"hello up world");
+        assert_eq!(r.state, Some(AgentState::Up));
+        assert_eq!(r.note.as_deref(), Some("hello"));
+        assert_eq!(r.error_text(), None);
+        let r = parse_reply(b"garbage x% maxconn:y");
         assert_eq!(
-            r.state,
-            Some(AgentState::Down {
-                word: "stopped",
-                description: Some("gone fishing".into())
-            })
+            (r.weight_percent, r.maxconn, r.state.clone()),
+            (None, None, None)
         );
         assert_eq!(
-            parse_reply(b"fail#").state,
-            Some(AgentState::Down {
-                word: "fail",
-                description: None
-            })
+            r.error_text().as_deref(),
+            Some("agent reports an error : garbage")
         );
-        assert_eq!(parse_reply(b"garbage x% maxconn:y"), AgentReport::default());
-        assert_eq!(parse_reply(b"").weight(100), None);
+        assert_eq!(parse_reply(b""), AgentReport::default());
+        assert_eq!(parse_reply(b"").error_text(), None);
     }
 
     #[test]
@@ -278,6 +311,14 @@ mod tests {
             (down.status, down.info.as_deref()),
             (CheckStatus::L7Status, Some("via agent : fail"))
         );
+        for (line, info) in [
+            (&b"down foo"[..], "via agent : down (foo)"),
+            (b"down #why not", "via agent : down (why not)"),
+            (b"hello up", "via agent : up (hello)"),
+        ] {
+            let o = parse_reply(line).outcome(Duration::ZERO).unwrap();
+            assert_eq!(o.info.as_deref(), Some(info));
+        }
         assert_eq!(parse_reply(b"50%").outcome(Duration::ZERO), None);
     }
 

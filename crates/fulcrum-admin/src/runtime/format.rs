@@ -21,7 +21,7 @@ pub fn render_servers_state(rows: &[ServerState]) -> String {
         let addr = r.addr.map_or("-".to_string(), |a| a.to_string());
         let _ = writeln!(
             out,
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 {} {} {} {} {} {} - 0",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 {} {} {} {} {} {} {} {}",
             r.be_id,
             r.be_name,
             r.srv_id,
@@ -36,12 +36,15 @@ pub fn render_servers_state(rows: &[ServerState]) -> String {
             r.check_result,
             r.check_health,
             r.check_state,
+            r.agent_state,
             r.fqdn.as_deref().unwrap_or("-"),
             r.port,
             r.srvrecord.as_deref().unwrap_or("-"),
             r.use_ssl,
             r.check_port,
             check_addr,
+            r.agent_addr.map_or("-".to_string(), |a| a.to_string()),
+            r.agent_port,
         );
     }
     out
@@ -152,6 +155,9 @@ mod tests {
             check_state: 6,
             check_port: 0,
             check_addr: None,
+            agent_state: 0,
+            agent_addr: None,
+            agent_port: 0,
             use_ssl: 0,
         };
         let out = render_servers_state(std::slice::from_ref(&row));
@@ -162,15 +168,29 @@ mod tests {
             lines[2],
             "3 app 1 s1 127.0.0.1 2 0 10 10 3 6 3 4 6 0 0 0 - 8080 - 0 0 - - 0"
         );
-        let row = ServerState {
+        let named = ServerState {
             addr: None,
             fqdn: Some("a.example".into()),
             srvrecord: Some("_http._tcp.example".into()),
             use_ssl: -1,
+            ..row.clone()
+        };
+        let out = render_servers_state(&[named]);
+        assert!(out.ends_with("\n3 app 1 s1 - 2 0 10 10 3 6 3 4 6 0 0 0 a.example 8080 _http._tcp.example -1 0 - - 0\n"), "{out}");
+        // An agent: its flags, address and port.
+        let row = ServerState {
+            agent_state: 0x16,
+            agent_addr: Some("127.0.0.9".parse().unwrap()),
+            agent_port: 5555,
             ..row
         };
         let out = render_servers_state(&[row]);
-        assert!(out.ends_with("\n3 app 1 s1 - 2 0 10 10 3 6 3 4 6 0 0 0 a.example 8080 _http._tcp.example -1 0 - - 0\n"), "{out}");
+        assert!(
+            out.ends_with(
+                "\n3 app 1 s1 127.0.0.1 2 0 10 10 3 6 3 4 6 22 0 0 - 8080 - 0 0 - 127.0.0.9 5555\n"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

@@ -281,6 +281,12 @@ pub struct ServerState {
     /// `addr` of the check when it differs.
     pub check_addr: Option<IpAddr>,
     /// `srv_use_ssl`: 1 traffic over TLS, 0 not, -1 not (`no-ssl` written).
+    /// `srv_agent_state`: HAProxy's check state flags of the agent (0 without one).
+    pub agent_state: u32,
+    /// `srv_agent_addr`: the `agent-addr`, if one is configured.
+    pub agent_addr: Option<IpAddr>,
+    /// `srv_agent_port`: the `agent-port` (0 without an agent).
+    pub agent_port: u16,
     pub use_ssl: i8,
 }
 

@@ -40,6 +40,8 @@ pub struct StateLine {
     pub since_last_change: u64,
     /// `srv_check_state`: 0x02 configured, 0x04 enabled, 0x08 paused.
     pub check_state: u32,
+    /// `srv_agent_state`: the same flags for the agent check (0x10 marks it an agent).
+    pub agent_state: u32,
     /// `bk_f_forced_id`: the backend's id was set with `id`.
     pub bk_forced_id: bool,
     /// `srv_f_forced_id`: the server's id was set with `id`.
@@ -173,6 +175,7 @@ fn parse_line(n: usize, f: &[&str]) -> Result<StateLine, SkippedLine> {
         iweight: num(n, f, 8)?,
         since_last_change: num(n, f, 9)?,
         check_state: num(n, f, 13)?,
+        agent_state: num(n, f, 14)?,
         bk_forced_id: flag(n, f, 15)?,
         srv_forced_id: flag(n, f, 16)?,
         port: num(n, f, 18)?,
@@ -207,6 +210,12 @@ srv_check_addr srv_agent_addr srv_agent_port\n";
         assert_eq!((s2.op_state, s2.admin_state, s2.uweight), (2, 8, 7));
         assert_eq!(s2.check_state, 6);
         assert!(f.skipped.is_empty());
+        let text =
+            format!("{HEADER}2 app 1 s1 127.0.0.1 2 0 1 1 0 1 0 2 0 18 0 0 - 80 - 0 0 - - 5555\n");
+        assert_eq!(
+            parse(&text).unwrap().get("app", "s1").unwrap().agent_state,
+            0x12
+        );
     }
 
     #[test]

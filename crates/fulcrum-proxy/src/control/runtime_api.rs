@@ -344,6 +344,8 @@ impl RuntimeApi {
         let c = &s.config;
         let maint = s.in_maint();
         let checked_up = s.is_checked_up();
+        // The check columns are the checks' own view; an agent holding the server DOWN shows elsewhere.
+        let health_up = s.health_up();
         let (check_status, check_result, check_health, check_state) = if c.check {
             // CONFIGURED, ENABLED unless `disable health`, PAUSED while in maintenance with checks enabled (as
             // HAProxy's check state: disabled checks are not paused).
@@ -352,10 +354,10 @@ impl RuntimeApi {
             } else {
                 0x06 | if maint { 0x08 } else { 0 }
             };
-            if checked_up && s.is_stopping() {
+            if health_up && s.is_stopping() {
                 // L7OKC, CONDPASS
                 (16, 4, c.rise + c.fall - 1, flags)
-            } else if checked_up {
+            } else if health_up {
                 let layer7 = be.config.httpchk.is_some() || be.config.protocol_check.is_some();
                 let ok = if layer7 { 15 } else { 6 };
                 (ok, 3, c.rise + c.fall - 1, flags)
@@ -368,7 +370,7 @@ impl RuntimeApi {
             } else {
                 0
             };
-            (1, 0, if checked_up && !maint { c.rise } else { 0 }, paused)
+            (1, 0, if health_up && !maint { c.rise } else { 0 }, paused)
         };
         ServerState {
             be_id: self.be_ids.get(be.id).copied().unwrap_or(0),
@@ -405,6 +407,13 @@ impl RuntimeApi {
             use_ssl: s.use_ssl(),
             check_port: c.check_port.unwrap_or(0),
             check_addr: c.check_addr,
+            // CONFIGURED | AGENT, and ENABLED unless `disable agent`.
+            agent_state: c
+                .agent
+                .as_ref()
+                .map_or(0, |_| if s.agent_frozen() { 0x12 } else { 0x16 }),
+            agent_addr: c.agent.as_ref().and_then(|a| a.addr),
+            agent_port: c.agent.as_ref().map_or(0, |a| a.port),
         }
     }
 

@@ -251,6 +251,13 @@ fn apply_server(be: &BackendRt, s: &ServerRt, line: &StateLine) -> Option<String
     if line.iweight == c.weight {
         s.set_user_weight(line.uweight.min(256));
     }
+    // `disable agent` is carried, as HAProxy carries it.
+    if c.agent.is_some()
+        && line.agent_state & CHK_CONFIGURED != 0
+        && line.agent_state & CHK_ENABLED == 0
+    {
+        s.set_agent_frozen(true);
+    }
     // Operational state: only checks can bring a server back, so only checked servers take it.
     let mut message = None;
     if c.check {

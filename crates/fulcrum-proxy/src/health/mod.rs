@@ -929,8 +929,10 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             // The regular checks judge connectivity; an unreachable agent changes nothing.
             AgentReply::Unreachable(outcome) => {
                 tracing::debug!(reason = %outcome.description(), "agent unreachable");
+                server.agent_stats.record(&outcome);
             }
             AgentReply::Empty(outcome) => {
+                server.agent_stats.record(&outcome);
                 if last_status != Some(outcome.status) {
                     log_agent(&be, &server, &outcome);
                 }
@@ -938,6 +940,12 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             }
             AgentReply::Line { report, duration } => {
                 apply_agent(&be, &server, &report);
+                match report.outcome(duration) {
+                    Some(outcome) => server.agent_stats.record(&outcome),
+                    None => server
+                        .agent_stats
+                        .record_checked(duration, report.error_text()),
+                }
                 if let Some(outcome) = report.outcome(duration) {
                     let was_up = server.is_checked_up();
                     server.set_agent_up(outcome.ok());

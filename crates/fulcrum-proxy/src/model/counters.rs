@@ -219,6 +219,61 @@ pub struct CheckStats {
     pub failures: AtomicU64,
 }
 
+/// What the last exchange with a server's agent gave, for the stats' agent columns (`agent_status`, `last_agt`
+/// ...). Written every `agent-inter` by the agent's task, read by `show stat`: a lock, off the data path.
+#[derive(Default)]
+pub struct AgentStats {
+    last: std::sync::Mutex<Option<AgentSeen>>,
+}
+
+/// One exchange with an agent, as the stats show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSeen {
+    /// HAProxy's status code (`CHECKED` for a line without an `up`/`down` word).
+    pub status: &'static str,
+    /// Its description (`No status change`).
+    pub desc: &'static str,
+    /// 0 after an `up`/`down` word.
+    pub code: Option<u16>,
+    /// How long the exchange took.
+    pub duration_ms: u64,
+    /// What the agent said, or why it could not be reached (`last_agt`).
+    pub info: String,
+}
+
+impl AgentStats {
+    /// Records an exchange whose verdict is `outcome` (an `up`/`down` word, or why the agent was not heard).
+    pub fn record(&self, o: &fulcrum_health::CheckOutcome) {
+        self.set(AgentSeen {
+            status: o.status.code(),
+            desc: o.status.description(),
+            code: o.code,
+            duration_ms: u64::try_from(o.duration.as_millis()).unwrap_or(u64::MAX),
+            info: o.info.clone().unwrap_or_default(),
+        });
+    }
+
+    /// Records a line without an `up`/`down` word: `CHECKED`, with what HAProxy shows of it (`info`).
+    pub fn record_checked(&self, duration: std::time::Duration, info: Option<String>) {
+        self.set(AgentSeen {
+            status: "CHECKED",
+            desc: "No status change",
+            code: None,
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            info: info.unwrap_or_default(),
+        });
+    }
+
+    fn set(&self, seen: AgentSeen) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(seen);
+    }
+
+    /// The last exchange, if one took place.
+    pub fn last(&self) -> Option<AgentSeen> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// The check statuses in the order [`CheckStats::status`] stores them.
 pub const CHECK_STATUSES: [fulcrum_health::CheckStatus; 13] = [
     fulcrum_health::CheckStatus::L4Ok,

@@ -72,6 +72,8 @@ pub struct ServerRt {
     pub observer: crate::model::observed::Observer,
     /// `show stat` counters.
     pub stats: crate::model::counters::Counters,
+    /// What the last agent exchange gave (`agent-check`), for the stats.
+    pub agent_stats: crate::model::counters::AgentStats,
     /// Named elsewhere in the configuration (`use-server`, `srv_*` fetches, `track`): `del server` refuses it.
     pub referenced: bool,
     /// The servers whose `track` names this one, with their backends: they take its state (the last one to
@@ -247,6 +249,7 @@ impl ServerRt {
             slot_free: tokio::sync::Notify::new(),
             observer: Default::default(),
             stats: crate::model::counters::Counters::default(),
+            agent_stats: Default::default(),
             referenced: false,
             trackers: std::sync::Mutex::new(Vec::new()),
             dynamic: false,
@@ -289,6 +292,7 @@ impl ServerRt {
             slot_free: tokio::sync::Notify::new(),
             observer: Default::default(),
             stats: crate::model::counters::Counters::default(),
+            agent_stats: Default::default(),
             referenced: false,
             trackers: std::sync::Mutex::new(Vec::new()),
             dynamic: true,
@@ -312,6 +316,11 @@ impl ServerRt {
     /// Whether the health checks alone consider the server up.
     pub fn health_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
+    }
+
+    /// Whether the agent lets the server be UP (it did not say `down`, `fail` or `stopped` last).
+    pub fn agent_up(&self) -> bool {
+        self.agent_up.load(Ordering::Acquire)
     }
 
     /// Records the agent's `up` / `down`; the caller rebuilds the backend's farm.

@@ -134,7 +134,9 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
                     == ServerRt::ADMIN_IMAINT
             })
             .map(|(b, n)| format!("{b}/{n}")),
-        weight: Some(u64::from(s.weight())),
+        // The server's own weight: a drain or the stopping state takes it out of the farm, not out of this
+        // column (as haproxy 2.6 shows them).
+        weight: Some(u64::from(s.user_weight())),
         act: Some(u64::from(!s.config.backup)),
         bck: Some(u64::from(s.config.backup)),
         chkfail: checked.then(|| ld(&c.check.failures)),
@@ -169,6 +171,12 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
             let (r, f) = (u64::from(s.config.rise), u64::from(s.config.fall));
             (r, f, if s.is_up() { r + f - 1 } else { 0 })
         }),
+        agent: s
+            .config
+            .agent
+            .as_ref()
+            .filter(|_| !s.agent_frozen())
+            .map(|_| agent_row(s)),
         addr: s.has_addr().then(|| s.addr().to_string()),
         mode: mode(be.mode),
         connect: Some(ld(&c.connect)),
@@ -176,6 +184,19 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
         uweight: Some(u64::from(s.user_weight())),
         timings: Some(timings(c)),
         ..Row::default()
+    }
+}
+
+/// The agent columns of a server whose agent check runs (`INI` before the first exchange).
+fn agent_row(s: &ServerRt) -> fulcrum_admin::AgentRow {
+    let last = s.agent_stats.last();
+    fulcrum_admin::AgentRow {
+        status: last.as_ref().map_or("INI", |l| l.status).to_string(),
+        code: last.as_ref().and_then(|l| l.code).map(u64::from),
+        duration: last.as_ref().map(|l| l.duration_ms),
+        desc: last.as_ref().map_or("Initializing", |l| l.desc).to_string(),
+        last: last.map(|l| l.info).unwrap_or_default(),
+        health: u64::from(s.agent_up()),
     }
 }
 
