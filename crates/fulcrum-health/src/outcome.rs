@@ -66,6 +66,25 @@ impl CheckStatus {
         }
     }
 
+    /// HAProxy's number for the status (`srv_check_status` in `show servers state`).
+    pub fn number(self) -> u8 {
+        match self {
+            CheckStatus::Hana => 4,
+            CheckStatus::SocketError => 5,
+            CheckStatus::L4Ok => 6,
+            CheckStatus::L4Timeout => 7,
+            CheckStatus::L4Connection => 8,
+            CheckStatus::L6Ok => 9,
+            CheckStatus::L6Timeout => 10,
+            CheckStatus::L6Response => 11,
+            CheckStatus::L7Timeout => 12,
+            CheckStatus::L7Response => 13,
+            CheckStatus::L7Ok => 15,
+            CheckStatus::L7OkCond => 16,
+            CheckStatus::L7Status => 17,
+        }
+    }
+
     /// The wording used as `reason:` in log lines (`Layer4 connection problem`...).
     pub fn description(self) -> &'static str {
         match self {

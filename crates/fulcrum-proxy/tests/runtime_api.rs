@@ -1668,3 +1668,143 @@ backend be1
         "{theirs:#?}"
     );
 }
+
+/// The `set server` commands on checks and agents (`agent up|down`, `health up|stopping|down`, `agent-addr`,
+/// `agent-port`, `agent-send`, `check-addr`, `check-port`): every reply and the `show servers state` line after
+/// each command as haproxy 2.6 gives them; then, on fulcrum, that the checks and the agent go where they were
+/// sent and the traffic follows the forced states.
+#[test]
+fn set_server_check_and_agent_settings_as_haproxy() {
+    let o = origins(1);
+    let (agent1, _) = counting_listener(b"up\n");
+    let config = |sock: &Path, inter: &str| {
+        format!(
+            "global
+    nbthread 1
+    stats socket {} level admin
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+listen app
+    bind 127.0.0.1:{}
+    server s1 {} check inter {inter} agent-check agent-port {} agent-inter {inter}
+    server s2 {}
+",
+            sock.display(),
+            free_port(),
+            o[0].addr(),
+            agent1.port(),
+            o[0].addr(),
+        )
+    };
+    let commands = [
+        "set server app/s1 agent down",
+        "set server app/s1 agent up",
+        "set server app/s1 agent foo",
+        "set server app/s2 agent down",
+        "set server app/s1 health down",
+        "set server app/s1 health stopping",
+        "set server app/s1 health up",
+        "set server app/s1 health foo",
+        "set server app/s2 health down",
+        "set server app/s2 health up",
+        "set server app/s1 agent-addr 127.0.0.2",
+        "set server app/s1 agent-addr 127.0.0.3 port 19403",
+        "set server app/s1 agent-addr",
+        "set server app/s1 agent-addr foo",
+        "set server app/s2 agent-addr 127.0.0.2",
+        "set server app/s1 agent-port 19404",
+        "set server app/s1 agent-port",
+        "set server app/s1 agent-port abc",
+        "set server app/s1 agent-port 70000",
+        "set server app/s2 agent-port 19404",
+        "set server app/s1 agent-send hello",
+        "set server app/s1 agent-send",
+        "set server app/s2 agent-send hello",
+        "set server app/s1 check-addr 127.0.0.5",
+        "set server app/s1 check-addr 127.0.0.6 port 19405",
+        "set server app/s1 check-addr",
+        "set server app/s1 check-addr foo",
+        "set server app/s2 check-addr 127.0.0.5",
+        "set server app/s1 check-port 19406",
+        "set server app/s1 check-port",
+        "set server app/s1 check-port abc",
+        "set server app/s2 check-port 19406",
+        "set server app/s1 foo",
+    ];
+    // Long intervals: the first check and agent exchange pass, then only the commands change anything.
+    let run = |sock: &Path| -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(300));
+        let mut out = Vec::new();
+        for c in commands {
+            out.push(format!("> {c}\n{}", cmd(sock, c)));
+            for l in cmd(sock, "show servers state app").lines().skip(2) {
+                let f: Vec<&str> = l.split(' ').collect();
+                if f.len() < 25 {
+                    continue;
+                }
+                // Without the ids and the time since the last change.
+                out.push([&f[3..9], &f[10..15], &f[21..]].concat().join(" "));
+            }
+        }
+        out
+    };
+    let ours_sock = sock_path("checks-ours");
+    let p = start_proxy(&config(&ours_sock, "10s"));
+    let ours = run(&ours_sock);
+    drop(p);
+    assert!(
+        ours.contains(
+            &"> set server app/s1 agent-port abc\nprovided port is not an integer\n".to_string()
+        ),
+        "{ours:#?}"
+    );
+    let theirs_sock = sock_path("checks-theirs");
+    if let Some(_h) = start_haproxy(&config(&theirs_sock, "10s"), &theirs_sock) {
+        let theirs = run(&theirs_sock);
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert_eq!(a, b);
+        }
+        assert_eq!(ours.len(), theirs.len());
+    }
+
+    // Where the checks and the agent go, and what the forced states do to traffic (fulcrum).
+    let (agent2, asked2) = counting_listener(b"up\n");
+    let (check2, checked2) = counting_listener(b"");
+    let sock = sock_path("checks-effects");
+    let p = start_proxy(&config(&sock, "100ms"));
+    assert_eq!(
+        cmd(
+            &sock,
+            &format!("set server app/s1 agent-port {}", agent2.port())
+        ),
+        "\n"
+    );
+    assert!(wait_until(Duration::from_secs(3), || asked2
+        .load(Ordering::SeqCst)
+        > 0));
+    assert_eq!(
+        cmd(
+            &sock,
+            &format!("set server app/s1 check-port {}", check2.port())
+        ),
+        "\n"
+    );
+    assert!(wait_until(Duration::from_secs(3), || checked2
+        .load(Ordering::SeqCst)
+        > 0));
+    cmd(&sock, "set server app/s2 health down");
+    cmd(&sock, "set server app/s1 health stopping");
+    assert_eq!(get(p.addr, "/").status, 503, "no server takes new traffic");
+    cmd(&sock, "set server app/s2 health up");
+    assert_eq!(
+        served_by(&get(p.addr, "/")),
+        "s1",
+        "s2 serves (named after the origin)"
+    );
+    drop(p);
+}

@@ -7,7 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::format::{render_info, render_servers_state};
 use super::{
-    AclError, AdminState, Control, CtlError, Level, MuxProto, NewServer, Weight, MAX_WEIGHT,
+    AclError, AdminState, CheckChange, Control, CtlError, ForcedHealth, Level, MuxProto, NewServer,
+    Weight, MAX_WEIGHT,
 };
 
 /// What a command asks of the session.
@@ -567,7 +568,61 @@ fn set_server(ctl: &dyn Control, words: &[&str]) -> Reply {
                 Err(e) => text(refusal(&e, false)),
             }
         }
-        _ => text("usage: set server <backend>/<server> state | weight | fqdn | addr | ssl\n"),
+        Some("agent") => match words.get(4).copied() {
+            Some("up") => change_checks(ctl, b, s, CheckChange::Agent(true)),
+            Some("down") => change_checks(ctl, b, s, CheckChange::Agent(false)),
+            _ => text("'set server <srv> agent' expects 'up' or 'down'.\n"),
+        },
+        Some("health") => {
+            let forced = match words.get(4).copied() {
+                Some("up") => ForcedHealth::Up,
+                Some("stopping") => ForcedHealth::Stopping,
+                Some("down") => ForcedHealth::Down,
+                _ => return text("'set server <srv> health' expects 'up', 'stopping', or 'down'.\n"),
+            };
+            change_checks(ctl, b, s, CheckChange::Health(forced))
+        }
+        Some(what @ ("agent-addr" | "check-addr")) => {
+            let Some(addr) = words.get(4).filter(|a| !a.is_empty()) else {
+                return text(format!(
+                    "set server <b>/<s> {what} requires an address and optionally a port.\n"
+                ));
+            };
+            let port = match (words.get(5).copied(), words.get(6)) {
+                (Some("port"), p) => Some(p.map_or(String::new(), |p| p.to_string())),
+                _ => None,
+            };
+            let change = if what == "agent-addr" {
+                CheckChange::AgentAddr(addr.to_string(), port)
+            } else {
+                CheckChange::CheckAddr(addr.to_string(), port)
+            };
+            change_checks(ctl, b, s, change)
+        }
+        Some(what @ ("agent-port" | "check-port")) => {
+            let Some(port) = words.get(4).filter(|p| !p.is_empty()) else {
+                return text(format!("set server <b>/<s> {what} requires a port.\n"));
+            };
+            let change = if what == "agent-port" {
+                CheckChange::AgentPort(port.to_string())
+            } else {
+                CheckChange::CheckPort(port.to_string())
+            };
+            change_checks(ctl, b, s, change)
+        }
+        Some("agent-send") => {
+            let send = words.get(4).map_or(String::new(), |w| w.to_string());
+            change_checks(ctl, b, s, CheckChange::AgentSend(send))
+        }
+        _ => text("usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n"),
+    }
+}
+
+/// Runs a [`CheckChange`] and answers with what the proxy said.
+fn change_checks(ctl: &dyn Control, b: &str, s: &str, change: CheckChange) -> Reply {
+    match ctl.change_checks(b, s, change) {
+        Ok(m) | Err(CtlError::Other(m)) => text(m),
+        Err(e) => text(refusal(&e, false)),
     }
 }
 

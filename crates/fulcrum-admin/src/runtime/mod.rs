@@ -39,6 +39,50 @@ impl Level {
     }
 }
 
+/// What `set server B/S health ...` forces the checks' verdict to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForcedHealth {
+    /// `up`: fully up, as after `rise` passed checks.
+    Up,
+    /// `stopping`: up, taking no new traffic (NOLB).
+    Stopping,
+    /// `down`: down, as after `fall` failed checks.
+    Down,
+}
+
+/// The check and agent settings `set server B/S ...` changes; the texts as typed, checked by the proxy after it
+/// found the server (HAProxy refuses a server without agent or checks before it reads the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckChange {
+    /// `agent up|down`: the agent's verdict.
+    Agent(bool),
+    /// `health up|stopping|down`: the checks' verdict.
+    Health(ForcedHealth),
+    /// `agent-addr ADDR [port PORT]`
+    AgentAddr(String, Option<String>),
+    /// `agent-port PORT`
+    AgentPort(String),
+    /// `agent-send TEXT`
+    AgentSend(String),
+    /// `check-addr ADDR [port PORT]`
+    CheckAddr(String, Option<String>),
+    /// `check-port PORT`
+    CheckPort(String),
+}
+
+/// A port typed on the runtime API, refused in haproxy 2.6's words.
+pub fn cli_port(text: &str) -> Result<u16, String> {
+    let n: i64 = text
+        .parse()
+        .map_err(|_| "provided port is not an integer".to_string())?;
+    u16::try_from(n).map_err(|_| "provided port is invalid".to_string())
+}
+
+/// An address typed on the runtime API (an IP address, no name), refused in haproxy 2.6's words.
+pub fn cli_addr(text: &str) -> Result<IpAddr, String> {
+    text.parse().map_err(|_| format!("invalid addr '{text}'"))
+}
+
 /// The administrative state asked for by `set server B/S state ...`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminState {
@@ -454,6 +498,17 @@ pub trait Control {
         Err(CtlError::Other(
             "Agent was not configured on this server, cannot enable.".into(),
         ))
+    }
+    /// `set server B/S agent|health|agent-addr|agent-port|agent-send|check-addr|check-port ...`: the text to
+    /// answer (empty when all went well).
+    fn change_checks(
+        &self,
+        backend: &str,
+        server: &str,
+        change: CheckChange,
+    ) -> Result<String, CtlError> {
+        let _ = (backend, server, change);
+        Err(CtlError::Other("not supported here".into()))
     }
     /// Creates a server, in maintenance.
     fn add_server(&self, backend: &str, server: &str, new: &NewServer) -> Result<(), CtlError>;

@@ -19,8 +19,9 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use fulcrum_admin::runtime::{
-    AclError, AdminState, Control, CtlError, Info, Level, MapEntryInfo, MapRefInfo, MuxProto,
-    NewServer, PatternEntry, PatternRef, ServerState, Session, Weight,
+    cli_addr, cli_port, AclError, AdminState, CheckChange, Control, CtlError, Info, Level,
+    MapEntryInfo, MapRefInfo, MuxProto, NewServer, PatternEntry, PatternRef, ServerState, Session,
+    Weight,
 };
 use fulcrum_config::haproxy::{Config, Mode, Server, StatsAddr, StatsLevel, StatsSocket};
 
@@ -346,7 +347,18 @@ impl RuntimeApi {
         let checked_up = s.is_checked_up();
         // The check columns are the checks' own view; an agent holding the server DOWN shows elsewhere.
         let health_up = s.health_up();
-        let (check_status, check_result, check_health, check_state) = if c.check {
+        // The last check's own status and result (HAProxy's numbers), and the health counter as the checks (or
+        // `set server ... health`) left it; a server without checks starts at `rise`.
+        let full = c.rise.max(1) + c.fall.max(1) - 1;
+        let health = s.stats.check.health();
+        let (check_status, check_result) = match s.stats.check.last() {
+            _ if !c.check => (1, 0),
+            None => (1, 0),
+            Some(st) if st == fulcrum_health::CheckStatus::L7OkCond => (st.number(), 4),
+            Some(st) if st.passed() => (st.number(), 3),
+            Some(st) => (st.number(), 2),
+        };
+        let (check_health, check_state) = if c.check {
             // CONFIGURED, ENABLED unless `disable health`, PAUSED while in maintenance with checks enabled (as
             // HAProxy's check state: disabled checks are not paused).
             let flags = if s.checks_frozen() {
@@ -354,23 +366,16 @@ impl RuntimeApi {
             } else {
                 0x06 | if maint { 0x08 } else { 0 }
             };
-            if health_up && s.is_stopping() {
-                // L7OKC, CONDPASS
-                (16, 4, c.rise + c.fall - 1, flags)
-            } else if health_up {
-                let layer7 = be.config.httpchk.is_some() || be.config.protocol_check.is_some();
-                let ok = if layer7 { 15 } else { 6 };
-                (ok, 3, c.rise + c.fall - 1, flags)
-            } else {
-                (8, 2, 0, flags)
-            }
+            let derived = if health_up { full } else { 0 };
+            (health.unwrap_or(derived), flags)
         } else {
             let paused = if s.admin() & ServerRt::ADMIN_CMAINT != 0 {
                 0x08
             } else {
                 0
             };
-            (1, 0, if health_up && !maint { c.rise } else { 0 }, paused)
+            let h = if maint { 0 } else { health.unwrap_or(c.rise) };
+            (h, paused)
         };
         ServerState {
             be_id: self.be_ids.get(be.id).copied().unwrap_or(0),
@@ -405,15 +410,15 @@ impl RuntimeApi {
             check_health,
             check_state,
             use_ssl: s.use_ssl(),
-            check_port: c.check_port.unwrap_or(0),
-            check_addr: c.check_addr,
+            check_port: s.check_target().1.unwrap_or(0),
+            check_addr: s.check_target().0,
             // CONFIGURED | AGENT, and ENABLED unless `disable agent`.
             agent_state: c
                 .agent
                 .as_ref()
                 .map_or(0, |_| if s.agent_frozen() { 0x12 } else { 0x16 }),
-            agent_addr: c.agent.as_ref().and_then(|a| a.addr),
-            agent_port: c.agent.as_ref().map_or(0, |a| a.port),
+            agent_addr: s.agent_target().and_then(|a| a.addr),
+            agent_port: s.agent_target().map_or(0, |a| a.port),
         }
     }
 
@@ -768,6 +773,71 @@ impl Control for RuntimeApi {
         }
         s.set_agent_frozen(!enabled);
         Ok(())
+    }
+
+    fn change_checks(
+        &self,
+        backend: &str,
+        server: &str,
+        change: CheckChange,
+    ) -> Result<String, CtlError> {
+        let _g = self.lock();
+        let (be, s) = self.find(backend, server)?;
+        let agent_on = s.config.agent.is_some() && !s.agent_frozen();
+        let checks_on = s.config.check && !s.checks_frozen();
+        // haproxy 2.6's refusals, with and without a period and a line end as it writes them.
+        let no_agent = "agent checks are not enabled on this server";
+        let no_checks = "health checks are not enabled on this server";
+        let port_of = |p: &Option<String>| p.as_deref().map(cli_port).transpose();
+        match change {
+            CheckChange::Agent(_) | CheckChange::AgentSend(_) if !agent_on => {
+                return Ok(format!("{no_agent}.\n"))
+            }
+            CheckChange::AgentAddr(..) | CheckChange::AgentPort(_) if !agent_on => {
+                return Ok(no_agent.into())
+            }
+            CheckChange::CheckAddr(..) | CheckChange::CheckPort(_) if !checks_on => {
+                return Ok(no_checks.into())
+            }
+            CheckChange::Agent(up) => crate::health::forced::agent(&be, &s, up),
+            CheckChange::Health(forced) => crate::health::forced::health(&be, &s, forced),
+            CheckChange::AgentSend(text) => {
+                s.change_agent_target(|t| t.send = Some(text.into_bytes()))
+            }
+            CheckChange::AgentAddr(addr, port) => {
+                let addr = match cli_addr(&addr) {
+                    Ok(a) => a,
+                    Err(m) => return Ok(m),
+                };
+                let port = match port_of(&port) {
+                    Ok(p) => p,
+                    Err(m) => return Ok(m),
+                };
+                s.change_agent_target(|t| {
+                    t.addr = Some(addr);
+                    t.port = port.unwrap_or(t.port);
+                });
+            }
+            CheckChange::AgentPort(port) => match cli_port(&port) {
+                Ok(p) => s.change_agent_target(|t| t.port = p),
+                Err(m) => return Ok(m),
+            },
+            CheckChange::CheckAddr(addr, port) => {
+                let addr = match cli_addr(&addr) {
+                    Ok(a) => a,
+                    Err(m) => return Ok(m),
+                };
+                match port_of(&port) {
+                    Ok(p) => s.set_check_target(Some(addr), p),
+                    Err(m) => return Ok(m),
+                }
+            }
+            CheckChange::CheckPort(port) => match cli_port(&port) {
+                Ok(p) => s.set_check_target(None, Some(p)),
+                Err(m) => return Ok(m),
+            },
+        }
+        Ok(String::new())
     }
 
     fn add_server(&self, backend: &str, server: &str, new: &NewServer) -> Result<(), CtlError> {

@@ -3,6 +3,7 @@
 //! `slowstart` that comes back UP ramps up: the table is rebuilt at every step of the ramp until full weight.
 
 pub mod admin_state;
+pub(crate) mod forced;
 pub mod observe;
 mod stopping;
 
@@ -669,10 +670,16 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             tokio::time::sleep(c.inter).await;
             continue;
         }
-        // The address may have changed since (resolvers, `set server ... addr`).
+        // `set server ... health up|down` forced a verdict: the counting goes on from it.
+        if let Some(up) = server.take_forced_health() {
+            tracker.force(up);
+            server.stats.check.set_health(tracker.health());
+        }
+        // The address may have changed since (resolvers, `set server ... addr|check-addr|check-port`).
+        let (check_addr, check_port) = server.check_target();
         let target = SocketAddr::new(
-            c.check_addr.unwrap_or(server.addr().ip()),
-            c.check_port.unwrap_or(server.addr().port()),
+            check_addr.unwrap_or(server.addr().ip()),
+            check_port.unwrap_or(server.addr().port()),
         );
         let stated;
         let probe_now = match &probe {
@@ -732,6 +739,7 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         }
         let health_before = tracker.health();
         let transition = tracker.record(outcome.result());
+        server.stats.check.set_health(tracker.health());
         if be.config.log_health_checks
             && (last_status != Some(outcome.status) || tracker.health() != health_before)
         {
@@ -773,6 +781,7 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                     server.stats.check.record(&outcome);
                     let health_before = tracker.health();
                     let transition = tracker.record(outcome.result());
+                    server.stats.check.set_health(tracker.health());
                     if be.config.log_health_checks && tracker.health() != health_before {
                         log_check(&be, &server, &tracker, &outcome);
                     }
@@ -906,9 +915,7 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     let Some(agent) = server.config.agent.clone() else {
         return;
     };
-    let agent_addr = agent.addr;
     let timeout = agent_timeout(&be, agent.inter);
-    let send = agent.send.map(String::into_bytes);
     let offset = agent.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
     tokio::time::sleep(Duration::from_millis(offset)).await;
     // The status of the last agent verdict logged (`option log-health-checks` logs changes).
@@ -967,7 +974,12 @@ pub(crate) async fn agent_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                 }
             }
         };
-        let target = SocketAddr::new(agent_addr.unwrap_or(server.addr().ip()), agent.port);
+        // Where and what: as configured, or as `set server ... agent-addr|agent-port|agent-send` changed them.
+        let Some(now) = server.agent_target() else {
+            return;
+        };
+        let target = SocketAddr::new(now.addr.unwrap_or(server.addr().ip()), now.port);
+        let send = now.send.filter(|s| !s.is_empty());
         fulcrum_health::agent_exchange_with(target, send.as_deref(), timeout, apply).await;
         tokio::time::sleep(spread(
             agent.inter,

@@ -217,6 +217,9 @@ pub struct CheckStats {
     pub duration_ms: AtomicU64,
     /// Failed checks.
     pub failures: AtomicU64,
+    /// The checks' health counter (0 ..= rise + fall - 1) plus one, kept by the check loop and by `set server
+    /// ... health`; 0 until either sets it.
+    health: AtomicU32,
 }
 
 /// What the last exchange with a server's agent gave, for the stats' agent columns (`agent_status`, `last_agt`
@@ -307,6 +310,16 @@ impl CheckStats {
         if !o.ok() {
             self.failures.fetch_add(1, Relaxed);
         }
+    }
+
+    /// Notes the checks' health counter.
+    pub fn set_health(&self, health: u32) {
+        self.health.store(health.saturating_add(1), Relaxed);
+    }
+
+    /// The checks' health counter, once set.
+    pub fn health(&self) -> Option<u32> {
+        self.health.load(Relaxed).checked_sub(1)
     }
 
     /// The last status, if a check ran.

@@ -74,6 +74,13 @@ pub struct ServerRt {
     pub stats: crate::model::counters::Counters,
     /// What the last agent exchange gave (`agent-check`), for the stats.
     pub agent_stats: crate::model::counters::AgentStats,
+    /// Where the checks go: `addr` and `port` as configured, changed by `set server ... check-addr|check-port`.
+    check_target: std::sync::Mutex<(Option<std::net::IpAddr>, Option<u16>)>,
+    /// The agent's address, port and what it is sent, as configured or changed by `set server ... agent-*`.
+    agent_target: std::sync::Mutex<Option<AgentTarget>>,
+    /// A verdict `set server ... health up|down` forced on the checks, for their loop to adopt (0: none, 1: up,
+    /// 2: down).
+    forced_health: AtomicU8,
     /// Named elsewhere in the configuration (`use-server`, `srv_*` fetches, `track`): `del server` refuses it.
     pub referenced: bool,
     /// The servers whose `track` names this one, with their backends: they take its state (the last one to
@@ -96,6 +103,27 @@ pub type Tracker = (
     std::sync::Weak<crate::model::snapshot::BackendRt>,
     std::sync::Weak<ServerRt>,
 );
+
+/// Where a server's agent is asked and what it is sent (`agent-addr`, `agent-port`, `agent-send`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentTarget {
+    /// `agent-addr` (the server's address when `None`).
+    pub addr: Option<std::net::IpAddr>,
+    /// `agent-port`
+    pub port: u16,
+    /// `agent-send`
+    pub send: Option<Vec<u8>>,
+}
+
+impl From<&fulcrum_config::haproxy::AgentCheck> for AgentTarget {
+    fn from(a: &fulcrum_config::haproxy::AgentCheck) -> Self {
+        AgentTarget {
+            addr: a.addr,
+            port: a.port,
+            send: a.send.as_ref().map(|s| s.clone().into_bytes()),
+        }
+    }
+}
 
 impl ServerRt {
     /// Admin flag: forced maintenance (`set server ... state maint`, `disable server`, `disabled`).
@@ -250,6 +278,9 @@ impl ServerRt {
             observer: Default::default(),
             stats: crate::model::counters::Counters::default(),
             agent_stats: Default::default(),
+            check_target: std::sync::Mutex::new((config.check_addr, config.check_port)),
+            agent_target: std::sync::Mutex::new(config.agent.as_ref().map(AgentTarget::from)),
+            forced_health: AtomicU8::new(0),
             referenced: false,
             trackers: std::sync::Mutex::new(Vec::new()),
             dynamic: false,
@@ -262,6 +293,8 @@ impl ServerRt {
     /// A server added at run time (`add server`), in maintenance: `index` in its backend's list, process-wide
     /// `id`, `srv_id` `puid`.
     pub fn added(id: usize, index: usize, puid: u32, backend: &str, config: Server) -> Self {
+        let check_target = std::sync::Mutex::new((config.check_addr, config.check_port));
+        let agent_target = std::sync::Mutex::new(config.agent.as_ref().map(AgentTarget::from));
         ServerRt {
             id,
             index,
@@ -293,6 +326,9 @@ impl ServerRt {
             observer: Default::default(),
             stats: crate::model::counters::Counters::default(),
             agent_stats: Default::default(),
+            check_target,
+            agent_target,
+            forced_health: AtomicU8::new(0),
             referenced: false,
             trackers: std::sync::Mutex::new(Vec::new()),
             dynamic: true,
@@ -316,6 +352,54 @@ impl ServerRt {
     /// Whether the health checks alone consider the server up.
     pub fn health_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
+    }
+
+    /// Where the checks go now: (`addr`, `port`), each `None` for the server's own.
+    pub fn check_target(&self) -> (Option<std::net::IpAddr>, Option<u16>) {
+        *self.check_target.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes where the checks go (`set server ... check-addr|check-port`); `None` leaves a part as it is.
+    pub fn set_check_target(&self, addr: Option<std::net::IpAddr>, port: Option<u16>) {
+        let mut t = self.check_target.lock().unwrap_or_else(|e| e.into_inner());
+        t.0 = addr.or(t.0);
+        t.1 = port.or(t.1);
+    }
+
+    /// The agent's address, port and message now (`None` without `agent-check`).
+    pub fn agent_target(&self) -> Option<AgentTarget> {
+        self.agent_target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Changes the agent's settings (`set server ... agent-addr|agent-port|agent-send`).
+    pub fn change_agent_target(&self, f: impl FnOnce(&mut AgentTarget)) {
+        if let Some(t) = self
+            .agent_target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            f(t);
+        }
+    }
+
+    /// Forces the checks' verdict (`set server ... health up|down`): their loop adopts it before its next
+    /// check, which then counts from there.
+    pub fn force_health(&self, up: bool) {
+        self.forced_health
+            .store(if up { 1 } else { 2 }, Ordering::Release);
+    }
+
+    /// The verdict forced since the last call, if any.
+    pub fn take_forced_health(&self) -> Option<bool> {
+        match self.forced_health.swap(0, Ordering::AcqRel) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
     }
 
     /// Whether the agent lets the server be UP (it did not say `down`, `fail` or `stopped` last).
