@@ -487,3 +487,72 @@ backend be
     assert!(!ssl.get(pp::kind::SSL_CIPHER).unwrap().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `unique-id-format` in `mode tcp`: the connection's ID goes to the server in the PROXY v2 unique ID and to the
+/// access log as `%ID`, as haproxy 2.6 sends and logs it for the same connection.
+#[test]
+fn unique_id_in_tcp_mode() {
+    let (srv, rx) = recording_server();
+    let run = |start: &dyn Fn(&str, u16) -> Box<dyn std::any::Any>| -> (String, String) {
+        let log = common::syslog::Syslog::start();
+        let port = free_port();
+        let cfg = format!(
+            "global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    log {} local0
+    log-format \"id=%ID b=%b\"
+    unique-id-format %ci_%b_static_%fp
+    default_backend be
+backend be
+    server s {srv} send-proxy-v2 proxy-v2-options unique-id
+",
+            log.addr
+        );
+        let _p = start(&cfg, port);
+        let mut s = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"hello\r\n\r\n").unwrap();
+        // A probe of the listener may have come first: the record with the bytes sent is ours.
+        let id = loop {
+            let got = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            let (h, rest) = decode_all(&got);
+            if rest == b"hello\r\n\r\n" {
+                break h.tlv(pp::kind::UNIQUE_ID).expect("unique ID").to_vec();
+            }
+        };
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        drop(s);
+        let line = log
+            .wait_messages(1, |m| m.contains("id="))
+            .pop()
+            .unwrap_or_default();
+        let line = line[line.find("id=").unwrap()..].trim_end().to_string();
+        let port = port.to_string();
+        (
+            String::from_utf8_lossy(&id).replace(&port, "PORT"),
+            line.replace(&port, "PORT"),
+        )
+    };
+    let ours = run(&|cfg, _| Box::new(start_proxy(cfg)));
+    assert_eq!(
+        ours,
+        (
+            "127.0.0.1_be_static_PORT".to_string(),
+            "id=127.0.0.1_be_static_PORT b=be".to_string()
+        )
+    );
+    if haproxy_present() {
+        let theirs = run(&|cfg, port| {
+            Box::new(start_haproxy(cfg, SocketAddr::from(([127, 0, 0, 1], port))))
+        });
+        assert_eq!(ours, theirs);
+    }
+}

@@ -53,6 +53,11 @@ pub async fn serve_client(
         expect_proxy,
     } = accepted;
     let stick_ctrs = ticket.stick.clone();
+    // When the connection came, for a `unique-id-format`'s `%Ts`/`%t` (a clock read only when there is one).
+    let accepted_us = match fe.tcp_unique_id {
+        Some(_) => crate::model::log::clock::unix_us(std::time::SystemTime::now()),
+        None => 0,
+    };
     // `accept-proxy`: the PROXY header comes first, before TLS, within `timeout client`.
     let proxied = match expect_proxy {
         false => None,
@@ -234,6 +239,20 @@ pub async fn serve_client(
     if let Some(l) = &mut log {
         l.backend(&be);
     }
+    // `unique-id-format`: the connection's ID, for `%ID` and a PROXY v2 header's unique ID.
+    let unique_id = fe.tcp_unique_id.as_ref().map(|f| {
+        let local = proxied_dst.or_else(|| client.local_addr().ok());
+        crate::data::tcp_log::render_unique_id(
+            f,
+            &fe,
+            &be,
+            (peer, local, accepted_us),
+            session.as_ref().map(|s| &*s.facts),
+        )
+    });
+    if let (Some(l), Some(id)) = (&mut log, &unique_id) {
+        l.unique_id(id);
+    }
     // The backend's `tcp-request content` rules, as the connection enters it (with its own inspect delay), over
     // the bytes the frontend's rules buffered and those that come next. A listen's ran as its frontend's.
     if be.config.kind == ProxyKind::Backend && be.rules.has_content_rules() {
@@ -326,10 +345,10 @@ pub async fn serve_client(
         let connect = connect(
             &server,
             &client,
-            proxied_dst,
-            peer,
+            (proxied_dst, peer),
             session.as_ref(),
             &first,
+            unique_id.as_deref(),
         );
         let result = match be.timeouts.connect {
             Some(t) => tokio::time::timeout(t, connect)
@@ -526,10 +545,10 @@ pub async fn serve_client(
 async fn connect(
     server: &crate::model::server::ServerRt,
     client: &TcpStream,
-    dst: Option<SocketAddr>,
-    peer: SocketAddr,
+    (dst, peer): (Option<SocketAddr>, SocketAddr),
     tls: Option<&TlsSession>,
     first: &[u8],
+    unique_id: Option<&[u8]>,
 ) -> io::Result<(TcpStream, Option<TlsClientSession>)> {
     let addr = server.target(|| dst.or_else(|| client.local_addr().ok()));
     let stream = match &server.config.unix {
@@ -541,7 +560,7 @@ async fn connect(
         let dst = dst.or_else(|| client.local_addr().ok());
         let facts = crate::net::proxy_header::Facts {
             tls: tls.map(|t| &*t.facts),
-            unique_id: None,
+            unique_id,
         };
         let mut line = Vec::new();
         crate::net::proxy_header::encode(how, dst.map(|d| (peer, d)), &facts, &mut line);

@@ -32,6 +32,8 @@ pub struct TcpLog {
     retries: u32,
     /// The line went out already (`option logasap`, once the server connection was up).
     logged: bool,
+    /// The connection's `unique-id-format` ID (`%ID`).
+    unique_id: Option<Box<[u8]>>,
     /// `set-log-level` of the `tcp-request content` / `tcp-response content` rules: the line's level
     /// (`Some(None)`: silent, no line), shared with the rules' facts.
     level: std::rc::Rc<std::cell::Cell<Option<Option<u8>>>>,
@@ -71,6 +73,7 @@ impl TcpLog {
             term: *b"--",
             retries: 0,
             logged: false,
+            unique_id: None,
             level: Default::default(),
         })
     }
@@ -113,6 +116,11 @@ impl TcpLog {
     ) {
         self.tls = client;
         self.server_tls = server;
+    }
+
+    /// The connection's unique ID (`unique-id-format`).
+    pub fn unique_id(&mut self, id: &[u8]) {
+        self.unique_id = Some(id.into());
     }
 
     /// Sets the termination state.
@@ -198,7 +206,7 @@ impl TcpLog {
             request: None,
             captures: [&[], &[]],
             vars: None,
-            unique_id: None,
+            unique_id: self.unique_id.as_deref(),
             asap: self.log.logasap,
             comp_algo: None,
         };
@@ -209,4 +217,29 @@ impl TcpLog {
             Some(Some(level)) => self.log.emit_at(level, wall(end), &fields),
         }
     }
+}
+
+/// `unique-id-format` in `mode tcp`: the connection's ID, rendered once the backend is known, before the server
+/// connection (which may carry it in a PROXY v2 header), from the connection's facts.
+pub fn render_unique_id(
+    format: &crate::model::log::LogFormat,
+    fe: &FrontendRt,
+    be: &BackendRt,
+    (client, local, accept_us): (SocketAddr, Option<SocketAddr>, i64),
+    tls: Option<&fulcrum_tls::Facts>,
+) -> Vec<u8> {
+    let fields = Fields {
+        client: Some(client),
+        frontend_addr: local,
+        accept_us,
+        request_us: accept_us,
+        frontend: &fe.name,
+        backend: &be.name,
+        ssl: tls.map(|f| (f.version, f.cipher)),
+        tls,
+        ..Fields::default()
+    };
+    let mut out = Vec::new();
+    format.render(&fields, &mut out);
+    out
 }

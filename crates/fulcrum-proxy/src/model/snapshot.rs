@@ -98,6 +98,9 @@ pub struct FrontendRt {
     pub captures: crate::model::log::capture::Captures,
     /// Access logging, when the frontend logs.
     pub log: Option<Arc<crate::model::log::FrontendLog>>,
+    /// `unique-id-format` of a `mode tcp` frontend, rendered from the connection's log fields (the HTTP side
+    /// renders its own from the request).
+    pub tcp_unique_id: Option<crate::model::log::LogFormat>,
     /// Client connections open on this frontend (`feconn`, `%fc` in logs).
     pub cur: AtomicU32,
     /// The process-wide count of client connections, shared with [`Snapshot::actconn`].
@@ -324,6 +327,19 @@ fn compile_log_format(p: &Proxy) -> Result<Option<crate::model::log::LogFormat>,
         })
 }
 
+/// A `mode tcp` proxy's `unique-id-format`, compiled as a log format.
+fn tcp_unique_id(p: &Proxy) -> Result<Option<crate::model::log::LogFormat>, RulesError> {
+    let Some(f) = p.unique_id_format.as_ref().filter(|_| p.mode == Mode::Tcp) else {
+        return Ok(None);
+    };
+    crate::model::log::LogFormat::parse(f.source())
+        .map(Some)
+        .map_err(|e| RulesError::LogFormat {
+            location: format!("proxy '{}'", p.name),
+            message: format!("unique-id-format: {e}"),
+        })
+}
+
 impl Snapshot {
     /// Builds the runtime view of a validated configuration: compiles ACLs, rules and `log-format` strings.
     pub fn build(config: &Config) -> Result<Snapshot, RulesError> {
@@ -458,6 +474,7 @@ impl Snapshot {
                 )?,
                 captures: crate::model::log::capture::Captures::new(p),
                 log: logging.frontend_with_format(p, compile_log_format(p)?),
+                tcp_unique_id: tcp_unique_id(p)?,
                 cur: AtomicU32::new(0),
                 actconn: actconn.clone(),
                 stats: crate::model::counters::Counters::default(),
