@@ -2254,13 +2254,14 @@ fn http_after_response_errors() {
     ] {
         err1_both(&fe(&format!(" {line}\n")), 8, kw, needle);
     }
-    // fulcrum only: HAProxy accepts these.
-    err1(
+    // A capture needs its slot, as in `http-response`.
+    err1_both(
         &fe(" http-after-response capture res.hdr(a) id 0\n"),
         8,
         "http-after-response capture",
-        NS,
+        "no response capture with id 0",
     );
+    // fulcrum only: HAProxy accepts this.
     err1(
         &fe(" http-after-response set-header X-A b if { path /x }\n"),
         8,

@@ -374,3 +374,28 @@ backend b
     let theirs: Vec<String> = paths.iter().map(|x| status_line(addr, x)).collect();
     assert_eq!(ours, theirs);
 }
+
+/// The 400 a malformed request gets and the 408 of `timeout http-request` come from the HTTP parser, before any
+/// stream exists: no `http-after-response` rule runs on them, as with haproxy 2.6 (observed).
+#[test]
+fn parser_errors_are_not_seen_by_the_rules() {
+    let cfg = format!(
+        "{DEFAULTS}    timeout http-request 300ms
+frontend fe
+    bind 127.0.0.1:{}
+    http-after-response set-header x-after yes
+    http-after-response set-status 418 if {{ status 400 }}
+    http-request return status 200
+",
+        free_port()
+    );
+    let p = start_proxy(&cfg);
+    let bad = request(&p, "GET / HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n");
+    assert_eq!((bad.status, bad.header("x-after")), (400, None));
+    let mut c = Client::connect(p.addr);
+    c.send(b"GET / HTTP/1.1\r\n");
+    let late = c.read_response(false);
+    assert_eq!((late.status, late.header("x-after")), (408, None));
+    let ok = get_close(&p, "/");
+    assert_eq!((ok.status, ok.header("x-after")), (200, Some("yes")));
+}

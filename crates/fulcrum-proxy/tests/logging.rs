@@ -693,6 +693,43 @@ fn capture_rules_in_the_log_match_haproxy() {
     }
 }
 
+/// `http-after-response capture`: the slot is filled for the server's responses and for those the proxy makes
+/// (`http-request return`), as haproxy 2.6 logs them.
+#[test]
+fn after_response_capture_in_the_log_matches_haproxy() {
+    let o = origins(1);
+    let cfg = http_cfg(
+        "",
+        &format!(
+            "    log-format \"%hs\"
+    declare capture response len 8
+    http-request return status 403 if {{ path /made }}
+    http-after-response capture status,concat(-,txn.t) id 0
+    http-request set-var(txn.t) str(after)
+{}",
+            server_lines(&o, "")
+        ),
+    );
+    let Some((hap, ful)) = run_both(cfg, 2, |addr| {
+        for (path, status) in [("/", 200), ("/made", 403)] {
+            let mut c = Client::connect(addr);
+            c.send(
+                format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes(),
+            );
+            assert_eq!(c.read_response(false).status, status);
+        }
+    }) else {
+        return;
+    };
+    let pairs = both_messages(&hap, &ful);
+    assert_eq!(pairs[0].1, "{200-afte}");
+    // The return came before the variable was set.
+    assert_eq!(pairs[1].1, "{403-}");
+    for (h, f) in pairs {
+        assert_eq!(h, f);
+    }
+}
+
 /// `log-tag` (global, and a proxy's own over it) and `log-send-hostname NAME`: the syslog header carries them, in
 /// both framings, as haproxy writes them.
 #[test]

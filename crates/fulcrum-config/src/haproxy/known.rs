@@ -771,7 +771,7 @@ pub const HTTP_RESPONSE_UNSUPPORTED: &[&str] = &[
 ];
 
 /// `http-after-response` actions of HAProxy 2.6 fulcrum does not support yet.
-pub const HTTP_AFTER_RESPONSE_UNSUPPORTED: &[&str] = &["capture", "ot-group"];
+pub const HTTP_AFTER_RESPONSE_UNSUPPORTED: &[&str] = &["ot-group"];
 
 /// `tcp-request connection` actions of HAProxy 2.6 fulcrum does not support yet (`*`: prefix); `accept` and
 /// `reject` are supported.

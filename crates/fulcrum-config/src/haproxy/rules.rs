@@ -116,8 +116,8 @@ pub struct RulesDraft {
     pub request_slots: Vec<CaptureSlot>,
     /// The capture slots declared so far, response side.
     pub response_slots: Vec<CaptureSlot>,
-    /// `capture ... id N` actions whose slot must exist once the section is read: (response side, N, where).
-    capture_ids: Vec<(bool, usize, Location)>,
+    /// `capture ... id N` actions whose slot must exist once the section is read: (response side, N, where, the keyword).
+    capture_ids: Vec<(bool, usize, Location, String)>,
     /// `stats admin if|unless COND` lines.
     stats_admin: Vec<RuleDraft<()>>,
     /// `stats http-request allow|deny|auth [realm R] [if|unless COND]` lines.
@@ -2520,7 +2520,7 @@ fn response_rule(line: &Line, after: bool, rules: &mut RulesDraft, sink: &mut Si
             };
             (HttpResponseAction::Return(status.unwrap_or(200), reply), i)
         }
-        "capture" if !after => {
+        "capture" => {
             let Some((e, slot)) = capture_action(line, true, rules, kw, sink) else {
                 return;
             };
@@ -2921,7 +2921,9 @@ fn capture_action(
     let slot = match how {
         "len" if !response => declare_slot(rules, false, n, None, loc, kw, sink)?,
         "id" => {
-            rules.capture_ids.push((response, n, loc.clone()));
+            rules
+                .capture_ids
+                .push((response, n, loc.clone(), kw.to_string()));
             n
         }
         other => {
@@ -3684,11 +3686,11 @@ pub fn finish(
     // `capture ... id N`: a frontend's slot must exist (a backend's rules write the slots of whichever
     // frontend the stream came through; there a missing slot is ignored at run time).
     if !proxy.starts_with("backend") {
-        for (response, n, loc) in &d.capture_ids {
-            let (slots, kw, dir) = if *response {
-                (&d.response_slots, "http-response capture", "response")
+        for (response, n, loc, kw) in &d.capture_ids {
+            let (slots, dir) = if *response {
+                (&d.response_slots, "response")
             } else {
-                (&d.request_slots, "http-request capture", "request")
+                (&d.request_slots, "request")
             };
             if *n >= slots.len() {
                 sink.error(
