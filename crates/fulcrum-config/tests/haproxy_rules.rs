@@ -11,7 +11,6 @@ use fulcrum_config::haproxy::*;
 use util::*;
 
 const D: &str = DEFAULTS; // 5 lines
-const NS: &str = "not supported yet by fulcrum";
 
 /// A frontend `f` (line 6) with a bind (line 7) and `body` from line 8, plus backends `b` and `c`.
 fn fe(body: &str) -> String {
