@@ -380,6 +380,14 @@ fn tcp_check_errors() {
         "first step MUST also be a 'connect'",
     );
     err1_both(&b("tcp-check bogus"), 8, "tcp-check", "but got 'bogus'");
+    // A TCP check takes no HTTP multiplexer; `proto none` is accepted.
+    err1_both(
+        &b("tcp-check connect proto h2"),
+        8,
+        "tcp-check connect",
+        "'proto' : invalid MUX protocol 'h2' for tcp-check.",
+    );
+    ok_both(&b("tcp-check connect proto none"));
     err1_both(
         &b("tcp-check expect foo bar"),
         8,
@@ -626,7 +634,7 @@ fn http_check_expect_header_forms() {
 
 #[test]
 fn http_check_rulesets() {
-    use fulcrum_config::haproxy::{CheckVarValue, HttpCheckAction as A};
+    use fulcrum_config::haproxy::{BindProto, CheckVarValue, HttpCheckAction as A};
     // The rules of checks/http-check.vtc's be4, in order: connections, variables, requests, expects.
     let c = ok_both(&format!(
         "{D}backend b\n option httpchk\n http-check send-state\n\
@@ -688,6 +696,37 @@ fn http_check_rulesets() {
         panic!("not a connect")
     };
     assert_eq!((c3.addr, c3.port), ("127.0.0.2".parse().ok(), Some(8083)));
+    // `proto h1|h2`: the HTTP version of the connection's requests.
+    for (p, want) in [("h2", BindProto::H2), ("h1", BindProto::H1)] {
+        let c = ok_both(&format!(
+            "{D}backend b\n option httpchk\n http-check connect proto {p}\n server s 127.0.0.1:1 check\n"
+        ));
+        let A::Connect(c4) = &backend(&c, "b").http_check[0].action else {
+            panic!("not a connect")
+        };
+        assert_eq!(c4.proto, Some(want));
+    }
+    let hb =
+        |l: &str| format!("{D}backend b\n option httpchk\n {l}\n server s 127.0.0.1:1 check\n");
+    err1_both(
+        &hb("http-check connect proto none"),
+        8,
+        "http-check connect",
+        "'proto' : invalid MUX protocol 'none' for http-check.",
+    );
+    err1_both(
+        &hb("http-check connect proto bogus"),
+        8,
+        "http-check connect",
+        "'proto' : unknown MUX protocol 'bogus'.",
+    );
+    // FastCGI: HAProxy has it, fulcrum not yet.
+    err1(
+        &hb("http-check connect proto fcgi"),
+        8,
+        "http-check connect",
+        "'proto fcgi' is supported by HAProxy, not yet by fulcrum",
+    );
     // The first request is merged with `option httpchk`'s; the second has HAProxy's defaults for the rest.
     let A::Send(first) = &b.http_check[2].action else {
         panic!("not a send")

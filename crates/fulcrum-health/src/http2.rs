@@ -60,17 +60,38 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     check: &HttpCheck,
     start: Instant,
 ) -> CheckOutcome {
-    let Some(Parts { request, body }) = parts(check.request()) else {
-        return CheckOutcome::new(CheckStatus::L7Response, start.elapsed())
-            .with_info("invalid check request");
-    };
-    let (mut client, conn) = match h2::client::handshake(stream).await {
-        Ok(c) => c,
-        Err(e) => {
-            return CheckOutcome::new(CheckStatus::L7Response, start.elapsed())
-                .with_info(format!("HTTP/2 handshake failed ({e})"))
+    let text = match round_trip(stream, check.request()).await {
+        Ok(t) => t,
+        Err(info) => {
+            return CheckOutcome::new(CheckStatus::L7Response, start.elapsed()).with_info(info)
         }
     };
+    match evaluate(&text, true, check.expect()) {
+        Some(v) => {
+            let mut outcome = CheckOutcome::new(v.status, start.elapsed());
+            outcome.code = v.code;
+            if let Some(info) = v.info {
+                outcome = outcome.with_info(info);
+            }
+            outcome
+        }
+        None => CheckOutcome::new(CheckStatus::L7Response, start.elapsed()),
+    }
+}
+
+/// Sends the HTTP/1 request `raw` as one HTTP/2 stream on `stream` (a new connection: the preface and settings
+/// first) and gives the response laid out as HTTP/1 text (at most [`MAX_RESPONSE`] bytes), or why there is none
+/// (the check's `info`). The scripted checks (`http-check connect proto h2`) speak HTTP/2 through it too.
+pub(crate) async fn round_trip<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    raw: &[u8],
+) -> Result<Vec<u8>, String> {
+    let Some(Parts { request, body }) = parts(raw) else {
+        return Err("invalid check request".into());
+    };
+    let (mut client, conn) = h2::client::handshake(stream)
+        .await
+        .map_err(|e| format!("HTTP/2 handshake failed ({e})"))?;
     // The connection is driven beside the stream; it ends with this check (dropped with it).
     let conn = async move {
         let _ = conn.await;
@@ -107,30 +128,9 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Ok::<_, h2::Error>(text)
     };
-    let text = tokio::select! {
-        r = stream_exchange => r,
-        () = conn => {
-            return CheckOutcome::new(CheckStatus::L7Response, start.elapsed())
-                .with_info("HTTP/2 connection closed");
-        }
-    };
-    let text = match text {
-        Ok(t) => t,
-        Err(e) => {
-            return CheckOutcome::new(CheckStatus::L7Response, start.elapsed())
-                .with_info(format!("HTTP/2 stream failed ({e})"))
-        }
-    };
-    match evaluate(&text, true, check.expect()) {
-        Some(v) => {
-            let mut outcome = CheckOutcome::new(v.status, start.elapsed());
-            outcome.code = v.code;
-            if let Some(info) = v.info {
-                outcome = outcome.with_info(info);
-            }
-            outcome
-        }
-        None => CheckOutcome::new(CheckStatus::L7Response, start.elapsed()),
+    tokio::select! {
+        r = stream_exchange => r.map_err(|e| format!("HTTP/2 stream failed ({e})")),
+        () = conn => Err("HTTP/2 connection closed".into()),
     }
 }
 

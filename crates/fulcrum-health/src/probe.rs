@@ -43,6 +43,7 @@ impl Probe {
                     extra_headers: Vec::new(),
                     socks4: None,
                     via_socks4: false,
+                    h2: false,
                 };
                 tcpcheck::run(check, &target, timeout).await
             }
@@ -68,6 +69,7 @@ impl Probe {
                 extra_headers: Vec::new(),
                 socks4: None,
                 via_socks4: false,
+                h2: false,
             };
             return tcpcheck::run(check, &target, timeout).await;
         }
@@ -129,6 +131,7 @@ impl Probe {
                 extra_headers: Vec::new(),
                 socks4,
                 via_socks4: socks4.is_some(),
+                h2: false,
             };
             return tcpcheck::run(check, &target, timeout).await;
         }

@@ -50,6 +50,9 @@ pub struct Connect {
     pub alpn: Option<Vec<String>>,
     /// `via-socks4`: the connection goes through the server's SOCKS4 proxy.
     pub via_socks4: bool,
+    /// `proto h1|h2` (`http-check connect`): whether the HTTP requests on this connection go as HTTP/2 streams
+    /// (`None`: the server's check protocol on `default` and implicit connections, else HTTP/1).
+    pub h2: Option<bool>,
 }
 
 /// What an `expect` rule looks for.
@@ -962,6 +965,9 @@ pub struct Target {
     pub socks4: Option<SocketAddr>,
     /// `check-via-socks4`: `default` and implicit connections go through that proxy too.
     pub via_socks4: bool,
+    /// The server's checks speak HTTP/2 (`check-proto h2`, or `proto h2`): `default` and implicit connections
+    /// carry the HTTP requests as HTTP/2 streams.
+    pub h2: bool,
 }
 
 /// The TLS a connection rule asks for: `ssl` (with its `sni` and `alpn`) the server's settings, `default` (and
@@ -1007,6 +1013,9 @@ pub async fn run(check: &TcpCheck, target: &Target, timeout: Duration) -> CheckO
     );
     let mut step = session.start();
     let mut stream: Option<Box<dyn Io>> = None;
+    // On an HTTP/2 connection: the HTTP/1 request the rules wrote, sent as one stream at the first read; the
+    // response comes back whole, as HTTP/1 text.
+    let mut h2: Option<Vec<u8>> = None;
     let mut buf = vec![0u8; 4096];
     let timed_out = |session: &Session<'_>| session.timeout().into_outcome(start.elapsed());
     loop {
@@ -1014,6 +1023,7 @@ pub async fn run(check: &TcpCheck, target: &Target, timeout: Duration) -> CheckO
             Step::Done(parts) => return parts.into_outcome(start.elapsed()),
             Step::Connect(c) => {
                 drop(stream.take());
+                h2 = c.h2.unwrap_or(c.default && target.h2).then(Vec::new);
                 let addr = SocketAddr::new(
                     c.addr.unwrap_or(target.addr.ip()),
                     c.port.unwrap_or(target.addr.port()),
@@ -1056,6 +1066,22 @@ pub async fn run(check: &TcpCheck, target: &Target, timeout: Duration) -> CheckO
                             }
                         }
                     },
+                }
+            }
+            Step::Send(bytes) if stream.is_some() && h2.is_some() => {
+                if let Some(request) = h2.as_mut() {
+                    request.extend_from_slice(&bytes);
+                }
+                session.sent()
+            }
+            Step::Read if stream.is_some() && h2.as_ref().is_some_and(|r| !r.is_empty()) => {
+                let (Some(s), Some(request)) = (stream.take(), h2.replace(Vec::new())) else {
+                    unreachable!("checked by the guard");
+                };
+                match timeout_at(deadline, crate::http2::round_trip(s, &request)).await {
+                    Err(_) => return timed_out(&session),
+                    Ok(Err(info)) => session.io_error(&info),
+                    Ok(Ok(text)) => session.input(&text, true),
                 }
             }
             Step::Send(bytes) => match stream.as_mut() {
@@ -1661,6 +1687,7 @@ mod tests {
             extra_headers: Vec::new(),
             socks4: None,
             via_socks4: false,
+            h2: false,
         };
         let plain = Connect::default();
         assert!(connect_tls(&plain, &target).unwrap().is_none());

@@ -488,6 +488,68 @@ backend h1_check
     assert_eq!(last("ok/by_proto"), Some("L7OK"));
 }
 
+/// `http-check connect proto h2|h1`: the requests of a scripted HTTP check go as HTTP/2 streams on that
+/// connection (or as HTTP/1), and the `default` connection follows the server's `proto h2`.
+#[test]
+fn scripted_http_checks_choose_their_protocol() {
+    let o = h2_origin(100);
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}
+frontend f
+    bind 127.0.0.1:{port}
+    default_backend h2
+
+backend h2
+    option httpchk
+    http-check connect proto h2
+    http-check send meth GET uri /health ver HTTP/1.1 hdr host h.test
+    http-check expect status 200
+    http-check expect rstring h2\\ origin.*path=/health\\ authority=h.test
+    server s {addr} check inter 100ms rise 1 fall 1
+
+backend by_server
+    option httpchk
+    http-check connect default
+    http-check send meth GET uri /by-server
+    http-check expect rstring path=/by-server
+    server s {addr} proto h2 check inter 100ms rise 1 fall 1
+
+backend h1
+    option httpchk
+    http-check connect proto h1
+    http-check send meth GET uri /health
+    http-check expect status 200
+    server s {addr} proto h2 check inter 100ms rise 1 fall 1
+",
+        addr = o.addr
+    );
+    let p = start_proxy(&cfg);
+    let servers = p.running.as_ref().unwrap().snapshot().servers.clone();
+    let last = |name: &str| {
+        servers
+            .iter()
+            .find(|s| s.full_name == name)
+            .and_then(|s| s.stats.check.last())
+            .map(|s| s.code())
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || last("h2/s").is_some()
+            && last("by_server/s").is_some()
+            && last("h1/s").is_some()),
+        "the checks did not run"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(last("h2/s"), Some("L7OK"));
+    assert_eq!(last("by_server/s"), Some("L7OK"));
+    // HTTP/1 to an HTTP/2-only server: the server drops the connection on the bad preface.
+    assert!(
+        matches!(last("h1/s"), Some("L7RSP" | "SOCKERR")),
+        "{:?}",
+        last("h1/s")
+    );
+}
+
 /// A chunked HTTP/1 request's trailer fields reach an HTTP/2 server as HTTP/2 trailers.
 #[test]
 fn request_trailers_reach_an_h2_server() {

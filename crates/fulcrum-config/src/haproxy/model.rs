@@ -876,6 +876,9 @@ pub struct TcpCheckConnect {
     pub alpn: Option<Vec<String>>,
     /// `via-socks4`: through the server's SOCKS4 proxy
     pub via_socks4: bool,
+    /// `proto h1|h2` (`http-check connect`): the HTTP version the check speaks on this connection (the
+    /// server's `check-proto`/`proto` otherwise).
+    pub proto: Option<BindProto>,
 }
 
 /// `tcp-check expect [min-recv N] [ok-status S] [error-status S] [tout-status S] [on-success T] [on-error T]

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::common::{Line, Sink};
-use super::model::{TcpCheckAction, TcpCheckConnect, TcpCheckExpect, TcpCheckRule};
+use super::model::{BindProto, TcpCheckAction, TcpCheckConnect, TcpCheckExpect, TcpCheckRule};
 
 /// Statuses `ok-status` accepts.
 const OK_STATUSES: &[&str] = &["L4OK", "L6OK", "L7OK", "L7OKC"];
@@ -252,12 +252,39 @@ pub(super) fn connect_options(
             }
             "via-socks4" => c.via_socks4 = true,
             "proto" => {
-                sink.error(
-                    loc,
-                    key,
-                    format!("'{word}' is supported by HAProxy, not yet by fulcrum"),
-                );
-                return None;
+                let Some(v) = value else {
+                    sink.error(loc, key, format!("'{word}' expects an argument."));
+                    return None;
+                };
+                // HAProxy's multiplexers: TCP checks take `none` only, HTTP checks an HTTP one.
+                let http = key.starts_with("http-check");
+                let what = if http { "http-check" } else { "tcp-check" };
+                match (v.as_str(), http) {
+                    ("none", false) => {}
+                    ("h1", true) => c.proto = Some(BindProto::H1),
+                    ("h2", true) => c.proto = Some(BindProto::H2),
+                    ("fcgi", true) => {
+                        sink.error(
+                            loc,
+                            key,
+                            "'proto fcgi' is supported by HAProxy, not yet by fulcrum".to_string(),
+                        );
+                        return None;
+                    }
+                    ("none" | "h1" | "h2" | "fcgi", _) => {
+                        sink.error(
+                            loc,
+                            key,
+                            format!("'proto' : invalid MUX protocol '{v}' for {what}."),
+                        );
+                        return None;
+                    }
+                    _ => {
+                        sink.error(loc, key, format!("'proto' : unknown MUX protocol '{v}'."));
+                        return None;
+                    }
+                }
+                i += 1;
             }
             other => {
                 sink.error(loc, key, format!("expects 'comment', 'port', 'addr', 'send-proxy', 'ssl', 'sni', 'alpn' or 'via-socks4', 'linger', 'default' but got '{other}' as argument."));

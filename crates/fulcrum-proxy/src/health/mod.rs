@@ -310,6 +310,7 @@ fn connect_rule(c: &TcpCheckConnect) -> fulcrum_health::tcpcheck::Connect {
         sni: c.sni.clone(),
         alpn: c.alpn.clone(),
         via_socks4: c.via_socks4,
+        h2: c.proto.map(|p| p == fulcrum_config::haproxy::BindProto::H2),
     }
 }
 
@@ -713,6 +714,7 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                     extra_headers,
                     socks4: c.socks4,
                     via_socks4: c.check_via_socks4,
+                    h2: c.check_proto.or(c.proto) == Some(fulcrum_config::haproxy::BindProto::H2),
                 };
                 fulcrum_health::tcpcheck::run(check, &target, timeout).await
             }
