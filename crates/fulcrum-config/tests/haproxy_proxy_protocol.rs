@@ -132,13 +132,26 @@ fn proxy_v2_option_errors() {
         " server a 127.0.0.1:1 send-proxy-v2 proxy-v2-options\n",
     ));
     assert!(e[0].2.contains("expects a comma-separated list"), "{e:?}");
-    // Accepted by HAProxy, refused by fulcrum with a clear message.
-    let e = errs(&cfg(
+}
+
+/// `cert-sig` and `cert-key` (like `cert-cn` and `ssl-cipher`) ask for the SSL TLV too, as in HAProxy.
+#[test]
+fn certificate_options_ask_for_the_ssl_tlv() {
+    let c = ok_both(&cfg(
         "",
         "",
-        " server a 127.0.0.1:1 send-proxy-v2 proxy-v2-options cert-sig\n",
+        " server a 127.0.0.1:1 send-proxy-v2 proxy-v2-options cert-sig,cert-key\n server b 127.0.0.1:1 send-proxy-v2 proxy-v2-options ssl-cipher\n",
     ));
-    assert!(e[0].2.contains("not yet by fulcrum"), "{e:?}");
+    let s = &c
+        .proxies
+        .iter()
+        .find(|p| !p.servers.is_empty())
+        .unwrap()
+        .servers;
+    let o = s[0].send_proxy.unwrap().options;
+    assert!(o.ssl && o.cert_sig && o.cert_key && !o.cert_cn && !o.ssl_cipher);
+    let o = s[1].send_proxy.unwrap().options;
+    assert!(o.ssl && o.ssl_cipher && !o.cert_sig);
 }
 
 #[test]

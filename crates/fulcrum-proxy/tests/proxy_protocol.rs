@@ -556,3 +556,92 @@ backend be
         assert_eq!(ours, theirs);
     }
 }
+
+/// `proxy-v2-options cert-sig,cert-key` (and the other SSL options alone): the SSL TLV's sub-TLVs, with the
+/// frontend certificate's signature algorithm and key type and size, as haproxy 2.6 sends them for the same TLS
+/// clients, for an RSA and an ECDSA certificate.
+#[test]
+fn certificate_algorithms_in_the_v2_tlvs_as_haproxy() {
+    let dir = std::env::temp_dir().join(format!("fulcrum-pp-alg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    common::pki::ca(&dir);
+    common::pki::leaf(&dir, "rsa", "a.test", &["a.test"], true, false);
+    common::pki::leaf(&dir, "ec", "a.test", &["a.test"], false, false);
+    let k = common::pki::Pki { dir: dir.clone() };
+    let (srv, rx) = recording_server();
+    // What the server got for each path: the SSL TLV's flags and sub-TLVs (the version and cipher only named).
+    let run = |cert: &str, start: &dyn Fn(&str, u16) -> Box<dyn std::any::Any>| -> Vec<String> {
+        let port = free_port();
+        let cfg = format!(
+            "{DEFAULTS}
+frontend fe
+    bind 127.0.0.1:{port} ssl crt {}
+    use_backend algs if {{ path /algs }}
+    use_backend cipher if {{ path /cipher }}
+    default_backend cn
+backend algs
+    server s {srv} send-proxy-v2 proxy-v2-options cert-sig,cert-key
+backend cipher
+    server s {srv} send-proxy-v2 proxy-v2-options ssl-cipher
+backend cn
+    server s {srv} send-proxy-v2 proxy-v2-options cert-cn
+",
+            k.path(&format!("{cert}.pem")),
+        );
+        let _p = start(&cfg, port);
+        // The probe of a started haproxy may have left a record: drop what came so far.
+        std::thread::sleep(Duration::from_millis(400));
+        while rx.try_recv().is_ok() {}
+        let mut out = Vec::new();
+        for path in ["/algs", "/cipher", "/cn"] {
+            let status = std::process::Command::new("curl")
+                .args(["-sS", "-o", "/dev/null", "--max-time", "5", "--cacert"])
+                .arg(k.path("ca.pem"))
+                .args(["--resolve", &format!("a.test:{port}:127.0.0.1")])
+                .arg(format!("https://a.test:{port}{path}"))
+                .status()
+                .unwrap_or_else(|e| panic!("curl is needed: {e}"));
+            assert!(status.success(), "{path}");
+            let got = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            let (h, _) = decode_all(&got);
+            let mut desc = format!("{path}:");
+            match h.ssl() {
+                None => desc.push_str(" no SSL TLV"),
+                Some(ssl) => {
+                    let ssl = ssl.unwrap();
+                    desc.push_str(&format!(" client={} verify={}", ssl.client, ssl.verify));
+                    for t in &ssl.sub {
+                        let v = match t.kind {
+                            pp::kind::SSL_VERSION | pp::kind::SSL_CIPHER => "..".to_string(),
+                            _ => String::from_utf8_lossy(&t.value).into_owned(),
+                        };
+                        desc.push_str(&format!(" {:#x}={v}", t.kind));
+                    }
+                }
+            }
+            out.push(desc);
+        }
+        out
+    };
+    let haproxy = haproxy_present();
+    // Both leaves are signed by the test CA's ECDSA key.
+    for (cert, sig, key) in [
+        ("rsa", "ecdsa-with-SHA256", "RSA2048"),
+        ("ec", "ecdsa-with-SHA256", "EC256"),
+    ] {
+        let ours = run(cert, &|cfg, _| Box::new(start_proxy(cfg)));
+        assert_eq!(
+            ours[0],
+            format!("/algs: client=1 verify=0 0x21=.. 0x25={key} 0x24={sig}"),
+            "{ours:#?}"
+        );
+        if haproxy {
+            let theirs = run(cert, &|cfg, port| {
+                Box::new(start_haproxy(cfg, SocketAddr::from(([127, 0, 0, 1], port))))
+            });
+            assert_eq!(ours, theirs, "{cert}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -287,6 +287,19 @@ impl Facts {
         Some((der, fields))
     }
 
+    /// The signature algorithm of the certificate the frontend presented (`RSA-SHA256`), for the PROXY v2
+    /// `cert-sig` TLV.
+    pub fn own_sig_alg(&self) -> Option<&'static str> {
+        self.own_cert()?.1.sig_alg()
+    }
+
+    /// The key type and size of the certificate the frontend presented (`RSA2048`, `EC256`), for the PROXY v2
+    /// `cert-key` TLV.
+    pub fn own_key_type(&self) -> Option<String> {
+        let (der, c) = self.own_cert()?;
+        c.key_type_bits(der)
+    }
+
     /// The first common name (CN) of the client certificate's subject, when the client sent a certificate.
     pub fn client_cn(&self) -> Option<String> {
         let (der, c) = self.peer_cert()?;

@@ -289,6 +289,71 @@ impl CertFields {
         self.key_alg
     }
 
+    /// The public key as OpenSSL's key type and size name it (`RSA2048`, `EC256`, `DSA2048`), as the PROXY
+    /// v2 `cert-key` TLV carries it; `None` for other kinds of keys.
+    pub fn key_type_bits(&self, der: &[u8]) -> Option<String> {
+        let spki = self.spki(der);
+        let (0x30, inner, _) = tlv(spki)? else {
+            return None;
+        };
+        let (0x30, alg, after_alg) = tlv(inner)? else {
+            return None;
+        };
+        let (0x06, oid, params) = tlv(alg)? else {
+            return None;
+        };
+        let (0x03, key_bits, _) = tlv(after_alg)? else {
+            return None;
+        };
+        let key = key_bits.get(1..)?;
+        // The bits of a DER INTEGER's magnitude.
+        let int_bits = |n: &[u8]| -> usize {
+            let n = match n.iter().position(|&b| b != 0) {
+                Some(i) => &n[i..],
+                None => return 0,
+            };
+            (n.len() - 1) * 8 + (8 - n[0].leading_zeros() as usize)
+        };
+        match oid {
+            // rsaEncryption: RSAPublicKey { modulus, publicExponent }
+            [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01] => {
+                let (0x30, rsa, _) = tlv(key)? else {
+                    return None;
+                };
+                let (0x02, modulus, _) = tlv(rsa)? else {
+                    return None;
+                };
+                Some(format!("RSA{}", int_bits(modulus)))
+            }
+            // id-ecPublicKey: the named curve's order size.
+            [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01] => {
+                let (0x06, curve, _) = tlv(params)? else {
+                    return None;
+                };
+                let bits = match curve {
+                    [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07] => 256,
+                    [0x2b, 0x81, 0x04, 0x00, 0x22] => 384,
+                    [0x2b, 0x81, 0x04, 0x00, 0x23] => 521,
+                    [0x2b, 0x81, 0x04, 0x00, 0x21] => 224,
+                    [0x2b, 0x81, 0x04, 0x00, 0x0a] => 256,
+                    _ => return None,
+                };
+                Some(format!("EC{bits}"))
+            }
+            // DSA: the size of p, in the parameters.
+            [0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01] => {
+                let (0x30, dsa, _) = tlv(params)? else {
+                    return None;
+                };
+                let (0x02, p, _) = tlv(dsa)? else {
+                    return None;
+                };
+                Some(format!("DSA{}", int_bits(p)))
+            }
+            _ => None,
+        }
+    }
+
     /// The X.509 version, 1 to 3.
     pub fn version(&self) -> u8 {
         self.version

@@ -1087,6 +1087,10 @@ pub struct ProxyV2Options {
     pub cert_cn: bool,
     /// `ssl-cipher`: the cipher's name in the SSL TLV.
     pub ssl_cipher: bool,
+    /// `cert-sig`: the signature algorithm of the frontend's certificate in the SSL TLV.
+    pub cert_sig: bool,
+    /// `cert-key`: the key type and size of the frontend's certificate in the SSL TLV.
+    pub cert_key: bool,
     /// `authority`: the server name the client sent (SNI).
     pub authority: bool,
     /// `crc32c`: a checksum of the header.
@@ -1102,6 +1106,8 @@ impl ProxyV2Options {
             ssl: self.ssl | o.ssl,
             cert_cn: self.cert_cn | o.cert_cn,
             ssl_cipher: self.ssl_cipher | o.ssl_cipher,
+            cert_sig: self.cert_sig | o.cert_sig,
+            cert_key: self.cert_key | o.cert_key,
             authority: self.authority | o.authority,
             crc32c: self.crc32c | o.crc32c,
             unique_id: self.unique_id | o.unique_id,

@@ -881,11 +881,8 @@ fn proxy_v2_options(list: &str) -> Result<ProxyV2Options, String> {
             "ssl" => &mut o.ssl,
             "cert-cn" => &mut o.cert_cn,
             "ssl-cipher" => &mut o.ssl_cipher,
-            "cert-sig" | "cert-key" => {
-                return Err(format!(
-                    "'proxy-v2-options': option '{item}' is supported by HAProxy, not yet by fulcrum"
-                ))
-            }
+            "cert-sig" => &mut o.cert_sig,
+            "cert-key" => &mut o.cert_key,
             "authority" => &mut o.authority,
             "crc32c" => &mut o.crc32c,
             "unique-id" => &mut o.unique_id,
@@ -895,6 +892,8 @@ fn proxy_v2_options(list: &str) -> Result<ProxyV2Options, String> {
         };
         *flag = true;
     }
+    // Each option of the SSL TLV asks for that TLV, as in HAProxy.
+    o.ssl |= o.cert_cn || o.ssl_cipher || o.cert_sig || o.cert_key;
     Ok(o)
 }
 

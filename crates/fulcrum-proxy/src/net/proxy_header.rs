@@ -155,16 +155,17 @@ pub fn encode(
             }
         }
         if o.ssl {
-            // `verify` is 0 only for a client certificate that was verified (the only kind accepted).
+            // `verify`: 1 on clear text; on TLS the verification's result, as `ssl_c_verify` reads it (0 without
+            // a client certificate, as haproxy 2.6 sends it).
             let mut ssl = pp::Ssl {
                 verify: 1,
                 ..pp::Ssl::default()
             };
             if let Some(t) = facts.tls {
                 ssl.client = pp::ssl_client::SSL;
+                ssl.verify = u32::from(t.verify.verify);
                 if t.client_cert.is_some() {
                     ssl.client |= pp::ssl_client::CERT_CONN | pp::ssl_client::CERT_SESS;
-                    ssl.verify = 0;
                 }
                 ssl.sub
                     .push(pp::Tlv::new(pp::kind::SSL_VERSION, t.version.as_bytes()));
@@ -172,6 +173,19 @@ pub fn encode(
                     if let Some(cn) = t.client_cn() {
                         ssl.sub
                             .push(pp::Tlv::new(pp::kind::SSL_CN, cn.into_bytes()));
+                    }
+                }
+                // HAProxy's order: version, CN, key, signature, cipher.
+                if o.cert_key {
+                    if let Some(key) = t.own_key_type() {
+                        ssl.sub
+                            .push(pp::Tlv::new(pp::kind::SSL_KEY_ALG, key.into_bytes()));
+                    }
+                }
+                if o.cert_sig {
+                    if let Some(sig) = t.own_sig_alg() {
+                        ssl.sub
+                            .push(pp::Tlv::new(pp::kind::SSL_SIG_ALG, sig.as_bytes()));
                     }
                 }
                 if o.ssl_cipher {
