@@ -326,8 +326,8 @@ fn acl_errors_fulcrum_only() {
             "fetch method 'req.ssl_ver' is supported by HAProxy, not yet",
         ),
         (
-            "acl a req.payload_lv(0,1) x",
-            "fetch method 'req.payload_lv' is supported by HAProxy, not yet",
+            "acl a url32 1",
+            "fetch method 'url32' is supported by HAProxy, not yet",
         ),
         (
             "acl a str(a),debug -m str x",

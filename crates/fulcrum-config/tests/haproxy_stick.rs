@@ -280,8 +280,8 @@ fn stick_rules_parse_and_refuse() {
         "stick",
         "not allowed in a 'frontend' section",
     );
-    // `mode tcp`: request-side rules on the connection (`stick on src`, the payload); HTTP fetches refused, and
-    // `store-response` not yet.
+    // `mode tcp`: request-side rules on the connection (`stick on src`, the payload), `store-response` on the
+    // server's first bytes; HTTP fetches refused.
     let c = ok_both(&format!(
         "{D}listen l\n mode tcp\n bind :18080\n stick-table type ip size 1k\n stick on src\n stick match src if {{ req.len ge 4 }}\n server s 127.0.0.1:1\n"
     ));
@@ -292,12 +292,10 @@ fn stick_rules_parse_and_refuse() {
         "stick on",
         "sample fetch 'req.hdr' reads HTTP data",
     );
-    err1(
-        &format!("{D}listen l\n mode tcp\n bind :18080\n stick-table type ip size 1k\n stick store-response src\n server s 127.0.0.1:1\n"),
-        10,
-        "stick store-response",
-        "not supported yet by fulcrum",
-    );
+    let c = ok_both(&format!(
+        "{D}listen l\n mode tcp\n bind :18080\n stick-table type binary len 32 size 1k\n acl serverhello rep_ssl_hello_type 2\n stick store-response payload_lv(43,1) if serverhello\n server s 127.0.0.1:1\n"
+    ));
+    assert!(c.backend("l").unwrap().rules.stick[0].action.response);
 }
 
 #[test]

@@ -663,3 +663,130 @@ backend t_bytes
         );
     }
 }
+
+/// An `openssl s_server` speaking TLS 1.2 with its own session cache (no tickets); killed (by PID) when dropped.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_server(k: &common::pki::Pki) -> TlsServer {
+    let port = free_port();
+    let child = std::process::Command::new("openssl")
+        // Session IDs, not tickets: what the idiom keys on.
+        .args([
+            "s_server",
+            "-quiet",
+            "-tls1_2",
+            "-no_ticket",
+            "-www",
+            "-accept",
+        ])
+        .arg(port.to_string())
+        // The PEM holds the key too.
+        .arg("-cert")
+        .arg(k.path("srv.pem"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl is needed");
+    assert!(wait_until(Duration::from_secs(5), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    TlsServer { child, port }
+}
+
+/// One TLS 1.2 handshake through `addr` with `openssl s_client`, saving the session to `out` or resuming the
+/// one in `sess`: whether the session was resumed.
+fn tls_session(addr: SocketAddr, sess: &Path, resume: bool) -> bool {
+    let flag = if resume { "-sess_in" } else { "-sess_out" };
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-tls1_2", "-connect", &addr.to_string(), flag])
+        .arg(sess)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl is needed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Cipher"), "{text}");
+    text.contains("Reused, TLSv1.2")
+}
+
+/// HAProxy's SSL session ID persistence in `mode tcp`: `stick on payload_lv(43,1) if clienthello` and `stick
+/// store-response payload_lv(43,1) if serverhello` keep a client that resumes its session on the server that
+/// holds it, where round robin alone would send every other resumption to a server that does not know it. The
+/// same with haproxy 2.6.
+#[test]
+fn ssl_session_id_persistence_in_mode_tcp() {
+    let dir = std::env::temp_dir().join(format!("fulcrum-sslid-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    common::pki::ca(&dir);
+    common::pki::leaf(&dir, "srv", "a.test", &["a.test"], true, false);
+    let k = common::pki::Pki { dir: dir.clone() };
+    let (s1, s2) = (tls_server(&k), tls_server(&k));
+    let config = |port: u16, sticky: bool| {
+        let stick = if sticky {
+            "    stick on payload_lv(43,1) if clienthello
+    stick store-response payload_lv(43,1) if serverhello
+"
+        } else {
+            ""
+        };
+        format!(
+            "global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend f
+    bind 127.0.0.1:{port}
+    default_backend https
+backend https
+    balance roundrobin
+    stick-table type binary len 32 size 30k expire 30m
+    acl clienthello req_ssl_hello_type 1
+    acl serverhello rep_ssl_hello_type 2
+    tcp-request inspect-delay 5s
+    tcp-request content accept if clienthello
+    tcp-response inspect-delay 5s
+    tcp-response content accept if serverhello
+{stick}    server s1 127.0.0.1:{}
+    server s2 127.0.0.1:{}
+",
+            s1.port, s2.port
+        )
+    };
+    let sess = dir.join("session");
+    // Resumptions of one session: (resumed, not resumed).
+    let run = |addr: SocketAddr| -> (usize, usize) {
+        assert!(!tls_session(addr, &sess, false), "a first handshake is new");
+        let resumed = (0..4).filter(|_| tls_session(addr, &sess, true)).count();
+        (resumed, 4 - resumed)
+    };
+    let port = free_port();
+    let p = start_proxy(&config(port, true));
+    assert_eq!(run(p.addr), (4, 0), "every resumption reaches its server");
+    drop(p);
+    // Without the stick rules, round robin sends half of them elsewhere.
+    let port = free_port();
+    let p = start_proxy(&config(port, false));
+    assert_eq!(run(p.addr), (2, 2));
+    drop(p);
+    if haproxy_present() {
+        let port = free_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let _h = start_haproxy(&config(port, true), addr);
+        assert_eq!(run(addr), (4, 0), "haproxy 2.6");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

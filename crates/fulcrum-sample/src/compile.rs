@@ -36,7 +36,6 @@ const UNSUPPORTED_FETCHES: &[&str] = &[
     "proc",
     "req.body_len",
     "req.body_size",
-    "req.payload_lv",
     "req.proto_http",
     "res.body",
     "set-cookie",
@@ -438,6 +437,40 @@ pub(crate) fn fetch(call: &RawCall<'_>) -> Result<Fetch, Error> {
             })
         }
         "res.len" => simple(Fetch::ResLen),
+        "payload_lv" | "req.payload_lv" | "res.payload_lv" => {
+            let a = args(call, &[I, I, S], 2)?;
+            let num = |i: usize| -> Result<u32, Error> {
+                a.int(i)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| a.bad(i, "expected a number between 0 and 4294967295"))
+            };
+            let len_size = num(1)?;
+            if len_size == 0 || len_size > 8 {
+                return Err(a.bad(1, "the length's size must be between 1 and 8 bytes"));
+            }
+            // The third argument may be relative to the end of the length: `+N` / `-N`.
+            let start = match a.str(2).filter(|t| !t.is_empty()) {
+                None => None,
+                Some(t) => {
+                    let n: i64 = t
+                        .parse()
+                        .map_err(|_| a.bad(2, "expected an offset ('N', '+N' or '-N')"))?;
+                    Some((t.starts_with(['+', '-']), n))
+                }
+            };
+            Ok(Fetch::PayloadLv {
+                len_offset: num(0)?,
+                len_size,
+                start,
+                response: call.name == "res.payload_lv",
+            })
+        }
+        "req.ssl_hello_type" | "req_ssl_hello_type" => {
+            simple(Fetch::SslHelloType { response: false })
+        }
+        "res.ssl_hello_type" | "rep_ssl_hello_type" => {
+            simple(Fetch::SslHelloType { response: true })
+        }
         "req.rdp_cookie" | "rdp_cookie" | "req_rdp_cookie" | "req.rdp_cookie_cnt"
         | "rdp_cookie_cnt" | "req_rdp_cookie_cnt" => {
             let a = args(call, &[S], 0)?;

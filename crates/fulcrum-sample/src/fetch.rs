@@ -279,6 +279,25 @@ pub(crate) enum Fetch {
     },
     /// `res.len`: how many response bytes are buffered (`tcp-response content`).
     ResLen,
+    /// `payload_lv(OFFSET1,LENGTH[,OFFSET2])` / `req.payload_lv`, `res.payload_lv`: a block of the buffered
+    /// bytes whose size is the big-endian integer of LENGTH bytes at OFFSET1, starting right after it or at
+    /// OFFSET2 (`+N` / `-N`: relative to that point).
+    PayloadLv {
+        /// Where the length is.
+        len_offset: u32,
+        /// How many bytes it has.
+        len_size: u32,
+        /// Where the block starts instead: (relative, offset).
+        start: Option<(bool, i64)>,
+        /// The response's bytes (`res.payload_lv`) rather than the request's.
+        response: bool,
+    },
+    /// `req.ssl_hello_type` / `res.ssl_hello_type` (`rep_ssl_hello_type`): the handshake type of the TLS record
+    /// at the start of the buffered bytes (1: ClientHello, 2: ServerHello).
+    SslHelloType {
+        /// The response's bytes rather than the request's.
+        response: bool,
+    },
     /// `res.payload(offset,length)`: buffered response bytes (`length` 0: to the end).
     ResPayload {
         /// Where the bytes start.
@@ -362,7 +381,9 @@ impl Fetch {
             | Fetch::Base32 { with_src: true }
             | Fetch::Payload { .. }
             | Fetch::ReqBody
-            | Fetch::ResPayload { .. } => Type::Bin,
+            | Fetch::ResPayload { .. }
+            | Fetch::PayloadLv { .. } => Type::Bin,
+            Fetch::SslHelloType { .. } => Type::Int,
             Fetch::Meth(_) | Fetch::Method => Type::Meth,
             Fetch::Var { .. } => Type::Any,
             Fetch::Ssl(f) => f.out_type(),
@@ -377,6 +398,7 @@ impl Fetch {
         match self {
             // `res.comp` and `res.comp_algo` read what the proxy decided, kept for the log line too.
             Fetch::Status | Fetch::ResLen | Fetch::ResPayload { .. } => true,
+            Fetch::PayloadLv { response, .. } | Fetch::SslHelloType { response } => *response,
             Fetch::CaptureHdr { response, .. } => *response,
             Fetch::Ver {
                 response,
@@ -695,6 +717,32 @@ impl Fetch {
             Fetch::ResLen => {
                 Value::Int(i64::try_from(ctx.response_payload()?.len()).unwrap_or(i64::MAX))
             }
+            Fetch::PayloadLv {
+                len_offset,
+                len_size,
+                start,
+                response,
+            } => {
+                let buf = if *response {
+                    ctx.response_payload()?
+                } else {
+                    ctx.payload()?
+                };
+                Value::Bin(Cow::Borrowed(payload_lv(
+                    buf,
+                    *len_offset,
+                    *len_size,
+                    *start,
+                )?))
+            }
+            Fetch::SslHelloType { response } => {
+                let buf = if *response {
+                    ctx.response_payload()?
+                } else {
+                    ctx.payload()?
+                };
+                Value::Int(i64::from(ssl_hello_type(buf).ok()??))
+            }
             Fetch::ResPayload { offset, length } => Value::Bin(Cow::Borrowed(payload(
                 ctx.response_payload()?,
                 *offset,
@@ -888,6 +936,130 @@ fn payload(buf: &[u8], offset: u32, length: u32) -> Option<&[u8]> {
         buf.get(start..)
     } else {
         buf.get(start..start.checked_add(length as usize)?)
+    }
+}
+
+/// `payload_lv`: the block whose size is the `len_size`-byte big-endian integer at `len_offset`, starting right
+/// after it, or at `start` (relative to that point when its flag says so); `None` when it is empty, larger than a
+/// buffer, or not all there yet (then [`payload_lv_complete`] says so).
+pub(crate) fn payload_lv(
+    buf: &[u8],
+    len_offset: u32,
+    len_size: u32,
+    start: Option<(bool, i64)>,
+) -> Option<&[u8]> {
+    let (from, size) = payload_lv_span(buf, len_offset, len_size, start)?;
+    buf.get(from..from.checked_add(size)?)
+}
+
+/// Where a `payload_lv` block starts and how long it is, once its length field is there; `None` before, or when
+/// the block can never be there (empty, or past the most bytes buffered).
+fn payload_lv_span(
+    buf: &[u8],
+    len_offset: u32,
+    len_size: u32,
+    start: Option<(bool, i64)>,
+) -> Option<(usize, usize)> {
+    let at = len_offset as usize;
+    let field = buf.get(at..at.checked_add(len_size as usize)?)?;
+    let size = field.iter().fold(0u64, |n, &b| {
+        n.saturating_mul(256).saturating_add(u64::from(b))
+    });
+    let after = (at + field.len()) as i64;
+    let from = match start {
+        None => after,
+        Some((true, d)) => after.checked_add(d)?,
+        Some((false, o)) => o,
+    };
+    // As HAProxy: an empty block, or one past a buffer's size, never matches.
+    if size == 0 || from < 0 || (from as u64).saturating_add(size) > MAX_BUFFERED {
+        return None;
+    }
+    Some((from as usize, size as usize))
+}
+
+/// Whether a `payload_lv` block can no longer change: it is all there, or can never be.
+pub(crate) fn payload_lv_settled(
+    buf: &[u8],
+    len_offset: u32,
+    len_size: u32,
+    start: Option<(bool, i64)>,
+) -> bool {
+    let at = len_offset as usize;
+    if buf.len() < at.saturating_add(len_size as usize) {
+        return false;
+    }
+    match payload_lv_span(buf, len_offset, len_size, start) {
+        Some((from, size)) => buf.len() >= from + size,
+        None => true,
+    }
+}
+
+/// The most bytes a content rule may see buffered (HAProxy's `tune.bufsize`).
+const MAX_BUFFERED: u64 = 16_384;
+
+/// The handshake type of the TLS record at the start of `buf` (an SSLv3/TLS record header, then the handshake
+/// header): `Ok(None)` while the record is not all there, `Err` when the bytes are no TLS handshake, as HAProxy's
+/// `req.ssl_hello_type` reads them.
+pub(crate) fn ssl_hello_type(buf: &[u8]) -> Result<Option<u8>, ()> {
+    let Some(&kind) = buf.first() else {
+        return Ok(None);
+    };
+    if !((0x14..=0x17).contains(&kind) || kind == 0xff) {
+        return Err(());
+    }
+    if buf.len() < 9 {
+        return Ok(None);
+    }
+    // SSLv3 and later, and a record long enough for a handshake header.
+    if u32::from(buf[1]) << 16 | u32::from(buf[2]) << 8 < 0x03_0000
+        || u16::from_be_bytes([buf[3], buf[4]]) < 4
+    {
+        return Err(());
+    }
+    let hs_len = u32::from(buf[6]) << 16 | u32::from(buf[7]) << 8 | u32::from(buf[8]);
+    if (buf.len() as u64) < u64::from(hs_len) + 9 {
+        return Ok(None);
+    }
+    Ok(Some(buf[5]))
+}
+
+#[cfg(test)]
+mod lv_tests {
+    use super::*;
+
+    #[test]
+    fn length_value_blocks() {
+        // A one-byte length at 2, then the block.
+        let buf = [9, 9, 3, b'a', b'b', b'c', b'd'];
+        assert_eq!(payload_lv(&buf, 2, 1, None), Some(&b"abc"[..]));
+        // Not all there yet: not settled.
+        assert_eq!(payload_lv(&buf[..5], 2, 1, None), None);
+        assert!(!payload_lv_settled(&buf[..5], 2, 1, None));
+        assert!(payload_lv_settled(&buf, 2, 1, None));
+        // Two-byte big-endian length; an absolute and a relative start.
+        let buf = [0, 2, b'x', b'y', b'z'];
+        assert_eq!(payload_lv(&buf, 0, 2, None), Some(&b"xy"[..]));
+        assert_eq!(payload_lv(&buf, 0, 2, Some((false, 3))), Some(&b"yz"[..]));
+        assert_eq!(payload_lv(&buf, 0, 2, Some((true, 1))), Some(&b"yz"[..]));
+        assert_eq!(payload_lv(&buf, 0, 2, Some((true, -3))), None);
+        // An empty block never matches, and is settled.
+        assert_eq!(payload_lv(&[0, 1], 0, 1, None), None);
+        assert!(payload_lv_settled(&[0, 1], 0, 1, None));
+        // A block longer than any buffer never matches.
+        assert_eq!(payload_lv(&[0xff, 0xff, 0xff], 0, 3, None), None);
+    }
+
+    #[test]
+    fn hello_types() {
+        // A record header (handshake, TLS 1.0, 8 bytes), then a ServerHello header of 4 bytes' body.
+        let hello = [0x16, 3, 1, 0, 8, 2, 0, 0, 4, 1, 2, 3, 4];
+        assert_eq!(ssl_hello_type(&hello), Ok(Some(2)));
+        assert_eq!(ssl_hello_type(&hello[..10]), Ok(None));
+        assert_eq!(ssl_hello_type(&[]), Ok(None));
+        assert_eq!(ssl_hello_type(b"GET / HTTP/1.1\r\n"), Err(()));
+        // SSLv2-era versions are no hello.
+        assert_eq!(ssl_hello_type(&[0x16, 2, 0, 0, 8, 1, 0, 0, 0]), Err(()));
     }
 }
 

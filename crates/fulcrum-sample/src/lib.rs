@@ -262,6 +262,27 @@ impl Expr {
             Fetch::RdpCookie { name, .. } => ctx
                 .payload()
                 .is_none_or(|b| fetch::rdp_cookie(b, name.as_deref()).is_none()),
+            Fetch::PayloadLv {
+                len_offset,
+                len_size,
+                start,
+                response,
+            } => {
+                let buf = if *response {
+                    ctx.response_payload()
+                } else {
+                    ctx.payload()
+                };
+                buf.is_none_or(|b| !fetch::payload_lv_settled(b, *len_offset, *len_size, *start))
+            }
+            Fetch::SslHelloType { response } => {
+                let buf = if *response {
+                    ctx.response_payload()
+                } else {
+                    ctx.payload()
+                };
+                buf.is_none_or(|b| matches!(fetch::ssl_hello_type(b), Ok(None)))
+            }
             _ => true,
         }
     }
@@ -274,8 +295,23 @@ impl Expr {
             request: f.reads_request(),
             backend: matches!(f, Fetch::BeName | Fetch::Id(IdOf::Backend)),
             server: matches!(f, Fetch::SrvName | Fetch::Id(IdOf::Server)),
-            content: matches!(f, Fetch::Payload { .. } | Fetch::RdpCookie { .. }),
-            response_content: matches!(f, Fetch::ResLen | Fetch::ResPayload { .. }),
+            content: matches!(
+                f,
+                Fetch::Payload { .. }
+                    | Fetch::RdpCookie { .. }
+                    | Fetch::PayloadLv {
+                        response: false,
+                        ..
+                    }
+                    | Fetch::SslHelloType { response: false }
+            ),
+            response_content: matches!(
+                f,
+                Fetch::ResLen
+                    | Fetch::ResPayload { .. }
+                    | Fetch::PayloadLv { response: true, .. }
+                    | Fetch::SslHelloType { response: true }
+            ),
             vars: matches!(f, Fetch::Var { .. }),
             server_conn: matches!(f, Fetch::Ssl(s) | Fetch::SslDn { fetch: s, .. } if s.is_backend()),
             http: matches!(

@@ -357,6 +357,26 @@ fn needs() {
     assert!(n("be_name").backend);
     assert!(n("srv_name").server);
     assert_eq!(n("src"), fulcrum_sample::Needs::default());
+    // The length-prefixed blocks and TLS hello types of the buffered bytes, on either side.
+    assert!(n("payload_lv(43,1)").content && !n("payload_lv(43,1)").response_content);
+    assert!(n("res.payload_lv(43,1,+2)").response_content);
+    assert!(n("req.ssl_hello_type").content && n("rep_ssl_hello_type").response_content);
+    assert_eq!(
+        Expr::parse("payload_lv(43,1)").unwrap().output_type(),
+        Type::Bin
+    );
+    assert_eq!(
+        Expr::parse("res.ssl_hello_type").unwrap().output_type(),
+        Type::Int
+    );
+    for bad in [
+        "payload_lv(43,0)",
+        "payload_lv(43,9)",
+        "payload_lv(43)",
+        "payload_lv(1,1,x)",
+    ] {
+        assert!(Expr::parse(bad).is_err(), "{bad}");
+    }
     let e = Expr::parse("req.hdr(host),lower").unwrap();
     assert_eq!(e.fetch_name(), "req.hdr");
     assert_eq!(e.source(), "req.hdr(host),lower");

@@ -3760,18 +3760,8 @@ pub fn finish(
     let response_inspect_delay = d.response_inspect_delay.map(|(t, _)| t);
     if mode == Mode::Tcp {
         sink.diags.extend(d.tcp_response_http_only);
-        // `stick on|match|store-request` decide on the connection's bytes before the server is chosen; the
-        // response side (`store-response`, typically on an SSL session id read from the server's hello) is not
-        // there yet.
-        if let Some(r) = d.stick.iter().find(|r| r.action.response) {
-            sink.error(
-                &r.location,
-                &r.keyword,
-                ns(format!(
-                    "'stick store-response' in {proxy}, which is in 'mode tcp' (mode http is)"
-                )),
-            );
-        }
+        // `stick on|match|store-request` decide on the connection's bytes before the server is chosen,
+        // `store-response` on the server's first bytes (typically an SSL session id read from its hello).
         if let Some(r) = d.stick.iter().find(|r| r.action.key.0.needs().http) {
             sink.error(
                 &r.location,

@@ -427,7 +427,8 @@ pub async fn serve_client(
         }
     }
     let mut answer = Vec::new();
-    if be.rules.has_tcp_response_rules() {
+    let store_response = be.rules.has_store_response();
+    if be.rules.has_tcp_response_rules() || store_response {
         let side = Side {
             rules: &be.rules,
             response: true,
@@ -443,6 +444,24 @@ pub async fn serve_client(
             // Response rules cannot switch (the configuration allows it in request rules only).
             Inspected::Accept(buf) | Inspected::Switch(buf, _) => {
                 answer = buf;
+                // `stick store-response`: the server that answered, under the key its first bytes give.
+                if store_response {
+                    let facts = ContentFacts {
+                        src: peer,
+                        dst_port: local_port,
+                        buf: &answer,
+                        may_change: false,
+                        response: true,
+                        vars: Some(&vars),
+                        stick: stick.as_ref(),
+                        tls: session.as_ref().map(|s| &*s.facts),
+                        server_tls: Some(server_facts.as_deref()),
+                        sock: None,
+                        log_level: log_level.as_deref(),
+                    };
+                    be.rules
+                        .stick_store_response_tcp(&facts, &be.servers[server_index]);
+                }
                 b"--"
             }
             Inspected::Reject(..) => {

@@ -202,7 +202,7 @@ impl Lab {
         ip(&["-n", ns, "link", "set", dev, if up { "up" } else { "down" }]).unwrap();
     }
 
-    fn spawn(&mut self, ns: &str, what: &str, argv: &[&std::ffi::OsStr]) -> usize {
+    pub fn spawn(&mut self, ns: &str, what: &str, argv: &[&std::ffi::OsStr]) -> usize {
         let log_path = self
             .dir
             .join(format!("{what}-{ns}-{}.log", self.children.len()));

@@ -1194,6 +1194,23 @@ impl ProxyRules {
         plan
     }
 
+    /// `stick store-response` in `mode tcp`: on the server's first bytes (`facts` over the response buffer), the
+    /// rules whose condition holds store `server` under their key. `payload` / `payload_lv` read the response
+    /// there, as HAProxy's direction-less fetches do.
+    pub fn stick_store_response_tcp(
+        &self,
+        facts: &ContentFacts<'_>,
+        server: &crate::model::server::ServerRt,
+    ) {
+        for (rule, cond) in self.stick.iter().filter(|(r, _)| r.response) {
+            if holds(cond, facts) {
+                let mut ctx = facts.ctx();
+                ctx.payload = Some(facts.buf);
+                rule.store_response(&ctx, server);
+            }
+        }
+    }
+
     /// The first `stats http-request` rule whose condition holds for a request of the stats page.
     pub fn stats_access(
         &self,
