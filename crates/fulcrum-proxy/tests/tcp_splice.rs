@@ -222,6 +222,31 @@ async fn splice_steps_over_an_urgent_mark() {
     assert_eq!(end.a_to_b, 6);
 }
 
+/// Everything sent before the relay starts: the bytes after the urgent mark and the FIN wait together behind the
+/// mark, where splice answers 0 as at the end of the stream; the bytes after the mark still go through.
+#[tokio::test]
+async fn splice_steps_over_an_urgent_mark_with_the_fin_behind() {
+    let (client, a, b, mut server) = setup().await;
+    let got = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        server.read_to_end(&mut all).unwrap();
+        server.shutdown(Shutdown::Write).unwrap();
+        all
+    });
+    let mut c = client.try_clone().unwrap();
+    c.write_all(b"abc").unwrap();
+    socket2::SockRef::from(&c).send_out_of_band(b"X").unwrap();
+    c.write_all(b"def").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let end = bidirectional(&a, &b, Some(Duration::from_secs(5))).await;
+    drop((a, b));
+    drop(client);
+    assert!(!end.timed_out && !end.a_failed && !end.b_failed, "{end:?}");
+    assert_eq!(got.join().unwrap(), b"abcdef");
+    assert_eq!(end.a_to_b, 6);
+}
+
 #[test]
 fn tcp_mode_moves_20_mb_each_way_through_the_proxy() {
     // The server sends its own 20 MB while reading the client's, and reports what it read in a side channel.

@@ -10,8 +10,8 @@
 //!
 //! Fallbacks: when the kernel refuses splice on a socket (EINVAL, ENOSYS, ...) that direction switches for good to a
 //! user-space buffer on the same readiness loop; when no pipe can be had (descriptor limit) one chunk goes through
-//! the buffer; and a source stopped at a TCP urgent mark (where splice returns EAGAIN although bytes wait) is read
-//! past the mark with recv(2).
+//! the buffer; and a source stopped at a TCP urgent mark (where splice returns EAGAIN although bytes wait, or 0
+//! when the FIN came in behind them) is read past the mark with recv(2).
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -338,10 +338,13 @@ impl Pump {
                 let buf = &mut self.buf;
                 return src.try_io(Interest::READABLE, || {
                     match splice(fd, pipe.write.as_raw_fd(), pipe.size) {
-                        // splice stops at an urgent mark and says EAGAIN although bytes wait: recv(2) steps over it.
+                        // splice stops at an urgent mark and says EAGAIN although bytes wait, or 0 when the peer's
+                        // FIN is in too (as at the end of the stream): recv(2) steps over the mark, and says 0 only
+                        // at the real end.
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock && at_urgent_mark(fd) => {
                             recv(fd, grow(buf)).map(Filled::Buf)
                         }
+                        Ok(0) if at_urgent_mark(fd) => recv(fd, grow(buf)).map(Filled::Buf),
                         r => r.map(Filled::Pipe),
                     }
                 });
