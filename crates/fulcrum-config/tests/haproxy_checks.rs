@@ -380,6 +380,14 @@ fn tcp_check_errors() {
         "first step MUST also be a 'connect'",
     );
     err1_both(&b("tcp-check bogus"), 8, "tcp-check", "but got 'bogus'");
+    // Conditions on a check variable, as HAProxy; unknown ones and conditions on `unset-var` refused.
+    ok_both(&b("tcp-check set-var(check.x,ifnotset,ifgt) int(1)\n tcp-check set-var-fmt(check.y,ifexists) \"a\""));
+    err1(
+        &b("tcp-check set-var(check.x,ifmaybe) int(1)"),
+        8,
+        "tcp-check set-var(check.x,ifmaybe)",
+        "unknown condition 'ifmaybe'",
+    );
     // A TCP check takes no HTTP multiplexer; `proto none` is accepted.
     err1_both(
         &b("tcp-check connect proto h2"),
@@ -655,8 +663,8 @@ fn http_check_rulesets() {
         .iter()
         .map(|r| match &r.action {
             A::Connect(_) => "connect",
-            A::SetVar(_, CheckVarValue::Expr(_)) => "set-var",
-            A::SetVar(_, CheckVarValue::Format(_)) => "set-var-fmt",
+            A::SetVar(_, CheckVarValue::Expr(_), _) => "set-var",
+            A::SetVar(_, CheckVarValue::Format(_), _) => "set-var-fmt",
             A::UnsetVar(_) => "unset-var",
             A::Send(_) => "send",
             A::Expect(..) => "expect",

@@ -44,10 +44,11 @@ impl CheckContext {
         }
     }
 
-    /// `set-var(name) EXPR` of a check rule: the expression's value, or no change when it has none (as HAProxy).
-    pub fn set(&self, name: &VarName, value: Option<Value<'_>>) {
+    /// `set-var(name[,COND...]) EXPR` of a check rule: the expression's value, or no change when it has none or a
+    /// condition does not hold (as HAProxy).
+    pub fn set(&self, name: &VarName, conds: VarConds, value: Option<Value<'_>>) {
         if let Some(v) = value {
-            self.set_var(name, v, VarConds::default());
+            self.set_var(name, v, conds);
         }
     }
 
@@ -256,14 +257,14 @@ mod tests {
         let c = ctx();
         let path: VarName = "check.path".parse().unwrap();
         let e = Expr::parse("str(/req1)").unwrap();
-        c.set(&path, e.eval(&c));
+        c.set(&path, VarConds::NONE, e.eval(&c));
         let f = LogFormat::parse("%[var(check.path)] on %[be_name]-%[srv_name]").unwrap();
         assert_eq!(c.render(&f), b"/req1 on be4-srv");
         c.unset(&path);
         assert_eq!(c.render(&f), b" on be4-srv");
         // Other scopes are not kept by a check.
         let txn: VarName = "txn.x".parse().unwrap();
-        c.set(&txn, Some(Value::from(1i64)));
+        c.set(&txn, VarConds::NONE, Some(Value::from(1i64)));
         assert_eq!(c.var(&txn), None);
     }
 

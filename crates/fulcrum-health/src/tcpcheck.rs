@@ -17,7 +17,7 @@ use tokio::time::{timeout_at, Instant};
 
 use std::sync::Arc;
 
-use fulcrum_sample::{Expr, LogFormat, VarName};
+use fulcrum_sample::{Expr, LogFormat, VarConds, VarName};
 
 use crate::check_ctx::{CheckContext, CheckNames};
 use crate::error::SpecError;
@@ -273,12 +273,13 @@ pub enum Action {
     SendHttp(Box<HttpSend>),
     /// `http-check expect` (or the implicit one of an HTTP ruleset): judged on the HTTP response.
     ExpectHttp(Box<crate::response::Expect>),
-    /// `set-var(check.NAME) EXPR`: the variable takes the expression's value (unchanged when it has none).
-    SetVar(VarName, Arc<Expr>),
+    /// `set-var(check.NAME[,COND...]) EXPR`: the variable takes the expression's value (unchanged when it has
+    /// none, or when a condition does not hold).
+    SetVar(VarName, Arc<Expr>, VarConds),
     /// `send-lf FMT` / `send-binary-lf FMT` (`binary`: the rendered text is hexadecimal, decoded before sending).
     SendLf(Arc<LogFormat>, bool),
-    /// `set-var-fmt(check.NAME) FMT`: the variable takes the rendered string.
-    SetVarFmt(VarName, Arc<LogFormat>),
+    /// `set-var-fmt(check.NAME[,COND...]) FMT`: the variable takes the rendered string (when the conditions hold).
+    SetVarFmt(VarName, Arc<LogFormat>, VarConds),
     /// `unset-var(check.NAME)`
     UnsetVar(VarName),
 }
@@ -306,9 +307,11 @@ impl PartialEq for Action {
             (Action::Comment, Action::Comment) => true,
             (Action::SendHttp(a), Action::SendHttp(b)) => a == b,
             (Action::ExpectHttp(a), Action::ExpectHttp(b)) => a == b,
-            (Action::SetVar(a, x), Action::SetVar(b, y)) => a == b && x.source() == y.source(),
-            (Action::SetVarFmt(a, x), Action::SetVarFmt(b, y)) => {
-                a == b && x.source() == y.source()
+            (Action::SetVar(a, x, c), Action::SetVar(b, y, d)) => {
+                a == b && c == d && x.source() == y.source()
+            }
+            (Action::SetVarFmt(a, x, c), Action::SetVarFmt(b, y, d)) => {
+                a == b && c == d && x.source() == y.source()
             }
             (Action::SendLf(x, a), Action::SendLf(y, b)) => a == b && x.source() == y.source(),
             (Action::UnsetVar(a), Action::UnsetVar(b)) => a == b,
@@ -699,16 +702,16 @@ impl<'a> Session<'a> {
             self.current = Some(i);
             match &rules[i].action {
                 Action::Comment => self.next += 1,
-                Action::SetVar(name, expr) => {
+                Action::SetVar(name, expr, conds) => {
                     self.take_response();
-                    self.ctx.set(name, expr.eval(&self.ctx));
+                    self.ctx.set(name, *conds, expr.eval(&self.ctx));
                     self.next += 1;
                 }
-                Action::SetVarFmt(name, format) => {
+                Action::SetVarFmt(name, format, conds) => {
                     self.take_response();
                     let text = self.ctx.render(format);
                     self.ctx
-                        .set(name, Some(fulcrum_sample::Value::string(text)));
+                        .set(name, *conds, Some(fulcrum_sample::Value::string(text)));
                     self.next += 1;
                 }
                 Action::UnsetVar(name) => {
@@ -1489,6 +1492,7 @@ mod tests {
         Rule::new(Action::SetVar(
             name.parse().unwrap(),
             Arc::new(Expr::parse(expr).unwrap()),
+            VarConds::NONE,
         ))
     }
 
@@ -1747,5 +1751,41 @@ mod tests {
                 Some("invalid hexadecimal data at step 4 of tcp-check (send)".into())
             )
         );
+    }
+
+    /// `set-var(check.NAME,COND...)`: the value is stored only when the conditions hold (`ifnotset` keeps the
+    /// first value, `ifgt` replaces a larger one).
+    #[test]
+    fn set_var_conditions() {
+        let lf = |t: &str| Arc::new(fulcrum_sample::LogFormat::parse(t).unwrap());
+        let conds = |c: &[&str]| VarConds::parse(c.iter().copied()).unwrap();
+        let var = |name: &str, expr: &str, c: &[&str]| {
+            Rule::new(Action::SetVar(
+                name.parse().unwrap(),
+                Arc::new(Expr::parse(expr).unwrap()),
+                conds(c),
+            ))
+        };
+        let check = TcpCheck::new(vec![
+            var("check.a", "int(1)", &[]),
+            var("check.a", "int(2)", &["ifnotset"]),
+            var("check.b", "int(5)", &[]),
+            var("check.b", "int(3)", &["ifgt"]),
+            var("check.b", "int(9)", &["ifgt"]),
+            Rule::new(Action::SetVarFmt(
+                "check.c".parse().unwrap(),
+                lf("x"),
+                conds(&["ifexists"]),
+            )),
+            Rule::new(Action::SendLf(
+                lf("a=%[var(check.a)] b=%[var(check.b)] c=%[var(check.c)]"),
+                false,
+            )),
+        ])
+        .unwrap();
+        let mut s =
+            Session::with_context(&check, CheckContext::new(CheckNames::default()), Vec::new());
+        s.start();
+        assert_eq!(s.connected(), Step::Send(b"a=1 b=3 c=".to_vec()));
     }
 }

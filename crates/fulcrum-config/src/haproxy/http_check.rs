@@ -45,7 +45,11 @@ pub(super) fn check_var(
     loc: &Location,
     key: &str,
     sink: &mut Sink,
-) -> Option<(fulcrum_sample::VarName, Option<CheckVarValue>)> {
+) -> Option<(
+    fulcrum_sample::VarName,
+    fulcrum_sample::VarConds,
+    Option<CheckVarValue>,
+)> {
     let (base, rest) = action.split_once('(')?;
     let Some(inner) = rest.strip_suffix(')') else {
         sink.error(
@@ -55,8 +59,22 @@ pub(super) fn check_var(
         );
         return None;
     };
-    if inner.contains(',') {
-        sink.error(loc, key, format!("'{action}': conditions on check variables are supported by HAProxy, not yet by fulcrum"));
+    // `set-var(NAME,COND...)`: the conditions after the name.
+    let mut parts = inner.split(',');
+    let inner = parts.next().unwrap_or("");
+    let conds = match fulcrum_sample::VarConds::parse(parts.map(str::trim)) {
+        Ok(c) => c,
+        Err(e) => {
+            sink.error(loc, key, format!("'{action}': {e}"));
+            return None;
+        }
+    };
+    if base == "unset-var" && !conds.is_empty() {
+        sink.error(
+            loc,
+            key,
+            format!("'{action}': 'unset-var' takes no condition"),
+        );
         return None;
     }
     let name: fulcrum_sample::VarName = match inner.parse() {
@@ -75,7 +93,7 @@ pub(super) fn check_var(
         return None;
     }
     let value = match (base, args) {
-        ("unset-var", []) => return Some((name, None)),
+        ("unset-var", []) => return Some((name, conds, None)),
         ("set-var" | "set-var-fmt", [v]) => v,
         ("unset-var", [extra, ..]) | (_, [_, extra, ..]) => {
             sink.error(loc, key, format!("unexpected argument '{extra}'."));
@@ -108,7 +126,7 @@ pub(super) fn check_var(
             }
         }
     };
-    Some((name, Some(value)))
+    Some((name, conds, Some(value)))
 }
 
 /// `http-check send [meth M] [uri U] [ver V] [hdr NAME VALUE]... [body TEXT] [comment TEXT]`
@@ -292,9 +310,9 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
         return;
     }
     if action.starts_with("set-var") || action.starts_with("unset-var") {
-        if let Some((name, value)) = check_var(action, args, loc, &key, sink) {
+        if let Some((name, conds, value)) = check_var(action, args, loc, &key, sink) {
             let act = match value {
-                Some(v) => HttpCheckAction::SetVar(name, v),
+                Some(v) => HttpCheckAction::SetVar(name, v, conds),
                 None => HttpCheckAction::UnsetVar(name),
             };
             push(s, body, act, None);

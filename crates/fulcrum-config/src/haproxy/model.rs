@@ -719,8 +719,8 @@ pub enum HttpCheckAction {
     Send(HttpCheck),
     /// `expect ...`
     Expect(HttpExpect, HttpExpectOptions),
-    /// `set-var(check.NAME) EXPR` or `set-var-fmt(check.NAME) FMT`
-    SetVar(fulcrum_sample::VarName, CheckVarValue),
+    /// `set-var(check.NAME[,COND...]) EXPR` or `set-var-fmt(check.NAME[,COND...]) FMT`
+    SetVar(fulcrum_sample::VarName, CheckVarValue, VarConds),
     /// `unset-var(check.NAME)`
     UnsetVar(fulcrum_sample::VarName),
     /// `comment TEXT`
@@ -842,8 +842,8 @@ pub enum TcpCheckAction {
     Expect(TcpCheckExpect),
     /// `comment TEXT`
     Comment,
-    /// `set-var(check.NAME) EXPR` or `set-var-fmt(check.NAME) FMT`
-    SetVar(fulcrum_sample::VarName, CheckVarValue),
+    /// `set-var(check.NAME[,COND...]) EXPR` or `set-var-fmt(check.NAME[,COND...]) FMT`
+    SetVar(fulcrum_sample::VarName, CheckVarValue, VarConds),
     /// `unset-var(check.NAME)`
     UnsetVar(fulcrum_sample::VarName),
     /// `send-lf FMT` (`binary`: `send-binary-lf`, the rendered text being hexadecimal)

@@ -152,13 +152,13 @@ pub fn tcp_check(line: &Line, mut r: Ruleset<'_>, sink: &mut Sink) {
         }
         "" => return sink.error(loc, "tcp-check", "expects an action such as 'expect'"),
         a if a.starts_with("set-var") || a.starts_with("unset-var") => {
-            let Some((name, value)) = super::http_check::check_var(a, args, loc, &key, sink)
+            let Some((name, conds, value)) = super::http_check::check_var(a, args, loc, &key, sink)
             else {
                 return;
             };
             TcpCheckRule {
                 action: match value {
-                    Some(v) => TcpCheckAction::SetVar(name, v),
+                    Some(v) => TcpCheckAction::SetVar(name, v, conds),
                     None => TcpCheckAction::UnsetVar(name),
                 },
                 comment: None,

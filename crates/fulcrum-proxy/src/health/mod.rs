@@ -246,7 +246,7 @@ fn script_probe(rules: &[TcpCheckRule]) -> Result<TcpCheck, fulcrum_health::Spec
             TcpCheckAction::Comment => tc::Action::Comment,
             TcpCheckAction::Send(bytes) => tc::Action::Send(bytes.clone()),
             TcpCheckAction::Connect(c) => tc::Action::Connect(connect_rule(c)),
-            TcpCheckAction::SetVar(name, value) => set_var_rule(name, value),
+            TcpCheckAction::SetVar(name, value, conds) => set_var_rule(name, value, *conds),
             TcpCheckAction::UnsetVar(name) => tc::Action::UnsetVar(name.clone()),
             TcpCheckAction::SendLf { format, binary } => {
                 tc::Action::SendLf(Arc::new(format.format().clone()), *binary)
@@ -317,11 +317,14 @@ fn connect_rule(c: &TcpCheckConnect) -> fulcrum_health::tcpcheck::Connect {
 fn set_var_rule(
     name: &fulcrum_sample::VarName,
     value: &CheckVarValue,
+    conds: fulcrum_sample::VarConds,
 ) -> fulcrum_health::tcpcheck::Action {
     use fulcrum_health::tcpcheck::Action;
     match value {
-        CheckVarValue::Expr(e) => Action::SetVar(name.clone(), e.0.clone()),
-        CheckVarValue::Format(f) => Action::SetVarFmt(name.clone(), Arc::new(f.format().clone())),
+        CheckVarValue::Expr(e) => Action::SetVar(name.clone(), e.0.clone(), conds),
+        CheckVarValue::Format(f) => {
+            Action::SetVarFmt(name.clone(), Arc::new(f.format().clone()), conds)
+        }
     }
 }
 
@@ -408,7 +411,7 @@ fn http_script(be: &BackendRt) -> Result<TcpCheck, fulcrum_health::SpecError> {
         let action = match &r.action {
             HttpCheckAction::Comment => Action::Comment,
             HttpCheckAction::Connect(c) => Action::Connect(connect_rule(c)),
-            HttpCheckAction::SetVar(name, value) => set_var_rule(name, value),
+            HttpCheckAction::SetVar(name, value, conds) => set_var_rule(name, value, *conds),
             HttpCheckAction::UnsetVar(name) => Action::UnsetVar(name.clone()),
             HttpCheckAction::Send(req) => Action::SendHttp(Box::new(http_send(req)?)),
             HttpCheckAction::Expect(e, o) => {
