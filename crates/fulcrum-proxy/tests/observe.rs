@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -279,4 +280,88 @@ listen app
     assert!(wait_until(Duration::from_secs(2), || s1.is_up()));
     assert!(!c.closed_within(Duration::from_millis(500)));
     assert_eq!(served_by(&c.get("/")), "s2");
+}
+
+/// A server that answers each request after `delay`, and a check port that accepts until `up` turns false.
+fn slow_server_and_check_port(
+    delay: Duration,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (std::net::SocketAddr, u16) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                std::thread::sleep(delay);
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            });
+        }
+    });
+    let checks = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = checks.local_addr().unwrap().port();
+    checks.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        // Accepts (and closes) check connections while `up`, then closes the port: the checks are refused.
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        while up.load(Relaxed) && std::time::Instant::now() < end {
+            let _ = checks.accept();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    (addr, port)
+}
+
+/// `on-marked-down shutdown-sessions` in `mode http`: a request waiting for the response of a server that goes
+/// DOWN is answered 502 and logged `DH--`, as haproxy 2.6 does (observed).
+#[test]
+fn an_http_request_to_a_server_marked_down_gets_502() {
+    let run = |start: &dyn Fn(&str, u16) -> Box<dyn std::any::Any>| -> (u16, String) {
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (srv, check_port) = slow_server_and_check_port(Duration::from_secs(3), up.clone());
+        let log = common::syslog::Syslog::start();
+        let port = free_port();
+        let cfg = format!(
+            "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{port}
+    log {} local0
+    log-format \"%ST %tsc %s\"
+    server s1 {srv} check port {check_port} inter 100ms rise 1 fall 1 on-marked-down shutdown-sessions
+",
+            log.addr
+        );
+        let _p = start(&cfg, port);
+        let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+        c.send(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(300));
+        up.store(false, Relaxed);
+        let started = std::time::Instant::now();
+        let status = c.read_response(false).status;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the answer waited for the server"
+        );
+        let line = log
+            .wait_messages(1, |m| m.contains(" s1"))
+            .pop()
+            .unwrap_or_default();
+        let line = line[line
+            .rfind(|c: char| c == ']' || c == ':')
+            .map_or(0, |i| i + 1)..]
+            .trim()
+            .to_string();
+        (status, line)
+    };
+    let ours = run(&|cfg, _| Box::new(start_proxy(cfg)));
+    assert_eq!(ours, (502, "502 DH-- s1".to_string()));
+    if haproxy_present() {
+        let theirs = run(&|cfg, port| {
+            Box::new(start_haproxy(cfg, SocketAddr::from(([127, 0, 0, 1], port))))
+        });
+        assert_eq!(ours, theirs);
+    }
 }

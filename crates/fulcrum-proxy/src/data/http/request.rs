@@ -1347,42 +1347,43 @@ async fn forward(
         txn.server_tls(conn.tls_facts());
         let sent_at = Instant::now();
         let idempotent = is_idempotent(req.method());
-        let result = match server_timeout {
-            Some(t) => {
-                match tokio::time::timeout(
-                    t,
-                    conn.send(
-                        req,
-                        be.config.accept_invalid_response,
-                        client.interim.as_ref(),
-                    ),
-                )
-                .await
-                {
-                    Ok(r) => r,
-                    Err(_) => {
-                        Counters::inc(&be.stats.err_resp);
-                        Counters::inc(&server.stats.err_resp);
-                        observe::report(&server, observe::Event::ReadTimeout);
-                        match &replay {
-                            Some(again) if retry_on.response_timeout && retry(txn, &server) => {
-                                req = again.request();
-                                previous = Some(server.index);
-                                continue;
-                            }
-                            _ => return Err(ProxyError::GatewayTimeout),
-                        }
-                    }
-                }
-            }
-            None => {
-                conn.send(
+        // `on-marked-down shutdown-sessions` (and `on-marked-up shutdown-backup-sessions` for a backup): a server
+        // marked DOWN while the response head is awaited loses the request, which is answered 502 and logged `DH`,
+        // as haproxy 2.6 does.
+        let shutdown = server.observer.shutdown.notified();
+        let sending = async {
+            tokio::select! {
+                r = conn.send(
                     req,
                     be.config.accept_invalid_response,
                     client.interim.as_ref(),
-                )
-                .await
+                ) => Some(r),
+                () = shutdown => None,
             }
+        };
+        let result = match server_timeout {
+            Some(t) => match tokio::time::timeout(t, sending).await {
+                Ok(r) => r,
+                Err(_) => {
+                    Counters::inc(&be.stats.err_resp);
+                    Counters::inc(&server.stats.err_resp);
+                    observe::report(&server, observe::Event::ReadTimeout);
+                    match &replay {
+                        Some(again) if retry_on.response_timeout && retry(txn, &server) => {
+                            req = again.request();
+                            previous = Some(server.index);
+                            continue;
+                        }
+                        _ => return Err(ProxyError::GatewayTimeout),
+                    }
+                }
+            },
+            None => sending.await,
+        };
+        let Some(result) = result else {
+            debug!(server = %server.full_name, "response given up: the server was marked DOWN");
+            txn.term(b"DH");
+            return Err(ProxyError::BadGateway);
         };
         match result {
             Ok(exchange) => {
