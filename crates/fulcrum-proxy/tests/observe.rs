@@ -349,9 +349,7 @@ listen app
             .wait_messages(1, |m| m.contains(" s1"))
             .pop()
             .unwrap_or_default();
-        let line = line[line
-            .rfind(|c: char| c == ']' || c == ':')
-            .map_or(0, |i| i + 1)..]
+        let line = line[line.rfind([']', ':']).map_or(0, |i| i + 1)..]
             .trim()
             .to_string();
         (status, line)
