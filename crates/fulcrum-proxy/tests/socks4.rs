@@ -150,10 +150,16 @@ frontend web\n    bind 127.0.0.1:{port}\n    default_backend app\n",
         )
     };
     let keep = |m: &str| m.starts_with("Health check for server");
+    // haproxy sometimes appends the socket's pending errno to the refusal, as in
+    // `"SOCKS4 Proxy deny the request (Message too long)"`, depending on timing: the comparison leaves it out.
     let shape = |m: &str| {
-        regex::Regex::new(r"check duration: \d+ms")
+        let m = regex::Regex::new(r"check duration: \d+ms")
             .unwrap()
             .replace(m, "check duration: Nms")
+            .into_owned();
+        regex::Regex::new(r#"(info: "[^"]*?) \([^()"]*\)""#)
+            .unwrap()
+            .replace(&m, "$1\"")
             .into_owned()
     };
     let log = Syslog::start();

@@ -722,26 +722,14 @@ impl Fetch {
                 len_size,
                 start,
                 response,
-            } => {
-                let buf = if *response {
-                    ctx.response_payload()?
-                } else {
-                    ctx.payload()?
-                };
-                Value::Bin(Cow::Borrowed(payload_lv(
-                    buf,
-                    *len_offset,
-                    *len_size,
-                    *start,
-                )?))
-            }
+            } => Value::Bin(Cow::Borrowed(payload_lv(
+                buffered(ctx, *response)?,
+                *len_offset,
+                *len_size,
+                *start,
+            )?)),
             Fetch::SslHelloType { response } => {
-                let buf = if *response {
-                    ctx.response_payload()?
-                } else {
-                    ctx.payload()?
-                };
-                Value::Int(i64::from(ssl_hello_type(buf).ok()??))
+                Value::Int(i64::from(ssl_hello_type(buffered(ctx, *response)?).ok()??))
             }
             Fetch::ResPayload { offset, length } => Value::Bin(Cow::Borrowed(payload(
                 ctx.response_payload()?,
@@ -936,6 +924,15 @@ fn payload(buf: &[u8], offset: u32, length: u32) -> Option<&[u8]> {
         buf.get(start..)
     } else {
         buf.get(start..start.checked_add(length as usize)?)
+    }
+}
+
+/// The bytes buffered on one side of a `mode tcp` stream: the server's (`response`) or the client's.
+pub(crate) fn buffered<C: Context + ?Sized>(ctx: &C, response: bool) -> Option<&[u8]> {
+    if response {
+        ctx.response_payload()
+    } else {
+        ctx.payload()
     }
 }
 

@@ -267,22 +267,10 @@ impl Expr {
                 len_size,
                 start,
                 response,
-            } => {
-                let buf = if *response {
-                    ctx.response_payload()
-                } else {
-                    ctx.payload()
-                };
-                buf.is_none_or(|b| !fetch::payload_lv_settled(b, *len_offset, *len_size, *start))
-            }
-            Fetch::SslHelloType { response } => {
-                let buf = if *response {
-                    ctx.response_payload()
-                } else {
-                    ctx.payload()
-                };
-                buf.is_none_or(|b| matches!(fetch::ssl_hello_type(b), Ok(None)))
-            }
+            } => fetch::buffered(ctx, *response)
+                .is_none_or(|b| !fetch::payload_lv_settled(b, *len_offset, *len_size, *start)),
+            Fetch::SslHelloType { response } => fetch::buffered(ctx, *response)
+                .is_none_or(|b| matches!(fetch::ssl_hello_type(b), Ok(None))),
             _ => true,
         }
     }

@@ -377,6 +377,9 @@ impl RuntimeApi {
             let h = if maint { 0 } else { health.unwrap_or(c.rise) };
             (h, paused)
         };
+        // Where the checks and the agent go now (one lock each).
+        let (check_addr, check_port) = s.check_target();
+        let agent = s.agent_target();
         ServerState {
             be_id: self.be_ids.get(be.id).copied().unwrap_or(0),
             be_name: be.name.clone(),
@@ -410,15 +413,15 @@ impl RuntimeApi {
             check_health,
             check_state,
             use_ssl: s.use_ssl(),
-            check_port: s.check_target().1.unwrap_or(0),
-            check_addr: s.check_target().0,
+            check_port: check_port.unwrap_or(0),
+            check_addr,
             // CONFIGURED | AGENT, and ENABLED unless `disable agent`.
             agent_state: c
                 .agent
                 .as_ref()
                 .map_or(0, |_| if s.agent_frozen() { 0x12 } else { 0x16 }),
-            agent_addr: s.agent_target().and_then(|a| a.addr),
-            agent_port: s.agent_target().map_or(0, |a| a.port),
+            agent_addr: agent.as_ref().and_then(|a| a.addr),
+            agent_port: agent.as_ref().map_or(0, |a| a.port),
         }
     }
 
