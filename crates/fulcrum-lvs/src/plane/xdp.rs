@@ -901,14 +901,43 @@ fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Chooses how the program attaches (`FULCRUM_XDP_MODE`): `native` or `generic` everywhere, or by default
+/// native mode on devices with a driver behind them and generic mode on virtual ones (veth delivers
+/// XDP_TX/redirected frames in native mode only when its peer has XDP or GRO turned on, which a director
+/// cannot know of its neighbours).
+pub const XDP_MODE_ENV: &str = "FULCRUM_XDP_MODE";
+
+/// True when `dev` gets the program in generic (skb) mode; see [`XDP_MODE_ENV`].
+fn generic_mode(dev: &str) -> Result<bool, fulcrum_xdp::XdpError> {
+    let has_driver = || std::path::Path::new(&format!("/sys/class/net/{dev}/device")).exists();
+    match std::env::var(XDP_MODE_ENV) {
+        Ok(v) => mode_is_generic(&v, has_driver),
+        Err(std::env::VarError::NotPresent) => mode_is_generic("", has_driver),
+        Err(std::env::VarError::NotUnicode(v)) => mode_is_generic(&v.to_string_lossy(), has_driver),
+    }
+}
+
+/// [`generic_mode`] for the value `v` of [`XDP_MODE_ENV`] (empty: unset).
+fn mode_is_generic(
+    v: &str,
+    has_driver: impl FnOnce() -> bool,
+) -> Result<bool, fulcrum_xdp::XdpError> {
+    match v {
+        "native" => Ok(false),
+        "generic" => Ok(true),
+        "" => Ok(!has_driver()),
+        v => Err(fulcrum_xdp::XdpError::Unavailable(format!(
+            "{XDP_MODE_ENV}={v}: not an XDP mode (one of: native, generic)"
+        ))),
+    }
+}
+
 /// Loads the program, attaches it to the devices (links pinned under `pin_dir`) and pins its maps there.
 fn load_attach_pin(pin_dir: &std::path::Path) -> Result<fulcrum_xdp::Xdp, fulcrum_xdp::XdpError> {
     let mut x = fulcrum_xdp::Xdp::load()?;
     let attached = devices().into_iter().try_for_each(|dev| {
         let pin = pin_dir.join(format!("link_{dev}"));
-        // native mode on devices with a driver behind them, generic mode on virtual ones (veth delivers
-        // XDP_TX/redirected frames in native mode only when its peer runs XDP too)
-        let skb = !std::path::Path::new(&format!("/sys/class/net/{dev}/device")).exists();
+        let skb = generic_mode(&dev)?;
         x.attach(&dev, skb, Some(&pin))
     });
     if let Err(e) = attached.and_then(|()| x.pin(pin_dir)) {
@@ -976,6 +1005,22 @@ pub fn pinned_service_ids() -> Option<Vec<u32>> {
 mod report_tests {
     use super::*;
     use fulcrum_xdp::layout::{state, Flow, FlowKey};
+
+    #[test]
+    fn xdp_mode_follows_the_variable_else_the_device() {
+        assert!(!mode_is_generic("native", || false).unwrap());
+        assert!(mode_is_generic("generic", || true).unwrap());
+        assert!(mode_is_generic("", || false).unwrap(), "a virtual device");
+        assert!(
+            !mode_is_generic("", || true).unwrap(),
+            "a device with a driver"
+        );
+        let e = mode_is_generic("drv", || true).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "xdp unavailable: FULCRUM_XDP_MODE=drv: not an XDP mode (one of: native, generic)"
+        );
+    }
 
     #[test]
     fn xdp_flows_list_as_connections() {

@@ -1,0 +1,194 @@
+//! A bounded packet generator for `bench/xdp-vs-nft.sh`: UDP frames sent out of a veth device as XDP frames,
+//! the way a NIC driver hands them over, by running a tiny XDP program in the kernel's "live frames" test mode
+//! (`BPF_PROG_TEST_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES`, as xdp-trafficgen does; xdp-tools 1.3's own tool
+//! does not load on this kernel). The peer device receives them in its NAPI poll without any socket buffer,
+//! so what runs on the peer is what would run behind a NIC with native XDP.
+//!
+//! ```text
+//! xdp-flood DEV DST_MAC SRC_IP6 DST_IP6 DST_PORT COUNT same|new
+//! ```
+//! `same`: every frame is one flow (the established-flow path); `new`: the low 32 bits of the source address
+//! count up, so every frame is a new flow. Run it inside the namespace of DEV and pin it with taskset: the
+//! frames are made on the calling CPU. Prints `sent=N seconds=S pps=P`.
+
+use std::ffi::CString;
+use std::net::Ipv6Addr;
+use std::time::Instant;
+
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
+const BPF_PROG_TYPE_XDP: u32 = 6;
+const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
+const XDP_TX: i32 = 3;
+/// Offset of the last four bytes of the IPv6 source address in the frame.
+const SRC_LOW: i16 = 14 + 8 + 12;
+
+fn usage() -> ! {
+    eprintln!("usage: xdp-flood DEV DST_MAC SRC_IP6 DST_IP6 DST_PORT COUNT same|new");
+    std::process::exit(2)
+}
+
+fn bpf(cmd: libc::c_long, attr: &mut [u8]) -> std::io::Result<i64> {
+    // SAFETY: `attr` is a zero-filled bpf_attr block of the size passed, valid for the call.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len() as u32) };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+fn put<const N: usize>(attr: &mut [u8], at: usize, v: [u8; N]) {
+    attr[at..at + N].copy_from_slice(&v);
+}
+
+/// One eBPF instruction.
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
+    let mut i = [0u8; 8];
+    i[0] = code;
+    i[1] = dst | (src << 4);
+    i[2..4].copy_from_slice(&off.to_le_bytes());
+    i[4..8].copy_from_slice(&imm.to_le_bytes());
+    i
+}
+
+/// `same`: `return XDP_TX`. `new`: a counter in array map `map` goes up by one per frame and is written
+/// over the low 32 bits of the source address, then `return XDP_TX`.
+fn program(map: Option<i32>) -> Vec<[u8; 8]> {
+    let Some(fd) = map else {
+        return vec![insn(0xb7, 0, 0, 0, XDP_TX), insn(0x95, 0, 0, 0, 0)];
+    };
+    vec![
+        insn(0xbf, 6, 1, 0, 0),       // r6 = ctx
+        insn(0x62, 10, 0, -4, 0),     // *(u32 *)(r10 - 4) = 0
+        insn(0x18, 1, 1, 0, fd),      // r1 = map (pseudo map fd)
+        insn(0, 0, 0, 0, 0),          //
+        insn(0xbf, 2, 10, 0, 0),      // r2 = r10
+        insn(0x07, 2, 0, 0, -4),      // r2 -= 4
+        insn(0x85, 0, 0, 0, 1),       // r0 = bpf_map_lookup_elem(r1, r2)
+        insn(0x15, 0, 0, 9, 0),       // if r0 == 0 goto tx
+        insn(0x79, 7, 0, 0, 0),       // r7 = *(u64 *)(r0 + 0)
+        insn(0x07, 7, 0, 0, 1),       // r7 += 1
+        insn(0x7b, 0, 7, 0, 0),       // *(u64 *)(r0 + 0) = r7
+        insn(0x61, 2, 6, 0, 0),       // r2 = ctx->data
+        insn(0x61, 3, 6, 4, 0),       // r3 = ctx->data_end
+        insn(0xbf, 4, 2, 0, 0),       // r4 = r2
+        insn(0x07, 4, 0, 0, 38),      // r4 += 38
+        insn(0x2d, 4, 3, 1, 0),       // if r4 > r3 goto tx
+        insn(0x63, 2, 7, SRC_LOW, 0), // *(u32 *)(r2 + SRC_LOW) = r7
+        insn(0xb7, 0, 0, 0, XDP_TX),  // tx: r0 = XDP_TX
+        insn(0x95, 0, 0, 0, 0),       // exit
+    ]
+}
+
+fn mac(s: &str) -> [u8; 6] {
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|_| usage()))
+        .collect();
+    v.try_into().unwrap_or_else(|_| usage())
+}
+
+/// Ethernet, IPv6 and UDP headers and an 18-byte payload (an 80-byte frame); the UDP checksum is not
+/// filled in (nothing on the path checks it: the sink drops the frames).
+fn frame(dst_mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr, dport: u16) -> Vec<u8> {
+    let mut f = Vec::with_capacity(80);
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+    f.extend_from_slice(&0x86ddu16.to_be_bytes());
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&26u16.to_be_bytes()); // payload length: UDP header + 18
+    f.extend_from_slice(&[17, 64]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&40000u16.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&26u16.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&[0x66; 18]);
+    f
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    if a.len() != 7 {
+        usage()
+    }
+    let dev = CString::new(a[0].clone()).unwrap_or_else(|_| usage());
+    // SAFETY: a NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(dev.as_ptr()) };
+    if ifindex == 0 {
+        eprintln!("xdp-flood: no device {}", a[0]);
+        std::process::exit(1)
+    }
+    let src: Ipv6Addr = a[2].parse().unwrap_or_else(|_| usage());
+    let dst: Ipv6Addr = a[3].parse().unwrap_or_else(|_| usage());
+    let dport: u16 = a[4].parse().unwrap_or_else(|_| usage());
+    let count: u32 = a[5].parse().unwrap_or_else(|_| usage());
+    let map = match a[6].as_str() {
+        "same" => None,
+        "new" => {
+            let mut attr = [0u8; 128];
+            put(&mut attr, 0, BPF_MAP_TYPE_ARRAY.to_le_bytes());
+            put(&mut attr, 4, 4u32.to_le_bytes());
+            put(&mut attr, 8, 8u32.to_le_bytes());
+            put(&mut attr, 12, 1u32.to_le_bytes());
+            match bpf(BPF_MAP_CREATE, &mut attr) {
+                Ok(fd) => Some(fd as i32),
+                Err(e) => {
+                    eprintln!("xdp-flood: map: {e}");
+                    std::process::exit(1)
+                }
+            }
+        }
+        _ => usage(),
+    };
+    let insns: Vec<u8> = program(map).concat();
+    let license = CString::new("GPL").expect("no NUL");
+    let mut log = vec![0u8; 65536];
+    let mut attr = [0u8; 128];
+    put(&mut attr, 0, BPF_PROG_TYPE_XDP.to_le_bytes());
+    put(&mut attr, 4, ((insns.len() / 8) as u32).to_le_bytes());
+    put(&mut attr, 8, (insns.as_ptr() as u64).to_le_bytes());
+    put(&mut attr, 16, (license.as_ptr() as u64).to_le_bytes());
+    put(&mut attr, 24, 1u32.to_le_bytes());
+    put(&mut attr, 28, (log.len() as u32).to_le_bytes());
+    put(&mut attr, 32, (log.as_mut_ptr() as u64).to_le_bytes());
+    let prog = match bpf(BPF_PROG_LOAD, &mut attr) {
+        Ok(fd) => fd as u32,
+        Err(e) => {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(0);
+            eprintln!(
+                "xdp-flood: load: {e}\n{}",
+                String::from_utf8_lossy(&log[..end])
+            );
+            std::process::exit(1)
+        }
+    };
+    let data = frame(mac(&a[1]), src, dst, dport);
+    // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+    let mut ctx = [0u8; 24];
+    put(&mut ctx, 4, (data.len() as u32).to_le_bytes());
+    put(&mut ctx, 12, ifindex.to_le_bytes());
+    let mut attr = [0u8; 80];
+    put(&mut attr, 0, prog.to_le_bytes());
+    put(&mut attr, 8, (data.len() as u32).to_le_bytes());
+    put(&mut attr, 16, (data.as_ptr() as u64).to_le_bytes());
+    put(&mut attr, 32, count.to_le_bytes());
+    put(&mut attr, 40, (ctx.len() as u32).to_le_bytes());
+    put(&mut attr, 48, (ctx.as_ptr() as u64).to_le_bytes());
+    put(&mut attr, 64, BPF_F_TEST_XDP_LIVE_FRAMES.to_le_bytes());
+    put(&mut attr, 72, 64u32.to_le_bytes());
+    let t = Instant::now();
+    if let Err(e) = bpf(BPF_PROG_TEST_RUN, &mut attr) {
+        eprintln!("xdp-flood: run: {e}");
+        std::process::exit(1)
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "sent={count} seconds={secs:.3} pps={:.0}",
+        count as f64 / secs
+    );
+}
