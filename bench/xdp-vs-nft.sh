@@ -17,6 +17,7 @@
 # The director's receive runs as threaded NAPI (`/sys/class/net/DEV/threaded`): its kernel thread is pinned to
 # CPU 0 at a real-time priority, and CPU 0 runs nothing else of the benchmark; the generator and the sink's NAPI
 # thread share CPU 1.
+# `routed`: no service, the director's IPv6 stack routes the VIP to the sink (a baseline).
 # Two loads: `same`, one flow (every packet after the first is an established flow) and `new`, a new source
 # address per packet (every packet is a new flow: scheduling, a flow-table insert, evictions once it is full).
 # Figures: packets the director received per second, the busy share of its NAPI thread (its run time from
@@ -102,6 +103,14 @@ napi_on() {
 setup_plane() {
   FULCRUM_L4_PLANE=xdp ipvsadm -C
   FULCRUM_L4_PLANE=nftables ipvsadm -C
+  ip -n $D -6 route del $VIP/128 2>/dev/null || true
+  if [ "$1" = routed ]; then
+    ip netns exec $D ethtool -K $DD gro on >/dev/null
+    ip -n $D -6 route add $VIP/128 via fd00:1::2 dev $ED
+    napi_on $D $DD 0 fifo
+    napi_on $S $SD 1
+    return
+  fi
   if [ "$1" = nft ]; then
     ip netns exec $D ethtool -K $DD gro on >/dev/null
   else
@@ -146,7 +155,7 @@ run() {
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 declare -A out
-order=(nft xdp xdp nft)
+order=(routed nft xdp xdp nft routed)
 for load in same new; do
   for plane in "${order[@]}"; do
     setup_plane "$plane"
@@ -157,7 +166,7 @@ done
 col() { printf '%s' "${out[$1]}" | awk -v c="$2" 'NF {print $c}' | median; }
 printf '%-6s %-5s %14s %10s %16s %12s\n' load plane director_pps napi_busy pkts_per_cpu_s sink_pps
 for load in same new; do
-  for plane in nft xdp; do
+  for plane in routed nft xdp; do
     printf '%-6s %-5s %14s %10s %16s %12s\n' "$load" "$plane" "$(col "$load-$plane" 1)" \
       "$(col "$load-$plane" 2)" "$(col "$load-$plane" 3)" "$(col "$load-$plane" 4)"
   done

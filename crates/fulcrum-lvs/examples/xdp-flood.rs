@@ -24,6 +24,10 @@ const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
 const XDP_TX: i32 = 3;
 /// Offset of the last four bytes of the IPv6 source address in the frame.
 const SRC_LOW: i16 = 14 + 8 + 12;
+/// Offset of the UDP payload.
+const PAYLOAD: i16 = 14 + 40 + 8;
+const FRAME_LEN: usize = 80;
+const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
 
 fn usage() -> ! {
     eprintln!("usage: xdp-flood DEV DST_MAC SRC_IP6 DST_IP6 DST_PORT COUNT same|new");
@@ -54,33 +58,60 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
     i
 }
 
-/// `same`: `return XDP_TX`. `new`: a counter in array map `map` goes up by one per frame and is written
-/// over the low 32 bits of the source address, then `return XDP_TX`.
-fn program(map: Option<i32>) -> Vec<[u8; 8]> {
-    let Some(fd) = map else {
-        return vec![insn(0xb7, 0, 0, 0, XDP_TX), insn(0x95, 0, 0, 0, 0)];
-    };
-    vec![
-        insn(0xbf, 6, 1, 0, 0),       // r6 = ctx
-        insn(0x62, 10, 0, -4, 0),     // *(u32 *)(r10 - 4) = 0
-        insn(0x18, 1, 1, 0, fd),      // r1 = map (pseudo map fd)
-        insn(0, 0, 0, 0, 0),          //
-        insn(0xbf, 2, 10, 0, 0),      // r2 = r10
-        insn(0x07, 2, 0, 0, -4),      // r2 -= 4
-        insn(0x85, 0, 0, 0, 1),       // r0 = bpf_map_lookup_elem(r1, r2)
-        insn(0x15, 0, 0, 9, 0),       // if r0 == 0 goto tx
-        insn(0x79, 7, 0, 0, 0),       // r7 = *(u64 *)(r0 + 0)
-        insn(0x07, 7, 0, 0, 1),       // r7 += 1
-        insn(0x7b, 0, 7, 0, 0),       // *(u64 *)(r0 + 0) = r7
-        insn(0x61, 2, 6, 0, 0),       // r2 = ctx->data
-        insn(0x61, 3, 6, 4, 0),       // r3 = ctx->data_end
-        insn(0xbf, 4, 2, 0, 0),       // r4 = r2
-        insn(0x07, 4, 0, 0, 38),      // r4 += 38
-        insn(0x2d, 4, 3, 1, 0),       // if r4 > r3 goto tx
-        insn(0x63, 2, 7, SRC_LOW, 0), // *(u32 *)(r2 + SRC_LOW) = r7
-        insn(0xb7, 0, 0, 0, XDP_TX),  // tx: r0 = XDP_TX
-        insn(0x95, 0, 0, 0, 0),       // exit
-    ]
+/// The frame's Ethernet header and hop limit are written again before every send: the page a frame lives in
+/// is used again for later frames, and forwarding has rewritten them (MACs, hop limit) by then.
+/// `same`: that, then `return XDP_TX`. `new`: first a counter in array map `map` goes up by one per frame and
+/// is written over the low 32 bits of the source address, its complement over the first four payload bytes
+/// (which keeps the UDP checksum right: the two add up to the same one's-complement sum as before).
+fn program(map: Option<i32>, dst_mac: [u8; 6]) -> Vec<[u8; 8]> {
+    let w = |b: &[u8]| i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let h = |b: &[u8]| i32::from(u16::from_le_bytes([b[0], b[1]]));
+    let mut p = Vec::new();
+    if let Some(fd) = map {
+        p.extend([
+            insn(0xbf, 6, 1, 0, 0),   // r6 = ctx
+            insn(0x62, 10, 0, -4, 0), // *(u32 *)(r10 - 4) = 0
+            insn(0x18, 1, 1, 0, fd),  // r1 = map (pseudo map fd)
+            insn(0, 0, 0, 0, 0),      //
+            insn(0xbf, 2, 10, 0, 0),  // r2 = r10
+            insn(0x07, 2, 0, 0, -4),  // r2 -= 4
+            insn(0x85, 0, 0, 0, 1),   // r0 = bpf_map_lookup_elem(r1, r2)
+            insn(0xb7, 7, 0, 0, 0),   // r7 = 0
+            insn(0x15, 0, 0, 3, 0),   // if r0 == 0 goto +3
+            insn(0x79, 7, 0, 0, 0),   // r7 = *(u64 *)(r0 + 0)
+            insn(0x07, 7, 0, 0, 1),   // r7 += 1
+            insn(0x7b, 0, 7, 0, 0),   // *(u64 *)(r0 + 0) = r7
+            insn(0xbf, 1, 6, 0, 0),   // r1 = ctx
+        ]);
+    }
+    let mut body = vec![
+        insn(0x62, 2, 0, 0, w(&dst_mac[0..4])),  // destination MAC
+        insn(0x6a, 2, 0, 4, h(&dst_mac[4..6])),  //
+        insn(0x62, 2, 0, 6, w(&SRC_MAC[0..4])),  // source MAC
+        insn(0x6a, 2, 0, 10, h(&SRC_MAC[4..6])), //
+        insn(0x72, 2, 0, 14 + 7, 64),            // hop limit
+    ];
+    if map.is_some() {
+        body.extend([
+            insn(0xbf, 8, 7, 0, 0),       // r8 = r7
+            insn(0xa7, 8, 0, 0, -1),      // r8 ^= ~0
+            insn(0x63, 2, 7, SRC_LOW, 0), // *(u32 *)(r2 + SRC_LOW) = r7
+            insn(0x63, 2, 8, PAYLOAD, 0), // *(u32 *)(r2 + PAYLOAD) = r8
+        ]);
+    }
+    p.extend([
+        insn(0x61, 2, 1, 0, 0),                 // r2 = ctx->data
+        insn(0x61, 3, 1, 4, 0),                 // r3 = ctx->data_end
+        insn(0xbf, 4, 2, 0, 0),                 // r4 = r2
+        insn(0x07, 4, 0, 0, FRAME_LEN as i32),  // r4 += FRAME_LEN
+        insn(0x2d, 4, 3, body.len() as i16, 0), // if r4 > r3 goto tx
+    ]);
+    p.extend(body);
+    p.extend([
+        insn(0xb7, 0, 0, 0, XDP_TX), // tx: r0 = XDP_TX
+        insn(0x95, 0, 0, 0, 0),      // exit
+    ]);
+    p
 }
 
 fn mac(s: &str) -> [u8; 6] {
@@ -91,12 +122,12 @@ fn mac(s: &str) -> [u8; 6] {
     v.try_into().unwrap_or_else(|_| usage())
 }
 
-/// Ethernet, IPv6 and UDP headers and an 18-byte payload (an 80-byte frame); the UDP checksum is not
-/// filled in (nothing on the path checks it: the sink drops the frames).
+/// Ethernet, IPv6 and UDP headers and an 18-byte payload (an 80-byte frame) with its UDP checksum; the
+/// payload starts with the complement of the source address's last four bytes (see [`program`]).
 fn frame(dst_mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr, dport: u16) -> Vec<u8> {
-    let mut f = Vec::with_capacity(80);
+    let mut f = Vec::with_capacity(FRAME_LEN);
     f.extend_from_slice(&dst_mac);
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+    f.extend_from_slice(&SRC_MAC);
     f.extend_from_slice(&0x86ddu16.to_be_bytes());
     f.extend_from_slice(&[0x60, 0, 0, 0]);
     f.extend_from_slice(&26u16.to_be_bytes()); // payload length: UDP header + 18
@@ -107,7 +138,28 @@ fn frame(dst_mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr, dport: u16) -> Vec<u8> 
     f.extend_from_slice(&dport.to_be_bytes());
     f.extend_from_slice(&26u16.to_be_bytes());
     f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(&[0x66; 18]);
+    f.extend(src.octets()[12..].iter().map(|b| !b));
+    f.extend_from_slice(&[0x66; 14]);
+    // RFC 8200 section 8.1: the pseudo-header (addresses, upper-layer length, next header) and the datagram.
+    let mut sum: u32 = 0;
+    let mut add = |b: &[u8]| {
+        for c in b.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+    };
+    add(&src.octets());
+    add(&dst.octets());
+    add(&26u32.to_be_bytes());
+    add(&[0, 17]);
+    add(&f[54..]);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let c = match !(sum as u16) {
+        0 => 0xffff,
+        c => c,
+    };
+    f[60..62].copy_from_slice(&c.to_be_bytes());
     f
 }
 
@@ -145,7 +197,8 @@ fn main() {
         }
         _ => usage(),
     };
-    let insns: Vec<u8> = program(map).concat();
+    let dst_mac = mac(&a[1]);
+    let insns: Vec<u8> = program(map, dst_mac).concat();
     let license = CString::new("GPL").expect("no NUL");
     let mut log = vec![0u8; 65536];
     let mut attr = [0u8; 128];
@@ -167,7 +220,7 @@ fn main() {
             std::process::exit(1)
         }
     };
-    let data = frame(mac(&a[1]), src, dst, dport);
+    let data = frame(dst_mac, src, dst, dport);
     // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
     let mut ctx = [0u8; 24];
     put(&mut ctx, 4, (data.len() as u32).to_le_bytes());
