@@ -46,6 +46,17 @@ pub fn prepare(on_error: OnError, tracker: &mut fulcrum_health::Tracker) -> bool
     true
 }
 
+/// True when [`on_marked`] may shut the sessions of `server`: its own `on-marked-down shutdown-sessions`, or, for a
+/// backup server, another server's `on-marked-up shutdown-backup-sessions`.
+pub fn shuts_sessions(be: &BackendRt, server: &ServerRt) -> bool {
+    server.config.shutdown_on_down
+        || (server.config.backup
+            && be
+                .servers
+                .iter()
+                .any(|s| !s.config.backup && s.config.shutdown_backups_on_up))
+}
+
 /// `on-marked-down shutdown-sessions` / `on-marked-up shutdown-backup-sessions`, once `server` went DOWN or UP.
 pub fn on_marked(be: &BackendRt, server: &ServerRt, up: bool) {
     if !up && server.config.shutdown_on_down {

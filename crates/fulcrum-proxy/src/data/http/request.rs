@@ -1350,7 +1350,16 @@ async fn forward(
         // `on-marked-down shutdown-sessions` (and `on-marked-up shutdown-backup-sessions` for a backup): a server
         // marked DOWN while the response head is awaited loses the request, which is answered 502 and logged `DH`,
         // as haproxy 2.6 does.
-        let shutdown = server.observer.shutdown.notified();
+        // Only servers that can be told to shut their sessions wait on it: the wait takes the lock of a list that
+        // every worker thread shares.
+        let watch = observe::shuts_sessions(be, &server);
+        let shutdown = async {
+            if watch {
+                server.observer.shutdown.notified().await
+            } else {
+                std::future::pending().await
+            }
+        };
         let sending = async {
             tokio::select! {
                 r = conn.send(
