@@ -2,18 +2,18 @@
 # Packets per director CPU-second: fulcrum's XDP plane against its nftables plane, direct routing, with the
 # director's receive work on a CPU of its own (issue 28's per-core target).
 #
-#   bench/xdp-vs-nft.sh [--runs N] [--count FRAMES] [--smoke]
+#   bench/xdp-vs-nft.sh [--runs N] [--count FRAMES] [--smoke]   (MODES="routed nft-dr xdp-dr" for some)
 #
 # Topology (namespaces fulcrum-<pid>-xb-{g,d,s}, addresses from fd00::/8):
 #   generator g (fg<pid>, fd00::2) -- veth -- director d (fd<pid> | fe<pid>) -- veth -- sink s (fs<pid>, fd00:1::2)
-# The director serves UDP [fd00:2::100]:5353 by direct routing (`-g`, scheduler rr) to the sink, which drops
-# what it receives (it does not hold the VIP). The generator (examples/xdp-flood.rs) sends 80-byte frames out of
+# The director serves UDP [fd00:2::100]:5353 by direct routing (`-g`) or NAT (`-m`), scheduler rr, with the
+# sink as its real server; the sink drops what it receives. The generator (examples/xdp-flood.rs) sends 80-byte frames out of
 # its veth as XDP frames, the way a NIC driver hands them over: the director's device receives them in its NAPI
 # poll without a socket buffer, so each plane does there what it would do behind a NIC with native XDP:
-#   nft: the frame becomes a socket buffer (GRO on the device turns veth's NAPI on), the nftables plane's ingress
-#        hook forwards it by direct routing, out through the other veth;
-#   xdp: the XDP program, attached in native mode (FULCRUM_XDP_MODE=native), rewrites the MAC and redirects the
-#        frame to the other veth (`bpf_redirect`), no socket buffer at all.
+#   nft-dr, nft-nat: the frame becomes a socket buffer (GRO on the device turns veth's NAPI on); the nftables
+#        plane's ingress hook forwards it by direct routing, or conntrack and DNAT then IPv6 forwarding for NAT;
+#   xdp-dr, xdp-nat: the XDP program, attached in native mode (FULCRUM_XDP_MODE=native), rewrites the MAC (and for
+#        NAT the destination and checksum) and redirects the frame to the other veth, no socket buffer at all.
 # The director's receive runs as threaded NAPI (`/sys/class/net/DEV/threaded`): its kernel thread is pinned to
 # CPU 0 at a real-time priority, and CPU 0 runs nothing else of the benchmark; the generator and the sink's NAPI
 # thread share CPU 1.
@@ -23,8 +23,8 @@
 # Figures: packets the director received per second, the busy share of its NAPI thread (its run time from
 # /proc/PID/schedstat, so that anything else the machine runs does not count), and their quotient, packets per
 # director CPU-second; the sink's count shows they were forwarded (the sink shares CPU 1 with the generator
-# and may fall behind; what it misses the director has still done). Medians of RUNS runs per plane
-# and load, planes in ABBA order. Root, ethtool and a kernel with native XDP on veth needed; not part of
+# and may fall behind; what it misses the director has still done). Medians of RUNS runs per mode
+# and load, modes in ABBA order. Root, ethtool and a kernel with native XDP on veth needed; not part of
 # `make test` (it takes about a minute and its numbers only mean something on a quiet machine).
 set -euo pipefail
 
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, BPF)" >&2; exit 1; }
-for tool in ip ethtool taskset chrt awk; do
+for tool in ip ethtool nft taskset chrt awk; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done
 [ "$(nproc)" -ge 2 ] || { echo "needs two CPUs" >&2; exit 1; }
@@ -80,6 +80,10 @@ ip -n $S addr add fd00:1::2/64 dev $SD nodad
 ip -n $D neigh replace fd00:1::2 lladdr "$(ip netns exec $S cat /sys/class/net/$SD/address)" dev $ED nud permanent
 ip netns exec $D sysctl -qw net.ipv6.conf.all.forwarding=1
 ip netns exec $S ethtool -K $SD gro on >/dev/null
+# The sink drops what reaches its own input (NAT sends it the frames to its address) without answering.
+ip netns exec $S nft -f - <<'NFT'
+table inet sink { chain in { type filter hook input priority 0; policy drop; }; }
+NFT
 DMAC=$(ip netns exec $D cat /sys/class/net/$DD/address)
 BPF=$(mktemp -d "/tmp/$P-bpf.XXXX")
 mount -t bpf bpf "$BPF"
@@ -100,31 +104,35 @@ napi_on() {
   done
 }
 
-setup_plane() {
+# Sets mode $1 up: routed, or PLANE-METHOD with PLANE nft or xdp and METHOD dr (-g) or nat (-m).
+# Returns 1 (saying why) when the XDP plane does not serve the service.
+setup_mode() {
   FULCRUM_L4_PLANE=xdp ipvsadm -C
   FULCRUM_L4_PLANE=nftables ipvsadm -C
+  ip netns exec $D conntrack -F >/dev/null 2>&1 || true
   ip -n $D -6 route del $VIP/128 2>/dev/null || true
-  if [ "$1" = routed ]; then
-    ip netns exec $D ethtool -K $DD gro on >/dev/null
-    ip -n $D -6 route add $VIP/128 via fd00:1::2 dev $ED
-    napi_on $D $DD 0 fifo
-    napi_on $S $SD 1
-    return
-  fi
-  if [ "$1" = nft ]; then
-    ip netns exec $D ethtool -K $DD gro on >/dev/null
-  else
+  local plane=${1%-*} method=${1#*-}
+  if [ "$plane" = xdp ]; then
     ip netns exec $D ethtool -K $DD gro off >/dev/null
+  else
+    ip netns exec $D ethtool -K $DD gro on >/dev/null
   fi
-  local plane=nftables; [ "$1" = xdp ] && plane=xdp
-  FULCRUM_L4_PLANE=$plane ipvsadm -A -u "[$VIP]:5353" -s rr
-  FULCRUM_L4_PLANE=$plane ipvsadm -a -u "[$VIP]:5353" -r "[fd00:1::2]:5353" -g
-  if [ "$1" = xdp ]; then
-    FULCRUM_L4_PLANE=xdp ipvsadm --plane | grep -q "^xdp       UDP \[$VIP\]:5353" \
-      || { echo "xdp plane not serving the service:" >&2; FULCRUM_L4_PLANE=xdp ipvsadm --plane >&2; exit 1; }
-    ip -n $D link show $DD | grep -q "xdp " || { echo "program not attached in native mode" >&2; exit 1; }
-  elif ip -n $D link show $DD | grep -q "xdp"; then
-    echo "an XDP program is still attached to $DD on the nftables plane" >&2; exit 1
+  if [ "$1" = routed ]; then
+    ip -n $D -6 route add $VIP/128 via fd00:1::2 dev $ED
+  else
+    local env=nftables f=-g; [ "$plane" = xdp ] && env=xdp; [ "$method" = nat ] && f=-m
+    FULCRUM_L4_PLANE=$env ipvsadm -A -u "[$VIP]:5353" -s rr
+    FULCRUM_L4_PLANE=$env ipvsadm -a -u "[$VIP]:5353" -r "[fd00:1::2]:5353" $f
+    if [ "$plane" = xdp ]; then
+      if ! FULCRUM_L4_PLANE=xdp ipvsadm --plane | grep -q "^xdp       UDP \[$VIP\]:5353"; then
+        echo "$1 skipped: $(FULCRUM_L4_PLANE=xdp ipvsadm --plane | grep "$VIP" | head -1)" >&2
+        return 1
+      fi
+      ip -n $D link show $DD | grep -q "xdp " || { echo "program not attached in native mode" >&2; exit 1; }
+    fi
+  fi
+  if [ "$plane" != xdp ] && ip -n $D link show $DD | grep -q "xdp"; then
+    echo "an XDP program is still attached to $DD outside the xdp plane" >&2; exit 1
   fi
   napi_on $D $DD 0 fifo
   napi_on $S $SD 1
@@ -155,21 +163,27 @@ run() {
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 declare -A out
-order=(routed nft xdp xdp nft routed)
+MODES=${MODES:-routed nft-dr xdp-dr nft-nat xdp-nat}
+read -r -a modes <<<"$MODES"
+order=("${modes[@]}")
+for ((i = ${#modes[@]} - 1; i >= 0; i--)); do order+=("${modes[i]}"); done
 for load in same new; do
-  for plane in "${order[@]}"; do
-    setup_plane "$plane"
-    for _ in $(seq "$RUNS"); do out[$load-$plane]+="$(run "$load")"$'\n'; done
+  for mode in "${order[@]}"; do
+    setup_mode "$mode" || continue
+    for _ in $(seq "$RUNS"); do out[$load-$mode]+="$(run "$load")"$'\n'; done
   done
 done
 
-col() { printf '%s' "${out[$1]}" | awk -v c="$2" 'NF {print $c}' | median; }
-printf '%-6s %-5s %14s %10s %16s %12s\n' load plane director_pps napi_busy pkts_per_cpu_s sink_pps
+col() { printf '%s' "${out[$1]:-}" | awk -v c="$2" 'NF {print $c}' | median; }
+printf '%-5s %-8s %13s %10s %15s %11s\n' load mode director_pps napi_busy pkts_per_cpu_s sink_pps
 for load in same new; do
-  for plane in routed nft xdp; do
-    printf '%-6s %-5s %14s %10s %16s %12s\n' "$load" "$plane" "$(col "$load-$plane" 1)" \
-      "$(col "$load-$plane" 2)" "$(col "$load-$plane" 3)" "$(col "$load-$plane" 4)"
+  for mode in "${modes[@]}"; do
+    [ -n "${out[$load-$mode]:-}" ] || continue
+    printf '%-5s %-8s %13s %10s %15s %11s\n' "$load" "$mode" "$(col "$load-$mode" 1)" \
+      "$(col "$load-$mode" 2)" "$(col "$load-$mode" 3)" "$(col "$load-$mode" 4)"
   done
-  awk -v a="$(col "$load-xdp" 3)" -v b="$(col "$load-nft" 3)" -v l="$load" \
-    'BEGIN { if (b > 0) printf "%s: xdp / nft packets per director CPU-second = %.2f\n", l, a / b }'
+  for method in dr nat; do
+    awk -v a="$(col "$load-xdp-$method" 3)" -v b="$(col "$load-nft-$method" 3)" -v l="$load" -v m=$method \
+      'BEGIN { if (a > 0 && b > 0) printf "%s, %s: xdp / nft packets per director CPU-second = %.2f\n", l, m, a / b }'
+  done
 done
