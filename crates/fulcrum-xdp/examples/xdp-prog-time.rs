@@ -101,7 +101,10 @@ fn timed(x: &Xdp, f: &[u8], repeat: u32, want: Verdict) -> Result<f64, String> {
     for _ in 0..RUNS {
         let (v, ns) = x.time_run(f, repeat).map_err(|e| e.to_string())?;
         if v != want {
-            return Err(format!("verdict {v:?}, expected {want:?}"));
+            return Err(format!(
+                "verdict {v:?}, expected {want:?} (an established flow lost meanwhile: the sweeper on \
+                 another CPU; run on one CPU, as bench/xdp-program.sh does)"
+            ));
         }
         runs.push(f64::from(ns));
     }
