@@ -63,6 +63,8 @@ pub fn cli_main(
 pub const PLANE_FLAG: &str = "--plane";
 
 fn plane_main(plane: &mut dyn DataPlane, stdout: &mut dyn Write, stderr: &mut dyn Write) -> i32 {
+    use crate::plane::xdp::{pin_problem, selected};
+    use crate::plane::xdp_probe::{probe, XdpProbe};
     let table = match plane.load() {
         Ok(t) => t,
         Err(e) => {
@@ -70,19 +72,11 @@ fn plane_main(plane: &mut dyn DataPlane, stdout: &mut dyn Write, stderr: &mut dy
             return 1;
         }
     };
-    let selected = crate::plane::xdp::selected();
-    let unavailable = if selected {
-        fulcrum_xdp::Xdp::load()
-            .err()
-            .map(|e| e.to_string())
-            .or_else(crate::plane::xdp::pin_problem)
-    } else {
-        None
-    };
-    let ids = if selected {
-        Some(crate::plane::xdp::pinned_service_ids().unwrap_or_default())
-    } else {
-        None
+    // A program pinned here proves XDP runs: the load test (seconds of verifier) is only for when none is.
+    let (ids, unavailable) = match selected().then(probe) {
+        None => (None, None),
+        Some(XdpProbe::Pinned(ids)) => (Some(ids), pin_problem()),
+        Some(XdpProbe::LoadTested(why)) => (Some(Vec::new()), why.or_else(pin_problem)),
     };
     let report = crate::plane::xdp::plane_report(&table, ids.as_deref(), unavailable.as_deref());
     let _ = stdout.write_all(report.as_bytes());

@@ -495,22 +495,23 @@ static __always_inline int persist_bind(const struct persist_key *pk, __u32 didx
 /* The persistence steps are global functions: the verifier checks each once instead of multiplying
  * the states of the rest of the program by their branches. */
 
-/* The real server of client `fk`'s live entry in service `sid`, else NO_DEST. */
-__attribute__((noinline)) int persist_pick(struct flow_key *fk, __u32 sid)
+/* The real server of client `fk`'s live entry in service `sid` at time `now`, else NO_DEST. */
+__attribute__((noinline)) int persist_pick(struct flow_key *fk, __u32 sid, __u64 now)
 {
 	struct persist_key pk;
 	if (!fk || !persist_key_of(&pk, sid, fk->saddr, fk->family))
 		return (int)NO_DEST;
-	return (int)persist_lookup(&pk, bpf_ktime_get_ns());
+	return (int)persist_lookup(&pk, now);
 }
 
-/* Counts a new flow of client `fk` to `didx` in its entry (created); 1 when it did. */
-__attribute__((noinline)) int persist_hold(struct flow_key *fk, __u32 sid, __u32 didx, __u32 timeout_s)
+/* Counts a new flow of client `fk` to `didx` in its entry (created) at time `now`; 1 when it did. */
+__attribute__((noinline)) int persist_hold(struct flow_key *fk, __u32 sid, __u32 didx, __u32 timeout_s,
+					   __u64 now)
 {
 	struct persist_key pk;
 	if (!fk || !persist_key_of(&pk, sid, fk->saddr, fk->family))
 		return 0;
-	return persist_bind(&pk, didx, bpf_ktime_get_ns(), (__u64)timeout_s * 1000000000ull);
+	return persist_bind(&pk, didx, now, (__u64)timeout_s * 1000000000ull);
 }
 
 /* A flow of client `fk` that held an entry ended: the entry's time starts again from now. Only the entry
@@ -792,13 +793,14 @@ static long set_walk_step(__u32 i, void *arg)
 	return 0;
 }
 
-/* lblc / lblcr's pick for a new flow of client `fk` in service `sid` with `n` real server slots. The
+/* lblc / lblcr's pick for a new flow of client `fk` in service `sid` with `n` real server slots at `now`. The
  * entry of the flow's destination address sends it to its (least loaded available) member unless that
  * one is overloaded in the locality sense; else wlc picks among all and the entry takes the pick (lblc:
  * instead of its member; lblcr: besides them). An lblcr set of several members unchanged for the expiry
  * loses its most loaded member; an entry unused for it is forgotten. A global function: the verifier
  * checks it once. */
-__attribute__((noinline)) int locality_pick(struct flow_key *fk, __u32 sid, __u32 sched, __u32 n)
+__attribute__((noinline)) int locality_pick(struct flow_key *fk, __u32 sid, __u32 sched, __u32 n,
+					    __u64 now)
 {
 	if (!fk || sid >= MAX_SERVICES)
 		return (int)NO_DEST;
@@ -811,7 +813,6 @@ __attribute__((noinline)) int locality_pick(struct flow_key *fk, __u32 sid, __u3
 	__u32 zero = 0;
 	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
 	__u64 expire = cfg ? cfg->locality_ns : 0;
-	__u64 now = bpf_ktime_get_ns();
 	struct locality *e = bpf_map_lookup_elem(&locality, &k);
 	if (e && now > e->lastuse && now - e->lastuse > expire) {
 		bpf_map_delete_elem(&locality, &k);
@@ -891,8 +892,8 @@ static __always_inline __u32 checked(__u32 sid, __u32 didx)
 	return didx;
 }
 
-/* Picks a real server for a new flow; NO_DEST when none is available. */
-static __always_inline __u32 schedule(const struct svc_info *svc, struct flow_key *fk)
+/* Picks a real server for a new flow arriving at `now`; NO_DEST when none is available. */
+static __always_inline __u32 schedule(const struct svc_info *svc, struct flow_key *fk, __u64 now)
 {
 	__u32 slot;
 	switch (svc->sched) {
@@ -921,7 +922,7 @@ static __always_inline __u32 schedule(const struct svc_info *svc, struct flow_ke
 		break;
 	case SCHED_LBLC:
 	case SCHED_LBLCR:
-		return (__u32)locality_pick(fk, svc->id, svc->sched, svc->ndests);
+		return (__u32)locality_pick(fk, svc->id, svc->sched, svc->ndests, now);
 	default:
 		return pick_by_counts(svc);
 	}
@@ -1161,12 +1162,10 @@ int fulcrum_xdp(struct xdp_md *ctx)
 	if (!svc || svc->id >= MAX_SERVICES)
 		return XDP_PASS;
 	__u32 sid = svc->id;
-	__u32 zero = 0;
-	sweep_start();
-	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = 0; /* the clock, read once: where a flow is looked at, else where one is made */
 	__u64 bytes = l3len;
 	__u32 didx = NO_DEST;
+	struct dest *d = NULL; /* the real server the packet goes to: one `dests` lookup per packet */
 	int new_conn = 0;
 	/* one-packet scheduling: IPVS makes a connection for the datagram and ends it at once, so no flow
 	 * is looked up or kept and the real server's counts do not change */
@@ -1174,15 +1173,19 @@ int fulcrum_xdp(struct xdp_md *ctx)
 
 	struct flow *f = one_packet ? NULL : bpf_map_lookup_elem(&flows, &fk);
 	if (f && f->sid == sid && f->didx < MAX_DESTS) {
+		__u32 zero = 0;
+		struct config *cfg = bpf_map_lookup_elem(&config, &zero);
 		__u64 timeout = 0;
 		if (cfg)
 			timeout = f->state == FLOW_OPEN ? cfg->tcp_ns
 				  : f->state == FLOW_CLOSING ? cfg->tcpfin_ns : cfg->udp_ns;
 		__u32 idx = sid * MAX_DESTS + f->didx;
-		struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+		d = bpf_map_lookup_elem(&dests, &idx);
+		now = bpf_ktime_get_ns();
 		if (timeout && now - f->last > timeout) {
 			/* expired: its count goes, the packet is a new flow */
 			flow_release(&flows, &fk, f, now);
+			d = NULL;
 		} else if (d && d->fwd != FWD_NONE && d->tag == f->tag) {
 			didx = f->didx;
 			f->last = now;
@@ -1200,6 +1203,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 			__u32 pm = f->persist, tag = f->tag;
 			if (bpf_map_delete_elem(&flows, &fk) == 0)
 				persist_release(&fk, sid, pm, tag);
+			d = NULL;
 		}
 	}
 	if (didx == NO_DEST) {
@@ -1208,14 +1212,18 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		 * flow moved here by ECMP from another director keeps its real server) */
 		if (l4proto == IPPROTO_TCP && !syn && !hashing)
 			return XDP_PASS;
+		/* the first packet of every flow comes here: the sweeper runs from the first flow on */
+		sweep_start();
+		if (!now)
+			now = bpf_ktime_get_ns();
 		/* a persistent service sends a client's new flows to the real server of its entry */
 		__u32 pm = 0;
 		if (svc->persist_s) {
-			didx = (__u32)persist_pick(&fk, sid);
+			didx = (__u32)persist_pick(&fk, sid, now);
 			pm = svc->prefix + 1;
 		}
 		if (didx == NO_DEST)
-			didx = schedule(svc, &fk);
+			didx = schedule(svc, &fk, now);
 		/* no real server below its threshold: dropped, as IPVS drops a new connection it has no
 		 * real server for (the client retries) */
 		if (didx == BUSY_DEST || (didx >= MAX_DESTS && svc->thresholds))
@@ -1223,11 +1231,11 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		if (didx >= MAX_DESTS)
 			return XDP_PASS;
 		__u32 nidx = sid * MAX_DESTS + didx;
-		struct dest *nd = bpf_map_lookup_elem(&dests, &nidx);
-		if (!nd)
+		d = bpf_map_lookup_elem(&dests, &nidx);
+		if (!d)
 			return XDP_PASS;
-		__u32 ntag = nd->tag;
-		if (pm && !persist_hold(&fk, sid, didx, svc->persist_s))
+		__u32 ntag = d->tag;
+		if (pm && !persist_hold(&fk, sid, didx, svc->persist_s, now))
 			pm = 0;
 		if (one_packet) {
 			/* the datagram's connection ends with it: a persistence entry starts its timeout now */
@@ -1244,9 +1252,9 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		nf.state = l4proto == IPPROTO_UDP ? FLOW_UDP : (fin_rst ? FLOW_CLOSING : FLOW_OPEN);
 		bpf_map_update_elem(&flows, &fk, &nf, BPF_ANY);
 		if (nf.state == FLOW_OPEN)
-			conns_add(sid * MAX_DESTS + didx, 1, 0);
+			conns_add(nidx, 1, 0);
 		else
-			conns_add(sid * MAX_DESTS + didx, 0, 1);
+			conns_add(nidx, 0, 1);
 		/* a TCP flow picked up without its SYN (a hashing scheduler's: another director started it, or
 		 * it outlived its entry here) is held but was counted where it started, so the directors'
 		 * connection counts add up to the clients' connections */
@@ -1255,7 +1263,6 @@ int fulcrum_xdp(struct xdp_md *ctx)
 
 forward:;
 	__u32 idx = sid * MAX_DESTS + didx;
-	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
 	if (!d)
 		return XDP_PASS;
 	count(&svc_stats, sid, bytes, new_conn);

@@ -419,6 +419,21 @@ impl Xdp {
     /// Runs one frame through the program with `BPF_PROG_TEST_RUN`: the verdict and the frame as it
     /// leaves (nothing is sent).
     pub fn test_run(&self, frame: &[u8]) -> Result<(Verdict, Vec<u8>), XdpError> {
+        let run = self.run(frame, 1)?;
+        Ok((run.verdict, run.frame))
+    }
+
+    /// Runs one frame through the program `repeat` times in a row with `BPF_PROG_TEST_RUN` (the kernel
+    /// runs it on the same buffer: a program that rewrites the frame sees its own output from the second
+    /// run on): the last run's verdict and the kernel's average time per run, in nanoseconds (the
+    /// attribute's `duration`: the kernel's clock around the runs, divided by `repeat`; a `repeat` of 0
+    /// counts as 1, as the kernel takes it).
+    pub fn time_run(&self, frame: &[u8], repeat: u32) -> Result<(Verdict, u32), XdpError> {
+        let run = self.run(frame, repeat.max(1))?;
+        Ok((run.verdict, run.duration_ns))
+    }
+
+    fn run(&self, frame: &[u8], repeat: u32) -> Result<TestRun, XdpError> {
         let prog = self
             .ebpf
             .as_ref()
@@ -432,7 +447,7 @@ impl Xdp {
             data_size_out: out.len() as u32,
             data_in: frame.as_ptr() as u64,
             data_out: out.as_mut_ptr() as u64,
-            repeat: 1,
+            repeat,
             ..Default::default()
         };
         // SAFETY: `attr` is BPF_PROG_TEST_RUN's attribute block; the buffers it points to outlive the call
@@ -452,7 +467,11 @@ impl Xdp {
             ));
         }
         out.truncate((attr.data_size_out as usize).min(out.len()));
-        Ok((Verdict::from(attr.retval), out))
+        Ok(TestRun {
+            verdict: Verdict::from(attr.retval),
+            frame: out,
+            duration_ns: attr.duration,
+        })
     }
 
     /// Counters of service `sid`, summed over the CPUs.
@@ -528,6 +547,14 @@ impl Xdp {
 }
 
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
+
+/// What one `BPF_PROG_TEST_RUN` call gave back.
+struct TestRun {
+    verdict: Verdict,
+    frame: Vec<u8>,
+    /// The kernel's average time per run, in nanoseconds.
+    duration_ns: u32,
+}
 
 /// `union bpf_attr` as BPF_PROG_TEST_RUN reads it.
 #[repr(C)]

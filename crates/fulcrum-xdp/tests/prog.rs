@@ -1203,3 +1203,18 @@ fn a_load_is_not_cut_short_by_signals() {
         "the signals are delivered after the load"
     );
 }
+
+#[test]
+fn time_run_repeats_the_frame_and_reports_the_kernels_time_per_run() {
+    let Some(x) = setup(&[service("rr", &[1, 1])]) else {
+        return;
+    };
+    let (v, _) = x.time_run(&syn_from(2000), 1).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    let ack = ipv4(CLIENT, VIP, 6, 0x4000, &tcp(2000, 80, ACK));
+    let (v, ns) = x.time_run(&ack, 1000).unwrap();
+    assert_eq!(v, Verdict::Tx, "the established flow's server");
+    assert!(ns > 0 && ns < 1_000_000, "{ns} ns per run");
+    let c = x.service_counters(3).unwrap();
+    assert_eq!((c.conns, c.packets), (1, 1001), "every repeat ran");
+}

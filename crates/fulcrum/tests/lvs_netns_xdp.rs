@@ -168,6 +168,12 @@ fn xdp_plane_direct_routing_and_least_connection_burst() {
         plane.contains(&format!("xdp       TCP {VIP}:8082\n")),
         "lblc is served in XDP: {plane}"
     );
+    // ... found out from the pinned program, not by loading it again (the verifier's seconds).
+    let probe = fulcrum_lvs::plane::xdp_probe::probe_in(&bpf.pins());
+    assert!(
+        matches!(&probe, fulcrum_lvs::plane::xdp_probe::XdpProbe::Pinned(ids) if ids.len() == 3),
+        "{probe:?}"
+    );
     drop(burst);
     drop(first);
 

@@ -20,6 +20,7 @@ pub mod render;
 pub mod tunnel;
 pub mod xdp;
 pub mod xdp_pins;
+pub mod xdp_probe;
 
 use crate::format::ConnEntry;
 use crate::model::Table;

@@ -991,14 +991,19 @@ pub fn pin_problem() -> Option<String> {
         .map(|e| fulcrum_xdp::XdpError::Unavailable(e).to_string())
 }
 
-/// The ids of the services in the pinned XDP maps under the selected pin directory, if any.
-pub fn pinned_service_ids() -> Option<Vec<u32>> {
-    let plane = XdpPlane::default();
-    if !plane.pin_dir.join("services").exists() {
+/// The ids of the services in the XDP maps pinned under `pin_dir` by this build, if any.
+pub fn pinned_service_ids_in(pin_dir: &std::path::Path) -> Option<Vec<u32>> {
+    if !pin_dir.join("services").exists() {
         return None;
     }
-    let x = fulcrum_xdp::Xdp::open_pinned(&plane.pin_dir).ok()?;
+    let x = fulcrum_xdp::Xdp::open_pinned(pin_dir).ok()?;
     Some(x.services().ok()?.into_iter().map(|(_, i)| i.id).collect())
+}
+
+/// The pin directory the XDP plane uses in this network namespace (`FULCRUM_XDP_PIN_DIR`, else its own
+/// directory under [`super::xdp_pins::BPFFS_DIR`]).
+pub fn pin_dir() -> std::path::PathBuf {
+    XdpPlane::default().pin_dir
 }
 
 #[cfg(test)]
