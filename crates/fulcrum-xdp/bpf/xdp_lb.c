@@ -271,6 +271,8 @@ struct {
 struct sweeper {
 	struct bpf_timer timer;
 	__u64 started;
+	__u64 runs;    /* sweeps done */
+	__u64 last_ns; /* how long the last one took (bpf_ktime_get_ns() around it) */
 };
 
 struct {
@@ -570,7 +572,8 @@ static long sweep_flow(void *map, struct flow_key *k, struct flow *f, void *arg)
 {
 	struct sweep_ctx *c = arg;
 	__u64 timeout = f->state == FLOW_OPEN ? c->tcp_ns : f->state == FLOW_CLOSING ? c->tcpfin_ns : c->udp_ns;
-	if (timeout && c->now - f->last > timeout)
+	/* (a packet since the sweep read the clock sets `last` after `now`: that flow is not idle) */
+	if (timeout && c->now > f->last && c->now - f->last > timeout)
 		flow_release(map, k, f, c->now);
 	return 0;
 }
@@ -599,6 +602,7 @@ static long sweep_locality(void *map, struct loc_key *k, struct locality *e, voi
 
 static int sweep_run(void *map, __u32 *key, struct sweeper *s)
 {
+	__u64 t0 = bpf_ktime_get_ns();
 	__u32 zero = 0;
 	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
 	if (cfg) {
@@ -613,6 +617,8 @@ static int sweep_run(void *map, __u32 *key, struct sweeper *s)
 		struct loc_sweep l = { .now = c.now, .expire = cfg->locality_ns };
 		bpf_for_each_map_elem(&locality, sweep_locality, &l, 0);
 	}
+	s->last_ns = bpf_ktime_get_ns() - t0;
+	s->runs++;
 	bpf_timer_start(&s->timer, SWEEP_NS, 0);
 	return 0;
 }

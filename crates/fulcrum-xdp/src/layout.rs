@@ -307,6 +307,20 @@ pub struct Locality {
     pub members: u64,
 }
 
+/// Value of map `sweep`: the flow sweeper (a BPF timer firing every second) and what it measured.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sweeper {
+    /// The `struct bpf_timer` (read back as zeros).
+    pub timer: [u64; 2],
+    /// 1 once the first packet started it.
+    pub started: u64,
+    /// Sweeps done.
+    pub runs: u64,
+    /// How long the last sweep took, ns (the program's clock read around it).
+    pub last_ns: u64,
+}
+
 macro_rules! pod {
     ($($t:ty = $size:expr),* $(,)?) => {
         $(
@@ -331,4 +345,5 @@ pod!(
     Locality = 24,
     PersistKey = 24,
     Persist = 32,
+    Sweeper = 40,
 );

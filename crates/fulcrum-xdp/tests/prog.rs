@@ -1203,3 +1203,39 @@ fn a_load_is_not_cut_short_by_signals() {
         "the signals are delivered after the load"
     );
 }
+
+/// Client `i` of a flood: distinct 5-tuples (50,000 ports on each of a few addresses of `net`).
+fn flood_client(net: [u8; 2], i: u32) -> (Ipv4Addr, u16) {
+    (
+        Ipv4Addr::new(net[0], net[1], (i / 50_000) as u8, 7),
+        10_000 + (i % 50_000) as u16,
+    )
+}
+
+/// What a sweep costs with a full flow table (65,536 flows of a wlc service with three real servers):
+/// the sweeper's own clock reading around each of five sweeps after the table filled. A measurement,
+/// run by hand: `cargo test -p fulcrum-xdp --test prog -- --ignored sweep_cost --nocapture` (root).
+#[test]
+#[ignore]
+fn sweep_cost_with_a_full_table() {
+    let Some(x) = setup(&[service("wlc", &[1, 2, 3])]) else {
+        return;
+    };
+    for i in 0..80_000 {
+        let (c, p) = flood_client([198, 19], i);
+        assert_eq!(x.test_run(&syn_of(c, p)).unwrap().0, Verdict::Tx);
+    }
+    let flows = x.flows().unwrap().len();
+    let mut runs = x.sweeper().unwrap().runs;
+    let mut ns = Vec::new();
+    while ns.len() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let s = x.sweeper().unwrap();
+        if s.runs != runs {
+            runs = s.runs;
+            ns.push(s.last_ns);
+        }
+    }
+    eprintln!("{flows} flows: sweeps took {ns:?} ns");
+    assert_eq!(x.flows().unwrap().len(), flows, "nothing expired");
+}
