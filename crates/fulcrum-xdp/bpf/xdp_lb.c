@@ -104,7 +104,8 @@ struct conns {
 	__s64 active;
 	__s64 inactive;
 	__u32 overload; /* IPVS's overload flag: set at the upper threshold, cleared below the lower */
-	__u32 pad;
+	__u32 gen;      /* bumped by every change a packet makes to the counts: the sweeper reconciles
+			 * them with the flow table only when no packet changed them during its walk */
 };
 
 struct flow_key {
@@ -207,6 +208,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct conns);
 } dest_conns SEC(".maps");
+
+/* The sweeper's scratch, a slot per real server (as dest_conns): taken before its walk of the flow
+ * table, the slot's change counter and server; during the walk, the live flows of that server in it. */
+struct slot_tally {
+	__s64 active;
+	__s64 inactive;
+	__u32 gen;
+	__u32 tag; /* 0: no server in the slot, not reconciled */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES * MAX_DESTS);
+	__type(key, __u32);
+	__type(value, struct slot_tally);
+} sweep_tally SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -407,16 +424,26 @@ __attribute__((noinline)) int overload_update(__u32 idx)
 	return 0;
 }
 
-static __always_inline void conns_add(__u32 idx, __s64 active, __s64 inactive)
+/* Moves real server `idx`'s counts. A packet's change (`from_packet`) bumps the change counter first,
+ * so that a sweep running meanwhile leaves the slot alone; the sweeper's own changes need not (the flows
+ * it removes are not in its tally either). */
+static __always_inline void conns_move(__u32 idx, __s64 active, __s64 inactive, int from_packet)
 {
 	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
 	if (!c)
 		return;
+	if (from_packet)
+		__sync_fetch_and_add(&c->gen, 1);
 	if (active)
 		__sync_fetch_and_add(&c->active, active);
 	if (inactive)
 		__sync_fetch_and_add(&c->inactive, inactive);
 	overload_update(idx);
+}
+
+static __always_inline void conns_add(__u32 idx, __s64 active, __s64 inactive)
+{
+	conns_move(idx, active, inactive, 1);
 }
 
 /* True when real server `idx` is over its threshold. */
@@ -549,9 +576,10 @@ __attribute__((noinline)) int slot_holds(__u32 sid, __u32 didx, __u32 tag)
 	return d && d->fwd != FWD_NONE && d->tag == tag;
 }
 
-/* Takes back a flow's count when its entry is removed by this call (only one remover counts it). */
-static __always_inline void flow_release(void *map, const struct flow_key *k, const struct flow *f,
-					 __u64 now)
+/* Takes back a flow's count when its entry is removed by this call (only one remover counts it);
+ * `from_packet` as conns_move's. */
+static __always_inline void flow_drop(void *map, const struct flow_key *k, const struct flow *f,
+				      int from_packet)
 {
 	__u32 sid = f->sid, didx = f->didx, state = f->state, pm = f->persist, tag = f->tag;
 	if (bpf_map_delete_elem(map, k) != 0 || sid >= MAX_SERVICES || didx >= MAX_DESTS)
@@ -562,10 +590,33 @@ static __always_inline void flow_release(void *map, const struct flow_key *k, co
 		return;
 	}
 	if (state == FLOW_OPEN)
-		conns_add(sid * MAX_DESTS + didx, -1, 0);
+		conns_move(sid * MAX_DESTS + didx, -1, 0, from_packet);
 	else
-		conns_add(sid * MAX_DESTS + didx, 0, -1);
+		conns_move(sid * MAX_DESTS + didx, 0, -1, from_packet);
 	persist_release(k, sid, pm, tag);
+}
+
+static __always_inline void flow_release(void *map, const struct flow_key *k, const struct flow *f,
+					 __u64 now)
+{
+	flow_drop(map, k, f, 1);
+}
+
+/* The walk's count of a live flow, in its slot's tally when the slot held the flow's server as the
+ * sweep began (counted as conns_add counts it: open TCP flows active, the others inactive). */
+static __always_inline void tally_flow(const struct flow *f)
+{
+	__u32 sid = f->sid, didx = f->didx;
+	if (sid >= MAX_SERVICES || didx >= MAX_DESTS)
+		return;
+	__u32 idx = sid * MAX_DESTS + didx;
+	struct slot_tally *t = bpf_map_lookup_elem(&sweep_tally, &idx);
+	if (!t || t->tag == 0 || t->tag != f->tag)
+		return;
+	if (f->state == FLOW_OPEN)
+		t->active++;
+	else
+		t->inactive++;
 }
 
 static long sweep_flow(void *map, struct flow_key *k, struct flow *f, void *arg)
@@ -574,7 +625,9 @@ static long sweep_flow(void *map, struct flow_key *k, struct flow *f, void *arg)
 	__u64 timeout = f->state == FLOW_OPEN ? c->tcp_ns : f->state == FLOW_CLOSING ? c->tcpfin_ns : c->udp_ns;
 	/* (a packet since the sweep read the clock sets `last` after `now`: that flow is not idle) */
 	if (timeout && c->now > f->last && c->now - f->last > timeout)
-		flow_release(map, k, f, c->now);
+		flow_drop(map, k, f, 0);
+	else
+		tally_flow(f);
 	return 0;
 }
 
@@ -600,6 +653,60 @@ static long sweep_locality(void *map, struct loc_key *k, struct locality *e, voi
 	return 0;
 }
 
+/* Reconciling the live counts with the flow table. A full flow table (an LRU hash) evicts its least
+ * recently used flows without a word, so their counts would never be taken back and would drift up under
+ * a flood (wrong least-connection picks, servers held overloaded). Each sweep therefore notes every
+ * slot's change counter and server (tally_begin), counts the live flows of each slot during its walk
+ * (tally_flow), and then sets the counts of every slot no packet changed meanwhile to that tally
+ * (tally_apply). A slot a packet changed is left for the next sweep. Each field is set by compare-and-
+ * exchange against the value read, so a packet changing it between the check and the write wins and
+ * its change stands. (What can still slip through, until the next sweep puts it right: a flow a packet
+ * created or closed within nanoseconds of the walk's end, between its flow write and its count change;
+ * flows a concurrent eviction hides from the walk.) */
+static long tally_begin(__u32 i, void *arg)
+{
+	__u32 idx = i;
+	struct slot_tally *t = bpf_map_lookup_elem(&sweep_tally, &idx);
+	if (!t)
+		return 1;
+	t->active = 0;
+	t->inactive = 0;
+	t->tag = 0;
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
+	if (!d || !c || d->fwd == FWD_NONE)
+		return 0;
+	t->gen = __sync_fetch_and_add(&c->gen, 0); /* (an atomic read: ordered before the walk) */
+	t->tag = d->tag;
+	return 0;
+}
+
+static long tally_apply(__u32 i, void *arg)
+{
+	__u32 idx = i;
+	struct slot_tally *t = bpf_map_lookup_elem(&sweep_tally, &idx);
+	if (!t || t->tag == 0)
+		return 0;
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
+	/* (another server took the slot meanwhile: the loader reset its counts, the tally is the old one's) */
+	if (!d || !c || d->fwd == FWD_NONE || d->tag != t->tag)
+		return 0;
+	if (__sync_fetch_and_add(&c->gen, 0) != t->gen)
+		return 0;
+	__s64 active = c->active, inactive = c->inactive;
+	int moved = 0;
+	if (active != t->active &&
+	    __sync_val_compare_and_swap(&c->active, active, t->active) == active)
+		moved = 1;
+	if (inactive != t->inactive &&
+	    __sync_val_compare_and_swap(&c->inactive, inactive, t->inactive) == inactive)
+		moved = 1;
+	if (moved)
+		overload_update(idx);
+	return 0;
+}
+
 static int sweep_run(void *map, __u32 *key, struct sweeper *s)
 {
 	__u64 t0 = bpf_ktime_get_ns();
@@ -612,7 +719,9 @@ static int sweep_run(void *map, __u32 *key, struct sweeper *s)
 			.tcpfin_ns = cfg->tcpfin_ns,
 			.udp_ns = cfg->udp_ns,
 		};
+		bpf_loop(MAX_SERVICES * MAX_DESTS, tally_begin, 0, 0);
 		bpf_for_each_map_elem(&flows, sweep_flow, &c, 0);
+		bpf_loop(MAX_SERVICES * MAX_DESTS, tally_apply, 0, 0);
 		bpf_for_each_map_elem(&persist, sweep_persist, &c, 0);
 		struct loc_sweep l = { .now = c.now, .expire = cfg->locality_ns };
 		bpf_for_each_map_elem(&locality, sweep_locality, &l, 0);

@@ -179,8 +179,9 @@ pub struct Conns {
     pub inactive: i64,
     /// IPVS's overload flag (1 from the upper threshold until below the lower one).
     pub overload: u32,
-    /// Padding.
-    pub pad: u32,
+    /// Change counter, bumped by every change a packet makes to the counts: the flow sweeper sets
+    /// them to its count of the flow table's live flows only when no packet moved it during its walk.
+    pub gen: u32,
 }
 
 /// Key of map `flows` (the 5-tuple).
