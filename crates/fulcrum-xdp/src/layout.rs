@@ -252,8 +252,13 @@ pub struct Persist {
     pub conns: i32,
     /// Its real server's [`Dest::tag`].
     pub tag: u32,
-    /// Padding.
-    pub pad: u32,
+    /// Change counter, bumped by every change a packet makes to `conns` (as [`Conns::gen`]).
+    pub gen: u32,
+    /// The flow sweeper's: `gen` as its walk of the flow table began.
+    pub snap: u32,
+    /// The flow sweeper's: the live flows holding the entry that its walk found (`conns` is set to it
+    /// when `gen` did not move meanwhile).
+    pub tally: i32,
 }
 
 /// Per-CPU counters of a service or real server.
@@ -345,6 +350,6 @@ pod!(
     LocalityKey = 24,
     Locality = 24,
     PersistKey = 24,
-    Persist = 32,
+    Persist = 40,
     Sweeper = 40,
 );
