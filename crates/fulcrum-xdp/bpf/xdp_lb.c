@@ -104,7 +104,8 @@ struct conns {
 	__s64 active;
 	__s64 inactive;
 	__u32 overload; /* IPVS's overload flag: set at the upper threshold, cleared below the lower */
-	__u32 pad;
+	__u32 gen;      /* bumped by every change a packet makes to the counts: the sweeper reconciles
+			 * them with the flow table only when no packet changed them during its walk */
 };
 
 struct flow_key {
@@ -141,7 +142,9 @@ struct persist {
 	__u32 didx;
 	__s32 conns;      /* live flows it holds: it lasts while any does, then timeout_ns */
 	__u32 tag;        /* its real server's dest.tag */
-	__u32 pad;
+	__u32 gen;        /* bumped by every change a packet makes to conns (as conns.gen) */
+	__u32 snap;       /* the sweeper's: gen as its walk of the flow table began */
+	__s32 tally;      /* the sweeper's: the live flows holding it that the walk found */
 };
 
 struct counters {
@@ -208,6 +211,23 @@ struct {
 	__type(value, struct conns);
 } dest_conns SEC(".maps");
 
+/* The sweeper's scratch, a slot per real server (as dest_conns): taken before its walk of the flow
+ * table, the slot's change counter and server; during the walk, the live flows of that server in it. */
+struct slot_tally {
+	__s64 active;
+	__s64 inactive;
+	__u32 gen;
+	__u32 tag; /* 0: no server in the slot, not reconciled */
+	__u64 run; /* the sweep that took it (a slot of a service added during a walk has an older one) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES * MAX_DESTS);
+	__type(key, __u32);
+	__type(value, struct slot_tally);
+} sweep_tally SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, FLOW_ENTRIES);
@@ -271,6 +291,8 @@ struct {
 struct sweeper {
 	struct bpf_timer timer;
 	__u64 started;
+	__u64 runs;    /* sweeps done */
+	__u64 last_ns; /* how long the last one took (bpf_ktime_get_ns() around it) */
 };
 
 struct {
@@ -405,16 +427,26 @@ __attribute__((noinline)) int overload_update(__u32 idx)
 	return 0;
 }
 
-static __always_inline void conns_add(__u32 idx, __s64 active, __s64 inactive)
+/* Moves real server `idx`'s counts. A packet's change (`from_packet`) bumps the change counter first,
+ * so that a sweep running meanwhile leaves the slot alone; the sweeper's own changes need not (the flows
+ * it removes are not in its tally either). */
+static __always_inline void conns_move(__u32 idx, __s64 active, __s64 inactive, int from_packet)
 {
 	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
 	if (!c)
 		return;
+	if (from_packet)
+		__sync_fetch_and_add(&c->gen, 1);
 	if (active)
 		__sync_fetch_and_add(&c->active, active);
 	if (inactive)
 		__sync_fetch_and_add(&c->inactive, inactive);
 	overload_update(idx);
+}
+
+static __always_inline void conns_add(__u32 idx, __s64 active, __s64 inactive)
+{
+	conns_move(idx, active, inactive, 1);
 }
 
 /* True when real server `idx` is over its threshold. */
@@ -429,6 +461,7 @@ struct sweep_ctx {
 	__u64 tcp_ns;
 	__u64 tcpfin_ns;
 	__u64 udp_ns;
+	__u64 run; /* this sweep's number (from 1) */
 };
 
 /* The persistence key of client `saddr` of service `sid`: the address under the service's mask (map
@@ -485,6 +518,7 @@ static __always_inline int persist_bind(const struct persist_key *pk, __u32 didx
 		if (!p)
 			return 0;
 	}
+	__sync_fetch_and_add(&p->gen, 1);
 	__sync_fetch_and_add(&p->conns, 1);
 	p->last = now;
 	p->timeout_ns = timeout_ns;
@@ -515,8 +549,9 @@ __attribute__((noinline)) int persist_hold(struct flow_key *fk, __u32 sid, __u32
 }
 
 /* A flow of client `fk` that held an entry ended: the entry's time starts again from now. Only the entry
- * of the flow's own server (`tag`) counts it: one bound anew to another server since is left alone. */
-__attribute__((noinline)) int persist_leave(struct flow_key *fk, __u32 sid, __u32 tag)
+ * of the flow's own server (`tag`) counts it: one bound anew to another server since is left alone.
+ * `from_packet` as conns_move's. */
+__attribute__((noinline)) int persist_leave(struct flow_key *fk, __u32 sid, __u32 tag, __u32 from_packet)
 {
 	struct persist_key pk;
 	if (!fk || !persist_key_of(&pk, sid, fk->saddr, fk->family))
@@ -524,17 +559,37 @@ __attribute__((noinline)) int persist_leave(struct flow_key *fk, __u32 sid, __u3
 	struct persist *p = bpf_map_lookup_elem(&persist, &pk);
 	if (!p || p->tag != tag)
 		return 0;
+	if (from_packet)
+		__sync_fetch_and_add(&p->gen, 1);
 	__sync_fetch_and_add(&p->conns, -1);
 	p->last = bpf_ktime_get_ns();
 	return 0;
 }
 
-static __always_inline void persist_release(const struct flow_key *k, __u32 sid, __u32 pm, __u32 tag)
+/* The sweep's count of a live flow of client `fk` holding an entry of service `sid` (see tally_begin). */
+__attribute__((noinline)) int persist_count(struct flow_key *fk, __u32 sid, __u32 tag)
+{
+	struct persist_key pk;
+	if (!fk || !persist_key_of(&pk, sid, fk->saddr, fk->family))
+		return 0;
+	struct persist *p = bpf_map_lookup_elem(&persist, &pk);
+	if (p && p->tag == tag)
+		p->tally++; /* (only the sweeper writes it) */
+	return 0;
+}
+
+static __always_inline void persist_release_by(const struct flow_key *k, __u32 sid, __u32 pm,
+					       __u32 tag, __u32 from_packet)
 {
 	if (pm == 0)
 		return;
 	struct flow_key kk = *k;
-	persist_leave(&kk, sid, tag);
+	persist_leave(&kk, sid, tag, from_packet);
+}
+
+static __always_inline void persist_release(const struct flow_key *k, __u32 sid, __u32 pm, __u32 tag)
+{
+	persist_release_by(k, sid, pm, tag, 1);
 }
 
 /* 1 when slot `didx` of service `sid` still holds the real server `tag` names. (A global function: the
@@ -548,37 +603,85 @@ __attribute__((noinline)) int slot_holds(__u32 sid, __u32 didx, __u32 tag)
 	return d && d->fwd != FWD_NONE && d->tag == tag;
 }
 
-/* Takes back a flow's count when its entry is removed by this call (only one remover counts it). */
-static __always_inline void flow_release(void *map, const struct flow_key *k, const struct flow *f,
-					 __u64 now)
+/* Takes back a flow's count when its entry is removed by this call (only one remover counts it);
+ * `from_packet` as conns_move's. */
+static __always_inline void flow_drop(void *map, const struct flow_key *k, const struct flow *f,
+				      int from_packet)
 {
 	__u32 sid = f->sid, didx = f->didx, state = f->state, pm = f->persist, tag = f->tag;
 	if (bpf_map_delete_elem(map, k) != 0 || sid >= MAX_SERVICES || didx >= MAX_DESTS)
 		return;
 	/* a flow of a server no longer in its slot: the slot's counts are its new server's */
 	if (!slot_holds(sid, didx, tag)) {
-		persist_release(k, sid, pm, tag);
+		persist_release_by(k, sid, pm, tag, from_packet);
 		return;
 	}
 	if (state == FLOW_OPEN)
-		conns_add(sid * MAX_DESTS + didx, -1, 0);
+		conns_move(sid * MAX_DESTS + didx, -1, 0, from_packet);
 	else
-		conns_add(sid * MAX_DESTS + didx, 0, -1);
-	persist_release(k, sid, pm, tag);
+		conns_move(sid * MAX_DESTS + didx, 0, -1, from_packet);
+	persist_release_by(k, sid, pm, tag, from_packet);
+}
+
+static __always_inline void flow_release(void *map, const struct flow_key *k, const struct flow *f,
+					 __u64 now)
+{
+	flow_drop(map, k, f, 1);
+}
+
+/* The walk's count of a live flow, in its slot's tally when the slot held the flow's server as the
+ * sweep began (counted as conns_add counts it: open TCP flows active, the others inactive). */
+static __always_inline void tally_flow(const struct flow_key *k, const struct flow *f, __u64 run)
+{
+	if (f->persist) {
+		struct flow_key kk = *k;
+		persist_count(&kk, f->sid, f->tag);
+	}
+	__u32 sid = f->sid, didx = f->didx;
+	if (sid >= MAX_SERVICES || didx >= MAX_DESTS)
+		return;
+	__u32 idx = sid * MAX_DESTS + didx;
+	struct slot_tally *t = bpf_map_lookup_elem(&sweep_tally, &idx);
+	if (!t || t->tag == 0 || t->run != run || t->tag != f->tag)
+		return;
+	if (f->state == FLOW_OPEN)
+		t->active++;
+	else
+		t->inactive++;
 }
 
 static long sweep_flow(void *map, struct flow_key *k, struct flow *f, void *arg)
 {
 	struct sweep_ctx *c = arg;
 	__u64 timeout = f->state == FLOW_OPEN ? c->tcp_ns : f->state == FLOW_CLOSING ? c->tcpfin_ns : c->udp_ns;
-	if (timeout && c->now - f->last > timeout)
-		flow_release(map, k, f, c->now);
+	/* (a packet since the sweep read the clock sets `last` after `now`: that flow is not idle) */
+	if (timeout && c->now > f->last && c->now - f->last > timeout)
+		flow_drop(map, k, f, 0);
+	else
+		tally_flow(k, f, c->run);
+	return 0;
+}
+
+/* Before the walk of the flow table: the entry's change counter noted, its tally started. */
+static long persist_tally_begin(void *map, struct persist_key *k, struct persist *p, void *arg)
+{
+	p->snap = __sync_fetch_and_add(&p->gen, 0);
+	p->tally = 0;
 	return 0;
 }
 
 static long sweep_persist(void *map, struct persist_key *k, struct persist *p, void *arg)
 {
 	struct sweep_ctx *c = arg;
+	/* after the walk: an entry no packet changed meanwhile holds the live flows the walk found (as
+	 * tally_apply reconciles the counts); one whose flows were all evicted starts its timeout now.
+	 * (An entry made during the walk has a snap of 0 and a gen already bumped: left alone.) */
+	if (__sync_fetch_and_add(&p->gen, 0) == p->snap) {
+		__s32 held = p->conns, live = p->tally;
+		if (held != live && __sync_val_compare_and_swap(&p->conns, held, live) == held &&
+		    live == 0 && held > 0)
+			p->last = c->now;
+	}
 	/* (a flow swept just before in this pass set `last` after `now`) */
 	if (p->conns <= 0 && c->now > p->last && c->now - p->last > p->timeout_ns)
 		bpf_map_delete_elem(map, k);
@@ -598,8 +701,91 @@ static long sweep_locality(void *map, struct loc_key *k, struct locality *e, voi
 	return 0;
 }
 
+/* Reconciling the live counts with the flow table. A full flow table (an LRU hash) evicts its least
+ * recently used flows without a word, so their counts would never be taken back and would drift up under
+ * a flood (wrong least-connection picks, servers held overloaded). Each sweep therefore notes every
+ * slot's change counter and server (tally_begin), counts the live flows of each slot during its walk
+ * (tally_flow), and then sets the counts of every slot no packet changed meanwhile to that tally
+ * (tally_apply). A slot a packet changed is left for the next sweep. Each field is set by compare-and-
+ * exchange against the value read, so a packet changing it between the check and the write wins and
+ * its change stands. (What can still slip through, until the next sweep puts it right: a flow a packet
+ * created or closed within nanoseconds of the walk's end, between its flow write and its count change;
+ * flows a concurrent eviction hides from the walk.) */
+/* The slots walked: those of one service's real servers. */
+struct slot_walk {
+	__u32 base;
+	__u32 pad;
+	__u64 run;
+};
+
+static long tally_begin(__u32 i, void *arg)
+{
+	struct slot_walk *w = arg;
+	__u32 idx = w->base + i;
+	struct slot_tally *t = bpf_map_lookup_elem(&sweep_tally, &idx);
+	if (!t)
+		return 1;
+	t->active = 0;
+	t->inactive = 0;
+	t->tag = 0;
+	t->run = w->run;
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
+	if (!d || !c || d->fwd == FWD_NONE)
+		return 0;
+	t->gen = __sync_fetch_and_add(&c->gen, 0); /* (an atomic read: ordered before the walk) */
+	t->tag = d->tag;
+	return 0;
+}
+
+static long tally_apply(__u32 i, void *arg)
+{
+	struct slot_walk *w = arg;
+	__u32 idx = w->base + i;
+	struct slot_tally *t = bpf_map_lookup_elem(&sweep_tally, &idx);
+	if (!t || t->tag == 0 || t->run != w->run)
+		return 0;
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	struct conns *c = bpf_map_lookup_elem(&dest_conns, &idx);
+	/* (another server took the slot meanwhile: the loader reset its counts, the tally is the old one's) */
+	if (!d || !c || d->fwd == FWD_NONE || d->tag != t->tag)
+		return 0;
+	if (__sync_fetch_and_add(&c->gen, 0) != t->gen)
+		return 0;
+	__s64 active = c->active, inactive = c->inactive;
+	int moved = 0;
+	if (active != t->active &&
+	    __sync_val_compare_and_swap(&c->active, active, t->active) == active)
+		moved = 1;
+	if (inactive != t->inactive &&
+	    __sync_val_compare_and_swap(&c->inactive, inactive, t->inactive) == inactive)
+		moved = 1;
+	if (moved)
+		overload_update(idx);
+	return 0;
+}
+
+/* Only the slots of the services in the map are reconciled (the others are neither scheduled nor
+ * listed), so a sweep costs little more than its walk of the flow table. */
+static long tally_begin_svc(void *map, struct svc_key *k, struct svc_info *svc, void *arg)
+{
+	struct slot_walk w = { .base = svc->id * MAX_DESTS, .run = *(__u64 *)arg };
+	if (svc->id < MAX_SERVICES)
+		bpf_loop(svc->ndests < MAX_DESTS ? svc->ndests : MAX_DESTS, tally_begin, &w, 0);
+	return 0;
+}
+
+static long tally_apply_svc(void *map, struct svc_key *k, struct svc_info *svc, void *arg)
+{
+	struct slot_walk w = { .base = svc->id * MAX_DESTS, .run = *(__u64 *)arg };
+	if (svc->id < MAX_SERVICES)
+		bpf_loop(svc->ndests < MAX_DESTS ? svc->ndests : MAX_DESTS, tally_apply, &w, 0);
+	return 0;
+}
+
 static int sweep_run(void *map, __u32 *key, struct sweeper *s)
 {
+	__u64 t0 = bpf_ktime_get_ns();
 	__u32 zero = 0;
 	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
 	if (cfg) {
@@ -608,12 +794,18 @@ static int sweep_run(void *map, __u32 *key, struct sweeper *s)
 			.tcp_ns = cfg->tcp_ns,
 			.tcpfin_ns = cfg->tcpfin_ns,
 			.udp_ns = cfg->udp_ns,
+			.run = s->runs + 1,
 		};
+		bpf_for_each_map_elem(&services, tally_begin_svc, &c.run, 0);
+		bpf_for_each_map_elem(&persist, persist_tally_begin, 0, 0);
 		bpf_for_each_map_elem(&flows, sweep_flow, &c, 0);
+		bpf_for_each_map_elem(&services, tally_apply_svc, &c.run, 0);
 		bpf_for_each_map_elem(&persist, sweep_persist, &c, 0);
 		struct loc_sweep l = { .now = c.now, .expire = cfg->locality_ns };
 		bpf_for_each_map_elem(&locality, sweep_locality, &l, 0);
 	}
+	s->last_ns = bpf_ktime_get_ns() - t0;
+	s->runs++;
 	bpf_timer_start(&s->timer, SWEEP_NS, 0);
 	return 0;
 }
@@ -1182,7 +1374,8 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		__u32 idx = sid * MAX_DESTS + f->didx;
 		d = bpf_map_lookup_elem(&dests, &idx);
 		now = bpf_ktime_get_ns();
-		if (timeout && now - f->last > timeout) {
+		/* (another CPU may have moved `last` past this packet's clock: not idle) */
+		if (timeout && now > f->last && now - f->last > timeout) {
 			/* expired: its count goes, the packet is a new flow */
 			flow_release(&flows, &fk, f, now);
 			d = NULL;

@@ -179,8 +179,9 @@ pub struct Conns {
     pub inactive: i64,
     /// IPVS's overload flag (1 from the upper threshold until below the lower one).
     pub overload: u32,
-    /// Padding.
-    pub pad: u32,
+    /// Change counter, bumped by every change a packet makes to the counts: the flow sweeper sets
+    /// them to its count of the flow table's live flows only when no packet moved it during its walk.
+    pub gen: u32,
 }
 
 /// Key of map `flows` (the 5-tuple).
@@ -251,8 +252,13 @@ pub struct Persist {
     pub conns: i32,
     /// Its real server's [`Dest::tag`].
     pub tag: u32,
-    /// Padding.
-    pub pad: u32,
+    /// Change counter, bumped by every change a packet makes to `conns` (as [`Conns::gen`]).
+    pub gen: u32,
+    /// The flow sweeper's: `gen` as its walk of the flow table began.
+    pub snap: u32,
+    /// The flow sweeper's: the live flows holding the entry that its walk found (`conns` is set to it
+    /// when `gen` did not move meanwhile).
+    pub tally: i32,
 }
 
 /// Per-CPU counters of a service or real server.
@@ -307,6 +313,20 @@ pub struct Locality {
     pub members: u64,
 }
 
+/// Value of map `sweep`: the flow sweeper (a BPF timer firing every second) and what it measured.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sweeper {
+    /// The `struct bpf_timer` (read back as zeros).
+    pub timer: [u64; 2],
+    /// 1 once the first packet started it.
+    pub started: u64,
+    /// Sweeps done.
+    pub runs: u64,
+    /// How long the last sweep took, ns (the program's clock read around it).
+    pub last_ns: u64,
+}
+
 macro_rules! pod {
     ($($t:ty = $size:expr),* $(,)?) => {
         $(
@@ -330,5 +350,6 @@ pod!(
     LocalityKey = 24,
     Locality = 24,
     PersistKey = 24,
-    Persist = 32,
+    Persist = 40,
+    Sweeper = 40,
 );

@@ -2,7 +2,7 @@
 
 use crate::layout::{
     sched, Config, Conns, Counters, Dest, Flow, FlowKey, Locality, LocalityKey, Persist,
-    PersistKey, SvcInfo, SvcKey, MAX_DESTS, TAB_SIZE,
+    PersistKey, SvcInfo, SvcKey, Sweeper, MAX_DESTS, TAB_SIZE,
 };
 use crate::plan::Plan;
 use crate::XdpError;
@@ -538,6 +538,13 @@ impl Xdp {
 }
 
 impl Xdp {
+    /// The flow sweeper's state: how many sweeps it did and how long the last one took.
+    pub fn sweeper(&self) -> Result<Sweeper, XdpError> {
+        let m: Array<&MapData, Sweeper> =
+            Array::try_from(self.map("sweep")?).map_err(|e| XdpError::bpf("map sweep", e))?;
+        m.get(&0, 0).map_err(|e| XdpError::bpf("sweep", e))
+    }
+
     /// The locality entries of lblc and lblcr services.
     pub fn locality(&self) -> Result<Vec<(LocalityKey, Locality)>, XdpError> {
         let m: HashMap<&MapData, LocalityKey, Locality> = HashMap::try_from(self.map("locality")?)

@@ -1218,3 +1218,208 @@ fn time_run_repeats_the_frame_and_reports_the_kernels_time_per_run() {
     let c = x.service_counters(3).unwrap();
     assert_eq!((c.conns, c.packets), (1, 1001), "every repeat ran");
 }
+
+/// Client `i` of a flood: distinct 5-tuples (50,000 ports on each of a few addresses of `net`).
+fn flood_client(net: [u8; 2], i: u32) -> (Ipv4Addr, u16) {
+    (
+        Ipv4Addr::new(net[0], net[1], (i / 50_000) as u8, 7),
+        10_000 + (i % 50_000) as u16,
+    )
+}
+
+/// Per real server: (active, inactive).
+type PerServer = Vec<(i64, i64)>;
+
+/// Per real server of service 3: the open and the closing flows of the flow table.
+fn table_counts(x: &Xdp, dests: usize) -> PerServer {
+    let mut v = vec![(0, 0); dests];
+    for (_, f) in x.flows().unwrap() {
+        if f.sid == 3 && (f.didx as usize) < dests {
+            match f.state {
+                fulcrum_xdp::layout::state::OPEN => v[f.didx as usize].0 += 1,
+                _ => v[f.didx as usize].1 += 1,
+            }
+        }
+    }
+    v
+}
+
+fn live_counts(x: &Xdp, dests: usize) -> PerServer {
+    (0..dests as u32)
+        .map(|i| {
+            let c = x.dest_conns(3, i).unwrap();
+            (c.active, c.inactive)
+        })
+        .collect()
+}
+
+/// Waits (at most 5 s, the sweeper running every second) until the live counts are those of the
+/// flow table, then returns both.
+fn wait_for_counts(x: &Xdp, dests: usize) -> (PerServer, PerServer) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let table = table_counts(x, dests);
+        let live = live_counts(x, dests);
+        if table == live || t0.elapsed().as_secs() >= 5 {
+            return (table, live);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn counts_of_flows_the_full_table_evicted_are_taken_back_by_the_sweeper() {
+    let Some(x) = setup(&[service("wlc", &[1, 2, 3])]) else {
+        return;
+    };
+    // a SYN flood past the flow table's size from distinct client ports (every tenth connection
+    // closed at once, so inactive counts move too): the LRU evicts the oldest flows, their counts
+    // stay behind until the sweeper reconciles them with the table
+    let n = 80_000;
+    for i in 0..n {
+        let (c, p) = flood_client([198, 19], i);
+        let (v, _) = x.test_run(&syn_of(c, p)).unwrap();
+        assert_eq!(v, Verdict::Tx, "SYN {i}");
+        if i % 10 == 0 {
+            let fin = ipv4(c, VIP, 6, 0, &tcp(p, 80, FIN | ACK));
+            assert_eq!(x.test_run(&fin).unwrap().0, Verdict::Tx);
+        }
+    }
+    let flows = x.flows().unwrap().len();
+    assert!(flows < n as usize, "the table evicted flows ({flows})");
+    let (table, live) = wait_for_counts(&x, 3);
+    assert_eq!(
+        live, table,
+        "live counts (active, inactive) per server are the table's"
+    );
+    let total: i64 = table.iter().map(|(a, i)| a + i).sum();
+    assert_eq!(total as usize, flows);
+    // and wlc schedules from them: the next connection goes where the table says
+    let oh: Vec<i64> = table.iter().map(|(a, i)| a * 256 + i).collect();
+    let best = (0..3)
+        .min_by(|&a, &b| (oh[a] * (b as i64 + 1)).cmp(&(oh[b] * (a as i64 + 1))))
+        .unwrap();
+    assert_eq!(
+        pick(&x, &syn_of(Ipv4Addr::new(198, 21, 0, 1), 1)),
+        Some(best)
+    );
+}
+
+#[test]
+fn reconciling_leaves_exact_counts_alone() {
+    let mut svc = service("lc", &[1, 1, 1]);
+    svc.dests[0].u_threshold = 2;
+    let mut dns = service("rr", &[1, 1]);
+    dns.id = 4;
+    dns.port = 53;
+    dns.proto = 17;
+    let Some(x) = setup(&[svc, dns]) else { return };
+    assert_eq!(spread(&x, 6, 4000, 3), vec![2, 2, 2]);
+    for (k, f) in x.flows().unwrap() {
+        let port = u16::from_be(k.sport);
+        if f.didx == 1 && port % 2 == 0 {
+            assert_eq!(
+                pick(&x, &ipv4(CLIENT, VIP, 6, 0, &tcp(port, 80, RST))),
+                Some(1)
+            );
+        }
+    }
+    for p in 0..3 {
+        assert!(pick(&x, &ipv4(CLIENT, VIP, 17, 0, &udp(5000 + p, 53))).is_some());
+    }
+    let before = live_counts(&x, 3);
+    assert_eq!(before.iter().map(|c| c.0).sum::<i64>(), 5);
+    assert_eq!(before[1], (1, 1));
+    assert_eq!(x.dest_conns(3, 0).unwrap().overload, 1, "at its threshold");
+    let udp_before: Vec<_> = (0..2).map(|i| x.dest_conns(4, i).unwrap()).collect();
+    // two sweeps and more: nothing was evicted, nothing moves
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(live_counts(&x, 3), before);
+    assert_eq!(table_counts(&x, 3), before);
+    assert_eq!(x.dest_conns(3, 0).unwrap().overload, 1, "still overloaded");
+    let udp_after: Vec<_> = (0..2).map(|i| x.dest_conns(4, i).unwrap()).collect();
+    assert_eq!(
+        udp_after
+            .iter()
+            .map(|c| (c.active, c.inactive))
+            .collect::<Vec<_>>(),
+        udp_before
+            .iter()
+            .map(|c| (c.active, c.inactive))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(udp_after.iter().map(|c| c.inactive).sum::<i64>(), 3);
+}
+
+#[test]
+fn a_persistence_entry_whose_flows_were_all_evicted_expires() {
+    let mut sticky = persistent("rr", &[1, 1], 1, 24);
+    sticky.port = 443;
+    let mut flood = service("rr", &[1, 1]);
+    flood.id = 4;
+    let Some(x) = setup(&[sticky, flood]) else {
+        return;
+    };
+    let a = Ipv4Addr::new(198, 19, 0, 7);
+    for p in 1000..1005 {
+        let syn = ipv4(a, VIP, 6, 0x4000, &tcp(p, 443, SYN));
+        assert_eq!(pick(&x, &syn), Some(0));
+    }
+    assert_eq!(x.persistence().unwrap()[0].1.conns, 5);
+    // a flood to the other service pushes the client's (least recently used) flows out of the table
+    for i in 0..100_000 {
+        let (c, p) = flood_client([198, 20], i);
+        assert_eq!(x.test_run(&syn_of(c, p)).unwrap().0, Verdict::Tx);
+    }
+    let held = |x: &Xdp| {
+        x.flows()
+            .unwrap()
+            .iter()
+            .filter(|(k, f)| f.sid == 3 && k.saddr[..4] == a.octets())
+            .count() as i32
+    };
+    assert_eq!(held(&x), 0, "the flood evicted the client's flows");
+    // the sweeper finds none of them left: the entry holds none, so its timeout runs, and it goes
+    wait_for("the entry holds no flow", || {
+        x.persistence()
+            .unwrap()
+            .first()
+            .is_none_or(|(_, e)| e.conns == 0)
+    });
+    wait_for("the entry expired", || x.persistence().unwrap().is_empty());
+}
+
+/// Five sweeps' durations after `runs`, as the sweeper's own clock reading around each.
+fn sweep_times(x: &Xdp) -> Vec<u64> {
+    let mut runs = x.sweeper().unwrap().runs;
+    let mut ns = Vec::new();
+    while ns.len() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let s = x.sweeper().unwrap();
+        if s.runs != runs {
+            runs = s.runs;
+            ns.push(s.last_ns);
+        }
+    }
+    ns
+}
+
+/// What a sweep costs with a full flow table (65,536 flows of a wlc service with three real servers),
+/// and with a single flow: the sweeper's own clock reading around each of five sweeps. A measurement,
+/// run by hand: `cargo test -p fulcrum-xdp --test prog -- --ignored sweep_cost --nocapture` (root).
+#[test]
+#[ignore]
+fn sweep_cost_with_a_full_table() {
+    let Some(x) = setup(&[service("wlc", &[1, 2, 3])]) else {
+        return;
+    };
+    assert!(pick(&x, &syn_from(1)).is_some());
+    eprintln!("1 flow: sweeps took {:?} ns", sweep_times(&x));
+    for i in 0..80_000 {
+        let (c, p) = flood_client([198, 19], i);
+        assert_eq!(x.test_run(&syn_of(c, p)).unwrap().0, Verdict::Tx);
+    }
+    let flows = x.flows().unwrap().len();
+    eprintln!("{flows} flows: sweeps took {:?} ns", sweep_times(&x));
+    assert_eq!(x.flows().unwrap().len(), flows, "nothing expired");
+}

@@ -1095,7 +1095,7 @@ mod report_tests {
             didx: did,
             conns,
             tag: dest_tag("198.18.1.1".parse().unwrap(), 80),
-            pad: 0,
+            ..Default::default()
         };
         let v = template_entries(&t, &[(key, entry(2, now - 500 * sec))], now);
         assert_eq!(v.len(), 1);
