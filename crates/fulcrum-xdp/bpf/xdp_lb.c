@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-// fulcrum's XDP data plane for the L4 virtual server: direct routing (destination MAC rewrite) and IP-in-IP
-// tunnelling, per-connection scheduling from a flow table and per-real-server connection counts.
+// fulcrum's XDP data plane for the L4 virtual server: direct routing (destination MAC rewrite), IP-in-IP
+// tunnelling and NAT (masquerading: DNAT in, the reverse translation of the real servers' replies and of ICMP
+// errors), per-connection scheduling from a flow table and per-real-server connection counts.
 //
 // The map layouts are shared with crates/fulcrum-xdp/src/layout.rs (#[repr(C)] structs); keep both in step.
 // Anything this program does not handle (non-IP, fragments, ICMP, IP options it cannot skip, IPv6 extension
-// headers, unknown services, malformed headers) goes to the stack untouched with XDP_PASS.
+// headers, unknown services, malformed headers) goes to the stack untouched with XDP_PASS. ICMP errors about
+// a NAT flow are translated; other ICMP goes to the stack.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -45,6 +47,7 @@
 #define FWD_NONE 0
 #define FWD_DR 1
 #define FWD_TUN 2
+#define FWD_NAT 3 /* masquerading: destination address and port rewritten to dest.addr, dest.port */
 
 /* dest.encap: the tunnel's encapsulation (ipvsadm --tun-type) */
 #define ENCAP_IPIP 0
@@ -95,7 +98,7 @@ struct dest {
 	__u32 u_thresh;   /* upper connection threshold (-x; 0: none) */
 	__u32 l_thresh;   /* lower one (-y; 0: three quarters of the upper) */
 	__u16 tun_port;   /* GUE's destination port, network order */
-	__u16 pad;
+	__u16 port;       /* the real server's port, network order (NAT rewrites the destination port to it) */
 	__u32 tag;        /* the real server's identity (a hash of its address and port, never 0): flows and
 			   * persistence entries made for another server once in this slot do not match it */
 };
@@ -151,6 +154,8 @@ struct counters {
 	__u64 conns;
 	__u64 packets;
 	__u64 bytes;
+	__u64 out_packets; /* NAT: the real servers' replies translated back (IPVS's OutPkts) */
+	__u64 out_bytes;
 };
 
 struct config {
@@ -603,6 +608,51 @@ __attribute__((noinline)) int slot_holds(__u32 sid, __u32 didx, __u32 tag)
 	return d && d->fwd != FWD_NONE && d->tag == tag;
 }
 
+/* NAT's reverse table: a reply of a NAT flow (real server:rport -> client:cport, keyed as a flow key in that
+ * direction) to the forward flow it belongs to, whose destination (VIP:vport) its source goes back to. Made (or
+ * made again) by the flow's packets; an LRU of the flow table's size. Its flow gone (expired, released, or
+ * replaced by one to another server), the entry is stale: a reply finding it so removes it, and the sweeper,
+ * after expiring flows, drops every entry whose flow is gone in the same pass. (flow_release does not delete it
+ * itself: copying the key it needs onto the stack of the packet path multiplied the verifier's states past its
+ * limit.) */
+struct nat_rev {
+	struct flow_key fwd; /* the forward flow: client -> VIP:vport */
+	__u32 sid;
+	__u32 didx;
+	__u32 tag; /* its real server's dest.tag: an entry of a server that left its slot is stale */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FLOW_ENTRIES);
+	__type(key, struct flow_key);
+	__type(value, struct nat_rev);
+} nat_rev SEC(".maps");
+
+/* The reverse key of forward flow `fk` to NAT server `d`. */
+static __always_inline void nat_rev_key(struct flow_key *rk, const struct flow_key *fk, const struct dest *d)
+{
+	__builtin_memset(rk, 0, sizeof(*rk));
+	__builtin_memcpy(rk->saddr, d->addr, 16);
+	__builtin_memcpy(rk->daddr, fk->saddr, 16);
+	rk->sport = d->port ? d->port : fk->dport;
+	rk->dport = fk->sport;
+	rk->proto = fk->proto;
+	rk->family = fk->family;
+}
+
+/* The sweeper's pass over the reverse table: an entry whose forward flow is gone (or is another server's)
+ * goes. */
+static long sweep_nat_rev(void *map, struct flow_key *k, struct nat_rev *r, void *arg)
+{
+	struct flow_key fk = r->fwd;
+	struct flow *f = bpf_map_lookup_elem(&flows, &fk);
+	if (!f || f->sid != r->sid || f->didx != r->didx || f->tag != r->tag)
+		bpf_map_delete_elem(map, k);
+	return 0;
+}
+
 /* Takes back a flow's count when its entry is removed by this call (only one remover counts it);
  * `from_packet` as conns_move's. */
 static __always_inline void flow_drop(void *map, const struct flow_key *k, const struct flow *f,
@@ -803,6 +853,7 @@ static int sweep_run(void *map, __u32 *key, struct sweeper *s)
 		bpf_for_each_map_elem(&persist, sweep_persist, &c, 0);
 		struct loc_sweep l = { .now = c.now, .expire = cfg->locality_ns };
 		bpf_for_each_map_elem(&locality, sweep_locality, &l, 0);
+		bpf_for_each_map_elem(&nat_rev, sweep_nat_rev, 0, 0);
 	}
 	s->last_ns = bpf_ktime_get_ns() - t0;
 	s->runs++;
@@ -1279,6 +1330,497 @@ static __always_inline int encap_tunnel(struct xdp_md *ctx, const struct dest *d
 	return bpf_redirect(d->ifindex, 0);
 }
 
+/* ---- NAT (masquerading) ----
+ * In: the destination (VIP:vport) becomes the real server's address and port. Out: a real server's reply
+ * (the director is its gateway) gets the VIP:vport back as its source and is routed with bpf_fib_lookup.
+ * ICMP errors about a NAT flow are translated both ways as IPVS does. Checksums are updated incrementally
+ * (RFC 1624), TTL / hop limit decremented as the stack's forwarding would. */
+
+#define AF_INET 2
+#define AF_INET6 10
+/* nat_out's and nat_icmp's answer for a packet translated for the client: its caller routes it with
+ * nat_route (called from fulcrum_xdp, not from them, to keep the stack of the calls within 512 bytes) */
+#define NAT_ROUTE 0x100
+
+/* The ones' complement difference (unfolded) of replacing the address `old` by `new` (4 or 16 bytes). */
+static __always_inline __u32 addr_diff(const __u8 *old, const __u8 *new, int v6)
+{
+	__u32 s = 0;
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		if (i >= 2 && !v6)
+			break;
+		/* (16-bit loads: addresses sit at even offsets of their headers and map values) */
+		s += (__u16)~((const __u16 *)old)[i] + (__u32)((const __u16 *)new)[i];
+	}
+	return s;
+}
+
+static __always_inline int addr_eq(const __u8 *a, const __u8 *b)
+{
+	__u64 a0, a1, b0, b1;
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+static __always_inline __u32 word_diff(__u16 old, __u16 new) { return (__u16)~old + (__u32)new; }
+
+/* Checksum `check` after the changes summed in `diff`. */
+static __always_inline __u16 csum_apply(__u16 check, __u32 diff)
+{
+	return csum_fold((__u32)(__u16)~check + diff);
+}
+
+/* The TCP or UDP checksum at `l4` after `diff` (an IPv4 UDP checksum of 0, none sent, stays 0). */
+static __always_inline int l4_csum_apply(void *l4, void *data_end, __u8 proto, int v6, __u32 diff)
+{
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+		if ((void *)(th + 1) > data_end)
+			return 0;
+		th->check = csum_apply(th->check, diff);
+	} else {
+		struct udphdr *uh = l4;
+		if ((void *)(uh + 1) > data_end)
+			return 0;
+		if (uh->check || v6) {
+			__u16 c = csum_apply(uh->check, diff);
+			uh->check = c ? c : 0xffff; /* 0 means "no checksum" in UDP */
+		}
+	}
+	return 1;
+}
+
+/* Decrements the TTL (IPv4, fixing the header checksum) or hop limit of the header at `l3` (bounds checked
+ * by the caller, which also made sure it is above 1). */
+static __always_inline void ttl_dec(void *l3, int v6)
+{
+	if (v6) {
+		((struct ipv6hdr *)l3)->hop_limit--;
+		return;
+	}
+	struct iphdr *ip = l3;
+	__u16 old, new;
+	__builtin_memcpy(&old, &ip->ttl, 2);
+	ip->ttl--;
+	__builtin_memcpy(&new, &ip->ttl, 2);
+	ip->check = csum_apply(ip->check, word_diff(old, new));
+}
+
+static __always_inline void count_out(void *map, __u32 idx, __u64 bytes)
+{
+	struct counters *c = bpf_map_lookup_elem(map, &idx);
+	if (!c)
+		return;
+	c->out_packets++;
+	c->out_bytes += bytes;
+}
+
+/* Sends a translated packet on towards its (new) destination by the kernel's routing table: on success the
+ * MACs the lookup found and a redirect to its device; else (no neighbour entry yet, not forwarded...) the
+ * stack gets it, translated, and forwards it itself (resolving the neighbour), TTL then decremented there. */
+__attribute__((noinline)) int nat_route(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct bpf_fib_lookup p = {};
+	void *l3 = eth + 1;
+	int v6;
+	if ((void *)(eth + 1) > data_end)
+		return XDP_PASS;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = l3;
+		if ((void *)(ip + 1) > data_end)
+			return XDP_PASS;
+		v6 = 0;
+		p.family = AF_INET;
+		p.tos = ip->tos;
+		p.l4_protocol = ip->protocol;
+		p.tot_len = bpf_ntohs(ip->tot_len);
+		p.ipv4_src = ip->saddr;
+		p.ipv4_dst = ip->daddr;
+	} else {
+		struct ipv6hdr *ip6 = l3;
+		if ((void *)(ip6 + 1) > data_end)
+			return XDP_PASS;
+		v6 = 1;
+		p.family = AF_INET6;
+		p.l4_protocol = ip6->nexthdr;
+		p.tot_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+		__builtin_memcpy(p.ipv6_src, &ip6->saddr, 16);
+		__builtin_memcpy(p.ipv6_dst, &ip6->daddr, 16);
+	}
+	p.ifindex = ctx->ingress_ifindex;
+	long rc = bpf_fib_lookup(ctx, &p, sizeof(p), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return XDP_PASS;
+	/* (the helper leaves the packet as it was: the pointers checked above still hold) */
+	ttl_dec(l3, v6);
+	__builtin_memcpy(eth->h_dest, p.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, p.smac, ETH_ALEN);
+	if (p.ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(p.ifindex, 0);
+}
+
+/* The IP header of the frame at `data` as a family's: its L4 offset within the frame, 0 when unusable; the
+ * TTL / hop limit must be above 1 (else the stack answers time-exceeded). */
+static __always_inline __u32 l3_of(void *data, void *data_end, int v6)
+{
+	void *l3 = data + sizeof(struct ethhdr);
+	if (v6) {
+		struct ipv6hdr *ip6 = l3;
+		if ((void *)(ip6 + 1) > data_end || ip6->hop_limit <= 1)
+			return 0;
+		return sizeof(struct ethhdr) + sizeof(*ip6);
+	}
+	struct iphdr *ip = l3;
+	if ((void *)(ip + 1) > data_end || ip->ihl < 5 || ip->ttl <= 1)
+		return 0;
+	return sizeof(struct ethhdr) + ip->ihl * 4;
+}
+
+/* Inbound packet of flow `fk` (client -> VIP:vport) scheduled to NAT server `idx` (sid * MAX_DESTS + didx):
+ * the destination becomes the real server's, and (with `keep`, a flow kept) the flow's reverse entry is made
+ * if it is missing or another's. */
+__attribute__((noinline)) int nat_in(struct xdp_md *ctx, __u32 idx, struct flow_key *fk, __u32 keep)
+{
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	if (!fk || !d || d->fwd != FWD_NAT || d->family != fk->family)
+		return XDP_PASS;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	int v6 = fk->family == 6;
+	__u32 off = l3_of(data, data_end, v6);
+	if (!off || off > 128)
+		return XDP_PASS;
+	void *l3 = data + sizeof(*eth);
+	void *l4 = data + off;
+	__u16 nport = d->port ? d->port : fk->dport;
+	__u32 diff;
+	if (v6) {
+		struct ipv6hdr *ip6 = l3;
+		if ((void *)(ip6 + 1) > data_end)
+			return XDP_PASS;
+		diff = addr_diff((__u8 *)&ip6->daddr, d->addr, 1);
+		__builtin_memcpy(&ip6->daddr, d->addr, 16);
+	} else {
+		struct iphdr *ip = l3;
+		if ((void *)(ip + 1) > data_end)
+			return XDP_PASS;
+		diff = addr_diff((__u8 *)&ip->daddr, d->addr, 0);
+		ip->check = csum_apply(ip->check, diff);
+		__builtin_memcpy(&ip->daddr, d->addr, 4);
+	}
+	/* the L4 checksum covers the pseudo-header's destination address and the port */
+	if (!l4_csum_apply(l4, data_end, fk->proto, v6, diff + word_diff(fk->dport, nport)))
+		return XDP_PASS; /* (bounds the parser checked: not reached) */
+	if (fk->proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+		if ((void *)(th + 1) > data_end)
+			return XDP_PASS;
+		th->dest = nport;
+	} else {
+		struct udphdr *uh = l4;
+		if ((void *)(uh + 1) > data_end)
+			return XDP_PASS;
+		uh->dest = nport;
+	}
+	if (v6) {
+		struct ipv6hdr *ip6 = l3;
+		if ((void *)(ip6 + 1) > data_end)
+			return XDP_PASS;
+		ttl_dec(ip6, 1);
+	} else {
+		struct iphdr *ip = l3;
+		if ((void *)(ip + 1) > data_end)
+			return XDP_PASS;
+		ttl_dec(ip, 0);
+	}
+	if ((void *)(eth + 1) > data_end)
+		return XDP_PASS;
+	__builtin_memcpy(eth->h_dest, d->mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, d->src_mac, ETH_ALEN);
+
+	if (keep) {
+		__u32 sid = idx / MAX_DESTS, didx = idx % MAX_DESTS;
+		struct flow_key rk;
+		nat_rev_key(&rk, fk, d);
+		struct nat_rev *r = bpf_map_lookup_elem(&nat_rev, &rk);
+		if (!r || r->sid != sid || r->didx != didx || r->tag != d->tag || r->fwd.dport != fk->dport ||
+		    !addr_eq(r->fwd.daddr, fk->daddr)) {
+			struct nat_rev nr = { .fwd = *fk, .sid = sid, .didx = didx, .tag = d->tag };
+			bpf_map_update_elem(&nat_rev, &rk, &nr, BPF_ANY);
+		}
+	}
+	if (d->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(d->ifindex, 0);
+}
+
+/* The live NAT flow of reverse entry `r`, NULL (and the entry removed, under key `rk`) when it is gone or
+ * another server's. */
+static __always_inline struct flow *nat_flow(struct flow_key *rk, struct nat_rev *r)
+{
+	struct flow *f = bpf_map_lookup_elem(&flows, &r->fwd);
+	if (!f || f->sid != r->sid || f->didx != r->didx || f->tag != r->tag ||
+	    !slot_holds(r->sid, r->didx, r->tag)) {
+		bpf_map_delete_elem(&nat_rev, rk);
+		return 0;
+	}
+	return f;
+}
+
+/* A packet to no service: a reply of a NAT flow (real server:rport -> client:cport, key `rk`) is translated
+ * back to VIP:vport and routed to the client; anything else goes to the stack. A FIN or RST from the server
+ * moves the flow to closing, as IPVS (which sees both directions in NAT) does; any reply keeps it alive. */
+__attribute__((noinline)) int nat_out(struct xdp_md *ctx, struct flow_key *rk, __u32 fin_rst, __u32 bytes)
+{
+	if (!rk)
+		return XDP_PASS;
+	struct nat_rev *rp = bpf_map_lookup_elem(&nat_rev, rk);
+	if (!rp)
+		return XDP_PASS;
+	struct nat_rev *r = rp;
+	__u32 sid = r->sid, didx = r->didx;
+	__u16 vport = r->fwd.dport;
+	if (sid >= MAX_SERVICES || didx >= MAX_DESTS)
+		return XDP_PASS;
+	struct flow *f = nat_flow(rk, r);
+	if (!f)
+		return XDP_PASS;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	int v6 = rk->family == 6;
+	__u32 off = l3_of(data, data_end, v6);
+	if (!off || off > 128)
+		return XDP_PASS;
+	__u32 zero = 0;
+	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
+	__u64 now = bpf_ktime_get_ns();
+	if (cfg) {
+		__u64 timeout = f->state == FLOW_OPEN ? cfg->tcp_ns
+				: f->state == FLOW_CLOSING ? cfg->tcpfin_ns : cfg->udp_ns;
+		/* expired: the client's next packet or the sweeper ends it */
+		if (timeout && now > f->last && now - f->last > timeout)
+			return XDP_PASS;
+	}
+	__u32 idx = sid * MAX_DESTS + didx;
+	f->last = now;
+	if (fin_rst && f->state == FLOW_OPEN) {
+		f->state = FLOW_CLOSING;
+		conns_add(idx, -1, 1);
+	}
+	void *l3 = data + sizeof(struct ethhdr);
+	void *l4 = data + off;
+	__u32 diff;
+	if (v6) {
+		struct ipv6hdr *ip6 = l3;
+		if ((void *)(ip6 + 1) > data_end)
+			return XDP_PASS;
+		diff = addr_diff((__u8 *)&ip6->saddr, r->fwd.daddr, 1);
+		__builtin_memcpy(&ip6->saddr, r->fwd.daddr, 16);
+	} else {
+		struct iphdr *ip = l3;
+		if ((void *)(ip + 1) > data_end)
+			return XDP_PASS;
+		diff = addr_diff((__u8 *)&ip->saddr, r->fwd.daddr, 0);
+		ip->check = csum_apply(ip->check, diff);
+		__builtin_memcpy(&ip->saddr, r->fwd.daddr, 4);
+	}
+	if (!l4_csum_apply(l4, data_end, rk->proto, v6, diff + word_diff(rk->sport, vport)))
+		return XDP_PASS;
+	if (rk->proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+		if ((void *)(th + 1) > data_end)
+			return XDP_PASS;
+		th->source = vport;
+	} else {
+		struct udphdr *uh = l4;
+		if ((void *)(uh + 1) > data_end)
+			return XDP_PASS;
+		uh->source = vport;
+	}
+	count_out(&svc_stats, sid, bytes);
+	count_out(&dest_stats, idx, bytes);
+	return NAT_ROUTE;
+}
+
+/* ICMP errors about a NAT flow (ICMPv4 types 3, 4, 11, 12; ICMPv6 1-4), the embedded packet's IP header
+ * without options and the first 4 bytes of its TCP or UDP header (the ports) at hand:
+ * - to the VIP about a reply (VIP:vport -> client:cport inside): sent on to the real server, the outer
+ *   destination and the embedded source (address and port) the real server's;
+ * - from the real servers' side about a client's packet (client -> RS:rport inside): sent on to the client,
+ *   the outer source and the embedded destination VIP:vport again.
+ * The embedded transport checksum is left as it is, as IPVS leaves it (it covers the whole original
+ * segment, which an error rarely holds); the embedded IPv4 header's, the ICMP one and the outer IPv4 header's
+ * are updated. `off`: the ICMP header's offset in the frame. */
+static __always_inline int nat_icmp_fam(struct xdp_md *ctx, __u32 off, __u32 l4proto, const int v6)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (off > 128 || l4proto != (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP))
+		return XDP_PASS;
+	if (l3_of(data, data_end, v6) != off)
+		return XDP_PASS; /* (also: TTL 1, for the stack) */
+	__u8 *icmp = data + off;
+	if ((void *)(icmp + 8) > data_end)
+		return XDP_PASS;
+	__u8 type = icmp[0];
+	if (v6 ? (type < 1 || type > 4) : (type != 3 && type != 4 && type != 11 && type != 12))
+		return XDP_PASS;
+	void *in = icmp + 8;
+	struct flow_key k = {};
+	__u8 *in_saddr, *in_daddr;
+	__u16 *ports;
+	if (v6) {
+		struct ipv6hdr *i6 = in;
+		if ((void *)(i6 + 1) > data_end || i6->version != 6)
+			return XDP_PASS;
+		k.proto = i6->nexthdr;
+		in_saddr = (__u8 *)&i6->saddr;
+		in_daddr = (__u8 *)&i6->daddr;
+		ports = (void *)(i6 + 1);
+		if ((void *)(ports + 2) > data_end)
+			return XDP_PASS;
+		__builtin_memcpy(k.saddr, in_daddr, 16);
+		__builtin_memcpy(k.daddr, in_saddr, 16);
+	} else {
+		struct iphdr *i4 = in;
+		if ((void *)(i4 + 1) > data_end || i4->version != 4 || i4->ihl != 5 ||
+		    (i4->frag_off & bpf_htons(0x1fff)))
+			return XDP_PASS;
+		k.proto = i4->protocol;
+		in_saddr = (__u8 *)&i4->saddr;
+		in_daddr = (__u8 *)&i4->daddr;
+		ports = (void *)(i4 + 1);
+		if ((void *)(ports + 2) > data_end)
+			return XDP_PASS;
+		__builtin_memcpy(k.saddr, in_daddr, 4);
+		__builtin_memcpy(k.daddr, in_saddr, 4);
+	}
+	if (k.proto != IPPROTO_TCP && k.proto != IPPROTO_UDP)
+		return XDP_PASS;
+	/* the embedded packet's key turned around: the forward flow's key (a reply inside) or the reverse
+	 * entry's (a client's packet inside) */
+	k.sport = ports[1];
+	k.dport = ports[0];
+	k.family = v6 ? 6 : 4;
+
+	__u8 new_addr[16] = {};
+	__u16 new_port;
+	int to_server;
+	__u32 sid, didx;
+	struct flow *f = bpf_map_lookup_elem(&flows, &k);
+	if (f && f->sid < MAX_SERVICES && f->didx < MAX_DESTS) {
+		sid = f->sid;
+		didx = f->didx;
+		__u32 idx = sid * MAX_DESTS + didx;
+		struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+		if (!d || d->fwd != FWD_NAT || d->tag != f->tag || d->family != k.family)
+			return XDP_PASS;
+		to_server = 1;
+		__builtin_memcpy(new_addr, d->addr, 16);
+		new_port = d->port ? d->port : k.dport;
+	} else {
+		struct nat_rev *rp = bpf_map_lookup_elem(&nat_rev, &k);
+		if (!rp)
+			return XDP_PASS;
+		sid = rp->sid;
+		didx = rp->didx;
+		to_server = 0;
+		__builtin_memcpy(new_addr, rp->fwd.daddr, 16);
+		new_port = rp->fwd.dport;
+		if (sid >= MAX_SERVICES || didx >= MAX_DESTS || !nat_flow(&k, rp))
+			return XDP_PASS;
+	}
+
+	/* the embedded header: to the server its source (the VIP:vport a reply left from) becomes the real
+	 * server's, to the client its destination (the real server) the VIP:vport */
+	__u8 *in_addr = to_server ? in_saddr : in_daddr;
+	__u16 *in_port = to_server ? &ports[0] : &ports[1];
+	__u32 in_diff = addr_diff(in_addr, new_addr, v6);
+	/* the ICMP checksum covers the embedded bytes that change (and, ICMPv6, the outer addresses) */
+	__u32 icmp_diff = in_diff + word_diff(*in_port, new_port);
+	*in_port = new_port;
+	if (v6) {
+		__builtin_memcpy(in_addr, new_addr, 16);
+	} else {
+		struct iphdr *i4 = in;
+		if ((void *)(i4 + 1) > data_end)
+			return XDP_PASS;
+		__u16 oc = i4->check;
+		i4->check = csum_apply(oc, in_diff);
+		icmp_diff += word_diff(oc, i4->check);
+		__builtin_memcpy(in_addr, new_addr, 4);
+	}
+	/* the outer header: its destination (to the server) or its source (to the client) */
+	void *l3 = data + sizeof(struct ethhdr);
+	__u32 bytes;
+	if (v6) {
+		struct ipv6hdr *ip6 = l3;
+		if ((void *)(ip6 + 1) > data_end)
+			return XDP_PASS;
+		__u8 *a = to_server ? (__u8 *)&ip6->daddr : (__u8 *)&ip6->saddr;
+		icmp_diff += addr_diff(a, new_addr, 1);
+		__builtin_memcpy(a, new_addr, 16);
+		bytes = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+	} else {
+		struct iphdr *ip = l3;
+		if ((void *)(ip + 1) > data_end)
+			return XDP_PASS;
+		__u8 *a = to_server ? (__u8 *)&ip->daddr : (__u8 *)&ip->saddr;
+		ip->check = csum_apply(ip->check, addr_diff(a, new_addr, 0));
+		__builtin_memcpy(a, new_addr, 4);
+		bytes = bpf_ntohs(ip->tot_len);
+	}
+	__u16 ic;
+	__builtin_memcpy(&ic, icmp + 2, 2);
+	ic = csum_apply(ic, icmp_diff);
+	__builtin_memcpy(icmp + 2, &ic, 2);
+
+	__u32 idx = sid * MAX_DESTS + didx;
+	if (!to_server) {
+		count_out(&svc_stats, sid, bytes);
+		count_out(&dest_stats, idx, bytes);
+		return NAT_ROUTE;
+	}
+	count(&svc_stats, sid, bytes, 0);
+	count(&dest_stats, idx, bytes, 0);
+	struct ethhdr *eth = data;
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	if ((void *)(eth + 1) > data_end || !d)
+		return XDP_PASS;
+	ttl_dec(l3, v6);
+	__builtin_memcpy(eth->h_dest, d->mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, d->src_mac, ETH_ALEN);
+	if (d->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(d->ifindex, 0);
+}
+
+/* What fulcrum_xdp returns for a NAT function's answer `v`. */
+static __always_inline int nat_done(struct xdp_md *ctx, int v)
+{
+	return v == NAT_ROUTE ? nat_route(ctx) : v;
+}
+
+/* One function per family: the verifier then knows which header each address pointer is in. */
+__attribute__((noinline)) int nat_icmp4(struct xdp_md *ctx, __u32 off, __u32 l4proto)
+{
+	return nat_icmp_fam(ctx, off, l4proto, 0);
+}
+
+__attribute__((noinline)) int nat_icmp6(struct xdp_md *ctx, __u32 off, __u32 l4proto)
+{
+	return nat_icmp_fam(ctx, off, l4proto, 1);
+}
+
 SEC("xdp")
 int fulcrum_xdp(struct xdp_md *ctx)
 {
@@ -1341,7 +1883,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		fk.sport = uh->source;
 		fk.dport = uh->dest;
 	} else {
-		return XDP_PASS;
+		return nat_done(ctx, fk.family == 6 ? nat_icmp6(ctx, off, l4proto) : nat_icmp4(ctx, off, l4proto));
 	}
 	fk.proto = l4proto;
 
@@ -1352,7 +1894,7 @@ int fulcrum_xdp(struct xdp_md *ctx)
 	sk.family = fk.family;
 	struct svc_info *svc = bpf_map_lookup_elem(&services, &sk);
 	if (!svc || svc->id >= MAX_SERVICES)
-		return XDP_PASS;
+		return nat_done(ctx, nat_out(ctx, &fk, fin_rst, l3len));
 	__u32 sid = svc->id;
 	__u64 now = 0; /* the clock, read once: where a flow is looked at, else where one is made */
 	__u64 bytes = l3len;
@@ -1461,6 +2003,8 @@ forward:;
 	count(&svc_stats, sid, bytes, new_conn);
 	count(&dest_stats, idx, bytes, new_conn);
 
+	if (d->fwd == FWD_NAT)
+		return nat_in(ctx, idx, &fk, !one_packet);
 	if (d->fwd == FWD_TUN) {
 		if (fk.family != 4 || d->family != 4)
 			return XDP_PASS;

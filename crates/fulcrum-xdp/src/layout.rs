@@ -68,6 +68,8 @@ pub mod fwd {
     pub const DR: u8 = 1;
     /// A tunnel (its encapsulation in `dest.encap`).
     pub const TUN: u8 = 2;
+    /// NAT (masquerading): the destination becomes `dest.addr`:`dest.port`, replies are translated back.
+    pub const NAT: u8 = 3;
 }
 
 /// Tunnel encapsulations (`dest.encap`, ipvsadm `--tun-type`).
@@ -162,8 +164,8 @@ pub struct Dest {
     pub l_thresh: u32,
     /// GUE's destination UDP port, network byte order.
     pub tun_port: u16,
-    /// Padding.
-    pub pad: u16,
+    /// The real server's port, network byte order (NAT's destination port).
+    pub port: u16,
     /// The real server's identity ([`crate::plan::dest_tag`], never 0): flows and persistence entries
     /// made for another server once in this slot do not match it.
     pub tag: u32,
@@ -271,6 +273,26 @@ pub struct Counters {
     pub packets: u64,
     /// Bytes in (IP layer).
     pub bytes: u64,
+    /// NAT: replies (and ICMP errors) translated back to the client (IPVS's OutPkts).
+    pub out_packets: u64,
+    /// Their bytes (IP layer).
+    pub out_bytes: u64,
+}
+
+/// Value of map `nat_rev` (key: a [`FlowKey`] of the reply direction, real server -> client).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NatRev {
+    /// The forward flow (client -> VIP:vport).
+    pub fwd: FlowKey,
+    /// Service id.
+    pub sid: u32,
+    /// Real-server index within the service.
+    pub didx: u32,
+    /// Its real server's [`Dest::tag`].
+    pub tag: u32,
+    /// Padding.
+    pub pad: u32,
 }
 
 /// Value of map `config`.
@@ -345,7 +367,8 @@ pod!(
     Conns = 24,
     FlowKey = 40,
     Flow = 32,
-    Counters = 24,
+    Counters = 40,
+    NatRev = 56,
     Config = 32,
     LocalityKey = 24,
     Locality = 24,

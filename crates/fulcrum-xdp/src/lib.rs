@@ -1,4 +1,4 @@
-//! fulcrum's XDP data plane for the L4 virtual server (direct routing and IP-in-IP tunnelling).
+//! fulcrum's XDP data plane for the L4 virtual server (direct routing, tunnelling and NAT).
 //!
 //! - `bpf/xdp_lb.c`: the XDP program (BPF C, compiled by clang from `build.rs`; without clang the crate
 //!   builds and [`Xdp::load`] answers "xdp unavailable: ...").

@@ -1,7 +1,7 @@
 //! Loading the XDP program with aya, filling its maps, attaching it, and reading it back.
 
 use crate::layout::{
-    sched, Config, Conns, Counters, Dest, Flow, FlowKey, Locality, LocalityKey, Persist,
+    sched, Config, Conns, Counters, Dest, Flow, FlowKey, Locality, LocalityKey, NatRev, Persist,
     PersistKey, SvcInfo, SvcKey, Sweeper, MAX_DESTS, TAB_SIZE,
 };
 use crate::plan::Plan;
@@ -138,7 +138,7 @@ fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
 type MapKind = fn(MapData) -> Map;
 
 /// The maps of the program, with the kind of each.
-const MAPS: [(&str, MapKind); 14] = [
+const MAPS: [(&str, MapKind); 15] = [
     ("services", Map::HashMap),
     ("dests", Map::Array),
     ("sched_tab", Map::Array),
@@ -148,6 +148,7 @@ const MAPS: [(&str, MapKind); 14] = [
     ("persist", Map::LruHashMap),
     ("persist_mask", Map::Array),
     ("locality", Map::LruHashMap),
+    ("nat_rev", Map::LruHashMap),
     ("svc_stats", Map::PerCpuArray),
     ("dest_stats", Map::PerCpuArray),
     ("config", Map::Array),
@@ -186,6 +187,8 @@ fn sum(values: &PerCpuValues<Counters>) -> Counters {
         conns: a.conns + c.conns,
         packets: a.packets + c.packets,
         bytes: a.bytes + c.bytes,
+        out_packets: a.out_packets + c.out_packets,
+        out_bytes: a.out_bytes + c.out_bytes,
     })
 }
 
@@ -543,6 +546,13 @@ impl Xdp {
         let m: Array<&MapData, Sweeper> =
             Array::try_from(self.map("sweep")?).map_err(|e| XdpError::bpf("map sweep", e))?;
         m.get(&0, 0).map_err(|e| XdpError::bpf("sweep", e))
+    }
+
+    /// NAT's reverse entries: the reply direction's key (real server -> client) and its forward flow.
+    pub fn nat_reverse(&self) -> Result<Vec<(FlowKey, NatRev)>, XdpError> {
+        let m: HashMap<&MapData, FlowKey, NatRev> =
+            HashMap::try_from(self.map("nat_rev")?).map_err(|e| XdpError::bpf("map nat_rev", e))?;
+        Ok(m.iter().filter_map(Result::ok).collect())
     }
 
     /// The locality entries of lblc and lblcr services.

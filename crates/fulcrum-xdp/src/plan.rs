@@ -28,6 +28,9 @@ pub const MAX_WRR_SLOTS: usize = 1024;
 pub enum Method {
     /// Direct routing: the frame goes to the real server's MAC address unchanged at the IP layer.
     Route,
+    /// NAT (masquerading, `-m`): the destination becomes the real server's address and port; its replies,
+    /// routed through the director, get the virtual address and port back.
+    Nat,
     /// A tunnel from `src` (IPv4 in IPv4 only).
     Tunnel {
         /// Outer source address.
@@ -86,7 +89,8 @@ pub struct DestSpec {
     pub slot: u32,
     /// Address.
     pub addr: IpAddr,
-    /// Port (names the server in the Maglev table; direct routing does not translate ports).
+    /// Port (names the server in the Maglev table; NAT's destination port, direct routing and tunnels
+    /// do not translate ports).
     pub port: u16,
     /// Weight (0: quiesced).
     pub weight: u32,
@@ -407,14 +411,19 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
             }
             let (addr, dfam) = addr_bytes(d.addr);
             let (fwd, tun_src, tunnel) = match d.method {
-                Method::Route => {
+                Method::Route | Method::Nat => {
                     if dfam != family {
                         return Err(XdpError::Unsupported(format!(
                             "service {name}: real server {} of another address family",
                             d.addr
                         )));
                     }
-                    (fwd::DR, [0u8; 16], Encap::Ipip)
+                    let f = if d.method == Method::Nat {
+                        fwd::NAT
+                    } else {
+                        fwd::DR
+                    };
+                    (f, [0u8; 16], Encap::Ipip)
                 }
                 Method::Tunnel { src, encap } => {
                     if dfam != 4 || family != 4 {
@@ -445,7 +454,7 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
                 u_thresh: d.u_threshold,
                 l_thresh: d.l_threshold,
                 tun_port,
-                pad: 0,
+                port: d.port.to_be(),
                 tag: dest_tag(d.addr, d.port),
             };
         }

@@ -216,7 +216,8 @@ fn dr_new_flow_then_established_flow() {
         Counters {
             conns: 1,
             packets: 4,
-            bytes: 4 * (syn2.len() as u64 - 14)
+            bytes: 4 * (syn2.len() as u64 - 14),
+            ..Default::default()
         }
     );
     assert_eq!(x.dest_conns(3, 0).unwrap().active, 1);
@@ -1422,4 +1423,228 @@ fn sweep_cost_with_a_full_table() {
     let flows = x.flows().unwrap().len();
     eprintln!("{flows} flows: sweeps took {:?} ns", sweep_times(&x));
     assert_eq!(x.flows().unwrap().len(), flows, "nothing expired");
+}
+
+// ---- NAT (masquerading) ----
+
+const RS: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+
+fn nat_services() -> Vec<ServiceSpec> {
+    let mut t = service("rr", &[1]);
+    t.dests[0].method = Method::Nat;
+    t.dests[0].port = 8080;
+    let mut u = t.clone();
+    u.id = 4;
+    u.proto = 17;
+    u.port = 53;
+    u.dests[0].port = 5353;
+    vec![t, u]
+}
+
+/// Offsets of an Ethernet frame's IP addresses and L4 header, and its L4 protocol.
+fn l4_at(f: &[u8]) -> (std::ops::Range<usize>, usize, u8) {
+    if f[12..14] == [0x86, 0xdd] {
+        (22..54, 54, f[20])
+    } else {
+        (26..34, 14 + usize::from(f[14] & 15) * 4, f[23])
+    }
+}
+
+/// The TCP/UDP/ICMPv6 checksum of `f` summed from scratch with its pseudo-header (0 when it verifies).
+fn l4_sum(f: &[u8]) -> u16 {
+    let (addrs, at, proto) = l4_at(f);
+    let mut p = f[addrs].to_vec();
+    p.extend_from_slice(&[0, proto]);
+    p.extend_from_slice(&((f.len() - at) as u16).to_be_bytes());
+    p.extend_from_slice(&f[at..]);
+    csum(&p)
+}
+
+/// `f` with its TCP or UDP checksum filled in.
+fn fill_l4(f: &[u8]) -> Vec<u8> {
+    let mut f = f.to_vec();
+    let (_, at, proto) = l4_at(&f);
+    let c = at + if proto == 6 { 16 } else { 6 };
+    f[c..c + 2].copy_from_slice(&[0, 0]);
+    let s = l4_sum(&f);
+    f[c..c + 2].copy_from_slice(&s.to_be_bytes());
+    f
+}
+
+/// Runs `frame` from a thread in a network namespace of its own (no routes, no neighbours), where the
+/// program's route lookups find nothing.
+fn run_isolated(x: &Xdp, frame: &[u8]) -> (Verdict, Vec<u8>) {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: unshare only changes this thread's namespaces.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
+            x.test_run(frame).expect("test run")
+        })
+        .join()
+        .expect("thread")
+    })
+}
+
+#[test]
+fn nat_translates_tcp_and_udp_in_and_replies_out() {
+    let Some(x) = setup(&nat_services()) else {
+        return;
+    };
+    // in: VIP:80 -> RS:8080, TTL 63, MACs of the real server's next hop, checksums from scratch
+    let syn = fill_l4(&syn_from(1000));
+    let (v, out) = x.test_run(&syn).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    assert_eq!(&out[0..6], &rs_mac(0));
+    assert_eq!(&out[6..12], &OUT_MAC);
+    assert_eq!(&out[30..34], &RS.octets());
+    assert_eq!(&out[36..38], &8080u16.to_be_bytes());
+    assert_eq!(out[22], 63, "TTL decremented");
+    assert_eq!(csum(&out[14..34]), 0, "IPv4 header checksum");
+    assert_eq!(l4_sum(&out), 0, "TCP checksum");
+    assert_eq!(&out[26..30], &CLIENT.octets());
+    let rev = x.nat_reverse().unwrap();
+    assert_eq!(rev.len(), 1, "{rev:?}");
+    // UDP with a checksum, and without one (it stays 0)
+    let d = fill_l4(&ipv4(CLIENT, VIP, 17, 0, &udp(2000, 53)));
+    let (v, out) = x.test_run(&d).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    assert_eq!(&out[36..38], &5353u16.to_be_bytes());
+    assert_eq!((csum(&out[14..34]), l4_sum(&out)), (0, 0));
+    let d0 = ipv4(CLIENT, VIP, 17, 0, &udp(2001, 53));
+    let (v, out) = x.test_run(&d0).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    assert_eq!(&out[40..42], &[0, 0], "no UDP checksum stays none");
+    assert_eq!(csum(&out[14..34]), 0);
+
+    // out: the reply RS:8080 -> client:1000 gets VIP:80 back; no route here: passed, translated
+    let reply = fill_l4(&ipv4(RS, CLIENT, 6, 0x4000, &tcp(8080, 1000, SYN | ACK)));
+    let (v, out) = run_isolated(&x, &reply);
+    assert_eq!(v, Verdict::Pass);
+    assert_eq!(&out[26..30], &VIP.octets());
+    assert_eq!(&out[34..36], &80u16.to_be_bytes());
+    assert_eq!(&out[30..34], &CLIENT.octets());
+    assert_eq!(out[22], 64, "the stack forwards it and decrements the TTL");
+    assert_eq!((csum(&out[14..34]), l4_sum(&out)), (0, 0));
+    let s = x.service_counters(3).unwrap();
+    assert_eq!((s.conns, s.packets, s.out_packets), (1, 1, 1));
+    assert_eq!(s.out_bytes, reply.len() as u64 - 14);
+    assert_eq!(x.dest_counters(3, 0).unwrap().out_packets, 1);
+    // a FIN from the server moves the flow to closing
+    let fin = fill_l4(&ipv4(RS, CLIENT, 6, 0x4000, &tcp(8080, 1000, FIN | ACK)));
+    assert_eq!(run_isolated(&x, &fin).0, Verdict::Pass);
+    assert_eq!(x.dest_conns(3, 0).unwrap().inactive, 1);
+    assert_eq!(x.dest_conns(3, 0).unwrap().active, 0);
+    // not a NAT flow's reply: untouched
+    let other = fill_l4(&ipv4(RS, CLIENT, 6, 0x4000, &tcp(8080, 1234, ACK)));
+    assert_eq!(x.test_run(&other).unwrap(), (Verdict::Pass, other.clone()));
+    // TTL 1: the stack answers time-exceeded
+    let mut t1 = syn_from(1001);
+    t1[22] = 1;
+    t1[24..26].copy_from_slice(&[0, 0]);
+    let c = csum(&t1[14..34]);
+    t1[24..26].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(x.test_run(&t1).unwrap(), (Verdict::Pass, t1.clone()));
+}
+
+#[test]
+fn nat_translates_ipv6() {
+    let mut svcs = nat_services();
+    let rs6: Ipv6Addr = "fd00:1::2".parse().unwrap();
+    let vip6: Ipv6Addr = "fd00::10".parse().unwrap();
+    let client6: Ipv6Addr = "fd00:2::7".parse().unwrap();
+    svcs[0].addr = IpAddr::V6(vip6);
+    svcs[0].dests[0].addr = IpAddr::V6(rs6);
+    svcs.truncate(1);
+    let Some(x) = setup(&svcs) else { return };
+    let syn = fill_l4(&ipv6(client6, vip6, 6, &tcp(1000, 80, SYN)));
+    let (v, out) = x.test_run(&syn).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    assert_eq!(&out[38..54], &rs6.octets());
+    assert_eq!(&out[56..58], &8080u16.to_be_bytes());
+    assert_eq!(out[21], 63, "hop limit decremented");
+    assert_eq!(l4_sum(&out), 0);
+    let reply = fill_l4(&ipv6(rs6, client6, 6, &tcp(8080, 1000, SYN | ACK)));
+    let (v, out) = run_isolated(&x, &reply);
+    assert_eq!(v, Verdict::Pass);
+    assert_eq!(&out[22..38], &vip6.octets());
+    assert_eq!(&out[54..56], &80u16.to_be_bytes());
+    assert_eq!(l4_sum(&out), 0);
+}
+
+#[test]
+fn nat_reverse_entry_goes_with_its_flow() {
+    let Some(mut x) = load() else { return };
+    let t = Timeouts {
+        tcp: 1,
+        tcpfin: 1,
+        udp: 1,
+    };
+    x.apply(&plan(&nat_services(), t).unwrap()).unwrap();
+    assert_eq!(
+        x.test_run(&fill_l4(&syn_from(1000))).unwrap().0,
+        Verdict::Tx
+    );
+    assert_eq!(x.nat_reverse().unwrap().len(), 1);
+    // the sweeper expires the flow and drops its reverse entry in the same pass
+    wait_for("the flow and its reverse entry to go", || {
+        x.flows().unwrap().is_empty() && x.nat_reverse().unwrap().is_empty()
+    });
+    // a reply now is no NAT flow's
+    let reply = fill_l4(&ipv4(RS, CLIENT, 6, 0x4000, &tcp(8080, 1000, ACK)));
+    assert_eq!(x.test_run(&reply).unwrap(), (Verdict::Pass, reply.clone()));
+}
+
+/// An ICMPv4 error (type `ty`) from `src` to `dst` quoting `inner` (an IPv4 packet, cut to 28 bytes).
+fn icmp_error(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, inner: &[u8]) -> Vec<u8> {
+    let mut m = vec![ty, 0, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&inner[..28]);
+    let c = csum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    ipv4(src, dst, 1, 0, &m)
+}
+
+#[test]
+fn nat_translates_icmp_errors_both_ways() {
+    let Some(x) = setup(&nat_services()) else {
+        return;
+    };
+    assert_eq!(
+        x.test_run(&fill_l4(&syn_from(1000))).unwrap().0,
+        Verdict::Tx
+    );
+    let router = Ipv4Addr::new(198, 19, 0, 1);
+    // to the VIP about a reply (VIP:80 -> client:1000): on to the real server
+    let quoted = fill_l4(&ipv4(VIP, CLIENT, 6, 0x4000, &tcp(80, 1000, ACK)));
+    let err = icmp_error(router, VIP, 3, &quoted[14..]);
+    let (v, out) = x.test_run(&err).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    assert_eq!(&out[0..6], &rs_mac(0));
+    assert_eq!(&out[30..34], &RS.octets(), "outer destination");
+    assert_eq!(&out[54..58], &RS.octets(), "embedded source");
+    assert_eq!(&out[62..64], &8080u16.to_be_bytes(), "embedded source port");
+    assert_eq!(csum(&out[14..34]), 0, "outer header checksum");
+    assert_eq!(csum(&out[42..62]), 0, "embedded header checksum");
+    assert_eq!(csum(&out[34..]), 0, "ICMP checksum");
+    // from the real server about the client's packet (client:1000 -> RS:8080): to the client, as the VIP
+    let quoted = fill_l4(&ipv4(CLIENT, RS, 6, 0x4000, &tcp(1000, 8080, ACK)));
+    let err = icmp_error(RS, CLIENT, 3, &quoted[14..]);
+    let (v, out) = run_isolated(&x, &err);
+    assert_eq!(v, Verdict::Pass);
+    assert_eq!(&out[26..30], &VIP.octets(), "outer source");
+    assert_eq!(&out[58..62], &VIP.octets(), "embedded destination");
+    assert_eq!(
+        &out[64..66],
+        &80u16.to_be_bytes(),
+        "embedded destination port"
+    );
+    assert_eq!(csum(&out[14..34]), 0);
+    assert_eq!(csum(&out[42..62]), 0);
+    assert_eq!(csum(&out[34..]), 0);
+    // an error about no NAT flow, and an echo request: untouched
+    let quoted = fill_l4(&ipv4(CLIENT, RS, 6, 0x4000, &tcp(1999, 8080, ACK)));
+    let err = icmp_error(RS, CLIENT, 3, &quoted[14..]);
+    assert_eq!(x.test_run(&err).unwrap(), (Verdict::Pass, err.clone()));
+    let echo = icmp_error(CLIENT, VIP, 8, &quoted[14..]);
+    assert_eq!(x.test_run(&echo).unwrap(), (Verdict::Pass, echo.clone()));
 }
