@@ -580,8 +580,13 @@ impl<'a> Session<'a> {
                 } else {
                     crate::sync::stop(spec.role)
                 };
-                r.map(|()| 0)
-                    .map_err(|e| Stop::Msg(e.to_string(), KERNEL_ERROR))
+                r.map_err(|e| Stop::Msg(e.to_string(), KERNEL_ERROR))?;
+                // The table is stored again: with a sync daemon, NAT services leave the XDP plane for nftables,
+                // whose conntrack the daemon carries (and come back when none runs).
+                if self.plane.live() {
+                    self.mutate(|_| Ok(()))?;
+                }
+                Ok(0)
             }
             Invocation::Save { numeric } => {
                 let names = self.names;

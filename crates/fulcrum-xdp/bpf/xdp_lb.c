@@ -287,6 +287,22 @@ struct {
 	__type(value, struct config);
 } config SEC(".maps");
 
+/* The MAC of each device the program is attached to, by its index (filled by the plane at each store). A frame
+ * to another MAC (a bridge flooding a frame for the master director to the backup, say) is not this director's
+ * to forward: it goes to the stack, which drops it as addressed to another host, as it would on the nftables
+ * plane. A device without an entry (BPF_PROG_TEST_RUN's) takes every frame. */
+struct dev_mac {
+	__u8 mac[6];
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct dev_mac);
+} dev_macs SEC(".maps");
+
 /* The flow sweeper: a BPF timer, started by the first packet, that every SWEEP_NS walks the flow table
  * and removes the flows idle past their timeout, taking back their connection counts (as IPVS expires
  * its connections), so that counts fall for clients that vanish without a FIN. */
@@ -620,8 +636,44 @@ struct nat_rev {
 	__u32 sid;
 	__u32 didx;
 	__u32 tag; /* its real server's dest.tag: an entry of a server that left its slot is stale */
+	__u32 hop_ifindex; /* the device the client's packets came in on ... */
+	__u8 hop_mac[6];   /* ... from this MAC (the client's, or its router's) ... */
+	__u8 own_mac[6];   /* ... to this one: where a reply goes when the route to the client cannot be finished */
 	__u32 pad;
 };
+
+/* The way back to the client of the reply nat_out or nat_icmp just translated (per CPU, read by nat_route when
+ * bpf_fib_lookup cannot finish the route, e.g. the client's neighbour entry is not resolved yet: the packet then
+ * goes back the way the client's packets came in; handing it to the stack would not do, as its source, the VIP,
+ * is one of the director's own addresses and the stack drops a forwarded packet from a local address). */
+struct nat_hop {
+	__u32 ifindex; /* 0: none known */
+	__u8 dmac[6];
+	__u8 smac[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nat_hop);
+} nat_hop SEC(".maps");
+
+/* Records the way back of reverse entry `r` (none when `r` is NULL) for nat_route. */
+static __always_inline void nat_hop_set(const struct nat_rev *r)
+{
+	__u32 zero = 0;
+	struct nat_hop *h = bpf_map_lookup_elem(&nat_hop, &zero);
+	if (!h)
+		return;
+	if (!r) {
+		h->ifindex = 0;
+		return;
+	}
+	h->ifindex = r->hop_ifindex;
+	__builtin_memcpy(h->dmac, r->hop_mac, ETH_ALEN);
+	__builtin_memcpy(h->smac, r->own_mac, ETH_ALEN);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -1456,8 +1508,19 @@ __attribute__((noinline)) int nat_route(struct xdp_md *ctx)
 	}
 	p.ifindex = ctx->ingress_ifindex;
 	long rc = bpf_fib_lookup(ctx, &p, sizeof(p), 0);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		/* the way the client's packets came in, else the stack */
+		__u32 zero = 0;
+		struct nat_hop *h = bpf_map_lookup_elem(&nat_hop, &zero);
+		if (!h || !h->ifindex)
+			return XDP_PASS;
+		p.ifindex = h->ifindex;
+		__builtin_memcpy(p.dmac, h->dmac, ETH_ALEN);
+		__builtin_memcpy(p.smac, h->smac, ETH_ALEN);
+	} else if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		/* no route, forwarding off, fragmentation needed...: the stack's to decide */
 		return XDP_PASS;
+	}
 	/* (the helper leaves the packet as it was: the pointers checked above still hold) */
 	ttl_dec(l3, v6);
 	__builtin_memcpy(eth->h_dest, p.dmac, ETH_ALEN);
@@ -1544,20 +1607,23 @@ __attribute__((noinline)) int nat_in(struct xdp_md *ctx, __u32 idx, struct flow_
 	}
 	if ((void *)(eth + 1) > data_end)
 		return XDP_PASS;
-	__builtin_memcpy(eth->h_dest, d->mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, d->src_mac, ETH_ALEN);
-
 	if (keep) {
 		__u32 sid = idx / MAX_DESTS, didx = idx % MAX_DESTS;
 		struct flow_key rk;
 		nat_rev_key(&rk, fk, d);
 		struct nat_rev *r = bpf_map_lookup_elem(&nat_rev, &rk);
 		if (!r || r->sid != sid || r->didx != didx || r->tag != d->tag || r->fwd.dport != fk->dport ||
-		    !addr_eq(r->fwd.daddr, fk->daddr)) {
-			struct nat_rev nr = { .fwd = *fk, .sid = sid, .didx = didx, .tag = d->tag };
+		    !addr_eq(r->fwd.daddr, fk->daddr) || r->hop_ifindex != ctx->ingress_ifindex) {
+			struct nat_rev nr = { .fwd = *fk, .sid = sid, .didx = didx, .tag = d->tag,
+					      .hop_ifindex = ctx->ingress_ifindex };
+			/* (before the MACs are rewritten below) */
+			__builtin_memcpy(nr.hop_mac, eth->h_source, ETH_ALEN);
+			__builtin_memcpy(nr.own_mac, eth->h_dest, ETH_ALEN);
 			bpf_map_update_elem(&nat_rev, &rk, &nr, BPF_ANY);
 		}
 	}
+	__builtin_memcpy(eth->h_dest, d->mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, d->src_mac, ETH_ALEN);
 	if (d->ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
 	return bpf_redirect(d->ifindex, 0);
@@ -1648,6 +1714,7 @@ __attribute__((noinline)) int nat_out(struct xdp_md *ctx, struct flow_key *rk, _
 	}
 	count_out(&svc_stats, sid, bytes);
 	count_out(&dest_stats, idx, bytes);
+	nat_hop_set(r);
 	return NAT_ROUTE;
 }
 
@@ -1715,6 +1782,7 @@ static __always_inline int nat_icmp_fam(struct xdp_md *ctx, __u32 off, __u32 l4p
 	__u8 new_addr[16] = {};
 	__u16 new_port;
 	int to_server;
+	struct nat_rev *rp = NULL; /* the reverse entry of an error going to the client */
 	__u32 sid, didx;
 	struct flow *f = bpf_map_lookup_elem(&flows, &k);
 	if (f && f->sid < MAX_SERVICES && f->didx < MAX_DESTS) {
@@ -1728,7 +1796,7 @@ static __always_inline int nat_icmp_fam(struct xdp_md *ctx, __u32 off, __u32 l4p
 		__builtin_memcpy(new_addr, d->addr, 16);
 		new_port = d->port ? d->port : k.dport;
 	} else {
-		struct nat_rev *rp = bpf_map_lookup_elem(&nat_rev, &k);
+		rp = bpf_map_lookup_elem(&nat_rev, &k);
 		if (!rp)
 			return XDP_PASS;
 		sid = rp->sid;
@@ -1788,6 +1856,7 @@ static __always_inline int nat_icmp_fam(struct xdp_md *ctx, __u32 off, __u32 l4p
 	if (!to_server) {
 		count_out(&svc_stats, sid, bytes);
 		count_out(&dest_stats, idx, bytes);
+		nat_hop_set(rp);
 		return NAT_ROUTE;
 	}
 	count(&svc_stats, sid, bytes, 0);
@@ -1821,6 +1890,11 @@ __attribute__((noinline)) int nat_icmp6(struct xdp_md *ctx, __u32 off, __u32 l4p
 	return nat_icmp_fam(ctx, off, l4proto, 1);
 }
 
+static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] && a[5] == b[5];
+}
+
 SEC("xdp")
 int fulcrum_xdp(struct xdp_md *ctx)
 {
@@ -1833,6 +1907,10 @@ int fulcrum_xdp(struct xdp_md *ctx)
 	__u8 l4proto;
 
 	if ((void *)(eth + 1) > data_end)
+		return XDP_PASS;
+	__u32 in_dev = ctx->ingress_ifindex;
+	struct dev_mac *own = bpf_map_lookup_elem(&dev_macs, &in_dev);
+	if (own && !mac_eq(eth->h_dest, own->mac))
 		return XDP_PASS;
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data + off;

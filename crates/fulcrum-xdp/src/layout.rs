@@ -291,6 +291,12 @@ pub struct NatRev {
     pub didx: u32,
     /// Its real server's [`Dest::tag`].
     pub tag: u32,
+    /// The device the client's packets came in on.
+    pub hop_ifindex: u32,
+    /// The MAC they came from (the client's, or its router's).
+    pub hop_mac: [u8; 6],
+    /// The MAC they came to (the director's, on that device).
+    pub own_mac: [u8; 6],
     /// Padding.
     pub pad: u32,
 }
@@ -368,11 +374,23 @@ pod!(
     FlowKey = 40,
     Flow = 32,
     Counters = 40,
-    NatRev = 56,
+    NatRev = 72,
     Config = 32,
     LocalityKey = 24,
     Locality = 24,
     PersistKey = 24,
     Persist = 40,
     Sweeper = 40,
+    DevMac = 8,
 );
+
+/// Value of map `dev_macs` (key: the index of a device the program is attached to): its MAC, the only
+/// destination the program forwards frames for on that device.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DevMac {
+    /// The device's MAC.
+    pub mac: [u8; 6],
+    /// Padding.
+    pub pad: u16,
+}

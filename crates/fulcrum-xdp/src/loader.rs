@@ -1,8 +1,8 @@
 //! Loading the XDP program with aya, filling its maps, attaching it, and reading it back.
 
 use crate::layout::{
-    sched, Config, Conns, Counters, Dest, Flow, FlowKey, Locality, LocalityKey, NatRev, Persist,
-    PersistKey, SvcInfo, SvcKey, Sweeper, MAX_DESTS, TAB_SIZE,
+    sched, Config, Conns, Counters, Dest, DevMac, Flow, FlowKey, Locality, LocalityKey, NatRev,
+    Persist, PersistKey, SvcInfo, SvcKey, Sweeper, MAX_DESTS, TAB_SIZE,
 };
 use crate::plan::Plan;
 use crate::XdpError;
@@ -134,11 +134,30 @@ fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// IPVS's overload flag of a real server with counts `c` and thresholds of `d` (the program's rule: set at the
+/// upper threshold, kept until below the lower one, three quarters of the upper without one).
+fn overloaded(c: &Conns, d: &Dest) -> bool {
+    if d.u_thresh == 0 {
+        return false;
+    }
+    let total = (c.active + c.inactive).max(0);
+    if c.overload != 0 {
+        let below = if d.l_thresh != 0 {
+            total < i64::from(d.l_thresh)
+        } else {
+            total * 4 < i64::from(d.u_thresh) * 3
+        };
+        !below
+    } else {
+        total >= i64::from(d.u_thresh)
+    }
+}
+
 /// Wraps an opened map as its kind.
 type MapKind = fn(MapData) -> Map;
 
 /// The maps of the program, with the kind of each.
-const MAPS: [(&str, MapKind); 15] = [
+const MAPS: [(&str, MapKind); 16] = [
     ("services", Map::HashMap),
     ("dests", Map::Array),
     ("sched_tab", Map::Array),
@@ -149,6 +168,7 @@ const MAPS: [(&str, MapKind); 15] = [
     ("persist_mask", Map::Array),
     ("locality", Map::LruHashMap),
     ("nat_rev", Map::LruHashMap),
+    ("dev_macs", Map::HashMap),
     ("svc_stats", Map::PerCpuArray),
     ("dest_stats", Map::PerCpuArray),
     ("config", Map::Array),
@@ -324,10 +344,25 @@ impl Xdp {
                 let mut conns: Array<&mut MapData, Conns> =
                     Array::try_from(self.map_mut("dest_conns")?)
                         .map_err(|e| XdpError::bpf("map dest_conns", e))?;
-                for idx in renewed {
+                for idx in &renewed {
                     conns
-                        .set(idx, Conns::default(), 0)
+                        .set(*idx, Conns::default(), 0)
                         .map_err(|e| XdpError::bpf("dest_conns", e))?;
+                }
+                // New thresholds take effect at once on the counts the servers have, not at their next
+                // change (a packet moving a count between the read and the write redoes the flag itself).
+                for (i, d) in s.dests.iter().enumerate() {
+                    let idx = base + i as u32;
+                    let Ok(mut c) = conns.get(&idx, 0) else {
+                        continue;
+                    };
+                    let flag = u32::from(overloaded(&c, d));
+                    if flag != c.overload {
+                        c.overload = flag;
+                        conns
+                            .set(idx, c, 0)
+                            .map_err(|e| XdpError::bpf("dest_conns", e))?;
+                    }
                 }
             }
             {
@@ -475,6 +510,27 @@ impl Xdp {
             frame: out,
             duration_ns: attr.duration,
         })
+    }
+
+    /// Makes `devs` (device index, MAC) the devices whose frames the program takes: a frame to another MAC
+    /// on one of them goes to the stack. Devices not listed take every frame.
+    pub fn set_device_macs(&mut self, devs: &[(u32, [u8; 6])]) -> Result<(), XdpError> {
+        let mut m: HashMap<&mut MapData, u32, DevMac> =
+            HashMap::try_from(self.map_mut("dev_macs")?)
+                .map_err(|e| XdpError::bpf("map dev_macs", e))?;
+        let stale: Vec<u32> = m
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| !devs.iter().any(|(i, _)| i == k))
+            .collect();
+        for k in stale {
+            let _ = m.remove(&k);
+        }
+        for (i, mac) in devs {
+            m.insert(i, DevMac { mac: *mac, pad: 0 }, 0)
+                .map_err(|e| XdpError::bpf("dev_macs", e))?;
+        }
+        Ok(())
     }
 
     /// Counters of service `sid`, summed over the CPUs.

@@ -186,6 +186,24 @@ fn spread(x: &Xdp, n: u16, first_port: u16, dests: usize) -> Vec<usize> {
     counts
 }
 
+/// A frame to another MAC than the device's (a bridge flooding a frame meant for the master director, say) is
+/// not this director's to forward: it goes to the stack untouched, as on the nftables plane.
+#[test]
+fn frames_to_another_mac_go_to_the_stack() {
+    let Some(mut x) = setup(&[service("rr", &[1, 1])]) else {
+        return;
+    };
+    x.set_device_macs(&[(LO, DIRECTOR_MAC)]).unwrap();
+    let mut other = syn_from(1000);
+    other[0..6].copy_from_slice(&[0x02, 0xd2, 0, 0, 0, 1]);
+    assert_eq!(x.test_run(&other).unwrap(), (Verdict::Pass, other.clone()));
+    assert_eq!(x.flows().unwrap().len(), 0, "no flow made");
+    assert_eq!(x.test_run(&syn_from(1000)).unwrap().0, Verdict::Tx);
+    // another device's MAC does not matter to this one; without an entry every frame is taken
+    x.set_device_macs(&[(LO + 1000, DIRECTOR_MAC)]).unwrap();
+    assert_eq!(x.test_run(&other).unwrap().0, Verdict::Tx);
+}
+
 #[test]
 fn dr_new_flow_then_established_flow() {
     let mut svc = service("rr", &[1, 1]);
@@ -647,6 +665,32 @@ fn persistence_lasts_its_timeout_after_the_last_flow_ends() {
     // next pick: the entry's flows never asked rr again)
     wait_for("entry swept", || x.persistence().unwrap().is_empty());
     assert_eq!(pick(&x, &syn_from(1103)), Some(1));
+}
+
+/// A threshold set on a server that already holds its connections (`ipvsadm -e ... -x`) stops new ones at once,
+/// not after the next connection it takes.
+#[test]
+fn a_threshold_set_later_applies_to_the_connections_held() {
+    let Some(mut x) = load() else { return };
+    let t = Timeouts {
+        tcp: 900,
+        tcpfin: 1,
+        udp: 1,
+    };
+    let mut svc = service("rr", &[1, 1]);
+    x.apply(&plan(std::slice::from_ref(&svc), t).unwrap())
+        .unwrap();
+    assert_eq!(spread(&x, 6, 1300, 2), vec![3, 3]);
+    svc.dests[0].u_threshold = 3;
+    x.apply(&plan(std::slice::from_ref(&svc), t).unwrap())
+        .unwrap();
+    assert_eq!(x.dest_conns(3, 0).unwrap().overload, 1);
+    assert_eq!(spread(&x, 4, 1310, 2), vec![0, 4]);
+    // raised again: taken off at once too
+    svc.dests[0].u_threshold = 10;
+    x.apply(&plan(std::slice::from_ref(&svc), t).unwrap())
+        .unwrap();
+    assert_eq!(x.dest_conns(3, 0).unwrap().overload, 0);
 }
 
 #[test]
@@ -1471,14 +1515,36 @@ fn fill_l4(f: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Runs `frame` from a thread in a network namespace of its own (no routes, no neighbours), where the
-/// program's route lookups find nothing.
+/// Runs `frame` from a thread in a network namespace of its own (no routes, no neighbours, forwarding off),
+/// where the program's route lookups find nothing.
 fn run_isolated(x: &Xdp, frame: &[u8]) -> (Verdict, Vec<u8>) {
+    run_in_own_netns(x, frame, false)
+}
+
+/// Runs `frame` from a thread in a network namespace of its own with forwarding on and a route to the clients
+/// (198.19.0.0/24, fd00:2::/64) on a veth device, but no neighbour entries: the route lookup stops at the
+/// unresolved neighbour.
+fn run_unresolved(x: &Xdp, frame: &[u8]) -> (Verdict, Vec<u8>) {
+    run_in_own_netns(x, frame, true)
+}
+
+fn run_in_own_netns(x: &Xdp, frame: &[u8], routed: bool) -> (Verdict, Vec<u8>) {
     std::thread::scope(|s| {
         s.spawn(|| {
             // SAFETY: unshare only changes this thread's namespaces.
             let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
             assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
+            if routed {
+                // (a child forked from this thread starts in its namespace)
+                let sh = "ip link set lo up && ip link add fx0 type veth peer name fx1 && ip link set fx1 up && ip link set fx0 up \
+                    && ip addr add 198.19.0.1/24 dev fx0 && ip addr add fd00:2::1/64 dev fx0 nodad \
+                    && sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1";
+                let out = std::process::Command::new("sh")
+                    .args(["-c", sh])
+                    .output()
+                    .expect("sh");
+                assert!(out.status.success(), "{out:?}");
+            }
             x.test_run(frame).expect("test run")
         })
         .join()
@@ -1517,7 +1583,8 @@ fn nat_translates_tcp_and_udp_in_and_replies_out() {
     assert_eq!(&out[40..42], &[0, 0], "no UDP checksum stays none");
     assert_eq!(csum(&out[14..34]), 0);
 
-    // out: the reply RS:8080 -> client:1000 gets VIP:80 back; no route here: passed, translated
+    // out: the reply RS:8080 -> client:1000 gets VIP:80 back; with forwarding off (no route) the stack decides:
+    // passed, translated
     let reply = fill_l4(&ipv4(RS, CLIENT, 6, 0x4000, &tcp(8080, 1000, SYN | ACK)));
     let (v, out) = run_isolated(&x, &reply);
     assert_eq!(v, Verdict::Pass);
@@ -1526,10 +1593,29 @@ fn nat_translates_tcp_and_udp_in_and_replies_out() {
     assert_eq!(&out[30..34], &CLIENT.octets());
     assert_eq!(out[22], 64, "the stack forwards it and decrements the TTL");
     assert_eq!((csum(&out[14..34]), l4_sum(&out)), (0, 0));
+    // routed, but the client's neighbour entry not resolved yet: back the way the client's SYN came in (that
+    // device, to the MAC it came from), where the stack would drop a forwarded packet from the director's own
+    // address
+    let (v, out) = run_unresolved(&x, &reply);
+    assert_eq!(
+        v,
+        Verdict::Tx,
+        "the SYN came in on the device the reply is run on"
+    );
+    assert_eq!(
+        &out[0..6],
+        &syn[6..12],
+        "to the MAC the client's packets came from"
+    );
+    assert_eq!(&out[6..12], &syn[0..6], "from the MAC they came to");
+    assert_eq!(&out[26..30], &VIP.octets());
+    assert_eq!(&out[34..36], &80u16.to_be_bytes());
+    assert_eq!(out[22], 63, "TTL decremented");
+    assert_eq!((csum(&out[14..34]), l4_sum(&out)), (0, 0));
     let s = x.service_counters(3).unwrap();
-    assert_eq!((s.conns, s.packets, s.out_packets), (1, 1, 1));
-    assert_eq!(s.out_bytes, reply.len() as u64 - 14);
-    assert_eq!(x.dest_counters(3, 0).unwrap().out_packets, 1);
+    assert_eq!((s.conns, s.packets, s.out_packets), (1, 1, 2));
+    assert_eq!(s.out_bytes, 2 * (reply.len() as u64 - 14));
+    assert_eq!(x.dest_counters(3, 0).unwrap().out_packets, 2);
     // a FIN from the server moves the flow to closing
     let fin = fill_l4(&ipv4(RS, CLIENT, 6, 0x4000, &tcp(8080, 1000, FIN | ACK)));
     assert_eq!(run_isolated(&x, &fin).0, Verdict::Pass);
@@ -1567,6 +1653,13 @@ fn nat_translates_ipv6() {
     let reply = fill_l4(&ipv6(rs6, client6, 6, &tcp(8080, 1000, SYN | ACK)));
     let (v, out) = run_isolated(&x, &reply);
     assert_eq!(v, Verdict::Pass);
+    assert_eq!(&out[22..38], &vip6.octets());
+    assert_eq!(&out[54..56], &80u16.to_be_bytes());
+    assert_eq!(l4_sum(&out), 0);
+    let (v, out) = run_unresolved(&x, &reply);
+    assert_eq!(v, Verdict::Tx, "back the way the client's SYN came in");
+    assert_eq!((&out[0..6], &out[6..12]), (&syn[6..12], &syn[0..6]));
+    assert_eq!(out[21], 63, "hop limit decremented");
     assert_eq!(&out[22..38], &vip6.octets());
     assert_eq!(&out[54..56], &80u16.to_be_bytes());
     assert_eq!(l4_sum(&out), 0);
@@ -1609,10 +1702,8 @@ fn nat_translates_icmp_errors_both_ways() {
     let Some(x) = setup(&nat_services()) else {
         return;
     };
-    assert_eq!(
-        x.test_run(&fill_l4(&syn_from(1000))).unwrap().0,
-        Verdict::Tx
-    );
+    let syn = fill_l4(&syn_from(1000));
+    assert_eq!(x.test_run(&syn).unwrap().0, Verdict::Tx);
     let router = Ipv4Addr::new(198, 19, 0, 1);
     // to the VIP about a reply (VIP:80 -> client:1000): on to the real server
     let quoted = fill_l4(&ipv4(VIP, CLIENT, 6, 0x4000, &tcp(80, 1000, ACK)));
@@ -1629,8 +1720,9 @@ fn nat_translates_icmp_errors_both_ways() {
     // from the real server about the client's packet (client:1000 -> RS:8080): to the client, as the VIP
     let quoted = fill_l4(&ipv4(CLIENT, RS, 6, 0x4000, &tcp(1000, 8080, ACK)));
     let err = icmp_error(RS, CLIENT, 3, &quoted[14..]);
-    let (v, out) = run_isolated(&x, &err);
-    assert_eq!(v, Verdict::Pass);
+    let (v, out) = run_unresolved(&x, &err);
+    assert_eq!(v, Verdict::Tx, "back the way the client's SYN came in");
+    assert_eq!((&out[0..6], &out[6..12]), (&syn[6..12], &syn[0..6]));
     assert_eq!(&out[26..30], &VIP.octets(), "outer source");
     assert_eq!(&out[58..62], &VIP.octets(), "embedded destination");
     assert_eq!(

@@ -1,18 +1,36 @@
-//! End-to-end tests of the nftables NAT data plane in network namespaces (see `common` for the lab):
-//! real TCP and UDP traffic, listings read back from the kernel by fresh processes.
+//! End-to-end tests of NAT in network namespaces, on the default plane (XDP) and on nftables alone (see `common`
+//! for the lab): real TCP and UDP traffic, listings read back from the kernel by fresh processes.
 
 #[path = "lvs_common/mod.rs"]
 mod common;
 
 use common::{counts, setup, VIP, VIP6};
 
+/// NAT on fulcrum's default plane: the XDP program translates both ways.
 #[test]
 fn nat_schedulers_quiescing_and_listings() {
-    let Some(lab) = setup() else { return };
+    nat_schedulers(setup());
+}
+
+/// The same on the nftables plane alone (`FULCRUM_L4_PLANE=nftables`): conntrack translates.
+#[test]
+fn nat_schedulers_on_the_nftables_plane() {
+    nat_schedulers(common::setup_on("nftables"));
+}
+
+fn nat_schedulers(lab: Option<common::Lab>) {
+    let Some(lab) = lab else { return };
     let t0 = std::time::Instant::now();
     lab.ok(&format!("-A -t {VIP}:80 -s rr"));
     lab.ok(&format!("-a -t {VIP}:80 -r 198.18.1.2:8080 -m"));
     lab.ok(&format!("-a -t {VIP}:80 -r 198.18.1.3:8080 -m"));
+    let plane = lab.ok("--plane");
+    let on = if lab.plane == "xdp" {
+        "xdp     "
+    } else {
+        "nftables"
+    };
+    assert!(plane.contains(&format!("{on}  TCP {VIP}:80")), "{plane}");
     assert_eq!(counts(&lab.traffic("tcp", 80, 20)), (10, 10), "rr");
 
     // wrr 3:1 -> 30/10 of 40 connections.
@@ -151,7 +169,17 @@ fn expire_of(conns: &str, pat: &str) -> Option<u64> {
 
 #[test]
 fn nat_fwmark_ipv6_quiescing_rate_and_timeouts() {
-    let Some(lab) = setup() else { return };
+    nat_fwmark_ipv6(setup());
+}
+
+/// The same on the nftables plane alone.
+#[test]
+fn nat_fwmark_ipv6_on_the_nftables_plane() {
+    nat_fwmark_ipv6(common::setup_on("nftables"));
+}
+
+fn nat_fwmark_ipv6(lab: Option<common::Lab>) {
+    let Some(lab) = lab else { return };
     let t0 = std::time::Instant::now();
     // fwmark service: the director's own mangle rule marks VIP:8080; real servers without a port keep it.
     lab.run_all(

@@ -133,9 +133,9 @@ fn the_default_plane_keeps_its_program_between_commands() {
         "the directory is gone"
     );
 
-    // The program is loaded for real servers to forward to: not for an empty service, nor for NAT
-    // services (nftables serves those); a direct-routing real server loads it, and it stays while its
-    // service is emptied; when only NAT is left it is detached.
+    // The program is loaded for real servers to forward to, not for an empty service nor for services
+    // nftables serves (fwmark); a real server loads it (NAT and direct routing alike), and it stays while its
+    // service is emptied; when only services nftables serves are left it is detached.
     lab.ok(&format!("-A -t {VIP}:8080 -s rr"));
     assert_eq!(xdp_prog(&lab, "d0"), None, "an empty service loads nothing");
     let plane = lab.ok("--plane");
@@ -145,25 +145,33 @@ fn the_default_plane_keeps_its_program_between_commands() {
         )),
         "{plane}"
     );
-    lab.ok(&format!("-a -t {VIP}:8080 -r 198.18.1.2:8080 -m"));
-    assert_eq!(xdp_prog(&lab, "d0"), None, "NAT alone loads no program");
-    assert_eq!(new_dirs(&dirs), Vec::<String>::new(), "and pins nothing");
-    let plane = lab.ok("--plane");
-    assert!(
-        plane.contains(&format!("nftables  TCP {VIP}:8080  (Masq")),
-        "{plane}"
-    );
-    lab.ok(&format!("-A -t {VIP}:8081 -s rr"));
-    lab.ok(&format!("-a -t {VIP}:8081 -r 198.18.1.3 -g"));
-    let dr = xdp_prog(&lab, "d0").expect("a direct-routing server loads the program");
-    lab.ok(&format!("-d -t {VIP}:8081 -r 198.18.1.3"));
+    lab.ok("-A -f 7 -s rr");
+    lab.ok("-a -f 7 -r 198.18.1.3 -g");
     assert_eq!(
         xdp_prog(&lab, "d0"),
-        Some(dr),
+        None,
+        "a fwmark service loads no program"
+    );
+    assert_eq!(new_dirs(&dirs), Vec::<String>::new(), "and pins nothing");
+    lab.ok(&format!("-a -t {VIP}:8080 -r 198.18.1.2:8080 -m"));
+    let nat = xdp_prog(&lab, "d0").expect("a NAT real server loads the program");
+    let plane = lab.ok("--plane");
+    assert!(
+        plane.contains(&format!("xdp       TCP {VIP}:8080\n")),
+        "{plane}"
+    );
+    lab.ok(&format!("-d -t {VIP}:8080 -r 198.18.1.2:8080"));
+    assert_eq!(
+        xdp_prog(&lab, "d0"),
+        Some(nat),
         "kept while its service is empty"
     );
-    lab.ok(&format!("-D -t {VIP}:8081"));
-    assert_eq!(xdp_prog(&lab, "d0"), None, "detached: only NAT is left");
+    lab.ok(&format!("-D -t {VIP}:8080"));
+    assert_eq!(
+        xdp_prog(&lab, "d0"),
+        None,
+        "detached: only a service nftables serves is left"
+    );
     assert_eq!(new_dirs(&dirs), Vec::<String>::new());
     lab.ok("-C");
 

@@ -7,12 +7,14 @@
 //! services it serves. [`xdp_services`] decides which those are and says why the others stay on
 //! nftables: fwmark services (the mark is set after XDP, by the user's own rules: fulcrum generates no
 //! marking rule it could mirror), persistence engines (`--pe`) and masks that are not a prefix, NAT real
-//! servers, schedulers XDP does not implement (none of ipvsadm's today), tunnels to or from IPv6, and
-//! real servers whose next hop is not resolved. IPv4 tunnels are served with every `--tun-type` (IP-in-IP,
+//! servers of one-packet (`-o`) services (no flow is kept to translate their replies back), schedulers XDP
+//! does not implement (none of ipvsadm's today), tunnels to or from IPv6, and real servers whose next hop is not resolved. IPv4 tunnels are served with every `--tun-type` (IP-in-IP,
 //! GUE, GRE), which the nftables plane does not (IP-in-IP only). Persistence (`-p`/`-M`), thresholds
 //! (`-x`/`-y`), the scheduler flags of sh and mh (`-b sh-fallback,sh-port`, `mh-fallback,mh-port`;
 //! flag-3 means nothing to them, as in IPVS), one-packet scheduling of UDP services (`-o`) and
-//! lblc/lblcr are served in BPF.
+//! lblc/lblcr are served in BPF. NAT (`-m`, alone or mixed with direct routing and tunnels) is served in
+//! BPF too: DNAT in, the replies (the director being the real servers' gateway) and ICMP errors translated
+//! back, with the replies counted as OutPkts/OutBytes.
 
 use crate::model::{Forward, ServiceKey, Table, TunCsum, TunType};
 use fulcrum_balance::lvs::SchedFlags;
@@ -38,10 +40,13 @@ pub struct NextHop {
     pub src: Option<Ipv4Addr>,
 }
 
-/// The services of `table` the XDP plane serves, and for each service left to nftables, why.
+/// The services of `table` the XDP plane serves, and for each service left to nftables, why. `syncing`: a
+/// connection sync daemon runs here (`ipvsadm --start-daemon`, keepalived's `lvs_sync_daemon`), which carries
+/// NAT connections through conntrack, so NAT stays on nftables.
 pub fn xdp_services(
     table: &Table,
     resolve: &mut dyn FnMut(IpAddr) -> Option<NextHop>,
+    syncing: bool,
 ) -> (Vec<ServiceSpec>, Vec<String>) {
     let mut served = Vec::new();
     let mut left = Vec::new();
@@ -102,6 +107,19 @@ pub fn xdp_services(
             }
             let method = match d.forward {
                 Forward::Route => Method::Route,
+                Forward::Masq if syncing => {
+                    left.push(why(
+                        "NAT stays on nftables while a connection sync daemon runs (it carries the connections through conntrack)",
+                    ));
+                    continue 'svc;
+                }
+                Forward::Masq if s.flags.one_packet && proto.number() == 17 => {
+                    left.push(why(
+                        "NAT with one-packet scheduling stays on nftables (no flow is kept to translate the replies back)",
+                    ));
+                    continue 'svc;
+                }
+                Forward::Masq => Method::Nat,
                 Forward::Tunnel if d.addr.is_ipv4() && addr.is_ipv4() => {
                     let csum = d.tunnel.csum == TunCsum::Csum;
                     // remote checksum offload only changes packets the kernel left for a device to
@@ -238,9 +256,14 @@ mod tests {
             "-A -t 198.18.0.16:80 -s mh -b mh-port,flag-3",
             "-A -t 198.18.0.17:80 -s lblcr",
             "-A -u 198.18.0.18:53 -s rr -o",
+            "-A -u 198.18.0.19:53 -s rr -o",
+            "-a -u 198.18.0.19:53 -r 198.18.1.1:5353 -m",
         ]);
-        let (served, left) = xdp_services(&t, &mut hop);
-        assert_eq!(served.len(), 9, "{left:?}");
+        let (served, left) = xdp_services(&t, &mut hop, false);
+        assert_eq!(served.len(), 10, "{left:?}");
+        // NAT is served, with the real server's port
+        assert_eq!(served[2].dests[0].method, Method::Nat);
+        assert_eq!(served[2].dests[0].port, 8080);
         assert_eq!(served[0].scheduler, "lc");
         assert_eq!(served[0].dests[0].weight, 2);
         assert_eq!(served[0].dests[0].ifindex, 7);
@@ -249,7 +272,7 @@ mod tests {
         assert!(matches!(served[1].dests[0].method, Method::Tunnel { .. }));
         // persistence and thresholds are served
         assert_eq!(
-            served[2].persistence,
+            served[3].persistence,
             Some(Persistence {
                 timeout: 60,
                 prefix: 24
@@ -257,42 +280,42 @@ mod tests {
         );
         assert_eq!(
             (
-                served[2].dests[0].u_threshold,
-                served[2].dests[0].l_threshold
+                served[3].dests[0].u_threshold,
+                served[3].dests[0].l_threshold
             ),
             (10, 5)
         );
         assert_eq!(
-            served[4].persistence,
+            served[5].persistence,
             Some(Persistence {
                 timeout: 360,
                 prefix: 128
             })
         );
         // scheduler flags and the locality schedulers are served
-        assert_eq!(served[3].scheduler, "lblc");
+        assert_eq!(served[4].scheduler, "lblc");
         assert_eq!(
-            served[5].flags,
+            served[6].flags,
             SchedFlags {
                 fallback: true,
                 port: true
             }
         );
         assert_eq!(
-            served[6].flags,
+            served[7].flags,
             SchedFlags {
                 fallback: false,
                 port: true
             }
         );
-        assert_eq!(served[7].scheduler, "lblcr");
+        assert_eq!(served[8].scheduler, "lblcr");
         // one-packet scheduling is served
-        assert!(served[8].one_packet && !served[7].one_packet);
+        assert!(served[9].one_packet && !served[8].one_packet);
         assert_eq!(left.len(), 3, "{left:?}");
-        assert!(left[0].contains("Masq"), "{left:?}");
-        assert!(left[1].contains("fwmark"), "{left:?}");
-        assert!(left[2].contains("not a prefix"), "{left:?}");
-        let (served, left) = xdp_services(&t, &mut |_| None);
+        assert!(left[0].contains("fwmark"), "{left:?}");
+        assert!(left[1].contains("not a prefix"), "{left:?}");
+        assert!(left[2].contains("one-packet"), "{left:?}");
+        let (served, left) = xdp_services(&t, &mut |_| None, false);
         assert_eq!(served.len(), 6, "only the services without real servers");
         assert!(left[0].contains("not resolved"), "{left:?}");
     }
@@ -464,6 +487,26 @@ fn devices() -> Vec<String> {
     devs
 }
 
+/// The index of each of `devs` and the MAC the frames for this host come to on it: its own, or for a port of a
+/// bridge or bond the MAC of the topmost device it belongs to (the XDP program leaves frames to other MACs to
+/// the stack).
+fn device_macs(devs: &[String]) -> Vec<(u32, [u8; 6])> {
+    devs.iter()
+        .filter_map(|dev| {
+            let ifindex = sys_net(dev, "ifindex")?.parse().ok()?;
+            let mut top = std::path::PathBuf::from(format!("/sys/class/net/{dev}"));
+            for _ in 0..8 {
+                match std::fs::canonicalize(top.join("master")) {
+                    Ok(m) => top = m,
+                    Err(_) => break,
+                }
+            }
+            let mac = std::fs::read_to_string(top.join("address")).ok()?;
+            Some((ifindex, parse_mac(mac.trim())?))
+        })
+        .collect()
+}
+
 /// How many upper devices (a bridge, a bond, ...) are stacked above `dev`, following `master` links.
 fn uppers(dev: &str) -> usize {
     let mut n = 0;
@@ -589,7 +632,8 @@ impl XdpPlane {
 
     /// Stores the XDP part of `table`; returns the services left to nftables (with why).
     fn store_xdp(&mut self, table: &Table) -> Result<Vec<String>, fulcrum_xdp::XdpError> {
-        let (served, left) = xdp_services(table, &mut resolve_next_hop);
+        let syncing = !crate::sync::running().is_empty();
+        let (served, left) = xdp_services(table, &mut resolve_next_hop, syncing);
         for l in &left {
             tracing::info!("served by the nftables plane: {l}");
         }
@@ -646,6 +690,7 @@ impl XdpPlane {
         };
         self.unavailable = None;
         x.apply(&plan)?;
+        x.set_device_macs(&device_macs(&devices()))?;
         // Counters the table holds at zero (`-Z`, or a service or real server new under a reused id)
         // are zeroed; the others keep counting.
         for s in table
@@ -692,12 +737,16 @@ impl super::DataPlane for XdpPlane {
                 s.observed.stats.conns = c.conns;
                 s.observed.stats.inpkts = c.packets;
                 s.observed.stats.inbytes = c.bytes;
+                s.observed.stats.outpkts = c.out_packets;
+                s.observed.stats.outbytes = c.out_bytes;
             }
             for d in s.dests.iter_mut() {
                 if let Ok(c) = x.dest_counters(s.id, d.id) {
                     d.observed.stats.conns = c.conns;
                     d.observed.stats.inpkts = c.packets;
                     d.observed.stats.inbytes = c.bytes;
+                    d.observed.stats.outpkts = c.out_packets;
+                    d.observed.stats.outbytes = c.out_bytes;
                 }
                 if let Ok(c) = x.dest_conns(s.id, d.id) {
                     d.observed.active = c.active.max(0) as u32;
@@ -829,7 +878,15 @@ pub fn conn_entries(
             state: name.into(),
             client: (client, u16::from_be(k.sport)),
             virt: (addr, dport),
-            dest: (d.addr, dport),
+            // NAT sends to the real server's port; the other methods keep the virtual one
+            dest: (
+                d.addr,
+                if d.forward == crate::model::Forward::Masq {
+                    d.port
+                } else {
+                    dport
+                },
+            ),
         });
     }
     v
@@ -951,6 +1008,7 @@ fn load_attach_pin(pin_dir: &std::path::Path) -> Result<fulcrum_xdp::Xdp, fulcru
 /// `ipvsadm --plane`: which plane serves each service of `table`. `xdp_ids` are the services in the
 /// XDP program's map (None: the XDP plane is not selected); `unavailable` says why XDP cannot run here.
 pub fn plane_report(table: &Table, xdp_ids: Option<&[u32]>, unavailable: Option<&str>) -> String {
+    let syncing = xdp_ids.is_some() && !crate::sync::running().is_empty();
     let mut out = match (xdp_ids, unavailable) {
         (_, Some(why)) => format!("plane: nftables ({why})\n"),
         (Some(_), None) => "plane: xdp, with nftables for the services xdp does not serve\n".into(),
@@ -965,7 +1023,7 @@ pub fn plane_report(table: &Table, xdp_ids: Option<&[u32]>, unavailable: Option<
             services: vec![s.clone()],
             timeouts: table.timeouts,
         };
-        let (_, left) = xdp_services(&one, &mut |_| None);
+        let (_, left) = xdp_services(&one, &mut |_| None, syncing);
         let why = match left.first().and_then(|l| l.split_once(": ")) {
             Some((_, w)) => format!("  ({w})"),
             None if s.dests.is_empty()
