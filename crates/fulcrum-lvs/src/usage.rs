@@ -148,12 +148,13 @@ See also:
                   (IPv6 real servers: sysctl -w net.ipv6.conf.all.forwarding=1)
   environment     {RATE_ENV}: --rate sampling time in ms; {DR_DEVICES_ENV}: devices whose
                   ingress takes -g traffic (default: all but lo)
-  xdp plane       by default an XDP program in front of nftables serves the -g and -i services it
+  xdp plane       by default an XDP program in front of nftables serves the -g, -i and -m services it
                   can (lc/wlc/sed/nq/fo/ovf/lblc/lblcr and -x/-y then per connection, sh/mh with
-                  their -b flags), pinned in a bpf file system at /run/fulcrum/bpf (mounted by the
-                  first store; one directory per network namespace; FULCRUM_XDP_PIN_DIR
-                  overrides); -C detaches it; FULCRUM_L4_PLANE=nftables turns it off; '--plane'
-                  shows what serves what
+                  their -b flags; -m not while a sync daemon runs), pinned in a bpf file system at
+                  /run/fulcrum/bpf (mounted by the first store; one directory per network namespace;
+                  FULCRUM_XDP_PIN_DIR overrides); native mode on devices with a driver, generic on
+                  virtual ones (FULCRUM_XDP_MODE=native|generic chooses); -C detaches it;
+                  FULCRUM_L4_PLANE=nftables turns it off; '--plane' shows what serves what
   docs            in fulcrum's source tree: docs/COMPATIBILITY.md (what is supported, and how),
                   docs/ARCHITECTURE.md (the path of a command)
 "
