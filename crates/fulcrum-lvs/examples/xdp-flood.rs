@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! xdp-flood DEV DST_MAC SRC_IP6 DST_IP6 DST_PORT COUNT same|new
+//! xdp-flood drop DEV SECONDS
 //! ```
 //! `same`: every frame is one flow (the established-flow path); `new`: the low 32 bits of the source address
 //! count up, so every frame is a new flow. Run it inside the namespace of DEV and pin it with taskset: the
@@ -30,7 +31,9 @@ const FRAME_LEN: usize = 80;
 const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
 
 fn usage() -> ! {
-    eprintln!("usage: xdp-flood DEV DST_MAC SRC_IP6 DST_IP6 DST_PORT COUNT same|new");
+    eprintln!(
+        "usage: xdp-flood DEV DST_MAC SRC_IP6 DST_IP6 DST_PORT COUNT same|new | drop DEV SECONDS"
+    );
     std::process::exit(2)
 }
 
@@ -58,14 +61,13 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
     i
 }
 
-/// The frame's Ethernet header and hop limit are written again before every send: the page a frame lives in
-/// is used again for later frames, and forwarding has rewritten them (MACs, hop limit) by then.
-/// `same`: that, then `return XDP_TX`. `new`: first a counter in array map `map` goes up by one per frame and
-/// is written over the low 32 bits of the source address, its complement over the first four payload bytes
-/// (which keeps the UDP checksum right: the two add up to the same one's-complement sum as before).
-fn program(map: Option<i32>, dst_mac: [u8; 6]) -> Vec<[u8; 8]> {
+/// The whole frame is written again before every send: the page a frame lives in is used again for later frames,
+/// and the director has rewritten it by then (MACs and hop limit; for NAT the destination address, port and
+/// checksum). `same`: that, then `return XDP_TX`. `new`: first a counter in array map `map` goes up by one per
+/// frame and is written over the low 32 bits of the source address, its complement over the first four payload
+/// bytes (which keeps the UDP checksum right: the two add up to the same one's-complement sum as before).
+fn program(map: Option<i32>, frame: &[u8]) -> Vec<[u8; 8]> {
     let w = |b: &[u8]| i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    let h = |b: &[u8]| i32::from(u16::from_le_bytes([b[0], b[1]]));
     let mut p = Vec::new();
     if let Some(fd) = map {
         p.extend([
@@ -84,13 +86,12 @@ fn program(map: Option<i32>, dst_mac: [u8; 6]) -> Vec<[u8; 8]> {
             insn(0xbf, 1, 6, 0, 0),   // r1 = ctx
         ]);
     }
-    let mut body = vec![
-        insn(0x62, 2, 0, 0, w(&dst_mac[0..4])),  // destination MAC
-        insn(0x6a, 2, 0, 4, h(&dst_mac[4..6])),  //
-        insn(0x62, 2, 0, 6, w(&SRC_MAC[0..4])),  // source MAC
-        insn(0x6a, 2, 0, 10, h(&SRC_MAC[4..6])), //
-        insn(0x72, 2, 0, 14 + 7, 64),            // hop limit
-    ];
+    // *(u32 *)(r2 + i) = the frame's bytes i..i + 4
+    let mut body: Vec<[u8; 8]> = frame
+        .chunks(4)
+        .enumerate()
+        .map(|(i, c)| insn(0x62, 2, 0, (i * 4) as i16, w(c)))
+        .collect();
     if map.is_some() {
         body.extend([
             insn(0xbf, 8, 7, 0, 0),       // r8 = r7
@@ -163,8 +164,52 @@ fn frame(dst_mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr, dport: u16) -> Vec<u8> 
     f
 }
 
+/// `xdp-flood drop DEV SECONDS`: an `XDP_DROP` program attached to DEV in native mode for SECONDS (the link
+/// goes with this process), so that a sink takes frames at the least cost to itself.
+fn drop_on(dev: &str, secs: &str) -> ! {
+    const BPF_LINK_CREATE: libc::c_long = 28;
+    const BPF_XDP: u32 = 37;
+    const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+    const XDP_DROP: i32 = 1;
+    let name = CString::new(dev).unwrap_or_else(|_| usage());
+    // SAFETY: a NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    let secs: u64 = secs.parse().unwrap_or_else(|_| usage());
+    if ifindex == 0 {
+        eprintln!("xdp-flood: no device {dev}");
+        std::process::exit(1)
+    }
+    let insns: Vec<u8> = [insn(0xb7, 0, 0, 0, XDP_DROP), insn(0x95, 0, 0, 0, 0)].concat();
+    let license = CString::new("GPL").expect("no NUL");
+    let mut attr = [0u8; 128];
+    put(&mut attr, 0, BPF_PROG_TYPE_XDP.to_le_bytes());
+    put(&mut attr, 4, 2u32.to_le_bytes());
+    put(&mut attr, 8, (insns.as_ptr() as u64).to_le_bytes());
+    put(&mut attr, 16, (license.as_ptr() as u64).to_le_bytes());
+    put(&mut attr, 68, BPF_XDP.to_le_bytes()); // expected_attach_type
+    let prog = bpf(BPF_PROG_LOAD, &mut attr).unwrap_or_else(|e| {
+        eprintln!("xdp-flood: load: {e}");
+        std::process::exit(1)
+    });
+    // link_create: prog_fd, target_ifindex, attach_type, flags
+    let mut attr = [0u8; 64];
+    put(&mut attr, 0, (prog as u32).to_le_bytes());
+    put(&mut attr, 4, ifindex.to_le_bytes());
+    put(&mut attr, 8, BPF_XDP.to_le_bytes());
+    put(&mut attr, 12, XDP_FLAGS_DRV_MODE.to_le_bytes());
+    if let Err(e) = bpf(BPF_LINK_CREATE, &mut attr) {
+        eprintln!("xdp-flood: attach to {dev}: {e}");
+        std::process::exit(1)
+    }
+    std::thread::sleep(std::time::Duration::from_secs(secs));
+    std::process::exit(0)
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
+    if a.len() == 3 && a[0] == "drop" {
+        drop_on(&a[1], &a[2]);
+    }
     if a.len() != 7 {
         usage()
     }
@@ -197,8 +242,8 @@ fn main() {
         }
         _ => usage(),
     };
-    let dst_mac = mac(&a[1]);
-    let insns: Vec<u8> = program(map, dst_mac).concat();
+    let data = frame(mac(&a[1]), src, dst, dport);
+    let insns: Vec<u8> = program(map, &data).concat();
     let license = CString::new("GPL").expect("no NUL");
     let mut log = vec![0u8; 65536];
     let mut attr = [0u8; 128];
@@ -220,7 +265,6 @@ fn main() {
             std::process::exit(1)
         }
     };
-    let data = frame(dst_mac, src, dst, dport);
     // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
     let mut ctx = [0u8; 24];
     put(&mut ctx, 4, (data.len() as u32).to_le_bytes());

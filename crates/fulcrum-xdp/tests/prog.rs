@@ -1665,6 +1665,29 @@ fn nat_translates_ipv6() {
     assert_eq!(l4_sum(&out), 0);
 }
 
+/// UDP over IPv6 to a NAT server on the service's own port: every datagram of the flow is translated.
+#[test]
+fn nat_translates_ipv6_udp_on_the_same_port() {
+    let mut svcs = nat_services();
+    let rs6: Ipv6Addr = "fd00:1::2".parse().unwrap();
+    let vip6: Ipv6Addr = "fd00:2::100".parse().unwrap();
+    let client6: Ipv6Addr = "fd00::2".parse().unwrap();
+    svcs.remove(0);
+    svcs[0].addr = IpAddr::V6(vip6);
+    svcs[0].port = 5353;
+    svcs[0].dests[0].addr = IpAddr::V6(rs6);
+    svcs[0].dests[0].port = 5353;
+    let Some(x) = setup(&svcs) else { return };
+    let d = fill_l4(&ipv6(client6, vip6, 17, &udp(40000, 5353)));
+    for i in 0..3 {
+        let (v, out) = x.test_run(&d).unwrap();
+        assert_eq!(v, Verdict::Tx, "datagram {i}");
+        assert_eq!(&out[38..54], &rs6.octets());
+        assert_eq!(l4_sum(&out), 0);
+    }
+    assert_eq!(x.nat_reverse().unwrap().len(), 1);
+}
+
 #[test]
 fn nat_reverse_entry_goes_with_its_flow() {
     let Some(mut x) = load() else { return };
