@@ -1720,6 +1720,62 @@ fn icmp_error(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, inner: &[u8]) -> Vec<u8> {
     ipv4(src, dst, 1, 0, &m)
 }
 
+/// An ICMPv6 error of `ty` from `src` to `dst` quoting `inner` (an IPv6 packet: its header and 8 bytes), with its
+/// checksum.
+fn icmp6_error(src: Ipv6Addr, dst: Ipv6Addr, ty: u8, inner: &[u8]) -> Vec<u8> {
+    let mut m = vec![ty, 0, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&inner[..48]);
+    let mut f = ipv6(src, dst, 58, &m);
+    let c = l4_sum(&f);
+    f[56..58].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+#[test]
+fn nat_translates_icmpv6_errors_both_ways() {
+    let mut svcs = nat_services();
+    let rs6: Ipv6Addr = "fd00:1::2".parse().unwrap();
+    let vip6: Ipv6Addr = "fd00::10".parse().unwrap();
+    let client6: Ipv6Addr = "fd00:2::7".parse().unwrap();
+    svcs[0].addr = IpAddr::V6(vip6);
+    svcs[0].dests[0].addr = IpAddr::V6(rs6);
+    svcs.truncate(1);
+    let Some(x) = setup(&svcs) else { return };
+    let syn = fill_l4(&ipv6(client6, vip6, 6, &tcp(1000, 80, SYN)));
+    assert_eq!(x.test_run(&syn).unwrap().0, Verdict::Tx);
+    let router: Ipv6Addr = "fd00:2::1".parse().unwrap();
+    // a router to the VIP about a reply (VIP:80 -> client:1000), packet too big: on to the real server
+    let quoted = fill_l4(&ipv6(vip6, client6, 6, &tcp(80, 1000, ACK)));
+    let err = icmp6_error(router, vip6, 2, &quoted[14..]);
+    assert_eq!(l4_sum(&err), 0, "the fixture's own checksum");
+    let (v, out) = x.test_run(&err).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    assert_eq!(&out[38..54], &rs6.octets(), "outer destination");
+    assert_eq!(&out[70..86], &rs6.octets(), "embedded source");
+    assert_eq!(
+        &out[102..104],
+        &8080u16.to_be_bytes(),
+        "embedded source port"
+    );
+    assert_eq!(l4_sum(&out), 0, "ICMPv6 checksum");
+    // the real server about the client's packet (client:1000 -> RS:8080): to the client, as the VIP
+    let quoted = fill_l4(&ipv6(client6, rs6, 6, &tcp(1000, 8080, ACK)));
+    let err = icmp6_error(rs6, client6, 1, &quoted[14..]);
+    let (v, out) = run_unresolved(&x, &err);
+    assert_eq!(v, Verdict::Tx, "back the way the client's SYN came in");
+    assert_eq!(&out[22..38], &vip6.octets(), "outer source");
+    assert_eq!(&out[86..102], &vip6.octets(), "embedded destination");
+    assert_eq!(
+        &out[104..106],
+        &80u16.to_be_bytes(),
+        "embedded destination port"
+    );
+    assert_eq!(l4_sum(&out), 0, "ICMPv6 checksum");
+    // an echo request is no error: untouched
+    let echo = icmp6_error(client6, vip6, 128, &quoted[14..]);
+    assert_eq!(x.test_run(&echo).unwrap(), (Verdict::Pass, echo.clone()));
+}
+
 #[test]
 fn nat_translates_icmp_errors_both_ways() {
     let Some(x) = setup(&nat_services()) else {
