@@ -163,7 +163,7 @@ fn agent_columns_and_states_as_haproxy_shows_them() {
     let listen = free_port();
     let p = start_proxy(&config(&sock, listen, &agents, closed));
     wait();
-    let ours = observe(&sock);
+    let ours = observe_settled(&sock);
     drop(p);
 
     // What haproxy 2.6.12 showed for the same agents (checked again below when haproxy is here).
@@ -234,7 +234,21 @@ fn agent_columns_and_states_as_haproxy_shows_them() {
         SocketAddr::from(([127, 0, 0, 1], listen)),
     );
     wait();
-    let theirs = observe(&sock);
+    let theirs = observe_settled(&sock);
     drop(h);
     assert_eq!(ours, theirs);
+}
+
+/// [`observe`] taken again (a few times, bounded) while a check or an agent check is in progress on some server:
+/// its status then shows `* ` and its state the in-progress flag, which depends on when the snapshot falls.
+fn observe_settled(sock: &Path) -> BTreeMap<String, String> {
+    let mut seen = observe(sock);
+    for _ in 0..10 {
+        if !seen.values().any(|v| v.contains("|* ")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        seen = observe(sock);
+    }
+    seen
 }
