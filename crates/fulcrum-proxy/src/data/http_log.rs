@@ -623,6 +623,13 @@ impl TxnSlot {
         }
     }
 
+    /// Marks the request as refused by the parser: logged as `<BADREQ>`, as HAProxy logs it.
+    pub fn bad_request(&mut self) {
+        if let Some(t) = &mut self.0 {
+            t.bad = true;
+        }
+    }
+
     /// Sets the termination state (the first cause recorded wins).
     pub fn term(&mut self, term: &[u8; 2]) {
         if let Some(t) = &mut self.0 {

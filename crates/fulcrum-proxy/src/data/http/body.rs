@@ -228,7 +228,7 @@ impl Body for Inner {
         match self {
             Inner::Upstream(body) => body.is_end_stream(),
             Inner::Prefetched(body) => body.is_end_stream(),
-            Inner::Fixed(bytes) => bytes.is_none(),
+            Inner::Fixed(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
             Inner::Tunnel(_) => true,
             Inner::Compressed(body) => body.is_end_stream(),
         }

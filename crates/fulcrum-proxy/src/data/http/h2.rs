@@ -146,7 +146,11 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
         .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
         .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
         // Extended CONNECT (RFC 8441: WebSocket over HTTP/2), as HAProxy 2.6 offers it.
-        .enable_connect_protocol();
+        .enable_connect_protocol()
+        // As HAProxy: an invalid `:method`, `:scheme` or `:authority` is answered 400 (not reset), and each DATA
+        // frame the proxy consumes is acknowledged at once with WINDOW_UPDATEs (vendor/h2 adds both options).
+        .deliver_bad_requests(true)
+        .eager_window_updates(true);
     let io = conn.io.clone();
     let fe = conn.fe.clone();
     let peer = conn.peer;
@@ -250,15 +254,18 @@ async fn serve_stream(
     let fe = conn.fe.clone();
     let io = conn.io.clone();
     let (mut parts, recv) = req.into_parts();
+    // A `:method`, `:scheme` or `:authority` that is not valid syntax: answered 400, as HAProxy answers it.
+    let bad = parts.extensions.remove::<h2::ext::BadRequest>();
     // An extended CONNECT (`:protocol`) is the HTTP/1.1 upgrade it stands for; its stream carries the tunnel.
     let protocol = parts.extensions.remove::<h2::ext::Protocol>();
-    let mapped = match &protocol {
-        Some(p) => fulcrum_http::h2map::upgrade_from_extended_connect(
+    let mapped = match (&bad, &protocol) {
+        (Some(_), _) => Ok(()),
+        (None, Some(p)) => fulcrum_http::h2map::upgrade_from_extended_connect(
             &mut parts,
             p.as_str(),
             io.tls().is_some(),
         ),
-        None => fulcrum_http::h2map::request_from_h2(&mut parts, io.tls().is_some()),
+        (None, None) => fulcrum_http::h2map::request_from_h2(&mut parts, io.tls().is_some()),
     };
     if let Err(e) = mapped {
         debug!(frontend = %fe.name, peer = %conn.peer, error = %e, "malformed HTTP/2 request");
@@ -294,14 +301,31 @@ async fn serve_stream(
     let respond = Rc::new(RefCell::new(respond));
     let mut client = client;
     client.interim = Some(super::interim::Client::H2(respond.clone()));
-    let handled = request::handle(worker.clone(), fe.clone(), client, req, &mut txn);
-    // A stream the client resets gives its request up.
-    let resp = tokio::select! {
-        r = handled => r,
-        _ = std::future::poll_fn(|cx| respond.borrow_mut().poll_reset(cx)) => {
-            debug!(frontend = %fe.name, peer = %conn.peer, "HTTP/2 stream reset by the client");
-            txn.abort(b"CH");
-            return;
+    let resp = if let Some(h2::ext::BadRequest(why)) = bad {
+        // Logged as HAProxy logs a request its parser refused (`<BADREQ>`, `PR--`).
+        debug!(frontend = %fe.name, peer = %conn.peer, error = why, "invalid HTTP/2 request");
+        Counters::inc(&fe.stats.err_req);
+        txn.bad_request();
+        txn.term(b"PR");
+        request::error_for(&fe, None, 400)
+    } else {
+        let handled = request::handle(worker.clone(), fe.clone(), client, req, &mut txn);
+        // A stream the client resets (RST_STREAM) gives its request up. A connection the client closes does not:
+        // as HAProxy, its requests go on to their servers unless `option abortonclose` (which the request path
+        // applies) says otherwise.
+        let reset = async {
+            match std::future::poll_fn(|cx| respond.borrow_mut().poll_reset(cx)).await {
+                Ok(_) => {}
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = handled => r,
+            () = reset => {
+                debug!(frontend = %fe.name, peer = %conn.peer, "HTTP/2 stream reset by the client");
+                txn.abort(b"CH");
+                return;
+            }
         }
     };
     let status = resp.status().as_u16();
@@ -450,7 +474,10 @@ async fn send_body(mut send: SendStream<Bytes>, body: &mut ProxyBody, idle: Opti
                 }
             }
             let chunk = data.split_to(granted.min(data.len()));
-            if send.send_data(chunk, false).is_err() {
+            // The last bytes of a body that is known to end carry END_STREAM, as HAProxy sends them, rather than
+            // an empty DATA frame after them.
+            let last = data.is_empty() && body.is_end_stream();
+            if send.send_data(chunk, last).is_err() || last {
                 return;
             }
         }
