@@ -158,12 +158,22 @@ struct counters {
 	__u64 out_bytes;
 };
 
+/* config.flags */
+#define CFG_NAT 1 /* some real server of some service is NAT: packets to no service may be replies of NAT flows
+		   * (nat_out) and ICMP may be an error about one (nat_icmp4/6). Without it both go to the stack
+		   * without a nat_rev lookup. The loader sets it before it writes the first NAT server and clears it
+		   * after the last one's service is gone; reverse entries left then are not looked at (their
+		   * replies go to the stack, as before NAT was served here) and the sweeper drops them with their
+		   * flows. */
+
 struct config {
 	__u64 tcp_ns;    /* idle timeout of an open TCP flow */
 	__u64 tcpfin_ns; /* of a closing one (after FIN or RST) */
 	__u64 udp_ns;    /* of a UDP flow */
 	__u64 locality_ns; /* lblc/lblcr: an entry unused that long goes; an lblcr set unchanged that long
 			    * loses its most loaded member (IPVS's lblc_expiration / lblcr_expiration) */
+	__u32 flags;     /* CFG_* */
+	__u32 pad;
 };
 
 /* lblc and lblcr's table (IPVS's per-service locality table): a destination address of a service and
@@ -290,11 +300,25 @@ struct {
 /* The MAC of each device the program is attached to, by its index (filled by the plane at each store). A frame
  * to another MAC (a bridge flooding a frame for the master director to the backup, say) is not this director's
  * to forward: it goes to the stack, which drops it as addressed to another host, as it would on the nftables
- * plane. A device without an entry (BPF_PROG_TEST_RUN's) takes every frame. */
+ * plane. A device without an entry (BPF_PROG_TEST_RUN's) takes every frame.
+ * Every packet asks, so the devices are kept twice: map dev_mac_tab, an array indexed by the device index itself
+ * (below DEV_SLOTS: an array lookup is a bounds check and an address, inlined by the verifier), which is the one
+ * the program reads for those devices, and map dev_macs, a hash of every device (the loader's list of what it
+ * stored; the program reads it only for a device index of DEV_SLOTS or more). */
+#define DEV_SLOTS 4096
+
 struct dev_mac {
 	__u8 mac[6];
-	__u16 pad;
+	__u8 set; /* 1: an entry (an array slot of no device is all zeros) */
+	__u8 pad;
 };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DEV_SLOTS);
+	__type(key, __u32);
+	__type(value, struct dev_mac);
+} dev_mac_tab SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -1909,9 +1933,16 @@ int fulcrum_xdp(struct xdp_md *ctx)
 	if ((void *)(eth + 1) > data_end)
 		return XDP_PASS;
 	__u32 in_dev = ctx->ingress_ifindex;
-	struct dev_mac *own = bpf_map_lookup_elem(&dev_macs, &in_dev);
-	if (own && !mac_eq(eth->h_dest, own->mac))
+	struct dev_mac *own = in_dev < DEV_SLOTS ? bpf_map_lookup_elem(&dev_mac_tab, &in_dev)
+						 : bpf_map_lookup_elem(&dev_macs, &in_dev);
+	if (own && own->set && !mac_eq(eth->h_dest, own->mac))
 		return XDP_PASS;
+	/* (an array's only entry: always there) */
+	__u32 zero = 0;
+	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return XDP_PASS;
+	int nat = cfg->flags & CFG_NAT;
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data + off;
 		if ((void *)(ip + 1) > data_end)
@@ -1961,6 +1992,9 @@ int fulcrum_xdp(struct xdp_md *ctx)
 		fk.sport = uh->source;
 		fk.dport = uh->dest;
 	} else {
+		/* ICMP: an error about a NAT flow is translated, anything else is the stack's */
+		if (!nat)
+			return XDP_PASS;
 		return nat_done(ctx, fk.family == 6 ? nat_icmp6(ctx, off, l4proto) : nat_icmp4(ctx, off, l4proto));
 	}
 	fk.proto = l4proto;
@@ -1971,8 +2005,12 @@ int fulcrum_xdp(struct xdp_md *ctx)
 	sk.proto = l4proto;
 	sk.family = fk.family;
 	struct svc_info *svc = bpf_map_lookup_elem(&services, &sk);
-	if (!svc || svc->id >= MAX_SERVICES)
+	if (!svc || svc->id >= MAX_SERVICES) {
+		/* no service: a NAT flow's reply, or the stack's (without NAT servers, the stack's at once) */
+		if (!nat)
+			return XDP_PASS;
 		return nat_done(ctx, nat_out(ctx, &fk, fin_rst, l3len));
+	}
 	__u32 sid = svc->id;
 	__u64 now = 0; /* the clock, read once: where a flow is looked at, else where one is made */
 	__u64 bytes = l3len;
@@ -1985,12 +2023,8 @@ int fulcrum_xdp(struct xdp_md *ctx)
 
 	struct flow *f = one_packet ? NULL : bpf_map_lookup_elem(&flows, &fk);
 	if (f && f->sid == sid && f->didx < MAX_DESTS) {
-		__u32 zero = 0;
-		struct config *cfg = bpf_map_lookup_elem(&config, &zero);
-		__u64 timeout = 0;
-		if (cfg)
-			timeout = f->state == FLOW_OPEN ? cfg->tcp_ns
-				  : f->state == FLOW_CLOSING ? cfg->tcpfin_ns : cfg->udp_ns;
+		__u64 timeout = f->state == FLOW_OPEN ? cfg->tcp_ns
+				: f->state == FLOW_CLOSING ? cfg->tcpfin_ns : cfg->udp_ns;
 		__u32 idx = sid * MAX_DESTS + f->didx;
 		d = bpf_map_lookup_elem(&dests, &idx);
 		now = bpf_ktime_get_ns();

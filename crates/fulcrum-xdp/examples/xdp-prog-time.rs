@@ -2,12 +2,16 @@
 //! program is loaded, not attached anywhere; nothing is sent). Root needed. Run by
 //! `bench/xdp-program.sh`, or: `cargo run --release -p fulcrum-xdp --example xdp-prog-time [REPEAT [SYNS]]`.
 //!
-//! A direct-routed TCP service and a UDP one on the same address and port, each with two real servers;
-//! printed, in nanoseconds per packet, the median of 5 runs of REPEAT (1,000,000) runs of one frame:
-//! an ACK of an established TCP flow, a datagram of an established UDP flow, a TCP packet to an address
-//! that is no service (XDP_PASS); then new connections, SYNs from a new source port each (one run per
-//! call, SYNS (10,000) calls per run, the kernel's time per call averaged), for rr and for wlc, each on a
-//! program of its own (the flow table starts empty).
+//! A direct-routed TCP service and a UDP one on the same address and port, each with two real servers, and
+//! the same two with NAT real servers on another address; printed, in nanoseconds per packet, the median of
+//! 5 runs of REPEAT (1,000,000) runs of one frame: an ACK of an established TCP flow, a datagram of an
+//! established UDP flow, and a TCP packet to an address that is no service (XDP_PASS), the last also on a
+//! program without the NAT services; established DR and NAT flows one run per call (NAT rewrites the frame);
+//! all of these with map `dev_macs` empty and again, but the repeated established ones (a repeated run sees
+//! the frame already sent to the real server's MAC), with the test device's MAC in it (as the plane stores
+//! it); then new connections, SYNs from a new source port each (one run per call, SYNS (10,000) calls per
+//! run, the kernel's time per call averaged), for rr and for wlc, each on a program of its own (the flow
+//! table starts empty).
 
 use fulcrum_balance::lvs::SchedFlags;
 use fulcrum_xdp::plan::{plan, DestSpec, Method, ServiceSpec, Timeouts};
@@ -93,18 +97,14 @@ fn frame(dst: [u8; 4], proto: u8, sport: u16, flags: u8) -> Vec<u8> {
     f
 }
 
-fn loaded(sched: &str) -> Result<Xdp, String> {
+/// A program with the direct-routed services of `sched`, and with `nat` the NAT ones too.
+fn loaded(sched: &str, nat: bool) -> Result<Xdp, String> {
     let mut x = Xdp::load().map_err(|e| e.to_string())?;
-    let p = plan(
-        &[
-            service(6, sched),
-            service(17, sched),
-            nat_service(6),
-            nat_service(17),
-        ],
-        Timeouts::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let mut services = vec![service(6, sched), service(17, sched)];
+    if nat {
+        services.extend([nat_service(6), nat_service(17)]);
+    }
+    let p = plan(&services, Timeouts::default()).map_err(|e| e.to_string())?;
     x.apply(&p).map_err(|e| e.to_string())?;
     Ok(x)
 }
@@ -149,7 +149,7 @@ fn timed_calls(x: &Xdp, f: &[u8], calls: u32) -> Result<f64, String> {
 
 /// The median over RUNS of the average time of `syns` SYNs, each from a new client port, one run each.
 fn new_flows(sched: &str, syns: u16) -> Result<f64, String> {
-    let x = loaded(sched)?;
+    let x = loaded(sched, true)?;
     let mut runs = Vec::new();
     let mut port = 1024u16;
     for _ in 0..RUNS {
@@ -169,31 +169,65 @@ fn new_flows(sched: &str, syns: u16) -> Result<f64, String> {
     Ok(median(runs))
 }
 
+/// The destination MAC of the frames: the director's, as the plane stores it in map `dev_macs`.
+const DIRECTOR_MAC: [u8; 6] = [0x02, 0xd1, 0, 0, 0, 1];
+
 fn bench(repeat: u32, syns: u16) -> Result<(), String> {
-    let x = loaded("rr")?;
-    let first = |proto, flags| x.time_run(&frame(VIP, proto, 40000, flags), 1);
-    first(6, SYN).map_err(|e| e.to_string())?;
-    first(17, 0).map_err(|e| e.to_string())?;
-    println!("ns per packet, median of {RUNS} runs (BPF_PROG_TEST_RUN, the kernel's time per run)");
-    let ack = timed(&x, &frame(VIP, 6, 40000, ACK), repeat, Verdict::Tx)?;
-    println!("tcp ack, established flow     {ack:8.1}   ({repeat} repeats per run)");
-    let udp = timed(&x, &frame(VIP, 17, 40000, 0), repeat, Verdict::Tx)?;
-    println!("udp, established flow         {udp:8.1}   ({repeat} repeats per run)");
+    let calls = u32::from(syns);
+    let mut x = loaded("rr", true)?;
+    // the same direct-routed services without any NAT one: what a director without NAT pays on the pass path
+    let mut dr_only = loaded("rr", false)?;
+    for p in [&x, &dr_only] {
+        let first = |proto, flags| p.time_run(&frame(VIP, proto, 40000, flags), 1);
+        first(6, SYN).map_err(|e| e.to_string())?;
+        first(17, 0).map_err(|e| e.to_string())?;
+    }
     x.time_run(&frame(NAT_VIP, 6, 40000, SYN), 1)
         .map_err(|e| e.to_string())?;
     x.time_run(&frame(NAT_VIP, 17, 40000, 0), 1)
         .map_err(|e| e.to_string())?;
-    // NAT rewrites the packet, which a repeated run would then see translated: one run per call instead, DR
-    // timed the same way beside it (a single run's time includes the kernel's clock reads around it)
-    let calls = u32::from(syns);
-    for (name, dst) in [("DR ", VIP), ("NAT", NAT_VIP)] {
-        let ack = timed_calls(&x, &frame(dst, 6, 40000, ACK), calls)?;
-        let udp = timed_calls(&x, &frame(dst, 17, 40000, 0), calls)?;
-        println!("{name} established, tcp / udp  {ack:8.1} / {udp:.1}   ({calls} calls of 1 run per run)");
+    println!("ns per packet, median of {RUNS} runs (BPF_PROG_TEST_RUN, the kernel's time per run)");
+    for macs in [false, true] {
+        if macs {
+            // as the plane stores them: the test run's device (lo) with the frames' destination MAC, so
+            // every frame passes the MAC check and goes on
+            for p in [&mut x, &mut dr_only] {
+                p.set_device_macs(&[(LO, DIRECTOR_MAC)])
+                    .map_err(|e| e.to_string())?;
+            }
+            println!("-- the device's MAC in map dev_macs (as the plane stores it)");
+        } else {
+            println!("-- map dev_macs empty");
+        }
+        if !macs {
+            // (a repeated run sees the frame as the last one left it, to the real server's MAC: with the
+            // device's MAC stored, the MAC check would send it to the stack)
+            let ack = timed(&x, &frame(VIP, 6, 40000, ACK), repeat, Verdict::Tx)?;
+            println!("tcp ack, established flow     {ack:8.1}   ({repeat} repeats per run)");
+            let udp = timed(&x, &frame(VIP, 17, 40000, 0), repeat, Verdict::Tx)?;
+            println!("udp, established flow         {udp:8.1}   ({repeat} repeats per run)");
+        }
+        // NAT rewrites the packet, which a repeated run would then see translated: one run per call instead,
+        // DR timed the same way beside it (a single run's time includes the kernel's clock reads around it)
+        for (name, dst) in [("DR ", VIP), ("NAT", NAT_VIP)] {
+            let ack = timed_calls(&x, &frame(dst, 6, 40000, ACK), calls)?;
+            let udp = timed_calls(&x, &frame(dst, 17, 40000, 0), calls)?;
+            println!(
+                "{name} established, tcp / udp  {ack:8.1} / {udp:.1}   ({calls} calls of 1 run per run)"
+            );
+        }
+        let pass = timed(&x, &frame(OTHER, 6, 40000, ACK), repeat, Verdict::Pass)?;
+        println!("tcp, not a service (pass)     {pass:8.1}   ({repeat} repeats per run)");
+        let pass = timed(
+            &dr_only,
+            &frame(OTHER, 6, 40000, ACK),
+            repeat,
+            Verdict::Pass,
+        )?;
+        println!("pass, no NAT service loaded   {pass:8.1}   ({repeat} repeats per run)");
     }
-    let pass = timed(&x, &frame(OTHER, 6, 40000, ACK), repeat, Verdict::Pass)?;
-    println!("tcp, not a service (pass)     {pass:8.1}   ({repeat} repeats per run)");
     drop(x);
+    drop(dr_only);
     for sched in ["rr", "wlc"] {
         let ns = new_flows(sched, syns)?;
         println!("new connection (syn), {sched:<7} {ns:8.1}   ({syns} calls of 1 run per run)");

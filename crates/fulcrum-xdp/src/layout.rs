@@ -301,6 +301,15 @@ pub struct NatRev {
     pub pad: u32,
 }
 
+/// Flags of map `config` (`config.flags`).
+pub mod cfg_flags {
+    /// Some real server of some service is NAT: a packet to no service may be a NAT flow's reply and ICMP
+    /// an error about one, which the program then looks up in map `nat_rev`; without it both go to the
+    /// stack untouched with no lookup. [`crate::Xdp::apply`] sets it before it writes the first NAT server
+    /// and clears it once the last one's service is gone.
+    pub const NAT: u32 = 1;
+}
+
 /// Value of map `config`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -313,6 +322,10 @@ pub struct Config {
     pub udp_ns: u64,
     /// Expiry of locality entries (lblc, lblcr), ns ([`LOCALITY_EXPIRE_S`] unless changed).
     pub locality_ns: u64,
+    /// [`cfg_flags`].
+    pub flags: u32,
+    /// Padding.
+    pub pad: u32,
 }
 
 /// Key of map `locality` (lblc, lblcr): a destination address of a service.
@@ -375,7 +388,7 @@ pod!(
     Flow = 32,
     Counters = 40,
     NatRev = 72,
-    Config = 32,
+    Config = 40,
     LocalityKey = 24,
     Locality = 24,
     PersistKey = 24,
@@ -384,13 +397,21 @@ pod!(
     DevMac = 8,
 );
 
-/// Value of map `dev_macs` (key: the index of a device the program is attached to): its MAC, the only
-/// destination the program forwards frames for on that device.
+/// Entries of map `dev_mac_tab`, an array indexed by the device index itself: the devices below it are
+/// looked up there by every packet (an array lookup costs a bounds check), those at or above it in the
+/// hash `dev_macs`.
+pub const DEV_SLOTS: u32 = 4096;
+
+/// Value of maps `dev_macs` (a hash, key: the index of a device the program is attached to; every such
+/// device) and `dev_mac_tab` (an array indexed by the device index, for those below [`DEV_SLOTS`]): its
+/// MAC, the only destination the program forwards frames for on that device.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DevMac {
     /// The device's MAC.
     pub mac: [u8; 6],
+    /// 1 in an entry (an array slot of no device is all zeros).
+    pub set: u8,
     /// Padding.
-    pub pad: u16,
+    pub pad: u8,
 }

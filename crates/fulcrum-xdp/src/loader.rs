@@ -1,8 +1,8 @@
 //! Loading the XDP program with aya, filling its maps, attaching it, and reading it back.
 
 use crate::layout::{
-    sched, Config, Conns, Counters, Dest, DevMac, Flow, FlowKey, Locality, LocalityKey, NatRev,
-    Persist, PersistKey, SvcInfo, SvcKey, Sweeper, MAX_DESTS, TAB_SIZE,
+    cfg_flags, sched, Config, Conns, Counters, Dest, DevMac, Flow, FlowKey, Locality, LocalityKey,
+    NatRev, Persist, PersistKey, SvcInfo, SvcKey, Sweeper, DEV_SLOTS, MAX_DESTS, TAB_SIZE,
 };
 use crate::plan::Plan;
 use crate::XdpError;
@@ -157,7 +157,7 @@ fn overloaded(c: &Conns, d: &Dest) -> bool {
 type MapKind = fn(MapData) -> Map;
 
 /// The maps of the program, with the kind of each.
-const MAPS: [(&str, MapKind); 16] = [
+const MAPS: [(&str, MapKind); 17] = [
     ("services", Map::HashMap),
     ("dests", Map::Array),
     ("sched_tab", Map::Array),
@@ -169,6 +169,7 @@ const MAPS: [(&str, MapKind); 16] = [
     ("locality", Map::LruHashMap),
     ("nat_rev", Map::LruHashMap),
     ("dev_macs", Map::HashMap),
+    ("dev_mac_tab", Map::Array),
     ("svc_stats", Map::PerCpuArray),
     ("dest_stats", Map::PerCpuArray),
     ("config", Map::Array),
@@ -307,15 +308,17 @@ impl Xdp {
             .map_err(|e| XdpError::bpf("program", e))
     }
 
-    /// Writes `plan` into the maps: real servers and tables first, then the service entries, then the
-    /// services that left are removed (their flows then miss the service and go to the stack).
+    /// Writes `plan` into the maps: the configuration, real servers and tables first, then the service
+    /// entries, then the services that left are removed (their flows then miss the service and go to the
+    /// stack). The NAT flag ([`cfg_flags::NAT`]) is on from the first write when the plan has a NAT server,
+    /// so that the program looks for replies before the first flow is translated; when the plan has none
+    /// it stays as it was until the services that left are removed, and goes last.
     pub fn apply(&mut self, plan: &Plan) -> Result<(), XdpError> {
-        {
-            let mut cfg: Array<&mut MapData, Config> = Array::try_from(self.map_mut("config")?)
-                .map_err(|e| XdpError::bpf("map config", e))?;
-            cfg.set(0, plan.config, 0)
-                .map_err(|e| XdpError::bpf("config", e))?;
-        }
+        let was_nat = self.config()?.flags & cfg_flags::NAT;
+        self.set_config(Config {
+            flags: plan.config.flags | was_nat,
+            ..plan.config
+        })?;
         for s in &plan.services {
             let base = s.info.id * MAX_DESTS;
             {
@@ -422,7 +425,24 @@ impl Xdp {
             // (the program or the sweeper may have removed it meanwhile)
             let _ = loc.remove(&k);
         }
+        if was_nat != 0 && plan.config.flags & cfg_flags::NAT == 0 {
+            // no NAT server is left in the maps: replies and ICMP errors go to the stack unlooked-at
+            self.set_config(plan.config)?;
+        }
         Ok(())
+    }
+
+    /// The program's configuration (map `config`).
+    pub fn config(&self) -> Result<Config, XdpError> {
+        let m: Array<&MapData, Config> =
+            Array::try_from(self.map("config")?).map_err(|e| XdpError::bpf("map config", e))?;
+        m.get(&0, 0).map_err(|e| XdpError::bpf("config", e))
+    }
+
+    fn set_config(&mut self, c: Config) -> Result<(), XdpError> {
+        let mut m: Array<&mut MapData, Config> =
+            Array::try_from(self.map_mut("config")?).map_err(|e| XdpError::bpf("map config", e))?;
+        m.set(0, c, 0).map_err(|e| XdpError::bpf("config", e))
     }
 
     /// Attaches the program to device `ifname` (native mode, or generic mode with `skb_mode`); with
@@ -471,7 +491,23 @@ impl Xdp {
         Ok((run.verdict, run.duration_ns))
     }
 
+    /// [`Xdp::test_run`] as if the frame came in on device `ifindex` (of this thread's network namespace;
+    /// `BPF_PROG_TEST_RUN` takes the context's `ingress_ifindex`), instead of the loopback device.
+    pub fn test_run_on(&self, ifindex: u32, frame: &[u8]) -> Result<(Verdict, Vec<u8>), XdpError> {
+        let run = self.run_ctx(frame, 1, Some(ifindex))?;
+        Ok((run.verdict, run.frame))
+    }
+
     fn run(&self, frame: &[u8], repeat: u32) -> Result<TestRun, XdpError> {
+        self.run_ctx(frame, repeat, None)
+    }
+
+    fn run_ctx(
+        &self,
+        frame: &[u8],
+        repeat: u32,
+        ifindex: Option<u32>,
+    ) -> Result<TestRun, XdpError> {
         let prog = self
             .ebpf
             .as_ref()
@@ -488,8 +524,14 @@ impl Xdp {
             repeat,
             ..Default::default()
         };
-        // SAFETY: `attr` is BPF_PROG_TEST_RUN's attribute block; the buffers it points to outlive the call
-        // and their sizes are given.
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+        let ctx: [u32; 6] = [0, frame.len() as u32, 0, ifindex.unwrap_or(0), 0, 0];
+        if ifindex.is_some() {
+            attr.ctx_in = ctx.as_ptr() as u64;
+            attr.ctx_size_in = std::mem::size_of_val(&ctx) as u32;
+        }
+        // SAFETY: `attr` is BPF_PROG_TEST_RUN's attribute block; the buffers it points to (`ctx` among them)
+        // outlive the call and their sizes are given.
         let rc = unsafe {
             libc::syscall(
                 libc::SYS_bpf,
@@ -513,22 +555,47 @@ impl Xdp {
     }
 
     /// Makes `devs` (device index, MAC) the devices whose frames the program takes: a frame to another MAC
-    /// on one of them goes to the stack. Devices not listed take every frame.
+    /// on one of them goes to the stack. Devices not listed take every frame. Every device goes into the hash
+    /// `dev_macs` (the list of what is stored), and those below [`DEV_SLOTS`] into the array `dev_mac_tab`
+    /// too, which is where the program looks for them.
     pub fn set_device_macs(&mut self, devs: &[(u32, [u8; 6])]) -> Result<(), XdpError> {
+        let stale: Vec<u32> = {
+            let m: HashMap<&MapData, u32, DevMac> = HashMap::try_from(self.map("dev_macs")?)
+                .map_err(|e| XdpError::bpf("map dev_macs", e))?;
+            m.keys()
+                .filter_map(Result::ok)
+                .filter(|k| !devs.iter().any(|(i, _)| i == k))
+                .collect()
+        };
+        {
+            let mut tab: Array<&mut MapData, DevMac> =
+                Array::try_from(self.map_mut("dev_mac_tab")?)
+                    .map_err(|e| XdpError::bpf("map dev_mac_tab", e))?;
+            for k in stale.iter().filter(|k| **k < DEV_SLOTS) {
+                tab.set(*k, DevMac::default(), 0)
+                    .map_err(|e| XdpError::bpf("dev_mac_tab", e))?;
+            }
+        }
         let mut m: HashMap<&mut MapData, u32, DevMac> =
             HashMap::try_from(self.map_mut("dev_macs")?)
                 .map_err(|e| XdpError::bpf("map dev_macs", e))?;
-        let stale: Vec<u32> = m
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| !devs.iter().any(|(i, _)| i == k))
-            .collect();
-        for k in stale {
-            let _ = m.remove(&k);
+        for k in &stale {
+            let _ = m.remove(k);
         }
+        let entry = |mac: &[u8; 6]| DevMac {
+            mac: *mac,
+            set: 1,
+            pad: 0,
+        };
         for (i, mac) in devs {
-            m.insert(i, DevMac { mac: *mac, pad: 0 }, 0)
+            m.insert(i, entry(mac), 0)
                 .map_err(|e| XdpError::bpf("dev_macs", e))?;
+        }
+        let mut tab: Array<&mut MapData, DevMac> = Array::try_from(self.map_mut("dev_mac_tab")?)
+            .map_err(|e| XdpError::bpf("map dev_mac_tab", e))?;
+        for (i, mac) in devs.iter().filter(|(i, _)| *i < DEV_SLOTS) {
+            tab.set(*i, entry(mac), 0)
+                .map_err(|e| XdpError::bpf("dev_mac_tab", e))?;
         }
         Ok(())
     }

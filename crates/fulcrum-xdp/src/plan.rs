@@ -10,7 +10,7 @@
 //! that is available, as the nftables plane's map sends it ([`fallback_slot`]).
 
 use crate::layout::{
-    encap, flags, fwd, sched, tun_flags, Config, Dest, SvcInfo, SvcKey, JHASH_SEED,
+    cfg_flags, encap, flags, fwd, sched, tun_flags, Config, Dest, SvcInfo, SvcKey, JHASH_SEED,
     LOCALITY_EXPIRE_S, MAX_DESTS, MAX_SERVICES, NO_DEST, TAB_SIZE,
 };
 use crate::XdpError;
@@ -358,6 +358,15 @@ pub fn plan(services: &[ServiceSpec], timeouts: Timeouts) -> Result<Plan, XdpErr
             tcpfin_ns: u64::from(timeouts.tcpfin) * 1_000_000_000,
             udp_ns: u64::from(timeouts.udp) * 1_000_000_000,
             locality_ns: LOCALITY_EXPIRE_S * 1_000_000_000,
+            flags: if services
+                .iter()
+                .any(|s| s.dests.iter().any(|d| d.method == Method::Nat))
+            {
+                cfg_flags::NAT
+            } else {
+                0
+            },
+            pad: 0,
         },
     };
     let mut seen = std::collections::HashSet::new();
@@ -705,6 +714,21 @@ mod tests {
             assert!(p.services[0].table.is_empty());
             assert_eq!(p.config.locality_ns, 86_400_000_000_000);
         }
+    }
+
+    #[test]
+    fn nat_flag_is_set_by_any_nat_server_of_any_service() {
+        let dr = svc("rr", vec![dest(2, 1), dest(3, 1)]);
+        let t = Timeouts::default();
+        assert_eq!(plan(std::slice::from_ref(&dr), t).unwrap().config.flags, 0);
+        assert_eq!(plan(&[], t).unwrap().config.flags, 0);
+        let mut nat = svc("wlc", vec![dest(2, 1), dest(3, 0)]);
+        nat.id = 2;
+        nat.port = 443;
+        // one NAT server, quiesced (its flows still run), in the second service
+        nat.dests[1].method = Method::Nat;
+        let p = plan(&[dr, nat], t).unwrap();
+        assert_eq!(p.config.flags, cfg_flags::NAT);
     }
 
     #[test]

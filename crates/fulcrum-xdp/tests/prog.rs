@@ -3,7 +3,7 @@
 //! unless FULCRUM_REQUIRE_NETNS is set (CI), where they must run.
 
 use fulcrum_balance::lvs::SchedFlags;
-use fulcrum_xdp::layout::Counters;
+use fulcrum_xdp::layout::{cfg_flags, Counters, DEV_SLOTS};
 use fulcrum_xdp::plan::{
     dest_tag, fallback_slot, hash_key, hash_slot, key_slot, plan, DestSpec, Encap, Method,
     Persistence, ServiceSpec, Timeouts,
@@ -202,6 +202,55 @@ fn frames_to_another_mac_go_to_the_stack() {
     // another device's MAC does not matter to this one; without an entry every frame is taken
     x.set_device_macs(&[(LO + 1000, DIRECTOR_MAC)]).unwrap();
     assert_eq!(x.test_run(&other).unwrap().0, Verdict::Tx);
+}
+
+/// Devices with an index of `DEV_SLOTS` or more are looked up in the hash `dev_macs` instead of the array
+/// `dev_mac_tab`: the check holds for them too.
+#[test]
+fn frames_to_another_mac_go_to_the_stack_on_a_device_of_a_high_index() {
+    let Some(mut x) = setup(&[service("rr", &[1, 1])]) else {
+        return;
+    };
+    let high = DEV_SLOTS + 904;
+    let mut other = syn_from(1000);
+    other[0..6].copy_from_slice(&[0x02, 0xd2, 0, 0, 0, 1]);
+    let runs = std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: unshare only changes this thread's namespaces.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
+            let sh = format!(
+                "ip link add fxh0 index {high} type veth peer name fxh1 && ip link set fxh1 up && ip link set fxh0 up"
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-c", &sh])
+                .output()
+                .expect("sh");
+            assert!(out.status.success(), "{out:?}");
+            x.set_device_macs(&[(high, DIRECTOR_MAC)]).unwrap();
+            let first = (
+                x.test_run_on(high, &other).unwrap(),
+                x.test_run_on(high, &syn_from(1000)).unwrap().0,
+            );
+            x.set_device_macs(&[]).unwrap();
+            (first, x.test_run_on(high, &other).unwrap().0)
+        })
+        .join()
+        .expect("thread")
+    });
+    let ((to_other, to_own), after) = runs;
+    assert_eq!(
+        to_other,
+        (Verdict::Pass, other.clone()),
+        "another MAC: the stack's"
+    );
+    // (the real servers are behind lo, another device than the one the frames came in on)
+    assert_eq!(to_own, Verdict::Redirect, "its own MAC: forwarded");
+    assert_eq!(
+        after,
+        Verdict::Redirect,
+        "the entry removed: every frame taken"
+    );
 }
 
 #[test]
@@ -1633,16 +1682,46 @@ fn nat_translates_tcp_and_udp_in_and_replies_out() {
     assert_eq!(x.test_run(&t1).unwrap(), (Verdict::Pass, t1.clone()));
 }
 
+/// An IPv6 NAT service alone in a program, and its addresses.
+struct Nat6 {
+    x: Xdp,
+    rs: Ipv6Addr,
+    vip: Ipv6Addr,
+    client: Ipv6Addr,
+}
+
+/// [`Nat6`] of `nat_services`' TCP service (VIP:80 to RS:8080), or with `udp` of its UDP one on the
+/// service's own port (VIP:5353 to RS:5353). None where BPF cannot load.
+fn nat6(udp: bool) -> Option<Nat6> {
+    let rs: Ipv6Addr = "fd00:1::2".parse().unwrap();
+    let vip: Ipv6Addr = "fd00::10".parse().unwrap();
+    let client: Ipv6Addr = "fd00:2::7".parse().unwrap();
+    let mut s = nat_services().remove(usize::from(udp));
+    s.addr = IpAddr::V6(vip);
+    s.dests[0].addr = IpAddr::V6(rs);
+    if udp {
+        s.port = 5353;
+        s.dests[0].port = 5353;
+    }
+    Some(Nat6 {
+        x: setup(&[s])?,
+        rs,
+        vip,
+        client,
+    })
+}
+
 #[test]
 fn nat_translates_ipv6() {
-    let mut svcs = nat_services();
-    let rs6: Ipv6Addr = "fd00:1::2".parse().unwrap();
-    let vip6: Ipv6Addr = "fd00::10".parse().unwrap();
-    let client6: Ipv6Addr = "fd00:2::7".parse().unwrap();
-    svcs[0].addr = IpAddr::V6(vip6);
-    svcs[0].dests[0].addr = IpAddr::V6(rs6);
-    svcs.truncate(1);
-    let Some(x) = setup(&svcs) else { return };
+    let Some(Nat6 {
+        x,
+        rs: rs6,
+        vip: vip6,
+        client: client6,
+    }) = nat6(false)
+    else {
+        return;
+    };
     let syn = fill_l4(&ipv6(client6, vip6, 6, &tcp(1000, 80, SYN)));
     let (v, out) = x.test_run(&syn).unwrap();
     assert_eq!(v, Verdict::Tx);
@@ -1668,16 +1747,15 @@ fn nat_translates_ipv6() {
 /// UDP over IPv6 to a NAT server on the service's own port: every datagram of the flow is translated.
 #[test]
 fn nat_translates_ipv6_udp_on_the_same_port() {
-    let mut svcs = nat_services();
-    let rs6: Ipv6Addr = "fd00:1::2".parse().unwrap();
-    let vip6: Ipv6Addr = "fd00:2::100".parse().unwrap();
-    let client6: Ipv6Addr = "fd00::2".parse().unwrap();
-    svcs.remove(0);
-    svcs[0].addr = IpAddr::V6(vip6);
-    svcs[0].port = 5353;
-    svcs[0].dests[0].addr = IpAddr::V6(rs6);
-    svcs[0].dests[0].port = 5353;
-    let Some(x) = setup(&svcs) else { return };
+    let Some(Nat6 {
+        x,
+        rs: rs6,
+        vip: vip6,
+        client: client6,
+    }) = nat6(true)
+    else {
+        return;
+    };
     let d = fill_l4(&ipv6(client6, vip6, 17, &udp(40000, 5353)));
     for i in 0..3 {
         let (v, out) = x.test_run(&d).unwrap();
@@ -1733,14 +1811,15 @@ fn icmp6_error(src: Ipv6Addr, dst: Ipv6Addr, ty: u8, inner: &[u8]) -> Vec<u8> {
 
 #[test]
 fn nat_translates_icmpv6_errors_both_ways() {
-    let mut svcs = nat_services();
-    let rs6: Ipv6Addr = "fd00:1::2".parse().unwrap();
-    let vip6: Ipv6Addr = "fd00::10".parse().unwrap();
-    let client6: Ipv6Addr = "fd00:2::7".parse().unwrap();
-    svcs[0].addr = IpAddr::V6(vip6);
-    svcs[0].dests[0].addr = IpAddr::V6(rs6);
-    svcs.truncate(1);
-    let Some(x) = setup(&svcs) else { return };
+    let Some(Nat6 {
+        x,
+        rs: rs6,
+        vip: vip6,
+        client: client6,
+    }) = nat6(false)
+    else {
+        return;
+    };
     let syn = fill_l4(&ipv6(client6, vip6, 6, &tcp(1000, 80, SYN)));
     assert_eq!(x.test_run(&syn).unwrap().0, Verdict::Tx);
     let router: Ipv6Addr = "fd00:2::1".parse().unwrap();
@@ -1818,4 +1897,53 @@ fn nat_translates_icmp_errors_both_ways() {
     assert_eq!(x.test_run(&err).unwrap(), (Verdict::Pass, err.clone()));
     let echo = icmp_error(CLIENT, VIP, 8, &quoted[14..]);
     assert_eq!(x.test_run(&echo).unwrap(), (Verdict::Pass, echo.clone()));
+}
+
+/// The program looks a packet to no service (and an ICMP error) up among NAT's reverse entries only while some
+/// real server is NAT (config flag `NAT`): a director without NAT pays no lookup. A table without NAT that gets
+/// a NAT service has the flag set by that same store, before its first flow; once the last NAT service is
+/// removed, the reverse entries left are not looked at and a reply goes to the stack untouched.
+#[test]
+fn nat_replies_are_looked_for_only_while_a_nat_server_is_there() {
+    let mut dr = service("rr", &[1, 1]);
+    dr.id = 5;
+    dr.port = 443;
+    let Some(mut x) = setup(&[dr.clone()]) else {
+        return;
+    };
+    let nat_flag = |x: &Xdp| x.config().unwrap().flags & cfg_flags::NAT;
+    assert_eq!(nat_flag(&x), 0, "no NAT server: no flag");
+    let reply = fill_l4(&ipv4(RS, CLIENT, 6, 0x4000, &tcp(8080, 1000, SYN | ACK)));
+    assert_eq!(x.test_run(&reply).unwrap(), (Verdict::Pass, reply.clone()));
+
+    // NAT services added to that table: the first flow is translated, and so are its reply and an ICMP error
+    // about it (the flag set by the same store; a program that never set it would pass them untouched)
+    let mut with_nat = nat_services();
+    with_nat.push(dr.clone());
+    x.apply(&plan(&with_nat, Timeouts::default()).unwrap())
+        .unwrap();
+    assert_eq!(nat_flag(&x), cfg_flags::NAT);
+    let (v, out) = x.test_run(&fill_l4(&syn_from(1000))).unwrap();
+    assert_eq!(v, Verdict::Tx);
+    assert_eq!(&out[30..34], &RS.octets());
+    assert_eq!(x.nat_reverse().unwrap().len(), 1);
+    let (v, out) = run_isolated(&x, &reply);
+    assert_eq!(v, Verdict::Pass);
+    assert_eq!(&out[26..30], &VIP.octets(), "the reply's source: the VIP");
+    assert_eq!(&out[34..36], &80u16.to_be_bytes());
+    assert_eq!((csum(&out[14..34]), l4_sum(&out)), (0, 0));
+    let quoted = fill_l4(&ipv4(CLIENT, RS, 6, 0x4000, &tcp(1000, 8080, ACK)));
+    let err = icmp_error(RS, CLIENT, 3, &quoted[14..]);
+    let (v, out) = run_isolated(&x, &err);
+    assert_eq!(v, Verdict::Pass);
+    assert_eq!(&out[26..30], &VIP.octets(), "the error's source: the VIP");
+
+    // the NAT services removed, their flow and reverse entry still there: replies and errors go to the stack
+    // untouched, without a look at them
+    x.apply(&plan(&[dr], Timeouts::default()).unwrap()).unwrap();
+    assert_eq!(nat_flag(&x), 0, "the last NAT server gone: no flag");
+    assert_eq!(x.nat_reverse().unwrap().len(), 1, "the entry is left");
+    assert_eq!(x.test_run(&reply).unwrap(), (Verdict::Pass, reply.clone()));
+    assert_eq!(run_isolated(&x, &reply), (Verdict::Pass, reply.clone()));
+    assert_eq!(run_isolated(&x, &err), (Verdict::Pass, err.clone()));
 }
