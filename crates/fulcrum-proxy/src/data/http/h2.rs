@@ -179,6 +179,10 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
     let mut closing = false;
     let mut widened = false;
     let mut idle_since = tokio::time::Instant::now();
+    // One timer for the connection, moved only when it would fire too late (or has fired): a new `Sleep` per
+    // accepted stream registered and removed a timer-wheel entry for every request.
+    let tick = tokio::time::sleep(DRAIN_CHECK);
+    tokio::pin!(tick);
     loop {
         if !closing && worker.draining.get() {
             h2c.graceful_shutdown();
@@ -200,9 +204,13 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
             }
             _ => DRAIN_CHECK,
         };
+        let due = tokio::time::Instant::now() + wait;
+        if tick.is_elapsed() || tick.deadline() > due {
+            tick.as_mut().reset(due);
+        }
         let accepted = tokio::select! {
             a = h2c.accept() => a,
-            () = tokio::time::sleep(wait) => {
+            () = &mut tick => {
                 if shared.active.get() > 0 {
                     idle_since = tokio::time::Instant::now();
                 }
