@@ -720,6 +720,74 @@ fn data_is_acknowledged_at_once_and_the_last_data_frame_ends_the_stream() {
     }
 }
 
+/// A trailer section with a pseudo-header (valid or not) or an invalid field name resets the stream; plain trailers
+/// are taken. Compared with haproxy 2.6, which resets such streams too (with INTERNAL_ERROR where fulcrum says
+/// PROTOCOL_ERROR, so only the reset itself is compared).
+#[test]
+fn pseudo_headers_in_trailers_reset_the_stream() {
+    fn lit(out: &mut Vec<u8>, name: &str, value: &str) {
+        out.extend_from_slice(&[0x00, name.len() as u8]);
+        out.extend_from_slice(name.as_bytes());
+        out.push(value.len() as u8);
+        out.extend_from_slice(value.as_bytes());
+    }
+    let verdict = |addr: SocketAddr, trailer: (&str, &str)| -> (char, Vec<RawFrame>) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        s.write_all(&frame(4, 0, 0, &[])).unwrap();
+        let mut head = Vec::new();
+        for (n, v) in [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/"),
+            (":authority", "a"),
+        ] {
+            lit(&mut head, n, v);
+        }
+        let mut tail = Vec::new();
+        lit(&mut tail, trailer.0, trailer.1);
+        s.write_all(&frame(1, 0x4, 1, &head)).unwrap();
+        s.write_all(&frame(0, 0, 1, b"abc")).unwrap();
+        s.write_all(&frame(1, 0x5, 1, &tail)).unwrap();
+        let (frames, _) = frames_until_closed(&mut s, Duration::from_millis(400));
+        let got = if frames
+            .iter()
+            .any(|f| f.0 == 1 && f.2 == 1 && f.3.first() == Some(&0x88))
+        {
+            'S'
+        } else if frames.iter().any(|f| f.0 == 3 && f.2 == 1) {
+            'R'
+        } else {
+            '?'
+        };
+        (got, frames)
+    };
+    let cases = [
+        (("x-t", "1"), 'S'),
+        ((":path", "/x"), 'R'),
+        ((":method", "GET?"), 'R'),
+        ((":foo", "1"), 'R'),
+        (("Upper", "1"), 'R'),
+    ];
+    let cfg = |port: u16| {
+        format!("{DEFAULTS}\nfrontend f\n    bind 127.0.0.1:{port} proto h2\n    option http-buffer-request\n    http-request return status 200\n")
+    };
+    let p = start_proxy(&cfg(free_port()));
+    for (trailer, want) in cases {
+        let (got, frames) = verdict(p.addr, trailer);
+        assert_eq!(got, want, "fulcrum, {trailer:?}: {frames:?}");
+    }
+    if haproxy_present() {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let _h = start_haproxy(&cfg(port), addr);
+        for (trailer, want) in cases {
+            let (got, frames) = verdict(addr, trailer);
+            assert_eq!(got, want, "haproxy, {trailer:?}: {frames:?}");
+        }
+    }
+}
+
 #[test]
 fn an_idle_http2_client_connection_is_closed_with_goaway() {
     let (srv, _seen) = h2_echo(true);

@@ -648,6 +648,12 @@ impl Pseudo {
         self.status
             .map_or(false, |status| status.is_informational())
     }
+
+    /// fulcrum: whether the block carried no pseudo-header at all, valid or
+    /// not (a trailer section must carry none).
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Pseudo::default()
+    }
 }
 
 // ===== impl EncodingHeaderBlock =====

@@ -454,6 +454,13 @@ impl Recv {
         frame: frame::Headers,
         stream: &mut store::Ptr,
     ) -> Result<(), Error> {
+        // fulcrum: pseudo-header fields in a trailer section make it malformed
+        // (RFC 9113 section 8.1); the crate used to drop them silently.
+        if !frame.pseudo().is_empty() {
+            proto_err!(stream: "recv_trailers: pseudo-header fields in trailers; stream={:?}", stream.id);
+            return Err(Error::library_reset(stream.id, Reason::PROTOCOL_ERROR));
+        }
+
         // Transition the state
         stream.state.recv_close()?;
 
