@@ -64,6 +64,17 @@ pub(super) struct Recv {
     deliver_bad_requests: bool,
 }
 
+/// fulcrum: the increment a WINDOW_UPDATE for `flow` announces now, if one is
+/// due: every released byte when `eager`, else once half the window was
+/// released (the crate's policy).
+fn due_update(eager: bool, flow: &FlowControl) -> Option<WindowSize> {
+    if eager {
+        flow.released_capacity()
+    } else {
+        flow.unclaimed_capacity()
+    }
+}
+
 #[derive(Debug)]
 pub(super) enum Event {
     Headers(peer::PollMessage),
@@ -130,11 +141,7 @@ impl Recv {
     /// due: every released byte under the eager policy, else once half the
     /// window was released.
     fn due_update(&self, flow: &FlowControl) -> Option<WindowSize> {
-        if self.eager_window_updates {
-            flow.released_capacity()
-        } else {
-            flow.unclaimed_capacity()
-        }
+        due_update(self.eager_window_updates, flow)
     }
 
     /// Returns the initial receive window size
@@ -1266,12 +1273,7 @@ impl Recv {
                 }
 
                 // TODO: de-dup
-                let due = if eager {
-                    stream.recv_flow.released_capacity()
-                } else {
-                    stream.recv_flow.unclaimed_capacity()
-                };
-                if let Some(incr) = due {
+                if let Some(incr) = due_update(eager, &stream.recv_flow) {
                     // Create the WINDOW_UPDATE frame
                     let frame = frame::WindowUpdate::new(stream.id, incr);
 
