@@ -729,8 +729,8 @@ fn bind_errors() {
         "could not resolve",
     );
     for (opt, kw) in [
-        ("backlog 10", "bind backlog"),
-        ("defer-accept", "bind defer-accept"),
+        ("mss 1400", "bind mss"),
+        ("interface eth0", "bind interface"),
         ("process 1", "bind process"),
         ("thread 1", "bind thread"),
     ] {
@@ -772,8 +772,15 @@ fn bind_errors() {
             .any(|d| d.1 == "bind crt" && d.2.contains("expects")),
         "{e:?}"
     );
-    // `backlog N` and `defer-accept` give two diagnostics (one per option), not three
-    assert_eq!(errs(&f("bind :18080 backlog 10 defer-accept")).len(), 2);
+    // `mss N` and `transparent` give two diagnostics (one per option), not three
+    assert_eq!(errs(&f("bind :18080 mss 1400 transparent")).len(), 2);
+    // The TCP options fulcrum sets check their arguments.
+    err1_both(&f("bind :18080 backlog"), 7, "bind backlog", "expects");
+    err1_both(&f("bind :18080 backlog -1"), 7, "bind backlog", "");
+    // HAProxy reads a word that is no number as 0, the default: fulcrum says so.
+    err1(&f("bind :18080 backlog many"), 7, "bind backlog", "");
+    err1_both(&f("bind :18080 tcp-ut"), 7, "bind tcp-ut", "time");
+    err1_both(&f("bind :18080 tcp-ut soon"), 7, "bind tcp-ut", "");
 }
 
 #[test]

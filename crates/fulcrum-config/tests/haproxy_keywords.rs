@@ -1209,3 +1209,44 @@ fn generate_certificates_and_ca_sign_file() {
     let c = ok("global\n tune.ssl.ssl-ctx-cache-size 0\n");
     assert_eq!(c.global.ssl.ctx_cache_size(), 0);
 }
+
+/// The TCP options of listening sockets and of server connections: `bind ... backlog defer-accept tfo tcp-ut`,
+/// `option tcp-smart-accept` (on by default in `mode http`, off in `mode tcp`, as HAProxy) and `option
+/// tcp-smart-connect`.
+#[test]
+fn tcp_socket_options() {
+    let c = ok("defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+         frontend web\n bind 127.0.0.1:18080 defer-accept tfo backlog 77 tcp-ut 20s\n bind 127.0.0.1:18081 backlog 0\n default_backend b\n\
+         frontend quick\n no option tcp-smart-accept\n bind 127.0.0.1:18082\n default_backend b\n\
+         frontend raw\n mode tcp\n bind 127.0.0.1:18083\n default_backend t\n\
+         frontend raw_smart\n mode tcp\n option tcp-smart-accept\n bind 127.0.0.1:18084\n default_backend t\n\
+         backend b\n option tcp-smart-connect\n server s 127.0.0.1:18090\n\
+         backend t\n mode tcp\n server s 127.0.0.1:18091\n");
+    let web = proxy(&c, "web", ProxyKind::Frontend);
+    assert_eq!(
+        web.binds[0].tcp,
+        BindTcp {
+            backlog: Some(77),
+            defer_accept: true,
+            tfo: true,
+            user_timeout: Some(Duration::from_secs(20)),
+        }
+    );
+    assert_eq!(
+        web.binds[1].tcp,
+        BindTcp::default(),
+        "backlog 0 is the default"
+    );
+    let smart = |name| proxy(&c, name, ProxyKind::Frontend).tcp_smart_accept;
+    assert_eq!(
+        [
+            smart("web"),
+            smart("quick"),
+            smart("raw"),
+            smart("raw_smart")
+        ],
+        [true, false, false, true]
+    );
+    assert!(backend(&c, "b").tcp_smart_connect);
+    assert!(!backend(&c, "t").tcp_smart_connect);
+}

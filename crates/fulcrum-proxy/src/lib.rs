@@ -269,6 +269,13 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
                 };
                 claims.claim(fd).map_err(inherit_error)?;
                 let sockets = listener::inherit_tcp(fd, threads).map_err(inherit_error)?;
+                tune(&sockets, listen_tuning(bind, proxy)).map_err(|source| {
+                    StartError::Inherit {
+                        keyword: "bind",
+                        location: bind.location.to_string(),
+                        source: listener::InheritError::NotOpen(fd, source),
+                    }
+                })?;
                 add_listeners(
                     &mut per_worker,
                     &mut bound,
@@ -322,16 +329,12 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
                 );
             }
             for (&addr, id) in bind.addrs.iter().zip(ids) {
+                let tuning = listen_tuning(bind, proxy);
                 let sockets = match handover.take(addr, threads) {
                     Some(handed) => handed,
-                    None => listener::bind_reuseport_with(
-                        addr,
-                        threads,
-                        proxy
-                            .backlog
-                            .map_or(listener::BACKLOG, |b| i32::try_from(b).unwrap_or(i32::MAX)),
-                    ),
+                    None => listener::bind_reuseport_with(addr, threads, tuning.backlog),
                 }
+                .and_then(|sockets| tune(&sockets, tuning).map(|()| sockets))
                 .map_err(|source| StartError::Bind {
                     proxy: fe.name.clone(),
                     addr,
@@ -412,6 +415,29 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
 }
 
 /// Gives one socket of a listening address to each worker, and records the address as bound.
+/// The TCP options a `bind` line of a proxy asks for.
+fn listen_tuning(
+    bind: &fulcrum_config::haproxy::Bind,
+    proxy: &fulcrum_config::haproxy::Proxy,
+) -> listener::Tuning {
+    let backlog = bind.tcp.backlog.or(proxy.backlog);
+    listener::Tuning {
+        backlog: backlog.map_or(listener::BACKLOG, |b| i32::try_from(b).unwrap_or(i32::MAX)),
+        defer_accept: bind.tcp.defer_accept,
+        fast_open: bind.tcp.tfo,
+        user_timeout_ms: bind
+            .tcp
+            .user_timeout
+            .map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+        delay_ack: proxy.tcp_smart_accept,
+    }
+}
+
+/// Sets a `bind` line's TCP options on each of its sockets.
+fn tune(sockets: &[std::net::TcpListener], tuning: listener::Tuning) -> std::io::Result<()> {
+    sockets.iter().try_for_each(|s| tuning.apply(s))
+}
+
 fn add_listeners(
     per_worker: &mut [Vec<worker::Listener>],
     bound: &mut Vec<(String, SocketAddr)>,

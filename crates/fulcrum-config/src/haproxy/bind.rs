@@ -71,6 +71,7 @@ pub fn parse(line: &Line, resolver: Resolver<'_>, sink: &mut Sink) -> Option<Bin
         accept_proxy: false,
         proto: None,
         proto_none: false,
+        tcp: Default::default(),
         location: loc.clone(),
     };
     ok &= options(line, 2, &mut bind, sink);
@@ -136,6 +137,39 @@ pub fn options(line: &Line, start: usize, bind: &mut Bind, sink: &mut Sink) -> b
                         );
                         ok = false;
                     }
+                }
+                i += 1;
+            }
+            "defer-accept" => bind.tcp.defer_accept = true,
+            "tfo" => bind.tcp.tfo = true,
+            "backlog" => {
+                match sink.uint(
+                    loc,
+                    "bind backlog",
+                    line.words.get(i + 1).map(String::as_str),
+                    0,
+                    u64::from(i32::MAX as u32),
+                ) {
+                    // 0 is the default queue, as in HAProxy.
+                    Some(n) => bind.tcp.backlog = (n > 0).then_some(n as u32),
+                    None => ok = false,
+                }
+                i += 1;
+            }
+            "tcp-ut" => {
+                match sink.time(
+                    loc,
+                    "bind tcp-ut",
+                    line.words.get(i + 1).map(String::as_str),
+                ) {
+                    Some(d) if d.as_millis() <= u128::from(i32::MAX as u32) => {
+                        bind.tcp.user_timeout = Some(d)
+                    }
+                    Some(_) => {
+                        sink.error(loc, "bind tcp-ut", "'tcp-ut' is too large");
+                        ok = false;
+                    }
+                    None => ok = false,
                 }
                 i += 1;
             }

@@ -161,8 +161,6 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "nolinger",
     "prefer-last-server",
     "socket-stats",
-    "tcp-smart-accept",
-    "tcp-smart-connect",
     "transparent",
 ];
 
@@ -175,8 +173,6 @@ pub const HTTP_CHECK_UNSUPPORTED: &[&str] = &[];
 /// `bind` options fulcrum does not support yet, with the number of arguments each one takes.
 pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
     ("accept-netscaler-cip", 1),
-    ("backlog", 1),
-    ("defer-accept", 0),
     ("expose-fd", 1),
     ("group", 1),
     ("id", 1),
@@ -195,8 +191,6 @@ pub const BIND_UNSUPPORTED: &[(&str, usize)] = &[
     ("shards", 1),
     ("sigalgs", 1),
     ("client-sigalgs", 1),
-    ("tcp-ut", 1),
-    ("tfo", 0),
     ("thread", 1),
     ("tls-ticket-keys", 1),
     ("transparent", 0),

@@ -1201,6 +1201,19 @@ pub struct UnixPerms {
     pub gid: Option<u32>,
 }
 
+/// A `bind` line's TCP socket options.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BindTcp {
+    /// `backlog N`: the listen queue of this line's sockets (before the proxy's `backlog`).
+    pub backlog: Option<u32>,
+    /// `defer-accept`: the kernel hands a connection over only once the client has sent data (TCP_DEFER_ACCEPT).
+    pub defer_accept: bool,
+    /// `tfo`: TCP Fast Open, with a queue of pending fast-open requests as long as the listen queue.
+    pub tfo: bool,
+    /// `tcp-ut T`: TCP_USER_TIMEOUT of the accepted connections.
+    pub user_timeout: Option<std::time::Duration>,
+}
+
 /// One `bind` line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bind {
@@ -1227,6 +1240,8 @@ pub struct Bind {
     pub proto: Option<BindProto>,
     /// `proto none` (`mode tcp` only): the connections stay raw TCP, never upgraded to HTTP.
     pub proto_none: bool,
+    /// `backlog`, `defer-accept`, `tfo`, `tcp-ut`.
+    pub tcp: BindTcp,
     /// Where the line was.
     pub location: Location,
 }
@@ -1351,6 +1366,12 @@ pub struct Proxy {
     pub clitcpka: bool,
     /// `option srvtcpka` / `tcpka` (backends): SO_KEEPALIVE on connections to servers.
     pub srvtcpka: bool,
+    /// `option tcp-smart-accept` (frontends; on by default in `mode http`, as in HAProxy): the listening sockets
+    /// delay the ACK of a client's data so that it leaves with the answer (TCP_QUICKACK off).
+    pub tcp_smart_accept: bool,
+    /// `option tcp-smart-connect` (backends): a new server connection delays the last ACK of its handshake so
+    /// that it leaves with the request (TCP_QUICKACK off before `connect`).
+    pub tcp_smart_connect: bool,
     /// `log global` was given (or `log` lines of its own, kept in `logs`).
     pub log_global: bool,
     /// `log` lines of this proxy.

@@ -425,6 +425,7 @@ fn empty_bind(addrs: Vec<SocketAddr>, loc: &Location) -> Bind {
         accept_proxy: false,
         proto: None,
         proto_none: false,
+        tcp: Default::default(),
         location: loc.clone(),
     }
 }

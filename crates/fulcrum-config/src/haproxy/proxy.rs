@@ -153,6 +153,8 @@ const OPTIONS: &[(&str, u8)] = &[
     ("tcpka", ALL),
     ("clitcpka", ALL),
     ("srvtcpka", ALL),
+    ("tcp-smart-accept", ALL),
+    ("tcp-smart-connect", ALL),
     // HAProxy takes these in every proxy section, and warns (then ignores them) where the proxy lacks the side
     // they act on: a backend has no clients to read requests from, a frontend no servers to read responses from.
     ("accept-invalid-http-request", ALL),
@@ -320,6 +322,10 @@ pub struct Settings {
     pub clitcpka: bool,
     /// `option srvtcpka` (or `tcpka`): TCP keep-alive probes on server connections
     pub srvtcpka: bool,
+    /// `[no] option tcp-smart-accept` when given (the default depends on the mode)
+    pub tcp_smart_accept: Option<bool>,
+    /// `option tcp-smart-connect`
+    pub tcp_smart_connect: bool,
     /// `option log-health-checks`
     pub log_health_checks: bool,
     /// `load-server-state-from-file`
@@ -419,6 +425,8 @@ impl Default for Settings {
             abortonclose: false,
             clitcpka: false,
             srvtcpka: false,
+            tcp_smart_accept: None,
+            tcp_smart_connect: false,
             log_global: false,
             logs: Vec::new(),
             default_server: ServerOpts::default(),
@@ -1457,6 +1465,8 @@ fn option(
         | "tcpka"
         | "clitcpka"
         | "srvtcpka"
+        | "tcp-smart-accept"
+        | "tcp-smart-connect"
         | "accept-invalid-http-request"
         | "accept-invalid-http-response" => {
             if let Some(a) = rest.first() {
@@ -1502,6 +1512,19 @@ fn option(
                         body.ignored_options.push((loc.clone(), "srvtcpka"));
                     }
                     s.srvtcpka = v;
+                }
+                "tcp-smart-accept" => {
+                    if kind == SectionKind::Backend {
+                        body.ignored_options.push((loc.clone(), "tcp-smart-accept"));
+                    }
+                    s.tcp_smart_accept = Some(v);
+                }
+                "tcp-smart-connect" => {
+                    if kind == SectionKind::Frontend {
+                        body.ignored_options
+                            .push((loc.clone(), "tcp-smart-connect"));
+                    }
+                    s.tcp_smart_connect = v;
                 }
                 "accept-invalid-http-request" => {
                     if kind == SectionKind::Backend {

@@ -856,6 +856,8 @@ fn build(
         abortonclose: s.abortonclose,
         clitcpka: s.clitcpka && kind.has_frontend(),
         srvtcpka: s.srvtcpka && kind.has_backend(),
+        tcp_smart_accept: kind.has_frontend() && s.tcp_smart_accept.unwrap_or(s.mode == Mode::Http),
+        tcp_smart_connect: s.tcp_smart_connect && kind.has_backend(),
         log_global: s.log_global,
         logs: s.logs,
         rules,

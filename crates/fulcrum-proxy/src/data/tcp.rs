@@ -347,7 +347,7 @@ pub async fn serve_client(
             &client,
             (proxied_dst, peer),
             session.as_ref(),
-            &first,
+            (&first, be.config.tcp_smart_connect),
             unique_id.as_deref(),
         );
         let result = match be.timeouts.connect {
@@ -399,7 +399,7 @@ pub async fn serve_client(
         );
         l.asap();
     }
-    let _ = server.set_nodelay(true);
+    // TCP_NODELAY was set before connecting (`net::connect`).
     if be.config.srvtcpka {
         let _ = socket2::SockRef::from(&server).set_keepalive(true);
     }
@@ -560,19 +560,27 @@ pub async fn serve_client(
 
 /// Connects to `server`; a `send-proxy` server gets its PROXY header first, an `ssl` server its TLS handshake
 /// (all within the same connect timeout). `first`: the client's bytes the content rules looked at (the `sni`
-/// expression may read them).
+/// expression may read them). `smart_connect` (`option tcp-smart-connect`) delays the handshake's last ACK when
+/// something is sent at once (those bytes, a PROXY header or a TLS hello), never for a server that speaks first.
 async fn connect(
     server: &crate::model::server::ServerRt,
     client: &TcpStream,
     (dst, peer): (Option<SocketAddr>, SocketAddr),
     tls: Option<&TlsSession>,
-    first: &[u8],
+    (first, smart_connect): (&[u8], bool),
     unique_id: Option<&[u8]>,
 ) -> io::Result<(TcpStream, Option<TlsClientSession>)> {
     let addr = server.target(|| dst.or_else(|| client.local_addr().ok()));
     let stream = match &server.config.unix {
         Some(u) => crate::net::unix::connect(u).await?,
-        None => crate::net::socks4::connect(addr, server.config.socks4).await?,
+        None => {
+            let sends_at_once =
+                !first.is_empty() || server.config.send_proxy.is_some() || server.tls.is_some();
+            let tuning = crate::net::connect::Tuning {
+                delay_ack: smart_connect && sends_at_once,
+            };
+            crate::net::socks4::connect(addr, server.config.socks4, tuning).await?
+        }
     };
     let mut stream = stream;
     if let Some(how) = &server.config.send_proxy {

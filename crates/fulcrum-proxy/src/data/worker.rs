@@ -252,7 +252,7 @@ async fn accept_loop(
             continue;
         };
         let expect_proxy = info.accept_proxy || expect_proxy;
-        let _ = stream.set_nodelay(true);
+        // TCP_NODELAY and the listener's other options came with the connection (`net::listener::Tuning`).
         if fe.config.clitcpka {
             // `option clitcpka`: the kernel's keep-alive probes on the client connection.
             let _ = socket2::SockRef::from(&stream).set_keepalive(true);

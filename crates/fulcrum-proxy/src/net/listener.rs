@@ -40,6 +40,77 @@ pub fn bind_reuseport_with(
     Ok(out)
 }
 
+/// The TCP options of a frontend's listening sockets (`bind ... backlog defer-accept tfo tcp-ut`, `option
+/// tcp-smart-accept`). Accepted connections inherit every one of them from their listener, TCP_NODELAY included,
+/// so none needs a system call per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// The listen queue (also the queue of pending Fast Open requests with `tfo`).
+    pub backlog: i32,
+    /// TCP_DEFER_ACCEPT: a connection is handed over once data arrived (HAProxy sets one second).
+    pub defer_accept: bool,
+    /// TCP_FASTOPEN.
+    pub fast_open: bool,
+    /// TCP_USER_TIMEOUT in milliseconds, 0 for the kernel's default.
+    pub user_timeout_ms: u32,
+    /// TCP_QUICKACK off: the ACK of a client's data waits to leave with the answer.
+    pub delay_ack: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            backlog: BACKLOG,
+            defer_accept: false,
+            fast_open: false,
+            user_timeout_ms: 0,
+            delay_ack: false,
+        }
+    }
+}
+
+impl Tuning {
+    /// Sets every option on a listening socket, each one either way (a socket handed over by the previous
+    /// process, or inherited, may carry other values), and applies the backlog again.
+    pub fn apply(&self, listener: &TcpListener) -> io::Result<()> {
+        let sock = socket2::SockRef::from(listener);
+        sock.set_nodelay(true)?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(listener);
+        setsockopt_int(fd, libc::TCP_DEFER_ACCEPT, i32::from(self.defer_accept))?;
+        setsockopt_int(
+            fd,
+            libc::TCP_FASTOPEN,
+            if self.fast_open { self.backlog } else { 0 },
+        )?;
+        sock.set_tcp_user_timeout(
+            (self.user_timeout_ms > 0)
+                .then(|| std::time::Duration::from_millis(u64::from(self.user_timeout_ms))),
+        )?;
+        sock.listen(self.backlog)?;
+        // After listen, as the kernel's children copy the listener's delayed-ACK mode from then on.
+        sock.set_quickack(!self.delay_ack)?;
+        Ok(())
+    }
+}
+
+fn setsockopt_int(fd: i32, opt: libc::c_int, value: i32) -> io::Result<()> {
+    // SAFETY: `fd` is an open socket borrowed for the call, the value is a plain int of the size passed.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            opt,
+            std::ptr::from_ref(&value).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Why an inherited descriptor (`fd@N`) cannot be used as a listener.
 #[derive(Debug, thiserror::Error)]
 pub enum InheritError {

@@ -9,11 +9,15 @@ use tokio::net::TcpStream;
 
 /// Opens a TCP connection to `target`, through the SOCKS4 proxy `via` when there is one. A refusal of the proxy
 /// is a failed connection (`ConnectionRefused`), as HAProxy counts it (`SC` in the log, retried).
-pub async fn connect(target: SocketAddr, via: Option<SocketAddr>) -> io::Result<TcpStream> {
+pub async fn connect(
+    target: SocketAddr,
+    via: Option<SocketAddr>,
+    tuning: super::connect::Tuning,
+) -> io::Result<TcpStream> {
     let Some(proxy) = via else {
-        return TcpStream::connect(target).await;
+        return super::connect::tcp(target, tuning).await;
     };
-    let mut stream = TcpStream::connect(proxy).await?;
+    let mut stream = super::connect::tcp(proxy, tuning).await?;
     exchange(&mut stream, target).await?;
     Ok(stream)
 }

@@ -299,6 +299,13 @@ pub struct Haproxy {
     cfg: std::path::PathBuf,
 }
 
+impl Haproxy {
+    /// The haproxy process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Haproxy {
     fn drop(&mut self) {
         let _ = self.child.kill();

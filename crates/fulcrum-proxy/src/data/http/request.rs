@@ -1285,7 +1285,12 @@ async fn forward(
                 }
                 None => match ServerConn::connect_via(
                     server.target(|| client.conn.dst()),
-                    super::server_conn::Route::of(&server.config),
+                    (
+                        super::server_conn::Route::of(&server.config),
+                        crate::net::connect::Tuning {
+                            delay_ack: be.config.tcp_smart_connect,
+                        },
+                    ),
                     be.timeouts.connect,
                     server
                         .tls

@@ -147,14 +147,21 @@ impl ServerConn {
         tls: Option<TlsTarget<'_>>,
         proxy: &[u8],
     ) -> Result<Self, ConnectError> {
-        Self::connect_via(addr, Route::Direct, timeout, tls, proxy).await
+        Self::connect_via(
+            addr,
+            (Route::Direct, Default::default()),
+            timeout,
+            tls,
+            proxy,
+        )
+        .await
     }
 
     /// [`ServerConn::connect`] along `route`: to a unix socket (`addr` then only names the server to TLS when it
     /// has no `sni`) or through a SOCKS4 proxy.
     pub async fn connect_via(
         addr: SocketAddr,
-        route: Route<'_>,
+        route: (Route<'_>, crate::net::connect::Tuning),
         timeout: Option<Duration>,
         tls: Option<TlsTarget<'_>>,
         proxy: &[u8],
@@ -172,16 +179,15 @@ impl ServerConn {
     /// HAProxy counts the handshake in the connection's set-up).
     async fn connect_tls(
         addr: SocketAddr,
-        route: Route<'_>,
+        (route, tuning): (Route<'_>, crate::net::connect::Tuning),
         tls: Option<TlsTarget<'_>>,
         proxy: &[u8],
     ) -> Result<Self, ConnectError> {
         let mut stream = match route {
             Route::Unix(u) => crate::net::unix::connect(u).await?,
-            Route::Direct => TcpStream::connect(addr).await?,
-            Route::Socks4(via) => crate::net::socks4::connect(addr, Some(via)).await?,
+            Route::Direct => crate::net::connect::tcp(addr, tuning).await?,
+            Route::Socks4(via) => crate::net::socks4::connect(addr, Some(via), tuning).await?,
         };
-        let _ = stream.set_nodelay(true);
         if !proxy.is_empty() {
             tokio::io::AsyncWriteExt::write_all(&mut stream, proxy).await?;
         }

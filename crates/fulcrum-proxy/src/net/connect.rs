@@ -1,0 +1,27 @@
+//! New TCP connections to servers, with the options a backend asks for set before `connect`.
+
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Options of a new connection to a server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// TCP_QUICKACK off before `connect` (`option tcp-smart-connect`): the last ACK of the handshake waits for the
+    /// first data, the request, and leaves with it: one segment fewer per connection.
+    pub delay_ack: bool,
+}
+
+/// Opens a TCP connection to `addr`, TCP_NODELAY set before the handshake.
+pub async fn tcp(addr: SocketAddr, tuning: Tuning) -> io::Result<TcpStream> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_nodelay(true)?;
+    if tuning.delay_ack {
+        socket2::SockRef::from(&socket).set_quickack(false)?;
+    }
+    socket.connect(addr).await
+}

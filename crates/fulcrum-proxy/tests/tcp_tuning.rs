@@ -1,0 +1,399 @@
+//! The TCP options of listening sockets (`bind ... backlog defer-accept tfo tcp-ut`, `option tcp-smart-accept`)
+//! and of server connections (`option tcp-smart-connect`), read back from the sockets themselves and compared with
+//! what the real HAProxy sets for the same lines.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// What a listening socket says of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Listening {
+    /// TCP_QUICKACK: false when the ACK of received data is delayed (`tcp-smart-accept`).
+    quickack: bool,
+    /// TCP_DEFER_ACCEPT as the kernel reports it (seconds, rounded to its retransmission steps).
+    defer_accept: i32,
+    /// TCP_FASTOPEN: the queue of pending fast-open requests, 0 when off.
+    fast_open: i32,
+    /// TCP_USER_TIMEOUT in milliseconds.
+    user_timeout: i32,
+    /// The listen queue (`ss`'s Send-Q of a listening socket).
+    backlog: u32,
+}
+
+fn int_opt(fd: RawFd, level: i32, opt: i32) -> i32 {
+    let mut v: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: `fd` is an open socket for the duration of the call; `v` and `len` are valid for writes.
+    let r =
+        unsafe { libc::getsockopt(fd, level, opt, std::ptr::from_mut(&mut v).cast(), &mut len) };
+    assert_eq!(
+        r,
+        0,
+        "getsockopt {opt}: {}",
+        std::io::Error::last_os_error()
+    );
+    v
+}
+
+/// The local port of `fd` when it is a listening IPv4 TCP socket.
+fn listening_port(fd: RawFd) -> Option<u16> {
+    // SAFETY: a zeroed sockaddr_in is a valid value to be overwritten by getsockname.
+    let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `sa` and `len` are valid for writes of the sizes given.
+    let r = unsafe { libc::getsockname(fd, std::ptr::from_mut(&mut sa).cast(), &mut len) };
+    if r != 0 || i32::from(sa.sin_family) != libc::AF_INET {
+        return None;
+    }
+    let mut acc: i32 = 0;
+    let mut alen = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            std::ptr::from_mut(&mut acc).cast(),
+            &mut alen,
+        )
+    };
+    (r == 0 && acc == 1).then(|| u16::from_be(sa.sin_port))
+}
+
+/// A duplicate of the listening socket on `port` held by process `pid` (this process included), taken with
+/// pidfd_getfd.
+fn listener_of(pid: u32, port: u16) -> OwnedFd {
+    // SAFETY: plain system calls; the descriptors they return are owned by the OwnedFd made of them.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    assert!(
+        pidfd >= 0,
+        "pidfd_open: {}",
+        std::io::Error::last_os_error()
+    );
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+    let mut found = None;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(target) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if !std::fs::read_link(entry.path())
+            .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+        {
+            continue;
+        }
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) };
+        if fd < 0 {
+            continue;
+        }
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        if listening_port(fd.as_raw_fd()) == Some(port) {
+            found = Some(fd);
+            break;
+        }
+    }
+    found.unwrap_or_else(|| panic!("process {pid} has no listening socket on port {port}"))
+}
+
+/// The Send-Q `ss` shows for the listener on `port`: its backlog.
+fn backlog(port: u16) -> u32 {
+    let out = Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("ss shows no listener on {port}"));
+    line.split_whitespace()
+        .nth(2)
+        .and_then(|q| q.parse().ok())
+        .unwrap_or_else(|| panic!("no Send-Q in {line:?}"))
+}
+
+fn listening(pid: u32, port: u16) -> Listening {
+    let fd = listener_of(pid, port);
+    let fd = fd.as_raw_fd();
+    Listening {
+        quickack: int_opt(fd, libc::IPPROTO_TCP, libc::TCP_QUICKACK) != 0,
+        defer_accept: int_opt(fd, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT),
+        fast_open: int_opt(fd, libc::IPPROTO_TCP, libc::TCP_FASTOPEN),
+        user_timeout: int_opt(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT),
+        backlog: backlog(port),
+    }
+}
+
+/// A one-frontend configuration: `mode`, the `option` lines and the `bind` options.
+fn config(port: u16, mode: &str, options: &str, bind: &str, origin: SocketAddr) -> String {
+    format!(
+        "global
+    nbthread 1
+defaults
+    mode {mode}
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+{options}    bind 127.0.0.1:{port} {bind}
+    default_backend be
+backend be
+    server s {origin}
+"
+    )
+}
+
+/// A frontend's lines and what its listening socket must then say.
+struct Case {
+    mode: &'static str,
+    options: &'static str,
+    bind: &'static str,
+    quickack: bool,
+    deferred: bool,
+    fast_open: i32,
+    user_timeout: i32,
+    /// The listen queue, when the case sets one (the defaults of the two proxies differ).
+    queue: Option<u32>,
+}
+
+const PLAIN: Case = Case {
+    mode: "http",
+    options: "",
+    bind: "",
+    quickack: false,
+    deferred: false,
+    fast_open: 0,
+    user_timeout: 0,
+    queue: None,
+};
+
+#[test]
+fn listening_sockets_carry_the_options_haproxy_sets() {
+    let o = origins(1);
+    let cases = [
+        // `mode http`: the ACK of a request leaves with the response.
+        PLAIN,
+        Case {
+            bind: "defer-accept tfo backlog 77 tcp-ut 20s",
+            deferred: true,
+            fast_open: 77,
+            user_timeout: 20_000,
+            queue: Some(77),
+            ..PLAIN
+        },
+        Case {
+            options: "    no option tcp-smart-accept\n",
+            quickack: true,
+            ..PLAIN
+        },
+        Case {
+            mode: "tcp",
+            quickack: true,
+            ..PLAIN
+        },
+        Case {
+            mode: "tcp",
+            options: "    option tcp-smart-accept\n",
+            bind: "backlog 33",
+            queue: Some(33),
+            ..PLAIN
+        },
+        Case {
+            mode: "tcp",
+            bind: "tfo",
+            quickack: true,
+            ..PLAIN
+        },
+    ];
+    let haproxy = haproxy_present();
+    for Case {
+        mode,
+        options,
+        bind,
+        quickack,
+        deferred,
+        fast_open,
+        user_timeout,
+        queue,
+    } in cases
+    {
+        let what = format!("mode {mode}, {options:?}, bind {bind:?}");
+        let port = free_port();
+        let text = config(port, mode, options, bind, o[0].addr());
+        let p = start_proxy(&text);
+        let ours = listening(std::process::id(), p.addr.port());
+        assert_eq!(ours.quickack, quickack, "{what}: {ours:?}");
+        assert_eq!(ours.defer_accept > 0, deferred, "{what}: {ours:?}");
+        assert_eq!(ours.user_timeout, user_timeout, "{what}: {ours:?}");
+        if let Some(q) = queue {
+            assert_eq!(ours.backlog, q, "{what}: {ours:?}");
+        }
+        // `tfo` alone: the fast-open queue is as long as the listen queue.
+        let want_fo = if bind == "tfo" {
+            ours.backlog as i32
+        } else {
+            fast_open
+        };
+        assert_eq!(ours.fast_open, want_fo, "{what}: {ours:?}");
+        drop(p);
+        if haproxy {
+            let hport = free_port();
+            let h = start_haproxy(&config(hport, mode, options, bind, o[0].addr()), sa(hport));
+            let theirs = listening(h.pid(), hport);
+            let comparable = |l: &Listening| Listening {
+                backlog: if queue.is_some() { l.backlog } else { 0 },
+                fast_open: if bind == "tfo" {
+                    i32::from(l.fast_open > 0)
+                } else {
+                    l.fast_open
+                },
+                ..l.clone()
+            };
+            assert_eq!(
+                comparable(&ours),
+                comparable(&theirs),
+                "{what}: fulcrum and haproxy differ"
+            );
+        }
+    }
+}
+
+fn sa(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The server-side state `ss` gives the connections to `port` (`ESTAB`, `SYN-RECV`, ...).
+fn server_states(port: u16) -> Vec<String> {
+    let out = Command::new("ss")
+        .args(["-Htan", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2) runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|s| s != "LISTEN")
+        .collect()
+}
+
+/// `defer-accept`: a connection that sent nothing stays with the kernel (SYN-RECV on the proxy's side, never
+/// accepted); its first bytes hand it over and it is served. Without the option it is accepted at once. HAProxy
+/// behaves the same way on the same lines.
+#[test]
+fn defer_accept_hands_a_connection_over_with_its_first_bytes() {
+    let o = origins(1);
+    let check = |port: u16, deferred: bool, who: &str| {
+        let mut c = TcpStream::connect(sa(port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let want = if deferred { "SYN-RECV" } else { "ESTAB" };
+        assert_eq!(
+            server_states(port),
+            [want],
+            "{who}, defer-accept {deferred}"
+        );
+        c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{who}: {answer}");
+    };
+    let haproxy = haproxy_present();
+    for (bind, deferred) in [("defer-accept", true), ("", false)] {
+        let port = free_port();
+        let p = start_proxy(&config(port, "http", "", bind, o[0].addr()));
+        check(p.addr.port(), deferred, "fulcrum");
+        drop(p);
+        if haproxy {
+            let hport = free_port();
+            let _h = start_haproxy(&config(hport, "http", "", bind, o[0].addr()), sa(hport));
+            // start_haproxy's readiness probe left a connection that sent nothing: wait until it is gone.
+            assert!(wait_until(Duration::from_secs(5), || server_states(hport).is_empty()));
+            check(hport, deferred, "haproxy");
+        }
+    }
+}
+
+/// An origin that answers each connection once and reports how many TCP segments its side had received when
+/// the request was read (TCP_INFO's tcpi_segs_in, counted from the SYN).
+fn counting_origin() -> (SocketAddr, std::sync::mpsc::Receiver<u32>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut buf = [0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let mut info = [0u8; 232];
+            let mut len = info.len() as libc::socklen_t;
+            // SAFETY: `info` and `len` are valid for writes of the size given.
+            let r = unsafe {
+                libc::getsockopt(
+                    s.as_raw_fd(),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_INFO,
+                    info.as_mut_ptr().cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(r, 0);
+            // struct tcp_info: tcpi_segs_in is the u32 at byte 140.
+            let segs_in = u32::from_ne_bytes(info[140..144].try_into().unwrap());
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            if tx.send(segs_in).is_err() {
+                return;
+            }
+        }
+    });
+    (addr, rx)
+}
+
+/// `option tcp-smart-connect`: the last ACK of the handshake with a server leaves with the request, so the
+/// server receives two segments (SYN, then ACK and request together) instead of three. HAProxy 2.6 takes the
+/// option but its HTTP connections still send the three (the request is not ready when it connects).
+#[test]
+fn smart_connect_sends_the_handshake_ack_with_the_request() {
+    for (options, segments) in [("    option tcp-smart-connect\n", 2), ("", 3)] {
+        let (origin, seen) = counting_origin();
+        let port = free_port();
+        let text = format!(
+            "global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+{options}    server s {origin}
+"
+        );
+        let p = start_proxy(&text);
+        for _ in 0..3 {
+            let mut c = Client::connect(p.addr);
+            c.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+            assert_eq!(c.read_response(false).status, 200);
+            let got = seen.recv_timeout(Duration::from_secs(5)).unwrap();
+            assert_eq!(got, segments, "{options:?}");
+        }
+    }
+}
