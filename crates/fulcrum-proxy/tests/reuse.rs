@@ -246,3 +246,39 @@ fn idle_connections_are_shared_between_threads() {
         }
     }
 }
+
+/// A server keeps no more idle connections than it lately needed, as in HAProxy: clients that each send one
+/// request with `Connection: close`, one after the other, need one server connection at a time, and under `http-reuse
+/// safe` each of those first requests opens its own; all but one or two are closed when their response ends,
+/// instead of piling up in the pool (where nothing would ever reuse them). HAProxy closes them the same way.
+#[test]
+fn idle_connections_are_kept_only_up_to_the_recent_need() {
+    let check = |addr: SocketAddr, closed: &AtomicUsize, who: &str| {
+        for n in 1..=10 {
+            let mut c = Client::connect(addr);
+            c.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+            let r = c.read_response(false);
+            assert_eq!(seen(&r), (n, 1), "{who}");
+        }
+        assert!(
+            wait_until(Duration::from_secs(5), || closed.load(Ordering::SeqCst)
+                >= 8),
+            "{who} keeps {} of 10 idle server connections",
+            10 - closed.load(Ordering::SeqCst)
+        );
+    };
+    let (server, closed) = numbering_server();
+    let p = proxy("safe", server);
+    check(p.addr, &closed, "fulcrum");
+    if haproxy_present() {
+        let (server, closed) = numbering_server();
+        let port = free_port();
+        let _h = start_haproxy(
+            &format!(
+                "{DEFAULTS}\nlisten app\n    bind 127.0.0.1:{port}\n    http-reuse safe\n    server s1 {server}\n"
+            ),
+            SocketAddr::from(([127, 0, 0, 1], port)),
+        );
+        check(SocketAddr::from(([127, 0, 0, 1], port)), &closed, "haproxy");
+    }
+}

@@ -7,12 +7,18 @@
 //! once its response has been read. `pool-max-conn` bounds the idle connections of a server in the whole
 //! process, as in HAProxy.
 //!
+//! Like HAProxy, a server keeps no more idle connections than it lately needed: a connection coming back is
+//! closed when the connections of that server still in use and those already idle reach the most it had in use
+//! at once over the last period ([`Need`]). Under `Connection: close` traffic, where a client's first request
+//! never reuses a connection (`http-reuse safe`), idle connections would otherwise pile up to the process's cap
+//! and hold the server's resources for nothing.
+//!
 //! A connection comes back once its response body has been read completely
 //! (by the response body reader, `upstream_body.rs`). Connections the server closed, or on which it sent anything while
 //! idle, are dropped on checkout.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::server_conn::ServerConn;
@@ -33,6 +39,42 @@ pub fn idle_cap(fds: u64) -> usize {
         .max(256)
 }
 
+/// The length of a period over which a server's need of connections is measured (HAProxy refreshes its estimate
+/// every `pool-purge-delay`, 5 s by default).
+const NEED_PERIOD_MS: u64 = 5_000;
+
+/// How many connections a server needed lately: the most in use at once, seen when connections come back, over
+/// the current period and the previous one.
+#[derive(Default)]
+struct Need {
+    period: AtomicU64,
+    current: AtomicUsize,
+    previous: AtomicUsize,
+}
+
+impl Need {
+    /// Records that `in_use` connections are in use at `now_ms`; returns the need.
+    fn observe(&self, in_use: usize, now_ms: u64) -> usize {
+        let period = now_ms / NEED_PERIOD_MS;
+        let seen = self.period.load(Ordering::Relaxed);
+        if period != seen
+            && self
+                .period
+                .compare_exchange(seen, period, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let last = self.current.swap(0, Ordering::Relaxed);
+            let carried = if period == seen + 1 { last } else { 0 };
+            self.previous.store(carried, Ordering::Relaxed);
+        }
+        let current = self
+            .current
+            .fetch_max(in_use, Ordering::Relaxed)
+            .max(in_use);
+        current.max(self.previous.load(Ordering::Relaxed))
+    }
+}
+
 /// The idle connections of every worker thread, by worker and server id.
 pub struct Pools {
     /// Per worker: per server id, the idle connections (most recently used last).
@@ -41,6 +83,8 @@ pub struct Pools {
     idle: Box<[AtomicUsize]>,
     /// Per server id: the most idle connections kept in the whole process (`pool-max-conn`).
     max: Box<[usize]>,
+    /// Per server id: how many connections it needed lately.
+    need: Box<[Need]>,
     /// Idle connections of all servers in the whole process.
     total: AtomicUsize,
     /// The most of them kept ([`idle_cap`]).
@@ -68,6 +112,7 @@ impl Pools {
                 .map(|_| Mutex::new(max.iter().map(|_| Vec::new()).collect()))
                 .collect(),
             idle: max.iter().map(|_| AtomicUsize::new(0)).collect(),
+            need: max.iter().map(|_| Need::default()).collect(),
             max,
             total: AtomicUsize::new(0),
             total_max,
@@ -152,16 +197,25 @@ impl Pool {
             .find_map(|w| self.all.take(w, id, proven, sni))
     }
 
-    /// Hands a connection back for reuse, to the list of the thread it belongs to. The readiness check also
-    /// leaves a no-op waker on the socket, so the request task that read the last response is not kept allocated
-    /// by the idle connection.
-    pub fn checkin(&self, id: usize, mut conn: ServerConn) {
+    /// Hands a connection back for reuse, to the list of the thread it belongs to, unless the server has enough
+    /// idle ones for its recent need. `in_use`: the server's connections in use, this one included. The readiness
+    /// check also leaves a no-op waker on the socket, so the request task that read the last response is not kept
+    /// allocated by the idle connection.
+    pub fn checkin(&self, id: usize, mut conn: ServerConn, in_use: usize) {
         if !conn.is_idle_usable() {
             return;
         }
-        let (Some(count), Some(&max)) = (self.all.idle.get(id), self.all.max.get(id)) else {
+        let (Some(count), Some(&max), Some(need)) = (
+            self.all.idle.get(id),
+            self.all.max.get(id),
+            self.all.need.get(id),
+        ) else {
             return;
         };
+        // Kept while the idle ones and the others in use do not exceed the need.
+        let others = in_use.saturating_sub(1);
+        let need = need.observe(in_use, crate::model::counters::now_ms());
+        let max = max.min(need.saturating_sub(others).saturating_add(1));
         // Reserve a place under the server's process-wide limit and the process's, or close the connection.
         let total = &self.all.total;
         let reserve = |c: &AtomicUsize, max: usize| {
@@ -245,5 +299,19 @@ mod tests {
         assert_eq!(idle_cap(1_048_576), 209_715);
         assert_eq!(idle_cap(1_024), 256);
         assert_eq!(idle_cap(0), usize::MAX);
+    }
+
+    #[test]
+    fn the_need_is_the_most_in_use_over_this_period_and_the_last() {
+        let n = Need::default();
+        assert_eq!(n.observe(3, 1_000), 3);
+        assert_eq!(n.observe(1, 2_000), 3);
+        // The next period still remembers the last one's 3.
+        assert_eq!(n.observe(2, 6_000), 3);
+        assert_eq!(n.observe(5, 7_000), 5);
+        // Two periods on: only the previous one (5) counts.
+        assert_eq!(n.observe(1, 11_000), 5);
+        // After a silence longer than a period, nothing carries over.
+        assert_eq!(n.observe(1, 30_000), 1);
     }
 }

@@ -132,14 +132,17 @@ impl UpstreamBody {
     /// The body has been read completely: release the server and keep the connection when it is clean.
     fn finish(&mut self) {
         self.state = State::Done;
-        self.guard.take();
+        // The server's requests in progress, this one included, before it is released.
+        let in_use = self.guard.take().map_or(1, |g| {
+            g.0.cur.load(std::sync::atomic::Ordering::Relaxed) as usize
+        });
         if let (Some(mut conn), Some(reuse)) = (self.conn.take(), self.reuse.take()) {
             // Bytes after the body mean the server does not speak HTTP/1.1 properly: drop the connection.
             if conn.buf.is_empty() {
                 conn.shrink_idle();
                 conn.served += 1;
                 match reuse {
-                    Reuse::Pool { pool, server } => pool.checkin(server, conn),
+                    Reuse::Pool { pool, server } => pool.checkin(server, conn, in_use),
                     Reuse::Session { slot, server } => slot.put(server, conn),
                 }
             }
