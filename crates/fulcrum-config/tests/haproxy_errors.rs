@@ -781,6 +781,12 @@ fn bind_errors() {
     err1(&f("bind :18080 backlog many"), 7, "bind backlog", "");
     err1_both(&f("bind :18080 tcp-ut"), 7, "bind tcp-ut", "time");
     err1_both(&f("bind :18080 tcp-ut soon"), 7, "bind tcp-ut", "");
+    err1_both(
+        &format!("{DEFAULTS}backend b\n server s 127.0.0.1:18081 tcp-ut\n"),
+        7,
+        "server tcp-ut",
+        "time",
+    );
 }
 
 #[test]

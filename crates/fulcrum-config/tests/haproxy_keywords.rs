@@ -1220,7 +1220,7 @@ fn tcp_socket_options() {
          frontend quick\n no option tcp-smart-accept\n bind 127.0.0.1:18082\n default_backend b\n\
          frontend raw\n mode tcp\n bind 127.0.0.1:18083\n default_backend t\n\
          frontend raw_smart\n mode tcp\n option tcp-smart-accept\n bind 127.0.0.1:18084\n default_backend t\n\
-         backend b\n option tcp-smart-connect\n server s 127.0.0.1:18090\n\
+         backend b\n option tcp-smart-connect\n default-server tcp-ut 3s\n server s 127.0.0.1:18090\n server s2 127.0.0.1:18092 tcp-ut 1500\n\
          backend t\n mode tcp\n server s 127.0.0.1:18091\n");
     let web = proxy(&c, "web", ProxyKind::Frontend);
     assert_eq!(
@@ -1248,5 +1248,18 @@ fn tcp_socket_options() {
         [true, false, false, true]
     );
     assert!(backend(&c, "b").tcp_smart_connect);
+    let uts: Vec<_> = backend(&c, "b")
+        .servers
+        .iter()
+        .map(|s| s.tcp_user_timeout)
+        .collect();
+    assert_eq!(
+        uts,
+        [
+            Some(Duration::from_secs(3)),
+            Some(Duration::from_millis(1500))
+        ]
+    );
+    assert_eq!(backend(&c, "t").servers[0].tcp_user_timeout, None);
     assert!(!backend(&c, "t").tcp_smart_connect);
 }

@@ -42,34 +42,41 @@ fn int_opt(fd: RawFd, level: i32, opt: i32) -> i32 {
     v
 }
 
-/// The local port of `fd` when it is a listening IPv4 TCP socket.
-fn listening_port(fd: RawFd) -> Option<u16> {
-    // SAFETY: a zeroed sockaddr_in is a valid value to be overwritten by getsockname.
+/// The port of `fd`'s local (`peer` false) or remote address when it is an IPv4 socket.
+fn port_of(fd: RawFd, peer: bool) -> Option<u16> {
+    // SAFETY: a zeroed sockaddr_in is a valid value to be overwritten by getsockname/getpeername.
     let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let at = std::ptr::from_mut(&mut sa).cast();
     // SAFETY: `sa` and `len` are valid for writes of the sizes given.
-    let r = unsafe { libc::getsockname(fd, std::ptr::from_mut(&mut sa).cast(), &mut len) };
-    if r != 0 || i32::from(sa.sin_family) != libc::AF_INET {
-        return None;
-    }
-    let mut acc: i32 = 0;
-    let mut alen = std::mem::size_of::<i32>() as libc::socklen_t;
-    // SAFETY: as above.
     let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            std::ptr::from_mut(&mut acc).cast(),
-            &mut alen,
-        )
+        if peer {
+            libc::getpeername(fd, at, &mut len)
+        } else {
+            libc::getsockname(fd, at, &mut len)
+        }
     };
-    (r == 0 && acc == 1).then(|| u16::from_be(sa.sin_port))
+    (r == 0 && i32::from(sa.sin_family) == libc::AF_INET).then(|| u16::from_be(sa.sin_port))
 }
 
-/// A duplicate of the listening socket on `port` held by process `pid` (this process included), taken with
+/// The local port of `fd` when it is a listening IPv4 TCP socket.
+fn listening_port(fd: RawFd) -> Option<u16> {
+    let listening = int_opt_checked(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Some(1);
+    port_of(fd, false).filter(|_| listening)
+}
+
+fn int_opt_checked(fd: RawFd, level: i32, opt: i32) -> Option<i32> {
+    let mut v: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: `fd` is open for the duration of the call; `v` and `len` are valid for writes.
+    let r =
+        unsafe { libc::getsockopt(fd, level, opt, std::ptr::from_mut(&mut v).cast(), &mut len) };
+    (r == 0).then_some(v)
+}
+
+/// Duplicates of the sockets of process `pid` (this process included) that `keep` accepts, taken with
 /// pidfd_getfd.
-fn listener_of(pid: u32, port: u16) -> OwnedFd {
+fn sockets_of(pid: u32, keep: impl Fn(RawFd) -> bool) -> Vec<OwnedFd> {
     // SAFETY: plain system calls; the descriptors they return are owned by the OwnedFd made of them.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     assert!(
@@ -78,7 +85,7 @@ fn listener_of(pid: u32, port: u16) -> OwnedFd {
         std::io::Error::last_os_error()
     );
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
-    let mut found = None;
+    let mut found = Vec::new();
     for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .flatten()
@@ -96,12 +103,18 @@ fn listener_of(pid: u32, port: u16) -> OwnedFd {
             continue;
         }
         let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-        if listening_port(fd.as_raw_fd()) == Some(port) {
-            found = Some(fd);
-            break;
+        if keep(fd.as_raw_fd()) {
+            found.push(fd);
         }
     }
-    found.unwrap_or_else(|| panic!("process {pid} has no listening socket on port {port}"))
+    found
+}
+
+/// A duplicate of the listening socket on `port` held by process `pid`.
+fn listener_of(pid: u32, port: u16) -> OwnedFd {
+    sockets_of(pid, |fd| listening_port(fd) == Some(port))
+        .pop()
+        .unwrap_or_else(|| panic!("process {pid} has no listening socket on port {port}"))
 }
 
 /// The Send-Q `ss` shows for the listener on `port`: its backlog.
@@ -394,6 +407,51 @@ backend be
             assert_eq!(c.read_response(false).status, 200);
             let got = seen.recv_timeout(Duration::from_secs(5)).unwrap();
             assert_eq!(got, segments, "{options:?}");
+        }
+    }
+}
+
+/// `server ... tcp-ut T`: the connections to that server carry TCP_USER_TIMEOUT (read back from the proxy's idle
+/// server connection, in both proxies).
+#[test]
+fn server_connections_carry_tcp_ut() {
+    let o = origins(1);
+    let text = |port: u16, opts: &str| {
+        format!(
+            "{DEFAULTS}
+listen app
+    bind 127.0.0.1:{port}
+    server s {} {opts}
+",
+            o[0].addr()
+        )
+    };
+    let to_origin = |pid: u32| -> Vec<i32> {
+        sockets_of(pid, |fd| port_of(fd, true) == Some(o[0].addr().port()))
+            .iter()
+            .map(|fd| int_opt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT))
+            .collect()
+    };
+    let haproxy = haproxy_present();
+    for (opts, want) in [("tcp-ut 7s", 7_000), ("", 0)] {
+        let p = start_proxy(&text(free_port(), opts));
+        // A keep-alive request: its server connection stays open, idle, once the response is read.
+        let mut c = Client::connect(p.addr);
+        assert_eq!(c.get("/").status, 200);
+        assert!(wait_until(Duration::from_secs(5), || !to_origin(
+            std::process::id()
+        )
+        .is_empty()));
+        assert_eq!(to_origin(std::process::id()), [want], "fulcrum, {opts:?}");
+        drop(c);
+        drop(p);
+        if haproxy {
+            let port = free_port();
+            let h = start_haproxy(&text(port, opts), sa(port));
+            let mut c = Client::connect(sa(port));
+            assert_eq!(c.get("/").status, 200);
+            assert!(wait_until(Duration::from_secs(5), || !to_origin(h.pid()).is_empty()));
+            assert_eq!(to_origin(h.pid()), [want], "haproxy, {opts:?}");
         }
     }
 }

@@ -216,7 +216,6 @@ pub const SERVER_UNSUPPORTED: &[(&str, usize)] = &[
     ("sigalgs", 1),
     ("source", 1),
     ("stick", 0),
-    ("tcp-ut", 1),
     ("tfo", 0),
     ("ws", 1),
 ];

@@ -978,6 +978,8 @@ pub struct Server {
     pub pool_max_conn: Option<u32>,
     /// `slowstart T`
     pub slowstart: Option<Duration>,
+    /// `tcp-ut T`: TCP_USER_TIMEOUT of the connections to this server (0: the kernel's default).
+    pub tcp_user_timeout: Option<Duration>,
     /// `disabled`: starts in maintenance.
     pub disabled: bool,
     /// `agent-check` with its `agent-*` options: an agent reports the server's weight and state.

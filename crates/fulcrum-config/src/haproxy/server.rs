@@ -41,6 +41,8 @@ pub struct ServerOpts {
     pub pool_max_conn: Option<i64>,
     /// `slowstart`
     pub slowstart: Option<Duration>,
+    /// `tcp-ut T`
+    pub tcp_ut: Option<Duration>,
     /// `disabled` / `enabled`
     pub disabled: Option<bool>,
     /// `agent-check` / `no-agent-check`
@@ -115,6 +117,7 @@ impl ServerOpts {
             maxqueue: over.maxqueue.or(self.maxqueue),
             pool_max_conn: over.pool_max_conn.or(self.pool_max_conn),
             slowstart: over.slowstart.or(self.slowstart),
+            tcp_ut: over.tcp_ut.or(self.tcp_ut),
             disabled: over.disabled.or(self.disabled),
             agent_check: over.agent_check.or(self.agent_check),
             agent_addr: over.agent_addr.or(self.agent_addr),
@@ -434,6 +437,17 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 .time(loc, &okey, val)
                 .map(|d| o.slowstart = Some(d))
                 .is_some(),
+            "tcp-ut" => match sink.time(loc, &okey, val) {
+                Some(d) if d.as_millis() <= u128::from(i32::MAX as u32) => {
+                    o.tcp_ut = Some(d);
+                    true
+                }
+                Some(_) => {
+                    sink.error(loc, &okey, "'tcp-ut' is too large");
+                    false
+                }
+                None => false,
+            },
             "rise" | "fall" => match sink.uint(loc, &okey, val, 1, 1_000_000) {
                 Some(n) => {
                     if opt == "rise" {

@@ -720,6 +720,7 @@ fn build(
                 .pool_max_conn
                 .and_then(|n| u32::try_from(n.min(i64::from(u32::MAX))).ok()),
             slowstart: o.slowstart.filter(|t| !t.is_zero()),
+            tcp_user_timeout: o.tcp_ut.filter(|t| !t.is_zero()),
             agent,
             disabled: o.disabled.unwrap_or(false),
             tls,

@@ -912,6 +912,7 @@ impl Control for RuntimeApi {
             maxqueue: None,
             pool_max_conn: None,
             slowstart: None,
+            tcp_user_timeout: None,
             agent,
             tls: None,
             no_ssl: false,

@@ -578,6 +578,7 @@ async fn connect(
                 !first.is_empty() || server.config.send_proxy.is_some() || server.tls.is_some();
             let tuning = crate::net::connect::Tuning {
                 delay_ack: smart_connect && sends_at_once,
+                user_timeout: server.config.tcp_user_timeout,
             };
             crate::net::socks4::connect(addr, server.config.socks4, tuning).await?
         }

@@ -11,6 +11,9 @@ pub struct Tuning {
     /// TCP_QUICKACK off before `connect` (`option tcp-smart-connect`): the last ACK of the handshake waits for the
     /// first data, the request, and leaves with it: one segment fewer per connection.
     pub delay_ack: bool,
+    /// TCP_USER_TIMEOUT (`server ... tcp-ut`): how long sent data may stay unacknowledged before the kernel
+    /// gives the connection up.
+    pub user_timeout: Option<std::time::Duration>,
 }
 
 /// Opens a TCP connection to `addr`, TCP_NODELAY set before the handshake.
@@ -22,6 +25,9 @@ pub async fn tcp(addr: SocketAddr, tuning: Tuning) -> io::Result<TcpStream> {
     socket.set_nodelay(true)?;
     if tuning.delay_ack {
         socket2::SockRef::from(&socket).set_quickack(false)?;
+    }
+    if tuning.user_timeout.is_some() {
+        socket2::SockRef::from(&socket).set_tcp_user_timeout(tuning.user_timeout)?;
     }
     socket.connect(addr).await
 }

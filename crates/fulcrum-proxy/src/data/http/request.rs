@@ -1289,6 +1289,7 @@ async fn forward(
                         super::server_conn::Route::of(&server.config),
                         crate::net::connect::Tuning {
                             delay_ack: be.config.tcp_smart_connect,
+                            user_timeout: server.config.tcp_user_timeout,
                         },
                     ),
                     be.timeouts.connect,
