@@ -282,3 +282,36 @@ fn idle_connections_are_kept_only_up_to_the_recent_need() {
         check(SocketAddr::from(([127, 0, 0, 1], port)), &closed, "haproxy");
     }
 }
+
+/// `option http-server-close`: the server connection is closed after each response, and closed with a reset as
+/// HAProxy closes it, so the proxy's side keeps no TIME_WAIT socket on a local port.
+#[test]
+fn server_close_resets_the_server_connection() {
+    let check = |addr: SocketAddr, closed: &AtomicUsize, resets: &AtomicUsize, who: &str| {
+        let mut c = Client::connect(addr);
+        for n in 1..=3 {
+            assert_eq!(seen(&c.get("/")), (n, 1), "{who}");
+            assert!(
+                wait_until(Duration::from_secs(5), || closed.load(Ordering::SeqCst)
+                    == n as usize),
+                "{who}"
+            );
+        }
+        assert_eq!(resets.load(Ordering::SeqCst), 3, "{who}");
+    };
+    let text = |port: u16, server: SocketAddr| {
+        format!(
+            "{DEFAULTS}\nlisten app\n    bind 127.0.0.1:{port}\n    option http-server-close\n    server s1 {server}\n"
+        )
+    };
+    let (server, closed, resets) = numbering_server_counting_resets();
+    let p = start_proxy(&text(free_port(), server));
+    check(p.addr, &closed, &resets, "fulcrum");
+    if haproxy_present() {
+        let (server, closed, resets) = numbering_server_counting_resets();
+        let port = free_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let _h = start_haproxy(&text(port, server), addr);
+        check(addr, &closed, &resets, "haproxy");
+    }
+}

@@ -455,3 +455,116 @@ listen app
         }
     }
 }
+
+/// Reads a `Connection: close` answer to its end (a FIN or a reset), then closes: the bytes.
+fn answer(addr: SocketAddr) -> String {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = c.read(&mut buf) {
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Sockets in TIME-WAIT on local port `port`: what a connection the proxy closed with a FIN leaves behind.
+fn time_waits(port: u16) -> usize {
+    let out = Command::new("ss")
+        .args(["-Htan", "state", "time-wait", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2) runs");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// SO_LINGER of `fd`: (on, seconds).
+fn linger(fd: RawFd) -> (bool, i32) {
+    let mut l = libc::linger {
+        l_onoff: 0,
+        l_linger: 0,
+    };
+    let mut len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
+    // SAFETY: `l` and `len` are valid for writes of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::from_mut(&mut l).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(r, 0);
+    (l.l_onoff != 0, l.l_linger)
+}
+
+/// `option nolinger`: in a frontend, the proxy closes client connections with a reset after their answer (which
+/// arrives whole), so its side keeps no TIME-WAIT socket; without it the proxy's side of a client connection it
+/// closed waits in TIME-WAIT. In a backend, the connections to servers carry a zero linger (read back from the
+/// proxy's idle server connection), so they too end with a reset. HAProxy answers the same requests whole; its
+/// TIME-WAIT count is not compared (under nolinger it sometimes leaves one: the client's FIN can reach its socket
+/// between its shutdown and its close, 1 in 5 here), nor its sockets (it sets the linger just before closing).
+#[test]
+fn nolinger_ends_connections_with_a_reset() {
+    let haproxy = haproxy_present();
+    let o = origins(1);
+    for nolinger in [true, false] {
+        let option = if nolinger {
+            "    option nolinger\n"
+        } else {
+            ""
+        };
+        let text = |port: u16| {
+            format!(
+                "{DEFAULTS}
+frontend fe
+{option}    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+{option}    server s {}
+",
+                o[0].addr()
+            )
+        };
+        let client_side = |addr: SocketAddr, who: &str, time_wait: bool| {
+            std::thread::sleep(Duration::from_millis(300));
+            let before = time_waits(addr.port());
+            let answer = answer(addr);
+            assert!(answer.starts_with("HTTP/1.1 200"), "{who}: {answer}");
+            assert!(
+                answer.ends_with("Hello from s1\n"),
+                "{who}: the answer arrives whole: {answer}"
+            );
+            let want = before + usize::from(!nolinger);
+            assert!(
+                !time_wait
+                    || wait_until(Duration::from_secs(5), || time_waits(addr.port()) == want),
+                "{who}: {} TIME-WAIT sockets on the proxy's side, nolinger {nolinger}",
+                time_waits(addr.port())
+            );
+        };
+        let p = start_proxy(&text(free_port()));
+        client_side(p.addr, "fulcrum", true);
+        // The server connection of that request stays idle in the pool.
+        let to_origin = || {
+            sockets_of(std::process::id(), |fd| {
+                port_of(fd, true) == Some(o[0].addr().port())
+            })
+        };
+        assert!(wait_until(Duration::from_secs(5), || !to_origin().is_empty()));
+        let lingers: Vec<_> = to_origin()
+            .iter()
+            .map(|fd| linger(fd.as_raw_fd()))
+            .collect();
+        let want = if nolinger { (true, 0) } else { (false, 0) };
+        assert_eq!(lingers, [want], "nolinger {nolinger}");
+        drop(p);
+        if haproxy {
+            let port = free_port();
+            let _h = start_haproxy(&text(port), sa(port));
+            client_side(sa(port), "haproxy", false);
+        }
+    }
+}

@@ -158,7 +158,6 @@ pub const OPTION_UNSUPPORTED: &[&str] = &[
     "idle-close-on-response",
     "independent-streams",
     "log-separate-errors",
-    "nolinger",
     "prefer-last-server",
     "socket-stats",
     "transparent",

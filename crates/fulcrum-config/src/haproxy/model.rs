@@ -1374,6 +1374,9 @@ pub struct Proxy {
     /// `option tcp-smart-connect` (backends): a new server connection delays the last ACK of its handshake so
     /// that it leaves with the request (TCP_QUICKACK off before `connect`).
     pub tcp_smart_connect: bool,
+    /// `option nolinger`: connections of this proxy's side(s) end with a reset instead of lingering to deliver
+    /// what is unsent (SO_LINGER 0): client connections in a frontend, server connections in a backend.
+    pub nolinger: bool,
     /// `log global` was given (or `log` lines of its own, kept in `logs`).
     pub log_global: bool,
     /// `log` lines of this proxy.

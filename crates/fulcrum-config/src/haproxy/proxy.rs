@@ -155,6 +155,7 @@ const OPTIONS: &[(&str, u8)] = &[
     ("srvtcpka", ALL),
     ("tcp-smart-accept", ALL),
     ("tcp-smart-connect", ALL),
+    ("nolinger", ALL),
     // HAProxy takes these in every proxy section, and warns (then ignores them) where the proxy lacks the side
     // they act on: a backend has no clients to read requests from, a frontend no servers to read responses from.
     ("accept-invalid-http-request", ALL),
@@ -326,6 +327,8 @@ pub struct Settings {
     pub tcp_smart_accept: Option<bool>,
     /// `option tcp-smart-connect`
     pub tcp_smart_connect: bool,
+    /// `option nolinger`
+    pub nolinger: bool,
     /// `option log-health-checks`
     pub log_health_checks: bool,
     /// `load-server-state-from-file`
@@ -427,6 +430,7 @@ impl Default for Settings {
             srvtcpka: false,
             tcp_smart_accept: None,
             tcp_smart_connect: false,
+            nolinger: false,
             log_global: false,
             logs: Vec::new(),
             default_server: ServerOpts::default(),
@@ -1467,6 +1471,7 @@ fn option(
         | "srvtcpka"
         | "tcp-smart-accept"
         | "tcp-smart-connect"
+        | "nolinger"
         | "accept-invalid-http-request"
         | "accept-invalid-http-response" => {
             if let Some(a) = rest.first() {
@@ -1526,6 +1531,7 @@ fn option(
                     }
                     s.tcp_smart_connect = v;
                 }
+                "nolinger" => s.nolinger = v,
                 "accept-invalid-http-request" => {
                     if kind == SectionKind::Backend {
                         body.ignored_options

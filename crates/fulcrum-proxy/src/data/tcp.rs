@@ -347,7 +347,7 @@ pub async fn serve_client(
             &client,
             (proxied_dst, peer),
             session.as_ref(),
-            (&first, be.config.tcp_smart_connect),
+            (&first, be.config.tcp_smart_connect, be.config.nolinger),
             unique_id.as_deref(),
         );
         let result = match be.timeouts.connect {
@@ -561,13 +561,14 @@ pub async fn serve_client(
 /// Connects to `server`; a `send-proxy` server gets its PROXY header first, an `ssl` server its TLS handshake
 /// (all within the same connect timeout). `first`: the client's bytes the content rules looked at (the `sni`
 /// expression may read them). `smart_connect` (`option tcp-smart-connect`) delays the handshake's last ACK when
-/// something is sent at once (those bytes, a PROXY header or a TLS hello), never for a server that speaks first.
+/// something is sent at once (those bytes, a PROXY header or a TLS hello), never for a server that speaks first;
+/// `nolinger` (`option nolinger`) makes closing the connection reset it.
 async fn connect(
     server: &crate::model::server::ServerRt,
     client: &TcpStream,
     (dst, peer): (Option<SocketAddr>, SocketAddr),
     tls: Option<&TlsSession>,
-    (first, smart_connect): (&[u8], bool),
+    (first, smart_connect, nolinger): (&[u8], bool, bool),
     unique_id: Option<&[u8]>,
 ) -> io::Result<(TcpStream, Option<TlsClientSession>)> {
     let addr = server.target(|| dst.or_else(|| client.local_addr().ok()));
@@ -579,6 +580,7 @@ async fn connect(
             let tuning = crate::net::connect::Tuning {
                 delay_ack: smart_connect && sends_at_once,
                 user_timeout: server.config.tcp_user_timeout,
+                nolinger,
             };
             crate::net::socks4::connect(addr, server.config.socks4, tuning).await?
         }

@@ -14,6 +14,8 @@ pub struct Tuning {
     /// TCP_USER_TIMEOUT (`server ... tcp-ut`): how long sent data may stay unacknowledged before the kernel
     /// gives the connection up.
     pub user_timeout: Option<std::time::Duration>,
+    /// SO_LINGER 0 (`option nolinger`): closing the connection resets it.
+    pub nolinger: bool,
 }
 
 /// Opens a TCP connection to `addr`, TCP_NODELAY set before the handshake.
@@ -25,6 +27,10 @@ pub async fn tcp(addr: SocketAddr, tuning: Tuning) -> io::Result<TcpStream> {
     socket.set_nodelay(true)?;
     if tuning.delay_ack {
         socket2::SockRef::from(&socket).set_quickack(false)?;
+    }
+    if tuning.nolinger {
+        // A zero linger resets at close and never blocks.
+        socket2::SockRef::from(&socket).set_linger(Some(std::time::Duration::ZERO))?;
     }
     if tuning.user_timeout.is_some() {
         socket2::SockRef::from(&socket).set_tcp_user_timeout(tuning.user_timeout)?;

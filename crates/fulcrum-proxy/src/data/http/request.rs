@@ -1290,6 +1290,7 @@ async fn forward(
                         crate::net::connect::Tuning {
                             delay_ack: be.config.tcp_smart_connect,
                             user_timeout: server.config.tcp_user_timeout,
+                            nolinger: be.config.nolinger,
                         },
                     ),
                     be.timeouts.connect,

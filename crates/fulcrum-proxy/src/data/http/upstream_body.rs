@@ -136,9 +136,9 @@ impl UpstreamBody {
         let in_use = self.guard.take().map_or(1, |g| {
             g.0.cur.load(std::sync::atomic::Ordering::Relaxed) as usize
         });
-        if let (Some(mut conn), Some(reuse)) = (self.conn.take(), self.reuse.take()) {
+        match (self.conn.take(), self.reuse.take()) {
             // Bytes after the body mean the server does not speak HTTP/1.1 properly: drop the connection.
-            if conn.buf.is_empty() {
+            (Some(mut conn), Some(reuse)) if conn.buf.is_empty() => {
                 conn.shrink_idle();
                 conn.served += 1;
                 match reuse {
@@ -146,6 +146,11 @@ impl UpstreamBody {
                     Reuse::Session { slot, server } => slot.put(server, conn),
                 }
             }
+            // A connection not kept (`option http-server-close`, `httpclose`, a server that asked to close) whose
+            // response was read whole is reset, as HAProxy closes such a connection: the proxy's side keeps no
+            // TIME-WAIT socket on a local port.
+            (Some(conn), None) => conn.discard(),
+            _ => {}
         }
     }
 }
