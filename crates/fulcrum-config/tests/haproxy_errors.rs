@@ -280,9 +280,9 @@ fn proxy_known_but_unsupported() {
         err1(&format!("{D}listen l\n bind :18080\n {line}\n"), 8, kw, NS);
     }
     err1(
-        &format!("{D}listen l\n bind :18080\n option nolinger\n"),
+        &format!("{D}listen l\n bind :18080\n option http-no-delay\n"),
         8,
-        "option nolinger",
+        "option http-no-delay",
         NS,
     );
     err1(
