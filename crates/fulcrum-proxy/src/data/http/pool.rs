@@ -215,7 +215,7 @@ impl Pool {
         // Kept while the idle ones and the others in use do not exceed the need.
         let others = in_use.saturating_sub(1);
         let need = need.observe(in_use, crate::model::counters::now_ms());
-        let max = max.min(need.saturating_sub(others).saturating_add(1));
+        let needed = need.saturating_sub(others).saturating_add(1);
         // Reserve a place under the server's process-wide limit and the process's, or close the connection.
         let total = &self.all.total;
         let reserve = |c: &AtomicUsize, max: usize| {
@@ -224,7 +224,21 @@ impl Pool {
             })
             .is_ok()
         };
-        if !reserve(count, max) {
+        if !reserve(count, max.min(needed)) {
+            // Beyond the need (and within `pool-max-conn`), the oldest idle connection of this thread goes rather
+            // than this one: the client that just used it may well send its next request on it.
+            if needed < max {
+                if let Some(old) = self.evict_oldest(id) {
+                    old.discard();
+                    let home = conn.home.unwrap_or(self.me);
+                    if let Some(mut lists) = self.all.lock(home) {
+                        lists[id].push(conn);
+                        return;
+                    }
+                    count.fetch_sub(1, Ordering::Relaxed);
+                    total.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
             conn.discard();
             return;
         }
@@ -242,6 +256,19 @@ impl Pool {
                 conn.discard();
             }
         }
+    }
+}
+
+impl Pool {
+    /// Takes out the oldest idle connection to server `id`, this thread's list first, keeping its places in the
+    /// counts (the caller puts another connection in them).
+    fn evict_oldest(&self, id: usize) -> Option<ServerConn> {
+        let n = self.all.workers.len();
+        (0..n).map(|k| (self.me + k) % n).find_map(|w| {
+            let mut lists = self.all.lock(w)?;
+            let list = lists.get_mut(id)?;
+            (!list.is_empty()).then(|| list.remove(0))
+        })
     }
 }
 
