@@ -425,11 +425,9 @@ fn listen_tuning(
         backlog: backlog.map_or(listener::BACKLOG, |b| i32::try_from(b).unwrap_or(i32::MAX)),
         defer_accept: bind.tcp.defer_accept,
         fast_open: bind.tcp.tfo,
-        user_timeout_ms: bind
-            .tcp
-            .user_timeout
-            .map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+        user_timeout: bind.tcp.user_timeout.filter(|d| !d.is_zero()),
         delay_ack: proxy.tcp_smart_accept,
+        nolinger: proxy.nolinger,
     }
 }
 

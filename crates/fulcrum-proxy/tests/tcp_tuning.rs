@@ -386,13 +386,7 @@ fn smart_connect_sends_the_handshake_ack_with_the_request() {
         let (origin, seen) = counting_origin();
         let port = free_port();
         let text = format!(
-            "global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
+            "{DEFAULTS}
 frontend fe
     bind 127.0.0.1:{port}
     default_backend be

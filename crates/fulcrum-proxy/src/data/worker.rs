@@ -252,11 +252,8 @@ async fn accept_loop(
             continue;
         };
         let expect_proxy = info.accept_proxy || expect_proxy;
-        // TCP_NODELAY and the listener's other options came with the connection (`net::listener::Tuning`).
-        if fe.config.nolinger {
-            // `option nolinger`: closing the connection resets it.
-            let _ = socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO));
-        }
+        // TCP_NODELAY, `nolinger` and the listener's other options came with the connection
+        // (`net::listener::Tuning`).
         if fe.config.clitcpka {
             // `option clitcpka`: the kernel's keep-alive probes on the client connection.
             let _ = socket2::SockRef::from(&stream).set_keepalive(true);

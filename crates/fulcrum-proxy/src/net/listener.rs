@@ -51,10 +51,12 @@ pub struct Tuning {
     pub defer_accept: bool,
     /// TCP_FASTOPEN.
     pub fast_open: bool,
-    /// TCP_USER_TIMEOUT in milliseconds, 0 for the kernel's default.
-    pub user_timeout_ms: u32,
+    /// TCP_USER_TIMEOUT (`None`: the kernel's default).
+    pub user_timeout: Option<std::time::Duration>,
     /// TCP_QUICKACK off: the ACK of a client's data waits to leave with the answer.
     pub delay_ack: bool,
+    /// SO_LINGER 0 (`option nolinger`): closing an accepted connection resets it.
+    pub nolinger: bool,
 }
 
 impl Default for Tuning {
@@ -63,8 +65,9 @@ impl Default for Tuning {
             backlog: BACKLOG,
             defer_accept: false,
             fast_open: false,
-            user_timeout_ms: 0,
+            user_timeout: None,
             delay_ack: false,
+            nolinger: false,
         }
     }
 }
@@ -82,10 +85,8 @@ impl Tuning {
             libc::TCP_FASTOPEN,
             if self.fast_open { self.backlog } else { 0 },
         )?;
-        sock.set_tcp_user_timeout(
-            (self.user_timeout_ms > 0)
-                .then(|| std::time::Duration::from_millis(u64::from(self.user_timeout_ms))),
-        )?;
+        sock.set_tcp_user_timeout(self.user_timeout)?;
+        sock.set_linger(self.nolinger.then_some(std::time::Duration::ZERO))?;
         sock.listen(self.backlog)?;
         // After listen, as the kernel's children copy the listener's delayed-ACK mode from then on.
         sock.set_quickack(!self.delay_ack)?;

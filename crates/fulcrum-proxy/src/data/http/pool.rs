@@ -7,9 +7,9 @@
 //! once its response has been read. `pool-max-conn` bounds the idle connections of a server in the whole
 //! process, as in HAProxy.
 //!
-//! Like HAProxy, a server keeps no more idle connections than it lately needed: a connection coming back is
-//! closed when the connections of that server still in use and those already idle reach the most it had in use
-//! at once over the last period ([`Need`]). Under `Connection: close` traffic, where a client's first request
+//! Like HAProxy, a server keeps no more idle connections than it lately needed: when a connection coming back
+//! would make the connections of that server still in use and those idle exceed the most it had in use at once
+//! over the last period ([`Need`]), its oldest idle connection is closed (the one coming back when none is). Under `Connection: close` traffic, where a client's first request
 //! never reuses a connection (`http-reuse safe`), idle connections would otherwise pile up to the process's cap
 //! and hold the server's resources for nothing.
 //!
@@ -225,8 +225,8 @@ impl Pool {
             .is_ok()
         };
         if !reserve(count, max.min(needed)) {
-            // Beyond the need (and within `pool-max-conn`), the oldest idle connection of this thread goes rather
-            // than this one: the client that just used it may well send its next request on it.
+            // Beyond the need (and within `pool-max-conn`), the oldest idle connection goes (this thread's first)
+            // rather than this one: the client that just used it may well send its next request on it.
             if needed < max {
                 if let Some(old) = self.evict_oldest(id) {
                     old.discard();
