@@ -6,8 +6,9 @@ set -euo pipefail
 # benchmark itself; varnish: varnishtest, which runs HAProxy's regression suite (scripts/conformance.sh); bird2: the
 # announcement and ECMP tests; conntrackd: the sync daemon's test; systemd (systemd-analyze), help2man and lintian:
 # the unit and package tests (crates/fulcrum/tests/packaging.rs, `make deb`); clang and libbpf-dev: the XDP plane's
-# BPF program (crates/fulcrum-xdp/build.rs compiles bpf/xdp_lb.c; without them fulcrum builds without it).
-packages=(haproxy keepalived nftables iproute2 conntrack curl openssl socat procps chromium wrk gawk bc nghttp2-client varnish bird2 conntrackd systemd help2man lintian clang libbpf-dev)
+# BPF program (crates/fulcrum-xdp/build.rs compiles bpf/xdp_lb.c; without them fulcrum builds without it); faketime:
+# OCSP responses dated in the past and the future (crates/fulcrum-tls/tests/ocsp_load.rs).
+packages=(haproxy keepalived nftables iproute2 conntrack curl openssl socat procps chromium wrk gawk bc nghttp2-client varnish bird2 conntrackd systemd help2man lintian clang libbpf-dev faketime)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -178,7 +178,10 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     // States carried over a restart (`load-server-state-from-file`) apply before any traffic or check.
     server_state::load(config, &snapshot)?;
     rules::vars::set_global_vars(&config.global.vars);
-    let (tls, certs) = tls_config::all(config)?;
+    let (tls, certs, warnings) = tls_config::all(config)?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
     // The servers' client certificates join the bind lines' in the runtime API's store.
     for id in snapshot
         .servers
@@ -545,10 +548,11 @@ impl Bound {
 pub fn check(config: &Config) -> Result<Vec<String>, StartError> {
     let snapshot = Snapshot::build(config).map_err(StartError::from)?;
     // The server-state files too: `init-addr last` may need them for an address, as in `haproxy -c`.
-    let warnings = server_state::load(config, &snapshot)?;
-    let (_, store) = tls_config::all(config)?;
+    let mut warnings = server_state::load(config, &snapshot)?;
+    let (_, store, tls_warnings) = tls_config::all(config)?;
+    warnings.extend(tls_warnings);
     for p in config.peers.iter().filter(|p| !p.disabled) {
-        tls_config::peers(config, p, &store)?;
+        tls_config::peers(config, p, &store, &mut warnings)?;
     }
     let inherited = config
         .proxies

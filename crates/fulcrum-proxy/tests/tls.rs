@@ -843,6 +843,40 @@ fn an_ocsp_response_beside_the_certificate_is_stapled() {
         ),
         "OCSP single response: Certificate ID does not match any certificate or issuer.\n\n"
     );
+    // A response file about another certificate is checked at load, as HAProxy checks it: the proxy warns,
+    // naming the line and the file, and staples nothing (crates/fulcrum-tls/tests/ocsp_load.rs has every case).
+    leaf(&dir, "other", "a.test", &["a.test"], false, false);
+    let pem = [
+        std::fs::read(dir.join("other.crt")).unwrap(),
+        std::fs::read(dir.join("ca.pem")).unwrap(),
+        std::fs::read(dir.join("other.key.tmp")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join("other.pem"), pem).unwrap();
+    std::fs::copy(dir.join("site.pem.ocsp"), dir.join("other.pem.ocsp")).unwrap();
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {}",
+            dir.join("other.pem").display()
+        ),
+    );
+    let out = s_client(&p, &["-servername", "a.test", "-status"]);
+    assert!(out.contains("OCSP response: no response sent"), "{out}");
+    let cfg = format!(
+        "{DEFAULTS}\nfrontend f\n    bind 127.0.0.1:{} ssl crt {}\n    http-request return status 200\n",
+        free_port(),
+        dir.join("other.pem").display()
+    );
+    let config = fulcrum_config::haproxy::parse_str("t.cfg", &cfg).unwrap();
+    let warnings = fulcrum_proxy::check(&config).expect("a warning, no error");
+    assert_eq!(
+        warnings,
+        [format!(
+            "t.cfg:11: 'bind' in proxy 'f': Loading '{}': OCSP single response: Certificate ID does not match certificate and issuer. Content will be ignored.",
+            dir.join("other.pem.ocsp").display()
+        )]
+    );
 }
 
 #[test]

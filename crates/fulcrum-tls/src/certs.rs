@@ -2,7 +2,8 @@
 //! key; a key missing from it is read from `FILE.key` beside it, as HAProxy does (`site.key` for `site.crt` under
 //! `ssl-load-extra-del-ext`: see [`Companions`]). A directory loads every file in it, in name order, except the
 //! companions HAProxy reads with a certificate (`.key`, `.ocsp`, `.issuer`, `.sctl`) and hidden files. An OCSP
-//! response in `FILE.ocsp` is stapled.
+//! response in `FILE.ocsp` is stapled once checked against the certificate and its issuer (from `FILE.issuer` or
+//! the chain; see [`crate::ocsp_check`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,13 +65,14 @@ pub fn load_crt(
     path: &Path,
     provider: &CryptoProvider,
     companions: Companions,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<Loaded>, TlsError> {
     let meta = std::fs::metadata(path).map_err(|source| TlsError::Stat {
         path: path.to_path_buf(),
         source,
     })?;
     if !meta.is_dir() {
-        return Ok(vec![load_file(path, provider, companions)?]);
+        return Ok(vec![load_served(path, provider, companions, warnings)?]);
     }
     let entries = std::fs::read_dir(path).map_err(|source| TlsError::Stat {
         path: path.to_path_buf(),
@@ -97,7 +99,7 @@ pub fn load_crt(
     }
     files
         .iter()
-        .map(|f| load_file(f, provider, companions))
+        .map(|f| load_served(f, provider, companions, warnings))
         .collect()
 }
 
@@ -120,20 +122,72 @@ pub fn load_file(
             PrivateKeyDer::from_pem_slice(&data).map_err(|_| TlsError::NoKey(companion))?
         }
     };
-    let mut loaded = build(path, chain, key, provider)?;
-    // An OCSP response in `FILE.ocsp` is stapled to the handshakes of clients that ask for it, as HAProxy does.
+    build(path, chain, key, provider)
+}
+
+/// A certificate a bind line serves, with its OCSP response: loaded as [`load_file`] loads it, then `FILE.ocsp`,
+/// when there is one, is stapled to the handshakes of clients that ask for it, as HAProxy does, once it is
+/// checked to be a valid response about this certificate (else a warning says why, and nothing is stapled).
+pub fn load_served(
+    path: &Path,
+    provider: &CryptoProvider,
+    companions: Companions,
+    warnings: &mut Vec<String>,
+) -> Result<Loaded, TlsError> {
+    let mut loaded = load_file(path, provider, companions)?;
     let ocsp = companions.path(path, "ocsp");
-    match std::fs::read(&ocsp) {
-        Ok(der) if !der.is_empty() => {
+    let der = match std::fs::read(&ocsp) {
+        Ok(der) => der,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(loaded),
+        Err(source) => return Err(TlsError::Stat { path: ocsp, source }),
+    };
+    let leaf = loaded
+        .key
+        .cert
+        .first()
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
+    let issuers = loaded.key.cert.get(1..).unwrap_or_default();
+    let issuer = match ocsp_issuer(path, companions, &leaf)? {
+        Some(i) => i,
+        None => crate::ocsp_check::issuer_of(&leaf, issuers)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| TlsError::NoOcspIssuer(ocsp.clone()))?,
+    };
+    match crate::ocsp_check::check(&der, &leaf, &issuer, std::time::SystemTime::now()) {
+        Ok(()) => {
             let mut key = (*loaded.key).clone();
             key.ocsp = Some(der);
             loaded.key = Arc::new(key);
         }
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(TlsError::Stat { path: ocsp, source }),
+        Err(why) => warnings.push(format!(
+            "Loading '{}': {why}. Content will be ignored.",
+            ocsp.display()
+        )),
     }
     Ok(loaded)
+}
+
+/// The issuer named by `FILE.issuer`, read (as HAProxy reads it) when an OCSP response is to be checked: a file
+/// that holds no certificate, or not the issuer of `leaf`, is an error.
+fn ocsp_issuer(
+    path: &Path,
+    companions: Companions,
+    leaf: &[u8],
+) -> Result<Option<Vec<u8>>, TlsError> {
+    let file = companions.path(path, "issuer");
+    let bytes = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(_) => return Err(TlsError::IssuerUnreadable(file)),
+    };
+    let Ok(cert) = CertificateDer::from_pem_slice(&bytes) else {
+        return Err(TlsError::IssuerUnreadable(file));
+    };
+    if !crate::ocsp_check::issued(&cert, leaf) {
+        return Err(TlsError::NotAnIssuer(file));
+    }
+    Ok(Some(cert.to_vec()))
 }
 
 /// The certificates and the private key (when there is one) of PEM text.

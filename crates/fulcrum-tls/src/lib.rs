@@ -15,6 +15,7 @@ pub mod generate;
 pub mod hello;
 pub mod info;
 pub mod ocsp;
+pub mod ocsp_check;
 pub mod ocsp_text;
 pub mod payload;
 pub mod server;
@@ -43,6 +44,15 @@ pub enum TlsError {
         /// Why.
         source: std::io::Error,
     },
+    /// `FILE.ocsp` is there but the certificate's issuer is in neither its chain nor `FILE.issuer`.
+    #[error("'{}' is present and activates OCSP but it is impossible to compute the OCSP certificate ID (maybe the issuer could not be found)", .0.display())]
+    NoOcspIssuer(PathBuf),
+    /// `FILE.issuer` holds no certificate.
+    #[error("'{}' cannot be read or parsed", .0.display())]
+    IssuerUnreadable(PathBuf),
+    /// `FILE.issuer` did not issue the certificate.
+    #[error("'{}' is not an issuer", .0.display())]
+    NotAnIssuer(PathBuf),
     /// A `crt` directory holds no certificate file.
     #[error("no certificate file in directory '{}'", .0.display())]
     EmptyDir(PathBuf),

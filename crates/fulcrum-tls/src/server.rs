@@ -595,6 +595,7 @@ pub fn bind_config(
             &under(&g.crt_base, crt),
             &load_provider,
             certs::Companions::of(g),
+            &mut warnings,
         )? {
             let c = store.insert(c);
             members.push(Member::plain(&c));
@@ -620,6 +621,7 @@ pub fn bind_config(
                 &under(&g.crt_base, &e.file),
                 &load_provider,
                 certs::Companions::of(g),
+                &mut warnings,
             )? {
                 let c = store.insert(c);
                 if let Some(o) = &e.options {

@@ -127,7 +127,11 @@ impl Section {
     ) -> Result<Vec<Section>, StartError> {
         let mut out = Vec::new();
         for p in config.peers.iter().filter(|p| !p.disabled) {
-            let mut tls = crate::model::tls_config::peers(config, p, store)?;
+            let mut warnings = Vec::new();
+            let mut tls = crate::model::tls_config::peers(config, p, store, &mut warnings)?;
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
             let (tx, changed) = watch::channel(0u64);
             let tx = Arc::new(tx);
             let shared: Vec<Shared> = tables

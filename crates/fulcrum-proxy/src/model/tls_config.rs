@@ -16,11 +16,14 @@ use crate::model::error::{RulesError, StartError};
 /// The TLS settings of one frontend's bind lines, in order (`None` for a clear-text line).
 pub type FrontendTls = Vec<Option<Arc<ServerTls>>>;
 
-/// Builds the TLS settings of `proxy`'s bind lines, keeping their certificates in `store`.
+/// Builds the TLS settings of `proxy`'s bind lines, keeping their certificates in `store`; what is ignored with
+/// a warning (a cipher with no counterpart, an OCSP response that does not check) is added to `warnings`, each
+/// naming its line.
 pub fn frontend(
     config: &Config,
     proxy: &Proxy,
     store: &Arc<CertStore>,
+    warnings: &mut Vec<String>,
 ) -> Result<FrontendTls, StartError> {
     proxy
         .binds
@@ -38,7 +41,10 @@ pub fn frontend(
             let built = fulcrum_tls::server::bind_config(ssl, &config.global.ssl, store)
                 .map_err(|e| error(e.to_string()))?;
             for w in &built.warnings {
-                warn!(location = %bind.location, proxy = %proxy.name, "{w}");
+                warnings.push(format!(
+                    "{}: 'bind' in proxy '{}': {w}",
+                    bind.location, proxy.name
+                ));
             }
             built.tls.set_location(&bind.location.to_string());
             // Certificates named without `ssl` are loaded and checked, as HAProxy does, but not served.
@@ -47,20 +53,24 @@ pub fn frontend(
         .collect()
 }
 
+/// The TLS settings of every frontend, the store of their certificates and the warnings given while building them.
+pub type AllTls = (Vec<FrontendTls>, Arc<CertStore>, Vec<String>);
+
 /// Builds the TLS settings of every frontend (in the order of `config.proxies`' frontends), and the store of
-/// their certificates the runtime API can change.
-pub fn all(config: &Config) -> Result<(Vec<FrontendTls>, Arc<CertStore>), StartError> {
+/// their certificates the runtime API can change; the warnings name their lines.
+pub fn all(config: &Config) -> Result<AllTls, StartError> {
     let store = CertStore::with_companions(
         Arc::new(fulcrum_tls::rustls::crypto::aws_lc_rs::default_provider()),
         fulcrum_tls::certs::Companions::of(&config.global.ssl),
     );
+    let mut warnings = Vec::new();
     let tls = config
         .proxies
         .iter()
         .filter(|p| p.kind.has_frontend())
-        .map(|p| frontend(config, p, &store))
+        .map(|p| frontend(config, p, &store, &mut warnings))
         .collect::<Result<_, _>>()?;
-    Ok((tls, store))
+    Ok((tls, store, warnings))
 }
 
 /// The TLS configuration towards a server, and its client certificate and trust for the runtime API's store.
@@ -103,11 +113,12 @@ pub struct PeersTls {
 }
 
 /// Builds the TLS settings of `peers`, keeping the listener's certificates in `store` (shown by the runtime
-/// API's `show ssl cert` with the bind lines').
+/// API's `show ssl cert` with the bind lines'); its warnings are added to `warnings`, each naming its line.
 pub fn peers(
     config: &Config,
     peers: &fulcrum_config::haproxy::Peers,
     store: &Arc<CertStore>,
+    warnings: &mut Vec<String>,
 ) -> Result<PeersTls, StartError> {
     let error = |location: &fulcrum_config::Location, keyword: &'static str, message: String| {
         StartError::PeersTls {
@@ -122,7 +133,10 @@ pub fn peers(
         let built = fulcrum_tls::server::bind_config(&bind.ssl, &config.global.ssl, store)
             .map_err(|e| error(&bind.location, "bind", e.to_string()))?;
         for w in &built.warnings {
-            warn!(location = %bind.location, peers = %peers.name, "{w}");
+            warnings.push(format!(
+                "{}: 'bind' in peers '{}': {w}",
+                bind.location, peers.name
+            ));
         }
         built.tls.set_location(&bind.location.to_string());
         out.accept = Some(Arc::new(built.tls));
@@ -139,7 +153,10 @@ pub fn peers(
         let built = fulcrum_tls::client::server_config(tls, &config.global.ssl)
             .map_err(|e| error(location, "server", format!("peer '{name}': {e}")))?;
         for w in &built.warnings {
-            warn!(location = %location, peers = %peers.name, peer = %name, "{w}");
+            warnings.push(format!(
+                "{location}: 'server' in peers '{}': peer '{name}': {w}",
+                peers.name
+            ));
         }
         out.connect.insert(name.clone(), built.config);
     }
