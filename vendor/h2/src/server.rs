@@ -434,11 +434,11 @@ where
     ) -> Poll<Option<Result<(Request<RecvStream>, SendResponse<B>), crate::Error>>> {
         // Always try to advance the internal state. Getting Pending also is
         // needed to allow this function to return Pending.
-        if self.poll_closed(cx)?.is_ready() {
-            // If the socket is closed, don't return anything
-            // TODO: drop any pending streams
-            return Poll::Ready(None);
-        }
+        //
+        // fulcrum: the streams received before the socket closed are still
+        // handed out (a client may send a whole request and close at once, in
+        // one read); only then does the end of the connection show.
+        let closed = self.poll_closed(cx);
 
         if let Some(inner) = self.connection.next_incoming() {
             tracing::trace!("received incoming");
@@ -451,7 +451,11 @@ where
             return Poll::Ready(Some(Ok((request, respond))));
         }
 
-        Poll::Pending
+        match closed {
+            Poll::Ready(Ok(())) => Poll::Ready(None),
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Sets the target window size for the whole connection.
