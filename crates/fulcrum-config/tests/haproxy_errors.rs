@@ -94,7 +94,7 @@ fn global_unknown_keyword() {
 #[test]
 fn global_known_but_unsupported() {
     for kw in [
-        "ssl-dh-param-file dh.pem",
+        "ssl-skip-self-issued-ca",
         "ssl-load-extra-files none",
         "tune.http.cookielen 63",
         "maxpipes 64",

@@ -1365,3 +1365,82 @@ fn generate_certificates_for_names_without_one() {
         drop(h);
     }
 }
+
+/// The global section of Mozilla's "intermediate" HAProxy template (ssl-config.mozilla.org), which many
+/// configurations start from: its DHE cipher names and `ssl-dh-param-file` are taken with warnings (rustls has no
+/// finite-field DHE; the file must still hold DH parameters, as HAProxy requires), and the site is served over TLS
+/// 1.2 and 1.3 with HSTS, plain HTTP redirected.
+#[test]
+fn mozilla_intermediate_template_is_served() {
+    let k = pki();
+    let ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+    let suites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+    let dh = k.dir.join(format!("ffdhe2048-{}.pem", free_port()));
+    openssl(
+        &k.dir,
+        &[
+            "genpkey",
+            "-genparam",
+            "-algorithm",
+            "DH",
+            "-pkeyopt",
+            "group:ffdhe2048",
+            "-out",
+            dh.to_str().unwrap(),
+        ],
+    );
+    let (tls_port, plain_port) = (free_port(), free_port());
+    let global = |dh: &Path| {
+        format!(
+            "global\n    nbthread 1\n    ssl-default-bind-ciphers {ciphers}\n    ssl-default-bind-ciphersuites {suites}\n    ssl-default-bind-options prefer-client-ciphers no-sslv3 no-tlsv10 no-tlsv11 no-tls-tickets\n    ssl-default-server-ciphers {ciphers}\n    ssl-default-server-ciphersuites {suites}\n    ssl-default-server-options no-sslv3 no-tlsv10 no-tlsv11 no-tls-tickets\n    ssl-dh-param-file {}\n",
+            dh.display()
+        )
+    };
+    let o = origins(1);
+    let rest = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\nfrontend ft\n    bind 127.0.0.1:{plain_port}\n    bind 127.0.0.1:{tls_port} ssl crt {} alpn h2,http/1.1\n    http-request redirect scheme https code 301 unless {{ ssl_fc }}\n    http-response set-header Strict-Transport-Security max-age=63072000\n    default_backend b\n\nbackend b\n{}",
+        k.path("a.pem"),
+        server_lines(&o, "")
+    );
+    let cfg = format!("{}{rest}", global(&dh));
+    let config = fulcrum_config::haproxy::parse_str("t.cfg", &cfg).unwrap();
+    let mut warnings: Vec<String> = config.warnings.iter().map(|w| w.to_string()).collect();
+    warnings.extend(fulcrum_proxy::check(&config).unwrap());
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("t.cfg:9") && w.contains("'ssl-dh-param-file'")),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("'DHE-RSA-AES128-GCM-SHA256' has no counterpart")),
+        "{warnings:#?}"
+    );
+    let mut p = start_proxy(&cfg);
+    p.addr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    for v in [vec!["--tls-max", "1.2"], vec![]] {
+        let c = curl(&p, "a.test", "/", &v);
+        assert!(c.ok, "{}", c.verbose);
+        assert!(
+            c.verbose
+                .to_ascii_lowercase()
+                .contains("strict-transport-security: max-age=63072000"),
+            "{}",
+            c.verbose
+        );
+    }
+    let r = get(format!("127.0.0.1:{plain_port}").parse().unwrap(), "/x");
+    assert_eq!(r.status, 301);
+    // A file without DH parameters is refused with the global line, as HAProxy refuses it.
+    let junk = format!("{}{rest}", global(&k.dir.join("a.pem")));
+    let config = fulcrum_config::haproxy::parse_str("t.cfg", &junk).unwrap();
+    let e = fulcrum_proxy::check(&config)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        e.contains("t.cfg:9: 'ssl-dh-param-file': unable to load DH parameters from file"),
+        "{e}"
+    );
+}

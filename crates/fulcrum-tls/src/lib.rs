@@ -10,6 +10,7 @@ pub mod client;
 pub mod crl;
 pub mod crl_text;
 pub mod crtlist;
+pub mod dh;
 pub mod dn;
 pub mod generate;
 pub mod hello;
@@ -44,6 +45,9 @@ pub enum TlsError {
         /// Why.
         source: std::io::Error,
     },
+    /// `ssl-dh-param-file` names a file without DH parameters.
+    #[error("unable to load DH parameters from file <{}>.", .0.display())]
+    DhParams(PathBuf),
     /// `FILE.ocsp` is there but the certificate's issuer is in neither its chain nor `FILE.issuer`.
     #[error("'{}' is present and activates OCSP but it is impossible to compute the OCSP certificate ID (maybe the issuer could not be found)", .0.display())]
     NoOcspIssuer(PathBuf),

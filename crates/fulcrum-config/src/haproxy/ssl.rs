@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::common::{Line, Sink};
+use crate::diag::Severity;
 use crate::Location;
 
 /// A protocol version as HAProxy names it in `ssl-min-ver` / `ssl-max-ver`.
@@ -412,6 +413,9 @@ pub struct GlobalSsl {
     /// without its `.crt` extension (`site.crt` has `site.key`), rather than after the whole name
     /// (`site.crt.key`).
     pub extra_del_ext: bool,
+    /// `ssl-dh-param-file FILE` and the line naming it: the file must hold DH parameters (checked when the TLS
+    /// settings are built), which fulcrum's TLS library, having no finite-field DHE suites, does not use.
+    pub dh_param_file: Option<(PathBuf, Location)>,
 }
 
 impl GlobalSsl {
@@ -720,6 +724,23 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
                         }
                     }
                     None => sink.error(loc, kw, "expects a directory"),
+                }
+            }
+        }
+        "ssl-dh-param-file" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg.filter(|a| !a.is_empty()) {
+                    Some(a) => {
+                        g.dh_param_file = Some((PathBuf::from(a), loc.clone()));
+                        sink.warn(
+                            Severity::Warning,
+                            loc,
+                            kw,
+                            "fulcrum's TLS library offers no finite-field Diffie-Hellman (DHE) cipher suites: the \
+                             file is checked but its parameters are not used, clients agree on ECDHE",
+                        );
+                    }
+                    None => sink.error(loc, kw, "expects a file path"),
                 }
             }
         }

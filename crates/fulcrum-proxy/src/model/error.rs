@@ -110,6 +110,16 @@ pub enum StartError {
     /// The descriptor limit is too low for `maxconn` (`strict-limits`).
     #[error("{0}")]
     FdLimit(#[from] crate::net::fd_limit::FdLimitError),
+    /// A TLS setting of `global` cannot be used (`ssl-dh-param-file` without DH parameters).
+    #[error("[ALERT] {location}: '{keyword}': {message}")]
+    GlobalTls {
+        /// The line.
+        location: String,
+        /// The keyword.
+        keyword: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A `bind` line's TLS settings cannot be used.
     #[error("[ALERT] {location}: 'bind' in proxy '{proxy}': {message}")]
     Tls {

@@ -59,6 +59,13 @@ pub type AllTls = (Vec<FrontendTls>, Arc<CertStore>, Vec<String>);
 /// Builds the TLS settings of every frontend (in the order of `config.proxies`' frontends), and the store of
 /// their certificates the runtime API can change; the warnings name their lines.
 pub fn all(config: &Config) -> Result<AllTls, StartError> {
+    if let Some((file, location)) = &config.global.ssl.dh_param_file {
+        fulcrum_tls::dh::check_file(file).map_err(|e| StartError::GlobalTls {
+            location: location.to_string(),
+            keyword: "ssl-dh-param-file",
+            message: e.to_string(),
+        })?;
+    }
     let store = CertStore::with_companions(
         Arc::new(fulcrum_tls::rustls::crypto::aws_lc_rs::default_provider()),
         fulcrum_tls::certs::Companions::of(&config.global.ssl),
