@@ -95,7 +95,7 @@ fn global_unknown_keyword() {
 fn global_known_but_unsupported() {
     for kw in [
         "ssl-skip-self-issued-ca",
-        "ssl-load-extra-files none",
+        "ssl-mode-async",
         "tune.http.cookielen 63",
         "maxpipes 64",
     ] {

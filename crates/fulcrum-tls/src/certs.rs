@@ -14,6 +14,7 @@ use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::TlsError;
+use fulcrum_config::haproxy::ssl::ExtraFiles;
 
 /// Extensions of the files that accompany a certificate in a directory and are not certificates themselves.
 const COMPANIONS: &[&str] = &["key", "ocsp", "issuer", "sctl"];
@@ -21,10 +22,13 @@ const COMPANIONS: &[&str] = &["key", "ocsp", "issuer", "sctl"];
 /// How the files accompanying a certificate are named: after the whole file name (`site.crt.key`, HAProxy's
 /// default), or, with `del_ext` (`ssl-load-extra-del-ext`), after the name without its `.crt` extension
 /// (`site.key`; a file with another extension keeps its whole name, as HAProxy does).
+/// Which of them are looked for is `ssl-load-extra-files` (all by default).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Companions {
     /// `ssl-load-extra-del-ext`.
     pub del_ext: bool,
+    /// `ssl-load-extra-files`.
+    pub load: ExtraFiles,
 }
 
 impl Companions {
@@ -32,6 +36,7 @@ impl Companions {
     pub fn of(g: &fulcrum_config::haproxy::ssl::GlobalSsl) -> Companions {
         Companions {
             del_ext: g.extra_del_ext,
+            load: g.extra_files,
         }
     }
 
@@ -116,11 +121,13 @@ pub fn load_file(
     let (chain, key) = parse_pem(&bytes, path)?;
     let key = match key {
         Some(k) => k,
-        None => {
+        None if companions.load.key => {
             let companion = companions.path(path, "key");
             let data = std::fs::read(&companion).unwrap_or_default();
             PrivateKeyDer::from_pem_slice(&data).map_err(|_| TlsError::NoKey(companion))?
         }
+        // `ssl-load-extra-files` without `key`: HAProxy names the certificate file.
+        None => return Err(TlsError::NoKey(path.to_path_buf())),
     };
     build(path, chain, key, provider)
 }
@@ -135,6 +142,18 @@ pub fn load_served(
     warnings: &mut Vec<String>,
 ) -> Result<Loaded, TlsError> {
     let mut loaded = load_file(path, provider, companions)?;
+    if companions.load.sctl {
+        let sctl = companions.path(path, "sctl");
+        if sctl.exists() {
+            warnings.push(format!(
+                "'{}': fulcrum's TLS library sends no signed certificate timestamps: the file is not used",
+                sctl.display()
+            ));
+        }
+    }
+    if !companions.load.ocsp {
+        return Ok(loaded);
+    }
     let ocsp = companions.path(path, "ocsp");
     let der = match std::fs::read(&ocsp) {
         Ok(der) => der,
@@ -148,7 +167,12 @@ pub fn load_served(
         .map(|c| c.to_vec())
         .unwrap_or_default();
     let issuers = loaded.key.cert.get(1..).unwrap_or_default();
-    let issuer = match ocsp_issuer(path, companions, &leaf)? {
+    let named = if companions.load.issuer {
+        ocsp_issuer(path, companions, &leaf)?
+    } else {
+        None
+    };
+    let issuer = match named {
         Some(i) => i,
         None => crate::ocsp_check::issuer_of(&leaf, issuers)
             .map(<[u8]>::to_vec)
@@ -379,7 +403,10 @@ mod tests {
     #[test]
     fn companions_are_named_with_or_without_the_crt_extension() {
         let plain = Companions::default();
-        let del = Companions { del_ext: true };
+        let del = Companions {
+            del_ext: true,
+            ..Companions::default()
+        };
         assert_eq!(
             plain.path(Path::new("/d/site.crt"), "key"),
             Path::new("/d/site.crt.key")

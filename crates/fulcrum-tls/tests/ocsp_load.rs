@@ -67,8 +67,9 @@ fn respond(dir: &Path, crts: &[&str], out: &str, shift: Option<&str>, ndays: Opt
     run(dir, &cmd);
 }
 
-fn pki() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fulcrum-ocsp-load-{}", std::process::id()));
+/// The test PKI in a directory of its own (`name`: one per test, as tests run side by side).
+fn pki(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fulcrum-ocsp-load-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let ec = [
@@ -167,28 +168,63 @@ fn pki() -> PathBuf {
 #[derive(Debug, PartialEq)]
 enum Outcome {
     Stapled,
+    /// Loaded, with no OCSP response and no warning.
+    Loaded,
     Ignored(String),
     Refused(String),
 }
 
 /// Loads `crt` with `ocsp` copied beside it (and `issuer` as its `.issuer` when given) in fulcrum.
 fn fulcrum(dir: &Path, crt: &str, ocsp: &str, issuer: Option<&str>) -> Outcome {
+    load(dir, crt, Some(ocsp), issuer, None)
+}
+
+/// Loads `crt` with its companions (`ocsp`, `issuer`, and `CRT.key` when that file exists) under
+/// `ssl-load-extra-files EXTRA` when given, in fulcrum and, when it is installed, in haproxy: both must agree.
+fn load(
+    dir: &Path,
+    crt: &str,
+    ocsp: Option<&str>,
+    issuer: Option<&str>,
+    extra: Option<&str>,
+) -> Outcome {
     let case = dir.join(format!("case-{crt}"));
     let _ = std::fs::remove_dir_all(&case);
     std::fs::create_dir_all(&case).unwrap();
     let path = case.join(crt);
     std::fs::copy(dir.join(crt), &path).unwrap();
-    std::fs::copy(dir.join(ocsp), case.join(format!("{crt}.ocsp"))).unwrap();
+    if let Some(o) = ocsp {
+        std::fs::copy(dir.join(o), case.join(format!("{crt}.ocsp"))).unwrap();
+    }
     if let Some(i) = issuer {
         std::fs::copy(dir.join(i), case.join(format!("{crt}.issuer"))).unwrap();
     }
+    let key = dir.join(format!("{crt}.key"));
+    if key.exists() {
+        std::fs::copy(&key, case.join(format!("{crt}.key"))).unwrap();
+    }
+    let global = extra.map_or(String::new(), |e| {
+        format!("global\n    ssl-load-extra-files {e}\n")
+    });
+    let parsed = fulcrum_config::haproxy::parse_str("g.cfg", &global).unwrap();
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let mut warnings = Vec::new();
-    let out = match load_crt(&path, &provider, Companions::default(), &mut warnings) {
+    let stapled = ocsp.map(|o| std::fs::read(dir.join(o)).unwrap());
+    let loaded = load_crt(
+        &path,
+        &provider,
+        Companions::of(&parsed.global.ssl),
+        &mut warnings,
+    );
+    let out = match loaded {
         Err(e) => Outcome::Refused(e.to_string()),
-        Ok(l) if l[0].key.ocsp.as_deref() == Some(&std::fs::read(dir.join(ocsp)).unwrap()[..]) => {
+        Ok(l) if l[0].key.ocsp.is_some() && l[0].key.ocsp == stapled => {
             assert!(warnings.is_empty(), "{warnings:?}");
             Outcome::Stapled
+        }
+        Ok(l) if warnings.is_empty() => {
+            assert!(l[0].key.ocsp.is_none());
+            Outcome::Loaded
         }
         Ok(l) => {
             assert!(l[0].key.ocsp.is_none());
@@ -201,7 +237,7 @@ fn fulcrum(dir: &Path, crt: &str, ocsp: &str, issuer: Option<&str>) -> Outcome {
         std::fs::write(
             &cfg,
             format!(
-                "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nfrontend f\n    bind 127.0.0.1:1 ssl crt {}\n    default_backend b\nbackend b\n    server s 127.0.0.1:1\n",
+                "{global}defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nfrontend f\n    bind 127.0.0.1:1 ssl crt {}\n    default_backend b\nbackend b\n    server s 127.0.0.1:1\n",
                 path.display()
             ),
         )
@@ -215,7 +251,7 @@ fn fulcrum(dir: &Path, crt: &str, ocsp: &str, issuer: Option<&str>) -> Outcome {
         let text =
             String::from_utf8_lossy(&h.stdout).into_owned() + &String::from_utf8_lossy(&h.stderr);
         match &out {
-            Outcome::Stapled => assert!(
+            Outcome::Stapled | Outcome::Loaded => assert!(
                 h.status.success() && !text.contains("WARNING"),
                 "haproxy: {text}"
             ),
@@ -258,7 +294,7 @@ fn ignored(reason: &str, dir: &Path) -> Outcome {
 
 #[test]
 fn ocsp_responses_are_checked_at_load_as_haproxy_checks_them() {
-    let dir = pki();
+    let dir = pki("ocsp");
     assert_eq!(fulcrum(&dir, "a.pem", "a.der", None), Outcome::Stapled);
     // The issuer from `.issuer` when the chain lacks it.
     assert_eq!(
@@ -315,5 +351,94 @@ fn ocsp_responses_are_checked_at_load_as_haproxy_checks_them() {
     ));
     assert!(refused("a.pem", Some("junk.der")).ends_with("a.pem.issuer' cannot be read or parsed"));
     assert!(refused("a-alone.pem", Some("b.crt")).ends_with("a-alone.pem.issuer' is not an issuer"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `ssl-load-extra-files` says which companions are looked for, as haproxy 2.6 reads them: without `key` a key
+/// kept beside the certificate is not found, without `ocsp` a response file is not read (nor checked), without
+/// `issuer` the issuer comes from the chain only; a `.sctl` file (not served: rustls sends no timestamps) is
+/// named in a warning unless `sctl` is left out.
+#[test]
+fn ssl_load_extra_files_chooses_the_companions_as_haproxy() {
+    let dir = pki("extra");
+    std::fs::copy(dir.join("a.crt"), dir.join("a-crt.pem")).unwrap();
+    std::fs::copy(dir.join("a.key"), dir.join("a-crt.pem.key")).unwrap();
+    let refused = |crt: &str, ocsp, issuer, extra| match load(&dir, crt, ocsp, issuer, Some(extra))
+    {
+        Outcome::Refused(e) => e,
+        other => panic!("{crt} {extra}: {other:?}"),
+    };
+    assert!(refused("a-crt.pem", None, None, "none").contains("No Private Key found in '"));
+    assert_eq!(
+        load(&dir, "a-crt.pem", None, None, Some("key")),
+        Outcome::Loaded
+    );
+    assert_eq!(
+        load(&dir, "a-crt.pem", None, None, Some("all")),
+        Outcome::Loaded
+    );
+    // A response about another certificate, beside a certificate without its issuer.
+    assert_eq!(
+        load(&dir, "a-alone.pem", Some("b.der"), None, Some("key")),
+        Outcome::Loaded
+    );
+    assert!(
+        refused("a-alone.pem", Some("b.der"), Some("ca.pem"), "key ocsp")
+            .contains("impossible to compute the OCSP certificate ID")
+    );
+    match load(
+        &dir,
+        "a-alone.pem",
+        Some("b.der"),
+        Some("ca.pem"),
+        Some("key ocsp issuer"),
+    ) {
+        Outcome::Ignored(w) => assert!(w.contains("Certificate ID does not match"), "{w}"),
+        other => panic!("{other:?}"),
+    }
+    // Refusals in HAProxy's words (haproxy -c refuses the same lines).
+    for (extra, want) in [
+        ("bogus", "'ssl-load-extra-files' expects one or multiple arguments (none, all, bundle, sctl, ocsp, issuer)."),
+        ("", "'ssl-load-extra-files' expects one or multiple arguments"),
+        ("none key", "'ssl-load-extra-files' 'none' and 'all' can be only used alone"),
+    ] {
+        let text = format!("global\n    ssl-load-extra-files {extra}\n");
+        let e = fulcrum_config::haproxy::parse_str("g.cfg", &text).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("g.cfg:2") && e.contains(want), "{extra}: {e}");
+        if haproxy_present() {
+            let cfg = dir.join("refused.cfg");
+            std::fs::write(&cfg, &text).unwrap();
+            let h = Command::new("haproxy").arg("-c").arg("-f").arg(&cfg).output().unwrap();
+            assert!(!h.status.success() && String::from_utf8_lossy(&h.stderr).contains(want), "haproxy: {extra}");
+        }
+    }
+    // A `.sctl` beside the certificate is named, unless `sctl` is left out.
+    let sctl_dir = dir.join("sctl");
+    std::fs::create_dir_all(&sctl_dir).unwrap();
+    std::fs::copy(dir.join("a.pem"), sctl_dir.join("a.pem")).unwrap();
+    std::fs::write(sctl_dir.join("a.pem.sctl"), [0u8, 0]).unwrap();
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    for (extra, named) in [("all", true), ("key ocsp issuer", false)] {
+        let g = fulcrum_config::haproxy::parse_str(
+            "g.cfg",
+            &format!("global\n    ssl-load-extra-files {extra}\n"),
+        )
+        .unwrap();
+        let mut warnings = Vec::new();
+        load_crt(
+            &sctl_dir.join("a.pem"),
+            &provider,
+            Companions::of(&g.global.ssl),
+            &mut warnings,
+        )
+        .unwrap();
+        assert_eq!(
+            warnings.iter().any(|w| w.contains(
+                "a.pem.sctl': fulcrum's TLS library sends no signed certificate timestamps"
+            )),
+            named,
+            "{extra}: {warnings:?}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -416,6 +416,56 @@ pub struct GlobalSsl {
     /// `ssl-dh-param-file FILE` and the line naming it: the file must hold DH parameters (checked when the TLS
     /// settings are built), which fulcrum's TLS library, having no finite-field DHE suites, does not use.
     pub dh_param_file: Option<(PathBuf, Location)>,
+    /// `ssl-load-extra-files`: which companions of a certificate file are looked for (all by default).
+    pub extra_files: ExtraFiles,
+}
+
+/// The files HAProxy looks for beside a certificate file (`ssl-load-extra-files`): its key (`FILE.key`) when the
+/// PEM has none, its OCSP response (`FILE.ocsp`), its issuer (`FILE.issuer`, for the OCSP response), its signed
+/// certificate timestamps (`FILE.sctl`) and multi-certificate bundles (`FILE.rsa`, `FILE.ecdsa` ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtraFiles {
+    /// `key`
+    pub key: bool,
+    /// `ocsp`
+    pub ocsp: bool,
+    /// `issuer`
+    pub issuer: bool,
+    /// `sctl`
+    pub sctl: bool,
+    /// `bundle`
+    pub bundle: bool,
+}
+
+impl Default for ExtraFiles {
+    /// `all`, HAProxy's default.
+    fn default() -> ExtraFiles {
+        ExtraFiles::all()
+    }
+}
+
+impl ExtraFiles {
+    /// `all`
+    pub const fn all() -> ExtraFiles {
+        ExtraFiles {
+            key: true,
+            ocsp: true,
+            issuer: true,
+            sctl: true,
+            bundle: true,
+        }
+    }
+
+    /// `none`: only the files the configuration names.
+    pub const fn none() -> ExtraFiles {
+        ExtraFiles {
+            key: false,
+            ocsp: false,
+            issuer: false,
+            sctl: false,
+            bundle: false,
+        }
+    }
 }
 
 impl GlobalSsl {
@@ -742,6 +792,43 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
                     }
                     None => sink.error(loc, kw, "expects a file path"),
                 }
+            }
+        }
+        "ssl-load-extra-files" => {
+            let words = &line.words[1..];
+            let usage = "'ssl-load-extra-files' expects one or multiple arguments (none, all, bundle, sctl, ocsp, issuer).";
+            let mut files = ExtraFiles::none();
+            let mut ok = !words.is_empty();
+            for w in words {
+                match w.as_str() {
+                    "none" | "all" if words.len() > 1 => {
+                        sink.error(
+                            loc,
+                            kw,
+                            "'ssl-load-extra-files' 'none' and 'all' can be only used alone",
+                        );
+                        ok = false;
+                        break;
+                    }
+                    "none" => files = ExtraFiles::none(),
+                    "all" => files = ExtraFiles::all(),
+                    "key" => files.key = true,
+                    "ocsp" => files.ocsp = true,
+                    "issuer" => files.issuer = true,
+                    "sctl" => files.sctl = true,
+                    "bundle" => files.bundle = true,
+                    _ => {
+                        sink.error(loc, kw, usage);
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if words.is_empty() {
+                sink.error(loc, kw, usage);
+            }
+            if ok {
+                g.extra_files = files;
             }
         }
         "ssl-load-extra-del-ext" => {
