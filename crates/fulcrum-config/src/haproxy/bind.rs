@@ -157,18 +157,12 @@ pub fn options(line: &Line, start: usize, bind: &mut Bind, sink: &mut Sink) -> b
                 i += 1;
             }
             "tcp-ut" => {
-                match sink.time(
+                match sink.tcp_user_timeout(
                     loc,
                     "bind tcp-ut",
                     line.words.get(i + 1).map(String::as_str),
                 ) {
-                    Some(d) if d.as_millis() <= u128::from(i32::MAX as u32) => {
-                        bind.tcp.user_timeout = Some(d)
-                    }
-                    Some(_) => {
-                        sink.error(loc, "bind tcp-ut", "'tcp-ut' is too large");
-                        ok = false;
-                    }
+                    Some(d) => bind.tcp.user_timeout = Some(d),
                     None => ok = false,
                 }
                 i += 1;

@@ -101,6 +101,22 @@ impl Sink {
         );
     }
 
+    /// Parses the time of a `tcp-ut` option (TCP_USER_TIMEOUT, milliseconds the kernel keeps in an `int`),
+    /// recording a problem on failure.
+    pub fn tcp_user_timeout(
+        &mut self,
+        location: &Location,
+        keyword: &str,
+        value: Option<&str>,
+    ) -> Option<Duration> {
+        let d = self.time(location, keyword, value)?;
+        if d.as_millis() > u128::from(i32::MAX as u32) {
+            self.error(location, keyword, "'tcp-ut' is too large");
+            return None;
+        }
+        Some(d)
+    }
+
     /// Parses a time argument, recording a problem on failure.
     pub fn time(
         &mut self,

@@ -437,17 +437,10 @@ pub fn parse_opts(line: &Line, start: usize, kw: &str, sink: &mut Sink) -> Optio
                 .time(loc, &okey, val)
                 .map(|d| o.slowstart = Some(d))
                 .is_some(),
-            "tcp-ut" => match sink.time(loc, &okey, val) {
-                Some(d) if d.as_millis() <= u128::from(i32::MAX as u32) => {
-                    o.tcp_ut = Some(d);
-                    true
-                }
-                Some(_) => {
-                    sink.error(loc, &okey, "'tcp-ut' is too large");
-                    false
-                }
-                None => false,
-            },
+            "tcp-ut" => sink
+                .tcp_user_timeout(loc, &okey, val)
+                .map(|d| o.tcp_ut = Some(d))
+                .is_some(),
             "rise" | "fall" => match sink.uint(loc, &okey, val, 1, 1_000_000) {
                 Some(n) => {
                     if opt == "rise" {
