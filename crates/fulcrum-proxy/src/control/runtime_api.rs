@@ -981,11 +981,11 @@ impl Control for RuntimeApi {
             Arc::new(s)
         });
         let s = be.servers[index].clone();
-        if let Some((_, t)) = &tracked {
+        if let Some((tbe, t)) = &tracked {
             // It takes the tracked server's state now, and its changes from now on.
             s.set_up(t.is_checked_up());
             s.set_admin(t.flags_for_tracker(&s));
-            t.add_tracker(&be, &s);
+            tbe.add_tracker(t, &be, &s);
         }
         be.rebuild_farm();
         info!("'server {}' : New server registered.", s.full_name);
@@ -1011,8 +1011,8 @@ impl Control for RuntimeApi {
         // Its checks end now, and the server it tracked no longer passes changes on to it.
         s.stop_tasks();
         if let Some((tb, ts)) = &s.config.track {
-            if let Ok((_, t)) = self.find(tb, ts) {
-                t.remove_tracker(&s);
+            if let Ok((tbe, t)) = self.find(tb, ts) {
+                tbe.remove_tracker(&t, &s);
             }
         }
         // Its client certificate, CA and CRL files are no longer used by it (`show ssl cert`, `del ssl

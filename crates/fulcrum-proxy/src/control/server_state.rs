@@ -141,7 +141,7 @@ fn apply_files(config: &Config, snapshot: &Snapshot, warnings: &mut Vec<String>)
     // Trackers take the maintenance and drain of the servers they track, as loaded.
     for be in &snapshot.backends {
         for s in be.servers.iter() {
-            s.pass_admin_to_trackers(0);
+            be.pass_admin_to_trackers(s, 0);
         }
     }
 }

@@ -32,20 +32,20 @@ pub fn admin_flags(s: &ServerRt, state: AdminState) -> u8 {
 /// inherit its maintenance and drain, down the chain, as HAProxy's do.
 pub fn apply_admin(be: &BackendRt, s: &ServerRt, flags: u8) {
     if change(be, s, flags, None) {
-        inherit(s, 0);
+        inherit(be, s, 0);
     }
 }
 
 /// Passes `s`'s maintenance and drain on to the servers tracking it, and theirs to their trackers, each change
 /// logged as HAProxy logs it.
-fn inherit(s: &ServerRt, depth: usize) {
+fn inherit(be: &BackendRt, s: &ServerRt, depth: usize) {
     // The configuration refuses loops; the bound only guards against a deep chain.
     if depth > 64 {
         return;
     }
-    for (tbe, t) in s.trackers() {
+    for (tbe, t) in be.trackers_of(s) {
         if change(&tbe, &t, s.flags_for_tracker(&t), Some(s)) {
-            inherit(&t, depth + 1);
+            inherit(&tbe, &t, depth + 1);
         }
     }
 }

@@ -838,16 +838,16 @@ fn apply_transition(
         }
         observe::on_marked(be, server, up);
     }
-    follow_tracked(server, up, 0);
+    follow_tracked(be, server, up, 0);
 }
 
-/// `track`: the servers tracking `server` take its new state, and those tracking them in turn.
-fn follow_tracked(server: &ServerRt, up: bool, depth: usize) {
+/// `track`: the servers tracking `server` (of backend `be`) take its new state, and those tracking them in turn.
+fn follow_tracked(be: &BackendRt, server: &ServerRt, up: bool, depth: usize) {
     // The configuration refuses loops; the bound only guards against a deep chain.
     if depth > 64 {
         return;
     }
-    for (tbe, t) in server.trackers() {
+    for (tbe, t) in be.trackers_of(server) {
         let was_up = t.is_checked_up();
         t.set_up(up);
         tbe.rebuild_farm();
@@ -870,7 +870,7 @@ fn follow_tracked(server: &ServerRt, up: bool, depth: usize) {
             tbe.log_event(level, &line);
             observe::on_marked(&tbe, &t, up);
         }
-        follow_tracked(&t, up, depth + 1);
+        follow_tracked(&tbe, &t, up, depth + 1);
     }
 }
 

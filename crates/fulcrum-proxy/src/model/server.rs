@@ -83,9 +83,6 @@ pub struct ServerRt {
     forced_health: AtomicU8,
     /// Named elsewhere in the configuration (`use-server`, `srv_*` fetches, `track`): `del server` refuses it.
     pub referenced: bool,
-    /// The servers whose `track` names this one, with their backends: they take its state (the last one to
-    /// start tracking first, the order HAProxy passes a change on in).
-    trackers: std::sync::Mutex<Vec<Tracker>>,
     /// Added at run time (`add server`): its checks start disabled, it cannot be tracked, and its checks send a
     /// PROXY header only with `check-send-proxy`, as in HAProxy 2.6.
     pub dynamic: bool,
@@ -97,12 +94,6 @@ pub struct ServerRt {
     /// tracker is gone (haproxy 2.6 observed).
     tracked_at_run_time: AtomicBool,
 }
-
-/// A server following another's state (`track`), and its backend (whose farm changes with it).
-pub type Tracker = (
-    std::sync::Weak<crate::model::snapshot::BackendRt>,
-    std::sync::Weak<ServerRt>,
-);
 
 /// Where a server's agent is asked and what it is sent (`agent-addr`, `agent-port`, `agent-send`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,7 +273,6 @@ impl ServerRt {
             agent_target: std::sync::Mutex::new(config.agent.as_ref().map(AgentTarget::from)),
             forced_health: AtomicU8::new(0),
             referenced: false,
-            trackers: std::sync::Mutex::new(Vec::new()),
             dynamic: false,
             agent_frozen: AtomicBool::new(false),
             tasks: std::sync::Mutex::new(Vec::new()),
@@ -330,7 +320,6 @@ impl ServerRt {
             agent_target,
             forced_health: AtomicU8::new(0),
             referenced: false,
-            trackers: std::sync::Mutex::new(Vec::new()),
             dynamic: true,
             agent_frozen: AtomicBool::new(true),
             tasks: std::sync::Mutex::new(Vec::new()),
@@ -574,33 +563,17 @@ impl ServerRt {
         self.last_change.store(unix_now(), Ordering::Relaxed);
     }
 
-    /// Notes that `server` of `backend` tracks this one.
-    pub fn add_tracker(
-        &self,
-        backend: &Arc<crate::model::snapshot::BackendRt>,
-        server: &Arc<ServerRt>,
-    ) {
-        if server.dynamic {
+    /// Notes that `tracker` tracks this one: a server added at run time that does makes `del server` refuse
+    /// this one from then on (the list of trackers is its backend's: `BackendRt::add_tracker`).
+    pub fn tracked_by(&self, tracker: &ServerRt) {
+        if tracker.dynamic {
             self.tracked_at_run_time.store(true, Ordering::Release);
         }
-        // The newest first: HAProxy passes a change on to the last tracker added first.
-        self.trackers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(0, (Arc::downgrade(backend), Arc::downgrade(server)));
     }
 
     /// Whether a server added at run time ever tracked this one (`del server` then refuses it).
     pub fn tracked_at_run_time(&self) -> bool {
         self.tracked_at_run_time.load(Ordering::Acquire)
-    }
-
-    /// Forgets `server` as one of its trackers (it was deleted).
-    pub fn remove_tracker(&self, server: &ServerRt) {
-        self.trackers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(_, s)| !std::ptr::eq(s.as_ptr(), server));
     }
 
     /// The admin flags `tracker` should carry while it tracks this server: its own, with this one's maintenance
@@ -614,22 +587,6 @@ impl ServerRt {
             flags |= Self::ADMIN_IDRAIN;
         }
         flags
-    }
-
-    /// Passes this server's maintenance and drain on to its trackers and theirs, without logging: when the
-    /// process starts (a `disabled` server's trackers start in maintenance) or loads a server-state file.
-    pub fn pass_admin_to_trackers(&self, depth: usize) {
-        if depth > 64 {
-            return;
-        }
-        for (tbe, t) in self.trackers() {
-            let flags = self.flags_for_tracker(&t);
-            if t.admin() != flags {
-                t.set_admin(flags);
-                tbe.rebuild_farm();
-                t.pass_admin_to_trackers(depth + 1);
-            }
-        }
     }
 
     /// The address to connect to for a client whose connection arrived at `dst`: the server's, its port taken
@@ -648,16 +605,6 @@ impl ServerRt {
             }
             None => addr,
         }
-    }
-
-    /// The servers tracking this one (those still alive), with their backends.
-    pub fn trackers(&self) -> Vec<(Arc<crate::model::snapshot::BackendRt>, Arc<ServerRt>)> {
-        self.trackers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter_map(|(b, s)| Some((b.upgrade()?, s.upgrade()?)))
-            .collect()
     }
 
     /// Changes the state the health checks see; the caller rebuilds the backend's farm.

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -197,7 +197,14 @@ pub struct BackendRt {
     pub stats: crate::model::counters::Counters,
     /// Where health-check results and server state changes are logged (the backend's `log` targets).
     pub events: Option<Arc<crate::model::log::EventLog>>,
+    /// `track`: the servers (with their backends) whose `track` names one of this backend's servers (by its
+    /// `id`), the last one to start tracking first, the order HAProxy passes a change on in.
+    trackers: std::sync::Mutex<Vec<Tracker>>,
 }
+
+/// A server of this backend (its `id`) and a server following its state (`track`) with that server's backend,
+/// whose farm changes with it.
+type Tracker = (usize, Weak<BackendRt>, Weak<ServerRt>);
 
 impl crate::model::rules::vars::Backends for Vec<Arc<BackendRt>> {
     fn find(&self, name: &str) -> Option<&dyn crate::model::rules::vars::StreamBackend> {
@@ -257,6 +264,60 @@ impl crate::model::rules::vars::StreamBackend for BackendRt {
 }
 
 impl BackendRt {
+    /// Notes that `server` of `backend` tracks `tracked`, one of this backend's servers.
+    pub fn add_tracker(
+        &self,
+        tracked: &ServerRt,
+        backend: &Arc<BackendRt>,
+        server: &Arc<ServerRt>,
+    ) {
+        tracked.tracked_by(server);
+        // The newest first: HAProxy passes a change on to the last tracker added first.
+        self.trackers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                0,
+                (tracked.id, Arc::downgrade(backend), Arc::downgrade(server)),
+            );
+    }
+
+    /// Forgets `server` as a tracker of `tracked` (it was deleted).
+    pub fn remove_tracker(&self, tracked: &ServerRt, server: &ServerRt) {
+        self.trackers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, _, s)| *id != tracked.id || !std::ptr::eq(s.as_ptr(), server));
+    }
+
+    /// The servers tracking `tracked` (those still alive), with their backends.
+    pub fn trackers_of(&self, tracked: &ServerRt) -> Vec<(Arc<BackendRt>, Arc<ServerRt>)> {
+        self.trackers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(id, _, _)| *id == tracked.id)
+            .filter_map(|(_, b, s)| Some((b.upgrade()?, s.upgrade()?)))
+            .collect()
+    }
+
+    /// Passes the maintenance and drain of `tracked` (one of this backend's servers) on to its trackers and
+    /// theirs, without logging: when the process starts (a `disabled` server's trackers start in maintenance) or
+    /// loads a server-state file.
+    pub fn pass_admin_to_trackers(&self, tracked: &ServerRt, depth: usize) {
+        if depth > 64 {
+            return;
+        }
+        for (tbe, t) in self.trackers_of(tracked) {
+            let flags = tracked.flags_for_tracker(&t);
+            if t.admin() != flags {
+                t.set_admin(flags);
+                tbe.rebuild_farm();
+                tbe.pass_admin_to_trackers(&t, depth + 1);
+            }
+        }
+    }
+
     /// How long a retry waits after a connection error that was not a timeout, as HAProxy does: the smaller of
     /// one second and `timeout connect`, so that a restarting server is not hammered.
     pub fn turn_around(&self) -> std::time::Duration {
@@ -407,6 +468,7 @@ impl Snapshot {
                 queue: Arc::new(Queue::new()),
                 stats: crate::model::counters::Counters::default(),
                 events: logging.events(p),
+                trackers: std::sync::Mutex::new(Vec::new()),
             };
             be.farm = ArcSwap::from_pointee(Farm::build(&be.farm_spec()));
             let (active, backup) = be.servers_up();
@@ -419,18 +481,18 @@ impl Snapshot {
                 let Some((tb, ts)) = &s.config.track else {
                     continue;
                 };
-                let target = backends
-                    .iter()
-                    .find(|b| b.name == *tb)
-                    .and_then(|b| b.servers.iter().find(|t| t.config.name == *ts));
-                if let Some(t) = target {
-                    t.add_tracker(be, s);
+                let target = backends.iter().find(|b| b.name == *tb).and_then(|b| {
+                    let t = b.servers.iter().find(|t| t.config.name == *ts)?;
+                    Some((b, t))
+                });
+                if let Some((tbe, t)) = target {
+                    tbe.add_tracker(t, be, s);
                 }
             }
         }
         for be in &backends {
             for s in be.servers.iter() {
-                s.pass_admin_to_trackers(0);
+                be.pass_admin_to_trackers(s, 0);
             }
         }
         let index = |name: &str| backends.iter().position(|b| b.name == name);

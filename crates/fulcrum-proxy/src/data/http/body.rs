@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
 use super::buffered::{Prefetched, Waited};
-use super::compress::CompressBody;
+use super::compress_body::CompressBody;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
 use crate::data::http_log::HttpTxn;
@@ -116,7 +116,7 @@ impl ProxyBody {
     pub fn compress(
         &mut self,
         algo: fulcrum_config::haproxy::compression::CompAlgo,
-        tally: super::compress::Tally,
+        tally: super::compress_body::Tally,
     ) {
         let inner = std::mem::replace(&mut self.inner, Inner::Fixed(None));
         self.inner = Inner::Compressed(Box::new(CompressBody::new(inner, algo, Some(tally))));

@@ -7,6 +7,7 @@ pub mod buffered;
 pub mod client;
 pub mod client_body;
 pub mod compress;
+pub mod compress_body;
 pub mod conn;
 pub(crate) mod cookie;
 pub(crate) mod h2;
