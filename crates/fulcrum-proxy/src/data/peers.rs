@@ -46,7 +46,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::model::error::StartError;
-use crate::stick::{now_ms, Tables};
+use crate::model::stick::{now_ms, Tables};
 
 /// A session's byte stream: a TCP connection, or TLS over one.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

@@ -32,8 +32,8 @@ use tracing::{info, warn};
 
 use crate::data::http::pool::Pools;
 use crate::model::resolvers::{ctr, Registry};
-use crate::server::ServerRt;
-use crate::snapshot::{BackendRt, Snapshot};
+use crate::model::server::ServerRt;
+use crate::model::snapshot::{BackendRt, Snapshot};
 
 /// Starts the resolver thread when a server uses a `resolvers` section.
 pub fn spawn(
@@ -387,21 +387,21 @@ fn set_rmaint(be: &BackendRt, s: &ServerRt, on: bool, why: &str) -> bool {
     let line = if on {
         format!(
             "{} is going DOWN for maintenance ({why}).",
-            crate::admin_state::who(s)
+            crate::health::admin_state::who(s)
         )
     } else {
         format!(
             "{} ('{}') is UP/READY (resolves again).",
-            crate::admin_state::who(s),
+            crate::health::admin_state::who(s),
             why
         )
     };
     warn!("{line}");
     be.log_event(
         if on {
-            crate::log::syslog::ALERT
+            crate::model::log::syslog::ALERT
         } else {
-            crate::log::syslog::NOTICE
+            crate::model::log::syslog::NOTICE
         },
         &line,
     );
@@ -410,7 +410,7 @@ fn set_rmaint(be: &BackendRt, s: &ServerRt, on: bool, why: &str) -> bool {
 
 /// Moves `s` to `addr` (new connections only; idle pooled ones are closed).
 fn move_to(
-    pools: &crate::http::pool::Pools,
+    pools: &crate::data::http::pool::Pools,
     be: &BackendRt,
     s: &ServerRt,
     addr: SocketAddr,
@@ -437,11 +437,11 @@ fn move_to(
         )
     };
     info!("{line}");
-    be.log_event(crate::log::syslog::NOTICE, &line);
+    be.log_event(crate::model::log::syslog::NOTICE, &line);
 }
 
 fn apply_host(
-    pools: &crate::http::pool::Pools,
+    pools: &crate::data::http::pool::Pools,
     be: &BackendRt,
     s: &ServerRt,
     res: &Resolution,
@@ -498,7 +498,7 @@ fn apply_host(
 }
 
 fn apply_slot(
-    pools: &crate::http::pool::Pools,
+    pools: &crate::data::http::pool::Pools,
     be: &BackendRt,
     s: &ServerRt,
     fill: Option<&Fill>,

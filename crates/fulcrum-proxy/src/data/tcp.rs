@@ -112,7 +112,7 @@ pub async fn serve_client(
     let log_level = log.as_ref().map(TcpLog::level_cell);
     let mut first = Vec::new();
     let stick =
-        (!worker.snapshot.tables.list().is_empty()).then(|| crate::rules::http::ConnStick {
+        (!worker.snapshot.tables.list().is_empty()).then(|| crate::model::rules::http::ConnStick {
             tables: worker.snapshot.tables.clone(),
             ctrs: stick_ctrs,
             own: fe.name.clone(),
@@ -632,7 +632,7 @@ struct Side<'a> {
     peer: SocketAddr,
     local_port: u16,
     vars: &'a RefCell<VarMap>,
-    stick: Option<&'a crate::rules::http::ConnStick>,
+    stick: Option<&'a crate::model::rules::http::ConnStick>,
     /// The client connection's TLS facts.
     tls: Option<&'a fulcrum_tls::Facts>,
     /// The server connection's, once made (`Some(None)` on clear text).

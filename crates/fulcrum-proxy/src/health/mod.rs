@@ -232,7 +232,7 @@ fn protocol_probe(option: &CheckOption) -> Result<ProtocolCheck, fulcrum_health:
 
 /// The check status a `tcp-check expect` option names (the configuration allows only known ones).
 fn status_named(name: &str) -> Option<CheckStatus> {
-    crate::counters::CHECK_STATUSES
+    crate::model::counters::CHECK_STATUSES
         .into_iter()
         .find(|s| s.code() == name)
 }

@@ -21,8 +21,8 @@ use fulcrum_config::haproxy::PersistRule;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 
-use crate::server::ServerRt;
-use crate::snapshot::BackendRt;
+use crate::model::server::ServerRt;
+use crate::model::snapshot::BackendRt;
 
 /// What the request's persistence cookie decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -746,7 +746,7 @@ enum TcpRule {
     Var(VarAct),
     /// `track-sc*`, `sc-inc-gpc*`, `sc-set-gpt0` of `tcp-request content` in `mode tcp`: the counters of the
     /// connection (which is the stream).
-    Stick(crate::stick::StickAct),
+    Stick(crate::model::stick::StickAct),
     /// `set-log-level LEVEL|silent` (`None`: silent).
     LogLevel(Option<u8>),
 }
@@ -754,11 +754,11 @@ enum TcpRule {
 impl TcpRule {
     fn compile(
         a: &TcpContentAction,
-        stick: &crate::stick::Binder<'_>,
+        stick: &crate::model::stick::Binder<'_>,
         location: &fulcrum_config::Location,
     ) -> Result<Self, RulesError> {
         if let TcpContentAction::Var(HttpRequestAction::Stick(s)) = a {
-            return Ok(TcpRule::Stick(crate::stick::StickAct::compile(
+            return Ok(TcpRule::Stick(crate::model::stick::StickAct::compile(
                 s,
                 stick,
                 &location.to_string(),
