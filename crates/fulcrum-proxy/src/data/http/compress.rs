@@ -11,10 +11,6 @@
 //! among `compression type` (any when unset; never `multipart/*`). A compressed response loses its
 //! `Content-Length` (it is sent chunked to HTTP/1.1 clients), gets `Content-Encoding` (unless `identity`) and
 //! `Vary: Accept-Encoding`, and a strong `ETag` becomes weak.
-//!
-//! The deflate streams come from `flate2` over `zlib-rs` (a maintained pure-Rust port of zlib: no C toolchain,
-//! zlib's speed), at level 1 as HAProxy's default `tune.comp.maxlevel`. Each piece read from the server is
-//! compressed and flushed (a sync flush), so a streaming response is not held back waiting for more input.
 
 use std::sync::Arc;
 

@@ -1,8 +1,9 @@
 //! The body adapter of a compressed response ([`CompressBody`]): each piece read from the server is deflated and
-//! flushed as it streams to the client (never the whole body at once), with `flate2` over `zlib-rs` at level 1
-//! (HAProxy's default `tune.comp.maxlevel`); a worker thread keeps idle compressors for the next responses, and
-//! the byte counts go to the frontend's and backend's `comp_in` / `comp_out` ([`Tally`]). Which responses are
-//! compressed is decided in [`super::compress`].
+//! flushed (a sync flush) as it streams to the client, so a streaming response is not held back waiting for more
+//! input and the whole body is never held. The deflate streams come from `flate2` over `zlib-rs` (a maintained
+//! pure-Rust port of zlib: no C toolchain, zlib's speed), at level 1 (HAProxy's default `tune.comp.maxlevel`); a
+//! worker thread keeps idle compressors for the next responses, and the byte counts go to the frontend's and
+//! backend's `comp_in` / `comp_out` ([`Tally`]). Which responses are compressed is decided in [`super::compress`].
 
 use std::io;
 use std::pin::Pin;
