@@ -13,6 +13,13 @@ use std::time::Duration;
 use common::*;
 use fulcrum_config::haproxy::{parse_sources_with, ParseOptions};
 
+/// `N` ports for one test's peers and frontends, from a block below the kernel's ephemeral range: the tests of
+/// this file run side by side, and ports from `free_port` (ephemeral, released at once) could be handed to
+/// another test's peer, which then taught this test's tables its keys.
+fn ports<const N: usize>() -> [u16; N] {
+    let base = free_port_block(N as u16);
+    std::array::from_fn(|i| base + i as u16)
+}
 fn sock_path(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("fulcrum-peers-{}-{tag}.sock", std::process::id()))
 }
@@ -97,8 +104,7 @@ fn hit(port: u16, path: &str) {
 
 #[test]
 fn two_fulcrum_nodes_replicate_and_a_late_one_is_taught() {
-    let (pa, pb) = (free_port(), free_port());
-    let (fa, fb) = (free_port(), free_port());
+    let [pa, pb, fa, fb] = ports::<4>();
     let (sa, sb) = (sock_path("a"), sock_path("b"));
     let peers = [("A", pa), ("B", pb)];
     let a = node("A", &config(&sa, fa, &peers));
@@ -189,8 +195,7 @@ fn fulcrum_and_haproxy_learn_each_others_keys() {
     if !haproxy_present() {
         return;
     }
-    let (pf, ph) = (free_port(), free_port());
-    let (ff, fh) = (free_port(), free_port());
+    let [pf, ph, ff, fh] = ports::<4>();
     let (sf, sh) = (sock_path("f"), sock_path("h"));
     let peers = [("F", pf), ("H", ph)];
     let h = real("H", &config(&sh, fh, &peers), &sh);
@@ -267,8 +272,7 @@ fn server_keys_travel_between_fulcrum_and_haproxy() {
         addr
     };
     let (a, b) = (origin("a"), origin("b"));
-    let (pf, ph) = (free_port(), free_port());
-    let (ff, fh) = (free_port(), free_port());
+    let [pf, ph, ff, fh] = ports::<4>();
     let (sf, sh) = (sock_path("kf"), sock_path("kh"));
     // The same names in another order on each node: ids differ, names do not.
     let text = |sock: &Path, fe: u16, servers: &str| {
@@ -363,8 +367,7 @@ fn entries_exp(path: &Path, table: &str) -> Vec<(String, u64)> {
 /// on the same local peer address; the entries keep their data and their remaining expiry.
 #[test]
 fn the_old_process_hands_its_tables_to_the_new_one_on_reload() {
-    let p = free_port();
-    let (f_old, f_new) = (free_port(), free_port());
+    let [p, f_old, f_new] = ports::<3>();
     let (s_old, s_new) = (sock_path("old"), sock_path("new"));
     let peers = [("A", p)];
     let old = node("A", &config(&s_old, f_old, &peers));
@@ -405,8 +408,7 @@ fn reload_hand_over_between_fulcrum_and_haproxy() {
     if !haproxy_present() {
         return;
     }
-    let p = free_port();
-    let (fh, ff, fh2) = (free_port(), free_port(), free_port());
+    let [p, fh, ff, fh2] = ports::<4>();
     let (sh, sf, sh2) = (sock_path("rh"), sock_path("rf"), sock_path("rh2"));
     let peers = [("R", p)];
     // haproxy first: it teaches only once it counts itself up to date (5 s after its start, with no other peer)
@@ -521,8 +523,7 @@ fn fulcrum_and_haproxy_replicate_over_tls_both_ways() {
     }
     for fulcrum_connects in [false, true] {
         let tag = if fulcrum_connects { "fc" } else { "hc" };
-        let (pf, ph) = (free_port(), free_port());
-        let (ff, fh) = (free_port(), free_port());
+        let [pf, ph, ff, fh] = ports::<4>();
         let (sf, sh) = (
             sock_path(&format!("t{tag}f")),
             sock_path(&format!("t{tag}h")),
@@ -585,8 +586,7 @@ fn fulcrum_and_haproxy_replicate_over_tls_both_ways() {
 /// replicates, as haproxy's node D of `reg-tests/peers/tls_basic_sync.vtc` shows.
 #[test]
 fn clear_text_and_tls_peers_do_not_replicate() {
-    let (pa, pb) = (free_port(), free_port());
-    let (fa, fb) = (free_port(), free_port());
+    let [pa, pb, fa, fb] = ports::<4>();
     let (sa, sb) = (sock_path("ca"), sock_path("cb"));
     // A listens with TLS and connects with TLS; B talks clear text both ways.
     let a = node("A", &tls_config(&sa, fa, ("A", pa), ("B", Some(pb))));
@@ -610,8 +610,7 @@ fn clear_text_and_tls_peers_do_not_replicate() {
 /// process) with its own server line's TLS settings, and teaches it the table.
 #[test]
 fn the_reload_hand_over_goes_over_tls() {
-    let p = free_port();
-    let (f_old, f_new) = (free_port(), free_port());
+    let [p, f_old, f_new] = ports::<3>();
     let (s_old, s_new) = (sock_path("told"), sock_path("tnew"));
     let text = |sock: &Path, fe: u16| {
         // a second peer never reached (no address) keeps the section's form of the reg-tests
@@ -639,8 +638,7 @@ fn gpc_and_gpt_arrays_travel_between_fulcrum_and_haproxy() {
     if !haproxy_present() {
         return;
     }
-    let (pf, ph) = (free_port(), free_port());
-    let (ff, fh) = (free_port(), free_port());
+    let [pf, ph, ff, fh] = ports::<4>();
     let (sf, sh) = (sock_path("af"), sock_path("ah"));
     let text = |sock: &Path, fe: u16| {
         format!(
