@@ -242,9 +242,20 @@ fn agent_columns_and_states_as_haproxy_shows_them() {
 /// [`observe`] taken again (a few times, bounded) while a check or an agent check is in progress on some server:
 /// its status then shows `* ` and its state the in-progress flag, which depends on when the snapshot falls.
 fn observe_settled(sock: &Path) -> BTreeMap<String, String> {
+    // In progress: a status shown with `* `, or a check or agent state (the 10th and 11th fields of a `show servers
+    // state` line as kept here) with its in-progress bit (1) set.
+    let in_progress = |seen: &BTreeMap<String, String>| {
+        seen.iter().any(|(k, v)| {
+            v.contains("|* ")
+                || (k.ends_with("(state)")
+                    && v.split(' ').enumerate().any(|(i, t)| {
+                        (i == 9 || i == 10) && t.parse::<u32>().is_ok_and(|n| n & 1 == 1)
+                    }))
+        })
+    };
     let mut seen = observe(sock);
     for _ in 0..10 {
-        if !seen.values().any(|v| v.contains("|* ")) {
+        if !in_progress(&seen) {
             break;
         }
         std::thread::sleep(Duration::from_millis(150));
