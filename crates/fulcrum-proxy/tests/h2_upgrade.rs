@@ -45,15 +45,10 @@ fn h1_echo(bad_accept: bool) -> (SocketAddr, mpsc::Receiver<String>) {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && head.len() < 16384 {
-                    if s.read(&mut b).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(b[0]);
+                let head = read_head(&mut s);
+                if !head.ends_with("\r\n\r\n") {
+                    return;
                 }
-                let head = String::from_utf8_lossy(&head).into_owned();
                 let key = head
                     .lines()
                     .find_map(|l| {

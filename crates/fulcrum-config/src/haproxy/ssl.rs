@@ -794,43 +794,10 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
                 }
             }
         }
-        "ssl-load-extra-files" => {
-            let words = &line.words[1..];
-            let usage = "'ssl-load-extra-files' expects one or multiple arguments (none, all, bundle, sctl, ocsp, issuer).";
-            let mut files = ExtraFiles::none();
-            let mut ok = !words.is_empty();
-            for w in words {
-                match w.as_str() {
-                    "none" | "all" if words.len() > 1 => {
-                        sink.error(
-                            loc,
-                            kw,
-                            "'ssl-load-extra-files' 'none' and 'all' can be only used alone",
-                        );
-                        ok = false;
-                        break;
-                    }
-                    "none" => files = ExtraFiles::none(),
-                    "all" => files = ExtraFiles::all(),
-                    "key" => files.key = true,
-                    "ocsp" => files.ocsp = true,
-                    "issuer" => files.issuer = true,
-                    "sctl" => files.sctl = true,
-                    "bundle" => files.bundle = true,
-                    _ => {
-                        sink.error(loc, kw, usage);
-                        ok = false;
-                        break;
-                    }
-                }
-            }
-            if words.is_empty() {
-                sink.error(loc, kw, usage);
-            }
-            if ok {
-                g.extra_files = files;
-            }
-        }
+        "ssl-load-extra-files" => match extra_files(&line.words[1..]) {
+            Ok(files) => g.extra_files = files,
+            Err(e) => sink.error(loc, kw, e),
+        },
         "ssl-load-extra-del-ext" => {
             if sink.max_args(line, kw, 1, 0) {
                 g.extra_del_ext = true;
@@ -983,3 +950,30 @@ pub fn crt_list_options(words: &[String], file: &str, line: usize) -> Result<Bin
         Err(sink.diags.iter().map(ToString::to_string).collect())
     }
 }
+
+/// The companions `ssl-load-extra-files WORDS` asks for, or HAProxy's complaint.
+fn extra_files(words: &[String]) -> Result<ExtraFiles, &'static str> {
+    if words.is_empty() {
+        return Err(EXTRA_FILES_USAGE);
+    }
+    let mut files = ExtraFiles::none();
+    for w in words {
+        match w.as_str() {
+            "none" | "all" if words.len() > 1 => {
+                return Err("'ssl-load-extra-files' 'none' and 'all' can be only used alone")
+            }
+            "none" => files = ExtraFiles::none(),
+            "all" => files = ExtraFiles::all(),
+            "key" => files.key = true,
+            "ocsp" => files.ocsp = true,
+            "issuer" => files.issuer = true,
+            "sctl" => files.sctl = true,
+            "bundle" => files.bundle = true,
+            _ => return Err(EXTRA_FILES_USAGE),
+        }
+    }
+    Ok(files)
+}
+
+const EXTRA_FILES_USAGE: &str =
+    "'ssl-load-extra-files' expects one or multiple arguments (none, all, bundle, sctl, ocsp, issuer).";

@@ -9,15 +9,17 @@
 //!
 //! Like HAProxy, a server keeps no more idle connections than it lately needed: when a connection coming back
 //! would make the connections of that server still in use and those idle exceed the most it had in use at once
-//! over the last period ([`Need`]), its oldest idle connection is closed (the one coming back when none is). Under `Connection: close` traffic, where a client's first request
-//! never reuses a connection (`http-reuse safe`), idle connections would otherwise pile up to the process's cap
-//! and hold the server's resources for nothing.
+//! over the last period ([`Need`]), its oldest idle connection is closed (the one coming back when none is).
+//! Under `Connection: close` traffic, where a client's first request never reuses a connection (`http-reuse
+//! safe`), idle connections would otherwise pile up to the process's cap and hold the server's resources for
+//! nothing.
 //!
 //! A connection comes back once its response body has been read completely
 //! (by the response body reader, `upstream_body.rs`). Connections the server closed, or on which it sent anything while
 //! idle, are dropped on checkout.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -78,7 +80,7 @@ impl Need {
 /// The idle connections of every worker thread, by worker and server id.
 pub struct Pools {
     /// Per worker: per server id, the idle connections (most recently used last).
-    workers: Box<[Mutex<Vec<Vec<ServerConn>>>]>,
+    workers: Box<[Mutex<Vec<VecDeque<ServerConn>>>]>,
     /// Per server id: idle connections in the whole process.
     idle: Box<[AtomicUsize]>,
     /// Per server id: the most idle connections kept in the whole process (`pool-max-conn`).
@@ -109,7 +111,7 @@ impl Pools {
             .collect();
         Pools {
             workers: (0..threads)
-                .map(|_| Mutex::new(max.iter().map(|_| Vec::new()).collect()))
+                .map(|_| Mutex::new(max.iter().map(|_| VecDeque::new()).collect()))
                 .collect(),
             idle: max.iter().map(|_| AtomicUsize::new(0)).collect(),
             need: max.iter().map(|_| Need::default()).collect(),
@@ -120,7 +122,7 @@ impl Pools {
         }
     }
 
-    fn lock(&self, worker: usize) -> Option<MutexGuard<'_, Vec<Vec<ServerConn>>>> {
+    fn lock(&self, worker: usize) -> Option<MutexGuard<'_, Vec<VecDeque<ServerConn>>>> {
         // A thread that panicked while holding the lock left whole lists behind: every change is one push or
         // remove.
         let m = self.workers.get(worker)?;
@@ -154,8 +156,7 @@ impl Pools {
         let mut lists = self.lock(worker)?;
         let list = lists.get_mut(id)?;
         let fits = |c: &ServerConn| (!proven || c.served > 1) && c.serves_sni(sni);
-        while let Some(at) = list.iter().rposition(fits) {
-            let mut conn = list.remove(at);
+        while let Some(mut conn) = list.iter().rposition(fits).and_then(|at| list.remove(at)) {
             self.idle[id].fetch_sub(1, Ordering::Relaxed);
             self.total.fetch_sub(1, Ordering::Relaxed);
             if conn.is_idle_usable() {
@@ -232,7 +233,7 @@ impl Pool {
                     old.discard();
                     let home = conn.home.unwrap_or(self.me);
                     if let Some(mut lists) = self.all.lock(home) {
-                        lists[id].push(conn);
+                        lists[id].push_back(conn);
                         return;
                     }
                     count.fetch_sub(1, Ordering::Relaxed);
@@ -249,7 +250,7 @@ impl Pool {
         }
         let home = conn.home.unwrap_or(self.me);
         match self.all.lock(home) {
-            Some(mut lists) => lists[id].push(conn),
+            Some(mut lists) => lists[id].push_back(conn),
             None => {
                 count.fetch_sub(1, Ordering::Relaxed);
                 total.fetch_sub(1, Ordering::Relaxed);
@@ -257,9 +258,7 @@ impl Pool {
             }
         }
     }
-}
 
-impl Pool {
     /// Takes out the oldest idle connection to server `id`, this thread's list first, keeping its places in the
     /// counts (the caller puts another connection in them).
     fn evict_oldest(&self, id: usize) -> Option<ServerConn> {
@@ -267,7 +266,7 @@ impl Pool {
         (0..n).map(|k| (self.me + k) % n).find_map(|w| {
             let mut lists = self.all.lock(w)?;
             let list = lists.get_mut(id)?;
-            (!list.is_empty()).then(|| list.remove(0))
+            list.pop_front()
         })
     }
 }
