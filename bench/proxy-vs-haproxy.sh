@@ -13,7 +13,8 @@
 # 10 ACLs, 2 deny rules, 2 set-var, 3 header rewrites with `%[...]` and a custom log format sent to a UDP sink; the
 # cost of the sample language, to compare with ka's ratio), gzip (a 16 KiB JSON answer compressed by the proxy:
 # `compression algo gzip`, `compression type application/json`, clients sending `Accept-Encoding: gzip`; both
-# proxies at their default level, 1).
+# proxies at their default level, 1), 64k-splice / 1m-splice (as 64k / 1m with `option splice-response` in the
+# backend: both proxies move the bodies through pipes with splice(2)).
 # TLS scenarios (the proxy terminates TLS with a certificate made here: ECDSA P-256 by default, RSA-2048 with
 # --tls-key rsa; TLS 1.3 by default, 1.2 with --tls-ver 1.2, through `ssl-max-ver`): tls-close (a new connection and
 # a full handshake per request: handshakes per proxy CPU-second), tls-ka (keep-alive requests over TLS), tls-1m
@@ -73,7 +74,7 @@ fi
 case "$THREADS" in 1 | 2) ;; *) echo "--threads must be 1 or 2" >&2; exit 2 ;; esac
 case "$CLIENT" in wrk | h2load) ;; *) echo "--client must be wrk or h2load" >&2; exit 2 ;; esac
 for scen in $SCENARIOS; do
-  case "$scen" in ka | rules | stick | gzip | close | 64k | 1m | tcp | idle | tls-ka | tls-close | tls-1m | tls-idle | tls-resume) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
+  case "$scen" in ka | rules | stick | gzip | close | 64k | 1m | 64k-splice | 1m-splice | tcp | idle | tls-ka | tls-close | tls-1m | tls-idle | tls-resume) ;; *) echo "unknown scenario $scen" >&2; exit 2 ;; esac
 done
 case "$TLS_KEY" in ec | rsa) ;; *) echo "--tls-key must be ec or rsa" >&2; exit 2 ;; esac
 case "$TLS_VER" in 1.2 | 1.3) ;; *) echo "--tls-ver must be 1.2 or 1.3" >&2; exit 2 ;; esac
@@ -248,6 +249,8 @@ while True:
 ' "$LOG_PORT" "$work/log.count" &
 pids+=($!)
 proxy_cfg | sed 's/^    mode http$/    mode tcp/' > "$work/proxy-tcp.cfg"
+# The *-splice scenarios: response bodies spliced (`option splice-response`, which both proxies honour).
+proxy_cfg | sed "s|^    server origin .*|    option splice-response\n&|" > "$work/proxy-splice.cfg"
 # The TLS certificate both proxies serve (self-signed; the load clients do not verify it).
 if [ "$TLS_KEY" = ec ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" -out "$work/crt.pem" \
@@ -386,6 +389,8 @@ measure() {
     close) close=1 ;;
     64k) path=/64k ;;
     1m) path=/1m ;;
+    64k-splice) path=/64k; cfg=proxy-splice ;;
+    1m-splice) path=/1m; cfg=proxy-splice ;;
     tcp) path=/1m; cfg=proxy-tcp ;;
     tls-ka) cfg=proxy-tls; SCHEME=https ;;
     tls-close) cfg=proxy-tls; SCHEME=https; close=1 ;;

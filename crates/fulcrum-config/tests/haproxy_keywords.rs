@@ -873,8 +873,9 @@ fn sections_continue_across_sources() {
 
 #[test]
 fn splice_keywords() {
-    // `nosplice` turns splicing off; the `option splice-*` hints load unchanged in every proxy section, negated or
-    // not (fulcrum splices every tcp-mode connection and no HTTP body, whatever they say).
+    // `nosplice` turns splicing off; the `option splice-*` hints load in every proxy section, negated or not.
+    // fulcrum splices every tcp-mode connection whatever they say; in mode http `splice-response` and
+    // `splice-auto` (each its own setting, as in HAProxy) splice response bodies, `splice-request` changes nothing.
     let c = ok_both(
         "global\n nosplice\ndefaults\n mode tcp\n option splice-auto\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
          frontend f\n bind 127.0.0.1:8080\n option splice-request\n default_backend b\n\
@@ -882,8 +883,28 @@ fn splice_keywords() {
          listen l\n mode http\n bind 127.0.0.1:8081\n option splice-auto\n server s 127.0.0.1:80\n",
     );
     assert!(c.global.nosplice);
+    assert!(!backend(&c, "b").splice_response, "mode tcp");
+    assert!(backend(&c, "l").splice_response);
     let c = ok_both("global\n nbthread 1\n");
     assert!(!c.global.nosplice);
+    let c = ok_both(
+        "defaults\n mode http\n option splice-auto\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         frontend f\n bind 127.0.0.1:8080\n option splice-request\n no option splice-auto\n default_backend b\n\
+         backend b\n option splice-response\n no option splice-auto\n server s 127.0.0.1:80\n\
+         backend off\n no option splice-auto\n server s 127.0.0.1:80\n\
+         backend auto\n server s 127.0.0.1:80\n",
+    );
+    let on = |name: &str| {
+        c.proxies
+            .iter()
+            .find(|p| p.name == name)
+            .expect("proxy")
+            .splice_response
+    };
+    assert_eq!(
+        (on("f"), on("b"), on("off"), on("auto")),
+        (false, true, false, true)
+    );
 }
 
 #[test]

@@ -1374,6 +1374,10 @@ pub struct Proxy {
     /// `option tcp-smart-connect` (backends): a new server connection delays the last ACK of its handshake so
     /// that it leaves with the request (TCP_QUICKACK off before `connect`).
     pub tcp_smart_connect: bool,
+    /// `option splice-response` / `splice-auto`: an HTTP/1 response body of known length that nothing reads on the
+    /// way goes from the server's socket to the client's through a pipe (splice(2)) when neither side speaks TLS
+    /// (and the global `nosplice` is not set); in a frontend or its backend, as in HAProxy.
+    pub splice_response: bool,
     /// `option nolinger`: connections of this proxy's side(s) end with a reset instead of lingering to deliver
     /// what is unsent (SO_LINGER 0): client connections in a frontend, server connections in a backend.
     pub nolinger: bool,

@@ -160,8 +160,9 @@ const OPTIONS: &[(&str, u8)] = &[
     // they act on: a backend has no clients to read requests from, a frontend no servers to read responses from.
     ("accept-invalid-http-request", ALL),
     ("accept-invalid-http-response", ALL),
-    // fulcrum splices every `mode tcp` connection (unless `nosplice`) and never HTTP bodies, whatever these say:
-    // accepted so that tuned HAProxy configurations load unchanged (the bytes forwarded are the same).
+    // fulcrum splices every `mode tcp` connection (unless `nosplice`) whatever these say; `splice-response` and
+    // `splice-auto` splice HTTP response bodies (see `Proxy::splice_response`), `splice-request` is accepted so
+    // that tuned HAProxy configurations load unchanged (request bodies are copied: the bytes are the same).
     ("splice-auto", ALL),
     ("splice-request", ALL),
     ("splice-response", ALL),
@@ -327,6 +328,10 @@ pub struct Settings {
     pub tcp_smart_accept: Option<bool>,
     /// `option tcp-smart-connect`
     pub tcp_smart_connect: bool,
+    /// `option splice-response`
+    pub splice_response: bool,
+    /// `option splice-auto`
+    pub splice_auto: bool,
     /// `option nolinger`
     pub nolinger: bool,
     /// `option log-health-checks`
@@ -430,6 +435,8 @@ impl Default for Settings {
             srvtcpka: false,
             tcp_smart_accept: None,
             tcp_smart_connect: false,
+            splice_response: false,
+            splice_auto: false,
             nolinger: false,
             log_global: false,
             logs: Vec::new(),
@@ -1452,7 +1459,13 @@ fn option(
             }
         }
         "splice-auto" | "splice-request" | "splice-response" => {
-            sink.max_args(line, &shown, skip, 0);
+            if sink.max_args(line, &shown, skip, 0) {
+                match name {
+                    "splice-response" => s.splice_response = !negate,
+                    "splice-auto" => s.splice_auto = !negate,
+                    _ => {}
+                }
+            }
         }
         "redispatch"
         | "persist"

@@ -859,6 +859,7 @@ fn build(
         srvtcpka: s.srvtcpka && kind.has_backend(),
         tcp_smart_accept: kind.has_frontend() && s.tcp_smart_accept.unwrap_or(s.mode == Mode::Http),
         tcp_smart_connect: s.tcp_smart_connect && kind.has_backend(),
+        splice_response: (s.splice_response || s.splice_auto) && s.mode == Mode::Http,
         nolinger: s.nolinger,
         log_global: s.log_global,
         logs: s.logs,

@@ -205,12 +205,23 @@ impl ClientIo {
             None => ready!(poll_write_vectored_stream(&self.stream, cx, bufs))?,
             Some(tls) => ready!(tls.poll_write(&self.stream, cx, bufs))?,
         };
+        self.wrote(n);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Whether response bodies may go to this client straight from a server's socket (splice(2)): clear text,
+    /// and not turned off (`nosplice`).
+    pub fn splices(&self) -> bool {
+        self.tls.is_none() && self.fe.splice && crate::net::splice::available()
+    }
+
+    /// Counts `n` bytes written to the socket (by [`ClientIo::poll_write`], or spliced there from a server).
+    pub fn wrote(&self, n: usize) {
         self.touch();
         self.fe.stats.bytes_out.fetch_add(n as u64, Relaxed);
         if let Some(l) = &self.log {
             l.on_written(n);
         }
-        Poll::Ready(Ok(n))
     }
 
     /// About how many more bytes the kernel would take on this connection's socket now: half its send buffer

@@ -376,9 +376,17 @@ impl HttpTxn {
     }
 
     /// The response has been written completely (`complete`), or dropped before (the client went away),
-    /// or the server's body failed (`server_failed`).
-    pub fn body_done(mut self: Box<Self>, complete: bool, server_failed: bool) {
-        if server_failed {
+    /// or the server's body failed (`server_failed`), or the server fell silent in it (`server_silent`,
+    /// `timeout server`).
+    pub fn body_done(
+        mut self: Box<Self>,
+        complete: bool,
+        server_failed: bool,
+        server_silent: bool,
+    ) {
+        if server_silent {
+            self.set_term(*b"sD");
+        } else if server_failed {
             self.set_term(*b"SD");
         } else if !complete {
             self.set_term(*b"CD");

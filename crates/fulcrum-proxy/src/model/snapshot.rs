@@ -84,7 +84,8 @@ pub struct FrontendRt {
     pub conn_mode: HttpConnMode,
     /// The deflate level of its compressed responses (`tune.comp.maxlevel`).
     pub comp_level: u8,
-    /// `mode tcp` moves bytes with splice(2) (off with the global `nosplice`).
+    /// `mode tcp` connections, and HTTP response bodies under `option splice-response`, move with splice(2) (off
+    /// with the global `nosplice`).
     pub splice: bool,
     /// `option forwardfor`, with its header name pre-parsed.
     pub forwardfor: Option<(ForwardFor, HeaderName)>,

@@ -52,6 +52,102 @@ pub async fn copy_bidirectional(a: &TcpStream, b: &TcpStream, idle: Option<Durat
     run(a, b, idle, Mode::Copy).await
 }
 
+/// Whether [`exact`] may be used: splice(2) into a socket raises SIGPIPE, which must not kill the process.
+pub fn available() -> bool {
+    sigpipe_is_harmless()
+}
+
+/// Why [`exact`] stopped before the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExactError {
+    /// The source closed, or reading from it failed, before all the bytes came.
+    Src,
+    /// Writing to the destination failed.
+    Dst,
+    /// Nothing came from the source within its idle time.
+    SrcTimeout,
+    /// The destination took nothing within its idle time.
+    DstTimeout,
+}
+
+/// Moves exactly `len` bytes from `src` to `dst` through a pipe (an HTTP body of known length, whose connection
+/// carries more after it), copying through user space only where the kernel refuses splice(2).
+///
+/// `read_cap` is asked before each read for the most bytes it may take (what `dst` can accept now, so that a
+/// destination that stops reading leaves the bytes in `src`'s socket rather than in a pipe); `wrote` is told of
+/// every byte written. `src_idle` bounds each wait for the source, `dst_idle` each wait for the destination.
+pub async fn exact(
+    src: &TcpStream,
+    dst: &TcpStream,
+    len: u64,
+    (src_idle, dst_idle): (Option<Duration>, Option<Duration>),
+    mut read_cap: impl FnMut() -> usize,
+    mut wrote: impl FnMut(usize),
+) -> Result<(), ExactError> {
+    let clock = Clock::new(false);
+    let mut pump = Pump::new(Mode::Splice);
+    let mut left = len;
+    loop {
+        let pending = pump.pending();
+        if pending > 0 {
+            let at_once = now(|cx| pump.poll_drain(cx, dst, &clock)).await;
+            let drained = match at_once {
+                Some(r) => r,
+                None => {
+                    // The destination takes no more for now. What the pipe holds waits in user memory instead, so
+                    // that a slow reader keeps no pipe (two descriptors) for as long as it dawdles.
+                    if pump.in_pipe > 0 && pump.unload_pipe().is_err() {
+                        return Err(ExactError::Src);
+                    }
+                    within(dst_idle, |cx| pump.poll_drain(cx, dst, &clock)).await
+                }
+            };
+            wrote(pending - pump.pending());
+            drained.map_err(|e| e.map_or(ExactError::DstTimeout, |_| ExactError::Dst))?;
+        } else if left == 0 {
+            return Ok(());
+        } else {
+            pump.cap = usize::try_from(left)
+                .unwrap_or(usize::MAX)
+                .min(read_cap().max(1));
+            within(src_idle, |cx| pump.poll_fill(cx, src, &clock))
+                .await
+                .map_err(|e| e.map_or(ExactError::SrcTimeout, |_| ExactError::Src))?;
+            if pump.eof {
+                return Err(ExactError::Src);
+            }
+            left -= pump.pending() as u64;
+        }
+    }
+}
+
+/// Polls `step` once: its result if it is ready now.
+async fn now(
+    mut step: impl FnMut(&mut Context<'_>) -> Poll<Result<(), Failed>>,
+) -> Option<Result<(), Option<Failed>>> {
+    match poll_fn(|cx| Poll::Ready(step(cx))).await {
+        Poll::Ready(r) => Some(r.map_err(Some)),
+        Poll::Pending => None,
+    }
+}
+
+/// Polls `step` to its end, giving up (`Err(None)`) when it stays pending for `idle`; the timer is only armed
+/// when the first poll finds nothing to do.
+async fn within(
+    idle: Option<Duration>,
+    mut step: impl FnMut(&mut Context<'_>) -> Poll<Result<(), Failed>>,
+) -> Result<(), Option<Failed>> {
+    if let Some(r) = now(&mut step).await {
+        return r;
+    }
+    let rest = poll_fn(|cx| step(cx));
+    match idle {
+        Some(t) => tokio::time::timeout(t, rest).await.map_err(|_| None)?,
+        None => rest.await,
+    }
+    .map_err(Some)
+}
+
 /// Whether a write to a broken socket may raise SIGPIPE without killing the process. Unlike send(2) with
 /// MSG_NOSIGNAL (what the copy path uses), splice(2) into a socket raises SIGPIPE, so splicing is only used when the
 /// signal is ignored or handled, as it is in every Rust program unless it opts out. Checked once.
@@ -239,6 +335,8 @@ struct Pump {
     end: usize,
     /// Bytes read from the source.
     moved: u64,
+    /// The most bytes the next read takes from the source ([`exact`] reads no further than the body it moves).
+    cap: usize,
     /// The source reached EOF.
     eof: bool,
     /// EOF was passed on to the destination.
@@ -255,6 +353,7 @@ impl Pump {
             start: 0,
             end: 0,
             moved: 0,
+            cap: usize::MAX,
             eof: false,
             done: false,
         }
@@ -335,22 +434,22 @@ impl Pump {
             }
             if let Some(pipe) = &self.pipe {
                 let fd = src.as_raw_fd();
-                let buf = &mut self.buf;
+                let (buf, cap) = (&mut self.buf, self.cap);
                 return src.try_io(Interest::READABLE, || {
-                    match splice(fd, pipe.write.as_raw_fd(), pipe.size) {
+                    match splice(fd, pipe.write.as_raw_fd(), pipe.size.min(cap)) {
                         // splice stops at an urgent mark and says EAGAIN although bytes wait, or 0 when the peer's
                         // FIN is in too (as at the end of the stream): recv(2) steps over the mark, and says 0 only
                         // at the real end.
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock && at_urgent_mark(fd) => {
-                            recv(fd, grow(buf)).map(Filled::Buf)
+                            recv(fd, grow(buf, cap)).map(Filled::Buf)
                         }
-                        Ok(0) if at_urgent_mark(fd) => recv(fd, grow(buf)).map(Filled::Buf),
+                        Ok(0) if at_urgent_mark(fd) => recv(fd, grow(buf, cap)).map(Filled::Buf),
                         r => r.map(Filled::Pipe),
                     }
                 });
             }
         }
-        src.try_read(grow(&mut self.buf)).map(Filled::Buf)
+        src.try_read(grow(&mut self.buf, self.cap)).map(Filled::Buf)
     }
 
     /// Writes the pending bytes to `dst`; ready once they are all written.
@@ -449,12 +548,13 @@ impl Drop for Pump {
     }
 }
 
-/// The fallback buffer, allocated on first use.
-fn grow(buf: &mut Vec<u8>) -> &mut [u8] {
+/// The fallback buffer, allocated on first use, as much of it as a read of at most `cap` bytes may fill.
+fn grow(buf: &mut Vec<u8>, cap: usize) -> &mut [u8] {
     if buf.len() < COPY_BUF {
         buf.resize(COPY_BUF, 0);
     }
-    buf
+    let n = buf.len().min(cap);
+    &mut buf[..n]
 }
 
 /// Whether a splice error means "this kind of descriptor cannot be spliced" rather than a broken connection.
@@ -664,6 +764,113 @@ mod tests {
     #[tokio::test]
     async fn splice_moves_both_ways() {
         both_ways(Mode::Splice).await;
+    }
+
+    /// Sends `data` from the blocking end of a new pair, then moves `len` bytes through [`exact`] to another pair.
+    /// Returns how it ended, what the destination got, the bytes `exact` said it wrote, and what the source still
+    /// held after it.
+    async fn move_exact(
+        data: Vec<u8>,
+        len: u64,
+        close: bool,
+    ) -> (Result<(), ExactError>, Vec<u8>, usize, Vec<u8>) {
+        let (mut server, src) = connected().await;
+        let (mut client, dst) = connected().await;
+        let writer = std::thread::spawn(move || {
+            server.write_all(&data).unwrap();
+            if close {
+                server.shutdown(Shutdown::Write).unwrap();
+            }
+            server
+        });
+        let reader = std::thread::spawn(move || {
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut got = Vec::new();
+            let mut b = vec![0u8; 65536];
+            while let Ok(n) = client.read(&mut b) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&b[..n]);
+            }
+            got
+        });
+        let mut written = 0;
+        let idle = Some(Duration::from_secs(5));
+        let r = exact(&src, &dst, len, (idle, idle), || 100_000, |n| written += n).await;
+        drop(dst);
+        let _server = writer.join().unwrap();
+        let mut rest = vec![0u8; 16];
+        let _ = tokio::time::timeout(Duration::from_secs(1), src.readable()).await;
+        let extra = src.try_read(&mut rest).unwrap_or(0);
+        rest.truncate(extra);
+        (r, reader.join().unwrap(), written, rest)
+    }
+
+    #[tokio::test]
+    async fn exact_moves_the_length_and_leaves_what_follows() {
+        let data = pattern(1_500_000, 7);
+        let mut with_next = data.clone();
+        with_next.extend_from_slice(b"NEXT");
+        let (r, got, written, rest) = move_exact(with_next, 1_500_000, false).await;
+        assert_eq!(r, Ok(()));
+        assert!(
+            got == data,
+            "the destination got other bytes ({})",
+            got.len()
+        );
+        assert_eq!(written, 1_500_000);
+        assert_eq!(
+            rest, b"NEXT",
+            "the bytes after the body were not left in the source"
+        );
+    }
+
+    #[tokio::test]
+    async fn exact_blames_a_source_that_ends_early() {
+        let (r, got, _, _) = move_exact(pattern(10_000, 1), 20_000, true).await;
+        assert_eq!(r, Err(ExactError::Src));
+        assert_eq!(got.len(), 10_000);
+    }
+
+    #[tokio::test]
+    async fn exact_gives_up_on_a_silent_source() {
+        let (mut server, src) = connected().await;
+        let (_client, dst) = connected().await;
+        server.write_all(b"abc").unwrap();
+        let idle = Some(Duration::from_millis(200));
+        let mut written = 0;
+        let r = exact(&src, &dst, 10, (idle, idle), || 100, |n| written += n).await;
+        assert_eq!((r, written), (Err(ExactError::SrcTimeout), 3));
+    }
+
+    #[tokio::test]
+    async fn exact_keeps_no_pipe_while_the_destination_stalls() {
+        let (mut server, src) = connected().await;
+        let (_client, dst) = connected().await;
+        let writer = std::thread::spawn(move || {
+            let _ = server.write_all(&pattern(8_000_000, 9));
+            server
+        });
+        pool_give(Pipe::new().unwrap());
+        let pooled = pool_len();
+        let idle = Some(Duration::from_millis(600));
+        let (r, during) = tokio::join!(
+            exact(&src, &dst, 8_000_000, (idle, idle), || 65536, |_| {}),
+            async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                pool_len()
+            }
+        );
+        assert_eq!(r, Err(ExactError::DstTimeout));
+        assert_eq!(
+            during, pooled,
+            "a pipe was held while the destination read nothing"
+        );
+        drop(src);
+        let _ = writer.join();
     }
 
     #[test]

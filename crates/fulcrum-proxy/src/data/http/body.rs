@@ -20,6 +20,8 @@ pub struct ProxyBody {
     log: Option<Box<HttpTxn>>,
     ended: bool,
     failed: bool,
+    /// The server fell silent in the middle of the body ([`ProxyBody::server_silent`]).
+    timed_out: bool,
     /// The request's stats record (backend, server, total time, bytes), closed when the body is dropped.
     done: Option<crate::data::totals::Done>,
 }
@@ -43,6 +45,7 @@ impl ProxyBody {
             log: None,
             ended: false,
             failed: false,
+            timed_out: false,
             done: None,
         }
     }
@@ -54,6 +57,7 @@ impl ProxyBody {
             log: None,
             ended: false,
             failed: false,
+            timed_out: false,
             done: None,
         }
     }
@@ -122,6 +126,45 @@ impl ProxyBody {
         self.inner = Inner::Compressed(Box::new(CompressBody::new(inner, algo, Some(tally))));
     }
 
+    /// The server's body read by nothing on the way (no compression, no rule waiting for it), for the response
+    /// writer to splice (see [`UpstreamBody::splice_source`]).
+    pub fn untouched(&mut self) -> Option<&mut UpstreamBody> {
+        match &mut self.inner {
+            Inner::Upstream(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// `n` body bytes reached the client without passing through [`Body::poll_frame`] (spliced), and the transfer
+    /// ended with `end`: a failure on the server's side is logged as the server's (`SD`, `sD` when it fell
+    /// silent), one on the client's leaves the body unfinished (`CD`), as when the bytes are copied.
+    pub fn spliced(&mut self, n: u64, end: Result<(), crate::net::splice::ExactError>) {
+        use crate::net::splice::ExactError;
+        if let Some(d) = &mut self.done {
+            d.bytes_out += n;
+        }
+        if let Inner::Upstream(b) = &mut self.inner {
+            b.spliced(n, end.is_ok());
+        }
+        match end {
+            Err(ExactError::Src) => self.failed = true,
+            Err(ExactError::SrcTimeout) => self.server_silent(),
+            Ok(()) | Err(ExactError::Dst | ExactError::DstTimeout) => {}
+        }
+    }
+
+    /// The server sent nothing of the body for its idle time (`timeout server`): the body ends there.
+    pub fn server_silent(&mut self) {
+        self.failed = true;
+        self.timed_out = true;
+    }
+
+    /// How long the server may stay silent in the middle of its body (`timeout server`); `None` for a generated
+    /// body.
+    pub fn server_idle(&self) -> Option<std::time::Duration> {
+        self.inner.server_idle()
+    }
+
     /// Waits for the server's body (see [`Prefetched::wait`]); a generated body is all there.
     pub async fn wait(
         &mut self,
@@ -146,7 +189,7 @@ impl Drop for ProxyBody {
     fn drop(&mut self) {
         if let Some(log) = self.log.take() {
             let complete = self.ended || self.is_end_stream();
-            log.body_done(complete, self.failed);
+            log.body_done(complete, self.failed, self.timed_out);
         }
     }
 }
@@ -194,6 +237,15 @@ impl Inner {
             }
             Inner::Fixed(_) | Inner::Tunnel(_) => {}
             Inner::Compressed(c) => c.inner_mut().set_read_limit(n),
+        }
+    }
+
+    fn server_idle(&self) -> Option<std::time::Duration> {
+        match self {
+            Inner::Upstream(b) => b.idle(),
+            Inner::Prefetched(p) => p.rest().and_then(UpstreamBody::idle),
+            Inner::Fixed(_) | Inner::Tunnel(_) => None,
+            Inner::Compressed(c) => c.inner().server_idle(),
         }
     }
 

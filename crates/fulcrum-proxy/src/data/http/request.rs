@@ -1548,7 +1548,7 @@ async fn forward(
                     .headers
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
-            let body = UpstreamBody::h2(stream, guard);
+            let body = UpstreamBody::h2(stream, guard).with_idle(server_timeout);
             return Ok(Response::from_parts(parts, ProxyBody::upstream(body)));
         }
     };
@@ -1605,7 +1605,9 @@ async fn forward(
                 server: server_id,
             },
         });
-    let body = UpstreamBody::new(conn, head.framing, reuse, guard);
+    let body = UpstreamBody::new(conn, head.framing, reuse, guard)
+        .with_idle(server_timeout)
+        .with_splice(fe.config.splice_response || be.config.splice_response);
     Ok(Response::from_parts(parts, ProxyBody::upstream(body)))
 }
 

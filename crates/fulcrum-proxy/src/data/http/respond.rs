@@ -1,6 +1,12 @@
 //! Writing a response to the client: the head as [`fulcrum_http::response_out`] frames it, then the body's pieces
 //! as they come, each written together with its chunk framing (and the first with the head when it is already
 //! there) in one vectored write.
+//!
+//! With `option splice-response` (or `splice-auto`), a server's body of known length that nothing reads on the
+//! way (no compression, no rule waiting for it), on clear-text connections at both ends, is not read here past
+//! what came with the head: the rest goes from the server's socket to the client's through a pipe (splice(2),
+//! `net::splice::exact`), as `mode tcp` moves its bytes. Off by default, as in HAProxy: on loopback it costs the
+//! peers more than it saves the proxy (docs/PERFORMANCE.md, "Splicing HTTP response bodies").
 
 use std::future::poll_fn;
 use std::io;
@@ -59,6 +65,20 @@ async fn frame_now(body: &mut ProxyBody) -> Option<Option<Result<Frame<Bytes>, i
     .await
 }
 
+/// The body's next frame, waiting at most `idle` for the server (`timeout server`; `None`: it fell silent).
+async fn frame_within(
+    body: &mut ProxyBody,
+    idle: Option<Duration>,
+) -> Option<Option<Result<Frame<Bytes>, io::Error>>> {
+    if let Some(f) = frame_now(body).await {
+        return Some(f);
+    }
+    match idle {
+        Some(t) => tokio::time::timeout(t, body.frame()).await.ok(),
+        None => Some(body.frame().await),
+    }
+}
+
 /// Writes `parts` to the client, giving up when they do not all go out within `idle` (`timeout client`: a client
 /// that stops reading).
 async fn send(io: &ClientIo, parts: &[&[u8]], idle: Option<Duration>) -> io::Result<()> {
@@ -68,6 +88,52 @@ async fn send(io: &ClientIo, parts: &[&[u8]], idle: Option<Duration>) -> io::Res
             .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
         None => io.write_all(parts).await,
     }
+}
+
+/// Whether the rest of `body` would be spliced (see the module's comment): nothing of it waits in user space.
+fn spliceable(body: &mut ProxyBody) -> bool {
+    body.untouched()
+        .is_some_and(|b| b.splice_source().is_some())
+}
+
+/// Moves the rest of a [`spliceable`] body from the server's socket to the client's; true when all of it went.
+/// `idle`: how long the client may take no bytes (`timeout client`); the server's silence is bounded by the
+/// body's own idle time (`timeout server`).
+async fn splice_rest(io: &ClientIo, body: &mut ProxyBody, idle: Option<Duration>) -> bool {
+    let Some(up) = body.untouched() else {
+        return false;
+    };
+    let server_idle = up.idle();
+    let Some((src, left)) = up.splice_source() else {
+        return false;
+    };
+    let mut first = true;
+    let mut moved = 0u64;
+    let r = crate::net::splice::exact(
+        src,
+        io.stream(),
+        left,
+        (server_idle, idle),
+        // As for copied bodies: the first read takes what an empty socket surely can, later ones what the
+        // client's socket can take now, so a client that stops reading leaves the bytes with the server.
+        || {
+            if std::mem::take(&mut first) {
+                FIRST_BATCH
+            } else {
+                batch_cap(io.send_room())
+            }
+        },
+        |n| {
+            moved += n as u64;
+            io.wrote(n);
+        },
+    )
+    .await;
+    if let Err(e) = r {
+        tracing::debug!(error = ?e, "spliced response body failed");
+    }
+    body.spliced(moved, r);
+    r.is_ok()
 }
 
 /// Writes `resp` to the client, which sent its request with `method` as `version`. `close`: the connection ends
@@ -150,13 +216,32 @@ pub async fn write_response(
     // How many body bytes this write gathers, and whether the socket was asked yet for this write.
     let mut cap = FIRST_BATCH;
     let mut asked = false;
+    let splices = framing.body == BodyOut::Raw && io.splices();
+    let server_idle = body.server_idle();
     loop {
+        if splices && spliceable(body) {
+            if !head_sent && send(io, &[wbuf], idle).await.is_err() {
+                return Written::Broken;
+            }
+            return if splice_rest(io, body, idle).await {
+                Written::Complete { close: closing }
+            } else {
+                Written::Broken
+            };
+        }
         let frame = if head_sent {
             // The last write went out whole: the socket says how much the next may carry.
             cap = batch_cap(io.send_room());
             asked = true;
             body.set_read_limit(cap);
-            body.frame().await
+            match frame_within(body, server_idle).await {
+                Some(f) => f,
+                None => {
+                    tracing::debug!("server silent in the middle of the response body");
+                    body.server_silent();
+                    return Written::Broken;
+                }
+            }
         } else {
             match frame_now(body).await {
                 Some(f) => f,
@@ -207,7 +292,8 @@ pub async fn write_response(
                 cap = batch_cap(io.send_room());
                 asked = true;
             }
-            if size < cap {
+            // The rest goes through a pipe once nothing of it waits here: the pieces gathered go out first.
+            if size < cap && !(splices && spliceable(body)) {
                 body.set_read_limit(cap - size);
                 next = frame_now(body).await;
             }

@@ -270,6 +270,12 @@ impl ServerConn {
         self.tls.as_ref().map(|t| &t.facts)
     }
 
+    /// The socket, when bytes read from it are the response's own (clear text) and none wait in the buffer: what
+    /// a body may be spliced from.
+    pub(super) fn clear_socket(&self) -> Option<&TcpStream> {
+        (self.tls.is_none() && self.buf.is_empty()).then_some(&self.stream)
+    }
+
     /// The server name the TLS session was opened for.
     pub fn sni(&self) -> Option<&str> {
         self.sni.as_deref()

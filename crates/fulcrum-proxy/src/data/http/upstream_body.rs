@@ -60,6 +60,11 @@ pub struct UpstreamBody {
     guard: Option<ServerGuard>,
     /// The most bytes read from the server at once (and handed on in one piece).
     limit: usize,
+    /// How long the server may stay silent in the middle of the body (`timeout server`), in milliseconds as
+    /// HAProxy's timeouts are (0: no limit; kept small, the body is part of every response).
+    idle_ms: u32,
+    /// The body may be spliced to the client (`option splice-response`).
+    splice: bool,
 }
 
 impl UpstreamBody {
@@ -83,6 +88,8 @@ impl UpstreamBody {
             reuse,
             guard: Some(guard),
             limit: FIRST_PIECE,
+            idle_ms: 0,
+            splice: false,
         };
         if matches!(body.state, State::Length(0)) {
             body.finish();
@@ -98,7 +105,29 @@ impl UpstreamBody {
             reuse: None,
             guard: Some(guard),
             limit: FIRST_PIECE,
+            idle_ms: 0,
+            splice: false,
         }
+    }
+
+    /// The server may stay silent for `idle` in the middle of the body (`timeout server`).
+    pub fn with_idle(mut self, idle: Option<std::time::Duration>) -> Self {
+        self.idle_ms = idle.map_or(0, |d| {
+            u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+        });
+        self
+    }
+
+    /// The body may go to the client through a pipe (`option splice-response` / `splice-auto`; see
+    /// [`UpstreamBody::splice_source`]).
+    pub fn with_splice(mut self, splice: bool) -> Self {
+        self.splice = splice;
+        self
+    }
+
+    /// How long the server may stay silent in the middle of the body.
+    pub fn idle(&self) -> Option<std::time::Duration> {
+        (self.idle_ms > 0).then(|| std::time::Duration::from_millis(self.idle_ms.into()))
     }
 
     /// Reads at most `n` bytes from the server at once from now on (between [`MIN_PIECE`] and 256 KiB): the
@@ -126,6 +155,33 @@ impl UpstreamBody {
             }
             State::Done => 0,
             _ => conn.buf.len(),
+        }
+    }
+
+    /// The server's socket and the body bytes still to come on it, when the rest of the body can go from that
+    /// socket to the client's untouched (`respond::splice_rest`): a clear-text body of known length, none of
+    /// it waiting in the read buffer, and splicing asked for.
+    pub fn splice_source(&self) -> Option<(&tokio::net::TcpStream, u64)> {
+        match self.state {
+            State::Length(left) if left > 0 && self.splice => {
+                Some((self.conn.as_ref()?.clear_socket()?, left))
+            }
+            _ => None,
+        }
+    }
+
+    /// `n` more body bytes went from the server's socket to the client's without being read here; `complete`:
+    /// the transfer ended without error. Otherwise the connection, now out of step, is closed and the body stays
+    /// unfinished.
+    pub fn spliced(&mut self, n: u64, complete: bool) {
+        let State::Length(left) = &mut self.state else {
+            return;
+        };
+        *left = left.saturating_sub(n);
+        if !complete {
+            self.conn = None;
+        } else if *left == 0 {
+            self.finish();
         }
     }
 

@@ -1,0 +1,253 @@
+//! Response bodies spliced from the server's socket to the client's under `option splice-response` (and
+//! `splice-auto`; `net::splice::exact` through `respond.rs`): intact, counted in the logs as copied bodies are,
+//! the server's connection kept for the next request, no pipe used without the option or under `nosplice`, and
+//! a server falling silent in the middle of a body cut after `timeout server` with HAProxy's `sD`, spliced or
+//! not.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::syslog::Syslog;
+use common::*;
+
+/// Bytes that differ from one position to the next (xorshift), reproducible from `len`.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = (len as u64) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Reads a request head (up to the empty line); `None` when the connection ended first.
+fn read_head(s: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut b).ok()? == 0 {
+            return None;
+        }
+        head.push(b[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// An origin answering `GET /N` with N bytes of [`noise`] and keeping its connections; `/stall/N` sends the
+/// head of an N-byte body and a tenth of it, then nothing for 5 s. Counts the connections it accepted.
+fn origin() -> (SocketAddr, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(64) {
+            let Ok(mut s) = s else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                while let Some(head) = read_head(&mut s) {
+                    let path = head.split(' ').nth(1).unwrap_or("/0").to_string();
+                    let (stall, n) = match path.strip_prefix("/stall/") {
+                        Some(n) => (true, n.parse().unwrap_or(0)),
+                        None => (false, path[1..].parse().unwrap_or(0)),
+                    };
+                    let body = noise(n);
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n");
+                    if s.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    if stall {
+                        let _ = s.write_all(&body[..n / 10]);
+                        std::thread::sleep(Duration::from_secs(5));
+                        return;
+                    }
+                    if s.write_all(&body).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// Taken by each test: one counts the process's pipes, which the others' proxies open too.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The pipes this process holds open (the proxy runs in it: its workers keep spliced pipes for reuse).
+fn pipes() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|t| t.to_string_lossy().starts_with("pipe:"))
+        .count()
+}
+
+/// The proxy's configuration, listening on a port of its own; `option` goes in the backend.
+fn config(
+    global: &str,
+    option: &str,
+    server: SocketAddr,
+    log: SocketAddr,
+    timeout_server: &str,
+) -> String {
+    let port = free_port();
+    format!(
+        "global\n    nbthread 1\n{global}\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server {timeout_server}\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    log {log} local0\n    log-format \"%ST %B %ts\"\n\
+         \x20   default_backend be\n\
+         backend be\n{option}    server s1 {server}\n"
+    )
+}
+
+/// Three requests on one client connection: two large bodies around a small one. Returns the log lines, the
+/// connections the server accepted and the pipes the process opened.
+fn three_requests(global: &str, option: &str) -> (Vec<String>, usize, isize) {
+    let (server, accepted) = origin();
+    let log = Syslog::start();
+    let before = pipes() as isize;
+    let p = start_proxy(&config(global, option, server, log.addr, "5s"));
+    let mut c = Client::connect(p.addr);
+    for n in [3_000_000, 5, 2_000_001] {
+        let r = c.get(&format!("/{n}"));
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body == noise(n),
+            "the body of /{n} came altered ({} bytes)",
+            r.body.len()
+        );
+    }
+    let lines = log.wait_messages(3, |_| true);
+    let after = pipes() as isize;
+    drop(c);
+    drop(p);
+    (lines, accepted.load(Ordering::SeqCst), after - before)
+}
+
+#[test]
+fn large_bodies_are_spliced_intact_on_kept_connections_and_logged_as_copied_ones() {
+    let _one = one_at_a_time();
+    // All in one test: the pipe count is the whole process's.
+    const SPLICE: &str = "    option splice-response\n";
+    let (copied, copied_conns, copied_pipes) = three_requests("", "");
+    let (refused, _, refused_pipes) = three_requests("    nosplice\n", SPLICE);
+    let (spliced, spliced_conns, spliced_pipes) = three_requests("", SPLICE);
+    let (auto, _, auto_pipes) = three_requests("", "    option splice-auto\n");
+    assert_eq!(
+        copied_pipes, 0,
+        "pipes were opened without option splice-response"
+    );
+    assert_eq!(refused_pipes, 0, "nosplice opened pipes");
+    assert!(spliced_pipes > 0, "no pipe was opened: nothing was spliced");
+    assert!(auto_pipes > 0, "option splice-auto spliced nothing");
+    // The server's connection carried all three requests: a spliced body leaves it ready for the next one.
+    assert_eq!((copied_conns, spliced_conns), (1, 1));
+    assert_eq!(copied.len(), 3, "{copied:?}");
+    assert_eq!(spliced, copied, "the logs differ");
+    assert_eq!((&auto, &refused), (&copied, &copied), "the logs differ");
+    let bytes: Vec<u64> = spliced
+        .iter()
+        .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(bytes[0] > 3_000_000 && bytes[2] > 2_000_001, "{spliced:?}");
+}
+
+/// `/stall/N` through a proxy with `timeout server 500ms`: how long until the client's connection ends, the
+/// body bytes it got, and the log line.
+fn stalled(option: &str, haproxy: bool) -> (Duration, usize, String) {
+    let (server, _) = origin();
+    let log = Syslog::start();
+    let cfg = config("", option, server, log.addr, "500ms");
+    let bind = cfg
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("bind "))
+        .unwrap();
+    let addr: SocketAddr = bind.parse().unwrap();
+    let (_h, _p) = if haproxy {
+        (Some(start_haproxy(&cfg, addr)), None)
+    } else {
+        (None, Some(start_proxy(&cfg)))
+    };
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    s.write_all(b"GET /stall/4000000 HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut b = vec![0u8; 65536];
+    while let Ok(n) = s.read(&mut b) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&b[..n]);
+    }
+    let took = start.elapsed();
+    let body = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |at| got.len() - at - 4);
+    let line = log.wait_messages(1, |m| m.starts_with("200 ")).join("|");
+    (took, body, line)
+}
+
+#[test]
+fn a_server_silent_in_the_middle_of_a_body_is_cut_after_timeout_server() {
+    let _one = one_at_a_time();
+    const SPLICE: &str = "    option splice-response\n";
+    let mut runs = vec![
+        ("spliced", stalled(SPLICE, false)),
+        ("copied", stalled("", false)),
+    ];
+    if haproxy_present() {
+        runs.push(("haproxy", stalled("", true)));
+        runs.push(("haproxy splicing", stalled(SPLICE, true)));
+    }
+    for (what, (took, body, line)) in runs {
+        assert!(
+            took < Duration::from_secs(3),
+            "{what}: the client waited {took:?}"
+        );
+        assert_eq!(body, 400_000, "{what}: the client got {body} body bytes");
+        assert!(line.ends_with(" sD"), "{what}: logged {line:?}");
+    }
+}
+
+#[test]
+fn a_client_reading_late_gets_the_whole_spliced_body() {
+    let _one = one_at_a_time();
+    let (server, _) = origin();
+    let log = Syslog::start();
+    let p = start_proxy(&config(
+        "",
+        "    option splice-response\n",
+        server,
+        log.addr,
+        "5s",
+    ));
+    let mut c = Client::connect(p.addr);
+    c.send(b"GET /8000000 HTTP/1.1\r\nHost: test\r\n\r\n");
+    // The client's socket and the proxy's fill up; the rest waits with the server meanwhile.
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = c.read_response(false);
+    assert!(
+        r.body == noise(8_000_000),
+        "the body came altered ({} bytes)",
+        r.body.len()
+    );
+    let r = c.get("/70000");
+    assert!(r.body == noise(70_000));
+}
