@@ -2,7 +2,7 @@
 //! `splice-auto`; `net::splice::exact` through `respond.rs`): intact, counted in the logs as copied bodies are,
 //! the server's connection kept for the next request, no pipe used without the option or under `nosplice`, and
 //! a server falling silent in the middle of a body cut after `timeout server` with HAProxy's `sD`, spliced or
-//! not.
+//! not, and for an HTTP/2 client's stream.
 
 mod common;
 
@@ -223,6 +223,107 @@ fn a_server_silent_in_the_middle_of_a_body_is_cut_after_timeout_server() {
         );
         assert_eq!(body, 400_000, "{what}: the client got {body} body bytes");
         assert!(line.ends_with(" sD"), "{what}: logged {line:?}");
+    }
+}
+
+/// `/stall/N` from an HTTP/2 client (curl, prior knowledge) through a proxy with `timeout server 500ms`: how
+/// long until curl gives up on the stream, and the log line.
+fn stalled_h2(haproxy: bool) -> Option<(Duration, String)> {
+    let (server, _) = origin();
+    let log = Syslog::start();
+    let cfg = config("", "", server, log.addr, "500ms");
+    let bind = cfg
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("bind "))
+        .unwrap()
+        .to_string();
+    let cfg = cfg.replace(&format!("bind {bind}"), &format!("bind {bind} proto h2"));
+    let addr: SocketAddr = bind.parse().unwrap();
+    let (_h, _p) = if haproxy {
+        (Some(start_haproxy(&cfg, addr)), None)
+    } else {
+        (None, Some(start_proxy(&cfg)))
+    };
+    let start = Instant::now();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--http2-prior-knowledge",
+            "--max-time",
+            "8",
+        ])
+        .arg(format!("http://{addr}/stall/4000000"))
+        .output();
+    if out.is_err() {
+        assert!(!peers_required(), "curl is needed");
+        return None;
+    }
+    let took = start.elapsed();
+    let line = log.wait_messages(1, |m| m.starts_with("200 ")).join("|");
+    Some((took, line))
+}
+
+#[test]
+fn an_http2_clients_stream_is_reset_when_the_server_falls_silent() {
+    let _one = one_at_a_time();
+    let mut runs = vec![("fulcrum", stalled_h2(false))];
+    if haproxy_present() {
+        runs.push(("haproxy", stalled_h2(true)));
+    }
+    for (what, run) in runs {
+        let Some((took, line)) = run else { continue };
+        assert!(
+            took < Duration::from_secs(3),
+            "{what}: curl waited {took:?}"
+        );
+        assert!(line.ends_with(" sD"), "{what}: logged {line:?}");
+    }
+}
+
+/// A client that sends its request for 8 MB and reads nothing, through a proxy with `timeout client 500ms`: how
+/// long until the proxy closed its side, and the log line.
+fn stops_reading(option: &str, haproxy: bool) -> (Duration, String) {
+    let (server, _) = origin();
+    let log = Syslog::start();
+    let cfg = config("", option, server, log.addr, "5s")
+        .replace("timeout client 5s", "timeout client 500ms");
+    let bind = cfg
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("bind "))
+        .unwrap();
+    let addr: SocketAddr = bind.parse().unwrap();
+    let (_h, _p) = if haproxy {
+        (Some(start_haproxy(&cfg, addr)), None)
+    } else {
+        (None, Some(start_proxy(&cfg)))
+    };
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /8000000 HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let start = Instant::now();
+    let line = log.wait_messages(1, |m| m.starts_with("200 ")).join("|");
+    (start.elapsed(), line)
+}
+
+#[test]
+fn a_client_that_stops_reading_is_logged_cd_after_timeout_client() {
+    let _one = one_at_a_time();
+    const SPLICE: &str = "    option splice-response\n";
+    let mut runs = vec![
+        ("spliced", stops_reading(SPLICE, false)),
+        ("copied", stops_reading("", false)),
+    ];
+    if haproxy_present() {
+        runs.push(("haproxy", stops_reading("", true)));
+    }
+    for (what, (took, line)) in runs {
+        assert!(
+            took < Duration::from_secs(4),
+            "{what}: logged after {took:?}"
+        );
+        assert!(line.ends_with(" cD"), "{what}: logged {line:?}");
     }
 }
 

@@ -375,21 +375,10 @@ impl HttpTxn {
         }
     }
 
-    /// The response has been written completely (`complete`), or dropped before (the client went away),
-    /// or the server's body failed (`server_failed`), or the server fell silent in it (`server_silent`,
-    /// `timeout server`).
-    pub fn body_done(
-        mut self: Box<Self>,
-        complete: bool,
-        server_failed: bool,
-        server_silent: bool,
-    ) {
-        if server_silent {
-            self.set_term(*b"sD");
-        } else if server_failed {
-            self.set_term(*b"SD");
-        } else if !complete {
-            self.set_term(*b"CD");
+    /// The response body ended as `end` says (logged as its termination state unless one was set before).
+    pub fn body_done(mut self: Box<Self>, end: BodyEnd) {
+        if let Some(term) = end.term() {
+            self.set_term(term);
         }
         self.finish();
         if let Some(conn) = self.conn.take() {
@@ -410,6 +399,33 @@ impl HttpTxn {
         if !self.term_set {
             self.term = term;
             self.term_set = true;
+        }
+    }
+}
+
+/// How a response body ended, as the access log's termination state tells it (data phase).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEnd {
+    /// All of it reached the client.
+    Complete,
+    /// The client went away first (`CD`).
+    ClientGone,
+    /// The client took nothing for `timeout client` (`cD`).
+    ClientSilent,
+    /// The server's body failed: it closed early, or sent something that is not HTTP (`SD`).
+    ServerFailed,
+    /// The server sent nothing for `timeout server` (`sD`).
+    ServerSilent,
+}
+
+impl BodyEnd {
+    fn term(self) -> Option<[u8; 2]> {
+        match self {
+            BodyEnd::Complete => None,
+            BodyEnd::ClientGone => Some(*b"CD"),
+            BodyEnd::ClientSilent => Some(*b"cD"),
+            BodyEnd::ServerFailed => Some(*b"SD"),
+            BodyEnd::ServerSilent => Some(*b"sD"),
         }
     }
 }

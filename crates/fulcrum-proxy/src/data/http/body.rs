@@ -10,7 +10,7 @@ use super::buffered::{Prefetched, Waited};
 use super::compress_body::CompressBody;
 use super::tunnel::Tunnel;
 use super::upstream_body::UpstreamBody;
-use crate::data::http_log::HttpTxn;
+use crate::data::http_log::{BodyEnd, HttpTxn};
 
 /// A response body for the client. It keeps the request counted on its server (for leastconn) until the server's
 /// body ends.
@@ -20,8 +20,8 @@ pub struct ProxyBody {
     log: Option<Box<HttpTxn>>,
     ended: bool,
     failed: bool,
-    /// The server fell silent in the middle of the body ([`ProxyBody::server_silent`]).
-    timed_out: bool,
+    /// A side fell silent: the body was cut ([`ProxyBody::server_silent`], [`ProxyBody::client_silent`]).
+    cut: Option<BodyEnd>,
     /// The request's stats record (backend, server, total time, bytes), closed when the body is dropped.
     done: Option<crate::data::totals::Done>,
 }
@@ -45,7 +45,7 @@ impl ProxyBody {
             log: None,
             ended: false,
             failed: false,
-            timed_out: false,
+            cut: None,
             done: None,
         }
     }
@@ -57,7 +57,7 @@ impl ProxyBody {
             log: None,
             ended: false,
             failed: false,
-            timed_out: false,
+            cut: None,
             done: None,
         }
     }
@@ -137,7 +137,8 @@ impl ProxyBody {
 
     /// `n` body bytes reached the client without passing through [`Body::poll_frame`] (spliced), and the transfer
     /// ended with `end`: a failure on the server's side is logged as the server's (`SD`, `sD` when it fell
-    /// silent), one on the client's leaves the body unfinished (`CD`), as when the bytes are copied.
+    /// silent), one on the client's leaves the body unfinished (`CD`, `cD` when it stopped reading), as when the
+    /// bytes are copied.
     pub fn spliced(&mut self, n: u64, end: Result<(), crate::net::splice::ExactError>) {
         use crate::net::splice::ExactError;
         if let Some(d) = &mut self.done {
@@ -149,20 +150,49 @@ impl ProxyBody {
         match end {
             Err(ExactError::Src) => self.failed = true,
             Err(ExactError::SrcTimeout) => self.server_silent(),
-            Ok(()) | Err(ExactError::Dst | ExactError::DstTimeout) => {}
+            Err(ExactError::DstTimeout) => self.client_silent(),
+            Ok(()) | Err(ExactError::Dst) => {}
         }
     }
 
     /// The server sent nothing of the body for its idle time (`timeout server`): the body ends there.
     pub fn server_silent(&mut self) {
-        self.failed = true;
-        self.timed_out = true;
+        self.cut = Some(BodyEnd::ServerSilent);
+    }
+
+    /// The client took nothing of the body for its idle time (`timeout client`): the body ends there.
+    pub fn client_silent(&mut self) {
+        self.cut = Some(BodyEnd::ClientSilent);
     }
 
     /// How long the server may stay silent in the middle of its body (`timeout server`); `None` for a generated
     /// body.
     pub fn server_idle(&self) -> Option<std::time::Duration> {
         self.inner.server_idle()
+    }
+
+    /// The next frame if it is ready now; `None` if it is not.
+    pub async fn frame_now(&mut self) -> Option<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        std::future::poll_fn(|cx| match Pin::new(&mut *self).poll_frame(cx) {
+            Poll::Ready(f) => Poll::Ready(Some(f)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await
+    }
+
+    /// The next frame, waiting at most `idle` for the server (`timeout server`; `None`: it fell silent).
+    pub async fn frame_within(
+        &mut self,
+        idle: Option<std::time::Duration>,
+    ) -> Option<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        use http_body_util::BodyExt;
+        if let Some(f) = self.frame_now().await {
+            return Some(f);
+        }
+        match idle {
+            Some(t) => tokio::time::timeout(t, self.frame()).await.ok(),
+            None => Some(self.frame().await),
+        }
     }
 
     /// Waits for the server's body (see [`Prefetched::wait`]); a generated body is all there.
@@ -188,8 +218,13 @@ impl ProxyBody {
 impl Drop for ProxyBody {
     fn drop(&mut self) {
         if let Some(log) = self.log.take() {
-            let complete = self.ended || self.is_end_stream();
-            log.body_done(complete, self.failed, self.timed_out);
+            let end = match self.cut {
+                Some(cut) => cut,
+                None if self.failed => BodyEnd::ServerFailed,
+                None if self.ended || self.is_end_stream() => BodyEnd::Complete,
+                None => BodyEnd::ClientGone,
+            };
+            log.body_done(end);
         }
     }
 }

@@ -436,13 +436,21 @@ async fn serve_stream(
 }
 
 /// Sends the response body on the stream as the client's windows allow, then its trailers if any. A client that
-/// resets the stream, or a server body that fails (the stream is then reset), ends it early, and so does a client
-/// that keeps its window closed for `timeout client` (the stream is reset: a zero-window stall holds nothing long).
+/// resets the stream, or a server body that fails or falls silent for `timeout server` (the stream is then reset),
+/// ends it early, and so does a client that keeps its window closed for `timeout client` (the stream is reset: a
+/// zero-window stall holds nothing long).
 async fn send_body(mut send: SendStream<Bytes>, body: &mut ProxyBody, idle: Option<Duration>) {
+    let server_idle = body.server_idle();
     loop {
         let frame = tokio::select! {
-            f = body.frame() => f,
+            f = body.frame_within(server_idle) => f,
             _ = std::future::poll_fn(|cx| send.poll_reset(cx)) => return,
+        };
+        let Some(frame) = frame else {
+            debug!("server silent in the middle of the response body");
+            body.server_silent();
+            send.send_reset(Reason::INTERNAL_ERROR);
+            return;
         };
         let frame = match frame {
             None => {
@@ -476,6 +484,7 @@ async fn send_body(mut send: SendStream<Bytes>, body: &mut ProxyBody, idle: Opti
                     Some(limit) => match tokio::time::timeout(limit, wait).await {
                         Ok(got) => got,
                         Err(_) => {
+                            body.client_silent();
                             send.send_reset(Reason::CANCEL);
                             return;
                         }

@@ -8,18 +8,14 @@
 //! `net::splice::exact`), as `mode tcp` moves its bytes. Off by default, as in HAProxy: on loopback it costs the
 //! peers more than it saves the proxy (docs/PERFORMANCE.md, "Splicing HTTP response bodies").
 
-use std::future::poll_fn;
 use std::io;
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use fulcrum_http::headers::all_tokens;
 use fulcrum_http::response_out::{self, BodyOut, ConnectionLine};
 use http::{header, Method, Response, Version};
-use http_body::{Body, Frame};
-use http_body_util::BodyExt;
+use http_body::Body;
 
 use super::body::ProxyBody;
 use crate::data::client_io::ClientIo;
@@ -56,29 +52,6 @@ pub enum Written {
     Broken,
 }
 
-/// The body's next frame if it is ready now; `None` if it is not.
-async fn frame_now(body: &mut ProxyBody) -> Option<Option<Result<Frame<Bytes>, io::Error>>> {
-    poll_fn(|cx| match Pin::new(&mut *body).poll_frame(cx) {
-        Poll::Ready(f) => Poll::Ready(Some(f)),
-        Poll::Pending => Poll::Ready(None),
-    })
-    .await
-}
-
-/// The body's next frame, waiting at most `idle` for the server (`timeout server`; `None`: it fell silent).
-async fn frame_within(
-    body: &mut ProxyBody,
-    idle: Option<Duration>,
-) -> Option<Option<Result<Frame<Bytes>, io::Error>>> {
-    if let Some(f) = frame_now(body).await {
-        return Some(f);
-    }
-    match idle {
-        Some(t) => tokio::time::timeout(t, body.frame()).await.ok(),
-        None => Some(body.frame().await),
-    }
-}
-
 /// Writes `parts` to the client, giving up when they do not all go out within `idle` (`timeout client`: a client
 /// that stops reading).
 async fn send(io: &ClientIo, parts: &[&[u8]], idle: Option<Duration>) -> io::Result<()> {
@@ -88,6 +61,17 @@ async fn send(io: &ClientIo, parts: &[&[u8]], idle: Option<Duration>) -> io::Res
             .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
         None => io.write_all(parts).await,
     }
+}
+
+/// How a write of `body`'s response went, noting on it a client that took nothing for `timeout client` (logged
+/// `cD`).
+fn sent(r: io::Result<()>, body: &mut ProxyBody) -> io::Result<()> {
+    if let Err(e) = &r {
+        if e.kind() == io::ErrorKind::TimedOut {
+            body.client_silent();
+        }
+    }
+    r
 }
 
 /// Whether the rest of `body` would be spliced (see the module's comment): nothing of it waits in user space.
@@ -220,7 +204,7 @@ pub async fn write_response(
     let server_idle = body.server_idle();
     loop {
         if splices && spliceable(body) {
-            if !head_sent && send(io, &[wbuf], idle).await.is_err() {
+            if !head_sent && sent(send(io, &[wbuf], idle).await, body).is_err() {
                 return Written::Broken;
             }
             return if splice_rest(io, body, idle).await {
@@ -234,7 +218,7 @@ pub async fn write_response(
             cap = batch_cap(io.send_room());
             asked = true;
             body.set_read_limit(cap);
-            match frame_within(body, server_idle).await {
+            match body.frame_within(server_idle).await {
                 Some(f) => f,
                 None => {
                     tracing::debug!("server silent in the middle of the response body");
@@ -243,11 +227,11 @@ pub async fn write_response(
                 }
             }
         } else {
-            match frame_now(body).await {
+            match body.frame_now().await {
                 Some(f) => f,
                 None => {
                     // The body is not there yet: the head goes alone.
-                    if send(io, &[wbuf], idle).await.is_err() {
+                    if sent(send(io, &[wbuf], idle).await, body).is_err() {
                         return Written::Broken;
                     }
                     head_sent = true;
@@ -295,7 +279,7 @@ pub async fn write_response(
             // The rest goes through a pipe once nothing of it waits here: the pieces gathered go out first.
             if size < cap && !(splices && spliceable(body)) {
                 body.set_read_limit(cap - size);
-                next = frame_now(body).await;
+                next = body.frame_now().await;
             }
         }
         let head: &[u8] = if head_sent { &[] } else { wbuf };
@@ -328,7 +312,7 @@ pub async fn write_response(
             n += 3;
         }
         let parts = &parts[..n];
-        if parts.iter().any(|p| !p.is_empty()) && send(io, parts, idle).await.is_err() {
+        if parts.iter().any(|p| !p.is_empty()) && sent(send(io, parts, idle).await, body).is_err() {
             return Written::Broken;
         }
         head_sent = true;
