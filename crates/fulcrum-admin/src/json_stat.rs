@@ -14,7 +14,7 @@ use crate::stats::{Row, RowKind, Stats};
 
 /// Tags and type of each core column (in [`COLUMNS`] order, up to the `-` separator): origin, nature, scope,
 /// value type. `None`: a field HAProxy 2.6 was not seen to report (fulcrum has no value for it either).
-type Meta = Option<(&'static str, &'static str, &'static str, &'static str)>;
+pub(crate) type Meta = Option<(&'static str, &'static str, &'static str, &'static str)>;
 
 const META: [Meta; 103] = [
     Some(("Key", "Name", "Service", "str")),        // pxname
@@ -124,7 +124,7 @@ const META: [Meta; 103] = [
 
 /// The tags and type of `column` on a row of `kind`: [`META`], with the fields HAProxy tags differently on
 /// backends.
-fn meta(kind: RowKind, pos: usize, column: &str) -> Meta {
+pub(crate) fn meta(kind: RowKind, pos: usize, column: &str) -> Meta {
     let m = META.get(pos).copied().flatten()?;
     Some(match (kind, column) {
         (RowKind::Backend, "rate" | "rate_max") => ("Metric", "Gauge", m.2, m.3),

@@ -12,6 +12,7 @@ pub mod metrics_server;
 pub mod prometheus;
 pub mod runtime;
 pub mod stats;
+pub mod typed_stat;
 
 pub use histogram::{Histogram, HistogramSnapshot};
 pub use stats::{AgentRow, Row, RowKind, Stats};

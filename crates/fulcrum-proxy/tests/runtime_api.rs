@@ -1808,3 +1808,62 @@ listen app
     );
     drop(p);
 }
+
+/// `show stat typed`: every line fulcrum prints (a field it measures) is one haproxy 2.6 prints for the same
+/// configuration with the same object, position, name, tags and type, and names, statuses, modes, ids and
+/// weights have the same values.
+#[test]
+fn show_stat_typed_lines_match_haproxy() {
+    let o = origins(2);
+    let ours = sock_path("typed-ours");
+    let theirs = sock_path("typed-haproxy");
+    let text_ours = config(&o, &[(&ours, "level admin")], "check inter 200");
+    let p = start_proxy(&text_ours);
+    let text_theirs = text_ours
+        .replace(&ours.display().to_string(), &theirs.display().to_string())
+        .replace(&p.addr.port().to_string(), &free_port().to_string());
+    let Some(_h) = start_haproxy(&text_theirs, &theirs) else {
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    let (mine, haproxy) = (
+        cmd(&ours, "show stat typed"),
+        cmd(&theirs, "show stat typed"),
+    );
+    assert!(
+        mine.ends_with("\n\n") && haproxy.ends_with("\n\n"),
+        "{mine}"
+    );
+    // Each line: the key (object, position, name, process, tags, type) and the value.
+    let split = |l: &str| {
+        let at = l.rfind(':').unwrap_or_else(|| panic!("{l}"));
+        let (key, value) = (&l[..at], &l[at + 1..]);
+        let ty = key.rsplit(':').next().unwrap();
+        let key = format!("{}:{ty}", &key[..key.find(':').unwrap() + 4]);
+        (key, value.to_string())
+    };
+    let theirs: HashMap<String, String> = haproxy
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(split)
+        .collect();
+    assert!(
+        mine.lines().filter(|l| !l.is_empty()).count() > 60,
+        "{mine}"
+    );
+    for line in mine.lines().filter(|l| !l.is_empty()) {
+        let (key, value) = split(line);
+        let Some(their) = theirs.get(&key) else {
+            panic!("haproxy prints no line {key}:...\nours:\n{mine}\nhaproxy:\n{haproxy}");
+        };
+        let name = key.split('.').nth(4).unwrap();
+        if [
+            "pxname", "svname", "status", "mode", "iid", "sid", "type", "weight", "act", "bck",
+        ]
+        .contains(&name)
+        {
+            assert_eq!(&value, their, "{key}");
+        }
+    }
+    drop(p);
+}

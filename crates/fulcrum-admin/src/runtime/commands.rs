@@ -128,7 +128,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "show servers state [<backend>]",
         "server states in the server-state-file format (all or one backend)",
     ),
-    ("show stat", "counters of every proxy and server, as CSV (`show stat json`: as JSON)"),
+    (
+        "show stat",
+        "counters of every proxy and server, as CSV (`show stat json`: as JSON, `show stat typed`: a line per field)",
+    ),
     ("user", "lower this session's level to user"),
     ("help [<command>]", "list all the commands, or those starting with <command>"),
     ("prompt", "toggle the interactive mode with a prompt"),
@@ -1005,6 +1008,7 @@ pub fn execute_in(command: &str, level: Level, experimental: bool, ctl: &dyn Con
             Some(st) if rest.first() == Some(&"json") => {
                 text(format!("{}\n", crate::json_stat::render(&st)))
             }
+            Some(st) if rest.first() == Some(&"typed") => text(crate::typed_stat::render(&st)),
             Some(st) => text(crate::csv::render(&st)),
             None => text("'show stat' is not available here.\n"),
         },
