@@ -74,7 +74,7 @@ impl CheckContext {
     pub fn take_response(&mut self, head: &[u8]) {
         self.clear_response();
         let mut lines = head.split(|&c| c == b'\n');
-        let Some(status) = lines.next().and_then(crate::response::parse_status_line) else {
+        let Some(status) = lines.next().and_then(crate::status_line::parse_status_line) else {
             return;
         };
         self.status = Some(status.code);

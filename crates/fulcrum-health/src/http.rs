@@ -335,7 +335,7 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     start: Instant,
 ) -> CheckOutcome {
     if check.h2 {
-        return crate::http2::exchange(stream, check, start).await;
+        return crate::http2::exchange(stream, check.request(), check.expect(), start).await;
     }
     // The connection is up: a failure from here on is a `Socket error`, as HAProxy reports it (a reset by a
     // server that refused what it read, e.g. a check without the PROXY header it expects).

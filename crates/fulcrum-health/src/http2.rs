@@ -6,9 +6,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use crate::http::HttpCheck;
 use crate::outcome::{CheckOutcome, CheckStatus};
-use crate::response::{evaluate, MAX_RESPONSE};
+use crate::response::{evaluate, Expect, MAX_RESPONSE};
 
 /// The parts of the check's HTTP/1 request that an HTTP/2 stream carries.
 struct Parts {
@@ -54,19 +53,21 @@ fn parts(raw: &[u8]) -> Option<Parts> {
     })
 }
 
-/// Sends `check`'s request as an HTTP/2 stream on `stream` and judges the response.
+/// Sends a check's `request` (as written for HTTP/1) as an HTTP/2 stream on `stream` and judges the response by
+/// `expect`.
 pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
-    check: &HttpCheck,
+    request: &[u8],
+    expect: &Expect,
     start: Instant,
 ) -> CheckOutcome {
-    let text = match round_trip(stream, check.request()).await {
+    let text = match round_trip(stream, request).await {
         Ok(t) => t,
         Err(info) => {
             return CheckOutcome::new(CheckStatus::L7Response, start.elapsed()).with_info(info)
         }
     };
-    match evaluate(&text, true, check.expect()) {
+    match evaluate(&text, true, expect) {
         Some(v) => {
             let mut outcome = CheckOutcome::new(v.status, start.elapsed());
             outcome.code = v.code;
@@ -137,23 +138,15 @@ pub(crate) async fn round_trip<S: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::response::Expect;
 
     #[test]
     fn the_request_is_read_back_for_a_stream() {
-        let c = HttpCheck::new(
-            "POST",
-            "/status?x=1",
-            "HTTP/1.1",
-            &[
-                ("Host".into(), "app.test".into()),
-                ("X-Test".into(), "1".into()),
-            ],
-            Some("ping"),
-            Expect::Default,
-        )
-        .unwrap();
-        let p = parts(c.request()).unwrap();
+        // As `http::HttpCheck` writes it for `http-check send meth POST uri /status?x=1 ver HTTP/1.1 hdr Host
+        // app.test hdr X-Test 1 body ping`.
+        let request =
+            b"POST /status?x=1 HTTP/1.1\r\nHost: app.test\r\nX-Test: 1\r\nContent-Length: 4\r\n\
+                        Connection: close\r\n\r\nping";
+        let p = parts(request).unwrap();
         assert_eq!(p.request.method(), "POST");
         assert_eq!(p.request.uri(), "http://app.test/status?x=1");
         assert_eq!(p.request.headers()["x-test"], "1");

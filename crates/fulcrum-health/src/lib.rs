@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod probe;
 pub mod protocol;
 pub mod response;
+mod status_line;
 pub mod tcp;
 pub mod tcpcheck;
 pub mod tls_check;

@@ -4,6 +4,7 @@
 //! (`fulcrum_http::response_in`) would refuse is `Layer7 invalid response` whatever its status: a server sending
 //! such heads fails every proxied request too, so it must not be kept in the farm.
 
+pub use crate::status_line::{parse_status_line, StatusLine};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -372,15 +373,6 @@ pub enum Expect {
     Rules(Vec<ExpectRule>),
 }
 
-/// A parsed status line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatusLine<'a> {
-    /// The three-digit status code.
-    pub code: u16,
-    /// The reason phrase (may be empty).
-    pub reason: &'a [u8],
-}
-
 /// A decision on a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict<'a> {
@@ -400,36 +392,6 @@ impl<'a> Verdict<'a> {
     fn invalid() -> Self {
         Verdict::new(CheckStatus::L7Response, None, None)
     }
-}
-
-/// Parses `HTTP/x.y SP NNN [SP reason]` (without the line ending); `None` when malformed.
-pub fn parse_status_line(line: &[u8]) -> Option<StatusLine<'_>> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let rest = line.strip_prefix(b"HTTP/")?;
-    let [major, b'.', minor, rest @ ..] = rest else {
-        return None;
-    };
-    if !major.is_ascii_digit() || !minor.is_ascii_digit() {
-        return None;
-    }
-    let start = rest.iter().position(|&c| c != b' ')?;
-    if start == 0 {
-        return None;
-    }
-    let rest = &rest[start..];
-    let [a, b, c, tail @ ..] = rest else {
-        return None;
-    };
-    if ![a, b, c].iter().all(|d| d.is_ascii_digit()) {
-        return None;
-    }
-    let code = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
-    let reason = match tail {
-        [] => &[][..],
-        [b' ', reason @ ..] => reason,
-        _ => return None,
-    };
-    Some(StatusLine { code, reason })
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -474,7 +474,7 @@ fn public_key(out: &mut String, spki: &x509_cert::spki::SubjectPublicKeyInfoOwne
 /// A validity time as OpenSSL prints it.
 fn time(t: &x509_cert::time::Time) -> String {
     let g = der::asn1::GeneralizedTime::from_date_time(t.to_date_time());
-    crate::ocsp_text::gmt(&g)
+    gmt(&g)
 }
 
 /// The text of a certificate, then its PEM (a key other than RSA, EC P-256/384/521 or Ed25519 is said to be
@@ -533,6 +533,22 @@ fn pem(der: &[u8]) -> String {
     }
     out.push_str("-----END CERTIFICATE-----\n");
     out
+}
+
+/// A time as OpenSSL prints it: `Jun 10 08:55:04 2021 GMT`.
+pub(crate) fn gmt(t: &der::asn1::GeneralizedTime) -> String {
+    let d = t.to_date_time();
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][usize::from(d.month().clamp(1, 12)) - 1];
+    format!(
+        "{month} {:>2} {:02}:{:02}:{:02} {} GMT",
+        d.day(),
+        d.hour(),
+        d.minutes(),
+        d.seconds(),
+        d.year()
+    )
 }
 
 #[cfg(test)]

@@ -187,7 +187,7 @@ pub fn describe(der: &[u8]) -> Option<String> {
     }
     out.push_str(&format!(
         "    Produced At: {}\n    Responses:\n",
-        gmt(&data.produced_at.0)
+        cert_text::gmt(&data.produced_at.0)
     ));
     for single in &data.responses {
         let id = &single.cert_id;
@@ -204,7 +204,7 @@ pub fn describe(der: &[u8]) -> Option<String> {
             CertStatus::Revoked(info) => {
                 out.push_str(&format!(
                     "    Cert Status: revoked\n    Revocation Time: {}\n",
-                    gmt(&info.revocation_time.0)
+                    cert_text::gmt(&info.revocation_time.0)
                 ));
                 if let Some(r) = info.revocation_reason {
                     out.push_str(&format!(
@@ -217,10 +217,10 @@ pub fn describe(der: &[u8]) -> Option<String> {
         }
         out.push_str(&format!(
             "    This Update: {}\n",
-            gmt(&single.this_update.0)
+            cert_text::gmt(&single.this_update.0)
         ));
         if let Some(n) = &single.next_update {
-            out.push_str(&format!("    Next Update: {}\n", gmt(&n.0)));
+            out.push_str(&format!("    Next Update: {}\n", cert_text::gmt(&n.0)));
         }
         if let Some(exts) = &single.single_extensions {
             cert_text::extensions(&mut out, "Response Single Extensions", exts, 8);
@@ -241,22 +241,6 @@ pub fn describe(der: &[u8]) -> Option<String> {
         }
     }
     Some(out)
-}
-
-/// A time as OpenSSL prints it: `Jun 10 08:55:04 2021 GMT`.
-pub(crate) fn gmt(t: &der::asn1::GeneralizedTime) -> String {
-    let d = t.to_date_time();
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][usize::from(d.month().clamp(1, 12)) - 1];
-    format!(
-        "{month} {:>2} {:02}:{:02}:{:02} {} GMT",
-        d.day(),
-        d.hour(),
-        d.minutes(),
-        d.seconds(),
-        d.year()
-    )
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 use super::common::{Line, Sink};
 use super::known;
 use super::model::{
-    CheckVarValue, Fmt, HeaderExpect, HeaderMatchMethod, HttpCheckAction, HttpCheckRule,
-    HttpExpect, HttpExpectOptions, SampleExpr,
+    Fmt, HeaderExpect, HeaderMatchMethod, HttpCheckAction, HttpCheckRule, HttpExpect,
+    HttpExpectOptions, SampleExpr,
 };
-use super::proxy::{own_check_rules, Body, CheckSend, Settings};
+use super::section_state::{own_check_rules, Body, CheckSend, Settings};
 use crate::Location;
 
 /// Whether `text` is a log-format string fulcrum compiles; reported when not.
@@ -35,98 +35,6 @@ fn connect_may_come(rules: &[HttpCheckRule]) -> bool {
     }) || rules
         .iter()
         .any(|r| matches!(r.action, HttpCheckAction::Connect(_)))
-}
-
-/// `set-var(check.NAME) EXPR`, `set-var-fmt(check.NAME) FMT`, `unset-var(check.NAME)` of a check ruleset
-/// (`http-check` or `tcp-check`): the action, or `None` once reported.
-pub(super) fn check_var(
-    action: &str,
-    args: &[String],
-    loc: &Location,
-    key: &str,
-    sink: &mut Sink,
-) -> Option<(
-    fulcrum_sample::VarName,
-    fulcrum_sample::VarConds,
-    Option<CheckVarValue>,
-)> {
-    let (base, rest) = action.split_once('(')?;
-    let Some(inner) = rest.strip_suffix(')') else {
-        sink.error(
-            loc,
-            key,
-            format!("'{action}': missing ')' after the variable name"),
-        );
-        return None;
-    };
-    // `set-var(NAME,COND...)`: the conditions after the name.
-    let mut parts = inner.split(',');
-    let inner = parts.next().unwrap_or("");
-    let conds = match fulcrum_sample::VarConds::parse(parts.map(str::trim)) {
-        Ok(c) => c,
-        Err(e) => {
-            sink.error(loc, key, format!("'{action}': {e}"));
-            return None;
-        }
-    };
-    if base == "unset-var" && !conds.is_empty() {
-        sink.error(
-            loc,
-            key,
-            format!("'{action}': 'unset-var' takes no condition"),
-        );
-        return None;
-    }
-    let name: fulcrum_sample::VarName = match inner.parse() {
-        Ok(n) => n,
-        Err(e) => {
-            sink.error(loc, key, e.to_string());
-            return None;
-        }
-    };
-    if name.scope() != fulcrum_sample::Scope::Check {
-        sink.error(
-            loc,
-            key,
-            format!("'{name}': fulcrum keeps only 'check.' variables in health checks"),
-        );
-        return None;
-    }
-    let value = match (base, args) {
-        ("unset-var", []) => return Some((name, conds, None)),
-        ("set-var" | "set-var-fmt", [v]) => v,
-        ("unset-var", [extra, ..]) | (_, [_, extra, ..]) => {
-            sink.error(loc, key, format!("unexpected argument '{extra}'."));
-            return None;
-        }
-        ("set-var", []) => {
-            sink.error(loc, key, format!("'{action}' expects a sample expression"));
-            return None;
-        }
-        ("set-var-fmt", []) => {
-            sink.error(loc, key, format!("'{action}' expects a log-format string"));
-            return None;
-        }
-        _ => return None,
-    };
-    let value = if base == "set-var" {
-        match fulcrum_sample::Expr::parse(value) {
-            Ok(e) => CheckVarValue::Expr(SampleExpr(std::sync::Arc::new(e))),
-            Err(e) => {
-                sink.error(loc, key, format!("'{value}': {e}"));
-                return None;
-            }
-        }
-    } else {
-        match Fmt::parse(value) {
-            Ok(f) => CheckVarValue::Format(f),
-            Err(e) => {
-                sink.error(loc, key, format!("'{value}': {e}"));
-                return None;
-            }
-        }
-    };
-    Some((name, conds, Some(value)))
 }
 
 /// `http-check send [meth M] [uri U] [ver V] [hdr NAME VALUE]... [body TEXT] [comment TEXT]`
@@ -310,7 +218,9 @@ pub(super) fn http_check(line: &Line, s: &mut Settings, body: &mut Body, sink: &
         return;
     }
     if action.starts_with("set-var") || action.starts_with("unset-var") {
-        if let Some((name, conds, value)) = check_var(action, args, loc, &key, sink) {
+        if let Some((name, conds, value)) =
+            super::tcp_check::check_var(action, args, loc, &key, sink)
+        {
             let act = match value {
                 Some(v) => HttpCheckAction::SetVar(name, v, conds),
                 None => HttpCheckAction::UnsetVar(name),

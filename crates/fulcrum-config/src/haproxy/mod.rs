@@ -25,6 +25,7 @@ mod program;
 mod proxy;
 mod resolvers;
 mod rules;
+mod section_state;
 mod sections;
 mod server;
 pub mod ssl;

@@ -4,7 +4,11 @@
 use std::net::IpAddr;
 
 use super::common::{Line, Sink};
-use super::model::{BindProto, TcpCheckAction, TcpCheckConnect, TcpCheckExpect, TcpCheckRule};
+use super::model::{
+    BindProto, CheckVarValue, Fmt, SampleExpr, TcpCheckAction, TcpCheckConnect, TcpCheckExpect,
+    TcpCheckRule,
+};
+use crate::Location;
 
 /// Statuses `ok-status` accepts.
 const OK_STATUSES: &[&str] = &["L4OK", "L6OK", "L7OK", "L7OKC"];
@@ -152,7 +156,7 @@ pub fn tcp_check(line: &Line, mut r: Ruleset<'_>, sink: &mut Sink) {
         }
         "" => return sink.error(loc, "tcp-check", "expects an action such as 'expect'"),
         a if a.starts_with("set-var") || a.starts_with("unset-var") => {
-            let Some((name, conds, value)) = super::http_check::check_var(a, args, loc, &key, sink)
+            let Some((name, conds, value)) = check_var(a, args, loc, &key, sink)
             else {
                 return;
             };
@@ -426,4 +430,95 @@ fn expect(
         action: TcpCheckAction::Expect(e),
         comment,
     })
+}
+/// `set-var(check.NAME) EXPR`, `set-var-fmt(check.NAME) FMT`, `unset-var(check.NAME)` of a check ruleset
+/// (`http-check` or `tcp-check`): the action, or `None` once reported.
+pub(super) fn check_var(
+    action: &str,
+    args: &[String],
+    loc: &Location,
+    key: &str,
+    sink: &mut Sink,
+) -> Option<(
+    fulcrum_sample::VarName,
+    fulcrum_sample::VarConds,
+    Option<CheckVarValue>,
+)> {
+    let (base, rest) = action.split_once('(')?;
+    let Some(inner) = rest.strip_suffix(')') else {
+        sink.error(
+            loc,
+            key,
+            format!("'{action}': missing ')' after the variable name"),
+        );
+        return None;
+    };
+    // `set-var(NAME,COND...)`: the conditions after the name.
+    let mut parts = inner.split(',');
+    let inner = parts.next().unwrap_or("");
+    let conds = match fulcrum_sample::VarConds::parse(parts.map(str::trim)) {
+        Ok(c) => c,
+        Err(e) => {
+            sink.error(loc, key, format!("'{action}': {e}"));
+            return None;
+        }
+    };
+    if base == "unset-var" && !conds.is_empty() {
+        sink.error(
+            loc,
+            key,
+            format!("'{action}': 'unset-var' takes no condition"),
+        );
+        return None;
+    }
+    let name: fulcrum_sample::VarName = match inner.parse() {
+        Ok(n) => n,
+        Err(e) => {
+            sink.error(loc, key, e.to_string());
+            return None;
+        }
+    };
+    if name.scope() != fulcrum_sample::Scope::Check {
+        sink.error(
+            loc,
+            key,
+            format!("'{name}': fulcrum keeps only 'check.' variables in health checks"),
+        );
+        return None;
+    }
+    let value = match (base, args) {
+        ("unset-var", []) => return Some((name, conds, None)),
+        ("set-var" | "set-var-fmt", [v]) => v,
+        ("unset-var", [extra, ..]) | (_, [_, extra, ..]) => {
+            sink.error(loc, key, format!("unexpected argument '{extra}'."));
+            return None;
+        }
+        ("set-var", []) => {
+            sink.error(loc, key, format!("'{action}' expects a sample expression"));
+            return None;
+        }
+        ("set-var-fmt", []) => {
+            sink.error(loc, key, format!("'{action}' expects a log-format string"));
+            return None;
+        }
+        _ => return None,
+    };
+    let value = if base == "set-var" {
+        match fulcrum_sample::Expr::parse(value) {
+            Ok(e) => CheckVarValue::Expr(SampleExpr(std::sync::Arc::new(e))),
+            Err(e) => {
+                sink.error(loc, key, format!("'{value}': {e}"));
+                return None;
+            }
+        }
+    } else {
+        match Fmt::parse(value) {
+            Ok(f) => CheckVarValue::Format(f),
+            Err(e) => {
+                sink.error(loc, key, format!("'{value}': {e}"));
+                return None;
+            }
+        }
+    };
+    Some((name, conds, Some(value)))
 }
