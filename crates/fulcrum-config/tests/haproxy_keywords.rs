@@ -1284,3 +1284,41 @@ fn tcp_socket_options() {
     assert_eq!(backend(&c, "t").servers[0].tcp_user_timeout, None);
     assert!(!backend(&c, "t").tcp_smart_connect);
 }
+
+/// `tune.rcvbuf.client/server`, `tune.sndbuf.client/server` and `tune.pipesize` (sizes in bytes), and
+/// `tune.chksize`, which haproxy 2.6 refuses with a pointer to `tune.bufsize`.
+#[test]
+fn socket_buffer_and_pipe_sizes() {
+    let c = ok_both(
+        "global\n tune.rcvbuf.client 100000\n tune.sndbuf.client 150000\n tune.rcvbuf.server 120000\n \
+         tune.sndbuf.server 170000\n tune.pipesize 131072\n",
+    );
+    let g = &c.global;
+    assert_eq!(
+        (g.tune_client_bufs, g.tune_server_bufs, g.tune_pipesize),
+        (
+            SocketBufs {
+                rcv: Some(100_000),
+                snd: Some(150_000)
+            },
+            SocketBufs {
+                rcv: Some(120_000),
+                snd: Some(170_000)
+            },
+            Some(131_072)
+        )
+    );
+    let g = ok_both("global\n nbthread 1\n").global;
+    assert_eq!(
+        (g.tune_client_bufs, g.tune_pipesize),
+        (SocketBufs::default(), None)
+    );
+    err1_both(
+        "global\n tune.chksize 16384\n",
+        2,
+        "tune.chksize",
+        "not supported any more (tune.bufsize is used instead)",
+    );
+    // haproxy 2.6 reads a word as 0 here; fulcrum says what it expected.
+    err1("global\n tune.pipesize big\n", 2, "tune.pipesize", "big");
+}

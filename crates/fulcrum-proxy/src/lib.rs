@@ -178,6 +178,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     // States carried over a restart (`load-server-state-from-file`) apply before any traffic or check.
     server_state::load(config, &snapshot)?;
     rules::vars::set_global_vars(&config.global.vars);
+    net::splice::set_pipe_size(config.global.tune_pipesize.map(|n| n as usize));
     let (tls, certs, warnings) = tls_config::all(config)?;
     for w in warnings {
         tracing::warn!("{w}");
@@ -272,7 +273,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
                 };
                 claims.claim(fd).map_err(inherit_error)?;
                 let sockets = listener::inherit_tcp(fd, threads).map_err(inherit_error)?;
-                tune(&sockets, listen_tuning(bind, proxy)).map_err(|source| {
+                tune(&sockets, listen_tuning(bind, proxy, &config.global)).map_err(|source| {
                     StartError::Inherit {
                         keyword: "bind",
                         location: bind.location.to_string(),
@@ -332,7 +333,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
                 );
             }
             for (&addr, id) in bind.addrs.iter().zip(ids) {
-                let tuning = listen_tuning(bind, proxy);
+                let tuning = listen_tuning(bind, proxy, &config.global);
                 let sockets = match handover.take(addr, threads) {
                     Some(handed) => handed,
                     None => listener::bind_reuseport_with(addr, threads, tuning.backlog),
@@ -422,6 +423,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
 fn listen_tuning(
     bind: &fulcrum_config::haproxy::Bind,
     proxy: &fulcrum_config::haproxy::Proxy,
+    global: &fulcrum_config::haproxy::Global,
 ) -> listener::Tuning {
     let backlog = bind.tcp.backlog.or(proxy.backlog);
     listener::Tuning {
@@ -431,6 +433,7 @@ fn listen_tuning(
         user_timeout: bind.tcp.user_timeout.filter(|d| !d.is_zero()),
         delay_ack: proxy.tcp_smart_accept,
         nolinger: proxy.nolinger,
+        bufs: global.tune_client_bufs,
     }
 }
 

@@ -327,6 +327,58 @@ fn a_client_that_stops_reading_is_logged_cd_after_timeout_client() {
     }
 }
 
+/// The capacities of the pipes this process holds open (the proxy's pooled pipes among them).
+fn pipe_sizes() -> Vec<i32> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            target
+                .to_string_lossy()
+                .starts_with("pipe:")
+                .then_some(())?;
+            let fd: i32 = e.file_name().to_string_lossy().parse().ok()?;
+            // SAFETY: F_GETPIPE_SZ only reads the pipe's capacity; a descriptor closed meanwhile gives an error.
+            let size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+            (size > 0).then_some(size)
+        })
+        .collect()
+}
+
+/// `tune.pipesize` sets the capacity of the pipes that splice (fulcrum's own default otherwise: 256 KiB).
+#[test]
+fn tune_pipesize_sizes_the_pipes() {
+    let _one = one_at_a_time();
+    for (global, want) in [("    tune.pipesize 131072\n", 131_072), ("", 262_144)] {
+        let (server, _) = origin();
+        let log = Syslog::start();
+        let before = pipe_sizes();
+        let p = start_proxy(&config(
+            global,
+            "    option splice-response\n",
+            server,
+            log.addr,
+            "5s",
+        ));
+        let mut c = Client::connect(p.addr);
+        assert!(c.get("/3000000").body == noise(3_000_000));
+        let mut after = pipe_sizes();
+        for s in &before {
+            if let Some(at) = after.iter().position(|a| a == s) {
+                after.remove(at);
+            }
+        }
+        assert!(!after.is_empty(), "{global:?}: no pipe was opened");
+        assert!(
+            after.iter().all(|&s| s == want),
+            "{global:?}: pipes of {after:?}"
+        );
+        drop(c);
+        drop(p);
+    }
+}
+
 #[test]
 fn a_client_reading_late_gets_the_whole_spliced_body() {
     let _one = one_at_a_time();

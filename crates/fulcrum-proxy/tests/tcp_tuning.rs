@@ -558,3 +558,68 @@ backend be
         }
     }
 }
+
+/// SO_RCVBUF and SO_SNDBUF of a socket, as the kernel reports them (twice what was set).
+fn bufs(fd: RawFd) -> (i32, i32) {
+    (
+        int_opt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF),
+        int_opt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF),
+    )
+}
+
+/// The buffers of process `pid`'s listener on `port`, of the connection it accepted from a client that sent a
+/// request there and waits, and of its connection to the server at `origin`.
+fn buffers_of(pid: u32, port: u16, origin: SocketAddr) -> [(i32, i32); 3] {
+    let mut client = TcpStream::connect(sa(port)).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut b = [0u8; 1024];
+    assert!(client.read(&mut b).unwrap() > 0, "no response");
+    let me = client.local_addr().unwrap().port();
+    let accepted = sockets_of(pid, |fd| port_of(fd, true) == Some(me));
+    let to_server = sockets_of(pid, |fd| port_of(fd, true) == Some(origin.port()));
+    let (Some(accepted), Some(to_server)) = (accepted.first(), to_server.first()) else {
+        panic!("process {pid}: no accepted connection from {me} or none to {origin}");
+    };
+    [
+        bufs(listener_of(pid, port).as_raw_fd()),
+        bufs(accepted.as_raw_fd()),
+        bufs(to_server.as_raw_fd()),
+    ]
+}
+
+/// `tune.rcvbuf.client` / `tune.sndbuf.client` size the connections accepted from clients (through their listening
+/// sockets, which they inherit) and `tune.rcvbuf.server` / `tune.sndbuf.server` the connections to servers, as
+/// haproxy 2.6 sizes them (read back from the sockets of both processes).
+#[test]
+fn socket_buffers_are_sized_as_haproxy_sizes_them() {
+    let o = origins(1);
+    let text = |port: u16| {
+        config(port, "http", "", "", o[0].addr()).replace(
+            "global\n    nbthread 1\n",
+            "global\n    nbthread 1\n    tune.rcvbuf.client 100000\n    tune.sndbuf.client 150000\n    \
+             tune.rcvbuf.server 120000\n    tune.sndbuf.server 170000\n",
+        )
+    };
+    let port = free_port();
+    let p = start_proxy(&text(port));
+    let ours = buffers_of(std::process::id(), port, o[0].addr());
+    drop(p);
+    assert_eq!(
+        ours,
+        [(200_000, 300_000), (200_000, 300_000), (240_000, 340_000)],
+        "fulcrum's listener, accepted and server sockets"
+    );
+    if haproxy_present() {
+        let hport = free_port();
+        let h = start_haproxy(&text(hport), sa(hport));
+        let theirs = buffers_of(h.pid(), hport, o[0].addr());
+        // HAProxy sizes each accepted connection; fulcrum sizes the listener, which they inherit (no system call
+        // per connection). The connections are what counts.
+        assert_eq!(ours[1..], theirs[1..], "fulcrum and haproxy differ");
+    }
+}

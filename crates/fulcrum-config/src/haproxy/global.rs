@@ -341,6 +341,31 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 }
             }
         }
+        "tune.rcvbuf.client" | "tune.sndbuf.client" | "tune.rcvbuf.server" | "tune.sndbuf.server" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 0, i32::MAX as u64) {
+                    let n = Some(n as u32);
+                    match kw {
+                        "tune.rcvbuf.client" => g.tune_client_bufs.rcv = n,
+                        "tune.sndbuf.client" => g.tune_client_bufs.snd = n,
+                        "tune.rcvbuf.server" => g.tune_server_bufs.rcv = n,
+                        _ => g.tune_server_bufs.snd = n,
+                    }
+                }
+            }
+        }
+        "tune.pipesize" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 0, i32::MAX as u64) {
+                    g.tune_pipesize = Some(n as u32);
+                }
+            }
+        }
+        "tune.chksize" => sink.error(
+            loc,
+            kw,
+            "option 'tune.chksize' is not supported any more (tune.bufsize is used instead).",
+        ),
         // HAProxy's bounds: 1 to 32767 header lines; a log line keeps at least one byte of the request line.
         "tune.http.maxhdr" => {
             if sink.max_args(line, kw, 1, 1) {

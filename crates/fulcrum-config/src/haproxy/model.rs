@@ -212,6 +212,16 @@ impl CpuMap {
     }
 }
 
+/// A socket's kernel buffer sizes as `tune.rcvbuf.*` / `tune.sndbuf.*` set them (bytes; `None`: the kernel's own
+/// sizing, which grows with the traffic).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketBufs {
+    /// SO_RCVBUF.
+    pub rcv: Option<u32>,
+    /// SO_SNDBUF.
+    pub snd: Option<u32>,
+}
+
 /// The `global` section.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Global {
@@ -250,6 +260,13 @@ pub struct Global {
     pub tune_bufsize: Option<u32>,
     /// `tune.maxrewrite N`: the room kept in a buffer for rewriting headers; see [`Global::maxrewrite`].
     pub tune_maxrewrite: Option<u32>,
+    /// `tune.rcvbuf.client` / `tune.sndbuf.client`: SO_RCVBUF / SO_SNDBUF of the listening sockets, which accepted
+    /// connections inherit (bytes; the kernel's own sizing when unset).
+    pub tune_client_bufs: SocketBufs,
+    /// `tune.rcvbuf.server` / `tune.sndbuf.server`: the same for connections to servers.
+    pub tune_server_bufs: SocketBufs,
+    /// `tune.pipesize N`: the size asked for each pipe that splices (fulcrum's own default: 256 KiB).
+    pub tune_pipesize: Option<u32>,
     /// `tune.http.maxhdr N`: the most header lines in a request or response head; see [`Global::maxhdr`].
     pub tune_http_maxhdr: Option<u32>,
     /// `tune.http.logurilen N`: how much of the request line the access log keeps; see [`Global::logurilen`].

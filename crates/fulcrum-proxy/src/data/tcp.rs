@@ -347,7 +347,7 @@ pub async fn serve_client(
             &client,
             (proxied_dst, peer),
             session.as_ref(),
-            (&first, be.config.tcp_smart_connect, be.config.nolinger),
+            (&first, &be),
             unique_id.as_deref(),
         );
         let result = match be.timeouts.connect {
@@ -560,15 +560,15 @@ pub async fn serve_client(
 
 /// Connects to `server`; a `send-proxy` server gets its PROXY header first, an `ssl` server its TLS handshake
 /// (all within the same connect timeout). `first`: the client's bytes the content rules looked at (the `sni`
-/// expression may read them). `smart_connect` (`option tcp-smart-connect`) delays the handshake's last ACK when
+/// expression may read them). The backend's `option tcp-smart-connect` delays the handshake's last ACK when
 /// something is sent at once (those bytes, a PROXY header or a TLS hello), never for a server that speaks first;
-/// `nolinger` (`option nolinger`) makes closing the connection reset it.
+/// its `option nolinger` makes closing the connection reset it; `tune.rcvbuf/sndbuf.server` size its buffers.
 async fn connect(
     server: &crate::model::server::ServerRt,
     client: &TcpStream,
     (dst, peer): (Option<SocketAddr>, SocketAddr),
     tls: Option<&TlsSession>,
-    (first, smart_connect, nolinger): (&[u8], bool, bool),
+    (first, be): (&[u8], &crate::model::snapshot::BackendRt),
     unique_id: Option<&[u8]>,
 ) -> io::Result<(TcpStream, Option<TlsClientSession>)> {
     let addr = server.target(|| dst.or_else(|| client.local_addr().ok()));
@@ -578,9 +578,10 @@ async fn connect(
             let sends_at_once =
                 !first.is_empty() || server.config.send_proxy.is_some() || server.tls.is_some();
             let tuning = crate::net::connect::Tuning {
-                delay_ack: smart_connect && sends_at_once,
+                delay_ack: be.config.tcp_smart_connect && sends_at_once,
                 user_timeout: server.config.tcp_user_timeout,
-                nolinger,
+                nolinger: be.config.nolinger,
+                bufs: be.server_bufs,
             };
             crate::net::socks4::connect(addr, server.config.socks4, tuning).await?
         }

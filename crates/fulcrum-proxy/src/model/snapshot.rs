@@ -186,6 +186,8 @@ pub struct BackendRt {
     pub retries: u32,
     /// `option redispatch`
     pub redispatch: bool,
+    /// `tune.rcvbuf.server` / `tune.sndbuf.server`: the buffer sizes of its connections to servers.
+    pub server_bufs: fulcrum_config::haproxy::SocketBufs,
     /// The section as configured (health-check settings, logging options).
     pub config: Proxy,
     /// http-request/response rules (none for the backend side of a `listen`, whose frontend side runs them) and
@@ -454,6 +456,7 @@ impl Snapshot {
                 retries: p.retries,
                 spread_checks: config.global.spread_checks,
                 redispatch: p.redispatch,
+                server_bufs: config.global.tune_server_bufs,
                 config: p.clone(),
                 rules: ProxyRules::compile(
                     &p.rules,

@@ -16,6 +16,8 @@ pub struct Tuning {
     pub user_timeout: Option<std::time::Duration>,
     /// SO_LINGER 0 (`option nolinger`): closing the connection resets it.
     pub nolinger: bool,
+    /// SO_RCVBUF / SO_SNDBUF (`tune.rcvbuf.server`, `tune.sndbuf.server`), set before `connect`.
+    pub bufs: fulcrum_config::haproxy::SocketBufs,
 }
 
 /// Opens a TCP connection to `addr`, TCP_NODELAY set before the handshake.
@@ -32,6 +34,7 @@ pub async fn tcp(addr: SocketAddr, tuning: Tuning) -> io::Result<TcpStream> {
         // A zero linger resets at close and never blocks.
         socket2::SockRef::from(&socket).set_linger(Some(std::time::Duration::ZERO))?;
     }
+    super::listener::set_bufs(&socket2::SockRef::from(&socket), tuning.bufs)?;
     if tuning.user_timeout.is_some() {
         socket2::SockRef::from(&socket).set_tcp_user_timeout(tuning.user_timeout)?;
     }

@@ -57,6 +57,8 @@ pub struct Tuning {
     pub delay_ack: bool,
     /// SO_LINGER 0 (`option nolinger`): closing an accepted connection resets it.
     pub nolinger: bool,
+    /// SO_RCVBUF / SO_SNDBUF (`tune.rcvbuf.client`, `tune.sndbuf.client`), which accepted connections inherit.
+    pub bufs: fulcrum_config::haproxy::SocketBufs,
 }
 
 impl Default for Tuning {
@@ -68,6 +70,7 @@ impl Default for Tuning {
             user_timeout: None,
             delay_ack: false,
             nolinger: false,
+            bufs: Default::default(),
         }
     }
 }
@@ -87,11 +90,26 @@ impl Tuning {
         )?;
         sock.set_tcp_user_timeout(self.user_timeout)?;
         sock.set_linger(self.nolinger.then_some(std::time::Duration::ZERO))?;
+        set_bufs(&sock, self.bufs)?;
         sock.listen(self.backlog)?;
         // After listen, as the kernel's children copy the listener's delayed-ACK mode from then on.
         sock.set_quickack(!self.delay_ack)?;
         Ok(())
     }
+}
+
+/// Sets the buffer sizes `bufs` asks for on a socket (as HAProxy, the kernel doubles them for its bookkeeping).
+pub fn set_bufs(
+    sock: &socket2::SockRef<'_>,
+    bufs: fulcrum_config::haproxy::SocketBufs,
+) -> io::Result<()> {
+    if let Some(n) = bufs.rcv {
+        sock.set_recv_buffer_size(n as usize)?;
+    }
+    if let Some(n) = bufs.snd {
+        sock.set_send_buffer_size(n as usize)?;
+    }
+    Ok(())
 }
 
 fn setsockopt_int(fd: i32, opt: libc::c_int, value: i32) -> io::Result<()> {

@@ -29,8 +29,19 @@ use tracing::debug;
 
 use crate::net::relay::SpliceEnd;
 
-/// Capacity asked for each new pipe (F_SETPIPE_SZ); the kernel may round it or refuse it, then the default stays.
+/// Capacity asked for each new pipe (F_SETPIPE_SZ) unless `tune.pipesize` says otherwise ([`set_pipe_size`]); the
+/// kernel may round it or refuse it, then the default stays.
 const PIPE_SIZE: usize = 256 * 1024;
+
+/// The capacity asked for new pipes: [`PIPE_SIZE`], or `tune.pipesize` (0: the kernel's default, 64 KiB).
+static PIPE_SIZE_ASKED: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(PIPE_SIZE);
+
+/// `tune.pipesize N`: the capacity asked for each pipe opened from now on (0: the kernel's default; `None`:
+/// fulcrum's own, [`PIPE_SIZE`]).
+pub fn set_pipe_size(n: Option<usize>) {
+    PIPE_SIZE_ASKED.store(n.unwrap_or(PIPE_SIZE), std::sync::atomic::Ordering::Relaxed);
+}
 /// Empty pipes kept for reuse by each thread; more are closed when released.
 const POOL_MAX: usize = 64;
 /// Size of the user-space buffer used by the fallbacks.
@@ -584,11 +595,16 @@ impl Pipe {
         // SAFETY: pipe2 succeeded, so both descriptors are open and nothing else owns them.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let fd = write.as_raw_fd();
-        let asked = libc::c_int::try_from(PIPE_SIZE).unwrap_or(libc::c_int::MAX);
-        // SAFETY: fcntl on a descriptor owned here; F_SETPIPE_SZ and F_GETPIPE_SZ take and return plain integers.
-        let mut size = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, asked) };
+        let asked = PIPE_SIZE_ASKED.load(std::sync::atomic::Ordering::Relaxed);
+        let asked = libc::c_int::try_from(asked).unwrap_or(libc::c_int::MAX);
+        let mut size = if asked > 0 {
+            // SAFETY: fcntl on a descriptor owned here; F_SETPIPE_SZ takes and returns a plain integer.
+            unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, asked) }
+        } else {
+            0
+        };
         if size <= 0 {
-            // SAFETY: as above.
+            // SAFETY: fcntl on a descriptor owned here; F_GETPIPE_SZ returns a plain integer.
             size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
         }
         let size = usize::try_from(size)

@@ -1291,6 +1291,7 @@ async fn forward(
                             delay_ack: be.config.tcp_smart_connect,
                             user_timeout: server.config.tcp_user_timeout,
                             nolinger: be.config.nolinger,
+                            bufs: be.server_bufs,
                         },
                     ),
                     be.timeouts.connect,
