@@ -1322,3 +1322,20 @@ fn socket_buffer_and_pipe_sizes() {
     // haproxy 2.6 reads a word as 0 here; fulcrum says what it expected.
     err1("global\n tune.pipesize big\n", 2, "tune.pipesize", "big");
 }
+
+/// `tune.ssl.maxrecord N`: plaintext bytes per TLS record; 0, and anything from TLS's own maximum up, leave
+/// records whole; below rustls's floor of 32 it is refused (haproxy 2.6 takes it).
+#[test]
+fn tune_ssl_maxrecord() {
+    let max = |text: &str| ok_both(text).global.ssl.max_record;
+    assert_eq!(max("global\n tune.ssl.maxrecord 1400\n"), Some(1400));
+    assert_eq!(max("global\n tune.ssl.maxrecord 0\n"), None);
+    assert_eq!(max("global\n tune.ssl.maxrecord 20000\n"), None);
+    assert_eq!(max("global\n nbthread 1\n"), None);
+    err1(
+        "global\n tune.ssl.maxrecord 20\n",
+        2,
+        "tune.ssl.maxrecord",
+        "32 at least",
+    );
+}

@@ -1444,3 +1444,61 @@ fn mozilla_intermediate_template_is_served() {
         "{e}"
     );
 }
+
+/// The lengths of the application-data records a `GET path` over `openssl s_client -msg` received from `addr`
+/// (TLS 1.3: plaintext + 17 bytes each), largest last.
+fn record_lengths(addr: std::net::SocketAddr, path: &str) -> Vec<usize> {
+    let mut child = Command::new("openssl")
+        .args([
+            "s_client",
+            "-msg",
+            "-quiet",
+            "-servername",
+            "a.test",
+            "-connect",
+        ])
+        .arg(addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("openssl is needed: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
+    stdin.write_all(request.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    // `<<< ... RecordHeader` lines are followed by the five header bytes: 17 03 03 LL LL for application data.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lengths: Vec<usize> = text
+        .lines()
+        .filter_map(|l| {
+            let b: Vec<&str> = l.split_whitespace().collect();
+            match b[..] {
+                ["17", "03", "03", hi, lo] => usize::from_str_radix(&format!("{hi}{lo}"), 16).ok(),
+                _ => None,
+            }
+        })
+        .collect();
+    lengths.sort_unstable();
+    lengths
+}
+
+/// `tune.ssl.maxrecord N`: records carry at most N bytes of the response, as HAProxy writes them (N + 17 bytes
+/// per TLS 1.3 record); without it, records are as large as TLS allows.
+#[test]
+fn tune_ssl_maxrecord_bounds_the_records() {
+    let k = pki();
+    let bind = format!("    bind 127.0.0.1:0 ssl crt {}\n", k.path("a.pem"));
+    let (p, _o) = proxy("    tune.ssl.maxrecord 1400\n", &bind);
+    let cut = record_lengths(p.addr, "/bytes/65536");
+    assert!(cut.len() > 20, "{cut:?}");
+    assert_eq!(cut.last(), Some(&1417), "{cut:?}");
+    drop(p);
+    let (p, _o) = proxy("", &bind);
+    let whole = record_lengths(p.addr, "/bytes/65536");
+    assert!(whole.last().is_some_and(|&l| l > 16_000), "{whole:?}");
+}

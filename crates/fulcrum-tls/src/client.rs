@@ -239,6 +239,7 @@ pub fn server_config_with(
         }
     }
     config.alpn_protocols = alpn;
+    config.max_fragment_size = g.max_record.map(crate::suites::record_size);
     config.resumption = if t.reuse {
         let r = Resumption::store(sessions);
         if o.no_tls_tickets {

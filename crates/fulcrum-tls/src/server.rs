@@ -866,6 +866,7 @@ fn build(
     let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = b.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
     config.ignore_client_order = !o.prefer_client_ciphers;
+    config.max_fragment_size = g.max_record.map(crate::suites::record_size);
     config.session_storage = shared.storage.clone();
     if let Some(t) = &shared.ticketer {
         config.ticketer = t.clone();

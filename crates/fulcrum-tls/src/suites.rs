@@ -288,6 +288,12 @@ pub fn verify_algorithms() -> WebPkiSupportedAlgorithms {
     rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms
 }
 
+/// rustls's `max_fragment_size` for `tune.ssl.maxrecord N`: HAProxy counts the plaintext of a record, rustls the
+/// record with its 5-byte header.
+pub(crate) fn record_size(plaintext: u32) -> usize {
+    plaintext as usize + 5
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

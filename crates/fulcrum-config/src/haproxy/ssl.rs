@@ -406,6 +406,8 @@ pub struct GlobalSsl {
     pub cachesize: Option<u32>,
     /// `tune.ssl.lifetime TIME`: how long a session may be resumed (HAProxy's default 300 s).
     pub lifetime: Option<Duration>,
+    /// `tune.ssl.maxrecord N`: the most plaintext bytes per TLS record written (`None`, and 0: TLS's own 16 KiB).
+    pub max_record: Option<u32>,
     /// `tune.ssl.ssl-ctx-cache-size N`: certificates made by `generate-certificates` kept for reuse, least
     /// recently used dropped first (HAProxy's default 1000; 0 keeps none).
     pub ctx_cache_size: Option<u32>,
@@ -878,6 +880,24 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
                     } else {
                         g.ctx_cache_size = Some(n as u32);
                     }
+                }
+            }
+        }
+        // HAProxy passes at most N bytes to each SSL_write; rustls cuts its records at that many plaintext bytes,
+        // with a floor of 32. Above TLS's maximum record (16 KiB) it changes nothing.
+        "tune.ssl.maxrecord" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match sink.uint(loc, kw, arg, 0, u64::from(u32::MAX)) {
+                    Some(n @ 1..=31) => sink.error(
+                        loc,
+                        kw,
+                        format!(
+                            "{n} bytes per record is below what fulcrum's TLS library writes (32 at least; 0 \
+                             leaves records at TLS's maximum)"
+                        ),
+                    ),
+                    Some(n) => g.max_record = (n > 0 && n < 16384).then_some(n as u32),
+                    None => {}
                 }
             }
         }
