@@ -263,8 +263,20 @@ pub fn main(args: Vec<OsString>) -> u8 {
     }
     let config = match load_checked(&opts, false) {
         Ok((c, warnings)) => {
-            for w in warnings {
-                eprintln!("{w}");
+            // `quiet` in global is -q: no warnings, no notices.
+            let quiet = opts.quiet || c.global.quiet;
+            if !quiet {
+                for w in &warnings {
+                    eprintln!("{w}");
+                }
+            }
+            if c.global.zero_warning && !warnings.is_empty() {
+                if !quiet {
+                    eprintln!(
+                        "[ALERT] config : Some warnings were found and 'zero-warning' is set. Aborting."
+                    );
+                }
+                return 1;
             }
             c
         }
@@ -279,15 +291,16 @@ pub fn main(args: Vec<OsString>) -> u8 {
         eprintln!("[ALERT] the master CLI (-S) needs master-worker mode (-W).");
         return 1;
     }
+    let quiet = opts.quiet || config.global.quiet;
     if opts.check {
-        if !opts.quiet {
+        if !quiet {
             println!("Configuration file is valid");
         }
         return 0;
     }
     let level = if opts.debug {
         "debug"
-    } else if opts.quiet {
+    } else if quiet {
         "warn"
     } else {
         "info"
@@ -447,7 +460,7 @@ fn worker_main(opts: &Options, cli: &std::ffi::OsStr) -> Result<()> {
     let (config, _) = load_checked(opts, true).map_err(anyhow::Error::msg)?;
     let level = if opts.debug {
         "debug"
-    } else if opts.quiet {
+    } else if opts.quiet || config.global.quiet {
         "warn"
     } else {
         "info"

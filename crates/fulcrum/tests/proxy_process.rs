@@ -179,6 +179,63 @@ fn version_quiet_verbose_and_diag_flags() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// `quiet` in global is `-q` (no warnings, no "Configuration file is valid"), and `zero-warning` makes a
+/// configuration that gives warnings fail, with haproxy 2.6's alert unless quiet; the exit codes and what is
+/// printed compared with `haproxy -c` on the same files.
+#[test]
+fn quiet_and_zero_warning_in_global() {
+    let d = tempdir("zero");
+    // A frontend-only option in a backend: both proxies warn and ignore it.
+    let warned = "backend b\n    option tcp-smart-accept\n    server s 127.0.0.1:80\n";
+    let cases = [
+        ("    quiet\n", "", (0, false, false)),
+        ("    quiet\n", warned, (0, false, false)),
+        ("", warned, (0, true, true)),
+        ("    zero-warning\n", "", (0, true, false)),
+        ("    zero-warning\n", warned, (1, false, true)),
+        ("    zero-warning\n    quiet\n", warned, (1, false, false)),
+    ];
+    for (n, (global, extra, (want_code, valid, warns))) in cases.into_iter().enumerate() {
+        let cfg = d.join(format!("q{n}.cfg"));
+        std::fs::write(&cfg, format!("{}{extra}", config(global, free_port()))).unwrap();
+        let (code, out, err) = output(&["-c"], &cfg);
+        let what = format!("global {global:?}, warning {}", !extra.is_empty());
+        assert_eq!(code, want_code, "{what}: {out}{err}");
+        assert_eq!(
+            out.contains("Configuration file is valid"),
+            valid,
+            "{what}: {out}"
+        );
+        assert_eq!(err.contains("tcp-smart-accept"), warns, "{what}: {err}");
+        assert_eq!(
+            err.contains("Some warnings were found and 'zero-warning' is set. Aborting."),
+            want_code == 1 && warns,
+            "{what}: {err}"
+        );
+        if let Ok(h) = Command::new("haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(&cfg)
+            .output()
+        {
+            let herr = String::from_utf8_lossy(&h.stderr);
+            let hout = String::from_utf8_lossy(&h.stdout);
+            assert_eq!(h.status.code(), Some(want_code), "haproxy, {what}: {herr}");
+            assert_eq!(
+                hout.contains("Configuration file is valid"),
+                valid,
+                "haproxy, {what}"
+            );
+            assert_eq!(
+                herr.contains("tcp-smart-accept"),
+                warns,
+                "haproxy, {what}: {herr}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
+
 /// `-L NAME` is exported to the configuration as `HAPROXY_LOCALPEER`; without it the variable holds the host name.
 #[test]
 fn local_peer_name_is_exported_to_the_configuration() {

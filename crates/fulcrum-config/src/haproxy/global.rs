@@ -354,6 +354,15 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 }
             }
         }
+        "quiet" | "zero-warning" => {
+            if sink.max_args(line, kw, 1, 0) {
+                if kw == "quiet" {
+                    g.quiet = true;
+                } else {
+                    g.zero_warning = true;
+                }
+            }
+        }
         "tune.pipesize" => {
             if sink.max_args(line, kw, 1, 1) {
                 if let Some(n) = sink.uint(loc, kw, arg, 0, i32::MAX as u64) {

@@ -51,7 +51,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "pp2-never-send-local",
     "profiling.memory",
     "profiling.tasks",
-    "quiet",
     "set-dumpable",
     "thread-group",
     "thread-groups",
@@ -61,7 +60,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "wurfl-information-list",
     "wurfl-information-list-separator",
     "wurfl-patch-file",
-    "zero-warning",
 ];
 
 /// Prefixes of families of `global` keywords fulcrum does not support yet.
@@ -90,6 +88,8 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "tune.rcvbuf.server",
     "tune.sndbuf.server",
     "tune.pipesize",
+    "quiet",
+    "zero-warning",
     "tune.chksize",
     "tune.http.maxhdr",
     "tune.http.logurilen",

@@ -267,6 +267,10 @@ pub struct Global {
     pub tune_server_bufs: SocketBufs,
     /// `tune.pipesize N`: the size asked for each pipe that splices (fulcrum's own default: 256 KiB).
     pub tune_pipesize: Option<u32>,
+    /// `quiet`: as `-q`, no warnings and no notices at start.
+    pub quiet: bool,
+    /// `zero-warning`: a configuration that gives warnings does not start (nor passes `-c`).
+    pub zero_warning: bool,
     /// `tune.http.maxhdr N`: the most header lines in a request or response head; see [`Global::maxhdr`].
     pub tune_http_maxhdr: Option<u32>,
     /// `tune.http.logurilen N`: how much of the request line the access log keeps; see [`Global::logurilen`].
