@@ -1339,3 +1339,18 @@ fn tune_ssl_maxrecord() {
         "32 at least",
     );
 }
+
+/// `fd-hard-limit N` and `max-spread-checks TIME` (milliseconds without a unit).
+#[test]
+fn fd_hard_limit_and_max_spread_checks() {
+    let g = ok_both("global\n fd-hard-limit 5000\n max-spread-checks 200\n").global;
+    assert_eq!(
+        (g.fd_hard_limit, g.max_spread_checks),
+        (Some(5000), Some(Duration::from_millis(200)))
+    );
+    let g = ok_both("global\n max-spread-checks 2s\n").global;
+    assert_eq!(g.max_spread_checks, Some(Duration::from_secs(2)));
+    let g = ok_both("global\n nbthread 1\n").global;
+    assert_eq!((g.fd_hard_limit, g.max_spread_checks), (None, None));
+    err1("global\n fd-hard-limit lots\n", 2, "fd-hard-limit", "lots");
+}

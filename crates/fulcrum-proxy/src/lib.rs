@@ -234,7 +234,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     let strict = config.global.strict_limits.unwrap_or(true);
     let fds = match config.global.ulimit_n {
         Some(n) => fd_limit::set_exact(n, need, strict)?,
-        None => fd_limit::raise(need, strict)?,
+        None => fd_limit::raise(need, strict, config.global.fd_hard_limit)?,
     };
     let idle_pools = Arc::new(http::pool::Pools::new(
         threads,

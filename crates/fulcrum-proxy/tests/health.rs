@@ -131,3 +131,32 @@ backend chk
     );
     assert_eq!(get(p.addr, "/state").status, 200);
 }
+
+/// The first checks of a farm are spread over the check interval (the eighth server's comes 7/8 of it later);
+/// `max-spread-checks` bounds that spread, as in HAProxy.
+#[test]
+fn max_spread_checks_bounds_the_spread_of_the_first_checks() {
+    let checked = |global: &str| {
+        let o = origins(8);
+        let cfg = format!(
+            "global\n    nbthread 1\n{global}\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    \
+             timeout server 5s\n\nlisten app\n    bind 127.0.0.1:{}\n    option httpchk GET /health\n{}",
+            free_port(),
+            server_lines(&o, "check inter 20s")
+        );
+        let _p = start_proxy(&cfg);
+        wait_until(Duration::from_millis(1500), || {
+            o.iter().all(|o| o.requests() > 0)
+        });
+        o.iter().filter(|o| o.requests() > 0).count()
+    };
+    assert_eq!(
+        checked("    max-spread-checks 200ms\n"),
+        8,
+        "with max-spread-checks"
+    );
+    assert!(
+        checked("") < 8,
+        "without it, all eight were checked within 1.5 s"
+    );
+}

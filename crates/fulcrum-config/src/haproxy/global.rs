@@ -354,6 +354,20 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 }
             }
         }
+        "fd-hard-limit" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 1, u64::from(u32::MAX)) {
+                    g.fd_hard_limit = Some(n);
+                }
+            }
+        }
+        "max-spread-checks" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(d) = sink.time(loc, kw, arg) {
+                    g.max_spread_checks = Some(d);
+                }
+            }
+        }
         "quiet" | "zero-warning" => {
             if sink.max_args(line, kw, 1, 0) {
                 if kw == "quiet" {

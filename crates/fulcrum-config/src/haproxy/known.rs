@@ -90,6 +90,8 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "tune.pipesize",
     "quiet",
     "zero-warning",
+    "fd-hard-limit",
+    "max-spread-checks",
     "tune.chksize",
     "tune.http.maxhdr",
     "tune.http.logurilen",

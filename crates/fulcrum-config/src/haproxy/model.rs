@@ -269,6 +269,11 @@ pub struct Global {
     pub tune_pipesize: Option<u32>,
     /// `quiet`: as `-q`, no warnings and no notices at start.
     pub quiet: bool,
+    /// `fd-hard-limit N`: the most the descriptor limit is raised to when `ulimit-n` does not set it.
+    pub fd_hard_limit: Option<u64>,
+    /// `max-spread-checks TIME`: the first checks of all servers start within this delay, whatever their
+    /// intervals.
+    pub max_spread_checks: Option<std::time::Duration>,
     /// `zero-warning`: a configuration that gives warnings does not start (nor passes `-c`).
     pub zero_warning: bool,
     /// `tune.http.maxhdr N`: the most header lines in a request or response head; see [`Global::maxhdr`].

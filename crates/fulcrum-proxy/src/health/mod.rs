@@ -658,9 +658,10 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
         .clone()
         .filter(|_| c.tls.as_ref().is_some_and(|t| t.checks));
     let preamble = check_preamble(c, server.dynamic);
-    // Spread the first checks over the interval so that servers are not all probed at once.
-    let offset = c.inter.as_millis() as u64 * (server.index as u64 % 8) / 8;
-    tokio::time::sleep(Duration::from_millis(offset)).await;
+    // Spread the first checks over the interval so that servers are not all probed at once, within
+    // `max-spread-checks` when it is set.
+    let offset = Duration::from_millis(c.inter.as_millis() as u64 * (server.index as u64 % 8) / 8);
+    tokio::time::sleep(be.max_spread_checks.map_or(offset, |m| offset.min(m))).await;
     // The status of the previous check (`None` before the first): `option log-health-checks` logs a check whose
     // status differs from it, or that moved the health counter.
     let mut last_status = None;

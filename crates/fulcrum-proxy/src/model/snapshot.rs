@@ -150,6 +150,8 @@ pub struct BackendRt {
     pub queue: Arc<Queue>,
     /// The global `spread-checks` (percent of jitter on check intervals).
     pub spread_checks: u8,
+    /// `max-spread-checks`: the first checks of its servers start within this delay.
+    pub max_spread_checks: Option<std::time::Duration>,
     /// Section name.
     pub name: String,
     /// tcp or http.
@@ -455,6 +457,7 @@ impl Snapshot {
                     .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
                 retries: p.retries,
                 spread_checks: config.global.spread_checks,
+                max_spread_checks: config.global.max_spread_checks,
                 redispatch: p.redispatch,
                 server_bufs: config.global.tune_server_bufs,
                 config: p.clone(),

@@ -42,16 +42,18 @@ pub fn needed(maxconn: u32, listeners: usize) -> u64 {
     2 * u64::from(maxconn) + listeners as u64 + SPARE
 }
 
-/// Raises the soft limit to `need` (or to the hard limit when `need` is `None`). Returns the limit now in force.
-pub fn raise(need: Option<u64>, strict: bool) -> Result<u64, FdLimitError> {
+/// Raises the soft limit to `need` (or to the hard limit when `need` is `None`), never above `cap`
+/// (`fd-hard-limit`). Returns the limit now in force.
+pub fn raise(need: Option<u64>, strict: bool, cap: Option<u64>) -> Result<u64, FdLimitError> {
     let Some((soft, hard)) = get() else {
         return Ok(0);
     };
-    let want = need.unwrap_or(hard);
+    let ceiling = cap.map_or(hard, |c| c.min(hard));
+    let want = need.unwrap_or(ceiling);
     if soft >= want {
         return Ok(soft);
     }
-    let target = want.min(hard);
+    let target = want.min(ceiling);
     let now = if set(target, hard) { target } else { soft };
     match need {
         Some(need) if now < need => {
