@@ -1354,3 +1354,45 @@ fn fd_hard_limit_and_max_spread_checks() {
     assert_eq!((g.fd_hard_limit, g.max_spread_checks), (None, None));
     err1("global\n fd-hard-limit lots\n", 2, "fd-hard-limit", "lots");
 }
+
+/// `option external-check` with `external-check command` / `path` (in defaults, listen and backend sections),
+/// the globals `external-check` and `insecure-fork-wanted`, and haproxy 2.6's refusals of a check without its
+/// command or without `global.external-check`.
+#[test]
+fn external_check() {
+    let c = ok_both(
+        "global\n external-check\n insecure-fork-wanted\ndefaults\n mode http\n timeout connect 1s\n \
+         timeout client 1s\n timeout server 1s\n external-check command /bin/true\n\
+         backend b\n option external-check\n external-check path \"/usr/bin:/bin\"\n server s 127.0.0.1:80 check\n\
+         backend plain\n server s 127.0.0.1:80 check\n",
+    );
+    assert!(c.global.external_check && c.global.insecure_fork_wanted);
+    assert_eq!(
+        backend(&c, "b").external_check,
+        Some(ExternalCheck {
+            command: "/bin/true".into(),
+            path: "/usr/bin:/bin".into()
+        })
+    );
+    assert_eq!(backend(&c, "plain").external_check, None);
+    err1_both(
+        "global\n external-check\ndefaults\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         backend b\n option external-check\n server s 127.0.0.1:80 check\n",
+        7,
+        "option external-check",
+        "Proxy 'b' : 'option external-check' unable to find required 'external-check command'.",
+    );
+    err1_both(
+        "defaults\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         backend b\n option external-check\n external-check command /bin/true\n server s 127.0.0.1:80 check\n",
+        5,
+        "option external-check",
+        "Proxy 'b' : 'option external-check' unable to find required 'global.external-check'.",
+    );
+    err1(
+        "global\n external-check\nbackend b\n external-check verify x\n",
+        4,
+        "external-check",
+        "'command' or 'path'",
+    );
+}

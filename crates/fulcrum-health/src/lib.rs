@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod check_ctx;
 pub mod error;
+pub mod external;
 pub mod http;
 mod http2;
 pub mod keepalived;

@@ -36,6 +36,12 @@ pub enum CheckStatus {
     /// `HANA`: the server's traffic showed too many errors in a row (`observe` with `on-error`); not the result
     /// of a probe.
     Hana,
+    /// `PROCERR`: the external check's program exited with a status other than 0 (its code), or could not run.
+    ProcError,
+    /// `PROCTOUT`: the external check's program was still running at the end of the interval.
+    ProcTimeout,
+    /// `PROCOK`: the external check's program exited with status 0.
+    ProcOk,
 }
 
 impl CheckStatus {
@@ -43,7 +49,11 @@ impl CheckStatus {
     pub fn passed(self) -> bool {
         matches!(
             self,
-            CheckStatus::L4Ok | CheckStatus::L6Ok | CheckStatus::L7Ok | CheckStatus::L7OkCond
+            CheckStatus::L4Ok
+                | CheckStatus::L6Ok
+                | CheckStatus::L7Ok
+                | CheckStatus::L7OkCond
+                | CheckStatus::ProcOk
         )
     }
 
@@ -63,6 +73,9 @@ impl CheckStatus {
             CheckStatus::L7Status => "L7STS",
             CheckStatus::SocketError => "SOCKERR",
             CheckStatus::Hana => "HANA",
+            CheckStatus::ProcError => "PROCERR",
+            CheckStatus::ProcTimeout => "PROCTOUT",
+            CheckStatus::ProcOk => "PROCOK",
         }
     }
 
@@ -82,6 +95,9 @@ impl CheckStatus {
             CheckStatus::L7Ok => 15,
             CheckStatus::L7OkCond => 16,
             CheckStatus::L7Status => 17,
+            CheckStatus::ProcError => 18,
+            CheckStatus::ProcTimeout => 19,
+            CheckStatus::ProcOk => 20,
         }
     }
 
@@ -101,6 +117,9 @@ impl CheckStatus {
             CheckStatus::L7Status => "Layer7 wrong status",
             CheckStatus::SocketError => "Socket error",
             CheckStatus::Hana => "Health analyze",
+            CheckStatus::ProcError => "External check error",
+            CheckStatus::ProcTimeout => "External check timeout",
+            CheckStatus::ProcOk => "External check passed",
         }
     }
 }

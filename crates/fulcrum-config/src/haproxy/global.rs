@@ -368,12 +368,13 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 }
             }
         }
-        "quiet" | "zero-warning" => {
+        "quiet" | "zero-warning" | "external-check" | "insecure-fork-wanted" => {
             if sink.max_args(line, kw, 1, 0) {
-                if kw == "quiet" {
-                    g.quiet = true;
-                } else {
-                    g.zero_warning = true;
+                match kw {
+                    "quiet" => g.quiet = true,
+                    "zero-warning" => g.zero_warning = true,
+                    "external-check" => g.external_check = true,
+                    _ => g.insecure_fork_wanted = true,
                 }
             }
         }

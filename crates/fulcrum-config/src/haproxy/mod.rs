@@ -263,6 +263,18 @@ pub fn parse_sources_with(
         std::fs::read_to_string(resolvers::RESOLV_CONF)
     });
     validate::check_resolvers(&proxies, &resolvers_list, &mut sink);
+    for p in proxies.iter().filter(|p| p.external_check.is_some()) {
+        if !global.external_check {
+            sink.error(
+                &p.location,
+                "option external-check",
+                format!(
+                    "Proxy '{}' : 'option external-check' unable to find required 'global.external-check'.",
+                    p.name
+                ),
+            );
+        }
+    }
     for p in &proxies {
         if let Some(name) = p.stick_table.as_ref().and_then(|t| t.peers.as_ref()) {
             if !peers_sections.iter().any(|s: &Peers| &s.name == name)

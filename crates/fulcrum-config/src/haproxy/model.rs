@@ -269,6 +269,10 @@ pub struct Global {
     pub tune_pipesize: Option<u32>,
     /// `quiet`: as `-q`, no warnings and no notices at start.
     pub quiet: bool,
+    /// `external-check`: proxies may run programs as health checks (`option external-check`).
+    pub external_check: bool,
+    /// `insecure-fork-wanted`: HAProxy's permission to fork, which its external checks need (fulcrum's do not).
+    pub insecure_fork_wanted: bool,
     /// `fd-hard-limit N`: the most the descriptor limit is raised to when `ulimit-n` does not set it.
     pub fd_hard_limit: Option<u64>,
     /// `max-spread-checks TIME`: the first checks of all servers start within this delay, whatever their
@@ -933,6 +937,15 @@ pub struct TcpCheckExpect {
     pub status_code: Option<SampleExpr>,
 }
 
+/// `option external-check`: the program each health check runs (see `fulcrum_health::external`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalCheck {
+    /// `external-check command CMD`
+    pub command: String,
+    /// `external-check path PATH`: its `PATH` (empty by default, as in HAProxy).
+    pub path: String,
+}
+
 /// A health check in the server's own protocol (`option smtpchk`, `option redis-check`...), in place of a TCP
 /// connect or an HTTP check. The last check option of a section wins, as in HAProxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1342,6 +1355,8 @@ pub struct Proxy {
     /// `option smtpchk`, `redis-check`, `pgsql-check`, `mysql-check`, `ldap-check` or `spop-check`: checks in the
     /// server's protocol (then `httpchk` is `None`).
     pub protocol_check: Option<ProtocolCheck>,
+    /// `option external-check` with `external-check command` / `path`: the health check runs a program.
+    pub external_check: Option<ExternalCheck>,
     /// `retries N` (3 by default)
     pub retries: u32,
     /// `option redispatch`

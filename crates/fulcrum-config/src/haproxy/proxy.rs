@@ -43,6 +43,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("timeout", ALL),
     ("option", ALL),
     ("http-check", BE),
+    ("external-check", BE),
     ("tcp-check", BE),
     ("default_backend", FE),
     ("balance", BE),
@@ -136,6 +137,7 @@ const OPTIONS: &[(&str, u8)] = &[
     ("ldap-check", BE),
     ("spop-check", BE),
     ("ssl-hello-chk", BE),
+    ("external-check", BE),
     ("redispatch", BE),
     ("persist", BE),
     ("allbackups", BE),
@@ -232,6 +234,26 @@ pub fn is_proxy_keyword(kw: &str) -> bool {
 
 use super::section_state::own_check_rules;
 pub use super::section_state::{Body, CheckSend, InheritedRules, Settings};
+
+/// `external-check command CMD` / `external-check path PATH`.
+fn external_check(line: &Line, s: &mut Settings, sink: &mut Sink) {
+    let loc = &line.location;
+    let what = line.word(1);
+    let key = format!("external-check {what}");
+    match (what, line.words.get(2)) {
+        ("command" | "path", None) => sink.error(loc, &key, "expects a single argument"),
+        ("command" | "path", Some(_)) if line.words.len() > 3 => {
+            sink.error(loc, &key, "expects a single argument")
+        }
+        ("command", Some(c)) => s.external_command = Some(c.clone()),
+        ("path", Some(p)) => s.external_path = Some(p.clone()),
+        _ => sink.error(
+            loc,
+            "external-check",
+            format!("expects 'command' or 'path', found '{what}'"),
+        ),
+    }
+}
 
 /// Applies one keyword line of a defaults or proxy section (`named`: the section has a name; only matters for
 /// `defaults`).
@@ -493,6 +515,7 @@ pub fn apply(
             sink,
         ),
         "http-check" => super::http_check::http_check(line, s, body, sink),
+        "external-check" => external_check(line, s, sink),
         "tcp-check" => super::tcp_check::tcp_check(
             line,
             super::tcp_check::Ruleset {
@@ -1241,6 +1264,17 @@ fn option(
                 s.httpchk = false;
                 s.tcpchk = false;
                 s.protocol_check = Some(check);
+            }
+        }
+        "external-check" => {
+            if sink.max_args(line, &key, skip, 0) {
+                // The check type, as `option httpchk` and the others: the last one given wins.
+                s.external_check = !negate;
+                if !negate {
+                    s.httpchk = false;
+                    s.tcpchk = false;
+                    s.protocol_check = None;
+                }
             }
         }
         "ssl-hello-chk" => {

@@ -48,6 +48,12 @@ pub struct Settings {
     pub httpchk: bool,
     /// `option smtpchk`, `redis-check`... (the last check option wins over `option httpchk` and the others)
     pub protocol_check: Option<ProtocolCheck>,
+    /// `option external-check`
+    pub external_check: bool,
+    /// `external-check command CMD`
+    pub external_command: Option<String>,
+    /// `external-check path PATH`
+    pub external_path: Option<String>,
     /// The check's request: implied by `option httpchk`'s arguments, merged with `http-check send`
     pub http_send: Option<CheckSend>,
     /// The `http-check` rules in order; the first `send` stands for `http_send` (merged with `option httpchk`).
@@ -182,6 +188,9 @@ impl Default for Settings {
             hash_options: HashOptions::default(),
             httpchk: false,
             protocol_check: None,
+            external_check: false,
+            external_command: None,
+            external_path: None,
             tcpchk: false,
             tcp_check_rules: Vec::new(),
             tcp_check_lines: false,

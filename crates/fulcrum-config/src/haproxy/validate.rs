@@ -786,6 +786,23 @@ fn build(
         &body.filters,
         sink,
     );
+    let external_check = match (s.external_check && kind.has_backend(), s.external_command) {
+        (true, Some(command)) => Some(super::model::ExternalCheck {
+            command,
+            path: s.external_path.unwrap_or_default(),
+        }),
+        (true, None) => {
+            sink.error(
+                &location,
+                "option external-check",
+                format!(
+                    "Proxy '{name}' : 'option external-check' unable to find required 'external-check command'."
+                ),
+            );
+            None
+        }
+        _ => None,
+    };
     let stick_table = body.stick_table.map(|mut t| {
         t.def.name = name.clone();
         t
@@ -829,6 +846,7 @@ fn build(
         http_send_state: s.http_send_state,
         http_disable_on_404: s.http_disable_on_404,
         protocol_check: s.protocol_check,
+        external_check,
         tcp_check: s.tcpchk.then(|| s.tcp_check_rules.clone()),
         retries: s.retries,
         redispatch: s.redispatch,

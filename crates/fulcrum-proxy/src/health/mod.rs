@@ -171,6 +171,69 @@ pub(crate) fn start_server_tasks(
     }
 }
 
+/// What an external check of `server` (at `target`) runs with: haproxy 2.6's arguments and `HAPROXY_*`
+/// variables (see `fulcrum_health::external`).
+fn external_run(
+    be: &BackendRt,
+    server: &ServerRt,
+    ext: &fulcrum_config::haproxy::ExternalCheck,
+    target: SocketAddr,
+) -> fulcrum_health::external::ExternalRun {
+    // The proxy's first listening address: a `listen` section's; a backend has none.
+    let bind = be.config.binds.first();
+    let (proxy_addr, proxy_port) = match (
+        bind.and_then(|b| b.addrs.first()),
+        bind.and_then(|b| b.unix.first()),
+    ) {
+        (Some(a), _) => (a.ip().to_string(), a.port().to_string()),
+        (None, Some(u)) => {
+            let path = match u {
+                fulcrum_config::haproxy::UnixAddr::Path(p) => p.display().to_string(),
+                fulcrum_config::haproxy::UnixAddr::Abstract(n) => n.clone(),
+            };
+            (path, "NOT_USED".to_string())
+        }
+        (None, None) => ("NOT_USED".to_string(), "NOT_USED".to_string()),
+    };
+    let c = &server.config;
+    let proto = match c.proto {
+        Some(fulcrum_config::haproxy::BindProto::H2) => "h2",
+        _ if be.config.mode == fulcrum_config::haproxy::Mode::Http => "h1",
+        _ => "tcp",
+    };
+    let (addr, port) = (target.ip().to_string(), target.port().to_string());
+    fulcrum_health::external::ExternalRun {
+        command: ext.command.clone().into(),
+        path: ext.path.clone().into(),
+        args: [
+            proxy_addr.clone(),
+            proxy_port.clone(),
+            addr.clone(),
+            port.clone(),
+        ],
+        vars: vec![
+            ("HAPROXY_PROXY_ADDR", proxy_addr),
+            ("HAPROXY_PROXY_ID", be.iid.to_string()),
+            ("HAPROXY_PROXY_NAME", be.name.to_string()),
+            ("HAPROXY_PROXY_PORT", proxy_port),
+            ("HAPROXY_SERVER_ADDR", addr),
+            (
+                "HAPROXY_SERVER_CURCONN",
+                server
+                    .cur
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .to_string(),
+            ),
+            ("HAPROXY_SERVER_ID", server.puid.to_string()),
+            ("HAPROXY_SERVER_MAXCONN", c.maxconn.unwrap_or(0).to_string()),
+            ("HAPROXY_SERVER_NAME", c.name.clone()),
+            ("HAPROXY_SERVER_PORT", port),
+            ("HAPROXY_SERVER_PROTO", proto.to_string()),
+            ("HAPROXY_SERVER_SSL", u8::from(c.tls.is_some()).to_string()),
+        ],
+    }
+}
+
 /// The check of `be`'s servers: HTTP, a server protocol, or a TCP connect.
 fn probe_for(be: &BackendRt) -> Probe {
     if let Some(rules) = &be.config.tcp_check {
@@ -722,6 +785,14 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                 };
                 fulcrum_health::tcpcheck::run(check, &target, timeout).await
             }
+            // `option external-check`: a program, given until the next check is due (as haproxy 2.6 bounds it).
+            _ if be.config.external_check.is_some() => match &be.config.external_check {
+                Some(ext) => {
+                    let run = external_run(&be, &server, ext, target);
+                    fulcrum_health::external::external_check(&run, c.inter).await
+                }
+                None => continue,
+            },
             _ => {
                 probe_now
                     .run_with_preamble(
