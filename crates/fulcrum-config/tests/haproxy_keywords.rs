@@ -1396,3 +1396,27 @@ fn external_check() {
         "'command' or 'path'",
     );
 }
+
+/// `ssl-skip-self-issued-ca` takes no argument.
+#[test]
+fn ssl_skip_self_issued_ca() {
+    assert!(
+        ok_both("global\n ssl-skip-self-issued-ca\n")
+            .global
+            .ssl
+            .skip_self_issued_ca
+    );
+    assert!(
+        !ok_both("global\n nbthread 1\n")
+            .global
+            .ssl
+            .skip_self_issued_ca
+    );
+    // haproxy 2.6 ignores words after it; fulcrum says they are not expected.
+    err1(
+        "global\n ssl-skip-self-issued-ca on\n",
+        2,
+        "ssl-skip-self-issued-ca",
+        "on",
+    );
+}

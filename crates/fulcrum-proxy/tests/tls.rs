@@ -1502,3 +1502,43 @@ fn tune_ssl_maxrecord_bounds_the_records() {
     let whole = record_lengths(p.addr, "/bytes/65536");
     assert!(whole.last().is_some_and(|&l| l > 16_000), "{whole:?}");
 }
+
+/// `ssl-skip-self-issued-ca`: a certificate file holding the leaf and its (self-issued) root CA sends both by
+/// default, the leaf alone with the keyword; the same certificates as haproxy 2.6 sends in each case.
+#[test]
+fn ssl_skip_self_issued_ca_leaves_the_root_out_of_the_chain() {
+    let k = pki();
+    let file = k.dir.join("a-with-root.pem");
+    let pem = [
+        std::fs::read(k.dir.join("a.crt")).unwrap(),
+        std::fs::read(k.dir.join("ca.pem")).unwrap(),
+        std::fs::read(k.dir.join("a.key.tmp")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(&file, pem).unwrap();
+    let sent = |addr: std::net::SocketAddr| {
+        presented(addr, "a.test")
+            .1
+            .matches("BEGIN CERTIFICATE")
+            .count()
+    };
+    for (global, want) in [("", 2), ("    ssl-skip-self-issued-ca\n", 1)] {
+        let bind = format!("    bind 127.0.0.1:0 ssl crt {}\n", file.display());
+        let (p, o) = proxy(global, &bind);
+        assert_eq!(sent(p.addr), want, "{global:?}");
+        drop(p);
+        if haproxy_present() {
+            let port = free_port();
+            let cfg = format!(
+                "global\n{global}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    \
+                 timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} ssl crt {}\n    default_backend b\n\
+                 backend b\n{}",
+                file.display(),
+                server_lines(&o, "")
+            );
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let _h = start_haproxy(&cfg, addr);
+            assert_eq!(sent(addr), want, "haproxy, {global:?}");
+        }
+    }
+}

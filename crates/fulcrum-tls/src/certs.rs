@@ -29,6 +29,8 @@ pub struct Companions {
     pub del_ext: bool,
     /// `ssl-load-extra-files`.
     pub load: ExtraFiles,
+    /// `ssl-skip-self-issued-ca`: self-issued certificates after the first are left out of the chain.
+    pub skip_self_issued_ca: bool,
 }
 
 impl Companions {
@@ -37,6 +39,7 @@ impl Companions {
         Companions {
             del_ext: g.extra_del_ext,
             load: g.extra_files,
+            skip_self_issued_ca: g.skip_self_issued_ca,
         }
     }
 
@@ -118,7 +121,15 @@ pub fn load_file(
         path: path.to_path_buf(),
         source,
     })?;
-    let (chain, key) = parse_pem(&bytes, path)?;
+    let (mut chain, key) = parse_pem(&bytes, path)?;
+    if companions.skip_self_issued_ca {
+        // The leaf stays whatever it is; a root CA after it is the verifier's anchor, useless on the wire.
+        let mut at = 0;
+        chain.retain(|c| {
+            at += 1;
+            at == 1 || !self_issued(c)
+        });
+    }
     let key = match key {
         Some(k) => k,
         None if companions.load.key => {
@@ -212,6 +223,13 @@ fn ocsp_issuer(
         return Err(TlsError::NotAnIssuer(file));
     }
     Ok(Some(cert.to_vec()))
+}
+
+/// Whether `cert` names itself as its issuer (a root CA, or any self-signed certificate).
+fn self_issued(cert: &CertificateDer<'_>) -> bool {
+    use der::Decode;
+    x509_cert::Certificate::from_der(cert)
+        .is_ok_and(|c| c.tbs_certificate.issuer == c.tbs_certificate.subject)
 }
 
 /// The certificates and the private key (when there is one) of PEM text.

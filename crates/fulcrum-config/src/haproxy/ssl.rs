@@ -408,6 +408,8 @@ pub struct GlobalSsl {
     pub lifetime: Option<Duration>,
     /// `tune.ssl.maxrecord N`: the most plaintext bytes per TLS record written (`None`, and 0: TLS's own 16 KiB).
     pub max_record: Option<u32>,
+    /// `ssl-skip-self-issued-ca`: a self-issued CA (a root) in a certificate file's chain is not sent.
+    pub skip_self_issued_ca: bool,
     /// `tune.ssl.ssl-ctx-cache-size N`: certificates made by `generate-certificates` kept for reuse, least
     /// recently used dropped first (HAProxy's default 1000; 0 keeps none).
     pub ctx_cache_size: Option<u32>,
@@ -803,6 +805,11 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
         "ssl-load-extra-del-ext" => {
             if sink.max_args(line, kw, 1, 0) {
                 g.extra_del_ext = true;
+            }
+        }
+        "ssl-skip-self-issued-ca" => {
+            if sink.max_args(line, kw, 1, 0) {
+                g.skip_self_issued_ca = true;
             }
         }
         "ssl-server-verify" => {
