@@ -94,7 +94,7 @@ fn global_unknown_keyword() {
 #[test]
 fn global_known_but_unsupported() {
     for kw in [
-        "ssl-skip-self-issued-ca",
+        "issuers-chain-path /etc/ssl/issuers",
         "ssl-mode-async",
         "tune.http.cookielen 63",
         "maxpipes 64",

@@ -642,3 +642,60 @@ fn the_server_gets_what_haproxy_sends_it() {
     let p = start_proxy(&cfg(free_port()));
     assert_eq!(head(p.addr.port()), theirs);
 }
+
+/// The settings of the first SETTINGS frame the proxy at `addr` sends after the client's preface.
+fn server_settings(addr: std::net::SocketAddr) -> Vec<(u16, u32)> {
+    let mut s = h2_start(addr);
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[3], 4, "the first frame is not SETTINGS");
+    let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    payload
+        .chunks_exact(6)
+        .map(|c| {
+            (
+                u16::from_be_bytes([c[0], c[1]]),
+                u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+            )
+        })
+        .collect()
+}
+
+/// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441, WebSocket over HTTP/2) is offered, as by haproxy 2.6, and
+/// `h2-workaround-bogus-websocket-clients` withdraws it.
+#[test]
+fn websocket_over_h2_is_offered_unless_the_workaround_is_set() {
+    const ENABLE_CONNECT_PROTOCOL: u16 = 8;
+    for (global, offered) in [
+        ("", true),
+        ("    h2-workaround-bogus-websocket-clients\n", false),
+    ] {
+        let (p, o) = proxy(global, "    bind 127.0.0.1:PORT proto h2", "");
+        let ours = server_settings(p.addr);
+        assert_eq!(
+            ours.contains(&(ENABLE_CONNECT_PROTOCOL, 1)),
+            offered,
+            "{global:?}: {ours:?}"
+        );
+        drop(p);
+        if haproxy_present() {
+            let port = free_port();
+            let cfg = format!(
+                "global\n{global}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    \
+                 timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} proto h2\n    default_backend b\n\
+                 backend b\n{}",
+                server_lines(&o, "")
+            );
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let _h = start_haproxy(&cfg, addr);
+            let theirs = server_settings(addr);
+            assert_eq!(
+                theirs.contains(&(ENABLE_CONNECT_PROTOCOL, 1)),
+                offered,
+                "haproxy, {global:?}: {theirs:?}"
+            );
+        }
+    }
+}

@@ -368,13 +368,18 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 }
             }
         }
-        "quiet" | "zero-warning" | "external-check" | "insecure-fork-wanted" => {
+        "quiet"
+        | "zero-warning"
+        | "external-check"
+        | "insecure-fork-wanted"
+        | "h2-workaround-bogus-websocket-clients" => {
             if sink.max_args(line, kw, 1, 0) {
                 match kw {
                     "quiet" => g.quiet = true,
                     "zero-warning" => g.zero_warning = true,
                     "external-check" => g.external_check = true,
-                    _ => g.insecure_fork_wanted = true,
+                    "insecure-fork-wanted" => g.insecure_fork_wanted = true,
+                    _ => g.tune_h2.no_websocket = true,
                 }
             }
         }

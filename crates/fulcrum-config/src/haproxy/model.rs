@@ -340,6 +340,9 @@ pub struct H2Tune {
     pub max_concurrent_streams: Option<u32>,
     /// `tune.h2.max-frame-size N`: the largest frame the proxy accepts (16384 to 16777215).
     pub max_frame_size: Option<u32>,
+    /// `h2-workaround-bogus-websocket-clients`: WebSocket over HTTP/2 (RFC 8441's extended CONNECT) is not
+    /// offered to clients, so that those that implement it badly fall back to HTTP/1.1.
+    pub no_websocket: bool,
 }
 
 impl H2Tune {

@@ -144,9 +144,13 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
         .max_header_list_size(max_header_list)
         .max_send_buffer_size(256 * 1024)
         .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
-        .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
-        // Extended CONNECT (RFC 8441: WebSocket over HTTP/2), as HAProxy 2.6 offers it.
-        .enable_connect_protocol()
+        .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS));
+    // Extended CONNECT (RFC 8441: WebSocket over HTTP/2), as HAProxy 2.6 offers it unless
+    // `h2-workaround-bogus-websocket-clients`.
+    if !tune.no_websocket {
+        builder.enable_connect_protocol();
+    }
+    builder
         // As HAProxy: an invalid `:method`, `:scheme` or `:authority` is answered 400 (not reset), and each DATA
         // frame the proxy consumes is acknowledged at once with WINDOW_UPDATEs (vendor/h2 adds both options).
         .deliver_bad_requests(true)
