@@ -1420,3 +1420,19 @@ fn ssl_skip_self_issued_ca() {
         "on",
     );
 }
+
+/// `maxsslrate N` (0: no limit), as `maxconnrate`.
+#[test]
+fn maxsslrate() {
+    assert_eq!(
+        ok_both("global\n maxsslrate 50\n").global.maxsslrate,
+        Some(50)
+    );
+    assert_eq!(ok_both("global\n maxsslrate 0\n").global.maxsslrate, None);
+    err1_both(
+        "global\n maxsslrate fast\n",
+        2,
+        "maxsslrate",
+        "expects an integer argument.",
+    );
+}

@@ -215,6 +215,10 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
             .global
             .maxsessrate
             .map(|n| Arc::new(data::rate_gate::RateGate::new(n))),
+        ssl_rate: config
+            .global
+            .maxsslrate
+            .map(|n| Arc::new(data::rate_gate::RateGate::new(n))),
         cpu_map: fulcrum_config::haproxy::CpuMap::per_thread(&config.global.cpu_map, threads)
             .into(),
     };

@@ -1542,3 +1542,41 @@ fn ssl_skip_self_issued_ca_leaves_the_root_out_of_the_chain() {
         }
     }
 }
+
+/// `maxsslrate N`: at most N new connections a second on `ssl` listeners (the others wait in the kernel's queue
+/// until the next second), while a clear-text listener of the same proxy is not held back.
+#[test]
+fn maxsslrate_spreads_tls_connections_over_seconds() {
+    let k = pki();
+    let plain_port = free_port();
+    let bind = format!(
+        "    bind 127.0.0.1:0 ssl crt {}\n    bind 127.0.0.1:{plain_port}\n",
+        k.path("a.pem")
+    );
+    for (global, limited) in [("", false), ("    maxsslrate 4\n", true)] {
+        let (p, _o) = proxy(global, &bind);
+        let start = std::time::Instant::now();
+        for _ in 0..10 {
+            let c = curl(&p, "a.test", "/", &[]);
+            assert!(c.ok, "{}", c.verbose);
+        }
+        let tls_ms = start.elapsed().as_millis();
+        let plain = std::net::SocketAddr::from(([127, 0, 0, 1], plain_port));
+        let start = std::time::Instant::now();
+        for _ in 0..10 {
+            assert_eq!(get(plain, "/").status, 200);
+        }
+        let plain_ms = start.elapsed().as_millis();
+        assert!(
+            plain_ms < 900,
+            "{global:?}: 10 clear-text connections in {plain_ms} ms"
+        );
+        // Four in the proxy's first second, four in the next, the last two in the third: 2 s from its start.
+        if limited {
+            assert!(
+                tls_ms >= 1500,
+                "{global:?}: 10 TLS connections in {tls_ms} ms"
+            );
+        }
+    }
+}

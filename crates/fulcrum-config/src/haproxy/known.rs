@@ -35,7 +35,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "maxcomprate",
     "maxpipes",
     "maxsslconn",
-    "maxsslrate",
     "maxzlibmem",
     "nbproc",
     "noepoll",
@@ -119,6 +118,7 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "spread-checks",
     "maxconnrate",
     "maxsessrate",
+    "maxsslrate",
     "cpu-map",
 ];
 

@@ -27,6 +27,8 @@ pub struct Limits {
     pub conn_rate: Option<Arc<crate::data::rate_gate::RateGate>>,
     /// `maxsessrate`: new sessions (connections the `tcp-request connection` rules accepted) per second.
     pub sess_rate: Option<Arc<crate::data::rate_gate::RateGate>>,
+    /// `maxsslrate`: new connections per second on TLS listeners (each a TLS handshake to come).
+    pub ssl_rate: Option<Arc<crate::data::rate_gate::RateGate>>,
     /// `cpu-map`: the CPUs each worker thread runs on (index: worker id), `None` where no line names it.
     pub cpu_map: Arc<[Option<Vec<usize>>]>,
 }
@@ -217,6 +219,9 @@ async fn accept_loop(
             g.take().await;
         }
         if let Some(g) = &limits.sess_rate {
+            g.take().await;
+        }
+        if let Some(g) = limits.ssl_rate.as_ref().filter(|_| tls.is_some()) {
             g.take().await;
         }
         let (stream, peer) = match listener.accept().await {
