@@ -30,11 +30,12 @@ fn script_dir(tag: &str) -> PathBuf {
     d
 }
 
-/// The first run recorded in `dir`'s dump, each section's own port replaced by `PORT`.
+/// The first run recorded in `dir`'s dump once it is complete (the program writes it in several pieces, ending
+/// with an empty line), each section's own port replaced by `PORT`.
 fn first_run(dir: &Path, port: u16) -> Option<String> {
     let dump = std::fs::read_to_string(dir.join("dump")).ok()?;
-    let first = dump.split("\n\n").next()?.to_string();
-    (!first.is_empty()).then(|| first.replace(&port.to_string(), "PORT"))
+    let (first, _) = dump.split_once("\n\n")?;
+    Some(first.replace(&port.to_string(), "PORT"))
 }
 
 fn config(dir: &Path, port: u16, origin: SocketAddr) -> String {
