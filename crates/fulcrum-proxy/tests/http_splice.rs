@@ -15,18 +15,9 @@ use std::time::{Duration, Instant};
 use common::syslog::Syslog;
 use common::*;
 
-/// Bytes that differ from one position to the next (xorshift), reproducible from `len`.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = (len as u64) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+/// The body the origin sends for `/N`: N bytes that differ from one position to the next.
+fn body(len: usize) -> Vec<u8> {
+    noise(len as u64, len)
 }
 
 /// Reads a request head (up to the empty line); `None` when the connection ended first.
@@ -61,7 +52,7 @@ fn origin() -> (SocketAddr, Arc<AtomicUsize>) {
                         Some(n) => (true, n.parse().unwrap_or(0)),
                         None => (false, path[1..].parse().unwrap_or(0)),
                     };
-                    let body = noise(n);
+                    let body = body(n);
                     let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n");
                     if s.write_all(head.as_bytes()).is_err() {
                         return;
@@ -126,7 +117,7 @@ fn three_requests(global: &str, option: &str) -> (Vec<String>, usize, isize) {
         let r = c.get(&format!("/{n}"));
         assert_eq!(r.status, 200);
         assert!(
-            r.body == noise(n),
+            r.body == body(n),
             "the body of /{n} came altered ({} bytes)",
             r.body.len()
         );
@@ -166,22 +157,27 @@ fn large_bodies_are_spliced_intact_on_kept_connections_and_logged_as_copied_ones
     assert!(bytes[0] > 3_000_000 && bytes[2] > 2_000_001, "{spliced:?}");
 }
 
+/// The proxy (or haproxy 2.6) started on `cfg`, and the address of its one `bind`; both stop when dropped.
+fn start_either(cfg: &str, haproxy: bool) -> (SocketAddr, Option<Haproxy>, Option<Proxy>) {
+    let bind = cfg
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("bind "))
+        .unwrap();
+    let addr: SocketAddr = bind.split(' ').next().unwrap().parse().unwrap();
+    if haproxy {
+        (addr, Some(start_haproxy(cfg, addr)), None)
+    } else {
+        (addr, None, Some(start_proxy(cfg)))
+    }
+}
+
 /// `/stall/N` through a proxy with `timeout server 500ms`: how long until the client's connection ends, the
 /// body bytes it got, and the log line.
 fn stalled(option: &str, haproxy: bool) -> (Duration, usize, String) {
     let (server, _) = origin();
     let log = Syslog::start();
     let cfg = config("", option, server, log.addr, "500ms");
-    let bind = cfg
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("bind "))
-        .unwrap();
-    let addr: SocketAddr = bind.parse().unwrap();
-    let (_h, _p) = if haproxy {
-        (Some(start_haproxy(&cfg, addr)), None)
-    } else {
-        (None, Some(start_proxy(&cfg)))
-    };
+    let (addr, _h, _p) = start_either(&cfg, haproxy);
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
     s.write_all(b"GET /stall/4000000 HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -232,18 +228,8 @@ fn stalled_h2(haproxy: bool) -> Option<(Duration, String)> {
     let (server, _) = origin();
     let log = Syslog::start();
     let cfg = config("", "", server, log.addr, "500ms");
-    let bind = cfg
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("bind "))
-        .unwrap()
-        .to_string();
-    let cfg = cfg.replace(&format!("bind {bind}"), &format!("bind {bind} proto h2"));
-    let addr: SocketAddr = bind.parse().unwrap();
-    let (_h, _p) = if haproxy {
-        (Some(start_haproxy(&cfg, addr)), None)
-    } else {
-        (None, Some(start_proxy(&cfg)))
-    };
+    let cfg = cfg.replace("\n    log ", " proto h2\n    log ");
+    let (addr, _h, _p) = start_either(&cfg, haproxy);
     let start = Instant::now();
     let out = std::process::Command::new("curl")
         .args([
@@ -289,16 +275,7 @@ fn stops_reading(option: &str, haproxy: bool) -> (Duration, String) {
     let log = Syslog::start();
     let cfg = config("", option, server, log.addr, "5s")
         .replace("timeout client 5s", "timeout client 500ms");
-    let bind = cfg
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("bind "))
-        .unwrap();
-    let addr: SocketAddr = bind.parse().unwrap();
-    let (_h, _p) = if haproxy {
-        (Some(start_haproxy(&cfg, addr)), None)
-    } else {
-        (None, Some(start_proxy(&cfg)))
-    };
+    let (addr, _h, _p) = start_either(&cfg, haproxy);
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(b"GET /8000000 HTTP/1.1\r\nHost: test\r\n\r\n")
         .unwrap();
@@ -362,7 +339,7 @@ fn tune_pipesize_sizes_the_pipes() {
             "5s",
         ));
         let mut c = Client::connect(p.addr);
-        assert!(c.get("/3000000").body == noise(3_000_000));
+        assert!(c.get("/3000000").body == body(3_000_000));
         let mut after = pipe_sizes();
         for s in &before {
             if let Some(at) = after.iter().position(|a| a == s) {
@@ -397,10 +374,10 @@ fn a_client_reading_late_gets_the_whole_spliced_body() {
     std::thread::sleep(Duration::from_millis(1500));
     let r = c.read_response(false);
     assert!(
-        r.body == noise(8_000_000),
+        r.body == body(8_000_000),
         "the body came altered ({} bytes)",
         r.body.len()
     );
     let r = c.get("/70000");
-    assert!(r.body == noise(70_000));
+    assert!(r.body == body(70_000));
 }

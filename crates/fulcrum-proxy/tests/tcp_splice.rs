@@ -16,20 +16,6 @@ use fulcrum_proxy::splice::bidirectional;
 
 const MB20: usize = 20 * 1024 * 1024;
 
-/// Pseudo-random bytes (xorshift64), reproducible from `seed`.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// FNV-1a over `data`, enough to tell two byte streams apart.
 fn checksum(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {

@@ -368,3 +368,17 @@ pub fn start_haproxy(cfg: &str, addr: SocketAddr) -> Haproxy {
     }
     h
 }
+
+/// Pseudo-random bytes (xorshift64), reproducible from `seed`.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
