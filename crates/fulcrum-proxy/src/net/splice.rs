@@ -42,6 +42,7 @@ static PIPE_SIZE_ASKED: std::sync::atomic::AtomicUsize =
 pub fn set_pipe_size(n: Option<usize>) {
     PIPE_SIZE_ASKED.store(n.unwrap_or(PIPE_SIZE), std::sync::atomic::Ordering::Relaxed);
 }
+
 /// Empty pipes kept for reuse by each thread; more are closed when released.
 const POOL_MAX: usize = 64;
 /// Size of the user-space buffer used by the fallbacks.
@@ -107,8 +108,10 @@ pub async fn exact(
                 None => {
                     // The destination takes no more for now. What the pipe holds waits in user memory instead, so
                     // that a slow reader keeps no pipe (two descriptors) for as long as it dawdles.
+                    // A pipe that cannot be read back (it cannot happen short of a kernel fault) ends the transfer
+                    // as a failed write would.
                     if pump.in_pipe > 0 && pump.unload_pipe().is_err() {
-                        return Err(ExactError::Src);
+                        return Err(ExactError::Dst);
                     }
                     within(dst_idle, |cx| pump.poll_drain(cx, dst, &clock)).await
                 }
