@@ -79,6 +79,13 @@ fn is_2xx(buf: &[u8], ends: &[u8]) -> bool {
     matches!(buf, [b'2', b, c, d, ..] if b.is_ascii_digit() && c.is_ascii_digit() && ends.contains(d))
 }
 
+/// Whether a multi-line reply has come to its last line: a complete line of three digits and a space (or none).
+fn has_last_line(buf: &[u8]) -> bool {
+    buf.split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.ends_with(b"\n"))
+        .any(|l| matches!(l, [a, b, c, d, ..] if [a, b, c].iter().all(|x| x.is_ascii_digit()) && *d != b'-'))
+}
+
 /// Judges the greeting: `None` until four bytes came; a passed [`Reply`] means "send the hello line".
 pub fn judge_greeting(buf: &[u8], eof: bool) -> Option<Reply> {
     if buf.len() < 4 && !eof {
@@ -96,12 +103,18 @@ pub fn judge_greeting(buf: &[u8], eof: bool) -> Option<Reply> {
     Some(Reply::passed(code(buf), text(buf)))
 }
 
-/// Judges the reply to the hello line: `None` while its first line is incomplete and does not pass yet.
+/// Judges the reply to the hello line: `None` while its first line is incomplete and does not pass yet, and
+/// while a passing multi-line reply (`250-...`) has not reached its last line (`250 ...`): the verdict is the
+/// first line's, as HAProxy's, but the connection is closed only once the server has said all it had to say
+/// (closing on unread lines resets the connection under a server still writing them).
 pub fn judge_hello_reply(buf: &[u8], eof: bool) -> Option<Reply> {
     if buf.is_empty() {
         return eof.then(|| Reply::wrong_status(0, empty_response(HELLO_STEP)));
     }
     if is_2xx(buf, b"- \r") {
+        if buf[3] == b'-' && !eof && !has_last_line(buf) {
+            return None;
+        }
         return Some(Reply::passed(code(buf), text(buf)));
     }
     if !eof && !buf.contains(&b'\n') {
@@ -184,8 +197,17 @@ mod tests {
             judge_hello_reply(b"250 smtp-check.vtc\r\n", false),
             Some(Reply::passed(250, &b"smtp-check.vtc"[..]))
         );
+        // A multi-line reply is judged by its first line once its last line is in.
         assert_eq!(
             judge_hello_reply(b"250-smtp-check.vtc\r\n250-KEYWORD\r\n", false),
+            None
+        );
+        assert_eq!(
+            judge_hello_reply(b"250-smtp-check.vtc\r\n250-KEYWORD\r\n250 LAST\r\n", false),
+            Some(Reply::passed(250, &b"smtp-check.vtc"[..]))
+        );
+        assert_eq!(
+            judge_hello_reply(b"250-smtp-check.vtc\r\n250-KEY", true),
             Some(Reply::passed(250, &b"smtp-check.vtc"[..]))
         );
         assert_eq!(
