@@ -1375,6 +1375,26 @@ fn external_check() {
         })
     );
     assert_eq!(backend(&c, "plain").external_check, None);
+    // The check type written last wins, as in haproxy 2.6 (a server whose `option httpchk` follows
+    // `option external-check` is checked over TCP: `L4CON` on a closed port, not the program's `PROCOK`).
+    let head =
+        "global\n external-check\ndefaults\n mode http\n timeout connect 1s\n timeout client 1s\n \
+                timeout server 1s\nbackend b\n external-check command /bin/true\n";
+    for later in [
+        "option httpchk",
+        "option tcp-check",
+        "option ssl-hello-chk",
+        "option smtpchk",
+    ] {
+        let c = ok_both(&format!(
+            "{head} option external-check\n {later}\n server s 127.0.0.1:80 check\n"
+        ));
+        assert_eq!(backend(&c, "b").external_check, None, "{later}");
+        let c = ok_both(&format!(
+            "{head} {later}\n option external-check\n server s 127.0.0.1:80 check\n"
+        ));
+        assert!(backend(&c, "b").external_check.is_some(), "{later}");
+    }
     err1_both(
         "global\n external-check\ndefaults\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
          backend b\n option external-check\n server s 127.0.0.1:80 check\n",

@@ -1227,6 +1227,16 @@ pub enum UnixAddr {
     Abstract(String),
 }
 
+impl UnixAddr {
+    /// The socket's name without its prefix: the file's path, or the abstract name.
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            UnixAddr::Path(p) => p.to_string_lossy(),
+            UnixAddr::Abstract(n) => n.as_str().into(),
+        }
+    }
+}
+
 impl std::fmt::Display for UnixAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -1263,6 +1263,7 @@ fn option(
             if let Some(check) = protocol_check(name, rest, loc, &key, sink) {
                 s.httpchk = false;
                 s.tcpchk = false;
+                s.external_check = false;
                 s.protocol_check = Some(check);
             }
         }
@@ -1282,6 +1283,7 @@ fn option(
                 s.protocol_check = Some(ProtocolCheck::SslHello);
                 s.httpchk = false;
                 s.tcpchk = false;
+                s.external_check = false;
             }
         }
         "tcp-check" => {
@@ -1289,6 +1291,7 @@ fn option(
                 s.tcpchk = true;
                 s.httpchk = false;
                 s.protocol_check = None;
+                s.external_check = false;
             }
         }
         _ => {
@@ -1296,6 +1299,7 @@ fn option(
                 s.httpchk = true;
                 s.tcpchk = false;
                 s.protocol_check = None;
+                s.external_check = false;
                 own_check_rules(s, body);
                 let implied = httpchk(rest);
                 // An `http-check send` of this section's ruleset keeps what `option httpchk` does not set.

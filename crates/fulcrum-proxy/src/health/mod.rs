@@ -186,13 +186,7 @@ fn external_run(
         bind.and_then(|b| b.unix.first()),
     ) {
         (Some(a), _) => (a.ip().to_string(), a.port().to_string()),
-        (None, Some(u)) => {
-            let path = match u {
-                fulcrum_config::haproxy::UnixAddr::Path(p) => p.display().to_string(),
-                fulcrum_config::haproxy::UnixAddr::Abstract(n) => n.clone(),
-            };
-            (path, "NOT_USED".to_string())
-        }
+        (None, Some(u)) => (u.name().to_string(), "NOT_USED".to_string()),
         (None, None) => ("NOT_USED".to_string(), "NOT_USED".to_string()),
     };
     let c = &server.config;
@@ -758,51 +752,50 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
             }
             _ => &probe,
         };
-        let outcome = match &probe {
-            // Scripted checks (tcp-check, http-check rulesets) see the server's names and carry send-state.
-            Probe::Script(check) => {
-                let extra_headers = if be.config.http_send_state {
-                    vec![(
-                        "x-haproxy-server-state".to_owned(),
-                        server_state(&be, &server, &tracker),
-                    )]
-                } else {
-                    Vec::new()
-                };
-                let target = fulcrum_health::tcpcheck::Target {
-                    addr: target,
-                    preamble: preamble.clone(),
-                    tls: tls.clone(),
-                    rules_tls: rules_tls.clone(),
-                    names: fulcrum_health::check_ctx::CheckNames {
-                        backend: be.name.to_string(),
-                        server: c.name.clone(),
-                    },
-                    extra_headers,
-                    socks4: c.socks4,
-                    via_socks4: c.check_via_socks4,
-                    h2: c.check_proto.or(c.proto) == Some(fulcrum_config::haproxy::BindProto::H2),
-                };
-                fulcrum_health::tcpcheck::run(check, &target, timeout).await
-            }
+        let outcome = if let Some(ext) = &be.config.external_check {
             // `option external-check`: a program, given until the next check is due (as haproxy 2.6 bounds it).
-            _ if be.config.external_check.is_some() => match &be.config.external_check {
-                Some(ext) => {
-                    let run = external_run(&be, &server, ext, target);
-                    fulcrum_health::external::external_check(&run, c.inter).await
+            let run = external_run(&be, &server, ext, target);
+            fulcrum_health::external::external_check(&run, c.inter).await
+        } else {
+            match &probe {
+                // Scripted checks (tcp-check, http-check rulesets) see the server's names and carry send-state.
+                Probe::Script(check) => {
+                    let extra_headers = if be.config.http_send_state {
+                        vec![(
+                            "x-haproxy-server-state".to_owned(),
+                            server_state(&be, &server, &tracker),
+                        )]
+                    } else {
+                        Vec::new()
+                    };
+                    let target = fulcrum_health::tcpcheck::Target {
+                        addr: target,
+                        preamble: preamble.clone(),
+                        tls: tls.clone(),
+                        rules_tls: rules_tls.clone(),
+                        names: fulcrum_health::check_ctx::CheckNames {
+                            backend: be.name.to_string(),
+                            server: c.name.clone(),
+                        },
+                        extra_headers,
+                        socks4: c.socks4,
+                        via_socks4: c.check_via_socks4,
+                        h2: c.check_proto.or(c.proto)
+                            == Some(fulcrum_config::haproxy::BindProto::H2),
+                    };
+                    fulcrum_health::tcpcheck::run(check, &target, timeout).await
                 }
-                None => continue,
-            },
-            _ => {
-                probe_now
-                    .run_with_preamble(
-                        target,
-                        timeout,
-                        tls.as_ref(),
-                        &preamble,
-                        c.socks4.filter(|_| c.check_via_socks4),
-                    )
-                    .await
+                _ => {
+                    probe_now
+                        .run_with_preamble(
+                            target,
+                            timeout,
+                            tls.as_ref(),
+                            &preamble,
+                            c.socks4.filter(|_| c.check_via_socks4),
+                        )
+                        .await
+                }
             }
         };
         let outcome = if be.config.http_disable_on_404 {

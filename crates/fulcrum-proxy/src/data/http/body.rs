@@ -19,8 +19,8 @@ pub struct ProxyBody {
     /// The request's access-log record, handed back when the body ends or is dropped.
     log: Option<Box<HttpTxn>>,
     ended: bool,
-    failed: bool,
-    /// A side fell silent: the body was cut ([`ProxyBody::server_silent`], [`ProxyBody::client_silent`]).
+    /// The body was cut short: the server's body failed, or a side fell silent ([`ProxyBody::server_silent`],
+    /// [`ProxyBody::client_silent`]; those take precedence over a failure).
     cut: Option<BodyEnd>,
     /// The request's stats record (backend, server, total time, bytes), closed when the body is dropped.
     done: Option<crate::data::totals::Done>,
@@ -44,7 +44,6 @@ impl ProxyBody {
             inner: Inner::Upstream(body),
             log: None,
             ended: false,
-            failed: false,
             cut: None,
             done: None,
         }
@@ -56,7 +55,6 @@ impl ProxyBody {
             inner: Inner::Fixed(Some(bytes)),
             log: None,
             ended: false,
-            failed: false,
             cut: None,
             done: None,
         }
@@ -148,11 +146,16 @@ impl ProxyBody {
             b.spliced(n, end.is_ok());
         }
         match end {
-            Err(ExactError::Src) => self.failed = true,
+            Err(ExactError::Src) => self.server_failed(),
             Err(ExactError::SrcTimeout) => self.server_silent(),
             Err(ExactError::DstTimeout) => self.client_silent(),
             Ok(()) | Err(ExactError::Dst) => {}
         }
+    }
+
+    /// The server's body failed (it closed or broke its framing) unless a side had already fallen silent.
+    fn server_failed(&mut self) {
+        self.cut.get_or_insert(BodyEnd::ServerFailed);
     }
 
     /// The server sent nothing of the body for its idle time (`timeout server`): the body ends there.
@@ -220,7 +223,6 @@ impl Drop for ProxyBody {
         if let Some(log) = self.log.take() {
             let end = match self.cut {
                 Some(cut) => cut,
-                None if self.failed => BodyEnd::ServerFailed,
                 None if self.ended || self.is_end_stream() => BodyEnd::Complete,
                 None => BodyEnd::ClientGone,
             };
@@ -246,7 +248,7 @@ impl Body for ProxyBody {
                 }
             }
             Poll::Ready(None) => this.ended = true,
-            Poll::Ready(Some(Err(_))) => this.failed = true,
+            Poll::Ready(Some(Err(_))) => this.server_failed(),
             _ => {}
         }
         polled
