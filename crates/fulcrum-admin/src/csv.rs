@@ -298,9 +298,18 @@ pub fn value(row: &Row, column: &str) -> String {
         "reuse" => opt(row.reuse),
         "uweight" => opt(row.uweight),
         "-" => "-".into(),
-        // Rates, caches, TLS and per-protocol modules: not measured by fulcrum.
+        c if c.starts_with("h1_") => opt(row.h1.zip(h1_index(c)).map(|(values, i)| values[i])),
+        // Rates, caches, TLS and the HTTP/2 module: not measured by fulcrum.
         _ => String::new(),
     }
+}
+
+/// The position of an `h1` module column among [`Row::h1`]'s values.
+pub(crate) fn h1_index(column: &str) -> Option<usize> {
+    COLUMNS
+        .iter()
+        .filter(|c| c.starts_with("h1_"))
+        .position(|c| *c == column)
 }
 
 /// Appends `row` as one CSV line (with HAProxy's trailing comma).

@@ -123,8 +123,17 @@ const META: [Meta; 103] = [
 ];
 
 /// The tags and type of `column` on a row of `kind`: [`META`], with the fields HAProxy tags differently on
-/// backends.
+/// backends, and those of the `h1` statistics module (after the `-` separator; the other modules' fields are
+/// not measured).
 pub(crate) fn meta(kind: RowKind, pos: usize, column: &str) -> Meta {
+    if crate::csv::h1_index(column).is_some() {
+        let nature = if column.starts_with("h1_open_") {
+            "Gauge"
+        } else {
+            "Counter"
+        };
+        return Some(("Metric", nature, "Process", "u64"));
+    }
     let m = META.get(pos).copied().flatten()?;
     Some(match (kind, column) {
         (RowKind::Backend, "rate" | "rate_max") => ("Metric", "Gauge", m.2, m.3),
@@ -168,7 +177,8 @@ pub fn string(out: &mut String, s: &str, escape_slash: bool) {
 fn row(out: &mut String, r: &Row) {
     out.push('[');
     let mut first = true;
-    for (pos, column) in COLUMNS.iter().take_while(|c| **c != "-").enumerate() {
+    // Past the `-` separator, which HAProxy does not number, come the statistics modules' fields.
+    for (pos, column) in COLUMNS.iter().filter(|c| **c != "-").enumerate() {
         let v = value(r, column);
         let Some((origin, nature, scope, ty)) = meta(r.kind, pos, column).filter(|_| !v.is_empty())
         else {

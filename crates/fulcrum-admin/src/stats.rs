@@ -275,6 +275,9 @@ pub struct Row {
     pub uweight: Option<u64>,
     /// Latency histograms (backends and servers).
     pub timings: Option<Timings>,
+    /// HAProxy's `h1` statistics module (frontends and backends), in its column order: HTTP/1 connections open
+    /// and in total, requests in progress and in total, bytes in and out, bytes spliced in and out.
+    pub h1: Option<[u64; 8]>,
 }
 
 impl Row {

@@ -51,7 +51,8 @@ pub fn render(stats: &Stats) -> String {
             RowKind::Backend => ('B', 0),
             RowKind::Server => ('S', r.sid),
         };
-        for (pos, column) in COLUMNS.iter().take_while(|c| **c != "-").enumerate() {
+        // Past the `-` separator, which HAProxy does not number, come the statistics modules' fields.
+        for (pos, column) in COLUMNS.iter().filter(|c| **c != "-").enumerate() {
             let v = value(r, column);
             let Some((origin, nature, scope, ty)) =
                 meta(r.kind, pos, column).filter(|_| !v.is_empty())

@@ -874,8 +874,8 @@ fn sections_continue_across_sources() {
 #[test]
 fn splice_keywords() {
     // `nosplice` turns splicing off; the `option splice-*` hints load in every proxy section, negated or not.
-    // fulcrum splices every tcp-mode connection whatever they say; in mode http `splice-response` and
-    // `splice-auto` (each its own setting, as in HAProxy) splice response bodies, `splice-request` changes nothing.
+    // fulcrum splices every tcp-mode connection whatever they say; in mode http `splice-response` splices
+    // response bodies, `splice-request` request bodies, and `splice-auto` (its own setting, as in HAProxy) both.
     let c = ok_both(
         "global\n nosplice\ndefaults\n mode tcp\n option splice-auto\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
          frontend f\n bind 127.0.0.1:8080\n option splice-request\n default_backend b\n\
@@ -904,6 +904,22 @@ fn splice_keywords() {
     assert_eq!(
         (on("f"), on("b"), on("off"), on("auto")),
         (false, true, false, true)
+    );
+    let requests = |name: &str| {
+        c.proxies
+            .iter()
+            .find(|p| p.name == name)
+            .expect("proxy")
+            .splice_request
+    };
+    assert_eq!(
+        (
+            requests("f"),
+            requests("b"),
+            requests("off"),
+            requests("auto")
+        ),
+        (true, false, false, true)
     );
 }
 

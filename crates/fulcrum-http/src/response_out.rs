@@ -89,6 +89,11 @@ pub enum ConnectionLine {
     KeepAlive,
 }
 
+/// Marks a server's HTTP/1.1 response whose body ends when the server closes (no length, not chunked): it goes
+/// on to an HTTP/1.1 client the same way, unchunked, with `connection: close`, as HAProxy passes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloseDelimited;
+
 /// Marks a server's HTTP/1.0 response that came chunked (faulty framing, RFC 9112 section 6.1): it goes on as
 /// HTTP/1.0 and still chunked, and the client connection ends after it, as HAProxy passes it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -5,9 +5,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -31,16 +30,6 @@ fn agent(reply: &'static str) -> SocketAddr {
         }
     });
     addr
-}
-
-fn cmd(path: &Path, c: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(format!("{c}\n").as_bytes()).unwrap();
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 /// The replies asked, by server name.
@@ -103,7 +92,7 @@ frontend f
 /// The agent-related columns of every server of `b`, and its `show servers state` line without the time since
 /// the last change; durations blanked.
 fn observe(sock: &Path) -> BTreeMap<String, String> {
-    let stat = cmd(sock, "show stat");
+    let stat = runtime_cmd(sock, "show stat");
     let mut lines = stat.lines().filter(|l| !l.is_empty());
     let header: Vec<&str> = lines.next().unwrap()[2..].split(',').collect();
     let mut out = BTreeMap::new();
@@ -135,7 +124,7 @@ fn observe(sock: &Path) -> BTreeMap<String, String> {
         .collect();
         out.insert(f[1].to_string(), cells.join("|"));
     }
-    for l in cmd(sock, "show servers state b").lines().skip(2) {
+    for l in runtime_cmd(sock, "show servers state b").lines().skip(2) {
         let f: Vec<&str> = l.split(' ').collect();
         if f.len() < 25 {
             continue;

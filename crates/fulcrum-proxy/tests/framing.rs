@@ -604,6 +604,40 @@ HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nclose-delimited body"
     assert_eq!(ours, run(addr));
 }
 
+/// A server's HTTP/1.1 response with neither a length nor chunking ends with its connection. haproxy 2.6 passes
+/// it on the same way to an HTTP/1.1 client, unchunked, with `connection: close`, and closes the client's
+/// connection after it (compared with it; fulcrum used to chunk it and keep the connection).
+#[test]
+fn http11_responses_without_a_length_end_with_the_connection_as_haproxy() {
+    const ANSWER: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nclose-delimited body";
+    let run = |addr: SocketAddr| {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // The second request must not be answered: the connection ends with the first response.
+        s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let (origin, _) = server(ANSWER);
+    let ours = run(proxy(origin).addr);
+    assert_eq!(
+        ours,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nclose-delimited body"
+    );
+    if !haproxy_present() {
+        return;
+    }
+    let (origin, _) = server(ANSWER);
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _h = start_haproxy(
+        &format!("{DEFAULTS}\nlisten app\n    bind {addr}\n    server s1 {origin}\n"),
+        addr,
+    );
+    assert_eq!(ours, run(addr));
+}
+
 /// `http-request early-hint`: consecutive rules make one `103 Early Hints` response, sent before the request
 /// goes on; values are log formats. The same interim responses as haproxy 2.6 sends (compared with it).
 #[test]

@@ -2,7 +2,8 @@
 //! `splice-auto`; `net::splice::exact` through `respond.rs`): intact, counted in the logs as copied bodies are,
 //! the server's connection kept for the next request, no pipe used without the option or under `nosplice`, and
 //! a server falling silent in the middle of a body cut after `timeout server` with HAProxy's `sD`, spliced or
-//! not, and for an HTTP/2 client's stream.
+//! not, and for an HTTP/2 client's stream. Request bodies spliced under `option splice-request`, bodies that end
+//! with the server's connection spliced too, and the `h1` statistics counting them as haproxy 2.6 does.
 
 mod common;
 
@@ -380,4 +381,162 @@ fn a_client_reading_late_gets_the_whole_spliced_body() {
     );
     let r = c.get("/70000");
     assert!(r.body == body(70_000));
+}
+
+/// An origin for [`request_and_close_delimited_bodies_are_spliced_and_counted_as_haproxy`]: a request's body
+/// (of known length) is read and answered with its length and byte sum; `GET /close/N` gets N bytes of
+/// [`noise`] without a length, ended by closing the connection.
+fn splice_origin() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(16) {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                while let Some(head) = read_head(&mut s) {
+                    let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            let (name, value) = l.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    let mut got = vec![0u8; len];
+                    if s.read_exact(&mut got).is_err() {
+                        return;
+                    }
+                    if let Some(n) = path.strip_prefix("/close/") {
+                        let n = n.parse().unwrap_or(0);
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n");
+                        let _ = s.write_all(&body(n));
+                        return;
+                    }
+                    let sum: u64 = got.iter().map(|&b| u64::from(b)).sum();
+                    let answer = format!("{len} {sum}");
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                        answer.len()
+                    );
+                    if s.write_all(head.as_bytes()).is_err()
+                        || s.write_all(answer.as_bytes()).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Through the proxy (or haproxy) at `addr`: a 1 MiB POST, then on a second connection a 1 MiB response that
+/// ends with the server's connection. Returns the first answer's body, the second response's head and whether
+/// its body came whole.
+fn splice_exchanges(addr: SocketAddr) -> (String, String, bool) {
+    let n = 1 << 20;
+    let mut c = Client::connect(addr);
+    let mut req =
+        format!("POST /post HTTP/1.1\r\nHost: t\r\nContent-Length: {n}\r\n\r\n").into_bytes();
+    req.extend_from_slice(&body(n));
+    c.send(&req);
+    let posted = c.read_response(false).text();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    s.write_all(format!("GET /close/{n} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let at = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(got.len(), |at| at + 4);
+    let head = String::from_utf8_lossy(&got[..at]).into_owned();
+    (posted, head, got[at..] == body(n)[..])
+}
+
+/// The `h1_*` fields of the frontend and backend rows of `show stat typed`, by row letter and name.
+fn h1_stats(sock: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    runtime_cmd(sock, "show stat typed")
+        .lines()
+        .filter(|l| l.starts_with("F.") || l.starts_with("B."))
+        .filter_map(|l| {
+            let name = l.split('.').nth(4)?;
+            let value = l.rsplit(':').next()?.parse().ok()?;
+            name.starts_with("h1_")
+                .then(|| (format!("{}.{name}", &l[..1]), value))
+        })
+        .collect()
+}
+
+/// `option splice-request` splices a request body of known length to the server, and a response body that ends
+/// with the server's connection is spliced to the client under `splice-response` (unchunked, `connection:
+/// close`), both arriving intact. The frontend's and backend's `h1` statistics count connections, requests and
+/// bytes as haproxy 2.6 counts them for the same exchanges (compared with it), with spliced bytes in both
+/// directions on both sides, as HAProxy's reg-test http-messaging/http_splicing expects.
+#[test]
+fn request_and_close_delimited_bodies_are_spliced_and_counted_as_haproxy() {
+    let _one = one_at_a_time();
+    let run = |haproxy: bool| {
+        let sock = unix_sock_path(if haproxy { "splice-h" } else { "splice-f" });
+        let cfg = format!(
+            "global\n    nbthread 1\n    stats socket {} level admin\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             \x20   option splice-request\n    option splice-response\n\
+             listen li1\n    bind 127.0.0.1:{}\n    server s1 {}\n",
+            sock.display(),
+            free_port(),
+            splice_origin()
+        );
+        let (addr, _h, _p) = start_either(&cfg, haproxy);
+        // What the exchanges add: haproxy has already counted the connection that saw it listening.
+        let before = h1_stats(&sock);
+        let (posted, head, whole) = splice_exchanges(addr);
+        std::thread::sleep(Duration::from_millis(300));
+        let mut stats = h1_stats(&sock);
+        for (field, value) in &mut stats {
+            if !field.contains("_open_") {
+                *value -= before.get(field).copied().unwrap_or(0);
+            }
+        }
+        let _ = std::fs::remove_file(&sock);
+        (posted, head, whole, stats)
+    };
+    let sum: u64 = body(1 << 20).iter().map(|&b| u64::from(b)).sum();
+    let (posted, head, whole, ours) = run(false);
+    assert_eq!(posted, format!("{} {sum}", 1 << 20));
+    assert_eq!(head, "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n");
+    assert!(whole, "the close-delimited body did not come whole");
+    for field in [
+        "F.h1_spliced_bytes_in",
+        "F.h1_spliced_bytes_out",
+        "B.h1_spliced_bytes_in",
+        "B.h1_spliced_bytes_out",
+    ] {
+        assert!(ours[field] > 0, "{field}: {ours:?}");
+    }
+    if !haproxy_present() {
+        return;
+    }
+    let (posted_h, head_h, whole_h, theirs) = run(true);
+    assert_eq!((posted, head, whole), (posted_h, head_h, whole_h));
+    // How much went through pipes depends on timing; the rest is exact.
+    for (field, value) in &ours {
+        if field.contains("spliced") {
+            assert_eq!(
+                *value > 0,
+                theirs[field] > 0,
+                "{field}: {ours:?} {theirs:?}"
+            );
+        } else {
+            assert_eq!(
+                Some(value),
+                theirs.get(field),
+                "{field}: {ours:?} {theirs:?}"
+            );
+        }
+    }
+    assert_eq!(ours.len(), 16, "{ours:?}");
 }

@@ -6,9 +6,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -117,16 +115,6 @@ fn sock_path() -> PathBuf {
     ))
 }
 
-fn cmd(path: &Path, c: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(format!("{c}\n").as_bytes()).unwrap();
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 fn resolvers(dns: SocketAddr) -> String {
     format!(
         "resolvers dns
@@ -178,7 +166,7 @@ fn served(p: &Proxy) -> String {
 
 /// The `show servers state` line of server `name`, split in fields.
 fn state_line(sock: &Path, name: &str) -> Vec<String> {
-    cmd(sock, "show servers state app")
+    runtime_cmd(sock, "show servers state app")
         .lines()
         .find(|l| l.split(' ').nth(3) == Some(name))
         .unwrap_or_else(|| panic!("no state line for {name}"))
@@ -214,7 +202,7 @@ fn address_changes_follow_dns_and_nxdomain_means_maintenance() {
         "the new address is used"
     );
     assert_eq!(state_line(&sock, "www")[4], "127.0.0.2");
-    let csv = cmd(&sock, "show stat");
+    let csv = runtime_cmd(&sock, "show stat");
     let row = csv.lines().find(|l| l.starts_with("app,www,")).unwrap();
     assert!(
         row.contains(&format!(",127.0.0.2:{port},")),
@@ -234,7 +222,7 @@ fn address_changes_follow_dns_and_nxdomain_means_maintenance() {
         "it comes back"
     );
     assert_eq!(state_line(&sock, "www")[6], "0");
-    let stats = cmd(&sock, "show resolvers dns");
+    let stats = runtime_cmd(&sock, "show resolvers dns");
     assert!(stats.contains(" nameserver ns1:\n  sent:"), "{stats}");
     assert!(
         !stats.contains("  nx:          0\n"),
@@ -352,27 +340,27 @@ fn init_addr_and_runtime_api() {
     );
     // `set server addr` on a server without resolvers moves it; `set server fqdn` needs resolvers.
     assert_eq!(
-        cmd(&sock, "set server app/c addr 127.0.0.2 port 1"),
+        runtime_cmd(&sock, "set server app/c addr 127.0.0.2 port 1"),
         format!("IP changed from '127.0.0.1' to '127.0.0.2', port changed from '{port}' to '1' by 'stats socket command'\n\n")
     );
     assert_eq!(
-        cmd(&sock, &format!("set server app/c addr 127.0.0.2 port {port}")),
+        runtime_cmd(&sock, &format!("set server app/c addr 127.0.0.2 port {port}")),
         format!("no need to change the addr, port changed from '1' to '{port}' by 'stats socket command'\n\n")
     );
     assert_eq!(
-        cmd(&sock, "set server app/c fqdn x.test.invalid"),
+        runtime_cmd(&sock, "set server app/c fqdn x.test.invalid"),
         "set server <b>/<s> fqdn failed because no resolution is configured.\n\n"
     );
     assert_eq!(
-        cmd(&sock, "set server app/c addr"),
+        runtime_cmd(&sock, "set server app/c addr"),
         "set server <b>/<s> addr requires an address and optionally a port.\n\n"
     );
     assert_eq!(
-        cmd(&sock, "set server app/c addr foo"),
+        runtime_cmd(&sock, "set server app/c addr foo"),
         "Invalid addr 'foo' by 'stats socket command'\n\n"
     );
-    cmd(&sock, "set server app/a state maint");
-    cmd(&sock, "set server app/c state ready");
+    runtime_cmd(&sock, "set server app/a state maint");
+    runtime_cmd(&sock, "set server app/c state ready");
     assert!(
         wait_until(Duration::from_secs(2), || served(&p) == "s2"),
         "c moved to 127.0.0.2"
@@ -380,11 +368,11 @@ fn init_addr_and_runtime_api() {
     // A new name for b, refused by DNS at first (b stays in maintenance), then answered.
     dns.set("www.test.invalid", rtype::A, Answer::Rcode(rcode::REFUSED));
     assert_eq!(
-        cmd(&sock, "set server app/b fqdn www.test.invalid"),
+        runtime_cmd(&sock, "set server app/b fqdn www.test.invalid"),
         "app/b changed its FQDN from other.test.invalid to www.test.invalid by 'stats socket command'\n\n"
     );
-    cmd(&sock, "set server app/c state maint");
-    cmd(&sock, "set server app/b state ready");
+    runtime_cmd(&sock, "set server app/c state maint");
+    runtime_cmd(&sock, "set server app/b state ready");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(served(&p), "503");
     assert_eq!(state_line(&sock, "b")[6], "36", "refused: still no address");
@@ -418,7 +406,7 @@ fn init_addr_last_takes_the_state_file_address() {
     dns.a("www.test.invalid", "127.0.0.2");
     let p = start_proxy(&text);
     assert!(wait_until(Duration::from_secs(5), || served(&p) == "s2"));
-    std::fs::write(&state, cmd(&sock, "show servers state")).unwrap();
+    std::fs::write(&state, runtime_cmd(&sock, "show servers state")).unwrap();
     drop(p);
     // Second life: the nameserver refuses; the file's address serves at once, until `hold refused` runs out.
     dns.set("www.test.invalid", rtype::A, Answer::Rcode(rcode::REFUSED));
@@ -462,14 +450,14 @@ fn show_resolvers_matches_haproxy() {
         }
         out
     };
-    let ours = mask(&cmd(&sock, "show resolvers"));
+    let ours = mask(&runtime_cmd(&sock, "show resolvers"));
     assert_eq!(
         &ours[..33],
-        &mask(&cmd(&sock, "show resolvers dns"))[..],
+        &mask(&runtime_cmd(&sock, "show resolvers dns"))[..],
         "{ours:?}"
     );
     assert_eq!(
-        cmd(&sock, "show resolvers nope"),
+        runtime_cmd(&sock, "show resolvers nope"),
         "Can't find that resolvers section\n\n"
     );
     if !haproxy_present() {
@@ -482,9 +470,9 @@ fn show_resolvers_matches_haproxy() {
         .replace(&format!("bind {}", p.addr), &format!("bind {haddr}"));
     let _h = start_haproxy(&htext, haddr);
     assert!(wait_until(Duration::from_secs(5), || hsock.exists()));
-    assert_eq!(mask(&cmd(&hsock, "show resolvers")), ours);
+    assert_eq!(mask(&runtime_cmd(&hsock, "show resolvers")), ours);
     assert_eq!(
-        cmd(&hsock, "show resolvers nope"),
+        runtime_cmd(&hsock, "show resolvers nope"),
         "Can't find that resolvers section\n\n"
     );
 }

@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,16 +19,6 @@ fn temp_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn cmd(path: &Path, c: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(format!("{c}\n").as_bytes()).unwrap();
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 /// The columns of `show servers state` that a restart must carry: names, address, op and admin states,
@@ -94,19 +83,19 @@ fn states_survive_a_restart() {
 
     // First life: no file yet (a warning, nothing else); change states on the CLI, then dump them.
     let p = start_proxy(&text);
-    assert_eq!(cmd(&sock, "set server app/s1 state maint"), "\n");
-    assert_eq!(cmd(&sock, "set weight app/s2 4"), "\n");
-    assert_eq!(cmd(&sock, "set server app/s3 state drain"), "\n");
-    let dump = cmd(&sock, "show servers state");
+    assert_eq!(runtime_cmd(&sock, "set server app/s1 state maint"), "\n");
+    assert_eq!(runtime_cmd(&sock, "set weight app/s2 4"), "\n");
+    assert_eq!(runtime_cmd(&sock, "set server app/s3 state drain"), "\n");
+    let dump = runtime_cmd(&sock, "show servers state");
     std::fs::write(dir.join("state"), &dump).unwrap();
     drop(p);
 
     // Second life, same configuration: the same states, felt by traffic.
     let p = start_proxy(&text);
-    let after = cmd(&sock, "show servers state");
+    let after = runtime_cmd(&sock, "show servers state");
     assert_eq!(carried(&after), carried(&dump), "{dump}\n{after}");
     assert_eq!(
-        cmd(&sock, "get weight app/s2"),
+        runtime_cmd(&sock, "get weight app/s2"),
         "4 (initial 10)\n\n",
         "{after}"
     );
@@ -130,7 +119,7 @@ fn states_survive_a_restart() {
         )
     );
     let p = start_proxy(&moved);
-    let state = cmd(&sock, "show servers state app");
+    let state = runtime_cmd(&sock, "show servers state app");
     let rows = carried(&state);
     assert!(
         rows[0].starts_with("app 1 s1 127.0.0.1 0 1 10 10"),
@@ -332,10 +321,10 @@ fn haproxy_reads_the_file_fulcrum_writes() {
     let addrs: Vec<String> = o.iter().map(|x| x.addr().to_string()).collect();
     let text = config(&dir, free_port(), [&addrs[0], &addrs[1], &addrs[2]]);
     let p = start_proxy(&text);
-    cmd(&sock, "set server app/s1 state maint");
-    cmd(&sock, "set weight app/s2 4");
-    cmd(&sock, "set server app/s3 state drain");
-    let dump = cmd(&sock, "show servers state");
+    runtime_cmd(&sock, "set server app/s1 state maint");
+    runtime_cmd(&sock, "set weight app/s2 4");
+    runtime_cmd(&sock, "set server app/s3 state drain");
+    let dump = runtime_cmd(&sock, "show servers state");
     std::fs::write(dir.join("state"), &dump).unwrap();
     drop(p);
     let cfg = dir.join("haproxy.cfg");
@@ -354,7 +343,7 @@ fn haproxy_reads_the_file_fulcrum_writes() {
         &sock
     )
     .is_ok()));
-    let theirs = cmd(&sock, "show servers state");
+    let theirs = runtime_cmd(&sock, "show servers state");
     assert_eq!(carried(&theirs), carried(&dump), "{dump}\n{theirs}");
     drop(h);
     let _ = std::fs::remove_dir_all(&dir);
@@ -456,7 +445,7 @@ listen app
             &sock
         )
         .is_ok()));
-        let theirs = cmd(&sock, "show servers state");
+        let theirs = runtime_cmd(&sock, "show servers state");
         drop(h);
         let rows: Vec<(String, u8, u32)> = theirs
             .lines()

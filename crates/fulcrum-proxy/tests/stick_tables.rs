@@ -7,7 +7,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,16 +14,6 @@ use common::*;
 
 fn sock_path(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("fulcrum-stick-{}-{tag}.sock", std::process::id()))
-}
-
-fn cmd(path: &Path, c: &str) -> String {
-    let mut s = UnixStream::connect(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(format!("{c}\n").as_bytes()).unwrap();
-    let _ = s.shutdown(std::net::Shutdown::Write);
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 fn statuses(addr: SocketAddr, n: usize) -> Vec<u16> {
@@ -200,7 +189,7 @@ backend ints
     ];
     let ours: Vec<String> = {
         assert_eq!(statuses(ours_addr, 4), [200, 200, 429, 429]);
-        script.iter().map(|c| cmd(&ours_sock, c)).collect()
+        script.iter().map(|c| runtime_cmd(&ours_sock, c)).collect()
     };
     let Some((_h, hport)) = theirs else {
         return;
@@ -208,7 +197,7 @@ backend ints
     let haddr: SocketAddr = format!("127.0.0.1:{hport}").parse().unwrap();
     assert_eq!(statuses(haddr, 4), [200, 200, 429, 429]);
     for (c, ours) in script.iter().zip(&ours) {
-        let theirs = cmd(&theirs_sock, c);
+        let theirs = runtime_cmd(&theirs_sock, c);
         assert_eq!(
             stable(ours),
             stable(&theirs),
@@ -283,16 +272,19 @@ listen app
     let b = served(p.addr, "u");
     assert_ne!(a, b);
     // Store the key through the runtime API: server 2 (puid 2, the second server line).
-    assert_eq!(cmd(&sock, "set table app key u data.server_id 2"), "\n");
+    assert_eq!(
+        runtime_cmd(&sock, "set table app key u data.server_id 2"),
+        "\n"
+    );
     for _ in 0..4 {
         assert_eq!(served(p.addr, "u"), o[1].name());
     }
     // A server in maintenance is not used for persistence: round robin takes over.
-    cmd(&sock, &format!("disable server app/{}", o[1].name()));
+    runtime_cmd(&sock, &format!("disable server app/{}", o[1].name()));
     for _ in 0..2 {
         assert_eq!(served(p.addr, "u"), o[0].name());
     }
-    assert!(cmd(&sock, "show table app key u").contains("server_id=2"));
+    assert!(runtime_cmd(&sock, "show table app key u").contains("server_id=2"));
 }
 
 #[test]
@@ -392,7 +384,10 @@ frontend fe
     ];
     let run = |addr: SocketAddr, sock: &Path| {
         let answers: Vec<String> = requests.iter().map(|(k, p)| ask(addr, k, p)).collect();
-        let api: Vec<Vec<String>> = script.iter().map(|c| stable(&cmd(sock, c))).collect();
+        let api: Vec<Vec<String>> = script
+            .iter()
+            .map(|c| stable(&runtime_cmd(sock, c)))
+            .collect();
         (answers, api)
     };
     let ours_sock = sock_path("arrays-ours");
@@ -622,14 +617,14 @@ backend t_bytes
     let (sent, received) = drive(port);
     // In `mode http` the bytes are those of the messages as sent (haproxy 2.6 counts its internal form of
     // them, a few bytes off per message, so this table is not compared).
-    let bytes = cmd(&ours_sock, "show table t_bytes");
+    let bytes = runtime_cmd(&ours_sock, "show table t_bytes");
     assert!(
         bytes.contains(&format!("bytes_in_cnt={sent} bytes_out_cnt={received}")),
         "sent {sent}, received {received}:\n{bytes}"
     );
     let ours: Vec<String> = tables
         .iter()
-        .map(|t| cmd(&ours_sock, &format!("show table {t}")))
+        .map(|t| runtime_cmd(&ours_sock, &format!("show table {t}")))
         .collect();
     let row = |out: &str| stable(out).get(1).cloned().unwrap_or_default();
     for (i, want) in [
@@ -655,7 +650,7 @@ backend t_bytes
     );
     let _ = drive(hport);
     for (t, ours) in tables.iter().zip(&ours) {
-        let theirs = cmd(&theirs_sock, &format!("show table {t}"));
+        let theirs = runtime_cmd(&theirs_sock, &format!("show table {t}"));
         assert_eq!(
             stable(ours),
             stable(&theirs),

@@ -1434,6 +1434,10 @@ pub struct Proxy {
     /// way goes from the server's socket to the client's through a pipe (splice(2)) when neither side speaks TLS
     /// (and the global `nosplice` is not set); in a frontend or its backend, as in HAProxy.
     pub splice_response: bool,
+    /// `option splice-request` / `splice-auto`: an HTTP/1 request body of known length goes from the client's
+    /// socket to the server's through a pipe once none of it waits in the proxy (no `http-buffer-request` or
+    /// `wait-for-body` read it whole), when neither side speaks TLS; in a frontend or its backend.
+    pub splice_request: bool,
     /// `option nolinger`: connections of this proxy's side(s) end with a reset instead of lingering to deliver
     /// what is unsent (SO_LINGER 0): client connections in a frontend, server connections in a backend.
     pub nolinger: bool,

@@ -161,9 +161,9 @@ const OPTIONS: &[(&str, u8)] = &[
     // they act on: a backend has no clients to read requests from, a frontend no servers to read responses from.
     ("accept-invalid-http-request", ALL),
     ("accept-invalid-http-response", ALL),
-    // fulcrum splices every `mode tcp` connection (unless `nosplice`) whatever these say; `splice-response` and
-    // `splice-auto` splice HTTP response bodies (see `Proxy::splice_response`), `splice-request` is accepted so
-    // that tuned HAProxy configurations load unchanged (request bodies are copied: the bytes are the same).
+    // fulcrum splices every `mode tcp` connection (unless `nosplice`) whatever these say; in `mode http`,
+    // `splice-response` splices response bodies, `splice-request` request bodies, `splice-auto` both (see
+    // `Proxy::splice_response` and `Proxy::splice_request`).
     ("splice-auto", ALL),
     ("splice-request", ALL),
     ("splice-response", ALL),
@@ -1149,8 +1149,8 @@ fn option(
             if sink.max_args(line, &shown, skip, 0) {
                 match name {
                     "splice-response" => s.splice_response = !negate,
-                    "splice-auto" => s.splice_auto = !negate,
-                    _ => {}
+                    "splice-request" => s.splice_request = !negate,
+                    _ => s.splice_auto = !negate,
                 }
             }
         }

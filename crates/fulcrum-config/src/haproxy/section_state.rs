@@ -116,6 +116,8 @@ pub struct Settings {
     pub tcp_smart_connect: bool,
     /// `option splice-response`
     pub splice_response: bool,
+    /// `option splice-request`
+    pub splice_request: bool,
     /// `option splice-auto`
     pub splice_auto: bool,
     /// `option nolinger`
@@ -225,6 +227,7 @@ impl Default for Settings {
             tcp_smart_accept: None,
             tcp_smart_connect: false,
             splice_response: false,
+            splice_request: false,
             splice_auto: false,
             nolinger: false,
             log_global: false,

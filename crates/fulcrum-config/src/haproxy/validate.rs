@@ -878,6 +878,7 @@ fn build(
         tcp_smart_accept: kind.has_frontend() && s.tcp_smart_accept.unwrap_or(s.mode == Mode::Http),
         tcp_smart_connect: s.tcp_smart_connect && kind.has_backend(),
         splice_response: (s.splice_response || s.splice_auto) && s.mode == Mode::Http,
+        splice_request: (s.splice_request || s.splice_auto) && s.mode == Mode::Http,
         nolinger: s.nolinger,
         log_global: s.log_global,
         logs: s.logs,

@@ -43,6 +43,8 @@ pub struct ClientIo {
     last_activity_ms: Cell<u64>,
     /// The PROXY protocol header the connection started with (`accept-proxy`).
     proxied: Option<Box<crate::net::proxy_header::Received>>,
+    /// The connection speaks HTTP/1 and is counted in the frontend's `h1` statistics ([`ClientIo::count_h1`]).
+    h1: Cell<bool>,
 }
 
 impl ClientIo {
@@ -60,6 +62,7 @@ impl ClientIo {
             log,
             rbuf: RefCell::new(BytesMut::new()),
             eof: Cell::new(false),
+            h1: Cell::new(false),
             forgotten: Cell::new(false),
             requests: Cell::new(0),
             last_activity_ms: Cell::new(coarse_ms()),
@@ -181,13 +184,43 @@ impl ClientIo {
         if n == 0 {
             self.eof.set(true);
         } else {
-            self.touch();
-            self.fe.stats.bytes_in.fetch_add(n as u64, Relaxed);
-            if let Some(l) = &self.log {
-                l.on_read(n);
+            self.counted_in(n);
+            if self.h1.get() {
+                self.fe.stats.h1.received(n);
             }
         }
         Poll::Ready(Ok(n))
+    }
+
+    /// Counts `n` bytes read from the client.
+    fn counted_in(&self, n: usize) {
+        self.touch();
+        self.fe.stats.bytes_in.fetch_add(n as u64, Relaxed);
+        if let Some(l) = &self.log {
+            l.on_read(n);
+        }
+    }
+
+    /// From now on the connection speaks HTTP/1 (`true`: it is counted among the frontend's open `h1`
+    /// connections and its bytes in the `h1` statistics) or no longer does (it switched to HTTP/2).
+    pub fn count_h1(&self, h1: bool) {
+        if h1 == self.h1.replace(h1) {
+            return;
+        }
+        if h1 {
+            self.fe.stats.h1.opened();
+        } else {
+            self.fe.stats.h1.closed();
+        }
+    }
+
+    /// Counts a request starting on an HTTP/1 connection in the frontend's `h1` statistics, until the returned
+    /// guard is dropped.
+    pub fn h1_stream(&self) -> Option<H1Stream> {
+        self.h1.get().then(|| {
+            self.fe.stats.h1.stream_started();
+            H1Stream(self.fe.stats.h1.clone())
+        })
     }
 
     /// Reads more bytes into the receive buffer (see [`ClientIo::poll_fill`]).
@@ -215,8 +248,31 @@ impl ClientIo {
         self.tls.is_none() && self.fe.splice && crate::net::splice::available()
     }
 
-    /// Counts `n` bytes written to the socket (by [`ClientIo::poll_write`], or spliced there from a server).
+    /// Counts `n` bytes read from the socket without passing through the receive buffer (spliced to a server).
+    pub fn read_spliced(&self, n: usize) {
+        self.counted_in(n);
+        if self.h1.get() {
+            self.fe.stats.h1.spliced_in(n);
+        }
+    }
+
+    /// Counts `n` bytes written to the socket by [`ClientIo::poll_write`].
     pub fn wrote(&self, n: usize) {
+        self.counted_out(n);
+        if self.h1.get() {
+            self.fe.stats.h1.sent(n);
+        }
+    }
+
+    /// Counts `n` bytes spliced to the socket from a server.
+    pub fn wrote_spliced(&self, n: usize) {
+        self.counted_out(n);
+        if self.h1.get() {
+            self.fe.stats.h1.spliced_out(n);
+        }
+    }
+
+    fn counted_out(&self, n: usize) {
         self.touch();
         self.fe.stats.bytes_out.fetch_add(n as u64, Relaxed);
         if let Some(l) = &self.log {
@@ -446,5 +502,20 @@ pub(crate) fn poll_recv(
             (Err(e), None) if e.kind() == io::ErrorKind::Interrupted => continue,
             (Err(e), None) => return Poll::Ready(Err(e)),
         }
+    }
+}
+
+impl Drop for ClientIo {
+    fn drop(&mut self) {
+        self.count_h1(false);
+    }
+}
+
+/// A request in progress on an HTTP/1 client connection, counted in its frontend's `h1` statistics while held.
+pub struct H1Stream(Arc<crate::model::h1_stats::H1Counters>);
+
+impl Drop for H1Stream {
+    fn drop(&mut self) {
+        self.0.stream_ended();
     }
 }

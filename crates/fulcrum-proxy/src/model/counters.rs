@@ -89,6 +89,8 @@ pub struct Counters {
     pub state: StateClock,
     /// The last health check (servers).
     pub check: CheckStats,
+    /// HAProxy's `h1` module: HTTP/1 connections, requests and bytes (frontends and backends).
+    pub h1: std::sync::Arc<crate::model::h1_stats::H1Counters>,
 }
 
 impl Counters {

@@ -14,6 +14,7 @@
 pub mod counters;
 pub mod error;
 pub mod error_pages;
+pub mod h1_stats;
 pub mod limits;
 pub mod log;
 pub mod observed;

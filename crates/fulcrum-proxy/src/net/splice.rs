@@ -83,7 +83,8 @@ pub enum ExactError {
 }
 
 /// Moves exactly `len` bytes from `src` to `dst` through a pipe (an HTTP body of known length, whose connection
-/// carries more after it), copying through user space only where the kernel refuses splice(2).
+/// carries more after it), or with `len` `None` everything until `src` closes (a body that ends with its
+/// connection), copying through user space only where the kernel refuses splice(2).
 ///
 /// `read_cap` is asked before each read for the most bytes it may take (what `dst` can accept now, so that a
 /// destination that stops reading leaves the bytes in `src`'s socket rather than in a pipe); `wrote` is told of
@@ -91,46 +92,123 @@ pub enum ExactError {
 pub async fn exact(
     src: &TcpStream,
     dst: &TcpStream,
-    len: u64,
+    len: Option<u64>,
     (src_idle, dst_idle): (Option<Duration>, Option<Duration>),
     mut read_cap: impl FnMut() -> usize,
     mut wrote: impl FnMut(usize),
 ) -> Result<(), ExactError> {
     let clock = Clock::new(false);
-    let mut pump = Pump::new(Mode::Splice);
-    let mut left = len;
+    let mut body = ExactPump::new(len);
     loop {
-        let pending = pump.pending();
+        let pending = body.pump.pending();
         if pending > 0 {
-            let at_once = now(|cx| pump.poll_drain(cx, dst, &clock)).await;
+            let at_once = now(|cx| body.pump.poll_drain(cx, dst, &clock)).await;
             let drained = match at_once {
                 Some(r) => r,
                 None => {
-                    // The destination takes no more for now. What the pipe holds waits in user memory instead, so
-                    // that a slow reader keeps no pipe (two descriptors) for as long as it dawdles.
-                    // A pipe that cannot be read back (it cannot happen short of a kernel fault) ends the transfer
-                    // as a failed write would.
-                    if pump.in_pipe > 0 && pump.unload_pipe().is_err() {
-                        return Err(ExactError::Dst);
-                    }
-                    within(dst_idle, |cx| pump.poll_drain(cx, dst, &clock)).await
+                    body.park()?;
+                    within(dst_idle, |cx| body.pump.poll_drain(cx, dst, &clock)).await
                 }
             };
-            wrote(pending - pump.pending());
+            wrote(pending - body.pump.pending());
             drained.map_err(|e| e.map_or(ExactError::DstTimeout, |_| ExactError::Dst))?;
-        } else if left == 0 {
+        } else if body.left == Some(0) {
             return Ok(());
         } else {
-            pump.cap = usize::try_from(left)
-                .unwrap_or(usize::MAX)
-                .min(read_cap().max(1));
-            within(src_idle, |cx| pump.poll_fill(cx, src, &clock))
+            body.cap(read_cap());
+            within(src_idle, |cx| body.pump.poll_fill(cx, src, &clock))
                 .await
                 .map_err(|e| e.map_or(ExactError::SrcTimeout, |_| ExactError::Src))?;
-            if pump.eof {
-                return Err(ExactError::Src);
+            if body.filled()? {
+                return Ok(());
             }
-            left -= pump.pending() as u64;
+        }
+    }
+}
+
+/// A body moved from one socket to another through a pipe, as [`exact`] moves it, but polled by a task that waits
+/// for other things at the same time (a request body spliced to a server while its response head is awaited),
+/// and with no timeouts of its own.
+pub struct ExactPump {
+    pump: Pump,
+    /// The bytes still to read from the source; `None`: until it closes.
+    left: Option<u64>,
+}
+
+impl ExactPump {
+    /// A transfer of `len` bytes (`None`: until the source closes).
+    pub fn new(len: Option<u64>) -> Self {
+        ExactPump {
+            pump: Pump::new(Mode::Splice),
+            left: len,
+        }
+    }
+
+    /// Bounds the next read by what the body has left and by `cap`.
+    fn cap(&mut self, cap: usize) {
+        let left = self
+            .left
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        self.pump.cap = left.min(cap.max(1));
+    }
+
+    /// Accounts for a read that just completed; true when the body has ended with its source's close.
+    fn filled(&mut self) -> Result<bool, ExactError> {
+        match (self.pump.eof, &mut self.left) {
+            (true, None) => Ok(true),
+            (true, Some(_)) => Err(ExactError::Src),
+            (false, Some(left)) => {
+                *left -= self.pump.pending() as u64;
+                Ok(false)
+            }
+            (false, None) => Ok(false),
+        }
+    }
+
+    /// The destination takes no more for now. What the pipe holds waits in user memory instead, so that a slow
+    /// reader keeps no pipe (two descriptors) for as long as it dawdles. A pipe that cannot be read back (it
+    /// cannot happen short of a kernel fault) ends the transfer as a failed write would.
+    fn park(&mut self) -> Result<(), ExactError> {
+        if self.pump.in_pipe > 0 && self.pump.unload_pipe().is_err() {
+            return Err(ExactError::Dst);
+        }
+        Ok(())
+    }
+
+    /// Moves bytes until the whole body went (ready, `Ok`), a side failed (ready, `Err`), or neither side can go
+    /// on now (pending). `wrote` is told of every byte written to `dst`.
+    pub fn poll_move(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &TcpStream,
+        dst: &TcpStream,
+        mut wrote: impl FnMut(usize),
+    ) -> Poll<Result<(), ExactError>> {
+        let clock = Clock::new(false);
+        loop {
+            let pending = self.pump.pending();
+            if pending > 0 {
+                let drained = self.pump.poll_drain(cx, dst, &clock);
+                wrote(pending - self.pump.pending());
+                match drained {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Poll::Ready(Err(ExactError::Dst)),
+                    Poll::Pending => {
+                        self.park()?;
+                        return Poll::Pending;
+                    }
+                }
+            } else if self.left == Some(0) {
+                return Poll::Ready(Ok(()));
+            } else {
+                self.cap(PIPE_SIZE);
+                if ready!(self.pump.poll_fill(cx, src, &clock)).is_err() {
+                    return Poll::Ready(Err(ExactError::Src));
+                }
+                if self.filled()? {
+                    return Poll::Ready(Ok(()));
+                }
+            }
         }
     }
 }
@@ -790,7 +868,7 @@ mod tests {
     /// held after it.
     async fn move_exact(
         data: Vec<u8>,
-        len: u64,
+        len: Option<u64>,
         close: bool,
     ) -> (Result<(), ExactError>, Vec<u8>, usize, Vec<u8>) {
         let (mut server, src) = connected().await;
@@ -833,7 +911,7 @@ mod tests {
         let data = pattern(1_500_000, 7);
         let mut with_next = data.clone();
         with_next.extend_from_slice(b"NEXT");
-        let (r, got, written, rest) = move_exact(with_next, 1_500_000, false).await;
+        let (r, got, written, rest) = move_exact(with_next, Some(1_500_000), false).await;
         assert_eq!(r, Ok(()));
         assert!(
             got == data,
@@ -849,9 +927,50 @@ mod tests {
 
     #[tokio::test]
     async fn exact_blames_a_source_that_ends_early() {
-        let (r, got, _, _) = move_exact(pattern(10_000, 1), 20_000, true).await;
+        let (r, got, _, _) = move_exact(pattern(10_000, 1), Some(20_000), true).await;
         assert_eq!(r, Err(ExactError::Src));
         assert_eq!(got.len(), 10_000);
+    }
+
+    #[tokio::test]
+    async fn without_a_length_everything_until_the_close_goes() {
+        let data = pattern(700_000, 3);
+        let (r, got, written, _) = move_exact(data.clone(), None, true).await;
+        assert_eq!((r, written), (Ok(()), 700_000));
+        assert!(
+            got == data,
+            "the destination got other bytes ({})",
+            got.len()
+        );
+    }
+
+    /// The poll-driven pump moves the length and leaves what follows, as [`exact`] does.
+    #[tokio::test]
+    async fn the_polled_pump_moves_the_length() {
+        let (mut server, src) = connected().await;
+        let (mut client, dst) = connected().await;
+        let data = pattern(900_000, 5);
+        let mut sent = data.clone();
+        sent.extend_from_slice(b"NEXT");
+        let writer = std::thread::spawn(move || {
+            server.write_all(&sent).unwrap();
+            server
+        });
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; 900_000];
+            client.read_exact(&mut got).unwrap();
+            got
+        });
+        let mut pump = ExactPump::new(Some(900_000));
+        let mut written = 0;
+        let r = poll_fn(|cx| pump.poll_move(cx, &src, &dst, |n| written += n)).await;
+        assert_eq!((r, written), (Ok(()), 900_000));
+        assert!(reader.join().unwrap() == data);
+        let _server = writer.join().unwrap();
+        let mut rest = [0u8; 16];
+        src.readable().await.unwrap();
+        let n = src.try_read(&mut rest).unwrap();
+        assert_eq!(&rest[..n], b"NEXT");
     }
 
     #[tokio::test]
@@ -861,7 +980,7 @@ mod tests {
         server.write_all(b"abc").unwrap();
         let idle = Some(Duration::from_millis(200));
         let mut written = 0;
-        let r = exact(&src, &dst, 10, (idle, idle), || 100, |n| written += n).await;
+        let r = exact(&src, &dst, Some(10), (idle, idle), || 100, |n| written += n).await;
         assert_eq!((r, written), (Err(ExactError::SrcTimeout), 3));
     }
 
@@ -877,7 +996,7 @@ mod tests {
         let pooled = pool_len();
         let idle = Some(Duration::from_millis(600));
         let (r, during) = tokio::join!(
-            exact(&src, &dst, 8_000_000, (idle, idle), || 65536, |_| {}),
+            exact(&src, &dst, Some(8_000_000), (idle, idle), || 65536, |_| {}),
             async {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 pool_len()

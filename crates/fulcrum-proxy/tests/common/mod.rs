@@ -369,6 +369,28 @@ pub fn start_haproxy(cfg: &str, addr: SocketAddr) -> Haproxy {
     h
 }
 
+/// A path for a unix socket of this test process; `tag` tells a test's sockets apart.
+pub fn unix_sock_path(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "fulcrum-t-{}-{}-{tag}.sock",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Sends one command to the runtime API at `path` as `socat` does (then half-closes), and returns the answer.
+pub fn runtime_cmd(path: &std::path::Path, c: &str) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{c}\n").as_bytes()).unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 /// Pseudo-random bytes (xorshift64), reproducible from `seed`.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed | 1;

@@ -26,6 +26,8 @@ pub struct ProxyBody {
     done: Option<crate::data::totals::Done>,
 }
 
+// Most responses stream from a server: boxing that variant would cost an allocation per response.
+#[allow(clippy::large_enum_variant)]
 enum Inner {
     Upstream(UpstreamBody),
     /// Streamed from a server, its first bytes already read (`http-response wait-for-body`).

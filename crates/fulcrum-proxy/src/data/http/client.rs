@@ -281,6 +281,7 @@ enum After {
 /// Serves a connection: a new one, or a parked one whose next request is arriving. An idle connection is handed to
 /// the worker's parking lot and this task ends; the lot starts a new one when the client sends again.
 pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
+    conn.io.count_h1(true);
     let end = loop {
         match next_head(&worker, &mut conn).await {
             Next::Head(head) => match serve_request(&worker, &mut conn, head).await {
@@ -330,6 +331,7 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
             Next::H2 => {
                 // Each HTTP/2 stream is a new transaction: nothing carried from an upgrade applies.
                 conn.upgraded.take();
+                conn.io.count_h1(false);
                 return super::h2::serve(worker, conn).await;
             }
         }
@@ -492,6 +494,7 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
 async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: RequestHead) -> After {
     let io = conn.io.clone();
     io.count_request();
+    let _h1 = io.h1_stream();
     let fe = conn.fe.clone();
     let (method, version) = (head.method.clone(), head.version);
     // A bodiless request (most) needs no cursor shared with its body.

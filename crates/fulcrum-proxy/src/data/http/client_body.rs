@@ -120,6 +120,8 @@ pub struct ClientBody {
     continue_relayed: bool,
     /// The trailer fields of a chunked body, from its end until handed on (boxed: most bodies have none).
     trailers: Option<Box<HeaderMap>>,
+    /// The body may go from the client's socket to the server's through a pipe (`option splice-request`).
+    splice: bool,
 }
 
 impl ClientBody {
@@ -131,6 +133,51 @@ impl ClientBody {
             continue_owed: expect_continue.then_some(0),
             continue_relayed: false,
             trailers: None,
+            splice: false,
+        }
+    }
+
+    /// Lets the rest of the body be spliced to the server (`option splice-request`; see
+    /// [`ClientBody::splice_left`]).
+    pub fn allow_splice(&mut self) {
+        self.splice = true;
+    }
+
+    /// The client's socket, when the body may be spliced from it: splicing allowed and clear text.
+    pub fn splice_socket(&self) -> Option<&tokio::net::TcpStream> {
+        (self.splice && self.io.tls().is_none() && crate::net::splice::available())
+            .then(|| self.io.stream())
+    }
+
+    /// The body bytes still to come on the client's socket, when the rest of the body can go straight from that
+    /// socket ([`ClientBody::splice_socket`]): a length, none of it waiting in the receive buffer, and no
+    /// `100 Continue` left for the proxy to write.
+    pub fn splice_left(&self) -> Option<u64> {
+        self.splice_socket()?;
+        if self.continue_owed.is_some() || !self.io.rbuf().is_empty() {
+            return None;
+        }
+        match *self.cursor.borrow() {
+            BodyCursor::Length(left) if left > 0 => Some(left),
+            _ => None,
+        }
+    }
+
+    /// `n` more body bytes went from the client's socket to the server's without being read here; `failed`: the
+    /// client closed or its socket failed before the rest came.
+    pub fn spliced(&mut self, n: u64, failed: bool) {
+        if n > 0 {
+            self.io
+                .read_spliced(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        let mut cursor = self.cursor.borrow_mut();
+        if failed {
+            *cursor = BodyCursor::Failed;
+        } else if let BodyCursor::Length(left) = &mut *cursor {
+            *left = left.saturating_sub(n);
+            if *left == 0 {
+                *cursor = BodyCursor::Done;
+            }
         }
     }
 

@@ -77,6 +77,36 @@ impl ReqBody {
         }
     }
 
+    /// Lets a body streamed from an HTTP/1 client be spliced to the server (`option splice-request`).
+    pub fn allow_splice(&mut self) {
+        if let ReqBody::Stream(b) = self {
+            b.allow_splice();
+        }
+    }
+
+    /// The client's body as it may be spliced: see [`ClientBody::splice_socket`].
+    pub fn splice_socket(&self) -> Option<&tokio::net::TcpStream> {
+        match self {
+            ReqBody::Stream(b) => b.splice_socket(),
+            _ => None,
+        }
+    }
+
+    /// See [`ClientBody::splice_left`].
+    pub fn splice_left(&self) -> Option<u64> {
+        match self {
+            ReqBody::Stream(b) => b.splice_left(),
+            _ => None,
+        }
+    }
+
+    /// See [`ClientBody::spliced`].
+    pub fn spliced(&mut self, n: u64, failed: bool) {
+        if let ReqBody::Stream(b) = self {
+            b.spliced(n, failed);
+        }
+    }
+
     /// Whether the client's body failed (it closed or sent something invalid) while it was waited for.
     pub fn failed(&self) -> bool {
         match self {

@@ -529,6 +529,9 @@ async fn handle_inner(
     *chosen = Some(be.clone());
     let mut done = Done::new(be.clone(), start);
     Counters::inc(&be.stats.requests);
+    if fe.config.splice_request || be.config.splice_request {
+        req.body_mut().allow_splice();
+    }
     done.bytes_in = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -1304,7 +1307,8 @@ async fn forward(
                 )
                 .await
                 {
-                    Ok(s) => {
+                    Ok(mut s) => {
+                        s.count_in(&be.stats.h1);
                         if be.config.srvtcpka {
                             s.set_keepalive();
                         }
@@ -1585,6 +1589,8 @@ async fn forward(
     }
     if faulty_framing {
         parts.extensions.insert(response_out::ChunkedHttp10);
+    } else if matches!(head.framing, fulcrum_http::response_in::Framing::UntilClose) {
+        parts.extensions.insert(response_out::CloseDelimited);
     }
     // A connection whose PROXY header names one request (its unique ID) serves that request only.
     let reusable = private != Some(true);

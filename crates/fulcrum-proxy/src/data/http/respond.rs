@@ -109,7 +109,7 @@ async fn splice_rest(io: &ClientIo, body: &mut ProxyBody, idle: Option<Duration>
         },
         |n| {
             moved += n as u64;
-            io.wrote(n);
+            io.wrote_spliced(n);
         },
     )
     .await;
@@ -141,7 +141,12 @@ pub async fn write_response(
         .extensions()
         .get::<response_out::ChunkedHttp10>()
         .is_some();
-    let framing_version = if message_10 && !chunked_10 {
+    // One whose body ends with the server's connection is passed on the same way (not chunked).
+    let close_delimited = resp
+        .extensions()
+        .get::<response_out::CloseDelimited>()
+        .is_some();
+    let framing_version = if (message_10 && !chunked_10) || close_delimited {
         Version::HTTP_10
     } else {
         version

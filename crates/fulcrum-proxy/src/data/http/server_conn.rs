@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use super::reqbody::ReqBody;
 use crate::data::client_io::{poll_recv, poll_write_stream, poll_write_vectored_stream};
+use crate::model::h1_stats::{H1Counters, H1Link};
 use crate::net::tls_io::TlsClientSession;
 use fulcrum_http::request_in::Verbatim;
 use fulcrum_http::request_out::{self as request_head, BodyFraming};
@@ -127,6 +128,8 @@ pub struct ServerConn {
     /// The worker thread whose runtime the socket is registered with, once the connection has been idle in a
     /// pool; a connection taken by another thread goes back to that one's pool (`http::pool`).
     pub(super) home: Option<usize>,
+    /// Its place in the backend's `h1` statistics ([`ServerConn::count_in`]).
+    pub(super) h1: H1Link,
 }
 
 /// What a request sent on a connection got back.
@@ -210,6 +213,7 @@ impl ServerConn {
             wbuf: Vec::new(),
             served: 0,
             home: None,
+            h1: H1Link::default(),
         })
     }
 
@@ -222,6 +226,11 @@ impl ServerConn {
         if self.tls.is_none() && self.buf.is_empty() {
             let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
         }
+    }
+
+    /// Counts the connection, its requests and its bytes in `counters` (its backend's `h1` statistics).
+    pub fn count_in(&mut self, counters: &std::sync::Arc<H1Counters>) {
+        self.h1 = H1Link::open(counters);
     }
 
     /// Whether an idle connection can take a request: the server has neither closed it nor sent anything since
@@ -346,15 +355,21 @@ impl ServerConn {
                 e,
             ));
         }
+        self.h1.stream_started();
+        if let Some(c) = self.h1.counters() {
+            c.sent(self.wbuf.len());
+        }
         let mut writer = (has_body && framing != BodyFraming::None).then(|| BodyWriter {
             chunked: framing == BodyFraming::Chunked,
             pending: None,
             finished: false,
+            splice: None,
         });
         let mut write_failed = false;
         let stream = &self.stream;
         let tls = &mut self.tls;
         let buf = &mut self.buf;
+        let h1 = self.h1.counters();
         // Interim responses (`103 Early Hints`...) on their way to the client, once one came.
         let mut interim: Option<super::interim::Interim> = None;
         let read = poll_fn(|cx| {
@@ -363,7 +378,7 @@ impl ServerConn {
                 let _ = i.poll_flush(cx);
             }
             if let Some(w) = &mut writer {
-                match w.poll_write(cx, stream, tls, &mut body) {
+                match w.poll_write(cx, (stream, h1), tls, &mut body) {
                     Poll::Ready(Ok(())) => writer = None,
                     Poll::Ready(Err(BodyWriteError::Client(e))) => {
                         return Poll::Ready(Err(SendError::ClientBody(e)))
@@ -379,7 +394,7 @@ impl ServerConn {
             }
             loop {
                 match ready!(poll_head(
-                    stream,
+                    (stream, h1),
                     tls,
                     buf,
                     cx,
@@ -425,7 +440,13 @@ impl ServerConn {
         max: usize,
     ) -> Poll<io::Result<usize>> {
         self.large_reads |= max > IDLE_BUF_MAX;
-        fill(&self.stream, &mut self.tls, &mut self.buf, cx, max)
+        fill(
+            (&self.stream, self.h1.counters()),
+            &mut self.tls,
+            &mut self.buf,
+            cx,
+            max,
+        )
     }
 
     /// The socket, its TLS session and the bytes already read past the response head, for a protocol switch.
@@ -460,8 +481,9 @@ pub(crate) fn poll_write_server(
     }
 }
 
+/// Reads from the server into `buf`, counting the bytes in the backend's `h1` statistics when given.
 fn fill(
-    stream: &TcpStream,
+    (stream, h1): (&TcpStream, Option<&H1Counters>),
     tls: &mut Option<Box<TlsClientSession>>,
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
@@ -475,11 +497,14 @@ fn fill(
     let n = ready!(poll_read_server(stream, tls, cx, &mut spare[..want]))?;
     // SAFETY: `poll_recv` initialised the first `n` bytes of the spare capacity.
     unsafe { buf.set_len(buf.len() + n) };
+    if let Some(c) = h1 {
+        c.received(n);
+    }
     Poll::Ready(Ok(n))
 }
 
 fn poll_head(
-    stream: &TcpStream,
+    stream: (&TcpStream, Option<&H1Counters>),
     tls: &mut Option<Box<TlsClientSession>>,
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
@@ -538,6 +563,9 @@ struct BodyWriter {
     /// Bytes of the current piece still to write: chunk size line, data, CRLF.
     pending: Option<Pending>,
     finished: bool,
+    /// The rest of the body on its way from the client's socket to the server's through a pipe
+    /// (`option splice-request`).
+    splice: Option<crate::net::splice::ExactPump>,
 }
 
 struct Pending {
@@ -563,10 +591,52 @@ impl Pending {
 }
 
 impl BodyWriter {
+    /// Splices what is left of a body of known length from the client's socket to the server's once none of it
+    /// waits in the proxy (see [`ReqBody::splice_left`]); ready at once when the body is not spliced.
+    fn poll_splice(
+        &mut self,
+        cx: &mut Context<'_>,
+        (stream, h1): (&TcpStream, Option<&H1Counters>),
+        body: &mut ReqBody,
+    ) -> Poll<Result<(), BodyWriteError>> {
+        use crate::net::splice::{ExactError, ExactPump};
+        if self.splice.is_none() {
+            self.splice = body.splice_left().map(|left| ExactPump::new(Some(left)));
+        }
+        let (Some(pump), Some(src)) = (&mut self.splice, body.splice_socket()) else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut moved = 0u64;
+        let r = pump.poll_move(cx, src, stream, |n| moved += n as u64);
+        let client_failed = matches!(
+            r,
+            Poll::Ready(Err(ExactError::Src | ExactError::SrcTimeout))
+        );
+        body.spliced(moved, client_failed);
+        if let (Some(c), true) = (h1, moved > 0) {
+            c.spliced_out(usize::try_from(moved).unwrap_or(usize::MAX));
+        }
+        let end = ready!(r);
+        self.splice = None;
+        Poll::Ready(match end {
+            // The body is complete: the next frame says so.
+            Ok(()) => Ok(()),
+            Err(ExactError::Src | ExactError::SrcTimeout) => {
+                Err(BodyWriteError::Client(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "client closed the connection before the end of its request body",
+                )))
+            }
+            Err(ExactError::Dst | ExactError::DstTimeout) => {
+                Err(BodyWriteError::Server(io::ErrorKind::BrokenPipe.into()))
+            }
+        })
+    }
+
     fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
-        stream: &TcpStream,
+        (stream, h1): (&TcpStream, Option<&H1Counters>),
         tls: &mut Option<Box<TlsClientSession>>,
         body: &mut ReqBody,
     ) -> Poll<Result<(), BodyWriteError>> {
@@ -580,6 +650,9 @@ impl BodyWriter {
                 }
                 let n = ready!(poll_write_server(stream, tls, cx, &slices[..count]))
                     .map_err(BodyWriteError::Server)?;
+                if let Some(c) = h1 {
+                    c.sent(n);
+                }
                 if n == 0 {
                     return Poll::Ready(Err(BodyWriteError::Server(
                         io::ErrorKind::WriteZero.into(),
@@ -593,6 +666,9 @@ impl BodyWriter {
             }
             if self.finished {
                 return Poll::Ready(Ok(()));
+            }
+            if !self.chunked && tls.is_none() {
+                ready!(self.poll_splice(cx, (stream, h1), body))?;
             }
             match ready!(Pin::new(&mut *body).poll_frame(cx)) {
                 Some(Ok(frame)) if frame.is_trailers() => {

@@ -79,6 +79,7 @@ fn frontend_row(fe: &FrontendRt, iid: u64) -> Row {
         conn_tot: Some(ld(&c.conn_tot)),
         intercepted: Some(ld(&c.intercepted)),
         comp: Some(comp(c)),
+        h1: Some(c.h1.values()),
         ..Row::default()
     }
 }
@@ -265,6 +266,7 @@ fn backend_row(be: &BackendRt, iid: u64) -> Row {
         uweight: Some(weight),
         timings: Some(timings(c)),
         comp: Some(comp(c)),
+        h1: Some(c.h1.values()),
         ..Row::default()
     }
 }

@@ -158,30 +158,46 @@ impl UpstreamBody {
         }
     }
 
-    /// The server's socket and the body bytes still to come on it, when the rest of the body can go from that
-    /// socket to the client's untouched (`respond::splice_rest`): a clear-text body of known length, none of
-    /// it waiting in the read buffer, and splicing asked for.
-    pub fn splice_source(&self) -> Option<(&tokio::net::TcpStream, u64)> {
+    /// The server's socket and the body bytes still to come on it (`None`: until the server closes), when the rest
+    /// of the body can go from that socket to the client's untouched (`respond::splice_rest`): a clear-text body
+    /// of known length or ending with its connection, none of it waiting in the read buffer, and splicing asked
+    /// for.
+    pub fn splice_source(&self) -> Option<(&tokio::net::TcpStream, Option<u64>)> {
+        if !self.splice {
+            return None;
+        }
+        let conn = self.conn.as_ref()?;
         match self.state {
-            State::Length(left) if left > 0 && self.splice => {
-                Some((self.conn.as_ref()?.clear_socket()?, left))
-            }
+            State::Length(left) if left > 0 => Some((conn.clear_socket()?, Some(left))),
+            State::UntilClose => Some((conn.clear_socket()?, None)),
             _ => None,
         }
     }
 
     /// `n` more body bytes went from the server's socket to the client's without being read here; `complete`:
-    /// the transfer ended without error. Otherwise the connection, now out of step, is closed and the body stays
-    /// unfinished.
+    /// the transfer ended without error (for a body that ends with its connection: the server closed). Otherwise
+    /// the connection, now out of step, is closed and the body stays unfinished.
     pub fn spliced(&mut self, n: u64, complete: bool) {
-        let State::Length(left) = &mut self.state else {
-            return;
-        };
-        *left = left.saturating_sub(n);
-        if !complete {
-            self.conn = None;
-        } else if *left == 0 {
-            self.finish();
+        if let Some(c) = self.conn.as_ref().and_then(|c| c.h1.counters()) {
+            c.spliced_in(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        match &mut self.state {
+            State::Length(left) => {
+                *left = left.saturating_sub(n);
+                if !complete {
+                    self.conn = None;
+                } else if *left == 0 {
+                    self.finish();
+                }
+            }
+            State::UntilClose => {
+                self.conn = None;
+                if complete {
+                    self.state = State::Done;
+                    self.guard.take();
+                }
+            }
+            _ => {}
         }
     }
 
@@ -195,6 +211,7 @@ impl UpstreamBody {
         match (self.conn.take(), self.reuse.take()) {
             // Bytes after the body mean the server does not speak HTTP/1.1 properly: drop the connection.
             (Some(mut conn), Some(reuse)) if conn.buf.is_empty() => {
+                conn.h1.stream_ended();
                 conn.shrink_idle();
                 conn.served += 1;
                 match reuse {
