@@ -62,9 +62,11 @@ impl Wake for SlotWaker {
     }
 }
 
+/// A place in the lot. The item is boxed: slots are kept for reuse and the vector of them grows by doubling, so
+/// an empty or spare slot costs a pointer rather than a whole connection's room.
 struct Slot<T> {
     generation: u32,
-    item: Option<T>,
+    item: Option<Box<T>>,
     deadline: Option<Instant>,
 }
 
@@ -142,7 +144,7 @@ impl<T: Parkable> Lot<T> {
             inner.free.push(index);
             return Err(item);
         }
-        slot.item = Some(item);
+        slot.item = Some(Box::new(item));
         slot.deadline = deadline;
         inner.parked += 1;
         if let Some(d) = deadline {
@@ -239,7 +241,7 @@ impl<T> Inner<T> {
         slot.deadline = None;
         self.free.push(index);
         self.parked -= 1;
-        Some(item)
+        Some(*item)
     }
 
     fn rebuild_deadlines(&mut self) {
