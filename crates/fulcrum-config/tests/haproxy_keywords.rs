@@ -1473,3 +1473,19 @@ fn maxsslrate() {
         "expects an integer argument.",
     );
 }
+
+/// `maxsslconn N` (0: no limit), read as `maxsslrate`.
+#[test]
+fn maxsslconn() {
+    assert_eq!(
+        ok_both("global\n maxsslconn 2\n").global.maxsslconn,
+        Some(2)
+    );
+    assert_eq!(ok_both("global\n maxsslconn 0\n").global.maxsslconn, None);
+    err1(
+        "global\n maxsslconn many\n",
+        2,
+        "maxsslconn",
+        "expects an integer argument.",
+    );
+}

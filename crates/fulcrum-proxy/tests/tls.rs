@@ -1580,3 +1580,135 @@ fn maxsslrate_spreads_tls_connections_over_seconds() {
         }
     }
 }
+
+/// One pass of [`maxsslconn_bounds_tls_connections_from_clients_and_to_servers`] through the proxy (or haproxy)
+/// running `cfg`, whose TLS frontend listens on `tls` and whose clear-text one, proxying to it over TLS, on
+/// `plain`: what each step gave.
+fn maxsslconn_steps(
+    sock: &Path,
+    tls: std::net::SocketAddr,
+    plain: std::net::SocketAddr,
+) -> Vec<String> {
+    let ssl_info = || -> String {
+        runtime_cmd(sock, "show info")
+            .lines()
+            .filter(|l| l.contains("SslConns"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let status = |url: &str, insecure: bool| -> String {
+        let mut c = Command::new("curl");
+        c.args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "1",
+        ]);
+        if insecure {
+            c.arg("-k");
+        }
+        let out = c.arg(url).output().expect("curl is needed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    /// A client process, stopped (by its pid) when dropped, the test failing or not.
+    struct Holder(std::process::Child);
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    // Two TLS sessions held open by clients that send nothing after their handshake.
+    let mut holders: Vec<Holder> = (0..2)
+        .map(|_| {
+            Holder(
+                Command::new("openssl")
+                    .args(["s_client", "-quiet", "-connect", &tls.to_string()])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("openssl is needed"),
+            )
+        })
+        .collect();
+    let mut steps = Vec::new();
+    let held = wait_until(Duration::from_secs(5), || {
+        ssl_info().contains("CurrSslConns: 2")
+    });
+    steps.push(format!("held: {held} {}", ssl_info()));
+    // A third TLS client is not accepted while the two stay; nor is a TLS connection made to the server.
+    steps.push(format!(
+        "third: {}",
+        status(&format!("https://{tls}/"), true)
+    ));
+    steps.push(format!(
+        "to the server: {}",
+        status(&format!("http://{plain}/"), false)
+    ));
+    steps.push(ssl_info());
+    drop(holders.remove(0));
+    let freed = wait_until(Duration::from_secs(5), || {
+        ssl_info().contains("CurrSslConns: 1")
+    });
+    steps.push(format!(
+        "after one left: {freed} {}",
+        status(&format!("https://{tls}/"), true)
+    ));
+    steps
+}
+
+/// `maxsslconn N`: TLS connections from clients and to servers together, at most N at once. At the limit the
+/// `ssl` listener accepts nothing more (a client waits in the kernel's queue) and a request that needs a new TLS
+/// connection to its server gets a 500 at once; `show info` counts them (`MaxSslConns`, `CurrSslConns`,
+/// `CumSslConns`). The same steps give the same answers and counts through haproxy 2.6.
+#[test]
+fn maxsslconn_bounds_tls_connections_from_clients_and_to_servers() {
+    let k = pki();
+    let run = |haproxy: bool| {
+        let sock = unix_sock_path(if haproxy {
+            "maxsslconn-h"
+        } else {
+            "maxsslconn-f"
+        });
+        let (tls_port, plain_port) = (free_port(), free_port());
+        let cfg = format!(
+            "global\n    nbthread 1\n    maxsslconn 2\n    stats socket {} level admin\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend f\n    bind 127.0.0.1:{tls_port} ssl crt {}\n\
+             \x20   http-request return status 200 content-type text/plain string ok\n\
+             frontend clear\n    bind 127.0.0.1:{plain_port}\n    default_backend b\n\
+             backend b\n    server s 127.0.0.1:{tls_port} ssl verify none\n",
+            sock.display(),
+            k.path("a.pem")
+        );
+        let tls = std::net::SocketAddr::from(([127, 0, 0, 1], tls_port));
+        let plain = std::net::SocketAddr::from(([127, 0, 0, 1], plain_port));
+        let steps = if haproxy {
+            let _h = start_haproxy(&cfg, plain);
+            maxsslconn_steps(&sock, tls, plain)
+        } else {
+            let _p = start_proxy(&cfg);
+            maxsslconn_steps(&sock, tls, plain)
+        };
+        let _ = std::fs::remove_file(&sock);
+        steps
+    };
+    let ours = run(false);
+    assert_eq!(
+        ours,
+        [
+            "held: true MaxSslConns: 2 CurrSslConns: 2 CumSslConns: 2",
+            "third: 000",
+            "to the server: 500",
+            "MaxSslConns: 2 CurrSslConns: 2 CumSslConns: 2",
+            "after one left: true 200",
+        ]
+    );
+    if haproxy_present() {
+        assert_eq!(ours, run(true));
+    }
+}

@@ -97,6 +97,12 @@ pub fn render_info(i: &Info) -> String {
     if let Some(n) = i.cum_req {
         kv("CumReq", &n);
     }
+    for (k, v) in ["MaxSslConns", "CurrSslConns", "CumSslConns"]
+        .iter()
+        .zip(i.ssl_conns)
+    {
+        kv(k, &v);
+    }
     kv("node", &i.node);
     if let Some(d) = &i.description {
         kv("description", d);

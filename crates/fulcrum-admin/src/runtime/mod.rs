@@ -357,6 +357,8 @@ pub struct Info {
     pub cum_conns: Option<u64>,
     /// Requests received since the start, when counted.
     pub cum_req: Option<u64>,
+    /// `MaxSslConns` (0: no limit), `CurrSslConns`, `CumSslConns`: TLS connections from clients and to servers.
+    pub ssl_conns: [u64; 3],
     /// Listening sockets.
     pub listeners: u64,
     /// Log lines lost: dropped at the logger's queue or not delivered to a target.

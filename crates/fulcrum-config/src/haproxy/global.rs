@@ -245,7 +245,7 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 "expects a process set ('all', 'odd', 'even', a number from 1 to 64 or a range), optionally '/' and a thread set, then a list of CPU numbers or ranges (from 0 to 1023); 'auto:' before the sets gives the threads one CPU each",
             ),
         },
-        "maxconnrate" | "maxsessrate" | "maxsslrate" => {
+        "maxconnrate" | "maxsessrate" | "maxsslrate" | "maxsslconn" => {
             if sink.max_args(line, kw, 1, 1) {
                 match arg.map(str::parse::<u32>) {
                     Some(Ok(n)) => {
@@ -253,7 +253,8 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                         match kw {
                             "maxconnrate" => g.maxconnrate = v,
                             "maxsessrate" => g.maxsessrate = v,
-                            _ => g.maxsslrate = v,
+                            "maxsslrate" => g.maxsslrate = v,
+                            _ => g.maxsslconn = v,
                         }
                     }
                     _ => sink.error(loc, kw, "expects an integer argument."),

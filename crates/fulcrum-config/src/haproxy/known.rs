@@ -34,7 +34,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "maxcompcpuusage",
     "maxcomprate",
     "maxpipes",
-    "maxsslconn",
     "maxzlibmem",
     "nbproc",
     "noepoll",
@@ -119,6 +118,7 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "maxconnrate",
     "maxsessrate",
     "maxsslrate",
+    "maxsslconn",
     "cpu-map",
 ];
 

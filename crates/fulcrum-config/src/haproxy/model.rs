@@ -317,6 +317,9 @@ pub struct Global {
     pub maxconnrate: Option<u32>,
     /// `maxsslrate N`: new connections per second on the `ssl` listeners, whose TLS handshakes they start.
     pub maxsslrate: Option<u32>,
+    /// `maxsslconn N`: TLS connections open at once in the process, from clients and to servers together (0 in
+    /// the file: no limit).
+    pub maxsslconn: Option<u32>,
     /// `maxsessrate N`: new sessions per second, process-wide (0 in the file: no limit).
     pub maxsessrate: Option<u32>,
     /// `spread-checks N` (0..=50): each check interval moves by up to N% either way, at random.

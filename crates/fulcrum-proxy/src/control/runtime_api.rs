@@ -571,6 +571,7 @@ impl Control for RuntimeApi {
             curr_conns: u64::from(snap.actconn.load(Ordering::Relaxed)),
             cum_conns: None,
             cum_req: None,
+            ssl_conns: snap.ssl_conns.figures(),
             listeners: self.listeners,
             dropped_logs: snap.logging.stats().lost(),
             node: snap.node.clone().unwrap_or_else(hostname),

@@ -349,6 +349,7 @@ pub async fn serve_client(
             session.as_ref(),
             (&first, &be),
             unique_id.as_deref(),
+            &worker.snapshot.ssl_conns,
         );
         let result = match be.timeouts.connect {
             Some(t) => tokio::time::timeout(t, connect)
@@ -570,8 +571,18 @@ async fn connect(
     tls: Option<&TlsSession>,
     (first, be): (&[u8], &crate::model::snapshot::BackendRt),
     unique_id: Option<&[u8]>,
+    ssl_conns: &std::sync::Arc<crate::model::ssl_conns::SslConns>,
 ) -> io::Result<(TcpStream, Option<TlsClientSession>)> {
     let addr = server.target(|| dst.or_else(|| client.local_addr().ok()));
+    // Under `maxsslconn`, a TLS connection over the limit is not even started.
+    let counted = match (&server.tls, server.config.tls.as_ref()) {
+        (Some(_), Some(_)) if server.tls_traffic() => Some(
+            ssl_conns
+                .try_take()
+                .ok_or_else(|| io::Error::other("too many SSL connections"))?,
+        ),
+        _ => None,
+    };
     let stream = match &server.config.unix {
         Some(u) => crate::net::unix::connect(u).await?,
         None => {
@@ -603,7 +614,11 @@ async fn connect(
                 crate::data::tcp_sni::evaluate(&e.0, first, peer, tls.map(|t| &*t.facts))
             });
             let name = fulcrum_tls::client::server_name(sni.as_deref(), addr.ip());
-            Some(TlsClientSession::connect(&stream, config.clone(), name).await?)
+            let session = TlsClientSession::connect(&stream, config.clone(), name).await?;
+            Some(match counted {
+                Some(c) => session.counted_as(c),
+                None => session,
+            })
         }
         _ => None,
     };

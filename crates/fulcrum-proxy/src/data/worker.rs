@@ -224,6 +224,11 @@ async fn accept_loop(
         if let Some(g) = limits.ssl_rate.as_ref().filter(|_| tls.is_some()) {
             g.take().await;
         }
+        // `maxsslconn`: an `ssl` listener accepts only while the process has room for one more TLS connection.
+        let ssl = match &tls {
+            Some(_) => Some(worker.snapshot.ssl_conns.wait().await),
+            None => None,
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(pair) => pair,
             Err(e) => {
@@ -267,6 +272,7 @@ async fn accept_loop(
             _counted: ConnGuard::new(fe.clone()),
             _permits: (global, local),
             stick: stick_ctrs,
+            _ssl: ssl,
         };
         let worker = worker.clone();
         match fe.mode {

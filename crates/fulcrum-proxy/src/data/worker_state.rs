@@ -116,4 +116,6 @@ pub struct ConnTicket {
     pub(crate) _permits: (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>),
     /// The connection's stick counters (`tcp-request connection|session track-sc*`).
     pub(crate) stick: std::rc::Rc<crate::model::stick::Ctrs>,
+    /// Its place under `maxsslconn`, on an `ssl` listener.
+    pub(crate) _ssl: Option<crate::model::ssl_conns::SslConn>,
 }

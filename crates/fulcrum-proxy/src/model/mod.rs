@@ -26,5 +26,6 @@ pub mod server;
 pub mod server_list;
 pub mod slot;
 pub mod snapshot;
+pub mod ssl_conns;
 pub mod stick;
 pub mod tls_config;

@@ -31,6 +31,8 @@ pub struct Snapshot {
     pub servers: Vec<Arc<ServerRt>>,
     /// `global maxconn`.
     pub global_maxconn: Option<u32>,
+    /// The process's TLS connections, bounded by `maxsslconn`.
+    pub ssl_conns: Arc<crate::model::ssl_conns::SslConns>,
     /// `global node` (`None`: the host name).
     pub node: Option<String>,
     /// `global description`.
@@ -579,6 +581,7 @@ impl Snapshot {
             backends,
             servers,
             global_maxconn: config.global.maxconn,
+            ssl_conns: crate::model::ssl_conns::SslConns::new(config.global.maxsslconn),
             node: config.global.node.clone(),
             description: config.global.description.clone(),
             actconn,

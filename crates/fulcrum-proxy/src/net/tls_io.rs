@@ -325,9 +325,17 @@ pub struct TlsClientSession {
     owed: usize,
     /// What the handshake settled (`ssl_bc*` fetches).
     pub facts: Arc<Facts>,
+    /// Its place under `maxsslconn` ([`TlsClientSession::counted_as`]).
+    counted: Option<crate::model::ssl_conns::SslConn>,
 }
 
 impl TlsClientSession {
+    /// Holds `conn` (the session's place under `maxsslconn`) for as long as the session lives.
+    pub fn counted_as(mut self, conn: crate::model::ssl_conns::SslConn) -> Self {
+        self.counted = Some(conn);
+        self
+    }
+
     /// Runs the client side of the handshake on `stream`, for `name` (sent as SNI when it is a DNS name).
     pub async fn connect(
         stream: &TcpStream,
@@ -345,6 +353,7 @@ impl TlsClientSession {
             conn,
             owed: 0,
             facts,
+            counted: None,
         })
     }
 

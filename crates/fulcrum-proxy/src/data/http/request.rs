@@ -1302,7 +1302,11 @@ async fn forward(
                         .tls
                         .as_ref()
                         .filter(|_| server.tls_traffic())
-                        .map(|config| TlsTarget { config, sni }),
+                        .map(|config| TlsTarget {
+                            config,
+                            sni,
+                            conns: &worker.snapshot.ssl_conns,
+                        }),
                     &proxy_line(&server.config, client, unique_id),
                 )
                 .await
@@ -1316,6 +1320,15 @@ async fn forward(
                         totals::connect_time(be, &server, attempt.elapsed());
                         observe::report(&server, observe::Event::L4Ok);
                         s
+                    }
+                    // `maxsslconn` reached: the proxy's resource, not the server's fault, and not retried (HAProxy's
+                    // 500, logged `IC`).
+                    Err(ConnectError::SslLimit) => {
+                        debug!(server = %server.full_name, "maxsslconn reached: no TLS connection to the server");
+                        Counters::inc(&be.stats.err_conn);
+                        Counters::inc(&server.stats.err_conn);
+                        txn.term(b"IC");
+                        return Err(ProxyError::Internal);
                     }
                     Err(e) => {
                         debug!(server = %server.full_name, error = %e, "connect failed");

@@ -46,6 +46,9 @@ pub enum ConnectError {
     /// The TLS handshake failed (the server's certificate did not verify, no common version or cipher...).
     #[error("SSL handshake failure: {0}")]
     Tls(io::Error),
+    /// `maxsslconn` TLS connections are open already: none was attempted.
+    #[error("too many SSL connections")]
+    SslLimit,
 }
 
 /// How a connection reaches its server.
@@ -76,6 +79,8 @@ pub struct TlsTarget<'a> {
     pub config: &'a Arc<ClientConfig>,
     /// The SNI sent (`sni` evaluated on the request); `None` sends none.
     pub sni: Option<Box<str>>,
+    /// The process's TLS connections (`maxsslconn`).
+    pub conns: &'a Arc<crate::model::ssl_conns::SslConns>,
 }
 
 /// Why a request got no usable response head.
@@ -186,6 +191,11 @@ impl ServerConn {
         tls: Option<TlsTarget<'_>>,
         proxy: &[u8],
     ) -> Result<Self, ConnectError> {
+        // Under `maxsslconn`, as HAProxy: a TLS connection over the limit is not even started.
+        let counted = match &tls {
+            Some(t) => Some(t.conns.try_take().ok_or(ConnectError::SslLimit)?),
+            None => None,
+        };
         let mut stream = match route {
             Route::Unix(u) => crate::net::unix::connect(u).await?,
             Route::Direct => crate::net::connect::tcp(addr, tuning).await?,
@@ -200,6 +210,10 @@ impl ServerConn {
                 let session = TlsClientSession::connect(&stream, t.config.clone(), name)
                     .await
                     .map_err(ConnectError::Tls)?;
+                let session = match counted {
+                    Some(c) => session.counted_as(c),
+                    None => session,
+                };
                 (Some(Box::new(session)), t.sni)
             }
             None => (None, None),
