@@ -1052,9 +1052,11 @@ fn accept_invalid_http_options() {
         (13, "'accept-invalid-http-request' ignored because backend 'b' has no frontend capability."),
         (23, "'option accept-invalid-http-request' ignored for proxy 't' as it requires HTTP mode."),
     ];
+    // (The second `defaults` has no timeouts: `t` is also warned about that, see `missing_timeouts`.)
     let got: Vec<(usize, String)> = c
         .warnings
         .iter()
+        .filter(|w| !w.diagnostic.message.starts_with("missing timeouts"))
         .map(|w| (w.diagnostic.location.line, w.diagnostic.message.clone()))
         .collect();
     let want: Vec<(usize, String)> = expected.iter().map(|(l, m)| (*l, m.to_string())).collect();
@@ -1487,5 +1489,68 @@ fn maxsslconn() {
         2,
         "maxsslconn",
         "expects an integer argument.",
+    );
+}
+
+/// HAProxy's "missing timeouts" warning: an enabled frontend without `timeout client`, a backend with servers
+/// without `timeout connect` or `timeout server` (`timeout tunnel` stands in for the latter in `mode tcp`), a zero
+/// timeout counting as none; a `listen` section is named "proxy". The same proxies as haproxy 2.6 warns about.
+#[test]
+fn missing_timeouts() {
+    let warned = |text: &str| -> Vec<String> {
+        let c = ok_both(text);
+        let ours: Vec<String> = c
+            .warnings
+            .iter()
+            .filter_map(|w| {
+                let m = &w.diagnostic.message;
+                m.starts_with("missing timeouts").then(|| {
+                    m.split_once(". ")
+                        .map_or(m.as_str(), |(s, _)| s)
+                        .to_string()
+                })
+            })
+            .collect();
+        if let Some((_, out)) = haproxy_check(text) {
+            let theirs: Vec<String> = out
+                .lines()
+                .filter_map(|l| l.split_once("config : missing timeouts"))
+                .map(|(_, rest)| format!("missing timeouts{}", rest.trim_end_matches('.')))
+                .collect();
+            assert_eq!(ours, theirs, "{text}");
+        }
+        ours
+    };
+    assert_eq!(
+        warned(
+            "defaults\n  mode http\nfrontend f\n  bind 127.0.0.1:29999\n  default_backend b\n\
+             backend b\n  server s 127.0.0.1:80\n\
+             listen l\n  mode tcp\n  bind 127.0.0.1:29998\n  timeout client 1s\n  server s 127.0.0.1:80\n"
+        ),
+        [
+            "missing timeouts for frontend 'f'",
+            "missing timeouts for backend 'b'",
+            "missing timeouts for proxy 'l'"
+        ]
+    );
+    // None: a backend without servers, `timeout tunnel` in mode tcp, a disabled frontend, all set by defaults.
+    assert!(warned(
+        "backend nothing\n  timeout connect 1s\n\
+         backend t\n  mode tcp\n  timeout connect 1s\n  timeout tunnel 1s\n  server s 127.0.0.1:80\n\
+         frontend off\n  mode http\n  bind 127.0.0.1:29997\n  disabled\n\
+         defaults\n  timeout client 1s\n  timeout connect 1s\n  timeout server 1s\n\
+         listen all\n  bind 127.0.0.1:29996\n  server s 127.0.0.1:80\n"
+    )
+    .is_empty());
+    // `timeout tunnel` does not stand in for `timeout server` in mode http; zero is no timeout.
+    assert_eq!(
+        warned(
+            "backend h\n  mode http\n  timeout connect 1s\n  timeout tunnel 1s\n  server s 127.0.0.1:80\n\
+             frontend z\n  mode http\n  bind 127.0.0.1:29995\n  timeout client 0\n  http-request deny\n"
+        ),
+        [
+            "missing timeouts for backend 'h'",
+            "missing timeouts for frontend 'z'"
+        ]
     );
 }

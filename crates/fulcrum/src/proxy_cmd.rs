@@ -261,7 +261,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
             }
         };
     }
-    let config = match load_checked(&opts, false) {
+    let (config, warned) = match load_checked(&opts, false) {
         Ok((c, warnings)) => {
             // `quiet` in global is -q: no warnings, no notices.
             let quiet = opts.quiet || c.global.quiet;
@@ -278,7 +278,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 }
                 return 1;
             }
-            c
+            (c, !warnings.is_empty())
         }
         Err(messages) => {
             eprintln!("{messages}");
@@ -294,6 +294,10 @@ pub fn main(args: Vec<OsString>) -> u8 {
     let quiet = opts.quiet || config.global.quiet;
     if opts.check {
         if !quiet {
+            // As `haproxy -c` says it, on standard output.
+            if warned {
+                println!("Warnings were found.");
+            }
             println!("Configuration file is valid");
         }
         return 0;

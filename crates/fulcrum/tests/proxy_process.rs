@@ -180,8 +180,9 @@ fn version_quiet_verbose_and_diag_flags() {
 }
 
 /// `quiet` in global is `-q` (no warnings, no "Configuration file is valid"), and `zero-warning` makes a
-/// configuration that gives warnings fail, with haproxy 2.6's alert unless quiet; the exit codes and what is
-/// printed compared with `haproxy -c` on the same files.
+/// configuration that gives warnings fail, with haproxy 2.6's alert unless quiet; a valid configuration that gave
+/// warnings says "Warnings were found." first. The exit codes and what is printed compared with `haproxy -c` on
+/// the same files.
 #[test]
 fn quiet_and_zero_warning_in_global() {
     let d = tempdir("zero");
@@ -206,6 +207,11 @@ fn quiet_and_zero_warning_in_global() {
             valid,
             "{what}: {out}"
         );
+        assert_eq!(
+            out.contains("Warnings were found."),
+            valid && warns,
+            "{what}: {out}"
+        );
         assert_eq!(err.contains("tcp-smart-accept"), warns, "{what}: {err}");
         assert_eq!(
             err.contains("Some warnings were found and 'zero-warning' is set. Aborting."),
@@ -224,6 +230,11 @@ fn quiet_and_zero_warning_in_global() {
             assert_eq!(
                 hout.contains("Configuration file is valid"),
                 valid,
+                "haproxy, {what}"
+            );
+            assert_eq!(
+                hout.contains("Warnings were found."),
+                valid && warns,
                 "haproxy, {what}"
             );
             assert_eq!(

@@ -217,7 +217,39 @@ pub fn proxies(
         })
         .collect::<Vec<_>>();
     check_tracks(&mut proxies, sink);
+    for p in &proxies {
+        missing_timeouts(p, sink);
+    }
     proxies
+}
+
+/// HAProxy's warning for a proxy that can wait forever: an enabled frontend without `timeout client`, or a backend
+/// with servers without `timeout connect`, or without `timeout server` (in `mode tcp`, `timeout tunnel` stands in
+/// for it). A zero timeout is no timeout. A `listen` section is named "proxy", as HAProxy names it.
+fn missing_timeouts(p: &Proxy, sink: &mut Sink) {
+    let set = |t: Option<std::time::Duration>| t.is_some_and(|d| !d.is_zero());
+    let t = &p.timeouts;
+    let frontend = p.kind.has_frontend() && !p.disabled && !set(t.client);
+    let backend = p.kind.has_backend()
+        && !p.servers.is_empty()
+        && (!set(t.connect) || !(set(t.server) || (p.mode == Mode::Tcp && set(t.tunnel))));
+    if !(frontend || backend) {
+        return;
+    }
+    let kind = match p.kind {
+        ProxyKind::Listen => "proxy",
+        k => kind_name(k),
+    };
+    sink.warn(
+        crate::diag::Severity::Warning,
+        &p.location,
+        kind_name(p.kind),
+        format!(
+            "missing timeouts for {kind} '{}'. Without them a peer that stalls holds its connection for as \
+             long as it likes: give 'client', 'connect' and 'server' a non-zero value.",
+            p.name
+        ),
+    );
 }
 
 /// `track`: the tracked server exists, the chain ends at a server with checks or an agent, and a tracking server
