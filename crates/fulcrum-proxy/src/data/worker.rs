@@ -242,7 +242,13 @@ async fn accept_loop(
             .conn_tot
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tables = &worker.snapshot.tables;
-        let stick_ctrs = std::rc::Rc::new(crate::model::stick::Ctrs::default());
+        // Without stick tables nothing can be tracked: every connection shares the worker's empty counters
+        // rather than holding its own while it idles.
+        let stick_ctrs = if tables.list().is_empty() {
+            worker.no_stick_ctrs.clone()
+        } else {
+            std::rc::Rc::new(crate::model::stick::Ctrs::default())
+        };
         let facts = ConnFacts {
             src: peer,
             dst_port: local_port,

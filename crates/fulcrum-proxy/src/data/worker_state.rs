@@ -25,6 +25,8 @@ pub struct Worker {
     rng: Cell<u64>,
     /// A soft stop is under way: keep-alive connections close after their current response.
     pub draining: Cell<bool>,
+    /// The stick counters every connection shares when the configuration has no stick table (they stay empty).
+    pub no_stick_ctrs: Rc<crate::model::stick::Ctrs>,
 }
 
 impl Worker {
@@ -47,6 +49,7 @@ impl Worker {
                     ^ fresh_seed(),
             ),
             draining: Cell::new(false),
+            no_stick_ctrs: Rc::default(),
         }
     }
 
