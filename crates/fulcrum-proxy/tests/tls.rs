@@ -1712,3 +1712,61 @@ fn maxsslconn_bounds_tls_connections_from_clients_and_to_servers() {
         assert_eq!(ours, run(true));
     }
 }
+
+/// `ssl-skip-self-issued-ca` also holds for a certificate replaced through the runtime API (`set ssl cert` with
+/// the leaf, its root CA and the key, then `commit ssl cert`): the leaf goes out alone, as through haproxy 2.6.
+#[test]
+fn ssl_skip_self_issued_ca_holds_for_runtime_replacements() {
+    let k = pki();
+    let crt = k.path("b.pem");
+    let payload = [
+        std::fs::read_to_string(k.dir.join("a.crt")).unwrap(),
+        std::fs::read_to_string(k.dir.join("ca.pem")).unwrap(),
+        std::fs::read_to_string(k.dir.join("a.key.tmp")).unwrap(),
+    ]
+    .concat()
+    // An empty line would end the payload.
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .collect::<Vec<_>>()
+    .join("\n");
+    let replace_and_count = |sock: &Path, addr: std::net::SocketAddr| -> (String, usize) {
+        let set = runtime_cmd(sock, &format!("set ssl cert {crt} <<\n{payload}\n"));
+        let commit = runtime_cmd(sock, &format!("commit ssl cert {crt}"));
+        let sent = presented(addr, "a.test")
+            .1
+            .matches("BEGIN CERTIFICATE")
+            .count();
+        (format!("{set}{commit}"), sent)
+    };
+    let global = |sock: &Path| {
+        format!(
+            "    ssl-skip-self-issued-ca\n    stats socket {} level admin\n",
+            sock.display()
+        )
+    };
+    let sock = unix_sock_path("skip-ca-f");
+    let (p, o) = proxy(
+        &global(&sock),
+        &format!("    bind 127.0.0.1:0 ssl crt {crt}\n"),
+    );
+    let (answers, sent) = replace_and_count(&sock, p.addr);
+    assert_eq!(sent, 1, "{answers}");
+    drop(p);
+    let _ = std::fs::remove_file(&sock);
+    if haproxy_present() {
+        let hsock = unix_sock_path("skip-ca-h");
+        let port = free_port();
+        let cfg = format!(
+            "global\n{}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    \
+             timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} ssl crt {crt}\n    default_backend b\n\
+             backend b\n{}",
+            global(&hsock),
+            server_lines(&o, "")
+        );
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let _h = start_haproxy(&cfg, addr);
+        assert_eq!(replace_and_count(&hsock, addr), (answers, sent));
+        let _ = std::fs::remove_file(&hsock);
+    }
+}

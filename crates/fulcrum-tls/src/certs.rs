@@ -123,12 +123,7 @@ pub fn load_file(
     })?;
     let (mut chain, key) = parse_pem(&bytes, path)?;
     if companions.skip_self_issued_ca {
-        // The leaf stays whatever it is; a root CA after it is the verifier's anchor, useless on the wire.
-        let mut at = 0;
-        chain.retain(|c| {
-            at += 1;
-            at == 1 || !self_issued(c)
-        });
+        skip_self_issued_ca(&mut chain);
     }
     let key = match key {
         Some(k) => k,
@@ -226,6 +221,16 @@ fn ocsp_issuer(
 }
 
 /// Whether `cert` names itself as its issuer (a root CA, or any self-signed certificate).
+/// `ssl-skip-self-issued-ca`: the certificates after the leaf that issued themselves (root CAs) leave the chain.
+/// The leaf stays whatever it is; a root CA after it is the verifier's anchor, useless on the wire.
+pub fn skip_self_issued_ca(chain: &mut Vec<CertificateDer<'static>>) {
+    let mut at = 0;
+    chain.retain(|c| {
+        at += 1;
+        at == 1 || !self_issued(c)
+    });
+}
+
 fn self_issued(cert: &CertificateDer<'_>) -> bool {
     use der::Decode;
     x509_cert::Certificate::from_der(cert)

@@ -629,7 +629,10 @@ impl CertStore {
             }
         };
         let loaded = match read {
-            Read::Whole(chain, key) => key.map(load_key).transpose().map(|key| {
+            Read::Whole(mut chain, key) => key.map(load_key).transpose().map(|key| {
+                if self.companions.skip_self_issued_ca {
+                    certs::skip_self_issued_ca(&mut chain);
+                }
                 next = Pending {
                     name: target.clone(),
                     chain,
