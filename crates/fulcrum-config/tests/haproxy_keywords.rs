@@ -1554,3 +1554,20 @@ fn missing_timeouts() {
         ]
     );
 }
+
+/// `issuers-chain-path DIR`: a directory, else haproxy 2.6's refusal.
+#[test]
+fn issuers_chain_path() {
+    let dir = std::env::temp_dir();
+    let c = ok_both(&format!("global\n issuers-chain-path {}\n", dir.display()));
+    assert_eq!(
+        c.global.ssl.issuers_chain_path.as_deref(),
+        Some(dir.as_path())
+    );
+    err1_both(
+        "global\n issuers-chain-path /nonexistent/fulcrum-issuers\n",
+        2,
+        "issuers-chain-path",
+        "global statement 'issuers-chain-path' expects a directory path as an argument.",
+    );
+}

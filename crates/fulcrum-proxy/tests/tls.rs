@@ -1770,3 +1770,94 @@ fn ssl_skip_self_issued_ca_holds_for_runtime_replacements() {
         let _ = std::fs::remove_file(&hsock);
     }
 }
+
+/// `issuers-chain-path DIR`: a certificate file holding the leaf alone is sent with the chain (a file of DIR)
+/// whose first certificate issued it; a file with a chain of its own keeps it. The same certificates as
+/// haproxy 2.6 sends in each case.
+#[test]
+fn issuers_chain_path_completes_certificates_without_a_chain() {
+    let k = pki();
+    let issuers = k.dir.join("issuers");
+    std::fs::create_dir_all(&issuers).unwrap();
+    std::fs::copy(k.dir.join("ca.pem"), issuers.join("test-ca.pem")).unwrap();
+    let leaf_only = k.dir.join("a-leaf-only.pem");
+    let pem = [
+        std::fs::read(k.dir.join("a.crt")).unwrap(),
+        std::fs::read(k.dir.join("a.key.tmp")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(&leaf_only, pem).unwrap();
+    let with_root = k.dir.join("a-leaf-and-root.pem");
+    let pem = [
+        std::fs::read(k.dir.join("a.crt")).unwrap(),
+        std::fs::read(k.dir.join("ca.pem")).unwrap(),
+        std::fs::read(k.dir.join("a.key.tmp")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(&with_root, pem).unwrap();
+    let sent = |addr: std::net::SocketAddr| {
+        presented(addr, "a.test")
+            .1
+            .matches("BEGIN CERTIFICATE")
+            .count()
+    };
+    let global = format!("    issuers-chain-path {}\n", issuers.display());
+    for (global, file, want) in [
+        ("", &leaf_only, 1),
+        (global.as_str(), &leaf_only, 2),
+        (global.as_str(), &with_root, 2),
+    ] {
+        let bind = format!("    bind 127.0.0.1:0 ssl crt {}\n", file.display());
+        let (p, o) = proxy(global, &bind);
+        assert_eq!(sent(p.addr), want, "{global:?} {}", file.display());
+        drop(p);
+        if haproxy_present() {
+            let port = free_port();
+            let cfg = format!(
+                "global\n{global}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    \
+                 timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} ssl crt {}\n    default_backend b\n\
+                 backend b\n{}",
+                file.display(),
+                server_lines(&o, "")
+            );
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let _h = start_haproxy(&cfg, addr);
+            assert_eq!(sent(addr), want, "haproxy, {global:?} {}", file.display());
+        }
+    }
+}
+
+/// `issuers-chain-path` completes a leaf given alone to `set ssl cert` too, once committed.
+#[test]
+fn issuers_chain_path_completes_runtime_replacements() {
+    let k = pki();
+    let issuers = k.dir.join("issuers-rt");
+    std::fs::create_dir_all(&issuers).unwrap();
+    std::fs::copy(k.dir.join("ca.pem"), issuers.join("test-ca.pem")).unwrap();
+    let sock = unix_sock_path("issuers-rt");
+    let crt = k.path("b.pem");
+    let (p, _o) = proxy(
+        &format!(
+            "    issuers-chain-path {}\n    stats socket {} level admin\n",
+            issuers.display(),
+            sock.display()
+        ),
+        &format!("    bind 127.0.0.1:0 ssl crt {crt}\n"),
+    );
+    let payload = [
+        std::fs::read_to_string(k.dir.join("a.crt")).unwrap(),
+        std::fs::read_to_string(k.dir.join("a.key.tmp")).unwrap(),
+    ]
+    .concat()
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .collect::<Vec<_>>()
+    .join("\n");
+    let set = runtime_cmd(&sock, &format!("set ssl cert {crt} <<\n{payload}\n"));
+    let commit = runtime_cmd(&sock, &format!("commit ssl cert {crt}"));
+    assert!(commit.contains("Success!"), "{set}{commit}");
+    let (leaf, chain) = presented(p.addr, "a.test");
+    assert!(leaf.contains("CN = a.test"), "{leaf}");
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "{chain}");
+    let _ = std::fs::remove_file(&sock);
+}

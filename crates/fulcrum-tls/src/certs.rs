@@ -23,7 +23,7 @@ const COMPANIONS: &[&str] = &["key", "ocsp", "issuer", "sctl"];
 /// default), or, with `del_ext` (`ssl-load-extra-del-ext`), after the name without its `.crt` extension
 /// (`site.key`; a file with another extension keeps its whole name, as HAProxy does).
 /// Which of them are looked for is `ssl-load-extra-files` (all by default).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Companions {
     /// `ssl-load-extra-del-ext`.
     pub del_ext: bool,
@@ -31,6 +31,9 @@ pub struct Companions {
     pub load: ExtraFiles,
     /// `ssl-skip-self-issued-ca`: self-issued certificates after the first are left out of the chain.
     pub skip_self_issued_ca: bool,
+    /// `issuers-chain-path`: the chains that complete a certificate file holding none (see
+    /// [`Companions::with_issuers`]).
+    pub issuers: Option<Arc<crate::issuers::IssuerChains>>,
 }
 
 impl Companions {
@@ -40,11 +43,39 @@ impl Companions {
             del_ext: g.extra_del_ext,
             load: g.extra_files,
             skip_self_issued_ca: g.skip_self_issued_ca,
+            issuers: None,
+        }
+    }
+
+    /// The same, with the chains of `issuers-chain-path` read (once: they complete every certificate loaded
+    /// with these companions), and what was wrong with its files.
+    pub fn with_issuers(
+        mut self,
+        g: &fulcrum_config::haproxy::ssl::GlobalSsl,
+    ) -> (Companions, Vec<String>) {
+        let mut warnings = Vec::new();
+        if let Some(dir) = &g.issuers_chain_path {
+            self.issuers = Some(Arc::new(crate::issuers::IssuerChains::load(
+                dir,
+                &mut warnings,
+            )));
+        }
+        (self, warnings)
+    }
+
+    /// Completes a certificate that came without its chain (`issuers-chain-path`), then leaves out the root CAs
+    /// when `ssl-skip-self-issued-ca` says so.
+    pub fn finish_chain(&self, chain: &mut Vec<CertificateDer<'static>>) {
+        if let Some(i) = &self.issuers {
+            i.complete(chain);
+        }
+        if self.skip_self_issued_ca {
+            skip_self_issued_ca(chain);
         }
     }
 
     /// The companion of certificate file `cert` with extension `ext` (`key`, `ocsp` ...).
-    pub fn path(self, cert: &Path, ext: &str) -> PathBuf {
+    pub fn path(&self, cert: &Path, ext: &str) -> PathBuf {
         let name = cert.as_os_str().as_encoded_bytes();
         let stem = match name.strip_suffix(b".crt") {
             Some(s) if self.del_ext => s,
@@ -72,7 +103,7 @@ pub struct Loaded {
 pub fn load_crt(
     path: &Path,
     provider: &CryptoProvider,
-    companions: Companions,
+    companions: &Companions,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Loaded>, TlsError> {
     let meta = std::fs::metadata(path).map_err(|source| TlsError::Stat {
@@ -115,16 +146,14 @@ pub fn load_crt(
 pub fn load_file(
     path: &Path,
     provider: &CryptoProvider,
-    companions: Companions,
+    companions: &Companions,
 ) -> Result<Loaded, TlsError> {
     let bytes = std::fs::read(path).map_err(|source| TlsError::Stat {
         path: path.to_path_buf(),
         source,
     })?;
     let (mut chain, key) = parse_pem(&bytes, path)?;
-    if companions.skip_self_issued_ca {
-        skip_self_issued_ca(&mut chain);
-    }
+    companions.finish_chain(&mut chain);
     let key = match key {
         Some(k) => k,
         None if companions.load.key => {
@@ -144,7 +173,7 @@ pub fn load_file(
 pub fn load_served(
     path: &Path,
     provider: &CryptoProvider,
-    companions: Companions,
+    companions: &Companions,
     warnings: &mut Vec<String>,
 ) -> Result<Loaded, TlsError> {
     let mut loaded = load_file(path, provider, companions)?;
@@ -202,7 +231,7 @@ pub fn load_served(
 /// that holds no certificate, or not the issuer of `leaf`, is an error.
 fn ocsp_issuer(
     path: &Path,
-    companions: Companions,
+    companions: &Companions,
     leaf: &[u8],
 ) -> Result<Option<Vec<u8>>, TlsError> {
     let file = companions.path(path, "issuer");
@@ -412,10 +441,10 @@ mod tests {
         std::fs::write(dir.join("bad.pem"), [crt, read("other.pem")].concat()).unwrap();
         let provider = rustls::crypto::aws_lc_rs::default_provider();
         let good =
-            load_file(&dir.join("good.pem"), &provider, Companions::default()).expect("loads");
+            load_file(&dir.join("good.pem"), &provider, &Companions::default()).expect("loads");
         assert_eq!(good.names, ["v1.test"]);
         assert!(matches!(
-            load_file(&dir.join("bad.pem"), &provider, Companions::default()),
+            load_file(&dir.join("bad.pem"), &provider, &Companions::default()),
             Err(TlsError::KeyMismatch(_))
         ));
         let _ = std::fs::remove_dir_all(&dir);
@@ -471,9 +500,9 @@ mod tests {
         );
         let provider = rustls::crypto::aws_lc_rs::default_provider();
         let crt = dir.join("site.crt");
-        let loaded = load_file(&crt, &provider, del).expect("the key is site.key");
+        let loaded = load_file(&crt, &provider, &del).expect("the key is site.key");
         assert_eq!(loaded.names, ["noext.test"]);
-        match load_file(&crt, &provider, plain) {
+        match load_file(&crt, &provider, &plain) {
             Err(TlsError::NoKey(p)) => assert_eq!(p, dir.join("site.crt.key")),
             other => panic!("expected no key, got {:?}", other.map(|l| l.names)),
         }

@@ -15,6 +15,7 @@ pub mod dn;
 pub mod generate;
 pub mod hello;
 pub mod info;
+pub mod issuers;
 pub mod ocsp;
 pub mod ocsp_check;
 pub mod ocsp_text;

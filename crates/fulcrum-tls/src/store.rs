@@ -197,6 +197,12 @@ impl CertStore {
         CertStore::with_companions(provider, certs::Companions::default())
     }
 
+    /// How the store's certificate files are read: their companions, `issuers-chain-path`,
+    /// `ssl-skip-self-issued-ca`. Bind lines load theirs the same way.
+    pub fn companions(&self) -> &certs::Companions {
+        &self.companions
+    }
+
     /// An empty store whose certificates load with `provider` and whose companion files are named as `companions`
     /// says.
     pub fn with_companions(
@@ -630,9 +636,7 @@ impl CertStore {
         };
         let loaded = match read {
             Read::Whole(mut chain, key) => key.map(load_key).transpose().map(|key| {
-                if self.companions.skip_self_issued_ca {
-                    certs::skip_self_issued_ca(&mut chain);
-                }
+                self.companions.finish_chain(&mut chain);
                 next = Pending {
                     name: target.clone(),
                     chain,

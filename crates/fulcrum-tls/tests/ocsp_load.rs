@@ -213,7 +213,7 @@ fn load(
     let loaded = load_crt(
         &path,
         &provider,
-        Companions::of(&parsed.global.ssl),
+        &Companions::of(&parsed.global.ssl),
         &mut warnings,
     );
     let out = match loaded {
@@ -428,7 +428,7 @@ fn ssl_load_extra_files_chooses_the_companions_as_haproxy() {
         load_crt(
             &sctl_dir.join("a.pem"),
             &provider,
-            Companions::of(&g.global.ssl),
+            &Companions::of(&g.global.ssl),
             &mut warnings,
         )
         .unwrap();

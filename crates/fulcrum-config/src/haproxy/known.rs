@@ -26,7 +26,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "httpclient.ssl.ca-file",
     "httpclient.ssl.verify",
     "insecure-setuid-wanted",
-    "issuers-chain-path",
     "localpeer",
     "lua-load",
     "lua-load-per-thread",
@@ -119,6 +118,7 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "maxsessrate",
     "maxsslrate",
     "maxsslconn",
+    "issuers-chain-path",
     "cpu-map",
 ];
 

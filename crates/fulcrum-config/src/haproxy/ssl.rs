@@ -410,6 +410,9 @@ pub struct GlobalSsl {
     pub max_record: Option<u32>,
     /// `ssl-skip-self-issued-ca`: a self-issued CA (a root) in a certificate file's chain is not sent.
     pub skip_self_issued_ca: bool,
+    /// `issuers-chain-path DIR`: chains (PEM files) that complete a bind line's certificate that came without one,
+    /// when the first certificate of a chain issued it.
+    pub issuers_chain_path: Option<PathBuf>,
     /// `tune.ssl.ssl-ctx-cache-size N`: certificates made by `generate-certificates` kept for reuse, least
     /// recently used dropped first (HAProxy's default 1000; 0 keeps none).
     pub ctx_cache_size: Option<u32>,
@@ -802,6 +805,18 @@ pub fn global_keyword(g: &mut GlobalSsl, line: &Line, sink: &mut Sink) -> bool {
             Ok(files) => g.extra_files = files,
             Err(e) => sink.error(loc, kw, e),
         },
+        "issuers-chain-path" => {
+            if sink.max_args(line, kw, 1, 1) {
+                match arg.map(PathBuf::from).filter(|p| p.is_dir()) {
+                    Some(dir) => g.issuers_chain_path = Some(dir),
+                    None => sink.error(
+                        loc,
+                        kw,
+                        "global statement 'issuers-chain-path' expects a directory path as an argument.",
+                    ),
+                }
+            }
+        }
         "ssl-load-extra-del-ext" => {
             if sink.max_args(line, kw, 1, 0) {
                 g.extra_del_ext = true;

@@ -66,11 +66,12 @@ pub fn all(config: &Config) -> Result<AllTls, StartError> {
             message: e.to_string(),
         })?;
     }
+    let (companions, mut warnings) =
+        fulcrum_tls::certs::Companions::of(&config.global.ssl).with_issuers(&config.global.ssl);
     let store = CertStore::with_companions(
         Arc::new(fulcrum_tls::rustls::crypto::aws_lc_rs::default_provider()),
-        fulcrum_tls::certs::Companions::of(&config.global.ssl),
+        companions,
     );
-    let mut warnings = Vec::new();
     let tls = config
         .proxies
         .iter()

@@ -48,7 +48,7 @@ fn refused(path: &Path, reason: impl Into<String>) -> TlsError {
 
 impl Ca {
     /// Reads `ca-sign-file PATH`.
-    pub fn load(path: &Path, companions: Companions) -> Result<Ca, TlsError> {
+    pub fn load(path: &Path, companions: &Companions) -> Result<Ca, TlsError> {
         let bytes = std::fs::read(path).map_err(|e| {
             refused(
                 path,
@@ -62,7 +62,7 @@ impl Ca {
     }
 
     /// The CA in PEM text `bytes` read from `path` (its key in the text, else in the `.key` companion).
-    pub fn from_pem(bytes: &[u8], path: &Path, companions: Companions) -> Result<Ca, TlsError> {
+    pub fn from_pem(bytes: &[u8], path: &Path, companions: &Companions) -> Result<Ca, TlsError> {
         if encrypted(bytes) {
             return Err(refused(path, ENCRYPTED));
         }

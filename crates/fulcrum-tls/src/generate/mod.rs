@@ -188,7 +188,7 @@ mod tests {
             "/CN=server.test",
         );
         let provider = rustls::crypto::aws_lc_rs::default_provider();
-        crate::certs::load_file(&dir.join("server.pem"), &provider, Default::default())
+        crate::certs::load_file(&dir.join("server.pem"), &provider, &Default::default())
             .unwrap()
             .key
     }
@@ -224,7 +224,7 @@ mod tests {
             "/C=FR/ST=Some-State/O=Test Org/CN=Test CA",
         );
         let default = server(&dir);
-        let ca = Ca::load(&dir.join("ca.pem"), Default::default()).unwrap();
+        let ca = Ca::load(&dir.join("ca.pem"), &Default::default()).unwrap();
         let generator = Generator::new(ca, Arc::new(Forged::with_serial(2, 0x4af0_3253)));
         let made = generator.certificate("Unknown-SNI.com.", &default).unwrap();
         assert_eq!(made.cert.len(), 2, "the made certificate, then the CA's");
@@ -315,7 +315,7 @@ mod tests {
             "/DC=com/DC=example/OU=A/OU=B/CN=RSA Test CA",
         );
         let default = server(&dir);
-        let ca = Ca::load(&dir.join("ca.pem"), Default::default()).unwrap();
+        let ca = Ca::load(&dir.join("ca.pem"), &Default::default()).unwrap();
         let generator = Generator::new(ca, Arc::new(Forged::with_serial(0, u32::MAX)));
         let made = generator.certificate("x.y.test", &default).unwrap();
         let (text, verify) = inspect(&dir, "ca.crt", &made.cert[0]);
@@ -352,7 +352,7 @@ mod tests {
             &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
             "/CN=Other",
         );
-        let c = Default::default();
+        let c = &Default::default();
         match Ca::load(&dir.join("ca.crt"), c) {
             Err(TlsError::NoKey(p)) => assert_eq!(p, dir.join("ca.crt.key")),
             other => panic!("{other:?}"),
