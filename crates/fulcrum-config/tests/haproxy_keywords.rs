@@ -1571,3 +1571,33 @@ fn issuers_chain_path() {
         "global statement 'issuers-chain-path' expects a directory path as an argument.",
     );
 }
+
+/// `tune.maxpollevents`, `tune.runqueue-depth`, `maxpipes` (0: the default) and `tune.maxaccept` (-1: no limit,
+/// 0: the default). haproxy 2.6 reads a word as 0 in all of them; fulcrum says what it expected.
+#[test]
+fn scheduling_and_pipe_tunables() {
+    let g = ok_both(
+        "global\n tune.maxpollevents 100\n tune.runqueue-depth 50\n maxpipes 10\n tune.maxaccept -1\n",
+    )
+    .global;
+    assert_eq!(
+        (
+            g.tune_maxpollevents,
+            g.tune_runqueue_depth,
+            g.maxpipes,
+            g.tune_maxaccept
+        ),
+        (Some(100), Some(50), Some(10), Some(None))
+    );
+    let g = ok_both("global\n tune.maxpollevents 0\n tune.maxaccept 8\n maxpipes 0\n").global;
+    assert_eq!(
+        (g.tune_maxpollevents, g.tune_maxaccept, g.maxpipes),
+        (None, Some(Some(8)), None)
+    );
+    assert_eq!(
+        ok_both("global\n tune.maxaccept 0\n").global.tune_maxaccept,
+        None
+    );
+    err1("global\n maxpipes many\n", 2, "maxpipes", "many");
+    err1("global\n tune.maxaccept -2\n", 2, "tune.maxaccept", "-2");
+}

@@ -178,7 +178,8 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
     // States carried over a restart (`load-server-state-from-file`) apply before any traffic or check.
     server_state::load(config, &snapshot)?;
     rules::vars::set_global_vars(&config.global.vars);
-    net::splice::set_pipe_size(config.global.tune_pipesize.map(|n| n as usize));
+    net::pipes::set_pipe_size(config.global.tune_pipesize.map(|n| n as usize));
+    net::pipes::set_max_pipes(config.global.maxpipes.map(|n| n as usize));
     let (tls, certs, warnings) = tls_config::all(config)?;
     for w in warnings {
         tracing::warn!("{w}");
@@ -221,6 +222,7 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
             .map(|n| Arc::new(data::rate_gate::RateGate::new(n))),
         cpu_map: fulcrum_config::haproxy::CpuMap::per_thread(&config.global.cpu_map, threads)
             .into(),
+        scheduling: worker::Scheduling::of(&config.global),
     };
     // Raised before anything is opened, as HAProxy does; a limit too low for `maxconn` stops the start unless
     // `no strict-limits` says to go on.

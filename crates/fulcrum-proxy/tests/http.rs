@@ -532,3 +532,29 @@ fn without_http_request_timeout_client_bounds_the_silence_within_a_head() {
         "timeout http-request bounds the whole head"
     );
 }
+
+/// `tune.maxpollevents`, `tune.runqueue-depth` and `tune.maxaccept` at their smallest (one event per wait, one
+/// task between event checks, one connection accepted before other work): the worker still serves twenty
+/// clients that connect at once, each with a few keep-alive requests.
+#[test]
+fn the_smallest_scheduling_tunables_still_serve_everyone() {
+    let o = origins(1);
+    let port = free_port();
+    let p = start_proxy(&format!(
+        "global\n    nbthread 1\n    tune.maxpollevents 1\n    tune.runqueue-depth 1\n    tune.maxaccept 1\n\
+         {DEFAULTS}\nlisten app\n    bind 127.0.0.1:{port}\n{}",
+        server_lines(&o, "")
+    ));
+    let clients: Vec<_> = (0..20)
+        .map(|_| {
+            let addr = p.addr;
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                (0..5).all(|_| c.get("/").status == 200)
+            })
+        })
+        .collect();
+    for c in clients {
+        assert!(c.join().unwrap());
+    }
+}

@@ -540,3 +540,81 @@ fn request_and_close_delimited_bodies_are_spliced_and_counted_as_haproxy() {
     }
     assert_eq!(ours.len(), 16, "{ours:?}");
 }
+
+/// `maxpipes N`: no more than N pipes open in the process at once, pooled ones included. Two large bodies
+/// spliced at the same time to slow readers share the one pipe `maxpipes 1` allows: the body that finds none
+/// is copied meanwhile, both arrive intact, and `show info` says `Maxpipes: 1`.
+#[test]
+fn maxpipes_bounds_the_pipes_and_the_rest_is_copied() {
+    let _one = one_at_a_time();
+    let (server, _) = origin();
+    let sock = unix_sock_path("maxpipes");
+    let port = free_port();
+    let cfg = format!(
+        "global\n    nbthread 1\n    maxpipes 1\n    stats socket {} level admin\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    option splice-response\n    server s1 {server}\n",
+        sock.display()
+    );
+    let before = pipes();
+    let p = start_proxy(&cfg);
+    let n = 4_000_000;
+    let most = Arc::new(AtomicUsize::new(0));
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (most, watching) = (most.clone(), watching.clone());
+        std::thread::spawn(move || {
+            while watching.load(Ordering::SeqCst) {
+                most.fetch_max(pipes().saturating_sub(before), Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let addr = p.addr;
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                s.write_all(format!("GET /{n} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+                    .unwrap();
+                let mut got = Vec::new();
+                let mut b = vec![0u8; 32 * 1024];
+                // A slow reader: both transfers overlap for most of their time.
+                while got.len() < n + 40 {
+                    match s.read(&mut b) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => got.extend_from_slice(&b[..k]),
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let at = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                got[at..] == body(n)[..]
+            })
+        })
+        .collect();
+    for r in readers {
+        assert!(r.join().unwrap(), "a body did not come intact");
+    }
+    watching.store(false, Ordering::SeqCst);
+    watcher.join().unwrap();
+    let info = runtime_cmd(&sock, "show info");
+    assert!(info.contains("\nMaxpipes: 1\n"), "{info}");
+    // Two descriptors: one pipe at most, at any time.
+    assert!(
+        most.load(Ordering::SeqCst) <= 2,
+        "{} pipe descriptors",
+        most.load(Ordering::SeqCst)
+    );
+    let stat = runtime_cmd(&sock, "show stat typed");
+    let spliced: u64 = stat
+        .lines()
+        .find(|l| l.starts_with("F.") && l.contains(".h1_spliced_bytes_out."))
+        .and_then(|l| l.rsplit(':').next()?.parse().ok())
+        .unwrap();
+    assert!(spliced > 0, "nothing was spliced");
+    assert!(spliced < 2 * n as u64, "everything was spliced: {spliced}");
+    drop(p);
+    let _ = std::fs::remove_file(&sock);
+}

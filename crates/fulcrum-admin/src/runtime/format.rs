@@ -97,10 +97,11 @@ pub fn render_info(i: &Info) -> String {
     if let Some(n) = i.cum_req {
         kv("CumReq", &n);
     }
-    for (k, v) in ["MaxSslConns", "CurrSslConns", "CumSslConns"]
+    let counts = ["MaxSslConns", "CurrSslConns", "CumSslConns"]
         .iter()
         .zip(i.ssl_conns)
-    {
+        .chain(["Maxpipes", "PipesUsed", "PipesFree"].iter().zip(i.pipes));
+    for (k, v) in counts {
         kv(k, &v);
     }
     kv("node", &i.node);

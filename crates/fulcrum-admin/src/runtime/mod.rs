@@ -359,6 +359,8 @@ pub struct Info {
     pub cum_req: Option<u64>,
     /// `MaxSslConns` (0: no limit), `CurrSslConns`, `CumSslConns`: TLS connections from clients and to servers.
     pub ssl_conns: [u64; 3],
+    /// `Maxpipes` (0: no limit), `PipesUsed`, `PipesFree`: the pipes splicing uses.
+    pub pipes: [u64; 3],
     /// Listening sockets.
     pub listeners: u64,
     /// Log lines lost: dropped at the logger's queue or not delivered to a target.

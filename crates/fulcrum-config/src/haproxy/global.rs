@@ -391,6 +391,28 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 }
             }
         }
+        "tune.maxpollevents" | "tune.runqueue-depth" | "maxpipes" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if let Some(n) = sink.uint(loc, kw, arg, 0, i32::MAX as u64) {
+                    let v = (n > 0).then_some(n as u32);
+                    match kw {
+                        "tune.maxpollevents" => g.tune_maxpollevents = v,
+                        "tune.runqueue-depth" => g.tune_runqueue_depth = v,
+                        _ => g.maxpipes = v,
+                    }
+                }
+            }
+        }
+        // -1: no limit; 0: the default.
+        "tune.maxaccept" => {
+            if sink.max_args(line, kw, 1, 1) {
+                if arg == Some("-1") {
+                    g.tune_maxaccept = Some(None);
+                } else if let Some(n) = sink.uint(loc, kw, arg, 0, i32::MAX as u64) {
+                    g.tune_maxaccept = (n > 0).then_some(Some(n as u32));
+                }
+            }
+        }
         "tune.chksize" => sink.error(
             loc,
             kw,

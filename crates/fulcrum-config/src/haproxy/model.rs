@@ -267,6 +267,18 @@ pub struct Global {
     pub tune_server_bufs: SocketBufs,
     /// `tune.pipesize N`: the size asked for each pipe that splices (fulcrum's own default: 256 KiB).
     pub tune_pipesize: Option<u32>,
+    /// `tune.maxpollevents N`: the most readiness events a worker takes from the kernel in one wait (0: the
+    /// runtime's default, 1024).
+    pub tune_maxpollevents: Option<u32>,
+    /// `tune.runqueue-depth N`: the most tasks a worker runs before it looks for new events (0: the runtime's
+    /// default, 61).
+    pub tune_runqueue_depth: Option<u32>,
+    /// `tune.maxaccept N`: connections a listener accepts in a row before the worker turns to other work
+    /// (`None`: 64, HAProxy's default with one process; `Some(None)` for -1: no limit).
+    pub tune_maxaccept: Option<Option<u32>>,
+    /// `maxpipes N`: pipes open at once for splicing, in the whole process (0: no limit of fulcrum's own;
+    /// connections that find none copy through user space).
+    pub maxpipes: Option<u32>,
     /// `quiet`: as `-q`, no warnings and no notices at start.
     pub quiet: bool,
     /// `external-check`: proxies may run programs as health checks (`option external-check`).

@@ -572,6 +572,7 @@ impl Control for RuntimeApi {
             cum_conns: None,
             cum_req: None,
             ssl_conns: snap.ssl_conns.figures(),
+            pipes: crate::net::pipes::figures(),
             listeners: self.listeners,
             dropped_logs: snap.logging.stats().lost(),
             node: snap.node.clone().unwrap_or_else(hostname),

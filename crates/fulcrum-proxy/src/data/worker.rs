@@ -31,6 +31,31 @@ pub struct Limits {
     pub ssl_rate: Option<Arc<crate::data::rate_gate::RateGate>>,
     /// `cpu-map`: the CPUs each worker thread runs on (index: worker id), `None` where no line names it.
     pub cpu_map: Arc<[Option<Vec<usize>>]>,
+    /// `tune.maxpollevents`, `tune.runqueue-depth`, `tune.maxaccept`: how each worker's runtime and listeners
+    /// take turns (see [`Scheduling`]).
+    pub scheduling: Scheduling,
+}
+
+/// How a worker shares its thread between new events, ready tasks and new connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Scheduling {
+    /// `tune.maxpollevents`: the most readiness events taken from the kernel in one wait.
+    pub max_poll_events: Option<usize>,
+    /// `tune.runqueue-depth`: the most task polls before the runtime looks for new events.
+    pub runqueue_depth: Option<u32>,
+    /// `tune.maxaccept`: connections a listener accepts in a row before letting other work run (`None`: no limit).
+    pub max_accept: Option<u32>,
+}
+
+impl Scheduling {
+    /// As `global` sets it (HAProxy's `tune.maxaccept` default with one process: 64).
+    pub fn of(g: &fulcrum_config::haproxy::Global) -> Self {
+        Scheduling {
+            max_poll_events: g.tune_maxpollevents.map(|n| n as usize),
+            runqueue_depth: g.tune_runqueue_depth,
+            max_accept: g.tune_maxaccept.unwrap_or(Some(64)),
+        }
+    }
 }
 
 /// Binds the calling thread to `cpus` (`cpu-map`); a failure (no such CPU here) is a warning, as the thread
@@ -135,10 +160,15 @@ pub fn spawn(
             if let Some(cpus) = limits.cpu_map.get(id).and_then(Option::as_ref) {
                 pin_to(id, cpus);
             }
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let mut builder = tokio::runtime::Builder::new_current_thread();
+            builder.enable_all();
+            if let Some(n) = limits.scheduling.max_poll_events {
+                builder.max_io_events_per_tick(n);
+            }
+            if let Some(n) = limits.scheduling.runqueue_depth {
+                builder.event_interval(n);
+            }
+            let rt = match builder.build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     warn!(error = %e, "worker {id}: cannot start its runtime");
@@ -206,7 +236,13 @@ async fn accept_loop(
     limits: Limits,
 ) {
     let local_port = listener.local_port();
+    // Connections accepted since this loop last let the worker's other tasks run (`tune.maxaccept`).
+    let mut in_a_row = 0u32;
     loop {
+        if limits.scheduling.max_accept.is_some_and(|m| in_a_row >= m) {
+            in_a_row = 0;
+            tokio::task::yield_now().await;
+        }
         // Stop accepting while a limit is reached, as HAProxy does; the kernel queues new connections.
         let Some(global) = acquire(&limits.global).await else {
             return;
@@ -238,6 +274,7 @@ async fn accept_loop(
                 continue;
             }
         };
+        in_a_row += 1;
         fe.stats
             .conn_tot
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

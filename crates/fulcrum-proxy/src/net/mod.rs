@@ -10,6 +10,7 @@ pub mod listener;
 pub mod memory;
 pub mod origin;
 pub mod parking;
+pub mod pipes;
 pub mod proxy_header;
 pub mod relay;
 pub mod silent_drop;

@@ -13,11 +13,11 @@
 //! the buffer; and a source stopped at a TCP urgent mark (where splice returns EAGAIN although bytes wait, or 0
 //! when the FIN came in behind them) is read past the mark with recv(2).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::OnceLock;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -27,24 +27,9 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::net::pipes::{pool_give, pool_take, Pipe, PIPE_SIZE};
 use crate::net::relay::SpliceEnd;
 
-/// Capacity asked for each new pipe (F_SETPIPE_SZ) unless `tune.pipesize` says otherwise ([`set_pipe_size`]); the
-/// kernel may round it or refuse it, then the default stays.
-const PIPE_SIZE: usize = 256 * 1024;
-
-/// The capacity asked for new pipes: [`PIPE_SIZE`], or `tune.pipesize` (0: the kernel's default, 64 KiB).
-static PIPE_SIZE_ASKED: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(PIPE_SIZE);
-
-/// `tune.pipesize N`: the capacity asked for each pipe opened from now on (0: the kernel's default; `None`:
-/// fulcrum's own, [`PIPE_SIZE`]).
-pub fn set_pipe_size(n: Option<usize>) {
-    PIPE_SIZE_ASKED.store(n.unwrap_or(PIPE_SIZE), std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Empty pipes kept for reuse by each thread; more are closed when released.
-const POOL_MAX: usize = 64;
 /// Size of the user-space buffer used by the fallbacks.
 const COPY_BUF: usize = 64 * 1024;
 
@@ -657,80 +642,6 @@ fn splice_unsupported(e: &io::Error) -> bool {
     )
 }
 
-/// A pipe: both ends non-blocking and close-on-exec, closed when dropped.
-struct Pipe {
-    read: OwnedFd,
-    write: OwnedFd,
-    /// Its capacity in bytes.
-    size: usize,
-}
-
-impl Pipe {
-    /// Opens a pipe and asks for [`PIPE_SIZE`].
-    fn new() -> io::Result<Self> {
-        let mut fds = [0 as libc::c_int; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: pipe2 succeeded, so both descriptors are open and nothing else owns them.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let fd = write.as_raw_fd();
-        let asked = PIPE_SIZE_ASKED.load(std::sync::atomic::Ordering::Relaxed);
-        let asked = libc::c_int::try_from(asked).unwrap_or(libc::c_int::MAX);
-        let mut size = if asked > 0 {
-            // SAFETY: fcntl on a descriptor owned here; F_SETPIPE_SZ takes and returns a plain integer.
-            unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, asked) }
-        } else {
-            0
-        };
-        if size <= 0 {
-            // SAFETY: fcntl on a descriptor owned here; F_GETPIPE_SZ returns a plain integer.
-            size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
-        }
-        let size = usize::try_from(size)
-            .ok()
-            .filter(|&s| s > 0)
-            .unwrap_or(65536);
-        Ok(Pipe { read, write, size })
-    }
-}
-
-thread_local! {
-    /// Empty pipes ready for reuse by this thread.
-    static POOL: RefCell<Vec<Pipe>> = const { RefCell::new(Vec::new()) };
-}
-
-/// An empty pipe: a pooled one, else a new one.
-fn pool_take() -> io::Result<Pipe> {
-    let pooled = POOL
-        .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
-        .ok()
-        .flatten();
-    match pooled {
-        Some(p) => Ok(p),
-        None => Pipe::new(),
-    }
-}
-
-/// Keeps an empty pipe for reuse, or closes it when the pool is full (or the thread is exiting).
-/// The caller guarantees the pipe holds no bytes.
-fn pool_give(pipe: Pipe) {
-    let _ = POOL.try_with(|p| {
-        if let Ok(mut p) = p.try_borrow_mut() {
-            if p.len() < POOL_MAX {
-                p.push(pipe);
-            }
-        }
-    });
-}
-
-/// Pipes in this thread's pool.
-#[cfg(test)]
-fn pool_len() -> usize {
-    POOL.try_with(|p| p.borrow().len()).unwrap_or(0)
-}
-
 /// splice(2) without offsets, non-blocking, retried on EINTR.
 fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     loop {
@@ -802,6 +713,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+    use crate::net::pipes::{pool_len, POOL_MAX};
 
     /// A connected pair: the blocking peer end and the tokio end.
     async fn connected() -> (StdStream, TcpStream) {
