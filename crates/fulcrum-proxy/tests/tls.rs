@@ -1503,44 +1503,69 @@ fn tune_ssl_maxrecord_bounds_the_records() {
     assert!(whole.last().is_some_and(|&l| l > 16_000), "{whole:?}");
 }
 
+/// A PEM file `name` in the test PKI's directory made of the PKI's files `parts`, in order, without empty lines.
+fn pem_of(name: &str, parts: &[&str]) -> std::path::PathBuf {
+    let k = pki();
+    let text = parts
+        .iter()
+        .map(|p| std::fs::read_to_string(k.dir.join(p)).unwrap())
+        .collect::<String>()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let file = k.dir.join(name);
+    std::fs::write(&file, format!("{text}\n")).unwrap();
+    file
+}
+
+/// How many certificates a server at `addr` sends for `a.test`.
+fn certificates_sent(addr: std::net::SocketAddr) -> usize {
+    presented(addr, "a.test")
+        .1
+        .matches("BEGIN CERTIFICATE")
+        .count()
+}
+
+/// With `global` lines and a `bind ... ssl crt FILE`, fulcrum sends `want` certificates for a.test, and so does
+/// haproxy 2.6 with the same lines.
+fn chain_sent_as_haproxy(global: &str, file: &Path, want: usize) {
+    let bind = format!("    bind 127.0.0.1:0 ssl crt {}\n", file.display());
+    let (p, o) = proxy(global, &bind);
+    assert_eq!(
+        certificates_sent(p.addr),
+        want,
+        "{global:?} {}",
+        file.display()
+    );
+    drop(p);
+    if haproxy_present() {
+        let port = free_port();
+        let cfg = format!(
+            "global\n{global}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    \
+             timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} ssl crt {}\n    default_backend b\n\
+             backend b\n{}",
+            file.display(),
+            server_lines(&o, "")
+        );
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let _h = start_haproxy(&cfg, addr);
+        assert_eq!(
+            certificates_sent(addr),
+            want,
+            "haproxy, {global:?} {}",
+            file.display()
+        );
+    }
+}
+
 /// `ssl-skip-self-issued-ca`: a certificate file holding the leaf and its (self-issued) root CA sends both by
 /// default, the leaf alone with the keyword; the same certificates as haproxy 2.6 sends in each case.
 #[test]
 fn ssl_skip_self_issued_ca_leaves_the_root_out_of_the_chain() {
-    let k = pki();
-    let file = k.dir.join("a-with-root.pem");
-    let pem = [
-        std::fs::read(k.dir.join("a.crt")).unwrap(),
-        std::fs::read(k.dir.join("ca.pem")).unwrap(),
-        std::fs::read(k.dir.join("a.key.tmp")).unwrap(),
-    ]
-    .concat();
-    std::fs::write(&file, pem).unwrap();
-    let sent = |addr: std::net::SocketAddr| {
-        presented(addr, "a.test")
-            .1
-            .matches("BEGIN CERTIFICATE")
-            .count()
-    };
-    for (global, want) in [("", 2), ("    ssl-skip-self-issued-ca\n", 1)] {
-        let bind = format!("    bind 127.0.0.1:0 ssl crt {}\n", file.display());
-        let (p, o) = proxy(global, &bind);
-        assert_eq!(sent(p.addr), want, "{global:?}");
-        drop(p);
-        if haproxy_present() {
-            let port = free_port();
-            let cfg = format!(
-                "global\n{global}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    \
-                 timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} ssl crt {}\n    default_backend b\n\
-                 backend b\n{}",
-                file.display(),
-                server_lines(&o, "")
-            );
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            let _h = start_haproxy(&cfg, addr);
-            assert_eq!(sent(addr), want, "haproxy, {global:?}");
-        }
-    }
+    let file = pem_of("a-with-root.pem", &["a.crt", "ca.pem", "a.key.tmp"]);
+    chain_sent_as_haproxy("", &file, 2);
+    chain_sent_as_haproxy("    ssl-skip-self-issued-ca\n", &file, 1);
 }
 
 /// `maxsslrate N`: at most N new connections a second on `ssl` listeners (the others wait in the kernel's queue
@@ -1719,25 +1744,16 @@ fn maxsslconn_bounds_tls_connections_from_clients_and_to_servers() {
 fn ssl_skip_self_issued_ca_holds_for_runtime_replacements() {
     let k = pki();
     let crt = k.path("b.pem");
-    let payload = [
-        std::fs::read_to_string(k.dir.join("a.crt")).unwrap(),
-        std::fs::read_to_string(k.dir.join("ca.pem")).unwrap(),
-        std::fs::read_to_string(k.dir.join("a.key.tmp")).unwrap(),
-    ]
-    .concat()
-    // An empty line would end the payload.
-    .lines()
-    .filter(|l| !l.trim().is_empty())
-    .collect::<Vec<_>>()
-    .join("\n");
+    // Without empty lines: one would end the payload.
+    let payload = std::fs::read_to_string(pem_of(
+        "a-payload-root.pem",
+        &["a.crt", "ca.pem", "a.key.tmp"],
+    ))
+    .unwrap();
     let replace_and_count = |sock: &Path, addr: std::net::SocketAddr| -> (String, usize) {
-        let set = runtime_cmd(sock, &format!("set ssl cert {crt} <<\n{payload}\n"));
+        let set = runtime_cmd(sock, &format!("set ssl cert {crt} <<\n{payload}"));
         let commit = runtime_cmd(sock, &format!("commit ssl cert {crt}"));
-        let sent = presented(addr, "a.test")
-            .1
-            .matches("BEGIN CERTIFICATE")
-            .count();
-        (format!("{set}{commit}"), sent)
+        (format!("{set}{commit}"), certificates_sent(addr))
     };
     let global = |sock: &Path| {
         format!(
@@ -1780,51 +1796,12 @@ fn issuers_chain_path_completes_certificates_without_a_chain() {
     let issuers = k.dir.join("issuers");
     std::fs::create_dir_all(&issuers).unwrap();
     std::fs::copy(k.dir.join("ca.pem"), issuers.join("test-ca.pem")).unwrap();
-    let leaf_only = k.dir.join("a-leaf-only.pem");
-    let pem = [
-        std::fs::read(k.dir.join("a.crt")).unwrap(),
-        std::fs::read(k.dir.join("a.key.tmp")).unwrap(),
-    ]
-    .concat();
-    std::fs::write(&leaf_only, pem).unwrap();
-    let with_root = k.dir.join("a-leaf-and-root.pem");
-    let pem = [
-        std::fs::read(k.dir.join("a.crt")).unwrap(),
-        std::fs::read(k.dir.join("ca.pem")).unwrap(),
-        std::fs::read(k.dir.join("a.key.tmp")).unwrap(),
-    ]
-    .concat();
-    std::fs::write(&with_root, pem).unwrap();
-    let sent = |addr: std::net::SocketAddr| {
-        presented(addr, "a.test")
-            .1
-            .matches("BEGIN CERTIFICATE")
-            .count()
-    };
+    let leaf_only = pem_of("a-leaf-only.pem", &["a.crt", "a.key.tmp"]);
+    let with_root = pem_of("a-leaf-and-root.pem", &["a.crt", "ca.pem", "a.key.tmp"]);
     let global = format!("    issuers-chain-path {}\n", issuers.display());
-    for (global, file, want) in [
-        ("", &leaf_only, 1),
-        (global.as_str(), &leaf_only, 2),
-        (global.as_str(), &with_root, 2),
-    ] {
-        let bind = format!("    bind 127.0.0.1:0 ssl crt {}\n", file.display());
-        let (p, o) = proxy(global, &bind);
-        assert_eq!(sent(p.addr), want, "{global:?} {}", file.display());
-        drop(p);
-        if haproxy_present() {
-            let port = free_port();
-            let cfg = format!(
-                "global\n{global}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    \
-                 timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} ssl crt {}\n    default_backend b\n\
-                 backend b\n{}",
-                file.display(),
-                server_lines(&o, "")
-            );
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            let _h = start_haproxy(&cfg, addr);
-            assert_eq!(sent(addr), want, "haproxy, {global:?} {}", file.display());
-        }
-    }
+    chain_sent_as_haproxy("", &leaf_only, 1);
+    chain_sent_as_haproxy(&global, &leaf_only, 2);
+    chain_sent_as_haproxy(&global, &with_root, 2);
 }
 
 /// `issuers-chain-path` completes a leaf given alone to `set ssl cert` too, once committed.
@@ -1844,16 +1821,9 @@ fn issuers_chain_path_completes_runtime_replacements() {
         ),
         &format!("    bind 127.0.0.1:0 ssl crt {crt}\n"),
     );
-    let payload = [
-        std::fs::read_to_string(k.dir.join("a.crt")).unwrap(),
-        std::fs::read_to_string(k.dir.join("a.key.tmp")).unwrap(),
-    ]
-    .concat()
-    .lines()
-    .filter(|l| !l.trim().is_empty())
-    .collect::<Vec<_>>()
-    .join("\n");
-    let set = runtime_cmd(&sock, &format!("set ssl cert {crt} <<\n{payload}\n"));
+    let payload =
+        std::fs::read_to_string(pem_of("a-payload-leaf.pem", &["a.crt", "a.key.tmp"])).unwrap();
+    let set = runtime_cmd(&sock, &format!("set ssl cert {crt} <<\n{payload}"));
     let commit = runtime_cmd(&sock, &format!("commit ssl cert {crt}"));
     assert!(commit.contains("Success!"), "{set}{commit}");
     let (leaf, chain) = presented(p.addr, "a.test");
