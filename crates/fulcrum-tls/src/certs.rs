@@ -1,6 +1,6 @@
 //! Certificates named by `crt FILE|DIR`: a PEM file holds the certificate, its chain and (usually) the private
 //! key; a key missing from it is read from `FILE.key` beside it, as HAProxy does (`site.key` for `site.crt` under
-//! `ssl-load-extra-del-ext`: see [`Companions`]). A directory loads every file in it, in name order, except the
+//! `ssl-load-extra-del-ext`: see [`LoadOptions`]). A directory loads every file in it, in name order, except the
 //! companions HAProxy reads with a certificate (`.key`, `.ocsp`, `.issuer`, `.sctl`) and hidden files. An OCSP
 //! response in `FILE.ocsp` is stapled once checked against the certificate and its issuer (from `FILE.issuer` or
 //! the chain; see [`crate::ocsp_check`]).
@@ -19,12 +19,13 @@ use fulcrum_config::haproxy::ssl::ExtraFiles;
 /// Extensions of the files that accompany a certificate in a directory and are not certificates themselves.
 const COMPANIONS: &[&str] = &["key", "ocsp", "issuer", "sctl"];
 
-/// How the files accompanying a certificate are named: after the whole file name (`site.crt.key`, HAProxy's
-/// default), or, with `del_ext` (`ssl-load-extra-del-ext`), after the name without its `.crt` extension
-/// (`site.key`; a file with another extension keeps its whole name, as HAProxy does).
-/// Which of them are looked for is `ssl-load-extra-files` (all by default).
+/// How certificate files are read, as `global` says. The files accompanying a certificate are named after the
+/// whole file name (`site.crt.key`, HAProxy's default), or, with `del_ext` (`ssl-load-extra-del-ext`), after the
+/// name without its `.crt` extension (`site.key`; a file with another extension keeps its whole name, as HAProxy
+/// does); which of them are looked for is `ssl-load-extra-files` (all by default). The chain is then completed
+/// (`issuers-chain-path`) and trimmed of root CAs (`ssl-skip-self-issued-ca`).
 #[derive(Debug, Clone, Default)]
-pub struct Companions {
+pub struct LoadOptions {
     /// `ssl-load-extra-del-ext`.
     pub del_ext: bool,
     /// `ssl-load-extra-files`.
@@ -32,14 +33,14 @@ pub struct Companions {
     /// `ssl-skip-self-issued-ca`: self-issued certificates after the first are left out of the chain.
     pub skip_self_issued_ca: bool,
     /// `issuers-chain-path`: the chains that complete a certificate file holding none (see
-    /// [`Companions::with_issuers`]).
+    /// [`LoadOptions::with_issuers`]).
     pub issuers: Option<Arc<crate::issuers::IssuerChains>>,
 }
 
-impl Companions {
+impl LoadOptions {
     /// As `global` configures them.
-    pub fn of(g: &fulcrum_config::haproxy::ssl::GlobalSsl) -> Companions {
-        Companions {
+    pub fn of(g: &fulcrum_config::haproxy::ssl::GlobalSsl) -> LoadOptions {
+        LoadOptions {
             del_ext: g.extra_del_ext,
             load: g.extra_files,
             skip_self_issued_ca: g.skip_self_issued_ca,
@@ -48,11 +49,11 @@ impl Companions {
     }
 
     /// The same, with the chains of `issuers-chain-path` read (once: they complete every certificate loaded
-    /// with these companions), and what was wrong with its files.
+    /// with these options), and what was wrong with its files.
     pub fn with_issuers(
         mut self,
         g: &fulcrum_config::haproxy::ssl::GlobalSsl,
-    ) -> (Companions, Vec<String>) {
+    ) -> (LoadOptions, Vec<String>) {
         let mut warnings = Vec::new();
         if let Some(dir) = &g.issuers_chain_path {
             self.issuers = Some(Arc::new(crate::issuers::IssuerChains::load(
@@ -103,7 +104,7 @@ pub struct Loaded {
 pub fn load_crt(
     path: &Path,
     provider: &CryptoProvider,
-    companions: &Companions,
+    opts: &LoadOptions,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Loaded>, TlsError> {
     let meta = std::fs::metadata(path).map_err(|source| TlsError::Stat {
@@ -111,7 +112,7 @@ pub fn load_crt(
         source,
     })?;
     if !meta.is_dir() {
-        return Ok(vec![load_served(path, provider, companions, warnings)?]);
+        return Ok(vec![load_served(path, provider, opts, warnings)?]);
     }
     let entries = std::fs::read_dir(path).map_err(|source| TlsError::Stat {
         path: path.to_path_buf(),
@@ -138,7 +139,7 @@ pub fn load_crt(
     }
     files
         .iter()
-        .map(|f| load_served(f, provider, companions, warnings))
+        .map(|f| load_served(f, provider, opts, warnings))
         .collect()
 }
 
@@ -146,18 +147,18 @@ pub fn load_crt(
 pub fn load_file(
     path: &Path,
     provider: &CryptoProvider,
-    companions: &Companions,
+    opts: &LoadOptions,
 ) -> Result<Loaded, TlsError> {
     let bytes = std::fs::read(path).map_err(|source| TlsError::Stat {
         path: path.to_path_buf(),
         source,
     })?;
     let (mut chain, key) = parse_pem(&bytes, path)?;
-    companions.finish_chain(&mut chain);
+    opts.finish_chain(&mut chain);
     let key = match key {
         Some(k) => k,
-        None if companions.load.key => {
-            let companion = companions.path(path, "key");
+        None if opts.load.key => {
+            let companion = opts.path(path, "key");
             let data = std::fs::read(&companion).unwrap_or_default();
             PrivateKeyDer::from_pem_slice(&data).map_err(|_| TlsError::NoKey(companion))?
         }
@@ -173,12 +174,12 @@ pub fn load_file(
 pub fn load_served(
     path: &Path,
     provider: &CryptoProvider,
-    companions: &Companions,
+    opts: &LoadOptions,
     warnings: &mut Vec<String>,
 ) -> Result<Loaded, TlsError> {
-    let mut loaded = load_file(path, provider, companions)?;
-    if companions.load.sctl {
-        let sctl = companions.path(path, "sctl");
+    let mut loaded = load_file(path, provider, opts)?;
+    if opts.load.sctl {
+        let sctl = opts.path(path, "sctl");
         if sctl.exists() {
             warnings.push(format!(
                 "'{}': fulcrum's TLS library sends no signed certificate timestamps: the file is not used",
@@ -186,10 +187,10 @@ pub fn load_served(
             ));
         }
     }
-    if !companions.load.ocsp {
+    if !opts.load.ocsp {
         return Ok(loaded);
     }
-    let ocsp = companions.path(path, "ocsp");
+    let ocsp = opts.path(path, "ocsp");
     let der = match std::fs::read(&ocsp) {
         Ok(der) => der,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(loaded),
@@ -202,8 +203,8 @@ pub fn load_served(
         .map(|c| c.to_vec())
         .unwrap_or_default();
     let issuers = loaded.key.cert.get(1..).unwrap_or_default();
-    let named = if companions.load.issuer {
-        ocsp_issuer(path, companions, &leaf)?
+    let named = if opts.load.issuer {
+        ocsp_issuer(path, opts, &leaf)?
     } else {
         None
     };
@@ -229,12 +230,8 @@ pub fn load_served(
 
 /// The issuer named by `FILE.issuer`, read (as HAProxy reads it) when an OCSP response is to be checked: a file
 /// that holds no certificate, or not the issuer of `leaf`, is an error.
-fn ocsp_issuer(
-    path: &Path,
-    companions: &Companions,
-    leaf: &[u8],
-) -> Result<Option<Vec<u8>>, TlsError> {
-    let file = companions.path(path, "issuer");
+fn ocsp_issuer(path: &Path, opts: &LoadOptions, leaf: &[u8]) -> Result<Option<Vec<u8>>, TlsError> {
+    let file = opts.path(path, "issuer");
     let bytes = match std::fs::read(&file) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -441,10 +438,10 @@ mod tests {
         std::fs::write(dir.join("bad.pem"), [crt, read("other.pem")].concat()).unwrap();
         let provider = rustls::crypto::aws_lc_rs::default_provider();
         let good =
-            load_file(&dir.join("good.pem"), &provider, &Companions::default()).expect("loads");
+            load_file(&dir.join("good.pem"), &provider, &LoadOptions::default()).expect("loads");
         assert_eq!(good.names, ["v1.test"]);
         assert!(matches!(
-            load_file(&dir.join("bad.pem"), &provider, &Companions::default()),
+            load_file(&dir.join("bad.pem"), &provider, &LoadOptions::default()),
             Err(TlsError::KeyMismatch(_))
         ));
         let _ = std::fs::remove_dir_all(&dir);
@@ -454,10 +451,10 @@ mod tests {
     /// HAProxy does); by default it is `site.crt.key`. Observed with haproxy 2.6 -c on the same files.
     #[test]
     fn companions_are_named_with_or_without_the_crt_extension() {
-        let plain = Companions::default();
-        let del = Companions {
+        let plain = LoadOptions::default();
+        let del = LoadOptions {
             del_ext: true,
-            ..Companions::default()
+            ..LoadOptions::default()
         };
         assert_eq!(
             plain.path(Path::new("/d/site.crt"), "key"),

@@ -210,7 +210,7 @@ pub fn server_config_with(
             let loaded = certs::load_file(
                 &under(&g.crt_base, crt),
                 &provider,
-                &certs::Companions::of(g),
+                &certs::LoadOptions::of(g),
             )?;
             let slot = Arc::new(ClientSlot {
                 key: RwLock::new(loaded.key.clone()),

@@ -594,7 +594,7 @@ pub fn bind_config(
         for c in certs::load_crt(
             &under(&g.crt_base, crt),
             &load_provider,
-            store.companions(),
+            store.load_options(),
             &mut warnings,
         )? {
             let c = store.insert(c);
@@ -620,7 +620,7 @@ pub fn bind_config(
             for c in certs::load_crt(
                 &under(&g.crt_base, &e.file),
                 &load_provider,
-                store.companions(),
+                store.load_options(),
                 &mut warnings,
             )? {
                 let c = store.insert(c);
@@ -652,7 +652,7 @@ pub fn bind_config(
         base.strict_sni,
     ));
     if let (true, Some(file)) = (b.generate_certificates, &b.ca_sign_file) {
-        let ca = crate::generate::Ca::load(&under(&g.ca_base, file), &certs::Companions::of(g))?;
+        let ca = crate::generate::Ca::load(&under(&g.ca_base, file), &certs::LoadOptions::of(g))?;
         resolver.set_generator(crate::generate::Generator::new(
             ca,
             store.forged(g.ctx_cache_size()),

@@ -141,8 +141,9 @@ pub enum ListError {
 /// The loaded certificates of a proxy.
 pub struct CertStore {
     provider: Arc<CryptoProvider>,
-    /// How companion files are named (`ssl-load-extra-del-ext`), which `set ssl cert NAME.key` follows.
-    companions: certs::Companions,
+    /// How certificate files are read: companions (`ssl-load-extra-del-ext`, which `set ssl cert NAME.key`
+    /// follows), `issuers-chain-path`, `ssl-skip-self-issued-ca`.
+    load_options: certs::LoadOptions,
     inner: Mutex<Inner>,
     /// The certificates `generate-certificates` made, for every bind line (one cache for the process, as
     /// HAProxy keeps).
@@ -194,24 +195,23 @@ fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
 impl CertStore {
     /// An empty store whose certificates load with `provider`.
     pub fn new(provider: Arc<CryptoProvider>) -> Arc<CertStore> {
-        CertStore::with_companions(provider, certs::Companions::default())
+        CertStore::with_load_options(provider, certs::LoadOptions::default())
     }
 
     /// How the store's certificate files are read: their companions, `issuers-chain-path`,
     /// `ssl-skip-self-issued-ca`. Bind lines load theirs the same way.
-    pub fn companions(&self) -> &certs::Companions {
-        &self.companions
+    pub fn load_options(&self) -> &certs::LoadOptions {
+        &self.load_options
     }
 
-    /// An empty store whose certificates load with `provider` and whose companion files are named as `companions`
-    /// says.
-    pub fn with_companions(
+    /// An empty store whose certificates load with `provider` and whose files are read as `load_options` says.
+    pub fn with_load_options(
         provider: Arc<CryptoProvider>,
-        companions: certs::Companions,
+        load_options: certs::LoadOptions,
     ) -> Arc<CertStore> {
         Arc::new(CertStore {
             provider,
-            companions,
+            load_options,
             inner: Mutex::new(Inner::default()),
             forged: std::sync::OnceLock::new(),
         })
@@ -589,7 +589,7 @@ impl CertStore {
         let (part, base) = Part::of(name);
         // A part's file may be named without `.crt` (`ssl-load-extra-del-ext`): `site.key` for `site.crt`.
         let with_crt =
-            (part != Part::Whole && self.companions.del_ext).then(|| format!("{base}.crt"));
+            (part != Part::Whole && self.load_options.del_ext).then(|| format!("{base}.crt"));
         let known = |n: &str| inner.certs.contains_key(n) || inner.empty.contains(n);
         let target = match &inner.pending {
             Some(p) if p.name == base => base.to_string(),
@@ -636,7 +636,7 @@ impl CertStore {
         };
         let loaded = match read {
             Read::Whole(mut chain, key) => key.map(load_key).transpose().map(|key| {
-                self.companions.finish_chain(&mut chain);
+                self.load_options.finish_chain(&mut chain);
                 next = Pending {
                     name: target.clone(),
                     chain,

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fulcrum_tls::certs::{load_crt, Companions};
+use fulcrum_tls::certs::{load_crt, LoadOptions};
 
 fn run(dir: &Path, cmd: &[&str]) {
     let out = Command::new(cmd[0])
@@ -213,7 +213,7 @@ fn load(
     let loaded = load_crt(
         &path,
         &provider,
-        &Companions::of(&parsed.global.ssl),
+        &LoadOptions::of(&parsed.global.ssl),
         &mut warnings,
     );
     let out = match loaded {
@@ -428,7 +428,7 @@ fn ssl_load_extra_files_chooses_the_companions_as_haproxy() {
         load_crt(
             &sctl_dir.join("a.pem"),
             &provider,
-            &Companions::of(&g.global.ssl),
+            &LoadOptions::of(&g.global.ssl),
             &mut warnings,
         )
         .unwrap();

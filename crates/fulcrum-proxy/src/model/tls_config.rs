@@ -66,11 +66,11 @@ pub fn all(config: &Config) -> Result<AllTls, StartError> {
             message: e.to_string(),
         })?;
     }
-    let (companions, mut warnings) =
-        fulcrum_tls::certs::Companions::of(&config.global.ssl).with_issuers(&config.global.ssl);
-    let store = CertStore::with_companions(
+    let (opts, mut warnings) =
+        fulcrum_tls::certs::LoadOptions::of(&config.global.ssl).with_issuers(&config.global.ssl);
+    let store = CertStore::with_load_options(
         Arc::new(fulcrum_tls::rustls::crypto::aws_lc_rs::default_provider()),
-        companions,
+        opts,
     );
     let tls = config
         .proxies

@@ -12,7 +12,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::der::{CaParts, SigAlg};
-use crate::certs::{self, Companions};
+use crate::certs::{self, LoadOptions};
 use crate::TlsError;
 
 /// A CA's private key, by type.
@@ -48,7 +48,7 @@ fn refused(path: &Path, reason: impl Into<String>) -> TlsError {
 
 impl Ca {
     /// Reads `ca-sign-file PATH`.
-    pub fn load(path: &Path, companions: &Companions) -> Result<Ca, TlsError> {
+    pub fn load(path: &Path, opts: &LoadOptions) -> Result<Ca, TlsError> {
         let bytes = std::fs::read(path).map_err(|e| {
             refused(
                 path,
@@ -58,11 +58,11 @@ impl Ca {
                 ),
             )
         })?;
-        Ca::from_pem(&bytes, path, companions)
+        Ca::from_pem(&bytes, path, opts)
     }
 
     /// The CA in PEM text `bytes` read from `path` (its key in the text, else in the `.key` companion).
-    pub fn from_pem(bytes: &[u8], path: &Path, companions: &Companions) -> Result<Ca, TlsError> {
+    pub fn from_pem(bytes: &[u8], path: &Path, opts: &LoadOptions) -> Result<Ca, TlsError> {
         if encrypted(bytes) {
             return Err(refused(path, ENCRYPTED));
         }
@@ -70,7 +70,7 @@ impl Ca {
         let key = match key {
             Some(k) => k,
             None => {
-                let companion = companions.path(path, "key");
+                let companion = opts.path(path, "key");
                 let data = std::fs::read(&companion).unwrap_or_default();
                 if encrypted(&data) {
                     return Err(refused(path, ENCRYPTED));
