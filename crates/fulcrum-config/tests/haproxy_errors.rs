@@ -93,7 +93,7 @@ fn global_unknown_keyword() {
 
 #[test]
 fn global_known_but_unsupported() {
-    for kw in ["ssl-mode-async", "tune.http.cookielen 63", "noreuseport"] {
+    for kw in ["ssl-mode-async", "tune.http.cookielen 63", "busy-polling"] {
         let word = kw.split(' ').next().unwrap().to_string();
         err1(
             &format!("global\n{kw}\n"),

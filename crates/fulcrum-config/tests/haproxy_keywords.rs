@@ -1601,3 +1601,11 @@ fn scheduling_and_pipe_tunables() {
     err1("global\n maxpipes many\n", 2, "maxpipes", "many");
     err1("global\n tune.maxaccept -2\n", 2, "tune.maxaccept", "-2");
 }
+
+/// `noreuseport` takes no argument.
+#[test]
+fn noreuseport() {
+    assert!(ok_both("global\n noreuseport\n").global.noreuseport);
+    assert!(!ok_both("global\n nbthread 1\n").global.noreuseport);
+    err1("global\n noreuseport yes\n", 2, "noreuseport", "yes");
+}

@@ -342,7 +342,12 @@ pub fn bind_with(config: &Config, handover: &mut listener::Handover) -> Result<B
                 let tuning = listen_tuning(bind, proxy, &config.global);
                 let sockets = match handover.take(addr, threads) {
                     Some(handed) => handed,
-                    None => listener::bind_reuseport_with(addr, threads, tuning.backlog),
+                    None => listener::bind_for_workers(
+                        addr,
+                        threads,
+                        tuning.backlog,
+                        config.global.noreuseport,
+                    ),
                 }
                 .and_then(|sockets| tune(&sockets, tuning).map(|()| sockets))
                 .map_err(|source| StartError::Bind {

@@ -623,3 +623,39 @@ fn socket_buffers_are_sized_as_haproxy_sizes_them() {
         assert_eq!(ours[1..], theirs[1..], "fulcrum and haproxy differ");
     }
 }
+
+/// Whether another socket with SO_REUSEPORT can bind `addr` while the proxy listens there.
+fn another_can_bind(addr: SocketAddr) -> bool {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_reuse_port(true).unwrap();
+    s.bind(&addr.into()).is_ok()
+}
+
+/// `noreuseport` (global): the listening sockets are bound without SO_REUSEPORT, so no other socket can bind the
+/// same address while the proxy listens (without it, one can, and would share the proxy's connections); two
+/// worker threads then accept from one shared socket and serve as before. The same as haproxy 2.6.
+#[test]
+fn noreuseport_keeps_other_sockets_off_the_address() {
+    let o = fulcrum_proxy::origin::Origin::start("o", "127.0.0.1:0".parse().unwrap()).unwrap();
+    for (global, alone) in [("", false), ("    noreuseport\n", true)] {
+        let cfg = |port: u16| {
+            format!(
+                "global\n    nbthread 2\n{global}defaults\n    mode http\n    timeout connect 1s\n    \
+                 timeout client 5s\n    timeout server 5s\nlisten app\n    bind 127.0.0.1:{port}\n    server s {}\n",
+                o.addr()
+            )
+        };
+        let port = free_port();
+        let p = start_proxy(&cfg(port));
+        assert_eq!(!another_can_bind(sa(port)), alone, "{global:?}");
+        for _ in 0..10 {
+            assert_eq!(get(p.addr, "/").status, 200, "{global:?}");
+        }
+        drop(p);
+        if haproxy_present() {
+            let port = free_port();
+            let _h = start_haproxy(&cfg(port), sa(port));
+            assert_eq!(!another_can_bind(sa(port)), alone, "haproxy, {global:?}");
+        }
+    }
+}

@@ -489,8 +489,19 @@ impl Sockets {
             };
             let have = self.0[i].1.len();
             if have < threads {
-                let more = fulcrum_proxy::listener::bind_reuseport(addr, threads - have)
-                    .with_context(|| format!("cannot bind to {addr}"))?;
+                // Without SO_REUSEPORT the address cannot be bound twice: more workers share the socket held.
+                let more = match self.0[i].1.first() {
+                    Some(held) if config.global.noreuseport => (have..threads)
+                        .map(|_| held.try_clone())
+                        .collect::<std::io::Result<Vec<_>>>(),
+                    _ => fulcrum_proxy::listener::bind_for_workers(
+                        addr,
+                        threads - have,
+                        fulcrum_proxy::listener::BACKLOG,
+                        config.global.noreuseport,
+                    ),
+                }
+                .with_context(|| format!("cannot bind to {addr}"))?;
                 self.0[i].1.extend(more);
             }
         }

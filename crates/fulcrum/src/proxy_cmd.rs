@@ -20,12 +20,13 @@ use fulcrum_config::diag::Severity;
 use fulcrum_config::haproxy::{self, Config};
 
 const USAGE: &str = "\
-Usage: fulcrum proxy [-f <cfgfile|cfgdir>]* [-c] [-cc <cond>] [-L <name>] [-p <pidfile>] [-D] [-d] [-db] [-dD] [-q] [-V] [-v|-vv]
+Usage: fulcrum proxy [-f <cfgfile|cfgdir>]* [-c] [-cc <cond>] [-L <name>] [-p <pidfile>] [-D] [-d] [-db] [-dD] [-dR] [-q] [-V] [-v|-vv]
   -f  load a configuration file, or every *.cfg of a directory in lexical order (repeatable)
   -c  check the configuration and exit: 0 when valid, 1 with one message per problem otherwise
   -cc evaluate a condition as '.if' does: exit 0 when true, 1 when false, 2 when it cannot be evaluated
   -L  set the local peer name (exported to the configuration as HAPROXY_LOCALPEER)
   -dD diagnostic mode: also print '.diag' messages
+  -dR bind listening sockets without SO_REUSEPORT (as 'noreuseport' in global)
   -W  master-worker mode: a master process starts the worker, forwards signals to it and reloads it
   -Ws master-worker mode with systemd notification (sd_notify READY=1, RELOADING=1, STATUS=)
   -S  master CLI socket (with -W): a unix path, ipv4@IP:PORT or fd@N (repeatable)
@@ -76,6 +77,8 @@ struct Options {
     help: bool,
     /// `-L NAME`: the local peer name (also exported as HAPROXY_LOCALPEER for the configuration).
     localpeer: Option<String>,
+    /// `-dR`: as `noreuseport` in global.
+    no_reuseport: bool,
     /// `-cc EXPR`: evaluate a condition and exit.
     condition: Option<String>,
     /// `-dD`: diagnostic mode (`.diag` messages are shown).
@@ -126,6 +129,7 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
                 o.localpeer = Some(v.to_string());
             }
             "-dD" => o.diag = true,
+            "-dR" => o.no_reuseport = true,
             "-D" => o.daemon = true,
             "-d" => {
                 o.foreground = true;
@@ -387,7 +391,7 @@ fn clone_files(o: &Options) -> Options {
 /// saying why it is invalid. `reload` says the master-worker mode is on whatever the options say.
 fn load_checked(opts: &Options, reload: bool) -> Result<(Config, Vec<String>), String> {
     let fatal = "[ALERT] Fatal errors found in configuration.";
-    let config = match haproxy::load(&opts.files) {
+    let mut config = match haproxy::load(&opts.files) {
         Ok(c) => c,
         Err(diags) => {
             let mut out: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
@@ -395,6 +399,7 @@ fn load_checked(opts: &Options, reload: bool) -> Result<(Config, Vec<String>), S
             return Err(out.join("\n"));
         }
     };
+    config.global.noreuseport |= opts.no_reuseport;
     let master_worker = reload || opts.master_worker || config.global.master_worker;
     if let Err(e) = check_programs(&config, master_worker) {
         return Err(format!("{e}\n{fatal}"));

@@ -754,3 +754,48 @@ fn a_failing_program_stops_the_master() {
     );
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// `-dR` is `noreuseport` from the command line: with two worker threads sharing one listening socket bound
+/// without SO_REUSEPORT, no other socket can bind the address (one can without the flag), and requests are served.
+#[test]
+fn dash_d_capital_r_binds_without_reuseport() {
+    let origin =
+        fulcrum_proxy::origin::Origin::start("web1", "127.0.0.1:0".parse().unwrap()).unwrap();
+    let d = tempdir("dr");
+    for (flags, alone) in [(&[][..], false), (&["-dR"][..], true)] {
+        let port = free_port();
+        let cfg = d.join(format!("dr-{port}.cfg"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "global\n    nbthread 2\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nlisten app\n    bind 127.0.0.1:{port}\n    server web1 {}\n",
+                origin.addr()
+            ),
+        )
+        .unwrap();
+        let _running = Running(
+            Command::new(BIN)
+                .arg("proxy")
+                .args(flags)
+                .arg("-f")
+                .arg(&cfg)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(10), "never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let other =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        other.set_reuse_port(true).unwrap();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert_eq!(other.bind(&addr.into()).is_err(), alone, "{flags:?}");
+        drop(other);
+        assert!(http_get(port).starts_with("HTTP/1.1 200"), "{flags:?}");
+    }
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -296,6 +296,11 @@ fn keyword(g: &mut Global, line: &Line, resolver: Resolver<'_>, sink: &mut Sink)
                 g.nosplice = true;
             }
         }
+        "noreuseport" => {
+            if sink.max_args(line, kw, 1, 0) {
+                g.noreuseport = true;
+            }
+        }
         "master-worker" => match arg {
             None => g.master_worker = true,
             Some("no-exit-on-failure") => sink.error(

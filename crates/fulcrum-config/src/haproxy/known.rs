@@ -39,7 +39,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "nogetaddrinfo",
     "nokqueue",
     "nopoll",
-    "noreuseport",
     "numa-cpu-mapping",
     "pp2-never-send-local",
     "profiling.memory",
@@ -122,6 +121,7 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "maxsslrate",
     "maxsslconn",
     "issuers-chain-path",
+    "noreuseport",
     "cpu-map",
 ];
 

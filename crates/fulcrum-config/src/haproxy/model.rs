@@ -248,6 +248,9 @@ pub struct Global {
     pub pidfile: Option<PathBuf>,
     /// `nosplice`: `mode tcp` copies through user space instead of splice(2).
     pub nosplice: bool,
+    /// `noreuseport` (or `-dR`): listening sockets are bound without SO_REUSEPORT, so no other socket can bind
+    /// the same address while they are open; the worker threads then share one socket per address.
+    pub noreuseport: bool,
     /// `server-state-file PATH`: the file `load-server-state-from-file global` reads at start (relative to
     /// `server-state-base` unless absolute).
     pub server_state_file: Option<PathBuf>,

@@ -15,6 +15,33 @@ pub fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListe
     bind_reuseport_with(addr, count, BACKLOG)
 }
 
+/// `count` listeners on `addr` for as many workers: sockets of their own (SO_REUSEPORT), or, with `noreuseport`
+/// (`shared`), one socket bound without SO_REUSEPORT that they all accept from, so that nothing else can bind
+/// the address meanwhile.
+pub fn bind_for_workers(
+    addr: SocketAddr,
+    count: usize,
+    backlog: i32,
+    shared: bool,
+) -> io::Result<Vec<TcpListener>> {
+    if !shared {
+        return bind_reuseport_with(addr, count, backlog);
+    }
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    let first: TcpListener = socket.into();
+    let mut out = Vec::with_capacity(count.max(1));
+    for _ in 1..count.max(1) {
+        out.push(first.try_clone()?);
+    }
+    out.push(first);
+    Ok(out)
+}
+
 /// [`bind_reuseport`] with a listen queue of `backlog` connections (a proxy's `backlog N`).
 pub fn bind_reuseport_with(
     addr: SocketAddr,
