@@ -13,8 +13,12 @@ use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 /// The chains of an `issuers-chain-path` directory, by the subject of their first certificate.
 #[derive(Debug, Default)]
 pub struct IssuerChains {
-    by_subject: HashMap<Vec<u8>, Vec<Vec<CertificateDer<'static>>>>,
+    /// Each chain with the subject key identifier of its first certificate.
+    by_subject: HashMap<Vec<u8>, Vec<Keyed>>,
 }
+
+/// A chain and the subject key identifier of its first certificate (read once, when the directory is).
+type Keyed = (Option<Vec<u8>>, Vec<CertificateDer<'static>>);
 
 /// The DER subject, DER issuer, subject key identifier and authority key identifier of a certificate.
 type Facts = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
@@ -61,8 +65,12 @@ impl IssuerChains {
             let chain = std::fs::read(&file)
                 .ok()
                 .and_then(|b| crate::certs::certificates(&b, &file).ok());
-            match chain.and_then(|c| Some((facts(c.first()?)?.0, c))) {
-                Some((subject, chain)) => chains.by_subject.entry(subject).or_default().push(chain),
+            match chain.and_then(|c| Some((facts(c.first()?)?, c))) {
+                Some(((subject, _, ski, _), chain)) => chains
+                    .by_subject
+                    .entry(subject)
+                    .or_default()
+                    .push((ski, chain)),
                 None => warnings.push(format!(
                     "unable to load issuers-chain {} : no PEM certificate in it",
                     file.display()
@@ -81,13 +89,12 @@ impl IssuerChains {
             return;
         };
         let found = self.by_subject.get(&issuer).and_then(|candidates| {
-            candidates.iter().find(|c| {
-                let ski = c.first().and_then(facts).and_then(|f| f.2);
-                match (&aki, ski) {
-                    (Some(a), Some(s)) => *a == s,
-                    _ => true,
-                }
-            })
+            candidates
+                .iter()
+                .find_map(|(ski, chain)| match (&aki, ski) {
+                    (Some(a), Some(s)) if a != s => None,
+                    _ => Some(chain),
+                })
         });
         if let Some(issuers) = found {
             chain.extend(issuers.iter().cloned());

@@ -27,19 +27,28 @@ pub fn bind_for_workers(
     if !shared {
         return bind_reuseport_with(addr, count, backlog);
     }
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
-    let first: TcpListener = socket.into();
+    let first = listening(addr, backlog, false)?;
     let mut out = Vec::with_capacity(count.max(1));
     for _ in 1..count.max(1) {
         out.push(first.try_clone()?);
     }
     out.push(first);
     Ok(out)
+}
+
+/// One non-blocking listening socket on `addr` (SO_REUSEADDR, TCP_NODELAY for the connections it accepts, and
+/// SO_REUSEPORT when `reuse_port`).
+fn listening(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
 }
 
 /// [`bind_reuseport`] with a listen queue of `backlog` connections (a proxy's `backlog N`).
@@ -51,14 +60,7 @@ pub fn bind_reuseport_with(
     let mut out = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count.max(1) {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(true)?;
-        socket.set_nonblocking(true)?;
-        socket.set_nodelay(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(backlog)?;
-        let listener: TcpListener = socket.into();
+        let listener = listening(addr, backlog, true)?;
         if addr.port() == 0 {
             addr = listener.local_addr()?;
         }
