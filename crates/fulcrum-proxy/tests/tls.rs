@@ -1646,7 +1646,8 @@ fn maxsslconn_steps(
             let _ = self.0.wait();
         }
     }
-    // Two TLS sessions held open by clients that send nothing after their handshake.
+    // Two TLS sessions held open by clients that send nothing after their handshake (`timeout client` is long
+    // enough that a loaded machine's slow steps do not end them early and make room for the third).
     let mut holders: Vec<Holder> = (0..2)
         .map(|_| {
             Holder(
@@ -1702,7 +1703,7 @@ fn maxsslconn_bounds_tls_connections_from_clients_and_to_servers() {
         let (tls_port, plain_port) = (free_port(), free_port());
         let cfg = format!(
             "global\n    nbthread 1\n    maxsslconn 2\n    stats socket {} level admin\n\
-             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 60s\n    timeout server 5s\n\
              frontend f\n    bind 127.0.0.1:{tls_port} ssl crt {}\n\
              \x20   http-request return status 200 content-type text/plain string ok\n\
              frontend clear\n    bind 127.0.0.1:{plain_port}\n    default_backend b\n\

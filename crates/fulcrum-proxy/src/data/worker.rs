@@ -260,11 +260,11 @@ async fn accept_loop(
         if let Some(g) = limits.ssl_rate.as_ref().filter(|_| tls.is_some()) {
             g.take().await;
         }
-        // `maxsslconn`: an `ssl` listener accepts only while the process has room for one more TLS connection.
-        let ssl = match &tls {
-            Some(_) => Some(worker.snapshot.ssl_conns.wait().await),
-            None => None,
-        };
+        // `maxsslconn`: an `ssl` listener accepts only while the process has room for one more TLS connection
+        // (the room is not held meanwhile: the connection counts once accepted).
+        if tls.is_some() {
+            worker.snapshot.ssl_conns.room().await;
+        }
         let (stream, peer) = match listener.accept().await {
             Ok(pair) => pair,
             Err(e) => {
@@ -275,6 +275,11 @@ async fn accept_loop(
             }
         };
         in_a_row += 1;
+        // A connection to a server may have taken the room since: this one then waits for the next.
+        let ssl = match &tls {
+            Some(_) => Some(worker.snapshot.ssl_conns.wait().await),
+            None => None,
+        };
         fe.stats
             .conn_tot
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -51,7 +51,17 @@ impl SslConns {
         }
     }
 
-    /// Waits until one more TLS connection may open (a listener about to accept one).
+    /// Waits until the limit leaves room for one more TLS connection, without taking it: a listener waits so
+    /// before accepting, and a connection to a server may still take the room meanwhile, as in HAProxy, where
+    /// only open connections count.
+    pub async fn room(&self) {
+        if let Some(p) = &self.permits {
+            // Taken and given back at once; the semaphore is never closed.
+            drop(p.acquire().await);
+        }
+    }
+
+    /// Waits until one more TLS connection may open, and counts it (a connection a listener accepted).
     pub async fn wait(self: &Arc<Self>) -> SslConn {
         let permit = match &self.permits {
             // The semaphore is never closed.
@@ -95,13 +105,22 @@ mod tests {
             let conns = conns.clone();
             async move { conns.wait().await }
         });
+        let room = tokio::spawn({
+            let conns = conns.clone();
+            async move { conns.room().await }
+        });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "a listener waits at the limit");
+        assert!(!room.is_finished(), "there is no room at the limit");
         drop(a);
         let c = waiting.await.unwrap();
         assert_eq!(conns.figures(), [2, 2, 3]);
+        drop(b);
+        room.await.unwrap();
+        assert_eq!(conns.figures(), [2, 1, 3], "waiting for room takes none");
+        let b = conns.try_take().expect("the room is still there");
         drop((b, c));
-        assert_eq!(conns.figures(), [2, 0, 3]);
+        assert_eq!(conns.figures(), [2, 0, 4]);
     }
 
     #[test]
