@@ -190,15 +190,26 @@ impl UpstreamBody {
                     self.finish();
                 }
             }
-            State::UntilClose => {
-                self.conn = None;
-                if complete {
-                    self.state = State::Done;
-                    self.guard.take();
-                }
-            }
+            State::UntilClose if complete => self.ended_by_close(),
+            State::UntilClose => self.conn = None,
             _ => {}
         }
+    }
+
+    /// No more of the body comes, and its connection is not kept. `released`: the body ended (a body delimited
+    /// by the server's close, an HTTP/2 stream's end) and the server is released now; otherwise it failed, and
+    /// the server is released with the body.
+    fn stop(&mut self, released: bool) {
+        self.conn = None;
+        self.state = State::Done;
+        if released {
+            self.guard.take();
+        }
+    }
+
+    /// A body delimited by its connection's close is complete.
+    fn ended_by_close(&mut self) {
+        self.stop(true);
     }
 
     /// The body has been read completely: release the server and keep the connection when it is clean.
@@ -252,8 +263,7 @@ impl Body for UpstreamBody {
         if let State::H2(stream) = &mut this.state {
             let polled = ready!(stream.poll_frame(cx));
             if matches!(polled, None | Some(Err(_))) {
-                this.state = State::Done;
-                this.guard.take();
+                this.stop(true);
             }
             return Poll::Ready(polled);
         }
@@ -286,8 +296,7 @@ impl Body for UpstreamBody {
                     }
                     Ok(Decoded::NeedMore) => limit,
                     Err(e) => {
-                        this.conn = None;
-                        this.state = State::Done;
+                        this.stop(false);
                         return Poll::Ready(Some(Err(io::Error::new(
                             io::ErrorKind::InvalidData,
                             e,
@@ -305,20 +314,16 @@ impl Body for UpstreamBody {
             };
             match ready!(conn.poll_fill(cx, want)) {
                 Ok(0) if matches!(this.state, State::UntilClose) => {
-                    this.conn = None;
-                    this.state = State::Done;
-                    this.guard.take();
+                    this.ended_by_close();
                     return Poll::Ready(None);
                 }
                 Ok(0) => {
-                    this.conn = None;
-                    this.state = State::Done;
+                    this.stop(false);
                     return Poll::Ready(Some(Err(truncated())));
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    this.conn = None;
-                    this.state = State::Done;
+                    this.stop(false);
                     return Poll::Ready(Some(Err(e)));
                 }
             }
