@@ -26,7 +26,20 @@ fn release_free_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
+/// Keeps the process's memory in 4 KiB pages: no transparent huge pages. mimalloc asks the kernel for huge pages on
+/// its large mappings, and a 2 MiB page counts whole in RSS and is zeroed whole when first touched, so the memory
+/// of idle connections varied by a factor of two from run to run, and 1 MiB responses cost more CPU (measured in
+/// docs/PERFORMANCE.md, "Transparent huge pages"). `MIMALLOC_ALLOW_THP=1` in the environment keeps them.
+fn without_huge_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return;
+    }
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag of this process (inherited by its children); no memory is passed.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+}
+
 fn main() -> ExitCode {
+    without_huge_pages();
     fulcrum_proxy::memory::set_release(release_free_memory);
     let args: Vec<OsString> = std::env::args_os().collect();
     let argv0 = args
