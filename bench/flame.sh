@@ -4,6 +4,7 @@
 # origin on CPU 1, all on loopback. perf samples fulcrum for 4 s (DWARF call graphs) and inferno draws the SVG.
 #
 #   bench/flame.sh OUT.svg [TITLE]        FULCRUM_BIN=path to profile another build (default: the release build)
+#                                          FOLDED=path to keep the collapsed stacks (for inferno-diff-folded)
 #
 # Needs perf, haproxy, wrk, taskset and inferno (`cargo install inferno`). Also prints the share of samples in
 # the kernel, fulcrum and libc, and the system calls per request, which tell how far the proxy is from the floor
@@ -65,6 +66,7 @@ wait "$rec"
 perf report -i "$work/perf.data" --no-children --sort dso -g none 2>/dev/null | grep '%' | head -4
 perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf > "$work/folded"
 inferno-flamegraph --minwidth 1.5 --width 1600 --title "$title" < "$work/folded" > "$out"
+if [ -n "${FOLDED:-}" ]; then cp "$work/folded" "$FOLDED"; fi
 # System calls per request, counted over a bounded 2 s run.
 events=syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_writev,syscalls:sys_enter_epoll_wait
 perf stat -e "$events" -p "$proxy" -o "$work/stat.txt" -- sleep 2.5 &

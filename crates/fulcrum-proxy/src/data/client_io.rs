@@ -27,6 +27,12 @@ const READ_INITIAL: usize = 4 * 1024;
 /// A client connection.
 pub struct ClientIo {
     stream: TcpStream,
+    st: IoState,
+}
+
+/// What a client connection holds besides its socket, kept as it is while the connection is parked
+/// ([`ClientIo::park`]).
+struct IoState {
     /// The TLS session, on a `bind ... ssl` listener.
     tls: Option<Box<TlsSession>>,
     fe: Arc<FrontendRt>,
@@ -47,6 +53,41 @@ pub struct ClientIo {
     h1: Cell<bool>,
 }
 
+impl Drop for IoState {
+    fn drop(&mut self) {
+        if self.h1.replace(false) {
+            self.fe.stats.h1.closed();
+        }
+    }
+}
+
+/// An idle client connection taken out of the reactor (its socket registered nowhere), waiting in the worker's
+/// parking lot with no buffer: [`ClientIo::park`], [`ParkedIo::resume`].
+pub struct ParkedIo {
+    stream: std::net::TcpStream,
+    st: IoState,
+}
+
+impl ParkedIo {
+    /// The socket's descriptor, for the parking lot to watch.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.stream.as_raw_fd()
+    }
+
+    /// Registers the socket with the reactor again. On failure the connection is closed.
+    ///
+    /// The lot resumes a connection whose socket became readable: that counts as activity, so the connection is
+    /// not parked again before the reactor, which learns of the readiness at its next turn, lets it read.
+    pub fn resume(self) -> io::Result<ClientIo> {
+        self.st.last_activity_ms.set(coarse_ms());
+        Ok(ClientIo {
+            stream: TcpStream::from_std(self.stream)?,
+            st: self.st,
+        })
+    }
+}
+
 impl ClientIo {
     /// Wraps an accepted connection of `fe`.
     pub fn new(
@@ -57,17 +98,35 @@ impl ClientIo {
     ) -> Self {
         ClientIo {
             stream,
-            tls,
-            fe,
-            log,
-            rbuf: RefCell::new(BytesMut::new()),
-            eof: Cell::new(false),
-            h1: Cell::new(false),
-            forgotten: Cell::new(false),
-            requests: Cell::new(0),
-            last_activity_ms: Cell::new(coarse_ms()),
-            proxied: None,
+            st: IoState {
+                tls,
+                fe,
+                log,
+                rbuf: RefCell::new(BytesMut::new()),
+                eof: Cell::new(false),
+                h1: Cell::new(false),
+                forgotten: Cell::new(false),
+                requests: Cell::new(0),
+                last_activity_ms: Cell::new(coarse_ms()),
+                proxied: None,
+            },
         }
+    }
+
+    /// Takes an idle connection out of the reactor, its receive buffer released: parked, it holds no buffer and
+    /// no registration. On failure the connection is closed.
+    pub fn park(self) -> io::Result<ParkedIo> {
+        let ClientIo { stream, st } = self;
+        {
+            let mut b = st.rbuf.borrow_mut();
+            if b.is_empty() {
+                *b = BytesMut::new();
+            }
+        }
+        Ok(ParkedIo {
+            stream: stream.into_std()?,
+            st,
+        })
     }
 
     /// Records the PROXY protocol header the connection started with.
@@ -75,13 +134,13 @@ impl ClientIo {
         mut self,
         proxied: Option<Box<crate::net::proxy_header::Received>>,
     ) -> Self {
-        self.proxied = proxied;
+        self.st.proxied = proxied;
         self
     }
 
     /// The PROXY protocol header the connection started with, if any.
     pub fn proxied(&self) -> Option<&crate::net::proxy_header::Received> {
-        self.proxied.as_deref()
+        self.st.proxied.as_deref()
     }
 
     /// The address the client connected to: the PROXY header's when it gave one, else the socket's (a system
@@ -94,7 +153,7 @@ impl ClientIo {
 
     /// `silent-drop`: the connection ends without a word to the client, not even a FIN.
     pub fn forget(&self) {
-        self.forgotten.set(true);
+        self.st.forgotten.set(true);
         crate::net::silent_drop::forget(&self.stream);
     }
 
@@ -105,7 +164,7 @@ impl ClientIo {
 
     /// The connection's socket, to hand it to a tunnel; `None` under TLS (the bytes must go through the session).
     pub fn stream_mut(&mut self) -> Option<&mut TcpStream> {
-        match self.tls {
+        match self.st.tls {
             None => Some(&mut self.stream),
             Some(_) => None,
         }
@@ -113,22 +172,22 @@ impl ClientIo {
 
     /// The TLS session, when the connection has one.
     pub fn tls(&self) -> Option<&TlsSession> {
-        self.tls.as_deref()
+        self.st.tls.as_deref()
     }
 
     /// The receive buffer (bytes read and not consumed yet).
     pub fn rbuf(&self) -> std::cell::RefMut<'_, BytesMut> {
-        self.rbuf.borrow_mut()
+        self.st.rbuf.borrow_mut()
     }
 
     /// Whether bytes are waiting in the receive buffer.
     pub fn has_buffered(&self) -> bool {
-        !self.rbuf.borrow().is_empty() || self.tls.as_ref().is_some_and(|t| t.has_plaintext())
+        !self.st.rbuf.borrow().is_empty() || self.st.tls.as_ref().is_some_and(|t| t.has_plaintext())
     }
 
     /// Releases the receive buffer (the connection is idle and holds no unread byte).
     pub fn release_buffers(&self) {
-        let mut b = self.rbuf.borrow_mut();
+        let mut b = self.st.rbuf.borrow_mut();
         if b.is_empty() {
             *b = BytesMut::new();
         }
@@ -136,45 +195,45 @@ impl ClientIo {
 
     /// Whether the client has closed its sending side.
     pub fn eof(&self) -> bool {
-        self.eof.get()
+        self.st.eof.get()
     }
 
     /// Counts a request received on the connection.
     pub fn count_request(&self) {
-        self.requests.set(self.requests.get() + 1);
+        self.st.requests.set(self.st.requests.get() + 1);
     }
 
     /// Requests received on the connection so far.
     pub fn requests(&self) -> u64 {
-        self.requests.get()
+        self.st.requests.get()
     }
 
     /// When the connection last moved a byte (to within a few milliseconds).
     pub fn last_activity(&self) -> Instant {
-        let ago = coarse_ms().saturating_sub(self.last_activity_ms.get());
+        let ago = coarse_ms().saturating_sub(self.st.last_activity_ms.get());
         Instant::now() - std::time::Duration::from_millis(ago)
     }
 
     fn touch(&self) {
-        self.last_activity_ms.set(coarse_ms());
+        self.st.last_activity_ms.set(coarse_ms());
     }
 
     /// Reads more bytes into the receive buffer, at most about `max`. `Ok(0)`: the client closed its side.
     pub fn poll_fill(&self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
-        let mut buf = self.rbuf.borrow_mut();
+        let mut buf = self.st.rbuf.borrow_mut();
         if buf.capacity() - buf.len() < READ_MIN {
             buf.reserve(READ_INITIAL.max(max.min(256 * 1024)));
         }
         let spare = buf.spare_capacity_mut();
         let want = spare.len().min(max.max(READ_MIN));
-        let read = match &self.tls {
+        let read = match &self.st.tls {
             None => poll_recv(&self.stream, cx, &mut spare[..want]),
             Some(tls) => tls.poll_read(&self.stream, cx, &mut spare[..want]),
         };
         let n = match ready!(read) {
             Ok(n) => n,
             Err(e) => {
-                self.eof.set(true);
+                self.st.eof.set(true);
                 return Poll::Ready(Err(e));
             }
         };
@@ -182,11 +241,11 @@ impl ClientIo {
         // SAFETY: `poll_recv` initialised the first `n` bytes of the spare capacity.
         unsafe { buf.set_len(len) };
         if n == 0 {
-            self.eof.set(true);
+            self.st.eof.set(true);
         } else {
             self.counted_in(n);
-            if self.h1.get() {
-                self.fe.stats.h1.received(n);
+            if self.st.h1.get() {
+                self.st.fe.stats.h1.received(n);
             }
         }
         Poll::Ready(Ok(n))
@@ -195,8 +254,8 @@ impl ClientIo {
     /// Counts `n` bytes read from the client.
     fn counted_in(&self, n: usize) {
         self.touch();
-        self.fe.stats.bytes_in.fetch_add(n as u64, Relaxed);
-        if let Some(l) = &self.log {
+        self.st.fe.stats.bytes_in.fetch_add(n as u64, Relaxed);
+        if let Some(l) = &self.st.log {
             l.on_read(n);
         }
     }
@@ -204,22 +263,22 @@ impl ClientIo {
     /// From now on the connection speaks HTTP/1 (`true`: it is counted among the frontend's open `h1`
     /// connections and its bytes in the `h1` statistics) or no longer does (it switched to HTTP/2).
     pub fn count_h1(&self, h1: bool) {
-        if h1 == self.h1.replace(h1) {
+        if h1 == self.st.h1.replace(h1) {
             return;
         }
         if h1 {
-            self.fe.stats.h1.opened();
+            self.st.fe.stats.h1.opened();
         } else {
-            self.fe.stats.h1.closed();
+            self.st.fe.stats.h1.closed();
         }
     }
 
     /// Counts a request starting on an HTTP/1 connection in the frontend's `h1` statistics, until the returned
     /// guard is dropped.
     pub fn h1_stream(&self) -> Option<H1Stream> {
-        self.h1.get().then(|| {
-            self.fe.stats.h1.stream_started();
-            H1Stream(self.fe.stats.h1.clone())
+        self.st.h1.get().then(|| {
+            self.st.fe.stats.h1.stream_started();
+            H1Stream(self.st.fe.stats.h1.clone())
         })
     }
 
@@ -234,7 +293,7 @@ impl ClientIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let n = match &self.tls {
+        let n = match &self.st.tls {
             None => ready!(poll_write_vectored_stream(&self.stream, cx, bufs))?,
             Some(tls) => ready!(tls.poll_write(&self.stream, cx, bufs))?,
         };
@@ -245,37 +304,37 @@ impl ClientIo {
     /// Whether response bodies may go to this client straight from a server's socket (splice(2)): clear text,
     /// and not turned off (`nosplice`).
     pub fn splices(&self) -> bool {
-        self.tls.is_none() && self.fe.splice && crate::net::splice::available()
+        self.st.tls.is_none() && self.st.fe.splice && crate::net::splice::available()
     }
 
     /// Counts `n` bytes read from the socket without passing through the receive buffer (spliced to a server).
     pub fn read_spliced(&self, n: usize) {
         self.counted_in(n);
-        if self.h1.get() {
-            self.fe.stats.h1.spliced_in(n);
+        if self.st.h1.get() {
+            self.st.fe.stats.h1.spliced_in(n);
         }
     }
 
     /// Counts `n` bytes written to the socket by [`ClientIo::poll_write`].
     pub fn wrote(&self, n: usize) {
         self.counted_out(n);
-        if self.h1.get() {
-            self.fe.stats.h1.sent(n);
+        if self.st.h1.get() {
+            self.st.fe.stats.h1.sent(n);
         }
     }
 
     /// Counts `n` bytes spliced to the socket from a server.
     pub fn wrote_spliced(&self, n: usize) {
         self.counted_out(n);
-        if self.h1.get() {
-            self.fe.stats.h1.spliced_out(n);
+        if self.st.h1.get() {
+            self.st.fe.stats.h1.spliced_out(n);
         }
     }
 
     fn counted_out(&self, n: usize) {
         self.touch();
-        self.fe.stats.bytes_out.fetch_add(n as u64, Relaxed);
-        if let Some(l) = &self.log {
+        self.st.fe.stats.bytes_out.fetch_add(n as u64, Relaxed);
+        if let Some(l) = &self.st.log {
             l.on_written(n);
         }
     }
@@ -341,7 +400,7 @@ impl ClientIo {
     /// then never resolves.
     pub async fn closed(&self) {
         use std::os::fd::AsRawFd;
-        if self.eof.get() {
+        if self.st.eof.get() {
             return;
         }
         if self.has_buffered() {
@@ -382,7 +441,7 @@ impl ClientIo {
 
     /// Ends what the proxy sends (`close_notify` under TLS, then a FIN) while still reading what the client sends.
     pub fn shutdown_write(&self) {
-        if let Some(tls) = &self.tls {
+        if let Some(tls) = &self.st.tls {
             tls.close(&self.stream);
         }
         let _ = shutdown_write(&self.stream);
@@ -392,10 +451,10 @@ impl ClientIo {
     /// client sent meanwhile is read and dropped when it is already there, so that closing does not reset the
     /// connection under a response still in flight.
     pub fn finish(&self) {
-        if self.forgotten.get() {
+        if self.st.forgotten.get() {
             return;
         }
-        if let Some(tls) = &self.tls {
+        if let Some(tls) = &self.st.tls {
             tls.close(&self.stream);
         }
         let _ = shutdown_write(&self.stream);
@@ -502,12 +561,6 @@ pub(crate) fn poll_recv(
             (Err(e), None) if e.kind() == io::ErrorKind::Interrupted => continue,
             (Err(e), None) => return Poll::Ready(Err(e)),
         }
-    }
-}
-
-impl Drop for ClientIo {
-    fn drop(&mut self) {
-        self.count_h1(false);
     }
 }
 

@@ -1,66 +1,43 @@
 //! The parking lot of a worker: idle keep-alive connections wait here without a task of their own.
 //!
-//! A parked connection is a slot holding what the connection owns, a small waker registered on its socket, and an
-//! entry in a deadline heap. One task per worker ([`Lot::run`]) hands a connection back when its socket becomes
-//! readable (the next request, or the client closing) and closes it when its idle time runs out. An idle
-//! connection then costs its socket and a slot, instead of a task with its whole future.
+//! A parked connection is a slot holding what the connection owns and an entry in a deadline heap. Its socket is
+//! out of tokio's reactor, registered instead (one-shot) with the lot's own epoll instance, whose descriptor the
+//! reactor watches. One task per worker ([`Lot::run`]) hands a connection back when its socket becomes readable
+//! (the next request, or the client closing) and closes it when its idle time runs out. An idle connection then
+//! costs its socket and a slot: no task with its whole future, no reactor registration (tokio's is a 256-byte
+//! allocation per socket), no waker.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::{poll_fn, Future};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 
-use tokio::net::TcpStream;
+use tokio::io::unix::AsyncFd;
 use tokio::time::{Instant, Sleep};
 
-/// Something that can be parked: it waits on one socket.
+/// Something that can be parked: it waits on one socket, registered with no reactor while parked.
 pub trait Parkable {
     /// The socket whose readability ends the wait.
-    fn stream(&self) -> &TcpStream;
+    fn fd(&self) -> RawFd;
 }
 
 /// Identifies one parking of one slot: a slot is reused, its generation is not.
 type Ticket = (u32, u32);
 
-/// The side of the lot that wakers reach (they must be `Send`, the lot itself is not).
-#[derive(Default)]
-struct Shared {
-    /// Slots whose socket became readable.
-    ready: Mutex<Vec<Ticket>>,
-    /// The lot task, to wake when `ready` gets an entry.
-    task: Mutex<Option<Waker>>,
+fn pack((index, generation): Ticket) -> u64 {
+    (u64::from(index) << 32) | u64::from(generation)
 }
 
-impl Shared {
-    fn wake_task(&self) {
-        let task = self.task.lock().ok().and_then(|mut t| t.take());
-        if let Some(task) = task {
-            task.wake();
-        }
-    }
+fn unpack(data: u64) -> Ticket {
+    ((data >> 32) as u32, data as u32)
 }
 
-/// The waker registered on a parked socket.
-struct SlotWaker {
-    shared: Arc<Shared>,
-    ticket: Ticket,
-}
-
-impl Wake for SlotWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if let Ok(mut ready) = self.shared.ready.lock() {
-            ready.push(self.ticket);
-        }
-        self.shared.wake_task();
-    }
-}
+/// How many ready sockets one `epoll_wait` of the lot collects.
+const EVENTS: usize = 64;
 
 /// A place in the lot. The item is boxed: slots are kept for reuse and the vector of them grows by doubling, so
 /// an empty or spare slot costs a pointer rather than a whole connection's room.
@@ -79,10 +56,13 @@ struct Inner<T> {
     parked: usize,
 }
 
-/// The parked connections of one worker.
+/// The parked connections of one worker (used on that worker's thread only).
 pub struct Lot<T> {
     inner: RefCell<Inner<T>>,
-    shared: Arc<Shared>,
+    /// The epoll instance the parked sockets are registered with, made at first use.
+    epoll: OnceCell<AsyncFd<OwnedFd>>,
+    /// The lot task, to wake when a parking brings a deadline earlier than its timer's.
+    task: RefCell<Option<Waker>>,
 }
 
 impl<T> Default for Lot<T> {
@@ -94,8 +74,38 @@ impl<T> Default for Lot<T> {
                 deadlines: BinaryHeap::new(),
                 parked: 0,
             }),
-            shared: Arc::default(),
+            epoll: OnceCell::new(),
+            task: RefCell::new(None),
         }
+    }
+}
+
+/// A new epoll instance, watched by the reactor of the calling thread's runtime.
+fn new_epoll() -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: epoll_create1 takes no pointer; the descriptor it returns is owned by nobody else.
+    let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created and is closed only by this OwnedFd.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: the AsyncFd owns the descriptor, which therefore stays open and the same for its whole life.
+    Ok(unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) }?)
+}
+
+/// Removes `fd` from the lot's epoll instance.
+fn unwatch(epoll: Option<&AsyncFd<OwnedFd>>, fd: RawFd) {
+    if let Some(e) = epoll {
+        // SAFETY: EPOLL_CTL_DEL ignores the event pointer (null is allowed since Linux 2.6.9). A failure (the
+        // socket was not registered) leaves nothing to undo.
+        unsafe {
+            libc::epoll_ctl(
+                e.get_ref().as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            )
+        };
     }
 }
 
@@ -110,9 +120,20 @@ impl<T: Parkable> Lot<T> {
         self.len() == 0
     }
 
-    /// Parks `item` until its socket is readable or `deadline` passes. Hands it straight back when the socket is
-    /// readable already.
+    fn epoll(&self) -> io::Result<&AsyncFd<OwnedFd>> {
+        if let Some(e) = self.epoll.get() {
+            return Ok(e);
+        }
+        let made = new_epoll()?;
+        Ok(self.epoll.get_or_init(|| made))
+    }
+
+    /// Parks `item` until its socket is readable (already readable: at the lot's next turn) or `deadline`
+    /// passes. Hands it back when its socket cannot be watched.
     pub fn park(&self, item: T, deadline: Option<Instant>) -> Result<(), T> {
+        let Ok(epoll) = self.epoll() else {
+            return Err(item);
+        };
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         let index = match inner.free.pop() {
@@ -132,15 +153,20 @@ impl<T: Parkable> Lot<T> {
         let slot = &mut inner.slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
         let ticket = (index, slot.generation);
-        let waker = Waker::from(Arc::new(SlotWaker {
-            shared: self.shared.clone(),
-            ticket,
-        }));
-        if item
-            .stream()
-            .poll_read_ready(&mut Context::from_waker(&waker))
-            .is_ready()
-        {
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
+            u64: pack(ticket),
+        };
+        // SAFETY: `event` is a valid epoll_event for the call to read; both descriptors are open.
+        let rc = unsafe {
+            libc::epoll_ctl(
+                epoll.get_ref().as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                item.fd(),
+                &mut event,
+            )
+        };
+        if rc != 0 {
             inner.free.push(index);
             return Err(item);
         }
@@ -157,45 +183,78 @@ impl<T: Parkable> Lot<T> {
             // The lot task's timer is set for a later deadline, or none: it must look again.
             if earliest {
                 drop(guard);
-                self.shared.wake_task();
+                self.wake_task();
             }
         }
         Ok(())
     }
 
+    fn wake_task(&self) {
+        let task = self.task.borrow_mut().take();
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
+
+    /// Takes the item parked under `ticket` out of the lot (and out of its epoll instance), if it is still there.
+    fn take(&self, ticket: Ticket) -> Option<T> {
+        let item = self.inner.borrow_mut().take(ticket)?;
+        unwatch(self.epoll.get(), item.fd());
+        Some(item)
+    }
+
     /// Takes every parked connection out of the lot (a soft stop closes them).
     pub fn take_all(&self) -> Vec<T> {
-        let mut inner = self.inner.borrow_mut();
-        let mut out = Vec::with_capacity(inner.parked);
-        for index in 0..inner.slots.len() {
-            let generation = inner.slots[index].generation;
-            if let Some(item) = inner.take((index as u32, generation)) {
-                out.push(item);
-            }
-        }
-        inner.deadlines.clear();
+        let tickets: Vec<Ticket> = {
+            let inner = self.inner.borrow();
+            inner
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.item.is_some())
+                .map(|(i, s)| (i as u32, s.generation))
+                .collect()
+        };
+        let out = tickets.into_iter().filter_map(|t| self.take(t)).collect();
+        self.inner.borrow_mut().deadlines.clear();
         out
     }
 
     /// Runs the lot forever: `ready` gets each connection whose socket became readable, `expired` each one whose
-    /// deadline passed.
+    /// deadline passed. Without an epoll instance (none could be made) it only expires connections, and none
+    /// can be parked.
     pub async fn run(&self, mut ready: impl FnMut(T), mut expired: impl FnMut(T)) {
         let mut timer: Option<Pin<Box<Sleep>>> = None;
+        let epoll = self.epoll().ok();
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS];
         poll_fn(|cx| loop {
-            // Registered before the ready list is read, so a wake in between is not lost.
-            if let Ok(mut task) = self.shared.task.lock() {
-                *task = Some(cx.waker().clone());
+            {
+                let mut task = self.task.borrow_mut();
+                if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                    *task = Some(cx.waker().clone());
+                }
             }
-            let woken = self
-                .shared
-                .ready
-                .lock()
-                .map(|mut r| std::mem::take(&mut *r))
-                .unwrap_or_default();
-            for ticket in woken {
-                let item = self.inner.borrow_mut().take(ticket);
-                if let Some(item) = item {
-                    ready(item);
+            if let Some(epoll) = epoll {
+                while let Poll::Ready(Ok(mut readiness)) = epoll.poll_read_ready(cx) {
+                    // SAFETY: `events` has room for EVENTS entries; a zero timeout never blocks.
+                    let n = unsafe {
+                        libc::epoll_wait(
+                            epoll.get_ref().as_raw_fd(),
+                            events.as_mut_ptr(),
+                            EVENTS as i32,
+                            0,
+                        )
+                    };
+                    let n = usize::try_from(n).unwrap_or(0);
+                    if n < EVENTS {
+                        readiness.clear_ready();
+                    }
+                    for event in &events[..n] {
+                        let data = event.u64;
+                        if let Some(item) = self.take(unpack(data)) {
+                            ready(item);
+                        }
+                    }
                 }
             }
             let now = Instant::now();
@@ -205,13 +264,10 @@ impl<T: Parkable> Lot<T> {
                     match inner.deadlines.peek() {
                         Some(Reverse((d, _))) if *d > now => break Some(*d),
                         None => break None,
-                        Some(_) => inner
-                            .deadlines
-                            .pop()
-                            .and_then(|Reverse((_, ticket))| inner.take(ticket)),
+                        Some(_) => inner.deadlines.pop().map(|Reverse((_, ticket))| ticket),
                     }
                 };
-                if let Some(item) = popped {
+                if let Some(item) = popped.and_then(|t| self.take(t)) {
                     expired(item);
                 }
             };
@@ -260,107 +316,144 @@ impl<T> Inner<T> {
 mod tests {
     use super::*;
     use std::cell::Cell;
+    use std::io::Write;
+    use std::net::TcpStream;
     use std::rc::Rc;
     use std::time::Duration;
-    use tokio::io::AsyncWriteExt;
 
     struct Conn(TcpStream, usize);
 
     impl Parkable for Conn {
-        fn stream(&self) -> &TcpStream {
-            &self.0
+        fn fd(&self) -> RawFd {
+            self.0.as_raw_fd()
         }
     }
 
-    /// (peer, socket to park). The parked side is the connecting one: an accepted socket starts out marked
-    /// readable until its first read.
-    async fn pair() -> (TcpStream, TcpStream) {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-        let (b, _) = l.accept().await.unwrap();
+    /// (peer, socket to park).
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
         (b, a)
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn hands_back_readable_connections_and_expires_idle_ones() {
+    /// Runs `test` on a current-thread runtime with a `LocalSet`, the lot's task running beside it and noting
+    /// what it hands back (`ready`) and closes (`expired`).
+    fn with_lot(
+        test: impl AsyncFnOnce(Rc<Lot<Conn>>, Rc<RefCell<Vec<usize>>>, Rc<RefCell<Vec<usize>>>),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let local = tokio::task::LocalSet::new();
-        local
-            .run_until(async {
-                let lot: Rc<Lot<Conn>> = Rc::new(Lot::default());
-                let ready = Rc::new(RefCell::new(Vec::new()));
-                let expired = Rc::new(RefCell::new(Vec::new()));
-                let (r, e) = (ready.clone(), expired.clone());
-                let l = lot.clone();
-                tokio::task::spawn_local(async move {
-                    l.run(|c| r.borrow_mut().push(c.1), |c| e.borrow_mut().push(c.1))
-                        .await
-                });
-                let (mut peer1, s1) = pair().await;
-                let (_peer2, s2) = pair().await;
-                let (_peer3, s3) = pair().await;
-                let soon = Instant::now() + Duration::from_millis(100);
-                assert!(lot.park(Conn(s1, 1), None).is_ok());
-                assert!(lot.park(Conn(s2, 2), Some(soon)).is_ok());
-                assert!(lot
-                    .park(Conn(s3, 3), Some(soon + Duration::from_secs(60)))
-                    .is_ok());
-                assert_eq!(lot.len(), 3);
-                peer1.write_all(b"x").await.unwrap();
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                assert_eq!(*ready.borrow(), vec![1]);
-                assert!(expired.borrow().is_empty());
-                tokio::time::sleep(Duration::from_millis(150)).await;
-                assert_eq!(*expired.borrow(), vec![2]);
-                assert_eq!(lot.len(), 1);
-            })
-            .await;
+        local.block_on(&rt, async {
+            let lot: Rc<Lot<Conn>> = Rc::new(Lot::default());
+            let ready = Rc::new(RefCell::new(Vec::new()));
+            let expired = Rc::new(RefCell::new(Vec::new()));
+            let (r, e) = (ready.clone(), expired.clone());
+            let l = lot.clone();
+            tokio::task::spawn_local(async move {
+                l.run(|c| r.borrow_mut().push(c.1), |c| e.borrow_mut().push(c.1))
+                    .await
+            });
+            test(lot, ready, expired).await;
+        });
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn take_all_empties_the_lot() {
-        let lot: Lot<Conn> = Lot::default();
-        let (_p1, s1) = pair().await;
-        let (_p2, s2) = pair().await;
-        let far = Instant::now() + Duration::from_secs(60);
-        assert!(lot.park(Conn(s1, 1), Some(far)).is_ok());
-        assert!(lot.park(Conn(s2, 2), None).is_ok());
-        let mut taken: Vec<usize> = lot.take_all().into_iter().map(|c| c.1).collect();
-        taken.sort_unstable();
-        assert_eq!(taken, [1, 2]);
-        assert!(lot.is_empty());
-        assert!(lot.inner.borrow().deadlines.is_empty());
-        assert!(lot.take_all().is_empty());
+    #[test]
+    fn hands_back_readable_connections_and_expires_idle_ones() {
+        with_lot(async |lot, ready, expired| {
+            let (mut peer1, s1) = pair();
+            let (_peer2, s2) = pair();
+            let (_peer3, s3) = pair();
+            let soon = Instant::now() + Duration::from_millis(100);
+            assert!(lot.park(Conn(s1, 1), None).is_ok());
+            assert!(lot.park(Conn(s2, 2), Some(soon)).is_ok());
+            assert!(lot
+                .park(Conn(s3, 3), Some(soon + Duration::from_secs(60)))
+                .is_ok());
+            assert_eq!(lot.len(), 3);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(ready.borrow().is_empty(), "nothing was sent yet");
+            peer1.write_all(b"x").unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(*ready.borrow(), vec![1]);
+            assert!(expired.borrow().is_empty());
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            assert_eq!(*expired.borrow(), vec![2]);
+            assert_eq!(lot.len(), 1);
+        });
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_readable_socket_is_not_parked_and_stale_entries_are_dropped() {
-        let lot: Lot<Conn> = Lot::default();
-        let (mut peer, s) = pair().await;
-        peer.write_all(b"x").await.unwrap();
-        // Let the readiness arrive.
-        s.readable().await.unwrap();
-        let back = lot.park(Conn(s, 1), None);
-        assert!(back.is_err());
-        assert!(lot.is_empty());
-        // Parking and resuming many times keeps the deadline heap bounded.
-        let (_p, s) = pair().await;
-        let mut conn = Conn(s, 2);
-        let far = Instant::now() + Duration::from_secs(60);
-        let resumed = Cell::new(0);
-        for _ in 0..1000 {
-            lot.park(conn, Some(far)).ok().unwrap();
-            let ticket = {
-                let inner = lot.inner.borrow();
-                let i = inner.slots.iter().position(|s| s.item.is_some()).unwrap();
-                (i as u32, inner.slots[i].generation)
-            };
-            conn = lot.inner.borrow_mut().take(ticket).unwrap();
-            resumed.set(resumed.get() + 1);
-        }
-        assert_eq!(resumed.get(), 1000);
-        assert!(
-            lot.inner.borrow().deadlines.len() <= 67,
-            "one parked connection, at most 66 stale entries"
-        );
+    #[test]
+    fn a_client_closing_or_already_readable_is_handed_back() {
+        with_lot(async |lot, ready, _| {
+            let (mut peer1, s1) = pair();
+            peer1.write_all(b"x").unwrap();
+            let (peer2, s2) = pair();
+            assert!(lot.park(Conn(s1, 1), None).is_ok());
+            assert!(lot.park(Conn(s2, 2), None).is_ok());
+            drop(peer2);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut got = ready.borrow().clone();
+            got.sort_unstable();
+            assert_eq!(got, vec![1, 2]);
+            assert!(lot.is_empty());
+            // Handed back, a socket is out of the lot's epoll: parked again, it is watched again.
+            let (mut peer3, s3) = pair();
+            assert!(lot.park(Conn(s3, 3), None).is_ok());
+            peer3.write_all(b"y").unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(ready.borrow().len(), 3);
+        });
+    }
+
+    #[test]
+    fn take_all_empties_the_lot() {
+        with_lot(async |lot, ready, _| {
+            let (_p1, s1) = pair();
+            let (mut p2, s2) = pair();
+            let far = Instant::now() + Duration::from_secs(60);
+            assert!(lot.park(Conn(s1, 1), Some(far)).is_ok());
+            assert!(lot.park(Conn(s2, 2), None).is_ok());
+            let taken = lot.take_all();
+            let mut ids: Vec<usize> = taken.iter().map(|c| c.1).collect();
+            ids.sort_unstable();
+            assert_eq!(ids, [1, 2]);
+            assert!(lot.is_empty());
+            assert!(lot.inner.borrow().deadlines.is_empty());
+            assert!(lot.take_all().is_empty());
+            // Taken out, the sockets are no longer watched.
+            p2.write_all(b"x").unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(ready.borrow().is_empty());
+        });
+    }
+
+    #[test]
+    fn stale_deadline_entries_are_dropped() {
+        with_lot(async |lot, _, _| {
+            // Parking and resuming many times keeps the deadline heap bounded.
+            let (_p, s) = pair();
+            let mut conn = Conn(s, 2);
+            let far = Instant::now() + Duration::from_secs(60);
+            let resumed = Cell::new(0);
+            for _ in 0..1000 {
+                lot.park(conn, Some(far)).ok().unwrap();
+                let ticket = {
+                    let inner = lot.inner.borrow();
+                    let i = inner.slots.iter().position(|s| s.item.is_some()).unwrap();
+                    (i as u32, inner.slots[i].generation)
+                };
+                conn = lot.take(ticket).unwrap();
+                resumed.set(resumed.get() + 1);
+            }
+            assert_eq!(resumed.get(), 1000);
+            assert!(
+                lot.inner.borrow().deadlines.len() <= 67,
+                "one parked connection, at most 66 stale entries"
+            );
+        });
     }
 }

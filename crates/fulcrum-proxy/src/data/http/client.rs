@@ -22,6 +22,7 @@ use tracing::debug;
 
 use super::client_body::{BodyCursor, ClientBody};
 pub use super::conn::ClientConn;
+use super::conn::{ParkedConn, Parking};
 use super::reqbody::ReqBody;
 use super::request;
 use super::respond::{self, Written};
@@ -43,7 +44,7 @@ const HEAD_READ: usize = 4 * 1024;
 
 thread_local! {
     /// The worker thread's idle keep-alive connections, waiting for their next request without a task.
-    static PARKED: Rc<Lot<ClientConn>> = Rc::new(Lot::default());
+    static PARKED: Rc<Lot<ParkedConn>> = Rc::new(Lot::default());
 }
 
 /// Runs the worker thread's parking lot: a parked connection whose client sends again gets a new task, one idle
@@ -51,10 +52,12 @@ thread_local! {
 pub async fn run_parking_lot(worker: Rc<Worker>) {
     let lot = PARKED.with(Rc::clone);
     lot.run(
-        |conn| {
-            tokio::task::spawn_local(serve(worker.clone(), conn));
+        |parked| {
+            if let Some(conn) = parked.resume() {
+                tokio::task::spawn_local(serve(worker.clone(), conn));
+            }
         },
-        ClientConn::close_idle,
+        ParkedConn::close_idle,
     )
     .await
 }
@@ -63,8 +66,8 @@ pub async fn run_parking_lot(worker: Rc<Worker>) {
 /// close after their current response (see [`serve_request`]).
 pub fn close_parked() {
     let lot = PARKED.with(Rc::clone);
-    for conn in lot.take_all() {
-        conn.close_idle();
+    for parked in lot.take_all() {
+        parked.close_idle();
     }
 }
 
@@ -316,10 +319,23 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
                     .http_keep_alive
                     .or(conn.fe.head_timeout())
                     .map(|limit| conn.io.last_activity() + limit);
-                match PARKED.with(Rc::clone).park(conn, deadline) {
+                // Out of the reactor and into the lot, unless a request or an upgrade still holds the
+                // connection (it then waits here for its next head).
+                let parked = match conn.park() {
+                    Parking::Parked(parked) => parked,
+                    Parking::Closed => return,
+                    Parking::Shared(back) => {
+                        conn = back;
+                        continue;
+                    }
+                };
+                match PARKED.with(Rc::clone).park(parked, deadline) {
                     Ok(()) => return,
-                    // Bytes arrived meanwhile: serve them at once.
-                    Err(back) => conn = back,
+                    // The lot could not watch it: serve it from here again.
+                    Err(back) => match back.resume() {
+                        Some(back) => conn = back,
+                        None => return,
+                    },
                 }
             }
             Next::KeepAliveTimeout => {
