@@ -27,9 +27,9 @@ fn release_free_memory() {
 }
 
 /// Keeps the process's memory in 4 KiB pages: no transparent huge pages. mimalloc asks the kernel for huge pages on
-/// its large mappings, and a 2 MiB page counts whole in RSS and is zeroed whole when first touched, so the memory
-/// of idle connections varied by a factor of two from run to run, and 1 MiB responses cost more CPU (measured in
-/// docs/PERFORMANCE.md, "Transparent huge pages"). `MIMALLOC_ALLOW_THP=1` in the environment keeps them.
+/// its large mappings, and a 2 MiB page counts whole in RSS however little of it is used, so the memory of idle
+/// connections varied by a factor of two from run to run (docs/PERFORMANCE.md, "Idle connections").
+/// `MIMALLOC_ALLOW_THP=1` in the environment keeps them.
 fn without_huge_pages() {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
         return;
