@@ -299,16 +299,26 @@ pub fn value(row: &Row, column: &str) -> String {
         "uweight" => opt(row.uweight),
         "-" => "-".into(),
         c if c.starts_with("h1_") => opt(row.h1.zip(h1_index(c)).map(|(values, i)| values[i])),
-        // Rates, caches, TLS and the HTTP/2 module: not measured by fulcrum.
+        c if c.starts_with("h2_") => opt(row.h2.zip(h2_index(c)).map(|(values, i)| values[i])),
+        // Rates, caches and TLS: not measured by fulcrum.
         _ => String::new(),
     }
 }
 
 /// The position of an `h1` module column among [`Row::h1`]'s values.
 pub(crate) fn h1_index(column: &str) -> Option<usize> {
+    module_index("h1_", column)
+}
+
+/// The position of an `h2` module column among [`Row::h2`]'s values.
+pub(crate) fn h2_index(column: &str) -> Option<usize> {
+    module_index("h2_", column)
+}
+
+fn module_index(prefix: &str, column: &str) -> Option<usize> {
     COLUMNS
         .iter()
-        .filter(|c| c.starts_with("h1_"))
+        .filter(|c| c.starts_with(prefix))
         .position(|c| *c == column)
 }
 

@@ -278,6 +278,11 @@ pub struct Row {
     /// HAProxy's `h1` statistics module (frontends and backends), in its column order: HTTP/1 connections open
     /// and in total, requests in progress and in total, bytes in and out, bytes spliced in and out.
     pub h1: Option<[u64; 8]>,
+    /// HAProxy's `h2` statistics module (frontends and backends), in its column order: HTTP/2 frames received
+    /// (HEADERS, DATA, SETTINGS, RST_STREAM, GOAWAY), protocol errors found on connections and on streams,
+    /// RST_STREAM and GOAWAY frames sent on errors, connections open, streams open, connections and streams in
+    /// all.
+    pub h2: Option<[u64; 13]>,
 }
 
 impl Row {

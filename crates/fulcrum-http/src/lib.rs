@@ -11,6 +11,7 @@
 //! Heads are parsed with `httparse` into the `http` crate's types; header values share the receive buffer's bytes.
 
 pub mod chunked;
+pub mod h2frames;
 pub mod h2map;
 mod head;
 pub mod headers;

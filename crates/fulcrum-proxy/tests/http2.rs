@@ -699,3 +699,145 @@ fn websocket_over_h2_is_offered_unless_the_workaround_is_set() {
         }
     }
 }
+
+/// The `h2_*` fields of `show stat`'s frontend and backend rows, as "F.proxy.field" and "B.proxy.field".
+fn h2_stats(sock: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    let csv = runtime_cmd(sock, "show stat");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let row = match cells.get(1) {
+            Some(&"FRONTEND") => "F",
+            Some(&"BACKEND") => "B",
+            _ => continue,
+        };
+        for (name, value) in header.iter().zip(&cells) {
+            if name.starts_with("h2_") {
+                let v = value.parse().unwrap_or(u64::MAX);
+                out.insert(format!("{row}.{}.{name}", cells[0]), v);
+            }
+        }
+    }
+    out
+}
+
+/// HAProxy's `h2` statistics module: the frames received by type, the protocol errors found and the RST_STREAM
+/// and GOAWAY frames sent for them, the connections and streams, on the frontend that HTTP/2 clients reach and on
+/// the backend whose server speaks HTTP/2 (a fulcrum frontend in both runs). The same exchanges through
+/// haproxy 2.6 give the same figures, except that haproxy counts a connection's first SETTINGS frame twice (three
+/// per connection where the peer sends two): fulcrum counts the frames that came.
+#[test]
+fn h2_statistics_count_frames_errors_and_streams_as_haproxy() {
+    let run = |haproxy: bool| {
+        let sock = unix_sock_path(if haproxy { "h2stats-h" } else { "h2stats-f" });
+        let (front, origin) = (free_port(), free_port());
+        let cfg = format!(
+            "global\n    nbthread 1\n    stats socket {} level admin\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend f\n    bind 127.0.0.1:{front} proto h2\n    default_backend b\n\
+             backend b\n    server s 127.0.0.1:{origin} proto h2\n",
+            sock.display()
+        );
+        // The server: the same program for both runs (fulcrum), so that what the backend receives is the same.
+        let _origin = start_proxy(&format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend o\n    bind 127.0.0.1:{origin} proto h2\n\
+             \x20   http-request return status 200 content-type text/plain string ok\n"
+        ));
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], front));
+        // What the exchanges add (haproxy's start is probed with a connection that it counts as an HTTP/2 one
+        // failing its preface).
+        let exchanges = || {
+            let before = h2_stats(&sock);
+            let url = format!("http://{addr}/");
+            assert!(curl(&["--http2-prior-knowledge", &url]).ok);
+            assert!(curl(&["--http2-prior-knowledge", "-d", "hello", &url]).ok);
+            // A connection error: DATA on stream 0 (GOAWAY PROTOCOL_ERROR).
+            let mut s = h2_start(addr);
+            s.write_all(&frame(0, 0, 0, b"x")).unwrap();
+            let (closed, goaway) = read_until_closed(&mut s);
+            assert!(closed && goaway, "closed {closed}, GOAWAY {goaway}");
+            std::thread::sleep(Duration::from_millis(300));
+            let mut after = h2_stats(&sock);
+            for (k, v) in after.iter_mut() {
+                *v = v.saturating_sub(before.get(k).copied().unwrap_or(0));
+            }
+            after
+        };
+        let stats = if haproxy {
+            let _h = start_haproxy(&cfg, addr);
+            exchanges()
+        } else {
+            let _p = start_proxy(&cfg);
+            exchanges()
+        };
+        let _ = std::fs::remove_file(&sock);
+        stats
+    };
+    let ours = run(false);
+    let get = |m: &std::collections::BTreeMap<String, u64>, k: &str| {
+        *m.get(k).unwrap_or_else(|| panic!("no {k} in {m:?}"))
+    };
+    // The frontend: three client connections, two requests (one with a body), one connection error (its DATA
+    // frame, invalid, not counted as received).
+    let f = |k: &str| get(&ours, &format!("F.f.h2_{k}"));
+    assert_eq!(
+        [
+            f("headers_rcvd"),
+            f("data_rcvd"),
+            f("settings_rcvd"),
+            f("detected_conn_protocol_errors"),
+            f("goaway_resp"),
+            f("total_connections"),
+            f("backend_total_streams"),
+            f("open_connections"),
+        ],
+        [2, 1, 5, 1, 1, 3, 2, 0],
+        "{ours:?}"
+    );
+    // The backend: the server's two responses (HEADERS and DATA each), its SETTINGS and acknowledgements.
+    let b = |k: &str| get(&ours, &format!("B.b.h2_{k}"));
+    assert_eq!(
+        [
+            b("headers_rcvd"),
+            b("data_rcvd"),
+            b("backend_total_streams")
+        ],
+        [2, 2, 2],
+        "{ours:?}"
+    );
+    assert_eq!(b("settings_rcvd"), 2 * b("total_connections"), "{ours:?}");
+    if haproxy_present() {
+        let theirs = run(true);
+        let same = [
+            "headers_rcvd",
+            "data_rcvd",
+            "rst_stream_rcvd",
+            "goaway_rcvd",
+            "detected_conn_protocol_errors",
+            "detected_strm_protocol_errors",
+            "rst_stream_resp",
+            "goaway_resp",
+            "backend_total_streams",
+        ];
+        for row in ["F.f", "B.b"] {
+            for k in same {
+                let key = format!("{row}.h2_{k}");
+                assert_eq!(
+                    get(&ours, &key),
+                    get(&theirs, &key),
+                    "{key}: {ours:?} {theirs:?}"
+                );
+            }
+        }
+        let key = "F.f.h2_total_connections";
+        assert_eq!(get(&ours, key), get(&theirs, key), "{key}");
+    }
+}

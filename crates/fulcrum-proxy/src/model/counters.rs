@@ -91,6 +91,8 @@ pub struct Counters {
     pub check: CheckStats,
     /// HAProxy's `h1` module: HTTP/1 connections, requests and bytes (frontends and backends).
     pub h1: std::sync::Arc<crate::model::h1_stats::H1Counters>,
+    /// HAProxy's `h2` module: HTTP/2 frames, errors, connections and streams (frontends and backends).
+    pub h2: std::sync::Arc<crate::model::h2_stats::H2Counters>,
 }
 
 impl Counters {

@@ -15,6 +15,7 @@ pub mod counters;
 pub mod error;
 pub mod error_pages;
 pub mod h1_stats;
+pub mod h2_stats;
 pub mod limits;
 pub mod log;
 pub mod observed;

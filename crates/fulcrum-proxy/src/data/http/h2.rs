@@ -14,6 +14,7 @@
 //! client before they were served are bounded (rapid reset, GOAWAY `ENHANCE_YOUR_CALM`). A connection without
 //! streams is closed after `timeout http-keep-alive` (else `timeout client`); a soft stop sends GOAWAY.
 
+use crate::model::h2_stats::{H2Conn, H2Watch};
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::pin::Pin;
@@ -71,8 +72,9 @@ const MAX_PENDING_RESETS: usize = 50;
 const MAX_LOCAL_ERROR_RESETS: usize = 100;
 
 /// The client connection seen by the `h2` codec: reads take the bytes already received first (the preface read
-/// by the HTTP/1 loop), then read through [`ClientIo`] (TLS included, bytes counted).
-struct H2Io(Rc<ClientIo>);
+/// by the HTTP/1 loop), then read through [`ClientIo`] (TLS included, bytes counted). Its frames are counted in
+/// the frontend's `h2` statistics.
+struct H2Io(Rc<ClientIo>, H2Watch);
 
 impl AsyncRead for H2Io {
     fn poll_read(
@@ -80,13 +82,14 @@ impl AsyncRead for H2Io {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let io = &self.0;
+        let H2Io(io, watch) = self.get_mut();
         if io.rbuf().is_empty() {
             ready!(io.poll_fill(cx, buf.remaining()))?;
         }
         let mut rb = io.rbuf();
         let n = rb.len().min(buf.remaining());
         buf.put_slice(&rb[..n]);
+        watch.read(&rb[..n]);
         rb.advance(n);
         Poll::Ready(Ok(()))
     }
@@ -98,7 +101,7 @@ impl AsyncWrite for H2Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.0.poll_write(cx, &[io::IoSlice::new(buf)])
+        self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -106,7 +109,18 @@ impl AsyncWrite for H2Io {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.0.poll_write(cx, bufs)
+        let this = self.get_mut();
+        let n = ready!(this.0.poll_write(cx, bufs))?;
+        let mut left = n;
+        for b in bufs {
+            let k = left.min(b.len());
+            this.1.written(&b[..k]);
+            left -= k;
+            if left == 0 {
+                break;
+            }
+        }
+        Poll::Ready(Ok(n))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -159,7 +173,8 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
     let fe = conn.fe.clone();
     let peer = conn.peer;
     // The preface and the client's SETTINGS must arrive within the time allowed for a request head.
-    let handshake = builder.handshake::<_, Bytes>(H2Io(io.clone()));
+    let watch = H2Watch::new(H2Conn::open(&fe.stats.h2), true);
+    let handshake = builder.handshake::<_, Bytes>(H2Io(io.clone(), watch));
     let started = match fe.head_timeout() {
         Some(limit) => tokio::time::timeout(limit, handshake)
             .await
@@ -261,8 +276,10 @@ async fn serve_stream(
     impl Drop for Active {
         fn drop(&mut self) {
             self.0.active.set(self.0.active.get().saturating_sub(1));
+            self.0.conn.fe.stats.h2.stream_ended();
         }
     }
+    shared.conn.fe.stats.h2.stream_started();
     let active = Active(shared);
     let conn = &active.0.conn;
     let fe = conn.fe.clone();

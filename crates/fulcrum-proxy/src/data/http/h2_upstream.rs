@@ -13,6 +13,7 @@
 //! speaks for one client) a connection carries one request and is not shared. A connection without streams for
 //! `timeout server` (else [`IDLE_DEFAULT`]) is closed, and so is one whose server changed address.
 
+use crate::model::h2_stats::{H2Conn, H2Counters, H2StreamCount, H2Watch};
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::io;
@@ -68,6 +69,8 @@ struct LinkState {
     inject: Rc<RefCell<Vec<u8>>>,
     /// The connection's task, to be woken when there is something to write.
     task: RefCell<Option<std::task::Waker>>,
+    /// The backend's `h2` statistics.
+    h2: Arc<H2Counters>,
 }
 
 /// An HTTP/2 connection to a server taken by one request, a stream counted on it.
@@ -146,6 +149,7 @@ pub async fn handshake(
     addr: SocketAddr,
     shared: bool,
     idle: Option<Duration>,
+    counters: &Arc<H2Counters>,
 ) -> io::Result<Link> {
     let tls = conn.tls_facts().cloned();
     let sni = conn.sni().map(Box::from);
@@ -159,6 +163,7 @@ pub async fn handshake(
         early,
         first_frame: first_frame.clone(),
         inject: inject.clone(),
+        watch: H2Watch::new(H2Conn::open(counters), false),
     };
     let mut builder = h2::client::Builder::new();
     builder
@@ -179,6 +184,7 @@ pub async fn handshake(
         last_stream: Cell::new(0),
         inject,
         task: RefCell::new(None),
+        h2: counters.clone(),
     });
     let reserved = Some(StreamSlot::take(&state));
     tokio::task::spawn_local(drive(
@@ -427,6 +433,7 @@ impl Link {
                 });
             }
         };
+        let counted = H2StreamCount::start(&link.state.h2);
         let id = u32::from(response.stream_id());
         if id > link.state.last_stream.get() {
             link.state.last_stream.set(id);
@@ -550,6 +557,7 @@ impl Link {
                 tunnel,
                 upload,
                 _slot: slot,
+                _counted: counted,
                 head_request: bodiless,
             },
         ))
@@ -634,6 +642,7 @@ pub struct H2Stream {
     tunnel: Option<SendStream<Bytes>>,
     upload: Option<Upload>,
     _slot: StreamSlot,
+    _counted: H2StreamCount,
     /// The response has no body whatever the server sends (HEAD, 204, 304).
     head_request: bool,
 }
@@ -721,6 +730,8 @@ struct ServerIo {
     first_frame: Rc<Cell<FirstFrame>>,
     /// Frames the proxy writes itself ([`Shared::refuse_next_stream`]), sent between the codec's frames.
     inject: Rc<RefCell<Vec<u8>>>,
+    /// The frames both ways, for the backend's `h2` statistics.
+    watch: H2Watch,
 }
 
 impl ServerIo {
@@ -754,6 +765,7 @@ impl AsyncRead for ServerIo {
             buf.advance(n);
         }
         this.saw(&buf.filled()[before..]);
+        this.watch.read(&buf.filled()[before..]);
         Poll::Ready(Ok(()))
     }
 }
@@ -764,8 +776,7 @@ impl AsyncWrite for ServerIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        poll_write_server(&this.stream, &mut this.tls, cx, &[io::IoSlice::new(buf)])
+        self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -774,7 +785,17 @@ impl AsyncWrite for ServerIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        poll_write_server(&this.stream, &mut this.tls, cx, bufs)
+        let n = ready!(poll_write_server(&this.stream, &mut this.tls, cx, bufs))?;
+        let mut left = n;
+        for b in bufs {
+            let k = left.min(b.len());
+            this.watch.written(&b[..k]);
+            left -= k;
+            if left == 0 {
+                break;
+            }
+        }
+        Poll::Ready(Ok(n))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -800,6 +821,7 @@ impl AsyncWrite for ServerIo {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            this.watch.written(&pending[..n]);
             pending.drain(..n);
         }
     }

@@ -1349,8 +1349,15 @@ async fn forward(
         // A fresh connection speaks HTTP/2 when the server line says so or the server chose it by ALPN.
         let mut conn = match conn {
             Upstream::H1(c) if !reused && h2_upstream::speaks_h2(&c, server.config.proto) => {
-                match h2_upstream::handshake(c, server.id, server.addr(), h2_shared, server_timeout)
-                    .await
+                match h2_upstream::handshake(
+                    c,
+                    server.id,
+                    server.addr(),
+                    h2_shared,
+                    server_timeout,
+                    &be.stats.h2,
+                )
+                .await
                 {
                     Ok(l) => Upstream::H2(l, None),
                     Err(e) => {

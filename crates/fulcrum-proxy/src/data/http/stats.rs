@@ -80,6 +80,7 @@ fn frontend_row(fe: &FrontendRt, iid: u64) -> Row {
         intercepted: Some(ld(&c.intercepted)),
         comp: Some(comp(c)),
         h1: Some(c.h1.values()),
+        h2: Some(c.h2.values()),
         ..Row::default()
     }
 }
@@ -267,6 +268,7 @@ fn backend_row(be: &BackendRt, iid: u64) -> Row {
         timings: Some(timings(c)),
         comp: Some(comp(c)),
         h1: Some(c.h1.values()),
+        h2: Some(c.h2.values()),
         ..Row::default()
     }
 }
