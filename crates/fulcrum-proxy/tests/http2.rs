@@ -745,17 +745,24 @@ fn h2_statistics_count_frames_errors_and_streams_as_haproxy() {
              backend b\n    server s 127.0.0.1:{origin} proto h2\n",
             sock.display()
         );
-        // The server: the same program for both runs (fulcrum), so that what the backend receives is the same.
+        // The server: the same program for both runs (fulcrum), so that what the backend receives is the same. It
+        // reads a request's body before it answers (else it may reset the stream with the body unread, or not,
+        // depending on when the body arrives).
+        let origin_sock = unix_sock_path(if haproxy { "h2stats-oh" } else { "h2stats-of" });
         let _origin = start_proxy(&format!(
-            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+            "global\n    stats socket {} level admin\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
              frontend o\n    bind 127.0.0.1:{origin} proto h2\n\
-             \x20   http-request return status 200 content-type text/plain string ok\n"
+             \x20   http-request wait-for-body time 1s\n\
+             \x20   http-request return status 200 content-type text/plain string ok\n",
+            origin_sock.display()
         ));
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], front));
         // What the exchanges add (haproxy's start is probed with a connection that it counts as an HTTP/2 one
         // failing its preface).
         let exchanges = || {
             let before = h2_stats(&sock);
+            let origin_before = h2_stats(&origin_sock);
             let url = format!("http://{addr}/");
             assert!(curl(&["--http2-prior-knowledge", &url]).ok);
             assert!(curl(&["--http2-prior-knowledge", "-d", "hello", &url]).ok);
@@ -769,6 +776,11 @@ fn h2_statistics_count_frames_errors_and_streams_as_haproxy() {
             for (k, v) in after.iter_mut() {
                 *v = v.saturating_sub(before.get(k).copied().unwrap_or(0));
             }
+            // What the server received from the proxy, as row `F.o`.
+            for (k, v) in h2_stats(&origin_sock) {
+                let added = v.saturating_sub(origin_before.get(&k).copied().unwrap_or(0));
+                after.insert(k, added);
+            }
             after
         };
         let stats = if haproxy {
@@ -779,6 +791,7 @@ fn h2_statistics_count_frames_errors_and_streams_as_haproxy() {
             exchanges()
         };
         let _ = std::fs::remove_file(&sock);
+        let _ = std::fs::remove_file(&origin_sock);
         stats
     };
     let ours = run(false);
@@ -814,6 +827,9 @@ fn h2_statistics_count_frames_errors_and_streams_as_haproxy() {
         "{ours:?}"
     );
     assert_eq!(b("settings_rcvd"), 2 * b("total_connections"), "{ours:?}");
+    // The server: two requests, the body in one DATA frame that ends the stream.
+    let o = |k: &str| get(&ours, &format!("F.o.h2_{k}"));
+    assert_eq!([o("headers_rcvd"), o("data_rcvd")], [2, 1], "{ours:?}");
     if haproxy_present() {
         let theirs = run(true);
         let same = [
@@ -839,5 +855,19 @@ fn h2_statistics_count_frames_errors_and_streams_as_haproxy() {
         }
         let key = "F.f.h2_total_connections";
         assert_eq!(get(&ours, key), get(&theirs, key), "{key}");
+        // The server gets the same frames from either proxy.
+        for k in [
+            "headers_rcvd",
+            "data_rcvd",
+            "rst_stream_rcvd",
+            "goaway_rcvd",
+        ] {
+            let key = format!("F.o.h2_{k}");
+            assert_eq!(
+                get(&ours, &key),
+                get(&theirs, &key),
+                "{key}: {ours:?} {theirs:?}"
+            );
+        }
     }
 }

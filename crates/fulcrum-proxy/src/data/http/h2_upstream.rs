@@ -593,9 +593,16 @@ impl Upload {
                 if granted == 0 {
                     continue;
                 }
+                let whole = granted >= self.pending.len();
                 let piece = self.pending.split_to(granted.min(self.pending.len()));
-                if self.send.send_data(piece, false).is_err() {
+                // The body's last bytes carry END_STREAM, as HAProxy sends them, rather than an empty DATA frame
+                // after them.
+                let last = whole && self.body.is_end_stream();
+                if self.send.send_data(piece, last).is_err() {
                     return Poll::Ready(Err(UploadError::Server));
+                }
+                if last {
+                    self.done = true;
                 }
                 continue;
             }
