@@ -201,6 +201,21 @@ def sample():
     write("sample_expr", seeds)
 
 
+def h2_frames():
+    """HTTP/2 byte streams: a client's preface and frames, a server's frames, short and cut ones."""
+    def frame(kind, flags, stream, payload):
+        return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    client = (preface + frame(4, 0, 0, b"\x00\x03\x00\x00\x00\x64") + frame(4, 1, 0, b"")
+              + frame(1, 5, 1, b"\x82\x86\x84\x41\x01a") + frame(0, 1, 3, b"hello")
+              + frame(3, 0, 5, b"\x00\x00\x00\x08"))
+    server = (frame(4, 0, 0, b"") + frame(1, 4, 1, b"\x88") + frame(0, 1, 1, b"ok")
+              + frame(7, 0, 0, b"\x00\x00\x00\x01\x00\x00\x00\x01debug"))
+    seeds = [b"\x01\x05" + client, b"\x00\x09" + server, b"\x01\x02" + client[:30],
+             b"\x00\x03" + frame(3, 0, 1, b"\x00\x01"), b"\x00\x04" + frame(7, 0, 0, b"\x00" * 8)[:13]]
+    write("h2_frames", seeds)
+
+
 def main():
     haproxy()
     keepalived()
@@ -210,6 +225,7 @@ def main():
     http_response()
     chunked()
     sample()
+    h2_frames()
 
 
 if __name__ == "__main__":
