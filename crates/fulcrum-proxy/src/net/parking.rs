@@ -125,7 +125,10 @@ impl<T: Parkable> Lot<T> {
             return Ok(e);
         }
         let made = new_epoll()?;
-        Ok(self.epoll.get_or_init(|| made))
+        let epoll = self.epoll.get_or_init(|| made);
+        // The lot task may have found none (it could not be made then): it must look again.
+        self.wake_task();
+        Ok(epoll)
     }
 
     /// Parks `item` until its socket is readable (already readable: at the lot's next turn) or `deadline`
@@ -221,11 +224,11 @@ impl<T: Parkable> Lot<T> {
     }
 
     /// Runs the lot forever: `ready` gets each connection whose socket became readable, `expired` each one whose
-    /// deadline passed. Without an epoll instance (none could be made) it only expires connections, and none
-    /// can be parked.
+    /// deadline passed. Until an epoll instance could be made (at start, else at a later parking), none is
+    /// parked.
     pub async fn run(&self, mut ready: impl FnMut(T), mut expired: impl FnMut(T)) {
         let mut timer: Option<Pin<Box<Sleep>>> = None;
-        let epoll = self.epoll().ok();
+        let _ = self.epoll();
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS];
         poll_fn(|cx| loop {
             {
@@ -234,7 +237,7 @@ impl<T: Parkable> Lot<T> {
                     *task = Some(cx.waker().clone());
                 }
             }
-            if let Some(epoll) = epoll {
+            if let Some(epoll) = self.epoll.get() {
                 while let Poll::Ready(Ok(mut readiness)) = epoll.poll_read_ready(cx) {
                     // SAFETY: `events` has room for EVENTS entries; a zero timeout never blocks.
                     let n = unsafe {

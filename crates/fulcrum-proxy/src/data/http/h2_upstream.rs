@@ -661,7 +661,7 @@ impl H2Stream {
         Some(super::tunnel::H2Half {
             send: self.tunnel?,
             recv: self.recv?,
-            hold: Some(Box::new(self._slot)),
+            hold: Some(Box::new((self._slot, self._counted))),
         })
     }
 
