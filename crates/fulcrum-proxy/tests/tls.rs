@@ -402,6 +402,54 @@ fn s_client_session(p: &Proxy, data: &[u8]) -> String {
 }
 
 #[test]
+fn an_idle_connection_closed_after_parking_ends_its_session_with_close_notify() {
+    let k = pki();
+    // `timeout http-keep-alive` well past the delay after which an idle connection is parked (200 ms).
+    let (p, _o) = proxy(
+        "",
+        &format!(
+            "    bind 127.0.0.1:0 ssl crt {}\n    timeout http-keep-alive 900ms",
+            k.path("a.pem")
+        ),
+    );
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-ign_eof", "-servername", "a.test", "-connect"])
+        .arg(p.addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("openssl is needed: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .unwrap();
+    // stdin closed: with -ign_eof, s_client keeps reading until the proxy ends the session.
+    drop(stdin);
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(5);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let waited = started.elapsed();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("HTTP/1.1 200"), "{text}");
+    assert!(
+        waited >= Duration::from_millis(700) && waited < Duration::from_secs(4),
+        "closed after {waited:?}: {text}"
+    );
+    // OpenSSL reports a session that ended without close_notify as an unexpected end of file.
+    assert!(!text.contains("unexpected eof"), "no close_notify: {text}");
+    assert!(text.contains("DONE") || text.contains("closed"), "{text}");
+}
+
+#[test]
 fn a_client_that_never_finishes_its_handshake_is_closed_at_the_head_timeout() {
     let k = pki();
     let (p, _o) = proxy(

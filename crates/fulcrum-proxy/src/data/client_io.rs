@@ -53,11 +53,31 @@ struct IoState {
     h1: Cell<bool>,
 }
 
+impl IoState {
+    /// Counts the connection in (or out of) the frontend's `h1` statistics, once each way.
+    fn set_h1(&self, h1: bool) {
+        if h1 == self.h1.replace(h1) {
+            return;
+        }
+        if h1 {
+            self.fe.stats.h1.conns.opened();
+        } else {
+            self.fe.stats.h1.conns.closed();
+        }
+    }
+
+    /// Drops an empty receive buffer's memory.
+    fn release_rbuf(&self) {
+        let mut b = self.rbuf.borrow_mut();
+        if b.is_empty() {
+            *b = BytesMut::new();
+        }
+    }
+}
+
 impl Drop for IoState {
     fn drop(&mut self) {
-        if self.h1.replace(false) {
-            self.fe.stats.h1.closed();
-        }
+        self.set_h1(false);
     }
 }
 
@@ -85,6 +105,16 @@ impl ParkedIo {
             stream: TcpStream::from_std(self.stream)?,
             st: self.st,
         })
+    }
+
+    /// Ends a parked connection as [`ClientIo::finish`] ends a served one, without registering its socket with
+    /// the reactor again.
+    pub fn finish(self) {
+        if let Some(tls) = &self.st.tls {
+            tls.close_parked(&self.stream);
+        }
+        let _ = shutdown_write(&self.stream);
+        drain(|buf| io::Read::read(&mut &self.stream, buf));
     }
 }
 
@@ -117,12 +147,7 @@ impl ClientIo {
     /// no registration. On failure the connection is closed.
     pub fn park(self) -> io::Result<ParkedIo> {
         let ClientIo { stream, st } = self;
-        {
-            let mut b = st.rbuf.borrow_mut();
-            if b.is_empty() {
-                *b = BytesMut::new();
-            }
-        }
+        st.release_rbuf();
         Ok(ParkedIo {
             stream: stream.into_std()?,
             st,
@@ -187,10 +212,7 @@ impl ClientIo {
 
     /// Releases the receive buffer (the connection is idle and holds no unread byte).
     pub fn release_buffers(&self) {
-        let mut b = self.st.rbuf.borrow_mut();
-        if b.is_empty() {
-            *b = BytesMut::new();
-        }
+        self.st.release_rbuf();
     }
 
     /// Whether the client has closed its sending side.
@@ -263,23 +285,16 @@ impl ClientIo {
     /// From now on the connection speaks HTTP/1 (`true`: it is counted among the frontend's open `h1`
     /// connections and its bytes in the `h1` statistics) or no longer does (it switched to HTTP/2).
     pub fn count_h1(&self, h1: bool) {
-        if h1 == self.st.h1.replace(h1) {
-            return;
-        }
-        if h1 {
-            self.st.fe.stats.h1.opened();
-        } else {
-            self.st.fe.stats.h1.closed();
-        }
+        self.st.set_h1(h1);
     }
 
     /// Counts a request starting on an HTTP/1 connection in the frontend's `h1` statistics, until the returned
     /// guard is dropped.
     pub fn h1_stream(&self) -> Option<H1Stream> {
-        self.st.h1.get().then(|| {
-            self.st.fe.stats.h1.stream_started();
-            H1Stream(self.st.fe.stats.h1.clone())
-        })
+        self.st
+            .h1
+            .get()
+            .then(|| H1Stream::start(&self.st.fe.stats.h1))
     }
 
     /// Reads more bytes into the receive buffer (see [`ClientIo::poll_fill`]).
@@ -458,12 +473,18 @@ impl ClientIo {
             tls.close(&self.stream);
         }
         let _ = shutdown_write(&self.stream);
-        let mut scratch = [0u8; 4096];
-        for _ in 0..16 {
-            match self.stream.try_read(&mut scratch) {
-                Ok(n) if n > 0 => continue,
-                _ => break,
-            }
+        drain(|buf| self.stream.try_read(buf));
+    }
+}
+
+/// Reads and drops what a closing client has already sent (at most 64 KiB, without waiting), so that closing does
+/// not reset the connection under a response still in flight.
+fn drain(mut read: impl FnMut(&mut [u8]) -> io::Result<usize>) {
+    let mut scratch = [0u8; 4096];
+    for _ in 0..16 {
+        match read(&mut scratch) {
+            Ok(n) if n > 0 => continue,
+            _ => break,
         }
     }
 }
@@ -517,7 +538,7 @@ pub(crate) fn poll_write_vectored_stream(
 }
 
 /// Shuts down the writing side of `stream`; a socket the peer already reset counts as shut down.
-pub(crate) fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
+pub(crate) fn shutdown_write(stream: &impl std::os::fd::AsFd) -> io::Result<()> {
     match socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write) {
         Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
         _ => Ok(()),
@@ -565,10 +586,4 @@ pub(crate) fn poll_recv(
 }
 
 /// A request in progress on an HTTP/1 client connection, counted in its frontend's `h1` statistics while held.
-pub struct H1Stream(Arc<crate::model::h1_stats::H1Counters>);
-
-impl Drop for H1Stream {
-    fn drop(&mut self) {
-        self.0.stream_ended();
-    }
-}
+pub type H1Stream = crate::model::conn_gauges::OpenStream<crate::model::h1_stats::H1Counters>;

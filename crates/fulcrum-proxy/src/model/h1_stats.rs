@@ -6,17 +6,13 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
+use super::conn_gauges::{ConnGauges, Gauged};
+
 /// The `h1` counters of one frontend or backend.
 #[derive(Debug, Default)]
 pub struct H1Counters {
-    /// HTTP/1 connections open now.
-    open_conns: AtomicU64,
-    /// Requests in progress on them now.
-    open_streams: AtomicU64,
-    /// HTTP/1 connections opened since the start.
-    total_conns: AtomicU64,
-    /// Requests carried since the start.
-    total_streams: AtomicU64,
+    /// HTTP/1 connections, and the requests they carried ("streams").
+    pub conns: ConnGauges,
     /// Bytes received on those connections (spliced ones included).
     bytes_in: AtomicU64,
     /// Bytes sent on them (spliced ones included).
@@ -27,29 +23,13 @@ pub struct H1Counters {
     spliced_out: AtomicU64,
 }
 
+impl Gauged for H1Counters {
+    fn gauges(&self) -> &ConnGauges {
+        &self.conns
+    }
+}
+
 impl H1Counters {
-    /// A connection opened.
-    pub fn opened(&self) {
-        self.open_conns.fetch_add(1, Relaxed);
-        self.total_conns.fetch_add(1, Relaxed);
-    }
-
-    /// A connection counted by [`H1Counters::opened`] closed (or stopped speaking HTTP/1).
-    pub fn closed(&self) {
-        dec(&self.open_conns);
-    }
-
-    /// A request started on a connection.
-    pub fn stream_started(&self) {
-        self.open_streams.fetch_add(1, Relaxed);
-        self.total_streams.fetch_add(1, Relaxed);
-    }
-
-    /// A request counted by [`H1Counters::stream_started`] ended.
-    pub fn stream_ended(&self) {
-        dec(&self.open_streams);
-    }
-
     /// `n` bytes received.
     #[inline]
     pub fn received(&self, n: usize) {
@@ -76,23 +56,16 @@ impl H1Counters {
 
     /// The eight values in `show stat`'s column order.
     pub fn values(&self) -> [u64; 8] {
-        [
-            &self.open_conns,
-            &self.open_streams,
-            &self.total_conns,
-            &self.total_streams,
+        let [a, b, c, d] = self.conns.values();
+        let [e, f, g, h] = [
             &self.bytes_in,
             &self.bytes_out,
             &self.spliced_in,
             &self.spliced_out,
         ]
-        .map(|c| c.load(Relaxed))
+        .map(|c| c.load(Relaxed));
+        [a, b, c, d, e, f, g, h]
     }
-}
-
-/// Takes one from a gauge, never below zero.
-fn dec(gauge: &AtomicU64) {
-    let _ = gauge.fetch_update(Relaxed, Relaxed, |v| v.checked_sub(1));
 }
 
 /// One server connection's place in its backend's counters: counted open from [`H1Link::open`] until dropped,
@@ -106,7 +79,7 @@ pub struct H1Link {
 impl H1Link {
     /// A connection counted in `counters` from now on.
     pub fn open(counters: &Arc<H1Counters>) -> Self {
-        counters.opened();
+        counters.conns.opened();
         H1Link {
             counters: Some(counters.clone()),
             streaming: false,
@@ -122,9 +95,10 @@ impl H1Link {
     /// A request goes out on the connection.
     pub fn stream_started(&mut self) {
         if let Some(c) = &self.counters {
-            c.total_streams.fetch_add(1, Relaxed);
-            if !self.streaming {
-                c.open_streams.fetch_add(1, Relaxed);
+            if self.streaming {
+                c.conns.stream_continued();
+            } else {
+                c.conns.stream_started();
             }
         }
         self.streaming = true;
@@ -133,7 +107,7 @@ impl H1Link {
     /// The connection's request is over (its response was read whole).
     pub fn stream_ended(&mut self) {
         if let (Some(c), true) = (&self.counters, self.streaming) {
-            c.stream_ended();
+            c.conns.stream_ended();
         }
         self.streaming = false;
     }
@@ -143,7 +117,7 @@ impl Drop for H1Link {
     fn drop(&mut self) {
         self.stream_ended();
         if let Some(c) = &self.counters {
-            c.closed();
+            c.conns.closed();
         }
     }
 }
@@ -174,9 +148,5 @@ mod tests {
         c.sent(5);
         c.spliced_out(50);
         assert_eq!(c.values()[4..], [110, 55, 100, 50]);
-        // A gauge never goes below zero.
-        c.closed();
-        c.stream_ended();
-        assert_eq!(c.values()[..2], [0, 0]);
     }
 }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use fulcrum_http::h2frames::{kind, Frame};
 
+use super::conn_gauges::{ConnGauges, Gauged, OpenConn};
+
 /// RFC 9113's PROTOCOL_ERROR code.
 const PROTOCOL_ERROR: u32 = 0x1;
 
@@ -27,10 +29,14 @@ pub struct H2Counters {
     rst_stream_resp: AtomicU64,
     /// GOAWAY frames sent with an error code.
     goaway_resp: AtomicU64,
-    open_conns: AtomicU64,
-    open_streams: AtomicU64,
-    total_conns: AtomicU64,
-    total_streams: AtomicU64,
+    /// HTTP/2 connections and their streams.
+    pub conns: ConnGauges,
+}
+
+impl Gauged for H2Counters {
+    fn gauges(&self) -> &ConnGauges {
+        &self.conns
+    }
 }
 
 impl H2Counters {
@@ -76,31 +82,9 @@ impl H2Counters {
         }
     }
 
-    /// An HTTP/2 connection opened; counted open until [`H2Counters::closed`].
-    pub fn opened(&self) {
-        self.open_conns.fetch_add(1, Relaxed);
-        self.total_conns.fetch_add(1, Relaxed);
-    }
-
-    /// A connection counted by [`H2Counters::opened`] closed.
-    pub fn closed(&self) {
-        dec(&self.open_conns);
-    }
-
-    /// A stream started; counted open until [`H2Counters::stream_ended`].
-    pub fn stream_started(&self) {
-        self.open_streams.fetch_add(1, Relaxed);
-        self.total_streams.fetch_add(1, Relaxed);
-    }
-
-    /// A stream counted by [`H2Counters::stream_started`] ended.
-    pub fn stream_ended(&self) {
-        dec(&self.open_streams);
-    }
-
     /// The thirteen values in `show stat`'s column order.
     pub fn values(&self) -> [u64; 13] {
-        [
+        let frames = [
             &self.headers_rcvd,
             &self.data_rcvd,
             &self.settings_rcvd,
@@ -110,61 +94,18 @@ impl H2Counters {
             &self.strm_proto_err,
             &self.rst_stream_resp,
             &self.goaway_resp,
-            &self.open_conns,
-            &self.open_streams,
-            &self.total_conns,
-            &self.total_streams,
         ]
-        .map(|c| c.load(Relaxed))
+        .map(|c| c.load(Relaxed));
+        let conns = self.conns.values();
+        std::array::from_fn(|i| if i < 9 { frames[i] } else { conns[i - 9] })
     }
 }
 
-/// Takes one from a gauge, never below zero.
-fn dec(gauge: &AtomicU64) {
-    let _ = gauge.fetch_update(Relaxed, Relaxed, |v| v.checked_sub(1));
-}
-
-/// An HTTP/2 connection counted in its frontend's or backend's [`H2Counters`] while held: its frames (through
-/// [`H2Watch`]) and its being open.
-#[derive(Debug)]
-pub struct H2Conn(std::sync::Arc<H2Counters>);
-
-impl H2Conn {
-    /// A connection counted open in `counters` from now on.
-    pub fn open(counters: &std::sync::Arc<H2Counters>) -> Self {
-        counters.opened();
-        H2Conn(counters.clone())
-    }
-
-    /// The counters.
-    pub fn counters(&self) -> &H2Counters {
-        &self.0
-    }
-}
-
-impl Drop for H2Conn {
-    fn drop(&mut self) {
-        self.0.closed();
-    }
-}
+/// An HTTP/2 connection counted in its frontend's or backend's [`H2Counters`] while held.
+pub type H2Conn = OpenConn<H2Counters>;
 
 /// A stream counted open in its frontend's or backend's [`H2Counters`] until dropped.
-#[derive(Debug)]
-pub struct H2StreamCount(std::sync::Arc<H2Counters>);
-
-impl H2StreamCount {
-    /// A stream started now.
-    pub fn start(counters: &std::sync::Arc<H2Counters>) -> Self {
-        counters.stream_started();
-        H2StreamCount(counters.clone())
-    }
-}
-
-impl Drop for H2StreamCount {
-    fn drop(&mut self) {
-        self.0.stream_ended();
-    }
-}
+pub type H2StreamCount = super::conn_gauges::OpenStream<H2Counters>;
 
 /// The two directions of one HTTP/2 connection, watched for its counters.
 #[derive(Debug)]
@@ -186,13 +127,13 @@ impl H2Watch {
 
     /// Bytes read from the peer.
     pub fn read(&mut self, bytes: &[u8]) {
-        let c = &self.conn.0;
+        let c = self.conn.counters();
         self.read.feed(bytes, |f| c.received(f));
     }
 
     /// Bytes written to the peer.
     pub fn written(&mut self, bytes: &[u8]) {
-        let c = &self.conn.0;
+        let c = self.conn.counters();
         self.written.feed(bytes, |f| c.sent(f));
     }
 }
@@ -234,9 +175,9 @@ mod tests {
             stream: 3,
             ..frame(kind::SETTINGS, None)
         });
-        c.stream_started();
+        c.conns.stream_started();
         assert_eq!(c.values(), [1, 2, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1]);
-        c.stream_ended();
+        c.conns.stream_ended();
         drop(conn);
         assert_eq!(c.values()[9..], [0, 0, 1, 1]);
     }

@@ -11,6 +11,7 @@
 //! - [`limits`], [`error_pages`], [`tls_config`]: the message buffer's limits, the error responses, the
 //!   servers' TLS settings; [`error`]: why a snapshot could not be built.
 
+pub mod conn_gauges;
 pub mod counters;
 pub mod error;
 pub mod error_pages;

@@ -125,12 +125,12 @@ where
 }
 
 /// Sends what rustls holds for the socket as far as the socket takes it now (an alert before closing).
-fn flush_now<C, D>(conn: &mut C, stream: &TcpStream)
+fn flush_now<C, D>(conn: &mut C, mut out: impl Write)
 where
     C: DerefMut<Target = ConnectionCommon<D>>,
 {
     while conn.wants_write() {
-        match conn.write_tls(&mut SockWrite(stream)) {
+        match conn.write_tls(&mut out) {
             Ok(n) if n > 0 => {}
             _ => break,
         }
@@ -153,7 +153,7 @@ where
             Ok(_) => {
                 if let Err(e) = conn.process_new_packets() {
                     // The alert rustls queued tells the client why.
-                    flush_now(conn, stream);
+                    flush_now(conn, SockWrite(stream));
                     return Poll::Ready(Err(tls_error(e)));
                 }
                 return Poll::Ready(Ok(true));
@@ -218,7 +218,7 @@ where
             };
         }
         // Records rustls produced meanwhile (a key update, tickets) leave when the socket takes them.
-        flush_now(conn, stream);
+        flush_now(conn, SockWrite(stream));
         if !ready!(poll_read_tls(conn, stream, cx))? {
             return Poll::Ready(Ok(0));
         }
@@ -311,6 +311,13 @@ impl TlsSession {
 
     /// Tells the client the session ends (`close_notify`), as far as the socket takes it now.
     pub fn close(&self, stream: &TcpStream) {
+        let mut conn = self.conn.borrow_mut();
+        conn.send_close_notify();
+        flush_now(&mut *conn, SockWrite(stream));
+    }
+
+    /// [`TlsSession::close`] for a connection out of the reactor (parked): the socket written directly.
+    pub fn close_parked(&self, stream: &std::net::TcpStream) {
         let mut conn = self.conn.borrow_mut();
         conn.send_close_notify();
         flush_now(&mut *conn, stream);
@@ -407,13 +414,13 @@ impl TlsClientSession {
                 Err(_) => return false,
             }
         }
-        flush_now(&mut self.conn, stream);
+        flush_now(&mut self.conn, SockWrite(stream));
         !self.conn.wants_write()
     }
 
     /// Tells the server the session ends (`close_notify`), as far as the socket takes it now.
     pub fn close(&mut self, stream: &TcpStream) {
         self.conn.send_close_notify();
-        flush_now(&mut self.conn, stream);
+        flush_now(&mut self.conn, SockWrite(stream));
     }
 }

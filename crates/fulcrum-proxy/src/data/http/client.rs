@@ -22,7 +22,7 @@ use tracing::debug;
 
 use super::client_body::{BodyCursor, ClientBody};
 pub use super::conn::ClientConn;
-use super::conn::{ParkedConn, Parking};
+use super::conn::{ConnState, ParkedConn, Parking};
 use super::reqbody::ReqBody;
 use super::request;
 use super::respond::{self, Written};
@@ -223,28 +223,30 @@ async fn start(
         io.rbuf().extend_from_slice(first);
     }
     let conn = ClientConn {
-        fe,
+        st: ConnState {
+            fe,
+            peer,
+            local_port,
+            listener,
+            accepted: Instant::now(),
+            conn_log,
+            session: Rc::default(),
+            vars: Rc::default(),
+            upgraded: Default::default(),
+            _ticket: ticket,
+        },
         io,
-        peer,
-        local_port,
-        listener,
-        accepted: Instant::now(),
-        conn_log,
-        session: Rc::default(),
-        vars: Rc::default(),
-        upgraded: Default::default(),
         wbuf: Vec::new(),
         timer: None,
-        _ticket: ticket,
     };
     if let Some(carried) = carried {
         let (sess, carried): (VarMap, VarMap) = carried
             .into_iter()
             .partition(|(name, _)| name.scope() == fulcrum_config::haproxy::VarScope::Sess);
-        *conn.vars.borrow_mut() = sess;
+        *conn.st.vars.borrow_mut() = sess;
         // Over HTTP/2 each stream is a new transaction whose `tcp-request` rules run (as HAProxy's).
         if !h2 {
-            conn.upgraded.set(Some(Box::new(carried)));
+            conn.st.upgraded.set(Some(Box::new(carried)));
         }
     }
     if h2 {
@@ -314,10 +316,11 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
                 // How long an idle keep-alive connection is kept: HAProxy's `timeout http-keep-alive`, else the
                 // time allowed for a request head.
                 let deadline = conn
+                    .st
                     .fe
                     .timeouts
                     .http_keep_alive
-                    .or(conn.fe.head_timeout())
+                    .or(conn.st.fe.head_timeout())
                     .map(|limit| conn.io.last_activity() + limit);
                 // Out of the reactor and into the lot, unless a request or an upgrade still holds the
                 // connection (it then waits here for its next head).
@@ -339,26 +342,23 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
                 }
             }
             Next::KeepAliveTimeout => {
-                debug!(frontend = %conn.fe.name, peer = %conn.peer, "keep-alive timeout");
+                debug!(frontend = %conn.st.fe.name, peer = %conn.st.peer, "keep-alive timeout");
                 break None;
             }
             Next::Closed => break None,
             Next::Failed(end) => break Some(end),
             Next::H2 => {
                 // Each HTTP/2 stream is a new transaction: nothing carried from an upgrade applies.
-                conn.upgraded.take();
+                conn.st.upgraded.take();
                 conn.io.count_h1(false);
                 return super::h2::serve(worker, conn).await;
             }
         }
     };
-    let ClientConn {
-        fe,
-        io,
-        conn_log,
-        peer,
-        ..
-    } = &conn;
+    let ClientConn { st, io, .. } = &conn;
+    let ConnState {
+        fe, conn_log, peer, ..
+    } = st;
     let mut answered = false;
     if let Some(end) = end {
         // A head that did not arrive in time: HAProxy answers 408 on a new connection or a partly received
@@ -404,7 +404,7 @@ pub async fn serve(worker: Rc<Worker>, mut conn: ClientConn) {
 /// touch the runtime's timer wheel on every request, only every [`PARK_AFTER`] or so.
 async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
     let io = &conn.io;
-    let fe = &conn.fe;
+    let fe = &conn.st.fe;
     let max_head = worker.snapshot.buf_limits.fill().max(1);
     let max_headers = worker.snapshot.max_headers;
     let accept_invalid = fe.config.accept_invalid_request;
@@ -415,7 +415,7 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
     let keep_alive = fe.conn_mode != HttpConnMode::Close;
     // When the head started: the accept for a connection's first request, else its first byte.
     let mut started = if io.requests() == 0 {
-        Some(conn.accepted)
+        Some(conn.st.accepted)
     } else {
         None
     };
@@ -429,7 +429,7 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
         // A new connection may start with the HTTP/2 preface (prior knowledge), as HAProxy 2.6 accepts it on a
         // clear-text bind: it is looked for before the first request only.
         let mut undecided = false;
-        if io.requests() == 0 && !conn.listener.h1_only {
+        if io.requests() == 0 && !conn.st.listener.h1_only {
             match super::h2::preface(&io.rbuf()) {
                 Some(true) => return Next::H2,
                 None => undecided = true,
@@ -441,7 +441,7 @@ async fn next_head(worker: &Worker, conn: &mut ClientConn) -> Next {
                 Ok(Some(head)) => return Next::Head(head),
                 Ok(None) => {}
                 Err(e) => {
-                    debug!(frontend = %fe.name, peer = %conn.peer, error = %e, "invalid request head");
+                    debug!(frontend = %fe.name, peer = %conn.st.peer, error = %e, "invalid request head");
                     return Next::Failed(ConnEnd::BadHead(e.status()));
                 }
             }
@@ -511,7 +511,7 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
     let io = conn.io.clone();
     io.count_request();
     let _h1 = io.h1_stream();
-    let fe = conn.fe.clone();
+    let fe = conn.st.fe.clone();
     let (method, version) = (head.method.clone(), head.version);
     // A bodiless request (most) needs no cursor shared with its body.
     let cursor =
@@ -533,7 +533,7 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
     if version == http::Version::HTTP_11 {
         client.interim = Some(super::interim::Client::H1(io.clone()));
     }
-    let mut txn = TxnSlot::begin(conn.conn_log.as_ref(), &req);
+    let mut txn = TxnSlot::begin(conn.st.conn_log.as_ref(), &req);
     let resp = request::handle(worker.clone(), fe.clone(), client, req, &mut txn).await;
     let status = resp.status().as_u16();
     fe.stats.response(status);
@@ -570,7 +570,7 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
     )
     .await;
     drop(resp);
-    if let Some(l) = &conn.conn_log {
+    if let Some(l) = &conn.st.conn_log {
         l.flush_pending();
     }
     match (written, tunnel) {

@@ -20,8 +20,18 @@ use crate::model::snapshot::FrontendRt;
 /// What an HTTP client connection owns, carried from one request to the next and kept in the worker's parking lot
 /// (`crate::net::parking`) while the connection is idle.
 pub struct ClientConn {
-    pub(super) fe: Arc<FrontendRt>,
+    /// What the connection keeps whether served or parked.
+    pub(super) st: ConnState,
     pub(super) io: Rc<ClientIo>,
+    /// The response head being written; kept between requests.
+    pub(super) wbuf: Vec<u8>,
+    /// The connection's timer, kept between requests (see `client::next_head`).
+    pub(super) timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// What a client connection keeps for its whole life, served ([`ClientConn`]) or parked ([`ParkedConn`]).
+pub struct ConnState {
+    pub(super) fe: Arc<FrontendRt>,
     pub(super) peer: SocketAddr,
     pub(super) local_port: u16,
     /// The listener it came through (`so_name`, `so_id`).
@@ -35,11 +45,16 @@ pub struct ClientConn {
     /// A connection a `mode tcp` frontend upgraded to HTTP (`switch-mode http`): the transaction variables its
     /// `tcp-request content` rules set, for its first request, whose frontend `tcp-request` rules already ran.
     pub(super) upgraded: std::cell::Cell<Option<Box<VarMap>>>,
-    /// The response head being written; kept between requests.
-    pub(super) wbuf: Vec<u8>,
-    /// The connection's timer, kept between requests (see `client::next_head`).
-    pub(super) timer: Option<Pin<Box<Sleep>>>,
     pub(super) _ticket: ConnTicket,
+}
+
+impl ConnState {
+    /// Writes the connection's log record (`option logasap` and connection logs) when it ends.
+    fn log_closed(&self) {
+        if let Some(l) = &self.conn_log {
+            l.close(None, false);
+        }
+    }
 }
 
 /// What [`ClientConn::park`] made of a connection.
@@ -55,17 +70,8 @@ pub enum Parking {
 /// A [`ClientConn`] waiting in the worker's parking lot for its next request: its socket out of the reactor, no
 /// buffer, no timer, and all of it in the lot's one allocation ([`ClientConn::park`], [`ParkedConn::resume`]).
 pub struct ParkedConn {
-    fe: Arc<FrontendRt>,
+    st: ConnState,
     io: ParkedIo,
-    peer: SocketAddr,
-    local_port: u16,
-    listener: Arc<crate::net::listener::ListenerInfo>,
-    accepted: Instant,
-    conn_log: Option<Arc<ConnLog>>,
-    session: Rc<SessionConn>,
-    vars: Rc<RefCell<VarMap>>,
-    upgraded: std::cell::Cell<Option<Box<VarMap>>>,
-    _ticket: ConnTicket,
 }
 
 impl crate::net::parking::Parkable for ParkedConn {
@@ -75,54 +81,31 @@ impl crate::net::parking::Parkable for ParkedConn {
 }
 
 impl ParkedConn {
-    /// Closes a connection that stayed idle for its whole keep-alive time (or that a soft stop ends).
+    /// Closes a connection that stayed idle for its whole keep-alive time (or that a soft stop ends), without
+    /// registering its socket with the reactor again.
     pub fn close_idle(self) {
-        if let Some(conn) = self.resume() {
-            conn.close_idle();
-        }
+        debug!(frontend = %self.st.fe.name, peer = %self.st.peer, "idle keep-alive connection closed");
+        self.io.finish();
+        self.st.log_closed();
     }
 
     /// The connection back from the lot, its socket registered with the reactor again. `None`: that failed,
     /// and the connection is closed (its log record written).
     pub fn resume(self) -> Option<ClientConn> {
-        let ParkedConn {
-            fe,
-            io,
-            peer,
-            local_port,
-            listener,
-            accepted,
-            conn_log,
-            session,
-            vars,
-            upgraded,
-            _ticket,
-        } = self;
-        let io = match io.resume() {
-            Ok(io) => io,
+        let ParkedConn { st, io } = self;
+        match io.resume() {
+            Ok(io) => Some(ClientConn {
+                st,
+                io: Rc::new(io),
+                wbuf: Vec::new(),
+                timer: None,
+            }),
             Err(e) => {
-                debug!(frontend = %fe.name, %peer, error = %e, "a parked connection could not be resumed");
-                if let Some(l) = &conn_log {
-                    l.close(None, false);
-                }
-                return None;
+                debug!(frontend = %st.fe.name, peer = %st.peer, error = %e, "a parked connection could not be resumed");
+                st.log_closed();
+                None
             }
-        };
-        Some(ClientConn {
-            fe,
-            io: Rc::new(io),
-            peer,
-            local_port,
-            listener,
-            accepted,
-            conn_log,
-            session,
-            vars,
-            upgraded,
-            wbuf: Vec::new(),
-            timer: None,
-            _ticket,
-        })
+        }
     }
 }
 
@@ -130,91 +113,50 @@ impl ClientConn {
     /// Takes an idle connection out of the reactor to park it.
     pub(super) fn park(self) -> Parking {
         let ClientConn {
-            fe,
+            st,
             io,
-            peer,
-            local_port,
-            listener,
-            accepted,
-            conn_log,
-            session,
-            vars,
-            upgraded,
             wbuf,
             timer,
-            _ticket,
         } = self;
         let io = match Rc::try_unwrap(io) {
             Ok(io) => io,
             Err(io) => {
                 return Parking::Shared(ClientConn {
-                    fe,
+                    st,
                     io,
-                    peer,
-                    local_port,
-                    listener,
-                    accepted,
-                    conn_log,
-                    session,
-                    vars,
-                    upgraded,
                     wbuf,
                     timer,
-                    _ticket,
                 })
             }
         };
-        let io = match io.park() {
-            Ok(io) => io,
+        match io.park() {
+            Ok(io) => Parking::Parked(ParkedConn { st, io }),
             Err(e) => {
-                debug!(frontend = %fe.name, %peer, error = %e, "an idle connection could not be parked");
-                if let Some(l) = &conn_log {
-                    l.close(None, false);
-                }
-                return Parking::Closed;
+                debug!(frontend = %st.fe.name, peer = %st.peer, error = %e, "an idle connection could not be parked");
+                st.log_closed();
+                Parking::Closed
             }
-        };
-        Parking::Parked(ParkedConn {
-            fe,
-            io,
-            peer,
-            local_port,
-            listener,
-            accepted,
-            conn_log,
-            session,
-            vars,
-            upgraded,
-            _ticket,
-        })
-    }
-
-    /// Closes a connection that stayed idle for its whole keep-alive time.
-    pub fn close_idle(self) {
-        debug!(frontend = %self.fe.name, peer = %self.peer, "idle keep-alive connection closed");
-        self.finish();
+        }
     }
 
     /// Ends the connection: the socket closed, the connection's log record written.
     pub(super) fn finish(&self) {
         self.io.finish();
-        if let Some(l) = &self.conn_log {
-            l.close(None, false);
-        }
+        self.st.log_closed();
     }
 
     /// The client connection as the request path sees it (one per request: HTTP/1 or an HTTP/2 stream).
     pub(super) fn request_client(&self) -> super::request::Client {
         super::request::Client {
-            peer: self.peer,
-            dst_port: self.local_port,
-            listener: self.listener.clone(),
+            peer: self.st.peer,
+            dst_port: self.st.local_port,
+            listener: self.st.listener.clone(),
             first: self.io.requests() == 1,
-            session: self.session.clone(),
-            vars: self.vars.clone(),
-            upgraded: self.upgraded.take(),
+            session: self.st.session.clone(),
+            vars: self.st.vars.clone(),
+            upgraded: self.st.upgraded.take(),
             conn: self.io.clone(),
-            stick: self._ticket.stick.clone(),
+            stick: self.st._ticket.stick.clone(),
             interim: None,
         }
     }

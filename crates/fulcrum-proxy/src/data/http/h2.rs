@@ -170,8 +170,8 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
         .deliver_bad_requests(true)
         .eager_window_updates(true);
     let io = conn.io.clone();
-    let fe = conn.fe.clone();
-    let peer = conn.peer;
+    let fe = conn.st.fe.clone();
+    let peer = conn.st.peer;
     // The preface and the client's SETTINGS must arrive within the time allowed for a request head.
     let watch = H2Watch::new(H2Conn::open(&fe.stats.h2), true);
     let handshake = builder.handshake::<_, Bytes>(H2Io(io.clone(), watch));
@@ -276,13 +276,13 @@ async fn serve_stream(
     impl Drop for Active {
         fn drop(&mut self) {
             self.0.active.set(self.0.active.get().saturating_sub(1));
-            self.0.conn.fe.stats.h2.stream_ended();
+            self.0.conn.st.fe.stats.h2.conns.stream_ended();
         }
     }
-    shared.conn.fe.stats.h2.stream_started();
+    shared.conn.st.fe.stats.h2.conns.stream_started();
     let active = Active(shared);
     let conn = &active.0.conn;
-    let fe = conn.fe.clone();
+    let fe = conn.st.fe.clone();
     let io = conn.io.clone();
     let (mut parts, recv) = req.into_parts();
     // A `:method`, `:scheme` or `:authority` that is not valid syntax: answered 400, as HAProxy answers it.
@@ -299,7 +299,7 @@ async fn serve_stream(
         (None, None) => fulcrum_http::h2map::request_from_h2(&mut parts, io.tls().is_some()),
     };
     if let Err(e) = mapped {
-        debug!(frontend = %fe.name, peer = %conn.peer, error = %e, "malformed HTTP/2 request");
+        debug!(frontend = %fe.name, peer = %conn.st.peer, error = %e, "malformed HTTP/2 request");
         Counters::inc(&fe.stats.err_req);
         let mut respond = respond;
         respond.send_reset(Reason::PROTOCOL_ERROR);
@@ -326,7 +326,7 @@ async fn serve_stream(
     let req = Request::from_parts(parts, body);
     io.count_request();
     let client = conn.request_client();
-    let mut txn = TxnSlot::begin(conn.conn_log.as_ref(), &req);
+    let mut txn = TxnSlot::begin(conn.st.conn_log.as_ref(), &req);
     // Shared with the server side for the time the request is served: interim responses (`103 Early Hints`) go
     // out on it.
     let respond = Rc::new(RefCell::new(respond));
@@ -334,7 +334,7 @@ async fn serve_stream(
     client.interim = Some(super::interim::Client::H2(respond.clone()));
     let resp = if let Some(h2::ext::BadRequest(why)) = bad {
         // Logged as HAProxy logs a request its parser refused (`<BADREQ>`, `PR--`).
-        debug!(frontend = %fe.name, peer = %conn.peer, error = why, "invalid HTTP/2 request");
+        debug!(frontend = %fe.name, peer = %conn.st.peer, error = why, "invalid HTTP/2 request");
         Counters::inc(&fe.stats.err_req);
         txn.bad_request();
         txn.term(b"PR");
@@ -361,7 +361,7 @@ async fn serve_stream(
         tokio::select! {
             r = handled => r,
             () = reset => {
-                debug!(frontend = %fe.name, peer = %conn.peer, "HTTP/2 stream reset by the client");
+                debug!(frontend = %fe.name, peer = %conn.st.peer, "HTTP/2 stream reset by the client");
                 txn.abort(b"CH");
                 return;
             }
@@ -400,7 +400,7 @@ async fn serve_stream(
         {
             Ok(s) => s,
             Err(e) => {
-                debug!(frontend = %fe.name, peer = %conn.peer, error = %e, "HTTP/2 response not sent");
+                debug!(frontend = %fe.name, peer = %conn.st.peer, error = %e, "HTTP/2 response not sent");
                 return;
             }
         };
@@ -443,7 +443,7 @@ async fn serve_stream(
     {
         Ok(s) => s,
         Err(e) => {
-            debug!(frontend = %fe.name, peer = %conn.peer, error = %e, "HTTP/2 response not sent");
+            debug!(frontend = %fe.name, peer = %conn.st.peer, error = %e, "HTTP/2 response not sent");
             return;
         }
     };
@@ -451,7 +451,7 @@ async fn serve_stream(
         send_body(send, &mut body, fe.timeouts.client).await;
     }
     drop(body);
-    if let Some(l) = &conn.conn_log {
+    if let Some(l) = &conn.st.conn_log {
         l.flush_pending();
     }
 }
