@@ -298,11 +298,17 @@ pub fn value(row: &Row, column: &str) -> String {
         "reuse" => opt(row.reuse),
         "uweight" => opt(row.uweight),
         "-" => "-".into(),
+        c if c.starts_with("ssl_") => opt(row.ssl.zip(ssl_index(c)).map(|(values, i)| values[i])),
         c if c.starts_with("h1_") => opt(row.h1.zip(h1_index(c)).map(|(values, i)| values[i])),
         c if c.starts_with("h2_") => opt(row.h2.zip(h2_index(c)).map(|(values, i)| values[i])),
-        // Rates, caches and TLS: not measured by fulcrum.
+        // Rates and caches: not measured by fulcrum.
         _ => String::new(),
     }
+}
+
+/// The position of an `ssl` module column among [`Row::ssl`]'s values.
+pub(crate) fn ssl_index(column: &str) -> Option<usize> {
+    module_index("ssl_", column)
 }
 
 /// The position of an `h1` module column among [`Row::h1`]'s values.

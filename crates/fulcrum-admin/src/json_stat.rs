@@ -123,10 +123,12 @@ const META: [Meta; 103] = [
 ];
 
 /// The tags and type of `column` on a row of `kind`: [`META`], with the fields HAProxy tags differently on
-/// backends, and those of the `h1` and `h2` statistics modules (after the `-` separator; the TLS module's fields
-/// are not measured).
+/// backends, and those of the `ssl`, `h1` and `h2` statistics modules (after the `-` separator).
 pub(crate) fn meta(kind: RowKind, pos: usize, column: &str) -> Meta {
-    if crate::csv::h1_index(column).is_some() || crate::csv::h2_index(column).is_some() {
+    if crate::csv::ssl_index(column).is_some()
+        || crate::csv::h1_index(column).is_some()
+        || crate::csv::h2_index(column).is_some()
+    {
         let nature = if column.starts_with("h1_open_")
             || matches!(column, "h2_open_connections" | "h2_backend_open_streams")
         {

@@ -275,6 +275,9 @@ pub struct Row {
     pub uweight: Option<u64>,
     /// Latency histograms (backends and servers).
     pub timings: Option<Timings>,
+    /// HAProxy's `ssl` statistics module (frontends, backends and servers), in its column order: TLS handshakes
+    /// completed in full, resumed, failed.
+    pub ssl: Option<[u64; 3]>,
     /// HAProxy's `h1` statistics module (frontends and backends), in its column order: HTTP/1 connections open
     /// and in total, requests in progress and in total, bytes in and out, bytes spliced in and out.
     pub h1: Option<[u64; 8]>,

@@ -37,4 +37,5 @@ pub use protocol::{protocol_check, ProtocolCheck};
 pub use response::{Expect, ExpectRule, HeaderRule, Match, TextMatch};
 pub use tcp::tcp_check;
 pub use tcpcheck::TcpCheck;
+pub use tls_check::HandshakeTally;
 pub use tracker::{CheckResult, Status, Tracker, Transition};

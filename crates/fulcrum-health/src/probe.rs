@@ -4,13 +4,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
-use tokio_rustls::TlsConnector;
 
 use crate::http::{http_check, HttpCheck};
 use crate::outcome::{CheckOutcome, CheckStatus};
 use crate::protocol::{protocol_check, ProtocolCheck};
 use crate::tcp::{connect, tcp_check};
 use crate::tcpcheck::{self, TcpCheck};
+use crate::tls_check::HandshakeError;
 pub use crate::tls_check::TlsCheck;
 
 /// The kind of active check a server runs.
@@ -82,14 +82,9 @@ impl Probe {
             Ok(s) => s,
             Err(outcome) => return outcome,
         };
-        let connector = TlsConnector::from(tls.config.clone());
-        let stream = match timeout_at(deadline, connector.connect(tls.name.clone(), stream)).await {
-            Err(_) => return CheckOutcome::new(CheckStatus::L6Timeout, start.elapsed()),
-            Ok(Err(e)) => {
-                return CheckOutcome::new(CheckStatus::L6Response, start.elapsed())
-                    .with_info(ssl_failure(&e))
-            }
-            Ok(Ok(s)) => s,
+        let stream = match tls.handshake(stream, deadline).await {
+            Ok(s) => s,
+            Err(e) => return handshake_failed(e, start),
         };
         let exchange = async {
             match self {
@@ -152,16 +147,9 @@ impl Probe {
         }
         let outcome = match tls {
             Some(tls) => {
-                let connector = TlsConnector::from(tls.config.clone());
-                let stream = match timeout_at(deadline, connector.connect(tls.name.clone(), stream))
-                    .await
-                {
-                    Err(_) => return CheckOutcome::new(CheckStatus::L6Timeout, start.elapsed()),
-                    Ok(Err(e)) => {
-                        return CheckOutcome::new(CheckStatus::L6Response, start.elapsed())
-                            .with_info(ssl_failure(&e))
-                    }
-                    Ok(Ok(s)) => s,
+                let stream = match tls.handshake(stream, deadline).await {
+                    Ok(s) => s,
+                    Err(e) => return handshake_failed(e, start),
                 };
                 let exchange = async {
                     match self {
@@ -197,6 +185,11 @@ impl Probe {
 }
 
 /// HAProxy's info for a failed check handshake (it names no reason either).
-fn ssl_failure(_: &std::io::Error) -> String {
-    "SSL handshake failure".into()
+/// The outcome of a check whose TLS handshake did not complete.
+fn handshake_failed(e: HandshakeError, start: Instant) -> CheckOutcome {
+    match e {
+        HandshakeError::Timeout => CheckOutcome::new(CheckStatus::L6Timeout, start.elapsed()),
+        HandshakeError::Failed(_) => CheckOutcome::new(CheckStatus::L6Response, start.elapsed())
+            .with_info("SSL handshake failure"),
+    }
 }

@@ -24,7 +24,7 @@ use crate::error::SpecError;
 use crate::http::HttpSend;
 use crate::outcome::{CheckOutcome, CheckStatus};
 use crate::tcp::error_text;
-use crate::tls_check::TlsCheck;
+use crate::tls_check::{HandshakeError, TlsCheck};
 
 /// Most bytes kept of what the server sent since the last send; a full buffer is judged as it stands.
 pub const MAX_INPUT: usize = 16 * 1024;
@@ -996,7 +996,7 @@ fn connect_tls(c: &Connect, target: &Target) -> Result<Option<TlsCheck>, String>
         }
         None => base.config.clone(),
     };
-    Ok(Some(TlsCheck { config, name }))
+    Ok(Some(base.with(config, name)))
 }
 
 /// A PROXY protocol v1 header that names no client, for `connect send-proxy`.
@@ -1056,18 +1056,14 @@ pub async fn run(check: &TcpCheck, target: &Target, timeout: Duration) -> CheckO
                             stream = Some(Box::new(s));
                             session.connected()
                         }
-                        Ok(Some(tls)) => {
-                            let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-                            match timeout_at(deadline, connector.connect(tls.name.clone(), s)).await
-                            {
-                                Err(_) => session.tls_failed(true),
-                                Ok(Err(_)) => session.tls_failed(false),
-                                Ok(Ok(t)) => {
-                                    stream = Some(Box::new(t));
-                                    session.connected_over_tls()
-                                }
+                        Ok(Some(tls)) => match tls.handshake(s, deadline).await {
+                            Err(HandshakeError::Timeout) => session.tls_failed(true),
+                            Err(HandshakeError::Failed(_)) => session.tls_failed(false),
+                            Ok(t) => {
+                                stream = Some(Box::new(t));
+                                session.connected_over_tls()
                             }
-                        }
+                        },
                     },
                 }
             }
@@ -1681,6 +1677,7 @@ mod tests {
         let base = TlsCheck {
             config: Arc::new(config),
             name: rustls::pki_types::ServerName::try_from("default.example").unwrap(),
+            tally: None,
         };
         let mut target = Target {
             addr: "127.0.0.1:1".parse().unwrap(),

@@ -479,11 +479,7 @@ fn a_client_that_never_finishes_its_handshake_is_closed_at_the_head_timeout() {
     assert!(!String::from_utf8_lossy(&out).contains("HTTP/1.1 200"));
     let fe = &p.running.as_ref().unwrap().snapshot().frontends[0];
     assert!(
-        wait_until(Duration::from_secs(2), || fe
-            .stats
-            .ssl_failed_handshake
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 2),
+        wait_until(Duration::from_secs(2), || fe.stats.ssl.values()[2] >= 2),
         "failed handshakes not counted"
     );
 }
@@ -1879,4 +1875,168 @@ fn issuers_chain_path_completes_runtime_replacements() {
     assert!(leaf.contains("CN = a.test"), "{leaf}");
     assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "{chain}");
     let _ = std::fs::remove_file(&sock);
+}
+
+/// The `ssl_*` fields of `show stat`'s rows, as "proxy/row.field" (row: FRONTEND, BACKEND or the server).
+fn ssl_stats(sock: &Path) -> std::collections::BTreeMap<String, u64> {
+    let csv = runtime_cmd(sock, "show stat");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() < 2 {
+            continue;
+        }
+        for (name, value) in header.iter().zip(&cells) {
+            if name.starts_with("ssl_") {
+                let v = value.parse().unwrap_or(u64::MAX);
+                out.insert(format!("{}/{}.{name}", cells[0], cells[1]), v);
+            }
+        }
+    }
+    out
+}
+
+/// HAProxy's `ssl` statistics module: handshakes completed in full, resumed and failed, counted by a frontend for
+/// its clients and by a server and its backend for the proxy's own handshakes with the server, health checks
+/// included. The same exchanges through haproxy 2.6 give the same figures.
+#[test]
+fn ssl_statistics_count_full_resumed_and_failed_handshakes_as_haproxy() {
+    let k = pki();
+    let run = |haproxy: bool| {
+        let sock = unix_sock_path(if haproxy { "sslstats-h" } else { "sslstats-f" });
+        let (front, inner, checked) = (free_port(), free_port(), free_port());
+        let cfg = format!(
+            "global\n    nbthread 1\n    stats socket {sock} level admin\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             \x20   timeout check 2s\n\
+             frontend f\n    bind 127.0.0.1:{front} ssl crt {a}\n    default_backend b\n\
+             frontend inner\n    bind 127.0.0.1:{inner} ssl crt {a}\n\
+             \x20   http-request return status 200 content-type text/plain string ok\n\
+             frontend checked\n    bind 127.0.0.1:{checked} ssl crt {a}\n\
+             \x20   http-request return status 200 content-type text/plain string ok\n\
+             backend b\n    server s 127.0.0.1:{inner} ssl verify none no-ssl-reuse\n\
+             backend c\n\
+             \x20   server good 127.0.0.1:{checked} ssl verify required ca-file {ca} sni str(a.test) check-sni a.test check inter 300ms\n\
+             \x20   server bad 127.0.0.1:{checked} ssl verify required ca-file {ca} sni str(b.test) check-sni b.test check inter 300ms\n",
+            sock = sock.display(),
+            a = k.path("a.pem"),
+            ca = k.path("ca.pem"),
+        );
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], front));
+        let _fulcrum;
+        let _haproxy;
+        if haproxy {
+            _haproxy = start_haproxy(&cfg, addr);
+        } else {
+            _fulcrum = start_proxy(&cfg);
+        }
+        // What came before the exchanges below (haproxy's start is probed with a connection that is closed at
+        // once: a failed handshake) is taken off at the end.
+        let before = ssl_stats(&sock);
+        // Two clients with a full handshake each, and one request each to the server.
+        for _ in 0..2 {
+            let out = Command::new("curl")
+                .args(["-sS", "--max-time", "5", "-k"])
+                .arg(format!("https://127.0.0.1:{front}/"))
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "ok",
+                "haproxy: {haproxy}"
+            );
+        }
+        // A TLS 1.2 session saved, then resumed.
+        let session = k.dir.join(format!("sslstats-{haproxy}.sess"));
+        let _ = std::fs::remove_file(&session);
+        let s_client = |extra: &[&str]| {
+            let out = Command::new("openssl")
+                .args(["s_client", "-tls1_2", "-connect"])
+                .arg(addr.to_string())
+                .args(extra)
+                .arg(&session)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        s_client(&["-sess_out"]);
+        let resumed = s_client(&["-sess_in"]);
+        assert!(resumed.contains("Reused"), "haproxy: {haproxy}: {resumed}");
+        // Clear text where a ClientHello should be: a failed handshake.
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let _ = s.read_to_end(&mut Vec::new());
+        // A connection closed before its ClientHello: failed too.
+        drop(TcpStream::connect(addr).unwrap());
+        // Checks: `good` verifies the server's certificate for its name, `bad` asks for a name it does not have.
+        let stats = || ssl_stats(&sock);
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                let s = stats();
+                s["c/good.ssl_sess"] >= 2 && s["c/bad.ssl_failed_handshake"] >= 2
+            }),
+            "haproxy: {haproxy}: checks not counted: {:?}",
+            stats()
+        );
+        let mut after = stats();
+        for (k, v) in after.iter_mut() {
+            if !k.starts_with("c/") && !k.starts_with("checked/") {
+                *v -= before.get(k).copied().unwrap_or(0);
+            }
+        }
+        after
+    };
+    let ours = run(false);
+    let mut runs = vec![("fulcrum", ours)];
+    if haproxy_present() {
+        runs.push(("haproxy", run(true)));
+    }
+    for (who, s) in &runs {
+        let get = |k: &str| s[k];
+        // Clients: three full handshakes, one resumed, two failed.
+        assert_eq!(
+            [
+                get("f/FRONTEND.ssl_sess"),
+                get("f/FRONTEND.ssl_reused_sess"),
+                get("f/FRONTEND.ssl_failed_handshake")
+            ],
+            [3, 1, 2],
+            "{who}: {s:?}"
+        );
+        // Towards the server: one full handshake per client request (no session reuse asked), on the server and
+        // its backend, and the server's own frontend saw them.
+        for row in ["b/s", "b/BACKEND", "inner/FRONTEND"] {
+            assert_eq!(
+                [
+                    get(&format!("{row}.ssl_sess")),
+                    get(&format!("{row}.ssl_reused_sess")),
+                    get(&format!("{row}.ssl_failed_handshake"))
+                ],
+                [2, 0, 0],
+                "{who}: {row}: {s:?}"
+            );
+        }
+        // Checks count on their server and backend: successes on one, failures on the other.
+        assert_eq!(get("c/good.ssl_failed_handshake"), 0, "{who}: {s:?}");
+        assert_eq!(get("c/bad.ssl_sess"), 0, "{who}: {s:?}");
+        assert_eq!(
+            get("c/BACKEND.ssl_sess"),
+            get("c/good.ssl_sess"),
+            "{who}: {s:?}"
+        );
+        assert_eq!(
+            get("c/BACKEND.ssl_failed_handshake"),
+            get("c/bad.ssl_failed_handshake"),
+            "{who}: {s:?}"
+        );
+    }
 }

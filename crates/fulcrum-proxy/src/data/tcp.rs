@@ -91,13 +91,14 @@ pub async fn serve_client(
             };
             match done {
                 Ok(s) => {
+                    fe.stats.ssl.completed(s.facts.resumed);
                     if let Some(l) = &mut log {
                         l.tls(Some(s.facts.clone()), None);
                     }
                     Some(s)
                 }
                 Err(e) => {
-                    Counters::inc(&fe.stats.ssl_failed_handshake);
+                    fe.stats.ssl.failed();
                     debug!(frontend = %fe.name, %peer, error = %e, "SSL handshake failure");
                     if let Some(mut l) = log {
                         l.term(b"CR");
@@ -614,7 +615,9 @@ async fn connect(
                 crate::data::tcp_sni::evaluate(&e.0, first, peer, tls.map(|t| &*t.facts))
             });
             let name = fulcrum_tls::client::server_name(sni.as_deref(), addr.ip());
-            let session = TlsClientSession::connect(&stream, config.clone(), name).await?;
+            let counted_in = [&server.stats.ssl, &be.stats.ssl];
+            let session =
+                TlsClientSession::connect(&stream, config.clone(), name, counted_in).await?;
             Some(match counted {
                 Some(c) => session.counted_as(c),
                 None => session,

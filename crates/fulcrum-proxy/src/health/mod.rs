@@ -665,6 +665,24 @@ pub(crate) fn check_preamble(c: &fulcrum_config::haproxy::Server, dynamic: bool)
     out
 }
 
+/// A check's TLS handshakes, counted in the `ssl` statistics of its server and backend as HAProxy counts them.
+struct CheckTally {
+    be: Arc<BackendRt>,
+    server: Arc<ServerRt>,
+}
+
+impl fulcrum_health::HandshakeTally for CheckTally {
+    fn completed(&self, resumed: bool) {
+        self.server.stats.ssl.completed(resumed);
+        self.be.stats.ssl.completed(resumed);
+    }
+
+    fn failed(&self) {
+        self.server.stats.ssl.failed();
+        self.be.stats.ssl.failed();
+    }
+}
+
 /// The checks of one server, until it is deleted (`del server`) or the task is dropped.
 pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
     let c = &server.config;
@@ -708,6 +726,10 @@ pub(crate) async fn check_loop(be: Arc<BackendRt>, server: Arc<ServerRt>) {
                 None => config.clone(),
             },
             name: fulcrum_tls::client::server_name(t.check_sni.as_deref(), target.ip()),
+            tally: Some(Arc::new(CheckTally {
+                be: be.clone(),
+                server: server.clone(),
+            })),
         }),
         _ => None,
     };

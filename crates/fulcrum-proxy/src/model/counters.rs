@@ -41,8 +41,8 @@ pub struct Counters {
     pub conn_tot: AtomicU64,
     /// Connections refused by `tcp-request connection reject`.
     pub denied_conn: AtomicU64,
-    /// TLS handshakes that failed or timed out (frontends; HAProxy's `ssl_failed_handshake`).
-    pub ssl_failed_handshake: AtomicU64,
+    /// TLS handshakes: with clients (frontends), with the server (servers and backends).
+    pub ssl: crate::model::ssl_stats::SslCounters,
     /// Bytes received from clients.
     pub bytes_in: AtomicU64,
     /// Bytes sent to clients.

@@ -29,5 +29,6 @@ pub mod server_list;
 pub mod slot;
 pub mod snapshot;
 pub mod ssl_conns;
+pub mod ssl_stats;
 pub mod stick;
 pub mod tls_config;

@@ -343,8 +343,26 @@ impl TlsClientSession {
         self
     }
 
-    /// Runs the client side of the handshake on `stream`, for `name` (sent as SNI when it is a DNS name).
+    /// Runs the client side of the handshake on `stream`, for `name` (sent as SNI when it is a DNS name), and
+    /// counts it (completed in full, resumed, or failed) in `counted_in`: the server's and its backend's `ssl`
+    /// statistics.
     pub async fn connect(
+        stream: &TcpStream,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+        counted_in: [&crate::model::ssl_stats::SslCounters; 2],
+    ) -> io::Result<TlsClientSession> {
+        let session = Self::handshake(stream, config, name).await;
+        for c in counted_in {
+            match &session {
+                Ok(s) => c.completed(s.facts.resumed),
+                Err(_) => c.failed(),
+            }
+        }
+        session
+    }
+
+    async fn handshake(
         stream: &TcpStream,
         config: Arc<ClientConfig>,
         name: ServerName<'static>,

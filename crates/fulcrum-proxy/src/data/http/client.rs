@@ -121,13 +121,14 @@ pub async fn serve_client(
             };
             match done {
                 Ok(s) => {
+                    fe.stats.ssl.completed(s.facts.resumed);
                     if let Some(l) = &conn_log {
                         l.set_tls(s.facts.clone());
                     }
                     Some(Box::new(s))
                 }
                 Err(e) => {
-                    Counters::inc(&fe.stats.ssl_failed_handshake);
+                    fe.stats.ssl.failed();
                     debug!(frontend = %fe.name, %peer, error = %e, "SSL handshake failure");
                     return;
                 }

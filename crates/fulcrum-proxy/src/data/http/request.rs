@@ -1306,6 +1306,7 @@ async fn forward(
                             config,
                             sni,
                             conns: &worker.snapshot.ssl_conns,
+                            counted_in: [&server.stats.ssl, &be.stats.ssl],
                         }),
                     &proxy_line(&server.config, client, unique_id),
                 )

@@ -81,6 +81,8 @@ pub struct TlsTarget<'a> {
     pub sni: Option<Box<str>>,
     /// The process's TLS connections (`maxsslconn`).
     pub conns: &'a Arc<crate::model::ssl_conns::SslConns>,
+    /// Where the handshake is counted: the server's and its backend's `ssl` statistics.
+    pub counted_in: [&'a crate::model::ssl_stats::SslCounters; 2],
 }
 
 /// Why a request got no usable response head.
@@ -207,9 +209,10 @@ impl ServerConn {
         let (session, sni) = match tls {
             Some(t) => {
                 let name = fulcrum_tls::client::server_name(t.sni.as_deref(), addr.ip());
-                let session = TlsClientSession::connect(&stream, t.config.clone(), name)
-                    .await
-                    .map_err(ConnectError::Tls)?;
+                let session =
+                    TlsClientSession::connect(&stream, t.config.clone(), name, t.counted_in)
+                        .await
+                        .map_err(ConnectError::Tls)?;
                 let session = match counted {
                     Some(c) => session.counted_as(c),
                     None => session,

@@ -79,6 +79,7 @@ fn frontend_row(fe: &FrontendRt, iid: u64) -> Row {
         conn_tot: Some(ld(&c.conn_tot)),
         intercepted: Some(ld(&c.intercepted)),
         comp: Some(comp(c)),
+        ssl: Some(c.ssl.values()),
         h1: Some(c.h1.values()),
         h2: Some(c.h2.values()),
         ..Row::default()
@@ -185,6 +186,7 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
         reuse: Some(ld(&c.reuse)),
         uweight: Some(u64::from(s.user_weight())),
         timings: Some(timings(c)),
+        ssl: Some(c.ssl.values()),
         ..Row::default()
     }
 }
@@ -267,6 +269,7 @@ fn backend_row(be: &BackendRt, iid: u64) -> Row {
         uweight: Some(weight),
         timings: Some(timings(c)),
         comp: Some(comp(c)),
+        ssl: Some(c.ssl.values()),
         h1: Some(c.h1.values()),
         h2: Some(c.h2.values()),
         ..Row::default()
