@@ -297,11 +297,18 @@ pub fn value(row: &Row, column: &str) -> String {
         "connect" => opt(row.connect),
         "reuse" => opt(row.reuse),
         "uweight" => opt(row.uweight),
+        "rate" => opt(row.rate.map(|r| r.0)),
+        "rate_max" => opt(row.rate.map(|r| r.1)),
+        "rate_lim" => opt(row.rate_lim),
+        "conn_rate" => opt(row.conn_rate.map(|r| r.0)),
+        "conn_rate_max" => opt(row.conn_rate.map(|r| r.1)),
+        "req_rate" => opt(row.req_rate.map(|r| r.0)),
+        "req_rate_max" => opt(row.req_rate.map(|r| r.1)),
         "-" => "-".into(),
         c if c.starts_with("ssl_") => opt(row.ssl.zip(ssl_index(c)).map(|(values, i)| values[i])),
         c if c.starts_with("h1_") => opt(row.h1.zip(h1_index(c)).map(|(values, i)| values[i])),
         c if c.starts_with("h2_") => opt(row.h2.zip(h2_index(c)).map(|(values, i)| values[i])),
-        // Rates and caches: not measured by fulcrum.
+        // Caches and the rest: not measured by fulcrum.
         _ => String::new(),
     }
 }

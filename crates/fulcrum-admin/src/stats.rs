@@ -275,6 +275,16 @@ pub struct Row {
     pub uweight: Option<u64>,
     /// Latency histograms (backends and servers).
     pub timings: Option<Timings>,
+    /// `rate`, `rate_max`: sessions over the last second, and the most in one second (frontends, backends,
+    /// servers).
+    pub rate: Option<(u64, u64)>,
+    /// `rate_lim`: the frontend's `rate-limit sessions` (0: none).
+    pub rate_lim: Option<u64>,
+    /// `conn_rate`, `conn_rate_max`: connections accepted over the last second, and the most in one second
+    /// (frontends).
+    pub conn_rate: Option<(u64, u64)>,
+    /// `req_rate`, `req_rate_max`: HTTP requests over the last second, and the most in one second (frontends).
+    pub req_rate: Option<(u64, u64)>,
     /// HAProxy's `ssl` statistics module (frontends, backends and servers), in its column order: TLS handshakes
     /// completed in full, resumed, failed.
     pub ssl: Option<[u64; 3]>,

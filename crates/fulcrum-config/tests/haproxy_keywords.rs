@@ -1602,6 +1602,62 @@ fn scheduling_and_pipe_tunables() {
     err1("global\n tune.maxaccept -2\n", 2, "tune.maxaccept", "-2");
 }
 
+/// `rate-limit sessions N` in defaults, frontends and listens (0: no limit); ignored with HAProxy's warning in a
+/// backend; anything but `sessions`, a missing or bad number, or an extra word refused.
+#[test]
+fn rate_limit_sessions() {
+    let text = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n    \
+                rate-limit sessions 50\n\
+                frontend f\n    bind 127.0.0.1:18999\n    default_backend b\n\
+                frontend g\n    bind 127.0.0.1:18998\n    rate-limit sessions 0\n    default_backend b\n\
+                listen l\n    bind 127.0.0.1:18997\n    rate-limit sessions 7\n    server s 127.0.0.1:1\n\
+                backend b\n    rate-limit sessions 9\n    server s 127.0.0.1:1\n";
+    let c = ok_both(text);
+    let limit = |name: &str, kind: ProxyKind| proxy(&c, name, kind).rate_limit_sessions;
+    assert_eq!(limit("f", ProxyKind::Frontend), Some(50));
+    assert_eq!(limit("g", ProxyKind::Frontend), None);
+    assert_eq!(limit("l", ProxyKind::Listen), Some(7));
+    let warned: Vec<(usize, &str)> = c
+        .warnings
+        .iter()
+        .map(|w| (w.diagnostic.location.line, w.diagnostic.message.as_str()))
+        .collect();
+    assert_eq!(
+        warned,
+        [(
+            19,
+            "'rate-limit sessions' ignored because backend 'b' has no frontend capability."
+        )]
+    );
+    let frontend = |line: &str| format!("frontend f\n    bind :80\n    {line}\n");
+    err1_both(
+        &frontend("rate-limit connections 5"),
+        3,
+        "rate-limit",
+        "only supports 'sessions'",
+    );
+    err1_both(
+        &frontend("rate-limit sessions"),
+        3,
+        "rate-limit sessions",
+        "integer",
+    );
+    err1_both(
+        &frontend("rate-limit sessions abc"),
+        3,
+        "rate-limit sessions",
+        "abc",
+    );
+    err1_both(&frontend("rate-limit"), 3, "rate-limit", "sessions");
+    // HAProxy ignores an extra word; fulcrum says so.
+    err1(
+        &frontend("rate-limit sessions 5 6"),
+        3,
+        "rate-limit",
+        "extra '6'",
+    );
+}
+
 /// `noreuseport` takes no argument.
 #[test]
 fn noreuseport() {

@@ -367,6 +367,140 @@ fn maxconnrate_spreads_connections_over_seconds() {
     }
 }
 
+/// Some columns of `show stat`'s rows, as "proxy/row.column".
+fn stat_columns(
+    sock: &std::path::Path,
+    columns: &[&str],
+) -> std::collections::BTreeMap<String, String> {
+    let csv = runtime_cmd(sock, "show stat");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() < 2 {
+            continue;
+        }
+        for (name, value) in header.iter().zip(&cells) {
+            if columns.contains(name) {
+                out.insert(
+                    format!("{}/{}.{name}", cells[0], cells[1]),
+                    value.to_string(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `rate-limit sessions N` on a frontend: at most about N new sessions a second there, the previous second's
+/// counting less as the current one goes on, the others waiting in the kernel's queue; another frontend of the
+/// same process is not held back. `show stat` gives the limit as `rate_lim` and the sessions, connections and
+/// requests per second (`rate`, `conn_rate`, `req_rate`) with their most in one second (`*_max`), on frontends,
+/// backends and servers, as haproxy 2.6 does for the same connections.
+#[test]
+fn rate_limit_sessions_paces_a_frontend_and_show_stat_gives_the_rates() {
+    let o = origins(1);
+    let run = |haproxy: bool| {
+        let sock = unix_sock_path(if haproxy { "ratelim-h" } else { "ratelim-f" });
+        let (limited, free, probe) = (free_port(), free_port(), free_port());
+        let cfg = format!(
+            "global\n    nbthread 1\n    stats socket {} level admin\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend limited\n    bind 127.0.0.1:{limited}\n    rate-limit sessions 4\n    default_backend b\n\
+             frontend free\n    bind 127.0.0.1:{free}\n    default_backend b\n\
+             frontend probe\n    bind 127.0.0.1:{probe}\n    default_backend b\n\
+             backend b\n{}",
+            sock.display(),
+            server_lines(&o, "")
+        );
+        let (limited, free) = (
+            SocketAddr::from(([127, 0, 0, 1], limited)),
+            SocketAddr::from(([127, 0, 0, 1], free)),
+        );
+        let _fulcrum;
+        let _haproxy;
+        if haproxy {
+            // Its start is probed on a frontend of its own, which counts that connection.
+            _haproxy = start_haproxy(&cfg, SocketAddr::from(([127, 0, 0, 1], probe)));
+        } else {
+            _fulcrum = start_proxy(&cfg);
+        }
+        // Ten connections through the free frontend, then ten through the limited one, one after the other.
+        let timed = |addr| {
+            let start = std::time::Instant::now();
+            for _ in 0..10 {
+                assert_eq!(get(addr, "/").status, 200, "haproxy: {haproxy}");
+            }
+            start.elapsed().as_millis()
+        };
+        let free_ms = timed(free);
+        let stats_free = stat_columns(&sock, &["rate_max", "conn_rate_max", "req_rate_max"]);
+        let limited_ms = timed(limited);
+        let stats = stat_columns(
+            &sock,
+            &[
+                "rate",
+                "rate_lim",
+                "rate_max",
+                "conn_rate",
+                "req_rate",
+                "req_rate_max",
+            ],
+        );
+        (free_ms, limited_ms, stats_free, stats)
+    };
+    let mut runs = vec![("fulcrum", run(false))];
+    if haproxy_present() {
+        runs.push(("haproxy", run(true)));
+    }
+    for (who, (free_ms, limited_ms, stats_free, stats)) in &runs {
+        assert!(*free_ms < 900, "{who}: the free frontend took {free_ms} ms");
+        // 4 at once, 4 more over the next second as the first 4 count less, then 2: 1.2 s at least.
+        assert!(
+            (1000..4000).contains(limited_ms),
+            "{who}: the limited frontend took {limited_ms} ms"
+        );
+        // The free frontend's ten (within one second, or split over two).
+        let most = |k: &str| stats_free[k].parse::<u64>().unwrap();
+        for k in [
+            "free/FRONTEND.rate_max",
+            "free/FRONTEND.conn_rate_max",
+            "free/FRONTEND.req_rate_max",
+        ] {
+            assert!((5..=10).contains(&most(k)), "{who}: {k}: {stats_free:?}");
+        }
+        let v = |k: &str| stats[k].as_str();
+        assert_eq!(v("limited/FRONTEND.rate_lim"), "4", "{who}: {stats:?}");
+        assert_eq!(v("free/FRONTEND.rate_lim"), "0", "{who}: {stats:?}");
+        // No calendar second saw more than the limit on the limited frontend.
+        let limited_most: u64 = v("limited/FRONTEND.rate_max").parse().unwrap();
+        assert!((1..=4).contains(&limited_most), "{who}: {stats:?}");
+        // Rates just after: the last sessions still count; backends and servers have theirs, not the
+        // frontend-only columns.
+        for k in [
+            "limited/FRONTEND.rate",
+            "limited/FRONTEND.conn_rate",
+            "limited/FRONTEND.req_rate",
+            "b/BACKEND.rate",
+        ] {
+            assert!(v(k).parse::<u64>().unwrap() >= 1, "{who}: {k}: {stats:?}");
+        }
+        assert!(
+            v("b/BACKEND.rate_max").parse::<u64>().unwrap() >= 5,
+            "{who}: {stats:?}"
+        );
+        assert_eq!(v("b/BACKEND.conn_rate"), "", "{who}: {stats:?}");
+        assert_eq!(v("b/BACKEND.rate_lim"), "", "{who}: {stats:?}");
+        assert_eq!(v("b/BACKEND.req_rate"), "", "{who}: {stats:?}");
+    }
+}
+
 /// The listen queue the kernel reports for a listening IPv4 socket on `port` (`ss`'s Send-Q), if `ss` runs.
 fn listen_backlog(port: u16) -> Option<u32> {
     let out = std::process::Command::new("ss")

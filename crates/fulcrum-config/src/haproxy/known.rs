@@ -147,7 +147,6 @@ pub const PROXY_UNSUPPORTED: &[&str] = &[
     "log-format-sd",
     "max-keep-alive-queue",
     "max-session-srv-conns",
-    "rate-limit",
     "source",
     "use-fcgi-app",
 ];

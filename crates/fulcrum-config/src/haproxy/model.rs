@@ -1335,6 +1335,8 @@ pub struct Proxy {
     pub binds: Vec<Bind>,
     /// `maxconn`: concurrent connections accepted by this frontend.
     pub maxconn: Option<u32>,
+    /// `rate-limit sessions N` (N > 0): new sessions per second this frontend accepts.
+    pub rate_limit_sessions: Option<u32>,
     /// `id N`: the proxy's id (stats `iid`, `fe_id`, `be_id`) when the configuration sets one.
     pub id: Option<u32>,
     /// The proxy's id: `id`, else the one HAProxy would give it (see `validate::number_proxies`).

@@ -40,6 +40,7 @@ const KEYWORDS: &[(&str, u8)] = &[
     ("fullconn", ALL),
     ("bind", F | L),
     ("maxconn", FE),
+    ("rate-limit", ALL),
     ("timeout", ALL),
     ("option", ALL),
     ("http-check", BE),
@@ -424,6 +425,33 @@ pub fn apply(
                 }
             }
         }
+        "rate-limit" => match arg {
+            Some("sessions") if sink.max_args(line, kw, 2, 1) => {
+                let what = "rate-limit sessions";
+                match line.words.get(2) {
+                    None => sink.error(loc, what, "expects an integer value (in sessions/second)"),
+                    Some(v) => {
+                        if let Some(n) =
+                            sink.uint(loc, what, Some(v.as_str()), 0, u64::from(u32::MAX))
+                        {
+                            if kind == SectionKind::Backend {
+                                body.ignored_keywords
+                                    .push((loc.clone(), "rate-limit sessions"));
+                            } else {
+                                s.rate_limit_sessions = Some(n as u32);
+                            }
+                        }
+                    }
+                }
+            }
+            Some("sessions") => {}
+            Some(other) => sink.error(loc, kw, format!("only supports 'sessions' (got '{other}')")),
+            None => sink.error(
+                loc,
+                kw,
+                "expects 'sessions' and a rate (e.g. 'rate-limit sessions 100')",
+            ),
+        },
         "maxconn" => {
             if sink.max_args(line, kw, 1, 1) {
                 if let Some(n) = sink.uint(loc, kw, arg, 0, u64::from(u32::MAX)) {

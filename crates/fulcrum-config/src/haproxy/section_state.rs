@@ -26,6 +26,8 @@ pub struct Settings {
     pub fullconn: Option<u32>,
     /// `maxconn`
     pub maxconn: Option<u32>,
+    /// `rate-limit sessions N`: new sessions per second a frontend accepts (0: no limit).
+    pub rate_limit_sessions: Option<u32>,
     /// `timeout ...`
     pub timeouts: Timeouts,
     /// `option http-keep-alive|http-server-close|httpclose`
@@ -179,6 +181,7 @@ impl Default for Settings {
             backlog: None,
             fullconn: None,
             maxconn: None,
+            rate_limit_sessions: None,
             timeouts: Timeouts::default(),
             http_conn_mode: HttpConnMode::KeepAlive,
             forwardfor: None,

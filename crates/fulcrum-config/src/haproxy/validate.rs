@@ -537,7 +537,7 @@ fn build(
         );
     }
     for (at, kw) in &body.ignored_keywords {
-        let (missing, hint) = if *kw == "backlog" {
+        let (missing, hint) = if *kw == "backlog" || *kw == "rate-limit sessions" {
             ("frontend", "")
         } else {
             ("backend", " Maybe you want 'maxconn' instead ?")
@@ -851,6 +851,7 @@ fn build(
         fullconn: s.fullconn,
         binds: body.binds,
         maxconn: s.maxconn,
+        rate_limit_sessions: s.rate_limit_sessions.filter(|&n| n > 0),
         timeouts: s.timeouts,
         http_conn_mode: s.http_conn_mode,
         http_reuse: s.http_reuse,

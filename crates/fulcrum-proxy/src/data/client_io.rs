@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::data::http_log::ConnLog;
+use crate::model::counters::coarse_ms;
 use crate::model::snapshot::FrontendRt;
 use crate::net::tls_io::TlsSession;
 
@@ -487,18 +488,6 @@ fn drain(mut read: impl FnMut(&mut [u8]) -> io::Result<usize>) {
             _ => break,
         }
     }
-}
-
-/// Milliseconds of the coarse monotonic clock: stamping every read and write with it costs a few nanoseconds, and
-/// its resolution (a few milliseconds) is plenty for idle timeouts.
-fn coarse_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write into; CLOCK_MONOTONIC_COARSE exists on every Linux we run on.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
 /// Writes `buf` to `stream` once it is writable (send(2)).

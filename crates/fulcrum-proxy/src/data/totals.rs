@@ -32,6 +32,7 @@ impl Done {
         let now = be.stats.cur.fetch_add(1, Relaxed) + 1;
         be.stats.seen(now);
         Counters::inc(&be.stats.sessions);
+        be.stats.sess_rate.hit(crate::model::counters::coarse_ms());
         Done {
             start,
             be,

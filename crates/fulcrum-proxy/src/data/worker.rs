@@ -260,6 +260,17 @@ async fn accept_loop(
         if let Some(g) = limits.ssl_rate.as_ref().filter(|_| tls.is_some()) {
             g.take().await;
         }
+        // `rate-limit sessions N`: while the frontend's session rate is at N, it accepts nothing (shared by the
+        // workers, as HAProxy pauses the frontend's listeners).
+        if let Some(limit) = fe.config.rate_limit_sessions {
+            while let Some(ms) = fe
+                .stats
+                .sess_rate
+                .wait_for_room(u64::from(limit), crate::model::counters::coarse_ms())
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
+        }
         // `maxsslconn`: an `ssl` listener accepts only while the process has room for one more TLS connection
         // (the room is not held meanwhile: the connection counts once accepted).
         if tls.is_some() {
@@ -283,6 +294,7 @@ async fn accept_loop(
         fe.stats
             .conn_tot
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        fe.stats.conn_rate.hit(crate::model::counters::coarse_ms());
         let tables = &worker.snapshot.tables;
         // Without stick tables nothing can be tracked: every connection shares the worker's empty counters
         // rather than holding its own while it idles.

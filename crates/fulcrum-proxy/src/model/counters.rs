@@ -11,6 +11,18 @@ pub fn now_ms() -> u64 {
     u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Milliseconds of the coarse monotonic clock (a few milliseconds' resolution, a few nanoseconds a read, no
+/// system call): the clock of the per-second rates and of the connections' idle times.
+pub fn coarse_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into; CLOCK_MONOTONIC_COARSE exists on every Linux we run on.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
 /// When the stats clock started.
 pub fn epoch() -> Instant {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -81,8 +93,12 @@ pub struct Counters {
     pub reuse: AtomicU64,
     /// Most requests waiting at once in a server's own queue.
     pub qmax: AtomicU32,
-    /// Sessions over the last second (servers: `srv_sess_rate`).
+    /// Sessions over the last second (`rate`, `rate_max`; servers: `srv_sess_rate`), on [`coarse_ms`].
     pub sess_rate: SecondRate,
+    /// Connections accepted over the last second (frontends: `conn_rate`, `conn_rate_max`).
+    pub conn_rate: SecondRate,
+    /// HTTP requests over the last second (frontends: `req_rate`, `req_rate_max`).
+    pub req_rate: SecondRate,
     /// Latency histograms (backends and servers).
     pub timings: Timings,
     /// Health state tracking (servers and backends).
@@ -116,14 +132,17 @@ impl Counters {
 }
 
 /// Events per second, as HAProxy's rate figures read: the events of the current second plus those of the previous
-/// second weighted by the part of it still inside the last 1000 ms. One atomic add per event, except for the first
-/// of a second, which starts the count over.
+/// second weighted by the part of it still inside the last 1000 ms; and the most events seen in one second. One
+/// atomic add per event, except for the first of a second, which starts the count over, and one that sets a new
+/// most.
 #[derive(Default)]
 pub struct SecondRate {
-    /// The second (of [`now_ms`]) in the high 32 bits, its count in the low 32.
+    /// The second (of the caller's millisecond clock) in the high 32 bits, its count in the low 32.
     cur: AtomicU64,
     /// The count of the second before `cur`'s.
     prev: AtomicU32,
+    /// The most events counted in one second.
+    max: AtomicU32,
 }
 
 impl SecondRate {
@@ -132,7 +151,10 @@ impl SecondRate {
         let second = now_ms / 1000;
         let v = self.cur.load(Relaxed);
         if v >> 32 == second {
-            self.cur.fetch_add(1, Relaxed);
+            let n = (self.cur.fetch_add(1, Relaxed) as u32).wrapping_add(1);
+            if n > self.max.load(Relaxed) {
+                self.max.fetch_max(n, Relaxed);
+            }
             return;
         }
         // The first event of a new second: the one that swaps the word in also moves the finished count.
@@ -141,11 +163,44 @@ impl SecondRate {
             .cur
             .compare_exchange(v, (second << 32) | 1, Relaxed, Relaxed)
         {
-            Ok(_) => self.prev.store(prev, Relaxed),
+            Ok(_) => {
+                self.prev.store(prev, Relaxed);
+                self.max.fetch_max(1, Relaxed);
+            }
             Err(_) => {
                 self.cur.fetch_add(1, Relaxed);
             }
         }
+    }
+
+    /// How long from `now_ms` until the rate [`SecondRate::read`] gives falls under `limit` (at least 1), so that
+    /// one more event keeps it at most `limit`: `None` when it is under already. As HAProxy's frontends wait out
+    /// `rate-limit sessions`: the previous second's events weigh less as the current one advances.
+    pub fn wait_for_room(&self, limit: u64, now_ms: u64) -> Option<u64> {
+        let (second, into) = (now_ms / 1000, now_ms % 1000);
+        let v = self.cur.load(Relaxed);
+        let (at, count) = (v >> 32, u64::from(v as u32));
+        let (cur, prev) = if at == second {
+            (count, u64::from(self.prev.load(Relaxed)))
+        } else if at + 1 == second {
+            (0, count)
+        } else {
+            (0, 0)
+        };
+        if cur + prev * (1000 - into) / 1000 < limit {
+            return None;
+        }
+        if cur >= limit || prev == 0 {
+            return Some(1000 - into);
+        }
+        // The first millisecond `t` of this second where cur + prev * (1000 - t) / 1000 < limit.
+        let t = 1000 - ((limit - cur) * 1000).div_ceil(prev) + 1;
+        Some(t.saturating_sub(into).max(1))
+    }
+
+    /// The most events counted in one second so far.
+    pub fn max(&self) -> u64 {
+        u64::from(self.max.load(Relaxed))
     }
 
     /// The rate at `now_ms`.
@@ -336,6 +391,46 @@ impl CheckStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn second_rate_keeps_the_most_events_of_one_second() {
+        let r = SecondRate::default();
+        assert_eq!(r.max(), 0);
+        for _ in 0..3 {
+            r.hit(1_500);
+        }
+        for _ in 0..5 {
+            r.hit(2_100);
+        }
+        r.hit(3_000);
+        assert_eq!(r.max(), 5);
+        // A second long past starts over; the most stays.
+        r.hit(9_000);
+        assert_eq!((r.read(9_000), r.max()), (1, 5));
+    }
+
+    #[test]
+    fn wait_for_room_lasts_until_one_more_event_fits() {
+        let r = SecondRate::default();
+        assert_eq!(r.wait_for_room(10, 500), None);
+        for _ in 0..10 {
+            r.hit(1_200);
+        }
+        // The second's budget is spent: wait for the next second.
+        assert_eq!(r.wait_for_room(10, 1_300), Some(700));
+        // Next second: the 10 of the previous one weigh (1000 - t) / 1000, under 10 from t = 1 ms on, and under 5
+        // (with 5 this second) from t = 501 ms on.
+        assert_eq!(r.wait_for_room(10, 2_000), Some(1));
+        for _ in 0..5 {
+            r.hit(2_100);
+        }
+        let wait = r.wait_for_room(10, 2_100).unwrap();
+        assert_eq!(wait, 401);
+        assert!(r.read(2_100 + wait) < 10 && r.read(2_100 + wait - 1) >= 10);
+        assert_eq!(r.wait_for_room(10, 2_501), None);
+        // Long past: no wait.
+        assert_eq!(r.wait_for_room(10, 9_000), None);
+    }
 
     #[test]
     fn second_rate_weights_the_previous_second() {

@@ -89,14 +89,20 @@ impl ServerGuard {
         let now = server.cur.fetch_add(1, Ordering::Relaxed) + 1;
         server.stats.seen(now);
         server.total.fetch_add(1, Ordering::Relaxed);
-        server.stats.sess_rate.hit(crate::model::counters::now_ms());
+        server
+            .stats
+            .sess_rate
+            .hit(crate::model::counters::coarse_ms());
         ServerGuard(server, None)
     }
 
     /// A guard for a slot already counted in `server.cur` by [`try_take`].
     pub fn counted(server: Arc<ServerRt>, queue: Arc<Queue>) -> Self {
         server.total.fetch_add(1, Ordering::Relaxed);
-        server.stats.sess_rate.hit(crate::model::counters::now_ms());
+        server
+            .stats
+            .sess_rate
+            .hit(crate::model::counters::coarse_ms());
         server.stats.seen(server.cur.load(Ordering::Relaxed));
         ServerGuard(server, Some(queue))
     }

@@ -124,6 +124,7 @@ impl ConnGuard {
         fe.actconn.fetch_add(1, Ordering::Relaxed);
         fe.stats.seen(now);
         fe.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        fe.stats.sess_rate.hit(crate::model::counters::coarse_ms());
         ConnGuard(fe)
     }
 }
@@ -241,7 +242,7 @@ impl crate::model::rules::vars::StreamBackend for BackendRt {
             S::Conns => i64::from(s.cur.load(Ordering::Relaxed)),
             S::IsUp => i64::from(s.is_up()),
             S::Queue => i64::from(s.queued.load(Ordering::Relaxed)),
-            S::SessRate => s.stats.sess_rate.read(crate::model::counters::now_ms()) as i64,
+            S::SessRate => s.stats.sess_rate.read(crate::model::counters::coarse_ms()) as i64,
         })
     }
     fn stat(&self, stat: fulcrum_sample::BackendStat) -> i64 {

@@ -335,6 +335,7 @@ async fn handle_inner(
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let start = Instant::now();
     Counters::inc(&fe.stats.requests);
+    fe.stats.req_rate.hit(crate::model::counters::coarse_ms());
     // A head that does not fit in HAProxy's buffer (`tune.bufsize` less `tune.maxrewrite`).
     let limits = worker.snapshot.buf_limits;
     let head_size = buffered::request_head_size(&req);

@@ -47,6 +47,11 @@ fn hrsp(c: &Counters) -> [u64; 6] {
     std::array::from_fn(|i| c.hrsp[i].load(Relaxed))
 }
 
+/// A rate's figure over the last second and its most in one second.
+fn rate(r: &crate::model::counters::SecondRate, now_ms: u64) -> Option<(u64, u64)> {
+    Some((r.read(now_ms), r.max()))
+}
+
 fn timings(c: &Counters) -> Timings {
     Timings {
         total: c.timings.total.snapshot(),
@@ -56,6 +61,7 @@ fn timings(c: &Counters) -> Timings {
 }
 
 fn frontend_row(fe: &FrontendRt, iid: u64) -> Row {
+    let now_ms = crate::model::counters::coarse_ms();
     let c = &fe.stats;
     let http = fe.mode == Mode::Http;
     Row {
@@ -79,6 +85,10 @@ fn frontend_row(fe: &FrontendRt, iid: u64) -> Row {
         conn_tot: Some(ld(&c.conn_tot)),
         intercepted: Some(ld(&c.intercepted)),
         comp: Some(comp(c)),
+        rate: rate(&c.sess_rate, now_ms),
+        rate_lim: Some(fe.config.rate_limit_sessions.map_or(0, u64::from)),
+        conn_rate: rate(&c.conn_rate, now_ms),
+        req_rate: rate(&c.req_rate, now_ms),
         ssl: Some(c.ssl.values()),
         h1: Some(c.h1.values()),
         h2: Some(c.h2.values()),
@@ -100,6 +110,7 @@ fn server_state(s: &ServerRt) -> State {
 }
 
 fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
+    let now_ms = crate::model::counters::coarse_ms();
     let c = &s.stats;
     let http = be.mode == Mode::Http;
     let state = server_state(s);
@@ -186,6 +197,7 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
         reuse: Some(ld(&c.reuse)),
         uweight: Some(u64::from(s.user_weight())),
         timings: Some(timings(c)),
+        rate: rate(&c.sess_rate, now_ms),
         ssl: Some(c.ssl.values()),
         ..Row::default()
     }
@@ -211,6 +223,7 @@ fn comp(c: &Counters) -> [u64; 4] {
 }
 
 fn backend_row(be: &BackendRt, iid: u64) -> Row {
+    let now_ms = crate::model::counters::coarse_ms();
     let c = &be.stats;
     let http = be.mode == Mode::Http;
     // As HAProxy's `act`/`bck`: servers that can take traffic (a draining server, weight 0, does not count).
@@ -269,6 +282,7 @@ fn backend_row(be: &BackendRt, iid: u64) -> Row {
         uweight: Some(weight),
         timings: Some(timings(c)),
         comp: Some(comp(c)),
+        rate: rate(&c.sess_rate, now_ms),
         ssl: Some(c.ssl.values()),
         h1: Some(c.h1.values()),
         h2: Some(c.h2.values()),
