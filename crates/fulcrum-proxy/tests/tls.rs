@@ -2040,3 +2040,116 @@ fn ssl_statistics_count_full_resumed_and_failed_handshakes_as_haproxy() {
         );
     }
 }
+
+/// `show info`'s fields as numbers, by name.
+fn info_numbers(sock: &Path) -> std::collections::BTreeMap<String, u64> {
+    runtime_cmd(sock, "show info")
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(": ")?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// `show info`'s totals and rates: connections (`CumConns`: the runtime API's own too) and streams (`CumReq`: HTTP
+/// requests, `mode tcp` sessions, runtime API connections) in all, and per second with their most: connections,
+/// sessions, connections on `ssl` listeners, TLS keys computed for clients and for servers. The same exchanges
+/// through haproxy 2.6 give the same totals, and rates within what the exchanges' timing allows.
+#[test]
+fn show_info_counts_connections_streams_and_tls_keys_as_haproxy() {
+    let k = pki();
+    let run = |haproxy: bool| {
+        let sock = unix_sock_path(if haproxy { "info-h" } else { "info-f" });
+        let [front, inner, plain, tcp, probe] = [(); 5].map(|_| free_port());
+        let cfg = format!(
+            "global\n    nbthread 1\n    stats socket {sock} level admin\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend f\n    bind 127.0.0.1:{front} ssl crt {a}\n    default_backend b\n\
+             frontend inner\n    bind 127.0.0.1:{inner} ssl crt {a}\n\
+             \x20   http-request return status 200 content-type text/plain string ok\n\
+             frontend plain\n    bind 127.0.0.1:{plain}\n    default_backend b\n\
+             frontend probe\n    bind 127.0.0.1:{probe}\n    default_backend b\n\
+             listen t\n    mode tcp\n    bind 127.0.0.1:{tcp}\n    server o 127.0.0.1:{plain}\n\
+             backend b\n    http-reuse never\n    server s 127.0.0.1:{inner} ssl verify none no-ssl-reuse\n",
+            sock = sock.display(),
+            a = k.path("a.pem"),
+        );
+        let at = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let _fulcrum;
+        let _haproxy;
+        if haproxy {
+            _haproxy = start_haproxy(&cfg, at(probe));
+        } else {
+            _fulcrum = start_proxy(&cfg);
+        }
+        let before = info_numbers(&sock);
+        let curl = |args: &[&str]| {
+            let out = Command::new("curl")
+                .args(["-sS", "--max-time", "5", "-k"])
+                .args(args)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        // Two TLS clients, each with a request that goes on to the TLS server.
+        for _ in 0..2 {
+            assert_eq!(curl(&[&format!("https://127.0.0.1:{front}/")]), "ok");
+        }
+        // Two requests on one clear-text connection, through one server connection.
+        let (one, two) = (
+            format!("http://127.0.0.1:{plain}/"),
+            format!("http://127.0.0.1:{plain}/"),
+        );
+        assert_eq!(curl(&[&one, &two]), "okok");
+        // Through the tcp listener to the clear-text frontend.
+        assert_eq!(curl(&[&format!("http://127.0.0.1:{tcp}/")]), "ok");
+        // A TLS 1.2 session saved, then resumed, with no request.
+        let session = k.dir.join(format!("info-{haproxy}.sess"));
+        let _ = std::fs::remove_file(&session);
+        for how in ["-sess_out", "-sess_in"] {
+            Command::new("openssl")
+                .args([
+                    "s_client",
+                    "-tls1_2",
+                    "-connect",
+                    &format!("127.0.0.1:{front}"),
+                    how,
+                ])
+                .arg(&session)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+        }
+        // A connection closed at once.
+        drop(TcpStream::connect(at(plain)).unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        (before, info_numbers(&sock))
+    };
+    let mut runs = vec![("fulcrum", run(false))];
+    if haproxy_present() {
+        runs.push(("haproxy", run(true)));
+    }
+    for (who, (before, after)) in &runs {
+        let delta = |k: &str| after[k] - before[k];
+        // Connections: 2 + 2 (TLS clients, their server connections), 1 + 1 (keep-alive), 3 (tcp, then through
+        // plain to the server), 2 (s_client), 1 (closed at once), 1 (this `show info`).
+        assert_eq!(delta("CumConns"), 13, "{who}: {after:?}");
+        // Streams: 2 + 2, 2 + 2, 1 + 1 + 1, this `show info`.
+        assert_eq!(delta("CumReq"), 12, "{who}: {after:?}");
+        let within = |k: &str, lo: u64, hi: u64| {
+            assert!((lo..=hi).contains(&after[k]), "{who}: {k}: {after:?}");
+        };
+        // The most in one second: all of them, or those of one of two seconds they spread over.
+        within("MaxConnRate", 6, 13);
+        within("MaxSessRate", 6, 13);
+        within("MaxSslRate", 4, 8);
+        within("SslFrontendMaxKeyRate", 4, 7);
+        within("SslBackendMaxKeyRate", 2, 4);
+        within("ConnRate", 1, 13);
+        for limit in ["ConnRateLimit", "SessRateLimit", "SslRateLimit"] {
+            assert_eq!(after[limit], 0, "{who}: {limit}");
+        }
+        within("SslFrontendSessionReuse_pct", 0, 100);
+    }
+}

@@ -104,6 +104,27 @@ pub fn render_info(i: &Info) -> String {
     for (k, v) in counts {
         kv(k, &v);
     }
+    if let Some(r) = &i.rates {
+        let names: [(&[&str], &[u64]); 5] = [
+            (&["ConnRate", "ConnRateLimit", "MaxConnRate"], &r.conn),
+            (&["SessRate", "SessRateLimit", "MaxSessRate"], &r.sess),
+            (&["SslRate", "SslRateLimit", "MaxSslRate"], &r.ssl),
+            (
+                &[
+                    "SslFrontendKeyRate",
+                    "SslFrontendMaxKeyRate",
+                    "SslFrontendSessionReuse_pct",
+                ],
+                &r.fe_keys,
+            ),
+            (&["SslBackendKeyRate", "SslBackendMaxKeyRate"], &r.be_keys),
+        ];
+        for (keys, values) in names {
+            for (k, v) in keys.iter().zip(values) {
+                kv(k, v);
+            }
+        }
+    }
     kv("node", &i.node);
     if let Some(d) = &i.description {
         kv("description", d);
@@ -210,5 +231,28 @@ mod tests {
         assert!(out.starts_with("Name: fulcrum\n"), "{out}");
         assert!(out.contains("Uptime: 1d 1h01m01s\n"), "{out}");
         assert!(out.contains("Uptime_sec: 90061\n"), "{out}");
+    }
+
+    #[test]
+    fn info_rates_in_haproxy_order() {
+        let i = Info {
+            rates: Some(super::super::InfoRates {
+                conn: [1, 2, 3],
+                sess: [4, 5, 6],
+                ssl: [7, 8, 9],
+                fe_keys: [10, 11, 12],
+                be_keys: [13, 14],
+            }),
+            ..Default::default()
+        };
+        let out = render_info(&i);
+        let from = out.find("ConnRate:").unwrap();
+        let to = out.find("node:").unwrap();
+        assert_eq!(
+            &out[from..to],
+            "ConnRate: 1\nConnRateLimit: 2\nMaxConnRate: 3\nSessRate: 4\nSessRateLimit: 5\nMaxSessRate: 6\n\
+             SslRate: 7\nSslRateLimit: 8\nMaxSslRate: 9\nSslFrontendKeyRate: 10\nSslFrontendMaxKeyRate: 11\n\
+             SslFrontendSessionReuse_pct: 12\nSslBackendKeyRate: 13\nSslBackendMaxKeyRate: 14\n"
+        );
     }
 }

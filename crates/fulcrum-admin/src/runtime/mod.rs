@@ -361,6 +361,8 @@ pub struct Info {
     pub ssl_conns: [u64; 3],
     /// `Maxpipes` (0: no limit), `PipesUsed`, `PipesFree`: the pipes splicing uses.
     pub pipes: [u64; 3],
+    /// The per-second figures, when measured.
+    pub rates: Option<InfoRates>,
     /// Listening sockets.
     pub listeners: u64,
     /// Log lines lost: dropped at the logger's queue or not delivered to a target.
@@ -371,6 +373,23 @@ pub struct Info {
     pub description: Option<String>,
     /// Whether the process is stopping.
     pub stopping: bool,
+}
+
+/// `show info`'s per-second figures: over the last second as HAProxy reads its rates, with their limits
+/// (0: none) and the most seen in one second.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InfoRates {
+    /// `ConnRate`, `ConnRateLimit` (`maxconnrate`), `MaxConnRate`: connections accepted.
+    pub conn: [u64; 3],
+    /// `SessRate`, `SessRateLimit` (`maxsessrate`), `MaxSessRate`: sessions.
+    pub sess: [u64; 3],
+    /// `SslRate`, `SslRateLimit` (`maxsslrate`), `MaxSslRate`: connections accepted on `ssl` listeners.
+    pub ssl: [u64; 3],
+    /// `SslFrontendKeyRate`, `SslFrontendMaxKeyRate`, `SslFrontendSessionReuse_pct`: TLS keys computed for
+    /// clients (full handshakes), and the share of `ssl` connections that resumed instead.
+    pub fe_keys: [u64; 3],
+    /// `SslBackendKeyRate`, `SslBackendMaxKeyRate`: TLS keys computed for servers.
+    pub be_keys: [u64; 2],
 }
 
 /// One pattern reference, as `show acl` lists them: an ACL's `-f FILE`, or the patterns written on one ACL line.

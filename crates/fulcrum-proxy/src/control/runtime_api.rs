@@ -560,6 +560,9 @@ impl Control for RuntimeApi {
     }
     fn info(&self) -> Info {
         let snap = &self.snapshot;
+        let figures = snap.process.figures();
+        // A rate, its limit and its most, in `show info`'s order.
+        let with_limit = |(now, most): (u64, u64), limit: u32| [now, u64::from(limit), most];
         Info {
             version: env!("CARGO_PKG_VERSION").to_string(),
             nbthread: self.nbthread,
@@ -569,10 +572,21 @@ impl Control for RuntimeApi {
             ulimit_n: nofile_limit(),
             maxconn: snap.global_maxconn.unwrap_or(0),
             curr_conns: u64::from(snap.actconn.load(Ordering::Relaxed)),
-            cum_conns: None,
-            cum_req: None,
+            cum_conns: Some(figures.cum_conns),
+            cum_req: Some(figures.cum_req),
             ssl_conns: snap.ssl_conns.figures(),
             pipes: crate::net::pipes::figures(),
+            rates: Some(fulcrum_admin::runtime::InfoRates {
+                conn: with_limit(figures.conn_rate, snap.rate_limits[0]),
+                sess: with_limit(figures.sess_rate, snap.rate_limits[1]),
+                ssl: with_limit(figures.ssl_rate, snap.rate_limits[2]),
+                fe_keys: [
+                    figures.fe_keys.0,
+                    figures.fe_keys.1,
+                    figures.ssl_reuse_pct(),
+                ],
+                be_keys: [figures.be_keys.0, figures.be_keys.1],
+            }),
             listeners: self.listeners,
             dropped_logs: snap.logging.stats().lost(),
             node: snap.node.clone().unwrap_or_else(hostname),
@@ -1270,6 +1284,7 @@ async fn accept_loop<L: Accept + Sync>(api: Arc<RuntimeApi>, listener: L, level:
         };
         match listener.accept_one().await {
             Ok(stream) => {
+                api.snapshot.process.runtime_api_connection();
                 let api = api.clone();
                 conns.spawn(async move {
                     serve(api, stream, level).await;
@@ -1295,6 +1310,7 @@ async fn accept_loop_expose(api: Arc<RuntimeApi>, listener: UnixListener, level:
         };
         match listener.accept().await {
             Ok((stream, _)) => {
+                api.snapshot.process.runtime_api_connection();
                 let api = api.clone();
                 conns.spawn(async move {
                     serve_expose(api, stream, level).await;

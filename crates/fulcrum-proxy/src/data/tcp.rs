@@ -53,6 +53,8 @@ pub async fn serve_client(
         expect_proxy,
     } = accepted;
     let stick_ctrs = ticket.stick.clone();
+    // A `mode tcp` session is one stream (HAProxy's `CumReq`).
+    fe.process.stream();
     // When the connection came, for a `unique-id-format`'s `%Ts`/`%t` (a clock read only when there is one).
     let accepted_us = match fe.tcp_unique_id {
         Some(_) => crate::model::log::clock::unix_us(std::time::SystemTime::now()),
@@ -92,6 +94,7 @@ pub async fn serve_client(
             match done {
                 Ok(s) => {
                     fe.stats.ssl.completed(s.facts.resumed);
+                    fe.process.client_handshake(s.facts.resumed);
                     if let Some(l) = &mut log {
                         l.tls(Some(s.facts.clone()), None);
                     }
@@ -615,9 +618,8 @@ async fn connect(
                 crate::data::tcp_sni::evaluate(&e.0, first, peer, tls.map(|t| &*t.facts))
             });
             let name = fulcrum_tls::client::server_name(sni.as_deref(), addr.ip());
-            let counted_in = [&server.stats.ssl, &be.stats.ssl];
             let session =
-                TlsClientSession::connect(&stream, config.clone(), name, counted_in).await?;
+                TlsClientSession::connect(&stream, config.clone(), name, (be, server)).await?;
             Some(match counted {
                 Some(c) => session.counted_as(c),
                 None => session,

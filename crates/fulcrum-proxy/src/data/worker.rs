@@ -295,6 +295,7 @@ async fn accept_loop(
             .conn_tot
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         fe.stats.conn_rate.hit(crate::model::counters::coarse_ms());
+        fe.process.accepted(tls.is_some());
         let tables = &worker.snapshot.tables;
         // Without stick tables nothing can be tracked: every connection shares the worker's empty counters
         // rather than holding its own while it idles.

@@ -673,13 +673,11 @@ struct CheckTally {
 
 impl fulcrum_health::HandshakeTally for CheckTally {
     fn completed(&self, resumed: bool) {
-        self.server.stats.ssl.completed(resumed);
-        self.be.stats.ssl.completed(resumed);
+        self.be.count_tls_handshake(&self.server, Some(resumed));
     }
 
     fn failed(&self) {
-        self.server.stats.ssl.failed();
-        self.be.stats.ssl.failed();
+        self.be.count_tls_handshake(&self.server, None);
     }
 }
 

@@ -20,6 +20,7 @@ pub mod h2_stats;
 pub mod limits;
 pub mod log;
 pub mod observed;
+pub mod process_stats;
 pub mod ramp;
 pub mod resolvers;
 pub mod rules;

@@ -31,6 +31,8 @@ pub struct Snapshot {
     pub servers: Vec<Arc<ServerRt>>,
     /// `global maxconn`.
     pub global_maxconn: Option<u32>,
+    /// `maxconnrate`, `maxsessrate`, `maxsslrate` (0: no limit), for `show info`.
+    pub rate_limits: [u32; 3],
     /// The process's TLS connections, bounded by `maxsslconn`.
     pub ssl_conns: Arc<crate::model::ssl_conns::SslConns>,
     /// `global node` (`None`: the host name).
@@ -39,6 +41,8 @@ pub struct Snapshot {
     pub description: Option<String>,
     /// Client connections open in the whole process (`actconn`, `%ac` in logs).
     pub actconn: Arc<AtomicU32>,
+    /// The process's figures of `show info` (connections, requests and rates).
+    pub process: Arc<crate::model::process_stats::ProcessStats>,
     /// Access logging: targets, queue and the logger thread's counters.
     pub logging: crate::model::log::Logging,
     /// Every proxy in configuration order: its index in `frontends` and in `backends` (a listen has both).
@@ -108,6 +112,8 @@ pub struct FrontendRt {
     pub cur: AtomicU32,
     /// The process-wide count of client connections, shared with [`Snapshot::actconn`].
     pub actconn: Arc<AtomicU32>,
+    /// The process's figures, shared with [`Snapshot::process`].
+    pub process: Arc<crate::model::process_stats::ProcessStats>,
     /// `show stat` counters.
     pub stats: crate::model::counters::Counters,
     /// The section as configured (stats page, monitor-uri).
@@ -124,6 +130,7 @@ impl ConnGuard {
         fe.actconn.fetch_add(1, Ordering::Relaxed);
         fe.stats.seen(now);
         fe.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        fe.process.session();
         fe.stats.sess_rate.hit(crate::model::counters::coarse_ms());
         ConnGuard(fe)
     }
@@ -203,6 +210,8 @@ pub struct BackendRt {
     pub cur: AtomicU32,
     /// `show stat` counters.
     pub stats: crate::model::counters::Counters,
+    /// The process's figures, shared with [`Snapshot::process`] (TLS keys computed for servers).
+    pub process: Arc<crate::model::process_stats::ProcessStats>,
     /// Where health-check results and server state changes are logged (the backend's `log` targets).
     pub events: Option<Arc<crate::model::log::EventLog>>,
     /// `track`: the servers (with their backends) whose `track` names one of this backend's servers (by its
@@ -272,6 +281,20 @@ impl crate::model::rules::vars::StreamBackend for BackendRt {
 }
 
 impl BackendRt {
+    /// A TLS handshake with `server` ended (`Some(resumed)`: completed; `None`: failed), traffic's or a health
+    /// check's: counted in the server's and the backend's `ssl` statistics and the process's key rate.
+    pub fn count_tls_handshake(&self, server: &ServerRt, done: Option<bool>) {
+        for c in [&server.stats.ssl, &self.stats.ssl] {
+            match done {
+                Some(resumed) => c.completed(resumed),
+                None => c.failed(),
+            }
+        }
+        if let Some(resumed) = done {
+            self.process.server_handshake(resumed);
+        }
+    }
+
     /// Notes that `server` of `backend` tracks `tracked`, one of this backend's servers.
     pub fn add_tracker(
         &self,
@@ -418,6 +441,7 @@ impl Snapshot {
         let tables = crate::model::stick::Tables::build(config);
         let mut backends = Vec::new();
         let mut servers = Vec::new();
+        let process = Arc::new(crate::model::process_stats::ProcessStats::default());
         let first_iid: u64 = if config.global.stats_sockets.is_empty() {
             1
         } else {
@@ -477,6 +501,7 @@ impl Snapshot {
                 cur: AtomicU32::new(0),
                 queue: Arc::new(Queue::new()),
                 stats: crate::model::counters::Counters::default(),
+                process: process.clone(),
                 events: logging.events(p),
                 trackers: std::sync::Mutex::new(Vec::new()),
             };
@@ -549,6 +574,7 @@ impl Snapshot {
                 tcp_unique_id: tcp_unique_id(p)?,
                 cur: AtomicU32::new(0),
                 actconn: actconn.clone(),
+                process: process.clone(),
                 stats: crate::model::counters::Counters::default(),
                 config: p.clone(),
             }));
@@ -582,10 +608,16 @@ impl Snapshot {
             backends,
             servers,
             global_maxconn: config.global.maxconn,
+            rate_limits: [
+                config.global.maxconnrate.unwrap_or(0),
+                config.global.maxsessrate.unwrap_or(0),
+                config.global.maxsslrate.unwrap_or(0),
+            ],
             ssl_conns: crate::model::ssl_conns::SslConns::new(config.global.maxsslconn),
             node: config.global.node.clone(),
             description: config.global.description.clone(),
             actconn,
+            process,
             logging,
             pattern_refs,
             maps: config.maps.0.clone(),

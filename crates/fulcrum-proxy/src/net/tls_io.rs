@@ -344,21 +344,20 @@ impl TlsClientSession {
     }
 
     /// Runs the client side of the handshake on `stream`, for `name` (sent as SNI when it is a DNS name), and
-    /// counts it (completed in full, resumed, or failed) in `counted_in`: the server's and its backend's `ssl`
-    /// statistics.
+    /// counts it (completed in full, resumed, or failed) for the server of `counted_for`
+    /// ([`BackendRt::count_tls_handshake`](crate::model::snapshot::BackendRt::count_tls_handshake)).
     pub async fn connect(
         stream: &TcpStream,
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
-        counted_in: [&crate::model::ssl_stats::SslCounters; 2],
+        counted_for: (
+            &crate::model::snapshot::BackendRt,
+            &crate::model::server::ServerRt,
+        ),
     ) -> io::Result<TlsClientSession> {
         let session = Self::handshake(stream, config, name).await;
-        for c in counted_in {
-            match &session {
-                Ok(s) => c.completed(s.facts.resumed),
-                Err(_) => c.failed(),
-            }
-        }
+        let (be, server) = counted_for;
+        be.count_tls_handshake(server, session.as_ref().ok().map(|s| s.facts.resumed));
         session
     }
 

@@ -122,6 +122,7 @@ pub async fn serve_client(
             match done {
                 Ok(s) => {
                     fe.stats.ssl.completed(s.facts.resumed);
+                    fe.process.client_handshake(s.facts.resumed);
                     if let Some(l) = &conn_log {
                         l.set_tls(s.facts.clone());
                     }

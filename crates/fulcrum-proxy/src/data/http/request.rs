@@ -335,6 +335,7 @@ async fn handle_inner(
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let start = Instant::now();
     Counters::inc(&fe.stats.requests);
+    fe.process.stream();
     fe.stats.req_rate.hit(crate::model::counters::coarse_ms());
     // A head that does not fit in HAProxy's buffer (`tune.bufsize` less `tune.maxrewrite`).
     let limits = worker.snapshot.buf_limits;
@@ -1307,7 +1308,7 @@ async fn forward(
                             config,
                             sni,
                             conns: &worker.snapshot.ssl_conns,
-                            counted_in: [&server.stats.ssl, &be.stats.ssl],
+                            counted_for: (be, &server),
                         }),
                     &proxy_line(&server.config, client, unique_id),
                 )

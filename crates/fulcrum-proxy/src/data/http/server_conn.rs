@@ -81,8 +81,11 @@ pub struct TlsTarget<'a> {
     pub sni: Option<Box<str>>,
     /// The process's TLS connections (`maxsslconn`).
     pub conns: &'a Arc<crate::model::ssl_conns::SslConns>,
-    /// Where the handshake is counted: the server's and its backend's `ssl` statistics.
-    pub counted_in: [&'a crate::model::ssl_stats::SslCounters; 2],
+    /// The backend and server the handshake is counted for.
+    pub counted_for: (
+        &'a crate::model::snapshot::BackendRt,
+        &'a crate::model::server::ServerRt,
+    ),
 }
 
 /// Why a request got no usable response head.
@@ -210,7 +213,7 @@ impl ServerConn {
             Some(t) => {
                 let name = fulcrum_tls::client::server_name(t.sni.as_deref(), addr.ip());
                 let session =
-                    TlsClientSession::connect(&stream, t.config.clone(), name, t.counted_in)
+                    TlsClientSession::connect(&stream, t.config.clone(), name, t.counted_for)
                         .await
                         .map_err(ConnectError::Tls)?;
                 let session = match counted {
