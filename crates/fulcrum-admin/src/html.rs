@@ -113,10 +113,11 @@ pub fn human_secs(s: u64) -> String {
     }
 }
 
-const HEAD: &str = "<tr><th rowspan=2></th><th colspan=3>Queue</th><th colspan=5>Sessions</th>\
-<th colspan=2>Bytes</th><th colspan=2>Denied</th><th colspan=3>Errors</th><th colspan=2>Warnings</th>\
+const HEAD: &str = "<tr><th rowspan=2></th><th colspan=3>Queue</th><th colspan=3>Session rate</th>\
+<th colspan=5>Sessions</th><th colspan=2>Bytes</th><th colspan=2>Denied</th><th colspan=3>Errors</th><th colspan=2>Warnings</th>\
 <th colspan=6>HTTP responses</th><th colspan=9>Server</th></tr>\n\
-<tr><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th><th>Total</th><th>LbTot</th>\
+<tr><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th>\
+<th>Cur</th><th>Max</th><th>Limit</th><th>Total</th><th>LbTot</th>\
 <th>In</th><th>Out</th><th>Req</th><th>Resp</th><th>Req</th><th>Conn</th><th>Resp</th><th>Retr</th><th>Redis</th>\
 <th>1xx</th><th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th><th>other</th>\
 <th>Status</th><th>LastChk</th><th>Wght</th><th>Act</th><th>Bck</th><th>Chk</th><th>Dwn</th><th>Dwntme</th><th>Addr</th></tr>\n";
@@ -147,6 +148,9 @@ fn row_html(out: &mut String, row: &Row, backup: bool, admin: bool) {
         opt(row.qcur),
         opt(row.qmax),
         opt(row.qlimit),
+        opt(row.rate.map(|r| r.0)),
+        opt(row.rate.map(|r| r.1)),
+        opt(row.rate_lim.filter(|&l| l > 0)),
         row.scur.to_string(),
         row.smax.to_string(),
         opt(row.slim),
@@ -387,6 +391,49 @@ mod tests {
         );
         assert!(!hidden.contains("9.9.9"));
         assert!(!hidden.contains("http-equiv=\"refresh\""));
+    }
+
+    #[test]
+    fn session_rate_cells_follow_the_queue_cells() {
+        let row = Row {
+            svname: "FRONTEND".into(),
+            kind: RowKind::Frontend,
+            qcur: Some(1),
+            qmax: Some(2),
+            qlimit: Some(3),
+            rate: Some((4, 5)),
+            rate_lim: Some(6),
+            scur: 7,
+            ..Row::default()
+        };
+        let mut out = String::new();
+        row_html(&mut out, &row, false, false);
+        assert!(
+            out.contains("<td>1</td><td>2</td><td>3</td><td>4</td><td>5</td><td>6</td><td>7</td>"),
+            "{out}"
+        );
+        // No limit: an empty cell, as HAProxy's page leaves it.
+        let mut out = String::new();
+        row_html(
+            &mut out,
+            &Row {
+                rate_lim: Some(0),
+                ..row
+            },
+            false,
+            false,
+        );
+        assert!(
+            out.contains("<td>4</td><td>5</td><td></td><td>7</td>"),
+            "{out}"
+        );
+        // As many cells in a row as headings on the second line of the head, and the name cell.
+        let second = HEAD.lines().nth(1).unwrap();
+        assert_eq!(
+            second.matches("<th>").count() + 1,
+            out.matches("<td").count(),
+            "{HEAD}"
+        );
     }
 
     #[test]
