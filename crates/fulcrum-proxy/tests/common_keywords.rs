@@ -367,37 +367,6 @@ fn maxconnrate_spreads_connections_over_seconds() {
     }
 }
 
-/// Some columns of `show stat`'s rows, as "proxy/row.column".
-fn stat_columns(
-    sock: &std::path::Path,
-    columns: &[&str],
-) -> std::collections::BTreeMap<String, String> {
-    let csv = runtime_cmd(sock, "show stat");
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or("")
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let mut out = std::collections::BTreeMap::new();
-    for line in lines {
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() < 2 {
-            continue;
-        }
-        for (name, value) in header.iter().zip(&cells) {
-            if columns.contains(name) {
-                out.insert(
-                    format!("{}/{}.{name}", cells[0], cells[1]),
-                    value.to_string(),
-                );
-            }
-        }
-    }
-    out
-}
-
 /// `rate-limit sessions N` on a frontend: at most about N new sessions a second there, the previous second's
 /// counting less as the current one goes on, the others waiting in the kernel's queue; another frontend of the
 /// same process is not held back. `show stat` gives the limit as `rate_lim` and the sessions, connections and
@@ -440,19 +409,21 @@ fn rate_limit_sessions_paces_a_frontend_and_show_stat_gives_the_rates() {
             start.elapsed().as_millis()
         };
         let free_ms = timed(free);
-        let stats_free = stat_columns(&sock, &["rate_max", "conn_rate_max", "req_rate_max"]);
+        let stats_free = show_stat_cells(&sock, |c| {
+            ["rate_max", "conn_rate_max", "req_rate_max"].contains(&c)
+        });
         let limited_ms = timed(limited);
-        let stats = stat_columns(
-            &sock,
-            &[
+        let stats = show_stat_cells(&sock, |c| {
+            [
                 "rate",
                 "rate_lim",
                 "rate_max",
                 "conn_rate",
                 "req_rate",
                 "req_rate_max",
-            ],
-        );
+            ]
+            .contains(&c)
+        });
         (free_ms, limited_ms, stats_free, stats)
     };
     let mut runs = vec![("fulcrum", run(false))];

@@ -702,30 +702,22 @@ fn websocket_over_h2_is_offered_unless_the_workaround_is_set() {
 
 /// The `h2_*` fields of `show stat`'s frontend and backend rows, as "F.proxy.field" and "B.proxy.field".
 fn h2_stats(sock: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
-    let csv = runtime_cmd(sock, "show stat");
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or("")
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let mut out = std::collections::BTreeMap::new();
-    for line in lines {
-        let cells: Vec<&str> = line.split(',').collect();
-        let row = match cells.get(1) {
-            Some(&"FRONTEND") => "F",
-            Some(&"BACKEND") => "B",
-            _ => continue,
-        };
-        for (name, value) in header.iter().zip(&cells) {
-            if name.starts_with("h2_") {
-                let v = value.parse().unwrap_or(u64::MAX);
-                out.insert(format!("{row}.{}.{name}", cells[0]), v);
-            }
-        }
-    }
-    out
+    show_stat_cells(sock, |c| c.starts_with("h2_"))
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let (row, field) = k.split_once('.')?;
+            let (proxy, row) = row.split_once('/')?;
+            let letter = match row {
+                "FRONTEND" => "F",
+                "BACKEND" => "B",
+                _ => return None,
+            };
+            Some((
+                format!("{letter}.{proxy}.{field}"),
+                v.parse().unwrap_or(u64::MAX),
+            ))
+        })
+        .collect()
 }
 
 /// HAProxy's `h2` statistics module: the frames received by type, the protocol errors found and the RST_STREAM

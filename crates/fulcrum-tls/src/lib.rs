@@ -22,6 +22,7 @@ pub mod ocsp_text;
 pub mod payload;
 pub mod server;
 pub mod server_trust;
+pub mod session_cache;
 pub mod sni;
 pub mod store;
 pub mod suites;

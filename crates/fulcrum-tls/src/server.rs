@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use fulcrum_config::haproxy::ssl::{BindSsl, GlobalSsl, SslOptions, TlsVersion, Verify};
 use rustls::crypto::CryptoProvider;
-use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache, WebPkiClientVerifier};
+use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 
 use crate::verify::{IgnoringVerifier, Outcome};
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
@@ -719,7 +719,7 @@ impl Shared {
         Ok(Shared {
             storage: match g.cachesize() {
                 0 => Arc::new(NoServerSessionStorage {}),
-                n => ServerSessionMemoryCache::new(n as usize),
+                n => crate::session_cache::counted(n as usize),
             },
             ticketer: if o.no_tls_tickets {
                 None

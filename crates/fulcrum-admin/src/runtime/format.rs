@@ -105,7 +105,7 @@ pub fn render_info(i: &Info) -> String {
         kv(k, &v);
     }
     if let Some(r) = &i.rates {
-        let names: [(&[&str], &[u64]); 5] = [
+        let names: [(&[&str], &[u64]); 6] = [
             (&["ConnRate", "ConnRateLimit", "MaxConnRate"], &r.conn),
             (&["SessRate", "SessRateLimit", "MaxSessRate"], &r.sess),
             (&["SslRate", "SslRateLimit", "MaxSslRate"], &r.ssl),
@@ -118,6 +118,7 @@ pub fn render_info(i: &Info) -> String {
                 &r.fe_keys,
             ),
             (&["SslBackendKeyRate", "SslBackendMaxKeyRate"], &r.be_keys),
+            (&["SslCacheLookups", "SslCacheMisses"], &r.ssl_cache),
         ];
         for (keys, values) in names {
             for (k, v) in keys.iter().zip(values) {
@@ -242,6 +243,7 @@ mod tests {
                 ssl: [7, 8, 9],
                 fe_keys: [10, 11, 12],
                 be_keys: [13, 14],
+                ssl_cache: [15, 16],
             }),
             ..Default::default()
         };
@@ -252,7 +254,8 @@ mod tests {
             &out[from..to],
             "ConnRate: 1\nConnRateLimit: 2\nMaxConnRate: 3\nSessRate: 4\nSessRateLimit: 5\nMaxSessRate: 6\n\
              SslRate: 7\nSslRateLimit: 8\nMaxSslRate: 9\nSslFrontendKeyRate: 10\nSslFrontendMaxKeyRate: 11\n\
-             SslFrontendSessionReuse_pct: 12\nSslBackendKeyRate: 13\nSslBackendMaxKeyRate: 14\n"
+             SslFrontendSessionReuse_pct: 12\nSslBackendKeyRate: 13\nSslBackendMaxKeyRate: 14\n\
+             SslCacheLookups: 15\nSslCacheMisses: 16\n"
         );
     }
 }

@@ -390,6 +390,8 @@ pub struct InfoRates {
     pub fe_keys: [u64; 3],
     /// `SslBackendKeyRate`, `SslBackendMaxKeyRate`: TLS keys computed for servers.
     pub be_keys: [u64; 2],
+    /// `SslCacheLookups`, `SslCacheMisses`: sessions clients asked to resume by id, and those not in the cache.
+    pub ssl_cache: [u64; 2],
 }
 
 /// One pattern reference, as `show acl` lists them: an ACL's `-f FILE`, or the patterns written on one ACL line.

@@ -586,6 +586,7 @@ impl Control for RuntimeApi {
                     figures.ssl_reuse_pct(),
                 ],
                 be_keys: [figures.be_keys.0, figures.be_keys.1],
+                ssl_cache: fulcrum_tls::session_cache::figures(),
             }),
             listeners: self.listeners,
             dropped_logs: snap.logging.stats().lost(),

@@ -177,16 +177,8 @@ impl SecondRate {
     /// one more event keeps it at most `limit`: `None` when it is under already. As HAProxy's frontends wait out
     /// `rate-limit sessions`: the previous second's events weigh less as the current one advances.
     pub fn wait_for_room(&self, limit: u64, now_ms: u64) -> Option<u64> {
-        let (second, into) = (now_ms / 1000, now_ms % 1000);
-        let v = self.cur.load(Relaxed);
-        let (at, count) = (v >> 32, u64::from(v as u32));
-        let (cur, prev) = if at == second {
-            (count, u64::from(self.prev.load(Relaxed)))
-        } else if at + 1 == second {
-            (0, count)
-        } else {
-            (0, 0)
-        };
+        let into = now_ms % 1000;
+        let (cur, prev) = self.counts(now_ms / 1000);
         if cur + prev * (1000 - into) / 1000 < limit {
             return None;
         }
@@ -205,17 +197,22 @@ impl SecondRate {
 
     /// The rate at `now_ms`.
     pub fn read(&self, now_ms: u64) -> u64 {
-        let (second, into) = (now_ms / 1000, now_ms % 1000);
+        let into = now_ms % 1000;
+        let (cur, prev) = self.counts(now_ms / 1000);
+        cur + prev * (1000 - into) / 1000
+    }
+
+    /// The events counted in `second` and in the second before it.
+    fn counts(&self, second: u64) -> (u64, u64) {
         let v = self.cur.load(Relaxed);
         let (at, count) = (v >> 32, u64::from(v as u32));
-        let (cur, prev) = if at == second {
+        if at == second {
             (count, u64::from(self.prev.load(Relaxed)))
         } else if at + 1 == second {
             (0, count)
         } else {
             (0, 0)
-        };
-        cur + prev * (1000 - into) / 1000
+        }
     }
 }
 

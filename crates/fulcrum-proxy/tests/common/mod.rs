@@ -391,6 +391,38 @@ pub fn runtime_cmd(path: &std::path::Path, c: &str) -> String {
     out
 }
 
+/// The cells of `show stat` (CSV) at the runtime API `sock` whose column `keep` accepts, by
+/// "proxy/row.column" (row: `FRONTEND`, `BACKEND` or the server's name).
+pub fn show_stat_cells(
+    sock: &std::path::Path,
+    keep: impl Fn(&str) -> bool,
+) -> std::collections::BTreeMap<String, String> {
+    let csv = runtime_cmd(sock, "show stat");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() < 2 {
+            continue;
+        }
+        for (name, value) in header.iter().zip(&cells) {
+            if keep(name) {
+                out.insert(
+                    format!("{}/{}.{name}", cells[0], cells[1]),
+                    value.to_string(),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// Pseudo-random bytes (xorshift64), reproducible from `seed`.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed | 1;
