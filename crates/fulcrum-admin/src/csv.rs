@@ -297,6 +297,8 @@ pub fn value(row: &Row, column: &str) -> String {
         "connect" => opt(row.connect),
         "reuse" => opt(row.reuse),
         "uweight" => opt(row.uweight),
+        "dcon" => opt(row.denied_conn_sess.map(|d| d.0)),
+        "dses" => opt(row.denied_conn_sess.map(|d| d.1)),
         "rate" => opt(row.rate.map(|r| r.0)),
         "rate_max" => opt(row.rate.map(|r| r.1)),
         "rate_lim" => opt(row.rate_lim),

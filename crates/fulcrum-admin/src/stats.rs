@@ -189,6 +189,8 @@ pub struct Row {
     pub bout: u64,
     /// `dreq`: requests denied.
     pub dreq: Option<u64>,
+    /// `dcon`, `dses`: connections and sessions denied by `tcp-request connection|session` rules (frontends).
+    pub denied_conn_sess: Option<(u64, u64)>,
     /// `dresp`: responses denied.
     pub dresp: u64,
     /// `ereq`: request errors.

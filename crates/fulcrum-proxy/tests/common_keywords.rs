@@ -472,6 +472,91 @@ fn rate_limit_sessions_paces_a_frontend_and_show_stat_gives_the_rates() {
     }
 }
 
+/// `show stat`'s counts of refusals and of server sessions, as haproxy 2.6 gives them for the same traffic:
+/// `dcon` (`tcp-request connection reject`) and `dses` (`tcp-request session reject`) on the frontend, `req_tot`
+/// on servers of HTTP backends and 0 on `mode tcp` frontends, `intercepted` empty there, and `lastsess` (seconds
+/// since the last session, -1 before the first) on servers and backends.
+#[test]
+fn refusals_server_requests_and_last_sessions_in_show_stat_as_haproxy() {
+    let o = origins(1);
+    let run = |haproxy: bool| {
+        let sock = unix_sock_path(if haproxy { "refusals-h" } else { "refusals-f" });
+        let [front, tcp, probe] = [(); 3].map(|_| free_port());
+        let cfg = format!(
+            "global\n    nbthread 1\n    stats socket {} level admin\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend f\n    bind 127.0.0.1:{front}\n\
+             \x20   tcp-request connection reject if {{ src 127.0.0.2 }}\n\
+             \x20   tcp-request session reject if {{ src 127.0.0.3 }}\n    default_backend b\n\
+             frontend probe\n    bind 127.0.0.1:{probe}\n    default_backend unused\n\
+             listen t\n    mode tcp\n    bind 127.0.0.1:{tcp}\n{}\
+             backend b\n{}\
+             backend unused\n    server idle 127.0.0.1:9\n",
+            sock.display(),
+            server_lines(&o, ""),
+            server_lines(&o, "")
+        );
+        let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let _fulcrum;
+        let _haproxy;
+        if haproxy {
+            _haproxy = start_haproxy(&cfg, at(probe));
+        } else {
+            _fulcrum = start_proxy(&cfg);
+        }
+        // (Each sends a request: HAProxy runs `tcp-request session` rules at once, fulcrum in `mode http` when the
+        // first request comes; closed without an answer either way.)
+        for from in ["127.0.0.2", "127.0.0.3"] {
+            let mut c = Client::connect_from(at(front), from);
+            let _ =
+                std::io::Write::write_all(c.reader.get_mut(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert!(
+                c.closed_within(std::time::Duration::from_secs(2)),
+                "haproxy: {haproxy}: {from} served"
+            );
+        }
+        for _ in 0..2 {
+            assert_eq!(get(at(front), "/").status, 200);
+        }
+        assert_eq!(get(at(tcp), "/").status, 200);
+        let columns = ["dcon", "dses", "req_tot", "intercepted", "lastsess"];
+        show_stat_cells(&sock, |c| columns.contains(&c))
+    };
+    let ours = run(false);
+    let want = [
+        ("f/FRONTEND.dcon", "1"),
+        ("f/FRONTEND.dses", "1"),
+        ("f/FRONTEND.req_tot", "2"),
+        ("b/s1.req_tot", "2"),
+        ("b/BACKEND.req_tot", "2"),
+        ("b/s1.lastsess", "0"),
+        ("b/BACKEND.lastsess", "0"),
+        ("unused/idle.lastsess", "-1"),
+        ("unused/BACKEND.lastsess", "-1"),
+        ("t/FRONTEND.req_tot", "0"),
+        ("t/FRONTEND.intercepted", ""),
+        ("t/s1.req_tot", ""),
+        ("t/s1.lastsess", "0"),
+    ];
+    for (k, v) in want {
+        assert_eq!(
+            ours.get(k).map(String::as_str),
+            Some(v),
+            "fulcrum: {k}: {ours:?}"
+        );
+    }
+    if haproxy_present() {
+        let theirs = run(true);
+        for (k, v) in want {
+            assert_eq!(
+                theirs.get(k).map(String::as_str),
+                Some(v),
+                "haproxy: {k}: {theirs:?}"
+            );
+        }
+    }
+}
+
 /// The listen queue the kernel reports for a listening IPv4 socket on `port` (`ss`'s Send-Q), if `ss` runs.
 fn listen_backlog(port: u16) -> Option<u32> {
     let out = std::process::Command::new("ss")

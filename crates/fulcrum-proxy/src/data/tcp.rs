@@ -140,7 +140,7 @@ pub async fn serve_client(
         let end = fe.rules.accept_session(&facts);
         if end != TcpEnd::Accept {
             debug!(%peer, "connection rejected by tcp-request session rules");
-            Counters::inc(&fe.stats.denied_conn);
+            Counters::inc(&fe.stats.denied_sess);
             kill(&client, end == TcpEnd::SilentDrop);
             return;
         }

@@ -32,7 +32,8 @@ impl Done {
         let now = be.stats.cur.fetch_add(1, Relaxed) + 1;
         be.stats.seen(now);
         Counters::inc(&be.stats.sessions);
-        be.stats.sess_rate.hit(crate::model::counters::coarse_ms());
+        be.stats
+            .session_started(crate::model::counters::coarse_ms());
         Done {
             start,
             be,
@@ -44,11 +45,13 @@ impl Done {
         }
     }
 
-    /// The server that served it.
-    pub fn server(&mut self, s: &Arc<ServerRt>) {
-        if !self.server.as_ref().is_some_and(|c| Arc::ptr_eq(c, s)) {
+    /// The server that served it; `true` when it is another one than before (a first, or a redispatch).
+    pub fn server(&mut self, s: &Arc<ServerRt>) -> bool {
+        let other = !self.server.as_ref().is_some_and(|c| Arc::ptr_eq(c, s));
+        if other {
             self.server = Some(s.clone());
         }
+        other
     }
 
     /// The server that served it, once one did (`srv_name` and `srv_id` in `http-response` rules).

@@ -51,8 +51,12 @@ pub struct Counters {
     pub sessions: AtomicU64,
     /// Connections accepted (frontends), before `tcp-request connection` rules.
     pub conn_tot: AtomicU64,
-    /// Connections refused by `tcp-request connection reject`.
+    /// Connections refused by `tcp-request connection reject` (`dcon`).
     pub denied_conn: AtomicU64,
+    /// Sessions refused by `tcp-request session reject` (`dses`).
+    pub denied_sess: AtomicU64,
+    /// [`coarse_ms`] at the last session, plus one (0: none yet; `lastsess`).
+    pub last_sess: AtomicU64,
     /// TLS handshakes: with clients (frontends), with the server (servers and backends).
     pub ssl: crate::model::ssl_stats::SslCounters,
     /// Bytes received from clients.
@@ -122,6 +126,21 @@ impl Counters {
     #[inline]
     pub fn response(&self, status: u16) {
         self.hrsp[fulcrum_admin::Row::class_of(status)].fetch_add(1, Relaxed);
+    }
+
+    /// A session started at `now_ms` ([`coarse_ms`]): counted in the rate and as the last one.
+    #[inline]
+    pub fn session_started(&self, now_ms: u64) {
+        self.sess_rate.hit(now_ms);
+        self.last_sess.store(now_ms + 1, Relaxed);
+    }
+
+    /// Seconds since the last session at `now_ms`, or -1 before the first (`lastsess`).
+    pub fn last_session_secs(&self, now_ms: u64) -> i64 {
+        match self.last_sess.load(Relaxed) {
+            0 => -1,
+            at => i64::try_from(now_ms.saturating_sub(at - 1) / 1000).unwrap_or(i64::MAX),
+        }
     }
 
     /// Notes `now_current` sessions in progress for `smax`.

@@ -91,8 +91,7 @@ impl ServerGuard {
         server.total.fetch_add(1, Ordering::Relaxed);
         server
             .stats
-            .sess_rate
-            .hit(crate::model::counters::coarse_ms());
+            .session_started(crate::model::counters::coarse_ms());
         ServerGuard(server, None)
     }
 
@@ -101,8 +100,7 @@ impl ServerGuard {
         server.total.fetch_add(1, Ordering::Relaxed);
         server
             .stats
-            .sess_rate
-            .hit(crate::model::counters::coarse_ms());
+            .session_started(crate::model::counters::coarse_ms());
         server.stats.seen(server.cur.load(Ordering::Relaxed));
         ServerGuard(server, Some(queue))
     }

@@ -131,7 +131,8 @@ impl ConnGuard {
         fe.stats.seen(now);
         fe.stats.sessions.fetch_add(1, Ordering::Relaxed);
         fe.process.session();
-        fe.stats.sess_rate.hit(crate::model::counters::coarse_ms());
+        fe.stats
+            .session_started(crate::model::counters::coarse_ms());
         ConnGuard(fe)
     }
 }

@@ -334,6 +334,23 @@ async fn handle_inner(
     let fe = fe.clone();
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let start = Instant::now();
+    // `tcp-request session` rules run on the connection's first request, before it counts as one: a session
+    // refused is no request, as in HAProxy, which runs them before any request. (Upgraded from `mode tcp`: they
+    // ran before the switch.)
+    if stream.first_req && client.upgraded.is_none() {
+        let sock = Some(client.conn.stream());
+        if let TcpVerdict::RejectSession(silent) = fe.rules.apply_tcp_session(sock, &req, stream) {
+            Counters::inc(&fe.stats.denied_sess);
+            keep_log_vars(txn, stream);
+            txn.abort(b"PR");
+            let mut r = error_for(&fe, None, 400);
+            r.extensions_mut().insert(errors::CloseSilently);
+            if silent {
+                r.extensions_mut().insert(errors::SilentDrop);
+            }
+            return Ok(r);
+        }
+    }
     Counters::inc(&fe.stats.requests);
     fe.process.stream();
     fe.stats.req_rate.hit(crate::model::counters::coarse_ms());
@@ -391,33 +408,16 @@ async fn handle_inner(
     // The frontend's http-request rules, then its stats page, then use_backend / default_backend, then the
     // backend's stats page and rules.
     let mut at = Resume::default();
-    // `tcp-request session` (the connection's first request) and `tcp-request content` rules run first.
+    // `tcp-request content` rules run first.
     let sock = Some(client.conn.stream());
-    let verdict = match client.upgraded {
+    let end = match client.upgraded {
         // Upgraded from `mode tcp`: the frontend's `tcp-request` rules ran before the switch.
-        Some(_) => TcpVerdict::Continue,
-        None => fe
-            .rules
-            .apply_tcp_request(stream.first_req, sock, &req, stream),
+        Some(_) => TcpEnd::Accept,
+        None => fe.rules.apply_backend_content(sock, &req, stream),
     };
-    match verdict {
-        TcpVerdict::Continue => {}
-        TcpVerdict::RejectSession(silent) => {
-            // A session refused is counted with the refused connections, not as a refused request.
-            Counters::inc(&fe.stats.denied_conn);
-            keep_log_vars(txn, stream);
-            txn.abort(b"PR");
-            let mut r = error_for(&fe, None, 400);
-            r.extensions_mut().insert(errors::CloseSilently);
-            if silent {
-                r.extensions_mut().insert(errors::SilentDrop);
-            }
-            return Ok(r);
-        }
-        TcpVerdict::Reject(silent) => {
-            keep_log_vars(txn, stream);
-            return Ok(reject(&fe, None, &fe.stats, silent, txn));
-        }
+    if end != TcpEnd::Accept {
+        keep_log_vars(txn, stream);
+        return Ok(reject(&fe, None, &fe.stats, end == TcpEnd::SilentDrop, txn));
     }
     loop {
         let verdict = fe
@@ -1228,7 +1228,10 @@ async fn forward(
             tokio::time::sleep(be.turn_around()).await;
         }
         txn.server(&server);
-        done.server(&server);
+        // The server's `req_tot`: each request it is given (a retry on the same server counts once).
+        if done.server(&server) {
+            Counters::inc(&server.stats.requests);
+        }
         // `http-send-name-header`: the server's name replaces any value the client sent (again on a retry).
         if let Some(h) = &be.send_name_header {
             if let Ok(v) = HeaderValue::from_str(&server.config.name) {

@@ -80,10 +80,12 @@ fn frontend_row(fe: &FrontendRt, iid: u64) -> Row {
         state: State::Open,
         iid,
         hrsp: http.then(|| hrsp(c)),
-        req_tot: http.then(|| ld(&c.requests)),
+        // A `mode tcp` frontend has no requests (0) and intercepts nothing (empty), as HAProxy shows them.
+        req_tot: Some(ld(&c.requests)),
         mode: mode(fe.mode),
         conn_tot: Some(ld(&c.conn_tot)),
-        intercepted: Some(ld(&c.intercepted)),
+        intercepted: http.then(|| ld(&c.intercepted)),
+        denied_conn_sess: Some((ld(&c.denied_conn), ld(&c.denied_sess))),
         comp: Some(comp(c)),
         rate: rate(&c.sess_rate, now_ms),
         rate_lim: Some(fe.config.rate_limit_sessions.map_or(0, u64::from)),
@@ -176,6 +178,8 @@ fn server_row(be: &BackendRt, s: &ServerRt, iid: u64) -> Row {
             .filter(|l| checked && *l != fulcrum_health::CheckStatus::Hana)
             .map(|_| ld(&c.check.duration_ms)),
         hrsp: http.then(|| hrsp(c)),
+        req_tot: http.then(|| ld(&c.requests)),
+        lastsess: Some(c.last_session_secs(now_ms)),
         check_desc: checked.then(|| match last {
             None => "Initializing".to_string(),
             Some(fulcrum_health::CheckStatus::Hana) => String::new(),
@@ -275,6 +279,7 @@ fn backend_row(be: &BackendRt, iid: u64) -> Row {
         lbtot: Some(sum(|c| &c.lbtot)),
         hrsp: http.then(|| hrsp(c)),
         req_tot: http.then(|| ld(&c.requests)),
+        lastsess: Some(c.last_session_secs(now_ms)),
         mode: mode(be.mode),
         algo: Some(algo(&be.balance)),
         connect: Some(sum(|c| &c.connect)),

@@ -833,16 +833,13 @@ fn run_tcp_rules(
     Some(TcpEnd::Accept)
 }
 
-/// What the `tcp-request session` and `tcp-request content` rules of an HTTP proxy decided for a request.
+/// What the `tcp-request session` rules of an HTTP proxy decided on a connection's first request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpVerdict {
-    /// Go on with the `http-request` rules.
+    /// Go on with the `tcp-request content` rules.
     Continue,
     /// A `tcp-request session` rule rejected the connection (`true`: `silent-drop`).
     RejectSession(bool),
-    /// A `tcp-request content` rule rejected the request (the connection is closed without an answer; `true`:
-    /// `silent-drop`).
-    Reject(bool),
 }
 
 /// Runs `tcp-request session` (`session`) or `tcp-request content` rules on an HTTP request: how one of them ended
@@ -1393,26 +1390,18 @@ impl ProxyRules {
         run_tcp_rules(&self.tcp_session, facts, &mut next, true).unwrap_or(TcpEnd::Accept)
     }
 
-    /// Runs the `tcp-request session` rules (on a connection's first request, `first`) then the `tcp-request
-    /// content` ones of an HTTP proxy, before its `http-request` rules: [`TcpVerdict::Reject`] when one rejects.
-    /// `accept` ends its own list only (the content rules still run after an accepting session rule).
-    pub fn apply_tcp_request<B>(
+    /// Runs the `tcp-request session` rules for a connection's first HTTP request: `Continue`, or
+    /// `RejectSession`.
+    pub fn apply_tcp_session<B>(
         &self,
-        first: bool,
         sock: Option<&tokio::net::TcpStream>,
         req: &Request<B>,
         stream: &mut Stream<'_>,
     ) -> TcpVerdict {
-        if first {
-            match apply_tcp_http((&self.tcp_session, &[]), true, sock, req, stream) {
-                Some(TcpEnd::Reject) => return TcpVerdict::RejectSession(false),
-                Some(TcpEnd::SilentDrop) => return TcpVerdict::RejectSession(true),
-                _ => {}
-            }
-        }
-        match self.apply_backend_content(sock, req, stream) {
-            TcpEnd::Accept => TcpVerdict::Continue,
-            end => TcpVerdict::Reject(end == TcpEnd::SilentDrop),
+        match apply_tcp_http((&self.tcp_session, &[]), true, sock, req, stream) {
+            Some(TcpEnd::Reject) => TcpVerdict::RejectSession(false),
+            Some(TcpEnd::SilentDrop) => TcpVerdict::RejectSession(true),
+            _ => TcpVerdict::Continue,
         }
     }
 
