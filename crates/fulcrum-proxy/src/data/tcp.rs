@@ -618,8 +618,9 @@ async fn connect(
                 crate::data::tcp_sni::evaluate(&e.0, first, peer, tls.map(|t| &*t.facts))
             });
             let name = fulcrum_tls::client::server_name(sni.as_deref(), addr.ip());
-            let session =
-                TlsClientSession::connect(&stream, config.clone(), name, (be, server)).await?;
+            let session = TlsClientSession::connect(&stream, config.clone(), name).await;
+            be.count_tls_handshake(server, session.as_ref().ok().map(|s| s.facts.resumed));
+            let session = session?;
             Some(match counted {
                 Some(c) => session.counted_as(c),
                 None => session,

@@ -343,25 +343,8 @@ impl TlsClientSession {
         self
     }
 
-    /// Runs the client side of the handshake on `stream`, for `name` (sent as SNI when it is a DNS name), and
-    /// counts it (completed in full, resumed, or failed) for the server of `counted_for`
-    /// ([`BackendRt::count_tls_handshake`](crate::model::snapshot::BackendRt::count_tls_handshake)).
+    /// Runs the client side of the handshake on `stream`, for `name` (sent as SNI when it is a DNS name).
     pub async fn connect(
-        stream: &TcpStream,
-        config: Arc<ClientConfig>,
-        name: ServerName<'static>,
-        counted_for: (
-            &crate::model::snapshot::BackendRt,
-            &crate::model::server::ServerRt,
-        ),
-    ) -> io::Result<TlsClientSession> {
-        let session = Self::handshake(stream, config, name).await;
-        let (be, server) = counted_for;
-        be.count_tls_handshake(server, session.as_ref().ok().map(|s| s.facts.resumed));
-        session
-    }
-
-    async fn handshake(
         stream: &TcpStream,
         config: Arc<ClientConfig>,
         name: ServerName<'static>,

@@ -212,10 +212,10 @@ impl ServerConn {
         let (session, sni) = match tls {
             Some(t) => {
                 let name = fulcrum_tls::client::server_name(t.sni.as_deref(), addr.ip());
-                let session =
-                    TlsClientSession::connect(&stream, t.config.clone(), name, t.counted_for)
-                        .await
-                        .map_err(ConnectError::Tls)?;
+                let session = TlsClientSession::connect(&stream, t.config.clone(), name).await;
+                let (be, server) = t.counted_for;
+                be.count_tls_handshake(server, session.as_ref().ok().map(|s| s.facts.resumed));
+                let session = session.map_err(ConnectError::Tls)?;
                 let session = match counted {
                     Some(c) => session.counted_as(c),
                     None => session,
