@@ -257,8 +257,12 @@ pub fn value(row: &Row, column: &str) -> String {
         "qtime" => row
             .timings
             .as_ref()
-            .map(|_| "0".to_string())
+            .map(|t| mean_ms(&t.queue))
             .unwrap_or_default(),
+        "qtime_max" => opt(row.timings.as_ref().map(|t| t.queue.max_us / 1000)),
+        "ctime_max" => opt(row.timings.as_ref().map(|t| t.connect.max_us / 1000)),
+        "rtime_max" => opt(row.timings.as_ref().map(|t| t.response.max_us / 1000)),
+        "ttime_max" => opt(row.timings.as_ref().map(|t| t.total.max_us / 1000)),
         "ctime" => row
             .timings
             .as_ref()

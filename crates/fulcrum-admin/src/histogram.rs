@@ -21,6 +21,8 @@ pub struct Histogram {
     buckets: [AtomicU64; 15],
     sum_us: AtomicU64,
     count: AtomicU64,
+    /// The longest observation, in microseconds.
+    max_us: AtomicU64,
 }
 
 impl Histogram {
@@ -36,6 +38,9 @@ impl Histogram {
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_us.fetch_add(us, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
+        if us > self.max_us.load(Ordering::Relaxed) {
+            self.max_us.fetch_max(us, Ordering::Relaxed);
+        }
     }
 
     /// A copy of the current values, with cumulative buckets as Prometheus expects.
@@ -53,6 +58,7 @@ impl Histogram {
             cumulative,
             sum_seconds: self.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
             count,
+            max_us: self.max_us.load(Ordering::Relaxed),
         }
     }
 }
@@ -66,6 +72,8 @@ pub struct HistogramSnapshot {
     pub sum_seconds: f64,
     /// Number of observations.
     pub count: u64,
+    /// The longest observation, in microseconds.
+    pub max_us: u64,
 }
 
 #[cfg(test)]

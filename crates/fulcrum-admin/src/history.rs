@@ -256,6 +256,7 @@ mod tests {
 
     fn stats(requests: u64, h: &Histogram) -> Stats {
         let t = Timings {
+            queue: h.snapshot(),
             total: h.snapshot(),
             connect: h.snapshot(),
             response: h.snapshot(),

@@ -154,6 +154,8 @@ impl State {
 /// Histograms of a backend or server.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Timings {
+    /// Time spent waiting in a queue for a server (0 for a request served at once).
+    pub queue: HistogramSnapshot,
     /// From the request head received to the last byte of the response.
     pub total: HistogramSnapshot,
     /// Time to connect to the server (0 for a reused connection).

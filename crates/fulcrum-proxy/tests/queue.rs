@@ -56,6 +56,20 @@ fn maxconn_queues_requests_instead_of_exceeding_it() {
         last >= Duration::from_millis(850),
         "requests overlapped: {results:?}"
     );
+    // The time they waited is measured (`show stat`'s `qtime` and `qtime_max`): the third about two sleeps.
+    let snap = p.running.as_ref().unwrap().snapshot();
+    let be = &snap.backends[0];
+    for (what, q) in [
+        ("backend", be.stats.timings.queue.snapshot()),
+        ("server", be.servers[0].stats.timings.queue.snapshot()),
+    ] {
+        assert_eq!(q.count, 3, "{what}: {q:?}");
+        assert!(
+            (450_000..3_000_000).contains(&q.max_us),
+            "{what}: longest wait {} us",
+            q.max_us
+        );
+    }
 }
 
 #[test]

@@ -323,6 +323,7 @@ pub async fn serve_client(
             .filter(|_| !be.redispatch)
             .or(forced.take())
             .map(|i| &be.servers[i]);
+        let queued = std::time::Instant::now();
         let Ok((server, guard)) = queue::acquire(&worker, &be, &key, previous, same).await else {
             if let Some(mut l) = log {
                 l.term(b"SC");
@@ -330,6 +331,7 @@ pub async fn serve_client(
             }
             return;
         };
+        crate::data::totals::queue_time(&be, &server, queued.elapsed());
         // A retry on the server that just refused waits HAProxy's turn-around (another server does not).
         if std::mem::take(&mut refused) && previous == Some(server.index) {
             tokio::time::sleep(be.turn_around()).await;

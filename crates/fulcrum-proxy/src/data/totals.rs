@@ -91,7 +91,14 @@ impl Drop for Done {
     }
 }
 
-/// Records a connect time on a backend and its server.
+/// Records the time a request or connection waited for `s` (in a queue; 0 when served at once) on it and on its
+/// backend.
+pub fn queue_time(be: &BackendRt, s: &ServerRt, d: Duration) {
+    be.stats.timings.queue.observe(d);
+    s.stats.timings.queue.observe(d);
+}
+
+/// Records the time to connect to `s` (0 for a reused connection) on it and on its backend.
 pub fn connect_time(be: &BackendRt, s: &ServerRt, d: Duration) {
     be.stats.timings.connect.observe(d);
     s.stats.timings.connect.observe(d);

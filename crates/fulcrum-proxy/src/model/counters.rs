@@ -32,6 +32,8 @@ pub fn epoch() -> Instant {
 /// Latency histograms of a backend or a server.
 #[derive(Default)]
 pub struct Timings {
+    /// Time spent waiting for a server in a queue.
+    pub queue: Histogram,
     /// Request head received to last response byte.
     pub total: Histogram,
     /// Connection set-up to the server (0 for a reused one).

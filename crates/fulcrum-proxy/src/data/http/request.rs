@@ -1218,9 +1218,11 @@ async fn forward(
             .filter(|_| !be.redispatch)
             .or(persisted.take())
             .map(|i| &be.servers[i]);
+        let queued = Instant::now();
         let (server, guard) = queue::acquire(worker, be, &key, previous, same)
             .await
             .map_err(|_| ProxyError::ServiceUnavailable)?;
+        totals::queue_time(be, &server, queued.elapsed());
         // `stick store-request`/`stick on`: the server this request goes to.
         stick.store(&server);
         // A retry on the server that just refused waits HAProxy's turn-around (another server does not).

@@ -54,6 +54,7 @@ fn rate(r: &crate::model::counters::SecondRate, now_ms: u64) -> Option<(u64, u64
 
 fn timings(c: &Counters) -> Timings {
     Timings {
+        queue: c.timings.queue.snapshot(),
         total: c.timings.total.snapshot(),
         connect: c.timings.connect.snapshot(),
         response: c.timings.response.snapshot(),
