@@ -392,14 +392,8 @@ fn rate_limit_sessions_paces_a_frontend_and_show_stat_gives_the_rates() {
             SocketAddr::from(([127, 0, 0, 1], limited)),
             SocketAddr::from(([127, 0, 0, 1], free)),
         );
-        let _fulcrum;
-        let _haproxy;
-        if haproxy {
-            // Its start is probed on a frontend of its own, which counts that connection.
-            _haproxy = start_haproxy(&cfg, SocketAddr::from(([127, 0, 0, 1], probe)));
-        } else {
-            _fulcrum = start_proxy(&cfg);
-        }
+        // haproxy's start is probed on its own frontend, which counts that connection.
+        let _running = start_either(&cfg, haproxy, SocketAddr::from(([127, 0, 0, 1], probe)));
         // Ten connections through the free frontend, then ten through the limited one, one after the other.
         let timed = |addr| {
             let start = std::time::Instant::now();
@@ -497,13 +491,8 @@ fn refusals_server_requests_and_last_sessions_in_show_stat_as_haproxy() {
             server_lines(&o, "")
         );
         let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        let _fulcrum;
-        let _haproxy;
-        if haproxy {
-            _haproxy = start_haproxy(&cfg, at(probe));
-        } else {
-            _fulcrum = start_proxy(&cfg);
-        }
+        // haproxy's start is probed on its own frontend, which counts that connection.
+        let _running = start_either(&cfg, haproxy, at(probe));
         // (Each sends a request: HAProxy runs `tcp-request session` rules at once, fulcrum in `mode http` when the
         // first request comes; closed without an answer either way.)
         for from in ["127.0.0.2", "127.0.0.3"] {

@@ -369,6 +369,23 @@ pub fn start_haproxy(cfg: &str, addr: SocketAddr) -> Haproxy {
     h
 }
 
+/// A proxy a comparison runs: fulcrum (in this process) or haproxy, from the same configuration; stopped when
+/// dropped.
+pub enum Either {
+    Fulcrum(Proxy),
+    Haproxy(Haproxy),
+}
+
+/// Starts haproxy (`haproxy`: waiting until `probe` answers, which it counts as a connection) or fulcrum from
+/// `cfg`.
+pub fn start_either(cfg: &str, haproxy: bool, probe: SocketAddr) -> Either {
+    if haproxy {
+        Either::Haproxy(start_haproxy(cfg, probe))
+    } else {
+        Either::Fulcrum(start_proxy(cfg))
+    }
+}
+
 /// A path for a unix socket of this test process; `tag` tells a test's sockets apart.
 pub fn unix_sock_path(tag: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
