@@ -93,15 +93,14 @@ pub async fn serve_client(
             };
             match done {
                 Ok(s) => {
-                    fe.stats.ssl.completed(s.facts.resumed);
-                    fe.process.client_handshake(s.facts.resumed);
+                    fe.count_tls_handshake(Some(s.facts.resumed));
                     if let Some(l) = &mut log {
                         l.tls(Some(s.facts.clone()), None);
                     }
                     Some(s)
                 }
                 Err(e) => {
-                    fe.stats.ssl.failed();
+                    fe.count_tls_handshake(None);
                     debug!(frontend = %fe.name, %peer, error = %e, "SSL handshake failure");
                     if let Some(mut l) = log {
                         l.term(b"CR");

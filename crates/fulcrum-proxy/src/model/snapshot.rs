@@ -149,6 +149,18 @@ impl FrontendRt {
     pub fn head_timeout(&self) -> Option<Duration> {
         self.timeouts.http_request.or(self.timeouts.client)
     }
+
+    /// A client's TLS handshake ended (`Some(resumed)`: completed; `None`: failed): counted in the frontend's
+    /// `ssl` statistics and, when completed, the process's key rate and session reuse.
+    pub fn count_tls_handshake(&self, done: Option<bool>) {
+        match done {
+            Some(resumed) => {
+                self.stats.ssl.completed(resumed);
+                self.process.client_handshake(resumed);
+            }
+            None => self.stats.ssl.failed(),
+        }
+    }
 }
 
 /// The backend half of a `backend` or `listen` section.

@@ -121,15 +121,14 @@ pub async fn serve_client(
             };
             match done {
                 Ok(s) => {
-                    fe.stats.ssl.completed(s.facts.resumed);
-                    fe.process.client_handshake(s.facts.resumed);
+                    fe.count_tls_handshake(Some(s.facts.resumed));
                     if let Some(l) = &conn_log {
                         l.set_tls(s.facts.clone());
                     }
                     Some(Box::new(s))
                 }
                 Err(e) => {
-                    fe.stats.ssl.failed();
+                    fe.count_tls_handshake(None);
                     debug!(frontend = %fe.name, %peer, error = %e, "SSL handshake failure");
                     return;
                 }

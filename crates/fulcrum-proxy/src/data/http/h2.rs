@@ -14,7 +14,7 @@
 //! client before they were served are bounded (rapid reset, GOAWAY `ENHANCE_YOUR_CALM`). A connection without
 //! streams is closed after `timeout http-keep-alive` (else `timeout client`); a soft stop sends GOAWAY.
 
-use crate::model::h2_stats::{H2Conn, H2Watch};
+use crate::model::h2_stats::{H2Conn, H2StreamCount, H2Watch};
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::pin::Pin;
@@ -272,16 +272,23 @@ async fn serve_stream(
     req: Request<RecvStream>,
     respond: SendResponse<Bytes>,
 ) {
-    struct Active(Rc<Shared>);
+    /// The stream counted among the connection's active ones and in the frontend's `h2` gauges until it ends.
+    struct Active {
+        shared: Rc<Shared>,
+        _counted: H2StreamCount,
+    }
     impl Drop for Active {
         fn drop(&mut self) {
-            self.0.active.set(self.0.active.get().saturating_sub(1));
-            self.0.conn.st.fe.stats.h2.conns.stream_ended();
+            self.shared
+                .active
+                .set(self.shared.active.get().saturating_sub(1));
         }
     }
-    shared.conn.st.fe.stats.h2.conns.stream_started();
-    let active = Active(shared);
-    let conn = &active.0.conn;
+    let active = Active {
+        _counted: H2StreamCount::start(&shared.conn.st.fe.stats.h2),
+        shared,
+    };
+    let conn = &active.shared.conn;
     let fe = conn.st.fe.clone();
     let io = conn.io.clone();
     let (mut parts, recv) = req.into_parts();
