@@ -37,20 +37,21 @@ pub enum H2MapError {
 }
 
 /// Header fields that HTTP/2 forbids (RFC 9113 section 8.2.2); `TE` is checked apart.
-const CONNECTION_SPECIFIC: [&str; 5] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "transfer-encoding",
-    "upgrade",
+/// Names ready-made: a name given as a string is parsed again at every lookup, per request.
+static CONNECTION_SPECIFIC: [HeaderName; 5] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Turns the head of a request received on an HTTP/2 stream into the request the proxy serves: see the module
 /// documentation. `tls`: the connection is TLS (the scheme when the client sent none).
 pub fn request_from_h2(parts: &mut http::request::Parts, tls: bool) -> Result<(), H2MapError> {
-    for name in CONNECTION_SPECIFIC {
+    for name in &CONNECTION_SPECIFIC {
         if parts.headers.contains_key(name) {
-            return Err(H2MapError::ConnectionHeader(HeaderName::from_static(name)));
+            return Err(H2MapError::ConnectionHeader(name.clone()));
         }
     }
     for te in parts.headers.get_all(header::TE) {
@@ -258,7 +259,7 @@ pub fn strip_connection_specific(headers: &mut HeaderMap) {
             headers.remove(n);
         }
     }
-    for name in CONNECTION_SPECIFIC {
+    for name in &CONNECTION_SPECIFIC {
         headers.remove(name);
     }
     // A response carries no `TE` meaning anything on HTTP/2.
@@ -357,7 +358,13 @@ mod tests {
 
     #[test]
     fn connection_specific_headers_and_te_are_refused() {
-        for h in CONNECTION_SPECIFIC {
+        for h in [
+            "connection",
+            "proxy-connection",
+            "keep-alive",
+            "transfer-encoding",
+            "upgrade",
+        ] {
             let mut p = parts("http://a.test/", &[(h, "x")]);
             assert_eq!(
                 request_from_h2(&mut p, false),

@@ -863,3 +863,44 @@ fn h2_statistics_count_frames_errors_and_streams_as_haproxy() {
         }
     }
 }
+
+/// `timeout http-keep-alive` counts from the end of the connection's last stream, not from when it began: a
+/// stream served for longer than the timeout leaves the connection open for the whole timeout after its answer.
+#[test]
+fn the_keep_alive_timeout_counts_from_the_last_stream_end() {
+    let (p, _o) = proxy(
+        "",
+        "    bind 127.0.0.1:PORT proto h2",
+        "    timeout http-keep-alive 800ms",
+    );
+    let mut s = h2_start(p.addr);
+    let path = b"/sleep/1500";
+    let mut block = vec![0x82, 0x86, 0x44, path.len() as u8];
+    block.extend_from_slice(path);
+    block.extend_from_slice(&[0x41, 0x01, b'a']);
+    s.write_all(&frame(1, 0x4 | 0x1, 1, &block)).unwrap();
+    // Wait for the answer's end (END_STREAM on stream 1).
+    let started = Instant::now();
+    let mut answered = None;
+    let mut frames = Vec::new();
+    while answered.is_none() && started.elapsed() < Duration::from_secs(5) {
+        let got = frames_until(&mut s, Duration::from_millis(50));
+        if got.iter().any(|f| f.2 == 1 && f.1 & 0x1 != 0) {
+            answered = Some(Instant::now());
+        }
+        frames.extend(got);
+    }
+    let answered = answered.unwrap_or_else(|| panic!("no answer: {frames:?}"));
+    assert!(started.elapsed() >= Duration::from_millis(1400));
+    // Half the timeout after the answer the connection is still open (no GOAWAY)...
+    let early = frames_until(&mut s, Duration::from_millis(400));
+    assert!(
+        !early.iter().any(|f| f.0 == 7),
+        "closed {:?} after the answer: {early:?}",
+        answered.elapsed()
+    );
+    // ...and it is closed with a GOAWAY once the timeout has passed since the answer.
+    let late = frames_until(&mut s, Duration::from_secs(3));
+    assert!(late.iter().any(|f| f.0 == 7), "no GOAWAY: {late:?}");
+    assert!(answered.elapsed() >= Duration::from_millis(750));
+}

@@ -98,6 +98,30 @@ pub fn queue_time(be: &BackendRt, s: &ServerRt, d: Duration) {
     s.stats.timings.queue.observe(d);
 }
 
+/// Runs `fut` and says how long it took, reading the clock only if it had to wait: a request that finds a free
+/// server slot at once (nearly all) waited 0 and costs no clock reads.
+pub async fn waited<F: std::future::Future>(fut: F) -> (F::Output, Duration) {
+    let mut fut = std::pin::pin!(fut);
+    let mut since = None;
+    std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+        std::task::Poll::Ready(v) => {
+            std::task::Poll::Ready((v, since.map_or(Duration::ZERO, |s: Instant| s.elapsed())))
+        }
+        std::task::Poll::Pending => {
+            since.get_or_insert_with(Instant::now);
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Runs `fut` and says how long it took.
+pub async fn timed<F: std::future::Future>(fut: F) -> (F::Output, Duration) {
+    let start = Instant::now();
+    let out = fut.await;
+    (out, start.elapsed())
+}
+
 /// Records the time to connect to `s` (0 for a reused connection) on it and on its backend.
 pub fn connect_time(be: &BackendRt, s: &ServerRt, d: Duration) {
     be.stats.timings.connect.observe(d);

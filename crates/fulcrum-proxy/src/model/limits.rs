@@ -60,15 +60,23 @@ pub fn head_size(words: [usize; 3], headers: &HeaderMap) -> usize {
 
 /// [`head_size`] of a request head as the client sent it.
 pub fn request_head_size<B>(req: &Request<B>) -> usize {
-    let uri = req.uri();
-    let target = match uri.path_and_query() {
-        Some(pq) if uri.scheme().is_none() => pq.as_str().len(),
-        _ => uri.to_string().len(),
-    };
     head_size(
-        [req.method().as_str().len(), target, "HTTP/1.1".len()],
+        [
+            req.method().as_str().len(),
+            target_len(req.uri()),
+            "HTTP/1.1".len(),
+        ],
         req.headers(),
     )
+}
+
+/// The length of a request target as written on a request line (the URI's text), counted without writing it:
+/// this runs for every request, and an HTTP/2 request's URI is absolute.
+pub fn target_len(uri: &http::Uri) -> usize {
+    uri.scheme().map_or(0, |s| s.as_str().len() + "://".len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path().len()
+        + uri.query().map_or(0, |q| q.len() + 1)
 }
 
 /// What a header line takes in HAProxy's buffer.
@@ -129,5 +137,27 @@ impl Room {
     /// `n` bytes more are taken (body bytes that arrived), or fewer (negative: removed).
     pub fn take(&mut self, n: isize) {
         self.free -= n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_is_as_long_as_its_text() {
+        for u in [
+            "/",
+            "/a/b?c=d&e",
+            "*",
+            "http://example.test/",
+            "https://example.test:8443/x?y",
+            "http://example.test",
+            "example.test:443",
+            "/?",
+        ] {
+            let uri: http::Uri = u.parse().unwrap();
+            assert_eq!(target_len(&uri), uri.to_string().len(), "{u}");
+        }
     }
 }

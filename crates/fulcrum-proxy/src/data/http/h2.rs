@@ -143,6 +143,8 @@ struct Shared {
     conn: ClientConn,
     /// Streams being served.
     active: Cell<usize>,
+    /// When the last stream ended (or the connection started): the idle timeout counts from there.
+    idle_since: Cell<tokio::time::Instant>,
 }
 
 /// Serves a client connection over HTTP/2 until it closes.
@@ -194,12 +196,13 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
     let shared = Rc::new(Shared {
         conn,
         active: Cell::new(0),
+        idle_since: Cell::new(tokio::time::Instant::now()),
     });
     let mut closing = false;
     let mut widened = false;
-    let mut idle_since = tokio::time::Instant::now();
     // One timer for the connection, moved only when it would fire too late (or has fired): a new `Sleep` per
-    // accepted stream registered and removed a timer-wheel entry for every request.
+    // accepted stream registered and removed a timer-wheel entry for every request. While streams are served the
+    // clock is not read here at all: the timer only has to wake the loop once a second to notice a soft stop.
     let tick = tokio::time::sleep(DRAIN_CHECK);
     tokio::pin!(tick);
     loop {
@@ -207,34 +210,34 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
             h2c.graceful_shutdown();
             closing = true;
         }
-        let wait = match idle_limit {
+        match idle_limit {
             Some(l) if shared.active.get() == 0 && !closing => {
-                let left = (idle_since + l).saturating_duration_since(tokio::time::Instant::now());
+                let now = tokio::time::Instant::now();
+                let left = (shared.idle_since.get() + l).saturating_duration_since(now);
                 if left.is_zero() {
                     // As HAProxy: a GOAWAY naming the last stream served, and the connection closed (no
                     // stream is in flight, so nothing waits for the client's PING acknowledgement).
                     debug!(frontend = %fe.name, %peer, "HTTP/2 connection idle: closed");
                     h2c.abrupt_shutdown(Reason::NO_ERROR);
                     closing = true;
-                    DRAIN_CHECK
+                    tick.as_mut().reset(now + DRAIN_CHECK);
                 } else {
-                    left.min(DRAIN_CHECK)
+                    let due = now + left.min(DRAIN_CHECK);
+                    if tick.is_elapsed() || tick.deadline() > due {
+                        tick.as_mut().reset(due);
+                    }
                 }
             }
-            _ => DRAIN_CHECK,
-        };
-        let due = tokio::time::Instant::now() + wait;
-        if tick.is_elapsed() || tick.deadline() > due {
-            tick.as_mut().reset(due);
+            _ => {
+                if tick.is_elapsed() {
+                    tick.as_mut()
+                        .reset(tokio::time::Instant::now() + DRAIN_CHECK);
+                }
+            }
         }
         let accepted = tokio::select! {
             a = h2c.accept() => a,
-            () = &mut tick => {
-                if shared.active.get() > 0 {
-                    idle_since = tokio::time::Instant::now();
-                }
-                continue;
-            }
+            () = &mut tick => continue,
         };
         match accepted {
             Some(Ok((req, respond))) => {
@@ -251,7 +254,6 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
                     req,
                     respond,
                 ));
-                idle_since = tokio::time::Instant::now();
             }
             Some(Err(e)) => {
                 debug!(frontend = %fe.name, %peer, error = %e, "HTTP/2 connection error");
@@ -279,9 +281,11 @@ async fn serve_stream(
     }
     impl Drop for Active {
         fn drop(&mut self) {
-            self.shared
-                .active
-                .set(self.shared.active.get().saturating_sub(1));
+            let left = self.shared.active.get().saturating_sub(1);
+            self.shared.active.set(left);
+            if left == 0 {
+                self.shared.idle_since.set(tokio::time::Instant::now());
+            }
         }
     }
     let active = Active {

@@ -236,11 +236,7 @@ pub(crate) async fn handle(
 
 /// The size of a request head as the client sent it in HTTP/1.1 (start line, header lines, blank line).
 fn wire_head_size<B>(req: &Request<B>) -> u64 {
-    let uri = req.uri();
-    let target = match uri.path_and_query() {
-        Some(pq) if uri.scheme().is_none() => pq.as_str().len(),
-        _ => uri.to_string().len(),
-    };
+    let target = crate::model::limits::target_len(req.uri());
     let line = req.method().as_str().len() + 1 + target + 1 + "HTTP/1.1".len() + 2;
     (line + header_lines_size(req.headers()) + 2) as u64
 }
@@ -1218,11 +1214,10 @@ async fn forward(
             .filter(|_| !be.redispatch)
             .or(persisted.take())
             .map(|i| &be.servers[i]);
-        let queued = Instant::now();
-        let (server, guard) = queue::acquire(worker, be, &key, previous, same)
-            .await
-            .map_err(|_| ProxyError::ServiceUnavailable)?;
-        totals::queue_time(be, &server, queued.elapsed());
+        let (acquired, queued) =
+            totals::waited(queue::acquire(worker, be, &key, previous, same)).await;
+        let (server, guard) = acquired.map_err(|_| ProxyError::ServiceUnavailable)?;
+        totals::queue_time(be, &server, queued);
         // `stick store-request`/`stick on`: the server this request goes to.
         stick.store(&server);
         // A retry on the server that just refused waits HAProxy's turn-around (another server does not).
@@ -1246,7 +1241,6 @@ async fn forward(
             Counters::inc(&be.stats.redispatches);
             Counters::inc(&be.servers[p].stats.redispatches);
         }
-        let attempt = Instant::now();
         // The server name of a TLS connection, evaluated on this request (`sni`).
         let sni = match server.config.tls.as_ref() {
             Some(t) if server.tls_traffic() => t.sni.as_ref().and_then(|e| {
@@ -1293,7 +1287,7 @@ async fn forward(
                     totals::connect_time(be, &server, std::time::Duration::ZERO);
                     s
                 }
-                None => match ServerConn::connect_via(
+                None => match totals::timed(ServerConn::connect_via(
                     server.target(|| client.conn.dst()),
                     (
                         super::server_conn::Route::of(&server.config),
@@ -1316,29 +1310,29 @@ async fn forward(
                             counted_for: (be, &server),
                         }),
                     &proxy_line(&server.config, client, unique_id),
-                )
+                ))
                 .await
                 {
-                    Ok(mut s) => {
+                    (Ok(mut s), took) => {
                         s.count_in(&be.stats.h1);
                         if be.config.srvtcpka {
                             s.set_keepalive();
                         }
                         Counters::inc(&server.stats.connect);
-                        totals::connect_time(be, &server, attempt.elapsed());
+                        totals::connect_time(be, &server, took);
                         observe::report(&server, observe::Event::L4Ok);
                         s
                     }
                     // `maxsslconn` reached: the proxy's resource, not the server's fault, and not retried (HAProxy's
                     // 500, logged `IC`).
-                    Err(ConnectError::SslLimit) => {
+                    (Err(ConnectError::SslLimit), _) => {
                         debug!(server = %server.full_name, "maxsslconn reached: no TLS connection to the server");
                         Counters::inc(&be.stats.err_conn);
                         Counters::inc(&server.stats.err_conn);
                         txn.term(b"IC");
                         return Err(ProxyError::Internal);
                     }
-                    Err(e) => {
+                    (Err(e), _) => {
                         debug!(server = %server.full_name, error = %e, "connect failed");
                         Counters::inc(&be.stats.err_conn);
                         Counters::inc(&server.stats.err_conn);
