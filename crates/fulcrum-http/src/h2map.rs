@@ -5,7 +5,7 @@
 //! As HAProxy 2.6 maps an HTTP/2 request:
 //! - `:authority` becomes the `Host` header (first of the headers), replacing any `Host` the client sent
 //!   (RFC 9113 section 8.3.1); the URI keeps its absolute form (`url` reads `http://host/path`), and a server
-//!   is sent its origin form ([`NormalizedUri`]);
+//!   is sent its origin form ([`sends_origin_form`]);
 //! - the `Cookie` header fields, which HTTP/2 lets a client split, are joined with `; ` into one, placed last
 //!   (RFC 9113 section 8.2.3);
 //! - connection-specific header fields make the request malformed (RFC 9113 section 8.2.2), and so does a `TE`
@@ -15,9 +15,14 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use http::Version;
 
-/// Marks a request whose URI was made absolute from HTTP/2 pseudo-headers: a server is sent its origin form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NormalizedUri;
+/// Whether a request is one [`request_from_h2`] mapped with an absolute URI (made from the HTTP/2
+/// pseudo-headers), which an HTTP/1 server is sent in its origin form ([`origin_form`]). Told from the request
+/// itself rather than marked in its extensions: a mark there would cost two allocations per request.
+pub fn sends_origin_form(parts: &http::request::Parts) -> bool {
+    parts.version == Version::HTTP_2
+        && parts.method != http::Method::CONNECT
+        && parts.uri.authority().is_some()
+}
 
 /// Why an HTTP/2 request is malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,10 +54,13 @@ static CONNECTION_SPECIFIC: [HeaderName; 5] = [
 /// Turns the head of a request received on an HTTP/2 stream into the request the proxy serves: see the module
 /// documentation. `tls`: the connection is TLS (the scheme when the client sent none).
 pub fn request_from_h2(parts: &mut http::request::Parts, tls: bool) -> Result<(), H2MapError> {
-    for name in &CONNECTION_SPECIFIC {
-        if parts.headers.contains_key(name) {
-            return Err(H2MapError::ConnectionHeader(name.clone()));
-        }
+    // One pass over the few names a request has, rather than a lookup per forbidden name.
+    if let Some(name) = parts
+        .headers
+        .keys()
+        .find(|n| CONNECTION_SPECIFIC.contains(n))
+    {
+        return Err(H2MapError::ConnectionHeader(name.clone()));
     }
     for te in parts.headers.get_all(header::TE) {
         if !te.as_bytes().eq_ignore_ascii_case(b"trailers") {
@@ -89,21 +97,26 @@ pub fn request_from_h2(parts: &mut http::request::Parts, tls: bool) -> Result<()
         (Some(80), "http") | (Some(443), "https") => Authority::try_from(a.host()).unwrap_or(a),
         _ => a,
     });
-    // CONNECT names only an authority: the URI stays as it is.
+    // CONNECT names only an authority: the URI stays as it is. Any other URI is made absolute, unless it already
+    // is, as it was written (the usual case: the codec made it from `:scheme`, `:authority` and `:path`).
     if parts.method != http::Method::CONNECT {
         if let Some(a) = &authority {
-            let pq = parts
-                .uri
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| PathAndQuery::from_static("/"));
-            parts.uri = Uri::builder()
-                .scheme(scheme.clone())
-                .authority(a.clone())
-                .path_and_query(pq)
-                .build()
-                .map_err(|_| H2MapError::Authority)?;
-            parts.extensions.insert(NormalizedUri);
+            let as_is = parts.uri.scheme() == Some(&scheme)
+                && parts.uri.authority().map(Authority::as_str) == Some(a.as_str())
+                && parts.uri.path_and_query().is_some();
+            if !as_is {
+                let pq = parts
+                    .uri
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/"));
+                parts.uri = Uri::builder()
+                    .scheme(scheme.clone())
+                    .authority(a.clone())
+                    .path_and_query(pq)
+                    .build()
+                    .map_err(|_| H2MapError::Authority)?;
+            }
         }
     }
     // The headers are laid out again only when they must move: a Host to put first or cookies to join.
@@ -153,7 +166,7 @@ fn host_first(headers: &HeaderMap) -> bool {
     headers.keys().next() == Some(&header::HOST)
 }
 
-/// The URI a server is sent for `uri` when the request is marked [`NormalizedUri`]: its origin form.
+/// The URI an HTTP/1 server is sent for `uri` when [`sends_origin_form`]: its origin form.
 pub fn origin_form(uri: &Uri) -> Uri {
     match uri.path_and_query() {
         Some(pq) => Uri::from(pq.clone()),
@@ -251,6 +264,13 @@ pub fn response_for_h2(parts: &mut http::response::Parts) {
 /// Removes the header fields HTTP/2 cannot carry: those named by `Connection`, then the connection-specific
 /// ones themselves.
 pub fn strip_connection_specific(headers: &mut HeaderMap) {
+    // Most heads have none: one pass over their names tells, rather than a removal per forbidden name.
+    if !headers
+        .keys()
+        .any(|n| *n == header::TE || CONNECTION_SPECIFIC.contains(n))
+    {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = crate::headers::all_tokens(headers, header::CONNECTION)
             .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
@@ -286,7 +306,7 @@ mod tests {
         assert_eq!(p.uri, "http://example.test:8080/a?b");
         assert_eq!(p.headers.keys().next().unwrap(), "host");
         assert_eq!(p.headers["host"], "example.test:8080");
-        assert!(p.extensions.get::<NormalizedUri>().is_some());
+        assert!(sends_origin_form(&p));
         assert_eq!(origin_form(&p.uri), "/a?b");
     }
 
@@ -335,7 +355,7 @@ mod tests {
         let mut p = parts("/p", &[]);
         request_from_h2(&mut p, false).unwrap();
         assert_eq!(p.uri, "/p");
-        assert!(p.extensions.get::<NormalizedUri>().is_none());
+        assert!(!sends_origin_form(&p));
     }
 
     #[test]
@@ -416,7 +436,7 @@ mod tests {
         assert_eq!(p.headers["upgrade"], "websocket");
         assert_eq!(p.headers["connection"], "upgrade");
         assert_eq!(p.headers["sec-websocket-version"], "13");
-        assert!(p.extensions.get::<NormalizedUri>().is_some());
+        assert!(sends_origin_form(&p));
         // Connection-specific fields are still refused.
         let mut p = http::Request::builder()
             .method("CONNECT")

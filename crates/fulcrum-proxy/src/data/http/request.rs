@@ -419,7 +419,9 @@ async fn handle_inner(
         let verdict = fe
             .rules
             .apply_request_from(at, &mut req, stream, None, &mut room.room);
-        send_early_hints(stream, client).await;
+        if !stream.early_hints.is_empty() {
+            send_early_hints(stream, client).await;
+        }
         match verdict {
             Verdict::Continue => break,
             Verdict::Respond(r) => return Ok(rule_response(txn, &fe.stats, *r)),
@@ -608,7 +610,9 @@ async fn handle_inner(
         let verdict =
             be.rules
                 .apply_request_from(at, &mut req, stream, Some(&fe.rules), &mut room.room);
-        send_early_hints(stream, client).await;
+        if !stream.early_hints.is_empty() {
+            send_early_hints(stream, client).await;
+        }
         match verdict {
             Verdict::Continue => break None,
             Verdict::Respond(r) => break Some(rule_response(txn, &be.stats, *r)),
@@ -738,7 +742,7 @@ async fn handle_inner(
     let forwarded = if be.config.abortonclose {
         // `option abortonclose`: a client that closes while its request waits for a server slot, a connection or
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
-        let fwd = forward(
+        let fwd = Box::pin(forward(
             &worker,
             &fe,
             &be,
@@ -747,7 +751,7 @@ async fn handle_inner(
             hash_sample,
             txn,
             &mut done,
-        );
+        ));
         tokio::select! {
             // The request goes as far as it can before the client's close is looked at.
             biased;
@@ -755,8 +759,10 @@ async fn handle_inner(
             () = client.conn.closed() => None,
         }
     } else {
+        // Boxed: inline, the server exchange's future (5 KB) would be copied again into each future that awaits
+        // it (this one, the request's, the HTTP/2 stream's box): one allocation costs less than those copies.
         Some(
-            forward(
+            Box::pin(forward(
                 &worker,
                 &fe,
                 &be,
@@ -765,7 +771,7 @@ async fn handle_inner(
                 hash_sample,
                 txn,
                 &mut done,
-            )
+            ))
             .await,
         )
     };
@@ -1287,7 +1293,10 @@ async fn forward(
                     totals::connect_time(be, &server, std::time::Duration::ZERO);
                     s
                 }
-                None => match totals::timed(ServerConn::connect_via(
+                // Boxed: the connect future is the request path's largest (3.7 KB), and inline it would make the
+                // future of every request that large, copied as it is built, even for the many that reuse a
+                // connection.
+                None => match Box::pin(totals::timed(ServerConn::connect_via(
                     server.target(|| client.conn.dst()),
                     (
                         super::server_conn::Route::of(&server.config),
@@ -1310,7 +1319,7 @@ async fn forward(
                             counted_for: (be, &server),
                         }),
                     &proxy_line(&server.config, client, unique_id),
-                ))
+                )))
                 .await
                 {
                     (Ok(mut s), took) => {

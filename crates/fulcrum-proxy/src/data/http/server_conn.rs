@@ -356,10 +356,8 @@ impl ServerConn {
         let framing = request_head::body_framing(&parts.headers, has_body);
         self.wbuf.clear();
         // A request from an HTTP/2 client carries an absolute URI; the server is sent its origin form.
-        let origin = parts
-            .extensions
-            .get::<fulcrum_http::h2map::NormalizedUri>()
-            .map(|_| fulcrum_http::h2map::origin_form(&parts.uri));
+        let origin = fulcrum_http::h2map::sends_origin_form(&parts)
+            .then(|| fulcrum_http::h2map::origin_form(&parts.uri));
         request_head::encode(
             &mut self.wbuf,
             &parts.method,
