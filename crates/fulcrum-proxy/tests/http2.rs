@@ -904,3 +904,64 @@ fn the_keep_alive_timeout_counts_from_the_last_stream_end() {
     assert!(late.iter().any(|f| f.0 == 7), "no GOAWAY: {late:?}");
     assert!(answered.elapsed() >= Duration::from_millis(750));
 }
+
+/// The header block of a response, as the proxy writes it on stream 1 after a GET.
+fn response_block(addr: std::net::SocketAddr) -> Vec<u8> {
+    let mut s = h2_start(addr);
+    s.write_all(&frame(1, 0x4 | 0x1, 1, GET_BLOCK)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 16384];
+    while started.elapsed() < Duration::from_secs(5) {
+        if let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        let mut at = 0;
+        while at + 9 <= all.len() {
+            let len = (usize::from(all[at]) << 16)
+                | (usize::from(all[at + 1]) << 8)
+                | usize::from(all[at + 2]);
+            if all[at + 3] == 1 && at + 9 + len <= all.len() {
+                return all[at + 9..at + 9 + len].to_vec();
+            }
+            at += 9 + len;
+        }
+    }
+    panic!("no HEADERS frame: {all:?}");
+}
+
+/// Header names and values go out as plain literals (HPACK strings with the Huffman bit clear), as haproxy 2.6
+/// writes them: the custom header's name and value appear as they are, each after its length byte.
+#[test]
+fn header_strings_are_written_raw_as_haproxy_writes_them() {
+    let frontend = "    http-request return status 200 content-type text/plain string hello hdr x-custom-header some-longer-value-here\n";
+    let raw = |block: &[u8], s: &str| {
+        let mut want = vec![s.len() as u8];
+        want.extend_from_slice(s.as_bytes());
+        block.windows(want.len()).any(|w| w == want)
+    };
+    let port = free_port();
+    let cfg = format!(
+        "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    \
+         timeout server 5s\nfrontend f\n    bind 127.0.0.1:{port} proto h2\n{frontend}"
+    );
+    for haproxy in [false, true] {
+        if haproxy && !haproxy_present() {
+            continue;
+        }
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let _p = start_either(&cfg, haproxy, addr);
+        let block = response_block(addr);
+        for s in ["x-custom-header", "some-longer-value-here", "text/plain"] {
+            assert!(
+                raw(&block, s),
+                "haproxy {haproxy}: {s:?} not raw in {block:02x?}"
+            );
+        }
+    }
+}
