@@ -32,19 +32,29 @@ pub(crate) fn complete(
     }
 }
 
-/// Records where each of `headers` lies relative to `base` (the buffer's start); returns how many.
-pub(crate) fn record(headers: &[httparse::Header<'_>], base: usize, spans: &mut [Span]) -> usize {
-    let mut count = 0;
-    for (h, span) in headers.iter().zip(spans.iter_mut()) {
-        *span = (
+/// Where the header lines of a head lie: inline for up to 32 of them. A zeroed array sized for the most a head
+/// may have (3 KB) was written for every head read.
+pub(crate) type Spans = smallvec::SmallVec<[Span; 32]>;
+
+/// Room for the header lines httparse reads, left uninitialised: an array of empty headers sized for the most a
+/// head may have was written for every head read.
+pub(crate) fn header_slots<'b, const N: usize>() -> [std::mem::MaybeUninit<httparse::Header<'b>>; N]
+{
+    [const { std::mem::MaybeUninit::uninit() }; N]
+}
+
+/// Records in `spans` where each of `headers` lies relative to `base` (the buffer's start). Filled in place:
+/// inline, the spans are a kilobyte, not to be copied from function to function.
+pub(crate) fn record(headers: &[httparse::Header<'_>], base: usize, spans: &mut Spans) {
+    spans.clear();
+    spans.extend(headers.iter().map(|h| {
+        (
             h.name.as_ptr() as usize - base,
             h.name.len(),
             h.value.as_ptr() as usize - base,
             h.value.len(),
-        );
-        count += 1;
-    }
-    count
+        )
+    }));
 }
 
 /// The header map of a head whose headers lie at `spans` in `head`; values share its bytes. `None`: a name or a

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Uri, Version};
 
-use crate::head::{self, Refused, Span};
+use crate::head::{self, Refused};
 use crate::headers as hdr;
 
 /// The most header lines accepted in a request head by default: 100, as HAProxy with its `tune.http.maxhdr`
@@ -131,28 +131,26 @@ pub fn parse_with(
     accept_invalid: bool,
 ) -> Result<Option<RequestHead>, RequestError> {
     let readable = lower_minor_version(buf);
-    let cap = max_headers + CONNECTION_SLACK;
-    let mut spans_stack = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS + CONNECTION_SLACK];
-    let mut spans_heap;
-    let spans: &mut [Span] = if cap <= spans_stack.len() {
-        &mut spans_stack[..cap]
-    } else {
-        spans_heap = vec![(0, 0, 0, 0); cap];
-        &mut spans_heap
-    };
+    let mut spans = head::Spans::new();
     let read =
-        match read_head(&buf[..readable], buf.len(), max_head, max_headers, spans) {
+        match read_head(
+            &buf[..readable],
+            buf.len(),
+            max_head,
+            max_headers,
+            &mut spans,
+        ) {
             // The option lets through header names httparse refuses, and targets that are not UTF-8: it reads a copy
             // where they are tokens and ASCII.
             Err(RequestError::Syntax(
                 e @ (httparse::Error::HeaderName | httparse::Error::Token),
             )) if accept_invalid => match head::lenient_copy(&buf[..readable], true) {
-                Some(copy) => read_head(&copy, buf.len(), max_head, max_headers, spans),
+                Some(copy) => read_head(&copy, buf.len(), max_head, max_headers, &mut spans),
                 None => Err(RequestError::Syntax(e)),
             },
             other => other,
         };
-    let Some((len, method, target, minor, count)) = read? else {
+    let Some((len, method, target, minor)) = read? else {
         return Ok(None);
     };
     let head: Bytes = buf.split_to(len).freeze();
@@ -160,12 +158,8 @@ pub fn parse_with(
         request_target(head.slice(target.0..target.0 + target.1), accept_invalid)?;
     let version = head::version(minor);
     let mut raw_headers = Vec::new();
-    let mut headers = head::header_map(
-        &head,
-        &spans[..count],
-        accept_invalid.then_some(&mut raw_headers),
-    )
-    .ok_or(RequestError::Header)?;
+    let mut headers = head::header_map(&head, &spans, accept_invalid.then_some(&mut raw_headers))
+        .ok_or(RequestError::Header)?;
     let verbatim = (raw_target.is_some() || !raw_headers.is_empty()).then(|| {
         Box::new(Verbatim {
             target: raw_target.map(|raw| (raw, uri.clone())),
@@ -208,33 +202,33 @@ pub fn parse_with(
     }))
 }
 
-/// A head's length, method, target (offset and length), minor version and number of header lines.
-type Read = (usize, Method, (usize, usize), u8, usize);
+/// A head's length, method, target (offset and length) and minor version.
+type Read = (usize, Method, (usize, usize), u8);
 
 /// What httparse reads of a head at the start of `src`: its length, method, target (offset and length in `src`),
-/// minor version and number of header lines, whose places go to `spans`. `received`: the bytes received (`src`
+/// minor version; where its header lines lie goes to `spans`. `received`: the bytes received (`src`
 /// may stop short of them while a version digit waits).
 fn read_head(
     src: &[u8],
     received: usize,
     max_head: usize,
     max_headers: usize,
-    spans: &mut [Span],
+    spans: &mut head::Spans,
 ) -> Result<Option<Read>, RequestError> {
-    let cap = spans.len();
-    let mut stack = [httparse::EMPTY_HEADER; MAX_HEADERS + CONNECTION_SLACK];
+    let cap = max_headers + CONNECTION_SLACK;
+    let mut stack = head::header_slots::<{ MAX_HEADERS + CONNECTION_SLACK }>();
     let mut heap;
-    let headers: &mut [httparse::Header<'_>] = if cap <= stack.len() {
+    let headers: &mut [std::mem::MaybeUninit<httparse::Header<'_>>] = if cap <= stack.len() {
         &mut stack[..cap]
     } else {
-        heap = vec![httparse::EMPTY_HEADER; cap];
+        heap = vec![std::mem::MaybeUninit::uninit(); cap];
         &mut heap
     };
-    let mut req = httparse::Request::new(headers);
+    let mut req = httparse::Request::new(&mut []);
     let parsed = httparse::ParserConfig::default()
         // As HAProxy: `GET /  HTTP/1.1` is read as `GET / HTTP/1.1`.
         .allow_multiple_spaces_in_request_line_delimiters(true)
-        .parse_request(&mut req, src);
+        .parse_request_with_uninit_headers(&mut req, src, headers);
     let len = match head::complete(parsed, received, max_head) {
         Ok(Some(n)) => n,
         Ok(None) => return Ok(None),
@@ -250,12 +244,12 @@ fn read_head(
         return Err(RequestError::TooLarge);
     }
     let base = src.as_ptr() as usize;
-    let count = head::record(req.headers, base, spans);
+    head::record(req.headers, base, spans);
     let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
         .map_err(|_| RequestError::Syntax(httparse::Error::Token))?;
     let path = req.path.unwrap_or("");
     let target = (path.as_ptr() as usize - base, path.len());
-    Ok(Some((len, method, target, req.version.unwrap_or(1), count)))
+    Ok(Some((len, method, target, req.version.unwrap_or(1))))
 }
 
 /// Bytes HAProxy 2.6 lets through in a request target that the URI type refuses (RFC 3986 does not allow them);

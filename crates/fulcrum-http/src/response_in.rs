@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 
-use crate::head::{self, Refused, Span};
+use crate::head::{self, Refused};
 use crate::headers as hdr;
 use http::{StatusCode, Version};
 
@@ -84,8 +84,8 @@ pub fn parse_with(
     head_request: bool,
     accept_invalid: bool,
 ) -> Result<Option<ResponseHead>, HeadError> {
-    // Offsets of each name and value inside `buf`, recorded so the head can be split off and shared.
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    // Offsets of each name and value inside `buf` (`spans`), recorded so the head can be split off and shared.
+    let mut spans = head::Spans::new();
     let read = match read_head(buf, &mut spans) {
         // The option lets through header names httparse refuses: it reads a copy where they are tokens.
         Err(HeadError::Syntax(httparse::Error::HeaderName)) if accept_invalid => {
@@ -96,7 +96,7 @@ pub fn parse_with(
         }
         other => other,
     };
-    let Some((len, code, minor, count, reason_at)) = read? else {
+    let Some((len, code, minor, reason_at)) = read? else {
         return Ok(None);
     };
     let head: Bytes = buf.split_to(len).freeze();
@@ -108,7 +108,7 @@ pub fn parse_with(
     let mut verbatim_headers = Vec::new();
     let mut headers = head::header_map(
         &head,
-        &spans[..count],
+        &spans,
         accept_invalid.then_some(&mut verbatim_headers),
     )
     .ok_or(HeadError::Header)?;
@@ -156,17 +156,22 @@ type ReasonAt = Option<(usize, usize)>;
 #[allow(clippy::type_complexity)]
 fn read_head(
     src: &[u8],
-    spans: &mut [Span],
-) -> Result<Option<(usize, u16, u8, usize, ReasonAt)>, HeadError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match head::complete(resp.parse(src), src.len(), MAX_HEAD) {
+    spans: &mut head::Spans,
+) -> Result<Option<(usize, u16, u8, ReasonAt)>, HeadError> {
+    let mut headers = head::header_slots::<MAX_HEADERS>();
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        src,
+        &mut headers,
+    );
+    let len = match head::complete(parsed, src.len(), MAX_HEAD) {
         Ok(Some(n)) => n,
         Ok(None) => return Ok(None),
         Err(Refused::TooLarge) => return Err(HeadError::TooLarge),
         Err(Refused::Syntax(e)) => return Err(HeadError::Syntax(e)),
     };
-    let count = head::record(resp.headers, src.as_ptr() as usize, spans);
+    head::record(resp.headers, src.as_ptr() as usize, spans);
     // Where the reason phrase lies in `src` (httparse may hand an empty one from elsewhere: none then).
     let reason_at = resp.reason.filter(|r| !r.is_empty()).and_then(|r| {
         let at = (r.as_ptr() as usize).checked_sub(src.as_ptr() as usize)?;
@@ -176,7 +181,6 @@ fn read_head(
         len,
         resp.code.unwrap_or(0),
         resp.version.unwrap_or(1),
-        count,
         reason_at,
     )))
 }

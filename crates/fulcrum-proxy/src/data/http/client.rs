@@ -535,7 +535,7 @@ async fn serve_request(worker: &Rc<Worker>, conn: &mut ClientConn, head: Request
         client.interim = Some(super::interim::Client::H1(io.clone()));
     }
     let mut txn = TxnSlot::begin(conn.st.conn_log.as_ref(), &req);
-    let resp = request::handle(worker.clone(), fe.clone(), client, req, &mut txn).await;
+    let resp = request::handle(worker.clone(), &fe, client, req, &mut txn).await;
     let status = resp.status().as_u16();
     fe.stats.response(status);
     let log = txn.into_body_log(status);

@@ -93,13 +93,15 @@ pub(crate) struct Client {
 /// (the backend's, then the frontend's) on whatever answer it is.
 pub(crate) async fn handle(
     worker: Rc<Worker>,
-    fe: Arc<FrontendRt>,
+    fe: &Arc<FrontendRt>,
     client: Client,
     req: Request<ReqBody>,
     txn: &mut TxnSlot,
 ) -> Response<ProxyBody> {
     let peer = client.peer;
-    let snapshot = worker.snapshot.clone();
+    // Borrowed from the worker, which outlives the request: no reference count touched per request.
+    let worker_ref = worker.clone();
+    let snapshot = &*worker_ref.snapshot;
     // Only stick tables count the request head's bytes: not measured otherwise.
     let req_head = if snapshot.tables.list().is_empty() {
         0
@@ -108,7 +110,7 @@ pub(crate) async fn handle(
     };
     let dst = || client.conn.dst();
     let tls = client.conn.tls().map(|t| t.facts.clone());
-    let refs = worker.snapshot.pattern_refs.clone();
+    let refs = &snapshot.pattern_refs;
     let mut stream = Stream {
         src: peer,
         dst_port: client.dst_port,
@@ -163,13 +165,13 @@ pub(crate) async fn handle(
     });
     let limits = worker.snapshot.buf_limits;
     let mut chosen = None;
-    let mut resp =
-        match handle_inner(worker, &fe, &client, req, &mut stream, &mut chosen, txn).await {
-            Ok(r) | Err(r) => r,
-        };
+    let mut resp = match handle_inner(worker, fe, &client, req, &mut stream, &mut chosen, txn).await
+    {
+        Ok(r) | Err(r) => r,
+    };
     if let Some(line) = line {
         after_response(
-            &fe,
+            fe,
             chosen.as_deref(),
             &line,
             &mut stream,
@@ -327,7 +329,6 @@ async fn handle_inner(
     chosen: &mut Option<Arc<BackendRt>>,
     txn: &mut TxnSlot,
 ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
-    let fe = fe.clone();
     let tls = client.conn.tls().map(|t| t.facts.clone());
     let start = Instant::now();
     // `tcp-request session` rules run on the connection's first request, before it counts as one: a session
@@ -339,7 +340,7 @@ async fn handle_inner(
             Counters::inc(&fe.stats.denied_sess);
             keep_log_vars(txn, stream);
             txn.abort(b"PR");
-            let mut r = error_for(&fe, None, 400);
+            let mut r = error_for(fe, None, 400);
             r.extensions_mut().insert(errors::CloseSilently);
             if silent {
                 r.extensions_mut().insert(errors::SilentDrop);
@@ -356,7 +357,7 @@ async fn handle_inner(
     if head_size > limits.fill() {
         Counters::inc(&fe.stats.err_req);
         txn.term(b"PR");
-        return Ok(error_for(&fe, None, 400));
+        return Ok(error_for(fe, None, 400));
     }
     // A WebSocket handshake without its key is refused as HAProxy's HTTP/1 parser refuses it.
     if req.version() <= Version::HTTP_11
@@ -364,7 +365,7 @@ async fn handle_inner(
     {
         Counters::inc(&fe.stats.err_req);
         txn.term(b"PR");
-        return Ok(error_for(&fe, None, 400));
+        return Ok(error_for(fe, None, 400));
     }
     let body_room = limits.body_room(head_size);
     // The room header rewrites have in the buffer, less what the body bytes waited for take.
@@ -388,14 +389,14 @@ async fn handle_inner(
             captured_uri: stream.captured_uri(),
         };
         if fe.rules.monitor_fails(&facts) {
-            return Ok(error_for(&fe, None, 503));
+            return Ok(error_for(fe, None, 503));
         }
         return Ok(crate::data::http::stats::monitor_response());
     }
     // `option http-buffer-request` in the frontend: the body is waited for before its rules.
     if fe.config.http_buffer_request {
         let deadline = fe.timeouts.http_request.map(|t| Instant::now() + t);
-        if let Err(r) = wait_request_body(&fe, None, &mut req, body_room, deadline, txn).await {
+        if let Err(r) = wait_request_body(fe, None, &mut req, body_room, deadline, txn).await {
             return Ok(r);
         }
         room.body(req.body().prefetched());
@@ -413,7 +414,7 @@ async fn handle_inner(
     };
     if end != TcpEnd::Accept {
         keep_log_vars(txn, stream);
-        return Ok(reject(&fe, None, &fe.stats, end == TcpEnd::SilentDrop, txn));
+        return Ok(reject(fe, None, &fe.stats, end == TcpEnd::SilentDrop, txn));
     }
     loop {
         let verdict = fe
@@ -435,23 +436,23 @@ async fn handle_inner(
             Verdict::Tarpit(status) => {
                 Counters::inc(&fe.stats.denied_req);
                 txn.term(b"PT");
-                return Ok(tarpit(&fe, None, status).await);
+                return Ok(tarpit(fe, None, status).await);
             }
             Verdict::Reject(silent) => {
                 keep_log_vars(txn, stream);
-                return Ok(reject(&fe, None, &fe.stats, silent, txn));
+                return Ok(reject(fe, None, &fe.stats, silent, txn));
             }
             Verdict::WaitForBody { wait, resume } => {
                 let want = wait_want(body_room, wait.at_least);
                 let deadline = Some(Instant::now() + wait.time);
-                if let Err(r) = wait_request_body(&fe, None, &mut req, want, deadline, txn).await {
+                if let Err(r) = wait_request_body(fe, None, &mut req, want, deadline, txn).await {
                     return Ok(r);
                 }
                 room.body(req.body().prefetched());
                 stream.req_body = req.body().prefetched_data();
                 at = resume;
             }
-            Verdict::RewriteFailed => return Ok(rewrite_failed(&fe, None, txn, b"IR")),
+            Verdict::RewriteFailed => return Ok(rewrite_failed(fe, None, txn, b"IR")),
         }
     }
     // `set-src` and `set-dst` rules change the addresses the rest of the request sees.
@@ -473,7 +474,7 @@ async fn handle_inner(
             tls.as_deref(),
         );
         if access == crate::data::http::stats::Access::Deny {
-            return Ok(error_for(&fe, None, 403));
+            return Ok(error_for(fe, None, 403));
         }
         let admin = crate::data::http::stats::admin_allowed(
             &fe.config.rules.stats_admin,
@@ -522,7 +523,7 @@ async fn handle_inner(
         .unwrap_or_else(|| fe.default_backend.clone())
     else {
         txn.term(b"SC");
-        return Ok(error_for(&fe, None, 503));
+        return Ok(error_for(fe, None, 503));
     };
     txn.backend(&be);
     stream.backend = Some(be.clone());
@@ -544,7 +545,7 @@ async fn handle_inner(
     };
     if end != TcpEnd::Accept {
         keep_log_vars(txn, stream);
-        let r = reject(&fe, Some(&be), &be.stats, end == TcpEnd::SilentDrop, txn);
+        let r = reject(fe, Some(&be), &be.stats, end == TcpEnd::SilentDrop, txn);
         return Ok(r.map(|b| b.with_done(done)));
     }
     // A `backend` section's own stats page (a listen's was checked as a frontend).
@@ -562,7 +563,7 @@ async fn handle_inner(
             tls.as_deref(),
         );
         if access == crate::data::http::stats::Access::Deny {
-            let r = error_for(&fe, Some(&be), 403);
+            let r = error_for(fe, Some(&be), 403);
             return Ok(r.map(|b| b.with_done(done)));
         }
         let admin = crate::data::http::stats::admin_allowed(
@@ -598,8 +599,7 @@ async fn handle_inner(
     // `option http-buffer-request` in the backend: the body is waited for before its rules.
     if be.config.http_buffer_request && be.config.kind == ProxyKind::Backend {
         let deadline = be.timeouts.http_request.map(|t| Instant::now() + t);
-        if let Err(r) = wait_request_body(&fe, Some(&be), &mut req, body_room, deadline, txn).await
-        {
+        if let Err(r) = wait_request_body(fe, Some(&be), &mut req, body_room, deadline, txn).await {
             return Ok(r.map(|b| b.with_done(done)));
         }
         room.body(req.body().prefetched());
@@ -625,18 +625,18 @@ async fn handle_inner(
             }
             Verdict::Reject(silent) => {
                 keep_log_vars(txn, stream);
-                break Some(reject(&fe, Some(&be), &be.stats, silent, txn));
+                break Some(reject(fe, Some(&be), &be.stats, silent, txn));
             }
             Verdict::Tarpit(status) => {
                 Counters::inc(&be.stats.denied_req);
                 txn.term(b"PT");
-                break Some(tarpit(&fe, Some(&be), status).await);
+                break Some(tarpit(fe, Some(&be), status).await);
             }
             Verdict::WaitForBody { wait, resume } => {
                 let want = wait_want(body_room, wait.at_least);
                 let deadline = Some(Instant::now() + wait.time);
                 if let Err(r) =
-                    wait_request_body(&fe, Some(&be), &mut req, want, deadline, txn).await
+                    wait_request_body(fe, Some(&be), &mut req, want, deadline, txn).await
                 {
                     break Some(r);
                 }
@@ -644,7 +644,7 @@ async fn handle_inner(
                 stream.req_body = req.body().prefetched_data();
                 at = resume;
             }
-            Verdict::RewriteFailed => break Some(rewrite_failed(&fe, Some(&be), txn, b"IR")),
+            Verdict::RewriteFailed => break Some(rewrite_failed(fe, Some(&be), txn, b"IR")),
         }
     };
     if let Some(r) = resp {
@@ -655,7 +655,7 @@ async fn handle_inner(
     // before connecting (`CR`), and nothing is answered.
     if req.body().failed() {
         txn.abort(b"CR");
-        let mut r = error_for(&fe, Some(&be), 400);
+        let mut r = error_for(fe, Some(&be), 400);
         r.extensions_mut().insert(errors::CloseSilently);
         return Ok(r.map(|b| b.with_done(done)));
     }
@@ -744,7 +744,7 @@ async fn handle_inner(
         // the response head gives the request up (`CQ`, `CC`, `CH` with status 400, as HAProxy logs them).
         let fwd = Box::pin(forward(
             &worker,
-            &fe,
+            fe,
             &be,
             sender(),
             req,
@@ -764,7 +764,7 @@ async fn handle_inner(
         Some(
             Box::pin(forward(
                 &worker,
-                &fe,
+                fe,
                 &be,
                 sender(),
                 req,
@@ -783,7 +783,7 @@ async fn handle_inner(
         };
         debug!(backend = %be.name, "client closed: request given up (option abortonclose)");
         txn.abort_with(term, status);
-        let mut r = error_for(&fe, Some(&be), 400);
+        let mut r = error_for(fe, Some(&be), 400);
         r.extensions_mut().insert(errors::CloseSilently);
         return Ok(r.map(|b| b.with_done(done)));
     };
@@ -791,14 +791,14 @@ async fn handle_inner(
         Ok(r) => r,
         // The client closed before the end of its body: as HAProxy, nothing is answered (`CD`).
         Err(ProxyError::BadRequest) if client.conn.eof() => {
-            let mut r = error_for(&fe, Some(&be), 400);
+            let mut r = error_for(fe, Some(&be), 400);
             r.extensions_mut().insert(errors::CloseSilently);
             return Ok(r.map(|b| b.with_done(done)));
         }
         Err(e) => {
             txn.error_status(e.status());
             be.stats.response(e.status());
-            return Ok(error_for(&fe, Some(&be), e.status()).map(|b| b.with_done(done)));
+            return Ok(error_for(fe, Some(&be), e.status()).map(|b| b.with_done(done)));
         }
     };
     stream.server = done.chosen_server().cloned();
@@ -829,7 +829,7 @@ async fn handle_inner(
             txn.abort(b"PD");
             Counters::inc(&fe.stats.denied_resp);
             Counters::inc(&be.stats.denied_resp);
-            let mut r = error_for(&fe, Some(&be), 502);
+            let mut r = error_for(fe, Some(&be), 502);
             r.extensions_mut().insert(errors::CloseSilently);
             return Ok(r.map(|b| b.with_done(done)));
         }
@@ -873,7 +873,7 @@ async fn handle_inner(
                         return Ok(page.map(ProxyBody::fixed).map(|b| b.with_done(done)));
                     }
                     RespVerdict::RewriteFailed => {
-                        let r = rewrite_failed(&fe, Some(&be), txn, b"IH");
+                        let r = rewrite_failed(fe, Some(&be), txn, b"IH");
                         be.stats.response(500);
                         return Ok(r.map(|b| b.with_done(done)));
                     }
@@ -892,17 +892,13 @@ async fn handle_inner(
                                 Counters::inc(&be.stats.err_resp);
                                 txn.term(b"sH");
                                 be.stats.response(504);
-                                return Ok(
-                                    error_for(&fe, Some(&be), 504).map(|b| b.with_done(done))
-                                );
+                                return Ok(error_for(fe, Some(&be), 504).map(|b| b.with_done(done)));
                             }
                             Waited::Failed => {
                                 Counters::inc(&be.stats.err_resp);
                                 txn.term(b"SH");
                                 be.stats.response(502);
-                                return Ok(
-                                    error_for(&fe, Some(&be), 502).map(|b| b.with_done(done))
-                                );
+                                return Ok(error_for(fe, Some(&be), 502).map(|b| b.with_done(done)));
                             }
                         }
                         room.body(resp.body().buffered());
@@ -919,7 +915,7 @@ async fn handle_inner(
             Counters::inc(&fe.stats.denied_resp);
             Counters::inc(&be.stats.denied_resp);
             be.stats.response(status);
-            let mut r = error_for(&fe, Some(&be), status);
+            let mut r = error_for(fe, Some(&be), status);
             // A denied response is a rule's answer, not a failure of the proxy: the client connection stays
             // open (as haproxy 2.6 keeps it, reg-test log/last_rule), whatever the status.
             r.headers_mut().remove(header::CONNECTION);
@@ -928,7 +924,7 @@ async fn handle_inner(
         set_status(&mut resp, status, stream);
     }
     if let Some(d) = compression {
-        if super::compress::start(d, (&fe, &be), &mut resp) {
+        if super::compress::start(d, (fe, &be), &mut resp) {
             stream.comp_algo = Some(d.algo.config_name());
             txn.comp_algo(d.algo.config_name());
         }
