@@ -2,6 +2,7 @@
 //!
 //! Invoked through a link named `haproxy`, `keepalived` or `ipvsadm`, it behaves as that subcommand.
 
+mod allocator;
 mod cli;
 mod demo;
 mod demo_cluster;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 /// mimalloc instead of the C library's allocator: with a forced collection after keep-alive connections park, it
 /// gives the pages they freed back to the system (the C library's heap keeps them; see docs/PERFORMANCE.md).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Mimalloc = allocator::Mimalloc;
 
 /// Returns the calling thread's free pages to the system.
 fn release_free_memory() {
