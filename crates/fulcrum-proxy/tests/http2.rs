@@ -864,6 +864,38 @@ fn h2_statistics_count_frames_errors_and_streams_as_haproxy() {
     }
 }
 
+/// Sends GET `path` on stream 1 of `s` and waits for the end of its answer (END_STREAM on stream 1): when it came.
+fn answer_of(s: &mut TcpStream, path: &[u8]) -> Instant {
+    let mut block = vec![0x82, 0x86, 0x44, path.len() as u8];
+    block.extend_from_slice(path);
+    block.extend_from_slice(&[0x41, 0x01, b'a']);
+    s.write_all(&frame(1, 0x4 | 0x1, 1, &block)).unwrap();
+    let started = Instant::now();
+    let mut frames = Vec::new();
+    while started.elapsed() < Duration::from_secs(5) {
+        let got = frames_until(s, Duration::from_millis(20));
+        if got.iter().any(|f| f.2 == 1 && f.1 & 0x1 != 0) {
+            return Instant::now();
+        }
+        frames.extend(got);
+    }
+    panic!("no answer: {frames:?}");
+}
+
+/// When the proxy's GOAWAY comes on `s` (within 3 s), if it comes.
+fn goaway_of(s: &mut TcpStream) -> Option<Instant> {
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        if frames_until(s, Duration::from_millis(20))
+            .iter()
+            .any(|f| f.0 == 7)
+        {
+            return Some(Instant::now());
+        }
+    }
+    None
+}
+
 /// `timeout http-keep-alive` counts from the end of the connection's last stream, not from when it began: a
 /// stream served for longer than the timeout leaves the connection open for the whole timeout after its answer.
 #[test]
@@ -874,35 +906,34 @@ fn the_keep_alive_timeout_counts_from_the_last_stream_end() {
         "    timeout http-keep-alive 800ms",
     );
     let mut s = h2_start(p.addr);
-    let path = b"/sleep/1500";
-    let mut block = vec![0x82, 0x86, 0x44, path.len() as u8];
-    block.extend_from_slice(path);
-    block.extend_from_slice(&[0x41, 0x01, b'a']);
-    s.write_all(&frame(1, 0x4 | 0x1, 1, &block)).unwrap();
-    // Wait for the answer's end (END_STREAM on stream 1).
-    let started = Instant::now();
-    let mut answered = None;
-    let mut frames = Vec::new();
-    while answered.is_none() && started.elapsed() < Duration::from_secs(5) {
-        let got = frames_until(&mut s, Duration::from_millis(50));
-        if got.iter().any(|f| f.2 == 1 && f.1 & 0x1 != 0) {
-            answered = Some(Instant::now());
-        }
-        frames.extend(got);
-    }
-    let answered = answered.unwrap_or_else(|| panic!("no answer: {frames:?}"));
-    assert!(started.elapsed() >= Duration::from_millis(1400));
-    // Half the timeout after the answer the connection is still open (no GOAWAY)...
-    let early = frames_until(&mut s, Duration::from_millis(400));
+    let asked = Instant::now();
+    let answered = answer_of(&mut s, b"/sleep/1500");
+    assert!(answered - asked >= Duration::from_millis(1400));
+    let closed = goaway_of(&mut s).expect("no GOAWAY");
     assert!(
-        !early.iter().any(|f| f.0 == 7),
-        "closed {:?} after the answer: {early:?}",
-        answered.elapsed()
+        closed - answered >= Duration::from_millis(750),
+        "closed {:?} after the answer",
+        closed - answered
     );
-    // ...and it is closed with a GOAWAY once the timeout has passed since the answer.
-    let late = frames_until(&mut s, Duration::from_secs(3));
-    assert!(late.iter().any(|f| f.0 == 7), "no GOAWAY: {late:?}");
-    assert!(answered.elapsed() >= Duration::from_millis(750));
+}
+
+/// The timeout starts when the last stream ends, not at the connection's next periodic wake-up (up to a second
+/// later): a connection whose stream outlived its first idle deadline is closed one timeout after the answer.
+#[test]
+fn an_http2_connection_left_without_streams_is_closed_on_time() {
+    let (p, _o) = proxy(
+        "",
+        "    bind 127.0.0.1:PORT proto h2",
+        "    timeout http-keep-alive 300ms",
+    );
+    let mut s = h2_start(p.addr);
+    let answered = answer_of(&mut s, b"/sleep/500");
+    let closed = goaway_of(&mut s).expect("no GOAWAY");
+    let after = closed - answered;
+    assert!(
+        after >= Duration::from_millis(250) && after < Duration::from_millis(650),
+        "closed {after:?} after the answer"
+    );
 }
 
 /// The header block of a response, as the proxy writes it on stream 1 after a GET.

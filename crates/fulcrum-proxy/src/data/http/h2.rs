@@ -19,7 +19,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
@@ -145,6 +145,8 @@ struct Shared {
     active: Cell<usize>,
     /// When the last stream ended (or the connection started): the idle timeout counts from there.
     idle_since: Cell<tokio::time::Instant>,
+    /// The connection loop, woken when its last stream ends so that the idle timeout starts on time.
+    idle_waker: Cell<Option<Waker>>,
 }
 
 /// Serves a client connection over HTTP/2 until it closes.
@@ -197,6 +199,7 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
         conn,
         active: Cell::new(0),
         idle_since: Cell::new(tokio::time::Instant::now()),
+        idle_waker: Cell::new(None),
     });
     let mut closing = false;
     let mut widened = false;
@@ -235,9 +238,20 @@ pub async fn serve(worker: Rc<Worker>, conn: ClientConn) {
                 }
             }
         }
+        // With streams in flight, the end of the last one wakes the loop: the idle timeout is then set from it
+        // rather than at the next tick, up to a second late.
+        let watch_idle = idle_limit.is_some() && !closing && shared.active.get() > 0;
+        let went_idle = std::future::poll_fn(|cx| {
+            if shared.active.get() == 0 {
+                return Poll::Ready(());
+            }
+            shared.idle_waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        });
         let accepted = tokio::select! {
             a = h2c.accept() => a,
             () = &mut tick => continue,
+            () = went_idle, if watch_idle => continue,
         };
         match accepted {
             Some(Ok((req, respond))) => {
@@ -283,6 +297,9 @@ async fn serve_stream(
             self.shared.active.set(left);
             if left == 0 {
                 self.shared.idle_since.set(tokio::time::Instant::now());
+                if let Some(w) = self.shared.idle_waker.take() {
+                    w.wake();
+                }
             }
         }
     }
