@@ -46,7 +46,9 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 ORIGIN=$PORT PROXY=$((PORT + 1))
-cat > "$work/origin.cfg" <<CFG
+# What the origin's and the proxies' configurations share.
+cfg_head() {
+  cat <<CFG
 global
     nbthread 1
 defaults
@@ -54,6 +56,9 @@ defaults
     timeout connect 5s
     timeout client 30s
     timeout server 30s
+CFG
+}
+{ cfg_head; cat <<CFG; } > "$work/origin.cfg"
 frontend origin
     bind 127.0.0.1:$ORIGIN
     http-request return status 200 content-type text/plain string "hello world"
@@ -65,14 +70,7 @@ pids+=($!)
 count() {
   local who=$1 scen=$2 bind="bind 127.0.0.1:$PROXY" load=(--h1 -c50 -m1)
   if [ "$scen" = h2 ]; then bind="$bind proto h2"; load=(-c50 -m10); fi
-  cat > "$work/proxy.cfg" <<CFG
-global
-    nbthread 1
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
+  { cfg_head; cat <<CFG; } > "$work/proxy.cfg"
 frontend fe
     $bind
     default_backend be

@@ -12,6 +12,8 @@
 //!   other than `trailers`.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::headers::HOP_BY_HOP;
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use http::Version;
 
@@ -41,16 +43,6 @@ pub enum H2MapError {
     Value,
 }
 
-/// Header fields that HTTP/2 forbids (RFC 9113 section 8.2.2); `TE` is checked apart.
-/// Names ready-made: a name given as a string is parsed again at every lookup, per request.
-static CONNECTION_SPECIFIC: [HeaderName; 5] = [
-    header::CONNECTION,
-    HeaderName::from_static("proxy-connection"),
-    HeaderName::from_static("keep-alive"),
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
 /// Turns the head of a request received on an HTTP/2 stream into the request the proxy serves: see the module
 /// documentation. `tls`: the connection is TLS (the scheme when the client sent none).
 pub fn request_from_h2(parts: &mut http::request::Parts, tls: bool) -> Result<(), H2MapError> {
@@ -58,7 +50,7 @@ pub fn request_from_h2(parts: &mut http::request::Parts, tls: bool) -> Result<()
     if let Some(name) = parts
         .headers
         .keys()
-        .find(|n| CONNECTION_SPECIFIC.contains(n))
+        .find(|n| **n != header::TE && HOP_BY_HOP.contains(n))
     {
         return Err(H2MapError::ConnectionHeader(name.clone()));
     }
@@ -265,10 +257,7 @@ pub fn response_for_h2(parts: &mut http::response::Parts) {
 /// ones themselves.
 pub fn strip_connection_specific(headers: &mut HeaderMap) {
     // Most heads have none: one pass over their names tells, rather than a removal per forbidden name.
-    if !headers
-        .keys()
-        .any(|n| *n == header::TE || CONNECTION_SPECIFIC.contains(n))
-    {
+    if !headers.keys().any(|n| HOP_BY_HOP.contains(n)) {
         return;
     }
     if headers.contains_key(header::CONNECTION) {
@@ -279,11 +268,11 @@ pub fn strip_connection_specific(headers: &mut HeaderMap) {
             headers.remove(n);
         }
     }
-    for name in &CONNECTION_SPECIFIC {
+    // The hop-by-hop fields are HTTP/2's connection-specific ones (RFC 9113 section 8.2.2) and `TE`, which means
+    // nothing in a response on HTTP/2.
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
-    // A response carries no `TE` meaning anything on HTTP/2.
-    headers.remove(header::TE);
 }
 
 #[cfg(test)]

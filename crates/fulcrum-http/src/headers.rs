@@ -6,7 +6,7 @@ use http::Version;
 
 /// Headers that only describe one hop and are never forwarded as they are. (`Trailer`, which announces the
 /// trailer fields, is forwarded with them, as HAProxy does.)
-const HOP_BY_HOP: [HeaderName; 6] = [
+pub(crate) const HOP_BY_HOP: [HeaderName; 6] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),

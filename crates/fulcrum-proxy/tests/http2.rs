@@ -323,6 +323,37 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// One HTTP/2 frame in the bytes a test read: type, flags, stream, declared length, and as much of the payload as
+/// was read.
+struct Frame<'a> {
+    kind: u8,
+    flags: u8,
+    stream: u32,
+    len: usize,
+    payload: &'a [u8],
+}
+
+/// The frames whose 9-byte headers lie in `all`, in order.
+fn parse_frames(all: &[u8]) -> Vec<Frame<'_>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 9 <= all.len() {
+        let len = (usize::from(all[at]) << 16)
+            | (usize::from(all[at + 1]) << 8)
+            | usize::from(all[at + 2]);
+        out.push(Frame {
+            kind: all[at + 3],
+            flags: all[at + 4],
+            stream: u32::from_be_bytes([all[at + 5], all[at + 6], all[at + 7], all[at + 8]])
+                & 0x7fff_ffff,
+            len,
+            payload: &all[at + 9..(at + 9 + len).min(all.len())],
+        });
+        at += 9 + len;
+    }
+    out
+}
+
 /// GET / on `a`, HPACK-encoded from the static table.
 const GET_BLOCK: &[u8] = &[0x82, 0x86, 0x84, 0x41, 0x01, b'a'];
 
@@ -357,18 +388,8 @@ fn read_until_closed(s: &mut TcpStream) -> (bool, bool) {
             Ok(n) => all.extend_from_slice(&buf[..n]),
         }
     }
-    // Walk the frames for a GOAWAY (type 7).
-    let mut at = 0;
-    while at + 9 <= all.len() {
-        let len = (usize::from(all[at]) << 16)
-            | (usize::from(all[at + 1]) << 8)
-            | usize::from(all[at + 2]);
-        if all[at + 3] == 7 {
-            return (closed, true);
-        }
-        at += 9 + len;
-    }
-    (closed, false)
+    // A GOAWAY is frame type 7.
+    (closed, parse_frames(&all).iter().any(|f| f.kind == 7))
 }
 
 fn still_serving(port: u16) {
@@ -481,15 +502,9 @@ fn a_client_that_keeps_its_window_closed_is_reset_after_timeout_client() {
             }
             all.extend_from_slice(&buf[..n]);
         }
-        let mut at = 0;
-        while at + 9 <= all.len() {
-            let len = (usize::from(all[at]) << 16)
-                | (usize::from(all[at + 1]) << 8)
-                | usize::from(all[at + 2]);
-            let stream = u32::from_be_bytes([all[at + 5], all[at + 6], all[at + 7], all[at + 8]]);
-            reset |= all[at + 3] == 3 && stream == 1;
-            at += 9 + len;
-        }
+        reset |= parse_frames(&all)
+            .iter()
+            .any(|f| f.kind == 3 && f.stream == 1);
     }
     assert!(reset, "the stalled stream was not reset");
     assert!(started.elapsed() >= Duration::from_millis(900));
@@ -515,18 +530,10 @@ fn frames_until(s: &mut TcpStream, limit: Duration) -> Vec<(u8, u8, u32)> {
             Err(_) => break,
         }
     }
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 9 <= all.len() {
-        let len = (usize::from(all[at]) << 16)
-            | (usize::from(all[at + 1]) << 8)
-            | usize::from(all[at + 2]);
-        let stream =
-            u32::from_be_bytes([all[at + 5], all[at + 6], all[at + 7], all[at + 8]]) & 0x7fff_ffff;
-        out.push((all[at + 3], all[at + 4], stream));
-        at += 9 + len;
-    }
-    out
+    parse_frames(&all)
+        .iter()
+        .map(|f| (f.kind, f.flags, f.stream))
+        .collect()
 }
 
 #[test]
@@ -952,15 +959,11 @@ fn response_block(addr: std::net::SocketAddr) -> Vec<u8> {
             }
             all.extend_from_slice(&buf[..n]);
         }
-        let mut at = 0;
-        while at + 9 <= all.len() {
-            let len = (usize::from(all[at]) << 16)
-                | (usize::from(all[at + 1]) << 8)
-                | usize::from(all[at + 2]);
-            if all[at + 3] == 1 && at + 9 + len <= all.len() {
-                return all[at + 9..at + 9 + len].to_vec();
-            }
-            at += 9 + len;
+        if let Some(f) = parse_frames(&all)
+            .iter()
+            .find(|f| f.kind == 1 && f.payload.len() == f.len)
+        {
+            return f.payload.to_vec();
         }
     }
     panic!("no HEADERS frame: {all:?}");
